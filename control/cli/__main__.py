@@ -1,0 +1,3 @@
+from mevblade.control.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""mevblade gateware: Amaranth components of the transaction pipeline (one component per file)."""

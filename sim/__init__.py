@@ -1,0 +1,1 @@
+"""mevblade simulation: cocotb testbenches, devnet, relay, replay and benchmark runners."""
