@@ -54,8 +54,10 @@ bench: setup
 rtl: setup-python
 	$(PY) -m mevblade.hw.gen
 
+# Without BOARD: synthesis / place / route figures of the components (ECP5 + xc7z020 estimate).
+# With BOARD=<name>: the full appliance bitstream (or the Vivado project for Zynq boards).
 bitstream: setup
-	$(PY) -m mevblade.hw.build $(if $(BOARD),--board $(BOARD),)
+	$(if $(BOARD),$(PY) -m mevblade.hw.boards.build --board $(BOARD),$(PY) -m mevblade.hw.build)
 
 # Builds the wheel, installs it into a throw-away venv and imports every subpackage.
 wheel-check: setup-python
