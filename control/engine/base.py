@@ -11,9 +11,14 @@ for an unavailable backend (:class:`EngineUnavailable`).
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from mevblade.control.types import DecodedTx, DecodeError
+
+if TYPE_CHECKING:  # the swap records live with their software model; no runtime import cycle
+    from mevblade.control.engine.software.pools import PoolTable
+    from mevblade.control.engine.software.types_swap import CycleResult, Hop, Opportunity, SwapCall
 
 __all__ = ["Engine", "EngineError", "EngineUnavailable", "DecodeResult"]
 
@@ -48,6 +53,24 @@ class Engine(abc.ABC):
         """Decode a sequence of raw transactions, yielding results in input order."""
         for raw in raws:
             yield self.decode(raw)
+
+    # --- swap path (issue 5). Not abstract: a backend without it raises EngineUnavailable. ---
+
+    def decode_swap(self, to: bytes | None, data: bytes, value: int, chain_id: int = 1) -> SwapCall | None:
+        """Recognise a DEX router swap call; ``None`` for anything that is not a well-formed swap.
+
+        ``to`` is the call's target (``None``: accept any target, decode by selector only).
+        """
+        raise EngineUnavailable(f"the {self.name!r} engine has no swap decoder")
+
+    def eval_cycle(self, hops: Sequence[Hop]) -> CycleResult:
+        """Exact integer optimum (amount in, profit) of a cycle of 2-4 Uniswap V2 hops."""
+        raise EngineUnavailable(f"the {self.name!r} engine has no cycle evaluator")
+
+    def evaluate_swap(self, swap: SwapCall, table: PoolTable, victim_tx: bytes = b"") -> list[Opportunity]:
+        """Apply a pending swap to the pool table's reserves (without committing) and return the
+        optimal backrun against every sibling pool of every pair it touches (profit > 0 only)."""
+        raise EngineUnavailable(f"the {self.name!r} engine has no price-delta evaluator")
 
     def close(self) -> None:
         """Release the backend's resources. Idempotent."""
