@@ -1,0 +1,461 @@
+"""Price-delta evaluator: exact Uniswap V2 arithmetic, pending-swap application, optimal backruns.
+
+This is the golden model of the gateware evaluator. Everything is integer
+arithmetic on unbounded Python ints; the widths each value needs are stated so
+the hardware can size its datapath, and every loop has a stated bound.
+
+1. Uniswap V2 arithmetic (UniswapV2Library semantics, fee ``f/d`` per pool)
+---------------------------------------------------------------------------
+``get_amount_out(a, rIn, rOut) = (a*f*rOut) // (rIn*d + a*f)``
+``get_amount_in(b, rIn, rOut)  = (rIn*b*d) // ((rOut-b)*f) + 1``
+
+with the library's reverts (zero amount, zero reserve, ``b >= rOut``) raised as
+:class:`UniswapRevert`. Widths: ``a, b, rIn, rOut < 2**112``, ``f, d < 2**16``:
+numerators < 2**240, denominators < 2**129, results < 2**112.
+
+2. Applying a pending swap (:func:`simulate_swap`)
+--------------------------------------------------
+Exactly Router02: *all* hop amounts are computed from the pre-trade reserves
+(``getAmountsOut`` forwards, ``getAmountsIn`` backwards), the slippage bound is
+checked (``amountOutMin`` / ``amountInMax``), then every hop's pool moves to
+``(rIn + amount_i, rOut - amount_{i+1})``. A call the router or pair would
+revert on (zero amount, liquidity, slippage, a reserve above 2**112-1, a pool
+visited twice) changes nothing and yields ``None``. Fee-on-transfer variants are
+applied as if the token took no transfer fee (the strategy re-simulates).
+
+3. Optimal cycle (:func:`optimal_cycle`) — the exact integer optimum
+--------------------------------------------------------------------
+A hop is the Möbius map ``x -> n*x / (m + k*x)`` with ``n = f*rOut``,
+``m = d*rIn``, ``k = f`` (the real-valued getAmountOut). Hops compose in
+closed form (:func:`compose`): first ``(n1,m1,k1)`` then ``(n2,m2,k2)`` is
+``(n1*n2, m1*m2, m2*k1 + n1*k2)``. For the whole cycle ``C = (N, M, K)`` the
+real profit ``N*x/(M+K*x) - x`` is concave with its maximum at
+``x* = (sqrt(N*M) - M) / K``; if ``N <= M`` nothing is profitable. The engine
+takes ``x0 = max(1, (isqrt(N*M) - M) // K)`` — the integer square root of the
+full product, then one division (for two pools this is the textbook
+``(sqrt(K*D) - D)/E`` with all fractions scaled to integers).
+
+The integer profit ``P(x) = out(x) - x`` (hop-by-hop floors) is *not*
+unimodal near the top, so the exact optimum is found by bounded search:
+
+a. **Search coordinate.** Forward ``x0`` through the hops (pure floors), giving
+   the amounts ``y_0 = x0, y_1 … y_{H-1}`` *entering* each hop. Pick the position
+   ``j`` with the smallest ``y_j`` (ties: smallest ``j``) — the coarsest token,
+   where the fewest integer amounts cover the flat top. Split the cycle into the
+   prefix ``Pre = compose(hops[:j])`` (identity ``(1,1,0)`` for ``j = 0``) and the
+   suffix ``Suf = compose(hops[j:])``.
+b. **Candidates.** For an integer amount ``s`` at position ``j`` the candidate is
+   ``x(s) = min_in(s)``: the least input whose prefix output is ``>= s``, found
+   backwards hop by hop with ``ceil(y*m / (n - k*y))`` (undefined if
+   ``y >= rOut``). Every optimum is of this form, so
+   ``max_x P(x) = max_s P(x(s))``. Its value ``P(x(s))`` is computed *forwards*
+   with exact floors (so the reported profit is exactly the chain's).
+c. **Upper bound.** ``P(x(s)) <= D(s) := Suf(s) - Pre^-1(s)`` with
+   ``Suf(s) = Ns*s/(Ms+Ks*s)`` and ``Pre^-1(s) = Mp*s/(Np-Kp*s)`` (every floor /
+   ceiling only loses). ``D`` is concave, so ``{s : D(s) >= t}`` is an interval.
+   The test ``D(s) >= t`` is done exactly by cross-multiplying:
+   ``Ns*s*(Np-Kp*s) - Mp*s*(Ms+Ks*s) >= t*(Ms+Ks*s)*(Np-Kp*s)`` (false if
+   ``Np - Kp*s <= 0``).
+d. **Integer peak.** Start at ``s0 = max(1, y_j)``; walk right while
+   ``D(s+1) > D(s)``, then left while ``D(s-1) > D(s)`` (exact rational compare;
+   at most :data:`PEAK_WALK_MAX` steps each) → ``p``, the integer argmax of ``D``.
+   If ``x(p)`` is infeasible (a hop's reserve would pass ``2**112-1``, or
+   ``min_in`` undefined) binary-search (``<= 2**8`` halvings) the largest feasible
+   ``s < p`` and start there with the right side closed.
+e. **Scan.** ``best = 0``. Two cursors, left from ``p`` downwards and right from
+   ``p+1`` upwards. Iteration ``i`` takes the left cursor when ``i`` is even,
+   the right one when odd (the other one if that side is closed). A side closes
+   when its ``s`` fails ``D(s) >= best+1`` (or ``s < 1``; or, on the right, when
+   ``x(s)`` is infeasible). Otherwise the candidate is evaluated; if
+   ``P > best`` it becomes the best (so the first candidate reaching the final
+   best wins ties). The search ends when both sides are closed — then no
+   integer amount beats ``best`` (**exact**) — or after ``max_candidates``
+   evaluations (``exact = False``; best found so far). Result ``(0, 0)`` when
+   ``best == 0``.
+
+Widths for ``H`` hops: ``n, m < 2**128``, ``k < 2**16``; composed
+``N, M < 2**(128*H)``, ``K < 2**(128*(H-1)+17)``; ``isqrt`` input
+``< 2**(256*H)`` (1024 bits for 4 hops), output ``< 2**(128*H)``. The bound test
+multiplies values up to ``2**(128*H + 2*112 + 17)``. Candidate amounts and
+profits are below ``2**112``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from math import isqrt
+
+from mevblade.control.engine.software.types_swap import (
+    FEE_BITS,
+    UINT112_MAX,
+    CycleResult,
+    Hop,
+    PoolState,
+    SwapCall,
+    SwapKind,
+)
+
+__all__ = [
+    "UniswapRevert",
+    "MIN_HOPS",
+    "MAX_HOPS",
+    "DEFAULT_MAX_CANDIDATES",
+    "PEAK_WALK_MAX",
+    "get_amount_out",
+    "get_amount_in",
+    "get_amounts_out",
+    "get_amounts_in",
+    "Mobius",
+    "compose",
+    "validate_hop",
+    "cycle_output",
+    "cycle_profit",
+    "optimal_cycle",
+    "SwapOutcome",
+    "simulate_swap",
+]
+
+MIN_HOPS = 2
+MAX_HOPS = 4
+#: candidate evaluations before the search gives up proving optimality (the RTL uses the same)
+DEFAULT_MAX_CANDIDATES = 1 << 16
+#: bound on each direction of the integer-peak walk (step d.)
+PEAK_WALK_MAX = 64
+_FEE_MAX = (1 << FEE_BITS) - 1
+
+
+class UniswapRevert(ValueError):
+    """The Solidity code would revert; ``reason`` is its revert string."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# ----------------------------------------------------------------------------------------------
+# 1. UniswapV2Library arithmetic
+# ----------------------------------------------------------------------------------------------
+
+
+def get_amount_out(amount_in: int, reserve_in: int, reserve_out: int, fee_num: int = 997,
+                   fee_den: int = 1000) -> int:
+    """``UniswapV2Library.getAmountOut`` with fee ``fee_num/fee_den`` (floor division)."""
+    if amount_in <= 0:
+        raise UniswapRevert("UniswapV2Library: INSUFFICIENT_INPUT_AMOUNT")
+    if reserve_in <= 0 or reserve_out <= 0:
+        raise UniswapRevert("UniswapV2Library: INSUFFICIENT_LIQUIDITY")
+    with_fee = amount_in * fee_num
+    return (with_fee * reserve_out) // (reserve_in * fee_den + with_fee)
+
+
+def get_amount_in(amount_out: int, reserve_in: int, reserve_out: int, fee_num: int = 997,
+                  fee_den: int = 1000) -> int:
+    """``UniswapV2Library.getAmountIn``: ``floor(rIn*b*d / ((rOut-b)*f)) + 1``.
+
+    ``amount_out >= reserve_out`` reverts in Solidity (SafeMath underflow, or a
+    division by zero when equal) and raises here.
+    """
+    if amount_out <= 0:
+        raise UniswapRevert("UniswapV2Library: INSUFFICIENT_OUTPUT_AMOUNT")
+    if reserve_in <= 0 or reserve_out <= 0:
+        raise UniswapRevert("UniswapV2Library: INSUFFICIENT_LIQUIDITY")
+    if amount_out >= reserve_out:
+        raise UniswapRevert("ds-math-sub-underflow" if amount_out > reserve_out else "division by zero")
+    return (reserve_in * amount_out * fee_den) // ((reserve_out - amount_out) * fee_num) + 1
+
+
+def get_amounts_out(amount_in: int, hops: Sequence[Hop]) -> list[int]:
+    """``getAmountsOut``: ``[amount_in, out_0, out_1, …]`` (raises :class:`UniswapRevert`)."""
+    amounts = [amount_in]
+    for h in hops:
+        amounts.append(get_amount_out(amounts[-1], h.reserve_in, h.reserve_out, h.fee_num, h.fee_den))
+    return amounts
+
+
+def get_amounts_in(amount_out: int, hops: Sequence[Hop]) -> list[int]:
+    """``getAmountsIn``: amounts from the first input to ``amount_out``, computed backwards."""
+    amounts = [amount_out]
+    for h in reversed(hops):
+        amounts.append(get_amount_in(amounts[-1], h.reserve_in, h.reserve_out, h.fee_num, h.fee_den))
+    amounts.reverse()
+    return amounts
+
+
+# ----------------------------------------------------------------------------------------------
+# 3. Möbius composition and the exact integer optimum
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Mobius:
+    """The map ``x -> n*x / (m + k*x)`` (a V2 hop, or a chain of hops, over the reals)."""
+
+    n: int
+    m: int
+    k: int
+
+    @classmethod
+    def of(cls, hop: Hop) -> Mobius:
+        return cls(hop.fee_num * hop.reserve_out, hop.fee_den * hop.reserve_in, hop.fee_num)
+
+
+IDENTITY = Mobius(1, 1, 0)
+
+
+def compose(hops: Sequence[Hop]) -> Mobius:
+    """The Möbius map of ``hops`` applied in order (identity for no hops)."""
+    c = IDENTITY
+    for h in hops:
+        b = Mobius.of(h)
+        c = Mobius(c.n * b.n, c.m * b.m, b.m * c.k + c.n * b.k)
+    return c
+
+
+def validate_hop(hop: Hop, where: str = "hop") -> None:
+    """Raise ``ValueError`` unless the hop fits the hardware widths."""
+    for name in ("reserve_in", "reserve_out", "fee_num", "fee_den"):
+        v = getattr(hop, name)
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise ValueError(f"{where}.{name} must be an int, not {type(v).__name__}")
+    if not 0 < hop.reserve_in <= UINT112_MAX:
+        raise ValueError(f"{where}.reserve_in must be in 1..2**112-1, not {hop.reserve_in}")
+    if not 0 < hop.reserve_out <= UINT112_MAX:
+        raise ValueError(f"{where}.reserve_out must be in 1..2**112-1, not {hop.reserve_out}")
+    if not 0 < hop.fee_den <= _FEE_MAX:
+        raise ValueError(f"{where}.fee_den must be in 1..{_FEE_MAX}, not {hop.fee_den}")
+    if not 0 < hop.fee_num <= hop.fee_den:
+        raise ValueError(f"{where}.fee_num must be in 1..fee_den ({hop.fee_den}), not {hop.fee_num}")
+
+
+def _fwd(x: int, hop: Hop) -> int:
+    # pure floor getAmountOut (0 in -> 0 out); the caller checks the library's preconditions
+    w = x * hop.fee_num
+    return (w * hop.reserve_out) // (hop.reserve_in * hop.fee_den + w)
+
+
+def cycle_output(amount_in: int, hops: Sequence[Hop]) -> int | None:
+    """Output of the hop chain for ``amount_in >= 0`` with exact floors (``getAmountOut`` per hop).
+
+    ``None`` when a hop's input would lift its reserve past ``2**112-1`` (the pair
+    reverts with ``UniswapV2: OVERFLOW``; this only grows with the amount). A zero
+    amount anywhere gives 0 downstream — the pair would revert too, but such an
+    amount has profit ``-amount_in < 0`` and can never be an optimum.
+    """
+    a = amount_in
+    for h in hops:
+        if h.reserve_in + a > UINT112_MAX:
+            return None
+        a = _fwd(a, h)
+    return a
+
+
+def cycle_profit(amount_in: int, hops: Sequence[Hop]) -> int | None:
+    """``cycle_output(amount_in) - amount_in`` (``None`` where the chain is not executable)."""
+    out = cycle_output(amount_in, hops)
+    return None if out is None else out - amount_in
+
+
+def _min_in(y: int, hops: Sequence[Hop]) -> int | None:
+    """Least input to ``hops`` whose output is ``>= y`` (``ceil`` inverse, backwards); None if none."""
+    for h in reversed(hops):
+        if y >= h.reserve_out:
+            return None
+        num = y * h.fee_den * h.reserve_in
+        den = h.fee_num * (h.reserve_out - y)
+        y = -((-num) // den)
+    return y
+
+
+class _Bound:
+    """``D(s) = Suf(s) - Pre^-1(s)`` as an exact fraction ``num(s) / den(s)`` with ``den > 0``."""
+
+    __slots__ = ("pre", "suf")
+
+    def __init__(self, pre: Mobius, suf: Mobius) -> None:
+        self.pre = pre
+        self.suf = suf
+
+    def in_domain(self, s: int) -> bool:
+        return s >= 1 and self.pre.n - self.pre.k * s > 0
+
+    def frac(self, s: int) -> tuple[int, int]:
+        p, q = self.pre, self.suf
+        a = p.n - p.k * s  # > 0 in the domain
+        b = q.m + q.k * s
+        return q.n * s * a - p.m * s * b, b * a
+
+    def at_least(self, s: int, t: int) -> bool:
+        if not self.in_domain(s):
+            return False
+        num, den = self.frac(s)
+        return num >= t * den
+
+    def greater(self, s1: int, s2: int) -> bool:
+        """``D(s1) > D(s2)`` (both in the domain)."""
+        n1, d1 = self.frac(s1)
+        n2, d2 = self.frac(s2)
+        return n1 * d2 > n2 * d1
+
+
+def optimal_cycle(hops: Sequence[Hop], max_candidates: int = DEFAULT_MAX_CANDIDATES) -> CycleResult:
+    """Exact integer optimum of a V2 cycle (see the module docstring, section 3, for the algorithm).
+
+    ``hops[0]`` takes the input amount; the last hop's output is the same token.
+    Returns ``CycleResult(amount_in, profit, exact, candidates)``, ``(0, 0)`` when
+    no integer amount is profitable.
+    """
+    if not MIN_HOPS <= len(hops) <= MAX_HOPS:
+        raise ValueError(f"a cycle must have {MIN_HOPS}..{MAX_HOPS} hops, not {len(hops)}")
+    for i, h in enumerate(hops):
+        validate_hop(h, f"hops[{i}]")
+    if max_candidates < 1:
+        raise ValueError(f"max_candidates must be >= 1, not {max_candidates}")
+
+    whole = compose(hops)
+    if whole.n <= whole.m:  # slope at 0 is N/M <= 1: the real profit is <= 0 everywhere
+        return CycleResult(0, 0, True, 0)
+    x0 = max(1, (isqrt(whole.n * whole.m) - whole.m) // whole.k)
+
+    # a. search coordinate: the position with the smallest amount at x0
+    ys = [x0]
+    for h in hops[:-1]:
+        ys.append(_fwd(ys[-1], h))
+    j = min(range(len(hops)), key=lambda i: (ys[i], i))
+    pre_hops, suf_hops = hops[:j], hops[j:]
+    bound = _Bound(compose(pre_hops), compose(suf_hops))
+
+    def candidate(s: int) -> tuple[int, int] | None:
+        x = _min_in(s, pre_hops)
+        if x is None:
+            return None
+        p = cycle_profit(x, hops)
+        return None if p is None else (x, p)
+
+    # d. integer peak of D
+    p = max(1, ys[j])
+    for _ in range(PEAK_WALK_MAX):
+        if bound.in_domain(p + 1) and bound.greater(p + 1, p):
+            p += 1
+        else:
+            break
+    for _ in range(PEAK_WALK_MAX):
+        if p > 1 and bound.greater(p - 1, p):
+            p -= 1
+        else:
+            break
+
+    right_open = True
+    if _executable(p, pre_hops, hops) is False:
+        # the top is past the uint112 limit (or min_in undefined): largest feasible s below p
+        right_open = False
+        if not _executable(1, pre_hops, hops):
+            return CycleResult(0, 0, True, 0)
+        lo, hi = 1, p  # feasible(lo), not feasible(hi)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if _executable(mid, pre_hops, hops):
+                lo = mid
+            else:
+                hi = mid
+        p = lo
+
+    # e. bounded scan outwards from the peak
+    best, best_x, count = 0, 0, 0
+    left, right = p, p + 1
+    left_open = True
+    i = 0
+    exact = True
+    while left_open or right_open:
+        go_left = left_open if (i % 2 == 0 or not right_open) else False
+        i += 1
+        s = left if go_left else right
+        if s < 1 or not bound.at_least(s, best + 1):
+            if go_left:
+                left_open = False
+            else:
+                right_open = False
+            continue
+        if count >= max_candidates:
+            exact = False
+            break
+        count += 1
+        c = candidate(s)
+        if go_left:
+            left -= 1
+        else:
+            right += 1
+        if c is None:
+            if not go_left:
+                right_open = False  # infeasibility only grows with s
+            continue
+        x, prof = c
+        if prof > best:
+            best, best_x = prof, x
+    if best <= 0:
+        return CycleResult(0, 0, exact, count)
+    return CycleResult(best_x, best, exact, count)
+
+
+def _executable(s: int, pre_hops: Sequence[Hop], hops: Sequence[Hop]) -> bool:
+    x = _min_in(s, pre_hops)
+    return x is not None and cycle_output(x, hops) is not None
+
+
+# ----------------------------------------------------------------------------------------------
+# 2. Applying a pending swap
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SwapOutcome:
+    """The victim swap's hop amounts (``len(path)`` entries) and every touched pool after it."""
+
+    amounts: tuple[int, ...]
+    pools_after: tuple[PoolState, ...]
+
+
+def simulate_swap(swap: SwapCall, pools: Sequence[PoolState]) -> SwapOutcome | None:
+    """Apply ``swap`` to ``pools`` (``pools[i]`` trades ``path[i] -> path[i+1]``) as Router02 would.
+
+    Returns ``None`` where the router or a pair would revert (so the pending swap
+    changes nothing): a zero amount, insufficient liquidity, the slippage bound,
+    a reserve passing ``2**112-1``, or a pool that appears twice in the path.
+    """
+    path = swap.path
+    if len(pools) != len(path) - 1 or len({p.slot for p in pools}) != len(pools):
+        return None
+    hops = []
+    for i, pool in enumerate(pools):
+        if {path[i], path[i + 1]} != {pool.token0, pool.token1}:
+            return None
+        hops.append(pool.hop(path[i]))
+    try:
+        if swap.kind is SwapKind.EXACT_IN:
+            assert swap.amount_in is not None and swap.amount_out_min is not None
+            amounts = get_amounts_out(swap.amount_in, hops)
+            if amounts[-1] < swap.amount_out_min:
+                return None  # UniswapV2Router: INSUFFICIENT_OUTPUT_AMOUNT
+        else:
+            assert swap.amount_out is not None and swap.amount_in_max is not None
+            amounts = get_amounts_in(swap.amount_out, hops)
+            if amounts[0] > swap.amount_in_max:
+                return None  # UniswapV2Router: EXCESSIVE_INPUT_AMOUNT
+    except UniswapRevert:
+        return None
+    after = []
+    for i, pool in enumerate(pools):
+        rin, rout = hops[i].reserve_in + amounts[i], hops[i].reserve_out - amounts[i + 1]
+        if rin > UINT112_MAX:
+            return None  # UniswapV2: OVERFLOW
+        if path[i] == pool.token0:
+            r0, r1 = rin, rout
+        else:
+            r0, r1 = rout, rin
+        after.append(_replace_reserves(pool, r0, r1))
+    return SwapOutcome(tuple(amounts), tuple(after))
+
+
+def _replace_reserves(pool: PoolState, r0: int, r1: int) -> PoolState:
+    return PoolState(pool.slot, pool.address, pool.token0, pool.token1, r0, r1, pool.fee_num, pool.fee_den,
+                     pool.venue, pool.generation)
