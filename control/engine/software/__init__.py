@@ -8,12 +8,13 @@ this one (``txdecode`` for the transaction decoder, …).
 from __future__ import annotations
 
 from mevblade.control.engine.base import DecodeResult, Engine
+from mevblade.control.engine.software.evaluator import SwapPathMixin
 from mevblade.control.engine.software.txdecode import decode_tx
 
 __all__ = ["SoftwareEngine"]
 
 
-class SoftwareEngine(Engine):
+class SoftwareEngine(SwapPathMixin, Engine):
     """Pure-software engine (single core, no device)."""
 
     name = "sw"

@@ -86,11 +86,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from math import isqrt
 
+from mevblade.control.engine.software.pools import PoolTable
+from mevblade.control.engine.software.swap import SwapRegistry, default_registry
 from mevblade.control.engine.software.types_swap import (
     FEE_BITS,
     UINT112_MAX,
     CycleResult,
     Hop,
+    Opportunity,
     PoolState,
     SwapCall,
     SwapKind,
@@ -114,6 +117,8 @@ __all__ = [
     "optimal_cycle",
     "SwapOutcome",
     "simulate_swap",
+    "evaluate_swap",
+    "SwapPathMixin",
 ]
 
 MIN_HOPS = 2
@@ -459,3 +464,86 @@ def simulate_swap(swap: SwapCall, pools: Sequence[PoolState]) -> SwapOutcome | N
 def _replace_reserves(pool: PoolState, r0: int, r1: int) -> PoolState:
     return PoolState(pool.slot, pool.address, pool.token0, pool.token1, r0, r1, pool.fee_num, pool.fee_den,
                      pool.venue, pool.generation)
+
+
+# ----------------------------------------------------------------------------------------------
+# 4. Backruns of a pending swap against sibling pools
+# ----------------------------------------------------------------------------------------------
+
+
+def evaluate_swap(swap: SwapCall, table: PoolTable, victim_tx: bytes = b"",
+                  max_candidates: int = DEFAULT_MAX_CANDIDATES) -> list[Opportunity]:
+    """Opportunities a pending swap opens, exactly as the gateware walks them.
+
+    1. ``table.begin_eval()`` (the evaluation boundary: pending pool commits go live).
+    2. Resolve each hop ``path[i] -> path[i+1]`` to the pool of ``swap.venue``
+       (none → no opportunities), read the records, :func:`simulate_swap` →
+       post-trade records (a reverting swap → no opportunities). Nothing is
+       committed: the table still holds the chain's reserves.
+    3. For each touched pair, in path order (a pair seen twice is evaluated once),
+       with ``base = table.profit_token(pair)``: for each sibling slot in
+       registration order (not the touched pool itself; skipped if it has a zero
+       reserve), evaluate both 2-pool cycles ``base -> other -> base`` —
+       (touched, sibling) then (sibling, touched) — with :func:`optimal_cycle`
+       on the post-trade reserves; keep the larger profit (the first on a tie);
+       emit an :class:`Opportunity` if it is > 0.
+    """
+    table.begin_eval()
+    if swap.venue is None:
+        return []
+    slots = [table.lookup(swap.venue, a, b) for a, b in zip(swap.path, swap.path[1:], strict=False)]
+    if any(s is None for s in slots):
+        return []
+    pools = [table.read(s) for s in slots if s is not None]
+    if any(p is None for p in pools):
+        return []
+    outcome = simulate_swap(swap, [p for p in pools if p is not None])
+    if outcome is None:
+        return []
+    post = {p.slot: p for p in outcome.pools_after}
+    opportunities: list[Opportunity] = []
+    seen: set[tuple[bytes, bytes]] = set()
+    for touched in outcome.pools_after:
+        pair = (touched.token0, touched.token1)
+        if pair in seen:
+            continue
+        seen.add(pair)
+        base = table.profit_token(*pair)
+        other = touched.token1 if base == touched.token0 else touched.token0
+        for sib_slot in table.siblings(*pair):
+            if sib_slot == touched.slot:
+                continue
+            sib = post.get(sib_slot) or table.read(sib_slot)
+            if sib is None or sib.reserve0 == 0 or sib.reserve1 == 0:
+                continue
+            best: tuple[CycleResult, PoolState, PoolState] | None = None
+            for first, second in ((touched, sib), (sib, touched)):
+                r = optimal_cycle([first.hop(base), second.hop(other)], max_candidates)
+                if r.profit > 0 and (best is None or r.profit > best[0].profit):
+                    best = (r, first, second)
+            if best is not None:
+                r, first, second = best
+                opportunities.append(Opportunity(bytes(victim_tx), (first.address, second.address),
+                                                 (base, other, base), r.amount_in, r.profit, r.exact))
+    return opportunities
+
+
+class SwapPathMixin:
+    """The swap-path methods of :class:`~mevblade.control.engine.base.Engine`, in software.
+
+    Mixed into ``SoftwareEngine`` ahead of ``Engine``. ``swap_registry`` (default:
+    the process-wide :func:`~mevblade.control.engine.software.swap.default_registry`)
+    holds the routers per chain; ``max_candidates`` is the optimum search budget.
+    """
+
+    swap_registry: SwapRegistry | None = None
+    max_candidates: int = DEFAULT_MAX_CANDIDATES
+
+    def decode_swap(self, to: bytes | None, data: bytes, value: int, chain_id: int = 1) -> SwapCall | None:
+        return (self.swap_registry or default_registry()).decode(to, data, value, chain_id)
+
+    def eval_cycle(self, hops: Sequence[Hop]) -> CycleResult:
+        return optimal_cycle(hops, self.max_candidates)
+
+    def evaluate_swap(self, swap: SwapCall, table: PoolTable, victim_tx: bytes = b"") -> list[Opportunity]:
+        return evaluate_swap(swap, table, victim_tx, self.max_candidates)
