@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from Crypto.Hash import keccak as _keccak
-
+from mevblade.control.hashing import keccak256
 from mevblade.control.types import DecodedTx, DecodeError
 
 __all__ = ["to_checksum", "json_int", "tx_json", "error_json"]
@@ -27,7 +26,7 @@ def to_checksum(address: bytes) -> str:
     if len(address) != 20:
         raise ValueError(f"address must be 20 bytes, not {len(address)}")
     hexaddr = address.hex()
-    digest = _keccak.new(digest_bits=256, data=hexaddr.encode("ascii")).hexdigest()
+    digest = keccak256(hexaddr.encode("ascii")).hex()
     return "0x" + "".join(c.upper() if c.isalpha() and int(digest[i], 16) >= 8 else c for i, c in enumerate(hexaddr))
 
 

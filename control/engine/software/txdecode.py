@@ -19,8 +19,9 @@ header" (known at ``pend``) beats "the input ended" (known at ``n``) exactly whe
 
 from __future__ import annotations
 
-from Crypto.Hash import keccak as _keccak
 from coincurve import PublicKey
+
+from mevblade.control.hashing import keccak256
 
 from mevblade.control.types import (
     MAX_TX_BYTES,
@@ -61,10 +62,6 @@ _INT_WIDTH = {
     "chain_id": 32, "nonce": 8, "gas_price": 32, "max_priority_fee_per_gas": 32, "max_fee_per_gas": 32,
     "gas_limit": 8, "value": 32, "max_fee_per_blob_gas": 32, "v": 32, "r": 32, "s": 32,
 }
-
-
-def keccak256(data: bytes) -> bytes:
-    return _keccak.new(digest_bits=256, data=data).digest()
 
 
 class _Reject(Exception):
