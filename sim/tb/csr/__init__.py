@@ -1,0 +1,1 @@
+"""Testbench of the AXI-Lite register block (hw/csr.py)."""

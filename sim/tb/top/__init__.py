@@ -1,0 +1,1 @@
+"""Testbench and simulation runner of the appliance top (hw/top.py)."""
