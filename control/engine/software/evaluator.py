@@ -111,9 +111,11 @@ __all__ = [
     "get_amounts_in",
     "Mobius",
     "compose",
+    "closed_form_start",
     "validate_hop",
     "cycle_output",
     "cycle_profit",
+    "min_amount_in",
     "optimal_cycle",
     "SwapOutcome",
     "simulate_swap",
@@ -261,7 +263,7 @@ def cycle_profit(amount_in: int, hops: Sequence[Hop]) -> int | None:
     return None if out is None else out - amount_in
 
 
-def _min_in(y: int, hops: Sequence[Hop]) -> int | None:
+def min_amount_in(y: int, hops: Sequence[Hop]) -> int | None:
     """Least input to ``hops`` whose output is ``>= y`` (``ceil`` inverse, backwards); None if none."""
     for h in reversed(hops):
         if y >= h.reserve_out:
@@ -303,6 +305,18 @@ class _Bound:
         return n1 * d2 > n2 * d1
 
 
+def closed_form_start(hops: Sequence[Hop]) -> int:
+    """``max(1, floor(x*))`` for the composed cycle ``(N, M, K)``, or 0 when ``N <= M`` (no profit).
+
+    ``floor((isqrt(N*M) - M) / K)`` equals ``floor((sqrt(N*M) - M) / K)`` exactly
+    (for integers ``M, K``), so this is the floor of the real optimum.
+    """
+    whole = compose(hops)
+    if whole.n <= whole.m:
+        return 0
+    return max(1, (isqrt(whole.n * whole.m) - whole.m) // whole.k)
+
+
 def optimal_cycle(hops: Sequence[Hop], max_candidates: int = DEFAULT_MAX_CANDIDATES) -> CycleResult:
     """Exact integer optimum of a V2 cycle (see the module docstring, section 3, for the algorithm).
 
@@ -311,16 +325,15 @@ def optimal_cycle(hops: Sequence[Hop], max_candidates: int = DEFAULT_MAX_CANDIDA
     no integer amount is profitable.
     """
     if not MIN_HOPS <= len(hops) <= MAX_HOPS:
-        raise ValueError(f"a cycle must have {MIN_HOPS}..{MAX_HOPS} hops, not {len(hops)}")
+        raise ValueError(f"a cycle must be {MIN_HOPS}..{MAX_HOPS} hops long, not {len(hops)}")
     for i, h in enumerate(hops):
         validate_hop(h, f"hops[{i}]")
     if max_candidates < 1:
         raise ValueError(f"max_candidates must be >= 1, not {max_candidates}")
 
-    whole = compose(hops)
-    if whole.n <= whole.m:  # slope at 0 is N/M <= 1: the real profit is <= 0 everywhere
+    x0 = closed_form_start(hops)
+    if x0 == 0:  # slope at 0 is N/M <= 1: the real profit is <= 0 everywhere
         return CycleResult(0, 0, True, 0)
-    x0 = max(1, (isqrt(whole.n * whole.m) - whole.m) // whole.k)
 
     # a. search coordinate: the position with the smallest amount at x0
     ys = [x0]
@@ -331,7 +344,7 @@ def optimal_cycle(hops: Sequence[Hop], max_candidates: int = DEFAULT_MAX_CANDIDA
     bound = _Bound(compose(pre_hops), compose(suf_hops))
 
     def candidate(s: int) -> tuple[int, int] | None:
-        x = _min_in(s, pre_hops)
+        x = min_amount_in(s, pre_hops)
         if x is None:
             return None
         p = cycle_profit(x, hops)
@@ -403,7 +416,7 @@ def optimal_cycle(hops: Sequence[Hop], max_candidates: int = DEFAULT_MAX_CANDIDA
 
 
 def _executable(s: int, pre_hops: Sequence[Hop], hops: Sequence[Hop]) -> bool:
-    x = _min_in(s, pre_hops)
+    x = min_amount_in(s, pre_hops)
     return x is not None and cycle_output(x, hops) is not None
 
 
