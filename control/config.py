@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     jwt_algorithm: str = "HS256"
     access_token_ttl: int = Field(900, ge=1, description="seconds")
     refresh_token_ttl: int = Field(14 * 86400, ge=1, description="seconds")
+    #: argon2id costs; None = argon2-cffi defaults (t=3, 64 MiB). Lower only for tests.
+    password_hash_time_cost: int | None = Field(None, ge=1)
+    password_hash_memory_kib: int | None = Field(None, ge=8)
     api_key_rotation_overlap: int = Field(86400, ge=0, description="seconds the old key stays valid")
     # rate limiting: RATE_LIMIT_REQUESTS per RATE_LIMIT_WINDOW seconds, times the caller's tier multiplier
     rate_limit_requests: int = Field(100, ge=1)

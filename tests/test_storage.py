@@ -8,7 +8,10 @@ import hashlib
 import threading
 
 import pytest
-from _dbfixtures import db_url, pg_server  # noqa: F401 - fixtures
+try:  # tests/ may or may not be a package
+    from tests._dbfixtures import db_url, pg_server  # noqa: F401 - fixtures
+except ImportError:
+    from _dbfixtures import db_url, pg_server  # noqa: F401 - fixtures
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 

@@ -11,7 +11,7 @@ Methods
 Opportunities and results
     ``record_opportunity(**fields) -> str`` · ``get_opportunity(id)`` ·
     ``list_opportunities(chain=, strategy=, min_net_profit_eth=, status=, flagged=, page=, limit=) -> Page`` ·
-    ``set_opportunity_status(id, status)`` · ``record_bundle(...) -> int`` ·
+    ``set_opportunity_status(id, status)`` · ``claim_opportunity(id)`` · ``record_bundle(...) -> int`` ·
     ``set_bundle_status(id, status)`` · ``record_outcome(...) -> int`` · ``list_executions(...)`` ·
     ``analytics() -> dict``
 Users, keys, tokens
@@ -319,6 +319,19 @@ class Store:
             if opp.flagged and status != "flagged":
                 raise StoreError("a flagged (sandwich / front-run) opportunity cannot change status")
             opp.status = status
+
+    def claim_opportunity(self, opportunity_id: str, *, from_status: str = "detected",
+                          to_status: str = "executing") -> bool:
+        """Atomically move an opportunity ``from_status`` -> ``to_status``; False if it was not in ``from_status``
+        (so two executors can never both take it). Flagged opportunities are never claimed."""
+        if to_status not in OPPORTUNITY_STATUSES:
+            raise StoreError(f"status must be one of {OPPORTUNITY_STATUSES}, not {to_status!r}")
+        with self._session.begin() as s:
+            res = s.execute(update(Opportunity)
+                            .where(Opportunity.id == opportunity_id, Opportunity.status == from_status,
+                                   Opportunity.flagged.is_(False))
+                            .values(status=to_status))
+            return res.rowcount == 1
 
     def record_bundle(self, opportunity_id: str, *, target_block: int, tx_hashes: Iterable[str], relay: str,
                       bundle_hash: str | None = None, status: str = "submitted",

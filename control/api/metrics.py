@@ -1,0 +1,72 @@
+"""Prometheus metrics of the control plane (one registry per service context, so tests and
+several apps in one process never collide). Served at ``/metrics``.
+
+The pipeline increments the counters through :class:`Metrics` (``txs_decoded``,
+``opportunities``, ``bundles``, ``queue_drops``, ``pipeline_latency``); the API and gRPC
+layers record their own requests; callables added with :meth:`Metrics.add_gauge_callback`
+are sampled at scrape time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+__all__ = ["Metrics", "CONTENT_TYPE"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+_LAT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class _CallbackCollector:
+    def __init__(self) -> None:
+        self.callbacks: dict[str, tuple[str, Callable[[], float]]] = {}
+
+    def collect(self):  # noqa: ANN201 - prometheus collector protocol
+        for name, (doc, fn) in list(self.callbacks.items()):
+            try:
+                value = float(fn())
+            except Exception:  # noqa: BLE001 - a broken callback must not break the scrape
+                continue
+            g = GaugeMetricFamily(name, doc)
+            g.add_metric([], value)
+            yield g
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.txs_decoded = Counter("mevblade_txs_decoded_total", "Transactions decoded by the engine", ["result"],
+                                   registry=r)
+        self.opportunities = Counter("mevblade_opportunities_total", "Opportunities found",
+                                     ["chain", "strategy", "type"], registry=r)
+        self.bundles = Counter("mevblade_bundles_total", "Bundles by outcome", ["outcome"], registry=r)
+        self.queue_drops = Counter("mevblade_queue_drops_total", "Events dropped by bounded queues", ["queue"],
+                                   registry=r)
+        self.pipeline_latency = Histogram("mevblade_pipeline_latency_seconds", "Pipeline stage latency",
+                                          ["stage"], buckets=_LAT_BUCKETS, registry=r)
+        self.api_requests = Counter("mevblade_api_requests_total", "REST requests", ["method", "route", "status"],
+                                    registry=r)
+        self.api_latency = Histogram("mevblade_api_request_seconds", "REST request latency", ["method", "route"],
+                                     buckets=_LAT_BUCKETS, registry=r)
+        self.ws_clients = Gauge("mevblade_ws_clients", "Connected WebSocket subscribers", registry=r)
+        self.ws_events = Counter("mevblade_ws_events_total", "Events published to WebSocket/gRPC subscribers",
+                                 ["channel"], registry=r)
+        self.ws_disconnects = Counter("mevblade_ws_slow_disconnects_total",
+                                      "Subscribers disconnected for being too slow", registry=r)
+        self.grpc_requests = Counter("mevblade_grpc_requests_total", "gRPC calls", ["method", "code"], registry=r)
+        self.executions = Counter("mevblade_executions_total", "Execution attempts", ["source", "status"],
+                                  registry=r)
+        self.rate_limited = Counter("mevblade_rate_limited_total", "Requests refused by the rate limiter",
+                                    ["tier"], registry=r)
+        self._callbacks = _CallbackCollector()
+        r.register(self._callbacks)
+
+    def add_gauge_callback(self, name: str, doc: str, fn: Callable[[], float]) -> None:
+        self._callbacks.callbacks[name] = (doc, fn)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
