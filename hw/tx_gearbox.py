@@ -1,0 +1,117 @@
+"""Byte gearbox in front of the transaction parser: 8-byte beats in, a byte-aligned window out."""
+
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from mevblade.hw.layouts import BEAT_BYTES, InputBeat
+
+__all__ = ["TxGearbox"]
+
+#: bytes held (the window the parser looks at is the first WINDOW of them)
+BUF_BYTES = 24
+WINDOW = 16
+#: most bytes the parser may take in one cycle
+MAX_CONSUME = 10
+
+
+class TxGearbox(wiring.Component):
+    """Re-aligns a beat stream of raw transactions to the parser's byte pointer.
+
+    The parser consumes a variable number of bytes per cycle (one RLP header plus
+    whatever content fits); the gearbox keeps up to 24 bytes so that the parser
+    always sees the next 16 bytes of the current packet starting at its pointer,
+    and accepts a new beat whenever at most 16 bytes are held. Bytes of the next
+    packet may already sit behind the current one (so packets stream back to
+    back); only one packet end can be pending, so a *last* beat waits while the
+    previous packet is still being parsed (costs a cycle only for packets that fit
+    in one beat arriving right behind another).
+
+    Interface
+    ---------
+    ``i`` : In(stream.Signature(InputBeat))
+        Raw bytes; ``keep`` must be contiguous from lane 0. A beat with ``keep == 0``
+        and ``last`` set ends a packet without adding bytes (an empty packet when alone).
+    ``window`` : Out(128)
+        Bytes 0..15 at the parser's pointer (byte *k* in bits ``8k+7..8k``).
+    ``avail`` : Out(range(25))
+        How many of the held bytes belong to the current packet.
+    ``at_end`` : Out(1)
+        The current packet's last byte is held (so ``avail`` is all that is left of it).
+    ``consume`` : In(range(MAX_CONSUME + 1))
+        Bytes the parser takes this cycle (``<= avail``).
+    ``release`` : In(1)
+        The parser is done with the current packet (only with ``at_end`` and
+        ``consume == avail``); the bytes behind it become the next packet.
+
+    Latency: a beat accepted in cycle *t* is visible in ``window`` in cycle *t + 1*.
+    Throughput: one beat per cycle while the parser takes 8 bytes per cycle.
+    Back-pressure: ``i.ready`` is a function of registered state only (plus ``i.last``).
+    Resources: a 24-byte shift register with a 11-way byte shifter.
+    """
+
+    i: In(stream.Signature(InputBeat))
+    window: Out(8 * WINDOW)
+    avail: Out(range(BUF_BYTES + 1))
+    at_end: Out(1)
+    consume: In(range(MAX_CONSUME + 1))
+    release: In(1)
+
+    def elaborate(self, platform):
+        m = Module()
+
+        buf = [Signal(8, name=f"buf{k}") for k in range(BUF_BYTES)]
+        count = Signal(range(BUF_BYTES + 1))
+        end_valid = Signal()
+        end_pos = Signal(range(BUF_BYTES + 1))
+
+        m.d.comb += [
+            self.window.eq(Cat(*buf[:WINDOW])),
+            self.avail.eq(Mux(end_valid, end_pos, count)),
+            self.at_end.eq(end_valid),
+        ]
+
+        # keep is contiguous from lane 0: count the leading ones.
+        n_in_expr = Signal(range(BEAT_BYTES + 1))
+        m.d.comb += n_in_expr.eq(0)
+        for k in range(BEAT_BYTES):
+            with m.If(self.i.payload.keep[: k + 1].all()):
+                m.d.comb += n_in_expr.eq(k + 1)
+
+        m.d.comb += self.i.ready.eq((count <= BUF_BYTES - BEAT_BYTES) & ~(end_valid & self.i.payload.last))
+        accept = Signal()
+        m.d.comb += accept.eq(self.i.valid & self.i.ready)
+
+        c = self.consume
+        base = Signal(range(BUF_BYTES + 1))  # where the new beat lands after the shift
+        m.d.comb += base.eq(count - c)
+
+        in_bytes = [self.i.payload.data[8 * k: 8 * k + 8] for k in range(BEAT_BYTES)]
+        for k in range(BUF_BYTES):
+            shifted = Signal(8, name=f"shifted{k}")
+            with m.Switch(c):
+                for s in range(MAX_CONSUME + 1):
+                    with m.Case(s):
+                        m.d.comb += shifted.eq(buf[k + s] if k + s < BUF_BYTES else 0)
+            incoming = Signal(8, name=f"incoming{k}")
+            lane_hit = Signal(name=f"lane_hit{k}")
+            with m.Switch(base):
+                for b in range(max(0, k - BEAT_BYTES + 1), min(k, BUF_BYTES - BEAT_BYTES) + 1):
+                    with m.Case(b):
+                        m.d.comb += [incoming.eq(in_bytes[k - b]), lane_hit.eq(1)]
+            m.d.sync += buf[k].eq(Mux(accept & lane_hit, incoming, shifted))
+
+        with m.If(accept):
+            m.d.sync += count.eq(base + n_in_expr)
+        with m.Else():
+            m.d.sync += count.eq(base)
+
+        with m.If(accept & self.i.payload.last):
+            m.d.sync += [end_valid.eq(1), end_pos.eq(base + n_in_expr)]
+        with m.Elif(self.release):
+            m.d.sync += [end_valid.eq(0), end_pos.eq(0)]
+        with m.Else():
+            m.d.sync += end_pos.eq(end_pos - c)
+
+        return m
