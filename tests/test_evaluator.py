@@ -349,3 +349,116 @@ def test_backrun_opportunities_execute_on_real_pairs_with_the_predicted_profit(w
                 before = u.balance(t_in)
                 u.swap(p2, *((0, z) if u.token0(p2) == t_mid else (z, 0)))
                 assert u.balance(t_in) - before == opp.amount_in + opp.profit
+
+
+# ------------------------------------------------------------------ evaluate_swap on a pool table (no chain)
+
+
+def _table_two_venues(r_victim: tuple[int, int], r_sibling: tuple[int, int]) -> tuple[PoolTable, bytes, bytes]:
+    a, b = b"\x0a" * 20, b"\x0b" * 20
+    t = PoolTable(profit_tokens=(a,))
+    t.add_pool(b"\xf0" * 20, a, b, *r_victim, venue=0)
+    t.add_pool(b"\xf1" * 20, a, b, *r_sibling, venue=1)
+    return t, a, b
+
+
+def _victim(a: bytes, b: bytes, amount: int, venue: int | None = 0):
+    from mevblade.control.engine.software.types_swap import SwapCall
+
+    return SwapCall(bytes.fromhex("38ed1739"), "swapExactTokensForTokens", SwapKind.EXACT_IN, (a, b), b"\x01" * 20,
+                    2**40, False, False, False, amount_in=amount, amount_out_min=0, venue=venue)
+
+
+def test_evaluate_swap_reports_the_exhaustive_optimum_against_the_sibling() -> None:
+    t, a, b = _table_two_venues((3000, 3000), (3000, 3000))
+    opps = evaluate_swap(_victim(a, b, 400), t, b"\x11" * 32)
+    assert len(opps) == 1
+    opp = opps[0]
+    # the victim sold A for B on venue 0, so A is now cheap there: the backrun sells A on the
+    # sibling (venue 1) and buys it back on venue 0; the profit must be the exhaustive optimum
+    out = get_amount_out(400, 3000, 3000)
+    post = {b"\xf0" * 20: (3000 + 400, 3000 - out), b"\xf1" * 20: (3000, 3000)}
+    first, second = opp.pools
+    r1 = post[first] if opp.tokens[0] == a else post[first][::-1]
+    r2 = post[second][::-1] if opp.tokens[0] == a else post[second]
+    hops = [Hop(*r1), Hop(*r2)]
+    assert opp.tokens == (a, b, a) and opp.profit == brute_force(hops) > 0
+    assert cycle_profit(opp.amount_in, hops) == opp.profit
+    assert first == b"\xf1" * 20
+    assert t.read(0).reserve0 == 3000  # the table is not changed by the evaluation
+
+
+def test_evaluate_swap_applies_pending_commits_at_its_boundary() -> None:
+    t, a, b = _table_two_venues((3000, 3000), (3000, 3000))
+    t.begin_eval()
+    t.update_reserves(1, 10**6, 10**6)  # sibling far deeper: still pending
+    opps = evaluate_swap(_victim(a, b, 400), t)
+    assert opps and t.read(1).reserve0 == 10**6  # evaluate_swap flipped it before reading
+
+
+@pytest.mark.parametrize("case", ["unknown_venue", "no_router", "no_pool", "zero_sibling", "too_small"])
+def test_evaluate_swap_without_opportunity(case: str) -> None:
+    t, a, b = _table_two_venues((3000, 3000), (0, 0) if case == "zero_sibling" else (3000, 3000))
+    swap = _victim(a, b, 1 if case == "too_small" else 400,
+                   venue={"unknown_venue": 7, "no_router": None}.get(case, 0))
+    if case == "no_pool":
+        swap = _victim(a, b"\x0c" * 20, 400)
+    assert evaluate_swap(swap, t) == []
+
+
+def test_software_engine_evaluate_swap() -> None:
+    t, a, b = _table_two_venues((3000, 3000), (3000, 3000))
+    with get_engine("sw") as eng:
+        assert eng.evaluate_swap(_victim(a, b, 400), t, b"\x22" * 32)[0].victim_tx == b"\x22" * 32
+
+
+# ------------------------------------------------------------------ eval-cycle CLI
+
+
+def _cycle_json(hops: list[Hop]) -> str:
+    import json
+
+    return json.dumps({"hops": [{"reserve_in": str(h.reserve_in), "reserve_out": str(h.reserve_out),
+                                 "fee_num": h.fee_num, "fee_den": h.fee_den} for h in hops]})
+
+
+def test_cli_eval_cycle_matches_the_model_and_the_hops_arithmetic() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from mevblade.control.cli import app
+
+    rng = random.Random(9)
+    cycles = [_realistic(rng, n) for n in (2, 3, 4)] + [[Hop(10**18, 10**18), Hop(10**18, 10**18)]]
+    cycles += [_skewed(rng, 2, 1000, 3000) for _ in range(4)]
+    res = CliRunner().invoke(app, ["eval-cycle", "-"], input="".join(_cycle_json(c) + "\n" for c in cycles))
+    assert res.exit_code == 0, res.output
+    outs = [json.loads(line) for line in res.stdout.splitlines()]
+    assert len(outs) == len(cycles)
+    for hops, out in zip(cycles, outs, strict=True):
+        assert set(out) == {"amount_in", "profit"}
+        r = optimal_cycle(hops)
+        assert out == {"amount_in": str(r.amount_in), "profit": str(r.profit)}
+        if r.profit:
+            assert cycle_profit(int(out["amount_in"]), hops) == int(out["profit"])
+    assert outs[3] == {"amount_in": "0", "profit": "0"}
+
+
+def test_cli_eval_cycle_defaults_the_fee_and_reports_bad_lines() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from mevblade.control.cli import app
+
+    good = json.dumps({"hops": [{"reserve_in": "1000", "reserve_out": "2000"},
+                                {"reserve_in": "1000", "reserve_out": "1000"}]})
+    bad = ['{"hops": []}', "nope", '{"hops": [{"reserve_in": "1", "reserve_out": "x"}, {}]}',
+           json.dumps({"hops": [{"reserve_in": str(2**112), "reserve_out": "1"}] * 2})]
+    res = CliRunner().invoke(app, ["eval-cycle"], input="\n".join([good, *bad]) + "\n")
+    assert res.exit_code == 1
+    lines = [json.loads(x) for x in res.stdout.splitlines()]
+    r = optimal_cycle([Hop(1000, 2000), Hop(1000, 1000)])
+    assert lines[0] == {"amount_in": str(r.amount_in), "profit": str(r.profit)} and r.profit > 0
+    assert all(set(x) == {"error"} for x in lines[1:]) and len(lines) == 5
