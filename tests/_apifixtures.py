@@ -69,7 +69,7 @@ class Api:
         return self.ctx.store.get_user_by_name(role)
 
 
-def make_api(url: str, **overrides) -> Api:
+def make_api(url: str, client_addr: tuple[str, int] = ("127.0.0.1", 50000), **overrides) -> Api:
     clock = FakeClock()
     settings = load_settings(database_url=url, jwt_secret="test-jwt-secret-not-for-production",
                              **{"rate_limit_requests": 100000, "password_hash_time_cost": 1,
@@ -79,7 +79,7 @@ def make_api(url: str, **overrides) -> Api:
     ctx = build_context(settings, store=store, executor=executor, clock=clock)
     for role, pw in PASSWORDS.items():
         ctx.auth.create_user(role, pw, role)
-    client = TestClient(create_app(ctx, analytics_interval=None))
+    client = TestClient(create_app(ctx, analytics_interval=None), client=client_addr)
     return Api(client, ctx, clock, executor)
 
 
