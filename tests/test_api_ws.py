@@ -1,0 +1,220 @@
+"""WebSocket /ws: subscribe + auth (close codes), channel permissions, chain filters, fan-out, event shapes,
+and slow consumers (bounded queues, drop counting, disconnect) never blocking the publisher or other clients."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from starlette.websockets import WebSocketDisconnect
+
+try:  # tests/ may or may not be a package
+    from tests._apifixtures import add_opportunity, make_api
+except ImportError:
+    from _apifixtures import add_opportunity, make_api
+
+from mevblade.control.api import WS_CLOSE, Hub
+
+
+@pytest.fixture
+def wsapi(tmp_path):
+    a = make_api(f"sqlite:///{tmp_path / 'db.sqlite'}", ws_queue_size=4, ws_max_drops=3)
+    with a.client:
+        a.tok = {r: a.login(r)["access_token"] for r in ("viewer", "trader", "admin")}
+        yield a
+    a.ctx.store.close()
+
+
+def on_loop(a, fn):
+    """Run fn() on the app's event loop thread, in one callback (no await in between), and wait for it."""
+    import concurrent.futures
+
+    fut: concurrent.futures.Future = concurrent.futures.Future()
+
+    def run():
+        try:
+            fut.set_result(fn())
+        except Exception as exc:  # noqa: BLE001
+            fut.set_exception(exc)
+
+    a.ctx.hub.loop.call_soon_threadsafe(run)
+    return fut.result(timeout=10)
+
+
+def subscribe(ws, token, channels=("opportunities",), chains=()):
+    ws.send_json({"type": "subscribe", "channels": list(channels), "chains": list(chains),
+                  "auth_token": f"Bearer {token}"})
+
+
+def close_code(ws) -> int:
+    with pytest.raises(WebSocketDisconnect) as info:
+        ws.receive_text()
+    return info.value.code
+
+
+def test_subscribe_and_receive_opportunity(wsapi):
+    with wsapi.client.websocket_connect("/ws") as ws:
+        subscribe(ws, wsapi.tok["viewer"])
+        assert ws.receive_json() == {"type": "subscribed", "channels": ["opportunities"], "chains": []}
+        oid = add_opportunity(wsapi.ctx, wsapi.clock)
+        opp = wsapi.ctx.store.get_opportunity(oid)
+        on_loop(wsapi, lambda: wsapi.ctx.publish_opportunity(opp))
+        ev = ws.receive_json()
+    assert ev["type"] == "opportunity"
+    d = ev["data"]
+    assert d["id"] == oid and d["chain"] == "ethereum" and d["strategy"] == "backrun_arb"
+    assert d["profit_estimate"] == "0.2" and d["confidence"] == 0.9 and d["expires_in"] == 60.0
+    assert d["tokens"] == ["0x" + "11" * 20, "0x" + "22" * 20]
+
+
+@pytest.mark.parametrize("message, code", [
+    ({"type": "subscribe", "channels": ["opportunities"]}, WS_CLOSE["unauthenticated"]),
+    ({"type": "subscribe", "channels": ["opportunities"], "auth_token": "Bearer nonsense"}, WS_CLOSE["unauthenticated"]),
+    ({"type": "subscribe", "channels": ["opportunities"], "auth_token": "Bearer mbk_x_y"}, WS_CLOSE["unauthenticated"]),
+    ({"type": "subscribe", "channels": ["gossip"], "auth_token": "x"}, WS_CLOSE["bad_request"]),
+    ({"type": "hello"}, WS_CLOSE["bad_request"]),
+    ([1, 2], WS_CLOSE["bad_request"]),
+])
+def test_bad_subscriptions_are_closed(wsapi, message, code):
+    with wsapi.client.websocket_connect("/ws") as ws:
+        ws.send_json(message)
+        assert close_code(ws) == code
+
+
+def test_expired_token_is_refused(wsapi):
+    wsapi.clock.advance(wsapi.ctx.settings.access_token_ttl + 1)
+    with wsapi.client.websocket_connect("/ws") as ws:
+        subscribe(ws, wsapi.tok["trader"])
+        assert close_code(ws) == WS_CLOSE["unauthenticated"]
+
+
+@pytest.mark.parametrize("role, channel, allowed", [
+    ("viewer", "opportunities", True), ("viewer", "analytics", True), ("viewer", "executions", False),
+    ("trader", "executions", True), ("admin", "executions", True),
+])
+def test_channel_permissions(wsapi, role, channel, allowed):
+    with wsapi.client.websocket_connect("/ws") as ws:
+        subscribe(ws, wsapi.tok[role], channels=[channel])
+        if allowed:
+            assert ws.receive_json()["type"] == "subscribed"
+        else:
+            assert close_code(ws) == WS_CLOSE["forbidden"]
+
+
+def test_api_key_subscription(wsapi):
+    key = wsapi.client.post("/api/v1/keys", json={"name": "ws", "scopes": ["read"]},
+                            headers={"Authorization": f"Bearer {wsapi.tok['trader']}"}).json()["key"]
+    with wsapi.client.websocket_connect("/ws") as ws:
+        subscribe(ws, key, channels=["executions"])
+        assert ws.receive_json()["type"] == "subscribed"
+
+
+def test_chain_filter(wsapi):
+    with wsapi.client.websocket_connect("/ws") as ws:
+        subscribe(ws, wsapi.tok["viewer"], chains=["arbitrum"])
+        ws.receive_json()
+        a = wsapi.ctx.store.get_opportunity(add_opportunity(wsapi.ctx, wsapi.clock, chain="ethereum"))
+        b = wsapi.ctx.store.get_opportunity(add_opportunity(wsapi.ctx, wsapi.clock, chain="arbitrum"))
+        on_loop(wsapi, lambda: (wsapi.ctx.publish_opportunity(a), wsapi.ctx.publish_opportunity(b)))
+        assert ws.receive_json()["data"]["id"] == b.id
+
+
+def test_fan_out_to_every_subscriber(wsapi):
+    conns = [wsapi.client.websocket_connect("/ws") for _ in range(5)]
+    socks = [c.__enter__() for c in conns]
+    try:
+        for s in socks:
+            subscribe(s, wsapi.tok["viewer"])
+            s.receive_json()
+        opp = wsapi.ctx.store.get_opportunity(add_opportunity(wsapi.ctx, wsapi.clock))
+        delivered = on_loop(wsapi, lambda: wsapi.ctx.hub.publish("opportunities", {"id": opp.id}, chain="ethereum"))
+        assert delivered == 5
+        assert [s.receive_json()["data"]["id"] for s in socks] == [opp.id] * 5
+    finally:
+        for c in conns:
+            c.__exit__(None, None, None)
+
+
+def test_execute_publishes_execution_update(wsapi):
+    with wsapi.client.websocket_connect("/ws") as ws:
+        subscribe(ws, wsapi.tok["trader"], channels=["executions"])
+        ws.receive_json()
+        oid = add_opportunity(wsapi.ctx, wsapi.clock)
+        r = wsapi.client.post("/api/v1/mev/execute", json={"opportunity_id": oid},
+                              headers={"Authorization": f"Bearer {wsapi.tok['trader']}"})
+        assert r.status_code == 200
+        ev = ws.receive_json()
+    assert ev["type"] == "execution_update"
+    assert ev["data"] == {"opportunity_id": oid, "status": "submitted", "transaction_hash": "0x" + "ab" * 32,
+                          "actual_profit": None, "gas_used": 120_000}
+
+
+def test_analytics_snapshot_on_subscribe(wsapi):
+    add_opportunity(wsapi.ctx, wsapi.clock)
+    with wsapi.client.websocket_connect("/ws") as ws:
+        subscribe(ws, wsapi.tok["viewer"], channels=["analytics"])
+        ws.receive_json()
+        ev = ws.receive_json()
+    assert ev["type"] == "analytics"
+    assert ev["data"]["opportunities"] == {"detected": 1}
+    assert ev["data"]["hub"]["subscribers"] == 1
+
+
+def test_slow_consumer_is_disconnected_without_blocking_others(wsapi):
+    """Queue of 4, 3 consecutive drops allowed: 8 events published in one loop callback (so nothing
+    drains in between) overflow the queue; the client is cut with 4008, the publisher never waited."""
+    hub = wsapi.ctx.hub
+    with wsapi.client.websocket_connect("/ws") as slow:
+        subscribe(slow, wsapi.tok["viewer"])
+        slow.receive_json()
+
+        def burst():
+            return [hub.publish("opportunities", {"id": f"e{i}"}, chain="ethereum") for i in range(8)]
+
+        delivered = on_loop(wsapi, burst)
+        assert delivered == [1, 1, 1, 1, 0, 0, 0, 0]
+        got = []
+        with pytest.raises(WebSocketDisconnect) as info:
+            while True:
+                got.append(slow.receive_json()["data"]["id"])
+        # what was already queued may or may not go out before the close; nothing after the drops does
+        assert info.value.code == WS_CLOSE["slow_consumer"]
+        assert got == ["e0", "e1", "e2", "e3"][:len(got)]
+    assert hub.total_drops == 4
+    metrics = wsapi.client.get("/metrics").text
+    assert 'mevblade_queue_drops_total{queue="ws"} 4.0' in metrics
+
+
+def test_drops_are_per_subscriber(wsapi):
+    """A stalled subscriber drops; a draining one on the same hub receives everything."""
+    hub = wsapi.ctx.hub
+    with wsapi.client.websocket_connect("/ws") as fast:
+        subscribe(fast, wsapi.tok["viewer"])
+        fast.receive_json()
+        stalled = on_loop(wsapi, lambda: hub.subscribe(["opportunities"], queue_size=2))
+        for i in range(6):
+            on_loop(wsapi, lambda i=i: hub.publish("opportunities", {"id": f"e{i}"}))
+            assert fast.receive_json()["data"]["id"] == f"e{i}"
+        assert stalled.delivered == 2 and stalled.drops == 4
+        assert stalled.kicked.is_set()  # 4 consecutive drops >= max_drops (3)
+        on_loop(wsapi, lambda: hub.unsubscribe(stalled))
+
+
+@pytest.mark.asyncio
+async def test_hub_publish_never_waits():
+    hub = Hub(queue_size=1, max_drops=10**6)
+    subs = [hub.subscribe(["opportunities"]) for _ in range(100)]
+    for i in range(1000):
+        hub.publish("opportunities", {"i": i})
+    assert all(s.queue.qsize() == 1 and s.drops == 999 for s in subs)
+    assert hub.total_drops == 100 * 999
+
+
+@pytest.mark.asyncio
+async def test_hub_rejects_unknown_channel():
+    hub = Hub()
+    with pytest.raises(ValueError):
+        hub.subscribe(["nope"])
+    with pytest.raises(ValueError):
+        hub.publish("nope", {})
+    await asyncio.sleep(0)
