@@ -8,12 +8,15 @@ import threading
 
 import pytest
 
+from mevblade.control.engine.regmap import ADDR
 from mevblade.control.engine.software.pools import (
     MAX_SIBLINGS,
     PoolTable,
     PoolTableError,
     PoolTableRegs,
     RegError,
+    pack_record,
+    unpack_record,
 )
 from mevblade.control.engine.software.types_swap import UINT112_MAX, PoolState
 
@@ -196,78 +199,66 @@ def test_records_never_change_during_an_evaluation_under_concurrent_commits() ->
     assert flips > 0  # the writer really ran concurrently
 
 
-# ------------------------------------------------------------------ register block
+# ------------------------------------------------------------------ register block (appliance map)
+
+def _stage(regs: PoolTableRegs, slot: int, r0: int, r1: int, fee: tuple[int, int] = (997, 1000)) -> None:
+    regs.write(ADDR["pool_addr"], slot)
+    v = r0 | r1 << 112 | fee[0] << 224 | fee[1] << 240
+    for i in range(8):
+        regs.write(ADDR[f"pool_data_{i}"], (v >> (32 * i)) & 0xFFFFFFFF)
 
 
-def _write_value(regs: PoolTableRegs, base: int, value: int, words: int) -> None:
-    for i in range(words):
-        regs.write(base + 4 * i, (value >> (32 * i)) & 0xFFFFFFFF)
+def test_record_layout_round_trip() -> None:
+    rec = PoolState(0, P[0], A, B, UINT112_MAX, 2**100 + 5, 9975, 10000)
+    words = pack_record(rec)
+    assert len(words) == 8 and all(0 <= w < 2**32 for w in words)
+    assert unpack_record(words) == (UINT112_MAX, 2**100 + 5, 9975, 10000)
+    assert words[7] >> 16 == 10000 and words[7] & 0xFFFF == 9975  # fee_den on top, fee_num below
+    assert words[3] >> 16 == (2**100 + 5) & 0xFFFF  # reserve1 starts at bit 112
 
 
-def _register(regs: PoolTableRegs, slot: int, pool: bytes, t0: bytes, t1: bytes, r0: int, r1: int,
-              fee: tuple[int, int] = (997, 1000), venue: int = 0) -> None:
-    regs.write(0x10, slot)
-    _write_value(regs, 0x50, int.from_bytes(pool, "big"), 5)
-    _write_value(regs, 0x70, int.from_bytes(t0, "big"), 5)
-    _write_value(regs, 0x90, int.from_bytes(t1, "big"), 5)
-    _write_value(regs, 0x20, r0, 4)
-    _write_value(regs, 0x30, r1, 4)
-    regs.write(0x40, fee[0] | fee[1] << 16)
-    regs.write(0x44, venue)
-    regs.write(0x08, 1)
-
-
-def test_register_block_builds_the_same_record_as_the_api() -> None:
-    api, t = PoolTable(), PoolTable()
-    regs = PoolTableRegs(t)
-    r0, r1 = UINT112_MAX, 2**100 + 12345
-    api.add_pool(P[3], A, B, r0, r1, 9975, 10000, venue=3)
-    _register(regs, 0, P[3], A, B, r0, r1, (9975, 10000), 3)
-    assert regs.read(0x14) == RegError.OK and regs.read(0x18) == 1
-    api.begin_eval()
-    t.begin_eval()
-    assert t.read(0) == api.read(0)
-    assert regs.read(0x00) == PoolTableRegs.ID and regs.read(0x04) == t.capacity and regs.read(0x0C) == 1
-
-
-def test_register_sync_path_slot_load_then_reserves_then_commit() -> None:
+def test_register_sync_path_commits_at_the_boundary_and_reads_back() -> None:
     t = PoolTable()
+    s0 = t.add_pool(P[0], A, B, 10, 20)
+    s1 = t.add_pool(P[1], A, C, 30, 40)
+    t.begin_eval()
     regs = PoolTableRegs(t)
-    _register(regs, 5, P[0], A, B, 10, 20)
-    _register(regs, 6, P[1], A, C, 30, 40)
+    _stage(regs, s0, UINT112_MAX, 2**111 + 3, (9975, 10000))
+    regs.write(ADDR["pool_cmd"], 1)
+    assert regs.last_error is RegError.OK
+    assert regs.read(ADDR["status"]) & 4  # pool_busy until the boundary
+    assert t.read(s0).reserve0 == 10
     t.begin_eval()
-    regs.write(0x10, 5)  # loads staging from slot 5's record
-    assert regs.read(0x20) == 10 and regs.read(0x50) == int.from_bytes(P[0], "big") & 0xFFFFFFFF
-    _write_value(regs, 0x20, 11, 4)
-    _write_value(regs, 0x30, 21, 4)
-    regs.write(0x08, 1)
-    assert regs.read(0x14) == RegError.OK
-    assert t.read(5).reserve0 == 10  # not before the boundary
-    t.begin_eval()
-    assert (t.read(5).reserve0, t.read(5).reserve1, t.read(5).generation) == (11, 21, 1)
-    assert t.read(6).reserve0 == 30
+    assert regs.read(ADDR["status"]) & 4 == 0
+    rec = t.read(s0)
+    assert (rec.reserve0, rec.reserve1, rec.fee_num, rec.fee_den, rec.generation) == (
+        UINT112_MAX, 2**111 + 3, 9975, 10000, 1)
+    assert t.read(s1).reserve0 == 30 and rec.address == P[0] and rec.token1 == B  # identity kept
+    regs.write(ADDR["pool_addr"], s0)
+    regs.write(ADDR["pool_cmd"], 2)  # readback
+    assert [regs.read(ADDR[f"pool_rdata_{i}"]) for i in range(8)] == pack_record(rec)
 
 
-@pytest.mark.parametrize("mutate, code", [
-    (lambda regs: regs.write(0x2C, 1 << 16), RegError.RESERVE_TOO_WIDE),  # bit 112 of reserve0
-    (lambda regs: regs.write(0x40, 1001 | 1000 << 16), RegError.BAD_FEE),
-    (lambda regs: _write_value(regs, 0x90, int.from_bytes(C, "big"), 5), RegError.IDENTITY_CHANGED),
-    (lambda regs: regs.write(0x10, 10**6), RegError.BAD_SLOT),
+@pytest.mark.parametrize("slot, fee, code", [
+    (0, (1001, 1000), RegError.BAD_FEE),
+    (0, (0, 1000), RegError.BAD_FEE),
+    (0, (0, 0), RegError.BAD_FEE),
+    (1, (997, 1000), RegError.BAD_SLOT),  # nothing registered there
+    (9999, (997, 1000), RegError.BAD_SLOT),
 ])
-def test_register_commit_errors_leave_the_table_unchanged(mutate, code: RegError) -> None:
-    t = PoolTable()
-    regs = PoolTableRegs(t)
-    _register(regs, 0, P[0], A, B, 10, 20)
+def test_register_commit_errors_leave_the_table_unchanged(slot: int, fee: tuple[int, int], code: RegError) -> None:
+    t = PoolTable(capacity=16)
+    t.add_pool(P[0], A, B, 10, 20)
     t.begin_eval()
-    regs.write(0x10, 0)
-    mutate(regs)
-    regs.write(0x08, 1)
-    assert regs.read(0x14) == code
+    regs = PoolTableRegs(t)
+    _stage(regs, slot, 1, 2, fee)
+    regs.write(ADDR["pool_cmd"], 1)
+    assert regs.last_error is code
     assert t.pending == 0 and t.begin_eval() == 0
-    assert (t.read(0).reserve0, t.read(0).reserve1, t.read(0).token1) == (10, 20, B)
+    assert (t.read(0).reserve0, t.read(0).reserve1) == (10, 20)
 
 
 def test_register_data_must_be_32_bit() -> None:
     regs = PoolTableRegs(PoolTable())
     with pytest.raises(ValueError, match="32-bit"):
-        regs.write(0x20, 1 << 32)
+        regs.write(ADDR["pool_data_0"], 1 << 32)

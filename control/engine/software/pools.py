@@ -14,34 +14,32 @@ Golden model of the gateware pool table (block RAM, written by the host over a
   pending slot overwrites the shadow bank again (latest wins). Records are
   immutable :class:`~mevblade.control.engine.software.types_swap.PoolState`
   values, so the software readers cannot see a half-written record either.
-* :class:`PoolTableRegs` — the host-side register block (AXI-Lite-shaped, 32-bit
-  words) in front of the table: staging registers, a ``SLOT`` register whose
-  write loads the staging registers from the slot's latest record (so a reserve
-  sync is: SLOT, 8 reserve words, CTRL.COMMIT), and ``STATUS``/``ERROR``.
+* :class:`PoolTableRegs` — the host's view through the appliance's AXI-Lite register
+  map (``control/engine/regmap.py``, generated from ``hw/csr.py``): ``pool_addr``,
+  ``pool_data_0..7`` (the staged 256-bit record), ``pool_cmd.commit`` /
+  ``pool_cmd.readback`` and ``pool_rdata_0..7``, ``status.pool_busy``.
 
-Register map (byte offsets, 32-bit registers; multi-word values little-endian by word)
-------------------------------------------------------------------------------------
-======  =========  ==  =============================================================
-offset  name       RW  meaning
-======  =========  ==  =============================================================
-0x00    ID         R   0x4D425054 ("MBPT")
-0x04    CAPACITY   R   number of slots
-0x08    CTRL       W   bit 0 COMMIT: validate staging, write it to SLOT's shadow bank
-0x0C    STATUS     R   flips applied so far (wraps at 2**32)
-0x10    SLOT       RW  slot index; a write loads staging from the slot's latest record
-0x14    ERROR      R   result of the last COMMIT (:class:`RegError`), 0 = OK
-0x18    PENDING    R   slots committed but not yet flipped
-0x20    RESERVE0   RW  4 words, bits 112.. must be 0
-0x30    RESERVE1   RW  4 words
-0x40    FEE        RW  fee_num[15:0], fee_den[31:16]
-0x44    VENUE      RW  venue[7:0]
-0x50    POOL       RW  5 words: pool address (word 0 = least significant)
-0x70    TOKEN0     RW  5 words
-0x90    TOKEN1     RW  5 words
-======  =========  ==  =============================================================
+The 256-bit pool record (``pool_data_i`` = bits ``32i+31 .. 32i``)
+-----------------------------------------------------------------
+=========  =========  ============================================================
+bits       field      notes
+=========  =========  ============================================================
+111..0     reserve0   uint112, token0 side
+223..112   reserve1   uint112, token1 side
+239..224   fee_num    16 bits
+255..240   fee_den    16 bits; an all-zero record (``fee_den == 0``) is an empty slot
+=========  =========  ============================================================
 
-A COMMIT to an empty slot registers the pool (address, sorted tokens, venue);
-to a used slot it may change only reserves and fee.
+A commit must satisfy ``0 < fee_num <= fee_den`` (else it is refused and
+nothing changes). The pool's identity — address, sorted token pair, venue and
+with it the pair's sibling list — is registered once (:meth:`PoolTable.add_pool`);
+it is not part of the 256-bit record the sync path rewrites. (Hardware: a
+pair/token lookup table loaded by the host; its registers are not in the map yet.)
+
+Hardware holds one staged record: the host writes ``pool_addr`` and the eight
+data words, pulses ``commit`` and waits for ``status.pool_busy == 0`` before
+staging the next one. The software model accepts any number of pending slots;
+for a host that follows the protocol the two behave alike.
 """
 
 from __future__ import annotations
@@ -53,7 +51,7 @@ from dataclasses import replace
 from mevblade.control.engine.software.types_swap import FEE_BITS, UINT112_MAX, PoolState
 
 __all__ = ["PoolTable", "PoolTableRegs", "RegError", "PoolTableError", "DEFAULT_CAPACITY", "MAX_SIBLINGS",
-           "MAX_VENUES"]
+           "MAX_VENUES", "pack_record", "unpack_record"]
 
 DEFAULT_CAPACITY = 4096
 #: pools per token pair (the hardware sibling list is this long)
@@ -249,76 +247,74 @@ class PoolTable:
         return token0
 
 
-def _split(value: int, words: int) -> list[int]:
-    return [(value >> (32 * i)) & 0xFFFFFFFF for i in range(words)]
+def pack_record(rec: PoolState) -> list[int]:
+    """The record's 256-bit layout as eight 32-bit words (``pool_data_0`` first)."""
+    v = rec.reserve0 | rec.reserve1 << 112 | rec.fee_num << 224 | rec.fee_den << 240
+    return [(v >> (32 * i)) & 0xFFFFFFFF for i in range(8)]
 
 
-def _join(words: list[int]) -> int:
-    return sum(w << (32 * i) for i, w in enumerate(words))
+def unpack_record(words: list[int]) -> tuple[int, int, int, int]:
+    """``(reserve0, reserve1, fee_num, fee_den)`` from eight 32-bit words."""
+    v = sum((w & 0xFFFFFFFF) << (32 * i) for i, w in enumerate(words))
+    return v & UINT112_MAX, (v >> 112) & UINT112_MAX, (v >> 224) & 0xFFFF, v >> 240
 
 
 class PoolTableRegs:
-    """The host register block of the pool table (map in the module docstring)."""
+    """The pool-table registers of the appliance map, in front of a :class:`PoolTable`.
 
-    ID = 0x4D425054
-    CTRL_COMMIT = 1
+    ``write``/``read`` take byte addresses from ``regmap.ADDR``. A refused commit
+    leaves the table unchanged and sets :attr:`last_error` (no register carries
+    it yet).
+    """
 
     def __init__(self, table: PoolTable) -> None:
+        from mevblade.control.engine import regmap
+
         self.table = table
-        self.slot = 0
-        self.error = RegError.OK
-        self._stage: dict[int, int] = {}
-        self._load(0)
+        self._a = regmap.ADDR
+        self._data_base = self._a["pool_data_0"]
+        self._rdata_base = self._a["pool_rdata_0"]
+        self.index = 0
+        self.data = [0] * 8
+        self.rdata = [0] * 8
+        self.last_error = RegError.OK
 
-    _FIELDS = {"reserve0": (0x20, 4), "reserve1": (0x30, 4), "pool": (0x50, 5), "token0": (0x70, 5),
-               "token1": (0x90, 5)}
-
-    def _load(self, slot: int) -> None:
-        rec = self.table.latest(slot) if 0 <= slot < self.table.capacity else None
-        self._stage = {}
-        if rec is None:
-            rec = PoolState(slot, bytes(20), bytes(20), bytes(20), 0, 0)
-        vals = {"reserve0": rec.reserve0, "reserve1": rec.reserve1, "pool": int.from_bytes(rec.address, "big"),
-                "token0": int.from_bytes(rec.token0, "big"), "token1": int.from_bytes(rec.token1, "big")}
-        for name, (base, n) in self._FIELDS.items():
-            for i, w in enumerate(_split(vals[name], n)):
-                self._stage[base + 4 * i] = w
-        self._stage[0x40] = rec.fee_num | (rec.fee_den << 16)
-        self._stage[0x44] = rec.venue
-
-    def _value(self, name: str) -> int:
-        base, n = self._FIELDS[name]
-        return _join([self._stage[base + 4 * i] for i in range(n)])
-
-    def write(self, addr: int, data: int) -> None:
-        if not 0 <= data <= 0xFFFFFFFF:
-            raise ValueError(f"register data must be a 32-bit value, not {data}")
-        if addr == 0x08:
-            if data & self.CTRL_COMMIT:
+    def write(self, addr: int, value: int) -> None:
+        if not 0 <= value <= 0xFFFFFFFF:
+            raise ValueError(f"register data must be a 32-bit value, not {value}")
+        if addr == self._a["pool_addr"]:
+            self.index = value & 0xFFFF
+        elif self._data_base <= addr < self._data_base + 32 and addr % 4 == 0:
+            self.data[(addr - self._data_base) // 4] = value
+        elif addr == self._a["pool_cmd"]:
+            if value & 1:
                 self._commit()
-        elif addr == 0x10:
-            self.slot = data
-            self._load(data)
-        elif addr in self._stage:
-            self._stage[addr] = data & 0xFF if addr == 0x44 else data
-        # writes elsewhere are ignored, as an AXI-Lite slave answers OKAY to unmapped writes
+            if value & 2:
+                rec = self.table.latest(self.index) if self.index < self.table.capacity else None
+                self.rdata = pack_record(rec) if rec is not None else [0] * 8
+        # other addresses belong to other blocks of the map
 
     def read(self, addr: int) -> int:
-        fixed = {0x00: self.ID, 0x04: self.table.capacity, 0x0C: self.table.flips_applied, 0x10: self.slot,
-                 0x14: int(self.error), 0x18: self.table.pending}
-        if addr in fixed:
-            return fixed[addr]
-        return self._stage.get(addr, 0)
+        if addr == self._a["pool_addr"]:
+            return self.index
+        if self._data_base <= addr < self._data_base + 32 and addr % 4 == 0:
+            return self.data[(addr - self._data_base) // 4]
+        if self._rdata_base <= addr < self._rdata_base + 32 and addr % 4 == 0:
+            return self.rdata[(addr - self._rdata_base) // 4]
+        if addr == self._a["status"]:
+            return 4 if self.table.pending else 0  # status.pool_busy is bit 2
+        return 0
 
     def _commit(self) -> None:
-        fee = self._stage[0x40]
-        r0, r1 = self._value("reserve0"), self._value("reserve1")
-        rec = PoolState(self.slot, self._value("pool").to_bytes(20, "big"), self._value("token0").to_bytes(20, "big"),
-                        self._value("token1").to_bytes(20, "big"), r0, r1, fee & 0xFFFF, fee >> 16,
-                        self._stage[0x44])
+        r0, r1, fee_num, fee_den = unpack_record(self.data)
         try:
-            self.table.commit(rec)
+            if not 0 <= self.index < self.table.capacity:
+                raise PoolTableError(RegError.BAD_SLOT, f"pool_addr must be below {self.table.capacity}")
+            cur = self.table.latest(self.index)
+            if cur is None:
+                raise PoolTableError(RegError.BAD_SLOT, f"slot {self.index} holds no registered pool")
+            self.table.commit(replace(cur, reserve0=r0, reserve1=r1, fee_num=fee_num, fee_den=fee_den))
         except PoolTableError as exc:
-            self.error = exc.code
+            self.last_error = exc.code
         else:
-            self.error = RegError.OK
+            self.last_error = RegError.OK
