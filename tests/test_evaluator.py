@@ -385,6 +385,9 @@ def test_evaluate_swap_reports_the_exhaustive_optimum_against_the_sibling() -> N
     assert opp.tokens == (a, b, a) and opp.profit == brute_force(hops) > 0
     assert cycle_profit(opp.amount_in, hops) == opp.profit
     assert first == b"\xf1" * 20
+    j = opp.to_json()
+    assert j["victim_tx"] == "0x" + "11" * 32 and j["pools"] == ["0x" + "f1" * 20, "0x" + "f0" * 20]
+    assert (j["amount_in"], j["profit"]) == (str(opp.amount_in), str(opp.profit))
     assert t.read(0).reserve0 == 3000  # the table is not changed by the evaluation
 
 

@@ -374,6 +374,35 @@ def test_fuzz_accepted_calls_agree_with_eth_abi(fn, ops, value: int) -> None:
             (s.amount_out, s.amount_in_max) == (ref[0], ref[1])
 
 
+# ------------------------------------------------------------------ real mainnet transactions
+
+
+def test_mainnet_block_router02_swaps_decode_like_eth_abi() -> None:
+    """Block 18189758 (embedded): every Router02 swap decodes, with eth-abi's values; nothing else
+    in the block (Universal Router, transfers, WETH, …) is taken for a swap."""
+    from mevblade.control.engine.software.swap import decode_swap_tx
+    from mevblade.control.engine.software.txdecode import decode_tx
+    from mevblade.sim.data import mainnet_block
+
+    found = 0
+    for line in mainnet_block():
+        raw = line["raw"] if isinstance(line["raw"], bytes) else bytes.fromhex(line["raw"][2:])
+        tx = decode_tx(raw)
+        assert tx.ok
+        s = decode_swap_tx(tx)
+        if tx.to == ROUTER and tx.data[:4] in V2_FUNCTIONS:
+            assert s is not None
+            found += 1
+            f = V2_FUNCTIONS[tx.data[:4]]
+            ref = abi_decode(types_for(f), tx.data[4:])
+            assert [to_checksum_address(p) for p in s.path] == [to_checksum_address(a) for a in ref[f.path_index]]
+            assert (s.recipient, s.deadline) == (bytes.fromhex(ref[f.path_index + 1][2:]), ref[f.path_index + 2])
+            assert s.amount_in == (tx.value if f.eth_in else ref[0])
+        else:
+            assert s is None
+    assert found == 9
+
+
 # ------------------------------------------------------------------ engine seam and CLI
 
 

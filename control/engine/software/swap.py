@@ -62,6 +62,7 @@ __all__ = [
     "DEFAULT_ROUTERS",
     "default_registry",
     "decode_swap",
+    "decode_swap_tx",
     "to_checksum",
     "parse_address",
     "swap_to_json",
@@ -328,6 +329,14 @@ def decode_swap(to: bytes | None, data: bytes, value: int, chain_id: int = 1,
                 registry: SwapRegistry | None = None) -> SwapCall | None:
     """Module-level convenience around :meth:`SwapRegistry.decode`."""
     return (registry or default_registry()).decode(to, data, value, chain_id)
+
+
+def decode_swap_tx(tx: Any, registry: SwapRegistry | None = None) -> SwapCall | None:
+    """Decode the swap in a decoded transaction (``DecodedTx``: ``to``, ``data``, ``value``,
+    ``chain_id``; a pre-EIP-155 transaction counts as chain 1). Contract creations are not swaps."""
+    if tx.to is None:
+        return None
+    return (registry or default_registry()).decode(tx.to, tx.data, tx.value, tx.chain_id or 1)
 
 
 def swap_to_json(swap: SwapCall | None) -> dict[str, Any] | None:

@@ -159,5 +159,16 @@ class Opportunity:
 
     @property
     def direction(self) -> str:
-        """``"<pool0>-><pool1>"``: the pool bought from first, then the pool sold to (hex, lower case)."""
+        """``"<pool0>-><pool1>"``: the pool the amount goes into first, then the next (hex, lower case)."""
         return "->".join("0x" + p.hex() for p in self.pools)
+
+    def to_json(self) -> dict[str, object]:
+        """JSON form for the host stream: hex byte strings, decimal amounts."""
+        return {
+            "victim_tx": "0x" + self.victim_tx.hex(),
+            "pools": ["0x" + p.hex() for p in self.pools],
+            "tokens": ["0x" + t.hex() for t in self.tokens],
+            "amount_in": str(self.amount_in),
+            "profit": str(self.profit),
+            "exact": self.exact,
+        }
