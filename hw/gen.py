@@ -27,6 +27,7 @@ RTL_DIR = Path(__file__).resolve().parent / "rtl"
 #: Verilog module name -> "module:Class" of a wiring.Component built with no arguments.
 TOPS: dict[str, str] = {
     "tx_decoder_top": "mevblade.hw.top_decoder:TxDecoderTop",
+    "keccak_top": "mevblade.hw.top_keccak:KeccakTop",
 }
 
 
