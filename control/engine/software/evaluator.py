@@ -56,9 +56,12 @@ c. **Upper bound.** ``P(x(s)) <= D(s) := Suf(s) - Pre^-1(s)`` with
    The test ``D(s) >= t`` is done exactly by cross-multiplying:
    ``Ns*s*(Np-Kp*s) - Mp*s*(Ms+Ks*s) >= t*(Ms+Ks*s)*(Np-Kp*s)`` (false if
    ``Np - Kp*s <= 0``).
-d. **Integer peak.** Start at ``s0 = max(1, y_j)``; walk right while
-   ``D(s+1) > D(s)``, then left while ``D(s-1) > D(s)`` (exact rational compare;
-   at most :data:`PEAK_WALK_MAX` steps each) → ``p``, the integer argmax of ``D``.
+d. **Integer peak.** ``p`` = the integer argmax of ``D`` (smallest on a tie) =
+   the first ``s`` with ``not rises(s)``, ``rises(s) := D(s+1) > D(s)`` (exact
+   rational compare). From ``s0 = max(1, y_j)`` walk right if ``rises(s0)``, else
+   left while ``not rises(p-1)``, at most :data:`PEAK_WALK_MAX` steps (the start is
+   within a few steps in practice); past that, finish with a doubling and a binary
+   search on ``rises`` (≤ ~226 compares).
    If ``x(p)`` is infeasible (a hop's reserve would pass ``2**112-1``, or
    ``min_in`` undefined) binary-search (``<= 2**8`` halvings) the largest feasible
    ``s < p`` and start there with the right side closed.
@@ -350,18 +353,8 @@ def optimal_cycle(hops: Sequence[Hop], max_candidates: int = DEFAULT_MAX_CANDIDA
         p = cycle_profit(x, hops)
         return None if p is None else (x, p)
 
-    # d. integer peak of D
-    p = max(1, ys[j])
-    for _ in range(PEAK_WALK_MAX):
-        if bound.in_domain(p + 1) and bound.greater(p + 1, p):
-            p += 1
-        else:
-            break
-    for _ in range(PEAK_WALK_MAX):
-        if p > 1 and bound.greater(p - 1, p):
-            p -= 1
-        else:
-            break
+    # d. integer peak of D: short walk, binary search on the sign of D(s+1) - D(s) if it is long
+    p = _peak(bound, max(1, ys[j]))
 
     right_open = True
     if _executable(p, pre_hops, hops) is False:
@@ -413,6 +406,48 @@ def optimal_cycle(hops: Sequence[Hop], max_candidates: int = DEFAULT_MAX_CANDIDA
     if best <= 0:
         return CycleResult(0, 0, exact, count)
     return CycleResult(best_x, best, exact, count)
+
+
+def _peak(bound: _Bound, s0: int) -> int:
+    """Integer argmax of the concave ``D`` (the smallest on a tie), from ``s0 >= 1``.
+
+    ``rises(s) := D(s+1) > D(s)`` is true, then false, along the domain (concavity),
+    so the argmax is the first ``s`` where it is false. Walk from ``s0`` for up to
+    PEAK_WALK_MAX steps; if that is not enough, finish with a doubling then a
+    binary search on ``rises`` (amounts are below 2**113, so about 2 x 113 steps).
+    """
+
+    def rises(s: int) -> bool:
+        return bound.in_domain(s + 1) and bound.greater(s + 1, s)
+
+    p = s0
+    if rises(p):  # the argmax is right of p
+        for _ in range(PEAK_WALK_MAX):
+            p += 1
+            if not rises(p):
+                return p
+        lo, step = p, 1  # rises(lo)
+        hi = lo + step
+        while rises(hi):
+            lo, step = hi, step * 2
+            hi = lo + step
+    else:  # the argmax is p or left of it
+        for _ in range(PEAK_WALK_MAX):
+            if p == 1 or rises(p - 1):
+                return p
+            p -= 1
+        if p == 1 or rises(p - 1):
+            return p
+        if not rises(1):
+            return 1
+        lo, hi = 1, p - 1  # rises(lo), not rises(hi)
+    while hi - lo > 1:  # invariant: rises(lo), not rises(hi)
+        mid = (lo + hi) // 2
+        if rises(mid):
+            lo = mid
+        else:
+            hi = mid
+    return hi
 
 
 def _executable(s: int, pre_hops: Sequence[Hop], hops: Sequence[Hop]) -> bool:
