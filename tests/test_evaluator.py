@@ -465,3 +465,15 @@ def test_cli_eval_cycle_defaults_the_fee_and_reports_bad_lines() -> None:
     r = optimal_cycle([Hop(1000, 2000), Hop(1000, 1000)])
     assert lines[0] == {"amount_in": str(r.amount_in), "profit": str(r.profit)} and r.profit > 0
     assert all(set(x) == {"error"} for x in lines[1:]) and len(lines) == 5
+
+
+def test_optimum_is_exact_when_the_peak_walk_is_cut_short(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no walk at all the peak comes from the doubling + binary search path; still exact."""
+    import mevblade.control.engine.software.evaluator as ev
+
+    monkeypatch.setattr(ev, "PEAK_WALK_MAX", 0)
+    rng = random.Random(31)
+    for _ in range(60):
+        hops = _skewed(rng, rng.choice([2, 3, 4]), 200, 2000)
+        r = ev.optimal_cycle(hops)
+        assert r.exact and r.profit == brute_force(hops), hops
