@@ -149,6 +149,9 @@ def register(app: typer.Typer) -> None:
 
         def handle(eng: Any, line: str) -> Any:
             r = eng.eval_cycle(parse_cycle_line(line))
+            if not getattr(r, "exact", True):
+                typer.echo(f"note: optimum not proven within {getattr(r, 'candidates', '?')} candidates; "
+                           "printing the best found", err=True)
             return {"amount_in": str(r.amount_in), "profit": str(r.profit)}
 
         _run(source, engine, "eval_cycle", handle, lambda msg: {"error": msg})
