@@ -575,16 +575,42 @@ def appliance_map() -> MemoryMap:
     return b.memory_map()
 
 
-def rtl_source_hash(root: Path | None = None) -> str:
-    """Git-style SHA-1 over the gateware sources (``hw/*.py``, sorted; git blob hash of each).
+def _hw_imports(path: Path) -> set[str]:
+    """Names of the ``mevblade.hw`` modules that ``path`` imports (static, from the AST)."""
+    import ast
 
-    Deterministic from file contents (not from commits), so regenerating unchanged
-    sources gives unchanged Verilog; the host compares the first 8 hex digits with
-    the ``src_hash`` register.
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("mevblade.hw."):
+            names.add(node.module.split(".")[2])
+        elif isinstance(node, ast.Import):
+            names.update(a.name.split(".")[2] for a in node.names if a.name.startswith("mevblade.hw."))
+    return names
+
+
+def rtl_source_hash(root: Path | None = None, top: str | None = None) -> str:
+    """Git-style SHA-1 over gateware sources (git blob hash of each file, sorted by name).
+
+    With ``top`` (a module name such as ``"top"``) only that module and the ``mevblade.hw``
+    modules it imports, transitively, are hashed — so a change to an unrelated component
+    does not make this top's Verilog stale. Deterministic from file contents (not from
+    commits); the host compares the first 8 hex digits with the ``src_hash`` register.
     """
     root = root or Path(__file__).resolve().parent
+    if top is None:
+        files = sorted(root.glob("*.py"))
+    else:
+        seen: set[str] = set()
+        todo = [top]
+        while todo:
+            name = todo.pop()
+            if name in seen or not (root / f"{name}.py").exists():
+                continue
+            seen.add(name)
+            todo.extend(_hw_imports(root / f"{name}.py"))
+        files = sorted(root / f"{n}.py" for n in seen)
     outer = hashlib.sha1()
-    for path in sorted(root.glob("*.py")):
+    for path in files:
         blob = path.read_bytes()
         inner = hashlib.sha1(b"blob %d\0" % len(blob) + blob).hexdigest()
         outer.update(f"{path.name} {inner}\n".encode())
@@ -607,7 +633,7 @@ def render_regmap_py(mm: MemoryMap | None = None) -> str:
         "from __future__ import annotations",
         "",
         f"ID_MAGIC = {ID_MAGIC:#010x}",
-        f"VERSION = {VERSION!r}",
+        f"MAP_VERSION = {VERSION!r}",
         f"ADDR_WIDTH = {mm.addr_width}",
         f"POOL_WORDS = {POOL_WORDS}",
         f"ROUTER_WORDS = {ROUTER_WORDS}",
@@ -626,7 +652,7 @@ def render_regmap_py(mm: MemoryMap | None = None) -> str:
         lines.append(f"    {r.name!r}: {{{inner}}},")
     lines += ["}", ""]
     for r in mm:
-        lines.append(f"{r.name.upper()} = {r.address:#05x}")
+        lines.append(f"{r.name.upper()}_ADDR = {r.address:#05x}")
     lines.append("")
     return "\n".join(lines)
 
