@@ -1,0 +1,63 @@
+"""Calldata for the ``MevbladeExecutor`` contract (contracts/src/MevbladeExecutor.sol).
+
+Encoded by hand with eth-abi (fixed selector) so the hot path does not touch the compiled artifact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import eth_abi
+from eth_utils import keccak
+
+__all__ = ["Hop", "pack_hop", "execute_calldata", "withdraw_calldata", "EXECUTE_SELECTOR", "ERROR_SELECTORS"]
+
+EXECUTE_SELECTOR = keccak(text="execute(uint256,uint256[],uint256,uint256,bool)")[:4]
+WITHDRAW_SELECTOR = keccak(text="withdraw(address,uint256)")[:4]
+ERROR_SELECTORS = {name: keccak(text=sig)[:4] for name, sig in {
+    "NotOwner": "NotOwner()", "Reentrant": "Reentrant()", "UnexpectedCallback": "UnexpectedCallback()",
+    "BadPath": "BadPath()", "Unprofitable": "Unprofitable(uint256,uint256)", "PaymentFailed": "PaymentFailed()",
+}.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One swap of the cycle: ``pair`` swapping token0→token1 when ``zero_for_one``."""
+
+    pair: bytes | str
+    zero_for_one: bool
+    fee_num: int = 997
+    fee_den: int = 1000
+
+
+def _addr(a: bytes | str) -> int:
+    if isinstance(a, str):
+        a = bytes.fromhex(a.removeprefix("0x"))
+    if len(a) != 20:
+        raise ValueError(f"pair must be a 20-byte address, not {len(a)} bytes")
+    return int.from_bytes(a, "big")
+
+
+def pack_hop(hop: Hop) -> int:
+    for name, v in (("fee_num", hop.fee_num), ("fee_den", hop.fee_den)):
+        if not 0 < v < 2**32:
+            raise ValueError(f"{name} must be in 1..2**32-1, not {v!r}")
+    if hop.fee_num > hop.fee_den:
+        raise ValueError(f"fee_num must be <= fee_den, not {hop.fee_num}/{hop.fee_den}")
+    return _addr(hop.pair) | (int(bool(hop.zero_for_one)) << 160) | (hop.fee_num << 168) | (hop.fee_den << 200)
+
+
+def execute_calldata(amount_in: int, hops: Sequence[Hop], min_profit: int, coinbase_bps: int = 0,
+                     flash: bool = True) -> bytes:
+    if len(hops) < 2:
+        raise ValueError(f"a cycle needs at least 2 hops, not {len(hops)}")
+    if not 0 <= coinbase_bps <= 10_000:
+        raise ValueError(f"coinbase_bps must be in 0..10000, not {coinbase_bps!r}")
+    return EXECUTE_SELECTOR + eth_abi.encode(
+        ["uint256", "uint256[]", "uint256", "uint256", "bool"],
+        [amount_in, [pack_hop(h) for h in hops], min_profit, coinbase_bps, flash])
+
+
+def withdraw_calldata(token: str, amount: int) -> bytes:
+    return WITHDRAW_SELECTOR + eth_abi.encode(["address", "uint256"], [token, amount])
