@@ -63,24 +63,27 @@ d. **Integer peak.** ``p`` = the integer argmax of ``D`` (smallest on a tie) =
    within a few steps in practice); past that, finish with a doubling and a binary
    search on ``rises`` (≤ ~226 compares).
    If ``x(p)`` is infeasible (a hop's reserve would pass ``2**112-1``, or
-   ``min_in`` undefined) binary-search (``<= 2**8`` halvings) the largest feasible
-   ``s < p`` and start there with the right side closed.
+   ``min_in`` undefined) binary-search (≤ 113 halvings) the largest feasible
+   ``s < p`` and start there with the right side closed; if ``s = 1`` is
+   infeasible the result is ``(0, 0)``.
 e. **Scan.** ``best = 0``. Two cursors, left from ``p`` downwards and right from
    ``p+1`` upwards. Iteration ``i`` takes the left cursor when ``i`` is even,
    the right one when odd (the other one if that side is closed). A side closes
-   when its ``s`` fails ``D(s) >= best+1`` (or ``s < 1``; or, on the right, when
-   ``x(s)`` is infeasible). Otherwise the candidate is evaluated; if
-   ``P > best`` it becomes the best (so the first candidate reaching the final
-   best wins ties). The search ends when both sides are closed — then no
-   integer amount beats ``best`` (**exact**) — or after ``max_candidates``
-   evaluations (``exact = False``; best found so far). Result ``(0, 0)`` when
-   ``best == 0``.
+   when its ``s`` fails ``D(s) >= best+1`` (or ``s < 1``), without moving.
+   Otherwise, if ``max_candidates`` candidates were already evaluated, stop with
+   ``exact = False`` (best found so far); else evaluate ``x(s)``, move that
+   cursor one step, and: on the right, an infeasible ``x(s)`` closes the side
+   (infeasibility only grows with ``s``); if ``P(x(s)) > best`` it becomes the
+   best (so the first candidate reaching the final best wins ties). When both
+   sides are closed no integer amount beats ``best`` (**exact**). Result
+   ``(0, 0)`` when ``best == 0``.
 
 Widths for ``H`` hops: ``n, m < 2**128``, ``k < 2**16``; composed
 ``N, M < 2**(128*H)``, ``K < 2**(128*(H-1)+17)``; ``isqrt`` input
-``< 2**(256*H)`` (1024 bits for 4 hops), output ``< 2**(128*H)``. The bound test
-multiplies values up to ``2**(128*H + 2*112 + 17)``. Candidate amounts and
-profits are below ``2**112``.
+``< 2**(256*H)`` (1024 bits for 4 hops), output ``< 2**(128*H)``. The bound
+test ``D(s) >= t`` compares products below ``2**(128*H + 2*112 + 17)``; the
+peak compare ``D(s+1) > D(s)`` multiplies two such fraction parts (below
+``2**(2*(128*H + 130))``). Candidate amounts and profits are below ``2**112``.
 """
 
 from __future__ import annotations
