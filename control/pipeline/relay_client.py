@@ -1,0 +1,102 @@
+"""Async client for Flashbots-style relays: signs every request (``X-Flashbots-Signature``) and maps errors.
+
+The auth key only identifies the searcher to the relay (reputation); it never holds funds and is not the
+executor's key. Neither key nor signature is ever logged or put into an exception message.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import httpx
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from eth_utils import keccak
+
+__all__ = ["RelayClient", "RelayError", "RelayUnavailable", "flashbots_header"]
+
+
+class RelayError(Exception):
+    """The relay answered with a JSON-RPC error (``code``, message)."""
+
+    def __init__(self, relay: str, message: str, code: int | None = None) -> None:
+        super().__init__(f"relay {relay}: {message}")
+        self.code = code
+
+
+class RelayUnavailable(RelayError):
+    """Transport failure or timeout talking to the relay."""
+
+
+def flashbots_header(account: Any, body: bytes) -> str:
+    msg = encode_defunct(text="0x" + keccak(body).hex())
+    sig = account.sign_message(msg).signature
+    return f"{account.address}:0x{bytes(sig).hex()}"
+
+
+class RelayClient:
+    def __init__(self, url: str, auth_account: Any, *, name: str | None = None, timeout_s: float = 2.0) -> None:
+        self.url = url
+        self.name = name or url
+        self._account = auth_account
+        self._ids = itertools.count(1)
+        self._http = httpx.AsyncClient(timeout=timeout_s)
+
+    def __repr__(self) -> str:  # never show the key
+        return f"RelayClient({self.name!r})"
+
+    def encode(self, method: str, params: list[Any]) -> tuple[bytes, dict[str, str]]:
+        body = json.dumps({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params},
+                          separators=(",", ":")).encode()
+        return body, {"Content-Type": "application/json", "X-Flashbots-Signature": flashbots_header(self._account, body)}
+
+    async def post(self, body: bytes, headers: dict[str, str]) -> Any:
+        try:
+            r = await self._http.post(self.url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise RelayUnavailable(self.name, f"transport error: {type(exc).__name__}") from exc
+        try:
+            msg = r.json()
+        except ValueError:
+            raise RelayError(self.name, f"HTTP {r.status_code}: not JSON") from None
+        if isinstance(msg, dict) and msg.get("error"):
+            e = msg["error"]
+            raise RelayError(self.name, str(e.get("message")), e.get("code"))
+        if r.status_code >= 400:
+            raise RelayError(self.name, f"HTTP {r.status_code}")
+        return msg.get("result")
+
+    async def call(self, method: str, params: list[Any]) -> Any:
+        body, headers = self.encode(method, params)
+        return await self.post(body, headers)
+
+    async def send_bundle(self, txs: list[bytes], block: int, *, reverting: list[str] | None = None,
+                          uuid: str | None = None) -> str:
+        p: dict[str, Any] = {"txs": ["0x" + t.hex() for t in txs], "blockNumber": hex(block)}
+        if reverting:
+            p["revertingTxHashes"] = reverting
+        if uuid:
+            p["replacementUuid"] = uuid
+        return str((await self.call("eth_sendBundle", [p]))["bundleHash"])
+
+    async def call_bundle(self, txs: list[bytes], block: int) -> dict[str, Any]:
+        return await self.call("eth_callBundle", [{"txs": ["0x" + t.hex() for t in txs], "blockNumber": hex(block),
+                                                   "stateBlockNumber": "latest"}])  # type: ignore[no-any-return]
+
+    async def cancel_bundle(self, uuid: str) -> None:
+        await self.call("eth_cancelBundle", [{"replacementUuid": uuid}])
+
+    async def mev_send_bundle(self, body: list[dict[str, Any]], block: int, max_block: int | None = None) -> str:
+        inc: dict[str, Any] = {"block": hex(block)}
+        if max_block is not None:
+            inc["maxBlock"] = hex(max_block)
+        res = await self.call("mev_sendBundle", [{"version": "v0.1", "inclusion": inc, "body": body}])
+        return str(res["bundleHash"])
+
+    async def bundle_status(self, bundle_hash: str) -> dict[str, Any]:
+        return await self.call("relay_getBundleStatus", [bundle_hash])  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
