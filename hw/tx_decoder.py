@@ -43,12 +43,19 @@ class TxDecoder(wiring.Component):
     o: Out(stream.Signature(TxHeader))
     o_calldata: Out(stream.Signature(CalldataWord))
 
+    def __init__(self):
+        super().__init__()
+        self.gearbox = TxGearbox()
+        self.parser = TxParser()
+        self.chunks = fifo.SyncFIFOBuffered(width=CalldataChunk.size, depth=CHUNK_FIFO_DEPTH)
+        self.aligner = TxCalldataAligner()
+
     def elaborate(self, platform):
         m = Module()
-        m.submodules.gearbox = gearbox = TxGearbox()
-        m.submodules.parser = parser = TxParser()
-        m.submodules.chunks = chunks = fifo.SyncFIFOBuffered(width=CalldataChunk.size, depth=CHUNK_FIFO_DEPTH)
-        m.submodules.aligner = aligner = TxCalldataAligner()
+        m.submodules.gearbox = gearbox = self.gearbox
+        m.submodules.parser = parser = self.parser
+        m.submodules.chunks = chunks = self.chunks
+        m.submodules.aligner = aligner = self.aligner
 
         wiring.connect(m, wiring.flipped(self.i), gearbox.i)
         m.d.comb += [

@@ -10,7 +10,7 @@ from mevblade.hw.layouts import BEAT_BYTES, InputBeat
 __all__ = ["TxGearbox"]
 
 #: bytes held (the window the parser looks at is the first WINDOW of them)
-BUF_BYTES = 24
+BUF_BYTES = 32
 WINDOW = 16
 #: most bytes the parser may take in one cycle
 MAX_CONSUME = 10
@@ -20,9 +20,9 @@ class TxGearbox(wiring.Component):
     """Re-aligns a beat stream of raw transactions to the parser's byte pointer.
 
     The parser consumes a variable number of bytes per cycle (one RLP header plus
-    whatever content fits); the gearbox keeps up to 24 bytes so that the parser
+    whatever content fits); the gearbox keeps up to 32 bytes so that the parser
     always sees the next 16 bytes of the current packet starting at its pointer,
-    and accepts a new beat whenever at most 16 bytes are held. Bytes of the next
+    and accepts a new beat whenever at most 24 bytes are held. Bytes of the next
     packet may already sit behind the current one (so packets stream back to
     back); only one packet end can be pending, so a *last* beat waits while the
     previous packet is still being parsed (costs a cycle only for packets that fit
@@ -35,7 +35,7 @@ class TxGearbox(wiring.Component):
         and ``last`` set ends a packet without adding bytes (an empty packet when alone).
     ``window`` : Out(128)
         Bytes 0..15 at the parser's pointer (byte *k* in bits ``8k+7..8k``).
-    ``avail`` : Out(range(25))
+    ``avail`` : Out(range(33))
         How many of the held bytes belong to the current packet.
     ``at_end`` : Out(1)
         The current packet's last byte is held (so ``avail`` is all that is left of it).
@@ -48,7 +48,7 @@ class TxGearbox(wiring.Component):
     Latency: a beat accepted in cycle *t* is visible in ``window`` in cycle *t + 1*.
     Throughput: one beat per cycle while the parser takes 8 bytes per cycle.
     Back-pressure: ``i.ready`` is a function of registered state only (plus ``i.last``).
-    Resources: a 24-byte shift register with a 11-way byte shifter.
+    Resources: a 32-byte shift register with an 11-way byte shifter.
     """
 
     i: In(stream.Signature(InputBeat))

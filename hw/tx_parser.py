@@ -23,10 +23,9 @@ END_BITS = POS_BITS + 2
 HUGE_END = (1 << END_BITS) - 1
 
 
-class _State(enum.Enum, shape=2):
+class _State(enum.Enum, shape=1):
     PARSE = 0
     SKIP = 1
-    EMIT = 2
 
 
 class TxParser(wiring.Component):
@@ -34,14 +33,18 @@ class TxParser(wiring.Component):
 
     The parser looks at a 16-byte window at its byte pointer (from :class:`TxGearbox`)
     and, per cycle, finishes the content of the item it is inside (phase A: up to
-    8 bytes) and then handles one *structural event* at the byte where that item
-    ends (phase B): either the close of the enclosing list or the header of the
-    next item plus as much of its content as still fits in 8 bytes. Every check is
-    made in the cycle that consumes the byte the software engine's walk
-    (``control/engine/software/txdecode.py``) makes it at, and the checks of one
-    cycle are prioritised in byte order, so the first violation in byte order wins
-    exactly as in software. After an error the rest of the packet is dropped up
-    to its last byte (``tlast``), so every packet gives exactly one record.
+    8 bytes), then handles one *structural event* at the byte where that item ends
+    (phase B): either the close of the enclosing list or the header of the next item
+    plus as much of its content as still fits in the 8 bytes; when that item ends
+    inside the 8 bytes too, a following short integer that is certainly valid is
+    taken in the same cycle (phase C, a fast path: anything that could be an error is
+    left to the next cycle's full checks). Every check is made in the cycle that
+    consumes the byte where the software engine's walk
+    (``control/engine/software/txdecode.py``) makes it, and the checks of one cycle
+    are prioritised in byte order, so the first violation in byte order wins exactly
+    as in software. After an error the rest of the packet is dropped up to its last
+    byte (``tlast``), so every packet gives exactly one record and the next packet
+    starts clean.
 
     Interface
     ---------
@@ -52,21 +55,25 @@ class TxParser(wiring.Component):
     ``o`` : Out(stream.Signature(TxHeader))
         One header record per packet. For a rejected packet only ``error`` and
         ``size`` are meaningful (the other fields hold what was parsed before the
-        error). ``error`` never is ``RECOVERY_FAILED`` (the host recovers senders).
+        error). ``error`` is never ``RECOVERY_FAILED`` (the host recovers senders).
     ``o_calldata`` : Out(stream.Signature(CalldataChunk))
         The content bytes of the ``data`` field as they are consumed, then one
-        ``end`` chunk per packet (in the cycle the record is emitted).
+        ``end`` chunk per packet (in the cycle its record moves to ``o``). For a
+        rejected packet the chunks may be partial.
 
-    Latency: the record is valid 2 cycles after the cycle that consumes the
-    packet's last byte (one cycle to close the outermost list when that byte ends
-    exactly on an 8-byte boundary of the parser's pointer, one cycle to emit).
-    Throughput: 8 bytes per cycle while items are long; one item header per cycle
-    (so a run of short items, list closes and the per-packet emit cycle cost
-    cycles — measured by ``mevblade bench decoder-rtl``).
+    Latency: the cycle that consumes a packet's last byte (or the next one, when
+    the outermost list closes exactly at an 8-byte step of the pointer) finishes
+    the record; it moves to the output register in the following cycle, which is
+    also the first cycle of the next packet. Measured end to end by the testbench
+    and ``mevblade bench decoder-rtl``.
+    Throughput: 8 bytes per cycle while items are long; at most two item headers
+    per cycle (the second only on the fast path), so runs of short fields, list
+    closes and the first cycle of each packet (type byte + list header) carry
+    fewer — measured by ``mevblade bench decoder-rtl``.
     Back-pressure: ``o`` has a one-record output register; the parser stalls while
-    it is full and ``o.ready`` is low, or while a calldata chunk is not taken.
-    Resources: ~5 kFF of record registers (two copies), 256-bit accumulator and
-    comparators against secp256k1n; no memories, no DSPs.
+    a finished record cannot move there, or while a calldata chunk is not taken.
+    Resources: ~6 kFF (two record copies, a 256-bit accumulator, the list stack),
+    256-bit comparators against secp256k1n; no memories, no DSPs.
     """
 
     window: In(8 * WINDOW)
@@ -106,6 +113,7 @@ class TxParser(wiring.Component):
         rec = Signal(TxHeader)
         out_rec = Signal(TxHeader)
         out_valid = Signal()
+        pending = Signal()   # the previous packet's record waits to be copied to the output register
         ttype = rec.tx_type
 
         m.d.comb += [self.o.payload.eq(out_rec), self.o.valid.eq(out_valid)]
@@ -284,62 +292,66 @@ class TxParser(wiring.Component):
         m.d.comb += wrapped.eq(b == 0x81)
 
         # which field this item is
-        fld = Signal(range(len(F)))
-        with m.If(depth == 0):
-            m.d.comb += fld.eq(F.OUTER)
-        with m.Else():
-            with m.Switch(top_ctx):
-                with m.Case(Ctx.TX):
-                    with m.Switch(ttype):
-                        for ty, seq in TX_FIELDS.items():
-                            with m.Case(ty):
-                                with m.Switch(top_cnt):
-                                    for k, f in enumerate(seq):
-                                        with m.Case(k):
-                                            m.d.comb += fld.eq(f)
-                                    with m.Default():
-                                        m.d.comb += fld.eq(F.EXTRA)
-                    with m.If((ttype == 3) & (depth == 1) & (top_cnt == 0) & is_list):
-                        m.d.comb += fld.eq(F.TXLIST)
-                with m.Case(Ctx.AL):
-                    m.d.comb += fld.eq(F.ALE)
-                with m.Case(Ctx.ALE):
-                    with m.Switch(top_cnt):
-                        with m.Case(0):
-                            m.d.comb += fld.eq(F.AL_ADDR)
-                        with m.Case(1):
-                            m.d.comb += fld.eq(F.KEYS)
-                        with m.Default():
-                            m.d.comb += fld.eq(F.EXTRA)
-                with m.Case(Ctx.KEYS):
-                    m.d.comb += fld.eq(F.KEY)
-                with m.Case(Ctx.BLOBS):
-                    m.d.comb += fld.eq(F.BLOB_HASH)
-                with m.Case(Ctx.AUTHS):
-                    m.d.comb += fld.eq(F.AUTH)
-                with m.Case(Ctx.AUTH):
-                    with m.Switch(top_cnt):
-                        for k, f in enumerate((F.A_CHAIN, F.A_ADDR, F.A_NONCE, F.A_Y, F.A_R, F.A_S)):
-                            with m.Case(k):
-                                m.d.comb += fld.eq(f)
-                        with m.Default():
-                            m.d.comb += fld.eq(F.EXTRA)
-                with m.Case(Ctx.WRAP):
-                    with m.Switch(top_cnt):
-                        with m.Case(1):
-                            m.d.comb += fld.eq(Mux(is_list, F.SCB, F.VERSION))
-                        with m.Case(2):
-                            m.d.comb += fld.eq(Mux(wrap_v, F.SCB, F.SCC))
-                        with m.Case(3):
-                            m.d.comb += fld.eq(Mux(wrap_v, F.SCC, F.SCP))
-                        with m.Case(4):
-                            m.d.comb += fld.eq(Mux(wrap_v, F.SCP, F.EXTRA))
-                        with m.Default():
-                            m.d.comb += fld.eq(F.EXTRA)
-                with m.Case(Ctx.SCB):
-                    m.d.comb += fld.eq(F.SC_BLOB)
-                with m.Case(Ctx.SCC, Ctx.SCP):
-                    m.d.comb += fld.eq(F.SC_KZG)
+        def field_of(cnt, listy, name):
+            fld = Signal(range(len(F)), name=name)
+            with m.If(depth == 0):
+                m.d.comb += fld.eq(F.OUTER)
+            with m.Else():
+                with m.Switch(top_ctx):
+                    with m.Case(Ctx.TX):
+                        with m.Switch(ttype):
+                            for ty, seq in TX_FIELDS.items():
+                                with m.Case(ty):
+                                    with m.Switch(cnt):
+                                        for k, f in enumerate(seq):
+                                            with m.Case(k):
+                                                m.d.comb += fld.eq(f)
+                                        with m.Default():
+                                            m.d.comb += fld.eq(F.EXTRA)
+                        with m.If((ttype == 3) & (depth == 1) & (cnt == 0) & listy):
+                            m.d.comb += fld.eq(F.TXLIST)
+                    with m.Case(Ctx.AL):
+                        m.d.comb += fld.eq(F.ALE)
+                    with m.Case(Ctx.ALE):
+                        with m.Switch(cnt):
+                            with m.Case(0):
+                                m.d.comb += fld.eq(F.AL_ADDR)
+                            with m.Case(1):
+                                m.d.comb += fld.eq(F.KEYS)
+                            with m.Default():
+                                m.d.comb += fld.eq(F.EXTRA)
+                    with m.Case(Ctx.KEYS):
+                        m.d.comb += fld.eq(F.KEY)
+                    with m.Case(Ctx.BLOBS):
+                        m.d.comb += fld.eq(F.BLOB_HASH)
+                    with m.Case(Ctx.AUTHS):
+                        m.d.comb += fld.eq(F.AUTH)
+                    with m.Case(Ctx.AUTH):
+                        with m.Switch(cnt):
+                            for k, f in enumerate((F.A_CHAIN, F.A_ADDR, F.A_NONCE, F.A_Y, F.A_R, F.A_S)):
+                                with m.Case(k):
+                                    m.d.comb += fld.eq(f)
+                            with m.Default():
+                                m.d.comb += fld.eq(F.EXTRA)
+                    with m.Case(Ctx.WRAP):
+                        with m.Switch(cnt):
+                            with m.Case(1):
+                                m.d.comb += fld.eq(Mux(listy, F.SCB, F.VERSION))
+                            with m.Case(2):
+                                m.d.comb += fld.eq(Mux(wrap_v, F.SCB, F.SCC))
+                            with m.Case(3):
+                                m.d.comb += fld.eq(Mux(wrap_v, F.SCC, F.SCP))
+                            with m.Case(4):
+                                m.d.comb += fld.eq(Mux(wrap_v, F.SCP, F.EXTRA))
+                            with m.Default():
+                                m.d.comb += fld.eq(F.EXTRA)
+                    with m.Case(Ctx.SCB):
+                        m.d.comb += fld.eq(F.SC_BLOB)
+                    with m.Case(Ctx.SCC, Ctx.SCP):
+                        m.d.comb += fld.eq(F.SC_KZG)
+            return fld
+
+        fld = field_of(top_cnt, is_list, "fld")
         expect_list = Signal()
         m.d.comb += expect_list.eq(is_f(fld, *LIST_CHILD))
 
@@ -508,6 +520,51 @@ class TxParser(wiring.Component):
             with m.Else():
                 m.d.comb += b_header.eq(1)
 
+        # ------------------------------------------------------------ phase C: a second, short item
+        # After a header whose item ends inside this cycle's 8 bytes, a following short
+        # integer that also ends inside them is taken in the same cycle — but only when
+        # it is certainly valid; anything else (any possible error, a list close, a long
+        # or wide item, a cross-field check) is left to the next cycle's full checks.
+        o2 = Signal(5)
+        m.d.comb += o2.eq(oh + n)
+        b2 = Signal(8)
+        m.d.comb += b2.eq(Wa[o2[:4]])
+        single2 = Signal()
+        short2 = Signal()
+        m.d.comb += [single2.eq(b2 < 0x80), short2.eq((b2 >= 0x80) & (b2 < 0xB8))]
+        h2 = Signal(1)
+        len2 = Signal(6)
+        m.d.comb += [h2.eq(~single2), len2.eq(Mux(single2, 1, b2[:6]))]
+        oe2 = Signal(7)
+        m.d.comb += oe2.eq(o2 + h2 + len2)
+        fld2 = field_of(top_cnt + 1, 0, "fld2")
+        fb2 = Signal(8)
+        m.d.comb += fb2.eq(Mux(single2, b2, Wa[(o2 + 1)[:4]]))
+        S2 = [Signal(8, name=f"s2_{j}") for j in range(BEAT_BYTES - 1)]
+        for j in range(BEAT_BYTES - 1):
+            m.d.comb += S2[j].eq(Wa[(o2 + h2 + j)[:4]])
+        val2 = Signal(56)
+        with m.Switch(len2):
+            for k in range(BEAT_BYTES):
+                with m.Case(k):
+                    m.d.comb += val2.eq(Cat(*[S2[j] for j in reversed(range(k))]))
+        fast_ok = Signal()
+        with m.Switch(fld2):
+            for f in (F.CHAIN_ID, F.NONCE, F.GAS_PRICE, F.PRIO, F.GAS, F.VALUE, F.BLOBFEE,
+                      F.A_CHAIN, F.A_NONCE, F.A_Y, F.A_R, F.A_S):
+                with m.Case(f):
+                    m.d.comb += fast_ok.eq(len2 <= INT_WIDTH[f])
+            with m.Case(F.Y):
+                m.d.comb += fast_ok.eq((len2 <= 1) & (val2 <= 1))
+        c_take = Signal()
+        m.d.comb += c_take.eq(
+            (b_complete | (is_list & (ln == 0) & is_f(fld, *LEAF_WHEN_EMPTY)))
+            & (o2 < BEAT_BYTES) & (single2 | short2) & (oe2 <= BEAT_BYTES) & (avail >= oe2)
+            & (pos + o2 != top_end) & (pos + oe2 <= top_end)
+            & fast_ok
+            & ((len2 == 0) | ((fb2 != 0) & ~((b2 == 0x81) & (fb2 < 0x80))))
+        )
+
         # ------------------------------------------------------------ calldata chunk of this cycle
         cd_a = Signal()
         cd_b = Signal()
@@ -519,8 +576,18 @@ class TxParser(wiring.Component):
         m.d.comb += chunk_valid.eq((state == _State.PARSE) & go & (cd_a | cd_b))
 
         # ------------------------------------------------------------ sequencing
+        # The record of the previous packet moves to the output register (and its calldata
+        # end marker goes out) in the first cycle of the next packet, which never has a chunk.
+        copy_now = Signal()
+        m.d.comb += copy_now.eq(pending & out_free & self.o_calldata.ready)
+        with m.If(pending & out_free):
+            m.d.comb += [self.o_calldata.valid.eq(1), self.o_calldata.payload.end.eq(1)]
+        with m.If(copy_now):
+            m.d.sync += [out_rec.eq(rec), out_valid.eq(1), rec.eq(0), pending.eq(0)]
+
         fire = Signal()
-        m.d.comb += fire.eq((state == _State.PARSE) & go & (~chunk_valid | self.o_calldata.ready))
+        m.d.comb += fire.eq((state == _State.PARSE) & go & (~pending | copy_now)
+                            & (~chunk_valid | self.o_calldata.ready))
 
         with m.If(chunk_valid):
             m.d.comb += self.o_calldata.valid.eq(1)
@@ -537,7 +604,7 @@ class TxParser(wiring.Component):
             m.d.comb += [self.consume.eq(consumed), self.release.eq(1)]
             m.d.sync += [
                 rec.size.eq(Mux(pos[POS_BITS], pos, size)),
-                state.eq(_State.EMIT),
+                state.eq(_State.PARSE), pending.eq(1),
                 start.eq(1), pos.eq(0), rem.eq(0), depth.eq(0), wrap_v.eq(0),
             ]
             with m.If(pos[POS_BITS] | (size > MAX_TX_BYTES)):
@@ -586,7 +653,13 @@ class TxParser(wiring.Component):
                                                  val_b, b_complete, commit, rem, acc, cur_f, cur_first,
                                                  cur_wrapped, cur_big, depth, top_ctx, top_end, top_cnt,
                                                  stk_ctx, stk_end, stk_cnt, rec, wrap_v, typed, W)
-                            with m.If(is_list):
+                            with m.If(c_take):
+                                m.d.sync += top_cnt.eq(top_cnt + 2)
+                                commit(fld2, val2)
+                                with m.If(fld2 == F.Y):
+                                    m.d.sync += rec.sig_offset.eq(pos + o2)
+                                advance(oe2)
+                            with m.Elif(is_list):
                                 advance(oh)
                             with m.Else():
                                 advance(oh + n)
@@ -596,16 +669,6 @@ class TxParser(wiring.Component):
                     finish(avail)
                 with m.Elif(avail >= BEAT_BYTES):
                     advance(BEAT_BYTES)
-
-            with m.Case(_State.EMIT):
-                m.d.comb += self.o_calldata.payload.end.eq(1)
-                with m.If(out_free):
-                    m.d.comb += self.o_calldata.valid.eq(1)
-                    with m.If(self.o_calldata.ready):
-                        m.d.sync += [
-                            out_rec.eq(rec), out_valid.eq(1),
-                            rec.eq(0), state.eq(_State.PARSE),
-                        ]
 
         return m
 

@@ -239,8 +239,8 @@ module \tx_decoder_top.decoder (o__ready, \o__ready$36 , clk, rst, i__ready, i__
   wire [7:0] \$9 ;
   wire at_end;
   wire \at_end$11 ;
-  wire [4:0] avail;
-  wire [4:0] \avail$9 ;
+  wire [5:0] avail;
+  wire [5:0] \avail$9 ;
   wire [3:0] consume;
   wire [3:0] \consume$13 ;
   wire [72:0] \i__payload$1 ;
@@ -482,22 +482,22 @@ module \tx_decoder_top.decoder (o__ready, \o__ready$36 , clk, rst, i__ready, i__
     .o_calldata__payload(w_data),
     .o_calldata__ready(o_calldata__ready),
     .o_calldata__valid(w_en),
-    .\port$2244$0 (\$1 ),
-    .\port$2246$0 (\$2 ),
-    .\port$2248$0 (\$3 ),
-    .\port$2250$0 (\$4 ),
-    .\port$2252$0 (\$5 ),
-    .\port$2254$0 (\$6 ),
-    .\port$2256$0 (\$7 ),
-    .\port$2258$0 (\$8 ),
-    .\port$2260$0 (\$9 ),
-    .\port$2262$0 (\$10 ),
-    .\port$2264$0 (\$11 ),
-    .\port$2266$0 (\$12 ),
-    .\port$2268$0 (\$13 ),
-    .\port$2270$0 (\$14 ),
-    .\port$2272$0 (\$15 ),
-    .\port$2274$0 (\$16 ),
+    .\port$2694$0 (\$1 ),
+    .\port$2696$0 (\$2 ),
+    .\port$2698$0 (\$3 ),
+    .\port$2700$0 (\$4 ),
+    .\port$2702$0 (\$5 ),
+    .\port$2704$0 (\$6 ),
+    .\port$2706$0 (\$7 ),
+    .\port$2708$0 (\$8 ),
+    .\port$2710$0 (\$9 ),
+    .\port$2712$0 (\$10 ),
+    .\port$2714$0 (\$11 ),
+    .\port$2716$0 (\$12 ),
+    .\port$2718$0 (\$13 ),
+    .\port$2720$0 (\$14 ),
+    .\port$2722$0 (\$15 ),
+    .\port$2724$0 (\$16 ),
     .\release (\release ),
     .rst(rst)
   );
@@ -4251,8 +4251,8 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   wire clk;
   input rst;
   wire rst;
-  output [4:0] avail;
-  wire [4:0] avail;
+  output [5:0] avail;
+  wire [5:0] avail;
   output i__ready;
   wire i__ready;
   input [72:0] i__payload;
@@ -4299,8 +4299,24 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   wire i__valid;
   wire \$1 ;
   wire \$10 ;
+  reg [7:0] \$100 ;
+  reg [7:0] \$101 ;
+  reg [7:0] \$102 ;
+  reg [7:0] \$103 ;
+  reg [7:0] \$104 ;
+  reg [7:0] \$105 ;
+  reg [7:0] \$106 ;
+  reg [7:0] \$107 ;
+  reg [7:0] \$108 ;
+  reg [7:0] \$109 ;
   wire \$11 ;
-  wire [5:0] \$12 ;
+  reg [7:0] \$110 ;
+  reg [7:0] \$111 ;
+  reg [7:0] \$112 ;
+  reg [5:0] \$113 ;
+  reg \$114 ;
+  reg [5:0] \$115 ;
+  wire [6:0] \$12 ;
   wire \$13 ;
   wire [7:0] \$14 ;
   wire \$15 ;
@@ -4354,28 +4370,28 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   wire \$59 ;
   wire \$6 ;
   wire [7:0] \$60 ;
-  wire [5:0] \$61 ;
-  wire \$62 ;
-  wire [5:0] \$63 ;
-  wire [5:0] \$64 ;
-  reg [7:0] \$65 ;
-  reg [7:0] \$66 ;
-  reg [7:0] \$67 ;
-  reg [7:0] \$68 ;
-  reg [7:0] \$69 ;
+  wire \$61 ;
+  wire [7:0] \$62 ;
+  wire \$63 ;
+  wire [7:0] \$64 ;
+  wire \$65 ;
+  wire [7:0] \$66 ;
+  wire \$67 ;
+  wire [7:0] \$68 ;
+  wire \$69 ;
   wire \$7 ;
-  reg [7:0] \$70 ;
-  reg [7:0] \$71 ;
-  reg [7:0] \$72 ;
-  reg [7:0] \$73 ;
-  reg [7:0] \$74 ;
-  reg [7:0] \$75 ;
-  reg [7:0] \$76 ;
-  reg [7:0] \$77 ;
-  reg [7:0] \$78 ;
-  reg [7:0] \$79 ;
+  wire [7:0] \$70 ;
+  wire \$71 ;
+  wire [7:0] \$72 ;
+  wire \$73 ;
+  wire [7:0] \$74 ;
+  wire \$75 ;
+  wire [7:0] \$76 ;
+  wire [6:0] \$77 ;
+  wire \$78 ;
+  wire [6:0] \$79 ;
   wire \$8 ;
-  reg [7:0] \$80 ;
+  wire [6:0] \$80 ;
   reg [7:0] \$81 ;
   reg [7:0] \$82 ;
   reg [7:0] \$83 ;
@@ -4384,14 +4400,22 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   reg [7:0] \$86 ;
   reg [7:0] \$87 ;
   reg [7:0] \$88 ;
-  reg [4:0] \$89 ;
+  reg [7:0] \$89 ;
   wire \$9 ;
-  reg \$90 ;
-  reg [4:0] \$91 ;
+  reg [7:0] \$90 ;
+  reg [7:0] \$91 ;
+  reg [7:0] \$92 ;
+  reg [7:0] \$93 ;
+  reg [7:0] \$94 ;
+  reg [7:0] \$95 ;
+  reg [7:0] \$96 ;
+  reg [7:0] \$97 ;
+  reg [7:0] \$98 ;
+  reg [7:0] \$99 ;
   wire accept;
   (* init = 1'h0 *)
   wire at_end;
-  wire [4:0] base;
+  wire [5:0] base;
   reg [7:0] buf16 = 8'h00;
   reg [7:0] buf17 = 8'h00;
   reg [7:0] buf18 = 8'h00;
@@ -4400,8 +4424,16 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   reg [7:0] buf21 = 8'h00;
   reg [7:0] buf22 = 8'h00;
   reg [7:0] buf23 = 8'h00;
-  reg [4:0] count = 5'h00;
-  reg [4:0] end_pos = 5'h00;
+  reg [7:0] buf24 = 8'h00;
+  reg [7:0] buf25 = 8'h00;
+  reg [7:0] buf26 = 8'h00;
+  reg [7:0] buf27 = 8'h00;
+  reg [7:0] buf28 = 8'h00;
+  reg [7:0] buf29 = 8'h00;
+  reg [7:0] buf30 = 8'h00;
+  reg [7:0] buf31 = 8'h00;
+  reg [5:0] count = 6'h00;
+  reg [5:0] end_pos = 6'h00;
   wire [63:0] \i__payload.data ;
   wire [7:0] \i__payload.keep ;
   wire \i__payload.last ;
@@ -4422,7 +4454,15 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   reg [7:0] incoming21;
   reg [7:0] incoming22;
   reg [7:0] incoming23;
+  reg [7:0] incoming24;
+  reg [7:0] incoming25;
+  reg [7:0] incoming26;
+  reg [7:0] incoming27;
+  reg [7:0] incoming28;
+  reg [7:0] incoming29;
   reg [7:0] incoming3;
+  reg [7:0] incoming30;
+  reg [7:0] incoming31;
   reg [7:0] incoming4;
   reg [7:0] incoming5;
   reg [7:0] incoming6;
@@ -4446,7 +4486,15 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   reg lane_hit21;
   reg lane_hit22;
   reg lane_hit23;
+  reg lane_hit24;
+  reg lane_hit25;
+  reg lane_hit26;
+  reg lane_hit27;
+  reg lane_hit28;
+  reg lane_hit29;
   reg lane_hit3;
+  reg lane_hit30;
+  reg lane_hit31;
   reg lane_hit4;
   reg lane_hit5;
   reg lane_hit6;
@@ -4471,7 +4519,15 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   reg [7:0] shifted21;
   reg [7:0] shifted22;
   reg [7:0] shifted23;
+  reg [7:0] shifted24;
+  reg [7:0] shifted25;
+  reg [7:0] shifted26;
+  reg [7:0] shifted27;
+  reg [7:0] shifted28;
+  reg [7:0] shifted29;
   reg [7:0] shifted3;
+  reg [7:0] shifted30;
+  reg [7:0] shifted31;
   reg [7:0] shifted4;
   reg [7:0] shifted5;
   reg [7:0] shifted6;
@@ -4479,8 +4535,15 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   reg [7:0] shifted8;
   reg [7:0] shifted9;
   wire [127:0] window;
+  assign avail = end_valid ? end_pos : count;
+  assign \$2  = & i__payload[65:64];
+  assign \$3  = & i__payload[66:64];
+  assign \$4  = & i__payload[67:64];
+  assign \$5  = & i__payload[68:64];
+  assign \$6  = & i__payload[69:64];
+  assign \$7  = & i__payload[70:64];
   assign \$8  = & i__payload[71:64];
-  assign \$9  = count <= 5'h10;
+  assign \$9  = count <= 5'h18;
   assign \$10  = end_valid & i__payload[72];
   assign \$11  = ~ \$10 ;
   assign i__ready = \$9  & \$11 ;
@@ -4534,71 +4597,96 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   assign \$58  = \$57  ? incoming22 : shifted22;
   assign \$59  = accept & lane_hit23;
   assign \$60  = \$59  ? incoming23 : shifted23;
-  assign \$61  = \$12 [4:0] + n_in_expr;
-  assign \$62  = accept & i__payload[72];
-  assign \$63  = \$12 [4:0] + n_in_expr;
-  assign \$64  = end_pos - consume;
+  assign \$61  = accept & lane_hit24;
+  assign \$62  = \$61  ? incoming24 : shifted24;
+  assign \$63  = accept & lane_hit25;
+  assign \$64  = \$63  ? incoming25 : shifted25;
+  assign \$65  = accept & lane_hit26;
+  assign \$66  = \$65  ? incoming26 : shifted26;
+  assign \$67  = accept & lane_hit27;
+  assign \$68  = \$67  ? incoming27 : shifted27;
+  assign \$69  = accept & lane_hit28;
+  assign \$70  = \$69  ? incoming28 : shifted28;
+  assign \$71  = accept & lane_hit29;
+  assign \$72  = \$71  ? incoming29 : shifted29;
+  assign \$73  = accept & lane_hit30;
+  assign \$74  = \$73  ? incoming30 : shifted30;
+  assign \$75  = accept & lane_hit31;
+  assign \$76  = \$75  ? incoming31 : shifted31;
+  assign \$77  = \$12 [5:0] + n_in_expr;
+  assign \$78  = accept & i__payload[72];
+  assign \$79  = \$12 [5:0] + n_in_expr;
+  assign \$80  = end_pos - consume;
   always @(posedge clk)
-    buf0 <= \$65 ;
+    buf0 <= \$81 ;
   always @(posedge clk)
-    buf1 <= \$66 ;
+    buf1 <= \$82 ;
   always @(posedge clk)
-    buf2 <= \$67 ;
+    buf2 <= \$83 ;
   always @(posedge clk)
-    buf3 <= \$68 ;
+    buf3 <= \$84 ;
   always @(posedge clk)
-    buf4 <= \$69 ;
+    buf4 <= \$85 ;
   always @(posedge clk)
-    buf5 <= \$70 ;
+    buf5 <= \$86 ;
   always @(posedge clk)
-    buf6 <= \$71 ;
+    buf6 <= \$87 ;
   always @(posedge clk)
-    buf7 <= \$72 ;
+    buf7 <= \$88 ;
   always @(posedge clk)
-    buf8 <= \$73 ;
+    buf8 <= \$89 ;
   always @(posedge clk)
-    buf9 <= \$74 ;
+    buf9 <= \$90 ;
   always @(posedge clk)
-    buf10 <= \$75 ;
+    buf10 <= \$91 ;
   always @(posedge clk)
-    buf11 <= \$76 ;
+    buf11 <= \$92 ;
   always @(posedge clk)
-    buf12 <= \$77 ;
+    buf12 <= \$93 ;
   always @(posedge clk)
-    buf13 <= \$78 ;
+    buf13 <= \$94 ;
   always @(posedge clk)
-    buf14 <= \$79 ;
+    buf14 <= \$95 ;
   always @(posedge clk)
-    buf15 <= \$80 ;
+    buf15 <= \$96 ;
   always @(posedge clk)
-    buf16 <= \$81 ;
+    buf16 <= \$97 ;
   always @(posedge clk)
-    buf17 <= \$82 ;
+    buf17 <= \$98 ;
   always @(posedge clk)
-    buf18 <= \$83 ;
+    buf18 <= \$99 ;
   always @(posedge clk)
-    buf19 <= \$84 ;
+    buf19 <= \$100 ;
   always @(posedge clk)
-    buf20 <= \$85 ;
+    buf20 <= \$101 ;
   always @(posedge clk)
-    buf21 <= \$86 ;
+    buf21 <= \$102 ;
   always @(posedge clk)
-    buf22 <= \$87 ;
+    buf22 <= \$103 ;
   always @(posedge clk)
-    buf23 <= \$88 ;
+    buf23 <= \$104 ;
   always @(posedge clk)
-    count <= \$89 ;
+    buf24 <= \$105 ;
   always @(posedge clk)
-    end_valid <= \$90 ;
+    buf25 <= \$106 ;
   always @(posedge clk)
-    end_pos <= \$91 ;
-  assign avail = end_valid ? end_pos : count;
-  assign \$2  = & i__payload[65:64];
-  assign \$3  = & i__payload[66:64];
-  assign \$4  = & i__payload[67:64];
-  assign \$5  = & i__payload[68:64];
-  assign \$6  = & i__payload[69:64];
-  assign \$7  = & i__payload[70:64];
+    buf26 <= \$107 ;
+  always @(posedge clk)
+    buf27 <= \$108 ;
+  always @(posedge clk)
+    buf28 <= \$109 ;
+  always @(posedge clk)
+    buf29 <= \$110 ;
+  always @(posedge clk)
+    buf30 <= \$111 ;
+  always @(posedge clk)
+    buf31 <= \$112 ;
+  always @(posedge clk)
+    count <= \$113 ;
+  always @(posedge clk)
+    end_valid <= \$114 ;
+  always @(posedge clk)
+    end_pos <= \$115 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     n_in_expr = 4'h0;
@@ -4658,16 +4746,16 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     incoming0 = 8'h00;
-    casez (\$12 [4:0])
-      5'h00:
+    casez (\$12 [5:0])
+      6'h00:
           incoming0 = i__payload[7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     lane_hit0 = 1'h0;
-    casez (\$12 [4:0])
-      5'h00:
+    casez (\$12 [5:0])
+      6'h00:
           lane_hit0 = 1'h1;
     endcase
   end
@@ -4702,20 +4790,20 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     incoming1 = 8'h00;
-    casez (\$12 [4:0])
-      5'h00:
+    casez (\$12 [5:0])
+      6'h00:
           incoming1 = i__payload[15:8];
-      5'h01:
+      6'h01:
           incoming1 = i__payload[7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     lane_hit1 = 1'h0;
-    casez (\$12 [4:0])
-      5'h00:
+    casez (\$12 [5:0])
+      6'h00:
           lane_hit1 = 1'h1;
-      5'h01:
+      6'h01:
           lane_hit1 = 1'h1;
     endcase
   end
@@ -4750,24 +4838,24 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     incoming2 = 8'h00;
-    casez (\$12 [4:0])
-      5'h00:
+    casez (\$12 [5:0])
+      6'h00:
           incoming2 = i__payload[23:16];
-      5'h01:
+      6'h01:
           incoming2 = i__payload[15:8];
-      5'h02:
+      6'h02:
           incoming2 = i__payload[7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     lane_hit2 = 1'h0;
-    casez (\$12 [4:0])
-      5'h00:
+    casez (\$12 [5:0])
+      6'h00:
           lane_hit2 = 1'h1;
-      5'h01:
+      6'h01:
           lane_hit2 = 1'h1;
-      5'h02:
+      6'h02:
           lane_hit2 = 1'h1;
     endcase
   end
@@ -4802,28 +4890,28 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     incoming3 = 8'h00;
-    casez (\$12 [4:0])
-      5'h00:
+    casez (\$12 [5:0])
+      6'h00:
           incoming3 = i__payload[31:24];
-      5'h01:
+      6'h01:
           incoming3 = i__payload[23:16];
-      5'h02:
+      6'h02:
           incoming3 = i__payload[15:8];
-      5'h03:
+      6'h03:
           incoming3 = i__payload[7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     lane_hit3 = 1'h0;
-    casez (\$12 [4:0])
-      5'h00:
+    casez (\$12 [5:0])
+      6'h00:
           lane_hit3 = 1'h1;
-      5'h01:
+      6'h01:
           lane_hit3 = 1'h1;
-      5'h02:
+      6'h02:
           lane_hit3 = 1'h1;
-      5'h03:
+      6'h03:
           lane_hit3 = 1'h1;
     endcase
   end
@@ -4858,32 +4946,32 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     incoming4 = 8'h00;
-    casez (\$12 [4:0])
-      5'h00:
+    casez (\$12 [5:0])
+      6'h00:
           incoming4 = i__payload[39:32];
-      5'h01:
+      6'h01:
           incoming4 = i__payload[31:24];
-      5'h02:
+      6'h02:
           incoming4 = i__payload[23:16];
-      5'h03:
+      6'h03:
           incoming4 = i__payload[15:8];
-      5'h04:
+      6'h04:
           incoming4 = i__payload[7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     lane_hit4 = 1'h0;
-    casez (\$12 [4:0])
-      5'h00:
+    casez (\$12 [5:0])
+      6'h00:
           lane_hit4 = 1'h1;
-      5'h01:
+      6'h01:
           lane_hit4 = 1'h1;
-      5'h02:
+      6'h02:
           lane_hit4 = 1'h1;
-      5'h03:
+      6'h03:
           lane_hit4 = 1'h1;
-      5'h04:
+      6'h04:
           lane_hit4 = 1'h1;
     endcase
   end
@@ -4918,36 +5006,36 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     incoming5 = 8'h00;
-    casez (\$12 [4:0])
-      5'h00:
+    casez (\$12 [5:0])
+      6'h00:
           incoming5 = i__payload[47:40];
-      5'h01:
+      6'h01:
           incoming5 = i__payload[39:32];
-      5'h02:
+      6'h02:
           incoming5 = i__payload[31:24];
-      5'h03:
+      6'h03:
           incoming5 = i__payload[23:16];
-      5'h04:
+      6'h04:
           incoming5 = i__payload[15:8];
-      5'h05:
+      6'h05:
           incoming5 = i__payload[7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     lane_hit5 = 1'h0;
-    casez (\$12 [4:0])
-      5'h00:
+    casez (\$12 [5:0])
+      6'h00:
           lane_hit5 = 1'h1;
-      5'h01:
+      6'h01:
           lane_hit5 = 1'h1;
-      5'h02:
+      6'h02:
           lane_hit5 = 1'h1;
-      5'h03:
+      6'h03:
           lane_hit5 = 1'h1;
-      5'h04:
+      6'h04:
           lane_hit5 = 1'h1;
-      5'h05:
+      6'h05:
           lane_hit5 = 1'h1;
     endcase
   end
@@ -4982,40 +5070,40 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     incoming6 = 8'h00;
-    casez (\$12 [4:0])
-      5'h00:
+    casez (\$12 [5:0])
+      6'h00:
           incoming6 = i__payload[55:48];
-      5'h01:
+      6'h01:
           incoming6 = i__payload[47:40];
-      5'h02:
+      6'h02:
           incoming6 = i__payload[39:32];
-      5'h03:
+      6'h03:
           incoming6 = i__payload[31:24];
-      5'h04:
+      6'h04:
           incoming6 = i__payload[23:16];
-      5'h05:
+      6'h05:
           incoming6 = i__payload[15:8];
-      5'h06:
+      6'h06:
           incoming6 = i__payload[7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     lane_hit6 = 1'h0;
-    casez (\$12 [4:0])
-      5'h00:
+    casez (\$12 [5:0])
+      6'h00:
           lane_hit6 = 1'h1;
-      5'h01:
+      6'h01:
           lane_hit6 = 1'h1;
-      5'h02:
+      6'h02:
           lane_hit6 = 1'h1;
-      5'h03:
+      6'h03:
           lane_hit6 = 1'h1;
-      5'h04:
+      6'h04:
           lane_hit6 = 1'h1;
-      5'h05:
+      6'h05:
           lane_hit6 = 1'h1;
-      5'h06:
+      6'h06:
           lane_hit6 = 1'h1;
     endcase
   end
@@ -5050,44 +5138,44 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     incoming7 = 8'h00;
-    casez (\$12 [4:0])
-      5'h00:
+    casez (\$12 [5:0])
+      6'h00:
           incoming7 = i__payload[63:56];
-      5'h01:
+      6'h01:
           incoming7 = i__payload[55:48];
-      5'h02:
+      6'h02:
           incoming7 = i__payload[47:40];
-      5'h03:
+      6'h03:
           incoming7 = i__payload[39:32];
-      5'h04:
+      6'h04:
           incoming7 = i__payload[31:24];
-      5'h05:
+      6'h05:
           incoming7 = i__payload[23:16];
-      5'h06:
+      6'h06:
           incoming7 = i__payload[15:8];
-      5'h07:
+      6'h07:
           incoming7 = i__payload[7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     lane_hit7 = 1'h0;
-    casez (\$12 [4:0])
-      5'h00:
+    casez (\$12 [5:0])
+      6'h00:
           lane_hit7 = 1'h1;
-      5'h01:
+      6'h01:
           lane_hit7 = 1'h1;
-      5'h02:
+      6'h02:
           lane_hit7 = 1'h1;
-      5'h03:
+      6'h03:
           lane_hit7 = 1'h1;
-      5'h04:
+      6'h04:
           lane_hit7 = 1'h1;
-      5'h05:
+      6'h05:
           lane_hit7 = 1'h1;
-      5'h06:
+      6'h06:
           lane_hit7 = 1'h1;
-      5'h07:
+      6'h07:
           lane_hit7 = 1'h1;
     endcase
   end
@@ -5122,44 +5210,44 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     incoming8 = 8'h00;
-    casez (\$12 [4:0])
-      5'h01:
+    casez (\$12 [5:0])
+      6'h01:
           incoming8 = i__payload[63:56];
-      5'h02:
+      6'h02:
           incoming8 = i__payload[55:48];
-      5'h03:
+      6'h03:
           incoming8 = i__payload[47:40];
-      5'h04:
+      6'h04:
           incoming8 = i__payload[39:32];
-      5'h05:
+      6'h05:
           incoming8 = i__payload[31:24];
-      5'h06:
+      6'h06:
           incoming8 = i__payload[23:16];
-      5'h07:
+      6'h07:
           incoming8 = i__payload[15:8];
-      5'h08:
+      6'h08:
           incoming8 = i__payload[7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     lane_hit8 = 1'h0;
-    casez (\$12 [4:0])
-      5'h01:
+    casez (\$12 [5:0])
+      6'h01:
           lane_hit8 = 1'h1;
-      5'h02:
+      6'h02:
           lane_hit8 = 1'h1;
-      5'h03:
+      6'h03:
           lane_hit8 = 1'h1;
-      5'h04:
+      6'h04:
           lane_hit8 = 1'h1;
-      5'h05:
+      6'h05:
           lane_hit8 = 1'h1;
-      5'h06:
+      6'h06:
           lane_hit8 = 1'h1;
-      5'h07:
+      6'h07:
           lane_hit8 = 1'h1;
-      5'h08:
+      6'h08:
           lane_hit8 = 1'h1;
     endcase
   end
@@ -5194,44 +5282,44 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     incoming9 = 8'h00;
-    casez (\$12 [4:0])
-      5'h02:
+    casez (\$12 [5:0])
+      6'h02:
           incoming9 = i__payload[63:56];
-      5'h03:
+      6'h03:
           incoming9 = i__payload[55:48];
-      5'h04:
+      6'h04:
           incoming9 = i__payload[47:40];
-      5'h05:
+      6'h05:
           incoming9 = i__payload[39:32];
-      5'h06:
+      6'h06:
           incoming9 = i__payload[31:24];
-      5'h07:
+      6'h07:
           incoming9 = i__payload[23:16];
-      5'h08:
+      6'h08:
           incoming9 = i__payload[15:8];
-      5'h09:
+      6'h09:
           incoming9 = i__payload[7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     lane_hit9 = 1'h0;
-    casez (\$12 [4:0])
-      5'h02:
+    casez (\$12 [5:0])
+      6'h02:
           lane_hit9 = 1'h1;
-      5'h03:
+      6'h03:
           lane_hit9 = 1'h1;
-      5'h04:
+      6'h04:
           lane_hit9 = 1'h1;
-      5'h05:
+      6'h05:
           lane_hit9 = 1'h1;
-      5'h06:
+      6'h06:
           lane_hit9 = 1'h1;
-      5'h07:
+      6'h07:
           lane_hit9 = 1'h1;
-      5'h08:
+      6'h08:
           lane_hit9 = 1'h1;
-      5'h09:
+      6'h09:
           lane_hit9 = 1'h1;
     endcase
   end
@@ -5266,44 +5354,44 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     incoming10 = 8'h00;
-    casez (\$12 [4:0])
-      5'h03:
+    casez (\$12 [5:0])
+      6'h03:
           incoming10 = i__payload[63:56];
-      5'h04:
+      6'h04:
           incoming10 = i__payload[55:48];
-      5'h05:
+      6'h05:
           incoming10 = i__payload[47:40];
-      5'h06:
+      6'h06:
           incoming10 = i__payload[39:32];
-      5'h07:
+      6'h07:
           incoming10 = i__payload[31:24];
-      5'h08:
+      6'h08:
           incoming10 = i__payload[23:16];
-      5'h09:
+      6'h09:
           incoming10 = i__payload[15:8];
-      5'h0a:
+      6'h0a:
           incoming10 = i__payload[7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     lane_hit10 = 1'h0;
-    casez (\$12 [4:0])
-      5'h03:
+    casez (\$12 [5:0])
+      6'h03:
           lane_hit10 = 1'h1;
-      5'h04:
+      6'h04:
           lane_hit10 = 1'h1;
-      5'h05:
+      6'h05:
           lane_hit10 = 1'h1;
-      5'h06:
+      6'h06:
           lane_hit10 = 1'h1;
-      5'h07:
+      6'h07:
           lane_hit10 = 1'h1;
-      5'h08:
+      6'h08:
           lane_hit10 = 1'h1;
-      5'h09:
+      6'h09:
           lane_hit10 = 1'h1;
-      5'h0a:
+      6'h0a:
           lane_hit10 = 1'h1;
     endcase
   end
@@ -5338,44 +5426,44 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     incoming11 = 8'h00;
-    casez (\$12 [4:0])
-      5'h04:
+    casez (\$12 [5:0])
+      6'h04:
           incoming11 = i__payload[63:56];
-      5'h05:
+      6'h05:
           incoming11 = i__payload[55:48];
-      5'h06:
+      6'h06:
           incoming11 = i__payload[47:40];
-      5'h07:
+      6'h07:
           incoming11 = i__payload[39:32];
-      5'h08:
+      6'h08:
           incoming11 = i__payload[31:24];
-      5'h09:
+      6'h09:
           incoming11 = i__payload[23:16];
-      5'h0a:
+      6'h0a:
           incoming11 = i__payload[15:8];
-      5'h0b:
+      6'h0b:
           incoming11 = i__payload[7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     lane_hit11 = 1'h0;
-    casez (\$12 [4:0])
-      5'h04:
+    casez (\$12 [5:0])
+      6'h04:
           lane_hit11 = 1'h1;
-      5'h05:
+      6'h05:
           lane_hit11 = 1'h1;
-      5'h06:
+      6'h06:
           lane_hit11 = 1'h1;
-      5'h07:
+      6'h07:
           lane_hit11 = 1'h1;
-      5'h08:
+      6'h08:
           lane_hit11 = 1'h1;
-      5'h09:
+      6'h09:
           lane_hit11 = 1'h1;
-      5'h0a:
+      6'h0a:
           lane_hit11 = 1'h1;
-      5'h0b:
+      6'h0b:
           lane_hit11 = 1'h1;
     endcase
   end
@@ -5410,44 +5498,44 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     incoming12 = 8'h00;
-    casez (\$12 [4:0])
-      5'h05:
+    casez (\$12 [5:0])
+      6'h05:
           incoming12 = i__payload[63:56];
-      5'h06:
+      6'h06:
           incoming12 = i__payload[55:48];
-      5'h07:
+      6'h07:
           incoming12 = i__payload[47:40];
-      5'h08:
+      6'h08:
           incoming12 = i__payload[39:32];
-      5'h09:
+      6'h09:
           incoming12 = i__payload[31:24];
-      5'h0a:
+      6'h0a:
           incoming12 = i__payload[23:16];
-      5'h0b:
+      6'h0b:
           incoming12 = i__payload[15:8];
-      5'h0c:
+      6'h0c:
           incoming12 = i__payload[7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     lane_hit12 = 1'h0;
-    casez (\$12 [4:0])
-      5'h05:
+    casez (\$12 [5:0])
+      6'h05:
           lane_hit12 = 1'h1;
-      5'h06:
+      6'h06:
           lane_hit12 = 1'h1;
-      5'h07:
+      6'h07:
           lane_hit12 = 1'h1;
-      5'h08:
+      6'h08:
           lane_hit12 = 1'h1;
-      5'h09:
+      6'h09:
           lane_hit12 = 1'h1;
-      5'h0a:
+      6'h0a:
           lane_hit12 = 1'h1;
-      5'h0b:
+      6'h0b:
           lane_hit12 = 1'h1;
-      5'h0c:
+      6'h0c:
           lane_hit12 = 1'h1;
     endcase
   end
@@ -5482,44 +5570,44 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     incoming13 = 8'h00;
-    casez (\$12 [4:0])
-      5'h06:
+    casez (\$12 [5:0])
+      6'h06:
           incoming13 = i__payload[63:56];
-      5'h07:
+      6'h07:
           incoming13 = i__payload[55:48];
-      5'h08:
+      6'h08:
           incoming13 = i__payload[47:40];
-      5'h09:
+      6'h09:
           incoming13 = i__payload[39:32];
-      5'h0a:
+      6'h0a:
           incoming13 = i__payload[31:24];
-      5'h0b:
+      6'h0b:
           incoming13 = i__payload[23:16];
-      5'h0c:
+      6'h0c:
           incoming13 = i__payload[15:8];
-      5'h0d:
+      6'h0d:
           incoming13 = i__payload[7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     lane_hit13 = 1'h0;
-    casez (\$12 [4:0])
-      5'h06:
+    casez (\$12 [5:0])
+      6'h06:
           lane_hit13 = 1'h1;
-      5'h07:
+      6'h07:
           lane_hit13 = 1'h1;
-      5'h08:
+      6'h08:
           lane_hit13 = 1'h1;
-      5'h09:
+      6'h09:
           lane_hit13 = 1'h1;
-      5'h0a:
+      6'h0a:
           lane_hit13 = 1'h1;
-      5'h0b:
+      6'h0b:
           lane_hit13 = 1'h1;
-      5'h0c:
+      6'h0c:
           lane_hit13 = 1'h1;
-      5'h0d:
+      6'h0d:
           lane_hit13 = 1'h1;
     endcase
   end
@@ -5548,50 +5636,50 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
       4'h9:
           shifted14 = buf23;
       4'ha:
-          shifted14 = 8'h00;
+          shifted14 = buf24;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     incoming14 = 8'h00;
-    casez (\$12 [4:0])
-      5'h07:
+    casez (\$12 [5:0])
+      6'h07:
           incoming14 = i__payload[63:56];
-      5'h08:
+      6'h08:
           incoming14 = i__payload[55:48];
-      5'h09:
+      6'h09:
           incoming14 = i__payload[47:40];
-      5'h0a:
+      6'h0a:
           incoming14 = i__payload[39:32];
-      5'h0b:
+      6'h0b:
           incoming14 = i__payload[31:24];
-      5'h0c:
+      6'h0c:
           incoming14 = i__payload[23:16];
-      5'h0d:
+      6'h0d:
           incoming14 = i__payload[15:8];
-      5'h0e:
+      6'h0e:
           incoming14 = i__payload[7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     lane_hit14 = 1'h0;
-    casez (\$12 [4:0])
-      5'h07:
+    casez (\$12 [5:0])
+      6'h07:
           lane_hit14 = 1'h1;
-      5'h08:
+      6'h08:
           lane_hit14 = 1'h1;
-      5'h09:
+      6'h09:
           lane_hit14 = 1'h1;
-      5'h0a:
+      6'h0a:
           lane_hit14 = 1'h1;
-      5'h0b:
+      6'h0b:
           lane_hit14 = 1'h1;
-      5'h0c:
+      6'h0c:
           lane_hit14 = 1'h1;
-      5'h0d:
+      6'h0d:
           lane_hit14 = 1'h1;
-      5'h0e:
+      6'h0e:
           lane_hit14 = 1'h1;
     endcase
   end
@@ -5618,52 +5706,52 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
       4'h8:
           shifted15 = buf23;
       4'h9:
-          shifted15 = 8'h00;
+          shifted15 = buf24;
       4'ha:
-          shifted15 = 8'h00;
+          shifted15 = buf25;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     incoming15 = 8'h00;
-    casez (\$12 [4:0])
-      5'h08:
+    casez (\$12 [5:0])
+      6'h08:
           incoming15 = i__payload[63:56];
-      5'h09:
+      6'h09:
           incoming15 = i__payload[55:48];
-      5'h0a:
+      6'h0a:
           incoming15 = i__payload[47:40];
-      5'h0b:
+      6'h0b:
           incoming15 = i__payload[39:32];
-      5'h0c:
+      6'h0c:
           incoming15 = i__payload[31:24];
-      5'h0d:
+      6'h0d:
           incoming15 = i__payload[23:16];
-      5'h0e:
+      6'h0e:
           incoming15 = i__payload[15:8];
-      5'h0f:
+      6'h0f:
           incoming15 = i__payload[7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     lane_hit15 = 1'h0;
-    casez (\$12 [4:0])
-      5'h08:
+    casez (\$12 [5:0])
+      6'h08:
           lane_hit15 = 1'h1;
-      5'h09:
+      6'h09:
           lane_hit15 = 1'h1;
-      5'h0a:
+      6'h0a:
           lane_hit15 = 1'h1;
-      5'h0b:
+      6'h0b:
           lane_hit15 = 1'h1;
-      5'h0c:
+      6'h0c:
           lane_hit15 = 1'h1;
-      5'h0d:
+      6'h0d:
           lane_hit15 = 1'h1;
-      5'h0e:
+      6'h0e:
           lane_hit15 = 1'h1;
-      5'h0f:
+      6'h0f:
           lane_hit15 = 1'h1;
     endcase
   end
@@ -5688,54 +5776,54 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
       4'h7:
           shifted16 = buf23;
       4'h8:
-          shifted16 = 8'h00;
+          shifted16 = buf24;
       4'h9:
-          shifted16 = 8'h00;
+          shifted16 = buf25;
       4'ha:
-          shifted16 = 8'h00;
+          shifted16 = buf26;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     incoming16 = 8'h00;
-    casez (\$12 [4:0])
-      5'h09:
+    casez (\$12 [5:0])
+      6'h09:
           incoming16 = i__payload[63:56];
-      5'h0a:
+      6'h0a:
           incoming16 = i__payload[55:48];
-      5'h0b:
+      6'h0b:
           incoming16 = i__payload[47:40];
-      5'h0c:
+      6'h0c:
           incoming16 = i__payload[39:32];
-      5'h0d:
+      6'h0d:
           incoming16 = i__payload[31:24];
-      5'h0e:
+      6'h0e:
           incoming16 = i__payload[23:16];
-      5'h0f:
+      6'h0f:
           incoming16 = i__payload[15:8];
-      5'h10:
+      6'h10:
           incoming16 = i__payload[7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     lane_hit16 = 1'h0;
-    casez (\$12 [4:0])
-      5'h09:
+    casez (\$12 [5:0])
+      6'h09:
           lane_hit16 = 1'h1;
-      5'h0a:
+      6'h0a:
           lane_hit16 = 1'h1;
-      5'h0b:
+      6'h0b:
           lane_hit16 = 1'h1;
-      5'h0c:
+      6'h0c:
           lane_hit16 = 1'h1;
-      5'h0d:
+      6'h0d:
           lane_hit16 = 1'h1;
-      5'h0e:
+      6'h0e:
           lane_hit16 = 1'h1;
-      5'h0f:
+      6'h0f:
           lane_hit16 = 1'h1;
-      5'h10:
+      6'h10:
           lane_hit16 = 1'h1;
     endcase
   end
@@ -5758,52 +5846,56 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
       4'h6:
           shifted17 = buf23;
       4'h7:
-          shifted17 = 8'h00;
+          shifted17 = buf24;
       4'h8:
-          shifted17 = 8'h00;
+          shifted17 = buf25;
       4'h9:
-          shifted17 = 8'h00;
+          shifted17 = buf26;
       4'ha:
-          shifted17 = 8'h00;
+          shifted17 = buf27;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     incoming17 = 8'h00;
-    casez (\$12 [4:0])
-      5'h0a:
+    casez (\$12 [5:0])
+      6'h0a:
           incoming17 = i__payload[63:56];
-      5'h0b:
+      6'h0b:
           incoming17 = i__payload[55:48];
-      5'h0c:
+      6'h0c:
           incoming17 = i__payload[47:40];
-      5'h0d:
+      6'h0d:
           incoming17 = i__payload[39:32];
-      5'h0e:
+      6'h0e:
           incoming17 = i__payload[31:24];
-      5'h0f:
+      6'h0f:
           incoming17 = i__payload[23:16];
-      5'h10:
+      6'h10:
           incoming17 = i__payload[15:8];
+      6'h11:
+          incoming17 = i__payload[7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     lane_hit17 = 1'h0;
-    casez (\$12 [4:0])
-      5'h0a:
+    casez (\$12 [5:0])
+      6'h0a:
           lane_hit17 = 1'h1;
-      5'h0b:
+      6'h0b:
           lane_hit17 = 1'h1;
-      5'h0c:
+      6'h0c:
           lane_hit17 = 1'h1;
-      5'h0d:
+      6'h0d:
           lane_hit17 = 1'h1;
-      5'h0e:
+      6'h0e:
           lane_hit17 = 1'h1;
-      5'h0f:
+      6'h0f:
           lane_hit17 = 1'h1;
-      5'h10:
+      6'h10:
+          lane_hit17 = 1'h1;
+      6'h11:
           lane_hit17 = 1'h1;
     endcase
   end
@@ -5824,50 +5916,58 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
       4'h5:
           shifted18 = buf23;
       4'h6:
-          shifted18 = 8'h00;
+          shifted18 = buf24;
       4'h7:
-          shifted18 = 8'h00;
+          shifted18 = buf25;
       4'h8:
-          shifted18 = 8'h00;
+          shifted18 = buf26;
       4'h9:
-          shifted18 = 8'h00;
+          shifted18 = buf27;
       4'ha:
-          shifted18 = 8'h00;
+          shifted18 = buf28;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     incoming18 = 8'h00;
-    casez (\$12 [4:0])
-      5'h0b:
+    casez (\$12 [5:0])
+      6'h0b:
           incoming18 = i__payload[63:56];
-      5'h0c:
+      6'h0c:
           incoming18 = i__payload[55:48];
-      5'h0d:
+      6'h0d:
           incoming18 = i__payload[47:40];
-      5'h0e:
+      6'h0e:
           incoming18 = i__payload[39:32];
-      5'h0f:
+      6'h0f:
           incoming18 = i__payload[31:24];
-      5'h10:
+      6'h10:
           incoming18 = i__payload[23:16];
+      6'h11:
+          incoming18 = i__payload[15:8];
+      6'h12:
+          incoming18 = i__payload[7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     lane_hit18 = 1'h0;
-    casez (\$12 [4:0])
-      5'h0b:
+    casez (\$12 [5:0])
+      6'h0b:
           lane_hit18 = 1'h1;
-      5'h0c:
+      6'h0c:
           lane_hit18 = 1'h1;
-      5'h0d:
+      6'h0d:
           lane_hit18 = 1'h1;
-      5'h0e:
+      6'h0e:
           lane_hit18 = 1'h1;
-      5'h0f:
+      6'h0f:
           lane_hit18 = 1'h1;
-      5'h10:
+      6'h10:
+          lane_hit18 = 1'h1;
+      6'h11:
+          lane_hit18 = 1'h1;
+      6'h12:
           lane_hit18 = 1'h1;
     endcase
   end
@@ -5886,48 +5986,60 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
       4'h4:
           shifted19 = buf23;
       4'h5:
-          shifted19 = 8'h00;
+          shifted19 = buf24;
       4'h6:
-          shifted19 = 8'h00;
+          shifted19 = buf25;
       4'h7:
-          shifted19 = 8'h00;
+          shifted19 = buf26;
       4'h8:
-          shifted19 = 8'h00;
+          shifted19 = buf27;
       4'h9:
-          shifted19 = 8'h00;
+          shifted19 = buf28;
       4'ha:
-          shifted19 = 8'h00;
+          shifted19 = buf29;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     incoming19 = 8'h00;
-    casez (\$12 [4:0])
-      5'h0c:
+    casez (\$12 [5:0])
+      6'h0c:
           incoming19 = i__payload[63:56];
-      5'h0d:
+      6'h0d:
           incoming19 = i__payload[55:48];
-      5'h0e:
+      6'h0e:
           incoming19 = i__payload[47:40];
-      5'h0f:
+      6'h0f:
           incoming19 = i__payload[39:32];
-      5'h10:
+      6'h10:
           incoming19 = i__payload[31:24];
+      6'h11:
+          incoming19 = i__payload[23:16];
+      6'h12:
+          incoming19 = i__payload[15:8];
+      6'h13:
+          incoming19 = i__payload[7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     lane_hit19 = 1'h0;
-    casez (\$12 [4:0])
-      5'h0c:
+    casez (\$12 [5:0])
+      6'h0c:
           lane_hit19 = 1'h1;
-      5'h0d:
+      6'h0d:
           lane_hit19 = 1'h1;
-      5'h0e:
+      6'h0e:
           lane_hit19 = 1'h1;
-      5'h0f:
+      6'h0f:
           lane_hit19 = 1'h1;
-      5'h10:
+      6'h10:
+          lane_hit19 = 1'h1;
+      6'h11:
+          lane_hit19 = 1'h1;
+      6'h12:
+          lane_hit19 = 1'h1;
+      6'h13:
           lane_hit19 = 1'h1;
     endcase
   end
@@ -5944,46 +6056,62 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
       4'h3:
           shifted20 = buf23;
       4'h4:
-          shifted20 = 8'h00;
+          shifted20 = buf24;
       4'h5:
-          shifted20 = 8'h00;
+          shifted20 = buf25;
       4'h6:
-          shifted20 = 8'h00;
+          shifted20 = buf26;
       4'h7:
-          shifted20 = 8'h00;
+          shifted20 = buf27;
       4'h8:
-          shifted20 = 8'h00;
+          shifted20 = buf28;
       4'h9:
-          shifted20 = 8'h00;
+          shifted20 = buf29;
       4'ha:
-          shifted20 = 8'h00;
+          shifted20 = buf30;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     incoming20 = 8'h00;
-    casez (\$12 [4:0])
-      5'h0d:
+    casez (\$12 [5:0])
+      6'h0d:
           incoming20 = i__payload[63:56];
-      5'h0e:
+      6'h0e:
           incoming20 = i__payload[55:48];
-      5'h0f:
+      6'h0f:
           incoming20 = i__payload[47:40];
-      5'h10:
+      6'h10:
           incoming20 = i__payload[39:32];
+      6'h11:
+          incoming20 = i__payload[31:24];
+      6'h12:
+          incoming20 = i__payload[23:16];
+      6'h13:
+          incoming20 = i__payload[15:8];
+      6'h14:
+          incoming20 = i__payload[7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     lane_hit20 = 1'h0;
-    casez (\$12 [4:0])
-      5'h0d:
+    casez (\$12 [5:0])
+      6'h0d:
           lane_hit20 = 1'h1;
-      5'h0e:
+      6'h0e:
           lane_hit20 = 1'h1;
-      5'h0f:
+      6'h0f:
           lane_hit20 = 1'h1;
-      5'h10:
+      6'h10:
+          lane_hit20 = 1'h1;
+      6'h11:
+          lane_hit20 = 1'h1;
+      6'h12:
+          lane_hit20 = 1'h1;
+      6'h13:
+          lane_hit20 = 1'h1;
+      6'h14:
           lane_hit20 = 1'h1;
     endcase
   end
@@ -5998,44 +6126,64 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
       4'h2:
           shifted21 = buf23;
       4'h3:
-          shifted21 = 8'h00;
+          shifted21 = buf24;
       4'h4:
-          shifted21 = 8'h00;
+          shifted21 = buf25;
       4'h5:
-          shifted21 = 8'h00;
+          shifted21 = buf26;
       4'h6:
-          shifted21 = 8'h00;
+          shifted21 = buf27;
       4'h7:
-          shifted21 = 8'h00;
+          shifted21 = buf28;
       4'h8:
-          shifted21 = 8'h00;
+          shifted21 = buf29;
       4'h9:
-          shifted21 = 8'h00;
+          shifted21 = buf30;
       4'ha:
-          shifted21 = 8'h00;
+          shifted21 = buf31;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     incoming21 = 8'h00;
-    casez (\$12 [4:0])
-      5'h0e:
+    casez (\$12 [5:0])
+      6'h0e:
           incoming21 = i__payload[63:56];
-      5'h0f:
+      6'h0f:
           incoming21 = i__payload[55:48];
-      5'h10:
+      6'h10:
           incoming21 = i__payload[47:40];
+      6'h11:
+          incoming21 = i__payload[39:32];
+      6'h12:
+          incoming21 = i__payload[31:24];
+      6'h13:
+          incoming21 = i__payload[23:16];
+      6'h14:
+          incoming21 = i__payload[15:8];
+      6'h15:
+          incoming21 = i__payload[7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     lane_hit21 = 1'h0;
-    casez (\$12 [4:0])
-      5'h0e:
+    casez (\$12 [5:0])
+      6'h0e:
           lane_hit21 = 1'h1;
-      5'h0f:
+      6'h0f:
           lane_hit21 = 1'h1;
-      5'h10:
+      6'h10:
+          lane_hit21 = 1'h1;
+      6'h11:
+          lane_hit21 = 1'h1;
+      6'h12:
+          lane_hit21 = 1'h1;
+      6'h13:
+          lane_hit21 = 1'h1;
+      6'h14:
+          lane_hit21 = 1'h1;
+      6'h15:
           lane_hit21 = 1'h1;
     endcase
   end
@@ -6048,21 +6196,21 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
       4'h1:
           shifted22 = buf23;
       4'h2:
-          shifted22 = 8'h00;
+          shifted22 = buf24;
       4'h3:
-          shifted22 = 8'h00;
+          shifted22 = buf25;
       4'h4:
-          shifted22 = 8'h00;
+          shifted22 = buf26;
       4'h5:
-          shifted22 = 8'h00;
+          shifted22 = buf27;
       4'h6:
-          shifted22 = 8'h00;
+          shifted22 = buf28;
       4'h7:
-          shifted22 = 8'h00;
+          shifted22 = buf29;
       4'h8:
-          shifted22 = 8'h00;
+          shifted22 = buf30;
       4'h9:
-          shifted22 = 8'h00;
+          shifted22 = buf31;
       4'ha:
           shifted22 = 8'h00;
     endcase
@@ -6070,20 +6218,44 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     incoming22 = 8'h00;
-    casez (\$12 [4:0])
-      5'h0f:
+    casez (\$12 [5:0])
+      6'h0f:
           incoming22 = i__payload[63:56];
-      5'h10:
+      6'h10:
           incoming22 = i__payload[55:48];
+      6'h11:
+          incoming22 = i__payload[47:40];
+      6'h12:
+          incoming22 = i__payload[39:32];
+      6'h13:
+          incoming22 = i__payload[31:24];
+      6'h14:
+          incoming22 = i__payload[23:16];
+      6'h15:
+          incoming22 = i__payload[15:8];
+      6'h16:
+          incoming22 = i__payload[7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     lane_hit22 = 1'h0;
-    casez (\$12 [4:0])
-      5'h0f:
+    casez (\$12 [5:0])
+      6'h0f:
           lane_hit22 = 1'h1;
-      5'h10:
+      6'h10:
+          lane_hit22 = 1'h1;
+      6'h11:
+          lane_hit22 = 1'h1;
+      6'h12:
+          lane_hit22 = 1'h1;
+      6'h13:
+          lane_hit22 = 1'h1;
+      6'h14:
+          lane_hit22 = 1'h1;
+      6'h15:
+          lane_hit22 = 1'h1;
+      6'h16:
           lane_hit22 = 1'h1;
     endcase
   end
@@ -6094,21 +6266,21 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
       4'h0:
           shifted23 = buf23;
       4'h1:
-          shifted23 = 8'h00;
+          shifted23 = buf24;
       4'h2:
-          shifted23 = 8'h00;
+          shifted23 = buf25;
       4'h3:
-          shifted23 = 8'h00;
+          shifted23 = buf26;
       4'h4:
-          shifted23 = 8'h00;
+          shifted23 = buf27;
       4'h5:
-          shifted23 = 8'h00;
+          shifted23 = buf28;
       4'h6:
-          shifted23 = 8'h00;
+          shifted23 = buf29;
       4'h7:
-          shifted23 = 8'h00;
+          shifted23 = buf30;
       4'h8:
-          shifted23 = 8'h00;
+          shifted23 = buf31;
       4'h9:
           shifted23 = 8'h00;
       4'ha:
@@ -6118,228 +6290,776 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     incoming23 = 8'h00;
-    casez (\$12 [4:0])
-      5'h10:
+    casez (\$12 [5:0])
+      6'h10:
           incoming23 = i__payload[63:56];
+      6'h11:
+          incoming23 = i__payload[55:48];
+      6'h12:
+          incoming23 = i__payload[47:40];
+      6'h13:
+          incoming23 = i__payload[39:32];
+      6'h14:
+          incoming23 = i__payload[31:24];
+      6'h15:
+          incoming23 = i__payload[23:16];
+      6'h16:
+          incoming23 = i__payload[15:8];
+      6'h17:
+          incoming23 = i__payload[7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     lane_hit23 = 1'h0;
-    casez (\$12 [4:0])
-      5'h10:
+    casez (\$12 [5:0])
+      6'h10:
+          lane_hit23 = 1'h1;
+      6'h11:
+          lane_hit23 = 1'h1;
+      6'h12:
+          lane_hit23 = 1'h1;
+      6'h13:
+          lane_hit23 = 1'h1;
+      6'h14:
+          lane_hit23 = 1'h1;
+      6'h15:
+          lane_hit23 = 1'h1;
+      6'h16:
+          lane_hit23 = 1'h1;
+      6'h17:
           lane_hit23 = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$65  = \$14 ;
-    if (rst) begin
-      \$65  = 8'h00;
-    end
+    shifted24 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted24 = buf24;
+      4'h1:
+          shifted24 = buf25;
+      4'h2:
+          shifted24 = buf26;
+      4'h3:
+          shifted24 = buf27;
+      4'h4:
+          shifted24 = buf28;
+      4'h5:
+          shifted24 = buf29;
+      4'h6:
+          shifted24 = buf30;
+      4'h7:
+          shifted24 = buf31;
+      4'h8:
+          shifted24 = 8'h00;
+      4'h9:
+          shifted24 = 8'h00;
+      4'ha:
+          shifted24 = 8'h00;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$66  = \$16 ;
-    if (rst) begin
-      \$66  = 8'h00;
-    end
+    incoming24 = 8'h00;
+    casez (\$12 [5:0])
+      6'h11:
+          incoming24 = i__payload[63:56];
+      6'h12:
+          incoming24 = i__payload[55:48];
+      6'h13:
+          incoming24 = i__payload[47:40];
+      6'h14:
+          incoming24 = i__payload[39:32];
+      6'h15:
+          incoming24 = i__payload[31:24];
+      6'h16:
+          incoming24 = i__payload[23:16];
+      6'h17:
+          incoming24 = i__payload[15:8];
+      6'h18:
+          incoming24 = i__payload[7:0];
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$67  = \$18 ;
-    if (rst) begin
-      \$67  = 8'h00;
-    end
+    lane_hit24 = 1'h0;
+    casez (\$12 [5:0])
+      6'h11:
+          lane_hit24 = 1'h1;
+      6'h12:
+          lane_hit24 = 1'h1;
+      6'h13:
+          lane_hit24 = 1'h1;
+      6'h14:
+          lane_hit24 = 1'h1;
+      6'h15:
+          lane_hit24 = 1'h1;
+      6'h16:
+          lane_hit24 = 1'h1;
+      6'h17:
+          lane_hit24 = 1'h1;
+      6'h18:
+          lane_hit24 = 1'h1;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$68  = \$20 ;
-    if (rst) begin
-      \$68  = 8'h00;
-    end
+    shifted25 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted25 = buf25;
+      4'h1:
+          shifted25 = buf26;
+      4'h2:
+          shifted25 = buf27;
+      4'h3:
+          shifted25 = buf28;
+      4'h4:
+          shifted25 = buf29;
+      4'h5:
+          shifted25 = buf30;
+      4'h6:
+          shifted25 = buf31;
+      4'h7:
+          shifted25 = 8'h00;
+      4'h8:
+          shifted25 = 8'h00;
+      4'h9:
+          shifted25 = 8'h00;
+      4'ha:
+          shifted25 = 8'h00;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$69  = \$22 ;
-    if (rst) begin
-      \$69  = 8'h00;
-    end
+    incoming25 = 8'h00;
+    casez (\$12 [5:0])
+      6'h12:
+          incoming25 = i__payload[63:56];
+      6'h13:
+          incoming25 = i__payload[55:48];
+      6'h14:
+          incoming25 = i__payload[47:40];
+      6'h15:
+          incoming25 = i__payload[39:32];
+      6'h16:
+          incoming25 = i__payload[31:24];
+      6'h17:
+          incoming25 = i__payload[23:16];
+      6'h18:
+          incoming25 = i__payload[15:8];
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$70  = \$24 ;
-    if (rst) begin
-      \$70  = 8'h00;
-    end
+    lane_hit25 = 1'h0;
+    casez (\$12 [5:0])
+      6'h12:
+          lane_hit25 = 1'h1;
+      6'h13:
+          lane_hit25 = 1'h1;
+      6'h14:
+          lane_hit25 = 1'h1;
+      6'h15:
+          lane_hit25 = 1'h1;
+      6'h16:
+          lane_hit25 = 1'h1;
+      6'h17:
+          lane_hit25 = 1'h1;
+      6'h18:
+          lane_hit25 = 1'h1;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$71  = \$26 ;
-    if (rst) begin
-      \$71  = 8'h00;
-    end
+    shifted26 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted26 = buf26;
+      4'h1:
+          shifted26 = buf27;
+      4'h2:
+          shifted26 = buf28;
+      4'h3:
+          shifted26 = buf29;
+      4'h4:
+          shifted26 = buf30;
+      4'h5:
+          shifted26 = buf31;
+      4'h6:
+          shifted26 = 8'h00;
+      4'h7:
+          shifted26 = 8'h00;
+      4'h8:
+          shifted26 = 8'h00;
+      4'h9:
+          shifted26 = 8'h00;
+      4'ha:
+          shifted26 = 8'h00;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$72  = \$28 ;
-    if (rst) begin
-      \$72  = 8'h00;
-    end
+    incoming26 = 8'h00;
+    casez (\$12 [5:0])
+      6'h13:
+          incoming26 = i__payload[63:56];
+      6'h14:
+          incoming26 = i__payload[55:48];
+      6'h15:
+          incoming26 = i__payload[47:40];
+      6'h16:
+          incoming26 = i__payload[39:32];
+      6'h17:
+          incoming26 = i__payload[31:24];
+      6'h18:
+          incoming26 = i__payload[23:16];
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$73  = \$30 ;
-    if (rst) begin
-      \$73  = 8'h00;
-    end
+    lane_hit26 = 1'h0;
+    casez (\$12 [5:0])
+      6'h13:
+          lane_hit26 = 1'h1;
+      6'h14:
+          lane_hit26 = 1'h1;
+      6'h15:
+          lane_hit26 = 1'h1;
+      6'h16:
+          lane_hit26 = 1'h1;
+      6'h17:
+          lane_hit26 = 1'h1;
+      6'h18:
+          lane_hit26 = 1'h1;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$74  = \$32 ;
-    if (rst) begin
-      \$74  = 8'h00;
-    end
+    shifted27 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted27 = buf27;
+      4'h1:
+          shifted27 = buf28;
+      4'h2:
+          shifted27 = buf29;
+      4'h3:
+          shifted27 = buf30;
+      4'h4:
+          shifted27 = buf31;
+      4'h5:
+          shifted27 = 8'h00;
+      4'h6:
+          shifted27 = 8'h00;
+      4'h7:
+          shifted27 = 8'h00;
+      4'h8:
+          shifted27 = 8'h00;
+      4'h9:
+          shifted27 = 8'h00;
+      4'ha:
+          shifted27 = 8'h00;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$75  = \$34 ;
-    if (rst) begin
-      \$75  = 8'h00;
-    end
+    incoming27 = 8'h00;
+    casez (\$12 [5:0])
+      6'h14:
+          incoming27 = i__payload[63:56];
+      6'h15:
+          incoming27 = i__payload[55:48];
+      6'h16:
+          incoming27 = i__payload[47:40];
+      6'h17:
+          incoming27 = i__payload[39:32];
+      6'h18:
+          incoming27 = i__payload[31:24];
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$76  = \$36 ;
-    if (rst) begin
-      \$76  = 8'h00;
-    end
+    lane_hit27 = 1'h0;
+    casez (\$12 [5:0])
+      6'h14:
+          lane_hit27 = 1'h1;
+      6'h15:
+          lane_hit27 = 1'h1;
+      6'h16:
+          lane_hit27 = 1'h1;
+      6'h17:
+          lane_hit27 = 1'h1;
+      6'h18:
+          lane_hit27 = 1'h1;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$77  = \$38 ;
-    if (rst) begin
-      \$77  = 8'h00;
-    end
+    shifted28 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted28 = buf28;
+      4'h1:
+          shifted28 = buf29;
+      4'h2:
+          shifted28 = buf30;
+      4'h3:
+          shifted28 = buf31;
+      4'h4:
+          shifted28 = 8'h00;
+      4'h5:
+          shifted28 = 8'h00;
+      4'h6:
+          shifted28 = 8'h00;
+      4'h7:
+          shifted28 = 8'h00;
+      4'h8:
+          shifted28 = 8'h00;
+      4'h9:
+          shifted28 = 8'h00;
+      4'ha:
+          shifted28 = 8'h00;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$78  = \$40 ;
-    if (rst) begin
-      \$78  = 8'h00;
-    end
+    incoming28 = 8'h00;
+    casez (\$12 [5:0])
+      6'h15:
+          incoming28 = i__payload[63:56];
+      6'h16:
+          incoming28 = i__payload[55:48];
+      6'h17:
+          incoming28 = i__payload[47:40];
+      6'h18:
+          incoming28 = i__payload[39:32];
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$79  = \$42 ;
-    if (rst) begin
-      \$79  = 8'h00;
-    end
+    lane_hit28 = 1'h0;
+    casez (\$12 [5:0])
+      6'h15:
+          lane_hit28 = 1'h1;
+      6'h16:
+          lane_hit28 = 1'h1;
+      6'h17:
+          lane_hit28 = 1'h1;
+      6'h18:
+          lane_hit28 = 1'h1;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$80  = \$44 ;
-    if (rst) begin
-      \$80  = 8'h00;
-    end
+    shifted29 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted29 = buf29;
+      4'h1:
+          shifted29 = buf30;
+      4'h2:
+          shifted29 = buf31;
+      4'h3:
+          shifted29 = 8'h00;
+      4'h4:
+          shifted29 = 8'h00;
+      4'h5:
+          shifted29 = 8'h00;
+      4'h6:
+          shifted29 = 8'h00;
+      4'h7:
+          shifted29 = 8'h00;
+      4'h8:
+          shifted29 = 8'h00;
+      4'h9:
+          shifted29 = 8'h00;
+      4'ha:
+          shifted29 = 8'h00;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$81  = \$46 ;
+    incoming29 = 8'h00;
+    casez (\$12 [5:0])
+      6'h16:
+          incoming29 = i__payload[63:56];
+      6'h17:
+          incoming29 = i__payload[55:48];
+      6'h18:
+          incoming29 = i__payload[47:40];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    lane_hit29 = 1'h0;
+    casez (\$12 [5:0])
+      6'h16:
+          lane_hit29 = 1'h1;
+      6'h17:
+          lane_hit29 = 1'h1;
+      6'h18:
+          lane_hit29 = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    shifted30 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted30 = buf30;
+      4'h1:
+          shifted30 = buf31;
+      4'h2:
+          shifted30 = 8'h00;
+      4'h3:
+          shifted30 = 8'h00;
+      4'h4:
+          shifted30 = 8'h00;
+      4'h5:
+          shifted30 = 8'h00;
+      4'h6:
+          shifted30 = 8'h00;
+      4'h7:
+          shifted30 = 8'h00;
+      4'h8:
+          shifted30 = 8'h00;
+      4'h9:
+          shifted30 = 8'h00;
+      4'ha:
+          shifted30 = 8'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    incoming30 = 8'h00;
+    casez (\$12 [5:0])
+      6'h17:
+          incoming30 = i__payload[63:56];
+      6'h18:
+          incoming30 = i__payload[55:48];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    lane_hit30 = 1'h0;
+    casez (\$12 [5:0])
+      6'h17:
+          lane_hit30 = 1'h1;
+      6'h18:
+          lane_hit30 = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    shifted31 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted31 = buf31;
+      4'h1:
+          shifted31 = 8'h00;
+      4'h2:
+          shifted31 = 8'h00;
+      4'h3:
+          shifted31 = 8'h00;
+      4'h4:
+          shifted31 = 8'h00;
+      4'h5:
+          shifted31 = 8'h00;
+      4'h6:
+          shifted31 = 8'h00;
+      4'h7:
+          shifted31 = 8'h00;
+      4'h8:
+          shifted31 = 8'h00;
+      4'h9:
+          shifted31 = 8'h00;
+      4'ha:
+          shifted31 = 8'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    incoming31 = 8'h00;
+    casez (\$12 [5:0])
+      6'h18:
+          incoming31 = i__payload[63:56];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    lane_hit31 = 1'h0;
+    casez (\$12 [5:0])
+      6'h18:
+          lane_hit31 = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$81  = \$14 ;
     if (rst) begin
       \$81  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$82  = \$48 ;
+    \$82  = \$16 ;
     if (rst) begin
       \$82  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$83  = \$50 ;
+    \$83  = \$18 ;
     if (rst) begin
       \$83  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$84  = \$52 ;
+    \$84  = \$20 ;
     if (rst) begin
       \$84  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$85  = \$54 ;
+    \$85  = \$22 ;
     if (rst) begin
       \$85  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$86  = \$56 ;
+    \$86  = \$24 ;
     if (rst) begin
       \$86  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$87  = \$58 ;
+    \$87  = \$26 ;
     if (rst) begin
       \$87  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$88  = \$60 ;
+    \$88  = \$28 ;
     if (rst) begin
       \$88  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$89  = \$30 ;
+    if (rst) begin
+      \$89  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$90  = \$32 ;
+    if (rst) begin
+      \$90  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$91  = \$34 ;
+    if (rst) begin
+      \$91  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$92  = \$36 ;
+    if (rst) begin
+      \$92  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$93  = \$38 ;
+    if (rst) begin
+      \$93  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$94  = \$40 ;
+    if (rst) begin
+      \$94  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$95  = \$42 ;
+    if (rst) begin
+      \$95  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$96  = \$44 ;
+    if (rst) begin
+      \$96  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$97  = \$46 ;
+    if (rst) begin
+      \$97  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$98  = \$48 ;
+    if (rst) begin
+      \$98  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$99  = \$50 ;
+    if (rst) begin
+      \$99  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$100  = \$52 ;
+    if (rst) begin
+      \$100  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$101  = \$54 ;
+    if (rst) begin
+      \$101  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$102  = \$56 ;
+    if (rst) begin
+      \$102  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$103  = \$58 ;
+    if (rst) begin
+      \$103  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$104  = \$60 ;
+    if (rst) begin
+      \$104  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$105  = \$62 ;
+    if (rst) begin
+      \$105  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$106  = \$64 ;
+    if (rst) begin
+      \$106  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$107  = \$66 ;
+    if (rst) begin
+      \$107  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$108  = \$68 ;
+    if (rst) begin
+      \$108  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$109  = \$70 ;
+    if (rst) begin
+      \$109  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$110  = \$72 ;
+    if (rst) begin
+      \$110  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$111  = \$74 ;
+    if (rst) begin
+      \$111  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$112  = \$76 ;
+    if (rst) begin
+      \$112  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
     if (accept) begin
-      \$89  = \$61 [4:0];
+      \$113  = \$77 [5:0];
     end else begin
-      \$89  = \$12 [4:0];
+      \$113  = \$12 [5:0];
     end
     if (rst) begin
-      \$89  = 5'h00;
+      \$113  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$90  = end_valid;
-    if (\$62 ) begin
-      \$90  = 1'h1;
+    \$114  = end_valid;
+    if (\$78 ) begin
+      \$114  = 1'h1;
     end else if (\release ) begin
-      \$90  = 1'h0;
+      \$114  = 1'h0;
     end
     if (rst) begin
-      \$90  = 1'h0;
+      \$114  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (\$62 ) begin
-      \$91  = \$63 [4:0];
+    if (\$78 ) begin
+      \$115  = \$79 [5:0];
     end else if (\release ) begin
-      \$91  = 5'h00;
+      \$115  = 6'h00;
     end else begin
-      \$91  = \$64 [4:0];
+      \$115  = \$80 [5:0];
     end
     if (rst) begin
-      \$91  = 5'h00;
+      \$115  = 6'h00;
     end
   end
   assign window = { buf15, buf14, buf13, buf12, buf11, buf10, buf9, buf8, buf7, buf6, buf5, buf4, buf3, buf2, buf1, buf0 };
   assign at_end = end_valid;
-  assign base = \$12 [4:0];
+  assign base = \$12 [5:0];
   assign \i__payload.data  = i__payload[63:0];
   assign \i__payload.keep  = i__payload[71:64];
   assign \i__payload.last  = i__payload[72];
@@ -6347,49 +7067,49 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port$2244$0 , \port$2246$0 , \port$2248$0 , \port$2250$0 , \port$2252$0 , \port$2254$0 , \port$2256$0 , \port$2258$0 , \port$2260$0 , \port$2262$0 , \port$2264$0 , \port$2266$0 , \port$2268$0 , \port$2270$0 , \port$2272$0 , \port$2274$0 , at_end
+module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port$2694$0 , \port$2696$0 , \port$2698$0 , \port$2700$0 , \port$2702$0 , \port$2704$0 , \port$2706$0 , \port$2708$0 , \port$2710$0 , \port$2712$0 , \port$2714$0 , \port$2716$0 , \port$2718$0 , \port$2720$0 , \port$2722$0 , \port$2724$0 , at_end
 , o_calldata__valid, o_calldata__payload, consume, \release , o__valid, o__payload, o__ready);
   reg \$auto$verilog_backend.cc:2505:dump_module$4  = 0;
   input clk;
   wire clk;
   input rst;
   wire rst;
-  input [4:0] avail;
-  wire [4:0] avail;
+  input [5:0] avail;
+  wire [5:0] avail;
   input o_calldata__ready;
   wire o_calldata__ready;
-  input [7:0] \port$2244$0 ;
-  wire [7:0] \port$2244$0 ;
-  input [7:0] \port$2246$0 ;
-  wire [7:0] \port$2246$0 ;
-  input [7:0] \port$2248$0 ;
-  wire [7:0] \port$2248$0 ;
-  input [7:0] \port$2250$0 ;
-  wire [7:0] \port$2250$0 ;
-  input [7:0] \port$2252$0 ;
-  wire [7:0] \port$2252$0 ;
-  input [7:0] \port$2254$0 ;
-  wire [7:0] \port$2254$0 ;
-  input [7:0] \port$2256$0 ;
-  wire [7:0] \port$2256$0 ;
-  input [7:0] \port$2258$0 ;
-  wire [7:0] \port$2258$0 ;
-  input [7:0] \port$2260$0 ;
-  wire [7:0] \port$2260$0 ;
-  input [7:0] \port$2262$0 ;
-  wire [7:0] \port$2262$0 ;
-  input [7:0] \port$2264$0 ;
-  wire [7:0] \port$2264$0 ;
-  input [7:0] \port$2266$0 ;
-  wire [7:0] \port$2266$0 ;
-  input [7:0] \port$2268$0 ;
-  wire [7:0] \port$2268$0 ;
-  input [7:0] \port$2270$0 ;
-  wire [7:0] \port$2270$0 ;
-  input [7:0] \port$2272$0 ;
-  wire [7:0] \port$2272$0 ;
-  input [7:0] \port$2274$0 ;
-  wire [7:0] \port$2274$0 ;
+  input [7:0] \port$2694$0 ;
+  wire [7:0] \port$2694$0 ;
+  input [7:0] \port$2696$0 ;
+  wire [7:0] \port$2696$0 ;
+  input [7:0] \port$2698$0 ;
+  wire [7:0] \port$2698$0 ;
+  input [7:0] \port$2700$0 ;
+  wire [7:0] \port$2700$0 ;
+  input [7:0] \port$2702$0 ;
+  wire [7:0] \port$2702$0 ;
+  input [7:0] \port$2704$0 ;
+  wire [7:0] \port$2704$0 ;
+  input [7:0] \port$2706$0 ;
+  wire [7:0] \port$2706$0 ;
+  input [7:0] \port$2708$0 ;
+  wire [7:0] \port$2708$0 ;
+  input [7:0] \port$2710$0 ;
+  wire [7:0] \port$2710$0 ;
+  input [7:0] \port$2712$0 ;
+  wire [7:0] \port$2712$0 ;
+  input [7:0] \port$2714$0 ;
+  wire [7:0] \port$2714$0 ;
+  input [7:0] \port$2716$0 ;
+  wire [7:0] \port$2716$0 ;
+  input [7:0] \port$2718$0 ;
+  wire [7:0] \port$2718$0 ;
+  input [7:0] \port$2720$0 ;
+  wire [7:0] \port$2720$0 ;
+  input [7:0] \port$2722$0 ;
+  wire [7:0] \port$2722$0 ;
+  input [7:0] \port$2724$0 ;
+  wire [7:0] \port$2724$0 ;
   input at_end;
   wire at_end;
   output o_calldata__valid;
@@ -6620,164 +7340,262 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
-  wire \$292 ;
+  wire [5:0] \$292 ;
   wire \$293 ;
   wire \$294 ;
-  wire \$295 ;
+  wire [5:0] \$295 ;
   wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
+  wire [24:0] \$297 ;
+  wire [24:0] \$298 ;
+  wire [24:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire \$300 ;
-  wire \$301 ;
+  wire [24:0] \$300 ;
+  wire [24:0] \$301 ;
   wire \$302 ;
   wire \$303 ;
   wire \$304 ;
-  wire \$305 ;
+  wire [24:0] \$305 ;
   wire \$306 ;
   wire \$307 ;
   wire \$308 ;
-  wire \$309 ;
+  wire [24:0] \$309 ;
   wire \$31 ;
-  wire \$310 ;
-  wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
-  wire \$314 ;
-  wire \$315 ;
-  wire \$316 ;
-  wire \$317 ;
-  wire \$318 ;
-  wire [5:0] \$319 ;
+  wire [24:0] \$310 ;
+  wire [24:0] \$311 ;
+  wire [5:0] \$312 ;
+  wire [5:0] \$313 ;
+  wire [5:0] \$314 ;
+  wire [5:0] \$315 ;
+  wire [5:0] \$316 ;
+  reg [7:0] \$317 ;
+  wire [5:0] \$318 ;
+  wire [6:0] \$319 ;
   wire \$32 ;
-  wire \$320 ;
-  wire \$321 ;
-  wire \$322 ;
-  wire \$323 ;
-  wire [25:0] \$324 ;
-  wire [25:0] \$325 ;
-  wire [25:0] \$326 ;
-  wire \$327 ;
-  wire \$328 ;
-  wire \$329 ;
+  wire [5:0] \$320 ;
+  wire [6:0] \$321 ;
+  wire [5:0] \$322 ;
+  wire [6:0] \$323 ;
+  wire [5:0] \$324 ;
+  wire [6:0] \$325 ;
+  wire [5:0] \$326 ;
+  wire [6:0] \$327 ;
+  wire [5:0] \$328 ;
+  wire [6:0] \$329 ;
   wire \$33 ;
-  wire [256:0] \$330 ;
-  wire [24:0] \$331 ;
+  wire [5:0] \$330 ;
+  wire [6:0] \$331 ;
   wire \$332 ;
   wire \$333 ;
-  wire [25:0] \$334 ;
-  wire [25:0] \$335 ;
-  wire [25:0] \$336 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
   wire \$337 ;
   wire \$338 ;
   wire \$339 ;
   wire \$34 ;
-  wire [25:0] \$340 ;
+  wire \$340 ;
   wire \$341 ;
-  wire [25:0] \$342 ;
-  wire [3:0] \$343 ;
-  wire [3:0] \$344 ;
-  reg [3:0] \$345 ;
-  wire [3:0] \$346 ;
-  reg [25:0] \$347 ;
-  wire [3:0] \$348 ;
-  reg [23:0] \$349 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
   wire \$35 ;
-  wire [24:0] \$350 ;
-  wire [26:0] \$351 ;
+  wire \$350 ;
+  wire \$351 ;
   wire \$352 ;
   wire \$353 ;
-  wire [26:0] \$354 ;
-  wire [24:0] \$355 ;
-  wire [24:0] \$356 ;
-  wire [24:0] \$357 ;
-  wire [24:0] \$358 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
   wire \$359 ;
   wire \$36 ;
   wire \$360 ;
   wire \$361 ;
-  wire \$362 ;
+  wire [25:0] \$362 ;
   wire \$363 ;
   wire \$364 ;
-  wire [3:0] \$365 ;
-  wire [24:0] \$366 ;
-  wire [3:0] \$367 ;
-  wire [26:0] \$368 ;
+  wire [25:0] \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire \$368 ;
   wire \$369 ;
   wire \$37 ;
-  wire [64:0] \$370 ;
-  wire [24:0] \$371 ;
+  wire \$370 ;
+  wire \$371 ;
   wire \$372 ;
   wire \$373 ;
   wire \$374 ;
-  wire [25:0] \$375 ;
+  wire \$375 ;
   wire \$376 ;
-  wire [5:0] \$377 ;
-  wire [25:0] \$378 ;
+  wire \$377 ;
+  wire \$378 ;
   wire \$379 ;
   wire \$38 ;
   wire \$380 ;
   wire \$381 ;
-  wire [25:0] \$382 ;
-  wire [25:0] \$383 ;
-  wire [25:0] \$384 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
   wire \$385 ;
   wire \$386 ;
   wire \$387 ;
-  wire [25:0] \$388 ;
-  reg \$389 ;
+  wire \$388 ;
+  wire \$389 ;
   wire \$39 ;
-  reg [3011:0] \$390 ;
-  reg [1:0] \$391 ;
-  reg \$392 ;
-  reg [24:0] \$393 ;
-  reg [23:0] \$394 ;
-  reg [2:0] \$395 ;
-  reg \$396 ;
-  reg [255:0] \$397 ;
-  reg \$398 ;
-  reg [3:0] \$399 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
   wire \$4 ;
   wire \$40 ;
-  reg [25:0] \$400 ;
-  reg [23:0] \$401 ;
-  reg [3:0] \$402 ;
-  reg [3:0] \$403 ;
-  reg [3:0] \$404 ;
-  reg [3:0] \$405 ;
-  reg [3:0] \$406 ;
-  reg [3:0] \$407 ;
-  reg [25:0] \$408 ;
-  reg [25:0] \$409 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire [5:0] \$409 ;
   wire \$41 ;
-  reg [25:0] \$410 ;
-  reg [25:0] \$411 ;
-  reg [25:0] \$412 ;
-  reg [25:0] \$413 ;
-  reg [23:0] \$414 ;
-  reg [23:0] \$415 ;
-  reg [23:0] \$416 ;
-  reg [23:0] \$417 ;
-  reg [23:0] \$418 ;
-  reg [23:0] \$419 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire [25:0] \$414 ;
+  wire [25:0] \$415 ;
+  wire [25:0] \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
   wire \$42 ;
-  reg [5:0] \$420 ;
-  reg \$421 ;
-  reg \$422 ;
-  reg [3011:0] \$423 ;
+  wire [256:0] \$420 ;
+  wire [24:0] \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire [25:0] \$424 ;
+  wire [25:0] \$425 ;
+  wire [25:0] \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
   wire \$43 ;
+  wire [25:0] \$430 ;
+  wire \$431 ;
+  wire [25:0] \$432 ;
+  wire [3:0] \$433 ;
+  wire [3:0] \$434 ;
+  reg [3:0] \$435 ;
+  wire [3:0] \$436 ;
+  reg [25:0] \$437 ;
+  wire [3:0] \$438 ;
+  reg [23:0] \$439 ;
   wire \$44 ;
+  wire [24:0] \$440 ;
+  wire [26:0] \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire [26:0] \$444 ;
+  wire [24:0] \$445 ;
+  wire [24:0] \$446 ;
+  wire [24:0] \$447 ;
+  wire [24:0] \$448 ;
+  wire \$449 ;
   wire \$45 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire [3:0] \$455 ;
+  wire [24:0] \$456 ;
+  wire [3:0] \$457 ;
+  wire [26:0] \$458 ;
+  wire \$459 ;
   wire \$46 ;
+  wire [64:0] \$460 ;
+  wire [24:0] \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire [24:0] \$464 ;
+  wire \$465 ;
+  wire [56:0] \$466 ;
+  wire \$467 ;
+  wire [25:0] \$468 ;
+  wire \$469 ;
   wire \$47 ;
+  wire [25:0] \$470 ;
+  wire \$471 ;
+  wire [25:0] \$472 ;
+  wire \$473 ;
+  wire [5:0] \$474 ;
+  wire [25:0] \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire [25:0] \$479 ;
   wire \$48 ;
+  wire [25:0] \$480 ;
+  wire [25:0] \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire [25:0] \$485 ;
+  reg \$486 ;
+  reg [3011:0] \$487 ;
+  reg [3011:0] \$488 ;
+  reg \$489 ;
   wire \$49 ;
+  reg \$490 ;
+  reg \$491 ;
+  reg [24:0] \$492 ;
+  reg [23:0] \$493 ;
+  reg [2:0] \$494 ;
+  reg \$495 ;
+  reg [255:0] \$496 ;
+  reg \$497 ;
+  reg [3:0] \$498 ;
+  reg [25:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
+  reg [23:0] \$500 ;
+  reg [3:0] \$501 ;
+  reg [3:0] \$502 ;
+  reg [3:0] \$503 ;
+  reg [3:0] \$504 ;
+  reg [3:0] \$505 ;
+  reg [3:0] \$506 ;
+  reg [25:0] \$507 ;
+  reg [25:0] \$508 ;
+  reg [25:0] \$509 ;
   wire \$51 ;
+  reg [25:0] \$510 ;
+  reg [25:0] \$511 ;
+  reg [25:0] \$512 ;
+  reg [23:0] \$513 ;
+  reg [23:0] \$514 ;
+  reg [23:0] \$515 ;
+  reg [23:0] \$516 ;
+  reg [23:0] \$517 ;
+  reg [23:0] \$518 ;
+  reg [5:0] \$519 ;
   wire \$52 ;
+  reg \$520 ;
+  reg \$521 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
@@ -6869,6 +7687,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   reg [3:0] arity;
   wire at_close;
   reg [7:0] b;
+  reg [7:0] b2;
   wire b_active;
   reg b_close;
   (* enum_base_type = "TxError" *)
@@ -6907,6 +7726,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   reg b_done;
   reg b_err;
   reg b_header;
+  wire c_take;
   wire cd_a;
   wire cd_b;
   reg [3:0] child;
@@ -7067,6 +7887,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
   reg [4:0] \code$82 ;
+  wire copy_now;
   reg cur_big = 1'h0;
   reg [5:0] cur_f = 6'h00;
   reg cur_first = 1'h0;
@@ -7109,15 +7930,20 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   reg \err$79 ;
   reg \err$81 ;
   wire expect_list;
+  reg fast_ok;
+  wire [7:0] fb2;
   wire fire;
   reg [5:0] fld;
+  reg [5:0] fld2;
   wire go;
   reg [3:0] h;
+  wire h2;
   wire has_byte;
   wire huge;
   wire is_list;
   wire is_long;
   wire [26:0] item_end;
+  wire [5:0] len2;
   reg [7:0] len_byte1;
   reg [7:0] len_byte2;
   reg [7:0] len_byte3;
@@ -7130,6 +7956,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire [25:0] n_end;
   wire [3:0] n_room;
   wire [2:0] o;
+  wire [4:0] o2;
   wire [23:0] \o__payload.access_list_count ;
   wire [23:0] \o__payload.access_list_end ;
   wire [23:0] \o__payload.access_list_offset ;
@@ -7197,6 +8024,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire [63:0] \o_calldata__payload.data ;
   wire \o_calldata__payload.end ;
   wire [3:0] \o_calldata__payload.n ;
+  wire [6:0] oe2;
   wire [4:0] oh;
   wire out_free;
   (* init = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 *)
@@ -7269,6 +8097,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire out_valid;
   wire over_more;
   wire [25:0] p;
+  reg pending = 1'h0;
   reg [24:0] pos = 25'h0000000;
   wire [255:0] prio_fwd;
   wire [31:0] proofs_want;
@@ -7341,12 +8170,21 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   reg [7:0] s0;
   reg [7:0] s1;
   reg [7:0] s2;
+  reg [7:0] s2_0;
+  reg [7:0] s2_1;
+  reg [7:0] s2_2;
+  reg [7:0] s2_3;
+  reg [7:0] s2_4;
+  reg [7:0] s2_5;
+  reg [7:0] s2_6;
   reg [7:0] s3;
   reg [7:0] s4;
   reg [7:0] s5;
   reg [7:0] s6;
   reg [7:0] s7;
+  wire short2;
   wire single;
+  wire single2;
   reg start = 1'h1;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
@@ -7382,10 +8220,9 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   reg start_empty;
   reg start_err;
   (* enum_base_type = "_State" *)
-  (* enum_value_00 = "PARSE" *)
-  (* enum_value_01 = "SKIP" *)
-  (* enum_value_10 = "EMIT" *)
-  reg [1:0] state = 2'h0;
+  (* enum_value_0 = "PARSE" *)
+  (* enum_value_1 = "SKIP" *)
+  reg state = 1'h0;
   reg [23:0] stk_cnt0 = 24'h000000;
   reg [23:0] stk_cnt1 = 24'h000000;
   reg [23:0] stk_cnt2 = 24'h000000;
@@ -7411,6 +8248,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire trailing;
   wire trunc_more;
   wire typed;
+  reg [55:0] val2;
   reg [255:0] val_a;
   reg [63:0] val_b;
   (* enum_base_type = "TxError" *)
@@ -7448,6 +8286,144 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire [127:0] window;
   reg wrap_v = 1'h0;
   wire wrapped;
+  assign \$417  = \$416  > 24'hffffff;
+  assign \$418  = pos[24] | \$417 ;
+  assign \$419  = val_a >= 6'h25;
+  assign \$420  = val_a - 6'h23;
+  assign \$421  = rem - 4'h8;
+  assign \$422  = ~ b_active;
+  assign \$423  = b_close | b_defer;
+  assign \$424  = pos + o;
+  assign \$425  = pos[24] ? { 1'h0, pos } : \$424 ;
+  assign \$426  = pos + o;
+  assign \$427  = \$426  > 24'hffffff;
+  assign \$428  = pos[24] | \$427 ;
+  assign \$429  = ~ pos[24];
+  assign \$430  = pos + 4'h8;
+  assign \$431  = ~ pos[24];
+  assign \$432  = pos + o;
+  assign \$433  = depth - 1'h1;
+  assign \$434  = depth - 1'h1;
+  assign \$436  = depth - 1'h1;
+  assign \$438  = depth - 1'h1;
+  assign \$440  = top_cnt + 1'h1;
+  assign \$441  = p + h;
+  assign \$442  = fld == 5'h1f;
+  assign \$443  = | ln;
+  assign \$444  = p + h;
+  assign \$445  = rec[2674:2651] + 1'h1;
+  assign \$446  = rec[2698:2675] + 1'h1;
+  assign \$447  = rec[2722:2699] + 1'h1;
+  assign \$448  = rec[2746:2723] + 1'h1;
+  assign \$449  = ! ln;
+  assign \$450  = fld == 4'hb;
+  assign \$451  = fld == 5'h15;
+  assign \$452  = | { \$451 , \$450  };
+  assign \$453  = \$449  & \$452 ;
+  assign \$454  = fld == 5'h1f;
+  assign \$455  = \$454  ? 4'h7 : top_ctx;
+  assign \$456  = top_cnt + 1'h1;
+  assign \$457  = depth + 1'h1;
+  assign \$458  = huge ? 27'h3ffffff : \$63 [26:0];
+  assign \$459  = val_b >= 6'h25;
+  assign \$460  = val_b - 6'h23;
+  assign \$461  = ln - \$90 [3:0];
+  assign \$462  = ! \$90 [3:0];
+  assign \$463  = ln > 6'h20;
+  assign \$464  = top_cnt + 2'h2;
+  assign \$465  = val2 >= 6'h25;
+  assign \$466  = val2 - 6'h23;
+  assign \$467  = fld2 == 5'h10;
+  assign \$468  = pos + \$292 [4:0];
+  assign \$469  = ~ pos[24];
+  assign \$470  = pos + oe2;
+  assign \$471  = ~ pos[24];
+  assign \$472  = pos + oh;
+  assign \$473  = ~ pos[24];
+  assign \$474  = oh + \$90 [3:0];
+  assign \$475  = pos + \$474 ;
+  assign \$476  = avail <= 4'h8;
+  assign \$477  = at_end & \$476 ;
+  assign \$478  = avail >= 4'h8;
+  assign \$479  = pos + avail;
+  assign \$480  = pos[24] ? { 1'h0, pos } : \$479 ;
+  assign \$481  = pos + avail;
+  assign \$482  = \$481  > 24'hffffff;
+  assign \$483  = pos[24] | \$482 ;
+  assign \$484  = ~ pos[24];
+  assign \$485  = pos + 4'h8;
+  always @(posedge clk)
+    o__valid <= \$486 ;
+  always @(posedge clk)
+    o__payload <= \$487 ;
+  always @(posedge clk)
+    rec <= \$488 ;
+  always @(posedge clk)
+    pending <= \$489 ;
+  always @(posedge clk)
+    state <= \$490 ;
+  always @(posedge clk)
+    start <= \$491 ;
+  always @(posedge clk)
+    pos <= \$492 ;
+  always @(posedge clk)
+    rem <= \$493 ;
+  always @(posedge clk)
+    depth <= \$494 ;
+  always @(posedge clk)
+    wrap_v <= \$495 ;
+  always @(posedge clk)
+    acc <= \$496 ;
+  always @(posedge clk)
+    cur_first <= \$497 ;
+  always @(posedge clk)
+    top_ctx <= \$498 ;
+  always @(posedge clk)
+    top_end <= \$499 ;
+  always @(posedge clk)
+    top_cnt <= \$500 ;
+  always @(posedge clk)
+    stk_ctx0 <= \$501 ;
+  always @(posedge clk)
+    stk_ctx1 <= \$502 ;
+  always @(posedge clk)
+    stk_ctx2 <= \$503 ;
+  always @(posedge clk)
+    stk_ctx3 <= \$504 ;
+  always @(posedge clk)
+    stk_ctx4 <= \$505 ;
+  always @(posedge clk)
+    stk_ctx5 <= \$506 ;
+  always @(posedge clk)
+    stk_end0 <= \$507 ;
+  always @(posedge clk)
+    stk_end1 <= \$508 ;
+  always @(posedge clk)
+    stk_end2 <= \$509 ;
+  always @(posedge clk)
+    stk_end3 <= \$510 ;
+  always @(posedge clk)
+    stk_end4 <= \$511 ;
+  always @(posedge clk)
+    stk_end5 <= \$512 ;
+  always @(posedge clk)
+    stk_cnt0 <= \$513 ;
+  always @(posedge clk)
+    stk_cnt1 <= \$514 ;
+  always @(posedge clk)
+    stk_cnt2 <= \$515 ;
+  always @(posedge clk)
+    stk_cnt3 <= \$516 ;
+  always @(posedge clk)
+    stk_cnt4 <= \$517 ;
+  always @(posedge clk)
+    stk_cnt5 <= \$518 ;
+  always @(posedge clk)
+    cur_f <= \$519 ;
+  always @(posedge clk)
+    cur_wrapped <= \$520 ;
+  always @(posedge clk)
+    cur_big <= \$521 ;
   assign \$1  = ~ o__valid;
   assign out_free = \$1  | o__ready;
   assign \$2  = avail >= 5'h10;
@@ -7475,12 +8451,12 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   assign \$19  = cur_f == 5'h1e;
   assign \$20  = cur_f == 6'h20;
   assign \$21  = | { \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$22  = ! \port$2244$0 ;
+  assign \$22  = ! \port$2694$0 ;
   assign lz = \$21  & \$22 ;
-  assign \$23  = \port$2244$0  < 8'h80;
+  assign \$23  = \port$2694$0  < 8'h80;
   assign \$24  = cur_wrapped & \$23 ;
   assign \$25  = cur_f == 5'h17;
-  assign \$26  = \port$2244$0  != 1'h1;
+  assign \$26  = \port$2694$0  != 1'h1;
   assign \$27  = \$25  & \$26 ;
   assign \$28  = avail < t;
   assign a_trunc = at_end & \$28 ;
@@ -7506,7 +8482,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   assign \$48  = \$47  & err;
   assign \$49  = a_complete & \err$23 ;
   assign b_active = rem < 4'h8;
-  assign \$50  = \port$2244$0  < 8'h80;
+  assign \$50  = \port$2694$0  < 8'h80;
   assign typed = start & \$50 ;
   assign o = rem[2:0] | { 2'h0, typed };
   assign p = pos + o;
@@ -7671,12 +8647,12 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   assign trailing = \$193  | \$194 ;
   assign \$195  = ! avail;
   assign \$196  = at_end & \$195 ;
-  assign \$197  = \port$2244$0  >= 8'h80;
-  assign \$198  = \port$2244$0  < 8'hc0;
+  assign \$197  = \port$2694$0  >= 8'h80;
+  assign \$198  = \port$2694$0  < 8'hc0;
   assign \$199  = \$197  & \$198 ;
-  assign \$200  = \port$2244$0  < 8'h80;
-  assign \$201  = ! \port$2244$0 ;
-  assign \$202  = \port$2244$0  > 3'h4;
+  assign \$200  = \port$2694$0  < 8'h80;
+  assign \$201  = ! \port$2694$0 ;
+  assign \$202  = \port$2694$0  > 3'h4;
   assign \$203  = \$201  | \$202 ;
   assign \$204  = \$200  & \$203 ;
   assign \$205  = | depth;
@@ -7768,666 +8744,192 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   assign \$289  = depth == 1'h1;
   assign \$290  = \$289  & trailing;
   assign \$291  = depth == 1'h1;
-  assign \$292  = cur_f == 4'ha;
-  assign \$293  = a_active & \$292 ;
-  assign \$294  = ~ a_err;
-  assign \$295  = \$293  & \$294 ;
-  assign \$296  = b_active & b_err;
-  assign \$297  = ~ \$296 ;
-  assign cd_a = \$295  & \$297 ;
-  assign \$298  = ~ a_err;
-  assign \$299  = b_active & \$298 ;
-  assign \$300  = \$299  & b_header;
-  assign \$301  = fld == 4'ha;
-  assign \$302  = \$300  & \$301 ;
-  assign \$303  = | \$90 [3:0];
-  assign cd_b = \$302  & \$303 ;
-  assign \$304  = ! state;
-  assign \$305  = \$304  & go;
-  assign \$306  = cd_a | cd_b;
-  assign chunk_valid = \$305  & \$306 ;
-  assign \$307  = ! state;
-  assign \$308  = \$307  & go;
-  assign \$309  = ~ chunk_valid;
-  assign \$310  = \$309  | o_calldata__ready;
-  assign fire = \$308  & \$310 ;
-  assign \$311  = start & start_empty;
-  assign \$312  = ~ b_active;
-  assign \$313  = b_close | b_defer;
-  assign \$314  = ! ln;
-  assign \$315  = fld == 4'hb;
-  assign \$316  = fld == 5'h15;
-  assign \$317  = | { \$316 , \$315  };
-  assign \$318  = \$314  & \$317 ;
-  assign \$319  = oh + \$90 [3:0];
-  assign \$320  = avail <= 4'h8;
-  assign \$321  = at_end & \$320 ;
-  assign \$322  = avail >= 4'h8;
-  assign \$323  = start & start_empty;
-  assign \$324  = pos + 1'h0;
-  assign \$325  = pos[24] ? { 1'h0, pos } : \$324 ;
-  assign \$326  = pos + 1'h0;
-  assign \$327  = \$326  > 24'hffffff;
-  assign \$328  = pos[24] | \$327 ;
-  assign \$329  = val_a >= 6'h25;
-  assign \$330  = val_a - 6'h23;
-  assign \$331  = rem - 4'h8;
-  assign \$332  = ~ b_active;
-  assign \$333  = b_close | b_defer;
-  assign \$334  = pos + o;
-  assign \$335  = pos[24] ? { 1'h0, pos } : \$334 ;
-  assign \$336  = pos + o;
-  assign \$337  = \$336  > 24'hffffff;
-  assign \$338  = pos[24] | \$337 ;
-  assign \$339  = ~ pos[24];
-  assign \$340  = pos + 4'h8;
-  assign \$341  = ~ pos[24];
-  assign \$342  = pos + o;
-  assign \$343  = depth - 1'h1;
-  assign \$344  = depth - 1'h1;
-  assign \$346  = depth - 1'h1;
-  assign \$348  = depth - 1'h1;
-  assign \$350  = top_cnt + 1'h1;
-  assign \$351  = p + h;
-  assign \$352  = fld == 5'h1f;
-  assign \$353  = | ln;
-  assign \$354  = p + h;
-  assign \$355  = rec[2674:2651] + 1'h1;
-  assign \$356  = rec[2698:2675] + 1'h1;
-  assign \$357  = rec[2722:2699] + 1'h1;
-  assign \$358  = rec[2746:2723] + 1'h1;
-  assign \$359  = ! ln;
-  assign \$360  = fld == 4'hb;
-  assign \$361  = fld == 5'h15;
-  assign \$362  = | { \$361 , \$360  };
-  assign \$363  = \$359  & \$362 ;
-  assign \$364  = fld == 5'h1f;
-  assign \$365  = \$364  ? 4'h7 : top_ctx;
-  assign \$366  = top_cnt + 1'h1;
-  assign \$367  = depth + 1'h1;
-  assign \$368  = huge ? 27'h3ffffff : \$63 [26:0];
-  assign \$369  = val_b >= 6'h25;
-  assign \$370  = val_b - 6'h23;
-  assign \$371  = ln - \$90 [3:0];
-  assign \$372  = ! \$90 [3:0];
-  assign \$373  = ln > 6'h20;
-  assign \$374  = ~ pos[24];
-  assign \$375  = pos + oh;
-  assign \$376  = ~ pos[24];
-  assign \$377  = oh + \$90 [3:0];
-  assign \$378  = pos + \$377 ;
-  assign \$379  = avail <= 4'h8;
-  assign \$380  = at_end & \$379 ;
-  assign \$381  = avail >= 4'h8;
-  assign \$382  = pos + avail;
-  assign \$383  = pos[24] ? { 1'h0, pos } : \$382 ;
-  assign \$384  = pos + avail;
-  assign \$385  = \$384  > 24'hffffff;
-  assign \$386  = pos[24] | \$385 ;
-  assign \$387  = ~ pos[24];
-  assign \$388  = pos + 4'h8;
-  always @(posedge clk)
-    o__valid <= \$389 ;
-  always @(posedge clk)
-    rec <= \$390 ;
-  always @(posedge clk)
-    state <= \$391 ;
-  always @(posedge clk)
-    start <= \$392 ;
-  always @(posedge clk)
-    pos <= \$393 ;
-  always @(posedge clk)
-    rem <= \$394 ;
-  always @(posedge clk)
-    depth <= \$395 ;
-  always @(posedge clk)
-    wrap_v <= \$396 ;
-  always @(posedge clk)
-    acc <= \$397 ;
-  always @(posedge clk)
-    cur_first <= \$398 ;
-  always @(posedge clk)
-    top_ctx <= \$399 ;
-  always @(posedge clk)
-    top_end <= \$400 ;
-  always @(posedge clk)
-    top_cnt <= \$401 ;
-  always @(posedge clk)
-    stk_ctx0 <= \$402 ;
-  always @(posedge clk)
-    stk_ctx1 <= \$403 ;
-  always @(posedge clk)
-    stk_ctx2 <= \$404 ;
-  always @(posedge clk)
-    stk_ctx3 <= \$405 ;
-  always @(posedge clk)
-    stk_ctx4 <= \$406 ;
-  always @(posedge clk)
-    stk_ctx5 <= \$407 ;
-  always @(posedge clk)
-    stk_end0 <= \$408 ;
-  always @(posedge clk)
-    stk_end1 <= \$409 ;
-  always @(posedge clk)
-    stk_end2 <= \$410 ;
-  always @(posedge clk)
-    stk_end3 <= \$411 ;
-  always @(posedge clk)
-    stk_end4 <= \$412 ;
-  always @(posedge clk)
-    stk_end5 <= \$413 ;
-  always @(posedge clk)
-    stk_cnt0 <= \$414 ;
-  always @(posedge clk)
-    stk_cnt1 <= \$415 ;
-  always @(posedge clk)
-    stk_cnt2 <= \$416 ;
-  always @(posedge clk)
-    stk_cnt3 <= \$417 ;
-  always @(posedge clk)
-    stk_cnt4 <= \$418 ;
-  always @(posedge clk)
-    stk_cnt5 <= \$419 ;
-  always @(posedge clk)
-    cur_f <= \$420 ;
-  always @(posedge clk)
-    cur_wrapped <= \$421 ;
-  always @(posedge clk)
-    cur_big <= \$422 ;
-  always @(posedge clk)
-    o__payload <= \$423 ;
+  assign \$292  = oh + \$90 [3:0];
+  assign single2 = b2 < 8'h80;
+  assign \$293  = b2 >= 8'h80;
+  assign \$294  = b2 < 8'hb8;
+  assign short2 = \$293  & \$294 ;
+  assign h2 = ~ single2;
+  assign len2 = single2 ? 6'h01 : b2[5:0];
+  assign \$295  = \$292 [4:0] + h2;
+  assign oe2 = \$295  + len2;
+  assign \$296  = ! depth;
+  assign \$297  = top_cnt + 1'h1;
+  assign \$298  = top_cnt + 1'h1;
+  assign \$299  = top_cnt + 1'h1;
+  assign \$300  = top_cnt + 1'h1;
+  assign \$301  = top_cnt + 1'h1;
+  assign \$302  = rec[7:5] == 2'h3;
+  assign \$303  = depth == 1'h1;
+  assign \$304  = \$302  & \$303 ;
+  assign \$305  = top_cnt + 1'h1;
+  assign \$306  = ! \$305 ;
+  assign \$307  = \$304  & \$306 ;
+  assign \$309  = top_cnt + 1'h1;
+  assign \$310  = top_cnt + 1'h1;
+  assign \$311  = top_cnt + 1'h1;
+  assign \$313  = wrap_v ? 6'h21 : 6'h22;
+  assign \$314  = wrap_v ? 6'h22 : 6'h23;
+  assign \$315  = wrap_v ? 6'h23 : 6'h00;
+  assign \$316  = \$292 [4:0] + 1'h1;
+  assign fb2 = single2 ? b2 : \$317 ;
+  assign \$318  = \$292 [4:0] + h2;
+  assign \$319  = \$318  + 1'h0;
+  assign \$320  = \$292 [4:0] + h2;
+  assign \$321  = \$320  + 1'h1;
+  assign \$322  = \$292 [4:0] + h2;
+  assign \$323  = \$322  + 2'h2;
+  assign \$324  = \$292 [4:0] + h2;
+  assign \$325  = \$324  + 2'h3;
+  assign \$326  = \$292 [4:0] + h2;
+  assign \$327  = \$326  + 3'h4;
+  assign \$328  = \$292 [4:0] + h2;
+  assign \$329  = \$328  + 3'h5;
+  assign \$330  = \$292 [4:0] + h2;
+  assign \$331  = \$330  + 3'h6;
+  assign \$332  = len2 <= 6'h20;
+  assign \$333  = len2 <= 4'h8;
+  assign \$334  = len2 <= 6'h20;
+  assign \$335  = len2 <= 6'h20;
+  assign \$336  = len2 <= 4'h8;
+  assign \$337  = len2 <= 6'h20;
+  assign \$338  = len2 <= 6'h20;
+  assign \$339  = len2 <= 6'h20;
+  assign \$340  = len2 <= 4'h8;
+  assign \$341  = len2 <= 1'h1;
+  assign \$342  = len2 <= 6'h20;
+  assign \$343  = len2 <= 6'h20;
+  assign \$344  = len2 <= 1'h1;
+  assign \$345  = val2 <= 1'h1;
+  assign \$346  = \$344  & \$345 ;
+  assign \$347  = ! ln;
+  assign \$348  = is_list & \$347 ;
+  assign \$349  = fld == 4'hb;
+  assign \$350  = fld == 5'h15;
+  assign \$351  = | { \$350 , \$349  };
+  assign \$352  = \$348  & \$351 ;
+  assign \$353  = b_complete | \$352 ;
+  assign \$354  = \$292 [4:0] < 4'h8;
+  assign \$355  = \$353  & \$354 ;
+  assign \$356  = single2 | short2;
+  assign \$357  = \$355  & \$356 ;
+  assign \$358  = oe2 <= 4'h8;
+  assign \$359  = \$357  & \$358 ;
+  assign \$360  = avail >= oe2;
+  assign \$361  = \$359  & \$360 ;
+  assign \$362  = pos + \$292 [4:0];
+  assign \$363  = \$362  != top_end;
+  assign \$364  = \$361  & \$363 ;
+  assign \$365  = pos + oe2;
+  assign \$366  = \$365  <= top_end;
+  assign \$367  = \$364  & \$366 ;
+  assign \$368  = \$367  & fast_ok;
+  assign \$369  = ! len2;
+  assign \$370  = | fb2;
+  assign \$371  = b2 == 8'h81;
+  assign \$372  = fb2 < 8'h80;
+  assign \$373  = \$371  & \$372 ;
+  assign \$374  = ~ \$373 ;
+  assign \$375  = \$370  & \$374 ;
+  assign \$376  = \$369  | \$375 ;
+  assign c_take = \$368  & \$376 ;
+  assign \$377  = cur_f == 4'ha;
+  assign \$378  = a_active & \$377 ;
+  assign \$379  = ~ a_err;
+  assign \$380  = \$378  & \$379 ;
+  assign \$381  = b_active & b_err;
+  assign \$382  = ~ \$381 ;
+  assign cd_a = \$380  & \$382 ;
+  assign \$383  = ~ a_err;
+  assign \$384  = b_active & \$383 ;
+  assign \$385  = \$384  & b_header;
+  assign \$386  = fld == 4'ha;
+  assign \$387  = \$385  & \$386 ;
+  assign \$388  = | \$90 [3:0];
+  assign cd_b = \$387  & \$388 ;
+  assign \$389  = ! state;
+  assign \$390  = \$389  & go;
+  assign \$391  = cd_a | cd_b;
+  assign chunk_valid = \$390  & \$391 ;
+  assign \$392  = pending & out_free;
+  assign copy_now = \$392  & o_calldata__ready;
+  assign \$393  = pending & out_free;
+  assign \$394  = ! state;
+  assign \$395  = \$394  & go;
+  assign \$396  = ~ pending;
+  assign \$397  = \$396  | copy_now;
+  assign \$398  = \$395  & \$397 ;
+  assign \$399  = ~ chunk_valid;
+  assign \$400  = \$399  | o_calldata__ready;
+  assign fire = \$398  & \$400 ;
+  assign \$401  = start & start_empty;
+  assign \$402  = ~ b_active;
+  assign \$403  = b_close | b_defer;
+  assign \$404  = ! ln;
+  assign \$405  = fld == 4'hb;
+  assign \$406  = fld == 5'h15;
+  assign \$407  = | { \$406 , \$405  };
+  assign \$408  = \$404  & \$407 ;
+  assign \$409  = oh + \$90 [3:0];
+  assign \$410  = avail <= 4'h8;
+  assign \$411  = at_end & \$410 ;
+  assign \$412  = avail >= 4'h8;
+  assign \$413  = start & start_empty;
+  assign \$414  = pos + 1'h0;
+  assign \$415  = pos[24] ? { 1'h0, pos } : \$414 ;
+  assign \$416  = pos + 1'h0;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (o)
-      3'h0:
-          b = \port$2244$0 ;
-      3'h1:
-          b = \port$2246$0 ;
-      3'h2:
-          b = \port$2248$0 ;
-      3'h3:
-          b = \port$2250$0 ;
-      3'h4:
-          b = \port$2252$0 ;
-      3'h5:
-          b = \port$2254$0 ;
-      3'h6:
-          b = \port$2256$0 ;
-      3'h7:
-          b = \port$2258$0 ;
+    \$435  = 4'h0;
+    casez (\$434 )
+      4'h0:
+          \$435  = stk_ctx0;
+      4'h1:
+          \$435  = stk_ctx1;
+      4'h2:
+          \$435  = stk_ctx2;
+      4'h3:
+          \$435  = stk_ctx3;
+      4'h4:
+          \$435  = stk_ctx4;
+      4'h5:
+          \$435  = stk_ctx5;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$57 )
+    \$437  = 26'h0000000;
+    casez (\$436 )
       4'h0:
-          len_byte1 = \port$2244$0 ;
+          \$437  = stk_end0;
       4'h1:
-          len_byte1 = \port$2246$0 ;
+          \$437  = stk_end1;
       4'h2:
-          len_byte1 = \port$2248$0 ;
+          \$437  = stk_end2;
       4'h3:
-          len_byte1 = \port$2250$0 ;
+          \$437  = stk_end3;
       4'h4:
-          len_byte1 = \port$2252$0 ;
+          \$437  = stk_end4;
       4'h5:
-          len_byte1 = \port$2254$0 ;
-      4'h6:
-          len_byte1 = \port$2256$0 ;
-      4'h7:
-          len_byte1 = \port$2258$0 ;
-      4'h8:
-          len_byte1 = \port$2260$0 ;
-      4'h9:
-          len_byte1 = \port$2262$0 ;
-      4'ha:
-          len_byte1 = \port$2264$0 ;
-      4'hb:
-          len_byte1 = \port$2266$0 ;
-      4'hc:
-          len_byte1 = \port$2268$0 ;
-      4'hd:
-          len_byte1 = \port$2270$0 ;
-      4'he:
-          len_byte1 = \port$2272$0 ;
-      4'hf:
-          len_byte1 = \port$2274$0 ;
+          \$437  = stk_end5;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$58 )
+    \$439  = 24'h000000;
+    casez (\$438 )
       4'h0:
-          len_byte2 = \port$2244$0 ;
+          \$439  = stk_cnt0;
       4'h1:
-          len_byte2 = \port$2246$0 ;
+          \$439  = stk_cnt1;
       4'h2:
-          len_byte2 = \port$2248$0 ;
+          \$439  = stk_cnt2;
       4'h3:
-          len_byte2 = \port$2250$0 ;
+          \$439  = stk_cnt3;
       4'h4:
-          len_byte2 = \port$2252$0 ;
+          \$439  = stk_cnt4;
       4'h5:
-          len_byte2 = \port$2254$0 ;
-      4'h6:
-          len_byte2 = \port$2256$0 ;
-      4'h7:
-          len_byte2 = \port$2258$0 ;
-      4'h8:
-          len_byte2 = \port$2260$0 ;
-      4'h9:
-          len_byte2 = \port$2262$0 ;
-      4'ha:
-          len_byte2 = \port$2264$0 ;
-      4'hb:
-          len_byte2 = \port$2266$0 ;
-      4'hc:
-          len_byte2 = \port$2268$0 ;
-      4'hd:
-          len_byte2 = \port$2270$0 ;
-      4'he:
-          len_byte2 = \port$2272$0 ;
-      4'hf:
-          len_byte2 = \port$2274$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$59 )
-      4'h0:
-          len_byte3 = \port$2244$0 ;
-      4'h1:
-          len_byte3 = \port$2246$0 ;
-      4'h2:
-          len_byte3 = \port$2248$0 ;
-      4'h3:
-          len_byte3 = \port$2250$0 ;
-      4'h4:
-          len_byte3 = \port$2252$0 ;
-      4'h5:
-          len_byte3 = \port$2254$0 ;
-      4'h6:
-          len_byte3 = \port$2256$0 ;
-      4'h7:
-          len_byte3 = \port$2258$0 ;
-      4'h8:
-          len_byte3 = \port$2260$0 ;
-      4'h9:
-          len_byte3 = \port$2262$0 ;
-      4'ha:
-          len_byte3 = \port$2264$0 ;
-      4'hb:
-          len_byte3 = \port$2266$0 ;
-      4'hc:
-          len_byte3 = \port$2268$0 ;
-      4'hd:
-          len_byte3 = \port$2270$0 ;
-      4'he:
-          len_byte3 = \port$2272$0 ;
-      4'hf:
-          len_byte3 = \port$2274$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$91 [3:0])
-      4'h0:
-          s0 = \port$2244$0 ;
-      4'h1:
-          s0 = \port$2246$0 ;
-      4'h2:
-          s0 = \port$2248$0 ;
-      4'h3:
-          s0 = \port$2250$0 ;
-      4'h4:
-          s0 = \port$2252$0 ;
-      4'h5:
-          s0 = \port$2254$0 ;
-      4'h6:
-          s0 = \port$2256$0 ;
-      4'h7:
-          s0 = \port$2258$0 ;
-      4'h8:
-          s0 = \port$2260$0 ;
-      4'h9:
-          s0 = \port$2262$0 ;
-      4'ha:
-          s0 = \port$2264$0 ;
-      4'hb:
-          s0 = \port$2266$0 ;
-      4'hc:
-          s0 = \port$2268$0 ;
-      4'hd:
-          s0 = \port$2270$0 ;
-      4'he:
-          s0 = \port$2272$0 ;
-      4'hf:
-          s0 = \port$2274$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$92 [3:0])
-      4'h0:
-          s1 = \port$2244$0 ;
-      4'h1:
-          s1 = \port$2246$0 ;
-      4'h2:
-          s1 = \port$2248$0 ;
-      4'h3:
-          s1 = \port$2250$0 ;
-      4'h4:
-          s1 = \port$2252$0 ;
-      4'h5:
-          s1 = \port$2254$0 ;
-      4'h6:
-          s1 = \port$2256$0 ;
-      4'h7:
-          s1 = \port$2258$0 ;
-      4'h8:
-          s1 = \port$2260$0 ;
-      4'h9:
-          s1 = \port$2262$0 ;
-      4'ha:
-          s1 = \port$2264$0 ;
-      4'hb:
-          s1 = \port$2266$0 ;
-      4'hc:
-          s1 = \port$2268$0 ;
-      4'hd:
-          s1 = \port$2270$0 ;
-      4'he:
-          s1 = \port$2272$0 ;
-      4'hf:
-          s1 = \port$2274$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$93 [3:0])
-      4'h0:
-          s2 = \port$2244$0 ;
-      4'h1:
-          s2 = \port$2246$0 ;
-      4'h2:
-          s2 = \port$2248$0 ;
-      4'h3:
-          s2 = \port$2250$0 ;
-      4'h4:
-          s2 = \port$2252$0 ;
-      4'h5:
-          s2 = \port$2254$0 ;
-      4'h6:
-          s2 = \port$2256$0 ;
-      4'h7:
-          s2 = \port$2258$0 ;
-      4'h8:
-          s2 = \port$2260$0 ;
-      4'h9:
-          s2 = \port$2262$0 ;
-      4'ha:
-          s2 = \port$2264$0 ;
-      4'hb:
-          s2 = \port$2266$0 ;
-      4'hc:
-          s2 = \port$2268$0 ;
-      4'hd:
-          s2 = \port$2270$0 ;
-      4'he:
-          s2 = \port$2272$0 ;
-      4'hf:
-          s2 = \port$2274$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$94 [3:0])
-      4'h0:
-          s3 = \port$2244$0 ;
-      4'h1:
-          s3 = \port$2246$0 ;
-      4'h2:
-          s3 = \port$2248$0 ;
-      4'h3:
-          s3 = \port$2250$0 ;
-      4'h4:
-          s3 = \port$2252$0 ;
-      4'h5:
-          s3 = \port$2254$0 ;
-      4'h6:
-          s3 = \port$2256$0 ;
-      4'h7:
-          s3 = \port$2258$0 ;
-      4'h8:
-          s3 = \port$2260$0 ;
-      4'h9:
-          s3 = \port$2262$0 ;
-      4'ha:
-          s3 = \port$2264$0 ;
-      4'hb:
-          s3 = \port$2266$0 ;
-      4'hc:
-          s3 = \port$2268$0 ;
-      4'hd:
-          s3 = \port$2270$0 ;
-      4'he:
-          s3 = \port$2272$0 ;
-      4'hf:
-          s3 = \port$2274$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$95 [3:0])
-      4'h0:
-          s4 = \port$2244$0 ;
-      4'h1:
-          s4 = \port$2246$0 ;
-      4'h2:
-          s4 = \port$2248$0 ;
-      4'h3:
-          s4 = \port$2250$0 ;
-      4'h4:
-          s4 = \port$2252$0 ;
-      4'h5:
-          s4 = \port$2254$0 ;
-      4'h6:
-          s4 = \port$2256$0 ;
-      4'h7:
-          s4 = \port$2258$0 ;
-      4'h8:
-          s4 = \port$2260$0 ;
-      4'h9:
-          s4 = \port$2262$0 ;
-      4'ha:
-          s4 = \port$2264$0 ;
-      4'hb:
-          s4 = \port$2266$0 ;
-      4'hc:
-          s4 = \port$2268$0 ;
-      4'hd:
-          s4 = \port$2270$0 ;
-      4'he:
-          s4 = \port$2272$0 ;
-      4'hf:
-          s4 = \port$2274$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$96 [3:0])
-      4'h0:
-          s5 = \port$2244$0 ;
-      4'h1:
-          s5 = \port$2246$0 ;
-      4'h2:
-          s5 = \port$2248$0 ;
-      4'h3:
-          s5 = \port$2250$0 ;
-      4'h4:
-          s5 = \port$2252$0 ;
-      4'h5:
-          s5 = \port$2254$0 ;
-      4'h6:
-          s5 = \port$2256$0 ;
-      4'h7:
-          s5 = \port$2258$0 ;
-      4'h8:
-          s5 = \port$2260$0 ;
-      4'h9:
-          s5 = \port$2262$0 ;
-      4'ha:
-          s5 = \port$2264$0 ;
-      4'hb:
-          s5 = \port$2266$0 ;
-      4'hc:
-          s5 = \port$2268$0 ;
-      4'hd:
-          s5 = \port$2270$0 ;
-      4'he:
-          s5 = \port$2272$0 ;
-      4'hf:
-          s5 = \port$2274$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$97 [3:0])
-      4'h0:
-          s6 = \port$2244$0 ;
-      4'h1:
-          s6 = \port$2246$0 ;
-      4'h2:
-          s6 = \port$2248$0 ;
-      4'h3:
-          s6 = \port$2250$0 ;
-      4'h4:
-          s6 = \port$2252$0 ;
-      4'h5:
-          s6 = \port$2254$0 ;
-      4'h6:
-          s6 = \port$2256$0 ;
-      4'h7:
-          s6 = \port$2258$0 ;
-      4'h8:
-          s6 = \port$2260$0 ;
-      4'h9:
-          s6 = \port$2262$0 ;
-      4'ha:
-          s6 = \port$2264$0 ;
-      4'hb:
-          s6 = \port$2266$0 ;
-      4'hc:
-          s6 = \port$2268$0 ;
-      4'hd:
-          s6 = \port$2270$0 ;
-      4'he:
-          s6 = \port$2272$0 ;
-      4'hf:
-          s6 = \port$2274$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$98 [3:0])
-      4'h0:
-          s7 = \port$2244$0 ;
-      4'h1:
-          s7 = \port$2246$0 ;
-      4'h2:
-          s7 = \port$2248$0 ;
-      4'h3:
-          s7 = \port$2250$0 ;
-      4'h4:
-          s7 = \port$2252$0 ;
-      4'h5:
-          s7 = \port$2254$0 ;
-      4'h6:
-          s7 = \port$2256$0 ;
-      4'h7:
-          s7 = \port$2258$0 ;
-      4'h8:
-          s7 = \port$2260$0 ;
-      4'h9:
-          s7 = \port$2262$0 ;
-      4'ha:
-          s7 = \port$2264$0 ;
-      4'hb:
-          s7 = \port$2266$0 ;
-      4'hc:
-          s7 = \port$2268$0 ;
-      4'hd:
-          s7 = \port$2270$0 ;
-      4'he:
-          s7 = \port$2272$0 ;
-      4'hf:
-          s7 = \port$2274$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$345  = 4'h0;
-    casez (\$344 )
-      4'h0:
-          \$345  = stk_ctx0;
-      4'h1:
-          \$345  = stk_ctx1;
-      4'h2:
-          \$345  = stk_ctx2;
-      4'h3:
-          \$345  = stk_ctx3;
-      4'h4:
-          \$345  = stk_ctx4;
-      4'h5:
-          \$345  = stk_ctx5;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$347  = 26'h0000000;
-    casez (\$346 )
-      4'h0:
-          \$347  = stk_end0;
-      4'h1:
-          \$347  = stk_end1;
-      4'h2:
-          \$347  = stk_end2;
-      4'h3:
-          \$347  = stk_end3;
-      4'h4:
-          \$347  = stk_end4;
-      4'h5:
-          \$347  = stk_end5;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$349  = 24'h000000;
-    casez (\$348 )
-      4'h0:
-          \$349  = stk_cnt0;
-      4'h1:
-          \$349  = stk_cnt1;
-      4'h2:
-          \$349  = stk_cnt2;
-      4'h3:
-          \$349  = stk_cnt3;
-      4'h4:
-          \$349  = stk_cnt4;
-      4'h5:
-          \$349  = stk_cnt5;
+          \$439  = stk_cnt5;
     endcase
   end
   always @* begin
@@ -8437,21 +8939,21 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
       4'h0:
           val_a = acc;
       4'h1:
-          val_a = { acc[247:0], \port$2244$0  };
+          val_a = { acc[247:0], \port$2694$0  };
       4'h2:
-          val_a = { acc[239:0], \port$2244$0 , \port$2246$0  };
+          val_a = { acc[239:0], \port$2694$0 , \port$2696$0  };
       4'h3:
-          val_a = { acc[231:0], \port$2244$0 , \port$2246$0 , \port$2248$0  };
+          val_a = { acc[231:0], \port$2694$0 , \port$2696$0 , \port$2698$0  };
       4'h4:
-          val_a = { acc[223:0], \port$2244$0 , \port$2246$0 , \port$2248$0 , \port$2250$0  };
+          val_a = { acc[223:0], \port$2694$0 , \port$2696$0 , \port$2698$0 , \port$2700$0  };
       4'h5:
-          val_a = { acc[215:0], \port$2244$0 , \port$2246$0 , \port$2248$0 , \port$2250$0 , \port$2252$0  };
+          val_a = { acc[215:0], \port$2694$0 , \port$2696$0 , \port$2698$0 , \port$2700$0 , \port$2702$0  };
       4'h6:
-          val_a = { acc[207:0], \port$2244$0 , \port$2246$0 , \port$2248$0 , \port$2250$0 , \port$2252$0 , \port$2254$0  };
+          val_a = { acc[207:0], \port$2694$0 , \port$2696$0 , \port$2698$0 , \port$2700$0 , \port$2702$0 , \port$2704$0  };
       4'h7:
-          val_a = { acc[199:0], \port$2244$0 , \port$2246$0 , \port$2248$0 , \port$2250$0 , \port$2252$0 , \port$2254$0 , \port$2256$0  };
+          val_a = { acc[199:0], \port$2694$0 , \port$2696$0 , \port$2698$0 , \port$2700$0 , \port$2702$0 , \port$2704$0 , \port$2706$0  };
       4'h8:
-          val_a = { acc[191:0], \port$2244$0 , \port$2246$0 , \port$2248$0 , \port$2250$0 , \port$2252$0 , \port$2254$0 , \port$2256$0 , \port$2258$0  };
+          val_a = { acc[191:0], \port$2694$0 , \port$2696$0 , \port$2698$0 , \port$2700$0 , \port$2702$0 , \port$2704$0 , \port$2706$0 , \port$2708$0  };
     endcase
   end
   always @* begin
@@ -9464,75 +9966,341 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    o_calldata__valid = 1'h0;
-    if (chunk_valid) begin
-      o_calldata__valid = 1'h1;
-    end
-    casez (state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-          if (out_free) begin
-            o_calldata__valid = 1'h1;
+    fld2 = 6'h00;
+    (* full_case = 32'd1 *)
+    if (\$296 ) begin
+      fld2 = 6'h01;
+    end else begin
+      casez (top_ctx)
+        4'h0:
+          begin
+            casez (rec[7:5])
+              3'h0:
+                  (* full_case = 32'd1 *)
+                  casez (\$297 )
+                    25'h0000000:
+                        fld2 = 6'h03;
+                    25'h0000001:
+                        fld2 = 6'h04;
+                    25'h0000002:
+                        fld2 = 6'h07;
+                    25'h0000003:
+                        fld2 = 6'h08;
+                    25'h0000004:
+                        fld2 = 6'h09;
+                    25'h0000005:
+                        fld2 = 6'h0a;
+                    25'h0000006:
+                        fld2 = 6'h0f;
+                    25'h0000007:
+                        fld2 = 6'h11;
+                    25'h0000008:
+                        fld2 = 6'h12;
+                    default:
+                        fld2 = 6'h00;
+                  endcase
+              3'h1:
+                  (* full_case = 32'd1 *)
+                  casez (\$298 )
+                    25'h0000000:
+                        fld2 = 6'h02;
+                    25'h0000001:
+                        fld2 = 6'h03;
+                    25'h0000002:
+                        fld2 = 6'h04;
+                    25'h0000003:
+                        fld2 = 6'h07;
+                    25'h0000004:
+                        fld2 = 6'h08;
+                    25'h0000005:
+                        fld2 = 6'h09;
+                    25'h0000006:
+                        fld2 = 6'h0a;
+                    25'h0000007:
+                        fld2 = 6'h0b;
+                    25'h0000008:
+                        fld2 = 6'h10;
+                    25'h0000009:
+                        fld2 = 6'h11;
+                    25'h000000a:
+                        fld2 = 6'h12;
+                    default:
+                        fld2 = 6'h00;
+                  endcase
+              3'h2:
+                  (* full_case = 32'd1 *)
+                  casez (\$299 )
+                    25'h0000000:
+                        fld2 = 6'h02;
+                    25'h0000001:
+                        fld2 = 6'h03;
+                    25'h0000002:
+                        fld2 = 6'h05;
+                    25'h0000003:
+                        fld2 = 6'h06;
+                    25'h0000004:
+                        fld2 = 6'h07;
+                    25'h0000005:
+                        fld2 = 6'h08;
+                    25'h0000006:
+                        fld2 = 6'h09;
+                    25'h0000007:
+                        fld2 = 6'h0a;
+                    25'h0000008:
+                        fld2 = 6'h0b;
+                    25'h0000009:
+                        fld2 = 6'h10;
+                    25'h000000a:
+                        fld2 = 6'h11;
+                    25'h000000b:
+                        fld2 = 6'h12;
+                    default:
+                        fld2 = 6'h00;
+                  endcase
+              3'h3:
+                  (* full_case = 32'd1 *)
+                  casez (\$300 )
+                    25'h0000000:
+                        fld2 = 6'h02;
+                    25'h0000001:
+                        fld2 = 6'h03;
+                    25'h0000002:
+                        fld2 = 6'h05;
+                    25'h0000003:
+                        fld2 = 6'h06;
+                    25'h0000004:
+                        fld2 = 6'h07;
+                    25'h0000005:
+                        fld2 = 6'h08;
+                    25'h0000006:
+                        fld2 = 6'h09;
+                    25'h0000007:
+                        fld2 = 6'h0a;
+                    25'h0000008:
+                        fld2 = 6'h0b;
+                    25'h0000009:
+                        fld2 = 6'h0c;
+                    25'h000000a:
+                        fld2 = 6'h0d;
+                    25'h000000b:
+                        fld2 = 6'h10;
+                    25'h000000c:
+                        fld2 = 6'h11;
+                    25'h000000d:
+                        fld2 = 6'h12;
+                    default:
+                        fld2 = 6'h00;
+                  endcase
+              3'h4:
+                  (* full_case = 32'd1 *)
+                  casez (\$301 )
+                    25'h0000000:
+                        fld2 = 6'h02;
+                    25'h0000001:
+                        fld2 = 6'h03;
+                    25'h0000002:
+                        fld2 = 6'h05;
+                    25'h0000003:
+                        fld2 = 6'h06;
+                    25'h0000004:
+                        fld2 = 6'h07;
+                    25'h0000005:
+                        fld2 = 6'h08;
+                    25'h0000006:
+                        fld2 = 6'h09;
+                    25'h0000007:
+                        fld2 = 6'h0a;
+                    25'h0000008:
+                        fld2 = 6'h0b;
+                    25'h0000009:
+                        fld2 = 6'h0e;
+                    25'h000000a:
+                        fld2 = 6'h10;
+                    25'h000000b:
+                        fld2 = 6'h11;
+                    25'h000000c:
+                        fld2 = 6'h12;
+                    default:
+                        fld2 = 6'h00;
+                  endcase
+            endcase
+            if (\$308 ) begin
+              fld2 = 6'h1f;
+            end
           end
+        4'h1:
+            fld2 = 6'h13;
+        4'h2:
+            (* full_case = 32'd1 *)
+            casez (\$309 )
+              25'h0000000:
+                  fld2 = 6'h14;
+              25'h0000001:
+                  fld2 = 6'h15;
+              default:
+                  fld2 = 6'h00;
+            endcase
+        4'h3:
+            fld2 = 6'h16;
+        4'h4:
+            fld2 = 6'h17;
+        4'h5:
+            fld2 = 6'h18;
+        4'h6:
+            (* full_case = 32'd1 *)
+            casez (\$310 )
+              25'h0000000:
+                  fld2 = 6'h19;
+              25'h0000001:
+                  fld2 = 6'h1a;
+              25'h0000002:
+                  fld2 = 6'h1b;
+              25'h0000003:
+                  fld2 = 6'h1c;
+              25'h0000004:
+                  fld2 = 6'h1d;
+              25'h0000005:
+                  fld2 = 6'h1e;
+              default:
+                  fld2 = 6'h00;
+            endcase
+        4'h7:
+            (* full_case = 32'd1 *)
+            casez (\$311 )
+              25'h0000001:
+                  fld2 = \$312 ;
+              25'h0000002:
+                  fld2 = \$313 ;
+              25'h0000003:
+                  fld2 = \$314 ;
+              25'h0000004:
+                  fld2 = \$315 ;
+              default:
+                  fld2 = 6'h00;
+            endcase
+        4'h8:
+            fld2 = 6'h24;
+        4'h9, 4'ha:
+            fld2 = 6'h25;
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    val2 = 56'h00000000000000;
+    casez (len2)
+      6'h00:
+          val2 = 56'h00000000000000;
+      6'h01:
+          val2 = { 48'h000000000000, s2_0 };
+      6'h02:
+          val2 = { 40'h0000000000, s2_0, s2_1 };
+      6'h03:
+          val2 = { 32'h00000000, s2_0, s2_1, s2_2 };
+      6'h04:
+          val2 = { 24'h000000, s2_0, s2_1, s2_2, s2_3 };
+      6'h05:
+          val2 = { 16'h0000, s2_0, s2_1, s2_2, s2_3, s2_4 };
+      6'h06:
+          val2 = { 8'h00, s2_0, s2_1, s2_2, s2_3, s2_4, s2_5 };
+      6'h07:
+          val2 = { s2_0, s2_1, s2_2, s2_3, s2_4, s2_5, s2_6 };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    fast_ok = 1'h0;
+    casez (fld2)
+      6'h02:
+          fast_ok = \$332 ;
+      6'h03:
+          fast_ok = \$333 ;
+      6'h04:
+          fast_ok = \$334 ;
+      6'h05:
+          fast_ok = \$335 ;
+      6'h07:
+          fast_ok = \$336 ;
+      6'h09:
+          fast_ok = \$337 ;
+      6'h0c:
+          fast_ok = \$338 ;
+      6'h19:
+          fast_ok = \$339 ;
+      6'h1b:
+          fast_ok = \$340 ;
+      6'h1c:
+          fast_ok = \$341 ;
+      6'h1d:
+          fast_ok = \$342 ;
+      6'h1e:
+          fast_ok = \$343 ;
+      6'h10:
+          fast_ok = \$346 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    o_calldata__valid = 1'h0;
+    if (\$393 ) begin
+      o_calldata__valid = 1'h1;
+    end
+    if (chunk_valid) begin
+      o_calldata__valid = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     o_calldata__payload = 69'h000000000000000000;
+    if (\$393 ) begin
+      o_calldata__payload[68] = 1'h1;
+    end
     if (chunk_valid) begin
       (* full_case = 32'd1 *)
       if (cd_a) begin
-        o_calldata__payload[63:0] = { \port$2258$0 , \port$2256$0 , \port$2254$0 , \port$2252$0 , \port$2250$0 , \port$2248$0 , \port$2246$0 , \port$2244$0  };
+        o_calldata__payload[63:0] = { \port$2708$0 , \port$2706$0 , \port$2704$0 , \port$2702$0 , \port$2700$0 , \port$2698$0 , \port$2696$0 , \port$2694$0  };
         o_calldata__payload[67:64] = t;
       end else begin
         o_calldata__payload[63:0] = { s7, s6, s5, s4, s3, s2, s1, s0 };
         o_calldata__payload[67:64] = \$90 [3:0];
       end
     end
-    casez (state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-          o_calldata__payload[68] = 1'h1;
-    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     consume = 4'h0;
+    (* full_case = 32'd1 *)
     casez (state)
-      2'h0:
+      1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$311 ) begin
+            end else if (\$401 ) begin
               consume = 4'h0;
             end else begin
               if (b_done) begin
                 consume = { 1'h0, o };
-              end else if (\$312 ) begin
+              end else if (\$402 ) begin
                 consume = 4'h8;
-              end else if (\$313 ) begin
+              end else if (\$403 ) begin
                 consume = { 1'h0, o };
               end else if (b_header) begin
                 (* full_case = 32'd1 *)
-                if (is_list) begin
+                if (c_take) begin
+                  consume = oe2[3:0];
+                end else if (is_list) begin
                   consume = oh[3:0];
                 end else begin
-                  consume = \$319 [3:0];
+                  consume = \$409 [3:0];
                 end
               end
             end
           end
-      2'h1:
-          if (\$321 ) begin
+      1'h1:
+          if (\$411 ) begin
             consume = avail[3:0];
-          end else if (\$322 ) begin
+          end else if (\$412 ) begin
             consume = 4'h8;
           end
     endcase
@@ -9540,13 +10308,14 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     \release  = 1'h0;
+    (* full_case = 32'd1 *)
     casez (state)
-      2'h0:
+      1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$311 ) begin
+            end else if (\$401 ) begin
               \release  = 1'h1;
             end else begin
               if (b_done) begin
@@ -9554,8 +10323,8 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
               end
             end
           end
-      2'h1:
-          if (\$321 ) begin
+      1'h1:
+          if (\$411 ) begin
             \release  = 1'h1;
           end
     endcase
@@ -9564,20 +10333,20 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     child = 4'h0;
     casez (state)
-      2'h0:
+      1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$311 ) begin
+            end else if (\$401 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$312 ) begin
-              end else if (\$313 ) begin
+              end else if (\$402 ) begin
+              end else if (\$403 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$318 ) begin
+                  if (\$408 ) begin
                   end else begin
                     casez (fld)
                       6'h01:
@@ -9612,42 +10381,47 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$389  = o__valid;
+    \$486  = o__valid;
     if (o__ready) begin
-      \$389  = 1'h0;
+      \$486  = 1'h0;
     end
-    casez (state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-          if (out_free) begin
-            if (o_calldata__ready) begin
-              \$389  = 1'h1;
-            end
-          end
-    endcase
+    if (copy_now) begin
+      \$486  = 1'h1;
+    end
     if (rst) begin
-      \$389  = 1'h0;
+      \$486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$390  = rec;
+    \$487  = o__payload;
+    if (copy_now) begin
+      \$487  = rec;
+    end
+    if (rst) begin
+      \$487  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$488  = rec;
+    if (copy_now) begin
+      \$488  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+    (* full_case = 32'd1 *)
     casez (state)
-      2'h0:
+      1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
-              \$390 [4:0] = a_code;
+              \$488 [4:0] = a_code;
             end else if (b_err) begin
-              \$390 [4:0] = b_code;
-            end else if (\$323 ) begin
-              \$390 [4:0] = 5'h01;
-              \$390 [3011:2987] = \$325 [24:0];
-              if (\$328 ) begin
-                \$390 [4:0] = 5'h1b;
+              \$488 [4:0] = b_code;
+            end else if (\$413 ) begin
+              \$488 [4:0] = 5'h01;
+              \$488 [3011:2987] = \$415 [24:0];
+              if (\$418 ) begin
+                \$488 [4:0] = 5'h1b;
               end
             end else begin
               if (a_active) begin
@@ -9655,370 +10429,440 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                   casez (cur_f)
                     6'h02:
                       begin
-                        \$390 [394:139] = val_a;
-                        \$390 [9] = 1'h1;
+                        \$488 [394:139] = val_a;
+                        \$488 [9] = 1'h1;
                       end
                     6'h03:
-                        \$390 [74:11] = val_a[63:0];
+                        \$488 [74:11] = val_a[63:0];
                     6'h04:
-                        \$390 [650:395] = val_a;
+                        \$488 [650:395] = val_a;
                     6'h05:
-                        \$390 [906:651] = val_a;
+                        \$488 [906:651] = val_a;
                     6'h06:
-                        \$390 [1162:907] = val_a;
+                        \$488 [1162:907] = val_a;
                     6'h07:
-                        \$390 [138:75] = val_a[63:0];
+                        \$488 [138:75] = val_a[63:0];
                     6'h08:
-                        \$390 [2602:2443] = val_a[159:0];
+                        \$488 [2602:2443] = val_a[159:0];
                     6'h09:
-                        \$390 [1674:1419] = val_a;
+                        \$488 [1674:1419] = val_a;
                     6'h0c:
-                        \$390 [1418:1163] = val_a;
+                        \$488 [1418:1163] = val_a;
                     6'h0f:
                       begin
-                        \$390 [1930:1675] = val_a;
-                        if (\$329 ) begin
-                          \$390 [394:139] = \$330 [256:1];
-                          \$390 [9] = 1'h1;
+                        \$488 [1930:1675] = val_a;
+                        if (\$419 ) begin
+                          \$488 [394:139] = \$420 [256:1];
+                          \$488 [9] = 1'h1;
                         end
                       end
                     6'h10:
-                        \$390 [1930:1675] = val_a;
+                        \$488 [1930:1675] = val_a;
                     6'h11:
-                        \$390 [2186:1931] = val_a;
+                        \$488 [2186:1931] = val_a;
                     6'h12:
-                        \$390 [2442:2187] = val_a;
+                        \$488 [2442:2187] = val_a;
                   endcase
                 end
               end
               if (b_done) begin
-                \$390 [3011:2987] = \$335 [24:0];
-                if (\$338 ) begin
-                  \$390 [4:0] = 5'h1b;
+                \$488 [3011:2987] = \$425 [24:0];
+                if (\$428 ) begin
+                  \$488 [4:0] = 5'h1b;
                 end
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
               end else if (b_header) begin
                 if (typed) begin
-                  \$390 [7:5] = \port$2244$0 [2:0];
+                  \$488 [7:5] = \port$2694$0 [2:0];
                 end
                 casez (fld)
                   6'h01, 6'h1f:
                     begin
-                      \$390 [2914:2891] = p[23:0];
-                      \$390 [2938:2915] = \$351 [23:0];
-                      \$390 [2986:2963] = \$63 [23:0];
-                      if (\$352 ) begin
-                        \$390 [8] = 1'h1;
+                      \$488 [2914:2891] = p[23:0];
+                      \$488 [2938:2915] = \$441 [23:0];
+                      \$488 [2986:2963] = \$63 [23:0];
+                      if (\$442 ) begin
+                        \$488 [8] = 1'h1;
                       end
                     end
                   6'h0f, 6'h10:
-                      \$390 [2962:2939] = p[23:0];
+                      \$488 [2962:2939] = p[23:0];
                   6'h08:
-                      \$390 [10] = \$353 ;
+                      \$488 [10] = \$443 ;
                   6'h0a:
                     begin
-                      \$390 [2626:2603] = \$354 [23:0];
-                      \$390 [2650:2627] = ln;
+                      \$488 [2626:2603] = \$444 [23:0];
+                      \$488 [2650:2627] = ln;
                     end
                   6'h0b:
                     begin
-                      \$390 [2770:2747] = p[23:0];
-                      \$390 [2794:2771] = \$63 [23:0];
+                      \$488 [2770:2747] = p[23:0];
+                      \$488 [2794:2771] = \$63 [23:0];
                     end
                   6'h0d:
                     begin
-                      \$390 [2818:2795] = p[23:0];
-                      \$390 [2842:2819] = \$63 [23:0];
+                      \$488 [2818:2795] = p[23:0];
+                      \$488 [2842:2819] = \$63 [23:0];
                     end
                   6'h0e:
                     begin
-                      \$390 [2866:2843] = p[23:0];
-                      \$390 [2890:2867] = \$63 [23:0];
+                      \$488 [2866:2843] = p[23:0];
+                      \$488 [2890:2867] = \$63 [23:0];
                     end
                   6'h13:
-                      \$390 [2674:2651] = \$355 [23:0];
+                      \$488 [2674:2651] = \$445 [23:0];
                   6'h16:
-                      \$390 [2698:2675] = \$356 [23:0];
+                      \$488 [2698:2675] = \$446 [23:0];
                   6'h17:
-                      \$390 [2722:2699] = \$357 [23:0];
+                      \$488 [2722:2699] = \$447 [23:0];
                   6'h18:
-                      \$390 [2746:2723] = \$358 [23:0];
+                      \$488 [2746:2723] = \$448 [23:0];
                 endcase
                 if (is_list) begin
                 end else if (b_complete) begin
                   casez (fld)
                     6'h02:
                       begin
-                        \$390 [394:139] = { 192'h000000000000000000000000000000000000000000000000, val_b };
-                        \$390 [9] = 1'h1;
+                        \$488 [394:139] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$488 [9] = 1'h1;
                       end
                     6'h03:
-                        \$390 [74:11] = val_b;
+                        \$488 [74:11] = val_b;
                     6'h04:
-                        \$390 [650:395] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$488 [650:395] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h05:
-                        \$390 [906:651] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$488 [906:651] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h06:
-                        \$390 [1162:907] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$488 [1162:907] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h07:
-                        \$390 [138:75] = val_b;
+                        \$488 [138:75] = val_b;
                     6'h08:
-                        \$390 [2602:2443] = { 96'h000000000000000000000000, val_b };
+                        \$488 [2602:2443] = { 96'h000000000000000000000000, val_b };
                     6'h09:
-                        \$390 [1674:1419] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$488 [1674:1419] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h0c:
-                        \$390 [1418:1163] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$488 [1418:1163] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h0f:
                       begin
-                        \$390 [1930:1675] = { 192'h000000000000000000000000000000000000000000000000, val_b };
-                        if (\$369 ) begin
-                          \$390 [394:139] = { 192'h000000000000000000000000000000000000000000000000, \$370 [64:1] };
-                          \$390 [9] = 1'h1;
+                        \$488 [1930:1675] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        if (\$459 ) begin
+                          \$488 [394:139] = { 192'h000000000000000000000000000000000000000000000000, \$460 [64:1] };
+                          \$488 [9] = 1'h1;
                         end
                       end
                     6'h10:
-                        \$390 [1930:1675] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$488 [1930:1675] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h11:
-                        \$390 [2186:1931] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$488 [2186:1931] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h12:
-                        \$390 [2442:2187] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$488 [2442:2187] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                   endcase
                 end
-              end
-            end
-          end
-      2'h1:
-          if (\$380 ) begin
-            \$390 [3011:2987] = \$383 [24:0];
-            if (\$386 ) begin
-              \$390 [4:0] = 5'h1b;
-            end
-          end
-      2'h2:
-          if (out_free) begin
-            if (o_calldata__ready) begin
-              \$390  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$390  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$391  = state;
-    casez (state)
-      2'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-              \$391  = 2'h1;
-            end else if (b_err) begin
-              \$391  = 2'h1;
-            end else if (\$323 ) begin
-              \$391  = 2'h2;
-            end else begin
-              if (b_done) begin
-                \$391  = 2'h2;
-              end
-            end
-          end
-      2'h1:
-          if (\$380 ) begin
-            \$391  = 2'h2;
-          end
-      2'h2:
-          if (out_free) begin
-            if (o_calldata__ready) begin
-              \$391  = 2'h0;
-            end
-          end
-    endcase
-    if (rst) begin
-      \$391  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$392  = start;
-    casez (state)
-      2'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-              \$392  = 1'h0;
-            end else if (\$323 ) begin
-              \$392  = 1'h1;
-            end else begin
-              if (b_done) begin
-                \$392  = 1'h1;
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
-              end else if (b_header) begin
-                \$392  = 1'h0;
-              end
-            end
-          end
-      2'h1:
-          if (\$380 ) begin
-            \$392  = 1'h1;
-          end
-    endcase
-    if (rst) begin
-      \$392  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$393  = pos;
-    casez (state)
-      2'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$323 ) begin
-              \$393  = 25'h0000000;
-            end else begin
-              if (b_done) begin
-                \$393  = 25'h0000000;
-              end else if (\$332 ) begin
-                if (\$339 ) begin
-                  \$393  = \$340 [24:0];
+                if (c_take) begin
+                  casez (fld2)
+                    6'h02:
+                      begin
+                        \$488 [394:139] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$488 [9] = 1'h1;
+                      end
+                    6'h03:
+                        \$488 [74:11] = { 8'h00, val2 };
+                    6'h04:
+                        \$488 [650:395] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                    6'h05:
+                        \$488 [906:651] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                    6'h06:
+                        \$488 [1162:907] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                    6'h07:
+                        \$488 [138:75] = { 8'h00, val2 };
+                    6'h08:
+                        \$488 [2602:2443] = { 104'h00000000000000000000000000, val2 };
+                    6'h09:
+                        \$488 [1674:1419] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                    6'h0c:
+                        \$488 [1418:1163] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                    6'h0f:
+                      begin
+                        \$488 [1930:1675] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        if (\$465 ) begin
+                          \$488 [394:139] = { 200'h00000000000000000000000000000000000000000000000000, \$466 [56:1] };
+                          \$488 [9] = 1'h1;
+                        end
+                      end
+                    6'h10:
+                        \$488 [1930:1675] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                    6'h11:
+                        \$488 [2186:1931] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                    6'h12:
+                        \$488 [2442:2187] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                  endcase
+                  if (\$467 ) begin
+                    \$488 [2962:2939] = \$468 [23:0];
+                  end
                 end
-              end else if (\$333 ) begin
-                if (\$341 ) begin
-                  \$393  = \$342 [24:0];
+              end
+            end
+          end
+      1'h1:
+          if (\$477 ) begin
+            \$488 [3011:2987] = \$480 [24:0];
+            if (\$483 ) begin
+              \$488 [4:0] = 5'h1b;
+            end
+          end
+    endcase
+    if (rst) begin
+      \$488  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$489  = pending;
+    if (copy_now) begin
+      \$489  = 1'h0;
+    end
+    (* full_case = 32'd1 *)
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$413 ) begin
+              \$489  = 1'h1;
+            end else begin
+              if (b_done) begin
+                \$489  = 1'h1;
+              end
+            end
+          end
+      1'h1:
+          if (\$477 ) begin
+            \$489  = 1'h1;
+          end
+    endcase
+    if (rst) begin
+      \$489  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$490  = state;
+    (* full_case = 32'd1 *)
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+              \$490  = 1'h1;
+            end else if (b_err) begin
+              \$490  = 1'h1;
+            end else if (\$413 ) begin
+              \$490  = 1'h0;
+            end else begin
+              if (b_done) begin
+                \$490  = 1'h0;
+              end
+            end
+          end
+      1'h1:
+          if (\$477 ) begin
+            \$490  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$490  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$491  = start;
+    (* full_case = 32'd1 *)
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+              \$491  = 1'h0;
+            end else if (\$413 ) begin
+              \$491  = 1'h1;
+            end else begin
+              if (b_done) begin
+                \$491  = 1'h1;
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
+              end else if (b_header) begin
+                \$491  = 1'h0;
+              end
+            end
+          end
+      1'h1:
+          if (\$477 ) begin
+            \$491  = 1'h1;
+          end
+    endcase
+    if (rst) begin
+      \$491  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$492  = pos;
+    (* full_case = 32'd1 *)
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$413 ) begin
+              \$492  = 25'h0000000;
+            end else begin
+              if (b_done) begin
+                \$492  = 25'h0000000;
+              end else if (\$422 ) begin
+                if (\$429 ) begin
+                  \$492  = \$430 [24:0];
+                end
+              end else if (\$423 ) begin
+                if (\$431 ) begin
+                  \$492  = \$432 [24:0];
                 end
               end else if (b_header) begin
                 (* full_case = 32'd1 *)
-                if (is_list) begin
-                  if (\$374 ) begin
-                    \$393  = \$375 [24:0];
+                if (c_take) begin
+                  if (\$469 ) begin
+                    \$492  = \$470 [24:0];
+                  end
+                end else if (is_list) begin
+                  if (\$471 ) begin
+                    \$492  = \$472 [24:0];
                   end
                 end else begin
-                  if (\$376 ) begin
-                    \$393  = \$378 [24:0];
+                  if (\$473 ) begin
+                    \$492  = \$475 [24:0];
                   end
                 end
               end
             end
           end
-      2'h1:
-          if (\$380 ) begin
-            \$393  = 25'h0000000;
-          end else if (\$381 ) begin
-            if (\$387 ) begin
-              \$393  = \$388 [24:0];
+      1'h1:
+          if (\$477 ) begin
+            \$492  = 25'h0000000;
+          end else if (\$478 ) begin
+            if (\$484 ) begin
+              \$492  = \$485 [24:0];
             end
           end
     endcase
     if (rst) begin
-      \$393  = 25'h0000000;
+      \$492  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$394  = rem;
+    \$493  = rem;
+    (* full_case = 32'd1 *)
     casez (state)
-      2'h0:
+      1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$323 ) begin
-              \$394  = 24'h000000;
+            end else if (\$413 ) begin
+              \$493  = 24'h000000;
             end else begin
               if (a_active) begin
                 (* full_case = 32'd1 *)
                 if (a_complete) begin
-                  \$394  = 24'h000000;
+                  \$493  = 24'h000000;
                 end else begin
-                  \$394  = \$331 [23:0];
+                  \$493  = \$421 [23:0];
                 end
               end
               if (b_done) begin
-                \$394  = 24'h000000;
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
+                \$493  = 24'h000000;
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
               end else if (b_header) begin
                 (* full_case = 32'd1 *)
                 if (is_list) begin
                 end else if (b_complete) begin
-                  \$394  = 24'h000000;
+                  \$493  = 24'h000000;
                 end else begin
-                  \$394  = \$371 [23:0];
+                  \$493  = \$461 [23:0];
                 end
               end
             end
           end
-      2'h1:
-          if (\$380 ) begin
-            \$394  = 24'h000000;
+      1'h1:
+          if (\$477 ) begin
+            \$493  = 24'h000000;
           end
     endcase
     if (rst) begin
-      \$394  = 24'h000000;
+      \$493  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$395  = depth;
+    \$494  = depth;
+    (* full_case = 32'd1 *)
     casez (state)
-      2'h0:
+      1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$323 ) begin
-              \$395  = 3'h0;
+            end else if (\$413 ) begin
+              \$494  = 3'h0;
             end else begin
               if (b_done) begin
-                \$395  = 3'h0;
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
+                \$494  = 3'h0;
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
                 if (b_close) begin
-                  \$395  = \$343 [2:0];
+                  \$494  = \$433 [2:0];
                 end
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$363 ) begin
+                  if (\$453 ) begin
                   end else begin
-                    \$395  = \$367 [2:0];
+                    \$494  = \$457 [2:0];
                   end
                 end
               end
             end
           end
-      2'h1:
-          if (\$380 ) begin
-            \$395  = 3'h0;
+      1'h1:
+          if (\$477 ) begin
+            \$494  = 3'h0;
           end
     endcase
     if (rst) begin
-      \$395  = 3'h0;
+      \$494  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$396  = wrap_v;
+    \$495  = wrap_v;
+    (* full_case = 32'd1 *)
     casez (state)
-      2'h0:
+      1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$323 ) begin
-              \$396  = 1'h0;
+            end else if (\$413 ) begin
+              \$495  = 1'h0;
             end else begin
               if (b_done) begin
-                \$396  = 1'h0;
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
+                \$495  = 1'h0;
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
               end else if (b_header) begin
                 casez (fld)
                   6'h01, 6'h1f:
@@ -10044,115 +10888,115 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                   6'h18:
                       /* empty */;
                   6'h20:
-                      \$396  = 1'h1;
+                      \$495  = 1'h1;
                 endcase
               end
             end
           end
-      2'h1:
-          if (\$380 ) begin
-            \$396  = 1'h0;
+      1'h1:
+          if (\$477 ) begin
+            \$495  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$396  = 1'h0;
+      \$495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$397  = acc;
+    \$496  = acc;
     casez (state)
-      2'h0:
+      1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$323 ) begin
+            end else if (\$413 ) begin
             end else begin
               if (a_active) begin
                 (* full_case = 32'd1 *)
                 if (a_complete) begin
                 end else begin
-                  \$397  = val_a;
+                  \$496  = val_a;
                 end
               end
               if (b_done) begin
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
               end else if (b_header) begin
                 (* full_case = 32'd1 *)
                 if (is_list) begin
                 end else if (b_complete) begin
                 end else begin
-                  \$397  = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                  \$496  = { 192'h000000000000000000000000000000000000000000000000, val_b };
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$397  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$496  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$398  = cur_first;
+    \$497  = cur_first;
     casez (state)
-      2'h0:
+      1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$323 ) begin
+            end else if (\$413 ) begin
             end else begin
               if (a_active) begin
                 (* full_case = 32'd1 *)
                 if (a_complete) begin
                 end else begin
-                  \$398  = 1'h0;
+                  \$497  = 1'h0;
                 end
               end
               if (b_done) begin
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
               end else if (b_header) begin
                 (* full_case = 32'd1 *)
                 if (is_list) begin
                 end else if (b_complete) begin
                 end else begin
-                  \$398  = \$372 ;
+                  \$497  = \$462 ;
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$398  = 1'h0;
+      \$497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$399  = top_ctx;
+    \$498  = top_ctx;
     casez (state)
-      2'h0:
+      1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$323 ) begin
+            end else if (\$413 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
                 if (b_close) begin
-                  \$399  = \$345 ;
+                  \$498  = \$435 ;
                 end
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$363 ) begin
+                  if (\$453 ) begin
                   end else begin
-                    \$399  = child;
+                    \$498  = child;
                   end
                 end
               end
@@ -10160,32 +11004,32 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$399  = 4'h0;
+      \$498  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$400  = top_end;
+    \$499  = top_end;
     casez (state)
-      2'h0:
+      1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$323 ) begin
+            end else if (\$413 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
                 if (b_close) begin
-                  \$400  = \$347 ;
+                  \$499  = \$437 ;
                 end
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$363 ) begin
+                  if (\$453 ) begin
                   end else begin
-                    \$400  = \$368 [25:0];
+                    \$499  = \$458 [25:0];
                   end
                 end
               end
@@ -10193,65 +11037,68 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$400  = 26'h0000000;
+      \$499  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$401  = top_cnt;
+    \$500  = top_cnt;
     casez (state)
-      2'h0:
+      1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$323 ) begin
+            end else if (\$413 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
                 if (b_close) begin
-                  \$401  = \$349 ;
+                  \$500  = \$439 ;
                 end
               end else if (b_header) begin
-                \$401  = \$350 [23:0];
+                \$500  = \$440 [23:0];
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$363 ) begin
+                  if (\$453 ) begin
                   end else begin
-                    \$401  = 24'h000000;
+                    \$500  = 24'h000000;
                   end
+                end
+                if (c_take) begin
+                  \$500  = \$464 [23:0];
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$401  = 24'h000000;
+      \$500  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$402  = stk_ctx0;
+    \$501  = stk_ctx0;
     casez (state)
-      2'h0:
+      1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$323 ) begin
+            end else if (\$413 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$363 ) begin
+                  if (\$453 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
-                          \$402  = \$365 ;
+                          \$501  = \$455 ;
                     endcase
                   end
                 end
@@ -10260,33 +11107,33 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$402  = 4'h0;
+      \$501  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$403  = stk_ctx1;
+    \$502  = stk_ctx1;
     casez (state)
-      2'h0:
+      1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$323 ) begin
+            end else if (\$413 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$363 ) begin
+                  if (\$453 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
                           /* empty */;
                       3'h1:
-                          \$403  = \$365 ;
+                          \$502  = \$455 ;
                     endcase
                   end
                 end
@@ -10295,27 +11142,27 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$403  = 4'h0;
+      \$502  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$404  = stk_ctx2;
+    \$503  = stk_ctx2;
     casez (state)
-      2'h0:
+      1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$323 ) begin
+            end else if (\$413 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$363 ) begin
+                  if (\$453 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -10323,7 +11170,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                       3'h1:
                           /* empty */;
                       3'h2:
-                          \$404  = \$365 ;
+                          \$503  = \$455 ;
                     endcase
                   end
                 end
@@ -10332,27 +11179,27 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$404  = 4'h0;
+      \$503  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$405  = stk_ctx3;
+    \$504  = stk_ctx3;
     casez (state)
-      2'h0:
+      1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$323 ) begin
+            end else if (\$413 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$363 ) begin
+                  if (\$453 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -10362,7 +11209,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                       3'h2:
                           /* empty */;
                       3'h3:
-                          \$405  = \$365 ;
+                          \$504  = \$455 ;
                     endcase
                   end
                 end
@@ -10371,27 +11218,27 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$405  = 4'h0;
+      \$504  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$406  = stk_ctx4;
+    \$505  = stk_ctx4;
     casez (state)
-      2'h0:
+      1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$323 ) begin
+            end else if (\$413 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$363 ) begin
+                  if (\$453 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -10403,7 +11250,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                       3'h3:
                           /* empty */;
                       3'h4:
-                          \$406  = \$365 ;
+                          \$505  = \$455 ;
                     endcase
                   end
                 end
@@ -10412,27 +11259,27 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$406  = 4'h0;
+      \$505  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$407  = stk_ctx5;
+    \$506  = stk_ctx5;
     casez (state)
-      2'h0:
+      1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$323 ) begin
+            end else if (\$413 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$363 ) begin
+                  if (\$453 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -10446,7 +11293,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                       3'h4:
                           /* empty */;
                       3'h5:
-                          \$407  = \$365 ;
+                          \$506  = \$455 ;
                     endcase
                   end
                 end
@@ -10455,31 +11302,31 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$407  = 4'h0;
+      \$506  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$408  = stk_end0;
+    \$507  = stk_end0;
     casez (state)
-      2'h0:
+      1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$323 ) begin
+            end else if (\$413 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$363 ) begin
+                  if (\$453 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
-                          \$408  = top_end;
+                          \$507  = top_end;
                     endcase
                   end
                 end
@@ -10488,70 +11335,33 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$408  = 26'h0000000;
+      \$507  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$409  = stk_end1;
+    \$508  = stk_end1;
     casez (state)
-      2'h0:
+      1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$323 ) begin
+            end else if (\$413 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$363 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          \$409  = top_end;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$409  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$410  = stk_end2;
-    casez (state)
-      2'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$323 ) begin
-            end else begin
-              if (b_done) begin
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
-                  (* full_case = 32'd1 *)
-                  if (\$363 ) begin
+                  if (\$453 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
                           /* empty */;
                       3'h1:
-                          /* empty */;
-                      3'h2:
-                          \$410  = top_end;
+                          \$508  = top_end;
                     endcase
                   end
                 end
@@ -10560,27 +11370,27 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$410  = 26'h0000000;
+      \$508  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$411  = stk_end3;
+    \$509  = stk_end2;
     casez (state)
-      2'h0:
+      1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$323 ) begin
+            end else if (\$413 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$363 ) begin
+                  if (\$453 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -10588,9 +11398,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                       3'h1:
                           /* empty */;
                       3'h2:
-                          /* empty */;
-                      3'h3:
-                          \$411  = top_end;
+                          \$509  = top_end;
                     endcase
                   end
                 end
@@ -10599,27 +11407,27 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$411  = 26'h0000000;
+      \$509  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$412  = stk_end4;
+    \$510  = stk_end3;
     casez (state)
-      2'h0:
+      1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$323 ) begin
+            end else if (\$413 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$363 ) begin
+                  if (\$453 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -10629,9 +11437,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                       3'h2:
                           /* empty */;
                       3'h3:
-                          /* empty */;
-                      3'h4:
-                          \$412  = top_end;
+                          \$510  = top_end;
                     endcase
                   end
                 end
@@ -10640,27 +11446,27 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$412  = 26'h0000000;
+      \$510  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$413  = stk_end5;
+    \$511  = stk_end4;
     casez (state)
-      2'h0:
+      1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$323 ) begin
+            end else if (\$413 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$363 ) begin
+                  if (\$453 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -10672,9 +11478,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                       3'h3:
                           /* empty */;
                       3'h4:
-                          /* empty */;
-                      3'h5:
-                          \$413  = top_end;
+                          \$511  = top_end;
                     endcase
                   end
                 end
@@ -10683,212 +11487,27 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$413  = 26'h0000000;
+      \$511  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$414  = stk_cnt0;
+    \$512  = stk_end5;
     casez (state)
-      2'h0:
+      1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$323 ) begin
+            end else if (\$413 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$363 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          \$414  = \$366 [23:0];
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$414  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$415  = stk_cnt1;
-    casez (state)
-      2'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$323 ) begin
-            end else begin
-              if (b_done) begin
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
-                  (* full_case = 32'd1 *)
-                  if (\$363 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          \$415  = \$366 [23:0];
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$415  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$416  = stk_cnt2;
-    casez (state)
-      2'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$323 ) begin
-            end else begin
-              if (b_done) begin
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
-                  (* full_case = 32'd1 *)
-                  if (\$363 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          /* empty */;
-                      3'h2:
-                          \$416  = \$366 [23:0];
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$416  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$417  = stk_cnt3;
-    casez (state)
-      2'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$323 ) begin
-            end else begin
-              if (b_done) begin
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
-                  (* full_case = 32'd1 *)
-                  if (\$363 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          /* empty */;
-                      3'h2:
-                          /* empty */;
-                      3'h3:
-                          \$417  = \$366 [23:0];
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$417  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$418  = stk_cnt4;
-    casez (state)
-      2'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$323 ) begin
-            end else begin
-              if (b_done) begin
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
-                  (* full_case = 32'd1 *)
-                  if (\$363 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          /* empty */;
-                      3'h2:
-                          /* empty */;
-                      3'h3:
-                          /* empty */;
-                      3'h4:
-                          \$418  = \$366 [23:0];
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$418  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$419  = stk_cnt5;
-    casez (state)
-      2'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$323 ) begin
-            end else begin
-              if (b_done) begin
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
-                  (* full_case = 32'd1 *)
-                  if (\$363 ) begin
+                  if (\$453 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -10902,7 +11521,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                       3'h4:
                           /* empty */;
                       3'h5:
-                          \$419  = \$366 [23:0];
+                          \$512  = top_end;
                     endcase
                   end
                 end
@@ -10911,121 +11530,1113 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$419  = 24'h000000;
+      \$512  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$420  = cur_f;
+    \$513  = stk_cnt0;
     casez (state)
-      2'h0:
+      1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$323 ) begin
+            end else if (\$413 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
               end else if (b_header) begin
-                (* full_case = 32'd1 *)
                 if (is_list) begin
-                end else if (b_complete) begin
-                end else begin
-                  \$420  = fld;
+                  (* full_case = 32'd1 *)
+                  if (\$453 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          \$513  = \$456 [23:0];
+                    endcase
+                  end
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$420  = 6'h00;
+      \$513  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$421  = cur_wrapped;
+    \$514  = stk_cnt1;
     casez (state)
-      2'h0:
+      1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$323 ) begin
+            end else if (\$413 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
               end else if (b_header) begin
-                (* full_case = 32'd1 *)
                 if (is_list) begin
-                end else if (b_complete) begin
-                end else begin
-                  \$421  = wrapped;
+                  (* full_case = 32'd1 *)
+                  if (\$453 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          \$514  = \$456 [23:0];
+                    endcase
+                  end
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$421  = 1'h0;
+      \$514  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$422  = cur_big;
+    \$515  = stk_cnt2;
     casez (state)
-      2'h0:
+      1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$323 ) begin
+            end else if (\$413 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$332 ) begin
-              end else if (\$333 ) begin
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
               end else if (b_header) begin
-                (* full_case = 32'd1 *)
                 if (is_list) begin
-                end else if (b_complete) begin
-                end else begin
-                  \$422  = \$373 ;
+                  (* full_case = 32'd1 *)
+                  if (\$453 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          \$515  = \$456 [23:0];
+                    endcase
+                  end
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$422  = 1'h0;
+      \$515  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$423  = o__payload;
+    \$516  = stk_cnt3;
     casez (state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          /* empty */;
-      2'h2:
-          if (out_free) begin
-            if (o_calldata__ready) begin
-              \$423  = rec;
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$413 ) begin
+            end else begin
+              if (b_done) begin
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
+              end else if (b_header) begin
+                if (is_list) begin
+                  (* full_case = 32'd1 *)
+                  if (\$453 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          /* empty */;
+                      3'h3:
+                          \$516  = \$456 [23:0];
+                    endcase
+                  end
+                end
+              end
             end
           end
     endcase
     if (rst) begin
-      \$423  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$516  = 24'h000000;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$517  = stk_cnt4;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$413 ) begin
+            end else begin
+              if (b_done) begin
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
+              end else if (b_header) begin
+                if (is_list) begin
+                  (* full_case = 32'd1 *)
+                  if (\$453 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          /* empty */;
+                      3'h3:
+                          /* empty */;
+                      3'h4:
+                          \$517  = \$456 [23:0];
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$517  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$518  = stk_cnt5;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$413 ) begin
+            end else begin
+              if (b_done) begin
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
+              end else if (b_header) begin
+                if (is_list) begin
+                  (* full_case = 32'd1 *)
+                  if (\$453 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          /* empty */;
+                      3'h3:
+                          /* empty */;
+                      3'h4:
+                          /* empty */;
+                      3'h5:
+                          \$518  = \$456 [23:0];
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$518  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$519  = cur_f;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$413 ) begin
+            end else begin
+              if (b_done) begin
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
+              end else if (b_header) begin
+                (* full_case = 32'd1 *)
+                if (is_list) begin
+                end else if (b_complete) begin
+                end else begin
+                  \$519  = fld;
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$519  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$520  = cur_wrapped;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$413 ) begin
+            end else begin
+              if (b_done) begin
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
+              end else if (b_header) begin
+                (* full_case = 32'd1 *)
+                if (is_list) begin
+                end else if (b_complete) begin
+                end else begin
+                  \$520  = wrapped;
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$520  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$521  = cur_big;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$413 ) begin
+            end else begin
+              if (b_done) begin
+              end else if (\$422 ) begin
+              end else if (\$423 ) begin
+              end else if (b_header) begin
+                (* full_case = 32'd1 *)
+                if (is_list) begin
+                end else if (b_complete) begin
+                end else begin
+                  \$521  = \$463 ;
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$521  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (o)
+      3'h0:
+          b = \port$2694$0 ;
+      3'h1:
+          b = \port$2696$0 ;
+      3'h2:
+          b = \port$2698$0 ;
+      3'h3:
+          b = \port$2700$0 ;
+      3'h4:
+          b = \port$2702$0 ;
+      3'h5:
+          b = \port$2704$0 ;
+      3'h6:
+          b = \port$2706$0 ;
+      3'h7:
+          b = \port$2708$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$57 )
+      4'h0:
+          len_byte1 = \port$2694$0 ;
+      4'h1:
+          len_byte1 = \port$2696$0 ;
+      4'h2:
+          len_byte1 = \port$2698$0 ;
+      4'h3:
+          len_byte1 = \port$2700$0 ;
+      4'h4:
+          len_byte1 = \port$2702$0 ;
+      4'h5:
+          len_byte1 = \port$2704$0 ;
+      4'h6:
+          len_byte1 = \port$2706$0 ;
+      4'h7:
+          len_byte1 = \port$2708$0 ;
+      4'h8:
+          len_byte1 = \port$2710$0 ;
+      4'h9:
+          len_byte1 = \port$2712$0 ;
+      4'ha:
+          len_byte1 = \port$2714$0 ;
+      4'hb:
+          len_byte1 = \port$2716$0 ;
+      4'hc:
+          len_byte1 = \port$2718$0 ;
+      4'hd:
+          len_byte1 = \port$2720$0 ;
+      4'he:
+          len_byte1 = \port$2722$0 ;
+      4'hf:
+          len_byte1 = \port$2724$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$58 )
+      4'h0:
+          len_byte2 = \port$2694$0 ;
+      4'h1:
+          len_byte2 = \port$2696$0 ;
+      4'h2:
+          len_byte2 = \port$2698$0 ;
+      4'h3:
+          len_byte2 = \port$2700$0 ;
+      4'h4:
+          len_byte2 = \port$2702$0 ;
+      4'h5:
+          len_byte2 = \port$2704$0 ;
+      4'h6:
+          len_byte2 = \port$2706$0 ;
+      4'h7:
+          len_byte2 = \port$2708$0 ;
+      4'h8:
+          len_byte2 = \port$2710$0 ;
+      4'h9:
+          len_byte2 = \port$2712$0 ;
+      4'ha:
+          len_byte2 = \port$2714$0 ;
+      4'hb:
+          len_byte2 = \port$2716$0 ;
+      4'hc:
+          len_byte2 = \port$2718$0 ;
+      4'hd:
+          len_byte2 = \port$2720$0 ;
+      4'he:
+          len_byte2 = \port$2722$0 ;
+      4'hf:
+          len_byte2 = \port$2724$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$59 )
+      4'h0:
+          len_byte3 = \port$2694$0 ;
+      4'h1:
+          len_byte3 = \port$2696$0 ;
+      4'h2:
+          len_byte3 = \port$2698$0 ;
+      4'h3:
+          len_byte3 = \port$2700$0 ;
+      4'h4:
+          len_byte3 = \port$2702$0 ;
+      4'h5:
+          len_byte3 = \port$2704$0 ;
+      4'h6:
+          len_byte3 = \port$2706$0 ;
+      4'h7:
+          len_byte3 = \port$2708$0 ;
+      4'h8:
+          len_byte3 = \port$2710$0 ;
+      4'h9:
+          len_byte3 = \port$2712$0 ;
+      4'ha:
+          len_byte3 = \port$2714$0 ;
+      4'hb:
+          len_byte3 = \port$2716$0 ;
+      4'hc:
+          len_byte3 = \port$2718$0 ;
+      4'hd:
+          len_byte3 = \port$2720$0 ;
+      4'he:
+          len_byte3 = \port$2722$0 ;
+      4'hf:
+          len_byte3 = \port$2724$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$91 [3:0])
+      4'h0:
+          s0 = \port$2694$0 ;
+      4'h1:
+          s0 = \port$2696$0 ;
+      4'h2:
+          s0 = \port$2698$0 ;
+      4'h3:
+          s0 = \port$2700$0 ;
+      4'h4:
+          s0 = \port$2702$0 ;
+      4'h5:
+          s0 = \port$2704$0 ;
+      4'h6:
+          s0 = \port$2706$0 ;
+      4'h7:
+          s0 = \port$2708$0 ;
+      4'h8:
+          s0 = \port$2710$0 ;
+      4'h9:
+          s0 = \port$2712$0 ;
+      4'ha:
+          s0 = \port$2714$0 ;
+      4'hb:
+          s0 = \port$2716$0 ;
+      4'hc:
+          s0 = \port$2718$0 ;
+      4'hd:
+          s0 = \port$2720$0 ;
+      4'he:
+          s0 = \port$2722$0 ;
+      4'hf:
+          s0 = \port$2724$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$92 [3:0])
+      4'h0:
+          s1 = \port$2694$0 ;
+      4'h1:
+          s1 = \port$2696$0 ;
+      4'h2:
+          s1 = \port$2698$0 ;
+      4'h3:
+          s1 = \port$2700$0 ;
+      4'h4:
+          s1 = \port$2702$0 ;
+      4'h5:
+          s1 = \port$2704$0 ;
+      4'h6:
+          s1 = \port$2706$0 ;
+      4'h7:
+          s1 = \port$2708$0 ;
+      4'h8:
+          s1 = \port$2710$0 ;
+      4'h9:
+          s1 = \port$2712$0 ;
+      4'ha:
+          s1 = \port$2714$0 ;
+      4'hb:
+          s1 = \port$2716$0 ;
+      4'hc:
+          s1 = \port$2718$0 ;
+      4'hd:
+          s1 = \port$2720$0 ;
+      4'he:
+          s1 = \port$2722$0 ;
+      4'hf:
+          s1 = \port$2724$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$93 [3:0])
+      4'h0:
+          s2 = \port$2694$0 ;
+      4'h1:
+          s2 = \port$2696$0 ;
+      4'h2:
+          s2 = \port$2698$0 ;
+      4'h3:
+          s2 = \port$2700$0 ;
+      4'h4:
+          s2 = \port$2702$0 ;
+      4'h5:
+          s2 = \port$2704$0 ;
+      4'h6:
+          s2 = \port$2706$0 ;
+      4'h7:
+          s2 = \port$2708$0 ;
+      4'h8:
+          s2 = \port$2710$0 ;
+      4'h9:
+          s2 = \port$2712$0 ;
+      4'ha:
+          s2 = \port$2714$0 ;
+      4'hb:
+          s2 = \port$2716$0 ;
+      4'hc:
+          s2 = \port$2718$0 ;
+      4'hd:
+          s2 = \port$2720$0 ;
+      4'he:
+          s2 = \port$2722$0 ;
+      4'hf:
+          s2 = \port$2724$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$94 [3:0])
+      4'h0:
+          s3 = \port$2694$0 ;
+      4'h1:
+          s3 = \port$2696$0 ;
+      4'h2:
+          s3 = \port$2698$0 ;
+      4'h3:
+          s3 = \port$2700$0 ;
+      4'h4:
+          s3 = \port$2702$0 ;
+      4'h5:
+          s3 = \port$2704$0 ;
+      4'h6:
+          s3 = \port$2706$0 ;
+      4'h7:
+          s3 = \port$2708$0 ;
+      4'h8:
+          s3 = \port$2710$0 ;
+      4'h9:
+          s3 = \port$2712$0 ;
+      4'ha:
+          s3 = \port$2714$0 ;
+      4'hb:
+          s3 = \port$2716$0 ;
+      4'hc:
+          s3 = \port$2718$0 ;
+      4'hd:
+          s3 = \port$2720$0 ;
+      4'he:
+          s3 = \port$2722$0 ;
+      4'hf:
+          s3 = \port$2724$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$95 [3:0])
+      4'h0:
+          s4 = \port$2694$0 ;
+      4'h1:
+          s4 = \port$2696$0 ;
+      4'h2:
+          s4 = \port$2698$0 ;
+      4'h3:
+          s4 = \port$2700$0 ;
+      4'h4:
+          s4 = \port$2702$0 ;
+      4'h5:
+          s4 = \port$2704$0 ;
+      4'h6:
+          s4 = \port$2706$0 ;
+      4'h7:
+          s4 = \port$2708$0 ;
+      4'h8:
+          s4 = \port$2710$0 ;
+      4'h9:
+          s4 = \port$2712$0 ;
+      4'ha:
+          s4 = \port$2714$0 ;
+      4'hb:
+          s4 = \port$2716$0 ;
+      4'hc:
+          s4 = \port$2718$0 ;
+      4'hd:
+          s4 = \port$2720$0 ;
+      4'he:
+          s4 = \port$2722$0 ;
+      4'hf:
+          s4 = \port$2724$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$96 [3:0])
+      4'h0:
+          s5 = \port$2694$0 ;
+      4'h1:
+          s5 = \port$2696$0 ;
+      4'h2:
+          s5 = \port$2698$0 ;
+      4'h3:
+          s5 = \port$2700$0 ;
+      4'h4:
+          s5 = \port$2702$0 ;
+      4'h5:
+          s5 = \port$2704$0 ;
+      4'h6:
+          s5 = \port$2706$0 ;
+      4'h7:
+          s5 = \port$2708$0 ;
+      4'h8:
+          s5 = \port$2710$0 ;
+      4'h9:
+          s5 = \port$2712$0 ;
+      4'ha:
+          s5 = \port$2714$0 ;
+      4'hb:
+          s5 = \port$2716$0 ;
+      4'hc:
+          s5 = \port$2718$0 ;
+      4'hd:
+          s5 = \port$2720$0 ;
+      4'he:
+          s5 = \port$2722$0 ;
+      4'hf:
+          s5 = \port$2724$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$97 [3:0])
+      4'h0:
+          s6 = \port$2694$0 ;
+      4'h1:
+          s6 = \port$2696$0 ;
+      4'h2:
+          s6 = \port$2698$0 ;
+      4'h3:
+          s6 = \port$2700$0 ;
+      4'h4:
+          s6 = \port$2702$0 ;
+      4'h5:
+          s6 = \port$2704$0 ;
+      4'h6:
+          s6 = \port$2706$0 ;
+      4'h7:
+          s6 = \port$2708$0 ;
+      4'h8:
+          s6 = \port$2710$0 ;
+      4'h9:
+          s6 = \port$2712$0 ;
+      4'ha:
+          s6 = \port$2714$0 ;
+      4'hb:
+          s6 = \port$2716$0 ;
+      4'hc:
+          s6 = \port$2718$0 ;
+      4'hd:
+          s6 = \port$2720$0 ;
+      4'he:
+          s6 = \port$2722$0 ;
+      4'hf:
+          s6 = \port$2724$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$98 [3:0])
+      4'h0:
+          s7 = \port$2694$0 ;
+      4'h1:
+          s7 = \port$2696$0 ;
+      4'h2:
+          s7 = \port$2698$0 ;
+      4'h3:
+          s7 = \port$2700$0 ;
+      4'h4:
+          s7 = \port$2702$0 ;
+      4'h5:
+          s7 = \port$2704$0 ;
+      4'h6:
+          s7 = \port$2706$0 ;
+      4'h7:
+          s7 = \port$2708$0 ;
+      4'h8:
+          s7 = \port$2710$0 ;
+      4'h9:
+          s7 = \port$2712$0 ;
+      4'ha:
+          s7 = \port$2714$0 ;
+      4'hb:
+          s7 = \port$2716$0 ;
+      4'hc:
+          s7 = \port$2718$0 ;
+      4'hd:
+          s7 = \port$2720$0 ;
+      4'he:
+          s7 = \port$2722$0 ;
+      4'hf:
+          s7 = \port$2724$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$292 [3:0])
+      4'h0:
+          b2 = \port$2694$0 ;
+      4'h1:
+          b2 = \port$2696$0 ;
+      4'h2:
+          b2 = \port$2698$0 ;
+      4'h3:
+          b2 = \port$2700$0 ;
+      4'h4:
+          b2 = \port$2702$0 ;
+      4'h5:
+          b2 = \port$2704$0 ;
+      4'h6:
+          b2 = \port$2706$0 ;
+      4'h7:
+          b2 = \port$2708$0 ;
+      4'h8:
+          b2 = \port$2710$0 ;
+      4'h9:
+          b2 = \port$2712$0 ;
+      4'ha:
+          b2 = \port$2714$0 ;
+      4'hb:
+          b2 = \port$2716$0 ;
+      4'hc:
+          b2 = \port$2718$0 ;
+      4'hd:
+          b2 = \port$2720$0 ;
+      4'he:
+          b2 = \port$2722$0 ;
+      4'hf:
+          b2 = \port$2724$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$316 [3:0])
+      4'h0:
+          \$317  = \port$2694$0 ;
+      4'h1:
+          \$317  = \port$2696$0 ;
+      4'h2:
+          \$317  = \port$2698$0 ;
+      4'h3:
+          \$317  = \port$2700$0 ;
+      4'h4:
+          \$317  = \port$2702$0 ;
+      4'h5:
+          \$317  = \port$2704$0 ;
+      4'h6:
+          \$317  = \port$2706$0 ;
+      4'h7:
+          \$317  = \port$2708$0 ;
+      4'h8:
+          \$317  = \port$2710$0 ;
+      4'h9:
+          \$317  = \port$2712$0 ;
+      4'ha:
+          \$317  = \port$2714$0 ;
+      4'hb:
+          \$317  = \port$2716$0 ;
+      4'hc:
+          \$317  = \port$2718$0 ;
+      4'hd:
+          \$317  = \port$2720$0 ;
+      4'he:
+          \$317  = \port$2722$0 ;
+      4'hf:
+          \$317  = \port$2724$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$319 [3:0])
+      4'h0:
+          s2_0 = \port$2694$0 ;
+      4'h1:
+          s2_0 = \port$2696$0 ;
+      4'h2:
+          s2_0 = \port$2698$0 ;
+      4'h3:
+          s2_0 = \port$2700$0 ;
+      4'h4:
+          s2_0 = \port$2702$0 ;
+      4'h5:
+          s2_0 = \port$2704$0 ;
+      4'h6:
+          s2_0 = \port$2706$0 ;
+      4'h7:
+          s2_0 = \port$2708$0 ;
+      4'h8:
+          s2_0 = \port$2710$0 ;
+      4'h9:
+          s2_0 = \port$2712$0 ;
+      4'ha:
+          s2_0 = \port$2714$0 ;
+      4'hb:
+          s2_0 = \port$2716$0 ;
+      4'hc:
+          s2_0 = \port$2718$0 ;
+      4'hd:
+          s2_0 = \port$2720$0 ;
+      4'he:
+          s2_0 = \port$2722$0 ;
+      4'hf:
+          s2_0 = \port$2724$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$321 [3:0])
+      4'h0:
+          s2_1 = \port$2694$0 ;
+      4'h1:
+          s2_1 = \port$2696$0 ;
+      4'h2:
+          s2_1 = \port$2698$0 ;
+      4'h3:
+          s2_1 = \port$2700$0 ;
+      4'h4:
+          s2_1 = \port$2702$0 ;
+      4'h5:
+          s2_1 = \port$2704$0 ;
+      4'h6:
+          s2_1 = \port$2706$0 ;
+      4'h7:
+          s2_1 = \port$2708$0 ;
+      4'h8:
+          s2_1 = \port$2710$0 ;
+      4'h9:
+          s2_1 = \port$2712$0 ;
+      4'ha:
+          s2_1 = \port$2714$0 ;
+      4'hb:
+          s2_1 = \port$2716$0 ;
+      4'hc:
+          s2_1 = \port$2718$0 ;
+      4'hd:
+          s2_1 = \port$2720$0 ;
+      4'he:
+          s2_1 = \port$2722$0 ;
+      4'hf:
+          s2_1 = \port$2724$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$323 [3:0])
+      4'h0:
+          s2_2 = \port$2694$0 ;
+      4'h1:
+          s2_2 = \port$2696$0 ;
+      4'h2:
+          s2_2 = \port$2698$0 ;
+      4'h3:
+          s2_2 = \port$2700$0 ;
+      4'h4:
+          s2_2 = \port$2702$0 ;
+      4'h5:
+          s2_2 = \port$2704$0 ;
+      4'h6:
+          s2_2 = \port$2706$0 ;
+      4'h7:
+          s2_2 = \port$2708$0 ;
+      4'h8:
+          s2_2 = \port$2710$0 ;
+      4'h9:
+          s2_2 = \port$2712$0 ;
+      4'ha:
+          s2_2 = \port$2714$0 ;
+      4'hb:
+          s2_2 = \port$2716$0 ;
+      4'hc:
+          s2_2 = \port$2718$0 ;
+      4'hd:
+          s2_2 = \port$2720$0 ;
+      4'he:
+          s2_2 = \port$2722$0 ;
+      4'hf:
+          s2_2 = \port$2724$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$325 [3:0])
+      4'h0:
+          s2_3 = \port$2694$0 ;
+      4'h1:
+          s2_3 = \port$2696$0 ;
+      4'h2:
+          s2_3 = \port$2698$0 ;
+      4'h3:
+          s2_3 = \port$2700$0 ;
+      4'h4:
+          s2_3 = \port$2702$0 ;
+      4'h5:
+          s2_3 = \port$2704$0 ;
+      4'h6:
+          s2_3 = \port$2706$0 ;
+      4'h7:
+          s2_3 = \port$2708$0 ;
+      4'h8:
+          s2_3 = \port$2710$0 ;
+      4'h9:
+          s2_3 = \port$2712$0 ;
+      4'ha:
+          s2_3 = \port$2714$0 ;
+      4'hb:
+          s2_3 = \port$2716$0 ;
+      4'hc:
+          s2_3 = \port$2718$0 ;
+      4'hd:
+          s2_3 = \port$2720$0 ;
+      4'he:
+          s2_3 = \port$2722$0 ;
+      4'hf:
+          s2_3 = \port$2724$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$327 [3:0])
+      4'h0:
+          s2_4 = \port$2694$0 ;
+      4'h1:
+          s2_4 = \port$2696$0 ;
+      4'h2:
+          s2_4 = \port$2698$0 ;
+      4'h3:
+          s2_4 = \port$2700$0 ;
+      4'h4:
+          s2_4 = \port$2702$0 ;
+      4'h5:
+          s2_4 = \port$2704$0 ;
+      4'h6:
+          s2_4 = \port$2706$0 ;
+      4'h7:
+          s2_4 = \port$2708$0 ;
+      4'h8:
+          s2_4 = \port$2710$0 ;
+      4'h9:
+          s2_4 = \port$2712$0 ;
+      4'ha:
+          s2_4 = \port$2714$0 ;
+      4'hb:
+          s2_4 = \port$2716$0 ;
+      4'hc:
+          s2_4 = \port$2718$0 ;
+      4'hd:
+          s2_4 = \port$2720$0 ;
+      4'he:
+          s2_4 = \port$2722$0 ;
+      4'hf:
+          s2_4 = \port$2724$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$329 [3:0])
+      4'h0:
+          s2_5 = \port$2694$0 ;
+      4'h1:
+          s2_5 = \port$2696$0 ;
+      4'h2:
+          s2_5 = \port$2698$0 ;
+      4'h3:
+          s2_5 = \port$2700$0 ;
+      4'h4:
+          s2_5 = \port$2702$0 ;
+      4'h5:
+          s2_5 = \port$2704$0 ;
+      4'h6:
+          s2_5 = \port$2706$0 ;
+      4'h7:
+          s2_5 = \port$2708$0 ;
+      4'h8:
+          s2_5 = \port$2710$0 ;
+      4'h9:
+          s2_5 = \port$2712$0 ;
+      4'ha:
+          s2_5 = \port$2714$0 ;
+      4'hb:
+          s2_5 = \port$2716$0 ;
+      4'hc:
+          s2_5 = \port$2718$0 ;
+      4'hd:
+          s2_5 = \port$2720$0 ;
+      4'he:
+          s2_5 = \port$2722$0 ;
+      4'hf:
+          s2_5 = \port$2724$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$331 [3:0])
+      4'h0:
+          s2_6 = \port$2694$0 ;
+      4'h1:
+          s2_6 = \port$2696$0 ;
+      4'h2:
+          s2_6 = \port$2698$0 ;
+      4'h3:
+          s2_6 = \port$2700$0 ;
+      4'h4:
+          s2_6 = \port$2702$0 ;
+      4'h5:
+          s2_6 = \port$2704$0 ;
+      4'h6:
+          s2_6 = \port$2706$0 ;
+      4'h7:
+          s2_6 = \port$2708$0 ;
+      4'h8:
+          s2_6 = \port$2710$0 ;
+      4'h9:
+          s2_6 = \port$2712$0 ;
+      4'ha:
+          s2_6 = \port$2714$0 ;
+      4'hb:
+          s2_6 = \port$2716$0 ;
+      4'hc:
+          s2_6 = \port$2718$0 ;
+      4'hd:
+          s2_6 = \port$2720$0 ;
+      4'he:
+          s2_6 = \port$2722$0 ;
+      4'hf:
+          s2_6 = \port$2724$0 ;
+    endcase
   end
   assign out_rec = o__payload;
   assign out_valid = o__valid;
-  assign window = { \port$2274$0 , \port$2272$0 , \port$2270$0 , \port$2268$0 , \port$2266$0 , \port$2264$0 , \port$2262$0 , \port$2260$0 , \port$2258$0 , \port$2256$0 , \port$2254$0 , \port$2252$0 , \port$2250$0 , \port$2248$0 , \port$2246$0 , \port$2244$0  };
+  assign window = { \port$2724$0 , \port$2722$0 , \port$2720$0 , \port$2718$0 , \port$2716$0 , \port$2714$0 , \port$2712$0 , \port$2710$0 , \port$2708$0 , \port$2706$0 , \port$2704$0 , \port$2702$0 , \port$2700$0 , \port$2698$0 , \port$2696$0 , \port$2694$0  };
   assign item_end = \$63 [26:0];
   assign n_room = \$88 [3:0];
   assign n = \$90 [3:0];
+  assign o2 = \$292 [4:0];
   assign \o__payload.error  = o__payload[4:0];
   assign \o__payload.tx_type  = o__payload[7:5];
   assign \o__payload.network_form  = o__payload[8];
@@ -11132,4 +12743,6 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   assign \o_calldata__payload.n  = o_calldata__payload[67:64];
   assign \o_calldata__payload.end  = o_calldata__payload[68];
   assign \$179  = \$178 ;
+  assign \$308  = 1'h0;
+  assign \$312  = 6'h20;
 endmodule

@@ -71,5 +71,9 @@ def record_mismatches(raw: bytes, rec: dict[str, int], words: Sequence[object],
     if not bad:
         host = header_to_result(raw, rec)
         if host != sw:
-            bad.append(f"host-completed result differs: {host!r} != {sw!r}")
+            if isinstance(host, DecodeError):
+                bad.append(f"host completion failed with {host.code.name}")
+            else:
+                diff = [f for f in sw.__dataclass_fields__ if getattr(host, f) != getattr(sw, f)]
+                bad.append(f"host-completed result differs in {diff}")
     return bad
