@@ -477,3 +477,28 @@ def test_optimum_is_exact_when_the_peak_walk_is_cut_short(monkeypatch: pytest.Mo
         hops = _skewed(rng, rng.choice([2, 3, 4]), 200, 2000)
         r = ev.optimal_cycle(hops)
         assert r.exact and r.profit == brute_force(hops), hops
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_multi_hop_victim_opens_backruns_on_every_touched_pair(world: World, seed: int) -> None:
+    """A→B→C through venue 0 moves two pairs, each with a venue-1 sibling: every reported backrun is
+    the exhaustive optimum of the post-trade reserves the real router leaves behind."""
+    rng = random.Random(100 + seed)
+    u = world.u
+    a, b, c = u.tokens
+    with u.scratch():
+        table = world.fund(rng, 20_000, 60_000)
+        data = bytes.fromhex("38ed1739") + encode(["uint256", "uint256", "address[]", "address", "uint256"],
+                                                  [rng.randint(4_000, 9_000), 1, [a, b, c], ME, 2**40])
+        swap = world.registry.decode(_b(u.routers[0]), data, 0, CHAIN)
+        opps = evaluate_swap(swap, table, b"\x33" * 32)
+        u.call(u.routers[0], "", data=data)
+        touched_pairs = set()
+        for opp in opps:
+            touched_pairs.add(frozenset(opp.tokens[:2]))
+            p1, p2 = ("0x" + p.hex() for p in opp.pools)
+            t_in, t_mid = ("0x" + t.hex() for t in opp.tokens[:2])
+            res1 = u.reserves(p1) if u.token0(p1) == t_in else u.reserves(p1)[::-1]
+            res2 = u.reserves(p2) if u.token0(p2) == t_mid else u.reserves(p2)[::-1]
+            assert opp.profit == brute_force([Hop(*res1), Hop(*res2)]) > 0
+        assert touched_pairs == {frozenset((_b(a), _b(b))), frozenset((_b(b), _b(c)))}

@@ -457,3 +457,27 @@ def test_cli_engine_without_the_method_is_a_clear_error(monkeypatch: pytest.Monk
     res = CliRunner().invoke(app, ["decode-swap", "--engine", "rtl"], input=_lines({"data": "0x" + data.hex()}))
     assert res.exit_code == 2
     assert "no swap decoder" in res.stderr
+
+
+_addr = st.binary(min_size=20, max_size=20).filter(lambda a: a != bytes(20))
+
+
+@given(fn=st.sampled_from(FNS), a=st.integers(1, 2**256 - 1), b=st.integers(0, 2**256 - 1),
+       deadline=st.integers(0, 2**256 - 1), to=st.binary(min_size=20, max_size=20),
+       path=st.lists(_addr, min_size=2, max_size=MAX_PATH_LEN), tail=st.binary(max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_round_trip_any_well_formed_call(fn, a: int, b: int, deadline: int, to: bytes, path: list[bytes],
+                                         tail: bytes) -> None:
+    """Any eth-abi-encoded call (plus trailing bytes) decodes to exactly its fields, unless the path
+    repeats a token back to back (the library would revert)."""
+    reg = SwapRegistry.with_defaults()
+    data, value = build(fn, a=a, b=b, path=path, to=to, deadline=deadline)
+    s = reg.decode(None, data + tail, value, 1)
+    if any(x == y for x, y in zip(path, path[1:], strict=False)):
+        assert s is None
+        return
+    assert s is not None and s.path == tuple(path) and s.recipient == to and s.deadline == deadline
+    if fn.kind is SwapKind.EXACT_IN:
+        assert (s.amount_in, s.amount_out_min) == (a, b)
+    else:
+        assert (s.amount_out, s.amount_in_max) == (a, b)
