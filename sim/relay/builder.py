@@ -12,7 +12,9 @@ Block building (``build_block``) for target = head + 1:
    ``anvil_dropAllTransactions`` and calling ``evm_mine`` produces exactly that block;
 5. every bundle gets a status: ``included`` (block, position) or why not.
 
-Simulations run in ``evm_snapshot``/``evm_revert`` brackets. Every public method holds one lock.
+Simulations never touch the public node: they run on a second anvil that forks the node (``anvil_reset`` to
+the node's head whenever it moved), inside ``evm_snapshot``/``evm_revert`` brackets — so no simulated block,
+log or pending transaction is ever visible to the node's subscribers. Every public method holds one lock.
 """
 
 from __future__ import annotations
@@ -94,8 +96,10 @@ class BlockReport:
 class Builder:
     """Bundle store + simulator + block builder over one anvil node (which must run with ``--no-mining``)."""
 
-    def __init__(self, rpc: RpcClient, *, coinbase: str = DEFAULT_COINBASE) -> None:
+    def __init__(self, rpc: RpcClient, sim_rpc: RpcClient, *, coinbase: str = DEFAULT_COINBASE) -> None:
         self.rpc = rpc
+        self.sim = sim_rpc
+        self._sim_head: int | None = None
         self.coinbase = coinbase
         self.bundles: dict[str, Bundle] = {}
         self.reports: list[BlockReport] = []
@@ -146,40 +150,50 @@ class Builder:
         raws = self.rpc.batch([("eth_getRawTransactionByHash", [h]) for _, _, h in entries])
         return [bytes.fromhex(r[2:]) for r in raws if r]
 
-    def _send_all(self, raws: list[bytes]) -> dict[str, str]:
+    def _send_all(self, raws: list[bytes], rpc: RpcClient | None = None) -> dict[str, str]:
         """Submit raw txs in order; returns {hash: error} for those the node refused."""
         if not raws:
             return {}
+        rpc = rpc or self.rpc
         errors = {}
         calls = [("eth_sendRawTransaction", ["0x" + r.hex()]) for r in raws]
         body = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
         # one batch keeps the submission order (anvil processes a batch in order)
-        replies = self.rpc._http.post(self.rpc.url, json=body).json()
+        replies = rpc._http.post(rpc.url, json=body).json()
         for rep in sorted(replies, key=lambda x: x["id"]):
             if rep.get("error"):
                 errors[tx_hash(raws[rep["id"]])] = str(rep["error"].get("message"))
         return errors
 
     def _balance(self, who: str) -> int:
-        return hexint(self.rpc.call("eth_getBalance", who, "latest"))
+        return hexint(self.sim.call("eth_getBalance", who, "latest"))
+
+    def _sync_fork(self) -> int:
+        head = self.head()
+        if self._sim_head != head:
+            self.sim.call("anvil_reset", {"forking": {"jsonRpcUrl": self.rpc.url, "blockNumber": head}})
+            self.sim.call("anvil_setCoinbase", self.coinbase)
+            self._sim_head = head
+        return head
 
     def _simulate(self, prefix: list[bytes], txs: list[bytes], reverting: frozenset[str] = frozenset()) -> SimResult:
-        """Run prefix + txs in one block on the head state, then put the state back."""
-        head = self.head()
-        snap = self.rpc.call("evm_snapshot")
+        """Run prefix + txs in one block on the head state (on the fork), then put the fork back."""
+        head = self._sync_fork()
+        rpc = self.sim
+        snap = rpc.call("evm_snapshot")
         try:
-            self.rpc.call("anvil_dropAllTransactions")
+            rpc.call("anvil_dropAllTransactions")
             if prefix:
-                refused = self._send_all(prefix)
+                refused = self._send_all(prefix, rpc)
                 if refused:
                     return SimResult(False, f"prefix refused: {next(iter(refused.values()))}", [], 0, 0, 0, head)
             cb0 = self._balance(self.coinbase) if not prefix else None
-            refused = self._send_all(txs)
-            self.rpc.call("evm_mine")
-            block = self.rpc.call("eth_getBlockByNumber", "latest", False)
+            refused = self._send_all(txs, rpc)
+            rpc.call("evm_mine")
+            block = rpc.call("eth_getBlockByNumber", "latest", False)
             base_fee = hexint(block.get("baseFeePerGas"))
             hashes = [tx_hash(r) for r in txs]
-            receipts = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
+            receipts = rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
             cb1 = self._balance(self.coinbase)
             if cb0 is None:
                 cb0 = cb1  # prefix runs: the value was measured alone before
@@ -206,18 +220,13 @@ class Builder:
                 results.append(item)
             return SimResult(ok, reason, results, cb1 - cb0, gas_fees, total_gas, head)
         finally:
-            self.rpc.call("evm_revert", snap)
+            rpc.call("evm_revert", snap)
 
     # -- relay operations -----------------------------------------------------------------------------------
     def call_bundle(self, txs: list[bytes], reverting: frozenset[str] = frozenset()) -> SimResult:
-        """Simulate on the current head state (the mempool is put back afterwards)."""
+        """Simulate on the current head state."""
         with self._lock:
-            pool = self._pool()
-            try:
-                return self._simulate([], txs, reverting)
-            finally:
-                self.rpc.call("anvil_dropAllTransactions")
-                self._send_all(pool)
+            return self._simulate([], txs, reverting)
 
     def build_block(self) -> BlockReport:
         with self._lock:

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from mevblade.sim.devnet.anvil import free_port
+from mevblade.sim.devnet.anvil import Anvil, free_port
 from mevblade.sim.devnet.rpc import RpcClient, RpcError
 from mevblade.sim.relay.builder import Builder, Bundle, BlockReport, bundle_hash, tx_hash
 from mevblade.sim.relay.signature import SignatureError, verify_signature
@@ -80,7 +80,8 @@ class RelayServer:
         self.delay_s = delay_s
         self.name = name
         self.rpc = RpcClient(node_url)
-        self.builder = Builder(self.rpc)
+        self.fork = Anvil(extra_args=["--fork-url", node_url])
+        self.builder: Builder | None = None
         self.port = 0
         self.requests = 0
         self.rejected_auth = 0
@@ -94,6 +95,9 @@ class RelayServer:
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self) -> "RelayServer":
+        self.fork.start()
+        assert self.fork.rpc is not None
+        self.builder = Builder(self.rpc, self.fork.rpc)
         self.port = free_port()
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="error", lifespan="off",
                                 access_log=False)
@@ -113,6 +117,7 @@ class RelayServer:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._server = self._thread = None
+        self.fork.stop()
         self.rpc.close()
 
     def __enter__(self) -> "RelayServer":
