@@ -26,10 +26,11 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request, WebSocket
+from fastapi import Depends, FastAPI, Path, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
@@ -178,6 +179,15 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0) -
         code = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}.get(exc.status_code, "http_error")
         return _error(request, exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(DataError)
+    async def _data_error(request: Request, exc: DataError) -> JSONResponse:
+        # the database refused a value the schema let through (e.g. a NUL byte in a PostgreSQL text field)
+        return _error(request, 422, "invalid_value", "a value in the request cannot be stored or searched for")
+
+    @app.exception_handler(StoreError)
+    async def _store_error(request: Request, exc: StoreError) -> JSONResponse:
+        return _error(request, 422, "invalid_value", str(exc))
+
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:
         return _error(request, 500, "internal_error", "internal error; quote the request id when reporting")
@@ -225,6 +235,7 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0) -
         limit(f"ip:{client_ip(request)}", "anonymous")
 
     Auth = Annotated[Principal, Depends(principal)]
+    Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
     # -- auth ----------------------------------------------------------------------------------------------
     @app.post("/api/v1/auth/login", response_model=S.TokenResponse, tags=["auth"], responses=ERRORS,
@@ -363,14 +374,14 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0) -
         return [S.KeyOut(**key_out(k)) for k in ctx.store.list_api_keys(uid)]
 
     @app.delete("/api/v1/keys/{key_id}", response_model=S.KeyOut, tags=["keys"], responses=ERRORS)
-    def revoke_key(key_id: int,
+    def revoke_key(key_id: Id,
                    p: Annotated[Principal, Depends(require("keys:own"))]) -> S.KeyOut:
         own_key(p, key_id)
         return S.KeyOut(**key_out(ctx.auth.revoke_api_key(key_id, actor=p.actor)))
 
     @app.post("/api/v1/keys/{key_id}/rotate", response_model=S.KeyCreated, status_code=201, tags=["keys"],
               responses=ERRORS)
-    def rotate_key(key_id: int, p: Annotated[Principal, Depends(require("keys:own"))],
+    def rotate_key(key_id: Id, p: Annotated[Principal, Depends(require("keys:own"))],
                    body: S.KeyRotate | None = None) -> S.KeyCreated:
         own_key(p, key_id)
         issued = ctx.auth.rotate_api_key(key_id, actor=p.actor,
@@ -393,7 +404,7 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0) -
             raise ApiError(409, "conflict", str(exc)) from None
 
     @app.patch("/api/v1/users/{user_id}", response_model=S.UserOut, tags=["users"], responses=ERRORS)
-    def update_user(user_id: int, body: S.UserUpdate,
+    def update_user(user_id: Id, body: S.UserUpdate,
                     p: Annotated[Principal, Depends(require("users:manage"))]) -> S.UserOut:
         from mevblade.control.auth import hash_password
 
@@ -408,7 +419,7 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0) -
         return user_out(u)
 
     @app.delete("/api/v1/users/{user_id}", response_model=S.UserOut, tags=["users"], responses=ERRORS)
-    def disable_user(user_id: int, p: Annotated[Principal, Depends(require("users:manage"))]) -> S.UserOut:
+    def disable_user(user_id: Id, p: Annotated[Principal, Depends(require("users:manage"))]) -> S.UserOut:
         if ctx.store.get_user(user_id) is None:
             raise ApiError(404, "not_found", f"no user {user_id}")
         u = ctx.store.update_user(user_id, active=False)
@@ -419,7 +430,7 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0) -
     # -- audit ---------------------------------------------------------------------------------------------
     @app.get("/api/v1/audit", response_model=list[S.AuditOut], tags=["audit"], responses=ERRORS)
     def audit_list(p: Annotated[Principal, Depends(require("audit:read"))],
-                   after_seq: Annotated[int, Query(ge=0, le=2**62)] = 0,
+                   after_seq: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[S.AuditOut]:
         return [S.AuditOut(seq=e.seq, ts=e.ts, actor=e.actor, action=e.action, target=e.target,
                            details=e.details, hash=e.hash) for e in ctx.store.list_audit(after_seq=after_seq,
@@ -498,7 +509,8 @@ async def _execute(ctx: ServiceContext, body: S.ExecuteRequest, p: Principal) ->
         raise ApiError(503, "executor_unavailable", "no executor is running (no chain node configured)")
     if not await asyncio.to_thread(store.claim_opportunity, opp.id):
         raise ApiError(409, "opportunity_not_pending", "opportunity was taken by another execution")
-    req = ExecutionRequest(opp, body.slippage_tolerance, body.gas_price_strategy, body.use_flashloan, "api", p.actor)
+    req = ExecutionRequest(opp, Decimal(str(body.slippage_tolerance)), body.gas_price_strategy, body.use_flashloan,
+                           "api", p.actor)
     start = time.perf_counter()
     try:
         result = await ctx.executor.execute(req)

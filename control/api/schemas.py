@@ -84,8 +84,8 @@ class OpportunityList(BaseModel):
 class ExecuteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     opportunity_id: str = Field(min_length=1, max_length=64)
-    slippage_tolerance: Decimal = Field(Decimal("0.005"), ge=0, le=1, allow_inf_nan=False,
-                                        description="fraction, e.g. 0.005 = 0.5 %")
+    slippage_tolerance: float = Field(0.005, ge=0, le=1, allow_inf_nan=False,
+                                      description="fraction, e.g. 0.005 = 0.5 %")
     gas_price_strategy: Literal["fast", "standard", "slow"] = "standard"
     use_flashloan: bool = False
 
@@ -137,7 +137,7 @@ class KeyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=128)
     scopes: list[Scope] = Field(min_length=1, max_length=3)
     allowed_cidrs: list[str] = Field(default_factory=list, max_length=64)
-    user_id: int | None = Field(None, description="admin only: create the key for another user")
+    user_id: int | None = Field(None, ge=1, le=2**31 - 1, description="admin only: create the key for another user")
 
 
 class KeyRotate(BaseModel):
