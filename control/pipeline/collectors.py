@@ -1,0 +1,220 @@
+"""Collectors: node WebSocket subscriptions turned into pipeline events, with reconnect and back-off.
+
+* :class:`PendingTxCollector` — ``eth_subscribe newPendingTransactions true`` (full transactions; raw bytes
+  rebuilt locally and checked against the hash, else fetched with ``eth_getRawTransactionByHash``). After a
+  reconnect it catches up from ``txpool_content`` so nothing pending is missed.
+* :class:`NewHeadsCollector` — ``eth_subscribe newHeads``.
+* :class:`PoolSyncCollector` — ``eth_subscribe logs`` for ``Sync(uint112,uint112)`` of the configured pools;
+  :meth:`PoolSyncCollector.refresh` reads every pool's ``getReserves`` at a block (initial state, each new
+  head, after a reconnect or a replaced head).
+
+Each collector is an async iterator of events (artemis' ``Collector``); :meth:`run` puts them into a queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import websockets
+from eth_utils import keccak
+
+from mevblade.control.pipeline.events import NewHead, PendingTx, PoolSync
+from mevblade.control.pipeline.txraw import raw_from_json
+from mevblade.sim.devnet.rpc import AsyncRpcClient, RpcError
+
+__all__ = ["WsCollector", "PendingTxCollector", "NewHeadsCollector", "PoolSyncCollector", "SYNC_TOPIC"]
+
+log = logging.getLogger("mevblade.pipeline.collectors")
+SYNC_TOPIC = "0x" + keccak(text="Sync(uint112,uint112)").hex()
+GET_RESERVES = "0x0902f1ac"
+
+
+def _q(x: Any) -> int:
+    return int(x, 16) if isinstance(x, str) else int(x or 0)
+
+
+class WsCollector:
+    """One subscription over one WebSocket, reconnected with exponential back-off (``backoff_s`` doubling to
+    ``max_backoff_s``). Subclasses give the subscription params and turn notifications into events."""
+
+    name = "ws"
+
+    def __init__(self, ws_url: str, http_url: str, *, backoff_s: float = 0.05, max_backoff_s: float = 2.0) -> None:
+        self.ws_url = ws_url
+        self.http = AsyncRpcClient(http_url)
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.connects = 0
+        self.reconnects = 0
+        self.errors = 0
+        self.connected = asyncio.Event()
+
+    def params(self) -> list[Any]:
+        raise NotImplementedError
+
+    async def on_connect(self) -> list[Any]:
+        """Events to emit right after a (re)connection (catch-up)."""
+        return []
+
+    async def convert(self, result: Any, recv_ns: int) -> Any | None:
+        raise NotImplementedError
+
+    async def events(self) -> AsyncIterator[Any]:
+        delay = self.backoff_s
+        while True:
+            try:
+                async with websockets.connect(self.ws_url, max_size=None, ping_interval=None,
+                                              compression=None) as ws:
+                    await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe",
+                                              "params": self.params()}))
+                    reply = json.loads(await ws.recv())
+                    if "error" in reply:
+                        raise RpcError(str(reply["error"].get("message")))
+                    self.connects += 1
+                    if self.connects > 1:
+                        self.reconnects += 1
+                    delay = self.backoff_s
+                    self.connected.set()
+                    for ev in await self.on_connect():
+                        yield ev
+                    async for frame in ws:
+                        recv_ns = time.perf_counter_ns()
+                        msg = json.loads(frame)
+                        if msg.get("method") != "eth_subscription":
+                            continue
+                        ev = await self.convert(msg["params"]["result"], recv_ns)
+                        if ev is not None:
+                            yield ev
+            except asyncio.CancelledError:
+                raise
+            except (OSError, websockets.WebSocketException, RpcError, ValueError) as exc:
+                self.errors += 1
+                log.warning("%s collector: connection lost (%s); retrying in %.2fs", self.name,
+                            type(exc).__name__, delay)
+            self.connected.clear()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.max_backoff_s)
+
+    async def run(self, put: Callable[[Any], None]) -> None:
+        async for ev in self.events():
+            put(ev)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+class PendingTxCollector(WsCollector):
+    name = "pending"
+
+    def __init__(self, ws_url: str, http_url: str, **kw: Any) -> None:
+        super().__init__(ws_url, http_url, **kw)
+        self.fetched_raw = 0
+
+    def params(self) -> list[Any]:
+        return ["newPendingTransactions", True]
+
+    async def convert(self, result: Any, recv_ns: int) -> PendingTx | None:
+        if isinstance(result, str):  # a node that only sends hashes
+            return await self._fetch(result, recv_ns)
+        raw = raw_from_json(result)
+        if raw is None:
+            return await self._fetch(result.get("hash"), recv_ns)
+        return PendingTx(raw, keccak(raw), recv_ns)
+
+    async def _fetch(self, h: str | None, recv_ns: int) -> PendingTx | None:
+        if not h:
+            return None
+        try:
+            raw_hex = await self.http.call("eth_getRawTransactionByHash", h)
+        except RpcError:
+            self.errors += 1
+            return None
+        if not raw_hex:
+            return None
+        self.fetched_raw += 1
+        raw = bytes.fromhex(raw_hex[2:])
+        return PendingTx(raw, keccak(raw), recv_ns, source="fetched")
+
+    async def on_connect(self) -> list[Any]:
+        if self.connects <= 1:
+            return []
+        try:
+            content = await self.http.call("txpool_content")
+        except RpcError:
+            return []
+        out = []
+        now = time.perf_counter_ns()
+        for section in ("pending", "queued"):
+            for by_nonce in (content.get(section) or {}).values():
+                for tx in by_nonce.values():
+                    raw = raw_from_json(tx)
+                    if raw is not None:
+                        out.append(PendingTx(raw, keccak(raw), now, source="catch-up"))
+        return out
+
+
+class NewHeadsCollector(WsCollector):
+    name = "heads"
+
+    def params(self) -> list[Any]:
+        return ["newHeads"]
+
+    async def convert(self, result: Any, recv_ns: int) -> NewHead:
+        return _head(result)
+
+    async def on_connect(self) -> list[Any]:
+        try:
+            blk = await self.http.call("eth_getBlockByNumber", "latest", False)
+        except RpcError:
+            return []
+        return [_head(blk)]
+
+
+def _head(b: dict[str, Any]) -> NewHead:
+    return NewHead(_q(b["number"]), b["hash"], b["parentHash"], _q(b.get("baseFeePerGas")), _q(b["timestamp"]),
+                   _q(b.get("gasUsed")), _q(b.get("gasLimit")))
+
+
+class PoolSyncCollector(WsCollector):
+    name = "pools"
+
+    def __init__(self, ws_url: str, http_url: str, pools: list[bytes], **kw: Any) -> None:
+        super().__init__(ws_url, http_url, **kw)
+        self.pools = [bytes(p) for p in pools]
+        self.refreshes = 0
+
+    def params(self) -> list[Any]:
+        return ["logs", {"address": ["0x" + p.hex() for p in self.pools], "topics": [SYNC_TOPIC]}]
+
+    async def convert(self, result: Any, recv_ns: int) -> PoolSync | None:
+        data = bytes.fromhex(result["data"][2:])
+        if len(data) < 64:
+            return None
+        return PoolSync(bytes.fromhex(result["address"][2:]), int.from_bytes(data[:32], "big"),
+                        int.from_bytes(data[32:64], "big"), _q(result.get("blockNumber")),
+                        bool(result.get("removed")))
+
+    async def on_connect(self) -> list[Any]:
+        return await self.refresh("latest")
+
+    async def refresh(self, block: int | str) -> list[PoolSync]:
+        """``getReserves`` of every pool at ``block`` (one batch)."""
+        tag = block if isinstance(block, str) else hex(block)
+        try:
+            res = await asyncio.gather(*(self.http.call("eth_call", {"to": "0x" + p.hex(), "data": GET_RESERVES}, tag)
+                                         for p in self.pools))
+            number = block if isinstance(block, int) else _q((await self.http.call("eth_blockNumber")))
+        except RpcError:
+            self.errors += 1
+            return []
+        self.refreshes += 1
+        out = []
+        for p, r in zip(self.pools, res, strict=True):
+            d = bytes.fromhex(r[2:])
+            out.append(PoolSync(p, int.from_bytes(d[:32], "big"), int.from_bytes(d[32:64], "big"), number))
+        return out

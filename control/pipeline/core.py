@@ -1,0 +1,304 @@
+"""The pipeline engine: collectors → (appliance engine) → strategies → executor, artemis-style.
+
+Wiring only. Bounded ``asyncio.Queue``s between stages; a full queue drops the new item and counts it
+(``drops[queue]``, also exported to Prometheus when a ``Metrics`` is given). Every task runs in one
+``asyncio.TaskGroup``: a task that fails stops the pipeline with the error (supervision is fail-fast; the
+collectors handle their own reconnects), and :meth:`Pipeline.stop` cancels everything cleanly. Start order is
+artemis': executor first, then strategies (after ``sync_state``), then collectors.
+
+The engine stage runs on the event loop for each pending transaction: ``engine.decode`` (software, RTL or
+board) → ``engine.decode_swap`` → ``engine.evaluate_swap`` against the pool table, which the pool collector
+keeps at the head's reserves (refreshed with ``getReserves`` at every new head, ``Sync`` logs in between).
+The strategies are whatever the :class:`StrategyRegistry` has enabled *now* (read per event).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from mevblade.control.engine.base import EngineUnavailable
+from mevblade.control.pipeline.arbcontract import Hop
+from mevblade.control.pipeline.collectors import NewHeadsCollector, PendingTxCollector, PoolSyncCollector
+from mevblade.control.pipeline.events import NewHead, OpportunityEvent, PendingTx, PoolSync
+from mevblade.control.pipeline.registry import StrategyRegistry
+
+__all__ = ["Pipeline", "EngineStage", "PipelineConfig"]
+
+log = logging.getLogger("mevblade.pipeline")
+
+
+@dataclass
+class PipelineConfig:
+    chain_id: int
+    event_queue: int = 4096
+    action_queue: int = 256
+    head_queue: int = 64
+    own_addresses: frozenset[bytes] = frozenset()
+    seen_cache: int = 100_000
+
+
+class EngineStage:
+    """decode → swap decode → evaluate, through the configured engine (with the software engine standing in
+    for any stage the backend does not implement yet — reported in :attr:`stage_backends`)."""
+
+    def __init__(self, engine: Any, table: Any, chain_id: int, *, fallback: Any = None) -> None:
+        self.engine = engine
+        self.table = table
+        self.chain_id = chain_id
+        self.fallback = fallback
+        self.stage_backends = {"decode": engine.name, "swap": engine.name, "evaluate": engine.name}
+        self._swap_impl = engine
+        self._eval_impl = engine
+        probe_swap = getattr(type(engine), "decode_swap", None)
+        from mevblade.control.engine.base import Engine
+
+        if fallback is not None and probe_swap is Engine.decode_swap:
+            self._swap_impl = fallback
+            self.stage_backends["swap"] = fallback.name
+        if fallback is not None and getattr(type(engine), "evaluate_swap", None) is Engine.evaluate_swap:
+            self._eval_impl = fallback
+            self.stage_backends["evaluate"] = fallback.name
+
+    def decode(self, raw: bytes) -> Any:
+        return self.engine.decode(raw)
+
+    def decode_swap(self, to: bytes | None, data: bytes, value: int) -> Any:
+        try:
+            return self._swap_impl.decode_swap(to, data, value, self.chain_id)
+        except EngineUnavailable:
+            if self.fallback is None:
+                raise
+            self._swap_impl = self.fallback
+            self.stage_backends["swap"] = self.fallback.name
+            return self.fallback.decode_swap(to, data, value, self.chain_id)
+
+    def evaluate(self, swap: Any, raw: bytes) -> list[Any]:
+        try:
+            return list(self._eval_impl.evaluate_swap(swap, self.table, raw))
+        except EngineUnavailable:
+            if self.fallback is None:
+                raise
+            self._eval_impl = self.fallback
+            self.stage_backends["evaluate"] = self.fallback.name
+            return list(self.fallback.evaluate_swap(swap, self.table, raw))
+
+    def hops_for(self, opp: Any) -> tuple[Hop, ...]:
+        hops = []
+        for pool, token_in in zip(opp.pools, opp.tokens, strict=False):
+            slot = self.table.slot_of(pool)
+            rec = self.table.read(slot) if slot is not None else None
+            if rec is None:
+                return ()
+            hops.append(Hop(pool, token_in == rec.token0, rec.fee_num, rec.fee_den))
+        return tuple(hops)
+
+
+class Pipeline:
+    def __init__(self, *, stage: EngineStage, registry: StrategyRegistry, executor: Any,
+                 pending: PendingTxCollector | None, heads: NewHeadsCollector | None,
+                 pools: PoolSyncCollector | None, config: PipelineConfig, metrics: Any = None,
+                 recorder: Any = None) -> None:
+        self.stage = stage
+        self.registry = registry
+        self.executor = executor
+        self.pending, self.heads, self.pools = pending, heads, pools
+        self.config = config
+        self.metrics = metrics
+        self.recorder = recorder
+        self.events: asyncio.Queue[Any] = asyncio.Queue(config.event_queue)
+        self.actions: asyncio.Queue[Any] = asyncio.Queue(config.action_queue)
+        self.head_q: asyncio.Queue[NewHead] = asyncio.Queue(config.head_queue)
+        self.drops: dict[str, int] = {"events": 0, "actions": 0, "heads": 0}
+        self.head: NewHead | None = None
+        self.head_ready = asyncio.Event()
+        self.executor_head = 0
+        self._seen: OrderedDict[bytes, None] = OrderedDict()
+        self._stop = asyncio.Event()
+        self._busy = 0
+        self._exec_tasks: set[asyncio.Task[Any]] = set()
+        self.counts: dict[str, int] = {k: 0 for k in (
+            "pending_seen", "pending_duplicates", "decoded", "decode_errors", "own_txs", "swaps_decoded",
+            "swaps_expired", "opportunities", "opportunities_unexecutable", "actions", "strategy_errors",
+            "reorgs", "pool_syncs", "heads")}
+        self.engine_ns: list[int] = []
+        self.opportunity_profit_wei = 0
+
+    # -- queue helpers -------------------------------------------------------------------------------------
+    def _put(self, q: asyncio.Queue[Any], name: str, item: Any) -> None:
+        try:
+            q.put_nowait(item)
+        except asyncio.QueueFull:
+            self.drops[name] += 1
+            if self.metrics is not None:
+                self.metrics.queue_drops.labels(queue=name).inc()
+
+    def put_event(self, ev: Any) -> None:
+        self._put(self.events, "events", ev)
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+
+    def idle(self) -> bool:
+        """True when every queue is empty and nothing is being processed (the demo's lock-step uses it)."""
+        return (self.events.empty() and self.actions.empty() and self.head_q.empty() and self._busy == 0
+                and not self._exec_tasks)
+
+    async def wait_idle(self, poll_s: float = 0.002) -> None:
+        while not self.idle():
+            await asyncio.sleep(poll_s)
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(self._executor_loop(), name="executor"),
+                     tg.create_task(self._head_loop(), name="heads-to-executor")]
+            for s in self.registry.active():
+                await s.sync_state()
+            tasks.append(tg.create_task(self._dispatch(), name="dispatch"))
+            if self.recorder is not None:
+                tasks.append(tg.create_task(self.recorder.run(), name="recorder"))
+            for c in (self.pools, self.heads, self.pending):
+                if c is not None:
+                    tasks.append(tg.create_task(c.run(self.put_event), name=f"collector-{c.name}"))
+            await self._stop.wait()
+            for t in tasks:
+                t.cancel()
+        for c in (self.pools, self.heads, self.pending):
+            if c is not None:
+                await c.aclose()
+
+    # -- stages --------------------------------------------------------------------------------------------
+    async def _dispatch(self) -> None:
+        while True:
+            ev = await self.events.get()
+            self._busy += 1
+            try:
+                if isinstance(ev, PendingTx):
+                    await self._on_pending(ev)
+                elif isinstance(ev, NewHead):
+                    await self._on_head(ev)
+                elif isinstance(ev, PoolSync):
+                    self._on_sync(ev)
+            finally:
+                self._busy -= 1
+
+    async def _on_head(self, h: NewHead) -> None:
+        prev = self.head
+        if prev is not None and h.hash == prev.hash:
+            return
+        if prev is not None and (h.number <= prev.number or (h.number == prev.number + 1 and
+                                                            h.parent_hash != prev.hash)):
+            self.counts["reorgs"] += 1
+        self.counts["heads"] += 1
+        self.head = None  # no evaluation against a half-updated table
+        if self.pools is not None:
+            for s in await self.pools.refresh(h.number):
+                self._on_sync(s, force=True)
+        self.head = h
+        self.head_ready.set()
+        for s in self.registry.active():
+            try:
+                await s.process_event(h)
+            except Exception:  # noqa: BLE001 - a strategy error is counted, not fatal
+                self.counts["strategy_errors"] += 1
+        self._put(self.head_q, "heads", h)
+
+    def _on_sync(self, s: PoolSync, force: bool = False) -> None:
+        if s.removed:
+            return  # a replaced head triggers a full refresh
+        try:
+            self.stage.table.update_reserves(s.address, s.reserve0, s.reserve1)
+            self.counts["pool_syncs"] += 1
+        except (ValueError, KeyError):
+            pass
+
+    async def _on_pending(self, p: PendingTx) -> None:
+        if p.hash in self._seen:
+            self.counts["pending_duplicates"] += 1
+            return
+        self._seen[p.hash] = None
+        if len(self._seen) > self.config.seen_cache:
+            self._seen.popitem(last=False)
+        c = self.counts
+        c["pending_seen"] += 1
+        head = self.head
+        t0 = time.perf_counter_ns()
+        d = self.stage.decode(p.raw)
+        if not d.ok:
+            c["decode_errors"] += 1
+            return
+        c["decoded"] += 1
+        if d.sender in self.config.own_addresses:
+            c["own_txs"] += 1
+            return
+        swap = self.stage.decode_swap(d.to, d.data, d.value)
+        if swap is None:
+            return
+        c["swaps_decoded"] += 1
+        if head is None:
+            return
+        if swap.deadline <= head.timestamp:
+            c["swaps_expired"] += 1
+            return
+        opps = self.stage.evaluate(swap, p.raw)
+        t1 = time.perf_counter_ns()
+        self.engine_ns.append(t1 - t0)
+        for opp in opps:
+            c["opportunities"] += 1
+            self.opportunity_profit_wei += int(opp.profit)
+            hops = self.stage.hops_for(opp)
+            if not hops:
+                c["opportunities_unexecutable"] += 1
+                continue
+            ev = OpportunityEvent(opp, p.raw, p.hash, d.sender, head, p.seen_ns, t1 - t0, swap.function, hops)
+            for entry in self.registry.active_entries():
+                entry.events += 1
+                try:
+                    acts = await entry.strategy.process_event(ev)
+                except Exception:  # noqa: BLE001
+                    entry.errors += 1
+                    c["strategy_errors"] += 1
+                    continue
+                entry.actions += len(acts)
+                for a in acts:
+                    c["actions"] += 1
+                    self._put(self.actions, "actions", a)
+
+    async def _head_loop(self) -> None:
+        while True:
+            h = await self.head_q.get()
+            self._busy += 1
+            try:
+                if self.executor.head is None:
+                    await self.executor.start(h)
+                else:
+                    await self.executor.on_head(h)
+                self.executor_head = h.number
+            finally:
+                self._busy -= 1
+
+    async def _executor_loop(self) -> None:
+        while True:
+            a = await self.actions.get()
+            t = asyncio.create_task(self.executor.execute(a))
+            self._exec_tasks.add(t)
+            t.add_done_callback(self._exec_done)
+
+    def _exec_done(self, t: asyncio.Task[Any]) -> None:
+        self._exec_tasks.discard(t)
+        if not t.cancelled() and t.exception() is not None:
+            log.error("executor task failed: %s", type(t.exception()).__name__)
+            self.counts["strategy_errors"] += 1
+
+    # -- reporting -----------------------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.counts)
+        out.update({f"drops_{k}": v for k, v in self.drops.items()})
+        out.update(self.executor.stats)
+        out["engine_stages"] = dict(self.stage.stage_backends)
+        return out

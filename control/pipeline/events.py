@@ -1,0 +1,86 @@
+"""Events and actions that flow through the pipeline (collectors → strategies → executors)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["PendingTx", "NewHead", "PoolSync", "OpportunityEvent", "BackrunBundle", "Shutdown"]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingTx:
+    """A pending transaction as first seen: raw bytes, hash, and the ``perf_counter_ns`` of the WS frame."""
+
+    raw: bytes
+    hash: bytes
+    seen_ns: int
+    source: str = "ws"
+
+
+@dataclass(frozen=True, slots=True)
+class NewHead:
+    number: int
+    hash: str
+    parent_hash: str
+    base_fee: int
+    timestamp: int
+    gas_used: int = 0
+    gas_limit: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSync:
+    """Reserves of one pool after ``block`` (a ``Sync`` log, or a refresh by ``getReserves``)."""
+
+    address: bytes
+    reserve0: int
+    reserve1: int
+    block: int
+    removed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OpportunityEvent:
+    """The engine's output for one pending swap: one backrun opportunity against the head state."""
+
+    opportunity: Any  # mevblade.control.engine.software.types_swap.Opportunity
+    victim_raw: bytes
+    victim_hash: bytes
+    victim_sender: bytes
+    head: NewHead
+    seen_ns: int
+    engine_ns: int
+    swap_function: str = ""
+    #: the cycle as executor-contract hops (pair, direction, fee), built from the pool table
+    hops: tuple[Any, ...] = ()
+
+
+@dataclass(slots=True)
+class BackrunBundle:
+    """Action: send ``[victim, execute(...)]`` for ``target_block``."""
+
+    opportunity_id: str
+    victim_raw: bytes
+    victim_hash: bytes
+    hops: list[Any]  # arbcontract.Hop
+    amount_in: int
+    expected_profit_wei: int
+    coinbase_bps: int
+    target_block: int
+    max_fee_per_gas: int
+    priority_fee_per_gas: int
+    gas_limit: int
+    min_net_profit_wei: int
+    seen_ns: int
+    strategy: str = "backrun_arb"
+    pools: tuple[str, ...] = ()
+    tokens: tuple[str, ...] = ()
+    exact: bool = True
+    retargets: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    reason: str = ""
