@@ -419,7 +419,7 @@ class FlatCSR(wiring.Component):
 #: "MEVB" in ASCII.
 ID_MAGIC = 0x4D455642
 #: (major, minor) of the register map; bump minor when adding registers, major when moving them.
-VERSION = (1, 0)
+VERSION = (1, 1)
 #: Words of pool-record staging (256 bits: two uint112 reserves, fee numerator/denominator, flags).
 POOL_WORDS = 8
 #: Words of a router address (160 bits).
@@ -462,6 +462,13 @@ class Status(Register):
     idle = Field(1, Access.R, desc="no packet inside the pipeline")
     in_packet = Field(1, Access.R, desc="the input stream is inside a packet")
     pool_busy = Field(1, Access.R, desc="a pool-table commit is pending")
+
+
+class OutputCfg(Register):
+    """Which messages the appliance sends to the host."""
+
+    tx_headers = Field(1, Access.RW, reset=1, desc="send every decoded header record (decode-engine mode); "
+                       "0: count them only (production: opportunities only)")
 
 
 class PoolAddr(Register):
@@ -549,6 +556,7 @@ def appliance_map() -> MemoryMap:
     b.add("control", Control, address=0x010)
     b.add("status", Status)
     b.add("cycle", CycleStamp, address=0x018)
+    b.add("output_cfg", OutputCfg, address=0x020)
     b.add("pool_addr", PoolAddr, address=0x100)
     b.add("pool_cmd", PoolCmd)
     for i in range(POOL_WORDS):

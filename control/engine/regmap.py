@@ -6,7 +6,7 @@ Byte addresses on the AXI-Lite bus; ``FIELDS[reg][field] = (offset, width, acces
 from __future__ import annotations
 
 ID_MAGIC = 0x4d455642
-MAP_VERSION = (1, 0)
+MAP_VERSION = (1, 1)
 ADDR_WIDTH = 12
 POOL_WORDS = 8
 ROUTER_WORDS = 5
@@ -20,6 +20,7 @@ ADDR: dict[str, int] = {
     'control': 0x010,
     'status': 0x014,
     'cycle': 0x018,
+    'output_cfg': 0x020,
     'pool_addr': 0x100,
     'pool_cmd': 0x104,
     'pool_data_0': 0x120,
@@ -98,6 +99,7 @@ FIELDS: dict[str, dict[str, tuple[int, int, str]]] = {
     'control': {'enable': (0, 1, 'rw'), 'soft_reset': (1, 1, 'w1p'), 'flush': (2, 1, 'w1p')},
     'status': {'idle': (0, 1, 'r'), 'in_packet': (1, 1, 'r'), 'pool_busy': (2, 1, 'r')},
     'cycle': {'value': (0, 64, 'r')},
+    'output_cfg': {'tx_headers': (0, 1, 'rw')},
     'pool_addr': {'index': (0, 16, 'rw')},
     'pool_cmd': {'commit': (0, 1, 'w1p'), 'readback': (1, 1, 'w1p')},
     'pool_data_0': {'value': (0, 32, 'rw')},
@@ -168,6 +170,7 @@ SRC_HASH_ADDR = 0x008
 CONTROL_ADDR = 0x010
 STATUS_ADDR = 0x014
 CYCLE_ADDR = 0x018
+OUTPUT_CFG_ADDR = 0x020
 POOL_ADDR_ADDR = 0x100
 POOL_CMD_ADDR = 0x104
 POOL_DATA_0_ADDR = 0x120
