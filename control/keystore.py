@@ -23,17 +23,59 @@ class KeystoreError(Exception):
     """The keystore cannot be read or decrypted (the message never names the file or shows key material)."""
 
 
-class Signer:
-    """Signs transactions with a key held privately; only the address is public."""
+def _rlp_bytes(b: bytes) -> bytes:
+    n = len(b)
+    if n == 1 and b[0] < 0x80:
+        return b
+    if n < 56:
+        return bytes([0x80 + n]) + b
+    ln = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0xB7 + len(ln)]) + ln + b
 
-    __slots__ = ("_account", "address")
+
+def _rlp_int(v: int) -> bytes:
+    return _rlp_bytes(v.to_bytes((v.bit_length() + 7) // 8, "big") if v else b"")
+
+
+def _rlp_list(payload: bytes) -> bytes:
+    n = len(payload)
+    if n < 56:
+        return bytes([0xC0 + n]) + payload
+    ln = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0xF7 + len(ln)]) + ln + payload
+
+
+class Signer:
+    """Signs transactions with a key held privately; only the address is public.
+
+    :meth:`sign_transaction` goes through eth-account (any type); :meth:`sign_eip1559` is the hot path: a
+    type-2 transaction without access list, RLP-encoded here and signed with coincurve (libsecp256k1,
+    RFC 6979 nonces, low-s) — byte-identical to eth-account's output (tested), about 30x faster.
+    """
+
+    __slots__ = ("_account", "_ck", "address")
 
     def __init__(self, account: Any) -> None:
+        import coincurve
+
         self._account = account
+        self._ck = coincurve.PrivateKey(bytes(account.key))
         self.address: str = account.address
 
     def sign_transaction(self, tx: dict[str, Any]) -> bytes:
         return bytes(self._account.sign_transaction(tx).raw_transaction)
+
+    def sign_eip1559(self, *, chain_id: int, nonce: int, max_priority_fee_per_gas: int, max_fee_per_gas: int,
+                     gas: int, to: bytes, value: int, data: bytes) -> bytes:
+        from eth_utils import keccak
+
+        if len(to) != 20:
+            raise ValueError(f"to must be a 20-byte address, not {len(to)} bytes")
+        body = (_rlp_int(chain_id) + _rlp_int(nonce) + _rlp_int(max_priority_fee_per_gas) + _rlp_int(max_fee_per_gas)
+                + _rlp_int(gas) + _rlp_bytes(to) + _rlp_int(value) + _rlp_bytes(data) + b"\xc0")
+        sig = self._ck.sign_recoverable(keccak(b"\x02" + _rlp_list(body)), hasher=None)
+        r, s_, v = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:64], "big"), sig[64]
+        return b"\x02" + _rlp_list(body + _rlp_int(v) + _rlp_int(r) + _rlp_int(s_))
 
     def __repr__(self) -> str:
         return f"Signer(address={self.address})"

@@ -49,7 +49,8 @@ def build_pipeline(dep: Any, *, node_http: str, node_ws: str, relay_urls: list[s
     relays = [RelayClient(u, relay_auth, name=f"relay{i}", timeout_s=relay_timeout_s) for i, u in enumerate(relay_urls)]
     executor = BundleExecutor(signer, relays, contract=contract, chain_id=dep.chain_id, node_http=node_http,
                               recorder=recorder, max_retargets=max_retargets)
-    cfg = PipelineConfig(chain_id=dep.chain_id, own_addresses=frozenset({b20(signer.address)}))
+    cfg = PipelineConfig(chain_id=dep.chain_id, own_addresses=frozenset({b20(signer.address)}),
+                         profit_token=b20(dep.weth))
     return Pipeline(stage=stage, registry=reg, executor=executor,
                     pending=PendingTxCollector(node_ws, node_http), heads=NewHeadsCollector(node_ws, node_http),
                     pools=PoolSyncCollector(node_ws, node_http, [b20(p.address) for p in dep.pools]),

@@ -40,6 +40,8 @@ class PipelineConfig:
     head_queue: int = 64
     own_addresses: frozenset[bytes] = frozenset()
     seen_cache: int = 100_000
+    #: token whose opportunities are summed into ``opportunity_profit_wei`` (others are in other units)
+    profit_token: bytes | None = None
 
 
 class EngineStage:
@@ -250,7 +252,8 @@ class Pipeline:
         self.engine_ns.append(t1 - t0)
         for opp in opps:
             c["opportunities"] += 1
-            self.opportunity_profit_wei += int(opp.profit)
+            if self.config.profit_token is None or opp.tokens[0] == self.config.profit_token:
+                self.opportunity_profit_wei += int(opp.profit)
             hops = self.stage.hops_for(opp)
             if not hops:
                 c["opportunities_unexecutable"] += 1

@@ -65,6 +65,7 @@ class BundleExecutor:
         self.signer = signer
         self.relays = relays
         self.contract = contract
+        self._contract_b = bytes.fromhex(contract.removeprefix("0x"))
         self.chain_id = chain_id
         self.node = AsyncRpcClient(node_http)
         self.recorder = recorder or MemoryRecorder()
@@ -180,10 +181,10 @@ class BundleExecutor:
 
     def sign(self, a: BackrunBundle, nonce: int) -> bytes:
         data = execute_calldata(a.amount_in, a.hops, a.expected_profit_wei, a.coinbase_bps, self.flash)
-        return self.signer.sign_transaction({
-            "to": self.contract, "data": data, "value": 0, "gas": a.gas_limit, "nonce": nonce,
-            "chainId": self.chain_id, "maxFeePerGas": a.max_fee_per_gas,
-            "maxPriorityFeePerGas": a.priority_fee_per_gas, "type": 2})
+        return self.signer.sign_eip1559(chain_id=self.chain_id, nonce=nonce,
+                                        max_priority_fee_per_gas=a.priority_fee_per_gas,
+                                        max_fee_per_gas=a.max_fee_per_gas, gas=a.gas_limit,
+                                        to=self._contract_b, value=0, data=data)
 
     async def execute(self, a: BackrunBundle, retarget: bool = False) -> str:
         """Handle one action; returns what happened (``submitted`` or why not)."""

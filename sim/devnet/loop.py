@@ -38,7 +38,7 @@ class LoopConfig:
     engine: str = "sw"
     rate: float = 20.0           # user transactions per second of (simulated) block time
     block_time_s: float = 0.5
-    accounts: int = 16
+    accounts: int = 48
     pace: bool = False           # sleep 1/rate between transactions (real time); off = as fast as possible
     params: dict[str, Any] = field(default_factory=dict)
     relays: int = 1
