@@ -146,6 +146,10 @@ class Pipeline:
     def stop(self) -> None:
         self._stop.set()
 
+    def has_seen(self, tx_hash: bytes) -> bool:
+        """Whether the pending transaction ``tx_hash`` went through the engine stage."""
+        return tx_hash in self._seen
+
     def idle(self) -> bool:
         """True when every queue is empty and nothing is being processed (the demo's lock-step uses it)."""
         return (self.events.empty() and self.actions.empty() and self.head_q.empty() and self._busy == 0

@@ -123,12 +123,15 @@ async def run_loop(cfg: LoopConfig, progress: Callable[[int, dict[str, Any]], No
                 sent = 0
                 reports = []
                 for b in range(cfg.blocks):
+                    if "after_head" in hooks:
+                        await hooks["after_head"](b, pipe, net, relays)
+                    batch = []
                     for _ in range(per_block):
-                        await asyncio.to_thread(net.traffic.next_tx)
+                        batch.append(bytes.fromhex((await asyncio.to_thread(net.traffic.next_tx)).hash[2:]))
                         sent += 1
                         if cfg.pace:
                             await asyncio.sleep(1 / cfg.rate)
-                    await _wait(lambda: pipe.counts["pending_seen"] >= sent, 30, "pending transactions")
+                    await _wait(lambda: all(pipe.has_seen(h) for h in batch), 30, "pending transactions")
                     await pipe.wait_idle()
                     if "before_build" in hooks:
                         await hooks["before_build"](b, pipe, net, relays)
@@ -136,6 +139,8 @@ async def run_loop(cfg: LoopConfig, progress: Callable[[int, dict[str, Any]], No
                     reports.append(rep)
                     await _wait(lambda: pipe.executor_head >= rep.number, 30, "the new head")
                     await pipe.wait_idle()
+                    if "after_build" in hooks:
+                        await hooks["after_build"](b, pipe, net, relays, rep)
                     if task.done():
                         task.result()
                     if progress:
@@ -144,6 +149,8 @@ async def run_loop(cfg: LoopConfig, progress: Callable[[int, dict[str, Any]], No
                     await recorder.flush()
                 stats = pipe.stats()
                 ex = pipe.executor
+                collectors = {c.name: {"connects": c.connects, "reconnects": c.reconnects, "errors": c.errors}
+                              for c in (pipe.pending, pipe.heads, pipe.pools) if c is not None}
                 weth_gain = _weth_balance(net, contract)
             finally:
                 pipe.stop()
@@ -191,6 +198,9 @@ async def run_loop(cfg: LoopConfig, progress: Callable[[int, dict[str, Any]], No
         "engine_us": percentiles(pipe.engine_ns),
         "queue_drops": {k.removeprefix("drops_"): v for k, v in stats.items() if k.startswith("drops_")},
         "reorgs": stats["reorgs"],
+        "collectors": collectors,
+        "contract": contract,
+        "executor_address": signer.address,
         "relay_errors": stats["relay_errors"],
         "blocks_built": [{"number": r.number, "txs": r.tx_count, "included": len(r.included),
                           "rejected": len(r.rejected)} for r in reports],
