@@ -28,6 +28,7 @@ RTL_DIR = Path(__file__).resolve().parent / "rtl"
 TOPS: dict[str, str] = {
     "tx_decoder_top": "mevblade.hw.top_decoder:TxDecoderTop",
     "keccak_top": "mevblade.hw.top_keccak:KeccakTop",
+    "swap_decoder_top": "mevblade.hw.top_swap_decoder:SwapDecoderTop",
     "appliance_top": "mevblade.hw.top:ApplianceTop",
 }
 
