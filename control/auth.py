@@ -205,6 +205,8 @@ class AuthService:
     hasher: PasswordHasher = field(default_factory=lambda: _hasher)
     revoked_families: set[str] = field(default_factory=set)
     _dummy: str | None = None
+    #: token -> verified claims; the signature of a given token string is checked once (bounded)
+    _verified: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def now(self) -> dt.datetime:
         return _utc(self.clock())
@@ -287,6 +289,15 @@ class AuthService:
                          {"family": row.family_id})
 
     def verify_access(self, token: str) -> Principal:
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._decode(token)
+            if len(self._verified) >= 4096:
+                self._verified.clear()
+            self._verified[token] = claims
+        return self._principal(claims)
+
+    def _decode(self, token: str) -> dict[str, Any]:
         try:
             claims = jwt.decode(token, self.jwt_secret, algorithms=[self.algorithm],
                                 options={"verify_exp": False, "verify_iat": False, "verify_nbf": False,
@@ -295,6 +306,9 @@ class AuthService:
             raise AuthError("invalid_token", "access token is malformed or its signature is wrong") from None
         if claims.get("typ") != "access":
             raise AuthError("invalid_token", "not an access token")
+        return claims
+
+    def _principal(self, claims: dict[str, Any]) -> Principal:
         try:
             expired = float(claims["exp"]) <= self.clock()
         except (TypeError, ValueError):

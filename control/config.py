@@ -95,6 +95,8 @@ class Settings(BaseSettings):
     grpc_host: str = "127.0.0.1"
     grpc_port: int = Field(50051, ge=0, le=65535)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: seconds a cached opportunities listing may be served (in-process writes invalidate at once); 0 = off
+    api_cache_ttl: float = Field(1.0, ge=0)
     # pricing for USD figures: "static" uses eth_usd_price
     price_source: str = "static"
     eth_usd_price: float = Field(3000.0, gt=0)

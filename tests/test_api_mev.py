@@ -211,3 +211,27 @@ def test_cors_headers_when_configured(tmp_path):
         r = a.client.get("/healthz", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in r.headers
     a.ctx.store.close()
+
+
+def test_listing_cache_sees_in_process_writes_at_once(sqlite_api):
+    h = sqlite_api.headers("viewer")
+    assert sqlite_api.client.get(OPPS, headers=h).json()["total"] == 0
+    add_opportunity(sqlite_api.ctx, sqlite_api.clock)
+    assert sqlite_api.client.get(OPPS, headers=h).json()["total"] == 1
+    oid = sqlite_api.ctx.store.list_opportunities().items[0].id
+    sqlite_api.ctx.store.set_opportunity_status(oid, "expired")
+    assert sqlite_api.client.get(OPPS, headers=h).json()["opportunities"][0]["status"] == "expired"
+
+
+def test_listing_without_cache_sees_out_of_process_writes(tmp_path):
+    from sqlalchemy import text
+
+    a = make_api(f"sqlite:///{tmp_path / 'db.sqlite'}", api_cache_ttl=0)
+    with a.client:
+        h = a.headers("viewer")
+        oid = add_opportunity(a.ctx, a.clock)
+        assert a.client.get(OPPS, headers=h).json()["opportunities"][0]["confidence"] == 0.9
+        with a.ctx.store.engine.begin() as conn:  # another process writing the same database
+            conn.execute(text("UPDATE opportunities SET confidence=0.5 WHERE id=:i"), {"i": oid})
+        assert a.client.get(OPPS, headers=h).json()["opportunities"][0]["confidence"] == 0.5
+    a.ctx.store.close()

@@ -279,8 +279,18 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0) -
             expires_at=o.expires_at, created_at=o.created_at, victim_tx_hash=o.victim_tx_hash,
             pools=list(o.pools or []), tokens=list(o.tokens or []), direction=o.direction)
 
+    cache: dict[tuple, tuple[int, float, bytes]] = {}
+
+    def _listing(chain: str | None, strategy: str | None, min_eth: float | None, status: str | None, page: int,
+                 limit: int) -> bytes:
+        result = ctx.store.list_opportunities(chain=chain, strategy=strategy, min_net_profit_eth=min_eth,
+                                              status=status, page=page, limit=limit)
+        body = S.OpportunityList(opportunities=[opp_out(o) for o in result.items], total=result.total,
+                                 page=result.page, limit=result.limit)
+        return body.model_dump_json().encode()
+
     @app.get("/api/v1/mev/opportunities", response_model=S.OpportunityList, tags=["mev"], responses=ERRORS)
-    def list_opportunities(
+    async def list_opportunities(
         p: Annotated[Principal, Depends(require("opportunities:read"))],
         chain: Annotated[str | None, Query(max_length=32)] = None,
         strategy: Annotated[str | None, Query(max_length=64)] = None,
@@ -288,7 +298,9 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0) -
         status: Annotated[str | None, Query(max_length=16)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
         page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    ) -> S.OpportunityList:
+    ) -> Response:
+        """Newest first. Served through a micro-cache keyed by the query, the store's write generation and
+        the price source's version (at most ``api_cache_ttl`` seconds old for writes from other processes)."""
         min_eth = None
         if min_profit is not None:
             try:
@@ -296,10 +308,21 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0) -
             except LookupError as exc:
                 raise ApiError(503, "price_unavailable", str(exc)) from None
             min_eth = float(Decimal(str(min_profit)) / price)
-        result = ctx.store.list_opportunities(chain=chain, strategy=strategy, min_net_profit_eth=min_eth,
-                                              status=status, page=page, limit=limit)
-        return S.OpportunityList(opportunities=[opp_out(o) for o in result.items], total=result.total,
-                                 page=result.page, limit=result.limit)
+        ttl = ctx.settings.api_cache_ttl
+        version = getattr(ctx.prices, "version", None)
+        key = (chain, strategy, min_eth, status, page, limit, version() if callable(version) else 0)
+        now = time.monotonic()
+        gen = ctx.store.generation
+        hit = cache.get(key) if ttl > 0 else None
+        if hit is not None and hit[0] == gen and hit[1] > now:
+            body = hit[2]
+        else:
+            body = await asyncio.to_thread(_listing, chain, strategy, min_eth, status, page, limit)
+            if ttl > 0:
+                if len(cache) >= 1024:
+                    cache.clear()
+                cache[key] = (gen, now + ttl, body)
+        return Response(body, media_type="application/json")
 
     @app.get("/api/v1/mev/opportunities/{opportunity_id}", response_model=S.OpportunityOut, tags=["mev"],
              responses=ERRORS)

@@ -33,6 +33,9 @@ class StaticPriceSource:
     def usd_per_native(self, chain: str) -> Decimal:
         return self.per_chain.get(chain, self.default)
 
+    def version(self) -> int:
+        return 0
+
 
 class FilePriceSource:
     def __init__(self, path: str | Path, default: float | Decimal | None = None) -> None:
@@ -53,6 +56,11 @@ class FilePriceSource:
                 self._mtime = mtime
             except (ValueError, AttributeError, OSError):
                 pass  # keep the last good prices
+
+    def version(self) -> float:
+        """Changes whenever the prices file is reloaded (cache key for priced responses)."""
+        self._load()
+        return self._mtime or 0.0
 
     def usd_per_native(self, chain: str) -> Decimal:
         self._load()

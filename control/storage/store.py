@@ -188,6 +188,8 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
         self._audit_lock = threading.Lock()
+        #: bumped by every write to opportunities / executions made through this object (cache validation)
+        self.generation = 0
         self._box = SecretBox(secret_key) if secret_key else None
         if migrate:
             self.migrate()
@@ -275,6 +277,7 @@ class Store:
             raise StoreError(f"status must be one of {OPPORTUNITY_STATUSES}, not {data['status']!r}")
         with self._session.begin() as s:
             s.merge(Opportunity(**data))
+        self.generation += 1
         return str(data["id"])
 
     def get_opportunity(self, opportunity_id: str) -> Opportunity | None:
@@ -319,6 +322,7 @@ class Store:
             if opp.flagged and status != "flagged":
                 raise StoreError("a flagged (sandwich / front-run) opportunity cannot change status")
             opp.status = status
+        self.generation += 1
 
     def claim_opportunity(self, opportunity_id: str, *, from_status: str = "detected",
                           to_status: str = "executing") -> bool:
@@ -331,7 +335,9 @@ class Store:
                             .where(Opportunity.id == opportunity_id, Opportunity.status == from_status,
                                    Opportunity.flagged.is_(False))
                             .values(status=to_status))
-            return res.rowcount == 1
+            ok = res.rowcount == 1
+        self.generation += 1
+        return ok
 
     def record_bundle(self, opportunity_id: str, *, target_block: int, tx_hashes: Iterable[str], relay: str,
                       bundle_hash: str | None = None, status: str = "submitted",
@@ -385,7 +391,9 @@ class Store:
             if status in ("submitted", "included", "failed", "executing") and not opp.flagged:
                 opp.status = status
             s.flush()
-            return int(e.id)
+            eid = int(e.id)
+        self.generation += 1
+        return eid
 
     def list_executions(self, opportunity_id: str | None = None, limit: int = 100) -> list[Execution]:
         with self._session() as s:

@@ -1,0 +1,326 @@
+"""Benchmark ``api``: REST latency at a fixed request rate and WebSocket fan-out latency.
+
+Three processes on loopback: the **server** (the real FastAPI app over a seeded SQLite store,
+uvicorn, one worker — what ``mevblade serve`` runs), a separate **load process** and the
+benchmark driver. Both loads are bounded in count and time and stop by themselves.
+
+* REST: ``GET /api/v1/mev/opportunities`` (50 per page, 10,000 rows in the store, bearer JWT)
+  sent **open-loop** at a fixed rate (default 1,000 rps for 30 s) over 64 keep-alive
+  connections; latency is measured from each request's *scheduled* send time (so a stalled
+  server cannot hide behind a slowed-down client: no coordinated omission) and also from the
+  actual send. p50/p95/p99/max, achieved rate, errors.
+* WebSocket: N clients (default 1,000) subscribe to ``opportunities``; the server publishes
+  events at a fixed interval through the same :class:`Hub` the pipeline uses; each client
+  records ``receive time − publish time`` (same host clock). p50/p95/p99/max over every
+  (event, client) pair, plus drops.
+
+``quick=true`` is a smoke run (200 rps × 3 s, 100 WS clients × 20 events).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from mevblade.sim.bench import benchmark
+
+__all__ = ["bench_api"]
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = min(len(s) - 1, max(0, int(round(q / 100.0 * (len(s) - 1)))))
+    return s[k]
+
+
+def _summary(ms: list[float]) -> dict[str, float]:
+    return {"p50_ms": round(_pct(ms, 50), 3), "p95_ms": round(_pct(ms, 95), 3), "p99_ms": round(_pct(ms, 99), 3),
+            "max_ms": round(max(ms), 3) if ms else float("nan"), "samples": len(ms)}
+
+
+# ----------------------------------------------------------------------------------------------- server
+
+
+def _server_main(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from mevblade.control.api import build_context, create_app
+    from mevblade.control.config import load_settings
+    from mevblade.control.storage import open_store
+    from mevblade.control.storage.models import utcnow
+
+    db = Path(args.dir) / "bench.db"
+    settings = load_settings(database_url=f"sqlite:///{db}", jwt_secret="bench-only-secret",
+                             rate_limit_requests=10**9, ws_queue_size=1024, ws_max_drops=10**6,
+                             password_hash_time_cost=1, password_hash_memory_kib=1024, log_level="WARNING")
+    store = open_store(settings.database_url)
+    if not store.list_opportunities(limit=1).items:
+        import datetime as dt
+
+        now = utcnow()
+        with store.engine.begin() as conn:
+            from mevblade.control.storage.models import Opportunity
+
+            rows = [dict(id=f"bench{i:06d}", chain="ethereum" if i % 3 else "arbitrum", strategy="backrun_arb",
+                         type="backrun", victim_tx_hash="0x" + f"{i:064x}", pools=["0x" + "33" * 20],
+                         tokens=["0x" + "11" * 20, "0x" + "22" * 20], direction="0->1", amount_in=10**18,
+                         profit_estimate=10**16 + i, gas_cost=10**15, net_profit=9 * 10**15 + i,
+                         net_profit_eth=(9 * 10**15 + i) / 1e18, confidence=0.9, flagged=False,
+                         expires_at=now + dt.timedelta(minutes=5),
+                         created_at=now - dt.timedelta(seconds=i), status="detected",
+                         details={}) for i in range(args.rows)]
+            conn.execute(Opportunity.__table__.insert(), rows)
+    ctx = build_context(settings, store=store)
+    if store.get_user_by_name("bench") is None:
+        ctx.auth.create_user("bench", "bench-password", "viewer")
+    token = ctx.auth.login("bench", "bench-password").access_token
+    app = create_app(ctx, analytics_interval=None)
+
+    async def publisher() -> None:
+        # waits for the expected subscribers, then publishes events at a fixed interval
+        if not args.ws_clients:
+            return
+        while ctx.hub.subscribers < args.ws_clients:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        for i in range(args.ws_events):
+            ctx.hub.publish("opportunities", {"id": f"ev{i}", "chain": "ethereum", "strategy": "backrun_arb",
+                                              "tokens": [], "profit_estimate": "0.01", "confidence": 0.9,
+                                              "expires_in": 60}, chain="ethereum")
+            await asyncio.sleep(args.ws_interval)
+
+    async def main() -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on",
+                                access_log=False, backlog=4096)
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        print(json.dumps({"port": port, "token": token}), flush=True)
+        pub = asyncio.create_task(publisher())
+        # stop when the driver closes our stdin (or after the hard limit)
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        try:
+            await asyncio.wait_for(reader.read(), timeout=args.max_seconds)
+        except asyncio.TimeoutError:
+            pass
+        pub.cancel()
+        server.should_exit = True
+        await task
+
+    asyncio.run(main())
+
+
+# -------------------------------------------------------------------------------------------- REST load
+
+
+def _rest_main(args: argparse.Namespace) -> None:
+    import aiohttp
+
+    url = f"http://127.0.0.1:{args.port}/api/v1/mev/opportunities?limit=50"
+    headers = {"Authorization": f"Bearer {args.token}"}
+    n = int(args.rate * args.duration)
+    sched_ms: list[float] = []
+    service_ms: list[float] = []
+    errors: dict[str, int] = {}
+
+    async def one(session: aiohttp.ClientSession, t_sched: float) -> None:
+        t_send = time.perf_counter()
+        try:
+            async with session.get(url, headers=headers) as r:
+                await r.read()
+                if r.status != 200:
+                    errors[str(r.status)] = errors.get(str(r.status), 0) + 1
+                    return
+        except Exception as exc:  # noqa: BLE001 - counted, not fatal
+            errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+            return
+        t_done = time.perf_counter()
+        sched_ms.append((t_done - t_sched) * 1e3)
+        service_ms.append((t_done - t_send) * 1e3)
+
+    async def main() -> None:
+        conn = aiohttp.TCPConnector(limit=args.connections, force_close=False)
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with aiohttp.ClientSession(connector=conn, timeout=timeout) as session:
+            # warm-up: open the connections and fill the server's cache
+            await asyncio.gather(*(one(session, time.perf_counter()) for _ in range(args.connections)))
+            sched_ms.clear()
+            service_ms.clear()
+            errors.clear()
+            t0 = time.perf_counter() + 0.05
+            tasks = []
+            for i in range(n):
+                t_sched = t0 + i / args.rate
+                delay = t_sched - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(one(session, t_sched)))
+            await asyncio.gather(*tasks)
+            elapsed = time.perf_counter() - t0
+        print(json.dumps({"requests": n, "elapsed_s": round(elapsed, 3), "achieved_rps": round(n / elapsed, 1),
+                          "errors": errors, "from_schedule": _summary(sched_ms), "service": _summary(service_ms)}),
+              flush=True)
+
+    asyncio.run(main())
+
+
+# ---------------------------------------------------------------------------------------------- WS load
+
+
+def _ws_main(args: argparse.Namespace) -> None:
+    import websockets
+
+    url = f"ws://127.0.0.1:{args.port}/ws"
+    lat_ms: list[float] = []
+    received = [0]
+    closed: dict[str, int] = {}
+
+    async def client(i: int, ready: asyncio.Event, counter: list[int]) -> None:
+        try:
+            async with websockets.connect(url, max_queue=None, open_timeout=60, ping_interval=None) as ws:
+                await ws.send(json.dumps({"type": "subscribe", "channels": ["opportunities"],
+                                          "auth_token": f"Bearer {args.token}"}))
+                await ws.recv()  # subscribed
+                counter[0] += 1
+                if counter[0] == args.clients:
+                    ready.set()
+                got = 0
+                while got < args.events:
+                    msg = await asyncio.wait_for(ws.recv(), timeout=args.max_seconds)
+                    now = time.time()
+                    ev = json.loads(msg)
+                    if ev.get("type") == "opportunity":
+                        lat_ms.append((now - ev["ts"]) * 1e3)
+                        got += 1
+                received[0] += got
+        except Exception as exc:  # noqa: BLE001 - counted
+            closed[type(exc).__name__] = closed.get(type(exc).__name__, 0) + 1
+
+    async def main() -> None:
+        ready = asyncio.Event()
+        counter = [0]
+        tasks = []
+        for i in range(args.clients):
+            tasks.append(asyncio.create_task(client(i, ready, counter)))
+            if i % 50 == 49:
+                await asyncio.sleep(0.05)  # do not flood the accept queue
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=args.max_seconds)
+        expected = args.clients * args.events
+        print(json.dumps({"clients": args.clients, "events": args.events, "expected": expected,
+                          "received": received[0], "lost": expected - received[0], "errors": closed,
+                          "latency": _summary(lat_ms)}), flush=True)
+
+    asyncio.run(main())
+
+
+# ------------------------------------------------------------------------------------------------ driver
+
+
+def _spawn(role: str, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "mevblade.sim.bench.api", role, *extra], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(proc: subprocess.Popen, timeout: float) -> None:
+    try:
+        if proc.stdin:
+            proc.stdin.close()
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@benchmark("api", "REST GET opportunities p50/p95/p99 at a fixed rate; WebSocket fan-out p99 to N clients")
+def bench_api(quick: bool = False, rate: float | None = None, duration: float | None = None,
+              ws_clients: int | None = None, ws_events: int | None = None, rows: int = 10_000,
+              connections: int = 64) -> dict[str, Any]:
+    rate = rate or (200.0 if quick else 1000.0)
+    duration = duration or (3.0 if quick else 30.0)
+    ws_clients = ws_clients if ws_clients is not None else (100 if quick else 1000)
+    ws_events = ws_events or (20 if quick else 100)
+    if rate * duration > 200_000 or ws_clients > 5000:
+        raise ValueError("rate*duration must be <= 200000 requests and ws_clients <= 5000 (bounded load)")
+    result: dict[str, Any] = {"config": {"rate_rps": rate, "duration_s": duration, "rows": rows,
+                                         "connections": connections, "ws_clients": ws_clients,
+                                         "ws_events": ws_events, "ws_interval_s": 0.05, "quick": quick}}
+    with tempfile.TemporaryDirectory(prefix="mevblade-bench-api-") as tmp:
+        limit = str(int(duration * 3 + 120))
+        # REST
+        server = _spawn("server", "--dir", tmp, "--rows", str(rows), "--ws-clients", "0", "--max-seconds", limit)
+        try:
+            info = json.loads(server.stdout.readline() or "{}")
+            if "port" not in info:
+                raise RuntimeError(f"bench server did not start: {server.stderr.read()[-500:]}")
+            load = subprocess.run([sys.executable, "-m", "mevblade.sim.bench.api", "rest", "--port", str(info["port"]),
+                                   "--token", info["token"], "--rate", str(rate), "--duration", str(duration),
+                                   "--connections", str(connections)], capture_output=True, text=True,
+                                  timeout=duration * 3 + 120)
+            if load.returncode != 0:
+                raise RuntimeError(f"REST load failed: {load.stderr[-500:]}")
+            result["rest"] = json.loads(load.stdout.strip().splitlines()[-1])
+        finally:
+            _finish(server, 30)
+        # WebSocket fan-out (fresh server: no cache / connection state carried over)
+        server = _spawn("server", "--dir", tmp, "--rows", str(rows), "--ws-clients", str(ws_clients),
+                        "--ws-events", str(ws_events), "--ws-interval", "0.05", "--max-seconds", limit)
+        try:
+            info = json.loads(server.stdout.readline() or "{}")
+            if "port" not in info:
+                raise RuntimeError(f"bench server did not start: {server.stderr.read()[-500:]}")
+            load = subprocess.run([sys.executable, "-m", "mevblade.sim.bench.api", "ws", "--port", str(info["port"]),
+                                   "--token", info["token"], "--clients", str(ws_clients), "--events",
+                                   str(ws_events), "--max-seconds", limit], capture_output=True, text=True,
+                                  timeout=float(limit) + 30)
+            if load.returncode != 0:
+                raise RuntimeError(f"WS load failed: {load.stderr[-500:]}")
+            result["ws"] = json.loads(load.stdout.strip().splitlines()[-1])
+        finally:
+            _finish(server, 30)
+    result["targets"] = {"rest_p99_ms": 20.0, "ws_p99_ms": 5.0}
+    return result
+
+
+def _main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m mevblade.sim.bench.api")
+    sub = ap.add_subparsers(dest="role", required=True)
+    s = sub.add_parser("server")
+    s.add_argument("--dir", required=True)
+    s.add_argument("--rows", type=int, default=10_000)
+    s.add_argument("--ws-clients", type=int, default=0)
+    s.add_argument("--ws-events", type=int, default=100)
+    s.add_argument("--ws-interval", type=float, default=0.05)
+    s.add_argument("--max-seconds", type=float, default=300)
+    r = sub.add_parser("rest")
+    r.add_argument("--port", type=int, required=True)
+    r.add_argument("--token", required=True)
+    r.add_argument("--rate", type=float, default=1000)
+    r.add_argument("--duration", type=float, default=30)
+    r.add_argument("--connections", type=int, default=64)
+    w = sub.add_parser("ws")
+    w.add_argument("--port", type=int, required=True)
+    w.add_argument("--token", required=True)
+    w.add_argument("--clients", type=int, default=1000)
+    w.add_argument("--events", type=int, default=100)
+    w.add_argument("--max-seconds", type=float, default=300)
+    args = ap.parse_args(argv)
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    {"server": _server_main, "rest": _rest_main, "ws": _ws_main}[args.role](args)
+
+
+if __name__ == "__main__":
+    _main()
