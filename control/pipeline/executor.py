@@ -82,7 +82,7 @@ class BundleExecutor:
             "sim_failed", "sim_unprofitable", "relay_errors", "bundles_submitted", "submissions", "bundles_included",
             "bundles_reverted_included", "bundles_missed", "bundles_cancelled", "retargets", "realized_profit_wei",
             "expected_profit_wei", "realized_gross_wei", "expected_gross_wei", "gas_cost_wei", "coinbase_paid_wei",
-            "realized_mismatch")}
+            "realized_mismatch", "bundles_reorged_out")}
         self.lat_callbundle_ns: list[int] = []
         self.lat_sendbundle_ns: list[int] = []
         self.lat_signed_ns: list[int] = []
@@ -98,7 +98,8 @@ class BundleExecutor:
         self.head = head
         self.nonce = _q(await self.node.call("eth_getTransactionCount", self.signer.address, "latest"))
         if prev is not None and head.number <= prev.number:
-            log.info("head replaced at %d; re-checking in-flight bundles", head.number)
+            log.info("head replaced at %d; re-checking bundles of the replaced blocks", head.number)
+            await self._recheck_after_reorg(head.number)
         for target in sorted(t for t in self.inflight if t <= head.number):
             for rec in self.inflight.pop(target):
                 await self._settle(rec, target)
@@ -164,6 +165,29 @@ class BundleExecutor:
         self.recorder.outcome(rec.action.opportunity_id, {"status": "failed", "transaction_hash": rec.tx_hash,
                                                           "relay": rec.relays[0] if rec.relays else None,
                                                           "bundle_status": "missed"})
+
+    async def _recheck_after_reorg(self, number: int) -> None:
+        """Bundles counted as included in a block that was replaced: keep them only if still on chain."""
+        st = self.stats
+        for rec in self.done:
+            r = rec.realized
+            if rec.status != "included" or r.get("block", -1) < number:
+                continue
+            rc = await self.node.call("eth_getTransactionReceipt", rec.tx_hash)
+            if rc is not None and _q(rc["status"]) == 1:
+                continue
+            rec.status = "reorged_out"
+            st["bundles_included"] -= 1
+            st["bundles_reorged_out"] += 1
+            st["realized_profit_wei"] -= r["realized_net_wei"]
+            st["expected_profit_wei"] -= r["expected_net_wei"]
+            st["realized_gross_wei"] -= r["profit_wei"]
+            st["expected_gross_wei"] -= rec.action.expected_profit_wei
+            st["gas_cost_wei"] -= r["gas_cost_wei"]
+            st["coinbase_paid_wei"] -= r["coinbase_paid_wei"]
+            self.recorder.outcome(rec.action.opportunity_id, {"status": "failed", "transaction_hash": rec.tx_hash,
+                                                              "relay": rec.relays[0] if rec.relays else None,
+                                                              "bundle_status": "reorged"})
 
     async def _cancel(self, rec: InFlight) -> None:
         async def one(r: RelayClient) -> None:

@@ -44,6 +44,7 @@ class LoopConfig:
     relays: int = 1
     store_url: str | None = None  # e.g. sqlite:///path.db → recorded through mevblade.control.storage
     max_eth: float = 8.0
+    relay_timeout_s: float = 2.0
 
 
 def percentiles(ns: list[int]) -> dict[str, float]:
@@ -111,7 +112,8 @@ async def run_loop(cfg: LoopConfig, progress: Callable[[int, dict[str, Any]], No
             relay_auth = Account.from_key(keccak(b"mevblade-demo-relay-auth-DEVNET-ONLY"))
             pipe = build_pipeline(net.dep, node_http=net.anvil.http_url, node_ws=hooks.get("ws_url", net.anvil.ws_url),
                                   relay_urls=[r.url for r in relays], signer=signer, relay_auth=relay_auth,
-                                  contract=contract, engine=cfg.engine, params=cfg.params, recorder=recorder)
+                                  contract=contract, engine=cfg.engine, params=cfg.params, recorder=recorder,
+                                  relay_timeout_s=cfg.relay_timeout_s)
             if "on_pipeline" in hooks:
                 hooks["on_pipeline"](pipe, net, relays)
             task = asyncio.create_task(pipe.run())
@@ -181,6 +183,7 @@ async def run_loop(cfg: LoopConfig, progress: Callable[[int, dict[str, Any]], No
         "bundles_included": stats["bundles_included"],
         "bundles_missed": stats["bundles_missed"],
         "bundles_reverted_included": stats["bundles_reverted_included"],
+        "bundles_reorged_out": stats["bundles_reorged_out"],
         "duplicate_submissions": stats["duplicate_submissions"],
         "duplicates_prevented": stats["duplicates_prevented"],
         "realized_profit_wei": stats["realized_profit_wei"],
