@@ -79,8 +79,9 @@ class WsCollector:
                     if self.connects > 1:
                         self.reconnects += 1
                     delay = self.backoff_s
+                    catch_up = await self.on_connect()
                     self.connected.set()
-                    for ev in await self.on_connect():
+                    for ev in catch_up:
                         yield ev
                     async for frame in ws:
                         recv_ns = time.perf_counter_ns()
