@@ -1,0 +1,218 @@
+"""Price-delta evaluator arithmetic: exact Uniswap V2 ``getAmountOut`` / ``getAmountIn`` in gateware.
+
+The first block of the gateware evaluator: the exact integer hop arithmetic of
+:mod:`mevblade.control.engine.software.evaluator` (``get_amount_out`` /
+``get_amount_in`` with per-pool fee ``fee_num / fee_den`` and the library's
+reverts), bit-exact with it. The cycle optimum search (``optimal_cycle``) that
+would sit on top of it is not in gateware yet (see ``docs/ARCHITECTURE.md``).
+"""
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["AmountOp", "AmountRevert", "AmountRequest", "AmountResponse", "AmountUnit",
+           "OUT_DIV_BITS", "IN_DIV_BITS", "DIGIT_BITS"]
+
+#: multiplier digit: one ``240 × 16``-bit partial product per cycle (DSP-mappable)
+DIGIT_BITS = 16
+#: quotient bits of getAmountOut (< reserve_out < 2**112, so 113 bits are enough)
+OUT_DIV_BITS = 113
+#: quotient bits of getAmountIn (numerator < 2**240, denominator >= 1)
+IN_DIV_BITS = 240
+
+
+class AmountOp(enum.Enum, shape=1):
+    OUT = 0   #: getAmountOut(amount = amount in)
+    IN = 1    #: getAmountIn(amount = amount out)
+
+
+class AmountRevert(enum.Enum, shape=3):
+    """Why the library would revert (``NONE``: the result is valid)."""
+    NONE = 0
+    INSUFFICIENT_INPUT_AMOUNT = 1
+    INSUFFICIENT_OUTPUT_AMOUNT = 2
+    INSUFFICIENT_LIQUIDITY = 3
+    SUB_UNDERFLOW = 4        #: getAmountIn with amount_out > reserve_out
+    DIVISION_BY_ZERO = 5     #: getAmountIn with amount_out == reserve_out
+
+
+AmountRequest = data.StructLayout({
+    "op": AmountOp,
+    "amount": 112,
+    "reserve_in": 112,
+    "reserve_out": 112,
+    "fee_num": 16,
+    "fee_den": 16,
+})
+
+AmountResponse = data.StructLayout({
+    "revert": AmountRevert,
+    #: the amount (0 when reverting); getAmountIn can exceed 2**112 (tiny remaining reserve)
+    "result": IN_DIV_BITS + 1,
+})
+
+
+class AmountUnit(wiring.Component):
+    """Exact ``getAmountOut`` / ``getAmountIn``: a digit-serial multiplier and a restoring divider.
+
+    ``getAmountOut(a, rIn, rOut) = (a·f·rOut) // (rIn·d + a·f)``;
+    ``getAmountIn(b, rIn, rOut) = (rIn·b·d) // ((rOut − b)·f) + 1``
+    (UniswapV2Library semantics with fee ``f/d``; reverts as in the software model:
+    zero amount, zero reserve, ``b >= rOut``). Inputs are 112-bit reserves and
+    amounts and 16-bit fees, so every numerator is below 2^240.
+
+    Interface
+    ---------
+    ``i`` : ``In(stream.Signature(AmountRequest))`` — one request at a time.
+    ``o`` : ``Out(stream.Signature(AmountResponse))`` — one response per request, in order.
+
+    Datapath
+    --------
+    One multiply-accumulate step per cycle: ``acc += X · Y[16k+15:16k] << 16k`` with a
+    240 × 16-bit partial product (on ECP5 that maps onto MULT18X18D blocks), so a
+    112-bit operand takes 7 steps and a fee 1. The quotient comes from a radix-2
+    restoring divider, one bit per cycle, started ``OUT_DIV_BITS`` / ``IN_DIV_BITS``
+    bits from the end (the quotient is known to be below that bound, so the skipped
+    leading steps would only produce zeros).
+
+    Latency
+    -------
+    ``o.valid`` rises this many clock edges after the request's transfer:
+    ``getAmountOut`` 1 (checks) + 1 + 7 + 2 (products) + 113 (divider) + 1 = 125;
+    ``getAmountIn`` 1 + 7 + 3 + 240 + 1 = 252; a revert 1 (:data:`LATENCY_OUT` etc.).
+
+    Throughput
+    ----------
+    One request per latency (not pipelined); instantiate several units for more.
+
+    Back-pressure
+    -------------
+    The response is held until taken; ``i.ready`` is high only while idle.
+    """
+
+    i: In(stream.Signature(AmountRequest))
+    o: Out(stream.Signature(AmountResponse))
+
+    #: cycles from the request's transfer to the first cycle of ``o.valid`` (checked in the tests)
+    LATENCY_OUT = 1 + 1 + 7 + 2 + OUT_DIV_BITS + 1
+    LATENCY_IN = 1 + 7 + 3 + IN_DIV_BITS + 1
+    LATENCY_REVERT = 1
+
+    def elaborate(self, platform):
+        m = Module()
+        req = Signal(AmountRequest)
+        acc = Signal(256)          # multiply accumulator (products < 2**240)
+        x = Signal(240)            # multiplicand
+        y = Signal(112)            # multiplier, consumed 16 bits per step
+        steps = Signal(range(8))   # digits left
+        w = Signal(128)            # a*f of getAmountOut
+        num = Signal(240)
+        den = Signal(130)
+        rem = Signal(131)
+        quo = Signal(IN_DIV_BITS)
+        count = Signal(range(IN_DIV_BITS + 1))
+        resp = Signal(AmountResponse)
+        o_valid = Signal()
+        m.d.comb += [self.o.payload.eq(resp), self.o.valid.eq(o_valid)]
+        with m.If(self.o.ready):
+            m.d.sync += o_valid.eq(0)
+
+        partial = Signal(256)
+        m.d.comb += partial.eq(x * y[:DIGIT_BITS])
+
+        def mac_step():
+            # acc += x * digit << 16*(digit index); shifting x instead of the digit keeps one multiplier
+            return [acc.eq(acc + partial), x.eq(x << DIGIT_BITS), y.eq(y >> DIGIT_BITS), steps.eq(steps - 1)]
+
+        def start_mul(xv, yv, digits):
+            return [acc.eq(0), x.eq(xv), y.eq(yv), steps.eq(digits)]
+
+        def respond(revert, result=0):
+            return [resp.revert.eq(revert), resp.result.eq(result), o_valid.eq(1)]
+
+        def start_div(n, d, bits):
+            # restoring division that skips the leading (zero) quotient bits: rem = n >> bits
+            return [num.eq(n << (240 - bits)), rem.eq(n >> bits), den.eq(d), quo.eq(0), count.eq(bits)]
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.i.ready.eq(~o_valid | self.o.ready)
+                with m.If(self.i.valid & self.i.ready):
+                    m.d.sync += req.eq(self.i.payload)
+                    m.next = "CHECK"
+            with m.State("CHECK"):
+                zero_liq = (req.reserve_in == 0) | (req.reserve_out == 0)
+                with m.If(req.op == AmountOp.OUT):
+                    with m.If(req.amount == 0):
+                        m.d.sync += respond(AmountRevert.INSUFFICIENT_INPUT_AMOUNT)
+                        m.next = "IDLE"
+                    with m.Elif(zero_liq):
+                        m.d.sync += respond(AmountRevert.INSUFFICIENT_LIQUIDITY)
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.d.sync += start_mul(req.amount, req.fee_num, 1)
+                        m.next = "OUT_W"
+                with m.Else():
+                    with m.If(req.amount == 0):
+                        m.d.sync += respond(AmountRevert.INSUFFICIENT_OUTPUT_AMOUNT)
+                        m.next = "IDLE"
+                    with m.Elif(zero_liq):
+                        m.d.sync += respond(AmountRevert.INSUFFICIENT_LIQUIDITY)
+                        m.next = "IDLE"
+                    with m.Elif(req.amount > req.reserve_out):
+                        m.d.sync += respond(AmountRevert.SUB_UNDERFLOW)
+                        m.next = "IDLE"
+                    with m.Elif(req.amount == req.reserve_out):
+                        m.d.sync += respond(AmountRevert.DIVISION_BY_ZERO)
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.d.sync += start_mul(req.reserve_in, req.amount, 7)
+                        m.next = "IN_NUM1"
+            # ---- getAmountOut: w = a*f; num = w*rOut; den = rIn*d + w ---------------------
+            with m.State("OUT_W"):
+                m.d.sync += w.eq(partial)
+                m.d.sync += start_mul(partial, req.reserve_out, 7)
+                m.next = "OUT_NUM"
+            with m.State("OUT_NUM"):
+                m.d.sync += mac_step()
+                with m.If(steps == 1):
+                    m.next = "OUT_DEN"
+            with m.State("OUT_DEN"):
+                m.d.sync += num.eq(acc)
+                m.d.sync += start_mul(req.reserve_in, req.fee_den, 1)
+                m.next = "OUT_DEN2"
+            with m.State("OUT_DEN2"):
+                m.d.sync += start_div(num, partial + w, OUT_DIV_BITS)
+                m.next = "DIV"
+            # ---- getAmountIn: num = (rIn*b)*d; den = (rOut-b)*f ---------------------------
+            with m.State("IN_NUM1"):
+                m.d.sync += mac_step()
+                with m.If(steps == 1):
+                    m.next = "IN_NUM2"
+            with m.State("IN_NUM2"):
+                m.d.sync += start_mul(acc, req.fee_den, 1)
+                m.next = "IN_NUM3"
+            with m.State("IN_NUM3"):
+                m.d.sync += num.eq(partial)
+                m.d.sync += start_mul(req.reserve_out - req.amount, req.fee_num, 1)
+                m.next = "IN_DEN"
+            with m.State("IN_DEN"):
+                m.d.sync += start_div(num, partial, IN_DIV_BITS)
+                m.next = "DIV"
+            # ---- shared divider ------------------------------------------------------------
+            with m.State("DIV"):
+                shifted = Cat(num[239], rem)          # 2*rem + next numerator bit
+                ge = shifted >= den
+                m.d.sync += [
+                    rem.eq(Mux(ge, shifted - den, shifted)),
+                    quo.eq(Cat(ge, quo)),
+                    num.eq(num << 1),
+                    count.eq(count - 1),
+                ]
+                with m.If(count == 1):
+                    m.next = "DONE"
+            with m.State("DONE"):
+                m.d.sync += respond(AmountRevert.NONE, Mux(req.op == AmountOp.IN, quo + 1, quo))
+                m.next = "IDLE"
+        return m
