@@ -7,12 +7,12 @@ reverts), bit-exact with it. The cycle optimum search (``optimal_cycle``) that
 would sit on top of it is not in gateware yet (see ``docs/ARCHITECTURE.md``).
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 __all__ = ["AmountOp", "AmountRevert", "AmountRequest", "AmountResponse", "AmountUnit",
-           "OUT_DIV_BITS", "IN_DIV_BITS", "DIGIT_BITS"]
+           "OUT_DIV_BITS", "IN_DIV_BITS", "DIGIT_BITS", "HopLayout", "ClosedFormStart2"]
 
 #: multiplier digit: one ``240 × 16``-bit partial product per cycle (DSP-mappable)
 DIGIT_BITS = 16
@@ -216,3 +216,158 @@ class AmountUnit(wiring.Component):
                 m.d.sync += respond(AmountRevert.NONE, Mux(req.op == AmountOp.IN, quo + 1, quo))
                 m.next = "IDLE"
         return m
+
+
+#: One V2 hop as the evaluator sees it (reserves oriented for the trade direction).
+HopLayout = data.StructLayout({
+    "reserve_in": 112,
+    "reserve_out": 112,
+    "fee_num": 16,
+    "fee_den": 16,
+})
+
+
+class ClosedFormStart2(wiring.Component):
+    """``closed_form_start`` of a 2-hop cycle: ``max(1, (isqrt(N·M) − M) // K)``, or 0 if ``N <= M``.
+
+    The continuous optimum of the cycle, exactly as the software evaluator's step 3
+    computes it: the hops compose as Möbius maps ``x -> n·x / (m + k·x)`` with
+    ``n = f·rOut``, ``m = d·rIn``, ``k = f``, giving ``N = n1·n2``, ``M = m1·m2``,
+    ``K = m2·k1 + n1·k2``; the integer square root is taken of the **full** 512-bit
+    product ``N·M`` (never divided first), then one division by ``K``.
+
+    Interface
+    ---------
+    ``i`` : ``In(stream.Signature(ArrayLayout(HopLayout, 2)))`` — hop 0 takes the amount.
+    ``o`` : ``Out(stream.Signature(256))`` — ``x0`` (0: nothing is profitable).
+
+    Datapath
+    --------
+    One 256 × 16-bit multiplier used digit-serially, most significant digit first
+    (``acc = acc·2^16 + X·digit``), a 512-bit accumulator; a radix-4 restoring
+    integer square root (one result bit per cycle, 256 cycles); a radix-2
+    restoring divider (256 cycles).
+
+    Latency
+    -------
+    :data:`LATENCY` cycles from the request's transfer to ``o.valid`` when ``N > M``
+    (fixed; fewer when ``N <= M``).
+
+    Throughput
+    ----------
+    One request per latency. Back-pressure: the result is held until taken.
+    """
+
+    #: products: 4×1 (n, m) + 8 + 8 (N, M) + 1 + 1 (K) + 16 (N·M) steps, + sqrt 256 + div 256 + control
+    LATENCY = 2 + 4 + 8 + 8 + 2 + 1 + 16 + 1 + 256 + 1 + 256 + 1
+
+    def __init__(self):
+        super().__init__({
+            "i": In(stream.Signature(data.ArrayLayout(HopLayout, 2))),
+            "o": Out(stream.Signature(256)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        h = Signal(data.ArrayLayout(HopLayout, 2))
+        # multiplier: acc = acc << 16 + x * digit, digits of y from the top
+        acc = Signal(512)
+        x = Signal(256)
+        y = Signal(256)
+        steps = Signal(range(17))
+        partial = Signal(272)
+        m.d.comb += partial.eq(x * y[256 - DIGIT_BITS:])
+        n1, n2, m1, m2 = (Signal(128, name=nm) for nm in ("n1", "n2", "m1", "m2"))
+        big_n, big_m = Signal(256), Signal(256)
+        big_k = Signal(146)
+        # isqrt / divider state
+        work = Signal(512)
+        rem = Signal(260)
+        root = Signal(256)
+        cnt = Signal(range(257))
+        o_valid = Signal()
+        result = Signal(256)
+        m.d.comb += [self.o.valid.eq(o_valid), self.o.payload.eq(result)]
+        with m.If(self.o.ready):
+            m.d.sync += o_valid.eq(0)
+
+        def mul(xv, yv, digits):
+            return [acc.eq(0), x.eq(xv), y.eq(yv << (256 - DIGIT_BITS * digits)), steps.eq(digits)]
+
+        def mac():
+            return [acc.eq((acc << DIGIT_BITS) + partial), y.eq(y << DIGIT_BITS), steps.eq(steps - 1)]
+
+        def seq(state, nxt, capture, then=None):
+            # run the multiply started by the previous state; on its last step store and go on
+            with m.State(state):
+                m.d.sync += mac()
+                with m.If(steps == 1):
+                    m.d.sync += capture(((acc << DIGIT_BITS) + partial)[:512])
+                    if then is not None:
+                        m.d.sync += then
+                    m.next = nxt
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.i.ready.eq(~o_valid | self.o.ready)
+                with m.If(self.i.valid & self.i.ready):
+                    m.d.sync += h.eq(self.i.payload)
+                    m.next = "N1"
+            with m.State("N1"):
+                m.d.sync += mul(h[0].reserve_out, h[0].fee_num, 1)
+                m.next = "N1W"
+            seq("N1W", "N2W", lambda v: n1.eq(v), mul(h[1].reserve_out, h[1].fee_num, 1))
+            seq("N2W", "M1W", lambda v: n2.eq(v), mul(h[0].reserve_in, h[0].fee_den, 1))
+            seq("M1W", "M2W", lambda v: m1.eq(v), mul(h[1].reserve_in, h[1].fee_den, 1))
+            seq("M2W", "BN", lambda v: m2.eq(v))
+            with m.State("BN"):
+                m.d.sync += mul(n1, n2, 8)
+                m.next = "BNW"
+            seq("BNW", "BMW", lambda v: big_n.eq(v), mul(m1, m2, 8))
+            seq("BMW", "K1W", lambda v: big_m.eq(v), mul(m2, h[0].fee_num, 1))
+            seq("K1W", "K2W", lambda v: big_k.eq(v), mul(n1, h[1].fee_num, 1))
+            seq("K2W", "CMP", lambda v: big_k.eq(big_k + v))
+            with m.State("CMP"):
+                with m.If(big_n <= big_m):
+                    m.d.sync += [result.eq(0), o_valid.eq(1)]
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.sync += mul(big_n, big_m, 16)
+                    m.next = "PW"
+            seq("PW", "SQ0", lambda v: work.eq(v))
+            with m.State("SQ0"):
+                m.d.sync += [rem.eq(0), root.eq(0), cnt.eq(256)]
+                m.next = "SQRT"
+            with m.State("SQRT"):
+                # radix-4 restoring square root: bring down two bits, try (4·root + 1)
+                r2 = Cat(work[510:512], rem)
+                trial = Cat(Const(1, 1), Const(0, 1), root)
+                ge = r2 >= trial
+                m.d.sync += [
+                    rem.eq(Mux(ge, r2 - trial, r2)),
+                    root.eq(Cat(ge, root)),
+                    work.eq(work << 2),
+                    cnt.eq(cnt - 1),
+                ]
+                with m.If(cnt == 1):
+                    m.next = "SUB"
+            with m.State("SUB"):
+                # root = isqrt(N·M) >= M since N > M; dividend = root - M
+                m.d.sync += [work.eq(root - big_m), rem.eq(0), root.eq(0), cnt.eq(256)]
+                m.next = "DIV"
+            with m.State("DIV"):
+                r2 = Cat(work[255], rem)
+                ge = r2 >= big_k
+                m.d.sync += [
+                    rem.eq(Mux(ge, r2 - big_k, r2)),
+                    root.eq(Cat(ge, root)),
+                    work.eq(work << 1),
+                    cnt.eq(cnt - 1),
+                ]
+                with m.If(cnt == 1):
+                    m.next = "DONE"
+            with m.State("DONE"):
+                m.d.sync += [result.eq(Mux(root == 0, 1, root)), o_valid.eq(1)]
+                m.next = "IDLE"
+        return m
+
