@@ -29,6 +29,7 @@ TOPS: dict[str, str] = {
     "tx_decoder_top": "mevblade.hw.top_decoder:TxDecoderTop",
     "keccak_top": "mevblade.hw.top_keccak:KeccakTop",
     "swap_decoder_top": "mevblade.hw.top_swap_decoder:SwapDecoderTop",
+    "pool_table_top": "mevblade.hw.top_pool_table:PoolTableTop",
     "appliance_top": "mevblade.hw.top:ApplianceTop",
 }
 
