@@ -250,11 +250,13 @@ def _finish(proc: subprocess.Popen, timeout: float) -> None:
 @benchmark("api", "REST GET opportunities p50/p95/p99 at a fixed rate; WebSocket fan-out p99 to N clients")
 def bench_api(quick: bool = False, rate: float | None = None, duration: float | None = None,
               ws_clients: int | None = None, ws_events: int | None = None, rows: int = 10_000,
-              connections: int = 64) -> dict[str, Any]:
+              connections: int = 64, sweep: list[float] | None = None) -> dict[str, Any]:
     rate = rate or (200.0 if quick else 1000.0)
     duration = duration or (3.0 if quick else 30.0)
     ws_clients = ws_clients if ws_clients is not None else (100 if quick else 1000)
     ws_events = ws_events or (10 if quick else 30)
+    sweep = list(sweep) if sweep is not None else ([50.0] if quick else [100.0, 250.0, 500.0])
+    sweep_duration = 2.0 if quick else 10.0
     ws_interval = 0.2 if quick else 0.5
     if rate * duration > 200_000 or ws_clients > 5000:
         raise ValueError("rate*duration must be <= 200000 requests and ws_clients <= 5000 (bounded load)")
@@ -264,19 +266,31 @@ def bench_api(quick: bool = False, rate: float | None = None, duration: float | 
               "loadavg_1m_before": round(os.getloadavg()[0], 2)}
     with tempfile.TemporaryDirectory(prefix="mevblade-bench-api-") as tmp:
         limit = str(int(duration * 3 + 120))
-        # REST
-        server = _spawn("server", "--dir", tmp, "--rows", str(rows), "--ws-clients", "0", "--max-seconds", limit)
+        # REST: a short sweep of lower rates (the capacity curve), then the target rate
+        server = _spawn("server", "--dir", tmp, "--rows", str(rows), "--ws-clients", "0", "--max-seconds",
+                        str(int(duration * 3 + 60 + sum(10 * 3 for _ in sweep))))
         try:
             info = json.loads(server.stdout.readline() or "{}")
             if "port" not in info:
                 raise RuntimeError(f"bench server did not start: {server.stderr.read()[-500:]}")
-            load = subprocess.run([sys.executable, "-m", "mevblade.sim.bench.api", "rest", "--port", str(info["port"]),
-                                   "--token", info["token"], "--rate", str(rate), "--duration", str(duration),
-                                   "--connections", str(connections)], capture_output=True, text=True,
-                                  timeout=duration * 3 + 120)
-            if load.returncode != 0:
-                raise RuntimeError(f"REST load failed: {load.stderr[-500:]}")
-            result["rest"] = json.loads(load.stdout.strip().splitlines()[-1])
+
+            def run_rate(r: float, d: float) -> dict[str, Any]:
+                load = subprocess.run([sys.executable, "-m", "mevblade.sim.bench.api", "rest", "--port",
+                                       str(info["port"]), "--token", info["token"], "--rate", str(r), "--duration",
+                                       str(d), "--connections", str(connections)], capture_output=True, text=True,
+                                      timeout=d * 3 + 120)
+                if load.returncode != 0:
+                    raise RuntimeError(f"REST load failed: {load.stderr[-500:]}")
+                return json.loads(load.stdout.strip().splitlines()[-1])
+
+            result["rest_sweep"] = {}
+            for r in sweep:
+                one = run_rate(r, sweep_duration)
+                result["rest_sweep"][f"{r:g}_rps"] = {"achieved_rps": one["achieved_rps"],
+                                                      "errors": sum(one["errors"].values()),
+                                                      **{k: one["from_schedule"][k] for k in
+                                                         ("p50_ms", "p95_ms", "p99_ms")}}
+            result["rest"] = run_rate(rate, duration)
         finally:
             _finish(server, 30)
         # WebSocket fan-out (fresh server: no cache / connection state carried over)
