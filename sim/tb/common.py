@@ -93,13 +93,15 @@ def run(
     *,
     build_dir: Path | None = None,
     testcase: str | Sequence[str] | None = None,
+    test_filter: str | None = None,
     extra_env: Mapping[str, str] | None = None,
     seed: int | None = None,
     name: str | None = None,
 ) -> Path:
     """Run cocotb ``test_module`` against ``top``; returns the results XML path.
 
-    ``name`` picks the test directory (``build/sim/runs/<name>``), so parallel pytest
+    ``test_filter`` is a regular expression on the cocotb test names (parametrised tests
+    are named ``<test>/<param>=<value>/…``). ``name`` picks the test directory (``build/sim/runs/<name>``), so parallel pytest
     workers never share one.
     """
     from cocotb_tools.runner import get_runner
@@ -113,7 +115,7 @@ def run(
     return runner.test(
         test_module=test_module, hdl_toplevel=top, hdl_toplevel_lang="verilog", build_dir=build_dir,
         test_dir=test_dir,
-        testcase=testcase, extra_env=env, seed=seed, results_xml=str(test_dir / "results.xml"),
+        testcase=testcase, test_filter=test_filter, extra_env=env, seed=seed, results_xml=str(test_dir / "results.xml"),
     )
 
 

@@ -11,7 +11,7 @@ from cocotb.triggers import RisingEdge
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSource
 
 from mevblade.hw.layouts import unpack_header
-from mevblade.sim.tb.common import StreamSink
+from mevblade.sim.tb.common import StreamSink, pause_generator
 
 __all__ = ["TOP", "TxDecoderTB", "Collected", "CalldataWordOut", "split_cd_tuser"]
 
@@ -68,12 +68,15 @@ class TxDecoderTB:
         self._beats_in = 0
         cocotb.start_soon(self._monitor())
 
-    def set_idle_generator(self, generator: Any) -> None:
-        self.source.set_pause_generator(generator)
+    def set_idle(self, kind: str, seed: int) -> None:
+        """Idle cycles on ``s_axis`` (a :data:`~mevblade.sim.tb.common.PAUSES` pattern)."""
+        self.source.set_pause_generator(pause_generator(kind, seed))
 
-    def set_backpressure_generator(self, generator: Any) -> None:
-        self.records.set_pause_generator(generator)
-        self.calldata.set_pause_generator(generator)
+    def set_backpressure(self, kind: str, seed: int) -> None:
+        """Back-pressure on both outputs, each with its own generator (a shared iterator
+        would split one pattern between the two sinks)."""
+        self.records.set_pause_generator(pause_generator(kind, seed))
+        self.calldata.set_pause_generator(pause_generator(kind, seed + 1))
 
     async def reset(self) -> None:
         self.dut.rst.value = 1
