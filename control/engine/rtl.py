@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from mevblade.control.engine.base import DecodeResult, Engine, EngineError, EngineUnavailable
+from mevblade.control.engine.rtl_swap import RtlSwapMixin
 from mevblade.control.hashing import keccak256
 from mevblade.control.types import (
     MAX_TX_BYTES,
@@ -247,7 +248,7 @@ class RtlBatch:
     latency: list[int] = field(default_factory=list)
 
 
-class RtlEngine(Engine):
+class RtlEngine(RtlSwapMixin, Engine):
     """The decoder RTL in Verilator behind the Engine interface (see the module docstring).
 
     Parameters
@@ -366,6 +367,7 @@ class RtlEngine(Engine):
         return out
 
     def close(self) -> None:
+        self.close_swap()
         if self._sock is not None:
             try:
                 send_msg(self._sock, {"cmd": "quit"})

