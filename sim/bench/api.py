@@ -232,6 +232,15 @@ def _ws_main(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------------------------ driver
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used (from /proc): contention-independent cost."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
 def _spawn(role: str, *extra: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "mevblade.sim.bench.api", role, *extra], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -275,19 +284,26 @@ def bench_api(quick: bool = False, rate: float | None = None, duration: float | 
                 raise RuntimeError(f"bench server did not start: {server.stderr.read()[-500:]}")
 
             def run_rate(r: float, d: float) -> dict[str, Any]:
+                cpu0 = _cpu_s(server.pid)
                 load = subprocess.run([sys.executable, "-m", "mevblade.sim.bench.api", "rest", "--port",
                                        str(info["port"]), "--token", info["token"], "--rate", str(r), "--duration",
                                        str(d), "--connections", str(connections)], capture_output=True, text=True,
                                       timeout=d * 3 + 120)
                 if load.returncode != 0:
                     raise RuntimeError(f"REST load failed: {load.stderr[-500:]}")
-                return json.loads(load.stdout.strip().splitlines()[-1])
+                out = json.loads(load.stdout.strip().splitlines()[-1])
+                # server CPU per request (includes the warm-up requests; all of them were answered)
+                answered = out["from_schedule"]["samples"] + connections
+                out["server_cpu_ms_per_request"] = round((_cpu_s(server.pid) - cpu0) * 1e3 / max(1, answered), 3)
+                return out
 
             result["rest_sweep"] = {}
             for r in sweep:
                 one = run_rate(r, sweep_duration)
                 result["rest_sweep"][f"{r:g}_rps"] = {"achieved_rps": one["achieved_rps"],
                                                       "errors": sum(one["errors"].values()),
+                                                      "server_cpu_ms_per_request":
+                                                          one["server_cpu_ms_per_request"],
                                                       **{k: one["from_schedule"][k] for k in
                                                          ("p50_ms", "p95_ms", "p99_ms")}}
             result["rest"] = run_rate(rate, duration)
@@ -300,6 +316,7 @@ def bench_api(quick: bool = False, rate: float | None = None, duration: float | 
             info = json.loads(server.stdout.readline() or "{}")
             if "port" not in info:
                 raise RuntimeError(f"bench server did not start: {server.stderr.read()[-500:]}")
+            cpu0 = _cpu_s(server.pid)
             load = subprocess.run([sys.executable, "-m", "mevblade.sim.bench.api", "ws", "--port", str(info["port"]),
                                    "--token", info["token"], "--clients", str(ws_clients), "--events",
                                    str(ws_events), "--max-seconds", limit], capture_output=True, text=True,
@@ -307,6 +324,9 @@ def bench_api(quick: bool = False, rate: float | None = None, duration: float | 
             if load.returncode != 0:
                 raise RuntimeError(f"WS load failed: {load.stderr[-500:]}")
             result["ws"] = json.loads(load.stdout.strip().splitlines()[-1])
+            # server CPU for the whole WS phase (connect + subscribe + every fan-out) per delivered message
+            delivered = max(1, result["ws"]["received"])
+            result["ws"]["server_cpu_us_per_message"] = round((_cpu_s(server.pid) - cpu0) * 1e6 / delivered, 1)
         finally:
             _finish(server, 30)
     result["loadavg_1m_after"] = round(os.getloadavg()[0], 2)
