@@ -2,8 +2,8 @@
 
 Used by the ECP5 board builds (ULX3S: the on-board FT231X USB-UART, 3 Mbaud at most).
 This link, not the gateware, bounds an ECP5 board's throughput: 3 Mbaud × 8/10 =
-300 kB/s, i.e. about 1,700 transactions/s at the mainnet block's mean size — hundreds of
-times below what the appliance top accepts. It exists so the board can be driven and
+300 kB/s each way, i.e. about 750 transactions/s at the mainnet block's mean size (395 B) —
+thousands of times below what the appliance top accepts. It exists so the board can be driven and
 self-tested; a production ECP5 deployment needs a faster link (Ethernet PHY / PCIe).
 
 Protocol (host → board, big-endian fields)

@@ -40,3 +40,27 @@ def test_matches_vector_expectations(engine, cls: str) -> None:
 @pytest.mark.parametrize("raw", [b"", b"\x02", b"\xc0", b"\x7f" * 9], ids=["empty", "type-only", "empty-list", "junk"])
 def test_edge_packets(engine, software, raw: bytes) -> None:
     assert engine.decode(raw) == software.decode(raw)
+
+
+def _swaps(engine, raws: list[bytes]):
+    from mevblade.control.engine.software.swap import decode_swap_tx
+
+    if hasattr(engine, "decode_with_swaps"):
+        return [swap for _, swap in engine.decode_with_swaps(raws)]
+    if engine.name == "sw":
+        return [decode_swap_tx(t) if (t := engine.decode(r)).ok else None for r in raws]
+    pytest.skip(f"backend {engine.name} has no swap-decoder path")
+
+
+@pytest.mark.parametrize("cls", ["mainnet_block", "mutations"])
+def test_swaps_identical_to_software_engine(engine, software, cls: str) -> None:
+    """Router02 swap decoding (the board's swap decoder vs the software decoder, same routers)."""
+    from mevblade.control.engine.software.swap import decode_swap_tx
+
+    raws, _ = load_class(cls, full=engine.name == "sw")
+    got = _swaps(engine, raws)
+    want = [decode_swap_tx(t) if (t := software.decode(r)).ok else None for r in raws]
+    bad = [i for i in range(len(raws)) if got[i] != want[i]]
+    assert not bad, f"{engine.name}: swaps differ at {bad[:10]}"
+    if cls == "mainnet_block":
+        assert sum(s is not None for s in got) == 9  # the block's nine Router02 swaps

