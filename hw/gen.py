@@ -30,6 +30,7 @@ TOPS: dict[str, str] = {
     "keccak_top": "mevblade.hw.top_keccak:KeccakTop",
     "swap_decoder_top": "mevblade.hw.top_swap_decoder:SwapDecoderTop",
     "pool_table_top": "mevblade.hw.top_pool_table:PoolTableTop",
+    "evaluator_top": "mevblade.hw.top_evaluator:EvaluatorTop",
     "appliance_top": "mevblade.hw.top:ApplianceTop",
 }
 
