@@ -118,15 +118,16 @@ class SwapDecoder(wiring.Component):
 
     Latency
     -------
-    From the later of (last calldata word accepted, transaction fields accepted)
-    to ``o.valid``: 2 cycles for a packet rejected by the first checks; ``L + 4``
-    cycles for a path of ``L`` tokens (6 for a 2-token path, 12 for 8 tokens).
+    From the later of (last calldata word's transfer, transaction fields' transfer) to
+    the record's transfer with the sink ready: 2 cycles for a packet rejected by the
+    first checks; ``L + 6`` cycles for a path of ``L`` tokens (8 for 2 tokens, 14 for
+    8; measured by ``sim/bench/gateware_eval.py``).
 
     Throughput
     ----------
     One calldata word per cycle while collecting; ``i_cd`` stalls while a packet
-    is evaluated and its record waits, so a swap packet costs ``L + 4`` cycles on
-    top of its words and a non-swap packet 2.
+    is evaluated and its record waits, so a swap packet costs about ``L + 5`` cycles
+    on top of its words and a non-swap packet 2.
 
     Back-pressure
     -------------
