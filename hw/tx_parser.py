@@ -526,7 +526,7 @@ class TxParser(wiring.Component):
         # it is certainly valid; anything else (any possible error, a list close, a long
         # or wide item, a cross-field check) is left to the next cycle's full checks.
         o2 = Signal(5)
-        m.d.comb += o2.eq(oh + n)
+        m.d.comb += o2.eq(oh + Mux(is_list, 0, n))
         b2 = Signal(8)
         m.d.comb += b2.eq(Wa[o2[:4]])
         single2 = Signal()
@@ -537,7 +537,12 @@ class TxParser(wiring.Component):
         m.d.comb += [h2.eq(~single2), len2.eq(Mux(single2, 1, b2[:6]))]
         oe2 = Signal(7)
         m.d.comb += oe2.eq(o2 + h2 + len2)
-        fld2 = field_of(top_cnt + 1, 0, "fld2")
+        # after the outermost list header (first cycle of a packet) the next item is the
+        # first tx field: chain_id when typed, nonce when legacy
+        fld2 = Signal(range(len(F)))
+        m.d.comb += fld2.eq(Mux(fld == F.OUTER, Mux(typed, F.CHAIN_ID, F.NONCE), field_of(top_cnt + 1, 0, "fld2_in")))
+        end2 = Signal(END_BITS)  # end of the list the second item sits in
+        m.d.comb += end2.eq(Mux(fld == F.OUTER, Mux(huge, HUGE_END, item_end), top_end))
         fb2 = Signal(8)
         m.d.comb += fb2.eq(Mux(single2, b2, Wa[(o2 + 1)[:4]]))
         S2 = [Signal(8, name=f"s2_{j}") for j in range(BEAT_BYTES - 1)]
@@ -558,9 +563,9 @@ class TxParser(wiring.Component):
                 m.d.comb += fast_ok.eq((len2 <= 1) & (val2 <= 1))
         c_take = Signal()
         m.d.comb += c_take.eq(
-            (b_complete | (is_list & (ln == 0) & is_f(fld, *LEAF_WHEN_EMPTY)))
+            (b_complete | (is_list & (ln == 0) & is_f(fld, *LEAF_WHEN_EMPTY)) | (fld == F.OUTER))
             & (o2 < BEAT_BYTES) & (single2 | short2) & (oe2 <= BEAT_BYTES) & (avail >= oe2)
-            & (pos + o2 != top_end) & (pos + oe2 <= top_end)
+            & (pos + o2 != end2) & (pos + oe2 <= end2)
             & fast_ok
             & ((len2 == 0) | ((fb2 != 0) & ~((b2 == 0x81) & (fb2 < 0x80))))
         )
@@ -654,7 +659,7 @@ class TxParser(wiring.Component):
                                                  cur_wrapped, cur_big, depth, top_ctx, top_end, top_cnt,
                                                  stk_ctx, stk_end, stk_cnt, rec, wrap_v, typed, W)
                             with m.If(c_take):
-                                m.d.sync += top_cnt.eq(top_cnt + 2)
+                                m.d.sync += top_cnt.eq(Mux(fld == F.OUTER, 1, top_cnt + 2))
                                 commit(fld2, val2)
                                 with m.If(fld2 == F.Y):
                                     m.d.sync += rec.sig_offset.eq(pos + o2)

@@ -482,22 +482,22 @@ module \tx_decoder_top.decoder (o__ready, \o__ready$36 , clk, rst, i__ready, i__
     .o_calldata__payload(w_data),
     .o_calldata__ready(o_calldata__ready),
     .o_calldata__valid(w_en),
-    .\port$2694$0 (\$1 ),
-    .\port$2696$0 (\$2 ),
-    .\port$2698$0 (\$3 ),
-    .\port$2700$0 (\$4 ),
-    .\port$2702$0 (\$5 ),
-    .\port$2704$0 (\$6 ),
-    .\port$2706$0 (\$7 ),
-    .\port$2708$0 (\$8 ),
-    .\port$2710$0 (\$9 ),
-    .\port$2712$0 (\$10 ),
-    .\port$2714$0 (\$11 ),
-    .\port$2716$0 (\$12 ),
-    .\port$2718$0 (\$13 ),
-    .\port$2720$0 (\$14 ),
-    .\port$2722$0 (\$15 ),
-    .\port$2724$0 (\$16 ),
+    .\port$2705$0 (\$1 ),
+    .\port$2707$0 (\$2 ),
+    .\port$2709$0 (\$3 ),
+    .\port$2711$0 (\$4 ),
+    .\port$2713$0 (\$5 ),
+    .\port$2715$0 (\$6 ),
+    .\port$2717$0 (\$7 ),
+    .\port$2719$0 (\$8 ),
+    .\port$2721$0 (\$9 ),
+    .\port$2723$0 (\$10 ),
+    .\port$2725$0 (\$11 ),
+    .\port$2727$0 (\$12 ),
+    .\port$2729$0 (\$13 ),
+    .\port$2731$0 (\$14 ),
+    .\port$2733$0 (\$15 ),
+    .\port$2735$0 (\$16 ),
     .\release (\release ),
     .rst(rst)
   );
@@ -7067,7 +7067,7 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port$2694$0 , \port$2696$0 , \port$2698$0 , \port$2700$0 , \port$2702$0 , \port$2704$0 , \port$2706$0 , \port$2708$0 , \port$2710$0 , \port$2712$0 , \port$2714$0 , \port$2716$0 , \port$2718$0 , \port$2720$0 , \port$2722$0 , \port$2724$0 , at_end
+module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port$2705$0 , \port$2707$0 , \port$2709$0 , \port$2711$0 , \port$2713$0 , \port$2715$0 , \port$2717$0 , \port$2719$0 , \port$2721$0 , \port$2723$0 , \port$2725$0 , \port$2727$0 , \port$2729$0 , \port$2731$0 , \port$2733$0 , \port$2735$0 , at_end
 , o_calldata__valid, o_calldata__payload, consume, \release , o__valid, o__payload, o__ready);
   reg \$auto$verilog_backend.cc:2505:dump_module$4  = 0;
   input clk;
@@ -7078,38 +7078,38 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire [5:0] avail;
   input o_calldata__ready;
   wire o_calldata__ready;
-  input [7:0] \port$2694$0 ;
-  wire [7:0] \port$2694$0 ;
-  input [7:0] \port$2696$0 ;
-  wire [7:0] \port$2696$0 ;
-  input [7:0] \port$2698$0 ;
-  wire [7:0] \port$2698$0 ;
-  input [7:0] \port$2700$0 ;
-  wire [7:0] \port$2700$0 ;
-  input [7:0] \port$2702$0 ;
-  wire [7:0] \port$2702$0 ;
-  input [7:0] \port$2704$0 ;
-  wire [7:0] \port$2704$0 ;
-  input [7:0] \port$2706$0 ;
-  wire [7:0] \port$2706$0 ;
-  input [7:0] \port$2708$0 ;
-  wire [7:0] \port$2708$0 ;
-  input [7:0] \port$2710$0 ;
-  wire [7:0] \port$2710$0 ;
-  input [7:0] \port$2712$0 ;
-  wire [7:0] \port$2712$0 ;
-  input [7:0] \port$2714$0 ;
-  wire [7:0] \port$2714$0 ;
-  input [7:0] \port$2716$0 ;
-  wire [7:0] \port$2716$0 ;
-  input [7:0] \port$2718$0 ;
-  wire [7:0] \port$2718$0 ;
-  input [7:0] \port$2720$0 ;
-  wire [7:0] \port$2720$0 ;
-  input [7:0] \port$2722$0 ;
-  wire [7:0] \port$2722$0 ;
-  input [7:0] \port$2724$0 ;
-  wire [7:0] \port$2724$0 ;
+  input [7:0] \port$2705$0 ;
+  wire [7:0] \port$2705$0 ;
+  input [7:0] \port$2707$0 ;
+  wire [7:0] \port$2707$0 ;
+  input [7:0] \port$2709$0 ;
+  wire [7:0] \port$2709$0 ;
+  input [7:0] \port$2711$0 ;
+  wire [7:0] \port$2711$0 ;
+  input [7:0] \port$2713$0 ;
+  wire [7:0] \port$2713$0 ;
+  input [7:0] \port$2715$0 ;
+  wire [7:0] \port$2715$0 ;
+  input [7:0] \port$2717$0 ;
+  wire [7:0] \port$2717$0 ;
+  input [7:0] \port$2719$0 ;
+  wire [7:0] \port$2719$0 ;
+  input [7:0] \port$2721$0 ;
+  wire [7:0] \port$2721$0 ;
+  input [7:0] \port$2723$0 ;
+  wire [7:0] \port$2723$0 ;
+  input [7:0] \port$2725$0 ;
+  wire [7:0] \port$2725$0 ;
+  input [7:0] \port$2727$0 ;
+  wire [7:0] \port$2727$0 ;
+  input [7:0] \port$2729$0 ;
+  wire [7:0] \port$2729$0 ;
+  input [7:0] \port$2731$0 ;
+  wire [7:0] \port$2731$0 ;
+  input [7:0] \port$2733$0 ;
+  wire [7:0] \port$2733$0 ;
+  input [7:0] \port$2735$0 ;
+  wire [7:0] \port$2735$0 ;
   input at_end;
   wire at_end;
   output o_calldata__valid;
@@ -7340,42 +7340,42 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
-  wire [5:0] \$292 ;
-  wire \$293 ;
+  wire [3:0] \$292 ;
+  wire [5:0] \$293 ;
   wire \$294 ;
-  wire [5:0] \$295 ;
-  wire \$296 ;
-  wire [24:0] \$297 ;
+  wire \$295 ;
+  wire [5:0] \$296 ;
+  wire \$297 ;
   wire [24:0] \$298 ;
   wire [24:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
   wire [24:0] \$300 ;
   wire [24:0] \$301 ;
-  wire \$302 ;
+  wire [24:0] \$302 ;
   wire \$303 ;
   wire \$304 ;
-  wire [24:0] \$305 ;
-  wire \$306 ;
+  wire \$305 ;
+  wire [24:0] \$306 ;
   wire \$307 ;
   wire \$308 ;
-  wire [24:0] \$309 ;
+  wire \$309 ;
   wire \$31 ;
   wire [24:0] \$310 ;
   wire [24:0] \$311 ;
-  wire [5:0] \$312 ;
+  wire [24:0] \$312 ;
   wire [5:0] \$313 ;
   wire [5:0] \$314 ;
   wire [5:0] \$315 ;
   wire [5:0] \$316 ;
-  reg [7:0] \$317 ;
+  wire \$317 ;
   wire [5:0] \$318 ;
-  wire [6:0] \$319 ;
+  wire \$319 ;
   wire \$32 ;
-  wire [5:0] \$320 ;
-  wire [6:0] \$321 ;
+  wire [26:0] \$320 ;
+  wire [26:0] \$321 ;
   wire [5:0] \$322 ;
-  wire [6:0] \$323 ;
+  reg [7:0] \$323 ;
   wire [5:0] \$324 ;
   wire [6:0] \$325 ;
   wire [5:0] \$326 ;
@@ -7385,12 +7385,12 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$33 ;
   wire [5:0] \$330 ;
   wire [6:0] \$331 ;
-  wire \$332 ;
-  wire \$333 ;
-  wire \$334 ;
-  wire \$335 ;
-  wire \$336 ;
-  wire \$337 ;
+  wire [5:0] \$332 ;
+  wire [6:0] \$333 ;
+  wire [5:0] \$334 ;
+  wire [6:0] \$335 ;
+  wire [5:0] \$336 ;
+  wire [6:0] \$337 ;
   wire \$338 ;
   wire \$339 ;
   wire \$34 ;
@@ -7418,19 +7418,19 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$36 ;
   wire \$360 ;
   wire \$361 ;
-  wire [25:0] \$362 ;
+  wire \$362 ;
   wire \$363 ;
   wire \$364 ;
-  wire [25:0] \$365 ;
+  wire \$365 ;
   wire \$366 ;
   wire \$367 ;
   wire \$368 ;
   wire \$369 ;
   wire \$37 ;
-  wire \$370 ;
+  wire [25:0] \$370 ;
   wire \$371 ;
   wire \$372 ;
-  wire \$373 ;
+  wire [25:0] \$373 ;
   wire \$374 ;
   wire \$375 ;
   wire \$376 ;
@@ -7470,133 +7470,143 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$406 ;
   wire \$407 ;
   wire \$408 ;
-  wire [5:0] \$409 ;
+  wire \$409 ;
   wire \$41 ;
   wire \$410 ;
   wire \$411 ;
   wire \$412 ;
   wire \$413 ;
-  wire [25:0] \$414 ;
-  wire [25:0] \$415 ;
-  wire [25:0] \$416 ;
-  wire \$417 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire [5:0] \$417 ;
   wire \$418 ;
   wire \$419 ;
   wire \$42 ;
-  wire [256:0] \$420 ;
-  wire [24:0] \$421 ;
-  wire \$422 ;
-  wire \$423 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire [25:0] \$422 ;
+  wire [25:0] \$423 ;
   wire [25:0] \$424 ;
-  wire [25:0] \$425 ;
-  wire [25:0] \$426 ;
+  wire \$425 ;
+  wire \$426 ;
   wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
+  wire [256:0] \$428 ;
+  wire [24:0] \$429 ;
   wire \$43 ;
-  wire [25:0] \$430 ;
+  wire \$430 ;
   wire \$431 ;
   wire [25:0] \$432 ;
-  wire [3:0] \$433 ;
-  wire [3:0] \$434 ;
-  reg [3:0] \$435 ;
-  wire [3:0] \$436 ;
-  reg [25:0] \$437 ;
-  wire [3:0] \$438 ;
-  reg [23:0] \$439 ;
+  wire [25:0] \$433 ;
+  wire [25:0] \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire [25:0] \$438 ;
+  wire \$439 ;
   wire \$44 ;
-  wire [24:0] \$440 ;
-  wire [26:0] \$441 ;
-  wire \$442 ;
-  wire \$443 ;
-  wire [26:0] \$444 ;
-  wire [24:0] \$445 ;
-  wire [24:0] \$446 ;
-  wire [24:0] \$447 ;
+  wire [25:0] \$440 ;
+  wire [3:0] \$441 ;
+  wire [3:0] \$442 ;
+  reg [3:0] \$443 ;
+  wire [3:0] \$444 ;
+  reg [25:0] \$445 ;
+  wire [3:0] \$446 ;
+  reg [23:0] \$447 ;
   wire [24:0] \$448 ;
-  wire \$449 ;
+  wire [26:0] \$449 ;
   wire \$45 ;
   wire \$450 ;
   wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire \$454 ;
-  wire [3:0] \$455 ;
+  wire [26:0] \$452 ;
+  wire [24:0] \$453 ;
+  wire [24:0] \$454 ;
+  wire [24:0] \$455 ;
   wire [24:0] \$456 ;
-  wire [3:0] \$457 ;
-  wire [26:0] \$458 ;
+  wire \$457 ;
+  wire \$458 ;
   wire \$459 ;
   wire \$46 ;
-  wire [64:0] \$460 ;
-  wire [24:0] \$461 ;
+  wire \$460 ;
+  wire \$461 ;
   wire \$462 ;
-  wire \$463 ;
+  wire [3:0] \$463 ;
   wire [24:0] \$464 ;
-  wire \$465 ;
-  wire [56:0] \$466 ;
+  wire [3:0] \$465 ;
+  wire [26:0] \$466 ;
   wire \$467 ;
-  wire [25:0] \$468 ;
-  wire \$469 ;
+  wire [64:0] \$468 ;
+  wire [24:0] \$469 ;
   wire \$47 ;
-  wire [25:0] \$470 ;
+  wire \$470 ;
   wire \$471 ;
-  wire [25:0] \$472 ;
-  wire \$473 ;
-  wire [5:0] \$474 ;
-  wire [25:0] \$475 ;
-  wire \$476 ;
+  wire \$472 ;
+  wire [24:0] \$473 ;
+  wire [24:0] \$474 ;
+  wire \$475 ;
+  wire [56:0] \$476 ;
   wire \$477 ;
-  wire \$478 ;
-  wire [25:0] \$479 ;
+  wire [25:0] \$478 ;
+  wire \$479 ;
   wire \$48 ;
   wire [25:0] \$480 ;
-  wire [25:0] \$481 ;
-  wire \$482 ;
+  wire \$481 ;
+  wire [25:0] \$482 ;
   wire \$483 ;
-  wire \$484 ;
+  wire [5:0] \$484 ;
   wire [25:0] \$485 ;
-  reg \$486 ;
-  reg [3011:0] \$487 ;
-  reg [3011:0] \$488 ;
-  reg \$489 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire [25:0] \$489 ;
   wire \$49 ;
-  reg \$490 ;
-  reg \$491 ;
-  reg [24:0] \$492 ;
-  reg [23:0] \$493 ;
-  reg [2:0] \$494 ;
-  reg \$495 ;
-  reg [255:0] \$496 ;
-  reg \$497 ;
-  reg [3:0] \$498 ;
-  reg [25:0] \$499 ;
+  wire [25:0] \$490 ;
+  wire [25:0] \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire [25:0] \$495 ;
+  reg \$496 ;
+  reg [3011:0] \$497 ;
+  reg [3011:0] \$498 ;
+  reg \$499 ;
   wire \$5 ;
   wire \$50 ;
-  reg [23:0] \$500 ;
-  reg [3:0] \$501 ;
-  reg [3:0] \$502 ;
-  reg [3:0] \$503 ;
-  reg [3:0] \$504 ;
-  reg [3:0] \$505 ;
-  reg [3:0] \$506 ;
-  reg [25:0] \$507 ;
-  reg [25:0] \$508 ;
+  reg \$500 ;
+  reg \$501 ;
+  reg [24:0] \$502 ;
+  reg [23:0] \$503 ;
+  reg [2:0] \$504 ;
+  reg \$505 ;
+  reg [255:0] \$506 ;
+  reg \$507 ;
+  reg [3:0] \$508 ;
   reg [25:0] \$509 ;
   wire \$51 ;
-  reg [25:0] \$510 ;
-  reg [25:0] \$511 ;
-  reg [25:0] \$512 ;
-  reg [23:0] \$513 ;
-  reg [23:0] \$514 ;
-  reg [23:0] \$515 ;
-  reg [23:0] \$516 ;
-  reg [23:0] \$517 ;
-  reg [23:0] \$518 ;
-  reg [5:0] \$519 ;
+  reg [23:0] \$510 ;
+  reg [3:0] \$511 ;
+  reg [3:0] \$512 ;
+  reg [3:0] \$513 ;
+  reg [3:0] \$514 ;
+  reg [3:0] \$515 ;
+  reg [3:0] \$516 ;
+  reg [25:0] \$517 ;
+  reg [25:0] \$518 ;
+  reg [25:0] \$519 ;
   wire \$52 ;
-  reg \$520 ;
-  reg \$521 ;
+  reg [25:0] \$520 ;
+  reg [25:0] \$521 ;
+  reg [25:0] \$522 ;
+  reg [23:0] \$523 ;
+  reg [23:0] \$524 ;
+  reg [23:0] \$525 ;
+  reg [23:0] \$526 ;
+  reg [23:0] \$527 ;
+  reg [23:0] \$528 ;
+  reg [5:0] \$529 ;
   wire \$53 ;
+  reg \$530 ;
+  reg \$531 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
@@ -7925,6 +7935,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   (* enum_value_11100 = "RECOVERY_FAILED" *)
   reg [4:0] empty_code;
   reg empty_err;
+  wire [25:0] end2;
   reg err;
   reg \err$23 ;
   reg \err$79 ;
@@ -7934,7 +7945,8 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire [7:0] fb2;
   wire fire;
   reg [5:0] fld;
-  reg [5:0] fld2;
+  wire [5:0] fld2;
+  reg [5:0] fld2_in;
   wire go;
   reg [3:0] h;
   wire h2;
@@ -8286,144 +8298,165 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire [127:0] window;
   reg wrap_v = 1'h0;
   wire wrapped;
-  assign \$417  = \$416  > 24'hffffff;
-  assign \$418  = pos[24] | \$417 ;
-  assign \$419  = val_a >= 6'h25;
-  assign \$420  = val_a - 6'h23;
-  assign \$421  = rem - 4'h8;
-  assign \$422  = ~ b_active;
-  assign \$423  = b_close | b_defer;
-  assign \$424  = pos + o;
-  assign \$425  = pos[24] ? { 1'h0, pos } : \$424 ;
-  assign \$426  = pos + o;
-  assign \$427  = \$426  > 24'hffffff;
-  assign \$428  = pos[24] | \$427 ;
-  assign \$429  = ~ pos[24];
-  assign \$430  = pos + 4'h8;
-  assign \$431  = ~ pos[24];
+  assign \$407  = ~ chunk_valid;
+  assign \$408  = \$407  | o_calldata__ready;
+  assign fire = \$406  & \$408 ;
+  assign \$409  = start & start_empty;
+  assign \$410  = ~ b_active;
+  assign \$411  = b_close | b_defer;
+  assign \$412  = ! ln;
+  assign \$413  = fld == 4'hb;
+  assign \$414  = fld == 5'h15;
+  assign \$415  = | { \$414 , \$413  };
+  assign \$416  = \$412  & \$415 ;
+  assign \$417  = oh + \$90 [3:0];
+  assign \$418  = avail <= 4'h8;
+  assign \$419  = at_end & \$418 ;
+  assign \$420  = avail >= 4'h8;
+  assign \$421  = start & start_empty;
+  assign \$422  = pos + 1'h0;
+  assign \$423  = pos[24] ? { 1'h0, pos } : \$422 ;
+  assign \$424  = pos + 1'h0;
+  assign \$425  = \$424  > 24'hffffff;
+  assign \$426  = pos[24] | \$425 ;
+  assign \$427  = val_a >= 6'h25;
+  assign \$428  = val_a - 6'h23;
+  assign \$429  = rem - 4'h8;
+  assign \$430  = ~ b_active;
+  assign \$431  = b_close | b_defer;
   assign \$432  = pos + o;
-  assign \$433  = depth - 1'h1;
-  assign \$434  = depth - 1'h1;
-  assign \$436  = depth - 1'h1;
-  assign \$438  = depth - 1'h1;
-  assign \$440  = top_cnt + 1'h1;
-  assign \$441  = p + h;
-  assign \$442  = fld == 5'h1f;
-  assign \$443  = | ln;
-  assign \$444  = p + h;
-  assign \$445  = rec[2674:2651] + 1'h1;
-  assign \$446  = rec[2698:2675] + 1'h1;
-  assign \$447  = rec[2722:2699] + 1'h1;
-  assign \$448  = rec[2746:2723] + 1'h1;
-  assign \$449  = ! ln;
-  assign \$450  = fld == 4'hb;
-  assign \$451  = fld == 5'h15;
-  assign \$452  = | { \$451 , \$450  };
-  assign \$453  = \$449  & \$452 ;
-  assign \$454  = fld == 5'h1f;
-  assign \$455  = \$454  ? 4'h7 : top_ctx;
-  assign \$456  = top_cnt + 1'h1;
-  assign \$457  = depth + 1'h1;
-  assign \$458  = huge ? 27'h3ffffff : \$63 [26:0];
-  assign \$459  = val_b >= 6'h25;
-  assign \$460  = val_b - 6'h23;
-  assign \$461  = ln - \$90 [3:0];
-  assign \$462  = ! \$90 [3:0];
-  assign \$463  = ln > 6'h20;
-  assign \$464  = top_cnt + 2'h2;
-  assign \$465  = val2 >= 6'h25;
-  assign \$466  = val2 - 6'h23;
-  assign \$467  = fld2 == 5'h10;
-  assign \$468  = pos + \$292 [4:0];
-  assign \$469  = ~ pos[24];
-  assign \$470  = pos + oe2;
-  assign \$471  = ~ pos[24];
-  assign \$472  = pos + oh;
-  assign \$473  = ~ pos[24];
-  assign \$474  = oh + \$90 [3:0];
-  assign \$475  = pos + \$474 ;
-  assign \$476  = avail <= 4'h8;
-  assign \$477  = at_end & \$476 ;
-  assign \$478  = avail >= 4'h8;
-  assign \$479  = pos + avail;
-  assign \$480  = pos[24] ? { 1'h0, pos } : \$479 ;
-  assign \$481  = pos + avail;
-  assign \$482  = \$481  > 24'hffffff;
-  assign \$483  = pos[24] | \$482 ;
-  assign \$484  = ~ pos[24];
-  assign \$485  = pos + 4'h8;
+  assign \$433  = pos[24] ? { 1'h0, pos } : \$432 ;
+  assign \$434  = pos + o;
+  assign \$435  = \$434  > 24'hffffff;
+  assign \$436  = pos[24] | \$435 ;
+  assign \$437  = ~ pos[24];
+  assign \$438  = pos + 4'h8;
+  assign \$439  = ~ pos[24];
+  assign \$440  = pos + o;
+  assign \$441  = depth - 1'h1;
+  assign \$442  = depth - 1'h1;
+  assign \$444  = depth - 1'h1;
+  assign \$446  = depth - 1'h1;
+  assign \$448  = top_cnt + 1'h1;
+  assign \$449  = p + h;
+  assign \$450  = fld == 5'h1f;
+  assign \$451  = | ln;
+  assign \$452  = p + h;
+  assign \$453  = rec[2674:2651] + 1'h1;
+  assign \$454  = rec[2698:2675] + 1'h1;
+  assign \$455  = rec[2722:2699] + 1'h1;
+  assign \$456  = rec[2746:2723] + 1'h1;
+  assign \$457  = ! ln;
+  assign \$458  = fld == 4'hb;
+  assign \$459  = fld == 5'h15;
+  assign \$460  = | { \$459 , \$458  };
+  assign \$461  = \$457  & \$460 ;
+  assign \$462  = fld == 5'h1f;
+  assign \$463  = \$462  ? 4'h7 : top_ctx;
+  assign \$464  = top_cnt + 1'h1;
+  assign \$465  = depth + 1'h1;
+  assign \$466  = huge ? 27'h3ffffff : \$63 [26:0];
+  assign \$467  = val_b >= 6'h25;
+  assign \$468  = val_b - 6'h23;
+  assign \$469  = ln - \$90 [3:0];
+  assign \$470  = ! \$90 [3:0];
+  assign \$471  = ln > 6'h20;
+  assign \$472  = fld == 1'h1;
+  assign \$473  = top_cnt + 2'h2;
+  assign \$474  = \$472  ? 25'h0000001 : \$473 ;
+  assign \$475  = val2 >= 6'h25;
+  assign \$476  = val2 - 6'h23;
+  assign \$477  = fld2 == 5'h10;
+  assign \$478  = pos + \$293 [4:0];
+  assign \$479  = ~ pos[24];
+  assign \$480  = pos + oe2;
+  assign \$481  = ~ pos[24];
+  assign \$482  = pos + oh;
+  assign \$483  = ~ pos[24];
+  assign \$484  = oh + \$90 [3:0];
+  assign \$485  = pos + \$484 ;
+  assign \$486  = avail <= 4'h8;
+  assign \$487  = at_end & \$486 ;
+  assign \$488  = avail >= 4'h8;
+  assign \$489  = pos + avail;
+  assign \$490  = pos[24] ? { 1'h0, pos } : \$489 ;
+  assign \$491  = pos + avail;
+  assign \$492  = \$491  > 24'hffffff;
+  assign \$493  = pos[24] | \$492 ;
+  assign \$494  = ~ pos[24];
+  assign \$495  = pos + 4'h8;
   always @(posedge clk)
-    o__valid <= \$486 ;
+    o__valid <= \$496 ;
   always @(posedge clk)
-    o__payload <= \$487 ;
+    o__payload <= \$497 ;
   always @(posedge clk)
-    rec <= \$488 ;
+    rec <= \$498 ;
   always @(posedge clk)
-    pending <= \$489 ;
+    pending <= \$499 ;
   always @(posedge clk)
-    state <= \$490 ;
+    state <= \$500 ;
   always @(posedge clk)
-    start <= \$491 ;
+    start <= \$501 ;
   always @(posedge clk)
-    pos <= \$492 ;
+    pos <= \$502 ;
   always @(posedge clk)
-    rem <= \$493 ;
+    rem <= \$503 ;
   always @(posedge clk)
-    depth <= \$494 ;
+    depth <= \$504 ;
   always @(posedge clk)
-    wrap_v <= \$495 ;
+    wrap_v <= \$505 ;
   always @(posedge clk)
-    acc <= \$496 ;
+    acc <= \$506 ;
   always @(posedge clk)
-    cur_first <= \$497 ;
+    cur_first <= \$507 ;
   always @(posedge clk)
-    top_ctx <= \$498 ;
+    top_ctx <= \$508 ;
   always @(posedge clk)
-    top_end <= \$499 ;
+    top_end <= \$509 ;
   always @(posedge clk)
-    top_cnt <= \$500 ;
+    top_cnt <= \$510 ;
   always @(posedge clk)
-    stk_ctx0 <= \$501 ;
+    stk_ctx0 <= \$511 ;
   always @(posedge clk)
-    stk_ctx1 <= \$502 ;
+    stk_ctx1 <= \$512 ;
   always @(posedge clk)
-    stk_ctx2 <= \$503 ;
+    stk_ctx2 <= \$513 ;
   always @(posedge clk)
-    stk_ctx3 <= \$504 ;
+    stk_ctx3 <= \$514 ;
   always @(posedge clk)
-    stk_ctx4 <= \$505 ;
+    stk_ctx4 <= \$515 ;
   always @(posedge clk)
-    stk_ctx5 <= \$506 ;
+    stk_ctx5 <= \$516 ;
   always @(posedge clk)
-    stk_end0 <= \$507 ;
+    stk_end0 <= \$517 ;
   always @(posedge clk)
-    stk_end1 <= \$508 ;
+    stk_end1 <= \$518 ;
   always @(posedge clk)
-    stk_end2 <= \$509 ;
+    stk_end2 <= \$519 ;
   always @(posedge clk)
-    stk_end3 <= \$510 ;
+    stk_end3 <= \$520 ;
   always @(posedge clk)
-    stk_end4 <= \$511 ;
+    stk_end4 <= \$521 ;
   always @(posedge clk)
-    stk_end5 <= \$512 ;
+    stk_end5 <= \$522 ;
   always @(posedge clk)
-    stk_cnt0 <= \$513 ;
+    stk_cnt0 <= \$523 ;
   always @(posedge clk)
-    stk_cnt1 <= \$514 ;
+    stk_cnt1 <= \$524 ;
   always @(posedge clk)
-    stk_cnt2 <= \$515 ;
+    stk_cnt2 <= \$525 ;
   always @(posedge clk)
-    stk_cnt3 <= \$516 ;
+    stk_cnt3 <= \$526 ;
   always @(posedge clk)
-    stk_cnt4 <= \$517 ;
+    stk_cnt4 <= \$527 ;
   always @(posedge clk)
-    stk_cnt5 <= \$518 ;
+    stk_cnt5 <= \$528 ;
   always @(posedge clk)
-    cur_f <= \$519 ;
+    cur_f <= \$529 ;
   always @(posedge clk)
-    cur_wrapped <= \$520 ;
+    cur_wrapped <= \$530 ;
   always @(posedge clk)
-    cur_big <= \$521 ;
+    cur_big <= \$531 ;
   assign \$1  = ~ o__valid;
   assign out_free = \$1  | o__ready;
   assign \$2  = avail >= 5'h10;
@@ -8451,12 +8484,12 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   assign \$19  = cur_f == 5'h1e;
   assign \$20  = cur_f == 6'h20;
   assign \$21  = | { \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$22  = ! \port$2694$0 ;
+  assign \$22  = ! \port$2705$0 ;
   assign lz = \$21  & \$22 ;
-  assign \$23  = \port$2694$0  < 8'h80;
+  assign \$23  = \port$2705$0  < 8'h80;
   assign \$24  = cur_wrapped & \$23 ;
   assign \$25  = cur_f == 5'h17;
-  assign \$26  = \port$2694$0  != 1'h1;
+  assign \$26  = \port$2705$0  != 1'h1;
   assign \$27  = \$25  & \$26 ;
   assign \$28  = avail < t;
   assign a_trunc = at_end & \$28 ;
@@ -8482,7 +8515,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   assign \$48  = \$47  & err;
   assign \$49  = a_complete & \err$23 ;
   assign b_active = rem < 4'h8;
-  assign \$50  = \port$2694$0  < 8'h80;
+  assign \$50  = \port$2705$0  < 8'h80;
   assign typed = start & \$50 ;
   assign o = rem[2:0] | { 2'h0, typed };
   assign p = pos + o;
@@ -8647,12 +8680,12 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   assign trailing = \$193  | \$194 ;
   assign \$195  = ! avail;
   assign \$196  = at_end & \$195 ;
-  assign \$197  = \port$2694$0  >= 8'h80;
-  assign \$198  = \port$2694$0  < 8'hc0;
+  assign \$197  = \port$2705$0  >= 8'h80;
+  assign \$198  = \port$2705$0  < 8'hc0;
   assign \$199  = \$197  & \$198 ;
-  assign \$200  = \port$2694$0  < 8'h80;
-  assign \$201  = ! \port$2694$0 ;
-  assign \$202  = \port$2694$0  > 3'h4;
+  assign \$200  = \port$2705$0  < 8'h80;
+  assign \$201  = ! \port$2705$0 ;
+  assign \$202  = \port$2705$0  > 3'h4;
   assign \$203  = \$201  | \$202 ;
   assign \$204  = \$200  & \$203 ;
   assign \$205  = | depth;
@@ -8744,192 +8777,182 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   assign \$289  = depth == 1'h1;
   assign \$290  = \$289  & trailing;
   assign \$291  = depth == 1'h1;
-  assign \$292  = oh + \$90 [3:0];
+  assign \$292  = is_list ? 4'h0 : \$90 [3:0];
+  assign \$293  = oh + \$292 ;
   assign single2 = b2 < 8'h80;
-  assign \$293  = b2 >= 8'h80;
-  assign \$294  = b2 < 8'hb8;
-  assign short2 = \$293  & \$294 ;
+  assign \$294  = b2 >= 8'h80;
+  assign \$295  = b2 < 8'hb8;
+  assign short2 = \$294  & \$295 ;
   assign h2 = ~ single2;
   assign len2 = single2 ? 6'h01 : b2[5:0];
-  assign \$295  = \$292 [4:0] + h2;
-  assign oe2 = \$295  + len2;
-  assign \$296  = ! depth;
-  assign \$297  = top_cnt + 1'h1;
+  assign \$296  = \$293 [4:0] + h2;
+  assign oe2 = \$296  + len2;
+  assign \$297  = ! depth;
   assign \$298  = top_cnt + 1'h1;
   assign \$299  = top_cnt + 1'h1;
   assign \$300  = top_cnt + 1'h1;
   assign \$301  = top_cnt + 1'h1;
-  assign \$302  = rec[7:5] == 2'h3;
-  assign \$303  = depth == 1'h1;
-  assign \$304  = \$302  & \$303 ;
-  assign \$305  = top_cnt + 1'h1;
-  assign \$306  = ! \$305 ;
-  assign \$307  = \$304  & \$306 ;
-  assign \$309  = top_cnt + 1'h1;
+  assign \$302  = top_cnt + 1'h1;
+  assign \$303  = rec[7:5] == 2'h3;
+  assign \$304  = depth == 1'h1;
+  assign \$305  = \$303  & \$304 ;
+  assign \$306  = top_cnt + 1'h1;
+  assign \$307  = ! \$306 ;
+  assign \$308  = \$305  & \$307 ;
   assign \$310  = top_cnt + 1'h1;
   assign \$311  = top_cnt + 1'h1;
-  assign \$313  = wrap_v ? 6'h21 : 6'h22;
-  assign \$314  = wrap_v ? 6'h22 : 6'h23;
-  assign \$315  = wrap_v ? 6'h23 : 6'h00;
-  assign \$316  = \$292 [4:0] + 1'h1;
-  assign fb2 = single2 ? b2 : \$317 ;
-  assign \$318  = \$292 [4:0] + h2;
-  assign \$319  = \$318  + 1'h0;
-  assign \$320  = \$292 [4:0] + h2;
-  assign \$321  = \$320  + 1'h1;
-  assign \$322  = \$292 [4:0] + h2;
-  assign \$323  = \$322  + 2'h2;
-  assign \$324  = \$292 [4:0] + h2;
-  assign \$325  = \$324  + 2'h3;
-  assign \$326  = \$292 [4:0] + h2;
-  assign \$327  = \$326  + 3'h4;
-  assign \$328  = \$292 [4:0] + h2;
-  assign \$329  = \$328  + 3'h5;
-  assign \$330  = \$292 [4:0] + h2;
-  assign \$331  = \$330  + 3'h6;
-  assign \$332  = len2 <= 6'h20;
-  assign \$333  = len2 <= 4'h8;
-  assign \$334  = len2 <= 6'h20;
-  assign \$335  = len2 <= 6'h20;
-  assign \$336  = len2 <= 4'h8;
-  assign \$337  = len2 <= 6'h20;
+  assign \$312  = top_cnt + 1'h1;
+  assign \$314  = wrap_v ? 6'h21 : 6'h22;
+  assign \$315  = wrap_v ? 6'h22 : 6'h23;
+  assign \$316  = wrap_v ? 6'h23 : 6'h00;
+  assign \$317  = fld == 1'h1;
+  assign \$318  = typed ? 6'h02 : 6'h03;
+  assign fld2 = \$317  ? \$318  : fld2_in;
+  assign \$319  = fld == 1'h1;
+  assign \$320  = huge ? 27'h3ffffff : \$63 [26:0];
+  assign \$321  = \$319  ? \$320  : { 1'h0, top_end };
+  assign \$322  = \$293 [4:0] + 1'h1;
+  assign fb2 = single2 ? b2 : \$323 ;
+  assign \$324  = \$293 [4:0] + h2;
+  assign \$325  = \$324  + 1'h0;
+  assign \$326  = \$293 [4:0] + h2;
+  assign \$327  = \$326  + 1'h1;
+  assign \$328  = \$293 [4:0] + h2;
+  assign \$329  = \$328  + 2'h2;
+  assign \$330  = \$293 [4:0] + h2;
+  assign \$331  = \$330  + 2'h3;
+  assign \$332  = \$293 [4:0] + h2;
+  assign \$333  = \$332  + 3'h4;
+  assign \$334  = \$293 [4:0] + h2;
+  assign \$335  = \$334  + 3'h5;
+  assign \$336  = \$293 [4:0] + h2;
+  assign \$337  = \$336  + 3'h6;
   assign \$338  = len2 <= 6'h20;
-  assign \$339  = len2 <= 6'h20;
-  assign \$340  = len2 <= 4'h8;
-  assign \$341  = len2 <= 1'h1;
-  assign \$342  = len2 <= 6'h20;
+  assign \$339  = len2 <= 4'h8;
+  assign \$340  = len2 <= 6'h20;
+  assign \$341  = len2 <= 6'h20;
+  assign \$342  = len2 <= 4'h8;
   assign \$343  = len2 <= 6'h20;
-  assign \$344  = len2 <= 1'h1;
-  assign \$345  = val2 <= 1'h1;
-  assign \$346  = \$344  & \$345 ;
-  assign \$347  = ! ln;
-  assign \$348  = is_list & \$347 ;
-  assign \$349  = fld == 4'hb;
-  assign \$350  = fld == 5'h15;
-  assign \$351  = | { \$350 , \$349  };
-  assign \$352  = \$348  & \$351 ;
-  assign \$353  = b_complete | \$352 ;
-  assign \$354  = \$292 [4:0] < 4'h8;
-  assign \$355  = \$353  & \$354 ;
-  assign \$356  = single2 | short2;
-  assign \$357  = \$355  & \$356 ;
-  assign \$358  = oe2 <= 4'h8;
-  assign \$359  = \$357  & \$358 ;
-  assign \$360  = avail >= oe2;
-  assign \$361  = \$359  & \$360 ;
-  assign \$362  = pos + \$292 [4:0];
-  assign \$363  = \$362  != top_end;
-  assign \$364  = \$361  & \$363 ;
-  assign \$365  = pos + oe2;
-  assign \$366  = \$365  <= top_end;
-  assign \$367  = \$364  & \$366 ;
-  assign \$368  = \$367  & fast_ok;
-  assign \$369  = ! len2;
-  assign \$370  = | fb2;
-  assign \$371  = b2 == 8'h81;
-  assign \$372  = fb2 < 8'h80;
-  assign \$373  = \$371  & \$372 ;
-  assign \$374  = ~ \$373 ;
-  assign \$375  = \$370  & \$374 ;
-  assign \$376  = \$369  | \$375 ;
-  assign c_take = \$368  & \$376 ;
-  assign \$377  = cur_f == 4'ha;
-  assign \$378  = a_active & \$377 ;
-  assign \$379  = ~ a_err;
-  assign \$380  = \$378  & \$379 ;
-  assign \$381  = b_active & b_err;
+  assign \$344  = len2 <= 6'h20;
+  assign \$345  = len2 <= 6'h20;
+  assign \$346  = len2 <= 4'h8;
+  assign \$347  = len2 <= 1'h1;
+  assign \$348  = len2 <= 6'h20;
+  assign \$349  = len2 <= 6'h20;
+  assign \$350  = len2 <= 1'h1;
+  assign \$351  = val2 <= 1'h1;
+  assign \$352  = \$350  & \$351 ;
+  assign \$353  = ! ln;
+  assign \$354  = is_list & \$353 ;
+  assign \$355  = fld == 4'hb;
+  assign \$356  = fld == 5'h15;
+  assign \$357  = | { \$356 , \$355  };
+  assign \$358  = \$354  & \$357 ;
+  assign \$359  = b_complete | \$358 ;
+  assign \$360  = fld == 1'h1;
+  assign \$361  = \$359  | \$360 ;
+  assign \$362  = \$293 [4:0] < 4'h8;
+  assign \$363  = \$361  & \$362 ;
+  assign \$364  = single2 | short2;
+  assign \$365  = \$363  & \$364 ;
+  assign \$366  = oe2 <= 4'h8;
+  assign \$367  = \$365  & \$366 ;
+  assign \$368  = avail >= oe2;
+  assign \$369  = \$367  & \$368 ;
+  assign \$370  = pos + \$293 [4:0];
+  assign \$371  = \$370  != \$321 [25:0];
+  assign \$372  = \$369  & \$371 ;
+  assign \$373  = pos + oe2;
+  assign \$374  = \$373  <= \$321 [25:0];
+  assign \$375  = \$372  & \$374 ;
+  assign \$376  = \$375  & fast_ok;
+  assign \$377  = ! len2;
+  assign \$378  = | fb2;
+  assign \$379  = b2 == 8'h81;
+  assign \$380  = fb2 < 8'h80;
+  assign \$381  = \$379  & \$380 ;
   assign \$382  = ~ \$381 ;
-  assign cd_a = \$380  & \$382 ;
-  assign \$383  = ~ a_err;
-  assign \$384  = b_active & \$383 ;
-  assign \$385  = \$384  & b_header;
-  assign \$386  = fld == 4'ha;
-  assign \$387  = \$385  & \$386 ;
-  assign \$388  = | \$90 [3:0];
-  assign cd_b = \$387  & \$388 ;
-  assign \$389  = ! state;
-  assign \$390  = \$389  & go;
-  assign \$391  = cd_a | cd_b;
-  assign chunk_valid = \$390  & \$391 ;
-  assign \$392  = pending & out_free;
-  assign copy_now = \$392  & o_calldata__ready;
-  assign \$393  = pending & out_free;
-  assign \$394  = ! state;
-  assign \$395  = \$394  & go;
-  assign \$396  = ~ pending;
-  assign \$397  = \$396  | copy_now;
-  assign \$398  = \$395  & \$397 ;
-  assign \$399  = ~ chunk_valid;
-  assign \$400  = \$399  | o_calldata__ready;
-  assign fire = \$398  & \$400 ;
-  assign \$401  = start & start_empty;
-  assign \$402  = ~ b_active;
-  assign \$403  = b_close | b_defer;
-  assign \$404  = ! ln;
-  assign \$405  = fld == 4'hb;
-  assign \$406  = fld == 5'h15;
-  assign \$407  = | { \$406 , \$405  };
-  assign \$408  = \$404  & \$407 ;
-  assign \$409  = oh + \$90 [3:0];
-  assign \$410  = avail <= 4'h8;
-  assign \$411  = at_end & \$410 ;
-  assign \$412  = avail >= 4'h8;
-  assign \$413  = start & start_empty;
-  assign \$414  = pos + 1'h0;
-  assign \$415  = pos[24] ? { 1'h0, pos } : \$414 ;
-  assign \$416  = pos + 1'h0;
+  assign \$383  = \$378  & \$382 ;
+  assign \$384  = \$377  | \$383 ;
+  assign c_take = \$376  & \$384 ;
+  assign \$385  = cur_f == 4'ha;
+  assign \$386  = a_active & \$385 ;
+  assign \$387  = ~ a_err;
+  assign \$388  = \$386  & \$387 ;
+  assign \$389  = b_active & b_err;
+  assign \$390  = ~ \$389 ;
+  assign cd_a = \$388  & \$390 ;
+  assign \$391  = ~ a_err;
+  assign \$392  = b_active & \$391 ;
+  assign \$393  = \$392  & b_header;
+  assign \$394  = fld == 4'ha;
+  assign \$395  = \$393  & \$394 ;
+  assign \$396  = | \$90 [3:0];
+  assign cd_b = \$395  & \$396 ;
+  assign \$397  = ! state;
+  assign \$398  = \$397  & go;
+  assign \$399  = cd_a | cd_b;
+  assign chunk_valid = \$398  & \$399 ;
+  assign \$400  = pending & out_free;
+  assign copy_now = \$400  & o_calldata__ready;
+  assign \$401  = pending & out_free;
+  assign \$402  = ! state;
+  assign \$403  = \$402  & go;
+  assign \$404  = ~ pending;
+  assign \$405  = \$404  | copy_now;
+  assign \$406  = \$403  & \$405 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$435  = 4'h0;
-    casez (\$434 )
+    \$443  = 4'h0;
+    casez (\$442 )
       4'h0:
-          \$435  = stk_ctx0;
+          \$443  = stk_ctx0;
       4'h1:
-          \$435  = stk_ctx1;
+          \$443  = stk_ctx1;
       4'h2:
-          \$435  = stk_ctx2;
+          \$443  = stk_ctx2;
       4'h3:
-          \$435  = stk_ctx3;
+          \$443  = stk_ctx3;
       4'h4:
-          \$435  = stk_ctx4;
+          \$443  = stk_ctx4;
       4'h5:
-          \$435  = stk_ctx5;
+          \$443  = stk_ctx5;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$437  = 26'h0000000;
-    casez (\$436 )
+    \$445  = 26'h0000000;
+    casez (\$444 )
       4'h0:
-          \$437  = stk_end0;
+          \$445  = stk_end0;
       4'h1:
-          \$437  = stk_end1;
+          \$445  = stk_end1;
       4'h2:
-          \$437  = stk_end2;
+          \$445  = stk_end2;
       4'h3:
-          \$437  = stk_end3;
+          \$445  = stk_end3;
       4'h4:
-          \$437  = stk_end4;
+          \$445  = stk_end4;
       4'h5:
-          \$437  = stk_end5;
+          \$445  = stk_end5;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$439  = 24'h000000;
-    casez (\$438 )
+    \$447  = 24'h000000;
+    casez (\$446 )
       4'h0:
-          \$439  = stk_cnt0;
+          \$447  = stk_cnt0;
       4'h1:
-          \$439  = stk_cnt1;
+          \$447  = stk_cnt1;
       4'h2:
-          \$439  = stk_cnt2;
+          \$447  = stk_cnt2;
       4'h3:
-          \$439  = stk_cnt3;
+          \$447  = stk_cnt3;
       4'h4:
-          \$439  = stk_cnt4;
+          \$447  = stk_cnt4;
       4'h5:
-          \$439  = stk_cnt5;
+          \$447  = stk_cnt5;
     endcase
   end
   always @* begin
@@ -8939,21 +8962,21 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
       4'h0:
           val_a = acc;
       4'h1:
-          val_a = { acc[247:0], \port$2694$0  };
+          val_a = { acc[247:0], \port$2705$0  };
       4'h2:
-          val_a = { acc[239:0], \port$2694$0 , \port$2696$0  };
+          val_a = { acc[239:0], \port$2705$0 , \port$2707$0  };
       4'h3:
-          val_a = { acc[231:0], \port$2694$0 , \port$2696$0 , \port$2698$0  };
+          val_a = { acc[231:0], \port$2705$0 , \port$2707$0 , \port$2709$0  };
       4'h4:
-          val_a = { acc[223:0], \port$2694$0 , \port$2696$0 , \port$2698$0 , \port$2700$0  };
+          val_a = { acc[223:0], \port$2705$0 , \port$2707$0 , \port$2709$0 , \port$2711$0  };
       4'h5:
-          val_a = { acc[215:0], \port$2694$0 , \port$2696$0 , \port$2698$0 , \port$2700$0 , \port$2702$0  };
+          val_a = { acc[215:0], \port$2705$0 , \port$2707$0 , \port$2709$0 , \port$2711$0 , \port$2713$0  };
       4'h6:
-          val_a = { acc[207:0], \port$2694$0 , \port$2696$0 , \port$2698$0 , \port$2700$0 , \port$2702$0 , \port$2704$0  };
+          val_a = { acc[207:0], \port$2705$0 , \port$2707$0 , \port$2709$0 , \port$2711$0 , \port$2713$0 , \port$2715$0  };
       4'h7:
-          val_a = { acc[199:0], \port$2694$0 , \port$2696$0 , \port$2698$0 , \port$2700$0 , \port$2702$0 , \port$2704$0 , \port$2706$0  };
+          val_a = { acc[199:0], \port$2705$0 , \port$2707$0 , \port$2709$0 , \port$2711$0 , \port$2713$0 , \port$2715$0 , \port$2717$0  };
       4'h8:
-          val_a = { acc[191:0], \port$2694$0 , \port$2696$0 , \port$2698$0 , \port$2700$0 , \port$2702$0 , \port$2704$0 , \port$2706$0 , \port$2708$0  };
+          val_a = { acc[191:0], \port$2705$0 , \port$2707$0 , \port$2709$0 , \port$2711$0 , \port$2713$0 , \port$2715$0 , \port$2717$0 , \port$2719$0  };
     endcase
   end
   always @* begin
@@ -9966,10 +9989,10 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    fld2 = 6'h00;
+    fld2_in = 6'h00;
     (* full_case = 32'd1 *)
-    if (\$296 ) begin
-      fld2 = 6'h01;
+    if (\$297 ) begin
+      fld2_in = 6'h01;
     end else begin
       casez (top_ctx)
         4'h0:
@@ -9977,211 +10000,211 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
             casez (rec[7:5])
               3'h0:
                   (* full_case = 32'd1 *)
-                  casez (\$297 )
+                  casez (\$298 )
                     25'h0000000:
-                        fld2 = 6'h03;
+                        fld2_in = 6'h03;
                     25'h0000001:
-                        fld2 = 6'h04;
+                        fld2_in = 6'h04;
                     25'h0000002:
-                        fld2 = 6'h07;
+                        fld2_in = 6'h07;
                     25'h0000003:
-                        fld2 = 6'h08;
+                        fld2_in = 6'h08;
                     25'h0000004:
-                        fld2 = 6'h09;
+                        fld2_in = 6'h09;
                     25'h0000005:
-                        fld2 = 6'h0a;
+                        fld2_in = 6'h0a;
                     25'h0000006:
-                        fld2 = 6'h0f;
+                        fld2_in = 6'h0f;
                     25'h0000007:
-                        fld2 = 6'h11;
+                        fld2_in = 6'h11;
                     25'h0000008:
-                        fld2 = 6'h12;
+                        fld2_in = 6'h12;
                     default:
-                        fld2 = 6'h00;
+                        fld2_in = 6'h00;
                   endcase
               3'h1:
                   (* full_case = 32'd1 *)
-                  casez (\$298 )
+                  casez (\$299 )
                     25'h0000000:
-                        fld2 = 6'h02;
+                        fld2_in = 6'h02;
                     25'h0000001:
-                        fld2 = 6'h03;
+                        fld2_in = 6'h03;
                     25'h0000002:
-                        fld2 = 6'h04;
+                        fld2_in = 6'h04;
                     25'h0000003:
-                        fld2 = 6'h07;
+                        fld2_in = 6'h07;
                     25'h0000004:
-                        fld2 = 6'h08;
+                        fld2_in = 6'h08;
                     25'h0000005:
-                        fld2 = 6'h09;
+                        fld2_in = 6'h09;
                     25'h0000006:
-                        fld2 = 6'h0a;
+                        fld2_in = 6'h0a;
                     25'h0000007:
-                        fld2 = 6'h0b;
+                        fld2_in = 6'h0b;
                     25'h0000008:
-                        fld2 = 6'h10;
+                        fld2_in = 6'h10;
                     25'h0000009:
-                        fld2 = 6'h11;
+                        fld2_in = 6'h11;
                     25'h000000a:
-                        fld2 = 6'h12;
+                        fld2_in = 6'h12;
                     default:
-                        fld2 = 6'h00;
+                        fld2_in = 6'h00;
                   endcase
               3'h2:
                   (* full_case = 32'd1 *)
-                  casez (\$299 )
+                  casez (\$300 )
                     25'h0000000:
-                        fld2 = 6'h02;
+                        fld2_in = 6'h02;
                     25'h0000001:
-                        fld2 = 6'h03;
+                        fld2_in = 6'h03;
                     25'h0000002:
-                        fld2 = 6'h05;
+                        fld2_in = 6'h05;
                     25'h0000003:
-                        fld2 = 6'h06;
+                        fld2_in = 6'h06;
                     25'h0000004:
-                        fld2 = 6'h07;
+                        fld2_in = 6'h07;
                     25'h0000005:
-                        fld2 = 6'h08;
+                        fld2_in = 6'h08;
                     25'h0000006:
-                        fld2 = 6'h09;
+                        fld2_in = 6'h09;
                     25'h0000007:
-                        fld2 = 6'h0a;
+                        fld2_in = 6'h0a;
                     25'h0000008:
-                        fld2 = 6'h0b;
+                        fld2_in = 6'h0b;
                     25'h0000009:
-                        fld2 = 6'h10;
+                        fld2_in = 6'h10;
                     25'h000000a:
-                        fld2 = 6'h11;
+                        fld2_in = 6'h11;
                     25'h000000b:
-                        fld2 = 6'h12;
+                        fld2_in = 6'h12;
                     default:
-                        fld2 = 6'h00;
+                        fld2_in = 6'h00;
                   endcase
               3'h3:
                   (* full_case = 32'd1 *)
-                  casez (\$300 )
+                  casez (\$301 )
                     25'h0000000:
-                        fld2 = 6'h02;
+                        fld2_in = 6'h02;
                     25'h0000001:
-                        fld2 = 6'h03;
+                        fld2_in = 6'h03;
                     25'h0000002:
-                        fld2 = 6'h05;
+                        fld2_in = 6'h05;
                     25'h0000003:
-                        fld2 = 6'h06;
+                        fld2_in = 6'h06;
                     25'h0000004:
-                        fld2 = 6'h07;
+                        fld2_in = 6'h07;
                     25'h0000005:
-                        fld2 = 6'h08;
+                        fld2_in = 6'h08;
                     25'h0000006:
-                        fld2 = 6'h09;
+                        fld2_in = 6'h09;
                     25'h0000007:
-                        fld2 = 6'h0a;
+                        fld2_in = 6'h0a;
                     25'h0000008:
-                        fld2 = 6'h0b;
+                        fld2_in = 6'h0b;
                     25'h0000009:
-                        fld2 = 6'h0c;
+                        fld2_in = 6'h0c;
                     25'h000000a:
-                        fld2 = 6'h0d;
+                        fld2_in = 6'h0d;
                     25'h000000b:
-                        fld2 = 6'h10;
+                        fld2_in = 6'h10;
                     25'h000000c:
-                        fld2 = 6'h11;
+                        fld2_in = 6'h11;
                     25'h000000d:
-                        fld2 = 6'h12;
+                        fld2_in = 6'h12;
                     default:
-                        fld2 = 6'h00;
+                        fld2_in = 6'h00;
                   endcase
               3'h4:
                   (* full_case = 32'd1 *)
-                  casez (\$301 )
+                  casez (\$302 )
                     25'h0000000:
-                        fld2 = 6'h02;
+                        fld2_in = 6'h02;
                     25'h0000001:
-                        fld2 = 6'h03;
+                        fld2_in = 6'h03;
                     25'h0000002:
-                        fld2 = 6'h05;
+                        fld2_in = 6'h05;
                     25'h0000003:
-                        fld2 = 6'h06;
+                        fld2_in = 6'h06;
                     25'h0000004:
-                        fld2 = 6'h07;
+                        fld2_in = 6'h07;
                     25'h0000005:
-                        fld2 = 6'h08;
+                        fld2_in = 6'h08;
                     25'h0000006:
-                        fld2 = 6'h09;
+                        fld2_in = 6'h09;
                     25'h0000007:
-                        fld2 = 6'h0a;
+                        fld2_in = 6'h0a;
                     25'h0000008:
-                        fld2 = 6'h0b;
+                        fld2_in = 6'h0b;
                     25'h0000009:
-                        fld2 = 6'h0e;
+                        fld2_in = 6'h0e;
                     25'h000000a:
-                        fld2 = 6'h10;
+                        fld2_in = 6'h10;
                     25'h000000b:
-                        fld2 = 6'h11;
+                        fld2_in = 6'h11;
                     25'h000000c:
-                        fld2 = 6'h12;
+                        fld2_in = 6'h12;
                     default:
-                        fld2 = 6'h00;
+                        fld2_in = 6'h00;
                   endcase
             endcase
-            if (\$308 ) begin
-              fld2 = 6'h1f;
+            if (\$309 ) begin
+              fld2_in = 6'h1f;
             end
           end
         4'h1:
-            fld2 = 6'h13;
+            fld2_in = 6'h13;
         4'h2:
-            (* full_case = 32'd1 *)
-            casez (\$309 )
-              25'h0000000:
-                  fld2 = 6'h14;
-              25'h0000001:
-                  fld2 = 6'h15;
-              default:
-                  fld2 = 6'h00;
-            endcase
-        4'h3:
-            fld2 = 6'h16;
-        4'h4:
-            fld2 = 6'h17;
-        4'h5:
-            fld2 = 6'h18;
-        4'h6:
             (* full_case = 32'd1 *)
             casez (\$310 )
               25'h0000000:
-                  fld2 = 6'h19;
+                  fld2_in = 6'h14;
               25'h0000001:
-                  fld2 = 6'h1a;
-              25'h0000002:
-                  fld2 = 6'h1b;
-              25'h0000003:
-                  fld2 = 6'h1c;
-              25'h0000004:
-                  fld2 = 6'h1d;
-              25'h0000005:
-                  fld2 = 6'h1e;
+                  fld2_in = 6'h15;
               default:
-                  fld2 = 6'h00;
+                  fld2_in = 6'h00;
+            endcase
+        4'h3:
+            fld2_in = 6'h16;
+        4'h4:
+            fld2_in = 6'h17;
+        4'h5:
+            fld2_in = 6'h18;
+        4'h6:
+            (* full_case = 32'd1 *)
+            casez (\$311 )
+              25'h0000000:
+                  fld2_in = 6'h19;
+              25'h0000001:
+                  fld2_in = 6'h1a;
+              25'h0000002:
+                  fld2_in = 6'h1b;
+              25'h0000003:
+                  fld2_in = 6'h1c;
+              25'h0000004:
+                  fld2_in = 6'h1d;
+              25'h0000005:
+                  fld2_in = 6'h1e;
+              default:
+                  fld2_in = 6'h00;
             endcase
         4'h7:
             (* full_case = 32'd1 *)
-            casez (\$311 )
+            casez (\$312 )
               25'h0000001:
-                  fld2 = \$312 ;
+                  fld2_in = \$313 ;
               25'h0000002:
-                  fld2 = \$313 ;
+                  fld2_in = \$314 ;
               25'h0000003:
-                  fld2 = \$314 ;
+                  fld2_in = \$315 ;
               25'h0000004:
-                  fld2 = \$315 ;
+                  fld2_in = \$316 ;
               default:
-                  fld2 = 6'h00;
+                  fld2_in = 6'h00;
             endcase
         4'h8:
-            fld2 = 6'h24;
+            fld2_in = 6'h24;
         4'h9, 4'ha:
-            fld2 = 6'h25;
+            fld2_in = 6'h25;
       endcase
     end
   end
@@ -10212,37 +10235,37 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     fast_ok = 1'h0;
     casez (fld2)
       6'h02:
-          fast_ok = \$332 ;
-      6'h03:
-          fast_ok = \$333 ;
-      6'h04:
-          fast_ok = \$334 ;
-      6'h05:
-          fast_ok = \$335 ;
-      6'h07:
-          fast_ok = \$336 ;
-      6'h09:
-          fast_ok = \$337 ;
-      6'h0c:
           fast_ok = \$338 ;
-      6'h19:
+      6'h03:
           fast_ok = \$339 ;
-      6'h1b:
+      6'h04:
           fast_ok = \$340 ;
-      6'h1c:
+      6'h05:
           fast_ok = \$341 ;
-      6'h1d:
+      6'h07:
           fast_ok = \$342 ;
-      6'h1e:
+      6'h09:
           fast_ok = \$343 ;
-      6'h10:
+      6'h0c:
+          fast_ok = \$344 ;
+      6'h19:
+          fast_ok = \$345 ;
+      6'h1b:
           fast_ok = \$346 ;
+      6'h1c:
+          fast_ok = \$347 ;
+      6'h1d:
+          fast_ok = \$348 ;
+      6'h1e:
+          fast_ok = \$349 ;
+      6'h10:
+          fast_ok = \$352 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     o_calldata__valid = 1'h0;
-    if (\$393 ) begin
+    if (\$401 ) begin
       o_calldata__valid = 1'h1;
     end
     if (chunk_valid) begin
@@ -10252,13 +10275,13 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     o_calldata__payload = 69'h000000000000000000;
-    if (\$393 ) begin
+    if (\$401 ) begin
       o_calldata__payload[68] = 1'h1;
     end
     if (chunk_valid) begin
       (* full_case = 32'd1 *)
       if (cd_a) begin
-        o_calldata__payload[63:0] = { \port$2708$0 , \port$2706$0 , \port$2704$0 , \port$2702$0 , \port$2700$0 , \port$2698$0 , \port$2696$0 , \port$2694$0  };
+        o_calldata__payload[63:0] = { \port$2719$0 , \port$2717$0 , \port$2715$0 , \port$2713$0 , \port$2711$0 , \port$2709$0 , \port$2707$0 , \port$2705$0  };
         o_calldata__payload[67:64] = t;
       end else begin
         o_calldata__payload[63:0] = { s7, s6, s5, s4, s3, s2, s1, s0 };
@@ -10276,14 +10299,14 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$401 ) begin
+            end else if (\$409 ) begin
               consume = 4'h0;
             end else begin
               if (b_done) begin
                 consume = { 1'h0, o };
-              end else if (\$402 ) begin
+              end else if (\$410 ) begin
                 consume = 4'h8;
-              end else if (\$403 ) begin
+              end else if (\$411 ) begin
                 consume = { 1'h0, o };
               end else if (b_header) begin
                 (* full_case = 32'd1 *)
@@ -10292,15 +10315,15 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                 end else if (is_list) begin
                   consume = oh[3:0];
                 end else begin
-                  consume = \$409 [3:0];
+                  consume = \$417 [3:0];
                 end
               end
             end
           end
       1'h1:
-          if (\$411 ) begin
+          if (\$419 ) begin
             consume = avail[3:0];
-          end else if (\$412 ) begin
+          end else if (\$420 ) begin
             consume = 4'h8;
           end
     endcase
@@ -10315,7 +10338,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$401 ) begin
+            end else if (\$409 ) begin
               \release  = 1'h1;
             end else begin
               if (b_done) begin
@@ -10324,7 +10347,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
             end
           end
       1'h1:
-          if (\$411 ) begin
+          if (\$419 ) begin
             \release  = 1'h1;
           end
     endcase
@@ -10338,15 +10361,15 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$401 ) begin
+            end else if (\$409 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$402 ) begin
-              end else if (\$403 ) begin
+              end else if (\$410 ) begin
+              end else if (\$411 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$408 ) begin
+                  if (\$416 ) begin
                   end else begin
                     casez (fld)
                       6'h01:
@@ -10381,32 +10404,32 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$486  = o__valid;
+    \$496  = o__valid;
     if (o__ready) begin
-      \$486  = 1'h0;
+      \$496  = 1'h0;
     end
     if (copy_now) begin
-      \$486  = 1'h1;
+      \$496  = 1'h1;
     end
     if (rst) begin
-      \$486  = 1'h0;
+      \$496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$487  = o__payload;
+    \$497  = o__payload;
     if (copy_now) begin
-      \$487  = rec;
+      \$497  = rec;
     end
     if (rst) begin
-      \$487  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$497  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$488  = rec;
+    \$498  = rec;
     if (copy_now) begin
-      \$488  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$498  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     (* full_case = 32'd1 *)
     casez (state)
@@ -10414,14 +10437,14 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
-              \$488 [4:0] = a_code;
+              \$498 [4:0] = a_code;
             end else if (b_err) begin
-              \$488 [4:0] = b_code;
-            end else if (\$413 ) begin
-              \$488 [4:0] = 5'h01;
-              \$488 [3011:2987] = \$415 [24:0];
-              if (\$418 ) begin
-                \$488 [4:0] = 5'h1b;
+              \$498 [4:0] = b_code;
+            end else if (\$421 ) begin
+              \$498 [4:0] = 5'h01;
+              \$498 [3011:2987] = \$423 [24:0];
+              if (\$426 ) begin
+                \$498 [4:0] = 5'h1b;
               end
             end else begin
               if (a_active) begin
@@ -10429,198 +10452,198 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                   casez (cur_f)
                     6'h02:
                       begin
-                        \$488 [394:139] = val_a;
-                        \$488 [9] = 1'h1;
+                        \$498 [394:139] = val_a;
+                        \$498 [9] = 1'h1;
                       end
                     6'h03:
-                        \$488 [74:11] = val_a[63:0];
+                        \$498 [74:11] = val_a[63:0];
                     6'h04:
-                        \$488 [650:395] = val_a;
+                        \$498 [650:395] = val_a;
                     6'h05:
-                        \$488 [906:651] = val_a;
+                        \$498 [906:651] = val_a;
                     6'h06:
-                        \$488 [1162:907] = val_a;
+                        \$498 [1162:907] = val_a;
                     6'h07:
-                        \$488 [138:75] = val_a[63:0];
+                        \$498 [138:75] = val_a[63:0];
                     6'h08:
-                        \$488 [2602:2443] = val_a[159:0];
+                        \$498 [2602:2443] = val_a[159:0];
                     6'h09:
-                        \$488 [1674:1419] = val_a;
+                        \$498 [1674:1419] = val_a;
                     6'h0c:
-                        \$488 [1418:1163] = val_a;
+                        \$498 [1418:1163] = val_a;
                     6'h0f:
                       begin
-                        \$488 [1930:1675] = val_a;
-                        if (\$419 ) begin
-                          \$488 [394:139] = \$420 [256:1];
-                          \$488 [9] = 1'h1;
+                        \$498 [1930:1675] = val_a;
+                        if (\$427 ) begin
+                          \$498 [394:139] = \$428 [256:1];
+                          \$498 [9] = 1'h1;
                         end
                       end
                     6'h10:
-                        \$488 [1930:1675] = val_a;
+                        \$498 [1930:1675] = val_a;
                     6'h11:
-                        \$488 [2186:1931] = val_a;
+                        \$498 [2186:1931] = val_a;
                     6'h12:
-                        \$488 [2442:2187] = val_a;
+                        \$498 [2442:2187] = val_a;
                   endcase
                 end
               end
               if (b_done) begin
-                \$488 [3011:2987] = \$425 [24:0];
-                if (\$428 ) begin
-                  \$488 [4:0] = 5'h1b;
+                \$498 [3011:2987] = \$433 [24:0];
+                if (\$436 ) begin
+                  \$498 [4:0] = 5'h1b;
                 end
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
                 if (typed) begin
-                  \$488 [7:5] = \port$2694$0 [2:0];
+                  \$498 [7:5] = \port$2705$0 [2:0];
                 end
                 casez (fld)
                   6'h01, 6'h1f:
                     begin
-                      \$488 [2914:2891] = p[23:0];
-                      \$488 [2938:2915] = \$441 [23:0];
-                      \$488 [2986:2963] = \$63 [23:0];
-                      if (\$442 ) begin
-                        \$488 [8] = 1'h1;
+                      \$498 [2914:2891] = p[23:0];
+                      \$498 [2938:2915] = \$449 [23:0];
+                      \$498 [2986:2963] = \$63 [23:0];
+                      if (\$450 ) begin
+                        \$498 [8] = 1'h1;
                       end
                     end
                   6'h0f, 6'h10:
-                      \$488 [2962:2939] = p[23:0];
+                      \$498 [2962:2939] = p[23:0];
                   6'h08:
-                      \$488 [10] = \$443 ;
+                      \$498 [10] = \$451 ;
                   6'h0a:
                     begin
-                      \$488 [2626:2603] = \$444 [23:0];
-                      \$488 [2650:2627] = ln;
+                      \$498 [2626:2603] = \$452 [23:0];
+                      \$498 [2650:2627] = ln;
                     end
                   6'h0b:
                     begin
-                      \$488 [2770:2747] = p[23:0];
-                      \$488 [2794:2771] = \$63 [23:0];
+                      \$498 [2770:2747] = p[23:0];
+                      \$498 [2794:2771] = \$63 [23:0];
                     end
                   6'h0d:
                     begin
-                      \$488 [2818:2795] = p[23:0];
-                      \$488 [2842:2819] = \$63 [23:0];
+                      \$498 [2818:2795] = p[23:0];
+                      \$498 [2842:2819] = \$63 [23:0];
                     end
                   6'h0e:
                     begin
-                      \$488 [2866:2843] = p[23:0];
-                      \$488 [2890:2867] = \$63 [23:0];
+                      \$498 [2866:2843] = p[23:0];
+                      \$498 [2890:2867] = \$63 [23:0];
                     end
                   6'h13:
-                      \$488 [2674:2651] = \$445 [23:0];
+                      \$498 [2674:2651] = \$453 [23:0];
                   6'h16:
-                      \$488 [2698:2675] = \$446 [23:0];
+                      \$498 [2698:2675] = \$454 [23:0];
                   6'h17:
-                      \$488 [2722:2699] = \$447 [23:0];
+                      \$498 [2722:2699] = \$455 [23:0];
                   6'h18:
-                      \$488 [2746:2723] = \$448 [23:0];
+                      \$498 [2746:2723] = \$456 [23:0];
                 endcase
                 if (is_list) begin
                 end else if (b_complete) begin
                   casez (fld)
                     6'h02:
                       begin
-                        \$488 [394:139] = { 192'h000000000000000000000000000000000000000000000000, val_b };
-                        \$488 [9] = 1'h1;
+                        \$498 [394:139] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$498 [9] = 1'h1;
                       end
                     6'h03:
-                        \$488 [74:11] = val_b;
+                        \$498 [74:11] = val_b;
                     6'h04:
-                        \$488 [650:395] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$498 [650:395] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h05:
-                        \$488 [906:651] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$498 [906:651] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h06:
-                        \$488 [1162:907] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$498 [1162:907] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h07:
-                        \$488 [138:75] = val_b;
+                        \$498 [138:75] = val_b;
                     6'h08:
-                        \$488 [2602:2443] = { 96'h000000000000000000000000, val_b };
+                        \$498 [2602:2443] = { 96'h000000000000000000000000, val_b };
                     6'h09:
-                        \$488 [1674:1419] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$498 [1674:1419] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h0c:
-                        \$488 [1418:1163] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$498 [1418:1163] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h0f:
                       begin
-                        \$488 [1930:1675] = { 192'h000000000000000000000000000000000000000000000000, val_b };
-                        if (\$459 ) begin
-                          \$488 [394:139] = { 192'h000000000000000000000000000000000000000000000000, \$460 [64:1] };
-                          \$488 [9] = 1'h1;
+                        \$498 [1930:1675] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        if (\$467 ) begin
+                          \$498 [394:139] = { 192'h000000000000000000000000000000000000000000000000, \$468 [64:1] };
+                          \$498 [9] = 1'h1;
                         end
                       end
                     6'h10:
-                        \$488 [1930:1675] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$498 [1930:1675] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h11:
-                        \$488 [2186:1931] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$498 [2186:1931] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h12:
-                        \$488 [2442:2187] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$498 [2442:2187] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                   endcase
                 end
                 if (c_take) begin
                   casez (fld2)
                     6'h02:
                       begin
-                        \$488 [394:139] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
-                        \$488 [9] = 1'h1;
+                        \$498 [394:139] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$498 [9] = 1'h1;
                       end
                     6'h03:
-                        \$488 [74:11] = { 8'h00, val2 };
+                        \$498 [74:11] = { 8'h00, val2 };
                     6'h04:
-                        \$488 [650:395] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$498 [650:395] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h05:
-                        \$488 [906:651] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$498 [906:651] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h06:
-                        \$488 [1162:907] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$498 [1162:907] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h07:
-                        \$488 [138:75] = { 8'h00, val2 };
+                        \$498 [138:75] = { 8'h00, val2 };
                     6'h08:
-                        \$488 [2602:2443] = { 104'h00000000000000000000000000, val2 };
+                        \$498 [2602:2443] = { 104'h00000000000000000000000000, val2 };
                     6'h09:
-                        \$488 [1674:1419] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$498 [1674:1419] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h0c:
-                        \$488 [1418:1163] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$498 [1418:1163] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h0f:
                       begin
-                        \$488 [1930:1675] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
-                        if (\$465 ) begin
-                          \$488 [394:139] = { 200'h00000000000000000000000000000000000000000000000000, \$466 [56:1] };
-                          \$488 [9] = 1'h1;
+                        \$498 [1930:1675] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        if (\$475 ) begin
+                          \$498 [394:139] = { 200'h00000000000000000000000000000000000000000000000000, \$476 [56:1] };
+                          \$498 [9] = 1'h1;
                         end
                       end
                     6'h10:
-                        \$488 [1930:1675] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$498 [1930:1675] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h11:
-                        \$488 [2186:1931] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$498 [2186:1931] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h12:
-                        \$488 [2442:2187] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$498 [2442:2187] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                   endcase
-                  if (\$467 ) begin
-                    \$488 [2962:2939] = \$468 [23:0];
+                  if (\$477 ) begin
+                    \$498 [2962:2939] = \$478 [23:0];
                   end
                 end
               end
             end
           end
       1'h1:
-          if (\$477 ) begin
-            \$488 [3011:2987] = \$480 [24:0];
-            if (\$483 ) begin
-              \$488 [4:0] = 5'h1b;
+          if (\$487 ) begin
+            \$498 [3011:2987] = \$490 [24:0];
+            if (\$493 ) begin
+              \$498 [4:0] = 5'h1b;
             end
           end
     endcase
     if (rst) begin
-      \$488  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$498  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$489  = pending;
+    \$499  = pending;
     if (copy_now) begin
-      \$489  = 1'h0;
+      \$499  = 1'h0;
     end
     (* full_case = 32'd1 *)
     casez (state)
@@ -10629,55 +10652,55 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
-              \$489  = 1'h1;
+            end else if (\$421 ) begin
+              \$499  = 1'h1;
             end else begin
               if (b_done) begin
-                \$489  = 1'h1;
+                \$499  = 1'h1;
               end
             end
           end
       1'h1:
-          if (\$477 ) begin
-            \$489  = 1'h1;
+          if (\$487 ) begin
+            \$499  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$489  = 1'h0;
+      \$499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$490  = state;
+    \$500  = state;
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
-              \$490  = 1'h1;
+              \$500  = 1'h1;
             end else if (b_err) begin
-              \$490  = 1'h1;
-            end else if (\$413 ) begin
-              \$490  = 1'h0;
+              \$500  = 1'h1;
+            end else if (\$421 ) begin
+              \$500  = 1'h0;
             end else begin
               if (b_done) begin
-                \$490  = 1'h0;
+                \$500  = 1'h0;
               end
             end
           end
       1'h1:
-          if (\$477 ) begin
-            \$490  = 1'h0;
+          if (\$487 ) begin
+            \$500  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$490  = 1'h0;
+      \$500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$491  = start;
+    \$501  = start;
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
@@ -10685,31 +10708,31 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-              \$491  = 1'h0;
-            end else if (\$413 ) begin
-              \$491  = 1'h1;
+              \$501  = 1'h0;
+            end else if (\$421 ) begin
+              \$501  = 1'h1;
             end else begin
               if (b_done) begin
-                \$491  = 1'h1;
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+                \$501  = 1'h1;
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
-                \$491  = 1'h0;
+                \$501  = 1'h0;
               end
             end
           end
       1'h1:
-          if (\$477 ) begin
-            \$491  = 1'h1;
+          if (\$487 ) begin
+            \$501  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$491  = 1'h1;
+      \$501  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$492  = pos;
+    \$502  = pos;
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
@@ -10717,53 +10740,53 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
-              \$492  = 25'h0000000;
+            end else if (\$421 ) begin
+              \$502  = 25'h0000000;
             end else begin
               if (b_done) begin
-                \$492  = 25'h0000000;
-              end else if (\$422 ) begin
-                if (\$429 ) begin
-                  \$492  = \$430 [24:0];
+                \$502  = 25'h0000000;
+              end else if (\$430 ) begin
+                if (\$437 ) begin
+                  \$502  = \$438 [24:0];
                 end
-              end else if (\$423 ) begin
-                if (\$431 ) begin
-                  \$492  = \$432 [24:0];
+              end else if (\$431 ) begin
+                if (\$439 ) begin
+                  \$502  = \$440 [24:0];
                 end
               end else if (b_header) begin
                 (* full_case = 32'd1 *)
                 if (c_take) begin
-                  if (\$469 ) begin
-                    \$492  = \$470 [24:0];
+                  if (\$479 ) begin
+                    \$502  = \$480 [24:0];
                   end
                 end else if (is_list) begin
-                  if (\$471 ) begin
-                    \$492  = \$472 [24:0];
+                  if (\$481 ) begin
+                    \$502  = \$482 [24:0];
                   end
                 end else begin
-                  if (\$473 ) begin
-                    \$492  = \$475 [24:0];
+                  if (\$483 ) begin
+                    \$502  = \$485 [24:0];
                   end
                 end
               end
             end
           end
       1'h1:
-          if (\$477 ) begin
-            \$492  = 25'h0000000;
-          end else if (\$478 ) begin
-            if (\$484 ) begin
-              \$492  = \$485 [24:0];
+          if (\$487 ) begin
+            \$502  = 25'h0000000;
+          end else if (\$488 ) begin
+            if (\$494 ) begin
+              \$502  = \$495 [24:0];
             end
           end
     endcase
     if (rst) begin
-      \$492  = 25'h0000000;
+      \$502  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$493  = rem;
+    \$503  = rem;
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
@@ -10771,44 +10794,44 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
-              \$493  = 24'h000000;
+            end else if (\$421 ) begin
+              \$503  = 24'h000000;
             end else begin
               if (a_active) begin
                 (* full_case = 32'd1 *)
                 if (a_complete) begin
-                  \$493  = 24'h000000;
+                  \$503  = 24'h000000;
                 end else begin
-                  \$493  = \$421 [23:0];
+                  \$503  = \$429 [23:0];
                 end
               end
               if (b_done) begin
-                \$493  = 24'h000000;
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+                \$503  = 24'h000000;
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
                 (* full_case = 32'd1 *)
                 if (is_list) begin
                 end else if (b_complete) begin
-                  \$493  = 24'h000000;
+                  \$503  = 24'h000000;
                 end else begin
-                  \$493  = \$461 [23:0];
+                  \$503  = \$469 [23:0];
                 end
               end
             end
           end
       1'h1:
-          if (\$477 ) begin
-            \$493  = 24'h000000;
+          if (\$487 ) begin
+            \$503  = 24'h000000;
           end
     endcase
     if (rst) begin
-      \$493  = 24'h000000;
+      \$503  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$494  = depth;
+    \$504  = depth;
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
@@ -10816,39 +10839,39 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
-              \$494  = 3'h0;
+            end else if (\$421 ) begin
+              \$504  = 3'h0;
             end else begin
               if (b_done) begin
-                \$494  = 3'h0;
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+                \$504  = 3'h0;
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
                 if (b_close) begin
-                  \$494  = \$433 [2:0];
+                  \$504  = \$441 [2:0];
                 end
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$453 ) begin
+                  if (\$461 ) begin
                   end else begin
-                    \$494  = \$457 [2:0];
+                    \$504  = \$465 [2:0];
                   end
                 end
               end
             end
           end
       1'h1:
-          if (\$477 ) begin
-            \$494  = 3'h0;
+          if (\$487 ) begin
+            \$504  = 3'h0;
           end
     endcase
     if (rst) begin
-      \$494  = 3'h0;
+      \$504  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$495  = wrap_v;
+    \$505  = wrap_v;
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
@@ -10856,13 +10879,13 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
-              \$495  = 1'h0;
+            end else if (\$421 ) begin
+              \$505  = 1'h0;
             end else begin
               if (b_done) begin
-                \$495  = 1'h0;
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+                \$505  = 1'h0;
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
                 casez (fld)
                   6'h01, 6'h1f:
@@ -10888,115 +10911,115 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                   6'h18:
                       /* empty */;
                   6'h20:
-                      \$495  = 1'h1;
+                      \$505  = 1'h1;
                 endcase
               end
             end
           end
       1'h1:
-          if (\$477 ) begin
-            \$495  = 1'h0;
+          if (\$487 ) begin
+            \$505  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$495  = 1'h0;
+      \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$496  = acc;
+    \$506  = acc;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (a_active) begin
                 (* full_case = 32'd1 *)
                 if (a_complete) begin
                 end else begin
-                  \$496  = val_a;
+                  \$506  = val_a;
                 end
               end
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
                 (* full_case = 32'd1 *)
                 if (is_list) begin
                 end else if (b_complete) begin
                 end else begin
-                  \$496  = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                  \$506  = { 192'h000000000000000000000000000000000000000000000000, val_b };
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$496  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$506  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$497  = cur_first;
+    \$507  = cur_first;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (a_active) begin
                 (* full_case = 32'd1 *)
                 if (a_complete) begin
                 end else begin
-                  \$497  = 1'h0;
+                  \$507  = 1'h0;
                 end
               end
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
                 (* full_case = 32'd1 *)
                 if (is_list) begin
                 end else if (b_complete) begin
                 end else begin
-                  \$497  = \$462 ;
+                  \$507  = \$470 ;
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$497  = 1'h0;
+      \$507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$498  = top_ctx;
+    \$508  = top_ctx;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
                 if (b_close) begin
-                  \$498  = \$435 ;
+                  \$508  = \$443 ;
                 end
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$453 ) begin
+                  if (\$461 ) begin
                   end else begin
-                    \$498  = child;
+                    \$508  = child;
                   end
                 end
               end
@@ -11004,402 +11027,32 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$498  = 4'h0;
+      \$508  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$499  = top_end;
+    \$509  = top_end;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
                 if (b_close) begin
-                  \$499  = \$437 ;
+                  \$509  = \$445 ;
                 end
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$453 ) begin
+                  if (\$461 ) begin
                   end else begin
-                    \$499  = \$458 [25:0];
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$499  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$500  = top_cnt;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$413 ) begin
-            end else begin
-              if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
-                if (b_close) begin
-                  \$500  = \$439 ;
-                end
-              end else if (b_header) begin
-                \$500  = \$440 [23:0];
-                if (is_list) begin
-                  (* full_case = 32'd1 *)
-                  if (\$453 ) begin
-                  end else begin
-                    \$500  = 24'h000000;
-                  end
-                end
-                if (c_take) begin
-                  \$500  = \$464 [23:0];
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$500  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$501  = stk_ctx0;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$413 ) begin
-            end else begin
-              if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
-                  (* full_case = 32'd1 *)
-                  if (\$453 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          \$501  = \$455 ;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$501  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$502  = stk_ctx1;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$413 ) begin
-            end else begin
-              if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
-                  (* full_case = 32'd1 *)
-                  if (\$453 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          \$502  = \$455 ;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$502  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$503  = stk_ctx2;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$413 ) begin
-            end else begin
-              if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
-                  (* full_case = 32'd1 *)
-                  if (\$453 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          /* empty */;
-                      3'h2:
-                          \$503  = \$455 ;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$503  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$504  = stk_ctx3;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$413 ) begin
-            end else begin
-              if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
-                  (* full_case = 32'd1 *)
-                  if (\$453 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          /* empty */;
-                      3'h2:
-                          /* empty */;
-                      3'h3:
-                          \$504  = \$455 ;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$504  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$505  = stk_ctx4;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$413 ) begin
-            end else begin
-              if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
-                  (* full_case = 32'd1 *)
-                  if (\$453 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          /* empty */;
-                      3'h2:
-                          /* empty */;
-                      3'h3:
-                          /* empty */;
-                      3'h4:
-                          \$505  = \$455 ;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$505  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$506  = stk_ctx5;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$413 ) begin
-            end else begin
-              if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
-                  (* full_case = 32'd1 *)
-                  if (\$453 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          /* empty */;
-                      3'h2:
-                          /* empty */;
-                      3'h3:
-                          /* empty */;
-                      3'h4:
-                          /* empty */;
-                      3'h5:
-                          \$506  = \$455 ;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$506  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$507  = stk_end0;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$413 ) begin
-            end else begin
-              if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
-                  (* full_case = 32'd1 *)
-                  if (\$453 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          \$507  = top_end;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$507  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$508  = stk_end1;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$413 ) begin
-            end else begin
-              if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
-                  (* full_case = 32'd1 *)
-                  if (\$453 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          \$508  = top_end;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$508  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$509  = stk_end2;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$413 ) begin
-            end else begin
-              if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
-                  (* full_case = 32'd1 *)
-                  if (\$453 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          /* empty */;
-                      3'h2:
-                          \$509  = top_end;
-                    endcase
+                    \$509  = \$466 [25:0];
                   end
                 end
               end
@@ -11412,22 +11065,164 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$510  = stk_end3;
+    \$510  = top_cnt;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
+                if (b_close) begin
+                  \$510  = \$447 ;
+                end
+              end else if (b_header) begin
+                \$510  = \$448 [23:0];
+                if (is_list) begin
+                  (* full_case = 32'd1 *)
+                  if (\$461 ) begin
+                  end else begin
+                    \$510  = 24'h000000;
+                  end
+                end
+                if (c_take) begin
+                  \$510  = \$474 [23:0];
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$510  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$511  = stk_ctx0;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$421 ) begin
+            end else begin
+              if (b_done) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$453 ) begin
+                  if (\$461 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          \$511  = \$463 ;
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$511  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$512  = stk_ctx1;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$421 ) begin
+            end else begin
+              if (b_done) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
+              end else if (b_header) begin
+                if (is_list) begin
+                  (* full_case = 32'd1 *)
+                  if (\$461 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          \$512  = \$463 ;
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$512  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$513  = stk_ctx2;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$421 ) begin
+            end else begin
+              if (b_done) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
+              end else if (b_header) begin
+                if (is_list) begin
+                  (* full_case = 32'd1 *)
+                  if (\$461 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          \$513  = \$463 ;
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$513  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$514  = stk_ctx3;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$421 ) begin
+            end else begin
+              if (b_done) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
+              end else if (b_header) begin
+                if (is_list) begin
+                  (* full_case = 32'd1 *)
+                  if (\$461 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -11437,7 +11232,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                       3'h2:
                           /* empty */;
                       3'h3:
-                          \$510  = top_end;
+                          \$514  = \$463 ;
                     endcase
                   end
                 end
@@ -11446,255 +11241,27 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$510  = 26'h0000000;
+      \$514  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$511  = stk_end4;
+    \$515  = stk_ctx4;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$453 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          /* empty */;
-                      3'h2:
-                          /* empty */;
-                      3'h3:
-                          /* empty */;
-                      3'h4:
-                          \$511  = top_end;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$511  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$512  = stk_end5;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$413 ) begin
-            end else begin
-              if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
-                  (* full_case = 32'd1 *)
-                  if (\$453 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          /* empty */;
-                      3'h2:
-                          /* empty */;
-                      3'h3:
-                          /* empty */;
-                      3'h4:
-                          /* empty */;
-                      3'h5:
-                          \$512  = top_end;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$512  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$513  = stk_cnt0;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$413 ) begin
-            end else begin
-              if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
-                  (* full_case = 32'd1 *)
-                  if (\$453 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          \$513  = \$456 [23:0];
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$513  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$514  = stk_cnt1;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$413 ) begin
-            end else begin
-              if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
-                  (* full_case = 32'd1 *)
-                  if (\$453 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          \$514  = \$456 [23:0];
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$514  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$515  = stk_cnt2;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$413 ) begin
-            end else begin
-              if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
-                  (* full_case = 32'd1 *)
-                  if (\$453 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          /* empty */;
-                      3'h2:
-                          \$515  = \$456 [23:0];
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$515  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$516  = stk_cnt3;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$413 ) begin
-            end else begin
-              if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
-                  (* full_case = 32'd1 *)
-                  if (\$453 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          /* empty */;
-                      3'h2:
-                          /* empty */;
-                      3'h3:
-                          \$516  = \$456 [23:0];
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$516  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$517  = stk_cnt4;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$413 ) begin
-            end else begin
-              if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
-                  (* full_case = 32'd1 *)
-                  if (\$453 ) begin
+                  if (\$461 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -11706,7 +11273,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                       3'h3:
                           /* empty */;
                       3'h4:
-                          \$517  = \$456 [23:0];
+                          \$515  = \$463 ;
                     endcase
                   end
                 end
@@ -11715,27 +11282,27 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$517  = 24'h000000;
+      \$515  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$518  = stk_cnt5;
+    \$516  = stk_ctx5;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$453 ) begin
+                  if (\$461 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -11749,7 +11316,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                       3'h4:
                           /* empty */;
                       3'h5:
-                          \$518  = \$456 [23:0];
+                          \$516  = \$463 ;
                     endcase
                   end
                 end
@@ -11758,94 +11325,550 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$518  = 24'h000000;
+      \$516  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$519  = cur_f;
+    \$517  = stk_end0;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
-                (* full_case = 32'd1 *)
                 if (is_list) begin
-                end else if (b_complete) begin
-                end else begin
-                  \$519  = fld;
+                  (* full_case = 32'd1 *)
+                  if (\$461 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          \$517  = top_end;
+                    endcase
+                  end
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$519  = 6'h00;
+      \$517  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$520  = cur_wrapped;
+    \$518  = stk_end1;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
-                (* full_case = 32'd1 *)
                 if (is_list) begin
-                end else if (b_complete) begin
-                end else begin
-                  \$520  = wrapped;
+                  (* full_case = 32'd1 *)
+                  if (\$461 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          \$518  = top_end;
+                    endcase
+                  end
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$520  = 1'h0;
+      \$518  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$521  = cur_big;
+    \$519  = stk_end2;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
-                (* full_case = 32'd1 *)
                 if (is_list) begin
-                end else if (b_complete) begin
-                end else begin
-                  \$521  = \$463 ;
+                  (* full_case = 32'd1 *)
+                  if (\$461 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          \$519  = top_end;
+                    endcase
+                  end
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$521  = 1'h0;
+      \$519  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$520  = stk_end3;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$421 ) begin
+            end else begin
+              if (b_done) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
+              end else if (b_header) begin
+                if (is_list) begin
+                  (* full_case = 32'd1 *)
+                  if (\$461 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          /* empty */;
+                      3'h3:
+                          \$520  = top_end;
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$520  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$521  = stk_end4;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$421 ) begin
+            end else begin
+              if (b_done) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
+              end else if (b_header) begin
+                if (is_list) begin
+                  (* full_case = 32'd1 *)
+                  if (\$461 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          /* empty */;
+                      3'h3:
+                          /* empty */;
+                      3'h4:
+                          \$521  = top_end;
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$521  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$522  = stk_end5;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$421 ) begin
+            end else begin
+              if (b_done) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
+              end else if (b_header) begin
+                if (is_list) begin
+                  (* full_case = 32'd1 *)
+                  if (\$461 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          /* empty */;
+                      3'h3:
+                          /* empty */;
+                      3'h4:
+                          /* empty */;
+                      3'h5:
+                          \$522  = top_end;
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$522  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$523  = stk_cnt0;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$421 ) begin
+            end else begin
+              if (b_done) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
+              end else if (b_header) begin
+                if (is_list) begin
+                  (* full_case = 32'd1 *)
+                  if (\$461 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          \$523  = \$464 [23:0];
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$523  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$524  = stk_cnt1;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$421 ) begin
+            end else begin
+              if (b_done) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
+              end else if (b_header) begin
+                if (is_list) begin
+                  (* full_case = 32'd1 *)
+                  if (\$461 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          \$524  = \$464 [23:0];
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$524  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$525  = stk_cnt2;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$421 ) begin
+            end else begin
+              if (b_done) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
+              end else if (b_header) begin
+                if (is_list) begin
+                  (* full_case = 32'd1 *)
+                  if (\$461 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          \$525  = \$464 [23:0];
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$525  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$526  = stk_cnt3;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$421 ) begin
+            end else begin
+              if (b_done) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
+              end else if (b_header) begin
+                if (is_list) begin
+                  (* full_case = 32'd1 *)
+                  if (\$461 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          /* empty */;
+                      3'h3:
+                          \$526  = \$464 [23:0];
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$526  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$527  = stk_cnt4;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$421 ) begin
+            end else begin
+              if (b_done) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
+              end else if (b_header) begin
+                if (is_list) begin
+                  (* full_case = 32'd1 *)
+                  if (\$461 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          /* empty */;
+                      3'h3:
+                          /* empty */;
+                      3'h4:
+                          \$527  = \$464 [23:0];
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$527  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$528  = stk_cnt5;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$421 ) begin
+            end else begin
+              if (b_done) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
+              end else if (b_header) begin
+                if (is_list) begin
+                  (* full_case = 32'd1 *)
+                  if (\$461 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          /* empty */;
+                      3'h3:
+                          /* empty */;
+                      3'h4:
+                          /* empty */;
+                      3'h5:
+                          \$528  = \$464 [23:0];
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$528  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$529  = cur_f;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$421 ) begin
+            end else begin
+              if (b_done) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
+              end else if (b_header) begin
+                (* full_case = 32'd1 *)
+                if (is_list) begin
+                end else if (b_complete) begin
+                end else begin
+                  \$529  = fld;
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$529  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$530  = cur_wrapped;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$421 ) begin
+            end else begin
+              if (b_done) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
+              end else if (b_header) begin
+                (* full_case = 32'd1 *)
+                if (is_list) begin
+                end else if (b_complete) begin
+                end else begin
+                  \$530  = wrapped;
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$530  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$531  = cur_big;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$421 ) begin
+            end else begin
+              if (b_done) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
+              end else if (b_header) begin
+                (* full_case = 32'd1 *)
+                if (is_list) begin
+                end else if (b_complete) begin
+                end else begin
+                  \$531  = \$471 ;
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$531  = 1'h0;
     end
   end
   always @* begin
@@ -11853,21 +11876,21 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          b = \port$2694$0 ;
+          b = \port$2705$0 ;
       3'h1:
-          b = \port$2696$0 ;
+          b = \port$2707$0 ;
       3'h2:
-          b = \port$2698$0 ;
+          b = \port$2709$0 ;
       3'h3:
-          b = \port$2700$0 ;
+          b = \port$2711$0 ;
       3'h4:
-          b = \port$2702$0 ;
+          b = \port$2713$0 ;
       3'h5:
-          b = \port$2704$0 ;
+          b = \port$2715$0 ;
       3'h6:
-          b = \port$2706$0 ;
+          b = \port$2717$0 ;
       3'h7:
-          b = \port$2708$0 ;
+          b = \port$2719$0 ;
     endcase
   end
   always @* begin
@@ -11875,37 +11898,37 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     (* full_case = 32'd1 *)
     casez (\$57 )
       4'h0:
-          len_byte1 = \port$2694$0 ;
+          len_byte1 = \port$2705$0 ;
       4'h1:
-          len_byte1 = \port$2696$0 ;
+          len_byte1 = \port$2707$0 ;
       4'h2:
-          len_byte1 = \port$2698$0 ;
+          len_byte1 = \port$2709$0 ;
       4'h3:
-          len_byte1 = \port$2700$0 ;
+          len_byte1 = \port$2711$0 ;
       4'h4:
-          len_byte1 = \port$2702$0 ;
+          len_byte1 = \port$2713$0 ;
       4'h5:
-          len_byte1 = \port$2704$0 ;
+          len_byte1 = \port$2715$0 ;
       4'h6:
-          len_byte1 = \port$2706$0 ;
+          len_byte1 = \port$2717$0 ;
       4'h7:
-          len_byte1 = \port$2708$0 ;
+          len_byte1 = \port$2719$0 ;
       4'h8:
-          len_byte1 = \port$2710$0 ;
+          len_byte1 = \port$2721$0 ;
       4'h9:
-          len_byte1 = \port$2712$0 ;
+          len_byte1 = \port$2723$0 ;
       4'ha:
-          len_byte1 = \port$2714$0 ;
+          len_byte1 = \port$2725$0 ;
       4'hb:
-          len_byte1 = \port$2716$0 ;
+          len_byte1 = \port$2727$0 ;
       4'hc:
-          len_byte1 = \port$2718$0 ;
+          len_byte1 = \port$2729$0 ;
       4'hd:
-          len_byte1 = \port$2720$0 ;
+          len_byte1 = \port$2731$0 ;
       4'he:
-          len_byte1 = \port$2722$0 ;
+          len_byte1 = \port$2733$0 ;
       4'hf:
-          len_byte1 = \port$2724$0 ;
+          len_byte1 = \port$2735$0 ;
     endcase
   end
   always @* begin
@@ -11913,37 +11936,37 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     (* full_case = 32'd1 *)
     casez (\$58 )
       4'h0:
-          len_byte2 = \port$2694$0 ;
+          len_byte2 = \port$2705$0 ;
       4'h1:
-          len_byte2 = \port$2696$0 ;
+          len_byte2 = \port$2707$0 ;
       4'h2:
-          len_byte2 = \port$2698$0 ;
+          len_byte2 = \port$2709$0 ;
       4'h3:
-          len_byte2 = \port$2700$0 ;
+          len_byte2 = \port$2711$0 ;
       4'h4:
-          len_byte2 = \port$2702$0 ;
+          len_byte2 = \port$2713$0 ;
       4'h5:
-          len_byte2 = \port$2704$0 ;
+          len_byte2 = \port$2715$0 ;
       4'h6:
-          len_byte2 = \port$2706$0 ;
+          len_byte2 = \port$2717$0 ;
       4'h7:
-          len_byte2 = \port$2708$0 ;
+          len_byte2 = \port$2719$0 ;
       4'h8:
-          len_byte2 = \port$2710$0 ;
+          len_byte2 = \port$2721$0 ;
       4'h9:
-          len_byte2 = \port$2712$0 ;
+          len_byte2 = \port$2723$0 ;
       4'ha:
-          len_byte2 = \port$2714$0 ;
+          len_byte2 = \port$2725$0 ;
       4'hb:
-          len_byte2 = \port$2716$0 ;
+          len_byte2 = \port$2727$0 ;
       4'hc:
-          len_byte2 = \port$2718$0 ;
+          len_byte2 = \port$2729$0 ;
       4'hd:
-          len_byte2 = \port$2720$0 ;
+          len_byte2 = \port$2731$0 ;
       4'he:
-          len_byte2 = \port$2722$0 ;
+          len_byte2 = \port$2733$0 ;
       4'hf:
-          len_byte2 = \port$2724$0 ;
+          len_byte2 = \port$2735$0 ;
     endcase
   end
   always @* begin
@@ -11951,37 +11974,37 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     (* full_case = 32'd1 *)
     casez (\$59 )
       4'h0:
-          len_byte3 = \port$2694$0 ;
+          len_byte3 = \port$2705$0 ;
       4'h1:
-          len_byte3 = \port$2696$0 ;
+          len_byte3 = \port$2707$0 ;
       4'h2:
-          len_byte3 = \port$2698$0 ;
+          len_byte3 = \port$2709$0 ;
       4'h3:
-          len_byte3 = \port$2700$0 ;
+          len_byte3 = \port$2711$0 ;
       4'h4:
-          len_byte3 = \port$2702$0 ;
+          len_byte3 = \port$2713$0 ;
       4'h5:
-          len_byte3 = \port$2704$0 ;
+          len_byte3 = \port$2715$0 ;
       4'h6:
-          len_byte3 = \port$2706$0 ;
+          len_byte3 = \port$2717$0 ;
       4'h7:
-          len_byte3 = \port$2708$0 ;
+          len_byte3 = \port$2719$0 ;
       4'h8:
-          len_byte3 = \port$2710$0 ;
+          len_byte3 = \port$2721$0 ;
       4'h9:
-          len_byte3 = \port$2712$0 ;
+          len_byte3 = \port$2723$0 ;
       4'ha:
-          len_byte3 = \port$2714$0 ;
+          len_byte3 = \port$2725$0 ;
       4'hb:
-          len_byte3 = \port$2716$0 ;
+          len_byte3 = \port$2727$0 ;
       4'hc:
-          len_byte3 = \port$2718$0 ;
+          len_byte3 = \port$2729$0 ;
       4'hd:
-          len_byte3 = \port$2720$0 ;
+          len_byte3 = \port$2731$0 ;
       4'he:
-          len_byte3 = \port$2722$0 ;
+          len_byte3 = \port$2733$0 ;
       4'hf:
-          len_byte3 = \port$2724$0 ;
+          len_byte3 = \port$2735$0 ;
     endcase
   end
   always @* begin
@@ -11989,37 +12012,37 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     (* full_case = 32'd1 *)
     casez (\$91 [3:0])
       4'h0:
-          s0 = \port$2694$0 ;
+          s0 = \port$2705$0 ;
       4'h1:
-          s0 = \port$2696$0 ;
+          s0 = \port$2707$0 ;
       4'h2:
-          s0 = \port$2698$0 ;
+          s0 = \port$2709$0 ;
       4'h3:
-          s0 = \port$2700$0 ;
+          s0 = \port$2711$0 ;
       4'h4:
-          s0 = \port$2702$0 ;
+          s0 = \port$2713$0 ;
       4'h5:
-          s0 = \port$2704$0 ;
+          s0 = \port$2715$0 ;
       4'h6:
-          s0 = \port$2706$0 ;
+          s0 = \port$2717$0 ;
       4'h7:
-          s0 = \port$2708$0 ;
+          s0 = \port$2719$0 ;
       4'h8:
-          s0 = \port$2710$0 ;
+          s0 = \port$2721$0 ;
       4'h9:
-          s0 = \port$2712$0 ;
+          s0 = \port$2723$0 ;
       4'ha:
-          s0 = \port$2714$0 ;
+          s0 = \port$2725$0 ;
       4'hb:
-          s0 = \port$2716$0 ;
+          s0 = \port$2727$0 ;
       4'hc:
-          s0 = \port$2718$0 ;
+          s0 = \port$2729$0 ;
       4'hd:
-          s0 = \port$2720$0 ;
+          s0 = \port$2731$0 ;
       4'he:
-          s0 = \port$2722$0 ;
+          s0 = \port$2733$0 ;
       4'hf:
-          s0 = \port$2724$0 ;
+          s0 = \port$2735$0 ;
     endcase
   end
   always @* begin
@@ -12027,37 +12050,37 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     (* full_case = 32'd1 *)
     casez (\$92 [3:0])
       4'h0:
-          s1 = \port$2694$0 ;
+          s1 = \port$2705$0 ;
       4'h1:
-          s1 = \port$2696$0 ;
+          s1 = \port$2707$0 ;
       4'h2:
-          s1 = \port$2698$0 ;
+          s1 = \port$2709$0 ;
       4'h3:
-          s1 = \port$2700$0 ;
+          s1 = \port$2711$0 ;
       4'h4:
-          s1 = \port$2702$0 ;
+          s1 = \port$2713$0 ;
       4'h5:
-          s1 = \port$2704$0 ;
+          s1 = \port$2715$0 ;
       4'h6:
-          s1 = \port$2706$0 ;
+          s1 = \port$2717$0 ;
       4'h7:
-          s1 = \port$2708$0 ;
+          s1 = \port$2719$0 ;
       4'h8:
-          s1 = \port$2710$0 ;
+          s1 = \port$2721$0 ;
       4'h9:
-          s1 = \port$2712$0 ;
+          s1 = \port$2723$0 ;
       4'ha:
-          s1 = \port$2714$0 ;
+          s1 = \port$2725$0 ;
       4'hb:
-          s1 = \port$2716$0 ;
+          s1 = \port$2727$0 ;
       4'hc:
-          s1 = \port$2718$0 ;
+          s1 = \port$2729$0 ;
       4'hd:
-          s1 = \port$2720$0 ;
+          s1 = \port$2731$0 ;
       4'he:
-          s1 = \port$2722$0 ;
+          s1 = \port$2733$0 ;
       4'hf:
-          s1 = \port$2724$0 ;
+          s1 = \port$2735$0 ;
     endcase
   end
   always @* begin
@@ -12065,37 +12088,37 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     (* full_case = 32'd1 *)
     casez (\$93 [3:0])
       4'h0:
-          s2 = \port$2694$0 ;
+          s2 = \port$2705$0 ;
       4'h1:
-          s2 = \port$2696$0 ;
+          s2 = \port$2707$0 ;
       4'h2:
-          s2 = \port$2698$0 ;
+          s2 = \port$2709$0 ;
       4'h3:
-          s2 = \port$2700$0 ;
+          s2 = \port$2711$0 ;
       4'h4:
-          s2 = \port$2702$0 ;
+          s2 = \port$2713$0 ;
       4'h5:
-          s2 = \port$2704$0 ;
+          s2 = \port$2715$0 ;
       4'h6:
-          s2 = \port$2706$0 ;
+          s2 = \port$2717$0 ;
       4'h7:
-          s2 = \port$2708$0 ;
+          s2 = \port$2719$0 ;
       4'h8:
-          s2 = \port$2710$0 ;
+          s2 = \port$2721$0 ;
       4'h9:
-          s2 = \port$2712$0 ;
+          s2 = \port$2723$0 ;
       4'ha:
-          s2 = \port$2714$0 ;
+          s2 = \port$2725$0 ;
       4'hb:
-          s2 = \port$2716$0 ;
+          s2 = \port$2727$0 ;
       4'hc:
-          s2 = \port$2718$0 ;
+          s2 = \port$2729$0 ;
       4'hd:
-          s2 = \port$2720$0 ;
+          s2 = \port$2731$0 ;
       4'he:
-          s2 = \port$2722$0 ;
+          s2 = \port$2733$0 ;
       4'hf:
-          s2 = \port$2724$0 ;
+          s2 = \port$2735$0 ;
     endcase
   end
   always @* begin
@@ -12103,37 +12126,37 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     (* full_case = 32'd1 *)
     casez (\$94 [3:0])
       4'h0:
-          s3 = \port$2694$0 ;
+          s3 = \port$2705$0 ;
       4'h1:
-          s3 = \port$2696$0 ;
+          s3 = \port$2707$0 ;
       4'h2:
-          s3 = \port$2698$0 ;
+          s3 = \port$2709$0 ;
       4'h3:
-          s3 = \port$2700$0 ;
+          s3 = \port$2711$0 ;
       4'h4:
-          s3 = \port$2702$0 ;
+          s3 = \port$2713$0 ;
       4'h5:
-          s3 = \port$2704$0 ;
+          s3 = \port$2715$0 ;
       4'h6:
-          s3 = \port$2706$0 ;
+          s3 = \port$2717$0 ;
       4'h7:
-          s3 = \port$2708$0 ;
+          s3 = \port$2719$0 ;
       4'h8:
-          s3 = \port$2710$0 ;
+          s3 = \port$2721$0 ;
       4'h9:
-          s3 = \port$2712$0 ;
+          s3 = \port$2723$0 ;
       4'ha:
-          s3 = \port$2714$0 ;
+          s3 = \port$2725$0 ;
       4'hb:
-          s3 = \port$2716$0 ;
+          s3 = \port$2727$0 ;
       4'hc:
-          s3 = \port$2718$0 ;
+          s3 = \port$2729$0 ;
       4'hd:
-          s3 = \port$2720$0 ;
+          s3 = \port$2731$0 ;
       4'he:
-          s3 = \port$2722$0 ;
+          s3 = \port$2733$0 ;
       4'hf:
-          s3 = \port$2724$0 ;
+          s3 = \port$2735$0 ;
     endcase
   end
   always @* begin
@@ -12141,37 +12164,37 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     (* full_case = 32'd1 *)
     casez (\$95 [3:0])
       4'h0:
-          s4 = \port$2694$0 ;
+          s4 = \port$2705$0 ;
       4'h1:
-          s4 = \port$2696$0 ;
+          s4 = \port$2707$0 ;
       4'h2:
-          s4 = \port$2698$0 ;
+          s4 = \port$2709$0 ;
       4'h3:
-          s4 = \port$2700$0 ;
+          s4 = \port$2711$0 ;
       4'h4:
-          s4 = \port$2702$0 ;
+          s4 = \port$2713$0 ;
       4'h5:
-          s4 = \port$2704$0 ;
+          s4 = \port$2715$0 ;
       4'h6:
-          s4 = \port$2706$0 ;
+          s4 = \port$2717$0 ;
       4'h7:
-          s4 = \port$2708$0 ;
+          s4 = \port$2719$0 ;
       4'h8:
-          s4 = \port$2710$0 ;
+          s4 = \port$2721$0 ;
       4'h9:
-          s4 = \port$2712$0 ;
+          s4 = \port$2723$0 ;
       4'ha:
-          s4 = \port$2714$0 ;
+          s4 = \port$2725$0 ;
       4'hb:
-          s4 = \port$2716$0 ;
+          s4 = \port$2727$0 ;
       4'hc:
-          s4 = \port$2718$0 ;
+          s4 = \port$2729$0 ;
       4'hd:
-          s4 = \port$2720$0 ;
+          s4 = \port$2731$0 ;
       4'he:
-          s4 = \port$2722$0 ;
+          s4 = \port$2733$0 ;
       4'hf:
-          s4 = \port$2724$0 ;
+          s4 = \port$2735$0 ;
     endcase
   end
   always @* begin
@@ -12179,37 +12202,37 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     (* full_case = 32'd1 *)
     casez (\$96 [3:0])
       4'h0:
-          s5 = \port$2694$0 ;
+          s5 = \port$2705$0 ;
       4'h1:
-          s5 = \port$2696$0 ;
+          s5 = \port$2707$0 ;
       4'h2:
-          s5 = \port$2698$0 ;
+          s5 = \port$2709$0 ;
       4'h3:
-          s5 = \port$2700$0 ;
+          s5 = \port$2711$0 ;
       4'h4:
-          s5 = \port$2702$0 ;
+          s5 = \port$2713$0 ;
       4'h5:
-          s5 = \port$2704$0 ;
+          s5 = \port$2715$0 ;
       4'h6:
-          s5 = \port$2706$0 ;
+          s5 = \port$2717$0 ;
       4'h7:
-          s5 = \port$2708$0 ;
+          s5 = \port$2719$0 ;
       4'h8:
-          s5 = \port$2710$0 ;
+          s5 = \port$2721$0 ;
       4'h9:
-          s5 = \port$2712$0 ;
+          s5 = \port$2723$0 ;
       4'ha:
-          s5 = \port$2714$0 ;
+          s5 = \port$2725$0 ;
       4'hb:
-          s5 = \port$2716$0 ;
+          s5 = \port$2727$0 ;
       4'hc:
-          s5 = \port$2718$0 ;
+          s5 = \port$2729$0 ;
       4'hd:
-          s5 = \port$2720$0 ;
+          s5 = \port$2731$0 ;
       4'he:
-          s5 = \port$2722$0 ;
+          s5 = \port$2733$0 ;
       4'hf:
-          s5 = \port$2724$0 ;
+          s5 = \port$2735$0 ;
     endcase
   end
   always @* begin
@@ -12217,37 +12240,37 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     (* full_case = 32'd1 *)
     casez (\$97 [3:0])
       4'h0:
-          s6 = \port$2694$0 ;
+          s6 = \port$2705$0 ;
       4'h1:
-          s6 = \port$2696$0 ;
+          s6 = \port$2707$0 ;
       4'h2:
-          s6 = \port$2698$0 ;
+          s6 = \port$2709$0 ;
       4'h3:
-          s6 = \port$2700$0 ;
+          s6 = \port$2711$0 ;
       4'h4:
-          s6 = \port$2702$0 ;
+          s6 = \port$2713$0 ;
       4'h5:
-          s6 = \port$2704$0 ;
+          s6 = \port$2715$0 ;
       4'h6:
-          s6 = \port$2706$0 ;
+          s6 = \port$2717$0 ;
       4'h7:
-          s6 = \port$2708$0 ;
+          s6 = \port$2719$0 ;
       4'h8:
-          s6 = \port$2710$0 ;
+          s6 = \port$2721$0 ;
       4'h9:
-          s6 = \port$2712$0 ;
+          s6 = \port$2723$0 ;
       4'ha:
-          s6 = \port$2714$0 ;
+          s6 = \port$2725$0 ;
       4'hb:
-          s6 = \port$2716$0 ;
+          s6 = \port$2727$0 ;
       4'hc:
-          s6 = \port$2718$0 ;
+          s6 = \port$2729$0 ;
       4'hd:
-          s6 = \port$2720$0 ;
+          s6 = \port$2731$0 ;
       4'he:
-          s6 = \port$2722$0 ;
+          s6 = \port$2733$0 ;
       4'hf:
-          s6 = \port$2724$0 ;
+          s6 = \port$2735$0 ;
     endcase
   end
   always @* begin
@@ -12255,227 +12278,113 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     (* full_case = 32'd1 *)
     casez (\$98 [3:0])
       4'h0:
-          s7 = \port$2694$0 ;
+          s7 = \port$2705$0 ;
       4'h1:
-          s7 = \port$2696$0 ;
+          s7 = \port$2707$0 ;
       4'h2:
-          s7 = \port$2698$0 ;
+          s7 = \port$2709$0 ;
       4'h3:
-          s7 = \port$2700$0 ;
+          s7 = \port$2711$0 ;
       4'h4:
-          s7 = \port$2702$0 ;
+          s7 = \port$2713$0 ;
       4'h5:
-          s7 = \port$2704$0 ;
+          s7 = \port$2715$0 ;
       4'h6:
-          s7 = \port$2706$0 ;
+          s7 = \port$2717$0 ;
       4'h7:
-          s7 = \port$2708$0 ;
+          s7 = \port$2719$0 ;
       4'h8:
-          s7 = \port$2710$0 ;
+          s7 = \port$2721$0 ;
       4'h9:
-          s7 = \port$2712$0 ;
+          s7 = \port$2723$0 ;
       4'ha:
-          s7 = \port$2714$0 ;
+          s7 = \port$2725$0 ;
       4'hb:
-          s7 = \port$2716$0 ;
+          s7 = \port$2727$0 ;
       4'hc:
-          s7 = \port$2718$0 ;
+          s7 = \port$2729$0 ;
       4'hd:
-          s7 = \port$2720$0 ;
+          s7 = \port$2731$0 ;
       4'he:
-          s7 = \port$2722$0 ;
+          s7 = \port$2733$0 ;
       4'hf:
-          s7 = \port$2724$0 ;
+          s7 = \port$2735$0 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$292 [3:0])
+    casez (\$293 [3:0])
       4'h0:
-          b2 = \port$2694$0 ;
+          b2 = \port$2705$0 ;
       4'h1:
-          b2 = \port$2696$0 ;
+          b2 = \port$2707$0 ;
       4'h2:
-          b2 = \port$2698$0 ;
+          b2 = \port$2709$0 ;
       4'h3:
-          b2 = \port$2700$0 ;
+          b2 = \port$2711$0 ;
       4'h4:
-          b2 = \port$2702$0 ;
+          b2 = \port$2713$0 ;
       4'h5:
-          b2 = \port$2704$0 ;
+          b2 = \port$2715$0 ;
       4'h6:
-          b2 = \port$2706$0 ;
+          b2 = \port$2717$0 ;
       4'h7:
-          b2 = \port$2708$0 ;
+          b2 = \port$2719$0 ;
       4'h8:
-          b2 = \port$2710$0 ;
+          b2 = \port$2721$0 ;
       4'h9:
-          b2 = \port$2712$0 ;
+          b2 = \port$2723$0 ;
       4'ha:
-          b2 = \port$2714$0 ;
+          b2 = \port$2725$0 ;
       4'hb:
-          b2 = \port$2716$0 ;
+          b2 = \port$2727$0 ;
       4'hc:
-          b2 = \port$2718$0 ;
+          b2 = \port$2729$0 ;
       4'hd:
-          b2 = \port$2720$0 ;
+          b2 = \port$2731$0 ;
       4'he:
-          b2 = \port$2722$0 ;
+          b2 = \port$2733$0 ;
       4'hf:
-          b2 = \port$2724$0 ;
+          b2 = \port$2735$0 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$316 [3:0])
+    casez (\$322 [3:0])
       4'h0:
-          \$317  = \port$2694$0 ;
+          \$323  = \port$2705$0 ;
       4'h1:
-          \$317  = \port$2696$0 ;
+          \$323  = \port$2707$0 ;
       4'h2:
-          \$317  = \port$2698$0 ;
+          \$323  = \port$2709$0 ;
       4'h3:
-          \$317  = \port$2700$0 ;
+          \$323  = \port$2711$0 ;
       4'h4:
-          \$317  = \port$2702$0 ;
+          \$323  = \port$2713$0 ;
       4'h5:
-          \$317  = \port$2704$0 ;
+          \$323  = \port$2715$0 ;
       4'h6:
-          \$317  = \port$2706$0 ;
+          \$323  = \port$2717$0 ;
       4'h7:
-          \$317  = \port$2708$0 ;
+          \$323  = \port$2719$0 ;
       4'h8:
-          \$317  = \port$2710$0 ;
+          \$323  = \port$2721$0 ;
       4'h9:
-          \$317  = \port$2712$0 ;
+          \$323  = \port$2723$0 ;
       4'ha:
-          \$317  = \port$2714$0 ;
+          \$323  = \port$2725$0 ;
       4'hb:
-          \$317  = \port$2716$0 ;
+          \$323  = \port$2727$0 ;
       4'hc:
-          \$317  = \port$2718$0 ;
+          \$323  = \port$2729$0 ;
       4'hd:
-          \$317  = \port$2720$0 ;
+          \$323  = \port$2731$0 ;
       4'he:
-          \$317  = \port$2722$0 ;
+          \$323  = \port$2733$0 ;
       4'hf:
-          \$317  = \port$2724$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$319 [3:0])
-      4'h0:
-          s2_0 = \port$2694$0 ;
-      4'h1:
-          s2_0 = \port$2696$0 ;
-      4'h2:
-          s2_0 = \port$2698$0 ;
-      4'h3:
-          s2_0 = \port$2700$0 ;
-      4'h4:
-          s2_0 = \port$2702$0 ;
-      4'h5:
-          s2_0 = \port$2704$0 ;
-      4'h6:
-          s2_0 = \port$2706$0 ;
-      4'h7:
-          s2_0 = \port$2708$0 ;
-      4'h8:
-          s2_0 = \port$2710$0 ;
-      4'h9:
-          s2_0 = \port$2712$0 ;
-      4'ha:
-          s2_0 = \port$2714$0 ;
-      4'hb:
-          s2_0 = \port$2716$0 ;
-      4'hc:
-          s2_0 = \port$2718$0 ;
-      4'hd:
-          s2_0 = \port$2720$0 ;
-      4'he:
-          s2_0 = \port$2722$0 ;
-      4'hf:
-          s2_0 = \port$2724$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$321 [3:0])
-      4'h0:
-          s2_1 = \port$2694$0 ;
-      4'h1:
-          s2_1 = \port$2696$0 ;
-      4'h2:
-          s2_1 = \port$2698$0 ;
-      4'h3:
-          s2_1 = \port$2700$0 ;
-      4'h4:
-          s2_1 = \port$2702$0 ;
-      4'h5:
-          s2_1 = \port$2704$0 ;
-      4'h6:
-          s2_1 = \port$2706$0 ;
-      4'h7:
-          s2_1 = \port$2708$0 ;
-      4'h8:
-          s2_1 = \port$2710$0 ;
-      4'h9:
-          s2_1 = \port$2712$0 ;
-      4'ha:
-          s2_1 = \port$2714$0 ;
-      4'hb:
-          s2_1 = \port$2716$0 ;
-      4'hc:
-          s2_1 = \port$2718$0 ;
-      4'hd:
-          s2_1 = \port$2720$0 ;
-      4'he:
-          s2_1 = \port$2722$0 ;
-      4'hf:
-          s2_1 = \port$2724$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$323 [3:0])
-      4'h0:
-          s2_2 = \port$2694$0 ;
-      4'h1:
-          s2_2 = \port$2696$0 ;
-      4'h2:
-          s2_2 = \port$2698$0 ;
-      4'h3:
-          s2_2 = \port$2700$0 ;
-      4'h4:
-          s2_2 = \port$2702$0 ;
-      4'h5:
-          s2_2 = \port$2704$0 ;
-      4'h6:
-          s2_2 = \port$2706$0 ;
-      4'h7:
-          s2_2 = \port$2708$0 ;
-      4'h8:
-          s2_2 = \port$2710$0 ;
-      4'h9:
-          s2_2 = \port$2712$0 ;
-      4'ha:
-          s2_2 = \port$2714$0 ;
-      4'hb:
-          s2_2 = \port$2716$0 ;
-      4'hc:
-          s2_2 = \port$2718$0 ;
-      4'hd:
-          s2_2 = \port$2720$0 ;
-      4'he:
-          s2_2 = \port$2722$0 ;
-      4'hf:
-          s2_2 = \port$2724$0 ;
+          \$323  = \port$2735$0 ;
     endcase
   end
   always @* begin
@@ -12483,37 +12392,37 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     (* full_case = 32'd1 *)
     casez (\$325 [3:0])
       4'h0:
-          s2_3 = \port$2694$0 ;
+          s2_0 = \port$2705$0 ;
       4'h1:
-          s2_3 = \port$2696$0 ;
+          s2_0 = \port$2707$0 ;
       4'h2:
-          s2_3 = \port$2698$0 ;
+          s2_0 = \port$2709$0 ;
       4'h3:
-          s2_3 = \port$2700$0 ;
+          s2_0 = \port$2711$0 ;
       4'h4:
-          s2_3 = \port$2702$0 ;
+          s2_0 = \port$2713$0 ;
       4'h5:
-          s2_3 = \port$2704$0 ;
+          s2_0 = \port$2715$0 ;
       4'h6:
-          s2_3 = \port$2706$0 ;
+          s2_0 = \port$2717$0 ;
       4'h7:
-          s2_3 = \port$2708$0 ;
+          s2_0 = \port$2719$0 ;
       4'h8:
-          s2_3 = \port$2710$0 ;
+          s2_0 = \port$2721$0 ;
       4'h9:
-          s2_3 = \port$2712$0 ;
+          s2_0 = \port$2723$0 ;
       4'ha:
-          s2_3 = \port$2714$0 ;
+          s2_0 = \port$2725$0 ;
       4'hb:
-          s2_3 = \port$2716$0 ;
+          s2_0 = \port$2727$0 ;
       4'hc:
-          s2_3 = \port$2718$0 ;
+          s2_0 = \port$2729$0 ;
       4'hd:
-          s2_3 = \port$2720$0 ;
+          s2_0 = \port$2731$0 ;
       4'he:
-          s2_3 = \port$2722$0 ;
+          s2_0 = \port$2733$0 ;
       4'hf:
-          s2_3 = \port$2724$0 ;
+          s2_0 = \port$2735$0 ;
     endcase
   end
   always @* begin
@@ -12521,37 +12430,37 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     (* full_case = 32'd1 *)
     casez (\$327 [3:0])
       4'h0:
-          s2_4 = \port$2694$0 ;
+          s2_1 = \port$2705$0 ;
       4'h1:
-          s2_4 = \port$2696$0 ;
+          s2_1 = \port$2707$0 ;
       4'h2:
-          s2_4 = \port$2698$0 ;
+          s2_1 = \port$2709$0 ;
       4'h3:
-          s2_4 = \port$2700$0 ;
+          s2_1 = \port$2711$0 ;
       4'h4:
-          s2_4 = \port$2702$0 ;
+          s2_1 = \port$2713$0 ;
       4'h5:
-          s2_4 = \port$2704$0 ;
+          s2_1 = \port$2715$0 ;
       4'h6:
-          s2_4 = \port$2706$0 ;
+          s2_1 = \port$2717$0 ;
       4'h7:
-          s2_4 = \port$2708$0 ;
+          s2_1 = \port$2719$0 ;
       4'h8:
-          s2_4 = \port$2710$0 ;
+          s2_1 = \port$2721$0 ;
       4'h9:
-          s2_4 = \port$2712$0 ;
+          s2_1 = \port$2723$0 ;
       4'ha:
-          s2_4 = \port$2714$0 ;
+          s2_1 = \port$2725$0 ;
       4'hb:
-          s2_4 = \port$2716$0 ;
+          s2_1 = \port$2727$0 ;
       4'hc:
-          s2_4 = \port$2718$0 ;
+          s2_1 = \port$2729$0 ;
       4'hd:
-          s2_4 = \port$2720$0 ;
+          s2_1 = \port$2731$0 ;
       4'he:
-          s2_4 = \port$2722$0 ;
+          s2_1 = \port$2733$0 ;
       4'hf:
-          s2_4 = \port$2724$0 ;
+          s2_1 = \port$2735$0 ;
     endcase
   end
   always @* begin
@@ -12559,37 +12468,37 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     (* full_case = 32'd1 *)
     casez (\$329 [3:0])
       4'h0:
-          s2_5 = \port$2694$0 ;
+          s2_2 = \port$2705$0 ;
       4'h1:
-          s2_5 = \port$2696$0 ;
+          s2_2 = \port$2707$0 ;
       4'h2:
-          s2_5 = \port$2698$0 ;
+          s2_2 = \port$2709$0 ;
       4'h3:
-          s2_5 = \port$2700$0 ;
+          s2_2 = \port$2711$0 ;
       4'h4:
-          s2_5 = \port$2702$0 ;
+          s2_2 = \port$2713$0 ;
       4'h5:
-          s2_5 = \port$2704$0 ;
+          s2_2 = \port$2715$0 ;
       4'h6:
-          s2_5 = \port$2706$0 ;
+          s2_2 = \port$2717$0 ;
       4'h7:
-          s2_5 = \port$2708$0 ;
+          s2_2 = \port$2719$0 ;
       4'h8:
-          s2_5 = \port$2710$0 ;
+          s2_2 = \port$2721$0 ;
       4'h9:
-          s2_5 = \port$2712$0 ;
+          s2_2 = \port$2723$0 ;
       4'ha:
-          s2_5 = \port$2714$0 ;
+          s2_2 = \port$2725$0 ;
       4'hb:
-          s2_5 = \port$2716$0 ;
+          s2_2 = \port$2727$0 ;
       4'hc:
-          s2_5 = \port$2718$0 ;
+          s2_2 = \port$2729$0 ;
       4'hd:
-          s2_5 = \port$2720$0 ;
+          s2_2 = \port$2731$0 ;
       4'he:
-          s2_5 = \port$2722$0 ;
+          s2_2 = \port$2733$0 ;
       4'hf:
-          s2_5 = \port$2724$0 ;
+          s2_2 = \port$2735$0 ;
     endcase
   end
   always @* begin
@@ -12597,46 +12506,161 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     (* full_case = 32'd1 *)
     casez (\$331 [3:0])
       4'h0:
-          s2_6 = \port$2694$0 ;
+          s2_3 = \port$2705$0 ;
       4'h1:
-          s2_6 = \port$2696$0 ;
+          s2_3 = \port$2707$0 ;
       4'h2:
-          s2_6 = \port$2698$0 ;
+          s2_3 = \port$2709$0 ;
       4'h3:
-          s2_6 = \port$2700$0 ;
+          s2_3 = \port$2711$0 ;
       4'h4:
-          s2_6 = \port$2702$0 ;
+          s2_3 = \port$2713$0 ;
       4'h5:
-          s2_6 = \port$2704$0 ;
+          s2_3 = \port$2715$0 ;
       4'h6:
-          s2_6 = \port$2706$0 ;
+          s2_3 = \port$2717$0 ;
       4'h7:
-          s2_6 = \port$2708$0 ;
+          s2_3 = \port$2719$0 ;
       4'h8:
-          s2_6 = \port$2710$0 ;
+          s2_3 = \port$2721$0 ;
       4'h9:
-          s2_6 = \port$2712$0 ;
+          s2_3 = \port$2723$0 ;
       4'ha:
-          s2_6 = \port$2714$0 ;
+          s2_3 = \port$2725$0 ;
       4'hb:
-          s2_6 = \port$2716$0 ;
+          s2_3 = \port$2727$0 ;
       4'hc:
-          s2_6 = \port$2718$0 ;
+          s2_3 = \port$2729$0 ;
       4'hd:
-          s2_6 = \port$2720$0 ;
+          s2_3 = \port$2731$0 ;
       4'he:
-          s2_6 = \port$2722$0 ;
+          s2_3 = \port$2733$0 ;
       4'hf:
-          s2_6 = \port$2724$0 ;
+          s2_3 = \port$2735$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$333 [3:0])
+      4'h0:
+          s2_4 = \port$2705$0 ;
+      4'h1:
+          s2_4 = \port$2707$0 ;
+      4'h2:
+          s2_4 = \port$2709$0 ;
+      4'h3:
+          s2_4 = \port$2711$0 ;
+      4'h4:
+          s2_4 = \port$2713$0 ;
+      4'h5:
+          s2_4 = \port$2715$0 ;
+      4'h6:
+          s2_4 = \port$2717$0 ;
+      4'h7:
+          s2_4 = \port$2719$0 ;
+      4'h8:
+          s2_4 = \port$2721$0 ;
+      4'h9:
+          s2_4 = \port$2723$0 ;
+      4'ha:
+          s2_4 = \port$2725$0 ;
+      4'hb:
+          s2_4 = \port$2727$0 ;
+      4'hc:
+          s2_4 = \port$2729$0 ;
+      4'hd:
+          s2_4 = \port$2731$0 ;
+      4'he:
+          s2_4 = \port$2733$0 ;
+      4'hf:
+          s2_4 = \port$2735$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$335 [3:0])
+      4'h0:
+          s2_5 = \port$2705$0 ;
+      4'h1:
+          s2_5 = \port$2707$0 ;
+      4'h2:
+          s2_5 = \port$2709$0 ;
+      4'h3:
+          s2_5 = \port$2711$0 ;
+      4'h4:
+          s2_5 = \port$2713$0 ;
+      4'h5:
+          s2_5 = \port$2715$0 ;
+      4'h6:
+          s2_5 = \port$2717$0 ;
+      4'h7:
+          s2_5 = \port$2719$0 ;
+      4'h8:
+          s2_5 = \port$2721$0 ;
+      4'h9:
+          s2_5 = \port$2723$0 ;
+      4'ha:
+          s2_5 = \port$2725$0 ;
+      4'hb:
+          s2_5 = \port$2727$0 ;
+      4'hc:
+          s2_5 = \port$2729$0 ;
+      4'hd:
+          s2_5 = \port$2731$0 ;
+      4'he:
+          s2_5 = \port$2733$0 ;
+      4'hf:
+          s2_5 = \port$2735$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$337 [3:0])
+      4'h0:
+          s2_6 = \port$2705$0 ;
+      4'h1:
+          s2_6 = \port$2707$0 ;
+      4'h2:
+          s2_6 = \port$2709$0 ;
+      4'h3:
+          s2_6 = \port$2711$0 ;
+      4'h4:
+          s2_6 = \port$2713$0 ;
+      4'h5:
+          s2_6 = \port$2715$0 ;
+      4'h6:
+          s2_6 = \port$2717$0 ;
+      4'h7:
+          s2_6 = \port$2719$0 ;
+      4'h8:
+          s2_6 = \port$2721$0 ;
+      4'h9:
+          s2_6 = \port$2723$0 ;
+      4'ha:
+          s2_6 = \port$2725$0 ;
+      4'hb:
+          s2_6 = \port$2727$0 ;
+      4'hc:
+          s2_6 = \port$2729$0 ;
+      4'hd:
+          s2_6 = \port$2731$0 ;
+      4'he:
+          s2_6 = \port$2733$0 ;
+      4'hf:
+          s2_6 = \port$2735$0 ;
     endcase
   end
   assign out_rec = o__payload;
   assign out_valid = o__valid;
-  assign window = { \port$2724$0 , \port$2722$0 , \port$2720$0 , \port$2718$0 , \port$2716$0 , \port$2714$0 , \port$2712$0 , \port$2710$0 , \port$2708$0 , \port$2706$0 , \port$2704$0 , \port$2702$0 , \port$2700$0 , \port$2698$0 , \port$2696$0 , \port$2694$0  };
+  assign window = { \port$2735$0 , \port$2733$0 , \port$2731$0 , \port$2729$0 , \port$2727$0 , \port$2725$0 , \port$2723$0 , \port$2721$0 , \port$2719$0 , \port$2717$0 , \port$2715$0 , \port$2713$0 , \port$2711$0 , \port$2709$0 , \port$2707$0 , \port$2705$0  };
   assign item_end = \$63 [26:0];
   assign n_room = \$88 [3:0];
   assign n = \$90 [3:0];
-  assign o2 = \$292 [4:0];
+  assign o2 = \$293 [4:0];
+  assign end2 = \$321 [25:0];
   assign \o__payload.error  = o__payload[4:0];
   assign \o__payload.tx_type  = o__payload[7:5];
   assign \o__payload.network_form  = o__payload[8];
@@ -12743,6 +12767,6 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   assign \o_calldata__payload.n  = o_calldata__payload[67:64];
   assign \o_calldata__payload.end  = o_calldata__payload[68];
   assign \$179  = \$178 ;
-  assign \$308  = 1'h0;
-  assign \$312  = 6'h20;
+  assign \$309  = 1'h0;
+  assign \$313  = 6'h20;
 endmodule
