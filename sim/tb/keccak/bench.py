@@ -35,8 +35,8 @@ async def bench_mainnet_block(dut):
         "bytes": nbytes,
         "cycles": out.out_cycle[-1] - out.first_in_cycle + 1,
         "beats_in": out.beats_in,
-        "latency_cycles_idle_min": min(idle_lat),
-        "latency_cycles_idle_max": max(idle_lat),
+        "latency_cycles_single_packet_min": min(idle_lat),
+        "latency_cycles_single_packet_max": max(idle_lat),
         "latency_cycles_loaded_mean": sum(lat) / len(lat),
         "latency_cycles_loaded_max": max(lat),
     }))
