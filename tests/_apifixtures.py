@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import pytest
 try:  # tests/ may or may not be a package
-    from tests._dbfixtures import db_url, pg_server  # noqa: F401
+    from tests._dbfixtures import db_url, pg_server, pg_template, sqlite_template  # noqa: F401
 except ImportError:
-    from _dbfixtures import db_url, pg_server  # noqa: F401
+    from _dbfixtures import db_url, pg_server, pg_template, sqlite_template  # noqa: F401
 from fastapi.testclient import TestClient
 
 from mevblade.control.api import ExecutionRefused, ExecutionResult, build_context, create_app
@@ -69,7 +69,32 @@ class Api:
         return self.ctx.store.get_user_by_name(role)
 
 
+_TEMPLATE: list = []
+
+
+def _from_template(url: str) -> None:
+    """A new SQLite file starts as a copy of one migrated per process (saves a migration run per test)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
+        return
+    target = Path(url[len("sqlite:///"):])
+    if target.exists():
+        return
+    if not _TEMPLATE:
+        from mevblade.control.storage import Store
+
+        path = Path(tempfile.mkdtemp(prefix="mevblade-tmpl-")) / "template.db"
+        Store(f"sqlite:///{path}").close()
+        _TEMPLATE.append(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_TEMPLATE[0], target)
+
+
 def make_api(url: str, client_addr: tuple[str, int] = ("127.0.0.1", 50000), **overrides) -> Api:
+    _from_template(url)
     clock = FakeClock()
     settings = load_settings(database_url=url, jwt_secret="test-jwt-secret-not-for-production",
                              **{"rate_limit_requests": 100000, "password_hash_time_cost": 1,

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import pytest
 try:  # tests/ may or may not be a package
-    from tests._apifixtures import PASSWORDS, api, db_url, pg_server, sqlite_api  # noqa: F401
+    from tests._apifixtures import (  # noqa: F401
+        PASSWORDS, api, db_url, pg_server, pg_template, sqlite_template, sqlite_api,
+    )
 except ImportError:
-    from _apifixtures import PASSWORDS, api, db_url, pg_server, sqlite_api  # noqa: F401
+    from _apifixtures import (  # noqa: F401
+        PASSWORDS, api, db_url, pg_server, pg_template, sqlite_template, sqlite_api,
+    )
 
 ME = "/api/v1/auth/me"
 

@@ -8,9 +8,13 @@ import hashlib
 import pytest
 
 try:  # tests/ may or may not be a package
-    from tests._apifixtures import api, db_url, make_api, pg_server, sqlite_api  # noqa: F401
+    from tests._apifixtures import (  # noqa: F401
+        api, db_url, make_api, pg_server, pg_template, sqlite_template, sqlite_api,
+    )
 except ImportError:
-    from _apifixtures import api, db_url, make_api, pg_server, sqlite_api  # noqa: F401
+    from _apifixtures import (  # noqa: F401
+        api, db_url, make_api, pg_server, pg_template, sqlite_template, sqlite_api,
+    )
 
 from mevblade.control.api.ratelimit import TokenBucketLimiter
 

@@ -218,3 +218,31 @@ async def test_hub_rejects_unknown_channel():
     with pytest.raises(ValueError):
         hub.publish("nope", {})
     await asyncio.sleep(0)
+
+
+def test_pipeline_recorder_feeds_subscribers(wsapi):
+    """The devnet pipeline's StoreRecorder, wired as `serve` wires it (on_opportunity=ctx.publish_opportunity),
+    stores the opportunity and fans it out to WebSocket subscribers."""
+    from mevblade.control.pipeline.recorder import StoreRecorder
+
+    with wsapi.client.websocket_connect("/ws") as ws:
+        subscribe(ws, wsapi.tok["viewer"], chains=["devnet"])
+        ws.receive_json()
+        recorder = StoreRecorder(wsapi.ctx.store, chain="devnet", on_opportunity=wsapi.ctx.publish_opportunity)
+
+        async def record():
+            runner = asyncio.ensure_future(recorder.run())
+            recorder.opportunity({"id": "pipe-1", "strategy": "backrun_arb", "type": "backrun",
+                                  "tokens": ["0x" + "11" * 20], "amount_in": 10**18,
+                                  "profit_estimate": 3 * 10**16, "confidence": 1.0, "status": "executing"})
+            await recorder.flush()
+            runner.cancel()
+
+        import concurrent.futures
+
+        fut: concurrent.futures.Future = asyncio.run_coroutine_threadsafe(record(), wsapi.ctx.hub.loop)
+        fut.result(timeout=20)
+        ev = ws.receive_json()
+    assert ev["type"] == "opportunity"
+    assert (ev["data"]["id"], ev["data"]["chain"], ev["data"]["profit_estimate"]) == ("pipe-1", "devnet", "0.03")
+    assert wsapi.ctx.store.get_opportunity("pipe-1").status == "executing"
