@@ -18,7 +18,7 @@ from typing import Any
 
 from mevblade.sim.bench import benchmark, machine_info
 
-__all__ = ["keccak_bench", "swap_decoder_bench"]
+__all__ = ["keccak_bench", "swap_decoder_bench", "evaluator_bench"]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -111,5 +111,38 @@ def swap_decoder_bench(**_: Any) -> dict[str, Any]:
     for data, value in calls:
         reg.decode(ROUTERS[0].address, data, value, 1)
     res["sw_decodes_per_s"] = len(calls) / (time.perf_counter() - t)
+    res["machine"] = machine_info()
+    return res
+
+
+@benchmark("gateware_evaluator", "Evaluator units: cycles per getAmountOut / getAmountIn / 2-hop closed-form start")
+def evaluator_bench(**_: Any) -> dict[str, Any]:
+    import random
+
+    from mevblade.control.engine.software.evaluator import closed_form_start, get_amount_in, get_amount_out
+    from mevblade.control.engine.software.types_swap import Hop
+
+    r = _cocotb("evaluator_top", "mevblade.sim.tb.evaluator.bench", {})
+    res: dict[str, Any] = dict(r)
+    f = _fmax("evaluator_top")
+    if f:
+        res["fmax_mhz"] = f
+        for k in ("amount_out", "amount_in", "closed_form"):
+            res[f"{k}_ns_each"] = r[f"{k}_cycles_each"] * 1e3 / f
+    rng = random.Random(1)
+    reqs = [(rng.getrandbits(90) + 1, rng.getrandbits(100) + 1, rng.getrandbits(100) + 2) for _ in range(20000)]
+    t = time.perf_counter()
+    for a, rin, rout in reqs:
+        get_amount_out(a, rin, rout)
+    res["sw_amount_out_per_s"] = len(reqs) / (time.perf_counter() - t)
+    t = time.perf_counter()
+    for a, rin, rout in reqs:
+        get_amount_in(min(a, rout - 1), rin, rout)
+    res["sw_amount_in_per_s"] = len(reqs) / (time.perf_counter() - t)
+    cyc = [[Hop(a, b, 997, 1000), Hop(b, a * 11 // 10, 997, 1000)] for a, b, _ in reqs[:5000]]
+    t = time.perf_counter()
+    for c in cyc:
+        closed_form_start(c)
+    res["sw_closed_form_per_s"] = len(cyc) / (time.perf_counter() - t)
     res["machine"] = machine_info()
     return res
