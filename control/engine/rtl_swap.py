@@ -178,6 +178,17 @@ class RtlSwapDecoder:
             swap = replace(swap, router=None, venue=None)
         return swap
 
+    def decode_words(self, registry: Any, items: list[tuple[list[tuple[int, int, int, int, int]], int]],
+                     chain_id: int = 1) -> list[Any]:
+        """Decode packets given as the transaction decoder's calldata words ``(data, nbytes, kind,
+        index, last)`` plus a packed ``SwapTxInfo`` each, with the routers of ``chain_id`` loaded."""
+        mine = tuple(r for (c, _a), r in sorted(registry.routers.items()) if c == chain_id)
+        self._load(mine)
+        ans = self._call({"cmd": "decode_words", "items": [
+            {"words": [[format(d, "x"), n, k, i, last] for d, n, k, i, last in words], "tx": format(tx, "x")}
+            for words, tx in items]})
+        return [record_to_swap(int(h, 16), list(mine)) for h in ans["records"]]
+
     def close(self) -> None:
         from mevblade.control.engine.rtl import send_msg
 

@@ -7,6 +7,8 @@ Started through the cocotb runner with ``MEVBLADE_RTL_SOCKET`` set; connects bac
 * ``{"cmd": "decode", "items": [{"data": hex, "tx": hex of SwapTxInfo}, …]}`` → the
   calldata words and transaction fields stream in back to back; answers
   ``{"records": [hex of m_axis_tdata, …]}``;
+* ``{"cmd": "decode_words", "items": [{"words": [[hex, nbytes, kind, index, last], …], "tx": hex}, …]}``
+  → the same with calldata words as the transaction decoder emitted them;
 * ``{"cmd": "quit"}`` → the test returns and the simulator exits.
 """
 
@@ -41,7 +43,11 @@ async def serve(dut):
                 send_msg(sock, {"ok": True})
                 continue
             items = req["items"]
-            got = await tb.run_raw([(bytes.fromhex(it["data"]), int(it["tx"], 16)) for it in items])
+            if cmd == "decode_words":
+                got = await tb.run_beats([([(int(d, 16), n, k, i, last) for d, n, k, i, last in it["words"]],
+                                           int(it["tx"], 16)) for it in items])
+            else:
+                got = await tb.run_raw([(bytes.fromhex(it["data"]), int(it["tx"], 16)) for it in items])
             send_msg(sock, {"records": [format(w, "x") for w in got]})
     finally:
         sock.close()

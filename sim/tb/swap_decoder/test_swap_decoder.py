@@ -22,10 +22,10 @@ from mevblade.control.engine.software.swap import SwapRegistry
 
 
 class _Raw:
-    """A packet given as calldata plus an already packed ``SwapTxInfo``."""
+    """A packet given as calldata (or as ready-made calldata beats) plus a packed ``SwapTxInfo``."""
 
-    def __init__(self, data: bytes, tx: int) -> None:
-        self.data, self.tx = data, tx
+    def __init__(self, data: bytes, tx: int, beats: list | None = None) -> None:
+        self.data, self.tx, self.beats = data, tx, beats
 
 
 class TB:
@@ -77,6 +77,11 @@ class TB:
         cases = [_Raw(data, tx) for data, tx in items]
         return await self.run(cases, max_idle)
 
+    async def run_beats(self, items: list[tuple[list, int]], max_idle: int = 2000) -> list[int]:
+        """Decode ``(calldata beats (data, nbytes, kind, index, last), packed SwapTxInfo)`` pairs."""
+        cases = [_Raw(b"", tx, [tuple(b) for b in beats]) for beats, tx in items]
+        return await self.run(cases, max_idle)
+
     async def _drive(self, valid, ready, beats, pause, setter) -> None:
         edge = RisingEdge(self.dut.clk)
         for beat in beats:
@@ -92,7 +97,8 @@ class TB:
 
     async def run(self, cases, max_idle: int = 2000) -> list[int]:
         dut = self.dut
-        cd_beats = [b for i, c in enumerate(cases) for b in calldata_beats(c.data, closing_beat=bool(i % 2))]
+        cd_beats = [b for i, c in enumerate(cases)
+                    for b in (c.beats if getattr(c, "beats", None) else calldata_beats(c.data, closing_beat=bool(i % 2)))]
 
         def set_cd(b):
             data, nbytes, kind, index, last = b
