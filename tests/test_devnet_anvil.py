@@ -37,6 +37,13 @@ def _wait_dead(pid: int, timeout: float = 10.0) -> bool:
     return False
 
 
+def test_the_native_anvil_binary_runs():
+    from mevblade.sim.devnet.anvil import find_anvil
+
+    with Anvil() as node:
+        assert os.path.realpath(f"/proc/{node.pid}/exe") == os.path.realpath(find_anvil())
+
+
 def test_anvil_listens_on_loopback_only():
     with Anvil() as node:
         assert node.http_url.startswith("http://127.0.0.1:")
@@ -91,6 +98,9 @@ def test_no_orphan_when_owner_is_killed(sig):
         proc.send_signal(sig)
         proc.wait(timeout=10)
         assert _wait_dead(anvil_pid), f"anvil {anvil_pid} outlived its owner after {sig!r}"
+        # and nothing else of its process group (a launcher's child) survived either
+        out = subprocess.run(["ps", "-o", "pid=,stat=", "-g", str(anvil_pid)], capture_output=True, text=True).stdout
+        assert [ln for ln in out.splitlines() if "Z" not in ln.split()[-1]] == []
     finally:
         if proc.poll() is None:
             proc.kill()

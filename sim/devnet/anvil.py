@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import weakref
 from pathlib import Path
@@ -32,7 +33,13 @@ class AnvilError(RuntimeError):
 
 
 def find_anvil() -> Path:
-    for candidate in (REPO_ROOT / "node_modules" / ".bin" / "anvil",):
+    # Prefer the native binary: the npm launcher (.bin/anvil) is a node script that spawns it as a child,
+    # and a child of a child would escape PR_SET_PDEATHSIG when the owner is SIGKILLed.
+    import platform
+
+    arch = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), platform.machine())
+    native = REPO_ROOT / "node_modules" / "@foundry-rs" / f"anvil-{sys.platform}-{arch}" / "bin" / "anvil"
+    for candidate in (native, REPO_ROOT / "node_modules" / ".bin" / "anvil"):
         if candidate.exists():
             return candidate
     raise AnvilError("anvil must be installed under node_modules/.bin (run `make setup-node`)")

@@ -61,6 +61,8 @@ class TrafficGenerator:
         self.router = artifact("UniswapV2Router02")
         self.erc20 = artifact("ERC20")
         self.sent = 0
+        #: False: build and sign only (the caller sends ``SentTx.raw`` itself, e.g. from another process)
+        self.broadcast = True
 
     # -- set-up ------------------------------------------------------------------------------------------------
     def fund(self) -> None:
@@ -95,7 +97,10 @@ class TrafficGenerator:
             tx["maxPriorityFeePerGas"] = priority_gwei * 10**9
         signed = acct.sign_transaction(tx)
         raw = bytes(signed.raw_transaction)
-        h = self.rpc.call("eth_sendRawTransaction", "0x" + raw.hex())
+        if self.broadcast:
+            h = self.rpc.call("eth_sendRawTransaction", "0x" + raw.hex())
+        else:
+            h = "0x" + keccak(raw).hex()
         self.nonces[acct.address] += 1
         return h, raw
 
