@@ -239,3 +239,12 @@ def test_listing_without_cache_sees_out_of_process_writes(tmp_path):
             conn.execute(text("UPDATE opportunities SET confidence=0.5 WHERE id=:i"), {"i": oid})
         assert a.client.get(OPPS, headers=h).json()["opportunities"][0]["confidence"] == 0.5
     a.ctx.store.close()
+
+
+def test_pipeline_stats_are_exported(sqlite_api):
+    sqlite_api.ctx.metrics.attach_stats(lambda: {"txs_decoded": 12, "drops_events": 3, "engine_stages": {"x": 1},
+                                                 "flag": True})
+    text = sqlite_api.client.get("/metrics").text
+    assert "mevblade_pipeline_txs_decoded 12.0" in text
+    assert "mevblade_pipeline_drops_events 3.0" in text
+    assert "engine_stages" not in text and "mevblade_pipeline_flag" not in text

@@ -36,6 +36,28 @@ class _CallbackCollector:
             yield g
 
 
+class _StatsCollector:
+    """Exports a pipeline's ``stats()`` numbers as ``mevblade_pipeline_<name>`` gauges at scrape time."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], dict] | None = None
+
+    def collect(self):  # noqa: ANN201 - prometheus collector protocol
+        if self.source is None:
+            return
+        try:
+            stats = dict(self.source())
+        except Exception:  # noqa: BLE001 - never break the scrape
+            return
+        for key, value in sorted(stats.items()):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            name = "mevblade_pipeline_" + "".join(c if c.isalnum() else "_" for c in str(key)).lower()
+            g = GaugeMetricFamily(name, f"pipeline stats()[{key!r}]")
+            g.add_metric([], float(value))
+            yield g
+
+
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
@@ -64,6 +86,12 @@ class Metrics:
                                     ["tier"], registry=r)
         self._callbacks = _CallbackCollector()
         r.register(self._callbacks)
+        self._stats = _StatsCollector()
+        r.register(self._stats)
+
+    def attach_stats(self, source: Callable[[], dict] | None) -> None:
+        """Export ``source()`` (e.g. ``Pipeline.stats``) at every scrape."""
+        self._stats.source = source
 
     def add_gauge_callback(self, name: str, doc: str, fn: Callable[[], float]) -> None:
         self._callbacks.callbacks[name] = (doc, fn)

@@ -76,6 +76,9 @@ async def serve_async(settings: Any, *, api_port: int, grpc_port: int, host: str
             else:
                 pipeline = await start(ctx)
                 ctx.pipeline = pipeline
+                stats = getattr(pipeline, "stats", None)
+                if callable(stats):
+                    ctx.metrics.attach_stats(stats)
         except Exception as exc:  # noqa: BLE001
             log.error("pipeline did not start (%s); serving the API from the store", exc)
     config = uvicorn.Config(app, host=host, port=api_port, log_level=settings.log_level.lower(), lifespan="on",
