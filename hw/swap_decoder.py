@@ -170,6 +170,7 @@ class SwapDecoder(wiring.Component):
         sel_n = Signal(range(33))
         args_len = Signal(24)          # argument bytes seen (saturating)
         cd_done = Signal()             # the packet's last calldata word is in
+        past_window = Signal()         # a word of this packet lay past the window
         tx = Signal(SwapTxInfo)
         tx_have = Signal()
 
@@ -184,9 +185,15 @@ class SwapDecoder(wiring.Component):
                 m.d.sync += [sel.eq(w.data[224:]), sel_n.eq(w.nbytes)]
             with m.Else():
                 m.d.sync += args_len.eq(Mux(args_len >= 1 << 20, args_len, args_len + w.nbytes))
-                m.d.comb += [wp.addr.eq(w.index), wp.data.eq(w.data), wp.en.eq(w.index < WINDOW_WORDS)]
+                # ``index`` is 16 bits and wraps on calldata over 2 MiB: once a word lies past the
+                # window, nothing more of this packet may be written (a wrapped index would
+                # overwrite the head).
+                in_window = (w.index < WINDOW_WORDS) & ~past_window
+                m.d.comb += [wp.addr.eq(w.index), wp.data.eq(w.data), wp.en.eq(in_window)]
+                with m.If(~in_window):
+                    m.d.sync += past_window.eq(1)
                 for k in range(5):
-                    with m.If(w.index == k):
+                    with m.If(in_window & (w.index == k)):
                         m.d.sync += head[k].eq(w.data)
             with m.If(w.last):
                 m.d.sync += cd_done.eq(1)
@@ -266,7 +273,7 @@ class SwapDecoder(wiring.Component):
 
         def finish(ok):
             stmts = [rec.eq(0), rec.is_swap.eq(0), o_valid.eq(1), cd_done.eq(0), tx_have.eq(0),
-                     args_len.eq(0), sel_n.eq(0)]
+                     args_len.eq(0), sel_n.eq(0), past_window.eq(0)]
             stmts += [h.eq(0) for h in head]
             return stmts
 

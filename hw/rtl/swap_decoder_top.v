@@ -192,14 +192,14 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
   wire i_cd__valid;
   wire \$1 ;
   wire [24:0] \$10 ;
-  wire \$100 ;
+  wire [255:0] \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
-  wire \$107 ;
+  wire [23:0] \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
@@ -229,117 +229,144 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
-  reg \$134 ;
+  wire \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
-  reg \$138 ;
+  wire \$138 ;
   wire \$139 ;
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
-  reg \$142 ;
-  wire [2:0] \$143 ;
-  wire [8:0] \$144 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire [11:0] \$149 ;
+  wire \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
-  reg \$152 ;
-  wire [255:0] \$153 ;
+  wire \$152 ;
+  wire \$153 ;
   wire \$154 ;
   wire \$155 ;
-  reg \$156 ;
-  reg \$157 ;
-  wire [255:0] \$158 ;
-  wire [255:0] \$159 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
   wire \$16 ;
-  wire \$160 ;
+  reg \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire \$164 ;
-  wire [4:0] \$165 ;
+  reg \$164 ;
+  wire \$165 ;
   wire \$166 ;
   wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
+  reg \$168 ;
+  wire [2:0] \$169 ;
   wire \$17 ;
-  wire \$170 ;
+  wire [8:0] \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire [11:0] \$173 ;
-  wire [10:0] \$174 ;
-  wire [12:0] \$175 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire [11:0] \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
+  reg \$178 ;
+  wire [255:0] \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
-  wire \$182 ;
-  wire [4:0] \$183 ;
-  reg [159:0] \$184 ;
-  wire \$185 ;
+  reg \$182 ;
+  reg \$183 ;
+  wire [255:0] \$184 ;
+  wire [255:0] \$185 ;
   wire \$186 ;
   wire \$187 ;
-  wire [4:0] \$188 ;
+  wire \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire \$191 ;
+  wire [4:0] \$191 ;
   wire \$192 ;
-  reg [385:0] \$193 ;
-  reg [385:0] \$194 ;
-  reg [385:0] \$195 ;
-  reg [385:0] \$196 ;
-  reg [673:0] \$197 ;
-  reg \$198 ;
-  reg [31:0] \$199 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire [11:0] \$199 ;
   wire \$2 ;
-  wire [5:0] \$20 ;
-  reg [5:0] \$200 ;
-  reg [23:0] \$201 ;
-  reg [255:0] \$202 ;
-  reg [255:0] \$203 ;
-  reg [255:0] \$204 ;
-  reg [255:0] \$205 ;
-  reg [255:0] \$206 ;
-  reg \$207 ;
-  reg \$208 ;
-  reg [4:0] \$209 ;
-  wire [5:0] \$21 ;
-  reg [4:0] \$210 ;
-  reg [10:0] \$211 ;
-  reg [3:0] \$212 ;
-  reg [159:0] \$213 ;
-  reg [159:0] \$214 ;
-  reg [159:0] \$215 ;
-  reg [159:0] \$216 ;
-  reg [159:0] \$217 ;
-  reg [159:0] \$218 ;
-  reg [159:0] \$219 ;
-  wire [4:0] \$22 ;
-  reg [159:0] \$220 ;
-  reg [1:0] \$221 ;
-  reg [2222:0] \$222 ;
-  reg [255:0] \$223 ;
-  reg [3:0] \$224 ;
+  wire \$20 ;
+  wire [10:0] \$200 ;
+  wire [12:0] \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire [4:0] \$209 ;
+  wire \$21 ;
+  reg [159:0] \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire [4:0] \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  reg [385:0] \$219 ;
+  wire \$22 ;
+  reg [385:0] \$220 ;
+  reg [385:0] \$221 ;
+  reg [385:0] \$222 ;
+  reg [673:0] \$223 ;
+  reg \$224 ;
+  reg [31:0] \$225 ;
+  reg [5:0] \$226 ;
+  reg [23:0] \$227 ;
+  reg \$228 ;
+  reg [255:0] \$229 ;
   wire \$23 ;
+  reg [255:0] \$230 ;
+  reg [255:0] \$231 ;
+  reg [255:0] \$232 ;
+  reg [255:0] \$233 ;
+  reg \$234 ;
+  reg \$235 ;
+  reg [4:0] \$236 ;
+  reg [4:0] \$237 ;
+  reg [10:0] \$238 ;
+  reg [3:0] \$239 ;
   wire \$24 ;
+  reg [159:0] \$240 ;
+  reg [159:0] \$241 ;
+  reg [159:0] \$242 ;
+  reg [159:0] \$243 ;
+  reg [159:0] \$244 ;
+  reg [159:0] \$245 ;
+  reg [159:0] \$246 ;
+  reg [159:0] \$247 ;
+  reg [1:0] \$248 ;
+  reg [2222:0] \$249 ;
   wire \$25 ;
+  reg [255:0] \$250 ;
+  reg [3:0] \$251 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire \$3 ;
-  wire [4:0] \$30 ;
-  reg [159:0] \$31 ;
+  wire \$30 ;
+  wire \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
@@ -352,68 +379,68 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
-  reg \$43 ;
-  wire \$44 ;
-  reg \$45 ;
-  wire \$46 ;
-  reg [159:0] \$47 ;
+  wire \$43 ;
+  wire [5:0] \$44 ;
+  wire [5:0] \$45 ;
+  wire [4:0] \$46 ;
+  wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
-  reg \$50 ;
+  wire \$50 ;
   wire \$51 ;
-  reg [159:0] \$52 ;
-  wire [4:0] \$53 ;
-  reg [159:0] \$54 ;
-  wire \$55 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire [4:0] \$54 ;
+  reg [159:0] \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  reg \$59 ;
+  wire \$59 ;
   wire \$6 ;
-  reg \$60 ;
-  reg \$61 ;
-  reg \$62 ;
-  reg \$63 ;
-  reg \$64 ;
-  wire [255:0] \$65 ;
-  reg \$66 ;
-  wire [255:0] \$67 ;
-  wire [255:0] \$68 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  reg \$67 ;
+  wire \$68 ;
   reg \$69 ;
   wire \$7 ;
-  reg \$70 ;
-  wire [255:0] \$71 ;
-  wire [255:0] \$72 ;
-  reg \$73 ;
-  wire [255:0] \$74 ;
-  reg \$75 ;
-  wire [255:0] \$76 ;
-  wire \$77 ;
-  wire \$78 ;
+  wire \$70 ;
+  reg [159:0] \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  reg \$74 ;
+  wire \$75 ;
+  reg [159:0] \$76 ;
+  wire [4:0] \$77 ;
+  reg [159:0] \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
-  wire [23:0] \$81 ;
+  wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg \$85 ;
+  reg \$86 ;
+  reg \$87 ;
+  reg \$88 ;
+  wire [255:0] \$89 ;
   wire [24:0] \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  reg \$90 ;
+  wire [255:0] \$91 ;
+  wire [255:0] \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  wire [255:0] \$95 ;
+  wire [255:0] \$96 ;
+  reg \$97 ;
+  wire [255:0] \$98 ;
+  reg \$99 ;
   reg [23:0] args_len = 24'h000000;
   reg cd_done = 1'h0;
   wire [159:0] \cfg_entry.address ;
@@ -475,6 +502,7 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
   wire o__valid;
   wire [255:0] off;
   reg [10:0] off_r = 11'h000;
+  reg past_window = 1'h0;
   reg [159:0] path0 = 160'h0000000000000000000000000000000000000000;
   reg [159:0] path1 = 160'h0000000000000000000000000000000000000000;
   reg [159:0] path2 = 160'h0000000000000000000000000000000000000000;
@@ -604,251 +632,279 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
   assign \$8  = args_len >= 21'h100000;
   assign \$9  = args_len + i_cd__payload[261:256];
   assign \$10  = \$8  ? { 1'h0, args_len } : \$9 ;
-  assign \$11  = ! i_cd__payload[278:263];
-  assign \$12  = i_cd__payload[278:263] == 1'h1;
-  assign \$13  = i_cd__payload[278:263] == 2'h2;
-  assign \$14  = i_cd__payload[278:263] == 2'h3;
-  assign \$15  = i_cd__payload[278:263] == 3'h4;
-  assign \$16  = cd_done & tx_have;
-  assign \$17  = ~ o_valid;
-  assign \$18  = \$17  | o__ready;
-  assign \$19  = \$16  & \$18 ;
-  assign \$20  = off[9:5] + 1'h1;
-  assign \$21  = q + 1'h1;
-  assign \$22  = count + 1'h1;
-  assign \$23  = count == 1'h1;
-  assign \$24  = count >= 2'h2;
-  assign \$25  = ! word[255:160];
-  assign \$26  = ~ \$25 ;
-  assign \$27  = ! word[159:0];
-  assign \$28  = \$26  | \$27 ;
-  assign \$29  = | idx;
-  assign \$30  = idx - 1'h1;
-  assign \$32  = \$31  == word[159:0];
-  assign \$33  = \$29  & \$32 ;
-  assign \$34  = \$28  | \$33 ;
-  assign \$35  = ! idx;
-  assign \$36  = idx == 1'h1;
-  assign \$37  = idx == 2'h2;
-  assign \$38  = idx == 2'h3;
-  assign \$39  = idx == 3'h4;
-  assign \$40  = idx == 3'h5;
-  assign \$41  = idx == 3'h6;
-  assign \$42  = idx == 3'h7;
-  assign \$44  = ~ \$43 ;
-  assign \$46  = ~ \$45 ;
-  assign \$48  = \$47  == path0;
-  assign \$49  = \$46  | \$48 ;
-  assign \$51  = ~ \$50 ;
-  assign \$53  = plen - 1'h1;
-  assign \$55  = \$52  == \$54 ;
-  assign \$56  = \$51  | \$55 ;
-  assign \$57  = \$49  & \$56 ;
-  assign \$58  = \$44  | \$57 ;
-  assign \$65  = \$64  ? tx[417:162] : head1;
-  assign \$67  = \$66  ? tx[417:162] : head0;
-  assign \$68  = \$63  ? \$65  : \$67 ;
-  assign \$71  = \$70  ? head0 : head1;
-  assign \$72  = \$69  ? head0 : \$71 ;
-  assign \$74  = \$73  ? head2 : head3;
-  assign \$76  = \$75  ? head3 : head4;
+  assign \$11  = i_cd__payload[278:263] < 6'h20;
+  assign \$12  = ~ past_window;
+  assign \$13  = \$11  & \$12 ;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = i_cd__payload[278:263] < 6'h20;
+  assign \$16  = ~ past_window;
+  assign \$17  = \$15  & \$16 ;
+  assign \$18  = ! i_cd__payload[278:263];
+  assign \$19  = \$17  & \$18 ;
+  assign \$20  = i_cd__payload[278:263] < 6'h20;
+  assign \$21  = ~ past_window;
+  assign \$22  = \$20  & \$21 ;
+  assign \$23  = i_cd__payload[278:263] == 1'h1;
+  assign \$24  = \$22  & \$23 ;
+  assign \$25  = i_cd__payload[278:263] < 6'h20;
+  assign \$26  = ~ past_window;
+  assign \$27  = \$25  & \$26 ;
+  assign \$28  = i_cd__payload[278:263] == 2'h2;
+  assign \$29  = \$27  & \$28 ;
+  assign \$30  = i_cd__payload[278:263] < 6'h20;
+  assign \$31  = ~ past_window;
+  assign \$32  = \$30  & \$31 ;
+  assign \$33  = i_cd__payload[278:263] == 2'h3;
+  assign \$34  = \$32  & \$33 ;
+  assign \$35  = i_cd__payload[278:263] < 6'h20;
+  assign \$36  = ~ past_window;
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = i_cd__payload[278:263] == 3'h4;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = cd_done & tx_have;
+  assign \$41  = ~ o_valid;
+  assign \$42  = \$41  | o__ready;
+  assign \$43  = \$40  & \$42 ;
+  assign \$44  = off[9:5] + 1'h1;
+  assign \$45  = q + 1'h1;
+  assign \$46  = count + 1'h1;
+  assign \$47  = count == 1'h1;
+  assign \$48  = count >= 2'h2;
+  assign \$49  = ! word[255:160];
+  assign \$50  = ~ \$49 ;
+  assign \$51  = ! word[159:0];
+  assign \$52  = \$50  | \$51 ;
+  assign \$53  = | idx;
+  assign \$54  = idx - 1'h1;
+  assign \$56  = \$55  == word[159:0];
+  assign \$57  = \$53  & \$56 ;
+  assign \$58  = \$52  | \$57 ;
+  assign \$59  = ! idx;
+  assign \$60  = idx == 1'h1;
+  assign \$61  = idx == 2'h2;
+  assign \$62  = idx == 2'h3;
+  assign \$63  = idx == 3'h4;
+  assign \$64  = idx == 3'h5;
+  assign \$65  = idx == 3'h6;
+  assign \$66  = idx == 3'h7;
+  assign \$68  = ~ \$67 ;
+  assign \$70  = ~ \$69 ;
+  assign \$72  = \$71  == path0;
+  assign \$73  = \$70  | \$72 ;
+  assign \$75  = ~ \$74 ;
+  assign \$77  = plen - 1'h1;
+  assign \$79  = \$76  == \$78 ;
+  assign \$80  = \$75  | \$79 ;
+  assign \$81  = \$73  & \$80 ;
+  assign \$82  = \$68  | \$81 ;
+  assign \$89  = \$88  ? tx[417:162] : head1;
+  assign \$91  = \$90  ? tx[417:162] : head0;
+  assign \$92  = \$87  ? \$89  : \$91 ;
+  assign \$95  = \$94  ? head0 : head1;
+  assign \$96  = \$93  ? head0 : \$95 ;
+  assign \$98  = \$97  ? head2 : head3;
+  assign \$100  = \$99  ? head3 : head4;
   assign i_tx__ready = ~ tx_have;
   assign i_cd__ready = ~ cd_done;
-  assign \$77  = i_cd__valid & i_cd__ready;
-  assign \$78  = ! i_cd__payload[262];
-  assign \$79  = i_cd__payload[278:263] < 6'h20;
-  assign \$80  = args_len > 10'h3fc;
-  assign \$81  = \$80  ? 24'h0003fc : args_len;
-  assign \$82  = sel_n == 3'h4;
-  assign \$83  = sel == 30'h38ed1739;
-  assign \$84  = \$82  & \$83 ;
-  assign \$85  = sel_n == 3'h4;
-  assign \$86  = sel == 32'd2281954286;
-  assign \$87  = \$85  & \$86 ;
-  assign \$88  = sel_n == 3'h4;
-  assign \$89  = sel == 31'h7ff36ab5;
-  assign \$90  = \$88  & \$89 ;
-  assign \$91  = sel_n == 3'h4;
-  assign \$92  = sel == 31'h4a25d94a;
-  assign \$93  = \$91  & \$92 ;
-  assign \$94  = sel_n == 3'h4;
-  assign \$95  = sel == 29'h18cbafe5;
-  assign \$96  = \$94  & \$95 ;
-  assign \$97  = sel_n == 3'h4;
-  assign \$98  = sel == 32'd4215003969;
-  assign \$99  = \$97  & \$98 ;
-  assign \$100  = sel_n == 3'h4;
-  assign \$101  = sel == 31'h5c11d795;
-  assign \$102  = \$100  & \$101 ;
-  assign \$103  = sel_n == 3'h4;
-  assign \$104  = sel == 32'd3069828757;
+  assign \$101  = i_cd__valid & i_cd__ready;
+  assign \$102  = ! i_cd__payload[262];
+  assign \$103  = i_cd__payload[278:263] < 6'h20;
+  assign \$104  = ~ past_window;
   assign \$105  = \$103  & \$104 ;
-  assign \$106  = sel_n == 3'h4;
-  assign \$107  = sel == 31'h791ac947;
-  assign \$108  = \$106  & \$107 ;
-  assign \$109  = ! tx[673:418];
-  assign chain_eff = \$109  ? 256'h0000000000000000000000000000000000000000000000000000000000000001 : tx[673:418];
-  assign \$110  = router3[224:65] == tx[161:2];
-  assign \$111  = router3[0] & \$110 ;
-  assign \$112  = ! chain_eff[255:64];
+  assign \$106  = args_len > 10'h3fc;
+  assign \$107  = \$106  ? 24'h0003fc : args_len;
+  assign \$108  = sel_n == 3'h4;
+  assign \$109  = sel == 30'h38ed1739;
+  assign \$110  = \$108  & \$109 ;
+  assign \$111  = sel_n == 3'h4;
+  assign \$112  = sel == 32'd2281954286;
   assign \$113  = \$111  & \$112 ;
-  assign \$114  = chain_eff[63:0] == router3[64:1];
-  assign \$115  = \$113  & \$114 ;
-  assign \$116  = router2[224:65] == tx[161:2];
-  assign \$117  = router2[0] & \$116 ;
-  assign \$118  = ! chain_eff[255:64];
+  assign \$114  = sel_n == 3'h4;
+  assign \$115  = sel == 31'h7ff36ab5;
+  assign \$116  = \$114  & \$115 ;
+  assign \$117  = sel_n == 3'h4;
+  assign \$118  = sel == 31'h4a25d94a;
   assign \$119  = \$117  & \$118 ;
-  assign \$120  = chain_eff[63:0] == router2[64:1];
-  assign \$121  = \$119  & \$120 ;
-  assign \$122  = router1[224:65] == tx[161:2];
-  assign \$123  = router1[0] & \$122 ;
-  assign \$124  = ! chain_eff[255:64];
+  assign \$120  = sel_n == 3'h4;
+  assign \$121  = sel == 29'h18cbafe5;
+  assign \$122  = \$120  & \$121 ;
+  assign \$123  = sel_n == 3'h4;
+  assign \$124  = sel == 32'd4215003969;
   assign \$125  = \$123  & \$124 ;
-  assign \$126  = chain_eff[63:0] == router1[64:1];
-  assign \$127  = \$125  & \$126 ;
-  assign \$128  = router0[224:65] == tx[161:2];
-  assign \$129  = router0[0] & \$128 ;
-  assign \$130  = ! chain_eff[255:64];
+  assign \$126  = sel_n == 3'h4;
+  assign \$127  = sel == 31'h5c11d795;
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = sel_n == 3'h4;
+  assign \$130  = sel == 32'd3069828757;
   assign \$131  = \$129  & \$130 ;
-  assign \$132  = chain_eff[63:0] == router0[64:1];
-  assign \$133  = \$131  & \$132 ;
-  assign off = \$134  ? head1 : head2;
-  assign \$135  = tx[0] & tx[1];
-  assign \$136  = \$135  & fn_hit;
-  assign \$137  = \$136  & r_hit;
-  assign \$139  = ! tx[417:162];
-  assign \$140  = \$138  | \$139 ;
-  assign \$141  = \$137  & \$140 ;
-  assign \$143  = \$142  ? 3'h4 : 3'h5;
-  assign \$144  = \$143  * 6'h20;
-  assign \$145  = \$81 [10:0] >= \$144 ;
-  assign \$146  = \$141  & \$145 ;
-  assign \$147  = ! off[255:11];
-  assign \$148  = \$146  & \$147 ;
-  assign \$149  = off[10:0] + 6'h20;
-  assign \$150  = \$149  <= \$81 [10:0];
-  assign \$151  = \$148  & \$150 ;
-  assign \$153  = \$152  ? head2 : head3;
-  assign \$154  = ! \$153 [255:160];
-  assign \$155  = \$151  & \$154 ;
-  assign \$158  = \$157  ? tx[417:162] : head0;
-  assign \$159  = \$156  ? head0 : \$158 ;
-  assign \$160  = | \$159 ;
-  assign first_ok = \$155  & \$160 ;
-  assign \$161  = cd_done & tx_have;
-  assign \$162  = ~ o_valid;
-  assign \$163  = \$162  | o__ready;
-  assign \$164  = \$161  & \$163 ;
-  assign \$165  = count - 2'h2;
-  assign \$166  = count == 1'h1;
-  assign \$167  = count >= 2'h2;
-  assign \$168  = | word[255:4];
-  assign \$169  = word[3:0] < 2'h2;
-  assign \$170  = \$168  | \$169 ;
-  assign \$171  = word[3:0] > 4'h8;
-  assign \$172  = \$170  | \$171 ;
-  assign \$173  = off_r + 6'h20;
-  assign \$175  = \$173  + \$174 ;
-  assign \$176  = \$175  > \$81 [10:0];
-  assign \$177  = \$172  | \$176 ;
-  assign \$178  = ! word[255:160];
-  assign \$179  = ~ \$178 ;
-  assign \$180  = ! word[159:0];
-  assign \$181  = \$179  | \$180 ;
-  assign \$182  = | idx;
-  assign \$183  = idx - 1'h1;
-  assign \$185  = \$184  == word[159:0];
-  assign \$186  = \$182  & \$185 ;
-  assign \$187  = \$181  | \$186 ;
-  assign \$188  = idx + 1'h1;
-  assign \$189  = \$188  == plen;
-  assign \$190  = ! fsm_state;
-  assign \$191  = fsm_state == 1'h1;
-  assign \$192  = fsm_state == 2'h2;
+  assign \$132  = sel_n == 3'h4;
+  assign \$133  = sel == 31'h791ac947;
+  assign \$134  = \$132  & \$133 ;
+  assign \$135  = ! tx[673:418];
+  assign chain_eff = \$135  ? 256'h0000000000000000000000000000000000000000000000000000000000000001 : tx[673:418];
+  assign \$136  = router3[224:65] == tx[161:2];
+  assign \$137  = router3[0] & \$136 ;
+  assign \$138  = ! chain_eff[255:64];
+  assign \$139  = \$137  & \$138 ;
+  assign \$140  = chain_eff[63:0] == router3[64:1];
+  assign \$141  = \$139  & \$140 ;
+  assign \$142  = router2[224:65] == tx[161:2];
+  assign \$143  = router2[0] & \$142 ;
+  assign \$144  = ! chain_eff[255:64];
+  assign \$145  = \$143  & \$144 ;
+  assign \$146  = chain_eff[63:0] == router2[64:1];
+  assign \$147  = \$145  & \$146 ;
+  assign \$148  = router1[224:65] == tx[161:2];
+  assign \$149  = router1[0] & \$148 ;
+  assign \$150  = ! chain_eff[255:64];
+  assign \$151  = \$149  & \$150 ;
+  assign \$152  = chain_eff[63:0] == router1[64:1];
+  assign \$153  = \$151  & \$152 ;
+  assign \$154  = router0[224:65] == tx[161:2];
+  assign \$155  = router0[0] & \$154 ;
+  assign \$156  = ! chain_eff[255:64];
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = chain_eff[63:0] == router0[64:1];
+  assign \$159  = \$157  & \$158 ;
+  assign off = \$160  ? head1 : head2;
+  assign \$161  = tx[0] & tx[1];
+  assign \$162  = \$161  & fn_hit;
+  assign \$163  = \$162  & r_hit;
+  assign \$165  = ! tx[417:162];
+  assign \$166  = \$164  | \$165 ;
+  assign \$167  = \$163  & \$166 ;
+  assign \$169  = \$168  ? 3'h4 : 3'h5;
+  assign \$170  = \$169  * 6'h20;
+  assign \$171  = \$107 [10:0] >= \$170 ;
+  assign \$172  = \$167  & \$171 ;
+  assign \$173  = ! off[255:11];
+  assign \$174  = \$172  & \$173 ;
+  assign \$175  = off[10:0] + 6'h20;
+  assign \$176  = \$175  <= \$107 [10:0];
+  assign \$177  = \$174  & \$176 ;
+  assign \$179  = \$178  ? head2 : head3;
+  assign \$180  = ! \$179 [255:160];
+  assign \$181  = \$177  & \$180 ;
+  assign \$184  = \$183  ? tx[417:162] : head0;
+  assign \$185  = \$182  ? head0 : \$184 ;
+  assign \$186  = | \$185 ;
+  assign first_ok = \$181  & \$186 ;
+  assign \$187  = cd_done & tx_have;
+  assign \$188  = ~ o_valid;
+  assign \$189  = \$188  | o__ready;
+  assign \$190  = \$187  & \$189 ;
+  assign \$191  = count - 2'h2;
+  assign \$192  = count == 1'h1;
+  assign \$193  = count >= 2'h2;
+  assign \$194  = | word[255:4];
+  assign \$195  = word[3:0] < 2'h2;
+  assign \$196  = \$194  | \$195 ;
+  assign \$197  = word[3:0] > 4'h8;
+  assign \$198  = \$196  | \$197 ;
+  assign \$199  = off_r + 6'h20;
+  assign \$201  = \$199  + \$200 ;
+  assign \$202  = \$201  > \$107 [10:0];
+  assign \$203  = \$198  | \$202 ;
+  assign \$204  = ! word[255:160];
+  assign \$205  = ~ \$204 ;
+  assign \$206  = ! word[159:0];
+  assign \$207  = \$205  | \$206 ;
+  assign \$208  = | idx;
+  assign \$209  = idx - 1'h1;
+  assign \$211  = \$210  == word[159:0];
+  assign \$212  = \$208  & \$211 ;
+  assign \$213  = \$207  | \$212 ;
+  assign \$214  = idx + 1'h1;
+  assign \$215  = \$214  == plen;
+  assign \$216  = ! fsm_state;
+  assign \$217  = fsm_state == 1'h1;
+  assign \$218  = fsm_state == 2'h2;
   always @(posedge clk)
-    router0 <= \$193 ;
+    router0 <= \$219 ;
   always @(posedge clk)
-    router1 <= \$194 ;
+    router1 <= \$220 ;
   always @(posedge clk)
-    router2 <= \$195 ;
+    router2 <= \$221 ;
   always @(posedge clk)
-    router3 <= \$196 ;
+    router3 <= \$222 ;
   always @(posedge clk)
-    tx <= \$197 ;
+    tx <= \$223 ;
   always @(posedge clk)
-    tx_have <= \$198 ;
+    tx_have <= \$224 ;
   always @(posedge clk)
-    sel <= \$199 ;
+    sel <= \$225 ;
   always @(posedge clk)
-    sel_n <= \$200 ;
+    sel_n <= \$226 ;
   always @(posedge clk)
-    args_len <= \$201 ;
+    args_len <= \$227 ;
   always @(posedge clk)
-    head0 <= \$202 ;
+    past_window <= \$228 ;
   always @(posedge clk)
-    head1 <= \$203 ;
+    head0 <= \$229 ;
   always @(posedge clk)
-    head2 <= \$204 ;
+    head1 <= \$230 ;
   always @(posedge clk)
-    head3 <= \$205 ;
+    head2 <= \$231 ;
   always @(posedge clk)
-    head4 <= \$206 ;
+    head3 <= \$232 ;
   always @(posedge clk)
-    cd_done <= \$207 ;
+    head4 <= \$233 ;
   always @(posedge clk)
-    o_valid <= \$208 ;
+    cd_done <= \$234 ;
   always @(posedge clk)
-    q <= \$209 ;
+    o_valid <= \$235 ;
   always @(posedge clk)
-    sh <= \$210 ;
+    q <= \$236 ;
   always @(posedge clk)
-    off_r <= \$211 ;
+    sh <= \$237 ;
   always @(posedge clk)
-    count <= \$212 ;
+    off_r <= \$238 ;
   always @(posedge clk)
-    path0 <= \$213 ;
+    count <= \$239 ;
   always @(posedge clk)
-    path1 <= \$214 ;
+    path0 <= \$240 ;
   always @(posedge clk)
-    path2 <= \$215 ;
+    path1 <= \$241 ;
   always @(posedge clk)
-    path3 <= \$216 ;
+    path2 <= \$242 ;
   always @(posedge clk)
-    path4 <= \$217 ;
+    path3 <= \$243 ;
   always @(posedge clk)
-    path5 <= \$218 ;
+    path4 <= \$244 ;
   always @(posedge clk)
-    path6 <= \$219 ;
+    path5 <= \$245 ;
   always @(posedge clk)
-    path7 <= \$220 ;
+    path6 <= \$246 ;
   always @(posedge clk)
-    fsm_state <= \$221 ;
+    path7 <= \$247 ;
   always @(posedge clk)
-    rec <= \$222 ;
+    fsm_state <= \$248 ;
   always @(posedge clk)
-    prev <= \$223 ;
+    rec <= \$249 ;
   always @(posedge clk)
-    plen <= \$224 ;
+    prev <= \$250 ;
+  always @(posedge clk)
+    plen <= \$251 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$30 [2:0])
+    casez (\$54 [2:0])
       3'h0:
-          \$31  = path0;
+          \$55  = path0;
       3'h1:
-          \$31  = path1;
+          \$55  = path1;
       3'h2:
-          \$31  = path2;
+          \$55  = path2;
       3'h3:
-          \$31  = path3;
+          \$55  = path3;
       3'h4:
-          \$31  = path4;
+          \$55  = path4;
       3'h5:
-          \$31  = path5;
+          \$55  = path5;
       3'h6:
-          \$31  = path6;
+          \$55  = path6;
       3'h7:
-          \$31  = path7;
+          \$55  = path7;
     endcase
   end
   always @* begin
@@ -856,13 +912,13 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
     (* full_case = 32'd1 *)
     casez (r_idx)
       2'h0:
-          \$43  = router0[225];
+          \$67  = router0[225];
       2'h1:
-          \$43  = router1[225];
+          \$67  = router1[225];
       2'h2:
-          \$43  = router2[225];
+          \$67  = router2[225];
       2'h3:
-          \$43  = router3[225];
+          \$67  = router3[225];
     endcase
   end
   always @* begin
@@ -870,37 +926,37 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$45  = 1'h0;
+          \$69  = 1'h0;
       4'h1:
-          \$45  = 1'h0;
+          \$69  = 1'h0;
       4'h2:
-          \$45  = 1'h1;
+          \$69  = 1'h1;
       4'h3:
-          \$45  = 1'h0;
+          \$69  = 1'h0;
       4'h4:
-          \$45  = 1'h0;
+          \$69  = 1'h0;
       4'h5:
-          \$45  = 1'h1;
+          \$69  = 1'h1;
       4'h6:
-          \$45  = 1'h0;
+          \$69  = 1'h0;
       4'h7:
-          \$45  = 1'h1;
+          \$69  = 1'h1;
       4'h8:
-          \$45  = 1'h0;
+          \$69  = 1'h0;
       4'h9:
-          \$45  = 1'h0;
+          \$69  = 1'h0;
       4'ha:
-          \$45  = 1'h0;
+          \$69  = 1'h0;
       4'hb:
-          \$45  = 1'h0;
+          \$69  = 1'h0;
       4'hc:
-          \$45  = 1'h0;
+          \$69  = 1'h0;
       4'hd:
-          \$45  = 1'h0;
+          \$69  = 1'h0;
       4'he:
-          \$45  = 1'h0;
+          \$69  = 1'h0;
       4'hf:
-          \$45  = 1'h0;
+          \$69  = 1'h0;
     endcase
   end
   always @* begin
@@ -908,13 +964,13 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
     (* full_case = 32'd1 *)
     casez (r_idx)
       2'h0:
-          \$47  = router0[385:226];
+          \$71  = router0[385:226];
       2'h1:
-          \$47  = router1[385:226];
+          \$71  = router1[385:226];
       2'h2:
-          \$47  = router2[385:226];
+          \$71  = router2[385:226];
       2'h3:
-          \$47  = router3[385:226];
+          \$71  = router3[385:226];
     endcase
   end
   always @* begin
@@ -922,37 +978,37 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$50  = 1'h0;
+          \$74  = 1'h0;
       4'h1:
-          \$50  = 1'h0;
+          \$74  = 1'h0;
       4'h2:
-          \$50  = 1'h0;
+          \$74  = 1'h0;
       4'h3:
-          \$50  = 1'h1;
+          \$74  = 1'h1;
       4'h4:
-          \$50  = 1'h1;
+          \$74  = 1'h1;
       4'h5:
-          \$50  = 1'h0;
+          \$74  = 1'h0;
       4'h6:
-          \$50  = 1'h0;
+          \$74  = 1'h0;
       4'h7:
-          \$50  = 1'h0;
+          \$74  = 1'h0;
       4'h8:
-          \$50  = 1'h1;
+          \$74  = 1'h1;
       4'h9:
-          \$50  = 1'h0;
+          \$74  = 1'h0;
       4'ha:
-          \$50  = 1'h0;
+          \$74  = 1'h0;
       4'hb:
-          \$50  = 1'h0;
+          \$74  = 1'h0;
       4'hc:
-          \$50  = 1'h0;
+          \$74  = 1'h0;
       4'hd:
-          \$50  = 1'h0;
+          \$74  = 1'h0;
       4'he:
-          \$50  = 1'h0;
+          \$74  = 1'h0;
       4'hf:
-          \$50  = 1'h0;
+          \$74  = 1'h0;
     endcase
   end
   always @* begin
@@ -960,35 +1016,35 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
     (* full_case = 32'd1 *)
     casez (r_idx)
       2'h0:
-          \$52  = router0[385:226];
+          \$76  = router0[385:226];
       2'h1:
-          \$52  = router1[385:226];
+          \$76  = router1[385:226];
       2'h2:
-          \$52  = router2[385:226];
+          \$76  = router2[385:226];
       2'h3:
-          \$52  = router3[385:226];
+          \$76  = router3[385:226];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$53 [2:0])
+    casez (\$77 [2:0])
       3'h0:
-          \$54  = path0;
+          \$78  = path0;
       3'h1:
-          \$54  = path1;
+          \$78  = path1;
       3'h2:
-          \$54  = path2;
+          \$78  = path2;
       3'h3:
-          \$54  = path3;
+          \$78  = path3;
       3'h4:
-          \$54  = path4;
+          \$78  = path4;
       3'h5:
-          \$54  = path5;
+          \$78  = path5;
       3'h6:
-          \$54  = path6;
+          \$78  = path6;
       3'h7:
-          \$54  = path7;
+          \$78  = path7;
     endcase
   end
   always @* begin
@@ -996,37 +1052,37 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$59  = 1'h0;
+          \$83  = 1'h0;
       4'h1:
-          \$59  = 1'h1;
+          \$83  = 1'h1;
       4'h2:
-          \$59  = 1'h0;
+          \$83  = 1'h0;
       4'h3:
-          \$59  = 1'h1;
+          \$83  = 1'h1;
       4'h4:
-          \$59  = 1'h0;
+          \$83  = 1'h0;
       4'h5:
-          \$59  = 1'h1;
+          \$83  = 1'h1;
       4'h6:
-          \$59  = 1'h0;
+          \$83  = 1'h0;
       4'h7:
-          \$59  = 1'h0;
+          \$83  = 1'h0;
       4'h8:
-          \$59  = 1'h0;
+          \$83  = 1'h0;
       4'h9:
-          \$59  = 1'h0;
+          \$83  = 1'h0;
       4'ha:
-          \$59  = 1'h0;
+          \$83  = 1'h0;
       4'hb:
-          \$59  = 1'h0;
+          \$83  = 1'h0;
       4'hc:
-          \$59  = 1'h0;
+          \$83  = 1'h0;
       4'hd:
-          \$59  = 1'h0;
+          \$83  = 1'h0;
       4'he:
-          \$59  = 1'h0;
+          \$83  = 1'h0;
       4'hf:
-          \$59  = 1'h0;
+          \$83  = 1'h0;
     endcase
   end
   always @* begin
@@ -1034,37 +1090,37 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$60  = 1'h0;
+          \$84  = 1'h0;
       4'h1:
-          \$60  = 1'h0;
+          \$84  = 1'h0;
       4'h2:
-          \$60  = 1'h1;
+          \$84  = 1'h1;
       4'h3:
-          \$60  = 1'h0;
+          \$84  = 1'h0;
       4'h4:
-          \$60  = 1'h0;
+          \$84  = 1'h0;
       4'h5:
-          \$60  = 1'h1;
+          \$84  = 1'h1;
       4'h6:
-          \$60  = 1'h0;
+          \$84  = 1'h0;
       4'h7:
-          \$60  = 1'h1;
+          \$84  = 1'h1;
       4'h8:
-          \$60  = 1'h0;
+          \$84  = 1'h0;
       4'h9:
-          \$60  = 1'h0;
+          \$84  = 1'h0;
       4'ha:
-          \$60  = 1'h0;
+          \$84  = 1'h0;
       4'hb:
-          \$60  = 1'h0;
+          \$84  = 1'h0;
       4'hc:
-          \$60  = 1'h0;
+          \$84  = 1'h0;
       4'hd:
-          \$60  = 1'h0;
+          \$84  = 1'h0;
       4'he:
-          \$60  = 1'h0;
+          \$84  = 1'h0;
       4'hf:
-          \$60  = 1'h0;
+          \$84  = 1'h0;
     endcase
   end
   always @* begin
@@ -1072,37 +1128,37 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$61  = 1'h0;
+          \$85  = 1'h0;
       4'h1:
-          \$61  = 1'h0;
+          \$85  = 1'h0;
       4'h2:
-          \$61  = 1'h0;
+          \$85  = 1'h0;
       4'h3:
-          \$61  = 1'h1;
+          \$85  = 1'h1;
       4'h4:
-          \$61  = 1'h1;
+          \$85  = 1'h1;
       4'h5:
-          \$61  = 1'h0;
+          \$85  = 1'h0;
       4'h6:
-          \$61  = 1'h0;
+          \$85  = 1'h0;
       4'h7:
-          \$61  = 1'h0;
+          \$85  = 1'h0;
       4'h8:
-          \$61  = 1'h1;
+          \$85  = 1'h1;
       4'h9:
-          \$61  = 1'h0;
+          \$85  = 1'h0;
       4'ha:
-          \$61  = 1'h0;
+          \$85  = 1'h0;
       4'hb:
-          \$61  = 1'h0;
+          \$85  = 1'h0;
       4'hc:
-          \$61  = 1'h0;
+          \$85  = 1'h0;
       4'hd:
-          \$61  = 1'h0;
+          \$85  = 1'h0;
       4'he:
-          \$61  = 1'h0;
+          \$85  = 1'h0;
       4'hf:
-          \$61  = 1'h0;
+          \$85  = 1'h0;
     endcase
   end
   always @* begin
@@ -1110,37 +1166,37 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$62  = 1'h0;
+          \$86  = 1'h0;
       4'h1:
-          \$62  = 1'h0;
+          \$86  = 1'h0;
       4'h2:
-          \$62  = 1'h0;
+          \$86  = 1'h0;
       4'h3:
-          \$62  = 1'h0;
+          \$86  = 1'h0;
       4'h4:
-          \$62  = 1'h0;
+          \$86  = 1'h0;
       4'h5:
-          \$62  = 1'h0;
+          \$86  = 1'h0;
       4'h6:
-          \$62  = 1'h1;
+          \$86  = 1'h1;
       4'h7:
-          \$62  = 1'h1;
+          \$86  = 1'h1;
       4'h8:
-          \$62  = 1'h1;
+          \$86  = 1'h1;
       4'h9:
-          \$62  = 1'h0;
+          \$86  = 1'h0;
       4'ha:
-          \$62  = 1'h0;
+          \$86  = 1'h0;
       4'hb:
-          \$62  = 1'h0;
+          \$86  = 1'h0;
       4'hc:
-          \$62  = 1'h0;
+          \$86  = 1'h0;
       4'hd:
-          \$62  = 1'h0;
+          \$86  = 1'h0;
       4'he:
-          \$62  = 1'h0;
+          \$86  = 1'h0;
       4'hf:
-          \$62  = 1'h0;
+          \$86  = 1'h0;
     endcase
   end
   always @* begin
@@ -1148,37 +1204,37 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$63  = 1'h0;
+          \$87  = 1'h0;
       4'h1:
-          \$63  = 1'h1;
+          \$87  = 1'h1;
       4'h2:
-          \$63  = 1'h0;
+          \$87  = 1'h0;
       4'h3:
-          \$63  = 1'h1;
+          \$87  = 1'h1;
       4'h4:
-          \$63  = 1'h0;
+          \$87  = 1'h0;
       4'h5:
-          \$63  = 1'h1;
+          \$87  = 1'h1;
       4'h6:
-          \$63  = 1'h0;
+          \$87  = 1'h0;
       4'h7:
-          \$63  = 1'h0;
+          \$87  = 1'h0;
       4'h8:
-          \$63  = 1'h0;
+          \$87  = 1'h0;
       4'h9:
-          \$63  = 1'h0;
+          \$87  = 1'h0;
       4'ha:
-          \$63  = 1'h0;
+          \$87  = 1'h0;
       4'hb:
-          \$63  = 1'h0;
+          \$87  = 1'h0;
       4'hc:
-          \$63  = 1'h0;
+          \$87  = 1'h0;
       4'hd:
-          \$63  = 1'h0;
+          \$87  = 1'h0;
       4'he:
-          \$63  = 1'h0;
+          \$87  = 1'h0;
       4'hf:
-          \$63  = 1'h0;
+          \$87  = 1'h0;
     endcase
   end
   always @* begin
@@ -1186,37 +1242,37 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$64  = 1'h0;
+          \$88  = 1'h0;
       4'h1:
-          \$64  = 1'h0;
+          \$88  = 1'h0;
       4'h2:
-          \$64  = 1'h1;
+          \$88  = 1'h1;
       4'h3:
-          \$64  = 1'h0;
+          \$88  = 1'h0;
       4'h4:
-          \$64  = 1'h0;
+          \$88  = 1'h0;
       4'h5:
-          \$64  = 1'h1;
+          \$88  = 1'h1;
       4'h6:
-          \$64  = 1'h0;
+          \$88  = 1'h0;
       4'h7:
-          \$64  = 1'h1;
+          \$88  = 1'h1;
       4'h8:
-          \$64  = 1'h0;
+          \$88  = 1'h0;
       4'h9:
-          \$64  = 1'h0;
+          \$88  = 1'h0;
       4'ha:
-          \$64  = 1'h0;
+          \$88  = 1'h0;
       4'hb:
-          \$64  = 1'h0;
+          \$88  = 1'h0;
       4'hc:
-          \$64  = 1'h0;
+          \$88  = 1'h0;
       4'hd:
-          \$64  = 1'h0;
+          \$88  = 1'h0;
       4'he:
-          \$64  = 1'h0;
+          \$88  = 1'h0;
       4'hf:
-          \$64  = 1'h0;
+          \$88  = 1'h0;
     endcase
   end
   always @* begin
@@ -1224,37 +1280,37 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$66  = 1'h0;
+          \$90  = 1'h0;
       4'h1:
-          \$66  = 1'h0;
+          \$90  = 1'h0;
       4'h2:
-          \$66  = 1'h1;
+          \$90  = 1'h1;
       4'h3:
-          \$66  = 1'h0;
+          \$90  = 1'h0;
       4'h4:
-          \$66  = 1'h0;
+          \$90  = 1'h0;
       4'h5:
-          \$66  = 1'h1;
+          \$90  = 1'h1;
       4'h6:
-          \$66  = 1'h0;
+          \$90  = 1'h0;
       4'h7:
-          \$66  = 1'h1;
+          \$90  = 1'h1;
       4'h8:
-          \$66  = 1'h0;
+          \$90  = 1'h0;
       4'h9:
-          \$66  = 1'h0;
+          \$90  = 1'h0;
       4'ha:
-          \$66  = 1'h0;
+          \$90  = 1'h0;
       4'hb:
-          \$66  = 1'h0;
+          \$90  = 1'h0;
       4'hc:
-          \$66  = 1'h0;
+          \$90  = 1'h0;
       4'hd:
-          \$66  = 1'h0;
+          \$90  = 1'h0;
       4'he:
-          \$66  = 1'h0;
+          \$90  = 1'h0;
       4'hf:
-          \$66  = 1'h0;
+          \$90  = 1'h0;
     endcase
   end
   always @* begin
@@ -1262,37 +1318,37 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$69  = 1'h0;
+          \$93  = 1'h0;
       4'h1:
-          \$69  = 1'h1;
+          \$93  = 1'h1;
       4'h2:
-          \$69  = 1'h0;
+          \$93  = 1'h0;
       4'h3:
-          \$69  = 1'h1;
+          \$93  = 1'h1;
       4'h4:
-          \$69  = 1'h0;
+          \$93  = 1'h0;
       4'h5:
-          \$69  = 1'h1;
+          \$93  = 1'h1;
       4'h6:
-          \$69  = 1'h0;
+          \$93  = 1'h0;
       4'h7:
-          \$69  = 1'h0;
+          \$93  = 1'h0;
       4'h8:
-          \$69  = 1'h0;
+          \$93  = 1'h0;
       4'h9:
-          \$69  = 1'h0;
+          \$93  = 1'h0;
       4'ha:
-          \$69  = 1'h0;
+          \$93  = 1'h0;
       4'hb:
-          \$69  = 1'h0;
+          \$93  = 1'h0;
       4'hc:
-          \$69  = 1'h0;
+          \$93  = 1'h0;
       4'hd:
-          \$69  = 1'h0;
+          \$93  = 1'h0;
       4'he:
-          \$69  = 1'h0;
+          \$93  = 1'h0;
       4'hf:
-          \$69  = 1'h0;
+          \$93  = 1'h0;
     endcase
   end
   always @* begin
@@ -1300,37 +1356,37 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$70  = 1'h0;
+          \$94  = 1'h0;
       4'h1:
-          \$70  = 1'h0;
+          \$94  = 1'h0;
       4'h2:
-          \$70  = 1'h1;
+          \$94  = 1'h1;
       4'h3:
-          \$70  = 1'h0;
+          \$94  = 1'h0;
       4'h4:
-          \$70  = 1'h0;
+          \$94  = 1'h0;
       4'h5:
-          \$70  = 1'h1;
+          \$94  = 1'h1;
       4'h6:
-          \$70  = 1'h0;
+          \$94  = 1'h0;
       4'h7:
-          \$70  = 1'h1;
+          \$94  = 1'h1;
       4'h8:
-          \$70  = 1'h0;
+          \$94  = 1'h0;
       4'h9:
-          \$70  = 1'h0;
+          \$94  = 1'h0;
       4'ha:
-          \$70  = 1'h0;
+          \$94  = 1'h0;
       4'hb:
-          \$70  = 1'h0;
+          \$94  = 1'h0;
       4'hc:
-          \$70  = 1'h0;
+          \$94  = 1'h0;
       4'hd:
-          \$70  = 1'h0;
+          \$94  = 1'h0;
       4'he:
-          \$70  = 1'h0;
+          \$94  = 1'h0;
       4'hf:
-          \$70  = 1'h0;
+          \$94  = 1'h0;
     endcase
   end
   always @* begin
@@ -1338,37 +1394,37 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$73  = 1'h0;
+          \$97  = 1'h0;
       4'h1:
-          \$73  = 1'h0;
+          \$97  = 1'h0;
       4'h2:
-          \$73  = 1'h1;
+          \$97  = 1'h1;
       4'h3:
-          \$73  = 1'h0;
+          \$97  = 1'h0;
       4'h4:
-          \$73  = 1'h0;
+          \$97  = 1'h0;
       4'h5:
-          \$73  = 1'h1;
+          \$97  = 1'h1;
       4'h6:
-          \$73  = 1'h0;
+          \$97  = 1'h0;
       4'h7:
-          \$73  = 1'h1;
+          \$97  = 1'h1;
       4'h8:
-          \$73  = 1'h0;
+          \$97  = 1'h0;
       4'h9:
-          \$73  = 1'h0;
+          \$97  = 1'h0;
       4'ha:
-          \$73  = 1'h0;
+          \$97  = 1'h0;
       4'hb:
-          \$73  = 1'h0;
+          \$97  = 1'h0;
       4'hc:
-          \$73  = 1'h0;
+          \$97  = 1'h0;
       4'hd:
-          \$73  = 1'h0;
+          \$97  = 1'h0;
       4'he:
-          \$73  = 1'h0;
+          \$97  = 1'h0;
       4'hf:
-          \$73  = 1'h0;
+          \$97  = 1'h0;
     endcase
   end
   always @* begin
@@ -1376,37 +1432,37 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$75  = 1'h0;
+          \$99  = 1'h0;
       4'h1:
-          \$75  = 1'h0;
+          \$99  = 1'h0;
       4'h2:
-          \$75  = 1'h1;
+          \$99  = 1'h1;
       4'h3:
-          \$75  = 1'h0;
+          \$99  = 1'h0;
       4'h4:
-          \$75  = 1'h0;
+          \$99  = 1'h0;
       4'h5:
-          \$75  = 1'h1;
+          \$99  = 1'h1;
       4'h6:
-          \$75  = 1'h0;
+          \$99  = 1'h0;
       4'h7:
-          \$75  = 1'h1;
+          \$99  = 1'h1;
       4'h8:
-          \$75  = 1'h0;
+          \$99  = 1'h0;
       4'h9:
-          \$75  = 1'h0;
+          \$99  = 1'h0;
       4'ha:
-          \$75  = 1'h0;
+          \$99  = 1'h0;
       4'hb:
-          \$75  = 1'h0;
+          \$99  = 1'h0;
       4'hc:
-          \$75  = 1'h0;
+          \$99  = 1'h0;
       4'hd:
-          \$75  = 1'h0;
+          \$99  = 1'h0;
       4'he:
-          \$75  = 1'h0;
+          \$99  = 1'h0;
       4'hf:
-          \$75  = 1'h0;
+          \$99  = 1'h0;
     endcase
   end
   always @* begin
@@ -1414,37 +1470,37 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$134  = 1'h0;
+          \$160  = 1'h0;
       4'h1:
-          \$134  = 1'h0;
+          \$160  = 1'h0;
       4'h2:
-          \$134  = 1'h1;
+          \$160  = 1'h1;
       4'h3:
-          \$134  = 1'h0;
+          \$160  = 1'h0;
       4'h4:
-          \$134  = 1'h0;
+          \$160  = 1'h0;
       4'h5:
-          \$134  = 1'h1;
+          \$160  = 1'h1;
       4'h6:
-          \$134  = 1'h0;
+          \$160  = 1'h0;
       4'h7:
-          \$134  = 1'h1;
+          \$160  = 1'h1;
       4'h8:
-          \$134  = 1'h0;
+          \$160  = 1'h0;
       4'h9:
-          \$134  = 1'h0;
+          \$160  = 1'h0;
       4'ha:
-          \$134  = 1'h0;
+          \$160  = 1'h0;
       4'hb:
-          \$134  = 1'h0;
+          \$160  = 1'h0;
       4'hc:
-          \$134  = 1'h0;
+          \$160  = 1'h0;
       4'hd:
-          \$134  = 1'h0;
+          \$160  = 1'h0;
       4'he:
-          \$134  = 1'h0;
+          \$160  = 1'h0;
       4'hf:
-          \$134  = 1'h0;
+          \$160  = 1'h0;
     endcase
   end
   always @* begin
@@ -1452,37 +1508,37 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$138  = 1'h0;
+          \$164  = 1'h0;
       4'h1:
-          \$138  = 1'h0;
+          \$164  = 1'h0;
       4'h2:
-          \$138  = 1'h1;
+          \$164  = 1'h1;
       4'h3:
-          \$138  = 1'h0;
+          \$164  = 1'h0;
       4'h4:
-          \$138  = 1'h0;
+          \$164  = 1'h0;
       4'h5:
-          \$138  = 1'h1;
+          \$164  = 1'h1;
       4'h6:
-          \$138  = 1'h0;
+          \$164  = 1'h0;
       4'h7:
-          \$138  = 1'h1;
+          \$164  = 1'h1;
       4'h8:
-          \$138  = 1'h0;
+          \$164  = 1'h0;
       4'h9:
-          \$138  = 1'h0;
+          \$164  = 1'h0;
       4'ha:
-          \$138  = 1'h0;
+          \$164  = 1'h0;
       4'hb:
-          \$138  = 1'h0;
+          \$164  = 1'h0;
       4'hc:
-          \$138  = 1'h0;
+          \$164  = 1'h0;
       4'hd:
-          \$138  = 1'h0;
+          \$164  = 1'h0;
       4'he:
-          \$138  = 1'h0;
+          \$164  = 1'h0;
       4'hf:
-          \$138  = 1'h0;
+          \$164  = 1'h0;
     endcase
   end
   always @* begin
@@ -1490,37 +1546,37 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$142  = 1'h0;
+          \$168  = 1'h0;
       4'h1:
-          \$142  = 1'h0;
+          \$168  = 1'h0;
       4'h2:
-          \$142  = 1'h1;
+          \$168  = 1'h1;
       4'h3:
-          \$142  = 1'h0;
+          \$168  = 1'h0;
       4'h4:
-          \$142  = 1'h0;
+          \$168  = 1'h0;
       4'h5:
-          \$142  = 1'h1;
+          \$168  = 1'h1;
       4'h6:
-          \$142  = 1'h0;
+          \$168  = 1'h0;
       4'h7:
-          \$142  = 1'h1;
+          \$168  = 1'h1;
       4'h8:
-          \$142  = 1'h0;
+          \$168  = 1'h0;
       4'h9:
-          \$142  = 1'h0;
+          \$168  = 1'h0;
       4'ha:
-          \$142  = 1'h0;
+          \$168  = 1'h0;
       4'hb:
-          \$142  = 1'h0;
+          \$168  = 1'h0;
       4'hc:
-          \$142  = 1'h0;
+          \$168  = 1'h0;
       4'hd:
-          \$142  = 1'h0;
+          \$168  = 1'h0;
       4'he:
-          \$142  = 1'h0;
+          \$168  = 1'h0;
       4'hf:
-          \$142  = 1'h0;
+          \$168  = 1'h0;
     endcase
   end
   always @* begin
@@ -1528,37 +1584,37 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$152  = 1'h0;
+          \$178  = 1'h0;
       4'h1:
-          \$152  = 1'h0;
+          \$178  = 1'h0;
       4'h2:
-          \$152  = 1'h1;
+          \$178  = 1'h1;
       4'h3:
-          \$152  = 1'h0;
+          \$178  = 1'h0;
       4'h4:
-          \$152  = 1'h0;
+          \$178  = 1'h0;
       4'h5:
-          \$152  = 1'h1;
+          \$178  = 1'h1;
       4'h6:
-          \$152  = 1'h0;
+          \$178  = 1'h0;
       4'h7:
-          \$152  = 1'h1;
+          \$178  = 1'h1;
       4'h8:
-          \$152  = 1'h0;
+          \$178  = 1'h0;
       4'h9:
-          \$152  = 1'h0;
+          \$178  = 1'h0;
       4'ha:
-          \$152  = 1'h0;
+          \$178  = 1'h0;
       4'hb:
-          \$152  = 1'h0;
+          \$178  = 1'h0;
       4'hc:
-          \$152  = 1'h0;
+          \$178  = 1'h0;
       4'hd:
-          \$152  = 1'h0;
+          \$178  = 1'h0;
       4'he:
-          \$152  = 1'h0;
+          \$178  = 1'h0;
       4'hf:
-          \$152  = 1'h0;
+          \$178  = 1'h0;
     endcase
   end
   always @* begin
@@ -1566,37 +1622,37 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$156  = 1'h0;
+          \$182  = 1'h0;
       4'h1:
-          \$156  = 1'h1;
+          \$182  = 1'h1;
       4'h2:
-          \$156  = 1'h0;
+          \$182  = 1'h0;
       4'h3:
-          \$156  = 1'h1;
+          \$182  = 1'h1;
       4'h4:
-          \$156  = 1'h0;
+          \$182  = 1'h0;
       4'h5:
-          \$156  = 1'h1;
+          \$182  = 1'h1;
       4'h6:
-          \$156  = 1'h0;
+          \$182  = 1'h0;
       4'h7:
-          \$156  = 1'h0;
+          \$182  = 1'h0;
       4'h8:
-          \$156  = 1'h0;
+          \$182  = 1'h0;
       4'h9:
-          \$156  = 1'h0;
+          \$182  = 1'h0;
       4'ha:
-          \$156  = 1'h0;
+          \$182  = 1'h0;
       4'hb:
-          \$156  = 1'h0;
+          \$182  = 1'h0;
       4'hc:
-          \$156  = 1'h0;
+          \$182  = 1'h0;
       4'hd:
-          \$156  = 1'h0;
+          \$182  = 1'h0;
       4'he:
-          \$156  = 1'h0;
+          \$182  = 1'h0;
       4'hf:
-          \$156  = 1'h0;
+          \$182  = 1'h0;
     endcase
   end
   always @* begin
@@ -1604,37 +1660,37 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$157  = 1'h0;
+          \$183  = 1'h0;
       4'h1:
-          \$157  = 1'h0;
+          \$183  = 1'h0;
       4'h2:
-          \$157  = 1'h1;
+          \$183  = 1'h1;
       4'h3:
-          \$157  = 1'h0;
+          \$183  = 1'h0;
       4'h4:
-          \$157  = 1'h0;
+          \$183  = 1'h0;
       4'h5:
-          \$157  = 1'h1;
+          \$183  = 1'h1;
       4'h6:
-          \$157  = 1'h0;
+          \$183  = 1'h0;
       4'h7:
-          \$157  = 1'h1;
+          \$183  = 1'h1;
       4'h8:
-          \$157  = 1'h0;
+          \$183  = 1'h0;
       4'h9:
-          \$157  = 1'h0;
+          \$183  = 1'h0;
       4'ha:
-          \$157  = 1'h0;
+          \$183  = 1'h0;
       4'hb:
-          \$157  = 1'h0;
+          \$183  = 1'h0;
       4'hc:
-          \$157  = 1'h0;
+          \$183  = 1'h0;
       4'hd:
-          \$157  = 1'h0;
+          \$183  = 1'h0;
       4'he:
-          \$157  = 1'h0;
+          \$183  = 1'h0;
       4'hf:
-          \$157  = 1'h0;
+          \$183  = 1'h0;
     endcase
   end
   always @* begin
@@ -1710,772 +1766,804 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$183 [2:0])
+    casez (\$209 [2:0])
       3'h0:
-          \$184  = path0;
+          \$210  = path0;
       3'h1:
-          \$184  = path1;
+          \$210  = path1;
       3'h2:
-          \$184  = path2;
+          \$210  = path2;
       3'h3:
-          \$184  = path3;
+          \$210  = path3;
       3'h4:
-          \$184  = path4;
+          \$210  = path4;
       3'h5:
-          \$184  = path5;
+          \$210  = path5;
       3'h6:
-          \$184  = path6;
+          \$210  = path6;
       3'h7:
-          \$184  = path7;
+          \$210  = path7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$193  = router0;
+    \$219  = router0;
     if (cfg_we) begin
       if (\$1 ) begin
-        \$193  = cfg_entry;
+        \$219  = cfg_entry;
       end
     end
     if (rst) begin
-      \$193  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$219  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$194  = router1;
+    \$220  = router1;
     if (cfg_we) begin
       if (\$2 ) begin
-        \$194  = cfg_entry;
+        \$220  = cfg_entry;
       end
     end
     if (rst) begin
-      \$194  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$220  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$195  = router2;
+    \$221  = router2;
     if (cfg_we) begin
       if (\$3 ) begin
-        \$195  = cfg_entry;
+        \$221  = cfg_entry;
       end
     end
     if (rst) begin
-      \$195  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$221  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$196  = router3;
+    \$222  = router3;
     if (cfg_we) begin
       if (\$4 ) begin
-        \$196  = cfg_entry;
+        \$222  = cfg_entry;
       end
     end
     if (rst) begin
-      \$196  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$222  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$197  = tx;
+    \$223  = tx;
     if (\$5 ) begin
-      \$197  = i_tx__payload;
+      \$223  = i_tx__payload;
     end
     if (rst) begin
-      \$197  = 674'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$223  = 674'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$198  = tx_have;
+    \$224  = tx_have;
     if (\$5 ) begin
-      \$198  = 1'h1;
+      \$224  = 1'h1;
     end
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             (* full_case = 32'd1 *)
             if (first_ok) begin
             end else begin
-              \$198  = 1'h0;
+              \$224  = 1'h0;
             end
           end
       2'h1:
           if (fail) begin
-            \$198  = 1'h0;
+            \$224  = 1'h0;
           end
       2'h2:
-          \$198  = 1'h0;
+          \$224  = 1'h0;
     endcase
     if (rst) begin
-      \$198  = 1'h0;
+      \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$199  = sel;
+    \$225  = sel;
     if (\$6 ) begin
       if (\$7 ) begin
-        \$199  = i_cd__payload[255:224];
+        \$225  = i_cd__payload[255:224];
       end
     end
     if (rst) begin
-      \$199  = 32'd0;
+      \$225  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$200  = sel_n;
+    \$226  = sel_n;
     if (\$6 ) begin
       if (\$7 ) begin
-        \$200  = i_cd__payload[261:256];
-      end
-    end
-    casez (fsm_state)
-      2'h0:
-          if (\$19 ) begin
-            (* full_case = 32'd1 *)
-            if (first_ok) begin
-            end else begin
-              \$200  = 6'h00;
-            end
-          end
-      2'h1:
-          if (fail) begin
-            \$200  = 6'h00;
-          end
-      2'h2:
-          \$200  = 6'h00;
-    endcase
-    if (rst) begin
-      \$200  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$201  = args_len;
-    if (\$6 ) begin
-      (* full_case = 32'd1 *)
-      if (\$7 ) begin
-      end else begin
-        \$201  = \$10 [23:0];
+        \$226  = i_cd__payload[261:256];
       end
     end
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             (* full_case = 32'd1 *)
             if (first_ok) begin
             end else begin
-              \$201  = 24'h000000;
+              \$226  = 6'h00;
             end
           end
       2'h1:
           if (fail) begin
-            \$201  = 24'h000000;
+            \$226  = 6'h00;
           end
       2'h2:
-          \$201  = 24'h000000;
+          \$226  = 6'h00;
     endcase
     if (rst) begin
-      \$201  = 24'h000000;
+      \$226  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$202  = head0;
+    \$227  = args_len;
     if (\$6 ) begin
       (* full_case = 32'd1 *)
       if (\$7 ) begin
       end else begin
-        if (\$11 ) begin
-          \$202  = i_cd__payload[255:0];
-        end
+        \$227  = \$10 [23:0];
       end
     end
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             (* full_case = 32'd1 *)
             if (first_ok) begin
             end else begin
-              \$202  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+              \$227  = 24'h000000;
             end
           end
       2'h1:
           if (fail) begin
-            \$202  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+            \$227  = 24'h000000;
           end
       2'h2:
-          \$202  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          \$227  = 24'h000000;
     endcase
     if (rst) begin
-      \$202  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$227  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$203  = head1;
-    if (\$6 ) begin
-      (* full_case = 32'd1 *)
-      if (\$7 ) begin
-      end else begin
-        if (\$12 ) begin
-          \$203  = i_cd__payload[255:0];
-        end
-      end
-    end
-    casez (fsm_state)
-      2'h0:
-          if (\$19 ) begin
-            (* full_case = 32'd1 *)
-            if (first_ok) begin
-            end else begin
-              \$203  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-            end
-          end
-      2'h1:
-          if (fail) begin
-            \$203  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-          end
-      2'h2:
-          \$203  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    endcase
-    if (rst) begin
-      \$203  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$204  = head2;
-    if (\$6 ) begin
-      (* full_case = 32'd1 *)
-      if (\$7 ) begin
-      end else begin
-        if (\$13 ) begin
-          \$204  = i_cd__payload[255:0];
-        end
-      end
-    end
-    casez (fsm_state)
-      2'h0:
-          if (\$19 ) begin
-            (* full_case = 32'd1 *)
-            if (first_ok) begin
-            end else begin
-              \$204  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-            end
-          end
-      2'h1:
-          if (fail) begin
-            \$204  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-          end
-      2'h2:
-          \$204  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    endcase
-    if (rst) begin
-      \$204  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$205  = head3;
+    \$228  = past_window;
     if (\$6 ) begin
       (* full_case = 32'd1 *)
       if (\$7 ) begin
       end else begin
         if (\$14 ) begin
-          \$205  = i_cd__payload[255:0];
+          \$228  = 1'h1;
         end
       end
     end
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             (* full_case = 32'd1 *)
             if (first_ok) begin
             end else begin
-              \$205  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+              \$228  = 1'h0;
             end
           end
       2'h1:
           if (fail) begin
-            \$205  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+            \$228  = 1'h0;
           end
       2'h2:
-          \$205  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          \$228  = 1'h0;
     endcase
     if (rst) begin
-      \$205  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$206  = head4;
+    \$229  = head0;
     if (\$6 ) begin
       (* full_case = 32'd1 *)
       if (\$7 ) begin
       end else begin
-        if (\$15 ) begin
-          \$206  = i_cd__payload[255:0];
+        if (\$19 ) begin
+          \$229  = i_cd__payload[255:0];
         end
       end
     end
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             (* full_case = 32'd1 *)
             if (first_ok) begin
             end else begin
-              \$206  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+              \$229  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
             end
           end
       2'h1:
           if (fail) begin
-            \$206  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+            \$229  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
           end
       2'h2:
-          \$206  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          \$229  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     endcase
     if (rst) begin
-      \$206  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$229  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$207  = cd_done;
+    \$230  = head1;
     if (\$6 ) begin
-      if (i_cd__payload[279]) begin
-        \$207  = 1'h1;
+      (* full_case = 32'd1 *)
+      if (\$7 ) begin
+      end else begin
+        if (\$24 ) begin
+          \$230  = i_cd__payload[255:0];
+        end
       end
     end
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             (* full_case = 32'd1 *)
             if (first_ok) begin
             end else begin
-              \$207  = 1'h0;
+              \$230  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
             end
           end
       2'h1:
           if (fail) begin
-            \$207  = 1'h0;
+            \$230  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
           end
       2'h2:
-          \$207  = 1'h0;
+          \$230  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     endcase
     if (rst) begin
-      \$207  = 1'h0;
+      \$230  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$208  = o_valid;
+    \$231  = head2;
+    if (\$6 ) begin
+      (* full_case = 32'd1 *)
+      if (\$7 ) begin
+      end else begin
+        if (\$29 ) begin
+          \$231  = i_cd__payload[255:0];
+        end
+      end
+    end
+    casez (fsm_state)
+      2'h0:
+          if (\$43 ) begin
+            (* full_case = 32'd1 *)
+            if (first_ok) begin
+            end else begin
+              \$231  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+            end
+          end
+      2'h1:
+          if (fail) begin
+            \$231  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          end
+      2'h2:
+          \$231  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    endcase
+    if (rst) begin
+      \$231  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$232  = head3;
+    if (\$6 ) begin
+      (* full_case = 32'd1 *)
+      if (\$7 ) begin
+      end else begin
+        if (\$34 ) begin
+          \$232  = i_cd__payload[255:0];
+        end
+      end
+    end
+    casez (fsm_state)
+      2'h0:
+          if (\$43 ) begin
+            (* full_case = 32'd1 *)
+            if (first_ok) begin
+            end else begin
+              \$232  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+            end
+          end
+      2'h1:
+          if (fail) begin
+            \$232  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          end
+      2'h2:
+          \$232  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    endcase
+    if (rst) begin
+      \$232  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$233  = head4;
+    if (\$6 ) begin
+      (* full_case = 32'd1 *)
+      if (\$7 ) begin
+      end else begin
+        if (\$39 ) begin
+          \$233  = i_cd__payload[255:0];
+        end
+      end
+    end
+    casez (fsm_state)
+      2'h0:
+          if (\$43 ) begin
+            (* full_case = 32'd1 *)
+            if (first_ok) begin
+            end else begin
+              \$233  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+            end
+          end
+      2'h1:
+          if (fail) begin
+            \$233  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          end
+      2'h2:
+          \$233  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    endcase
+    if (rst) begin
+      \$233  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$234  = cd_done;
+    if (\$6 ) begin
+      if (i_cd__payload[279]) begin
+        \$234  = 1'h1;
+      end
+    end
+    casez (fsm_state)
+      2'h0:
+          if (\$43 ) begin
+            (* full_case = 32'd1 *)
+            if (first_ok) begin
+            end else begin
+              \$234  = 1'h0;
+            end
+          end
+      2'h1:
+          if (fail) begin
+            \$234  = 1'h0;
+          end
+      2'h2:
+          \$234  = 1'h0;
+    endcase
+    if (rst) begin
+      \$234  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$235  = o_valid;
     if (o__ready) begin
-      \$208  = 1'h0;
+      \$235  = 1'h0;
     end
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             (* full_case = 32'd1 *)
             if (first_ok) begin
             end else begin
-              \$208  = 1'h1;
+              \$235  = 1'h1;
             end
           end
       2'h1:
           if (fail) begin
-            \$208  = 1'h1;
+            \$235  = 1'h1;
           end
       2'h2:
-          \$208  = 1'h1;
+          \$235  = 1'h1;
     endcase
     if (rst) begin
-      \$208  = 1'h0;
+      \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$209  = q;
+    \$236  = q;
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             if (first_ok) begin
-              \$209  = \$20 [4:0];
+              \$236  = \$44 [4:0];
             end
           end
       2'h1:
-          \$209  = \$21 [4:0];
+          \$236  = \$45 [4:0];
     endcase
     if (rst) begin
-      \$209  = 5'h00;
+      \$236  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$210  = sh;
+    \$237  = sh;
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             if (first_ok) begin
-              \$210  = off[4:0];
+              \$237  = off[4:0];
             end
           end
     endcase
     if (rst) begin
-      \$210  = 5'h00;
+      \$237  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$211  = off_r;
+    \$238  = off_r;
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             if (first_ok) begin
-              \$211  = off[10:0];
+              \$238  = off[10:0];
             end
           end
     endcase
     if (rst) begin
-      \$211  = 11'h000;
+      \$238  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$212  = count;
+    \$239  = count;
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             if (first_ok) begin
-              \$212  = 4'h0;
-            end
-          end
-      2'h1:
-          \$212  = \$22 [3:0];
-    endcase
-    if (rst) begin
-      \$212  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$213  = path0;
-    casez (fsm_state)
-      2'h0:
-          if (\$19 ) begin
-            if (first_ok) begin
-              \$213  = 160'h0000000000000000000000000000000000000000;
+              \$239  = 4'h0;
             end
           end
       2'h1:
-          if (\$23 ) begin
-          end else if (\$24 ) begin
+          \$239  = \$46 [3:0];
+    endcase
+    if (rst) begin
+      \$239  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$240  = path0;
+    casez (fsm_state)
+      2'h0:
+          if (\$43 ) begin
+            if (first_ok) begin
+              \$240  = 160'h0000000000000000000000000000000000000000;
+            end
+          end
+      2'h1:
+          if (\$47 ) begin
+          end else if (\$48 ) begin
             (* full_case = 32'd1 *)
-            if (\$34 ) begin
+            if (\$58 ) begin
             end else begin
-              if (\$35 ) begin
-                \$213  = word[159:0];
+              if (\$59 ) begin
+                \$240  = word[159:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$213  = 160'h0000000000000000000000000000000000000000;
+      \$240  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$214  = path1;
+    \$241  = path1;
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             if (first_ok) begin
-              \$214  = 160'h0000000000000000000000000000000000000000;
+              \$241  = 160'h0000000000000000000000000000000000000000;
             end
           end
       2'h1:
-          if (\$23 ) begin
-          end else if (\$24 ) begin
+          if (\$47 ) begin
+          end else if (\$48 ) begin
             (* full_case = 32'd1 *)
-            if (\$34 ) begin
+            if (\$58 ) begin
             end else begin
-              if (\$36 ) begin
-                \$214  = word[159:0];
+              if (\$60 ) begin
+                \$241  = word[159:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$214  = 160'h0000000000000000000000000000000000000000;
+      \$241  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$215  = path2;
+    \$242  = path2;
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             if (first_ok) begin
-              \$215  = 160'h0000000000000000000000000000000000000000;
+              \$242  = 160'h0000000000000000000000000000000000000000;
             end
           end
       2'h1:
-          if (\$23 ) begin
-          end else if (\$24 ) begin
+          if (\$47 ) begin
+          end else if (\$48 ) begin
             (* full_case = 32'd1 *)
-            if (\$34 ) begin
+            if (\$58 ) begin
             end else begin
-              if (\$37 ) begin
-                \$215  = word[159:0];
+              if (\$61 ) begin
+                \$242  = word[159:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$215  = 160'h0000000000000000000000000000000000000000;
+      \$242  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$216  = path3;
+    \$243  = path3;
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             if (first_ok) begin
-              \$216  = 160'h0000000000000000000000000000000000000000;
+              \$243  = 160'h0000000000000000000000000000000000000000;
             end
           end
       2'h1:
-          if (\$23 ) begin
-          end else if (\$24 ) begin
+          if (\$47 ) begin
+          end else if (\$48 ) begin
             (* full_case = 32'd1 *)
-            if (\$34 ) begin
+            if (\$58 ) begin
             end else begin
-              if (\$38 ) begin
-                \$216  = word[159:0];
+              if (\$62 ) begin
+                \$243  = word[159:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$216  = 160'h0000000000000000000000000000000000000000;
+      \$243  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$217  = path4;
+    \$244  = path4;
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             if (first_ok) begin
-              \$217  = 160'h0000000000000000000000000000000000000000;
+              \$244  = 160'h0000000000000000000000000000000000000000;
             end
           end
       2'h1:
-          if (\$23 ) begin
-          end else if (\$24 ) begin
+          if (\$47 ) begin
+          end else if (\$48 ) begin
             (* full_case = 32'd1 *)
-            if (\$34 ) begin
+            if (\$58 ) begin
             end else begin
-              if (\$39 ) begin
-                \$217  = word[159:0];
+              if (\$63 ) begin
+                \$244  = word[159:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$217  = 160'h0000000000000000000000000000000000000000;
+      \$244  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$218  = path5;
+    \$245  = path5;
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             if (first_ok) begin
-              \$218  = 160'h0000000000000000000000000000000000000000;
+              \$245  = 160'h0000000000000000000000000000000000000000;
             end
           end
       2'h1:
-          if (\$23 ) begin
-          end else if (\$24 ) begin
+          if (\$47 ) begin
+          end else if (\$48 ) begin
             (* full_case = 32'd1 *)
-            if (\$34 ) begin
+            if (\$58 ) begin
             end else begin
-              if (\$40 ) begin
-                \$218  = word[159:0];
+              if (\$64 ) begin
+                \$245  = word[159:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$218  = 160'h0000000000000000000000000000000000000000;
+      \$245  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$219  = path6;
+    \$246  = path6;
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             if (first_ok) begin
-              \$219  = 160'h0000000000000000000000000000000000000000;
+              \$246  = 160'h0000000000000000000000000000000000000000;
             end
           end
       2'h1:
-          if (\$23 ) begin
-          end else if (\$24 ) begin
+          if (\$47 ) begin
+          end else if (\$48 ) begin
             (* full_case = 32'd1 *)
-            if (\$34 ) begin
+            if (\$58 ) begin
             end else begin
-              if (\$41 ) begin
-                \$219  = word[159:0];
+              if (\$65 ) begin
+                \$246  = word[159:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$219  = 160'h0000000000000000000000000000000000000000;
+      \$246  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$220  = path7;
+    \$247  = path7;
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             if (first_ok) begin
-              \$220  = 160'h0000000000000000000000000000000000000000;
+              \$247  = 160'h0000000000000000000000000000000000000000;
             end
           end
       2'h1:
-          if (\$23 ) begin
-          end else if (\$24 ) begin
+          if (\$47 ) begin
+          end else if (\$48 ) begin
             (* full_case = 32'd1 *)
-            if (\$34 ) begin
+            if (\$58 ) begin
             end else begin
-              if (\$42 ) begin
-                \$220  = word[159:0];
+              if (\$66 ) begin
+                \$247  = word[159:0];
               end
             end
           end
     endcase
     if (rst) begin
-      \$220  = 160'h0000000000000000000000000000000000000000;
+      \$247  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$221  = fsm_state;
+    \$248  = fsm_state;
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             if (first_ok) begin
-              \$221  = 2'h1;
+              \$248  = 2'h1;
             end
           end
       2'h1:
           if (fail) begin
-            \$221  = 2'h0;
+            \$248  = 2'h0;
           end else if (done) begin
-            \$221  = 2'h2;
+            \$248  = 2'h2;
           end
       2'h2:
-          \$221  = 2'h0;
+          \$248  = 2'h0;
     endcase
     if (rst) begin
-      \$221  = 2'h0;
+      \$248  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$222  = rec;
+    \$249  = rec;
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             (* full_case = 32'd1 *)
             if (first_ok) begin
             end else begin
-              \$222 [2222:1] = 2222'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-              \$222 [0] = 1'h0;
+              \$249 [2222:1] = 2222'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+              \$249 [0] = 1'h0;
             end
           end
       2'h1:
           if (fail) begin
-            \$222 [2222:1] = 2222'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-            \$222 [0] = 1'h0;
+            \$249 [2222:1] = 2222'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+            \$249 [0] = 1'h0;
           end
       2'h2:
         begin
-          \$222 [2222:1] = 2222'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-          \$222 [0] = 1'h0;
-          if (\$58 ) begin
-            \$222 [4:1] = fn_idx;
-            \$222 [5] = \$59 ;
-            \$222 [6] = \$60 ;
-            \$222 [7] = \$61 ;
-            \$222 [8] = \$62 ;
-            \$222 [10:9] = r_idx;
-            \$222 [270:15] = \$68 ;
-            \$222 [526:271] = \$72 ;
-            \$222 [686:527] = \$74 [159:0];
-            \$222 [942:687] = \$76 ;
-            \$222 [0] = 1'h1;
-            \$222 [14:11] = plen;
-            \$222 [1102:943] = path0;
-            \$222 [1262:1103] = path1;
-            \$222 [1422:1263] = path2;
-            \$222 [1582:1423] = path3;
-            \$222 [1742:1583] = path4;
-            \$222 [1902:1743] = path5;
-            \$222 [2062:1903] = path6;
-            \$222 [2222:2063] = path7;
+          \$249 [2222:1] = 2222'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+          \$249 [0] = 1'h0;
+          if (\$82 ) begin
+            \$249 [4:1] = fn_idx;
+            \$249 [5] = \$83 ;
+            \$249 [6] = \$84 ;
+            \$249 [7] = \$85 ;
+            \$249 [8] = \$86 ;
+            \$249 [10:9] = r_idx;
+            \$249 [270:15] = \$92 ;
+            \$249 [526:271] = \$96 ;
+            \$249 [686:527] = \$98 [159:0];
+            \$249 [942:687] = \$100 ;
+            \$249 [0] = 1'h1;
+            \$249 [14:11] = plen;
+            \$249 [1102:943] = path0;
+            \$249 [1262:1103] = path1;
+            \$249 [1422:1263] = path2;
+            \$249 [1582:1423] = path3;
+            \$249 [1742:1583] = path4;
+            \$249 [1902:1743] = path5;
+            \$249 [2062:1903] = path6;
+            \$249 [2222:2063] = path7;
           end
         end
     endcase
     if (rst) begin
-      \$222  = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$249  = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$223  = prev;
+    \$250  = prev;
     casez (fsm_state)
       2'h0:
           /* empty */;
       2'h1:
-          \$223  = rp__data;
+          \$250  = rp__data;
     endcase
     if (rst) begin
-      \$223  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$250  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$224  = plen;
+    \$251  = plen;
     casez (fsm_state)
       2'h0:
           /* empty */;
       2'h1:
-          if (\$23 ) begin
-            \$224  = word[3:0];
+          if (\$47 ) begin
+            \$251  = word[3:0];
           end
     endcase
     if (rst) begin
-      \$224  = 4'h0;
+      \$251  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     wp__addr = 5'h00;
-    if (\$77 ) begin
+    if (\$101 ) begin
       (* full_case = 32'd1 *)
-      if (\$78 ) begin
+      if (\$102 ) begin
       end else begin
         wp__addr = i_cd__payload[267:263];
       end
@@ -2484,9 +2572,9 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     wp__data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    if (\$77 ) begin
+    if (\$101 ) begin
       (* full_case = 32'd1 *)
-      if (\$78 ) begin
+      if (\$102 ) begin
       end else begin
         wp__data = i_cd__payload[255:0];
       end
@@ -2495,105 +2583,105 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     wp__en = 1'h0;
-    if (\$77 ) begin
+    if (\$101 ) begin
       (* full_case = 32'd1 *)
-      if (\$78 ) begin
+      if (\$102 ) begin
       end else begin
-        wp__en = \$79 ;
+        wp__en = \$105 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     fn_hit = 1'h0;
-    if (\$84 ) begin
+    if (\$110 ) begin
       fn_hit = 1'h1;
     end
-    if (\$87 ) begin
+    if (\$113 ) begin
       fn_hit = 1'h1;
     end
-    if (\$90 ) begin
+    if (\$116 ) begin
       fn_hit = 1'h1;
     end
-    if (\$93 ) begin
+    if (\$119 ) begin
       fn_hit = 1'h1;
     end
-    if (\$96 ) begin
+    if (\$122 ) begin
       fn_hit = 1'h1;
     end
-    if (\$99 ) begin
+    if (\$125 ) begin
       fn_hit = 1'h1;
     end
-    if (\$102 ) begin
+    if (\$128 ) begin
       fn_hit = 1'h1;
     end
-    if (\$105 ) begin
+    if (\$131 ) begin
       fn_hit = 1'h1;
     end
-    if (\$108 ) begin
+    if (\$134 ) begin
       fn_hit = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     fn_idx = 4'h0;
-    if (\$84 ) begin
+    if (\$110 ) begin
       fn_idx = 4'h0;
     end
-    if (\$87 ) begin
+    if (\$113 ) begin
       fn_idx = 4'h1;
     end
-    if (\$90 ) begin
+    if (\$116 ) begin
       fn_idx = 4'h2;
     end
-    if (\$93 ) begin
+    if (\$119 ) begin
       fn_idx = 4'h3;
     end
-    if (\$96 ) begin
+    if (\$122 ) begin
       fn_idx = 4'h4;
     end
-    if (\$99 ) begin
+    if (\$125 ) begin
       fn_idx = 4'h5;
     end
-    if (\$102 ) begin
+    if (\$128 ) begin
       fn_idx = 4'h6;
     end
-    if (\$105 ) begin
+    if (\$131 ) begin
       fn_idx = 4'h7;
     end
-    if (\$108 ) begin
+    if (\$134 ) begin
       fn_idx = 4'h8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     r_hit = 1'h0;
-    if (\$115 ) begin
+    if (\$141 ) begin
       r_hit = 1'h1;
     end
-    if (\$121 ) begin
+    if (\$147 ) begin
       r_hit = 1'h1;
     end
-    if (\$127 ) begin
+    if (\$153 ) begin
       r_hit = 1'h1;
     end
-    if (\$133 ) begin
+    if (\$159 ) begin
       r_hit = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     r_idx = 2'h0;
-    if (\$115 ) begin
+    if (\$141 ) begin
       r_idx = 2'h3;
     end
-    if (\$121 ) begin
+    if (\$147 ) begin
       r_idx = 2'h2;
     end
-    if (\$127 ) begin
+    if (\$153 ) begin
       r_idx = 2'h1;
     end
-    if (\$133 ) begin
+    if (\$159 ) begin
       r_idx = 2'h0;
     end
   end
@@ -2602,7 +2690,7 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
     rp__addr = 5'h00;
     casez (fsm_state)
       2'h0:
-          if (\$164 ) begin
+          if (\$190 ) begin
             if (first_ok) begin
               rp__addr = off[9:5];
             end
@@ -2618,7 +2706,7 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
       2'h0:
           /* empty */;
       2'h1:
-          idx = \$165 [3:0];
+          idx = \$191 [3:0];
     endcase
   end
   always @* begin
@@ -2628,12 +2716,12 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
       2'h0:
           /* empty */;
       2'h1:
-          if (\$166 ) begin
-            if (\$177 ) begin
+          if (\$192 ) begin
+            if (\$203 ) begin
               fail = 1'h1;
             end
-          end else if (\$167 ) begin
-            if (\$187 ) begin
+          end else if (\$193 ) begin
+            if (\$213 ) begin
               fail = 1'h1;
             end
           end
@@ -2646,15 +2734,15 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
       2'h0:
           /* empty */;
       2'h1:
-          if (\$166 ) begin
-          end else if (\$167 ) begin
-            if (\$189 ) begin
+          if (\$192 ) begin
+          end else if (\$193 ) begin
+            if (\$215 ) begin
               done = 1'h1;
             end
           end
     endcase
   end
-  assign win_len = \$81 [10:0];
+  assign win_len = \$107 [10:0];
   assign o__payload = rec;
   assign o__valid = o_valid;
   assign \router0.valid  = router0[0];
@@ -2739,5 +2827,5 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
   assign \o__payload.path[5]  = rec[1902:1743];
   assign \o__payload.path[6]  = rec[2062:1903];
   assign \o__payload.path[7]  = rec[2222:2063];
-  assign \$174  = { 2'h0, word[3:0], 5'h00 };
+  assign \$200  = { 2'h0, word[3:0], 5'h00 };
 endmodule
