@@ -87,9 +87,14 @@ class KeccakTB:
 
     async def run(self, packets: list[bytes], max_idle_cycles: int = 2000) -> Hashed:
         """Send ``packets`` back to back; collect exactly one digest each (fails on a hang)."""
+        self.send_nowait(packets)
+        return await self.collect(len(packets), max_idle_cycles)
+
+    async def collect(self, count: int, max_idle_cycles: int = 2000) -> Hashed:
+        """Collect ``count`` digests of packets already queued on the source (fails on a hang)."""
         self._last_in, self._out, self._first_in, self._beats_in = [], [], None, 0
         start = self.cycle
-        self.send_nowait(packets)
+        packets = [None] * count
         out = Hashed()
         idle = 0
         edge = RisingEdge(self.dut.clk)
