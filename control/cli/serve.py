@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import typer
 
 from mevblade.control.cli._settings import CONFIG_OPTION, open_store_or_exit, settings_from
 
-__all__ = ["register", "serve_async"]
+__all__ = ["register", "serve_async", "api_demo_async"]
 
 log = logging.getLogger("mevblade.serve")
 
@@ -110,6 +111,8 @@ async def serve_async(settings: Any, *, api_port: int, grpc_port: int, host: str
 
 
 def register(app: typer.Typer) -> None:
+    _register_demo(app)
+
     @app.command("serve")
     def serve(api_port: int | None = typer.Option(None, "--api-port", help="REST/WS port (default from config, 8000)"),
               grpc_port: int | None = typer.Option(None, "--grpc-port", help="gRPC port (default 50051)"),
@@ -125,3 +128,109 @@ def register(app: typer.Typer) -> None:
                                     host=host or settings.api_host))
         except KeyboardInterrupt:
             pass
+
+
+async def api_demo_async(settings: Any, *, blocks: int, update_at: int, echo: Any = print) -> dict[str, Any]:
+    """The devnet loop inside a live control plane: REST/WS + gRPC over the loop's store and strategy registry.
+
+    At block ``update_at`` a gRPC ``UpdateStrategy`` raises backrun_arb's ``min_net_profit_wei`` out of reach
+    (the strategy stops acting on the next event, no restart), two blocks later a second update restores it;
+    then the opportunities endpoint is queried over HTTP with a bearer token. Returns the per-block record.
+    """
+    import secrets as _secrets
+
+    import httpx
+    import uvicorn
+
+    from mevblade.control.api import build_context, create_app
+    from mevblade.control.grpc import GrpcClient, start_grpc_server
+    from mevblade.sim.devnet.loop import LoopConfig, run_loop
+
+    store = open_store_or_exit(settings)
+    ctx = build_context(settings, store=store)
+    app = create_app(ctx)
+    grpc_server, grpc_port = await start_grpc_server(ctx, 0, "127.0.0.1")
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on",
+                                           access_log=False))
+    api_task = asyncio.create_task(server.serve())
+    while not server.started and not api_task.done():
+        await asyncio.sleep(0.02)
+    api = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    password = _secrets.token_urlsafe(12)
+    admin = await asyncio.to_thread(ctx.auth.create_user, f"demo-{_secrets.token_hex(3)}", password, "admin",
+                                    actor="api-demo")
+    key = (await asyncio.to_thread(ctx.auth.create_api_key, admin, "api-demo", ["read", "execute", "admin"],
+                                   actor="api-demo")).key
+    echo(f"control plane: REST {api}  gRPC 127.0.0.1:{grpc_port}  store {settings.database_url}")
+    rows: list[dict[str, Any]] = []
+    state: dict[str, Any] = {"actions": 0, "original": None}
+    target = f"127.0.0.1:{grpc_port}"
+
+    def grpc_update(params: dict[str, Any]) -> Any:
+        with GrpcClient(target, api_key=key) as c:
+            return c.update_strategy("backrun_arb", params)
+
+    def on_pipeline(pipe: Any, net: Any, relays: Any) -> None:
+        ctx.registry = pipe.registry
+        ctx.pipeline = pipe
+        ctx.metrics.attach_stats(pipe.stats)
+        rec = getattr(pipe, "recorder", None)
+        if rec is not None and hasattr(rec, "_on_opportunity"):
+            rec._on_opportunity = ctx.publish_opportunity  # fan recorded opportunities out to /ws and gRPC
+
+    async def after_head(b: int, pipe: Any, net: Any, relays: Any) -> None:
+        info = pipe.registry.get("backrun_arb")
+        if b == update_at:
+            state["original"] = info.params.get("min_net_profit_wei")
+            resp = await asyncio.to_thread(grpc_update, {"min_net_profit_wei": 10**30})
+            echo(f"block {b}: gRPC UpdateStrategy backrun_arb min_net_profit_wei=1e30 -> enabled={resp.enabled}")
+        elif b == update_at + 2 and state["original"] is not None:
+            await asyncio.to_thread(grpc_update, {"min_net_profit_wei": state["original"]})
+            echo(f"block {b}: gRPC UpdateStrategy backrun_arb min_net_profit_wei={state['original']} (restored)")
+
+    def progress(b: int, st: dict[str, Any]) -> None:
+        actions = int(st.get("actions", 0))
+        info = ctx.registry.get("backrun_arb") if ctx.registry is not None else None
+        row = {"block": b, "min_net_profit_wei": info.params.get("min_net_profit_wei") if info else None,
+               "new_actions": actions - state["actions"], "bundles_included": st.get("bundles_included", 0)}
+        state["actions"] = actions
+        rows.append(row)
+        echo(f"block {b:3d}: min_net_profit_wei={row['min_net_profit_wei']!s:>32}  new bundles sent="
+             f"{row['new_actions']:3d}  included so far={row['bundles_included']}")
+
+    cfg = LoopConfig(blocks=blocks, store_url=settings.database_url)
+    try:
+        summary = await run_loop(cfg, progress, hooks={"on_pipeline": on_pipeline, "after_head": after_head})
+        await asyncio.sleep(1.2)  # the listing cache serves other-process writes at most api_cache_ttl late
+        url = f"{api}/api/v1/mev/opportunities?limit=3"
+        echo(f'\n$ curl -s -H "Authorization: Bearer $MEVBLADE_API_KEY" "{url}"')
+        async with httpx.AsyncClient() as client:
+            r = await client.get(url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+        body = r.json()
+        echo(f"HTTP {r.status_code}: total={body.get('total')} opportunities; newest:")
+        echo(json.dumps((body.get("opportunities") or [None])[0], indent=1))
+        return {"rows": rows, "total_opportunities": body.get("total"), "summary_keys": sorted(summary)[:20]}
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await api_task
+        await grpc_server.stop(1.0)
+        store.close()
+
+
+def _register_demo(app: typer.Typer) -> None:
+    @app.command("api-demo")
+    def api_demo(blocks: int = typer.Option(8, "--blocks", help="devnet blocks to run"),
+                 update_at: int = typer.Option(3, "--update-at", help="block at which gRPC raises the threshold"),
+                 config: Path | None = CONFIG_OPTION) -> None:
+        """Devnet loop inside a live control plane: gRPC strategy update taking effect, then a REST query."""
+        import tempfile
+
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # no fork() notices when the devnet spawns anvil
+        overrides: dict[str, Any] = {}
+
+        if not os.environ.get("DATABASE_URL") and config is None and not os.environ.get("MEVBLADE_CONFIG"):
+            overrides["database_url"] = f"sqlite:///{tempfile.mkdtemp(prefix='mevblade-api-demo-')}/demo.db"
+        settings = settings_from(config, **overrides)
+        logging.basicConfig(level="WARNING", stream=sys.stderr)
+        asyncio.run(api_demo_async(settings, blocks=blocks, update_at=update_at, echo=typer.echo))
