@@ -1,0 +1,208 @@
+"""``e2e_latency``: pending transaction first seen by the collector → signed bundle on the wire to the relay.
+
+Set-up (all on loopback): anvil with the real Uniswap V2 deployment and the executor contract; a set of user
+swaps generated and signed up front (seeded) and sent at ``rate`` tx/s by a *separate process*; a stub relay in
+another process that answers ``eth_callBundle`` at once (with a failing result, so nothing else is sent). The
+head is fixed (no mining), so every swap is evaluated against the same pool state and most open an
+opportunity. Measured per opportunity:
+
+* **mevblade** (per engine): ``perf_counter_ns`` at the WebSocket frame of the pending transaction →
+  ``perf_counter_ns`` just before the signed ``eth_callBundle`` request (victim + our signed executor call) is
+  handed to the HTTP client. The first signed bundle a relay sees is this one; the ``eth_sendBundle`` that
+  follows waits for the relay's simulation and is reported separately by the demo.
+* **peer**: a straightforward web3.py loop as open-source searchers write it — ``AsyncWeb3`` WebSocket
+  subscription to full pending transactions, ``contract.decode_function_input``, ``getReserves`` calls for the
+  pools it needs, the closed-form optimum with a neighbour check, ``build_transaction`` + ``sign_transaction``,
+  and an httpx POST with the Flashbots header — measured between the same two points.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from mevblade.sim.bench import benchmark, machine_info
+
+__all__ = ["e2e_latency"]
+
+_SENDER = r"""
+import sys, time, httpx
+url, path, rate = sys.argv[1], sys.argv[2], float(sys.argv[3])
+raws = [l.strip() for l in open(path) if l.strip()]
+c = httpx.Client(timeout=30)
+t0 = time.perf_counter()
+for i, r in enumerate(raws):
+    due = t0 + i / rate
+    d = due - time.perf_counter()
+    if d > 0:
+        time.sleep(d)
+    c.post(url, json={"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction", "params": [r]})
+print("sent", len(raws), flush=True)
+"""
+
+_STUB_RELAY = r"""
+import sys, json, uvicorn
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
+n = {"calls": 0}
+BODY = json.dumps({"jsonrpc": "2.0", "id": 1, "result": {"results": [{"txHash": "0x0", "gasUsed": 1},
+        {"txHash": "0x1", "gasUsed": 1, "error": "stub relay: not simulated"}], "coinbaseDiff": "0"}}).encode()
+async def handle(request):
+    await request.body()
+    return Response(BODY, media_type="application/json")
+app = Starlette(routes=[Route("/", handle, methods=["POST"])])
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="error", access_log=False)
+"""
+
+
+def _pct(xs: list[int]) -> dict[str, Any]:
+    if not xs:
+        return {"n": 0}
+    s = sorted(xs)
+
+    def p(q: float) -> float:
+        return round(s[min(len(s) - 1, int(round(q * (len(s) - 1))))] / 1000, 1)
+
+    return {"n": len(s), "p50_us": p(0.5), "p99_us": p(0.99), "max_us": round(s[-1] / 1000, 1),
+            "mean_us": round(sum(s) / len(s) / 1000, 1)}
+
+
+def _start_stub() -> tuple[subprocess.Popen[bytes], str]:
+    import httpx
+
+    from mevblade.sim.devnet.anvil import _pdeathsig, free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", _STUB_RELAY, str(port)], preexec_fn=_pdeathsig,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            httpx.post(url, json={})
+            return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("stub relay did not start")
+
+
+def _send(node_http: str, raws_file: Path, rate: float) -> subprocess.Popen[bytes]:
+    from mevblade.sim.devnet.anvil import _pdeathsig
+
+    return subprocess.Popen([sys.executable, "-c", _SENDER, node_http, str(raws_file), str(rate)],
+                            preexec_fn=_pdeathsig, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def _run_mevblade(net: Any, signer: Any, contract: str, stub_url: str, raws_file: Path, n_tx: int,
+                        rate: float, engine: str) -> dict[str, Any]:
+    from eth_account import Account
+    from eth_utils import keccak
+
+    from mevblade.control.pipeline.assemble import build_pipeline
+
+    net.rpc.call("anvil_dropAllTransactions")
+    pipe = build_pipeline(net.dep, node_http=net.anvil.http_url, node_ws=net.anvil.ws_url, relay_urls=[stub_url],
+                          signer=signer, relay_auth=Account.from_key(keccak(b"bench-relay-auth-DEVNET-ONLY")),
+                          contract=contract, engine=engine, max_retargets=0)
+    task = asyncio.create_task(pipe.run())
+    try:
+        t_end = time.monotonic() + 120
+        while not (pipe.executor_head and pipe.pending and pipe.pending.connected.is_set()):
+            if task.done():
+                task.result()
+            if time.monotonic() > t_end:
+                raise TimeoutError("pipeline did not start")
+            await asyncio.sleep(0.01)
+        sender = _send(net.anvil.http_url, raws_file, rate)
+        t_end = time.monotonic() + n_tx / rate + 120
+        while (pipe.counts["pending_seen"] < n_tx or not pipe.idle()) and time.monotonic() < t_end:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        sender.wait(timeout=60)
+        st = pipe.stats()
+        return {"engine": engine, "engine_stages": st["engine_stages"], "pending_seen": st["pending_seen"],
+                "opportunities": st["opportunities"], "bundles_signed": len(pipe.executor.lat_callbundle_ns),
+                "seen_to_wire": _pct(pipe.executor.lat_callbundle_ns),
+                "seen_to_signed": _pct(pipe.executor.lat_signed_ns), "engine_stage": _pct(pipe.engine_ns),
+                "queue_drops": sum(pipe.drops.values())}
+    finally:
+        pipe.stop()
+        await asyncio.wait_for(task, 30)
+        await pipe.executor.aclose()
+
+
+@benchmark("e2e_latency", "pending tx seen → signed bundle on the wire (devnet), mevblade vs a web3.py peer")
+def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float = 150.0, seed: int = 1,
+                peer: bool = True) -> dict[str, Any]:
+    from eth_utils import keccak
+
+    from mevblade.control.keystore import create_keystore, load_signer
+    from mevblade.sim.bench.peer_web3 import run_peer
+    from mevblade.sim.devnet import SWAP_FUNCTIONS, Devnet
+    from mevblade.sim.devnet.loop import deploy_executor
+
+    out: dict[str, Any] = {"machine": machine_info(), "rate_tx_per_s": rate, "target_opportunities": opportunities,
+                           "seed": seed}
+    with tempfile.TemporaryDirectory(prefix="mevblade-bench-") as tmp, Devnet(seed=seed, accounts=64,
+                                                                              max_eth=6.0) as net:
+        ks = Path(tmp) / "k.json"
+        create_keystore(ks, "bench", keccak(b"mevblade-bench-executor-DEVNET-ONLY"), kdf="pbkdf2", iterations=1000)
+        signer = load_signer(ks, password="bench")
+        contract = deploy_executor(net, signer)
+        gen = net.traffic
+        gen.broadcast = False
+        raws = []
+        # every generated transaction is sent (filtering would leave nonce gaps); roughly half of them are
+        # swaps on WETH pools that open an opportunity against the fixed head
+        target_tx = int(math.ceil(opportunities / 0.45))
+        swaps = 0
+        while len(raws) < target_tx:
+            t = gen.next_tx()
+            raws.append(t.raw)
+            swaps += t.kind in SWAP_FUNCTIONS
+        raws_file = Path(tmp) / "raws.txt"
+        raws_file.write_text("\n".join("0x" + r.hex() for r in raws))
+        out["user_txs_sent"] = len(raws)
+        out["user_swaps_sent"] = swaps
+        stub, stub_url = _start_stub()
+        try:
+            results = {}
+            for eng in [e for e in engines.split(",") if e]:
+                try:
+                    results[eng] = asyncio.run(_run_mevblade(net, signer, contract, stub_url, raws_file, len(raws),
+                                                             rate, eng))
+                except Exception as exc:  # noqa: BLE001 - an engine that cannot run here is reported, not fatal
+                    results[eng] = {"unavailable": f"{type(exc).__name__}: {str(exc)[:200]}"}
+            out["mevblade"] = results
+            if peer:
+                net.rpc.call("anvil_dropAllTransactions")
+                sender_factory = lambda: _send(net.anvil.http_url, raws_file, rate)  # noqa: E731
+                lat = asyncio.run(run_peer(net, contract, stub_url, sender_factory, len(raws)))
+                out["peer_web3py"] = {"bundles_signed": len(lat), "seen_to_wire": _pct(lat)}
+                sw = results.get("sw", {}).get("seen_to_wire", {})
+                pw = out["peer_web3py"]["seen_to_wire"]
+                if sw.get("n") and pw.get("n"):
+                    out["ratio_peer_over_mevblade_sw"] = {
+                        "p50": round(pw["p50_us"] / sw["p50_us"], 2), "p99": round(pw["p99_us"] / sw["p99_us"], 2)}
+        finally:
+            stub.kill()
+            stub.wait()
+    return out
+
+
+def main() -> None:  # python -m mevblade.sim.bench.e2e_latency [N]
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    print(json.dumps(e2e_latency(opportunities=n), indent=2))
+
+
+if __name__ == "__main__":
+    main()
