@@ -205,6 +205,8 @@ class AuthService:
     hasher: PasswordHasher = field(default_factory=lambda: _hasher)
     revoked_families: set[str] = field(default_factory=set)
     _dummy: str | None = None
+    #: user id -> time before which that user's access tokens are void (disable, role or password change)
+    revoked_before: dict[int, float] = field(default_factory=dict)
     #: token -> verified claims; the signature of a given token string is checked once (bounded)
     _verified: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -242,7 +244,8 @@ class AuthService:
     def _access(self, user: Any, family_id: str) -> str:
         now = int(self.clock())
         claims = {"sub": str(user.id), "name": user.username, "role": user.role, "fam": family_id,
-                  "iat": now, "exp": now + self.access_ttl, "jti": uuid.uuid4().hex, "typ": "access"}
+                  "iat": now, "iatf": self.clock(), "exp": now + self.access_ttl, "jti": uuid.uuid4().hex,
+                  "typ": "access"}
         return jwt.encode(claims, self.jwt_secret, algorithm=self.algorithm)
 
     def _new_refresh(self, user_id: int, family_id: str) -> tuple[str, str]:
@@ -325,7 +328,15 @@ class AuthService:
             uid = int(claims["sub"])
         except (TypeError, ValueError):
             raise AuthError("invalid_token", "access token has a bad subject") from None
+        cutoff = self.revoked_before.get(uid)
+        if cutoff is not None and float(claims.get("iatf", claims.get("iat", 0))) < cutoff:
+            raise AuthError("token_revoked", "this user's sessions were revoked (disabled or changed); log in again")
         return Principal(uid, str(claims.get("name", "")), role, None, None, fam)
+
+    def revoke_user(self, user_id: int) -> None:
+        """Void every refresh token of the user and, in this process, every access token issued until now."""
+        self.store.revoke_user_tokens(user_id, self.now())
+        self.revoked_before[user_id] = self.clock()
 
     # -- API keys -------------------------------------------------------------------------------------------
 

@@ -166,3 +166,15 @@ def test_login_and_failures_are_audited(sqlite_api):
     actions = [e.action for e in sqlite_api.ctx.store.list_audit()]
     assert "login" in actions and "login.failed" in actions
     assert sqlite_api.ctx.store.verify_audit().ok
+
+
+@pytest.mark.parametrize("change", [{"active": False}, {"role": "admin"}, {"password": "new-password-1"}])
+def test_user_changes_void_existing_access_tokens(sqlite_api, change):
+    tok = sqlite_api.login("trader")["access_token"]
+    uid = sqlite_api.user("trader").id
+    assert sqlite_api.client.get(ME, headers=bearer(tok)).status_code == 200
+    sqlite_api.clock.advance(1)
+    r = sqlite_api.client.patch(f"/api/v1/users/{uid}", json=change, headers=sqlite_api.headers("admin"))
+    assert r.status_code == 200
+    r = sqlite_api.client.get(ME, headers=bearer(tok))
+    assert r.status_code == 401 and r.json()["error"]["code"] == "token_revoked"

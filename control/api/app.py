@@ -436,7 +436,7 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0) -
         u = ctx.store.update_user(user_id, role=body.role, active=body.active,
                                   password_hash=hash_password(body.password, ctx.auth.hasher) if body.password else None)
         if body.active is False or body.password or body.role:
-            ctx.store.revoke_user_tokens(user_id)
+            ctx.auth.revoke_user(user_id)
         ctx.store.audit(p.actor, "user.update", f"user:{u.username}",
                         {"role": body.role, "active": body.active, "password_changed": bool(body.password)})
         return user_out(u)
@@ -446,7 +446,7 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0) -
         if ctx.store.get_user(user_id) is None:
             raise ApiError(404, "not_found", f"no user {user_id}")
         u = ctx.store.update_user(user_id, active=False)
-        ctx.store.revoke_user_tokens(user_id)
+        ctx.auth.revoke_user(user_id)
         ctx.store.audit(p.actor, "user.disable", f"user:{u.username}", {})
         return user_out(u)
 
