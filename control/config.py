@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     # WebSocket fan-out
     ws_queue_size: int = Field(256, ge=1)
     ws_max_drops: int = Field(1024, ge=1, description="drops after which a slow client is disconnected")
+    #: permessage-deflate on /ws: off by default (it compresses every event once per client)
+    ws_compression: bool = False
     log_level: str = "INFO"
 
     @field_validator("cors_origins", mode="before")

@@ -83,7 +83,7 @@ async def serve_async(settings: Any, *, api_port: int, grpc_port: int, host: str
         except Exception as exc:  # noqa: BLE001
             log.error("pipeline did not start (%s); serving the API from the store", exc)
     config = uvicorn.Config(app, host=host, port=api_port, log_level=settings.log_level.lower(), lifespan="on",
-                            access_log=False, ws_max_queue=64)
+                            access_log=False, ws_max_queue=64, ws_per_message_deflate=settings.ws_compression)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started and not task.done():
@@ -151,7 +151,7 @@ async def api_demo_async(settings: Any, *, blocks: int, update_at: int, echo: An
     app = create_app(ctx)
     grpc_server, grpc_port = await start_grpc_server(ctx, 0, "127.0.0.1")
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on",
-                                           access_log=False))
+                                           access_log=False, ws_per_message_deflate=settings.ws_compression))
     api_task = asyncio.create_task(server.serve())
     while not server.started and not api_task.done():
         await asyncio.sleep(0.02)

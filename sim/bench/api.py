@@ -103,7 +103,7 @@ def _server_main(args: argparse.Namespace) -> None:
 
     async def main() -> None:
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on",
-                                access_log=False, backlog=4096)
+                                access_log=False, backlog=4096, ws_per_message_deflate=settings.ws_compression)
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())
         while not server.started:
