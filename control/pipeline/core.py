@@ -275,6 +275,11 @@ class Pipeline:
                 for a in acts:
                     c["actions"] += 1
                     self._put(self.actions, "actions", a)
+                if acts:
+                    # hand the loop to the executor now: a backlog of pending events must not delay a bundle
+                    # (the executor loop takes the action, its task signs and writes the request)
+                    for _ in range(3):
+                        await asyncio.sleep(0)
 
     async def _head_loop(self) -> None:
         while True:
