@@ -246,3 +246,88 @@ def test_pipeline_recorder_feeds_subscribers(wsapi):
     assert ev["type"] == "opportunity"
     assert (ev["data"]["id"], ev["data"]["chain"], ev["data"]["profit_estimate"]) == ("pipe-1", "devnet", "0.03")
     assert wsapi.ctx.store.get_opportunity("pipe-1").status == "executing"
+
+
+class _FakeTransport:
+    def __init__(self, buffered: int = 0) -> None:
+        self.buffered = buffered
+        self.written: list[bytes] = []
+        self.closing = False
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+
+class _OpenConn:
+    from websockets.protocol import State
+
+    state = State.OPEN
+    extensions: list = []
+
+
+@pytest.mark.asyncio
+async def test_direct_writer_frames_once_and_drops_when_buffer_is_full():
+    from websockets.frames import Frame
+
+    from mevblade.control.api.hub import DirectWriter
+
+    hub = Hub(queue_size=4, max_drops=3)
+    fast_t, slow_t = _FakeTransport(), _FakeTransport(buffered=10**6)
+    fast = hub.subscribe(["opportunities"], writer=DirectWriter(fast_t, _OpenConn(), max_buffer=1000))
+    slow = hub.subscribe(["opportunities"], writer=DirectWriter(slow_t, _OpenConn(), max_buffer=1000))
+    for i in range(3):
+        assert hub.publish("opportunities", {"i": i}) == 1
+    assert len(fast_t.written) == 3 and slow_t.written == []
+    # what went on the wire is a text frame of the event (parsed back with the websockets library)
+    payloads = []
+    for raw in fast_t.written:
+        reader = __import__("websockets.streams", fromlist=["StreamReader"]).StreamReader()
+        reader.feed_data(raw)
+        gen = Frame.parse(reader.read_exact, mask=False)
+        try:
+            next(gen)
+        except StopIteration as stop:
+            payloads.append(__import__("json").loads(stop.value.data))
+    assert [p["data"]["i"] for p in payloads] == [0, 1, 2]
+    assert (slow.drops, slow.kicked.is_set(), fast.drops) == (3, True, 0)
+    fast_t.closing = True
+    assert hub.publish("opportunities", {"i": 9}) == 0 and fast.drops == 1
+
+
+def test_direct_fast_path_on_a_real_server(tmp_path):
+    """Under uvicorn (not the test client) a subscriber gets the direct writer and receives events."""
+    import json
+    import threading
+
+    import uvicorn
+    from websockets.sync.client import connect
+
+    a = make_api(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    tok = a.login("viewer")["access_token"]
+    server = uvicorn.Server(uvicorn.Config(a.client.app, host="127.0.0.1", port=0, log_level="warning",
+                                           ws_per_message_deflate=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(500):
+            if server.started:
+                break
+            threading.Event().wait(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        with connect(f"ws://127.0.0.1:{port}/ws", compression=None) as ws:
+            ws.send(json.dumps({"type": "subscribe", "channels": ["opportunities"], "auth_token": f"Bearer {tok}"}))
+            assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
+            assert a.ctx.hub.stats()["direct"] == 1
+            a.ctx.hub.publish_threadsafe("opportunities", {"id": "fast-1"}, chain="ethereum")
+            ev = json.loads(ws.recv(timeout=10))
+        assert ev["type"] == "opportunity" and ev["data"] == {"id": "fast-1"}
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        a.ctx.store.close()

@@ -94,6 +94,9 @@ class RequestIdAndMetrics:
 
     async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "websocket":
+                # the server's own send, before any wrapping: lets the hub write pre-encoded frames directly
+                scope.setdefault("state", {})["ws_raw_send"] = send
             await self.app(scope, receive, send)
             return
         rid = None
@@ -610,7 +613,11 @@ async def _ws_session(ctx: ServiceContext, websocket: WebSocket) -> None:
     if denied:
         await _ws_close(websocket, WS_CLOSE["forbidden"], f"not allowed: {','.join(denied)}")
         return
-    sub = ctx.hub.subscribe(channels, chains, label=p.actor)
+    from mevblade.control.api.hub import DirectWriter
+
+    writer = DirectWriter.for_send(websocket.scope.get("state", {}).get("ws_raw_send"),
+                                   max_buffer=ctx.settings.ws_queue_size * 4096)
+    sub = ctx.hub.subscribe(channels, chains, label=p.actor, writer=writer)
     try:
         await websocket.send_text(json.dumps({"type": "subscribed", "channels": sorted(sub.channels),
                                               "chains": sorted(sub.chains)}))

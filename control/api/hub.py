@@ -1,10 +1,16 @@
-"""Event fan-out to WebSocket clients and gRPC streams, with bounded per-subscriber queues.
+"""Event fan-out to WebSocket clients and gRPC streams, with bounded per-subscriber buffers.
 
 ``Hub.publish(channel, data, chain=…)`` never blocks and never waits for any subscriber:
 the event is serialised once and offered to every matching subscriber's bounded queue with
 ``put_nowait``. A full queue drops the event *for that subscriber only* and counts the drop;
 after ``max_drops`` consecutive drops the subscriber is disconnected (WebSocket close code
 4008) — a slow consumer never slows the pipeline or any other client.
+
+Fast path: a WebSocket client served by uvicorn's sans-I/O protocol without compression gets a
+:class:`DirectWriter`; the event's frame is then encoded once and written straight to each
+such socket inside ``publish`` (no task wake-up, no per-client framing). Its bound is the
+transport's unsent-bytes buffer (``max_buffer``) instead of the queue; drops and the
+disconnect policy are the same.
 
 Channels: ``opportunities`` (events ``{"type": "opportunity", "data": …}``), ``executions``
 (``execution_update``) and ``analytics`` (``analytics`` snapshots). Must be called on the
@@ -21,11 +27,55 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Hub", "Subscriber", "CHANNELS", "EVENT_TYPES", "SLOW_CONSUMER_CLOSE"]
+__all__ = ["Hub", "Subscriber", "DirectWriter", "CHANNELS", "EVENT_TYPES", "SLOW_CONSUMER_CLOSE", "text_frame"]
 
 CHANNELS = ("opportunities", "executions", "analytics")
 EVENT_TYPES = {"opportunities": "opportunity", "executions": "execution_update", "analytics": "analytics"}
 SLOW_CONSUMER_CLOSE = 4008
+
+
+def text_frame(text: str) -> bytes:
+    """One unmasked WebSocket text frame (server to client), encoded once per event for every client."""
+    from websockets.frames import Frame, Opcode
+
+    return Frame(Opcode.TEXT, text.encode("utf-8")).serialize(mask=False)
+
+
+class DirectWriter:
+    """Writes pre-encoded frames straight to a connection's transport (the fan-out fast path).
+
+    Built only for uvicorn's sans-I/O websockets protocol on an open connection without extensions
+    (no permessage-deflate: a compressed stream cannot take foreign frames), see :meth:`for_send`.
+    ``write`` never blocks: when the transport's unsent buffer is above ``max_buffer`` the frame is
+    dropped for this client (counted like a full queue).
+    """
+
+    def __init__(self, transport: Any, conn: Any, max_buffer: int) -> None:
+        self.transport = transport
+        self.conn = conn
+        self.max_buffer = max_buffer
+
+    @classmethod
+    def for_send(cls, raw_send: Any, max_buffer: int = 1 << 20) -> DirectWriter | None:
+        proto = getattr(raw_send, "__self__", None)
+        if proto is None or type(proto).__name__ != "WebSocketsSansIOProtocol":
+            return None
+        conn = getattr(proto, "conn", None)
+        transport = getattr(proto, "transport", None)
+        if conn is None or transport is None or getattr(conn, "extensions", None):
+            return None
+        return cls(transport, conn, max_buffer)
+
+    def write(self, frame: bytes) -> bool:
+        from websockets.protocol import State
+
+        t = self.transport
+        if t.is_closing() or self.conn.state is not State.OPEN:
+            return False
+        if t.get_write_buffer_size() > self.max_buffer:
+            return False
+        t.write(frame)
+        return True
 
 
 @dataclass(eq=False)
@@ -40,16 +90,29 @@ class Subscriber:
     delivered: int = 0
     kicked: asyncio.Event = field(default_factory=asyncio.Event)
     label: str = ""
+    #: fast path: events go straight to the socket as pre-encoded frames (control messages still queue)
+    writer: DirectWriter | None = None
+
+    def _dropped(self) -> bool:
+        self.drops += 1
+        self.consecutive_drops += 1
+        if self.consecutive_drops >= self.max_drops:
+            self.kicked.set()
+        return False
 
     def offer(self, item: tuple[str, dict[str, Any], str]) -> bool:
         try:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
-            self.drops += 1
-            self.consecutive_drops += 1
-            if self.consecutive_drops >= self.max_drops:
-                self.kicked.set()
-            return False
+            return self._dropped()
+        self.consecutive_drops = 0
+        self.delivered += 1
+        return True
+
+    def offer_frame(self, frame: bytes) -> bool:
+        assert self.writer is not None
+        if self.kicked.is_set() or not self.writer.write(frame):
+            return self._dropped()
         self.consecutive_drops = 0
         self.delivered += 1
         return True
@@ -75,7 +138,7 @@ class Hub:
         self.loop: asyncio.AbstractEventLoop | None = None
 
     def subscribe(self, channels: Iterable[str], chains: Iterable[str] = (), *, queue_size: int | None = None,
-                  label: str = "") -> Subscriber:
+                  label: str = "", writer: DirectWriter | None = None) -> Subscriber:
         chans = frozenset(channels)
         bad = chans - set(CHANNELS)
         if bad or not chans:
@@ -83,7 +146,7 @@ class Hub:
         if self.loop is None:
             self.loop = asyncio.get_running_loop()
         sub = Subscriber(next(self._ids), chans, frozenset(chains), asyncio.Queue(queue_size or self.queue_size),
-                         self.max_drops, label=label)
+                         self.max_drops, label=label, writer=writer)
         self._subs[sub.id] = sub
         if self.metrics is not None:
             self.metrics.ws_clients.set(len(self._subs))
@@ -108,11 +171,18 @@ class Hub:
         event = {"type": EVENT_TYPES[channel], "data": data, "ts": time.time()}
         text = json.dumps(event, separators=(",", ":"), default=str)
         item = (channel, event, text)
+        frame: bytes | None = None
         queued = 0
         drops = 0
         for sub in list(self._subs.values()):
             if sub.wants(channel, chain):
-                if sub.offer(item):
+                if sub.writer is not None:
+                    if frame is None:
+                        frame = text_frame(text)
+                    ok = sub.offer_frame(frame)
+                else:
+                    ok = sub.offer(item)
+                if ok:
                     queued += 1
                 else:
                     drops += 1
@@ -140,5 +210,5 @@ class Hub:
             loop.call_soon_threadsafe(lambda: self.publish(channel, data, chain=chain))
 
     def stats(self) -> dict[str, int]:
-        return {"subscribers": len(self._subs), "published": self.published, "drops": self.total_drops,
-                "disconnected_slow": self.disconnected_slow}
+        return {"subscribers": len(self._subs), "direct": sum(1 for s in self._subs.values() if s.writer),
+                "published": self.published, "drops": self.total_drops, "disconnected_slow": self.disconnected_slow}

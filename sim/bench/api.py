@@ -13,7 +13,8 @@ benchmark driver. Both loads are bounded in count and time and stop by themselve
   30 events 0.5 s apart (one fan-out at a time, so this is fan-out latency, not a saturation
   test) through the same :class:`Hub` the pipeline uses; each client
   records ``receive time − publish time`` (same host clock). p50/p95/p99/max over every
-  (event, client) pair, plus drops.
+  (event, client) pair, plus drops; and the server side alone: how long ``Hub.publish`` takes to
+  hand one event to all N sockets (``server_fanout``).
 
 ``quick=true`` is a smoke run (200 rps × 3 s, 100 WS clients × 10 events). The 1-minute load
 average before and after is recorded: on a shared 2-core machine it explains most of the spread.
@@ -88,6 +89,9 @@ def _server_main(args: argparse.Namespace) -> None:
     token = ctx.auth.login("bench", "bench-password").access_token
     app = create_app(ctx, analytics_interval=None)
 
+    publish_ms: list[float] = []
+    direct: list[int] = []
+
     async def publisher() -> None:
         # waits for the expected subscribers, then publishes events at a fixed interval
         if not args.ws_clients:
@@ -95,10 +99,13 @@ def _server_main(args: argparse.Namespace) -> None:
         while ctx.hub.subscribers < args.ws_clients:
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.5)
+        direct.append(ctx.hub.stats()["direct"])
         for i in range(args.ws_events):
+            t = time.perf_counter()
             ctx.hub.publish("opportunities", {"id": f"ev{i}", "chain": "ethereum", "strategy": "backrun_arb",
                                               "tokens": [], "profit_estimate": "0.01", "confidence": 0.9,
                                               "expires_in": 60}, chain="ethereum")
+            publish_ms.append((time.perf_counter() - t) * 1e3)
             await asyncio.sleep(args.ws_interval)
 
     async def main() -> None:
@@ -122,6 +129,7 @@ def _server_main(args: argparse.Namespace) -> None:
         pub.cancel()
         server.should_exit = True
         await task
+        print(json.dumps({"publish": _summary(publish_ms), "direct": direct[0] if direct else 0}), flush=True)
 
     asyncio.run(main())
 
@@ -329,6 +337,13 @@ def bench_api(quick: bool = False, rate: float | None = None, duration: float | 
             result["ws"]["server_cpu_us_per_message"] = round((_cpu_s(server.pid) - cpu0) * 1e6 / delivered, 1)
         finally:
             _finish(server, 30)
+        try:
+            tail = json.loads((server.stdout.read() or "").strip().splitlines()[-1])
+            # time for Hub.publish to hand one event to every client's socket (server side of the fan-out)
+            result["ws"]["server_fanout"] = tail["publish"]
+            result["ws"]["direct_writers"] = tail["direct"]
+        except (ValueError, IndexError, KeyError, OSError):
+            pass
     result["loadavg_1m_after"] = round(os.getloadavg()[0], 2)
     result["targets"] = {"rest_p99_ms": 20.0, "ws_p99_ms": 5.0}
     return result
