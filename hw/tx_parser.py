@@ -1,7 +1,7 @@
 """Streaming RLP / EIP-2718 transaction parser: one header record per packet."""
 
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 

@@ -49,7 +49,6 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from mevblade.control.engine.base import DecodeResult, Engine, EngineError, EngineUnavailable
