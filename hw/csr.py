@@ -419,7 +419,7 @@ class FlatCSR(wiring.Component):
 #: "MEVB" in ASCII.
 ID_MAGIC = 0x4D455642
 #: (major, minor) of the register map; bump minor when adding registers, major when moving them.
-VERSION = (1, 1)
+VERSION = (1, 3)
 #: Words of pool-record staging (256 bits: two uint112 reserves, fee numerator/denominator, flags).
 POOL_WORDS = 8
 #: Words of a router address (160 bits).
@@ -461,14 +461,16 @@ class Status(Register):
 
     idle = Field(1, Access.R, desc="no packet inside the pipeline")
     in_packet = Field(1, Access.R, desc="the input stream is inside a packet")
-    pool_busy = Field(1, Access.R, desc="a pool-table commit is pending")
+    pool_busy = Field(1, Access.R, desc="a pool-table commit waits for the next evaluation boundary")
+    pool_error = Field(4, Access.R, desc="pools.RegError code of the last pool commit (0 ok, 1 bad slot, 3 bad fee)")
 
 
 class OutputCfg(Register):
     """Which messages the appliance sends to the host."""
 
     tx_headers = Field(1, Access.RW, reset=1, desc="send every decoded header record (decode-engine mode); "
-                       "0: count them only (production: opportunities only)")
+                       "0: count them only (production)")
+    swaps = Field(1, Access.RW, reset=1, desc="send a swap record after each recognised swap")
 
 
 class PoolAddr(Register):
@@ -508,17 +510,29 @@ class RouterWord(Register):
     value = Field(32, Access.RW)
 
 
-class RouterCfg(Register):
-    """Chain id and validity of the staged router slot."""
+class RouterWethWord(Register):
+    """One 32-bit word of the router's wrapped-native token address (word 0 = least significant)."""
 
-    chain_id = Field(31, Access.RW, reset=1, desc="chain id the router is recognised on")
+    value = Field(32, Access.RW)
+
+
+class RouterCfg(Register):
+    """Flags of the staged router slot."""
+
     valid = Field(1, Access.RW, desc="slot in use")
+    weth_valid = Field(1, Access.RW, desc="the router has a wrapped-native token (router_weth_*)")
+
+
+class RouterChain(Register):
+    """Chain id the staged router is recognised on (chain ids up to 2^32-1)."""
+
+    chain_id = Field(32, Access.RW, reset=1)
 
 
 class RouterCmd(Register):
-    """Router-table commands."""
+    """Router-table commands (write the table between packets: the host's configuration step)."""
 
-    commit = Field(1, Access.W1P, desc="pulse: write router words + cfg into slot router_sel")
+    commit = Field(1, Access.W1P, desc="pulse: write router words, weth words, chain and cfg into slot router_sel")
 
 
 class SelectorMask(Register):
@@ -567,8 +581,11 @@ def appliance_map() -> MemoryMap:
     b.add("router_cfg", RouterCfg)
     b.add("router_cmd", RouterCmd)
     b.add("selector_mask", SelectorMask)
+    b.add("router_chain", RouterChain)
     for i in range(ROUTER_WORDS):
         b.add(f"router_word_{i}", RouterWord, address=0x220 + 4 * i)
+    for i in range(ROUTER_WORDS):
+        b.add(f"router_weth_{i}", RouterWethWord, address=0x240 + 4 * i)
     b.add("packets", Counter64, address=0x300)
     b.add("bytes", Counter64)
     b.add("records", Counter)

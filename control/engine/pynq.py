@@ -15,7 +15,9 @@ Per transaction the driver starts a receive transfer for one message, sends the 
 (one MM2S transfer = one AXI-Stream packet, ``tlast`` at its end), waits for both, checks
 the message (type, sequence) and completes the header record on the host exactly as
 the RTL engine does (:func:`mevblade.control.engine.rtl.header_to_result`: calldata,
-lists, hash, sender recovery). Inputs a DMA cannot carry are answered on the host with
+lists, sender recovery). The transaction hash is the board's: the top hashes every packet
+with its Keccak core and the message carries the digest (except for type-3 network form,
+whose hash covers only the inner list and is computed on the host). Inputs a DMA cannot carry are answered on the host with
 the software engine's verdict: the empty packet (``EMPTY``; an MM2S transfer cannot be 0
 bytes) and packets over ``MAX_TX_BYTES`` (``TOO_LARGE``).
 """
@@ -25,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -34,15 +36,74 @@ from mevblade.control.engine import regmap
 from mevblade.control.engine.base import DecodeResult, Engine, EngineError, EngineUnavailable
 from mevblade.control.types import MAX_TX_BYTES, DecodedTx, DecodeError, ErrorCode
 
-__all__ = ["PynqEngine", "load_pynq", "BoardError", "DEFAULT_BITSTREAM", "MSG_TX_HEADER", "MESSAGE_BYTES"]
+__all__ = ["PynqEngine", "load_pynq", "BoardError", "DEFAULT_BITSTREAM", "MSG_TX_HEADER", "MSG_SWAP",
+           "MESSAGE_BYTES", "swap_record_to_call", "router_registers"]
 
 #: where `mevblade flash --board pynq-z2` installs the overlay on the board
 DEFAULT_BITSTREAM = "/home/xilinx/mevblade/mevblade.bit"
 MSG_TX_HEADER = 0x01
+MSG_SWAP = 0x02
 #: message = 2 preamble words + the header record padded to 64-bit words + 4 digest words (hw/top.py)
 _HEADER_WORDS = 48
 _PAYLOAD_WORDS = _HEADER_WORDS + 4
+#: swap message payload: the packed SwapRecord (hw/swap_decoder.py), 2223 bits
+_SWAP_WORDS = 35
+_SWAP_FOLLOWS_BIT = 16
 MESSAGE_BYTES = 8 * (2 + _PAYLOAD_WORDS)
+_MAX_PATH = 8
+
+
+def _swap_fields(word: int) -> dict[str, Any]:
+    """Unpack a SwapRecord (field order and widths of hw/swap_decoder.py; checked by a test)."""
+    out: dict[str, Any] = {}
+    pos = 0
+    for name, width in (("is_swap", 1), ("fn", 4), ("exact_out", 1), ("eth_in", 1), ("eth_out", 1),
+                        ("fee_on_transfer", 1), ("router", 2), ("path_len", 4), ("amount_in", 256),
+                        ("amount_out", 256), ("recipient", 160), ("deadline", 256)):
+        out[name] = (word >> pos) & ((1 << width) - 1)
+        pos += width
+    out["path"] = [(word >> (pos + 160 * i)) & ((1 << 160) - 1) for i in range(_MAX_PATH)]
+    return out
+
+
+def swap_record_to_call(word: int, routers: Sequence[Any]) -> Any:
+    """The :class:`SwapCall` a packed hardware SwapRecord stands for (``None`` if not a swap).
+
+    ``routers`` are the RouterConfigs written into the board's router table, in slot order.
+    """
+    from mevblade.control.engine.software.swap import V2_FUNCTIONS
+    from mevblade.control.engine.software.types_swap import SwapCall, SwapKind
+
+    f = _swap_fields(word)
+    if not f["is_swap"]:
+        return None
+    fn = list(V2_FUNCTIONS.values())[f["fn"]]
+    router = routers[f["router"]]
+    common: dict[str, Any] = dict(
+        selector=fn.selector, function=fn.name, kind=fn.kind,
+        path=tuple(p.to_bytes(20, "big") for p in f["path"][: f["path_len"]]),
+        recipient=f["recipient"].to_bytes(20, "big"), deadline=f["deadline"],
+        fee_on_transfer=fn.fee_on_transfer, eth_in=fn.eth_in, eth_out=fn.eth_out,
+        router=router.address, venue=router.venue,
+    )
+    if fn.kind is SwapKind.EXACT_IN:
+        return SwapCall(amount_in=f["amount_in"], amount_out_min=f["amount_out"], **common)
+    return SwapCall(amount_out=f["amount_out"], amount_in_max=f["amount_in"], **common)
+
+
+def router_registers(slot: int, router: Any) -> list[tuple[str, int]]:
+    """The register writes that put ``router`` (a RouterConfig) into router-table ``slot``."""
+    addr = int.from_bytes(router.address, "big")
+    weth = int.from_bytes(router.weth, "big") if router.weth is not None else 0
+    if not 0 <= router.chain_id < 1 << 32:
+        raise ValueError(f"router chain id must fit in 32 bits, not {router.chain_id!r}")
+    writes = [("router_sel", slot), ("router_chain", router.chain_id)]
+    writes += [(f"router_word_{i}", (addr >> (32 * i)) & 0xFFFF_FFFF) for i in range(regmap.ROUTER_WORDS)]
+    writes += [(f"router_weth_{i}", (weth >> (32 * i)) & 0xFFFF_FFFF) for i in range(regmap.ROUTER_WORDS)]
+    cfg = (1 << regmap.FIELDS["router_cfg"]["valid"][0]) | (
+        int(router.weth is not None) << regmap.FIELDS["router_cfg"]["weth_valid"][0])
+    writes += [("router_cfg", cfg), ("router_cmd", 1 << regmap.FIELDS["router_cmd"]["commit"][0])]
+    return writes
 
 
 class BoardError(EngineError):
@@ -79,12 +140,15 @@ class PynqEngine(Engine):
         Names of the register block and the AXI DMA in the overlay's ``ip_dict``.
     download : bool
         Program the PL (``Overlay(..., download=True)``); False attaches to a loaded one.
+    routers : sequence of RouterConfig, optional
+        Written into the board's router table (at most 4); default: the software engine's
+        default registry's routers, so both backends recognise the same swaps.
     """
 
     name = "pynq"
 
     def __init__(self, bitstream: str | Path | None = None, *, regs: str = "mevblade_0",
-                 dma: str = "axi_dma_0", download: bool = True) -> None:
+                 dma: str = "axi_dma_0", download: bool = True, routers: Sequence[Any] | None = None) -> None:
         self._pynq = load_pynq()
         shim = self._pynq.__name__ != "pynq"
         default = self._pynq.SHIM_BITSTREAM if shim else DEFAULT_BITSTREAM
@@ -115,8 +179,10 @@ class PynqEngine(Engine):
         if major != regmap.MAP_VERSION[0]:
             self.close()
             raise EngineUnavailable(f"register map major version must be {regmap.MAP_VERSION[0]}, not {major}")
-        self._seq = self.read_reg("records")
         self._rx = self._pynq.allocate(shape=(MESSAGE_BYTES,), dtype="u1")
+        self.soft_reset()
+        self.routers: tuple[Any, ...] = ()
+        self.configure_routers(routers)
 
     # ---------------------------------------------------------------- registers
 
@@ -148,6 +214,7 @@ class PynqEngine(Engine):
         st = self.read_reg("status")
         out: dict[str, Any] = {
             "id": self.read_reg("id"),
+            "pool_busy": self.field("status", "pool_busy", st),
             "version": f"{self.field('version', 'major', version)}.{self.field('version', 'minor', version)}",
             "features": self.field("version", "features", version),
             "src_hash": f"{self.read_reg('src_hash'):08x}",
@@ -164,6 +231,45 @@ class PynqEngine(Engine):
         }
         return out
 
+    def configure_routers(self, routers: Sequence[Any] | None = None) -> None:
+        """Write the router table (slot order = ``routers`` order; unused slots invalidated)."""
+        if routers is None:
+            from mevblade.control.engine.software.swap import default_registry
+
+            routers = list(default_registry().routers.values())[:4]
+        routers = tuple(routers)
+        if len(routers) > 4:
+            raise ValueError(f"the board's router table has 4 slots, not {len(routers)}")
+        for slot in range(4):
+            if slot < len(routers):
+                writes = router_registers(slot, routers[slot])
+            else:
+                writes = [("router_sel", slot), ("router_cfg", 0),
+                          ("router_cmd", 1 << regmap.FIELDS["router_cmd"]["commit"][0])]
+            for name, value in writes:
+                self.write_reg(name, value)
+        self.routers = routers
+
+    def pool_write(self, slot: int, words: Sequence[int]) -> int:
+        """Commit one 256-bit pool record (eight words, ``pools.pack_record``) to ``slot``.
+
+        Returns the board's ``pools.RegError`` code (0 = accepted). The record becomes
+        visible to evaluation atomically at the next evaluation boundary.
+        """
+        if len(words) != regmap.POOL_WORDS:
+            raise ValueError(f"a pool record is {regmap.POOL_WORDS} words, not {len(words)}")
+        self.write_reg("pool_addr", slot)
+        for i, w in enumerate(words):
+            self.write_reg(f"pool_data_{i}", w)
+        self.write_reg("pool_cmd", 1 << regmap.FIELDS["pool_cmd"]["commit"][0])
+        return self.field("status", "pool_error", self.read_reg("status"))
+
+    def pool_read(self, slot: int) -> list[int]:
+        """The latest record of ``slot`` (pending or active), as eight words."""
+        self.write_reg("pool_addr", slot)
+        self.write_reg("pool_cmd", 1 << regmap.FIELDS["pool_cmd"]["readback"][0])
+        return [self.read_reg(f"pool_rdata_{i}") for i in range(regmap.POOL_WORDS)]
+
     def soft_reset(self) -> None:
         """Pulse ``control.soft_reset`` (pipeline and counters cleared; enable kept)."""
         enable = self.field("control", "enable", self.read_reg("control"))
@@ -176,6 +282,11 @@ class PynqEngine(Engine):
         return next(self.decode_many([raw]))
 
     def decode_many(self, raws: Iterable[bytes]) -> Iterator[DecodeResult]:
+        for result, _swap in self.decode_with_swaps(raws):
+            yield result
+
+    def decode_with_swaps(self, raws: Iterable[bytes]) -> Iterator[tuple[DecodeResult, Any]]:
+        """Each packet's decode result and the board's swap decode (a SwapCall or None)."""
         from mevblade.control.engine.rtl import header_to_result
         from mevblade.hw.layouts import unpack_header
 
@@ -184,21 +295,42 @@ class PynqEngine(Engine):
                 raise TypeError(f"raw transaction must be bytes, not {type(raw).__name__}")
             raw = bytes(raw)
             if not raw:
-                yield DecodeError(ErrorCode.EMPTY)
+                yield DecodeError(ErrorCode.EMPTY), None
                 continue
             if len(raw) > MAX_TX_BYTES:
-                yield DecodeError(ErrorCode.TOO_LARGE)
+                yield DecodeError(ErrorCode.TOO_LARGE), None
                 continue
-            msg = self._roundtrip(raw)
+            msg, swap_msg = self._roundtrip(raw)
             header = int.from_bytes(msg[16:16 + 8 * _HEADER_WORDS], "little")
             result = header_to_result(raw, unpack_header(header))
             if isinstance(result, DecodedTx) and not result.network_form:
                 # the tx hash is the board's keccak of the packet (type-3 network form hashes
                 # only the inner list, which the host does)
                 result = dataclasses.replace(result, hash=msg[16 + 8 * _HEADER_WORDS:][:32])
-            yield result
+            swap = None
+            if swap_msg is not None:
+                swap = swap_record_to_call(int.from_bytes(swap_msg[16:], "little"), self.routers)
+            yield result, swap
 
-    def _roundtrip(self, raw: bytes) -> bytes:
+    def _recv(self) -> bytes:
+        try:
+            self._dma.recvchannel.wait()
+        except RuntimeError as exc:
+            raise BoardError(f"no message came back: {exc}") from exc
+        self._rx.invalidate()
+        return bytes(self._rx[:MESSAGE_BYTES])
+
+    def _check_preamble(self, msg: bytes, kind_want: int, words_want: int) -> int:
+        w0 = int.from_bytes(msg[:8], "little")
+        kind, words, seq = w0 & 0xFF, (w0 >> 8) & 0xFF, w0 >> 32
+        if kind != kind_want or words != words_want:
+            raise BoardError(f"message must be type {kind_want} with {words_want} words, "
+                             f"not type {kind} with {words} words")
+        if seq != self._seq & 0xFFFF_FFFF:
+            raise BoardError(f"record sequence must be {self._seq}, not {seq} (a record was lost or duplicated)")
+        return w0
+
+    def _roundtrip(self, raw: bytes) -> tuple[bytes, bytes | None]:
         self._check_open()
         tx = self._pynq.allocate(shape=(len(raw),), dtype="u1")
         try:
@@ -207,23 +339,17 @@ class PynqEngine(Engine):
             self._dma.recvchannel.transfer(self._rx)
             self._dma.sendchannel.transfer(tx)
             self._dma.sendchannel.wait()
-            try:
-                self._dma.recvchannel.wait()
-            except RuntimeError as exc:
-                raise BoardError(f"no record came back for a {len(raw)}-byte packet: {exc}") from exc
-            self._rx.invalidate()
-            msg = bytes(self._rx[:MESSAGE_BYTES])
+            msg = self._recv()
         finally:
             tx.freebuffer()
-        w0 = int.from_bytes(msg[:8], "little")
-        kind, words, seq = w0 & 0xFF, (w0 >> 8) & 0xFF, w0 >> 32
-        if kind != MSG_TX_HEADER or words != _PAYLOAD_WORDS:
-            raise BoardError(f"message must be a tx header ({MSG_TX_HEADER}, {_PAYLOAD_WORDS} words), "
-                             f"not type {kind} with {words} words")
-        if seq != self._seq & 0xFFFF_FFFF:
-            raise BoardError(f"record sequence must be {self._seq}, not {seq} (a record was lost or duplicated)")
+        w0 = self._check_preamble(msg, MSG_TX_HEADER, _PAYLOAD_WORDS)
+        swap_msg = None
+        if (w0 >> _SWAP_FOLLOWS_BIT) & 1:
+            self._dma.recvchannel.transfer(self._rx)
+            swap_msg = self._recv()[: 8 * (2 + _SWAP_WORDS)]
+            self._check_preamble(swap_msg, MSG_SWAP, _SWAP_WORDS)
         self._seq += 1
-        return msg
+        return msg, swap_msg
 
     # ---------------------------------------------------------------- lifecycle
 

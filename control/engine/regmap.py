@@ -6,7 +6,7 @@ Byte addresses on the AXI-Lite bus; ``FIELDS[reg][field] = (offset, width, acces
 from __future__ import annotations
 
 ID_MAGIC = 0x4d455642
-MAP_VERSION = (1, 1)
+MAP_VERSION = (1, 3)
 ADDR_WIDTH = 12
 POOL_WORDS = 8
 ROUTER_WORDS = 5
@@ -43,11 +43,17 @@ ADDR: dict[str, int] = {
     'router_cfg': 0x204,
     'router_cmd': 0x208,
     'selector_mask': 0x20c,
+    'router_chain': 0x210,
     'router_word_0': 0x220,
     'router_word_1': 0x224,
     'router_word_2': 0x228,
     'router_word_3': 0x22c,
     'router_word_4': 0x230,
+    'router_weth_0': 0x240,
+    'router_weth_1': 0x244,
+    'router_weth_2': 0x248,
+    'router_weth_3': 0x24c,
+    'router_weth_4': 0x250,
     'packets': 0x300,
     'bytes': 0x308,
     'records': 0x310,
@@ -97,9 +103,9 @@ FIELDS: dict[str, dict[str, tuple[int, int, str]]] = {
     'version': {'minor': (0, 8, 'r'), 'major': (8, 8, 'r'), 'features': (16, 8, 'r')},
     'src_hash': {'value': (0, 32, 'r')},
     'control': {'enable': (0, 1, 'rw'), 'soft_reset': (1, 1, 'w1p'), 'flush': (2, 1, 'w1p')},
-    'status': {'idle': (0, 1, 'r'), 'in_packet': (1, 1, 'r'), 'pool_busy': (2, 1, 'r')},
+    'status': {'idle': (0, 1, 'r'), 'in_packet': (1, 1, 'r'), 'pool_busy': (2, 1, 'r'), 'pool_error': (3, 4, 'r')},
     'cycle': {'value': (0, 64, 'r')},
-    'output_cfg': {'tx_headers': (0, 1, 'rw')},
+    'output_cfg': {'tx_headers': (0, 1, 'rw'), 'swaps': (1, 1, 'rw')},
     'pool_addr': {'index': (0, 16, 'rw')},
     'pool_cmd': {'commit': (0, 1, 'w1p'), 'readback': (1, 1, 'w1p')},
     'pool_data_0': {'value': (0, 32, 'rw')},
@@ -119,14 +125,20 @@ FIELDS: dict[str, dict[str, tuple[int, int, str]]] = {
     'pool_rdata_6': {'value': (0, 32, 'r')},
     'pool_rdata_7': {'value': (0, 32, 'r')},
     'router_sel': {'index': (0, 4, 'rw')},
-    'router_cfg': {'chain_id': (0, 31, 'rw'), 'valid': (31, 1, 'rw')},
+    'router_cfg': {'valid': (0, 1, 'rw'), 'weth_valid': (1, 1, 'rw')},
     'router_cmd': {'commit': (0, 1, 'w1p')},
     'selector_mask': {'enable': (0, 9, 'rw')},
+    'router_chain': {'chain_id': (0, 32, 'rw')},
     'router_word_0': {'value': (0, 32, 'rw')},
     'router_word_1': {'value': (0, 32, 'rw')},
     'router_word_2': {'value': (0, 32, 'rw')},
     'router_word_3': {'value': (0, 32, 'rw')},
     'router_word_4': {'value': (0, 32, 'rw')},
+    'router_weth_0': {'value': (0, 32, 'rw')},
+    'router_weth_1': {'value': (0, 32, 'rw')},
+    'router_weth_2': {'value': (0, 32, 'rw')},
+    'router_weth_3': {'value': (0, 32, 'rw')},
+    'router_weth_4': {'value': (0, 32, 'rw')},
     'packets': {'value': (0, 64, 'r')},
     'bytes': {'value': (0, 64, 'r')},
     'records': {'value': (0, 32, 'r')},
@@ -193,11 +205,17 @@ ROUTER_SEL_ADDR = 0x200
 ROUTER_CFG_ADDR = 0x204
 ROUTER_CMD_ADDR = 0x208
 SELECTOR_MASK_ADDR = 0x20c
+ROUTER_CHAIN_ADDR = 0x210
 ROUTER_WORD_0_ADDR = 0x220
 ROUTER_WORD_1_ADDR = 0x224
 ROUTER_WORD_2_ADDR = 0x228
 ROUTER_WORD_3_ADDR = 0x22c
 ROUTER_WORD_4_ADDR = 0x230
+ROUTER_WETH_0_ADDR = 0x240
+ROUTER_WETH_1_ADDR = 0x244
+ROUTER_WETH_2_ADDR = 0x248
+ROUTER_WETH_3_ADDR = 0x24c
+ROUTER_WETH_4_ADDR = 0x250
 PACKETS_ADDR = 0x300
 BYTES_ADDR = 0x308
 RECORDS_ADDR = 0x310

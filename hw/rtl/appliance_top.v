@@ -65,123 +65,158 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [63:0] s_axis_tdata;
   wire \$1 ;
   wire \$10 ;
-  reg [31:0] \$100 ;
-  reg [31:0] \$101 ;
-  reg [31:0] \$102 ;
-  reg [31:0] \$103 ;
-  reg [31:0] \$104 ;
-  reg [31:0] \$105 ;
-  reg [31:0] \$106 ;
-  reg [31:0] \$107 ;
-  reg [31:0] \$108 ;
-  reg [31:0] \$109 ;
+  wire [32:0] \$100 ;
+  wire [32:0] \$101 ;
+  wire [32:0] \$102 ;
+  wire [32:0] \$103 ;
+  wire [32:0] \$104 ;
+  reg [63:0] \$105 ;
+  reg \$106 ;
+  reg \$107 ;
+  reg \$108 ;
+  reg [3011:0] \$109 ;
   wire \$11 ;
-  reg [31:0] \$110 ;
+  reg [255:0] \$110 ;
   reg [31:0] \$111 ;
-  reg [31:0] \$112 ;
-  reg [31:0] \$113 ;
-  reg [31:0] \$114 ;
-  reg [31:0] \$115 ;
-  reg [31:0] \$116 ;
+  reg [4:0] \$112 ;
+  reg [3455:0] \$113 ;
+  reg [5:0] \$114 ;
+  reg \$115 ;
+  reg [2222:0] \$116 ;
   reg [31:0] \$117 ;
-  reg [31:0] \$118 ;
+  reg [63:0] \$118 ;
+  reg [63:0] \$119 ;
   wire \$12 ;
+  reg [31:0] \$120 ;
+  reg [31:0] \$121 ;
+  reg [31:0] \$122 ;
+  reg [31:0] \$123 ;
+  reg [31:0] \$124 ;
+  reg [31:0] \$125 ;
+  reg [31:0] \$126 ;
+  reg [31:0] \$127 ;
+  reg [31:0] \$128 ;
+  reg [31:0] \$129 ;
   wire \$13 ;
-  wire [32:0] \$14 ;
-  wire [1:0] \$15 ;
-  wire [2:0] \$16 ;
-  wire [3:0] \$17 ;
-  wire [4:0] \$18 ;
-  wire [5:0] \$19 ;
+  reg [31:0] \$130 ;
+  reg [31:0] \$131 ;
+  reg [31:0] \$132 ;
+  reg [31:0] \$133 ;
+  reg [31:0] \$134 ;
+  reg [31:0] \$135 ;
+  reg [31:0] \$136 ;
+  reg [31:0] \$137 ;
+  reg [31:0] \$138 ;
+  reg [31:0] \$139 ;
+  wire \$14 ;
+  reg [31:0] \$140 ;
+  reg [31:0] \$141 ;
+  reg [31:0] \$142 ;
+  reg [31:0] \$143 ;
+  reg [31:0] \$144 ;
+  reg [31:0] \$145 ;
+  reg [31:0] \$146 ;
+  reg [31:0] \$147 ;
+  reg [31:0] \$148 ;
+  reg [31:0] \$149 ;
+  wire \$15 ;
+  reg [31:0] \$150 ;
+  reg [31:0] \$151 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire \$2 ;
-  wire [6:0] \$20 ;
-  wire [7:0] \$21 ;
-  wire [8:0] \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire [64:0] \$27 ;
-  wire \$28 ;
-  wire \$29 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire [32:0] \$23 ;
+  wire [32:0] \$24 ;
+  wire [1:0] \$25 ;
+  wire [2:0] \$26 ;
+  wire [3:0] \$27 ;
+  wire [4:0] \$28 ;
+  wire [5:0] \$29 ;
   wire \$3 ;
-  wire \$30 ;
-  wire \$31 ;
-  wire \$32 ;
+  wire [6:0] \$30 ;
+  wire [7:0] \$31 ;
+  wire [8:0] \$32 ;
   wire \$33 ;
-  wire [3455:0] \$34 ;
-  wire [6:0] \$35 ;
-  wire [3266:0] \$36 ;
-  wire [3266:0] \$37 ;
-  wire [4350:0] \$38 ;
-  wire [4350:0] \$39 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  wire [6:0] \$40 ;
-  wire [32:0] \$41 ;
+  wire \$40 ;
+  wire [64:0] \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [64:0] \$44 ;
-  wire [64:0] \$45 ;
+  wire \$44 ;
+  wire \$45 ;
   wire \$46 ;
   wire \$47 ;
-  wire [32:0] \$48 ;
-  wire [32:0] \$49 ;
+  wire [3455:0] \$48 ;
+  wire [6:0] \$49 ;
   wire \$5 ;
   wire \$50 ;
-  wire [32:0] \$51 ;
-  wire [32:0] \$52 ;
-  wire [32:0] \$53 ;
-  wire [32:0] \$54 ;
-  wire [32:0] \$55 ;
-  wire [32:0] \$56 ;
-  wire [32:0] \$57 ;
-  wire [32:0] \$58 ;
-  wire [32:0] \$59 ;
+  wire \$51 ;
+  wire [3266:0] \$52 ;
+  wire [3266:0] \$53 ;
+  wire [4350:0] \$54 ;
+  wire [4350:0] \$55 ;
+  wire [6:0] \$56 ;
+  wire \$57 ;
+  wire [2477:0] \$58 ;
+  wire [2477:0] \$59 ;
   wire \$6 ;
   wire [32:0] \$60 ;
-  wire [32:0] \$61 ;
-  wire [32:0] \$62 ;
-  wire [32:0] \$63 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
   wire [32:0] \$64 ;
-  wire [32:0] \$65 ;
-  wire [32:0] \$66 ;
-  wire [32:0] \$67 ;
-  wire [32:0] \$68 ;
-  wire [32:0] \$69 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire [64:0] \$67 ;
+  wire [64:0] \$68 ;
+  wire \$69 ;
   wire \$7 ;
-  wire [32:0] \$70 ;
+  wire \$70 ;
   wire [32:0] \$71 ;
-  wire [32:0] \$72 ;
+  wire \$72 ;
   wire [32:0] \$73 ;
   wire [32:0] \$74 ;
-  wire [32:0] \$75 ;
+  wire \$75 ;
   wire [32:0] \$76 ;
   wire [32:0] \$77 ;
   wire [32:0] \$78 ;
   wire [32:0] \$79 ;
   wire \$8 ;
-  reg [63:0] \$80 ;
-  reg \$81 ;
-  reg \$82 ;
-  reg [3455:0] \$83 ;
-  reg [5:0] \$84 ;
-  reg [31:0] \$85 ;
-  reg [63:0] \$86 ;
-  reg [63:0] \$87 ;
-  reg [31:0] \$88 ;
-  reg [31:0] \$89 ;
+  wire [32:0] \$80 ;
+  wire [32:0] \$81 ;
+  wire [32:0] \$82 ;
+  wire [32:0] \$83 ;
+  wire [32:0] \$84 ;
+  wire [32:0] \$85 ;
+  wire [32:0] \$86 ;
+  wire [32:0] \$87 ;
+  wire [32:0] \$88 ;
+  wire [32:0] \$89 ;
   wire \$9 ;
-  reg [31:0] \$90 ;
-  reg [31:0] \$91 ;
-  reg [31:0] \$92 ;
-  reg [31:0] \$93 ;
-  reg [31:0] \$94 ;
-  reg [31:0] \$95 ;
-  reg [31:0] \$96 ;
-  reg [31:0] \$97 ;
-  reg [31:0] \$98 ;
-  reg [31:0] \$99 ;
+  wire [32:0] \$90 ;
+  wire [32:0] \$91 ;
+  wire [32:0] \$92 ;
+  wire [32:0] \$93 ;
+  wire [32:0] \$94 ;
+  wire [32:0] \$95 ;
+  wire [32:0] \$96 ;
+  wire [32:0] \$97 ;
+  wire [32:0] \$98 ;
+  wire [32:0] \$99 ;
+  wire a_take;
   wire beat_ok;
+  wire begin_eval;
   wire [11:0] bus__araddr;
   wire bus__arready;
   wire bus__arvalid;
@@ -200,6 +235,14 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [3:0] bus__wstrb;
   wire bus__wvalid;
   reg [63:0] bytes_value = 64'h0000000000000000;
+  wire [385:0] cfg_entry;
+  wire [159:0] \cfg_entry.address ;
+  wire [63:0] \cfg_entry.chain_id ;
+  wire \cfg_entry.valid ;
+  wire [159:0] \cfg_entry.weth ;
+  wire \cfg_entry.weth_valid ;
+  wire [1:0] cfg_index;
+  wire cfg_we;
   wire cnt_rst;
   wire control_enable;
   wire control_flush;
@@ -299,6 +342,27 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   (* init = 32'd0 *)
   wire [31:0] errors;
   wire gate;
+  reg [255:0] hold_digest = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [4:0] hold_err = 5'h00;
+  reg hold_full = 1'h0;
+  reg [3011:0] hold_hdr = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg [31:0] hold_stamp = 32'd0;
+  wire host_commit;
+  wire [255:0] host_data;
+  wire [15:0] \host_data.fee_den ;
+  wire [15:0] \host_data.fee_num ;
+  wire [111:0] \host_data.reserve0 ;
+  wire [111:0] \host_data.reserve1 ;
+  wire [3:0] host_error;
+  wire host_pending;
+  wire [255:0] host_rd_data;
+  wire [15:0] \host_rd_data.fee_den ;
+  wire [15:0] \host_rd_data.fee_num ;
+  wire [111:0] \host_rd_data.reserve0 ;
+  wire [111:0] \host_rd_data.reserve1 ;
+  wire host_rd_en;
+  wire [9:0] host_rd_slot;
+  wire [31:0] host_slot;
   wire [72:0] i__payload;
   wire [72:0] \i__payload$67 ;
   wire [63:0] \i__payload$67.data ;
@@ -311,16 +375,59 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire \i__ready$65 ;
   reg i__valid;
   reg \i__valid$64 ;
+  wire [279:0] i_cd__payload;
+  wire [255:0] \i_cd__payload.data ;
+  wire [15:0] \i_cd__payload.index ;
+  (* enum_base_type = "CalldataWordKind" *)
+  (* enum_value_0 = "SELECTOR" *)
+  (* enum_value_1 = "ARG" *)
+  wire \i_cd__payload.kind ;
+  wire \i_cd__payload.last ;
+  wire [5:0] \i_cd__payload.nbytes ;
+  wire i_cd__ready;
+  wire i_cd__valid;
+  wire [673:0] i_tx__payload;
+  wire [255:0] \i_tx__payload.chain_id ;
+  wire \i_tx__payload.ok ;
+  wire [159:0] \i_tx__payload.to ;
+  wire \i_tx__payload.to_present ;
+  wire [255:0] \i_tx__payload.value ;
+  wire i_tx__ready;
+  wire i_tx__valid;
   wire [31:0] id_magic;
+  wire idle;
   reg in_packet = 1'h0;
+  wire is_swap;
   wire [3:0] keep_count;
   reg [5:0] left = 6'h00;
   (* init = 64'h0000000000000000 *)
   wire [63:0] nbytes;
   wire [3011:0] o__payload;
-  wire [287:0] \o__payload$157 ;
-  wire [255:0] \o__payload$157.digest ;
-  wire [31:0] \o__payload$157.length ;
+  wire [2222:0] \o__payload$114 ;
+  wire [255:0] \o__payload$114.amount_in ;
+  wire [255:0] \o__payload$114.amount_out ;
+  wire [255:0] \o__payload$114.deadline ;
+  wire \o__payload$114.eth_in ;
+  wire \o__payload$114.eth_out ;
+  wire \o__payload$114.exact_out ;
+  wire \o__payload$114.fee_on_transfer ;
+  wire [3:0] \o__payload$114.fn ;
+  wire \o__payload$114.is_swap ;
+  wire [1279:0] \o__payload$114.path ;
+  wire [159:0] \o__payload$114.path[0] ;
+  wire [159:0] \o__payload$114.path[1] ;
+  wire [159:0] \o__payload$114.path[2] ;
+  wire [159:0] \o__payload$114.path[3] ;
+  wire [159:0] \o__payload$114.path[4] ;
+  wire [159:0] \o__payload$114.path[5] ;
+  wire [159:0] \o__payload$114.path[6] ;
+  wire [159:0] \o__payload$114.path[7] ;
+  wire [3:0] \o__payload$114.path_len ;
+  wire [159:0] \o__payload$114.recipient ;
+  wire [1:0] \o__payload$114.router ;
+  wire [287:0] \o__payload$226 ;
+  wire [255:0] \o__payload$226.digest ;
+  wire [31:0] \o__payload$226.length ;
   wire [23:0] \o__payload.access_list_count ;
   wire [23:0] \o__payload.access_list_end ;
   wire [23:0] \o__payload.access_list_offset ;
@@ -386,16 +493,48 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [255:0] \o__payload.v ;
   wire [255:0] \o__payload.value ;
   wire o__ready;
-  wire \o__ready$79 ;
+  wire \o__ready$105 ;
+  wire \o__ready$112 ;
   wire o__valid;
-  wire \o__valid$76 ;
+  wire \o__valid$110 ;
+  wire \o__valid$97 ;
+  wire [279:0] o_calldata__payload;
+  wire [255:0] \o_calldata__payload.data ;
+  wire [15:0] \o_calldata__payload.index ;
+  (* enum_base_type = "CalldataWordKind" *)
+  (* enum_value_0 = "SELECTOR" *)
+  (* enum_value_1 = "ARG" *)
+  wire \o_calldata__payload.kind ;
+  wire \o_calldata__payload.last ;
+  wire [5:0] \o_calldata__payload.nbytes ;
   wire o_calldata__ready;
+  wire o_calldata__valid;
   wire [31:0] opportunities_value;
+  wire output_cfg_swaps;
   wire output_cfg_tx_headers;
   (* init = 64'h0000000000000000 *)
   wire [63:0] packets;
   reg [63:0] packets_value = 64'h0000000000000000;
   wire pipe_rst;
+  wire [15:0] pool_addr_index;
+  wire pool_cmd_commit;
+  wire pool_cmd_readback;
+  wire [31:0] pool_data_0_value;
+  wire [31:0] pool_data_1_value;
+  wire [31:0] pool_data_2_value;
+  wire [31:0] pool_data_3_value;
+  wire [31:0] pool_data_4_value;
+  wire [31:0] pool_data_5_value;
+  wire [31:0] pool_data_6_value;
+  wire [31:0] pool_data_7_value;
+  wire [31:0] pool_rdata_0_value;
+  wire [31:0] pool_rdata_1_value;
+  wire [31:0] pool_rdata_2_value;
+  wire [31:0] pool_rdata_3_value;
+  wire [31:0] pool_rdata_4_value;
+  wire [31:0] pool_rdata_5_value;
+  wire [31:0] pool_rdata_6_value;
+  wire [31:0] pool_rdata_7_value;
   reg [127:0] preamble;
   wire [31:0] r_data;
   wire r_en;
@@ -404,14 +543,36 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   (* init = 32'd0 *)
   wire [31:0] records;
   reg [31:0] records_value = 32'd0;
+  wire router_cfg_valid;
+  wire router_cfg_weth_valid;
+  wire [31:0] router_chain_chain_id;
+  wire router_cmd_commit;
+  wire [3:0] router_sel_index;
+  wire [31:0] router_weth_0_value;
+  wire [31:0] router_weth_1_value;
+  wire [31:0] router_weth_2_value;
+  wire [31:0] router_weth_3_value;
+  wire [31:0] router_weth_4_value;
+  wire [31:0] router_word_0_value;
+  wire [31:0] router_word_1_value;
+  wire [31:0] router_word_2_value;
+  wire [31:0] router_word_3_value;
+  wire [31:0] router_word_4_value;
+  wire [8:0] selector_mask_enable;
   reg [31:0] seq = 32'd0;
   reg [3455:0] shreg = 3456'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg [127:0] spre;
   wire [31:0] src_hash_value;
   wire status_idle;
   (* init = 1'h0 *)
   wire status_in_packet;
   wire status_pool_busy;
-  wire [31:0] swaps_value;
+  wire [3:0] status_pool_error;
+  reg swap_pend = 1'h0;
+  reg [2222:0] swap_rec = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  (* init = 32'd0 *)
+  wire [31:0] swaps;
+  reg [31:0] swaps_value = 32'd0;
   wire [7:0] version_features;
   wire [7:0] version_major;
   wire [7:0] version_minor;
@@ -432,154 +593,198 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \$9  = beat_ok & \$8 ;
   assign \$10  = ~ draining;
   assign w_en = \$9  & \$10 ;
+  assign \$11  = o__valid & \o__valid$97 ;
+  assign \$12  = \$11  & r_rdy;
+  assign \$13  = ~ hold_full;
+  assign i_tx__valid = \$12  & \$13 ;
+  assign \$14  = ! o__payload[4:0];
+  assign a_take = i_tx__valid & i_tx__ready;
   assign m_axis_tvalid = | left;
   assign m_axis_tlast = left == 1'h1;
-  assign \$11  = o__valid & \o__valid$76 ;
-  assign \$12  = ! left;
-  assign \$13  = \$11  & \$12 ;
-  assign record_take = \$13  & r_rdy;
-  assign \$14  = cycle_value[31:0] + 1'h1;
-  assign \$15  = 1'h0 + s_axis_tkeep[0];
-  assign \$16  = \$15  + s_axis_tkeep[1];
-  assign \$17  = \$16  + s_axis_tkeep[2];
-  assign \$18  = \$17  + s_axis_tkeep[3];
-  assign \$19  = \$18  + s_axis_tkeep[4];
-  assign \$20  = \$19  + s_axis_tkeep[5];
-  assign \$21  = \$20  + s_axis_tkeep[6];
-  assign \$22  = \$21  + s_axis_tkeep[7];
-  assign \$23  = ~ in_packet;
-  assign \$24  = ~ r_rdy;
-  assign \$25  = \$23  & \$24 ;
-  assign \$26  = ! left;
-  assign status_idle = \$25  & \$26 ;
-  assign \$27  = cycle_value + 1'h1;
-  assign \$28  = ~ s_axis_tlast;
-  assign \$29  = control_flush | control_soft_reset;
-  assign \$30  = ~ s_axis_tlast;
-  assign \$31  = beat_ok & \$30 ;
-  assign \$32  = in_packet | \$31 ;
-  assign \$33  = m_axis_tvalid & m_axis_tready;
-  assign \$35  = left - 1'h1;
-  assign \$37  = { 3139'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, preamble } | \$36 ;
-  assign \$39  = { 1084'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$37  } | \$38 ;
-  assign \$40  = 6'h36 * output_cfg_tx_headers;
-  assign \$41  = seq + 1'h1;
-  assign \$42  = ~ draining;
-  assign \$43  = beat_ok & \$42 ;
-  assign \$44  = bytes_value + \$22 [3:0];
-  assign \$45  = packets_value + 1'h1;
-  assign \$46  = beat_ok & draining;
-  assign \$47  = \$46  & s_axis_tlast;
-  assign \$48  = drops_value + 1'h1;
-  assign \$49  = records_value + 1'h1;
-  assign \$50  = | o__payload[4:0];
-  assign \$51  = decode_errors_value + 1'h1;
-  assign \$52  = err_empty_value + 1'h1;
-  assign \$53  = err_unknown_type_value + 1'h1;
-  assign \$54  = err_truncated_value + 1'h1;
-  assign \$55  = err_trailing_bytes_value + 1'h1;
-  assign \$56  = err_non_canonical_size_value + 1'h1;
-  assign \$57  = err_leading_zero_value + 1'h1;
-  assign \$58  = err_overruns_parent_value + 1'h1;
-  assign \$59  = err_expected_string_value + 1'h1;
-  assign \$60  = err_expected_list_value + 1'h1;
-  assign \$61  = err_too_few_fields_value + 1'h1;
-  assign \$62  = err_too_many_fields_value + 1'h1;
-  assign \$63  = err_int_out_of_range_value + 1'h1;
-  assign \$64  = err_bad_address_value + 1'h1;
-  assign \$65  = err_bad_storage_key_value + 1'h1;
-  assign \$66  = err_missing_to_value + 1'h1;
-  assign \$67  = err_bad_v_value + 1'h1;
-  assign \$68  = err_bad_y_parity_value + 1'h1;
-  assign \$69  = err_bad_r_value + 1'h1;
-  assign \$70  = err_bad_s_value + 1'h1;
-  assign \$71  = err_high_s_value + 1'h1;
-  assign \$72  = err_no_blob_hashes_value + 1'h1;
-  assign \$73  = err_bad_blob_hash_value + 1'h1;
-  assign \$74  = err_empty_authorization_list_value + 1'h1;
-  assign \$75  = err_priority_fee_above_max_value + 1'h1;
-  assign \$76  = err_initcode_too_large_value + 1'h1;
-  assign \$77  = err_bad_sidecar_value + 1'h1;
-  assign \$78  = err_too_large_value + 1'h1;
-  assign \$79  = err_recovery_failed_value + 1'h1;
+  assign \$15  = hold_full & \o__valid$110 ;
+  assign \$16  = ! left;
+  assign \$17  = \$15  & \$16 ;
+  assign \$18  = ~ swap_pend;
+  assign record_take = \$17  & \$18 ;
+  assign \$19  = selector_mask_enable >> \o__payload$114 [4:1];
+  assign is_swap = \o__payload$114 [0] & \$19 ;
+  assign \$20  = ! left;
+  assign \$21  = swap_pend & \$20 ;
+  assign \$22  = is_swap & output_cfg_swaps;
+  assign \$23  = cycle_value[31:0] + 1'h1;
+  assign \$24  = cycle_value[31:0] + 1'h1;
+  assign \$25  = 1'h0 + s_axis_tkeep[0];
+  assign \$26  = \$25  + s_axis_tkeep[1];
+  assign \$27  = \$26  + s_axis_tkeep[2];
+  assign \$28  = \$27  + s_axis_tkeep[3];
+  assign \$29  = \$28  + s_axis_tkeep[4];
+  assign \$30  = \$29  + s_axis_tkeep[5];
+  assign \$31  = \$30  + s_axis_tkeep[6];
+  assign \$32  = \$31  + s_axis_tkeep[7];
+  assign \$33  = ~ in_packet;
+  assign \$34  = ~ r_rdy;
+  assign \$35  = \$33  & \$34 ;
+  assign \$36  = ~ hold_full;
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = ~ swap_pend;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = ! left;
+  assign idle = \$39  & \$40 ;
+  assign begin_eval = record_take | idle;
+  assign \$41  = cycle_value + 1'h1;
+  assign \$42  = ~ s_axis_tlast;
+  assign \$43  = control_flush | control_soft_reset;
+  assign \$44  = ~ s_axis_tlast;
+  assign \$45  = beat_ok & \$44 ;
+  assign \$46  = in_packet | \$45 ;
+  assign \$47  = m_axis_tvalid & m_axis_tready;
+  assign \$49  = left - 1'h1;
+  assign \$50  = ! left;
+  assign \$51  = swap_pend & \$50 ;
+  assign \$53  = { 3139'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, preamble } | \$52 ;
+  assign \$55  = { 1084'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$53  } | \$54 ;
+  assign \$56  = 6'h36 * output_cfg_tx_headers;
+  assign \$57  = is_swap & output_cfg_swaps;
+  assign \$59  = { 2350'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, spre } | \$58 ;
+  assign \$60  = seq + 1'h1;
+  assign \$61  = is_swap & output_cfg_swaps;
+  assign \$62  = ~ \$61 ;
+  assign \$63  = record_take & \$62 ;
+  assign \$64  = seq + 1'h1;
+  assign \$65  = ~ draining;
+  assign \$66  = beat_ok & \$65 ;
+  assign \$67  = bytes_value + \$32 [3:0];
+  assign \$68  = packets_value + 1'h1;
+  assign \$69  = beat_ok & draining;
+  assign \$70  = \$69  & s_axis_tlast;
+  assign \$71  = drops_value + 1'h1;
+  assign \$72  = record_take & is_swap;
+  assign \$73  = swaps_value + 1'h1;
+  assign \$74  = records_value + 1'h1;
+  assign \$75  = | hold_err;
+  assign \$76  = decode_errors_value + 1'h1;
+  assign \$77  = err_empty_value + 1'h1;
+  assign \$78  = err_unknown_type_value + 1'h1;
+  assign \$79  = err_truncated_value + 1'h1;
+  assign \$80  = err_trailing_bytes_value + 1'h1;
+  assign \$81  = err_non_canonical_size_value + 1'h1;
+  assign \$82  = err_leading_zero_value + 1'h1;
+  assign \$83  = err_overruns_parent_value + 1'h1;
+  assign \$84  = err_expected_string_value + 1'h1;
+  assign \$85  = err_expected_list_value + 1'h1;
+  assign \$86  = err_too_few_fields_value + 1'h1;
+  assign \$87  = err_too_many_fields_value + 1'h1;
+  assign \$88  = err_int_out_of_range_value + 1'h1;
+  assign \$89  = err_bad_address_value + 1'h1;
+  assign \$90  = err_bad_storage_key_value + 1'h1;
+  assign \$91  = err_missing_to_value + 1'h1;
+  assign \$92  = err_bad_v_value + 1'h1;
+  assign \$93  = err_bad_y_parity_value + 1'h1;
+  assign \$94  = err_bad_r_value + 1'h1;
+  assign \$95  = err_bad_s_value + 1'h1;
+  assign \$96  = err_high_s_value + 1'h1;
+  assign \$97  = err_no_blob_hashes_value + 1'h1;
+  assign \$98  = err_bad_blob_hash_value + 1'h1;
+  assign \$99  = err_empty_authorization_list_value + 1'h1;
+  assign \$100  = err_priority_fee_above_max_value + 1'h1;
+  assign \$101  = err_initcode_too_large_value + 1'h1;
+  assign \$102  = err_bad_sidecar_value + 1'h1;
+  assign \$103  = err_too_large_value + 1'h1;
+  assign \$104  = err_recovery_failed_value + 1'h1;
   always @(posedge clk)
-    cycle_value <= \$80 ;
+    cycle_value <= \$105 ;
   always @(posedge clk)
-    in_packet <= \$81 ;
+    in_packet <= \$106 ;
   always @(posedge clk)
-    draining <= \$82 ;
+    draining <= \$107 ;
   always @(posedge clk)
-    shreg <= \$83 ;
+    hold_full <= \$108 ;
   always @(posedge clk)
-    left <= \$84 ;
+    hold_hdr <= \$109 ;
   always @(posedge clk)
-    seq <= \$85 ;
+    hold_digest <= \$110 ;
   always @(posedge clk)
-    bytes_value <= \$86 ;
+    hold_stamp <= \$111 ;
   always @(posedge clk)
-    packets_value <= \$87 ;
+    hold_err <= \$112 ;
   always @(posedge clk)
-    drops_value <= \$88 ;
+    shreg <= \$113 ;
   always @(posedge clk)
-    records_value <= \$89 ;
+    left <= \$114 ;
   always @(posedge clk)
-    decode_errors_value <= \$90 ;
+    swap_pend <= \$115 ;
   always @(posedge clk)
-    err_empty_value <= \$91 ;
+    swap_rec <= \$116 ;
   always @(posedge clk)
-    err_unknown_type_value <= \$92 ;
+    seq <= \$117 ;
   always @(posedge clk)
-    err_truncated_value <= \$93 ;
+    bytes_value <= \$118 ;
   always @(posedge clk)
-    err_trailing_bytes_value <= \$94 ;
+    packets_value <= \$119 ;
   always @(posedge clk)
-    err_non_canonical_size_value <= \$95 ;
+    drops_value <= \$120 ;
   always @(posedge clk)
-    err_leading_zero_value <= \$96 ;
+    swaps_value <= \$121 ;
   always @(posedge clk)
-    err_overruns_parent_value <= \$97 ;
+    records_value <= \$122 ;
   always @(posedge clk)
-    err_expected_string_value <= \$98 ;
+    decode_errors_value <= \$123 ;
   always @(posedge clk)
-    err_expected_list_value <= \$99 ;
+    err_empty_value <= \$124 ;
   always @(posedge clk)
-    err_too_few_fields_value <= \$100 ;
+    err_unknown_type_value <= \$125 ;
   always @(posedge clk)
-    err_too_many_fields_value <= \$101 ;
+    err_truncated_value <= \$126 ;
   always @(posedge clk)
-    err_int_out_of_range_value <= \$102 ;
+    err_trailing_bytes_value <= \$127 ;
   always @(posedge clk)
-    err_bad_address_value <= \$103 ;
+    err_non_canonical_size_value <= \$128 ;
   always @(posedge clk)
-    err_bad_storage_key_value <= \$104 ;
+    err_leading_zero_value <= \$129 ;
   always @(posedge clk)
-    err_missing_to_value <= \$105 ;
+    err_overruns_parent_value <= \$130 ;
   always @(posedge clk)
-    err_bad_v_value <= \$106 ;
+    err_expected_string_value <= \$131 ;
   always @(posedge clk)
-    err_bad_y_parity_value <= \$107 ;
+    err_expected_list_value <= \$132 ;
   always @(posedge clk)
-    err_bad_r_value <= \$108 ;
+    err_too_few_fields_value <= \$133 ;
   always @(posedge clk)
-    err_bad_s_value <= \$109 ;
+    err_too_many_fields_value <= \$134 ;
   always @(posedge clk)
-    err_high_s_value <= \$110 ;
+    err_int_out_of_range_value <= \$135 ;
   always @(posedge clk)
-    err_no_blob_hashes_value <= \$111 ;
+    err_bad_address_value <= \$136 ;
   always @(posedge clk)
-    err_bad_blob_hash_value <= \$112 ;
+    err_bad_storage_key_value <= \$137 ;
   always @(posedge clk)
-    err_empty_authorization_list_value <= \$113 ;
+    err_missing_to_value <= \$138 ;
   always @(posedge clk)
-    err_priority_fee_above_max_value <= \$114 ;
+    err_bad_v_value <= \$139 ;
   always @(posedge clk)
-    err_initcode_too_large_value <= \$115 ;
+    err_bad_y_parity_value <= \$140 ;
   always @(posedge clk)
-    err_bad_sidecar_value <= \$116 ;
+    err_bad_r_value <= \$141 ;
   always @(posedge clk)
-    err_too_large_value <= \$117 ;
+    err_bad_s_value <= \$142 ;
   always @(posedge clk)
-    err_recovery_failed_value <= \$118 ;
+    err_high_s_value <= \$143 ;
+  always @(posedge clk)
+    err_no_blob_hashes_value <= \$144 ;
+  always @(posedge clk)
+    err_bad_blob_hash_value <= \$145 ;
+  always @(posedge clk)
+    err_empty_authorization_list_value <= \$146 ;
+  always @(posedge clk)
+    err_priority_fee_above_max_value <= \$147 ;
+  always @(posedge clk)
+    err_initcode_too_large_value <= \$148 ;
+  always @(posedge clk)
+    err_bad_sidecar_value <= \$149 ;
+  always @(posedge clk)
+    err_too_large_value <= \$150 ;
+  always @(posedge clk)
+    err_recovery_failed_value <= \$151 ;
   \appliance_top.csr  csr (
     .bus__araddr(s_axil_araddr),
     .bus__arready(s_axil_arready),
@@ -632,12 +837,44 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .err_trailing_bytes_rd(err_trailing_bytes_value),
     .err_truncated_rd(err_truncated_value),
     .err_unknown_type_rd(err_unknown_type_value),
+    .output_cfg_swaps(output_cfg_swaps),
     .output_cfg_tx_headers(output_cfg_tx_headers),
     .packets_rd(packets_value),
+    .pool_addr_index(pool_addr_index),
+    .pool_cmd_commit(host_commit),
+    .pool_cmd_readback(host_rd_en),
+    .pool_data_0_cur(pool_data_0_value),
+    .pool_data_1_cur(pool_data_1_value),
+    .pool_data_2_cur(pool_data_2_value),
+    .pool_data_3_cur(pool_data_3_value),
+    .pool_data_4_cur(pool_data_4_value),
+    .pool_data_5_cur(pool_data_5_value),
+    .pool_data_6_cur(pool_data_6_value),
+    .pool_data_7_cur(pool_data_7_value),
+    .\port$14516$0 (host_rd_data),
     .records_rd(records_value),
+    .router_cfg_valid(router_cfg_valid),
+    .router_cfg_weth_valid(router_cfg_weth_valid),
+    .router_chain_cur(router_chain_chain_id),
+    .router_cmd_commit(cfg_we),
+    .router_sel_index(router_sel_index),
+    .router_weth_0_cur(router_weth_0_value),
+    .router_weth_1_cur(router_weth_1_value),
+    .router_weth_2_cur(router_weth_2_value),
+    .router_weth_3_cur(router_weth_3_value),
+    .router_weth_4_cur(router_weth_4_value),
+    .router_word_0_cur(router_word_0_value),
+    .router_word_1_cur(router_word_1_value),
+    .router_word_2_cur(router_word_2_value),
+    .router_word_3_cur(router_word_3_value),
+    .router_word_4_cur(router_word_4_value),
     .rst(rst),
-    .status_idle(status_idle),
-    .status_in_packet(in_packet)
+    .selector_mask_enable(selector_mask_enable),
+    .status_idle(idle),
+    .status_in_packet(in_packet),
+    .status_pool_busy(status_pool_busy),
+    .status_pool_error(status_pool_error),
+    .swaps_rd(swaps_value)
   );
   \appliance_top.decoder  decoder (
     .clk(clk),
@@ -645,8 +882,11 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .i__ready(\i__ready$65 ),
     .i__valid(i__valid),
     .o__payload(o__payload),
-    .o__ready(record_take),
+    .o__ready(a_take),
+    .\o__ready$36 (o_calldata__ready),
     .o__valid(o__valid),
+    .\o_calldata__payload$34 (i_cd__payload),
+    .\o_calldata__valid$38 (i_cd__valid),
     .pipe_rst(pipe_rst),
     .rst(rst)
   );
@@ -655,22 +895,58 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .i__payload(\i__payload$67 ),
     .i__ready(i__ready),
     .i__valid(\i__valid$64 ),
-    .o__payload(\o__payload$157 ),
-    .o__ready(record_take),
-    .o__valid(\o__valid$76 ),
+    .o__payload(\o__payload$226 ),
+    .o__ready(a_take),
+    .o__valid(\o__valid$97 ),
     .pipe_rst(pipe_rst),
+    .rst(rst)
+  );
+  \appliance_top.pool  pool (
+    .begin_eval(begin_eval),
+    .clk(clk),
+    .host_commit(host_commit),
+    .host_error(status_pool_error),
+    .host_pending(status_pool_busy),
+    .host_rd_data(host_rd_data),
+    .\port$14667$0 (pool_addr_index),
+    .\port$14669$0 (pool_data_0_value),
+    .\port$14671$0 (pool_data_1_value),
+    .\port$14673$0 (pool_data_2_value),
+    .\port$14675$0 (pool_data_3_value),
+    .\port$14677$0 (pool_data_4_value),
+    .\port$14679$0 (pool_data_5_value),
+    .\port$14681$0 (pool_data_6_value),
+    .\port$14683$0 (pool_data_7_value),
+    .rp_host__en(host_rd_en),
     .rst(rst)
   );
   \appliance_top.stamps  stamps (
     .clk(clk),
     .pipe_rst(pipe_rst),
     .r_data(r_data),
-    .r_en(record_take),
+    .r_en(a_take),
     .r_rdy(r_rdy),
     .rst(rst),
     .w_en(w_en),
     .w_port__data(cycle_value[31:0]),
     .w_rdy(w_rdy)
+  );
+  \appliance_top.swap  swap (
+    .cfg_entry(cfg_entry),
+    .cfg_index(router_sel_index[1:0]),
+    .cfg_we(cfg_we),
+    .clk(clk),
+    .i_cd__payload(i_cd__payload),
+    .i_cd__ready(o_calldata__ready),
+    .i_cd__valid(i_cd__valid),
+    .i_tx__payload(i_tx__payload),
+    .i_tx__ready(i_tx__ready),
+    .i_tx__valid(i_tx__valid),
+    .o__ready(record_take),
+    .o_valid(\o__valid$110 ),
+    .pipe_rst(pipe_rst),
+    .rec(\o__payload$114 ),
+    .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
@@ -701,217 +977,332 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    { preamble[127:32], preamble[15:0] } = 112'h0000000000000000000000000000;
+    { preamble[127:32], preamble[16:0] } = 113'h00000000000000000000000000000;
     if (record_take) begin
       preamble[7:0] = 8'h01;
       preamble[15:8] = 8'h34;
+      preamble[16] = \$22 ;
       preamble[63:32] = seq;
-      preamble[95:64] = r_data;
-      preamble[127:96] = \$14 [31:0];
+      preamble[95:64] = hold_stamp;
+      preamble[127:96] = \$23 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$80  = \$27 [63:0];
+    { spre[127:32], spre[15:0] } = 112'h0000000000000000000000000000;
+    if (record_take) begin
+    end else if (\$21 ) begin
+      spre[7:0] = 8'h02;
+      spre[15:8] = 8'h23;
+      spre[63:32] = seq;
+      spre[95:64] = hold_stamp;
+      spre[127:96] = \$24 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$105  = \$41 [63:0];
     if (rst) begin
-      \$80  = 64'h0000000000000000;
+      \$105  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$81  = in_packet;
+    \$106  = in_packet;
     if (beat_ok) begin
-      \$81  = \$28 ;
+      \$106  = \$42 ;
     end
     if (rst) begin
-      \$81  = 1'h0;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$82  = draining;
+    \$107  = draining;
     if (beat_ok) begin
       if (s_axis_tlast) begin
-        \$82  = 1'h0;
+        \$107  = 1'h0;
       end
     end
-    if (\$29 ) begin
-      \$82  = \$32 ;
+    if (\$43 ) begin
+      \$107  = \$46 ;
     end
     if (rst) begin
-      \$82  = 1'h0;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$83  = shreg;
-    if (\$33 ) begin
-      \$83  = \$34 ;
+    \$108  = hold_full;
+    if (a_take) begin
+      \$108  = 1'h1;
     end
     if (record_take) begin
-      \$83  = \$39 [3455:0];
-    end
-    if (rst) begin
-      \$83  = 3456'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$84  = left;
-    if (\$33 ) begin
-      \$84  = \$35 [5:0];
-    end
-    if (record_take) begin
-      \$84  = \$40 [5:0];
+      \$108  = 1'h0;
     end
     if (pipe_rst) begin
-      \$84  = 6'h00;
+      \$108  = 1'h0;
     end
     if (rst) begin
-      \$84  = 6'h00;
+      \$108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$85  = seq;
-    if (record_take) begin
-      \$85  = \$41 [31:0];
-    end
-    if (pipe_rst) begin
-      \$85  = 32'd0;
+    \$109  = hold_hdr;
+    if (a_take) begin
+      \$109  = o__payload;
     end
     if (rst) begin
-      \$85  = 32'd0;
+      \$109  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$86  = bytes_value;
-    if (\$43 ) begin
-      \$86  = \$44 [63:0];
-    end
-    if (control_soft_reset) begin
-      \$86  = 64'h0000000000000000;
+    \$110  = hold_digest;
+    if (a_take) begin
+      \$110  = \o__payload$226 [255:0];
     end
     if (rst) begin
-      \$86  = 64'h0000000000000000;
+      \$110  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$87  = packets_value;
-    if (\$43 ) begin
-      if (s_axis_tlast) begin
-        \$87  = \$45 [63:0];
-      end
-    end
-    if (control_soft_reset) begin
-      \$87  = 64'h0000000000000000;
+    \$111  = hold_stamp;
+    if (a_take) begin
+      \$111  = r_data;
     end
     if (rst) begin
-      \$87  = 64'h0000000000000000;
+      \$111  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$88  = drops_value;
+    \$112  = hold_err;
+    if (a_take) begin
+      \$112  = o__payload[4:0];
+    end
+    if (rst) begin
+      \$112  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$113  = shreg;
     if (\$47 ) begin
-      \$88  = \$48 [31:0];
+      \$113  = \$48 ;
     end
-    if (control_soft_reset) begin
-      \$88  = 32'd0;
+    if (record_take) begin
+      \$113  = \$55 [3455:0];
+    end else if (\$51 ) begin
+      \$113  = { 978'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$59  };
     end
     if (rst) begin
-      \$88  = 32'd0;
+      \$113  = 3456'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$89  = records_value;
-    if (record_take) begin
-      \$89  = \$49 [31:0];
+    \$114  = left;
+    if (\$47 ) begin
+      \$114  = \$49 [5:0];
     end
-    if (control_soft_reset) begin
-      \$89  = 32'd0;
+    if (record_take) begin
+      \$114  = \$56 [5:0];
+    end else if (\$51 ) begin
+      \$114  = 6'h25;
+    end
+    if (pipe_rst) begin
+      \$114  = 6'h00;
     end
     if (rst) begin
-      \$89  = 32'd0;
+      \$114  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$90  = decode_errors_value;
+    \$115  = swap_pend;
     if (record_take) begin
-      if (\$50 ) begin
-        \$90  = \$51 [31:0];
+      \$115  = \$57 ;
+    end else if (\$51 ) begin
+      \$115  = 1'h0;
+    end
+    if (pipe_rst) begin
+      \$115  = 1'h0;
+    end
+    if (rst) begin
+      \$115  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$116  = swap_rec;
+    if (record_take) begin
+      \$116  = \o__payload$114 ;
+    end
+    if (rst) begin
+      \$116  = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$117  = seq;
+    if (record_take) begin
+    end else if (\$51 ) begin
+      \$117  = \$60 [31:0];
+    end
+    if (\$63 ) begin
+      \$117  = \$64 [31:0];
+    end
+    if (pipe_rst) begin
+      \$117  = 32'd0;
+    end
+    if (rst) begin
+      \$117  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$118  = bytes_value;
+    if (\$66 ) begin
+      \$118  = \$67 [63:0];
+    end
+    if (control_soft_reset) begin
+      \$118  = 64'h0000000000000000;
+    end
+    if (rst) begin
+      \$118  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$119  = packets_value;
+    if (\$66 ) begin
+      if (s_axis_tlast) begin
+        \$119  = \$68 [63:0];
       end
     end
     if (control_soft_reset) begin
-      \$90  = 32'd0;
+      \$119  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$90  = 32'd0;
+      \$119  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$91  = err_empty_value;
+    \$120  = drops_value;
+    if (\$70 ) begin
+      \$120  = \$71 [31:0];
+    end
+    if (control_soft_reset) begin
+      \$120  = 32'd0;
+    end
+    if (rst) begin
+      \$120  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$121  = swaps_value;
+    if (\$72 ) begin
+      \$121  = \$73 [31:0];
+    end
+    if (control_soft_reset) begin
+      \$121  = 32'd0;
+    end
+    if (rst) begin
+      \$121  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$122  = records_value;
     if (record_take) begin
-      casez (o__payload[4:0])
+      \$122  = \$74 [31:0];
+    end
+    if (control_soft_reset) begin
+      \$122  = 32'd0;
+    end
+    if (rst) begin
+      \$122  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$123  = decode_errors_value;
+    if (record_take) begin
+      if (\$75 ) begin
+        \$123  = \$76 [31:0];
+      end
+    end
+    if (control_soft_reset) begin
+      \$123  = 32'd0;
+    end
+    if (rst) begin
+      \$123  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$124  = err_empty_value;
+    if (record_take) begin
+      casez (hold_err)
         5'h01:
-            \$91  = \$52 [31:0];
+            \$124  = \$77 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$91  = 32'd0;
+      \$124  = 32'd0;
     end
     if (rst) begin
-      \$91  = 32'd0;
+      \$124  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$92  = err_unknown_type_value;
+    \$125  = err_unknown_type_value;
     if (record_take) begin
-      casez (o__payload[4:0])
+      casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
-            \$92  = \$53 [31:0];
+            \$125  = \$78 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$92  = 32'd0;
+      \$125  = 32'd0;
     end
     if (rst) begin
-      \$92  = 32'd0;
+      \$125  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$93  = err_truncated_value;
+    \$126  = err_truncated_value;
     if (record_take) begin
-      casez (o__payload[4:0])
+      casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
             /* empty */;
         5'h03:
-            \$93  = \$54 [31:0];
+            \$126  = \$79 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$93  = 32'd0;
+      \$126  = 32'd0;
     end
     if (rst) begin
-      \$93  = 32'd0;
+      \$126  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$94  = err_trailing_bytes_value;
+    \$127  = err_trailing_bytes_value;
     if (record_take) begin
-      casez (o__payload[4:0])
+      casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
@@ -919,21 +1310,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h03:
             /* empty */;
         5'h04:
-            \$94  = \$55 [31:0];
+            \$127  = \$80 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$94  = 32'd0;
+      \$127  = 32'd0;
     end
     if (rst) begin
-      \$94  = 32'd0;
+      \$127  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$95  = err_non_canonical_size_value;
+    \$128  = err_non_canonical_size_value;
     if (record_take) begin
-      casez (o__payload[4:0])
+      casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
@@ -943,21 +1334,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h04:
             /* empty */;
         5'h05:
-            \$95  = \$56 [31:0];
+            \$128  = \$81 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$95  = 32'd0;
+      \$128  = 32'd0;
     end
     if (rst) begin
-      \$95  = 32'd0;
+      \$128  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$96  = err_leading_zero_value;
+    \$129  = err_leading_zero_value;
     if (record_take) begin
-      casez (o__payload[4:0])
+      casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
@@ -969,21 +1360,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h05:
             /* empty */;
         5'h06:
-            \$96  = \$57 [31:0];
+            \$129  = \$82 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$96  = 32'd0;
+      \$129  = 32'd0;
     end
     if (rst) begin
-      \$96  = 32'd0;
+      \$129  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$97  = err_overruns_parent_value;
+    \$130  = err_overruns_parent_value;
     if (record_take) begin
-      casez (o__payload[4:0])
+      casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
@@ -997,21 +1388,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h06:
             /* empty */;
         5'h07:
-            \$97  = \$58 [31:0];
+            \$130  = \$83 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$97  = 32'd0;
+      \$130  = 32'd0;
     end
     if (rst) begin
-      \$97  = 32'd0;
+      \$130  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$98  = err_expected_string_value;
+    \$131  = err_expected_string_value;
     if (record_take) begin
-      casez (o__payload[4:0])
+      casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
@@ -1027,21 +1418,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h07:
             /* empty */;
         5'h08:
-            \$98  = \$59 [31:0];
+            \$131  = \$84 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$98  = 32'd0;
+      \$131  = 32'd0;
     end
     if (rst) begin
-      \$98  = 32'd0;
+      \$131  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$99  = err_expected_list_value;
+    \$132  = err_expected_list_value;
     if (record_take) begin
-      casez (o__payload[4:0])
+      casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
@@ -1059,21 +1450,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h08:
             /* empty */;
         5'h09:
-            \$99  = \$60 [31:0];
+            \$132  = \$85 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$99  = 32'd0;
+      \$132  = 32'd0;
     end
     if (rst) begin
-      \$99  = 32'd0;
+      \$132  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$100  = err_too_few_fields_value;
+    \$133  = err_too_few_fields_value;
     if (record_take) begin
-      casez (o__payload[4:0])
+      casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
@@ -1093,21 +1484,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h09:
             /* empty */;
         5'h0a:
-            \$100  = \$61 [31:0];
+            \$133  = \$86 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$100  = 32'd0;
+      \$133  = 32'd0;
     end
     if (rst) begin
-      \$100  = 32'd0;
+      \$133  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$101  = err_too_many_fields_value;
+    \$134  = err_too_many_fields_value;
     if (record_take) begin
-      casez (o__payload[4:0])
+      casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
@@ -1129,21 +1520,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0a:
             /* empty */;
         5'h0b:
-            \$101  = \$62 [31:0];
+            \$134  = \$87 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$101  = 32'd0;
+      \$134  = 32'd0;
     end
     if (rst) begin
-      \$101  = 32'd0;
+      \$134  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$102  = err_int_out_of_range_value;
+    \$135  = err_int_out_of_range_value;
     if (record_take) begin
-      casez (o__payload[4:0])
+      casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
@@ -1167,21 +1558,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0b:
             /* empty */;
         5'h0c:
-            \$102  = \$63 [31:0];
+            \$135  = \$88 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$102  = 32'd0;
+      \$135  = 32'd0;
     end
     if (rst) begin
-      \$102  = 32'd0;
+      \$135  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$103  = err_bad_address_value;
+    \$136  = err_bad_address_value;
     if (record_take) begin
-      casez (o__payload[4:0])
+      casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
@@ -1207,21 +1598,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0c:
             /* empty */;
         5'h0d:
-            \$103  = \$64 [31:0];
+            \$136  = \$89 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$103  = 32'd0;
+      \$136  = 32'd0;
     end
     if (rst) begin
-      \$103  = 32'd0;
+      \$136  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$104  = err_bad_storage_key_value;
+    \$137  = err_bad_storage_key_value;
     if (record_take) begin
-      casez (o__payload[4:0])
+      casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
@@ -1249,21 +1640,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0d:
             /* empty */;
         5'h0e:
-            \$104  = \$65 [31:0];
+            \$137  = \$90 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$104  = 32'd0;
+      \$137  = 32'd0;
     end
     if (rst) begin
-      \$104  = 32'd0;
+      \$137  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$105  = err_missing_to_value;
+    \$138  = err_missing_to_value;
     if (record_take) begin
-      casez (o__payload[4:0])
+      casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
@@ -1293,21 +1684,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0e:
             /* empty */;
         5'h0f:
-            \$105  = \$66 [31:0];
+            \$138  = \$91 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$105  = 32'd0;
+      \$138  = 32'd0;
     end
     if (rst) begin
-      \$105  = 32'd0;
+      \$138  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$106  = err_bad_v_value;
+    \$139  = err_bad_v_value;
     if (record_take) begin
-      casez (o__payload[4:0])
+      casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
@@ -1339,21 +1730,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0f:
             /* empty */;
         5'h10:
-            \$106  = \$67 [31:0];
+            \$139  = \$92 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$106  = 32'd0;
+      \$139  = 32'd0;
     end
     if (rst) begin
-      \$106  = 32'd0;
+      \$139  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$107  = err_bad_y_parity_value;
+    \$140  = err_bad_y_parity_value;
     if (record_take) begin
-      casez (o__payload[4:0])
+      casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
@@ -1387,21 +1778,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h10:
             /* empty */;
         5'h11:
-            \$107  = \$68 [31:0];
+            \$140  = \$93 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$107  = 32'd0;
+      \$140  = 32'd0;
     end
     if (rst) begin
-      \$107  = 32'd0;
+      \$140  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$108  = err_bad_r_value;
+    \$141  = err_bad_r_value;
     if (record_take) begin
-      casez (o__payload[4:0])
+      casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
@@ -1437,21 +1828,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h11:
             /* empty */;
         5'h12:
-            \$108  = \$69 [31:0];
+            \$141  = \$94 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$108  = 32'd0;
+      \$141  = 32'd0;
     end
     if (rst) begin
-      \$108  = 32'd0;
+      \$141  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$109  = err_bad_s_value;
+    \$142  = err_bad_s_value;
     if (record_take) begin
-      casez (o__payload[4:0])
+      casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
@@ -1489,21 +1880,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h12:
             /* empty */;
         5'h13:
-            \$109  = \$70 [31:0];
+            \$142  = \$95 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$109  = 32'd0;
+      \$142  = 32'd0;
     end
     if (rst) begin
-      \$109  = 32'd0;
+      \$142  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$110  = err_high_s_value;
+    \$143  = err_high_s_value;
     if (record_take) begin
-      casez (o__payload[4:0])
+      casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
@@ -1543,21 +1934,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h13:
             /* empty */;
         5'h14:
-            \$110  = \$71 [31:0];
+            \$143  = \$96 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$110  = 32'd0;
+      \$143  = 32'd0;
     end
     if (rst) begin
-      \$110  = 32'd0;
+      \$143  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$111  = err_no_blob_hashes_value;
+    \$144  = err_no_blob_hashes_value;
     if (record_take) begin
-      casez (o__payload[4:0])
+      casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
@@ -1599,21 +1990,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h14:
             /* empty */;
         5'h15:
-            \$111  = \$72 [31:0];
+            \$144  = \$97 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$111  = 32'd0;
+      \$144  = 32'd0;
     end
     if (rst) begin
-      \$111  = 32'd0;
+      \$144  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$112  = err_bad_blob_hash_value;
+    \$145  = err_bad_blob_hash_value;
     if (record_take) begin
-      casez (o__payload[4:0])
+      casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
@@ -1657,21 +2048,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h15:
             /* empty */;
         5'h16:
-            \$112  = \$73 [31:0];
+            \$145  = \$98 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$112  = 32'd0;
+      \$145  = 32'd0;
     end
     if (rst) begin
-      \$112  = 32'd0;
+      \$145  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$113  = err_empty_authorization_list_value;
+    \$146  = err_empty_authorization_list_value;
     if (record_take) begin
-      casez (o__payload[4:0])
+      casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
@@ -1717,21 +2108,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h16:
             /* empty */;
         5'h17:
-            \$113  = \$74 [31:0];
+            \$146  = \$99 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$113  = 32'd0;
+      \$146  = 32'd0;
     end
     if (rst) begin
-      \$113  = 32'd0;
+      \$146  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$114  = err_priority_fee_above_max_value;
+    \$147  = err_priority_fee_above_max_value;
     if (record_take) begin
-      casez (o__payload[4:0])
+      casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
@@ -1779,21 +2170,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h17:
             /* empty */;
         5'h18:
-            \$114  = \$75 [31:0];
+            \$147  = \$100 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$114  = 32'd0;
+      \$147  = 32'd0;
     end
     if (rst) begin
-      \$114  = 32'd0;
+      \$147  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$115  = err_initcode_too_large_value;
+    \$148  = err_initcode_too_large_value;
     if (record_take) begin
-      casez (o__payload[4:0])
+      casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
@@ -1843,21 +2234,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h18:
             /* empty */;
         5'h19:
-            \$115  = \$76 [31:0];
+            \$148  = \$101 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$115  = 32'd0;
+      \$148  = 32'd0;
     end
     if (rst) begin
-      \$115  = 32'd0;
+      \$148  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$116  = err_bad_sidecar_value;
+    \$149  = err_bad_sidecar_value;
     if (record_take) begin
-      casez (o__payload[4:0])
+      casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
@@ -1909,21 +2300,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h19:
             /* empty */;
         5'h1a:
-            \$116  = \$77 [31:0];
+            \$149  = \$102 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$116  = 32'd0;
+      \$149  = 32'd0;
     end
     if (rst) begin
-      \$116  = 32'd0;
+      \$149  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$117  = err_too_large_value;
+    \$150  = err_too_large_value;
     if (record_take) begin
-      casez (o__payload[4:0])
+      casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
@@ -1977,21 +2368,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h1a:
             /* empty */;
         5'h1b:
-            \$117  = \$78 [31:0];
+            \$150  = \$103 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$117  = 32'd0;
+      \$150  = 32'd0;
     end
     if (rst) begin
-      \$117  = 32'd0;
+      \$150  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$118  = err_recovery_failed_value;
+    \$151  = err_recovery_failed_value;
     if (record_take) begin
-      casez (o__payload[4:0])
+      casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
@@ -2047,14 +2438,14 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h1b:
             /* empty */;
         5'h1c:
-            \$118  = \$79 [31:0];
+            \$151  = \$104 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$118  = 32'd0;
+      \$151  = 32'd0;
     end
     if (rst) begin
-      \$118  = 32'd0;
+      \$151  = 32'd0;
     end
   end
   assign bus__awaddr = s_axil_awaddr;
@@ -2076,23 +2467,28 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign bus__rready = s_axil_rready;
   assign id_magic = 32'd1296389698;
   assign version_major = 8'h01;
-  assign version_minor = 8'h01;
-  assign version_features = 8'h03;
-  assign src_hash_value = 32'd1652141339;
+  assign version_minor = 8'h03;
+  assign version_features = 8'h0f;
+  assign src_hash_value = 32'd3761332789;
   assign cnt_rst = control_soft_reset;
   assign cycle = cycle_value;
   assign w_data = cycle_value[31:0];
-  assign o_calldata__ready = 1'h1;
-  assign o__ready = record_take;
-  assign \o__ready$79  = record_take;
-  assign r_en = record_take;
-  assign keep_count = \$22 [3:0];
+  assign o_calldata__payload = i_cd__payload;
+  assign i_cd__ready = o_calldata__ready;
+  assign o_calldata__valid = i_cd__valid;
+  assign router_cmd_commit = cfg_we;
+  assign cfg_index = router_sel_index[1:0];
+  assign o__ready = a_take;
+  assign \o__ready$105  = a_take;
+  assign r_en = a_take;
+  assign \o__ready$112  = record_take;
+  assign keep_count = \$32 [3:0];
   assign packets = packets_value;
   assign nbytes = bytes_value;
   assign records = records_value;
   assign errors = decode_errors_value;
   assign drops = drops_value;
-  assign swaps_value = 32'd0;
+  assign swaps = swaps_value;
   assign opportunities_value = 32'd0;
   assign err_empty = err_empty_value;
   assign err_unknown_type = err_unknown_type_value;
@@ -2122,8 +2518,23 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign err_bad_sidecar = err_bad_sidecar_value;
   assign err_too_large = err_too_large_value;
   assign err_recovery_failed = err_recovery_failed_value;
+  assign host_slot = { 16'h0000, pool_addr_index };
+  assign host_data = { pool_data_7_value, pool_data_6_value, pool_data_5_value, pool_data_4_value, pool_data_3_value, pool_data_2_value, pool_data_1_value, pool_data_0_value };
+  assign pool_cmd_commit = host_commit;
+  assign host_rd_slot = pool_addr_index[9:0];
+  assign pool_cmd_readback = host_rd_en;
+  assign host_pending = status_pool_busy;
+  assign host_error = status_pool_error;
+  assign pool_rdata_0_value = host_rd_data[31:0];
+  assign pool_rdata_1_value = host_rd_data[63:32];
+  assign pool_rdata_2_value = host_rd_data[95:64];
+  assign pool_rdata_3_value = host_rd_data[127:96];
+  assign pool_rdata_4_value = host_rd_data[159:128];
+  assign pool_rdata_5_value = host_rd_data[191:160];
+  assign pool_rdata_6_value = host_rd_data[223:192];
+  assign pool_rdata_7_value = host_rd_data[255:224];
   assign status_in_packet = in_packet;
-  assign status_pool_busy = 1'h0;
+  assign status_idle = idle;
   assign m_axis_tdata = shreg[63:0];
   assign m_axis_tkeep = 8'hff;
   assign s_axil_bresp = 2'h0;
@@ -2134,6 +2545,26 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \i__payload$67.data  = \i__payload$67 [63:0];
   assign \i__payload$67.keep  = \i__payload$67 [71:64];
   assign \i__payload$67.last  = \i__payload$67 [72];
+  assign \i_cd__payload.data  = i_cd__payload[255:0];
+  assign \i_cd__payload.nbytes  = i_cd__payload[261:256];
+  assign \i_cd__payload.kind  = i_cd__payload[262];
+  assign \i_cd__payload.index  = i_cd__payload[278:263];
+  assign \i_cd__payload.last  = i_cd__payload[279];
+  assign \o_calldata__payload.data  = i_cd__payload[255:0];
+  assign \o_calldata__payload.nbytes  = i_cd__payload[261:256];
+  assign \o_calldata__payload.kind  = i_cd__payload[262];
+  assign \o_calldata__payload.index  = i_cd__payload[278:263];
+  assign \o_calldata__payload.last  = i_cd__payload[279];
+  assign \cfg_entry.valid  = cfg_entry[0];
+  assign \cfg_entry.chain_id  = cfg_entry[64:1];
+  assign \cfg_entry.address  = cfg_entry[224:65];
+  assign \cfg_entry.weth_valid  = cfg_entry[225];
+  assign \cfg_entry.weth  = cfg_entry[385:226];
+  assign \i_tx__payload.ok  = i_tx__payload[0];
+  assign \i_tx__payload.to_present  = i_tx__payload[1];
+  assign \i_tx__payload.to  = i_tx__payload[161:2];
+  assign \i_tx__payload.value  = i_tx__payload[417:162];
+  assign \i_tx__payload.chain_id  = i_tx__payload[673:418];
   assign \o__payload.error  = o__payload[4:0];
   assign \o__payload.tx_type  = o__payload[7:5];
   assign \o__payload.network_form  = o__payload[8];
@@ -2168,25 +2599,69 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \o__payload.sig_offset  = o__payload[2962:2939];
   assign \o__payload.tx_list_end  = o__payload[2986:2963];
   assign \o__payload.size  = o__payload[3011:2987];
-  assign \o__payload$157.digest  = \o__payload$157 [255:0];
-  assign \o__payload$157.length  = \o__payload$157 [287:256];
+  assign \o__payload$114.is_swap  = \o__payload$114 [0];
+  assign \o__payload$114.fn  = \o__payload$114 [4:1];
+  assign \o__payload$114.exact_out  = \o__payload$114 [5];
+  assign \o__payload$114.eth_in  = \o__payload$114 [6];
+  assign \o__payload$114.eth_out  = \o__payload$114 [7];
+  assign \o__payload$114.fee_on_transfer  = \o__payload$114 [8];
+  assign \o__payload$114.router  = \o__payload$114 [10:9];
+  assign \o__payload$114.path_len  = \o__payload$114 [14:11];
+  assign \o__payload$114.amount_in  = \o__payload$114 [270:15];
+  assign \o__payload$114.amount_out  = \o__payload$114 [526:271];
+  assign \o__payload$114.recipient  = \o__payload$114 [686:527];
+  assign \o__payload$114.deadline  = \o__payload$114 [942:687];
+  assign \o__payload$114.path  = \o__payload$114 [2222:943];
+  assign \o__payload$114.path[0]  = \o__payload$114 [1102:943];
+  assign \o__payload$114.path[1]  = \o__payload$114 [1262:1103];
+  assign \o__payload$114.path[2]  = \o__payload$114 [1422:1263];
+  assign \o__payload$114.path[3]  = \o__payload$114 [1582:1423];
+  assign \o__payload$114.path[4]  = \o__payload$114 [1742:1583];
+  assign \o__payload$114.path[5]  = \o__payload$114 [1902:1743];
+  assign \o__payload$114.path[6]  = \o__payload$114 [2062:1903];
+  assign \o__payload$114.path[7]  = \o__payload$114 [2222:2063];
+  assign \host_data.reserve0  = { pool_data_3_value[15:0], pool_data_2_value, pool_data_1_value, pool_data_0_value };
+  assign \host_data.reserve1  = { pool_data_6_value, pool_data_5_value, pool_data_4_value, pool_data_3_value[31:16] };
+  assign \host_data.fee_num  = pool_data_7_value[15:0];
+  assign \host_data.fee_den  = pool_data_7_value[31:16];
+  assign \host_rd_data.reserve0  = host_rd_data[111:0];
+  assign \host_rd_data.reserve1  = host_rd_data[223:112];
+  assign \host_rd_data.fee_num  = host_rd_data[239:224];
+  assign \host_rd_data.fee_den  = host_rd_data[255:240];
+  assign \o__payload$226.digest  = \o__payload$226 [255:0];
+  assign \o__payload$226.length  = \o__payload$226 [287:256];
   always @*
-    preamble[31:16] = 16'h0000;
+    spre[31:16] = 16'h0000;
+  always @*
+    preamble[31:17] = 15'h0000;
+  assign i_tx__payload[673:418] = o__payload[394:139];
+  assign i_tx__payload[417:162] = o__payload[1674:1419];
+  assign i_tx__payload[161:2] = o__payload[2602:2443];
+  assign i_tx__payload[1] = o__payload[10];
+  assign i_tx__payload[0] = \$14 ;
+  assign cfg_entry[385:226] = { router_weth_4_value, router_weth_3_value, router_weth_2_value, router_weth_1_value, router_weth_0_value };
+  assign cfg_entry[225] = router_cfg_weth_valid;
+  assign cfg_entry[224:65] = { router_word_4_value, router_word_3_value, router_word_2_value, router_word_1_value, router_word_0_value };
+  assign cfg_entry[64:1] = { 32'h00000000, router_chain_chain_id };
+  assign cfg_entry[0] = router_cfg_valid;
   assign \i__payload$67 [72] = s_axis_tlast;
   assign \i__payload$67 [71:64] = s_axis_tkeep;
   assign \i__payload$67 [63:0] = s_axis_tdata;
   assign i__payload[72] = s_axis_tlast;
   assign i__payload[71:64] = s_axis_tkeep;
   assign i__payload[63:0] = s_axis_tdata;
-  assign \$34  = { 64'h0000000000000000, shreg[3455:64] };
-  assign \$36  = { 127'h00000000000000000000000000000000, o__payload, 128'h00000000000000000000000000000000 };
-  assign \$38  = { 895'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \o__payload$157 [255:0], 3200'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 };
+  assign \$48  = { 64'h0000000000000000, shreg[3455:64] };
+  assign \$52  = { 127'h00000000000000000000000000000000, hold_hdr, 128'h00000000000000000000000000000000 };
+  assign \$54  = { 895'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, hold_digest, 3200'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 };
+  assign \$58  = { 127'h00000000000000000000000000000000, swap_rec, 128'h00000000000000000000000000000000 };
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, cycle_rd, status_in_packet, bytes_rd, packets_rd, drops_rd, records_rd, decode_errors_rd
-, err_empty_rd, err_unknown_type_rd, err_truncated_rd, err_trailing_bytes_rd, err_non_canonical_size_rd, err_leading_zero_rd, err_overruns_parent_rd, err_expected_string_rd, err_expected_list_rd, err_too_few_fields_rd, err_too_many_fields_rd, err_int_out_of_range_rd, err_bad_address_rd, err_bad_storage_key_rd, err_missing_to_rd, err_bad_v_rd, err_bad_y_parity_rd, err_bad_r_rd, err_bad_s_rd, err_high_s_rd, err_no_blob_hashes_rd
-, err_bad_blob_hash_rd, err_empty_authorization_list_rd, err_priority_fee_above_max_rd, err_initcode_too_large_rd, err_bad_sidecar_rd, err_too_large_rd, err_recovery_failed_rd, bus__bvalid, control_soft_reset, control_flush, control_enable, output_cfg_tx_headers, bus__rvalid, bus__rdata, bus__awaddr);
+module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, status_pool_busy, \port$14516$0 , cycle_rd, status_in_packet, bytes_rd, packets_rd, drops_rd
+, swaps_rd, records_rd, decode_errors_rd, err_empty_rd, err_unknown_type_rd, err_truncated_rd, err_trailing_bytes_rd, err_non_canonical_size_rd, err_leading_zero_rd, err_overruns_parent_rd, err_expected_string_rd, err_expected_list_rd, err_too_few_fields_rd, err_too_many_fields_rd, err_int_out_of_range_rd, err_bad_address_rd, err_bad_storage_key_rd, err_missing_to_rd, err_bad_v_rd, err_bad_y_parity_rd, err_bad_r_rd
+, err_bad_s_rd, err_high_s_rd, err_no_blob_hashes_rd, err_bad_blob_hash_rd, err_empty_authorization_list_rd, err_priority_fee_above_max_rd, err_initcode_too_large_rd, err_bad_sidecar_rd, err_too_large_rd, err_recovery_failed_rd, bus__bvalid, control_soft_reset, control_flush, pool_cmd_commit, pool_cmd_readback, router_cmd_commit, control_enable, output_cfg_tx_headers, output_cfg_swaps, pool_addr_index, pool_data_0_cur
+, pool_data_1_cur, pool_data_2_cur, pool_data_3_cur, pool_data_4_cur, pool_data_5_cur, pool_data_6_cur, pool_data_7_cur, router_sel_index, router_cfg_valid, router_cfg_weth_valid, selector_mask_enable, router_chain_cur, router_word_0_cur, router_word_1_cur, router_word_2_cur, router_word_3_cur, router_word_4_cur, router_weth_0_cur, router_weth_1_cur, router_weth_2_cur, router_weth_3_cur
+, router_weth_4_cur, bus__rvalid, bus__rdata, status_pool_error, bus__awaddr);
   reg \$auto$verilog_backend.cc:2505:dump_module$2  = 0;
   input bus__awvalid;
   wire bus__awvalid;
@@ -2216,6 +2691,10 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire bus__wready;
   output bus__arready;
   wire bus__arready;
+  input status_pool_busy;
+  wire status_pool_busy;
+  input [255:0] \port$14516$0 ;
+  wire [255:0] \port$14516$0 ;
   input [63:0] cycle_rd;
   wire [63:0] cycle_rd;
   input status_in_packet;
@@ -2226,6 +2705,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire [63:0] packets_rd;
   input [31:0] drops_rd;
   wire [31:0] drops_rd;
+  input [31:0] swaps_rd;
+  wire [31:0] swaps_rd;
   input [31:0] records_rd;
   wire [31:0] records_rd;
   input [31:0] decode_errors_rd;
@@ -2292,14 +2773,72 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   reg control_soft_reset = 1'h0;
   output control_flush;
   reg control_flush = 1'h0;
+  output pool_cmd_commit;
+  reg pool_cmd_commit = 1'h0;
+  output pool_cmd_readback;
+  reg pool_cmd_readback = 1'h0;
+  output router_cmd_commit;
+  reg router_cmd_commit = 1'h0;
   output control_enable;
   reg control_enable = 1'h1;
   output output_cfg_tx_headers;
   reg output_cfg_tx_headers = 1'h1;
+  output output_cfg_swaps;
+  reg output_cfg_swaps = 1'h1;
+  output [15:0] pool_addr_index;
+  reg [15:0] pool_addr_index = 16'h0000;
+  output [31:0] pool_data_0_cur;
+  reg [31:0] pool_data_0_cur = 32'd0;
+  output [31:0] pool_data_1_cur;
+  reg [31:0] pool_data_1_cur = 32'd0;
+  output [31:0] pool_data_2_cur;
+  reg [31:0] pool_data_2_cur = 32'd0;
+  output [31:0] pool_data_3_cur;
+  reg [31:0] pool_data_3_cur = 32'd0;
+  output [31:0] pool_data_4_cur;
+  reg [31:0] pool_data_4_cur = 32'd0;
+  output [31:0] pool_data_5_cur;
+  reg [31:0] pool_data_5_cur = 32'd0;
+  output [31:0] pool_data_6_cur;
+  reg [31:0] pool_data_6_cur = 32'd0;
+  output [31:0] pool_data_7_cur;
+  reg [31:0] pool_data_7_cur = 32'd0;
+  output [3:0] router_sel_index;
+  reg [3:0] router_sel_index = 4'h0;
+  output router_cfg_valid;
+  reg router_cfg_valid = 1'h0;
+  output router_cfg_weth_valid;
+  reg router_cfg_weth_valid = 1'h0;
+  output [8:0] selector_mask_enable;
+  reg [8:0] selector_mask_enable = 9'h1ff;
+  output [31:0] router_chain_cur;
+  reg [31:0] router_chain_cur = 32'd1;
+  output [31:0] router_word_0_cur;
+  reg [31:0] router_word_0_cur = 32'd0;
+  output [31:0] router_word_1_cur;
+  reg [31:0] router_word_1_cur = 32'd0;
+  output [31:0] router_word_2_cur;
+  reg [31:0] router_word_2_cur = 32'd0;
+  output [31:0] router_word_3_cur;
+  reg [31:0] router_word_3_cur = 32'd0;
+  output [31:0] router_word_4_cur;
+  reg [31:0] router_word_4_cur = 32'd0;
+  output [31:0] router_weth_0_cur;
+  reg [31:0] router_weth_0_cur = 32'd0;
+  output [31:0] router_weth_1_cur;
+  reg [31:0] router_weth_1_cur = 32'd0;
+  output [31:0] router_weth_2_cur;
+  reg [31:0] router_weth_2_cur = 32'd0;
+  output [31:0] router_weth_3_cur;
+  reg [31:0] router_weth_3_cur = 32'd0;
+  output [31:0] router_weth_4_cur;
+  reg [31:0] router_weth_4_cur = 32'd0;
   output bus__rvalid;
   reg bus__rvalid = 1'h0;
   output [31:0] bus__rdata;
   reg [31:0] bus__rdata = 32'd0;
+  input [3:0] status_pool_error;
+  wire [3:0] status_pool_error;
   input [11:0] bus__awaddr;
   wire [11:0] bus__awaddr;
   wire \$1 ;
@@ -2319,49 +2858,86 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
-  reg \$114 ;
-  reg [11:0] \$115 ;
-  reg \$116 ;
-  reg [31:0] \$117 ;
-  reg [3:0] \$118 ;
-  reg \$119 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   wire [31:0] \$12 ;
-  reg \$120 ;
-  reg \$121 ;
-  reg \$122 ;
-  reg \$123 ;
-  reg \$124 ;
-  reg \$125 ;
-  reg \$126 ;
-  reg [15:0] \$127 ;
-  reg [31:0] \$128 ;
-  reg [31:0] \$129 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire [31:0] \$13 ;
-  reg [31:0] \$130 ;
-  reg [31:0] \$131 ;
-  reg [31:0] \$132 ;
-  reg [31:0] \$133 ;
-  reg [31:0] \$134 ;
-  reg [31:0] \$135 ;
-  reg [3:0] \$136 ;
-  reg [30:0] \$137 ;
-  reg \$138 ;
-  reg [8:0] \$139 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
   wire [31:0] \$14 ;
-  reg [31:0] \$140 ;
-  reg [31:0] \$141 ;
-  reg [31:0] \$142 ;
-  reg [31:0] \$143 ;
-  reg [31:0] \$144 ;
-  reg \$145 ;
-  reg [31:0] \$146 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  reg \$144 ;
+  reg [11:0] \$145 ;
+  reg \$146 ;
   reg [31:0] \$147 ;
-  reg [31:0] \$148 ;
-  reg [31:0] \$149 ;
+  reg [3:0] \$148 ;
+  reg \$149 ;
   wire [31:0] \$15 ;
+  reg \$150 ;
+  reg \$151 ;
+  reg \$152 ;
+  reg \$153 ;
+  reg \$154 ;
+  reg \$155 ;
+  reg \$156 ;
+  reg \$157 ;
+  reg [15:0] \$158 ;
+  reg [31:0] \$159 ;
   wire [31:0] \$16 ;
+  reg [31:0] \$160 ;
+  reg [31:0] \$161 ;
+  reg [31:0] \$162 ;
+  reg [31:0] \$163 ;
+  reg [31:0] \$164 ;
+  reg [31:0] \$165 ;
+  reg [31:0] \$166 ;
+  reg [3:0] \$167 ;
+  reg \$168 ;
+  reg \$169 ;
   wire [31:0] \$17 ;
+  reg [8:0] \$170 ;
+  reg [31:0] \$171 ;
+  reg [31:0] \$172 ;
+  reg [31:0] \$173 ;
+  reg [31:0] \$174 ;
+  reg [31:0] \$175 ;
+  reg [31:0] \$176 ;
+  reg [31:0] \$177 ;
+  reg [31:0] \$178 ;
+  reg [31:0] \$179 ;
   wire [31:0] \$18 ;
+  reg [31:0] \$180 ;
+  reg [31:0] \$181 ;
+  reg \$182 ;
+  reg [31:0] \$183 ;
+  reg [31:0] \$184 ;
+  reg [31:0] \$185 ;
+  reg [31:0] \$186 ;
   wire [31:0] \$19 ;
   wire \$2 ;
   wire [31:0] \$20 ;
@@ -2415,26 +2991,26 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire [31:0] \$64 ;
   wire [31:0] \$65 ;
   wire [31:0] \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  wire [31:0] \$67 ;
+  wire [31:0] \$68 ;
+  wire [31:0] \$69 ;
   wire [31:0] \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  wire [31:0] \$70 ;
+  wire [31:0] \$71 ;
+  wire [31:0] \$72 ;
+  wire [31:0] \$73 ;
+  wire [31:0] \$74 ;
+  wire [31:0] \$75 ;
+  wire [31:0] \$76 ;
+  wire [31:0] \$77 ;
+  wire [31:0] \$78 ;
+  wire [31:0] \$79 ;
   wire [31:0] \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
+  wire [31:0] \$80 ;
+  wire [31:0] \$81 ;
+  wire [31:0] \$82 ;
+  wire [31:0] \$83 ;
+  wire [31:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
@@ -2503,57 +3079,46 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   reg [31:0] packets_hi_shadow = 32'd0;
   wire [63:0] packets_value;
   wire [31:0] pool_addr_cur;
-  reg [15:0] pool_addr_index = 16'h0000;
   wire [31:0] pool_addr_rd;
   wire [31:0] pool_addr_wr;
-  reg pool_cmd_commit = 1'h0;
   wire [31:0] pool_cmd_cur;
   wire [31:0] pool_cmd_rd;
-  reg pool_cmd_readback = 1'h0;
   wire [31:0] pool_cmd_wr;
-  reg [31:0] pool_data_0_cur = 32'd0;
   (* init = 32'd0 *)
   wire [31:0] pool_data_0_rd;
   (* init = 32'd0 *)
   wire [31:0] pool_data_0_value;
   wire [31:0] pool_data_0_wr;
-  reg [31:0] pool_data_1_cur = 32'd0;
   (* init = 32'd0 *)
   wire [31:0] pool_data_1_rd;
   (* init = 32'd0 *)
   wire [31:0] pool_data_1_value;
   wire [31:0] pool_data_1_wr;
-  reg [31:0] pool_data_2_cur = 32'd0;
   (* init = 32'd0 *)
   wire [31:0] pool_data_2_rd;
   (* init = 32'd0 *)
   wire [31:0] pool_data_2_value;
   wire [31:0] pool_data_2_wr;
-  reg [31:0] pool_data_3_cur = 32'd0;
   (* init = 32'd0 *)
   wire [31:0] pool_data_3_rd;
   (* init = 32'd0 *)
   wire [31:0] pool_data_3_value;
   wire [31:0] pool_data_3_wr;
-  reg [31:0] pool_data_4_cur = 32'd0;
   (* init = 32'd0 *)
   wire [31:0] pool_data_4_rd;
   (* init = 32'd0 *)
   wire [31:0] pool_data_4_value;
   wire [31:0] pool_data_4_wr;
-  reg [31:0] pool_data_5_cur = 32'd0;
   (* init = 32'd0 *)
   wire [31:0] pool_data_5_rd;
   (* init = 32'd0 *)
   wire [31:0] pool_data_5_value;
   wire [31:0] pool_data_5_wr;
-  reg [31:0] pool_data_6_cur = 32'd0;
   (* init = 32'd0 *)
   wire [31:0] pool_data_6_rd;
   (* init = 32'd0 *)
   wire [31:0] pool_data_6_value;
   wire [31:0] pool_data_6_wr;
-  reg [31:0] pool_data_7_cur = 32'd0;
   (* init = 32'd0 *)
   wire [31:0] pool_data_7_rd;
   (* init = 32'd0 *)
@@ -2576,58 +3141,76 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire [31:0] pool_rdata_7_rd;
   wire [31:0] pool_rdata_7_value;
   wire [31:0] records_value;
-  reg [30:0] router_cfg_chain_id = 31'h00000001;
   wire [31:0] router_cfg_cur;
   wire [31:0] router_cfg_rd;
-  reg router_cfg_valid = 1'h0;
   wire [31:0] router_cfg_wr;
-  reg router_cmd_commit = 1'h0;
+  (* init = 32'd1 *)
+  wire [31:0] router_chain_chain_id;
+  (* init = 32'd1 *)
+  wire [31:0] router_chain_rd;
+  wire [31:0] router_chain_wr;
   wire [31:0] router_cmd_cur;
   wire [31:0] router_cmd_rd;
   wire [31:0] router_cmd_wr;
   wire [31:0] router_sel_cur;
-  reg [3:0] router_sel_index = 4'h0;
   wire [31:0] router_sel_rd;
   wire [31:0] router_sel_wr;
-  reg [31:0] router_word_0_cur = 32'd0;
+  (* init = 32'd0 *)
+  wire [31:0] router_weth_0_rd;
+  (* init = 32'd0 *)
+  wire [31:0] router_weth_0_value;
+  wire [31:0] router_weth_0_wr;
+  (* init = 32'd0 *)
+  wire [31:0] router_weth_1_rd;
+  (* init = 32'd0 *)
+  wire [31:0] router_weth_1_value;
+  wire [31:0] router_weth_1_wr;
+  (* init = 32'd0 *)
+  wire [31:0] router_weth_2_rd;
+  (* init = 32'd0 *)
+  wire [31:0] router_weth_2_value;
+  wire [31:0] router_weth_2_wr;
+  (* init = 32'd0 *)
+  wire [31:0] router_weth_3_rd;
+  (* init = 32'd0 *)
+  wire [31:0] router_weth_3_value;
+  wire [31:0] router_weth_3_wr;
+  (* init = 32'd0 *)
+  wire [31:0] router_weth_4_rd;
+  (* init = 32'd0 *)
+  wire [31:0] router_weth_4_value;
+  wire [31:0] router_weth_4_wr;
   (* init = 32'd0 *)
   wire [31:0] router_word_0_rd;
   (* init = 32'd0 *)
   wire [31:0] router_word_0_value;
   wire [31:0] router_word_0_wr;
-  reg [31:0] router_word_1_cur = 32'd0;
   (* init = 32'd0 *)
   wire [31:0] router_word_1_rd;
   (* init = 32'd0 *)
   wire [31:0] router_word_1_value;
   wire [31:0] router_word_1_wr;
-  reg [31:0] router_word_2_cur = 32'd0;
   (* init = 32'd0 *)
   wire [31:0] router_word_2_rd;
   (* init = 32'd0 *)
   wire [31:0] router_word_2_value;
   wire [31:0] router_word_2_wr;
-  reg [31:0] router_word_3_cur = 32'd0;
   (* init = 32'd0 *)
   wire [31:0] router_word_3_rd;
   (* init = 32'd0 *)
   wire [31:0] router_word_3_value;
   wire [31:0] router_word_3_wr;
-  reg [31:0] router_word_4_cur = 32'd0;
   (* init = 32'd0 *)
   wire [31:0] router_word_4_rd;
   (* init = 32'd0 *)
   wire [31:0] router_word_4_value;
   wire [31:0] router_word_4_wr;
   wire [31:0] selector_mask_cur;
-  reg [8:0] selector_mask_enable = 9'h1ff;
   wire [31:0] selector_mask_rd;
   wire [31:0] selector_mask_wr;
   wire [31:0] src_hash_rd;
   wire [31:0] src_hash_value;
-  wire status_pool_busy;
   wire [31:0] status_rd;
-  wire [31:0] swaps_rd;
   wire [31:0] swaps_value;
   wire [7:0] version_features;
   wire [7:0] version_major;
@@ -2703,649 +3286,236 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign \$51  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
   assign selector_mask_wr = \$50  | \$51 ;
   assign \$52  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$53  = router_word_0_cur & \$52 ;
+  assign \$53  = router_chain_cur & \$52 ;
   assign \$54  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign router_word_0_wr = \$53  | \$54 ;
+  assign router_chain_wr = \$53  | \$54 ;
   assign \$55  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$56  = router_word_1_cur & \$55 ;
+  assign \$56  = router_word_0_cur & \$55 ;
   assign \$57  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign router_word_1_wr = \$56  | \$57 ;
+  assign router_word_0_wr = \$56  | \$57 ;
   assign \$58  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$59  = router_word_2_cur & \$58 ;
+  assign \$59  = router_word_1_cur & \$58 ;
   assign \$60  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign router_word_2_wr = \$59  | \$60 ;
+  assign router_word_1_wr = \$59  | \$60 ;
   assign \$61  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$62  = router_word_3_cur & \$61 ;
+  assign \$62  = router_word_2_cur & \$61 ;
   assign \$63  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign router_word_3_wr = \$62  | \$63 ;
+  assign router_word_2_wr = \$62  | \$63 ;
   assign \$64  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign \$65  = router_word_4_cur & \$64 ;
+  assign \$65  = router_word_3_cur & \$64 ;
   assign \$66  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
-  assign router_word_4_wr = \$65  | \$66 ;
-  assign \$67  = ~ bus__rvalid;
-  assign bus__arready = \$67  | bus__rready;
-  assign \$68  = bus__awvalid & bus__awready;
-  assign \$69  = bus__wvalid & bus__wready;
-  assign \$70  = aw_addr[11:2] == 3'h4;
-  assign \$71  = do_write & \$70 ;
-  assign \$72  = aw_addr[11:2] == 4'h8;
-  assign \$73  = do_write & \$72 ;
-  assign \$74  = aw_addr[11:2] == 7'h40;
-  assign \$75  = do_write & \$74 ;
-  assign \$76  = aw_addr[11:2] == 7'h41;
-  assign \$77  = do_write & \$76 ;
-  assign \$78  = aw_addr[11:2] == 7'h48;
-  assign \$79  = do_write & \$78 ;
-  assign \$80  = aw_addr[11:2] == 7'h49;
-  assign \$81  = do_write & \$80 ;
-  assign \$82  = aw_addr[11:2] == 7'h4a;
-  assign \$83  = do_write & \$82 ;
-  assign \$84  = aw_addr[11:2] == 7'h4b;
-  assign \$85  = do_write & \$84 ;
-  assign \$86  = aw_addr[11:2] == 7'h4c;
-  assign \$87  = do_write & \$86 ;
-  assign \$88  = aw_addr[11:2] == 7'h4d;
+  assign router_word_3_wr = \$65  | \$66 ;
+  assign \$67  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$68  = router_word_4_cur & \$67 ;
+  assign \$69  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign router_word_4_wr = \$68  | \$69 ;
+  assign \$70  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$71  = router_weth_0_cur & \$70 ;
+  assign \$72  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign router_weth_0_wr = \$71  | \$72 ;
+  assign \$73  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$74  = router_weth_1_cur & \$73 ;
+  assign \$75  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign router_weth_1_wr = \$74  | \$75 ;
+  assign \$76  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$77  = router_weth_2_cur & \$76 ;
+  assign \$78  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign router_weth_2_wr = \$77  | \$78 ;
+  assign \$79  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$80  = router_weth_3_cur & \$79 ;
+  assign \$81  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign router_weth_3_wr = \$80  | \$81 ;
+  assign \$82  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$83  = router_weth_4_cur & \$82 ;
+  assign \$84  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign router_weth_4_wr = \$83  | \$84 ;
+  assign \$85  = ~ bus__rvalid;
+  assign bus__arready = \$85  | bus__rready;
+  assign \$86  = bus__awvalid & bus__awready;
+  assign \$87  = bus__wvalid & bus__wready;
+  assign \$88  = aw_addr[11:2] == 3'h4;
   assign \$89  = do_write & \$88 ;
-  assign \$90  = aw_addr[11:2] == 7'h4e;
+  assign \$90  = aw_addr[11:2] == 4'h8;
   assign \$91  = do_write & \$90 ;
-  assign \$92  = aw_addr[11:2] == 7'h4f;
+  assign \$92  = aw_addr[11:2] == 7'h40;
   assign \$93  = do_write & \$92 ;
-  assign \$94  = aw_addr[11:2] == 8'h80;
+  assign \$94  = aw_addr[11:2] == 7'h41;
   assign \$95  = do_write & \$94 ;
-  assign \$96  = aw_addr[11:2] == 8'h81;
+  assign \$96  = aw_addr[11:2] == 7'h48;
   assign \$97  = do_write & \$96 ;
-  assign \$98  = aw_addr[11:2] == 8'h82;
+  assign \$98  = aw_addr[11:2] == 7'h49;
   assign \$99  = do_write & \$98 ;
-  assign \$100  = aw_addr[11:2] == 8'h83;
+  assign \$100  = aw_addr[11:2] == 7'h4a;
   assign \$101  = do_write & \$100 ;
-  assign \$102  = aw_addr[11:2] == 8'h88;
+  assign \$102  = aw_addr[11:2] == 7'h4b;
   assign \$103  = do_write & \$102 ;
-  assign \$104  = aw_addr[11:2] == 8'h89;
+  assign \$104  = aw_addr[11:2] == 7'h4c;
   assign \$105  = do_write & \$104 ;
-  assign \$106  = aw_addr[11:2] == 8'h8a;
+  assign \$106  = aw_addr[11:2] == 7'h4d;
   assign \$107  = do_write & \$106 ;
-  assign \$108  = aw_addr[11:2] == 8'h8b;
+  assign \$108  = aw_addr[11:2] == 7'h4e;
   assign \$109  = do_write & \$108 ;
-  assign \$110  = aw_addr[11:2] == 8'h8c;
+  assign \$110  = aw_addr[11:2] == 7'h4f;
   assign \$111  = do_write & \$110 ;
-  assign \$112  = bus__arvalid & bus__arready;
-  assign \$113  = bus__arvalid & bus__arready;
+  assign \$112  = aw_addr[11:2] == 8'h80;
+  assign \$113  = do_write & \$112 ;
+  assign \$114  = aw_addr[11:2] == 8'h81;
+  assign \$115  = do_write & \$114 ;
+  assign \$116  = aw_addr[11:2] == 8'h82;
+  assign \$117  = do_write & \$116 ;
+  assign \$118  = aw_addr[11:2] == 8'h83;
+  assign \$119  = do_write & \$118 ;
+  assign \$120  = aw_addr[11:2] == 8'h84;
+  assign \$121  = do_write & \$120 ;
+  assign \$122  = aw_addr[11:2] == 8'h88;
+  assign \$123  = do_write & \$122 ;
+  assign \$124  = aw_addr[11:2] == 8'h89;
+  assign \$125  = do_write & \$124 ;
+  assign \$126  = aw_addr[11:2] == 8'h8a;
+  assign \$127  = do_write & \$126 ;
+  assign \$128  = aw_addr[11:2] == 8'h8b;
+  assign \$129  = do_write & \$128 ;
+  assign \$130  = aw_addr[11:2] == 8'h8c;
+  assign \$131  = do_write & \$130 ;
+  assign \$132  = aw_addr[11:2] == 8'h90;
+  assign \$133  = do_write & \$132 ;
+  assign \$134  = aw_addr[11:2] == 8'h91;
+  assign \$135  = do_write & \$134 ;
+  assign \$136  = aw_addr[11:2] == 8'h92;
+  assign \$137  = do_write & \$136 ;
+  assign \$138  = aw_addr[11:2] == 8'h93;
+  assign \$139  = do_write & \$138 ;
+  assign \$140  = aw_addr[11:2] == 8'h94;
+  assign \$141  = do_write & \$140 ;
+  assign \$142  = bus__arvalid & bus__arready;
+  assign \$143  = bus__arvalid & bus__arready;
   always @(posedge clk)
-    aw_full <= \$114 ;
+    aw_full <= \$144 ;
   always @(posedge clk)
-    aw_addr <= \$115 ;
+    aw_addr <= \$145 ;
   always @(posedge clk)
-    w_full <= \$116 ;
+    w_full <= \$146 ;
   always @(posedge clk)
-    w_data <= \$117 ;
+    w_data <= \$147 ;
   always @(posedge clk)
-    w_strb <= \$118 ;
+    w_strb <= \$148 ;
   always @(posedge clk)
-    bus__bvalid <= \$119 ;
+    bus__bvalid <= \$149 ;
   always @(posedge clk)
-    control_soft_reset <= \$120 ;
+    control_soft_reset <= \$150 ;
   always @(posedge clk)
-    control_flush <= \$121 ;
+    control_flush <= \$151 ;
   always @(posedge clk)
-    pool_cmd_commit <= \$122 ;
+    pool_cmd_commit <= \$152 ;
   always @(posedge clk)
-    pool_cmd_readback <= \$123 ;
+    pool_cmd_readback <= \$153 ;
   always @(posedge clk)
-    router_cmd_commit <= \$124 ;
+    router_cmd_commit <= \$154 ;
   always @(posedge clk)
-    control_enable <= \$125 ;
+    control_enable <= \$155 ;
   always @(posedge clk)
-    output_cfg_tx_headers <= \$126 ;
+    output_cfg_tx_headers <= \$156 ;
   always @(posedge clk)
-    pool_addr_index <= \$127 ;
+    output_cfg_swaps <= \$157 ;
   always @(posedge clk)
-    pool_data_0_cur <= \$128 ;
+    pool_addr_index <= \$158 ;
   always @(posedge clk)
-    pool_data_1_cur <= \$129 ;
+    pool_data_0_cur <= \$159 ;
   always @(posedge clk)
-    pool_data_2_cur <= \$130 ;
+    pool_data_1_cur <= \$160 ;
   always @(posedge clk)
-    pool_data_3_cur <= \$131 ;
+    pool_data_2_cur <= \$161 ;
   always @(posedge clk)
-    pool_data_4_cur <= \$132 ;
+    pool_data_3_cur <= \$162 ;
   always @(posedge clk)
-    pool_data_5_cur <= \$133 ;
+    pool_data_4_cur <= \$163 ;
   always @(posedge clk)
-    pool_data_6_cur <= \$134 ;
+    pool_data_5_cur <= \$164 ;
   always @(posedge clk)
-    pool_data_7_cur <= \$135 ;
+    pool_data_6_cur <= \$165 ;
   always @(posedge clk)
-    router_sel_index <= \$136 ;
+    pool_data_7_cur <= \$166 ;
   always @(posedge clk)
-    router_cfg_chain_id <= \$137 ;
+    router_sel_index <= \$167 ;
   always @(posedge clk)
-    router_cfg_valid <= \$138 ;
+    router_cfg_valid <= \$168 ;
   always @(posedge clk)
-    selector_mask_enable <= \$139 ;
+    router_cfg_weth_valid <= \$169 ;
   always @(posedge clk)
-    router_word_0_cur <= \$140 ;
+    selector_mask_enable <= \$170 ;
   always @(posedge clk)
-    router_word_1_cur <= \$141 ;
+    router_chain_cur <= \$171 ;
   always @(posedge clk)
-    router_word_2_cur <= \$142 ;
+    router_word_0_cur <= \$172 ;
   always @(posedge clk)
-    router_word_3_cur <= \$143 ;
+    router_word_1_cur <= \$173 ;
   always @(posedge clk)
-    router_word_4_cur <= \$144 ;
+    router_word_2_cur <= \$174 ;
   always @(posedge clk)
-    bus__rvalid <= \$145 ;
+    router_word_3_cur <= \$175 ;
   always @(posedge clk)
-    bus__rdata <= \$146 ;
+    router_word_4_cur <= \$176 ;
   always @(posedge clk)
-    cycle_hi_shadow <= \$147 ;
+    router_weth_0_cur <= \$177 ;
   always @(posedge clk)
-    packets_hi_shadow <= \$148 ;
+    router_weth_1_cur <= \$178 ;
   always @(posedge clk)
-    bytes_hi_shadow <= \$149 ;
+    router_weth_2_cur <= \$179 ;
+  always @(posedge clk)
+    router_weth_3_cur <= \$180 ;
+  always @(posedge clk)
+    router_weth_4_cur <= \$181 ;
+  always @(posedge clk)
+    bus__rvalid <= \$182 ;
+  always @(posedge clk)
+    bus__rdata <= \$183 ;
+  always @(posedge clk)
+    cycle_hi_shadow <= \$184 ;
+  always @(posedge clk)
+    packets_hi_shadow <= \$185 ;
+  always @(posedge clk)
+    bytes_hi_shadow <= \$186 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$114  = aw_full;
-    if (\$68 ) begin
-      \$114  = 1'h1;
+    \$144  = aw_full;
+    if (\$86 ) begin
+      \$144  = 1'h1;
     end
     if (do_write) begin
-      \$114  = 1'h0;
+      \$144  = 1'h0;
     end
     if (rst) begin
-      \$114  = 1'h0;
+      \$144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$115  = aw_addr;
-    if (\$68 ) begin
-      \$115  = bus__awaddr;
+    \$145  = aw_addr;
+    if (\$86 ) begin
+      \$145  = bus__awaddr;
     end
     if (rst) begin
-      \$115  = 12'h000;
+      \$145  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$116  = w_full;
-    if (\$69 ) begin
-      \$116  = 1'h1;
-    end
-    if (do_write) begin
-      \$116  = 1'h0;
-    end
-    if (rst) begin
-      \$116  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$117  = w_data;
-    if (\$69 ) begin
-      \$117  = bus__wdata;
-    end
-    if (rst) begin
-      \$117  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$118  = w_strb;
-    if (\$69 ) begin
-      \$118  = bus__wstrb;
-    end
-    if (rst) begin
-      \$118  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$119  = bus__bvalid;
-    if (do_write) begin
-      \$119  = 1'h1;
-    end else if (bus__bready) begin
-      \$119  = 1'h0;
-    end
-    if (rst) begin
-      \$119  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$120  = 1'h0;
-    if (\$71 ) begin
-      \$120  = control_wr[1];
-    end
-    if (rst) begin
-      \$120  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$121  = 1'h0;
-    if (\$71 ) begin
-      \$121  = control_wr[2];
-    end
-    if (rst) begin
-      \$121  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$122  = 1'h0;
-    if (\$77 ) begin
-      \$122  = pool_cmd_wr[0];
-    end
-    if (rst) begin
-      \$122  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$123  = 1'h0;
-    if (\$77 ) begin
-      \$123  = pool_cmd_wr[1];
-    end
-    if (rst) begin
-      \$123  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$124  = 1'h0;
-    if (\$99 ) begin
-      \$124  = router_cmd_wr[0];
-    end
-    if (rst) begin
-      \$124  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$125  = control_enable;
-    if (\$71 ) begin
-      \$125  = control_wr[0];
-    end
-    if (rst) begin
-      \$125  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$126  = output_cfg_tx_headers;
-    if (\$73 ) begin
-      \$126  = output_cfg_wr[0];
-    end
-    if (rst) begin
-      \$126  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$127  = pool_addr_index;
-    if (\$75 ) begin
-      \$127  = pool_addr_wr[15:0];
-    end
-    if (rst) begin
-      \$127  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$128  = pool_data_0_cur;
-    if (\$79 ) begin
-      \$128  = pool_data_0_wr;
-    end
-    if (rst) begin
-      \$128  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$129  = pool_data_1_cur;
-    if (\$81 ) begin
-      \$129  = pool_data_1_wr;
-    end
-    if (rst) begin
-      \$129  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$130  = pool_data_2_cur;
-    if (\$83 ) begin
-      \$130  = pool_data_2_wr;
-    end
-    if (rst) begin
-      \$130  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$131  = pool_data_3_cur;
-    if (\$85 ) begin
-      \$131  = pool_data_3_wr;
-    end
-    if (rst) begin
-      \$131  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$132  = pool_data_4_cur;
+    \$146  = w_full;
     if (\$87 ) begin
-      \$132  = pool_data_4_wr;
+      \$146  = 1'h1;
+    end
+    if (do_write) begin
+      \$146  = 1'h0;
     end
     if (rst) begin
-      \$132  = 32'd0;
+      \$146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$133  = pool_data_5_cur;
-    if (\$89 ) begin
-      \$133  = pool_data_5_wr;
-    end
-    if (rst) begin
-      \$133  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$134  = pool_data_6_cur;
-    if (\$91 ) begin
-      \$134  = pool_data_6_wr;
-    end
-    if (rst) begin
-      \$134  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$135  = pool_data_7_cur;
-    if (\$93 ) begin
-      \$135  = pool_data_7_wr;
-    end
-    if (rst) begin
-      \$135  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$136  = router_sel_index;
-    if (\$95 ) begin
-      \$136  = router_sel_wr[3:0];
-    end
-    if (rst) begin
-      \$136  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$137  = router_cfg_chain_id;
-    if (\$97 ) begin
-      \$137  = router_cfg_wr[30:0];
-    end
-    if (rst) begin
-      \$137  = 31'h00000001;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$138  = router_cfg_valid;
-    if (\$97 ) begin
-      \$138  = router_cfg_wr[31];
-    end
-    if (rst) begin
-      \$138  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$139  = selector_mask_enable;
-    if (\$101 ) begin
-      \$139  = selector_mask_wr[8:0];
-    end
-    if (rst) begin
-      \$139  = 9'h1ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$140  = router_word_0_cur;
-    if (\$103 ) begin
-      \$140  = router_word_0_wr;
-    end
-    if (rst) begin
-      \$140  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$141  = router_word_1_cur;
-    if (\$105 ) begin
-      \$141  = router_word_1_wr;
-    end
-    if (rst) begin
-      \$141  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$142  = router_word_2_cur;
-    if (\$107 ) begin
-      \$142  = router_word_2_wr;
-    end
-    if (rst) begin
-      \$142  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$143  = router_word_3_cur;
-    if (\$109 ) begin
-      \$143  = router_word_3_wr;
-    end
-    if (rst) begin
-      \$143  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$144  = router_word_4_cur;
-    if (\$111 ) begin
-      \$144  = router_word_4_wr;
-    end
-    if (rst) begin
-      \$144  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$145  = bus__rvalid;
-    if (\$112 ) begin
-      \$145  = 1'h1;
-    end else if (bus__rready) begin
-      \$145  = 1'h0;
-    end
-    if (rst) begin
-      \$145  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$146  = bus__rdata;
-    if (\$113 ) begin
-      \$146  = 32'd0;
-      casez (bus__araddr[11:2])
-        10'h000:
-            \$146  = 32'd1296389698;
-        10'h001:
-            \$146  = version_rd;
-        10'h002:
-            \$146  = 32'd1652141339;
-        10'h004:
-            \$146  = control_rd;
-        10'h005:
-            \$146  = status_rd;
-        10'h006:
-            \$146  = cycle_rd[31:0];
-        10'h007:
-            \$146  = cycle_hi_shadow;
-        10'h008:
-            \$146  = output_cfg_rd;
-        10'h040:
-            \$146  = pool_addr_rd;
-        10'h041:
-            \$146  = 32'd0;
-        10'h048:
-            \$146  = pool_data_0_cur;
-        10'h049:
-            \$146  = pool_data_1_cur;
-        10'h04a:
-            \$146  = pool_data_2_cur;
-        10'h04b:
-            \$146  = pool_data_3_cur;
-        10'h04c:
-            \$146  = pool_data_4_cur;
-        10'h04d:
-            \$146  = pool_data_5_cur;
-        10'h04e:
-            \$146  = pool_data_6_cur;
-        10'h04f:
-            \$146  = pool_data_7_cur;
-        10'h050:
-            \$146  = 32'd0;
-        10'h051:
-            \$146  = 32'd0;
-        10'h052:
-            \$146  = 32'd0;
-        10'h053:
-            \$146  = 32'd0;
-        10'h054:
-            \$146  = 32'd0;
-        10'h055:
-            \$146  = 32'd0;
-        10'h056:
-            \$146  = 32'd0;
-        10'h057:
-            \$146  = 32'd0;
-        10'h080:
-            \$146  = router_sel_rd;
-        10'h081:
-            \$146  = router_cfg_rd;
-        10'h082:
-            \$146  = 32'd0;
-        10'h083:
-            \$146  = selector_mask_rd;
-        10'h088:
-            \$146  = router_word_0_cur;
-        10'h089:
-            \$146  = router_word_1_cur;
-        10'h08a:
-            \$146  = router_word_2_cur;
-        10'h08b:
-            \$146  = router_word_3_cur;
-        10'h08c:
-            \$146  = router_word_4_cur;
-        10'h0c0:
-            \$146  = packets_rd[31:0];
-        10'h0c1:
-            \$146  = packets_hi_shadow;
-        10'h0c2:
-            \$146  = bytes_rd[31:0];
-        10'h0c3:
-            \$146  = bytes_hi_shadow;
-        10'h0c4:
-            \$146  = records_rd;
-        10'h0c5:
-            \$146  = decode_errors_rd;
-        10'h0c6:
-            \$146  = 32'd0;
-        10'h0c7:
-            \$146  = 32'd0;
-        10'h0c8:
-            \$146  = drops_rd;
-        10'h101:
-            \$146  = err_empty_rd;
-        10'h102:
-            \$146  = err_unknown_type_rd;
-        10'h103:
-            \$146  = err_truncated_rd;
-        10'h104:
-            \$146  = err_trailing_bytes_rd;
-        10'h105:
-            \$146  = err_non_canonical_size_rd;
-        10'h106:
-            \$146  = err_leading_zero_rd;
-        10'h107:
-            \$146  = err_overruns_parent_rd;
-        10'h108:
-            \$146  = err_expected_string_rd;
-        10'h109:
-            \$146  = err_expected_list_rd;
-        10'h10a:
-            \$146  = err_too_few_fields_rd;
-        10'h10b:
-            \$146  = err_too_many_fields_rd;
-        10'h10c:
-            \$146  = err_int_out_of_range_rd;
-        10'h10d:
-            \$146  = err_bad_address_rd;
-        10'h10e:
-            \$146  = err_bad_storage_key_rd;
-        10'h10f:
-            \$146  = err_missing_to_rd;
-        10'h110:
-            \$146  = err_bad_v_rd;
-        10'h111:
-            \$146  = err_bad_y_parity_rd;
-        10'h112:
-            \$146  = err_bad_r_rd;
-        10'h113:
-            \$146  = err_bad_s_rd;
-        10'h114:
-            \$146  = err_high_s_rd;
-        10'h115:
-            \$146  = err_no_blob_hashes_rd;
-        10'h116:
-            \$146  = err_bad_blob_hash_rd;
-        10'h117:
-            \$146  = err_empty_authorization_list_rd;
-        10'h118:
-            \$146  = err_priority_fee_above_max_rd;
-        10'h119:
-            \$146  = err_initcode_too_large_rd;
-        10'h11a:
-            \$146  = err_bad_sidecar_rd;
-        10'h11b:
-            \$146  = err_too_large_rd;
-        10'h11c:
-            \$146  = err_recovery_failed_rd;
-      endcase
-    end
-    if (rst) begin
-      \$146  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$147  = cycle_hi_shadow;
-    if (\$113 ) begin
-      casez (bus__araddr[11:2])
-        10'h000:
-            /* empty */;
-        10'h001:
-            /* empty */;
-        10'h002:
-            /* empty */;
-        10'h004:
-            /* empty */;
-        10'h005:
-            /* empty */;
-        10'h006:
-            \$147  = cycle_rd[63:32];
-      endcase
+    \$147  = w_data;
+    if (\$87 ) begin
+      \$147  = bus__wdata;
     end
     if (rst) begin
       \$147  = 32'd0;
@@ -3353,91 +3523,553 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$148  = packets_hi_shadow;
-    if (\$113 ) begin
-      casez (bus__araddr[11:2])
-        10'h000:
-            /* empty */;
-        10'h001:
-            /* empty */;
-        10'h002:
-            /* empty */;
-        10'h004:
-            /* empty */;
-        10'h005:
-            /* empty */;
-        10'h006:
-            /* empty */;
-        10'h007:
-            /* empty */;
-        10'h008:
-            /* empty */;
-        10'h040:
-            /* empty */;
-        10'h041:
-            /* empty */;
-        10'h048:
-            /* empty */;
-        10'h049:
-            /* empty */;
-        10'h04a:
-            /* empty */;
-        10'h04b:
-            /* empty */;
-        10'h04c:
-            /* empty */;
-        10'h04d:
-            /* empty */;
-        10'h04e:
-            /* empty */;
-        10'h04f:
-            /* empty */;
-        10'h050:
-            /* empty */;
-        10'h051:
-            /* empty */;
-        10'h052:
-            /* empty */;
-        10'h053:
-            /* empty */;
-        10'h054:
-            /* empty */;
-        10'h055:
-            /* empty */;
-        10'h056:
-            /* empty */;
-        10'h057:
-            /* empty */;
-        10'h080:
-            /* empty */;
-        10'h081:
-            /* empty */;
-        10'h082:
-            /* empty */;
-        10'h083:
-            /* empty */;
-        10'h088:
-            /* empty */;
-        10'h089:
-            /* empty */;
-        10'h08a:
-            /* empty */;
-        10'h08b:
-            /* empty */;
-        10'h08c:
-            /* empty */;
-        10'h0c0:
-            \$148  = packets_rd[63:32];
-      endcase
+    \$148  = w_strb;
+    if (\$87 ) begin
+      \$148  = bus__wstrb;
     end
     if (rst) begin
-      \$148  = 32'd0;
+      \$148  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$149  = bytes_hi_shadow;
+    \$149  = bus__bvalid;
+    if (do_write) begin
+      \$149  = 1'h1;
+    end else if (bus__bready) begin
+      \$149  = 1'h0;
+    end
+    if (rst) begin
+      \$149  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$150  = 1'h0;
+    if (\$89 ) begin
+      \$150  = control_wr[1];
+    end
+    if (rst) begin
+      \$150  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$151  = 1'h0;
+    if (\$89 ) begin
+      \$151  = control_wr[2];
+    end
+    if (rst) begin
+      \$151  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$152  = 1'h0;
+    if (\$95 ) begin
+      \$152  = pool_cmd_wr[0];
+    end
+    if (rst) begin
+      \$152  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$153  = 1'h0;
+    if (\$95 ) begin
+      \$153  = pool_cmd_wr[1];
+    end
+    if (rst) begin
+      \$153  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$154  = 1'h0;
+    if (\$117 ) begin
+      \$154  = router_cmd_wr[0];
+    end
+    if (rst) begin
+      \$154  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$155  = control_enable;
+    if (\$89 ) begin
+      \$155  = control_wr[0];
+    end
+    if (rst) begin
+      \$155  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$156  = output_cfg_tx_headers;
+    if (\$91 ) begin
+      \$156  = output_cfg_wr[0];
+    end
+    if (rst) begin
+      \$156  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$157  = output_cfg_swaps;
+    if (\$91 ) begin
+      \$157  = output_cfg_wr[1];
+    end
+    if (rst) begin
+      \$157  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$158  = pool_addr_index;
+    if (\$93 ) begin
+      \$158  = pool_addr_wr[15:0];
+    end
+    if (rst) begin
+      \$158  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$159  = pool_data_0_cur;
+    if (\$97 ) begin
+      \$159  = pool_data_0_wr;
+    end
+    if (rst) begin
+      \$159  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$160  = pool_data_1_cur;
+    if (\$99 ) begin
+      \$160  = pool_data_1_wr;
+    end
+    if (rst) begin
+      \$160  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$161  = pool_data_2_cur;
+    if (\$101 ) begin
+      \$161  = pool_data_2_wr;
+    end
+    if (rst) begin
+      \$161  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$162  = pool_data_3_cur;
+    if (\$103 ) begin
+      \$162  = pool_data_3_wr;
+    end
+    if (rst) begin
+      \$162  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$163  = pool_data_4_cur;
+    if (\$105 ) begin
+      \$163  = pool_data_4_wr;
+    end
+    if (rst) begin
+      \$163  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$164  = pool_data_5_cur;
+    if (\$107 ) begin
+      \$164  = pool_data_5_wr;
+    end
+    if (rst) begin
+      \$164  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$165  = pool_data_6_cur;
+    if (\$109 ) begin
+      \$165  = pool_data_6_wr;
+    end
+    if (rst) begin
+      \$165  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$166  = pool_data_7_cur;
+    if (\$111 ) begin
+      \$166  = pool_data_7_wr;
+    end
+    if (rst) begin
+      \$166  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$167  = router_sel_index;
     if (\$113 ) begin
+      \$167  = router_sel_wr[3:0];
+    end
+    if (rst) begin
+      \$167  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$168  = router_cfg_valid;
+    if (\$115 ) begin
+      \$168  = router_cfg_wr[0];
+    end
+    if (rst) begin
+      \$168  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$169  = router_cfg_weth_valid;
+    if (\$115 ) begin
+      \$169  = router_cfg_wr[1];
+    end
+    if (rst) begin
+      \$169  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$170  = selector_mask_enable;
+    if (\$119 ) begin
+      \$170  = selector_mask_wr[8:0];
+    end
+    if (rst) begin
+      \$170  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$171  = router_chain_cur;
+    if (\$121 ) begin
+      \$171  = router_chain_wr;
+    end
+    if (rst) begin
+      \$171  = 32'd1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$172  = router_word_0_cur;
+    if (\$123 ) begin
+      \$172  = router_word_0_wr;
+    end
+    if (rst) begin
+      \$172  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$173  = router_word_1_cur;
+    if (\$125 ) begin
+      \$173  = router_word_1_wr;
+    end
+    if (rst) begin
+      \$173  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$174  = router_word_2_cur;
+    if (\$127 ) begin
+      \$174  = router_word_2_wr;
+    end
+    if (rst) begin
+      \$174  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$175  = router_word_3_cur;
+    if (\$129 ) begin
+      \$175  = router_word_3_wr;
+    end
+    if (rst) begin
+      \$175  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$176  = router_word_4_cur;
+    if (\$131 ) begin
+      \$176  = router_word_4_wr;
+    end
+    if (rst) begin
+      \$176  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$177  = router_weth_0_cur;
+    if (\$133 ) begin
+      \$177  = router_weth_0_wr;
+    end
+    if (rst) begin
+      \$177  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$178  = router_weth_1_cur;
+    if (\$135 ) begin
+      \$178  = router_weth_1_wr;
+    end
+    if (rst) begin
+      \$178  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$179  = router_weth_2_cur;
+    if (\$137 ) begin
+      \$179  = router_weth_2_wr;
+    end
+    if (rst) begin
+      \$179  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$180  = router_weth_3_cur;
+    if (\$139 ) begin
+      \$180  = router_weth_3_wr;
+    end
+    if (rst) begin
+      \$180  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$181  = router_weth_4_cur;
+    if (\$141 ) begin
+      \$181  = router_weth_4_wr;
+    end
+    if (rst) begin
+      \$181  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$182  = bus__rvalid;
+    if (\$142 ) begin
+      \$182  = 1'h1;
+    end else if (bus__rready) begin
+      \$182  = 1'h0;
+    end
+    if (rst) begin
+      \$182  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$183  = bus__rdata;
+    if (\$143 ) begin
+      \$183  = 32'd0;
+      casez (bus__araddr[11:2])
+        10'h000:
+            \$183  = 32'd1296389698;
+        10'h001:
+            \$183  = version_rd;
+        10'h002:
+            \$183  = 32'd3761332789;
+        10'h004:
+            \$183  = control_rd;
+        10'h005:
+            \$183  = status_rd;
+        10'h006:
+            \$183  = cycle_rd[31:0];
+        10'h007:
+            \$183  = cycle_hi_shadow;
+        10'h008:
+            \$183  = output_cfg_rd;
+        10'h040:
+            \$183  = pool_addr_rd;
+        10'h041:
+            \$183  = 32'd0;
+        10'h048:
+            \$183  = pool_data_0_cur;
+        10'h049:
+            \$183  = pool_data_1_cur;
+        10'h04a:
+            \$183  = pool_data_2_cur;
+        10'h04b:
+            \$183  = pool_data_3_cur;
+        10'h04c:
+            \$183  = pool_data_4_cur;
+        10'h04d:
+            \$183  = pool_data_5_cur;
+        10'h04e:
+            \$183  = pool_data_6_cur;
+        10'h04f:
+            \$183  = pool_data_7_cur;
+        10'h050:
+            \$183  = \port$14516$0 [31:0];
+        10'h051:
+            \$183  = \port$14516$0 [63:32];
+        10'h052:
+            \$183  = \port$14516$0 [95:64];
+        10'h053:
+            \$183  = \port$14516$0 [127:96];
+        10'h054:
+            \$183  = \port$14516$0 [159:128];
+        10'h055:
+            \$183  = \port$14516$0 [191:160];
+        10'h056:
+            \$183  = \port$14516$0 [223:192];
+        10'h057:
+            \$183  = \port$14516$0 [255:224];
+        10'h080:
+            \$183  = router_sel_rd;
+        10'h081:
+            \$183  = router_cfg_rd;
+        10'h082:
+            \$183  = 32'd0;
+        10'h083:
+            \$183  = selector_mask_rd;
+        10'h084:
+            \$183  = router_chain_cur;
+        10'h088:
+            \$183  = router_word_0_cur;
+        10'h089:
+            \$183  = router_word_1_cur;
+        10'h08a:
+            \$183  = router_word_2_cur;
+        10'h08b:
+            \$183  = router_word_3_cur;
+        10'h08c:
+            \$183  = router_word_4_cur;
+        10'h090:
+            \$183  = router_weth_0_cur;
+        10'h091:
+            \$183  = router_weth_1_cur;
+        10'h092:
+            \$183  = router_weth_2_cur;
+        10'h093:
+            \$183  = router_weth_3_cur;
+        10'h094:
+            \$183  = router_weth_4_cur;
+        10'h0c0:
+            \$183  = packets_rd[31:0];
+        10'h0c1:
+            \$183  = packets_hi_shadow;
+        10'h0c2:
+            \$183  = bytes_rd[31:0];
+        10'h0c3:
+            \$183  = bytes_hi_shadow;
+        10'h0c4:
+            \$183  = records_rd;
+        10'h0c5:
+            \$183  = decode_errors_rd;
+        10'h0c6:
+            \$183  = swaps_rd;
+        10'h0c7:
+            \$183  = 32'd0;
+        10'h0c8:
+            \$183  = drops_rd;
+        10'h101:
+            \$183  = err_empty_rd;
+        10'h102:
+            \$183  = err_unknown_type_rd;
+        10'h103:
+            \$183  = err_truncated_rd;
+        10'h104:
+            \$183  = err_trailing_bytes_rd;
+        10'h105:
+            \$183  = err_non_canonical_size_rd;
+        10'h106:
+            \$183  = err_leading_zero_rd;
+        10'h107:
+            \$183  = err_overruns_parent_rd;
+        10'h108:
+            \$183  = err_expected_string_rd;
+        10'h109:
+            \$183  = err_expected_list_rd;
+        10'h10a:
+            \$183  = err_too_few_fields_rd;
+        10'h10b:
+            \$183  = err_too_many_fields_rd;
+        10'h10c:
+            \$183  = err_int_out_of_range_rd;
+        10'h10d:
+            \$183  = err_bad_address_rd;
+        10'h10e:
+            \$183  = err_bad_storage_key_rd;
+        10'h10f:
+            \$183  = err_missing_to_rd;
+        10'h110:
+            \$183  = err_bad_v_rd;
+        10'h111:
+            \$183  = err_bad_y_parity_rd;
+        10'h112:
+            \$183  = err_bad_r_rd;
+        10'h113:
+            \$183  = err_bad_s_rd;
+        10'h114:
+            \$183  = err_high_s_rd;
+        10'h115:
+            \$183  = err_no_blob_hashes_rd;
+        10'h116:
+            \$183  = err_bad_blob_hash_rd;
+        10'h117:
+            \$183  = err_empty_authorization_list_rd;
+        10'h118:
+            \$183  = err_priority_fee_above_max_rd;
+        10'h119:
+            \$183  = err_initcode_too_large_rd;
+        10'h11a:
+            \$183  = err_bad_sidecar_rd;
+        10'h11b:
+            \$183  = err_too_large_rd;
+        10'h11c:
+            \$183  = err_recovery_failed_rd;
+      endcase
+    end
+    if (rst) begin
+      \$183  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$184  = cycle_hi_shadow;
+    if (\$143 ) begin
+      casez (bus__araddr[11:2])
+        10'h000:
+            /* empty */;
+        10'h001:
+            /* empty */;
+        10'h002:
+            /* empty */;
+        10'h004:
+            /* empty */;
+        10'h005:
+            /* empty */;
+        10'h006:
+            \$184  = cycle_rd[63:32];
+      endcase
+    end
+    if (rst) begin
+      \$184  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$185  = packets_hi_shadow;
+    if (\$143 ) begin
       casez (bus__araddr[11:2])
         10'h000:
             /* empty */;
@@ -3499,6 +4131,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
             /* empty */;
         10'h083:
             /* empty */;
+        10'h084:
+            /* empty */;
         10'h088:
             /* empty */;
         10'h089:
@@ -3508,17 +4142,122 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h08b:
             /* empty */;
         10'h08c:
+            /* empty */;
+        10'h090:
+            /* empty */;
+        10'h091:
+            /* empty */;
+        10'h092:
+            /* empty */;
+        10'h093:
+            /* empty */;
+        10'h094:
+            /* empty */;
+        10'h0c0:
+            \$185  = packets_rd[63:32];
+      endcase
+    end
+    if (rst) begin
+      \$185  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$186  = bytes_hi_shadow;
+    if (\$143 ) begin
+      casez (bus__araddr[11:2])
+        10'h000:
+            /* empty */;
+        10'h001:
+            /* empty */;
+        10'h002:
+            /* empty */;
+        10'h004:
+            /* empty */;
+        10'h005:
+            /* empty */;
+        10'h006:
+            /* empty */;
+        10'h007:
+            /* empty */;
+        10'h008:
+            /* empty */;
+        10'h040:
+            /* empty */;
+        10'h041:
+            /* empty */;
+        10'h048:
+            /* empty */;
+        10'h049:
+            /* empty */;
+        10'h04a:
+            /* empty */;
+        10'h04b:
+            /* empty */;
+        10'h04c:
+            /* empty */;
+        10'h04d:
+            /* empty */;
+        10'h04e:
+            /* empty */;
+        10'h04f:
+            /* empty */;
+        10'h050:
+            /* empty */;
+        10'h051:
+            /* empty */;
+        10'h052:
+            /* empty */;
+        10'h053:
+            /* empty */;
+        10'h054:
+            /* empty */;
+        10'h055:
+            /* empty */;
+        10'h056:
+            /* empty */;
+        10'h057:
+            /* empty */;
+        10'h080:
+            /* empty */;
+        10'h081:
+            /* empty */;
+        10'h082:
+            /* empty */;
+        10'h083:
+            /* empty */;
+        10'h084:
+            /* empty */;
+        10'h088:
+            /* empty */;
+        10'h089:
+            /* empty */;
+        10'h08a:
+            /* empty */;
+        10'h08b:
+            /* empty */;
+        10'h08c:
+            /* empty */;
+        10'h090:
+            /* empty */;
+        10'h091:
+            /* empty */;
+        10'h092:
+            /* empty */;
+        10'h093:
+            /* empty */;
+        10'h094:
             /* empty */;
         10'h0c0:
             /* empty */;
         10'h0c1:
             /* empty */;
         10'h0c2:
-            \$149  = bytes_rd[63:32];
+            \$186  = bytes_rd[63:32];
       endcase
     end
     if (rst) begin
-      \$149  = 32'd0;
+      \$186  = 32'd0;
     end
   end
   assign bus__bresp = 2'h0;
@@ -3532,20 +4271,25 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign pool_data_6_value = pool_data_6_cur;
   assign pool_data_7_value = pool_data_7_cur;
   assign router_cmd_cur = 32'd0;
+  assign router_chain_chain_id = router_chain_cur;
   assign router_word_0_value = router_word_0_cur;
   assign router_word_1_value = router_word_1_cur;
   assign router_word_2_value = router_word_2_cur;
   assign router_word_3_value = router_word_3_cur;
   assign router_word_4_value = router_word_4_cur;
+  assign router_weth_0_value = router_weth_0_cur;
+  assign router_weth_1_value = router_weth_1_cur;
+  assign router_weth_2_value = router_weth_2_cur;
+  assign router_weth_3_value = router_weth_3_cur;
+  assign router_weth_4_value = router_weth_4_cur;
   assign bus__rresp = 2'h0;
   assign id_rd = 32'd1296389698;
   assign id_magic = 32'd1296389698;
-  assign version_minor = 8'h01;
+  assign version_minor = 8'h03;
   assign version_major = 8'h01;
-  assign version_features = 8'h03;
-  assign src_hash_rd = 32'd1652141339;
-  assign src_hash_value = 32'd1652141339;
-  assign status_pool_busy = 1'h0;
+  assign version_features = 8'h0f;
+  assign src_hash_rd = 32'd3761332789;
+  assign src_hash_value = 32'd3761332789;
   assign cycle_value = cycle_rd;
   assign pool_data_0_rd = pool_data_0_cur;
   assign pool_data_1_rd = pool_data_1_cur;
@@ -3555,33 +4299,38 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign pool_data_5_rd = pool_data_5_cur;
   assign pool_data_6_rd = pool_data_6_cur;
   assign pool_data_7_rd = pool_data_7_cur;
-  assign pool_rdata_0_rd = 32'd0;
-  assign pool_rdata_0_value = 32'd0;
-  assign pool_rdata_1_rd = 32'd0;
-  assign pool_rdata_1_value = 32'd0;
-  assign pool_rdata_2_rd = 32'd0;
-  assign pool_rdata_2_value = 32'd0;
-  assign pool_rdata_3_rd = 32'd0;
-  assign pool_rdata_3_value = 32'd0;
-  assign pool_rdata_4_rd = 32'd0;
-  assign pool_rdata_4_value = 32'd0;
-  assign pool_rdata_5_rd = 32'd0;
-  assign pool_rdata_5_value = 32'd0;
-  assign pool_rdata_6_rd = 32'd0;
-  assign pool_rdata_6_value = 32'd0;
-  assign pool_rdata_7_rd = 32'd0;
-  assign pool_rdata_7_value = 32'd0;
+  assign pool_rdata_0_rd = \port$14516$0 [31:0];
+  assign pool_rdata_0_value = \port$14516$0 [31:0];
+  assign pool_rdata_1_rd = \port$14516$0 [63:32];
+  assign pool_rdata_1_value = \port$14516$0 [63:32];
+  assign pool_rdata_2_rd = \port$14516$0 [95:64];
+  assign pool_rdata_2_value = \port$14516$0 [95:64];
+  assign pool_rdata_3_rd = \port$14516$0 [127:96];
+  assign pool_rdata_3_value = \port$14516$0 [127:96];
+  assign pool_rdata_4_rd = \port$14516$0 [159:128];
+  assign pool_rdata_4_value = \port$14516$0 [159:128];
+  assign pool_rdata_5_rd = \port$14516$0 [191:160];
+  assign pool_rdata_5_value = \port$14516$0 [191:160];
+  assign pool_rdata_6_rd = \port$14516$0 [223:192];
+  assign pool_rdata_6_value = \port$14516$0 [223:192];
+  assign pool_rdata_7_rd = \port$14516$0 [255:224];
+  assign pool_rdata_7_value = \port$14516$0 [255:224];
+  assign router_chain_rd = router_chain_cur;
   assign router_word_0_rd = router_word_0_cur;
   assign router_word_1_rd = router_word_1_cur;
   assign router_word_2_rd = router_word_2_cur;
   assign router_word_3_rd = router_word_3_cur;
   assign router_word_4_rd = router_word_4_cur;
+  assign router_weth_0_rd = router_weth_0_cur;
+  assign router_weth_1_rd = router_weth_1_cur;
+  assign router_weth_2_rd = router_weth_2_cur;
+  assign router_weth_3_rd = router_weth_3_cur;
+  assign router_weth_4_rd = router_weth_4_cur;
   assign packets_value = packets_rd;
   assign bytes_value = bytes_rd;
   assign records_value = records_rd;
   assign decode_errors_value = decode_errors_rd;
-  assign swaps_rd = 32'd0;
-  assign swaps_value = 32'd0;
+  assign swaps_value = swaps_rd;
   assign opportunities_rd = 32'd0;
   assign opportunities_value = 32'd0;
   assign drops_value = drops_rd;
@@ -3617,34 +4366,39 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign router_cmd_rd = 32'd0;
   assign selector_mask_rd[8:0] = selector_mask_enable;
   assign selector_mask_rd[31:9] = 23'h000000;
-  assign router_cfg_rd[31] = router_cfg_valid;
-  assign router_cfg_rd[30:0] = router_cfg_chain_id;
+  assign router_cfg_rd[1] = router_cfg_weth_valid;
+  assign router_cfg_rd[0] = router_cfg_valid;
+  assign router_cfg_rd[31:2] = 30'h00000000;
   assign router_sel_rd[3:0] = router_sel_index;
   assign router_sel_rd[31:4] = 28'h0000000;
   assign pool_addr_rd[15:0] = pool_addr_index;
   assign pool_addr_rd[31:16] = 16'h0000;
+  assign output_cfg_rd[1] = output_cfg_swaps;
   assign output_cfg_rd[0] = output_cfg_tx_headers;
-  assign output_cfg_rd[31:1] = 31'h00000000;
-  assign status_rd[2] = 1'h0;
+  assign output_cfg_rd[31:2] = 30'h00000000;
+  assign status_rd[6:3] = status_pool_error;
+  assign status_rd[2] = status_pool_busy;
   assign status_rd[1] = status_in_packet;
   assign status_rd[0] = status_idle;
-  assign status_rd[31:3] = 29'h00000000;
+  assign status_rd[31:7] = 25'h0000000;
   assign control_rd[0] = control_enable;
   assign control_rd[31:1] = 31'h00000000;
-  assign version_rd[23:16] = 8'h03;
+  assign version_rd[23:16] = 8'h0f;
   assign version_rd[15:8] = 8'h01;
-  assign version_rd[7:0] = 8'h01;
+  assign version_rd[7:0] = 8'h03;
   assign version_rd[31:24] = 8'h00;
   assign selector_mask_cur[8:0] = selector_mask_enable;
   assign selector_mask_cur[31:9] = 23'h000000;
-  assign router_cfg_cur[31] = router_cfg_valid;
-  assign router_cfg_cur[30:0] = router_cfg_chain_id;
+  assign router_cfg_cur[1] = router_cfg_weth_valid;
+  assign router_cfg_cur[0] = router_cfg_valid;
+  assign router_cfg_cur[31:2] = 30'h00000000;
   assign router_sel_cur[3:0] = router_sel_index;
   assign router_sel_cur[31:4] = 28'h0000000;
   assign pool_addr_cur[15:0] = pool_addr_index;
   assign pool_addr_cur[31:16] = 16'h0000;
+  assign output_cfg_cur[1] = output_cfg_swaps;
   assign output_cfg_cur[0] = output_cfg_tx_headers;
-  assign output_cfg_cur[31:1] = 31'h00000000;
+  assign output_cfg_cur[31:2] = 30'h00000000;
   assign control_cur[0] = control_enable;
   assign control_cur[31:1] = 31'h00000000;
   assign \$14  = 32'd0;
@@ -3654,7 +4408,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.decoder (rst, pipe_rst, o__ready, i__ready, i__valid, i__payload, o__valid, o__payload, clk);
+module \appliance_top.decoder (rst, pipe_rst, o__ready, i__ready, \o__ready$36 , i__valid, i__payload, o__valid, o__payload, \o_calldata__valid$38 , \o_calldata__payload$34 , clk);
   input rst;
   wire rst;
   input pipe_rst;
@@ -3663,6 +4417,8 @@ module \appliance_top.decoder (rst, pipe_rst, o__ready, i__ready, i__valid, i__p
   wire o__ready;
   output i__ready;
   wire i__ready;
+  input \o__ready$36 ;
+  wire \o__ready$36 ;
   input i__valid;
   wire i__valid;
   input [72:0] i__payload;
@@ -3671,6 +4427,10 @@ module \appliance_top.decoder (rst, pipe_rst, o__ready, i__ready, i__valid, i__p
   wire o__valid;
   output [3011:0] o__payload;
   wire [3011:0] o__payload;
+  output \o_calldata__valid$38 ;
+  wire \o_calldata__valid$38 ;
+  output [279:0] \o_calldata__payload$34 ;
+  wire [279:0] \o_calldata__payload$34 ;
   input clk;
   wire clk;
   wire [7:0] \$1 ;
@@ -3849,11 +4609,9 @@ module \appliance_top.decoder (rst, pipe_rst, o__ready, i__ready, i__valid, i__p
   wire [255:0] \o__payload.v ;
   wire [255:0] \o__payload.value ;
   wire \o__ready$19 ;
-  wire \o__ready$36 ;
   wire \o__valid$21 ;
   wire \o__valid$39 ;
   wire [68:0] o_calldata__payload;
-  wire [279:0] \o_calldata__payload$34 ;
   wire [255:0] \o_calldata__payload$34.data ;
   wire [15:0] \o_calldata__payload$34.index ;
   (* enum_base_type = "CalldataWordKind" *)
@@ -3868,7 +4626,6 @@ module \appliance_top.decoder (rst, pipe_rst, o__ready, i__ready, i__valid, i__p
   wire o_calldata__ready;
   wire \o_calldata__ready$37 ;
   wire o_calldata__valid;
-  wire \o_calldata__valid$38 ;
   wire [68:0] r_data;
   wire r_en;
   wire r_rdy;
@@ -3885,6 +4642,7 @@ module \appliance_top.decoder (rst, pipe_rst, o__ready, i__ready, i__valid, i__p
     .i__ready(r_en),
     .i__valid(\i__valid$30 ),
     .o__payload(\o_calldata__payload$34 ),
+    .o__ready(\o__ready$36 ),
     .o__valid(\o_calldata__valid$38 ),
     .pipe_rst(pipe_rst),
     .rst(rst)
@@ -3940,22 +4698,22 @@ module \appliance_top.decoder (rst, pipe_rst, o__ready, i__ready, i__valid, i__p
     .o_calldata__ready(o_calldata__ready),
     .o_calldata__valid(w_en),
     .pipe_rst(pipe_rst),
-    .\port$14203$0 (\$1 ),
-    .\port$14205$0 (\$2 ),
-    .\port$14207$0 (\$3 ),
-    .\port$14209$0 (\$4 ),
-    .\port$14211$0 (\$5 ),
-    .\port$14213$0 (\$6 ),
-    .\port$14215$0 (\$7 ),
-    .\port$14217$0 (\$8 ),
-    .\port$14219$0 (\$9 ),
-    .\port$14221$0 (\$10 ),
-    .\port$14223$0 (\$11 ),
-    .\port$14225$0 (\$12 ),
-    .\port$14227$0 (\$13 ),
-    .\port$14229$0 (\$14 ),
-    .\port$14231$0 (\$15 ),
-    .\port$14233$0 (\$16 ),
+    .\port$14824$0 (\$1 ),
+    .\port$14826$0 (\$2 ),
+    .\port$14828$0 (\$3 ),
+    .\port$14830$0 (\$4 ),
+    .\port$14832$0 (\$5 ),
+    .\port$14834$0 (\$6 ),
+    .\port$14836$0 (\$7 ),
+    .\port$14838$0 (\$8 ),
+    .\port$14840$0 (\$9 ),
+    .\port$14842$0 (\$10 ),
+    .\port$14844$0 (\$11 ),
+    .\port$14846$0 (\$12 ),
+    .\port$14848$0 (\$13 ),
+    .\port$14850$0 (\$14 ),
+    .\port$14852$0 (\$15 ),
+    .\port$14854$0 (\$16 ),
     .\release (\release ),
     .rst(rst)
   );
@@ -3978,8 +4736,7 @@ module \appliance_top.decoder (rst, pipe_rst, o__ready, i__ready, i__valid, i__p
   assign r_rdy = \i__valid$30 ;
   assign \i__ready$33  = r_en;
   assign \o__payload$35  = \o_calldata__payload$34 ;
-  assign \o__ready$36  = 1'h1;
-  assign \o_calldata__ready$37  = 1'h1;
+  assign \o_calldata__ready$37  = \o__ready$36 ;
   assign \o__valid$39  = \o_calldata__valid$38 ;
   assign \i__payload.data  = i__payload[63:0];
   assign \i__payload.keep  = i__payload[71:64];
@@ -4074,7 +4831,7 @@ module \appliance_top.decoder (rst, pipe_rst, o__ready, i__ready, i__valid, i__p
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, i__valid, i__ready, o__valid, o__payload, clk);
+module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__valid, i__ready, o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$3  = 0;
   input rst;
   wire rst;
@@ -4082,6 +4839,8 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, i__valid, i__r
   wire pipe_rst;
   input [68:0] i__payload;
   wire [68:0] i__payload;
+  input o__ready;
+  wire o__ready;
   input i__valid;
   wire i__valid;
   output i__ready;
@@ -4530,7 +5289,6 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, i__valid, i__r
   wire \o__payload.kind ;
   wire \o__payload.last ;
   wire [5:0] \o__payload.nbytes ;
-  wire o__ready;
   (* init = 280'h0000000000000000000000000000000000000000000000000000000000000000000000 *)
   wire [279:0] out;
   wire [255:0] \out.data ;
@@ -4580,6 +5338,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, i__valid, i__r
   reg [7:0] wb8 = 8'h00;
   reg [7:0] wb9 = 8'h00;
   assign \$1  = ~ o__valid;
+  assign out_free = \$1  | o__ready;
   assign size = is_arg ? 6'h20 : 6'h04;
   assign \$2  = size - fill;
   assign \$3  = fill + i__payload[67:64];
@@ -4886,6 +5645,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, i__valid, i__r
   assign \$302  = \$301  ? i__payload[63:56] : 8'h00;
   assign \$303  = \$4 [3:0] > 3'h7;
   assign \$304  = \$303  ? i__payload[63:56] : 8'h00;
+  assign \$305  = i__valid & out_free;
   assign \$306  = is_arg ? merged31 : 8'h00;
   assign \$307  = is_arg ? merged30 : 8'h00;
   assign \$308  = is_arg ? merged29 : 8'h00;
@@ -6235,7 +6995,10 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, i__valid, i__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$344  = 1'h0;
+    \$344  = o__valid;
+    if (o__ready) begin
+      \$344  = 1'h0;
+    end
     (* full_case = 32'd1 *)
     if (flush) begin
       if (out_free) begin
@@ -7616,7 +8379,6 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, i__valid, i__r
   end
   assign out = o__payload;
   assign out_valid = o__valid;
-  assign o__ready = 1'h1;
   assign room = \$2 [5:0];
   assign left = \$4 [3:0];
   assign \o__payload.data  = o__payload[255:0];
@@ -7632,8 +8394,6 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, i__valid, i__r
   assign \i__payload.data  = i__payload[63:0];
   assign \i__payload.n  = i__payload[67:64];
   assign \i__payload.end  = i__payload[68];
-  assign out_free = 1'h1;
-  assign \$305  = i__valid;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -10760,7 +11520,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata__ready, \port$14203$0 , \port$14205$0 , \port$14207$0 , \port$14209$0 , \port$14211$0 , \port$14213$0 , \port$14215$0 , \port$14217$0 , \port$14219$0 , \port$14221$0 , \port$14223$0 , \port$14225$0 , \port$14227$0 , \port$14229$0 , \port$14231$0 , \port$14233$0 
+module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata__ready, \port$14824$0 , \port$14826$0 , \port$14828$0 , \port$14830$0 , \port$14832$0 , \port$14834$0 , \port$14836$0 , \port$14838$0 , \port$14840$0 , \port$14842$0 , \port$14844$0 , \port$14846$0 , \port$14848$0 , \port$14850$0 , \port$14852$0 , \port$14854$0 
 , at_end, o_calldata__valid, o_calldata__payload, consume, \release , o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$6  = 0;
   input rst;
@@ -10773,38 +11533,38 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire [5:0] avail;
   input o_calldata__ready;
   wire o_calldata__ready;
-  input [7:0] \port$14203$0 ;
-  wire [7:0] \port$14203$0 ;
-  input [7:0] \port$14205$0 ;
-  wire [7:0] \port$14205$0 ;
-  input [7:0] \port$14207$0 ;
-  wire [7:0] \port$14207$0 ;
-  input [7:0] \port$14209$0 ;
-  wire [7:0] \port$14209$0 ;
-  input [7:0] \port$14211$0 ;
-  wire [7:0] \port$14211$0 ;
-  input [7:0] \port$14213$0 ;
-  wire [7:0] \port$14213$0 ;
-  input [7:0] \port$14215$0 ;
-  wire [7:0] \port$14215$0 ;
-  input [7:0] \port$14217$0 ;
-  wire [7:0] \port$14217$0 ;
-  input [7:0] \port$14219$0 ;
-  wire [7:0] \port$14219$0 ;
-  input [7:0] \port$14221$0 ;
-  wire [7:0] \port$14221$0 ;
-  input [7:0] \port$14223$0 ;
-  wire [7:0] \port$14223$0 ;
-  input [7:0] \port$14225$0 ;
-  wire [7:0] \port$14225$0 ;
-  input [7:0] \port$14227$0 ;
-  wire [7:0] \port$14227$0 ;
-  input [7:0] \port$14229$0 ;
-  wire [7:0] \port$14229$0 ;
-  input [7:0] \port$14231$0 ;
-  wire [7:0] \port$14231$0 ;
-  input [7:0] \port$14233$0 ;
-  wire [7:0] \port$14233$0 ;
+  input [7:0] \port$14824$0 ;
+  wire [7:0] \port$14824$0 ;
+  input [7:0] \port$14826$0 ;
+  wire [7:0] \port$14826$0 ;
+  input [7:0] \port$14828$0 ;
+  wire [7:0] \port$14828$0 ;
+  input [7:0] \port$14830$0 ;
+  wire [7:0] \port$14830$0 ;
+  input [7:0] \port$14832$0 ;
+  wire [7:0] \port$14832$0 ;
+  input [7:0] \port$14834$0 ;
+  wire [7:0] \port$14834$0 ;
+  input [7:0] \port$14836$0 ;
+  wire [7:0] \port$14836$0 ;
+  input [7:0] \port$14838$0 ;
+  wire [7:0] \port$14838$0 ;
+  input [7:0] \port$14840$0 ;
+  wire [7:0] \port$14840$0 ;
+  input [7:0] \port$14842$0 ;
+  wire [7:0] \port$14842$0 ;
+  input [7:0] \port$14844$0 ;
+  wire [7:0] \port$14844$0 ;
+  input [7:0] \port$14846$0 ;
+  wire [7:0] \port$14846$0 ;
+  input [7:0] \port$14848$0 ;
+  wire [7:0] \port$14848$0 ;
+  input [7:0] \port$14850$0 ;
+  wire [7:0] \port$14850$0 ;
+  input [7:0] \port$14852$0 ;
+  wire [7:0] \port$14852$0 ;
+  input [7:0] \port$14854$0 ;
+  wire [7:0] \port$14854$0 ;
   input at_end;
   wire at_end;
   output o_calldata__valid;
@@ -12146,12 +12906,12 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$19  = cur_f == 5'h1e;
   assign \$20  = cur_f == 6'h20;
   assign \$21  = | { \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$22  = ! \port$14203$0 ;
+  assign \$22  = ! \port$14824$0 ;
   assign lz = \$21  & \$22 ;
-  assign \$23  = \port$14203$0  < 8'h80;
+  assign \$23  = \port$14824$0  < 8'h80;
   assign \$24  = cur_wrapped & \$23 ;
   assign \$25  = cur_f == 5'h17;
-  assign \$26  = \port$14203$0  != 1'h1;
+  assign \$26  = \port$14824$0  != 1'h1;
   assign \$27  = \$25  & \$26 ;
   assign \$28  = avail < t;
   assign a_trunc = at_end & \$28 ;
@@ -12177,7 +12937,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$48  = \$47  & err;
   assign \$49  = a_complete & \err$23 ;
   assign b_active = rem < 4'h8;
-  assign \$50  = \port$14203$0  < 8'h80;
+  assign \$50  = \port$14824$0  < 8'h80;
   assign typed = start & \$50 ;
   assign o = rem[2:0] | { 2'h0, typed };
   assign p = pos + o;
@@ -12342,12 +13102,12 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign trailing = \$193  | \$194 ;
   assign \$195  = ! avail;
   assign \$196  = at_end & \$195 ;
-  assign \$197  = \port$14203$0  >= 8'h80;
-  assign \$198  = \port$14203$0  < 8'hc0;
+  assign \$197  = \port$14824$0  >= 8'h80;
+  assign \$198  = \port$14824$0  < 8'hc0;
   assign \$199  = \$197  & \$198 ;
-  assign \$200  = \port$14203$0  < 8'h80;
-  assign \$201  = ! \port$14203$0 ;
-  assign \$202  = \port$14203$0  > 3'h4;
+  assign \$200  = \port$14824$0  < 8'h80;
+  assign \$201  = ! \port$14824$0 ;
+  assign \$202  = \port$14824$0  > 3'h4;
   assign \$203  = \$201  | \$202 ;
   assign \$204  = \$200  & \$203 ;
   assign \$205  = | depth;
@@ -12634,21 +13394,21 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       4'h0:
           val_a = acc;
       4'h1:
-          val_a = { acc[247:0], \port$14203$0  };
+          val_a = { acc[247:0], \port$14824$0  };
       4'h2:
-          val_a = { acc[239:0], \port$14203$0 , \port$14205$0  };
+          val_a = { acc[239:0], \port$14824$0 , \port$14826$0  };
       4'h3:
-          val_a = { acc[231:0], \port$14203$0 , \port$14205$0 , \port$14207$0  };
+          val_a = { acc[231:0], \port$14824$0 , \port$14826$0 , \port$14828$0  };
       4'h4:
-          val_a = { acc[223:0], \port$14203$0 , \port$14205$0 , \port$14207$0 , \port$14209$0  };
+          val_a = { acc[223:0], \port$14824$0 , \port$14826$0 , \port$14828$0 , \port$14830$0  };
       4'h5:
-          val_a = { acc[215:0], \port$14203$0 , \port$14205$0 , \port$14207$0 , \port$14209$0 , \port$14211$0  };
+          val_a = { acc[215:0], \port$14824$0 , \port$14826$0 , \port$14828$0 , \port$14830$0 , \port$14832$0  };
       4'h6:
-          val_a = { acc[207:0], \port$14203$0 , \port$14205$0 , \port$14207$0 , \port$14209$0 , \port$14211$0 , \port$14213$0  };
+          val_a = { acc[207:0], \port$14824$0 , \port$14826$0 , \port$14828$0 , \port$14830$0 , \port$14832$0 , \port$14834$0  };
       4'h7:
-          val_a = { acc[199:0], \port$14203$0 , \port$14205$0 , \port$14207$0 , \port$14209$0 , \port$14211$0 , \port$14213$0 , \port$14215$0  };
+          val_a = { acc[199:0], \port$14824$0 , \port$14826$0 , \port$14828$0 , \port$14830$0 , \port$14832$0 , \port$14834$0 , \port$14836$0  };
       4'h8:
-          val_a = { acc[191:0], \port$14203$0 , \port$14205$0 , \port$14207$0 , \port$14209$0 , \port$14211$0 , \port$14213$0 , \port$14215$0 , \port$14217$0  };
+          val_a = { acc[191:0], \port$14824$0 , \port$14826$0 , \port$14828$0 , \port$14830$0 , \port$14832$0 , \port$14834$0 , \port$14836$0 , \port$14838$0  };
     endcase
   end
   always @* begin
@@ -13953,7 +14713,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (chunk_valid) begin
       (* full_case = 32'd1 *)
       if (cd_a) begin
-        o_calldata__payload[63:0] = { \port$14217$0 , \port$14215$0 , \port$14213$0 , \port$14211$0 , \port$14209$0 , \port$14207$0 , \port$14205$0 , \port$14203$0  };
+        o_calldata__payload[63:0] = { \port$14838$0 , \port$14836$0 , \port$14834$0 , \port$14832$0 , \port$14830$0 , \port$14828$0 , \port$14826$0 , \port$14824$0  };
         o_calldata__payload[67:64] = t;
       end else begin
         o_calldata__payload[63:0] = { s7, s6, s5, s4, s3, s2, s1, s0 };
@@ -14175,7 +14935,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
               end else if (\$423 ) begin
               end else if (b_header) begin
                 if (typed) begin
-                  \$488 [7:5] = \port$14203$0 [2:0];
+                  \$488 [7:5] = \port$14824$0 [2:0];
                 end
                 casez (fld)
                   6'h01, 6'h1f:
@@ -15656,21 +16416,21 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          b = \port$14203$0 ;
+          b = \port$14824$0 ;
       3'h1:
-          b = \port$14205$0 ;
+          b = \port$14826$0 ;
       3'h2:
-          b = \port$14207$0 ;
+          b = \port$14828$0 ;
       3'h3:
-          b = \port$14209$0 ;
+          b = \port$14830$0 ;
       3'h4:
-          b = \port$14211$0 ;
+          b = \port$14832$0 ;
       3'h5:
-          b = \port$14213$0 ;
+          b = \port$14834$0 ;
       3'h6:
-          b = \port$14215$0 ;
+          b = \port$14836$0 ;
       3'h7:
-          b = \port$14217$0 ;
+          b = \port$14838$0 ;
     endcase
   end
   always @* begin
@@ -15678,37 +16438,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$57 )
       4'h0:
-          len_byte1 = \port$14203$0 ;
+          len_byte1 = \port$14824$0 ;
       4'h1:
-          len_byte1 = \port$14205$0 ;
+          len_byte1 = \port$14826$0 ;
       4'h2:
-          len_byte1 = \port$14207$0 ;
+          len_byte1 = \port$14828$0 ;
       4'h3:
-          len_byte1 = \port$14209$0 ;
+          len_byte1 = \port$14830$0 ;
       4'h4:
-          len_byte1 = \port$14211$0 ;
+          len_byte1 = \port$14832$0 ;
       4'h5:
-          len_byte1 = \port$14213$0 ;
+          len_byte1 = \port$14834$0 ;
       4'h6:
-          len_byte1 = \port$14215$0 ;
+          len_byte1 = \port$14836$0 ;
       4'h7:
-          len_byte1 = \port$14217$0 ;
+          len_byte1 = \port$14838$0 ;
       4'h8:
-          len_byte1 = \port$14219$0 ;
+          len_byte1 = \port$14840$0 ;
       4'h9:
-          len_byte1 = \port$14221$0 ;
+          len_byte1 = \port$14842$0 ;
       4'ha:
-          len_byte1 = \port$14223$0 ;
+          len_byte1 = \port$14844$0 ;
       4'hb:
-          len_byte1 = \port$14225$0 ;
+          len_byte1 = \port$14846$0 ;
       4'hc:
-          len_byte1 = \port$14227$0 ;
+          len_byte1 = \port$14848$0 ;
       4'hd:
-          len_byte1 = \port$14229$0 ;
+          len_byte1 = \port$14850$0 ;
       4'he:
-          len_byte1 = \port$14231$0 ;
+          len_byte1 = \port$14852$0 ;
       4'hf:
-          len_byte1 = \port$14233$0 ;
+          len_byte1 = \port$14854$0 ;
     endcase
   end
   always @* begin
@@ -15716,37 +16476,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$58 )
       4'h0:
-          len_byte2 = \port$14203$0 ;
+          len_byte2 = \port$14824$0 ;
       4'h1:
-          len_byte2 = \port$14205$0 ;
+          len_byte2 = \port$14826$0 ;
       4'h2:
-          len_byte2 = \port$14207$0 ;
+          len_byte2 = \port$14828$0 ;
       4'h3:
-          len_byte2 = \port$14209$0 ;
+          len_byte2 = \port$14830$0 ;
       4'h4:
-          len_byte2 = \port$14211$0 ;
+          len_byte2 = \port$14832$0 ;
       4'h5:
-          len_byte2 = \port$14213$0 ;
+          len_byte2 = \port$14834$0 ;
       4'h6:
-          len_byte2 = \port$14215$0 ;
+          len_byte2 = \port$14836$0 ;
       4'h7:
-          len_byte2 = \port$14217$0 ;
+          len_byte2 = \port$14838$0 ;
       4'h8:
-          len_byte2 = \port$14219$0 ;
+          len_byte2 = \port$14840$0 ;
       4'h9:
-          len_byte2 = \port$14221$0 ;
+          len_byte2 = \port$14842$0 ;
       4'ha:
-          len_byte2 = \port$14223$0 ;
+          len_byte2 = \port$14844$0 ;
       4'hb:
-          len_byte2 = \port$14225$0 ;
+          len_byte2 = \port$14846$0 ;
       4'hc:
-          len_byte2 = \port$14227$0 ;
+          len_byte2 = \port$14848$0 ;
       4'hd:
-          len_byte2 = \port$14229$0 ;
+          len_byte2 = \port$14850$0 ;
       4'he:
-          len_byte2 = \port$14231$0 ;
+          len_byte2 = \port$14852$0 ;
       4'hf:
-          len_byte2 = \port$14233$0 ;
+          len_byte2 = \port$14854$0 ;
     endcase
   end
   always @* begin
@@ -15754,37 +16514,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$59 )
       4'h0:
-          len_byte3 = \port$14203$0 ;
+          len_byte3 = \port$14824$0 ;
       4'h1:
-          len_byte3 = \port$14205$0 ;
+          len_byte3 = \port$14826$0 ;
       4'h2:
-          len_byte3 = \port$14207$0 ;
+          len_byte3 = \port$14828$0 ;
       4'h3:
-          len_byte3 = \port$14209$0 ;
+          len_byte3 = \port$14830$0 ;
       4'h4:
-          len_byte3 = \port$14211$0 ;
+          len_byte3 = \port$14832$0 ;
       4'h5:
-          len_byte3 = \port$14213$0 ;
+          len_byte3 = \port$14834$0 ;
       4'h6:
-          len_byte3 = \port$14215$0 ;
+          len_byte3 = \port$14836$0 ;
       4'h7:
-          len_byte3 = \port$14217$0 ;
+          len_byte3 = \port$14838$0 ;
       4'h8:
-          len_byte3 = \port$14219$0 ;
+          len_byte3 = \port$14840$0 ;
       4'h9:
-          len_byte3 = \port$14221$0 ;
+          len_byte3 = \port$14842$0 ;
       4'ha:
-          len_byte3 = \port$14223$0 ;
+          len_byte3 = \port$14844$0 ;
       4'hb:
-          len_byte3 = \port$14225$0 ;
+          len_byte3 = \port$14846$0 ;
       4'hc:
-          len_byte3 = \port$14227$0 ;
+          len_byte3 = \port$14848$0 ;
       4'hd:
-          len_byte3 = \port$14229$0 ;
+          len_byte3 = \port$14850$0 ;
       4'he:
-          len_byte3 = \port$14231$0 ;
+          len_byte3 = \port$14852$0 ;
       4'hf:
-          len_byte3 = \port$14233$0 ;
+          len_byte3 = \port$14854$0 ;
     endcase
   end
   always @* begin
@@ -15792,37 +16552,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$91 [3:0])
       4'h0:
-          s0 = \port$14203$0 ;
+          s0 = \port$14824$0 ;
       4'h1:
-          s0 = \port$14205$0 ;
+          s0 = \port$14826$0 ;
       4'h2:
-          s0 = \port$14207$0 ;
+          s0 = \port$14828$0 ;
       4'h3:
-          s0 = \port$14209$0 ;
+          s0 = \port$14830$0 ;
       4'h4:
-          s0 = \port$14211$0 ;
+          s0 = \port$14832$0 ;
       4'h5:
-          s0 = \port$14213$0 ;
+          s0 = \port$14834$0 ;
       4'h6:
-          s0 = \port$14215$0 ;
+          s0 = \port$14836$0 ;
       4'h7:
-          s0 = \port$14217$0 ;
+          s0 = \port$14838$0 ;
       4'h8:
-          s0 = \port$14219$0 ;
+          s0 = \port$14840$0 ;
       4'h9:
-          s0 = \port$14221$0 ;
+          s0 = \port$14842$0 ;
       4'ha:
-          s0 = \port$14223$0 ;
+          s0 = \port$14844$0 ;
       4'hb:
-          s0 = \port$14225$0 ;
+          s0 = \port$14846$0 ;
       4'hc:
-          s0 = \port$14227$0 ;
+          s0 = \port$14848$0 ;
       4'hd:
-          s0 = \port$14229$0 ;
+          s0 = \port$14850$0 ;
       4'he:
-          s0 = \port$14231$0 ;
+          s0 = \port$14852$0 ;
       4'hf:
-          s0 = \port$14233$0 ;
+          s0 = \port$14854$0 ;
     endcase
   end
   always @* begin
@@ -15830,37 +16590,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$92 [3:0])
       4'h0:
-          s1 = \port$14203$0 ;
+          s1 = \port$14824$0 ;
       4'h1:
-          s1 = \port$14205$0 ;
+          s1 = \port$14826$0 ;
       4'h2:
-          s1 = \port$14207$0 ;
+          s1 = \port$14828$0 ;
       4'h3:
-          s1 = \port$14209$0 ;
+          s1 = \port$14830$0 ;
       4'h4:
-          s1 = \port$14211$0 ;
+          s1 = \port$14832$0 ;
       4'h5:
-          s1 = \port$14213$0 ;
+          s1 = \port$14834$0 ;
       4'h6:
-          s1 = \port$14215$0 ;
+          s1 = \port$14836$0 ;
       4'h7:
-          s1 = \port$14217$0 ;
+          s1 = \port$14838$0 ;
       4'h8:
-          s1 = \port$14219$0 ;
+          s1 = \port$14840$0 ;
       4'h9:
-          s1 = \port$14221$0 ;
+          s1 = \port$14842$0 ;
       4'ha:
-          s1 = \port$14223$0 ;
+          s1 = \port$14844$0 ;
       4'hb:
-          s1 = \port$14225$0 ;
+          s1 = \port$14846$0 ;
       4'hc:
-          s1 = \port$14227$0 ;
+          s1 = \port$14848$0 ;
       4'hd:
-          s1 = \port$14229$0 ;
+          s1 = \port$14850$0 ;
       4'he:
-          s1 = \port$14231$0 ;
+          s1 = \port$14852$0 ;
       4'hf:
-          s1 = \port$14233$0 ;
+          s1 = \port$14854$0 ;
     endcase
   end
   always @* begin
@@ -15868,37 +16628,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$93 [3:0])
       4'h0:
-          s2 = \port$14203$0 ;
+          s2 = \port$14824$0 ;
       4'h1:
-          s2 = \port$14205$0 ;
+          s2 = \port$14826$0 ;
       4'h2:
-          s2 = \port$14207$0 ;
+          s2 = \port$14828$0 ;
       4'h3:
-          s2 = \port$14209$0 ;
+          s2 = \port$14830$0 ;
       4'h4:
-          s2 = \port$14211$0 ;
+          s2 = \port$14832$0 ;
       4'h5:
-          s2 = \port$14213$0 ;
+          s2 = \port$14834$0 ;
       4'h6:
-          s2 = \port$14215$0 ;
+          s2 = \port$14836$0 ;
       4'h7:
-          s2 = \port$14217$0 ;
+          s2 = \port$14838$0 ;
       4'h8:
-          s2 = \port$14219$0 ;
+          s2 = \port$14840$0 ;
       4'h9:
-          s2 = \port$14221$0 ;
+          s2 = \port$14842$0 ;
       4'ha:
-          s2 = \port$14223$0 ;
+          s2 = \port$14844$0 ;
       4'hb:
-          s2 = \port$14225$0 ;
+          s2 = \port$14846$0 ;
       4'hc:
-          s2 = \port$14227$0 ;
+          s2 = \port$14848$0 ;
       4'hd:
-          s2 = \port$14229$0 ;
+          s2 = \port$14850$0 ;
       4'he:
-          s2 = \port$14231$0 ;
+          s2 = \port$14852$0 ;
       4'hf:
-          s2 = \port$14233$0 ;
+          s2 = \port$14854$0 ;
     endcase
   end
   always @* begin
@@ -15906,37 +16666,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$94 [3:0])
       4'h0:
-          s3 = \port$14203$0 ;
+          s3 = \port$14824$0 ;
       4'h1:
-          s3 = \port$14205$0 ;
+          s3 = \port$14826$0 ;
       4'h2:
-          s3 = \port$14207$0 ;
+          s3 = \port$14828$0 ;
       4'h3:
-          s3 = \port$14209$0 ;
+          s3 = \port$14830$0 ;
       4'h4:
-          s3 = \port$14211$0 ;
+          s3 = \port$14832$0 ;
       4'h5:
-          s3 = \port$14213$0 ;
+          s3 = \port$14834$0 ;
       4'h6:
-          s3 = \port$14215$0 ;
+          s3 = \port$14836$0 ;
       4'h7:
-          s3 = \port$14217$0 ;
+          s3 = \port$14838$0 ;
       4'h8:
-          s3 = \port$14219$0 ;
+          s3 = \port$14840$0 ;
       4'h9:
-          s3 = \port$14221$0 ;
+          s3 = \port$14842$0 ;
       4'ha:
-          s3 = \port$14223$0 ;
+          s3 = \port$14844$0 ;
       4'hb:
-          s3 = \port$14225$0 ;
+          s3 = \port$14846$0 ;
       4'hc:
-          s3 = \port$14227$0 ;
+          s3 = \port$14848$0 ;
       4'hd:
-          s3 = \port$14229$0 ;
+          s3 = \port$14850$0 ;
       4'he:
-          s3 = \port$14231$0 ;
+          s3 = \port$14852$0 ;
       4'hf:
-          s3 = \port$14233$0 ;
+          s3 = \port$14854$0 ;
     endcase
   end
   always @* begin
@@ -15944,37 +16704,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$95 [3:0])
       4'h0:
-          s4 = \port$14203$0 ;
+          s4 = \port$14824$0 ;
       4'h1:
-          s4 = \port$14205$0 ;
+          s4 = \port$14826$0 ;
       4'h2:
-          s4 = \port$14207$0 ;
+          s4 = \port$14828$0 ;
       4'h3:
-          s4 = \port$14209$0 ;
+          s4 = \port$14830$0 ;
       4'h4:
-          s4 = \port$14211$0 ;
+          s4 = \port$14832$0 ;
       4'h5:
-          s4 = \port$14213$0 ;
+          s4 = \port$14834$0 ;
       4'h6:
-          s4 = \port$14215$0 ;
+          s4 = \port$14836$0 ;
       4'h7:
-          s4 = \port$14217$0 ;
+          s4 = \port$14838$0 ;
       4'h8:
-          s4 = \port$14219$0 ;
+          s4 = \port$14840$0 ;
       4'h9:
-          s4 = \port$14221$0 ;
+          s4 = \port$14842$0 ;
       4'ha:
-          s4 = \port$14223$0 ;
+          s4 = \port$14844$0 ;
       4'hb:
-          s4 = \port$14225$0 ;
+          s4 = \port$14846$0 ;
       4'hc:
-          s4 = \port$14227$0 ;
+          s4 = \port$14848$0 ;
       4'hd:
-          s4 = \port$14229$0 ;
+          s4 = \port$14850$0 ;
       4'he:
-          s4 = \port$14231$0 ;
+          s4 = \port$14852$0 ;
       4'hf:
-          s4 = \port$14233$0 ;
+          s4 = \port$14854$0 ;
     endcase
   end
   always @* begin
@@ -15982,37 +16742,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$96 [3:0])
       4'h0:
-          s5 = \port$14203$0 ;
+          s5 = \port$14824$0 ;
       4'h1:
-          s5 = \port$14205$0 ;
+          s5 = \port$14826$0 ;
       4'h2:
-          s5 = \port$14207$0 ;
+          s5 = \port$14828$0 ;
       4'h3:
-          s5 = \port$14209$0 ;
+          s5 = \port$14830$0 ;
       4'h4:
-          s5 = \port$14211$0 ;
+          s5 = \port$14832$0 ;
       4'h5:
-          s5 = \port$14213$0 ;
+          s5 = \port$14834$0 ;
       4'h6:
-          s5 = \port$14215$0 ;
+          s5 = \port$14836$0 ;
       4'h7:
-          s5 = \port$14217$0 ;
+          s5 = \port$14838$0 ;
       4'h8:
-          s5 = \port$14219$0 ;
+          s5 = \port$14840$0 ;
       4'h9:
-          s5 = \port$14221$0 ;
+          s5 = \port$14842$0 ;
       4'ha:
-          s5 = \port$14223$0 ;
+          s5 = \port$14844$0 ;
       4'hb:
-          s5 = \port$14225$0 ;
+          s5 = \port$14846$0 ;
       4'hc:
-          s5 = \port$14227$0 ;
+          s5 = \port$14848$0 ;
       4'hd:
-          s5 = \port$14229$0 ;
+          s5 = \port$14850$0 ;
       4'he:
-          s5 = \port$14231$0 ;
+          s5 = \port$14852$0 ;
       4'hf:
-          s5 = \port$14233$0 ;
+          s5 = \port$14854$0 ;
     endcase
   end
   always @* begin
@@ -16020,37 +16780,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$97 [3:0])
       4'h0:
-          s6 = \port$14203$0 ;
+          s6 = \port$14824$0 ;
       4'h1:
-          s6 = \port$14205$0 ;
+          s6 = \port$14826$0 ;
       4'h2:
-          s6 = \port$14207$0 ;
+          s6 = \port$14828$0 ;
       4'h3:
-          s6 = \port$14209$0 ;
+          s6 = \port$14830$0 ;
       4'h4:
-          s6 = \port$14211$0 ;
+          s6 = \port$14832$0 ;
       4'h5:
-          s6 = \port$14213$0 ;
+          s6 = \port$14834$0 ;
       4'h6:
-          s6 = \port$14215$0 ;
+          s6 = \port$14836$0 ;
       4'h7:
-          s6 = \port$14217$0 ;
+          s6 = \port$14838$0 ;
       4'h8:
-          s6 = \port$14219$0 ;
+          s6 = \port$14840$0 ;
       4'h9:
-          s6 = \port$14221$0 ;
+          s6 = \port$14842$0 ;
       4'ha:
-          s6 = \port$14223$0 ;
+          s6 = \port$14844$0 ;
       4'hb:
-          s6 = \port$14225$0 ;
+          s6 = \port$14846$0 ;
       4'hc:
-          s6 = \port$14227$0 ;
+          s6 = \port$14848$0 ;
       4'hd:
-          s6 = \port$14229$0 ;
+          s6 = \port$14850$0 ;
       4'he:
-          s6 = \port$14231$0 ;
+          s6 = \port$14852$0 ;
       4'hf:
-          s6 = \port$14233$0 ;
+          s6 = \port$14854$0 ;
     endcase
   end
   always @* begin
@@ -16058,37 +16818,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$98 [3:0])
       4'h0:
-          s7 = \port$14203$0 ;
+          s7 = \port$14824$0 ;
       4'h1:
-          s7 = \port$14205$0 ;
+          s7 = \port$14826$0 ;
       4'h2:
-          s7 = \port$14207$0 ;
+          s7 = \port$14828$0 ;
       4'h3:
-          s7 = \port$14209$0 ;
+          s7 = \port$14830$0 ;
       4'h4:
-          s7 = \port$14211$0 ;
+          s7 = \port$14832$0 ;
       4'h5:
-          s7 = \port$14213$0 ;
+          s7 = \port$14834$0 ;
       4'h6:
-          s7 = \port$14215$0 ;
+          s7 = \port$14836$0 ;
       4'h7:
-          s7 = \port$14217$0 ;
+          s7 = \port$14838$0 ;
       4'h8:
-          s7 = \port$14219$0 ;
+          s7 = \port$14840$0 ;
       4'h9:
-          s7 = \port$14221$0 ;
+          s7 = \port$14842$0 ;
       4'ha:
-          s7 = \port$14223$0 ;
+          s7 = \port$14844$0 ;
       4'hb:
-          s7 = \port$14225$0 ;
+          s7 = \port$14846$0 ;
       4'hc:
-          s7 = \port$14227$0 ;
+          s7 = \port$14848$0 ;
       4'hd:
-          s7 = \port$14229$0 ;
+          s7 = \port$14850$0 ;
       4'he:
-          s7 = \port$14231$0 ;
+          s7 = \port$14852$0 ;
       4'hf:
-          s7 = \port$14233$0 ;
+          s7 = \port$14854$0 ;
     endcase
   end
   always @* begin
@@ -16096,37 +16856,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$292 [3:0])
       4'h0:
-          b2 = \port$14203$0 ;
+          b2 = \port$14824$0 ;
       4'h1:
-          b2 = \port$14205$0 ;
+          b2 = \port$14826$0 ;
       4'h2:
-          b2 = \port$14207$0 ;
+          b2 = \port$14828$0 ;
       4'h3:
-          b2 = \port$14209$0 ;
+          b2 = \port$14830$0 ;
       4'h4:
-          b2 = \port$14211$0 ;
+          b2 = \port$14832$0 ;
       4'h5:
-          b2 = \port$14213$0 ;
+          b2 = \port$14834$0 ;
       4'h6:
-          b2 = \port$14215$0 ;
+          b2 = \port$14836$0 ;
       4'h7:
-          b2 = \port$14217$0 ;
+          b2 = \port$14838$0 ;
       4'h8:
-          b2 = \port$14219$0 ;
+          b2 = \port$14840$0 ;
       4'h9:
-          b2 = \port$14221$0 ;
+          b2 = \port$14842$0 ;
       4'ha:
-          b2 = \port$14223$0 ;
+          b2 = \port$14844$0 ;
       4'hb:
-          b2 = \port$14225$0 ;
+          b2 = \port$14846$0 ;
       4'hc:
-          b2 = \port$14227$0 ;
+          b2 = \port$14848$0 ;
       4'hd:
-          b2 = \port$14229$0 ;
+          b2 = \port$14850$0 ;
       4'he:
-          b2 = \port$14231$0 ;
+          b2 = \port$14852$0 ;
       4'hf:
-          b2 = \port$14233$0 ;
+          b2 = \port$14854$0 ;
     endcase
   end
   always @* begin
@@ -16134,37 +16894,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$316 [3:0])
       4'h0:
-          \$317  = \port$14203$0 ;
+          \$317  = \port$14824$0 ;
       4'h1:
-          \$317  = \port$14205$0 ;
+          \$317  = \port$14826$0 ;
       4'h2:
-          \$317  = \port$14207$0 ;
+          \$317  = \port$14828$0 ;
       4'h3:
-          \$317  = \port$14209$0 ;
+          \$317  = \port$14830$0 ;
       4'h4:
-          \$317  = \port$14211$0 ;
+          \$317  = \port$14832$0 ;
       4'h5:
-          \$317  = \port$14213$0 ;
+          \$317  = \port$14834$0 ;
       4'h6:
-          \$317  = \port$14215$0 ;
+          \$317  = \port$14836$0 ;
       4'h7:
-          \$317  = \port$14217$0 ;
+          \$317  = \port$14838$0 ;
       4'h8:
-          \$317  = \port$14219$0 ;
+          \$317  = \port$14840$0 ;
       4'h9:
-          \$317  = \port$14221$0 ;
+          \$317  = \port$14842$0 ;
       4'ha:
-          \$317  = \port$14223$0 ;
+          \$317  = \port$14844$0 ;
       4'hb:
-          \$317  = \port$14225$0 ;
+          \$317  = \port$14846$0 ;
       4'hc:
-          \$317  = \port$14227$0 ;
+          \$317  = \port$14848$0 ;
       4'hd:
-          \$317  = \port$14229$0 ;
+          \$317  = \port$14850$0 ;
       4'he:
-          \$317  = \port$14231$0 ;
+          \$317  = \port$14852$0 ;
       4'hf:
-          \$317  = \port$14233$0 ;
+          \$317  = \port$14854$0 ;
     endcase
   end
   always @* begin
@@ -16172,37 +16932,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$319 [3:0])
       4'h0:
-          s2_0 = \port$14203$0 ;
+          s2_0 = \port$14824$0 ;
       4'h1:
-          s2_0 = \port$14205$0 ;
+          s2_0 = \port$14826$0 ;
       4'h2:
-          s2_0 = \port$14207$0 ;
+          s2_0 = \port$14828$0 ;
       4'h3:
-          s2_0 = \port$14209$0 ;
+          s2_0 = \port$14830$0 ;
       4'h4:
-          s2_0 = \port$14211$0 ;
+          s2_0 = \port$14832$0 ;
       4'h5:
-          s2_0 = \port$14213$0 ;
+          s2_0 = \port$14834$0 ;
       4'h6:
-          s2_0 = \port$14215$0 ;
+          s2_0 = \port$14836$0 ;
       4'h7:
-          s2_0 = \port$14217$0 ;
+          s2_0 = \port$14838$0 ;
       4'h8:
-          s2_0 = \port$14219$0 ;
+          s2_0 = \port$14840$0 ;
       4'h9:
-          s2_0 = \port$14221$0 ;
+          s2_0 = \port$14842$0 ;
       4'ha:
-          s2_0 = \port$14223$0 ;
+          s2_0 = \port$14844$0 ;
       4'hb:
-          s2_0 = \port$14225$0 ;
+          s2_0 = \port$14846$0 ;
       4'hc:
-          s2_0 = \port$14227$0 ;
+          s2_0 = \port$14848$0 ;
       4'hd:
-          s2_0 = \port$14229$0 ;
+          s2_0 = \port$14850$0 ;
       4'he:
-          s2_0 = \port$14231$0 ;
+          s2_0 = \port$14852$0 ;
       4'hf:
-          s2_0 = \port$14233$0 ;
+          s2_0 = \port$14854$0 ;
     endcase
   end
   always @* begin
@@ -16210,37 +16970,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$321 [3:0])
       4'h0:
-          s2_1 = \port$14203$0 ;
+          s2_1 = \port$14824$0 ;
       4'h1:
-          s2_1 = \port$14205$0 ;
+          s2_1 = \port$14826$0 ;
       4'h2:
-          s2_1 = \port$14207$0 ;
+          s2_1 = \port$14828$0 ;
       4'h3:
-          s2_1 = \port$14209$0 ;
+          s2_1 = \port$14830$0 ;
       4'h4:
-          s2_1 = \port$14211$0 ;
+          s2_1 = \port$14832$0 ;
       4'h5:
-          s2_1 = \port$14213$0 ;
+          s2_1 = \port$14834$0 ;
       4'h6:
-          s2_1 = \port$14215$0 ;
+          s2_1 = \port$14836$0 ;
       4'h7:
-          s2_1 = \port$14217$0 ;
+          s2_1 = \port$14838$0 ;
       4'h8:
-          s2_1 = \port$14219$0 ;
+          s2_1 = \port$14840$0 ;
       4'h9:
-          s2_1 = \port$14221$0 ;
+          s2_1 = \port$14842$0 ;
       4'ha:
-          s2_1 = \port$14223$0 ;
+          s2_1 = \port$14844$0 ;
       4'hb:
-          s2_1 = \port$14225$0 ;
+          s2_1 = \port$14846$0 ;
       4'hc:
-          s2_1 = \port$14227$0 ;
+          s2_1 = \port$14848$0 ;
       4'hd:
-          s2_1 = \port$14229$0 ;
+          s2_1 = \port$14850$0 ;
       4'he:
-          s2_1 = \port$14231$0 ;
+          s2_1 = \port$14852$0 ;
       4'hf:
-          s2_1 = \port$14233$0 ;
+          s2_1 = \port$14854$0 ;
     endcase
   end
   always @* begin
@@ -16248,37 +17008,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$323 [3:0])
       4'h0:
-          s2_2 = \port$14203$0 ;
+          s2_2 = \port$14824$0 ;
       4'h1:
-          s2_2 = \port$14205$0 ;
+          s2_2 = \port$14826$0 ;
       4'h2:
-          s2_2 = \port$14207$0 ;
+          s2_2 = \port$14828$0 ;
       4'h3:
-          s2_2 = \port$14209$0 ;
+          s2_2 = \port$14830$0 ;
       4'h4:
-          s2_2 = \port$14211$0 ;
+          s2_2 = \port$14832$0 ;
       4'h5:
-          s2_2 = \port$14213$0 ;
+          s2_2 = \port$14834$0 ;
       4'h6:
-          s2_2 = \port$14215$0 ;
+          s2_2 = \port$14836$0 ;
       4'h7:
-          s2_2 = \port$14217$0 ;
+          s2_2 = \port$14838$0 ;
       4'h8:
-          s2_2 = \port$14219$0 ;
+          s2_2 = \port$14840$0 ;
       4'h9:
-          s2_2 = \port$14221$0 ;
+          s2_2 = \port$14842$0 ;
       4'ha:
-          s2_2 = \port$14223$0 ;
+          s2_2 = \port$14844$0 ;
       4'hb:
-          s2_2 = \port$14225$0 ;
+          s2_2 = \port$14846$0 ;
       4'hc:
-          s2_2 = \port$14227$0 ;
+          s2_2 = \port$14848$0 ;
       4'hd:
-          s2_2 = \port$14229$0 ;
+          s2_2 = \port$14850$0 ;
       4'he:
-          s2_2 = \port$14231$0 ;
+          s2_2 = \port$14852$0 ;
       4'hf:
-          s2_2 = \port$14233$0 ;
+          s2_2 = \port$14854$0 ;
     endcase
   end
   always @* begin
@@ -16286,37 +17046,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$325 [3:0])
       4'h0:
-          s2_3 = \port$14203$0 ;
+          s2_3 = \port$14824$0 ;
       4'h1:
-          s2_3 = \port$14205$0 ;
+          s2_3 = \port$14826$0 ;
       4'h2:
-          s2_3 = \port$14207$0 ;
+          s2_3 = \port$14828$0 ;
       4'h3:
-          s2_3 = \port$14209$0 ;
+          s2_3 = \port$14830$0 ;
       4'h4:
-          s2_3 = \port$14211$0 ;
+          s2_3 = \port$14832$0 ;
       4'h5:
-          s2_3 = \port$14213$0 ;
+          s2_3 = \port$14834$0 ;
       4'h6:
-          s2_3 = \port$14215$0 ;
+          s2_3 = \port$14836$0 ;
       4'h7:
-          s2_3 = \port$14217$0 ;
+          s2_3 = \port$14838$0 ;
       4'h8:
-          s2_3 = \port$14219$0 ;
+          s2_3 = \port$14840$0 ;
       4'h9:
-          s2_3 = \port$14221$0 ;
+          s2_3 = \port$14842$0 ;
       4'ha:
-          s2_3 = \port$14223$0 ;
+          s2_3 = \port$14844$0 ;
       4'hb:
-          s2_3 = \port$14225$0 ;
+          s2_3 = \port$14846$0 ;
       4'hc:
-          s2_3 = \port$14227$0 ;
+          s2_3 = \port$14848$0 ;
       4'hd:
-          s2_3 = \port$14229$0 ;
+          s2_3 = \port$14850$0 ;
       4'he:
-          s2_3 = \port$14231$0 ;
+          s2_3 = \port$14852$0 ;
       4'hf:
-          s2_3 = \port$14233$0 ;
+          s2_3 = \port$14854$0 ;
     endcase
   end
   always @* begin
@@ -16324,37 +17084,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$327 [3:0])
       4'h0:
-          s2_4 = \port$14203$0 ;
+          s2_4 = \port$14824$0 ;
       4'h1:
-          s2_4 = \port$14205$0 ;
+          s2_4 = \port$14826$0 ;
       4'h2:
-          s2_4 = \port$14207$0 ;
+          s2_4 = \port$14828$0 ;
       4'h3:
-          s2_4 = \port$14209$0 ;
+          s2_4 = \port$14830$0 ;
       4'h4:
-          s2_4 = \port$14211$0 ;
+          s2_4 = \port$14832$0 ;
       4'h5:
-          s2_4 = \port$14213$0 ;
+          s2_4 = \port$14834$0 ;
       4'h6:
-          s2_4 = \port$14215$0 ;
+          s2_4 = \port$14836$0 ;
       4'h7:
-          s2_4 = \port$14217$0 ;
+          s2_4 = \port$14838$0 ;
       4'h8:
-          s2_4 = \port$14219$0 ;
+          s2_4 = \port$14840$0 ;
       4'h9:
-          s2_4 = \port$14221$0 ;
+          s2_4 = \port$14842$0 ;
       4'ha:
-          s2_4 = \port$14223$0 ;
+          s2_4 = \port$14844$0 ;
       4'hb:
-          s2_4 = \port$14225$0 ;
+          s2_4 = \port$14846$0 ;
       4'hc:
-          s2_4 = \port$14227$0 ;
+          s2_4 = \port$14848$0 ;
       4'hd:
-          s2_4 = \port$14229$0 ;
+          s2_4 = \port$14850$0 ;
       4'he:
-          s2_4 = \port$14231$0 ;
+          s2_4 = \port$14852$0 ;
       4'hf:
-          s2_4 = \port$14233$0 ;
+          s2_4 = \port$14854$0 ;
     endcase
   end
   always @* begin
@@ -16362,37 +17122,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$329 [3:0])
       4'h0:
-          s2_5 = \port$14203$0 ;
+          s2_5 = \port$14824$0 ;
       4'h1:
-          s2_5 = \port$14205$0 ;
+          s2_5 = \port$14826$0 ;
       4'h2:
-          s2_5 = \port$14207$0 ;
+          s2_5 = \port$14828$0 ;
       4'h3:
-          s2_5 = \port$14209$0 ;
+          s2_5 = \port$14830$0 ;
       4'h4:
-          s2_5 = \port$14211$0 ;
+          s2_5 = \port$14832$0 ;
       4'h5:
-          s2_5 = \port$14213$0 ;
+          s2_5 = \port$14834$0 ;
       4'h6:
-          s2_5 = \port$14215$0 ;
+          s2_5 = \port$14836$0 ;
       4'h7:
-          s2_5 = \port$14217$0 ;
+          s2_5 = \port$14838$0 ;
       4'h8:
-          s2_5 = \port$14219$0 ;
+          s2_5 = \port$14840$0 ;
       4'h9:
-          s2_5 = \port$14221$0 ;
+          s2_5 = \port$14842$0 ;
       4'ha:
-          s2_5 = \port$14223$0 ;
+          s2_5 = \port$14844$0 ;
       4'hb:
-          s2_5 = \port$14225$0 ;
+          s2_5 = \port$14846$0 ;
       4'hc:
-          s2_5 = \port$14227$0 ;
+          s2_5 = \port$14848$0 ;
       4'hd:
-          s2_5 = \port$14229$0 ;
+          s2_5 = \port$14850$0 ;
       4'he:
-          s2_5 = \port$14231$0 ;
+          s2_5 = \port$14852$0 ;
       4'hf:
-          s2_5 = \port$14233$0 ;
+          s2_5 = \port$14854$0 ;
     endcase
   end
   always @* begin
@@ -16400,42 +17160,42 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$331 [3:0])
       4'h0:
-          s2_6 = \port$14203$0 ;
+          s2_6 = \port$14824$0 ;
       4'h1:
-          s2_6 = \port$14205$0 ;
+          s2_6 = \port$14826$0 ;
       4'h2:
-          s2_6 = \port$14207$0 ;
+          s2_6 = \port$14828$0 ;
       4'h3:
-          s2_6 = \port$14209$0 ;
+          s2_6 = \port$14830$0 ;
       4'h4:
-          s2_6 = \port$14211$0 ;
+          s2_6 = \port$14832$0 ;
       4'h5:
-          s2_6 = \port$14213$0 ;
+          s2_6 = \port$14834$0 ;
       4'h6:
-          s2_6 = \port$14215$0 ;
+          s2_6 = \port$14836$0 ;
       4'h7:
-          s2_6 = \port$14217$0 ;
+          s2_6 = \port$14838$0 ;
       4'h8:
-          s2_6 = \port$14219$0 ;
+          s2_6 = \port$14840$0 ;
       4'h9:
-          s2_6 = \port$14221$0 ;
+          s2_6 = \port$14842$0 ;
       4'ha:
-          s2_6 = \port$14223$0 ;
+          s2_6 = \port$14844$0 ;
       4'hb:
-          s2_6 = \port$14225$0 ;
+          s2_6 = \port$14846$0 ;
       4'hc:
-          s2_6 = \port$14227$0 ;
+          s2_6 = \port$14848$0 ;
       4'hd:
-          s2_6 = \port$14229$0 ;
+          s2_6 = \port$14850$0 ;
       4'he:
-          s2_6 = \port$14231$0 ;
+          s2_6 = \port$14852$0 ;
       4'hf:
-          s2_6 = \port$14233$0 ;
+          s2_6 = \port$14854$0 ;
     endcase
   end
   assign out_rec = o__payload;
   assign out_valid = o__valid;
-  assign window = { \port$14233$0 , \port$14231$0 , \port$14229$0 , \port$14227$0 , \port$14225$0 , \port$14223$0 , \port$14221$0 , \port$14219$0 , \port$14217$0 , \port$14215$0 , \port$14213$0 , \port$14211$0 , \port$14209$0 , \port$14207$0 , \port$14205$0 , \port$14203$0  };
+  assign window = { \port$14854$0 , \port$14852$0 , \port$14850$0 , \port$14848$0 , \port$14846$0 , \port$14844$0 , \port$14842$0 , \port$14840$0 , \port$14838$0 , \port$14836$0 , \port$14834$0 , \port$14832$0 , \port$14830$0 , \port$14828$0 , \port$14826$0 , \port$14824$0  };
   assign item_end = \$63 [26:0];
   assign n_room = \$88 [3:0];
   assign n = \$90 [3:0];
@@ -39261,8 +40021,2284 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.stamps (rst, pipe_rst, w_en, r_en, w_rdy, r_data, w_port__data, r_rdy, clk);
+module \appliance_top.pool (rst, begin_eval, host_pending, host_rd_data, host_commit, rp_host__en, \port$14667$0 , \port$14669$0 , \port$14671$0 , \port$14673$0 , \port$14675$0 , \port$14677$0 , \port$14679$0 , \port$14681$0 , \port$14683$0 , host_error, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$8  = 0;
+  input rst;
+  wire rst;
+  input begin_eval;
+  wire begin_eval;
+  output host_pending;
+  wire host_pending;
+  output [255:0] host_rd_data;
+  wire [255:0] host_rd_data;
+  input host_commit;
+  wire host_commit;
+  input rp_host__en;
+  wire rp_host__en;
+  input [15:0] \port$14667$0 ;
+  wire [15:0] \port$14667$0 ;
+  input [31:0] \port$14669$0 ;
+  wire [31:0] \port$14669$0 ;
+  input [31:0] \port$14671$0 ;
+  wire [31:0] \port$14671$0 ;
+  input [31:0] \port$14673$0 ;
+  wire [31:0] \port$14673$0 ;
+  input [31:0] \port$14675$0 ;
+  wire [31:0] \port$14675$0 ;
+  input [31:0] \port$14677$0 ;
+  wire [31:0] \port$14677$0 ;
+  input [31:0] \port$14679$0 ;
+  wire [31:0] \port$14679$0 ;
+  input [31:0] \port$14681$0 ;
+  wire [31:0] \port$14681$0 ;
+  input [31:0] \port$14683$0 ;
+  wire [31:0] \port$14683$0 ;
+  output [3:0] host_error;
+  reg [3:0] host_error = 4'h0;
+  input clk;
+  wire clk;
+  wire [1023:0] \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire [1023:0] \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire [2046:0] \$24 ;
+  wire [2046:0] \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
+  wire \$3 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire [1:0] \$34 ;
+  wire [1:0] \$35 ;
+  reg [1023:0] \$36 ;
+  reg [1023:0] \$37 ;
+  reg [3:0] \$38 ;
+  wire \$4 ;
+  wire \$5 ;
+  wire \$6 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  reg [1023:0] active = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [1023:0] active_next;
+  wire [1023:0] boundary;
+  wire [255:0] host_data;
+  wire [15:0] \host_data.fee_den ;
+  wire [15:0] \host_data.fee_num ;
+  wire [111:0] \host_data.reserve0 ;
+  wire [111:0] \host_data.reserve1 ;
+  wire [15:0] \host_rd_data.fee_den ;
+  wire [15:0] \host_rd_data.fee_num ;
+  wire [111:0] \host_rd_data.reserve0 ;
+  wire [111:0] \host_rd_data.reserve1 ;
+  wire host_rd_en;
+  wire [9:0] host_rd_slot;
+  wire [31:0] host_slot;
+  reg [1023:0] pending = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [1023:0] pending_base;
+  wire [255:0] rd_data;
+  wire [15:0] \rd_data.fee_den ;
+  wire [15:0] \rd_data.fee_num ;
+  wire [111:0] \rd_data.reserve0 ;
+  wire [111:0] \rd_data.reserve1 ;
+  wire rd_en;
+  wire [9:0] rd_slot;
+  wire [10:0] rp_eval__addr;
+  wire [255:0] rp_eval__data;
+  wire rp_eval__en;
+  wire [10:0] rp_host__addr;
+  wire [255:0] rp_host__data;
+  wire [10:0] wp__addr;
+  wire [255:0] wp__data;
+  wire wp__en;
+  reg [255:0] mem [2047:0];
+  initial begin
+    mem[0] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[3] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[4] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[5] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[6] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[7] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[8] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[9] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[10] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[11] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[12] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[13] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[14] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[15] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[16] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[17] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[18] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[19] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[20] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[21] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[22] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[23] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[24] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[25] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[26] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[27] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[28] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[29] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[30] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[31] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[32] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[33] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[34] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[35] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[36] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[37] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[38] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[39] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[40] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[41] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[42] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[43] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[44] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[45] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[46] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[47] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[48] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[49] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[50] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[51] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[52] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[53] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[54] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[55] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[56] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[57] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[58] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[59] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[60] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[61] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[62] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[63] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[64] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[65] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[66] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[67] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[68] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[69] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[70] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[71] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[72] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[73] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[74] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[75] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[76] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[77] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[78] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[79] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[80] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[81] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[82] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[83] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[84] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[85] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[86] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[87] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[88] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[89] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[90] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[91] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[92] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[93] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[94] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[95] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[96] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[97] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[98] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[99] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[100] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[101] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[102] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[103] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[104] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[105] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[106] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[107] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[108] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[109] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[110] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[111] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[112] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[113] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[114] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[115] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[116] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[117] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[118] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[119] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[120] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[121] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[122] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[123] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[124] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[125] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[126] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[127] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[128] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[129] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[130] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[131] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[132] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[133] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[134] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[135] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[136] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[137] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[138] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[139] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[140] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[141] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[142] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[143] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[144] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[145] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[146] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[147] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[148] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[149] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[150] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[151] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[152] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[153] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[154] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[155] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[156] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[157] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[158] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[159] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[160] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[161] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[162] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[163] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[164] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[165] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[166] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[167] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[168] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[169] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[170] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[171] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[172] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[173] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[174] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[175] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[176] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[177] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[178] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[179] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[180] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[181] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[182] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[183] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[184] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[185] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[186] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[187] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[188] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[189] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[190] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[191] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[192] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[193] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[194] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[195] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[196] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[197] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[198] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[199] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[200] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[201] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[202] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[203] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[204] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[205] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[206] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[207] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[208] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[209] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[210] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[211] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[212] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[213] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[214] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[215] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[216] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[217] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[218] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[219] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[220] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[221] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[222] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[223] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[224] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[225] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[226] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[227] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[228] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[229] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[230] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[231] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[232] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[233] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[234] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[235] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[236] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[237] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[238] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[239] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[240] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[241] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[242] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[243] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[244] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[245] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[246] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[247] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[248] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[249] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[250] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[251] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[252] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[253] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[254] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[255] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[256] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[257] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[258] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[259] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[260] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[261] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[262] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[263] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[264] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[265] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[266] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[267] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[268] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[269] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[270] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[271] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[272] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[273] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[274] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[275] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[276] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[277] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[278] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[279] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[280] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[281] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[282] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[283] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[284] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[285] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[286] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[287] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[288] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[289] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[290] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[291] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[292] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[293] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[294] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[295] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[296] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[297] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[298] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[299] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[300] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[301] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[302] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[303] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[304] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[305] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[306] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[307] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[308] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[309] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[310] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[311] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[312] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[313] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[314] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[315] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[316] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[317] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[318] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[319] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[320] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[321] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[322] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[323] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[324] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[325] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[326] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[327] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[328] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[329] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[330] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[331] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[332] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[333] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[334] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[335] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[336] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[337] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[338] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[339] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[340] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[341] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[342] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[343] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[344] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[345] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[346] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[347] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[348] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[349] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[350] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[351] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[352] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[353] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[354] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[355] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[356] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[357] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[358] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[359] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[360] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[361] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[362] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[363] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[364] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[365] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[366] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[367] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[368] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[369] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[370] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[371] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[372] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[373] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[374] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[375] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[376] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[377] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[378] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[379] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[380] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[381] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[382] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[383] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[384] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[385] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[386] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[387] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[388] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[389] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[390] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[391] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[392] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[393] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[394] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[395] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[396] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[397] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[398] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[399] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[400] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[401] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[402] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[403] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[404] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[405] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[406] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[407] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[408] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[409] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[410] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[411] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[412] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[413] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[414] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[415] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[416] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[417] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[418] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[419] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[420] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[421] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[422] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[423] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[424] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[425] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[426] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[427] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[428] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[429] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[430] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[431] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[432] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[433] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[434] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[435] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[436] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[437] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[438] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[439] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[440] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[441] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[442] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[443] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[444] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[445] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[446] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[447] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[448] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[449] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[450] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[451] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[452] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[453] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[454] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[455] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[456] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[457] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[458] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[459] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[460] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[461] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[462] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[463] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[464] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[465] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[466] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[467] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[468] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[469] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[470] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[471] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[472] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[473] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[474] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[475] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[476] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[477] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[478] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[479] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[480] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[481] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[482] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[483] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[484] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[485] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[486] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[487] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[488] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[489] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[490] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[491] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[492] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[493] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[494] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[495] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[496] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[497] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[498] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[499] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[500] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[501] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[502] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[503] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[504] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[505] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[506] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[507] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[508] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[509] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[510] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[511] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[512] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[513] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[514] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[515] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[516] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[517] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[518] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[519] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[520] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[521] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[522] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[523] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[524] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[525] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[526] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[527] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[528] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[529] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[530] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[531] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[532] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[533] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[534] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[535] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[536] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[537] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[538] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[539] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[540] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[541] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[542] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[543] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[544] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[545] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[546] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[547] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[548] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[549] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[550] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[551] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[552] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[553] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[554] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[555] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[556] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[557] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[558] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[559] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[560] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[561] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[562] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[563] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[564] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[565] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[566] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[567] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[568] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[569] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[570] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[571] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[572] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[573] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[574] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[575] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[576] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[577] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[578] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[579] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[580] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[581] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[582] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[583] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[584] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[585] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[586] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[587] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[588] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[589] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[590] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[591] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[592] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[593] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[594] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[595] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[596] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[597] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[598] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[599] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[600] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[601] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[602] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[603] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[604] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[605] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[606] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[607] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[608] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[609] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[610] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[611] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[612] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[613] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[614] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[615] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[616] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[617] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[618] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[619] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[620] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[621] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[622] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[623] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[624] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[625] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[626] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[627] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[628] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[629] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[630] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[631] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[632] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[633] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[634] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[635] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[636] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[637] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[638] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[639] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[640] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[641] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[642] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[643] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[644] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[645] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[646] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[647] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[648] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[649] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[650] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[651] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[652] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[653] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[654] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[655] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[656] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[657] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[658] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[659] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[660] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[661] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[662] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[663] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[664] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[665] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[666] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[667] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[668] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[669] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[670] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[671] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[672] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[673] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[674] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[675] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[676] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[677] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[678] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[679] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[680] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[681] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[682] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[683] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[684] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[685] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[686] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[687] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[688] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[689] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[690] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[691] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[692] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[693] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[694] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[695] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[696] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[697] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[698] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[699] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[700] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[701] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[702] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[703] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[704] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[705] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[706] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[707] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[708] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[709] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[710] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[711] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[712] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[713] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[714] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[715] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[716] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[717] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[718] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[719] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[720] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[721] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[722] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[723] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[724] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[725] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[726] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[727] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[728] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[729] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[730] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[731] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[732] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[733] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[734] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[735] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[736] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[737] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[738] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[739] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[740] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[741] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[742] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[743] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[744] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[745] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[746] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[747] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[748] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[749] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[750] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[751] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[752] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[753] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[754] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[755] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[756] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[757] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[758] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[759] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[760] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[761] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[762] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[763] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[764] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[765] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[766] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[767] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[768] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[769] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[770] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[771] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[772] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[773] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[774] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[775] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[776] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[777] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[778] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[779] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[780] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[781] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[782] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[783] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[784] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[785] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[786] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[787] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[788] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[789] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[790] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[791] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[792] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[793] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[794] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[795] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[796] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[797] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[798] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[799] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[800] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[801] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[802] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[803] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[804] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[805] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[806] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[807] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[808] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[809] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[810] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[811] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[812] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[813] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[814] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[815] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[816] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[817] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[818] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[819] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[820] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[821] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[822] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[823] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[824] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[825] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[826] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[827] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[828] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[829] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[830] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[831] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[832] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[833] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[834] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[835] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[836] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[837] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[838] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[839] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[840] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[841] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[842] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[843] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[844] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[845] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[846] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[847] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[848] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[849] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[850] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[851] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[852] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[853] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[854] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[855] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[856] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[857] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[858] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[859] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[860] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[861] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[862] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[863] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[864] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[865] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[866] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[867] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[868] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[869] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[870] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[871] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[872] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[873] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[874] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[875] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[876] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[877] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[878] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[879] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[880] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[881] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[882] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[883] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[884] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[885] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[886] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[887] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[888] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[889] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[890] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[891] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[892] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[893] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[894] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[895] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[896] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[897] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[898] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[899] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[900] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[901] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[902] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[903] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[904] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[905] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[906] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[907] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[908] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[909] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[910] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[911] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[912] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[913] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[914] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[915] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[916] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[917] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[918] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[919] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[920] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[921] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[922] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[923] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[924] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[925] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[926] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[927] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[928] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[929] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[930] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[931] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[932] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[933] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[934] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[935] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[936] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[937] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[938] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[939] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[940] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[941] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[942] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[943] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[944] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[945] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[946] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[947] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[948] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[949] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[950] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[951] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[952] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[953] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[954] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[955] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[956] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[957] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[958] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[959] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[960] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[961] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[962] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[963] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[964] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[965] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[966] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[967] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[968] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[969] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[970] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[971] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[972] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[973] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[974] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[975] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[976] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[977] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[978] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[979] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[980] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[981] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[982] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[983] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[984] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[985] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[986] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[987] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[988] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[989] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[990] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[991] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[992] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[993] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[994] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[995] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[996] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[997] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[998] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[999] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1000] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1001] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1002] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1003] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1004] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1005] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1006] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1007] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1008] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1009] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1010] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1011] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1012] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1013] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1014] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1015] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1016] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1017] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1018] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1019] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1020] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1021] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1022] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1023] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1024] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1025] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1026] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1027] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1028] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1029] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1030] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1031] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1032] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1033] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1034] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1035] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1036] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1037] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1038] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1039] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1040] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1041] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1042] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1043] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1044] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1045] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1046] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1047] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1048] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1049] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1050] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1051] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1052] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1053] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1054] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1055] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1056] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1057] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1058] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1059] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1060] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1061] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1062] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1063] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1064] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1065] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1066] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1067] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1068] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1069] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1070] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1071] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1072] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1073] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1074] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1075] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1076] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1077] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1078] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1079] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1080] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1081] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1082] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1083] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1084] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1085] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1086] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1087] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1088] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1089] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1090] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1091] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1092] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1093] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1094] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1095] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1096] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1097] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1098] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1099] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1100] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1101] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1102] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1103] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1104] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1105] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1106] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1107] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1108] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1109] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1110] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1111] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1112] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1113] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1114] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1115] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1116] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1117] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1118] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1119] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1120] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1121] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1122] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1123] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1124] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1125] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1126] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1127] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1128] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1129] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1130] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1131] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1132] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1133] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1134] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1135] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1136] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1137] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1138] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1139] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1140] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1141] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1142] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1143] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1144] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1145] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1146] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1147] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1148] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1149] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1150] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1151] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1152] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1153] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1154] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1155] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1156] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1157] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1158] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1159] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1160] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1161] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1162] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1163] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1164] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1165] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1166] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1167] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1168] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1169] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1170] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1171] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1172] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1173] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1174] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1175] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1176] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1177] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1178] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1179] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1180] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1181] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1182] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1183] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1184] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1185] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1186] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1187] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1188] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1189] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1190] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1191] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1192] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1193] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1194] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1195] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1196] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1197] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1198] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1199] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1200] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1201] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1202] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1203] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1204] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1205] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1206] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1207] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1208] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1209] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1210] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1211] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1212] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1213] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1214] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1215] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1216] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1217] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1218] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1219] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1220] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1221] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1222] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1223] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1224] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1225] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1226] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1227] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1228] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1229] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1230] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1231] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1232] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1233] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1234] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1235] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1236] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1237] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1238] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1239] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1240] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1241] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1242] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1243] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1244] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1245] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1246] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1247] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1248] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1249] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1250] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1251] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1252] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1253] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1254] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1255] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1256] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1257] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1258] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1259] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1260] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1261] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1262] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1263] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1264] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1265] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1266] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1267] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1268] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1269] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1270] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1271] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1272] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1273] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1274] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1275] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1276] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1277] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1278] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1279] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1280] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1281] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1282] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1283] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1284] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1285] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1286] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1287] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1288] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1289] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1290] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1291] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1292] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1293] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1294] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1295] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1296] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1297] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1298] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1299] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1300] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1301] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1302] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1303] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1304] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1305] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1306] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1307] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1308] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1309] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1310] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1311] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1312] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1313] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1314] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1315] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1316] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1317] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1318] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1319] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1320] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1321] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1322] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1323] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1324] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1325] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1326] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1327] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1328] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1329] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1330] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1331] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1332] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1333] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1334] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1335] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1336] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1337] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1338] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1339] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1340] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1341] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1342] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1343] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1344] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1345] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1346] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1347] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1348] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1349] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1350] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1351] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1352] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1353] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1354] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1355] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1356] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1357] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1358] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1359] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1360] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1361] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1362] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1363] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1364] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1365] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1366] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1367] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1368] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1369] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1370] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1371] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1372] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1373] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1374] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1375] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1376] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1377] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1378] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1379] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1380] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1381] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1382] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1383] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1384] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1385] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1386] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1387] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1388] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1389] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1390] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1391] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1392] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1393] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1394] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1395] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1396] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1397] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1398] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1399] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1400] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1401] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1402] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1403] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1404] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1405] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1406] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1407] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1408] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1409] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1410] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1411] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1412] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1413] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1414] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1415] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1416] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1417] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1418] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1419] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1420] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1421] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1422] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1423] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1424] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1425] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1426] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1427] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1428] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1429] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1430] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1431] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1432] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1433] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1434] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1435] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1436] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1437] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1438] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1439] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1440] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1441] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1442] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1443] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1444] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1445] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1446] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1447] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1448] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1449] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1450] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1451] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1452] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1453] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1454] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1455] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1456] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1457] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1458] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1459] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1460] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1461] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1462] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1463] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1464] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1465] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1466] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1467] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1468] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1469] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1470] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1471] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1472] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1473] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1474] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1475] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1476] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1477] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1478] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1479] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1480] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1481] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1482] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1483] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1484] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1485] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1486] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1487] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1488] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1489] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1490] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1491] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1492] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1493] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1494] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1495] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1496] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1497] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1498] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1499] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1500] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1501] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1502] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1503] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1504] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1505] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1506] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1507] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1508] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1509] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1510] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1511] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1512] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1513] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1514] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1515] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1516] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1517] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1518] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1519] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1520] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1521] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1522] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1523] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1524] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1525] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1526] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1527] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1528] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1529] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1530] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1531] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1532] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1533] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1534] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1535] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1536] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1537] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1538] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1539] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1540] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1541] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1542] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1543] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1544] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1545] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1546] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1547] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1548] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1549] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1550] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1551] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1552] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1553] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1554] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1555] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1556] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1557] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1558] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1559] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1560] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1561] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1562] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1563] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1564] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1565] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1566] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1567] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1568] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1569] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1570] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1571] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1572] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1573] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1574] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1575] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1576] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1577] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1578] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1579] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1580] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1581] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1582] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1583] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1584] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1585] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1586] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1587] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1588] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1589] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1590] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1591] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1592] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1593] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1594] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1595] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1596] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1597] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1598] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1599] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1600] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1601] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1602] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1603] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1604] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1605] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1606] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1607] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1608] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1609] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1610] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1611] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1612] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1613] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1614] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1615] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1616] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1617] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1618] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1619] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1620] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1621] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1622] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1623] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1624] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1625] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1626] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1627] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1628] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1629] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1630] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1631] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1632] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1633] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1634] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1635] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1636] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1637] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1638] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1639] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1640] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1641] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1642] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1643] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1644] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1645] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1646] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1647] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1648] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1649] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1650] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1651] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1652] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1653] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1654] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1655] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1656] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1657] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1658] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1659] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1660] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1661] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1662] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1663] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1664] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1665] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1666] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1667] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1668] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1669] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1670] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1671] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1672] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1673] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1674] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1675] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1676] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1677] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1678] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1679] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1680] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1681] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1682] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1683] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1684] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1685] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1686] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1687] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1688] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1689] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1690] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1691] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1692] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1693] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1694] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1695] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1696] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1697] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1698] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1699] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1700] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1701] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1702] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1703] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1704] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1705] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1706] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1707] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1708] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1709] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1710] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1711] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1712] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1713] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1714] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1715] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1716] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1717] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1718] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1719] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1720] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1721] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1722] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1723] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1724] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1725] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1726] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1727] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1728] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1729] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1730] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1731] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1732] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1733] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1734] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1735] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1736] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1737] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1738] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1739] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1740] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1741] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1742] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1743] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1744] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1745] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1746] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1747] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1748] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1749] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1750] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1751] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1752] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1753] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1754] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1755] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1756] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1757] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1758] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1759] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1760] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1761] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1762] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1763] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1764] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1765] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1766] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1767] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1768] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1769] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1770] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1771] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1772] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1773] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1774] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1775] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1776] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1777] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1778] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1779] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1780] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1781] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1782] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1783] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1784] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1785] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1786] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1787] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1788] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1789] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1790] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1791] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1792] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1793] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1794] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1795] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1796] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1797] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1798] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1799] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1800] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1801] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1802] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1803] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1804] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1805] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1806] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1807] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1808] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1809] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1810] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1811] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1812] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1813] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1814] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1815] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1816] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1817] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1818] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1819] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1820] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1821] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1822] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1823] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1824] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1825] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1826] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1827] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1828] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1829] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1830] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1831] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1832] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1833] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1834] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1835] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1836] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1837] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1838] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1839] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1840] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1841] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1842] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1843] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1844] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1845] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1846] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1847] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1848] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1849] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1850] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1851] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1852] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1853] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1854] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1855] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1856] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1857] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1858] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1859] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1860] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1861] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1862] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1863] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1864] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1865] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1866] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1867] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1868] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1869] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1870] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1871] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1872] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1873] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1874] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1875] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1876] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1877] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1878] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1879] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1880] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1881] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1882] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1883] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1884] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1885] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1886] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1887] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1888] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1889] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1890] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1891] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1892] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1893] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1894] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1895] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1896] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1897] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1898] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1899] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1900] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1901] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1902] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1903] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1904] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1905] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1906] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1907] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1908] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1909] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1910] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1911] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1912] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1913] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1914] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1915] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1916] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1917] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1918] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1919] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1920] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1921] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1922] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1923] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1924] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1925] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1926] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1927] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1928] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1929] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1930] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1931] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1932] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1933] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1934] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1935] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1936] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1937] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1938] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1939] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1940] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1941] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1942] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1943] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1944] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1945] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1946] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1947] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1948] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1949] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1950] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1951] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1952] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1953] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1954] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1955] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1956] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1957] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1958] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1959] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1960] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1961] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1962] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1963] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1964] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1965] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1966] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1967] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1968] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1969] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1970] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1971] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1972] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1973] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1974] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1975] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1976] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1977] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1978] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1979] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1980] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1981] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1982] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1983] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1984] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1985] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1986] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1987] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1988] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1989] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1990] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1991] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1992] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1993] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1994] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1995] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1996] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1997] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1998] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1999] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2000] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2001] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2002] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2003] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2004] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2005] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2006] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2007] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2008] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2009] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2010] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2011] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2012] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2013] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2014] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2015] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2016] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2017] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2018] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2019] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2020] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2021] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2022] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2023] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2024] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2025] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2026] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2027] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2028] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2029] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2030] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2031] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2032] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2033] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2034] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2035] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2036] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2037] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2038] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2039] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2040] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2041] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2042] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2043] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2044] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2045] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2046] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2047] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (wp__en)
+      mem[{ \$4 , \port$14667$0 [9:0] }] <= { \port$14683$0 , \port$14681$0 , \port$14679$0 , \port$14677$0 , \port$14675$0 , \port$14673$0 , \port$14671$0 , \port$14669$0  };
+  end
+  reg [255:0] _0_;
+  reg [255:0] _1_;
+  always @(posedge clk) begin
+    if (rp_host__en) begin
+      _0_ <= mem[{ \$15 , \port$14667$0 [9:0] }];
+    end
+    if (1'h0) begin
+      _1_ <= mem[{ \$12 , 10'h000 }];
+    end
+  end
+  assign host_rd_data = _0_;
+  assign rd_data = _1_;
+  assign host_pending = | pending;
+  assign boundary = begin_eval ? 1024'hffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff : 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  assign \$1  = pending & boundary;
+  assign active_next = active ^ \$1 ;
+  assign \$2  = ~ boundary;
+  assign pending_base = pending & \$2 ;
+  assign \$3  = active_next >> \port$14667$0 [9:0];
+  assign \$4  = ~ \$3 ;
+  assign \$5  = \port$14667$0  < 11'h400;
+  assign \$6  = host_commit & \$5 ;
+  assign \$7  = | \port$14683$0 [31:16];
+  assign \$8  = | \port$14683$0 [15:0];
+  assign \$9  = \$7  & \$8 ;
+  assign \$10  = \port$14683$0 [15:0] <= \port$14683$0 [31:16];
+  assign \$11  = \$9  & \$10 ;
+  assign wp__en = \$6  & \$11 ;
+  assign \$13  = active >> \port$14667$0 [9:0];
+  assign \$14  = pending >> \port$14667$0 [9:0];
+  assign \$15  = \$13  ^ \$14 ;
+  assign \$16  = \port$14667$0  < 11'h400;
+  assign \$17  = host_commit & \$16 ;
+  assign \$18  = | \port$14683$0 [31:16];
+  assign \$19  = | \port$14683$0 [15:0];
+  assign \$20  = \$18  & \$19 ;
+  assign \$21  = \port$14683$0 [15:0] <= \port$14683$0 [31:16];
+  assign \$22  = \$20  & \$21 ;
+  assign \$23  = \$17  & \$22 ;
+  assign \$24  = 1'h1 << \port$14667$0 [9:0];
+  assign \$25  = { 1023'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, pending_base } | \$24 ;
+  assign \$26  = \port$14667$0  < 11'h400;
+  assign \$27  = ~ \$26 ;
+  assign \$28  = | \port$14683$0 [31:16];
+  assign \$29  = | \port$14683$0 [15:0];
+  assign \$30  = \$28  & \$29 ;
+  assign \$31  = \port$14683$0 [15:0] <= \port$14683$0 [31:16];
+  assign \$32  = \$30  & \$31 ;
+  assign \$33  = ~ \$32 ;
+  assign \$34  = \$32  ? 2'h0 : 2'h3;
+  assign \$35  = \$26  ? \$34  : 2'h1;
+  always @(posedge clk)
+    active <= \$36 ;
+  always @(posedge clk)
+    pending <= \$37 ;
+  always @(posedge clk)
+    host_error <= \$38 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    \$36  = active_next;
+    if (rst) begin
+      \$36  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$23 ) begin
+      \$37  = \$25 [1023:0];
+    end else begin
+      \$37  = pending_base;
+    end
+    if (rst) begin
+      \$37  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    \$38  = host_error;
+    if (host_commit) begin
+      \$38  = { 2'h0, \$35  };
+    end
+    if (rst) begin
+      \$38  = 4'h0;
+    end
+  end
+  assign wp__addr = { \$4 , \port$14667$0 [9:0] };
+  assign host_slot = { 16'h0000, \port$14667$0  };
+  assign wp__data = { \port$14683$0 , \port$14681$0 , \port$14679$0 , \port$14677$0 , \port$14675$0 , \port$14673$0 , \port$14671$0 , \port$14669$0  };
+  assign host_data = { \port$14683$0 , \port$14681$0 , \port$14679$0 , \port$14677$0 , \port$14675$0 , \port$14673$0 , \port$14671$0 , \port$14669$0  };
+  assign rp_eval__addr = { \$12 , 10'h000 };
+  assign rd_slot = 10'h000;
+  assign rp_eval__en = 1'h0;
+  assign rd_en = 1'h0;
+  assign rp_eval__data = rd_data;
+  assign rp_host__addr = { \$15 , \port$14667$0 [9:0] };
+  assign host_rd_slot = \port$14667$0 [9:0];
+  assign host_rd_en = rp_host__en;
+  assign rp_host__data = host_rd_data;
+  assign \host_data.reserve0  = { \port$14675$0 [15:0], \port$14673$0 , \port$14671$0 , \port$14669$0  };
+  assign \host_data.reserve1  = { \port$14681$0 , \port$14679$0 , \port$14677$0 , \port$14675$0 [31:16] };
+  assign \host_data.fee_num  = \port$14683$0 [15:0];
+  assign \host_data.fee_den  = \port$14683$0 [31:16];
+  assign \rd_data.reserve0  = rd_data[111:0];
+  assign \rd_data.reserve1  = rd_data[223:112];
+  assign \rd_data.fee_num  = rd_data[239:224];
+  assign \rd_data.fee_den  = rd_data[255:240];
+  assign \host_rd_data.reserve0  = host_rd_data[111:0];
+  assign \host_rd_data.reserve1  = host_rd_data[223:112];
+  assign \host_rd_data.fee_num  = host_rd_data[239:224];
+  assign \host_rd_data.fee_den  = host_rd_data[255:240];
+  assign \$12  = active[0];
+endmodule
+
+(* generator = "Amaranth" *)
+module \appliance_top.stamps (rst, pipe_rst, w_en, r_en, w_rdy, r_data, w_port__data, r_rdy, clk);
+  reg \$auto$verilog_backend.cc:2505:dump_module$9  = 0;
   input rst;
   wire rst;
   input pipe_rst;
@@ -39401,7 +42437,7 @@ module \appliance_top.stamps (rst, pipe_rst, w_en, r_en, w_rdy, r_data, w_port__
   always @(posedge clk)
     r_rdy <= \$33 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$30  = w_port__addr;
     if (\$3 ) begin
       \$30  = \$6 [3:0];
@@ -39414,7 +42450,7 @@ module \appliance_top.stamps (rst, pipe_rst, w_en, r_en, w_rdy, r_data, w_port__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$31  = r_port__addr;
     if (\$9 ) begin
       \$31  = \$12 [3:0];
@@ -39427,7 +42463,7 @@ module \appliance_top.stamps (rst, pipe_rst, w_en, r_en, w_rdy, r_data, w_port__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$32  = inner_level;
     if (\$18 ) begin
       \$32  = \$19 [3:0];
@@ -39443,7 +42479,7 @@ module \appliance_top.stamps (rst, pipe_rst, w_en, r_en, w_rdy, r_data, w_port__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$33  = r_rdy;
     if (\$29 ) begin
       \$33  = 1'h1;
@@ -39463,4 +42499,2685 @@ module \appliance_top.stamps (rst, pipe_rst, w_en, r_en, w_rdy, r_data, w_port__
   assign w_data = w_port__data;
   assign consume = r_port__addr;
   assign r_port__data = r_data;
+endmodule
+
+(* generator = "Amaranth" *)
+module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__ready, cfg_entry, i_tx__payload, cfg_we, cfg_index, i_cd__valid, i_cd__payload, o_valid, rec, clk);
+  reg \$auto$verilog_backend.cc:2505:dump_module$10  = 0;
+  input rst;
+  wire rst;
+  input pipe_rst;
+  wire pipe_rst;
+  input i_tx__valid;
+  wire i_tx__valid;
+  input o__ready;
+  wire o__ready;
+  output i_tx__ready;
+  wire i_tx__ready;
+  output i_cd__ready;
+  wire i_cd__ready;
+  input [385:0] cfg_entry;
+  wire [385:0] cfg_entry;
+  input [673:0] i_tx__payload;
+  wire [673:0] i_tx__payload;
+  input cfg_we;
+  wire cfg_we;
+  input [1:0] cfg_index;
+  wire [1:0] cfg_index;
+  input i_cd__valid;
+  wire i_cd__valid;
+  input [279:0] i_cd__payload;
+  wire [279:0] i_cd__payload;
+  output o_valid;
+  reg o_valid = 1'h0;
+  output [2222:0] rec;
+  reg [2222:0] rec = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  input clk;
+  wire clk;
+  wire \$1 ;
+  wire [24:0] \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  reg \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  reg \$138 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  reg \$142 ;
+  wire [2:0] \$143 ;
+  wire [8:0] \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire [11:0] \$149 ;
+  wire \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  reg \$152 ;
+  wire [255:0] \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  reg \$156 ;
+  reg \$157 ;
+  wire [255:0] \$158 ;
+  wire [255:0] \$159 ;
+  wire \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire [4:0] \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire [11:0] \$173 ;
+  wire [10:0] \$174 ;
+  wire [12:0] \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
+  wire \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire [4:0] \$183 ;
+  reg [159:0] \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire [4:0] \$188 ;
+  wire \$189 ;
+  wire \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  reg [385:0] \$193 ;
+  reg [385:0] \$194 ;
+  reg [385:0] \$195 ;
+  reg [385:0] \$196 ;
+  reg [673:0] \$197 ;
+  reg \$198 ;
+  reg [31:0] \$199 ;
+  wire \$2 ;
+  wire [5:0] \$20 ;
+  reg [5:0] \$200 ;
+  reg [23:0] \$201 ;
+  reg [255:0] \$202 ;
+  reg [255:0] \$203 ;
+  reg [255:0] \$204 ;
+  reg [255:0] \$205 ;
+  reg [255:0] \$206 ;
+  reg \$207 ;
+  reg \$208 ;
+  reg [4:0] \$209 ;
+  wire [5:0] \$21 ;
+  reg [4:0] \$210 ;
+  reg [10:0] \$211 ;
+  reg [3:0] \$212 ;
+  reg [159:0] \$213 ;
+  reg [159:0] \$214 ;
+  reg [159:0] \$215 ;
+  reg [159:0] \$216 ;
+  reg [159:0] \$217 ;
+  reg [159:0] \$218 ;
+  reg [159:0] \$219 ;
+  wire [4:0] \$22 ;
+  reg [159:0] \$220 ;
+  reg [1:0] \$221 ;
+  reg [2222:0] \$222 ;
+  reg [255:0] \$223 ;
+  reg [3:0] \$224 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
+  wire \$3 ;
+  wire [4:0] \$30 ;
+  reg [159:0] \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire \$4 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  reg \$43 ;
+  wire \$44 ;
+  reg \$45 ;
+  wire \$46 ;
+  reg [159:0] \$47 ;
+  wire \$48 ;
+  wire \$49 ;
+  wire \$5 ;
+  reg \$50 ;
+  wire \$51 ;
+  reg [159:0] \$52 ;
+  wire [4:0] \$53 ;
+  reg [159:0] \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  reg \$59 ;
+  wire \$6 ;
+  reg \$60 ;
+  reg \$61 ;
+  reg \$62 ;
+  reg \$63 ;
+  reg \$64 ;
+  wire [255:0] \$65 ;
+  reg \$66 ;
+  wire [255:0] \$67 ;
+  wire [255:0] \$68 ;
+  reg \$69 ;
+  wire \$7 ;
+  reg \$70 ;
+  wire [255:0] \$71 ;
+  wire [255:0] \$72 ;
+  reg \$73 ;
+  wire [255:0] \$74 ;
+  reg \$75 ;
+  wire [255:0] \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire [23:0] \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire [24:0] \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
+  reg [23:0] args_len = 24'h000000;
+  reg cd_done = 1'h0;
+  wire [159:0] \cfg_entry.address ;
+  wire [63:0] \cfg_entry.chain_id ;
+  wire \cfg_entry.valid ;
+  wire [159:0] \cfg_entry.weth ;
+  wire \cfg_entry.weth_valid ;
+  wire [255:0] chain_eff;
+  reg [3:0] count = 4'h0;
+  reg done;
+  reg fail;
+  wire first_ok;
+  reg fn_hit;
+  reg [3:0] fn_idx;
+  reg [1:0] fsm_state = 2'h0;
+  reg [255:0] head0 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [255:0] head1 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [255:0] head2 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [255:0] head3 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [255:0] head4 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  wire [255:0] \i_cd__payload.data ;
+  wire [15:0] \i_cd__payload.index ;
+  (* enum_base_type = "CalldataWordKind" *)
+  (* enum_value_0 = "SELECTOR" *)
+  (* enum_value_1 = "ARG" *)
+  wire \i_cd__payload.kind ;
+  wire \i_cd__payload.last ;
+  wire [5:0] \i_cd__payload.nbytes ;
+  wire [255:0] \i_tx__payload.chain_id ;
+  wire \i_tx__payload.ok ;
+  wire [159:0] \i_tx__payload.to ;
+  wire \i_tx__payload.to_present ;
+  wire [255:0] \i_tx__payload.value ;
+  reg [3:0] idx;
+  (* init = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 *)
+  wire [2222:0] o__payload;
+  wire [255:0] \o__payload.amount_in ;
+  wire [255:0] \o__payload.amount_out ;
+  wire [255:0] \o__payload.deadline ;
+  wire \o__payload.eth_in ;
+  wire \o__payload.eth_out ;
+  wire \o__payload.exact_out ;
+  wire \o__payload.fee_on_transfer ;
+  wire [3:0] \o__payload.fn ;
+  wire \o__payload.is_swap ;
+  wire [1279:0] \o__payload.path ;
+  wire [159:0] \o__payload.path[0] ;
+  wire [159:0] \o__payload.path[1] ;
+  wire [159:0] \o__payload.path[2] ;
+  wire [159:0] \o__payload.path[3] ;
+  wire [159:0] \o__payload.path[4] ;
+  wire [159:0] \o__payload.path[5] ;
+  wire [159:0] \o__payload.path[6] ;
+  wire [159:0] \o__payload.path[7] ;
+  wire [3:0] \o__payload.path_len ;
+  wire [159:0] \o__payload.recipient ;
+  wire [1:0] \o__payload.router ;
+  (* init = 1'h0 *)
+  wire o__valid;
+  wire [255:0] off;
+  reg [10:0] off_r = 11'h000;
+  reg [159:0] path0 = 160'h0000000000000000000000000000000000000000;
+  reg [159:0] path1 = 160'h0000000000000000000000000000000000000000;
+  reg [159:0] path2 = 160'h0000000000000000000000000000000000000000;
+  reg [159:0] path3 = 160'h0000000000000000000000000000000000000000;
+  reg [159:0] path4 = 160'h0000000000000000000000000000000000000000;
+  reg [159:0] path5 = 160'h0000000000000000000000000000000000000000;
+  reg [159:0] path6 = 160'h0000000000000000000000000000000000000000;
+  reg [159:0] path7 = 160'h0000000000000000000000000000000000000000;
+  reg [3:0] plen = 4'h0;
+  reg [255:0] prev = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [4:0] q = 5'h00;
+  reg r_hit;
+  reg [1:0] r_idx;
+  wire [255:0] \rec.amount_in ;
+  wire [255:0] \rec.amount_out ;
+  wire [255:0] \rec.deadline ;
+  wire \rec.eth_in ;
+  wire \rec.eth_out ;
+  wire \rec.exact_out ;
+  wire \rec.fee_on_transfer ;
+  wire [3:0] \rec.fn ;
+  wire \rec.is_swap ;
+  wire [1279:0] \rec.path ;
+  wire [159:0] \rec.path[0] ;
+  wire [159:0] \rec.path[1] ;
+  wire [159:0] \rec.path[2] ;
+  wire [159:0] \rec.path[3] ;
+  wire [159:0] \rec.path[4] ;
+  wire [159:0] \rec.path[5] ;
+  wire [159:0] \rec.path[6] ;
+  wire [159:0] \rec.path[7] ;
+  wire [3:0] \rec.path_len ;
+  wire [159:0] \rec.recipient ;
+  wire [1:0] \rec.router ;
+  reg [385:0] router0 = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [159:0] \router0.address ;
+  wire [63:0] \router0.chain_id ;
+  wire \router0.valid ;
+  wire [159:0] \router0.weth ;
+  wire \router0.weth_valid ;
+  reg [385:0] router1 = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [159:0] \router1.address ;
+  wire [63:0] \router1.chain_id ;
+  wire \router1.valid ;
+  wire [159:0] \router1.weth ;
+  wire \router1.weth_valid ;
+  reg [385:0] router2 = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [159:0] \router2.address ;
+  wire [63:0] \router2.chain_id ;
+  wire \router2.valid ;
+  wire [159:0] \router2.weth ;
+  wire \router2.weth_valid ;
+  reg [385:0] router3 = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [159:0] \router3.address ;
+  wire [63:0] \router3.chain_id ;
+  wire \router3.valid ;
+  wire [159:0] \router3.weth ;
+  wire \router3.weth_valid ;
+  reg [4:0] rp__addr;
+  wire [255:0] rp__data;
+  reg [31:0] sel = 32'd0;
+  reg [5:0] sel_n = 6'h00;
+  reg [4:0] sh = 5'h00;
+  reg [673:0] tx = 674'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [255:0] \tx.chain_id ;
+  wire \tx.ok ;
+  wire [159:0] \tx.to ;
+  wire \tx.to_present ;
+  wire [255:0] \tx.value ;
+  reg tx_have = 1'h0;
+  wire [10:0] win_len;
+  reg [255:0] word;
+  reg [4:0] wp__addr;
+  reg [255:0] wp__data;
+  reg wp__en;
+  reg [255:0] mem [31:0];
+  initial begin
+    mem[0] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[1] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[2] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[3] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[4] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[5] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[6] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[7] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[8] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[9] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[10] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[11] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[12] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[13] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[14] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[15] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[16] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[17] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[18] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[19] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[20] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[21] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[22] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[23] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[24] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[25] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[26] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[27] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[28] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[29] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[30] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[31] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (wp__en)
+      mem[wp__addr] <= wp__data;
+  end
+  reg [255:0] _0_;
+  always @(posedge clk) begin
+    _0_ <= mem[rp__addr];
+  end
+  assign rp__data = _0_;
+  assign \$1  = ! cfg_index;
+  assign \$2  = cfg_index == 1'h1;
+  assign \$3  = cfg_index == 2'h2;
+  assign \$4  = cfg_index == 2'h3;
+  assign \$5  = i_tx__valid & i_tx__ready;
+  assign \$6  = i_cd__valid & i_cd__ready;
+  assign \$7  = ! i_cd__payload[262];
+  assign \$8  = args_len >= 21'h100000;
+  assign \$9  = args_len + i_cd__payload[261:256];
+  assign \$10  = \$8  ? { 1'h0, args_len } : \$9 ;
+  assign \$11  = ! i_cd__payload[278:263];
+  assign \$12  = i_cd__payload[278:263] == 1'h1;
+  assign \$13  = i_cd__payload[278:263] == 2'h2;
+  assign \$14  = i_cd__payload[278:263] == 2'h3;
+  assign \$15  = i_cd__payload[278:263] == 3'h4;
+  assign \$16  = cd_done & tx_have;
+  assign \$17  = ~ o_valid;
+  assign \$18  = \$17  | o__ready;
+  assign \$19  = \$16  & \$18 ;
+  assign \$20  = off[9:5] + 1'h1;
+  assign \$21  = q + 1'h1;
+  assign \$22  = count + 1'h1;
+  assign \$23  = count == 1'h1;
+  assign \$24  = count >= 2'h2;
+  assign \$25  = ! word[255:160];
+  assign \$26  = ~ \$25 ;
+  assign \$27  = ! word[159:0];
+  assign \$28  = \$26  | \$27 ;
+  assign \$29  = | idx;
+  assign \$30  = idx - 1'h1;
+  assign \$32  = \$31  == word[159:0];
+  assign \$33  = \$29  & \$32 ;
+  assign \$34  = \$28  | \$33 ;
+  assign \$35  = ! idx;
+  assign \$36  = idx == 1'h1;
+  assign \$37  = idx == 2'h2;
+  assign \$38  = idx == 2'h3;
+  assign \$39  = idx == 3'h4;
+  assign \$40  = idx == 3'h5;
+  assign \$41  = idx == 3'h6;
+  assign \$42  = idx == 3'h7;
+  assign \$44  = ~ \$43 ;
+  assign \$46  = ~ \$45 ;
+  assign \$48  = \$47  == path0;
+  assign \$49  = \$46  | \$48 ;
+  assign \$51  = ~ \$50 ;
+  assign \$53  = plen - 1'h1;
+  assign \$55  = \$52  == \$54 ;
+  assign \$56  = \$51  | \$55 ;
+  assign \$57  = \$49  & \$56 ;
+  assign \$58  = \$44  | \$57 ;
+  assign \$65  = \$64  ? tx[417:162] : head1;
+  assign \$67  = \$66  ? tx[417:162] : head0;
+  assign \$68  = \$63  ? \$65  : \$67 ;
+  assign \$71  = \$70  ? head0 : head1;
+  assign \$72  = \$69  ? head0 : \$71 ;
+  assign \$74  = \$73  ? head2 : head3;
+  assign \$76  = \$75  ? head3 : head4;
+  assign i_tx__ready = ~ tx_have;
+  assign i_cd__ready = ~ cd_done;
+  assign \$77  = i_cd__valid & i_cd__ready;
+  assign \$78  = ! i_cd__payload[262];
+  assign \$79  = i_cd__payload[278:263] < 6'h20;
+  assign \$80  = args_len > 10'h3fc;
+  assign \$81  = \$80  ? 24'h0003fc : args_len;
+  assign \$82  = sel_n == 3'h4;
+  assign \$83  = sel == 30'h38ed1739;
+  assign \$84  = \$82  & \$83 ;
+  assign \$85  = sel_n == 3'h4;
+  assign \$86  = sel == 32'd2281954286;
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = sel_n == 3'h4;
+  assign \$89  = sel == 31'h7ff36ab5;
+  assign \$90  = \$88  & \$89 ;
+  assign \$91  = sel_n == 3'h4;
+  assign \$92  = sel == 31'h4a25d94a;
+  assign \$93  = \$91  & \$92 ;
+  assign \$94  = sel_n == 3'h4;
+  assign \$95  = sel == 29'h18cbafe5;
+  assign \$96  = \$94  & \$95 ;
+  assign \$97  = sel_n == 3'h4;
+  assign \$98  = sel == 32'd4215003969;
+  assign \$99  = \$97  & \$98 ;
+  assign \$100  = sel_n == 3'h4;
+  assign \$101  = sel == 31'h5c11d795;
+  assign \$102  = \$100  & \$101 ;
+  assign \$103  = sel_n == 3'h4;
+  assign \$104  = sel == 32'd3069828757;
+  assign \$105  = \$103  & \$104 ;
+  assign \$106  = sel_n == 3'h4;
+  assign \$107  = sel == 31'h791ac947;
+  assign \$108  = \$106  & \$107 ;
+  assign \$109  = ! tx[673:418];
+  assign chain_eff = \$109  ? 256'h0000000000000000000000000000000000000000000000000000000000000001 : tx[673:418];
+  assign \$110  = router3[224:65] == tx[161:2];
+  assign \$111  = router3[0] & \$110 ;
+  assign \$112  = ! chain_eff[255:64];
+  assign \$113  = \$111  & \$112 ;
+  assign \$114  = chain_eff[63:0] == router3[64:1];
+  assign \$115  = \$113  & \$114 ;
+  assign \$116  = router2[224:65] == tx[161:2];
+  assign \$117  = router2[0] & \$116 ;
+  assign \$118  = ! chain_eff[255:64];
+  assign \$119  = \$117  & \$118 ;
+  assign \$120  = chain_eff[63:0] == router2[64:1];
+  assign \$121  = \$119  & \$120 ;
+  assign \$122  = router1[224:65] == tx[161:2];
+  assign \$123  = router1[0] & \$122 ;
+  assign \$124  = ! chain_eff[255:64];
+  assign \$125  = \$123  & \$124 ;
+  assign \$126  = chain_eff[63:0] == router1[64:1];
+  assign \$127  = \$125  & \$126 ;
+  assign \$128  = router0[224:65] == tx[161:2];
+  assign \$129  = router0[0] & \$128 ;
+  assign \$130  = ! chain_eff[255:64];
+  assign \$131  = \$129  & \$130 ;
+  assign \$132  = chain_eff[63:0] == router0[64:1];
+  assign \$133  = \$131  & \$132 ;
+  assign off = \$134  ? head1 : head2;
+  assign \$135  = tx[0] & tx[1];
+  assign \$136  = \$135  & fn_hit;
+  assign \$137  = \$136  & r_hit;
+  assign \$139  = ! tx[417:162];
+  assign \$140  = \$138  | \$139 ;
+  assign \$141  = \$137  & \$140 ;
+  assign \$143  = \$142  ? 3'h4 : 3'h5;
+  assign \$144  = \$143  * 6'h20;
+  assign \$145  = \$81 [10:0] >= \$144 ;
+  assign \$146  = \$141  & \$145 ;
+  assign \$147  = ! off[255:11];
+  assign \$148  = \$146  & \$147 ;
+  assign \$149  = off[10:0] + 6'h20;
+  assign \$150  = \$149  <= \$81 [10:0];
+  assign \$151  = \$148  & \$150 ;
+  assign \$153  = \$152  ? head2 : head3;
+  assign \$154  = ! \$153 [255:160];
+  assign \$155  = \$151  & \$154 ;
+  assign \$158  = \$157  ? tx[417:162] : head0;
+  assign \$159  = \$156  ? head0 : \$158 ;
+  assign \$160  = | \$159 ;
+  assign first_ok = \$155  & \$160 ;
+  assign \$161  = cd_done & tx_have;
+  assign \$162  = ~ o_valid;
+  assign \$163  = \$162  | o__ready;
+  assign \$164  = \$161  & \$163 ;
+  assign \$165  = count - 2'h2;
+  assign \$166  = count == 1'h1;
+  assign \$167  = count >= 2'h2;
+  assign \$168  = | word[255:4];
+  assign \$169  = word[3:0] < 2'h2;
+  assign \$170  = \$168  | \$169 ;
+  assign \$171  = word[3:0] > 4'h8;
+  assign \$172  = \$170  | \$171 ;
+  assign \$173  = off_r + 6'h20;
+  assign \$175  = \$173  + \$174 ;
+  assign \$176  = \$175  > \$81 [10:0];
+  assign \$177  = \$172  | \$176 ;
+  assign \$178  = ! word[255:160];
+  assign \$179  = ~ \$178 ;
+  assign \$180  = ! word[159:0];
+  assign \$181  = \$179  | \$180 ;
+  assign \$182  = | idx;
+  assign \$183  = idx - 1'h1;
+  assign \$185  = \$184  == word[159:0];
+  assign \$186  = \$182  & \$185 ;
+  assign \$187  = \$181  | \$186 ;
+  assign \$188  = idx + 1'h1;
+  assign \$189  = \$188  == plen;
+  assign \$190  = ! fsm_state;
+  assign \$191  = fsm_state == 1'h1;
+  assign \$192  = fsm_state == 2'h2;
+  always @(posedge clk)
+    router0 <= \$193 ;
+  always @(posedge clk)
+    router1 <= \$194 ;
+  always @(posedge clk)
+    router2 <= \$195 ;
+  always @(posedge clk)
+    router3 <= \$196 ;
+  always @(posedge clk)
+    tx <= \$197 ;
+  always @(posedge clk)
+    tx_have <= \$198 ;
+  always @(posedge clk)
+    sel <= \$199 ;
+  always @(posedge clk)
+    sel_n <= \$200 ;
+  always @(posedge clk)
+    args_len <= \$201 ;
+  always @(posedge clk)
+    head0 <= \$202 ;
+  always @(posedge clk)
+    head1 <= \$203 ;
+  always @(posedge clk)
+    head2 <= \$204 ;
+  always @(posedge clk)
+    head3 <= \$205 ;
+  always @(posedge clk)
+    head4 <= \$206 ;
+  always @(posedge clk)
+    cd_done <= \$207 ;
+  always @(posedge clk)
+    o_valid <= \$208 ;
+  always @(posedge clk)
+    q <= \$209 ;
+  always @(posedge clk)
+    sh <= \$210 ;
+  always @(posedge clk)
+    off_r <= \$211 ;
+  always @(posedge clk)
+    count <= \$212 ;
+  always @(posedge clk)
+    path0 <= \$213 ;
+  always @(posedge clk)
+    path1 <= \$214 ;
+  always @(posedge clk)
+    path2 <= \$215 ;
+  always @(posedge clk)
+    path3 <= \$216 ;
+  always @(posedge clk)
+    path4 <= \$217 ;
+  always @(posedge clk)
+    path5 <= \$218 ;
+  always @(posedge clk)
+    path6 <= \$219 ;
+  always @(posedge clk)
+    path7 <= \$220 ;
+  always @(posedge clk)
+    fsm_state <= \$221 ;
+  always @(posedge clk)
+    rec <= \$222 ;
+  always @(posedge clk)
+    prev <= \$223 ;
+  always @(posedge clk)
+    plen <= \$224 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$30 [2:0])
+      3'h0:
+          \$31  = path0;
+      3'h1:
+          \$31  = path1;
+      3'h2:
+          \$31  = path2;
+      3'h3:
+          \$31  = path3;
+      3'h4:
+          \$31  = path4;
+      3'h5:
+          \$31  = path5;
+      3'h6:
+          \$31  = path6;
+      3'h7:
+          \$31  = path7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (r_idx)
+      2'h0:
+          \$43  = router0[225];
+      2'h1:
+          \$43  = router1[225];
+      2'h2:
+          \$43  = router2[225];
+      2'h3:
+          \$43  = router3[225];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (fn_idx)
+      4'h0:
+          \$45  = 1'h0;
+      4'h1:
+          \$45  = 1'h0;
+      4'h2:
+          \$45  = 1'h1;
+      4'h3:
+          \$45  = 1'h0;
+      4'h4:
+          \$45  = 1'h0;
+      4'h5:
+          \$45  = 1'h1;
+      4'h6:
+          \$45  = 1'h0;
+      4'h7:
+          \$45  = 1'h1;
+      4'h8:
+          \$45  = 1'h0;
+      4'h9:
+          \$45  = 1'h0;
+      4'ha:
+          \$45  = 1'h0;
+      4'hb:
+          \$45  = 1'h0;
+      4'hc:
+          \$45  = 1'h0;
+      4'hd:
+          \$45  = 1'h0;
+      4'he:
+          \$45  = 1'h0;
+      4'hf:
+          \$45  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (r_idx)
+      2'h0:
+          \$47  = router0[385:226];
+      2'h1:
+          \$47  = router1[385:226];
+      2'h2:
+          \$47  = router2[385:226];
+      2'h3:
+          \$47  = router3[385:226];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (fn_idx)
+      4'h0:
+          \$50  = 1'h0;
+      4'h1:
+          \$50  = 1'h0;
+      4'h2:
+          \$50  = 1'h0;
+      4'h3:
+          \$50  = 1'h1;
+      4'h4:
+          \$50  = 1'h1;
+      4'h5:
+          \$50  = 1'h0;
+      4'h6:
+          \$50  = 1'h0;
+      4'h7:
+          \$50  = 1'h0;
+      4'h8:
+          \$50  = 1'h1;
+      4'h9:
+          \$50  = 1'h0;
+      4'ha:
+          \$50  = 1'h0;
+      4'hb:
+          \$50  = 1'h0;
+      4'hc:
+          \$50  = 1'h0;
+      4'hd:
+          \$50  = 1'h0;
+      4'he:
+          \$50  = 1'h0;
+      4'hf:
+          \$50  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (r_idx)
+      2'h0:
+          \$52  = router0[385:226];
+      2'h1:
+          \$52  = router1[385:226];
+      2'h2:
+          \$52  = router2[385:226];
+      2'h3:
+          \$52  = router3[385:226];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$53 [2:0])
+      3'h0:
+          \$54  = path0;
+      3'h1:
+          \$54  = path1;
+      3'h2:
+          \$54  = path2;
+      3'h3:
+          \$54  = path3;
+      3'h4:
+          \$54  = path4;
+      3'h5:
+          \$54  = path5;
+      3'h6:
+          \$54  = path6;
+      3'h7:
+          \$54  = path7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (fn_idx)
+      4'h0:
+          \$59  = 1'h0;
+      4'h1:
+          \$59  = 1'h1;
+      4'h2:
+          \$59  = 1'h0;
+      4'h3:
+          \$59  = 1'h1;
+      4'h4:
+          \$59  = 1'h0;
+      4'h5:
+          \$59  = 1'h1;
+      4'h6:
+          \$59  = 1'h0;
+      4'h7:
+          \$59  = 1'h0;
+      4'h8:
+          \$59  = 1'h0;
+      4'h9:
+          \$59  = 1'h0;
+      4'ha:
+          \$59  = 1'h0;
+      4'hb:
+          \$59  = 1'h0;
+      4'hc:
+          \$59  = 1'h0;
+      4'hd:
+          \$59  = 1'h0;
+      4'he:
+          \$59  = 1'h0;
+      4'hf:
+          \$59  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (fn_idx)
+      4'h0:
+          \$60  = 1'h0;
+      4'h1:
+          \$60  = 1'h0;
+      4'h2:
+          \$60  = 1'h1;
+      4'h3:
+          \$60  = 1'h0;
+      4'h4:
+          \$60  = 1'h0;
+      4'h5:
+          \$60  = 1'h1;
+      4'h6:
+          \$60  = 1'h0;
+      4'h7:
+          \$60  = 1'h1;
+      4'h8:
+          \$60  = 1'h0;
+      4'h9:
+          \$60  = 1'h0;
+      4'ha:
+          \$60  = 1'h0;
+      4'hb:
+          \$60  = 1'h0;
+      4'hc:
+          \$60  = 1'h0;
+      4'hd:
+          \$60  = 1'h0;
+      4'he:
+          \$60  = 1'h0;
+      4'hf:
+          \$60  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (fn_idx)
+      4'h0:
+          \$61  = 1'h0;
+      4'h1:
+          \$61  = 1'h0;
+      4'h2:
+          \$61  = 1'h0;
+      4'h3:
+          \$61  = 1'h1;
+      4'h4:
+          \$61  = 1'h1;
+      4'h5:
+          \$61  = 1'h0;
+      4'h6:
+          \$61  = 1'h0;
+      4'h7:
+          \$61  = 1'h0;
+      4'h8:
+          \$61  = 1'h1;
+      4'h9:
+          \$61  = 1'h0;
+      4'ha:
+          \$61  = 1'h0;
+      4'hb:
+          \$61  = 1'h0;
+      4'hc:
+          \$61  = 1'h0;
+      4'hd:
+          \$61  = 1'h0;
+      4'he:
+          \$61  = 1'h0;
+      4'hf:
+          \$61  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (fn_idx)
+      4'h0:
+          \$62  = 1'h0;
+      4'h1:
+          \$62  = 1'h0;
+      4'h2:
+          \$62  = 1'h0;
+      4'h3:
+          \$62  = 1'h0;
+      4'h4:
+          \$62  = 1'h0;
+      4'h5:
+          \$62  = 1'h0;
+      4'h6:
+          \$62  = 1'h1;
+      4'h7:
+          \$62  = 1'h1;
+      4'h8:
+          \$62  = 1'h1;
+      4'h9:
+          \$62  = 1'h0;
+      4'ha:
+          \$62  = 1'h0;
+      4'hb:
+          \$62  = 1'h0;
+      4'hc:
+          \$62  = 1'h0;
+      4'hd:
+          \$62  = 1'h0;
+      4'he:
+          \$62  = 1'h0;
+      4'hf:
+          \$62  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (fn_idx)
+      4'h0:
+          \$63  = 1'h0;
+      4'h1:
+          \$63  = 1'h1;
+      4'h2:
+          \$63  = 1'h0;
+      4'h3:
+          \$63  = 1'h1;
+      4'h4:
+          \$63  = 1'h0;
+      4'h5:
+          \$63  = 1'h1;
+      4'h6:
+          \$63  = 1'h0;
+      4'h7:
+          \$63  = 1'h0;
+      4'h8:
+          \$63  = 1'h0;
+      4'h9:
+          \$63  = 1'h0;
+      4'ha:
+          \$63  = 1'h0;
+      4'hb:
+          \$63  = 1'h0;
+      4'hc:
+          \$63  = 1'h0;
+      4'hd:
+          \$63  = 1'h0;
+      4'he:
+          \$63  = 1'h0;
+      4'hf:
+          \$63  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (fn_idx)
+      4'h0:
+          \$64  = 1'h0;
+      4'h1:
+          \$64  = 1'h0;
+      4'h2:
+          \$64  = 1'h1;
+      4'h3:
+          \$64  = 1'h0;
+      4'h4:
+          \$64  = 1'h0;
+      4'h5:
+          \$64  = 1'h1;
+      4'h6:
+          \$64  = 1'h0;
+      4'h7:
+          \$64  = 1'h1;
+      4'h8:
+          \$64  = 1'h0;
+      4'h9:
+          \$64  = 1'h0;
+      4'ha:
+          \$64  = 1'h0;
+      4'hb:
+          \$64  = 1'h0;
+      4'hc:
+          \$64  = 1'h0;
+      4'hd:
+          \$64  = 1'h0;
+      4'he:
+          \$64  = 1'h0;
+      4'hf:
+          \$64  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (fn_idx)
+      4'h0:
+          \$66  = 1'h0;
+      4'h1:
+          \$66  = 1'h0;
+      4'h2:
+          \$66  = 1'h1;
+      4'h3:
+          \$66  = 1'h0;
+      4'h4:
+          \$66  = 1'h0;
+      4'h5:
+          \$66  = 1'h1;
+      4'h6:
+          \$66  = 1'h0;
+      4'h7:
+          \$66  = 1'h1;
+      4'h8:
+          \$66  = 1'h0;
+      4'h9:
+          \$66  = 1'h0;
+      4'ha:
+          \$66  = 1'h0;
+      4'hb:
+          \$66  = 1'h0;
+      4'hc:
+          \$66  = 1'h0;
+      4'hd:
+          \$66  = 1'h0;
+      4'he:
+          \$66  = 1'h0;
+      4'hf:
+          \$66  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (fn_idx)
+      4'h0:
+          \$69  = 1'h0;
+      4'h1:
+          \$69  = 1'h1;
+      4'h2:
+          \$69  = 1'h0;
+      4'h3:
+          \$69  = 1'h1;
+      4'h4:
+          \$69  = 1'h0;
+      4'h5:
+          \$69  = 1'h1;
+      4'h6:
+          \$69  = 1'h0;
+      4'h7:
+          \$69  = 1'h0;
+      4'h8:
+          \$69  = 1'h0;
+      4'h9:
+          \$69  = 1'h0;
+      4'ha:
+          \$69  = 1'h0;
+      4'hb:
+          \$69  = 1'h0;
+      4'hc:
+          \$69  = 1'h0;
+      4'hd:
+          \$69  = 1'h0;
+      4'he:
+          \$69  = 1'h0;
+      4'hf:
+          \$69  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (fn_idx)
+      4'h0:
+          \$70  = 1'h0;
+      4'h1:
+          \$70  = 1'h0;
+      4'h2:
+          \$70  = 1'h1;
+      4'h3:
+          \$70  = 1'h0;
+      4'h4:
+          \$70  = 1'h0;
+      4'h5:
+          \$70  = 1'h1;
+      4'h6:
+          \$70  = 1'h0;
+      4'h7:
+          \$70  = 1'h1;
+      4'h8:
+          \$70  = 1'h0;
+      4'h9:
+          \$70  = 1'h0;
+      4'ha:
+          \$70  = 1'h0;
+      4'hb:
+          \$70  = 1'h0;
+      4'hc:
+          \$70  = 1'h0;
+      4'hd:
+          \$70  = 1'h0;
+      4'he:
+          \$70  = 1'h0;
+      4'hf:
+          \$70  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (fn_idx)
+      4'h0:
+          \$73  = 1'h0;
+      4'h1:
+          \$73  = 1'h0;
+      4'h2:
+          \$73  = 1'h1;
+      4'h3:
+          \$73  = 1'h0;
+      4'h4:
+          \$73  = 1'h0;
+      4'h5:
+          \$73  = 1'h1;
+      4'h6:
+          \$73  = 1'h0;
+      4'h7:
+          \$73  = 1'h1;
+      4'h8:
+          \$73  = 1'h0;
+      4'h9:
+          \$73  = 1'h0;
+      4'ha:
+          \$73  = 1'h0;
+      4'hb:
+          \$73  = 1'h0;
+      4'hc:
+          \$73  = 1'h0;
+      4'hd:
+          \$73  = 1'h0;
+      4'he:
+          \$73  = 1'h0;
+      4'hf:
+          \$73  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (fn_idx)
+      4'h0:
+          \$75  = 1'h0;
+      4'h1:
+          \$75  = 1'h0;
+      4'h2:
+          \$75  = 1'h1;
+      4'h3:
+          \$75  = 1'h0;
+      4'h4:
+          \$75  = 1'h0;
+      4'h5:
+          \$75  = 1'h1;
+      4'h6:
+          \$75  = 1'h0;
+      4'h7:
+          \$75  = 1'h1;
+      4'h8:
+          \$75  = 1'h0;
+      4'h9:
+          \$75  = 1'h0;
+      4'ha:
+          \$75  = 1'h0;
+      4'hb:
+          \$75  = 1'h0;
+      4'hc:
+          \$75  = 1'h0;
+      4'hd:
+          \$75  = 1'h0;
+      4'he:
+          \$75  = 1'h0;
+      4'hf:
+          \$75  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (fn_idx)
+      4'h0:
+          \$134  = 1'h0;
+      4'h1:
+          \$134  = 1'h0;
+      4'h2:
+          \$134  = 1'h1;
+      4'h3:
+          \$134  = 1'h0;
+      4'h4:
+          \$134  = 1'h0;
+      4'h5:
+          \$134  = 1'h1;
+      4'h6:
+          \$134  = 1'h0;
+      4'h7:
+          \$134  = 1'h1;
+      4'h8:
+          \$134  = 1'h0;
+      4'h9:
+          \$134  = 1'h0;
+      4'ha:
+          \$134  = 1'h0;
+      4'hb:
+          \$134  = 1'h0;
+      4'hc:
+          \$134  = 1'h0;
+      4'hd:
+          \$134  = 1'h0;
+      4'he:
+          \$134  = 1'h0;
+      4'hf:
+          \$134  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (fn_idx)
+      4'h0:
+          \$138  = 1'h0;
+      4'h1:
+          \$138  = 1'h0;
+      4'h2:
+          \$138  = 1'h1;
+      4'h3:
+          \$138  = 1'h0;
+      4'h4:
+          \$138  = 1'h0;
+      4'h5:
+          \$138  = 1'h1;
+      4'h6:
+          \$138  = 1'h0;
+      4'h7:
+          \$138  = 1'h1;
+      4'h8:
+          \$138  = 1'h0;
+      4'h9:
+          \$138  = 1'h0;
+      4'ha:
+          \$138  = 1'h0;
+      4'hb:
+          \$138  = 1'h0;
+      4'hc:
+          \$138  = 1'h0;
+      4'hd:
+          \$138  = 1'h0;
+      4'he:
+          \$138  = 1'h0;
+      4'hf:
+          \$138  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (fn_idx)
+      4'h0:
+          \$142  = 1'h0;
+      4'h1:
+          \$142  = 1'h0;
+      4'h2:
+          \$142  = 1'h1;
+      4'h3:
+          \$142  = 1'h0;
+      4'h4:
+          \$142  = 1'h0;
+      4'h5:
+          \$142  = 1'h1;
+      4'h6:
+          \$142  = 1'h0;
+      4'h7:
+          \$142  = 1'h1;
+      4'h8:
+          \$142  = 1'h0;
+      4'h9:
+          \$142  = 1'h0;
+      4'ha:
+          \$142  = 1'h0;
+      4'hb:
+          \$142  = 1'h0;
+      4'hc:
+          \$142  = 1'h0;
+      4'hd:
+          \$142  = 1'h0;
+      4'he:
+          \$142  = 1'h0;
+      4'hf:
+          \$142  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (fn_idx)
+      4'h0:
+          \$152  = 1'h0;
+      4'h1:
+          \$152  = 1'h0;
+      4'h2:
+          \$152  = 1'h1;
+      4'h3:
+          \$152  = 1'h0;
+      4'h4:
+          \$152  = 1'h0;
+      4'h5:
+          \$152  = 1'h1;
+      4'h6:
+          \$152  = 1'h0;
+      4'h7:
+          \$152  = 1'h1;
+      4'h8:
+          \$152  = 1'h0;
+      4'h9:
+          \$152  = 1'h0;
+      4'ha:
+          \$152  = 1'h0;
+      4'hb:
+          \$152  = 1'h0;
+      4'hc:
+          \$152  = 1'h0;
+      4'hd:
+          \$152  = 1'h0;
+      4'he:
+          \$152  = 1'h0;
+      4'hf:
+          \$152  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (fn_idx)
+      4'h0:
+          \$156  = 1'h0;
+      4'h1:
+          \$156  = 1'h1;
+      4'h2:
+          \$156  = 1'h0;
+      4'h3:
+          \$156  = 1'h1;
+      4'h4:
+          \$156  = 1'h0;
+      4'h5:
+          \$156  = 1'h1;
+      4'h6:
+          \$156  = 1'h0;
+      4'h7:
+          \$156  = 1'h0;
+      4'h8:
+          \$156  = 1'h0;
+      4'h9:
+          \$156  = 1'h0;
+      4'ha:
+          \$156  = 1'h0;
+      4'hb:
+          \$156  = 1'h0;
+      4'hc:
+          \$156  = 1'h0;
+      4'hd:
+          \$156  = 1'h0;
+      4'he:
+          \$156  = 1'h0;
+      4'hf:
+          \$156  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (fn_idx)
+      4'h0:
+          \$157  = 1'h0;
+      4'h1:
+          \$157  = 1'h0;
+      4'h2:
+          \$157  = 1'h1;
+      4'h3:
+          \$157  = 1'h0;
+      4'h4:
+          \$157  = 1'h0;
+      4'h5:
+          \$157  = 1'h1;
+      4'h6:
+          \$157  = 1'h0;
+      4'h7:
+          \$157  = 1'h1;
+      4'h8:
+          \$157  = 1'h0;
+      4'h9:
+          \$157  = 1'h0;
+      4'ha:
+          \$157  = 1'h0;
+      4'hb:
+          \$157  = 1'h0;
+      4'hc:
+          \$157  = 1'h0;
+      4'hd:
+          \$157  = 1'h0;
+      4'he:
+          \$157  = 1'h0;
+      4'hf:
+          \$157  = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (sh)
+      5'h00:
+          word = prev;
+      5'h01:
+          word = { prev[247:0], rp__data[255:248] };
+      5'h02:
+          word = { prev[239:0], rp__data[255:240] };
+      5'h03:
+          word = { prev[231:0], rp__data[255:232] };
+      5'h04:
+          word = { prev[223:0], rp__data[255:224] };
+      5'h05:
+          word = { prev[215:0], rp__data[255:216] };
+      5'h06:
+          word = { prev[207:0], rp__data[255:208] };
+      5'h07:
+          word = { prev[199:0], rp__data[255:200] };
+      5'h08:
+          word = { prev[191:0], rp__data[255:192] };
+      5'h09:
+          word = { prev[183:0], rp__data[255:184] };
+      5'h0a:
+          word = { prev[175:0], rp__data[255:176] };
+      5'h0b:
+          word = { prev[167:0], rp__data[255:168] };
+      5'h0c:
+          word = { prev[159:0], rp__data[255:160] };
+      5'h0d:
+          word = { prev[151:0], rp__data[255:152] };
+      5'h0e:
+          word = { prev[143:0], rp__data[255:144] };
+      5'h0f:
+          word = { prev[135:0], rp__data[255:136] };
+      5'h10:
+          word = { prev[127:0], rp__data[255:128] };
+      5'h11:
+          word = { prev[119:0], rp__data[255:120] };
+      5'h12:
+          word = { prev[111:0], rp__data[255:112] };
+      5'h13:
+          word = { prev[103:0], rp__data[255:104] };
+      5'h14:
+          word = { prev[95:0], rp__data[255:96] };
+      5'h15:
+          word = { prev[87:0], rp__data[255:88] };
+      5'h16:
+          word = { prev[79:0], rp__data[255:80] };
+      5'h17:
+          word = { prev[71:0], rp__data[255:72] };
+      5'h18:
+          word = { prev[63:0], rp__data[255:64] };
+      5'h19:
+          word = { prev[55:0], rp__data[255:56] };
+      5'h1a:
+          word = { prev[47:0], rp__data[255:48] };
+      5'h1b:
+          word = { prev[39:0], rp__data[255:40] };
+      5'h1c:
+          word = { prev[31:0], rp__data[255:32] };
+      5'h1d:
+          word = { prev[23:0], rp__data[255:24] };
+      5'h1e:
+          word = { prev[15:0], rp__data[255:16] };
+      5'h1f:
+          word = { prev[7:0], rp__data[255:8] };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$183 [2:0])
+      3'h0:
+          \$184  = path0;
+      3'h1:
+          \$184  = path1;
+      3'h2:
+          \$184  = path2;
+      3'h3:
+          \$184  = path3;
+      3'h4:
+          \$184  = path4;
+      3'h5:
+          \$184  = path5;
+      3'h6:
+          \$184  = path6;
+      3'h7:
+          \$184  = path7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$193  = router0;
+    if (cfg_we) begin
+      if (\$1 ) begin
+        \$193  = cfg_entry;
+      end
+    end
+    if (pipe_rst) begin
+      \$193  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$193  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$194  = router1;
+    if (cfg_we) begin
+      if (\$2 ) begin
+        \$194  = cfg_entry;
+      end
+    end
+    if (pipe_rst) begin
+      \$194  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$194  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$195  = router2;
+    if (cfg_we) begin
+      if (\$3 ) begin
+        \$195  = cfg_entry;
+      end
+    end
+    if (pipe_rst) begin
+      \$195  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$195  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$196  = router3;
+    if (cfg_we) begin
+      if (\$4 ) begin
+        \$196  = cfg_entry;
+      end
+    end
+    if (pipe_rst) begin
+      \$196  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$196  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$197  = tx;
+    if (\$5 ) begin
+      \$197  = i_tx__payload;
+    end
+    if (pipe_rst) begin
+      \$197  = 674'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$197  = 674'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$198  = tx_have;
+    if (\$5 ) begin
+      \$198  = 1'h1;
+    end
+    casez (fsm_state)
+      2'h0:
+          if (\$19 ) begin
+            (* full_case = 32'd1 *)
+            if (first_ok) begin
+            end else begin
+              \$198  = 1'h0;
+            end
+          end
+      2'h1:
+          if (fail) begin
+            \$198  = 1'h0;
+          end
+      2'h2:
+          \$198  = 1'h0;
+    endcase
+    if (pipe_rst) begin
+      \$198  = 1'h0;
+    end
+    if (rst) begin
+      \$198  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$199  = sel;
+    if (\$6 ) begin
+      if (\$7 ) begin
+        \$199  = i_cd__payload[255:224];
+      end
+    end
+    if (pipe_rst) begin
+      \$199  = 32'd0;
+    end
+    if (rst) begin
+      \$199  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$200  = sel_n;
+    if (\$6 ) begin
+      if (\$7 ) begin
+        \$200  = i_cd__payload[261:256];
+      end
+    end
+    casez (fsm_state)
+      2'h0:
+          if (\$19 ) begin
+            (* full_case = 32'd1 *)
+            if (first_ok) begin
+            end else begin
+              \$200  = 6'h00;
+            end
+          end
+      2'h1:
+          if (fail) begin
+            \$200  = 6'h00;
+          end
+      2'h2:
+          \$200  = 6'h00;
+    endcase
+    if (pipe_rst) begin
+      \$200  = 6'h00;
+    end
+    if (rst) begin
+      \$200  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$201  = args_len;
+    if (\$6 ) begin
+      (* full_case = 32'd1 *)
+      if (\$7 ) begin
+      end else begin
+        \$201  = \$10 [23:0];
+      end
+    end
+    casez (fsm_state)
+      2'h0:
+          if (\$19 ) begin
+            (* full_case = 32'd1 *)
+            if (first_ok) begin
+            end else begin
+              \$201  = 24'h000000;
+            end
+          end
+      2'h1:
+          if (fail) begin
+            \$201  = 24'h000000;
+          end
+      2'h2:
+          \$201  = 24'h000000;
+    endcase
+    if (pipe_rst) begin
+      \$201  = 24'h000000;
+    end
+    if (rst) begin
+      \$201  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$202  = head0;
+    if (\$6 ) begin
+      (* full_case = 32'd1 *)
+      if (\$7 ) begin
+      end else begin
+        if (\$11 ) begin
+          \$202  = i_cd__payload[255:0];
+        end
+      end
+    end
+    casez (fsm_state)
+      2'h0:
+          if (\$19 ) begin
+            (* full_case = 32'd1 *)
+            if (first_ok) begin
+            end else begin
+              \$202  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+            end
+          end
+      2'h1:
+          if (fail) begin
+            \$202  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          end
+      2'h2:
+          \$202  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    endcase
+    if (pipe_rst) begin
+      \$202  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$202  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$203  = head1;
+    if (\$6 ) begin
+      (* full_case = 32'd1 *)
+      if (\$7 ) begin
+      end else begin
+        if (\$12 ) begin
+          \$203  = i_cd__payload[255:0];
+        end
+      end
+    end
+    casez (fsm_state)
+      2'h0:
+          if (\$19 ) begin
+            (* full_case = 32'd1 *)
+            if (first_ok) begin
+            end else begin
+              \$203  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+            end
+          end
+      2'h1:
+          if (fail) begin
+            \$203  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          end
+      2'h2:
+          \$203  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    endcase
+    if (pipe_rst) begin
+      \$203  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$203  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$204  = head2;
+    if (\$6 ) begin
+      (* full_case = 32'd1 *)
+      if (\$7 ) begin
+      end else begin
+        if (\$13 ) begin
+          \$204  = i_cd__payload[255:0];
+        end
+      end
+    end
+    casez (fsm_state)
+      2'h0:
+          if (\$19 ) begin
+            (* full_case = 32'd1 *)
+            if (first_ok) begin
+            end else begin
+              \$204  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+            end
+          end
+      2'h1:
+          if (fail) begin
+            \$204  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          end
+      2'h2:
+          \$204  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    endcase
+    if (pipe_rst) begin
+      \$204  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$204  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$205  = head3;
+    if (\$6 ) begin
+      (* full_case = 32'd1 *)
+      if (\$7 ) begin
+      end else begin
+        if (\$14 ) begin
+          \$205  = i_cd__payload[255:0];
+        end
+      end
+    end
+    casez (fsm_state)
+      2'h0:
+          if (\$19 ) begin
+            (* full_case = 32'd1 *)
+            if (first_ok) begin
+            end else begin
+              \$205  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+            end
+          end
+      2'h1:
+          if (fail) begin
+            \$205  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          end
+      2'h2:
+          \$205  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    endcase
+    if (pipe_rst) begin
+      \$205  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$205  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$206  = head4;
+    if (\$6 ) begin
+      (* full_case = 32'd1 *)
+      if (\$7 ) begin
+      end else begin
+        if (\$15 ) begin
+          \$206  = i_cd__payload[255:0];
+        end
+      end
+    end
+    casez (fsm_state)
+      2'h0:
+          if (\$19 ) begin
+            (* full_case = 32'd1 *)
+            if (first_ok) begin
+            end else begin
+              \$206  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+            end
+          end
+      2'h1:
+          if (fail) begin
+            \$206  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          end
+      2'h2:
+          \$206  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    endcase
+    if (pipe_rst) begin
+      \$206  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$206  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$207  = cd_done;
+    if (\$6 ) begin
+      if (i_cd__payload[279]) begin
+        \$207  = 1'h1;
+      end
+    end
+    casez (fsm_state)
+      2'h0:
+          if (\$19 ) begin
+            (* full_case = 32'd1 *)
+            if (first_ok) begin
+            end else begin
+              \$207  = 1'h0;
+            end
+          end
+      2'h1:
+          if (fail) begin
+            \$207  = 1'h0;
+          end
+      2'h2:
+          \$207  = 1'h0;
+    endcase
+    if (pipe_rst) begin
+      \$207  = 1'h0;
+    end
+    if (rst) begin
+      \$207  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$208  = o_valid;
+    if (o__ready) begin
+      \$208  = 1'h0;
+    end
+    casez (fsm_state)
+      2'h0:
+          if (\$19 ) begin
+            (* full_case = 32'd1 *)
+            if (first_ok) begin
+            end else begin
+              \$208  = 1'h1;
+            end
+          end
+      2'h1:
+          if (fail) begin
+            \$208  = 1'h1;
+          end
+      2'h2:
+          \$208  = 1'h1;
+    endcase
+    if (pipe_rst) begin
+      \$208  = 1'h0;
+    end
+    if (rst) begin
+      \$208  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$209  = q;
+    casez (fsm_state)
+      2'h0:
+          if (\$19 ) begin
+            if (first_ok) begin
+              \$209  = \$20 [4:0];
+            end
+          end
+      2'h1:
+          \$209  = \$21 [4:0];
+    endcase
+    if (pipe_rst) begin
+      \$209  = 5'h00;
+    end
+    if (rst) begin
+      \$209  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$210  = sh;
+    casez (fsm_state)
+      2'h0:
+          if (\$19 ) begin
+            if (first_ok) begin
+              \$210  = off[4:0];
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$210  = 5'h00;
+    end
+    if (rst) begin
+      \$210  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$211  = off_r;
+    casez (fsm_state)
+      2'h0:
+          if (\$19 ) begin
+            if (first_ok) begin
+              \$211  = off[10:0];
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$211  = 11'h000;
+    end
+    if (rst) begin
+      \$211  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$212  = count;
+    casez (fsm_state)
+      2'h0:
+          if (\$19 ) begin
+            if (first_ok) begin
+              \$212  = 4'h0;
+            end
+          end
+      2'h1:
+          \$212  = \$22 [3:0];
+    endcase
+    if (pipe_rst) begin
+      \$212  = 4'h0;
+    end
+    if (rst) begin
+      \$212  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$213  = path0;
+    casez (fsm_state)
+      2'h0:
+          if (\$19 ) begin
+            if (first_ok) begin
+              \$213  = 160'h0000000000000000000000000000000000000000;
+            end
+          end
+      2'h1:
+          if (\$23 ) begin
+          end else if (\$24 ) begin
+            (* full_case = 32'd1 *)
+            if (\$34 ) begin
+            end else begin
+              if (\$35 ) begin
+                \$213  = word[159:0];
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$213  = 160'h0000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$213  = 160'h0000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$214  = path1;
+    casez (fsm_state)
+      2'h0:
+          if (\$19 ) begin
+            if (first_ok) begin
+              \$214  = 160'h0000000000000000000000000000000000000000;
+            end
+          end
+      2'h1:
+          if (\$23 ) begin
+          end else if (\$24 ) begin
+            (* full_case = 32'd1 *)
+            if (\$34 ) begin
+            end else begin
+              if (\$36 ) begin
+                \$214  = word[159:0];
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$214  = 160'h0000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$214  = 160'h0000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$215  = path2;
+    casez (fsm_state)
+      2'h0:
+          if (\$19 ) begin
+            if (first_ok) begin
+              \$215  = 160'h0000000000000000000000000000000000000000;
+            end
+          end
+      2'h1:
+          if (\$23 ) begin
+          end else if (\$24 ) begin
+            (* full_case = 32'd1 *)
+            if (\$34 ) begin
+            end else begin
+              if (\$37 ) begin
+                \$215  = word[159:0];
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$215  = 160'h0000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$215  = 160'h0000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$216  = path3;
+    casez (fsm_state)
+      2'h0:
+          if (\$19 ) begin
+            if (first_ok) begin
+              \$216  = 160'h0000000000000000000000000000000000000000;
+            end
+          end
+      2'h1:
+          if (\$23 ) begin
+          end else if (\$24 ) begin
+            (* full_case = 32'd1 *)
+            if (\$34 ) begin
+            end else begin
+              if (\$38 ) begin
+                \$216  = word[159:0];
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$216  = 160'h0000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$216  = 160'h0000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$217  = path4;
+    casez (fsm_state)
+      2'h0:
+          if (\$19 ) begin
+            if (first_ok) begin
+              \$217  = 160'h0000000000000000000000000000000000000000;
+            end
+          end
+      2'h1:
+          if (\$23 ) begin
+          end else if (\$24 ) begin
+            (* full_case = 32'd1 *)
+            if (\$34 ) begin
+            end else begin
+              if (\$39 ) begin
+                \$217  = word[159:0];
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$217  = 160'h0000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$217  = 160'h0000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$218  = path5;
+    casez (fsm_state)
+      2'h0:
+          if (\$19 ) begin
+            if (first_ok) begin
+              \$218  = 160'h0000000000000000000000000000000000000000;
+            end
+          end
+      2'h1:
+          if (\$23 ) begin
+          end else if (\$24 ) begin
+            (* full_case = 32'd1 *)
+            if (\$34 ) begin
+            end else begin
+              if (\$40 ) begin
+                \$218  = word[159:0];
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$218  = 160'h0000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$218  = 160'h0000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$219  = path6;
+    casez (fsm_state)
+      2'h0:
+          if (\$19 ) begin
+            if (first_ok) begin
+              \$219  = 160'h0000000000000000000000000000000000000000;
+            end
+          end
+      2'h1:
+          if (\$23 ) begin
+          end else if (\$24 ) begin
+            (* full_case = 32'd1 *)
+            if (\$34 ) begin
+            end else begin
+              if (\$41 ) begin
+                \$219  = word[159:0];
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$219  = 160'h0000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$219  = 160'h0000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$220  = path7;
+    casez (fsm_state)
+      2'h0:
+          if (\$19 ) begin
+            if (first_ok) begin
+              \$220  = 160'h0000000000000000000000000000000000000000;
+            end
+          end
+      2'h1:
+          if (\$23 ) begin
+          end else if (\$24 ) begin
+            (* full_case = 32'd1 *)
+            if (\$34 ) begin
+            end else begin
+              if (\$42 ) begin
+                \$220  = word[159:0];
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$220  = 160'h0000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$220  = 160'h0000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$221  = fsm_state;
+    casez (fsm_state)
+      2'h0:
+          if (\$19 ) begin
+            if (first_ok) begin
+              \$221  = 2'h1;
+            end
+          end
+      2'h1:
+          if (fail) begin
+            \$221  = 2'h0;
+          end else if (done) begin
+            \$221  = 2'h2;
+          end
+      2'h2:
+          \$221  = 2'h0;
+    endcase
+    if (pipe_rst) begin
+      \$221  = 2'h0;
+    end
+    if (rst) begin
+      \$221  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$222  = rec;
+    casez (fsm_state)
+      2'h0:
+          if (\$19 ) begin
+            (* full_case = 32'd1 *)
+            if (first_ok) begin
+            end else begin
+              \$222 [2222:1] = 2222'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+              \$222 [0] = 1'h0;
+            end
+          end
+      2'h1:
+          if (fail) begin
+            \$222 [2222:1] = 2222'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+            \$222 [0] = 1'h0;
+          end
+      2'h2:
+        begin
+          \$222 [2222:1] = 2222'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+          \$222 [0] = 1'h0;
+          if (\$58 ) begin
+            \$222 [4:1] = fn_idx;
+            \$222 [5] = \$59 ;
+            \$222 [6] = \$60 ;
+            \$222 [7] = \$61 ;
+            \$222 [8] = \$62 ;
+            \$222 [10:9] = r_idx;
+            \$222 [270:15] = \$68 ;
+            \$222 [526:271] = \$72 ;
+            \$222 [686:527] = \$74 [159:0];
+            \$222 [942:687] = \$76 ;
+            \$222 [0] = 1'h1;
+            \$222 [14:11] = plen;
+            \$222 [1102:943] = path0;
+            \$222 [1262:1103] = path1;
+            \$222 [1422:1263] = path2;
+            \$222 [1582:1423] = path3;
+            \$222 [1742:1583] = path4;
+            \$222 [1902:1743] = path5;
+            \$222 [2062:1903] = path6;
+            \$222 [2222:2063] = path7;
+          end
+        end
+    endcase
+    if (pipe_rst) begin
+      \$222  = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$222  = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$223  = prev;
+    casez (fsm_state)
+      2'h0:
+          /* empty */;
+      2'h1:
+          \$223  = rp__data;
+    endcase
+    if (pipe_rst) begin
+      \$223  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$223  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$224  = plen;
+    casez (fsm_state)
+      2'h0:
+          /* empty */;
+      2'h1:
+          if (\$23 ) begin
+            \$224  = word[3:0];
+          end
+    endcase
+    if (pipe_rst) begin
+      \$224  = 4'h0;
+    end
+    if (rst) begin
+      \$224  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    wp__addr = 5'h00;
+    if (\$77 ) begin
+      (* full_case = 32'd1 *)
+      if (\$78 ) begin
+      end else begin
+        wp__addr = i_cd__payload[267:263];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    wp__data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    if (\$77 ) begin
+      (* full_case = 32'd1 *)
+      if (\$78 ) begin
+      end else begin
+        wp__data = i_cd__payload[255:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    wp__en = 1'h0;
+    if (\$77 ) begin
+      (* full_case = 32'd1 *)
+      if (\$78 ) begin
+      end else begin
+        wp__en = \$79 ;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    fn_hit = 1'h0;
+    if (\$84 ) begin
+      fn_hit = 1'h1;
+    end
+    if (\$87 ) begin
+      fn_hit = 1'h1;
+    end
+    if (\$90 ) begin
+      fn_hit = 1'h1;
+    end
+    if (\$93 ) begin
+      fn_hit = 1'h1;
+    end
+    if (\$96 ) begin
+      fn_hit = 1'h1;
+    end
+    if (\$99 ) begin
+      fn_hit = 1'h1;
+    end
+    if (\$102 ) begin
+      fn_hit = 1'h1;
+    end
+    if (\$105 ) begin
+      fn_hit = 1'h1;
+    end
+    if (\$108 ) begin
+      fn_hit = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    fn_idx = 4'h0;
+    if (\$84 ) begin
+      fn_idx = 4'h0;
+    end
+    if (\$87 ) begin
+      fn_idx = 4'h1;
+    end
+    if (\$90 ) begin
+      fn_idx = 4'h2;
+    end
+    if (\$93 ) begin
+      fn_idx = 4'h3;
+    end
+    if (\$96 ) begin
+      fn_idx = 4'h4;
+    end
+    if (\$99 ) begin
+      fn_idx = 4'h5;
+    end
+    if (\$102 ) begin
+      fn_idx = 4'h6;
+    end
+    if (\$105 ) begin
+      fn_idx = 4'h7;
+    end
+    if (\$108 ) begin
+      fn_idx = 4'h8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    r_hit = 1'h0;
+    if (\$115 ) begin
+      r_hit = 1'h1;
+    end
+    if (\$121 ) begin
+      r_hit = 1'h1;
+    end
+    if (\$127 ) begin
+      r_hit = 1'h1;
+    end
+    if (\$133 ) begin
+      r_hit = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    r_idx = 2'h0;
+    if (\$115 ) begin
+      r_idx = 2'h3;
+    end
+    if (\$121 ) begin
+      r_idx = 2'h2;
+    end
+    if (\$127 ) begin
+      r_idx = 2'h1;
+    end
+    if (\$133 ) begin
+      r_idx = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    rp__addr = 5'h00;
+    casez (fsm_state)
+      2'h0:
+          if (\$164 ) begin
+            if (first_ok) begin
+              rp__addr = off[9:5];
+            end
+          end
+      2'h1:
+          rp__addr = q;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    idx = 4'h0;
+    casez (fsm_state)
+      2'h0:
+          /* empty */;
+      2'h1:
+          idx = \$165 [3:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    fail = 1'h0;
+    casez (fsm_state)
+      2'h0:
+          /* empty */;
+      2'h1:
+          if (\$166 ) begin
+            if (\$177 ) begin
+              fail = 1'h1;
+            end
+          end else if (\$167 ) begin
+            if (\$187 ) begin
+              fail = 1'h1;
+            end
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    done = 1'h0;
+    casez (fsm_state)
+      2'h0:
+          /* empty */;
+      2'h1:
+          if (\$166 ) begin
+          end else if (\$167 ) begin
+            if (\$189 ) begin
+              done = 1'h1;
+            end
+          end
+    endcase
+  end
+  assign win_len = \$81 [10:0];
+  assign o__payload = rec;
+  assign o__valid = o_valid;
+  assign \router0.valid  = router0[0];
+  assign \router0.chain_id  = router0[64:1];
+  assign \router0.address  = router0[224:65];
+  assign \router0.weth_valid  = router0[225];
+  assign \router0.weth  = router0[385:226];
+  assign \cfg_entry.valid  = cfg_entry[0];
+  assign \cfg_entry.chain_id  = cfg_entry[64:1];
+  assign \cfg_entry.address  = cfg_entry[224:65];
+  assign \cfg_entry.weth_valid  = cfg_entry[225];
+  assign \cfg_entry.weth  = cfg_entry[385:226];
+  assign \router1.valid  = router1[0];
+  assign \router1.chain_id  = router1[64:1];
+  assign \router1.address  = router1[224:65];
+  assign \router1.weth_valid  = router1[225];
+  assign \router1.weth  = router1[385:226];
+  assign \router2.valid  = router2[0];
+  assign \router2.chain_id  = router2[64:1];
+  assign \router2.address  = router2[224:65];
+  assign \router2.weth_valid  = router2[225];
+  assign \router2.weth  = router2[385:226];
+  assign \router3.valid  = router3[0];
+  assign \router3.chain_id  = router3[64:1];
+  assign \router3.address  = router3[224:65];
+  assign \router3.weth_valid  = router3[225];
+  assign \router3.weth  = router3[385:226];
+  assign \tx.ok  = tx[0];
+  assign \tx.to_present  = tx[1];
+  assign \tx.to  = tx[161:2];
+  assign \tx.value  = tx[417:162];
+  assign \tx.chain_id  = tx[673:418];
+  assign \i_tx__payload.ok  = i_tx__payload[0];
+  assign \i_tx__payload.to_present  = i_tx__payload[1];
+  assign \i_tx__payload.to  = i_tx__payload[161:2];
+  assign \i_tx__payload.value  = i_tx__payload[417:162];
+  assign \i_tx__payload.chain_id  = i_tx__payload[673:418];
+  assign \i_cd__payload.data  = i_cd__payload[255:0];
+  assign \i_cd__payload.nbytes  = i_cd__payload[261:256];
+  assign \i_cd__payload.kind  = i_cd__payload[262];
+  assign \i_cd__payload.index  = i_cd__payload[278:263];
+  assign \i_cd__payload.last  = i_cd__payload[279];
+  assign \rec.is_swap  = rec[0];
+  assign \rec.fn  = rec[4:1];
+  assign \rec.exact_out  = rec[5];
+  assign \rec.eth_in  = rec[6];
+  assign \rec.eth_out  = rec[7];
+  assign \rec.fee_on_transfer  = rec[8];
+  assign \rec.router  = rec[10:9];
+  assign \rec.path_len  = rec[14:11];
+  assign \rec.amount_in  = rec[270:15];
+  assign \rec.amount_out  = rec[526:271];
+  assign \rec.recipient  = rec[686:527];
+  assign \rec.deadline  = rec[942:687];
+  assign \rec.path  = rec[2222:943];
+  assign \rec.path[0]  = rec[1102:943];
+  assign \rec.path[1]  = rec[1262:1103];
+  assign \rec.path[2]  = rec[1422:1263];
+  assign \rec.path[3]  = rec[1582:1423];
+  assign \rec.path[4]  = rec[1742:1583];
+  assign \rec.path[5]  = rec[1902:1743];
+  assign \rec.path[6]  = rec[2062:1903];
+  assign \rec.path[7]  = rec[2222:2063];
+  assign \o__payload.is_swap  = rec[0];
+  assign \o__payload.fn  = rec[4:1];
+  assign \o__payload.exact_out  = rec[5];
+  assign \o__payload.eth_in  = rec[6];
+  assign \o__payload.eth_out  = rec[7];
+  assign \o__payload.fee_on_transfer  = rec[8];
+  assign \o__payload.router  = rec[10:9];
+  assign \o__payload.path_len  = rec[14:11];
+  assign \o__payload.amount_in  = rec[270:15];
+  assign \o__payload.amount_out  = rec[526:271];
+  assign \o__payload.recipient  = rec[686:527];
+  assign \o__payload.deadline  = rec[942:687];
+  assign \o__payload.path  = rec[2222:943];
+  assign \o__payload.path[0]  = rec[1102:943];
+  assign \o__payload.path[1]  = rec[1262:1103];
+  assign \o__payload.path[2]  = rec[1422:1263];
+  assign \o__payload.path[3]  = rec[1582:1423];
+  assign \o__payload.path[4]  = rec[1742:1583];
+  assign \o__payload.path[5]  = rec[1902:1743];
+  assign \o__payload.path[6]  = rec[2062:1903];
+  assign \o__payload.path[7]  = rec[2222:2063];
+  assign \$174  = { 2'h0, word[3:0], 5'h00 };
 endmodule

@@ -37,19 +37,40 @@ async def measure(dut):
                 if first_beat is None:
                     first_beat = tb.cycle
 
+    from cocotbext.axi import AxiStreamFrame
+
+    from mevblade.control.engine.regmap import ADDR
+
+    from mevblade.control.engine.pynq import router_registers
+    from mevblade.control.engine.software.swap import DEFAULT_ROUTERS
+
+    for slot, router in enumerate(DEFAULT_ROUTERS[:4]):
+        for name, value in router_registers(slot, router):
+            await tb.write(ADDR[name], value)
+    headers = spec.get("mode", "headers") == "headers"
+    if not headers:  # production setting: records counted, only swap records sent
+        await tb.write(ADDR["output_cfg"], 0b10)
     cocotb.start_soon(count_beats())
     for raw in packets:
-        tb.source.send_nowait(__import__("cocotbext.axi", fromlist=["AxiStreamFrame"]).AxiStreamFrame(raw))
-    for _ in packets:
-        await tb.sink.recv()
+        tb.source.send_nowait(AxiStreamFrame(raw))
+    if headers:
+        n_msgs = len(packets) + int(spec.get("swaps", 0))
+        for _ in range(n_msgs):
+            await tb.sink.recv()
+        done_cycle = tb.msg_cycle[-1]
+    else:
+        while await tb.read(ADDR["records"]) < len(packets):
+            await ClockCycles(dut.clk, 16)
+        done_cycle = tb.cycle
     await ClockCycles(dut.clk, 2)
     out = {
         "packets": len(packets),
         "bytes": sum(map(len, packets)),
         "beats_in": beats,
         "first_in_cycle": first_beat,
-        "last_out_cycle": tb.msg_cycle[-1],
+        "done_cycle": done_cycle,
         "last_in_cycle": tb.last_in_cycle,
+        "msg_first_cycle": tb.msg_first_cycle,
         "msg_cycle": tb.msg_cycle,
     }
     with open(os.environ["MEVBLADE_BENCH_OUT"], "w") as fh:

@@ -39,6 +39,7 @@ class Message:
             raise ValueError(f"message must be whole 64-bit words, at least 2, not {len(data)} bytes")
         w0 = int.from_bytes(data[0:8], "little")
         w1 = int.from_bytes(data[8:16], "little")
+        self.word0 = w0
         self.kind = w0 & 0xFF
         self.words = (w0 >> 8) & 0xFF
         self.seq = w0 >> 32
@@ -52,6 +53,11 @@ class Message:
         if self.kind != MSG_TX_HEADER:
             raise ValueError(f"message type must be {MSG_TX_HEADER} (tx header), not {self.kind}")
         return unpack_header(self.payload)
+
+    @property
+    def swap_follows(self) -> bool:
+        """Header messages: a swap message for the same packet comes next."""
+        return self.kind == MSG_TX_HEADER and bool((self.word0 >> 16) & 1)
 
     def digest(self) -> bytes:
         """keccak-256 of the packet, as the hardware computed it."""

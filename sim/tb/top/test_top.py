@@ -15,21 +15,37 @@ import cocotb
 from cocotb.triggers import ClockCycles
 
 from mevblade.control.engine.regmap import ADDR, FIELDS, ID_MAGIC, MAP_VERSION
+from mevblade.control.engine.pynq import router_registers, swap_record_to_call
 from mevblade.control.engine.rtl import header_to_result
+from mevblade.control.engine.software.swap import DEFAULT_ROUTERS, decode_swap_tx
 from mevblade.control.engine.software import SoftwareEngine
 from mevblade.control.types import ErrorCode
 from mevblade.sim.tb.common import pause_generator
 from mevblade.control.hashing import keccak256
 from mevblade.sim.tb.top.tb import MSG_TX_HEADER, PAYLOAD_WORDS, ApplianceTB
 
+MSG_SWAP = 0x02
+
 BLOCK = Path(__file__).resolve().parents[2] / "data" / "block_18189758.jsonl"
 SW = SoftwareEngine()
 PAUSES = ["none", "cycle", "random"]
 
 
+ROUTERS = DEFAULT_ROUTERS[:4]
+
+
 def block(n: int) -> list[bytes]:
     rows = [json.loads(ln) for ln in BLOCK.read_text().splitlines() if ln.strip()][:n]
     return [bytes.fromhex(r["raw"][2:]) for r in rows]
+
+
+def sw_swap(raw: bytes):
+    tx = SW.decode(raw)
+    return decode_swap_tx(tx) if tx.ok else None
+
+
+def swaps_of_block() -> list[bytes]:
+    return [raw for raw in block(100) if sw_swap(raw) is not None]
 
 
 def malformed() -> list[bytes]:
@@ -48,7 +64,25 @@ async def start(dut, idle: str = "none", bp: str = "none", seed: int = 1) -> App
     tb.set_idle_generator(pause_generator(idle, seed))
     tb.set_backpressure_generator(pause_generator(bp, seed + 100))
     await tb.reset()
+    for slot, router in enumerate(ROUTERS):
+        for name, value in router_registers(slot, router):
+            await tb.write(ADDR[name], value)
     return tb
+
+
+async def expect_packet(tb: ApplianceTB, raw: bytes, seq: int, label: str = "") -> None:
+    """The packet's header message (and its swap message if the software engine sees a swap)."""
+    msg = await tb.recv()
+    assert msg.kind == MSG_TX_HEADER and msg.words == PAYLOAD_WORDS, label
+    assert msg.seq == seq, label
+    assert header_to_result(raw, msg.header()) == SW.decode(raw), label
+    assert msg.digest() == keccak256(raw), label
+    swap = sw_swap(raw)
+    assert msg.swap_follows == (swap is not None), label
+    if swap is not None:
+        smsg = await tb.recv()
+        assert smsg.kind == MSG_SWAP and smsg.seq == seq, label
+        assert swap_record_to_call(smsg.payload, ROUTERS) == swap, label
 
 
 @cocotb.test()
@@ -59,7 +93,7 @@ async def test_identification(dut):
     version = await tb.read(ADDR["version"])
     assert (version >> FIELDS["version"]["major"][0]) & 0xFF == MAP_VERSION[0]
     assert (version >> FIELDS["version"]["minor"][0]) & 0xFF == MAP_VERSION[1]
-    assert (version >> FIELDS["version"]["features"][0]) & 0b11 == 0b11  # decoder + keccak present
+    assert (version >> FIELDS["version"]["features"][0]) & 0b1111 == 0b1111  # decoder, keccak, swap, pool
     assert f"{await tb.read(ADDR['src_hash']):08x}" == os.environ["MEVBLADE_SRC_HASH"]
 
 
@@ -68,15 +102,11 @@ async def test_identification(dut):
 async def test_records_equal_software(dut, idle: str, bp: str):
     """Back-to-back packets: one message per packet, in order, completing to the sw engine's result."""
     tb = await start(dut, idle, bp)
-    raws = block(12) + malformed()
+    raws = block(8) + swaps_of_block()[:5] + malformed()
     for raw in raws:
         await tb.send(raw)
     for i, raw in enumerate(raws):
-        msg = await tb.recv()
-        assert msg.kind == MSG_TX_HEADER and msg.words == PAYLOAD_WORDS
-        assert msg.seq == i
-        assert header_to_result(raw, msg.header()) == SW.decode(raw), f"packet {i}"
-        assert msg.digest() == keccak256(raw), f"packet {i} digest"
+        await expect_packet(tb, raw, i, f"packet {i}")
     await ClockCycles(dut.clk, 50)
     assert tb.sink.empty()
 
@@ -86,11 +116,13 @@ async def test_counters_follow_traffic(dut):
     """packets/bytes/records/decode_errors/err_<code> equal what was sent and what sw says."""
     tb = await start(dut, "random", "random", seed=7)
     raws = block(10) + malformed()
+    raws += swaps_of_block()
     for raw in raws:
         await tb.send(raw)
-    for _ in raws:
-        await tb.recv()
+    for i, raw in enumerate(raws):
+        await expect_packet(tb, raw, i)
     assert await read64(tb, "packets") == len(raws)
+    assert await tb.read(ADDR["swaps"]) == sum(sw_swap(r) is not None for r in raws)
     assert await read64(tb, "bytes") == sum(map(len, raws))
     assert await tb.read(ADDR["records"]) == len(raws)
     codes = [r.code for r in map(SW.decode, raws) if not r.ok and r.code is not ErrorCode.RECOVERY_FAILED]
@@ -108,9 +140,11 @@ async def test_cycle_stamp_and_message_stamps(dut):
     await ClockCycles(dut.clk, 40)
     c1 = await read64(tb, "cycle")
     assert c1 - c0 >= 40
-    await tb.send(block(1)[0])
+    raw = block(1)[0]
+    await tb.send(raw)
     msg = await tb.recv()
     assert 0 < (msg.out_stamp - msg.in_stamp) % (1 << 32) < 1000
+    assert sw_swap(raw) is None
 
 
 @cocotb.test()
@@ -125,8 +159,7 @@ async def test_enable_gates_input(dut):
     assert await read64(tb, "packets") == 0
     await tb.write(ADDR["control"], 1)
     await send
-    msg = await tb.recv()
-    assert header_to_result(raw, msg.header()) == SW.decode(raw)
+    await expect_packet(tb, raw, 0)
 
 
 @cocotb.test()
@@ -134,8 +167,8 @@ async def test_soft_reset_clears_counters_keeps_enable(dut):
     tb = await start(dut)
     for raw in block(3):
         await tb.send(raw)
-    for _ in range(3):
-        await tb.recv()
+    for i, raw in enumerate(block(3)):
+        await expect_packet(tb, raw, i)
     assert await tb.read(ADDR["records"]) == 3
     await tb.write(ADDR["control"], 0b011)  # enable + soft_reset pulse
     for name in ("records", "decode_errors", "drops"):
@@ -143,9 +176,7 @@ async def test_soft_reset_clears_counters_keeps_enable(dut):
     assert await read64(tb, "packets") == 0
     raw = block(4)[3]
     await tb.send(raw)
-    msg = await tb.recv()
-    assert msg.seq == 0
-    assert header_to_result(raw, msg.header()) == SW.decode(raw)
+    await expect_packet(tb, raw, 0)
 
 
 def _stall_after(n: int):
@@ -168,8 +199,7 @@ async def test_flush_mid_packet_drops_it_and_resyncs(dut):
     tb.set_idle_generator(None)
     await sending
     await tb.send(good)
-    msg = await tb.recv()
-    assert header_to_result(good, msg.header()) == SW.decode(good)
+    await expect_packet(tb, good, 0)
     await ClockCycles(dut.clk, 100)
     assert tb.sink.empty()
     assert await tb.read(ADDR["drops"]) == 1
@@ -186,9 +216,69 @@ async def test_headers_off_counts_without_sending(dut):
     await ClockCycles(dut.clk, 300)
     assert tb.sink.empty()
     assert await tb.read(ADDR["records"]) == len(raws)
-    await tb.write(ADDR["output_cfg"], 1)
+    await tb.write(ADDR["output_cfg"], 0b11)
     raw = block(5)[4]
     await tb.send(raw)
-    msg = await tb.recv()
-    assert msg.seq == len(raws)
-    assert header_to_result(raw, msg.header()) == SW.decode(raw)
+    await expect_packet(tb, raw, len(raws))
+
+
+@cocotb.test()
+async def test_swaps_only_and_selector_mask(dut):
+    """Headers off: only swap messages leave; a masked selector is not a swap (nor counted)."""
+    tb = await start(dut)
+    swaps = swaps_of_block()
+    await tb.write(ADDR["output_cfg"], 0b10)  # swaps only
+    for raw in swaps:
+        await tb.send(raw)
+    for raw in swaps:
+        smsg = await tb.recv()
+        assert smsg.kind == MSG_SWAP
+        assert swap_record_to_call(smsg.payload, ROUTERS) == sw_swap(raw)
+    assert await tb.read(ADDR["swaps"]) == len(swaps)
+    from mevblade.hw.swap_decoder import SWAP_FUNCTIONS
+
+    fn = [f.selector for f in SWAP_FUNCTIONS].index(sw_swap(swaps[0]).selector)
+    await tb.write(ADDR["selector_mask"], 0x1FF & ~(1 << fn))
+    await tb.send(swaps[0])
+    await ClockCycles(dut.clk, 400)
+    assert tb.sink.empty()
+    assert await tb.read(ADDR["swaps"]) == len(swaps)
+    assert await tb.read(ADDR["records"]) == len(swaps) + 1
+
+
+@cocotb.test()
+async def test_pool_commit_readback_and_refusals(dut):
+    """pool_data_* + commit writes a record (packed as the software PoolTable packs it); readback
+    returns it; a bad fee and an out-of-range slot are refused with the software's RegError."""
+    from mevblade.control.engine.software.pools import RegError, pack_record, unpack_record
+
+    class Rec:
+        reserve0, reserve1, fee_num, fee_den = (1 << 112) - 3, 123456789, 997, 1000
+
+    tb = await start(dut)
+    words = pack_record(Rec)
+    await tb.write(ADDR["pool_addr"], 17)
+    for i, w in enumerate(words):
+        await tb.write(ADDR[f"pool_data_{i}"], w)
+    await tb.write(ADDR["pool_cmd"], 1 << FIELDS["pool_cmd"]["commit"][0])
+    status = await tb.read(ADDR["status"])
+    assert (status >> FIELDS["status"]["pool_error"][0]) & 0xF == RegError.OK
+    await ClockCycles(dut.clk, 4)  # idle pipeline: the boundary comes at once
+    status = await tb.read(ADDR["status"])
+    assert (status >> FIELDS["status"]["pool_busy"][0]) & 1 == 0
+    await tb.write(ADDR["pool_cmd"], 1 << FIELDS["pool_cmd"]["readback"][0])
+    back = [await tb.read(ADDR[f"pool_rdata_{i}"]) for i in range(8)]
+    assert unpack_record(back) == (Rec.reserve0, Rec.reserve1, 997, 1000)
+    # fee_num > fee_den: refused, slot unchanged
+    await tb.write(ADDR["pool_data_7"], (1000 << 16) | 1001)  # fee_num 1001, fee_den 1000
+    await tb.write(ADDR["pool_cmd"], 1 << FIELDS["pool_cmd"]["commit"][0])
+    status = await tb.read(ADDR["status"])
+    assert (status >> FIELDS["status"]["pool_error"][0]) & 0xF == RegError.BAD_FEE
+    await tb.write(ADDR["pool_cmd"], 1 << FIELDS["pool_cmd"]["readback"][0])
+    assert unpack_record([await tb.read(ADDR[f"pool_rdata_{i}"]) for i in range(8)])[2:] == (997, 1000)
+    # slot beyond the capacity
+    await tb.write(ADDR["pool_data_7"], words[7])
+    await tb.write(ADDR["pool_addr"], 0xFFFF)
+    await tb.write(ADDR["pool_cmd"], 1 << FIELDS["pool_cmd"]["commit"][0])
+    status = await tb.read(ADDR["status"])
+    assert (status >> FIELDS["status"]["pool_error"][0]) & 0xF == RegError.BAD_SLOT

@@ -1,0 +1,129 @@
+"""``mevblade bench top-rtl``: the appliance top in Verilator — throughput and latency, with the
+software engine's figures on the same traffic in the same run.
+
+Traffic: ``mixed`` = the 100 transactions of the embedded mainnet block; ``swap_heavy`` = its
+Uniswap V2 Router02 swaps (found by the software swap decoder). Each is streamed back to
+back ``reps`` times. Two output settings: ``headers`` (every record sent to the host, the
+decode-engine mode: output-bound at 54 words per transaction) and ``count`` (records only
+counted, the production setting: input-bound). Cycles come from the simulation; ns and tx/s
+use the routed ECP5 fmax from ``build/boards/ulx3s-85f/report.json`` when a board build has
+run, and the Zynq PL clock of the Vivado script (100 MHz) as the xc7z020 estimate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from mevblade.sim.bench import benchmark, machine_info
+
+REPO = Path(__file__).resolve().parents[2]
+ZYNQ_PL_MHZ = 100.0
+
+
+def _traffic() -> dict[str, list[bytes]]:
+    from mevblade.control.engine.software import SoftwareEngine
+    from mevblade.control.engine.software.swap import decode_swap_tx
+
+    rows = [json.loads(ln) for ln in (REPO / "sim" / "data" / "block_18189758.jsonl").read_text().splitlines()
+            if ln.strip()]
+    raws = [bytes.fromhex(r["raw"][2:]) for r in rows]
+    sw = SoftwareEngine()
+    swaps = [raw for raw in raws if (tx := sw.decode(raw)).ok and decode_swap_tx(tx) is not None]
+    return {"mixed": raws, "swap_heavy": swaps}
+
+
+def _ecp5_fmax() -> float | None:
+    report = REPO / "build" / "boards" / "ulx3s-85f" / "report.json"
+    if not report.exists():
+        return None
+    fmax = json.loads(report.read_text()).get("fmax_mhz", {})
+    values = [v["fmax"] for k, v in fmax.items() if "clk" in k.lower() or "core" in k.lower()] or \
+             [v["fmax"] for v in fmax.values()]
+    return min(values) if values else None
+
+
+def _simulate(packets: list[bytes], reps: int, mode: str, swaps: int) -> dict[str, Any]:
+    from mevblade.sim.pynq_shim import appliance_verilog
+    from mevblade.sim.tb.top.runner import run_cocotb
+
+    verilog = appliance_verilog()
+    with tempfile.TemporaryDirectory(prefix="mevblade-bench-") as tmp:
+        spec = Path(tmp) / "traffic.json"
+        out = Path(tmp) / "out.json"
+        spec.write_text(json.dumps({"packets": [p.hex() for p in packets], "reps": reps, "mode": mode,
+                                    "swaps": swaps * reps}))
+        tests, fails = run_cocotb(sources=[verilog], toplevel="appliance_top",
+                                  test_module="mevblade.sim.tb.top.bench_top",
+                                  extra_env={"MEVBLADE_BENCH_TRAFFIC": str(spec), "MEVBLADE_BENCH_OUT": str(out)},
+                                  build_key=hashlib.sha1(verilog.read_bytes()).hexdigest()[:12])
+        if fails or not out.exists():
+            raise RuntimeError("the top benchmark simulation failed (see build/sim/appliance_top-*/)")
+        return json.loads(out.read_text())
+
+
+def _software(packets: list[bytes], reps: int) -> dict[str, float]:
+    from mevblade.control.engine.software import SoftwareEngine
+    from mevblade.control.engine.software.swap import decode_swap_tx
+
+    sw = SoftwareEngine()
+    work = packets * reps
+    t0 = time.perf_counter()
+    for raw in work:
+        tx = sw.decode(raw)
+        if tx.ok:
+            decode_swap_tx(tx)
+    dt = time.perf_counter() - t0
+    return {"tx_per_s": len(work) / dt, "bytes_per_s": sum(map(len, work)) / dt}
+
+
+def _header_firsts(msg_first: list[int], packets: list[bytes], swaps: list[bytes]) -> list[int]:
+    swapset = set(swaps)
+    out, k = [], 0
+    for raw in packets:
+        out.append(msg_first[k])
+        k += 2 if raw in swapset else 1
+    return out
+
+
+@benchmark("top-rtl", "appliance top in Verilator: throughput/latency (mixed, swap-heavy), sw engine ratio")
+def bench_top(reps: int = 3, **_: Any) -> dict[str, Any]:
+    fmax = _ecp5_fmax()
+    result: dict[str, Any] = {"machine": machine_info(), "ecp5_fmax_mhz": fmax, "xc7z020_clock_mhz": ZYNQ_PL_MHZ,
+                              "reps": reps}
+    traffic = _traffic()
+    n_swaps = {"mixed": len(traffic["swap_heavy"]), "swap_heavy": len(traffic["swap_heavy"])}
+    for name, packets in traffic.items():
+        sw = _software(packets, reps)
+        for mode in ("count", "headers"):
+            sim = _simulate(packets, reps, mode, n_swaps[name])
+            cycles = sim["done_cycle"] - sim["first_in_cycle"] + 1
+            entry: dict[str, Any] = {
+                "packets": sim["packets"],
+                "bytes": sim["bytes"],
+                "cycles": cycles,
+                "bytes_per_cycle": sim["bytes"] / cycles,
+                "cycles_per_tx": cycles / sim["packets"],
+            }
+            if mode == "headers":
+                # last input beat of packet k -> first word of its header message (messages
+                # alternate header/swap for swaps: pick the header ones by position)
+                firsts = _header_firsts(sim["msg_first_cycle"], packets * reps, traffic["swap_heavy"])
+                lat = [f - i for i, f in zip(sim["last_in_cycle"], firsts, strict=True)]
+                entry["latency_cycles"] = {"min": min(lat), "median": statistics.median(lat), "max": max(lat)}
+            for label, mhz in (("ecp5", fmax), ("xc7z020", ZYNQ_PL_MHZ)):
+                if mhz:
+                    tx_s = sim["packets"] / cycles * mhz * 1e6
+                    entry[f"{label}_tx_per_s"] = tx_s
+                    entry[f"{label}_gbit_per_s"] = sim["bytes"] * 8 / cycles * mhz * 1e6 / 1e9
+                    entry[f"{label}_ratio_vs_sw"] = tx_s / sw["tx_per_s"]
+                    if "latency_cycles" in entry:
+                        entry[f"{label}_latency_ns_median"] = entry["latency_cycles"]["median"] * 1e3 / mhz
+            result[f"{name}.{mode}"] = entry
+        result[f"{name}.software"] = sw
+    return result
