@@ -141,7 +141,7 @@ async def _run_mevblade(net: Any, signer: Any, contract: str, stub_url: str, raw
 
 
 @benchmark("e2e_latency", "pending tx seen → signed bundle on the wire (devnet), mevblade vs a web3.py peer")
-def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float = 150.0, seed: int = 1,
+def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float = 50.0, seed: int = 1,
                 peer: bool = True) -> dict[str, Any]:
     from eth_utils import keccak
 
@@ -186,7 +186,8 @@ def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float 
             if peer:
                 net.rpc.call("anvil_dropAllTransactions")
                 sender_factory = lambda: _send(net.anvil.http_url, raws_file, rate)  # noqa: E731
-                lat = asyncio.run(run_peer(net, contract, stub_url, sender_factory, len(raws)))
+                lat = asyncio.run(asyncio.wait_for(run_peer(net, contract, stub_url, sender_factory, len(raws)),
+                                                   len(raws) / rate + 600))
                 out["peer_web3py"] = {"bundles_signed": len(lat), "seen_to_wire": _pct(lat)}
                 sw = results.get("sw", {}).get("seen_to_wire", {})
                 pw = out["peer_web3py"]["seen_to_wire"]

@@ -60,7 +60,9 @@ async def run_peer(net: Any, contract: str, relay_url: str, sender_factory: Any,
     pools = {(p.dex, frozenset({p.token0.lower(), p.token1.lower()})): p for p in dep.pools}
     other_dex = {"alpha": "beta", "beta": "alpha"}
     lat: list[int] = []
-    async with AsyncWeb3(WebSocketProvider(net.anvil.ws_url, max_connection_retries=3)) as w3:
+    # a large subscription queue: the default 500 overflows when the loop falls behind the offered rate
+    async with AsyncWeb3(WebSocketProvider(net.anvil.ws_url, max_connection_retries=3,
+                                           subscription_response_queue_size=1_000_000)) as w3:
         router = w3.eth.contract(abi=artifact("UniswapV2Router02").abi)
         pair_abi = artifact("UniswapV2Pair").abi
         executor = w3.eth.contract(address=Web3.to_checksum_address(contract), abi=compiled("MevbladeExecutor").abi)
