@@ -48,7 +48,7 @@ def test_no_server_errors(st_api, method, path):
     operation = st_api.schema[path][method]
 
     @given(operation.as_strategy())
-    @settings(max_examples=20, deadline=None, derandomize=True, database=None,
+    @settings(max_examples=12, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     def check(case):
         response = case.call(headers=st_api.admin)
