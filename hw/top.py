@@ -272,6 +272,7 @@ class ApplianceTop(wiring.Component):
         with m.If(record_take):
             preamble = Signal(128)
             m.d.comb += [
+                preamble[16:32].eq(0),  # every bit driven (no undriven bits in synthesis)
                 preamble[0:8].eq(MSG_TX_HEADER),
                 preamble[8:16].eq(PAYLOAD_WORDS),
                 preamble[SWAP_FOLLOWS_BIT].eq(is_swap & emit_swaps),
@@ -290,6 +291,7 @@ class ApplianceTop(wiring.Component):
         with m.Elif(swap_pend & (left == 0)):
             spre = Signal(128)
             m.d.comb += [
+                spre[16:32].eq(0),
                 spre[0:8].eq(MSG_SWAP),
                 spre[8:16].eq(SWAP_WORDS),
                 spre[32:64].eq(seq),

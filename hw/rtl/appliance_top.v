@@ -851,7 +851,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .pool_data_5_cur(pool_data_5_value),
     .pool_data_6_cur(pool_data_6_value),
     .pool_data_7_cur(pool_data_7_value),
-    .\port$14516$0 (host_rd_data),
+    .\port$14555$0 (host_rd_data),
     .records_rd(records_value),
     .router_cfg_valid(router_cfg_valid),
     .router_cfg_weth_valid(router_cfg_weth_valid),
@@ -908,15 +908,15 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .host_error(status_pool_error),
     .host_pending(status_pool_busy),
     .host_rd_data(host_rd_data),
-    .\port$14667$0 (pool_addr_index),
-    .\port$14669$0 (pool_data_0_value),
-    .\port$14671$0 (pool_data_1_value),
-    .\port$14673$0 (pool_data_2_value),
-    .\port$14675$0 (pool_data_3_value),
-    .\port$14677$0 (pool_data_4_value),
-    .\port$14679$0 (pool_data_5_value),
-    .\port$14681$0 (pool_data_6_value),
-    .\port$14683$0 (pool_data_7_value),
+    .\port$14706$0 (pool_addr_index),
+    .\port$14708$0 (pool_data_0_value),
+    .\port$14710$0 (pool_data_1_value),
+    .\port$14712$0 (pool_data_2_value),
+    .\port$14714$0 (pool_data_3_value),
+    .\port$14716$0 (pool_data_4_value),
+    .\port$14718$0 (pool_data_5_value),
+    .\port$14720$0 (pool_data_6_value),
+    .\port$14722$0 (pool_data_7_value),
     .rp_host__en(host_rd_en),
     .rst(rst)
   );
@@ -977,8 +977,9 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    { preamble[127:32], preamble[16:0] } = 113'h00000000000000000000000000000;
+    preamble = 128'h00000000000000000000000000000000;
     if (record_take) begin
+      preamble[31:17] = 15'h0000;
       preamble[7:0] = 8'h01;
       preamble[15:8] = 8'h34;
       preamble[16] = \$22 ;
@@ -989,9 +990,10 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    { spre[127:32], spre[15:0] } = 112'h0000000000000000000000000000;
+    spre = 128'h00000000000000000000000000000000;
     if (record_take) begin
     end else if (\$21 ) begin
+      spre[31:16] = 16'h0000;
       spre[7:0] = 8'h02;
       spre[15:8] = 8'h23;
       spre[63:32] = seq;
@@ -2469,7 +2471,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign version_major = 8'h01;
   assign version_minor = 8'h03;
   assign version_features = 8'h0f;
-  assign src_hash_value = 32'd3761332789;
+  assign src_hash_value = 32'd456706121;
   assign cnt_rst = control_soft_reset;
   assign cycle = cycle_value;
   assign w_data = cycle_value[31:0];
@@ -2630,10 +2632,6 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \host_rd_data.fee_den  = host_rd_data[255:240];
   assign \o__payload$226.digest  = \o__payload$226 [255:0];
   assign \o__payload$226.length  = \o__payload$226 [287:256];
-  always @*
-    spre[31:16] = 16'h0000;
-  always @*
-    preamble[31:17] = 15'h0000;
   assign i_tx__payload[673:418] = o__payload[394:139];
   assign i_tx__payload[417:162] = o__payload[1674:1419];
   assign i_tx__payload[161:2] = o__payload[2602:2443];
@@ -2657,7 +2655,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, status_pool_busy, \port$14516$0 , cycle_rd, status_in_packet, bytes_rd, packets_rd, drops_rd
+module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, status_pool_busy, \port$14555$0 , cycle_rd, status_in_packet, bytes_rd, packets_rd, drops_rd
 , swaps_rd, records_rd, decode_errors_rd, err_empty_rd, err_unknown_type_rd, err_truncated_rd, err_trailing_bytes_rd, err_non_canonical_size_rd, err_leading_zero_rd, err_overruns_parent_rd, err_expected_string_rd, err_expected_list_rd, err_too_few_fields_rd, err_too_many_fields_rd, err_int_out_of_range_rd, err_bad_address_rd, err_bad_storage_key_rd, err_missing_to_rd, err_bad_v_rd, err_bad_y_parity_rd, err_bad_r_rd
 , err_bad_s_rd, err_high_s_rd, err_no_blob_hashes_rd, err_bad_blob_hash_rd, err_empty_authorization_list_rd, err_priority_fee_above_max_rd, err_initcode_too_large_rd, err_bad_sidecar_rd, err_too_large_rd, err_recovery_failed_rd, bus__bvalid, control_soft_reset, control_flush, pool_cmd_commit, pool_cmd_readback, router_cmd_commit, control_enable, output_cfg_tx_headers, output_cfg_swaps, pool_addr_index, pool_data_0_cur
 , pool_data_1_cur, pool_data_2_cur, pool_data_3_cur, pool_data_4_cur, pool_data_5_cur, pool_data_6_cur, pool_data_7_cur, router_sel_index, router_cfg_valid, router_cfg_weth_valid, selector_mask_enable, router_chain_cur, router_word_0_cur, router_word_1_cur, router_word_2_cur, router_word_3_cur, router_word_4_cur, router_weth_0_cur, router_weth_1_cur, router_weth_2_cur, router_weth_3_cur
@@ -2693,8 +2691,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire bus__arready;
   input status_pool_busy;
   wire status_pool_busy;
-  input [255:0] \port$14516$0 ;
-  wire [255:0] \port$14516$0 ;
+  input [255:0] \port$14555$0 ;
+  wire [255:0] \port$14555$0 ;
   input [63:0] cycle_rd;
   wire [63:0] cycle_rd;
   input status_in_packet;
@@ -3886,7 +3884,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h001:
             \$183  = version_rd;
         10'h002:
-            \$183  = 32'd3761332789;
+            \$183  = 32'd456706121;
         10'h004:
             \$183  = control_rd;
         10'h005:
@@ -3918,21 +3916,21 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h04f:
             \$183  = pool_data_7_cur;
         10'h050:
-            \$183  = \port$14516$0 [31:0];
+            \$183  = \port$14555$0 [31:0];
         10'h051:
-            \$183  = \port$14516$0 [63:32];
+            \$183  = \port$14555$0 [63:32];
         10'h052:
-            \$183  = \port$14516$0 [95:64];
+            \$183  = \port$14555$0 [95:64];
         10'h053:
-            \$183  = \port$14516$0 [127:96];
+            \$183  = \port$14555$0 [127:96];
         10'h054:
-            \$183  = \port$14516$0 [159:128];
+            \$183  = \port$14555$0 [159:128];
         10'h055:
-            \$183  = \port$14516$0 [191:160];
+            \$183  = \port$14555$0 [191:160];
         10'h056:
-            \$183  = \port$14516$0 [223:192];
+            \$183  = \port$14555$0 [223:192];
         10'h057:
-            \$183  = \port$14516$0 [255:224];
+            \$183  = \port$14555$0 [255:224];
         10'h080:
             \$183  = router_sel_rd;
         10'h081:
@@ -4288,8 +4286,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign version_minor = 8'h03;
   assign version_major = 8'h01;
   assign version_features = 8'h0f;
-  assign src_hash_rd = 32'd3761332789;
-  assign src_hash_value = 32'd3761332789;
+  assign src_hash_rd = 32'd456706121;
+  assign src_hash_value = 32'd456706121;
   assign cycle_value = cycle_rd;
   assign pool_data_0_rd = pool_data_0_cur;
   assign pool_data_1_rd = pool_data_1_cur;
@@ -4299,22 +4297,22 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign pool_data_5_rd = pool_data_5_cur;
   assign pool_data_6_rd = pool_data_6_cur;
   assign pool_data_7_rd = pool_data_7_cur;
-  assign pool_rdata_0_rd = \port$14516$0 [31:0];
-  assign pool_rdata_0_value = \port$14516$0 [31:0];
-  assign pool_rdata_1_rd = \port$14516$0 [63:32];
-  assign pool_rdata_1_value = \port$14516$0 [63:32];
-  assign pool_rdata_2_rd = \port$14516$0 [95:64];
-  assign pool_rdata_2_value = \port$14516$0 [95:64];
-  assign pool_rdata_3_rd = \port$14516$0 [127:96];
-  assign pool_rdata_3_value = \port$14516$0 [127:96];
-  assign pool_rdata_4_rd = \port$14516$0 [159:128];
-  assign pool_rdata_4_value = \port$14516$0 [159:128];
-  assign pool_rdata_5_rd = \port$14516$0 [191:160];
-  assign pool_rdata_5_value = \port$14516$0 [191:160];
-  assign pool_rdata_6_rd = \port$14516$0 [223:192];
-  assign pool_rdata_6_value = \port$14516$0 [223:192];
-  assign pool_rdata_7_rd = \port$14516$0 [255:224];
-  assign pool_rdata_7_value = \port$14516$0 [255:224];
+  assign pool_rdata_0_rd = \port$14555$0 [31:0];
+  assign pool_rdata_0_value = \port$14555$0 [31:0];
+  assign pool_rdata_1_rd = \port$14555$0 [63:32];
+  assign pool_rdata_1_value = \port$14555$0 [63:32];
+  assign pool_rdata_2_rd = \port$14555$0 [95:64];
+  assign pool_rdata_2_value = \port$14555$0 [95:64];
+  assign pool_rdata_3_rd = \port$14555$0 [127:96];
+  assign pool_rdata_3_value = \port$14555$0 [127:96];
+  assign pool_rdata_4_rd = \port$14555$0 [159:128];
+  assign pool_rdata_4_value = \port$14555$0 [159:128];
+  assign pool_rdata_5_rd = \port$14555$0 [191:160];
+  assign pool_rdata_5_value = \port$14555$0 [191:160];
+  assign pool_rdata_6_rd = \port$14555$0 [223:192];
+  assign pool_rdata_6_value = \port$14555$0 [223:192];
+  assign pool_rdata_7_rd = \port$14555$0 [255:224];
+  assign pool_rdata_7_value = \port$14555$0 [255:224];
   assign router_chain_rd = router_chain_cur;
   assign router_word_0_rd = router_word_0_cur;
   assign router_word_1_rd = router_word_1_cur;
@@ -4698,22 +4696,22 @@ module \appliance_top.decoder (rst, pipe_rst, o__ready, i__ready, \o__ready$36 ,
     .o_calldata__ready(o_calldata__ready),
     .o_calldata__valid(w_en),
     .pipe_rst(pipe_rst),
-    .\port$14824$0 (\$1 ),
-    .\port$14826$0 (\$2 ),
-    .\port$14828$0 (\$3 ),
-    .\port$14830$0 (\$4 ),
-    .\port$14832$0 (\$5 ),
-    .\port$14834$0 (\$6 ),
-    .\port$14836$0 (\$7 ),
-    .\port$14838$0 (\$8 ),
-    .\port$14840$0 (\$9 ),
-    .\port$14842$0 (\$10 ),
-    .\port$14844$0 (\$11 ),
-    .\port$14846$0 (\$12 ),
-    .\port$14848$0 (\$13 ),
-    .\port$14850$0 (\$14 ),
-    .\port$14852$0 (\$15 ),
-    .\port$14854$0 (\$16 ),
+    .\port$14863$0 (\$1 ),
+    .\port$14865$0 (\$2 ),
+    .\port$14867$0 (\$3 ),
+    .\port$14869$0 (\$4 ),
+    .\port$14871$0 (\$5 ),
+    .\port$14873$0 (\$6 ),
+    .\port$14875$0 (\$7 ),
+    .\port$14877$0 (\$8 ),
+    .\port$14879$0 (\$9 ),
+    .\port$14881$0 (\$10 ),
+    .\port$14883$0 (\$11 ),
+    .\port$14885$0 (\$12 ),
+    .\port$14887$0 (\$13 ),
+    .\port$14889$0 (\$14 ),
+    .\port$14891$0 (\$15 ),
+    .\port$14893$0 (\$16 ),
     .\release (\release ),
     .rst(rst)
   );
@@ -11520,7 +11518,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata__ready, \port$14824$0 , \port$14826$0 , \port$14828$0 , \port$14830$0 , \port$14832$0 , \port$14834$0 , \port$14836$0 , \port$14838$0 , \port$14840$0 , \port$14842$0 , \port$14844$0 , \port$14846$0 , \port$14848$0 , \port$14850$0 , \port$14852$0 , \port$14854$0 
+module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata__ready, \port$14863$0 , \port$14865$0 , \port$14867$0 , \port$14869$0 , \port$14871$0 , \port$14873$0 , \port$14875$0 , \port$14877$0 , \port$14879$0 , \port$14881$0 , \port$14883$0 , \port$14885$0 , \port$14887$0 , \port$14889$0 , \port$14891$0 , \port$14893$0 
 , at_end, o_calldata__valid, o_calldata__payload, consume, \release , o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$6  = 0;
   input rst;
@@ -11533,38 +11531,38 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire [5:0] avail;
   input o_calldata__ready;
   wire o_calldata__ready;
-  input [7:0] \port$14824$0 ;
-  wire [7:0] \port$14824$0 ;
-  input [7:0] \port$14826$0 ;
-  wire [7:0] \port$14826$0 ;
-  input [7:0] \port$14828$0 ;
-  wire [7:0] \port$14828$0 ;
-  input [7:0] \port$14830$0 ;
-  wire [7:0] \port$14830$0 ;
-  input [7:0] \port$14832$0 ;
-  wire [7:0] \port$14832$0 ;
-  input [7:0] \port$14834$0 ;
-  wire [7:0] \port$14834$0 ;
-  input [7:0] \port$14836$0 ;
-  wire [7:0] \port$14836$0 ;
-  input [7:0] \port$14838$0 ;
-  wire [7:0] \port$14838$0 ;
-  input [7:0] \port$14840$0 ;
-  wire [7:0] \port$14840$0 ;
-  input [7:0] \port$14842$0 ;
-  wire [7:0] \port$14842$0 ;
-  input [7:0] \port$14844$0 ;
-  wire [7:0] \port$14844$0 ;
-  input [7:0] \port$14846$0 ;
-  wire [7:0] \port$14846$0 ;
-  input [7:0] \port$14848$0 ;
-  wire [7:0] \port$14848$0 ;
-  input [7:0] \port$14850$0 ;
-  wire [7:0] \port$14850$0 ;
-  input [7:0] \port$14852$0 ;
-  wire [7:0] \port$14852$0 ;
-  input [7:0] \port$14854$0 ;
-  wire [7:0] \port$14854$0 ;
+  input [7:0] \port$14863$0 ;
+  wire [7:0] \port$14863$0 ;
+  input [7:0] \port$14865$0 ;
+  wire [7:0] \port$14865$0 ;
+  input [7:0] \port$14867$0 ;
+  wire [7:0] \port$14867$0 ;
+  input [7:0] \port$14869$0 ;
+  wire [7:0] \port$14869$0 ;
+  input [7:0] \port$14871$0 ;
+  wire [7:0] \port$14871$0 ;
+  input [7:0] \port$14873$0 ;
+  wire [7:0] \port$14873$0 ;
+  input [7:0] \port$14875$0 ;
+  wire [7:0] \port$14875$0 ;
+  input [7:0] \port$14877$0 ;
+  wire [7:0] \port$14877$0 ;
+  input [7:0] \port$14879$0 ;
+  wire [7:0] \port$14879$0 ;
+  input [7:0] \port$14881$0 ;
+  wire [7:0] \port$14881$0 ;
+  input [7:0] \port$14883$0 ;
+  wire [7:0] \port$14883$0 ;
+  input [7:0] \port$14885$0 ;
+  wire [7:0] \port$14885$0 ;
+  input [7:0] \port$14887$0 ;
+  wire [7:0] \port$14887$0 ;
+  input [7:0] \port$14889$0 ;
+  wire [7:0] \port$14889$0 ;
+  input [7:0] \port$14891$0 ;
+  wire [7:0] \port$14891$0 ;
+  input [7:0] \port$14893$0 ;
+  wire [7:0] \port$14893$0 ;
   input at_end;
   wire at_end;
   output o_calldata__valid;
@@ -11795,42 +11793,42 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
-  wire [5:0] \$292 ;
-  wire \$293 ;
+  wire [3:0] \$292 ;
+  wire [5:0] \$293 ;
   wire \$294 ;
-  wire [5:0] \$295 ;
-  wire \$296 ;
-  wire [24:0] \$297 ;
+  wire \$295 ;
+  wire [5:0] \$296 ;
+  wire \$297 ;
   wire [24:0] \$298 ;
   wire [24:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
   wire [24:0] \$300 ;
   wire [24:0] \$301 ;
-  wire \$302 ;
+  wire [24:0] \$302 ;
   wire \$303 ;
   wire \$304 ;
-  wire [24:0] \$305 ;
-  wire \$306 ;
+  wire \$305 ;
+  wire [24:0] \$306 ;
   wire \$307 ;
   wire \$308 ;
-  wire [24:0] \$309 ;
+  wire \$309 ;
   wire \$31 ;
   wire [24:0] \$310 ;
   wire [24:0] \$311 ;
-  wire [5:0] \$312 ;
+  wire [24:0] \$312 ;
   wire [5:0] \$313 ;
   wire [5:0] \$314 ;
   wire [5:0] \$315 ;
   wire [5:0] \$316 ;
-  reg [7:0] \$317 ;
+  wire \$317 ;
   wire [5:0] \$318 ;
-  wire [6:0] \$319 ;
+  wire \$319 ;
   wire \$32 ;
-  wire [5:0] \$320 ;
-  wire [6:0] \$321 ;
+  wire [26:0] \$320 ;
+  wire [26:0] \$321 ;
   wire [5:0] \$322 ;
-  wire [6:0] \$323 ;
+  reg [7:0] \$323 ;
   wire [5:0] \$324 ;
   wire [6:0] \$325 ;
   wire [5:0] \$326 ;
@@ -11840,12 +11838,12 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$33 ;
   wire [5:0] \$330 ;
   wire [6:0] \$331 ;
-  wire \$332 ;
-  wire \$333 ;
-  wire \$334 ;
-  wire \$335 ;
-  wire \$336 ;
-  wire \$337 ;
+  wire [5:0] \$332 ;
+  wire [6:0] \$333 ;
+  wire [5:0] \$334 ;
+  wire [6:0] \$335 ;
+  wire [5:0] \$336 ;
+  wire [6:0] \$337 ;
   wire \$338 ;
   wire \$339 ;
   wire \$34 ;
@@ -11873,19 +11871,19 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$36 ;
   wire \$360 ;
   wire \$361 ;
-  wire [25:0] \$362 ;
+  wire \$362 ;
   wire \$363 ;
   wire \$364 ;
-  wire [25:0] \$365 ;
+  wire \$365 ;
   wire \$366 ;
   wire \$367 ;
   wire \$368 ;
   wire \$369 ;
   wire \$37 ;
-  wire \$370 ;
+  wire [25:0] \$370 ;
   wire \$371 ;
   wire \$372 ;
-  wire \$373 ;
+  wire [25:0] \$373 ;
   wire \$374 ;
   wire \$375 ;
   wire \$376 ;
@@ -11925,133 +11923,143 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$406 ;
   wire \$407 ;
   wire \$408 ;
-  wire [5:0] \$409 ;
+  wire \$409 ;
   wire \$41 ;
   wire \$410 ;
   wire \$411 ;
   wire \$412 ;
   wire \$413 ;
-  wire [25:0] \$414 ;
-  wire [25:0] \$415 ;
-  wire [25:0] \$416 ;
-  wire \$417 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire [5:0] \$417 ;
   wire \$418 ;
   wire \$419 ;
   wire \$42 ;
-  wire [256:0] \$420 ;
-  wire [24:0] \$421 ;
-  wire \$422 ;
-  wire \$423 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire [25:0] \$422 ;
+  wire [25:0] \$423 ;
   wire [25:0] \$424 ;
-  wire [25:0] \$425 ;
-  wire [25:0] \$426 ;
+  wire \$425 ;
+  wire \$426 ;
   wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
+  wire [256:0] \$428 ;
+  wire [24:0] \$429 ;
   wire \$43 ;
-  wire [25:0] \$430 ;
+  wire \$430 ;
   wire \$431 ;
   wire [25:0] \$432 ;
-  wire [3:0] \$433 ;
-  wire [3:0] \$434 ;
-  reg [3:0] \$435 ;
-  wire [3:0] \$436 ;
-  reg [25:0] \$437 ;
-  wire [3:0] \$438 ;
-  reg [23:0] \$439 ;
+  wire [25:0] \$433 ;
+  wire [25:0] \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire [25:0] \$438 ;
+  wire \$439 ;
   wire \$44 ;
-  wire [24:0] \$440 ;
-  wire [26:0] \$441 ;
-  wire \$442 ;
-  wire \$443 ;
-  wire [26:0] \$444 ;
-  wire [24:0] \$445 ;
-  wire [24:0] \$446 ;
-  wire [24:0] \$447 ;
+  wire [25:0] \$440 ;
+  wire [3:0] \$441 ;
+  wire [3:0] \$442 ;
+  reg [3:0] \$443 ;
+  wire [3:0] \$444 ;
+  reg [25:0] \$445 ;
+  wire [3:0] \$446 ;
+  reg [23:0] \$447 ;
   wire [24:0] \$448 ;
-  wire \$449 ;
+  wire [26:0] \$449 ;
   wire \$45 ;
   wire \$450 ;
   wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire \$454 ;
-  wire [3:0] \$455 ;
+  wire [26:0] \$452 ;
+  wire [24:0] \$453 ;
+  wire [24:0] \$454 ;
+  wire [24:0] \$455 ;
   wire [24:0] \$456 ;
-  wire [3:0] \$457 ;
-  wire [26:0] \$458 ;
+  wire \$457 ;
+  wire \$458 ;
   wire \$459 ;
   wire \$46 ;
-  wire [64:0] \$460 ;
-  wire [24:0] \$461 ;
+  wire \$460 ;
+  wire \$461 ;
   wire \$462 ;
-  wire \$463 ;
+  wire [3:0] \$463 ;
   wire [24:0] \$464 ;
-  wire \$465 ;
-  wire [56:0] \$466 ;
+  wire [3:0] \$465 ;
+  wire [26:0] \$466 ;
   wire \$467 ;
-  wire [25:0] \$468 ;
-  wire \$469 ;
+  wire [64:0] \$468 ;
+  wire [24:0] \$469 ;
   wire \$47 ;
-  wire [25:0] \$470 ;
+  wire \$470 ;
   wire \$471 ;
-  wire [25:0] \$472 ;
-  wire \$473 ;
-  wire [5:0] \$474 ;
-  wire [25:0] \$475 ;
-  wire \$476 ;
+  wire \$472 ;
+  wire [24:0] \$473 ;
+  wire [24:0] \$474 ;
+  wire \$475 ;
+  wire [56:0] \$476 ;
   wire \$477 ;
-  wire \$478 ;
-  wire [25:0] \$479 ;
+  wire [25:0] \$478 ;
+  wire \$479 ;
   wire \$48 ;
   wire [25:0] \$480 ;
-  wire [25:0] \$481 ;
-  wire \$482 ;
+  wire \$481 ;
+  wire [25:0] \$482 ;
   wire \$483 ;
-  wire \$484 ;
+  wire [5:0] \$484 ;
   wire [25:0] \$485 ;
-  reg \$486 ;
-  reg [3011:0] \$487 ;
-  reg [3011:0] \$488 ;
-  reg \$489 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire [25:0] \$489 ;
   wire \$49 ;
-  reg \$490 ;
-  reg \$491 ;
-  reg [24:0] \$492 ;
-  reg [23:0] \$493 ;
-  reg [2:0] \$494 ;
-  reg \$495 ;
-  reg [255:0] \$496 ;
-  reg \$497 ;
-  reg [3:0] \$498 ;
-  reg [25:0] \$499 ;
+  wire [25:0] \$490 ;
+  wire [25:0] \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire [25:0] \$495 ;
+  reg \$496 ;
+  reg [3011:0] \$497 ;
+  reg [3011:0] \$498 ;
+  reg \$499 ;
   wire \$5 ;
   wire \$50 ;
-  reg [23:0] \$500 ;
-  reg [3:0] \$501 ;
-  reg [3:0] \$502 ;
-  reg [3:0] \$503 ;
-  reg [3:0] \$504 ;
-  reg [3:0] \$505 ;
-  reg [3:0] \$506 ;
-  reg [25:0] \$507 ;
-  reg [25:0] \$508 ;
+  reg \$500 ;
+  reg \$501 ;
+  reg [24:0] \$502 ;
+  reg [23:0] \$503 ;
+  reg [2:0] \$504 ;
+  reg \$505 ;
+  reg [255:0] \$506 ;
+  reg \$507 ;
+  reg [3:0] \$508 ;
   reg [25:0] \$509 ;
   wire \$51 ;
-  reg [25:0] \$510 ;
-  reg [25:0] \$511 ;
-  reg [25:0] \$512 ;
-  reg [23:0] \$513 ;
-  reg [23:0] \$514 ;
-  reg [23:0] \$515 ;
-  reg [23:0] \$516 ;
-  reg [23:0] \$517 ;
-  reg [23:0] \$518 ;
-  reg [5:0] \$519 ;
+  reg [23:0] \$510 ;
+  reg [3:0] \$511 ;
+  reg [3:0] \$512 ;
+  reg [3:0] \$513 ;
+  reg [3:0] \$514 ;
+  reg [3:0] \$515 ;
+  reg [3:0] \$516 ;
+  reg [25:0] \$517 ;
+  reg [25:0] \$518 ;
+  reg [25:0] \$519 ;
   wire \$52 ;
-  reg \$520 ;
-  reg \$521 ;
+  reg [25:0] \$520 ;
+  reg [25:0] \$521 ;
+  reg [25:0] \$522 ;
+  reg [23:0] \$523 ;
+  reg [23:0] \$524 ;
+  reg [23:0] \$525 ;
+  reg [23:0] \$526 ;
+  reg [23:0] \$527 ;
+  reg [23:0] \$528 ;
+  reg [5:0] \$529 ;
   wire \$53 ;
+  reg \$530 ;
+  reg \$531 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
@@ -12380,6 +12388,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   (* enum_value_11100 = "RECOVERY_FAILED" *)
   reg [4:0] empty_code;
   reg empty_err;
+  wire [25:0] end2;
   reg err;
   reg \err$23 ;
   reg \err$79 ;
@@ -12389,7 +12398,8 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire [7:0] fb2;
   wire fire;
   reg [5:0] fld;
-  reg [5:0] fld2;
+  wire [5:0] fld2;
+  reg [5:0] fld2_in;
   wire go;
   reg [3:0] h;
   wire h2;
@@ -12741,144 +12751,165 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire [127:0] window;
   reg wrap_v = 1'h0;
   wire wrapped;
-  assign \$417  = \$416  > 24'hffffff;
-  assign \$418  = pos[24] | \$417 ;
-  assign \$419  = val_a >= 6'h25;
-  assign \$420  = val_a - 6'h23;
-  assign \$421  = rem - 4'h8;
-  assign \$422  = ~ b_active;
-  assign \$423  = b_close | b_defer;
-  assign \$424  = pos + o;
-  assign \$425  = pos[24] ? { 1'h0, pos } : \$424 ;
-  assign \$426  = pos + o;
-  assign \$427  = \$426  > 24'hffffff;
-  assign \$428  = pos[24] | \$427 ;
-  assign \$429  = ~ pos[24];
-  assign \$430  = pos + 4'h8;
-  assign \$431  = ~ pos[24];
+  assign \$407  = ~ chunk_valid;
+  assign \$408  = \$407  | o_calldata__ready;
+  assign fire = \$406  & \$408 ;
+  assign \$409  = start & start_empty;
+  assign \$410  = ~ b_active;
+  assign \$411  = b_close | b_defer;
+  assign \$412  = ! ln;
+  assign \$413  = fld == 4'hb;
+  assign \$414  = fld == 5'h15;
+  assign \$415  = | { \$414 , \$413  };
+  assign \$416  = \$412  & \$415 ;
+  assign \$417  = oh + \$90 [3:0];
+  assign \$418  = avail <= 4'h8;
+  assign \$419  = at_end & \$418 ;
+  assign \$420  = avail >= 4'h8;
+  assign \$421  = start & start_empty;
+  assign \$422  = pos + 1'h0;
+  assign \$423  = pos[24] ? { 1'h0, pos } : \$422 ;
+  assign \$424  = pos + 1'h0;
+  assign \$425  = \$424  > 24'hffffff;
+  assign \$426  = pos[24] | \$425 ;
+  assign \$427  = val_a >= 6'h25;
+  assign \$428  = val_a - 6'h23;
+  assign \$429  = rem - 4'h8;
+  assign \$430  = ~ b_active;
+  assign \$431  = b_close | b_defer;
   assign \$432  = pos + o;
-  assign \$433  = depth - 1'h1;
-  assign \$434  = depth - 1'h1;
-  assign \$436  = depth - 1'h1;
-  assign \$438  = depth - 1'h1;
-  assign \$440  = top_cnt + 1'h1;
-  assign \$441  = p + h;
-  assign \$442  = fld == 5'h1f;
-  assign \$443  = | ln;
-  assign \$444  = p + h;
-  assign \$445  = rec[2674:2651] + 1'h1;
-  assign \$446  = rec[2698:2675] + 1'h1;
-  assign \$447  = rec[2722:2699] + 1'h1;
-  assign \$448  = rec[2746:2723] + 1'h1;
-  assign \$449  = ! ln;
-  assign \$450  = fld == 4'hb;
-  assign \$451  = fld == 5'h15;
-  assign \$452  = | { \$451 , \$450  };
-  assign \$453  = \$449  & \$452 ;
-  assign \$454  = fld == 5'h1f;
-  assign \$455  = \$454  ? 4'h7 : top_ctx;
-  assign \$456  = top_cnt + 1'h1;
-  assign \$457  = depth + 1'h1;
-  assign \$458  = huge ? 27'h3ffffff : \$63 [26:0];
-  assign \$459  = val_b >= 6'h25;
-  assign \$460  = val_b - 6'h23;
-  assign \$461  = ln - \$90 [3:0];
-  assign \$462  = ! \$90 [3:0];
-  assign \$463  = ln > 6'h20;
-  assign \$464  = top_cnt + 2'h2;
-  assign \$465  = val2 >= 6'h25;
-  assign \$466  = val2 - 6'h23;
-  assign \$467  = fld2 == 5'h10;
-  assign \$468  = pos + \$292 [4:0];
-  assign \$469  = ~ pos[24];
-  assign \$470  = pos + oe2;
-  assign \$471  = ~ pos[24];
-  assign \$472  = pos + oh;
-  assign \$473  = ~ pos[24];
-  assign \$474  = oh + \$90 [3:0];
-  assign \$475  = pos + \$474 ;
-  assign \$476  = avail <= 4'h8;
-  assign \$477  = at_end & \$476 ;
-  assign \$478  = avail >= 4'h8;
-  assign \$479  = pos + avail;
-  assign \$480  = pos[24] ? { 1'h0, pos } : \$479 ;
-  assign \$481  = pos + avail;
-  assign \$482  = \$481  > 24'hffffff;
-  assign \$483  = pos[24] | \$482 ;
-  assign \$484  = ~ pos[24];
-  assign \$485  = pos + 4'h8;
+  assign \$433  = pos[24] ? { 1'h0, pos } : \$432 ;
+  assign \$434  = pos + o;
+  assign \$435  = \$434  > 24'hffffff;
+  assign \$436  = pos[24] | \$435 ;
+  assign \$437  = ~ pos[24];
+  assign \$438  = pos + 4'h8;
+  assign \$439  = ~ pos[24];
+  assign \$440  = pos + o;
+  assign \$441  = depth - 1'h1;
+  assign \$442  = depth - 1'h1;
+  assign \$444  = depth - 1'h1;
+  assign \$446  = depth - 1'h1;
+  assign \$448  = top_cnt + 1'h1;
+  assign \$449  = p + h;
+  assign \$450  = fld == 5'h1f;
+  assign \$451  = | ln;
+  assign \$452  = p + h;
+  assign \$453  = rec[2674:2651] + 1'h1;
+  assign \$454  = rec[2698:2675] + 1'h1;
+  assign \$455  = rec[2722:2699] + 1'h1;
+  assign \$456  = rec[2746:2723] + 1'h1;
+  assign \$457  = ! ln;
+  assign \$458  = fld == 4'hb;
+  assign \$459  = fld == 5'h15;
+  assign \$460  = | { \$459 , \$458  };
+  assign \$461  = \$457  & \$460 ;
+  assign \$462  = fld == 5'h1f;
+  assign \$463  = \$462  ? 4'h7 : top_ctx;
+  assign \$464  = top_cnt + 1'h1;
+  assign \$465  = depth + 1'h1;
+  assign \$466  = huge ? 27'h3ffffff : \$63 [26:0];
+  assign \$467  = val_b >= 6'h25;
+  assign \$468  = val_b - 6'h23;
+  assign \$469  = ln - \$90 [3:0];
+  assign \$470  = ! \$90 [3:0];
+  assign \$471  = ln > 6'h20;
+  assign \$472  = fld == 1'h1;
+  assign \$473  = top_cnt + 2'h2;
+  assign \$474  = \$472  ? 25'h0000001 : \$473 ;
+  assign \$475  = val2 >= 6'h25;
+  assign \$476  = val2 - 6'h23;
+  assign \$477  = fld2 == 5'h10;
+  assign \$478  = pos + \$293 [4:0];
+  assign \$479  = ~ pos[24];
+  assign \$480  = pos + oe2;
+  assign \$481  = ~ pos[24];
+  assign \$482  = pos + oh;
+  assign \$483  = ~ pos[24];
+  assign \$484  = oh + \$90 [3:0];
+  assign \$485  = pos + \$484 ;
+  assign \$486  = avail <= 4'h8;
+  assign \$487  = at_end & \$486 ;
+  assign \$488  = avail >= 4'h8;
+  assign \$489  = pos + avail;
+  assign \$490  = pos[24] ? { 1'h0, pos } : \$489 ;
+  assign \$491  = pos + avail;
+  assign \$492  = \$491  > 24'hffffff;
+  assign \$493  = pos[24] | \$492 ;
+  assign \$494  = ~ pos[24];
+  assign \$495  = pos + 4'h8;
   always @(posedge clk)
-    o__valid <= \$486 ;
+    o__valid <= \$496 ;
   always @(posedge clk)
-    o__payload <= \$487 ;
+    o__payload <= \$497 ;
   always @(posedge clk)
-    rec <= \$488 ;
+    rec <= \$498 ;
   always @(posedge clk)
-    pending <= \$489 ;
+    pending <= \$499 ;
   always @(posedge clk)
-    state <= \$490 ;
+    state <= \$500 ;
   always @(posedge clk)
-    start <= \$491 ;
+    start <= \$501 ;
   always @(posedge clk)
-    pos <= \$492 ;
+    pos <= \$502 ;
   always @(posedge clk)
-    rem <= \$493 ;
+    rem <= \$503 ;
   always @(posedge clk)
-    depth <= \$494 ;
+    depth <= \$504 ;
   always @(posedge clk)
-    wrap_v <= \$495 ;
+    wrap_v <= \$505 ;
   always @(posedge clk)
-    acc <= \$496 ;
+    acc <= \$506 ;
   always @(posedge clk)
-    cur_first <= \$497 ;
+    cur_first <= \$507 ;
   always @(posedge clk)
-    top_ctx <= \$498 ;
+    top_ctx <= \$508 ;
   always @(posedge clk)
-    top_end <= \$499 ;
+    top_end <= \$509 ;
   always @(posedge clk)
-    top_cnt <= \$500 ;
+    top_cnt <= \$510 ;
   always @(posedge clk)
-    stk_ctx0 <= \$501 ;
+    stk_ctx0 <= \$511 ;
   always @(posedge clk)
-    stk_ctx1 <= \$502 ;
+    stk_ctx1 <= \$512 ;
   always @(posedge clk)
-    stk_ctx2 <= \$503 ;
+    stk_ctx2 <= \$513 ;
   always @(posedge clk)
-    stk_ctx3 <= \$504 ;
+    stk_ctx3 <= \$514 ;
   always @(posedge clk)
-    stk_ctx4 <= \$505 ;
+    stk_ctx4 <= \$515 ;
   always @(posedge clk)
-    stk_ctx5 <= \$506 ;
+    stk_ctx5 <= \$516 ;
   always @(posedge clk)
-    stk_end0 <= \$507 ;
+    stk_end0 <= \$517 ;
   always @(posedge clk)
-    stk_end1 <= \$508 ;
+    stk_end1 <= \$518 ;
   always @(posedge clk)
-    stk_end2 <= \$509 ;
+    stk_end2 <= \$519 ;
   always @(posedge clk)
-    stk_end3 <= \$510 ;
+    stk_end3 <= \$520 ;
   always @(posedge clk)
-    stk_end4 <= \$511 ;
+    stk_end4 <= \$521 ;
   always @(posedge clk)
-    stk_end5 <= \$512 ;
+    stk_end5 <= \$522 ;
   always @(posedge clk)
-    stk_cnt0 <= \$513 ;
+    stk_cnt0 <= \$523 ;
   always @(posedge clk)
-    stk_cnt1 <= \$514 ;
+    stk_cnt1 <= \$524 ;
   always @(posedge clk)
-    stk_cnt2 <= \$515 ;
+    stk_cnt2 <= \$525 ;
   always @(posedge clk)
-    stk_cnt3 <= \$516 ;
+    stk_cnt3 <= \$526 ;
   always @(posedge clk)
-    stk_cnt4 <= \$517 ;
+    stk_cnt4 <= \$527 ;
   always @(posedge clk)
-    stk_cnt5 <= \$518 ;
+    stk_cnt5 <= \$528 ;
   always @(posedge clk)
-    cur_f <= \$519 ;
+    cur_f <= \$529 ;
   always @(posedge clk)
-    cur_wrapped <= \$520 ;
+    cur_wrapped <= \$530 ;
   always @(posedge clk)
-    cur_big <= \$521 ;
+    cur_big <= \$531 ;
   assign \$1  = ~ o__valid;
   assign out_free = \$1  | o__ready;
   assign \$2  = avail >= 5'h10;
@@ -12906,12 +12937,12 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$19  = cur_f == 5'h1e;
   assign \$20  = cur_f == 6'h20;
   assign \$21  = | { \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$22  = ! \port$14824$0 ;
+  assign \$22  = ! \port$14863$0 ;
   assign lz = \$21  & \$22 ;
-  assign \$23  = \port$14824$0  < 8'h80;
+  assign \$23  = \port$14863$0  < 8'h80;
   assign \$24  = cur_wrapped & \$23 ;
   assign \$25  = cur_f == 5'h17;
-  assign \$26  = \port$14824$0  != 1'h1;
+  assign \$26  = \port$14863$0  != 1'h1;
   assign \$27  = \$25  & \$26 ;
   assign \$28  = avail < t;
   assign a_trunc = at_end & \$28 ;
@@ -12937,7 +12968,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$48  = \$47  & err;
   assign \$49  = a_complete & \err$23 ;
   assign b_active = rem < 4'h8;
-  assign \$50  = \port$14824$0  < 8'h80;
+  assign \$50  = \port$14863$0  < 8'h80;
   assign typed = start & \$50 ;
   assign o = rem[2:0] | { 2'h0, typed };
   assign p = pos + o;
@@ -13102,12 +13133,12 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign trailing = \$193  | \$194 ;
   assign \$195  = ! avail;
   assign \$196  = at_end & \$195 ;
-  assign \$197  = \port$14824$0  >= 8'h80;
-  assign \$198  = \port$14824$0  < 8'hc0;
+  assign \$197  = \port$14863$0  >= 8'h80;
+  assign \$198  = \port$14863$0  < 8'hc0;
   assign \$199  = \$197  & \$198 ;
-  assign \$200  = \port$14824$0  < 8'h80;
-  assign \$201  = ! \port$14824$0 ;
-  assign \$202  = \port$14824$0  > 3'h4;
+  assign \$200  = \port$14863$0  < 8'h80;
+  assign \$201  = ! \port$14863$0 ;
+  assign \$202  = \port$14863$0  > 3'h4;
   assign \$203  = \$201  | \$202 ;
   assign \$204  = \$200  & \$203 ;
   assign \$205  = | depth;
@@ -13199,192 +13230,182 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$289  = depth == 1'h1;
   assign \$290  = \$289  & trailing;
   assign \$291  = depth == 1'h1;
-  assign \$292  = oh + \$90 [3:0];
+  assign \$292  = is_list ? 4'h0 : \$90 [3:0];
+  assign \$293  = oh + \$292 ;
   assign single2 = b2 < 8'h80;
-  assign \$293  = b2 >= 8'h80;
-  assign \$294  = b2 < 8'hb8;
-  assign short2 = \$293  & \$294 ;
+  assign \$294  = b2 >= 8'h80;
+  assign \$295  = b2 < 8'hb8;
+  assign short2 = \$294  & \$295 ;
   assign h2 = ~ single2;
   assign len2 = single2 ? 6'h01 : b2[5:0];
-  assign \$295  = \$292 [4:0] + h2;
-  assign oe2 = \$295  + len2;
-  assign \$296  = ! depth;
-  assign \$297  = top_cnt + 1'h1;
+  assign \$296  = \$293 [4:0] + h2;
+  assign oe2 = \$296  + len2;
+  assign \$297  = ! depth;
   assign \$298  = top_cnt + 1'h1;
   assign \$299  = top_cnt + 1'h1;
   assign \$300  = top_cnt + 1'h1;
   assign \$301  = top_cnt + 1'h1;
-  assign \$302  = rec[7:5] == 2'h3;
-  assign \$303  = depth == 1'h1;
-  assign \$304  = \$302  & \$303 ;
-  assign \$305  = top_cnt + 1'h1;
-  assign \$306  = ! \$305 ;
-  assign \$307  = \$304  & \$306 ;
-  assign \$309  = top_cnt + 1'h1;
+  assign \$302  = top_cnt + 1'h1;
+  assign \$303  = rec[7:5] == 2'h3;
+  assign \$304  = depth == 1'h1;
+  assign \$305  = \$303  & \$304 ;
+  assign \$306  = top_cnt + 1'h1;
+  assign \$307  = ! \$306 ;
+  assign \$308  = \$305  & \$307 ;
   assign \$310  = top_cnt + 1'h1;
   assign \$311  = top_cnt + 1'h1;
-  assign \$313  = wrap_v ? 6'h21 : 6'h22;
-  assign \$314  = wrap_v ? 6'h22 : 6'h23;
-  assign \$315  = wrap_v ? 6'h23 : 6'h00;
-  assign \$316  = \$292 [4:0] + 1'h1;
-  assign fb2 = single2 ? b2 : \$317 ;
-  assign \$318  = \$292 [4:0] + h2;
-  assign \$319  = \$318  + 1'h0;
-  assign \$320  = \$292 [4:0] + h2;
-  assign \$321  = \$320  + 1'h1;
-  assign \$322  = \$292 [4:0] + h2;
-  assign \$323  = \$322  + 2'h2;
-  assign \$324  = \$292 [4:0] + h2;
-  assign \$325  = \$324  + 2'h3;
-  assign \$326  = \$292 [4:0] + h2;
-  assign \$327  = \$326  + 3'h4;
-  assign \$328  = \$292 [4:0] + h2;
-  assign \$329  = \$328  + 3'h5;
-  assign \$330  = \$292 [4:0] + h2;
-  assign \$331  = \$330  + 3'h6;
-  assign \$332  = len2 <= 6'h20;
-  assign \$333  = len2 <= 4'h8;
-  assign \$334  = len2 <= 6'h20;
-  assign \$335  = len2 <= 6'h20;
-  assign \$336  = len2 <= 4'h8;
-  assign \$337  = len2 <= 6'h20;
+  assign \$312  = top_cnt + 1'h1;
+  assign \$314  = wrap_v ? 6'h21 : 6'h22;
+  assign \$315  = wrap_v ? 6'h22 : 6'h23;
+  assign \$316  = wrap_v ? 6'h23 : 6'h00;
+  assign \$317  = fld == 1'h1;
+  assign \$318  = typed ? 6'h02 : 6'h03;
+  assign fld2 = \$317  ? \$318  : fld2_in;
+  assign \$319  = fld == 1'h1;
+  assign \$320  = huge ? 27'h3ffffff : \$63 [26:0];
+  assign \$321  = \$319  ? \$320  : { 1'h0, top_end };
+  assign \$322  = \$293 [4:0] + 1'h1;
+  assign fb2 = single2 ? b2 : \$323 ;
+  assign \$324  = \$293 [4:0] + h2;
+  assign \$325  = \$324  + 1'h0;
+  assign \$326  = \$293 [4:0] + h2;
+  assign \$327  = \$326  + 1'h1;
+  assign \$328  = \$293 [4:0] + h2;
+  assign \$329  = \$328  + 2'h2;
+  assign \$330  = \$293 [4:0] + h2;
+  assign \$331  = \$330  + 2'h3;
+  assign \$332  = \$293 [4:0] + h2;
+  assign \$333  = \$332  + 3'h4;
+  assign \$334  = \$293 [4:0] + h2;
+  assign \$335  = \$334  + 3'h5;
+  assign \$336  = \$293 [4:0] + h2;
+  assign \$337  = \$336  + 3'h6;
   assign \$338  = len2 <= 6'h20;
-  assign \$339  = len2 <= 6'h20;
-  assign \$340  = len2 <= 4'h8;
-  assign \$341  = len2 <= 1'h1;
-  assign \$342  = len2 <= 6'h20;
+  assign \$339  = len2 <= 4'h8;
+  assign \$340  = len2 <= 6'h20;
+  assign \$341  = len2 <= 6'h20;
+  assign \$342  = len2 <= 4'h8;
   assign \$343  = len2 <= 6'h20;
-  assign \$344  = len2 <= 1'h1;
-  assign \$345  = val2 <= 1'h1;
-  assign \$346  = \$344  & \$345 ;
-  assign \$347  = ! ln;
-  assign \$348  = is_list & \$347 ;
-  assign \$349  = fld == 4'hb;
-  assign \$350  = fld == 5'h15;
-  assign \$351  = | { \$350 , \$349  };
-  assign \$352  = \$348  & \$351 ;
-  assign \$353  = b_complete | \$352 ;
-  assign \$354  = \$292 [4:0] < 4'h8;
-  assign \$355  = \$353  & \$354 ;
-  assign \$356  = single2 | short2;
-  assign \$357  = \$355  & \$356 ;
-  assign \$358  = oe2 <= 4'h8;
-  assign \$359  = \$357  & \$358 ;
-  assign \$360  = avail >= oe2;
-  assign \$361  = \$359  & \$360 ;
-  assign \$362  = pos + \$292 [4:0];
-  assign \$363  = \$362  != top_end;
-  assign \$364  = \$361  & \$363 ;
-  assign \$365  = pos + oe2;
-  assign \$366  = \$365  <= top_end;
-  assign \$367  = \$364  & \$366 ;
-  assign \$368  = \$367  & fast_ok;
-  assign \$369  = ! len2;
-  assign \$370  = | fb2;
-  assign \$371  = b2 == 8'h81;
-  assign \$372  = fb2 < 8'h80;
-  assign \$373  = \$371  & \$372 ;
-  assign \$374  = ~ \$373 ;
-  assign \$375  = \$370  & \$374 ;
-  assign \$376  = \$369  | \$375 ;
-  assign c_take = \$368  & \$376 ;
-  assign \$377  = cur_f == 4'ha;
-  assign \$378  = a_active & \$377 ;
-  assign \$379  = ~ a_err;
-  assign \$380  = \$378  & \$379 ;
-  assign \$381  = b_active & b_err;
+  assign \$344  = len2 <= 6'h20;
+  assign \$345  = len2 <= 6'h20;
+  assign \$346  = len2 <= 4'h8;
+  assign \$347  = len2 <= 1'h1;
+  assign \$348  = len2 <= 6'h20;
+  assign \$349  = len2 <= 6'h20;
+  assign \$350  = len2 <= 1'h1;
+  assign \$351  = val2 <= 1'h1;
+  assign \$352  = \$350  & \$351 ;
+  assign \$353  = ! ln;
+  assign \$354  = is_list & \$353 ;
+  assign \$355  = fld == 4'hb;
+  assign \$356  = fld == 5'h15;
+  assign \$357  = | { \$356 , \$355  };
+  assign \$358  = \$354  & \$357 ;
+  assign \$359  = b_complete | \$358 ;
+  assign \$360  = fld == 1'h1;
+  assign \$361  = \$359  | \$360 ;
+  assign \$362  = \$293 [4:0] < 4'h8;
+  assign \$363  = \$361  & \$362 ;
+  assign \$364  = single2 | short2;
+  assign \$365  = \$363  & \$364 ;
+  assign \$366  = oe2 <= 4'h8;
+  assign \$367  = \$365  & \$366 ;
+  assign \$368  = avail >= oe2;
+  assign \$369  = \$367  & \$368 ;
+  assign \$370  = pos + \$293 [4:0];
+  assign \$371  = \$370  != \$321 [25:0];
+  assign \$372  = \$369  & \$371 ;
+  assign \$373  = pos + oe2;
+  assign \$374  = \$373  <= \$321 [25:0];
+  assign \$375  = \$372  & \$374 ;
+  assign \$376  = \$375  & fast_ok;
+  assign \$377  = ! len2;
+  assign \$378  = | fb2;
+  assign \$379  = b2 == 8'h81;
+  assign \$380  = fb2 < 8'h80;
+  assign \$381  = \$379  & \$380 ;
   assign \$382  = ~ \$381 ;
-  assign cd_a = \$380  & \$382 ;
-  assign \$383  = ~ a_err;
-  assign \$384  = b_active & \$383 ;
-  assign \$385  = \$384  & b_header;
-  assign \$386  = fld == 4'ha;
-  assign \$387  = \$385  & \$386 ;
-  assign \$388  = | \$90 [3:0];
-  assign cd_b = \$387  & \$388 ;
-  assign \$389  = ! state;
-  assign \$390  = \$389  & go;
-  assign \$391  = cd_a | cd_b;
-  assign chunk_valid = \$390  & \$391 ;
-  assign \$392  = pending & out_free;
-  assign copy_now = \$392  & o_calldata__ready;
-  assign \$393  = pending & out_free;
-  assign \$394  = ! state;
-  assign \$395  = \$394  & go;
-  assign \$396  = ~ pending;
-  assign \$397  = \$396  | copy_now;
-  assign \$398  = \$395  & \$397 ;
-  assign \$399  = ~ chunk_valid;
-  assign \$400  = \$399  | o_calldata__ready;
-  assign fire = \$398  & \$400 ;
-  assign \$401  = start & start_empty;
-  assign \$402  = ~ b_active;
-  assign \$403  = b_close | b_defer;
-  assign \$404  = ! ln;
-  assign \$405  = fld == 4'hb;
-  assign \$406  = fld == 5'h15;
-  assign \$407  = | { \$406 , \$405  };
-  assign \$408  = \$404  & \$407 ;
-  assign \$409  = oh + \$90 [3:0];
-  assign \$410  = avail <= 4'h8;
-  assign \$411  = at_end & \$410 ;
-  assign \$412  = avail >= 4'h8;
-  assign \$413  = start & start_empty;
-  assign \$414  = pos + 1'h0;
-  assign \$415  = pos[24] ? { 1'h0, pos } : \$414 ;
-  assign \$416  = pos + 1'h0;
+  assign \$383  = \$378  & \$382 ;
+  assign \$384  = \$377  | \$383 ;
+  assign c_take = \$376  & \$384 ;
+  assign \$385  = cur_f == 4'ha;
+  assign \$386  = a_active & \$385 ;
+  assign \$387  = ~ a_err;
+  assign \$388  = \$386  & \$387 ;
+  assign \$389  = b_active & b_err;
+  assign \$390  = ~ \$389 ;
+  assign cd_a = \$388  & \$390 ;
+  assign \$391  = ~ a_err;
+  assign \$392  = b_active & \$391 ;
+  assign \$393  = \$392  & b_header;
+  assign \$394  = fld == 4'ha;
+  assign \$395  = \$393  & \$394 ;
+  assign \$396  = | \$90 [3:0];
+  assign cd_b = \$395  & \$396 ;
+  assign \$397  = ! state;
+  assign \$398  = \$397  & go;
+  assign \$399  = cd_a | cd_b;
+  assign chunk_valid = \$398  & \$399 ;
+  assign \$400  = pending & out_free;
+  assign copy_now = \$400  & o_calldata__ready;
+  assign \$401  = pending & out_free;
+  assign \$402  = ! state;
+  assign \$403  = \$402  & go;
+  assign \$404  = ~ pending;
+  assign \$405  = \$404  | copy_now;
+  assign \$406  = \$403  & \$405 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$435  = 4'h0;
-    casez (\$434 )
+    \$443  = 4'h0;
+    casez (\$442 )
       4'h0:
-          \$435  = stk_ctx0;
+          \$443  = stk_ctx0;
       4'h1:
-          \$435  = stk_ctx1;
+          \$443  = stk_ctx1;
       4'h2:
-          \$435  = stk_ctx2;
+          \$443  = stk_ctx2;
       4'h3:
-          \$435  = stk_ctx3;
+          \$443  = stk_ctx3;
       4'h4:
-          \$435  = stk_ctx4;
+          \$443  = stk_ctx4;
       4'h5:
-          \$435  = stk_ctx5;
+          \$443  = stk_ctx5;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$437  = 26'h0000000;
-    casez (\$436 )
+    \$445  = 26'h0000000;
+    casez (\$444 )
       4'h0:
-          \$437  = stk_end0;
+          \$445  = stk_end0;
       4'h1:
-          \$437  = stk_end1;
+          \$445  = stk_end1;
       4'h2:
-          \$437  = stk_end2;
+          \$445  = stk_end2;
       4'h3:
-          \$437  = stk_end3;
+          \$445  = stk_end3;
       4'h4:
-          \$437  = stk_end4;
+          \$445  = stk_end4;
       4'h5:
-          \$437  = stk_end5;
+          \$445  = stk_end5;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$439  = 24'h000000;
-    casez (\$438 )
+    \$447  = 24'h000000;
+    casez (\$446 )
       4'h0:
-          \$439  = stk_cnt0;
+          \$447  = stk_cnt0;
       4'h1:
-          \$439  = stk_cnt1;
+          \$447  = stk_cnt1;
       4'h2:
-          \$439  = stk_cnt2;
+          \$447  = stk_cnt2;
       4'h3:
-          \$439  = stk_cnt3;
+          \$447  = stk_cnt3;
       4'h4:
-          \$439  = stk_cnt4;
+          \$447  = stk_cnt4;
       4'h5:
-          \$439  = stk_cnt5;
+          \$447  = stk_cnt5;
     endcase
   end
   always @* begin
@@ -13394,21 +13415,21 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       4'h0:
           val_a = acc;
       4'h1:
-          val_a = { acc[247:0], \port$14824$0  };
+          val_a = { acc[247:0], \port$14863$0  };
       4'h2:
-          val_a = { acc[239:0], \port$14824$0 , \port$14826$0  };
+          val_a = { acc[239:0], \port$14863$0 , \port$14865$0  };
       4'h3:
-          val_a = { acc[231:0], \port$14824$0 , \port$14826$0 , \port$14828$0  };
+          val_a = { acc[231:0], \port$14863$0 , \port$14865$0 , \port$14867$0  };
       4'h4:
-          val_a = { acc[223:0], \port$14824$0 , \port$14826$0 , \port$14828$0 , \port$14830$0  };
+          val_a = { acc[223:0], \port$14863$0 , \port$14865$0 , \port$14867$0 , \port$14869$0  };
       4'h5:
-          val_a = { acc[215:0], \port$14824$0 , \port$14826$0 , \port$14828$0 , \port$14830$0 , \port$14832$0  };
+          val_a = { acc[215:0], \port$14863$0 , \port$14865$0 , \port$14867$0 , \port$14869$0 , \port$14871$0  };
       4'h6:
-          val_a = { acc[207:0], \port$14824$0 , \port$14826$0 , \port$14828$0 , \port$14830$0 , \port$14832$0 , \port$14834$0  };
+          val_a = { acc[207:0], \port$14863$0 , \port$14865$0 , \port$14867$0 , \port$14869$0 , \port$14871$0 , \port$14873$0  };
       4'h7:
-          val_a = { acc[199:0], \port$14824$0 , \port$14826$0 , \port$14828$0 , \port$14830$0 , \port$14832$0 , \port$14834$0 , \port$14836$0  };
+          val_a = { acc[199:0], \port$14863$0 , \port$14865$0 , \port$14867$0 , \port$14869$0 , \port$14871$0 , \port$14873$0 , \port$14875$0  };
       4'h8:
-          val_a = { acc[191:0], \port$14824$0 , \port$14826$0 , \port$14828$0 , \port$14830$0 , \port$14832$0 , \port$14834$0 , \port$14836$0 , \port$14838$0  };
+          val_a = { acc[191:0], \port$14863$0 , \port$14865$0 , \port$14867$0 , \port$14869$0 , \port$14871$0 , \port$14873$0 , \port$14875$0 , \port$14877$0  };
     endcase
   end
   always @* begin
@@ -14421,10 +14442,10 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    fld2 = 6'h00;
+    fld2_in = 6'h00;
     (* full_case = 32'd1 *)
-    if (\$296 ) begin
-      fld2 = 6'h01;
+    if (\$297 ) begin
+      fld2_in = 6'h01;
     end else begin
       casez (top_ctx)
         4'h0:
@@ -14432,211 +14453,211 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             casez (rec[7:5])
               3'h0:
                   (* full_case = 32'd1 *)
-                  casez (\$297 )
+                  casez (\$298 )
                     25'h0000000:
-                        fld2 = 6'h03;
+                        fld2_in = 6'h03;
                     25'h0000001:
-                        fld2 = 6'h04;
+                        fld2_in = 6'h04;
                     25'h0000002:
-                        fld2 = 6'h07;
+                        fld2_in = 6'h07;
                     25'h0000003:
-                        fld2 = 6'h08;
+                        fld2_in = 6'h08;
                     25'h0000004:
-                        fld2 = 6'h09;
+                        fld2_in = 6'h09;
                     25'h0000005:
-                        fld2 = 6'h0a;
+                        fld2_in = 6'h0a;
                     25'h0000006:
-                        fld2 = 6'h0f;
+                        fld2_in = 6'h0f;
                     25'h0000007:
-                        fld2 = 6'h11;
+                        fld2_in = 6'h11;
                     25'h0000008:
-                        fld2 = 6'h12;
+                        fld2_in = 6'h12;
                     default:
-                        fld2 = 6'h00;
+                        fld2_in = 6'h00;
                   endcase
               3'h1:
                   (* full_case = 32'd1 *)
-                  casez (\$298 )
+                  casez (\$299 )
                     25'h0000000:
-                        fld2 = 6'h02;
+                        fld2_in = 6'h02;
                     25'h0000001:
-                        fld2 = 6'h03;
+                        fld2_in = 6'h03;
                     25'h0000002:
-                        fld2 = 6'h04;
+                        fld2_in = 6'h04;
                     25'h0000003:
-                        fld2 = 6'h07;
+                        fld2_in = 6'h07;
                     25'h0000004:
-                        fld2 = 6'h08;
+                        fld2_in = 6'h08;
                     25'h0000005:
-                        fld2 = 6'h09;
+                        fld2_in = 6'h09;
                     25'h0000006:
-                        fld2 = 6'h0a;
+                        fld2_in = 6'h0a;
                     25'h0000007:
-                        fld2 = 6'h0b;
+                        fld2_in = 6'h0b;
                     25'h0000008:
-                        fld2 = 6'h10;
+                        fld2_in = 6'h10;
                     25'h0000009:
-                        fld2 = 6'h11;
+                        fld2_in = 6'h11;
                     25'h000000a:
-                        fld2 = 6'h12;
+                        fld2_in = 6'h12;
                     default:
-                        fld2 = 6'h00;
+                        fld2_in = 6'h00;
                   endcase
               3'h2:
                   (* full_case = 32'd1 *)
-                  casez (\$299 )
+                  casez (\$300 )
                     25'h0000000:
-                        fld2 = 6'h02;
+                        fld2_in = 6'h02;
                     25'h0000001:
-                        fld2 = 6'h03;
+                        fld2_in = 6'h03;
                     25'h0000002:
-                        fld2 = 6'h05;
+                        fld2_in = 6'h05;
                     25'h0000003:
-                        fld2 = 6'h06;
+                        fld2_in = 6'h06;
                     25'h0000004:
-                        fld2 = 6'h07;
+                        fld2_in = 6'h07;
                     25'h0000005:
-                        fld2 = 6'h08;
+                        fld2_in = 6'h08;
                     25'h0000006:
-                        fld2 = 6'h09;
+                        fld2_in = 6'h09;
                     25'h0000007:
-                        fld2 = 6'h0a;
+                        fld2_in = 6'h0a;
                     25'h0000008:
-                        fld2 = 6'h0b;
+                        fld2_in = 6'h0b;
                     25'h0000009:
-                        fld2 = 6'h10;
+                        fld2_in = 6'h10;
                     25'h000000a:
-                        fld2 = 6'h11;
+                        fld2_in = 6'h11;
                     25'h000000b:
-                        fld2 = 6'h12;
+                        fld2_in = 6'h12;
                     default:
-                        fld2 = 6'h00;
+                        fld2_in = 6'h00;
                   endcase
               3'h3:
                   (* full_case = 32'd1 *)
-                  casez (\$300 )
+                  casez (\$301 )
                     25'h0000000:
-                        fld2 = 6'h02;
+                        fld2_in = 6'h02;
                     25'h0000001:
-                        fld2 = 6'h03;
+                        fld2_in = 6'h03;
                     25'h0000002:
-                        fld2 = 6'h05;
+                        fld2_in = 6'h05;
                     25'h0000003:
-                        fld2 = 6'h06;
+                        fld2_in = 6'h06;
                     25'h0000004:
-                        fld2 = 6'h07;
+                        fld2_in = 6'h07;
                     25'h0000005:
-                        fld2 = 6'h08;
+                        fld2_in = 6'h08;
                     25'h0000006:
-                        fld2 = 6'h09;
+                        fld2_in = 6'h09;
                     25'h0000007:
-                        fld2 = 6'h0a;
+                        fld2_in = 6'h0a;
                     25'h0000008:
-                        fld2 = 6'h0b;
+                        fld2_in = 6'h0b;
                     25'h0000009:
-                        fld2 = 6'h0c;
+                        fld2_in = 6'h0c;
                     25'h000000a:
-                        fld2 = 6'h0d;
+                        fld2_in = 6'h0d;
                     25'h000000b:
-                        fld2 = 6'h10;
+                        fld2_in = 6'h10;
                     25'h000000c:
-                        fld2 = 6'h11;
+                        fld2_in = 6'h11;
                     25'h000000d:
-                        fld2 = 6'h12;
+                        fld2_in = 6'h12;
                     default:
-                        fld2 = 6'h00;
+                        fld2_in = 6'h00;
                   endcase
               3'h4:
                   (* full_case = 32'd1 *)
-                  casez (\$301 )
+                  casez (\$302 )
                     25'h0000000:
-                        fld2 = 6'h02;
+                        fld2_in = 6'h02;
                     25'h0000001:
-                        fld2 = 6'h03;
+                        fld2_in = 6'h03;
                     25'h0000002:
-                        fld2 = 6'h05;
+                        fld2_in = 6'h05;
                     25'h0000003:
-                        fld2 = 6'h06;
+                        fld2_in = 6'h06;
                     25'h0000004:
-                        fld2 = 6'h07;
+                        fld2_in = 6'h07;
                     25'h0000005:
-                        fld2 = 6'h08;
+                        fld2_in = 6'h08;
                     25'h0000006:
-                        fld2 = 6'h09;
+                        fld2_in = 6'h09;
                     25'h0000007:
-                        fld2 = 6'h0a;
+                        fld2_in = 6'h0a;
                     25'h0000008:
-                        fld2 = 6'h0b;
+                        fld2_in = 6'h0b;
                     25'h0000009:
-                        fld2 = 6'h0e;
+                        fld2_in = 6'h0e;
                     25'h000000a:
-                        fld2 = 6'h10;
+                        fld2_in = 6'h10;
                     25'h000000b:
-                        fld2 = 6'h11;
+                        fld2_in = 6'h11;
                     25'h000000c:
-                        fld2 = 6'h12;
+                        fld2_in = 6'h12;
                     default:
-                        fld2 = 6'h00;
+                        fld2_in = 6'h00;
                   endcase
             endcase
-            if (\$308 ) begin
-              fld2 = 6'h1f;
+            if (\$309 ) begin
+              fld2_in = 6'h1f;
             end
           end
         4'h1:
-            fld2 = 6'h13;
+            fld2_in = 6'h13;
         4'h2:
-            (* full_case = 32'd1 *)
-            casez (\$309 )
-              25'h0000000:
-                  fld2 = 6'h14;
-              25'h0000001:
-                  fld2 = 6'h15;
-              default:
-                  fld2 = 6'h00;
-            endcase
-        4'h3:
-            fld2 = 6'h16;
-        4'h4:
-            fld2 = 6'h17;
-        4'h5:
-            fld2 = 6'h18;
-        4'h6:
             (* full_case = 32'd1 *)
             casez (\$310 )
               25'h0000000:
-                  fld2 = 6'h19;
+                  fld2_in = 6'h14;
               25'h0000001:
-                  fld2 = 6'h1a;
-              25'h0000002:
-                  fld2 = 6'h1b;
-              25'h0000003:
-                  fld2 = 6'h1c;
-              25'h0000004:
-                  fld2 = 6'h1d;
-              25'h0000005:
-                  fld2 = 6'h1e;
+                  fld2_in = 6'h15;
               default:
-                  fld2 = 6'h00;
+                  fld2_in = 6'h00;
+            endcase
+        4'h3:
+            fld2_in = 6'h16;
+        4'h4:
+            fld2_in = 6'h17;
+        4'h5:
+            fld2_in = 6'h18;
+        4'h6:
+            (* full_case = 32'd1 *)
+            casez (\$311 )
+              25'h0000000:
+                  fld2_in = 6'h19;
+              25'h0000001:
+                  fld2_in = 6'h1a;
+              25'h0000002:
+                  fld2_in = 6'h1b;
+              25'h0000003:
+                  fld2_in = 6'h1c;
+              25'h0000004:
+                  fld2_in = 6'h1d;
+              25'h0000005:
+                  fld2_in = 6'h1e;
+              default:
+                  fld2_in = 6'h00;
             endcase
         4'h7:
             (* full_case = 32'd1 *)
-            casez (\$311 )
+            casez (\$312 )
               25'h0000001:
-                  fld2 = \$312 ;
+                  fld2_in = \$313 ;
               25'h0000002:
-                  fld2 = \$313 ;
+                  fld2_in = \$314 ;
               25'h0000003:
-                  fld2 = \$314 ;
+                  fld2_in = \$315 ;
               25'h0000004:
-                  fld2 = \$315 ;
+                  fld2_in = \$316 ;
               default:
-                  fld2 = 6'h00;
+                  fld2_in = 6'h00;
             endcase
         4'h8:
-            fld2 = 6'h24;
+            fld2_in = 6'h24;
         4'h9, 4'ha:
-            fld2 = 6'h25;
+            fld2_in = 6'h25;
       endcase
     end
   end
@@ -14667,37 +14688,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     fast_ok = 1'h0;
     casez (fld2)
       6'h02:
-          fast_ok = \$332 ;
-      6'h03:
-          fast_ok = \$333 ;
-      6'h04:
-          fast_ok = \$334 ;
-      6'h05:
-          fast_ok = \$335 ;
-      6'h07:
-          fast_ok = \$336 ;
-      6'h09:
-          fast_ok = \$337 ;
-      6'h0c:
           fast_ok = \$338 ;
-      6'h19:
+      6'h03:
           fast_ok = \$339 ;
-      6'h1b:
+      6'h04:
           fast_ok = \$340 ;
-      6'h1c:
+      6'h05:
           fast_ok = \$341 ;
-      6'h1d:
+      6'h07:
           fast_ok = \$342 ;
-      6'h1e:
+      6'h09:
           fast_ok = \$343 ;
-      6'h10:
+      6'h0c:
+          fast_ok = \$344 ;
+      6'h19:
+          fast_ok = \$345 ;
+      6'h1b:
           fast_ok = \$346 ;
+      6'h1c:
+          fast_ok = \$347 ;
+      6'h1d:
+          fast_ok = \$348 ;
+      6'h1e:
+          fast_ok = \$349 ;
+      6'h10:
+          fast_ok = \$352 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     o_calldata__valid = 1'h0;
-    if (\$393 ) begin
+    if (\$401 ) begin
       o_calldata__valid = 1'h1;
     end
     if (chunk_valid) begin
@@ -14707,13 +14728,13 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     o_calldata__payload = 69'h000000000000000000;
-    if (\$393 ) begin
+    if (\$401 ) begin
       o_calldata__payload[68] = 1'h1;
     end
     if (chunk_valid) begin
       (* full_case = 32'd1 *)
       if (cd_a) begin
-        o_calldata__payload[63:0] = { \port$14838$0 , \port$14836$0 , \port$14834$0 , \port$14832$0 , \port$14830$0 , \port$14828$0 , \port$14826$0 , \port$14824$0  };
+        o_calldata__payload[63:0] = { \port$14877$0 , \port$14875$0 , \port$14873$0 , \port$14871$0 , \port$14869$0 , \port$14867$0 , \port$14865$0 , \port$14863$0  };
         o_calldata__payload[67:64] = t;
       end else begin
         o_calldata__payload[63:0] = { s7, s6, s5, s4, s3, s2, s1, s0 };
@@ -14731,14 +14752,14 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$401 ) begin
+            end else if (\$409 ) begin
               consume = 4'h0;
             end else begin
               if (b_done) begin
                 consume = { 1'h0, o };
-              end else if (\$402 ) begin
+              end else if (\$410 ) begin
                 consume = 4'h8;
-              end else if (\$403 ) begin
+              end else if (\$411 ) begin
                 consume = { 1'h0, o };
               end else if (b_header) begin
                 (* full_case = 32'd1 *)
@@ -14747,15 +14768,15 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                 end else if (is_list) begin
                   consume = oh[3:0];
                 end else begin
-                  consume = \$409 [3:0];
+                  consume = \$417 [3:0];
                 end
               end
             end
           end
       1'h1:
-          if (\$411 ) begin
+          if (\$419 ) begin
             consume = avail[3:0];
-          end else if (\$412 ) begin
+          end else if (\$420 ) begin
             consume = 4'h8;
           end
     endcase
@@ -14770,7 +14791,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$401 ) begin
+            end else if (\$409 ) begin
               \release  = 1'h1;
             end else begin
               if (b_done) begin
@@ -14779,7 +14800,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             end
           end
       1'h1:
-          if (\$411 ) begin
+          if (\$419 ) begin
             \release  = 1'h1;
           end
     endcase
@@ -14793,15 +14814,15 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$401 ) begin
+            end else if (\$409 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$402 ) begin
-              end else if (\$403 ) begin
+              end else if (\$410 ) begin
+              end else if (\$411 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$408 ) begin
+                  if (\$416 ) begin
                   end else begin
                     casez (fld)
                       6'h01:
@@ -14836,38 +14857,38 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$486  = o__valid;
+    \$496  = o__valid;
     if (o__ready) begin
-      \$486  = 1'h0;
+      \$496  = 1'h0;
     end
     if (copy_now) begin
-      \$486  = 1'h1;
+      \$496  = 1'h1;
     end
     if (pipe_rst) begin
-      \$486  = 1'h0;
+      \$496  = 1'h0;
     end
     if (rst) begin
-      \$486  = 1'h0;
+      \$496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$487  = o__payload;
+    \$497  = o__payload;
     if (copy_now) begin
-      \$487  = rec;
+      \$497  = rec;
     end
     if (pipe_rst) begin
-      \$487  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$497  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$487  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$497  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$488  = rec;
+    \$498  = rec;
     if (copy_now) begin
-      \$488  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$498  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     (* full_case = 32'd1 *)
     casez (state)
@@ -14875,14 +14896,14 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
-              \$488 [4:0] = a_code;
+              \$498 [4:0] = a_code;
             end else if (b_err) begin
-              \$488 [4:0] = b_code;
-            end else if (\$413 ) begin
-              \$488 [4:0] = 5'h01;
-              \$488 [3011:2987] = \$415 [24:0];
-              if (\$418 ) begin
-                \$488 [4:0] = 5'h1b;
+              \$498 [4:0] = b_code;
+            end else if (\$421 ) begin
+              \$498 [4:0] = 5'h01;
+              \$498 [3011:2987] = \$423 [24:0];
+              if (\$426 ) begin
+                \$498 [4:0] = 5'h1b;
               end
             end else begin
               if (a_active) begin
@@ -14890,201 +14911,201 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                   casez (cur_f)
                     6'h02:
                       begin
-                        \$488 [394:139] = val_a;
-                        \$488 [9] = 1'h1;
+                        \$498 [394:139] = val_a;
+                        \$498 [9] = 1'h1;
                       end
                     6'h03:
-                        \$488 [74:11] = val_a[63:0];
+                        \$498 [74:11] = val_a[63:0];
                     6'h04:
-                        \$488 [650:395] = val_a;
+                        \$498 [650:395] = val_a;
                     6'h05:
-                        \$488 [906:651] = val_a;
+                        \$498 [906:651] = val_a;
                     6'h06:
-                        \$488 [1162:907] = val_a;
+                        \$498 [1162:907] = val_a;
                     6'h07:
-                        \$488 [138:75] = val_a[63:0];
+                        \$498 [138:75] = val_a[63:0];
                     6'h08:
-                        \$488 [2602:2443] = val_a[159:0];
+                        \$498 [2602:2443] = val_a[159:0];
                     6'h09:
-                        \$488 [1674:1419] = val_a;
+                        \$498 [1674:1419] = val_a;
                     6'h0c:
-                        \$488 [1418:1163] = val_a;
+                        \$498 [1418:1163] = val_a;
                     6'h0f:
                       begin
-                        \$488 [1930:1675] = val_a;
-                        if (\$419 ) begin
-                          \$488 [394:139] = \$420 [256:1];
-                          \$488 [9] = 1'h1;
+                        \$498 [1930:1675] = val_a;
+                        if (\$427 ) begin
+                          \$498 [394:139] = \$428 [256:1];
+                          \$498 [9] = 1'h1;
                         end
                       end
                     6'h10:
-                        \$488 [1930:1675] = val_a;
+                        \$498 [1930:1675] = val_a;
                     6'h11:
-                        \$488 [2186:1931] = val_a;
+                        \$498 [2186:1931] = val_a;
                     6'h12:
-                        \$488 [2442:2187] = val_a;
+                        \$498 [2442:2187] = val_a;
                   endcase
                 end
               end
               if (b_done) begin
-                \$488 [3011:2987] = \$425 [24:0];
-                if (\$428 ) begin
-                  \$488 [4:0] = 5'h1b;
+                \$498 [3011:2987] = \$433 [24:0];
+                if (\$436 ) begin
+                  \$498 [4:0] = 5'h1b;
                 end
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
                 if (typed) begin
-                  \$488 [7:5] = \port$14824$0 [2:0];
+                  \$498 [7:5] = \port$14863$0 [2:0];
                 end
                 casez (fld)
                   6'h01, 6'h1f:
                     begin
-                      \$488 [2914:2891] = p[23:0];
-                      \$488 [2938:2915] = \$441 [23:0];
-                      \$488 [2986:2963] = \$63 [23:0];
-                      if (\$442 ) begin
-                        \$488 [8] = 1'h1;
+                      \$498 [2914:2891] = p[23:0];
+                      \$498 [2938:2915] = \$449 [23:0];
+                      \$498 [2986:2963] = \$63 [23:0];
+                      if (\$450 ) begin
+                        \$498 [8] = 1'h1;
                       end
                     end
                   6'h0f, 6'h10:
-                      \$488 [2962:2939] = p[23:0];
+                      \$498 [2962:2939] = p[23:0];
                   6'h08:
-                      \$488 [10] = \$443 ;
+                      \$498 [10] = \$451 ;
                   6'h0a:
                     begin
-                      \$488 [2626:2603] = \$444 [23:0];
-                      \$488 [2650:2627] = ln;
+                      \$498 [2626:2603] = \$452 [23:0];
+                      \$498 [2650:2627] = ln;
                     end
                   6'h0b:
                     begin
-                      \$488 [2770:2747] = p[23:0];
-                      \$488 [2794:2771] = \$63 [23:0];
+                      \$498 [2770:2747] = p[23:0];
+                      \$498 [2794:2771] = \$63 [23:0];
                     end
                   6'h0d:
                     begin
-                      \$488 [2818:2795] = p[23:0];
-                      \$488 [2842:2819] = \$63 [23:0];
+                      \$498 [2818:2795] = p[23:0];
+                      \$498 [2842:2819] = \$63 [23:0];
                     end
                   6'h0e:
                     begin
-                      \$488 [2866:2843] = p[23:0];
-                      \$488 [2890:2867] = \$63 [23:0];
+                      \$498 [2866:2843] = p[23:0];
+                      \$498 [2890:2867] = \$63 [23:0];
                     end
                   6'h13:
-                      \$488 [2674:2651] = \$445 [23:0];
+                      \$498 [2674:2651] = \$453 [23:0];
                   6'h16:
-                      \$488 [2698:2675] = \$446 [23:0];
+                      \$498 [2698:2675] = \$454 [23:0];
                   6'h17:
-                      \$488 [2722:2699] = \$447 [23:0];
+                      \$498 [2722:2699] = \$455 [23:0];
                   6'h18:
-                      \$488 [2746:2723] = \$448 [23:0];
+                      \$498 [2746:2723] = \$456 [23:0];
                 endcase
                 if (is_list) begin
                 end else if (b_complete) begin
                   casez (fld)
                     6'h02:
                       begin
-                        \$488 [394:139] = { 192'h000000000000000000000000000000000000000000000000, val_b };
-                        \$488 [9] = 1'h1;
+                        \$498 [394:139] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$498 [9] = 1'h1;
                       end
                     6'h03:
-                        \$488 [74:11] = val_b;
+                        \$498 [74:11] = val_b;
                     6'h04:
-                        \$488 [650:395] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$498 [650:395] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h05:
-                        \$488 [906:651] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$498 [906:651] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h06:
-                        \$488 [1162:907] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$498 [1162:907] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h07:
-                        \$488 [138:75] = val_b;
+                        \$498 [138:75] = val_b;
                     6'h08:
-                        \$488 [2602:2443] = { 96'h000000000000000000000000, val_b };
+                        \$498 [2602:2443] = { 96'h000000000000000000000000, val_b };
                     6'h09:
-                        \$488 [1674:1419] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$498 [1674:1419] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h0c:
-                        \$488 [1418:1163] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$498 [1418:1163] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h0f:
                       begin
-                        \$488 [1930:1675] = { 192'h000000000000000000000000000000000000000000000000, val_b };
-                        if (\$459 ) begin
-                          \$488 [394:139] = { 192'h000000000000000000000000000000000000000000000000, \$460 [64:1] };
-                          \$488 [9] = 1'h1;
+                        \$498 [1930:1675] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        if (\$467 ) begin
+                          \$498 [394:139] = { 192'h000000000000000000000000000000000000000000000000, \$468 [64:1] };
+                          \$498 [9] = 1'h1;
                         end
                       end
                     6'h10:
-                        \$488 [1930:1675] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$498 [1930:1675] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h11:
-                        \$488 [2186:1931] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$498 [2186:1931] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h12:
-                        \$488 [2442:2187] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$498 [2442:2187] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                   endcase
                 end
                 if (c_take) begin
                   casez (fld2)
                     6'h02:
                       begin
-                        \$488 [394:139] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
-                        \$488 [9] = 1'h1;
+                        \$498 [394:139] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$498 [9] = 1'h1;
                       end
                     6'h03:
-                        \$488 [74:11] = { 8'h00, val2 };
+                        \$498 [74:11] = { 8'h00, val2 };
                     6'h04:
-                        \$488 [650:395] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$498 [650:395] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h05:
-                        \$488 [906:651] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$498 [906:651] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h06:
-                        \$488 [1162:907] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$498 [1162:907] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h07:
-                        \$488 [138:75] = { 8'h00, val2 };
+                        \$498 [138:75] = { 8'h00, val2 };
                     6'h08:
-                        \$488 [2602:2443] = { 104'h00000000000000000000000000, val2 };
+                        \$498 [2602:2443] = { 104'h00000000000000000000000000, val2 };
                     6'h09:
-                        \$488 [1674:1419] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$498 [1674:1419] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h0c:
-                        \$488 [1418:1163] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$498 [1418:1163] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h0f:
                       begin
-                        \$488 [1930:1675] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
-                        if (\$465 ) begin
-                          \$488 [394:139] = { 200'h00000000000000000000000000000000000000000000000000, \$466 [56:1] };
-                          \$488 [9] = 1'h1;
+                        \$498 [1930:1675] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        if (\$475 ) begin
+                          \$498 [394:139] = { 200'h00000000000000000000000000000000000000000000000000, \$476 [56:1] };
+                          \$498 [9] = 1'h1;
                         end
                       end
                     6'h10:
-                        \$488 [1930:1675] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$498 [1930:1675] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h11:
-                        \$488 [2186:1931] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$498 [2186:1931] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h12:
-                        \$488 [2442:2187] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$498 [2442:2187] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                   endcase
-                  if (\$467 ) begin
-                    \$488 [2962:2939] = \$468 [23:0];
+                  if (\$477 ) begin
+                    \$498 [2962:2939] = \$478 [23:0];
                   end
                 end
               end
             end
           end
       1'h1:
-          if (\$477 ) begin
-            \$488 [3011:2987] = \$480 [24:0];
-            if (\$483 ) begin
-              \$488 [4:0] = 5'h1b;
+          if (\$487 ) begin
+            \$498 [3011:2987] = \$490 [24:0];
+            if (\$493 ) begin
+              \$498 [4:0] = 5'h1b;
             end
           end
     endcase
     if (pipe_rst) begin
-      \$488  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$498  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$488  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$498  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$489  = pending;
+    \$499  = pending;
     if (copy_now) begin
-      \$489  = 1'h0;
+      \$499  = 1'h0;
     end
     (* full_case = 32'd1 *)
     casez (state)
@@ -15093,61 +15114,61 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
-              \$489  = 1'h1;
+            end else if (\$421 ) begin
+              \$499  = 1'h1;
             end else begin
               if (b_done) begin
-                \$489  = 1'h1;
+                \$499  = 1'h1;
               end
             end
           end
       1'h1:
-          if (\$477 ) begin
-            \$489  = 1'h1;
+          if (\$487 ) begin
+            \$499  = 1'h1;
           end
     endcase
     if (pipe_rst) begin
-      \$489  = 1'h0;
+      \$499  = 1'h0;
     end
     if (rst) begin
-      \$489  = 1'h0;
+      \$499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$490  = state;
+    \$500  = state;
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
-              \$490  = 1'h1;
+              \$500  = 1'h1;
             end else if (b_err) begin
-              \$490  = 1'h1;
-            end else if (\$413 ) begin
-              \$490  = 1'h0;
+              \$500  = 1'h1;
+            end else if (\$421 ) begin
+              \$500  = 1'h0;
             end else begin
               if (b_done) begin
-                \$490  = 1'h0;
+                \$500  = 1'h0;
               end
             end
           end
       1'h1:
-          if (\$477 ) begin
-            \$490  = 1'h0;
+          if (\$487 ) begin
+            \$500  = 1'h0;
           end
     endcase
     if (pipe_rst) begin
-      \$490  = 1'h0;
+      \$500  = 1'h0;
     end
     if (rst) begin
-      \$490  = 1'h0;
+      \$500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$491  = start;
+    \$501  = start;
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
@@ -15155,34 +15176,34 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-              \$491  = 1'h0;
-            end else if (\$413 ) begin
-              \$491  = 1'h1;
+              \$501  = 1'h0;
+            end else if (\$421 ) begin
+              \$501  = 1'h1;
             end else begin
               if (b_done) begin
-                \$491  = 1'h1;
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+                \$501  = 1'h1;
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
-                \$491  = 1'h0;
+                \$501  = 1'h0;
               end
             end
           end
       1'h1:
-          if (\$477 ) begin
-            \$491  = 1'h1;
+          if (\$487 ) begin
+            \$501  = 1'h1;
           end
     endcase
     if (pipe_rst) begin
-      \$491  = 1'h1;
+      \$501  = 1'h1;
     end
     if (rst) begin
-      \$491  = 1'h1;
+      \$501  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$492  = pos;
+    \$502  = pos;
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
@@ -15190,56 +15211,56 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
-              \$492  = 25'h0000000;
+            end else if (\$421 ) begin
+              \$502  = 25'h0000000;
             end else begin
               if (b_done) begin
-                \$492  = 25'h0000000;
-              end else if (\$422 ) begin
-                if (\$429 ) begin
-                  \$492  = \$430 [24:0];
+                \$502  = 25'h0000000;
+              end else if (\$430 ) begin
+                if (\$437 ) begin
+                  \$502  = \$438 [24:0];
                 end
-              end else if (\$423 ) begin
-                if (\$431 ) begin
-                  \$492  = \$432 [24:0];
+              end else if (\$431 ) begin
+                if (\$439 ) begin
+                  \$502  = \$440 [24:0];
                 end
               end else if (b_header) begin
                 (* full_case = 32'd1 *)
                 if (c_take) begin
-                  if (\$469 ) begin
-                    \$492  = \$470 [24:0];
+                  if (\$479 ) begin
+                    \$502  = \$480 [24:0];
                   end
                 end else if (is_list) begin
-                  if (\$471 ) begin
-                    \$492  = \$472 [24:0];
+                  if (\$481 ) begin
+                    \$502  = \$482 [24:0];
                   end
                 end else begin
-                  if (\$473 ) begin
-                    \$492  = \$475 [24:0];
+                  if (\$483 ) begin
+                    \$502  = \$485 [24:0];
                   end
                 end
               end
             end
           end
       1'h1:
-          if (\$477 ) begin
-            \$492  = 25'h0000000;
-          end else if (\$478 ) begin
-            if (\$484 ) begin
-              \$492  = \$485 [24:0];
+          if (\$487 ) begin
+            \$502  = 25'h0000000;
+          end else if (\$488 ) begin
+            if (\$494 ) begin
+              \$502  = \$495 [24:0];
             end
           end
     endcase
     if (pipe_rst) begin
-      \$492  = 25'h0000000;
+      \$502  = 25'h0000000;
     end
     if (rst) begin
-      \$492  = 25'h0000000;
+      \$502  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$493  = rem;
+    \$503  = rem;
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
@@ -15247,47 +15268,47 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
-              \$493  = 24'h000000;
+            end else if (\$421 ) begin
+              \$503  = 24'h000000;
             end else begin
               if (a_active) begin
                 (* full_case = 32'd1 *)
                 if (a_complete) begin
-                  \$493  = 24'h000000;
+                  \$503  = 24'h000000;
                 end else begin
-                  \$493  = \$421 [23:0];
+                  \$503  = \$429 [23:0];
                 end
               end
               if (b_done) begin
-                \$493  = 24'h000000;
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+                \$503  = 24'h000000;
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
                 (* full_case = 32'd1 *)
                 if (is_list) begin
                 end else if (b_complete) begin
-                  \$493  = 24'h000000;
+                  \$503  = 24'h000000;
                 end else begin
-                  \$493  = \$461 [23:0];
+                  \$503  = \$469 [23:0];
                 end
               end
             end
           end
       1'h1:
-          if (\$477 ) begin
-            \$493  = 24'h000000;
+          if (\$487 ) begin
+            \$503  = 24'h000000;
           end
     endcase
     if (pipe_rst) begin
-      \$493  = 24'h000000;
+      \$503  = 24'h000000;
     end
     if (rst) begin
-      \$493  = 24'h000000;
+      \$503  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$494  = depth;
+    \$504  = depth;
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
@@ -15295,42 +15316,42 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
-              \$494  = 3'h0;
+            end else if (\$421 ) begin
+              \$504  = 3'h0;
             end else begin
               if (b_done) begin
-                \$494  = 3'h0;
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+                \$504  = 3'h0;
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
                 if (b_close) begin
-                  \$494  = \$433 [2:0];
+                  \$504  = \$441 [2:0];
                 end
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$453 ) begin
+                  if (\$461 ) begin
                   end else begin
-                    \$494  = \$457 [2:0];
+                    \$504  = \$465 [2:0];
                   end
                 end
               end
             end
           end
       1'h1:
-          if (\$477 ) begin
-            \$494  = 3'h0;
+          if (\$487 ) begin
+            \$504  = 3'h0;
           end
     endcase
     if (pipe_rst) begin
-      \$494  = 3'h0;
+      \$504  = 3'h0;
     end
     if (rst) begin
-      \$494  = 3'h0;
+      \$504  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$495  = wrap_v;
+    \$505  = wrap_v;
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
@@ -15338,13 +15359,13 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
-              \$495  = 1'h0;
+            end else if (\$421 ) begin
+              \$505  = 1'h0;
             end else begin
               if (b_done) begin
-                \$495  = 1'h0;
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+                \$505  = 1'h0;
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
                 casez (fld)
                   6'h01, 6'h1f:
@@ -15370,124 +15391,124 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                   6'h18:
                       /* empty */;
                   6'h20:
-                      \$495  = 1'h1;
+                      \$505  = 1'h1;
                 endcase
               end
             end
           end
       1'h1:
-          if (\$477 ) begin
-            \$495  = 1'h0;
+          if (\$487 ) begin
+            \$505  = 1'h0;
           end
     endcase
     if (pipe_rst) begin
-      \$495  = 1'h0;
+      \$505  = 1'h0;
     end
     if (rst) begin
-      \$495  = 1'h0;
+      \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$496  = acc;
+    \$506  = acc;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (a_active) begin
                 (* full_case = 32'd1 *)
                 if (a_complete) begin
                 end else begin
-                  \$496  = val_a;
+                  \$506  = val_a;
                 end
               end
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
                 (* full_case = 32'd1 *)
                 if (is_list) begin
                 end else if (b_complete) begin
                 end else begin
-                  \$496  = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                  \$506  = { 192'h000000000000000000000000000000000000000000000000, val_b };
                 end
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$496  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$506  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$496  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$506  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$497  = cur_first;
+    \$507  = cur_first;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (a_active) begin
                 (* full_case = 32'd1 *)
                 if (a_complete) begin
                 end else begin
-                  \$497  = 1'h0;
+                  \$507  = 1'h0;
                 end
               end
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
                 (* full_case = 32'd1 *)
                 if (is_list) begin
                 end else if (b_complete) begin
                 end else begin
-                  \$497  = \$462 ;
+                  \$507  = \$470 ;
                 end
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$497  = 1'h0;
+      \$507  = 1'h0;
     end
     if (rst) begin
-      \$497  = 1'h0;
+      \$507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$498  = top_ctx;
+    \$508  = top_ctx;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
                 if (b_close) begin
-                  \$498  = \$435 ;
+                  \$508  = \$443 ;
                 end
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$453 ) begin
+                  if (\$461 ) begin
                   end else begin
-                    \$498  = child;
+                    \$508  = child;
                   end
                 end
               end
@@ -15495,35 +15516,35 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$498  = 4'h0;
+      \$508  = 4'h0;
     end
     if (rst) begin
-      \$498  = 4'h0;
+      \$508  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$499  = top_end;
+    \$509  = top_end;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
                 if (b_close) begin
-                  \$499  = \$437 ;
+                  \$509  = \$445 ;
                 end
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$453 ) begin
+                  if (\$461 ) begin
                   end else begin
-                    \$499  = \$458 [25:0];
+                    \$509  = \$466 [25:0];
                   end
                 end
               end
@@ -15531,74 +15552,74 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$499  = 26'h0000000;
+      \$509  = 26'h0000000;
     end
     if (rst) begin
-      \$499  = 26'h0000000;
+      \$509  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$500  = top_cnt;
+    \$510  = top_cnt;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
                 if (b_close) begin
-                  \$500  = \$439 ;
+                  \$510  = \$447 ;
                 end
               end else if (b_header) begin
-                \$500  = \$440 [23:0];
+                \$510  = \$448 [23:0];
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$453 ) begin
+                  if (\$461 ) begin
                   end else begin
-                    \$500  = 24'h000000;
+                    \$510  = 24'h000000;
                   end
                 end
                 if (c_take) begin
-                  \$500  = \$464 [23:0];
+                  \$510  = \$474 [23:0];
                 end
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$500  = 24'h000000;
+      \$510  = 24'h000000;
     end
     if (rst) begin
-      \$500  = 24'h000000;
+      \$510  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$501  = stk_ctx0;
+    \$511  = stk_ctx0;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$453 ) begin
+                  if (\$461 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
-                          \$501  = \$455 ;
+                          \$511  = \$463 ;
                     endcase
                   end
                 end
@@ -15607,76 +15628,36 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$501  = 4'h0;
+      \$511  = 4'h0;
     end
     if (rst) begin
-      \$501  = 4'h0;
+      \$511  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$502  = stk_ctx1;
+    \$512  = stk_ctx1;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$453 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          \$502  = \$455 ;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$502  = 4'h0;
-    end
-    if (rst) begin
-      \$502  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$503  = stk_ctx2;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$413 ) begin
-            end else begin
-              if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
-                  (* full_case = 32'd1 *)
-                  if (\$453 ) begin
+                  if (\$461 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
                           /* empty */;
                       3'h1:
-                          /* empty */;
-                      3'h2:
-                          \$503  = \$455 ;
+                          \$512  = \$463 ;
                     endcase
                   end
                 end
@@ -15685,30 +15666,30 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$503  = 4'h0;
+      \$512  = 4'h0;
     end
     if (rst) begin
-      \$503  = 4'h0;
+      \$512  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$504  = stk_ctx3;
+    \$513  = stk_ctx2;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$453 ) begin
+                  if (\$461 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -15716,9 +15697,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h1:
                           /* empty */;
                       3'h2:
-                          /* empty */;
-                      3'h3:
-                          \$504  = \$455 ;
+                          \$513  = \$463 ;
                     endcase
                   end
                 end
@@ -15727,30 +15706,30 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$504  = 4'h0;
+      \$513  = 4'h0;
     end
     if (rst) begin
-      \$504  = 4'h0;
+      \$513  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$505  = stk_ctx4;
+    \$514  = stk_ctx3;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$453 ) begin
+                  if (\$461 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -15760,9 +15739,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h2:
                           /* empty */;
                       3'h3:
-                          /* empty */;
-                      3'h4:
-                          \$505  = \$455 ;
+                          \$514  = \$463 ;
                     endcase
                   end
                 end
@@ -15771,30 +15748,30 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$505  = 4'h0;
+      \$514  = 4'h0;
     end
     if (rst) begin
-      \$505  = 4'h0;
+      \$514  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$506  = stk_ctx5;
+    \$515  = stk_ctx4;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$453 ) begin
+                  if (\$461 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -15806,9 +15783,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h3:
                           /* empty */;
                       3'h4:
-                          /* empty */;
-                      3'h5:
-                          \$506  = \$455 ;
+                          \$515  = \$463 ;
                     endcase
                   end
                 end
@@ -15817,230 +15792,30 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$506  = 4'h0;
+      \$515  = 4'h0;
     end
     if (rst) begin
-      \$506  = 4'h0;
+      \$515  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$507  = stk_end0;
+    \$516  = stk_ctx5;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$453 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          \$507  = top_end;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$507  = 26'h0000000;
-    end
-    if (rst) begin
-      \$507  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$508  = stk_end1;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$413 ) begin
-            end else begin
-              if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
-                  (* full_case = 32'd1 *)
-                  if (\$453 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          \$508  = top_end;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$508  = 26'h0000000;
-    end
-    if (rst) begin
-      \$508  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$509  = stk_end2;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$413 ) begin
-            end else begin
-              if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
-                  (* full_case = 32'd1 *)
-                  if (\$453 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          /* empty */;
-                      3'h2:
-                          \$509  = top_end;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$509  = 26'h0000000;
-    end
-    if (rst) begin
-      \$509  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$510  = stk_end3;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$413 ) begin
-            end else begin
-              if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
-                  (* full_case = 32'd1 *)
-                  if (\$453 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          /* empty */;
-                      3'h2:
-                          /* empty */;
-                      3'h3:
-                          \$510  = top_end;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$510  = 26'h0000000;
-    end
-    if (rst) begin
-      \$510  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$511  = stk_end4;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$413 ) begin
-            end else begin
-              if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
-                  (* full_case = 32'd1 *)
-                  if (\$453 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          /* empty */;
-                      3'h2:
-                          /* empty */;
-                      3'h3:
-                          /* empty */;
-                      3'h4:
-                          \$511  = top_end;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$511  = 26'h0000000;
-    end
-    if (rst) begin
-      \$511  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$512  = stk_end5;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$413 ) begin
-            end else begin
-              if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
-                  (* full_case = 32'd1 *)
-                  if (\$453 ) begin
+                  if (\$461 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -16054,7 +15829,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h4:
                           /* empty */;
                       3'h5:
-                          \$512  = top_end;
+                          \$516  = \$463 ;
                     endcase
                   end
                 end
@@ -16063,34 +15838,34 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$512  = 26'h0000000;
+      \$516  = 4'h0;
     end
     if (rst) begin
-      \$512  = 26'h0000000;
+      \$516  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$513  = stk_cnt0;
+    \$517  = stk_end0;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$453 ) begin
+                  if (\$461 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
-                          \$513  = \$456 [23:0];
+                          \$517  = top_end;
                     endcase
                   end
                 end
@@ -16099,36 +15874,36 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$513  = 24'h000000;
+      \$517  = 26'h0000000;
     end
     if (rst) begin
-      \$513  = 24'h000000;
+      \$517  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$514  = stk_cnt1;
+    \$518  = stk_end1;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$453 ) begin
+                  if (\$461 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
                           /* empty */;
                       3'h1:
-                          \$514  = \$456 [23:0];
+                          \$518  = top_end;
                     endcase
                   end
                 end
@@ -16137,30 +15912,30 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$514  = 24'h000000;
+      \$518  = 26'h0000000;
     end
     if (rst) begin
-      \$514  = 24'h000000;
+      \$518  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$515  = stk_cnt2;
+    \$519  = stk_end2;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$453 ) begin
+                  if (\$461 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -16168,7 +15943,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h1:
                           /* empty */;
                       3'h2:
-                          \$515  = \$456 [23:0];
+                          \$519  = top_end;
                     endcase
                   end
                 end
@@ -16177,30 +15952,30 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$515  = 24'h000000;
+      \$519  = 26'h0000000;
     end
     if (rst) begin
-      \$515  = 24'h000000;
+      \$519  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$516  = stk_cnt3;
+    \$520  = stk_end3;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$453 ) begin
+                  if (\$461 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -16210,7 +15985,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h2:
                           /* empty */;
                       3'h3:
-                          \$516  = \$456 [23:0];
+                          \$520  = top_end;
                     endcase
                   end
                 end
@@ -16219,30 +15994,30 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$516  = 24'h000000;
+      \$520  = 26'h0000000;
     end
     if (rst) begin
-      \$516  = 24'h000000;
+      \$520  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$517  = stk_cnt4;
+    \$521  = stk_end4;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$453 ) begin
+                  if (\$461 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -16254,7 +16029,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h3:
                           /* empty */;
                       3'h4:
-                          \$517  = \$456 [23:0];
+                          \$521  = top_end;
                     endcase
                   end
                 end
@@ -16263,30 +16038,30 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$517  = 24'h000000;
+      \$521  = 26'h0000000;
     end
     if (rst) begin
-      \$517  = 24'h000000;
+      \$521  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$518  = stk_cnt5;
+    \$522  = stk_end5;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
                 if (is_list) begin
                   (* full_case = 32'd1 *)
-                  if (\$453 ) begin
+                  if (\$461 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -16300,7 +16075,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h4:
                           /* empty */;
                       3'h5:
-                          \$518  = \$456 [23:0];
+                          \$522  = top_end;
                     endcase
                   end
                 end
@@ -16309,106 +16084,352 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$518  = 24'h000000;
+      \$522  = 26'h0000000;
     end
     if (rst) begin
-      \$518  = 24'h000000;
+      \$522  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$519  = cur_f;
+    \$523  = stk_cnt0;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
-                (* full_case = 32'd1 *)
                 if (is_list) begin
-                end else if (b_complete) begin
-                end else begin
-                  \$519  = fld;
+                  (* full_case = 32'd1 *)
+                  if (\$461 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          \$523  = \$464 [23:0];
+                    endcase
+                  end
                 end
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$519  = 6'h00;
+      \$523  = 24'h000000;
     end
     if (rst) begin
-      \$519  = 6'h00;
+      \$523  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$520  = cur_wrapped;
+    \$524  = stk_cnt1;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
-                (* full_case = 32'd1 *)
                 if (is_list) begin
-                end else if (b_complete) begin
-                end else begin
-                  \$520  = wrapped;
+                  (* full_case = 32'd1 *)
+                  if (\$461 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          \$524  = \$464 [23:0];
+                    endcase
+                  end
                 end
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$520  = 1'h0;
+      \$524  = 24'h000000;
     end
     if (rst) begin
-      \$520  = 1'h0;
+      \$524  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$521  = cur_big;
+    \$525  = stk_cnt2;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
             if (a_err) begin
             end else if (b_err) begin
-            end else if (\$413 ) begin
+            end else if (\$421 ) begin
             end else begin
               if (b_done) begin
-              end else if (\$422 ) begin
-              end else if (\$423 ) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
               end else if (b_header) begin
-                (* full_case = 32'd1 *)
                 if (is_list) begin
-                end else if (b_complete) begin
-                end else begin
-                  \$521  = \$463 ;
+                  (* full_case = 32'd1 *)
+                  if (\$461 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          \$525  = \$464 [23:0];
+                    endcase
+                  end
                 end
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$521  = 1'h0;
+      \$525  = 24'h000000;
     end
     if (rst) begin
-      \$521  = 1'h0;
+      \$525  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$526  = stk_cnt3;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$421 ) begin
+            end else begin
+              if (b_done) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
+              end else if (b_header) begin
+                if (is_list) begin
+                  (* full_case = 32'd1 *)
+                  if (\$461 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          /* empty */;
+                      3'h3:
+                          \$526  = \$464 [23:0];
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$526  = 24'h000000;
+    end
+    if (rst) begin
+      \$526  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$527  = stk_cnt4;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$421 ) begin
+            end else begin
+              if (b_done) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
+              end else if (b_header) begin
+                if (is_list) begin
+                  (* full_case = 32'd1 *)
+                  if (\$461 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          /* empty */;
+                      3'h3:
+                          /* empty */;
+                      3'h4:
+                          \$527  = \$464 [23:0];
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$527  = 24'h000000;
+    end
+    if (rst) begin
+      \$527  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$528  = stk_cnt5;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$421 ) begin
+            end else begin
+              if (b_done) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
+              end else if (b_header) begin
+                if (is_list) begin
+                  (* full_case = 32'd1 *)
+                  if (\$461 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          /* empty */;
+                      3'h3:
+                          /* empty */;
+                      3'h4:
+                          /* empty */;
+                      3'h5:
+                          \$528  = \$464 [23:0];
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$528  = 24'h000000;
+    end
+    if (rst) begin
+      \$528  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$529  = cur_f;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$421 ) begin
+            end else begin
+              if (b_done) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
+              end else if (b_header) begin
+                (* full_case = 32'd1 *)
+                if (is_list) begin
+                end else if (b_complete) begin
+                end else begin
+                  \$529  = fld;
+                end
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$529  = 6'h00;
+    end
+    if (rst) begin
+      \$529  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$530  = cur_wrapped;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$421 ) begin
+            end else begin
+              if (b_done) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
+              end else if (b_header) begin
+                (* full_case = 32'd1 *)
+                if (is_list) begin
+                end else if (b_complete) begin
+                end else begin
+                  \$530  = wrapped;
+                end
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$530  = 1'h0;
+    end
+    if (rst) begin
+      \$530  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$531  = cur_big;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (a_err) begin
+            end else if (b_err) begin
+            end else if (\$421 ) begin
+            end else begin
+              if (b_done) begin
+              end else if (\$430 ) begin
+              end else if (\$431 ) begin
+              end else if (b_header) begin
+                (* full_case = 32'd1 *)
+                if (is_list) begin
+                end else if (b_complete) begin
+                end else begin
+                  \$531  = \$471 ;
+                end
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$531  = 1'h0;
+    end
+    if (rst) begin
+      \$531  = 1'h0;
     end
   end
   always @* begin
@@ -16416,21 +16437,21 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          b = \port$14824$0 ;
+          b = \port$14863$0 ;
       3'h1:
-          b = \port$14826$0 ;
+          b = \port$14865$0 ;
       3'h2:
-          b = \port$14828$0 ;
+          b = \port$14867$0 ;
       3'h3:
-          b = \port$14830$0 ;
+          b = \port$14869$0 ;
       3'h4:
-          b = \port$14832$0 ;
+          b = \port$14871$0 ;
       3'h5:
-          b = \port$14834$0 ;
+          b = \port$14873$0 ;
       3'h6:
-          b = \port$14836$0 ;
+          b = \port$14875$0 ;
       3'h7:
-          b = \port$14838$0 ;
+          b = \port$14877$0 ;
     endcase
   end
   always @* begin
@@ -16438,37 +16459,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$57 )
       4'h0:
-          len_byte1 = \port$14824$0 ;
+          len_byte1 = \port$14863$0 ;
       4'h1:
-          len_byte1 = \port$14826$0 ;
+          len_byte1 = \port$14865$0 ;
       4'h2:
-          len_byte1 = \port$14828$0 ;
+          len_byte1 = \port$14867$0 ;
       4'h3:
-          len_byte1 = \port$14830$0 ;
+          len_byte1 = \port$14869$0 ;
       4'h4:
-          len_byte1 = \port$14832$0 ;
+          len_byte1 = \port$14871$0 ;
       4'h5:
-          len_byte1 = \port$14834$0 ;
+          len_byte1 = \port$14873$0 ;
       4'h6:
-          len_byte1 = \port$14836$0 ;
+          len_byte1 = \port$14875$0 ;
       4'h7:
-          len_byte1 = \port$14838$0 ;
+          len_byte1 = \port$14877$0 ;
       4'h8:
-          len_byte1 = \port$14840$0 ;
+          len_byte1 = \port$14879$0 ;
       4'h9:
-          len_byte1 = \port$14842$0 ;
+          len_byte1 = \port$14881$0 ;
       4'ha:
-          len_byte1 = \port$14844$0 ;
+          len_byte1 = \port$14883$0 ;
       4'hb:
-          len_byte1 = \port$14846$0 ;
+          len_byte1 = \port$14885$0 ;
       4'hc:
-          len_byte1 = \port$14848$0 ;
+          len_byte1 = \port$14887$0 ;
       4'hd:
-          len_byte1 = \port$14850$0 ;
+          len_byte1 = \port$14889$0 ;
       4'he:
-          len_byte1 = \port$14852$0 ;
+          len_byte1 = \port$14891$0 ;
       4'hf:
-          len_byte1 = \port$14854$0 ;
+          len_byte1 = \port$14893$0 ;
     endcase
   end
   always @* begin
@@ -16476,37 +16497,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$58 )
       4'h0:
-          len_byte2 = \port$14824$0 ;
+          len_byte2 = \port$14863$0 ;
       4'h1:
-          len_byte2 = \port$14826$0 ;
+          len_byte2 = \port$14865$0 ;
       4'h2:
-          len_byte2 = \port$14828$0 ;
+          len_byte2 = \port$14867$0 ;
       4'h3:
-          len_byte2 = \port$14830$0 ;
+          len_byte2 = \port$14869$0 ;
       4'h4:
-          len_byte2 = \port$14832$0 ;
+          len_byte2 = \port$14871$0 ;
       4'h5:
-          len_byte2 = \port$14834$0 ;
+          len_byte2 = \port$14873$0 ;
       4'h6:
-          len_byte2 = \port$14836$0 ;
+          len_byte2 = \port$14875$0 ;
       4'h7:
-          len_byte2 = \port$14838$0 ;
+          len_byte2 = \port$14877$0 ;
       4'h8:
-          len_byte2 = \port$14840$0 ;
+          len_byte2 = \port$14879$0 ;
       4'h9:
-          len_byte2 = \port$14842$0 ;
+          len_byte2 = \port$14881$0 ;
       4'ha:
-          len_byte2 = \port$14844$0 ;
+          len_byte2 = \port$14883$0 ;
       4'hb:
-          len_byte2 = \port$14846$0 ;
+          len_byte2 = \port$14885$0 ;
       4'hc:
-          len_byte2 = \port$14848$0 ;
+          len_byte2 = \port$14887$0 ;
       4'hd:
-          len_byte2 = \port$14850$0 ;
+          len_byte2 = \port$14889$0 ;
       4'he:
-          len_byte2 = \port$14852$0 ;
+          len_byte2 = \port$14891$0 ;
       4'hf:
-          len_byte2 = \port$14854$0 ;
+          len_byte2 = \port$14893$0 ;
     endcase
   end
   always @* begin
@@ -16514,37 +16535,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$59 )
       4'h0:
-          len_byte3 = \port$14824$0 ;
+          len_byte3 = \port$14863$0 ;
       4'h1:
-          len_byte3 = \port$14826$0 ;
+          len_byte3 = \port$14865$0 ;
       4'h2:
-          len_byte3 = \port$14828$0 ;
+          len_byte3 = \port$14867$0 ;
       4'h3:
-          len_byte3 = \port$14830$0 ;
+          len_byte3 = \port$14869$0 ;
       4'h4:
-          len_byte3 = \port$14832$0 ;
+          len_byte3 = \port$14871$0 ;
       4'h5:
-          len_byte3 = \port$14834$0 ;
+          len_byte3 = \port$14873$0 ;
       4'h6:
-          len_byte3 = \port$14836$0 ;
+          len_byte3 = \port$14875$0 ;
       4'h7:
-          len_byte3 = \port$14838$0 ;
+          len_byte3 = \port$14877$0 ;
       4'h8:
-          len_byte3 = \port$14840$0 ;
+          len_byte3 = \port$14879$0 ;
       4'h9:
-          len_byte3 = \port$14842$0 ;
+          len_byte3 = \port$14881$0 ;
       4'ha:
-          len_byte3 = \port$14844$0 ;
+          len_byte3 = \port$14883$0 ;
       4'hb:
-          len_byte3 = \port$14846$0 ;
+          len_byte3 = \port$14885$0 ;
       4'hc:
-          len_byte3 = \port$14848$0 ;
+          len_byte3 = \port$14887$0 ;
       4'hd:
-          len_byte3 = \port$14850$0 ;
+          len_byte3 = \port$14889$0 ;
       4'he:
-          len_byte3 = \port$14852$0 ;
+          len_byte3 = \port$14891$0 ;
       4'hf:
-          len_byte3 = \port$14854$0 ;
+          len_byte3 = \port$14893$0 ;
     endcase
   end
   always @* begin
@@ -16552,37 +16573,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$91 [3:0])
       4'h0:
-          s0 = \port$14824$0 ;
+          s0 = \port$14863$0 ;
       4'h1:
-          s0 = \port$14826$0 ;
+          s0 = \port$14865$0 ;
       4'h2:
-          s0 = \port$14828$0 ;
+          s0 = \port$14867$0 ;
       4'h3:
-          s0 = \port$14830$0 ;
+          s0 = \port$14869$0 ;
       4'h4:
-          s0 = \port$14832$0 ;
+          s0 = \port$14871$0 ;
       4'h5:
-          s0 = \port$14834$0 ;
+          s0 = \port$14873$0 ;
       4'h6:
-          s0 = \port$14836$0 ;
+          s0 = \port$14875$0 ;
       4'h7:
-          s0 = \port$14838$0 ;
+          s0 = \port$14877$0 ;
       4'h8:
-          s0 = \port$14840$0 ;
+          s0 = \port$14879$0 ;
       4'h9:
-          s0 = \port$14842$0 ;
+          s0 = \port$14881$0 ;
       4'ha:
-          s0 = \port$14844$0 ;
+          s0 = \port$14883$0 ;
       4'hb:
-          s0 = \port$14846$0 ;
+          s0 = \port$14885$0 ;
       4'hc:
-          s0 = \port$14848$0 ;
+          s0 = \port$14887$0 ;
       4'hd:
-          s0 = \port$14850$0 ;
+          s0 = \port$14889$0 ;
       4'he:
-          s0 = \port$14852$0 ;
+          s0 = \port$14891$0 ;
       4'hf:
-          s0 = \port$14854$0 ;
+          s0 = \port$14893$0 ;
     endcase
   end
   always @* begin
@@ -16590,37 +16611,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$92 [3:0])
       4'h0:
-          s1 = \port$14824$0 ;
+          s1 = \port$14863$0 ;
       4'h1:
-          s1 = \port$14826$0 ;
+          s1 = \port$14865$0 ;
       4'h2:
-          s1 = \port$14828$0 ;
+          s1 = \port$14867$0 ;
       4'h3:
-          s1 = \port$14830$0 ;
+          s1 = \port$14869$0 ;
       4'h4:
-          s1 = \port$14832$0 ;
+          s1 = \port$14871$0 ;
       4'h5:
-          s1 = \port$14834$0 ;
+          s1 = \port$14873$0 ;
       4'h6:
-          s1 = \port$14836$0 ;
+          s1 = \port$14875$0 ;
       4'h7:
-          s1 = \port$14838$0 ;
+          s1 = \port$14877$0 ;
       4'h8:
-          s1 = \port$14840$0 ;
+          s1 = \port$14879$0 ;
       4'h9:
-          s1 = \port$14842$0 ;
+          s1 = \port$14881$0 ;
       4'ha:
-          s1 = \port$14844$0 ;
+          s1 = \port$14883$0 ;
       4'hb:
-          s1 = \port$14846$0 ;
+          s1 = \port$14885$0 ;
       4'hc:
-          s1 = \port$14848$0 ;
+          s1 = \port$14887$0 ;
       4'hd:
-          s1 = \port$14850$0 ;
+          s1 = \port$14889$0 ;
       4'he:
-          s1 = \port$14852$0 ;
+          s1 = \port$14891$0 ;
       4'hf:
-          s1 = \port$14854$0 ;
+          s1 = \port$14893$0 ;
     endcase
   end
   always @* begin
@@ -16628,37 +16649,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$93 [3:0])
       4'h0:
-          s2 = \port$14824$0 ;
+          s2 = \port$14863$0 ;
       4'h1:
-          s2 = \port$14826$0 ;
+          s2 = \port$14865$0 ;
       4'h2:
-          s2 = \port$14828$0 ;
+          s2 = \port$14867$0 ;
       4'h3:
-          s2 = \port$14830$0 ;
+          s2 = \port$14869$0 ;
       4'h4:
-          s2 = \port$14832$0 ;
+          s2 = \port$14871$0 ;
       4'h5:
-          s2 = \port$14834$0 ;
+          s2 = \port$14873$0 ;
       4'h6:
-          s2 = \port$14836$0 ;
+          s2 = \port$14875$0 ;
       4'h7:
-          s2 = \port$14838$0 ;
+          s2 = \port$14877$0 ;
       4'h8:
-          s2 = \port$14840$0 ;
+          s2 = \port$14879$0 ;
       4'h9:
-          s2 = \port$14842$0 ;
+          s2 = \port$14881$0 ;
       4'ha:
-          s2 = \port$14844$0 ;
+          s2 = \port$14883$0 ;
       4'hb:
-          s2 = \port$14846$0 ;
+          s2 = \port$14885$0 ;
       4'hc:
-          s2 = \port$14848$0 ;
+          s2 = \port$14887$0 ;
       4'hd:
-          s2 = \port$14850$0 ;
+          s2 = \port$14889$0 ;
       4'he:
-          s2 = \port$14852$0 ;
+          s2 = \port$14891$0 ;
       4'hf:
-          s2 = \port$14854$0 ;
+          s2 = \port$14893$0 ;
     endcase
   end
   always @* begin
@@ -16666,37 +16687,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$94 [3:0])
       4'h0:
-          s3 = \port$14824$0 ;
+          s3 = \port$14863$0 ;
       4'h1:
-          s3 = \port$14826$0 ;
+          s3 = \port$14865$0 ;
       4'h2:
-          s3 = \port$14828$0 ;
+          s3 = \port$14867$0 ;
       4'h3:
-          s3 = \port$14830$0 ;
+          s3 = \port$14869$0 ;
       4'h4:
-          s3 = \port$14832$0 ;
+          s3 = \port$14871$0 ;
       4'h5:
-          s3 = \port$14834$0 ;
+          s3 = \port$14873$0 ;
       4'h6:
-          s3 = \port$14836$0 ;
+          s3 = \port$14875$0 ;
       4'h7:
-          s3 = \port$14838$0 ;
+          s3 = \port$14877$0 ;
       4'h8:
-          s3 = \port$14840$0 ;
+          s3 = \port$14879$0 ;
       4'h9:
-          s3 = \port$14842$0 ;
+          s3 = \port$14881$0 ;
       4'ha:
-          s3 = \port$14844$0 ;
+          s3 = \port$14883$0 ;
       4'hb:
-          s3 = \port$14846$0 ;
+          s3 = \port$14885$0 ;
       4'hc:
-          s3 = \port$14848$0 ;
+          s3 = \port$14887$0 ;
       4'hd:
-          s3 = \port$14850$0 ;
+          s3 = \port$14889$0 ;
       4'he:
-          s3 = \port$14852$0 ;
+          s3 = \port$14891$0 ;
       4'hf:
-          s3 = \port$14854$0 ;
+          s3 = \port$14893$0 ;
     endcase
   end
   always @* begin
@@ -16704,37 +16725,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$95 [3:0])
       4'h0:
-          s4 = \port$14824$0 ;
+          s4 = \port$14863$0 ;
       4'h1:
-          s4 = \port$14826$0 ;
+          s4 = \port$14865$0 ;
       4'h2:
-          s4 = \port$14828$0 ;
+          s4 = \port$14867$0 ;
       4'h3:
-          s4 = \port$14830$0 ;
+          s4 = \port$14869$0 ;
       4'h4:
-          s4 = \port$14832$0 ;
+          s4 = \port$14871$0 ;
       4'h5:
-          s4 = \port$14834$0 ;
+          s4 = \port$14873$0 ;
       4'h6:
-          s4 = \port$14836$0 ;
+          s4 = \port$14875$0 ;
       4'h7:
-          s4 = \port$14838$0 ;
+          s4 = \port$14877$0 ;
       4'h8:
-          s4 = \port$14840$0 ;
+          s4 = \port$14879$0 ;
       4'h9:
-          s4 = \port$14842$0 ;
+          s4 = \port$14881$0 ;
       4'ha:
-          s4 = \port$14844$0 ;
+          s4 = \port$14883$0 ;
       4'hb:
-          s4 = \port$14846$0 ;
+          s4 = \port$14885$0 ;
       4'hc:
-          s4 = \port$14848$0 ;
+          s4 = \port$14887$0 ;
       4'hd:
-          s4 = \port$14850$0 ;
+          s4 = \port$14889$0 ;
       4'he:
-          s4 = \port$14852$0 ;
+          s4 = \port$14891$0 ;
       4'hf:
-          s4 = \port$14854$0 ;
+          s4 = \port$14893$0 ;
     endcase
   end
   always @* begin
@@ -16742,37 +16763,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$96 [3:0])
       4'h0:
-          s5 = \port$14824$0 ;
+          s5 = \port$14863$0 ;
       4'h1:
-          s5 = \port$14826$0 ;
+          s5 = \port$14865$0 ;
       4'h2:
-          s5 = \port$14828$0 ;
+          s5 = \port$14867$0 ;
       4'h3:
-          s5 = \port$14830$0 ;
+          s5 = \port$14869$0 ;
       4'h4:
-          s5 = \port$14832$0 ;
+          s5 = \port$14871$0 ;
       4'h5:
-          s5 = \port$14834$0 ;
+          s5 = \port$14873$0 ;
       4'h6:
-          s5 = \port$14836$0 ;
+          s5 = \port$14875$0 ;
       4'h7:
-          s5 = \port$14838$0 ;
+          s5 = \port$14877$0 ;
       4'h8:
-          s5 = \port$14840$0 ;
+          s5 = \port$14879$0 ;
       4'h9:
-          s5 = \port$14842$0 ;
+          s5 = \port$14881$0 ;
       4'ha:
-          s5 = \port$14844$0 ;
+          s5 = \port$14883$0 ;
       4'hb:
-          s5 = \port$14846$0 ;
+          s5 = \port$14885$0 ;
       4'hc:
-          s5 = \port$14848$0 ;
+          s5 = \port$14887$0 ;
       4'hd:
-          s5 = \port$14850$0 ;
+          s5 = \port$14889$0 ;
       4'he:
-          s5 = \port$14852$0 ;
+          s5 = \port$14891$0 ;
       4'hf:
-          s5 = \port$14854$0 ;
+          s5 = \port$14893$0 ;
     endcase
   end
   always @* begin
@@ -16780,37 +16801,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$97 [3:0])
       4'h0:
-          s6 = \port$14824$0 ;
+          s6 = \port$14863$0 ;
       4'h1:
-          s6 = \port$14826$0 ;
+          s6 = \port$14865$0 ;
       4'h2:
-          s6 = \port$14828$0 ;
+          s6 = \port$14867$0 ;
       4'h3:
-          s6 = \port$14830$0 ;
+          s6 = \port$14869$0 ;
       4'h4:
-          s6 = \port$14832$0 ;
+          s6 = \port$14871$0 ;
       4'h5:
-          s6 = \port$14834$0 ;
+          s6 = \port$14873$0 ;
       4'h6:
-          s6 = \port$14836$0 ;
+          s6 = \port$14875$0 ;
       4'h7:
-          s6 = \port$14838$0 ;
+          s6 = \port$14877$0 ;
       4'h8:
-          s6 = \port$14840$0 ;
+          s6 = \port$14879$0 ;
       4'h9:
-          s6 = \port$14842$0 ;
+          s6 = \port$14881$0 ;
       4'ha:
-          s6 = \port$14844$0 ;
+          s6 = \port$14883$0 ;
       4'hb:
-          s6 = \port$14846$0 ;
+          s6 = \port$14885$0 ;
       4'hc:
-          s6 = \port$14848$0 ;
+          s6 = \port$14887$0 ;
       4'hd:
-          s6 = \port$14850$0 ;
+          s6 = \port$14889$0 ;
       4'he:
-          s6 = \port$14852$0 ;
+          s6 = \port$14891$0 ;
       4'hf:
-          s6 = \port$14854$0 ;
+          s6 = \port$14893$0 ;
     endcase
   end
   always @* begin
@@ -16818,227 +16839,113 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$98 [3:0])
       4'h0:
-          s7 = \port$14824$0 ;
+          s7 = \port$14863$0 ;
       4'h1:
-          s7 = \port$14826$0 ;
+          s7 = \port$14865$0 ;
       4'h2:
-          s7 = \port$14828$0 ;
+          s7 = \port$14867$0 ;
       4'h3:
-          s7 = \port$14830$0 ;
+          s7 = \port$14869$0 ;
       4'h4:
-          s7 = \port$14832$0 ;
+          s7 = \port$14871$0 ;
       4'h5:
-          s7 = \port$14834$0 ;
+          s7 = \port$14873$0 ;
       4'h6:
-          s7 = \port$14836$0 ;
+          s7 = \port$14875$0 ;
       4'h7:
-          s7 = \port$14838$0 ;
+          s7 = \port$14877$0 ;
       4'h8:
-          s7 = \port$14840$0 ;
+          s7 = \port$14879$0 ;
       4'h9:
-          s7 = \port$14842$0 ;
+          s7 = \port$14881$0 ;
       4'ha:
-          s7 = \port$14844$0 ;
+          s7 = \port$14883$0 ;
       4'hb:
-          s7 = \port$14846$0 ;
+          s7 = \port$14885$0 ;
       4'hc:
-          s7 = \port$14848$0 ;
+          s7 = \port$14887$0 ;
       4'hd:
-          s7 = \port$14850$0 ;
+          s7 = \port$14889$0 ;
       4'he:
-          s7 = \port$14852$0 ;
+          s7 = \port$14891$0 ;
       4'hf:
-          s7 = \port$14854$0 ;
+          s7 = \port$14893$0 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$292 [3:0])
+    casez (\$293 [3:0])
       4'h0:
-          b2 = \port$14824$0 ;
+          b2 = \port$14863$0 ;
       4'h1:
-          b2 = \port$14826$0 ;
+          b2 = \port$14865$0 ;
       4'h2:
-          b2 = \port$14828$0 ;
+          b2 = \port$14867$0 ;
       4'h3:
-          b2 = \port$14830$0 ;
+          b2 = \port$14869$0 ;
       4'h4:
-          b2 = \port$14832$0 ;
+          b2 = \port$14871$0 ;
       4'h5:
-          b2 = \port$14834$0 ;
+          b2 = \port$14873$0 ;
       4'h6:
-          b2 = \port$14836$0 ;
+          b2 = \port$14875$0 ;
       4'h7:
-          b2 = \port$14838$0 ;
+          b2 = \port$14877$0 ;
       4'h8:
-          b2 = \port$14840$0 ;
+          b2 = \port$14879$0 ;
       4'h9:
-          b2 = \port$14842$0 ;
+          b2 = \port$14881$0 ;
       4'ha:
-          b2 = \port$14844$0 ;
+          b2 = \port$14883$0 ;
       4'hb:
-          b2 = \port$14846$0 ;
+          b2 = \port$14885$0 ;
       4'hc:
-          b2 = \port$14848$0 ;
+          b2 = \port$14887$0 ;
       4'hd:
-          b2 = \port$14850$0 ;
+          b2 = \port$14889$0 ;
       4'he:
-          b2 = \port$14852$0 ;
+          b2 = \port$14891$0 ;
       4'hf:
-          b2 = \port$14854$0 ;
+          b2 = \port$14893$0 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$316 [3:0])
+    casez (\$322 [3:0])
       4'h0:
-          \$317  = \port$14824$0 ;
+          \$323  = \port$14863$0 ;
       4'h1:
-          \$317  = \port$14826$0 ;
+          \$323  = \port$14865$0 ;
       4'h2:
-          \$317  = \port$14828$0 ;
+          \$323  = \port$14867$0 ;
       4'h3:
-          \$317  = \port$14830$0 ;
+          \$323  = \port$14869$0 ;
       4'h4:
-          \$317  = \port$14832$0 ;
+          \$323  = \port$14871$0 ;
       4'h5:
-          \$317  = \port$14834$0 ;
+          \$323  = \port$14873$0 ;
       4'h6:
-          \$317  = \port$14836$0 ;
+          \$323  = \port$14875$0 ;
       4'h7:
-          \$317  = \port$14838$0 ;
+          \$323  = \port$14877$0 ;
       4'h8:
-          \$317  = \port$14840$0 ;
+          \$323  = \port$14879$0 ;
       4'h9:
-          \$317  = \port$14842$0 ;
+          \$323  = \port$14881$0 ;
       4'ha:
-          \$317  = \port$14844$0 ;
+          \$323  = \port$14883$0 ;
       4'hb:
-          \$317  = \port$14846$0 ;
+          \$323  = \port$14885$0 ;
       4'hc:
-          \$317  = \port$14848$0 ;
+          \$323  = \port$14887$0 ;
       4'hd:
-          \$317  = \port$14850$0 ;
+          \$323  = \port$14889$0 ;
       4'he:
-          \$317  = \port$14852$0 ;
+          \$323  = \port$14891$0 ;
       4'hf:
-          \$317  = \port$14854$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$319 [3:0])
-      4'h0:
-          s2_0 = \port$14824$0 ;
-      4'h1:
-          s2_0 = \port$14826$0 ;
-      4'h2:
-          s2_0 = \port$14828$0 ;
-      4'h3:
-          s2_0 = \port$14830$0 ;
-      4'h4:
-          s2_0 = \port$14832$0 ;
-      4'h5:
-          s2_0 = \port$14834$0 ;
-      4'h6:
-          s2_0 = \port$14836$0 ;
-      4'h7:
-          s2_0 = \port$14838$0 ;
-      4'h8:
-          s2_0 = \port$14840$0 ;
-      4'h9:
-          s2_0 = \port$14842$0 ;
-      4'ha:
-          s2_0 = \port$14844$0 ;
-      4'hb:
-          s2_0 = \port$14846$0 ;
-      4'hc:
-          s2_0 = \port$14848$0 ;
-      4'hd:
-          s2_0 = \port$14850$0 ;
-      4'he:
-          s2_0 = \port$14852$0 ;
-      4'hf:
-          s2_0 = \port$14854$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$321 [3:0])
-      4'h0:
-          s2_1 = \port$14824$0 ;
-      4'h1:
-          s2_1 = \port$14826$0 ;
-      4'h2:
-          s2_1 = \port$14828$0 ;
-      4'h3:
-          s2_1 = \port$14830$0 ;
-      4'h4:
-          s2_1 = \port$14832$0 ;
-      4'h5:
-          s2_1 = \port$14834$0 ;
-      4'h6:
-          s2_1 = \port$14836$0 ;
-      4'h7:
-          s2_1 = \port$14838$0 ;
-      4'h8:
-          s2_1 = \port$14840$0 ;
-      4'h9:
-          s2_1 = \port$14842$0 ;
-      4'ha:
-          s2_1 = \port$14844$0 ;
-      4'hb:
-          s2_1 = \port$14846$0 ;
-      4'hc:
-          s2_1 = \port$14848$0 ;
-      4'hd:
-          s2_1 = \port$14850$0 ;
-      4'he:
-          s2_1 = \port$14852$0 ;
-      4'hf:
-          s2_1 = \port$14854$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$323 [3:0])
-      4'h0:
-          s2_2 = \port$14824$0 ;
-      4'h1:
-          s2_2 = \port$14826$0 ;
-      4'h2:
-          s2_2 = \port$14828$0 ;
-      4'h3:
-          s2_2 = \port$14830$0 ;
-      4'h4:
-          s2_2 = \port$14832$0 ;
-      4'h5:
-          s2_2 = \port$14834$0 ;
-      4'h6:
-          s2_2 = \port$14836$0 ;
-      4'h7:
-          s2_2 = \port$14838$0 ;
-      4'h8:
-          s2_2 = \port$14840$0 ;
-      4'h9:
-          s2_2 = \port$14842$0 ;
-      4'ha:
-          s2_2 = \port$14844$0 ;
-      4'hb:
-          s2_2 = \port$14846$0 ;
-      4'hc:
-          s2_2 = \port$14848$0 ;
-      4'hd:
-          s2_2 = \port$14850$0 ;
-      4'he:
-          s2_2 = \port$14852$0 ;
-      4'hf:
-          s2_2 = \port$14854$0 ;
+          \$323  = \port$14893$0 ;
     endcase
   end
   always @* begin
@@ -17046,37 +16953,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$325 [3:0])
       4'h0:
-          s2_3 = \port$14824$0 ;
+          s2_0 = \port$14863$0 ;
       4'h1:
-          s2_3 = \port$14826$0 ;
+          s2_0 = \port$14865$0 ;
       4'h2:
-          s2_3 = \port$14828$0 ;
+          s2_0 = \port$14867$0 ;
       4'h3:
-          s2_3 = \port$14830$0 ;
+          s2_0 = \port$14869$0 ;
       4'h4:
-          s2_3 = \port$14832$0 ;
+          s2_0 = \port$14871$0 ;
       4'h5:
-          s2_3 = \port$14834$0 ;
+          s2_0 = \port$14873$0 ;
       4'h6:
-          s2_3 = \port$14836$0 ;
+          s2_0 = \port$14875$0 ;
       4'h7:
-          s2_3 = \port$14838$0 ;
+          s2_0 = \port$14877$0 ;
       4'h8:
-          s2_3 = \port$14840$0 ;
+          s2_0 = \port$14879$0 ;
       4'h9:
-          s2_3 = \port$14842$0 ;
+          s2_0 = \port$14881$0 ;
       4'ha:
-          s2_3 = \port$14844$0 ;
+          s2_0 = \port$14883$0 ;
       4'hb:
-          s2_3 = \port$14846$0 ;
+          s2_0 = \port$14885$0 ;
       4'hc:
-          s2_3 = \port$14848$0 ;
+          s2_0 = \port$14887$0 ;
       4'hd:
-          s2_3 = \port$14850$0 ;
+          s2_0 = \port$14889$0 ;
       4'he:
-          s2_3 = \port$14852$0 ;
+          s2_0 = \port$14891$0 ;
       4'hf:
-          s2_3 = \port$14854$0 ;
+          s2_0 = \port$14893$0 ;
     endcase
   end
   always @* begin
@@ -17084,37 +16991,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$327 [3:0])
       4'h0:
-          s2_4 = \port$14824$0 ;
+          s2_1 = \port$14863$0 ;
       4'h1:
-          s2_4 = \port$14826$0 ;
+          s2_1 = \port$14865$0 ;
       4'h2:
-          s2_4 = \port$14828$0 ;
+          s2_1 = \port$14867$0 ;
       4'h3:
-          s2_4 = \port$14830$0 ;
+          s2_1 = \port$14869$0 ;
       4'h4:
-          s2_4 = \port$14832$0 ;
+          s2_1 = \port$14871$0 ;
       4'h5:
-          s2_4 = \port$14834$0 ;
+          s2_1 = \port$14873$0 ;
       4'h6:
-          s2_4 = \port$14836$0 ;
+          s2_1 = \port$14875$0 ;
       4'h7:
-          s2_4 = \port$14838$0 ;
+          s2_1 = \port$14877$0 ;
       4'h8:
-          s2_4 = \port$14840$0 ;
+          s2_1 = \port$14879$0 ;
       4'h9:
-          s2_4 = \port$14842$0 ;
+          s2_1 = \port$14881$0 ;
       4'ha:
-          s2_4 = \port$14844$0 ;
+          s2_1 = \port$14883$0 ;
       4'hb:
-          s2_4 = \port$14846$0 ;
+          s2_1 = \port$14885$0 ;
       4'hc:
-          s2_4 = \port$14848$0 ;
+          s2_1 = \port$14887$0 ;
       4'hd:
-          s2_4 = \port$14850$0 ;
+          s2_1 = \port$14889$0 ;
       4'he:
-          s2_4 = \port$14852$0 ;
+          s2_1 = \port$14891$0 ;
       4'hf:
-          s2_4 = \port$14854$0 ;
+          s2_1 = \port$14893$0 ;
     endcase
   end
   always @* begin
@@ -17122,37 +17029,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$329 [3:0])
       4'h0:
-          s2_5 = \port$14824$0 ;
+          s2_2 = \port$14863$0 ;
       4'h1:
-          s2_5 = \port$14826$0 ;
+          s2_2 = \port$14865$0 ;
       4'h2:
-          s2_5 = \port$14828$0 ;
+          s2_2 = \port$14867$0 ;
       4'h3:
-          s2_5 = \port$14830$0 ;
+          s2_2 = \port$14869$0 ;
       4'h4:
-          s2_5 = \port$14832$0 ;
+          s2_2 = \port$14871$0 ;
       4'h5:
-          s2_5 = \port$14834$0 ;
+          s2_2 = \port$14873$0 ;
       4'h6:
-          s2_5 = \port$14836$0 ;
+          s2_2 = \port$14875$0 ;
       4'h7:
-          s2_5 = \port$14838$0 ;
+          s2_2 = \port$14877$0 ;
       4'h8:
-          s2_5 = \port$14840$0 ;
+          s2_2 = \port$14879$0 ;
       4'h9:
-          s2_5 = \port$14842$0 ;
+          s2_2 = \port$14881$0 ;
       4'ha:
-          s2_5 = \port$14844$0 ;
+          s2_2 = \port$14883$0 ;
       4'hb:
-          s2_5 = \port$14846$0 ;
+          s2_2 = \port$14885$0 ;
       4'hc:
-          s2_5 = \port$14848$0 ;
+          s2_2 = \port$14887$0 ;
       4'hd:
-          s2_5 = \port$14850$0 ;
+          s2_2 = \port$14889$0 ;
       4'he:
-          s2_5 = \port$14852$0 ;
+          s2_2 = \port$14891$0 ;
       4'hf:
-          s2_5 = \port$14854$0 ;
+          s2_2 = \port$14893$0 ;
     endcase
   end
   always @* begin
@@ -17160,46 +17067,161 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$331 [3:0])
       4'h0:
-          s2_6 = \port$14824$0 ;
+          s2_3 = \port$14863$0 ;
       4'h1:
-          s2_6 = \port$14826$0 ;
+          s2_3 = \port$14865$0 ;
       4'h2:
-          s2_6 = \port$14828$0 ;
+          s2_3 = \port$14867$0 ;
       4'h3:
-          s2_6 = \port$14830$0 ;
+          s2_3 = \port$14869$0 ;
       4'h4:
-          s2_6 = \port$14832$0 ;
+          s2_3 = \port$14871$0 ;
       4'h5:
-          s2_6 = \port$14834$0 ;
+          s2_3 = \port$14873$0 ;
       4'h6:
-          s2_6 = \port$14836$0 ;
+          s2_3 = \port$14875$0 ;
       4'h7:
-          s2_6 = \port$14838$0 ;
+          s2_3 = \port$14877$0 ;
       4'h8:
-          s2_6 = \port$14840$0 ;
+          s2_3 = \port$14879$0 ;
       4'h9:
-          s2_6 = \port$14842$0 ;
+          s2_3 = \port$14881$0 ;
       4'ha:
-          s2_6 = \port$14844$0 ;
+          s2_3 = \port$14883$0 ;
       4'hb:
-          s2_6 = \port$14846$0 ;
+          s2_3 = \port$14885$0 ;
       4'hc:
-          s2_6 = \port$14848$0 ;
+          s2_3 = \port$14887$0 ;
       4'hd:
-          s2_6 = \port$14850$0 ;
+          s2_3 = \port$14889$0 ;
       4'he:
-          s2_6 = \port$14852$0 ;
+          s2_3 = \port$14891$0 ;
       4'hf:
-          s2_6 = \port$14854$0 ;
+          s2_3 = \port$14893$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$333 [3:0])
+      4'h0:
+          s2_4 = \port$14863$0 ;
+      4'h1:
+          s2_4 = \port$14865$0 ;
+      4'h2:
+          s2_4 = \port$14867$0 ;
+      4'h3:
+          s2_4 = \port$14869$0 ;
+      4'h4:
+          s2_4 = \port$14871$0 ;
+      4'h5:
+          s2_4 = \port$14873$0 ;
+      4'h6:
+          s2_4 = \port$14875$0 ;
+      4'h7:
+          s2_4 = \port$14877$0 ;
+      4'h8:
+          s2_4 = \port$14879$0 ;
+      4'h9:
+          s2_4 = \port$14881$0 ;
+      4'ha:
+          s2_4 = \port$14883$0 ;
+      4'hb:
+          s2_4 = \port$14885$0 ;
+      4'hc:
+          s2_4 = \port$14887$0 ;
+      4'hd:
+          s2_4 = \port$14889$0 ;
+      4'he:
+          s2_4 = \port$14891$0 ;
+      4'hf:
+          s2_4 = \port$14893$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$335 [3:0])
+      4'h0:
+          s2_5 = \port$14863$0 ;
+      4'h1:
+          s2_5 = \port$14865$0 ;
+      4'h2:
+          s2_5 = \port$14867$0 ;
+      4'h3:
+          s2_5 = \port$14869$0 ;
+      4'h4:
+          s2_5 = \port$14871$0 ;
+      4'h5:
+          s2_5 = \port$14873$0 ;
+      4'h6:
+          s2_5 = \port$14875$0 ;
+      4'h7:
+          s2_5 = \port$14877$0 ;
+      4'h8:
+          s2_5 = \port$14879$0 ;
+      4'h9:
+          s2_5 = \port$14881$0 ;
+      4'ha:
+          s2_5 = \port$14883$0 ;
+      4'hb:
+          s2_5 = \port$14885$0 ;
+      4'hc:
+          s2_5 = \port$14887$0 ;
+      4'hd:
+          s2_5 = \port$14889$0 ;
+      4'he:
+          s2_5 = \port$14891$0 ;
+      4'hf:
+          s2_5 = \port$14893$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$337 [3:0])
+      4'h0:
+          s2_6 = \port$14863$0 ;
+      4'h1:
+          s2_6 = \port$14865$0 ;
+      4'h2:
+          s2_6 = \port$14867$0 ;
+      4'h3:
+          s2_6 = \port$14869$0 ;
+      4'h4:
+          s2_6 = \port$14871$0 ;
+      4'h5:
+          s2_6 = \port$14873$0 ;
+      4'h6:
+          s2_6 = \port$14875$0 ;
+      4'h7:
+          s2_6 = \port$14877$0 ;
+      4'h8:
+          s2_6 = \port$14879$0 ;
+      4'h9:
+          s2_6 = \port$14881$0 ;
+      4'ha:
+          s2_6 = \port$14883$0 ;
+      4'hb:
+          s2_6 = \port$14885$0 ;
+      4'hc:
+          s2_6 = \port$14887$0 ;
+      4'hd:
+          s2_6 = \port$14889$0 ;
+      4'he:
+          s2_6 = \port$14891$0 ;
+      4'hf:
+          s2_6 = \port$14893$0 ;
     endcase
   end
   assign out_rec = o__payload;
   assign out_valid = o__valid;
-  assign window = { \port$14854$0 , \port$14852$0 , \port$14850$0 , \port$14848$0 , \port$14846$0 , \port$14844$0 , \port$14842$0 , \port$14840$0 , \port$14838$0 , \port$14836$0 , \port$14834$0 , \port$14832$0 , \port$14830$0 , \port$14828$0 , \port$14826$0 , \port$14824$0  };
+  assign window = { \port$14893$0 , \port$14891$0 , \port$14889$0 , \port$14887$0 , \port$14885$0 , \port$14883$0 , \port$14881$0 , \port$14879$0 , \port$14877$0 , \port$14875$0 , \port$14873$0 , \port$14871$0 , \port$14869$0 , \port$14867$0 , \port$14865$0 , \port$14863$0  };
   assign item_end = \$63 [26:0];
   assign n_room = \$88 [3:0];
   assign n = \$90 [3:0];
-  assign o2 = \$292 [4:0];
+  assign o2 = \$293 [4:0];
+  assign end2 = \$321 [25:0];
   assign \o__payload.error  = o__payload[4:0];
   assign \o__payload.tx_type  = o__payload[7:5];
   assign \o__payload.network_form  = o__payload[8];
@@ -17306,8 +17328,8 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \o_calldata__payload.n  = o_calldata__payload[67:64];
   assign \o_calldata__payload.end  = o_calldata__payload[68];
   assign \$179  = \$178 ;
-  assign \$308  = 1'h0;
-  assign \$312  = 6'h20;
+  assign \$309  = 1'h0;
+  assign \$313  = 6'h20;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -40021,7 +40043,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.pool (rst, begin_eval, host_pending, host_rd_data, host_commit, rp_host__en, \port$14667$0 , \port$14669$0 , \port$14671$0 , \port$14673$0 , \port$14675$0 , \port$14677$0 , \port$14679$0 , \port$14681$0 , \port$14683$0 , host_error, clk);
+module \appliance_top.pool (rst, begin_eval, host_pending, host_rd_data, host_commit, rp_host__en, \port$14706$0 , \port$14708$0 , \port$14710$0 , \port$14712$0 , \port$14714$0 , \port$14716$0 , \port$14718$0 , \port$14720$0 , \port$14722$0 , host_error, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$8  = 0;
   input rst;
   wire rst;
@@ -40035,24 +40057,24 @@ module \appliance_top.pool (rst, begin_eval, host_pending, host_rd_data, host_co
   wire host_commit;
   input rp_host__en;
   wire rp_host__en;
-  input [15:0] \port$14667$0 ;
-  wire [15:0] \port$14667$0 ;
-  input [31:0] \port$14669$0 ;
-  wire [31:0] \port$14669$0 ;
-  input [31:0] \port$14671$0 ;
-  wire [31:0] \port$14671$0 ;
-  input [31:0] \port$14673$0 ;
-  wire [31:0] \port$14673$0 ;
-  input [31:0] \port$14675$0 ;
-  wire [31:0] \port$14675$0 ;
-  input [31:0] \port$14677$0 ;
-  wire [31:0] \port$14677$0 ;
-  input [31:0] \port$14679$0 ;
-  wire [31:0] \port$14679$0 ;
-  input [31:0] \port$14681$0 ;
-  wire [31:0] \port$14681$0 ;
-  input [31:0] \port$14683$0 ;
-  wire [31:0] \port$14683$0 ;
+  input [15:0] \port$14706$0 ;
+  wire [15:0] \port$14706$0 ;
+  input [31:0] \port$14708$0 ;
+  wire [31:0] \port$14708$0 ;
+  input [31:0] \port$14710$0 ;
+  wire [31:0] \port$14710$0 ;
+  input [31:0] \port$14712$0 ;
+  wire [31:0] \port$14712$0 ;
+  input [31:0] \port$14714$0 ;
+  wire [31:0] \port$14714$0 ;
+  input [31:0] \port$14716$0 ;
+  wire [31:0] \port$14716$0 ;
+  input [31:0] \port$14718$0 ;
+  wire [31:0] \port$14718$0 ;
+  input [31:0] \port$14720$0 ;
+  wire [31:0] \port$14720$0 ;
+  input [31:0] \port$14722$0 ;
+  wire [31:0] \port$14722$0 ;
   output [3:0] host_error;
   reg [3:0] host_error = 4'h0;
   input clk;
@@ -42180,13 +42202,13 @@ module \appliance_top.pool (rst, begin_eval, host_pending, host_rd_data, host_co
   end
   always @(posedge clk) begin
     if (wp__en)
-      mem[{ \$4 , \port$14667$0 [9:0] }] <= { \port$14683$0 , \port$14681$0 , \port$14679$0 , \port$14677$0 , \port$14675$0 , \port$14673$0 , \port$14671$0 , \port$14669$0  };
+      mem[{ \$4 , \port$14706$0 [9:0] }] <= { \port$14722$0 , \port$14720$0 , \port$14718$0 , \port$14716$0 , \port$14714$0 , \port$14712$0 , \port$14710$0 , \port$14708$0  };
   end
   reg [255:0] _0_;
   reg [255:0] _1_;
   always @(posedge clk) begin
     if (rp_host__en) begin
-      _0_ <= mem[{ \$15 , \port$14667$0 [9:0] }];
+      _0_ <= mem[{ \$15 , \port$14706$0 [9:0] }];
     end
     if (1'h0) begin
       _1_ <= mem[{ \$12 , 10'h000 }];
@@ -42200,35 +42222,35 @@ module \appliance_top.pool (rst, begin_eval, host_pending, host_rd_data, host_co
   assign active_next = active ^ \$1 ;
   assign \$2  = ~ boundary;
   assign pending_base = pending & \$2 ;
-  assign \$3  = active_next >> \port$14667$0 [9:0];
+  assign \$3  = active_next >> \port$14706$0 [9:0];
   assign \$4  = ~ \$3 ;
-  assign \$5  = \port$14667$0  < 11'h400;
+  assign \$5  = \port$14706$0  < 11'h400;
   assign \$6  = host_commit & \$5 ;
-  assign \$7  = | \port$14683$0 [31:16];
-  assign \$8  = | \port$14683$0 [15:0];
+  assign \$7  = | \port$14722$0 [31:16];
+  assign \$8  = | \port$14722$0 [15:0];
   assign \$9  = \$7  & \$8 ;
-  assign \$10  = \port$14683$0 [15:0] <= \port$14683$0 [31:16];
+  assign \$10  = \port$14722$0 [15:0] <= \port$14722$0 [31:16];
   assign \$11  = \$9  & \$10 ;
   assign wp__en = \$6  & \$11 ;
-  assign \$13  = active >> \port$14667$0 [9:0];
-  assign \$14  = pending >> \port$14667$0 [9:0];
+  assign \$13  = active >> \port$14706$0 [9:0];
+  assign \$14  = pending >> \port$14706$0 [9:0];
   assign \$15  = \$13  ^ \$14 ;
-  assign \$16  = \port$14667$0  < 11'h400;
+  assign \$16  = \port$14706$0  < 11'h400;
   assign \$17  = host_commit & \$16 ;
-  assign \$18  = | \port$14683$0 [31:16];
-  assign \$19  = | \port$14683$0 [15:0];
+  assign \$18  = | \port$14722$0 [31:16];
+  assign \$19  = | \port$14722$0 [15:0];
   assign \$20  = \$18  & \$19 ;
-  assign \$21  = \port$14683$0 [15:0] <= \port$14683$0 [31:16];
+  assign \$21  = \port$14722$0 [15:0] <= \port$14722$0 [31:16];
   assign \$22  = \$20  & \$21 ;
   assign \$23  = \$17  & \$22 ;
-  assign \$24  = 1'h1 << \port$14667$0 [9:0];
+  assign \$24  = 1'h1 << \port$14706$0 [9:0];
   assign \$25  = { 1023'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, pending_base } | \$24 ;
-  assign \$26  = \port$14667$0  < 11'h400;
+  assign \$26  = \port$14706$0  < 11'h400;
   assign \$27  = ~ \$26 ;
-  assign \$28  = | \port$14683$0 [31:16];
-  assign \$29  = | \port$14683$0 [15:0];
+  assign \$28  = | \port$14722$0 [31:16];
+  assign \$29  = | \port$14722$0 [15:0];
   assign \$30  = \$28  & \$29 ;
-  assign \$31  = \port$14683$0 [15:0] <= \port$14683$0 [31:16];
+  assign \$31  = \port$14722$0 [15:0] <= \port$14722$0 [31:16];
   assign \$32  = \$30  & \$31 ;
   assign \$33  = ~ \$32 ;
   assign \$34  = \$32  ? 2'h0 : 2'h3;
@@ -42268,23 +42290,23 @@ module \appliance_top.pool (rst, begin_eval, host_pending, host_rd_data, host_co
       \$38  = 4'h0;
     end
   end
-  assign wp__addr = { \$4 , \port$14667$0 [9:0] };
-  assign host_slot = { 16'h0000, \port$14667$0  };
-  assign wp__data = { \port$14683$0 , \port$14681$0 , \port$14679$0 , \port$14677$0 , \port$14675$0 , \port$14673$0 , \port$14671$0 , \port$14669$0  };
-  assign host_data = { \port$14683$0 , \port$14681$0 , \port$14679$0 , \port$14677$0 , \port$14675$0 , \port$14673$0 , \port$14671$0 , \port$14669$0  };
+  assign wp__addr = { \$4 , \port$14706$0 [9:0] };
+  assign host_slot = { 16'h0000, \port$14706$0  };
+  assign wp__data = { \port$14722$0 , \port$14720$0 , \port$14718$0 , \port$14716$0 , \port$14714$0 , \port$14712$0 , \port$14710$0 , \port$14708$0  };
+  assign host_data = { \port$14722$0 , \port$14720$0 , \port$14718$0 , \port$14716$0 , \port$14714$0 , \port$14712$0 , \port$14710$0 , \port$14708$0  };
   assign rp_eval__addr = { \$12 , 10'h000 };
   assign rd_slot = 10'h000;
   assign rp_eval__en = 1'h0;
   assign rd_en = 1'h0;
   assign rp_eval__data = rd_data;
-  assign rp_host__addr = { \$15 , \port$14667$0 [9:0] };
-  assign host_rd_slot = \port$14667$0 [9:0];
+  assign rp_host__addr = { \$15 , \port$14706$0 [9:0] };
+  assign host_rd_slot = \port$14706$0 [9:0];
   assign host_rd_en = rp_host__en;
   assign rp_host__data = host_rd_data;
-  assign \host_data.reserve0  = { \port$14675$0 [15:0], \port$14673$0 , \port$14671$0 , \port$14669$0  };
-  assign \host_data.reserve1  = { \port$14681$0 , \port$14679$0 , \port$14677$0 , \port$14675$0 [31:16] };
-  assign \host_data.fee_num  = \port$14683$0 [15:0];
-  assign \host_data.fee_den  = \port$14683$0 [31:16];
+  assign \host_data.reserve0  = { \port$14714$0 [15:0], \port$14712$0 , \port$14710$0 , \port$14708$0  };
+  assign \host_data.reserve1  = { \port$14720$0 , \port$14718$0 , \port$14716$0 , \port$14714$0 [31:16] };
+  assign \host_data.fee_num  = \port$14722$0 [15:0];
+  assign \host_data.fee_den  = \port$14722$0 [31:16];
   assign \rd_data.reserve0  = rd_data[111:0];
   assign \rd_data.reserve1  = rd_data[223:112];
   assign \rd_data.fee_num  = rd_data[239:224];
@@ -42536,14 +42558,14 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
   wire clk;
   wire \$1 ;
   wire [24:0] \$10 ;
-  wire \$100 ;
+  wire [255:0] \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
-  wire \$107 ;
+  wire [23:0] \$107 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
@@ -42573,117 +42595,144 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
-  reg \$134 ;
+  wire \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
-  reg \$138 ;
+  wire \$138 ;
   wire \$139 ;
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
-  reg \$142 ;
-  wire [2:0] \$143 ;
-  wire [8:0] \$144 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
-  wire [11:0] \$149 ;
+  wire \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
-  reg \$152 ;
-  wire [255:0] \$153 ;
+  wire \$152 ;
+  wire \$153 ;
   wire \$154 ;
   wire \$155 ;
-  reg \$156 ;
-  reg \$157 ;
-  wire [255:0] \$158 ;
-  wire [255:0] \$159 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
   wire \$16 ;
-  wire \$160 ;
+  reg \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
-  wire \$164 ;
-  wire [4:0] \$165 ;
+  reg \$164 ;
+  wire \$165 ;
   wire \$166 ;
   wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
+  reg \$168 ;
+  wire [2:0] \$169 ;
   wire \$17 ;
-  wire \$170 ;
+  wire [8:0] \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire [11:0] \$173 ;
-  wire [10:0] \$174 ;
-  wire [12:0] \$175 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire [11:0] \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
+  reg \$178 ;
+  wire [255:0] \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
-  wire \$182 ;
-  wire [4:0] \$183 ;
-  reg [159:0] \$184 ;
-  wire \$185 ;
+  reg \$182 ;
+  reg \$183 ;
+  wire [255:0] \$184 ;
+  wire [255:0] \$185 ;
   wire \$186 ;
   wire \$187 ;
-  wire [4:0] \$188 ;
+  wire \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire \$191 ;
+  wire [4:0] \$191 ;
   wire \$192 ;
-  reg [385:0] \$193 ;
-  reg [385:0] \$194 ;
-  reg [385:0] \$195 ;
-  reg [385:0] \$196 ;
-  reg [673:0] \$197 ;
-  reg \$198 ;
-  reg [31:0] \$199 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire [11:0] \$199 ;
   wire \$2 ;
-  wire [5:0] \$20 ;
-  reg [5:0] \$200 ;
-  reg [23:0] \$201 ;
-  reg [255:0] \$202 ;
-  reg [255:0] \$203 ;
-  reg [255:0] \$204 ;
-  reg [255:0] \$205 ;
-  reg [255:0] \$206 ;
-  reg \$207 ;
-  reg \$208 ;
-  reg [4:0] \$209 ;
-  wire [5:0] \$21 ;
-  reg [4:0] \$210 ;
-  reg [10:0] \$211 ;
-  reg [3:0] \$212 ;
-  reg [159:0] \$213 ;
-  reg [159:0] \$214 ;
-  reg [159:0] \$215 ;
-  reg [159:0] \$216 ;
-  reg [159:0] \$217 ;
-  reg [159:0] \$218 ;
-  reg [159:0] \$219 ;
-  wire [4:0] \$22 ;
-  reg [159:0] \$220 ;
-  reg [1:0] \$221 ;
-  reg [2222:0] \$222 ;
-  reg [255:0] \$223 ;
-  reg [3:0] \$224 ;
+  wire \$20 ;
+  wire [10:0] \$200 ;
+  wire [12:0] \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire [4:0] \$209 ;
+  wire \$21 ;
+  reg [159:0] \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire [4:0] \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  reg [385:0] \$219 ;
+  wire \$22 ;
+  reg [385:0] \$220 ;
+  reg [385:0] \$221 ;
+  reg [385:0] \$222 ;
+  reg [673:0] \$223 ;
+  reg \$224 ;
+  reg [31:0] \$225 ;
+  reg [5:0] \$226 ;
+  reg [23:0] \$227 ;
+  reg \$228 ;
+  reg [255:0] \$229 ;
   wire \$23 ;
+  reg [255:0] \$230 ;
+  reg [255:0] \$231 ;
+  reg [255:0] \$232 ;
+  reg [255:0] \$233 ;
+  reg \$234 ;
+  reg \$235 ;
+  reg [4:0] \$236 ;
+  reg [4:0] \$237 ;
+  reg [10:0] \$238 ;
+  reg [3:0] \$239 ;
   wire \$24 ;
+  reg [159:0] \$240 ;
+  reg [159:0] \$241 ;
+  reg [159:0] \$242 ;
+  reg [159:0] \$243 ;
+  reg [159:0] \$244 ;
+  reg [159:0] \$245 ;
+  reg [159:0] \$246 ;
+  reg [159:0] \$247 ;
+  reg [1:0] \$248 ;
+  reg [2222:0] \$249 ;
   wire \$25 ;
+  reg [255:0] \$250 ;
+  reg [3:0] \$251 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire \$3 ;
-  wire [4:0] \$30 ;
-  reg [159:0] \$31 ;
+  wire \$30 ;
+  wire \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
@@ -42696,68 +42745,68 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
-  reg \$43 ;
-  wire \$44 ;
-  reg \$45 ;
-  wire \$46 ;
-  reg [159:0] \$47 ;
+  wire \$43 ;
+  wire [5:0] \$44 ;
+  wire [5:0] \$45 ;
+  wire [4:0] \$46 ;
+  wire \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
-  reg \$50 ;
+  wire \$50 ;
   wire \$51 ;
-  reg [159:0] \$52 ;
-  wire [4:0] \$53 ;
-  reg [159:0] \$54 ;
-  wire \$55 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire [4:0] \$54 ;
+  reg [159:0] \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
-  reg \$59 ;
+  wire \$59 ;
   wire \$6 ;
-  reg \$60 ;
-  reg \$61 ;
-  reg \$62 ;
-  reg \$63 ;
-  reg \$64 ;
-  wire [255:0] \$65 ;
-  reg \$66 ;
-  wire [255:0] \$67 ;
-  wire [255:0] \$68 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  reg \$67 ;
+  wire \$68 ;
   reg \$69 ;
   wire \$7 ;
-  reg \$70 ;
-  wire [255:0] \$71 ;
-  wire [255:0] \$72 ;
-  reg \$73 ;
-  wire [255:0] \$74 ;
-  reg \$75 ;
-  wire [255:0] \$76 ;
-  wire \$77 ;
-  wire \$78 ;
+  wire \$70 ;
+  reg [159:0] \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  reg \$74 ;
+  wire \$75 ;
+  reg [159:0] \$76 ;
+  wire [4:0] \$77 ;
+  reg [159:0] \$78 ;
   wire \$79 ;
   wire \$8 ;
   wire \$80 ;
-  wire [23:0] \$81 ;
+  wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg \$85 ;
+  reg \$86 ;
+  reg \$87 ;
+  reg \$88 ;
+  wire [255:0] \$89 ;
   wire [24:0] \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  reg \$90 ;
+  wire [255:0] \$91 ;
+  wire [255:0] \$92 ;
+  reg \$93 ;
+  reg \$94 ;
+  wire [255:0] \$95 ;
+  wire [255:0] \$96 ;
+  reg \$97 ;
+  wire [255:0] \$98 ;
+  reg \$99 ;
   reg [23:0] args_len = 24'h000000;
   reg cd_done = 1'h0;
   wire [159:0] \cfg_entry.address ;
@@ -42819,6 +42868,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
   wire o__valid;
   wire [255:0] off;
   reg [10:0] off_r = 11'h000;
+  reg past_window = 1'h0;
   reg [159:0] path0 = 160'h0000000000000000000000000000000000000000;
   reg [159:0] path1 = 160'h0000000000000000000000000000000000000000;
   reg [159:0] path2 = 160'h0000000000000000000000000000000000000000;
@@ -42948,251 +42998,279 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
   assign \$8  = args_len >= 21'h100000;
   assign \$9  = args_len + i_cd__payload[261:256];
   assign \$10  = \$8  ? { 1'h0, args_len } : \$9 ;
-  assign \$11  = ! i_cd__payload[278:263];
-  assign \$12  = i_cd__payload[278:263] == 1'h1;
-  assign \$13  = i_cd__payload[278:263] == 2'h2;
-  assign \$14  = i_cd__payload[278:263] == 2'h3;
-  assign \$15  = i_cd__payload[278:263] == 3'h4;
-  assign \$16  = cd_done & tx_have;
-  assign \$17  = ~ o_valid;
-  assign \$18  = \$17  | o__ready;
-  assign \$19  = \$16  & \$18 ;
-  assign \$20  = off[9:5] + 1'h1;
-  assign \$21  = q + 1'h1;
-  assign \$22  = count + 1'h1;
-  assign \$23  = count == 1'h1;
-  assign \$24  = count >= 2'h2;
-  assign \$25  = ! word[255:160];
-  assign \$26  = ~ \$25 ;
-  assign \$27  = ! word[159:0];
-  assign \$28  = \$26  | \$27 ;
-  assign \$29  = | idx;
-  assign \$30  = idx - 1'h1;
-  assign \$32  = \$31  == word[159:0];
-  assign \$33  = \$29  & \$32 ;
-  assign \$34  = \$28  | \$33 ;
-  assign \$35  = ! idx;
-  assign \$36  = idx == 1'h1;
-  assign \$37  = idx == 2'h2;
-  assign \$38  = idx == 2'h3;
-  assign \$39  = idx == 3'h4;
-  assign \$40  = idx == 3'h5;
-  assign \$41  = idx == 3'h6;
-  assign \$42  = idx == 3'h7;
-  assign \$44  = ~ \$43 ;
-  assign \$46  = ~ \$45 ;
-  assign \$48  = \$47  == path0;
-  assign \$49  = \$46  | \$48 ;
-  assign \$51  = ~ \$50 ;
-  assign \$53  = plen - 1'h1;
-  assign \$55  = \$52  == \$54 ;
-  assign \$56  = \$51  | \$55 ;
-  assign \$57  = \$49  & \$56 ;
-  assign \$58  = \$44  | \$57 ;
-  assign \$65  = \$64  ? tx[417:162] : head1;
-  assign \$67  = \$66  ? tx[417:162] : head0;
-  assign \$68  = \$63  ? \$65  : \$67 ;
-  assign \$71  = \$70  ? head0 : head1;
-  assign \$72  = \$69  ? head0 : \$71 ;
-  assign \$74  = \$73  ? head2 : head3;
-  assign \$76  = \$75  ? head3 : head4;
+  assign \$11  = i_cd__payload[278:263] < 6'h20;
+  assign \$12  = ~ past_window;
+  assign \$13  = \$11  & \$12 ;
+  assign \$14  = ~ \$13 ;
+  assign \$15  = i_cd__payload[278:263] < 6'h20;
+  assign \$16  = ~ past_window;
+  assign \$17  = \$15  & \$16 ;
+  assign \$18  = ! i_cd__payload[278:263];
+  assign \$19  = \$17  & \$18 ;
+  assign \$20  = i_cd__payload[278:263] < 6'h20;
+  assign \$21  = ~ past_window;
+  assign \$22  = \$20  & \$21 ;
+  assign \$23  = i_cd__payload[278:263] == 1'h1;
+  assign \$24  = \$22  & \$23 ;
+  assign \$25  = i_cd__payload[278:263] < 6'h20;
+  assign \$26  = ~ past_window;
+  assign \$27  = \$25  & \$26 ;
+  assign \$28  = i_cd__payload[278:263] == 2'h2;
+  assign \$29  = \$27  & \$28 ;
+  assign \$30  = i_cd__payload[278:263] < 6'h20;
+  assign \$31  = ~ past_window;
+  assign \$32  = \$30  & \$31 ;
+  assign \$33  = i_cd__payload[278:263] == 2'h3;
+  assign \$34  = \$32  & \$33 ;
+  assign \$35  = i_cd__payload[278:263] < 6'h20;
+  assign \$36  = ~ past_window;
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = i_cd__payload[278:263] == 3'h4;
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = cd_done & tx_have;
+  assign \$41  = ~ o_valid;
+  assign \$42  = \$41  | o__ready;
+  assign \$43  = \$40  & \$42 ;
+  assign \$44  = off[9:5] + 1'h1;
+  assign \$45  = q + 1'h1;
+  assign \$46  = count + 1'h1;
+  assign \$47  = count == 1'h1;
+  assign \$48  = count >= 2'h2;
+  assign \$49  = ! word[255:160];
+  assign \$50  = ~ \$49 ;
+  assign \$51  = ! word[159:0];
+  assign \$52  = \$50  | \$51 ;
+  assign \$53  = | idx;
+  assign \$54  = idx - 1'h1;
+  assign \$56  = \$55  == word[159:0];
+  assign \$57  = \$53  & \$56 ;
+  assign \$58  = \$52  | \$57 ;
+  assign \$59  = ! idx;
+  assign \$60  = idx == 1'h1;
+  assign \$61  = idx == 2'h2;
+  assign \$62  = idx == 2'h3;
+  assign \$63  = idx == 3'h4;
+  assign \$64  = idx == 3'h5;
+  assign \$65  = idx == 3'h6;
+  assign \$66  = idx == 3'h7;
+  assign \$68  = ~ \$67 ;
+  assign \$70  = ~ \$69 ;
+  assign \$72  = \$71  == path0;
+  assign \$73  = \$70  | \$72 ;
+  assign \$75  = ~ \$74 ;
+  assign \$77  = plen - 1'h1;
+  assign \$79  = \$76  == \$78 ;
+  assign \$80  = \$75  | \$79 ;
+  assign \$81  = \$73  & \$80 ;
+  assign \$82  = \$68  | \$81 ;
+  assign \$89  = \$88  ? tx[417:162] : head1;
+  assign \$91  = \$90  ? tx[417:162] : head0;
+  assign \$92  = \$87  ? \$89  : \$91 ;
+  assign \$95  = \$94  ? head0 : head1;
+  assign \$96  = \$93  ? head0 : \$95 ;
+  assign \$98  = \$97  ? head2 : head3;
+  assign \$100  = \$99  ? head3 : head4;
   assign i_tx__ready = ~ tx_have;
   assign i_cd__ready = ~ cd_done;
-  assign \$77  = i_cd__valid & i_cd__ready;
-  assign \$78  = ! i_cd__payload[262];
-  assign \$79  = i_cd__payload[278:263] < 6'h20;
-  assign \$80  = args_len > 10'h3fc;
-  assign \$81  = \$80  ? 24'h0003fc : args_len;
-  assign \$82  = sel_n == 3'h4;
-  assign \$83  = sel == 30'h38ed1739;
-  assign \$84  = \$82  & \$83 ;
-  assign \$85  = sel_n == 3'h4;
-  assign \$86  = sel == 32'd2281954286;
-  assign \$87  = \$85  & \$86 ;
-  assign \$88  = sel_n == 3'h4;
-  assign \$89  = sel == 31'h7ff36ab5;
-  assign \$90  = \$88  & \$89 ;
-  assign \$91  = sel_n == 3'h4;
-  assign \$92  = sel == 31'h4a25d94a;
-  assign \$93  = \$91  & \$92 ;
-  assign \$94  = sel_n == 3'h4;
-  assign \$95  = sel == 29'h18cbafe5;
-  assign \$96  = \$94  & \$95 ;
-  assign \$97  = sel_n == 3'h4;
-  assign \$98  = sel == 32'd4215003969;
-  assign \$99  = \$97  & \$98 ;
-  assign \$100  = sel_n == 3'h4;
-  assign \$101  = sel == 31'h5c11d795;
-  assign \$102  = \$100  & \$101 ;
-  assign \$103  = sel_n == 3'h4;
-  assign \$104  = sel == 32'd3069828757;
+  assign \$101  = i_cd__valid & i_cd__ready;
+  assign \$102  = ! i_cd__payload[262];
+  assign \$103  = i_cd__payload[278:263] < 6'h20;
+  assign \$104  = ~ past_window;
   assign \$105  = \$103  & \$104 ;
-  assign \$106  = sel_n == 3'h4;
-  assign \$107  = sel == 31'h791ac947;
-  assign \$108  = \$106  & \$107 ;
-  assign \$109  = ! tx[673:418];
-  assign chain_eff = \$109  ? 256'h0000000000000000000000000000000000000000000000000000000000000001 : tx[673:418];
-  assign \$110  = router3[224:65] == tx[161:2];
-  assign \$111  = router3[0] & \$110 ;
-  assign \$112  = ! chain_eff[255:64];
+  assign \$106  = args_len > 10'h3fc;
+  assign \$107  = \$106  ? 24'h0003fc : args_len;
+  assign \$108  = sel_n == 3'h4;
+  assign \$109  = sel == 30'h38ed1739;
+  assign \$110  = \$108  & \$109 ;
+  assign \$111  = sel_n == 3'h4;
+  assign \$112  = sel == 32'd2281954286;
   assign \$113  = \$111  & \$112 ;
-  assign \$114  = chain_eff[63:0] == router3[64:1];
-  assign \$115  = \$113  & \$114 ;
-  assign \$116  = router2[224:65] == tx[161:2];
-  assign \$117  = router2[0] & \$116 ;
-  assign \$118  = ! chain_eff[255:64];
+  assign \$114  = sel_n == 3'h4;
+  assign \$115  = sel == 31'h7ff36ab5;
+  assign \$116  = \$114  & \$115 ;
+  assign \$117  = sel_n == 3'h4;
+  assign \$118  = sel == 31'h4a25d94a;
   assign \$119  = \$117  & \$118 ;
-  assign \$120  = chain_eff[63:0] == router2[64:1];
-  assign \$121  = \$119  & \$120 ;
-  assign \$122  = router1[224:65] == tx[161:2];
-  assign \$123  = router1[0] & \$122 ;
-  assign \$124  = ! chain_eff[255:64];
+  assign \$120  = sel_n == 3'h4;
+  assign \$121  = sel == 29'h18cbafe5;
+  assign \$122  = \$120  & \$121 ;
+  assign \$123  = sel_n == 3'h4;
+  assign \$124  = sel == 32'd4215003969;
   assign \$125  = \$123  & \$124 ;
-  assign \$126  = chain_eff[63:0] == router1[64:1];
-  assign \$127  = \$125  & \$126 ;
-  assign \$128  = router0[224:65] == tx[161:2];
-  assign \$129  = router0[0] & \$128 ;
-  assign \$130  = ! chain_eff[255:64];
+  assign \$126  = sel_n == 3'h4;
+  assign \$127  = sel == 31'h5c11d795;
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = sel_n == 3'h4;
+  assign \$130  = sel == 32'd3069828757;
   assign \$131  = \$129  & \$130 ;
-  assign \$132  = chain_eff[63:0] == router0[64:1];
-  assign \$133  = \$131  & \$132 ;
-  assign off = \$134  ? head1 : head2;
-  assign \$135  = tx[0] & tx[1];
-  assign \$136  = \$135  & fn_hit;
-  assign \$137  = \$136  & r_hit;
-  assign \$139  = ! tx[417:162];
-  assign \$140  = \$138  | \$139 ;
-  assign \$141  = \$137  & \$140 ;
-  assign \$143  = \$142  ? 3'h4 : 3'h5;
-  assign \$144  = \$143  * 6'h20;
-  assign \$145  = \$81 [10:0] >= \$144 ;
-  assign \$146  = \$141  & \$145 ;
-  assign \$147  = ! off[255:11];
-  assign \$148  = \$146  & \$147 ;
-  assign \$149  = off[10:0] + 6'h20;
-  assign \$150  = \$149  <= \$81 [10:0];
-  assign \$151  = \$148  & \$150 ;
-  assign \$153  = \$152  ? head2 : head3;
-  assign \$154  = ! \$153 [255:160];
-  assign \$155  = \$151  & \$154 ;
-  assign \$158  = \$157  ? tx[417:162] : head0;
-  assign \$159  = \$156  ? head0 : \$158 ;
-  assign \$160  = | \$159 ;
-  assign first_ok = \$155  & \$160 ;
-  assign \$161  = cd_done & tx_have;
-  assign \$162  = ~ o_valid;
-  assign \$163  = \$162  | o__ready;
-  assign \$164  = \$161  & \$163 ;
-  assign \$165  = count - 2'h2;
-  assign \$166  = count == 1'h1;
-  assign \$167  = count >= 2'h2;
-  assign \$168  = | word[255:4];
-  assign \$169  = word[3:0] < 2'h2;
-  assign \$170  = \$168  | \$169 ;
-  assign \$171  = word[3:0] > 4'h8;
-  assign \$172  = \$170  | \$171 ;
-  assign \$173  = off_r + 6'h20;
-  assign \$175  = \$173  + \$174 ;
-  assign \$176  = \$175  > \$81 [10:0];
-  assign \$177  = \$172  | \$176 ;
-  assign \$178  = ! word[255:160];
-  assign \$179  = ~ \$178 ;
-  assign \$180  = ! word[159:0];
-  assign \$181  = \$179  | \$180 ;
-  assign \$182  = | idx;
-  assign \$183  = idx - 1'h1;
-  assign \$185  = \$184  == word[159:0];
-  assign \$186  = \$182  & \$185 ;
-  assign \$187  = \$181  | \$186 ;
-  assign \$188  = idx + 1'h1;
-  assign \$189  = \$188  == plen;
-  assign \$190  = ! fsm_state;
-  assign \$191  = fsm_state == 1'h1;
-  assign \$192  = fsm_state == 2'h2;
+  assign \$132  = sel_n == 3'h4;
+  assign \$133  = sel == 31'h791ac947;
+  assign \$134  = \$132  & \$133 ;
+  assign \$135  = ! tx[673:418];
+  assign chain_eff = \$135  ? 256'h0000000000000000000000000000000000000000000000000000000000000001 : tx[673:418];
+  assign \$136  = router3[224:65] == tx[161:2];
+  assign \$137  = router3[0] & \$136 ;
+  assign \$138  = ! chain_eff[255:64];
+  assign \$139  = \$137  & \$138 ;
+  assign \$140  = chain_eff[63:0] == router3[64:1];
+  assign \$141  = \$139  & \$140 ;
+  assign \$142  = router2[224:65] == tx[161:2];
+  assign \$143  = router2[0] & \$142 ;
+  assign \$144  = ! chain_eff[255:64];
+  assign \$145  = \$143  & \$144 ;
+  assign \$146  = chain_eff[63:0] == router2[64:1];
+  assign \$147  = \$145  & \$146 ;
+  assign \$148  = router1[224:65] == tx[161:2];
+  assign \$149  = router1[0] & \$148 ;
+  assign \$150  = ! chain_eff[255:64];
+  assign \$151  = \$149  & \$150 ;
+  assign \$152  = chain_eff[63:0] == router1[64:1];
+  assign \$153  = \$151  & \$152 ;
+  assign \$154  = router0[224:65] == tx[161:2];
+  assign \$155  = router0[0] & \$154 ;
+  assign \$156  = ! chain_eff[255:64];
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = chain_eff[63:0] == router0[64:1];
+  assign \$159  = \$157  & \$158 ;
+  assign off = \$160  ? head1 : head2;
+  assign \$161  = tx[0] & tx[1];
+  assign \$162  = \$161  & fn_hit;
+  assign \$163  = \$162  & r_hit;
+  assign \$165  = ! tx[417:162];
+  assign \$166  = \$164  | \$165 ;
+  assign \$167  = \$163  & \$166 ;
+  assign \$169  = \$168  ? 3'h4 : 3'h5;
+  assign \$170  = \$169  * 6'h20;
+  assign \$171  = \$107 [10:0] >= \$170 ;
+  assign \$172  = \$167  & \$171 ;
+  assign \$173  = ! off[255:11];
+  assign \$174  = \$172  & \$173 ;
+  assign \$175  = off[10:0] + 6'h20;
+  assign \$176  = \$175  <= \$107 [10:0];
+  assign \$177  = \$174  & \$176 ;
+  assign \$179  = \$178  ? head2 : head3;
+  assign \$180  = ! \$179 [255:160];
+  assign \$181  = \$177  & \$180 ;
+  assign \$184  = \$183  ? tx[417:162] : head0;
+  assign \$185  = \$182  ? head0 : \$184 ;
+  assign \$186  = | \$185 ;
+  assign first_ok = \$181  & \$186 ;
+  assign \$187  = cd_done & tx_have;
+  assign \$188  = ~ o_valid;
+  assign \$189  = \$188  | o__ready;
+  assign \$190  = \$187  & \$189 ;
+  assign \$191  = count - 2'h2;
+  assign \$192  = count == 1'h1;
+  assign \$193  = count >= 2'h2;
+  assign \$194  = | word[255:4];
+  assign \$195  = word[3:0] < 2'h2;
+  assign \$196  = \$194  | \$195 ;
+  assign \$197  = word[3:0] > 4'h8;
+  assign \$198  = \$196  | \$197 ;
+  assign \$199  = off_r + 6'h20;
+  assign \$201  = \$199  + \$200 ;
+  assign \$202  = \$201  > \$107 [10:0];
+  assign \$203  = \$198  | \$202 ;
+  assign \$204  = ! word[255:160];
+  assign \$205  = ~ \$204 ;
+  assign \$206  = ! word[159:0];
+  assign \$207  = \$205  | \$206 ;
+  assign \$208  = | idx;
+  assign \$209  = idx - 1'h1;
+  assign \$211  = \$210  == word[159:0];
+  assign \$212  = \$208  & \$211 ;
+  assign \$213  = \$207  | \$212 ;
+  assign \$214  = idx + 1'h1;
+  assign \$215  = \$214  == plen;
+  assign \$216  = ! fsm_state;
+  assign \$217  = fsm_state == 1'h1;
+  assign \$218  = fsm_state == 2'h2;
   always @(posedge clk)
-    router0 <= \$193 ;
+    router0 <= \$219 ;
   always @(posedge clk)
-    router1 <= \$194 ;
+    router1 <= \$220 ;
   always @(posedge clk)
-    router2 <= \$195 ;
+    router2 <= \$221 ;
   always @(posedge clk)
-    router3 <= \$196 ;
+    router3 <= \$222 ;
   always @(posedge clk)
-    tx <= \$197 ;
+    tx <= \$223 ;
   always @(posedge clk)
-    tx_have <= \$198 ;
+    tx_have <= \$224 ;
   always @(posedge clk)
-    sel <= \$199 ;
+    sel <= \$225 ;
   always @(posedge clk)
-    sel_n <= \$200 ;
+    sel_n <= \$226 ;
   always @(posedge clk)
-    args_len <= \$201 ;
+    args_len <= \$227 ;
   always @(posedge clk)
-    head0 <= \$202 ;
+    past_window <= \$228 ;
   always @(posedge clk)
-    head1 <= \$203 ;
+    head0 <= \$229 ;
   always @(posedge clk)
-    head2 <= \$204 ;
+    head1 <= \$230 ;
   always @(posedge clk)
-    head3 <= \$205 ;
+    head2 <= \$231 ;
   always @(posedge clk)
-    head4 <= \$206 ;
+    head3 <= \$232 ;
   always @(posedge clk)
-    cd_done <= \$207 ;
+    head4 <= \$233 ;
   always @(posedge clk)
-    o_valid <= \$208 ;
+    cd_done <= \$234 ;
   always @(posedge clk)
-    q <= \$209 ;
+    o_valid <= \$235 ;
   always @(posedge clk)
-    sh <= \$210 ;
+    q <= \$236 ;
   always @(posedge clk)
-    off_r <= \$211 ;
+    sh <= \$237 ;
   always @(posedge clk)
-    count <= \$212 ;
+    off_r <= \$238 ;
   always @(posedge clk)
-    path0 <= \$213 ;
+    count <= \$239 ;
   always @(posedge clk)
-    path1 <= \$214 ;
+    path0 <= \$240 ;
   always @(posedge clk)
-    path2 <= \$215 ;
+    path1 <= \$241 ;
   always @(posedge clk)
-    path3 <= \$216 ;
+    path2 <= \$242 ;
   always @(posedge clk)
-    path4 <= \$217 ;
+    path3 <= \$243 ;
   always @(posedge clk)
-    path5 <= \$218 ;
+    path4 <= \$244 ;
   always @(posedge clk)
-    path6 <= \$219 ;
+    path5 <= \$245 ;
   always @(posedge clk)
-    path7 <= \$220 ;
+    path6 <= \$246 ;
   always @(posedge clk)
-    fsm_state <= \$221 ;
+    path7 <= \$247 ;
   always @(posedge clk)
-    rec <= \$222 ;
+    fsm_state <= \$248 ;
   always @(posedge clk)
-    prev <= \$223 ;
+    rec <= \$249 ;
   always @(posedge clk)
-    plen <= \$224 ;
+    prev <= \$250 ;
+  always @(posedge clk)
+    plen <= \$251 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$30 [2:0])
+    casez (\$54 [2:0])
       3'h0:
-          \$31  = path0;
+          \$55  = path0;
       3'h1:
-          \$31  = path1;
+          \$55  = path1;
       3'h2:
-          \$31  = path2;
+          \$55  = path2;
       3'h3:
-          \$31  = path3;
+          \$55  = path3;
       3'h4:
-          \$31  = path4;
+          \$55  = path4;
       3'h5:
-          \$31  = path5;
+          \$55  = path5;
       3'h6:
-          \$31  = path6;
+          \$55  = path6;
       3'h7:
-          \$31  = path7;
+          \$55  = path7;
     endcase
   end
   always @* begin
@@ -43200,13 +43278,13 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     (* full_case = 32'd1 *)
     casez (r_idx)
       2'h0:
-          \$43  = router0[225];
+          \$67  = router0[225];
       2'h1:
-          \$43  = router1[225];
+          \$67  = router1[225];
       2'h2:
-          \$43  = router2[225];
+          \$67  = router2[225];
       2'h3:
-          \$43  = router3[225];
+          \$67  = router3[225];
     endcase
   end
   always @* begin
@@ -43214,37 +43292,37 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$45  = 1'h0;
+          \$69  = 1'h0;
       4'h1:
-          \$45  = 1'h0;
+          \$69  = 1'h0;
       4'h2:
-          \$45  = 1'h1;
+          \$69  = 1'h1;
       4'h3:
-          \$45  = 1'h0;
+          \$69  = 1'h0;
       4'h4:
-          \$45  = 1'h0;
+          \$69  = 1'h0;
       4'h5:
-          \$45  = 1'h1;
+          \$69  = 1'h1;
       4'h6:
-          \$45  = 1'h0;
+          \$69  = 1'h0;
       4'h7:
-          \$45  = 1'h1;
+          \$69  = 1'h1;
       4'h8:
-          \$45  = 1'h0;
+          \$69  = 1'h0;
       4'h9:
-          \$45  = 1'h0;
+          \$69  = 1'h0;
       4'ha:
-          \$45  = 1'h0;
+          \$69  = 1'h0;
       4'hb:
-          \$45  = 1'h0;
+          \$69  = 1'h0;
       4'hc:
-          \$45  = 1'h0;
+          \$69  = 1'h0;
       4'hd:
-          \$45  = 1'h0;
+          \$69  = 1'h0;
       4'he:
-          \$45  = 1'h0;
+          \$69  = 1'h0;
       4'hf:
-          \$45  = 1'h0;
+          \$69  = 1'h0;
     endcase
   end
   always @* begin
@@ -43252,13 +43330,13 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     (* full_case = 32'd1 *)
     casez (r_idx)
       2'h0:
-          \$47  = router0[385:226];
+          \$71  = router0[385:226];
       2'h1:
-          \$47  = router1[385:226];
+          \$71  = router1[385:226];
       2'h2:
-          \$47  = router2[385:226];
+          \$71  = router2[385:226];
       2'h3:
-          \$47  = router3[385:226];
+          \$71  = router3[385:226];
     endcase
   end
   always @* begin
@@ -43266,37 +43344,37 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$50  = 1'h0;
+          \$74  = 1'h0;
       4'h1:
-          \$50  = 1'h0;
+          \$74  = 1'h0;
       4'h2:
-          \$50  = 1'h0;
+          \$74  = 1'h0;
       4'h3:
-          \$50  = 1'h1;
+          \$74  = 1'h1;
       4'h4:
-          \$50  = 1'h1;
+          \$74  = 1'h1;
       4'h5:
-          \$50  = 1'h0;
+          \$74  = 1'h0;
       4'h6:
-          \$50  = 1'h0;
+          \$74  = 1'h0;
       4'h7:
-          \$50  = 1'h0;
+          \$74  = 1'h0;
       4'h8:
-          \$50  = 1'h1;
+          \$74  = 1'h1;
       4'h9:
-          \$50  = 1'h0;
+          \$74  = 1'h0;
       4'ha:
-          \$50  = 1'h0;
+          \$74  = 1'h0;
       4'hb:
-          \$50  = 1'h0;
+          \$74  = 1'h0;
       4'hc:
-          \$50  = 1'h0;
+          \$74  = 1'h0;
       4'hd:
-          \$50  = 1'h0;
+          \$74  = 1'h0;
       4'he:
-          \$50  = 1'h0;
+          \$74  = 1'h0;
       4'hf:
-          \$50  = 1'h0;
+          \$74  = 1'h0;
     endcase
   end
   always @* begin
@@ -43304,35 +43382,35 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     (* full_case = 32'd1 *)
     casez (r_idx)
       2'h0:
-          \$52  = router0[385:226];
+          \$76  = router0[385:226];
       2'h1:
-          \$52  = router1[385:226];
+          \$76  = router1[385:226];
       2'h2:
-          \$52  = router2[385:226];
+          \$76  = router2[385:226];
       2'h3:
-          \$52  = router3[385:226];
+          \$76  = router3[385:226];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$53 [2:0])
+    casez (\$77 [2:0])
       3'h0:
-          \$54  = path0;
+          \$78  = path0;
       3'h1:
-          \$54  = path1;
+          \$78  = path1;
       3'h2:
-          \$54  = path2;
+          \$78  = path2;
       3'h3:
-          \$54  = path3;
+          \$78  = path3;
       3'h4:
-          \$54  = path4;
+          \$78  = path4;
       3'h5:
-          \$54  = path5;
+          \$78  = path5;
       3'h6:
-          \$54  = path6;
+          \$78  = path6;
       3'h7:
-          \$54  = path7;
+          \$78  = path7;
     endcase
   end
   always @* begin
@@ -43340,37 +43418,37 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$59  = 1'h0;
+          \$83  = 1'h0;
       4'h1:
-          \$59  = 1'h1;
+          \$83  = 1'h1;
       4'h2:
-          \$59  = 1'h0;
+          \$83  = 1'h0;
       4'h3:
-          \$59  = 1'h1;
+          \$83  = 1'h1;
       4'h4:
-          \$59  = 1'h0;
+          \$83  = 1'h0;
       4'h5:
-          \$59  = 1'h1;
+          \$83  = 1'h1;
       4'h6:
-          \$59  = 1'h0;
+          \$83  = 1'h0;
       4'h7:
-          \$59  = 1'h0;
+          \$83  = 1'h0;
       4'h8:
-          \$59  = 1'h0;
+          \$83  = 1'h0;
       4'h9:
-          \$59  = 1'h0;
+          \$83  = 1'h0;
       4'ha:
-          \$59  = 1'h0;
+          \$83  = 1'h0;
       4'hb:
-          \$59  = 1'h0;
+          \$83  = 1'h0;
       4'hc:
-          \$59  = 1'h0;
+          \$83  = 1'h0;
       4'hd:
-          \$59  = 1'h0;
+          \$83  = 1'h0;
       4'he:
-          \$59  = 1'h0;
+          \$83  = 1'h0;
       4'hf:
-          \$59  = 1'h0;
+          \$83  = 1'h0;
     endcase
   end
   always @* begin
@@ -43378,37 +43456,37 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$60  = 1'h0;
+          \$84  = 1'h0;
       4'h1:
-          \$60  = 1'h0;
+          \$84  = 1'h0;
       4'h2:
-          \$60  = 1'h1;
+          \$84  = 1'h1;
       4'h3:
-          \$60  = 1'h0;
+          \$84  = 1'h0;
       4'h4:
-          \$60  = 1'h0;
+          \$84  = 1'h0;
       4'h5:
-          \$60  = 1'h1;
+          \$84  = 1'h1;
       4'h6:
-          \$60  = 1'h0;
+          \$84  = 1'h0;
       4'h7:
-          \$60  = 1'h1;
+          \$84  = 1'h1;
       4'h8:
-          \$60  = 1'h0;
+          \$84  = 1'h0;
       4'h9:
-          \$60  = 1'h0;
+          \$84  = 1'h0;
       4'ha:
-          \$60  = 1'h0;
+          \$84  = 1'h0;
       4'hb:
-          \$60  = 1'h0;
+          \$84  = 1'h0;
       4'hc:
-          \$60  = 1'h0;
+          \$84  = 1'h0;
       4'hd:
-          \$60  = 1'h0;
+          \$84  = 1'h0;
       4'he:
-          \$60  = 1'h0;
+          \$84  = 1'h0;
       4'hf:
-          \$60  = 1'h0;
+          \$84  = 1'h0;
     endcase
   end
   always @* begin
@@ -43416,37 +43494,37 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$61  = 1'h0;
+          \$85  = 1'h0;
       4'h1:
-          \$61  = 1'h0;
+          \$85  = 1'h0;
       4'h2:
-          \$61  = 1'h0;
+          \$85  = 1'h0;
       4'h3:
-          \$61  = 1'h1;
+          \$85  = 1'h1;
       4'h4:
-          \$61  = 1'h1;
+          \$85  = 1'h1;
       4'h5:
-          \$61  = 1'h0;
+          \$85  = 1'h0;
       4'h6:
-          \$61  = 1'h0;
+          \$85  = 1'h0;
       4'h7:
-          \$61  = 1'h0;
+          \$85  = 1'h0;
       4'h8:
-          \$61  = 1'h1;
+          \$85  = 1'h1;
       4'h9:
-          \$61  = 1'h0;
+          \$85  = 1'h0;
       4'ha:
-          \$61  = 1'h0;
+          \$85  = 1'h0;
       4'hb:
-          \$61  = 1'h0;
+          \$85  = 1'h0;
       4'hc:
-          \$61  = 1'h0;
+          \$85  = 1'h0;
       4'hd:
-          \$61  = 1'h0;
+          \$85  = 1'h0;
       4'he:
-          \$61  = 1'h0;
+          \$85  = 1'h0;
       4'hf:
-          \$61  = 1'h0;
+          \$85  = 1'h0;
     endcase
   end
   always @* begin
@@ -43454,37 +43532,37 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$62  = 1'h0;
+          \$86  = 1'h0;
       4'h1:
-          \$62  = 1'h0;
+          \$86  = 1'h0;
       4'h2:
-          \$62  = 1'h0;
+          \$86  = 1'h0;
       4'h3:
-          \$62  = 1'h0;
+          \$86  = 1'h0;
       4'h4:
-          \$62  = 1'h0;
+          \$86  = 1'h0;
       4'h5:
-          \$62  = 1'h0;
+          \$86  = 1'h0;
       4'h6:
-          \$62  = 1'h1;
+          \$86  = 1'h1;
       4'h7:
-          \$62  = 1'h1;
+          \$86  = 1'h1;
       4'h8:
-          \$62  = 1'h1;
+          \$86  = 1'h1;
       4'h9:
-          \$62  = 1'h0;
+          \$86  = 1'h0;
       4'ha:
-          \$62  = 1'h0;
+          \$86  = 1'h0;
       4'hb:
-          \$62  = 1'h0;
+          \$86  = 1'h0;
       4'hc:
-          \$62  = 1'h0;
+          \$86  = 1'h0;
       4'hd:
-          \$62  = 1'h0;
+          \$86  = 1'h0;
       4'he:
-          \$62  = 1'h0;
+          \$86  = 1'h0;
       4'hf:
-          \$62  = 1'h0;
+          \$86  = 1'h0;
     endcase
   end
   always @* begin
@@ -43492,37 +43570,37 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$63  = 1'h0;
+          \$87  = 1'h0;
       4'h1:
-          \$63  = 1'h1;
+          \$87  = 1'h1;
       4'h2:
-          \$63  = 1'h0;
+          \$87  = 1'h0;
       4'h3:
-          \$63  = 1'h1;
+          \$87  = 1'h1;
       4'h4:
-          \$63  = 1'h0;
+          \$87  = 1'h0;
       4'h5:
-          \$63  = 1'h1;
+          \$87  = 1'h1;
       4'h6:
-          \$63  = 1'h0;
+          \$87  = 1'h0;
       4'h7:
-          \$63  = 1'h0;
+          \$87  = 1'h0;
       4'h8:
-          \$63  = 1'h0;
+          \$87  = 1'h0;
       4'h9:
-          \$63  = 1'h0;
+          \$87  = 1'h0;
       4'ha:
-          \$63  = 1'h0;
+          \$87  = 1'h0;
       4'hb:
-          \$63  = 1'h0;
+          \$87  = 1'h0;
       4'hc:
-          \$63  = 1'h0;
+          \$87  = 1'h0;
       4'hd:
-          \$63  = 1'h0;
+          \$87  = 1'h0;
       4'he:
-          \$63  = 1'h0;
+          \$87  = 1'h0;
       4'hf:
-          \$63  = 1'h0;
+          \$87  = 1'h0;
     endcase
   end
   always @* begin
@@ -43530,37 +43608,37 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$64  = 1'h0;
+          \$88  = 1'h0;
       4'h1:
-          \$64  = 1'h0;
+          \$88  = 1'h0;
       4'h2:
-          \$64  = 1'h1;
+          \$88  = 1'h1;
       4'h3:
-          \$64  = 1'h0;
+          \$88  = 1'h0;
       4'h4:
-          \$64  = 1'h0;
+          \$88  = 1'h0;
       4'h5:
-          \$64  = 1'h1;
+          \$88  = 1'h1;
       4'h6:
-          \$64  = 1'h0;
+          \$88  = 1'h0;
       4'h7:
-          \$64  = 1'h1;
+          \$88  = 1'h1;
       4'h8:
-          \$64  = 1'h0;
+          \$88  = 1'h0;
       4'h9:
-          \$64  = 1'h0;
+          \$88  = 1'h0;
       4'ha:
-          \$64  = 1'h0;
+          \$88  = 1'h0;
       4'hb:
-          \$64  = 1'h0;
+          \$88  = 1'h0;
       4'hc:
-          \$64  = 1'h0;
+          \$88  = 1'h0;
       4'hd:
-          \$64  = 1'h0;
+          \$88  = 1'h0;
       4'he:
-          \$64  = 1'h0;
+          \$88  = 1'h0;
       4'hf:
-          \$64  = 1'h0;
+          \$88  = 1'h0;
     endcase
   end
   always @* begin
@@ -43568,37 +43646,37 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$66  = 1'h0;
+          \$90  = 1'h0;
       4'h1:
-          \$66  = 1'h0;
+          \$90  = 1'h0;
       4'h2:
-          \$66  = 1'h1;
+          \$90  = 1'h1;
       4'h3:
-          \$66  = 1'h0;
+          \$90  = 1'h0;
       4'h4:
-          \$66  = 1'h0;
+          \$90  = 1'h0;
       4'h5:
-          \$66  = 1'h1;
+          \$90  = 1'h1;
       4'h6:
-          \$66  = 1'h0;
+          \$90  = 1'h0;
       4'h7:
-          \$66  = 1'h1;
+          \$90  = 1'h1;
       4'h8:
-          \$66  = 1'h0;
+          \$90  = 1'h0;
       4'h9:
-          \$66  = 1'h0;
+          \$90  = 1'h0;
       4'ha:
-          \$66  = 1'h0;
+          \$90  = 1'h0;
       4'hb:
-          \$66  = 1'h0;
+          \$90  = 1'h0;
       4'hc:
-          \$66  = 1'h0;
+          \$90  = 1'h0;
       4'hd:
-          \$66  = 1'h0;
+          \$90  = 1'h0;
       4'he:
-          \$66  = 1'h0;
+          \$90  = 1'h0;
       4'hf:
-          \$66  = 1'h0;
+          \$90  = 1'h0;
     endcase
   end
   always @* begin
@@ -43606,37 +43684,37 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$69  = 1'h0;
+          \$93  = 1'h0;
       4'h1:
-          \$69  = 1'h1;
+          \$93  = 1'h1;
       4'h2:
-          \$69  = 1'h0;
+          \$93  = 1'h0;
       4'h3:
-          \$69  = 1'h1;
+          \$93  = 1'h1;
       4'h4:
-          \$69  = 1'h0;
+          \$93  = 1'h0;
       4'h5:
-          \$69  = 1'h1;
+          \$93  = 1'h1;
       4'h6:
-          \$69  = 1'h0;
+          \$93  = 1'h0;
       4'h7:
-          \$69  = 1'h0;
+          \$93  = 1'h0;
       4'h8:
-          \$69  = 1'h0;
+          \$93  = 1'h0;
       4'h9:
-          \$69  = 1'h0;
+          \$93  = 1'h0;
       4'ha:
-          \$69  = 1'h0;
+          \$93  = 1'h0;
       4'hb:
-          \$69  = 1'h0;
+          \$93  = 1'h0;
       4'hc:
-          \$69  = 1'h0;
+          \$93  = 1'h0;
       4'hd:
-          \$69  = 1'h0;
+          \$93  = 1'h0;
       4'he:
-          \$69  = 1'h0;
+          \$93  = 1'h0;
       4'hf:
-          \$69  = 1'h0;
+          \$93  = 1'h0;
     endcase
   end
   always @* begin
@@ -43644,37 +43722,37 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$70  = 1'h0;
+          \$94  = 1'h0;
       4'h1:
-          \$70  = 1'h0;
+          \$94  = 1'h0;
       4'h2:
-          \$70  = 1'h1;
+          \$94  = 1'h1;
       4'h3:
-          \$70  = 1'h0;
+          \$94  = 1'h0;
       4'h4:
-          \$70  = 1'h0;
+          \$94  = 1'h0;
       4'h5:
-          \$70  = 1'h1;
+          \$94  = 1'h1;
       4'h6:
-          \$70  = 1'h0;
+          \$94  = 1'h0;
       4'h7:
-          \$70  = 1'h1;
+          \$94  = 1'h1;
       4'h8:
-          \$70  = 1'h0;
+          \$94  = 1'h0;
       4'h9:
-          \$70  = 1'h0;
+          \$94  = 1'h0;
       4'ha:
-          \$70  = 1'h0;
+          \$94  = 1'h0;
       4'hb:
-          \$70  = 1'h0;
+          \$94  = 1'h0;
       4'hc:
-          \$70  = 1'h0;
+          \$94  = 1'h0;
       4'hd:
-          \$70  = 1'h0;
+          \$94  = 1'h0;
       4'he:
-          \$70  = 1'h0;
+          \$94  = 1'h0;
       4'hf:
-          \$70  = 1'h0;
+          \$94  = 1'h0;
     endcase
   end
   always @* begin
@@ -43682,37 +43760,37 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$73  = 1'h0;
+          \$97  = 1'h0;
       4'h1:
-          \$73  = 1'h0;
+          \$97  = 1'h0;
       4'h2:
-          \$73  = 1'h1;
+          \$97  = 1'h1;
       4'h3:
-          \$73  = 1'h0;
+          \$97  = 1'h0;
       4'h4:
-          \$73  = 1'h0;
+          \$97  = 1'h0;
       4'h5:
-          \$73  = 1'h1;
+          \$97  = 1'h1;
       4'h6:
-          \$73  = 1'h0;
+          \$97  = 1'h0;
       4'h7:
-          \$73  = 1'h1;
+          \$97  = 1'h1;
       4'h8:
-          \$73  = 1'h0;
+          \$97  = 1'h0;
       4'h9:
-          \$73  = 1'h0;
+          \$97  = 1'h0;
       4'ha:
-          \$73  = 1'h0;
+          \$97  = 1'h0;
       4'hb:
-          \$73  = 1'h0;
+          \$97  = 1'h0;
       4'hc:
-          \$73  = 1'h0;
+          \$97  = 1'h0;
       4'hd:
-          \$73  = 1'h0;
+          \$97  = 1'h0;
       4'he:
-          \$73  = 1'h0;
+          \$97  = 1'h0;
       4'hf:
-          \$73  = 1'h0;
+          \$97  = 1'h0;
     endcase
   end
   always @* begin
@@ -43720,37 +43798,37 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$75  = 1'h0;
+          \$99  = 1'h0;
       4'h1:
-          \$75  = 1'h0;
+          \$99  = 1'h0;
       4'h2:
-          \$75  = 1'h1;
+          \$99  = 1'h1;
       4'h3:
-          \$75  = 1'h0;
+          \$99  = 1'h0;
       4'h4:
-          \$75  = 1'h0;
+          \$99  = 1'h0;
       4'h5:
-          \$75  = 1'h1;
+          \$99  = 1'h1;
       4'h6:
-          \$75  = 1'h0;
+          \$99  = 1'h0;
       4'h7:
-          \$75  = 1'h1;
+          \$99  = 1'h1;
       4'h8:
-          \$75  = 1'h0;
+          \$99  = 1'h0;
       4'h9:
-          \$75  = 1'h0;
+          \$99  = 1'h0;
       4'ha:
-          \$75  = 1'h0;
+          \$99  = 1'h0;
       4'hb:
-          \$75  = 1'h0;
+          \$99  = 1'h0;
       4'hc:
-          \$75  = 1'h0;
+          \$99  = 1'h0;
       4'hd:
-          \$75  = 1'h0;
+          \$99  = 1'h0;
       4'he:
-          \$75  = 1'h0;
+          \$99  = 1'h0;
       4'hf:
-          \$75  = 1'h0;
+          \$99  = 1'h0;
     endcase
   end
   always @* begin
@@ -43758,37 +43836,37 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$134  = 1'h0;
+          \$160  = 1'h0;
       4'h1:
-          \$134  = 1'h0;
+          \$160  = 1'h0;
       4'h2:
-          \$134  = 1'h1;
+          \$160  = 1'h1;
       4'h3:
-          \$134  = 1'h0;
+          \$160  = 1'h0;
       4'h4:
-          \$134  = 1'h0;
+          \$160  = 1'h0;
       4'h5:
-          \$134  = 1'h1;
+          \$160  = 1'h1;
       4'h6:
-          \$134  = 1'h0;
+          \$160  = 1'h0;
       4'h7:
-          \$134  = 1'h1;
+          \$160  = 1'h1;
       4'h8:
-          \$134  = 1'h0;
+          \$160  = 1'h0;
       4'h9:
-          \$134  = 1'h0;
+          \$160  = 1'h0;
       4'ha:
-          \$134  = 1'h0;
+          \$160  = 1'h0;
       4'hb:
-          \$134  = 1'h0;
+          \$160  = 1'h0;
       4'hc:
-          \$134  = 1'h0;
+          \$160  = 1'h0;
       4'hd:
-          \$134  = 1'h0;
+          \$160  = 1'h0;
       4'he:
-          \$134  = 1'h0;
+          \$160  = 1'h0;
       4'hf:
-          \$134  = 1'h0;
+          \$160  = 1'h0;
     endcase
   end
   always @* begin
@@ -43796,37 +43874,37 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$138  = 1'h0;
+          \$164  = 1'h0;
       4'h1:
-          \$138  = 1'h0;
+          \$164  = 1'h0;
       4'h2:
-          \$138  = 1'h1;
+          \$164  = 1'h1;
       4'h3:
-          \$138  = 1'h0;
+          \$164  = 1'h0;
       4'h4:
-          \$138  = 1'h0;
+          \$164  = 1'h0;
       4'h5:
-          \$138  = 1'h1;
+          \$164  = 1'h1;
       4'h6:
-          \$138  = 1'h0;
+          \$164  = 1'h0;
       4'h7:
-          \$138  = 1'h1;
+          \$164  = 1'h1;
       4'h8:
-          \$138  = 1'h0;
+          \$164  = 1'h0;
       4'h9:
-          \$138  = 1'h0;
+          \$164  = 1'h0;
       4'ha:
-          \$138  = 1'h0;
+          \$164  = 1'h0;
       4'hb:
-          \$138  = 1'h0;
+          \$164  = 1'h0;
       4'hc:
-          \$138  = 1'h0;
+          \$164  = 1'h0;
       4'hd:
-          \$138  = 1'h0;
+          \$164  = 1'h0;
       4'he:
-          \$138  = 1'h0;
+          \$164  = 1'h0;
       4'hf:
-          \$138  = 1'h0;
+          \$164  = 1'h0;
     endcase
   end
   always @* begin
@@ -43834,37 +43912,37 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$142  = 1'h0;
+          \$168  = 1'h0;
       4'h1:
-          \$142  = 1'h0;
+          \$168  = 1'h0;
       4'h2:
-          \$142  = 1'h1;
+          \$168  = 1'h1;
       4'h3:
-          \$142  = 1'h0;
+          \$168  = 1'h0;
       4'h4:
-          \$142  = 1'h0;
+          \$168  = 1'h0;
       4'h5:
-          \$142  = 1'h1;
+          \$168  = 1'h1;
       4'h6:
-          \$142  = 1'h0;
+          \$168  = 1'h0;
       4'h7:
-          \$142  = 1'h1;
+          \$168  = 1'h1;
       4'h8:
-          \$142  = 1'h0;
+          \$168  = 1'h0;
       4'h9:
-          \$142  = 1'h0;
+          \$168  = 1'h0;
       4'ha:
-          \$142  = 1'h0;
+          \$168  = 1'h0;
       4'hb:
-          \$142  = 1'h0;
+          \$168  = 1'h0;
       4'hc:
-          \$142  = 1'h0;
+          \$168  = 1'h0;
       4'hd:
-          \$142  = 1'h0;
+          \$168  = 1'h0;
       4'he:
-          \$142  = 1'h0;
+          \$168  = 1'h0;
       4'hf:
-          \$142  = 1'h0;
+          \$168  = 1'h0;
     endcase
   end
   always @* begin
@@ -43872,37 +43950,37 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$152  = 1'h0;
+          \$178  = 1'h0;
       4'h1:
-          \$152  = 1'h0;
+          \$178  = 1'h0;
       4'h2:
-          \$152  = 1'h1;
+          \$178  = 1'h1;
       4'h3:
-          \$152  = 1'h0;
+          \$178  = 1'h0;
       4'h4:
-          \$152  = 1'h0;
+          \$178  = 1'h0;
       4'h5:
-          \$152  = 1'h1;
+          \$178  = 1'h1;
       4'h6:
-          \$152  = 1'h0;
+          \$178  = 1'h0;
       4'h7:
-          \$152  = 1'h1;
+          \$178  = 1'h1;
       4'h8:
-          \$152  = 1'h0;
+          \$178  = 1'h0;
       4'h9:
-          \$152  = 1'h0;
+          \$178  = 1'h0;
       4'ha:
-          \$152  = 1'h0;
+          \$178  = 1'h0;
       4'hb:
-          \$152  = 1'h0;
+          \$178  = 1'h0;
       4'hc:
-          \$152  = 1'h0;
+          \$178  = 1'h0;
       4'hd:
-          \$152  = 1'h0;
+          \$178  = 1'h0;
       4'he:
-          \$152  = 1'h0;
+          \$178  = 1'h0;
       4'hf:
-          \$152  = 1'h0;
+          \$178  = 1'h0;
     endcase
   end
   always @* begin
@@ -43910,37 +43988,37 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$156  = 1'h0;
+          \$182  = 1'h0;
       4'h1:
-          \$156  = 1'h1;
+          \$182  = 1'h1;
       4'h2:
-          \$156  = 1'h0;
+          \$182  = 1'h0;
       4'h3:
-          \$156  = 1'h1;
+          \$182  = 1'h1;
       4'h4:
-          \$156  = 1'h0;
+          \$182  = 1'h0;
       4'h5:
-          \$156  = 1'h1;
+          \$182  = 1'h1;
       4'h6:
-          \$156  = 1'h0;
+          \$182  = 1'h0;
       4'h7:
-          \$156  = 1'h0;
+          \$182  = 1'h0;
       4'h8:
-          \$156  = 1'h0;
+          \$182  = 1'h0;
       4'h9:
-          \$156  = 1'h0;
+          \$182  = 1'h0;
       4'ha:
-          \$156  = 1'h0;
+          \$182  = 1'h0;
       4'hb:
-          \$156  = 1'h0;
+          \$182  = 1'h0;
       4'hc:
-          \$156  = 1'h0;
+          \$182  = 1'h0;
       4'hd:
-          \$156  = 1'h0;
+          \$182  = 1'h0;
       4'he:
-          \$156  = 1'h0;
+          \$182  = 1'h0;
       4'hf:
-          \$156  = 1'h0;
+          \$182  = 1'h0;
     endcase
   end
   always @* begin
@@ -43948,37 +44026,37 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
-          \$157  = 1'h0;
+          \$183  = 1'h0;
       4'h1:
-          \$157  = 1'h0;
+          \$183  = 1'h0;
       4'h2:
-          \$157  = 1'h1;
+          \$183  = 1'h1;
       4'h3:
-          \$157  = 1'h0;
+          \$183  = 1'h0;
       4'h4:
-          \$157  = 1'h0;
+          \$183  = 1'h0;
       4'h5:
-          \$157  = 1'h1;
+          \$183  = 1'h1;
       4'h6:
-          \$157  = 1'h0;
+          \$183  = 1'h0;
       4'h7:
-          \$157  = 1'h1;
+          \$183  = 1'h1;
       4'h8:
-          \$157  = 1'h0;
+          \$183  = 1'h0;
       4'h9:
-          \$157  = 1'h0;
+          \$183  = 1'h0;
       4'ha:
-          \$157  = 1'h0;
+          \$183  = 1'h0;
       4'hb:
-          \$157  = 1'h0;
+          \$183  = 1'h0;
       4'hc:
-          \$157  = 1'h0;
+          \$183  = 1'h0;
       4'hd:
-          \$157  = 1'h0;
+          \$183  = 1'h0;
       4'he:
-          \$157  = 1'h0;
+          \$183  = 1'h0;
       4'hf:
-          \$157  = 1'h0;
+          \$183  = 1'h0;
     endcase
   end
   always @* begin
@@ -44054,868 +44132,903 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$183 [2:0])
+    casez (\$209 [2:0])
       3'h0:
-          \$184  = path0;
+          \$210  = path0;
       3'h1:
-          \$184  = path1;
+          \$210  = path1;
       3'h2:
-          \$184  = path2;
+          \$210  = path2;
       3'h3:
-          \$184  = path3;
+          \$210  = path3;
       3'h4:
-          \$184  = path4;
+          \$210  = path4;
       3'h5:
-          \$184  = path5;
+          \$210  = path5;
       3'h6:
-          \$184  = path6;
+          \$210  = path6;
       3'h7:
-          \$184  = path7;
+          \$210  = path7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$193  = router0;
+    \$219  = router0;
     if (cfg_we) begin
       if (\$1 ) begin
-        \$193  = cfg_entry;
+        \$219  = cfg_entry;
       end
     end
     if (pipe_rst) begin
-      \$193  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$219  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$193  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$219  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$194  = router1;
+    \$220  = router1;
     if (cfg_we) begin
       if (\$2 ) begin
-        \$194  = cfg_entry;
+        \$220  = cfg_entry;
       end
     end
     if (pipe_rst) begin
-      \$194  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$220  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$194  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$220  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$195  = router2;
+    \$221  = router2;
     if (cfg_we) begin
       if (\$3 ) begin
-        \$195  = cfg_entry;
+        \$221  = cfg_entry;
       end
     end
     if (pipe_rst) begin
-      \$195  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$221  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$195  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$221  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$196  = router3;
+    \$222  = router3;
     if (cfg_we) begin
       if (\$4 ) begin
-        \$196  = cfg_entry;
+        \$222  = cfg_entry;
       end
     end
     if (pipe_rst) begin
-      \$196  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$222  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$196  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$222  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$197  = tx;
+    \$223  = tx;
     if (\$5 ) begin
-      \$197  = i_tx__payload;
+      \$223  = i_tx__payload;
     end
     if (pipe_rst) begin
-      \$197  = 674'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$223  = 674'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$197  = 674'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$223  = 674'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$198  = tx_have;
+    \$224  = tx_have;
     if (\$5 ) begin
-      \$198  = 1'h1;
+      \$224  = 1'h1;
     end
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             (* full_case = 32'd1 *)
             if (first_ok) begin
             end else begin
-              \$198  = 1'h0;
+              \$224  = 1'h0;
             end
           end
       2'h1:
           if (fail) begin
-            \$198  = 1'h0;
+            \$224  = 1'h0;
           end
       2'h2:
-          \$198  = 1'h0;
+          \$224  = 1'h0;
     endcase
     if (pipe_rst) begin
-      \$198  = 1'h0;
+      \$224  = 1'h0;
     end
     if (rst) begin
-      \$198  = 1'h0;
+      \$224  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$199  = sel;
+    \$225  = sel;
     if (\$6 ) begin
       if (\$7 ) begin
-        \$199  = i_cd__payload[255:224];
+        \$225  = i_cd__payload[255:224];
       end
     end
     if (pipe_rst) begin
-      \$199  = 32'd0;
+      \$225  = 32'd0;
     end
     if (rst) begin
-      \$199  = 32'd0;
+      \$225  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$200  = sel_n;
+    \$226  = sel_n;
     if (\$6 ) begin
       if (\$7 ) begin
-        \$200  = i_cd__payload[261:256];
-      end
-    end
-    casez (fsm_state)
-      2'h0:
-          if (\$19 ) begin
-            (* full_case = 32'd1 *)
-            if (first_ok) begin
-            end else begin
-              \$200  = 6'h00;
-            end
-          end
-      2'h1:
-          if (fail) begin
-            \$200  = 6'h00;
-          end
-      2'h2:
-          \$200  = 6'h00;
-    endcase
-    if (pipe_rst) begin
-      \$200  = 6'h00;
-    end
-    if (rst) begin
-      \$200  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$201  = args_len;
-    if (\$6 ) begin
-      (* full_case = 32'd1 *)
-      if (\$7 ) begin
-      end else begin
-        \$201  = \$10 [23:0];
+        \$226  = i_cd__payload[261:256];
       end
     end
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             (* full_case = 32'd1 *)
             if (first_ok) begin
             end else begin
-              \$201  = 24'h000000;
+              \$226  = 6'h00;
             end
           end
       2'h1:
           if (fail) begin
-            \$201  = 24'h000000;
+            \$226  = 6'h00;
           end
       2'h2:
-          \$201  = 24'h000000;
+          \$226  = 6'h00;
     endcase
     if (pipe_rst) begin
-      \$201  = 24'h000000;
+      \$226  = 6'h00;
     end
     if (rst) begin
-      \$201  = 24'h000000;
+      \$226  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$202  = head0;
+    \$227  = args_len;
     if (\$6 ) begin
       (* full_case = 32'd1 *)
       if (\$7 ) begin
       end else begin
-        if (\$11 ) begin
-          \$202  = i_cd__payload[255:0];
-        end
+        \$227  = \$10 [23:0];
       end
     end
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             (* full_case = 32'd1 *)
             if (first_ok) begin
             end else begin
-              \$202  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+              \$227  = 24'h000000;
             end
           end
       2'h1:
           if (fail) begin
-            \$202  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+            \$227  = 24'h000000;
           end
       2'h2:
-          \$202  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          \$227  = 24'h000000;
     endcase
     if (pipe_rst) begin
-      \$202  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$227  = 24'h000000;
     end
     if (rst) begin
-      \$202  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$227  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$203  = head1;
-    if (\$6 ) begin
-      (* full_case = 32'd1 *)
-      if (\$7 ) begin
-      end else begin
-        if (\$12 ) begin
-          \$203  = i_cd__payload[255:0];
-        end
-      end
-    end
-    casez (fsm_state)
-      2'h0:
-          if (\$19 ) begin
-            (* full_case = 32'd1 *)
-            if (first_ok) begin
-            end else begin
-              \$203  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-            end
-          end
-      2'h1:
-          if (fail) begin
-            \$203  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-          end
-      2'h2:
-          \$203  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    endcase
-    if (pipe_rst) begin
-      \$203  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$203  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$204  = head2;
-    if (\$6 ) begin
-      (* full_case = 32'd1 *)
-      if (\$7 ) begin
-      end else begin
-        if (\$13 ) begin
-          \$204  = i_cd__payload[255:0];
-        end
-      end
-    end
-    casez (fsm_state)
-      2'h0:
-          if (\$19 ) begin
-            (* full_case = 32'd1 *)
-            if (first_ok) begin
-            end else begin
-              \$204  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-            end
-          end
-      2'h1:
-          if (fail) begin
-            \$204  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-          end
-      2'h2:
-          \$204  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    endcase
-    if (pipe_rst) begin
-      \$204  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$204  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$205  = head3;
+    \$228  = past_window;
     if (\$6 ) begin
       (* full_case = 32'd1 *)
       if (\$7 ) begin
       end else begin
         if (\$14 ) begin
-          \$205  = i_cd__payload[255:0];
+          \$228  = 1'h1;
         end
       end
     end
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             (* full_case = 32'd1 *)
             if (first_ok) begin
             end else begin
-              \$205  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+              \$228  = 1'h0;
             end
           end
       2'h1:
           if (fail) begin
-            \$205  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+            \$228  = 1'h0;
           end
       2'h2:
-          \$205  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          \$228  = 1'h0;
     endcase
     if (pipe_rst) begin
-      \$205  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$228  = 1'h0;
     end
     if (rst) begin
-      \$205  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$206  = head4;
+    \$229  = head0;
     if (\$6 ) begin
       (* full_case = 32'd1 *)
       if (\$7 ) begin
       end else begin
-        if (\$15 ) begin
-          \$206  = i_cd__payload[255:0];
+        if (\$19 ) begin
+          \$229  = i_cd__payload[255:0];
         end
       end
     end
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             (* full_case = 32'd1 *)
             if (first_ok) begin
             end else begin
-              \$206  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+              \$229  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
             end
           end
       2'h1:
           if (fail) begin
-            \$206  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+            \$229  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
           end
       2'h2:
-          \$206  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          \$229  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     endcase
     if (pipe_rst) begin
-      \$206  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$229  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$206  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$229  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$207  = cd_done;
+    \$230  = head1;
     if (\$6 ) begin
-      if (i_cd__payload[279]) begin
-        \$207  = 1'h1;
+      (* full_case = 32'd1 *)
+      if (\$7 ) begin
+      end else begin
+        if (\$24 ) begin
+          \$230  = i_cd__payload[255:0];
+        end
       end
     end
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             (* full_case = 32'd1 *)
             if (first_ok) begin
             end else begin
-              \$207  = 1'h0;
+              \$230  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
             end
           end
       2'h1:
           if (fail) begin
-            \$207  = 1'h0;
+            \$230  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
           end
       2'h2:
-          \$207  = 1'h0;
+          \$230  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     endcase
     if (pipe_rst) begin
-      \$207  = 1'h0;
+      \$230  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$207  = 1'h0;
+      \$230  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$208  = o_valid;
+    \$231  = head2;
+    if (\$6 ) begin
+      (* full_case = 32'd1 *)
+      if (\$7 ) begin
+      end else begin
+        if (\$29 ) begin
+          \$231  = i_cd__payload[255:0];
+        end
+      end
+    end
+    casez (fsm_state)
+      2'h0:
+          if (\$43 ) begin
+            (* full_case = 32'd1 *)
+            if (first_ok) begin
+            end else begin
+              \$231  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+            end
+          end
+      2'h1:
+          if (fail) begin
+            \$231  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          end
+      2'h2:
+          \$231  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    endcase
+    if (pipe_rst) begin
+      \$231  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$231  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$232  = head3;
+    if (\$6 ) begin
+      (* full_case = 32'd1 *)
+      if (\$7 ) begin
+      end else begin
+        if (\$34 ) begin
+          \$232  = i_cd__payload[255:0];
+        end
+      end
+    end
+    casez (fsm_state)
+      2'h0:
+          if (\$43 ) begin
+            (* full_case = 32'd1 *)
+            if (first_ok) begin
+            end else begin
+              \$232  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+            end
+          end
+      2'h1:
+          if (fail) begin
+            \$232  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          end
+      2'h2:
+          \$232  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    endcase
+    if (pipe_rst) begin
+      \$232  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$232  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$233  = head4;
+    if (\$6 ) begin
+      (* full_case = 32'd1 *)
+      if (\$7 ) begin
+      end else begin
+        if (\$39 ) begin
+          \$233  = i_cd__payload[255:0];
+        end
+      end
+    end
+    casez (fsm_state)
+      2'h0:
+          if (\$43 ) begin
+            (* full_case = 32'd1 *)
+            if (first_ok) begin
+            end else begin
+              \$233  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+            end
+          end
+      2'h1:
+          if (fail) begin
+            \$233  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          end
+      2'h2:
+          \$233  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    endcase
+    if (pipe_rst) begin
+      \$233  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$233  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$234  = cd_done;
+    if (\$6 ) begin
+      if (i_cd__payload[279]) begin
+        \$234  = 1'h1;
+      end
+    end
+    casez (fsm_state)
+      2'h0:
+          if (\$43 ) begin
+            (* full_case = 32'd1 *)
+            if (first_ok) begin
+            end else begin
+              \$234  = 1'h0;
+            end
+          end
+      2'h1:
+          if (fail) begin
+            \$234  = 1'h0;
+          end
+      2'h2:
+          \$234  = 1'h0;
+    endcase
+    if (pipe_rst) begin
+      \$234  = 1'h0;
+    end
+    if (rst) begin
+      \$234  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$235  = o_valid;
     if (o__ready) begin
-      \$208  = 1'h0;
+      \$235  = 1'h0;
     end
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             (* full_case = 32'd1 *)
             if (first_ok) begin
             end else begin
-              \$208  = 1'h1;
+              \$235  = 1'h1;
             end
           end
       2'h1:
           if (fail) begin
-            \$208  = 1'h1;
+            \$235  = 1'h1;
           end
       2'h2:
-          \$208  = 1'h1;
+          \$235  = 1'h1;
     endcase
     if (pipe_rst) begin
-      \$208  = 1'h0;
+      \$235  = 1'h0;
     end
     if (rst) begin
-      \$208  = 1'h0;
+      \$235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$209  = q;
+    \$236  = q;
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             if (first_ok) begin
-              \$209  = \$20 [4:0];
+              \$236  = \$44 [4:0];
             end
           end
       2'h1:
-          \$209  = \$21 [4:0];
+          \$236  = \$45 [4:0];
     endcase
     if (pipe_rst) begin
-      \$209  = 5'h00;
+      \$236  = 5'h00;
     end
     if (rst) begin
-      \$209  = 5'h00;
+      \$236  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$210  = sh;
+    \$237  = sh;
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             if (first_ok) begin
-              \$210  = off[4:0];
+              \$237  = off[4:0];
             end
           end
     endcase
     if (pipe_rst) begin
-      \$210  = 5'h00;
+      \$237  = 5'h00;
     end
     if (rst) begin
-      \$210  = 5'h00;
+      \$237  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$211  = off_r;
+    \$238  = off_r;
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             if (first_ok) begin
-              \$211  = off[10:0];
+              \$238  = off[10:0];
             end
           end
     endcase
     if (pipe_rst) begin
-      \$211  = 11'h000;
+      \$238  = 11'h000;
     end
     if (rst) begin
-      \$211  = 11'h000;
+      \$238  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$212  = count;
+    \$239  = count;
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             if (first_ok) begin
-              \$212  = 4'h0;
-            end
-          end
-      2'h1:
-          \$212  = \$22 [3:0];
-    endcase
-    if (pipe_rst) begin
-      \$212  = 4'h0;
-    end
-    if (rst) begin
-      \$212  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$213  = path0;
-    casez (fsm_state)
-      2'h0:
-          if (\$19 ) begin
-            if (first_ok) begin
-              \$213  = 160'h0000000000000000000000000000000000000000;
+              \$239  = 4'h0;
             end
           end
       2'h1:
-          if (\$23 ) begin
-          end else if (\$24 ) begin
+          \$239  = \$46 [3:0];
+    endcase
+    if (pipe_rst) begin
+      \$239  = 4'h0;
+    end
+    if (rst) begin
+      \$239  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$240  = path0;
+    casez (fsm_state)
+      2'h0:
+          if (\$43 ) begin
+            if (first_ok) begin
+              \$240  = 160'h0000000000000000000000000000000000000000;
+            end
+          end
+      2'h1:
+          if (\$47 ) begin
+          end else if (\$48 ) begin
             (* full_case = 32'd1 *)
-            if (\$34 ) begin
+            if (\$58 ) begin
             end else begin
-              if (\$35 ) begin
-                \$213  = word[159:0];
+              if (\$59 ) begin
+                \$240  = word[159:0];
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$213  = 160'h0000000000000000000000000000000000000000;
+      \$240  = 160'h0000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$213  = 160'h0000000000000000000000000000000000000000;
+      \$240  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$214  = path1;
+    \$241  = path1;
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             if (first_ok) begin
-              \$214  = 160'h0000000000000000000000000000000000000000;
+              \$241  = 160'h0000000000000000000000000000000000000000;
             end
           end
       2'h1:
-          if (\$23 ) begin
-          end else if (\$24 ) begin
+          if (\$47 ) begin
+          end else if (\$48 ) begin
             (* full_case = 32'd1 *)
-            if (\$34 ) begin
+            if (\$58 ) begin
             end else begin
-              if (\$36 ) begin
-                \$214  = word[159:0];
+              if (\$60 ) begin
+                \$241  = word[159:0];
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$214  = 160'h0000000000000000000000000000000000000000;
+      \$241  = 160'h0000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$214  = 160'h0000000000000000000000000000000000000000;
+      \$241  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$215  = path2;
+    \$242  = path2;
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             if (first_ok) begin
-              \$215  = 160'h0000000000000000000000000000000000000000;
+              \$242  = 160'h0000000000000000000000000000000000000000;
             end
           end
       2'h1:
-          if (\$23 ) begin
-          end else if (\$24 ) begin
+          if (\$47 ) begin
+          end else if (\$48 ) begin
             (* full_case = 32'd1 *)
-            if (\$34 ) begin
+            if (\$58 ) begin
             end else begin
-              if (\$37 ) begin
-                \$215  = word[159:0];
+              if (\$61 ) begin
+                \$242  = word[159:0];
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$215  = 160'h0000000000000000000000000000000000000000;
+      \$242  = 160'h0000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$215  = 160'h0000000000000000000000000000000000000000;
+      \$242  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$216  = path3;
+    \$243  = path3;
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             if (first_ok) begin
-              \$216  = 160'h0000000000000000000000000000000000000000;
+              \$243  = 160'h0000000000000000000000000000000000000000;
             end
           end
       2'h1:
-          if (\$23 ) begin
-          end else if (\$24 ) begin
+          if (\$47 ) begin
+          end else if (\$48 ) begin
             (* full_case = 32'd1 *)
-            if (\$34 ) begin
+            if (\$58 ) begin
             end else begin
-              if (\$38 ) begin
-                \$216  = word[159:0];
+              if (\$62 ) begin
+                \$243  = word[159:0];
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$216  = 160'h0000000000000000000000000000000000000000;
+      \$243  = 160'h0000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$216  = 160'h0000000000000000000000000000000000000000;
+      \$243  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$217  = path4;
+    \$244  = path4;
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             if (first_ok) begin
-              \$217  = 160'h0000000000000000000000000000000000000000;
+              \$244  = 160'h0000000000000000000000000000000000000000;
             end
           end
       2'h1:
-          if (\$23 ) begin
-          end else if (\$24 ) begin
+          if (\$47 ) begin
+          end else if (\$48 ) begin
             (* full_case = 32'd1 *)
-            if (\$34 ) begin
+            if (\$58 ) begin
             end else begin
-              if (\$39 ) begin
-                \$217  = word[159:0];
+              if (\$63 ) begin
+                \$244  = word[159:0];
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$217  = 160'h0000000000000000000000000000000000000000;
+      \$244  = 160'h0000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$217  = 160'h0000000000000000000000000000000000000000;
+      \$244  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$218  = path5;
+    \$245  = path5;
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             if (first_ok) begin
-              \$218  = 160'h0000000000000000000000000000000000000000;
+              \$245  = 160'h0000000000000000000000000000000000000000;
             end
           end
       2'h1:
-          if (\$23 ) begin
-          end else if (\$24 ) begin
+          if (\$47 ) begin
+          end else if (\$48 ) begin
             (* full_case = 32'd1 *)
-            if (\$34 ) begin
+            if (\$58 ) begin
             end else begin
-              if (\$40 ) begin
-                \$218  = word[159:0];
+              if (\$64 ) begin
+                \$245  = word[159:0];
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$218  = 160'h0000000000000000000000000000000000000000;
+      \$245  = 160'h0000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$218  = 160'h0000000000000000000000000000000000000000;
+      \$245  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$219  = path6;
+    \$246  = path6;
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             if (first_ok) begin
-              \$219  = 160'h0000000000000000000000000000000000000000;
+              \$246  = 160'h0000000000000000000000000000000000000000;
             end
           end
       2'h1:
-          if (\$23 ) begin
-          end else if (\$24 ) begin
+          if (\$47 ) begin
+          end else if (\$48 ) begin
             (* full_case = 32'd1 *)
-            if (\$34 ) begin
+            if (\$58 ) begin
             end else begin
-              if (\$41 ) begin
-                \$219  = word[159:0];
+              if (\$65 ) begin
+                \$246  = word[159:0];
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$219  = 160'h0000000000000000000000000000000000000000;
+      \$246  = 160'h0000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$219  = 160'h0000000000000000000000000000000000000000;
+      \$246  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$220  = path7;
+    \$247  = path7;
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             if (first_ok) begin
-              \$220  = 160'h0000000000000000000000000000000000000000;
+              \$247  = 160'h0000000000000000000000000000000000000000;
             end
           end
       2'h1:
-          if (\$23 ) begin
-          end else if (\$24 ) begin
+          if (\$47 ) begin
+          end else if (\$48 ) begin
             (* full_case = 32'd1 *)
-            if (\$34 ) begin
+            if (\$58 ) begin
             end else begin
-              if (\$42 ) begin
-                \$220  = word[159:0];
+              if (\$66 ) begin
+                \$247  = word[159:0];
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$220  = 160'h0000000000000000000000000000000000000000;
+      \$247  = 160'h0000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$220  = 160'h0000000000000000000000000000000000000000;
+      \$247  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$221  = fsm_state;
+    \$248  = fsm_state;
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             if (first_ok) begin
-              \$221  = 2'h1;
+              \$248  = 2'h1;
             end
           end
       2'h1:
           if (fail) begin
-            \$221  = 2'h0;
+            \$248  = 2'h0;
           end else if (done) begin
-            \$221  = 2'h2;
+            \$248  = 2'h2;
           end
       2'h2:
-          \$221  = 2'h0;
+          \$248  = 2'h0;
     endcase
     if (pipe_rst) begin
-      \$221  = 2'h0;
+      \$248  = 2'h0;
     end
     if (rst) begin
-      \$221  = 2'h0;
+      \$248  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$222  = rec;
+    \$249  = rec;
     casez (fsm_state)
       2'h0:
-          if (\$19 ) begin
+          if (\$43 ) begin
             (* full_case = 32'd1 *)
             if (first_ok) begin
             end else begin
-              \$222 [2222:1] = 2222'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-              \$222 [0] = 1'h0;
+              \$249 [2222:1] = 2222'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+              \$249 [0] = 1'h0;
             end
           end
       2'h1:
           if (fail) begin
-            \$222 [2222:1] = 2222'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-            \$222 [0] = 1'h0;
+            \$249 [2222:1] = 2222'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+            \$249 [0] = 1'h0;
           end
       2'h2:
         begin
-          \$222 [2222:1] = 2222'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-          \$222 [0] = 1'h0;
-          if (\$58 ) begin
-            \$222 [4:1] = fn_idx;
-            \$222 [5] = \$59 ;
-            \$222 [6] = \$60 ;
-            \$222 [7] = \$61 ;
-            \$222 [8] = \$62 ;
-            \$222 [10:9] = r_idx;
-            \$222 [270:15] = \$68 ;
-            \$222 [526:271] = \$72 ;
-            \$222 [686:527] = \$74 [159:0];
-            \$222 [942:687] = \$76 ;
-            \$222 [0] = 1'h1;
-            \$222 [14:11] = plen;
-            \$222 [1102:943] = path0;
-            \$222 [1262:1103] = path1;
-            \$222 [1422:1263] = path2;
-            \$222 [1582:1423] = path3;
-            \$222 [1742:1583] = path4;
-            \$222 [1902:1743] = path5;
-            \$222 [2062:1903] = path6;
-            \$222 [2222:2063] = path7;
+          \$249 [2222:1] = 2222'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+          \$249 [0] = 1'h0;
+          if (\$82 ) begin
+            \$249 [4:1] = fn_idx;
+            \$249 [5] = \$83 ;
+            \$249 [6] = \$84 ;
+            \$249 [7] = \$85 ;
+            \$249 [8] = \$86 ;
+            \$249 [10:9] = r_idx;
+            \$249 [270:15] = \$92 ;
+            \$249 [526:271] = \$96 ;
+            \$249 [686:527] = \$98 [159:0];
+            \$249 [942:687] = \$100 ;
+            \$249 [0] = 1'h1;
+            \$249 [14:11] = plen;
+            \$249 [1102:943] = path0;
+            \$249 [1262:1103] = path1;
+            \$249 [1422:1263] = path2;
+            \$249 [1582:1423] = path3;
+            \$249 [1742:1583] = path4;
+            \$249 [1902:1743] = path5;
+            \$249 [2062:1903] = path6;
+            \$249 [2222:2063] = path7;
           end
         end
     endcase
     if (pipe_rst) begin
-      \$222  = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$249  = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$222  = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$249  = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$223  = prev;
+    \$250  = prev;
     casez (fsm_state)
       2'h0:
           /* empty */;
       2'h1:
-          \$223  = rp__data;
+          \$250  = rp__data;
     endcase
     if (pipe_rst) begin
-      \$223  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$250  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$223  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$250  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$224  = plen;
+    \$251  = plen;
     casez (fsm_state)
       2'h0:
           /* empty */;
       2'h1:
-          if (\$23 ) begin
-            \$224  = word[3:0];
+          if (\$47 ) begin
+            \$251  = word[3:0];
           end
     endcase
     if (pipe_rst) begin
-      \$224  = 4'h0;
+      \$251  = 4'h0;
     end
     if (rst) begin
-      \$224  = 4'h0;
+      \$251  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     wp__addr = 5'h00;
-    if (\$77 ) begin
+    if (\$101 ) begin
       (* full_case = 32'd1 *)
-      if (\$78 ) begin
+      if (\$102 ) begin
       end else begin
         wp__addr = i_cd__payload[267:263];
       end
@@ -44924,9 +45037,9 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     wp__data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    if (\$77 ) begin
+    if (\$101 ) begin
       (* full_case = 32'd1 *)
-      if (\$78 ) begin
+      if (\$102 ) begin
       end else begin
         wp__data = i_cd__payload[255:0];
       end
@@ -44935,105 +45048,105 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     wp__en = 1'h0;
-    if (\$77 ) begin
+    if (\$101 ) begin
       (* full_case = 32'd1 *)
-      if (\$78 ) begin
+      if (\$102 ) begin
       end else begin
-        wp__en = \$79 ;
+        wp__en = \$105 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     fn_hit = 1'h0;
-    if (\$84 ) begin
+    if (\$110 ) begin
       fn_hit = 1'h1;
     end
-    if (\$87 ) begin
+    if (\$113 ) begin
       fn_hit = 1'h1;
     end
-    if (\$90 ) begin
+    if (\$116 ) begin
       fn_hit = 1'h1;
     end
-    if (\$93 ) begin
+    if (\$119 ) begin
       fn_hit = 1'h1;
     end
-    if (\$96 ) begin
+    if (\$122 ) begin
       fn_hit = 1'h1;
     end
-    if (\$99 ) begin
+    if (\$125 ) begin
       fn_hit = 1'h1;
     end
-    if (\$102 ) begin
+    if (\$128 ) begin
       fn_hit = 1'h1;
     end
-    if (\$105 ) begin
+    if (\$131 ) begin
       fn_hit = 1'h1;
     end
-    if (\$108 ) begin
+    if (\$134 ) begin
       fn_hit = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     fn_idx = 4'h0;
-    if (\$84 ) begin
+    if (\$110 ) begin
       fn_idx = 4'h0;
     end
-    if (\$87 ) begin
+    if (\$113 ) begin
       fn_idx = 4'h1;
     end
-    if (\$90 ) begin
+    if (\$116 ) begin
       fn_idx = 4'h2;
     end
-    if (\$93 ) begin
+    if (\$119 ) begin
       fn_idx = 4'h3;
     end
-    if (\$96 ) begin
+    if (\$122 ) begin
       fn_idx = 4'h4;
     end
-    if (\$99 ) begin
+    if (\$125 ) begin
       fn_idx = 4'h5;
     end
-    if (\$102 ) begin
+    if (\$128 ) begin
       fn_idx = 4'h6;
     end
-    if (\$105 ) begin
+    if (\$131 ) begin
       fn_idx = 4'h7;
     end
-    if (\$108 ) begin
+    if (\$134 ) begin
       fn_idx = 4'h8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     r_hit = 1'h0;
-    if (\$115 ) begin
+    if (\$141 ) begin
       r_hit = 1'h1;
     end
-    if (\$121 ) begin
+    if (\$147 ) begin
       r_hit = 1'h1;
     end
-    if (\$127 ) begin
+    if (\$153 ) begin
       r_hit = 1'h1;
     end
-    if (\$133 ) begin
+    if (\$159 ) begin
       r_hit = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     r_idx = 2'h0;
-    if (\$115 ) begin
+    if (\$141 ) begin
       r_idx = 2'h3;
     end
-    if (\$121 ) begin
+    if (\$147 ) begin
       r_idx = 2'h2;
     end
-    if (\$127 ) begin
+    if (\$153 ) begin
       r_idx = 2'h1;
     end
-    if (\$133 ) begin
+    if (\$159 ) begin
       r_idx = 2'h0;
     end
   end
@@ -45042,7 +45155,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     rp__addr = 5'h00;
     casez (fsm_state)
       2'h0:
-          if (\$164 ) begin
+          if (\$190 ) begin
             if (first_ok) begin
               rp__addr = off[9:5];
             end
@@ -45058,7 +45171,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
       2'h0:
           /* empty */;
       2'h1:
-          idx = \$165 [3:0];
+          idx = \$191 [3:0];
     endcase
   end
   always @* begin
@@ -45068,12 +45181,12 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
       2'h0:
           /* empty */;
       2'h1:
-          if (\$166 ) begin
-            if (\$177 ) begin
+          if (\$192 ) begin
+            if (\$203 ) begin
               fail = 1'h1;
             end
-          end else if (\$167 ) begin
-            if (\$187 ) begin
+          end else if (\$193 ) begin
+            if (\$213 ) begin
               fail = 1'h1;
             end
           end
@@ -45086,15 +45199,15 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
       2'h0:
           /* empty */;
       2'h1:
-          if (\$166 ) begin
-          end else if (\$167 ) begin
-            if (\$189 ) begin
+          if (\$192 ) begin
+          end else if (\$193 ) begin
+            if (\$215 ) begin
               done = 1'h1;
             end
           end
     endcase
   end
-  assign win_len = \$81 [10:0];
+  assign win_len = \$107 [10:0];
   assign o__payload = rec;
   assign o__valid = o_valid;
   assign \router0.valid  = router0[0];
@@ -45179,5 +45292,5 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
   assign \o__payload.path[5]  = rec[1902:1743];
   assign \o__payload.path[6]  = rec[2062:1903];
   assign \o__payload.path[7]  = rec[2222:2063];
-  assign \$174  = { 2'h0, word[3:0], 5'h00 };
+  assign \$200  = { 2'h0, word[3:0], 5'h00 };
 endmodule
