@@ -112,8 +112,18 @@ def build_context(settings: Settings, *, store: Store | None = None, registry: A
     auth = AuthService(store, settings.jwt_key(), settings.access_token_ttl, settings.refresh_token_ttl,
                        settings.api_key_rotation_overlap, settings.jwt_algorithm, clock=clock,
                        hasher=make_hasher(settings.password_hash_time_cost, settings.password_hash_memory_kib))
-    limiter = TokenBucketLimiter(settings.rate_limit_requests, settings.rate_limit_window, settings.rate_limit_tiers,
-                                 clock=monotonic or (time.monotonic if clock is time.time else clock))
+    if settings.redis_url:
+        import redis
+
+        from mevblade.control.api.ratelimit import RedisTokenBucketLimiter
+
+        limiter: TokenBucketLimiter = RedisTokenBucketLimiter(
+            redis.Redis.from_url(settings.redis_url, socket_timeout=0.25, socket_connect_timeout=0.25),
+            settings.rate_limit_requests, settings.rate_limit_window, settings.rate_limit_tiers, clock=clock)
+    else:
+        limiter = TokenBucketLimiter(settings.rate_limit_requests, settings.rate_limit_window,
+                                     settings.rate_limit_tiers,
+                                     clock=monotonic or (time.monotonic if clock is time.time else clock))
     hub = Hub(settings.ws_queue_size, settings.ws_max_drops, metrics)
     ctx = ServiceContext(settings, store, auth, hub, metrics, limiter, prices or price_source_from_settings(settings),
                          registry, executor, engine, pool_table, clock=clock)

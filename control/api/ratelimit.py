@@ -13,8 +13,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["TokenBucketLimiter", "Decision"]
+__all__ = ["TokenBucketLimiter", "RedisTokenBucketLimiter", "Decision"]
 
 
 @dataclass(frozen=True)
@@ -74,3 +75,67 @@ class TokenBucketLimiter:
             del self._buckets[k]
         if len(self._buckets) >= self.max_buckets:
             self._buckets.clear()
+
+
+_LUA = """
+local cap = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local cost = tonumber(ARGV[4])
+local b = redis.call('HMGET', KEYS[1], 't', 'ts')
+local tokens = tonumber(b[1])
+local ts = tonumber(b[2])
+if tokens == nil or ts == nil then
+  tokens = cap
+  ts = now
+end
+if now > ts then
+  tokens = math.min(cap, tokens + (now - ts) * rate)
+  ts = now
+end
+local allowed = 0
+if tokens >= cost then
+  tokens = tokens - cost
+  allowed = 1
+end
+redis.call('HSET', KEYS[1], 't', tostring(tokens), 'ts', tostring(ts))
+redis.call('PEXPIRE', KEYS[1], math.ceil(cap / rate * 1000) + 1000)
+return {allowed, tostring(tokens)}
+"""
+
+
+class RedisTokenBucketLimiter(TokenBucketLimiter):
+    """The same token bucket kept in Redis (``REDIS_URL``), so every ``serve`` process shares the budget.
+
+    One atomic Lua script per request (read, refill, take, write, expire). If Redis cannot be reached
+    the request is decided by the in-process buckets instead (logged once), so an outage degrades to
+    per-process limits rather than to no limits or to refusing everything.
+    """
+
+    def __init__(self, client: Any, requests: int, window: float, tiers: Mapping[str, float] | None = None,
+                 clock: Callable[[], float] = time.time, prefix: str = "mevblade:rl:") -> None:
+        super().__init__(requests, window, tiers, clock=clock)
+        self.client = client
+        self.prefix = prefix
+        self._script = client.register_script(_LUA)
+        self.degraded = False
+
+    def hit(self, identity: str, tier: str | None = None, cost: float = 1.0) -> Decision:
+        cap = self.capacity(tier)
+        rate = cap / self.window
+        try:
+            allowed, tokens = self._script(keys=[f"{self.prefix}{tier}|{identity}"],
+                                           args=[cap, repr(rate), repr(self.clock()), repr(cost)])
+        except Exception as exc:  # noqa: BLE001 - any Redis failure: fall back to local buckets
+            if not self.degraded:
+                import logging
+
+                logging.getLogger("mevblade.api").warning("rate limiter: Redis unavailable (%s); "
+                                                          "using in-process buckets", type(exc).__name__)
+                self.degraded = True
+            return super().hit(identity, tier, cost)
+        self.degraded = False
+        left = float(tokens)
+        if int(allowed) == 1:
+            return Decision(True, cap, int(left), 0.0)
+        return Decision(False, cap, 0, (cost - left) / rate)
