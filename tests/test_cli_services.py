@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from sqlalchemy import text
@@ -116,8 +115,13 @@ def test_serve_answers_rest_and_grpc(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "mevblade.control.cli", "serve", "--api-port", "0",
                              "--grpc-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             env=env)
+    import threading
+
+    watchdog = threading.Timer(180, proc.kill)  # never hang the suite if serve does not come up
+    watchdog.start()
     try:
         line = proc.stdout.readline()
+        assert line, "serve exited before printing its ready line"
         info = json.loads(line)
         assert info["pipeline"] is False  # no chain node: API only, from the store
         assert httpx.get(f"{info['api']}/readyz", timeout=10).json()["status"] == "ready"
@@ -126,6 +130,7 @@ def test_serve_answers_rest_and_grpc(tmp_path):
         with GrpcClient(info["grpc"]) as c:
             assert c.health() == "SERVING"
     finally:
+        watchdog.cancel()
         proc.send_signal(signal.SIGINT)
         try:
             proc.wait(timeout=20)
@@ -133,4 +138,3 @@ def test_serve_answers_rest_and_grpc(tmp_path):
             proc.kill()
             proc.wait()
     assert proc.returncode is not None
-    time.sleep(0)
