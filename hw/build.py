@@ -133,7 +133,8 @@ def _xilinx(target: str, work: Path) -> dict[str, Any]:
 
 
 def synthesize(target: str = "tx_decoder_top", clock_mhz: float = 125.0, seed: int = 1,
-               xilinx: bool = True, verilog: Path | None = None, work: Path | None = None) -> dict[str, Any]:
+               xilinx: bool = True, verilog: Path | None = None, work: Path | None = None,
+               ecp5: bool = True) -> dict[str, Any]:
     work = work or SYNTH_ROOT / target
     work.mkdir(parents=True, exist_ok=True)
     src = verilog or _verilog(target, work)
@@ -145,7 +146,8 @@ def synthesize(target: str = "tx_decoder_top", clock_mhz: float = 125.0, seed: i
 
     result["machine"] = machine_info()
     result["command"] = f"python -m mevblade.hw.build --target {target} --clock-mhz {clock_mhz:g} --seed {seed}"
-    result["ecp5"] = _ecp5(target, work, clock_mhz, seed)
+    if ecp5:
+        result["ecp5"] = _ecp5(target, work, clock_mhz, seed)
     if xilinx:
         result["xc7z020"] = _xilinx(target, work)
     (work / "result.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -158,17 +160,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clock-mhz", type=float, default=125.0, help="clock constraint for nextpnr")
     parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     parser.add_argument("--no-xilinx", action="store_true", help="skip the xc7z020 synth_xilinx estimate")
+    parser.add_argument("--no-ecp5", action="store_true", help="only the xc7z020 estimate")
     parser.add_argument("--verilog", type=Path, help="synthesise this file instead of hw/rtl/<target>.v")
     parser.add_argument("--work-dir", type=Path, help="work directory (default build/synth/<target>, whose "
                         "result.json the benchmark reads)")
     args = parser.parse_args(argv)
     res = synthesize(args.target, args.clock_mhz, args.seed, xilinx=not args.no_xilinx,
                      verilog=args.verilog.resolve() if args.verilog else None,
-                     work=args.work_dir.resolve() if args.work_dir else None)
-    e = res["ecp5"]
-    print(f"{args.target} on {e['device']} @ {e['constraint_mhz']:g} MHz constraint:")
-    print(f"  fmax {e['fmax_mhz']} MHz   LUT4 {e['lut4']}   FF {e['ff']}   DP16KD {e['bram_dp16kd']}   "
-          f"MULT18X18D {e['dsp_mult18']}")
+                     work=args.work_dir.resolve() if args.work_dir else None, ecp5=not args.no_ecp5)
+    if "ecp5" in res:
+        e = res["ecp5"]
+        print(f"{args.target} on {e['device']} @ {e['constraint_mhz']:g} MHz constraint:")
+        print(f"  fmax {e['fmax_mhz']} MHz   LUT4 {e['lut4']}   FF {e['ff']}   DP16KD {e['bram_dp16kd']}   "
+              f"MULT18X18D {e['dsp_mult18']}")
     if "xc7z020" in res:
         x = res["xc7z020"]
         print(f"  xc7z020 estimate: LUT {x['lut']}   FF {x['ff']}   BRAM {x['bram']}   DSP48 {x['dsp48']}")
