@@ -104,12 +104,22 @@ def test_bad_database_url_is_a_clear_error(monkeypatch):
     set_settings(None)
 
 
-def test_serve_answers_rest_and_grpc(tmp_path):
+def test_serve_answers_rest_and_grpc(tmp_path, monkeypatch):
     import httpx
 
     from mevblade.control.grpc import GrpcClient
 
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}", "JWT_SECRET": "serve-test",
+    db = f"sqlite:///{tmp_path / 'serve.db'}"
+    monkeypatch.setenv("DATABASE_URL", db)
+    monkeypatch.setenv("PASSWORD_HASH_TIME_COST", "1")
+    monkeypatch.setenv("PASSWORD_HASH_MEMORY_KIB", "1024")
+    set_settings(None)
+    assert runner.invoke(app, ["users", "add", "ops", "--role", "admin"], input="password-123\n").exit_code == 0
+    key = runner.invoke(app, ["users", "add-key", "ops", "--scopes", "read,admin"]).stdout.strip().splitlines()[-1]
+    assert runner.invoke(app, ["users", "add", "eve", "--role", "viewer"], input="password-123\n").exit_code == 0
+    viewer_key = runner.invoke(app, ["users", "add-key", "eve"]).stdout.strip().splitlines()[-1]
+    set_settings(None)
+    env = {**os.environ, "DATABASE_URL": db, "JWT_SECRET": "serve-test",
            "LOG_LEVEL": "WARNING", "ETH_NODE_URL": ""}
     env.pop("ETH_NODE_URL")
     proc = subprocess.Popen([sys.executable, "-m", "mevblade.control.cli", "serve", "--api-port", "0",
@@ -129,6 +139,24 @@ def test_serve_answers_rest_and_grpc(tmp_path):
         assert r.status_code == 401
         with GrpcClient(info["grpc"]) as c:
             assert c.health() == "SERVING"
+        # the scriptable client subcommands against the live server
+        base = ["grpc", "--target", info["grpc"], "--api-key", key]
+        r = runner.invoke(app, [*base, "load", "backrun_arb", "--params", '{"min_net_profit_wei": 5}', "--id", "b1"])
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.stdout)["params"]["min_net_profit_wei"] == 5
+        r = runner.invoke(app, [*base, "update", "b1", "--params", '{"min_net_profit_wei": 7}'])
+        assert r.exit_code == 0 and json.loads(r.stdout)["params"]["min_net_profit_wei"] == 7
+        r = runner.invoke(app, [*base, "disable", "b1"])
+        assert r.exit_code == 0 and json.loads(r.stdout)["enabled"] is False
+        listed = json.loads(runner.invoke(app, [*base, "list"]).stdout)
+        assert [s["id"] for s in listed["strategies"]] == ["b1"] and "backrun_arb" in listed["plugins"]
+        assert json.loads(runner.invoke(app, [*base, "engine"]).stdout)["database"] is True
+        assert runner.invoke(app, [*base, "health"]).stdout.strip() == "SERVING"
+        r = runner.invoke(app, ["grpc", "--target", info["grpc"], "--api-key", viewer_key, "update", "b1",
+                                "--params", "{}"])
+        assert r.exit_code == 1 and "PERMISSION_DENIED" in r.stderr
+        r = runner.invoke(app, [*base, "update", "b1", "--params", "[1]"])
+        assert r.exit_code != 0
     finally:
         watchdog.cancel()
         proc.send_signal(signal.SIGINT)
@@ -138,3 +166,20 @@ def test_serve_answers_rest_and_grpc(tmp_path):
             proc.kill()
             proc.wait()
     assert proc.returncode is not None
+    # a restart restores the strategy configuration saved by the gRPC calls
+    proc = subprocess.Popen([sys.executable, "-m", "mevblade.control.cli", "serve", "--api-port", "0",
+                             "--grpc-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=env)
+    try:
+        info = json.loads(proc.stdout.readline() or "{}")
+        assert info.get("strategies_restored") == ["b1"]
+        with GrpcClient(info["grpc"], api_key=key) as c:
+            [b1] = c.list_strategies().strategies
+        assert (b1.id, b1.enabled, json.loads(b1.params_json)["min_net_profit_wei"]) == ("b1", False, 7)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
