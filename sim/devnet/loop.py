@@ -44,7 +44,7 @@ class LoopConfig:
     relays: int = 1
     store_url: str | None = None  # e.g. sqlite:///path.db → recorded through mevblade.control.storage
     max_eth: float = 8.0
-    relay_timeout_s: float = 2.0
+    relay_timeout_s: float = 30.0  # generous: the local relay serialises simulations; a timeout would change the run
 
 
 def percentiles(ns: list[int]) -> dict[str, float]:
