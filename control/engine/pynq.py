@@ -180,8 +180,8 @@ class PynqEngine(Engine):
             self.close()
             raise EngineUnavailable(f"register map major version must be {regmap.MAP_VERSION[0]}, not {major}")
         self._rx = self._pynq.allocate(shape=(MESSAGE_BYTES,), dtype="u1")
-        self.soft_reset()
         self.routers: tuple[Any, ...] = ()
+        self.soft_reset()
         self.configure_routers(routers)
 
     # ---------------------------------------------------------------- registers
@@ -271,10 +271,16 @@ class PynqEngine(Engine):
         return [self.read_reg(f"pool_rdata_{i}") for i in range(regmap.POOL_WORDS)]
 
     def soft_reset(self) -> None:
-        """Pulse ``control.soft_reset`` (pipeline and counters cleared; enable kept)."""
+        """Pulse ``control.soft_reset`` (pipeline and counters cleared; enable kept).
+
+        In register map 1.3 the pipeline reset also clears the swap decoder's router table
+        (it lives inside the reset pipeline), so the driver writes the table again.
+        """
         enable = self.field("control", "enable", self.read_reg("control"))
         self.write_reg("control", enable | (1 << regmap.FIELDS["control"]["soft_reset"][0]))
         self._seq = 0
+        if self.routers:
+            self.configure_routers(self.routers)
 
     # ---------------------------------------------------------------- decoding
 
