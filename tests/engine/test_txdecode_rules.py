@@ -266,6 +266,19 @@ def test_too_large() -> None:
     assert code(bytes(raw)) == E.TOO_LARGE
 
 
+def test_too_large_even_when_a_whole_transaction_ends_at_the_cut() -> None:
+    pad = MAX_TX_BYTES - 200
+    raw = signed({**BASE_1559, "data": b"\x01" * pad})
+    raw = signed({**BASE_1559, "data": b"\x01" * (pad + MAX_TX_BYTES - len(raw))})
+    assert len(raw) == MAX_TX_BYTES and decode_tx(raw).ok
+    assert code(raw + b"\x00") == E.TOO_LARGE
+
+
+def test_an_error_before_the_cut_beats_too_large() -> None:
+    raw = t2(nonce=Raw(b"\x82\x00\x01"), data=b"\x01" * (MAX_TX_BYTES + 10))
+    assert code(raw) == E.LEADING_ZERO
+
+
 # ----------------------------------------------------------------- precedence
 
 def test_first_error_in_byte_order_wins() -> None:

@@ -455,13 +455,17 @@ def decode_tx(raw: bytes) -> DecodedTx | DecodeError:
     raw = bytes(raw)
     too_large = len(raw) > MAX_TX_BYTES
     try:
-        return _walk(_Walker(raw[:MAX_TX_BYTES] if too_large else raw))
+        tx = _walk(_Walker(raw[:MAX_TX_BYTES] if too_large else raw))
     except _Reject as rej:
-        # Past MAX_TX_BYTES the stream is cut: an error found before the cut stands,
-        # running into the cut is TOO_LARGE.
-        if too_large and rej.code == E.TRUNCATED:
+        # Past MAX_TX_BYTES the stream is cut: an error found before the cut stands;
+        # running into the cut, or anything decided only after it (the end of the
+        # input, sender recovery), is TOO_LARGE.
+        if too_large and rej.code in (E.TRUNCATED, E.RECOVERY_FAILED):
             return DecodeError(E.TOO_LARGE)
         return DecodeError(rej.code)
+    if too_large:  # a transaction that ends exactly at the cut, with more bytes after it
+        return DecodeError(E.TOO_LARGE)
+    return tx
 
 
 def decode_rlp(raw: bytes) -> bytes | list[object] | DecodeError:
