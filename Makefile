@@ -42,8 +42,12 @@ node_modules/.stamp-npm: package.json package-lock.json
 setup-debian:
 	@bash .ci/debian-packages.sh
 
+# 1. decode a real mainnet block, then the devnet loop (anvil + real Uniswap V2 + local relay):
+#    pending swaps -> engine -> signed bundles -> included, with a summary table;
+# 2. the same loop inside a live control plane: REST opportunities and a gRPC strategy update.
 demo: setup
-	$(PY) -m mevblade.control.cli demo
+	$(PY) -m mevblade.control.cli demo --summary-json build/demo-summary.json
+	$(PY) -m mevblade.control.cli api-demo --blocks 8 --update-at 3
 
 test: setup
 	$(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)

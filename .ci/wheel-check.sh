@@ -28,5 +28,11 @@ from mevblade.sim.data import mainnet_block
 from mevblade.control.engine import get_engine
 assert len(mainnet_block()) == 100
 assert get_engine("sw").decode(mainnet_block()[0]["raw"]).ok
+# data files the wheel must carry: generated RTL, protos, migrations (run on open)
+from importlib import resources
+assert resources.files("mevblade.hw").joinpath("rtl/tx_decoder_top.v").is_file()
+assert resources.files("mevblade.control").joinpath("proto/mevblade_control.proto").is_file()
+from mevblade.control.storage.store import Store
+Store("sqlite:///" + str(pathlib.Path.cwd() / "wheel-check.db"))
 print("wheel ok:", mevblade.control.__path__[0])
 PY
