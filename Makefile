@@ -14,6 +14,9 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export MAKEFLAGS_VERILATOR := CFG_CXXFLAGS_PCH_I=-include
 PYTEST_ARGS ?=
 JOBS ?= 2
+# Tools that run their own `make` (Verilator models built by cocotb) must not inherit this
+# make's MAKEFLAGS: it would replace the PCH workaround they set for large models.
+CLEAN_ENV := env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL
 
 .PHONY: setup setup-python setup-node setup-debian demo test test-fast bench rtl bitstream wheel-check clean help
 
@@ -46,17 +49,17 @@ setup-debian:
 #    pending swaps -> engine -> signed bundles -> included, with a summary table;
 # 2. the same loop inside a live control plane: REST opportunities and a gRPC strategy update.
 demo: setup
-	$(PY) -m mevblade.control.cli demo --summary-json build/demo-summary.json
-	$(PY) -m mevblade.control.cli api-demo --blocks 8 --update-at 3
+	$(CLEAN_ENV) $(PY) -m mevblade.control.cli demo --summary-json build/demo-summary.json
+	$(CLEAN_ENV) $(PY) -m mevblade.control.cli api-demo --blocks 8 --update-at 3
 
 test: setup
-	$(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
+	$(CLEAN_ENV) $(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 bench: setup
-	$(PY) -m mevblade.control.cli bench all --json-dir build/bench
+	$(CLEAN_ENV) $(PY) -m mevblade.control.cli bench all --json-dir build/bench
 
 rtl: setup-python
-	$(PY) -m mevblade.hw.gen
+	$(CLEAN_ENV) $(PY) -m mevblade.hw.gen
 
 # Without BOARD: synthesis / place / route figures of the components (ECP5 + xc7z020 estimate).
 # With BOARD=<name>: the full appliance bitstream (or the Vivado project for Zynq boards).

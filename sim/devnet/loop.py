@@ -77,6 +77,28 @@ def deploy_executor(net: Devnet, signer: Any) -> str:
     return to_checksum_address(rc["contractAddress"])
 
 
+async def _pools_synced(pipe: Any, block: int) -> None:
+    """Lock-step barrier: the engine's pool table holds every pool's reserves as of ``block``.
+
+    The Sync logs come on their own subscription and can trail the new head; without this
+    barrier the next block's pending swaps could be evaluated on the previous reserves, and
+    the same seed would not always give the same run."""
+    if pipe.pools is None:
+        return
+    want = await pipe.pools.refresh(block)
+    table = pipe.stage.table
+
+    def synced() -> bool:
+        for s in want:
+            slot = table.slot_of(s.address)
+            rec = table.latest(slot) if slot is not None else None
+            if rec is None or (rec.reserve0, rec.reserve1) != (s.reserve0, s.reserve1):
+                return False
+        return True
+
+    await _wait(synced, 30, f"the pool table to reach the reserves of block {block}")
+
+
 async def _wait(cond: Callable[[], bool], timeout_s: float, what: str) -> None:
     end = time.monotonic() + timeout_s
     while not cond():
@@ -140,6 +162,7 @@ async def run_loop(cfg: LoopConfig, progress: Callable[[int, dict[str, Any]], No
                     rep = await asyncio.to_thread(relays[0].build_block)
                     reports.append(rep)
                     await _wait(lambda: pipe.executor_head >= rep.number, 30, "the new head")
+                    await _pools_synced(pipe, rep.number)
                     await pipe.wait_idle()
                     if "after_build" in hooks:
                         await hooks["after_build"](b, pipe, net, relays, rep)

@@ -226,6 +226,14 @@ class PoolTable:
         self._check_slot(slot)
         return self._banks[slot][self._active[slot]]
 
+    def latest(self, slot: int) -> PoolState | None:
+        """The newest committed record of ``slot``: the one waiting for the next flip if any, else the
+        active one (what the next evaluation will read)."""
+        self._check_slot(slot)
+        with self._lock:
+            bank = self._active[slot] ^ 1 if slot in self._pending else self._active[slot]
+            return self._banks[slot][bank]
+
     def slot_of(self, address: bytes) -> int | None:
         return self._by_address.get(bytes(address))
 
