@@ -18,7 +18,7 @@ JOBS ?= 2
 # make's MAKEFLAGS: it would replace the PCH workaround they set for large models.
 CLEAN_ENV := env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL
 
-.PHONY: setup setup-python setup-node setup-debian demo test test-fast bench rtl bitstream wheel-check clean help
+.PHONY: setup setup-python setup-node setup-debian demo test test-top bench rtl bitstream wheel-check clean help
 
 help:
 	@echo "make demo        set up, then run the end-to-end demo on the embedded defaults"
@@ -54,6 +54,10 @@ demo: setup
 
 test: setup
 	$(CLEAN_ENV) $(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
+
+# The full appliance-top cocotb suite (slow in Verilator; kept out of `make test`).
+test-top: setup
+	$(CLEAN_ENV) $(PY) -m pytest -m top_full tests/test_board_top.py $(PYTEST_ARGS)
 
 bench: setup
 	$(CLEAN_ENV) $(PY) -m mevblade.control.cli bench all --json-dir build/bench

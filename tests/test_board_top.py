@@ -6,7 +6,10 @@ import hashlib
 
 import pytest
 
-pytestmark = pytest.mark.rtl
+# The whole appliance top simulates slowly in Verilator (tens of minutes on 2 loaded cores), so
+# this suite runs in `make test-top`, not in `make test`; the same top is exercised in `make test`
+# through the PYNQ shim (tests/test_board_pynq.py, tests/conformance).
+pytestmark = [pytest.mark.rtl, pytest.mark.top_full]
 
 
 def test_appliance_top_cocotb() -> None:
