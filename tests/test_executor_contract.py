@@ -22,13 +22,11 @@ def amount_out(a, rin, rout):
 @pytest.fixture(scope="module")
 def env():
     with Devnet(seed=2, accounts=2) as net:
-        rpc = net.rpc
-        rpc.call("evm_setAutomine", True)
-        owner = to_checksum_address(rpc.call("eth_accounts")[1])
+        owner = to_checksum_address(net.rpc.call("eth_accounts")[1])
         ex = contract("MevbladeExecutor")
-        h = rpc.call("eth_sendTransaction", {"from": owner, "data": "0x" + ex.deploy_data(net.dep.weth).hex(),
-                                             "gas": hex(3_000_000)})
-        addr = to_checksum_address(rpc.call("eth_getTransactionReceipt", h)["contractAddress"])
+        rcpt = transact(net, {"from": owner, "data": "0x" + ex.deploy_data(net.dep.weth).hex(),
+                              "gas": hex(3_000_000)})
+        addr = to_checksum_address(rcpt["contractAddress"])
         yield net, owner, addr
 
 
@@ -82,13 +80,22 @@ def push_price(net, dex, token_sym, eth):
     router = artifact("UniswapV2Router02")
     user = net.dep.deployer
     data = router.encode("swapExactETHForTokens", 0, [net.dep.weth, net.dep.token(token_sym)], user, 2**40)
-    net.rpc.call("eth_sendTransaction", {"from": user, "to": net.dep.dex(dex).router, "data": "0x" + data.hex(),
-                                         "value": hex(eth), "gas": hex(400_000)})
+    assert hexint(transact(net, {"from": user, "to": net.dep.dex(dex).router, "data": "0x" + data.hex(),
+                                 "value": hex(eth), "gas": hex(400_000)})["status"]) == 1
+
+
+def transact(net, tx):
+    """Send from an unlocked account and mine it in its own block (the devnet runs --no-mining, so
+    nothing races: the receipt and every later read see the transaction's effects)."""
+    h = net.rpc.call("eth_sendTransaction", tx)
+    net.rpc.call("evm_mine")
+    rcpt = net.rpc.call("eth_getTransactionReceipt", h)
+    assert rcpt is not None, f"transaction {h} was not mined"
+    return rcpt
 
 
 def send(net, sender, to, data, gas=1_000_000):
-    h = net.rpc.call("eth_sendTransaction", {"from": sender, "to": to, "data": "0x" + data.hex(), "gas": hex(gas)})
-    return net.rpc.call("eth_getTransactionReceipt", h)
+    return transact(net, {"from": sender, "to": to, "data": "0x" + data.hex(), "gas": hex(gas)})
 
 
 def revert_selector(net, sender, to, data):
@@ -114,8 +121,8 @@ def test_two_pool_arbitrage_realises_model_profit(env, flash):
     path = two_pool_path(net)
     if not flash:  # fund the contract with WETH it owns
         weth9 = artifact("WETH9")
-        net.rpc.call("eth_sendTransaction", {"from": owner, "to": net.dep.weth, "value": hex(50 * E18),
-                                             "data": "0x" + weth9.encode("deposit").hex()})
+        transact(net, {"from": owner, "to": net.dep.weth, "value": hex(50 * E18),
+                       "data": "0x" + weth9.encode("deposit").hex()})
         send(net, owner, net.dep.weth, artifact("ERC20").encode("transfer", ex, 50 * E18))
     x, expected = best_amount(net, path, 40 * E18)
     assert expected > 0
@@ -209,8 +216,7 @@ def test_owner_withdraws_to_itself(env):
 
 def test_plain_eth_transfer_is_refused(env):
     net, owner, ex = env
-    h = net.rpc.call("eth_sendTransaction", {"from": owner, "to": ex, "value": "0x1", "gas": hex(100_000)})
-    assert hexint(net.rpc.call("eth_getTransactionReceipt", h)["status"]) == 0
+    assert hexint(transact(net, {"from": owner, "to": ex, "value": "0x1", "gas": hex(100_000)})["status"]) == 0
 
 
 @pytest.fixture(scope="module")
@@ -219,13 +225,13 @@ def hostile(env):
     rp = contract("ReentrantPair")
     pairs = []
     for _ in range(2):
-        h = net.rpc.call("eth_sendTransaction", {"from": owner, "gas": hex(2_000_000), "data": "0x" + rp.deploy_data(
+        rcpt = transact(net, {"from": owner, "gas": hex(2_000_000), "data": "0x" + rp.deploy_data(
             net.dep.weth, net.dep.token("TKA")).hex()})
-        pairs.append(to_checksum_address(net.rpc.call("eth_getTransactionReceipt", h)["contractAddress"]))
+        pairs.append(to_checksum_address(rcpt["contractAddress"]))
     # the executor owns a little WETH so a first (legitimate-looking) callback could repay
     weth9 = artifact("WETH9")
-    net.rpc.call("eth_sendTransaction", {"from": owner, "to": net.dep.weth, "value": hex(E18),
-                                         "data": "0x" + weth9.encode("deposit").hex()})
+    transact(net, {"from": owner, "to": net.dep.weth, "value": hex(E18),
+                   "data": "0x" + weth9.encode("deposit").hex()})
     send(net, owner, net.dep.weth, artifact("ERC20").encode("transfer", ex, E18))
     send(net, net.dep.deployer, net.dep.token("TKA"), artifact("ERC20").encode("transfer", ex, E18))
     return rp, pairs
