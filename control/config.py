@@ -76,6 +76,22 @@ class Settings(BaseSettings):
     eth_node_url: str | None = None
     chain: str = "ethereum"
     engine: str = "sw"
+    # live pipeline under ``serve`` (used when ETH_NODE_URL is set; see control/pipeline/service.py)
+    #: WebSocket endpoint of the node (default: ETH_NODE_URL with http→ws)
+    eth_node_ws_url: str | None = None
+    #: Flashbots-style relays (comma-separated or a list)
+    relay_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: encrypted keystore of the executor key (password in $MEVBLADE_KEYSTORE_PASSWORD)
+    executor_keystore: str | None = None
+    #: address of the deployed MevbladeExecutor contract
+    executor_contract: str | None = None
+    #: relay identity keystore (same password variable); unset = an ephemeral identity per process
+    relay_auth_keystore: str | None = None
+    #: JSON/TOML file naming chain_id, weth, dexes (name/router/factory) and pools the pipeline watches
+    chain_config: str | None = None
+    #: seconds a detected opportunity stays executable through POST /api/v1/mev/execute
+    opportunity_ttl: float = Field(24.0, gt=0)
+    relay_timeout: float = Field(5.0, gt=0)
     # auth
     jwt_secret: SecretStr | None = None
     jwt_algorithm: str = "HS256"
@@ -107,7 +123,7 @@ class Settings(BaseSettings):
     ws_compression: bool = False
     log_level: str = "INFO"
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "relay_urls", mode="before")
     @classmethod
     def _cors(cls, value: Any) -> Any:
         return _split(value)
