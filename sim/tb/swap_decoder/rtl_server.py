@@ -19,7 +19,7 @@ import socket
 
 import cocotb
 
-from mevblade.control.engine.rtl import recv_msg, send_msg
+from mevblade.control.engine.simproc import recv_msg, send_msg
 from mevblade.hw.swap_decoder import N_ROUTERS
 from mevblade.sim.tb.swap_decoder.test_swap_decoder import TB
 
