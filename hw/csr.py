@@ -419,7 +419,7 @@ class FlatCSR(wiring.Component):
 #: "MEVB" in ASCII.
 ID_MAGIC = 0x4D455642
 #: (major, minor) of the register map; bump minor when adding registers, major when moving them.
-VERSION = (1, 3)
+VERSION = (1, 4)
 #: Words of pool-record staging (256 bits: two uint112 reserves, fee numerator/denominator, flags).
 POOL_WORDS = 8
 #: Words of a router address (160 bits).
@@ -452,7 +452,7 @@ class Control(Register):
     """Engine control."""
 
     enable = Field(1, Access.RW, reset=1, desc="accept packets on the input stream (0: back-pressure the DMA)")
-    soft_reset = Field(1, Access.W1P, desc="pulse: reset the pipeline and clear every counter (not the CSRs)")
+    soft_reset = Field(1, Access.W1P, desc="pulse: reset the pipeline and clear every counter (not the CSRs, the router table or the pool table)")
     flush = Field(1, Access.W1P, desc="pulse: drop packets in flight; the input is drained to tlast")
 
 

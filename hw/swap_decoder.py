@@ -100,7 +100,10 @@ class SwapDecoder(wiring.Component):
         Register-style write port of the router table: when ``cfg_we`` is high, entry
         ``cfg_index`` becomes ``cfg_entry`` at the next clock edge. Write it while the
         decoder is idle (the host's configuration step); a write during a decode
-        applies from the next packet's evaluation.
+        applies from the next packet's evaluation. The table is configuration, not
+        pipeline state: its registers are reset-less, so a pipeline reset (the
+        appliance's soft reset or flush, applied with ``ResetInserter``) keeps it;
+        it starts empty (every entry invalid) when the bitstream loads.
 
     Behaviour
     ---------
@@ -154,7 +157,8 @@ class SwapDecoder(wiring.Component):
         m = Module()
 
         # ---- router table ----------------------------------------------------------------
-        routers = [Signal(RouterEntry, name=f"router{k}") for k in range(N_ROUTERS)]
+        # reset-less: a pipeline reset must not unload the host's configuration
+        routers = [Signal(RouterEntry, name=f"router{k}", reset_less=True) for k in range(N_ROUTERS)]
         with m.If(self.cfg_we):
             for k in range(N_ROUTERS):
                 with m.If(self.cfg_index == k):

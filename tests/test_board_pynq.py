@@ -113,6 +113,20 @@ def test_swaps_equal_software_decoder(board) -> None:
 
 
 @pytest.mark.rtl
+def test_soft_reset_keeps_the_router_table(board) -> None:
+    """The router table is configuration: after a soft reset (which the driver no longer
+    follows with a rewrite) the board still recognises exactly the software's swaps."""
+    from mevblade.control.engine.software.swap import decode_swap_tx
+
+    sw = get_engine("sw")
+    raws = _block(100)[:40]
+    want = [decode_swap_tx(t) if (t := sw.decode(r)).ok else None for r in raws]
+    assert any(s is not None for s in want)
+    board.soft_reset()
+    assert [s for _, s in board.decode_with_swaps(raws)] == want
+
+
+@pytest.mark.rtl
 def test_pool_record_round_trip_through_the_board(board) -> None:
     """A record packed by the software pool table survives commit + readback bit for bit."""
     from mevblade.control.engine.software.pools import RegError, pack_record, unpack_record

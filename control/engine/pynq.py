@@ -271,16 +271,11 @@ class PynqEngine(Engine):
         return [self.read_reg(f"pool_rdata_{i}") for i in range(regmap.POOL_WORDS)]
 
     def soft_reset(self) -> None:
-        """Pulse ``control.soft_reset`` (pipeline and counters cleared; enable kept).
-
-        In register map 1.3 the pipeline reset also clears the swap decoder's router table
-        (it lives inside the reset pipeline), so the driver writes the table again.
-        """
+        """Pulse ``control.soft_reset`` (pipeline and counters cleared; enable, the router
+        table and the pool table kept — register map ≥ 1.4)."""
         enable = self.field("control", "enable", self.read_reg("control"))
         self.write_reg("control", enable | (1 << regmap.FIELDS["control"]["soft_reset"][0]))
         self._seq = 0
-        if self.routers:
-            self.configure_routers(self.routers)
 
     # ---------------------------------------------------------------- decoding
 

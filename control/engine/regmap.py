@@ -6,7 +6,7 @@ Byte addresses on the AXI-Lite bus; ``FIELDS[reg][field] = (offset, width, acces
 from __future__ import annotations
 
 ID_MAGIC = 0x4d455642
-MAP_VERSION = (1, 3)
+MAP_VERSION = (1, 4)
 ADDR_WIDTH = 12
 POOL_WORDS = 8
 ROUTER_WORDS = 5
