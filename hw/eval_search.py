@@ -1,0 +1,339 @@
+"""Gateware cycle evaluator: the exact integer optimum of a 2-pool V2 cycle, as opportunity records.
+
+:class:`EvalSearch` runs the microcode of :mod:`mevblade.hw.eval_program` — a transcription
+of :func:`~mevblade.control.engine.software.evaluator.optimal_cycle` for two hops, plus the
+direction choice of ``evaluate_swap`` — on a wide-integer datapath, and returns the same
+``(amount_in, profit, exact, candidates)`` as the software engine (ties included).
+"""
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from mevblade.hw import eval_program as ep
+from mevblade.hw.eval_program import Op
+
+__all__ = ["EvalRequest", "EvalRecord", "EvalSearch"]
+
+#: one evaluation: pool A (the touched pool) and pool B (the sibling), reserves oriented
+#: base/other (``base`` = the profit token); MODE_CYCLE treats them as the single cycle
+#: hop0 = A base->other, hop1 = B other->base.
+EvalRequest = data.StructLayout({
+    "mode": 1,
+    "a_base": 112,
+    "a_other": 112,
+    "a_fn": 16,
+    "a_fd": 16,
+    "b_base": 112,
+    "b_other": 112,
+    "b_fn": 16,
+    "b_fd": 16,
+    "maxc": 17,     #: candidate budget (the software's ``max_candidates``, <= 2**17 - 1)
+    "tag": 32,      #: opaque, echoed in the record (e.g. the two pool slots)
+})
+
+#: the opportunity record: ``profit == 0`` means no opportunity (``amount_in`` is then 0)
+EvalRecord = data.StructLayout({
+    "tag": 32,
+    "direction": 1,     #: MODE_PAIR: 0 = A first (base->other on A), 1 = B first
+    "exact": 1,         #: the optimum is proven (the software's ``CycleResult.exact``)
+    "candidates": 17,   #: candidate evaluations of the chosen direction
+    "amount_in": 128,
+    "profit": 128,
+})
+
+_FIXED_WIDTH = {
+    "mode": 1, "a_base": 112, "a_other": 112, "a_fn": 16, "a_fd": 16, "b_base": 112, "b_other": 112,
+    "b_fn": 16, "b_fd": 16, "maxc": 17, "resx": 128, "resp": 128, "rese": 1, "resc": 17, "dir": 1,
+}
+_WRITABLE = set(ep.RESULT_REGS)
+
+
+def _bitlen(m: Module, value, name: str) -> Signal:
+    """Combinational bit length of ``value`` (position of the highest one, plus one)."""
+    n = len(value)
+    bl = Signal(range(n + 1), name=name)
+    for i in range(n):
+        with m.If(value[i]):
+            m.d.comb += bl.eq(i + 1)
+    return bl
+
+
+class EvalSearch(wiring.Component):
+    """Exact 2-pool cycle optimum / pair backrun, microcoded over a 640-bit datapath.
+
+    Interface
+    ---------
+    ``i`` : ``In(stream.Signature(EvalRequest))`` — one evaluation per transfer.
+    ``o`` : ``Out(stream.Signature(EvalRecord))`` — one record per request, in order.
+
+    Datapath
+    --------
+    A microcode ROM (:data:`~mevblade.hw.eval_program.WORDS`), a register file of
+    640-bit registers (the request, constants and results in flip-flops; the program's
+    working registers in a RAM with two asynchronous read ports), and three iterative
+    units shared by the program: a digit-serial multiplier (``640 × MUL_DIGIT`` bits per
+    cycle, stopping when the multiplier's remaining bits are zero), a restoring divider
+    (``DIV_RADIX_BITS`` quotient bits per cycle, leading zero quotient bits skipped) and a
+    restoring integer square root (``SQRT_RADIX_BITS`` root bits per cycle, leading zero
+    pairs skipped).
+
+    Latency
+    -------
+    Data dependent: exactly the cycles :func:`mevblade.hw.eval_program.run` reports for
+    the same request (checked by the tests). Typical profitable 2-pool cycles take
+    about 600 cycles (one direction); cases near the ``uint112`` limit need the
+    feasibility search and take tens of thousands.
+
+    Throughput
+    ----------
+    One request per latency (not pipelined); instantiate several for more.
+
+    Back-pressure
+    -------------
+    The record is held until taken; ``i.ready`` is high only while idle.
+    """
+
+    i: In(stream.Signature(EvalRequest))
+    o: Out(stream.Signature(EvalRecord))
+
+    def elaborate(self, platform):
+        m = Module()
+        W = ep.WIDTH
+        D = ep.MUL_DIGIT
+        DB = ep.DIV_BITS
+        RD = ep.DIV_RADIX_BITS
+        RS = ep.SQRT_RADIX_BITS
+
+        m.submodules.rom = rom = Memory(shape=unsigned(ep.INSTR_BITS), depth=len(ep.WORDS), init=ep.WORDS)
+        m.submodules.rf = rf = Memory(shape=unsigned(W), depth=ep.N_REGS, init=[])
+        rom_rd = rom.read_port(domain="comb")
+        rd_a = rf.read_port(domain="comb")
+        rd_b = rf.read_port(domain="comb")
+        wp = rf.write_port()
+
+        fixed = {name: Signal(w, name=f"r_{name}") for name, w in _FIXED_WIDTH.items()}
+
+        pc = Signal(ep.IMM_BITS)
+        word = Signal(ep.INSTR_BITS)
+        m.d.comb += [rom_rd.addr.eq(pc), word.eq(rom_rd.data)]
+        op = Signal(5)
+        f_d = Signal(ep.REG_BITS)
+        f_a = Signal(ep.REG_BITS)
+        f_b = Signal(ep.REG_BITS)
+        imm = Signal(ep.IMM_BITS)
+        m.d.comb += Cat(op, f_d, f_a, f_b, imm).eq(word)
+
+        def read(port, addr, name):
+            val = Signal(W, name=name)
+            m.d.comb += port.addr.eq(addr)
+            with m.Switch(addr):
+                for rname, idx in ep.FIXED.items():
+                    with m.Case(idx):
+                        if rname in fixed:
+                            m.d.comb += val.eq(fixed[rname])
+                        else:
+                            m.d.comb += val.eq(ep.CONST_REGS.get(rname, 0))
+                with m.Default():
+                    m.d.comb += val.eq(port.data)
+            return val
+
+        a = read(rd_a, f_a, "ra")
+        b = read(rd_b, f_b, "rb")
+
+        # ---- the one register write per cycle -------------------------------------------------
+        wr_en = Signal()
+        wr_addr = Signal(ep.REG_BITS)
+        wr_data = Signal(W)
+        m.d.comb += [wp.addr.eq(wr_addr), wp.data.eq(wr_data)]
+        with m.If(wr_en):
+            with m.Switch(wr_addr):
+                for rname, idx in ep.FIXED.items():
+                    with m.Case(idx):
+                        if rname in _WRITABLE:
+                            m.d.sync += fixed[rname].eq(wr_data)
+                with m.Default():
+                    m.d.comb += wp.en.eq(1)
+
+        dst = Signal(ep.REG_BITS)     # destination of a running multi-cycle op
+        ceil = Signal()
+
+        # ---- multiplier ------------------------------------------------------------------------
+        acc = Signal(W)
+        ma = Signal(W)
+        mb = Signal(W)
+        partial = Signal(W)
+        m.d.comb += partial.eq((ma * mb[:D])[:W])
+        acc_next = Signal(W)
+        m.d.comb += acc_next.eq(acc + partial)
+
+        # ---- divider -----------------------------------------------------------------------------
+        a_lo = Signal(DB)
+        b_lo = Signal(DB)
+        m.d.comb += [a_lo.eq(a[:DB]), b_lo.eq(b[:DB])]
+        bl_a = _bitlen(m, a_lo, "bl_a")
+        bl_b = _bitlen(m, b_lo, "bl_b")
+        qb_raw = Signal(range(DB + 2))
+        with m.If(bl_a + 1 > bl_b):
+            m.d.comb += qb_raw.eq(bl_a + 1 - bl_b)
+        qb = Signal(range(DB + RD + 1))
+        m.d.comb += qb.eq((qb_raw + (RD - 1)) & ~(RD - 1))
+        div_shl = Signal(range(DB + 1))
+        m.d.comb += div_shl.eq(DB - qb)
+        den = Signal(DB)
+        dnum = Signal(DB)
+        drem = Signal(DB + 1)
+        quo = Signal(DB)
+        count = Signal(range(2 * DB + 1))
+
+        # div steps (combinational chain of RD radix-2 steps)
+        rem_c, num_c, quo_c = drem, dnum, quo
+        for k in range(RD):
+            shifted = Cat(num_c[DB - 1], rem_c)
+            ge = shifted >= den
+            r_new = Signal(DB + 1, name=f"drem_{k}")
+            q_new = Signal(DB, name=f"quo_{k}")
+            n_new = Signal(DB, name=f"dnum_{k}")
+            m.d.comb += [r_new.eq(Mux(ge, shifted - den, shifted)), q_new.eq(Cat(ge, quo_c)),
+                         n_new.eq(num_c << 1)]
+            rem_c, num_c, quo_c = r_new, n_new, q_new
+        div_rem_next, div_num_next, div_quo_next = rem_c, num_c, quo_c
+
+        # ---- integer square root -----------------------------------------------------------------
+        SB = 2 * DB
+        a_sq = Signal(SB)
+        m.d.comb += a_sq.eq(a[:SB])
+        bl_sq = _bitlen(m, a_sq, "bl_sq")
+        pairs = Signal(range(DB + RS + 1))
+        m.d.comb += pairs.eq((((bl_sq + 1) >> 1) + (RS - 1)) & ~(RS - 1))
+        sq_shl = Signal(range(SB + 1))
+        m.d.comb += sq_shl.eq(SB - 2 * pairs)
+        work = Signal(SB)
+        srem = Signal(DB + 4)
+        root = Signal(DB)
+        rem_c, work_c, root_c = srem, work, root
+        for k in range(RS):
+            r2 = Cat(work_c[SB - 2:SB], rem_c)
+            trial = Cat(Const(1, 2), root_c)
+            ge = r2 >= trial
+            r_new = Signal(DB + 4, name=f"srem_{k}")
+            t_new = Signal(DB, name=f"root_{k}")
+            w_new = Signal(SB, name=f"work_{k}")
+            m.d.comb += [r_new.eq(Mux(ge, r2 - trial, r2)), t_new.eq(Cat(ge, root_c)), w_new.eq(work_c << 2)]
+            rem_c, work_c, root_c = r_new, w_new, t_new
+        sq_rem_next, sq_work_next, sq_root_next = rem_c, work_c, root_c
+
+        # ---- output ------------------------------------------------------------------------------
+        o_valid = Signal()
+        rec = Signal(EvalRecord)
+        tag = Signal(32)
+        m.d.comb += [self.o.valid.eq(o_valid), self.o.payload.eq(rec)]
+        with m.If(self.o.ready):
+            m.d.sync += o_valid.eq(0)
+
+        imm_sext = Signal(W)
+        m.d.comb += imm_sext.eq(Cat(imm, imm[-1].replicate(W - ep.IMM_BITS)))
+        a_s = a.as_signed()
+        b_s = b.as_signed()
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.i.ready.eq(~o_valid | self.o.ready)
+                with m.If(self.i.valid & self.i.ready):
+                    p = self.i.payload
+                    for name in ep.INPUT_REGS:
+                        m.d.sync += fixed[name].eq(getattr(p, name))
+                    m.d.sync += [tag.eq(p.tag), pc.eq(0)]
+                    m.next = "RUN"
+            with m.State("RUN"):
+                def write(value):
+                    m.d.comb += [wr_en.eq(f_d != 0), wr_addr.eq(f_d), wr_data.eq(value)]
+
+                def branch(cond):
+                    m.d.sync += pc.eq(Mux(cond, imm, pc + 1))
+
+                with m.Switch(op):
+                    with m.Case(Op.LDI):
+                        write(imm)
+                    with m.Case(Op.MOV):
+                        write(a)
+                    with m.Case(Op.ADD):
+                        write(a + b)
+                    with m.Case(Op.SUB):
+                        write(a - b)
+                    with m.Case(Op.ADDI):
+                        write(a + imm_sext)
+                    with m.Case(Op.SHR1):
+                        write(a >> 1)
+                    with m.Case(Op.MUL):
+                        m.d.sync += [acc.eq(0), ma.eq(a), mb.eq(b), dst.eq(f_d)]
+                        m.next = "MUL"
+                    with m.Case(Op.DIV, Op.DIVC):
+                        m.d.sync += [dst.eq(f_d), ceil.eq(op == Op.DIVC)]
+                        with m.If(qb == 0):
+                            # the quotient is 0; ceil(a/b) = (a != 0)
+                            write(Mux(op == Op.DIVC, a_lo != 0, 0))
+                        with m.Else():
+                            m.d.sync += [den.eq(b_lo), drem.eq(a_lo >> qb), dnum.eq(a_lo << div_shl),
+                                         quo.eq(0), count.eq(qb)]
+                            m.next = "DIV"
+                    with m.Case(Op.ISQRT):
+                        m.d.sync += dst.eq(f_d)
+                        with m.If(pairs == 0):
+                            write(0)
+                        with m.Else():
+                            m.d.sync += [work.eq(a_sq << sq_shl), srem.eq(0), root.eq(0),
+                                         count.eq(pairs)]
+                            m.next = "SQRT"
+                    with m.Case(Op.BLTU):
+                        branch(a < b)
+                    with m.Case(Op.BLTS):
+                        branch(a_s < b_s)
+                    with m.Case(Op.BEQ):
+                        branch(a == b)
+                    with m.Case(Op.BNE):
+                        branch(a != b)
+                    with m.Case(Op.J):
+                        m.d.sync += pc.eq(imm)
+                    with m.Case(Op.JAL):
+                        write(pc + 1)
+                        m.d.sync += pc.eq(imm)
+                    with m.Case(Op.JR):
+                        m.d.sync += pc.eq(a)
+                    with m.Case(Op.OUT):
+                        m.d.sync += [
+                            rec.tag.eq(tag), rec.direction.eq(fixed["dir"]), rec.exact.eq(fixed["rese"]),
+                            rec.candidates.eq(fixed["resc"]), rec.amount_in.eq(fixed["resx"]),
+                            rec.profit.eq(fixed["resp"]), o_valid.eq(1),
+                        ]
+                        m.next = "IDLE"
+                # straight-line ops advance the pc (the multi-cycle ones when they finish)
+                with m.If(op.matches(Op.LDI, Op.MOV, Op.ADD, Op.SUB, Op.ADDI, Op.SHR1)):
+                    m.d.sync += pc.eq(pc + 1)
+                with m.If(op.matches(Op.DIV, Op.DIVC) & (qb == 0)):
+                    m.d.sync += pc.eq(pc + 1)
+                with m.If((op == Op.ISQRT) & (pairs == 0)):
+                    m.d.sync += pc.eq(pc + 1)
+            with m.State("MUL"):
+                m.d.sync += [acc.eq(acc_next), ma.eq(ma << D), mb.eq(mb >> D)]
+                with m.If((mb >> D) == 0):
+                    m.d.comb += [wr_en.eq(dst != 0), wr_addr.eq(dst), wr_data.eq(acc_next)]
+                    m.d.sync += pc.eq(pc + 1)
+                    m.next = "RUN"
+            with m.State("DIV"):
+                m.d.sync += [drem.eq(div_rem_next), dnum.eq(div_num_next), quo.eq(div_quo_next),
+                             count.eq(count - RD)]
+                with m.If(count == RD):
+                    m.d.comb += [wr_en.eq(dst != 0), wr_addr.eq(dst),
+                                 wr_data.eq(div_quo_next + (ceil & (div_rem_next != 0)))]
+                    m.d.sync += pc.eq(pc + 1)
+                    m.next = "RUN"
+            with m.State("SQRT"):
+                m.d.sync += [srem.eq(sq_rem_next), work.eq(sq_work_next), root.eq(sq_root_next),
+                             count.eq(count - RS)]
+                with m.If(count == RS):
+                    m.d.comb += [wr_en.eq(dst != 0), wr_addr.eq(dst), wr_data.eq(sq_root_next)]
+                    m.d.sync += pc.eq(pc + 1)
+                    m.next = "RUN"
+        return m
