@@ -2469,9 +2469,9 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign bus__rready = s_axil_rready;
   assign id_magic = 32'd1296389698;
   assign version_major = 8'h01;
-  assign version_minor = 8'h03;
+  assign version_minor = 8'h04;
   assign version_features = 8'h0f;
-  assign src_hash_value = 32'd456706121;
+  assign src_hash_value = 32'd2249916178;
   assign cnt_rst = control_soft_reset;
   assign cycle = cycle_value;
   assign w_data = cycle_value[31:0];
@@ -3884,7 +3884,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h001:
             \$183  = version_rd;
         10'h002:
-            \$183  = 32'd456706121;
+            \$183  = 32'd2249916178;
         10'h004:
             \$183  = control_rd;
         10'h005:
@@ -4283,11 +4283,11 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign bus__rresp = 2'h0;
   assign id_rd = 32'd1296389698;
   assign id_magic = 32'd1296389698;
-  assign version_minor = 8'h03;
+  assign version_minor = 8'h04;
   assign version_major = 8'h01;
   assign version_features = 8'h0f;
-  assign src_hash_rd = 32'd456706121;
-  assign src_hash_value = 32'd456706121;
+  assign src_hash_rd = 32'd2249916178;
+  assign src_hash_value = 32'd2249916178;
   assign cycle_value = cycle_rd;
   assign pool_data_0_rd = pool_data_0_cur;
   assign pool_data_1_rd = pool_data_1_cur;
@@ -4383,7 +4383,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign control_rd[31:1] = 31'h00000000;
   assign version_rd[23:16] = 8'h0f;
   assign version_rd[15:8] = 8'h01;
-  assign version_rd[7:0] = 8'h03;
+  assign version_rd[7:0] = 8'h04;
   assign version_rd[31:24] = 8'h00;
   assign selector_mask_cur[8:0] = selector_mask_enable;
   assign selector_mask_cur[31:9] = 23'h000000;
@@ -44159,12 +44159,6 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
         \$219  = cfg_entry;
       end
     end
-    if (pipe_rst) begin
-      \$219  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$219  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
@@ -44173,12 +44167,6 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
       if (\$2 ) begin
         \$220  = cfg_entry;
       end
-    end
-    if (pipe_rst) begin
-      \$220  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$220  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
@@ -44189,12 +44177,6 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
         \$221  = cfg_entry;
       end
     end
-    if (pipe_rst) begin
-      \$221  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$221  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
@@ -44203,12 +44185,6 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
       if (\$4 ) begin
         \$222  = cfg_entry;
       end
-    end
-    if (pipe_rst) begin
-      \$222  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$222  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin

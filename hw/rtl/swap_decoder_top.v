@@ -1793,9 +1793,6 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
         \$219  = cfg_entry;
       end
     end
-    if (rst) begin
-      \$219  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
@@ -1804,9 +1801,6 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
       if (\$2 ) begin
         \$220  = cfg_entry;
       end
-    end
-    if (rst) begin
-      \$220  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
@@ -1817,9 +1811,6 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
         \$221  = cfg_entry;
       end
     end
-    if (rst) begin
-      \$221  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
@@ -1828,9 +1819,6 @@ module \swap_decoder_top.dec (i_tx__payload, i_tx__valid, cfg_we, cfg_index, cfg
       if (\$4 ) begin
         \$222  = cfg_entry;
       end
-    end
-    if (rst) begin
-      \$222  = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
