@@ -1,0 +1,117 @@
+"""2-pool cycle cases for the gateware cycle evaluator (``EvalSearch``) and their software answers.
+
+Shared by the microcode tests (``tests/hw/test_eval_program.py``), the Amaranth and cocotb
+tests and the benchmark. Classes of cases (all seeded):
+
+``small``     reserves up to a few thousand (an exhaustive integer search is cheap)
+``skewed``    medium pools whose prices disagree by a few percent (mostly profitable)
+``realistic`` 18-decimal vs 6..12-decimal reserves, the second pool priced 0.5–5 % better
+``fees``      random fees ``fee_num <= fee_den < 2**16`` and reserves of 1 .. 2**112-1
+``limit``     reserves near 2**112-1 (the optimum is cut by the uint112 overflow rule)
+``vectors``   the reserves of the shared Uniswap V2 vectors, paired into cycles
+``flat``      deep same-decimals pools whose flat top needs several candidates (ties)
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+from mevblade.control.engine.software.evaluator import optimal_cycle
+from mevblade.control.engine.software.types_swap import UINT112_MAX, Hop
+
+__all__ = ["CLASSES", "cycles", "request_of", "pair_request", "software_pair", "vector_reserves"]
+
+CLASSES = ("small", "skewed", "realistic", "fees", "limit", "vectors", "flat")
+_FEES = [(997, 1000), (9975, 10000), (998, 1000), (990, 1000), (1000, 1000), (3, 4)]
+
+
+def vector_reserves(vectors: Path) -> list[tuple[int, int]]:
+    """``(reserve_in, reserve_out)`` of every shared Uniswap V2 vector with both reserves > 0."""
+    out = []
+    cases = json.loads((vectors / "uniswap_v2" / "upstream_cases.json").read_text())
+    lines = [json.loads(x) for x in (vectors / "uniswap_v2" / "derived_amounts.jsonl").read_text().splitlines() if x]
+    for c in cases + lines:
+        if "reserve_in" in c and "reserve_out" in c:
+            rin, rout = int(c["reserve_in"]), int(c["reserve_out"])
+            if 0 < rin <= UINT112_MAX and 0 < rout <= UINT112_MAX:
+                out.append((rin, rout))
+    return out
+
+
+def _one(rng: random.Random, cls: str, reserves: list[tuple[int, int]] | None) -> list[Hop]:
+    if cls == "small":
+        a, b = rng.randint(1, 3000), rng.randint(1, 3000)
+        s = rng.uniform(0.5, 2.0)
+        return [Hop(a, b, *rng.choice(_FEES)),
+                Hop(max(1, int(b * s)), max(1, int(a * s * rng.uniform(0.8, 1.3))), *rng.choice(_FEES))]
+    if cls == "skewed":
+        hops = []
+        for _ in range(2):
+            rin = rng.randint(5_000, 10**9)
+            hops.append(Hop(rin, max(1, int(rin * rng.uniform(0.9, 1.15))), *rng.choice(_FEES[:3])))
+        return hops
+    if cls == "realistic":
+        a, b = rng.randint(10**20, 10**23), rng.randint(10**9, 10**13)
+        b2 = rng.randint(10**9, 10**13)
+        a2 = min(UINT112_MAX, int(b2 * a / b * rng.uniform(1.005, 1.05)))
+        return [Hop(a, b), Hop(b2, a2)]
+    if cls == "fees":
+        hops = []
+        for _ in range(2):
+            d = rng.randrange(1, 1 << 16)
+            n = rng.randrange(1, d + 1)
+            pick = [1, 2, UINT112_MAX]
+            rin = rng.choice(pick + [rng.getrandbits(rng.choice([8, 30, 64, 112])) or 1])
+            rout = rng.choice(pick + [rng.getrandbits(rng.choice([8, 30, 64, 112])) or 1])
+            hops.append(Hop(rin, rout, n, d))
+        return hops
+    if cls == "limit":
+        return [Hop(UINT112_MAX - rng.getrandbits(rng.choice([20, 60, 100])), rng.getrandbits(110) or 1),
+                Hop(rng.getrandbits(rng.choice([10, 60, 112])) or 1, UINT112_MAX - rng.getrandbits(50))]
+    if cls == "vectors":
+        assert reserves
+        (a, b), (c, d) = rng.choice(reserves), rng.choice(reserves)
+        return [Hop(a, b), Hop(c, d)] if rng.random() < 0.5 else [Hop(a, b), Hop(b, a)]
+    if cls == "flat":
+        r = rng.randint(10**23, 10**24)
+        return [Hop(r, int(r * rng.uniform(1.0, 1.02))), Hop(r, int(r * rng.uniform(0.99, 1.0)))]
+    raise ValueError(f"case class must be one of {CLASSES}, not {cls!r}")
+
+
+def cycles(cls: str, n: int, seed: int, vectors: Path | None = None) -> Iterator[list[Hop]]:
+    """``n`` seeded 2-hop cycles of class ``cls``."""
+    rng = random.Random(f"{cls}/{seed}")
+    reserves = vector_reserves(vectors) if cls == "vectors" and vectors is not None else None
+    for _ in range(n):
+        yield _one(rng, cls, reserves)
+
+
+def request_of(hops: list[Hop], max_candidates: int = 1 << 16, tag: int = 0) -> dict[str, int]:
+    """The MODE_CYCLE request (hop0 = A base->other, hop1 = B other->base)."""
+    h0, h1 = hops
+    return {"mode": 0, "a_base": h0.reserve_in, "a_other": h0.reserve_out, "a_fn": h0.fee_num, "a_fd": h0.fee_den,
+            "b_other": h1.reserve_in, "b_base": h1.reserve_out, "b_fn": h1.fee_num, "b_fd": h1.fee_den,
+            "maxc": max_candidates, "tag": tag}
+
+
+def pair_request(a: Hop, b: Hop, max_candidates: int = 1 << 16, tag: int = 0) -> dict[str, int]:
+    """The MODE_PAIR request for pools A, B given as ``Hop(base reserve, other reserve, fee)``."""
+    return {"mode": 1, "a_base": a.reserve_in, "a_other": a.reserve_out, "a_fn": a.fee_num, "a_fd": a.fee_den,
+            "b_base": b.reserve_in, "b_other": b.reserve_out, "b_fn": b.fee_num, "b_fd": b.fee_den,
+            "maxc": max_candidates, "tag": tag}
+
+
+def software_pair(a: Hop, b: Hop, max_candidates: int = 1 << 16) -> tuple[int, int, int, bool, int]:
+    """``(direction, amount_in, profit, exact, candidates)`` as ``evaluate_swap`` chooses for the
+    pools A (touched) and B (sibling): both 2-pool cycles, the larger profit, the first on a tie;
+    ``(0, 0, 0, True, 0)`` when neither is profitable."""
+    best = None
+    for d, hops in enumerate(([a, Hop(b.reserve_out, b.reserve_in, b.fee_num, b.fee_den)],
+                              [b, Hop(a.reserve_out, a.reserve_in, a.fee_num, a.fee_den)])):
+        r = optimal_cycle(hops, max_candidates)
+        if r.profit > 0 and (best is None or r.profit > best[2]):
+            best = (d, r.amount_in, r.profit, r.exact, r.candidates)
+    return best or (0, 0, 0, True, 0)

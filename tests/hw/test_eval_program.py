@@ -1,0 +1,110 @@
+"""The cycle-evaluator microcode (hw/eval_program.py) run by its Python interpreter vs the software engine.
+
+The interpreter executes the exact ROM words the gateware executes, so these tests check the
+program (the transcription of ``optimal_cycle``) on many cases quickly; the Amaranth and
+Verilator tests then check the gateware against the interpreter and the software model.
+References: ``optimal_cycle`` (the golden model: amount, profit, exact flag, candidate count),
+an exhaustive integer search on small pools, and ``evaluate_swap`` on a pool table.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mevblade.control.engine.software.evaluator import cycle_profit, evaluate_swap, optimal_cycle
+from mevblade.control.engine.software.pools import PoolTable
+from mevblade.control.engine.software.types_swap import Hop, SwapCall, SwapKind
+from mevblade.hw import eval_program as ep
+from mevblade.sim.tb.evaluator.cases import CLASSES, cycles, pair_request, request_of, software_pair
+
+
+def _run(req: dict[str, int]) -> ep.RunResult:
+    return ep.run({k: v for k, v in req.items() if k != "tag"})
+
+
+def _brute_force(hops: list[Hop]) -> int:
+    best = 0
+    for x in range(1, hops[-1].reserve_out + 1):
+        p = cycle_profit(x, hops)
+        if p is not None and p > best:
+            best = p
+    return best
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_program_equals_optimal_cycle(cls: str, vectors) -> None:
+    profitable = 0
+    for hops in cycles(cls, 60, seed=1, vectors=vectors):
+        want = optimal_cycle(hops)
+        got = _run(request_of(hops))
+        assert (got.amount_in, got.profit, got.exact, got.candidates) == (want.amount_in, want.profit, want.exact, want.candidates), hops
+        profitable += want.profit > 0
+    assert profitable >= {"fees": 3, "vectors": 3, "small": 3, "flat": 10}.get(cls, 20)
+
+
+def test_program_profit_equals_exhaustive_search_on_small_pools() -> None:
+    profitable = 0
+    for hops in cycles("small", 40, seed=2):
+        got = _run(request_of(hops))
+        assert got.profit == _brute_force(hops), hops
+        if got.profit:
+            profitable += 1
+            assert cycle_profit(got.amount_in, hops) == got.profit
+    assert profitable >= 5
+
+
+@pytest.mark.parametrize("budget", [1, 2, 3])
+def test_candidate_budget_is_the_software_budget(budget: int) -> None:
+    cut = 0
+    for hops in cycles("flat", 40, seed=3):
+        want = optimal_cycle(hops, budget)
+        got = ep.run({k: v for k, v in request_of(hops, budget).items() if k != "tag"})
+        assert (got.amount_in, got.profit, got.exact, got.candidates) == (want.amount_in, want.profit, want.exact, want.candidates), hops
+        cut += not want.exact
+    assert cut >= 3
+
+
+@pytest.mark.parametrize("cls", ["skewed", "realistic", "small"])
+def test_pair_mode_chooses_like_evaluate_swap(cls: str) -> None:
+    both = 0
+    for k, hops in enumerate(cycles(cls, 40, seed=4)):
+        a, b = hops[0], Hop(hops[1].reserve_out, hops[1].reserve_in, hops[1].fee_num, hops[1].fee_den)
+        if k % 2:
+            a, b = b, a
+        want = software_pair(a, b)
+        got = _run(pair_request(a, b))
+        assert (got.direction, got.amount_in, got.profit) == want[:3], (a, b)
+        if got.profit:
+            assert (got.exact, got.candidates) == want[3:]
+        both += got.direction
+    assert both >= 2  # direction 1 was chosen at least twice
+
+
+def test_pair_mode_matches_evaluate_swap_on_a_pool_table() -> None:
+    a_tok, b_tok = b"\x0a" * 20, b"\x0b" * 20
+    for k, (victim, sibling, amount) in enumerate([((3000, 3000), (3000, 3000), 400),
+                                                   ((10**21, 2 * 10**9), (10**21, 2 * 10**9), 10**19),
+                                                   ((10**21, 2 * 10**9), (9 * 10**20, 2 * 10**9), 5 * 10**18)]):
+        t = PoolTable(profit_tokens=(a_tok,))
+        t.add_pool(b"\xf0" * 20, a_tok, b_tok, *victim, venue=0)
+        t.add_pool(b"\xf1" * 20, a_tok, b_tok, *sibling, venue=1)
+        swap = SwapCall(bytes.fromhex("38ed1739"), "swapExactTokensForTokens", SwapKind.EXACT_IN, (a_tok, b_tok),
+                        b"\x01" * 20, 2**40, False, False, False, amount_in=amount, amount_out_min=0, venue=0)
+        opps = evaluate_swap(swap, t)
+        assert len(opps) == 1, k
+        post_in = victim[0] + amount
+        post_out = victim[1] - (amount * 997 * victim[1]) // (victim[0] * 1000 + amount * 997)
+        got = _run(pair_request(Hop(post_in, post_out), Hop(*sibling)))
+        first = b"\xf0" * 20 if got.direction == 0 else b"\xf1" * 20
+        assert (first, got.amount_in, got.profit) == (opps[0].pools[0], opps[0].amount_in, opps[0].profit)
+
+
+def test_zero_reserve_is_no_opportunity() -> None:
+    got = _run(pair_request(Hop(1000, 1000), Hop(0, 5)) | {"b_base": 0})
+    assert (got.amount_in, got.profit) == (0, 0)
+
+
+def test_program_fits_the_register_file_and_rom() -> None:
+    assert max(ep.PROGRAM.regs.values()) < ep.N_REGS
+    assert len(ep.WORDS) < 1 << ep.IMM_BITS
+    assert all(ep.encode(ep.decode(w)) == w for w in ep.WORDS)
