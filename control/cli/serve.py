@@ -1,10 +1,11 @@
 """``mevblade serve``: pipeline + gRPC + REST/WebSocket in one process, one event loop.
 
 With no chain node configured (``ETH_NODE_URL`` unset) it still serves the API, gRPC and the
-store (opportunities recorded by earlier runs, users, keys, audit). When the pipeline package
-offers ``mevblade.control.pipeline.start_pipeline(ctx)`` (an async function returning an object
-with ``async stop()``) and a node is configured, the pipeline runs inside the same process over
-the same context (store, registry, event hub, metrics).
+store (opportunities recorded by earlier runs, users, keys, audit). With ``ETH_NODE_URL`` set
+(or ``--node-url``), the live pipeline (:func:`mevblade.control.pipeline.service.start_pipeline`)
+runs inside the same process over the same context (store, registry, event hub, metrics) and
+``POST /api/v1/mev/execute`` goes to its executor; a pipeline that cannot start (bad config) is
+logged and the API keeps serving the store.
 
 On start it prints one JSON line to stdout: ``{"api": "http://HOST:PORT", "grpc": "HOST:PORT", …}``
 (ports are the bound ones, so ``--api-port 0`` works for tests).
@@ -41,7 +42,9 @@ def _restore_strategies(registry: Any, store: Any) -> list[str]:
     return restored
 
 
-async def serve_async(settings: Any, *, api_port: int, grpc_port: int, host: str, ready: Any = None) -> None:
+async def serve_async(settings: Any, *, api_port: int, grpc_port: int, host: str, ready: Any = None,
+                      stop: asyncio.Event | None = None, on_context: Any = None) -> None:
+    """Run until the API server exits (signal) or ``stop`` is set; ``on_context(ctx)`` sees the live context."""
     import uvicorn
 
     from mevblade.control.api import build_context, create_app
@@ -68,26 +71,30 @@ async def serve_async(settings: Any, *, api_port: int, grpc_port: int, host: str
     grpc_server, bound_grpc = await start_grpc_server(ctx, grpc_port, settings.grpc_host)
     pipeline = None
     if settings.eth_node_url:
-        try:
-            from mevblade.control import pipeline as pipeline_pkg
+        from mevblade.control.pipeline.service import PipelineConfigError, start_pipeline
 
-            start = getattr(pipeline_pkg, "start_pipeline", None)
-            if start is None:
-                log.warning("ETH_NODE_URL is set but this build has no pipeline entry point; serving the API only")
-            else:
-                pipeline = await start(ctx)
-                ctx.pipeline = pipeline
-                stats = getattr(pipeline, "stats", None)
-                if callable(stats):
-                    ctx.metrics.attach_stats(stats)
-        except Exception as exc:  # noqa: BLE001
-            log.error("pipeline did not start (%s); serving the API from the store", exc)
+        try:
+            pipeline = await start_pipeline(ctx)
+            ctx.metrics.attach_stats(pipeline.stats)
+        except PipelineConfigError as exc:
+            log.error("pipeline not started: %s; serving the API from the store", exc)
+        except Exception as exc:  # noqa: BLE001 - the API still serves the store
+            log.error("pipeline did not start (%s: %s); serving the API from the store", type(exc).__name__, exc)
+    if on_context is not None:
+        on_context(ctx)
     config = uvicorn.Config(app, host=host, port=api_port, log_level=settings.log_level.lower(), lifespan="on",
                             access_log=False, ws_max_queue=64, ws_per_message_deflate=settings.ws_compression)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started and not task.done():
         await asyncio.sleep(0.02)
+    stopper = None
+    if stop is not None:
+        async def _stop_when_asked() -> None:
+            await stop.wait()
+            server.should_exit = True
+
+        stopper = asyncio.create_task(_stop_when_asked())
     try:
         if server.started:
             port = server.servers[0].sockets[0].getsockname()[1]
@@ -100,6 +107,8 @@ async def serve_async(settings: Any, *, api_port: int, grpc_port: int, host: str
                 ready(info)
         await task
     finally:
+        if stopper is not None:
+            stopper.cancel()
         if pipeline is not None:
             with contextlib.suppress(Exception):
                 await pipeline.stop()
@@ -117,9 +126,11 @@ def register(app: typer.Typer) -> None:
     def serve(api_port: int | None = typer.Option(None, "--api-port", help="REST/WS port (default from config, 8000)"),
               grpc_port: int | None = typer.Option(None, "--grpc-port", help="gRPC port (default 50051)"),
               host: str | None = typer.Option(None, "--host", help="bind address (default 127.0.0.1)"),
+              node_url: str | None = typer.Option(None, "--node-url", help="node HTTP JSON-RPC URL (ETH_NODE_URL): "
+                                                  "starts the live pipeline"),
               config: Path | None = CONFIG_OPTION) -> None:
         """Run the control plane: pipeline (when a node is configured) + gRPC + REST/WebSocket API."""
-        settings = settings_from(config)
+        settings = settings_from(config, eth_node_url=node_url)
         logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         try:
