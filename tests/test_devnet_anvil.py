@@ -105,3 +105,19 @@ def test_no_orphan_when_owner_is_killed(sig):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_anvil_chain_clock_ignores_the_wall_clock():
+    # back-to-back blocks (well within one wall-clock second) still get genesis + k * interval
+    with Anvil(genesis_timestamp=1_600_000_000, block_interval_s=12) as node:
+        rpc = node.rpc
+        for _ in range(3):
+            rpc.call("evm_mine")
+        ts = [hexint(rpc.call("eth_getBlockByNumber", hex(n), False)["timestamp"]) for n in range(4)]
+        assert ts == [1_600_000_000 + 12 * n for n in range(4)]
+
+
+@pytest.mark.parametrize("bad", [0, -12, 1.5])
+def test_anvil_block_interval_must_be_positive_integer(bad):
+    with pytest.raises(ValueError, match="block_interval_s must be a positive integer"):
+        Anvil(block_interval_s=bad)

@@ -106,11 +106,12 @@ def test_no_key_in_logs_or_summary(run):
 
 
 def test_same_seed_same_run(run):
+    # the chain clock is fixed (genesis + 12 s per block, never the wall clock), so a repeated run — however
+    # loaded the machine — lands the same bundles with the same gas and the same profit, wei for wei
     s, _, _ = run
     again = asyncio.run(run_loop(LoopConfig(blocks=5, seed=SEED)))
-    keys = ["user_txs_sent", "swaps_decoded", "opportunities", "bundles_included", "optimum_profit_wei"]
+    keys = ["user_txs_sent", "swaps_decoded", "opportunities", "bundles_submitted", "bundles_included",
+            "optimum_profit_wei", "realized_profit_wei", "expected_profit_wei", "gas_cost_wei", "coinbase_paid_wei",
+            "contract_weth_gain_wei", "blocks_built"]
     assert {k: again[k] for k in keys} == {k: s[k] for k in keys}
-    # KNOWN ISSUE (open in #6): under CPU contention the realized/expected profit of a repeated run
-    # differed by ~3e-7 relative (same counts, same included bundles count) in two fresh-clone runs;
-    # the cause is a timing dependency not yet found. Until it is, profit equality is not asserted here;
-    # per-run correctness (realized == expected on every bundle) is asserted by the other tests.
+    assert again["included_bundles"] == s["included_bundles"]

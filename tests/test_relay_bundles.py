@@ -251,3 +251,12 @@ def test_malformed_send_bundle_gets_a_jsonrpc_error(chain, params, fragment):
     with pytest.raises(RelayError) as ei:
         run(_client_call(relay, "call", "eth_sendBundle", params))
     assert ei.value.code == -32602 and fragment in str(ei.value)
+
+
+def test_built_blocks_are_stamped_parent_plus_slot_time(chain):
+    # the relay is the proposer: its blocks are parent + 12 s however fast they are built (a wall-clock stamp
+    # let two quick blocks share a timestamp, which changes Uniswap V2 gas and so realized profit)
+    node, relay, _ = chain
+    nums = [relay.build_block().number for _ in range(3)]
+    ts = [hexint(node.rpc.call("eth_getBlockByNumber", hex(n), False)["timestamp"]) for n in [nums[0] - 1, *nums]]
+    assert [b - a for a, b in zip(ts, ts[1:])] == [relay.builder.block_time_s] * 3

@@ -17,12 +17,20 @@ __all__ = ["Devnet", "Anvil", "AnvilError", "free_port", "Deployment", "Dex", "P
            "RpcClient", "AsyncRpcClient", "RpcError", "hexint", "TrafficGenerator", "SentTx", "SWAP_FUNCTIONS"]
 
 
+#: the devnet's chain clock: a fixed genesis and 12 s slots, as on mainnet (never the wall clock: see Anvil)
+GENESIS_TIMESTAMP = 1_700_000_000
+BLOCK_INTERVAL_S = 12
+
+
 class Devnet:
-    """anvil + Uniswap deployment + funded traffic accounts, as one context manager."""
+    """anvil + Uniswap deployment + funded traffic accounts, as one context manager.
+
+    Block timestamps are ``GENESIS_TIMESTAMP + 12 s`` per block whatever the wall clock does, so the same
+    seed gives the same chain (gas included) however loaded the machine is."""
 
     def __init__(self, *, seed: int = 1, accounts: int = 16, **traffic_options: Any) -> None:
         self.seed = seed
-        self.anvil = Anvil()
+        self.anvil = Anvil(genesis_timestamp=GENESIS_TIMESTAMP, block_interval_s=BLOCK_INTERVAL_S)
         self._accounts = accounts
         self._traffic_options = traffic_options
         self.dep: Deployment | None = None

@@ -102,14 +102,26 @@ class Anvil:
         gas limit of every block.
     extra_args:
         more anvil arguments.
+    genesis_timestamp, block_interval_s:
+        a chain clock that does not follow the wall clock: genesis at ``genesis_timestamp`` and every block
+        ``block_interval_s`` seconds after its parent (``anvil_setBlockTimestampInterval``). By default anvil
+        stamps blocks with the wall clock, so blocks mined within one second share a timestamp — and a
+        Uniswap V2 pair skips its price-accumulator writes when ``block.timestamp`` did not move, which makes
+        gas (and so profit net of gas) depend on how fast the blocks were made. :class:`~mevblade.sim.devnet.Devnet`
+        sets both.
     """
 
     def __init__(self, *, chain_id: int = 31337, block_gas_limit: int = 30_000_000,
-                 extra_args: list[str] | None = None, startup_timeout_s: float = 20.0) -> None:
+                 extra_args: list[str] | None = None, startup_timeout_s: float = 20.0,
+                 genesis_timestamp: int | None = None, block_interval_s: int | None = None) -> None:
+        if block_interval_s is not None and (not isinstance(block_interval_s, int) or block_interval_s < 1):
+            raise ValueError(f"block_interval_s must be a positive integer, not {block_interval_s!r}")
         self.chain_id = chain_id
         self.port = 0
+        self.block_interval_s = block_interval_s
         self._args = ["--no-mining", "--order", "fifo", "--chain-id", str(chain_id),
                       "--gas-limit", str(block_gas_limit), "--accounts", "2", "--balance", "1000000",
+                      *(["--timestamp", str(genesis_timestamp)] if genesis_timestamp is not None else []),
                       *(extra_args or [])]
         self._timeout = startup_timeout_s
         self._proc: subprocess.Popen[bytes] | None = None
@@ -148,10 +160,13 @@ class Anvil:
                     break
                 try:
                     self.rpc.call("eth_chainId")
-                    return self
                 except (RpcError, OSError) as exc:
                     last_exc = exc
                     time.sleep(0.05)
+                    continue
+                if self.block_interval_s is not None:
+                    self.rpc.call("anvil_setBlockTimestampInterval", self.block_interval_s)
+                return self
             err = b""
             if self._proc.poll() is not None and self._proc.stderr:
                 err = self._proc.stderr.read()[-400:]

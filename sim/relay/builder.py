@@ -12,6 +12,12 @@ Block building (``build_block``) for target = head + 1:
    ``anvil_dropAllTransactions`` and calling ``evm_mine`` produces exactly that block;
 5. every bundle gets a status: ``included`` (block, position) or why not.
 
+Block time: the builder is the proposer here, so it stamps every block it mines (and every simulation of that
+block) with ``parent.timestamp + block_time_s`` — never the wall clock. Uniswap V2 pairs only update their
+price accumulators when ``block.timestamp`` moved, so a wall-clock timestamp made gas (hence net profit)
+depend on how fast blocks were built; a fixed slot time makes simulation and block identical and a run
+repeatable.
+
 Simulations never touch the public node: they run on a second anvil that forks the node (``anvil_reset`` to
 the node's head whenever it moved), inside ``evm_snapshot``/``evm_revert`` brackets — so no simulated block,
 log or pending transaction is ever visible to the node's subscribers. Every public method holds one lock.
@@ -96,7 +102,12 @@ class BlockReport:
 class Builder:
     """Bundle store + simulator + block builder over one anvil node (which must run with ``--no-mining``)."""
 
-    def __init__(self, rpc: RpcClient, sim_rpc: RpcClient, *, coinbase: str = DEFAULT_COINBASE) -> None:
+    def __init__(self, rpc: RpcClient, sim_rpc: RpcClient, *, coinbase: str = DEFAULT_COINBASE,
+                 block_time_s: int = 12) -> None:
+        if not isinstance(block_time_s, int) or block_time_s < 1:
+            raise ValueError(f"block_time_s must be a positive integer, not {block_time_s!r}")
+        self.block_time_s = block_time_s
+        self._sim_head_ts = 0
         self.rpc = rpc
         self.sim = sim_rpc
         self._sim_head: int | None = None
@@ -168,12 +179,20 @@ class Builder:
     def _balance(self, who: str) -> int:
         return hexint(self.sim.call("eth_getBalance", who, "latest"))
 
+    def _head_timestamp(self) -> int:
+        return hexint(self.rpc.call("eth_getBlockByNumber", "latest", False)["timestamp"])
+
+    def next_timestamp(self) -> int:
+        """Timestamp of the block the builder makes next (``head.timestamp + block_time_s``)."""
+        return self._head_timestamp() + self.block_time_s
+
     def _sync_fork(self) -> int:
         head = self.head()
         if self._sim_head != head:
             self.sim.call("anvil_reset", {"forking": {"jsonRpcUrl": self.rpc.url, "blockNumber": head}})
             self.sim.call("anvil_setCoinbase", self.coinbase)
             self._sim_head = head
+            self._sim_head_ts = hexint(self.sim.call("eth_getBlockByNumber", "latest", False)["timestamp"])
         return head
 
     def _simulate(self, prefix: list[bytes], txs: list[bytes], reverting: frozenset[str] = frozenset()) -> SimResult:
@@ -189,6 +208,7 @@ class Builder:
                     return SimResult(False, f"prefix refused: {next(iter(refused.values()))}", [], 0, 0, 0, head)
             cb0 = self._balance(self.coinbase) if not prefix else None
             refused = self._send_all(txs, rpc)
+            rpc.call("evm_setNextBlockTimestamp", self._sim_head_ts + self.block_time_s)
             rpc.call("evm_mine")
             block = rpc.call("eth_getBlockByNumber", "latest", False)
             base_fee = hexint(block.get("baseFeePerGas"))
@@ -239,10 +259,10 @@ class Builder:
                     b.status, b.reason = "expired", f"target block {b.max_block} passed"
                     rejected[b.hash] = b.reason
             cands = [b for b in self.bundles.values() if b.status == "pending" and b.block <= target <= b.max_block]
-            ts_est = max(int(time.time()), hexint(self.rpc.call("eth_getBlockByNumber", "latest", False)["timestamp"]) + 1)
+            ts_next = self.next_timestamp()
             valued: list[Bundle] = []
             for b in cands:
-                if (b.min_timestamp and ts_est < b.min_timestamp) or (b.max_timestamp and ts_est > b.max_timestamp):
+                if (b.min_timestamp and ts_next < b.min_timestamp) or (b.max_timestamp and ts_next > b.max_timestamp):
                     rejected[b.hash] = "outside [minTimestamp, maxTimestamp]"
                     continue
                 sim = self._simulate([], b.txs, b.reverting)
@@ -271,6 +291,7 @@ class Builder:
             self.rpc.call("anvil_dropAllTransactions")
             self._send_all(prefix)
             self._send_all(public)
+            self.rpc.call("evm_setNextBlockTimestamp", ts_next)
             self.rpc.call("evm_mine")
             block = self.rpc.call("eth_getBlockByNumber", "latest", False)
             number = hexint(block["number"])
