@@ -31,6 +31,7 @@ TOPS: dict[str, str] = {
     "swap_decoder_top": "mevblade.hw.top_swap_decoder:SwapDecoderTop",
     "pool_table_top": "mevblade.hw.top_pool_table:PoolTableTop",
     "evaluator_top": "mevblade.hw.top_evaluator:EvaluatorTop",
+    "eval_search_top": "mevblade.hw.top_eval_search:EvalSearchTop",
     "appliance_top": "mevblade.hw.top:ApplianceTop",
 }
 
