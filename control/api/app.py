@@ -21,7 +21,6 @@ import contextlib
 import json
 import re
 import time
-import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any
@@ -37,6 +36,14 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from mevblade.control.api import schemas as S
 from mevblade.control.api.context import ServiceContext, execution_event, fmt_decimal, wei_to_decimal
 from mevblade.control.api.executor import ExecutionRefused, ExecutionRequest
+from mevblade.control.api.fastpath import (
+    LISTING_PATH,
+    ListingCache,
+    RequestIds,
+    accepts_gzip,
+    listing_key,
+    parse_listing_query,
+)
 from mevblade.control.api.hub import CHANNELS, SLOW_CONSUMER_CLOSE
 from mevblade.control.api.metrics import CONTENT_TYPE
 from mevblade.control.auth import AuthError, Principal, principal_allows
@@ -61,6 +68,8 @@ CHANNEL_PERMISSION = {
 }
 
 _REQ_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+#: request ids: random per-process prefix + counter (no system call per request, unlike uuid4)
+_new_request_id = RequestIds()
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": S.ErrorResponse} for code in (400, 401, 403, 404, 409, 422, 429, 503)
@@ -80,17 +89,84 @@ class ApiError(Exception):
 
 def _error(request: Request, status: int, code: str, message: str, details: Any = None,
            headers: dict[str, str] | None = None) -> JSONResponse:
-    rid = request.scope.get("state", {}).get("request_id") or uuid.uuid4().hex
+    rid = request.scope.get("state", {}).get("request_id") or _new_request_id()
     body = {"error": {"code": code, "message": message, "request_id": rid, "details": details}}
     return JSONResponse(body, status_code=status, headers={**(headers or {}), "X-Request-ID": rid})
 
 
-class RequestIdAndMetrics:
-    """Pure ASGI middleware: request id in/out, request counter and latency by route template."""
+async def authenticate(ctx: ServiceContext, authorization: str | None, api_key: str | None,
+                       ip: str | None) -> Principal:
+    """The caller from its headers (JWT verified in-process; API keys, which read the store, in a thread)."""
+    value = (authorization or "").strip()
+    if api_key or value[7:].lstrip().startswith("mbk_"):
+        return await asyncio.to_thread(ctx.auth.authenticate_header, authorization, api_key, ip)
+    return ctx.auth.authenticate_header(authorization, api_key, ip)
 
-    def __init__(self, app: Any, ctx: ServiceContext) -> None:
+
+def _listing_response_headers(body: bytes, gz: bool, rid: str | None = None) -> list[tuple[bytes, bytes]]:
+    h = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+         (b"vary", b"accept-encoding")]
+    if gz:
+        h.append((b"content-encoding", b"gzip"))
+    if rid is not None:
+        h.append((b"x-request-id", rid.encode("latin-1")))
+    return h
+
+
+class RequestIdAndMetrics:
+    """Pure ASGI middleware: request id in/out, request counter and latency by route template; serves cache hits
+    of the opportunities listing itself (see :mod:`mevblade.control.api.fastpath`)."""
+
+    def __init__(self, app: Any, ctx: ServiceContext, cache: ListingCache | None = None) -> None:
         self.app = app
+        self.ctx = ctx
         self.metrics = ctx.metrics
+        self.cache = cache
+        self.fast_hits = 0
+
+    async def _fast_listing(self, scope: dict[str, Any], send: Callable, rid: str) -> bool:
+        """Answer a cached listing for an authorised caller; False = let FastAPI handle the request."""
+        ctx = self.ctx
+        q = parse_listing_query(scope.get("query_string", b""))
+        if q is None:
+            return False
+        auth = key = accept = None
+        origin = False
+        for name, value in scope.get("headers", ()):
+            if name == b"authorization":
+                auth = value.decode("latin-1")
+            elif name == b"x-api-key":
+                key = value.decode("latin-1")
+            elif name == b"accept-encoding":
+                accept = value
+            elif name == b"origin":
+                origin = True
+        if origin and ctx.settings.cors_origins:
+            return False  # CORS headers come from the inner middleware
+        try:
+            ck, _ = listing_key(ctx, q["chain"], q["strategy"], q["min_profit"], q["status"], q["page"], q["limit"])
+        except LookupError:
+            return False
+        assert self.cache is not None
+        entry = self.cache.get(ck, ctx.store.generation)
+        if entry is None:
+            return False
+        client = scope.get("client")
+        try:
+            p = await authenticate(ctx, auth, key, client[0] if client else None)
+        except AuthError:
+            return False  # FastAPI answers (and charges the failed attempt)
+        if not principal_allows(p, "opportunities:read"):
+            return False
+        if not ctx.limiter.hit(p.identity, p.role).allowed:
+            return False  # a refused hit spends nothing: FastAPI refuses it again with the 429
+        gz = entry.gzipped() if accepts_gzip(accept) else None
+        body = gz if gz is not None else entry.body
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": _listing_response_headers(body, gz is not None, rid)})
+        await send({"type": "http.response.body", "body": body})
+        self.fast_hits += 1
+        return True
 
     async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
@@ -106,9 +182,14 @@ class RequestIdAndMetrics:
                 if _REQ_ID.match(cand):
                     rid = cand
                 break
-        rid = rid or uuid.uuid4().hex
+        rid = rid or _new_request_id()
         scope.setdefault("state", {})["request_id"] = rid
         start = time.perf_counter()
+        if self.cache is not None and scope["path"] == LISTING_PATH and scope.get("method") == "GET":
+            if await self._fast_listing(scope, send, rid):
+                self.metrics.api_requests.labels("GET", LISTING_PATH, "200").inc()
+                self.metrics.api_latency.labels("GET", LISTING_PATH).observe(time.perf_counter() - start)
+                return
         status_holder = [500]
 
         async def send_wrapper(message: dict[str, Any]) -> None:
@@ -159,7 +240,9 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0) -
                            allow_methods=["GET", "POST", "PATCH", "DELETE"],
                            allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
                            expose_headers=["X-Request-ID", "Retry-After"])
-    app.add_middleware(RequestIdAndMetrics, ctx=ctx)
+    cache = ListingCache(ctx.settings.api_cache_ttl)
+    app.state.listing_cache = cache
+    app.add_middleware(RequestIdAndMetrics, ctx=ctx, cache=cache if cache.ttl > 0 else None)
 
     # -- error handlers -----------------------------------------------------------------------------------
     @app.exception_handler(ApiError)
@@ -213,11 +296,7 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0) -
         key = request.headers.get("x-api-key")
         ip = client_ip(request)
         try:
-            value = (auth or "").strip()
-            if key or value[7:].lstrip().startswith("mbk_"):
-                p = await asyncio.to_thread(ctx.auth.authenticate_header, auth, key, ip)
-            else:
-                p = ctx.auth.authenticate_header(auth, key, ip)
+            p = await authenticate(ctx, auth, key, ip)
         except AuthError:
             limit(f"ip:{ip}", "anonymous")  # failed attempts spend the address's budget
             raise
@@ -282,8 +361,6 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0) -
             expires_at=o.expires_at, created_at=o.created_at, victim_tx_hash=o.victim_tx_hash,
             pools=list(o.pools or []), tokens=list(o.tokens or []), direction=o.direction)
 
-    cache: dict[tuple, tuple[int, float, bytes]] = {}
-
     def _listing(chain: str | None, strategy: str | None, min_eth: float | None, status: str | None, page: int,
                  limit: int) -> bytes:
         result = ctx.store.list_opportunities(chain=chain, strategy=strategy, min_net_profit_eth=min_eth,
@@ -292,8 +369,9 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0) -
                                  page=result.page, limit=result.limit)
         return body.model_dump_json().encode()
 
-    @app.get("/api/v1/mev/opportunities", response_model=S.OpportunityList, tags=["mev"], responses=ERRORS)
+    @app.get(LISTING_PATH, response_model=S.OpportunityList, tags=["mev"], responses=ERRORS)
     async def list_opportunities(
+        request: Request,
         p: Annotated[Principal, Depends(require("opportunities:read"))],
         chain: Annotated[str | None, Query(max_length=32)] = None,
         strategy: Annotated[str | None, Query(max_length=64)] = None,
@@ -303,29 +381,21 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0) -
         page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     ) -> Response:
         """Newest first. Served through a micro-cache keyed by the query, the store's write generation and
-        the price source's version (at most ``api_cache_ttl`` seconds old for writes from other processes)."""
-        min_eth = None
-        if min_profit is not None:
-            try:
-                price = ctx.prices.usd_per_native(chain or ctx.settings.chain)
-            except LookupError as exc:
-                raise ApiError(503, "price_unavailable", str(exc)) from None
-            min_eth = float(Decimal(str(min_profit)) / price)
-        ttl = ctx.settings.api_cache_ttl
-        version = getattr(ctx.prices, "version", None)
-        key = (chain, strategy, min_eth, status, page, limit, version() if callable(version) else 0)
-        now = time.monotonic()
+        the price source's version (at most ``api_cache_ttl`` seconds old for writes from other processes);
+        gzip-encoded when the client accepts it (compressed once per cache entry)."""
+        try:
+            key, min_eth = listing_key(ctx, chain, strategy, min_profit, status, page, limit)
+        except LookupError as exc:
+            raise ApiError(503, "price_unavailable", str(exc)) from None
         gen = ctx.store.generation
-        hit = cache.get(key) if ttl > 0 else None
-        if hit is not None and hit[0] == gen and hit[1] > now:
-            body = hit[2]
-        else:
+        entry = cache.get(key, gen)
+        if entry is None:
             body = await asyncio.to_thread(_listing, chain, strategy, min_eth, status, page, limit)
-            if ttl > 0:
-                if len(cache) >= 1024:
-                    cache.clear()
-                cache[key] = (gen, now + ttl, body)
-        return Response(body, media_type="application/json")
+            entry = cache.put(key, gen, body)
+        gz = entry.gzipped() if accepts_gzip(request.headers.get("accept-encoding")) else None
+        out = gz if gz is not None else entry.body
+        return Response(out, headers={k.decode(): v.decode() for k, v in _listing_response_headers(out, gz is not None)
+                                      if k != b"content-length"})
 
     @app.get("/api/v1/mev/opportunities/{opportunity_id}", response_model=S.OpportunityOut, tags=["mev"],
              responses=ERRORS)
