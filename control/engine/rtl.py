@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mevblade.control.engine.base import DecodeResult, Engine, EngineError, EngineUnavailable
+from mevblade.control.engine.rtl_eval import RtlEvalMixin
 from mevblade.control.engine.rtl_swap import RtlSwapMixin
 from mevblade.control.engine.simproc import SimProcess, recv_msg, send_msg
 from mevblade.control.hashing import keccak256
@@ -216,7 +217,7 @@ class RtlBatch:
     latency: list[int] = field(default_factory=list)
 
 
-class RtlEngine(RtlSwapMixin, Engine):
+class RtlEngine(RtlSwapMixin, RtlEvalMixin, Engine):
     """The decoder RTL in Verilator behind the Engine interface (see the module docstring).
 
     Parameters
@@ -288,6 +289,7 @@ class RtlEngine(RtlSwapMixin, Engine):
 
     def close(self) -> None:
         self.close_swap()
+        self.close_eval()
         if self._sim is not None:
             self._sim.close()
             self._sim = None

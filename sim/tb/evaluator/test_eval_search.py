@@ -42,7 +42,7 @@ def model(req: dict[str, int]) -> ep.RunResult:
     return ep.run({k: v for k, v in req.items() if k != "tag"})
 
 
-def cycle_cases(per_class: int, seed: int) -> list[tuple[list[Hop], dict[str, int]]]:
+def cycle_cases(per_class: int, seed: int, max_cycles: int = MAX_CYCLES) -> list[tuple[list[Hop], dict[str, int]]]:
     vectors = Path(os.environ["VECTORS"]) if "VECTORS" in os.environ else None
     out = []
     for cls in CLASSES:
@@ -50,7 +50,7 @@ def cycle_cases(per_class: int, seed: int) -> list[tuple[list[Hop], dict[str, in
             continue
         for hops in cycles(cls, per_class, seed, vectors):
             req = request_of(hops, tag=len(out) + 1)
-            if model(req).cycles <= MAX_CYCLES:
+            if model(req).cycles <= max_cycles:
                 out.append((hops, req))
     return out
 
@@ -101,26 +101,28 @@ class TB:
                 await edge
         d.s_axis_tvalid.value = 0
 
-    async def collect(self, n: int, max_idle: int = 4 * MAX_CYCLES) -> list[dict[str, int]]:
-        out: list[dict[str, int]] = []
-        idle = 0
-        while len(out) < n:
-            await RisingEdge(self.dut.clk)
-            if self.sink.queue:
-                out.append(unpack(EvalRecord, self.sink.queue.popleft()[0]))
-                idle = 0
-            else:
-                idle += 1
-                assert idle < max_idle, f"evaluator hung after {len(out)}/{n} records"
-        return out
-
     async def run(self, reqs: list[dict[str, int]]) -> list[dict[str, int]]:
-        cocotb.start_soon(self.feed([pack(EvalRequest, r) for r in reqs]))
-        got = await self.collect(len(reqs))
+        words = [pack(EvalRequest, r) for r in reqs]
+        got = [unpack(EvalRecord, w) for w in await self.run_words(words, 4 * MAX_CYCLES)]
         for _ in range(30):
             await RisingEdge(self.dut.clk)
         assert self.sink.empty(), "stray record after the last request"
         return got
+
+    async def run_words(self, words: list[int], max_idle: int | None = None) -> list[int]:
+        """Packed requests in, packed records out (in order)."""
+        cocotb.start_soon(self.feed(words))
+        out: list[int] = []
+        idle = 0
+        while len(out) < len(words):
+            await RisingEdge(self.dut.clk)
+            if self.sink.queue:
+                out.append(self.sink.queue.popleft()[0])
+                idle = 0
+            else:
+                idle += 1
+                assert max_idle is None or idle < max_idle, f"evaluator hung after {len(out)}/{len(words)} records"
+        return out
 
 
 def _check_cycle(hops: list[Hop], req: dict[str, int], rec: dict[str, int]) -> None:
@@ -136,13 +138,13 @@ async def test_cycles_latency_equals_the_microcode(dut):
     request's latency (transfer in -> record valid) equals the interpreter's cycle count."""
     tb = TB(dut)
     await tb.reset()
-    cases = cycle_cases(8, seed=11)
+    cases = cycle_cases(5, seed=11)
     got = await tb.run([r for _, r in cases])
     profitable = 0
     for (hops, req), rec in zip(cases, got):
         _check_cycle(hops, req, rec)
         profitable += rec["profit"] > 0
-    assert profitable >= 20
+    assert profitable >= 12
     # the monitor sees a register's new value one edge after the edge that set it: + 1
     lat = [e - a for a, e in zip(tb.accepted, tb.emitted)]
     assert lat == [model(r).cycles + 1 for _, r in cases]
@@ -156,7 +158,7 @@ async def test_cycles_under_pauses(dut, idle: str, backpressure: str):
     tb.idle = pause_generator(idle, 3)
     tb.sink.set_pause_generator(pause_generator(backpressure, 4))
     await tb.reset()
-    cases = cycle_cases(1, seed=len(idle) * 7 + len(backpressure))
+    cases = cycle_cases(1, seed=len(idle) * 7 + len(backpressure), max_cycles=5000)
     got = await tb.run([r for _, r in cases])
     for (hops, req), rec in zip(cases, got):
         _check_cycle(hops, req, rec)

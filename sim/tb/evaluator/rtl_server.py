@@ -1,0 +1,42 @@
+"""cocotb side of :class:`mevblade.control.engine.rtl_eval.RtlEvaluator`: serves evaluations over a socket.
+
+Started through the cocotb runner with ``MEVBLADE_RTL_SOCKET`` set (optionally
+``MEVBLADE_RTL_IDLE`` / ``MEVBLADE_RTL_BACKPRESSURE``: pause patterns); connects back and answers:
+
+* ``{"cmd": "eval", "items": [hex of a packed EvalRequest, …]}`` → the requests stream in back to
+  back; answers ``{"records": [hex of m_axis_tdata, …], "cycles": <clock cycles of the batch>}``;
+* ``{"cmd": "quit"}`` → the test returns and the simulator exits.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import cocotb
+
+from mevblade.control.engine.simproc import recv_msg, send_msg
+from mevblade.sim.tb.common import pause_generator
+from mevblade.sim.tb.evaluator.test_eval_search import TB
+
+
+@cocotb.test()
+async def serve(dut):
+    tb = TB(dut)
+    tb.idle = pause_generator(os.environ.get("MEVBLADE_RTL_IDLE", "none"), 1)
+    tb.sink.set_pause_generator(pause_generator(os.environ.get("MEVBLADE_RTL_BACKPRESSURE", "none"), 2))
+    await tb.reset()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(os.environ["MEVBLADE_RTL_SOCKET"])
+    try:
+        send_msg(sock, {"ready": True})
+        while True:
+            req = recv_msg(sock)
+            if req.get("cmd") == "quit":
+                break
+            words = [int(h, 16) for h in req["items"]]
+            start = tb.cycle
+            got = await tb.run_words(words)
+            send_msg(sock, {"records": [format(w, "x") for w in got], "cycles": tb.cycle - start})
+    finally:
+        sock.close()
