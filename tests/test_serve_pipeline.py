@@ -48,7 +48,7 @@ class ServeThread:
         self.thread = threading.Thread(target=self._main, name="serve", daemon=True)
 
     def _main(self) -> None:
-        from mevblade.control.cli.serve import serve_async
+        from mevblade.control.cli.serve import run_loop, serve_async
 
         async def main() -> None:
             self.loop = asyncio.get_running_loop()
@@ -57,7 +57,7 @@ class ServeThread:
                               ready=self._on_ready, on_context=self._on_ctx)
 
         try:
-            asyncio.run(main())
+            run_loop(main())  # the loop `mevblade serve` uses (uvloop when installed)
         except BaseException as exc:  # noqa: BLE001 - reported by start()/stop()
             self.error = exc
         finally:

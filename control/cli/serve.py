@@ -26,9 +26,28 @@ import typer
 
 from mevblade.control.cli._settings import CONFIG_OPTION, open_store_or_exit, settings_from
 
-__all__ = ["register", "serve_async", "api_demo_async"]
+__all__ = ["register", "serve_async", "api_demo_async", "run_loop", "LOOPS"]
+
+#: event loops ``serve --loop`` accepts; ``auto`` = uvloop when installed (it is pinned), else asyncio's
+LOOPS = ("auto", "uvloop", "asyncio")
 
 log = logging.getLogger("mevblade.serve")
+
+
+def run_loop(main: Any, loop: str = "auto") -> Any:
+    """Run the coroutine ``main`` to completion on the chosen event loop (uvloop: libuv-based, C transports;
+    grpc.aio, uvicorn, httpx and the pipeline run on it — the serve and pipeline tests run there)."""
+    if loop not in LOOPS:
+        raise ValueError(f"loop must be one of {LOOPS}, not {loop!r}")
+    if loop in ("auto", "uvloop"):
+        try:
+            import uvloop
+        except ImportError:
+            if loop == "uvloop":
+                raise ValueError("loop 'uvloop' needs the uvloop package, which is not installed") from None
+        else:
+            return uvloop.run(main)
+    return asyncio.run(main)
 
 
 def _restore_strategies(registry: Any, store: Any) -> list[str]:
@@ -128,15 +147,20 @@ def register(app: typer.Typer) -> None:
               host: str | None = typer.Option(None, "--host", help="bind address (default 127.0.0.1)"),
               node_url: str | None = typer.Option(None, "--node-url", help="node HTTP JSON-RPC URL (ETH_NODE_URL): "
                                                   "starts the live pipeline"),
+              loop: str = typer.Option("auto", "--loop", help="event loop: auto (uvloop if installed), uvloop, "
+                                       "asyncio"),
               config: Path | None = CONFIG_OPTION) -> None:
         """Run the control plane: pipeline (when a node is configured) + gRPC + REST/WebSocket API."""
         settings = settings_from(config, eth_node_url=node_url)
         logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if loop not in LOOPS:
+            typer.echo(f"error: --loop must be one of {', '.join(LOOPS)}, not {loop!r}", err=True)
+            raise typer.Exit(2)
         try:
-            asyncio.run(serve_async(settings, api_port=settings.api_port if api_port is None else api_port,
-                                    grpc_port=settings.grpc_port if grpc_port is None else grpc_port,
-                                    host=host or settings.api_host))
+            run_loop(serve_async(settings, api_port=settings.api_port if api_port is None else api_port,
+                                 grpc_port=settings.grpc_port if grpc_port is None else grpc_port,
+                                 host=host or settings.api_host), loop)
         except KeyboardInterrupt:
             pass
 

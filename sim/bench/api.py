@@ -131,7 +131,9 @@ def _server_main(args: argparse.Namespace) -> None:
         await task
         print(json.dumps({"publish": _summary(publish_ms), "direct": direct[0] if direct else 0}), flush=True)
 
-    asyncio.run(main())
+    from mevblade.control.cli.serve import run_loop
+
+    run_loop(main(), args.loop)  # the event loop `mevblade serve` runs on
 
 
 # -------------------------------------------------------------------------------------------- REST load
@@ -267,7 +269,7 @@ def _finish(proc: subprocess.Popen, timeout: float) -> None:
 @benchmark("api", "REST GET opportunities p50/p95/p99 at a fixed rate; WebSocket fan-out p99 to N clients")
 def bench_api(quick: bool = False, rate: float | None = None, duration: float | None = None,
               ws_clients: int | None = None, ws_events: int | None = None, rows: int = 10_000,
-              connections: int = 64, sweep: list[float] | None = None) -> dict[str, Any]:
+              connections: int = 64, sweep: list[float] | None = None, loop: str = "auto") -> dict[str, Any]:
     rate = rate or (200.0 if quick else 1000.0)
     duration = duration or (3.0 if quick else 30.0)
     ws_clients = ws_clients if ws_clients is not None else (100 if quick else 1000)
@@ -279,12 +281,14 @@ def bench_api(quick: bool = False, rate: float | None = None, duration: float | 
         raise ValueError("rate*duration must be <= 200000 requests and ws_clients <= 5000 (bounded load)")
     result: dict[str, Any] = {"config": {"rate_rps": rate, "duration_s": duration, "rows": rows,
                                          "connections": connections, "ws_clients": ws_clients,
-                                         "ws_events": ws_events, "ws_interval_s": ws_interval, "quick": quick},
+                                         "ws_events": ws_events, "ws_interval_s": ws_interval, "quick": quick,
+                                         "loop": loop},
               "loadavg_1m_before": round(os.getloadavg()[0], 2)}
     with tempfile.TemporaryDirectory(prefix="mevblade-bench-api-") as tmp:
         limit = str(int(duration * 3 + 120))
         # REST: a short sweep of lower rates (the capacity curve), then the target rate
-        server = _spawn("server", "--dir", tmp, "--rows", str(rows), "--ws-clients", "0", "--max-seconds",
+        server = _spawn("server", "--dir", tmp, "--rows", str(rows), "--ws-clients", "0", "--loop", loop,
+                        "--max-seconds",
                         str(int(duration * 3 + 60 + sum(10 * 3 for _ in sweep))))
         try:
             info = json.loads(server.stdout.readline() or "{}")
@@ -318,7 +322,7 @@ def bench_api(quick: bool = False, rate: float | None = None, duration: float | 
         finally:
             _finish(server, 30)
         # WebSocket fan-out (fresh server: no cache / connection state carried over)
-        server = _spawn("server", "--dir", tmp, "--rows", str(rows), "--ws-clients", str(ws_clients),
+        server = _spawn("server", "--dir", tmp, "--rows", str(rows), "--ws-clients", str(ws_clients), "--loop", loop,
                         "--ws-events", str(ws_events), "--ws-interval", str(ws_interval), "--max-seconds", limit)
         try:
             info = json.loads(server.stdout.readline() or "{}")
@@ -359,6 +363,7 @@ def _main(argv: list[str] | None = None) -> None:
     s.add_argument("--ws-events", type=int, default=100)
     s.add_argument("--ws-interval", type=float, default=0.05)
     s.add_argument("--max-seconds", type=float, default=300)
+    s.add_argument("--loop", default="auto", choices=["auto", "uvloop", "asyncio"])
     r = sub.add_parser("rest")
     r.add_argument("--port", type=int, required=True)
     r.add_argument("--token", required=True)
