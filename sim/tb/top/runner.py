@@ -8,6 +8,7 @@ converges on ``sim/tb/common.py`` when the decoder's shared helpers land.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import random
@@ -75,14 +76,17 @@ def run_cocotb(
     key = build_key or hashlib.sha1("".join(p.name for p in sources).encode()).hexdigest()[:12]
     build_dir = BUILD / "sim" / f"{toplevel}-{key}"
     runner = get_runner("verilator")
-    runner.build(
-        sources=[str(p) for p in sources],
-        hdl_toplevel=toplevel,
-        build_dir=build_dir,
-        always=False,
-        timescale=("1ns", "1ps"),
-        build_args=["-Wno-fatal", "-O2"],
-    )
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with open(build_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder at a time (pytest -n 2); the others then find it done
+        runner.build(
+            sources=[str(p) for p in sources],
+            hdl_toplevel=toplevel,
+            build_dir=build_dir,
+            always=False,
+            timescale=("1ns", "1ps"),
+            build_args=["-Wno-fatal", "-O2"],
+        )
     tag = hashlib.sha1(f"{test_module}{testcase}{sorted((extra_env or {}).items())}{os.getpid()}".encode())
     results = build_dir / f"results-{tag.hexdigest()[:10]}.xml"
     runner.test(
