@@ -31,7 +31,7 @@ MOV        ``R[d] = R[a]``                                      1
 ADD/SUB    ``R[d] = R[a] ± R[b]``                               1
 ADDI       ``R[d] = R[a] + sext(imm)``                          1
 SHR1       ``R[d] = R[a] >> 1``                                 1
-MUL        ``R[d] = R[a] * R[b]`` (``R[b]`` the multiplier,     ``1 + max(1, ceil(bitlen(R[b]) /
+MUL        ``R[d] = R[a] * R[b]`` (``R[b]`` the multiplier,     ``max(1, ceil(bitlen(R[b]) /
            consumed :data:`MUL_DIGIT` bits per cycle while      MUL_DIGIT))``
            non-zero bits remain: keep it the short, >= 0 one)
 DIV/DIVC   ``R[d] = floor / ceil (R[a] / R[b])``,               ``1 + ceil(q / DIV_RADIX_BITS)``
@@ -75,8 +75,8 @@ MUL_DIGIT = 32
 #: divider operand width (every numerator of the program is below 2**256)
 DIV_BITS = 256
 #: quotient bits per cycle of the divider / root bits per cycle of the square root
-DIV_RADIX_BITS = 4
-SQRT_RADIX_BITS = 4
+DIV_RADIX_BITS = 8
+SQRT_RADIX_BITS = 8
 IMM_BITS = 16
 MASK = (1 << WIDTH) - 1
 
@@ -541,7 +541,7 @@ WORDS = PROGRAM.words()
 
 
 def mul_cycles(b: int) -> int:
-    return 1 + max(1, -(-b.bit_length() // MUL_DIGIT))
+    return max(1, -(-b.bit_length() // MUL_DIGIT))
 
 
 def _qbits(a: int, b: int) -> int:

@@ -74,7 +74,8 @@ class EvalSearch(wiring.Component):
     640-bit registers (the request, constants and results in flip-flops; the program's
     working registers in a RAM with two asynchronous read ports), and three iterative
     units shared by the program: a digit-serial multiplier (``640 × MUL_DIGIT`` bits per
-    cycle, stopping when the multiplier's remaining bits are zero), a restoring divider
+    cycle, the first digit in the issue cycle, stopping when the multiplier's remaining
+    bits are zero), a restoring divider
     (``DIV_RADIX_BITS`` quotient bits per cycle, leading zero quotient bits skipped) and a
     restoring integer square root (``SQRT_RADIX_BITS`` root bits per cycle, leading zero
     pairs skipped).
@@ -83,8 +84,8 @@ class EvalSearch(wiring.Component):
     -------
     Data dependent: exactly the cycles :func:`mevblade.hw.eval_program.run` reports for
     the same request (checked by the tests). Typical profitable 2-pool cycles take
-    about 600 cycles (one direction); cases near the ``uint112`` limit need the
-    feasibility search and take tens of thousands.
+    350–600 cycles (one direction; ``mevblade bench gateware_eval_search``); cases near
+    the ``uint112`` limit need the feasibility search and take tens of thousands.
 
     Throughput
     ----------
@@ -160,11 +161,15 @@ class EvalSearch(wiring.Component):
         ceil = Signal()
 
         # ---- multiplier ------------------------------------------------------------------------
+        # one W x D multiplier: at issue it takes the register operands (first digit), then the
+        # running multiplicand / multiplier of the MUL state
         acc = Signal(W)
         ma = Signal(W)
         mb = Signal(W)
+        mul_x = Signal(W)
+        mul_y = Signal(D)
         partial = Signal(W)
-        m.d.comb += partial.eq((ma * mb[:D])[:W])
+        m.d.comb += partial.eq((mul_x * mul_y)[:W])
         acc_next = Signal(W)
         m.d.comb += acc_next.eq(acc + partial)
 
@@ -267,8 +272,13 @@ class EvalSearch(wiring.Component):
                     with m.Case(Op.SHR1):
                         write(a >> 1)
                     with m.Case(Op.MUL):
-                        m.d.sync += [acc.eq(0), ma.eq(a), mb.eq(b), dst.eq(f_d)]
-                        m.next = "MUL"
+                        # first digit now; done at once when the multiplier has no more bits
+                        m.d.comb += [mul_x.eq(a), mul_y.eq(b[:D])]
+                        with m.If((b >> D) == 0):
+                            write(partial)
+                        with m.Else():
+                            m.d.sync += [acc.eq(partial), ma.eq(a << D), mb.eq(b >> D), dst.eq(f_d)]
+                            m.next = "MUL"
                     with m.Case(Op.DIV, Op.DIVC):
                         m.d.sync += [dst.eq(f_d), ceil.eq(op == Op.DIVC)]
                         with m.If(qb == 0):
@@ -311,11 +321,14 @@ class EvalSearch(wiring.Component):
                 # straight-line ops advance the pc (the multi-cycle ones when they finish)
                 with m.If(op.matches(Op.LDI, Op.MOV, Op.ADD, Op.SUB, Op.ADDI, Op.SHR1)):
                     m.d.sync += pc.eq(pc + 1)
+                with m.If((op == Op.MUL) & ((b >> D) == 0)):
+                    m.d.sync += pc.eq(pc + 1)
                 with m.If(op.matches(Op.DIV, Op.DIVC) & (qb == 0)):
                     m.d.sync += pc.eq(pc + 1)
                 with m.If((op == Op.ISQRT) & (pairs == 0)):
                     m.d.sync += pc.eq(pc + 1)
             with m.State("MUL"):
+                m.d.comb += [mul_x.eq(ma), mul_y.eq(mb[:D])]
                 m.d.sync += [acc.eq(acc_next), ma.eq(ma << D), mb.eq(mb >> D)]
                 with m.If((mb >> D) == 0):
                     m.d.comb += [wr_en.eq(dst != 0), wr_addr.eq(dst), wr_data.eq(acc_next)]

@@ -98,18 +98,18 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [561:0] i__payload;
   wire [671:0] \$1 ;
   wire \$10 ;
-  wire [16:0] \$100 ;
-  wire [16:0] \$101 ;
+  wire \$100 ;
+  wire [640:0] \$101 ;
   wire \$102 ;
-  wire [16:0] \$103 ;
-  wire [16:0] \$104 ;
-  wire \$105 ;
-  wire [16:0] \$106 ;
-  wire [16:0] \$107 ;
-  wire \$108 ;
-  wire [16:0] \$109 ;
+  wire [640:0] \$103 ;
+  wire \$104 ;
+  wire [640:0] \$105 ;
+  wire \$106 ;
+  wire [639:0] \$107 ;
+  wire [639:0] \$108 ;
+  wire \$109 ;
   wire [258:0] \$11 ;
-  wire [16:0] \$110 ;
+  wire \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
@@ -117,73 +117,125 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire [16:0] \$118 ;
-  wire \$119 ;
+  wire \$118 ;
+  wire [16:0] \$119 ;
   wire [258:0] \$12 ;
-  wire \$120 ;
+  wire [639:0] \$120 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
-  wire [16:0] \$124 ;
+  wire \$124 ;
   wire \$125 ;
   wire \$126 ;
-  wire \$127 ;
-  wire [16:0] \$128 ;
-  wire [702:0] \$129 ;
+  wire [256:0] \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  wire [639:0] \$130 ;
-  wire [639:0] \$131 ;
+  wire \$130 ;
+  wire \$131 ;
   wire \$132 ;
-  wire [16:0] \$133 ;
-  wire [10:0] \$134 ;
+  wire \$133 ;
+  wire \$134 ;
   wire \$135 ;
-  wire [16:0] \$136 ;
-  wire [10:0] \$137 ;
-  wire \$138 ;
-  wire [16:0] \$139 ;
+  wire [639:0] \$136 ;
+  wire \$137 ;
+  wire [702:0] \$138 ;
+  wire [639:0] \$139 ;
   wire [256:0] \$14 ;
-  reg [127:0] \$140 ;
-  reg [127:0] \$141 ;
-  reg \$142 ;
-  reg [16:0] \$143 ;
-  reg \$144 ;
-  reg \$145 ;
-  reg \$146 ;
-  reg [111:0] \$147 ;
-  reg [111:0] \$148 ;
-  reg [15:0] \$149 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire [255:0] \$142 ;
+  wire [766:0] \$143 ;
+  wire \$144 ;
+  wire [1534:0] \$145 ;
+  wire \$146 ;
+  wire [16:0] \$147 ;
+  wire [16:0] \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  reg [15:0] \$150 ;
-  reg [111:0] \$151 ;
-  reg [111:0] \$152 ;
-  reg [15:0] \$153 ;
-  reg [15:0] \$154 ;
-  reg [16:0] \$155 ;
-  reg [31:0] \$156 ;
-  reg [15:0] \$157 ;
-  reg [2:0] \$158 ;
-  reg [639:0] \$159 ;
+  wire [16:0] \$150 ;
+  wire [16:0] \$151 ;
+  wire \$152 ;
+  wire [16:0] \$153 ;
+  wire [16:0] \$154 ;
+  wire \$155 ;
+  wire [16:0] \$156 ;
+  wire [16:0] \$157 ;
+  wire \$158 ;
+  wire \$159 ;
   wire [258:0] \$16 ;
-  reg [639:0] \$160 ;
-  reg [639:0] \$161 ;
-  reg [6:0] \$162 ;
-  reg \$163 ;
-  reg [255:0] \$164 ;
-  reg [256:0] \$165 ;
-  reg [255:0] \$166 ;
-  reg [255:0] \$167 ;
-  reg [9:0] \$168 ;
-  reg [511:0] \$169 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire [16:0] \$165 ;
+  wire \$166 ;
+  wire [639:0] \$167 ;
+  wire \$168 ;
+  wire \$169 ;
   wire [258:0] \$17 ;
-  reg [259:0] \$170 ;
-  reg [255:0] \$171 ;
-  reg [306:0] \$172 ;
+  wire [16:0] \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire [16:0] \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
+  wire [16:0] \$180 ;
+  wire [702:0] \$181 ;
+  wire [639:0] \$182 ;
+  wire [639:0] \$183 ;
+  wire \$184 ;
+  wire [16:0] \$185 ;
+  wire [10:0] \$186 ;
+  wire \$187 ;
+  wire [16:0] \$188 ;
+  wire [10:0] \$189 ;
   wire [256:0] \$19 ;
+  wire \$190 ;
+  wire [16:0] \$191 ;
+  reg [127:0] \$192 ;
+  reg [127:0] \$193 ;
+  reg \$194 ;
+  reg [16:0] \$195 ;
+  reg \$196 ;
+  reg \$197 ;
+  reg \$198 ;
+  reg [111:0] \$199 ;
   wire [640:0] \$2 ;
   wire \$20 ;
+  reg [111:0] \$200 ;
+  reg [15:0] \$201 ;
+  reg [15:0] \$202 ;
+  reg [111:0] \$203 ;
+  reg [111:0] \$204 ;
+  reg [15:0] \$205 ;
+  reg [15:0] \$206 ;
+  reg [16:0] \$207 ;
+  reg [31:0] \$208 ;
+  reg [15:0] \$209 ;
   wire [258:0] \$21 ;
+  reg [2:0] \$210 ;
+  reg [639:0] \$211 ;
+  reg [639:0] \$212 ;
+  reg [639:0] \$213 ;
+  reg [6:0] \$214 ;
+  reg \$215 ;
+  reg [255:0] \$216 ;
+  reg [256:0] \$217 ;
+  reg [255:0] \$218 ;
+  reg [255:0] \$219 ;
   wire [258:0] \$22 ;
+  reg [9:0] \$220 ;
+  reg [511:0] \$221 ;
+  reg [259:0] \$222 ;
+  reg [255:0] \$223 ;
+  reg [306:0] \$224 ;
   wire \$23 ;
   wire [256:0] \$24 ;
   wire \$25 ;
@@ -192,81 +244,81 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$28 ;
   wire [256:0] \$29 ;
   wire [9:0] \$3 ;
-  wire [10:0] \$30 ;
-  wire [10:0] \$31 ;
-  wire [11:0] \$32 ;
-  wire [12:0] \$33 ;
-  wire [10:0] \$34 ;
-  wire [11:0] \$35 ;
-  wire \$36 ;
-  wire [262:0] \$37 ;
-  wire [262:0] \$38 ;
-  wire \$39 ;
+  wire \$30 ;
+  wire [258:0] \$31 ;
+  wire [258:0] \$32 ;
+  wire \$33 ;
+  wire [256:0] \$34 ;
+  wire \$35 ;
+  wire [258:0] \$36 ;
+  wire [258:0] \$37 ;
+  wire \$38 ;
+  wire [256:0] \$39 ;
   wire \$4 ;
-  wire [514:0] \$40 ;
-  wire \$41 ;
-  wire [262:0] \$42 ;
-  wire [262:0] \$43 ;
-  wire \$44 ;
-  wire [514:0] \$45 ;
-  wire \$46 ;
-  wire [262:0] \$47 ;
-  wire [262:0] \$48 ;
-  wire \$49 ;
+  wire \$40 ;
+  wire [258:0] \$41 ;
+  wire [258:0] \$42 ;
+  wire \$43 ;
+  wire [256:0] \$44 ;
+  wire \$45 ;
+  wire [258:0] \$46 ;
+  wire [258:0] \$47 ;
+  wire \$48 ;
+  wire [256:0] \$49 ;
   wire [9:0] \$5 ;
-  wire [514:0] \$50 ;
-  wire \$51 ;
-  wire [262:0] \$52 ;
-  wire [262:0] \$53 ;
-  wire \$54 ;
-  wire [514:0] \$55 ;
+  wire [10:0] \$50 ;
+  wire [10:0] \$51 ;
+  wire [11:0] \$52 ;
+  wire [12:0] \$53 ;
+  wire [10:0] \$54 ;
+  wire [11:0] \$55 ;
   wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
+  wire [262:0] \$57 ;
+  wire [262:0] \$58 ;
   wire \$59 ;
   wire [10:0] \$6 ;
-  wire \$60 ;
-  wire [640:0] \$61 ;
-  wire \$62 ;
-  wire [640:0] \$63 ;
+  wire [514:0] \$60 ;
+  wire \$61 ;
+  wire [262:0] \$62 ;
+  wire [262:0] \$63 ;
   wire \$64 ;
-  wire [640:0] \$65 ;
+  wire [514:0] \$65 ;
   wire \$66 ;
-  wire [639:0] \$67 ;
-  wire \$68 ;
+  wire [262:0] \$67 ;
+  wire [262:0] \$68 ;
   wire \$69 ;
   wire [9:0] \$7 ;
-  wire \$70 ;
+  wire [514:0] \$70 ;
   wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
+  wire [262:0] \$72 ;
+  wire [262:0] \$73 ;
   wire \$74 ;
-  wire \$75 ;
-  wire [16:0] \$76 ;
-  wire [639:0] \$77 ;
-  wire \$78 ;
+  wire [514:0] \$75 ;
+  wire \$76 ;
+  wire [262:0] \$77 ;
+  wire [262:0] \$78 ;
   wire \$79 ;
   wire [10:0] \$8 ;
-  wire \$80 ;
+  wire [514:0] \$80 ;
   wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire [256:0] \$84 ;
-  wire \$85 ;
+  wire [262:0] \$82 ;
+  wire [262:0] \$83 ;
+  wire \$84 ;
+  wire [514:0] \$85 ;
   wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
+  wire [262:0] \$87 ;
+  wire [262:0] \$88 ;
   wire \$89 ;
   wire [9:0] \$9 ;
-  wire \$90 ;
+  wire [514:0] \$90 ;
   wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
+  wire [262:0] \$92 ;
+  wire [262:0] \$93 ;
   wire \$94 ;
-  wire [255:0] \$95 ;
-  wire [766:0] \$96 ;
+  wire [514:0] \$95 ;
+  wire \$96 ;
   wire \$97 ;
-  wire [1534:0] \$98 ;
+  wire \$98 ;
   wire \$99 ;
   wire [255:0] a_lo;
   wire [511:0] a_sq;
@@ -285,11 +337,19 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [255:0] dnum_1;
   wire [255:0] dnum_2;
   wire [255:0] dnum_3;
+  wire [255:0] dnum_4;
+  wire [255:0] dnum_5;
+  wire [255:0] dnum_6;
+  wire [255:0] dnum_7;
   reg [256:0] drem = 257'h00000000000000000000000000000000000000000000000000000000000000000;
   wire [256:0] drem_0;
   wire [256:0] drem_1;
   wire [256:0] drem_2;
   wire [256:0] drem_3;
+  wire [256:0] drem_4;
+  wire [256:0] drem_5;
+  wire [256:0] drem_6;
+  wire [256:0] drem_7;
   reg [6:0] dst = 7'h00;
   wire [6:0] f_a;
   wire [6:0] f_b;
@@ -310,6 +370,8 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [639:0] imm_sext;
   reg [639:0] ma = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   reg [639:0] mb = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg [639:0] mul_x;
+  reg [31:0] mul_y;
   wire [127:0] \o__payload.amount_in ;
   wire [16:0] \o__payload.candidates ;
   wire \o__payload.direction ;
@@ -329,6 +391,10 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [255:0] quo_1;
   wire [255:0] quo_2;
   wire [255:0] quo_3;
+  wire [255:0] quo_4;
+  wire [255:0] quo_5;
+  wire [255:0] quo_6;
+  wire [255:0] quo_7;
   reg [111:0] r_a_base = 112'h0000000000000000000000000000;
   reg [15:0] r_a_fd = 16'h0000;
   reg [15:0] r_a_fn = 16'h0000;
@@ -365,12 +431,20 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [255:0] root_1;
   wire [255:0] root_2;
   wire [255:0] root_3;
+  wire [255:0] root_4;
+  wire [255:0] root_5;
+  wire [255:0] root_6;
+  wire [255:0] root_7;
   wire [9:0] sq_shl;
   reg [259:0] srem = 260'h00000000000000000000000000000000000000000000000000000000000000000;
   wire [259:0] srem_0;
   wire [259:0] srem_1;
   wire [259:0] srem_2;
   wire [259:0] srem_3;
+  wire [259:0] srem_4;
+  wire [259:0] srem_5;
+  wire [259:0] srem_6;
+  wire [259:0] srem_7;
   reg [31:0] tag = 32'd0;
   wire [41:0] word;
   reg [511:0] work = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
@@ -378,6 +452,10 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [511:0] work_1;
   wire [511:0] work_2;
   wire [511:0] work_3;
+  wire [511:0] work_4;
+  wire [511:0] work_5;
+  wire [511:0] work_6;
+  wire [511:0] work_7;
   reg [6:0] wp__addr;
   reg [639:0] wp__data;
   reg wp__en;
@@ -818,13 +896,13 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[292] = 42'h00000058010;
   end
   assign word = rom[pc[8:0]];
-  assign \$1  = ma * mb[31:0];
+  assign \$1  = mul_x * mul_y;
   assign \$2  = acc + \$1 [639:0];
   assign \$3  = bl_a + 1'h1;
   assign \$4  = \$3  > bl_b;
   assign \$5  = bl_a + 1'h1;
   assign \$6  = \$5  - bl_b;
-  assign \$7  = qb_raw + 2'h3;
+  assign \$7  = qb_raw + 3'h7;
   assign \$9  = 9'h100 - \$8 [8:0];
   assign \$10  = { drem, dnum[255] } >= den;
   assign \$11  = { drem, dnum[255] } - den;
@@ -842,171 +920,210 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \$26  = { \$22 [256:0], \$24 [255] } - den;
   assign \$27  = \$25  ? \$26  : { 1'h0, \$22 [256:0], \$24 [255] };
   assign \$28  = { \$22 [256:0], \$24 [255] } >= den;
-  assign \$30  = bl_sq + 1'h1;
-  assign \$32  = \$31  + 2'h3;
-  assign \$34  = 2'h2 * \$33 [8:0];
-  assign \$35  = 10'h200 - \$34 ;
-  assign \$36  = { srem, work[511:510] } >= { root, 2'h1 };
-  assign \$37  = { srem, work[511:510] } - { root, 2'h1 };
-  assign \$38  = \$36  ? \$37  : { 1'h0, srem, work[511:510] };
-  assign \$39  = { srem, work[511:510] } >= { root, 2'h1 };
-  assign \$41  = { \$38 [259:0], \$40 [511:510] } >= { root[254:0], \$39 , 2'h1 };
-  assign \$42  = { \$38 [259:0], \$40 [511:510] } - { root[254:0], \$39 , 2'h1 };
-  assign \$43  = \$41  ? \$42  : { 1'h0, \$38 [259:0], \$40 [511:510] };
-  assign \$44  = { \$38 [259:0], \$40 [511:510] } >= { root[254:0], \$39 , 2'h1 };
-  assign \$46  = { \$43 [259:0], \$45 [511:510] } >= { root[253:0], \$39 , \$44 , 2'h1 };
-  assign \$47  = { \$43 [259:0], \$45 [511:510] } - { root[253:0], \$39 , \$44 , 2'h1 };
-  assign \$48  = \$46  ? \$47  : { 1'h0, \$43 [259:0], \$45 [511:510] };
-  assign \$49  = { \$43 [259:0], \$45 [511:510] } >= { root[253:0], \$39 , \$44 , 2'h1 };
-  assign \$51  = { \$48 [259:0], \$50 [511:510] } >= { root[252:0], \$39 , \$44 , \$49 , 2'h1 };
-  assign \$52  = { \$48 [259:0], \$50 [511:510] } - { root[252:0], \$39 , \$44 , \$49 , 2'h1 };
-  assign \$53  = \$51  ? \$52  : { 1'h0, \$48 [259:0], \$50 [511:510] };
-  assign \$54  = { \$48 [259:0], \$50 [511:510] } >= { root[252:0], \$39 , \$44 , \$49 , 2'h1 };
-  assign \$56  = ~ o__valid;
-  assign \$57  = \$56  | o__ready;
-  assign \$58  = | word[11:5];
-  assign \$59  = | word[11:5];
-  assign \$60  = | word[11:5];
-  assign \$61  = ra + rb;
-  assign \$62  = | word[11:5];
-  assign \$63  = ra - rb;
-  assign \$64  = | word[11:5];
-  assign \$65  = ra + { word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41:26] };
-  assign \$66  = | word[11:5];
-  assign \$68  = ! \$8 [8:0];
-  assign \$69  = | word[11:5];
-  assign \$70  = word[4:0] == 4'h8;
-  assign \$71  = | ra[255:0];
-  assign \$72  = \$70  ? \$71  : 1'h0;
-  assign \$73  = ! \$33 [8:0];
-  assign \$74  = | word[11:5];
-  assign \$75  = | word[11:5];
-  assign \$76  = pc + 1'h1;
-  assign \$78  = ! \$77 ;
-  assign \$79  = | dst;
-  assign \$80  = count == 3'h4;
-  assign \$81  = | dst;
-  assign \$82  = | \$27 [256:0];
-  assign \$83  = ceil & \$82 ;
-  assign \$84  = { quo[251:0], \$13 , \$18 , \$23 , \$28  } + \$83 ;
-  assign \$85  = count == 3'h4;
-  assign \$86  = | dst;
-  assign \$87  = ! fsm_state;
-  assign \$88  = fsm_state == 1'h1;
-  assign \$89  = fsm_state == 2'h2;
-  assign \$90  = fsm_state == 2'h3;
-  assign \$91  = fsm_state == 3'h4;
-  assign \$92  = i__valid & i__ready;
-  assign \$93  = word[4:0] == 4'h8;
-  assign \$94  = ! \$8 [8:0];
-  assign \$95  = ra[255:0] >> \$8 [8:0];
-  assign \$96  = ra[255:0] << \$9 [8:0];
-  assign \$97  = ! \$33 [8:0];
-  assign \$98  = ra[511:0] << \$35 [9:0];
-  assign \$99  = ra < rb;
-  assign \$100  = pc + 1'h1;
-  assign \$101  = \$99  ? { 1'h0, word[41:26] } : \$100 ;
-  assign \$102  = $signed(ra) < $signed(rb);
-  assign \$103  = pc + 1'h1;
-  assign \$104  = \$102  ? { 1'h0, word[41:26] } : \$103 ;
-  assign \$105  = ra == rb;
-  assign \$106  = pc + 1'h1;
-  assign \$107  = \$105  ? { 1'h0, word[41:26] } : \$106 ;
-  assign \$108  = ra != rb;
-  assign \$109  = pc + 1'h1;
-  assign \$110  = \$108  ? { 1'h0, word[41:26] } : \$109 ;
-  assign \$111  = ! word[4:0];
-  assign \$112  = word[4:0] == 1'h1;
-  assign \$113  = word[4:0] == 2'h2;
-  assign \$114  = word[4:0] == 2'h3;
-  assign \$115  = word[4:0] == 3'h4;
-  assign \$116  = word[4:0] == 3'h5;
-  assign \$117  = | { \$116 , \$115 , \$114 , \$113 , \$112 , \$111  };
-  assign \$118  = pc + 1'h1;
-  assign \$119  = word[4:0] == 3'h7;
-  assign \$120  = word[4:0] == 4'h8;
-  assign \$121  = | { \$120 , \$119  };
-  assign \$122  = ! \$8 [8:0];
-  assign \$123  = \$121  & \$122 ;
-  assign \$124  = pc + 1'h1;
-  assign \$125  = word[4:0] == 4'h9;
-  assign \$126  = ! \$33 [8:0];
-  assign \$127  = \$125  & \$126 ;
-  assign \$128  = pc + 1'h1;
-  assign \$132  = ! \$131 ;
-  assign \$133  = pc + 1'h1;
-  assign \$134  = count - 3'h4;
-  assign \$135  = count == 3'h4;
-  assign \$136  = pc + 1'h1;
-  assign \$137  = count - 3'h4;
-  assign \$138  = count == 3'h4;
-  assign \$139  = pc + 1'h1;
+  assign \$30  = { \$27 [256:0], \$29 [255] } >= den;
+  assign \$31  = { \$27 [256:0], \$29 [255] } - den;
+  assign \$32  = \$30  ? \$31  : { 1'h0, \$27 [256:0], \$29 [255] };
+  assign \$33  = { \$27 [256:0], \$29 [255] } >= den;
+  assign \$35  = { \$32 [256:0], \$34 [255] } >= den;
+  assign \$36  = { \$32 [256:0], \$34 [255] } - den;
+  assign \$37  = \$35  ? \$36  : { 1'h0, \$32 [256:0], \$34 [255] };
+  assign \$38  = { \$32 [256:0], \$34 [255] } >= den;
+  assign \$40  = { \$37 [256:0], \$39 [255] } >= den;
+  assign \$41  = { \$37 [256:0], \$39 [255] } - den;
+  assign \$42  = \$40  ? \$41  : { 1'h0, \$37 [256:0], \$39 [255] };
+  assign \$43  = { \$37 [256:0], \$39 [255] } >= den;
+  assign \$45  = { \$42 [256:0], \$44 [255] } >= den;
+  assign \$46  = { \$42 [256:0], \$44 [255] } - den;
+  assign \$47  = \$45  ? \$46  : { 1'h0, \$42 [256:0], \$44 [255] };
+  assign \$48  = { \$42 [256:0], \$44 [255] } >= den;
+  assign \$50  = bl_sq + 1'h1;
+  assign \$52  = \$51  + 3'h7;
+  assign \$54  = 2'h2 * \$53 [8:0];
+  assign \$55  = 10'h200 - \$54 ;
+  assign \$56  = { srem, work[511:510] } >= { root, 2'h1 };
+  assign \$57  = { srem, work[511:510] } - { root, 2'h1 };
+  assign \$58  = \$56  ? \$57  : { 1'h0, srem, work[511:510] };
+  assign \$59  = { srem, work[511:510] } >= { root, 2'h1 };
+  assign \$61  = { \$58 [259:0], \$60 [511:510] } >= { root[254:0], \$59 , 2'h1 };
+  assign \$62  = { \$58 [259:0], \$60 [511:510] } - { root[254:0], \$59 , 2'h1 };
+  assign \$63  = \$61  ? \$62  : { 1'h0, \$58 [259:0], \$60 [511:510] };
+  assign \$64  = { \$58 [259:0], \$60 [511:510] } >= { root[254:0], \$59 , 2'h1 };
+  assign \$66  = { \$63 [259:0], \$65 [511:510] } >= { root[253:0], \$59 , \$64 , 2'h1 };
+  assign \$67  = { \$63 [259:0], \$65 [511:510] } - { root[253:0], \$59 , \$64 , 2'h1 };
+  assign \$68  = \$66  ? \$67  : { 1'h0, \$63 [259:0], \$65 [511:510] };
+  assign \$69  = { \$63 [259:0], \$65 [511:510] } >= { root[253:0], \$59 , \$64 , 2'h1 };
+  assign \$71  = { \$68 [259:0], \$70 [511:510] } >= { root[252:0], \$59 , \$64 , \$69 , 2'h1 };
+  assign \$72  = { \$68 [259:0], \$70 [511:510] } - { root[252:0], \$59 , \$64 , \$69 , 2'h1 };
+  assign \$73  = \$71  ? \$72  : { 1'h0, \$68 [259:0], \$70 [511:510] };
+  assign \$74  = { \$68 [259:0], \$70 [511:510] } >= { root[252:0], \$59 , \$64 , \$69 , 2'h1 };
+  assign \$76  = { \$73 [259:0], \$75 [511:510] } >= { root[251:0], \$59 , \$64 , \$69 , \$74 , 2'h1 };
+  assign \$77  = { \$73 [259:0], \$75 [511:510] } - { root[251:0], \$59 , \$64 , \$69 , \$74 , 2'h1 };
+  assign \$78  = \$76  ? \$77  : { 1'h0, \$73 [259:0], \$75 [511:510] };
+  assign \$79  = { \$73 [259:0], \$75 [511:510] } >= { root[251:0], \$59 , \$64 , \$69 , \$74 , 2'h1 };
+  assign \$81  = { \$78 [259:0], \$80 [511:510] } >= { root[250:0], \$59 , \$64 , \$69 , \$74 , \$79 , 2'h1 };
+  assign \$82  = { \$78 [259:0], \$80 [511:510] } - { root[250:0], \$59 , \$64 , \$69 , \$74 , \$79 , 2'h1 };
+  assign \$83  = \$81  ? \$82  : { 1'h0, \$78 [259:0], \$80 [511:510] };
+  assign \$84  = { \$78 [259:0], \$80 [511:510] } >= { root[250:0], \$59 , \$64 , \$69 , \$74 , \$79 , 2'h1 };
+  assign \$86  = { \$83 [259:0], \$85 [511:510] } >= { root[249:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , 2'h1 };
+  assign \$87  = { \$83 [259:0], \$85 [511:510] } - { root[249:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , 2'h1 };
+  assign \$88  = \$86  ? \$87  : { 1'h0, \$83 [259:0], \$85 [511:510] };
+  assign \$89  = { \$83 [259:0], \$85 [511:510] } >= { root[249:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , 2'h1 };
+  assign \$91  = { \$88 [259:0], \$90 [511:510] } >= { root[248:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , \$89 , 2'h1 };
+  assign \$92  = { \$88 [259:0], \$90 [511:510] } - { root[248:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , \$89 , 2'h1 };
+  assign \$93  = \$91  ? \$92  : { 1'h0, \$88 [259:0], \$90 [511:510] };
+  assign \$94  = { \$88 [259:0], \$90 [511:510] } >= { root[248:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , \$89 , 2'h1 };
+  assign \$96  = ~ o__valid;
+  assign \$97  = \$96  | o__ready;
+  assign \$98  = | word[11:5];
+  assign \$99  = | word[11:5];
+  assign \$100  = | word[11:5];
+  assign \$101  = ra + rb;
+  assign \$102  = | word[11:5];
+  assign \$103  = ra - rb;
+  assign \$104  = | word[11:5];
+  assign \$105  = ra + { word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41:26] };
+  assign \$106  = | word[11:5];
+  assign \$109  = ! \$108 ;
+  assign \$110  = | word[11:5];
+  assign \$111  = ! \$8 [8:0];
+  assign \$112  = | word[11:5];
+  assign \$113  = word[4:0] == 4'h8;
+  assign \$114  = | ra[255:0];
+  assign \$115  = \$113  ? \$114  : 1'h0;
+  assign \$116  = ! \$53 [8:0];
+  assign \$117  = | word[11:5];
+  assign \$118  = | word[11:5];
+  assign \$119  = pc + 1'h1;
+  assign \$121  = ! \$120 ;
+  assign \$122  = | dst;
+  assign \$123  = count == 4'h8;
+  assign \$124  = | dst;
+  assign \$125  = | \$47 [256:0];
+  assign \$126  = ceil & \$125 ;
+  assign \$127  = { quo[247:0], \$13 , \$18 , \$23 , \$28 , \$33 , \$38 , \$43 , \$48  } + \$126 ;
+  assign \$128  = count == 4'h8;
+  assign \$129  = | dst;
+  assign \$130  = ! fsm_state;
+  assign \$131  = fsm_state == 1'h1;
+  assign \$132  = fsm_state == 2'h2;
+  assign \$133  = fsm_state == 2'h3;
+  assign \$134  = fsm_state == 3'h4;
+  assign \$135  = i__valid & i__ready;
+  assign \$137  = ! \$136 ;
+  assign \$140  = word[4:0] == 4'h8;
+  assign \$141  = ! \$8 [8:0];
+  assign \$142  = ra[255:0] >> \$8 [8:0];
+  assign \$143  = ra[255:0] << \$9 [8:0];
+  assign \$144  = ! \$53 [8:0];
+  assign \$145  = ra[511:0] << \$55 [9:0];
+  assign \$146  = ra < rb;
+  assign \$147  = pc + 1'h1;
+  assign \$148  = \$146  ? { 1'h0, word[41:26] } : \$147 ;
+  assign \$149  = $signed(ra) < $signed(rb);
+  assign \$150  = pc + 1'h1;
+  assign \$151  = \$149  ? { 1'h0, word[41:26] } : \$150 ;
+  assign \$152  = ra == rb;
+  assign \$153  = pc + 1'h1;
+  assign \$154  = \$152  ? { 1'h0, word[41:26] } : \$153 ;
+  assign \$155  = ra != rb;
+  assign \$156  = pc + 1'h1;
+  assign \$157  = \$155  ? { 1'h0, word[41:26] } : \$156 ;
+  assign \$158  = ! word[4:0];
+  assign \$159  = word[4:0] == 1'h1;
+  assign \$160  = word[4:0] == 2'h2;
+  assign \$161  = word[4:0] == 2'h3;
+  assign \$162  = word[4:0] == 3'h4;
+  assign \$163  = word[4:0] == 3'h5;
+  assign \$164  = | { \$163 , \$162 , \$161 , \$160 , \$159 , \$158  };
+  assign \$165  = pc + 1'h1;
+  assign \$166  = word[4:0] == 3'h6;
+  assign \$168  = ! \$167 ;
+  assign \$169  = \$166  & \$168 ;
+  assign \$170  = pc + 1'h1;
+  assign \$171  = word[4:0] == 3'h7;
+  assign \$172  = word[4:0] == 4'h8;
+  assign \$173  = | { \$172 , \$171  };
+  assign \$174  = ! \$8 [8:0];
+  assign \$175  = \$173  & \$174 ;
+  assign \$176  = pc + 1'h1;
+  assign \$177  = word[4:0] == 4'h9;
+  assign \$178  = ! \$53 [8:0];
+  assign \$179  = \$177  & \$178 ;
+  assign \$180  = pc + 1'h1;
+  assign \$184  = ! \$183 ;
+  assign \$185  = pc + 1'h1;
+  assign \$186  = count - 4'h8;
+  assign \$187  = count == 4'h8;
+  assign \$188  = pc + 1'h1;
+  assign \$189  = count - 4'h8;
+  assign \$190  = count == 4'h8;
+  assign \$191  = pc + 1'h1;
   always @(posedge clk)
-    r_resx <= \$140 ;
+    r_resx <= \$192 ;
   always @(posedge clk)
-    r_resp <= \$141 ;
+    r_resp <= \$193 ;
   always @(posedge clk)
-    r_rese <= \$142 ;
+    r_rese <= \$194 ;
   always @(posedge clk)
-    r_resc <= \$143 ;
+    r_resc <= \$195 ;
   always @(posedge clk)
-    r_dir <= \$144 ;
+    r_dir <= \$196 ;
   always @(posedge clk)
-    o__valid <= \$145 ;
+    o__valid <= \$197 ;
   always @(posedge clk)
-    r_mode <= \$146 ;
+    r_mode <= \$198 ;
   always @(posedge clk)
-    r_a_base <= \$147 ;
+    r_a_base <= \$199 ;
   always @(posedge clk)
-    r_a_other <= \$148 ;
+    r_a_other <= \$200 ;
   always @(posedge clk)
-    r_a_fn <= \$149 ;
+    r_a_fn <= \$201 ;
   always @(posedge clk)
-    r_a_fd <= \$150 ;
+    r_a_fd <= \$202 ;
   always @(posedge clk)
-    r_b_base <= \$151 ;
+    r_b_base <= \$203 ;
   always @(posedge clk)
-    r_b_other <= \$152 ;
+    r_b_other <= \$204 ;
   always @(posedge clk)
-    r_b_fn <= \$153 ;
+    r_b_fn <= \$205 ;
   always @(posedge clk)
-    r_b_fd <= \$154 ;
+    r_b_fd <= \$206 ;
   always @(posedge clk)
-    r_maxc <= \$155 ;
+    r_maxc <= \$207 ;
   always @(posedge clk)
-    tag <= \$156 ;
+    tag <= \$208 ;
   always @(posedge clk)
-    pc <= \$157 ;
+    pc <= \$209 ;
   always @(posedge clk)
-    fsm_state <= \$158 ;
+    fsm_state <= \$210 ;
   always @(posedge clk)
-    acc <= \$159 ;
+    acc <= \$211 ;
   always @(posedge clk)
-    ma <= \$160 ;
+    ma <= \$212 ;
   always @(posedge clk)
-    mb <= \$161 ;
+    mb <= \$213 ;
   always @(posedge clk)
-    dst <= \$162 ;
+    dst <= \$214 ;
   always @(posedge clk)
-    ceil <= \$163 ;
+    ceil <= \$215 ;
   always @(posedge clk)
-    den <= \$164 ;
+    den <= \$216 ;
   always @(posedge clk)
-    drem <= \$165 ;
+    drem <= \$217 ;
   always @(posedge clk)
-    dnum <= \$166 ;
+    dnum <= \$218 ;
   always @(posedge clk)
-    quo <= \$167 ;
+    quo <= \$219 ;
   always @(posedge clk)
-    count <= \$168 ;
+    count <= \$220 ;
   always @(posedge clk)
-    work <= \$169 ;
+    work <= \$221 ;
   always @(posedge clk)
-    srem <= \$170 ;
+    srem <= \$222 ;
   always @(posedge clk)
-    root <= \$171 ;
+    root <= \$223 ;
   always @(posedge clk)
-    o__payload <= \$172 ;
+    o__payload <= \$224 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
@@ -4238,7 +4355,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     i__ready = 1'h0;
     casez (fsm_state)
       3'h0:
-          i__ready = \$57 ;
+          i__ready = \$97 ;
     endcase
   end
   always @* begin
@@ -4250,26 +4367,28 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       3'h1:
           casez (word[4:0])
             5'h00:
-                wr_en = \$58 ;
+                wr_en = \$98 ;
             5'h01:
-                wr_en = \$59 ;
+                wr_en = \$99 ;
             5'h02:
-                wr_en = \$60 ;
+                wr_en = \$100 ;
             5'h03:
-                wr_en = \$62 ;
+                wr_en = \$102 ;
             5'h04:
-                wr_en = \$64 ;
+                wr_en = \$104 ;
             5'h05:
-                wr_en = \$66 ;
+                wr_en = \$106 ;
             5'h06:
-                /* empty */;
+                if (\$109 ) begin
+                  wr_en = \$110 ;
+                end
             5'h07, 5'h08:
-                if (\$68 ) begin
-                  wr_en = \$69 ;
+                if (\$111 ) begin
+                  wr_en = \$112 ;
                 end
             5'h09:
-                if (\$73 ) begin
-                  wr_en = \$74 ;
+                if (\$116 ) begin
+                  wr_en = \$117 ;
                 end
             5'h0a:
                 /* empty */;
@@ -4282,19 +4401,19 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h0e:
                 /* empty */;
             5'h0f:
-                wr_en = \$75 ;
+                wr_en = \$118 ;
           endcase
       3'h2:
-          if (\$78 ) begin
-            wr_en = \$79 ;
+          if (\$121 ) begin
+            wr_en = \$122 ;
           end
       3'h3:
-          if (\$80 ) begin
-            wr_en = \$81 ;
+          if (\$123 ) begin
+            wr_en = \$124 ;
           end
       3'h4:
-          if (\$85 ) begin
-            wr_en = \$86 ;
+          if (\$128 ) begin
+            wr_en = \$129 ;
           end
     endcase
   end
@@ -4319,13 +4438,15 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h05:
                 wp__addr = word[11:5];
             5'h06:
-                /* empty */;
+                if (\$109 ) begin
+                  wp__addr = word[11:5];
+                end
             5'h07, 5'h08:
-                if (\$68 ) begin
+                if (\$111 ) begin
                   wp__addr = word[11:5];
                 end
             5'h09:
-                if (\$73 ) begin
+                if (\$116 ) begin
                   wp__addr = word[11:5];
                 end
             5'h0a:
@@ -4342,15 +4463,15 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 wp__addr = word[11:5];
           endcase
       3'h2:
-          if (\$78 ) begin
+          if (\$121 ) begin
             wp__addr = dst;
           end
       3'h3:
-          if (\$80 ) begin
+          if (\$123 ) begin
             wp__addr = dst;
           end
       3'h4:
-          if (\$85 ) begin
+          if (\$128 ) begin
             wp__addr = dst;
           end
     endcase
@@ -4368,21 +4489,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h01:
                 wp__data = ra;
             5'h02:
-                wp__data = \$61 [639:0];
+                wp__data = \$101 [639:0];
             5'h03:
-                wp__data = \$63 [639:0];
+                wp__data = \$103 [639:0];
             5'h04:
-                wp__data = \$65 [639:0];
+                wp__data = \$105 [639:0];
             5'h05:
-                wp__data = \$67 ;
+                wp__data = \$107 ;
             5'h06:
-                /* empty */;
+                if (\$109 ) begin
+                  wp__data = \$1 [639:0];
+                end
             5'h07, 5'h08:
-                if (\$68 ) begin
-                  wp__data = { 639'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$72  };
+                if (\$111 ) begin
+                  wp__data = { 639'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$115  };
                 end
             5'h09:
-                if (\$73 ) begin
+                if (\$116 ) begin
                   wp__data = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
                 end
             5'h0a:
@@ -4396,25 +4519,79 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h0e:
                 /* empty */;
             5'h0f:
-                wp__data = { 623'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$76  };
+                wp__data = { 623'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$119  };
           endcase
       3'h2:
-          if (\$78 ) begin
+          if (\$121 ) begin
             wp__data = \$2 [639:0];
           end
       3'h3:
-          if (\$80 ) begin
-            wp__data = { 383'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$84  };
+          if (\$123 ) begin
+            wp__data = { 383'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$127  };
           end
       3'h4:
-          if (\$85 ) begin
-            wp__data = { 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, root[251:0], \$39 , \$44 , \$49 , \$54  };
+          if (\$128 ) begin
+            wp__data = { 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, root[247:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , \$89 , \$94  };
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$140  = r_resx;
+    mul_x = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02:
+                /* empty */;
+            5'h03:
+                /* empty */;
+            5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h06:
+                mul_x = ra;
+          endcase
+      3'h2:
+          mul_x = ma;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    mul_y = 32'd0;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02:
+                /* empty */;
+            5'h03:
+                /* empty */;
+            5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h06:
+                mul_y = rb[31:0];
+          endcase
+      3'h2:
+          mul_y = mb[31:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$192  = r_resx;
     if (wr_en) begin
       casez (wp__addr)
         7'h00:
@@ -4444,16 +4621,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h0c:
             /* empty */;
         7'h0d:
-            \$140  = wp__data[127:0];
+            \$192  = wp__data[127:0];
       endcase
     end
     if (rst) begin
-      \$140  = 128'h00000000000000000000000000000000;
+      \$192  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$141  = r_resp;
+    \$193  = r_resp;
     if (wr_en) begin
       casez (wp__addr)
         7'h00:
@@ -4485,16 +4662,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h0d:
             /* empty */;
         7'h0e:
-            \$141  = wp__data[127:0];
+            \$193  = wp__data[127:0];
       endcase
     end
     if (rst) begin
-      \$141  = 128'h00000000000000000000000000000000;
+      \$193  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$142  = r_rese;
+    \$194  = r_rese;
     if (wr_en) begin
       casez (wp__addr)
         7'h00:
@@ -4528,16 +4705,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h0e:
             /* empty */;
         7'h0f:
-            \$142  = wp__data[0];
+            \$194  = wp__data[0];
       endcase
     end
     if (rst) begin
-      \$142  = 1'h0;
+      \$194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$143  = r_resc;
+    \$195  = r_resc;
     if (wr_en) begin
       casez (wp__addr)
         7'h00:
@@ -4573,16 +4750,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h0f:
             /* empty */;
         7'h10:
-            \$143  = wp__data[16:0];
+            \$195  = wp__data[16:0];
       endcase
     end
     if (rst) begin
-      \$143  = 17'h00000;
+      \$195  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$144  = r_dir;
+    \$196  = r_dir;
     if (wr_en) begin
       casez (wp__addr)
         7'h00:
@@ -4620,18 +4797,18 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h10:
             /* empty */;
         7'h11:
-            \$144  = wp__data[0];
+            \$196  = wp__data[0];
       endcase
     end
     if (rst) begin
-      \$144  = 1'h0;
+      \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$145  = o__valid;
+    \$197  = o__valid;
     if (o__ready) begin
-      \$145  = 1'h0;
+      \$197  = 1'h0;
     end
     casez (fsm_state)
       3'h0:
@@ -4671,163 +4848,163 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h10:
                 /* empty */;
             5'h11:
-                \$145  = 1'h1;
+                \$197  = 1'h1;
           endcase
     endcase
     if (rst) begin
-      \$145  = 1'h0;
+      \$197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$146  = r_mode;
+    \$198  = r_mode;
     casez (fsm_state)
       3'h0:
-          if (\$92 ) begin
-            \$146  = i__payload[0];
+          if (\$135 ) begin
+            \$198  = i__payload[0];
           end
     endcase
     if (rst) begin
-      \$146  = 1'h0;
+      \$198  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$147  = r_a_base;
+    \$199  = r_a_base;
     casez (fsm_state)
       3'h0:
-          if (\$92 ) begin
-            \$147  = i__payload[112:1];
+          if (\$135 ) begin
+            \$199  = i__payload[112:1];
           end
     endcase
     if (rst) begin
-      \$147  = 112'h0000000000000000000000000000;
+      \$199  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$148  = r_a_other;
+    \$200  = r_a_other;
     casez (fsm_state)
       3'h0:
-          if (\$92 ) begin
-            \$148  = i__payload[224:113];
+          if (\$135 ) begin
+            \$200  = i__payload[224:113];
           end
     endcase
     if (rst) begin
-      \$148  = 112'h0000000000000000000000000000;
+      \$200  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$149  = r_a_fn;
+    \$201  = r_a_fn;
     casez (fsm_state)
       3'h0:
-          if (\$92 ) begin
-            \$149  = i__payload[240:225];
+          if (\$135 ) begin
+            \$201  = i__payload[240:225];
           end
     endcase
     if (rst) begin
-      \$149  = 16'h0000;
+      \$201  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$150  = r_a_fd;
+    \$202  = r_a_fd;
     casez (fsm_state)
       3'h0:
-          if (\$92 ) begin
-            \$150  = i__payload[256:241];
+          if (\$135 ) begin
+            \$202  = i__payload[256:241];
           end
     endcase
     if (rst) begin
-      \$150  = 16'h0000;
+      \$202  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$151  = r_b_base;
+    \$203  = r_b_base;
     casez (fsm_state)
       3'h0:
-          if (\$92 ) begin
-            \$151  = i__payload[368:257];
+          if (\$135 ) begin
+            \$203  = i__payload[368:257];
           end
     endcase
     if (rst) begin
-      \$151  = 112'h0000000000000000000000000000;
+      \$203  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$152  = r_b_other;
+    \$204  = r_b_other;
     casez (fsm_state)
       3'h0:
-          if (\$92 ) begin
-            \$152  = i__payload[480:369];
+          if (\$135 ) begin
+            \$204  = i__payload[480:369];
           end
     endcase
     if (rst) begin
-      \$152  = 112'h0000000000000000000000000000;
+      \$204  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$153  = r_b_fn;
+    \$205  = r_b_fn;
     casez (fsm_state)
       3'h0:
-          if (\$92 ) begin
-            \$153  = i__payload[496:481];
+          if (\$135 ) begin
+            \$205  = i__payload[496:481];
           end
     endcase
     if (rst) begin
-      \$153  = 16'h0000;
+      \$205  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$154  = r_b_fd;
+    \$206  = r_b_fd;
     casez (fsm_state)
       3'h0:
-          if (\$92 ) begin
-            \$154  = i__payload[512:497];
+          if (\$135 ) begin
+            \$206  = i__payload[512:497];
           end
     endcase
     if (rst) begin
-      \$154  = 16'h0000;
+      \$206  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$155  = r_maxc;
+    \$207  = r_maxc;
     casez (fsm_state)
       3'h0:
-          if (\$92 ) begin
-            \$155  = i__payload[529:513];
+          if (\$135 ) begin
+            \$207  = i__payload[529:513];
           end
     endcase
     if (rst) begin
-      \$155  = 17'h00000;
+      \$207  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$156  = tag;
+    \$208  = tag;
     casez (fsm_state)
       3'h0:
-          if (\$92 ) begin
-            \$156  = i__payload[561:530];
+          if (\$135 ) begin
+            \$208  = i__payload[561:530];
           end
     endcase
     if (rst) begin
-      \$156  = 32'd0;
+      \$208  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$157  = pc;
+    \$209  = pc;
     casez (fsm_state)
       3'h0:
-          if (\$92 ) begin
-            \$157  = 16'h0000;
+          if (\$135 ) begin
+            \$209  = 16'h0000;
           end
       3'h1:
         begin
@@ -4851,54 +5028,57 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h09:
                 /* empty */;
             5'h0a:
-                \$157  = \$101 [15:0];
+                \$209  = \$148 [15:0];
             5'h0b:
-                \$157  = \$104 [15:0];
+                \$209  = \$151 [15:0];
             5'h0c:
-                \$157  = \$107 [15:0];
+                \$209  = \$154 [15:0];
             5'h0d:
-                \$157  = \$110 [15:0];
+                \$209  = \$157 [15:0];
             5'h0e:
-                \$157  = word[41:26];
+                \$209  = word[41:26];
             5'h0f:
-                \$157  = word[41:26];
+                \$209  = word[41:26];
             5'h10:
-                \$157  = ra[15:0];
+                \$209  = ra[15:0];
           endcase
-          if (\$117 ) begin
-            \$157  = \$118 [15:0];
+          if (\$164 ) begin
+            \$209  = \$165 [15:0];
           end
-          if (\$123 ) begin
-            \$157  = \$124 [15:0];
+          if (\$169 ) begin
+            \$209  = \$170 [15:0];
           end
-          if (\$127 ) begin
-            \$157  = \$128 [15:0];
+          if (\$175 ) begin
+            \$209  = \$176 [15:0];
+          end
+          if (\$179 ) begin
+            \$209  = \$180 [15:0];
           end
         end
       3'h2:
-          if (\$132 ) begin
-            \$157  = \$133 [15:0];
+          if (\$184 ) begin
+            \$209  = \$185 [15:0];
           end
       3'h3:
-          if (\$135 ) begin
-            \$157  = \$136 [15:0];
+          if (\$187 ) begin
+            \$209  = \$188 [15:0];
           end
       3'h4:
-          if (\$138 ) begin
-            \$157  = \$139 [15:0];
+          if (\$190 ) begin
+            \$209  = \$191 [15:0];
           end
     endcase
     if (rst) begin
-      \$157  = 16'h0000;
+      \$209  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$158  = fsm_state;
+    \$210  = fsm_state;
     casez (fsm_state)
       3'h0:
-          if (\$92 ) begin
-            \$158  = 3'h1;
+          if (\$135 ) begin
+            \$210  = 3'h1;
           end
       3'h1:
           casez (word[4:0])
@@ -4915,18 +5095,22 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h05:
                 /* empty */;
             5'h06:
-                \$158  = 3'h2;
+                (* full_case = 32'd1 *)
+                if (\$137 ) begin
+                end else begin
+                  \$210  = 3'h2;
+                end
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$94 ) begin
+                if (\$141 ) begin
                 end else begin
-                  \$158  = 3'h3;
+                  \$210  = 3'h3;
                 end
             5'h09:
                 (* full_case = 32'd1 *)
-                if (\$97 ) begin
+                if (\$144 ) begin
                 end else begin
-                  \$158  = 3'h4;
+                  \$210  = 3'h4;
                 end
             5'h0a:
                 /* empty */;
@@ -4943,28 +5127,28 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h10:
                 /* empty */;
             5'h11:
-                \$158  = 3'h0;
+                \$210  = 3'h0;
           endcase
       3'h2:
-          if (\$132 ) begin
-            \$158  = 3'h1;
+          if (\$184 ) begin
+            \$210  = 3'h1;
           end
       3'h3:
-          if (\$135 ) begin
-            \$158  = 3'h1;
+          if (\$187 ) begin
+            \$210  = 3'h1;
           end
       3'h4:
-          if (\$138 ) begin
-            \$158  = 3'h1;
+          if (\$190 ) begin
+            \$210  = 3'h1;
           end
     endcase
     if (rst) begin
-      \$158  = 3'h0;
+      \$210  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$159  = acc;
+    \$211  = acc;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -4983,18 +5167,22 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h05:
                 /* empty */;
             5'h06:
-                \$159  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+                (* full_case = 32'd1 *)
+                if (\$137 ) begin
+                end else begin
+                  \$211  = \$1 [639:0];
+                end
           endcase
       3'h2:
-          \$159  = \$2 [639:0];
+          \$211  = \$2 [639:0];
     endcase
     if (rst) begin
-      \$159  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$211  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$160  = ma;
+    \$212  = ma;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -5013,18 +5201,22 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h05:
                 /* empty */;
             5'h06:
-                \$160  = ra;
+                (* full_case = 32'd1 *)
+                if (\$137 ) begin
+                end else begin
+                  \$212  = \$138 [639:0];
+                end
           endcase
       3'h2:
-          \$160  = \$129 [639:0];
+          \$212  = \$181 [639:0];
     endcase
     if (rst) begin
-      \$160  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$212  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$161  = mb;
+    \$213  = mb;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -5043,18 +5235,22 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h05:
                 /* empty */;
             5'h06:
-                \$161  = rb;
+                (* full_case = 32'd1 *)
+                if (\$137 ) begin
+                end else begin
+                  \$213  = \$139 ;
+                end
           endcase
       3'h2:
-          \$161  = \$130 ;
+          \$213  = \$182 ;
     endcase
     if (rst) begin
-      \$161  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$213  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$162  = dst;
+    \$214  = dst;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -5073,20 +5269,24 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h05:
                 /* empty */;
             5'h06:
-                \$162  = word[11:5];
+                (* full_case = 32'd1 *)
+                if (\$137 ) begin
+                end else begin
+                  \$214  = word[11:5];
+                end
             5'h07, 5'h08:
-                \$162  = word[11:5];
+                \$214  = word[11:5];
             5'h09:
-                \$162  = word[11:5];
+                \$214  = word[11:5];
           endcase
     endcase
     if (rst) begin
-      \$162  = 7'h00;
+      \$214  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$163  = ceil;
+    \$215  = ceil;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -5107,16 +5307,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
-                \$163  = \$93 ;
+                \$215  = \$140 ;
           endcase
     endcase
     if (rst) begin
-      \$163  = 1'h0;
+      \$215  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$164  = den;
+    \$216  = den;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -5138,19 +5338,19 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$94 ) begin
+                if (\$141 ) begin
                 end else begin
-                  \$164  = rb[255:0];
+                  \$216  = rb[255:0];
                 end
           endcase
     endcase
     if (rst) begin
-      \$164  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$216  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$165  = drem;
+    \$217  = drem;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -5172,61 +5372,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$94 ) begin
+                if (\$141 ) begin
                 end else begin
-                  \$165  = { 1'h0, \$95  };
-                end
-          endcase
-      3'h2:
-          /* empty */;
-      3'h3:
-          \$165  = \$27 [256:0];
-    endcase
-    if (rst) begin
-      \$165  = 257'h00000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$166  = dnum;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          casez (word[4:0])
-            5'h00:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                (* full_case = 32'd1 *)
-                if (\$94 ) begin
-                end else begin
-                  \$166  = \$96 [255:0];
+                  \$217  = { 1'h0, \$142  };
                 end
           endcase
       3'h2:
           /* empty */;
       3'h3:
-          \$166  = \$29 [255:0];
+          \$217  = \$47 [256:0];
     endcase
     if (rst) begin
-      \$166  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$217  = 257'h00000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$167  = quo;
+    \$218  = dnum;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -5248,23 +5410,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$94 ) begin
+                if (\$141 ) begin
                 end else begin
-                  \$167  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+                  \$218  = \$143 [255:0];
                 end
           endcase
       3'h2:
           /* empty */;
       3'h3:
-          \$167  = { quo[251:0], \$13 , \$18 , \$23 , \$28  };
+          \$218  = \$49 [255:0];
     endcase
     if (rst) begin
-      \$167  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$218  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$168  = count;
+    \$219  = quo;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -5286,31 +5448,69 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$94 ) begin
+                if (\$141 ) begin
                 end else begin
-                  \$168  = { 1'h0, \$8 [8:0] };
+                  \$219  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+                end
+          endcase
+      3'h2:
+          /* empty */;
+      3'h3:
+          \$219  = { quo[247:0], \$13 , \$18 , \$23 , \$28 , \$33 , \$38 , \$43 , \$48  };
+    endcase
+    if (rst) begin
+      \$219  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$220  = count;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02:
+                /* empty */;
+            5'h03:
+                /* empty */;
+            5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                (* full_case = 32'd1 *)
+                if (\$141 ) begin
+                end else begin
+                  \$220  = { 1'h0, \$8 [8:0] };
                 end
             5'h09:
                 (* full_case = 32'd1 *)
-                if (\$97 ) begin
+                if (\$144 ) begin
                 end else begin
-                  \$168  = { 1'h0, \$33 [8:0] };
+                  \$220  = { 1'h0, \$53 [8:0] };
                 end
           endcase
       3'h2:
           /* empty */;
       3'h3:
-          \$168  = \$134 [9:0];
+          \$220  = \$186 [9:0];
       3'h4:
-          \$168  = \$137 [9:0];
+          \$220  = \$189 [9:0];
     endcase
     if (rst) begin
-      \$168  = 10'h000;
+      \$220  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$169  = work;
+    \$221  = work;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -5334,51 +5534,9 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h09:
                 (* full_case = 32'd1 *)
-                if (\$97 ) begin
+                if (\$144 ) begin
                 end else begin
-                  \$169  = \$98 [511:0];
-                end
-          endcase
-      3'h2:
-          /* empty */;
-      3'h3:
-          /* empty */;
-      3'h4:
-          \$169  = \$55 [511:0];
-    endcase
-    if (rst) begin
-      \$169  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$170  = srem;
-    casez (fsm_state)
-      3'h0:
-          /* empty */;
-      3'h1:
-          casez (word[4:0])
-            5'h00:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                /* empty */;
-            5'h09:
-                (* full_case = 32'd1 *)
-                if (\$97 ) begin
-                end else begin
-                  \$170  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+                  \$221  = \$145 [511:0];
                 end
           endcase
       3'h2:
@@ -5386,15 +5544,15 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       3'h3:
           /* empty */;
       3'h4:
-          \$170  = \$53 [259:0];
+          \$221  = \$95 [511:0];
     endcase
     if (rst) begin
-      \$170  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+      \$221  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$171  = root;
+    \$222  = srem;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -5418,9 +5576,9 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h09:
                 (* full_case = 32'd1 *)
-                if (\$97 ) begin
+                if (\$144 ) begin
                 end else begin
-                  \$171  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+                  \$222  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
                 end
           endcase
       3'h2:
@@ -5428,15 +5586,57 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       3'h3:
           /* empty */;
       3'h4:
-          \$171  = { root[251:0], \$39 , \$44 , \$49 , \$54  };
+          \$222  = \$93 [259:0];
     endcase
     if (rst) begin
-      \$171  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$222  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$172  = o__payload;
+    \$223  = root;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02:
+                /* empty */;
+            5'h03:
+                /* empty */;
+            5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                /* empty */;
+            5'h09:
+                (* full_case = 32'd1 *)
+                if (\$144 ) begin
+                end else begin
+                  \$223  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+                end
+          endcase
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          \$223  = { root[247:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , \$89 , \$94  };
+    endcase
+    if (rst) begin
+      \$223  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$224  = o__payload;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -5476,17 +5676,17 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h11:
               begin
-                \$172 [31:0] = tag;
-                \$172 [32] = r_dir;
-                \$172 [33] = r_rese;
-                \$172 [50:34] = r_resc;
-                \$172 [178:51] = r_resx;
-                \$172 [306:179] = r_resp;
+                \$224 [31:0] = tag;
+                \$224 [32] = r_dir;
+                \$224 [33] = r_rese;
+                \$224 [50:34] = r_resc;
+                \$224 [178:51] = r_resx;
+                \$224 [306:179] = r_resp;
               end
           endcase
     endcase
     if (rst) begin
-      \$172  = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$224  = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   assign rom_rd__addr = pc[8:0];
@@ -5518,21 +5718,45 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign drem_3 = \$27 [256:0];
   assign quo_3 = { quo[251:0], \$13 , \$18 , \$23 , \$28  };
   assign dnum_3 = \$29 [255:0];
+  assign drem_4 = \$32 [256:0];
+  assign quo_4 = { quo[250:0], \$13 , \$18 , \$23 , \$28 , \$33  };
+  assign dnum_4 = \$34 [255:0];
+  assign drem_5 = \$37 [256:0];
+  assign quo_5 = { quo[249:0], \$13 , \$18 , \$23 , \$28 , \$33 , \$38  };
+  assign dnum_5 = \$39 [255:0];
+  assign drem_6 = \$42 [256:0];
+  assign quo_6 = { quo[248:0], \$13 , \$18 , \$23 , \$28 , \$33 , \$38 , \$43  };
+  assign dnum_6 = \$44 [255:0];
+  assign drem_7 = \$47 [256:0];
+  assign quo_7 = { quo[247:0], \$13 , \$18 , \$23 , \$28 , \$33 , \$38 , \$43 , \$48  };
+  assign dnum_7 = \$49 [255:0];
   assign a_sq = ra[511:0];
-  assign pairs = \$33 [8:0];
-  assign sq_shl = \$35 [9:0];
-  assign srem_0 = \$38 [259:0];
-  assign root_0 = { root[254:0], \$39  };
-  assign work_0 = \$40 [511:0];
-  assign srem_1 = \$43 [259:0];
-  assign root_1 = { root[253:0], \$39 , \$44  };
-  assign work_1 = \$45 [511:0];
-  assign srem_2 = \$48 [259:0];
-  assign root_2 = { root[252:0], \$39 , \$44 , \$49  };
-  assign work_2 = \$50 [511:0];
-  assign srem_3 = \$53 [259:0];
-  assign root_3 = { root[251:0], \$39 , \$44 , \$49 , \$54  };
-  assign work_3 = \$55 [511:0];
+  assign pairs = \$53 [8:0];
+  assign sq_shl = \$55 [9:0];
+  assign srem_0 = \$58 [259:0];
+  assign root_0 = { root[254:0], \$59  };
+  assign work_0 = \$60 [511:0];
+  assign srem_1 = \$63 [259:0];
+  assign root_1 = { root[253:0], \$59 , \$64  };
+  assign work_1 = \$65 [511:0];
+  assign srem_2 = \$68 [259:0];
+  assign root_2 = { root[252:0], \$59 , \$64 , \$69  };
+  assign work_2 = \$70 [511:0];
+  assign srem_3 = \$73 [259:0];
+  assign root_3 = { root[251:0], \$59 , \$64 , \$69 , \$74  };
+  assign work_3 = \$75 [511:0];
+  assign srem_4 = \$78 [259:0];
+  assign root_4 = { root[250:0], \$59 , \$64 , \$69 , \$74 , \$79  };
+  assign work_4 = \$80 [511:0];
+  assign srem_5 = \$83 [259:0];
+  assign root_5 = { root[249:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84  };
+  assign work_5 = \$85 [511:0];
+  assign srem_6 = \$88 [259:0];
+  assign root_6 = { root[248:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , \$89  };
+  assign work_6 = \$90 [511:0];
+  assign srem_7 = \$93 [259:0];
+  assign root_7 = { root[247:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , \$89 , \$94  };
+  assign work_7 = \$95 [511:0];
   assign o_valid = o__valid;
   assign rec = o__payload;
   assign imm_sext = { word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41:26] };
@@ -5559,22 +5783,35 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \i__payload.b_fd  = i__payload[512:497];
   assign \i__payload.maxc  = i__payload[529:513];
   assign \i__payload.tag  = i__payload[561:530];
-  assign \$8 [1:0] = 2'h0;
-  assign \$8 [10:2] = { 1'h0, \$7 [9:2] };
+  assign \$8 [2:0] = 3'h0;
+  assign \$8 [10:3] = { 1'h0, \$7 [9:3] };
   assign \$14  = { dnum, 1'h0 };
   assign \$19  = { \$14 [255:0], 1'h0 };
   assign \$24  = { \$19 [255:0], 1'h0 };
   assign \$29  = { \$24 [255:0], 1'h0 };
-  assign \$31  = { 1'h0, \$30 [10:1] };
-  assign \$33 [1:0] = 2'h0;
-  assign \$33 [12:2] = { 1'h0, \$32 [11:2] };
-  assign \$40  = { 1'h0, work, 2'h0 };
-  assign \$45  = { 1'h0, \$40 [511:0], 2'h0 };
-  assign \$50  = { 1'h0, \$45 [511:0], 2'h0 };
-  assign \$55  = { 1'h0, \$50 [511:0], 2'h0 };
-  assign \$67  = { 1'h0, ra[639:1] };
-  assign \$77  = { 32'h00000000, mb[639:32] };
-  assign \$129  = { 31'h00000000, ma, 32'h00000000 };
-  assign \$130  = { 32'h00000000, mb[639:32] };
-  assign \$131  = { 32'h00000000, mb[639:32] };
+  assign \$34  = { \$29 [255:0], 1'h0 };
+  assign \$39  = { \$34 [255:0], 1'h0 };
+  assign \$44  = { \$39 [255:0], 1'h0 };
+  assign \$49  = { \$44 [255:0], 1'h0 };
+  assign \$51  = { 1'h0, \$50 [10:1] };
+  assign \$53 [2:0] = 3'h0;
+  assign \$53 [12:3] = { 1'h0, \$52 [11:3] };
+  assign \$60  = { 1'h0, work, 2'h0 };
+  assign \$65  = { 1'h0, \$60 [511:0], 2'h0 };
+  assign \$70  = { 1'h0, \$65 [511:0], 2'h0 };
+  assign \$75  = { 1'h0, \$70 [511:0], 2'h0 };
+  assign \$80  = { 1'h0, \$75 [511:0], 2'h0 };
+  assign \$85  = { 1'h0, \$80 [511:0], 2'h0 };
+  assign \$90  = { 1'h0, \$85 [511:0], 2'h0 };
+  assign \$95  = { 1'h0, \$90 [511:0], 2'h0 };
+  assign \$107  = { 1'h0, ra[639:1] };
+  assign \$108  = { 32'h00000000, rb[639:32] };
+  assign \$120  = { 32'h00000000, mb[639:32] };
+  assign \$136  = { 32'h00000000, rb[639:32] };
+  assign \$138  = { 31'h00000000, ra, 32'h00000000 };
+  assign \$139  = { 32'h00000000, rb[639:32] };
+  assign \$167  = { 32'h00000000, rb[639:32] };
+  assign \$181  = { 31'h00000000, ma, 32'h00000000 };
+  assign \$182  = { 32'h00000000, mb[639:32] };
+  assign \$183  = { 32'h00000000, mb[639:32] };
 endmodule
