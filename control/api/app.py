@@ -210,8 +210,9 @@ class RequestIdAndMetrics:
             self.metrics.api_latency.labels(method, template).observe(time.perf_counter() - start)
 
 
-def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0) -> FastAPI:
-    """The FastAPI application over ``ctx`` (``analytics_interval=None`` disables periodic snapshots)."""
+def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0, fast_path: bool = True) -> FastAPI:
+    """The FastAPI application over ``ctx`` (``analytics_interval=None`` disables periodic snapshots;
+    ``fast_path=False`` serves every listing through FastAPI — for comparisons)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
@@ -242,7 +243,7 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0) -
                            expose_headers=["X-Request-ID", "Retry-After"])
     cache = ListingCache(ctx.settings.api_cache_ttl)
     app.state.listing_cache = cache
-    app.add_middleware(RequestIdAndMetrics, ctx=ctx, cache=cache if cache.ttl > 0 else None)
+    app.add_middleware(RequestIdAndMetrics, ctx=ctx, cache=cache if fast_path and cache.ttl > 0 else None)
 
     # -- error handlers -----------------------------------------------------------------------------------
     @app.exception_handler(ApiError)

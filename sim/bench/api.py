@@ -87,7 +87,7 @@ def _server_main(args: argparse.Namespace) -> None:
     if store.get_user_by_name("bench") is None:
         ctx.auth.create_user("bench", "bench-password", "viewer")
     token = ctx.auth.login("bench", "bench-password").access_token
-    app = create_app(ctx, analytics_interval=None)
+    app = create_app(ctx, analytics_interval=None, fast_path=not args.no_fast_path)
 
     publish_ms: list[float] = []
     direct: list[int] = []
@@ -353,6 +353,61 @@ def bench_api(quick: bool = False, rate: float | None = None, duration: float | 
     return result
 
 
+@benchmark("api_ab", "REST server CPU/request and latency, alternating rounds: FastAPI path vs fast path vs "
+           "fast path on uvloop (same load, same machine state)", default=False)
+def bench_api_ab(rate: float = 150.0, duration: float = 5.0, rounds: int = 4, rows: int = 10_000,
+                 connections: int = 16) -> dict[str, Any]:
+    """Each round runs the same open-loop load against each configuration in turn, so slow phases of a shared
+    machine hit every configuration alike; server CPU per request (from /proc) is the robust figure."""
+    if rate * duration * rounds * 3 > 60_000:
+        raise ValueError("rate*duration*rounds*3 must be <= 60000 requests (bounded load)")
+    configs = {"fastapi_asyncio": ["--loop", "asyncio", "--no-fast-path"],
+               "fastpath_asyncio": ["--loop", "asyncio"],
+               "fastpath_uvloop": ["--loop", "uvloop"]}
+    out: dict[str, Any] = {"config": {"rate_rps": rate, "duration_s": duration, "rounds": rounds, "rows": rows,
+                                      "connections": connections}, "loadavg_1m_before": round(os.getloadavg()[0], 2)}
+    with tempfile.TemporaryDirectory(prefix="mevblade-bench-api-ab-") as tmp:
+        servers: dict[str, tuple[subprocess.Popen, dict[str, Any]]] = {}
+        try:
+            for name, extra in configs.items():  # one after the other: the first seeds the database
+                proc = _spawn("server", "--dir", tmp, "--rows", str(rows), "--ws-clients", "0", "--max-seconds",
+                              str(int(rounds * len(configs) * (duration + 10) + 120)), *extra)
+                info = json.loads(proc.stdout.readline() or "{}")
+                if "port" not in info:
+                    raise RuntimeError(f"bench server {name} did not start: {proc.stderr.read()[-500:]}")
+                servers[name] = (proc, info)
+            per: dict[str, dict[str, list[float]]] = {n: {"cpu_ms": [], "p50_ms": [], "p99_ms": [], "errors": []}
+                                                      for n in configs}
+            for _ in range(rounds):
+                for name, (proc, info) in servers.items():
+                    cpu0 = _cpu_s(proc.pid)
+                    load = subprocess.run([sys.executable, "-m", "mevblade.sim.bench.api", "rest", "--port",
+                                           str(info["port"]), "--token", info["token"], "--rate", str(rate),
+                                           "--duration", str(duration), "--connections", str(connections)],
+                                          capture_output=True, text=True, timeout=duration * 3 + 120)
+                    if load.returncode != 0:
+                        raise RuntimeError(f"REST load failed: {load.stderr[-500:]}")
+                    r = json.loads(load.stdout.strip().splitlines()[-1])
+                    answered = r["from_schedule"]["samples"] + connections
+                    per[name]["cpu_ms"].append(round((_cpu_s(proc.pid) - cpu0) * 1e3 / max(1, answered), 3))
+                    per[name]["p50_ms"].append(r["from_schedule"]["p50_ms"])
+                    per[name]["p99_ms"].append(r["from_schedule"]["p99_ms"])
+                    per[name]["errors"].append(sum(r["errors"].values()))
+        finally:
+            for proc, _ in servers.values():
+                _finish(proc, 30)
+    import statistics
+
+    out["results"] = {n: {**v, "median_cpu_ms_per_request": statistics.median(v["cpu_ms"]),
+                          "median_p50_ms": statistics.median(v["p50_ms"]),
+                          "median_p99_ms": statistics.median(v["p99_ms"])} for n, v in per.items()}
+    base = out["results"]["fastapi_asyncio"]["median_cpu_ms_per_request"]
+    out["cpu_ratio_vs_fastapi"] = {n: round(base / v["median_cpu_ms_per_request"], 2)
+                                   for n, v in out["results"].items() if v["median_cpu_ms_per_request"]}
+    out["loadavg_1m_after"] = round(os.getloadavg()[0], 2)
+    return out
+
+
 def _main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m mevblade.sim.bench.api")
     sub = ap.add_subparsers(dest="role", required=True)
@@ -364,6 +419,7 @@ def _main(argv: list[str] | None = None) -> None:
     s.add_argument("--ws-interval", type=float, default=0.05)
     s.add_argument("--max-seconds", type=float, default=300)
     s.add_argument("--loop", default="auto", choices=["auto", "uvloop", "asyncio"])
+    s.add_argument("--no-fast-path", action="store_true")
     r = sub.add_parser("rest")
     r.add_argument("--port", type=int, required=True)
     r.add_argument("--token", required=True)
