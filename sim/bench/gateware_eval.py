@@ -18,7 +18,7 @@ from typing import Any
 
 from mevblade.sim.bench import benchmark, machine_info
 
-__all__ = ["keccak_bench", "swap_decoder_bench", "evaluator_bench"]
+__all__ = ["keccak_bench", "swap_decoder_bench", "evaluator_bench", "eval_search_bench"]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -144,5 +144,83 @@ def evaluator_bench(**_: Any) -> dict[str, Any]:
     for c in cyc:
         closed_form_start(c)
     res["sw_closed_form_per_s"] = len(cyc) / (time.perf_counter() - t)
+    res["machine"] = machine_info()
+    return res
+
+
+@benchmark("gateware_eval_search", "Cycle evaluator (EvalSearch): exact 2-pool optimum latency in cycles, "
+           "evaluations/s at fmax, software engine evaluations/s on the same cycles")
+def eval_search_bench(n: int = 40, **_: Any) -> dict[str, Any]:
+    """Per class of cycles: Verilator-measured latency (request in -> record valid) of ``n``
+    requests back to back, checked against the software result; the microcode interpreter's
+    cycle distribution over 10x more cases; the software ``optimal_cycle`` rate on the same cases."""
+    import statistics
+
+    from mevblade.control.engine.software.evaluator import optimal_cycle
+    from mevblade.control.engine.software.types_swap import Hop
+    from mevblade.hw import eval_program as ep
+    from mevblade.hw.eval_search import EvalRecord, EvalRequest
+    from mevblade.sim.tb.evaluator.cases import cycles, pair_request, request_of, software_pair
+
+    def pack(layout: Any, values: dict[str, int]) -> int:
+        return sum(int(values.get(k, 0)) << f.offset for k, f in layout)
+
+    def unpack(layout: Any, word: int) -> dict[str, int]:
+        return {k: (word >> f.offset) & ((1 << f.width) - 1) for k, f in layout}
+
+    def stats(xs: list[int]) -> dict[str, float]:
+        xs = sorted(xs)
+        return {"min": xs[0], "p50": statistics.median(xs), "p90": xs[int(0.9 * (len(xs) - 1))], "max": xs[-1],
+                "mean": statistics.fmean(xs)}
+
+    classes = {
+        "realistic": [request_of(h) for h in cycles("realistic", n, 101)],
+        "skewed": [request_of(h) for h in cycles("skewed", n, 102)],
+        "pair_realistic": [pair_request(h[0], Hop(h[1].reserve_out, h[1].reserve_in)) for h in
+                           cycles("realistic", n, 103)],
+    }
+    words = {k: [format(pack(EvalRequest, r), "x") for r in v] for k, v in classes.items()}
+    with tempfile.TemporaryDirectory() as tmp:
+        inp = Path(tmp) / "in.json"
+        inp.write_text(json.dumps(words))
+        r = _cocotb("eval_search_top", "mevblade.sim.tb.evaluator.bench_search", {"BENCH_IN": str(inp)})
+    f = _fmax("eval_search_top")
+    res: dict[str, Any] = {"mul_digit_bits": ep.MUL_DIGIT, "div_bits_per_cycle": ep.DIV_RADIX_BITS,
+                           "sqrt_bits_per_cycle": ep.SQRT_RADIX_BITS, "classes": {}}
+    for name, reqs in classes.items():
+        m = r[name]
+        assert len(m["latency"]) == len(reqs)
+        model = [ep.run({k: v for k, v in q.items() if k != "tag"}).cycles for q in reqs]
+        mismatches = 0
+        for q, h in zip(reqs, m["records"]):
+            rec = unpack(EvalRecord, int(h, 16))
+            a = Hop(q["a_base"], q["a_other"], q["a_fn"], q["a_fd"])
+            if q["mode"] == 0:
+                want = optimal_cycle([a, Hop(q["b_other"], q["b_base"], q["b_fn"], q["b_fd"])])
+                mismatches += (rec["amount_in"], rec["profit"]) != (want.amount_in, want.profit)
+            else:
+                pw = software_pair(a, Hop(q["b_base"], q["b_other"], q["b_fn"], q["b_fd"]))
+                mismatches += (rec["direction"], rec["amount_in"], rec["profit"]) != pw[:3]
+        c: dict[str, Any] = {"requests": len(reqs), "latency_cycles": stats(m["latency"]),
+                             "latency_equals_model": m["latency"] == model,
+                             "records_differing_from_software": mismatches,
+                             "profitable": sum(int(unpack(EvalRecord, int(h, 16))["profit"] > 0) for h in m["records"]),
+                             "cycles_per_eval_back_to_back": m["cycles"] / len(reqs)}
+        if f:
+            c["latency_ns_p50"] = c["latency_cycles"]["p50"] * 1e3 / f
+            c["evals_per_s"] = f * 1e6 / c["cycles_per_eval_back_to_back"]
+        res["classes"][name] = c
+    # interpreter distribution on more cases (same cycle model, checked equal above)
+    for cls in ("realistic", "skewed", "small", "limit"):
+        hs = list(cycles(cls, 10 * n, 200))
+        cyc = [ep.run({k: v for k, v in request_of(h).items() if k != "tag"}).cycles for h in hs]
+        t = time.perf_counter()
+        for h in hs:
+            optimal_cycle(h)
+        sw = len(hs) / (time.perf_counter() - t)
+        res["classes"].setdefault(f"model_{cls}", {})["latency_cycles"] = stats(cyc)
+        res["classes"][f"model_{cls}"]["sw_optimal_cycle_per_s"] = sw
+    if f:
+        res["fmax_mhz"] = f
     res["machine"] = machine_info()
     return res
