@@ -76,7 +76,16 @@ def test_unsafe_bundles_were_refused_not_sent(run):
     s, _, _ = run
     # bundles whose simulation failed exist in this traffic (nonce gaps, fee-on-transfer victims)
     assert s["bundles_sim_failed"] > 0
-    assert s["bundles_submitted"] == s["bundles_simulated"] - s["bundles_sim_failed"] - s["bundles_unprofitable_skipped"]
+    assert s["bundles_submitted"] == (s["bundles_simulated"] - s["bundles_sim_failed"] - s["bundles_unprofitable_skipped"]
+                                      - s["bundles_inexact_skipped"] - s["chain_conflicts_simulated"])
+
+
+def test_several_bundles_land_in_one_block(run):
+    # consecutive nonces: independent opportunities for the same block all land (one per block before)
+    s, _, _ = run
+    assert s["max_bundles_included_per_block"] >= 2 and s["bundles_chained"] >= 1
+    blocks = [b["block"] for b in s["included_bundles"]]
+    assert len(blocks) > len(set(blocks))
 
 
 def test_every_pending_tx_seen_and_nothing_dropped(run):

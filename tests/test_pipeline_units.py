@@ -202,7 +202,18 @@ def test_execute_calldata_decodes_with_eth_abi():
     assert (amt, minp, bps, flash) == (123, 45, 2500, True) and list(packed) == [pack_hop(h) for h in hops]
 
 
-@pytest.mark.parametrize("args", [dict(hops=[Hop(b"\x01" * 20, True)]), dict(coinbase_bps=10_001)])
+@pytest.mark.parametrize("n_hops", [2, 3, 5])
+@pytest.mark.parametrize("amount, minp, bps, flash", [(0, 0, 0, False), (1, 2**256 - 1, 10_000, True),
+                                                     (2**256 - 1, 12345, 5000, True)])
+def test_execute_calldata_equals_eth_abi(n_hops, amount, minp, bps, flash):
+    hops = [Hop(bytes([i + 1]) * 20, i % 2 == 0, 997 - i, 1000) for i in range(n_hops)]
+    ref = keccak(text="execute(uint256,uint256[],uint256,uint256,bool)")[:4] + eth_abi.encode(
+        ["uint256", "uint256[]", "uint256", "uint256", "bool"], [amount, [pack_hop(h) for h in hops], minp, bps, flash])
+    assert execute_calldata(amount, hops, minp, bps, flash) == ref
+
+
+@pytest.mark.parametrize("args", [dict(hops=[Hop(b"\x01" * 20, True)]), dict(coinbase_bps=10_001),
+                                  dict(amount_in=-1), dict(amount_in=2**256), dict(min_profit=2**256)])
 def test_execute_calldata_rejects_bad_arguments(args):
     kw = dict(amount_in=1, hops=[Hop(b"\x01" * 20, True), Hop(b"\x02" * 20, False)], min_profit=0,
               coinbase_bps=0)
@@ -213,8 +224,9 @@ def test_execute_calldata_rejects_bad_arguments(args):
 
 # -- executor with an in-process fake relay ----------------------------------------------------------------------
 class FakeRelay:
-    def __init__(self, name, *, sim_ok=True, gas=150_000, down=False, delay=0.0):
+    def __init__(self, name, *, sim_ok=True, gas=150_000, down=False, delay=0.0, value=None):
         self.name, self.sim_ok, self.gas, self.down, self.delay = name, sim_ok, gas, down, delay
+        self.value = value  # what execute() "returns" in the simulation (None: not reported)
         self.calls: list[tuple[str, dict]] = []
 
     def encode(self, method, params):
@@ -228,9 +240,13 @@ class FakeRelay:
             raise RelayUnavailable(self.name, "transport error")
         self.calls.append((msg["method"], msg["params"][0]))
         if msg["method"] == "eth_callBundle":
-            res = [{"txHash": "0x1", "gasUsed": 100_000}, {"txHash": "0x2", "gasUsed": self.gas}]
+            txs = msg["params"][0]["txs"]
+            res = [{"txHash": "0x%x" % i, "gasUsed": 100_000} for i in range(len(txs) - 1)]
+            res.append({"txHash": "0xff", "gasUsed": self.gas})
+            if self.value is not None:
+                res[-1]["value"] = "0x" + self.value.to_bytes(32, "big").hex()
             if not self.sim_ok:
-                res[1]["error"] = "execution reverted"
+                res[-1]["error"] = "execution reverted"
             return {"results": res, "coinbaseDiff": "0"}
         return {"bundleHash": "0x" + "00" * 32}
 
@@ -254,9 +270,9 @@ def _executor(relays):
     return ex
 
 
-def _action(profit=10**17, min_net=0, victim=b"\x11" * 32):
-    return BackrunBundle("opp-1", b"\x02victim", victim, list(HOPS), 10**18, profit, 5000, HEAD.number + 1,
-                         3 * 10**9, 0, 400_000, min_net, 0, pools=("0x" + "02" * 20, "0x" + "03" * 20))
+def _action(profit=10**17, min_net=0, victim=b"\x11" * 32, pools=(2, 3), oid="opp-1"):
+    return BackrunBundle(oid, b"\x02victim" + victim[:1], victim, list(HOPS), 10**18, profit, 5000, HEAD.number + 1,
+                         3 * 10**9, 0, 400_000, min_net, 0, pools=tuple("0x" + f"{p:02x}" * 20 for p in pools))
 
 
 def _sends(relay):
@@ -269,7 +285,7 @@ def test_executor_simulates_then_submits_victim_first():
     assert asyncio.run(ex.execute(_action())) == "submitted"
     assert [c[0] for c in r.calls] == ["eth_callBundle", "eth_sendBundle"]
     txs = _sends(r)[0][1]["txs"]
-    assert txs[0] == "0x" + b"\x02victim".hex() and bytes.fromhex(txs[1][2:]).endswith((5).to_bytes(4, "big"))
+    assert txs[0] == "0x" + (b"\x02victim" + b"\x11").hex() and bytes.fromhex(txs[1][2:]).endswith((5).to_bytes(4, "big"))
     assert _sends(r)[0][1]["blockNumber"] == hex(HEAD.number + 1)
 
 
@@ -288,6 +304,15 @@ def test_executor_never_submits_an_unprofitable_bundle():
     assert _sends(r) == []
 
 
+@pytest.mark.parametrize("returned, outcome", [(10**17, "submitted"), (10**17 - 1, "sim_inexact"),
+                                               (10**17 + 1, "sim_inexact")])
+def test_executor_submits_only_when_the_simulated_profit_is_the_evaluators(returned, outcome):
+    r = FakeRelay("a", value=returned)
+    ex = _executor([r])
+    assert asyncio.run(ex.execute(_action(profit=10**17))) == outcome
+    assert len(_sends(r)) == (outcome == "submitted")
+
+
 def test_executor_never_submits_the_same_opportunity_twice():
     r = FakeRelay("a")
     ex = _executor([r])
@@ -299,17 +324,107 @@ def test_executor_never_submits_the_same_opportunity_twice():
     assert len(_sends(r)) == 1 and ex.stats["duplicate_submissions"] == 0
 
 
-def test_executor_competing_bundles_share_the_confirmed_nonce():
+def _nonce_of(txs):
+    return int.from_bytes(bytes.fromhex(txs[-1][2:])[-4:], "big")
+
+
+def test_executor_independent_bundles_for_one_block_take_consecutive_nonces():
     r = FakeRelay("a")
     ex = _executor([r])
 
     async def go():
-        await ex.execute(_action(victim=b"\x01" * 32))
-        await ex.execute(_action(victim=b"\x02" * 32))
+        await ex.execute(_action(victim=b"\x01" * 32, pools=(2, 3)))
+        await ex.execute(_action(victim=b"\x02" * 32, pools=(4, 5)))
 
     asyncio.run(go())
-    nonces = {bytes.fromhex(c[1]["txs"][1][2:])[-4:] for c in _sends(r)}
-    assert nonces == {(5).to_bytes(4, "big")}
+    assert [_nonce_of(c[1]["txs"]) for c in _sends(r)] == [5, 6]
+    # the second one was simulated on top of the first (the chain it depends on)
+    sims = [c[1]["txs"] for c in r.calls if c[0] == "eth_callBundle"]
+    assert sims[1][:2] == _sends(r)[0][1]["txs"] and len(sims[1]) == 4
+    assert ex.stats["chain_bundles"] == 1
+
+
+def test_executor_bundles_for_the_same_victim_are_alternatives_sharing_a_nonce():
+    r = FakeRelay("a")
+    ex = _executor([r])
+    a1, a2 = _action(), _action()
+    a2.opportunity_id, a2.pools = "opp-2", ("0x" + "04" * 20, "0x" + "03" * 20)
+
+    async def go():
+        await ex.execute(a1)
+        await ex.execute(a2)
+
+    asyncio.run(go())
+    assert [_nonce_of(c[1]["txs"]) for c in _sends(r)] == [5, 5]
+    assert ex.stats["alternative_bundles"] == 1
+
+
+@pytest.mark.parametrize("pools, want", [
+    ((6, 7), ("submitted", [5, 6, 7])),      # disjoint from both: a third slot
+    ((3, 7), ("submitted", [5, 6, 5])),      # shares a pool with slot 0 only: an alternative to it
+    ((3, 5), ("conflict", [5, 6])),          # touches both slots: could only land as a changed opportunity
+])
+def test_executor_chains_only_pool_disjoint_bundles(pools, want):
+    r = FakeRelay("a")
+    ex = _executor([r])
+
+    async def go():
+        await ex.execute(_action(victim=b"\x01" * 32, pools=(2, 3), oid="o1"))
+        await ex.execute(_action(victim=b"\x02" * 32, pools=(4, 5), oid="o2"))
+        return await ex.execute(_action(victim=b"\x03" * 32, pools=pools, oid="o3"))
+
+    got = asyncio.run(go())
+    assert (got, [_nonce_of(c[1]["txs"]) for c in _sends(r)]) == want
+
+
+def test_executor_concurrent_bundles_are_resigned_for_their_real_slot():
+    # both are signed for slot 0 at once (first callBundle on the wire without waiting); the one that
+    # finds the slot taken is re-signed with the next nonce and simulated again on top of the other
+    r = FakeRelay("a", delay=0.01)
+    ex = _executor([r])
+
+    async def go():
+        return await asyncio.gather(ex.execute(_action(victim=b"\x01" * 32, pools=(2, 3))),
+                                    ex.execute(_action(victim=b"\x02" * 32, pools=(4, 5))))
+
+    assert asyncio.run(go()) == ["submitted", "submitted"]
+    assert sorted(_nonce_of(c[1]["txs"]) for c in _sends(r)) == [5, 6]
+    assert ex.stats["resigned"] == 1 and ex.stats["simulated"] == 2
+
+
+def test_executor_a_refused_bundle_does_not_take_a_nonce():
+    r = FakeRelay("a", sim_ok=False)
+    ex = _executor([r])
+
+    async def go():
+        assert await ex.execute(_action(victim=b"\x01" * 32, pools=(2, 3))) == "sim_failed"
+        r.sim_ok = True
+        assert await ex.execute(_action(victim=b"\x02" * 32, pools=(4, 5))) == "submitted"
+
+    asyncio.run(go())
+    assert [_nonce_of(c[1]["txs"]) for c in _sends(r)] == [5]
+
+
+def test_executor_new_head_starts_a_new_chain_from_the_confirmed_nonce():
+    r = FakeRelay("a")
+    ex = _executor([r])
+
+    async def fake_call(method, *params):  # confirmed nonce 7 at the new head; the first bundle missed
+        return hex(7) if method == "eth_getTransactionCount" else None
+
+    ex.node.call = fake_call  # type: ignore[method-assign]
+
+    async def go():
+        await ex.execute(_action(victim=b"\x01" * 32, pools=(2, 3)))
+        await ex.on_head(NewHead(HEAD.number + 1, "0xab", HEAD.hash, HEAD.base_fee, HEAD.timestamp + 12))
+        a = _action(victim=b"\x02" * 32, pools=(4, 5))
+        a.target_block = HEAD.number + 2
+        await ex.execute(a)
+
+    ex.max_retargets = 0
+    asyncio.run(go())
+    assert [_nonce_of(c[1]["txs"]) for c in _sends(r)] == [5, 7]
+    assert ex.stats["bundles_missed"] == 1
 
 
 def test_executor_one_relay_down_other_gets_the_bundle():

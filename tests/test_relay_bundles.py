@@ -260,3 +260,40 @@ def test_built_blocks_are_stamped_parent_plus_slot_time(chain):
     nums = [relay.build_block().number for _ in range(3)]
     ts = [hexint(node.rpc.call("eth_getBlockByNumber", hex(n), False)["timestamp"]) for n in [nums[0] - 1, *nums]]
     assert [b - a for a, b in zip(ts, ts[1:])] == [relay.builder.block_time_s] * 3
+
+
+def test_bundles_with_consecutive_nonces_land_together_in_nonce_order(chain):
+    # a searcher's two bundles for one block: the second (nonce n+1) cannot run on the head state alone,
+    # and it even pays more — it is tried again on top of the first and both land, first one first
+    node, relay, _ = chain
+    a, v1, v2 = Wallet(node), Wallet(node), Wallet(node)
+    n = a.nonce
+    ours1, ours2 = a.tx(a.acct.address, prio_gwei=2, nonce=n), a.tx(a.acct.address, prio_gwei=9, nonce=n + 1)
+    b1, b2 = [v1.tx(v1.acct.address), ours1], [v2.tx(v2.acct.address), ours2]
+    target = head(node) + 1
+    h2 = send(relay, b2, target)
+    h1 = send(relay, b1, target)
+    rep = relay.build_block()
+    assert rep.included == [h1, h2]
+    assert block_txs(node, rep.number)[:4] == [h(t) for t in b1 + b2]
+
+
+def test_a_dependent_bundle_without_its_predecessor_is_left_out(chain):
+    node, relay, _ = chain
+    a, v = Wallet(node), Wallet(node)
+    gap = a.tx(a.acct.address, nonce=a.nonce + 1)  # nonce n+1 with nothing at n
+    bh = send(relay, [v.tx(v.acct.address), gap], head(node) + 1)
+    rep = relay.build_block()
+    assert bh not in rep.included and "not included by the node" in rep.rejected[bh]
+    assert h(gap) not in block_txs(node, rep.number)
+
+
+def test_call_bundle_gives_each_transactions_return_data(chain):
+    # eth_callBundle's "value": WETH.transfer returns true (32 bytes), a plain ETH transfer returns nothing
+    node, relay, weth = chain
+    a = Wallet(node)
+    wrap = a.tx(weth, value=10**15, data=artifact("WETH9").encode("deposit"), gas=100_000)
+    xfer = a.tx(weth, value=0, data=artifact("WETH9").encode("transfer", a.acct.address, 1), gas=100_000)
+    plain = a.tx(a.acct.address)
+    res = run(_client_call(relay, "call_bundle", [wrap, xfer, plain], head(node) + 1))
+    assert [x["value"] for x in res["results"]] == ["0x", "0x" + (1).to_bytes(32, "big").hex(), "0x"]

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from eth_account import Account
 
-from mevblade.control.pipeline.relay_client import flashbots_header
+from mevblade.control.pipeline.relay_client import FlashbotsAuth, flashbots_header
 from mevblade.sim.devnet import Anvil
 from mevblade.sim.relay import RelayServer, SignatureError, verify_signature
 
@@ -43,6 +43,32 @@ def test_known_answer_verification(kat):
 def test_known_answer_signing(kat_sign):
     acct = Account.from_key(kat_sign["private_key"])
     assert flashbots_header(acct, kat_sign["body"].encode()) == kat_sign["header"]
+
+
+def test_known_answer_signing_fast_path(kat_sign):
+    acct = Account.from_key(kat_sign["private_key"])
+    assert FlashbotsAuth(acct).header(kat_sign["body"].encode()) == kat_sign["header"]
+
+
+@pytest.mark.parametrize("i", range(8))
+@pytest.mark.parametrize("size", [0, 1, 200, 5000])
+def test_fast_path_equals_eth_account(i, size):
+    from eth_utils import keccak
+
+    acct = Account.from_key(keccak(b"mevblade-test-relay-auth-DEVNET-ONLY" + bytes([i])))
+    body = keccak(bytes([i, size % 256])) * (size // 32 + 1)
+    body = body[:size]
+    assert FlashbotsAuth(acct).header(body) == flashbots_header(acct, body)
+
+
+def test_fast_path_hides_the_key():
+    acct = Account.create()
+    auth = FlashbotsAuth(acct)
+    assert acct.key.hex().removeprefix("0x") not in repr(auth) + str(auth)
+    with pytest.raises(TypeError):
+        import pickle
+
+        pickle.dumps(auth)
 
 
 @pytest.fixture(scope="module")

@@ -89,6 +89,21 @@ class EngineStage:
             self.stage_backends["evaluate"] = self.fallback.name
             return list(self.fallback.evaluate_swap(swap, self.table, raw))
 
+    def victim_pools(self, swap: Any) -> tuple[str, ...]:
+        """The pools a decoded swap trades through (its venue's pool for each hop of its path)."""
+        path = tuple(getattr(swap, "path", ()) or ())
+        venue = getattr(swap, "venue", None)
+        out = []
+        for a, b in zip(path, path[1:]):
+            slot = self.table.lookup(venue, a, b) if venue is not None else None
+            rec = self.table.read(slot) if slot is not None else None
+            if rec is not None:
+                out.append("0x" + rec.address.hex())
+            else:
+                t0, t1 = sorted((a, b))
+                out.append(f"{venue}:0x{t0.hex()}:0x{t1.hex()}")
+        return tuple(out)
+
     def hops_for(self, opp: Any) -> tuple[Hop, ...]:
         hops = []
         for pool, token_in in zip(opp.pools, opp.tokens, strict=False):
@@ -262,7 +277,8 @@ class Pipeline:
             if not hops:
                 c["opportunities_unexecutable"] += 1
                 continue
-            ev = OpportunityEvent(opp, p.raw, p.hash, d.sender, head, p.seen_ns, t1 - t0, swap.function, hops)
+            ev = OpportunityEvent(opp, p.raw, p.hash, d.sender, head, p.seen_ns, t1 - t0, swap.function, hops,
+                                  self.stage.victim_pools(swap))
             for entry in self.registry.active_entries():
                 entry.events += 1
                 try:

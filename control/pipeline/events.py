@@ -54,6 +54,8 @@ class OpportunityEvent:
     swap_function: str = ""
     #: the cycle as executor-contract hops (pair, direction, fee), built from the pool table
     hops: tuple[Any, ...] = ()
+    #: the pools the victim's swap trades through ("0x" address, or "venue:tokenA:tokenB" when not tabled)
+    victim_pools: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -79,6 +81,9 @@ class BackrunBundle:
     exact: bool = True
     retargets: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
+    #: every pool the bundle touches (victim path + cycle); bundles for one block chain only when these are
+    #: disjoint, so each one's profit is exactly the evaluator's. Empty: ``pools`` is used.
+    footprint: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

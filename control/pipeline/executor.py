@@ -3,12 +3,19 @@
 Rules it keeps (each one is tested):
 
 * a bundle is ``[victim raw tx, our execute() tx]`` for ``head + 1``;
-* it is simulated first and **never submitted** when any transaction fails or when, with the simulated gas,
+* it is simulated first and **never submitted** when any transaction fails, when the profit ``execute()``
+  returns in the simulation (``value``) is not exactly the evaluator's, or when, with the simulated gas,
   ``profit - coinbase bid - gas < min_net_profit``;
 * the same opportunity (victim, pools, amount) is submitted **at most once per target block** (a re-target to
   a later block is the only repeat, and only while the victim is still pending);
-* nonces: every bundle aimed at block ``N`` uses the account's confirmed nonce at head ``N-1`` — competing
-  bundles for one block are alternatives (only one can land), so a missed one never blocks the next;
+* nonces: bundles aimed at block ``N`` form a chain of consecutive nonces from the account's confirmed nonce
+  at head ``N-1`` (slot ``k`` signs ``base + k`` and is simulated on top of slots ``0..k-1``), so several
+  independent opportunities can land in one block. A bundle for a victim already in the chain is an
+  *alternative* to that slot (same nonce, shares the victim: the relay keeps the better one). The first
+  ``eth_callBundle`` is sent at once with the chain as it stands; if the chain grew meanwhile, the bundle is
+  re-signed for its real slot and simulated again before ``eth_sendBundle``. A slot that does not land takes
+  the later ones down with it (nonce gap): each is settled on its own and, while its victim is still
+  pending, re-targeted to the next block with a fresh nonce from the new head;
 * relays are called concurrently; one down or slow does not delay the others (per-relay timeout);
 * after the target block: inclusion and realized profit from our receipt's ``Arbitrage`` event; a bundle that
   missed is cancelled (``eth_cancelBundle`` by its ``replacementUuid``) or re-targeted.
@@ -54,6 +61,56 @@ class InFlight:
     expected_coinbase_wei: int
     status: str = "submitted"
     realized: dict[str, Any] = field(default_factory=dict)
+    #: the bundle as submitted (victim, our transaction)
+    txs: list[bytes] = field(default_factory=list)
+    #: slot in the target block's nonce chain; ``alternative``: competes with that slot (same victim)
+    slot: int = 0
+    alternative: bool = False
+
+
+@dataclass
+class _Slot:
+    primary: InFlight
+    pools: set[str]
+    victims: set[bytes]
+
+
+@dataclass
+class _NonceChain:
+    """Our bundles aimed at one block, in nonce order: slot ``k`` holds nonce ``base + k``.
+
+    A slot is a primary bundle plus its alternatives (same nonce: at most one of them can land). The pools
+    of different slots are disjoint, so whichever subset lands, each bundle meets exactly the state it was
+    evaluated on (the head state plus its own victim) and realizes exactly the evaluator's profit."""
+
+    base: int
+    slots: list[_Slot] = field(default_factory=list)
+    #: actions take a ticket on arrival; slots are settled in ticket order (``turn``)
+    tickets: int = 0
+    turn: int = 0
+    cond: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    def place(self, victim: bytes, pools: frozenset[str]) -> tuple[int, bool] | None:
+        """``(slot, alternative?)`` for a bundle backrunning ``victim`` through ``pools``; ``None``: it
+        overlaps more than one slot (it could only land as a changed opportunity)."""
+        hits = [i for i, sl in enumerate(self.slots) if sl.pools & pools]
+        same = next((i for i, sl in enumerate(self.slots) if victim in sl.victims), None)
+        if same is not None:
+            return (same, True) if all(i == same for i in hits) else None
+        if not hits:
+            return len(self.slots), False
+        return (hits[0], True) if len(hits) == 1 else None
+
+    def prefix(self, k: int) -> list[bytes]:
+        return [t for sl in self.slots[:k] for t in sl.primary.txs]
+
+    def take(self, slot: int, alternative: bool, rec: InFlight, pools: frozenset[str]) -> None:
+        if alternative:
+            sl = self.slots[slot]
+            sl.pools |= pools
+            sl.victims.add(rec.action.victim_hash)
+        else:
+            self.slots.append(_Slot(rec, set(pools), {rec.action.victim_hash}))
 
 
 class BundleExecutor:
@@ -82,11 +139,13 @@ class BundleExecutor:
             "sim_failed", "sim_unprofitable", "relay_errors", "bundles_submitted", "submissions", "bundles_included",
             "bundles_reverted_included", "bundles_missed", "bundles_cancelled", "retargets", "realized_profit_wei",
             "expected_profit_wei", "realized_gross_wei", "expected_gross_wei", "gas_cost_wei", "coinbase_paid_wei",
-            "realized_mismatch", "bundles_reorged_out")}
+            "realized_mismatch", "bundles_reorged_out", "resigned", "chain_bundles", "alternative_bundles",
+            "chain_conflicts", "chain_conflicts_simulated", "bundles_withdrawn", "sim_inexact")}
         self.lat_callbundle_ns: list[int] = []
         self.lat_sendbundle_ns: list[int] = []
         self.lat_signed_ns: list[int] = []
         self._sent_pairs: set[tuple[str, int, str]] = set()
+        self._chains: dict[int, _NonceChain] = {}
 
     # -- heads, nonces, inclusion ----------------------------------------------------------------------------
     async def start(self, head: NewHead) -> None:
@@ -97,9 +156,21 @@ class BundleExecutor:
         prev = self.head
         self.head = head
         self.nonce = _q(await self.node.call("eth_getTransactionCount", self.signer.address, "latest"))
+        self._chains.clear()  # every chain's base nonce was taken at an older head
         if prev is not None and head.number <= prev.number:
             log.info("head replaced at %d; re-checking bundles of the replaced blocks", head.number)
             await self._recheck_after_reorg(head.number)
+            # bundles aimed past the new head were evaluated, nonced and simulated on a state that is gone:
+            # withdraw them (left pending, one could land later on a state it was never checked against)
+            for target in sorted(t for t in self.inflight if t > head.number):
+                for rec in self.inflight.pop(target):
+                    await self._cancel(rec)
+                    rec.status = "withdrawn"
+                    self.stats["bundles_withdrawn"] += 1
+                    self.done.append(rec)
+                    self.recorder.outcome(rec.action.opportunity_id, {
+                        "status": "failed", "transaction_hash": rec.tx_hash,
+                        "relay": rec.relays[0] if rec.relays else None, "bundle_status": "withdrawn"})
         for target in sorted(t for t in self.inflight if t <= head.number):
             for rec in self.inflight.pop(target):
                 await self._settle(rec, target)
@@ -215,6 +286,23 @@ class BundleExecutor:
         async with self.sem:
             return await self._execute(a, retarget)
 
+    async def _simulate(self, a: BackrunBundle, txs: list[bytes], measure: bool) -> Any:
+        """``eth_callBundle`` on the first relay that answers (``None``: none did)."""
+        first = measure
+        for r in self.relays:
+            body, headers = r.encode("eth_callBundle", [{"txs": ["0x" + t.hex() for t in txs],
+                                                         "blockNumber": hex(a.target_block),
+                                                         "stateBlockNumber": "latest"}])
+            t_wire = time.perf_counter_ns()
+            if first:
+                self.lat_callbundle_ns.append(t_wire - a.seen_ns)
+                first = False
+            try:
+                return await r.post(body, headers)
+            except RelayError:
+                self.stats["relay_errors"] += 1
+        return None
+
     async def _execute(self, a: BackrunBundle, retarget: bool) -> str:
         st = self.stats
         if not retarget:
@@ -234,46 +322,102 @@ class BundleExecutor:
             st["duplicates_prevented"] += 1
             return "duplicate"
         targets.add(a.target_block)
-        nonce = self.nonce
-        raw = self.sign(a, nonce)
+        chain = self._chains.get(a.target_block)
+        if chain is None:
+            chain = self._chains[a.target_block] = _NonceChain(self.nonce)
+        ticket = chain.tickets
+        chain.tickets += 1
+        try:
+            return await self._execute_in_chain(a, retarget, chain, ticket, head)
+        finally:  # hand the turn on, in ticket order, however this one ended
+            async with chain.cond:
+                await chain.cond.wait_for(lambda: chain.turn >= ticket)
+                chain.turn = ticket + 1
+                chain.cond.notify_all()
+
+    async def _execute_in_chain(self, a: BackrunBundle, retarget: bool, chain: _NonceChain, ticket: int,
+                                head: NewHead) -> str:
+        """Sign for the slot the chain offers now and send the first ``eth_callBundle`` at once; then, in
+        ticket (= action) order, settle the real slot — re-signing and simulating again if the chain grew —
+        and submit. Slots are thus given in action order whatever order the simulations come back in."""
+        st = self.stats
+        pools = frozenset(p.lower() for p in (a.footprint or a.pools))
+        place = chain.place(a.victim_hash, pools)
+        if place is None:  # pools only accumulate: it will still overlap when its turn comes
+            if not retarget:
+                self._record_opportunity(a)
+            return self._conflict(a)
+        slot, alt = place
+        raw = self.sign(a, chain.base + slot)
         t_signed = time.perf_counter_ns()
         bundle = [a.victim_raw, raw]
-        tx_hash = "0x" + keccak(raw).hex()
+        prefix = chain.prefix(slot)
         if not retarget:
             self.lat_signed_ns.append(t_signed - a.seen_ns)
-            self.recorder.opportunity({
-                "id": a.opportunity_id, "strategy": a.strategy, "type": "backrun",
-                "victim_tx_hash": "0x" + a.victim_hash.hex(), "pools": list(a.pools), "tokens": list(a.tokens),
-                "amount_in": a.amount_in, "profit_estimate": a.expected_profit_wei,
-                "confidence": 1.0 if a.exact else 0.9, "status": "executing",
-                "details": {"coinbase_bps": a.coinbase_bps, "target_block": a.target_block, **a.meta}})
-        # 1. simulate on the first relay that answers
-        sim = None
-        first = not retarget
-        for r in self.relays:
-            body, headers = r.encode("eth_callBundle", [{"txs": ["0x" + t.hex() for t in bundle],
-                                                         "blockNumber": hex(a.target_block),
-                                                         "stateBlockNumber": "latest"}])
-            t_wire = time.perf_counter_ns()
-            if first:
-                self.lat_callbundle_ns.append(t_wire - a.seen_ns)
-                first = False
-            try:
-                sim = await r.post(body, headers)
-                break
-            except RelayError:
-                st["relay_errors"] += 1
+        # 1. simulate (on top of our earlier bundles for this block) on the first relay that answers
+        sim = await self._simulate(a, prefix + bundle, measure=not retarget)
+        if not retarget:  # recorded once the first request is on the wire (off the measured hot path)
+            self._record_opportunity(a)
         if sim is None:
             st["sim_failed"] += 1
             self.recorder.outcome(a.opportunity_id, {"status": "failed"})
             return "no_simulation"
         st["simulated"] += 1
-        results = sim.get("results") or []
+        async with chain.cond:
+            await chain.cond.wait_for(lambda: chain.turn == ticket)
+        if self._chains.get(a.target_block) is not chain:  # a new head arrived meanwhile
+            st["stale_target"] += 1
+            self.recorder.outcome(a.opportunity_id, {"status": "failed"})
+            return "stale_target"
+        place = chain.place(a.victim_hash, pools)
+        if place is None:
+            return self._conflict(a, simulated=True)
+        if place[0] != slot:  # the chain grew while we simulated: re-sign for the real slot, simulate again
+            slot, alt = place
+            st["resigned"] += 1
+            raw = self.sign(a, chain.base + slot)
+            bundle = [a.victim_raw, raw]
+            prefix = chain.prefix(slot)
+            sim = await self._simulate(a, prefix + bundle, measure=False)
+            if sim is None:
+                st["sim_failed"] += 1
+                self.recorder.outcome(a.opportunity_id, {"status": "failed"})
+                return "no_simulation"
+        alt = place[1]
+        return await self._submit(a, sim, chain, slot, alt, pools, raw, bundle, prefix, head, retarget)
+
+    def _record_opportunity(self, a: BackrunBundle) -> None:
+        self.recorder.opportunity({
+            "id": a.opportunity_id, "strategy": a.strategy, "type": "backrun",
+            "victim_tx_hash": "0x" + a.victim_hash.hex(), "pools": list(a.pools), "tokens": list(a.tokens),
+            "amount_in": a.amount_in, "profit_estimate": a.expected_profit_wei,
+            "confidence": 1.0 if a.exact else 0.9, "status": "executing",
+            "details": {"coinbase_bps": a.coinbase_bps, "target_block": a.target_block, **a.meta}})
+
+    def _conflict(self, a: BackrunBundle, simulated: bool = False) -> str:
+        self.stats["chain_conflicts"] += 1
+        if simulated:
+            self.stats["chain_conflicts_simulated"] += 1
+        self.recorder.outcome(a.opportunity_id, {"status": "refused"})
+        return "conflict"
+
+    async def _submit(self, a: BackrunBundle, sim: Any, chain: _NonceChain, slot: int, alt: bool,
+                      pools: frozenset[str], raw: bytes, bundle: list[bytes], prefix: list[bytes], head: NewHead,
+                      retarget: bool) -> str:
+        st = self.stats
+        results = (sim.get("results") or []) if isinstance(sim, dict) else []
         failed = [x for x in results if x.get("error")]
-        if failed or len(results) != len(bundle):
+        if failed or len(results) != len(prefix) + len(bundle):
             st["sim_failed"] += 1
             self.recorder.outcome(a.opportunity_id, {"status": "refused"})
             return "sim_failed"
+        sim_profit = _returned_uint(results[-1].get("value"))
+        if sim_profit is not None and sim_profit != a.expected_profit_wei:
+            # execute() returns the profit it made: the chain would not give what the evaluator promised (e.g. a
+            # fee-on-transfer token in the victim's path); such a bundle is never sent, even when it pays more
+            st["sim_inexact"] += 1
+            self.recorder.outcome(a.opportunity_id, {"status": "refused"})
+            return "sim_inexact"
         gas_used = int(results[-1].get("gasUsed", a.gas_limit))
         gas_price = min(a.max_fee_per_gas, _next_base(head) + a.priority_fee_per_gas)
         coinbase = a.expected_profit_wei * a.coinbase_bps // 10_000
@@ -282,12 +426,14 @@ class BundleExecutor:
             st["sim_unprofitable"] += 1
             self.recorder.outcome(a.opportunity_id, {"status": "refused"})
             return "unprofitable"
+        nonce = chain.base + slot
+        tx_hash = "0x" + keccak(raw).hex()
         # 2. submit to every relay concurrently
         uid = str(uuidlib.UUID(bytes=keccak(a.opportunity_id.encode() + a.target_block.to_bytes(8, "big"))[:16]))
+        txs_hex = ["0x" + t.hex() for t in bundle]
         reqs = []
         for r in self.relays:
-            body, headers = r.encode("eth_sendBundle", [{"txs": ["0x" + t.hex() for t in bundle],
-                                                         "blockNumber": hex(a.target_block),
+            body, headers = r.encode("eth_sendBundle", [{"txs": txs_hex, "blockNumber": hex(a.target_block),
                                                          "replacementUuid": uid}])
             reqs.append((r, body, headers))
         t_send = time.perf_counter_ns()
@@ -308,13 +454,20 @@ class BundleExecutor:
             st["submissions"] += 1
             self.recorder.bundle(a.opportunity_id, {"target_block": a.target_block, "tx_hashes": [
                 "0x" + a.victim_hash.hex(), tx_hash], "relay": r.name, "bundle_hash": hashes[r.name],
-                "simulation": {"gas_used": gas_used, "coinbase_diff": sim.get("coinbaseDiff"), "net_wei": str(net)}})
+                "simulation": {"gas_used": gas_used, "coinbase_diff": sim.get("coinbaseDiff"), "net_wei": str(net),
+                               "nonce_slot": slot}})
         if not ok_relays:
             self.recorder.outcome(a.opportunity_id, {"status": "failed"})
             return "relays_unavailable"
         st["bundles_submitted"] += 1
-        self.inflight.setdefault(a.target_block, []).append(
-            InFlight(a, tx_hash, raw, nonce, uid, ok_relays, hashes, gas_used, coinbase))
+        rec = InFlight(a, tx_hash, raw, nonce, uid, ok_relays, hashes, gas_used, coinbase, txs=bundle, slot=slot,
+                       alternative=alt)
+        chain.take(slot, alt, rec, pools)
+        if alt:
+            st["alternative_bundles"] += 1
+        elif slot > 0:
+            st["chain_bundles"] += 1
+        self.inflight.setdefault(a.target_block, []).append(rec)
         self.recorder.outcome(a.opportunity_id, {"status": "submitted", "relay": ok_relays[0]})
         return "submitted"
 
@@ -322,6 +475,16 @@ class BundleExecutor:
         await self.node.aclose()
         for r in self.relays:
             await r.aclose()
+
+
+def _returned_uint(value: Any) -> int | None:
+    """The uint256 a simulated call returned (``eth_callBundle`` ``value``), or ``None`` if not given."""
+    if not isinstance(value, str) or not value.startswith("0x") or len(value) != 66:
+        return None
+    try:
+        return int(value, 16)
+    except ValueError:
+        return None
 
 
 def _next_base(head: NewHead) -> int:

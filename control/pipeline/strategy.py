@@ -58,8 +58,10 @@ def _validate(p: Mapping[str, Any]) -> dict[str, Any]:
             raise ValueError(f"{k} must be a non-negative integer, not {v!r}")
     if out["gas_limit"] < 50_000:
         raise ValueError(f"gas_limit must be >= 50000, not {out['gas_limit']}")
-    if not isinstance(out["weth"], str):
-        raise ValueError(f"weth must be an address string, not {out['weth']!r}")
+    w = out["weth"]
+    if not isinstance(w, str) or (w and not (len(w) == 42 and w[:2] in ("0x", "0X")
+                                             and all(c in "0123456789abcdefABCDEF" for c in w[2:]))):
+        raise ValueError(f"weth must be a 0x-prefixed 20-byte address string (or empty), not {w!r}")
     return out
 
 
@@ -71,9 +73,15 @@ class BackrunArbStrategy:
     def __init__(self, params: Mapping[str, Any] | None = None) -> None:
         self.params: dict[str, Any] = _validate(params or {})
         self.skipped: dict[str, int] = {}
+        self._weth = self._weth_of(self.params)
+
+    @staticmethod
+    def _weth_of(p: Mapping[str, Any]) -> bytes | None:
+        return bytes.fromhex(p["weth"][2:].lower()) if p["weth"] else None
 
     def set_params(self, params: Mapping[str, Any]) -> None:
-        self.params = _validate(params)
+        p = _validate(params)
+        self.params, self._weth = p, self._weth_of(p)
 
     async def sync_state(self) -> None:
         return None
@@ -87,7 +95,7 @@ class BackrunArbStrategy:
             return []
         p = self.params
         opp = event.opportunity
-        weth = bytes.fromhex(p["weth"][2:].lower()) if p["weth"] else None
+        weth = self._weth
         base = opp.tokens[0]
         if weth is not None and base != weth:
             return self._skip("profit not in WETH")
@@ -111,4 +119,5 @@ class BackrunArbStrategy:
             priority_fee_per_gas=p["priority_fee_wei"], gas_limit=p["gas_limit"],
             min_net_profit_wei=p["min_net_profit_wei"], seen_ns=event.seen_ns, strategy=self.name,
             pools=tuple("0x" + a.hex() for a in opp.pools), tokens=tuple("0x" + t.hex() for t in opp.tokens),
-            exact=bool(opp.exact), meta={"swap_function": event.swap_function, "engine_ns": event.engine_ns})]
+            exact=bool(opp.exact), meta={"swap_function": event.swap_function, "engine_ns": event.engine_ns},
+            footprint=tuple(dict.fromkeys((*event.victim_pools, *("0x" + a.hex() for a in opp.pools)))))]

@@ -45,6 +45,7 @@ class LoopConfig:
     store_url: str | None = None  # e.g. sqlite:///path.db → recorded through mevblade.control.storage
     max_eth: float = 8.0
     relay_timeout_s: float = 30.0  # generous: the local relay serialises simulations; a timeout would change the run
+    traffic: bool = True          # False: no generated user traffic (a ``send_txs`` hook brings its own)
 
 
 def percentiles(ns: list[int]) -> dict[str, float]:
@@ -143,7 +144,7 @@ async def run_loop(cfg: LoopConfig, progress: Callable[[int, dict[str, Any]], No
                 head0 = hexint(net.rpc.call("eth_blockNumber"))
                 await _wait(lambda: pipe.executor_head >= head0 and pipe.pending is not None
                             and pipe.pending.connected.is_set(), 30, "the pipeline to start")
-                per_block = max(1, round(cfg.rate * cfg.block_time_s))
+                per_block = max(1, round(cfg.rate * cfg.block_time_s)) if cfg.traffic else 0
                 sent = 0
                 reports = []
                 for b in range(cfg.blocks):
@@ -155,6 +156,8 @@ async def run_loop(cfg: LoopConfig, progress: Callable[[int, dict[str, Any]], No
                         sent += 1
                         if cfg.pace:
                             await asyncio.sleep(1 / cfg.rate)
+                    if "send_txs" in hooks:  # the hook's own transactions (their hashes), waited for like the rest
+                        batch += await hooks["send_txs"](b, pipe, net, relays)
                     await _wait(lambda: all(pipe.has_seen(h) for h in batch), 30, "pending transactions")
                     await pipe.wait_idle()
                     if "before_build" in hooks:
@@ -202,13 +205,21 @@ async def run_loop(cfg: LoopConfig, progress: Callable[[int, dict[str, Any]], No
         "bundles_simulated": stats["simulated"],
         "bundles_sim_failed": stats["sim_failed"],
         "bundles_unprofitable_skipped": stats["sim_unprofitable"],
+        "bundles_inexact_skipped": stats["sim_inexact"],
         "bundles_submitted": stats["bundles_submitted"],
         "bundles_included": stats["bundles_included"],
         "bundles_missed": stats["bundles_missed"],
         "bundles_reverted_included": stats["bundles_reverted_included"],
         "bundles_reorged_out": stats["bundles_reorged_out"],
+        "bundles_withdrawn": stats["bundles_withdrawn"],
         "duplicate_submissions": stats["duplicate_submissions"],
         "duplicates_prevented": stats["duplicates_prevented"],
+        "bundles_chained": stats["chain_bundles"],
+        "bundles_alternative": stats["alternative_bundles"],
+        "chain_conflicts": stats["chain_conflicts"],
+        "chain_conflicts_simulated": stats["chain_conflicts_simulated"],
+        "bundles_resigned": stats["resigned"],
+        "max_bundles_included_per_block": max((len(r.included) for r in reports), default=0),
         "realized_profit_wei": stats["realized_profit_wei"],
         "expected_profit_wei": stats["expected_profit_wei"],
         "realized_gross_wei": stats["realized_gross_wei"],

@@ -6,7 +6,9 @@ Block building (``build_block``) for target = head + 1:
 2. simulate every bundle aimed at the target alone on the head state and rank the valid ones by the value
    they pay the coinbase (priority fees + direct transfers), ties by arrival;
 3. greedily add bundles in that order, re-simulating each on top of the ones already taken; a bundle whose
-   transaction reverts (unless listed in ``revertingTxHashes``) or is rejected is left out whole;
+   transaction reverts (unless listed in ``revertingTxHashes``) or is rejected is left out whole; a bundle
+   the head state alone cannot run because the node would not include one of its transactions (a nonce that
+   follows another bundle's) is tried again on top of the bundles taken, in arrival order;
 4. the block is: the chosen bundles' transactions, atomically and in order, at the top; then the rest of the
    mempool (by sender, nonce). anvil runs with ``--order fifo``, so re-submitting in this order after
    ``anvil_dropAllTransactions`` and calling ``evm_mine`` produces exactly that block;
@@ -38,6 +40,7 @@ from mevblade.sim.devnet.rpc import RpcClient, RpcError, hexint
 __all__ = ["Bundle", "Builder", "BlockReport", "SimResult", "bundle_hash"]
 
 DEFAULT_COINBASE = "0x000000000000000000000000000000000000c0de"
+_NOT_INCLUDED = "not included by the node"
 
 
 def tx_hash(raw: bytes) -> str:
@@ -195,8 +198,12 @@ class Builder:
             self._sim_head_ts = hexint(self.sim.call("eth_getBlockByNumber", "latest", False)["timestamp"])
         return head
 
-    def _simulate(self, prefix: list[bytes], txs: list[bytes], reverting: frozenset[str] = frozenset()) -> SimResult:
-        """Run prefix + txs in one block on the head state (on the fork), then put the fork back."""
+    def _simulate(self, prefix: list[bytes], txs: list[bytes], reverting: frozenset[str] = frozenset(),
+                  values: bool = False) -> SimResult:
+        """Run prefix + txs in one block on the head state (on the fork), then put the fork back.
+
+        ``values``: also give each executed transaction's return data (``value``, as ``eth_callBundle``
+        does), read with ``debug_traceTransaction`` (callTracer, top call only)."""
         head = self._sync_fork()
         rpc = self.sim
         snap = rpc.call("evm_snapshot")
@@ -214,6 +221,13 @@ class Builder:
             base_fee = hexint(block.get("baseFeePerGas"))
             hashes = [tx_hash(r) for r in txs]
             receipts = rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
+            outputs: dict[str, str] = {}
+            if values:
+                done = [h for h, rc in zip(hashes, receipts, strict=True) if rc is not None]
+                traces = rpc.batch([("debug_traceTransaction", [h, {"tracer": "callTracer",
+                                                                     "tracerConfig": {"onlyTopCall": True}}])
+                                    for h in done]) if done else []
+                outputs = {h: (t or {}).get("output") or "0x" for h, t in zip(done, traces, strict=True)}
             cb1 = self._balance(self.coinbase)
             if cb0 is None:
                 cb0 = cb1  # prefix runs: the value was measured alone before
@@ -221,7 +235,7 @@ class Builder:
             for h, rc in zip(hashes, receipts, strict=True):
                 item: dict[str, Any] = {"txHash": h}
                 if rc is None:
-                    err = refused.get(h, "not included by the node")
+                    err = refused.get(h, _NOT_INCLUDED)
                     item["error"] = err
                     if h not in reverting and ok:
                         ok, reason = False, f"tx {h} rejected: {err}"
@@ -231,7 +245,7 @@ class Builder:
                     gas_fees += fees
                     total_gas += used
                     item.update({"fromAddress": rc["from"], "toAddress": rc.get("to"), "gasUsed": used,
-                                 "gasPrice": str(price), "gasFees": str(fees), "value": "0x"})
+                                 "gasPrice": str(price), "gasFees": str(fees), "value": outputs.get(h, "0x")})
                     if hexint(rc["status"]) != 1:
                         item["error"] = "execution reverted"
                         item["revert"] = "execution reverted"
@@ -246,7 +260,7 @@ class Builder:
     def call_bundle(self, txs: list[bytes], reverting: frozenset[str] = frozenset()) -> SimResult:
         """Simulate on the current head state."""
         with self._lock:
-            return self._simulate([], txs, reverting)
+            return self._simulate([], txs, reverting, values=True)
 
     def build_block(self) -> BlockReport:
         with self._lock:
@@ -261,12 +275,15 @@ class Builder:
             cands = [b for b in self.bundles.values() if b.status == "pending" and b.block <= target <= b.max_block]
             ts_next = self.next_timestamp()
             valued: list[Bundle] = []
+            deferred: list[Bundle] = []
             for b in cands:
                 if (b.min_timestamp and ts_next < b.min_timestamp) or (b.max_timestamp and ts_next > b.max_timestamp):
                     rejected[b.hash] = "outside [minTimestamp, maxTimestamp]"
                     continue
                 sim = self._simulate([], b.txs, b.reverting)
                 if not sim.ok:
+                    if _NOT_INCLUDED in sim.reason:  # e.g. a nonce that follows another bundle's: try it later
+                        deferred.append(b)
                     rejected[b.hash] = f"simulation failed: {sim.reason}"
                     continue
                 b.value_wei = sim.coinbase_diff
@@ -287,6 +304,25 @@ class Builder:
                 chosen.append(b)
                 prefix += b.txs
                 taken |= set(b.tx_hashes)
+            # bundles the head state alone could not run (a transaction the node would not include: typically
+            # a nonce that follows another bundle's, as a searcher's consecutive bundles for one block do) get
+            # their chance on top of the bundles taken, in arrival order, until no more fit
+            progress = True
+            while deferred and progress:
+                progress = False
+                for b in sorted(deferred, key=lambda x: x.seq):
+                    if taken & set(b.tx_hashes):
+                        rejected[b.hash] = "shares a transaction with a bundle taken before it"
+                        deferred.remove(b)
+                        continue
+                    sim = self._simulate(prefix, b.txs, b.reverting)
+                    if sim.ok:
+                        rejected.pop(b.hash, None)
+                        deferred.remove(b)
+                        chosen.append(b)
+                        prefix += b.txs
+                        taken |= set(b.tx_hashes)
+                        progress = True
             public = [r for r in pool if tx_hash(r) not in taken]
             self.rpc.call("anvil_dropAllTransactions")
             self._send_all(prefix)
