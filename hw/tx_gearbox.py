@@ -48,7 +48,8 @@ class TxGearbox(wiring.Component):
     Latency: a beat accepted in cycle *t* is visible in ``window`` in cycle *t + 1*.
     Throughput: one beat per cycle while the parser takes 8 bytes per cycle.
     Back-pressure: ``i.ready`` is a function of registered state only (plus ``i.last``).
-    Resources: a 32-byte shift register with an 11-way byte shifter.
+    Resources: a 32-byte shift register: the beat is placed at the fill level (a register),
+    then one 11-way byte shifter by ``consume`` (the only late input).
     """
 
     i: In(stream.Signature(InputBeat))
@@ -87,20 +88,27 @@ class TxGearbox(wiring.Component):
         base = Signal(range(BUF_BYTES + 1))  # where the new beat lands after the shift
         m.d.comb += base.eq(count - c)
 
+        # Two steps, so that the late ``consume`` only drives the last one: the beat is first
+        # put behind the held bytes (at ``count``, a register), then everything shifts by
+        # ``consume`` (one 11-way multiplexer per byte).
         in_bytes = [self.i.payload.data[8 * k: 8 * k + 8] for k in range(BEAT_BYTES)]
+        ext = []
+        for j in range(BUF_BYTES):
+            e = Signal(8, name=f"ext{j}")
+            m.d.comb += e.eq(buf[j])
+            with m.If(accept):
+                with m.Switch(count):
+                    for n in range(max(0, j - BEAT_BYTES + 1), min(j, BUF_BYTES - BEAT_BYTES) + 1):
+                        with m.Case(n):
+                            m.d.comb += e.eq(in_bytes[j - n])
+            ext.append(e)
         for k in range(BUF_BYTES):
             shifted = Signal(8, name=f"shifted{k}")
             with m.Switch(c):
                 for s in range(MAX_CONSUME + 1):
                     with m.Case(s):
-                        m.d.comb += shifted.eq(buf[k + s] if k + s < BUF_BYTES else 0)
-            incoming = Signal(8, name=f"incoming{k}")
-            lane_hit = Signal(name=f"lane_hit{k}")
-            with m.Switch(base):
-                for b in range(max(0, k - BEAT_BYTES + 1), min(k, BUF_BYTES - BEAT_BYTES) + 1):
-                    with m.Case(b):
-                        m.d.comb += [incoming.eq(in_bytes[k - b]), lane_hit.eq(1)]
-            m.d.sync += buf[k].eq(Mux(accept & lane_hit, incoming, shifted))
+                        m.d.comb += shifted.eq(ext[k + s] if k + s < BUF_BYTES else 0)
+            m.d.sync += buf[k].eq(shifted)
 
         with m.If(accept):
             m.d.sync += count.eq(base + n_in_expr)

@@ -1,7 +1,7 @@
 """Streaming RLP / EIP-2718 transaction parser: one header record per packet."""
 
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -16,6 +16,8 @@ from mevblade.hw.tx_grammar import (
 __all__ = ["TxParser"]
 
 E = ErrorCode
+#: whole-value checks of phase A made one cycle late (wide compares)
+LATE_FIELDS = (F.NONCE, F.MAXFEE, F.V, F.Y, F.R, F.S)
 #: list nesting the grammar allows: outer / wrapper, tx, access list, entry, keys
 MAX_DEPTH = 6
 #: byte offsets carry one bit more than POS_BITS (a list end may lie past MAX_TX_BYTES)
@@ -143,34 +145,45 @@ class TxParser(wiring.Component):
                 m.d.comb += [err.eq(1), code.eq(E.BAD_BLOB_HASH)]
             return err, code
 
-        def complete_error(fsig, val, big, prio):
-            """(error, code) of the checks on a whole value (its last byte)."""
+        def complete_error(fsig, val, big, prio, fields=None):
+            """(error, code) of the checks on a whole value (its last byte); only ``fields`` if given."""
             err = Signal()
             code = Signal(TxError)
+
+            def case(f):
+                return fields is None or f in fields
+
             with m.Switch(fsig):
-                with m.Case(F.NONCE):
-                    with m.If(val == 0xFFFF_FFFF_FFFF_FFFF):
-                        m.d.comb += [err.eq(1), code.eq(E.INT_OUT_OF_RANGE)]
-                with m.Case(F.MAXFEE):
-                    with m.If(prio > val):
-                        m.d.comb += [err.eq(1), code.eq(E.PRIORITY_FEE_ABOVE_MAX)]
-                with m.Case(F.V):
-                    with m.If((val != 27) & (val != 28) & (val < 37)):
-                        m.d.comb += [err.eq(1), code.eq(E.BAD_V)]
-                with m.Case(F.Y):
-                    with m.If(val > 1):
-                        m.d.comb += [err.eq(1), code.eq(E.BAD_Y_PARITY)]
-                with m.Case(F.R):
-                    with m.If((val == 0) | (val >= SECP256K1_N)):
-                        m.d.comb += [err.eq(1), code.eq(E.BAD_R)]
-                with m.Case(F.S):
-                    with m.If((val == 0) | (val >= SECP256K1_N)):
-                        m.d.comb += [err.eq(1), code.eq(E.BAD_S)]
-                    with m.Elif(val > SECP256K1_N // 2):
-                        m.d.comb += [err.eq(1), code.eq(E.HIGH_S)]
-                with m.Case(F.VERSION):
-                    with m.If(big | (val != 1)):
-                        m.d.comb += [err.eq(1), code.eq(E.BAD_SIDECAR)]
+                if case(F.NONCE):
+                    with m.Case(F.NONCE):
+                        with m.If(val == 0xFFFF_FFFF_FFFF_FFFF):
+                            m.d.comb += [err.eq(1), code.eq(E.INT_OUT_OF_RANGE)]
+                if case(F.MAXFEE):
+                    with m.Case(F.MAXFEE):
+                        with m.If(prio > val):
+                            m.d.comb += [err.eq(1), code.eq(E.PRIORITY_FEE_ABOVE_MAX)]
+                if case(F.V):
+                    with m.Case(F.V):
+                        with m.If((val != 27) & (val != 28) & (val < 37)):
+                            m.d.comb += [err.eq(1), code.eq(E.BAD_V)]
+                if case(F.Y):
+                    with m.Case(F.Y):
+                        with m.If(val > 1):
+                            m.d.comb += [err.eq(1), code.eq(E.BAD_Y_PARITY)]
+                if case(F.R):
+                    with m.Case(F.R):
+                        with m.If((val == 0) | (val >= SECP256K1_N)):
+                            m.d.comb += [err.eq(1), code.eq(E.BAD_R)]
+                if case(F.S):
+                    with m.Case(F.S):
+                        with m.If((val == 0) | (val >= SECP256K1_N)):
+                            m.d.comb += [err.eq(1), code.eq(E.BAD_S)]
+                        with m.Elif(val > SECP256K1_N // 2):
+                            m.d.comb += [err.eq(1), code.eq(E.HIGH_S)]
+                if case(F.VERSION):
+                    with m.Case(F.VERSION):
+                        with m.If(big | (val != 1)):
+                            m.d.comb += [err.eq(1), code.eq(E.BAD_SIDECAR)]
             return err, code
 
         def commit(fsig, val):
@@ -224,7 +237,17 @@ class TxParser(wiring.Component):
         a_fb_err, a_fb_code = first_byte_error(cur_f, W[0], cur_wrapped)
         a_trunc = Signal()
         m.d.comb += a_trunc.eq(at_end & (avail < t))
-        a_cmp_err, a_cmp_code = complete_error(cur_f, val_a, cur_big, rec.max_priority_fee_per_gas)
+        # whole-value checks of a value completed here: the cheap one now, the wide ones (256-bit
+        # compares) one cycle later on a registered copy ("late check", see the sequencing)
+        a_cmp_err, a_cmp_code = complete_error(cur_f, val_a, cur_big, rec.max_priority_fee_per_gas,
+                                               fields=(F.VERSION,))
+        late_armed = Signal()
+        late_f = Signal(range(len(F)))
+        late_val = Signal(256)
+        m.d.sync += [late_armed.eq(0), late_f.eq(cur_f), late_val.eq(val_a)]
+        late_err, late_code = complete_error(late_f, late_val, 0, rec.max_priority_fee_per_gas, fields=LATE_FIELDS)
+        late_fail = Signal()
+        m.d.comb += late_fail.eq(late_armed & late_err)
         a_err = Signal()
         a_code = Signal(TxError)
         with m.If(a_active):
@@ -246,46 +269,75 @@ class TxParser(wiring.Component):
         m.d.comb += p.eq(pos + o)
         n_end = Signal(END_BITS)  # input length, meaningful with at_end
         m.d.comb += n_end.eq(pos + avail)
+        # distance from the pointer to the end of the enclosing list, from registers only (so the
+        # close test below does not wait for the adder of p)
+        rel_top = Signal(signed(END_BITS + 2))
+        m.d.comb += rel_top.eq(top_end - pos)
         at_close = Signal()
-        m.d.comb += at_close.eq((depth != 0) & (p == top_end))
+        m.d.comb += at_close.eq((depth != 0) & (rel_top == o))
         has_byte = Signal()
         m.d.comb += has_byte.eq(avail > o)
 
-        # header decode at o
-        b = Signal(8)
-        m.d.comb += b.eq(Wa[o])
-        single = Signal()
-        is_list = Signal()
-        is_long = Signal()
-        ll = Signal(4)
-        m.d.comb += [
-            single.eq(b < 0x80),
-            is_list.eq(b >= 0xC0),
-            is_long.eq(((b >= 0xB8) & (b < 0xC0)) | (b >= 0xF8)),
-            ll.eq(b[:3] + 1),
-        ]
-        L1, L2, L3 = (Signal(8, name=f"len_byte{k}") for k in (1, 2, 3))
-        m.d.comb += [L1.eq(Wa[o + 1]), L2.eq(Wa[o + 2]), L3.eq(Wa[o + 3])]
+        # header decode at o: decoded at every lane 0..7 in parallel straight from the window,
+        # then selected by o (the select is the only part that waits for o)
+        lanes = []
+        for k in range(BEAT_BYTES):
+            bk = W[k]
+            ln_k = Signal(POS_BITS, name=f"ln_l{k}")
+            h_k = Signal(4, name=f"h_l{k}")
+            ll_k = Signal(4, name=f"ll_l{k}")
+            single_k, list_k, long_k = (Signal(name=f"{nm}_l{k}") for nm in ("single", "list", "long"))
+            m.d.comb += [
+                single_k.eq(bk < 0x80),
+                list_k.eq(bk >= 0xC0),
+                long_k.eq(((bk >= 0xB8) & (bk < 0xC0)) | (bk >= 0xF8)),
+                ll_k.eq(bk[:3] + 1),
+            ]
+            long_len_k = Signal(POS_BITS, name=f"long_len_l{k}")
+            with m.Switch(bk[:3]):
+                with m.Case(0):
+                    m.d.comb += long_len_k.eq(W[k + 1])
+                with m.Case(1):
+                    m.d.comb += long_len_k.eq(Cat(W[k + 2], W[k + 1]))
+                with m.Default():
+                    m.d.comb += long_len_k.eq(Cat(W[k + 3], W[k + 2], W[k + 1]))
+            with m.If(single_k):
+                m.d.comb += [h_k.eq(0), ln_k.eq(1)]
+            with m.Elif(long_k):
+                m.d.comb += [h_k.eq(bk[:3] + 2), ln_k.eq(long_len_k)]
+            with m.Else():
+                m.d.comb += [h_k.eq(1), ln_k.eq(bk[:6])]
+            oh_k = Signal(5, name=f"oh_l{k}")
+            m.d.comb += oh_k.eq(k + h_k)
+            n_k = Signal(4, name=f"n_l{k}")
+            room_k = Signal(4, name=f"room_l{k}")
+            m.d.comb += [
+                room_k.eq(Mux(oh_k <= BEAT_BYTES, BEAT_BYTES - oh_k, 0)),
+                n_k.eq(Mux(ln_k < room_k, ln_k, room_k)),
+            ]
+            o2_k = Signal(5, name=f"o2_l{k}")
+            m.d.comb += o2_k.eq(oh_k + Mux(list_k, 0, n_k))
+            lanes.append({"single": single_k, "is_list": list_k, "is_long": long_k, "ll": ll_k,
+                          "h": h_k, "ln": ln_k, "oh": oh_k, "n": n_k, "o2": o2_k,
+                          "L1": W[k + 1], "b": bk})
+
+        def sel(key, shape):
+            out = Signal(shape, name=f"{key}_at_o")
+            m.d.comb += out.eq(Array(lane[key] for lane in lanes)[o])
+            return out
+
+        b = sel("b", 8)
+        single = sel("single", 1)
+        is_list = sel("is_list", 1)
+        is_long = sel("is_long", 1)
+        ll = sel("ll", 4)
+        L1 = sel("L1", 8)
+        h = sel("h", 4)
+        ln = sel("ln", POS_BITS)
+        oh = sel("oh", 5)
+        n = sel("n", 4)
         huge = Signal()
         m.d.comb += huge.eq(is_long & (ll >= 4))
-        long_len = Signal(POS_BITS)
-        with m.Switch(ll):
-            with m.Case(1):
-                m.d.comb += long_len.eq(L1)
-            with m.Case(2):
-                m.d.comb += long_len.eq(Cat(L2, L1))
-            with m.Default():
-                m.d.comb += long_len.eq(Cat(L3, L2, L1))
-        h = Signal(4)
-        ln = Signal(POS_BITS)
-        with m.If(single):
-            m.d.comb += [h.eq(0), ln.eq(1)]
-        with m.Elif(is_long):
-            m.d.comb += [h.eq(ll + 1), ln.eq(long_len)]
-        with m.Else():
-            m.d.comb += [h.eq(1), ln.eq(b[:6])]
-        oh = Signal(5)
-        m.d.comb += oh.eq(o + h)
         item_end = Signal(END_BITS + 1)
         m.d.comb += item_end.eq(p + h + ln)
         wrapped = Signal()
@@ -358,8 +410,6 @@ class TxParser(wiring.Component):
         # the phase-B byte window after the header, and how much of the content fits this cycle
         n_room = Signal(4)
         m.d.comb += n_room.eq(Mux(oh <= BEAT_BYTES, BEAT_BYTES - oh, 0))
-        n = Signal(4)
-        m.d.comb += n.eq(Mux(ln < n_room, ln, n_room))
         S = [Signal(8, name=f"s{j}") for j in range(BEAT_BYTES)]
         for j in range(BEAT_BYTES):
             m.d.comb += S[j].eq(Wa[(oh + j)[:4]])
@@ -488,7 +538,7 @@ class TxParser(wiring.Component):
                 m.d.comb += [b_err.eq(1), b_code.eq(E.OVERRUNS_PARENT)]
             with m.Elif(is_long & trunc_more):
                 m.d.comb += [b_err.eq(1), b_code.eq(E.TRUNCATED)]
-            with m.Elif(is_long & ~huge & (long_len < 56)):
+            with m.Elif(is_long & ~huge & (ln < 56)):
                 m.d.comb += [b_err.eq(1), b_code.eq(E.NON_CANONICAL_SIZE)]
             # -- the item must fit in its parent
             with m.Elif((depth != 0) & (huge | (item_end > top_end))):
@@ -525,57 +575,118 @@ class TxParser(wiring.Component):
         # integer that also ends inside them is taken in the same cycle — but only when
         # it is certainly valid; anything else (any possible error, a list close, a long
         # or wide item, a cross-field check) is left to the next cycle's full checks.
-        o2 = Signal(5)
-        m.d.comb += o2.eq(oh + Mux(is_list, 0, n))
-        b2 = Signal(8)
-        m.d.comb += b2.eq(Wa[o2[:4]])
-        single2 = Signal()
-        short2 = Signal()
-        m.d.comb += [single2.eq(b2 < 0x80), short2.eq((b2 >= 0x80) & (b2 < 0xB8))]
-        h2 = Signal(1)
-        len2 = Signal(6)
-        m.d.comb += [h2.eq(~single2), len2.eq(Mux(single2, 1, b2[:6]))]
-        oe2 = Signal(7)
-        m.d.comb += oe2.eq(o2 + h2 + len2)
         # after the outermost list header (first cycle of a packet) the next item is the
         # first tx field: chain_id when typed, nonce when legacy
         fld2 = Signal(range(len(F)))
         m.d.comb += fld2.eq(Mux(fld == F.OUTER, Mux(typed, F.CHAIN_ID, F.NONCE), field_of(top_cnt + 1, 0, "fld2_in")))
-        end2 = Signal(END_BITS)  # end of the list the second item sits in
-        m.d.comb += end2.eq(Mux(fld == F.OUTER, Mux(huge, HUGE_END, item_end), top_end))
-        fb2 = Signal(8)
-        m.d.comb += fb2.eq(Mux(single2, b2, Wa[(o2 + 1)[:4]]))
-        S2 = [Signal(8, name=f"s2_{j}") for j in range(BEAT_BYTES - 1)]
-        for j in range(BEAT_BYTES - 1):
-            m.d.comb += S2[j].eq(Wa[(o2 + h2 + j)[:4]])
+        # The second item can only start at 0..7: decode it there in parallel (from the window
+        # and registers only); the header of phase B then just selects one position.
+        pos2 = []
+        for j in range(BEAT_BYTES):
+            bj = W[j]
+            single_j, short_j = Signal(name=f"single2_p{j}"), Signal(name=f"short2_p{j}")
+            m.d.comb += [single_j.eq(bj < 0x80), short_j.eq((bj >= 0x80) & (bj < 0xB8))]
+            len_j = Signal(6, name=f"len2_p{j}")
+            m.d.comb += len_j.eq(Mux(single_j, 1, bj[:6]))
+            oe_j = Signal(7, name=f"oe2_p{j}")
+            m.d.comb += oe_j.eq(j + ~single_j + len_j)
+            fb_j = Signal(8, name=f"fb2_p{j}")
+            m.d.comb += fb_j.eq(Mux(single_j, bj, W[j + 1]))
+            val_j = Signal(56, name=f"val2_p{j}")
+            with m.If(single_j):
+                m.d.comb += val_j.eq(bj)
+            with m.Else():
+                with m.Switch(bj[:3]):
+                    for k in range(BEAT_BYTES):
+                        with m.Case(k):
+                            m.d.comb += val_j.eq(Cat(*[W[j + 1 + i] for i in reversed(range(k))]))
+            fast_j = Signal(name=f"fast2_p{j}")
+            with m.Switch(fld2):
+                for f in (F.CHAIN_ID, F.NONCE, F.GAS_PRICE, F.PRIO, F.GAS, F.VALUE, F.BLOBFEE,
+                          F.A_CHAIN, F.A_NONCE, F.A_Y, F.A_R, F.A_S):
+                    with m.Case(f):
+                        m.d.comb += fast_j.eq(len_j <= INT_WIDTH[f])
+                with m.Case(F.Y):
+                    m.d.comb += fast_j.eq((len_j <= 1) & (val_j <= 1))
+            ok_j = Signal(name=f"ok2_p{j}")
+            m.d.comb += ok_j.eq((single_j | short_j) & (oe_j <= BEAT_BYTES) & (avail >= oe_j) & fast_j
+                                & ((len_j == 0) | ((fb_j != 0) & ~((bj == 0x81) & (fb_j < 0x80)))))
+            rel_ok_j = Signal(name=f"relok2_p{j}")
+            m.d.comb += rel_ok_j.eq((rel_top != j) & (rel_top >= oe_j))
+            pos2.append({"oe2": oe_j, "val2": val_j, "ok": ok_j, "rel_ok": rel_ok_j})
+
+        # per lane of phase B: does the second item fit, and how many bytes the cycle takes
+        fld_l = field_of(top_cnt, 1, "fld_list")
+        fld_s = field_of(top_cnt, 0, "fld_string")
+        for k, lane in enumerate(lanes):
+            at2 = lane["o2"][:3]
+            fld_k = Mux(lane["is_list"], fld_l, fld_s)
+            oe2_k = Signal(7, name=f"oe2_l{k}")
+            m.d.comb += oe2_k.eq(Array(q["oe2"] for q in pos2)[at2])
+            # the outermost list: a long form is >= 56 bytes when valid (anything else is an
+            # error, where the amount taken does not matter); a short one ends at oh + ln
+            out_end = Signal(7, name=f"out_end_l{k}")
+            m.d.comb += out_end.eq(lane["oh"] + lane["b"][:6])
+            rel_ok_k = Mux(fld_k == F.OUTER,
+                           lane["is_long"] | ((out_end != lane["o2"]) & (out_end >= oe2_k)),
+                           Array(q["rel_ok"] for q in pos2)[at2])
+            take_k = Signal(name=f"c_take_l{k}")
+            m.d.comb += take_k.eq(
+                ((~lane["is_list"] & (lane["n"] == lane["ln"]))
+                 | (lane["is_list"] & (lane["ln"] == 0) & is_f(fld_k, *LEAF_WHEN_EMPTY))
+                 | (fld_k == F.OUTER))
+                & (lane["o2"] < BEAT_BYTES) & Array(q["ok"] for q in pos2)[at2] & rel_ok_k)
+            amount_k = Signal(5, name=f"amount_l{k}")
+            m.d.comb += amount_k.eq(Mux(take_k, oe2_k, lane["o2"]))
+            lane.update(c_take=take_k, amount=amount_k, oe2=oe2_k, defer=lane["oh"] > BEAT_BYTES)
+
+        o2 = sel("o2", 5)
+        oe2 = sel("oe2", 7)
+        c_take = sel("c_take", 1)
+        amount_hdr = sel("amount", 5)
+        defer_at_o = sel("defer", 1)
         val2 = Signal(56)
-        with m.Switch(len2):
-            for k in range(BEAT_BYTES):
-                with m.Case(k):
-                    m.d.comb += val2.eq(Cat(*[S2[j] for j in reversed(range(k))]))
-        fast_ok = Signal()
-        with m.Switch(fld2):
-            for f in (F.CHAIN_ID, F.NONCE, F.GAS_PRICE, F.PRIO, F.GAS, F.VALUE, F.BLOBFEE,
-                      F.A_CHAIN, F.A_NONCE, F.A_Y, F.A_R, F.A_S):
-                with m.Case(f):
-                    m.d.comb += fast_ok.eq(len2 <= INT_WIDTH[f])
-            with m.Case(F.Y):
-                m.d.comb += fast_ok.eq((len2 <= 1) & (val2 <= 1))
-        c_take = Signal()
-        m.d.comb += c_take.eq(
-            (b_complete | (is_list & (ln == 0) & is_f(fld, *LEAF_WHEN_EMPTY)) | (fld == F.OUTER))
-            & (o2 < BEAT_BYTES) & (single2 | short2) & (oe2 <= BEAT_BYTES) & (avail >= oe2)
-            & (pos + o2 != end2) & (pos + oe2 <= end2)
-            & fast_ok
-            & ((len2 == 0) | ((fb2 != 0) & ~((b2 == 0x81) & (fb2 < 0x80))))
-        )
+        m.d.comb += val2.eq(Array(q["val2"] for q in pos2)[o2[:3]])
+
+        # ------------------------------------------------------------ what this cycle does, errors aside
+        # The pointer moves as if the packet were valid; an error found in this cycle only
+        # goes to the record and the state (the rest of the packet is skipped), so the long
+        # priority chain of the checks is off the consume → gearbox path. What the pointer
+        # takes on an error does not matter (the skip drops the packet to its end), as long
+        # as it stays inside the packet: the amount is clamped to ``avail`` at the end.
+        opt_defer = Signal()
+        m.d.comb += opt_defer.eq(~start & (o != 0) & defer_at_o)
+        opt_done = Signal()    # the outermost list closes here and nothing follows it
+        opt_close = Signal()
+        opt_header = Signal()
+        with m.If(b_active & ~(start & start_empty)):
+            with m.If(at_close):
+                m.d.comb += [opt_done.eq((depth == 1) & ~trailing), opt_close.eq(~((depth == 1) & ~trailing))]
+            with m.Elif(~opt_defer):
+                m.d.comb += opt_header.eq(1)
+        amount = Signal(range(MAX_CONSUME + 1))
+        with m.If(~b_active):
+            m.d.comb += amount.eq(BEAT_BYTES)
+        with m.Elif(opt_header):
+            m.d.comb += amount.eq(amount_hdr)
+        with m.Else():
+            m.d.comb += amount.eq(o)
+        taken = Signal(range(MAX_CONSUME + 1))
+        m.d.comb += taken.eq(Mux(at_end & (amount > avail), avail, amount))
+        err = Signal()
+        code = Signal(TxError)
+        with m.If(a_err):
+            m.d.comb += [err.eq(1), code.eq(a_code)]
+        with m.Elif(b_active & b_err):
+            m.d.comb += [err.eq(1), code.eq(b_code)]
 
         # ------------------------------------------------------------ calldata chunk of this cycle
+        # (on a rejected packet the chunks may carry bytes past the error: they are ignored)
         cd_a = Signal()
         cd_b = Signal()
         m.d.comb += [
-            cd_a.eq(a_active & (cur_f == F.DATA) & ~a_err & ~(b_active & b_err)),
-            cd_b.eq(b_active & ~a_err & b_header & (fld == F.DATA) & (n != 0)),
+            cd_a.eq(a_active & (cur_f == F.DATA)),
+            cd_b.eq(opt_header & ~is_list & (fld == F.DATA) & (n != 0)),
         ]
         chunk_valid = Signal()
         m.d.comb += chunk_valid.eq((state == _State.PARSE) & go & (cd_a | cd_b))
@@ -590,6 +701,16 @@ class TxParser(wiring.Component):
         with m.If(copy_now):
             m.d.sync += [out_rec.eq(rec), out_valid.eq(1), rec.eq(0), pending.eq(0)]
 
+        # A late check that fails overrides whatever the cycle after it found (its byte comes
+        # first), except TOO_LARGE; it also reaches a record that was finished meanwhile.
+        with m.If(late_fail & (rec.error.as_value() != E.TOO_LARGE)):
+            with m.If(~pending):
+                m.d.sync += [rec.error.eq(late_code), state.eq(_State.SKIP), start.eq(0)]
+            with m.Elif(copy_now):
+                m.d.sync += out_rec.error.eq(late_code)
+            with m.Else():
+                m.d.sync += rec.error.eq(late_code)
+
         fire = Signal()
         m.d.comb += fire.eq((state == _State.PARSE) & go & (~pending | copy_now)
                             & (~chunk_valid | self.o_calldata.ready))
@@ -603,10 +724,11 @@ class TxParser(wiring.Component):
                 m.d.comb += [self.o_calldata.payload.data.eq(Cat(*S)),
                              self.o_calldata.payload.n.eq(n)]
 
-        def finish(consumed):
+        def finish(consumed, comb=True):
             """The packet is over: record its size, release the gearbox, reset for the next."""
             size = pos + consumed
-            m.d.comb += [self.consume.eq(consumed), self.release.eq(1)]
+            if comb:
+                m.d.comb += [self.consume.eq(consumed), self.release.eq(1)]
             m.d.sync += [
                 rec.size.eq(Mux(pos[POS_BITS], pos, size)),
                 state.eq(_State.PARSE), pending.eq(1),
@@ -615,44 +737,42 @@ class TxParser(wiring.Component):
             with m.If(pos[POS_BITS] | (size > MAX_TX_BYTES)):
                 m.d.sync += rec.error.eq(E.TOO_LARGE)
 
-        def advance(consumed):
-            m.d.comb += self.consume.eq(consumed)
+        def advance(consumed, comb=True):
+            if comb:
+                m.d.comb += self.consume.eq(consumed)
             with m.If(~pos[POS_BITS]):
                 m.d.sync += pos.eq(pos + consumed)
 
         with m.Switch(state):
             with m.Case(_State.PARSE):
                 with m.If(fire):
-                    with m.If(a_err):
-                        m.d.sync += [rec.error.eq(a_code), state.eq(_State.SKIP)]
-                    with m.Elif(b_err):
-                        m.d.sync += [rec.error.eq(b_code), state.eq(_State.SKIP), start.eq(0)]
-                    with m.Elif(start & start_empty):
+                    with m.If(start & start_empty):
                         m.d.sync += rec.error.eq(E.EMPTY)
                         finish(0)
                     with m.Else():
+                        # the pointer: independent of the checks (see "errors aside" above)
+                        m.d.comb += [self.consume.eq(taken), self.release.eq(opt_done)]
+                        with m.If(~opt_done):
+                            advance(taken, comb=False)
+                        # the updates go ahead whatever the checks say: after an error only the
+                        # error code and the size are meaningful, and the skip that follows
+                        # never reads the rest (a new packet starts from reset values)
                         # phase A
                         with m.If(a_active):
                             with m.If(a_complete):
                                 commit(cur_f, val_a)
-                                m.d.sync += rem.eq(0)
+                                m.d.sync += [rem.eq(0), late_armed.eq(~a_err & is_f(cur_f, *LATE_FIELDS))]
                             with m.Else():
                                 m.d.sync += [rem.eq(rem - BEAT_BYTES), acc.eq(val_a), cur_first.eq(0)]
                         # phase B
-                        with m.If(b_done):
-                            finish(o)
-                        with m.Elif(~b_active):
-                            advance(BEAT_BYTES)
-                        with m.Elif(b_close | b_defer):
-                            advance(o)
-                            with m.If(b_close):
-                                m.d.sync += [
-                                    depth.eq(depth - 1),
-                                    top_ctx.eq(stk_ctx[depth - 1]),
-                                    top_end.eq(stk_end[depth - 1]),
-                                    top_cnt.eq(stk_cnt[depth - 1]),
-                                ]
-                        with m.Elif(b_header):
+                        with m.If(opt_close):
+                            m.d.sync += [
+                                depth.eq(depth - 1),
+                                top_ctx.eq(stk_ctx[depth - 1]),
+                                top_end.eq(stk_end[depth - 1]),
+                                top_cnt.eq(stk_cnt[depth - 1]),
+                            ]
+                        with m.Elif(opt_header):
                             m.d.sync += start.eq(0)
                             self._header_updates(m, fld, is_list, ln, h, n, p, item_end, huge, wrapped,
                                                  val_b, b_complete, commit, rem, acc, cur_f, cur_first,
@@ -663,11 +783,10 @@ class TxParser(wiring.Component):
                                 commit(fld2, val2)
                                 with m.If(fld2 == F.Y):
                                     m.d.sync += rec.sig_offset.eq(pos + o2)
-                                advance(oe2)
-                            with m.Elif(is_list):
-                                advance(oh)
-                            with m.Else():
-                                advance(oh + n)
+                        with m.If(err & ~late_fail):
+                            m.d.sync += [rec.error.eq(code), state.eq(_State.SKIP), start.eq(0)]
+                        with m.If(opt_done):
+                            finish(taken, comb=False)
 
             with m.Case(_State.SKIP):
                 with m.If(at_end & (avail <= BEAT_BYTES)):

@@ -851,7 +851,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .pool_data_5_cur(pool_data_5_value),
     .pool_data_6_cur(pool_data_6_value),
     .pool_data_7_cur(pool_data_7_value),
-    .\port$14555$0 (host_rd_data),
+    .\port$15342$0 (host_rd_data),
     .records_rd(records_value),
     .router_cfg_valid(router_cfg_valid),
     .router_cfg_weth_valid(router_cfg_weth_valid),
@@ -908,15 +908,15 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .host_error(status_pool_error),
     .host_pending(status_pool_busy),
     .host_rd_data(host_rd_data),
-    .\port$14706$0 (pool_addr_index),
-    .\port$14708$0 (pool_data_0_value),
-    .\port$14710$0 (pool_data_1_value),
-    .\port$14712$0 (pool_data_2_value),
-    .\port$14714$0 (pool_data_3_value),
-    .\port$14716$0 (pool_data_4_value),
-    .\port$14718$0 (pool_data_5_value),
-    .\port$14720$0 (pool_data_6_value),
-    .\port$14722$0 (pool_data_7_value),
+    .\port$15493$0 (pool_addr_index),
+    .\port$15495$0 (pool_data_0_value),
+    .\port$15497$0 (pool_data_1_value),
+    .\port$15499$0 (pool_data_2_value),
+    .\port$15501$0 (pool_data_3_value),
+    .\port$15503$0 (pool_data_4_value),
+    .\port$15505$0 (pool_data_5_value),
+    .\port$15507$0 (pool_data_6_value),
+    .\port$15509$0 (pool_data_7_value),
     .rp_host__en(host_rd_en),
     .rst(rst)
   );
@@ -2471,7 +2471,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign version_major = 8'h01;
   assign version_minor = 8'h04;
   assign version_features = 8'h0f;
-  assign src_hash_value = 32'd2249916178;
+  assign src_hash_value = 32'd604199209;
   assign cnt_rst = control_soft_reset;
   assign cycle = cycle_value;
   assign w_data = cycle_value[31:0];
@@ -2655,7 +2655,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, status_pool_busy, \port$14555$0 , cycle_rd, status_in_packet, bytes_rd, packets_rd, drops_rd
+module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, status_pool_busy, \port$15342$0 , cycle_rd, status_in_packet, bytes_rd, packets_rd, drops_rd
 , swaps_rd, records_rd, decode_errors_rd, err_empty_rd, err_unknown_type_rd, err_truncated_rd, err_trailing_bytes_rd, err_non_canonical_size_rd, err_leading_zero_rd, err_overruns_parent_rd, err_expected_string_rd, err_expected_list_rd, err_too_few_fields_rd, err_too_many_fields_rd, err_int_out_of_range_rd, err_bad_address_rd, err_bad_storage_key_rd, err_missing_to_rd, err_bad_v_rd, err_bad_y_parity_rd, err_bad_r_rd
 , err_bad_s_rd, err_high_s_rd, err_no_blob_hashes_rd, err_bad_blob_hash_rd, err_empty_authorization_list_rd, err_priority_fee_above_max_rd, err_initcode_too_large_rd, err_bad_sidecar_rd, err_too_large_rd, err_recovery_failed_rd, bus__bvalid, control_soft_reset, control_flush, pool_cmd_commit, pool_cmd_readback, router_cmd_commit, control_enable, output_cfg_tx_headers, output_cfg_swaps, pool_addr_index, pool_data_0_cur
 , pool_data_1_cur, pool_data_2_cur, pool_data_3_cur, pool_data_4_cur, pool_data_5_cur, pool_data_6_cur, pool_data_7_cur, router_sel_index, router_cfg_valid, router_cfg_weth_valid, selector_mask_enable, router_chain_cur, router_word_0_cur, router_word_1_cur, router_word_2_cur, router_word_3_cur, router_word_4_cur, router_weth_0_cur, router_weth_1_cur, router_weth_2_cur, router_weth_3_cur
@@ -2691,8 +2691,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire bus__arready;
   input status_pool_busy;
   wire status_pool_busy;
-  input [255:0] \port$14555$0 ;
-  wire [255:0] \port$14555$0 ;
+  input [255:0] \port$15342$0 ;
+  wire [255:0] \port$15342$0 ;
   input [63:0] cycle_rd;
   wire [63:0] cycle_rd;
   input status_in_packet;
@@ -3884,7 +3884,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h001:
             \$183  = version_rd;
         10'h002:
-            \$183  = 32'd2249916178;
+            \$183  = 32'd604199209;
         10'h004:
             \$183  = control_rd;
         10'h005:
@@ -3916,21 +3916,21 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h04f:
             \$183  = pool_data_7_cur;
         10'h050:
-            \$183  = \port$14555$0 [31:0];
+            \$183  = \port$15342$0 [31:0];
         10'h051:
-            \$183  = \port$14555$0 [63:32];
+            \$183  = \port$15342$0 [63:32];
         10'h052:
-            \$183  = \port$14555$0 [95:64];
+            \$183  = \port$15342$0 [95:64];
         10'h053:
-            \$183  = \port$14555$0 [127:96];
+            \$183  = \port$15342$0 [127:96];
         10'h054:
-            \$183  = \port$14555$0 [159:128];
+            \$183  = \port$15342$0 [159:128];
         10'h055:
-            \$183  = \port$14555$0 [191:160];
+            \$183  = \port$15342$0 [191:160];
         10'h056:
-            \$183  = \port$14555$0 [223:192];
+            \$183  = \port$15342$0 [223:192];
         10'h057:
-            \$183  = \port$14555$0 [255:224];
+            \$183  = \port$15342$0 [255:224];
         10'h080:
             \$183  = router_sel_rd;
         10'h081:
@@ -4286,8 +4286,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign version_minor = 8'h04;
   assign version_major = 8'h01;
   assign version_features = 8'h0f;
-  assign src_hash_rd = 32'd2249916178;
-  assign src_hash_value = 32'd2249916178;
+  assign src_hash_rd = 32'd604199209;
+  assign src_hash_value = 32'd604199209;
   assign cycle_value = cycle_rd;
   assign pool_data_0_rd = pool_data_0_cur;
   assign pool_data_1_rd = pool_data_1_cur;
@@ -4297,22 +4297,22 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign pool_data_5_rd = pool_data_5_cur;
   assign pool_data_6_rd = pool_data_6_cur;
   assign pool_data_7_rd = pool_data_7_cur;
-  assign pool_rdata_0_rd = \port$14555$0 [31:0];
-  assign pool_rdata_0_value = \port$14555$0 [31:0];
-  assign pool_rdata_1_rd = \port$14555$0 [63:32];
-  assign pool_rdata_1_value = \port$14555$0 [63:32];
-  assign pool_rdata_2_rd = \port$14555$0 [95:64];
-  assign pool_rdata_2_value = \port$14555$0 [95:64];
-  assign pool_rdata_3_rd = \port$14555$0 [127:96];
-  assign pool_rdata_3_value = \port$14555$0 [127:96];
-  assign pool_rdata_4_rd = \port$14555$0 [159:128];
-  assign pool_rdata_4_value = \port$14555$0 [159:128];
-  assign pool_rdata_5_rd = \port$14555$0 [191:160];
-  assign pool_rdata_5_value = \port$14555$0 [191:160];
-  assign pool_rdata_6_rd = \port$14555$0 [223:192];
-  assign pool_rdata_6_value = \port$14555$0 [223:192];
-  assign pool_rdata_7_rd = \port$14555$0 [255:224];
-  assign pool_rdata_7_value = \port$14555$0 [255:224];
+  assign pool_rdata_0_rd = \port$15342$0 [31:0];
+  assign pool_rdata_0_value = \port$15342$0 [31:0];
+  assign pool_rdata_1_rd = \port$15342$0 [63:32];
+  assign pool_rdata_1_value = \port$15342$0 [63:32];
+  assign pool_rdata_2_rd = \port$15342$0 [95:64];
+  assign pool_rdata_2_value = \port$15342$0 [95:64];
+  assign pool_rdata_3_rd = \port$15342$0 [127:96];
+  assign pool_rdata_3_value = \port$15342$0 [127:96];
+  assign pool_rdata_4_rd = \port$15342$0 [159:128];
+  assign pool_rdata_4_value = \port$15342$0 [159:128];
+  assign pool_rdata_5_rd = \port$15342$0 [191:160];
+  assign pool_rdata_5_value = \port$15342$0 [191:160];
+  assign pool_rdata_6_rd = \port$15342$0 [223:192];
+  assign pool_rdata_6_value = \port$15342$0 [223:192];
+  assign pool_rdata_7_rd = \port$15342$0 [255:224];
+  assign pool_rdata_7_value = \port$15342$0 [255:224];
   assign router_chain_rd = router_chain_cur;
   assign router_word_0_rd = router_word_0_cur;
   assign router_word_1_rd = router_word_1_cur;
@@ -4696,22 +4696,22 @@ module \appliance_top.decoder (rst, pipe_rst, o__ready, i__ready, \o__ready$36 ,
     .o_calldata__ready(o_calldata__ready),
     .o_calldata__valid(w_en),
     .pipe_rst(pipe_rst),
-    .\port$14863$0 (\$1 ),
-    .\port$14865$0 (\$2 ),
-    .\port$14867$0 (\$3 ),
-    .\port$14869$0 (\$4 ),
-    .\port$14871$0 (\$5 ),
-    .\port$14873$0 (\$6 ),
-    .\port$14875$0 (\$7 ),
-    .\port$14877$0 (\$8 ),
-    .\port$14879$0 (\$9 ),
-    .\port$14881$0 (\$10 ),
-    .\port$14883$0 (\$11 ),
-    .\port$14885$0 (\$12 ),
-    .\port$14887$0 (\$13 ),
-    .\port$14889$0 (\$14 ),
-    .\port$14891$0 (\$15 ),
-    .\port$14893$0 (\$16 ),
+    .\port$15618$0 (\$1 ),
+    .\port$15620$0 (\$2 ),
+    .\port$15622$0 (\$3 ),
+    .\port$15624$0 (\$4 ),
+    .\port$15626$0 (\$5 ),
+    .\port$15628$0 (\$6 ),
+    .\port$15630$0 (\$7 ),
+    .\port$15632$0 (\$8 ),
+    .\port$15634$0 (\$9 ),
+    .\port$15636$0 (\$10 ),
+    .\port$15638$0 (\$11 ),
+    .\port$15640$0 (\$12 ),
+    .\port$15642$0 (\$13 ),
+    .\port$15644$0 (\$14 ),
+    .\port$15646$0 (\$15 ),
+    .\port$15648$0 (\$16 ),
     .\release (\release ),
     .rst(rst)
   );
@@ -8645,119 +8645,55 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
   wire clk;
   wire \$1 ;
   wire \$10 ;
-  reg [7:0] \$100 ;
-  reg [7:0] \$101 ;
-  reg [7:0] \$102 ;
-  reg [7:0] \$103 ;
-  reg [7:0] \$104 ;
-  reg [7:0] \$105 ;
-  reg [7:0] \$106 ;
-  reg [7:0] \$107 ;
-  reg [7:0] \$108 ;
-  reg [7:0] \$109 ;
   wire \$11 ;
-  reg [7:0] \$110 ;
-  reg [7:0] \$111 ;
-  reg [7:0] \$112 ;
-  reg [5:0] \$113 ;
-  reg \$114 ;
-  reg [5:0] \$115 ;
   wire [6:0] \$12 ;
-  wire \$13 ;
-  wire [7:0] \$14 ;
-  wire \$15 ;
-  wire [7:0] \$16 ;
-  wire \$17 ;
-  wire [7:0] \$18 ;
-  wire \$19 ;
+  wire [6:0] \$13 ;
+  wire \$14 ;
+  wire [6:0] \$15 ;
+  wire [6:0] \$16 ;
+  reg [7:0] \$17 ;
+  reg [7:0] \$18 ;
+  reg [7:0] \$19 ;
   wire \$2 ;
-  wire [7:0] \$20 ;
-  wire \$21 ;
-  wire [7:0] \$22 ;
-  wire \$23 ;
-  wire [7:0] \$24 ;
-  wire \$25 ;
-  wire [7:0] \$26 ;
-  wire \$27 ;
-  wire [7:0] \$28 ;
-  wire \$29 ;
+  reg [7:0] \$20 ;
+  reg [7:0] \$21 ;
+  reg [7:0] \$22 ;
+  reg [7:0] \$23 ;
+  reg [7:0] \$24 ;
+  reg [7:0] \$25 ;
+  reg [7:0] \$26 ;
+  reg [7:0] \$27 ;
+  reg [7:0] \$28 ;
+  reg [7:0] \$29 ;
   wire \$3 ;
-  wire [7:0] \$30 ;
-  wire \$31 ;
-  wire [7:0] \$32 ;
-  wire \$33 ;
-  wire [7:0] \$34 ;
-  wire \$35 ;
-  wire [7:0] \$36 ;
-  wire \$37 ;
-  wire [7:0] \$38 ;
-  wire \$39 ;
+  reg [7:0] \$30 ;
+  reg [7:0] \$31 ;
+  reg [7:0] \$32 ;
+  reg [7:0] \$33 ;
+  reg [7:0] \$34 ;
+  reg [7:0] \$35 ;
+  reg [7:0] \$36 ;
+  reg [7:0] \$37 ;
+  reg [7:0] \$38 ;
+  reg [7:0] \$39 ;
   wire \$4 ;
-  wire [7:0] \$40 ;
-  wire \$41 ;
-  wire [7:0] \$42 ;
-  wire \$43 ;
-  wire [7:0] \$44 ;
-  wire \$45 ;
-  wire [7:0] \$46 ;
-  wire \$47 ;
-  wire [7:0] \$48 ;
-  wire \$49 ;
+  reg [7:0] \$40 ;
+  reg [7:0] \$41 ;
+  reg [7:0] \$42 ;
+  reg [7:0] \$43 ;
+  reg [7:0] \$44 ;
+  reg [7:0] \$45 ;
+  reg [7:0] \$46 ;
+  reg [7:0] \$47 ;
+  reg [7:0] \$48 ;
+  reg [5:0] \$49 ;
   wire \$5 ;
-  wire [7:0] \$50 ;
-  wire \$51 ;
-  wire [7:0] \$52 ;
-  wire \$53 ;
-  wire [7:0] \$54 ;
-  wire \$55 ;
-  wire [7:0] \$56 ;
-  wire \$57 ;
-  wire [7:0] \$58 ;
-  wire \$59 ;
+  reg \$50 ;
+  reg [5:0] \$51 ;
   wire \$6 ;
-  wire [7:0] \$60 ;
-  wire \$61 ;
-  wire [7:0] \$62 ;
-  wire \$63 ;
-  wire [7:0] \$64 ;
-  wire \$65 ;
-  wire [7:0] \$66 ;
-  wire \$67 ;
-  wire [7:0] \$68 ;
-  wire \$69 ;
   wire \$7 ;
-  wire [7:0] \$70 ;
-  wire \$71 ;
-  wire [7:0] \$72 ;
-  wire \$73 ;
-  wire [7:0] \$74 ;
-  wire \$75 ;
-  wire [7:0] \$76 ;
-  wire [6:0] \$77 ;
-  wire \$78 ;
-  wire [6:0] \$79 ;
   wire \$8 ;
-  wire [6:0] \$80 ;
-  reg [7:0] \$81 ;
-  reg [7:0] \$82 ;
-  reg [7:0] \$83 ;
-  reg [7:0] \$84 ;
-  reg [7:0] \$85 ;
-  reg [7:0] \$86 ;
-  reg [7:0] \$87 ;
-  reg [7:0] \$88 ;
-  reg [7:0] \$89 ;
   wire \$9 ;
-  reg [7:0] \$90 ;
-  reg [7:0] \$91 ;
-  reg [7:0] \$92 ;
-  reg [7:0] \$93 ;
-  reg [7:0] \$94 ;
-  reg [7:0] \$95 ;
-  reg [7:0] \$96 ;
-  reg [7:0] \$97 ;
-  reg [7:0] \$98 ;
-  reg [7:0] \$99 ;
   wire accept;
   (* init = 1'h0 *)
   wire at_end;
@@ -8780,73 +8716,41 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
   reg [7:0] buf31 = 8'h00;
   reg [5:0] count = 6'h00;
   reg [5:0] end_pos = 6'h00;
+  reg [7:0] ext0;
+  reg [7:0] ext1;
+  reg [7:0] ext10;
+  reg [7:0] ext11;
+  reg [7:0] ext12;
+  reg [7:0] ext13;
+  reg [7:0] ext14;
+  reg [7:0] ext15;
+  reg [7:0] ext16;
+  reg [7:0] ext17;
+  reg [7:0] ext18;
+  reg [7:0] ext19;
+  reg [7:0] ext2;
+  reg [7:0] ext20;
+  reg [7:0] ext21;
+  reg [7:0] ext22;
+  reg [7:0] ext23;
+  reg [7:0] ext24;
+  reg [7:0] ext25;
+  reg [7:0] ext26;
+  reg [7:0] ext27;
+  reg [7:0] ext28;
+  reg [7:0] ext29;
+  reg [7:0] ext3;
+  reg [7:0] ext30;
+  reg [7:0] ext31;
+  reg [7:0] ext4;
+  reg [7:0] ext5;
+  reg [7:0] ext6;
+  reg [7:0] ext7;
+  reg [7:0] ext8;
+  reg [7:0] ext9;
   wire [63:0] \i__payload.data ;
   wire [7:0] \i__payload.keep ;
   wire \i__payload.last ;
-  reg [7:0] incoming0;
-  reg [7:0] incoming1;
-  reg [7:0] incoming10;
-  reg [7:0] incoming11;
-  reg [7:0] incoming12;
-  reg [7:0] incoming13;
-  reg [7:0] incoming14;
-  reg [7:0] incoming15;
-  reg [7:0] incoming16;
-  reg [7:0] incoming17;
-  reg [7:0] incoming18;
-  reg [7:0] incoming19;
-  reg [7:0] incoming2;
-  reg [7:0] incoming20;
-  reg [7:0] incoming21;
-  reg [7:0] incoming22;
-  reg [7:0] incoming23;
-  reg [7:0] incoming24;
-  reg [7:0] incoming25;
-  reg [7:0] incoming26;
-  reg [7:0] incoming27;
-  reg [7:0] incoming28;
-  reg [7:0] incoming29;
-  reg [7:0] incoming3;
-  reg [7:0] incoming30;
-  reg [7:0] incoming31;
-  reg [7:0] incoming4;
-  reg [7:0] incoming5;
-  reg [7:0] incoming6;
-  reg [7:0] incoming7;
-  reg [7:0] incoming8;
-  reg [7:0] incoming9;
-  reg lane_hit0;
-  reg lane_hit1;
-  reg lane_hit10;
-  reg lane_hit11;
-  reg lane_hit12;
-  reg lane_hit13;
-  reg lane_hit14;
-  reg lane_hit15;
-  reg lane_hit16;
-  reg lane_hit17;
-  reg lane_hit18;
-  reg lane_hit19;
-  reg lane_hit2;
-  reg lane_hit20;
-  reg lane_hit21;
-  reg lane_hit22;
-  reg lane_hit23;
-  reg lane_hit24;
-  reg lane_hit25;
-  reg lane_hit26;
-  reg lane_hit27;
-  reg lane_hit28;
-  reg lane_hit29;
-  reg lane_hit3;
-  reg lane_hit30;
-  reg lane_hit31;
-  reg lane_hit4;
-  reg lane_hit5;
-  reg lane_hit6;
-  reg lane_hit7;
-  reg lane_hit8;
-  reg lane_hit9;
   reg [3:0] n_in_expr;
   reg [7:0] shifted0;
   reg [7:0] shifted1;
@@ -8881,6 +8785,76 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
   reg [7:0] shifted8;
   reg [7:0] shifted9;
   wire [127:0] window;
+  always @(posedge clk)
+    buf0 <= \$17 ;
+  always @(posedge clk)
+    buf1 <= \$18 ;
+  always @(posedge clk)
+    buf2 <= \$19 ;
+  always @(posedge clk)
+    buf3 <= \$20 ;
+  always @(posedge clk)
+    buf4 <= \$21 ;
+  always @(posedge clk)
+    buf5 <= \$22 ;
+  always @(posedge clk)
+    buf6 <= \$23 ;
+  always @(posedge clk)
+    buf7 <= \$24 ;
+  always @(posedge clk)
+    buf8 <= \$25 ;
+  always @(posedge clk)
+    buf9 <= \$26 ;
+  always @(posedge clk)
+    buf10 <= \$27 ;
+  always @(posedge clk)
+    buf11 <= \$28 ;
+  always @(posedge clk)
+    buf12 <= \$29 ;
+  always @(posedge clk)
+    buf13 <= \$30 ;
+  always @(posedge clk)
+    buf14 <= \$31 ;
+  always @(posedge clk)
+    buf15 <= \$32 ;
+  always @(posedge clk)
+    buf16 <= \$33 ;
+  always @(posedge clk)
+    buf17 <= \$34 ;
+  always @(posedge clk)
+    buf18 <= \$35 ;
+  always @(posedge clk)
+    buf19 <= \$36 ;
+  always @(posedge clk)
+    buf20 <= \$37 ;
+  always @(posedge clk)
+    buf21 <= \$38 ;
+  always @(posedge clk)
+    buf22 <= \$39 ;
+  always @(posedge clk)
+    buf23 <= \$40 ;
+  always @(posedge clk)
+    buf24 <= \$41 ;
+  always @(posedge clk)
+    buf25 <= \$42 ;
+  always @(posedge clk)
+    buf26 <= \$43 ;
+  always @(posedge clk)
+    buf27 <= \$44 ;
+  always @(posedge clk)
+    buf28 <= \$45 ;
+  always @(posedge clk)
+    buf29 <= \$46 ;
+  always @(posedge clk)
+    buf30 <= \$47 ;
+  always @(posedge clk)
+    buf31 <= \$48 ;
+  always @(posedge clk)
+    count <= \$49 ;
+  always @(posedge clk)
+    end_valid <= \$50 ;
+  always @(posedge clk)
+    end_pos <= \$51 ;
   assign avail = end_valid ? end_pos : count;
   assign \$2  = & i__payload[65:64];
   assign \$3  = & i__payload[66:64];
@@ -8895,144 +8869,1325 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
   assign i__ready = \$9  & \$11 ;
   assign accept = i__valid & i__ready;
   assign \$12  = count - consume;
-  assign \$13  = accept & lane_hit0;
-  assign \$14  = \$13  ? incoming0 : shifted0;
-  assign \$15  = accept & lane_hit1;
-  assign \$16  = \$15  ? incoming1 : shifted1;
-  assign \$17  = accept & lane_hit2;
-  assign \$18  = \$17  ? incoming2 : shifted2;
-  assign \$19  = accept & lane_hit3;
-  assign \$20  = \$19  ? incoming3 : shifted3;
-  assign \$21  = accept & lane_hit4;
-  assign \$22  = \$21  ? incoming4 : shifted4;
-  assign \$23  = accept & lane_hit5;
-  assign \$24  = \$23  ? incoming5 : shifted5;
-  assign \$25  = accept & lane_hit6;
-  assign \$26  = \$25  ? incoming6 : shifted6;
-  assign \$27  = accept & lane_hit7;
-  assign \$28  = \$27  ? incoming7 : shifted7;
-  assign \$29  = accept & lane_hit8;
-  assign \$30  = \$29  ? incoming8 : shifted8;
-  assign \$31  = accept & lane_hit9;
-  assign \$32  = \$31  ? incoming9 : shifted9;
-  assign \$33  = accept & lane_hit10;
-  assign \$34  = \$33  ? incoming10 : shifted10;
-  assign \$35  = accept & lane_hit11;
-  assign \$36  = \$35  ? incoming11 : shifted11;
-  assign \$37  = accept & lane_hit12;
-  assign \$38  = \$37  ? incoming12 : shifted12;
-  assign \$39  = accept & lane_hit13;
-  assign \$40  = \$39  ? incoming13 : shifted13;
-  assign \$41  = accept & lane_hit14;
-  assign \$42  = \$41  ? incoming14 : shifted14;
-  assign \$43  = accept & lane_hit15;
-  assign \$44  = \$43  ? incoming15 : shifted15;
-  assign \$45  = accept & lane_hit16;
-  assign \$46  = \$45  ? incoming16 : shifted16;
-  assign \$47  = accept & lane_hit17;
-  assign \$48  = \$47  ? incoming17 : shifted17;
-  assign \$49  = accept & lane_hit18;
-  assign \$50  = \$49  ? incoming18 : shifted18;
-  assign \$51  = accept & lane_hit19;
-  assign \$52  = \$51  ? incoming19 : shifted19;
-  assign \$53  = accept & lane_hit20;
-  assign \$54  = \$53  ? incoming20 : shifted20;
-  assign \$55  = accept & lane_hit21;
-  assign \$56  = \$55  ? incoming21 : shifted21;
-  assign \$57  = accept & lane_hit22;
-  assign \$58  = \$57  ? incoming22 : shifted22;
-  assign \$59  = accept & lane_hit23;
-  assign \$60  = \$59  ? incoming23 : shifted23;
-  assign \$61  = accept & lane_hit24;
-  assign \$62  = \$61  ? incoming24 : shifted24;
-  assign \$63  = accept & lane_hit25;
-  assign \$64  = \$63  ? incoming25 : shifted25;
-  assign \$65  = accept & lane_hit26;
-  assign \$66  = \$65  ? incoming26 : shifted26;
-  assign \$67  = accept & lane_hit27;
-  assign \$68  = \$67  ? incoming27 : shifted27;
-  assign \$69  = accept & lane_hit28;
-  assign \$70  = \$69  ? incoming28 : shifted28;
-  assign \$71  = accept & lane_hit29;
-  assign \$72  = \$71  ? incoming29 : shifted29;
-  assign \$73  = accept & lane_hit30;
-  assign \$74  = \$73  ? incoming30 : shifted30;
-  assign \$75  = accept & lane_hit31;
-  assign \$76  = \$75  ? incoming31 : shifted31;
-  assign \$77  = \$12 [5:0] + n_in_expr;
-  assign \$78  = accept & i__payload[72];
-  assign \$79  = \$12 [5:0] + n_in_expr;
-  assign \$80  = end_pos - consume;
-  always @(posedge clk)
-    buf0 <= \$81 ;
-  always @(posedge clk)
-    buf1 <= \$82 ;
-  always @(posedge clk)
-    buf2 <= \$83 ;
-  always @(posedge clk)
-    buf3 <= \$84 ;
-  always @(posedge clk)
-    buf4 <= \$85 ;
-  always @(posedge clk)
-    buf5 <= \$86 ;
-  always @(posedge clk)
-    buf6 <= \$87 ;
-  always @(posedge clk)
-    buf7 <= \$88 ;
-  always @(posedge clk)
-    buf8 <= \$89 ;
-  always @(posedge clk)
-    buf9 <= \$90 ;
-  always @(posedge clk)
-    buf10 <= \$91 ;
-  always @(posedge clk)
-    buf11 <= \$92 ;
-  always @(posedge clk)
-    buf12 <= \$93 ;
-  always @(posedge clk)
-    buf13 <= \$94 ;
-  always @(posedge clk)
-    buf14 <= \$95 ;
-  always @(posedge clk)
-    buf15 <= \$96 ;
-  always @(posedge clk)
-    buf16 <= \$97 ;
-  always @(posedge clk)
-    buf17 <= \$98 ;
-  always @(posedge clk)
-    buf18 <= \$99 ;
-  always @(posedge clk)
-    buf19 <= \$100 ;
-  always @(posedge clk)
-    buf20 <= \$101 ;
-  always @(posedge clk)
-    buf21 <= \$102 ;
-  always @(posedge clk)
-    buf22 <= \$103 ;
-  always @(posedge clk)
-    buf23 <= \$104 ;
-  always @(posedge clk)
-    buf24 <= \$105 ;
-  always @(posedge clk)
-    buf25 <= \$106 ;
-  always @(posedge clk)
-    buf26 <= \$107 ;
-  always @(posedge clk)
-    buf27 <= \$108 ;
-  always @(posedge clk)
-    buf28 <= \$109 ;
-  always @(posedge clk)
-    buf29 <= \$110 ;
-  always @(posedge clk)
-    buf30 <= \$111 ;
-  always @(posedge clk)
-    buf31 <= \$112 ;
-  always @(posedge clk)
-    count <= \$113 ;
-  always @(posedge clk)
-    end_valid <= \$114 ;
-  always @(posedge clk)
-    end_pos <= \$115 ;
+  assign \$13  = \$12 [5:0] + n_in_expr;
+  assign \$14  = accept & i__payload[72];
+  assign \$15  = \$12 [5:0] + n_in_expr;
+  assign \$16  = end_pos - consume;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext28 = buf28;
+    if (accept) begin
+      casez (count)
+        6'h15:
+            ext28 = i__payload[63:56];
+        6'h16:
+            ext28 = i__payload[55:48];
+        6'h17:
+            ext28 = i__payload[47:40];
+        6'h18:
+            ext28 = i__payload[39:32];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext29 = buf29;
+    if (accept) begin
+      casez (count)
+        6'h16:
+            ext29 = i__payload[63:56];
+        6'h17:
+            ext29 = i__payload[55:48];
+        6'h18:
+            ext29 = i__payload[47:40];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext30 = buf30;
+    if (accept) begin
+      casez (count)
+        6'h17:
+            ext30 = i__payload[63:56];
+        6'h18:
+            ext30 = i__payload[55:48];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext31 = buf31;
+    if (accept) begin
+      casez (count)
+        6'h18:
+            ext31 = i__payload[63:56];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted0 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted0 = ext0;
+      4'h1:
+          shifted0 = ext1;
+      4'h2:
+          shifted0 = ext2;
+      4'h3:
+          shifted0 = ext3;
+      4'h4:
+          shifted0 = ext4;
+      4'h5:
+          shifted0 = ext5;
+      4'h6:
+          shifted0 = ext6;
+      4'h7:
+          shifted0 = ext7;
+      4'h8:
+          shifted0 = ext8;
+      4'h9:
+          shifted0 = ext9;
+      4'ha:
+          shifted0 = ext10;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted1 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted1 = ext1;
+      4'h1:
+          shifted1 = ext2;
+      4'h2:
+          shifted1 = ext3;
+      4'h3:
+          shifted1 = ext4;
+      4'h4:
+          shifted1 = ext5;
+      4'h5:
+          shifted1 = ext6;
+      4'h6:
+          shifted1 = ext7;
+      4'h7:
+          shifted1 = ext8;
+      4'h8:
+          shifted1 = ext9;
+      4'h9:
+          shifted1 = ext10;
+      4'ha:
+          shifted1 = ext11;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted2 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted2 = ext2;
+      4'h1:
+          shifted2 = ext3;
+      4'h2:
+          shifted2 = ext4;
+      4'h3:
+          shifted2 = ext5;
+      4'h4:
+          shifted2 = ext6;
+      4'h5:
+          shifted2 = ext7;
+      4'h6:
+          shifted2 = ext8;
+      4'h7:
+          shifted2 = ext9;
+      4'h8:
+          shifted2 = ext10;
+      4'h9:
+          shifted2 = ext11;
+      4'ha:
+          shifted2 = ext12;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted3 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted3 = ext3;
+      4'h1:
+          shifted3 = ext4;
+      4'h2:
+          shifted3 = ext5;
+      4'h3:
+          shifted3 = ext6;
+      4'h4:
+          shifted3 = ext7;
+      4'h5:
+          shifted3 = ext8;
+      4'h6:
+          shifted3 = ext9;
+      4'h7:
+          shifted3 = ext10;
+      4'h8:
+          shifted3 = ext11;
+      4'h9:
+          shifted3 = ext12;
+      4'ha:
+          shifted3 = ext13;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted4 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted4 = ext4;
+      4'h1:
+          shifted4 = ext5;
+      4'h2:
+          shifted4 = ext6;
+      4'h3:
+          shifted4 = ext7;
+      4'h4:
+          shifted4 = ext8;
+      4'h5:
+          shifted4 = ext9;
+      4'h6:
+          shifted4 = ext10;
+      4'h7:
+          shifted4 = ext11;
+      4'h8:
+          shifted4 = ext12;
+      4'h9:
+          shifted4 = ext13;
+      4'ha:
+          shifted4 = ext14;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted5 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted5 = ext5;
+      4'h1:
+          shifted5 = ext6;
+      4'h2:
+          shifted5 = ext7;
+      4'h3:
+          shifted5 = ext8;
+      4'h4:
+          shifted5 = ext9;
+      4'h5:
+          shifted5 = ext10;
+      4'h6:
+          shifted5 = ext11;
+      4'h7:
+          shifted5 = ext12;
+      4'h8:
+          shifted5 = ext13;
+      4'h9:
+          shifted5 = ext14;
+      4'ha:
+          shifted5 = ext15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted6 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted6 = ext6;
+      4'h1:
+          shifted6 = ext7;
+      4'h2:
+          shifted6 = ext8;
+      4'h3:
+          shifted6 = ext9;
+      4'h4:
+          shifted6 = ext10;
+      4'h5:
+          shifted6 = ext11;
+      4'h6:
+          shifted6 = ext12;
+      4'h7:
+          shifted6 = ext13;
+      4'h8:
+          shifted6 = ext14;
+      4'h9:
+          shifted6 = ext15;
+      4'ha:
+          shifted6 = ext16;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted7 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted7 = ext7;
+      4'h1:
+          shifted7 = ext8;
+      4'h2:
+          shifted7 = ext9;
+      4'h3:
+          shifted7 = ext10;
+      4'h4:
+          shifted7 = ext11;
+      4'h5:
+          shifted7 = ext12;
+      4'h6:
+          shifted7 = ext13;
+      4'h7:
+          shifted7 = ext14;
+      4'h8:
+          shifted7 = ext15;
+      4'h9:
+          shifted7 = ext16;
+      4'ha:
+          shifted7 = ext17;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted8 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted8 = ext8;
+      4'h1:
+          shifted8 = ext9;
+      4'h2:
+          shifted8 = ext10;
+      4'h3:
+          shifted8 = ext11;
+      4'h4:
+          shifted8 = ext12;
+      4'h5:
+          shifted8 = ext13;
+      4'h6:
+          shifted8 = ext14;
+      4'h7:
+          shifted8 = ext15;
+      4'h8:
+          shifted8 = ext16;
+      4'h9:
+          shifted8 = ext17;
+      4'ha:
+          shifted8 = ext18;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted9 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted9 = ext9;
+      4'h1:
+          shifted9 = ext10;
+      4'h2:
+          shifted9 = ext11;
+      4'h3:
+          shifted9 = ext12;
+      4'h4:
+          shifted9 = ext13;
+      4'h5:
+          shifted9 = ext14;
+      4'h6:
+          shifted9 = ext15;
+      4'h7:
+          shifted9 = ext16;
+      4'h8:
+          shifted9 = ext17;
+      4'h9:
+          shifted9 = ext18;
+      4'ha:
+          shifted9 = ext19;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted10 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted10 = ext10;
+      4'h1:
+          shifted10 = ext11;
+      4'h2:
+          shifted10 = ext12;
+      4'h3:
+          shifted10 = ext13;
+      4'h4:
+          shifted10 = ext14;
+      4'h5:
+          shifted10 = ext15;
+      4'h6:
+          shifted10 = ext16;
+      4'h7:
+          shifted10 = ext17;
+      4'h8:
+          shifted10 = ext18;
+      4'h9:
+          shifted10 = ext19;
+      4'ha:
+          shifted10 = ext20;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted11 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted11 = ext11;
+      4'h1:
+          shifted11 = ext12;
+      4'h2:
+          shifted11 = ext13;
+      4'h3:
+          shifted11 = ext14;
+      4'h4:
+          shifted11 = ext15;
+      4'h5:
+          shifted11 = ext16;
+      4'h6:
+          shifted11 = ext17;
+      4'h7:
+          shifted11 = ext18;
+      4'h8:
+          shifted11 = ext19;
+      4'h9:
+          shifted11 = ext20;
+      4'ha:
+          shifted11 = ext21;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted12 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted12 = ext12;
+      4'h1:
+          shifted12 = ext13;
+      4'h2:
+          shifted12 = ext14;
+      4'h3:
+          shifted12 = ext15;
+      4'h4:
+          shifted12 = ext16;
+      4'h5:
+          shifted12 = ext17;
+      4'h6:
+          shifted12 = ext18;
+      4'h7:
+          shifted12 = ext19;
+      4'h8:
+          shifted12 = ext20;
+      4'h9:
+          shifted12 = ext21;
+      4'ha:
+          shifted12 = ext22;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted13 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted13 = ext13;
+      4'h1:
+          shifted13 = ext14;
+      4'h2:
+          shifted13 = ext15;
+      4'h3:
+          shifted13 = ext16;
+      4'h4:
+          shifted13 = ext17;
+      4'h5:
+          shifted13 = ext18;
+      4'h6:
+          shifted13 = ext19;
+      4'h7:
+          shifted13 = ext20;
+      4'h8:
+          shifted13 = ext21;
+      4'h9:
+          shifted13 = ext22;
+      4'ha:
+          shifted13 = ext23;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted14 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted14 = ext14;
+      4'h1:
+          shifted14 = ext15;
+      4'h2:
+          shifted14 = ext16;
+      4'h3:
+          shifted14 = ext17;
+      4'h4:
+          shifted14 = ext18;
+      4'h5:
+          shifted14 = ext19;
+      4'h6:
+          shifted14 = ext20;
+      4'h7:
+          shifted14 = ext21;
+      4'h8:
+          shifted14 = ext22;
+      4'h9:
+          shifted14 = ext23;
+      4'ha:
+          shifted14 = ext24;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted15 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted15 = ext15;
+      4'h1:
+          shifted15 = ext16;
+      4'h2:
+          shifted15 = ext17;
+      4'h3:
+          shifted15 = ext18;
+      4'h4:
+          shifted15 = ext19;
+      4'h5:
+          shifted15 = ext20;
+      4'h6:
+          shifted15 = ext21;
+      4'h7:
+          shifted15 = ext22;
+      4'h8:
+          shifted15 = ext23;
+      4'h9:
+          shifted15 = ext24;
+      4'ha:
+          shifted15 = ext25;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted16 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted16 = ext16;
+      4'h1:
+          shifted16 = ext17;
+      4'h2:
+          shifted16 = ext18;
+      4'h3:
+          shifted16 = ext19;
+      4'h4:
+          shifted16 = ext20;
+      4'h5:
+          shifted16 = ext21;
+      4'h6:
+          shifted16 = ext22;
+      4'h7:
+          shifted16 = ext23;
+      4'h8:
+          shifted16 = ext24;
+      4'h9:
+          shifted16 = ext25;
+      4'ha:
+          shifted16 = ext26;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted17 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted17 = ext17;
+      4'h1:
+          shifted17 = ext18;
+      4'h2:
+          shifted17 = ext19;
+      4'h3:
+          shifted17 = ext20;
+      4'h4:
+          shifted17 = ext21;
+      4'h5:
+          shifted17 = ext22;
+      4'h6:
+          shifted17 = ext23;
+      4'h7:
+          shifted17 = ext24;
+      4'h8:
+          shifted17 = ext25;
+      4'h9:
+          shifted17 = ext26;
+      4'ha:
+          shifted17 = ext27;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted18 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted18 = ext18;
+      4'h1:
+          shifted18 = ext19;
+      4'h2:
+          shifted18 = ext20;
+      4'h3:
+          shifted18 = ext21;
+      4'h4:
+          shifted18 = ext22;
+      4'h5:
+          shifted18 = ext23;
+      4'h6:
+          shifted18 = ext24;
+      4'h7:
+          shifted18 = ext25;
+      4'h8:
+          shifted18 = ext26;
+      4'h9:
+          shifted18 = ext27;
+      4'ha:
+          shifted18 = ext28;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted19 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted19 = ext19;
+      4'h1:
+          shifted19 = ext20;
+      4'h2:
+          shifted19 = ext21;
+      4'h3:
+          shifted19 = ext22;
+      4'h4:
+          shifted19 = ext23;
+      4'h5:
+          shifted19 = ext24;
+      4'h6:
+          shifted19 = ext25;
+      4'h7:
+          shifted19 = ext26;
+      4'h8:
+          shifted19 = ext27;
+      4'h9:
+          shifted19 = ext28;
+      4'ha:
+          shifted19 = ext29;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted20 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted20 = ext20;
+      4'h1:
+          shifted20 = ext21;
+      4'h2:
+          shifted20 = ext22;
+      4'h3:
+          shifted20 = ext23;
+      4'h4:
+          shifted20 = ext24;
+      4'h5:
+          shifted20 = ext25;
+      4'h6:
+          shifted20 = ext26;
+      4'h7:
+          shifted20 = ext27;
+      4'h8:
+          shifted20 = ext28;
+      4'h9:
+          shifted20 = ext29;
+      4'ha:
+          shifted20 = ext30;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted21 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted21 = ext21;
+      4'h1:
+          shifted21 = ext22;
+      4'h2:
+          shifted21 = ext23;
+      4'h3:
+          shifted21 = ext24;
+      4'h4:
+          shifted21 = ext25;
+      4'h5:
+          shifted21 = ext26;
+      4'h6:
+          shifted21 = ext27;
+      4'h7:
+          shifted21 = ext28;
+      4'h8:
+          shifted21 = ext29;
+      4'h9:
+          shifted21 = ext30;
+      4'ha:
+          shifted21 = ext31;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted22 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted22 = ext22;
+      4'h1:
+          shifted22 = ext23;
+      4'h2:
+          shifted22 = ext24;
+      4'h3:
+          shifted22 = ext25;
+      4'h4:
+          shifted22 = ext26;
+      4'h5:
+          shifted22 = ext27;
+      4'h6:
+          shifted22 = ext28;
+      4'h7:
+          shifted22 = ext29;
+      4'h8:
+          shifted22 = ext30;
+      4'h9:
+          shifted22 = ext31;
+      4'ha:
+          shifted22 = 8'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted23 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted23 = ext23;
+      4'h1:
+          shifted23 = ext24;
+      4'h2:
+          shifted23 = ext25;
+      4'h3:
+          shifted23 = ext26;
+      4'h4:
+          shifted23 = ext27;
+      4'h5:
+          shifted23 = ext28;
+      4'h6:
+          shifted23 = ext29;
+      4'h7:
+          shifted23 = ext30;
+      4'h8:
+          shifted23 = ext31;
+      4'h9:
+          shifted23 = 8'h00;
+      4'ha:
+          shifted23 = 8'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted24 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted24 = ext24;
+      4'h1:
+          shifted24 = ext25;
+      4'h2:
+          shifted24 = ext26;
+      4'h3:
+          shifted24 = ext27;
+      4'h4:
+          shifted24 = ext28;
+      4'h5:
+          shifted24 = ext29;
+      4'h6:
+          shifted24 = ext30;
+      4'h7:
+          shifted24 = ext31;
+      4'h8:
+          shifted24 = 8'h00;
+      4'h9:
+          shifted24 = 8'h00;
+      4'ha:
+          shifted24 = 8'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted25 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted25 = ext25;
+      4'h1:
+          shifted25 = ext26;
+      4'h2:
+          shifted25 = ext27;
+      4'h3:
+          shifted25 = ext28;
+      4'h4:
+          shifted25 = ext29;
+      4'h5:
+          shifted25 = ext30;
+      4'h6:
+          shifted25 = ext31;
+      4'h7:
+          shifted25 = 8'h00;
+      4'h8:
+          shifted25 = 8'h00;
+      4'h9:
+          shifted25 = 8'h00;
+      4'ha:
+          shifted25 = 8'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted26 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted26 = ext26;
+      4'h1:
+          shifted26 = ext27;
+      4'h2:
+          shifted26 = ext28;
+      4'h3:
+          shifted26 = ext29;
+      4'h4:
+          shifted26 = ext30;
+      4'h5:
+          shifted26 = ext31;
+      4'h6:
+          shifted26 = 8'h00;
+      4'h7:
+          shifted26 = 8'h00;
+      4'h8:
+          shifted26 = 8'h00;
+      4'h9:
+          shifted26 = 8'h00;
+      4'ha:
+          shifted26 = 8'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted27 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted27 = ext27;
+      4'h1:
+          shifted27 = ext28;
+      4'h2:
+          shifted27 = ext29;
+      4'h3:
+          shifted27 = ext30;
+      4'h4:
+          shifted27 = ext31;
+      4'h5:
+          shifted27 = 8'h00;
+      4'h6:
+          shifted27 = 8'h00;
+      4'h7:
+          shifted27 = 8'h00;
+      4'h8:
+          shifted27 = 8'h00;
+      4'h9:
+          shifted27 = 8'h00;
+      4'ha:
+          shifted27 = 8'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted28 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted28 = ext28;
+      4'h1:
+          shifted28 = ext29;
+      4'h2:
+          shifted28 = ext30;
+      4'h3:
+          shifted28 = ext31;
+      4'h4:
+          shifted28 = 8'h00;
+      4'h5:
+          shifted28 = 8'h00;
+      4'h6:
+          shifted28 = 8'h00;
+      4'h7:
+          shifted28 = 8'h00;
+      4'h8:
+          shifted28 = 8'h00;
+      4'h9:
+          shifted28 = 8'h00;
+      4'ha:
+          shifted28 = 8'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted29 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted29 = ext29;
+      4'h1:
+          shifted29 = ext30;
+      4'h2:
+          shifted29 = ext31;
+      4'h3:
+          shifted29 = 8'h00;
+      4'h4:
+          shifted29 = 8'h00;
+      4'h5:
+          shifted29 = 8'h00;
+      4'h6:
+          shifted29 = 8'h00;
+      4'h7:
+          shifted29 = 8'h00;
+      4'h8:
+          shifted29 = 8'h00;
+      4'h9:
+          shifted29 = 8'h00;
+      4'ha:
+          shifted29 = 8'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted30 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted30 = ext30;
+      4'h1:
+          shifted30 = ext31;
+      4'h2:
+          shifted30 = 8'h00;
+      4'h3:
+          shifted30 = 8'h00;
+      4'h4:
+          shifted30 = 8'h00;
+      4'h5:
+          shifted30 = 8'h00;
+      4'h6:
+          shifted30 = 8'h00;
+      4'h7:
+          shifted30 = 8'h00;
+      4'h8:
+          shifted30 = 8'h00;
+      4'h9:
+          shifted30 = 8'h00;
+      4'ha:
+          shifted30 = 8'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    shifted31 = 8'h00;
+    casez (consume)
+      4'h0:
+          shifted31 = ext31;
+      4'h1:
+          shifted31 = 8'h00;
+      4'h2:
+          shifted31 = 8'h00;
+      4'h3:
+          shifted31 = 8'h00;
+      4'h4:
+          shifted31 = 8'h00;
+      4'h5:
+          shifted31 = 8'h00;
+      4'h6:
+          shifted31 = 8'h00;
+      4'h7:
+          shifted31 = 8'h00;
+      4'h8:
+          shifted31 = 8'h00;
+      4'h9:
+          shifted31 = 8'h00;
+      4'ha:
+          shifted31 = 8'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$17  = shifted0;
+    if (pipe_rst) begin
+      \$17  = 8'h00;
+    end
+    if (rst) begin
+      \$17  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$18  = shifted1;
+    if (pipe_rst) begin
+      \$18  = 8'h00;
+    end
+    if (rst) begin
+      \$18  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$19  = shifted2;
+    if (pipe_rst) begin
+      \$19  = 8'h00;
+    end
+    if (rst) begin
+      \$19  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$20  = shifted3;
+    if (pipe_rst) begin
+      \$20  = 8'h00;
+    end
+    if (rst) begin
+      \$20  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$21  = shifted4;
+    if (pipe_rst) begin
+      \$21  = 8'h00;
+    end
+    if (rst) begin
+      \$21  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$22  = shifted5;
+    if (pipe_rst) begin
+      \$22  = 8'h00;
+    end
+    if (rst) begin
+      \$22  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$23  = shifted6;
+    if (pipe_rst) begin
+      \$23  = 8'h00;
+    end
+    if (rst) begin
+      \$23  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$24  = shifted7;
+    if (pipe_rst) begin
+      \$24  = 8'h00;
+    end
+    if (rst) begin
+      \$24  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$25  = shifted8;
+    if (pipe_rst) begin
+      \$25  = 8'h00;
+    end
+    if (rst) begin
+      \$25  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$26  = shifted9;
+    if (pipe_rst) begin
+      \$26  = 8'h00;
+    end
+    if (rst) begin
+      \$26  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$27  = shifted10;
+    if (pipe_rst) begin
+      \$27  = 8'h00;
+    end
+    if (rst) begin
+      \$27  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$28  = shifted11;
+    if (pipe_rst) begin
+      \$28  = 8'h00;
+    end
+    if (rst) begin
+      \$28  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$29  = shifted12;
+    if (pipe_rst) begin
+      \$29  = 8'h00;
+    end
+    if (rst) begin
+      \$29  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$30  = shifted13;
+    if (pipe_rst) begin
+      \$30  = 8'h00;
+    end
+    if (rst) begin
+      \$30  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$31  = shifted14;
+    if (pipe_rst) begin
+      \$31  = 8'h00;
+    end
+    if (rst) begin
+      \$31  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$32  = shifted15;
+    if (pipe_rst) begin
+      \$32  = 8'h00;
+    end
+    if (rst) begin
+      \$32  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$33  = shifted16;
+    if (pipe_rst) begin
+      \$33  = 8'h00;
+    end
+    if (rst) begin
+      \$33  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$34  = shifted17;
+    if (pipe_rst) begin
+      \$34  = 8'h00;
+    end
+    if (rst) begin
+      \$34  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$35  = shifted18;
+    if (pipe_rst) begin
+      \$35  = 8'h00;
+    end
+    if (rst) begin
+      \$35  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$36  = shifted19;
+    if (pipe_rst) begin
+      \$36  = 8'h00;
+    end
+    if (rst) begin
+      \$36  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$37  = shifted20;
+    if (pipe_rst) begin
+      \$37  = 8'h00;
+    end
+    if (rst) begin
+      \$37  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$38  = shifted21;
+    if (pipe_rst) begin
+      \$38  = 8'h00;
+    end
+    if (rst) begin
+      \$38  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$39  = shifted22;
+    if (pipe_rst) begin
+      \$39  = 8'h00;
+    end
+    if (rst) begin
+      \$39  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$40  = shifted23;
+    if (pipe_rst) begin
+      \$40  = 8'h00;
+    end
+    if (rst) begin
+      \$40  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$41  = shifted24;
+    if (pipe_rst) begin
+      \$41  = 8'h00;
+    end
+    if (rst) begin
+      \$41  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$42  = shifted25;
+    if (pipe_rst) begin
+      \$42  = 8'h00;
+    end
+    if (rst) begin
+      \$42  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$43  = shifted26;
+    if (pipe_rst) begin
+      \$43  = 8'h00;
+    end
+    if (rst) begin
+      \$43  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$44  = shifted27;
+    if (pipe_rst) begin
+      \$44  = 8'h00;
+    end
+    if (rst) begin
+      \$44  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$45  = shifted28;
+    if (pipe_rst) begin
+      \$45  = 8'h00;
+    end
+    if (rst) begin
+      \$45  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$46  = shifted29;
+    if (pipe_rst) begin
+      \$46  = 8'h00;
+    end
+    if (rst) begin
+      \$46  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$47  = shifted30;
+    if (pipe_rst) begin
+      \$47  = 8'h00;
+    end
+    if (rst) begin
+      \$47  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$48  = shifted31;
+    if (pipe_rst) begin
+      \$48  = 8'h00;
+    end
+    if (rst) begin
+      \$48  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    if (accept) begin
+      \$49  = \$13 [5:0];
+    end else begin
+      \$49  = \$12 [5:0];
+    end
+    if (pipe_rst) begin
+      \$49  = 6'h00;
+    end
+    if (rst) begin
+      \$49  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$50  = end_valid;
+    if (\$14 ) begin
+      \$50  = 1'h1;
+    end else if (\release ) begin
+      \$50  = 1'h0;
+    end
+    if (pipe_rst) begin
+      \$50  = 1'h0;
+    end
+    if (rst) begin
+      \$50  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$14 ) begin
+      \$51  = \$15 [5:0];
+    end else if (\release ) begin
+      \$51  = 6'h00;
+    end else begin
+      \$51  = \$16 [5:0];
+    end
+    if (pipe_rst) begin
+      \$51  = 6'h00;
+    end
+    if (rst) begin
+      \$51  = 6'h00;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     n_in_expr = 4'h0;
@@ -9063,2449 +10218,606 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted0 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted0 = buf0;
-      4'h1:
-          shifted0 = buf1;
-      4'h2:
-          shifted0 = buf2;
-      4'h3:
-          shifted0 = buf3;
-      4'h4:
-          shifted0 = buf4;
-      4'h5:
-          shifted0 = buf5;
-      4'h6:
-          shifted0 = buf6;
-      4'h7:
-          shifted0 = buf7;
-      4'h8:
-          shifted0 = buf8;
-      4'h9:
-          shifted0 = buf9;
-      4'ha:
-          shifted0 = buf10;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming0 = 8'h00;
-    casez (\$12 [5:0])
-      6'h00:
-          incoming0 = i__payload[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit0 = 1'h0;
-    casez (\$12 [5:0])
-      6'h00:
-          lane_hit0 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted1 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted1 = buf1;
-      4'h1:
-          shifted1 = buf2;
-      4'h2:
-          shifted1 = buf3;
-      4'h3:
-          shifted1 = buf4;
-      4'h4:
-          shifted1 = buf5;
-      4'h5:
-          shifted1 = buf6;
-      4'h6:
-          shifted1 = buf7;
-      4'h7:
-          shifted1 = buf8;
-      4'h8:
-          shifted1 = buf9;
-      4'h9:
-          shifted1 = buf10;
-      4'ha:
-          shifted1 = buf11;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming1 = 8'h00;
-    casez (\$12 [5:0])
-      6'h00:
-          incoming1 = i__payload[15:8];
-      6'h01:
-          incoming1 = i__payload[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit1 = 1'h0;
-    casez (\$12 [5:0])
-      6'h00:
-          lane_hit1 = 1'h1;
-      6'h01:
-          lane_hit1 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted2 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted2 = buf2;
-      4'h1:
-          shifted2 = buf3;
-      4'h2:
-          shifted2 = buf4;
-      4'h3:
-          shifted2 = buf5;
-      4'h4:
-          shifted2 = buf6;
-      4'h5:
-          shifted2 = buf7;
-      4'h6:
-          shifted2 = buf8;
-      4'h7:
-          shifted2 = buf9;
-      4'h8:
-          shifted2 = buf10;
-      4'h9:
-          shifted2 = buf11;
-      4'ha:
-          shifted2 = buf12;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming2 = 8'h00;
-    casez (\$12 [5:0])
-      6'h00:
-          incoming2 = i__payload[23:16];
-      6'h01:
-          incoming2 = i__payload[15:8];
-      6'h02:
-          incoming2 = i__payload[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit2 = 1'h0;
-    casez (\$12 [5:0])
-      6'h00:
-          lane_hit2 = 1'h1;
-      6'h01:
-          lane_hit2 = 1'h1;
-      6'h02:
-          lane_hit2 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted3 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted3 = buf3;
-      4'h1:
-          shifted3 = buf4;
-      4'h2:
-          shifted3 = buf5;
-      4'h3:
-          shifted3 = buf6;
-      4'h4:
-          shifted3 = buf7;
-      4'h5:
-          shifted3 = buf8;
-      4'h6:
-          shifted3 = buf9;
-      4'h7:
-          shifted3 = buf10;
-      4'h8:
-          shifted3 = buf11;
-      4'h9:
-          shifted3 = buf12;
-      4'ha:
-          shifted3 = buf13;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming3 = 8'h00;
-    casez (\$12 [5:0])
-      6'h00:
-          incoming3 = i__payload[31:24];
-      6'h01:
-          incoming3 = i__payload[23:16];
-      6'h02:
-          incoming3 = i__payload[15:8];
-      6'h03:
-          incoming3 = i__payload[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit3 = 1'h0;
-    casez (\$12 [5:0])
-      6'h00:
-          lane_hit3 = 1'h1;
-      6'h01:
-          lane_hit3 = 1'h1;
-      6'h02:
-          lane_hit3 = 1'h1;
-      6'h03:
-          lane_hit3 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted4 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted4 = buf4;
-      4'h1:
-          shifted4 = buf5;
-      4'h2:
-          shifted4 = buf6;
-      4'h3:
-          shifted4 = buf7;
-      4'h4:
-          shifted4 = buf8;
-      4'h5:
-          shifted4 = buf9;
-      4'h6:
-          shifted4 = buf10;
-      4'h7:
-          shifted4 = buf11;
-      4'h8:
-          shifted4 = buf12;
-      4'h9:
-          shifted4 = buf13;
-      4'ha:
-          shifted4 = buf14;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming4 = 8'h00;
-    casez (\$12 [5:0])
-      6'h00:
-          incoming4 = i__payload[39:32];
-      6'h01:
-          incoming4 = i__payload[31:24];
-      6'h02:
-          incoming4 = i__payload[23:16];
-      6'h03:
-          incoming4 = i__payload[15:8];
-      6'h04:
-          incoming4 = i__payload[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit4 = 1'h0;
-    casez (\$12 [5:0])
-      6'h00:
-          lane_hit4 = 1'h1;
-      6'h01:
-          lane_hit4 = 1'h1;
-      6'h02:
-          lane_hit4 = 1'h1;
-      6'h03:
-          lane_hit4 = 1'h1;
-      6'h04:
-          lane_hit4 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted5 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted5 = buf5;
-      4'h1:
-          shifted5 = buf6;
-      4'h2:
-          shifted5 = buf7;
-      4'h3:
-          shifted5 = buf8;
-      4'h4:
-          shifted5 = buf9;
-      4'h5:
-          shifted5 = buf10;
-      4'h6:
-          shifted5 = buf11;
-      4'h7:
-          shifted5 = buf12;
-      4'h8:
-          shifted5 = buf13;
-      4'h9:
-          shifted5 = buf14;
-      4'ha:
-          shifted5 = buf15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming5 = 8'h00;
-    casez (\$12 [5:0])
-      6'h00:
-          incoming5 = i__payload[47:40];
-      6'h01:
-          incoming5 = i__payload[39:32];
-      6'h02:
-          incoming5 = i__payload[31:24];
-      6'h03:
-          incoming5 = i__payload[23:16];
-      6'h04:
-          incoming5 = i__payload[15:8];
-      6'h05:
-          incoming5 = i__payload[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit5 = 1'h0;
-    casez (\$12 [5:0])
-      6'h00:
-          lane_hit5 = 1'h1;
-      6'h01:
-          lane_hit5 = 1'h1;
-      6'h02:
-          lane_hit5 = 1'h1;
-      6'h03:
-          lane_hit5 = 1'h1;
-      6'h04:
-          lane_hit5 = 1'h1;
-      6'h05:
-          lane_hit5 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted6 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted6 = buf6;
-      4'h1:
-          shifted6 = buf7;
-      4'h2:
-          shifted6 = buf8;
-      4'h3:
-          shifted6 = buf9;
-      4'h4:
-          shifted6 = buf10;
-      4'h5:
-          shifted6 = buf11;
-      4'h6:
-          shifted6 = buf12;
-      4'h7:
-          shifted6 = buf13;
-      4'h8:
-          shifted6 = buf14;
-      4'h9:
-          shifted6 = buf15;
-      4'ha:
-          shifted6 = buf16;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming6 = 8'h00;
-    casez (\$12 [5:0])
-      6'h00:
-          incoming6 = i__payload[55:48];
-      6'h01:
-          incoming6 = i__payload[47:40];
-      6'h02:
-          incoming6 = i__payload[39:32];
-      6'h03:
-          incoming6 = i__payload[31:24];
-      6'h04:
-          incoming6 = i__payload[23:16];
-      6'h05:
-          incoming6 = i__payload[15:8];
-      6'h06:
-          incoming6 = i__payload[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit6 = 1'h0;
-    casez (\$12 [5:0])
-      6'h00:
-          lane_hit6 = 1'h1;
-      6'h01:
-          lane_hit6 = 1'h1;
-      6'h02:
-          lane_hit6 = 1'h1;
-      6'h03:
-          lane_hit6 = 1'h1;
-      6'h04:
-          lane_hit6 = 1'h1;
-      6'h05:
-          lane_hit6 = 1'h1;
-      6'h06:
-          lane_hit6 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted7 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted7 = buf7;
-      4'h1:
-          shifted7 = buf8;
-      4'h2:
-          shifted7 = buf9;
-      4'h3:
-          shifted7 = buf10;
-      4'h4:
-          shifted7 = buf11;
-      4'h5:
-          shifted7 = buf12;
-      4'h6:
-          shifted7 = buf13;
-      4'h7:
-          shifted7 = buf14;
-      4'h8:
-          shifted7 = buf15;
-      4'h9:
-          shifted7 = buf16;
-      4'ha:
-          shifted7 = buf17;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming7 = 8'h00;
-    casez (\$12 [5:0])
-      6'h00:
-          incoming7 = i__payload[63:56];
-      6'h01:
-          incoming7 = i__payload[55:48];
-      6'h02:
-          incoming7 = i__payload[47:40];
-      6'h03:
-          incoming7 = i__payload[39:32];
-      6'h04:
-          incoming7 = i__payload[31:24];
-      6'h05:
-          incoming7 = i__payload[23:16];
-      6'h06:
-          incoming7 = i__payload[15:8];
-      6'h07:
-          incoming7 = i__payload[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit7 = 1'h0;
-    casez (\$12 [5:0])
-      6'h00:
-          lane_hit7 = 1'h1;
-      6'h01:
-          lane_hit7 = 1'h1;
-      6'h02:
-          lane_hit7 = 1'h1;
-      6'h03:
-          lane_hit7 = 1'h1;
-      6'h04:
-          lane_hit7 = 1'h1;
-      6'h05:
-          lane_hit7 = 1'h1;
-      6'h06:
-          lane_hit7 = 1'h1;
-      6'h07:
-          lane_hit7 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted8 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted8 = buf8;
-      4'h1:
-          shifted8 = buf9;
-      4'h2:
-          shifted8 = buf10;
-      4'h3:
-          shifted8 = buf11;
-      4'h4:
-          shifted8 = buf12;
-      4'h5:
-          shifted8 = buf13;
-      4'h6:
-          shifted8 = buf14;
-      4'h7:
-          shifted8 = buf15;
-      4'h8:
-          shifted8 = buf16;
-      4'h9:
-          shifted8 = buf17;
-      4'ha:
-          shifted8 = buf18;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming8 = 8'h00;
-    casez (\$12 [5:0])
-      6'h01:
-          incoming8 = i__payload[63:56];
-      6'h02:
-          incoming8 = i__payload[55:48];
-      6'h03:
-          incoming8 = i__payload[47:40];
-      6'h04:
-          incoming8 = i__payload[39:32];
-      6'h05:
-          incoming8 = i__payload[31:24];
-      6'h06:
-          incoming8 = i__payload[23:16];
-      6'h07:
-          incoming8 = i__payload[15:8];
-      6'h08:
-          incoming8 = i__payload[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit8 = 1'h0;
-    casez (\$12 [5:0])
-      6'h01:
-          lane_hit8 = 1'h1;
-      6'h02:
-          lane_hit8 = 1'h1;
-      6'h03:
-          lane_hit8 = 1'h1;
-      6'h04:
-          lane_hit8 = 1'h1;
-      6'h05:
-          lane_hit8 = 1'h1;
-      6'h06:
-          lane_hit8 = 1'h1;
-      6'h07:
-          lane_hit8 = 1'h1;
-      6'h08:
-          lane_hit8 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted9 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted9 = buf9;
-      4'h1:
-          shifted9 = buf10;
-      4'h2:
-          shifted9 = buf11;
-      4'h3:
-          shifted9 = buf12;
-      4'h4:
-          shifted9 = buf13;
-      4'h5:
-          shifted9 = buf14;
-      4'h6:
-          shifted9 = buf15;
-      4'h7:
-          shifted9 = buf16;
-      4'h8:
-          shifted9 = buf17;
-      4'h9:
-          shifted9 = buf18;
-      4'ha:
-          shifted9 = buf19;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming9 = 8'h00;
-    casez (\$12 [5:0])
-      6'h02:
-          incoming9 = i__payload[63:56];
-      6'h03:
-          incoming9 = i__payload[55:48];
-      6'h04:
-          incoming9 = i__payload[47:40];
-      6'h05:
-          incoming9 = i__payload[39:32];
-      6'h06:
-          incoming9 = i__payload[31:24];
-      6'h07:
-          incoming9 = i__payload[23:16];
-      6'h08:
-          incoming9 = i__payload[15:8];
-      6'h09:
-          incoming9 = i__payload[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit9 = 1'h0;
-    casez (\$12 [5:0])
-      6'h02:
-          lane_hit9 = 1'h1;
-      6'h03:
-          lane_hit9 = 1'h1;
-      6'h04:
-          lane_hit9 = 1'h1;
-      6'h05:
-          lane_hit9 = 1'h1;
-      6'h06:
-          lane_hit9 = 1'h1;
-      6'h07:
-          lane_hit9 = 1'h1;
-      6'h08:
-          lane_hit9 = 1'h1;
-      6'h09:
-          lane_hit9 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted10 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted10 = buf10;
-      4'h1:
-          shifted10 = buf11;
-      4'h2:
-          shifted10 = buf12;
-      4'h3:
-          shifted10 = buf13;
-      4'h4:
-          shifted10 = buf14;
-      4'h5:
-          shifted10 = buf15;
-      4'h6:
-          shifted10 = buf16;
-      4'h7:
-          shifted10 = buf17;
-      4'h8:
-          shifted10 = buf18;
-      4'h9:
-          shifted10 = buf19;
-      4'ha:
-          shifted10 = buf20;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming10 = 8'h00;
-    casez (\$12 [5:0])
-      6'h03:
-          incoming10 = i__payload[63:56];
-      6'h04:
-          incoming10 = i__payload[55:48];
-      6'h05:
-          incoming10 = i__payload[47:40];
-      6'h06:
-          incoming10 = i__payload[39:32];
-      6'h07:
-          incoming10 = i__payload[31:24];
-      6'h08:
-          incoming10 = i__payload[23:16];
-      6'h09:
-          incoming10 = i__payload[15:8];
-      6'h0a:
-          incoming10 = i__payload[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit10 = 1'h0;
-    casez (\$12 [5:0])
-      6'h03:
-          lane_hit10 = 1'h1;
-      6'h04:
-          lane_hit10 = 1'h1;
-      6'h05:
-          lane_hit10 = 1'h1;
-      6'h06:
-          lane_hit10 = 1'h1;
-      6'h07:
-          lane_hit10 = 1'h1;
-      6'h08:
-          lane_hit10 = 1'h1;
-      6'h09:
-          lane_hit10 = 1'h1;
-      6'h0a:
-          lane_hit10 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted11 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted11 = buf11;
-      4'h1:
-          shifted11 = buf12;
-      4'h2:
-          shifted11 = buf13;
-      4'h3:
-          shifted11 = buf14;
-      4'h4:
-          shifted11 = buf15;
-      4'h5:
-          shifted11 = buf16;
-      4'h6:
-          shifted11 = buf17;
-      4'h7:
-          shifted11 = buf18;
-      4'h8:
-          shifted11 = buf19;
-      4'h9:
-          shifted11 = buf20;
-      4'ha:
-          shifted11 = buf21;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming11 = 8'h00;
-    casez (\$12 [5:0])
-      6'h04:
-          incoming11 = i__payload[63:56];
-      6'h05:
-          incoming11 = i__payload[55:48];
-      6'h06:
-          incoming11 = i__payload[47:40];
-      6'h07:
-          incoming11 = i__payload[39:32];
-      6'h08:
-          incoming11 = i__payload[31:24];
-      6'h09:
-          incoming11 = i__payload[23:16];
-      6'h0a:
-          incoming11 = i__payload[15:8];
-      6'h0b:
-          incoming11 = i__payload[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit11 = 1'h0;
-    casez (\$12 [5:0])
-      6'h04:
-          lane_hit11 = 1'h1;
-      6'h05:
-          lane_hit11 = 1'h1;
-      6'h06:
-          lane_hit11 = 1'h1;
-      6'h07:
-          lane_hit11 = 1'h1;
-      6'h08:
-          lane_hit11 = 1'h1;
-      6'h09:
-          lane_hit11 = 1'h1;
-      6'h0a:
-          lane_hit11 = 1'h1;
-      6'h0b:
-          lane_hit11 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted12 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted12 = buf12;
-      4'h1:
-          shifted12 = buf13;
-      4'h2:
-          shifted12 = buf14;
-      4'h3:
-          shifted12 = buf15;
-      4'h4:
-          shifted12 = buf16;
-      4'h5:
-          shifted12 = buf17;
-      4'h6:
-          shifted12 = buf18;
-      4'h7:
-          shifted12 = buf19;
-      4'h8:
-          shifted12 = buf20;
-      4'h9:
-          shifted12 = buf21;
-      4'ha:
-          shifted12 = buf22;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming12 = 8'h00;
-    casez (\$12 [5:0])
-      6'h05:
-          incoming12 = i__payload[63:56];
-      6'h06:
-          incoming12 = i__payload[55:48];
-      6'h07:
-          incoming12 = i__payload[47:40];
-      6'h08:
-          incoming12 = i__payload[39:32];
-      6'h09:
-          incoming12 = i__payload[31:24];
-      6'h0a:
-          incoming12 = i__payload[23:16];
-      6'h0b:
-          incoming12 = i__payload[15:8];
-      6'h0c:
-          incoming12 = i__payload[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit12 = 1'h0;
-    casez (\$12 [5:0])
-      6'h05:
-          lane_hit12 = 1'h1;
-      6'h06:
-          lane_hit12 = 1'h1;
-      6'h07:
-          lane_hit12 = 1'h1;
-      6'h08:
-          lane_hit12 = 1'h1;
-      6'h09:
-          lane_hit12 = 1'h1;
-      6'h0a:
-          lane_hit12 = 1'h1;
-      6'h0b:
-          lane_hit12 = 1'h1;
-      6'h0c:
-          lane_hit12 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted13 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted13 = buf13;
-      4'h1:
-          shifted13 = buf14;
-      4'h2:
-          shifted13 = buf15;
-      4'h3:
-          shifted13 = buf16;
-      4'h4:
-          shifted13 = buf17;
-      4'h5:
-          shifted13 = buf18;
-      4'h6:
-          shifted13 = buf19;
-      4'h7:
-          shifted13 = buf20;
-      4'h8:
-          shifted13 = buf21;
-      4'h9:
-          shifted13 = buf22;
-      4'ha:
-          shifted13 = buf23;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming13 = 8'h00;
-    casez (\$12 [5:0])
-      6'h06:
-          incoming13 = i__payload[63:56];
-      6'h07:
-          incoming13 = i__payload[55:48];
-      6'h08:
-          incoming13 = i__payload[47:40];
-      6'h09:
-          incoming13 = i__payload[39:32];
-      6'h0a:
-          incoming13 = i__payload[31:24];
-      6'h0b:
-          incoming13 = i__payload[23:16];
-      6'h0c:
-          incoming13 = i__payload[15:8];
-      6'h0d:
-          incoming13 = i__payload[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit13 = 1'h0;
-    casez (\$12 [5:0])
-      6'h06:
-          lane_hit13 = 1'h1;
-      6'h07:
-          lane_hit13 = 1'h1;
-      6'h08:
-          lane_hit13 = 1'h1;
-      6'h09:
-          lane_hit13 = 1'h1;
-      6'h0a:
-          lane_hit13 = 1'h1;
-      6'h0b:
-          lane_hit13 = 1'h1;
-      6'h0c:
-          lane_hit13 = 1'h1;
-      6'h0d:
-          lane_hit13 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted14 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted14 = buf14;
-      4'h1:
-          shifted14 = buf15;
-      4'h2:
-          shifted14 = buf16;
-      4'h3:
-          shifted14 = buf17;
-      4'h4:
-          shifted14 = buf18;
-      4'h5:
-          shifted14 = buf19;
-      4'h6:
-          shifted14 = buf20;
-      4'h7:
-          shifted14 = buf21;
-      4'h8:
-          shifted14 = buf22;
-      4'h9:
-          shifted14 = buf23;
-      4'ha:
-          shifted14 = buf24;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming14 = 8'h00;
-    casez (\$12 [5:0])
-      6'h07:
-          incoming14 = i__payload[63:56];
-      6'h08:
-          incoming14 = i__payload[55:48];
-      6'h09:
-          incoming14 = i__payload[47:40];
-      6'h0a:
-          incoming14 = i__payload[39:32];
-      6'h0b:
-          incoming14 = i__payload[31:24];
-      6'h0c:
-          incoming14 = i__payload[23:16];
-      6'h0d:
-          incoming14 = i__payload[15:8];
-      6'h0e:
-          incoming14 = i__payload[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit14 = 1'h0;
-    casez (\$12 [5:0])
-      6'h07:
-          lane_hit14 = 1'h1;
-      6'h08:
-          lane_hit14 = 1'h1;
-      6'h09:
-          lane_hit14 = 1'h1;
-      6'h0a:
-          lane_hit14 = 1'h1;
-      6'h0b:
-          lane_hit14 = 1'h1;
-      6'h0c:
-          lane_hit14 = 1'h1;
-      6'h0d:
-          lane_hit14 = 1'h1;
-      6'h0e:
-          lane_hit14 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted15 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted15 = buf15;
-      4'h1:
-          shifted15 = buf16;
-      4'h2:
-          shifted15 = buf17;
-      4'h3:
-          shifted15 = buf18;
-      4'h4:
-          shifted15 = buf19;
-      4'h5:
-          shifted15 = buf20;
-      4'h6:
-          shifted15 = buf21;
-      4'h7:
-          shifted15 = buf22;
-      4'h8:
-          shifted15 = buf23;
-      4'h9:
-          shifted15 = buf24;
-      4'ha:
-          shifted15 = buf25;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming15 = 8'h00;
-    casez (\$12 [5:0])
-      6'h08:
-          incoming15 = i__payload[63:56];
-      6'h09:
-          incoming15 = i__payload[55:48];
-      6'h0a:
-          incoming15 = i__payload[47:40];
-      6'h0b:
-          incoming15 = i__payload[39:32];
-      6'h0c:
-          incoming15 = i__payload[31:24];
-      6'h0d:
-          incoming15 = i__payload[23:16];
-      6'h0e:
-          incoming15 = i__payload[15:8];
-      6'h0f:
-          incoming15 = i__payload[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit15 = 1'h0;
-    casez (\$12 [5:0])
-      6'h08:
-          lane_hit15 = 1'h1;
-      6'h09:
-          lane_hit15 = 1'h1;
-      6'h0a:
-          lane_hit15 = 1'h1;
-      6'h0b:
-          lane_hit15 = 1'h1;
-      6'h0c:
-          lane_hit15 = 1'h1;
-      6'h0d:
-          lane_hit15 = 1'h1;
-      6'h0e:
-          lane_hit15 = 1'h1;
-      6'h0f:
-          lane_hit15 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted16 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted16 = buf16;
-      4'h1:
-          shifted16 = buf17;
-      4'h2:
-          shifted16 = buf18;
-      4'h3:
-          shifted16 = buf19;
-      4'h4:
-          shifted16 = buf20;
-      4'h5:
-          shifted16 = buf21;
-      4'h6:
-          shifted16 = buf22;
-      4'h7:
-          shifted16 = buf23;
-      4'h8:
-          shifted16 = buf24;
-      4'h9:
-          shifted16 = buf25;
-      4'ha:
-          shifted16 = buf26;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming16 = 8'h00;
-    casez (\$12 [5:0])
-      6'h09:
-          incoming16 = i__payload[63:56];
-      6'h0a:
-          incoming16 = i__payload[55:48];
-      6'h0b:
-          incoming16 = i__payload[47:40];
-      6'h0c:
-          incoming16 = i__payload[39:32];
-      6'h0d:
-          incoming16 = i__payload[31:24];
-      6'h0e:
-          incoming16 = i__payload[23:16];
-      6'h0f:
-          incoming16 = i__payload[15:8];
-      6'h10:
-          incoming16 = i__payload[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit16 = 1'h0;
-    casez (\$12 [5:0])
-      6'h09:
-          lane_hit16 = 1'h1;
-      6'h0a:
-          lane_hit16 = 1'h1;
-      6'h0b:
-          lane_hit16 = 1'h1;
-      6'h0c:
-          lane_hit16 = 1'h1;
-      6'h0d:
-          lane_hit16 = 1'h1;
-      6'h0e:
-          lane_hit16 = 1'h1;
-      6'h0f:
-          lane_hit16 = 1'h1;
-      6'h10:
-          lane_hit16 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted17 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted17 = buf17;
-      4'h1:
-          shifted17 = buf18;
-      4'h2:
-          shifted17 = buf19;
-      4'h3:
-          shifted17 = buf20;
-      4'h4:
-          shifted17 = buf21;
-      4'h5:
-          shifted17 = buf22;
-      4'h6:
-          shifted17 = buf23;
-      4'h7:
-          shifted17 = buf24;
-      4'h8:
-          shifted17 = buf25;
-      4'h9:
-          shifted17 = buf26;
-      4'ha:
-          shifted17 = buf27;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming17 = 8'h00;
-    casez (\$12 [5:0])
-      6'h0a:
-          incoming17 = i__payload[63:56];
-      6'h0b:
-          incoming17 = i__payload[55:48];
-      6'h0c:
-          incoming17 = i__payload[47:40];
-      6'h0d:
-          incoming17 = i__payload[39:32];
-      6'h0e:
-          incoming17 = i__payload[31:24];
-      6'h0f:
-          incoming17 = i__payload[23:16];
-      6'h10:
-          incoming17 = i__payload[15:8];
-      6'h11:
-          incoming17 = i__payload[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit17 = 1'h0;
-    casez (\$12 [5:0])
-      6'h0a:
-          lane_hit17 = 1'h1;
-      6'h0b:
-          lane_hit17 = 1'h1;
-      6'h0c:
-          lane_hit17 = 1'h1;
-      6'h0d:
-          lane_hit17 = 1'h1;
-      6'h0e:
-          lane_hit17 = 1'h1;
-      6'h0f:
-          lane_hit17 = 1'h1;
-      6'h10:
-          lane_hit17 = 1'h1;
-      6'h11:
-          lane_hit17 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted18 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted18 = buf18;
-      4'h1:
-          shifted18 = buf19;
-      4'h2:
-          shifted18 = buf20;
-      4'h3:
-          shifted18 = buf21;
-      4'h4:
-          shifted18 = buf22;
-      4'h5:
-          shifted18 = buf23;
-      4'h6:
-          shifted18 = buf24;
-      4'h7:
-          shifted18 = buf25;
-      4'h8:
-          shifted18 = buf26;
-      4'h9:
-          shifted18 = buf27;
-      4'ha:
-          shifted18 = buf28;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming18 = 8'h00;
-    casez (\$12 [5:0])
-      6'h0b:
-          incoming18 = i__payload[63:56];
-      6'h0c:
-          incoming18 = i__payload[55:48];
-      6'h0d:
-          incoming18 = i__payload[47:40];
-      6'h0e:
-          incoming18 = i__payload[39:32];
-      6'h0f:
-          incoming18 = i__payload[31:24];
-      6'h10:
-          incoming18 = i__payload[23:16];
-      6'h11:
-          incoming18 = i__payload[15:8];
-      6'h12:
-          incoming18 = i__payload[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit18 = 1'h0;
-    casez (\$12 [5:0])
-      6'h0b:
-          lane_hit18 = 1'h1;
-      6'h0c:
-          lane_hit18 = 1'h1;
-      6'h0d:
-          lane_hit18 = 1'h1;
-      6'h0e:
-          lane_hit18 = 1'h1;
-      6'h0f:
-          lane_hit18 = 1'h1;
-      6'h10:
-          lane_hit18 = 1'h1;
-      6'h11:
-          lane_hit18 = 1'h1;
-      6'h12:
-          lane_hit18 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted19 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted19 = buf19;
-      4'h1:
-          shifted19 = buf20;
-      4'h2:
-          shifted19 = buf21;
-      4'h3:
-          shifted19 = buf22;
-      4'h4:
-          shifted19 = buf23;
-      4'h5:
-          shifted19 = buf24;
-      4'h6:
-          shifted19 = buf25;
-      4'h7:
-          shifted19 = buf26;
-      4'h8:
-          shifted19 = buf27;
-      4'h9:
-          shifted19 = buf28;
-      4'ha:
-          shifted19 = buf29;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming19 = 8'h00;
-    casez (\$12 [5:0])
-      6'h0c:
-          incoming19 = i__payload[63:56];
-      6'h0d:
-          incoming19 = i__payload[55:48];
-      6'h0e:
-          incoming19 = i__payload[47:40];
-      6'h0f:
-          incoming19 = i__payload[39:32];
-      6'h10:
-          incoming19 = i__payload[31:24];
-      6'h11:
-          incoming19 = i__payload[23:16];
-      6'h12:
-          incoming19 = i__payload[15:8];
-      6'h13:
-          incoming19 = i__payload[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit19 = 1'h0;
-    casez (\$12 [5:0])
-      6'h0c:
-          lane_hit19 = 1'h1;
-      6'h0d:
-          lane_hit19 = 1'h1;
-      6'h0e:
-          lane_hit19 = 1'h1;
-      6'h0f:
-          lane_hit19 = 1'h1;
-      6'h10:
-          lane_hit19 = 1'h1;
-      6'h11:
-          lane_hit19 = 1'h1;
-      6'h12:
-          lane_hit19 = 1'h1;
-      6'h13:
-          lane_hit19 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted20 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted20 = buf20;
-      4'h1:
-          shifted20 = buf21;
-      4'h2:
-          shifted20 = buf22;
-      4'h3:
-          shifted20 = buf23;
-      4'h4:
-          shifted20 = buf24;
-      4'h5:
-          shifted20 = buf25;
-      4'h6:
-          shifted20 = buf26;
-      4'h7:
-          shifted20 = buf27;
-      4'h8:
-          shifted20 = buf28;
-      4'h9:
-          shifted20 = buf29;
-      4'ha:
-          shifted20 = buf30;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming20 = 8'h00;
-    casez (\$12 [5:0])
-      6'h0d:
-          incoming20 = i__payload[63:56];
-      6'h0e:
-          incoming20 = i__payload[55:48];
-      6'h0f:
-          incoming20 = i__payload[47:40];
-      6'h10:
-          incoming20 = i__payload[39:32];
-      6'h11:
-          incoming20 = i__payload[31:24];
-      6'h12:
-          incoming20 = i__payload[23:16];
-      6'h13:
-          incoming20 = i__payload[15:8];
-      6'h14:
-          incoming20 = i__payload[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit20 = 1'h0;
-    casez (\$12 [5:0])
-      6'h0d:
-          lane_hit20 = 1'h1;
-      6'h0e:
-          lane_hit20 = 1'h1;
-      6'h0f:
-          lane_hit20 = 1'h1;
-      6'h10:
-          lane_hit20 = 1'h1;
-      6'h11:
-          lane_hit20 = 1'h1;
-      6'h12:
-          lane_hit20 = 1'h1;
-      6'h13:
-          lane_hit20 = 1'h1;
-      6'h14:
-          lane_hit20 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted21 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted21 = buf21;
-      4'h1:
-          shifted21 = buf22;
-      4'h2:
-          shifted21 = buf23;
-      4'h3:
-          shifted21 = buf24;
-      4'h4:
-          shifted21 = buf25;
-      4'h5:
-          shifted21 = buf26;
-      4'h6:
-          shifted21 = buf27;
-      4'h7:
-          shifted21 = buf28;
-      4'h8:
-          shifted21 = buf29;
-      4'h9:
-          shifted21 = buf30;
-      4'ha:
-          shifted21 = buf31;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming21 = 8'h00;
-    casez (\$12 [5:0])
-      6'h0e:
-          incoming21 = i__payload[63:56];
-      6'h0f:
-          incoming21 = i__payload[55:48];
-      6'h10:
-          incoming21 = i__payload[47:40];
-      6'h11:
-          incoming21 = i__payload[39:32];
-      6'h12:
-          incoming21 = i__payload[31:24];
-      6'h13:
-          incoming21 = i__payload[23:16];
-      6'h14:
-          incoming21 = i__payload[15:8];
-      6'h15:
-          incoming21 = i__payload[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit21 = 1'h0;
-    casez (\$12 [5:0])
-      6'h0e:
-          lane_hit21 = 1'h1;
-      6'h0f:
-          lane_hit21 = 1'h1;
-      6'h10:
-          lane_hit21 = 1'h1;
-      6'h11:
-          lane_hit21 = 1'h1;
-      6'h12:
-          lane_hit21 = 1'h1;
-      6'h13:
-          lane_hit21 = 1'h1;
-      6'h14:
-          lane_hit21 = 1'h1;
-      6'h15:
-          lane_hit21 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted22 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted22 = buf22;
-      4'h1:
-          shifted22 = buf23;
-      4'h2:
-          shifted22 = buf24;
-      4'h3:
-          shifted22 = buf25;
-      4'h4:
-          shifted22 = buf26;
-      4'h5:
-          shifted22 = buf27;
-      4'h6:
-          shifted22 = buf28;
-      4'h7:
-          shifted22 = buf29;
-      4'h8:
-          shifted22 = buf30;
-      4'h9:
-          shifted22 = buf31;
-      4'ha:
-          shifted22 = 8'h00;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming22 = 8'h00;
-    casez (\$12 [5:0])
-      6'h0f:
-          incoming22 = i__payload[63:56];
-      6'h10:
-          incoming22 = i__payload[55:48];
-      6'h11:
-          incoming22 = i__payload[47:40];
-      6'h12:
-          incoming22 = i__payload[39:32];
-      6'h13:
-          incoming22 = i__payload[31:24];
-      6'h14:
-          incoming22 = i__payload[23:16];
-      6'h15:
-          incoming22 = i__payload[15:8];
-      6'h16:
-          incoming22 = i__payload[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit22 = 1'h0;
-    casez (\$12 [5:0])
-      6'h0f:
-          lane_hit22 = 1'h1;
-      6'h10:
-          lane_hit22 = 1'h1;
-      6'h11:
-          lane_hit22 = 1'h1;
-      6'h12:
-          lane_hit22 = 1'h1;
-      6'h13:
-          lane_hit22 = 1'h1;
-      6'h14:
-          lane_hit22 = 1'h1;
-      6'h15:
-          lane_hit22 = 1'h1;
-      6'h16:
-          lane_hit22 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted23 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted23 = buf23;
-      4'h1:
-          shifted23 = buf24;
-      4'h2:
-          shifted23 = buf25;
-      4'h3:
-          shifted23 = buf26;
-      4'h4:
-          shifted23 = buf27;
-      4'h5:
-          shifted23 = buf28;
-      4'h6:
-          shifted23 = buf29;
-      4'h7:
-          shifted23 = buf30;
-      4'h8:
-          shifted23 = buf31;
-      4'h9:
-          shifted23 = 8'h00;
-      4'ha:
-          shifted23 = 8'h00;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming23 = 8'h00;
-    casez (\$12 [5:0])
-      6'h10:
-          incoming23 = i__payload[63:56];
-      6'h11:
-          incoming23 = i__payload[55:48];
-      6'h12:
-          incoming23 = i__payload[47:40];
-      6'h13:
-          incoming23 = i__payload[39:32];
-      6'h14:
-          incoming23 = i__payload[31:24];
-      6'h15:
-          incoming23 = i__payload[23:16];
-      6'h16:
-          incoming23 = i__payload[15:8];
-      6'h17:
-          incoming23 = i__payload[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit23 = 1'h0;
-    casez (\$12 [5:0])
-      6'h10:
-          lane_hit23 = 1'h1;
-      6'h11:
-          lane_hit23 = 1'h1;
-      6'h12:
-          lane_hit23 = 1'h1;
-      6'h13:
-          lane_hit23 = 1'h1;
-      6'h14:
-          lane_hit23 = 1'h1;
-      6'h15:
-          lane_hit23 = 1'h1;
-      6'h16:
-          lane_hit23 = 1'h1;
-      6'h17:
-          lane_hit23 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted24 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted24 = buf24;
-      4'h1:
-          shifted24 = buf25;
-      4'h2:
-          shifted24 = buf26;
-      4'h3:
-          shifted24 = buf27;
-      4'h4:
-          shifted24 = buf28;
-      4'h5:
-          shifted24 = buf29;
-      4'h6:
-          shifted24 = buf30;
-      4'h7:
-          shifted24 = buf31;
-      4'h8:
-          shifted24 = 8'h00;
-      4'h9:
-          shifted24 = 8'h00;
-      4'ha:
-          shifted24 = 8'h00;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming24 = 8'h00;
-    casez (\$12 [5:0])
-      6'h11:
-          incoming24 = i__payload[63:56];
-      6'h12:
-          incoming24 = i__payload[55:48];
-      6'h13:
-          incoming24 = i__payload[47:40];
-      6'h14:
-          incoming24 = i__payload[39:32];
-      6'h15:
-          incoming24 = i__payload[31:24];
-      6'h16:
-          incoming24 = i__payload[23:16];
-      6'h17:
-          incoming24 = i__payload[15:8];
-      6'h18:
-          incoming24 = i__payload[7:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit24 = 1'h0;
-    casez (\$12 [5:0])
-      6'h11:
-          lane_hit24 = 1'h1;
-      6'h12:
-          lane_hit24 = 1'h1;
-      6'h13:
-          lane_hit24 = 1'h1;
-      6'h14:
-          lane_hit24 = 1'h1;
-      6'h15:
-          lane_hit24 = 1'h1;
-      6'h16:
-          lane_hit24 = 1'h1;
-      6'h17:
-          lane_hit24 = 1'h1;
-      6'h18:
-          lane_hit24 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted25 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted25 = buf25;
-      4'h1:
-          shifted25 = buf26;
-      4'h2:
-          shifted25 = buf27;
-      4'h3:
-          shifted25 = buf28;
-      4'h4:
-          shifted25 = buf29;
-      4'h5:
-          shifted25 = buf30;
-      4'h6:
-          shifted25 = buf31;
-      4'h7:
-          shifted25 = 8'h00;
-      4'h8:
-          shifted25 = 8'h00;
-      4'h9:
-          shifted25 = 8'h00;
-      4'ha:
-          shifted25 = 8'h00;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming25 = 8'h00;
-    casez (\$12 [5:0])
-      6'h12:
-          incoming25 = i__payload[63:56];
-      6'h13:
-          incoming25 = i__payload[55:48];
-      6'h14:
-          incoming25 = i__payload[47:40];
-      6'h15:
-          incoming25 = i__payload[39:32];
-      6'h16:
-          incoming25 = i__payload[31:24];
-      6'h17:
-          incoming25 = i__payload[23:16];
-      6'h18:
-          incoming25 = i__payload[15:8];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit25 = 1'h0;
-    casez (\$12 [5:0])
-      6'h12:
-          lane_hit25 = 1'h1;
-      6'h13:
-          lane_hit25 = 1'h1;
-      6'h14:
-          lane_hit25 = 1'h1;
-      6'h15:
-          lane_hit25 = 1'h1;
-      6'h16:
-          lane_hit25 = 1'h1;
-      6'h17:
-          lane_hit25 = 1'h1;
-      6'h18:
-          lane_hit25 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted26 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted26 = buf26;
-      4'h1:
-          shifted26 = buf27;
-      4'h2:
-          shifted26 = buf28;
-      4'h3:
-          shifted26 = buf29;
-      4'h4:
-          shifted26 = buf30;
-      4'h5:
-          shifted26 = buf31;
-      4'h6:
-          shifted26 = 8'h00;
-      4'h7:
-          shifted26 = 8'h00;
-      4'h8:
-          shifted26 = 8'h00;
-      4'h9:
-          shifted26 = 8'h00;
-      4'ha:
-          shifted26 = 8'h00;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming26 = 8'h00;
-    casez (\$12 [5:0])
-      6'h13:
-          incoming26 = i__payload[63:56];
-      6'h14:
-          incoming26 = i__payload[55:48];
-      6'h15:
-          incoming26 = i__payload[47:40];
-      6'h16:
-          incoming26 = i__payload[39:32];
-      6'h17:
-          incoming26 = i__payload[31:24];
-      6'h18:
-          incoming26 = i__payload[23:16];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit26 = 1'h0;
-    casez (\$12 [5:0])
-      6'h13:
-          lane_hit26 = 1'h1;
-      6'h14:
-          lane_hit26 = 1'h1;
-      6'h15:
-          lane_hit26 = 1'h1;
-      6'h16:
-          lane_hit26 = 1'h1;
-      6'h17:
-          lane_hit26 = 1'h1;
-      6'h18:
-          lane_hit26 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted27 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted27 = buf27;
-      4'h1:
-          shifted27 = buf28;
-      4'h2:
-          shifted27 = buf29;
-      4'h3:
-          shifted27 = buf30;
-      4'h4:
-          shifted27 = buf31;
-      4'h5:
-          shifted27 = 8'h00;
-      4'h6:
-          shifted27 = 8'h00;
-      4'h7:
-          shifted27 = 8'h00;
-      4'h8:
-          shifted27 = 8'h00;
-      4'h9:
-          shifted27 = 8'h00;
-      4'ha:
-          shifted27 = 8'h00;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming27 = 8'h00;
-    casez (\$12 [5:0])
-      6'h14:
-          incoming27 = i__payload[63:56];
-      6'h15:
-          incoming27 = i__payload[55:48];
-      6'h16:
-          incoming27 = i__payload[47:40];
-      6'h17:
-          incoming27 = i__payload[39:32];
-      6'h18:
-          incoming27 = i__payload[31:24];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit27 = 1'h0;
-    casez (\$12 [5:0])
-      6'h14:
-          lane_hit27 = 1'h1;
-      6'h15:
-          lane_hit27 = 1'h1;
-      6'h16:
-          lane_hit27 = 1'h1;
-      6'h17:
-          lane_hit27 = 1'h1;
-      6'h18:
-          lane_hit27 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted28 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted28 = buf28;
-      4'h1:
-          shifted28 = buf29;
-      4'h2:
-          shifted28 = buf30;
-      4'h3:
-          shifted28 = buf31;
-      4'h4:
-          shifted28 = 8'h00;
-      4'h5:
-          shifted28 = 8'h00;
-      4'h6:
-          shifted28 = 8'h00;
-      4'h7:
-          shifted28 = 8'h00;
-      4'h8:
-          shifted28 = 8'h00;
-      4'h9:
-          shifted28 = 8'h00;
-      4'ha:
-          shifted28 = 8'h00;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming28 = 8'h00;
-    casez (\$12 [5:0])
-      6'h15:
-          incoming28 = i__payload[63:56];
-      6'h16:
-          incoming28 = i__payload[55:48];
-      6'h17:
-          incoming28 = i__payload[47:40];
-      6'h18:
-          incoming28 = i__payload[39:32];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit28 = 1'h0;
-    casez (\$12 [5:0])
-      6'h15:
-          lane_hit28 = 1'h1;
-      6'h16:
-          lane_hit28 = 1'h1;
-      6'h17:
-          lane_hit28 = 1'h1;
-      6'h18:
-          lane_hit28 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted29 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted29 = buf29;
-      4'h1:
-          shifted29 = buf30;
-      4'h2:
-          shifted29 = buf31;
-      4'h3:
-          shifted29 = 8'h00;
-      4'h4:
-          shifted29 = 8'h00;
-      4'h5:
-          shifted29 = 8'h00;
-      4'h6:
-          shifted29 = 8'h00;
-      4'h7:
-          shifted29 = 8'h00;
-      4'h8:
-          shifted29 = 8'h00;
-      4'h9:
-          shifted29 = 8'h00;
-      4'ha:
-          shifted29 = 8'h00;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming29 = 8'h00;
-    casez (\$12 [5:0])
-      6'h16:
-          incoming29 = i__payload[63:56];
-      6'h17:
-          incoming29 = i__payload[55:48];
-      6'h18:
-          incoming29 = i__payload[47:40];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit29 = 1'h0;
-    casez (\$12 [5:0])
-      6'h16:
-          lane_hit29 = 1'h1;
-      6'h17:
-          lane_hit29 = 1'h1;
-      6'h18:
-          lane_hit29 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted30 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted30 = buf30;
-      4'h1:
-          shifted30 = buf31;
-      4'h2:
-          shifted30 = 8'h00;
-      4'h3:
-          shifted30 = 8'h00;
-      4'h4:
-          shifted30 = 8'h00;
-      4'h5:
-          shifted30 = 8'h00;
-      4'h6:
-          shifted30 = 8'h00;
-      4'h7:
-          shifted30 = 8'h00;
-      4'h8:
-          shifted30 = 8'h00;
-      4'h9:
-          shifted30 = 8'h00;
-      4'ha:
-          shifted30 = 8'h00;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming30 = 8'h00;
-    casez (\$12 [5:0])
-      6'h17:
-          incoming30 = i__payload[63:56];
-      6'h18:
-          incoming30 = i__payload[55:48];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit30 = 1'h0;
-    casez (\$12 [5:0])
-      6'h17:
-          lane_hit30 = 1'h1;
-      6'h18:
-          lane_hit30 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    shifted31 = 8'h00;
-    casez (consume)
-      4'h0:
-          shifted31 = buf31;
-      4'h1:
-          shifted31 = 8'h00;
-      4'h2:
-          shifted31 = 8'h00;
-      4'h3:
-          shifted31 = 8'h00;
-      4'h4:
-          shifted31 = 8'h00;
-      4'h5:
-          shifted31 = 8'h00;
-      4'h6:
-          shifted31 = 8'h00;
-      4'h7:
-          shifted31 = 8'h00;
-      4'h8:
-          shifted31 = 8'h00;
-      4'h9:
-          shifted31 = 8'h00;
-      4'ha:
-          shifted31 = 8'h00;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    incoming31 = 8'h00;
-    casez (\$12 [5:0])
-      6'h18:
-          incoming31 = i__payload[63:56];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    lane_hit31 = 1'h0;
-    casez (\$12 [5:0])
-      6'h18:
-          lane_hit31 = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$81  = \$14 ;
-    if (pipe_rst) begin
-      \$81  = 8'h00;
-    end
-    if (rst) begin
-      \$81  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$82  = \$16 ;
-    if (pipe_rst) begin
-      \$82  = 8'h00;
-    end
-    if (rst) begin
-      \$82  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$83  = \$18 ;
-    if (pipe_rst) begin
-      \$83  = 8'h00;
-    end
-    if (rst) begin
-      \$83  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$84  = \$20 ;
-    if (pipe_rst) begin
-      \$84  = 8'h00;
-    end
-    if (rst) begin
-      \$84  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$85  = \$22 ;
-    if (pipe_rst) begin
-      \$85  = 8'h00;
-    end
-    if (rst) begin
-      \$85  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$86  = \$24 ;
-    if (pipe_rst) begin
-      \$86  = 8'h00;
-    end
-    if (rst) begin
-      \$86  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$87  = \$26 ;
-    if (pipe_rst) begin
-      \$87  = 8'h00;
-    end
-    if (rst) begin
-      \$87  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$88  = \$28 ;
-    if (pipe_rst) begin
-      \$88  = 8'h00;
-    end
-    if (rst) begin
-      \$88  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$89  = \$30 ;
-    if (pipe_rst) begin
-      \$89  = 8'h00;
-    end
-    if (rst) begin
-      \$89  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$90  = \$32 ;
-    if (pipe_rst) begin
-      \$90  = 8'h00;
-    end
-    if (rst) begin
-      \$90  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$91  = \$34 ;
-    if (pipe_rst) begin
-      \$91  = 8'h00;
-    end
-    if (rst) begin
-      \$91  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$92  = \$36 ;
-    if (pipe_rst) begin
-      \$92  = 8'h00;
-    end
-    if (rst) begin
-      \$92  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$93  = \$38 ;
-    if (pipe_rst) begin
-      \$93  = 8'h00;
-    end
-    if (rst) begin
-      \$93  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$94  = \$40 ;
-    if (pipe_rst) begin
-      \$94  = 8'h00;
-    end
-    if (rst) begin
-      \$94  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$95  = \$42 ;
-    if (pipe_rst) begin
-      \$95  = 8'h00;
-    end
-    if (rst) begin
-      \$95  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$96  = \$44 ;
-    if (pipe_rst) begin
-      \$96  = 8'h00;
-    end
-    if (rst) begin
-      \$96  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$97  = \$46 ;
-    if (pipe_rst) begin
-      \$97  = 8'h00;
-    end
-    if (rst) begin
-      \$97  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$98  = \$48 ;
-    if (pipe_rst) begin
-      \$98  = 8'h00;
-    end
-    if (rst) begin
-      \$98  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$99  = \$50 ;
-    if (pipe_rst) begin
-      \$99  = 8'h00;
-    end
-    if (rst) begin
-      \$99  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$100  = \$52 ;
-    if (pipe_rst) begin
-      \$100  = 8'h00;
-    end
-    if (rst) begin
-      \$100  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$101  = \$54 ;
-    if (pipe_rst) begin
-      \$101  = 8'h00;
-    end
-    if (rst) begin
-      \$101  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$102  = \$56 ;
-    if (pipe_rst) begin
-      \$102  = 8'h00;
-    end
-    if (rst) begin
-      \$102  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$103  = \$58 ;
-    if (pipe_rst) begin
-      \$103  = 8'h00;
-    end
-    if (rst) begin
-      \$103  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$104  = \$60 ;
-    if (pipe_rst) begin
-      \$104  = 8'h00;
-    end
-    if (rst) begin
-      \$104  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$105  = \$62 ;
-    if (pipe_rst) begin
-      \$105  = 8'h00;
-    end
-    if (rst) begin
-      \$105  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$106  = \$64 ;
-    if (pipe_rst) begin
-      \$106  = 8'h00;
-    end
-    if (rst) begin
-      \$106  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$107  = \$66 ;
-    if (pipe_rst) begin
-      \$107  = 8'h00;
-    end
-    if (rst) begin
-      \$107  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$108  = \$68 ;
-    if (pipe_rst) begin
-      \$108  = 8'h00;
-    end
-    if (rst) begin
-      \$108  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$109  = \$70 ;
-    if (pipe_rst) begin
-      \$109  = 8'h00;
-    end
-    if (rst) begin
-      \$109  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$110  = \$72 ;
-    if (pipe_rst) begin
-      \$110  = 8'h00;
-    end
-    if (rst) begin
-      \$110  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$111  = \$74 ;
-    if (pipe_rst) begin
-      \$111  = 8'h00;
-    end
-    if (rst) begin
-      \$111  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$112  = \$76 ;
-    if (pipe_rst) begin
-      \$112  = 8'h00;
-    end
-    if (rst) begin
-      \$112  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
+    ext0 = buf0;
     if (accept) begin
-      \$113  = \$77 [5:0];
-    end else begin
-      \$113  = \$12 [5:0];
-    end
-    if (pipe_rst) begin
-      \$113  = 6'h00;
-    end
-    if (rst) begin
-      \$113  = 6'h00;
+      casez (count)
+        6'h00:
+            ext0 = i__payload[7:0];
+      endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$114  = end_valid;
-    if (\$78 ) begin
-      \$114  = 1'h1;
-    end else if (\release ) begin
-      \$114  = 1'h0;
-    end
-    if (pipe_rst) begin
-      \$114  = 1'h0;
-    end
-    if (rst) begin
-      \$114  = 1'h0;
+    ext1 = buf1;
+    if (accept) begin
+      casez (count)
+        6'h00:
+            ext1 = i__payload[15:8];
+        6'h01:
+            ext1 = i__payload[7:0];
+      endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$78 ) begin
-      \$115  = \$79 [5:0];
-    end else if (\release ) begin
-      \$115  = 6'h00;
-    end else begin
-      \$115  = \$80 [5:0];
+    ext2 = buf2;
+    if (accept) begin
+      casez (count)
+        6'h00:
+            ext2 = i__payload[23:16];
+        6'h01:
+            ext2 = i__payload[15:8];
+        6'h02:
+            ext2 = i__payload[7:0];
+      endcase
     end
-    if (pipe_rst) begin
-      \$115  = 6'h00;
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext3 = buf3;
+    if (accept) begin
+      casez (count)
+        6'h00:
+            ext3 = i__payload[31:24];
+        6'h01:
+            ext3 = i__payload[23:16];
+        6'h02:
+            ext3 = i__payload[15:8];
+        6'h03:
+            ext3 = i__payload[7:0];
+      endcase
     end
-    if (rst) begin
-      \$115  = 6'h00;
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext4 = buf4;
+    if (accept) begin
+      casez (count)
+        6'h00:
+            ext4 = i__payload[39:32];
+        6'h01:
+            ext4 = i__payload[31:24];
+        6'h02:
+            ext4 = i__payload[23:16];
+        6'h03:
+            ext4 = i__payload[15:8];
+        6'h04:
+            ext4 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext5 = buf5;
+    if (accept) begin
+      casez (count)
+        6'h00:
+            ext5 = i__payload[47:40];
+        6'h01:
+            ext5 = i__payload[39:32];
+        6'h02:
+            ext5 = i__payload[31:24];
+        6'h03:
+            ext5 = i__payload[23:16];
+        6'h04:
+            ext5 = i__payload[15:8];
+        6'h05:
+            ext5 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext6 = buf6;
+    if (accept) begin
+      casez (count)
+        6'h00:
+            ext6 = i__payload[55:48];
+        6'h01:
+            ext6 = i__payload[47:40];
+        6'h02:
+            ext6 = i__payload[39:32];
+        6'h03:
+            ext6 = i__payload[31:24];
+        6'h04:
+            ext6 = i__payload[23:16];
+        6'h05:
+            ext6 = i__payload[15:8];
+        6'h06:
+            ext6 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext7 = buf7;
+    if (accept) begin
+      casez (count)
+        6'h00:
+            ext7 = i__payload[63:56];
+        6'h01:
+            ext7 = i__payload[55:48];
+        6'h02:
+            ext7 = i__payload[47:40];
+        6'h03:
+            ext7 = i__payload[39:32];
+        6'h04:
+            ext7 = i__payload[31:24];
+        6'h05:
+            ext7 = i__payload[23:16];
+        6'h06:
+            ext7 = i__payload[15:8];
+        6'h07:
+            ext7 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext8 = buf8;
+    if (accept) begin
+      casez (count)
+        6'h01:
+            ext8 = i__payload[63:56];
+        6'h02:
+            ext8 = i__payload[55:48];
+        6'h03:
+            ext8 = i__payload[47:40];
+        6'h04:
+            ext8 = i__payload[39:32];
+        6'h05:
+            ext8 = i__payload[31:24];
+        6'h06:
+            ext8 = i__payload[23:16];
+        6'h07:
+            ext8 = i__payload[15:8];
+        6'h08:
+            ext8 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext9 = buf9;
+    if (accept) begin
+      casez (count)
+        6'h02:
+            ext9 = i__payload[63:56];
+        6'h03:
+            ext9 = i__payload[55:48];
+        6'h04:
+            ext9 = i__payload[47:40];
+        6'h05:
+            ext9 = i__payload[39:32];
+        6'h06:
+            ext9 = i__payload[31:24];
+        6'h07:
+            ext9 = i__payload[23:16];
+        6'h08:
+            ext9 = i__payload[15:8];
+        6'h09:
+            ext9 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext10 = buf10;
+    if (accept) begin
+      casez (count)
+        6'h03:
+            ext10 = i__payload[63:56];
+        6'h04:
+            ext10 = i__payload[55:48];
+        6'h05:
+            ext10 = i__payload[47:40];
+        6'h06:
+            ext10 = i__payload[39:32];
+        6'h07:
+            ext10 = i__payload[31:24];
+        6'h08:
+            ext10 = i__payload[23:16];
+        6'h09:
+            ext10 = i__payload[15:8];
+        6'h0a:
+            ext10 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext11 = buf11;
+    if (accept) begin
+      casez (count)
+        6'h04:
+            ext11 = i__payload[63:56];
+        6'h05:
+            ext11 = i__payload[55:48];
+        6'h06:
+            ext11 = i__payload[47:40];
+        6'h07:
+            ext11 = i__payload[39:32];
+        6'h08:
+            ext11 = i__payload[31:24];
+        6'h09:
+            ext11 = i__payload[23:16];
+        6'h0a:
+            ext11 = i__payload[15:8];
+        6'h0b:
+            ext11 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext12 = buf12;
+    if (accept) begin
+      casez (count)
+        6'h05:
+            ext12 = i__payload[63:56];
+        6'h06:
+            ext12 = i__payload[55:48];
+        6'h07:
+            ext12 = i__payload[47:40];
+        6'h08:
+            ext12 = i__payload[39:32];
+        6'h09:
+            ext12 = i__payload[31:24];
+        6'h0a:
+            ext12 = i__payload[23:16];
+        6'h0b:
+            ext12 = i__payload[15:8];
+        6'h0c:
+            ext12 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext13 = buf13;
+    if (accept) begin
+      casez (count)
+        6'h06:
+            ext13 = i__payload[63:56];
+        6'h07:
+            ext13 = i__payload[55:48];
+        6'h08:
+            ext13 = i__payload[47:40];
+        6'h09:
+            ext13 = i__payload[39:32];
+        6'h0a:
+            ext13 = i__payload[31:24];
+        6'h0b:
+            ext13 = i__payload[23:16];
+        6'h0c:
+            ext13 = i__payload[15:8];
+        6'h0d:
+            ext13 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext14 = buf14;
+    if (accept) begin
+      casez (count)
+        6'h07:
+            ext14 = i__payload[63:56];
+        6'h08:
+            ext14 = i__payload[55:48];
+        6'h09:
+            ext14 = i__payload[47:40];
+        6'h0a:
+            ext14 = i__payload[39:32];
+        6'h0b:
+            ext14 = i__payload[31:24];
+        6'h0c:
+            ext14 = i__payload[23:16];
+        6'h0d:
+            ext14 = i__payload[15:8];
+        6'h0e:
+            ext14 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext15 = buf15;
+    if (accept) begin
+      casez (count)
+        6'h08:
+            ext15 = i__payload[63:56];
+        6'h09:
+            ext15 = i__payload[55:48];
+        6'h0a:
+            ext15 = i__payload[47:40];
+        6'h0b:
+            ext15 = i__payload[39:32];
+        6'h0c:
+            ext15 = i__payload[31:24];
+        6'h0d:
+            ext15 = i__payload[23:16];
+        6'h0e:
+            ext15 = i__payload[15:8];
+        6'h0f:
+            ext15 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext16 = buf16;
+    if (accept) begin
+      casez (count)
+        6'h09:
+            ext16 = i__payload[63:56];
+        6'h0a:
+            ext16 = i__payload[55:48];
+        6'h0b:
+            ext16 = i__payload[47:40];
+        6'h0c:
+            ext16 = i__payload[39:32];
+        6'h0d:
+            ext16 = i__payload[31:24];
+        6'h0e:
+            ext16 = i__payload[23:16];
+        6'h0f:
+            ext16 = i__payload[15:8];
+        6'h10:
+            ext16 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext17 = buf17;
+    if (accept) begin
+      casez (count)
+        6'h0a:
+            ext17 = i__payload[63:56];
+        6'h0b:
+            ext17 = i__payload[55:48];
+        6'h0c:
+            ext17 = i__payload[47:40];
+        6'h0d:
+            ext17 = i__payload[39:32];
+        6'h0e:
+            ext17 = i__payload[31:24];
+        6'h0f:
+            ext17 = i__payload[23:16];
+        6'h10:
+            ext17 = i__payload[15:8];
+        6'h11:
+            ext17 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext18 = buf18;
+    if (accept) begin
+      casez (count)
+        6'h0b:
+            ext18 = i__payload[63:56];
+        6'h0c:
+            ext18 = i__payload[55:48];
+        6'h0d:
+            ext18 = i__payload[47:40];
+        6'h0e:
+            ext18 = i__payload[39:32];
+        6'h0f:
+            ext18 = i__payload[31:24];
+        6'h10:
+            ext18 = i__payload[23:16];
+        6'h11:
+            ext18 = i__payload[15:8];
+        6'h12:
+            ext18 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext19 = buf19;
+    if (accept) begin
+      casez (count)
+        6'h0c:
+            ext19 = i__payload[63:56];
+        6'h0d:
+            ext19 = i__payload[55:48];
+        6'h0e:
+            ext19 = i__payload[47:40];
+        6'h0f:
+            ext19 = i__payload[39:32];
+        6'h10:
+            ext19 = i__payload[31:24];
+        6'h11:
+            ext19 = i__payload[23:16];
+        6'h12:
+            ext19 = i__payload[15:8];
+        6'h13:
+            ext19 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext20 = buf20;
+    if (accept) begin
+      casez (count)
+        6'h0d:
+            ext20 = i__payload[63:56];
+        6'h0e:
+            ext20 = i__payload[55:48];
+        6'h0f:
+            ext20 = i__payload[47:40];
+        6'h10:
+            ext20 = i__payload[39:32];
+        6'h11:
+            ext20 = i__payload[31:24];
+        6'h12:
+            ext20 = i__payload[23:16];
+        6'h13:
+            ext20 = i__payload[15:8];
+        6'h14:
+            ext20 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext21 = buf21;
+    if (accept) begin
+      casez (count)
+        6'h0e:
+            ext21 = i__payload[63:56];
+        6'h0f:
+            ext21 = i__payload[55:48];
+        6'h10:
+            ext21 = i__payload[47:40];
+        6'h11:
+            ext21 = i__payload[39:32];
+        6'h12:
+            ext21 = i__payload[31:24];
+        6'h13:
+            ext21 = i__payload[23:16];
+        6'h14:
+            ext21 = i__payload[15:8];
+        6'h15:
+            ext21 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext22 = buf22;
+    if (accept) begin
+      casez (count)
+        6'h0f:
+            ext22 = i__payload[63:56];
+        6'h10:
+            ext22 = i__payload[55:48];
+        6'h11:
+            ext22 = i__payload[47:40];
+        6'h12:
+            ext22 = i__payload[39:32];
+        6'h13:
+            ext22 = i__payload[31:24];
+        6'h14:
+            ext22 = i__payload[23:16];
+        6'h15:
+            ext22 = i__payload[15:8];
+        6'h16:
+            ext22 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext23 = buf23;
+    if (accept) begin
+      casez (count)
+        6'h10:
+            ext23 = i__payload[63:56];
+        6'h11:
+            ext23 = i__payload[55:48];
+        6'h12:
+            ext23 = i__payload[47:40];
+        6'h13:
+            ext23 = i__payload[39:32];
+        6'h14:
+            ext23 = i__payload[31:24];
+        6'h15:
+            ext23 = i__payload[23:16];
+        6'h16:
+            ext23 = i__payload[15:8];
+        6'h17:
+            ext23 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext24 = buf24;
+    if (accept) begin
+      casez (count)
+        6'h11:
+            ext24 = i__payload[63:56];
+        6'h12:
+            ext24 = i__payload[55:48];
+        6'h13:
+            ext24 = i__payload[47:40];
+        6'h14:
+            ext24 = i__payload[39:32];
+        6'h15:
+            ext24 = i__payload[31:24];
+        6'h16:
+            ext24 = i__payload[23:16];
+        6'h17:
+            ext24 = i__payload[15:8];
+        6'h18:
+            ext24 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext25 = buf25;
+    if (accept) begin
+      casez (count)
+        6'h12:
+            ext25 = i__payload[63:56];
+        6'h13:
+            ext25 = i__payload[55:48];
+        6'h14:
+            ext25 = i__payload[47:40];
+        6'h15:
+            ext25 = i__payload[39:32];
+        6'h16:
+            ext25 = i__payload[31:24];
+        6'h17:
+            ext25 = i__payload[23:16];
+        6'h18:
+            ext25 = i__payload[15:8];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext26 = buf26;
+    if (accept) begin
+      casez (count)
+        6'h13:
+            ext26 = i__payload[63:56];
+        6'h14:
+            ext26 = i__payload[55:48];
+        6'h15:
+            ext26 = i__payload[47:40];
+        6'h16:
+            ext26 = i__payload[39:32];
+        6'h17:
+            ext26 = i__payload[31:24];
+        6'h18:
+            ext26 = i__payload[23:16];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    ext27 = buf27;
+    if (accept) begin
+      casez (count)
+        6'h14:
+            ext27 = i__payload[63:56];
+        6'h15:
+            ext27 = i__payload[55:48];
+        6'h16:
+            ext27 = i__payload[47:40];
+        6'h17:
+            ext27 = i__payload[39:32];
+        6'h18:
+            ext27 = i__payload[31:24];
+      endcase
     end
   end
   assign window = { buf15, buf14, buf13, buf12, buf11, buf10, buf9, buf8, buf7, buf6, buf5, buf4, buf3, buf2, buf1, buf0 };
@@ -11518,7 +10830,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata__ready, \port$14863$0 , \port$14865$0 , \port$14867$0 , \port$14869$0 , \port$14871$0 , \port$14873$0 , \port$14875$0 , \port$14877$0 , \port$14879$0 , \port$14881$0 , \port$14883$0 , \port$14885$0 , \port$14887$0 , \port$14889$0 , \port$14891$0 , \port$14893$0 
+module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata__ready, \port$15618$0 , \port$15620$0 , \port$15622$0 , \port$15624$0 , \port$15626$0 , \port$15628$0 , \port$15630$0 , \port$15632$0 , \port$15634$0 , \port$15636$0 , \port$15638$0 , \port$15640$0 , \port$15642$0 , \port$15644$0 , \port$15646$0 , \port$15648$0 
 , at_end, o_calldata__valid, o_calldata__payload, consume, \release , o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$6  = 0;
   input rst;
@@ -11531,38 +10843,38 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire [5:0] avail;
   input o_calldata__ready;
   wire o_calldata__ready;
-  input [7:0] \port$14863$0 ;
-  wire [7:0] \port$14863$0 ;
-  input [7:0] \port$14865$0 ;
-  wire [7:0] \port$14865$0 ;
-  input [7:0] \port$14867$0 ;
-  wire [7:0] \port$14867$0 ;
-  input [7:0] \port$14869$0 ;
-  wire [7:0] \port$14869$0 ;
-  input [7:0] \port$14871$0 ;
-  wire [7:0] \port$14871$0 ;
-  input [7:0] \port$14873$0 ;
-  wire [7:0] \port$14873$0 ;
-  input [7:0] \port$14875$0 ;
-  wire [7:0] \port$14875$0 ;
-  input [7:0] \port$14877$0 ;
-  wire [7:0] \port$14877$0 ;
-  input [7:0] \port$14879$0 ;
-  wire [7:0] \port$14879$0 ;
-  input [7:0] \port$14881$0 ;
-  wire [7:0] \port$14881$0 ;
-  input [7:0] \port$14883$0 ;
-  wire [7:0] \port$14883$0 ;
-  input [7:0] \port$14885$0 ;
-  wire [7:0] \port$14885$0 ;
-  input [7:0] \port$14887$0 ;
-  wire [7:0] \port$14887$0 ;
-  input [7:0] \port$14889$0 ;
-  wire [7:0] \port$14889$0 ;
-  input [7:0] \port$14891$0 ;
-  wire [7:0] \port$14891$0 ;
-  input [7:0] \port$14893$0 ;
-  wire [7:0] \port$14893$0 ;
+  input [7:0] \port$15618$0 ;
+  wire [7:0] \port$15618$0 ;
+  input [7:0] \port$15620$0 ;
+  wire [7:0] \port$15620$0 ;
+  input [7:0] \port$15622$0 ;
+  wire [7:0] \port$15622$0 ;
+  input [7:0] \port$15624$0 ;
+  wire [7:0] \port$15624$0 ;
+  input [7:0] \port$15626$0 ;
+  wire [7:0] \port$15626$0 ;
+  input [7:0] \port$15628$0 ;
+  wire [7:0] \port$15628$0 ;
+  input [7:0] \port$15630$0 ;
+  wire [7:0] \port$15630$0 ;
+  input [7:0] \port$15632$0 ;
+  wire [7:0] \port$15632$0 ;
+  input [7:0] \port$15634$0 ;
+  wire [7:0] \port$15634$0 ;
+  input [7:0] \port$15636$0 ;
+  wire [7:0] \port$15636$0 ;
+  input [7:0] \port$15638$0 ;
+  wire [7:0] \port$15638$0 ;
+  input [7:0] \port$15640$0 ;
+  wire [7:0] \port$15640$0 ;
+  input [7:0] \port$15642$0 ;
+  wire [7:0] \port$15642$0 ;
+  input [7:0] \port$15644$0 ;
+  wire [7:0] \port$15644$0 ;
+  input [7:0] \port$15646$0 ;
+  wire [7:0] \port$15646$0 ;
+  input [7:0] \port$15648$0 ;
+  wire [7:0] \port$15648$0 ;
   input at_end;
   wire at_end;
   output o_calldata__valid;
@@ -11581,64 +10893,163 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire clk;
   wire \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
+  wire [3:0] \$100 ;
+  wire \$1000 ;
+  wire \$1001 ;
+  wire \$1002 ;
+  wire \$1003 ;
+  wire [24:0] \$1004 ;
+  wire [3:0] \$1005 ;
+  wire [3:0] \$1006 ;
+  reg [3:0] \$1007 ;
+  wire [3:0] \$1008 ;
+  reg [25:0] \$1009 ;
+  wire [5:0] \$101 ;
+  wire [3:0] \$1010 ;
+  reg [23:0] \$1011 ;
+  wire [24:0] \$1012 ;
+  wire [26:0] \$1013 ;
+  wire \$1014 ;
+  wire \$1015 ;
+  wire [26:0] \$1016 ;
+  wire [24:0] \$1017 ;
+  wire [24:0] \$1018 ;
+  wire [24:0] \$1019 ;
   wire \$102 ;
+  wire [24:0] \$1020 ;
+  wire \$1021 ;
+  wire \$1022 ;
+  wire \$1023 ;
+  wire \$1024 ;
+  wire \$1025 ;
+  wire \$1026 ;
+  wire [3:0] \$1027 ;
+  wire [24:0] \$1028 ;
+  wire [3:0] \$1029 ;
   wire \$103 ;
+  wire [26:0] \$1030 ;
+  wire \$1031 ;
+  wire [64:0] \$1032 ;
+  wire [24:0] \$1033 ;
+  wire \$1034 ;
+  wire \$1035 ;
+  wire \$1036 ;
+  wire [24:0] \$1037 ;
+  wire [24:0] \$1038 ;
+  wire \$1039 ;
   wire \$104 ;
+  wire [56:0] \$1040 ;
+  wire \$1041 ;
+  wire [25:0] \$1042 ;
+  wire \$1043 ;
+  wire \$1044 ;
+  wire [25:0] \$1045 ;
+  wire [25:0] \$1046 ;
+  wire [25:0] \$1047 ;
+  wire \$1048 ;
+  wire \$1049 ;
   wire \$105 ;
-  wire \$106 ;
+  wire \$1050 ;
+  wire \$1051 ;
+  wire \$1052 ;
+  wire [25:0] \$1053 ;
+  wire [25:0] \$1054 ;
+  wire [25:0] \$1055 ;
+  wire \$1056 ;
+  wire \$1057 ;
+  wire \$1058 ;
+  wire [25:0] \$1059 ;
+  wire [3:0] \$106 ;
+  reg \$1060 ;
+  reg \$1061 ;
+  reg [5:0] \$1062 ;
+  reg [255:0] \$1063 ;
+  reg [3011:0] \$1064 ;
+  reg [3011:0] \$1065 ;
+  reg \$1066 ;
+  reg \$1067 ;
+  reg \$1068 ;
+  reg [24:0] \$1069 ;
   wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  reg [23:0] \$1070 ;
+  reg [2:0] \$1071 ;
+  reg \$1072 ;
+  reg [255:0] \$1073 ;
+  reg \$1074 ;
+  reg [3:0] \$1075 ;
+  reg [25:0] \$1076 ;
+  reg [23:0] \$1077 ;
+  reg [3:0] \$1078 ;
+  reg [3:0] \$1079 ;
+  wire [5:0] \$108 ;
+  reg [3:0] \$1080 ;
+  reg [3:0] \$1081 ;
+  reg [3:0] \$1082 ;
+  reg [3:0] \$1083 ;
+  reg [25:0] \$1084 ;
+  reg [25:0] \$1085 ;
+  reg [25:0] \$1086 ;
+  reg [25:0] \$1087 ;
+  reg [25:0] \$1088 ;
+  reg [25:0] \$1089 ;
+  wire [5:0] \$109 ;
+  reg [23:0] \$1090 ;
+  reg [23:0] \$1091 ;
+  reg [23:0] \$1092 ;
+  reg [23:0] \$1093 ;
+  reg [23:0] \$1094 ;
+  reg [23:0] \$1095 ;
+  reg [5:0] \$1096 ;
+  reg \$1097 ;
+  reg \$1098 ;
   wire \$11 ;
   wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
+  wire [23:0] \$111 ;
+  wire [3:0] \$112 ;
+  wire [5:0] \$113 ;
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
-  wire \$118 ;
+  wire [3:0] \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
+  wire [5:0] \$120 ;
+  wire [5:0] \$121 ;
   wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
+  wire [23:0] \$123 ;
+  wire [3:0] \$124 ;
+  wire [5:0] \$125 ;
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire \$13 ;
-  wire \$130 ;
+  wire [3:0] \$130 ;
   wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
+  wire [5:0] \$132 ;
+  wire [5:0] \$133 ;
   wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
+  wire [23:0] \$135 ;
+  wire [3:0] \$136 ;
+  wire [5:0] \$137 ;
   wire \$138 ;
   wire \$139 ;
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire \$142 ;
+  wire [3:0] \$142 ;
   wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
+  wire [5:0] \$144 ;
+  wire [5:0] \$145 ;
   wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  wire [23:0] \$147 ;
+  wire [3:0] \$148 ;
+  wire [5:0] \$149 ;
   wire \$15 ;
   wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
+  wire [26:0] \$151 ;
+  wire [27:0] \$152 ;
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
@@ -11647,10 +11058,10 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$158 ;
   wire \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
+  wire [5:0] \$160 ;
+  wire [5:0] \$161 ;
+  wire [5:0] \$162 ;
+  wire [5:0] \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
@@ -11664,17 +11075,17 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$173 ;
   wire \$174 ;
   wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
+  wire [5:0] \$176 ;
+  wire [5:0] \$177 ;
+  wire [5:0] \$178 ;
+  wire [5:0] \$179 ;
   wire \$18 ;
-  wire [31:0] \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire [3:0] \$184 ;
-  wire \$185 ;
+  wire [5:0] \$180 ;
+  wire [5:0] \$181 ;
+  wire [5:0] \$182 ;
+  wire [5:0] \$183 ;
+  wire [5:0] \$184 ;
+  wire [5:0] \$185 ;
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
@@ -11698,9 +11109,9 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$203 ;
   wire \$204 ;
   wire \$205 ;
-  wire [26:0] \$206 ;
+  wire \$206 ;
   wire \$207 ;
-  wire [4:0] \$208 ;
+  wire \$208 ;
   wire \$209 ;
   wire \$21 ;
   wire \$210 ;
@@ -11712,12 +11123,12 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
-  wire [26:0] \$219 ;
+  wire \$219 ;
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
   wire \$222 ;
-  wire [3:0] \$223 ;
+  wire \$223 ;
   wire \$224 ;
   wire \$225 ;
   wire \$226 ;
@@ -11765,12 +11176,12 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$264 ;
   wire \$265 ;
   wire \$266 ;
-  wire \$267 ;
+  wire [31:0] \$267 ;
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
   wire \$270 ;
-  wire \$271 ;
+  wire [3:0] \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
@@ -11785,7 +11196,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$282 ;
   wire \$283 ;
   wire \$284 ;
-  wire [5:0] \$285 ;
+  wire \$285 ;
   wire \$286 ;
   wire \$287 ;
   wire \$288 ;
@@ -11793,57 +11204,57 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
-  wire [3:0] \$292 ;
-  wire [5:0] \$293 ;
+  wire \$292 ;
+  wire [26:0] \$293 ;
   wire \$294 ;
-  wire \$295 ;
-  wire [5:0] \$296 ;
+  wire [4:0] \$295 ;
+  wire \$296 ;
   wire \$297 ;
-  wire [24:0] \$298 ;
-  wire [24:0] \$299 ;
+  wire \$298 ;
+  wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [24:0] \$300 ;
-  wire [24:0] \$301 ;
-  wire [24:0] \$302 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
   wire \$303 ;
   wire \$304 ;
   wire \$305 ;
-  wire [24:0] \$306 ;
+  wire [26:0] \$306 ;
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
   wire \$31 ;
-  wire [24:0] \$310 ;
-  wire [24:0] \$311 ;
-  wire [24:0] \$312 ;
-  wire [5:0] \$313 ;
-  wire [5:0] \$314 ;
-  wire [5:0] \$315 ;
-  wire [5:0] \$316 ;
+  wire [3:0] \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
   wire \$317 ;
-  wire [5:0] \$318 ;
+  wire \$318 ;
   wire \$319 ;
   wire \$32 ;
-  wire [26:0] \$320 ;
-  wire [26:0] \$321 ;
-  wire [5:0] \$322 ;
-  reg [7:0] \$323 ;
-  wire [5:0] \$324 ;
-  wire [6:0] \$325 ;
-  wire [5:0] \$326 ;
-  wire [6:0] \$327 ;
-  wire [5:0] \$328 ;
-  wire [6:0] \$329 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
   wire \$33 ;
-  wire [5:0] \$330 ;
-  wire [6:0] \$331 ;
-  wire [5:0] \$332 ;
-  wire [6:0] \$333 ;
-  wire [5:0] \$334 ;
-  wire [6:0] \$335 ;
-  wire [5:0] \$336 ;
-  wire [6:0] \$337 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
   wire \$338 ;
   wire \$339 ;
   wire \$34 ;
@@ -11880,10 +11291,10 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$368 ;
   wire \$369 ;
   wire \$37 ;
-  wire [25:0] \$370 ;
+  wire \$370 ;
   wire \$371 ;
-  wire \$372 ;
-  wire [25:0] \$373 ;
+  wire [5:0] \$372 ;
+  wire \$373 ;
   wire \$374 ;
   wire \$375 ;
   wire \$376 ;
@@ -11891,34 +11302,34 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$378 ;
   wire \$379 ;
   wire \$38 ;
-  wire \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire \$383 ;
-  wire \$384 ;
+  wire [24:0] \$380 ;
+  wire [24:0] \$381 ;
+  wire [24:0] \$382 ;
+  wire [24:0] \$383 ;
+  wire [24:0] \$384 ;
   wire \$385 ;
   wire \$386 ;
   wire \$387 ;
-  wire \$388 ;
+  wire [24:0] \$388 ;
   wire \$389 ;
   wire \$39 ;
   wire \$390 ;
   wire \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  wire \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
+  wire [24:0] \$392 ;
+  wire [24:0] \$393 ;
+  wire [24:0] \$394 ;
+  wire [5:0] \$395 ;
+  wire [5:0] \$396 ;
+  wire [5:0] \$397 ;
+  wire [5:0] \$398 ;
   wire \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire \$400 ;
+  wire [5:0] \$400 ;
   wire \$401 ;
   wire \$402 ;
   wire \$403 ;
-  wire \$404 ;
+  wire [1:0] \$404 ;
   wire \$405 ;
   wire \$406 ;
   wire \$407 ;
@@ -11932,50 +11343,50 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$414 ;
   wire \$415 ;
   wire \$416 ;
-  wire [5:0] \$417 ;
+  wire \$417 ;
   wire \$418 ;
   wire \$419 ;
   wire \$42 ;
   wire \$420 ;
   wire \$421 ;
-  wire [25:0] \$422 ;
-  wire [25:0] \$423 ;
-  wire [25:0] \$424 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
   wire \$425 ;
   wire \$426 ;
   wire \$427 ;
-  wire [256:0] \$428 ;
-  wire [24:0] \$429 ;
+  wire \$428 ;
+  wire \$429 ;
   wire \$43 ;
   wire \$430 ;
   wire \$431 ;
-  wire [25:0] \$432 ;
-  wire [25:0] \$433 ;
-  wire [25:0] \$434 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire \$434 ;
   wire \$435 ;
   wire \$436 ;
   wire \$437 ;
-  wire [25:0] \$438 ;
-  wire \$439 ;
+  wire \$438 ;
+  wire [1:0] \$439 ;
   wire \$44 ;
-  wire [25:0] \$440 ;
-  wire [3:0] \$441 ;
-  wire [3:0] \$442 ;
-  reg [3:0] \$443 ;
-  wire [3:0] \$444 ;
-  reg [25:0] \$445 ;
-  wire [3:0] \$446 ;
-  reg [23:0] \$447 ;
-  wire [24:0] \$448 ;
-  wire [26:0] \$449 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire \$449 ;
   wire \$45 ;
   wire \$450 ;
   wire \$451 ;
-  wire [26:0] \$452 ;
-  wire [24:0] \$453 ;
-  wire [24:0] \$454 ;
-  wire [24:0] \$455 ;
-  wire [24:0] \$456 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
   wire \$457 ;
   wire \$458 ;
   wire \$459 ;
@@ -11983,133 +11394,602 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$460 ;
   wire \$461 ;
   wire \$462 ;
-  wire [3:0] \$463 ;
-  wire [24:0] \$464 ;
-  wire [3:0] \$465 ;
-  wire [26:0] \$466 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
   wire \$467 ;
-  wire [64:0] \$468 ;
-  wire [24:0] \$469 ;
+  wire \$468 ;
+  wire \$469 ;
   wire \$47 ;
   wire \$470 ;
   wire \$471 ;
   wire \$472 ;
-  wire [24:0] \$473 ;
-  wire [24:0] \$474 ;
+  wire \$473 ;
+  wire [2:0] \$474 ;
   wire \$475 ;
-  wire [56:0] \$476 ;
+  wire \$476 ;
   wire \$477 ;
-  wire [25:0] \$478 ;
+  wire \$478 ;
   wire \$479 ;
   wire \$48 ;
-  wire [25:0] \$480 ;
+  wire \$480 ;
   wire \$481 ;
-  wire [25:0] \$482 ;
+  wire \$482 ;
   wire \$483 ;
-  wire [5:0] \$484 ;
-  wire [25:0] \$485 ;
+  wire \$484 ;
+  wire \$485 ;
   wire \$486 ;
   wire \$487 ;
   wire \$488 ;
-  wire [25:0] \$489 ;
+  wire \$489 ;
   wire \$49 ;
-  wire [25:0] \$490 ;
-  wire [25:0] \$491 ;
+  wire \$490 ;
+  wire \$491 ;
   wire \$492 ;
   wire \$493 ;
   wire \$494 ;
-  wire [25:0] \$495 ;
-  reg \$496 ;
-  reg [3011:0] \$497 ;
-  reg [3011:0] \$498 ;
-  reg \$499 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
   wire \$5 ;
   wire \$50 ;
-  reg \$500 ;
-  reg \$501 ;
-  reg [24:0] \$502 ;
-  reg [23:0] \$503 ;
-  reg [2:0] \$504 ;
-  reg \$505 ;
-  reg [255:0] \$506 ;
-  reg \$507 ;
-  reg [3:0] \$508 ;
-  reg [25:0] \$509 ;
-  wire \$51 ;
-  reg [23:0] \$510 ;
-  reg [3:0] \$511 ;
-  reg [3:0] \$512 ;
-  reg [3:0] \$513 ;
-  reg [3:0] \$514 ;
-  reg [3:0] \$515 ;
-  reg [3:0] \$516 ;
-  reg [25:0] \$517 ;
-  reg [25:0] \$518 ;
-  reg [25:0] \$519 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire [2:0] \$509 ;
+  wire [26:0] \$51 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
   wire \$52 ;
-  reg [25:0] \$520 ;
-  reg [25:0] \$521 ;
-  reg [25:0] \$522 ;
-  reg [23:0] \$523 ;
-  reg [23:0] \$524 ;
-  reg [23:0] \$525 ;
-  reg [23:0] \$526 ;
-  reg [23:0] \$527 ;
-  reg [23:0] \$528 ;
-  reg [5:0] \$529 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire \$529 ;
   wire \$53 ;
-  reg \$530 ;
-  reg \$531 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire \$539 ;
   wire \$54 ;
+  wire \$540 ;
+  wire \$541 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire [3:0] \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
   wire \$55 ;
+  wire \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire \$559 ;
   wire \$56 ;
-  wire [3:0] \$57 ;
+  wire \$560 ;
+  wire \$561 ;
+  wire \$562 ;
+  wire \$563 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
+  wire \$568 ;
+  wire \$569 ;
+  wire \$57 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire \$573 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire \$576 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire [3:0] \$579 ;
   wire [3:0] \$58 ;
-  wire [3:0] \$59 ;
+  wire \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire \$584 ;
+  wire \$585 ;
+  wire \$586 ;
+  wire \$587 ;
+  wire \$588 ;
+  wire \$589 ;
+  wire \$59 ;
+  wire \$590 ;
+  wire \$591 ;
+  wire \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
+  wire \$596 ;
+  wire \$597 ;
+  wire \$598 ;
+  wire \$599 ;
   wire \$6 ;
-  wire \$60 ;
-  wire [4:0] \$61 ;
-  wire [26:0] \$62 ;
-  wire [27:0] \$63 ;
-  wire \$64 ;
-  wire \$65 ;
+  wire [5:0] \$60 ;
+  wire \$600 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire \$609 ;
+  wire [5:0] \$61 ;
+  wire \$610 ;
+  wire \$611 ;
+  wire \$612 ;
+  wire \$613 ;
+  wire [3:0] \$614 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
+  wire \$62 ;
+  wire \$620 ;
+  wire \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
+  wire [23:0] \$63 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire \$639 ;
+  wire [3:0] \$64 ;
+  wire \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire [3:0] \$649 ;
+  wire [5:0] \$65 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire \$659 ;
   wire \$66 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire \$668 ;
+  wire \$669 ;
   wire \$67 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire \$676 ;
+  wire \$677 ;
+  wire \$678 ;
+  wire \$679 ;
   wire \$68 ;
+  wire \$680 ;
+  wire \$681 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire \$684 ;
+  wire \$685 ;
+  wire \$686 ;
+  wire \$687 ;
+  wire [5:0] \$688 ;
+  wire [5:0] \$689 ;
   wire \$69 ;
+  wire [5:0] \$690 ;
+  wire [5:0] \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire \$694 ;
+  wire \$695 ;
+  wire \$696 ;
+  wire \$697 ;
+  wire \$698 ;
+  wire [5:0] \$699 ;
   wire \$7 ;
-  wire \$70 ;
-  wire [5:0] \$71 ;
+  wire [3:0] \$70 ;
+  wire [5:0] \$700 ;
+  wire [5:0] \$701 ;
+  wire [5:0] \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire \$707 ;
+  wire [5:0] \$708 ;
+  wire \$709 ;
+  wire \$71 ;
+  wire [5:0] \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire \$714 ;
+  wire [5:0] \$715 ;
+  wire \$716 ;
+  wire \$717 ;
+  wire \$718 ;
+  wire \$719 ;
   wire [5:0] \$72 ;
+  reg \$720 ;
+  wire \$721 ;
+  wire [5:0] \$722 ;
+  wire \$723 ;
+  wire \$724 ;
+  wire \$725 ;
+  wire \$726 ;
+  wire \$727 ;
+  reg \$728 ;
+  wire \$729 ;
   wire [5:0] \$73 ;
-  wire [5:0] \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
+  wire [6:0] \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire [5:0] \$736 ;
+  wire \$737 ;
+  wire [5:0] \$738 ;
+  wire \$739 ;
+  wire \$74 ;
+  wire \$740 ;
+  wire \$741 ;
+  wire \$742 ;
+  wire [5:0] \$743 ;
+  wire \$744 ;
+  wire \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  reg \$748 ;
+  wire \$749 ;
+  wire [23:0] \$75 ;
+  wire [5:0] \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  wire \$753 ;
+  wire \$754 ;
+  wire \$755 ;
+  reg \$756 ;
+  wire \$757 ;
+  wire [6:0] \$758 ;
+  wire \$759 ;
+  wire [3:0] \$76 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire \$762 ;
+  wire \$763 ;
+  wire [5:0] \$764 ;
+  wire \$765 ;
+  wire [5:0] \$766 ;
+  wire \$767 ;
+  wire \$768 ;
+  wire \$769 ;
+  wire [5:0] \$77 ;
+  wire \$770 ;
+  wire [5:0] \$771 ;
+  wire \$772 ;
+  wire \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  reg \$776 ;
+  wire \$777 ;
+  wire [5:0] \$778 ;
+  wire \$779 ;
   wire \$78 ;
+  wire \$780 ;
+  wire \$781 ;
+  wire \$782 ;
+  wire \$783 ;
+  reg \$784 ;
+  wire \$785 ;
+  wire [6:0] \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire \$789 ;
   wire \$79 ;
+  wire \$790 ;
+  wire \$791 ;
+  wire [5:0] \$792 ;
+  wire \$793 ;
+  wire [5:0] \$794 ;
+  wire \$795 ;
+  wire \$796 ;
+  wire \$797 ;
+  wire \$798 ;
+  wire [5:0] \$799 ;
   wire \$8 ;
   wire \$80 ;
+  wire \$800 ;
+  wire \$801 ;
+  wire \$802 ;
+  wire \$803 ;
+  reg \$804 ;
+  wire \$805 ;
+  wire [5:0] \$806 ;
+  wire \$807 ;
+  wire \$808 ;
+  wire \$809 ;
   wire \$81 ;
-  wire \$82 ;
+  wire \$810 ;
+  wire \$811 ;
+  reg \$812 ;
+  wire \$813 ;
+  wire [6:0] \$814 ;
+  wire \$815 ;
+  wire \$816 ;
+  wire \$817 ;
+  wire \$818 ;
+  wire \$819 ;
+  wire [3:0] \$82 ;
+  wire [5:0] \$820 ;
+  wire \$821 ;
+  wire [5:0] \$822 ;
+  wire \$823 ;
+  wire \$824 ;
+  wire \$825 ;
+  wire \$826 ;
+  wire [5:0] \$827 ;
+  wire \$828 ;
+  wire \$829 ;
   wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
+  wire \$830 ;
+  wire \$831 ;
+  reg \$832 ;
+  wire \$833 ;
+  wire [5:0] \$834 ;
+  wire \$835 ;
+  wire \$836 ;
+  wire \$837 ;
+  wire \$838 ;
+  wire \$839 ;
+  wire [5:0] \$84 ;
+  reg \$840 ;
+  wire \$841 ;
+  wire [6:0] \$842 ;
+  wire \$843 ;
+  wire \$844 ;
+  wire \$845 ;
+  wire \$846 ;
+  wire \$847 ;
+  wire [5:0] \$848 ;
+  wire \$849 ;
+  wire [5:0] \$85 ;
+  wire [5:0] \$850 ;
+  wire \$851 ;
+  wire \$852 ;
+  wire \$853 ;
+  wire \$854 ;
+  wire [5:0] \$855 ;
+  wire \$856 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire \$859 ;
   wire \$86 ;
-  wire [5:0] \$87 ;
-  wire [5:0] \$88 ;
-  wire \$89 ;
+  reg \$860 ;
+  wire \$861 ;
+  wire [5:0] \$862 ;
+  wire \$863 ;
+  wire \$864 ;
+  wire \$865 ;
+  wire \$866 ;
+  wire \$867 ;
+  reg \$868 ;
+  wire \$869 ;
+  wire [23:0] \$87 ;
+  wire [6:0] \$870 ;
+  wire \$871 ;
+  wire \$872 ;
+  wire \$873 ;
+  wire \$874 ;
+  wire \$875 ;
+  wire [5:0] \$876 ;
+  wire \$877 ;
+  wire [5:0] \$878 ;
+  wire \$879 ;
+  wire [3:0] \$88 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire \$882 ;
+  wire [5:0] \$883 ;
+  wire \$884 ;
+  wire \$885 ;
+  wire \$886 ;
+  wire \$887 ;
+  reg \$888 ;
+  wire \$889 ;
+  wire [5:0] \$89 ;
+  wire [5:0] \$890 ;
+  wire \$891 ;
+  wire \$892 ;
+  wire \$893 ;
+  wire \$894 ;
+  wire \$895 ;
+  reg \$896 ;
+  wire \$897 ;
+  wire [6:0] \$898 ;
+  wire \$899 ;
   wire \$9 ;
-  wire [23:0] \$90 ;
-  wire [5:0] \$91 ;
-  wire [5:0] \$92 ;
-  wire [5:0] \$93 ;
-  wire [5:0] \$94 ;
-  wire [5:0] \$95 ;
+  wire \$90 ;
+  wire \$900 ;
+  wire \$901 ;
+  wire \$902 ;
+  wire \$903 ;
+  wire [5:0] \$904 ;
+  wire \$905 ;
+  wire [5:0] \$906 ;
+  wire \$907 ;
+  wire \$908 ;
+  wire \$909 ;
+  wire \$91 ;
+  wire \$910 ;
+  wire [5:0] \$911 ;
+  wire \$912 ;
+  wire \$913 ;
+  wire \$914 ;
+  wire \$915 ;
+  reg \$916 ;
+  wire \$917 ;
+  wire [5:0] \$918 ;
+  wire \$919 ;
+  wire \$92 ;
+  wire \$920 ;
+  wire \$921 ;
+  wire \$922 ;
+  wire \$923 ;
+  reg \$924 ;
+  wire \$925 ;
+  wire [6:0] \$926 ;
+  wire \$927 ;
+  wire \$928 ;
+  wire \$929 ;
+  wire \$93 ;
+  wire \$930 ;
+  wire \$931 ;
+  wire \$932 ;
+  wire \$933 ;
+  wire \$934 ;
+  wire \$935 ;
+  wire \$936 ;
+  wire \$937 ;
+  wire \$938 ;
+  wire \$939 ;
+  wire [3:0] \$94 ;
+  wire \$940 ;
+  wire \$941 ;
+  wire \$942 ;
+  wire \$943 ;
+  wire \$944 ;
+  wire \$945 ;
+  wire \$946 ;
+  wire \$947 ;
+  wire \$948 ;
+  wire \$949 ;
+  wire \$95 ;
+  wire \$950 ;
+  wire \$951 ;
+  wire [5:0] \$952 ;
+  wire \$953 ;
+  wire \$954 ;
+  wire \$955 ;
+  wire \$956 ;
+  wire \$957 ;
+  wire \$958 ;
+  wire \$959 ;
   wire [5:0] \$96 ;
+  wire \$960 ;
+  wire \$961 ;
+  wire \$962 ;
+  wire \$963 ;
+  wire \$964 ;
+  wire \$965 ;
+  wire \$966 ;
+  wire \$967 ;
+  wire \$968 ;
+  wire \$969 ;
   wire [5:0] \$97 ;
-  wire [5:0] \$98 ;
-  wire \$99 ;
+  wire \$970 ;
+  wire \$971 ;
+  wire \$972 ;
+  wire \$973 ;
+  wire \$974 ;
+  wire \$975 ;
+  wire \$976 ;
+  wire \$977 ;
+  wire \$978 ;
+  wire \$979 ;
+  wire \$98 ;
+  wire \$980 ;
+  wire \$981 ;
+  wire \$982 ;
+  wire \$983 ;
+  wire \$984 ;
+  wire [25:0] \$985 ;
+  wire [25:0] \$986 ;
+  wire [25:0] \$987 ;
+  wire \$988 ;
+  wire \$989 ;
+  wire [23:0] \$99 ;
+  wire \$990 ;
+  wire \$991 ;
+  wire [25:0] \$992 ;
+  wire \$993 ;
+  wire [256:0] \$994 ;
+  wire \$995 ;
+  wire \$996 ;
+  wire \$997 ;
+  wire \$998 ;
+  wire \$999 ;
+  reg [7:0] L1_at_o;
   wire a_active;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
@@ -12147,11 +12027,20 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire a_le8;
   wire a_trunc;
   reg [255:0] acc = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [3:0] amount;
+  reg [4:0] amount_at_o;
+  wire [4:0] amount_l0;
+  wire [4:0] amount_l1;
+  wire [4:0] amount_l2;
+  wire [4:0] amount_l3;
+  wire [4:0] amount_l4;
+  wire [4:0] amount_l5;
+  wire [4:0] amount_l6;
+  wire [4:0] amount_l7;
   reg [3:0] arity;
   wire at_close;
-  reg [7:0] b;
-  reg [7:0] b2;
   wire b_active;
+  reg [7:0] b_at_o;
   reg b_close;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
@@ -12189,7 +12078,15 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   reg b_done;
   reg b_err;
   reg b_header;
-  wire c_take;
+  reg c_take_at_o;
+  wire c_take_l0;
+  wire c_take_l1;
+  wire c_take_l2;
+  wire c_take_l3;
+  wire c_take_l4;
+  wire c_take_l5;
+  wire c_take_l6;
+  wire c_take_l7;
   wire cd_a;
   wire cd_b;
   reg [3:0] child;
@@ -12287,7 +12184,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  reg [4:0] \code$24 ;
+  reg [4:0] \code$172 ;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -12318,7 +12215,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  reg [4:0] \code$80 ;
+  reg [4:0] \code$174 ;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -12349,12 +12246,75 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  reg [4:0] \code$82 ;
+  reg [4:0] \code$25 ;
+  (* enum_base_type = "TxError" *)
+  (* enum_value_00000 = "OK" *)
+  (* enum_value_00001 = "EMPTY" *)
+  (* enum_value_00010 = "UNKNOWN_TYPE" *)
+  (* enum_value_00011 = "TRUNCATED" *)
+  (* enum_value_00100 = "TRAILING_BYTES" *)
+  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
+  (* enum_value_00110 = "LEADING_ZERO" *)
+  (* enum_value_00111 = "OVERRUNS_PARENT" *)
+  (* enum_value_01000 = "EXPECTED_STRING" *)
+  (* enum_value_01001 = "EXPECTED_LIST" *)
+  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
+  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
+  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
+  (* enum_value_01101 = "BAD_ADDRESS" *)
+  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
+  (* enum_value_01111 = "MISSING_TO" *)
+  (* enum_value_10000 = "BAD_V" *)
+  (* enum_value_10001 = "BAD_Y_PARITY" *)
+  (* enum_value_10010 = "BAD_R" *)
+  (* enum_value_10011 = "BAD_S" *)
+  (* enum_value_10100 = "HIGH_S" *)
+  (* enum_value_10101 = "NO_BLOB_HASHES" *)
+  (* enum_value_10110 = "BAD_BLOB_HASH" *)
+  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
+  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
+  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
+  (* enum_value_11010 = "BAD_SIDECAR" *)
+  (* enum_value_11011 = "TOO_LARGE" *)
+  (* enum_value_11100 = "RECOVERY_FAILED" *)
+  reg [4:0] \code$29 ;
+  (* enum_base_type = "TxError" *)
+  (* enum_value_00000 = "OK" *)
+  (* enum_value_00001 = "EMPTY" *)
+  (* enum_value_00010 = "UNKNOWN_TYPE" *)
+  (* enum_value_00011 = "TRUNCATED" *)
+  (* enum_value_00100 = "TRAILING_BYTES" *)
+  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
+  (* enum_value_00110 = "LEADING_ZERO" *)
+  (* enum_value_00111 = "OVERRUNS_PARENT" *)
+  (* enum_value_01000 = "EXPECTED_STRING" *)
+  (* enum_value_01001 = "EXPECTED_LIST" *)
+  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
+  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
+  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
+  (* enum_value_01101 = "BAD_ADDRESS" *)
+  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
+  (* enum_value_01111 = "MISSING_TO" *)
+  (* enum_value_10000 = "BAD_V" *)
+  (* enum_value_10001 = "BAD_Y_PARITY" *)
+  (* enum_value_10010 = "BAD_R" *)
+  (* enum_value_10011 = "BAD_S" *)
+  (* enum_value_10100 = "HIGH_S" *)
+  (* enum_value_10101 = "NO_BLOB_HASHES" *)
+  (* enum_value_10110 = "BAD_BLOB_HASH" *)
+  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
+  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
+  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
+  (* enum_value_11010 = "BAD_SIDECAR" *)
+  (* enum_value_11011 = "TOO_LARGE" *)
+  (* enum_value_11100 = "RECOVERY_FAILED" *)
+  reg [4:0] \code$312 ;
   wire copy_now;
   reg cur_big = 1'h0;
   reg [5:0] cur_f = 6'h00;
   reg cur_first = 1'h0;
   reg cur_wrapped = 1'h0;
+  reg defer_at_o;
   reg [2:0] depth = 3'h0;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
@@ -12388,40 +12348,127 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   (* enum_value_11100 = "RECOVERY_FAILED" *)
   reg [4:0] empty_code;
   reg empty_err;
-  wire [25:0] end2;
   reg err;
-  reg \err$23 ;
-  reg \err$79 ;
-  reg \err$81 ;
+  reg \err$171 ;
+  reg \err$173 ;
+  reg \err$24 ;
+  reg \err$28 ;
+  reg \err$311 ;
   wire expect_list;
-  reg fast_ok;
-  wire [7:0] fb2;
+  reg fast2_p0;
+  reg fast2_p1;
+  reg fast2_p2;
+  reg fast2_p3;
+  reg fast2_p4;
+  reg fast2_p5;
+  reg fast2_p6;
+  reg fast2_p7;
+  wire [7:0] fb2_p0;
+  wire [7:0] fb2_p1;
+  wire [7:0] fb2_p2;
+  wire [7:0] fb2_p3;
+  wire [7:0] fb2_p4;
+  wire [7:0] fb2_p5;
+  wire [7:0] fb2_p6;
+  wire [7:0] fb2_p7;
   wire fire;
   reg [5:0] fld;
   wire [5:0] fld2;
   reg [5:0] fld2_in;
+  reg [5:0] fld_list;
+  reg [5:0] fld_string;
   wire go;
-  reg [3:0] h;
-  wire h2;
+  reg [3:0] h_at_o;
+  reg [3:0] h_l0;
+  reg [3:0] h_l1;
+  reg [3:0] h_l2;
+  reg [3:0] h_l3;
+  reg [3:0] h_l4;
+  reg [3:0] h_l5;
+  reg [3:0] h_l6;
+  reg [3:0] h_l7;
   wire has_byte;
   wire huge;
-  wire is_list;
-  wire is_long;
+  reg is_list_at_o;
+  reg is_long_at_o;
   wire [26:0] item_end;
-  wire [5:0] len2;
-  reg [7:0] len_byte1;
-  reg [7:0] len_byte2;
-  reg [7:0] len_byte3;
-  wire [3:0] ll;
-  reg [23:0] ln;
-  reg [23:0] long_len;
+  reg late_armed = 1'h0;
+  reg [5:0] late_f = 6'h00;
+  wire late_fail;
+  reg [255:0] late_val = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  wire [5:0] len2_p0;
+  wire [5:0] len2_p1;
+  wire [5:0] len2_p2;
+  wire [5:0] len2_p3;
+  wire [5:0] len2_p4;
+  wire [5:0] len2_p5;
+  wire [5:0] len2_p6;
+  wire [5:0] len2_p7;
+  wire list_l0;
+  wire list_l1;
+  wire list_l2;
+  wire list_l3;
+  wire list_l4;
+  wire list_l5;
+  wire list_l6;
+  wire list_l7;
+  reg [3:0] ll_at_o;
+  wire [3:0] ll_l0;
+  wire [3:0] ll_l1;
+  wire [3:0] ll_l2;
+  wire [3:0] ll_l3;
+  wire [3:0] ll_l4;
+  wire [3:0] ll_l5;
+  wire [3:0] ll_l6;
+  wire [3:0] ll_l7;
+  reg [23:0] ln_at_o;
+  reg [23:0] ln_l0;
+  reg [23:0] ln_l1;
+  reg [23:0] ln_l2;
+  reg [23:0] ln_l3;
+  reg [23:0] ln_l4;
+  reg [23:0] ln_l5;
+  reg [23:0] ln_l6;
+  reg [23:0] ln_l7;
+  wire long_l0;
+  wire long_l1;
+  wire long_l2;
+  wire long_l3;
+  wire long_l4;
+  wire long_l5;
+  wire long_l6;
+  wire long_l7;
+  reg [23:0] long_len_l0;
+  reg [23:0] long_len_l1;
+  reg [23:0] long_len_l2;
+  reg [23:0] long_len_l3;
+  reg [23:0] long_len_l4;
+  reg [23:0] long_len_l5;
+  reg [23:0] long_len_l6;
+  reg [23:0] long_len_l7;
   wire lz;
-  wire \lz$78 ;
-  wire [3:0] n;
+  wire \lz$170 ;
+  reg [3:0] n_at_o;
   wire [25:0] n_end;
+  wire [3:0] n_l0;
+  wire [3:0] n_l1;
+  wire [3:0] n_l2;
+  wire [3:0] n_l3;
+  wire [3:0] n_l4;
+  wire [3:0] n_l5;
+  wire [3:0] n_l6;
+  wire [3:0] n_l7;
   wire [3:0] n_room;
   wire [2:0] o;
-  wire [4:0] o2;
+  reg [4:0] o2_at_o;
+  wire [4:0] o2_l0;
+  wire [4:0] o2_l1;
+  wire [4:0] o2_l2;
+  wire [4:0] o2_l3;
+  wire [4:0] o2_l4;
+  wire [4:0] o2_l5;
+  wire [4:0] o2_l6;
+  wire [4:0] o2_l7;
   wire [23:0] \o__payload.access_list_count ;
   wire [23:0] \o__payload.access_list_end ;
   wire [23:0] \o__payload.access_list_offset ;
@@ -12489,8 +12536,52 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire [63:0] \o_calldata__payload.data ;
   wire \o_calldata__payload.end ;
   wire [3:0] \o_calldata__payload.n ;
-  wire [6:0] oe2;
-  wire [4:0] oh;
+  reg [6:0] oe2_at_o;
+  reg [6:0] oe2_l0;
+  reg [6:0] oe2_l1;
+  reg [6:0] oe2_l2;
+  reg [6:0] oe2_l3;
+  reg [6:0] oe2_l4;
+  reg [6:0] oe2_l5;
+  reg [6:0] oe2_l6;
+  reg [6:0] oe2_l7;
+  wire [6:0] oe2_p0;
+  wire [6:0] oe2_p1;
+  wire [6:0] oe2_p2;
+  wire [6:0] oe2_p3;
+  wire [6:0] oe2_p4;
+  wire [6:0] oe2_p5;
+  wire [6:0] oe2_p6;
+  wire [6:0] oe2_p7;
+  reg [4:0] oh_at_o;
+  wire [4:0] oh_l0;
+  wire [4:0] oh_l1;
+  wire [4:0] oh_l2;
+  wire [4:0] oh_l3;
+  wire [4:0] oh_l4;
+  wire [4:0] oh_l5;
+  wire [4:0] oh_l6;
+  wire [4:0] oh_l7;
+  wire ok2_p0;
+  wire ok2_p1;
+  wire ok2_p2;
+  wire ok2_p3;
+  wire ok2_p4;
+  wire ok2_p5;
+  wire ok2_p6;
+  wire ok2_p7;
+  reg opt_close;
+  wire opt_defer;
+  reg opt_done;
+  reg opt_header;
+  wire [6:0] out_end_l0;
+  wire [6:0] out_end_l1;
+  wire [6:0] out_end_l2;
+  wire [6:0] out_end_l3;
+  wire [6:0] out_end_l4;
+  wire [6:0] out_end_l5;
+  wire [6:0] out_end_l6;
+  wire [6:0] out_end_l7;
   wire out_free;
   (* init = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 *)
   wire [3011:0] out_rec;
@@ -12631,25 +12722,57 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire [2:0] \rec.tx_type ;
   wire [255:0] \rec.v ;
   wire [255:0] \rec.value ;
+  wire signed [27:0] rel_top;
+  wire relok2_p0;
+  wire relok2_p1;
+  wire relok2_p2;
+  wire relok2_p3;
+  wire relok2_p4;
+  wire relok2_p5;
+  wire relok2_p6;
+  wire relok2_p7;
   reg [23:0] rem = 24'h000000;
+  wire [3:0] room_l0;
+  wire [3:0] room_l1;
+  wire [3:0] room_l2;
+  wire [3:0] room_l3;
+  wire [3:0] room_l4;
+  wire [3:0] room_l5;
+  wire [3:0] room_l6;
+  wire [3:0] room_l7;
   reg [7:0] s0;
   reg [7:0] s1;
   reg [7:0] s2;
-  reg [7:0] s2_0;
-  reg [7:0] s2_1;
-  reg [7:0] s2_2;
-  reg [7:0] s2_3;
-  reg [7:0] s2_4;
-  reg [7:0] s2_5;
-  reg [7:0] s2_6;
   reg [7:0] s3;
   reg [7:0] s4;
   reg [7:0] s5;
   reg [7:0] s6;
   reg [7:0] s7;
-  wire short2;
-  wire single;
-  wire single2;
+  wire short2_p0;
+  wire short2_p1;
+  wire short2_p2;
+  wire short2_p3;
+  wire short2_p4;
+  wire short2_p5;
+  wire short2_p6;
+  wire short2_p7;
+  wire single2_p0;
+  wire single2_p1;
+  wire single2_p2;
+  wire single2_p3;
+  wire single2_p4;
+  wire single2_p5;
+  wire single2_p6;
+  wire single2_p7;
+  reg single_at_o;
+  wire single_l0;
+  wire single_l1;
+  wire single_l2;
+  wire single_l3;
+  wire single_l4;
+  wire single_l5;
+  wire single_l6;
+  wire single_l7;
   reg start = 1'h1;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
@@ -12707,6 +12830,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   reg [25:0] stk_end4 = 26'h0000000;
   reg [25:0] stk_end5 = 26'h0000000;
   wire [3:0] t;
+  wire [3:0] taken;
   reg [23:0] top_cnt = 24'h000000;
   reg [3:0] top_ctx = 4'h0;
   reg [25:0] top_end = 26'h0000000;
@@ -12714,6 +12838,14 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire trunc_more;
   wire typed;
   reg [55:0] val2;
+  reg [55:0] val2_p0;
+  reg [55:0] val2_p1;
+  reg [55:0] val2_p2;
+  reg [55:0] val2_p3;
+  reg [55:0] val2_p4;
+  reg [55:0] val2_p5;
+  reg [55:0] val2_p6;
+  reg [55:0] val2_p7;
   reg [255:0] val_a;
   reg [63:0] val_b;
   (* enum_base_type = "TxError" *)
@@ -12751,165 +12883,6 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire [127:0] window;
   reg wrap_v = 1'h0;
   wire wrapped;
-  assign \$407  = ~ chunk_valid;
-  assign \$408  = \$407  | o_calldata__ready;
-  assign fire = \$406  & \$408 ;
-  assign \$409  = start & start_empty;
-  assign \$410  = ~ b_active;
-  assign \$411  = b_close | b_defer;
-  assign \$412  = ! ln;
-  assign \$413  = fld == 4'hb;
-  assign \$414  = fld == 5'h15;
-  assign \$415  = | { \$414 , \$413  };
-  assign \$416  = \$412  & \$415 ;
-  assign \$417  = oh + \$90 [3:0];
-  assign \$418  = avail <= 4'h8;
-  assign \$419  = at_end & \$418 ;
-  assign \$420  = avail >= 4'h8;
-  assign \$421  = start & start_empty;
-  assign \$422  = pos + 1'h0;
-  assign \$423  = pos[24] ? { 1'h0, pos } : \$422 ;
-  assign \$424  = pos + 1'h0;
-  assign \$425  = \$424  > 24'hffffff;
-  assign \$426  = pos[24] | \$425 ;
-  assign \$427  = val_a >= 6'h25;
-  assign \$428  = val_a - 6'h23;
-  assign \$429  = rem - 4'h8;
-  assign \$430  = ~ b_active;
-  assign \$431  = b_close | b_defer;
-  assign \$432  = pos + o;
-  assign \$433  = pos[24] ? { 1'h0, pos } : \$432 ;
-  assign \$434  = pos + o;
-  assign \$435  = \$434  > 24'hffffff;
-  assign \$436  = pos[24] | \$435 ;
-  assign \$437  = ~ pos[24];
-  assign \$438  = pos + 4'h8;
-  assign \$439  = ~ pos[24];
-  assign \$440  = pos + o;
-  assign \$441  = depth - 1'h1;
-  assign \$442  = depth - 1'h1;
-  assign \$444  = depth - 1'h1;
-  assign \$446  = depth - 1'h1;
-  assign \$448  = top_cnt + 1'h1;
-  assign \$449  = p + h;
-  assign \$450  = fld == 5'h1f;
-  assign \$451  = | ln;
-  assign \$452  = p + h;
-  assign \$453  = rec[2674:2651] + 1'h1;
-  assign \$454  = rec[2698:2675] + 1'h1;
-  assign \$455  = rec[2722:2699] + 1'h1;
-  assign \$456  = rec[2746:2723] + 1'h1;
-  assign \$457  = ! ln;
-  assign \$458  = fld == 4'hb;
-  assign \$459  = fld == 5'h15;
-  assign \$460  = | { \$459 , \$458  };
-  assign \$461  = \$457  & \$460 ;
-  assign \$462  = fld == 5'h1f;
-  assign \$463  = \$462  ? 4'h7 : top_ctx;
-  assign \$464  = top_cnt + 1'h1;
-  assign \$465  = depth + 1'h1;
-  assign \$466  = huge ? 27'h3ffffff : \$63 [26:0];
-  assign \$467  = val_b >= 6'h25;
-  assign \$468  = val_b - 6'h23;
-  assign \$469  = ln - \$90 [3:0];
-  assign \$470  = ! \$90 [3:0];
-  assign \$471  = ln > 6'h20;
-  assign \$472  = fld == 1'h1;
-  assign \$473  = top_cnt + 2'h2;
-  assign \$474  = \$472  ? 25'h0000001 : \$473 ;
-  assign \$475  = val2 >= 6'h25;
-  assign \$476  = val2 - 6'h23;
-  assign \$477  = fld2 == 5'h10;
-  assign \$478  = pos + \$293 [4:0];
-  assign \$479  = ~ pos[24];
-  assign \$480  = pos + oe2;
-  assign \$481  = ~ pos[24];
-  assign \$482  = pos + oh;
-  assign \$483  = ~ pos[24];
-  assign \$484  = oh + \$90 [3:0];
-  assign \$485  = pos + \$484 ;
-  assign \$486  = avail <= 4'h8;
-  assign \$487  = at_end & \$486 ;
-  assign \$488  = avail >= 4'h8;
-  assign \$489  = pos + avail;
-  assign \$490  = pos[24] ? { 1'h0, pos } : \$489 ;
-  assign \$491  = pos + avail;
-  assign \$492  = \$491  > 24'hffffff;
-  assign \$493  = pos[24] | \$492 ;
-  assign \$494  = ~ pos[24];
-  assign \$495  = pos + 4'h8;
-  always @(posedge clk)
-    o__valid <= \$496 ;
-  always @(posedge clk)
-    o__payload <= \$497 ;
-  always @(posedge clk)
-    rec <= \$498 ;
-  always @(posedge clk)
-    pending <= \$499 ;
-  always @(posedge clk)
-    state <= \$500 ;
-  always @(posedge clk)
-    start <= \$501 ;
-  always @(posedge clk)
-    pos <= \$502 ;
-  always @(posedge clk)
-    rem <= \$503 ;
-  always @(posedge clk)
-    depth <= \$504 ;
-  always @(posedge clk)
-    wrap_v <= \$505 ;
-  always @(posedge clk)
-    acc <= \$506 ;
-  always @(posedge clk)
-    cur_first <= \$507 ;
-  always @(posedge clk)
-    top_ctx <= \$508 ;
-  always @(posedge clk)
-    top_end <= \$509 ;
-  always @(posedge clk)
-    top_cnt <= \$510 ;
-  always @(posedge clk)
-    stk_ctx0 <= \$511 ;
-  always @(posedge clk)
-    stk_ctx1 <= \$512 ;
-  always @(posedge clk)
-    stk_ctx2 <= \$513 ;
-  always @(posedge clk)
-    stk_ctx3 <= \$514 ;
-  always @(posedge clk)
-    stk_ctx4 <= \$515 ;
-  always @(posedge clk)
-    stk_ctx5 <= \$516 ;
-  always @(posedge clk)
-    stk_end0 <= \$517 ;
-  always @(posedge clk)
-    stk_end1 <= \$518 ;
-  always @(posedge clk)
-    stk_end2 <= \$519 ;
-  always @(posedge clk)
-    stk_end3 <= \$520 ;
-  always @(posedge clk)
-    stk_end4 <= \$521 ;
-  always @(posedge clk)
-    stk_end5 <= \$522 ;
-  always @(posedge clk)
-    stk_cnt0 <= \$523 ;
-  always @(posedge clk)
-    stk_cnt1 <= \$524 ;
-  always @(posedge clk)
-    stk_cnt2 <= \$525 ;
-  always @(posedge clk)
-    stk_cnt3 <= \$526 ;
-  always @(posedge clk)
-    stk_cnt4 <= \$527 ;
-  always @(posedge clk)
-    stk_cnt5 <= \$528 ;
-  always @(posedge clk)
-    cur_f <= \$529 ;
-  always @(posedge clk)
-    cur_wrapped <= \$530 ;
-  always @(posedge clk)
-    cur_big <= \$531 ;
   assign \$1  = ~ o__valid;
   assign out_free = \$1  | o__ready;
   assign \$2  = avail >= 5'h10;
@@ -12937,475 +12910,2471 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$19  = cur_f == 5'h1e;
   assign \$20  = cur_f == 6'h20;
   assign \$21  = | { \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$22  = ! \port$14863$0 ;
+  assign \$22  = ! \port$15618$0 ;
   assign lz = \$21  & \$22 ;
-  assign \$23  = \port$14863$0  < 8'h80;
+  assign \$23  = \port$15618$0  < 8'h80;
   assign \$24  = cur_wrapped & \$23 ;
   assign \$25  = cur_f == 5'h17;
-  assign \$26  = \port$14863$0  != 1'h1;
+  assign \$26  = \port$15618$0  != 1'h1;
   assign \$27  = \$25  & \$26 ;
   assign \$28  = avail < t;
   assign a_trunc = at_end & \$28 ;
-  assign \$29  = val_a == 64'hffffffffffffffff;
-  assign \$30  = rec[906:651] > val_a;
-  assign \$31  = val_a != 5'h1b;
-  assign \$32  = val_a != 5'h1c;
-  assign \$33  = \$31  & \$32 ;
-  assign \$34  = val_a < 6'h25;
+  assign \$29  = val_a != 1'h1;
+  assign \$30  = cur_big | \$29 ;
+  assign \$31  = late_val == 64'hffffffffffffffff;
+  assign \$32  = rec[906:651] > late_val;
+  assign \$33  = late_val != 5'h1b;
+  assign \$34  = late_val != 5'h1c;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = val_a > 1'h1;
-  assign \$37  = ! val_a;
-  assign \$38  = val_a >= 256'hfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
-  assign \$39  = \$37  | \$38 ;
-  assign \$40  = ! val_a;
-  assign \$41  = val_a >= 256'hfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
-  assign \$42  = \$40  | \$41 ;
-  assign \$43  = val_a > 255'h7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
-  assign \$44  = val_a != 1'h1;
-  assign \$45  = cur_big | \$44 ;
+  assign \$36  = late_val < 6'h25;
+  assign \$37  = \$35  & \$36 ;
+  assign \$38  = late_val > 1'h1;
+  assign \$39  = ! late_val;
+  assign \$40  = late_val >= 256'hfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
+  assign \$41  = \$39  | \$40 ;
+  assign \$42  = ! late_val;
+  assign \$43  = late_val >= 256'hfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
+  assign \$44  = \$42  | \$43 ;
+  assign \$45  = late_val > 255'h7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
+  assign late_fail = late_armed & \err$28 ;
   assign \$46  = | avail;
   assign \$47  = cur_first & \$46 ;
   assign \$48  = \$47  & err;
-  assign \$49  = a_complete & \err$23 ;
+  assign \$49  = a_complete & \err$24 ;
   assign b_active = rem < 4'h8;
-  assign \$50  = \port$14863$0  < 8'h80;
+  assign \$50  = \port$15618$0  < 8'h80;
   assign typed = start & \$50 ;
   assign o = rem[2:0] | { 2'h0, typed };
   assign p = pos + o;
   assign n_end = pos + avail;
-  assign \$51  = | depth;
-  assign \$52  = p == top_end;
-  assign at_close = \$51  & \$52 ;
+  assign \$51  = top_end - pos;
+  assign \$52  = | depth;
+  assign \$53  = $signed(\$51 ) == $signed({ 1'h0, o });
+  assign at_close = \$52  & \$53 ;
   assign has_byte = avail > o;
-  assign single = b < 8'h80;
-  assign is_list = b >= 8'hc0;
-  assign \$53  = b >= 8'hb8;
-  assign \$54  = b < 8'hc0;
-  assign \$55  = \$53  & \$54 ;
-  assign \$56  = b >= 8'hf8;
-  assign is_long = \$55  | \$56 ;
-  assign ll = b[2:0] + 1'h1;
-  assign \$57  = o + 1'h1;
-  assign \$58  = o + 2'h2;
-  assign \$59  = o + 2'h3;
-  assign \$60  = ll >= 3'h4;
-  assign huge = is_long & \$60 ;
-  assign \$61  = ll + 1'h1;
-  assign oh = o + h;
-  assign \$62  = p + h;
-  assign \$63  = \$62  + ln;
-  assign wrapped = b == 8'h81;
-  assign \$64  = ! depth;
-  assign \$65  = rec[7:5] == 2'h3;
-  assign \$66  = depth == 1'h1;
-  assign \$67  = \$65  & \$66 ;
-  assign \$68  = ! top_cnt;
-  assign \$69  = \$67  & \$68 ;
-  assign \$70  = \$69  & is_list;
-  assign \$71  = is_list ? 6'h21 : 6'h20;
-  assign \$72  = wrap_v ? 6'h21 : 6'h22;
-  assign \$73  = wrap_v ? 6'h22 : 6'h23;
-  assign \$74  = wrap_v ? 6'h23 : 6'h00;
-  assign \$75  = fld == 1'h1;
-  assign \$76  = fld == 5'h1f;
-  assign \$77  = fld == 4'hb;
-  assign \$78  = fld == 5'h13;
-  assign \$79  = fld == 5'h15;
-  assign \$80  = fld == 4'hd;
-  assign \$81  = fld == 4'he;
-  assign \$82  = fld == 5'h18;
-  assign \$83  = fld == 6'h21;
-  assign \$84  = fld == 6'h22;
-  assign \$85  = fld == 6'h23;
-  assign expect_list = | { \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75  };
-  assign \$86  = oh <= 4'h8;
-  assign \$87  = 4'h8 - oh;
-  assign \$88  = \$86  ? \$87  : 6'h00;
-  assign \$89  = ln < \$88 [3:0];
-  assign \$90  = \$89  ? ln : { 20'h00000, \$88 [3:0] };
-  assign \$91  = oh + 1'h0;
-  assign \$92  = oh + 1'h1;
-  assign \$93  = oh + 2'h2;
-  assign \$94  = oh + 2'h3;
-  assign \$95  = oh + 3'h4;
-  assign \$96  = oh + 3'h5;
-  assign \$97  = oh + 3'h6;
-  assign \$98  = oh + 3'h7;
-  assign \$99  = ~ is_list;
-  assign \$100  = \$90 [3:0] == ln;
-  assign b_complete = \$99  & \$100 ;
-  assign \$101  = ln > 6'h20;
-  assign \$102  = ln > 4'h8;
-  assign \$103  = ln > 6'h20;
-  assign \$104  = ln > 6'h20;
-  assign \$105  = ln > 6'h20;
-  assign \$106  = ln > 4'h8;
-  assign \$107  = ln > 6'h20;
-  assign \$108  = ln > 6'h20;
-  assign \$109  = ln > 6'h20;
-  assign \$110  = ln > 6'h20;
-  assign \$111  = ln > 6'h20;
-  assign \$112  = ln > 6'h20;
-  assign \$113  = ln > 4'h8;
-  assign \$114  = ln > 1'h1;
-  assign \$115  = ln > 6'h20;
-  assign \$116  = ln > 6'h20;
-  assign \$117  = ln > 1'h1;
-  assign \$118  = ! ln;
-  assign \$119  = rec[7:5] == 2'h3;
-  assign \$120  = rec[7:5] == 3'h4;
-  assign \$121  = \$119  | \$120 ;
-  assign \$122  = \$118  & \$121 ;
-  assign \$123  = | ln;
-  assign \$124  = ln != 5'h14;
-  assign \$125  = \$123  & \$124 ;
-  assign \$126  = ~ rec[10];
-  assign \$127  = ln > 16'hc000;
+  assign single_l0 = \port$15618$0  < 8'h80;
+  assign list_l0 = \port$15618$0  >= 8'hc0;
+  assign \$54  = \port$15618$0  >= 8'hb8;
+  assign \$55  = \port$15618$0  < 8'hc0;
+  assign \$56  = \$54  & \$55 ;
+  assign \$57  = \port$15618$0  >= 8'hf8;
+  assign long_l0 = \$56  | \$57 ;
+  assign ll_l0 = \port$15618$0 [2:0] + 1'h1;
+  assign \$58  = \port$15618$0 [2:0] + 2'h2;
+  assign oh_l0 = 1'h0 + h_l0;
+  assign \$59  = oh_l0 <= 4'h8;
+  assign \$60  = 4'h8 - oh_l0;
+  assign \$61  = \$59  ? \$60  : 6'h00;
+  assign \$62  = ln_l0 < \$61 [3:0];
+  assign \$63  = \$62  ? ln_l0 : { 20'h00000, \$61 [3:0] };
+  assign \$64  = list_l0 ? 4'h0 : \$63 [3:0];
+  assign \$65  = oh_l0 + \$64 ;
+  assign single_l1 = \port$15620$0  < 8'h80;
+  assign list_l1 = \port$15620$0  >= 8'hc0;
+  assign \$66  = \port$15620$0  >= 8'hb8;
+  assign \$67  = \port$15620$0  < 8'hc0;
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = \port$15620$0  >= 8'hf8;
+  assign long_l1 = \$68  | \$69 ;
+  assign ll_l1 = \port$15620$0 [2:0] + 1'h1;
+  assign \$70  = \port$15620$0 [2:0] + 2'h2;
+  assign oh_l1 = 1'h1 + h_l1;
+  assign \$71  = oh_l1 <= 4'h8;
+  assign \$72  = 4'h8 - oh_l1;
+  assign \$73  = \$71  ? \$72  : 6'h00;
+  assign \$74  = ln_l1 < \$73 [3:0];
+  assign \$75  = \$74  ? ln_l1 : { 20'h00000, \$73 [3:0] };
+  assign \$76  = list_l1 ? 4'h0 : \$75 [3:0];
+  assign \$77  = oh_l1 + \$76 ;
+  assign single_l2 = \port$15622$0  < 8'h80;
+  assign list_l2 = \port$15622$0  >= 8'hc0;
+  assign \$78  = \port$15622$0  >= 8'hb8;
+  assign \$79  = \port$15622$0  < 8'hc0;
+  assign \$80  = \$78  & \$79 ;
+  assign \$81  = \port$15622$0  >= 8'hf8;
+  assign long_l2 = \$80  | \$81 ;
+  assign ll_l2 = \port$15622$0 [2:0] + 1'h1;
+  assign \$82  = \port$15622$0 [2:0] + 2'h2;
+  assign oh_l2 = 2'h2 + h_l2;
+  assign \$83  = oh_l2 <= 4'h8;
+  assign \$84  = 4'h8 - oh_l2;
+  assign \$85  = \$83  ? \$84  : 6'h00;
+  assign \$86  = ln_l2 < \$85 [3:0];
+  assign \$87  = \$86  ? ln_l2 : { 20'h00000, \$85 [3:0] };
+  assign \$88  = list_l2 ? 4'h0 : \$87 [3:0];
+  assign \$89  = oh_l2 + \$88 ;
+  assign single_l3 = \port$15624$0  < 8'h80;
+  assign list_l3 = \port$15624$0  >= 8'hc0;
+  assign \$90  = \port$15624$0  >= 8'hb8;
+  assign \$91  = \port$15624$0  < 8'hc0;
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = \port$15624$0  >= 8'hf8;
+  assign long_l3 = \$92  | \$93 ;
+  assign ll_l3 = \port$15624$0 [2:0] + 1'h1;
+  assign \$94  = \port$15624$0 [2:0] + 2'h2;
+  assign oh_l3 = 2'h3 + h_l3;
+  assign \$95  = oh_l3 <= 4'h8;
+  assign \$96  = 4'h8 - oh_l3;
+  assign \$97  = \$95  ? \$96  : 6'h00;
+  assign \$98  = ln_l3 < \$97 [3:0];
+  assign \$99  = \$98  ? ln_l3 : { 20'h00000, \$97 [3:0] };
+  assign \$100  = list_l3 ? 4'h0 : \$99 [3:0];
+  assign \$101  = oh_l3 + \$100 ;
+  assign single_l4 = \port$15626$0  < 8'h80;
+  assign list_l4 = \port$15626$0  >= 8'hc0;
+  assign \$102  = \port$15626$0  >= 8'hb8;
+  assign \$103  = \port$15626$0  < 8'hc0;
+  assign \$104  = \$102  & \$103 ;
+  assign \$105  = \port$15626$0  >= 8'hf8;
+  assign long_l4 = \$104  | \$105 ;
+  assign ll_l4 = \port$15626$0 [2:0] + 1'h1;
+  assign \$106  = \port$15626$0 [2:0] + 2'h2;
+  assign oh_l4 = 3'h4 + h_l4;
+  assign \$107  = oh_l4 <= 4'h8;
+  assign \$108  = 4'h8 - oh_l4;
+  assign \$109  = \$107  ? \$108  : 6'h00;
+  assign \$110  = ln_l4 < \$109 [3:0];
+  assign \$111  = \$110  ? ln_l4 : { 20'h00000, \$109 [3:0] };
+  assign \$112  = list_l4 ? 4'h0 : \$111 [3:0];
+  assign \$113  = oh_l4 + \$112 ;
+  assign single_l5 = \port$15628$0  < 8'h80;
+  assign list_l5 = \port$15628$0  >= 8'hc0;
+  assign \$114  = \port$15628$0  >= 8'hb8;
+  assign \$115  = \port$15628$0  < 8'hc0;
+  assign \$116  = \$114  & \$115 ;
+  assign \$117  = \port$15628$0  >= 8'hf8;
+  assign long_l5 = \$116  | \$117 ;
+  assign ll_l5 = \port$15628$0 [2:0] + 1'h1;
+  assign \$118  = \port$15628$0 [2:0] + 2'h2;
+  assign oh_l5 = 3'h5 + h_l5;
+  assign \$119  = oh_l5 <= 4'h8;
+  assign \$120  = 4'h8 - oh_l5;
+  assign \$121  = \$119  ? \$120  : 6'h00;
+  assign \$122  = ln_l5 < \$121 [3:0];
+  assign \$123  = \$122  ? ln_l5 : { 20'h00000, \$121 [3:0] };
+  assign \$124  = list_l5 ? 4'h0 : \$123 [3:0];
+  assign \$125  = oh_l5 + \$124 ;
+  assign single_l6 = \port$15630$0  < 8'h80;
+  assign list_l6 = \port$15630$0  >= 8'hc0;
+  assign \$126  = \port$15630$0  >= 8'hb8;
+  assign \$127  = \port$15630$0  < 8'hc0;
   assign \$128  = \$126  & \$127 ;
-  assign \$129  = ln != 5'h14;
-  assign \$130  = ln != 5'h14;
-  assign \$131  = ln != 6'h20;
-  assign \$132  = ln != 6'h20;
-  assign \$133  = ln != 18'h20000;
-  assign \$134  = ln != 6'h30;
-  assign \$135  = ! ln;
-  assign \$136  = cur_f == 3'h5;
-  assign \$137  = a_complete & \$136 ;
-  assign prio_fwd = \$137  ? val_a : rec[906:651];
-  assign \$138  = fld == 2'h2;
-  assign \$139  = fld == 2'h3;
-  assign \$140  = fld == 3'h4;
-  assign \$141  = fld == 3'h5;
-  assign \$142  = fld == 3'h6;
-  assign \$143  = fld == 3'h7;
-  assign \$144  = fld == 4'h9;
-  assign \$145  = fld == 4'hc;
-  assign \$146  = fld == 4'hf;
-  assign \$147  = fld == 5'h10;
-  assign \$148  = fld == 5'h11;
-  assign \$149  = fld == 5'h12;
-  assign \$150  = fld == 5'h19;
-  assign \$151  = fld == 5'h1b;
-  assign \$152  = fld == 5'h1c;
-  assign \$153  = fld == 5'h1d;
-  assign \$154  = fld == 5'h1e;
-  assign \$155  = fld == 6'h20;
-  assign \$156  = | { \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138  };
-  assign \$157  = ! s0;
-  assign \lz$78  = \$156  & \$157 ;
-  assign \$158  = s0 < 8'h80;
-  assign \$159  = wrapped & \$158 ;
-  assign \$160  = fld == 5'h17;
-  assign \$161  = s0 != 1'h1;
-  assign \$162  = \$160  & \$161 ;
-  assign \$163  = val_b == 64'hffffffffffffffff;
-  assign \$164  = prio_fwd > val_b;
-  assign \$165  = val_b != 5'h1b;
-  assign \$166  = val_b != 5'h1c;
-  assign \$167  = \$165  & \$166 ;
-  assign \$168  = val_b < 6'h25;
-  assign \$169  = \$167  & \$168 ;
-  assign \$170  = val_b > 1'h1;
-  assign \$171  = ! val_b;
-  assign \$172  = val_b >= 256'hfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
-  assign \$173  = \$171  | \$172 ;
-  assign \$174  = ! val_b;
-  assign \$175  = val_b >= 256'hfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
-  assign \$176  = \$174  | \$175 ;
-  assign \$177  = val_b > 255'h7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
-  assign \$178  = val_b != 1'h1;
-  assign \$180  = rec[2722:2699] * 8'h80;
-  assign proofs_want = wrap_v ? \$180  : { 8'h00, rec[2722:2699] };
-  assign \$181  = top_cnt < arity;
-  assign \$182  = top_cnt < 2'h2;
-  assign \$183  = top_cnt < 3'h6;
-  assign \$184  = 3'h4 + wrap_v;
-  assign \$185  = top_cnt < \$184 ;
-  assign \$186  = top_cnt != rec[2722:2699];
-  assign \$187  = top_cnt != proofs_want;
-  assign \$188  = top_ctx == 4'h8;
-  assign \$189  = top_ctx == 4'h9;
-  assign \$190  = top_ctx == 4'ha;
-  assign \$191  = | { \$190 , \$189 , \$188  };
-  assign \$192  = ~ \$191 ;
-  assign \$193  = ~ at_end;
-  assign \$194  = avail > o;
-  assign trailing = \$193  | \$194 ;
-  assign \$195  = ! avail;
-  assign \$196  = at_end & \$195 ;
-  assign \$197  = \port$14863$0  >= 8'h80;
-  assign \$198  = \port$14863$0  < 8'hc0;
-  assign \$199  = \$197  & \$198 ;
-  assign \$200  = \port$14863$0  < 8'h80;
-  assign \$201  = ! \port$14863$0 ;
-  assign \$202  = \port$14863$0  > 3'h4;
-  assign \$203  = \$201  | \$202 ;
-  assign \$204  = \$200  & \$203 ;
-  assign \$205  = | depth;
-  assign \$206  = p + ll;
-  assign \$207  = \$206  >= top_end;
-  assign over_more = \$205  & \$207 ;
-  assign \$208  = o + ll;
-  assign \$209  = \$208  >= avail;
-  assign trunc_more = at_end & \$209 ;
-  assign \$210  = ~ has_byte;
-  assign \$211  = ! fld;
-  assign \$212  = ~ start;
-  assign \$213  = | o;
-  assign \$214  = \$212  & \$213 ;
-  assign \$215  = oh > 4'h8;
-  assign \$216  = \$214  & \$215 ;
-  assign \$217  = | depth;
-  assign \$218  = is_long & \$217 ;
-  assign \$219  = p + 1'h1;
-  assign \$220  = \$219  >= top_end;
-  assign \$221  = \$218  & \$220 ;
-  assign \$222  = is_long & at_end;
-  assign \$223  = o + 1'h1;
-  assign \$224  = avail <= \$223 ;
-  assign \$225  = \$222  & \$224 ;
-  assign \$226  = ! len_byte1;
-  assign \$227  = is_long & \$226 ;
-  assign \$228  = is_long & over_more;
-  assign \$229  = ~ trunc_more;
-  assign \$230  = top_end <= n_end;
-  assign \$231  = \$229  | \$230 ;
-  assign \$232  = \$228  & \$231 ;
-  assign \$233  = is_long & trunc_more;
-  assign \$234  = ~ huge;
-  assign \$235  = is_long & \$234 ;
-  assign \$236  = long_len < 6'h38;
-  assign \$237  = \$235  & \$236 ;
-  assign \$238  = | depth;
-  assign \$239  = \$63 [26:0] > top_end;
-  assign \$240  = huge | \$239 ;
-  assign \$241  = \$238  & \$240 ;
-  assign \$242  = ~ expect_list;
-  assign \$243  = is_list & \$242 ;
-  assign \$244  = ~ is_list;
-  assign \$245  = \$244  & expect_list;
-  assign \$246  = ~ is_list;
-  assign \$247  = \$246  & width_err;
-  assign \$248  = is_list & empty_err;
-  assign \$249  = ! ln;
-  assign \$250  = is_list & \$249 ;
-  assign \$251  = fld == 4'hb;
-  assign \$252  = fld == 5'h15;
-  assign \$253  = | { \$252 , \$251  };
-  assign \$254  = ~ \$253 ;
-  assign \$255  = \$250  & \$254 ;
-  assign \$256  = fld != 1'h1;
-  assign \$257  = \$255  & \$256 ;
-  assign \$258  = fld != 6'h21;
-  assign \$259  = \$257  & \$258 ;
-  assign \$260  = fld != 6'h22;
-  assign \$261  = \$259  & \$260 ;
-  assign \$262  = fld != 6'h23;
-  assign \$263  = \$261  & \$262 ;
-  assign \$264  = ! ln;
-  assign \$265  = is_list & \$264 ;
-  assign \$266  = fld == 6'h21;
-  assign \$267  = fld == 6'h22;
-  assign \$268  = fld == 6'h23;
-  assign \$269  = | { \$268 , \$267 , \$266  };
-  assign \$270  = \$265  & \$269 ;
-  assign \$271  = ~ is_list;
-  assign \$272  = | ln;
-  assign \$273  = \$271  & \$272 ;
-  assign \$274  = | \$88 [3:0];
-  assign \$275  = \$273  & \$274 ;
-  assign \$276  = \$275  & at_end;
-  assign \$277  = avail <= oh;
-  assign \$278  = \$276  & \$277 ;
-  assign \$279  = ~ is_list;
-  assign \$280  = | \$90 [3:0];
-  assign \$281  = \$279  & \$280 ;
-  assign \$282  = \$281  & \err$79 ;
-  assign \$283  = ~ is_list;
-  assign \$284  = \$283  & at_end;
-  assign \$285  = oh + \$90 [3:0];
-  assign \$286  = avail < \$285 ;
-  assign \$287  = \$284  & \$286 ;
-  assign \$288  = b_complete & \err$81 ;
-  assign \$289  = depth == 1'h1;
-  assign \$290  = \$289  & trailing;
-  assign \$291  = depth == 1'h1;
-  assign \$292  = is_list ? 4'h0 : \$90 [3:0];
-  assign \$293  = oh + \$292 ;
-  assign single2 = b2 < 8'h80;
-  assign \$294  = b2 >= 8'h80;
-  assign \$295  = b2 < 8'hb8;
-  assign short2 = \$294  & \$295 ;
-  assign h2 = ~ single2;
-  assign len2 = single2 ? 6'h01 : b2[5:0];
-  assign \$296  = \$293 [4:0] + h2;
-  assign oe2 = \$296  + len2;
-  assign \$297  = ! depth;
-  assign \$298  = top_cnt + 1'h1;
-  assign \$299  = top_cnt + 1'h1;
-  assign \$300  = top_cnt + 1'h1;
-  assign \$301  = top_cnt + 1'h1;
-  assign \$302  = top_cnt + 1'h1;
-  assign \$303  = rec[7:5] == 2'h3;
-  assign \$304  = depth == 1'h1;
-  assign \$305  = \$303  & \$304 ;
-  assign \$306  = top_cnt + 1'h1;
-  assign \$307  = ! \$306 ;
+  assign \$129  = \port$15630$0  >= 8'hf8;
+  assign long_l6 = \$128  | \$129 ;
+  assign ll_l6 = \port$15630$0 [2:0] + 1'h1;
+  assign \$130  = \port$15630$0 [2:0] + 2'h2;
+  assign oh_l6 = 3'h6 + h_l6;
+  assign \$131  = oh_l6 <= 4'h8;
+  assign \$132  = 4'h8 - oh_l6;
+  assign \$133  = \$131  ? \$132  : 6'h00;
+  assign \$134  = ln_l6 < \$133 [3:0];
+  assign \$135  = \$134  ? ln_l6 : { 20'h00000, \$133 [3:0] };
+  assign \$136  = list_l6 ? 4'h0 : \$135 [3:0];
+  assign \$137  = oh_l6 + \$136 ;
+  assign single_l7 = \port$15632$0  < 8'h80;
+  assign list_l7 = \port$15632$0  >= 8'hc0;
+  assign \$138  = \port$15632$0  >= 8'hb8;
+  assign \$139  = \port$15632$0  < 8'hc0;
+  assign \$140  = \$138  & \$139 ;
+  assign \$141  = \port$15632$0  >= 8'hf8;
+  assign long_l7 = \$140  | \$141 ;
+  assign ll_l7 = \port$15632$0 [2:0] + 1'h1;
+  assign \$142  = \port$15632$0 [2:0] + 2'h2;
+  assign oh_l7 = 3'h7 + h_l7;
+  assign \$143  = oh_l7 <= 4'h8;
+  assign \$144  = 4'h8 - oh_l7;
+  assign \$145  = \$143  ? \$144  : 6'h00;
+  assign \$146  = ln_l7 < \$145 [3:0];
+  assign \$147  = \$146  ? ln_l7 : { 20'h00000, \$145 [3:0] };
+  assign \$148  = list_l7 ? 4'h0 : \$147 [3:0];
+  assign \$149  = oh_l7 + \$148 ;
+  assign \$150  = ll_at_o >= 3'h4;
+  assign huge = is_long_at_o & \$150 ;
+  assign \$151  = p + h_at_o;
+  assign \$152  = \$151  + ln_at_o;
+  assign wrapped = b_at_o == 8'h81;
+  assign \$153  = ! depth;
+  assign \$154  = rec[7:5] == 2'h3;
+  assign \$155  = depth == 1'h1;
+  assign \$156  = \$154  & \$155 ;
+  assign \$157  = ! top_cnt;
+  assign \$158  = \$156  & \$157 ;
+  assign \$159  = \$158  & is_list_at_o;
+  assign \$160  = is_list_at_o ? 6'h21 : 6'h20;
+  assign \$161  = wrap_v ? 6'h21 : 6'h22;
+  assign \$162  = wrap_v ? 6'h22 : 6'h23;
+  assign \$163  = wrap_v ? 6'h23 : 6'h00;
+  assign \$164  = fld == 1'h1;
+  assign \$165  = fld == 5'h1f;
+  assign \$166  = fld == 4'hb;
+  assign \$167  = fld == 5'h13;
+  assign \$168  = fld == 5'h15;
+  assign \$169  = fld == 4'hd;
+  assign \$170  = fld == 4'he;
+  assign \$171  = fld == 5'h18;
+  assign \$172  = fld == 6'h21;
+  assign \$173  = fld == 6'h22;
+  assign \$174  = fld == 6'h23;
+  assign expect_list = | { \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164  };
+  assign \$175  = oh_at_o <= 4'h8;
+  assign \$176  = 4'h8 - oh_at_o;
+  assign \$177  = \$175  ? \$176  : 6'h00;
+  assign \$178  = oh_at_o + 1'h0;
+  assign \$179  = oh_at_o + 1'h1;
+  assign \$180  = oh_at_o + 2'h2;
+  assign \$181  = oh_at_o + 2'h3;
+  assign \$182  = oh_at_o + 3'h4;
+  assign \$183  = oh_at_o + 3'h5;
+  assign \$184  = oh_at_o + 3'h6;
+  assign \$185  = oh_at_o + 3'h7;
+  assign \$186  = ~ is_list_at_o;
+  assign \$187  = n_at_o == ln_at_o;
+  assign b_complete = \$186  & \$187 ;
+  assign \$188  = ln_at_o > 6'h20;
+  assign \$189  = ln_at_o > 4'h8;
+  assign \$190  = ln_at_o > 6'h20;
+  assign \$191  = ln_at_o > 6'h20;
+  assign \$192  = ln_at_o > 6'h20;
+  assign \$193  = ln_at_o > 4'h8;
+  assign \$194  = ln_at_o > 6'h20;
+  assign \$195  = ln_at_o > 6'h20;
+  assign \$196  = ln_at_o > 6'h20;
+  assign \$197  = ln_at_o > 6'h20;
+  assign \$198  = ln_at_o > 6'h20;
+  assign \$199  = ln_at_o > 6'h20;
+  assign \$200  = ln_at_o > 4'h8;
+  assign \$201  = ln_at_o > 1'h1;
+  assign \$202  = ln_at_o > 6'h20;
+  assign \$203  = ln_at_o > 6'h20;
+  assign \$204  = ln_at_o > 1'h1;
+  assign \$205  = ! ln_at_o;
+  assign \$206  = rec[7:5] == 2'h3;
+  assign \$207  = rec[7:5] == 3'h4;
+  assign \$208  = \$206  | \$207 ;
+  assign \$209  = \$205  & \$208 ;
+  assign \$210  = | ln_at_o;
+  assign \$211  = ln_at_o != 5'h14;
+  assign \$212  = \$210  & \$211 ;
+  assign \$213  = ~ rec[10];
+  assign \$214  = ln_at_o > 16'hc000;
+  assign \$215  = \$213  & \$214 ;
+  assign \$216  = ln_at_o != 5'h14;
+  assign \$217  = ln_at_o != 5'h14;
+  assign \$218  = ln_at_o != 6'h20;
+  assign \$219  = ln_at_o != 6'h20;
+  assign \$220  = ln_at_o != 18'h20000;
+  assign \$221  = ln_at_o != 6'h30;
+  assign \$222  = ! ln_at_o;
+  assign \$223  = cur_f == 3'h5;
+  assign \$224  = a_complete & \$223 ;
+  assign prio_fwd = \$224  ? val_a : rec[906:651];
+  assign \$225  = fld == 2'h2;
+  assign \$226  = fld == 2'h3;
+  assign \$227  = fld == 3'h4;
+  assign \$228  = fld == 3'h5;
+  assign \$229  = fld == 3'h6;
+  assign \$230  = fld == 3'h7;
+  assign \$231  = fld == 4'h9;
+  assign \$232  = fld == 4'hc;
+  assign \$233  = fld == 4'hf;
+  assign \$234  = fld == 5'h10;
+  assign \$235  = fld == 5'h11;
+  assign \$236  = fld == 5'h12;
+  assign \$237  = fld == 5'h19;
+  assign \$238  = fld == 5'h1b;
+  assign \$239  = fld == 5'h1c;
+  assign \$240  = fld == 5'h1d;
+  assign \$241  = fld == 5'h1e;
+  assign \$242  = fld == 6'h20;
+  assign \$243  = | { \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235 , \$234 , \$233 , \$232 , \$231 , \$230 , \$229 , \$228 , \$227 , \$226 , \$225  };
+  assign \$244  = ! s0;
+  assign \lz$170  = \$243  & \$244 ;
+  assign \$245  = s0 < 8'h80;
+  assign \$246  = wrapped & \$245 ;
+  assign \$247  = fld == 5'h17;
+  assign \$248  = s0 != 1'h1;
+  assign \$249  = \$247  & \$248 ;
+  assign \$250  = val_b == 64'hffffffffffffffff;
+  assign \$251  = prio_fwd > val_b;
+  assign \$252  = val_b != 5'h1b;
+  assign \$253  = val_b != 5'h1c;
+  assign \$254  = \$252  & \$253 ;
+  assign \$255  = val_b < 6'h25;
+  assign \$256  = \$254  & \$255 ;
+  assign \$257  = val_b > 1'h1;
+  assign \$258  = ! val_b;
+  assign \$259  = val_b >= 256'hfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
+  assign \$260  = \$258  | \$259 ;
+  assign \$261  = ! val_b;
+  assign \$262  = val_b >= 256'hfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
+  assign \$263  = \$261  | \$262 ;
+  assign \$264  = val_b > 255'h7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
+  assign \$265  = val_b != 1'h1;
+  assign \$267  = rec[2722:2699] * 8'h80;
+  assign proofs_want = wrap_v ? \$267  : { 8'h00, rec[2722:2699] };
+  assign \$268  = top_cnt < arity;
+  assign \$269  = top_cnt < 2'h2;
+  assign \$270  = top_cnt < 3'h6;
+  assign \$271  = 3'h4 + wrap_v;
+  assign \$272  = top_cnt < \$271 ;
+  assign \$273  = top_cnt != rec[2722:2699];
+  assign \$274  = top_cnt != proofs_want;
+  assign \$275  = top_ctx == 4'h8;
+  assign \$276  = top_ctx == 4'h9;
+  assign \$277  = top_ctx == 4'ha;
+  assign \$278  = | { \$277 , \$276 , \$275  };
+  assign \$279  = ~ \$278 ;
+  assign \$280  = ~ at_end;
+  assign \$281  = avail > o;
+  assign trailing = \$280  | \$281 ;
+  assign \$282  = ! avail;
+  assign \$283  = at_end & \$282 ;
+  assign \$284  = \port$15618$0  >= 8'h80;
+  assign \$285  = \port$15618$0  < 8'hc0;
+  assign \$286  = \$284  & \$285 ;
+  assign \$287  = \port$15618$0  < 8'h80;
+  assign \$288  = ! \port$15618$0 ;
+  assign \$289  = \port$15618$0  > 3'h4;
+  assign \$290  = \$288  | \$289 ;
+  assign \$291  = \$287  & \$290 ;
+  assign \$292  = | depth;
+  assign \$293  = p + ll_at_o;
+  assign \$294  = \$293  >= top_end;
+  assign over_more = \$292  & \$294 ;
+  assign \$295  = o + ll_at_o;
+  assign \$296  = \$295  >= avail;
+  assign trunc_more = at_end & \$296 ;
+  assign \$297  = ~ has_byte;
+  assign \$298  = ! fld;
+  assign \$299  = ~ start;
+  assign \$300  = | o;
+  assign \$301  = \$299  & \$300 ;
+  assign \$302  = oh_at_o > 4'h8;
+  assign \$303  = \$301  & \$302 ;
+  assign \$304  = | depth;
+  assign \$305  = is_long_at_o & \$304 ;
+  assign \$306  = p + 1'h1;
+  assign \$307  = \$306  >= top_end;
   assign \$308  = \$305  & \$307 ;
-  assign \$310  = top_cnt + 1'h1;
-  assign \$311  = top_cnt + 1'h1;
-  assign \$312  = top_cnt + 1'h1;
-  assign \$314  = wrap_v ? 6'h21 : 6'h22;
-  assign \$315  = wrap_v ? 6'h22 : 6'h23;
-  assign \$316  = wrap_v ? 6'h23 : 6'h00;
-  assign \$317  = fld == 1'h1;
-  assign \$318  = typed ? 6'h02 : 6'h03;
-  assign fld2 = \$317  ? \$318  : fld2_in;
-  assign \$319  = fld == 1'h1;
-  assign \$320  = huge ? 27'h3ffffff : \$63 [26:0];
-  assign \$321  = \$319  ? \$320  : { 1'h0, top_end };
-  assign \$322  = \$293 [4:0] + 1'h1;
-  assign fb2 = single2 ? b2 : \$323 ;
-  assign \$324  = \$293 [4:0] + h2;
-  assign \$325  = \$324  + 1'h0;
-  assign \$326  = \$293 [4:0] + h2;
-  assign \$327  = \$326  + 1'h1;
-  assign \$328  = \$293 [4:0] + h2;
-  assign \$329  = \$328  + 2'h2;
-  assign \$330  = \$293 [4:0] + h2;
-  assign \$331  = \$330  + 2'h3;
-  assign \$332  = \$293 [4:0] + h2;
-  assign \$333  = \$332  + 3'h4;
-  assign \$334  = \$293 [4:0] + h2;
-  assign \$335  = \$334  + 3'h5;
-  assign \$336  = \$293 [4:0] + h2;
-  assign \$337  = \$336  + 3'h6;
-  assign \$338  = len2 <= 6'h20;
-  assign \$339  = len2 <= 4'h8;
-  assign \$340  = len2 <= 6'h20;
-  assign \$341  = len2 <= 6'h20;
-  assign \$342  = len2 <= 4'h8;
-  assign \$343  = len2 <= 6'h20;
-  assign \$344  = len2 <= 6'h20;
-  assign \$345  = len2 <= 6'h20;
-  assign \$346  = len2 <= 4'h8;
-  assign \$347  = len2 <= 1'h1;
-  assign \$348  = len2 <= 6'h20;
-  assign \$349  = len2 <= 6'h20;
-  assign \$350  = len2 <= 1'h1;
-  assign \$351  = val2 <= 1'h1;
-  assign \$352  = \$350  & \$351 ;
-  assign \$353  = ! ln;
-  assign \$354  = is_list & \$353 ;
-  assign \$355  = fld == 4'hb;
-  assign \$356  = fld == 5'h15;
-  assign \$357  = | { \$356 , \$355  };
-  assign \$358  = \$354  & \$357 ;
-  assign \$359  = b_complete | \$358 ;
-  assign \$360  = fld == 1'h1;
-  assign \$361  = \$359  | \$360 ;
-  assign \$362  = \$293 [4:0] < 4'h8;
-  assign \$363  = \$361  & \$362 ;
-  assign \$364  = single2 | short2;
+  assign \$309  = is_long_at_o & at_end;
+  assign \$310  = o + 1'h1;
+  assign \$311  = avail <= \$310 ;
+  assign \$312  = \$309  & \$311 ;
+  assign \$313  = ! L1_at_o;
+  assign \$314  = is_long_at_o & \$313 ;
+  assign \$315  = is_long_at_o & over_more;
+  assign \$316  = ~ trunc_more;
+  assign \$317  = top_end <= n_end;
+  assign \$318  = \$316  | \$317 ;
+  assign \$319  = \$315  & \$318 ;
+  assign \$320  = is_long_at_o & trunc_more;
+  assign \$321  = ~ huge;
+  assign \$322  = is_long_at_o & \$321 ;
+  assign \$323  = ln_at_o < 6'h38;
+  assign \$324  = \$322  & \$323 ;
+  assign \$325  = | depth;
+  assign \$326  = \$152 [26:0] > top_end;
+  assign \$327  = huge | \$326 ;
+  assign \$328  = \$325  & \$327 ;
+  assign \$329  = ~ expect_list;
+  assign \$330  = is_list_at_o & \$329 ;
+  assign \$331  = ~ is_list_at_o;
+  assign \$332  = \$331  & expect_list;
+  assign \$333  = ~ is_list_at_o;
+  assign \$334  = \$333  & width_err;
+  assign \$335  = is_list_at_o & empty_err;
+  assign \$336  = ! ln_at_o;
+  assign \$337  = is_list_at_o & \$336 ;
+  assign \$338  = fld == 4'hb;
+  assign \$339  = fld == 5'h15;
+  assign \$340  = | { \$339 , \$338  };
+  assign \$341  = ~ \$340 ;
+  assign \$342  = \$337  & \$341 ;
+  assign \$343  = fld != 1'h1;
+  assign \$344  = \$342  & \$343 ;
+  assign \$345  = fld != 6'h21;
+  assign \$346  = \$344  & \$345 ;
+  assign \$347  = fld != 6'h22;
+  assign \$348  = \$346  & \$347 ;
+  assign \$349  = fld != 6'h23;
+  assign \$350  = \$348  & \$349 ;
+  assign \$351  = ! ln_at_o;
+  assign \$352  = is_list_at_o & \$351 ;
+  assign \$353  = fld == 6'h21;
+  assign \$354  = fld == 6'h22;
+  assign \$355  = fld == 6'h23;
+  assign \$356  = | { \$355 , \$354 , \$353  };
+  assign \$357  = \$352  & \$356 ;
+  assign \$358  = ~ is_list_at_o;
+  assign \$359  = | ln_at_o;
+  assign \$360  = \$358  & \$359 ;
+  assign \$361  = | \$177 [3:0];
+  assign \$362  = \$360  & \$361 ;
+  assign \$363  = \$362  & at_end;
+  assign \$364  = avail <= oh_at_o;
   assign \$365  = \$363  & \$364 ;
-  assign \$366  = oe2 <= 4'h8;
-  assign \$367  = \$365  & \$366 ;
-  assign \$368  = avail >= oe2;
-  assign \$369  = \$367  & \$368 ;
-  assign \$370  = pos + \$293 [4:0];
-  assign \$371  = \$370  != \$321 [25:0];
-  assign \$372  = \$369  & \$371 ;
-  assign \$373  = pos + oe2;
-  assign \$374  = \$373  <= \$321 [25:0];
-  assign \$375  = \$372  & \$374 ;
-  assign \$376  = \$375  & fast_ok;
-  assign \$377  = ! len2;
-  assign \$378  = | fb2;
-  assign \$379  = b2 == 8'h81;
-  assign \$380  = fb2 < 8'h80;
-  assign \$381  = \$379  & \$380 ;
-  assign \$382  = ~ \$381 ;
-  assign \$383  = \$378  & \$382 ;
-  assign \$384  = \$377  | \$383 ;
-  assign c_take = \$376  & \$384 ;
-  assign \$385  = cur_f == 4'ha;
-  assign \$386  = a_active & \$385 ;
-  assign \$387  = ~ a_err;
-  assign \$388  = \$386  & \$387 ;
-  assign \$389  = b_active & b_err;
-  assign \$390  = ~ \$389 ;
-  assign cd_a = \$388  & \$390 ;
-  assign \$391  = ~ a_err;
-  assign \$392  = b_active & \$391 ;
-  assign \$393  = \$392  & b_header;
-  assign \$394  = fld == 4'ha;
-  assign \$395  = \$393  & \$394 ;
-  assign \$396  = | \$90 [3:0];
-  assign cd_b = \$395  & \$396 ;
-  assign \$397  = ! state;
-  assign \$398  = \$397  & go;
-  assign \$399  = cd_a | cd_b;
-  assign chunk_valid = \$398  & \$399 ;
-  assign \$400  = pending & out_free;
-  assign copy_now = \$400  & o_calldata__ready;
-  assign \$401  = pending & out_free;
-  assign \$402  = ! state;
-  assign \$403  = \$402  & go;
-  assign \$404  = ~ pending;
-  assign \$405  = \$404  | copy_now;
-  assign \$406  = \$403  & \$405 ;
+  assign \$366  = ~ is_list_at_o;
+  assign \$367  = | n_at_o;
+  assign \$368  = \$366  & \$367 ;
+  assign \$369  = \$368  & \err$171 ;
+  assign \$370  = ~ is_list_at_o;
+  assign \$371  = \$370  & at_end;
+  assign \$372  = oh_at_o + n_at_o;
+  assign \$373  = avail < \$372 ;
+  assign \$374  = \$371  & \$373 ;
+  assign \$375  = b_complete & \err$173 ;
+  assign \$376  = depth == 1'h1;
+  assign \$377  = \$376  & trailing;
+  assign \$378  = depth == 1'h1;
+  assign \$379  = ! depth;
+  assign \$380  = top_cnt + 1'h1;
+  assign \$381  = top_cnt + 1'h1;
+  assign \$382  = top_cnt + 1'h1;
+  assign \$383  = top_cnt + 1'h1;
+  assign \$384  = top_cnt + 1'h1;
+  assign \$385  = rec[7:5] == 2'h3;
+  assign \$386  = depth == 1'h1;
+  assign \$387  = \$385  & \$386 ;
+  assign \$388  = top_cnt + 1'h1;
+  assign \$389  = ! \$388 ;
+  assign \$390  = \$387  & \$389 ;
+  assign \$392  = top_cnt + 1'h1;
+  assign \$393  = top_cnt + 1'h1;
+  assign \$394  = top_cnt + 1'h1;
+  assign \$396  = wrap_v ? 6'h21 : 6'h22;
+  assign \$397  = wrap_v ? 6'h22 : 6'h23;
+  assign \$398  = wrap_v ? 6'h23 : 6'h00;
+  assign \$399  = fld == 1'h1;
+  assign \$400  = typed ? 6'h02 : 6'h03;
+  assign fld2 = \$399  ? \$400  : fld2_in;
+  assign single2_p0 = \port$15618$0  < 8'h80;
+  assign \$401  = \port$15618$0  >= 8'h80;
+  assign \$402  = \port$15618$0  < 8'hb8;
+  assign short2_p0 = \$401  & \$402 ;
+  assign len2_p0 = single2_p0 ? 6'h01 : \port$15618$0 [5:0];
+  assign \$403  = ~ single2_p0;
+  assign \$404  = 1'h0 + \$403 ;
+  assign oe2_p0 = \$404  + len2_p0;
+  assign fb2_p0 = single2_p0 ? \port$15618$0  : \port$15620$0 ;
+  assign \$405  = len2_p0 <= 6'h20;
+  assign \$406  = len2_p0 <= 4'h8;
+  assign \$407  = len2_p0 <= 6'h20;
+  assign \$408  = len2_p0 <= 6'h20;
+  assign \$409  = len2_p0 <= 4'h8;
+  assign \$410  = len2_p0 <= 6'h20;
+  assign \$411  = len2_p0 <= 6'h20;
+  assign \$412  = len2_p0 <= 6'h20;
+  assign \$413  = len2_p0 <= 4'h8;
+  assign \$414  = len2_p0 <= 1'h1;
+  assign \$415  = len2_p0 <= 6'h20;
+  assign \$416  = len2_p0 <= 6'h20;
+  assign \$417  = len2_p0 <= 1'h1;
+  assign \$418  = val2_p0 <= 1'h1;
+  assign \$419  = \$417  & \$418 ;
+  assign \$420  = single2_p0 | short2_p0;
+  assign \$421  = oe2_p0 <= 4'h8;
+  assign \$422  = \$420  & \$421 ;
+  assign \$423  = avail >= oe2_p0;
+  assign \$424  = \$422  & \$423 ;
+  assign \$425  = \$424  & fast2_p0;
+  assign \$426  = ! len2_p0;
+  assign \$427  = | fb2_p0;
+  assign \$428  = \port$15618$0  == 8'h81;
+  assign \$429  = fb2_p0 < 8'h80;
+  assign \$430  = \$428  & \$429 ;
+  assign \$431  = ~ \$430 ;
+  assign \$432  = \$427  & \$431 ;
+  assign \$433  = \$426  | \$432 ;
+  assign ok2_p0 = \$425  & \$433 ;
+  assign \$434  = | $signed(\$51 );
+  assign \$435  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p0 });
+  assign relok2_p0 = \$434  & \$435 ;
+  assign single2_p1 = \port$15620$0  < 8'h80;
+  assign \$436  = \port$15620$0  >= 8'h80;
+  assign \$437  = \port$15620$0  < 8'hb8;
+  assign short2_p1 = \$436  & \$437 ;
+  assign len2_p1 = single2_p1 ? 6'h01 : \port$15620$0 [5:0];
+  assign \$438  = ~ single2_p1;
+  assign \$439  = 1'h1 + \$438 ;
+  assign oe2_p1 = \$439  + len2_p1;
+  assign fb2_p1 = single2_p1 ? \port$15620$0  : \port$15622$0 ;
+  assign \$440  = len2_p1 <= 6'h20;
+  assign \$441  = len2_p1 <= 4'h8;
+  assign \$442  = len2_p1 <= 6'h20;
+  assign \$443  = len2_p1 <= 6'h20;
+  assign \$444  = len2_p1 <= 4'h8;
+  assign \$445  = len2_p1 <= 6'h20;
+  assign \$446  = len2_p1 <= 6'h20;
+  assign \$447  = len2_p1 <= 6'h20;
+  assign \$448  = len2_p1 <= 4'h8;
+  assign \$449  = len2_p1 <= 1'h1;
+  assign \$450  = len2_p1 <= 6'h20;
+  assign \$451  = len2_p1 <= 6'h20;
+  assign \$452  = len2_p1 <= 1'h1;
+  assign \$453  = val2_p1 <= 1'h1;
+  assign \$454  = \$452  & \$453 ;
+  assign \$455  = single2_p1 | short2_p1;
+  assign \$456  = oe2_p1 <= 4'h8;
+  assign \$457  = \$455  & \$456 ;
+  assign \$458  = avail >= oe2_p1;
+  assign \$459  = \$457  & \$458 ;
+  assign \$460  = \$459  & fast2_p1;
+  assign \$461  = ! len2_p1;
+  assign \$462  = | fb2_p1;
+  assign \$463  = \port$15620$0  == 8'h81;
+  assign \$464  = fb2_p1 < 8'h80;
+  assign \$465  = \$463  & \$464 ;
+  assign \$466  = ~ \$465 ;
+  assign \$467  = \$462  & \$466 ;
+  assign \$468  = \$461  | \$467 ;
+  assign ok2_p1 = \$460  & \$468 ;
+  assign \$469  = $signed(\$51 ) != $signed(2'h1);
+  assign \$470  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p1 });
+  assign relok2_p1 = \$469  & \$470 ;
+  assign single2_p2 = \port$15622$0  < 8'h80;
+  assign \$471  = \port$15622$0  >= 8'h80;
+  assign \$472  = \port$15622$0  < 8'hb8;
+  assign short2_p2 = \$471  & \$472 ;
+  assign len2_p2 = single2_p2 ? 6'h01 : \port$15622$0 [5:0];
+  assign \$473  = ~ single2_p2;
+  assign \$474  = 2'h2 + \$473 ;
+  assign oe2_p2 = \$474  + len2_p2;
+  assign fb2_p2 = single2_p2 ? \port$15622$0  : \port$15624$0 ;
+  assign \$475  = len2_p2 <= 6'h20;
+  assign \$476  = len2_p2 <= 4'h8;
+  assign \$477  = len2_p2 <= 6'h20;
+  assign \$478  = len2_p2 <= 6'h20;
+  assign \$479  = len2_p2 <= 4'h8;
+  assign \$480  = len2_p2 <= 6'h20;
+  assign \$481  = len2_p2 <= 6'h20;
+  assign \$482  = len2_p2 <= 6'h20;
+  assign \$483  = len2_p2 <= 4'h8;
+  assign \$484  = len2_p2 <= 1'h1;
+  assign \$485  = len2_p2 <= 6'h20;
+  assign \$486  = len2_p2 <= 6'h20;
+  assign \$487  = len2_p2 <= 1'h1;
+  assign \$488  = val2_p2 <= 1'h1;
+  assign \$489  = \$487  & \$488 ;
+  assign \$490  = single2_p2 | short2_p2;
+  assign \$491  = oe2_p2 <= 4'h8;
+  assign \$492  = \$490  & \$491 ;
+  assign \$493  = avail >= oe2_p2;
+  assign \$494  = \$492  & \$493 ;
+  assign \$495  = \$494  & fast2_p2;
+  assign \$496  = ! len2_p2;
+  assign \$497  = | fb2_p2;
+  assign \$498  = \port$15622$0  == 8'h81;
+  assign \$499  = fb2_p2 < 8'h80;
+  assign \$500  = \$498  & \$499 ;
+  assign \$501  = ~ \$500 ;
+  assign \$502  = \$497  & \$501 ;
+  assign \$503  = \$496  | \$502 ;
+  assign ok2_p2 = \$495  & \$503 ;
+  assign \$504  = $signed(\$51 ) != $signed(3'h2);
+  assign \$505  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p2 });
+  assign relok2_p2 = \$504  & \$505 ;
+  assign single2_p3 = \port$15624$0  < 8'h80;
+  assign \$506  = \port$15624$0  >= 8'h80;
+  assign \$507  = \port$15624$0  < 8'hb8;
+  assign short2_p3 = \$506  & \$507 ;
+  assign len2_p3 = single2_p3 ? 6'h01 : \port$15624$0 [5:0];
+  assign \$508  = ~ single2_p3;
+  assign \$509  = 2'h3 + \$508 ;
+  assign oe2_p3 = \$509  + len2_p3;
+  assign fb2_p3 = single2_p3 ? \port$15624$0  : \port$15626$0 ;
+  assign \$510  = len2_p3 <= 6'h20;
+  assign \$511  = len2_p3 <= 4'h8;
+  assign \$512  = len2_p3 <= 6'h20;
+  assign \$513  = len2_p3 <= 6'h20;
+  assign \$514  = len2_p3 <= 4'h8;
+  assign \$515  = len2_p3 <= 6'h20;
+  assign \$516  = len2_p3 <= 6'h20;
+  assign \$517  = len2_p3 <= 6'h20;
+  assign \$518  = len2_p3 <= 4'h8;
+  assign \$519  = len2_p3 <= 1'h1;
+  assign \$520  = len2_p3 <= 6'h20;
+  assign \$521  = len2_p3 <= 6'h20;
+  assign \$522  = len2_p3 <= 1'h1;
+  assign \$523  = val2_p3 <= 1'h1;
+  assign \$524  = \$522  & \$523 ;
+  assign \$525  = single2_p3 | short2_p3;
+  assign \$526  = oe2_p3 <= 4'h8;
+  assign \$527  = \$525  & \$526 ;
+  assign \$528  = avail >= oe2_p3;
+  assign \$529  = \$527  & \$528 ;
+  assign \$530  = \$529  & fast2_p3;
+  assign \$531  = ! len2_p3;
+  assign \$532  = | fb2_p3;
+  assign \$533  = \port$15624$0  == 8'h81;
+  assign \$534  = fb2_p3 < 8'h80;
+  assign \$535  = \$533  & \$534 ;
+  assign \$536  = ~ \$535 ;
+  assign \$537  = \$532  & \$536 ;
+  assign \$538  = \$531  | \$537 ;
+  assign ok2_p3 = \$530  & \$538 ;
+  assign \$539  = $signed(\$51 ) != $signed(3'h3);
+  assign \$540  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p3 });
+  assign relok2_p3 = \$539  & \$540 ;
+  assign single2_p4 = \port$15626$0  < 8'h80;
+  assign \$541  = \port$15626$0  >= 8'h80;
+  assign \$542  = \port$15626$0  < 8'hb8;
+  assign short2_p4 = \$541  & \$542 ;
+  assign len2_p4 = single2_p4 ? 6'h01 : \port$15626$0 [5:0];
+  assign \$543  = ~ single2_p4;
+  assign \$544  = 3'h4 + \$543 ;
+  assign oe2_p4 = \$544  + len2_p4;
+  assign fb2_p4 = single2_p4 ? \port$15626$0  : \port$15628$0 ;
+  assign \$545  = len2_p4 <= 6'h20;
+  assign \$546  = len2_p4 <= 4'h8;
+  assign \$547  = len2_p4 <= 6'h20;
+  assign \$548  = len2_p4 <= 6'h20;
+  assign \$549  = len2_p4 <= 4'h8;
+  assign \$550  = len2_p4 <= 6'h20;
+  assign \$551  = len2_p4 <= 6'h20;
+  assign \$552  = len2_p4 <= 6'h20;
+  assign \$553  = len2_p4 <= 4'h8;
+  assign \$554  = len2_p4 <= 1'h1;
+  assign \$555  = len2_p4 <= 6'h20;
+  assign \$556  = len2_p4 <= 6'h20;
+  assign \$557  = len2_p4 <= 1'h1;
+  assign \$558  = val2_p4 <= 1'h1;
+  assign \$559  = \$557  & \$558 ;
+  assign \$560  = single2_p4 | short2_p4;
+  assign \$561  = oe2_p4 <= 4'h8;
+  assign \$562  = \$560  & \$561 ;
+  assign \$563  = avail >= oe2_p4;
+  assign \$564  = \$562  & \$563 ;
+  assign \$565  = \$564  & fast2_p4;
+  assign \$566  = ! len2_p4;
+  assign \$567  = | fb2_p4;
+  assign \$568  = \port$15626$0  == 8'h81;
+  assign \$569  = fb2_p4 < 8'h80;
+  assign \$570  = \$568  & \$569 ;
+  assign \$571  = ~ \$570 ;
+  assign \$572  = \$567  & \$571 ;
+  assign \$573  = \$566  | \$572 ;
+  assign ok2_p4 = \$565  & \$573 ;
+  assign \$574  = $signed(\$51 ) != $signed(4'h4);
+  assign \$575  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p4 });
+  assign relok2_p4 = \$574  & \$575 ;
+  assign single2_p5 = \port$15628$0  < 8'h80;
+  assign \$576  = \port$15628$0  >= 8'h80;
+  assign \$577  = \port$15628$0  < 8'hb8;
+  assign short2_p5 = \$576  & \$577 ;
+  assign len2_p5 = single2_p5 ? 6'h01 : \port$15628$0 [5:0];
+  assign \$578  = ~ single2_p5;
+  assign \$579  = 3'h5 + \$578 ;
+  assign oe2_p5 = \$579  + len2_p5;
+  assign fb2_p5 = single2_p5 ? \port$15628$0  : \port$15630$0 ;
+  assign \$580  = len2_p5 <= 6'h20;
+  assign \$581  = len2_p5 <= 4'h8;
+  assign \$582  = len2_p5 <= 6'h20;
+  assign \$583  = len2_p5 <= 6'h20;
+  assign \$584  = len2_p5 <= 4'h8;
+  assign \$585  = len2_p5 <= 6'h20;
+  assign \$586  = len2_p5 <= 6'h20;
+  assign \$587  = len2_p5 <= 6'h20;
+  assign \$588  = len2_p5 <= 4'h8;
+  assign \$589  = len2_p5 <= 1'h1;
+  assign \$590  = len2_p5 <= 6'h20;
+  assign \$591  = len2_p5 <= 6'h20;
+  assign \$592  = len2_p5 <= 1'h1;
+  assign \$593  = val2_p5 <= 1'h1;
+  assign \$594  = \$592  & \$593 ;
+  assign \$595  = single2_p5 | short2_p5;
+  assign \$596  = oe2_p5 <= 4'h8;
+  assign \$597  = \$595  & \$596 ;
+  assign \$598  = avail >= oe2_p5;
+  assign \$599  = \$597  & \$598 ;
+  assign \$600  = \$599  & fast2_p5;
+  assign \$601  = ! len2_p5;
+  assign \$602  = | fb2_p5;
+  assign \$603  = \port$15628$0  == 8'h81;
+  assign \$604  = fb2_p5 < 8'h80;
+  assign \$605  = \$603  & \$604 ;
+  assign \$606  = ~ \$605 ;
+  assign \$607  = \$602  & \$606 ;
+  assign \$608  = \$601  | \$607 ;
+  assign ok2_p5 = \$600  & \$608 ;
+  assign \$609  = $signed(\$51 ) != $signed(4'h5);
+  assign \$610  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p5 });
+  assign relok2_p5 = \$609  & \$610 ;
+  assign single2_p6 = \port$15630$0  < 8'h80;
+  assign \$611  = \port$15630$0  >= 8'h80;
+  assign \$612  = \port$15630$0  < 8'hb8;
+  assign short2_p6 = \$611  & \$612 ;
+  assign len2_p6 = single2_p6 ? 6'h01 : \port$15630$0 [5:0];
+  assign \$613  = ~ single2_p6;
+  assign \$614  = 3'h6 + \$613 ;
+  assign oe2_p6 = \$614  + len2_p6;
+  assign fb2_p6 = single2_p6 ? \port$15630$0  : \port$15632$0 ;
+  assign \$615  = len2_p6 <= 6'h20;
+  assign \$616  = len2_p6 <= 4'h8;
+  assign \$617  = len2_p6 <= 6'h20;
+  assign \$618  = len2_p6 <= 6'h20;
+  assign \$619  = len2_p6 <= 4'h8;
+  assign \$620  = len2_p6 <= 6'h20;
+  assign \$621  = len2_p6 <= 6'h20;
+  assign \$622  = len2_p6 <= 6'h20;
+  assign \$623  = len2_p6 <= 4'h8;
+  assign \$624  = len2_p6 <= 1'h1;
+  assign \$625  = len2_p6 <= 6'h20;
+  assign \$626  = len2_p6 <= 6'h20;
+  assign \$627  = len2_p6 <= 1'h1;
+  assign \$628  = val2_p6 <= 1'h1;
+  assign \$629  = \$627  & \$628 ;
+  assign \$630  = single2_p6 | short2_p6;
+  assign \$631  = oe2_p6 <= 4'h8;
+  assign \$632  = \$630  & \$631 ;
+  assign \$633  = avail >= oe2_p6;
+  assign \$634  = \$632  & \$633 ;
+  assign \$635  = \$634  & fast2_p6;
+  assign \$636  = ! len2_p6;
+  assign \$637  = | fb2_p6;
+  assign \$638  = \port$15630$0  == 8'h81;
+  assign \$639  = fb2_p6 < 8'h80;
+  assign \$640  = \$638  & \$639 ;
+  assign \$641  = ~ \$640 ;
+  assign \$642  = \$637  & \$641 ;
+  assign \$643  = \$636  | \$642 ;
+  assign ok2_p6 = \$635  & \$643 ;
+  assign \$644  = $signed(\$51 ) != $signed(4'h6);
+  assign \$645  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p6 });
+  assign relok2_p6 = \$644  & \$645 ;
+  assign single2_p7 = \port$15632$0  < 8'h80;
+  assign \$646  = \port$15632$0  >= 8'h80;
+  assign \$647  = \port$15632$0  < 8'hb8;
+  assign short2_p7 = \$646  & \$647 ;
+  assign len2_p7 = single2_p7 ? 6'h01 : \port$15632$0 [5:0];
+  assign \$648  = ~ single2_p7;
+  assign \$649  = 3'h7 + \$648 ;
+  assign oe2_p7 = \$649  + len2_p7;
+  assign fb2_p7 = single2_p7 ? \port$15632$0  : \port$15634$0 ;
+  assign \$650  = len2_p7 <= 6'h20;
+  assign \$651  = len2_p7 <= 4'h8;
+  assign \$652  = len2_p7 <= 6'h20;
+  assign \$653  = len2_p7 <= 6'h20;
+  assign \$654  = len2_p7 <= 4'h8;
+  assign \$655  = len2_p7 <= 6'h20;
+  assign \$656  = len2_p7 <= 6'h20;
+  assign \$657  = len2_p7 <= 6'h20;
+  assign \$658  = len2_p7 <= 4'h8;
+  assign \$659  = len2_p7 <= 1'h1;
+  assign \$660  = len2_p7 <= 6'h20;
+  assign \$661  = len2_p7 <= 6'h20;
+  assign \$662  = len2_p7 <= 1'h1;
+  assign \$663  = val2_p7 <= 1'h1;
+  assign \$664  = \$662  & \$663 ;
+  assign \$665  = single2_p7 | short2_p7;
+  assign \$666  = oe2_p7 <= 4'h8;
+  assign \$667  = \$665  & \$666 ;
+  assign \$668  = avail >= oe2_p7;
+  assign \$669  = \$667  & \$668 ;
+  assign \$670  = \$669  & fast2_p7;
+  assign \$671  = ! len2_p7;
+  assign \$672  = | fb2_p7;
+  assign \$673  = \port$15632$0  == 8'h81;
+  assign \$674  = fb2_p7 < 8'h80;
+  assign \$675  = \$673  & \$674 ;
+  assign \$676  = ~ \$675 ;
+  assign \$677  = \$672  & \$676 ;
+  assign \$678  = \$671  | \$677 ;
+  assign ok2_p7 = \$670  & \$678 ;
+  assign \$679  = $signed(\$51 ) != $signed(4'h7);
+  assign \$680  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p7 });
+  assign relok2_p7 = \$679  & \$680 ;
+  assign \$681  = ! depth;
+  assign \$682  = rec[7:5] == 2'h3;
+  assign \$683  = depth == 1'h1;
+  assign \$684  = \$682  & \$683 ;
+  assign \$685  = ! top_cnt;
+  assign \$686  = \$684  & \$685 ;
+  assign \$689  = wrap_v ? 6'h21 : 6'h22;
+  assign \$690  = wrap_v ? 6'h22 : 6'h23;
+  assign \$691  = wrap_v ? 6'h23 : 6'h00;
+  assign \$692  = ! depth;
+  assign \$693  = rec[7:5] == 2'h3;
+  assign \$694  = depth == 1'h1;
+  assign \$695  = \$693  & \$694 ;
+  assign \$696  = ! top_cnt;
+  assign \$697  = \$695  & \$696 ;
+  assign \$700  = wrap_v ? 6'h21 : 6'h22;
+  assign \$701  = wrap_v ? 6'h22 : 6'h23;
+  assign \$702  = wrap_v ? 6'h23 : 6'h00;
+  assign out_end_l0 = oh_l0 + \port$15618$0 [5:0];
+  assign \$703  = ~ list_l0;
+  assign \$704  = \$63 [3:0] == ln_l0;
+  assign \$705  = \$703  & \$704 ;
+  assign \$706  = ! ln_l0;
+  assign \$707  = list_l0 & \$706 ;
+  assign \$708  = list_l0 ? fld_list : fld_string;
+  assign \$709  = \$708  == 4'hb;
+  assign \$710  = list_l0 ? fld_list : fld_string;
+  assign \$711  = \$710  == 5'h15;
+  assign \$712  = | { \$711 , \$709  };
+  assign \$713  = \$707  & \$712 ;
+  assign \$714  = \$705  | \$713 ;
+  assign \$715  = list_l0 ? fld_list : fld_string;
+  assign \$716  = \$715  == 1'h1;
+  assign \$717  = \$714  | \$716 ;
+  assign \$718  = \$65 [4:0] < 4'h8;
+  assign \$719  = \$717  & \$718 ;
+  assign \$721  = \$719  & \$720 ;
+  assign \$722  = list_l0 ? fld_list : fld_string;
+  assign \$723  = \$722  == 1'h1;
+  assign \$724  = out_end_l0 != \$65 [4:0];
+  assign \$725  = out_end_l0 >= oe2_l0;
+  assign \$726  = \$724  & \$725 ;
+  assign \$727  = long_l0 | \$726 ;
+  assign \$729  = \$723  ? \$727  : \$728 ;
+  assign c_take_l0 = \$721  & \$729 ;
+  assign \$730  = c_take_l0 ? oe2_l0 : { 2'h0, \$65 [4:0] };
+  assign out_end_l1 = oh_l1 + \port$15620$0 [5:0];
+  assign \$731  = ~ list_l1;
+  assign \$732  = \$75 [3:0] == ln_l1;
+  assign \$733  = \$731  & \$732 ;
+  assign \$734  = ! ln_l1;
+  assign \$735  = list_l1 & \$734 ;
+  assign \$736  = list_l1 ? fld_list : fld_string;
+  assign \$737  = \$736  == 4'hb;
+  assign \$738  = list_l1 ? fld_list : fld_string;
+  assign \$739  = \$738  == 5'h15;
+  assign \$740  = | { \$739 , \$737  };
+  assign \$741  = \$735  & \$740 ;
+  assign \$742  = \$733  | \$741 ;
+  assign \$743  = list_l1 ? fld_list : fld_string;
+  assign \$744  = \$743  == 1'h1;
+  assign \$745  = \$742  | \$744 ;
+  assign \$746  = \$77 [4:0] < 4'h8;
+  assign \$747  = \$745  & \$746 ;
+  assign \$749  = \$747  & \$748 ;
+  assign \$750  = list_l1 ? fld_list : fld_string;
+  assign \$751  = \$750  == 1'h1;
+  assign \$752  = out_end_l1 != \$77 [4:0];
+  assign \$753  = out_end_l1 >= oe2_l1;
+  assign \$754  = \$752  & \$753 ;
+  assign \$755  = long_l1 | \$754 ;
+  assign \$757  = \$751  ? \$755  : \$756 ;
+  assign c_take_l1 = \$749  & \$757 ;
+  assign \$758  = c_take_l1 ? oe2_l1 : { 2'h0, \$77 [4:0] };
+  assign out_end_l2 = oh_l2 + \port$15622$0 [5:0];
+  assign \$759  = ~ list_l2;
+  assign \$760  = \$87 [3:0] == ln_l2;
+  assign \$761  = \$759  & \$760 ;
+  assign \$762  = ! ln_l2;
+  assign \$763  = list_l2 & \$762 ;
+  assign \$764  = list_l2 ? fld_list : fld_string;
+  assign \$765  = \$764  == 4'hb;
+  assign \$766  = list_l2 ? fld_list : fld_string;
+  assign \$767  = \$766  == 5'h15;
+  assign \$768  = | { \$767 , \$765  };
+  assign \$769  = \$763  & \$768 ;
+  assign \$770  = \$761  | \$769 ;
+  assign \$771  = list_l2 ? fld_list : fld_string;
+  assign \$772  = \$771  == 1'h1;
+  assign \$773  = \$770  | \$772 ;
+  assign \$774  = \$89 [4:0] < 4'h8;
+  assign \$775  = \$773  & \$774 ;
+  assign \$777  = \$775  & \$776 ;
+  assign \$778  = list_l2 ? fld_list : fld_string;
+  assign \$779  = \$778  == 1'h1;
+  assign \$780  = out_end_l2 != \$89 [4:0];
+  assign \$781  = out_end_l2 >= oe2_l2;
+  assign \$782  = \$780  & \$781 ;
+  assign \$783  = long_l2 | \$782 ;
+  assign \$785  = \$779  ? \$783  : \$784 ;
+  assign c_take_l2 = \$777  & \$785 ;
+  assign \$786  = c_take_l2 ? oe2_l2 : { 2'h0, \$89 [4:0] };
+  assign out_end_l3 = oh_l3 + \port$15624$0 [5:0];
+  assign \$787  = ~ list_l3;
+  assign \$788  = \$99 [3:0] == ln_l3;
+  assign \$789  = \$787  & \$788 ;
+  assign \$790  = ! ln_l3;
+  assign \$791  = list_l3 & \$790 ;
+  assign \$792  = list_l3 ? fld_list : fld_string;
+  assign \$793  = \$792  == 4'hb;
+  assign \$794  = list_l3 ? fld_list : fld_string;
+  assign \$795  = \$794  == 5'h15;
+  assign \$796  = | { \$795 , \$793  };
+  assign \$797  = \$791  & \$796 ;
+  assign \$798  = \$789  | \$797 ;
+  assign \$799  = list_l3 ? fld_list : fld_string;
+  assign \$800  = \$799  == 1'h1;
+  assign \$801  = \$798  | \$800 ;
+  assign \$802  = \$101 [4:0] < 4'h8;
+  assign \$803  = \$801  & \$802 ;
+  assign \$805  = \$803  & \$804 ;
+  assign \$806  = list_l3 ? fld_list : fld_string;
+  assign \$807  = \$806  == 1'h1;
+  assign \$808  = out_end_l3 != \$101 [4:0];
+  assign \$809  = out_end_l3 >= oe2_l3;
+  assign \$810  = \$808  & \$809 ;
+  assign \$811  = long_l3 | \$810 ;
+  assign \$813  = \$807  ? \$811  : \$812 ;
+  assign c_take_l3 = \$805  & \$813 ;
+  assign \$814  = c_take_l3 ? oe2_l3 : { 2'h0, \$101 [4:0] };
+  assign out_end_l4 = oh_l4 + \port$15626$0 [5:0];
+  assign \$815  = ~ list_l4;
+  assign \$816  = \$111 [3:0] == ln_l4;
+  assign \$817  = \$815  & \$816 ;
+  assign \$818  = ! ln_l4;
+  assign \$819  = list_l4 & \$818 ;
+  assign \$820  = list_l4 ? fld_list : fld_string;
+  assign \$821  = \$820  == 4'hb;
+  assign \$822  = list_l4 ? fld_list : fld_string;
+  assign \$823  = \$822  == 5'h15;
+  assign \$824  = | { \$823 , \$821  };
+  assign \$825  = \$819  & \$824 ;
+  assign \$826  = \$817  | \$825 ;
+  assign \$827  = list_l4 ? fld_list : fld_string;
+  assign \$828  = \$827  == 1'h1;
+  assign \$829  = \$826  | \$828 ;
+  assign \$830  = \$113 [4:0] < 4'h8;
+  assign \$831  = \$829  & \$830 ;
+  assign \$833  = \$831  & \$832 ;
+  assign \$834  = list_l4 ? fld_list : fld_string;
+  assign \$835  = \$834  == 1'h1;
+  assign \$836  = out_end_l4 != \$113 [4:0];
+  assign \$837  = out_end_l4 >= oe2_l4;
+  assign \$838  = \$836  & \$837 ;
+  assign \$839  = long_l4 | \$838 ;
+  assign \$841  = \$835  ? \$839  : \$840 ;
+  assign c_take_l4 = \$833  & \$841 ;
+  assign \$842  = c_take_l4 ? oe2_l4 : { 2'h0, \$113 [4:0] };
+  assign out_end_l5 = oh_l5 + \port$15628$0 [5:0];
+  assign \$843  = ~ list_l5;
+  assign \$844  = \$123 [3:0] == ln_l5;
+  assign \$845  = \$843  & \$844 ;
+  assign \$846  = ! ln_l5;
+  assign \$847  = list_l5 & \$846 ;
+  assign \$848  = list_l5 ? fld_list : fld_string;
+  assign \$849  = \$848  == 4'hb;
+  assign \$850  = list_l5 ? fld_list : fld_string;
+  assign \$851  = \$850  == 5'h15;
+  assign \$852  = | { \$851 , \$849  };
+  assign \$853  = \$847  & \$852 ;
+  assign \$854  = \$845  | \$853 ;
+  assign \$855  = list_l5 ? fld_list : fld_string;
+  assign \$856  = \$855  == 1'h1;
+  assign \$857  = \$854  | \$856 ;
+  assign \$858  = \$125 [4:0] < 4'h8;
+  assign \$859  = \$857  & \$858 ;
+  assign \$861  = \$859  & \$860 ;
+  assign \$862  = list_l5 ? fld_list : fld_string;
+  assign \$863  = \$862  == 1'h1;
+  assign \$864  = out_end_l5 != \$125 [4:0];
+  assign \$865  = out_end_l5 >= oe2_l5;
+  assign \$866  = \$864  & \$865 ;
+  assign \$867  = long_l5 | \$866 ;
+  assign \$869  = \$863  ? \$867  : \$868 ;
+  assign c_take_l5 = \$861  & \$869 ;
+  assign \$870  = c_take_l5 ? oe2_l5 : { 2'h0, \$125 [4:0] };
+  assign out_end_l6 = oh_l6 + \port$15630$0 [5:0];
+  assign \$871  = ~ list_l6;
+  assign \$872  = \$135 [3:0] == ln_l6;
+  assign \$873  = \$871  & \$872 ;
+  assign \$874  = ! ln_l6;
+  assign \$875  = list_l6 & \$874 ;
+  assign \$876  = list_l6 ? fld_list : fld_string;
+  assign \$877  = \$876  == 4'hb;
+  assign \$878  = list_l6 ? fld_list : fld_string;
+  assign \$879  = \$878  == 5'h15;
+  assign \$880  = | { \$879 , \$877  };
+  assign \$881  = \$875  & \$880 ;
+  assign \$882  = \$873  | \$881 ;
+  assign \$883  = list_l6 ? fld_list : fld_string;
+  assign \$884  = \$883  == 1'h1;
+  assign \$885  = \$882  | \$884 ;
+  assign \$886  = \$137 [4:0] < 4'h8;
+  assign \$887  = \$885  & \$886 ;
+  assign \$889  = \$887  & \$888 ;
+  assign \$890  = list_l6 ? fld_list : fld_string;
+  assign \$891  = \$890  == 1'h1;
+  assign \$892  = out_end_l6 != \$137 [4:0];
+  assign \$893  = out_end_l6 >= oe2_l6;
+  assign \$894  = \$892  & \$893 ;
+  assign \$895  = long_l6 | \$894 ;
+  assign \$897  = \$891  ? \$895  : \$896 ;
+  assign c_take_l6 = \$889  & \$897 ;
+  assign \$898  = c_take_l6 ? oe2_l6 : { 2'h0, \$137 [4:0] };
+  assign out_end_l7 = oh_l7 + \port$15632$0 [5:0];
+  assign \$899  = ~ list_l7;
+  assign \$900  = \$147 [3:0] == ln_l7;
+  assign \$901  = \$899  & \$900 ;
+  assign \$902  = ! ln_l7;
+  assign \$903  = list_l7 & \$902 ;
+  assign \$904  = list_l7 ? fld_list : fld_string;
+  assign \$905  = \$904  == 4'hb;
+  assign \$906  = list_l7 ? fld_list : fld_string;
+  assign \$907  = \$906  == 5'h15;
+  assign \$908  = | { \$907 , \$905  };
+  assign \$909  = \$903  & \$908 ;
+  assign \$910  = \$901  | \$909 ;
+  assign \$911  = list_l7 ? fld_list : fld_string;
+  assign \$912  = \$911  == 1'h1;
+  assign \$913  = \$910  | \$912 ;
+  assign \$914  = \$149 [4:0] < 4'h8;
+  assign \$915  = \$913  & \$914 ;
+  assign \$917  = \$915  & \$916 ;
+  assign \$918  = list_l7 ? fld_list : fld_string;
+  assign \$919  = \$918  == 1'h1;
+  assign \$920  = out_end_l7 != \$149 [4:0];
+  assign \$921  = out_end_l7 >= oe2_l7;
+  assign \$922  = \$920  & \$921 ;
+  assign \$923  = long_l7 | \$922 ;
+  assign \$925  = \$919  ? \$923  : \$924 ;
+  assign c_take_l7 = \$917  & \$925 ;
+  assign \$926  = c_take_l7 ? oe2_l7 : { 2'h0, \$149 [4:0] };
+  assign \$927  = oh_l0 > 4'h8;
+  assign \$928  = oh_l1 > 4'h8;
+  assign \$929  = oh_l2 > 4'h8;
+  assign \$930  = oh_l3 > 4'h8;
+  assign \$931  = oh_l4 > 4'h8;
+  assign \$932  = oh_l5 > 4'h8;
+  assign \$933  = oh_l6 > 4'h8;
+  assign \$934  = oh_l7 > 4'h8;
+  assign \$935  = ~ start;
+  assign \$936  = | o;
+  assign \$937  = \$935  & \$936 ;
+  assign opt_defer = \$937  & defer_at_o;
+  assign \$938  = start & start_empty;
+  assign \$939  = ~ \$938 ;
+  assign \$940  = b_active & \$939 ;
+  assign \$941  = ~ opt_defer;
+  assign \$942  = depth == 1'h1;
+  assign \$943  = ~ trailing;
+  assign \$944  = \$942  & \$943 ;
+  assign \$945  = depth == 1'h1;
+  assign \$946  = ~ trailing;
+  assign \$947  = \$945  & \$946 ;
+  assign \$948  = ~ \$947 ;
+  assign \$949  = ~ b_active;
+  assign \$950  = amount > avail;
+  assign \$951  = at_end & \$950 ;
+  assign \$952  = \$951  ? avail : { 2'h0, amount };
+  assign \$953  = b_active & b_err;
+  assign \$954  = cur_f == 4'ha;
+  assign cd_a = a_active & \$954 ;
+  assign \$955  = ~ is_list_at_o;
+  assign \$956  = opt_header & \$955 ;
+  assign \$957  = fld == 4'ha;
+  assign \$958  = \$956  & \$957 ;
+  assign \$959  = | n_at_o;
+  assign cd_b = \$958  & \$959 ;
+  assign \$960  = ! state;
+  assign \$961  = \$960  & go;
+  assign \$962  = cd_a | cd_b;
+  assign chunk_valid = \$961  & \$962 ;
+  assign \$963  = pending & out_free;
+  assign copy_now = \$963  & o_calldata__ready;
+  assign \$964  = pending & out_free;
+  assign \$965  = ! state;
+  assign \$966  = \$965  & go;
+  assign \$967  = ~ pending;
+  assign \$968  = \$967  | copy_now;
+  assign \$969  = \$966  & \$968 ;
+  assign \$970  = ~ chunk_valid;
+  assign \$971  = \$970  | o_calldata__ready;
+  assign fire = \$969  & \$971 ;
+  assign \$972  = start & start_empty;
+  assign \$973  = ! ln_at_o;
+  assign \$974  = fld == 4'hb;
+  assign \$975  = fld == 5'h15;
+  assign \$976  = | { \$975 , \$974  };
+  assign \$977  = \$973  & \$976 ;
+  assign \$978  = avail <= 4'h8;
+  assign \$979  = at_end & \$978 ;
+  assign \$980  = avail >= 4'h8;
+  assign \$981  = rec[4:0] != 5'h1b;
+  assign \$982  = late_fail & \$981 ;
+  assign \$983  = ~ pending;
+  assign \$984  = start & start_empty;
+  assign \$985  = pos + 1'h0;
+  assign \$986  = pos[24] ? { 1'h0, pos } : \$985 ;
+  assign \$987  = pos + 1'h0;
+  assign \$988  = \$987  > 24'hffffff;
+  assign \$989  = pos[24] | \$988 ;
+  assign \$990  = ~ opt_done;
+  assign \$991  = ~ pos[24];
+  assign \$992  = pos + \$952 [3:0];
+  assign \$993  = val_a >= 6'h25;
+  assign \$994  = val_a - 6'h23;
+  assign \$995  = ~ a_err;
+  assign \$996  = cur_f == 2'h3;
+  assign \$997  = cur_f == 3'h6;
+  assign \$998  = cur_f == 4'hf;
+  assign \$999  = cur_f == 5'h10;
+  assign \$1000  = cur_f == 5'h11;
+  assign \$1001  = cur_f == 5'h12;
+  assign \$1002  = | { \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996  };
+  assign \$1003  = \$995  & \$1002 ;
+  assign \$1004  = rem - 4'h8;
+  assign \$1005  = depth - 1'h1;
+  assign \$1006  = depth - 1'h1;
+  assign \$1008  = depth - 1'h1;
+  assign \$1010  = depth - 1'h1;
+  assign \$1012  = top_cnt + 1'h1;
+  assign \$1013  = p + h_at_o;
+  assign \$1014  = fld == 5'h1f;
+  assign \$1015  = | ln_at_o;
+  assign \$1016  = p + h_at_o;
+  assign \$1017  = rec[2674:2651] + 1'h1;
+  assign \$1018  = rec[2698:2675] + 1'h1;
+  assign \$1019  = rec[2722:2699] + 1'h1;
+  assign \$1020  = rec[2746:2723] + 1'h1;
+  assign \$1021  = ! ln_at_o;
+  assign \$1022  = fld == 4'hb;
+  assign \$1023  = fld == 5'h15;
+  assign \$1024  = | { \$1023 , \$1022  };
+  assign \$1025  = \$1021  & \$1024 ;
+  assign \$1026  = fld == 5'h1f;
+  assign \$1027  = \$1026  ? 4'h7 : top_ctx;
+  assign \$1028  = top_cnt + 1'h1;
+  assign \$1029  = depth + 1'h1;
+  assign \$1030  = huge ? 27'h3ffffff : \$152 [26:0];
+  assign \$1031  = val_b >= 6'h25;
+  assign \$1032  = val_b - 6'h23;
+  assign \$1033  = ln_at_o - n_at_o;
+  assign \$1034  = ! n_at_o;
+  assign \$1035  = ln_at_o > 6'h20;
+  assign \$1036  = fld == 1'h1;
+  assign \$1037  = top_cnt + 2'h2;
+  assign \$1038  = \$1036  ? 25'h0000001 : \$1037 ;
+  assign \$1039  = val2 >= 6'h25;
+  assign \$1040  = val2 - 6'h23;
+  assign \$1041  = fld2 == 5'h10;
+  assign \$1042  = pos + o2_at_o;
+  assign \$1043  = ~ late_fail;
+  assign \$1044  = \err$311  & \$1043 ;
+  assign \$1045  = pos + \$952 [3:0];
+  assign \$1046  = pos[24] ? { 1'h0, pos } : \$1045 ;
+  assign \$1047  = pos + \$952 [3:0];
+  assign \$1048  = \$1047  > 24'hffffff;
+  assign \$1049  = pos[24] | \$1048 ;
+  assign \$1050  = avail <= 4'h8;
+  assign \$1051  = at_end & \$1050 ;
+  assign \$1052  = avail >= 4'h8;
+  assign \$1053  = pos + avail;
+  assign \$1054  = pos[24] ? { 1'h0, pos } : \$1053 ;
+  assign \$1055  = pos + avail;
+  assign \$1056  = \$1055  > 24'hffffff;
+  assign \$1057  = pos[24] | \$1056 ;
+  assign \$1058  = ~ pos[24];
+  assign \$1059  = pos + 4'h8;
+  always @(posedge clk)
+    o__valid <= \$1060 ;
+  always @(posedge clk)
+    late_armed <= \$1061 ;
+  always @(posedge clk)
+    late_f <= \$1062 ;
+  always @(posedge clk)
+    late_val <= \$1063 ;
+  always @(posedge clk)
+    o__payload <= \$1064 ;
+  always @(posedge clk)
+    rec <= \$1065 ;
+  always @(posedge clk)
+    pending <= \$1066 ;
+  always @(posedge clk)
+    state <= \$1067 ;
+  always @(posedge clk)
+    start <= \$1068 ;
+  always @(posedge clk)
+    pos <= \$1069 ;
+  always @(posedge clk)
+    rem <= \$1070 ;
+  always @(posedge clk)
+    depth <= \$1071 ;
+  always @(posedge clk)
+    wrap_v <= \$1072 ;
+  always @(posedge clk)
+    acc <= \$1073 ;
+  always @(posedge clk)
+    cur_first <= \$1074 ;
+  always @(posedge clk)
+    top_ctx <= \$1075 ;
+  always @(posedge clk)
+    top_end <= \$1076 ;
+  always @(posedge clk)
+    top_cnt <= \$1077 ;
+  always @(posedge clk)
+    stk_ctx0 <= \$1078 ;
+  always @(posedge clk)
+    stk_ctx1 <= \$1079 ;
+  always @(posedge clk)
+    stk_ctx2 <= \$1080 ;
+  always @(posedge clk)
+    stk_ctx3 <= \$1081 ;
+  always @(posedge clk)
+    stk_ctx4 <= \$1082 ;
+  always @(posedge clk)
+    stk_ctx5 <= \$1083 ;
+  always @(posedge clk)
+    stk_end0 <= \$1084 ;
+  always @(posedge clk)
+    stk_end1 <= \$1085 ;
+  always @(posedge clk)
+    stk_end2 <= \$1086 ;
+  always @(posedge clk)
+    stk_end3 <= \$1087 ;
+  always @(posedge clk)
+    stk_end4 <= \$1088 ;
+  always @(posedge clk)
+    stk_end5 <= \$1089 ;
+  always @(posedge clk)
+    stk_cnt0 <= \$1090 ;
+  always @(posedge clk)
+    stk_cnt1 <= \$1091 ;
+  always @(posedge clk)
+    stk_cnt2 <= \$1092 ;
+  always @(posedge clk)
+    stk_cnt3 <= \$1093 ;
+  always @(posedge clk)
+    stk_cnt4 <= \$1094 ;
+  always @(posedge clk)
+    stk_cnt5 <= \$1095 ;
+  always @(posedge clk)
+    cur_f <= \$1096 ;
+  always @(posedge clk)
+    cur_wrapped <= \$1097 ;
+  always @(posedge clk)
+    cur_big <= \$1098 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$443  = 4'h0;
-    casez (\$442 )
-      4'h0:
-          \$443  = stk_ctx0;
-      4'h1:
-          \$443  = stk_ctx1;
-      4'h2:
-          \$443  = stk_ctx2;
-      4'h3:
-          \$443  = stk_ctx3;
-      4'h4:
-          \$443  = stk_ctx4;
-      4'h5:
-          \$443  = stk_ctx5;
+    (* full_case = 32'd1 *)
+    casez (o)
+      3'h0:
+          b_at_o = \port$15618$0 ;
+      3'h1:
+          b_at_o = \port$15620$0 ;
+      3'h2:
+          b_at_o = \port$15622$0 ;
+      3'h3:
+          b_at_o = \port$15624$0 ;
+      3'h4:
+          b_at_o = \port$15626$0 ;
+      3'h5:
+          b_at_o = \port$15628$0 ;
+      3'h6:
+          b_at_o = \port$15630$0 ;
+      3'h7:
+          b_at_o = \port$15632$0 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$445  = 26'h0000000;
-    casez (\$444 )
-      4'h0:
-          \$445  = stk_end0;
-      4'h1:
-          \$445  = stk_end1;
-      4'h2:
-          \$445  = stk_end2;
-      4'h3:
-          \$445  = stk_end3;
-      4'h4:
-          \$445  = stk_end4;
-      4'h5:
-          \$445  = stk_end5;
+    (* full_case = 32'd1 *)
+    casez (o)
+      3'h0:
+          single_at_o = single_l0;
+      3'h1:
+          single_at_o = single_l1;
+      3'h2:
+          single_at_o = single_l2;
+      3'h3:
+          single_at_o = single_l3;
+      3'h4:
+          single_at_o = single_l4;
+      3'h5:
+          single_at_o = single_l5;
+      3'h6:
+          single_at_o = single_l6;
+      3'h7:
+          single_at_o = single_l7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$447  = 24'h000000;
-    casez (\$446 )
+    (* full_case = 32'd1 *)
+    casez (o)
+      3'h0:
+          is_list_at_o = list_l0;
+      3'h1:
+          is_list_at_o = list_l1;
+      3'h2:
+          is_list_at_o = list_l2;
+      3'h3:
+          is_list_at_o = list_l3;
+      3'h4:
+          is_list_at_o = list_l4;
+      3'h5:
+          is_list_at_o = list_l5;
+      3'h6:
+          is_list_at_o = list_l6;
+      3'h7:
+          is_list_at_o = list_l7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (o)
+      3'h0:
+          is_long_at_o = long_l0;
+      3'h1:
+          is_long_at_o = long_l1;
+      3'h2:
+          is_long_at_o = long_l2;
+      3'h3:
+          is_long_at_o = long_l3;
+      3'h4:
+          is_long_at_o = long_l4;
+      3'h5:
+          is_long_at_o = long_l5;
+      3'h6:
+          is_long_at_o = long_l6;
+      3'h7:
+          is_long_at_o = long_l7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (o)
+      3'h0:
+          ll_at_o = ll_l0;
+      3'h1:
+          ll_at_o = ll_l1;
+      3'h2:
+          ll_at_o = ll_l2;
+      3'h3:
+          ll_at_o = ll_l3;
+      3'h4:
+          ll_at_o = ll_l4;
+      3'h5:
+          ll_at_o = ll_l5;
+      3'h6:
+          ll_at_o = ll_l6;
+      3'h7:
+          ll_at_o = ll_l7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (o)
+      3'h0:
+          L1_at_o = \port$15620$0 ;
+      3'h1:
+          L1_at_o = \port$15622$0 ;
+      3'h2:
+          L1_at_o = \port$15624$0 ;
+      3'h3:
+          L1_at_o = \port$15626$0 ;
+      3'h4:
+          L1_at_o = \port$15628$0 ;
+      3'h5:
+          L1_at_o = \port$15630$0 ;
+      3'h6:
+          L1_at_o = \port$15632$0 ;
+      3'h7:
+          L1_at_o = \port$15634$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (o)
+      3'h0:
+          h_at_o = h_l0;
+      3'h1:
+          h_at_o = h_l1;
+      3'h2:
+          h_at_o = h_l2;
+      3'h3:
+          h_at_o = h_l3;
+      3'h4:
+          h_at_o = h_l4;
+      3'h5:
+          h_at_o = h_l5;
+      3'h6:
+          h_at_o = h_l6;
+      3'h7:
+          h_at_o = h_l7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (o)
+      3'h0:
+          ln_at_o = ln_l0;
+      3'h1:
+          ln_at_o = ln_l1;
+      3'h2:
+          ln_at_o = ln_l2;
+      3'h3:
+          ln_at_o = ln_l3;
+      3'h4:
+          ln_at_o = ln_l4;
+      3'h5:
+          ln_at_o = ln_l5;
+      3'h6:
+          ln_at_o = ln_l6;
+      3'h7:
+          ln_at_o = ln_l7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (o)
+      3'h0:
+          oh_at_o = oh_l0;
+      3'h1:
+          oh_at_o = oh_l1;
+      3'h2:
+          oh_at_o = oh_l2;
+      3'h3:
+          oh_at_o = oh_l3;
+      3'h4:
+          oh_at_o = oh_l4;
+      3'h5:
+          oh_at_o = oh_l5;
+      3'h6:
+          oh_at_o = oh_l6;
+      3'h7:
+          oh_at_o = oh_l7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (o)
+      3'h0:
+          n_at_o = \$63 [3:0];
+      3'h1:
+          n_at_o = \$75 [3:0];
+      3'h2:
+          n_at_o = \$87 [3:0];
+      3'h3:
+          n_at_o = \$99 [3:0];
+      3'h4:
+          n_at_o = \$111 [3:0];
+      3'h5:
+          n_at_o = \$123 [3:0];
+      3'h6:
+          n_at_o = \$135 [3:0];
+      3'h7:
+          n_at_o = \$147 [3:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$178 [3:0])
       4'h0:
-          \$447  = stk_cnt0;
+          s0 = \port$15618$0 ;
       4'h1:
-          \$447  = stk_cnt1;
+          s0 = \port$15620$0 ;
       4'h2:
-          \$447  = stk_cnt2;
+          s0 = \port$15622$0 ;
       4'h3:
-          \$447  = stk_cnt3;
+          s0 = \port$15624$0 ;
       4'h4:
-          \$447  = stk_cnt4;
+          s0 = \port$15626$0 ;
       4'h5:
-          \$447  = stk_cnt5;
+          s0 = \port$15628$0 ;
+      4'h6:
+          s0 = \port$15630$0 ;
+      4'h7:
+          s0 = \port$15632$0 ;
+      4'h8:
+          s0 = \port$15634$0 ;
+      4'h9:
+          s0 = \port$15636$0 ;
+      4'ha:
+          s0 = \port$15638$0 ;
+      4'hb:
+          s0 = \port$15640$0 ;
+      4'hc:
+          s0 = \port$15642$0 ;
+      4'hd:
+          s0 = \port$15644$0 ;
+      4'he:
+          s0 = \port$15646$0 ;
+      4'hf:
+          s0 = \port$15648$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$179 [3:0])
+      4'h0:
+          s1 = \port$15618$0 ;
+      4'h1:
+          s1 = \port$15620$0 ;
+      4'h2:
+          s1 = \port$15622$0 ;
+      4'h3:
+          s1 = \port$15624$0 ;
+      4'h4:
+          s1 = \port$15626$0 ;
+      4'h5:
+          s1 = \port$15628$0 ;
+      4'h6:
+          s1 = \port$15630$0 ;
+      4'h7:
+          s1 = \port$15632$0 ;
+      4'h8:
+          s1 = \port$15634$0 ;
+      4'h9:
+          s1 = \port$15636$0 ;
+      4'ha:
+          s1 = \port$15638$0 ;
+      4'hb:
+          s1 = \port$15640$0 ;
+      4'hc:
+          s1 = \port$15642$0 ;
+      4'hd:
+          s1 = \port$15644$0 ;
+      4'he:
+          s1 = \port$15646$0 ;
+      4'hf:
+          s1 = \port$15648$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$180 [3:0])
+      4'h0:
+          s2 = \port$15618$0 ;
+      4'h1:
+          s2 = \port$15620$0 ;
+      4'h2:
+          s2 = \port$15622$0 ;
+      4'h3:
+          s2 = \port$15624$0 ;
+      4'h4:
+          s2 = \port$15626$0 ;
+      4'h5:
+          s2 = \port$15628$0 ;
+      4'h6:
+          s2 = \port$15630$0 ;
+      4'h7:
+          s2 = \port$15632$0 ;
+      4'h8:
+          s2 = \port$15634$0 ;
+      4'h9:
+          s2 = \port$15636$0 ;
+      4'ha:
+          s2 = \port$15638$0 ;
+      4'hb:
+          s2 = \port$15640$0 ;
+      4'hc:
+          s2 = \port$15642$0 ;
+      4'hd:
+          s2 = \port$15644$0 ;
+      4'he:
+          s2 = \port$15646$0 ;
+      4'hf:
+          s2 = \port$15648$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$181 [3:0])
+      4'h0:
+          s3 = \port$15618$0 ;
+      4'h1:
+          s3 = \port$15620$0 ;
+      4'h2:
+          s3 = \port$15622$0 ;
+      4'h3:
+          s3 = \port$15624$0 ;
+      4'h4:
+          s3 = \port$15626$0 ;
+      4'h5:
+          s3 = \port$15628$0 ;
+      4'h6:
+          s3 = \port$15630$0 ;
+      4'h7:
+          s3 = \port$15632$0 ;
+      4'h8:
+          s3 = \port$15634$0 ;
+      4'h9:
+          s3 = \port$15636$0 ;
+      4'ha:
+          s3 = \port$15638$0 ;
+      4'hb:
+          s3 = \port$15640$0 ;
+      4'hc:
+          s3 = \port$15642$0 ;
+      4'hd:
+          s3 = \port$15644$0 ;
+      4'he:
+          s3 = \port$15646$0 ;
+      4'hf:
+          s3 = \port$15648$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$182 [3:0])
+      4'h0:
+          s4 = \port$15618$0 ;
+      4'h1:
+          s4 = \port$15620$0 ;
+      4'h2:
+          s4 = \port$15622$0 ;
+      4'h3:
+          s4 = \port$15624$0 ;
+      4'h4:
+          s4 = \port$15626$0 ;
+      4'h5:
+          s4 = \port$15628$0 ;
+      4'h6:
+          s4 = \port$15630$0 ;
+      4'h7:
+          s4 = \port$15632$0 ;
+      4'h8:
+          s4 = \port$15634$0 ;
+      4'h9:
+          s4 = \port$15636$0 ;
+      4'ha:
+          s4 = \port$15638$0 ;
+      4'hb:
+          s4 = \port$15640$0 ;
+      4'hc:
+          s4 = \port$15642$0 ;
+      4'hd:
+          s4 = \port$15644$0 ;
+      4'he:
+          s4 = \port$15646$0 ;
+      4'hf:
+          s4 = \port$15648$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$183 [3:0])
+      4'h0:
+          s5 = \port$15618$0 ;
+      4'h1:
+          s5 = \port$15620$0 ;
+      4'h2:
+          s5 = \port$15622$0 ;
+      4'h3:
+          s5 = \port$15624$0 ;
+      4'h4:
+          s5 = \port$15626$0 ;
+      4'h5:
+          s5 = \port$15628$0 ;
+      4'h6:
+          s5 = \port$15630$0 ;
+      4'h7:
+          s5 = \port$15632$0 ;
+      4'h8:
+          s5 = \port$15634$0 ;
+      4'h9:
+          s5 = \port$15636$0 ;
+      4'ha:
+          s5 = \port$15638$0 ;
+      4'hb:
+          s5 = \port$15640$0 ;
+      4'hc:
+          s5 = \port$15642$0 ;
+      4'hd:
+          s5 = \port$15644$0 ;
+      4'he:
+          s5 = \port$15646$0 ;
+      4'hf:
+          s5 = \port$15648$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$184 [3:0])
+      4'h0:
+          s6 = \port$15618$0 ;
+      4'h1:
+          s6 = \port$15620$0 ;
+      4'h2:
+          s6 = \port$15622$0 ;
+      4'h3:
+          s6 = \port$15624$0 ;
+      4'h4:
+          s6 = \port$15626$0 ;
+      4'h5:
+          s6 = \port$15628$0 ;
+      4'h6:
+          s6 = \port$15630$0 ;
+      4'h7:
+          s6 = \port$15632$0 ;
+      4'h8:
+          s6 = \port$15634$0 ;
+      4'h9:
+          s6 = \port$15636$0 ;
+      4'ha:
+          s6 = \port$15638$0 ;
+      4'hb:
+          s6 = \port$15640$0 ;
+      4'hc:
+          s6 = \port$15642$0 ;
+      4'hd:
+          s6 = \port$15644$0 ;
+      4'he:
+          s6 = \port$15646$0 ;
+      4'hf:
+          s6 = \port$15648$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$185 [3:0])
+      4'h0:
+          s7 = \port$15618$0 ;
+      4'h1:
+          s7 = \port$15620$0 ;
+      4'h2:
+          s7 = \port$15622$0 ;
+      4'h3:
+          s7 = \port$15624$0 ;
+      4'h4:
+          s7 = \port$15626$0 ;
+      4'h5:
+          s7 = \port$15628$0 ;
+      4'h6:
+          s7 = \port$15630$0 ;
+      4'h7:
+          s7 = \port$15632$0 ;
+      4'h8:
+          s7 = \port$15634$0 ;
+      4'h9:
+          s7 = \port$15636$0 ;
+      4'ha:
+          s7 = \port$15638$0 ;
+      4'hb:
+          s7 = \port$15640$0 ;
+      4'hc:
+          s7 = \port$15642$0 ;
+      4'hd:
+          s7 = \port$15644$0 ;
+      4'he:
+          s7 = \port$15646$0 ;
+      4'hf:
+          s7 = \port$15648$0 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$65 [2:0])
+      3'h0:
+          oe2_l0 = oe2_p0;
+      3'h1:
+          oe2_l0 = oe2_p1;
+      3'h2:
+          oe2_l0 = oe2_p2;
+      3'h3:
+          oe2_l0 = oe2_p3;
+      3'h4:
+          oe2_l0 = oe2_p4;
+      3'h5:
+          oe2_l0 = oe2_p5;
+      3'h6:
+          oe2_l0 = oe2_p6;
+      3'h7:
+          oe2_l0 = oe2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$65 [2:0])
+      3'h0:
+          \$720  = ok2_p0;
+      3'h1:
+          \$720  = ok2_p1;
+      3'h2:
+          \$720  = ok2_p2;
+      3'h3:
+          \$720  = ok2_p3;
+      3'h4:
+          \$720  = ok2_p4;
+      3'h5:
+          \$720  = ok2_p5;
+      3'h6:
+          \$720  = ok2_p6;
+      3'h7:
+          \$720  = ok2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$65 [2:0])
+      3'h0:
+          \$728  = relok2_p0;
+      3'h1:
+          \$728  = relok2_p1;
+      3'h2:
+          \$728  = relok2_p2;
+      3'h3:
+          \$728  = relok2_p3;
+      3'h4:
+          \$728  = relok2_p4;
+      3'h5:
+          \$728  = relok2_p5;
+      3'h6:
+          \$728  = relok2_p6;
+      3'h7:
+          \$728  = relok2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$77 [2:0])
+      3'h0:
+          oe2_l1 = oe2_p0;
+      3'h1:
+          oe2_l1 = oe2_p1;
+      3'h2:
+          oe2_l1 = oe2_p2;
+      3'h3:
+          oe2_l1 = oe2_p3;
+      3'h4:
+          oe2_l1 = oe2_p4;
+      3'h5:
+          oe2_l1 = oe2_p5;
+      3'h6:
+          oe2_l1 = oe2_p6;
+      3'h7:
+          oe2_l1 = oe2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$77 [2:0])
+      3'h0:
+          \$748  = ok2_p0;
+      3'h1:
+          \$748  = ok2_p1;
+      3'h2:
+          \$748  = ok2_p2;
+      3'h3:
+          \$748  = ok2_p3;
+      3'h4:
+          \$748  = ok2_p4;
+      3'h5:
+          \$748  = ok2_p5;
+      3'h6:
+          \$748  = ok2_p6;
+      3'h7:
+          \$748  = ok2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$77 [2:0])
+      3'h0:
+          \$756  = relok2_p0;
+      3'h1:
+          \$756  = relok2_p1;
+      3'h2:
+          \$756  = relok2_p2;
+      3'h3:
+          \$756  = relok2_p3;
+      3'h4:
+          \$756  = relok2_p4;
+      3'h5:
+          \$756  = relok2_p5;
+      3'h6:
+          \$756  = relok2_p6;
+      3'h7:
+          \$756  = relok2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$89 [2:0])
+      3'h0:
+          oe2_l2 = oe2_p0;
+      3'h1:
+          oe2_l2 = oe2_p1;
+      3'h2:
+          oe2_l2 = oe2_p2;
+      3'h3:
+          oe2_l2 = oe2_p3;
+      3'h4:
+          oe2_l2 = oe2_p4;
+      3'h5:
+          oe2_l2 = oe2_p5;
+      3'h6:
+          oe2_l2 = oe2_p6;
+      3'h7:
+          oe2_l2 = oe2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$89 [2:0])
+      3'h0:
+          \$776  = ok2_p0;
+      3'h1:
+          \$776  = ok2_p1;
+      3'h2:
+          \$776  = ok2_p2;
+      3'h3:
+          \$776  = ok2_p3;
+      3'h4:
+          \$776  = ok2_p4;
+      3'h5:
+          \$776  = ok2_p5;
+      3'h6:
+          \$776  = ok2_p6;
+      3'h7:
+          \$776  = ok2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$89 [2:0])
+      3'h0:
+          \$784  = relok2_p0;
+      3'h1:
+          \$784  = relok2_p1;
+      3'h2:
+          \$784  = relok2_p2;
+      3'h3:
+          \$784  = relok2_p3;
+      3'h4:
+          \$784  = relok2_p4;
+      3'h5:
+          \$784  = relok2_p5;
+      3'h6:
+          \$784  = relok2_p6;
+      3'h7:
+          \$784  = relok2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$101 [2:0])
+      3'h0:
+          oe2_l3 = oe2_p0;
+      3'h1:
+          oe2_l3 = oe2_p1;
+      3'h2:
+          oe2_l3 = oe2_p2;
+      3'h3:
+          oe2_l3 = oe2_p3;
+      3'h4:
+          oe2_l3 = oe2_p4;
+      3'h5:
+          oe2_l3 = oe2_p5;
+      3'h6:
+          oe2_l3 = oe2_p6;
+      3'h7:
+          oe2_l3 = oe2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$101 [2:0])
+      3'h0:
+          \$804  = ok2_p0;
+      3'h1:
+          \$804  = ok2_p1;
+      3'h2:
+          \$804  = ok2_p2;
+      3'h3:
+          \$804  = ok2_p3;
+      3'h4:
+          \$804  = ok2_p4;
+      3'h5:
+          \$804  = ok2_p5;
+      3'h6:
+          \$804  = ok2_p6;
+      3'h7:
+          \$804  = ok2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$101 [2:0])
+      3'h0:
+          \$812  = relok2_p0;
+      3'h1:
+          \$812  = relok2_p1;
+      3'h2:
+          \$812  = relok2_p2;
+      3'h3:
+          \$812  = relok2_p3;
+      3'h4:
+          \$812  = relok2_p4;
+      3'h5:
+          \$812  = relok2_p5;
+      3'h6:
+          \$812  = relok2_p6;
+      3'h7:
+          \$812  = relok2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$113 [2:0])
+      3'h0:
+          oe2_l4 = oe2_p0;
+      3'h1:
+          oe2_l4 = oe2_p1;
+      3'h2:
+          oe2_l4 = oe2_p2;
+      3'h3:
+          oe2_l4 = oe2_p3;
+      3'h4:
+          oe2_l4 = oe2_p4;
+      3'h5:
+          oe2_l4 = oe2_p5;
+      3'h6:
+          oe2_l4 = oe2_p6;
+      3'h7:
+          oe2_l4 = oe2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$113 [2:0])
+      3'h0:
+          \$832  = ok2_p0;
+      3'h1:
+          \$832  = ok2_p1;
+      3'h2:
+          \$832  = ok2_p2;
+      3'h3:
+          \$832  = ok2_p3;
+      3'h4:
+          \$832  = ok2_p4;
+      3'h5:
+          \$832  = ok2_p5;
+      3'h6:
+          \$832  = ok2_p6;
+      3'h7:
+          \$832  = ok2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$113 [2:0])
+      3'h0:
+          \$840  = relok2_p0;
+      3'h1:
+          \$840  = relok2_p1;
+      3'h2:
+          \$840  = relok2_p2;
+      3'h3:
+          \$840  = relok2_p3;
+      3'h4:
+          \$840  = relok2_p4;
+      3'h5:
+          \$840  = relok2_p5;
+      3'h6:
+          \$840  = relok2_p6;
+      3'h7:
+          \$840  = relok2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$125 [2:0])
+      3'h0:
+          oe2_l5 = oe2_p0;
+      3'h1:
+          oe2_l5 = oe2_p1;
+      3'h2:
+          oe2_l5 = oe2_p2;
+      3'h3:
+          oe2_l5 = oe2_p3;
+      3'h4:
+          oe2_l5 = oe2_p4;
+      3'h5:
+          oe2_l5 = oe2_p5;
+      3'h6:
+          oe2_l5 = oe2_p6;
+      3'h7:
+          oe2_l5 = oe2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$125 [2:0])
+      3'h0:
+          \$860  = ok2_p0;
+      3'h1:
+          \$860  = ok2_p1;
+      3'h2:
+          \$860  = ok2_p2;
+      3'h3:
+          \$860  = ok2_p3;
+      3'h4:
+          \$860  = ok2_p4;
+      3'h5:
+          \$860  = ok2_p5;
+      3'h6:
+          \$860  = ok2_p6;
+      3'h7:
+          \$860  = ok2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$125 [2:0])
+      3'h0:
+          \$868  = relok2_p0;
+      3'h1:
+          \$868  = relok2_p1;
+      3'h2:
+          \$868  = relok2_p2;
+      3'h3:
+          \$868  = relok2_p3;
+      3'h4:
+          \$868  = relok2_p4;
+      3'h5:
+          \$868  = relok2_p5;
+      3'h6:
+          \$868  = relok2_p6;
+      3'h7:
+          \$868  = relok2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$137 [2:0])
+      3'h0:
+          oe2_l6 = oe2_p0;
+      3'h1:
+          oe2_l6 = oe2_p1;
+      3'h2:
+          oe2_l6 = oe2_p2;
+      3'h3:
+          oe2_l6 = oe2_p3;
+      3'h4:
+          oe2_l6 = oe2_p4;
+      3'h5:
+          oe2_l6 = oe2_p5;
+      3'h6:
+          oe2_l6 = oe2_p6;
+      3'h7:
+          oe2_l6 = oe2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$137 [2:0])
+      3'h0:
+          \$888  = ok2_p0;
+      3'h1:
+          \$888  = ok2_p1;
+      3'h2:
+          \$888  = ok2_p2;
+      3'h3:
+          \$888  = ok2_p3;
+      3'h4:
+          \$888  = ok2_p4;
+      3'h5:
+          \$888  = ok2_p5;
+      3'h6:
+          \$888  = ok2_p6;
+      3'h7:
+          \$888  = ok2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$137 [2:0])
+      3'h0:
+          \$896  = relok2_p0;
+      3'h1:
+          \$896  = relok2_p1;
+      3'h2:
+          \$896  = relok2_p2;
+      3'h3:
+          \$896  = relok2_p3;
+      3'h4:
+          \$896  = relok2_p4;
+      3'h5:
+          \$896  = relok2_p5;
+      3'h6:
+          \$896  = relok2_p6;
+      3'h7:
+          \$896  = relok2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$149 [2:0])
+      3'h0:
+          oe2_l7 = oe2_p0;
+      3'h1:
+          oe2_l7 = oe2_p1;
+      3'h2:
+          oe2_l7 = oe2_p2;
+      3'h3:
+          oe2_l7 = oe2_p3;
+      3'h4:
+          oe2_l7 = oe2_p4;
+      3'h5:
+          oe2_l7 = oe2_p5;
+      3'h6:
+          oe2_l7 = oe2_p6;
+      3'h7:
+          oe2_l7 = oe2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$149 [2:0])
+      3'h0:
+          \$916  = ok2_p0;
+      3'h1:
+          \$916  = ok2_p1;
+      3'h2:
+          \$916  = ok2_p2;
+      3'h3:
+          \$916  = ok2_p3;
+      3'h4:
+          \$916  = ok2_p4;
+      3'h5:
+          \$916  = ok2_p5;
+      3'h6:
+          \$916  = ok2_p6;
+      3'h7:
+          \$916  = ok2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$149 [2:0])
+      3'h0:
+          \$924  = relok2_p0;
+      3'h1:
+          \$924  = relok2_p1;
+      3'h2:
+          \$924  = relok2_p2;
+      3'h3:
+          \$924  = relok2_p3;
+      3'h4:
+          \$924  = relok2_p4;
+      3'h5:
+          \$924  = relok2_p5;
+      3'h6:
+          \$924  = relok2_p6;
+      3'h7:
+          \$924  = relok2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (o)
+      3'h0:
+          o2_at_o = \$65 [4:0];
+      3'h1:
+          o2_at_o = \$77 [4:0];
+      3'h2:
+          o2_at_o = \$89 [4:0];
+      3'h3:
+          o2_at_o = \$101 [4:0];
+      3'h4:
+          o2_at_o = \$113 [4:0];
+      3'h5:
+          o2_at_o = \$125 [4:0];
+      3'h6:
+          o2_at_o = \$137 [4:0];
+      3'h7:
+          o2_at_o = \$149 [4:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (o)
+      3'h0:
+          oe2_at_o = oe2_l0;
+      3'h1:
+          oe2_at_o = oe2_l1;
+      3'h2:
+          oe2_at_o = oe2_l2;
+      3'h3:
+          oe2_at_o = oe2_l3;
+      3'h4:
+          oe2_at_o = oe2_l4;
+      3'h5:
+          oe2_at_o = oe2_l5;
+      3'h6:
+          oe2_at_o = oe2_l6;
+      3'h7:
+          oe2_at_o = oe2_l7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (o)
+      3'h0:
+          c_take_at_o = c_take_l0;
+      3'h1:
+          c_take_at_o = c_take_l1;
+      3'h2:
+          c_take_at_o = c_take_l2;
+      3'h3:
+          c_take_at_o = c_take_l3;
+      3'h4:
+          c_take_at_o = c_take_l4;
+      3'h5:
+          c_take_at_o = c_take_l5;
+      3'h6:
+          c_take_at_o = c_take_l6;
+      3'h7:
+          c_take_at_o = c_take_l7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (o)
+      3'h0:
+          amount_at_o = \$730 [4:0];
+      3'h1:
+          amount_at_o = \$758 [4:0];
+      3'h2:
+          amount_at_o = \$786 [4:0];
+      3'h3:
+          amount_at_o = \$814 [4:0];
+      3'h4:
+          amount_at_o = \$842 [4:0];
+      3'h5:
+          amount_at_o = \$870 [4:0];
+      3'h6:
+          amount_at_o = \$898 [4:0];
+      3'h7:
+          amount_at_o = \$926 [4:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (o)
+      3'h0:
+          defer_at_o = \$927 ;
+      3'h1:
+          defer_at_o = \$928 ;
+      3'h2:
+          defer_at_o = \$929 ;
+      3'h3:
+          defer_at_o = \$930 ;
+      3'h4:
+          defer_at_o = \$931 ;
+      3'h5:
+          defer_at_o = \$932 ;
+      3'h6:
+          defer_at_o = \$933 ;
+      3'h7:
+          defer_at_o = \$934 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (o2_at_o[2:0])
+      3'h0:
+          val2 = val2_p0;
+      3'h1:
+          val2 = val2_p1;
+      3'h2:
+          val2 = val2_p2;
+      3'h3:
+          val2 = val2_p3;
+      3'h4:
+          val2 = val2_p4;
+      3'h5:
+          val2 = val2_p5;
+      3'h6:
+          val2 = val2_p6;
+      3'h7:
+          val2 = val2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$1007  = 4'h0;
+    casez (\$1006 )
+      4'h0:
+          \$1007  = stk_ctx0;
+      4'h1:
+          \$1007  = stk_ctx1;
+      4'h2:
+          \$1007  = stk_ctx2;
+      4'h3:
+          \$1007  = stk_ctx3;
+      4'h4:
+          \$1007  = stk_ctx4;
+      4'h5:
+          \$1007  = stk_ctx5;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$1009  = 26'h0000000;
+    casez (\$1008 )
+      4'h0:
+          \$1009  = stk_end0;
+      4'h1:
+          \$1009  = stk_end1;
+      4'h2:
+          \$1009  = stk_end2;
+      4'h3:
+          \$1009  = stk_end3;
+      4'h4:
+          \$1009  = stk_end4;
+      4'h5:
+          \$1009  = stk_end5;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$1011  = 24'h000000;
+    casez (\$1010 )
+      4'h0:
+          \$1011  = stk_cnt0;
+      4'h1:
+          \$1011  = stk_cnt1;
+      4'h2:
+          \$1011  = stk_cnt2;
+      4'h3:
+          \$1011  = stk_cnt3;
+      4'h4:
+          \$1011  = stk_cnt4;
+      4'h5:
+          \$1011  = stk_cnt5;
     endcase
   end
   always @* begin
@@ -13415,21 +15384,21 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       4'h0:
           val_a = acc;
       4'h1:
-          val_a = { acc[247:0], \port$14863$0  };
+          val_a = { acc[247:0], \port$15618$0  };
       4'h2:
-          val_a = { acc[239:0], \port$14863$0 , \port$14865$0  };
+          val_a = { acc[239:0], \port$15618$0 , \port$15620$0  };
       4'h3:
-          val_a = { acc[231:0], \port$14863$0 , \port$14865$0 , \port$14867$0  };
+          val_a = { acc[231:0], \port$15618$0 , \port$15620$0 , \port$15622$0  };
       4'h4:
-          val_a = { acc[223:0], \port$14863$0 , \port$14865$0 , \port$14867$0 , \port$14869$0  };
+          val_a = { acc[223:0], \port$15618$0 , \port$15620$0 , \port$15622$0 , \port$15624$0  };
       4'h5:
-          val_a = { acc[215:0], \port$14863$0 , \port$14865$0 , \port$14867$0 , \port$14869$0 , \port$14871$0  };
+          val_a = { acc[215:0], \port$15618$0 , \port$15620$0 , \port$15622$0 , \port$15624$0 , \port$15626$0  };
       4'h6:
-          val_a = { acc[207:0], \port$14863$0 , \port$14865$0 , \port$14867$0 , \port$14869$0 , \port$14871$0 , \port$14873$0  };
+          val_a = { acc[207:0], \port$15618$0 , \port$15620$0 , \port$15622$0 , \port$15624$0 , \port$15626$0 , \port$15628$0  };
       4'h7:
-          val_a = { acc[199:0], \port$14863$0 , \port$14865$0 , \port$14867$0 , \port$14869$0 , \port$14871$0 , \port$14873$0 , \port$14875$0  };
+          val_a = { acc[199:0], \port$15618$0 , \port$15620$0 , \port$15622$0 , \port$15624$0 , \port$15626$0 , \port$15628$0 , \port$15630$0  };
       4'h8:
-          val_a = { acc[191:0], \port$14863$0 , \port$14865$0 , \port$14867$0 , \port$14869$0 , \port$14871$0 , \port$14873$0 , \port$14875$0 , \port$14877$0  };
+          val_a = { acc[191:0], \port$15618$0 , \port$15620$0 , \port$15622$0 , \port$15624$0 , \port$15626$0 , \port$15628$0 , \port$15630$0 , \port$15632$0  };
     endcase
   end
   always @* begin
@@ -13456,73 +15425,85 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \err$23  = 1'h0;
+    \err$24  = 1'h0;
     casez (cur_f)
-      6'h03:
-          if (\$29 ) begin
-            \err$23  = 1'h1;
-          end
-      6'h06:
-          if (\$30 ) begin
-            \err$23  = 1'h1;
-          end
-      6'h0f:
-          if (\$35 ) begin
-            \err$23  = 1'h1;
-          end
-      6'h10:
-          if (\$36 ) begin
-            \err$23  = 1'h1;
-          end
-      6'h11:
-          if (\$39 ) begin
-            \err$23  = 1'h1;
-          end
-      6'h12:
-          if (\$42 ) begin
-            \err$23  = 1'h1;
-          end else if (\$43 ) begin
-            \err$23  = 1'h1;
-          end
       6'h20:
-          if (\$45 ) begin
-            \err$23  = 1'h1;
+          if (\$30 ) begin
+            \err$24  = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \code$24  = 5'h00;
+    \code$25  = 5'h00;
     casez (cur_f)
+      6'h20:
+          if (\$30 ) begin
+            \code$25  = 5'h1a;
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \err$28  = 1'h0;
+    casez (late_f)
       6'h03:
-          if (\$29 ) begin
-            \code$24  = 5'h0c;
+          if (\$31 ) begin
+            \err$28  = 1'h1;
           end
       6'h06:
-          if (\$30 ) begin
-            \code$24  = 5'h18;
+          if (\$32 ) begin
+            \err$28  = 1'h1;
           end
       6'h0f:
-          if (\$35 ) begin
-            \code$24  = 5'h10;
+          if (\$37 ) begin
+            \err$28  = 1'h1;
           end
       6'h10:
-          if (\$36 ) begin
-            \code$24  = 5'h11;
+          if (\$38 ) begin
+            \err$28  = 1'h1;
           end
       6'h11:
-          if (\$39 ) begin
-            \code$24  = 5'h12;
+          if (\$41 ) begin
+            \err$28  = 1'h1;
           end
       6'h12:
-          if (\$42 ) begin
-            \code$24  = 5'h13;
-          end else if (\$43 ) begin
-            \code$24  = 5'h14;
+          if (\$44 ) begin
+            \err$28  = 1'h1;
+          end else if (\$45 ) begin
+            \err$28  = 1'h1;
           end
-      6'h20:
-          if (\$45 ) begin
-            \code$24  = 5'h1a;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \code$29  = 5'h00;
+    casez (late_f)
+      6'h03:
+          if (\$31 ) begin
+            \code$29  = 5'h0c;
+          end
+      6'h06:
+          if (\$32 ) begin
+            \code$29  = 5'h18;
+          end
+      6'h0f:
+          if (\$37 ) begin
+            \code$29  = 5'h10;
+          end
+      6'h10:
+          if (\$38 ) begin
+            \code$29  = 5'h11;
+          end
+      6'h11:
+          if (\$41 ) begin
+            \code$29  = 5'h12;
+          end
+      6'h12:
+          if (\$44 ) begin
+            \code$29  = 5'h13;
+          end else if (\$45 ) begin
+            \code$29  = 5'h14;
           end
     endcase
   end
@@ -13548,49 +15529,287 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       end else if (a_trunc) begin
         a_code = 5'h03;
       end else if (\$49 ) begin
-        a_code = \code$24 ;
+        a_code = \code$25 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
-    casez (ll)
-      4'h1:
-          long_len = { 16'h0000, len_byte1 };
-      4'h2:
-          long_len = { 8'h00, len_byte1, len_byte2 };
+    casez (\port$15618$0 [2:0])
+      3'h0:
+          long_len_l0 = { 16'h0000, \port$15620$0  };
+      3'h1:
+          long_len_l0 = { 8'h00, \port$15620$0 , \port$15622$0  };
       default:
-          long_len = { len_byte1, len_byte2, len_byte3 };
+          long_len_l0 = { \port$15620$0 , \port$15622$0 , \port$15624$0  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
-    if (single) begin
-      h = 4'h0;
-    end else if (is_long) begin
-      h = \$61 [3:0];
+    if (single_l0) begin
+      h_l0 = 4'h0;
+    end else if (long_l0) begin
+      h_l0 = \$58 ;
     end else begin
-      h = 4'h1;
+      h_l0 = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     (* full_case = 32'd1 *)
-    if (single) begin
-      ln = 24'h000001;
-    end else if (is_long) begin
-      ln = long_len;
+    if (single_l0) begin
+      ln_l0 = 24'h000001;
+    end else if (long_l0) begin
+      ln_l0 = long_len_l0;
     end else begin
-      ln = { 18'h00000, b[5:0] };
+      ln_l0 = { 18'h00000, \port$15618$0 [5:0] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$15620$0 [2:0])
+      3'h0:
+          long_len_l1 = { 16'h0000, \port$15622$0  };
+      3'h1:
+          long_len_l1 = { 8'h00, \port$15622$0 , \port$15624$0  };
+      default:
+          long_len_l1 = { \port$15622$0 , \port$15624$0 , \port$15626$0  };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    if (single_l1) begin
+      h_l1 = 4'h0;
+    end else if (long_l1) begin
+      h_l1 = \$70 ;
+    end else begin
+      h_l1 = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    if (single_l1) begin
+      ln_l1 = 24'h000001;
+    end else if (long_l1) begin
+      ln_l1 = long_len_l1;
+    end else begin
+      ln_l1 = { 18'h00000, \port$15620$0 [5:0] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$15622$0 [2:0])
+      3'h0:
+          long_len_l2 = { 16'h0000, \port$15624$0  };
+      3'h1:
+          long_len_l2 = { 8'h00, \port$15624$0 , \port$15626$0  };
+      default:
+          long_len_l2 = { \port$15624$0 , \port$15626$0 , \port$15628$0  };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    if (single_l2) begin
+      h_l2 = 4'h0;
+    end else if (long_l2) begin
+      h_l2 = \$82 ;
+    end else begin
+      h_l2 = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    if (single_l2) begin
+      ln_l2 = 24'h000001;
+    end else if (long_l2) begin
+      ln_l2 = long_len_l2;
+    end else begin
+      ln_l2 = { 18'h00000, \port$15622$0 [5:0] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$15624$0 [2:0])
+      3'h0:
+          long_len_l3 = { 16'h0000, \port$15626$0  };
+      3'h1:
+          long_len_l3 = { 8'h00, \port$15626$0 , \port$15628$0  };
+      default:
+          long_len_l3 = { \port$15626$0 , \port$15628$0 , \port$15630$0  };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    if (single_l3) begin
+      h_l3 = 4'h0;
+    end else if (long_l3) begin
+      h_l3 = \$94 ;
+    end else begin
+      h_l3 = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    if (single_l3) begin
+      ln_l3 = 24'h000001;
+    end else if (long_l3) begin
+      ln_l3 = long_len_l3;
+    end else begin
+      ln_l3 = { 18'h00000, \port$15624$0 [5:0] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$15626$0 [2:0])
+      3'h0:
+          long_len_l4 = { 16'h0000, \port$15628$0  };
+      3'h1:
+          long_len_l4 = { 8'h00, \port$15628$0 , \port$15630$0  };
+      default:
+          long_len_l4 = { \port$15628$0 , \port$15630$0 , \port$15632$0  };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    if (single_l4) begin
+      h_l4 = 4'h0;
+    end else if (long_l4) begin
+      h_l4 = \$106 ;
+    end else begin
+      h_l4 = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    if (single_l4) begin
+      ln_l4 = 24'h000001;
+    end else if (long_l4) begin
+      ln_l4 = long_len_l4;
+    end else begin
+      ln_l4 = { 18'h00000, \port$15626$0 [5:0] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$15628$0 [2:0])
+      3'h0:
+          long_len_l5 = { 16'h0000, \port$15630$0  };
+      3'h1:
+          long_len_l5 = { 8'h00, \port$15630$0 , \port$15632$0  };
+      default:
+          long_len_l5 = { \port$15630$0 , \port$15632$0 , \port$15634$0  };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    if (single_l5) begin
+      h_l5 = 4'h0;
+    end else if (long_l5) begin
+      h_l5 = \$118 ;
+    end else begin
+      h_l5 = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    if (single_l5) begin
+      ln_l5 = 24'h000001;
+    end else if (long_l5) begin
+      ln_l5 = long_len_l5;
+    end else begin
+      ln_l5 = { 18'h00000, \port$15628$0 [5:0] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$15630$0 [2:0])
+      3'h0:
+          long_len_l6 = { 16'h0000, \port$15632$0  };
+      3'h1:
+          long_len_l6 = { 8'h00, \port$15632$0 , \port$15634$0  };
+      default:
+          long_len_l6 = { \port$15632$0 , \port$15634$0 , \port$15636$0  };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    if (single_l6) begin
+      h_l6 = 4'h0;
+    end else if (long_l6) begin
+      h_l6 = \$130 ;
+    end else begin
+      h_l6 = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    if (single_l6) begin
+      ln_l6 = 24'h000001;
+    end else if (long_l6) begin
+      ln_l6 = long_len_l6;
+    end else begin
+      ln_l6 = { 18'h00000, \port$15630$0 [5:0] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$15632$0 [2:0])
+      3'h0:
+          long_len_l7 = { 16'h0000, \port$15634$0  };
+      3'h1:
+          long_len_l7 = { 8'h00, \port$15634$0 , \port$15636$0  };
+      default:
+          long_len_l7 = { \port$15634$0 , \port$15636$0 , \port$15638$0  };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    if (single_l7) begin
+      h_l7 = 4'h0;
+    end else if (long_l7) begin
+      h_l7 = \$142 ;
+    end else begin
+      h_l7 = 4'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    if (single_l7) begin
+      ln_l7 = 24'h000001;
+    end else if (long_l7) begin
+      ln_l7 = long_len_l7;
+    end else begin
+      ln_l7 = { 18'h00000, \port$15632$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fld = 6'h00;
     (* full_case = 32'd1 *)
-    if (\$64 ) begin
+    if (\$153 ) begin
       fld = 6'h01;
     end else begin
       casez (top_ctx)
@@ -13746,7 +15965,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                         fld = 6'h00;
                   endcase
             endcase
-            if (\$70 ) begin
+            if (\$159 ) begin
               fld = 6'h1f;
             end
           end
@@ -13790,13 +16009,13 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             (* full_case = 32'd1 *)
             casez (top_cnt)
               24'h000001:
-                  fld = \$71 ;
+                  fld = \$160 ;
               24'h000002:
-                  fld = \$72 ;
+                  fld = \$161 ;
               24'h000003:
-                  fld = \$73 ;
+                  fld = \$162 ;
               24'h000004:
-                  fld = \$74 ;
+                  fld = \$163 ;
               default:
                   fld = 6'h00;
             endcase
@@ -13810,7 +16029,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     val_b = 64'h0000000000000000;
-    casez (\$90 [3:0])
+    casez (n_at_o)
       4'h0:
           val_b = 64'h0000000000000000;
       4'h1:
@@ -13836,105 +16055,105 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     width_err = 1'h0;
     casez (fld)
       6'h02:
-          if (\$101 ) begin
+          if (\$188 ) begin
             width_err = 1'h1;
           end
       6'h03:
-          if (\$102 ) begin
+          if (\$189 ) begin
             width_err = 1'h1;
           end
       6'h04:
-          if (\$103 ) begin
+          if (\$190 ) begin
             width_err = 1'h1;
           end
       6'h05:
-          if (\$104 ) begin
+          if (\$191 ) begin
             width_err = 1'h1;
           end
       6'h06:
-          if (\$105 ) begin
+          if (\$192 ) begin
             width_err = 1'h1;
           end
       6'h07:
-          if (\$106 ) begin
+          if (\$193 ) begin
             width_err = 1'h1;
           end
       6'h09:
-          if (\$107 ) begin
+          if (\$194 ) begin
             width_err = 1'h1;
           end
       6'h0c:
-          if (\$108 ) begin
+          if (\$195 ) begin
             width_err = 1'h1;
           end
       6'h0f:
-          if (\$109 ) begin
+          if (\$196 ) begin
             width_err = 1'h1;
           end
       6'h11:
-          if (\$110 ) begin
+          if (\$197 ) begin
             width_err = 1'h1;
           end
       6'h12:
-          if (\$111 ) begin
+          if (\$198 ) begin
             width_err = 1'h1;
           end
       6'h19:
-          if (\$112 ) begin
+          if (\$199 ) begin
             width_err = 1'h1;
           end
       6'h1b:
-          if (\$113 ) begin
+          if (\$200 ) begin
             width_err = 1'h1;
           end
       6'h1c:
-          if (\$114 ) begin
+          if (\$201 ) begin
             width_err = 1'h1;
           end
       6'h1d:
-          if (\$115 ) begin
+          if (\$202 ) begin
             width_err = 1'h1;
           end
       6'h1e:
-          if (\$116 ) begin
+          if (\$203 ) begin
             width_err = 1'h1;
           end
       6'h10:
-          if (\$117 ) begin
+          if (\$204 ) begin
             width_err = 1'h1;
           end
       6'h08:
-          if (\$122 ) begin
+          if (\$209 ) begin
             width_err = 1'h1;
-          end else if (\$125 ) begin
+          end else if (\$212 ) begin
             width_err = 1'h1;
           end
       6'h0a:
-          if (\$128 ) begin
+          if (\$215 ) begin
             width_err = 1'h1;
           end
       6'h14:
-          if (\$129 ) begin
+          if (\$216 ) begin
             width_err = 1'h1;
           end
       6'h1a:
-          if (\$130 ) begin
+          if (\$217 ) begin
             width_err = 1'h1;
           end
       6'h16:
-          if (\$131 ) begin
+          if (\$218 ) begin
             width_err = 1'h1;
           end
       6'h17:
-          if (\$132 ) begin
+          if (\$219 ) begin
             width_err = 1'h1;
           end
       6'h24:
-          if (\$133 ) begin
+          if (\$220 ) begin
             width_err = 1'h1;
           end
       6'h25:
-          if (\$134 ) begin
+          if (\$221 ) begin
             width_err = 1'h1;
           end
     endcase
@@ -13944,105 +16163,105 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     width_code = 5'h00;
     casez (fld)
       6'h02:
-          if (\$101 ) begin
+          if (\$188 ) begin
             width_code = 5'h0c;
           end
       6'h03:
-          if (\$102 ) begin
+          if (\$189 ) begin
             width_code = 5'h0c;
           end
       6'h04:
-          if (\$103 ) begin
+          if (\$190 ) begin
             width_code = 5'h0c;
           end
       6'h05:
-          if (\$104 ) begin
+          if (\$191 ) begin
             width_code = 5'h0c;
           end
       6'h06:
-          if (\$105 ) begin
+          if (\$192 ) begin
             width_code = 5'h0c;
           end
       6'h07:
-          if (\$106 ) begin
+          if (\$193 ) begin
             width_code = 5'h0c;
           end
       6'h09:
-          if (\$107 ) begin
+          if (\$194 ) begin
             width_code = 5'h0c;
           end
       6'h0c:
-          if (\$108 ) begin
+          if (\$195 ) begin
             width_code = 5'h0c;
           end
       6'h0f:
-          if (\$109 ) begin
+          if (\$196 ) begin
             width_code = 5'h0c;
           end
       6'h11:
-          if (\$110 ) begin
+          if (\$197 ) begin
             width_code = 5'h0c;
           end
       6'h12:
-          if (\$111 ) begin
+          if (\$198 ) begin
             width_code = 5'h0c;
           end
       6'h19:
-          if (\$112 ) begin
+          if (\$199 ) begin
             width_code = 5'h0c;
           end
       6'h1b:
-          if (\$113 ) begin
+          if (\$200 ) begin
             width_code = 5'h0c;
           end
       6'h1c:
-          if (\$114 ) begin
+          if (\$201 ) begin
             width_code = 5'h0c;
           end
       6'h1d:
-          if (\$115 ) begin
+          if (\$202 ) begin
             width_code = 5'h0c;
           end
       6'h1e:
-          if (\$116 ) begin
+          if (\$203 ) begin
             width_code = 5'h0c;
           end
       6'h10:
-          if (\$117 ) begin
+          if (\$204 ) begin
             width_code = 5'h11;
           end
       6'h08:
-          if (\$122 ) begin
+          if (\$209 ) begin
             width_code = 5'h0f;
-          end else if (\$125 ) begin
+          end else if (\$212 ) begin
             width_code = 5'h0d;
           end
       6'h0a:
-          if (\$128 ) begin
+          if (\$215 ) begin
             width_code = 5'h19;
           end
       6'h14:
-          if (\$129 ) begin
+          if (\$216 ) begin
             width_code = 5'h0d;
           end
       6'h1a:
-          if (\$130 ) begin
+          if (\$217 ) begin
             width_code = 5'h0d;
           end
       6'h16:
-          if (\$131 ) begin
+          if (\$218 ) begin
             width_code = 5'h0e;
           end
       6'h17:
-          if (\$132 ) begin
+          if (\$219 ) begin
             width_code = 5'h16;
           end
       6'h24:
-          if (\$133 ) begin
+          if (\$220 ) begin
             width_code = 5'h1a;
           end
       6'h25:
-          if (\$134 ) begin
+          if (\$221 ) begin
             width_code = 5'h1a;
           end
     endcase
@@ -14050,7 +16269,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     empty_err = 1'h0;
-    if (\$135 ) begin
+    if (\$222 ) begin
       casez (fld)
         6'h0d:
             empty_err = 1'h1;
@@ -14062,7 +16281,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     empty_code = 5'h00;
-    if (\$135 ) begin
+    if (\$222 ) begin
       casez (fld)
         6'h0d:
             empty_code = 5'h15;
@@ -14073,95 +16292,95 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \err$79  = 1'h0;
-    if (\$159 ) begin
-      \err$79  = 1'h1;
-    end else if (\lz$78 ) begin
-      \err$79  = 1'h1;
-    end else if (\$162 ) begin
-      \err$79  = 1'h1;
+    \err$171  = 1'h0;
+    if (\$246 ) begin
+      \err$171  = 1'h1;
+    end else if (\lz$170 ) begin
+      \err$171  = 1'h1;
+    end else if (\$249 ) begin
+      \err$171  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \code$80  = 5'h00;
-    if (\$159 ) begin
-      \code$80  = 5'h05;
-    end else if (\lz$78 ) begin
-      \code$80  = 5'h06;
-    end else if (\$162 ) begin
-      \code$80  = 5'h16;
+    \code$172  = 5'h00;
+    if (\$246 ) begin
+      \code$172  = 5'h05;
+    end else if (\lz$170 ) begin
+      \code$172  = 5'h06;
+    end else if (\$249 ) begin
+      \code$172  = 5'h16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \err$81  = 1'h0;
+    \err$173  = 1'h0;
     casez (fld)
       6'h03:
-          if (\$163 ) begin
-            \err$81  = 1'h1;
+          if (\$250 ) begin
+            \err$173  = 1'h1;
           end
       6'h06:
-          if (\$164 ) begin
-            \err$81  = 1'h1;
+          if (\$251 ) begin
+            \err$173  = 1'h1;
           end
       6'h0f:
-          if (\$169 ) begin
-            \err$81  = 1'h1;
+          if (\$256 ) begin
+            \err$173  = 1'h1;
           end
       6'h10:
-          if (\$170 ) begin
-            \err$81  = 1'h1;
+          if (\$257 ) begin
+            \err$173  = 1'h1;
           end
       6'h11:
-          if (\$173 ) begin
-            \err$81  = 1'h1;
+          if (\$260 ) begin
+            \err$173  = 1'h1;
           end
       6'h12:
-          if (\$176 ) begin
-            \err$81  = 1'h1;
-          end else if (\$177 ) begin
-            \err$81  = 1'h1;
+          if (\$263 ) begin
+            \err$173  = 1'h1;
+          end else if (\$264 ) begin
+            \err$173  = 1'h1;
           end
       6'h20:
-          if (\$179 ) begin
-            \err$81  = 1'h1;
+          if (\$266 ) begin
+            \err$173  = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \code$82  = 5'h00;
+    \code$174  = 5'h00;
     casez (fld)
       6'h03:
-          if (\$163 ) begin
-            \code$82  = 5'h0c;
+          if (\$250 ) begin
+            \code$174  = 5'h0c;
           end
       6'h06:
-          if (\$164 ) begin
-            \code$82  = 5'h18;
+          if (\$251 ) begin
+            \code$174  = 5'h18;
           end
       6'h0f:
-          if (\$169 ) begin
-            \code$82  = 5'h10;
+          if (\$256 ) begin
+            \code$174  = 5'h10;
           end
       6'h10:
-          if (\$170 ) begin
-            \code$82  = 5'h11;
+          if (\$257 ) begin
+            \code$174  = 5'h11;
           end
       6'h11:
-          if (\$173 ) begin
-            \code$82  = 5'h12;
+          if (\$260 ) begin
+            \code$174  = 5'h12;
           end
       6'h12:
-          if (\$176 ) begin
-            \code$82  = 5'h13;
-          end else if (\$177 ) begin
-            \code$82  = 5'h14;
+          if (\$263 ) begin
+            \code$174  = 5'h13;
+          end else if (\$264 ) begin
+            \code$174  = 5'h14;
           end
       6'h20:
-          if (\$179 ) begin
-            \code$82  = 5'h1a;
+          if (\$266 ) begin
+            \code$174  = 5'h1a;
           end
     endcase
   end
@@ -14186,17 +16405,17 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     close_err = 1'h0;
     casez (top_ctx)
       4'h0:
-          close_err = \$181 ;
+          close_err = \$268 ;
       4'h2:
-          close_err = \$182 ;
+          close_err = \$269 ;
       4'h6:
-          close_err = \$183 ;
+          close_err = \$270 ;
       4'h7:
-          close_err = \$185 ;
+          close_err = \$272 ;
       4'h8, 4'h9:
-          close_err = \$186 ;
+          close_err = \$273 ;
       4'ha:
-          close_err = \$187 ;
+          close_err = \$274 ;
     endcase
   end
   always @* begin
@@ -14216,7 +16435,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       4'ha:
           close_code = 5'h1a;
     endcase
-    if (\$192 ) begin
+    if (\$279 ) begin
       close_code = 5'h0a;
     end
   end
@@ -14224,7 +16443,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     start_empty = 1'h0;
     if (start) begin
-      if (\$196 ) begin
+      if (\$283 ) begin
         start_empty = 1'h1;
       end
     end
@@ -14233,10 +16452,10 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     start_err = 1'h0;
     if (start) begin
-      if (\$196 ) begin
-      end else if (\$199 ) begin
+      if (\$283 ) begin
+      end else if (\$286 ) begin
         start_err = 1'h1;
-      end else if (\$204 ) begin
+      end else if (\$291 ) begin
         start_err = 1'h1;
       end
     end
@@ -14245,10 +16464,10 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     start_code = 5'h00;
     if (start) begin
-      if (\$196 ) begin
-      end else if (\$199 ) begin
+      if (\$283 ) begin
+      end else if (\$286 ) begin
         start_code = 5'h09;
-      end else if (\$204 ) begin
+      end else if (\$291 ) begin
         start_code = 5'h02;
       end
     end
@@ -14262,48 +16481,48 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       end else if (at_close) begin
         if (close_err) begin
           b_err = 1'h1;
-        end else if (\$290 ) begin
+        end else if (\$377 ) begin
           b_err = 1'h1;
         end
       end else if (start_empty) begin
-      end else if (\$210 ) begin
+      end else if (\$297 ) begin
         b_err = 1'h1;
-      end else if (\$211 ) begin
+      end else if (\$298 ) begin
         b_err = 1'h1;
-      end else if (\$216 ) begin
-      end else if (\$221 ) begin
+      end else if (\$303 ) begin
+      end else if (\$308 ) begin
         b_err = 1'h1;
-      end else if (\$225 ) begin
+      end else if (\$312 ) begin
         b_err = 1'h1;
-      end else if (\$227 ) begin
+      end else if (\$314 ) begin
         b_err = 1'h1;
-      end else if (\$232 ) begin
+      end else if (\$319 ) begin
         b_err = 1'h1;
-      end else if (\$233 ) begin
+      end else if (\$320 ) begin
         b_err = 1'h1;
-      end else if (\$237 ) begin
+      end else if (\$324 ) begin
         b_err = 1'h1;
-      end else if (\$241 ) begin
+      end else if (\$328 ) begin
         b_err = 1'h1;
-      end else if (\$243 ) begin
+      end else if (\$330 ) begin
         b_err = 1'h1;
-      end else if (\$245 ) begin
+      end else if (\$332 ) begin
         b_err = 1'h1;
-      end else if (\$247 ) begin
+      end else if (\$334 ) begin
         b_err = 1'h1;
-      end else if (\$248 ) begin
+      end else if (\$335 ) begin
         b_err = 1'h1;
-      end else if (\$263 ) begin
+      end else if (\$350 ) begin
         b_err = 1'h1;
-      end else if (\$270 ) begin
+      end else if (\$357 ) begin
         b_err = 1'h1;
-      end else if (\$278 ) begin
+      end else if (\$365 ) begin
         b_err = 1'h1;
-      end else if (\$282 ) begin
+      end else if (\$369 ) begin
         b_err = 1'h1;
-      end else if (\$287 ) begin
+      end else if (\$374 ) begin
         b_err = 1'h1;
-      end else if (\$288 ) begin
+      end else if (\$375 ) begin
         b_err = 1'h1;
       end
     end
@@ -14317,49 +16536,49 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       end else if (at_close) begin
         if (close_err) begin
           b_code = close_code;
-        end else if (\$290 ) begin
+        end else if (\$377 ) begin
           b_code = 5'h04;
         end
       end else if (start_empty) begin
-      end else if (\$210 ) begin
+      end else if (\$297 ) begin
         b_code = 5'h03;
-      end else if (\$211 ) begin
+      end else if (\$298 ) begin
         b_code = 5'h0b;
-      end else if (\$216 ) begin
-      end else if (\$221 ) begin
+      end else if (\$303 ) begin
+      end else if (\$308 ) begin
         b_code = 5'h07;
-      end else if (\$225 ) begin
+      end else if (\$312 ) begin
         b_code = 5'h03;
-      end else if (\$227 ) begin
+      end else if (\$314 ) begin
         b_code = 5'h05;
-      end else if (\$232 ) begin
+      end else if (\$319 ) begin
         b_code = 5'h07;
-      end else if (\$233 ) begin
+      end else if (\$320 ) begin
         b_code = 5'h03;
-      end else if (\$237 ) begin
+      end else if (\$324 ) begin
         b_code = 5'h05;
-      end else if (\$241 ) begin
+      end else if (\$328 ) begin
         b_code = 5'h07;
-      end else if (\$243 ) begin
+      end else if (\$330 ) begin
         b_code = 5'h08;
-      end else if (\$245 ) begin
+      end else if (\$332 ) begin
         b_code = 5'h09;
-      end else if (\$247 ) begin
+      end else if (\$334 ) begin
         b_code = width_code;
-      end else if (\$248 ) begin
+      end else if (\$335 ) begin
         b_code = empty_code;
-      end else if (\$263 ) begin
+      end else if (\$350 ) begin
         b_code = 5'h0a;
-      end else if (\$270 ) begin
+      end else if (\$357 ) begin
         b_code = 5'h1a;
-      end else if (\$278 ) begin
+      end else if (\$365 ) begin
         b_code = 5'h03;
-      end else if (\$282 ) begin
-        b_code = \code$80 ;
-      end else if (\$287 ) begin
+      end else if (\$369 ) begin
+        b_code = \code$172 ;
+      end else if (\$374 ) begin
         b_code = 5'h03;
-      end else if (\$288 ) begin
-        b_code = \code$82 ;
+      end else if (\$375 ) begin
+        b_code = \code$174 ;
       end
     end
   end
@@ -14371,7 +16590,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       end else if (at_close) begin
         (* full_case = 32'd1 *)
         if (close_err) begin
-        end else if (\$290 ) begin
+        end else if (\$377 ) begin
         end else begin
           b_close = 1'h1;
         end
@@ -14386,9 +16605,9 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       end else if (at_close) begin
         (* full_case = 32'd1 *)
         if (close_err) begin
-        end else if (\$290 ) begin
+        end else if (\$377 ) begin
         end else begin
-          b_done = \$291 ;
+          b_done = \$378 ;
         end
       end
     end
@@ -14400,9 +16619,9 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       if (start_err) begin
       end else if (at_close) begin
       end else if (start_empty) begin
-      end else if (\$210 ) begin
-      end else if (\$211 ) begin
-      end else if (\$216 ) begin
+      end else if (\$297 ) begin
+      end else if (\$298 ) begin
+      end else if (\$303 ) begin
         b_defer = 1'h1;
       end
     end
@@ -14415,26 +16634,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       if (start_err) begin
       end else if (at_close) begin
       end else if (start_empty) begin
-      end else if (\$210 ) begin
-      end else if (\$211 ) begin
-      end else if (\$216 ) begin
-      end else if (\$221 ) begin
-      end else if (\$225 ) begin
-      end else if (\$227 ) begin
-      end else if (\$232 ) begin
-      end else if (\$233 ) begin
-      end else if (\$237 ) begin
-      end else if (\$241 ) begin
-      end else if (\$243 ) begin
-      end else if (\$245 ) begin
-      end else if (\$247 ) begin
-      end else if (\$248 ) begin
-      end else if (\$263 ) begin
-      end else if (\$270 ) begin
-      end else if (\$278 ) begin
-      end else if (\$282 ) begin
-      end else if (\$287 ) begin
-      end else if (\$288 ) begin
+      end else if (\$297 ) begin
+      end else if (\$298 ) begin
+      end else if (\$303 ) begin
+      end else if (\$308 ) begin
+      end else if (\$312 ) begin
+      end else if (\$314 ) begin
+      end else if (\$319 ) begin
+      end else if (\$320 ) begin
+      end else if (\$324 ) begin
+      end else if (\$328 ) begin
+      end else if (\$330 ) begin
+      end else if (\$332 ) begin
+      end else if (\$334 ) begin
+      end else if (\$335 ) begin
+      end else if (\$350 ) begin
+      end else if (\$357 ) begin
+      end else if (\$365 ) begin
+      end else if (\$369 ) begin
+      end else if (\$374 ) begin
+      end else if (\$375 ) begin
       end else begin
         b_header = 1'h1;
       end
@@ -14444,7 +16663,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     fld2_in = 6'h00;
     (* full_case = 32'd1 *)
-    if (\$297 ) begin
+    if (\$379 ) begin
       fld2_in = 6'h01;
     end else begin
       casez (top_ctx)
@@ -14453,7 +16672,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             casez (rec[7:5])
               3'h0:
                   (* full_case = 32'd1 *)
-                  casez (\$298 )
+                  casez (\$380 )
                     25'h0000000:
                         fld2_in = 6'h03;
                     25'h0000001:
@@ -14477,7 +16696,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                   endcase
               3'h1:
                   (* full_case = 32'd1 *)
-                  casez (\$299 )
+                  casez (\$381 )
                     25'h0000000:
                         fld2_in = 6'h02;
                     25'h0000001:
@@ -14505,7 +16724,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                   endcase
               3'h2:
                   (* full_case = 32'd1 *)
-                  casez (\$300 )
+                  casez (\$382 )
                     25'h0000000:
                         fld2_in = 6'h02;
                     25'h0000001:
@@ -14535,7 +16754,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                   endcase
               3'h3:
                   (* full_case = 32'd1 *)
-                  casez (\$301 )
+                  casez (\$383 )
                     25'h0000000:
                         fld2_in = 6'h02;
                     25'h0000001:
@@ -14569,7 +16788,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                   endcase
               3'h4:
                   (* full_case = 32'd1 *)
-                  casez (\$302 )
+                  casez (\$384 )
                     25'h0000000:
                         fld2_in = 6'h02;
                     25'h0000001:
@@ -14600,7 +16819,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                         fld2_in = 6'h00;
                   endcase
             endcase
-            if (\$309 ) begin
+            if (\$391 ) begin
               fld2_in = 6'h1f;
             end
           end
@@ -14608,7 +16827,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             fld2_in = 6'h13;
         4'h2:
             (* full_case = 32'd1 *)
-            casez (\$310 )
+            casez (\$392 )
               25'h0000000:
                   fld2_in = 6'h14;
               25'h0000001:
@@ -14624,7 +16843,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             fld2_in = 6'h18;
         4'h6:
             (* full_case = 32'd1 *)
-            casez (\$311 )
+            casez (\$393 )
               25'h0000000:
                   fld2_in = 6'h19;
               25'h0000001:
@@ -14642,15 +16861,15 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             endcase
         4'h7:
             (* full_case = 32'd1 *)
-            casez (\$312 )
+            casez (\$394 )
               25'h0000001:
-                  fld2_in = \$313 ;
+                  fld2_in = \$395 ;
               25'h0000002:
-                  fld2_in = \$314 ;
+                  fld2_in = \$396 ;
               25'h0000003:
-                  fld2_in = \$315 ;
+                  fld2_in = \$397 ;
               25'h0000004:
-                  fld2_in = \$316 ;
+                  fld2_in = \$398 ;
               default:
                   fld2_in = 6'h00;
             endcase
@@ -14663,62 +16882,979 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    val2 = 56'h00000000000000;
-    casez (len2)
-      6'h00:
-          val2 = 56'h00000000000000;
-      6'h01:
-          val2 = { 48'h000000000000, s2_0 };
+    (* full_case = 32'd1 *)
+    if (single2_p0) begin
+      val2_p0 = { 48'h000000000000, \port$15618$0  };
+    end else begin
+      (* full_case = 32'd1 *)
+      casez (\port$15618$0 [2:0])
+        3'h0:
+            val2_p0 = 56'h00000000000000;
+        3'h1:
+            val2_p0 = { 48'h000000000000, \port$15620$0  };
+        3'h2:
+            val2_p0 = { 40'h0000000000, \port$15620$0 , \port$15622$0  };
+        3'h3:
+            val2_p0 = { 32'h00000000, \port$15620$0 , \port$15622$0 , \port$15624$0  };
+        3'h4:
+            val2_p0 = { 24'h000000, \port$15620$0 , \port$15622$0 , \port$15624$0 , \port$15626$0  };
+        3'h5:
+            val2_p0 = { 16'h0000, \port$15620$0 , \port$15622$0 , \port$15624$0 , \port$15626$0 , \port$15628$0  };
+        3'h6:
+            val2_p0 = { 8'h00, \port$15620$0 , \port$15622$0 , \port$15624$0 , \port$15626$0 , \port$15628$0 , \port$15630$0  };
+        3'h7:
+            val2_p0 = { \port$15620$0 , \port$15622$0 , \port$15624$0 , \port$15626$0 , \port$15628$0 , \port$15630$0 , \port$15632$0  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    fast2_p0 = 1'h0;
+    casez (fld2)
       6'h02:
-          val2 = { 40'h0000000000, s2_0, s2_1 };
+          fast2_p0 = \$405 ;
       6'h03:
-          val2 = { 32'h00000000, s2_0, s2_1, s2_2 };
+          fast2_p0 = \$406 ;
       6'h04:
-          val2 = { 24'h000000, s2_0, s2_1, s2_2, s2_3 };
+          fast2_p0 = \$407 ;
       6'h05:
-          val2 = { 16'h0000, s2_0, s2_1, s2_2, s2_3, s2_4 };
-      6'h06:
-          val2 = { 8'h00, s2_0, s2_1, s2_2, s2_3, s2_4, s2_5 };
+          fast2_p0 = \$408 ;
       6'h07:
-          val2 = { s2_0, s2_1, s2_2, s2_3, s2_4, s2_5, s2_6 };
+          fast2_p0 = \$409 ;
+      6'h09:
+          fast2_p0 = \$410 ;
+      6'h0c:
+          fast2_p0 = \$411 ;
+      6'h19:
+          fast2_p0 = \$412 ;
+      6'h1b:
+          fast2_p0 = \$413 ;
+      6'h1c:
+          fast2_p0 = \$414 ;
+      6'h1d:
+          fast2_p0 = \$415 ;
+      6'h1e:
+          fast2_p0 = \$416 ;
+      6'h10:
+          fast2_p0 = \$419 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    fast_ok = 1'h0;
+    (* full_case = 32'd1 *)
+    if (single2_p1) begin
+      val2_p1 = { 48'h000000000000, \port$15620$0  };
+    end else begin
+      (* full_case = 32'd1 *)
+      casez (\port$15620$0 [2:0])
+        3'h0:
+            val2_p1 = 56'h00000000000000;
+        3'h1:
+            val2_p1 = { 48'h000000000000, \port$15622$0  };
+        3'h2:
+            val2_p1 = { 40'h0000000000, \port$15622$0 , \port$15624$0  };
+        3'h3:
+            val2_p1 = { 32'h00000000, \port$15622$0 , \port$15624$0 , \port$15626$0  };
+        3'h4:
+            val2_p1 = { 24'h000000, \port$15622$0 , \port$15624$0 , \port$15626$0 , \port$15628$0  };
+        3'h5:
+            val2_p1 = { 16'h0000, \port$15622$0 , \port$15624$0 , \port$15626$0 , \port$15628$0 , \port$15630$0  };
+        3'h6:
+            val2_p1 = { 8'h00, \port$15622$0 , \port$15624$0 , \port$15626$0 , \port$15628$0 , \port$15630$0 , \port$15632$0  };
+        3'h7:
+            val2_p1 = { \port$15622$0 , \port$15624$0 , \port$15626$0 , \port$15628$0 , \port$15630$0 , \port$15632$0 , \port$15634$0  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    fast2_p1 = 1'h0;
     casez (fld2)
       6'h02:
-          fast_ok = \$338 ;
+          fast2_p1 = \$440 ;
       6'h03:
-          fast_ok = \$339 ;
+          fast2_p1 = \$441 ;
       6'h04:
-          fast_ok = \$340 ;
+          fast2_p1 = \$442 ;
       6'h05:
-          fast_ok = \$341 ;
+          fast2_p1 = \$443 ;
       6'h07:
-          fast_ok = \$342 ;
+          fast2_p1 = \$444 ;
       6'h09:
-          fast_ok = \$343 ;
+          fast2_p1 = \$445 ;
       6'h0c:
-          fast_ok = \$344 ;
+          fast2_p1 = \$446 ;
       6'h19:
-          fast_ok = \$345 ;
+          fast2_p1 = \$447 ;
       6'h1b:
-          fast_ok = \$346 ;
+          fast2_p1 = \$448 ;
       6'h1c:
-          fast_ok = \$347 ;
+          fast2_p1 = \$449 ;
       6'h1d:
-          fast_ok = \$348 ;
+          fast2_p1 = \$450 ;
       6'h1e:
-          fast_ok = \$349 ;
+          fast2_p1 = \$451 ;
       6'h10:
-          fast_ok = \$352 ;
+          fast2_p1 = \$454 ;
     endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    if (single2_p2) begin
+      val2_p2 = { 48'h000000000000, \port$15622$0  };
+    end else begin
+      (* full_case = 32'd1 *)
+      casez (\port$15622$0 [2:0])
+        3'h0:
+            val2_p2 = 56'h00000000000000;
+        3'h1:
+            val2_p2 = { 48'h000000000000, \port$15624$0  };
+        3'h2:
+            val2_p2 = { 40'h0000000000, \port$15624$0 , \port$15626$0  };
+        3'h3:
+            val2_p2 = { 32'h00000000, \port$15624$0 , \port$15626$0 , \port$15628$0  };
+        3'h4:
+            val2_p2 = { 24'h000000, \port$15624$0 , \port$15626$0 , \port$15628$0 , \port$15630$0  };
+        3'h5:
+            val2_p2 = { 16'h0000, \port$15624$0 , \port$15626$0 , \port$15628$0 , \port$15630$0 , \port$15632$0  };
+        3'h6:
+            val2_p2 = { 8'h00, \port$15624$0 , \port$15626$0 , \port$15628$0 , \port$15630$0 , \port$15632$0 , \port$15634$0  };
+        3'h7:
+            val2_p2 = { \port$15624$0 , \port$15626$0 , \port$15628$0 , \port$15630$0 , \port$15632$0 , \port$15634$0 , \port$15636$0  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    fast2_p2 = 1'h0;
+    casez (fld2)
+      6'h02:
+          fast2_p2 = \$475 ;
+      6'h03:
+          fast2_p2 = \$476 ;
+      6'h04:
+          fast2_p2 = \$477 ;
+      6'h05:
+          fast2_p2 = \$478 ;
+      6'h07:
+          fast2_p2 = \$479 ;
+      6'h09:
+          fast2_p2 = \$480 ;
+      6'h0c:
+          fast2_p2 = \$481 ;
+      6'h19:
+          fast2_p2 = \$482 ;
+      6'h1b:
+          fast2_p2 = \$483 ;
+      6'h1c:
+          fast2_p2 = \$484 ;
+      6'h1d:
+          fast2_p2 = \$485 ;
+      6'h1e:
+          fast2_p2 = \$486 ;
+      6'h10:
+          fast2_p2 = \$489 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    if (single2_p3) begin
+      val2_p3 = { 48'h000000000000, \port$15624$0  };
+    end else begin
+      (* full_case = 32'd1 *)
+      casez (\port$15624$0 [2:0])
+        3'h0:
+            val2_p3 = 56'h00000000000000;
+        3'h1:
+            val2_p3 = { 48'h000000000000, \port$15626$0  };
+        3'h2:
+            val2_p3 = { 40'h0000000000, \port$15626$0 , \port$15628$0  };
+        3'h3:
+            val2_p3 = { 32'h00000000, \port$15626$0 , \port$15628$0 , \port$15630$0  };
+        3'h4:
+            val2_p3 = { 24'h000000, \port$15626$0 , \port$15628$0 , \port$15630$0 , \port$15632$0  };
+        3'h5:
+            val2_p3 = { 16'h0000, \port$15626$0 , \port$15628$0 , \port$15630$0 , \port$15632$0 , \port$15634$0  };
+        3'h6:
+            val2_p3 = { 8'h00, \port$15626$0 , \port$15628$0 , \port$15630$0 , \port$15632$0 , \port$15634$0 , \port$15636$0  };
+        3'h7:
+            val2_p3 = { \port$15626$0 , \port$15628$0 , \port$15630$0 , \port$15632$0 , \port$15634$0 , \port$15636$0 , \port$15638$0  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    fast2_p3 = 1'h0;
+    casez (fld2)
+      6'h02:
+          fast2_p3 = \$510 ;
+      6'h03:
+          fast2_p3 = \$511 ;
+      6'h04:
+          fast2_p3 = \$512 ;
+      6'h05:
+          fast2_p3 = \$513 ;
+      6'h07:
+          fast2_p3 = \$514 ;
+      6'h09:
+          fast2_p3 = \$515 ;
+      6'h0c:
+          fast2_p3 = \$516 ;
+      6'h19:
+          fast2_p3 = \$517 ;
+      6'h1b:
+          fast2_p3 = \$518 ;
+      6'h1c:
+          fast2_p3 = \$519 ;
+      6'h1d:
+          fast2_p3 = \$520 ;
+      6'h1e:
+          fast2_p3 = \$521 ;
+      6'h10:
+          fast2_p3 = \$524 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    if (single2_p4) begin
+      val2_p4 = { 48'h000000000000, \port$15626$0  };
+    end else begin
+      (* full_case = 32'd1 *)
+      casez (\port$15626$0 [2:0])
+        3'h0:
+            val2_p4 = 56'h00000000000000;
+        3'h1:
+            val2_p4 = { 48'h000000000000, \port$15628$0  };
+        3'h2:
+            val2_p4 = { 40'h0000000000, \port$15628$0 , \port$15630$0  };
+        3'h3:
+            val2_p4 = { 32'h00000000, \port$15628$0 , \port$15630$0 , \port$15632$0  };
+        3'h4:
+            val2_p4 = { 24'h000000, \port$15628$0 , \port$15630$0 , \port$15632$0 , \port$15634$0  };
+        3'h5:
+            val2_p4 = { 16'h0000, \port$15628$0 , \port$15630$0 , \port$15632$0 , \port$15634$0 , \port$15636$0  };
+        3'h6:
+            val2_p4 = { 8'h00, \port$15628$0 , \port$15630$0 , \port$15632$0 , \port$15634$0 , \port$15636$0 , \port$15638$0  };
+        3'h7:
+            val2_p4 = { \port$15628$0 , \port$15630$0 , \port$15632$0 , \port$15634$0 , \port$15636$0 , \port$15638$0 , \port$15640$0  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    fast2_p4 = 1'h0;
+    casez (fld2)
+      6'h02:
+          fast2_p4 = \$545 ;
+      6'h03:
+          fast2_p4 = \$546 ;
+      6'h04:
+          fast2_p4 = \$547 ;
+      6'h05:
+          fast2_p4 = \$548 ;
+      6'h07:
+          fast2_p4 = \$549 ;
+      6'h09:
+          fast2_p4 = \$550 ;
+      6'h0c:
+          fast2_p4 = \$551 ;
+      6'h19:
+          fast2_p4 = \$552 ;
+      6'h1b:
+          fast2_p4 = \$553 ;
+      6'h1c:
+          fast2_p4 = \$554 ;
+      6'h1d:
+          fast2_p4 = \$555 ;
+      6'h1e:
+          fast2_p4 = \$556 ;
+      6'h10:
+          fast2_p4 = \$559 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    if (single2_p5) begin
+      val2_p5 = { 48'h000000000000, \port$15628$0  };
+    end else begin
+      (* full_case = 32'd1 *)
+      casez (\port$15628$0 [2:0])
+        3'h0:
+            val2_p5 = 56'h00000000000000;
+        3'h1:
+            val2_p5 = { 48'h000000000000, \port$15630$0  };
+        3'h2:
+            val2_p5 = { 40'h0000000000, \port$15630$0 , \port$15632$0  };
+        3'h3:
+            val2_p5 = { 32'h00000000, \port$15630$0 , \port$15632$0 , \port$15634$0  };
+        3'h4:
+            val2_p5 = { 24'h000000, \port$15630$0 , \port$15632$0 , \port$15634$0 , \port$15636$0  };
+        3'h5:
+            val2_p5 = { 16'h0000, \port$15630$0 , \port$15632$0 , \port$15634$0 , \port$15636$0 , \port$15638$0  };
+        3'h6:
+            val2_p5 = { 8'h00, \port$15630$0 , \port$15632$0 , \port$15634$0 , \port$15636$0 , \port$15638$0 , \port$15640$0  };
+        3'h7:
+            val2_p5 = { \port$15630$0 , \port$15632$0 , \port$15634$0 , \port$15636$0 , \port$15638$0 , \port$15640$0 , \port$15642$0  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    fast2_p5 = 1'h0;
+    casez (fld2)
+      6'h02:
+          fast2_p5 = \$580 ;
+      6'h03:
+          fast2_p5 = \$581 ;
+      6'h04:
+          fast2_p5 = \$582 ;
+      6'h05:
+          fast2_p5 = \$583 ;
+      6'h07:
+          fast2_p5 = \$584 ;
+      6'h09:
+          fast2_p5 = \$585 ;
+      6'h0c:
+          fast2_p5 = \$586 ;
+      6'h19:
+          fast2_p5 = \$587 ;
+      6'h1b:
+          fast2_p5 = \$588 ;
+      6'h1c:
+          fast2_p5 = \$589 ;
+      6'h1d:
+          fast2_p5 = \$590 ;
+      6'h1e:
+          fast2_p5 = \$591 ;
+      6'h10:
+          fast2_p5 = \$594 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    if (single2_p6) begin
+      val2_p6 = { 48'h000000000000, \port$15630$0  };
+    end else begin
+      (* full_case = 32'd1 *)
+      casez (\port$15630$0 [2:0])
+        3'h0:
+            val2_p6 = 56'h00000000000000;
+        3'h1:
+            val2_p6 = { 48'h000000000000, \port$15632$0  };
+        3'h2:
+            val2_p6 = { 40'h0000000000, \port$15632$0 , \port$15634$0  };
+        3'h3:
+            val2_p6 = { 32'h00000000, \port$15632$0 , \port$15634$0 , \port$15636$0  };
+        3'h4:
+            val2_p6 = { 24'h000000, \port$15632$0 , \port$15634$0 , \port$15636$0 , \port$15638$0  };
+        3'h5:
+            val2_p6 = { 16'h0000, \port$15632$0 , \port$15634$0 , \port$15636$0 , \port$15638$0 , \port$15640$0  };
+        3'h6:
+            val2_p6 = { 8'h00, \port$15632$0 , \port$15634$0 , \port$15636$0 , \port$15638$0 , \port$15640$0 , \port$15642$0  };
+        3'h7:
+            val2_p6 = { \port$15632$0 , \port$15634$0 , \port$15636$0 , \port$15638$0 , \port$15640$0 , \port$15642$0 , \port$15644$0  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    fast2_p6 = 1'h0;
+    casez (fld2)
+      6'h02:
+          fast2_p6 = \$615 ;
+      6'h03:
+          fast2_p6 = \$616 ;
+      6'h04:
+          fast2_p6 = \$617 ;
+      6'h05:
+          fast2_p6 = \$618 ;
+      6'h07:
+          fast2_p6 = \$619 ;
+      6'h09:
+          fast2_p6 = \$620 ;
+      6'h0c:
+          fast2_p6 = \$621 ;
+      6'h19:
+          fast2_p6 = \$622 ;
+      6'h1b:
+          fast2_p6 = \$623 ;
+      6'h1c:
+          fast2_p6 = \$624 ;
+      6'h1d:
+          fast2_p6 = \$625 ;
+      6'h1e:
+          fast2_p6 = \$626 ;
+      6'h10:
+          fast2_p6 = \$629 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    if (single2_p7) begin
+      val2_p7 = { 48'h000000000000, \port$15632$0  };
+    end else begin
+      (* full_case = 32'd1 *)
+      casez (\port$15632$0 [2:0])
+        3'h0:
+            val2_p7 = 56'h00000000000000;
+        3'h1:
+            val2_p7 = { 48'h000000000000, \port$15634$0  };
+        3'h2:
+            val2_p7 = { 40'h0000000000, \port$15634$0 , \port$15636$0  };
+        3'h3:
+            val2_p7 = { 32'h00000000, \port$15634$0 , \port$15636$0 , \port$15638$0  };
+        3'h4:
+            val2_p7 = { 24'h000000, \port$15634$0 , \port$15636$0 , \port$15638$0 , \port$15640$0  };
+        3'h5:
+            val2_p7 = { 16'h0000, \port$15634$0 , \port$15636$0 , \port$15638$0 , \port$15640$0 , \port$15642$0  };
+        3'h6:
+            val2_p7 = { 8'h00, \port$15634$0 , \port$15636$0 , \port$15638$0 , \port$15640$0 , \port$15642$0 , \port$15644$0  };
+        3'h7:
+            val2_p7 = { \port$15634$0 , \port$15636$0 , \port$15638$0 , \port$15640$0 , \port$15642$0 , \port$15644$0 , \port$15646$0  };
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    fast2_p7 = 1'h0;
+    casez (fld2)
+      6'h02:
+          fast2_p7 = \$650 ;
+      6'h03:
+          fast2_p7 = \$651 ;
+      6'h04:
+          fast2_p7 = \$652 ;
+      6'h05:
+          fast2_p7 = \$653 ;
+      6'h07:
+          fast2_p7 = \$654 ;
+      6'h09:
+          fast2_p7 = \$655 ;
+      6'h0c:
+          fast2_p7 = \$656 ;
+      6'h19:
+          fast2_p7 = \$657 ;
+      6'h1b:
+          fast2_p7 = \$658 ;
+      6'h1c:
+          fast2_p7 = \$659 ;
+      6'h1d:
+          fast2_p7 = \$660 ;
+      6'h1e:
+          fast2_p7 = \$661 ;
+      6'h10:
+          fast2_p7 = \$664 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    fld_list = 6'h00;
+    (* full_case = 32'd1 *)
+    if (\$681 ) begin
+      fld_list = 6'h01;
+    end else begin
+      casez (top_ctx)
+        4'h0:
+          begin
+            casez (rec[7:5])
+              3'h0:
+                  (* full_case = 32'd1 *)
+                  casez (top_cnt)
+                    24'h000000:
+                        fld_list = 6'h03;
+                    24'h000001:
+                        fld_list = 6'h04;
+                    24'h000002:
+                        fld_list = 6'h07;
+                    24'h000003:
+                        fld_list = 6'h08;
+                    24'h000004:
+                        fld_list = 6'h09;
+                    24'h000005:
+                        fld_list = 6'h0a;
+                    24'h000006:
+                        fld_list = 6'h0f;
+                    24'h000007:
+                        fld_list = 6'h11;
+                    24'h000008:
+                        fld_list = 6'h12;
+                    default:
+                        fld_list = 6'h00;
+                  endcase
+              3'h1:
+                  (* full_case = 32'd1 *)
+                  casez (top_cnt)
+                    24'h000000:
+                        fld_list = 6'h02;
+                    24'h000001:
+                        fld_list = 6'h03;
+                    24'h000002:
+                        fld_list = 6'h04;
+                    24'h000003:
+                        fld_list = 6'h07;
+                    24'h000004:
+                        fld_list = 6'h08;
+                    24'h000005:
+                        fld_list = 6'h09;
+                    24'h000006:
+                        fld_list = 6'h0a;
+                    24'h000007:
+                        fld_list = 6'h0b;
+                    24'h000008:
+                        fld_list = 6'h10;
+                    24'h000009:
+                        fld_list = 6'h11;
+                    24'h00000a:
+                        fld_list = 6'h12;
+                    default:
+                        fld_list = 6'h00;
+                  endcase
+              3'h2:
+                  (* full_case = 32'd1 *)
+                  casez (top_cnt)
+                    24'h000000:
+                        fld_list = 6'h02;
+                    24'h000001:
+                        fld_list = 6'h03;
+                    24'h000002:
+                        fld_list = 6'h05;
+                    24'h000003:
+                        fld_list = 6'h06;
+                    24'h000004:
+                        fld_list = 6'h07;
+                    24'h000005:
+                        fld_list = 6'h08;
+                    24'h000006:
+                        fld_list = 6'h09;
+                    24'h000007:
+                        fld_list = 6'h0a;
+                    24'h000008:
+                        fld_list = 6'h0b;
+                    24'h000009:
+                        fld_list = 6'h10;
+                    24'h00000a:
+                        fld_list = 6'h11;
+                    24'h00000b:
+                        fld_list = 6'h12;
+                    default:
+                        fld_list = 6'h00;
+                  endcase
+              3'h3:
+                  (* full_case = 32'd1 *)
+                  casez (top_cnt)
+                    24'h000000:
+                        fld_list = 6'h02;
+                    24'h000001:
+                        fld_list = 6'h03;
+                    24'h000002:
+                        fld_list = 6'h05;
+                    24'h000003:
+                        fld_list = 6'h06;
+                    24'h000004:
+                        fld_list = 6'h07;
+                    24'h000005:
+                        fld_list = 6'h08;
+                    24'h000006:
+                        fld_list = 6'h09;
+                    24'h000007:
+                        fld_list = 6'h0a;
+                    24'h000008:
+                        fld_list = 6'h0b;
+                    24'h000009:
+                        fld_list = 6'h0c;
+                    24'h00000a:
+                        fld_list = 6'h0d;
+                    24'h00000b:
+                        fld_list = 6'h10;
+                    24'h00000c:
+                        fld_list = 6'h11;
+                    24'h00000d:
+                        fld_list = 6'h12;
+                    default:
+                        fld_list = 6'h00;
+                  endcase
+              3'h4:
+                  (* full_case = 32'd1 *)
+                  casez (top_cnt)
+                    24'h000000:
+                        fld_list = 6'h02;
+                    24'h000001:
+                        fld_list = 6'h03;
+                    24'h000002:
+                        fld_list = 6'h05;
+                    24'h000003:
+                        fld_list = 6'h06;
+                    24'h000004:
+                        fld_list = 6'h07;
+                    24'h000005:
+                        fld_list = 6'h08;
+                    24'h000006:
+                        fld_list = 6'h09;
+                    24'h000007:
+                        fld_list = 6'h0a;
+                    24'h000008:
+                        fld_list = 6'h0b;
+                    24'h000009:
+                        fld_list = 6'h0e;
+                    24'h00000a:
+                        fld_list = 6'h10;
+                    24'h00000b:
+                        fld_list = 6'h11;
+                    24'h00000c:
+                        fld_list = 6'h12;
+                    default:
+                        fld_list = 6'h00;
+                  endcase
+            endcase
+            if (\$687 ) begin
+              fld_list = 6'h1f;
+            end
+          end
+        4'h1:
+            fld_list = 6'h13;
+        4'h2:
+            (* full_case = 32'd1 *)
+            casez (top_cnt)
+              24'h000000:
+                  fld_list = 6'h14;
+              24'h000001:
+                  fld_list = 6'h15;
+              default:
+                  fld_list = 6'h00;
+            endcase
+        4'h3:
+            fld_list = 6'h16;
+        4'h4:
+            fld_list = 6'h17;
+        4'h5:
+            fld_list = 6'h18;
+        4'h6:
+            (* full_case = 32'd1 *)
+            casez (top_cnt)
+              24'h000000:
+                  fld_list = 6'h19;
+              24'h000001:
+                  fld_list = 6'h1a;
+              24'h000002:
+                  fld_list = 6'h1b;
+              24'h000003:
+                  fld_list = 6'h1c;
+              24'h000004:
+                  fld_list = 6'h1d;
+              24'h000005:
+                  fld_list = 6'h1e;
+              default:
+                  fld_list = 6'h00;
+            endcase
+        4'h7:
+            (* full_case = 32'd1 *)
+            casez (top_cnt)
+              24'h000001:
+                  fld_list = \$688 ;
+              24'h000002:
+                  fld_list = \$689 ;
+              24'h000003:
+                  fld_list = \$690 ;
+              24'h000004:
+                  fld_list = \$691 ;
+              default:
+                  fld_list = 6'h00;
+            endcase
+        4'h8:
+            fld_list = 6'h24;
+        4'h9, 4'ha:
+            fld_list = 6'h25;
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    fld_string = 6'h00;
+    (* full_case = 32'd1 *)
+    if (\$692 ) begin
+      fld_string = 6'h01;
+    end else begin
+      casez (top_ctx)
+        4'h0:
+          begin
+            casez (rec[7:5])
+              3'h0:
+                  (* full_case = 32'd1 *)
+                  casez (top_cnt)
+                    24'h000000:
+                        fld_string = 6'h03;
+                    24'h000001:
+                        fld_string = 6'h04;
+                    24'h000002:
+                        fld_string = 6'h07;
+                    24'h000003:
+                        fld_string = 6'h08;
+                    24'h000004:
+                        fld_string = 6'h09;
+                    24'h000005:
+                        fld_string = 6'h0a;
+                    24'h000006:
+                        fld_string = 6'h0f;
+                    24'h000007:
+                        fld_string = 6'h11;
+                    24'h000008:
+                        fld_string = 6'h12;
+                    default:
+                        fld_string = 6'h00;
+                  endcase
+              3'h1:
+                  (* full_case = 32'd1 *)
+                  casez (top_cnt)
+                    24'h000000:
+                        fld_string = 6'h02;
+                    24'h000001:
+                        fld_string = 6'h03;
+                    24'h000002:
+                        fld_string = 6'h04;
+                    24'h000003:
+                        fld_string = 6'h07;
+                    24'h000004:
+                        fld_string = 6'h08;
+                    24'h000005:
+                        fld_string = 6'h09;
+                    24'h000006:
+                        fld_string = 6'h0a;
+                    24'h000007:
+                        fld_string = 6'h0b;
+                    24'h000008:
+                        fld_string = 6'h10;
+                    24'h000009:
+                        fld_string = 6'h11;
+                    24'h00000a:
+                        fld_string = 6'h12;
+                    default:
+                        fld_string = 6'h00;
+                  endcase
+              3'h2:
+                  (* full_case = 32'd1 *)
+                  casez (top_cnt)
+                    24'h000000:
+                        fld_string = 6'h02;
+                    24'h000001:
+                        fld_string = 6'h03;
+                    24'h000002:
+                        fld_string = 6'h05;
+                    24'h000003:
+                        fld_string = 6'h06;
+                    24'h000004:
+                        fld_string = 6'h07;
+                    24'h000005:
+                        fld_string = 6'h08;
+                    24'h000006:
+                        fld_string = 6'h09;
+                    24'h000007:
+                        fld_string = 6'h0a;
+                    24'h000008:
+                        fld_string = 6'h0b;
+                    24'h000009:
+                        fld_string = 6'h10;
+                    24'h00000a:
+                        fld_string = 6'h11;
+                    24'h00000b:
+                        fld_string = 6'h12;
+                    default:
+                        fld_string = 6'h00;
+                  endcase
+              3'h3:
+                  (* full_case = 32'd1 *)
+                  casez (top_cnt)
+                    24'h000000:
+                        fld_string = 6'h02;
+                    24'h000001:
+                        fld_string = 6'h03;
+                    24'h000002:
+                        fld_string = 6'h05;
+                    24'h000003:
+                        fld_string = 6'h06;
+                    24'h000004:
+                        fld_string = 6'h07;
+                    24'h000005:
+                        fld_string = 6'h08;
+                    24'h000006:
+                        fld_string = 6'h09;
+                    24'h000007:
+                        fld_string = 6'h0a;
+                    24'h000008:
+                        fld_string = 6'h0b;
+                    24'h000009:
+                        fld_string = 6'h0c;
+                    24'h00000a:
+                        fld_string = 6'h0d;
+                    24'h00000b:
+                        fld_string = 6'h10;
+                    24'h00000c:
+                        fld_string = 6'h11;
+                    24'h00000d:
+                        fld_string = 6'h12;
+                    default:
+                        fld_string = 6'h00;
+                  endcase
+              3'h4:
+                  (* full_case = 32'd1 *)
+                  casez (top_cnt)
+                    24'h000000:
+                        fld_string = 6'h02;
+                    24'h000001:
+                        fld_string = 6'h03;
+                    24'h000002:
+                        fld_string = 6'h05;
+                    24'h000003:
+                        fld_string = 6'h06;
+                    24'h000004:
+                        fld_string = 6'h07;
+                    24'h000005:
+                        fld_string = 6'h08;
+                    24'h000006:
+                        fld_string = 6'h09;
+                    24'h000007:
+                        fld_string = 6'h0a;
+                    24'h000008:
+                        fld_string = 6'h0b;
+                    24'h000009:
+                        fld_string = 6'h0e;
+                    24'h00000a:
+                        fld_string = 6'h10;
+                    24'h00000b:
+                        fld_string = 6'h11;
+                    24'h00000c:
+                        fld_string = 6'h12;
+                    default:
+                        fld_string = 6'h00;
+                  endcase
+            endcase
+            if (\$698 ) begin
+              fld_string = 6'h1f;
+            end
+          end
+        4'h1:
+            fld_string = 6'h13;
+        4'h2:
+            (* full_case = 32'd1 *)
+            casez (top_cnt)
+              24'h000000:
+                  fld_string = 6'h14;
+              24'h000001:
+                  fld_string = 6'h15;
+              default:
+                  fld_string = 6'h00;
+            endcase
+        4'h3:
+            fld_string = 6'h16;
+        4'h4:
+            fld_string = 6'h17;
+        4'h5:
+            fld_string = 6'h18;
+        4'h6:
+            (* full_case = 32'd1 *)
+            casez (top_cnt)
+              24'h000000:
+                  fld_string = 6'h19;
+              24'h000001:
+                  fld_string = 6'h1a;
+              24'h000002:
+                  fld_string = 6'h1b;
+              24'h000003:
+                  fld_string = 6'h1c;
+              24'h000004:
+                  fld_string = 6'h1d;
+              24'h000005:
+                  fld_string = 6'h1e;
+              default:
+                  fld_string = 6'h00;
+            endcase
+        4'h7:
+            (* full_case = 32'd1 *)
+            casez (top_cnt)
+              24'h000001:
+                  fld_string = \$699 ;
+              24'h000002:
+                  fld_string = \$700 ;
+              24'h000003:
+                  fld_string = \$701 ;
+              24'h000004:
+                  fld_string = \$702 ;
+              default:
+                  fld_string = 6'h00;
+            endcase
+        4'h8:
+            fld_string = 6'h24;
+        4'h9, 4'ha:
+            fld_string = 6'h25;
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    opt_done = 1'h0;
+    if (\$940 ) begin
+      if (at_close) begin
+        opt_done = \$944 ;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    opt_close = 1'h0;
+    if (\$940 ) begin
+      if (at_close) begin
+        opt_close = \$948 ;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    opt_header = 1'h0;
+    if (\$940 ) begin
+      if (at_close) begin
+      end else if (\$941 ) begin
+        opt_header = 1'h1;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$949 ) begin
+      amount = 4'h8;
+    end else if (opt_header) begin
+      amount = amount_at_o[3:0];
+    end else begin
+      amount = { 1'h0, o };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \err$311  = 1'h0;
+    if (a_err) begin
+      \err$311  = 1'h1;
+    end else if (\$953 ) begin
+      \err$311  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \code$312  = 5'h00;
+    if (a_err) begin
+      \code$312  = a_code;
+    end else if (\$953 ) begin
+      \code$312  = b_code;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     o_calldata__valid = 1'h0;
-    if (\$401 ) begin
+    if (\$964 ) begin
       o_calldata__valid = 1'h1;
     end
     if (chunk_valid) begin
@@ -14728,17 +17864,17 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     o_calldata__payload = 69'h000000000000000000;
-    if (\$401 ) begin
+    if (\$964 ) begin
       o_calldata__payload[68] = 1'h1;
     end
     if (chunk_valid) begin
       (* full_case = 32'd1 *)
       if (cd_a) begin
-        o_calldata__payload[63:0] = { \port$14877$0 , \port$14875$0 , \port$14873$0 , \port$14871$0 , \port$14869$0 , \port$14867$0 , \port$14865$0 , \port$14863$0  };
+        o_calldata__payload[63:0] = { \port$15632$0 , \port$15630$0 , \port$15628$0 , \port$15626$0 , \port$15624$0 , \port$15622$0 , \port$15620$0 , \port$15618$0  };
         o_calldata__payload[67:64] = t;
       end else begin
         o_calldata__payload[63:0] = { s7, s6, s5, s4, s3, s2, s1, s0 };
-        o_calldata__payload[67:64] = \$90 [3:0];
+        o_calldata__payload[67:64] = n_at_o;
       end
     end
   end
@@ -14750,33 +17886,16 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$409 ) begin
+            if (\$972 ) begin
               consume = 4'h0;
             end else begin
-              if (b_done) begin
-                consume = { 1'h0, o };
-              end else if (\$410 ) begin
-                consume = 4'h8;
-              end else if (\$411 ) begin
-                consume = { 1'h0, o };
-              end else if (b_header) begin
-                (* full_case = 32'd1 *)
-                if (c_take) begin
-                  consume = oe2[3:0];
-                end else if (is_list) begin
-                  consume = oh[3:0];
-                end else begin
-                  consume = \$417 [3:0];
-                end
-              end
+              consume = \$952 [3:0];
             end
           end
       1'h1:
-          if (\$419 ) begin
+          if (\$979 ) begin
             consume = avail[3:0];
-          end else if (\$420 ) begin
+          end else if (\$980 ) begin
             consume = 4'h8;
           end
     endcase
@@ -14789,18 +17908,14 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$409 ) begin
+            if (\$972 ) begin
               \release  = 1'h1;
             end else begin
-              if (b_done) begin
-                \release  = 1'h1;
-              end
+              \release  = opt_done;
             end
           end
       1'h1:
-          if (\$419 ) begin
+          if (\$979 ) begin
             \release  = 1'h1;
           end
     endcase
@@ -14812,17 +17927,13 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$409 ) begin
+            if (\$972 ) begin
             end else begin
-              if (b_done) begin
-              end else if (\$410 ) begin
-              end else if (\$411 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$416 ) begin
+                  if (\$977 ) begin
                   end else begin
                     casez (fld)
                       6'h01:
@@ -14857,53 +17968,108 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$496  = o__valid;
+    \$1060  = o__valid;
     if (o__ready) begin
-      \$496  = 1'h0;
+      \$1060  = 1'h0;
     end
     if (copy_now) begin
-      \$496  = 1'h1;
+      \$1060  = 1'h1;
     end
     if (pipe_rst) begin
-      \$496  = 1'h0;
+      \$1060  = 1'h0;
     end
     if (rst) begin
-      \$496  = 1'h0;
+      \$1060  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$497  = o__payload;
-    if (copy_now) begin
-      \$497  = rec;
-    end
+    \$1061  = 1'h0;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (\$984 ) begin
+            end else begin
+              if (a_active) begin
+                if (a_complete) begin
+                  \$1061  = \$1003 ;
+                end
+              end
+            end
+          end
+    endcase
     if (pipe_rst) begin
-      \$497  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1061  = 1'h0;
     end
     if (rst) begin
-      \$497  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1061  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$498  = rec;
+    \$1062  = cur_f;
+    if (pipe_rst) begin
+      \$1062  = 6'h00;
+    end
+    if (rst) begin
+      \$1062  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$1063  = val_a;
+    if (pipe_rst) begin
+      \$1063  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$1063  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$1064  = o__payload;
     if (copy_now) begin
-      \$498  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1064  = rec;
+    end
+    if (\$982 ) begin
+      if (\$983 ) begin
+      end else if (copy_now) begin
+        \$1064 [4:0] = \code$29 ;
+      end
+    end
+    if (pipe_rst) begin
+      \$1064  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$1064  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    \$1065  = rec;
+    if (copy_now) begin
+      \$1065  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (\$982 ) begin
+      (* full_case = 32'd1 *)
+      if (\$983 ) begin
+        \$1065 [4:0] = \code$29 ;
+      end else if (copy_now) begin
+      end else begin
+        \$1065 [4:0] = \code$29 ;
+      end
     end
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-              \$498 [4:0] = a_code;
-            end else if (b_err) begin
-              \$498 [4:0] = b_code;
-            end else if (\$421 ) begin
-              \$498 [4:0] = 5'h01;
-              \$498 [3011:2987] = \$423 [24:0];
-              if (\$426 ) begin
-                \$498 [4:0] = 5'h1b;
+            if (\$984 ) begin
+              \$1065 [4:0] = 5'h01;
+              \$1065 [3011:2987] = \$986 [24:0];
+              if (\$989 ) begin
+                \$1065 [4:0] = 5'h1b;
               end
             end else begin
               if (a_active) begin
@@ -14911,462 +18077,441 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                   casez (cur_f)
                     6'h02:
                       begin
-                        \$498 [394:139] = val_a;
-                        \$498 [9] = 1'h1;
+                        \$1065 [394:139] = val_a;
+                        \$1065 [9] = 1'h1;
                       end
                     6'h03:
-                        \$498 [74:11] = val_a[63:0];
+                        \$1065 [74:11] = val_a[63:0];
                     6'h04:
-                        \$498 [650:395] = val_a;
+                        \$1065 [650:395] = val_a;
                     6'h05:
-                        \$498 [906:651] = val_a;
+                        \$1065 [906:651] = val_a;
                     6'h06:
-                        \$498 [1162:907] = val_a;
+                        \$1065 [1162:907] = val_a;
                     6'h07:
-                        \$498 [138:75] = val_a[63:0];
+                        \$1065 [138:75] = val_a[63:0];
                     6'h08:
-                        \$498 [2602:2443] = val_a[159:0];
+                        \$1065 [2602:2443] = val_a[159:0];
                     6'h09:
-                        \$498 [1674:1419] = val_a;
+                        \$1065 [1674:1419] = val_a;
                     6'h0c:
-                        \$498 [1418:1163] = val_a;
+                        \$1065 [1418:1163] = val_a;
                     6'h0f:
                       begin
-                        \$498 [1930:1675] = val_a;
-                        if (\$427 ) begin
-                          \$498 [394:139] = \$428 [256:1];
-                          \$498 [9] = 1'h1;
+                        \$1065 [1930:1675] = val_a;
+                        if (\$993 ) begin
+                          \$1065 [394:139] = \$994 [256:1];
+                          \$1065 [9] = 1'h1;
                         end
                       end
                     6'h10:
-                        \$498 [1930:1675] = val_a;
+                        \$1065 [1930:1675] = val_a;
                     6'h11:
-                        \$498 [2186:1931] = val_a;
+                        \$1065 [2186:1931] = val_a;
                     6'h12:
-                        \$498 [2442:2187] = val_a;
+                        \$1065 [2442:2187] = val_a;
                   endcase
                 end
               end
-              if (b_done) begin
-                \$498 [3011:2987] = \$433 [24:0];
-                if (\$436 ) begin
-                  \$498 [4:0] = 5'h1b;
-                end
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-              end else if (b_header) begin
+              if (opt_close) begin
+              end else if (opt_header) begin
                 if (typed) begin
-                  \$498 [7:5] = \port$14863$0 [2:0];
+                  \$1065 [7:5] = \port$15618$0 [2:0];
                 end
                 casez (fld)
                   6'h01, 6'h1f:
                     begin
-                      \$498 [2914:2891] = p[23:0];
-                      \$498 [2938:2915] = \$449 [23:0];
-                      \$498 [2986:2963] = \$63 [23:0];
-                      if (\$450 ) begin
-                        \$498 [8] = 1'h1;
+                      \$1065 [2914:2891] = p[23:0];
+                      \$1065 [2938:2915] = \$1013 [23:0];
+                      \$1065 [2986:2963] = \$152 [23:0];
+                      if (\$1014 ) begin
+                        \$1065 [8] = 1'h1;
                       end
                     end
                   6'h0f, 6'h10:
-                      \$498 [2962:2939] = p[23:0];
+                      \$1065 [2962:2939] = p[23:0];
                   6'h08:
-                      \$498 [10] = \$451 ;
+                      \$1065 [10] = \$1015 ;
                   6'h0a:
                     begin
-                      \$498 [2626:2603] = \$452 [23:0];
-                      \$498 [2650:2627] = ln;
+                      \$1065 [2626:2603] = \$1016 [23:0];
+                      \$1065 [2650:2627] = ln_at_o;
                     end
                   6'h0b:
                     begin
-                      \$498 [2770:2747] = p[23:0];
-                      \$498 [2794:2771] = \$63 [23:0];
+                      \$1065 [2770:2747] = p[23:0];
+                      \$1065 [2794:2771] = \$152 [23:0];
                     end
                   6'h0d:
                     begin
-                      \$498 [2818:2795] = p[23:0];
-                      \$498 [2842:2819] = \$63 [23:0];
+                      \$1065 [2818:2795] = p[23:0];
+                      \$1065 [2842:2819] = \$152 [23:0];
                     end
                   6'h0e:
                     begin
-                      \$498 [2866:2843] = p[23:0];
-                      \$498 [2890:2867] = \$63 [23:0];
+                      \$1065 [2866:2843] = p[23:0];
+                      \$1065 [2890:2867] = \$152 [23:0];
                     end
                   6'h13:
-                      \$498 [2674:2651] = \$453 [23:0];
+                      \$1065 [2674:2651] = \$1017 [23:0];
                   6'h16:
-                      \$498 [2698:2675] = \$454 [23:0];
+                      \$1065 [2698:2675] = \$1018 [23:0];
                   6'h17:
-                      \$498 [2722:2699] = \$455 [23:0];
+                      \$1065 [2722:2699] = \$1019 [23:0];
                   6'h18:
-                      \$498 [2746:2723] = \$456 [23:0];
+                      \$1065 [2746:2723] = \$1020 [23:0];
                 endcase
-                if (is_list) begin
+                if (is_list_at_o) begin
                 end else if (b_complete) begin
                   casez (fld)
                     6'h02:
                       begin
-                        \$498 [394:139] = { 192'h000000000000000000000000000000000000000000000000, val_b };
-                        \$498 [9] = 1'h1;
+                        \$1065 [394:139] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1065 [9] = 1'h1;
                       end
                     6'h03:
-                        \$498 [74:11] = val_b;
+                        \$1065 [74:11] = val_b;
                     6'h04:
-                        \$498 [650:395] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1065 [650:395] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h05:
-                        \$498 [906:651] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1065 [906:651] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h06:
-                        \$498 [1162:907] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1065 [1162:907] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h07:
-                        \$498 [138:75] = val_b;
+                        \$1065 [138:75] = val_b;
                     6'h08:
-                        \$498 [2602:2443] = { 96'h000000000000000000000000, val_b };
+                        \$1065 [2602:2443] = { 96'h000000000000000000000000, val_b };
                     6'h09:
-                        \$498 [1674:1419] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1065 [1674:1419] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h0c:
-                        \$498 [1418:1163] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1065 [1418:1163] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h0f:
                       begin
-                        \$498 [1930:1675] = { 192'h000000000000000000000000000000000000000000000000, val_b };
-                        if (\$467 ) begin
-                          \$498 [394:139] = { 192'h000000000000000000000000000000000000000000000000, \$468 [64:1] };
-                          \$498 [9] = 1'h1;
+                        \$1065 [1930:1675] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        if (\$1031 ) begin
+                          \$1065 [394:139] = { 192'h000000000000000000000000000000000000000000000000, \$1032 [64:1] };
+                          \$1065 [9] = 1'h1;
                         end
                       end
                     6'h10:
-                        \$498 [1930:1675] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1065 [1930:1675] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h11:
-                        \$498 [2186:1931] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1065 [2186:1931] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h12:
-                        \$498 [2442:2187] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1065 [2442:2187] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                   endcase
                 end
-                if (c_take) begin
+                if (c_take_at_o) begin
                   casez (fld2)
                     6'h02:
                       begin
-                        \$498 [394:139] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
-                        \$498 [9] = 1'h1;
+                        \$1065 [394:139] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1065 [9] = 1'h1;
                       end
                     6'h03:
-                        \$498 [74:11] = { 8'h00, val2 };
+                        \$1065 [74:11] = { 8'h00, val2 };
                     6'h04:
-                        \$498 [650:395] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1065 [650:395] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h05:
-                        \$498 [906:651] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1065 [906:651] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h06:
-                        \$498 [1162:907] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1065 [1162:907] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h07:
-                        \$498 [138:75] = { 8'h00, val2 };
+                        \$1065 [138:75] = { 8'h00, val2 };
                     6'h08:
-                        \$498 [2602:2443] = { 104'h00000000000000000000000000, val2 };
+                        \$1065 [2602:2443] = { 104'h00000000000000000000000000, val2 };
                     6'h09:
-                        \$498 [1674:1419] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1065 [1674:1419] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h0c:
-                        \$498 [1418:1163] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1065 [1418:1163] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h0f:
                       begin
-                        \$498 [1930:1675] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
-                        if (\$475 ) begin
-                          \$498 [394:139] = { 200'h00000000000000000000000000000000000000000000000000, \$476 [56:1] };
-                          \$498 [9] = 1'h1;
+                        \$1065 [1930:1675] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        if (\$1039 ) begin
+                          \$1065 [394:139] = { 200'h00000000000000000000000000000000000000000000000000, \$1040 [56:1] };
+                          \$1065 [9] = 1'h1;
                         end
                       end
                     6'h10:
-                        \$498 [1930:1675] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1065 [1930:1675] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h11:
-                        \$498 [2186:1931] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1065 [2186:1931] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h12:
-                        \$498 [2442:2187] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1065 [2442:2187] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                   endcase
-                  if (\$477 ) begin
-                    \$498 [2962:2939] = \$478 [23:0];
+                  if (\$1041 ) begin
+                    \$1065 [2962:2939] = \$1042 [23:0];
                   end
+                end
+              end
+              if (\$1044 ) begin
+                \$1065 [4:0] = \code$312 ;
+              end
+              if (opt_done) begin
+                \$1065 [3011:2987] = \$1046 [24:0];
+                if (\$1049 ) begin
+                  \$1065 [4:0] = 5'h1b;
                 end
               end
             end
           end
       1'h1:
-          if (\$487 ) begin
-            \$498 [3011:2987] = \$490 [24:0];
-            if (\$493 ) begin
-              \$498 [4:0] = 5'h1b;
+          if (\$1051 ) begin
+            \$1065 [3011:2987] = \$1054 [24:0];
+            if (\$1057 ) begin
+              \$1065 [4:0] = 5'h1b;
             end
           end
     endcase
     if (pipe_rst) begin
-      \$498  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1065  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$498  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1065  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$499  = pending;
+    \$1066  = pending;
     if (copy_now) begin
-      \$499  = 1'h0;
+      \$1066  = 1'h0;
     end
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
-              \$499  = 1'h1;
+            if (\$984 ) begin
+              \$1066  = 1'h1;
             end else begin
-              if (b_done) begin
-                \$499  = 1'h1;
+              if (opt_done) begin
+                \$1066  = 1'h1;
               end
             end
           end
       1'h1:
-          if (\$487 ) begin
-            \$499  = 1'h1;
+          if (\$1051 ) begin
+            \$1066  = 1'h1;
           end
     endcase
     if (pipe_rst) begin
-      \$499  = 1'h0;
+      \$1066  = 1'h0;
     end
     if (rst) begin
-      \$499  = 1'h0;
+      \$1066  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$500  = state;
+    \$1067  = state;
+    if (\$982 ) begin
+      if (\$983 ) begin
+        \$1067  = 1'h1;
+      end
+    end
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-              \$500  = 1'h1;
-            end else if (b_err) begin
-              \$500  = 1'h1;
-            end else if (\$421 ) begin
-              \$500  = 1'h0;
+            if (\$984 ) begin
+              \$1067  = 1'h0;
             end else begin
-              if (b_done) begin
-                \$500  = 1'h0;
+              if (\$1044 ) begin
+                \$1067  = 1'h1;
+              end
+              if (opt_done) begin
+                \$1067  = 1'h0;
               end
             end
           end
       1'h1:
-          if (\$487 ) begin
-            \$500  = 1'h0;
+          if (\$1051 ) begin
+            \$1067  = 1'h0;
           end
     endcase
     if (pipe_rst) begin
-      \$500  = 1'h0;
+      \$1067  = 1'h0;
     end
     if (rst) begin
-      \$500  = 1'h0;
+      \$1067  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$501  = start;
+    \$1068  = start;
+    if (\$982 ) begin
+      if (\$983 ) begin
+        \$1068  = 1'h0;
+      end
+    end
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-              \$501  = 1'h0;
-            end else if (\$421 ) begin
-              \$501  = 1'h1;
+            if (\$984 ) begin
+              \$1068  = 1'h1;
             end else begin
-              if (b_done) begin
-                \$501  = 1'h1;
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-              end else if (b_header) begin
-                \$501  = 1'h0;
+              if (opt_close) begin
+              end else if (opt_header) begin
+                \$1068  = 1'h0;
+              end
+              if (\$1044 ) begin
+                \$1068  = 1'h0;
+              end
+              if (opt_done) begin
+                \$1068  = 1'h1;
               end
             end
           end
       1'h1:
-          if (\$487 ) begin
-            \$501  = 1'h1;
+          if (\$1051 ) begin
+            \$1068  = 1'h1;
           end
     endcase
     if (pipe_rst) begin
-      \$501  = 1'h1;
+      \$1068  = 1'h1;
     end
     if (rst) begin
-      \$501  = 1'h1;
+      \$1068  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$502  = pos;
+    \$1069  = pos;
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
-              \$502  = 25'h0000000;
+            if (\$984 ) begin
+              \$1069  = 25'h0000000;
             end else begin
-              if (b_done) begin
-                \$502  = 25'h0000000;
-              end else if (\$430 ) begin
-                if (\$437 ) begin
-                  \$502  = \$438 [24:0];
-                end
-              end else if (\$431 ) begin
-                if (\$439 ) begin
-                  \$502  = \$440 [24:0];
-                end
-              end else if (b_header) begin
-                (* full_case = 32'd1 *)
-                if (c_take) begin
-                  if (\$479 ) begin
-                    \$502  = \$480 [24:0];
-                  end
-                end else if (is_list) begin
-                  if (\$481 ) begin
-                    \$502  = \$482 [24:0];
-                  end
-                end else begin
-                  if (\$483 ) begin
-                    \$502  = \$485 [24:0];
-                  end
+              if (\$990 ) begin
+                if (\$991 ) begin
+                  \$1069  = \$992 [24:0];
                 end
               end
+              if (opt_done) begin
+                \$1069  = 25'h0000000;
+              end
             end
           end
       1'h1:
-          if (\$487 ) begin
-            \$502  = 25'h0000000;
-          end else if (\$488 ) begin
-            if (\$494 ) begin
-              \$502  = \$495 [24:0];
+          if (\$1051 ) begin
+            \$1069  = 25'h0000000;
+          end else if (\$1052 ) begin
+            if (\$1058 ) begin
+              \$1069  = \$1059 [24:0];
             end
           end
     endcase
     if (pipe_rst) begin
-      \$502  = 25'h0000000;
+      \$1069  = 25'h0000000;
     end
     if (rst) begin
-      \$502  = 25'h0000000;
+      \$1069  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$503  = rem;
+    \$1070  = rem;
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
-              \$503  = 24'h000000;
+            if (\$984 ) begin
+              \$1070  = 24'h000000;
             end else begin
               if (a_active) begin
                 (* full_case = 32'd1 *)
                 if (a_complete) begin
-                  \$503  = 24'h000000;
+                  \$1070  = 24'h000000;
                 end else begin
-                  \$503  = \$429 [23:0];
+                  \$1070  = \$1004 [23:0];
                 end
               end
-              if (b_done) begin
-                \$503  = 24'h000000;
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-              end else if (b_header) begin
+              if (opt_close) begin
+              end else if (opt_header) begin
                 (* full_case = 32'd1 *)
-                if (is_list) begin
+                if (is_list_at_o) begin
                 end else if (b_complete) begin
-                  \$503  = 24'h000000;
+                  \$1070  = 24'h000000;
                 end else begin
-                  \$503  = \$469 [23:0];
+                  \$1070  = \$1033 [23:0];
                 end
+              end
+              if (opt_done) begin
+                \$1070  = 24'h000000;
               end
             end
           end
       1'h1:
-          if (\$487 ) begin
-            \$503  = 24'h000000;
+          if (\$1051 ) begin
+            \$1070  = 24'h000000;
           end
     endcase
     if (pipe_rst) begin
-      \$503  = 24'h000000;
+      \$1070  = 24'h000000;
     end
     if (rst) begin
-      \$503  = 24'h000000;
+      \$1070  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$504  = depth;
+    \$1071  = depth;
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
-              \$504  = 3'h0;
+            if (\$984 ) begin
+              \$1071  = 3'h0;
             end else begin
-              if (b_done) begin
-                \$504  = 3'h0;
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-                if (b_close) begin
-                  \$504  = \$441 [2:0];
-                end
-              end else if (b_header) begin
-                if (is_list) begin
+              if (opt_close) begin
+                \$1071  = \$1005 [2:0];
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$461 ) begin
+                  if (\$1025 ) begin
                   end else begin
-                    \$504  = \$465 [2:0];
+                    \$1071  = \$1029 [2:0];
                   end
                 end
               end
+              if (opt_done) begin
+                \$1071  = 3'h0;
+              end
             end
           end
       1'h1:
-          if (\$487 ) begin
-            \$504  = 3'h0;
+          if (\$1051 ) begin
+            \$1071  = 3'h0;
           end
     endcase
     if (pipe_rst) begin
-      \$504  = 3'h0;
+      \$1071  = 3'h0;
     end
     if (rst) begin
-      \$504  = 3'h0;
+      \$1071  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$505  = wrap_v;
+    \$1072  = wrap_v;
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
-              \$505  = 1'h0;
+            if (\$984 ) begin
+              \$1072  = 1'h0;
             end else begin
-              if (b_done) begin
-                \$505  = 1'h0;
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-              end else if (b_header) begin
+              if (opt_close) begin
+              end else if (opt_header) begin
                 casez (fld)
                   6'h01, 6'h1f:
                       /* empty */;
@@ -15391,124 +18536,113 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                   6'h18:
                       /* empty */;
                   6'h20:
-                      \$505  = 1'h1;
+                      \$1072  = 1'h1;
                 endcase
+              end
+              if (opt_done) begin
+                \$1072  = 1'h0;
               end
             end
           end
       1'h1:
-          if (\$487 ) begin
-            \$505  = 1'h0;
+          if (\$1051 ) begin
+            \$1072  = 1'h0;
           end
     endcase
     if (pipe_rst) begin
-      \$505  = 1'h0;
+      \$1072  = 1'h0;
     end
     if (rst) begin
-      \$505  = 1'h0;
+      \$1072  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$506  = acc;
+    \$1073  = acc;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
+            if (\$984 ) begin
             end else begin
               if (a_active) begin
                 (* full_case = 32'd1 *)
                 if (a_complete) begin
                 end else begin
-                  \$506  = val_a;
+                  \$1073  = val_a;
                 end
               end
-              if (b_done) begin
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-              end else if (b_header) begin
+              if (opt_close) begin
+              end else if (opt_header) begin
                 (* full_case = 32'd1 *)
-                if (is_list) begin
+                if (is_list_at_o) begin
                 end else if (b_complete) begin
                 end else begin
-                  \$506  = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                  \$1073  = { 192'h000000000000000000000000000000000000000000000000, val_b };
                 end
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$506  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1073  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$506  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1073  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$507  = cur_first;
+    \$1074  = cur_first;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
+            if (\$984 ) begin
             end else begin
               if (a_active) begin
                 (* full_case = 32'd1 *)
                 if (a_complete) begin
                 end else begin
-                  \$507  = 1'h0;
+                  \$1074  = 1'h0;
                 end
               end
-              if (b_done) begin
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-              end else if (b_header) begin
+              if (opt_close) begin
+              end else if (opt_header) begin
                 (* full_case = 32'd1 *)
-                if (is_list) begin
+                if (is_list_at_o) begin
                 end else if (b_complete) begin
                 end else begin
-                  \$507  = \$470 ;
+                  \$1074  = \$1034 ;
                 end
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$507  = 1'h0;
+      \$1074  = 1'h0;
     end
     if (rst) begin
-      \$507  = 1'h0;
+      \$1074  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$508  = top_ctx;
+    \$1075  = top_ctx;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
+            if (\$984 ) begin
             end else begin
-              if (b_done) begin
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-                if (b_close) begin
-                  \$508  = \$443 ;
-                end
-              end else if (b_header) begin
-                if (is_list) begin
+              if (opt_close) begin
+                \$1075  = \$1007 ;
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$461 ) begin
+                  if (\$1025 ) begin
                   end else begin
-                    \$508  = child;
+                    \$1075  = child;
                   end
                 end
               end
@@ -15516,35 +18650,29 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$508  = 4'h0;
+      \$1075  = 4'h0;
     end
     if (rst) begin
-      \$508  = 4'h0;
+      \$1075  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$509  = top_end;
+    \$1076  = top_end;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
+            if (\$984 ) begin
             end else begin
-              if (b_done) begin
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-                if (b_close) begin
-                  \$509  = \$445 ;
-                end
-              end else if (b_header) begin
-                if (is_list) begin
+              if (opt_close) begin
+                \$1076  = \$1009 ;
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$461 ) begin
+                  if (\$1025 ) begin
                   end else begin
-                    \$509  = \$466 [25:0];
+                    \$1076  = \$1030 [25:0];
                   end
                 end
               end
@@ -15552,74 +18680,64 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$509  = 26'h0000000;
+      \$1076  = 26'h0000000;
     end
     if (rst) begin
-      \$509  = 26'h0000000;
+      \$1076  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$510  = top_cnt;
+    \$1077  = top_cnt;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
+            if (\$984 ) begin
             end else begin
-              if (b_done) begin
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-                if (b_close) begin
-                  \$510  = \$447 ;
-                end
-              end else if (b_header) begin
-                \$510  = \$448 [23:0];
-                if (is_list) begin
+              if (opt_close) begin
+                \$1077  = \$1011 ;
+              end else if (opt_header) begin
+                \$1077  = \$1012 [23:0];
+                if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$461 ) begin
+                  if (\$1025 ) begin
                   end else begin
-                    \$510  = 24'h000000;
+                    \$1077  = 24'h000000;
                   end
                 end
-                if (c_take) begin
-                  \$510  = \$474 [23:0];
+                if (c_take_at_o) begin
+                  \$1077  = \$1038 [23:0];
                 end
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$510  = 24'h000000;
+      \$1077  = 24'h000000;
     end
     if (rst) begin
-      \$510  = 24'h000000;
+      \$1077  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$511  = stk_ctx0;
+    \$1078  = stk_ctx0;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
+            if (\$984 ) begin
             end else begin
-              if (b_done) begin
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$461 ) begin
+                  if (\$1025 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
-                          \$511  = \$463 ;
+                          \$1078  = \$1027 ;
                     endcase
                   end
                 end
@@ -15628,36 +18746,32 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$511  = 4'h0;
+      \$1078  = 4'h0;
     end
     if (rst) begin
-      \$511  = 4'h0;
+      \$1078  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$512  = stk_ctx1;
+    \$1079  = stk_ctx1;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
+            if (\$984 ) begin
             end else begin
-              if (b_done) begin
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$461 ) begin
+                  if (\$1025 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
                           /* empty */;
                       3'h1:
-                          \$512  = \$463 ;
+                          \$1079  = \$1027 ;
                     endcase
                   end
                 end
@@ -15666,30 +18780,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$512  = 4'h0;
+      \$1079  = 4'h0;
     end
     if (rst) begin
-      \$512  = 4'h0;
+      \$1079  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$513  = stk_ctx2;
+    \$1080  = stk_ctx2;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
+            if (\$984 ) begin
             end else begin
-              if (b_done) begin
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$461 ) begin
+                  if (\$1025 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -15697,7 +18807,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h1:
                           /* empty */;
                       3'h2:
-                          \$513  = \$463 ;
+                          \$1080  = \$1027 ;
                     endcase
                   end
                 end
@@ -15706,30 +18816,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$513  = 4'h0;
+      \$1080  = 4'h0;
     end
     if (rst) begin
-      \$513  = 4'h0;
+      \$1080  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$514  = stk_ctx3;
+    \$1081  = stk_ctx3;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
+            if (\$984 ) begin
             end else begin
-              if (b_done) begin
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$461 ) begin
+                  if (\$1025 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -15739,7 +18845,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h2:
                           /* empty */;
                       3'h3:
-                          \$514  = \$463 ;
+                          \$1081  = \$1027 ;
                     endcase
                   end
                 end
@@ -15748,30 +18854,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$514  = 4'h0;
+      \$1081  = 4'h0;
     end
     if (rst) begin
-      \$514  = 4'h0;
+      \$1081  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$515  = stk_ctx4;
+    \$1082  = stk_ctx4;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
+            if (\$984 ) begin
             end else begin
-              if (b_done) begin
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$461 ) begin
+                  if (\$1025 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -15783,7 +18885,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h3:
                           /* empty */;
                       3'h4:
-                          \$515  = \$463 ;
+                          \$1082  = \$1027 ;
                     endcase
                   end
                 end
@@ -15792,30 +18894,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$515  = 4'h0;
+      \$1082  = 4'h0;
     end
     if (rst) begin
-      \$515  = 4'h0;
+      \$1082  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$516  = stk_ctx5;
+    \$1083  = stk_ctx5;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
+            if (\$984 ) begin
             end else begin
-              if (b_done) begin
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$461 ) begin
+                  if (\$1025 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -15829,7 +18927,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h4:
                           /* empty */;
                       3'h5:
-                          \$516  = \$463 ;
+                          \$1083  = \$1027 ;
                     endcase
                   end
                 end
@@ -15838,34 +18936,30 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$516  = 4'h0;
+      \$1083  = 4'h0;
     end
     if (rst) begin
-      \$516  = 4'h0;
+      \$1083  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$517  = stk_end0;
+    \$1084  = stk_end0;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
+            if (\$984 ) begin
             end else begin
-              if (b_done) begin
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$461 ) begin
+                  if (\$1025 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
-                          \$517  = top_end;
+                          \$1084  = top_end;
                     endcase
                   end
                 end
@@ -15874,36 +18968,32 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$517  = 26'h0000000;
+      \$1084  = 26'h0000000;
     end
     if (rst) begin
-      \$517  = 26'h0000000;
+      \$1084  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$518  = stk_end1;
+    \$1085  = stk_end1;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
+            if (\$984 ) begin
             end else begin
-              if (b_done) begin
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$461 ) begin
+                  if (\$1025 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
                           /* empty */;
                       3'h1:
-                          \$518  = top_end;
+                          \$1085  = top_end;
                     endcase
                   end
                 end
@@ -15912,30 +19002,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$518  = 26'h0000000;
+      \$1085  = 26'h0000000;
     end
     if (rst) begin
-      \$518  = 26'h0000000;
+      \$1085  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$519  = stk_end2;
+    \$1086  = stk_end2;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
+            if (\$984 ) begin
             end else begin
-              if (b_done) begin
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$461 ) begin
+                  if (\$1025 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -15943,7 +19029,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h1:
                           /* empty */;
                       3'h2:
-                          \$519  = top_end;
+                          \$1086  = top_end;
                     endcase
                   end
                 end
@@ -15952,30 +19038,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$519  = 26'h0000000;
+      \$1086  = 26'h0000000;
     end
     if (rst) begin
-      \$519  = 26'h0000000;
+      \$1086  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$520  = stk_end3;
+    \$1087  = stk_end3;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
+            if (\$984 ) begin
             end else begin
-              if (b_done) begin
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$461 ) begin
+                  if (\$1025 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -15985,7 +19067,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h2:
                           /* empty */;
                       3'h3:
-                          \$520  = top_end;
+                          \$1087  = top_end;
                     endcase
                   end
                 end
@@ -15994,30 +19076,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$520  = 26'h0000000;
+      \$1087  = 26'h0000000;
     end
     if (rst) begin
-      \$520  = 26'h0000000;
+      \$1087  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$521  = stk_end4;
+    \$1088  = stk_end4;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
+            if (\$984 ) begin
             end else begin
-              if (b_done) begin
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$461 ) begin
+                  if (\$1025 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -16029,7 +19107,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h3:
                           /* empty */;
                       3'h4:
-                          \$521  = top_end;
+                          \$1088  = top_end;
                     endcase
                   end
                 end
@@ -16038,30 +19116,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$521  = 26'h0000000;
+      \$1088  = 26'h0000000;
     end
     if (rst) begin
-      \$521  = 26'h0000000;
+      \$1088  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$522  = stk_end5;
+    \$1089  = stk_end5;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
+            if (\$984 ) begin
             end else begin
-              if (b_done) begin
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$461 ) begin
+                  if (\$1025 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -16075,7 +19149,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h4:
                           /* empty */;
                       3'h5:
-                          \$522  = top_end;
+                          \$1089  = top_end;
                     endcase
                   end
                 end
@@ -16084,34 +19158,30 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$522  = 26'h0000000;
+      \$1089  = 26'h0000000;
     end
     if (rst) begin
-      \$522  = 26'h0000000;
+      \$1089  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$523  = stk_cnt0;
+    \$1090  = stk_cnt0;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
+            if (\$984 ) begin
             end else begin
-              if (b_done) begin
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$461 ) begin
+                  if (\$1025 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
-                          \$523  = \$464 [23:0];
+                          \$1090  = \$1028 [23:0];
                     endcase
                   end
                 end
@@ -16120,36 +19190,32 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$523  = 24'h000000;
+      \$1090  = 24'h000000;
     end
     if (rst) begin
-      \$523  = 24'h000000;
+      \$1090  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$524  = stk_cnt1;
+    \$1091  = stk_cnt1;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
+            if (\$984 ) begin
             end else begin
-              if (b_done) begin
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$461 ) begin
+                  if (\$1025 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
                           /* empty */;
                       3'h1:
-                          \$524  = \$464 [23:0];
+                          \$1091  = \$1028 [23:0];
                     endcase
                   end
                 end
@@ -16158,30 +19224,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$524  = 24'h000000;
+      \$1091  = 24'h000000;
     end
     if (rst) begin
-      \$524  = 24'h000000;
+      \$1091  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$525  = stk_cnt2;
+    \$1092  = stk_cnt2;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
+            if (\$984 ) begin
             end else begin
-              if (b_done) begin
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$461 ) begin
+                  if (\$1025 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -16189,7 +19251,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h1:
                           /* empty */;
                       3'h2:
-                          \$525  = \$464 [23:0];
+                          \$1092  = \$1028 [23:0];
                     endcase
                   end
                 end
@@ -16198,30 +19260,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$525  = 24'h000000;
+      \$1092  = 24'h000000;
     end
     if (rst) begin
-      \$525  = 24'h000000;
+      \$1092  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$526  = stk_cnt3;
+    \$1093  = stk_cnt3;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
+            if (\$984 ) begin
             end else begin
-              if (b_done) begin
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$461 ) begin
+                  if (\$1025 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -16231,7 +19289,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h2:
                           /* empty */;
                       3'h3:
-                          \$526  = \$464 [23:0];
+                          \$1093  = \$1028 [23:0];
                     endcase
                   end
                 end
@@ -16240,30 +19298,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$526  = 24'h000000;
+      \$1093  = 24'h000000;
     end
     if (rst) begin
-      \$526  = 24'h000000;
+      \$1093  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$527  = stk_cnt4;
+    \$1094  = stk_cnt4;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
+            if (\$984 ) begin
             end else begin
-              if (b_done) begin
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$461 ) begin
+                  if (\$1025 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -16275,7 +19329,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h3:
                           /* empty */;
                       3'h4:
-                          \$527  = \$464 [23:0];
+                          \$1094  = \$1028 [23:0];
                     endcase
                   end
                 end
@@ -16284,30 +19338,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$527  = 24'h000000;
+      \$1094  = 24'h000000;
     end
     if (rst) begin
-      \$527  = 24'h000000;
+      \$1094  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$528  = stk_cnt5;
+    \$1095  = stk_cnt5;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
+            if (\$984 ) begin
             end else begin
-              if (b_done) begin
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-              end else if (b_header) begin
-                if (is_list) begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$461 ) begin
+                  if (\$1025 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -16321,7 +19371,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h4:
                           /* empty */;
                       3'h5:
-                          \$528  = \$464 [23:0];
+                          \$1095  = \$1028 [23:0];
                     endcase
                   end
                 end
@@ -16330,898 +19380,135 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$528  = 24'h000000;
+      \$1095  = 24'h000000;
     end
     if (rst) begin
-      \$528  = 24'h000000;
+      \$1095  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$529  = cur_f;
+    \$1096  = cur_f;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
+            if (\$984 ) begin
             end else begin
-              if (b_done) begin
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-              end else if (b_header) begin
+              if (opt_close) begin
+              end else if (opt_header) begin
                 (* full_case = 32'd1 *)
-                if (is_list) begin
+                if (is_list_at_o) begin
                 end else if (b_complete) begin
                 end else begin
-                  \$529  = fld;
+                  \$1096  = fld;
                 end
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$529  = 6'h00;
+      \$1096  = 6'h00;
     end
     if (rst) begin
-      \$529  = 6'h00;
+      \$1096  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$530  = cur_wrapped;
+    \$1097  = cur_wrapped;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
+            if (\$984 ) begin
             end else begin
-              if (b_done) begin
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-              end else if (b_header) begin
+              if (opt_close) begin
+              end else if (opt_header) begin
                 (* full_case = 32'd1 *)
-                if (is_list) begin
+                if (is_list_at_o) begin
                 end else if (b_complete) begin
                 end else begin
-                  \$530  = wrapped;
+                  \$1097  = wrapped;
                 end
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$530  = 1'h0;
+      \$1097  = 1'h0;
     end
     if (rst) begin
-      \$530  = 1'h0;
+      \$1097  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    \$531  = cur_big;
+    \$1098  = cur_big;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (a_err) begin
-            end else if (b_err) begin
-            end else if (\$421 ) begin
+            if (\$984 ) begin
             end else begin
-              if (b_done) begin
-              end else if (\$430 ) begin
-              end else if (\$431 ) begin
-              end else if (b_header) begin
+              if (opt_close) begin
+              end else if (opt_header) begin
                 (* full_case = 32'd1 *)
-                if (is_list) begin
+                if (is_list_at_o) begin
                 end else if (b_complete) begin
                 end else begin
-                  \$531  = \$471 ;
+                  \$1098  = \$1035 ;
                 end
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$531  = 1'h0;
+      \$1098  = 1'h0;
     end
     if (rst) begin
-      \$531  = 1'h0;
+      \$1098  = 1'h0;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (o)
-      3'h0:
-          b = \port$14863$0 ;
-      3'h1:
-          b = \port$14865$0 ;
-      3'h2:
-          b = \port$14867$0 ;
-      3'h3:
-          b = \port$14869$0 ;
-      3'h4:
-          b = \port$14871$0 ;
-      3'h5:
-          b = \port$14873$0 ;
-      3'h6:
-          b = \port$14875$0 ;
-      3'h7:
-          b = \port$14877$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$57 )
-      4'h0:
-          len_byte1 = \port$14863$0 ;
-      4'h1:
-          len_byte1 = \port$14865$0 ;
-      4'h2:
-          len_byte1 = \port$14867$0 ;
-      4'h3:
-          len_byte1 = \port$14869$0 ;
-      4'h4:
-          len_byte1 = \port$14871$0 ;
-      4'h5:
-          len_byte1 = \port$14873$0 ;
-      4'h6:
-          len_byte1 = \port$14875$0 ;
-      4'h7:
-          len_byte1 = \port$14877$0 ;
-      4'h8:
-          len_byte1 = \port$14879$0 ;
-      4'h9:
-          len_byte1 = \port$14881$0 ;
-      4'ha:
-          len_byte1 = \port$14883$0 ;
-      4'hb:
-          len_byte1 = \port$14885$0 ;
-      4'hc:
-          len_byte1 = \port$14887$0 ;
-      4'hd:
-          len_byte1 = \port$14889$0 ;
-      4'he:
-          len_byte1 = \port$14891$0 ;
-      4'hf:
-          len_byte1 = \port$14893$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$58 )
-      4'h0:
-          len_byte2 = \port$14863$0 ;
-      4'h1:
-          len_byte2 = \port$14865$0 ;
-      4'h2:
-          len_byte2 = \port$14867$0 ;
-      4'h3:
-          len_byte2 = \port$14869$0 ;
-      4'h4:
-          len_byte2 = \port$14871$0 ;
-      4'h5:
-          len_byte2 = \port$14873$0 ;
-      4'h6:
-          len_byte2 = \port$14875$0 ;
-      4'h7:
-          len_byte2 = \port$14877$0 ;
-      4'h8:
-          len_byte2 = \port$14879$0 ;
-      4'h9:
-          len_byte2 = \port$14881$0 ;
-      4'ha:
-          len_byte2 = \port$14883$0 ;
-      4'hb:
-          len_byte2 = \port$14885$0 ;
-      4'hc:
-          len_byte2 = \port$14887$0 ;
-      4'hd:
-          len_byte2 = \port$14889$0 ;
-      4'he:
-          len_byte2 = \port$14891$0 ;
-      4'hf:
-          len_byte2 = \port$14893$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$59 )
-      4'h0:
-          len_byte3 = \port$14863$0 ;
-      4'h1:
-          len_byte3 = \port$14865$0 ;
-      4'h2:
-          len_byte3 = \port$14867$0 ;
-      4'h3:
-          len_byte3 = \port$14869$0 ;
-      4'h4:
-          len_byte3 = \port$14871$0 ;
-      4'h5:
-          len_byte3 = \port$14873$0 ;
-      4'h6:
-          len_byte3 = \port$14875$0 ;
-      4'h7:
-          len_byte3 = \port$14877$0 ;
-      4'h8:
-          len_byte3 = \port$14879$0 ;
-      4'h9:
-          len_byte3 = \port$14881$0 ;
-      4'ha:
-          len_byte3 = \port$14883$0 ;
-      4'hb:
-          len_byte3 = \port$14885$0 ;
-      4'hc:
-          len_byte3 = \port$14887$0 ;
-      4'hd:
-          len_byte3 = \port$14889$0 ;
-      4'he:
-          len_byte3 = \port$14891$0 ;
-      4'hf:
-          len_byte3 = \port$14893$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$91 [3:0])
-      4'h0:
-          s0 = \port$14863$0 ;
-      4'h1:
-          s0 = \port$14865$0 ;
-      4'h2:
-          s0 = \port$14867$0 ;
-      4'h3:
-          s0 = \port$14869$0 ;
-      4'h4:
-          s0 = \port$14871$0 ;
-      4'h5:
-          s0 = \port$14873$0 ;
-      4'h6:
-          s0 = \port$14875$0 ;
-      4'h7:
-          s0 = \port$14877$0 ;
-      4'h8:
-          s0 = \port$14879$0 ;
-      4'h9:
-          s0 = \port$14881$0 ;
-      4'ha:
-          s0 = \port$14883$0 ;
-      4'hb:
-          s0 = \port$14885$0 ;
-      4'hc:
-          s0 = \port$14887$0 ;
-      4'hd:
-          s0 = \port$14889$0 ;
-      4'he:
-          s0 = \port$14891$0 ;
-      4'hf:
-          s0 = \port$14893$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$92 [3:0])
-      4'h0:
-          s1 = \port$14863$0 ;
-      4'h1:
-          s1 = \port$14865$0 ;
-      4'h2:
-          s1 = \port$14867$0 ;
-      4'h3:
-          s1 = \port$14869$0 ;
-      4'h4:
-          s1 = \port$14871$0 ;
-      4'h5:
-          s1 = \port$14873$0 ;
-      4'h6:
-          s1 = \port$14875$0 ;
-      4'h7:
-          s1 = \port$14877$0 ;
-      4'h8:
-          s1 = \port$14879$0 ;
-      4'h9:
-          s1 = \port$14881$0 ;
-      4'ha:
-          s1 = \port$14883$0 ;
-      4'hb:
-          s1 = \port$14885$0 ;
-      4'hc:
-          s1 = \port$14887$0 ;
-      4'hd:
-          s1 = \port$14889$0 ;
-      4'he:
-          s1 = \port$14891$0 ;
-      4'hf:
-          s1 = \port$14893$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$93 [3:0])
-      4'h0:
-          s2 = \port$14863$0 ;
-      4'h1:
-          s2 = \port$14865$0 ;
-      4'h2:
-          s2 = \port$14867$0 ;
-      4'h3:
-          s2 = \port$14869$0 ;
-      4'h4:
-          s2 = \port$14871$0 ;
-      4'h5:
-          s2 = \port$14873$0 ;
-      4'h6:
-          s2 = \port$14875$0 ;
-      4'h7:
-          s2 = \port$14877$0 ;
-      4'h8:
-          s2 = \port$14879$0 ;
-      4'h9:
-          s2 = \port$14881$0 ;
-      4'ha:
-          s2 = \port$14883$0 ;
-      4'hb:
-          s2 = \port$14885$0 ;
-      4'hc:
-          s2 = \port$14887$0 ;
-      4'hd:
-          s2 = \port$14889$0 ;
-      4'he:
-          s2 = \port$14891$0 ;
-      4'hf:
-          s2 = \port$14893$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$94 [3:0])
-      4'h0:
-          s3 = \port$14863$0 ;
-      4'h1:
-          s3 = \port$14865$0 ;
-      4'h2:
-          s3 = \port$14867$0 ;
-      4'h3:
-          s3 = \port$14869$0 ;
-      4'h4:
-          s3 = \port$14871$0 ;
-      4'h5:
-          s3 = \port$14873$0 ;
-      4'h6:
-          s3 = \port$14875$0 ;
-      4'h7:
-          s3 = \port$14877$0 ;
-      4'h8:
-          s3 = \port$14879$0 ;
-      4'h9:
-          s3 = \port$14881$0 ;
-      4'ha:
-          s3 = \port$14883$0 ;
-      4'hb:
-          s3 = \port$14885$0 ;
-      4'hc:
-          s3 = \port$14887$0 ;
-      4'hd:
-          s3 = \port$14889$0 ;
-      4'he:
-          s3 = \port$14891$0 ;
-      4'hf:
-          s3 = \port$14893$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$95 [3:0])
-      4'h0:
-          s4 = \port$14863$0 ;
-      4'h1:
-          s4 = \port$14865$0 ;
-      4'h2:
-          s4 = \port$14867$0 ;
-      4'h3:
-          s4 = \port$14869$0 ;
-      4'h4:
-          s4 = \port$14871$0 ;
-      4'h5:
-          s4 = \port$14873$0 ;
-      4'h6:
-          s4 = \port$14875$0 ;
-      4'h7:
-          s4 = \port$14877$0 ;
-      4'h8:
-          s4 = \port$14879$0 ;
-      4'h9:
-          s4 = \port$14881$0 ;
-      4'ha:
-          s4 = \port$14883$0 ;
-      4'hb:
-          s4 = \port$14885$0 ;
-      4'hc:
-          s4 = \port$14887$0 ;
-      4'hd:
-          s4 = \port$14889$0 ;
-      4'he:
-          s4 = \port$14891$0 ;
-      4'hf:
-          s4 = \port$14893$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$96 [3:0])
-      4'h0:
-          s5 = \port$14863$0 ;
-      4'h1:
-          s5 = \port$14865$0 ;
-      4'h2:
-          s5 = \port$14867$0 ;
-      4'h3:
-          s5 = \port$14869$0 ;
-      4'h4:
-          s5 = \port$14871$0 ;
-      4'h5:
-          s5 = \port$14873$0 ;
-      4'h6:
-          s5 = \port$14875$0 ;
-      4'h7:
-          s5 = \port$14877$0 ;
-      4'h8:
-          s5 = \port$14879$0 ;
-      4'h9:
-          s5 = \port$14881$0 ;
-      4'ha:
-          s5 = \port$14883$0 ;
-      4'hb:
-          s5 = \port$14885$0 ;
-      4'hc:
-          s5 = \port$14887$0 ;
-      4'hd:
-          s5 = \port$14889$0 ;
-      4'he:
-          s5 = \port$14891$0 ;
-      4'hf:
-          s5 = \port$14893$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$97 [3:0])
-      4'h0:
-          s6 = \port$14863$0 ;
-      4'h1:
-          s6 = \port$14865$0 ;
-      4'h2:
-          s6 = \port$14867$0 ;
-      4'h3:
-          s6 = \port$14869$0 ;
-      4'h4:
-          s6 = \port$14871$0 ;
-      4'h5:
-          s6 = \port$14873$0 ;
-      4'h6:
-          s6 = \port$14875$0 ;
-      4'h7:
-          s6 = \port$14877$0 ;
-      4'h8:
-          s6 = \port$14879$0 ;
-      4'h9:
-          s6 = \port$14881$0 ;
-      4'ha:
-          s6 = \port$14883$0 ;
-      4'hb:
-          s6 = \port$14885$0 ;
-      4'hc:
-          s6 = \port$14887$0 ;
-      4'hd:
-          s6 = \port$14889$0 ;
-      4'he:
-          s6 = \port$14891$0 ;
-      4'hf:
-          s6 = \port$14893$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$98 [3:0])
-      4'h0:
-          s7 = \port$14863$0 ;
-      4'h1:
-          s7 = \port$14865$0 ;
-      4'h2:
-          s7 = \port$14867$0 ;
-      4'h3:
-          s7 = \port$14869$0 ;
-      4'h4:
-          s7 = \port$14871$0 ;
-      4'h5:
-          s7 = \port$14873$0 ;
-      4'h6:
-          s7 = \port$14875$0 ;
-      4'h7:
-          s7 = \port$14877$0 ;
-      4'h8:
-          s7 = \port$14879$0 ;
-      4'h9:
-          s7 = \port$14881$0 ;
-      4'ha:
-          s7 = \port$14883$0 ;
-      4'hb:
-          s7 = \port$14885$0 ;
-      4'hc:
-          s7 = \port$14887$0 ;
-      4'hd:
-          s7 = \port$14889$0 ;
-      4'he:
-          s7 = \port$14891$0 ;
-      4'hf:
-          s7 = \port$14893$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$293 [3:0])
-      4'h0:
-          b2 = \port$14863$0 ;
-      4'h1:
-          b2 = \port$14865$0 ;
-      4'h2:
-          b2 = \port$14867$0 ;
-      4'h3:
-          b2 = \port$14869$0 ;
-      4'h4:
-          b2 = \port$14871$0 ;
-      4'h5:
-          b2 = \port$14873$0 ;
-      4'h6:
-          b2 = \port$14875$0 ;
-      4'h7:
-          b2 = \port$14877$0 ;
-      4'h8:
-          b2 = \port$14879$0 ;
-      4'h9:
-          b2 = \port$14881$0 ;
-      4'ha:
-          b2 = \port$14883$0 ;
-      4'hb:
-          b2 = \port$14885$0 ;
-      4'hc:
-          b2 = \port$14887$0 ;
-      4'hd:
-          b2 = \port$14889$0 ;
-      4'he:
-          b2 = \port$14891$0 ;
-      4'hf:
-          b2 = \port$14893$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$322 [3:0])
-      4'h0:
-          \$323  = \port$14863$0 ;
-      4'h1:
-          \$323  = \port$14865$0 ;
-      4'h2:
-          \$323  = \port$14867$0 ;
-      4'h3:
-          \$323  = \port$14869$0 ;
-      4'h4:
-          \$323  = \port$14871$0 ;
-      4'h5:
-          \$323  = \port$14873$0 ;
-      4'h6:
-          \$323  = \port$14875$0 ;
-      4'h7:
-          \$323  = \port$14877$0 ;
-      4'h8:
-          \$323  = \port$14879$0 ;
-      4'h9:
-          \$323  = \port$14881$0 ;
-      4'ha:
-          \$323  = \port$14883$0 ;
-      4'hb:
-          \$323  = \port$14885$0 ;
-      4'hc:
-          \$323  = \port$14887$0 ;
-      4'hd:
-          \$323  = \port$14889$0 ;
-      4'he:
-          \$323  = \port$14891$0 ;
-      4'hf:
-          \$323  = \port$14893$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$325 [3:0])
-      4'h0:
-          s2_0 = \port$14863$0 ;
-      4'h1:
-          s2_0 = \port$14865$0 ;
-      4'h2:
-          s2_0 = \port$14867$0 ;
-      4'h3:
-          s2_0 = \port$14869$0 ;
-      4'h4:
-          s2_0 = \port$14871$0 ;
-      4'h5:
-          s2_0 = \port$14873$0 ;
-      4'h6:
-          s2_0 = \port$14875$0 ;
-      4'h7:
-          s2_0 = \port$14877$0 ;
-      4'h8:
-          s2_0 = \port$14879$0 ;
-      4'h9:
-          s2_0 = \port$14881$0 ;
-      4'ha:
-          s2_0 = \port$14883$0 ;
-      4'hb:
-          s2_0 = \port$14885$0 ;
-      4'hc:
-          s2_0 = \port$14887$0 ;
-      4'hd:
-          s2_0 = \port$14889$0 ;
-      4'he:
-          s2_0 = \port$14891$0 ;
-      4'hf:
-          s2_0 = \port$14893$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$327 [3:0])
-      4'h0:
-          s2_1 = \port$14863$0 ;
-      4'h1:
-          s2_1 = \port$14865$0 ;
-      4'h2:
-          s2_1 = \port$14867$0 ;
-      4'h3:
-          s2_1 = \port$14869$0 ;
-      4'h4:
-          s2_1 = \port$14871$0 ;
-      4'h5:
-          s2_1 = \port$14873$0 ;
-      4'h6:
-          s2_1 = \port$14875$0 ;
-      4'h7:
-          s2_1 = \port$14877$0 ;
-      4'h8:
-          s2_1 = \port$14879$0 ;
-      4'h9:
-          s2_1 = \port$14881$0 ;
-      4'ha:
-          s2_1 = \port$14883$0 ;
-      4'hb:
-          s2_1 = \port$14885$0 ;
-      4'hc:
-          s2_1 = \port$14887$0 ;
-      4'hd:
-          s2_1 = \port$14889$0 ;
-      4'he:
-          s2_1 = \port$14891$0 ;
-      4'hf:
-          s2_1 = \port$14893$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$329 [3:0])
-      4'h0:
-          s2_2 = \port$14863$0 ;
-      4'h1:
-          s2_2 = \port$14865$0 ;
-      4'h2:
-          s2_2 = \port$14867$0 ;
-      4'h3:
-          s2_2 = \port$14869$0 ;
-      4'h4:
-          s2_2 = \port$14871$0 ;
-      4'h5:
-          s2_2 = \port$14873$0 ;
-      4'h6:
-          s2_2 = \port$14875$0 ;
-      4'h7:
-          s2_2 = \port$14877$0 ;
-      4'h8:
-          s2_2 = \port$14879$0 ;
-      4'h9:
-          s2_2 = \port$14881$0 ;
-      4'ha:
-          s2_2 = \port$14883$0 ;
-      4'hb:
-          s2_2 = \port$14885$0 ;
-      4'hc:
-          s2_2 = \port$14887$0 ;
-      4'hd:
-          s2_2 = \port$14889$0 ;
-      4'he:
-          s2_2 = \port$14891$0 ;
-      4'hf:
-          s2_2 = \port$14893$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$331 [3:0])
-      4'h0:
-          s2_3 = \port$14863$0 ;
-      4'h1:
-          s2_3 = \port$14865$0 ;
-      4'h2:
-          s2_3 = \port$14867$0 ;
-      4'h3:
-          s2_3 = \port$14869$0 ;
-      4'h4:
-          s2_3 = \port$14871$0 ;
-      4'h5:
-          s2_3 = \port$14873$0 ;
-      4'h6:
-          s2_3 = \port$14875$0 ;
-      4'h7:
-          s2_3 = \port$14877$0 ;
-      4'h8:
-          s2_3 = \port$14879$0 ;
-      4'h9:
-          s2_3 = \port$14881$0 ;
-      4'ha:
-          s2_3 = \port$14883$0 ;
-      4'hb:
-          s2_3 = \port$14885$0 ;
-      4'hc:
-          s2_3 = \port$14887$0 ;
-      4'hd:
-          s2_3 = \port$14889$0 ;
-      4'he:
-          s2_3 = \port$14891$0 ;
-      4'hf:
-          s2_3 = \port$14893$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$333 [3:0])
-      4'h0:
-          s2_4 = \port$14863$0 ;
-      4'h1:
-          s2_4 = \port$14865$0 ;
-      4'h2:
-          s2_4 = \port$14867$0 ;
-      4'h3:
-          s2_4 = \port$14869$0 ;
-      4'h4:
-          s2_4 = \port$14871$0 ;
-      4'h5:
-          s2_4 = \port$14873$0 ;
-      4'h6:
-          s2_4 = \port$14875$0 ;
-      4'h7:
-          s2_4 = \port$14877$0 ;
-      4'h8:
-          s2_4 = \port$14879$0 ;
-      4'h9:
-          s2_4 = \port$14881$0 ;
-      4'ha:
-          s2_4 = \port$14883$0 ;
-      4'hb:
-          s2_4 = \port$14885$0 ;
-      4'hc:
-          s2_4 = \port$14887$0 ;
-      4'hd:
-          s2_4 = \port$14889$0 ;
-      4'he:
-          s2_4 = \port$14891$0 ;
-      4'hf:
-          s2_4 = \port$14893$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$335 [3:0])
-      4'h0:
-          s2_5 = \port$14863$0 ;
-      4'h1:
-          s2_5 = \port$14865$0 ;
-      4'h2:
-          s2_5 = \port$14867$0 ;
-      4'h3:
-          s2_5 = \port$14869$0 ;
-      4'h4:
-          s2_5 = \port$14871$0 ;
-      4'h5:
-          s2_5 = \port$14873$0 ;
-      4'h6:
-          s2_5 = \port$14875$0 ;
-      4'h7:
-          s2_5 = \port$14877$0 ;
-      4'h8:
-          s2_5 = \port$14879$0 ;
-      4'h9:
-          s2_5 = \port$14881$0 ;
-      4'ha:
-          s2_5 = \port$14883$0 ;
-      4'hb:
-          s2_5 = \port$14885$0 ;
-      4'hc:
-          s2_5 = \port$14887$0 ;
-      4'hd:
-          s2_5 = \port$14889$0 ;
-      4'he:
-          s2_5 = \port$14891$0 ;
-      4'hf:
-          s2_5 = \port$14893$0 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$337 [3:0])
-      4'h0:
-          s2_6 = \port$14863$0 ;
-      4'h1:
-          s2_6 = \port$14865$0 ;
-      4'h2:
-          s2_6 = \port$14867$0 ;
-      4'h3:
-          s2_6 = \port$14869$0 ;
-      4'h4:
-          s2_6 = \port$14871$0 ;
-      4'h5:
-          s2_6 = \port$14873$0 ;
-      4'h6:
-          s2_6 = \port$14875$0 ;
-      4'h7:
-          s2_6 = \port$14877$0 ;
-      4'h8:
-          s2_6 = \port$14879$0 ;
-      4'h9:
-          s2_6 = \port$14881$0 ;
-      4'ha:
-          s2_6 = \port$14883$0 ;
-      4'hb:
-          s2_6 = \port$14885$0 ;
-      4'hc:
-          s2_6 = \port$14887$0 ;
-      4'hd:
-          s2_6 = \port$14889$0 ;
-      4'he:
-          s2_6 = \port$14891$0 ;
-      4'hf:
-          s2_6 = \port$14893$0 ;
-    endcase
   end
   assign out_rec = o__payload;
   assign out_valid = o__valid;
-  assign window = { \port$14893$0 , \port$14891$0 , \port$14889$0 , \port$14887$0 , \port$14885$0 , \port$14883$0 , \port$14881$0 , \port$14879$0 , \port$14877$0 , \port$14875$0 , \port$14873$0 , \port$14871$0 , \port$14869$0 , \port$14867$0 , \port$14865$0 , \port$14863$0  };
-  assign item_end = \$63 [26:0];
-  assign n_room = \$88 [3:0];
-  assign n = \$90 [3:0];
-  assign o2 = \$293 [4:0];
-  assign end2 = \$321 [25:0];
+  assign window = { \port$15648$0 , \port$15646$0 , \port$15644$0 , \port$15642$0 , \port$15640$0 , \port$15638$0 , \port$15636$0 , \port$15634$0 , \port$15632$0 , \port$15630$0 , \port$15628$0 , \port$15626$0 , \port$15624$0 , \port$15622$0 , \port$15620$0 , \port$15618$0  };
+  assign rel_top = { \$51 [26], \$51  };
+  assign room_l0 = \$61 [3:0];
+  assign n_l0 = \$63 [3:0];
+  assign o2_l0 = \$65 [4:0];
+  assign room_l1 = \$73 [3:0];
+  assign n_l1 = \$75 [3:0];
+  assign o2_l1 = \$77 [4:0];
+  assign room_l2 = \$85 [3:0];
+  assign n_l2 = \$87 [3:0];
+  assign o2_l2 = \$89 [4:0];
+  assign room_l3 = \$97 [3:0];
+  assign n_l3 = \$99 [3:0];
+  assign o2_l3 = \$101 [4:0];
+  assign room_l4 = \$109 [3:0];
+  assign n_l4 = \$111 [3:0];
+  assign o2_l4 = \$113 [4:0];
+  assign room_l5 = \$121 [3:0];
+  assign n_l5 = \$123 [3:0];
+  assign o2_l5 = \$125 [4:0];
+  assign room_l6 = \$133 [3:0];
+  assign n_l6 = \$135 [3:0];
+  assign o2_l6 = \$137 [4:0];
+  assign room_l7 = \$145 [3:0];
+  assign n_l7 = \$147 [3:0];
+  assign o2_l7 = \$149 [4:0];
+  assign item_end = \$152 [26:0];
+  assign n_room = \$177 [3:0];
+  assign amount_l0 = \$730 [4:0];
+  assign amount_l1 = \$758 [4:0];
+  assign amount_l2 = \$786 [4:0];
+  assign amount_l3 = \$814 [4:0];
+  assign amount_l4 = \$842 [4:0];
+  assign amount_l5 = \$870 [4:0];
+  assign amount_l6 = \$898 [4:0];
+  assign amount_l7 = \$926 [4:0];
+  assign taken = \$952 [3:0];
   assign \o__payload.error  = o__payload[4:0];
   assign \o__payload.tx_type  = o__payload[7:5];
   assign \o__payload.network_form  = o__payload[8];
@@ -17327,9 +19614,13 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \o_calldata__payload.data  = o_calldata__payload[63:0];
   assign \o_calldata__payload.n  = o_calldata__payload[67:64];
   assign \o_calldata__payload.end  = o_calldata__payload[68];
-  assign \$179  = \$178 ;
-  assign \$309  = 1'h0;
-  assign \$313  = 6'h20;
+  assign \$266  = \$265 ;
+  assign \$391  = 1'h0;
+  assign \$395  = 6'h20;
+  assign \$687  = \$686 ;
+  assign \$688  = 6'h21;
+  assign \$698  = 1'h0;
+  assign \$699  = 6'h20;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -40043,7 +42334,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.pool (rst, begin_eval, host_pending, host_rd_data, host_commit, rp_host__en, \port$14706$0 , \port$14708$0 , \port$14710$0 , \port$14712$0 , \port$14714$0 , \port$14716$0 , \port$14718$0 , \port$14720$0 , \port$14722$0 , host_error, clk);
+module \appliance_top.pool (rst, begin_eval, host_pending, host_rd_data, host_commit, rp_host__en, \port$15493$0 , \port$15495$0 , \port$15497$0 , \port$15499$0 , \port$15501$0 , \port$15503$0 , \port$15505$0 , \port$15507$0 , \port$15509$0 , host_error, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$8  = 0;
   input rst;
   wire rst;
@@ -40057,24 +42348,24 @@ module \appliance_top.pool (rst, begin_eval, host_pending, host_rd_data, host_co
   wire host_commit;
   input rp_host__en;
   wire rp_host__en;
-  input [15:0] \port$14706$0 ;
-  wire [15:0] \port$14706$0 ;
-  input [31:0] \port$14708$0 ;
-  wire [31:0] \port$14708$0 ;
-  input [31:0] \port$14710$0 ;
-  wire [31:0] \port$14710$0 ;
-  input [31:0] \port$14712$0 ;
-  wire [31:0] \port$14712$0 ;
-  input [31:0] \port$14714$0 ;
-  wire [31:0] \port$14714$0 ;
-  input [31:0] \port$14716$0 ;
-  wire [31:0] \port$14716$0 ;
-  input [31:0] \port$14718$0 ;
-  wire [31:0] \port$14718$0 ;
-  input [31:0] \port$14720$0 ;
-  wire [31:0] \port$14720$0 ;
-  input [31:0] \port$14722$0 ;
-  wire [31:0] \port$14722$0 ;
+  input [15:0] \port$15493$0 ;
+  wire [15:0] \port$15493$0 ;
+  input [31:0] \port$15495$0 ;
+  wire [31:0] \port$15495$0 ;
+  input [31:0] \port$15497$0 ;
+  wire [31:0] \port$15497$0 ;
+  input [31:0] \port$15499$0 ;
+  wire [31:0] \port$15499$0 ;
+  input [31:0] \port$15501$0 ;
+  wire [31:0] \port$15501$0 ;
+  input [31:0] \port$15503$0 ;
+  wire [31:0] \port$15503$0 ;
+  input [31:0] \port$15505$0 ;
+  wire [31:0] \port$15505$0 ;
+  input [31:0] \port$15507$0 ;
+  wire [31:0] \port$15507$0 ;
+  input [31:0] \port$15509$0 ;
+  wire [31:0] \port$15509$0 ;
   output [3:0] host_error;
   reg [3:0] host_error = 4'h0;
   input clk;
@@ -42202,13 +44493,13 @@ module \appliance_top.pool (rst, begin_eval, host_pending, host_rd_data, host_co
   end
   always @(posedge clk) begin
     if (wp__en)
-      mem[{ \$4 , \port$14706$0 [9:0] }] <= { \port$14722$0 , \port$14720$0 , \port$14718$0 , \port$14716$0 , \port$14714$0 , \port$14712$0 , \port$14710$0 , \port$14708$0  };
+      mem[{ \$4 , \port$15493$0 [9:0] }] <= { \port$15509$0 , \port$15507$0 , \port$15505$0 , \port$15503$0 , \port$15501$0 , \port$15499$0 , \port$15497$0 , \port$15495$0  };
   end
   reg [255:0] _0_;
   reg [255:0] _1_;
   always @(posedge clk) begin
     if (rp_host__en) begin
-      _0_ <= mem[{ \$15 , \port$14706$0 [9:0] }];
+      _0_ <= mem[{ \$15 , \port$15493$0 [9:0] }];
     end
     if (1'h0) begin
       _1_ <= mem[{ \$12 , 10'h000 }];
@@ -42222,35 +44513,35 @@ module \appliance_top.pool (rst, begin_eval, host_pending, host_rd_data, host_co
   assign active_next = active ^ \$1 ;
   assign \$2  = ~ boundary;
   assign pending_base = pending & \$2 ;
-  assign \$3  = active_next >> \port$14706$0 [9:0];
+  assign \$3  = active_next >> \port$15493$0 [9:0];
   assign \$4  = ~ \$3 ;
-  assign \$5  = \port$14706$0  < 11'h400;
+  assign \$5  = \port$15493$0  < 11'h400;
   assign \$6  = host_commit & \$5 ;
-  assign \$7  = | \port$14722$0 [31:16];
-  assign \$8  = | \port$14722$0 [15:0];
+  assign \$7  = | \port$15509$0 [31:16];
+  assign \$8  = | \port$15509$0 [15:0];
   assign \$9  = \$7  & \$8 ;
-  assign \$10  = \port$14722$0 [15:0] <= \port$14722$0 [31:16];
+  assign \$10  = \port$15509$0 [15:0] <= \port$15509$0 [31:16];
   assign \$11  = \$9  & \$10 ;
   assign wp__en = \$6  & \$11 ;
-  assign \$13  = active >> \port$14706$0 [9:0];
-  assign \$14  = pending >> \port$14706$0 [9:0];
+  assign \$13  = active >> \port$15493$0 [9:0];
+  assign \$14  = pending >> \port$15493$0 [9:0];
   assign \$15  = \$13  ^ \$14 ;
-  assign \$16  = \port$14706$0  < 11'h400;
+  assign \$16  = \port$15493$0  < 11'h400;
   assign \$17  = host_commit & \$16 ;
-  assign \$18  = | \port$14722$0 [31:16];
-  assign \$19  = | \port$14722$0 [15:0];
+  assign \$18  = | \port$15509$0 [31:16];
+  assign \$19  = | \port$15509$0 [15:0];
   assign \$20  = \$18  & \$19 ;
-  assign \$21  = \port$14722$0 [15:0] <= \port$14722$0 [31:16];
+  assign \$21  = \port$15509$0 [15:0] <= \port$15509$0 [31:16];
   assign \$22  = \$20  & \$21 ;
   assign \$23  = \$17  & \$22 ;
-  assign \$24  = 1'h1 << \port$14706$0 [9:0];
+  assign \$24  = 1'h1 << \port$15493$0 [9:0];
   assign \$25  = { 1023'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, pending_base } | \$24 ;
-  assign \$26  = \port$14706$0  < 11'h400;
+  assign \$26  = \port$15493$0  < 11'h400;
   assign \$27  = ~ \$26 ;
-  assign \$28  = | \port$14722$0 [31:16];
-  assign \$29  = | \port$14722$0 [15:0];
+  assign \$28  = | \port$15509$0 [31:16];
+  assign \$29  = | \port$15509$0 [15:0];
   assign \$30  = \$28  & \$29 ;
-  assign \$31  = \port$14722$0 [15:0] <= \port$14722$0 [31:16];
+  assign \$31  = \port$15509$0 [15:0] <= \port$15509$0 [31:16];
   assign \$32  = \$30  & \$31 ;
   assign \$33  = ~ \$32 ;
   assign \$34  = \$32  ? 2'h0 : 2'h3;
@@ -42290,23 +44581,23 @@ module \appliance_top.pool (rst, begin_eval, host_pending, host_rd_data, host_co
       \$38  = 4'h0;
     end
   end
-  assign wp__addr = { \$4 , \port$14706$0 [9:0] };
-  assign host_slot = { 16'h0000, \port$14706$0  };
-  assign wp__data = { \port$14722$0 , \port$14720$0 , \port$14718$0 , \port$14716$0 , \port$14714$0 , \port$14712$0 , \port$14710$0 , \port$14708$0  };
-  assign host_data = { \port$14722$0 , \port$14720$0 , \port$14718$0 , \port$14716$0 , \port$14714$0 , \port$14712$0 , \port$14710$0 , \port$14708$0  };
+  assign wp__addr = { \$4 , \port$15493$0 [9:0] };
+  assign host_slot = { 16'h0000, \port$15493$0  };
+  assign wp__data = { \port$15509$0 , \port$15507$0 , \port$15505$0 , \port$15503$0 , \port$15501$0 , \port$15499$0 , \port$15497$0 , \port$15495$0  };
+  assign host_data = { \port$15509$0 , \port$15507$0 , \port$15505$0 , \port$15503$0 , \port$15501$0 , \port$15499$0 , \port$15497$0 , \port$15495$0  };
   assign rp_eval__addr = { \$12 , 10'h000 };
   assign rd_slot = 10'h000;
   assign rp_eval__en = 1'h0;
   assign rd_en = 1'h0;
   assign rp_eval__data = rd_data;
-  assign rp_host__addr = { \$15 , \port$14706$0 [9:0] };
-  assign host_rd_slot = \port$14706$0 [9:0];
+  assign rp_host__addr = { \$15 , \port$15493$0 [9:0] };
+  assign host_rd_slot = \port$15493$0 [9:0];
   assign host_rd_en = rp_host__en;
   assign rp_host__data = host_rd_data;
-  assign \host_data.reserve0  = { \port$14714$0 [15:0], \port$14712$0 , \port$14710$0 , \port$14708$0  };
-  assign \host_data.reserve1  = { \port$14720$0 , \port$14718$0 , \port$14716$0 , \port$14714$0 [31:16] };
-  assign \host_data.fee_num  = \port$14722$0 [15:0];
-  assign \host_data.fee_den  = \port$14722$0 [31:16];
+  assign \host_data.reserve0  = { \port$15501$0 [15:0], \port$15499$0 , \port$15497$0 , \port$15495$0  };
+  assign \host_data.reserve1  = { \port$15507$0 , \port$15505$0 , \port$15503$0 , \port$15501$0 [31:16] };
+  assign \host_data.fee_num  = \port$15509$0 [15:0];
+  assign \host_data.fee_den  = \port$15509$0 [31:16];
   assign \rd_data.reserve0  = rd_data[111:0];
   assign \rd_data.reserve1  = rd_data[223:112];
   assign \rd_data.fee_num  = rd_data[239:224];
