@@ -54,7 +54,7 @@ class ServiceContext:
         return {
             "database": self.store.ping(),
             "engine": getattr(self.engine, "name", None),
-            "pipeline": self.pipeline is not None,
+            "pipeline": self.pipeline is not None and bool(getattr(self.pipeline, "alive", True)),
             "executor": self.executor is not None,
             "uptime_s": round(time.time() - self.started_at, 3),
         }

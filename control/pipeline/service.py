@@ -313,6 +313,11 @@ class ServicePipeline:
     def bundle_executor(self) -> BundleExecutor:
         return self.pipe.executor
 
+    @property
+    def alive(self) -> bool:
+        """The pipeline's task group is still running (False after a fatal error or stop)."""
+        return self.task is not None and not self.task.done()
+
     def stats(self) -> dict[str, Any]:
         out = dict(self.pipe.stats()) if self.pipe is not None else {}
         out["opportunities_recorded"] = self.detected
