@@ -14,4 +14,4 @@ def test_eval_search_cocotb(vectors) -> None:
 
     xml = run("eval_search_top", "mevblade.sim.tb.evaluator.test_eval_search", build_dir=build("eval_search_top"),
               name="eval_search_top-pytest", seed=5, extra_env={"VECTORS": str(vectors)})
-    assert assert_passed(xml) == 1 + 9 + 1 + 2
+    assert assert_passed(xml) == 1 + 9 + 1 + 1
