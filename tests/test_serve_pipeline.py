@@ -98,6 +98,7 @@ class Live:
     grpc: str
     keys: dict[str, str] = field(default_factory=dict)
     sent: list[Any] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
 
     @property
     def svc(self) -> Any:
@@ -162,7 +163,8 @@ def live(tmp_path_factory):
                 user = ctx.auth.create_user(role, pw, role, actor="test")
                 scopes = {"viewer": ["read"], "trader": ["read", "execute"], "admin": ["read", "execute", "admin"]}
                 keys[role] = ctx.auth.create_api_key(user, f"{role}-key", scopes[role], actor="test").key
-            yield Live(net, relay, serve, contract, signer.address, serve.info["api"], serve.info["grpc"], keys)
+            yield Live(net, relay, serve, contract, signer.address, serve.info["api"], serve.info["grpc"], keys,
+                       files={"keystore": str(ks), "chain": str(chain)})
         finally:
             if serve is not None:
                 serve.stop()
@@ -438,3 +440,42 @@ def test_execute_without_flashloan_needs_the_contract_balance(manual):
         pytest.skip("the contract already holds enough WETH for every backrun found")
     r = live.post("/api/v1/mev/execute", {"opportunity_id": short[0]["id"], "use_flashloan": False})
     assert r.status_code == 422 and r.json()["error"]["code"] == "insufficient_balance", r.text
+
+
+def test_cli_serve_with_node_url_and_config_file(live, tmp_path):
+    """``mevblade serve --node-url URL --config FILE`` as an operator runs it: the pipeline starts from the file's
+    relay / keystore / contract / chain settings (password from the environment) and SIGINT stops it cleanly."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "mevblade.toml"
+    db, ks, chain = tmp_path / "cli.db", live.files["keystore"], live.files["chain"]
+    cfg.write_text(f'database_url = "sqlite:///{db}"\njwt_secret = "cli-serve-test"\n'
+                   f'relay_urls = ["{live.relay.url}"]\nexecutor_keystore = "{ks}"\n'
+                   f'executor_contract = "{live.contract}"\nchain_config = "{chain}"\nlog_level = "WARNING"\n')
+    env = {k: v for k, v in os.environ.items() if k not in (
+        "DATABASE_URL", "ETH_NODE_URL", "RELAY_URLS", "EXECUTOR_KEYSTORE", "EXECUTOR_CONTRACT", "CHAIN_CONFIG",
+        "MEVBLADE_CONFIG")}
+    proc = subprocess.Popen([sys.executable, "-m", "mevblade.control.cli", "serve", "--api-port", "0", "--grpc-port",
+                             "0", "--node-url", live.net.anvil.http_url, "--config", str(cfg)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    watchdog = threading.Timer(180, proc.kill)  # never hang the suite
+    watchdog.start()
+    try:
+        line = proc.stdout.readline()
+        assert line, f"serve exited: {proc.stderr.read()[-800:]}"
+        info = json.loads(line)
+        assert info["pipeline"] is True
+        checks = httpx.get(info["api"] + "/readyz", timeout=10).json()["checks"]
+        assert checks["pipeline"] is True and checks["executor"] is True
+    finally:
+        watchdog.cancel()
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, proc.stderr.read()[-800:]
