@@ -48,6 +48,17 @@ class TxParser(wiring.Component):
     byte (``tlast``), so every packet gives exactly one record and the next packet
     starts clean.
 
+    Timing structure (issue #4): the byte pointer and every state update go ahead as if
+    the packet were valid — the checks only steer the error code, the state (skip) and
+    ``start`` — so the long priority chain of the checks is off the consume → gearbox
+    path and off the enables of the record registers. The item header is decoded at
+    each of the 8 lanes in parallel, and the fast-path item at each of the 8 positions
+    it can start at, straight from the window; the pointer then only selects. The wide
+    whole-value checks of phase A (nonce, max fee vs priority fee, v, y, r, s: 256-bit
+    compares) run one cycle later on a registered copy ("late check"); a late failure
+    overrides what the next cycle found (its byte comes first) and reaches a record
+    that was finished meanwhile, so the reported code is unchanged.
+
     Interface
     ---------
     ``window``, ``avail``, ``at_end`` : In
