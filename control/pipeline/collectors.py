@@ -24,7 +24,7 @@ import websockets
 from eth_utils import keccak
 
 from mevblade.control.pipeline.events import NewHead, PendingTx, PoolSync
-from mevblade.control.pipeline.txraw import raw_from_json
+from mevblade.control.pipeline.txraw import raw_and_hash_from_json, raw_from_json
 from mevblade.sim.devnet.rpc import AsyncRpcClient, RpcError
 
 __all__ = ["WsCollector", "PendingTxCollector", "NewHeadsCollector", "PoolSyncCollector", "SYNC_TOPIC"]
@@ -122,10 +122,10 @@ class PendingTxCollector(WsCollector):
     async def convert(self, result: Any, recv_ns: int) -> PendingTx | None:
         if isinstance(result, str):  # a node that only sends hashes
             return await self._fetch(result, recv_ns)
-        raw = raw_from_json(result)
-        if raw is None:
+        got = raw_and_hash_from_json(result)
+        if got is None:
             return await self._fetch(result.get("hash"), recv_ns)
-        return PendingTx(raw, keccak(raw), recv_ns)
+        return PendingTx(got[0], got[1], recv_ns)
 
     async def _fetch(self, h: str | None, recv_ns: int) -> PendingTx | None:
         if not h:
