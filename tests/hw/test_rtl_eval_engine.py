@@ -85,6 +85,27 @@ def test_evaluate_swap_equals_software(rtl_eval, direction: str) -> None:
     assert found >= 3
 
 
+def test_evaluate_swap_multi_hop_path_equals_software(rtl_eval) -> None:
+    """A 3-token victim path: both touched pairs' siblings (one of them the path's own second pool
+    on another venue, with a custom fee) evaluated in the gateware, in software's order."""
+    weth, usdc, dai = b"\x01" * 20, b"\x02" * 20, b"\x03" * 20
+    t = PoolTable(profit_tokens=(weth,))
+    t.add_pool(b"\xe0" * 20, weth, usdc, 10**21, 2 * 10**12, venue=0)
+    t.add_pool(b"\xe1" * 20, usdc, dai, 2 * 10**12, 2 * 10**24, venue=0)
+    t.add_pool(b"\xe2" * 20, weth, usdc, 9 * 10**20, 2 * 10**12, venue=1)
+    t.add_pool(b"\xe3" * 20, usdc, dai, 10**12, 10**24, fee_num=9975, fee_den=10000, venue=1)
+    t.add_pool(b"\xe4" * 20, weth, usdc, 3 * 10**20, 5 * 10**11, venue=2)
+    found = 0
+    for amount in (10**19, 3 * 10**19, 10**17):
+        swap = SwapCall(bytes.fromhex("38ed1739"), "swapExactTokensForTokens", SwapKind.EXACT_IN,
+                        (weth, usdc, dai), b"\x01" * 20, 2**40, False, False, False, amount_in=amount,
+                        amount_out_min=0, venue=0)
+        want = evaluate_swap(swap, t, b"\x44" * 32)
+        assert rtl_eval.evaluate_swap(swap, t, b"\x44" * 32) == want
+        found += len(want)
+    assert found >= 4
+
+
 def test_cli_eval_cycle_rtl_prints_what_sw_prints(vectors) -> None:
     from typer.testing import CliRunner
 
