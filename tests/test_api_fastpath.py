@@ -212,3 +212,63 @@ def test_request_ids_differ_between_processes_and_calls():
     a, b = RequestIds(), RequestIds()
     ids = {a() for _ in range(1000)} | {b() for _ in range(1000)}
     assert len(ids) == 2000
+
+
+@pytest.mark.parametrize("http", ["httptools", "h11"])
+def test_under_uvicorn_a_cached_listing_is_one_correct_response(tmp_path, http):
+    """Under a real uvicorn server (both HTTP implementations): keep-alive connections carry many fast-path answers,
+    pipelined requests get complete answers in order, gzip and identity both decode to the JSON."""
+    import socket
+    import threading
+
+    import httpx
+    import uvicorn
+
+    a = make_api(f"sqlite:///{tmp_path / 'api.db'}", api_cache_ttl=3600)
+    for i in range(30):
+        add_opportunity(a.ctx, a.clock, id=f"u{i:02d}", created_at=a.clock.utc(-i))
+    tok = a.login("viewer")["access_token"]
+    server = uvicorn.Server(uvicorn.Config(a.client.app, host="127.0.0.1", port=0, log_level="warning", http=http,
+                                           access_log=False, lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(500):
+            if server.started:
+                break
+            threading.Event().wait(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        url = f"http://127.0.0.1:{port}{OPPS}"
+        h = {"Authorization": f"Bearer {tok}"}
+        with httpx.Client(timeout=10) as c:  # one keep-alive connection
+            ref = c.get(url, headers={**h, "Accept-Encoding": "identity"})
+            assert ref.status_code == 200
+            want = ref.json()
+            assert [o["id"] for o in want["opportunities"]] == [f"u{i:02d}" for i in range(30)]
+            for enc in ["gzip", "identity", "gzip", "gzip, deflate"] * 3:
+                r = c.get(url, headers={**h, "Accept-Encoding": enc})
+                assert r.status_code == 200 and r.json() == want
+                assert (r.headers.get("content-encoding") == "gzip") is enc.startswith("gzip")
+                assert r.headers["x-request-id"] and r.headers["content-type"] == "application/json"
+                assert "date" in r.headers and "server" in r.headers  # uvicorn's default headers kept
+            r = c.get(url, headers={**h, "Connection": "close"})
+            assert r.status_code == 200 and r.json() == want
+        # two requests pipelined on one raw socket: two complete answers, in order
+        req = (f"GET {OPPS}?limit=2 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {tok}\r\n"
+               "Accept-Encoding: identity\r\n\r\n").encode()
+        with httpx.Client(timeout=10) as c:
+            c.get(url + "?limit=2", headers={**h, "Accept-Encoding": "identity"})  # cache the query
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(req + req)
+            data = b""
+            while data.count(b"HTTP/1.1 200 OK") < 2 or not data.endswith(b"}"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        assert data.count(b"HTTP/1.1 200 OK") == 2
+        assert _mw(a).fast_hits >= 14
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        a.ctx.store.close()

@@ -356,14 +356,20 @@ def bench_api(quick: bool = False, rate: float | None = None, duration: float | 
 @benchmark("api_ab", "REST server CPU/request and latency, alternating rounds: FastAPI path vs fast path vs "
            "fast path on uvloop (same load, same machine state)", default=False)
 def bench_api_ab(rate: float = 150.0, duration: float = 5.0, rounds: int = 4, rows: int = 10_000,
-                 connections: int = 16) -> dict[str, Any]:
+                 connections: int = 16, configs: str = "fastapi_asyncio,fastpath_asyncio,fastpath_uvloop") -> dict[str, Any]:
     """Each round runs the same open-loop load against each configuration in turn, so slow phases of a shared
     machine hit every configuration alike; server CPU per request (from /proc) is the robust figure."""
     if rate * duration * rounds * 3 > 60_000:
         raise ValueError("rate*duration*rounds*3 must be <= 60000 requests (bounded load)")
-    configs = {"fastapi_asyncio": ["--loop", "asyncio", "--no-fast-path"],
-               "fastpath_asyncio": ["--loop", "asyncio"],
-               "fastpath_uvloop": ["--loop", "uvloop"]}
+    known = {"fastapi_asyncio": ["--loop", "asyncio", "--no-fast-path"],
+             "fastapi_uvloop": ["--loop", "uvloop", "--no-fast-path"],
+             "fastpath_asyncio": ["--loop", "asyncio"],
+             "fastpath_uvloop": ["--loop", "uvloop"]}
+    names = [c.strip() for c in (configs.split(",") if isinstance(configs, str) else configs) if c.strip()]
+    bad = [n for n in names if n not in known]
+    if bad or len(names) < 2:
+        raise ValueError(f"configs must name at least two of {sorted(known)}, not {names!r}")
+    configs = {n: known[n] for n in names}  # type: ignore[assignment]
     out: dict[str, Any] = {"config": {"rate_rps": rate, "duration_s": duration, "rounds": rounds, "rows": rows,
                                       "connections": connections}, "loadavg_1m_before": round(os.getloadavg()[0], 2)}
     with tempfile.TemporaryDirectory(prefix="mevblade-bench-api-ab-") as tmp:
@@ -401,9 +407,10 @@ def bench_api_ab(rate: float = 150.0, duration: float = 5.0, rounds: int = 4, ro
     out["results"] = {n: {**v, "median_cpu_ms_per_request": statistics.median(v["cpu_ms"]),
                           "median_p50_ms": statistics.median(v["p50_ms"]),
                           "median_p99_ms": statistics.median(v["p99_ms"])} for n, v in per.items()}
-    base = out["results"]["fastapi_asyncio"]["median_cpu_ms_per_request"]
-    out["cpu_ratio_vs_fastapi"] = {n: round(base / v["median_cpu_ms_per_request"], 2)
-                                   for n, v in out["results"].items() if v["median_cpu_ms_per_request"]}
+    first = names[0]
+    base = out["results"][first]["median_cpu_ms_per_request"]
+    out[f"cpu_ratio_vs_{first}"] = {n: round(base / v["median_cpu_ms_per_request"], 2)
+                                    for n, v in out["results"].items() if v["median_cpu_ms_per_request"]}
     out["loadavg_1m_after"] = round(os.getloadavg()[0], 2)
     return out
 
