@@ -303,6 +303,7 @@ class ServicePipeline:
         self.detected_other_token = 0
         self._recorded: set[str] = set()
         self._stopped = False
+        self.own_engine = False  # the pipeline built its engine (serve had none): close it on stop
 
     # the pipeline's attributes the service context and tests use
     @property
@@ -387,6 +388,10 @@ class ServicePipeline:
                 await self.pipe.executor.aclose()
         if self.executor is not None:
             await self.executor.aclose()
+        if self.own_engine and self.pipe is not None:
+            for eng in {id(e): e for e in (self.pipe.stage.engine, self.pipe.stage.fallback) if e is not None}.values():
+                with contextlib.suppress(Exception):
+                    eng.close()
 
 
 def _strategy_params(registry: Any, instance: str) -> dict[str, Any]:
@@ -608,6 +613,7 @@ async def start_pipeline(ctx: Any, *, chain_config: ChainConfig | None = None, s
     with contextlib.suppress(Exception):
         await old.node.aclose()
     svc.pipe = pipe
+    svc.own_engine = ctx.engine is None
     svc.executor = PipelineExecutor(svc, node_http)
     svc.task = asyncio.create_task(pipe.run(), name="pipeline")
     end = time.monotonic() + connect_timeout_s
