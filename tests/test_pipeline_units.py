@@ -309,8 +309,23 @@ def test_executor_never_submits_an_unprofitable_bundle():
 def test_executor_submits_only_when_the_simulated_profit_is_the_evaluators(returned, outcome):
     r = FakeRelay("a", value=returned)
     ex = _executor([r])
-    assert asyncio.run(ex.execute(_action(profit=10**17))) == outcome
+    a = _action(profit=10**17)
+    a.profit_must_match = True
+    assert asyncio.run(ex.execute(a)) == outcome
     assert len(_sends(r)) == (outcome == "submitted")
+
+
+def test_executor_floor_priced_action_accepts_more_profit():
+    # an action priced at a floor (minProfit below the estimate) does not ask for an exact match
+    r = FakeRelay("a", value=10**17 + 5)
+    ex = _executor([r])
+    assert asyncio.run(ex.execute(_action(profit=10**17))) == "submitted"
+
+
+def test_backrun_strategy_asks_for_an_exact_match():
+    s = BackrunArbStrategy({"weth": "0x" + "00" * 20})
+    acts = asyncio.run(s.process_event(_event(profit=10**18, base=b"\x00" * 20)))
+    assert acts and all(a.profit_must_match for a in acts)
 
 
 def test_executor_never_submits_the_same_opportunity_twice():

@@ -84,6 +84,9 @@ class BackrunBundle:
     #: every pool the bundle touches (victim path + cycle); bundles for one block chain only when these are
     #: disjoint, so each one's profit is exactly the evaluator's. Empty: ``pools`` is used.
     footprint: tuple[str, ...] = ()
+    #: refuse the bundle unless the simulated ``execute()`` returns exactly ``expected_profit_wei`` (the
+    #: backrun strategy sets it: its expectation is the evaluator's exact figure; a floor-priced action does not)
+    profit_must_match: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@ Rules it keeps (each one is tested):
 
 * a bundle is ``[victim raw tx, our execute() tx]`` for ``head + 1``;
 * it is simulated first and **never submitted** when any transaction fails, when the profit ``execute()``
-  returns in the simulation (``value``) is not exactly the evaluator's, or when, with the simulated gas,
+  returns in the simulation (``value``) is not exactly the evaluator's (``profit_must_match``, set by the
+  backrun strategy), or when, with the simulated gas,
   ``profit - coinbase bid - gas < min_net_profit``;
 * the same opportunity (victim, pools, amount) is submitted **at most once per target block** (a re-target to
   a later block is the only repeat, and only while the victim is still pending);
@@ -412,7 +413,7 @@ class BundleExecutor:
             self.recorder.outcome(a.opportunity_id, {"status": "refused"})
             return "sim_failed"
         sim_profit = _returned_uint(results[-1].get("value"))
-        if sim_profit is not None and sim_profit != a.expected_profit_wei:
+        if a.profit_must_match and sim_profit is not None and sim_profit != a.expected_profit_wei:
             # execute() returns the profit it made: the chain would not give what the evaluator promised (e.g. a
             # fee-on-transfer token in the victim's path); such a bundle is never sent, even when it pays more
             st["sim_inexact"] += 1

@@ -120,4 +120,5 @@ class BackrunArbStrategy:
             min_net_profit_wei=p["min_net_profit_wei"], seen_ns=event.seen_ns, strategy=self.name,
             pools=tuple("0x" + a.hex() for a in opp.pools), tokens=tuple("0x" + t.hex() for t in opp.tokens),
             exact=bool(opp.exact), meta={"swap_function": event.swap_function, "engine_ns": event.engine_ns},
-            footprint=tuple(dict.fromkeys((*event.victim_pools, *("0x" + a.hex() for a in opp.pools)))))]
+            footprint=tuple(dict.fromkeys((*event.victim_pools, *("0x" + a.hex() for a in opp.pools)))),
+            profit_must_match=True)]
