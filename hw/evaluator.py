@@ -3,8 +3,9 @@
 The first block of the gateware evaluator: the exact integer hop arithmetic of
 :mod:`mevblade.control.engine.software.evaluator` (``get_amount_out`` /
 ``get_amount_in`` with per-pool fee ``fee_num / fee_den`` and the library's
-reverts), bit-exact with it. The cycle optimum search (``optimal_cycle``) that
-would sit on top of it is not in gateware yet (see ``docs/ARCHITECTURE.md``).
+reverts), bit-exact with it. The exact cycle optimum search (``optimal_cycle``) is
+:class:`mevblade.hw.eval_search.EvalSearch`, a microcoded component with its own
+(faster) multiplier, divider and square root; these units stay stand-alone blocks.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
