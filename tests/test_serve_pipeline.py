@@ -139,7 +139,9 @@ def live(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("serve-live")
     mp = pytest.MonkeyPatch()
-    with Devnet(seed=7, accounts=16) as net:
+    import os
+
+    with Devnet(seed=int(os.environ.get("MEVBLADE_SERVE_TEST_SEED", "7")), accounts=16) as net:
         relay = RelayServer(net.anvil.http_url, name="relay0").start()
         serve = None
         try:
@@ -287,11 +289,13 @@ def _executable(batch: list[Any]) -> set[str]:
     return out
 
 
-def _detected(live: Live, batch: list[Any]) -> list[dict[str, Any]]:
+def _detected(live: Live, batch: list[Any], *, profitable: bool = False) -> list[dict[str, Any]]:
+    """Detected opportunities of ``batch``'s victims, best first; ``profitable``: only those whose estimated net
+    (after the gas estimate) is positive — the executor refuses the others before simulating."""
     victims = {t.hash.lower() for t in batch}
     r = live.get("/api/v1/mev/opportunities", status="detected", limit=1000)
-    return sorted((o for o in r.json()["opportunities"] if o["victim_tx_hash"] in victims),
-                  key=lambda o: -int(o["net_profit_wei"]))
+    return sorted((o for o in r.json()["opportunities"] if o["victim_tx_hash"] in victims
+                   and (not profitable or int(o["net_profit_wei"]) > 0)), key=lambda o: -int(o["net_profit_wei"]))
 
 
 def test_execute_submits_and_records_realized_profit(manual):
@@ -300,7 +304,7 @@ def test_execute_submits_and_records_realized_profit(manual):
     for _ in range(5):
         batch = live.send(12)
         ok = _executable(batch)
-        good = [o for o in _detected(live, batch) if o["victim_tx_hash"] in ok]
+        good = [o for o in _detected(live, batch, profitable=True) if o["victim_tx_hash"] in ok]
         if good:
             break
         live.build_block()
@@ -374,10 +378,11 @@ def test_execute_refuses_a_bundle_that_fails_simulation(manual):
     opp = None
     for _ in range(30):  # one transaction at a time until one opens a backrun
         batch = live.send(1)
-        found = [o for o in _detected(live, batch) if not batch[0].intended_revert]
+        found = [o for o in _detected(live, batch, profitable=True) if not batch[0].intended_revert]
         if found:
             opp = found[0]
             break
+        live.build_block()  # nothing else pending when the replacement is mined: the pools stay as priced
     assert opp is not None, "the seeded traffic should open a backrun within 30 transactions"
     replacement = _replace_victim(live, opp["victim_tx_hash"])
     live.build_block()
@@ -435,7 +440,8 @@ def test_execute_without_flashloan_needs_the_contract_balance(manual):
     data = "0x70a08231" + bytes(12).hex() + live.contract[2:].lower()
     balance = int(live.net.rpc.call("eth_call", {"to": weth, "data": data}, "latest"), 16)
     # no block since detection: the executor re-prices at the same head, so the amount is the stored one
-    short = [o for o in opps if live.serve.ctx.store.get_opportunity(o["id"]).amount_in > balance]
+    short = [o for o in opps if int(o["net_profit_wei"]) > 0
+             and live.serve.ctx.store.get_opportunity(o["id"]).amount_in > balance]
     if not short:
         pytest.skip("the contract already holds enough WETH for every backrun found")
     r = live.post("/api/v1/mev/execute", {"opportunity_id": short[0]["id"], "use_flashloan": False})
