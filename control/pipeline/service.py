@@ -525,6 +525,10 @@ class PipelineExecutor:
                              "submitted"),
             "duplicate": (409, "duplicate", "this backrun was already submitted for the next block"),
             "stale_target": (409, "stale_target", "the chain head moved while preparing the bundle; retry"),
+            "conflict": (409, "nonce_conflict", "bundles already sent for the next block leave no slot for this "
+                         "one (overlapping pools); retry at the next block"),
+            "sim_inexact": (422, "simulation_inexact", "the simulated profit differs from the engine's; not "
+                            "submitted"),
         }
         if outcome in refusals:
             status, code, msg = refusals[outcome]
