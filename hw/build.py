@@ -20,8 +20,10 @@ misses the constraint still gives its report: ``timing_met`` says whether it was
 ``synth_ecp5`` up to the LUT mapping, a plain ``abc -lut 4`` (delay-oriented, instead
 of the slow ABC9 pass), the ECP5 cell mapping, then ``sta`` on the cell timing models
 of yosys' Lattice library (``specify`` blocks: LUT4, carry, FFs; **no routing delay**)
-and ``ltp -noff`` (longest path in cells). It ranks design changes; it does not
-predict routed fmax: see ``docs/PERFORMANCE.md`` for how the two relate.
+and ``ltp -noff`` (longest path in cells; unreliable on word-level false loops). The
+mapped netlist is kept as ``proxy_mapped.il`` (``sta`` can take long on some netlists:
+re-run it from there). It ranks design changes; it does not predict routed fmax: see
+``docs/PERFORMANCE.md`` for how the two relate.
 
 Writes ``build/synth/<target>/result.json`` (the benchmark reads the fmax from it;
 ``--proxy`` writes ``proxy.json`` instead) and prints a table. Usage::
@@ -150,6 +152,7 @@ abc -lut 4
 clean
 synth_ecp5 -top {top} -run map_cells:check
 tee -q -o proxy_stat.txt stat
+write_rtlil proxy_mapped.il
 tee -q -o proxy_sta.txt sta
 tee -q -o proxy_ltp.txt ltp -noff
 """
