@@ -52,11 +52,15 @@ def test_edge_packets(engine, software, raw: bytes) -> None:
 def _swaps(engine, raws: list[bytes]):
     from mevblade.control.engine.software.swap import decode_swap_tx
 
-    if hasattr(engine, "decode_with_swaps"):
+    if hasattr(engine, "decode_with_swaps"):  # the board: one pass, records and swap messages
         return [swap for _, swap in engine.decode_with_swaps(raws)]
     if engine.name == "sw":
         return [decode_swap_tx(t) if (t := engine.decode(r)).ok else None for r in raws]
-    pytest.skip(f"backend {engine.name} has no swap-decoder path")
+    # rtl: the transaction decoder's records, then the swap decoder RTL on each decoded call
+    # (a contract creation is never a swap; pre-EIP-155 counts as chain 1, as in software)
+    txs = list(engine.decode_many(raws))
+    return [engine.decode_swap(t.to, t.data, t.value, t.chain_id or 1) if t.ok and t.to is not None else None
+            for t in txs]
 
 
 @pytest.mark.parametrize("cls", ["mainnet_block", "mutations"])
@@ -71,3 +75,27 @@ def test_swaps_identical_to_software_engine(engine, software, cls: str) -> None:
     assert not bad, f"{engine.name}: swaps differ at {bad[:10]}"
     if cls == "mainnet_block":
         assert sum(s is not None for s in got) == 9  # the block's nine Router02 swaps (all in every slice)
+
+
+# ------------------------------------------------------------------ cycle evaluator
+
+def _eval_cases(vectors) -> list:
+    from mevblade.sim.tb.evaluator.cases import CLASSES as EVAL_CLASSES, cycles
+
+    return [hops for cls in EVAL_CLASSES for hops in cycles(cls, 3, seed=7, vectors=vectors)]
+
+
+def test_eval_cycle_identical_to_software_engine(engine, software, vectors) -> None:
+    """The exact 2-pool optimum (amount in, profit, exactness, candidates) of seeded cycles from
+    every evaluator case class, the shared Uniswap V2 vectors' reserves among them."""
+    from mevblade.control.engine.base import EngineUnavailable
+
+    cases = _eval_cases(vectors)
+    try:
+        got = [engine.eval_cycle(h) for h in cases]
+    except EngineUnavailable as exc:
+        pytest.skip(f"backend {engine.name}: {exc}")
+    want = [software.eval_cycle(h) for h in cases]
+    bad = [i for i in range(len(cases)) if got[i] != want[i]]
+    assert not bad, f"{engine.name}: cycles differ at {bad[:10]}; first {got[bad[0]]} != {want[bad[0]]}"
+    assert any(w.profit > 0 for w in want) and any(w.profit == 0 for w in want)
