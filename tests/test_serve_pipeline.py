@@ -222,6 +222,40 @@ def test_opportunities_appear_in_rest_and_over_ws(live):
         assert o["type"] == "backrun" and o["chain"] == "ethereum"
 
 
+def test_grpc_watch_opportunities_streams_what_the_pipeline_records(live):
+    hub = live.serve.ctx.hub
+    subs0 = hub.subscribers
+    got: list[Any] = []
+    with _grpc(live) as c:
+        stream = c.watch_opportunities(timeout=120)
+
+        def pump() -> None:
+            try:
+                for ev in stream:
+                    got.append(ev)
+            except Exception:  # noqa: BLE001 - cancelled at the end of the test
+                pass
+
+        t = threading.Thread(target=pump, daemon=True)
+        t.start()
+        _wait(lambda: hub.subscribers > subs0, 30, "the gRPC stream to subscribe")
+        before = live.svc.stats()["opportunities_recorded"]
+        batch = []
+        for _ in range(5):
+            batch += live.send(12)
+            if live.svc.stats()["opportunities_recorded"] > before:
+                break
+        recorded = live.svc.stats()["opportunities_recorded"] - before
+        assert recorded > 0
+        _wait(lambda: len(got) >= recorded, 30, "the streamed opportunities")
+        stream.cancel()
+        t.join(10)
+    victims = {t.hash.lower() for t in batch}
+    for ev in got[:recorded]:
+        row = live.serve.ctx.store.get_opportunity(ev.id)
+        assert row is not None and row.victim_tx_hash in victims and ev.chain == "ethereum"
+
+
 def test_automatic_bundles_update_the_detected_rows(live):
     before = live.svc.stats()["bundles_submitted"]
     for _ in range(5):
