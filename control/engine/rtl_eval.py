@@ -96,38 +96,10 @@ class RtlEvaluator:
     def evaluate_swap(self, swap: Any, table: Any, victim_tx: bytes = b"",
                       max_candidates: int = 1 << 16) -> list[Any]:
         """``evaluate_swap`` with every sibling pair evaluated in the gateware (swap applied on the host)."""
-        from mevblade.control.engine.software.evaluator import simulate_swap
+        from mevblade.control.engine.software.evaluator import backrun_pairs
         from mevblade.control.engine.software.types_swap import Opportunity
 
-        table.begin_eval()
-        if swap.venue is None:
-            return []
-        slots = [table.lookup(swap.venue, a, b) for a, b in zip(swap.path, swap.path[1:], strict=False)]
-        if any(s is None for s in slots):
-            return []
-        pools = [table.read(s) for s in slots]
-        if any(p is None for p in pools):
-            return []
-        outcome = simulate_swap(swap, pools)
-        if outcome is None:
-            return []
-        post = {p.slot: p for p in outcome.pools_after}
-        jobs: list[tuple[Any, Any, bytes, bytes]] = []
-        seen: set[tuple[bytes, bytes]] = set()
-        for touched in outcome.pools_after:
-            pair = (touched.token0, touched.token1)
-            if pair in seen:
-                continue
-            seen.add(pair)
-            base = table.profit_token(*pair)
-            other = touched.token1 if base == touched.token0 else touched.token0
-            for sib_slot in table.siblings(*pair):
-                if sib_slot == touched.slot:
-                    continue
-                sib = post.get(sib_slot) or table.read(sib_slot)
-                if sib is None or sib.reserve0 == 0 or sib.reserve1 == 0:
-                    continue
-                jobs.append((touched, sib, base, other))
+        jobs = backrun_pairs(swap, table)
         reqs = []
         for touched, sib, base, _other in jobs:
             a, b = touched.hop(base), sib.hop(base)

@@ -106,6 +106,7 @@ from mevblade.control.engine.software.types_swap import (
 )
 
 __all__ = [
+    "backrun_pairs",
     "UniswapRevert",
     "MIN_HOPS",
     "MAX_HOPS",
@@ -522,6 +523,42 @@ def _replace_reserves(pool: PoolState, r0: int, r1: int) -> PoolState:
 # ----------------------------------------------------------------------------------------------
 
 
+def backrun_pairs(swap: SwapCall, table: PoolTable) -> list[tuple[PoolState, PoolState, bytes, bytes]]:
+    """Steps 1–3 of :func:`evaluate_swap` up to the optimum: ``(touched, sibling, base, other)``
+    per pool pair to evaluate, in the order the gateware walks them (both pool states are the
+    post-trade ones where the swap touched them). Shared by every evaluator backend."""
+    table.begin_eval()
+    if swap.venue is None:
+        return []
+    slots = [table.lookup(swap.venue, a, b) for a, b in zip(swap.path, swap.path[1:], strict=False)]
+    if any(s is None for s in slots):
+        return []
+    pools = [table.read(s) for s in slots if s is not None]
+    if any(p is None for p in pools):
+        return []
+    outcome = simulate_swap(swap, [p for p in pools if p is not None])
+    if outcome is None:
+        return []
+    post = {p.slot: p for p in outcome.pools_after}
+    jobs: list[tuple[PoolState, PoolState, bytes, bytes]] = []
+    seen: set[tuple[bytes, bytes]] = set()
+    for touched in outcome.pools_after:
+        pair = (touched.token0, touched.token1)
+        if pair in seen:
+            continue
+        seen.add(pair)
+        base = table.profit_token(*pair)
+        other = touched.token1 if base == touched.token0 else touched.token0
+        for sib_slot in table.siblings(*pair):
+            if sib_slot == touched.slot:
+                continue
+            sib = post.get(sib_slot) or table.read(sib_slot)
+            if sib is None or sib.reserve0 == 0 or sib.reserve1 == 0:
+                continue
+            jobs.append((touched, sib, base, other))
+    return jobs
+
+
 def evaluate_swap(swap: SwapCall, table: PoolTable, victim_tx: bytes = b"",
                   max_candidates: int = DEFAULT_MAX_CANDIDATES) -> list[Opportunity]:
     """Opportunities a pending swap opens, exactly as the gateware walks them.
@@ -539,43 +576,17 @@ def evaluate_swap(swap: SwapCall, table: PoolTable, victim_tx: bytes = b"",
        on the post-trade reserves; keep the larger profit (the first on a tie);
        emit an :class:`Opportunity` if it is > 0.
     """
-    table.begin_eval()
-    if swap.venue is None:
-        return []
-    slots = [table.lookup(swap.venue, a, b) for a, b in zip(swap.path, swap.path[1:], strict=False)]
-    if any(s is None for s in slots):
-        return []
-    pools = [table.read(s) for s in slots if s is not None]
-    if any(p is None for p in pools):
-        return []
-    outcome = simulate_swap(swap, [p for p in pools if p is not None])
-    if outcome is None:
-        return []
-    post = {p.slot: p for p in outcome.pools_after}
     opportunities: list[Opportunity] = []
-    seen: set[tuple[bytes, bytes]] = set()
-    for touched in outcome.pools_after:
-        pair = (touched.token0, touched.token1)
-        if pair in seen:
-            continue
-        seen.add(pair)
-        base = table.profit_token(*pair)
-        other = touched.token1 if base == touched.token0 else touched.token0
-        for sib_slot in table.siblings(*pair):
-            if sib_slot == touched.slot:
-                continue
-            sib = post.get(sib_slot) or table.read(sib_slot)
-            if sib is None or sib.reserve0 == 0 or sib.reserve1 == 0:
-                continue
-            best: tuple[CycleResult, PoolState, PoolState] | None = None
-            for first, second in ((touched, sib), (sib, touched)):
-                r = optimal_cycle([first.hop(base), second.hop(other)], max_candidates)
-                if r.profit > 0 and (best is None or r.profit > best[0].profit):
-                    best = (r, first, second)
-            if best is not None:
-                r, first, second = best
-                opportunities.append(Opportunity(bytes(victim_tx), (first.address, second.address),
-                                                 (base, other, base), r.amount_in, r.profit, r.exact))
+    for touched, sib, base, other in backrun_pairs(swap, table):
+        best: tuple[CycleResult, PoolState, PoolState] | None = None
+        for first, second in ((touched, sib), (sib, touched)):
+            r = optimal_cycle([first.hop(base), second.hop(other)], max_candidates)
+            if r.profit > 0 and (best is None or r.profit > best[0].profit):
+                best = (r, first, second)
+        if best is not None:
+            r, first, second = best
+            opportunities.append(Opportunity(bytes(victim_tx), (first.address, second.address),
+                                             (base, other, base), r.amount_in, r.profit, r.exact))
     return opportunities
 
 
