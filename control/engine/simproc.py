@@ -20,12 +20,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from mevblade.control.engine.base import EngineError, EngineUnavailable
 
-__all__ = ["SimProcess", "send_msg", "recv_msg"]
+__all__ = ["SimProcess", "send_msg", "recv_msg", "serve_requests"]
 
 
 def send_msg(sock: socket.socket, obj: Any) -> None:
@@ -47,6 +48,23 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
 def recv_msg(sock: socket.socket) -> Any:
     (n,) = struct.unpack(">I", _recv_exact(sock, 4))
     return json.loads(_recv_exact(sock, n))
+
+
+async def serve_requests(handle: Callable[[dict[str, Any]], Awaitable[Any]]) -> None:
+    """The server side, run inside the cocotb test: connect to ``MEVBLADE_RTL_SOCKET``, greet,
+    then answer every request with ``await handle(req)`` until ``{"cmd": "quit"}``. While no
+    request is pending the server blocks on the socket, which holds simulated time still."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(os.environ["MEVBLADE_RTL_SOCKET"])
+    try:
+        send_msg(sock, {"ready": True})
+        while True:
+            req = recv_msg(sock)
+            if req.get("cmd") == "quit":
+                break
+            send_msg(sock, await handle(req))
+    finally:
+        sock.close()
 
 
 class SimProcess:

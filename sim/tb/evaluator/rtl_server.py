@@ -11,11 +11,10 @@ Started through the cocotb runner with ``MEVBLADE_RTL_SOCKET`` set (optionally
 from __future__ import annotations
 
 import os
-import socket
 
 import cocotb
 
-from mevblade.control.engine.simproc import recv_msg, send_msg
+from mevblade.control.engine.simproc import serve_requests
 from mevblade.sim.tb.common import pause_generator
 from mevblade.sim.tb.evaluator.test_eval_search import TB
 
@@ -26,17 +25,10 @@ async def serve(dut):
     tb.idle = pause_generator(os.environ.get("MEVBLADE_RTL_IDLE", "none"), 1)
     tb.sink.set_pause_generator(pause_generator(os.environ.get("MEVBLADE_RTL_BACKPRESSURE", "none"), 2))
     await tb.reset()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(os.environ["MEVBLADE_RTL_SOCKET"])
-    try:
-        send_msg(sock, {"ready": True})
-        while True:
-            req = recv_msg(sock)
-            if req.get("cmd") == "quit":
-                break
-            words = [int(h, 16) for h in req["items"]]
-            start = tb.cycle
-            got = await tb.run_words(words)
-            send_msg(sock, {"records": [format(w, "x") for w in got], "cycles": tb.cycle - start})
-    finally:
-        sock.close()
+
+    async def handle(req):
+        start = tb.cycle
+        got = await tb.run_words([int(h, 16) for h in req["items"]])
+        return {"records": [format(w, "x") for w in got], "cycles": tb.cycle - start}
+
+    await serve_requests(handle)

@@ -14,12 +14,9 @@ Started through the cocotb runner with ``MEVBLADE_RTL_SOCKET`` set; connects bac
 
 from __future__ import annotations
 
-import os
-import socket
-
 import cocotb
 
-from mevblade.control.engine.simproc import recv_msg, send_msg
+from mevblade.control.engine.simproc import serve_requests
 from mevblade.hw.swap_decoder import N_ROUTERS
 from mevblade.sim.tb.swap_decoder.test_swap_decoder import TB
 
@@ -28,26 +25,18 @@ from mevblade.sim.tb.swap_decoder.test_swap_decoder import TB
 async def serve(dut):
     tb = TB(dut)
     await tb.reset()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(os.environ["MEVBLADE_RTL_SOCKET"])
-    try:
-        send_msg(sock, {"ready": True})
-        while True:
-            req = recv_msg(sock)
-            cmd = req.get("cmd")
-            if cmd == "quit":
-                break
-            if cmd == "config":
-                entries = [int(h, 16) for h in req["routers"]] + [0] * N_ROUTERS
-                await tb.configure_raw(entries[:N_ROUTERS])
-                send_msg(sock, {"ok": True})
-                continue
-            items = req["items"]
-            if cmd == "decode_words":
-                got = await tb.run_beats([([(int(d, 16), n, k, i, last) for d, n, k, i, last in it["words"]],
-                                           int(it["tx"], 16)) for it in items])
-            else:
-                got = await tb.run_raw([(bytes.fromhex(it["data"]), int(it["tx"], 16)) for it in items])
-            send_msg(sock, {"records": [format(w, "x") for w in got]})
-    finally:
-        sock.close()
+
+    async def handle(req):
+        if req.get("cmd") == "config":
+            entries = [int(h, 16) for h in req["routers"]] + [0] * N_ROUTERS
+            await tb.configure_raw(entries[:N_ROUTERS])
+            return {"ok": True}
+        items = req["items"]
+        if req.get("cmd") == "decode_words":
+            got = await tb.run_beats([([(int(d, 16), n, k, i, last) for d, n, k, i, last in it["words"]],
+                                       int(it["tx"], 16)) for it in items])
+        else:
+            got = await tb.run_raw([(bytes.fromhex(it["data"]), int(it["tx"], 16)) for it in items])
+        return {"records": [format(w, "x") for w in got]}
+
+    await serve_requests(handle)

@@ -15,11 +15,10 @@ simulated time still.
 from __future__ import annotations
 
 import os
-import socket
 
 import cocotb
 
-from mevblade.control.engine.rtl import recv_msg, send_msg
+from mevblade.control.engine.simproc import serve_requests
 from mevblade.hw.layouts import pack_header
 from mevblade.sim.tb.tx_decoder.tb import TxDecoderTB
 
@@ -31,23 +30,16 @@ async def serve(dut):
     tb.set_idle(os.environ.get("MEVBLADE_RTL_IDLE", "none"), 1)
     tb.set_backpressure(os.environ.get("MEVBLADE_RTL_BACKPRESSURE", "none"), 2)
     await tb.reset()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(os.environ["MEVBLADE_RTL_SOCKET"])
-    try:
-        send_msg(sock, {"ready": True})
-        while True:
-            req = recv_msg(sock)
-            if req.get("cmd") == "quit":
-                break
-            packets = [bytes.fromhex(h) for h in req["packets"]]
-            out = await tb.run(packets, max_idle_cycles=200_000)
-            send_msg(sock, {
-                "records": [format(pack_header(r), "x") for r in out.records],
-                "calldata": [[[format(w.data, "x"), w.nbytes, w.kind, w.index] for w in words]
-                             for words in out.calldata],
-                "cycles": out.cycles,
-                "beats_in": out.beats_in,
-                "latency": [rc - lc for rc, lc in zip(out.record_cycle, out.last_in_cycle)],
-            })
-    finally:
-        sock.close()
+
+    async def handle(req):
+        out = await tb.run([bytes.fromhex(h) for h in req["packets"]], max_idle_cycles=200_000)
+        return {
+            "records": [format(pack_header(r), "x") for r in out.records],
+            "calldata": [[[format(w.data, "x"), w.nbytes, w.kind, w.index] for w in words]
+                         for words in out.calldata],
+            "cycles": out.cycles,
+            "beats_in": out.beats_in,
+            "latency": [rc - lc for rc, lc in zip(out.record_cycle, out.last_in_cycle)],
+        }
+
+    await serve_requests(handle)
