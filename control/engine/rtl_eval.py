@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mevblade.control.engine.base import EngineError, EngineUnavailable
-from mevblade.control.engine.simproc import SimProcess
+from mevblade.control.engine.simproc import SimProcess, pack_fields
 
 __all__ = ["RtlEvaluator", "RtlEvalMixin", "MAX_CANDIDATES_HW"]
 
@@ -30,16 +30,6 @@ _TOP = "eval_search_top"
 _SERVER_MODULE = "mevblade.sim.tb.evaluator.rtl_server"
 #: the request's candidate-budget field is 17 bits wide
 MAX_CANDIDATES_HW = (1 << 17) - 1
-
-
-def _pack(layout: Any, values: dict[str, int]) -> int:
-    word = 0
-    for name, fld in layout:
-        v = values.get(name, 0)
-        if not 0 <= v < (1 << fld.width):
-            raise ValueError(f"{name} must fit in {fld.width} bits, not {v!r}")
-        word |= v << fld.offset
-    return word
 
 
 def _unpack(layout: Any, word: int) -> dict[str, int]:
@@ -64,7 +54,7 @@ class RtlEvaluator:
 
         if self._sim is None:
             raise EngineError("the RTL cycle evaluator is closed")
-        words = [format(_pack(EvalRequest, r), "x") for r in requests]
+        words = [format(pack_fields(EvalRequest, r), "x") for r in requests]
         ans = self._sim.call({"cmd": "eval", "items": words})
         self.last_cycles = int(ans["cycles"])
         return [_unpack(EvalRecord, int(h, 16)) for h in ans["records"]]

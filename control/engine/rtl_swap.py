@@ -19,22 +19,12 @@ from __future__ import annotations
 from typing import Any
 
 from mevblade.control.engine.base import EngineError, EngineUnavailable
-from mevblade.control.engine.simproc import SimProcess
+from mevblade.control.engine.simproc import SimProcess, pack_fields
 
 __all__ = ["RtlSwapDecoder", "RtlSwapMixin", "record_to_swap"]
 
 _TOP = "swap_decoder_top"
 _SERVER_MODULE = "mevblade.sim.tb.swap_decoder.rtl_server"
-
-
-def _pack(layout: Any, values: dict[str, int]) -> int:
-    word = 0
-    for name, fld in layout:
-        v = values.get(name, 0)
-        if not 0 <= v < (1 << fld.width):
-            raise ValueError(f"{name} must fit in {fld.width} bits, not {v!r}")
-        word |= v << fld.offset
-    return word
 
 
 def record_to_swap(word: int, routers: list[Any]) -> Any:
@@ -85,7 +75,7 @@ class RtlSwapDecoder:
         for r in routers:
             if r is None:  # reserved no-router entry: address 0, every chain handled by the caller
                 continue
-            entries.append(format(_pack(RouterEntry, {
+            entries.append(format(pack_fields(RouterEntry, {
                 "valid": 1, "chain_id": r.chain_id, "address": int.from_bytes(r.address, "big"),
                 "weth_valid": int(r.weth is not None),
                 "weth": int.from_bytes(r.weth, "big") if r.weth is not None else 0}), "x"))
@@ -118,7 +108,8 @@ class RtlSwapDecoder:
             routers = (RouterConfig(1, bytes(20), weth=None),)
             tx_to, chain_id = 0, 1
         self._load(routers)
-        tx = _pack(SwapTxInfo, {"ok": 1, "to_present": 1, "to": tx_to, "value": value, "chain_id": chain_id})
+        tx = pack_fields(SwapTxInfo, {"ok": 1, "to_present": 1, "to": tx_to, "value": value,
+                                      "chain_id": chain_id})
         ans = self._call({"cmd": "decode", "items": [{"data": bytes(data).hex(), "tx": format(tx, "x")}]})
         swap = record_to_swap(int(ans["records"][0], 16), list(routers))
         if swap is not None and to is None:

@@ -26,7 +26,19 @@ from typing import Any
 
 from mevblade.control.engine.base import EngineError, EngineUnavailable
 
-__all__ = ["SimProcess", "send_msg", "recv_msg", "serve_requests"]
+__all__ = ["SimProcess", "send_msg", "recv_msg", "serve_requests", "pack_fields"]
+
+
+def pack_fields(layout: Any, values: dict[str, int]) -> int:
+    """One request word for the RTL: ``values`` placed by an Amaranth ``StructLayout`` (fields
+    not given are 0); a value that does not fit its field is a ValueError naming it."""
+    word = 0
+    for name, fld in layout:
+        v = values.get(name, 0)
+        if not 0 <= v < (1 << fld.width):
+            raise ValueError(f"{name} must fit in {fld.width} bits, not {v!r}")
+        word |= v << fld.offset
+    return word
 
 
 def send_msg(sock: socket.socket, obj: Any) -> None:

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.rtl
 def test_decoder_rtl_chained_into_swap_decoder_rtl(vectors) -> None:
     from mevblade.control.engine import get_engine
     from mevblade.control.engine.rtl import RtlEngine
-    from mevblade.control.engine.rtl_swap import RtlSwapDecoder, _pack
+    from mevblade.control.engine.rtl_swap import RtlSwapDecoder
+    from mevblade.control.engine.simproc import pack_fields as _pack
     from mevblade.control.engine.software.swap import decode_swap_tx, default_registry
     from mevblade.control.types import DecodedTx
     from mevblade.hw.swap_decoder import SwapTxInfo
