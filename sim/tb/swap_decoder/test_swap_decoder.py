@@ -19,6 +19,7 @@ from mevblade.sim.tb.swap_decoder.cases import (
     ROUTERS, calldata_beats, expected, make_cases, record_of, registry, router_entry, tx_info, unpack_record,
 )
 from mevblade.control.engine.software.swap import SwapRegistry
+from mevblade.hw.swap_decoder import N_ROUTERS
 
 
 class _Raw:
@@ -203,10 +204,26 @@ async def test_router_table_rewrite(dut):
 
 
 @cocotb.test()
-async def test_empty_table_decodes_nothing(dut):
-    """After reset no router is configured: nothing is a swap."""
+async def test_reset_keeps_the_router_table(dut):
+    """The router table is configuration (reset-less registers): a reset — the appliance's soft
+    reset or flush — keeps it, so the same calls decode exactly as before."""
     tb = TB(dut)
     await tb.reset()
+    await tb.configure(ROUTERS)
+    await tb.reset()
+    cases = make_cases(seed=6, per_function=1)
+    got = await tb.run(cases)
+    compare(cases, got, registry())
+    assert any(unpack_record(w)["is_swap"] for w in got)
+    await tb.assert_quiet()
+
+
+@cocotb.test()
+async def test_empty_table_decodes_nothing(dut):
+    """With every entry invalid (the table's state when the bitstream loads) nothing is a swap."""
+    tb = TB(dut)
+    await tb.reset()
+    await tb.configure_raw([0] * N_ROUTERS)
     cases = make_cases(seed=5, per_function=1)
     got = await tb.run(cases)
     assert all(unpack_record(w) == {"is_swap": 0} for w in got)
