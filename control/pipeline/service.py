@@ -45,10 +45,11 @@ from eth_utils import keccak
 
 from mevblade.control.api.context import execution_event
 from mevblade.control.api.executor import ExecutionRefused, ExecutionRequest, ExecutionResult
+from mevblade.control.pipeline.chain import Dex, Pool
 from mevblade.control.pipeline.executor import BundleExecutor
 from mevblade.control.pipeline.recorder import StoreRecorder
 
-__all__ = ["ChainConfig", "DexConfig", "PoolConfig", "load_chain_config", "write_chain_config", "start_pipeline",
+__all__ = ["ChainConfig", "load_chain_config", "write_chain_config", "start_pipeline",
            "ServicePipeline", "ServiceRecorder", "PipelineExecutor", "PipelineConfigError", "opportunity_id"]
 
 log = logging.getLogger("mevblade.pipeline.service")
@@ -62,31 +63,14 @@ class PipelineConfigError(ValueError):
 
 
 # -- chain configuration ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class DexConfig:
-    name: str
-    router: str
-    factory: str
-
-
-@dataclass(frozen=True)
-class PoolConfig:
-    address: str
-    dex: str
-    token0: str
-    token1: str
-    fee_num: int = 997
-    fee_den: int = 1000
-
-
 @dataclass
 class ChainConfig:
     """What the pipeline watches: the fields :func:`~.assemble.build_pipeline` reads from a deployment."""
 
     chain_id: int
     weth: str
-    dexes: list[DexConfig]
-    pools: list[PoolConfig]
+    dexes: list[Dex]
+    pools: list[Pool]
     tokens: dict[str, str] = field(default_factory=dict)
 
 
@@ -116,8 +100,8 @@ def chain_config_from_dict(data: Any) -> ChainConfig:
     for i, d in enumerate(dexes_raw):
         if not isinstance(d, dict) or not isinstance(d.get("name"), str) or not d["name"]:
             raise PipelineConfigError(f"dexes[{i}] must have a non-empty name")
-        dexes.append(DexConfig(d["name"], _addr(d.get("router"), f"dexes[{i}].router"),
-                               _addr(d.get("factory"), f"dexes[{i}].factory")))
+        dexes.append(Dex(d["name"], factory=_addr(d.get("factory"), f"dexes[{i}].factory"),
+                         router=_addr(d.get("router"), f"dexes[{i}].router")))
     names = {d.name for d in dexes}
     pools = []
     for i, p in enumerate(pools_raw):
@@ -128,9 +112,9 @@ def chain_config_from_dict(data: Any) -> ChainConfig:
         fee_num, fee_den = p.get("fee_num", 997), p.get("fee_den", 1000)
         if not (isinstance(fee_num, int) and isinstance(fee_den, int) and 0 < fee_num <= fee_den):
             raise PipelineConfigError(f"pools[{i}] fee must satisfy 0 < fee_num <= fee_den, not {fee_num}/{fee_den}")
-        pools.append(PoolConfig(_addr(p.get("address"), f"pools[{i}].address"), p["dex"],
-                                _addr(p.get("token0"), f"pools[{i}].token0"),
-                                _addr(p.get("token1"), f"pools[{i}].token1"), fee_num, fee_den))
+        pools.append(Pool(_addr(p.get("address"), f"pools[{i}].address"), p["dex"],
+                          _addr(p.get("token0"), f"pools[{i}].token0"),
+                          _addr(p.get("token1"), f"pools[{i}].token1"), fee_num, fee_den))
     tokens = data.get("tokens") or {}
     return ChainConfig(cid, weth, dexes, pools, dict(tokens) if isinstance(tokens, dict) else {})
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
+from mevblade.control.pipeline.chain import Dex, Pool
 from mevblade.sim.devnet.abi import artifact
 from mevblade.sim.devnet.rpc import RpcClient, hexint
 
@@ -28,23 +29,6 @@ DEFAULT_POOLS: list[tuple[str, str, int, int]] = [
 ]
 #: total supply per token (units of 1e18)
 TOKENS = {"TKA": 10**12, "TKB": 10**12, "TKC": 10**14, "DEF": 10**12}
-
-
-@dataclass(frozen=True)
-class Pool:
-    address: str
-    dex: str
-    token0: str
-    token1: str
-    fee_num: int = 997
-    fee_den: int = 1000
-
-
-@dataclass(frozen=True)
-class Dex:
-    name: str
-    factory: str
-    router: str
 
 
 @dataclass
