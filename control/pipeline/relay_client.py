@@ -15,6 +15,8 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_utils import keccak
 
+from mevblade.control.hashing import keccak256
+
 __all__ = ["RelayClient", "RelayError", "RelayUnavailable", "flashbots_header", "FlashbotsAuth"]
 
 
@@ -52,7 +54,7 @@ class FlashbotsAuth:
         self.address: str = account.address
 
     def header(self, body: bytes) -> str:
-        digest = keccak(b"\x19Ethereum Signed Message:\n66" + b"0x" + keccak(body).hex().encode())
+        digest = keccak256(b"\x19Ethereum Signed Message:\n66" + b"0x" + keccak256(body).hex().encode())
         sig = self._ck.sign_recoverable(digest, hasher=None)
         return f"{self.address}:0x{sig[:64].hex()}{sig[64] + 27:02x}"
 

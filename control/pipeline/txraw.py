@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from Crypto.Hash import keccak as _keccak
+from mevblade.control.hashing import keccak256
 
 __all__ = ["raw_from_json", "raw_and_hash_from_json"]
 
@@ -78,7 +78,7 @@ def raw_and_hash_from_json(tx: dict[str, Any]) -> tuple[bytes, bytes] | None:
             return None
     except (KeyError, ValueError, TypeError, AttributeError):
         return None
-    h = _keccak.new(data=raw, digest_bits=256).digest()
+    h = keccak256(raw)
     if "0x" + h.hex() != str(tx.get("hash", "")).lower():
         return None
     return raw, h
