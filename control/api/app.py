@@ -37,6 +37,7 @@ from mevblade.control.api import schemas as S
 from mevblade.control.api.context import ServiceContext, execution_event, fmt_decimal, wei_to_decimal
 from mevblade.control.api.executor import ExecutionRefused, ExecutionRequest
 from mevblade.control.api.fastpath import (
+    LISTING_PARAMS as _LP,
     LISTING_PATH,
     ListingCache,
     RequestIds,
@@ -374,12 +375,13 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0, f
     async def list_opportunities(
         request: Request,
         p: Annotated[Principal, Depends(require("opportunities:read"))],
-        chain: Annotated[str | None, Query(max_length=32)] = None,
-        strategy: Annotated[str | None, Query(max_length=64)] = None,
-        min_profit: Annotated[float | None, Query(ge=-1e12, le=1e12, description="minimum net profit in USD")] = None,
-        status: Annotated[str | None, Query(max_length=16)] = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-        page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+        chain: Annotated[str | None, Query(max_length=_LP["chain"][1])] = None,
+        strategy: Annotated[str | None, Query(max_length=_LP["strategy"][1])] = None,
+        min_profit: Annotated[float | None, Query(ge=-_LP["min_profit"][1], le=_LP["min_profit"][1],
+                                                  description="minimum net profit in USD")] = None,
+        status: Annotated[str | None, Query(max_length=_LP["status"][1])] = None,
+        limit: Annotated[int, Query(ge=_LP["limit"][1][0], le=_LP["limit"][1][1])] = 50,
+        page: Annotated[int, Query(ge=_LP["page"][1][0], le=_LP["page"][1][1])] = 1,
     ) -> Response:
         """Newest first. Served through a micro-cache keyed by the query, the store's write generation and
         the price source's version (at most ``api_cache_ttl`` seconds old for writes from other processes);

@@ -39,13 +39,13 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 __all__ = ["RequestIds", "ListingCache", "CacheEntry", "parse_listing_query", "accepts_gzip", "LISTING_PATH",
-           "listing_key"]
+           "LISTING_PARAMS", "listing_key"]
 
 LISTING_PATH = "/api/v1/mev/opportunities"
 _INT = re.compile(r"^[0-9]{1,7}$")
 _DEC = re.compile(r"^-?[0-9]{1,13}(\.[0-9]{1,18})?$")
-#: parameter -> (kind, bound): the same limits as the FastAPI endpoint's Query(...) declarations
-_PARAMS: dict[str, tuple[str, Any]] = {
+#: parameter -> (kind, bound); the FastAPI endpoint declares its Query(...) limits from this table too
+LISTING_PARAMS: dict[str, tuple[str, Any]] = {
     "chain": ("str", 32), "strategy": ("str", 64), "status": ("str", 16), "min_profit": ("dec", 1e12),
     "limit": ("int", (1, 1000)), "page": ("int", (1, 1_000_000)),
 }
@@ -75,7 +75,7 @@ def parse_listing_query(qs: bytes) -> dict[str, Any] | None:
         return None
     seen: set[str] = set()
     for name, value in pairs:
-        spec = _PARAMS.get(name)
+        spec = LISTING_PARAMS.get(name)
         if spec is None or name in seen:
             return None
         seen.add(name)
