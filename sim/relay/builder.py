@@ -35,6 +35,7 @@ from typing import Any
 
 from eth_utils import keccak
 
+from mevblade.sim.devnet import BLOCK_INTERVAL_S
 from mevblade.sim.devnet.rpc import RpcClient, RpcError, hexint
 
 __all__ = ["Bundle", "Builder", "BlockReport", "SimResult", "bundle_hash"]
@@ -106,7 +107,7 @@ class Builder:
     """Bundle store + simulator + block builder over one anvil node (which must run with ``--no-mining``)."""
 
     def __init__(self, rpc: RpcClient, sim_rpc: RpcClient, *, coinbase: str = DEFAULT_COINBASE,
-                 block_time_s: int = 12) -> None:
+                 block_time_s: int = BLOCK_INTERVAL_S) -> None:
         if not isinstance(block_time_s, int) or block_time_s < 1:
             raise ValueError(f"block_time_s must be a positive integer, not {block_time_s!r}")
         self.block_time_s = block_time_s
