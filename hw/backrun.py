@@ -1,0 +1,532 @@
+"""Backrun unit: a decoded swap in → the pools it hits, their post-trade reserves, and the optimal
+backrun against every sibling pool out, as opportunity records — the gateware ``evaluate_swap``.
+
+The gateware twin of :func:`mevblade.control.engine.software.evaluator.evaluate_swap` (with
+``backrun_pairs`` and ``simulate_swap``), bit-exact with it on every swap it takes on:
+
+1. ``begin_eval`` pulse to the pool table (the evaluation boundary: pending host commits go
+   live; no record changes until the next request, so nothing is read torn or mixed).
+2. For each hop ``path[h] -> path[h+1]``: the **pair directory** (below) is scanned for the
+   entry ``(venue, sorted tokens)`` — the software's ``PoolTable.lookup`` — giving the pool
+   slot; the pool record is read from the pool table. No entry, a slot used twice (the
+   router would revert), or an empty record → no opportunities.
+3. Router02's amounts from the pre-trade reserves on one :class:`~mevblade.hw.evaluator.AmountUnit`:
+   exact-in forwards with ``getAmountOut`` (then ``amountOutMin``), exact-out backwards with
+   ``getAmountIn`` (then ``amountInMax``); a library revert, the slippage bound or a reserve
+   passing ``2**112 - 1`` → no opportunities. Post-trade reserves ``(rIn + a_h, rOut - a_{h+1})``.
+4. For each touched pair, in path order, each sibling slot of its directory entry in list
+   order (not the touched pool; skipped when a reserve is zero): one
+   :class:`~mevblade.hw.eval_search.EvalSearch` ``MODE_PAIR`` request on the post-trade
+   reserves oriented to the pair's profit token (both directions, the software's
+   tie-break); a record with ``profit > 0`` leaves as an opportunity record.
+5. One *done* record per request closes it (status, opportunity count).
+
+Scope. Paths of up to ``max_hops`` hops (default :data:`MAX_HOPS_HW` = 4, i.e. 5 tokens), both
+exact-in and exact-out kinds (fee-on-transfer variants as if the token took no fee, as the
+software does). A longer path is **not** evaluated: its done record has status
+:attr:`BackrunStatus.HOST` (the host must evaluate it in software), never a wrong answer.
+
+Pair directory
+--------------
+``dir_depth`` entries of :data:`DirEntry` written by the host (one per registered pool,
+entries ``0 .. dir_count-1`` are searched, first match wins): ``valid``, ``venue``, the
+sorted ``token0 < token1`` (20 bytes read as a big-endian integer), the pool's ``slot``,
+``base1`` (the pair's profit token is token1 — ``PoolTable.profit_token``) and the pair's
+sibling list (``nsib`` slots, registration order — ``PoolTable.siblings``; every pool of the
+pair repeats it). :func:`directory_entries` builds the entries from the software
+:class:`~mevblade.control.engine.software.pools.PoolTable`. A directory write replaces a whole
+entry in one cycle (an entry is never read half-written); write entries while the unit is
+idle, as the software's ``add_pool`` does between evaluations.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
+from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from mevblade.control.engine.software.pools import MAX_SIBLINGS
+from mevblade.control.engine.software.types_swap import MAX_PATH_LEN, UINT112_MAX
+from mevblade.hw.eval_search import EvalSearch
+from mevblade.hw.evaluator import AmountOp, AmountRevert, AmountUnit
+from mevblade.hw.pool_table import PoolRecord
+from mevblade.hw.swap_decoder import SwapRecord
+
+__all__ = ["Backrun", "BackrunRequest", "BackrunRecord", "BackrunStatus", "DirEntry", "DIR_DEPTH",
+           "MAX_HOPS_HW", "SLOT_BITS", "DIR_WORDS", "directory_entries", "pack_dir_entry", "RECORD_OPP",
+           "RECORD_DONE", "swap_record_fields", "pack_request", "unpack_record", "record_to_opportunity"]
+
+#: pair-directory entries (one per pool)
+DIR_DEPTH = 256
+#: hops of a victim path the unit evaluates (longer paths: status HOST)
+MAX_HOPS_HW = 4
+SLOT_BITS = 16
+
+#: one pool of the pair directory (see the module docstring)
+DirEntry = data.StructLayout({
+    "valid": 1,
+    "venue": 8,
+    "base1": 1,
+    "nsib": 4,
+    "slot": SLOT_BITS,
+    "token0": 160,
+    "token1": 160,
+    "sibs": data.ArrayLayout(SLOT_BITS, MAX_SIBLINGS),
+})
+#: 32-bit words of a directory entry (the ``dir_data_*`` registers)
+DIR_WORDS = (DirEntry.size + 31) // 32
+
+#: one swap to evaluate: the swap decoder's record, the venue of its router, an opaque tag
+BackrunRequest = data.StructLayout({
+    "tag": 32,
+    "venue_valid": 1,
+    "venue": 8,
+    "swap": SwapRecord,
+})
+
+
+class BackrunStatus(enum.Enum, shape=3):
+    """Outcome of a request (the done record's ``status``)."""
+    EVALUATED = 0   #: the swap applies; every sibling pair was evaluated (``count`` opportunities)
+    NOT_SWAP = 1    #: the record is not a swap
+    NO_VENUE = 2    #: the router has no venue (the software's ``swap.venue is None``)
+    NO_POOL = 3     #: a hop's pair is not in the directory
+    EMPTY_POOL = 4  #: a hop's pool record is empty (not live yet)
+    REVERTS = 5     #: the router would revert (library revert, slippage, overflow, pool twice)
+    HOST = 6        #: outside the gateware's scope (path too long): the host must evaluate it
+
+
+RECORD_OPP = 0
+RECORD_DONE = 1
+
+#: records out: one per opportunity (``kind`` 0), then one done record (``kind`` 1) per request
+BackrunRecord = data.StructLayout({
+    "kind": 1,
+    "status": BackrunStatus,    #: done record
+    "count": 8,                 #: done record: opportunities of this request
+    "hop": 3,                   #: opportunity: the touched pool's hop index in the path
+    "direction": 1,             #: 0 = touched pool first (base -> other on it), 1 = sibling first
+    "exact": 1,
+    "base1": 1,                 #: the profit token is the pair's token1
+    "candidates": 17,
+    "tag": 32,
+    "touched": SLOT_BITS,
+    "sibling": SLOT_BITS,
+    "amount_in": 128,
+    "profit": 128,
+})
+
+
+def directory_entries(table: Any) -> list[dict[str, Any]]:
+    """The pair directory for a software :class:`~mevblade.control.engine.software.pools.PoolTable`:
+    one entry per registered pool (slot order), fields named as in :data:`DirEntry`."""
+    out = []
+    for slot in range(table.capacity):
+        rec = table.latest(slot)
+        if rec is None:
+            continue
+        sibs = list(table.siblings(rec.token0, rec.token1))
+        out.append({
+            "valid": 1, "venue": rec.venue, "slot": slot,
+            "base1": int(table.profit_token(rec.token0, rec.token1) == rec.token1),
+            "token0": int.from_bytes(rec.token0, "big"), "token1": int.from_bytes(rec.token1, "big"),
+            "nsib": len(sibs), "sibs": sibs + [0] * (MAX_SIBLINGS - len(sibs)),
+        })
+    return out
+
+
+def pack_dir_entry(entry: dict[str, Any]) -> int:
+    """A :func:`directory_entries` entry as the packed :data:`DirEntry` integer."""
+    word = 0
+    for name, fld in DirEntry:
+        value = entry.get(name, 0)
+        if name == "sibs":
+            value = sum(int(s) << (SLOT_BITS * i) for i, s in enumerate(value))
+        if not 0 <= value < (1 << fld.width):
+            raise ValueError(f"directory field {name} must fit in {fld.width} bits, not {value!r}")
+        word |= value << fld.offset
+    return word
+
+
+def swap_record_fields(swap: Any) -> dict[str, int]:
+    """A software ``SwapCall`` as the :data:`~mevblade.hw.swap_decoder.SwapRecord` fields the unit
+    reads (``is_swap``, ``exact_out``, ``path_len``, ``amount_in``, ``amount_out``, ``path``)."""
+    from mevblade.control.engine.software.types_swap import SwapKind
+
+    exact_out = swap.kind is SwapKind.EXACT_OUT
+    path = sum(int.from_bytes(t, "big") << (160 * i) for i, t in enumerate(swap.path))
+    return {
+        "is_swap": 1, "exact_out": int(exact_out), "path_len": len(swap.path), "path": path,
+        "amount_in": swap.amount_in_max if exact_out else swap.amount_in,
+        "amount_out": swap.amount_out if exact_out else swap.amount_out_min,
+    }
+
+
+def pack_request(tag: int, venue: int | None, swap_fields: dict[str, int]) -> int:
+    """The packed :data:`BackrunRequest` (``venue`` None: the router has no venue)."""
+    from mevblade.control.engine.simproc import pack_fields
+
+    word = pack_fields(SwapRecord, swap_fields)
+    return pack_fields(BackrunRequest, {"tag": tag, "venue_valid": int(venue is not None),
+                                        "venue": venue or 0, "swap": word})
+
+
+def unpack_record(word: int) -> dict[str, int]:
+    """A packed :data:`BackrunRecord` → ``{field: int}``."""
+    return {name: (word >> fld.offset) & ((1 << fld.width) - 1) for name, fld in BackrunRecord}
+
+
+def record_to_opportunity(rec: dict[str, int], table: Any, victim_tx: bytes = b"") -> Any:
+    """An opportunity record (``kind`` 0) → the software's ``Opportunity``, with the pool
+    addresses and tokens from the host's ``PoolTable``."""
+    from mevblade.control.engine.software.types_swap import Opportunity
+
+    touched, sib = table.latest(rec["touched"]), table.latest(rec["sibling"])
+    if touched is None or sib is None:
+        raise ValueError(f"opportunity record names slots {rec['touched']}/{rec['sibling']}, "
+                         "which the host table lacks")
+    base, other = (touched.token1, touched.token0) if rec["base1"] else (touched.token0, touched.token1)
+    first, second = (touched, sib) if rec["direction"] == 0 else (sib, touched)
+    return Opportunity(bytes(victim_tx), (first.address, second.address), (base, other, base),
+                       rec["amount_in"], rec["profit"], bool(rec["exact"]))
+
+
+class Backrun(wiring.Component):
+    """Swap record → post-trade reserves → sibling backruns → opportunity records (module docstring).
+
+    Interface
+    ---------
+    ``i`` : ``In(stream.Signature(BackrunRequest))``
+        One swap per transfer (``ready`` only while idle).
+    ``o`` : ``Out(stream.Signature(BackrunRecord))``
+        Per request: its opportunity records (``kind`` 0, ``profit > 0``, in the software's
+        order), then exactly one done record (``kind`` 1: ``status``, ``count``). Held until taken.
+    ``dir_we``, ``dir_index``, ``dir_data`` : ``In``
+        Directory write port (the whole entry on the clock edge with ``dir_we``).
+    ``dir_count`` : ``In(range(dir_depth + 1))``
+        Entries searched (``0 .. dir_count - 1``).
+    ``maxc`` : ``In(17)``
+        Candidate budget per evaluation (the software's ``max_candidates``).
+    ``begin_eval`` : ``Out(1)``
+        Evaluation boundary for the pool table: one pulse per request, before its first read.
+    ``pool_rd_slot``, ``pool_rd_en`` : ``Out``, ``pool_rd_data`` : ``In(PoolRecord)``
+        The pool table's evaluator read port (data one cycle after ``pool_rd_en``).
+    ``busy`` : ``Out(1)``
+        A request is in progress (the owner must not pulse the boundary then).
+
+    Latency
+    -------
+    From the request's transfer: 2 cycles, then per hop ``entry index + 4`` cycles of directory
+    scan (1 entry per cycle, pipelined) and 2 of pool read, then per hop one ``AmountUnit``
+    operation (``getAmountOut`` 126, ``getAmountIn`` 253 cycles incl. hand-over), 1 + hops cycles
+    of checks, then per touched pair 2 cycles of entry read and per sibling 3 cycles of record
+    read/hand-over plus the ``EvalSearch`` pair latency (data dependent, typically 450–1,100;
+    see its docstring) and 1 cycle per opportunity record taken. ``mevblade bench top-rtl``
+    measures the total in the appliance top.
+
+    Throughput
+    ----------
+    One request at a time (not pipelined).
+    """
+
+    def __init__(self, *, dir_depth: int = DIR_DEPTH, max_hops: int = MAX_HOPS_HW,
+                 pool_slots: int = 1024) -> None:
+        if not 1 <= max_hops <= MAX_PATH_LEN - 1:
+            raise ValueError(f"max_hops must be in 1..{MAX_PATH_LEN - 1}, not {max_hops!r}")
+        if dir_depth < 1:
+            raise ValueError(f"dir_depth must be >= 1, not {dir_depth!r}")
+        self.dir_depth = dir_depth
+        self.max_hops = max_hops
+        self.pool_slots = pool_slots
+        super().__init__({
+            "i": In(stream.Signature(BackrunRequest)),
+            "o": Out(stream.Signature(BackrunRecord)),
+            "dir_we": In(1),
+            "dir_index": In(range(dir_depth)),
+            "dir_data": In(DirEntry),
+            "dir_count": In(range(dir_depth + 1)),
+            "maxc": In(17),
+            "begin_eval": Out(1),
+            "pool_rd_slot": Out(range(pool_slots)),
+            "pool_rd_en": Out(1),
+            "pool_rd_data": In(PoolRecord),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        H = self.max_hops
+        m.submodules.amount = au = AmountUnit()
+        m.submodules.search = ev = EvalSearch()
+
+        m.submodules.dir = dmem = Memory(shape=DirEntry, depth=self.dir_depth, init=[])
+        dwp = dmem.write_port()
+        drp = dmem.read_port()
+        m.d.comb += [dwp.addr.eq(self.dir_index), dwp.data.eq(self.dir_data), dwp.en.eq(self.dir_we)]
+        dent = Signal(DirEntry)
+        m.d.comb += dent.eq(drp.data)
+
+        req = Signal(BackrunRequest)
+        sw = req.swap
+        nh = Signal(range(MAX_PATH_LEN))         # hops of the path
+        h = Signal(range(H + 1))                 # current hop
+        # per hop: directory entry, slot, direction (1: path[h] is token1), record (pre, then post)
+        idx_bits = max(1, (self.dir_depth - 1).bit_length())
+        hop_eidx = Array(Signal(idx_bits, name=f"hop_eidx{i}") for i in range(H))
+        hop_slot = Array(Signal(SLOT_BITS, name=f"hop_slot{i}") for i in range(H))
+        hop_dir = Array(Signal(name=f"hop_dir{i}") for i in range(H))
+        hop_r0 = Array(Signal(112, name=f"hop_r0_{i}") for i in range(H))
+        hop_r1 = Array(Signal(112, name=f"hop_r1_{i}") for i in range(H))
+        hop_fn = Array(Signal(16, name=f"hop_fn{i}") for i in range(H))
+        hop_fd = Array(Signal(16, name=f"hop_fd{i}") for i in range(H))
+        amt = Array(Signal(112, name=f"amt{i}") for i in range(H + 1))
+
+        # ---- output register ----------------------------------------------------------------------
+        out = Signal(BackrunRecord)
+        o_valid = Signal()
+        m.d.comb += [self.o.payload.eq(out), self.o.valid.eq(o_valid)]
+        count = Signal(8)
+
+        def finish(status):
+            m.d.sync += [out.eq(0), out.kind.eq(RECORD_DONE), out.status.eq(status), out.tag.eq(req.tag),
+                         out.count.eq(count), o_valid.eq(1)]
+            m.next = "DONE"
+
+        # ---- directory scan -----------------------------------------------------------------------
+        q0 = Signal(160)
+        q1 = Signal(160)
+        qdir = Signal()
+        scan = Signal(range(self.dir_depth + 1))
+        cmp_v = Signal()
+        cmp_idx = Signal(idx_bits)
+        issue = Signal()
+        m.d.comb += issue.eq(scan < self.dir_count)
+        match = Signal()
+        m.d.comb += match.eq(cmp_v & dent.valid & (dent.venue == req.venue) & (dent.token0 == q0)
+                             & (dent.token1 == q1))
+        dup = Signal()
+        m.d.comb += dup.eq(0)
+        for j in range(H):
+            with m.If((j < h) & (hop_slot[j] == dent.slot)):
+                m.d.comb += dup.eq(1)
+
+        # ---- sibling walk -------------------------------------------------------------------------
+        k = Signal(range(MAX_SIBLINGS + 1))
+        base1 = Signal()
+        nsib = Signal(4)
+        sibs = Array(Signal(SLOT_BITS, name=f"sib{i}") for i in range(MAX_SIBLINGS))
+        sib_slot = Signal(SLOT_BITS)
+        m.d.comb += sib_slot.eq(sibs[k])
+        s_r0 = Signal(112)
+        s_r1 = Signal(112)
+        s_fn = Signal(16)
+        s_fd = Signal(16)
+        # a sibling that is itself a touched pool is read post-trade (the software's post.get)
+        post_hit = Signal()
+        post_r0 = Signal(112)
+        post_r1 = Signal(112)
+        for j in range(H):
+            with m.If((j < nh) & (hop_slot[j] == sib_slot)):
+                m.d.comb += [post_hit.eq(1), post_r0.eq(hop_r0[j]), post_r1.eq(hop_r1[j])]
+
+        rin = Signal(112)
+        rout = Signal(112)
+        m.d.comb += [rin.eq(Mux(hop_dir[h], hop_r1[h], hop_r0[h])),
+                     rout.eq(Mux(hop_dir[h], hop_r0[h], hop_r1[h]))]
+
+        m.d.comb += self.busy.eq(1)
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += [self.busy.eq(0), self.i.ready.eq(1)]
+                with m.If(self.i.valid):
+                    m.d.sync += [req.eq(self.i.payload), count.eq(0)]
+                    m.next = "START"
+            with m.State("START"):
+                m.d.comb += self.begin_eval.eq(1)
+                m.d.sync += [nh.eq(sw.path_len - 1), h.eq(0)]
+                with m.If(~sw.is_swap | (sw.path_len < 2)):
+                    finish(BackrunStatus.NOT_SWAP)
+                with m.Elif(~req.venue_valid):
+                    finish(BackrunStatus.NO_VENUE)
+                with m.Elif(sw.path_len - 1 > H):
+                    finish(BackrunStatus.HOST)
+                with m.Else():
+                    m.next = "SCAN0"
+            with m.State("SCAN0"):
+                a = sw.path[h]
+                b = sw.path[h + 1]
+                m.d.sync += [q0.eq(Mux(a < b, a, b)), q1.eq(Mux(a < b, b, a)), qdir.eq(a > b),
+                             scan.eq(0), cmp_v.eq(0)]
+                m.next = "SCAN"
+            with m.State("SCAN"):
+                m.d.comb += [drp.addr.eq(scan), drp.en.eq(1)]
+                m.d.sync += [scan.eq(scan + 1), cmp_v.eq(issue), cmp_idx.eq(scan)]
+                with m.If(match):
+                    with m.If(dup):
+                        finish(BackrunStatus.REVERTS)
+                    with m.Else():
+                        m.d.sync += [hop_eidx[h].eq(cmp_idx), hop_slot[h].eq(dent.slot), hop_dir[h].eq(qdir)]
+                        m.next = "READ"
+                with m.Elif(~cmp_v & ~issue):
+                    finish(BackrunStatus.NO_POOL)
+            with m.State("READ"):
+                m.d.comb += [self.pool_rd_slot.eq(hop_slot[h]), self.pool_rd_en.eq(1)]
+                m.next = "READW"
+            with m.State("READW"):
+                rec = self.pool_rd_data
+                with m.If(rec.fee_den == 0):
+                    finish(BackrunStatus.EMPTY_POOL)
+                with m.Else():
+                    m.d.sync += [hop_r0[h].eq(rec.reserve0), hop_r1[h].eq(rec.reserve1),
+                                 hop_fn[h].eq(rec.fee_num), hop_fd[h].eq(rec.fee_den)]
+                    with m.If(h + 1 == nh):
+                        m.next = "AMT0"
+                    with m.Else():
+                        m.d.sync += h.eq(h + 1)
+                        m.next = "SCAN0"
+            # ---- Router02 amounts from the pre-trade reserves -------------------------------------
+            with m.State("AMT0"):
+                with m.If(sw.exact_out):
+                    m.d.sync += [h.eq(nh - 1), amt[nh].eq(sw.amount_out[:112])]
+                    with m.If(sw.amount_out[112:] != 0):
+                        finish(BackrunStatus.REVERTS)
+                    with m.Else():
+                        m.next = "AMT_REQ"
+                with m.Else():
+                    m.d.sync += [h.eq(0), amt[0].eq(sw.amount_in[:112])]
+                    with m.If(sw.amount_in[112:] != 0):
+                        finish(BackrunStatus.REVERTS)
+                    with m.Else():
+                        m.next = "AMT_REQ"
+            with m.State("AMT_REQ"):
+                m.d.comb += [
+                    au.i.valid.eq(1),
+                    au.i.payload.op.eq(Mux(sw.exact_out, AmountOp.IN, AmountOp.OUT)),
+                    au.i.payload.amount.eq(Mux(sw.exact_out, amt[h + 1], amt[h])),
+                    au.i.payload.reserve_in.eq(rin),
+                    au.i.payload.reserve_out.eq(rout),
+                    au.i.payload.fee_num.eq(hop_fn[h]),
+                    au.i.payload.fee_den.eq(hop_fd[h]),
+                ]
+                with m.If(au.i.ready):
+                    m.next = "AMT_WAIT"
+            with m.State("AMT_WAIT"):
+                m.d.comb += au.o.ready.eq(1)
+                res = au.o.payload
+                with m.If(au.o.valid):
+                    with m.If((res.revert != AmountRevert.NONE) | (res.result[112:] != 0)):
+                        finish(BackrunStatus.REVERTS)
+                    with m.Elif(sw.exact_out):
+                        m.d.sync += amt[h].eq(res.result[:112])
+                        with m.If(h == 0):
+                            m.next = "AMT_CHECK"
+                        with m.Else():
+                            m.d.sync += h.eq(h - 1)
+                            m.next = "AMT_REQ"
+                    with m.Else():
+                        m.d.sync += amt[h + 1].eq(res.result[:112])
+                        with m.If(h + 1 == nh):
+                            m.next = "AMT_CHECK"
+                        with m.Else():
+                            m.d.sync += h.eq(h + 1)
+                            m.next = "AMT_REQ"
+            with m.State("AMT_CHECK"):
+                # slippage: amountOutMin (exact-in) / amountInMax (exact-out), full 256-bit compares
+                m.d.sync += h.eq(0)
+                with m.If(Mux(sw.exact_out, amt[0] > sw.amount_in, amt[nh] < sw.amount_out)):
+                    finish(BackrunStatus.REVERTS)
+                with m.Else():
+                    m.next = "POST"
+            with m.State("POST"):
+                grown = Signal(113)
+                shrunk = Signal(112)
+                m.d.comb += [grown.eq(rin + amt[h]), shrunk.eq(rout - amt[h + 1])]
+                with m.If(grown > UINT112_MAX):
+                    finish(BackrunStatus.REVERTS)
+                with m.Else():
+                    with m.If(hop_dir[h]):
+                        m.d.sync += [hop_r1[h].eq(grown), hop_r0[h].eq(shrunk)]
+                    with m.Else():
+                        m.d.sync += [hop_r0[h].eq(grown), hop_r1[h].eq(shrunk)]
+                    with m.If(h + 1 == nh):
+                        m.d.sync += h.eq(0)
+                        m.next = "SIB_ENTRY"
+                    with m.Else():
+                        m.d.sync += h.eq(h + 1)
+            # ---- siblings of each touched pair ----------------------------------------------------
+            with m.State("SIB_ENTRY"):
+                m.d.comb += [drp.addr.eq(hop_eidx[h]), drp.en.eq(1)]
+                m.next = "SIB_ENTRYW"
+            with m.State("SIB_ENTRYW"):
+                m.d.sync += [base1.eq(dent.base1), nsib.eq(dent.nsib), k.eq(0)]
+                m.d.sync += [sibs[i].eq(dent.sibs[i]) for i in range(MAX_SIBLINGS)]
+                m.next = "SIB_NEXT"
+            with m.State("SIB_NEXT"):
+                with m.If((k == nsib) | (k == MAX_SIBLINGS)):
+                    with m.If(h + 1 == nh):
+                        finish(BackrunStatus.EVALUATED)
+                    with m.Else():
+                        m.d.sync += h.eq(h + 1)
+                        m.next = "SIB_ENTRY"
+                with m.Elif(sib_slot == hop_slot[h]):
+                    m.d.sync += k.eq(k + 1)
+                with m.Else():
+                    m.d.comb += [self.pool_rd_slot.eq(sib_slot), self.pool_rd_en.eq(1)]
+                    m.next = "SIB_READ"
+            with m.State("SIB_READ"):
+                rec = self.pool_rd_data
+                r0 = Mux(post_hit, post_r0, rec.reserve0)
+                r1 = Mux(post_hit, post_r1, rec.reserve1)
+                with m.If((r0 == 0) | (r1 == 0)):
+                    m.d.sync += k.eq(k + 1)
+                    m.next = "SIB_NEXT"
+                with m.Else():
+                    m.d.sync += [s_r0.eq(r0), s_r1.eq(r1), s_fn.eq(rec.fee_num), s_fd.eq(rec.fee_den)]
+                    m.next = "EV_REQ"
+            with m.State("EV_REQ"):
+                p = ev.i.payload
+                m.d.comb += [
+                    ev.i.valid.eq(1),
+                    p.mode.eq(1),
+                    p.a_base.eq(Mux(base1, hop_r1[h], hop_r0[h])),
+                    p.a_other.eq(Mux(base1, hop_r0[h], hop_r1[h])),
+                    p.a_fn.eq(hop_fn[h]),
+                    p.a_fd.eq(hop_fd[h]),
+                    p.b_base.eq(Mux(base1, s_r1, s_r0)),
+                    p.b_other.eq(Mux(base1, s_r0, s_r1)),
+                    p.b_fn.eq(s_fn),
+                    p.b_fd.eq(s_fd),
+                    p.maxc.eq(self.maxc),
+                    p.tag.eq(Cat(k, h)),
+                ]
+                with m.If(ev.i.ready):
+                    m.next = "EV_WAIT"
+            with m.State("EV_WAIT"):
+                m.d.comb += ev.o.ready.eq(1)
+                r = ev.o.payload
+                with m.If(ev.o.valid):
+                    with m.If(r.profit != 0):
+                        m.d.sync += [
+                            out.eq(0), out.kind.eq(RECORD_OPP), out.tag.eq(req.tag), out.hop.eq(h),
+                            out.direction.eq(r.direction), out.exact.eq(r.exact), out.base1.eq(base1),
+                            out.candidates.eq(r.candidates), out.touched.eq(hop_slot[h]),
+                            out.sibling.eq(sib_slot), out.amount_in.eq(r.amount_in), out.profit.eq(r.profit),
+                            o_valid.eq(1),
+                        ]
+                        m.next = "EMIT"
+                    with m.Else():
+                        m.d.sync += k.eq(k + 1)
+                        m.next = "SIB_NEXT"
+            with m.State("EMIT"):
+                with m.If(self.o.ready):
+                    m.d.sync += [o_valid.eq(0), count.eq(count + 1), k.eq(k + 1)]
+                    m.next = "SIB_NEXT"
+            with m.State("DONE"):
+                with m.If(self.o.ready):
+                    m.d.sync += o_valid.eq(0)
+                    m.next = "IDLE"
+        return m
+

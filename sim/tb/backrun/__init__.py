@@ -1,0 +1,1 @@
+"""Test cases and benches for the backrun unit (``hw/backrun.py``)."""

@@ -1,0 +1,107 @@
+"""Amaranth-simulator harness: the backrun unit on a pool table, loaded from a software table.
+
+:class:`BackrunHarness` joins :class:`~mevblade.hw.backrun.Backrun` to a
+:class:`~mevblade.hw.pool_table.PoolTable` (its read port and evaluation boundary) as the
+appliance top does; :func:`run_swaps` loads both from a software ``PoolTable`` and streams
+requests through, returning every record and the cycles each request took.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from amaranth.hdl import Elaboratable, Module
+from amaranth.sim import Simulator
+
+from mevblade.control.engine.software.pools import pack_record
+from mevblade.hw.backrun import RECORD_DONE, Backrun, directory_entries, pack_dir_entry, unpack_record
+from mevblade.hw.pool_table import PoolTable
+
+__all__ = ["BackrunHarness", "run_swaps"]
+
+
+class BackrunHarness(Elaboratable):
+    """Backrun + PoolTable, wired like the appliance top (boundary only from the unit)."""
+
+    def __init__(self, capacity: int = 64, dir_depth: int = 32) -> None:
+        self.pool = PoolTable(capacity=capacity)
+        self.br = Backrun(dir_depth=dir_depth, pool_slots=capacity)
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        m.submodules.pool = pool = self.pool
+        m.submodules.br = br = self.br
+        m.d.comb += [
+            pool.rd_slot.eq(br.pool_rd_slot),
+            pool.rd_en.eq(br.pool_rd_en),
+            br.pool_rd_data.eq(pool.rd_data),
+            pool.begin_eval.eq(br.begin_eval),
+        ]
+        return m
+
+
+def run_swaps(table: Any, requests: list[int], *, maxc: int = 1 << 16, backpressure: float = 0.0,
+              seed: int = 1, commits_between: list[list[Any]] | None = None,
+              preload: dict[int, Any] | None = None) -> tuple[list[list[dict[str, int]]], list[int]]:
+    """Records per request (opportunities then the done record) and cycles from each request's
+    transfer to its done record. ``commits_between[i]``: software pool records committed to the
+    hardware table (host port) before request ``i`` is sent; ``preload`` overrides the records
+    first loaded into some slots (else the software table's active records)."""
+    dut = BackrunHarness()
+    br, pool = dut.br, dut.pool
+    rng = random.Random(seed)
+    entries = directory_entries(table)
+    got: list[list[dict[str, int]]] = []
+    lat: list[int] = []
+
+    async def commit(ctx, rec) -> None:
+        ctx.set(pool.host_slot, rec.slot)
+        ctx.set(pool.host_data.as_value(), sum(w << (32 * i) for i, w in enumerate(pack_record(rec))))
+        ctx.set(pool.host_commit, 1)
+        await ctx.tick()
+        ctx.set(pool.host_commit, 0)
+
+    async def bench(ctx) -> None:
+        ctx.set(br.maxc, maxc)
+        for i, e in enumerate(entries):
+            ctx.set(br.dir_index, i)
+            ctx.set(br.dir_data.as_value(), pack_dir_entry(e))
+            ctx.set(br.dir_we, 1)
+            await ctx.tick()
+        ctx.set(br.dir_we, 0)
+        ctx.set(br.dir_count, len(entries))
+        for slot in range(table.capacity):
+            rec = (preload or {}).get(slot) or table.read(slot)
+            if rec is not None:
+                await commit(ctx, rec)
+        for n, word in enumerate(requests):
+            for rec in (commits_between or [[]] * len(requests))[n]:
+                await commit(ctx, rec)
+            ctx.set(br.i.payload.as_value(), word)
+            ctx.set(br.i.valid, 1)
+            await ctx.tick().until(br.i.ready)
+            ctx.set(br.i.valid, 0)
+            recs: list[dict[str, int]] = []
+            cycles = 0
+            while True:
+                ready = int(rng.random() >= backpressure)
+                ctx.set(br.o.ready, ready)
+                valid = ctx.get(br.o.valid)
+                word_o = ctx.get(br.o.payload.as_value())
+                await ctx.tick()
+                cycles += 1
+                if valid and ready:
+                    r = unpack_record(int(word_o))
+                    recs.append(r)
+                    if r["kind"] == RECORD_DONE:
+                        break
+            ctx.set(br.o.ready, 0)
+            got.append(recs)
+            lat.append(cycles)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return got, lat
