@@ -8,7 +8,11 @@ requests through, returning every record and the cycles each request took.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
 import random
+from pathlib import Path
 from typing import Any
 
 from amaranth.hdl import Elaboratable, Module
@@ -18,7 +22,7 @@ from mevblade.control.engine.software.pools import pack_record
 from mevblade.hw.backrun import RECORD_DONE, Backrun, directory_entries, pack_dir_entry, unpack_record
 from mevblade.hw.pool_table import PoolTable
 
-__all__ = ["BackrunHarness", "run_swaps"]
+__all__ = ["BackrunHarness", "run_swaps", "run_swaps_cached"]
 
 
 class BackrunHarness(Elaboratable):
@@ -105,3 +109,29 @@ def run_swaps(table: Any, requests: list[int], *, maxc: int = 1 << 16, backpress
     sim.add_testbench(bench)
     sim.run()
     return got, lat
+
+
+def run_swaps_cached(table: Any, requests: list[int],
+                     **kw: Any) -> tuple[list[list[dict[str, int]]], list[int]]:
+    """:func:`run_swaps`, its result cached under ``build/`` by the hw sources, the table's records
+    and the arguments: pytest-xdist workers that each need the same slow simulation (a
+    module-scoped fixture runs once per worker) share one run (file lock; the others wait)."""
+    repo = Path(__file__).resolve().parents[3]
+    h = hashlib.sha1()
+    for f in sorted((repo / "hw").glob("*.py")):
+        h.update(f.read_bytes())
+    h.update(Path(__file__).read_bytes())
+    records = [table.read(s) for s in range(table.capacity)]
+    h.update(repr((records, directory_entries(table), requests, sorted(kw.items()))).encode())
+    cache = repo / "build" / "backrun-sim" / f"{h.hexdigest()[:16]}.json"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with open(cache.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if cache.exists():
+            got, lat = json.loads(cache.read_text())
+            return got, lat
+        got, lat = run_swaps(table, requests, **kw)
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text(json.dumps([got, lat]))
+        tmp.replace(cache)
+        return got, lat
