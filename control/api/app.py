@@ -47,6 +47,7 @@ from mevblade.control.api.fastpath import (
 )
 from mevblade.control.api.hub import CHANNELS, SLOW_CONSUMER_CLOSE
 from mevblade.control.api.metrics import CONTENT_TYPE
+from mevblade.control.api.workers import WORKER_HEADER as _WORKER_HEADER
 from mevblade.control.auth import AuthError, Principal, principal_allows
 from mevblade.control.storage import StoreError
 
@@ -104,13 +105,16 @@ async def authenticate(ctx: ServiceContext, authorization: str | None, api_key: 
     return ctx.auth.authenticate_header(authorization, api_key, ip)
 
 
-def _listing_response_headers(body: bytes, gz: bool, rid: str | None = None) -> list[tuple[bytes, bytes]]:
+def _listing_response_headers(body: bytes, gz: bool, rid: str | None = None,
+                              worker: bytes | None = None) -> list[tuple[bytes, bytes]]:
     h = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
          (b"vary", b"accept-encoding")]
     if gz:
         h.append((b"content-encoding", b"gzip"))
     if rid is not None:
         h.append((b"x-request-id", rid.encode("latin-1")))
+    if worker is not None:
+        h.append((_WORKER_HEADER, worker))
     return h
 
 
@@ -124,6 +128,11 @@ class RequestIdAndMetrics:
         self.metrics = ctx.metrics
         self.cache = cache
         self.fast_hits = 0
+
+    @property
+    def _worker(self) -> bytes | None:
+        w = self.ctx.worker
+        return None if w is None else str(w).encode()
 
     async def _fast_listing(self, scope: dict[str, Any], send: Callable, rid: str) -> bool:
         """Answer a cached listing for an authorised caller; False = let FastAPI handle the request."""
@@ -164,7 +173,7 @@ class RequestIdAndMetrics:
         gz = entry.gzipped() if accepts_gzip(accept) else None
         body = gz if gz is not None else entry.body
         await send({"type": "http.response.start", "status": 200,
-                    "headers": _listing_response_headers(body, gz is not None, rid)})
+                    "headers": _listing_response_headers(body, gz is not None, rid, self._worker)})
         await send({"type": "http.response.body", "body": body})
         self.fast_hits += 1
         return True
@@ -192,12 +201,15 @@ class RequestIdAndMetrics:
                 self.metrics.api_latency.labels("GET", LISTING_PATH).observe(time.perf_counter() - start)
                 return
         status_holder = [500]
+        worker = self._worker
 
         async def send_wrapper(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status_holder[0] = message["status"]
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
                 headers.append((b"x-request-id", rid.encode("latin-1")))
+                if worker is not None:
+                    headers.append((_WORKER_HEADER, worker))
                 message["headers"] = headers
             await send(message)
 
@@ -578,7 +590,7 @@ def _analytics_snapshot(ctx: ServiceContext) -> dict[str, Any]:
 async def _analytics_loop(ctx: ServiceContext, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
-        if ctx.hub.subscribers:
+        if ctx.hub.subscribers or ctx.hub.forward is not None:  # forward: replicas' subscribers
             try:
                 snap = await asyncio.to_thread(_analytics_snapshot, ctx)
             except Exception:  # noqa: BLE001 - a failed snapshot must not stop the loop
@@ -692,8 +704,11 @@ async def _ws_session(ctx: ServiceContext, websocket: WebSocket) -> None:
                                    max_buffer=ctx.settings.ws_queue_size * 4096)
     sub = ctx.hub.subscribe(channels, chains, label=p.actor, writer=writer)
     try:
-        await websocket.send_text(json.dumps({"type": "subscribed", "channels": sorted(sub.channels),
-                                              "chains": sorted(sub.chains)}))
+        hello: dict[str, Any] = {"type": "subscribed", "channels": sorted(sub.channels),
+                                 "chains": sorted(sub.chains)}
+        if ctx.worker is not None:
+            hello["worker"] = ctx.worker  # which API process holds this subscription (serve --workers N)
+        await websocket.send_text(json.dumps(hello))
         if "analytics" in sub.channels:
             snap = await asyncio.to_thread(_analytics_snapshot, ctx)
             await websocket.send_text(json.dumps({"type": "analytics", "data": snap, "ts": time.time()},

@@ -47,6 +47,8 @@ class ServiceContext:
     engine: Any = None  # engine backend (mevblade.control.engine.Engine)
     pool_table: Any = None  # object with read()/write() of pool reserves (see grpc EngineService)
     pipeline: Any = None
+    #: index of this API process under ``serve --workers N`` (0 = primary), None when running alone
+    worker: int | None = None
     clock: Callable[[], float] = time.time
     started_at: float = field(default_factory=time.time)
 

@@ -136,6 +136,9 @@ class Hub:
         self.total_drops = 0
         self.disconnected_slow = 0
         self.loop: asyncio.AbstractEventLoop | None = None
+        #: ``forward(channel, chain, text)`` also hands every published event to other processes
+        #: (``serve --workers N``: the primary's hub forwards to the replicas, see :mod:`.workers`)
+        self.forward: Any = None
 
     def subscribe(self, channels: Iterable[str], chains: Iterable[str] = (), *, queue_size: int | None = None,
                   label: str = "", writer: DirectWriter | None = None) -> Subscriber:
@@ -170,7 +173,19 @@ class Hub:
             raise ValueError(f"channel must be one of {list(CHANNELS)}, not {channel!r}")
         event = {"type": EVENT_TYPES[channel], "data": data, "ts": time.time()}
         text = json.dumps(event, separators=(",", ":"), default=str)
-        item = (channel, event, text)
+        queued = self._deliver(channel, chain, event, text)
+        if self.forward is not None:
+            self.forward(channel, chain, text)
+        return queued
+
+    def deliver_text(self, channel: str, text: str, *, chain: str | None = None) -> int:
+        """Deliver an event another process's hub serialised (its ``ts`` kept) to this hub's subscribers."""
+        if channel not in CHANNELS:
+            raise ValueError(f"channel must be one of {list(CHANNELS)}, not {channel!r}")
+        return self._deliver(channel, chain, None, text)
+
+    def _deliver(self, channel: str, chain: str | None, event: dict[str, Any] | None, text: str) -> int:
+        item: tuple[str, dict[str, Any], str] | None = None
         frame: bytes | None = None
         queued = 0
         drops = 0
@@ -181,6 +196,8 @@ class Hub:
                         frame = text_frame(text)
                     ok = sub.offer_frame(frame)
                 else:
+                    if item is None:
+                        item = (channel, event if event is not None else json.loads(text), text)
                     ok = sub.offer(item)
                 if ok:
                     queued += 1

@@ -62,9 +62,17 @@ def _restore_strategies(registry: Any, store: Any) -> list[str]:
 
 
 async def serve_async(settings: Any, *, api_port: int, grpc_port: int, host: str, ready: Any = None,
-                      stop: asyncio.Event | None = None, on_context: Any = None) -> None:
-    """Run until the API server exits (signal) or ``stop`` is set; ``on_context(ctx)`` sees the live context."""
+                      stop: asyncio.Event | None = None, on_context: Any = None, workers: int = 1,
+                      loop: str = "auto") -> None:
+    """Run until the API server exits (signal) or ``stop`` is set; ``on_context(ctx)`` sees the live context.
+
+    ``workers`` > 1: this process is the primary of N API processes on one port
+    (:mod:`mevblade.control.api.workers`); the replicas run on the event loop ``loop``."""
     import uvicorn
+
+    from mevblade.control.api.workers import Cluster, check_cluster_settings, reuseport_socket
+
+    check_cluster_settings(settings, workers)
 
     from mevblade.control.api import build_context, create_app
     from mevblade.control.grpc import start_grpc_server
@@ -104,7 +112,22 @@ async def serve_async(settings: Any, *, api_port: int, grpc_port: int, host: str
     config = uvicorn.Config(app, host=host, port=api_port, log_level=settings.log_level.lower(), lifespan="on",
                             access_log=False, ws_max_queue=64, ws_per_message_deflate=settings.ws_compression)
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    cluster = sockets = None
+    if workers > 1:
+        sock = reuseport_socket(host, api_port)
+        sockets = [sock]
+        cluster = Cluster(settings, workers, host, loop=loop, log_level=settings.log_level.lower())
+        try:
+            await cluster.start(ctx, app, sock.getsockname()[1])
+        except BaseException:
+            await cluster.stop()
+            sock.close()
+            await grpc_server.stop(1.0)
+            if pipeline is not None:
+                with contextlib.suppress(Exception):
+                    await pipeline.stop()
+            raise
+    task = asyncio.create_task(server.serve(sockets=sockets))
     while not server.started and not task.done():
         await asyncio.sleep(0.02)
     stopper = None
@@ -120,7 +143,7 @@ async def serve_async(settings: Any, *, api_port: int, grpc_port: int, host: str
             info = {"api": f"http://{host}:{port}", "grpc": f"{settings.grpc_host}:{bound_grpc}",
                     "database": settings.database_url.split("@")[-1] if "postgres" in settings.database_url
                     else settings.database_url, "engine": getattr(engine, "name", None),
-                    "pipeline": pipeline is not None, "strategies_restored": restored}
+                    "pipeline": pipeline is not None, "strategies_restored": restored, "workers": workers}
             print(json.dumps(info), flush=True)
             if ready is not None:
                 ready(info)
@@ -128,6 +151,8 @@ async def serve_async(settings: Any, *, api_port: int, grpc_port: int, host: str
     finally:
         if stopper is not None:
             stopper.cancel()
+        if cluster is not None:
+            await cluster.stop()
         if pipeline is not None:
             with contextlib.suppress(Exception):
                 await pipeline.stop()
@@ -149,6 +174,8 @@ def register(app: typer.Typer) -> None:
                                                   "starts the live pipeline"),
               loop: str = typer.Option("auto", "--loop", help="event loop: auto (uvloop if installed), uvloop, "
                                        "asyncio"),
+              workers: int = typer.Option(1, "--workers", help="API processes sharing the port (SO_REUSEPORT); "
+                                          "> 1 needs REDIS_URL; replicas are REST/WS only"),
               config: Path | None = CONFIG_OPTION) -> None:
         """Run the control plane: pipeline (when a node is configured) + gRPC + REST/WebSocket API."""
         settings = settings_from(config, eth_node_url=node_url)
@@ -157,10 +184,17 @@ def register(app: typer.Typer) -> None:
         if loop not in LOOPS:
             typer.echo(f"error: --loop must be one of {', '.join(LOOPS)}, not {loop!r}", err=True)
             raise typer.Exit(2)
+        from mevblade.control.api.workers import check_cluster_settings
+
+        try:
+            check_cluster_settings(settings, workers)
+        except ValueError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
         try:
             run_loop(serve_async(settings, api_port=settings.api_port if api_port is None else api_port,
                                  grpc_port=settings.grpc_port if grpc_port is None else grpc_port,
-                                 host=host or settings.api_host), loop)
+                                 host=host or settings.api_host, workers=workers, loop=loop), loop)
         except KeyboardInterrupt:
             pass
 
