@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from mevblade.control.api.hub import Hub
+from mevblade.control.api.ratelimit import SharedTokenBucketLimiter, TokenBucketLimiter
 from mevblade.control.api.workers import (
     RevocationLog,
     RevokedBefore,
@@ -30,6 +31,15 @@ from mevblade.control.api.workers import (
 from mevblade.control.config import load_settings
 
 PASSWORD = "workers-test-password"
+
+
+class FakeClock:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
 WORKERS = 2
 #: attempts to reach a given worker with fresh connections (2 workers: missing one 200 times is 2^-200)
 ATTEMPTS = 200
@@ -96,11 +106,10 @@ class Cluster:
         return r.json()
 
 
-@pytest.fixture(scope="module")
-def cluster(redis_url, tmp_path_factory):
+@contextlib.contextmanager
+def _running_cluster(db, redis_url: str | None):
     from mevblade.control.cli.serve import run_loop, serve_async
 
-    db = tmp_path_factory.mktemp("workers-db") / "w.db"
     settings = load_settings(database_url=f"sqlite:///{db}", redis_url=redis_url,
                              jwt_secret="workers-test-secret-not-for-production", rate_limit_requests=1000,
                              rate_limit_window=3600, rate_limit_tiers={"viewer": 0.005, "trader": 1.0, "admin": 1.0},
@@ -138,6 +147,20 @@ def cluster(redis_url, tmp_path_factory):
         state["loop"].call_soon_threadsafe(state["stop"].set)
         t.join(60)
         assert not t.is_alive(), "serve did not stop"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """Two workers, no Redis: rate limits in the cluster's shared memory-mapped file."""
+    with _running_cluster(tmp_path_factory.mktemp("workers-db") / "w.db", None) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(redis_url, tmp_path_factory):
+    """Two workers with REDIS_URL: rate limits in Redis."""
+    with _running_cluster(tmp_path_factory.mktemp("workers-db-redis") / "w.db", redis_url) as c:
+        yield c
 
 
 # ------------------------------------------------------------------------------------ serving
@@ -195,8 +218,10 @@ def test_forwarded_request_keeps_the_callers_address(cluster, cidr, status):
 # ------------------------------------------------------------------------------------ shared state
 
 
-def test_rate_limit_budget_is_shared_by_the_workers(cluster):
-    # "limited" is a viewer: 1000 x 0.005 = 5 requests per 3600 s, one bucket in Redis for both workers
+@pytest.mark.parametrize("store", ["shared_file", "redis"])
+def test_rate_limit_budget_is_shared_by_the_workers(request, store):
+    # "limited" is a viewer: 1000 x 0.005 = 5 requests per 3600 s, one bucket for both workers
+    cluster = request.getfixturevalue("cluster" if store == "shared_file" else "redis_cluster")
     token = cluster.login("limited")["access_token"]
     outcomes: list[tuple[int, str]] = []
     for _ in range(ATTEMPTS):
@@ -277,7 +302,6 @@ def test_event_published_by_the_primary_reaches_subscribers_on_every_worker(clus
 
 
 @pytest.mark.parametrize("overrides,workers,fragment", [
-    ({}, 2, "REDIS_URL"),
     ({"redis_url": "redis://127.0.0.1:1/0", "database_url": "sqlite:///:memory:"}, 2, "in-memory"),
     ({"redis_url": "redis://127.0.0.1:1/0"}, 0, "from 1 to 64"),
     ({"redis_url": "redis://127.0.0.1:1/0"}, 65, "from 1 to 64"),
@@ -288,8 +312,53 @@ def test_cluster_settings_refused(tmp_path, overrides, workers, fragment):
         check_cluster_settings(settings, workers)
 
 
-def test_single_worker_needs_no_redis(tmp_path):
-    check_cluster_settings(load_settings(database_url=f"sqlite:///{tmp_path}/x.db", redis_url=None), 1)
+@pytest.mark.parametrize("workers", [1, 2, 64])
+def test_cluster_settings_accepted_without_redis(tmp_path, workers):
+    check_cluster_settings(load_settings(database_url=f"sqlite:///{tmp_path}/x.db", redis_url=None), workers)
+
+
+def _shared(path, clock, requests=5, window=10.0, **kw) -> SharedTokenBucketLimiter:
+    return SharedTokenBucketLimiter(str(path), requests, window, {"viewer": 1.0, "admin": 2.0}, clock=clock, **kw)
+
+
+def test_shared_limiter_two_instances_spend_one_budget(tmp_path):
+    clock = FakeClock(100.0)
+    a, b = _shared(tmp_path / "rl", clock), _shared(tmp_path / "rl", clock)
+    got = [(a if i % 2 else b).hit("user:1", "viewer").allowed for i in range(7)]
+    assert got == [True] * 5 + [False] * 2
+
+
+def test_shared_limiter_matches_the_in_process_limiter(tmp_path):
+    # same token-bucket arithmetic as TokenBucketLimiter: a random walk of hits and clock steps
+    import random
+
+    rnd = random.Random(7)
+    clock = FakeClock(0.0)
+    shared = _shared(tmp_path / "rl", clock)
+    local = TokenBucketLimiter(5, 10.0, {"viewer": 1.0, "admin": 2.0}, clock=clock)
+    for _ in range(400):
+        ident, tier = rnd.choice([("u1", "viewer"), ("u2", "viewer"), ("u1", "admin")])
+        d1, d2 = shared.hit(ident, tier), local.hit(ident, tier)
+        assert (d1.allowed, d1.limit, d1.remaining) == (d2.allowed, d2.limit, d2.remaining)
+        assert d1.retry_after == pytest.approx(d2.retry_after)
+        clock.t += rnd.choice([0.0, 0.0, 0.3, 1.7])
+
+
+def test_shared_limiter_reuses_the_longest_idle_slot_when_full(tmp_path):
+    clock = FakeClock(0.0)
+    lim = _shared(tmp_path / "rl", clock, requests=1, slots=4, probe=4)
+    for i in range(4):
+        assert lim.hit(f"u{i}", "viewer").allowed
+        clock.t += 1.0
+    assert not lim.hit("u3", "viewer").allowed  # still in the table, budget spent
+    assert lim.hit("u-new", "viewer").allowed  # table full: takes the slot idle longest (u0's)
+    assert not lim.hit("u3", "viewer").allowed  # the others are untouched
+
+
+@pytest.mark.parametrize("slots,probe", [(4, 8), (8, 0)])
+def test_shared_limiter_refuses_bad_geometry(tmp_path, slots, probe):
+    with pytest.raises(ValueError, match="slots must be"):
+        _shared(tmp_path / "rl", FakeClock(0.0), slots=slots, probe=probe)
 
 
 def test_revocation_log_is_seen_by_a_second_reader(tmp_path):

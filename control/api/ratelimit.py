@@ -2,20 +2,27 @@
 
 Each identity has a bucket of ``RATE_LIMIT_REQUESTS × tier`` tokens refilled continuously at
 ``capacity / RATE_LIMIT_WINDOW`` tokens per second; a request takes one token or is refused
-with the time until one is available (``Retry-After``). In-process (one ``mevblade serve``);
-the clock is injectable so tests need no sleeping.
+with the time until one is available (``Retry-After``). In-process (one ``mevblade serve``), in a
+memory-mapped file shared by the workers of ``serve --workers N`` (:class:`SharedTokenBucketLimiter`),
+or in Redis (``REDIS_URL``); the clock is injectable so tests need no sleeping.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import math
+import mmap
+import os
+import struct
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["TokenBucketLimiter", "RedisTokenBucketLimiter", "Decision"]
+__all__ = ["TokenBucketLimiter", "RedisTokenBucketLimiter", "SharedTokenBucketLimiter", "Decision"]
 
 
 @dataclass(frozen=True)
@@ -139,3 +146,81 @@ class RedisTokenBucketLimiter(TokenBucketLimiter):
         if int(allowed) == 1:
             return Decision(True, cap, int(left), 0.0)
         return Decision(False, cap, 0, (cost - left) / rate)
+
+
+class SharedTokenBucketLimiter(TokenBucketLimiter):
+    """The same token bucket in a memory-mapped file shared by the processes of one ``serve --workers N``.
+
+    A fixed table of ``slots`` buckets (open addressing on a 64-bit BLAKE2b hash of tier and identity,
+    ``probe`` slots per key) in a file in the cluster's private run directory; each :meth:`hit` takes an
+    exclusive ``flock`` on the file for the read-refill-take-write of one bucket. The clock must be the
+    same in every process (``time.monotonic`` is system-wide on Linux). When all probed slots are taken,
+    the one idle longest is reused (its caller starts again with a full bucket — the only way the budget
+    can grow, and only with more than ``slots`` active callers). Costs a few microseconds of CPU per
+    request, against ~0.27 ms (client + server) for the Redis script; Redis (``REDIS_URL``) remains the
+    choice when several hosts or separate ``serve`` instances must share limits.
+    """
+
+    _SLOT = struct.Struct("<Qdd")  # key hash (0 = free), tokens, last refill time
+
+    def __init__(self, path: str, requests: int, window: float, tiers: Mapping[str, float] | None = None,
+                 clock: Callable[[], float] = time.monotonic, slots: int = 65536, probe: int = 32) -> None:
+        super().__init__(requests, window, tiers, clock=clock)
+        if slots < probe or probe < 1:
+            raise ValueError(f"slots must be >= probe >= 1, not slots={slots!r}, probe={probe!r}")
+        self.path = path
+        self.slots = slots
+        self.probe = probe
+        size = slots * self._SLOT.size
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            if os.fstat(self._fd).st_size < size:
+                os.ftruncate(self._fd, size)  # zero-filled: every slot free
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._map = mmap.mmap(self._fd, size)
+
+    def hit(self, identity: str, tier: str | None = None, cost: float = 1.0) -> Decision:
+        cap = self.capacity(tier)
+        rate = cap / self.window
+        key = f"{tier}|{identity}".encode("utf-8", "surrogatepass")
+        h = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") or 1
+        start = h % self.slots
+        slot_size = self._SLOT.size
+        m = self._map
+        unpack, pack = self._SLOT.unpack_from, self._SLOT.pack_into
+        now = self.clock()
+        with self._lock:  # threads of this process (flock is per open file, not per thread)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                off = victim = -1
+                oldest = math.inf
+                for i in range(self.probe):
+                    o = ((start + i) % self.slots) * slot_size
+                    kh, tok, ts = unpack(m, o)
+                    if kh == h:
+                        off = o
+                        break
+                    if kh == 0:
+                        off = o
+                        tok, ts = float(cap), now
+                        break
+                    if ts < oldest:
+                        oldest, victim = ts, o
+                if off < 0:
+                    off, tok, ts = victim, float(cap), now
+                tokens = min(float(cap), tok + max(0.0, now - ts) * rate)
+                if tokens >= cost:
+                    pack(m, off, h, tokens - cost, now)
+                    return Decision(True, cap, int(tokens - cost), 0.0)
+                pack(m, off, h, tokens, now)
+                return Decision(False, cap, 0, (cost - tokens) / rate)
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._map.close()
+        with contextlib.suppress(OSError):
+            os.close(self._fd)

@@ -16,8 +16,11 @@ Roles
 
 Shared state
 ------------
-* **Rate limits**: the token buckets must be shared, so ``--workers`` > 1 needs ``REDIS_URL``
-  (:class:`~mevblade.control.api.ratelimit.RedisTokenBucketLimiter`); it is refused without it.
+* **Rate limits**: one budget for all workers. Without ``REDIS_URL`` the buckets live in a
+  memory-mapped file in the cluster's run directory, locked per hit
+  (:class:`~mevblade.control.api.ratelimit.SharedTokenBucketLimiter`, ~7 µs of CPU per request);
+  with ``REDIS_URL`` they stay in Redis (:class:`~mevblade.control.api.ratelimit.RedisTokenBucketLimiter`,
+  ~0.27 ms of client + server CPU per request here, but shared across hosts and separate instances).
 * **Users, API keys, refresh-token families**: in the database, read per request as before.
 * **Access-token revocations** (logout, refresh-token reuse, disabled user / role change): the
   in-process sets of :class:`~mevblade.control.auth.AuthService` are replaced by views of one
@@ -55,7 +58,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["RevocationLog", "RevokedFamilies", "RevokedBefore", "share_revocations", "reuseport_socket",
-           "Cluster", "ForwardToPrimary", "TrustForwardedClient", "FORWARDED_PATHS", "CLIENT_HEADER",
+           "share_rate_limits", "Cluster", "ForwardToPrimary", "TrustForwardedClient", "FORWARDED_PATHS", "CLIENT_HEADER",
            "WORKER_HEADER", "check_cluster_settings", "MAX_WORKERS"]
 
 log = logging.getLogger("mevblade.workers")
@@ -180,6 +183,16 @@ def share_revocations(auth: Any, path: str | Path) -> RevocationLog:
     return log_
 
 
+def share_rate_limits(ctx: Any, path: str) -> None:
+    """Without Redis, give ``ctx`` the limiter whose buckets live in the shared file ``path``."""
+    if ctx.settings.redis_url:
+        return  # RedisTokenBucketLimiter: already shared
+    from mevblade.control.api.ratelimit import SharedTokenBucketLimiter
+
+    s = ctx.settings
+    ctx.limiter = SharedTokenBucketLimiter(path, s.rate_limit_requests, s.rate_limit_window, s.rate_limit_tiers)
+
+
 # -------------------------------------------------------------------------------------------- sockets
 
 
@@ -207,9 +220,6 @@ def check_cluster_settings(settings: Any, workers: int) -> None:
         raise ValueError(f"workers must be an integer from 1 to {MAX_WORKERS}, not {workers!r}")
     if workers == 1:
         return
-    if not settings.redis_url:
-        raise ValueError("--workers > 1 needs REDIS_URL: the rate limiter's token buckets must be shared by the "
-                         "workers (without it each worker would grant the whole budget)")
     url = settings.database_url
     if url.startswith("sqlite") and (":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite:/", "sqlite://")):
         raise ValueError("--workers > 1 needs a database file or server, not an in-memory SQLite database")
@@ -326,6 +336,7 @@ class Cluster:
         self.events_path = str(self.run_dir / "events.sock")
         self.primary_path = str(self.run_dir / "primary.sock")
         self.revocations_path = str(self.run_dir / "revocations")
+        self.ratelimit_path = str(self.run_dir / "ratelimit")
         self.procs: list[Any] = []
         self._links: list[asyncio.StreamWriter] = []
         self._ready: set[int] = set()
@@ -376,6 +387,7 @@ class Cluster:
         import uvicorn
 
         share_revocations(ctx.auth, self.revocations_path)
+        share_rate_limits(ctx, self.ratelimit_path)
         ctx.worker = 0
         ctx.hub.forward = self.forward
         self._event_server = await asyncio.start_unix_server(self._on_link, path=self.events_path)
@@ -445,6 +457,7 @@ async def _replica_async(settings: Any, index: int, host: str, port: int, run_di
     ctx = build_context(settings, store=store)
     ctx.worker = index
     rlog = share_revocations(ctx.auth, run_dir / "revocations")
+    share_rate_limits(ctx, str(run_dir / "ratelimit"))
     app = create_app(ctx, analytics_interval=None)  # analytics snapshots come from the primary
     fwd = ForwardToPrimary(app, str(run_dir / "primary.sock"))
     sock = reuseport_socket(host, port)

@@ -175,7 +175,7 @@ def register(app: typer.Typer) -> None:
               loop: str = typer.Option("auto", "--loop", help="event loop: auto (uvloop if installed), uvloop, "
                                        "asyncio"),
               workers: int = typer.Option(1, "--workers", help="API processes sharing the port (SO_REUSEPORT); "
-                                          "> 1 needs REDIS_URL; replicas are REST/WS only"),
+                                          "the replicas serve REST/WS, the pipeline and gRPC stay in this one"),
               config: Path | None = CONFIG_OPTION) -> None:
         """Run the control plane: pipeline (when a node is configured) + gRPC + REST/WebSocket API."""
         settings = settings_from(config, eth_node_url=node_url)

@@ -63,7 +63,7 @@ def _server_main(args: argparse.Namespace) -> None:
     from mevblade.control.storage.models import utcnow
 
     db = Path(args.dir) / "bench.db"
-    settings = load_settings(database_url=f"sqlite:///{db}", jwt_secret="bench-only-secret",
+    settings = load_settings(database_url=f"sqlite:///{db}", jwt_secret="bench-only-secret", redis_url=args.redis_url,
                              rate_limit_requests=10**9, ws_queue_size=1024, ws_max_drops=10**6,
                              password_hash_time_cost=1, password_hash_memory_kib=1024, log_level="WARNING")
     store = open_store(settings.database_url)
@@ -90,21 +90,18 @@ def _server_main(args: argparse.Namespace) -> None:
     app = create_app(ctx, analytics_interval=None, fast_path=not args.no_fast_path)
 
     publish_ms: list[float] = []
+    publish_cpu_us: list[float] = []
     direct: list[int] = []
 
     async def publisher() -> None:
-        # waits for the expected subscribers, then publishes events at a fixed interval
-        if not args.ws_clients:
-            return
-        while ctx.hub.subscribers < args.ws_clients:
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.5)
+        # publishes events at a fixed interval once the driver says every client is subscribed
         direct.append(ctx.hub.stats()["direct"])
         for i in range(args.ws_events):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             ctx.hub.publish("opportunities", {"id": f"ev{i}", "chain": "ethereum", "strategy": "backrun_arb",
                                               "tokens": [], "profit_estimate": "0.01", "confidence": 0.9,
                                               "expires_in": 60}, chain="ethereum")
+            publish_cpu_us.append((time.process_time() - c) * 1e6)
             publish_ms.append((time.perf_counter() - t) * 1e3)
             await asyncio.sleep(args.ws_interval)
 
@@ -112,24 +109,43 @@ def _server_main(args: argparse.Namespace) -> None:
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on",
                                 access_log=False, backlog=4096, ws_per_message_deflate=settings.ws_compression)
         server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve())
+        cluster = sockets = None
+        if args.workers > 1:  # what `mevblade serve --workers N` runs: replicas on the same port
+            from mevblade.control.api.workers import Cluster, reuseport_socket
+
+            sock = reuseport_socket("127.0.0.1", 0)
+            sockets = [sock]
+            cluster = Cluster(settings, args.workers, "127.0.0.1", loop=args.loop)
+            await cluster.start(ctx, app, sock.getsockname()[1])
+        task = asyncio.create_task(server.serve(sockets=sockets))
         while not server.started:
             await asyncio.sleep(0.02)
         port = server.servers[0].sockets[0].getsockname()[1]
         print(json.dumps({"port": port, "token": token}), flush=True)
-        pub = asyncio.create_task(publisher())
-        # stop when the driver closes our stdin (or after the hard limit)
+        # stdin: "publish" starts the WS events; end of input (the driver closed it) stops the server
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-        try:
-            await asyncio.wait_for(reader.read(), timeout=args.max_seconds)
-        except asyncio.TimeoutError:
-            pass
-        pub.cancel()
+        pub = None
+        deadline = loop.time() + args.max_seconds
+        while True:
+            try:
+                line = await asyncio.wait_for(reader.readline(), timeout=max(0.1, deadline - loop.time()))
+            except asyncio.TimeoutError:
+                break
+            if not line:
+                break
+            if line.strip() == b"publish" and pub is None:
+                pub = asyncio.create_task(publisher())
+        if pub is not None:
+            pub.cancel()
         server.should_exit = True
         await task
-        print(json.dumps({"publish": _summary(publish_ms), "direct": direct[0] if direct else 0}), flush=True)
+        if cluster is not None:
+            await cluster.stop()
+        print(json.dumps({"publish": _summary(publish_ms), "publish_cpu_us": {k.replace("_ms", "_us"): v for k, v in
+                                                             _summary(publish_cpu_us).items()},
+                          "direct": direct[0] if direct else 0}), flush=True)
 
     from mevblade.control.cli.serve import run_loop
 
@@ -210,6 +226,7 @@ def _ws_main(args: argparse.Namespace) -> None:
                 counter[0] += 1
                 if counter[0] == args.clients:
                     ready.set()
+                    print(f"READY {counter[0]}", file=sys.stderr, flush=True)
                 got = 0
                 while got < args.events:
                     msg = await asyncio.wait_for(ws.recv(), timeout=args.max_seconds)
@@ -251,6 +268,18 @@ def _cpu_s(pid: int) -> float:
         return float("nan")
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _cpu_tree_s(pid: int) -> float:
+    """CPU seconds of a server process and its children (the API replicas of ``--workers N``)."""
+    return _cpu_s(pid) + sum(_cpu_s(c) for c in _children(pid))
+
+
 def _spawn(role: str, *extra: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "mevblade.sim.bench.api", role, *extra], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -266,10 +295,82 @@ def _finish(proc: subprocess.Popen, timeout: float) -> None:
         proc.wait()
 
 
+class _Redis:
+    """A private redis-server on a free loopback port (the shared rate limiter of ``--workers N``)."""
+
+    def __init__(self, directory: str) -> None:
+        import shutil
+        import socket
+
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("workers > 1 needs redis-server (the rate limiter is shared through Redis)")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.proc = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no", "--dir", directory], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=self.port)
+        for _ in range(200):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        else:
+            self.close()
+            raise RuntimeError("redis-server did not start")
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def cpu_s(self) -> float:
+        return _cpu_s(self.proc.pid)
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _server_info(server: subprocess.Popen) -> dict[str, Any]:
+    info = json.loads(server.stdout.readline() or "{}")
+    if "port" not in info:
+        raise RuntimeError(f"bench server did not start: {server.stderr.read()[-800:]}")
+    return info
+
+
+def _rest_load(client: str, exe: Path | None, info: dict[str, Any], rate: float, duration: float,
+               connections: int) -> dict[str, Any]:
+    """One open-loop run: C load generator, or the aiohttp client (``client="python"``)."""
+    if client == "c":
+        from mevblade.sim.bench.loadgen import rest_command
+
+        assert exe is not None
+        cmd = rest_command(exe, info["port"], info["token"], rate=rate, duration=duration, connections=connections)
+    else:
+        cmd = [sys.executable, "-m", "mevblade.sim.bench.api", "rest", "--port", str(info["port"]), "--token",
+               info["token"], "--rate", str(rate), "--duration", str(duration), "--connections", str(connections)]
+    load = subprocess.run(cmd, capture_output=True, text=True, timeout=duration * 3 + 120)
+    if load.returncode != 0:
+        raise RuntimeError(f"REST load failed: {load.stderr[-500:]}")
+    out = json.loads(load.stdout.strip().splitlines()[-1])
+    if client != "c":  # same keys as the C client
+        out["answered_200"] = out["from_schedule"]["samples"] + connections  # + the warm-up requests
+    return out
+
+
 @benchmark("api", "REST GET opportunities p50/p95/p99 at a fixed rate; WebSocket fan-out p99 to N clients")
 def bench_api(quick: bool = False, rate: float | None = None, duration: float | None = None,
               ws_clients: int | None = None, ws_events: int | None = None, rows: int = 10_000,
-              connections: int = 64, sweep: list[float] | None = None, loop: str = "auto") -> dict[str, Any]:
+              connections: int = 64, sweep: list[float] | None = None, loop: str = "auto", workers: int = 1,
+              client: str = "c", rest: bool = True, ws: bool = True) -> dict[str, Any]:
+    """``workers``: API processes on the port (``serve --workers N``; > 1 starts a private redis-server);
+    ``client``: ``c`` (epoll load generator compiled here, default) or ``python`` (aiohttp / websockets)."""
     rate = rate or (200.0 if quick else 1000.0)
     duration = duration or (3.0 if quick else 30.0)
     ws_clients = ws_clients if ws_clients is not None else (100 if quick else 1000)
@@ -279,78 +380,117 @@ def bench_api(quick: bool = False, rate: float | None = None, duration: float | 
     ws_interval = 0.2 if quick else 0.5
     if rate * duration > 200_000 or ws_clients > 5000:
         raise ValueError("rate*duration must be <= 200000 requests and ws_clients <= 5000 (bounded load)")
+    if client not in ("c", "python"):
+        raise ValueError(f"client must be 'c' or 'python', not {client!r}")
+    if not isinstance(workers, int) or not 1 <= workers <= 16:
+        raise ValueError(f"workers must be an integer from 1 to 16, not {workers!r}")
+    exe = None
+    if client == "c":
+        from mevblade.sim.bench.loadgen import build
+
+        exe = build()
     result: dict[str, Any] = {"config": {"rate_rps": rate, "duration_s": duration, "rows": rows,
                                          "connections": connections, "ws_clients": ws_clients,
                                          "ws_events": ws_events, "ws_interval_s": ws_interval, "quick": quick,
-                                         "loop": loop},
+                                         "loop": loop, "workers": workers, "client": client},
               "loadavg_1m_before": round(os.getloadavg()[0], 2)}
     with tempfile.TemporaryDirectory(prefix="mevblade-bench-api-") as tmp:
-        limit = str(int(duration * 3 + 120))
-        # REST: a short sweep of lower rates (the capacity curve), then the target rate
-        server = _spawn("server", "--dir", tmp, "--rows", str(rows), "--ws-clients", "0", "--loop", loop,
-                        "--max-seconds",
-                        str(int(duration * 3 + 60 + sum(10 * 3 for _ in sweep))))
+        redis = _Redis(tmp) if workers > 1 else None
+        common = ["--dir", tmp, "--rows", str(rows), "--loop", loop, "--workers", str(workers)]
+        if redis is not None:
+            common += ["--redis-url", redis.url]
         try:
-            info = json.loads(server.stdout.readline() or "{}")
-            if "port" not in info:
-                raise RuntimeError(f"bench server did not start: {server.stderr.read()[-500:]}")
+            if rest:
+                # REST: a short sweep of lower rates (the capacity curve), then the target rate
+                server = _spawn("server", *common, "--ws-clients", "0", "--max-seconds",
+                                str(int(duration * 3 + 120 + sum(10 * 3 for _ in sweep))))
+                try:
+                    info = _server_info(server)
 
-            def run_rate(r: float, d: float) -> dict[str, Any]:
-                cpu0 = _cpu_s(server.pid)
-                load = subprocess.run([sys.executable, "-m", "mevblade.sim.bench.api", "rest", "--port",
-                                       str(info["port"]), "--token", info["token"], "--rate", str(r), "--duration",
-                                       str(d), "--connections", str(connections)], capture_output=True, text=True,
-                                      timeout=d * 3 + 120)
-                if load.returncode != 0:
-                    raise RuntimeError(f"REST load failed: {load.stderr[-500:]}")
-                out = json.loads(load.stdout.strip().splitlines()[-1])
-                # server CPU per request (includes the warm-up requests; all of them were answered)
-                answered = out["from_schedule"]["samples"] + connections
-                out["server_cpu_ms_per_request"] = round((_cpu_s(server.pid) - cpu0) * 1e3 / max(1, answered), 3)
-                return out
+                    def run_rate(r: float, d: float) -> dict[str, Any]:
+                        cpu0 = _cpu_tree_s(server.pid)
+                        rcpu0 = redis.cpu_s() if redis else 0.0
+                        out = _rest_load(client, exe, info, r, d, connections)
+                        answered = max(1, out["answered_200"])
+                        out["server_cpu_ms_per_request"] = round((_cpu_tree_s(server.pid) - cpu0) * 1e3 / answered, 3)
+                        if redis is not None:
+                            out["redis_cpu_ms_per_request"] = round((redis.cpu_s() - rcpu0) * 1e3 / answered, 3)
+                        return out
 
-            result["rest_sweep"] = {}
-            for r in sweep:
-                one = run_rate(r, sweep_duration)
-                result["rest_sweep"][f"{r:g}_rps"] = {"achieved_rps": one["achieved_rps"],
-                                                      "errors": sum(one["errors"].values()),
-                                                      "server_cpu_ms_per_request":
-                                                          one["server_cpu_ms_per_request"],
-                                                      **{k: one["from_schedule"][k] for k in
-                                                         ("p50_ms", "p95_ms", "p99_ms")}}
-            result["rest"] = run_rate(rate, duration)
+                    result["rest_sweep"] = {}
+                    for r in sweep:
+                        one = run_rate(r, sweep_duration)
+                        result["rest_sweep"][f"{r:g}_rps"] = {
+                            "achieved_rps": one["achieved_rps"], "errors": sum(one["errors"].values()),
+                            "server_cpu_ms_per_request": one["server_cpu_ms_per_request"],
+                            **{k: one["from_schedule"][k] for k in ("p50_ms", "p95_ms", "p99_ms")}}
+                    result["rest"] = run_rate(rate, duration)
+                finally:
+                    _finish(server, 60)
+            if ws:
+                result["ws"] = _ws_phase(client, exe, common, ws_clients, ws_events, ws_interval)
         finally:
-            _finish(server, 30)
-        # WebSocket fan-out (fresh server: no cache / connection state carried over)
-        server = _spawn("server", "--dir", tmp, "--rows", str(rows), "--ws-clients", str(ws_clients), "--loop", loop,
-                        "--ws-events", str(ws_events), "--ws-interval", str(ws_interval), "--max-seconds", limit)
-        try:
-            info = json.loads(server.stdout.readline() or "{}")
-            if "port" not in info:
-                raise RuntimeError(f"bench server did not start: {server.stderr.read()[-500:]}")
-            cpu0 = _cpu_s(server.pid)
-            load = subprocess.run([sys.executable, "-m", "mevblade.sim.bench.api", "ws", "--port", str(info["port"]),
-                                   "--token", info["token"], "--clients", str(ws_clients), "--events",
-                                   str(ws_events), "--max-seconds", limit], capture_output=True, text=True,
-                                  timeout=float(limit) + 30)
-            if load.returncode != 0:
-                raise RuntimeError(f"WS load failed: {load.stderr[-500:]}")
-            result["ws"] = json.loads(load.stdout.strip().splitlines()[-1])
-            # server CPU for the whole WS phase (connect + subscribe + every fan-out) per delivered message
-            delivered = max(1, result["ws"]["received"])
-            result["ws"]["server_cpu_us_per_message"] = round((_cpu_s(server.pid) - cpu0) * 1e6 / delivered, 1)
-        finally:
-            _finish(server, 30)
-        try:
-            tail = json.loads((server.stdout.read() or "").strip().splitlines()[-1])
-            # time for Hub.publish to hand one event to every client's socket (server side of the fan-out)
-            result["ws"]["server_fanout"] = tail["publish"]
-            result["ws"]["direct_writers"] = tail["direct"]
-        except (ValueError, IndexError, KeyError, OSError):
-            pass
+            if redis is not None:
+                redis.close()
     result["loadavg_1m_after"] = round(os.getloadavg()[0], 2)
     result["targets"] = {"rest_p99_ms": 20.0, "ws_p99_ms": 5.0}
     return result
+
+
+def _ws_phase(client: str, exe: Path | None, common: list[str], clients: int, events: int,
+              interval: float) -> dict[str, Any]:
+    """Fresh server; the receiver subscribes every client, says READY, then the server publishes the events."""
+    limit = int(events * interval + 240)
+    server = _spawn("server", *common, "--ws-clients", str(clients), "--ws-events", str(events), "--ws-interval",
+                    str(interval), "--max-seconds", str(limit))
+    try:
+        info = _server_info(server)
+        if client == "c":
+            from mevblade.sim.bench.loadgen import ws_command
+
+            assert exe is not None
+            cmd = ws_command(exe, info["port"], info["token"], clients=clients, events=events, timeout=limit)
+        else:
+            cmd = [sys.executable, "-m", "mevblade.sim.bench.api", "ws", "--port", str(info["port"]), "--token",
+                   info["token"], "--clients", str(clients), "--events", str(events), "--max-seconds", str(limit)]
+        cpu0 = _cpu_tree_s(server.pid)
+        recv = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            said = ""
+            for line in recv.stderr:  # type: ignore[union-attr]
+                if line.startswith("READY"):
+                    said = line
+                    break
+            if not said:
+                raise RuntimeError("WS receiver ended before every client subscribed")
+            cpu_sub = _cpu_tree_s(server.pid)
+            server.stdin.write("publish\n")  # type: ignore[union-attr]
+            server.stdin.flush()  # type: ignore[union-attr]
+            out, err = recv.communicate(timeout=limit + 30)
+        finally:
+            if recv.poll() is None:
+                recv.kill()
+                recv.wait()
+        if recv.returncode != 0:
+            raise RuntimeError(f"WS load failed: {err[-500:]}")
+        res = json.loads(out.strip().splitlines()[-1])
+        delivered = max(1, res["received"])
+        cpu_end = _cpu_tree_s(server.pid)
+        # server CPU (all workers) for the fan-out phase only, per delivered message; and for connect+subscribe
+        res["server_cpu_us_per_message"] = round((cpu_end - cpu_sub) * 1e6 / delivered, 1)
+        res["server_cpu_ms_per_subscribe"] = round((cpu_sub - cpu0) * 1e3 / max(1, res.get("subscribed", clients)),
+                                                    3)
+    finally:
+        _finish(server, 60)
+    try:
+        tail = json.loads((server.stdout.read() or "").strip().splitlines()[-1])
+        # the primary's Hub.publish: its own subscribers' socket writes + one line per replica
+        res["server_fanout"] = tail["publish"]
+        res["server_publish_cpu"] = tail["publish_cpu_us"]
+        res["direct_writers_primary"] = tail["direct"]
+    except (ValueError, IndexError, KeyError, OSError):
+        pass
+    return res
 
 
 @benchmark("api_ab", "REST server CPU/request and latency, alternating rounds: FastAPI path vs fast path vs "
@@ -427,6 +567,8 @@ def _main(argv: list[str] | None = None) -> None:
     s.add_argument("--max-seconds", type=float, default=300)
     s.add_argument("--loop", default="auto", choices=["auto", "uvloop", "asyncio"])
     s.add_argument("--no-fast-path", action="store_true")
+    s.add_argument("--workers", type=int, default=1)
+    s.add_argument("--redis-url", default=None)
     r = sub.add_parser("rest")
     r.add_argument("--port", type=int, required=True)
     r.add_argument("--token", required=True)
