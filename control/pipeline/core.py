@@ -56,6 +56,7 @@ class EngineStage:
         self.stage_backends = {"decode": engine.name, "swap": engine.name, "evaluate": engine.name}
         self._swap_impl = engine
         self._eval_impl = engine
+        self._deferred = getattr(engine, "decode_deferred", None)
         probe_swap = getattr(type(engine), "decode_swap", None)
         from mevblade.control.engine.base import Engine
 
@@ -68,6 +69,14 @@ class EngineStage:
 
     def decode(self, raw: bytes) -> Any:
         return self.engine.decode(raw)
+
+    def decode_deferred(self, raw: bytes) -> tuple[Any, Any]:
+        """``(result, recovery)``: the engine's decode with the sender recovery left pending where the engine
+        can defer it (the software engine; ``recovery.recover()`` then gives the sender or ``None``), else the
+        full decode and ``None``."""
+        if self._deferred is not None:
+            return self._deferred(raw)  # type: ignore[no-any-return]
+        return self.engine.decode(raw), None
 
     def decode_swap(self, to: bytes | None, data: bytes, value: int) -> Any:
         try:
@@ -143,6 +152,8 @@ class Pipeline:
             "swaps_expired", "opportunities", "opportunities_unexecutable", "actions", "strategy_errors",
             "reorgs", "pool_syncs", "heads")}
         self.engine_ns: list[int] = []
+        #: hashes of the transactions our executor signed (its own bundles), when it keeps them
+        self._own_hashes: Any = getattr(executor, "own_tx_hashes", None)
         self.opportunity_profit_wei = 0
 
     # -- queue helpers -------------------------------------------------------------------------------------
@@ -249,14 +260,48 @@ class Pipeline:
         c["pending_seen"] += 1
         head = self.head
         t0 = time.perf_counter_ns()
-        d = self.stage.decode(p.raw)
+        d, recovery = self.stage.decode_deferred(p.raw)
         if not d.ok:
             c["decode_errors"] += 1
             return
-        c["decoded"] += 1
-        if d.sender in self.config.own_addresses:
+        if recovery is None:  # the engine recovered the sender
+            c["decoded"] += 1
+            if d.sender in self.config.own_addresses:
+                c["own_txs"] += 1
+                return
+            await self._evaluate(p, d, head, t0, checked=True)
+            return
+        # Sender recovery deferred (software engine): it is the costliest step of the decode and the pipeline
+        # needs the sender only to leave our own transactions alone. The executor's own transactions are known
+        # by hash; anything else from our address, or a signature that does not recover (RECOVERY_FAILED — a
+        # node never relays one), is found right after the bundle is on its way, counted as before, and the
+        # executor refuses to submit a bundle for it (at most its eth_callBundle was sent, which fails).
+        own = self._own_hashes
+        if own is not None and p.hash in own:
+            c["decoded"] += 1
             c["own_txs"] += 1
             return
+        sender: bytes | None = None
+        try:
+            await self._evaluate(p, d, head, t0, checked=False)
+        finally:
+            sender = recovery.recover()
+            ok = sender is not None and sender not in self.config.own_addresses
+            verdict = getattr(self.executor, "victim_checked", None)
+            if verdict is not None:
+                verdict(p.hash, ok)
+        if sender is None:
+            c["decode_errors"] += 1
+            return
+        c["decoded"] += 1
+        if sender in self.config.own_addresses:
+            c["own_txs"] += 1
+
+    async def _evaluate(self, p: PendingTx, d: Any, head: NewHead | None, t0: int, *, checked: bool) -> None:
+        """Swap decode → evaluate → strategies → actions for one decoded pending transaction (the hot path).
+        ``checked``: the sender is known and not ours; else the executor is told to hold any bundle for this
+        victim before ``eth_sendBundle`` until :meth:`BundleExecutor.victim_checked` gives the verdict."""
+        c = self.counts
         swap = self.stage.decode_swap(d.to, d.data, d.value)
         if swap is None:
             return
@@ -288,6 +333,11 @@ class Pipeline:
                     c["strategy_errors"] += 1
                     continue
                 entry.actions += len(acts)
+                if acts and not checked:
+                    expect = getattr(self.executor, "expect_victim_check", None)
+                    if expect is not None:
+                        expect(p.hash)
+                    checked = True
                 for a in acts:
                     c["actions"] += 1
                     self._put(self.actions, "actions", a)

@@ -47,6 +47,8 @@ class OpportunityEvent:
     opportunity: Any  # mevblade.control.engine.software.types_swap.Opportunity
     victim_raw: bytes
     victim_hash: bytes
+    #: ``b""`` when the engine left the sender recovery to the pipeline (software engine: recovered after the
+    #: opportunity is acted on; see ``Pipeline._on_pending``)
     victim_sender: bytes
     head: NewHead
     seen_ns: int

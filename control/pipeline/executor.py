@@ -33,6 +33,7 @@ from typing import Any
 
 from eth_utils import keccak
 
+from mevblade.control.hashing import keccak256
 from mevblade.control.pipeline.arbcontract import execute_calldata
 from mevblade.control.pipeline.events import BackrunBundle, NewHead
 from mevblade.control.pipeline.recorder import MemoryRecorder
@@ -141,12 +142,18 @@ class BundleExecutor:
             "bundles_reverted_included", "bundles_missed", "bundles_cancelled", "retargets", "realized_profit_wei",
             "expected_profit_wei", "realized_gross_wei", "expected_gross_wei", "gas_cost_wei", "coinbase_paid_wei",
             "realized_mismatch", "bundles_reorged_out", "resigned", "chain_bundles", "alternative_bundles",
-            "chain_conflicts", "chain_conflicts_simulated", "bundles_withdrawn", "sim_inexact")}
+            "chain_conflicts", "chain_conflicts_simulated", "bundles_withdrawn", "sim_inexact", "victims_dropped")}
         self.lat_callbundle_ns: list[int] = []
         self.lat_sendbundle_ns: list[int] = []
         self.lat_signed_ns: list[int] = []
         self._sent_pairs: set[tuple[str, int, str]] = set()
         self._chains: dict[int, _NonceChain] = {}
+        #: hashes of the transactions signed here (newest last, bounded): the pipeline's own-transaction check
+        self.own_tx_hashes: dict[bytes, None] = {}
+        #: victims found unusable after their bundle was started (our own sender, a signature that does not
+        #: recover): never submitted
+        self._dropped_victims: dict[bytes, None] = {}
+        self._victim_checks: dict[bytes, asyncio.Future[bool]] = {}
 
     # -- heads, nonces, inclusion ----------------------------------------------------------------------------
     async def start(self, head: NewHead) -> None:
@@ -277,10 +284,34 @@ class BundleExecutor:
 
     def sign(self, a: BackrunBundle, nonce: int) -> bytes:
         data = execute_calldata(a.amount_in, a.hops, a.expected_profit_wei, a.coinbase_bps, self.flash)
-        return self.signer.sign_eip1559(chain_id=self.chain_id, nonce=nonce,
-                                        max_priority_fee_per_gas=a.priority_fee_per_gas,
-                                        max_fee_per_gas=a.max_fee_per_gas, gas=a.gas_limit,
-                                        to=self._contract_b, value=0, data=data)
+        raw = self.signer.sign_eip1559(chain_id=self.chain_id, nonce=nonce,
+                                       max_priority_fee_per_gas=a.priority_fee_per_gas,
+                                       max_fee_per_gas=a.max_fee_per_gas, gas=a.gas_limit,
+                                       to=self._contract_b, value=0, data=data)
+        _remember(self.own_tx_hashes, keccak256(raw))
+        return raw
+
+    def expect_victim_check(self, victim_hash: bytes) -> None:
+        """The pipeline hands over actions for ``victim_hash`` before it has recovered the victim's sender:
+        bundles for it wait for :meth:`victim_checked` before ``eth_sendBundle`` (the first ``eth_callBundle``
+        does not wait; the verdict normally comes long before its answer)."""
+        if victim_hash not in self._victim_checks:
+            self._victim_checks[victim_hash] = asyncio.get_running_loop().create_future()
+
+    def victim_checked(self, victim_hash: bytes, ok: bool) -> None:
+        """The verdict on ``victim_hash``: ``ok`` false (our own sender, or a signature that does not recover)
+        means no bundle backrunning it is ever submitted."""
+        if not ok:
+            _remember(self._dropped_victims, bytes(victim_hash))
+        fut = self._victim_checks.pop(victim_hash, None)
+        if fut is not None and not fut.done():
+            fut.set_result(ok)
+
+    async def _victim_usable(self, victim_hash: bytes) -> bool:
+        fut = self._victim_checks.get(victim_hash)
+        if fut is not None:
+            await fut
+        return victim_hash not in self._dropped_victims
 
     async def execute(self, a: BackrunBundle, retarget: bool = False) -> str:
         """Handle one action; returns what happened (``submitted`` or why not)."""
@@ -406,6 +437,10 @@ class BundleExecutor:
                       pools: frozenset[str], raw: bytes, bundle: list[bytes], prefix: list[bytes], head: NewHead,
                       retarget: bool) -> str:
         st = self.stats
+        if not await self._victim_usable(a.victim_hash):
+            st["victims_dropped"] += 1
+            self.recorder.outcome(a.opportunity_id, {"status": "refused"})
+            return "victim_dropped"
         results = (sim.get("results") or []) if isinstance(sim, dict) else []
         failed = [x for x in results if x.get("error")]
         if failed or len(results) != len(prefix) + len(bundle):
@@ -476,6 +511,17 @@ class BundleExecutor:
         await self.node.aclose()
         for r in self.relays:
             await r.aclose()
+
+
+_REMEMBER_MAX = 65_536
+
+
+def _remember(d: dict[bytes, None], key: bytes) -> None:
+    """Insert into an insertion-ordered dict used as a bounded set (the oldest half goes when it is full)."""
+    d[key] = None
+    if len(d) > _REMEMBER_MAX:
+        for k in list(d)[: _REMEMBER_MAX // 2]:
+            del d[k]
 
 
 def _returned_uint(value: Any) -> int | None:

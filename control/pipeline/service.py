@@ -513,6 +513,8 @@ class PipelineExecutor:
                          "one (overlapping pools); retry at the next block"),
             "sim_inexact": (422, "simulation_inexact", "the simulated profit differs from the engine's; not "
                             "submitted"),
+            "victim_dropped": (422, "victim_unusable", "the victim transaction is our own or its signature does not "
+                               "recover; not submitted"),
         }
         if outcome in refusals:
             status, code, msg = refusals[outcome]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from mevblade.control.engine.base import DecodeResult, Engine
 from mevblade.control.engine.software.evaluator import SwapPathMixin
-from mevblade.control.engine.software.txdecode import decode_tx
+from mevblade.control.engine.software.txdecode import SenderRecovery, decode_tx, decode_tx_deferred
 
 __all__ = ["SoftwareEngine"]
 
@@ -21,3 +21,8 @@ class SoftwareEngine(SwapPathMixin, Engine):
 
     def decode(self, raw: bytes) -> DecodeResult:
         return decode_tx(raw)
+
+    def decode_deferred(self, raw: bytes) -> tuple[DecodeResult, SenderRecovery | None]:
+        """:meth:`decode` with the sender recovery left to the caller (see
+        :func:`~mevblade.control.engine.software.txdecode.decode_tx_deferred`)."""
+        return decode_tx_deferred(raw)

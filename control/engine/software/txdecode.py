@@ -33,7 +33,7 @@ from mevblade.control.types import (
     ErrorCode,
 )
 
-__all__ = ["decode_tx", "keccak256", "FIELD_NAMES", "INITCODE_LIMIT"]
+__all__ = ["decode_tx", "decode_tx_deferred", "SenderRecovery", "keccak256", "FIELD_NAMES", "INITCODE_LIMIT"]
 
 E = ErrorCode
 _NO_END = 1 << 80  # beyond any declared extent (length-of-length <= 8 bytes)
@@ -369,7 +369,9 @@ def _recover(msg_hash: bytes, r: int, s: int, parity: int) -> bytes | None:
     return keccak256(pub.format(compressed=False)[1:])[12:]
 
 
-def _walk(w: _Walker) -> DecodedTx:
+def _walk(w: _Walker, recover: bool = True) -> tuple[DecodedTx, SenderRecovery | None]:
+    """The decoded transaction and, when ``recover`` is false, the still-pending sender recovery (the
+    record then carries ``sender=b""``)."""
     raw, n = w.raw, w.n
     if n == 0:
         raise _Reject(E.EMPTY)
@@ -420,9 +422,14 @@ def _walk(w: _Walker) -> DecodedTx:
             tx_hash = keccak256(bytes([tx_type]) + raw[hdr_at:body_end])
         else:
             tx_hash = keccak256(raw)
-    sender = _recover(keccak256(payload), r, s, parity)  # type: ignore[arg-type]
-    if sender is None:
-        raise _Reject(E.RECOVERY_FAILED)
+    if recover:
+        pending = None
+        sender = _recover(keccak256(payload), r, s, parity)  # type: ignore[arg-type]
+        if sender is None:
+            raise _Reject(E.RECOVERY_FAILED)
+    else:
+        pending = SenderRecovery(payload, r, s, parity)  # type: ignore[arg-type]
+        sender = b""
     return DecodedTx(
         tx_type=tx_type,
         chain_id=chain_id,  # type: ignore[arg-type]
@@ -445,27 +452,61 @@ def _walk(w: _Walker) -> DecodedTx:
         authorizations=fields.get("authorizations", ()),  # type: ignore[arg-type]
         network_form=network_form,
         size=n,
-    )
+    ), pending
 
 
-def decode_tx(raw: bytes) -> DecodedTx | DecodeError:
-    """Decode one raw transaction. Never raises for any ``bytes`` input."""
+class SenderRecovery:
+    """The last step of a decode, not yet done: ``recover()`` gives the sender address, or ``None`` where
+    :func:`decode_tx` would have answered ``RECOVERY_FAILED``. Made by :func:`decode_tx_deferred`."""
+
+    __slots__ = ("_payload", "_r", "_s", "_parity")
+
+    def __init__(self, payload: bytes, r: int, s: int, parity: int) -> None:
+        self._payload, self._r, self._s, self._parity = payload, r, s, parity
+
+    def recover(self) -> bytes | None:
+        return _recover(keccak256(self._payload), self._r, self._s, self._parity)
+
+
+def _decode(raw: bytes, recover: bool) -> tuple[DecodedTx | DecodeError, SenderRecovery | None]:
     if not isinstance(raw, (bytes, bytearray, memoryview)):
         raise TypeError(f"raw must be bytes, not {type(raw).__name__}")
     raw = bytes(raw)
     too_large = len(raw) > MAX_TX_BYTES
-    try:
-        tx = _walk(_Walker(raw[:MAX_TX_BYTES] if too_large else raw))
-    except _Reject as rej:
+    if too_large:
         # Past MAX_TX_BYTES the stream is cut: an error found before the cut stands;
         # running into the cut, or anything decided only after it (the end of the
-        # input, sender recovery), is TOO_LARGE.
-        if too_large and rej.code in (E.TRUNCATED, E.RECOVERY_FAILED):
-            return DecodeError(E.TOO_LARGE)
-        return DecodeError(rej.code)
-    if too_large:  # a transaction that ends exactly at the cut, with more bytes after it
-        return DecodeError(E.TOO_LARGE)
-    return tx
+        # input, sender recovery), is TOO_LARGE. (Sender recovery is therefore never
+        # deferred here: it cannot change the answer.)
+        try:
+            _walk(_Walker(raw[:MAX_TX_BYTES]), recover=False)
+        except _Reject as rej:
+            if rej.code in (E.TRUNCATED, E.RECOVERY_FAILED):
+                return DecodeError(E.TOO_LARGE), None
+            return DecodeError(rej.code), None
+        return DecodeError(E.TOO_LARGE), None  # a transaction that ends exactly at the cut, more bytes after it
+    try:
+        return _walk(_Walker(raw), recover)
+    except _Reject as rej:
+        return DecodeError(rej.code), None
+
+
+def decode_tx(raw: bytes) -> DecodedTx | DecodeError:
+    """Decode one raw transaction. Never raises for any ``bytes`` input."""
+    return _decode(raw, True)[0]
+
+
+def decode_tx_deferred(raw: bytes) -> tuple[DecodedTx | DecodeError, SenderRecovery | None]:
+    """:func:`decode_tx` with the sender recovery (the costliest step: an elliptic-curve point recovery and
+    two more hashes) left to the caller: ``(result, recovery)``.
+
+    A rejection is final (``recovery`` is ``None``). An accepted transaction comes back with ``sender=b""``
+    and a :class:`SenderRecovery`; ``dataclasses.replace(result, sender=recovery.recover())`` equals
+    ``decode_tx(raw)``, and ``recovery.recover() is None`` exactly where ``decode_tx`` answers
+    ``RECOVERY_FAILED`` (tested over the shared vectors). The pipeline uses it to act on a pending swap
+    before spending the recovery (see ``control/pipeline/core.py``).
+    """
+    return _decode(raw, False)
 
 
 def decode_rlp(raw: bytes) -> bytes | list[object] | DecodeError:

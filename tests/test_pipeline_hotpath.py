@@ -1,0 +1,142 @@
+"""The pipeline's hot path without a chain: a signed Router02 swap through the real engine stage, strategy and
+executor (in-process fake relay). Sender recovery is deferred on this path (software engine): our own
+transactions are known by hash, and a victim found afterwards to be ours or unrecoverable is never submitted."""
+
+from __future__ import annotations
+
+import asyncio
+
+import eth_abi
+import pytest
+from eth_account import Account
+from eth_utils import keccak
+
+from mevblade.control.engine.software import SoftwareEngine
+from mevblade.control.engine.software.pools import PoolTable
+from mevblade.control.engine.software.swap import RouterConfig, SwapRegistry
+from mevblade.control.hashing import keccak256
+from mevblade.control.keystore import Signer
+from mevblade.control.pipeline.core import EngineStage, Pipeline, PipelineConfig
+from mevblade.control.pipeline.events import BackrunBundle, NewHead, PendingTx
+from mevblade.control.pipeline.executor import BundleExecutor
+from mevblade.control.pipeline.registry import StrategyRegistry
+from tests.test_pipeline_units import FakeRelay
+
+CHAIN = 31337
+WETH, TKA = b"\xee" * 20, b"\xaa" * 20
+ROUTERS = (b"\x10" * 20, b"\x20" * 20)
+POOLS = (b"\x01" * 20, b"\x02" * 20)
+E18 = 10**18
+HEAD = NewHead(10, "0x" + "aa" * 32, "0x" + "bb" * 32, 10**9, 1_000, 15_000_000, 30_000_000)
+USER = Account.from_key(keccak(b"hotpath-user-DEVNET-ONLY"))
+OURS = Account.from_key(keccak(b"hotpath-executor-DEVNET-ONLY"))
+SWAP_ETH_FOR_TOKENS = keccak(text="swapExactETHForTokens(uint256,address[],address,uint256)")[:4]
+
+
+def _swap_tx(account, *, nonce: int = 0, eth: int = 5 * E18) -> bytes:
+    """A user buying TKA with ETH on the shallow venue (1): opens a backrun against the deep one."""
+    data = SWAP_ETH_FOR_TOKENS + eth_abi.encode(["uint256", "address[]", "address", "uint256"],
+                                               [1, ["0x" + WETH.hex(), "0x" + TKA.hex()], account.address, 10**6])
+    return bytes(account.sign_transaction({
+        "type": 2, "chainId": CHAIN, "nonce": nonce, "maxPriorityFeePerGas": 10**9, "maxFeePerGas": 3 * 10**9,
+        "gas": 300_000, "to": "0x" + ROUTERS[1].hex(), "value": eth, "data": data}).raw_transaction)
+
+
+def _unrecoverable(raw: bytes) -> bytes:
+    """``raw`` with an r that is no curve point's x (first such r from 1 up): decodes, but does not recover."""
+    from mevblade.control.engine.software.txdecode import decode_tx
+
+    import rlp
+
+    fields = rlp.decode(raw[1:])
+    for r in range(1, 200):
+        fields[-2] = r.to_bytes((r.bit_length() + 7) // 8, "big")
+        bad = raw[:1] + rlp.encode(fields)
+        if not decode_tx(bad).ok:
+            return bad
+    raise AssertionError("no unrecoverable r found")
+
+
+def _pipeline(relay: FakeRelay):
+    eng = SoftwareEngine()
+    eng.swap_registry = SwapRegistry.with_defaults(
+        [RouterConfig(CHAIN, ROUTERS[v], weth=WETH, factory=bytes([v + 0x30]) * 20, venue=v) for v in (0, 1)])
+    table = PoolTable(profit_tokens=(WETH,))
+    t0, t1 = sorted((WETH, TKA))
+    for v, depth in ((0, 100), (1, 10)):
+        r_weth, r_tka = depth * E18, depth * 2_000 * E18
+        table.add_pool(POOLS[v], t0, t1, *((r_weth, r_tka) if t0 == WETH else (r_tka, r_weth)), 997, 1000, v)
+    table.begin_eval()
+    ex = BundleExecutor(Signer(OURS), [relay], contract="0x" + "cc" * 20, chain_id=CHAIN,
+                        node_http="http://127.0.0.1:9", max_retargets=0)
+    ex.head, ex.nonce = HEAD, 0
+    reg = StrategyRegistry()
+    reg.load("backrun_arb", {"weth": "0x" + WETH.hex()}, instance_id="backrun_arb")
+    pipe = Pipeline(stage=EngineStage(eng, table, CHAIN), registry=reg, executor=ex, pending=None, heads=None,
+                    pools=None, config=PipelineConfig(chain_id=CHAIN, own_addresses=frozenset(
+                        {bytes.fromhex(OURS.address[2:])}), profit_token=WETH))
+    pipe.head = HEAD
+    return pipe, ex
+
+
+def _run(raws: list[bytes], relay: FakeRelay):
+    pipe, ex = _pipeline(relay)
+
+    async def go():
+        task = asyncio.create_task(pipe.run())
+        for raw in raws:
+            pipe.put_event(PendingTx(raw, keccak256(raw), 0))
+        await asyncio.sleep(0)
+        await asyncio.wait_for(pipe.wait_idle(), 10)
+        pipe.stop()
+        await task
+
+    asyncio.run(go())
+    return pipe, ex
+
+
+def _sent(relay: FakeRelay, method: str) -> list[dict]:
+    return [p for m, p in relay.calls if m == method]
+
+
+def test_a_users_swap_is_backrun_and_submitted():
+    relay = FakeRelay("a")
+    pipe, ex = _run([_swap_tx(USER)], relay)
+    assert (pipe.counts["decoded"], pipe.counts["opportunities"], pipe.counts["own_txs"]) == (1, 1, 0)
+    sends = _sent(relay, "eth_sendBundle")
+    assert len(sends) == 1 and sends[0]["txs"][0] == "0x" + _swap_tx(USER).hex()
+    # the bundle's own transaction is remembered by hash, for the own-transaction check
+    assert keccak256(bytes.fromhex(sends[0]["txs"][1][2:])) in ex.own_tx_hashes
+
+
+def test_our_own_bundle_transaction_seen_pending_is_known_by_hash(monkeypatch):
+    from mevblade.control.engine.software import txdecode
+
+    recovered = []
+    real = txdecode.SenderRecovery.recover
+    monkeypatch.setattr(txdecode.SenderRecovery, "recover", lambda self: recovered.append(1) or real(self))
+    relay = FakeRelay("a")
+    pipe, ex = _pipeline(relay)
+    action = BackrunBundle("opp", b"\x02", b"\x11" * 32, [], 10**17, 10**16, 0, HEAD.number + 1, 3 * 10**9, 0,
+                           400_000, 0, 0)
+    from mevblade.control.pipeline.arbcontract import Hop
+
+    action.hops = [Hop(POOLS[0], True), Hop(POOLS[1], False)]
+    own_raw = ex.sign(action, 0)
+    pipe2, _ = _run([], relay)  # a pipeline whose executor signed nothing: the same tx is only known by address
+    asyncio.run(pipe._on_pending(PendingTx(own_raw, keccak256(own_raw), 0)))
+    assert (pipe.counts["decoded"], pipe.counts["own_txs"], len(recovered)) == (1, 1, 0)  # no recovery needed
+    asyncio.run(pipe2._on_pending(PendingTx(own_raw, keccak256(own_raw), 0)))
+    assert (pipe2.counts["decoded"], pipe2.counts["own_txs"], len(recovered)) == (1, 1, 1)  # found by address
+
+
+@pytest.mark.parametrize("victim, counter", [(lambda: _swap_tx(OURS), "own_txs"),
+                                             (lambda: _unrecoverable(_swap_tx(USER)), "decode_errors")],
+                         ids=["sent-from-our-address", "signature-does-not-recover"])
+def test_a_victim_found_unusable_after_acting_is_never_submitted(victim, counter):
+    relay = FakeRelay("a")
+    pipe, ex = _run([victim()], relay)
+    assert pipe.counts[counter] == 1
+    assert pipe.counts["opportunities"] == 1  # it was acted on before the sender was known ...
+    assert _sent(relay, "eth_sendBundle") == []  # ... but never submitted
+    assert ex.stats["victims_dropped"] == 1 and ex.stats["bundles_submitted"] == 0
