@@ -228,6 +228,10 @@ def compose(hops: Sequence[Hop]) -> Mobius:
 
 def validate_hop(hop: Hop, where: str = "hop") -> None:
     """Raise ``ValueError`` unless the hop fits the hardware widths."""
+    ri, ro, fn, fd = hop.reserve_in, hop.reserve_out, hop.fee_num, hop.fee_den
+    if (type(ri) is int and type(ro) is int and type(fn) is int and type(fd) is int  # noqa: E721 - exact ints
+            and 0 < ri <= UINT112_MAX and 0 < ro <= UINT112_MAX and 0 < fd <= _FEE_MAX and 0 < fn <= fd):
+        return  # the common case in one test; anything else takes the checks below, which name the field
     for name in ("reserve_in", "reserve_out", "fee_num", "fee_den"):
         v = getattr(hop, name)
         if not isinstance(v, int) or isinstance(v, bool):
@@ -337,7 +341,11 @@ def optimal_cycle(hops: Sequence[Hop], max_candidates: int = DEFAULT_MAX_CANDIDA
         validate_hop(h, f"hops[{i}]")
     if max_candidates < 1:
         raise ValueError(f"max_candidates must be >= 1, not {max_candidates}")
+    return _optimal_cycle(hops, max_candidates)
 
+
+def _optimal_cycle(hops: Sequence[Hop], max_candidates: int) -> CycleResult:
+    """:func:`optimal_cycle` on hops already validated (and ``max_candidates >= 1``)."""
     x0 = closed_form_start(hops)
     if x0 == 0:  # slope at 0 is N/M <= 1: the real profit is <= 0 everywhere
         return CycleResult(0, 0, True, 0)
@@ -578,13 +586,24 @@ def evaluate_swap(swap: SwapCall, table: PoolTable, victim_tx: bytes = b"",
     """
     opportunities: list[Opportunity] = []
     for touched, sib, base, other in backrun_pairs(swap, table):
-        best: tuple[CycleResult, PoolState, PoolState] | None = None
-        for first, second in ((touched, sib), (sib, touched)):
-            r = optimal_cycle([first.hop(base), second.hop(other)], max_candidates)
-            if r.profit > 0 and (best is None or r.profit > best[0].profit):
-                best = (r, first, second)
-        if best is not None:
-            r, first, second = best
+        # Both directions through optimal_cycle, the larger profit (> 0) kept, the first on a tie — computed
+        # with one search: at most one direction can profit. A direction's real profit can only be positive
+        # when its slope at 0, N/M (the composed map), is above 1 (optimal_cycle answers (0, 0) otherwise), and
+        # the two directions' slopes multiply to (f1*f2 / (d1*d2))**2 <= 1 (the reserves cancel). So if the
+        # first has N > M, the second has N < M and gives (0, 0); else the first gives (0, 0). The second
+        # direction uses the same two records, so it validates exactly when the first does.
+        h0, h1 = touched.hop(base), sib.hop(other)
+        validate_hop(h0, "hops[0]")
+        validate_hop(h1, "hops[1]")
+        if max_candidates < 1:
+            raise ValueError(f"max_candidates must be >= 1, not {max_candidates}")
+        if h0.fee_num * h0.reserve_out * h1.fee_num * h1.reserve_out > \
+                h0.fee_den * h0.reserve_in * h1.fee_den * h1.reserve_in:
+            first, second, r = touched, sib, _optimal_cycle((h0, h1), max_candidates)
+        else:
+            first, second = sib, touched
+            r = _optimal_cycle((sib.hop(base), touched.hop(other)), max_candidates)
+        if r.profit > 0:
             opportunities.append(Opportunity(bytes(victim_tx), (first.address, second.address),
                                              (base, other, base), r.amount_in, r.profit, r.exact))
     return opportunities
