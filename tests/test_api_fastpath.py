@@ -138,6 +138,41 @@ def test_writes_invalidate_the_fast_path_at_once(fapi):
     assert body["total"] == 41 and body["opportunities"][0]["id"] == "newest"
 
 
+@pytest.mark.asyncio
+async def test_concurrent_misses_render_the_listing_once(fapi, monkeypatch):
+    """Single flight: requests for an entry being rendered wait for it instead of querying the store too."""
+    import asyncio
+    import threading
+
+    import httpx
+
+    store = fapi.ctx.store
+    calls: list[int] = []
+    release = threading.Event()
+    real = store.list_opportunities
+
+    def held(*args, **kw):
+        calls.append(1)
+        release.wait(60)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(store, "list_opportunities", held)
+    mw, h = _mw(fapi), fapi.headers("viewer")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=fapi.client.app), base_url="http://t") as c:
+        tasks = [asyncio.create_task(c.get(OPPS, params={"limit": 9}, headers=h)) for _ in range(5)]
+        for _ in range(20000):  # until the four later requests wait (bounded; no timing is asserted)
+            if mw.cache.waiting == 4:
+                break
+            await asyncio.sleep(0.001)
+        assert mw.cache.waiting == 4 and len(calls) == 1
+        release.set()
+        rs = await asyncio.gather(*tasks)
+    assert [r.status_code for r in rs] == [200] * 5
+    assert len({r.content for r in rs}) == 1 and len(calls) == 1
+    assert mw.fast_waits == 4 and not mw.cache.inflight
+    assert [o["id"] for o in rs[0].json()["opportunities"]] == _expected(fapi, limit=9)[0]
+
+
 def test_request_ids_are_unique_and_a_client_id_is_echoed(fapi):
     h = fapi.headers("viewer")
     ids = {fapi.client.get(OPPS, headers=h).headers["x-request-id"] for _ in range(50)}

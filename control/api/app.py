@@ -128,14 +128,21 @@ class RequestIdAndMetrics:
         self.metrics = ctx.metrics
         self.cache = cache
         self.fast_hits = 0
+        #: requests that waited for another request's rendering of the same listing instead of rendering it too
+        self.fast_waits = 0
+        # the fast path's metric children, looked up once (labels() costs a lock and a dict lookup per call)
+        self._listing_ok = self.metrics.api_requests.labels("GET", LISTING_PATH, "200")
+        self._listing_latency = self.metrics.api_latency.labels("GET", LISTING_PATH)
 
     @property
     def _worker(self) -> bytes | None:
         w = self.ctx.worker
         return None if w is None else str(w).encode()
 
-    async def _fast_listing(self, scope: dict[str, Any], send: Callable, rid: str) -> bool:
-        """Answer a cached listing for an authorised caller; False = let FastAPI handle the request."""
+    async def _fast_listing(self, scope: dict[str, Any], send: Callable, rid: str) -> bool | tuple[Any, ...]:
+        """Answer a cached listing for an authorised caller; False = let FastAPI handle the request; a cache key =
+        let FastAPI render that missing entry (single flight: requests for the same key arriving meanwhile wait for
+        that rendering instead of querying the store too)."""
         ctx = self.ctx
         q = parse_listing_query(scope.get("query_string", b""))
         if q is None:
@@ -160,7 +167,19 @@ class RequestIdAndMetrics:
         assert self.cache is not None
         entry = self.cache.get(ck, ctx.store.generation)
         if entry is None:
-            return False
+            pending = self.cache.inflight.get(ck)
+            if pending is None:
+                return ck
+            self.cache.waiting += 1
+            try:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(pending), 10.0)
+            finally:
+                self.cache.waiting -= 1
+            entry = self.cache.get(ck, ctx.store.generation)
+            if entry is None:
+                return False  # the rendering failed or the store changed meanwhile: render it ourselves
+            self.fast_waits += 1
         client = scope.get("client")
         try:
             p = await authenticate(ctx, auth, key, client[0] if client else None)
@@ -195,11 +214,16 @@ class RequestIdAndMetrics:
         rid = rid or _new_request_id()
         scope.setdefault("state", {})["request_id"] = rid
         start = time.perf_counter()
+        rendering = None
         if self.cache is not None and scope["path"] == LISTING_PATH and scope.get("method") == "GET":
-            if await self._fast_listing(scope, send, rid):
-                self.metrics.api_requests.labels("GET", LISTING_PATH, "200").inc()
-                self.metrics.api_latency.labels("GET", LISTING_PATH).observe(time.perf_counter() - start)
+            fast = await self._fast_listing(scope, send, rid)
+            if fast is True:
+                self._listing_ok.inc()
+                self._listing_latency.observe(time.perf_counter() - start)
                 return
+            if fast is not False and fast not in self.cache.inflight:
+                rendering = fast
+                self.cache.inflight[fast] = asyncio.get_running_loop().create_future()
         status_holder = [500]
         worker = self._worker
 
@@ -216,6 +240,10 @@ class RequestIdAndMetrics:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            if rendering is not None:  # wake the requests waiting for this rendering (whatever its outcome)
+                fut = self.cache.inflight.pop(rendering, None)  # type: ignore[union-attr]
+                if fut is not None and not fut.done():
+                    fut.set_result(None)
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "GET")

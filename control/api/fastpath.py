@@ -137,6 +137,10 @@ class ListingCache:
         self.max_entries = max_entries
         self.clock = clock
         self._entries: dict[tuple[Any, ...], CacheEntry] = {}
+        #: key -> future of the request rendering that entry now (single flight, see the API middleware)
+        self.inflight: dict[tuple[Any, ...], Any] = {}
+        #: requests waiting for such a rendering right now
+        self.waiting = 0
         self.hits = 0
         self.misses = 0
 

@@ -51,9 +51,12 @@ class DirectWriter:
     """
 
     def __init__(self, transport: Any, conn: Any, max_buffer: int) -> None:
+        from websockets.protocol import State
+
         self.transport = transport
         self.conn = conn
         self.max_buffer = max_buffer
+        self._open = State.OPEN
 
     @classmethod
     def for_send(cls, raw_send: Any, max_buffer: int = 1 << 20) -> DirectWriter | None:
@@ -67,10 +70,8 @@ class DirectWriter:
         return cls(transport, conn, max_buffer)
 
     def write(self, frame: bytes) -> bool:
-        from websockets.protocol import State
-
         t = self.transport
-        if t.is_closing() or self.conn.state is not State.OPEN:
+        if t.is_closing() or self.conn.state is not self._open:
             return False
         if t.get_write_buffer_size() > self.max_buffer:
             return False

@@ -429,6 +429,11 @@ def bench_api(quick: bool = False, rate: float | None = None, duration: float | 
                     _finish(server, 60)
             if ws:
                 result["ws"] = _ws_phase(client, exe, common, ws_clients, ws_events, ws_interval)
+                if exe is not None:
+                    from mevblade.sim.bench.loadgen import send_floor
+
+                    # the kernel's part alone: one ~200-byte send to each of ws_clients sockets (C, no Python)
+                    result["ws"]["kernel_send_floor"] = send_floor(exe, ws_clients, 30, 200)
         finally:
             if redis is not None:
                 redis.close()

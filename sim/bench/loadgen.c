@@ -10,6 +10,9 @@
  *       server cannot slow the client down and hide its own delay), and separately from the actual send.
  *       A request unanswered after TIMEOUT_S is an error (its connection is closed and reopened).
  *
+ *   loadgen sendfloor SOCKETS ROUNDS BYTES
+ *       The kernel's price of one small send to each of SOCKETS loopback TCP sockets (see run_sendfloor).
+ *
  *   loadgen ws HOST PORT AUTH CLIENTS EVENTS TIMEOUT_S
  *       Opens CLIENTS WebSocket connections to /ws (in batches, so the accept queue does not overflow),
  *       subscribes each to "opportunities", prints "READY <n>" on stderr once every client is subscribed,
@@ -29,6 +32,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -604,7 +608,92 @@ static int run_ws(int argc, char **argv) {
     return 0;
 }
 
+/* ------------------------------------------------------------------------------------------ send floor */
+
+/* The kernel's price of one small write to each of N loopback TCP sockets whose reader (a forked child)
+ * sleeps in epoll_wait, as the WebSocket clients do: CPU (CLOCK_PROCESS_CPUTIME_ID, this process only)
+ * and wall time per send, median over ROUNDS rounds. A lower bound for a fan-out to N sockets. */
+static int run_sendfloor(int argc, char **argv) {
+    if (argc != 5) {
+        fprintf(stderr, "usage: loadgen sendfloor SOCKETS ROUNDS BYTES\n");
+        return 2;
+    }
+    int n = atoi(argv[2]), rounds = atoi(argv[3]), bytes = atoi(argv[4]);
+    if (n < 1 || n > MAX_CONNS || rounds < 1 || rounds > 1000 || bytes < 1 || bytes > 4096) return 2;
+    int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof a;
+    if (bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 4096) < 0) return 1;
+    getsockname(ls, (struct sockaddr *)&a, &al);
+    int *cfd = calloc((size_t)n, sizeof(int)), *sfd = calloc((size_t)n, sizeof(int));
+    for (int i = 0; i < n; i++) {
+        cfd[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (connect(cfd[i], (struct sockaddr *)&a, sizeof a) < 0) return 1;
+        sfd[i] = accept(ls, NULL, NULL);
+        if (sfd[i] < 0) return 1;
+        int one = 1;
+        setsockopt(sfd[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    int ready[2];
+    if (pipe(ready) < 0) return 1;
+    pid_t child = fork();
+    if (child == 0) { /* reader: epoll over the client ends, reads everything, exits */
+        int ep = epoll_create1(0);
+        for (int i = 0; i < n; i++) {
+            fcntl(cfd[i], F_SETFL, O_NONBLOCK);
+            struct epoll_event ev = {.events = EPOLLIN, .data.fd = cfd[i]};
+            epoll_ctl(ep, EPOLL_CTL_ADD, cfd[i], &ev);
+        }
+        long want = (long)n * rounds * bytes, got = 0;
+        char buf[65536];
+        ssize_t w = write(ready[1], "r", 1);
+        (void)w;
+        struct epoll_event evs[512];
+        while (got < want) {
+            int k = epoll_wait(ep, evs, 512, 10000);
+            if (k <= 0) break;
+            for (int i = 0; i < k; i++) {
+                ssize_t r;
+                while ((r = read(evs[i].data.fd, buf, sizeof buf)) > 0) got += r;
+            }
+        }
+        _exit(0);
+    }
+    for (int i = 0; i < n; i++) close(cfd[i]);
+    char c;
+    if (read(ready[0], &c, 1) != 1) return 1;
+    char *frame = malloc((size_t)bytes);
+    memset(frame, 'x', (size_t)bytes);
+    double *cpu = calloc((size_t)rounds, sizeof(double)), *wl = calloc((size_t)rounds, sizeof(double));
+    for (int r = 0; r < rounds; r++) {
+        struct timespec pause = {0, 20 * 1000 * 1000};
+        nanosleep(&pause, NULL); /* the reader is back asleep in epoll_wait */
+        struct timespec c0, c1;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+        double t0 = mono();
+        for (int i = 0; i < n; i++)
+            if (send(sfd[i], frame, (size_t)bytes, MSG_NOSIGNAL) != bytes) return 1;
+        double t1 = mono();
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+        cpu[r] = ((c1.tv_sec - c0.tv_sec) + (c1.tv_nsec - c0.tv_nsec) * 1e-9) / n * 1e6;
+        wl[r] = (t1 - t0) / n * 1e6;
+    }
+    int status;
+    waitpid(child, &status, 0);
+    qsort(cpu, (size_t)rounds, sizeof(double), cmp_double);
+    qsort(wl, (size_t)rounds, sizeof(double), cmp_double);
+    printf("{\"sockets\": %d, \"rounds\": %d, \"bytes\": %d, \"cpu_us_per_send_median\": %.3f, "
+           "\"cpu_us_per_send_min\": %.3f, \"wall_us_per_send_median\": %.3f, \"wall_ms_per_round_median\": %.3f}\n",
+           n, rounds, bytes, pct(cpu, (size_t)rounds, 50), cpu[0], pct(wl, (size_t)rounds, 50),
+           pct(wl, (size_t)rounds, 50) * n / 1e3);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc >= 2 && strcmp(argv[1], "sendfloor") == 0) return run_sendfloor(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "rest") == 0) return run_rest(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "ws") == 0) return run_ws(argc, argv);
     fprintf(stderr, "usage: loadgen rest|ws ...\n");

@@ -17,7 +17,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-__all__ = ["build", "LoadgenUnavailable", "SOURCE", "rest_command", "ws_command"]
+__all__ = ["build", "LoadgenUnavailable", "SOURCE", "rest_command", "ws_command", "send_floor"]
 
 SOURCE = Path(__file__).with_name("loadgen.c")
 
@@ -66,3 +66,15 @@ def ws_command(exe: Path, port: int, token: str, *, clients: int, events: int, t
     """Argument vector for the WebSocket receiver (prints ``READY n`` on stderr, then one JSON object)."""
     return [str(exe), "ws", host, str(port), f"Bearer {token}", str(int(clients)), str(int(events)),
             repr(float(timeout))]
+
+
+def send_floor(exe: Path, sockets: int = 1000, rounds: int = 30, nbytes: int = 200) -> dict:
+    """The kernel's CPU and wall time for one small send to each of ``sockets`` loopback TCP sockets whose
+    reader sleeps in ``epoll_wait`` (median of ``rounds``): the floor under any fan-out to that many sockets."""
+    import json
+
+    proc = subprocess.run([str(exe), "sendfloor", str(int(sockets)), str(int(rounds)), str(int(nbytes))],
+                          capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise RuntimeError(f"sendfloor failed: {proc.stderr.strip()[-300:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
