@@ -173,6 +173,38 @@ async def test_concurrent_misses_render_the_listing_once(fapi, monkeypatch):
     assert [o["id"] for o in rs[0].json()["opportunities"]] == _expected(fapi, limit=9)[0]
 
 
+@pytest.mark.asyncio
+async def test_hot_entry_is_refreshed_ahead_of_expiry(fapi):
+    """A hit close to expiry re-renders the entry in the background: the next hits see another process's write
+    without any request having waited for the store."""
+    import asyncio
+    import types
+
+    import httpx
+
+    from mevblade.control.storage import open_store
+
+    mw, h = _mw(fapi), fapi.headers("viewer")
+    now = [1000.0]
+    mw.cache.clock = lambda: now[0]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=fapi.client.app), base_url="http://t") as c:
+        assert (await c.get(OPPS, headers=h)).json()["total"] == 40  # miss: rendered, expires at 1000 + TTL
+        other = open_store(fapi.ctx.settings.database_url)  # a second writer: this process's generation stays
+        try:
+            add_opportunity(types.SimpleNamespace(store=other), fapi.clock, id="other-proc",
+                            created_at=fapi.clock.utc(10))
+        finally:
+            other.close()
+        assert (await c.get(OPPS, headers=h)).json()["total"] == 40  # fresh enough: cached, no refresh
+        assert mw.cache.refreshes == 0 and not mw._refresh_tasks
+        now[0] += mw.cache.ttl - mw.cache.refresh_ahead / 2  # within the refresh-ahead margin
+        assert (await c.get(OPPS, headers=h)).json()["total"] == 40  # still served at once from the entry
+        await asyncio.gather(*mw._refresh_tasks)
+        assert mw.cache.refreshes == 1
+        body = (await c.get(OPPS, headers=h)).json()
+    assert body["total"] == 41 and body["opportunities"][0]["id"] == "other-proc"
+
+
 def test_request_ids_are_unique_and_a_client_id_is_echoed(fapi):
     h = fapi.headers("viewer")
     ids = {fapi.client.get(OPPS, headers=h).headers["x-request-id"] for _ in range(50)}

@@ -39,6 +39,7 @@ from mevblade.control.api.executor import ExecutionRefused, ExecutionRequest
 from mevblade.control.api.fastpath import (
     LISTING_PARAMS as _LP,
     LISTING_PATH,
+    CacheEntry,
     ListingCache,
     RequestIds,
     accepts_gzip,
@@ -133,6 +134,7 @@ class RequestIdAndMetrics:
         # the fast path's metric children, looked up once (labels() costs a lock and a dict lookup per call)
         self._listing_ok = self.metrics.api_requests.labels("GET", LISTING_PATH, "200")
         self._listing_latency = self.metrics.api_latency.labels("GET", LISTING_PATH)
+        self._refresh_tasks: set[asyncio.Task] = set()
 
     @property
     def _worker(self) -> bytes | None:
@@ -161,7 +163,8 @@ class RequestIdAndMetrics:
         if origin and ctx.settings.cors_origins:
             return False  # CORS headers come from the inner middleware
         try:
-            ck, _ = listing_key(ctx, q["chain"], q["strategy"], q["min_profit"], q["status"], q["page"], q["limit"])
+            ck, min_eth = listing_key(ctx, q["chain"], q["strategy"], q["min_profit"], q["status"], q["page"],
+                                      q["limit"])
         except LookupError:
             return False
         assert self.cache is not None
@@ -189,6 +192,8 @@ class RequestIdAndMetrics:
             return False
         if not ctx.limiter.hit(p.identity, p.role).allowed:
             return False  # a refused hit spends nothing: FastAPI refuses it again with the 429
+        if self.cache.due_for_refresh(entry) and ck not in self.cache.inflight:
+            self._start_refresh(ck, (q["chain"], q["strategy"], min_eth, q["status"], q["page"], q["limit"]))
         gz = entry.gzipped() if accepts_gzip(accept) else None
         body = gz if gz is not None else entry.body
         await send({"type": "http.response.start", "status": 200,
@@ -196,6 +201,34 @@ class RequestIdAndMetrics:
         await send({"type": "http.response.body", "body": body})
         self.fast_hits += 1
         return True
+
+    def _start_refresh(self, key: tuple[Any, ...], args: tuple[Any, ...]) -> None:
+        """Re-render a hot listing in a worker thread (body and gzip form) before it expires; requests meanwhile
+        keep getting the current entry, and a miss of the same key waits for this rendering (single flight)."""
+        cache = self.cache
+        assert cache is not None
+        loop = asyncio.get_running_loop()
+        fut = cache.inflight[key] = loop.create_future()
+        generation = self.ctx.store.generation  # taken before reading: a write meanwhile makes the result stale
+
+        def work() -> tuple[bytes, bytes | None]:
+            body = cache.render(*args)
+            return body, CacheEntry(0, 0.0, body).gzipped()
+
+        async def run() -> None:
+            try:
+                body, gz = await asyncio.to_thread(work)
+                cache.put(key, generation, body, gz)
+                cache.refreshes += 1
+            except Exception:  # noqa: BLE001 - the entry then simply expires and a request renders it
+                pass
+            finally:
+                if cache.inflight.get(key) is fut:
+                    del cache.inflight[key]
+                fut.set_result(None)
+
+        self._refresh_tasks.add(task := loop.create_task(run()))
+        task.add_done_callback(self._refresh_tasks.discard)
 
     async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
@@ -410,6 +443,8 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0, f
         body = S.OpportunityList(opportunities=[opp_out(o) for o in result.items], total=result.total,
                                  page=result.page, limit=result.limit)
         return body.model_dump_json().encode()
+
+    cache.render = _listing  # refresh ahead from the fast path
 
     @app.get(LISTING_PATH, response_model=S.OpportunityList, tags=["mev"], responses=ERRORS)
     async def list_opportunities(

@@ -141,6 +141,13 @@ class ListingCache:
         self.inflight: dict[tuple[Any, ...], Any] = {}
         #: requests waiting for such a rendering right now
         self.waiting = 0
+        #: ``render(chain, strategy, min_eth, status, page, limit) -> body`` (set by the app): lets the middleware
+        #: re-render a hot entry in the background shortly before it expires (refresh ahead), so no request
+        #: waits for the store at each expiry
+        self.render: Any = None
+        #: seconds before expiry at which a hit starts the background refresh
+        self.refresh_ahead = 0.3 * ttl
+        self.refreshes = 0
         self.hits = 0
         self.misses = 0
 
@@ -154,8 +161,11 @@ class ListingCache:
         self.hits += 1
         return e
 
-    def put(self, key: tuple[Any, ...], generation: int, body: bytes) -> CacheEntry:
-        e = CacheEntry(generation, self.clock() + self.ttl, body)
+    def due_for_refresh(self, entry: CacheEntry) -> bool:
+        return self.render is not None and entry.expires - self.clock() < self.refresh_ahead
+
+    def put(self, key: tuple[Any, ...], generation: int, body: bytes, gz: bytes | None = None) -> CacheEntry:
+        e = CacheEntry(generation, self.clock() + self.ttl, body, gz)
         if self.ttl > 0:
             if len(self._entries) >= self.max_entries:
                 self._entries.clear()
