@@ -140,3 +140,37 @@ def test_a_victim_found_unusable_after_acting_is_never_submitted(victim, counter
     assert pipe.counts["opportunities"] == 1  # it was acted on before the sender was known ...
     assert _sent(relay, "eth_sendBundle") == []  # ... but never submitted
     assert ex.stats["victims_dropped"] == 1 and ex.stats["bundles_submitted"] == 0
+
+
+class _OrderExecutor:
+    stats: dict = {}
+
+    def __init__(self):
+        self.order: list[str] = []
+
+    async def execute(self, a):
+        self.order.append(a)
+        return "submitted"
+
+
+def test_actions_start_in_order_whether_queued_or_handed_over_directly():
+    ex = _OrderExecutor()
+    pipe = Pipeline(stage=EngineStage(SoftwareEngine(), PoolTable(), CHAIN), registry=StrategyRegistry(),
+                    executor=ex, pending=None, heads=None, pools=None, config=PipelineConfig(chain_id=CHAIN))
+
+    async def go():
+        pipe._hand_over("a")  # no executor loop yet: queued
+        pipe._hand_over("b")
+        assert pipe.actions.qsize() == 2
+        task = asyncio.create_task(pipe.run())
+        await asyncio.sleep(0)
+        pipe._hand_over("c")  # the loop is running but a and b may still be queued: behind them
+        await asyncio.wait_for(pipe.wait_idle(), 5)
+        pipe._hand_over("d")  # queue empty: started at once, no queue round trip
+        assert pipe.actions.empty() and len(pipe._exec_tasks) == 1
+        await asyncio.wait_for(pipe.wait_idle(), 5)
+        pipe.stop()
+        await task
+
+    asyncio.run(go())
+    assert ex.order == ["a", "b", "c", "d"]

@@ -147,6 +147,7 @@ class Pipeline:
         self._stop = asyncio.Event()
         self._busy = 0
         self._exec_tasks: set[asyncio.Task[Any]] = set()
+        self._executor_running = False
         self.counts: dict[str, int] = {k: 0 for k in (
             "pending_seen", "pending_duplicates", "decoded", "decode_errors", "own_txs", "swaps_decoded",
             "swaps_expired", "opportunities", "opportunities_unexecutable", "actions", "strategy_errors",
@@ -340,10 +341,10 @@ class Pipeline:
                     checked = True
                 for a in acts:
                     c["actions"] += 1
-                    self._put(self.actions, "actions", a)
+                    self._hand_over(a)
                 if acts:
                     # hand the loop to the executor now: a backlog of pending events must not delay a bundle
-                    # (the executor loop takes the action, its task signs and writes the request)
+                    # (its task signs and writes the request)
                     for _ in range(3):
                         await asyncio.sleep(0)
 
@@ -360,12 +361,27 @@ class Pipeline:
             finally:
                 self._busy -= 1
 
+    def _hand_over(self, a: Any) -> None:
+        """An action to the executor: its task is started at once when the action queue is empty (what the
+        executor loop would do one event-loop turn later), else the action queues behind the others (order
+        kept; a full queue drops and counts it)."""
+        if self.actions.empty() and self._executor_running:
+            self._spawn(a)
+        else:
+            self._put(self.actions, "actions", a)
+
+    def _spawn(self, a: Any) -> None:
+        t = asyncio.create_task(self.executor.execute(a))
+        self._exec_tasks.add(t)
+        t.add_done_callback(self._exec_done)
+
     async def _executor_loop(self) -> None:
-        while True:
-            a = await self.actions.get()
-            t = asyncio.create_task(self.executor.execute(a))
-            self._exec_tasks.add(t)
-            t.add_done_callback(self._exec_done)
+        self._executor_running = True
+        try:
+            while True:
+                self._spawn(await self.actions.get())
+        finally:
+            self._executor_running = False
 
     def _exec_done(self, t: asyncio.Task[Any]) -> None:
         self._exec_tasks.discard(t)

@@ -463,9 +463,9 @@ class BundleExecutor:
             self.recorder.outcome(a.opportunity_id, {"status": "refused"})
             return "unprofitable"
         nonce = chain.base + slot
-        tx_hash = "0x" + keccak(raw).hex()
+        tx_hash = "0x" + keccak256(raw).hex()
         # 2. submit to every relay concurrently
-        uid = str(uuidlib.UUID(bytes=keccak(a.opportunity_id.encode() + a.target_block.to_bytes(8, "big"))[:16]))
+        uid = str(uuidlib.UUID(bytes=keccak256(a.opportunity_id.encode() + a.target_block.to_bytes(8, "big"))[:16]))
         txs_hex = ["0x" + t.hex() for t in bundle]
         reqs = []
         for r in self.relays:
