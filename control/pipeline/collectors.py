@@ -53,6 +53,8 @@ class WsCollector:
         self.reconnects = 0
         self.errors = 0
         self.connected = asyncio.Event()
+        #: ``process_time_ns`` when the current frame was read (0 outside a frame)
+        self.recv_cpu_ns = 0
 
     def params(self) -> list[Any]:
         raise NotImplementedError
@@ -85,6 +87,7 @@ class WsCollector:
                         yield ev
                     async for frame in ws:
                         recv_ns = time.perf_counter_ns()
+                        self.recv_cpu_ns = time.process_time_ns()
                         msg = json.loads(frame)
                         if msg.get("method") != "eth_subscription":
                             continue
@@ -125,7 +128,7 @@ class PendingTxCollector(WsCollector):
         got = raw_and_hash_from_json(result)
         if got is None:
             return await self._fetch(result.get("hash"), recv_ns)
-        return PendingTx(got[0], got[1], recv_ns)
+        return PendingTx(got[0], got[1], recv_ns, seen_cpu_ns=self.recv_cpu_ns)
 
     async def _fetch(self, h: str | None, recv_ns: int) -> PendingTx | None:
         if not h:

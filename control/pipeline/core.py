@@ -388,7 +388,7 @@ class Pipeline:
                 c["opportunities_unexecutable"] += 1
                 continue
             ev = OpportunityEvent(opp, p.raw, p.hash, d.sender, head, p.seen_ns, t1 - t0, swap.function, hops,
-                                  self.stage.victim_pools(swap))
+                                  self.stage.victim_pools(swap), p.seen_cpu_ns)
             for entry in self.registry.active_entries():
                 entry.events += 1
                 try:

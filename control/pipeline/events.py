@@ -16,6 +16,8 @@ class PendingTx:
     hash: bytes
     seen_ns: int
     source: str = "ws"
+    #: ``process_time_ns`` at the frame (0: not taken): CPU spent by the process from here to the wire
+    seen_cpu_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,7 @@ class OpportunityEvent:
     hops: tuple[Any, ...] = ()
     #: the pools the victim's swap trades through ("0x" address, or "venue:tokenA:tokenB" when not tabled)
     victim_pools: tuple[str, ...] = ()
+    seen_cpu_ns: int = 0
 
 
 @dataclass(slots=True)
@@ -86,6 +89,8 @@ class BackrunBundle:
     #: every pool the bundle touches (victim path + cycle); bundles for one block chain only when these are
     #: disjoint, so each one's profit is exactly the evaluator's. Empty: ``pools`` is used.
     footprint: tuple[str, ...] = ()
+    #: the victim's ``PendingTx.seen_cpu_ns`` (0: not taken)
+    seen_cpu_ns: int = 0
     #: refuse the bundle unless the simulated ``execute()`` returns exactly ``expected_profit_wei`` (the
     #: backrun strategy sets it: its expectation is the evaluator's exact figure; a floor-priced action does not)
     profit_must_match: bool = False

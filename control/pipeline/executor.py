@@ -146,6 +146,9 @@ class BundleExecutor:
         self.lat_callbundle_ns: list[int] = []
         self.lat_sendbundle_ns: list[int] = []
         self.lat_signed_ns: list[int] = []
+        #: process CPU time from the victim's frame to the first eth_callBundle (whatever ran in between: this
+        #: transaction's path plus any other task; unlike the wall-clock figure, not the waits for a CPU)
+        self.cpu_callbundle_ns: list[int] = []
         self._sent_pairs: set[tuple[str, int, str]] = set()
         self._chains: dict[int, _NonceChain] = {}
         #: hashes of the transactions signed here (newest last, bounded): the pipeline's own-transaction check
@@ -328,6 +331,8 @@ class BundleExecutor:
             t_wire = time.perf_counter_ns()
             if first:
                 self.lat_callbundle_ns.append(t_wire - a.seen_ns)
+                if a.seen_cpu_ns:
+                    self.cpu_callbundle_ns.append(time.process_time_ns() - a.seen_cpu_ns)
                 first = False
             try:
                 return await r.post(body, headers)
@@ -391,9 +396,7 @@ class BundleExecutor:
         if not retarget:  # recorded once the first request is on the wire (off the measured hot path)
             self._record_opportunity(a)
         if sim is None:
-            st["sim_failed"] += 1
-            self.recorder.outcome(a.opportunity_id, {"status": "failed"})
-            return "no_simulation"
+            return self._no_simulation(a)
         st["simulated"] += 1
         async with chain.cond:
             await chain.cond.wait_for(lambda: chain.turn == ticket)
@@ -412,11 +415,15 @@ class BundleExecutor:
             prefix = chain.prefix(slot)
             sim = await self._simulate(a, prefix + bundle, measure=False)
             if sim is None:
-                st["sim_failed"] += 1
-                self.recorder.outcome(a.opportunity_id, {"status": "failed"})
-                return "no_simulation"
+                return self._no_simulation(a)
         alt = place[1]
         return await self._submit(a, sim, chain, slot, alt, pools, raw, bundle, prefix, head, retarget)
+
+    def _no_simulation(self, a: BackrunBundle) -> str:
+        """No relay answered ``eth_callBundle``: counted with the failed simulations, recorded as failed."""
+        self.stats["sim_failed"] += 1
+        self.recorder.outcome(a.opportunity_id, {"status": "failed"})
+        return "no_simulation"
 
     def _record_opportunity(self, a: BackrunBundle) -> None:
         self.recorder.opportunity({

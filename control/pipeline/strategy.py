@@ -121,4 +121,4 @@ class BackrunArbStrategy:
             pools=tuple("0x" + a.hex() for a in opp.pools), tokens=tuple("0x" + t.hex() for t in opp.tokens),
             exact=bool(opp.exact), meta={"swap_function": event.swap_function, "engine_ns": event.engine_ns},
             footprint=tuple(dict.fromkeys((*event.victim_pools, *("0x" + a.hex() for a in opp.pools)))),
-            profit_must_match=True)]
+            profit_must_match=True, seen_cpu_ns=event.seen_cpu_ns)]

@@ -10,6 +10,8 @@ opportunity. Measured per opportunity:
   ``perf_counter_ns`` just before the signed ``eth_callBundle`` request (victim + our signed executor call) is
   handed to the HTTP client. The first signed bundle a relay sees is this one; the ``eth_sendBundle`` that
   follows waits for the relay's simulation and is reported separately by the demo.
+  ``seen_to_wire_cpu``: the process CPU time (``process_time_ns``) over the same span — the work done in it,
+  without the waits for a CPU that a loaded machine adds to the wall-clock figure.
 * **peer**: a straightforward web3.py loop as open-source searchers write it — ``AsyncWeb3`` WebSocket
   subscription to full pending transactions, ``contract.decode_function_input``, ``getReserves`` calls for the
   pools it needs, the closed-form optimum with a neighbour check, ``build_transaction`` + ``sign_transaction``,
@@ -132,6 +134,7 @@ async def _run_mevblade(net: Any, signer: Any, contract: str, stub_url: str, raw
         return {"engine": engine, "engine_stages": st["engine_stages"], "pending_seen": st["pending_seen"],
                 "opportunities": st["opportunities"], "bundles_signed": len(pipe.executor.lat_callbundle_ns),
                 "seen_to_wire": _pct(pipe.executor.lat_callbundle_ns),
+                "seen_to_wire_cpu": _pct(pipe.executor.cpu_callbundle_ns),
                 "seen_to_signed": _pct(pipe.executor.lat_signed_ns), "engine_stage": _pct(pipe.engine_ns),
                 "queue_drops": sum(pipe.drops.values())}
     finally:
@@ -186,14 +189,22 @@ def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float 
             if peer:
                 net.rpc.call("anvil_dropAllTransactions")
                 sender_factory = lambda: _send(net.anvil.http_url, raws_file, rate)  # noqa: E731
-                lat = asyncio.run(asyncio.wait_for(run_peer(net, contract, stub_url, sender_factory, len(raws)),
-                                                   len(raws) / rate + 600))
-                out["peer_web3py"] = {"bundles_signed": len(lat), "seen_to_wire": _pct(lat)}
+                peer_cpu: list[int] = []
+                lat = asyncio.run(asyncio.wait_for(run_peer(net, contract, stub_url, sender_factory, len(raws),
+                                                            peer_cpu), len(raws) / rate + 600))
+                out["peer_web3py"] = {"bundles_signed": len(lat), "seen_to_wire": _pct(lat),
+                                      "seen_to_wire_cpu": _pct(peer_cpu)}
                 sw = results.get("sw", {}).get("seen_to_wire", {})
                 pw = out["peer_web3py"]["seen_to_wire"]
                 if sw.get("n") and pw.get("n"):
                     out["ratio_peer_over_mevblade_sw"] = {
                         "p50": round(pw["p50_us"] / sw["p50_us"], 2), "p99": round(pw["p99_us"] / sw["p99_us"], 2)}
+                swc = results.get("sw", {}).get("seen_to_wire_cpu", {})
+                pwc = out["peer_web3py"]["seen_to_wire_cpu"]
+                if swc.get("n") and pwc.get("n"):
+                    out["ratio_peer_over_mevblade_sw_cpu"] = {
+                        "p50": round(pwc["p50_us"] / swc["p50_us"], 2),
+                        "p99": round(pwc["p99_us"] / swc["p99_us"], 2)}
         finally:
             stub.kill()
             stub.wait()
@@ -270,4 +281,152 @@ def e2e_hotpath_pieces(rounds: int = 5, calls: int = 200) -> dict[str, Any]:
     out: dict[str, Any] = {"machine": machine_info(), "rounds": rounds, "calls_per_round": calls}
     for k, v in times.items():
         out[k] = _pct(v)
+    return out
+
+
+def _tx_json(raw: bytes, tx: Any) -> str:
+    """The ``eth_subscription`` frame a node sends for a pending transaction (full object), from its decode."""
+    q = hex
+    o: dict[str, Any] = {"hash": "0x" + tx.hash.hex(), "blockHash": None, "blockNumber": None,
+                         "transactionIndex": None, "type": q(tx.tx_type), "nonce": q(tx.nonce), "gas": q(tx.gas_limit),
+                         "to": None if tx.to is None else "0x" + tx.to.hex(), "value": q(tx.value),
+                         "input": "0x" + tx.data.hex(), "r": q(tx.r), "s": q(tx.s), "v": q(tx.v),
+                         "from": "0x" + tx.sender.hex()}
+    if tx.tx_type == 0:
+        o["gasPrice"] = q(tx.gas_price)
+    else:
+        o.update(chainId=q(tx.chain_id), yParity=q(tx.v), accessList=[
+            {"address": "0x" + e.address.hex(), "storageKeys": ["0x" + k.hex() for k in e.storage_keys]}
+            for e in tx.access_list])
+        if tx.tx_type == 1:
+            o["gasPrice"] = q(tx.gas_price)
+        else:
+            o.update(maxPriorityFeePerGas=q(tx.max_priority_fee_per_gas), maxFeePerGas=q(tx.max_fee_per_gas))
+    return json.dumps({"jsonrpc": "2.0", "method": "eth_subscription", "params": {"subscription": "0x1", "result": o}})
+
+
+@benchmark("e2e_stage_cpu", "CPU time per pipeline stage on the e2e_latency traffic, replayed in-process (no "
+           "network, load-independent)")
+def e2e_stage_cpu(transactions: int = 4445, passes: int = 3, seed: int = 1) -> dict[str, Any]:
+    """The ``e2e_latency`` traffic (same seed, same pools at the fixed head) through the pipeline's stages one
+    transaction after the other, in this process: the collector's frame handling (JSON, raw rebuild, hash),
+    decode, swap decode, evaluate, the opportunity event, the strategy, signing our transaction, and encoding +
+    auth-signing the ``eth_callBundle``. Per stage: ``process_time_ns`` per call (mean and p50 of the pass with
+    the smallest total), and the sum along one opportunity's path. Counts instructions' worth of work, not the
+    waits for a CPU, so it is comparable across machine loads (cache effects remain)."""
+    from eth_account import Account
+    from eth_utils import keccak
+
+    from mevblade.control.engine.software import SoftwareEngine
+    from mevblade.control.engine.software.pools import PoolTable
+    from mevblade.control.engine.software.swap import RouterConfig, SwapRegistry
+    from mevblade.control.keystore import Signer
+    from mevblade.control.pipeline.assemble import b20
+    from mevblade.control.pipeline.collectors import PendingTxCollector
+    from mevblade.control.pipeline.core import EngineStage
+    from mevblade.control.pipeline.events import NewHead, OpportunityEvent
+    from mevblade.control.pipeline.executor import BundleExecutor
+    from mevblade.control.pipeline.relay_client import RelayClient
+    from mevblade.control.pipeline.strategy import BackrunArbStrategy
+    from mevblade.sim.devnet import Devnet
+    from mevblade.sim.devnet.loop import deploy_executor
+
+    signer = Signer(Account.from_key(keccak(b"mevblade-bench-executor-DEVNET-ONLY")))
+    with Devnet(seed=seed, accounts=64, max_eth=6.0) as net:
+        contract = deploy_executor(net, signer)
+        gen = net.traffic
+        gen.broadcast = False
+        raws = [gen.next_tx().raw for _ in range(transactions)]
+        dep = net.dep
+        reserves = {}
+        for p in dep.pools:
+            r = bytes.fromhex(net.rpc.call("eth_call", {"to": p.address, "data": "0x0902f1ac"}, "latest")[2:])
+            reserves[p.address] = (int.from_bytes(r[:32], "big"), int.from_bytes(r[32:64], "big"))
+        b = net.rpc.call("eth_getBlockByNumber", "latest", False)
+    head = NewHead(int(b["number"], 16), b["hash"], b["parentHash"], int(b["baseFeePerGas"], 16),
+                   int(b["timestamp"], 16), int(b["gasUsed"], 16), int(b["gasLimit"], 16))
+    eng = SoftwareEngine()
+    eng.swap_registry = SwapRegistry.with_defaults([
+        RouterConfig(dep.chain_id, b20(d.router), weth=b20(dep.weth), factory=b20(d.factory), venue=i, label=d.name)
+        for i, d in enumerate(dep.dexes)])
+    table = PoolTable(profit_tokens=(b20(dep.weth),))
+    venue = {d.name: i for i, d in enumerate(dep.dexes)}
+    for p in dep.pools:
+        table.add_pool(b20(p.address), b20(p.token0), b20(p.token1), *reserves[p.address], p.fee_num, p.fee_den,
+                       venue[p.dex])  # getReserves is in (token0, token1) order
+    stage = EngineStage(eng, table, dep.chain_id)
+    strategy = BackrunArbStrategy({"weth": dep.weth})
+    relay = RelayClient("http://127.0.0.1:9", Account.from_key(keccak(b"bench-relay-auth-DEVNET-ONLY")))
+    executor = BundleExecutor(signer, [relay], contract=contract, chain_id=dep.chain_id, node_http="http://127.0.0.1:9")
+    collector = PendingTxCollector("ws://127.0.0.1:9", "http://127.0.0.1:9")
+    frames = [_tx_json(r, eng.decode(r)) for r in raws]
+    names = ("frame", "decode", "swap_decode", "evaluate", "event", "strategy", "sign", "encode")
+    pt = time.process_time_ns
+
+    def one_pass() -> tuple[dict[str, list[int]], int]:
+        st: dict[str, list[int]] = {k: [] for k in names}
+        deferred = getattr(stage, "decode_deferred", None)
+        t_all = pt()
+        for fr in frames:
+            t = pt()
+            msg = json.loads(fr)
+            coro = collector.convert(msg["params"]["result"], 0)
+            try:
+                coro.send(None)
+            except StopIteration as stop:
+                ptx = stop.value
+            st["frame"].append(pt() - t)
+            t = pt()
+            d = deferred(ptx.raw)[0] if deferred is not None else stage.decode(ptx.raw)
+            st["decode"].append(pt() - t)
+            if not d.ok:
+                continue
+            t = pt()
+            swap = stage.decode_swap(d.to, d.data, d.value)
+            st["swap_decode"].append(pt() - t)
+            if swap is None or swap.deadline <= head.timestamp:
+                continue
+            t = pt()
+            opps = stage.evaluate(swap, ptx.raw)
+            st["evaluate"].append(pt() - t)
+            for opp in opps:
+                t = pt()
+                ev = OpportunityEvent(opp, ptx.raw, ptx.hash, d.sender, head, 0, 0, swap.function,
+                                      stage.hops_for(opp), stage.victim_pools(swap))
+                st["event"].append(pt() - t)
+                t = pt()
+                coro = strategy.process_event(ev)
+                try:
+                    coro.send(None)
+                except StopIteration as stop:
+                    acts = stop.value
+                st["strategy"].append(pt() - t)
+                for a in acts:
+                    t = pt()
+                    raw = executor.sign(a, 7)
+                    st["sign"].append(pt() - t)
+                    t = pt()
+                    relay.encode("eth_callBundle", [{"txs": ["0x" + a.victim_raw.hex(), "0x" + raw.hex()],
+                                                     "blockNumber": hex(a.target_block),
+                                                     "stateBlockNumber": "latest"}])
+                    st["encode"].append(pt() - t)
+        return st, pt() - t_all
+
+    best: tuple[dict[str, list[int]], int] | None = None
+    for _ in range(passes):
+        got = one_pass()
+        if best is None or got[1] < best[1]:
+            best = got
+    assert best is not None
+    st, total = best
+    out: dict[str, Any] = {"machine": machine_info(), "transactions": len(frames), "passes": passes,
+                           "cpu_per_tx_us": round(total / len(frames) / 1000, 1), "stages": {}}
+    path = 0.0
+    for k in names:
+        xs = sorted(st[k])
+        mean = sum(xs) / len(xs) / 1000 if xs else 0.0
+        path += mean
+        out["stages"][k] = {"calls": len(xs), "mean_us": round(mean, 1),
+                            "p50_us": round(xs[len(xs) // 2] / 1000, 1) if xs else 0.0}
+    out["opportunity_path_mean_us"] = round(path, 1)
     return out

@@ -43,7 +43,9 @@ def _best(r1in: int, r1out: int, r2in: int, r2out: int) -> tuple[int, int]:
     return best
 
 
-async def run_peer(net: Any, contract: str, relay_url: str, sender_factory: Any, n_tx: int) -> list[int]:
+async def run_peer(net: Any, contract: str, relay_url: str, sender_factory: Any, n_tx: int,
+                   cpu: list[int] | None = None) -> list[int]:
+    """Seen → wire latencies (ns); ``cpu`` (if given) gets the process CPU time over the same spans."""
     import httpx
     from eth_account import Account
     from eth_account.messages import encode_defunct
@@ -73,13 +75,14 @@ async def run_peer(net: Any, contract: str, relay_url: str, sender_factory: Any,
         seen = 0
         async for msg in w3.socket.process_subscriptions():
             t_seen = time.perf_counter_ns()
+            c_seen = time.process_time_ns()
             tx = msg["result"]
             seen += 1
             try:
                 to = (tx.get("to") or "").lower()
                 if to in routers:
                     await _handle(w3, tx, t_seen, routers[to], router, pair_abi, executor, pools, other_dex, weth,
-                                  acct, nonce, http, relay_url, lat, encode_defunct)
+                                  acct, nonce, http, relay_url, lat, encode_defunct, c_seen, cpu)
             except Exception:  # noqa: BLE001 - a peer loop keeps going on a bad transaction
                 pass
             if seen >= n_tx:
@@ -91,7 +94,8 @@ async def run_peer(net: Any, contract: str, relay_url: str, sender_factory: Any,
 
 async def _handle(w3: Any, tx: Any, t_seen: int, dex: Any, router: Any, pair_abi: Any, executor: Any,
                   pools: dict[Any, Any], other_dex: dict[str, str], weth: str, acct: Any, nonce: int, http: Any,
-                  relay_url: str, lat: list[int], encode_defunct: Any) -> None:
+                  relay_url: str, lat: list[int], encode_defunct: Any, c_seen: int = 0,
+                  cpu: list[int] | None = None) -> None:
     from eth_utils import keccak
 
     fn, params = router.decode_function_input(tx["input"])
@@ -149,5 +153,7 @@ async def _handle(w3: Any, tx: Any, t_seen: int, dex: Any, router: Any, pair_abi
         headers = {"Content-Type": "application/json",
                    "X-Flashbots-Signature": f"{acct.address}:0x{bytes(sig).hex()}"}
         lat.append(time.perf_counter_ns() - t_seen)
+        if cpu is not None:
+            cpu.append(time.process_time_ns() - c_seen)
         await http.post(relay_url, content=body, headers=headers)
         return
