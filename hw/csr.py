@@ -419,11 +419,13 @@ class FlatCSR(wiring.Component):
 #: "MEVB" in ASCII.
 ID_MAGIC = 0x4D455642
 #: (major, minor) of the register map; bump minor when adding registers, major when moving them.
-VERSION = (1, 4)
+VERSION = (1, 5)
 #: Words of pool-record staging (256 bits: two uint112 reserves, fee numerator/denominator, flags).
 POOL_WORDS = 8
 #: Words of a router address (160 bits).
 ROUTER_WORDS = 5
+#: Words of a pair-directory entry (hw/backrun.py DirEntry, 478 bits).
+DIR_WORDS = 15
 #: Number of decode error counters (one per ErrorCode, OK excluded).
 N_ERROR_CODES = len(ErrorCode) - 1
 
@@ -471,6 +473,8 @@ class OutputCfg(Register):
     tx_headers = Field(1, Access.RW, reset=1, desc="send every decoded header record (decode-engine mode); "
                        "0: count them only (production)")
     swaps = Field(1, Access.RW, reset=1, desc="send a swap record after each recognised swap")
+    opportunities = Field(1, Access.RW, reset=0, desc="evaluate each recognised swap in the backrun unit and "
+                          "send its opportunity messages and one eval-done message (map >= 1.5)")
 
 
 class PoolAddr(Register):
@@ -521,6 +525,8 @@ class RouterCfg(Register):
 
     valid = Field(1, Access.RW, desc="slot in use")
     weth_valid = Field(1, Access.RW, desc="the router has a wrapped-native token (router_weth_*)")
+    venue = Field(8, Access.RW, desc="pool-table venue (factory) the router trades on (map >= 1.5)")
+    venue_valid = Field(1, Access.RW, desc="the router has a venue; 0: its swaps are not evaluated")
 
 
 class RouterChain(Register):
@@ -539,6 +545,37 @@ class SelectorMask(Register):
     """Which Router02 swap selectors are decoded (bit i = i-th selector in the swap decoder's table)."""
 
     enable = Field(9, Access.RW, reset=0x1FF)
+
+
+class DirAddr(Register):
+    """Pair-directory entry that the next ``dir_cmd.commit`` writes (hw/backrun.py)."""
+
+    index = Field(8, Access.RW)
+
+
+class DirData(Register):
+    """One word of the pair-directory entry staging (``DirEntry`` bits ``32i+31 .. 32i``)."""
+
+    value = Field(32, Access.RW)
+
+
+class DirCmd(Register):
+    """Pair-directory commands (write entries while no swap is being evaluated)."""
+
+    commit = Field(1, Access.W1P, desc="pulse: write dir_data_* into entry dir_addr in one cycle")
+
+
+class DirCount(Register):
+    """Entries ``0 .. count-1`` of the pair directory are searched."""
+
+    count = Field(9, Access.RW)
+
+
+class EvalCfg(Register):
+    """Backrun evaluation settings."""
+
+    max_candidates = Field(17, Access.RW, reset=1 << 16,
+                           desc="candidate budget of each optimum search (the software's max_candidates)")
 
 
 class Counter(Register):
@@ -593,10 +630,18 @@ def appliance_map() -> MemoryMap:
     b.add("swaps", Counter)
     b.add("opportunities", Counter)
     b.add("drops", Counter)
+    b.add("host_evals", Counter)
     # One counter per error code, at 0x400 + 4 * code, named after the code (cannot drift from the enum).
     for code in ErrorCode:
         if code is not ErrorCode.OK:
             b.add(f"err_{code.slug}", Counter, address=0x400 + 4 * int(code))
+    # The backrun unit's pair directory and settings (map 1.5).
+    b.add("dir_addr", DirAddr, address=0x500)
+    b.add("dir_cmd", DirCmd)
+    b.add("dir_count", DirCount)
+    b.add("eval_cfg", EvalCfg)
+    for i in range(DIR_WORDS):
+        b.add(f"dir_data_{i}", DirData, address=0x540 + 4 * i)
     return b.memory_map()
 
 
@@ -662,6 +707,7 @@ def render_regmap_py(mm: MemoryMap | None = None) -> str:
         f"ADDR_WIDTH = {mm.addr_width}",
         f"POOL_WORDS = {POOL_WORDS}",
         f"ROUTER_WORDS = {ROUTER_WORDS}",
+        f"DIR_WORDS = {DIR_WORDS}",
         f"N_ERROR_CODES = {N_ERROR_CODES}",
         "",
         "#: register name -> byte address (of the low word for 64-bit registers)",

@@ -8,9 +8,15 @@ This is the Verilog-facing top that a board build packages (flat ``s_axis_*``,
 * the swap decoder (:class:`~mevblade.hw.swap_decoder.SwapDecoder`) on the decoder's
   calldata stream and header record, with its router table written through the CSRs;
 * the pool table (:class:`~mevblade.hw.pool_table.PoolTable`, :data:`POOL_CAPACITY` slots)
-  behind ``pool_addr`` / ``pool_data_*`` / ``pool_cmd`` / ``pool_rdata_*``; until the
-  evaluator joins, the evaluation boundary (when pending commits become active) is each
-  record leaving the pipeline, or any idle cycle;
+  behind ``pool_addr`` / ``pool_data_*`` / ``pool_cmd`` / ``pool_rdata_*``; the
+  evaluation boundary (when pending commits become active) is the backrun unit's pulse at
+  the start of each evaluation and, while the unit is not evaluating, each record leaving
+  the pipeline or any idle cycle (never in the middle of an evaluation);
+* the backrun unit (:class:`~mevblade.hw.backrun.Backrun`: pair directory written through
+  ``dir_addr`` / ``dir_data_*`` / ``dir_cmd`` / ``dir_count``, ``AmountUnit`` and
+  ``EvalSearch``) evaluating each recognised swap when ``output_cfg.opportunities`` is set,
+  with the venue of the swap's router from ``router_cfg.venue``; one request slot (a
+  further swap waits in the pipeline while it is full);
 * the register block (:class:`~mevblade.hw.csr.CSRBlock`) built from
   :func:`~mevblade.hw.csr.appliance_map`;
 * the counters, the free-running cycle stamp and the control logic (enable, soft
@@ -20,9 +26,10 @@ This is the Verilog-facing top that a board build packages (flat ``s_axis_*``,
 Output message format (``m_axis``, 64-bit beats, one message per AXI-Stream packet)
 ---------------------------------------------------------------------------------
 word 0
-    ``[7:0]`` message type (:data:`MSG_TX_HEADER` or :data:`MSG_SWAP`), ``[15:8]`` payload
-    words, ``[16]`` (header messages) a swap message for this packet follows, ``[31:17]`` 0,
-    ``[63:32]`` sequence number (records, mod 2^32; a swap message repeats its packet's).
+    ``[7:0]`` message type (:data:`MSG_TX_HEADER`, :data:`MSG_SWAP`, :data:`MSG_OPPORTUNITY`
+    or :data:`MSG_EVAL_DONE`), ``[15:8]`` payload words, ``[16]`` (header messages) a swap
+    message for this packet follows, ``[31:17]`` 0, ``[63:32]`` sequence number (records,
+    mod 2^32; swap, opportunity and eval-done messages repeat their packet's).
 word 1
     ``[31:0]`` cycle stamp when the packet's last beat entered, ``[63:32]`` cycle
     stamp when this message started leaving (the difference is the packet's
@@ -35,25 +42,33 @@ words 2..
     For :data:`MSG_SWAP`: the packed :data:`~mevblade.hw.swap_decoder.SwapRecord`
     (:data:`SWAP_WORDS` words) of a recognised Router02 swap whose selector is enabled in
     ``selector_mask``; sent right after the packet's header message (if headers are on).
+    For :data:`MSG_OPPORTUNITY` / :data:`MSG_EVAL_DONE`: the packed
+    :data:`~mevblade.hw.backrun.BackrunRecord` (:data:`OPP_WORDS` words): the swap's
+    opportunities (``profit > 0``, in ``evaluate_swap``'s order), then one eval-done message
+    (status — ``HOST`` when the host must evaluate the swap itself —, opportunity count).
+    They follow the packet's swap message (or header, or nothing, as configured); while the
+    unit has a record ready it goes out before the next header/swap pair.
 
-The framer can be told (``output_cfg``, see below) not to emit header messages; it
-then drops them after counting, which is the appliance's production setting once
-opportunity records exist.
+The framer can be told (``output_cfg``) not to emit header or swap messages; it then
+drops them after counting. The production setting is opportunities on, headers and swaps
+off: one message per opportunity and one eval-done message per swap.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Cat, Module, ResetInserter, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, ResetInserter, Signal
 from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
 from mevblade.control.types import ErrorCode
+from mevblade.hw.backrun import DIR_DEPTH, RECORD_OPP, Backrun, BackrunRecord, BackrunRequest, BackrunStatus
 from mevblade.hw.csr import (
     ID_MAGIC,
     VERSION,
     CSRBlock,
+    DIR_WORDS,
     appliance_map,
     axil_flat_members,
     connect_axil_flat,
@@ -62,14 +77,21 @@ from mevblade.hw.csr import (
 from mevblade.hw.keccak import Keccak256
 from mevblade.hw.layouts import BEAT_BYTES, TX_HEADER_BITS
 from mevblade.hw.pool_table import PoolTable
-from mevblade.hw.swap_decoder import SwapDecoder, SwapRecord
+from mevblade.hw.swap_decoder import N_ROUTERS, SwapDecoder, SwapRecord
 from mevblade.hw.tx_decoder import TxDecoder
 
-__all__ = ["ApplianceTop", "MSG_TX_HEADER", "MSG_SWAP", "HEADER_WORDS", "DIGEST_WORDS", "PAYLOAD_WORDS",
+__all__ = ["ApplianceTop", "MSG_TX_HEADER", "MSG_SWAP", "MSG_OPPORTUNITY", "MSG_EVAL_DONE", "OPP_WORDS",
+           "HEADER_WORDS", "DIGEST_WORDS", "PAYLOAD_WORDS",
            "SWAP_WORDS", "POOL_CAPACITY", "PREAMBLE_WORDS", "FEATURE_BITS", "STAMP_DEPTH", "KECCAK_ROUNDS_PER_CYCLE", "SWAP_FOLLOWS_BIT"]
 
 MSG_TX_HEADER = 0x01
 MSG_SWAP = 0x02
+#: one opportunity of a swap's backrun evaluation (payload: the packed BackrunRecord)
+MSG_OPPORTUNITY = 0x03
+#: the end of a swap's evaluation: status, opportunity count (payload: the packed BackrunRecord)
+MSG_EVAL_DONE = 0x04
+#: payload words of the opportunity and eval-done messages
+OPP_WORDS = (BackrunRecord.size + 63) // 64
 #: pool-table slots (2 banks × 1024 × 256 bits of block RAM)
 POOL_CAPACITY = 1024
 #: words of a swap message's payload (the packed SwapRecord)
@@ -105,14 +127,18 @@ class ApplianceTop(wiring.Component):
     Latency
     -------
     Decoder latency (last beat in → record, ≥ 3 cycles) + 1 cycle to load the framer;
-    the message then takes ``PREAMBLE_WORDS + HEADER_WORDS`` cycles to leave.
+    the message then takes ``PREAMBLE_WORDS + HEADER_WORDS`` cycles to leave. Swap →
+    opportunity: the swap record, one cycle into the request slot, then the backrun unit's
+    latency (:class:`~mevblade.hw.backrun.Backrun`; ``mevblade bench top-rtl`` measures
+    last input beat → eval-done message in cycles).
 
     Throughput
     ----------
     Input: the decoder's (up to 8 bytes/cycle). With header messages enabled the
     output needs 2 + :data:`HEADER_WORDS` cycles per transaction, which bounds the
     packet rate (the conformance / decode-engine mode); with them disabled the input
-    runs at the decoder's rate.
+    runs at the decoder's rate. Swap evaluation is one at a time: swaps arriving faster
+    than the backrun unit evaluates them back-pressure the input.
 
     Back-pressure: honoured on ``m_axis``; ``s_axis`` stalls while ``control.enable``
     is 0, while the decoder is full, or (first beats only) while :data:`STAMP_DEPTH` packets
@@ -143,7 +169,7 @@ class ApplianceTop(wiring.Component):
         connect_axil_flat(m, self, csr.bus)
 
         features = ((1 << FEATURE_BITS["decoder"]) | (1 << FEATURE_BITS["keccak"]) | (1 << FEATURE_BITS["swap"])
-                    | (1 << FEATURE_BITS["pool"]))
+                    | (1 << FEATURE_BITS["pool"]) | (1 << FEATURE_BITS["evaluator"]))
         m.d.comb += [
             csr.id_magic.eq(ID_MAGIC),
             csr.version_major.eq(VERSION[0]),
@@ -221,6 +247,29 @@ class ApplianceTop(wiring.Component):
             swp.cfg_entry.weth_valid.eq(csr.router_cfg_weth_valid),
             swp.cfg_entry.weth.eq(Cat(*(getattr(csr, f"router_weth_{i}_value") for i in range(5)))),
         ]
+        # the venue of each router slot (configuration like the router table: kept across resets)
+        venues = Array(Signal(9, name=f"router_venue{i}") for i in range(N_ROUTERS))
+        with m.If(csr.router_cmd_commit):
+            m.d.sync += venues[csr.router_sel_index[:len(swp.cfg_index)]].eq(
+                Cat(csr.router_cfg_venue, csr.router_cfg_venue_valid))
+
+        # --- backrun unit: pair directory from the CSRs, pool table read port, one request slot.
+        br = Backrun(dir_depth=DIR_DEPTH, pool_slots=POOL_CAPACITY)
+        m.submodules.backrun = ResetInserter(pipe_rst)(br)
+        m.d.comb += [
+            br.dir_we.eq(csr.dir_cmd_commit),
+            br.dir_index.eq(csr.dir_addr_index),
+            br.dir_data.eq(Cat(*(getattr(csr, f"dir_data_{i}_value") for i in range(DIR_WORDS)))),
+            br.dir_count.eq(csr.dir_count_count),
+            br.maxc.eq(csr.eval_cfg_max_candidates),
+        ]
+        br_pend = Signal()
+        br_req = Signal(BackrunRequest)
+        br_stamp = Signal(32)   # entry stamp of the pending request's packet
+        cur_stamp = Signal(32)  # entry stamp of the packet being evaluated
+        m.d.comb += [br.i.valid.eq(br_pend), br.i.payload.eq(br_req)]
+        with m.If(br.i.valid & br.i.ready):
+            m.d.sync += [br_pend.eq(0), cur_stamp.eq(br_stamp)]
 
         # --- stage A: join header record + digest + entry stamp; hand the tx fields to the
         # swap decoder and park the rest in one holding register until its swap record comes.
@@ -258,12 +307,18 @@ class ApplianceTop(wiring.Component):
         swap_rec = Signal(SwapRecord.size)
         record_take = Signal()  # stage B: a record leaves the holding register
         is_swap = Signal()
+        eval_on = csr.output_cfg_opportunities
+        opp_go = Signal()  # a backrun record is loaded into the framer
         m.d.comb += [
             self.m_axis_tdata.eq(shreg[:64]),
             self.m_axis_tkeep.eq(0xFF),
             self.m_axis_tvalid.eq(left != 0),
             self.m_axis_tlast.eq(left == 1),
-            record_take.eq(hold_full & swp.o.valid & (left == 0) & ~swap_pend),
+            # backrun records go first; a swap waits while the request slot is full
+            opp_go.eq(br.o.valid & (left == 0) & ~swap_pend),
+            br.o.ready.eq(opp_go),
+            record_take.eq(hold_full & swp.o.valid & (left == 0) & ~swap_pend & ~br.o.valid
+                           & ~(br_pend & is_swap & eval_on)),
             swp.o.ready.eq(record_take),
             is_swap.eq(swp.o.payload.is_swap & csr.selector_mask_enable.bit_select(swp.o.payload.fn, 1)),
         ]
@@ -288,6 +343,15 @@ class ApplianceTop(wiring.Component):
                 swap_pend.eq(is_swap & emit_swaps),
                 swap_rec.eq(swp.o.payload.as_value()),
             ]
+            with m.If(is_swap & eval_on):
+                m.d.sync += [
+                    br_pend.eq(1),
+                    br_req.tag.eq(seq),
+                    br_req.swap.eq(swp.o.payload),
+                    br_req.venue.eq(venues[swp.o.payload.router][:8]),
+                    br_req.venue_valid.eq(venues[swp.o.payload.router][8]),
+                    br_stamp.eq(hold_stamp),
+                ]
         with m.Elif(swap_pend & (left == 0)):
             spre = Signal(128)
             m.d.comb += [
@@ -300,10 +364,22 @@ class ApplianceTop(wiring.Component):
             ]
             m.d.sync += [shreg.eq(spre | (swap_rec << 128)), left.eq(PREAMBLE_WORDS + SWAP_WORDS),
                          swap_pend.eq(0), seq.eq(seq + 1)]
+        with m.Elif(opp_go):
+            opre = Signal(128)
+            brec = br.o.payload
+            m.d.comb += [
+                opre[16:32].eq(0),
+                opre[0:8].eq(Mux(brec.kind == RECORD_OPP, MSG_OPPORTUNITY, MSG_EVAL_DONE)),
+                opre[8:16].eq(OPP_WORDS),
+                opre[32:64].eq(brec.tag),
+                opre[64:96].eq(cur_stamp),
+                opre[96:128].eq(cycle[:32] + 1),
+            ]
+            m.d.sync += [shreg.eq(opre | (brec.as_value() << 128)), left.eq(PREAMBLE_WORDS + OPP_WORDS)]
         with m.If(record_take & ~(is_swap & emit_swaps)):
             m.d.sync += seq.eq(seq + 1)
         with m.If(pipe_rst):
-            m.d.sync += [left.eq(0), seq.eq(0), hold_full.eq(0), swap_pend.eq(0)]
+            m.d.sync += [left.eq(0), seq.eq(0), hold_full.eq(0), swap_pend.eq(0), br_pend.eq(0)]
 
         # --- counters (cleared by soft reset only)
         packets = Signal(64)
@@ -324,6 +400,12 @@ class ApplianceTop(wiring.Component):
         swaps = Signal(32)
         with m.If(record_take & is_swap):
             m.d.sync += swaps.eq(swaps + 1)
+        opps = Signal(32)
+        host_evals = Signal(32)
+        with m.If(opp_go & (br.o.payload.kind == RECORD_OPP)):
+            m.d.sync += opps.eq(opps + 1)
+        with m.If(opp_go & (br.o.payload.kind != RECORD_OPP) & (br.o.payload.status == BackrunStatus.HOST)):
+            m.d.sync += host_evals.eq(host_evals + 1)
         with m.If(record_take):
             m.d.sync += records.eq(records + 1)
             with m.If(code != 0):
@@ -333,7 +415,8 @@ class ApplianceTop(wiring.Component):
                     with m.Case(int(c)):
                         m.d.sync += sig.eq(sig + 1)
         with m.If(cnt_rst):
-            m.d.sync += [s.eq(0) for s in (packets, nbytes, records, errors, drops, swaps, *per_code.values())]
+            m.d.sync += [s.eq(0) for s in (packets, nbytes, records, errors, drops, swaps, opps, host_evals,
+                                           *per_code.values())]
         m.d.comb += [
             csr.packets_value.eq(packets),
             csr.bytes_value.eq(nbytes),
@@ -341,7 +424,8 @@ class ApplianceTop(wiring.Component):
             csr.decode_errors_value.eq(errors),
             csr.drops_value.eq(drops),
             csr.swaps_value.eq(swaps),
-            csr.opportunities_value.eq(0),
+            csr.opportunities_value.eq(opps),
+            csr.host_evals_value.eq(host_evals),
         ]
         for c, sig in per_code.items():
             m.d.comb += getattr(csr, f"err_{c.slug}_value").eq(sig)
@@ -350,13 +434,19 @@ class ApplianceTop(wiring.Component):
         m.submodules.pool = pool = PoolTable(capacity=POOL_CAPACITY)
         idle = Signal()
         m.d.comb += [
-            idle.eq(~in_packet & ~stamps.r_rdy & ~hold_full & ~swap_pend & (left == 0)),
+            idle.eq(~in_packet & ~stamps.r_rdy & ~hold_full & ~swap_pend & (left == 0) & ~br_pend & ~br.busy
+                    & ~br.o.valid),
             pool.host_slot.eq(csr.pool_addr_index),
             pool.host_data.eq(Cat(*(getattr(csr, f"pool_data_{i}_value") for i in range(8)))),
             pool.host_commit.eq(csr.pool_cmd_commit),
             pool.host_rd_slot.eq(csr.pool_addr_index[:len(pool.host_rd_slot)]),
             pool.host_rd_en.eq(csr.pool_cmd_readback),
-            pool.begin_eval.eq(record_take | idle),
+            # the boundary: the backrun unit's (one per evaluation); between evaluations also each
+            # record leaving and every idle cycle, never while the unit is reading
+            pool.begin_eval.eq(br.begin_eval | ((record_take | idle) & ~br.busy)),
+            pool.rd_slot.eq(br.pool_rd_slot),
+            pool.rd_en.eq(br.pool_rd_en),
+            br.pool_rd_data.eq(pool.rd_data),
             csr.status_pool_busy.eq(pool.host_pending),
             csr.status_pool_error.eq(pool.host_error),
         ]

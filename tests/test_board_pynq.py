@@ -229,5 +229,5 @@ def test_router_registers_cover_address_weth_and_chain() -> None:
     addr = sum(writes[f"router_word_{i}"] << (32 * i) for i in range(5))
     weth = sum(writes[f"router_weth_{i}"] << (32 * i) for i in range(5))
     assert addr.to_bytes(20, "big") == r.address and weth.to_bytes(20, "big") == r.weth
-    assert writes["router_cfg"] == 0b11
+    assert writes["router_cfg"] == 0b11 | (r.venue << 2) | (1 << 10)  # valid, weth_valid, venue, venue_valid
     assert list(dict(router_registers(0, r)))[-1] == "router_cmd"  # commit comes last

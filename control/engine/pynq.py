@@ -37,12 +37,20 @@ from mevblade.control.engine.base import DecodeResult, Engine, EngineError, Engi
 from mevblade.control.types import MAX_TX_BYTES, DecodedTx, DecodeError, ErrorCode
 
 __all__ = ["PynqEngine", "load_pynq", "BoardError", "DEFAULT_BITSTREAM", "MSG_TX_HEADER", "MSG_SWAP",
-           "MESSAGE_BYTES", "swap_record_to_call", "router_registers"]
+           "MSG_OPPORTUNITY", "MSG_EVAL_DONE", "MESSAGE_BYTES", "swap_record_to_call", "router_registers",
+           "swap_packet"]
 
 #: where `mevblade flash --board pynq-z2` installs the overlay on the board
 DEFAULT_BITSTREAM = "/home/xilinx/mevblade/mevblade.bit"
 MSG_TX_HEADER = 0x01
 MSG_SWAP = 0x02
+MSG_OPPORTUNITY = 0x03
+MSG_EVAL_DONE = 0x04
+#: opportunity / eval-done message payload: the packed BackrunRecord (hw/backrun.py), 355 bits
+_OPP_WORDS = 6
+#: the board's pool-table slots and pair-directory entries (hw/top.py, hw/backrun.py)
+_POOL_CAPACITY = 1024
+_DIR_DEPTH = 256
 #: message = 2 preamble words + the header record padded to 64-bit words + 4 digest words (hw/top.py)
 _HEADER_WORDS = 48
 _PAYLOAD_WORDS = _HEADER_WORDS + 4
@@ -100,10 +108,41 @@ def router_registers(slot: int, router: Any) -> list[tuple[str, int]]:
     writes = [("router_sel", slot), ("router_chain", router.chain_id)]
     writes += [(f"router_word_{i}", (addr >> (32 * i)) & 0xFFFF_FFFF) for i in range(regmap.ROUTER_WORDS)]
     writes += [(f"router_weth_{i}", (weth >> (32 * i)) & 0xFFFF_FFFF) for i in range(regmap.ROUTER_WORDS)]
-    cfg = (1 << regmap.FIELDS["router_cfg"]["valid"][0]) | (
-        int(router.weth is not None) << regmap.FIELDS["router_cfg"]["weth_valid"][0])
+    cfg_f = regmap.FIELDS["router_cfg"]
+    if not 0 <= router.venue < 1 << cfg_f["venue"][1]:
+        raise ValueError(f"router venue must fit in {cfg_f['venue'][1]} bits, not {router.venue!r}")
+    cfg = (1 << cfg_f["valid"][0]) | (int(router.weth is not None) << cfg_f["weth_valid"][0]) | (
+        router.venue << cfg_f["venue"][0]) | (1 << cfg_f["venue_valid"][0])
     writes += [("router_cfg", cfg), ("router_cmd", 1 << regmap.FIELDS["router_cmd"]["commit"][0])]
     return writes
+
+
+def swap_packet(swap: Any, router: bytes, chain_id: int = 1) -> bytes:
+    """A legacy transaction calling ``router`` with ``swap`` (a SwapCall) as Router02 calldata.
+
+    How a host hands a pending swap it only has in decoded form to the board, whose
+    pipeline starts from transaction bytes. The signature fields are placeholders in range
+    (the gateware checks ranges, not signatures; ``evaluate_swap`` reads no sender).
+    """
+    import eth_abi
+    import rlp
+
+    from mevblade.control.engine.software.types_swap import SwapKind
+
+    path = [t if isinstance(t, str) else "0x" + bytes(t).hex() for t in swap.path]
+    to = "0x" + bytes(swap.recipient).hex()
+    if swap.kind is SwapKind.EXACT_IN:
+        amount, head = swap.amount_in, [swap.amount_out_min]
+        if not swap.eth_in:
+            head = [swap.amount_in, swap.amount_out_min]
+    else:
+        amount, head = swap.amount_in_max, [swap.amount_out]
+        if not swap.eth_in:
+            head = [swap.amount_out, swap.amount_in_max]
+    types = ["uint256"] * len(head) + ["address[]", "address", "uint256"]
+    data = bytes(swap.selector) + eth_abi.encode(types, [*head, path, to, swap.deadline])
+    value = amount if swap.eth_in else 0
+    return rlp.encode([0, 1, 300_000, bytes(router), value, data, chain_id * 2 + 35, 1, 1])
 
 
 class BoardError(EngineError):
@@ -351,6 +390,111 @@ class PynqEngine(Engine):
             self._check_preamble(swap_msg, MSG_SWAP, _SWAP_WORDS)
         self._seq += 1
         return msg, swap_msg
+
+    # ---------------------------------------------------------------- backrun evaluation
+
+    #: candidate budget of the board's optimum search (the software engine's default)
+    max_candidates: int = 1 << 16
+
+    def sync_table(self, table: Any) -> None:
+        """Make the board's pool table and pair directory equal ``table``'s active records and
+        registered pools (only what changed since the last call is written)."""
+        from mevblade.control.engine.software.pools import pack_record
+        from mevblade.hw.backrun import directory_entries, pack_dir_entry
+
+        cache = self.__dict__.setdefault("_pool_cache", {})
+        for slot in range(table.capacity):
+            rec = table.read(slot)
+            if rec is None:
+                continue
+            key = (rec.reserve0, rec.reserve1, rec.fee_num, rec.fee_den)
+            if cache.get(slot) != key:
+                err = self.pool_write(slot, pack_record(rec))
+                if err:
+                    raise BoardError(f"the board refused pool slot {slot} (pools.RegError {err})")
+                cache[slot] = key
+        entries = [pack_dir_entry(e) for e in directory_entries(table)]
+        dcache = self.__dict__.setdefault("_dir_cache", [])
+        for i, word in enumerate(entries):
+            if i >= len(dcache) or dcache[i] != word:
+                self.write_reg("dir_addr", i)
+                for w in range(regmap.DIR_WORDS):
+                    self.write_reg(f"dir_data_{w}", (word >> (32 * w)) & 0xFFFF_FFFF)
+                self.write_reg("dir_cmd", 1 << regmap.FIELDS["dir_cmd"]["commit"][0])
+        if len(entries) != len(dcache):
+            self.write_reg("dir_count", len(entries))
+        self.__dict__["_dir_cache"] = entries
+        self.write_reg("eval_cfg", self.max_candidates)
+
+    def evaluate_swap(self, swap: Any, table: Any, victim_tx: bytes = b"") -> list[Any]:
+        """The board's backrun unit evaluates ``swap`` against ``table`` (synced first).
+
+        The swap enters as a transaction packet to a configured router of its venue; the
+        board returns opportunity messages and an eval-done message. Where the board cannot
+        take the swap — its done status is ``HOST`` (path longer than the gateware's), the
+        table does not fit the board, no configured router trades on the swap's venue — the
+        software engine evaluates it (counted in :attr:`host_evaluations`).
+        """
+        from mevblade.control.engine.software.evaluator import evaluate_swap as sw_evaluate
+        from mevblade.hw.backrun import RECORD_DONE, BackrunStatus, record_to_opportunity, unpack_record
+
+        self._check_open()
+        table.begin_eval()  # the software model's boundary (the board has its own, per request)
+        router = self._router_for(swap)
+        registered = [s for s in range(table.capacity) if table.latest(s) is not None]
+        if router is None or len(registered) > _DIR_DEPTH or any(s >= _POOL_CAPACITY for s in registered):
+            return self._host_evaluate(sw_evaluate, swap, table, victim_tx)
+        self.sync_table(table)
+        slot, cfg = router
+        out_cfg = self.read_reg("output_cfg")
+        self.write_reg("output_cfg", out_cfg | (1 << regmap.FIELDS["output_cfg"]["opportunities"][0]))
+        try:
+            msg, swap_msg = self._roundtrip(swap_packet(swap, cfg.address, cfg.chain_id))
+            seq = (self._seq - 1) & 0xFFFF_FFFF
+            if swap_msg is None:
+                raise BoardError("the board did not recognise the swap packet the driver built")
+            records = []
+            while True:
+                self._dma.recvchannel.transfer(self._rx)
+                body = self._recv()
+                w0 = int.from_bytes(body[:8], "little")
+                kind, words = w0 & 0xFF, (w0 >> 8) & 0xFF
+                if kind not in (MSG_OPPORTUNITY, MSG_EVAL_DONE) or words != _OPP_WORDS or w0 >> 32 != seq:
+                    raise BoardError(f"message must be an opportunity/eval-done message of record {seq}, "
+                                     f"not type {kind} with {words} words of record {w0 >> 32}")
+                rec = unpack_record(int.from_bytes(body[16:16 + 8 * _OPP_WORDS], "little"))
+                if (kind == MSG_EVAL_DONE) != (rec["kind"] == RECORD_DONE):
+                    raise BoardError(f"message type {kind} carries a record of kind {rec['kind']}")
+                if kind == MSG_EVAL_DONE:
+                    break
+                records.append(rec)
+        finally:
+            self.write_reg("output_cfg", out_cfg)
+        if rec["count"] != len(records):
+            raise BoardError(f"eval-done counts {rec['count']} opportunities, {len(records)} came")
+        if rec["status"] == BackrunStatus.HOST.value:
+            return self._host_evaluate(sw_evaluate, swap, table, victim_tx)
+        return [record_to_opportunity(r, table, victim_tx) for r in records]
+
+    #: swaps the board left to the host (evaluated by the software engine)
+    host_evaluations: int = 0
+
+    def _host_evaluate(self, fn: Any, swap: Any, table: Any, victim_tx: bytes) -> list[Any]:
+        self.host_evaluations += 1
+        return fn(swap, table, victim_tx, self.max_candidates)
+
+    def _router_for(self, swap: Any) -> tuple[int, Any] | None:
+        if swap.venue is None:
+            return None
+        for slot, r in enumerate(self.routers):
+            if r.address == swap.router and r.venue == swap.venue:
+                return slot, r
+        for slot, r in enumerate(self.routers):
+            weth_ok = r.weth is None or ((not swap.eth_in or swap.path[0] == r.weth)
+                                         and (not swap.eth_out or swap.path[-1] == r.weth))
+            if r.venue == swap.venue and weth_ok:
+                return slot, r
+        return None
 
     # ---------------------------------------------------------------- lifecycle
 

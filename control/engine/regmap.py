@@ -6,10 +6,11 @@ Byte addresses on the AXI-Lite bus; ``FIELDS[reg][field] = (offset, width, acces
 from __future__ import annotations
 
 ID_MAGIC = 0x4d455642
-MAP_VERSION = (1, 4)
+MAP_VERSION = (1, 5)
 ADDR_WIDTH = 12
 POOL_WORDS = 8
 ROUTER_WORDS = 5
+DIR_WORDS = 15
 N_ERROR_CODES = 28
 
 #: register name -> byte address (of the low word for 64-bit registers)
@@ -61,6 +62,7 @@ ADDR: dict[str, int] = {
     'swaps': 0x318,
     'opportunities': 0x31c,
     'drops': 0x320,
+    'host_evals': 0x324,
     'err_empty': 0x404,
     'err_unknown_type': 0x408,
     'err_truncated': 0x40c,
@@ -89,6 +91,25 @@ ADDR: dict[str, int] = {
     'err_bad_sidecar': 0x468,
     'err_too_large': 0x46c,
     'err_recovery_failed': 0x470,
+    'dir_addr': 0x500,
+    'dir_cmd': 0x504,
+    'dir_count': 0x508,
+    'eval_cfg': 0x50c,
+    'dir_data_0': 0x540,
+    'dir_data_1': 0x544,
+    'dir_data_2': 0x548,
+    'dir_data_3': 0x54c,
+    'dir_data_4': 0x550,
+    'dir_data_5': 0x554,
+    'dir_data_6': 0x558,
+    'dir_data_7': 0x55c,
+    'dir_data_8': 0x560,
+    'dir_data_9': 0x564,
+    'dir_data_10': 0x568,
+    'dir_data_11': 0x56c,
+    'dir_data_12': 0x570,
+    'dir_data_13': 0x574,
+    'dir_data_14': 0x578,
 }
 
 #: 64-bit registers (read the low word first; it latches the high word)
@@ -105,7 +126,7 @@ FIELDS: dict[str, dict[str, tuple[int, int, str]]] = {
     'control': {'enable': (0, 1, 'rw'), 'soft_reset': (1, 1, 'w1p'), 'flush': (2, 1, 'w1p')},
     'status': {'idle': (0, 1, 'r'), 'in_packet': (1, 1, 'r'), 'pool_busy': (2, 1, 'r'), 'pool_error': (3, 4, 'r')},
     'cycle': {'value': (0, 64, 'r')},
-    'output_cfg': {'tx_headers': (0, 1, 'rw'), 'swaps': (1, 1, 'rw')},
+    'output_cfg': {'tx_headers': (0, 1, 'rw'), 'swaps': (1, 1, 'rw'), 'opportunities': (2, 1, 'rw')},
     'pool_addr': {'index': (0, 16, 'rw')},
     'pool_cmd': {'commit': (0, 1, 'w1p'), 'readback': (1, 1, 'w1p')},
     'pool_data_0': {'value': (0, 32, 'rw')},
@@ -125,7 +146,7 @@ FIELDS: dict[str, dict[str, tuple[int, int, str]]] = {
     'pool_rdata_6': {'value': (0, 32, 'r')},
     'pool_rdata_7': {'value': (0, 32, 'r')},
     'router_sel': {'index': (0, 4, 'rw')},
-    'router_cfg': {'valid': (0, 1, 'rw'), 'weth_valid': (1, 1, 'rw')},
+    'router_cfg': {'valid': (0, 1, 'rw'), 'weth_valid': (1, 1, 'rw'), 'venue': (2, 8, 'rw'), 'venue_valid': (10, 1, 'rw')},
     'router_cmd': {'commit': (0, 1, 'w1p')},
     'selector_mask': {'enable': (0, 9, 'rw')},
     'router_chain': {'chain_id': (0, 32, 'rw')},
@@ -146,6 +167,7 @@ FIELDS: dict[str, dict[str, tuple[int, int, str]]] = {
     'swaps': {'value': (0, 32, 'r')},
     'opportunities': {'value': (0, 32, 'r')},
     'drops': {'value': (0, 32, 'r')},
+    'host_evals': {'value': (0, 32, 'r')},
     'err_empty': {'value': (0, 32, 'r')},
     'err_unknown_type': {'value': (0, 32, 'r')},
     'err_truncated': {'value': (0, 32, 'r')},
@@ -174,6 +196,25 @@ FIELDS: dict[str, dict[str, tuple[int, int, str]]] = {
     'err_bad_sidecar': {'value': (0, 32, 'r')},
     'err_too_large': {'value': (0, 32, 'r')},
     'err_recovery_failed': {'value': (0, 32, 'r')},
+    'dir_addr': {'index': (0, 8, 'rw')},
+    'dir_cmd': {'commit': (0, 1, 'w1p')},
+    'dir_count': {'count': (0, 9, 'rw')},
+    'eval_cfg': {'max_candidates': (0, 17, 'rw')},
+    'dir_data_0': {'value': (0, 32, 'rw')},
+    'dir_data_1': {'value': (0, 32, 'rw')},
+    'dir_data_2': {'value': (0, 32, 'rw')},
+    'dir_data_3': {'value': (0, 32, 'rw')},
+    'dir_data_4': {'value': (0, 32, 'rw')},
+    'dir_data_5': {'value': (0, 32, 'rw')},
+    'dir_data_6': {'value': (0, 32, 'rw')},
+    'dir_data_7': {'value': (0, 32, 'rw')},
+    'dir_data_8': {'value': (0, 32, 'rw')},
+    'dir_data_9': {'value': (0, 32, 'rw')},
+    'dir_data_10': {'value': (0, 32, 'rw')},
+    'dir_data_11': {'value': (0, 32, 'rw')},
+    'dir_data_12': {'value': (0, 32, 'rw')},
+    'dir_data_13': {'value': (0, 32, 'rw')},
+    'dir_data_14': {'value': (0, 32, 'rw')},
 }
 
 ID_ADDR = 0x000
@@ -223,6 +264,7 @@ DECODE_ERRORS_ADDR = 0x314
 SWAPS_ADDR = 0x318
 OPPORTUNITIES_ADDR = 0x31c
 DROPS_ADDR = 0x320
+HOST_EVALS_ADDR = 0x324
 ERR_EMPTY_ADDR = 0x404
 ERR_UNKNOWN_TYPE_ADDR = 0x408
 ERR_TRUNCATED_ADDR = 0x40c
@@ -251,3 +293,22 @@ ERR_INITCODE_TOO_LARGE_ADDR = 0x464
 ERR_BAD_SIDECAR_ADDR = 0x468
 ERR_TOO_LARGE_ADDR = 0x46c
 ERR_RECOVERY_FAILED_ADDR = 0x470
+DIR_ADDR_ADDR = 0x500
+DIR_CMD_ADDR = 0x504
+DIR_COUNT_ADDR = 0x508
+EVAL_CFG_ADDR = 0x50c
+DIR_DATA_0_ADDR = 0x540
+DIR_DATA_1_ADDR = 0x544
+DIR_DATA_2_ADDR = 0x548
+DIR_DATA_3_ADDR = 0x54c
+DIR_DATA_4_ADDR = 0x550
+DIR_DATA_5_ADDR = 0x554
+DIR_DATA_6_ADDR = 0x558
+DIR_DATA_7_ADDR = 0x55c
+DIR_DATA_8_ADDR = 0x560
+DIR_DATA_9_ADDR = 0x564
+DIR_DATA_10_ADDR = 0x568
+DIR_DATA_11_ADDR = 0x56c
+DIR_DATA_12_ADDR = 0x570
+DIR_DATA_13_ADDR = 0x574
+DIR_DATA_14_ADDR = 0x578

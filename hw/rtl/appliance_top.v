@@ -66,157 +66,233 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire \$1 ;
   wire \$10 ;
   wire [32:0] \$100 ;
-  wire [32:0] \$101 ;
-  wire [32:0] \$102 ;
+  wire \$101 ;
+  wire \$102 ;
   wire [32:0] \$103 ;
-  wire [32:0] \$104 ;
-  reg [63:0] \$105 ;
-  reg \$106 ;
-  reg \$107 ;
-  reg \$108 ;
-  reg [3011:0] \$109 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire [32:0] \$108 ;
+  wire [32:0] \$109 ;
   wire \$11 ;
-  reg [255:0] \$110 ;
-  reg [31:0] \$111 ;
-  reg [4:0] \$112 ;
-  reg [3455:0] \$113 ;
-  reg [5:0] \$114 ;
-  reg \$115 ;
-  reg [2222:0] \$116 ;
-  reg [31:0] \$117 ;
-  reg [63:0] \$118 ;
-  reg [63:0] \$119 ;
+  wire \$110 ;
+  wire [32:0] \$111 ;
+  wire [32:0] \$112 ;
+  wire [32:0] \$113 ;
+  wire [32:0] \$114 ;
+  wire [32:0] \$115 ;
+  wire [32:0] \$116 ;
+  wire [32:0] \$117 ;
+  wire [32:0] \$118 ;
+  wire [32:0] \$119 ;
   wire \$12 ;
-  reg [31:0] \$120 ;
-  reg [31:0] \$121 ;
-  reg [31:0] \$122 ;
-  reg [31:0] \$123 ;
-  reg [31:0] \$124 ;
-  reg [31:0] \$125 ;
-  reg [31:0] \$126 ;
-  reg [31:0] \$127 ;
-  reg [31:0] \$128 ;
-  reg [31:0] \$129 ;
+  wire [32:0] \$120 ;
+  wire [32:0] \$121 ;
+  wire [32:0] \$122 ;
+  wire [32:0] \$123 ;
+  wire [32:0] \$124 ;
+  wire [32:0] \$125 ;
+  wire [32:0] \$126 ;
+  wire [32:0] \$127 ;
+  wire [32:0] \$128 ;
+  wire [32:0] \$129 ;
   wire \$13 ;
-  reg [31:0] \$130 ;
-  reg [31:0] \$131 ;
-  reg [31:0] \$132 ;
-  reg [31:0] \$133 ;
-  reg [31:0] \$134 ;
-  reg [31:0] \$135 ;
-  reg [31:0] \$136 ;
-  reg [31:0] \$137 ;
-  reg [31:0] \$138 ;
-  reg [31:0] \$139 ;
+  wire [32:0] \$130 ;
+  wire [32:0] \$131 ;
+  wire [32:0] \$132 ;
+  wire [32:0] \$133 ;
+  wire [32:0] \$134 ;
+  wire [32:0] \$135 ;
+  wire [32:0] \$136 ;
+  wire [32:0] \$137 ;
+  wire [32:0] \$138 ;
+  wire [32:0] \$139 ;
   wire \$14 ;
-  reg [31:0] \$140 ;
-  reg [31:0] \$141 ;
-  reg [31:0] \$142 ;
-  reg [31:0] \$143 ;
-  reg [31:0] \$144 ;
-  reg [31:0] \$145 ;
-  reg [31:0] \$146 ;
-  reg [31:0] \$147 ;
+  reg [63:0] \$140 ;
+  reg \$141 ;
+  reg \$142 ;
+  reg [8:0] \$143 ;
+  reg [8:0] \$144 ;
+  reg [8:0] \$145 ;
+  reg [8:0] \$146 ;
+  reg \$147 ;
   reg [31:0] \$148 ;
-  reg [31:0] \$149 ;
+  reg \$149 ;
   wire \$15 ;
-  reg [31:0] \$150 ;
-  reg [31:0] \$151 ;
+  reg [3011:0] \$150 ;
+  reg [255:0] \$151 ;
+  reg [31:0] \$152 ;
+  reg [4:0] \$153 ;
+  reg [3455:0] \$154 ;
+  reg [5:0] \$155 ;
+  reg \$156 ;
+  reg [2222:0] \$157 ;
+  reg [2263:0] \$158 ;
+  reg [31:0] \$159 ;
   wire \$16 ;
+  reg [31:0] \$160 ;
+  reg [63:0] \$161 ;
+  reg [63:0] \$162 ;
+  reg [31:0] \$163 ;
+  reg [31:0] \$164 ;
+  reg [31:0] \$165 ;
+  reg [31:0] \$166 ;
+  reg [31:0] \$167 ;
+  reg [31:0] \$168 ;
+  reg [31:0] \$169 ;
   wire \$17 ;
+  reg [31:0] \$170 ;
+  reg [31:0] \$171 ;
+  reg [31:0] \$172 ;
+  reg [31:0] \$173 ;
+  reg [31:0] \$174 ;
+  reg [31:0] \$175 ;
+  reg [31:0] \$176 ;
+  reg [31:0] \$177 ;
+  reg [31:0] \$178 ;
+  reg [31:0] \$179 ;
   wire \$18 ;
+  reg [31:0] \$180 ;
+  reg [31:0] \$181 ;
+  reg [31:0] \$182 ;
+  reg [31:0] \$183 ;
+  reg [31:0] \$184 ;
+  reg [31:0] \$185 ;
+  reg [31:0] \$186 ;
+  reg [31:0] \$187 ;
+  reg [31:0] \$188 ;
+  reg [31:0] \$189 ;
   wire \$19 ;
+  reg [31:0] \$190 ;
+  reg [31:0] \$191 ;
+  reg [31:0] \$192 ;
+  reg [31:0] \$193 ;
+  reg [31:0] \$194 ;
+  reg [31:0] \$195 ;
+  reg [31:0] \$196 ;
   wire \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
-  wire [32:0] \$23 ;
-  wire [32:0] \$24 ;
-  wire [1:0] \$25 ;
-  wire [2:0] \$26 ;
-  wire [3:0] \$27 ;
-  wire [4:0] \$28 ;
-  wire [5:0] \$29 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire \$3 ;
-  wire [6:0] \$30 ;
-  wire [7:0] \$31 ;
-  wire [8:0] \$32 ;
-  wire \$33 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire [32:0] \$32 ;
+  wire [32:0] \$33 ;
   wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
+  wire [2:0] \$35 ;
+  wire [32:0] \$36 ;
+  wire [1:0] \$37 ;
+  wire [2:0] \$38 ;
+  wire [3:0] \$39 ;
   wire \$4 ;
-  wire \$40 ;
-  wire [64:0] \$41 ;
-  wire \$42 ;
-  wire \$43 ;
-  wire \$44 ;
+  wire [4:0] \$40 ;
+  wire [5:0] \$41 ;
+  wire [6:0] \$42 ;
+  wire [7:0] \$43 ;
+  wire [8:0] \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
-  wire [3455:0] \$48 ;
-  wire [6:0] \$49 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire [3266:0] \$52 ;
-  wire [3266:0] \$53 ;
-  wire [4350:0] \$54 ;
-  wire [4350:0] \$55 ;
-  wire [6:0] \$56 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
   wire \$57 ;
-  wire [2477:0] \$58 ;
-  wire [2477:0] \$59 ;
+  wire \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  wire [32:0] \$60 ;
+  wire \$60 ;
   wire \$61 ;
-  wire \$62 ;
+  wire [64:0] \$62 ;
   wire \$63 ;
-  wire [32:0] \$64 ;
+  wire \$64 ;
   wire \$65 ;
   wire \$66 ;
-  wire [64:0] \$67 ;
-  wire [64:0] \$68 ;
+  wire \$67 ;
+  wire \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire \$70 ;
-  wire [32:0] \$71 ;
+  wire [3455:0] \$70 ;
+  wire [6:0] \$71 ;
   wire \$72 ;
-  wire [32:0] \$73 ;
-  wire [32:0] \$74 ;
-  wire \$75 ;
-  wire [32:0] \$76 ;
-  wire [32:0] \$77 ;
-  wire [32:0] \$78 ;
-  wire [32:0] \$79 ;
+  wire \$73 ;
+  wire [3266:0] \$74 ;
+  wire [3266:0] \$75 ;
+  wire [4350:0] \$76 ;
+  wire [4350:0] \$77 ;
+  wire [6:0] \$78 ;
+  wire \$79 ;
   wire \$8 ;
-  wire [32:0] \$80 ;
-  wire [32:0] \$81 ;
-  wire [32:0] \$82 ;
-  wire [32:0] \$83 ;
-  wire [32:0] \$84 ;
+  wire \$80 ;
+  reg [7:0] \$81 ;
+  reg \$82 ;
+  wire [2477:0] \$83 ;
+  wire [2477:0] \$84 ;
   wire [32:0] \$85 ;
-  wire [32:0] \$86 ;
-  wire [32:0] \$87 ;
-  wire [32:0] \$88 ;
-  wire [32:0] \$89 ;
+  wire [609:0] \$86 ;
+  wire [609:0] \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire \$9 ;
-  wire [32:0] \$90 ;
+  wire \$90 ;
   wire [32:0] \$91 ;
-  wire [32:0] \$92 ;
-  wire [32:0] \$93 ;
-  wire [32:0] \$94 ;
-  wire [32:0] \$95 ;
-  wire [32:0] \$96 ;
-  wire [32:0] \$97 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [64:0] \$94 ;
+  wire [64:0] \$95 ;
+  wire \$96 ;
+  wire \$97 ;
   wire [32:0] \$98 ;
-  wire [32:0] \$99 ;
+  wire \$99 ;
   wire a_take;
   wire beat_ok;
   wire begin_eval;
+  wire \begin_eval$248 ;
+  (* init = 1'h0 *)
+  wire br_pend;
+  (* init = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 *)
+  wire [2263:0] br_req;
+  wire [2222:0] \br_req.swap ;
+  wire [255:0] \br_req.swap.amount_in ;
+  wire [255:0] \br_req.swap.amount_out ;
+  wire [255:0] \br_req.swap.deadline ;
+  wire \br_req.swap.eth_in ;
+  wire \br_req.swap.eth_out ;
+  wire \br_req.swap.exact_out ;
+  wire \br_req.swap.fee_on_transfer ;
+  wire [3:0] \br_req.swap.fn ;
+  wire \br_req.swap.is_swap ;
+  wire [1279:0] \br_req.swap.path ;
+  wire [159:0] \br_req.swap.path[0] ;
+  wire [159:0] \br_req.swap.path[1] ;
+  wire [159:0] \br_req.swap.path[2] ;
+  wire [159:0] \br_req.swap.path[3] ;
+  wire [159:0] \br_req.swap.path[4] ;
+  wire [159:0] \br_req.swap.path[5] ;
+  wire [159:0] \br_req.swap.path[6] ;
+  wire [159:0] \br_req.swap.path[7] ;
+  wire [3:0] \br_req.swap.path_len ;
+  wire [159:0] \br_req.swap.recipient ;
+  wire [1:0] \br_req.swap.router ;
+  wire [31:0] \br_req.tag ;
+  wire [7:0] \br_req.venue ;
+  wire \br_req.venue_valid ;
+  reg [31:0] br_stamp = 32'd0;
   wire [11:0] bus__araddr;
   wire bus__arready;
   wire bus__arvalid;
@@ -234,6 +310,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire bus__wready;
   wire [3:0] bus__wstrb;
   wire bus__wvalid;
+  wire busy;
   reg [63:0] bytes_value = 64'h0000000000000000;
   wire [385:0] cfg_entry;
   wire [159:0] \cfg_entry.address ;
@@ -247,10 +324,49 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire control_enable;
   wire control_flush;
   wire control_soft_reset;
+  reg [31:0] cur_stamp = 32'd0;
   (* init = 64'h0000000000000000 *)
   wire [63:0] cycle;
   reg [63:0] cycle_value = 64'h0000000000000000;
   reg [31:0] decode_errors_value = 32'd0;
+  wire [7:0] dir_addr_index;
+  wire dir_cmd_commit;
+  wire [8:0] dir_count;
+  wire [8:0] dir_count_count;
+  wire [477:0] dir_data;
+  wire \dir_data.base1 ;
+  wire [3:0] \dir_data.nsib ;
+  wire [127:0] \dir_data.sibs ;
+  wire [15:0] \dir_data.sibs[0] ;
+  wire [15:0] \dir_data.sibs[1] ;
+  wire [15:0] \dir_data.sibs[2] ;
+  wire [15:0] \dir_data.sibs[3] ;
+  wire [15:0] \dir_data.sibs[4] ;
+  wire [15:0] \dir_data.sibs[5] ;
+  wire [15:0] \dir_data.sibs[6] ;
+  wire [15:0] \dir_data.sibs[7] ;
+  wire [15:0] \dir_data.slot ;
+  wire [159:0] \dir_data.token0 ;
+  wire [159:0] \dir_data.token1 ;
+  wire \dir_data.valid ;
+  wire [7:0] \dir_data.venue ;
+  wire [31:0] dir_data_0_value;
+  wire [31:0] dir_data_10_value;
+  wire [31:0] dir_data_11_value;
+  wire [31:0] dir_data_12_value;
+  wire [31:0] dir_data_13_value;
+  wire [31:0] dir_data_14_value;
+  wire [31:0] dir_data_1_value;
+  wire [31:0] dir_data_2_value;
+  wire [31:0] dir_data_3_value;
+  wire [31:0] dir_data_4_value;
+  wire [31:0] dir_data_5_value;
+  wire [31:0] dir_data_6_value;
+  wire [31:0] dir_data_7_value;
+  wire [31:0] dir_data_8_value;
+  wire [31:0] dir_data_9_value;
+  wire [7:0] dir_index;
+  wire dir_we;
   reg draining = 1'h0;
   (* init = 32'd0 *)
   wire [31:0] drops;
@@ -341,6 +457,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   reg [31:0] err_unknown_type_value = 32'd0;
   (* init = 32'd0 *)
   wire [31:0] errors;
+  wire [16:0] eval_cfg_max_candidates;
   wire gate;
   reg [255:0] hold_digest = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [4:0] hold_err = 5'h00;
@@ -354,6 +471,9 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [111:0] \host_data.reserve0 ;
   wire [111:0] \host_data.reserve1 ;
   wire [3:0] host_error;
+  (* init = 32'd0 *)
+  wire [31:0] host_evals;
+  reg [31:0] host_evals_value = 32'd0;
   wire host_pending;
   wire [255:0] host_rd_data;
   wire [15:0] \host_rd_data.fee_den ;
@@ -364,6 +484,32 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [9:0] host_rd_slot;
   wire [31:0] host_slot;
   wire [72:0] i__payload;
+  reg [2263:0] \i__payload$121  = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [2222:0] \i__payload$121.swap ;
+  wire [255:0] \i__payload$121.swap.amount_in ;
+  wire [255:0] \i__payload$121.swap.amount_out ;
+  wire [255:0] \i__payload$121.swap.deadline ;
+  wire \i__payload$121.swap.eth_in ;
+  wire \i__payload$121.swap.eth_out ;
+  wire \i__payload$121.swap.exact_out ;
+  wire \i__payload$121.swap.fee_on_transfer ;
+  wire [3:0] \i__payload$121.swap.fn ;
+  wire \i__payload$121.swap.is_swap ;
+  wire [1279:0] \i__payload$121.swap.path ;
+  wire [159:0] \i__payload$121.swap.path[0] ;
+  wire [159:0] \i__payload$121.swap.path[1] ;
+  wire [159:0] \i__payload$121.swap.path[2] ;
+  wire [159:0] \i__payload$121.swap.path[3] ;
+  wire [159:0] \i__payload$121.swap.path[4] ;
+  wire [159:0] \i__payload$121.swap.path[5] ;
+  wire [159:0] \i__payload$121.swap.path[6] ;
+  wire [159:0] \i__payload$121.swap.path[7] ;
+  wire [3:0] \i__payload$121.swap.path_len ;
+  wire [159:0] \i__payload$121.swap.recipient ;
+  wire [1:0] \i__payload$121.swap.router ;
+  wire [31:0] \i__payload$121.tag ;
+  wire [7:0] \i__payload$121.venue ;
+  wire \i__payload$121.venue_valid ;
   wire [72:0] \i__payload$67 ;
   wire [63:0] \i__payload$67.data ;
   wire [7:0] \i__payload$67.keep ;
@@ -372,8 +518,10 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [7:0] \i__payload.keep ;
   wire \i__payload.last ;
   wire i__ready;
+  wire \i__ready$276 ;
   wire \i__ready$65 ;
   reg i__valid;
+  reg \i__valid$119  = 1'h0;
   reg \i__valid$64 ;
   wire [279:0] i_cd__payload;
   wire [255:0] \i_cd__payload.data ;
@@ -400,34 +548,57 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire is_swap;
   wire [3:0] keep_count;
   reg [5:0] left = 6'h00;
+  wire [16:0] maxc;
   (* init = 64'h0000000000000000 *)
   wire [63:0] nbytes;
   wire [3011:0] o__payload;
-  wire [2222:0] \o__payload$114 ;
-  wire [255:0] \o__payload$114.amount_in ;
-  wire [255:0] \o__payload$114.amount_out ;
-  wire [255:0] \o__payload$114.deadline ;
-  wire \o__payload$114.eth_in ;
-  wire \o__payload$114.eth_out ;
-  wire \o__payload$114.exact_out ;
-  wire \o__payload$114.fee_on_transfer ;
-  wire [3:0] \o__payload$114.fn ;
-  wire \o__payload$114.is_swap ;
-  wire [1279:0] \o__payload$114.path ;
-  wire [159:0] \o__payload$114.path[0] ;
-  wire [159:0] \o__payload$114.path[1] ;
-  wire [159:0] \o__payload$114.path[2] ;
-  wire [159:0] \o__payload$114.path[3] ;
-  wire [159:0] \o__payload$114.path[4] ;
-  wire [159:0] \o__payload$114.path[5] ;
-  wire [159:0] \o__payload$114.path[6] ;
-  wire [159:0] \o__payload$114.path[7] ;
-  wire [3:0] \o__payload$114.path_len ;
-  wire [159:0] \o__payload$114.recipient ;
-  wire [1:0] \o__payload$114.router ;
-  wire [287:0] \o__payload$226 ;
-  wire [255:0] \o__payload$226.digest ;
-  wire [31:0] \o__payload$226.length ;
+  wire [2222:0] \o__payload$146 ;
+  wire [255:0] \o__payload$146.amount_in ;
+  wire [255:0] \o__payload$146.amount_out ;
+  wire [255:0] \o__payload$146.deadline ;
+  wire \o__payload$146.eth_in ;
+  wire \o__payload$146.eth_out ;
+  wire \o__payload$146.exact_out ;
+  wire \o__payload$146.fee_on_transfer ;
+  wire [3:0] \o__payload$146.fn ;
+  wire \o__payload$146.is_swap ;
+  wire [1279:0] \o__payload$146.path ;
+  wire [159:0] \o__payload$146.path[0] ;
+  wire [159:0] \o__payload$146.path[1] ;
+  wire [159:0] \o__payload$146.path[2] ;
+  wire [159:0] \o__payload$146.path[3] ;
+  wire [159:0] \o__payload$146.path[4] ;
+  wire [159:0] \o__payload$146.path[5] ;
+  wire [159:0] \o__payload$146.path[6] ;
+  wire [159:0] \o__payload$146.path[7] ;
+  wire [3:0] \o__payload$146.path_len ;
+  wire [159:0] \o__payload$146.recipient ;
+  wire [1:0] \o__payload$146.router ;
+  wire [354:0] \o__payload$154 ;
+  wire [127:0] \o__payload$154.amount_in ;
+  wire \o__payload$154.base1 ;
+  wire [16:0] \o__payload$154.candidates ;
+  wire [7:0] \o__payload$154.count ;
+  wire \o__payload$154.direction ;
+  wire \o__payload$154.exact ;
+  wire [2:0] \o__payload$154.hop ;
+  wire \o__payload$154.kind ;
+  wire [127:0] \o__payload$154.profit ;
+  wire [15:0] \o__payload$154.sibling ;
+  (* enum_base_type = "BackrunStatus" *)
+  (* enum_value_000 = "EVALUATED" *)
+  (* enum_value_001 = "NOT_SWAP" *)
+  (* enum_value_010 = "NO_VENUE" *)
+  (* enum_value_011 = "NO_POOL" *)
+  (* enum_value_100 = "EMPTY_POOL" *)
+  (* enum_value_101 = "REVERTS" *)
+  (* enum_value_110 = "HOST" *)
+  wire [2:0] \o__payload$154.status ;
+  wire [31:0] \o__payload$154.tag ;
+  wire [15:0] \o__payload$154.touched ;
+  wire [287:0] \o__payload$280 ;
+  wire [255:0] \o__payload$280.digest ;
+  wire [31:0] \o__payload$280.length ;
   wire [23:0] \o__payload.access_list_count ;
   wire [23:0] \o__payload.access_list_end ;
   wire [23:0] \o__payload.access_list_offset ;
@@ -493,11 +664,13 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [255:0] \o__payload.v ;
   wire [255:0] \o__payload.value ;
   wire o__ready;
-  wire \o__ready$105 ;
-  wire \o__ready$112 ;
+  wire \o__ready$133 ;
+  wire \o__ready$140 ;
+  wire \o__ready$145 ;
   wire o__valid;
-  wire \o__valid$110 ;
-  wire \o__valid$97 ;
+  wire \o__valid$125 ;
+  wire \o__valid$138 ;
+  wire \o__valid$142 ;
   wire [279:0] o_calldata__payload;
   wire [255:0] \o_calldata__payload.data ;
   wire [15:0] \o_calldata__payload.index ;
@@ -509,7 +682,12 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [5:0] \o_calldata__payload.nbytes ;
   wire o_calldata__ready;
   wire o_calldata__valid;
-  wire [31:0] opportunities_value;
+  wire opp_go;
+  reg [31:0] opportunities_value = 32'd0;
+  (* init = 32'd0 *)
+  wire [31:0] opps;
+  reg [127:0] opre;
+  wire output_cfg_opportunities;
   wire output_cfg_swaps;
   wire output_cfg_tx_headers;
   (* init = 64'h0000000000000000 *)
@@ -527,6 +705,13 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [31:0] pool_data_5_value;
   wire [31:0] pool_data_6_value;
   wire [31:0] pool_data_7_value;
+  wire [255:0] pool_rd_data;
+  wire [15:0] \pool_rd_data.fee_den ;
+  wire [15:0] \pool_rd_data.fee_num ;
+  wire [111:0] \pool_rd_data.reserve0 ;
+  wire [111:0] \pool_rd_data.reserve1 ;
+  wire pool_rd_en;
+  wire [9:0] pool_rd_slot;
   wire [31:0] pool_rdata_0_value;
   wire [31:0] pool_rdata_1_value;
   wire [31:0] pool_rdata_2_value;
@@ -539,15 +724,28 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [31:0] r_data;
   wire r_en;
   wire r_rdy;
+  wire [255:0] rd_data;
+  wire [15:0] \rd_data.fee_den ;
+  wire [15:0] \rd_data.fee_num ;
+  wire [111:0] \rd_data.reserve0 ;
+  wire [111:0] \rd_data.reserve1 ;
+  wire rd_en;
+  wire [9:0] rd_slot;
   wire record_take;
   (* init = 32'd0 *)
   wire [31:0] records;
   reg [31:0] records_value = 32'd0;
   wire router_cfg_valid;
+  wire [7:0] router_cfg_venue;
+  wire router_cfg_venue_valid;
   wire router_cfg_weth_valid;
   wire [31:0] router_chain_chain_id;
   wire router_cmd_commit;
   wire [3:0] router_sel_index;
+  reg [8:0] router_venue0 = 9'h000;
+  reg [8:0] router_venue1 = 9'h000;
+  reg [8:0] router_venue2 = 9'h000;
+  reg [8:0] router_venue3 = 9'h000;
   wire [31:0] router_weth_0_value;
   wire [31:0] router_weth_1_value;
   wire [31:0] router_weth_2_value;
@@ -593,7 +791,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \$9  = beat_ok & \$8 ;
   assign \$10  = ~ draining;
   assign w_en = \$9  & \$10 ;
-  assign \$11  = o__valid & \o__valid$97 ;
+  assign \$11  = o__valid & \o__valid$125 ;
   assign \$12  = \$11  & r_rdy;
   assign \$13  = ~ hold_full;
   assign i_tx__valid = \$12  & \$13 ;
@@ -601,190 +799,277 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign a_take = i_tx__valid & i_tx__ready;
   assign m_axis_tvalid = | left;
   assign m_axis_tlast = left == 1'h1;
-  assign \$15  = hold_full & \o__valid$110 ;
-  assign \$16  = ! left;
-  assign \$17  = \$15  & \$16 ;
-  assign \$18  = ~ swap_pend;
-  assign record_take = \$17  & \$18 ;
-  assign \$19  = selector_mask_enable >> \o__payload$114 [4:1];
-  assign is_swap = \o__payload$114 [0] & \$19 ;
-  assign \$20  = ! left;
-  assign \$21  = swap_pend & \$20 ;
-  assign \$22  = is_swap & output_cfg_swaps;
-  assign \$23  = cycle_value[31:0] + 1'h1;
-  assign \$24  = cycle_value[31:0] + 1'h1;
-  assign \$25  = 1'h0 + s_axis_tkeep[0];
-  assign \$26  = \$25  + s_axis_tkeep[1];
-  assign \$27  = \$26  + s_axis_tkeep[2];
-  assign \$28  = \$27  + s_axis_tkeep[3];
-  assign \$29  = \$28  + s_axis_tkeep[4];
-  assign \$30  = \$29  + s_axis_tkeep[5];
-  assign \$31  = \$30  + s_axis_tkeep[6];
-  assign \$32  = \$31  + s_axis_tkeep[7];
-  assign \$33  = ~ in_packet;
-  assign \$34  = ~ r_rdy;
-  assign \$35  = \$33  & \$34 ;
-  assign \$36  = ~ hold_full;
-  assign \$37  = \$35  & \$36 ;
-  assign \$38  = ~ swap_pend;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = ! left;
-  assign idle = \$39  & \$40 ;
-  assign begin_eval = record_take | idle;
-  assign \$41  = cycle_value + 1'h1;
-  assign \$42  = ~ s_axis_tlast;
-  assign \$43  = control_flush | control_soft_reset;
-  assign \$44  = ~ s_axis_tlast;
-  assign \$45  = beat_ok & \$44 ;
-  assign \$46  = in_packet | \$45 ;
-  assign \$47  = m_axis_tvalid & m_axis_tready;
-  assign \$49  = left - 1'h1;
-  assign \$50  = ! left;
-  assign \$51  = swap_pend & \$50 ;
-  assign \$53  = { 3139'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, preamble } | \$52 ;
-  assign \$55  = { 1084'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$53  } | \$54 ;
-  assign \$56  = 6'h36 * output_cfg_tx_headers;
-  assign \$57  = is_swap & output_cfg_swaps;
-  assign \$59  = { 2350'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, spre } | \$58 ;
-  assign \$60  = seq + 1'h1;
-  assign \$61  = is_swap & output_cfg_swaps;
-  assign \$62  = ~ \$61 ;
-  assign \$63  = record_take & \$62 ;
-  assign \$64  = seq + 1'h1;
-  assign \$65  = ~ draining;
+  assign \$15  = ! left;
+  assign \$16  = \o__valid$138  & \$15 ;
+  assign \$17  = ~ swap_pend;
+  assign opp_go = \$16  & \$17 ;
+  assign \$18  = hold_full & \o__valid$142 ;
+  assign \$19  = ! left;
+  assign \$20  = \$18  & \$19 ;
+  assign \$21  = ~ swap_pend;
+  assign \$22  = \$20  & \$21 ;
+  assign \$23  = ~ \o__valid$138 ;
+  assign \$24  = \$22  & \$23 ;
+  assign \$25  = \i__valid$119  & is_swap;
+  assign \$26  = \$25  & output_cfg_opportunities;
+  assign \$27  = ~ \$26 ;
+  assign record_take = \$24  & \$27 ;
+  assign \$28  = selector_mask_enable >> \o__payload$146 [4:1];
+  assign is_swap = \o__payload$146 [0] & \$28 ;
+  assign \$29  = ! left;
+  assign \$30  = swap_pend & \$29 ;
+  assign \$31  = is_swap & output_cfg_swaps;
+  assign \$32  = cycle_value[31:0] + 1'h1;
+  assign \$33  = cycle_value[31:0] + 1'h1;
+  assign \$34  = ! \o__payload$154 [0];
+  assign \$35  = \o__payload$154 [0] ? 3'h4 : 3'h3;
+  assign \$36  = cycle_value[31:0] + 1'h1;
+  assign \$37  = 1'h0 + s_axis_tkeep[0];
+  assign \$38  = \$37  + s_axis_tkeep[1];
+  assign \$39  = \$38  + s_axis_tkeep[2];
+  assign \$40  = \$39  + s_axis_tkeep[3];
+  assign \$41  = \$40  + s_axis_tkeep[4];
+  assign \$42  = \$41  + s_axis_tkeep[5];
+  assign \$43  = \$42  + s_axis_tkeep[6];
+  assign \$44  = \$43  + s_axis_tkeep[7];
+  assign \$45  = ~ in_packet;
+  assign \$46  = ~ r_rdy;
+  assign \$47  = \$45  & \$46 ;
+  assign \$48  = ~ hold_full;
+  assign \$49  = \$47  & \$48 ;
+  assign \$50  = ~ swap_pend;
+  assign \$51  = \$49  & \$50 ;
+  assign \$52  = ! left;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = ~ \i__valid$119 ;
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = ~ busy;
+  assign \$57  = \$55  & \$56 ;
+  assign \$58  = ~ \o__valid$138 ;
+  assign idle = \$57  & \$58 ;
+  assign \$59  = record_take | idle;
+  assign \$60  = ~ busy;
+  assign \$61  = \$59  & \$60 ;
+  assign begin_eval = \begin_eval$248  | \$61 ;
+  assign \$62  = cycle_value + 1'h1;
+  assign \$63  = ~ s_axis_tlast;
+  assign \$64  = control_flush | control_soft_reset;
+  assign \$65  = ~ s_axis_tlast;
   assign \$66  = beat_ok & \$65 ;
-  assign \$67  = bytes_value + \$32 [3:0];
-  assign \$68  = packets_value + 1'h1;
-  assign \$69  = beat_ok & draining;
-  assign \$70  = \$69  & s_axis_tlast;
-  assign \$71  = drops_value + 1'h1;
-  assign \$72  = record_take & is_swap;
-  assign \$73  = swaps_value + 1'h1;
-  assign \$74  = records_value + 1'h1;
-  assign \$75  = | hold_err;
-  assign \$76  = decode_errors_value + 1'h1;
-  assign \$77  = err_empty_value + 1'h1;
-  assign \$78  = err_unknown_type_value + 1'h1;
-  assign \$79  = err_truncated_value + 1'h1;
-  assign \$80  = err_trailing_bytes_value + 1'h1;
-  assign \$81  = err_non_canonical_size_value + 1'h1;
-  assign \$82  = err_leading_zero_value + 1'h1;
-  assign \$83  = err_overruns_parent_value + 1'h1;
-  assign \$84  = err_expected_string_value + 1'h1;
-  assign \$85  = err_expected_list_value + 1'h1;
-  assign \$86  = err_too_few_fields_value + 1'h1;
-  assign \$87  = err_too_many_fields_value + 1'h1;
-  assign \$88  = err_int_out_of_range_value + 1'h1;
-  assign \$89  = err_bad_address_value + 1'h1;
-  assign \$90  = err_bad_storage_key_value + 1'h1;
-  assign \$91  = err_missing_to_value + 1'h1;
-  assign \$92  = err_bad_v_value + 1'h1;
-  assign \$93  = err_bad_y_parity_value + 1'h1;
-  assign \$94  = err_bad_r_value + 1'h1;
-  assign \$95  = err_bad_s_value + 1'h1;
-  assign \$96  = err_high_s_value + 1'h1;
-  assign \$97  = err_no_blob_hashes_value + 1'h1;
-  assign \$98  = err_bad_blob_hash_value + 1'h1;
-  assign \$99  = err_empty_authorization_list_value + 1'h1;
-  assign \$100  = err_priority_fee_above_max_value + 1'h1;
-  assign \$101  = err_initcode_too_large_value + 1'h1;
-  assign \$102  = err_bad_sidecar_value + 1'h1;
-  assign \$103  = err_too_large_value + 1'h1;
-  assign \$104  = err_recovery_failed_value + 1'h1;
+  assign \$67  = in_packet | \$66 ;
+  assign \$68  = \i__valid$119  & \i__ready$276 ;
+  assign \$69  = m_axis_tvalid & m_axis_tready;
+  assign \$71  = left - 1'h1;
+  assign \$72  = ! left;
+  assign \$73  = swap_pend & \$72 ;
+  assign \$75  = { 3139'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, preamble } | \$74 ;
+  assign \$77  = { 1084'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$75  } | \$76 ;
+  assign \$78  = 6'h36 * output_cfg_tx_headers;
+  assign \$79  = is_swap & output_cfg_swaps;
+  assign \$80  = is_swap & output_cfg_opportunities;
+  assign \$84  = { 2350'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, spre } | \$83 ;
+  assign \$85  = seq + 1'h1;
+  assign \$87  = { 482'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, opre } | \$86 ;
+  assign \$88  = is_swap & output_cfg_swaps;
+  assign \$89  = ~ \$88 ;
+  assign \$90  = record_take & \$89 ;
+  assign \$91  = seq + 1'h1;
+  assign \$92  = ~ draining;
+  assign \$93  = beat_ok & \$92 ;
+  assign \$94  = bytes_value + \$44 [3:0];
+  assign \$95  = packets_value + 1'h1;
+  assign \$96  = beat_ok & draining;
+  assign \$97  = \$96  & s_axis_tlast;
+  assign \$98  = drops_value + 1'h1;
+  assign \$99  = record_take & is_swap;
+  assign \$100  = swaps_value + 1'h1;
+  assign \$101  = ! \o__payload$154 [0];
+  assign \$102  = opp_go & \$101 ;
+  assign \$103  = opportunities_value + 1'h1;
+  assign \$105  = opp_go & \$104 ;
+  assign \$106  = \o__payload$154 [3:1] == 3'h6;
+  assign \$107  = \$105  & \$106 ;
+  assign \$108  = host_evals_value + 1'h1;
+  assign \$109  = records_value + 1'h1;
+  assign \$110  = | hold_err;
+  assign \$111  = decode_errors_value + 1'h1;
+  assign \$112  = err_empty_value + 1'h1;
+  assign \$113  = err_unknown_type_value + 1'h1;
+  assign \$114  = err_truncated_value + 1'h1;
+  assign \$115  = err_trailing_bytes_value + 1'h1;
+  assign \$116  = err_non_canonical_size_value + 1'h1;
+  assign \$117  = err_leading_zero_value + 1'h1;
+  assign \$118  = err_overruns_parent_value + 1'h1;
+  assign \$119  = err_expected_string_value + 1'h1;
+  assign \$120  = err_expected_list_value + 1'h1;
+  assign \$121  = err_too_few_fields_value + 1'h1;
+  assign \$122  = err_too_many_fields_value + 1'h1;
+  assign \$123  = err_int_out_of_range_value + 1'h1;
+  assign \$124  = err_bad_address_value + 1'h1;
+  assign \$125  = err_bad_storage_key_value + 1'h1;
+  assign \$126  = err_missing_to_value + 1'h1;
+  assign \$127  = err_bad_v_value + 1'h1;
+  assign \$128  = err_bad_y_parity_value + 1'h1;
+  assign \$129  = err_bad_r_value + 1'h1;
+  assign \$130  = err_bad_s_value + 1'h1;
+  assign \$131  = err_high_s_value + 1'h1;
+  assign \$132  = err_no_blob_hashes_value + 1'h1;
+  assign \$133  = err_bad_blob_hash_value + 1'h1;
+  assign \$134  = err_empty_authorization_list_value + 1'h1;
+  assign \$135  = err_priority_fee_above_max_value + 1'h1;
+  assign \$136  = err_initcode_too_large_value + 1'h1;
+  assign \$137  = err_bad_sidecar_value + 1'h1;
+  assign \$138  = err_too_large_value + 1'h1;
+  assign \$139  = err_recovery_failed_value + 1'h1;
   always @(posedge clk)
-    cycle_value <= \$105 ;
+    cycle_value <= \$140 ;
   always @(posedge clk)
-    in_packet <= \$106 ;
+    in_packet <= \$141 ;
   always @(posedge clk)
-    draining <= \$107 ;
+    draining <= \$142 ;
   always @(posedge clk)
-    hold_full <= \$108 ;
+    router_venue0 <= \$143 ;
   always @(posedge clk)
-    hold_hdr <= \$109 ;
+    router_venue1 <= \$144 ;
   always @(posedge clk)
-    hold_digest <= \$110 ;
+    router_venue2 <= \$145 ;
   always @(posedge clk)
-    hold_stamp <= \$111 ;
+    router_venue3 <= \$146 ;
   always @(posedge clk)
-    hold_err <= \$112 ;
+    \i__valid$119  <= \$147 ;
   always @(posedge clk)
-    shreg <= \$113 ;
+    cur_stamp <= \$148 ;
   always @(posedge clk)
-    left <= \$114 ;
+    hold_full <= \$149 ;
   always @(posedge clk)
-    swap_pend <= \$115 ;
+    hold_hdr <= \$150 ;
   always @(posedge clk)
-    swap_rec <= \$116 ;
+    hold_digest <= \$151 ;
   always @(posedge clk)
-    seq <= \$117 ;
+    hold_stamp <= \$152 ;
   always @(posedge clk)
-    bytes_value <= \$118 ;
+    hold_err <= \$153 ;
   always @(posedge clk)
-    packets_value <= \$119 ;
+    shreg <= \$154 ;
   always @(posedge clk)
-    drops_value <= \$120 ;
+    left <= \$155 ;
   always @(posedge clk)
-    swaps_value <= \$121 ;
+    swap_pend <= \$156 ;
   always @(posedge clk)
-    records_value <= \$122 ;
+    swap_rec <= \$157 ;
   always @(posedge clk)
-    decode_errors_value <= \$123 ;
+    \i__payload$121  <= \$158 ;
   always @(posedge clk)
-    err_empty_value <= \$124 ;
+    br_stamp <= \$159 ;
   always @(posedge clk)
-    err_unknown_type_value <= \$125 ;
+    seq <= \$160 ;
   always @(posedge clk)
-    err_truncated_value <= \$126 ;
+    bytes_value <= \$161 ;
   always @(posedge clk)
-    err_trailing_bytes_value <= \$127 ;
+    packets_value <= \$162 ;
   always @(posedge clk)
-    err_non_canonical_size_value <= \$128 ;
+    drops_value <= \$163 ;
   always @(posedge clk)
-    err_leading_zero_value <= \$129 ;
+    swaps_value <= \$164 ;
   always @(posedge clk)
-    err_overruns_parent_value <= \$130 ;
+    opportunities_value <= \$165 ;
   always @(posedge clk)
-    err_expected_string_value <= \$131 ;
+    host_evals_value <= \$166 ;
   always @(posedge clk)
-    err_expected_list_value <= \$132 ;
+    records_value <= \$167 ;
   always @(posedge clk)
-    err_too_few_fields_value <= \$133 ;
+    decode_errors_value <= \$168 ;
   always @(posedge clk)
-    err_too_many_fields_value <= \$134 ;
+    err_empty_value <= \$169 ;
   always @(posedge clk)
-    err_int_out_of_range_value <= \$135 ;
+    err_unknown_type_value <= \$170 ;
   always @(posedge clk)
-    err_bad_address_value <= \$136 ;
+    err_truncated_value <= \$171 ;
   always @(posedge clk)
-    err_bad_storage_key_value <= \$137 ;
+    err_trailing_bytes_value <= \$172 ;
   always @(posedge clk)
-    err_missing_to_value <= \$138 ;
+    err_non_canonical_size_value <= \$173 ;
   always @(posedge clk)
-    err_bad_v_value <= \$139 ;
+    err_leading_zero_value <= \$174 ;
   always @(posedge clk)
-    err_bad_y_parity_value <= \$140 ;
+    err_overruns_parent_value <= \$175 ;
   always @(posedge clk)
-    err_bad_r_value <= \$141 ;
+    err_expected_string_value <= \$176 ;
   always @(posedge clk)
-    err_bad_s_value <= \$142 ;
+    err_expected_list_value <= \$177 ;
   always @(posedge clk)
-    err_high_s_value <= \$143 ;
+    err_too_few_fields_value <= \$178 ;
   always @(posedge clk)
-    err_no_blob_hashes_value <= \$144 ;
+    err_too_many_fields_value <= \$179 ;
   always @(posedge clk)
-    err_bad_blob_hash_value <= \$145 ;
+    err_int_out_of_range_value <= \$180 ;
   always @(posedge clk)
-    err_empty_authorization_list_value <= \$146 ;
+    err_bad_address_value <= \$181 ;
   always @(posedge clk)
-    err_priority_fee_above_max_value <= \$147 ;
+    err_bad_storage_key_value <= \$182 ;
   always @(posedge clk)
-    err_initcode_too_large_value <= \$148 ;
+    err_missing_to_value <= \$183 ;
   always @(posedge clk)
-    err_bad_sidecar_value <= \$149 ;
+    err_bad_v_value <= \$184 ;
   always @(posedge clk)
-    err_too_large_value <= \$150 ;
+    err_bad_y_parity_value <= \$185 ;
   always @(posedge clk)
-    err_recovery_failed_value <= \$151 ;
+    err_bad_r_value <= \$186 ;
+  always @(posedge clk)
+    err_bad_s_value <= \$187 ;
+  always @(posedge clk)
+    err_high_s_value <= \$188 ;
+  always @(posedge clk)
+    err_no_blob_hashes_value <= \$189 ;
+  always @(posedge clk)
+    err_bad_blob_hash_value <= \$190 ;
+  always @(posedge clk)
+    err_empty_authorization_list_value <= \$191 ;
+  always @(posedge clk)
+    err_priority_fee_above_max_value <= \$192 ;
+  always @(posedge clk)
+    err_initcode_too_large_value <= \$193 ;
+  always @(posedge clk)
+    err_bad_sidecar_value <= \$194 ;
+  always @(posedge clk)
+    err_too_large_value <= \$195 ;
+  always @(posedge clk)
+    err_recovery_failed_value <= \$196 ;
+  \appliance_top.backrun  backrun (
+    .begin_eval(\begin_eval$248 ),
+    .busy(busy),
+    .clk(clk),
+    .dir_count(dir_count),
+    .dwp__addr(dir_index),
+    .dwp__en(dir_we),
+    .\i__payload$97 (\i__payload$121 ),
+    .i__ready(\i__ready$276 ),
+    .\i__valid$96 (\i__valid$119 ),
+    .maxc(maxc),
+    .o__payload(\o__payload$154 ),
+    .\o__ready$108 (opp_go),
+    .o__valid(\o__valid$138 ),
+    .pipe_rst(pipe_rst),
+    .pool_rd_data(pool_rd_data),
+    .pool_rd_en(rd_en),
+    .pool_rd_slot(rd_slot),
+    .\port$18688$0 (dir_data_0_value),
+    .\port$18690$0 (dir_data_1_value),
+    .\port$18692$0 (dir_data_2_value),
+    .\port$18694$0 (dir_data_3_value),
+    .\port$18696$0 (dir_data_4_value),
+    .\port$18698$0 (dir_data_5_value),
+    .\port$18700$0 (dir_data_6_value),
+    .\port$18702$0 (dir_data_7_value),
+    .\port$18704$0 (dir_data_8_value),
+    .\port$18706$0 (dir_data_9_value),
+    .\port$18708$0 (dir_data_10_value),
+    .\port$18710$0 (dir_data_11_value),
+    .\port$18712$0 (dir_data_12_value),
+    .\port$18714$0 (dir_data_13_value),
+    .\port$18716$0 (dir_data_14_value[29:0]),
+    .rst(rst)
+  );
   \appliance_top.csr  csr (
     .bus__araddr(s_axil_araddr),
     .bus__arready(s_axil_arready),
@@ -808,6 +1093,24 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .control_soft_reset(control_soft_reset),
     .cycle_rd(cycle_value),
     .decode_errors_rd(decode_errors_value),
+    .dir_addr_index(dir_index),
+    .dir_cmd_commit(dir_we),
+    .dir_count_count(dir_count),
+    .dir_data_0_cur(dir_data_0_value),
+    .dir_data_10_cur(dir_data_10_value),
+    .dir_data_11_cur(dir_data_11_value),
+    .dir_data_12_cur(dir_data_12_value),
+    .dir_data_13_cur(dir_data_13_value),
+    .dir_data_14_cur(dir_data_14_value),
+    .dir_data_1_cur(dir_data_1_value),
+    .dir_data_2_cur(dir_data_2_value),
+    .dir_data_3_cur(dir_data_3_value),
+    .dir_data_4_cur(dir_data_4_value),
+    .dir_data_5_cur(dir_data_5_value),
+    .dir_data_6_cur(dir_data_6_value),
+    .dir_data_7_cur(dir_data_7_value),
+    .dir_data_8_cur(dir_data_8_value),
+    .dir_data_9_cur(dir_data_9_value),
     .drops_rd(drops_value),
     .err_bad_address_rd(err_bad_address_value),
     .err_bad_blob_hash_rd(err_bad_blob_hash_value),
@@ -837,6 +1140,10 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .err_trailing_bytes_rd(err_trailing_bytes_value),
     .err_truncated_rd(err_truncated_value),
     .err_unknown_type_rd(err_unknown_type_value),
+    .eval_cfg_max_candidates(maxc),
+    .host_evals_rd(host_evals_value),
+    .opportunities_rd(opportunities_value),
+    .output_cfg_opportunities(output_cfg_opportunities),
     .output_cfg_swaps(output_cfg_swaps),
     .output_cfg_tx_headers(output_cfg_tx_headers),
     .packets_rd(packets_value),
@@ -851,9 +1158,11 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .pool_data_5_cur(pool_data_5_value),
     .pool_data_6_cur(pool_data_6_value),
     .pool_data_7_cur(pool_data_7_value),
-    .\port$15342$0 (host_rd_data),
+    .\port$18448$0 (host_rd_data),
     .records_rd(records_value),
     .router_cfg_valid(router_cfg_valid),
+    .router_cfg_venue(router_cfg_venue),
+    .router_cfg_venue_valid(router_cfg_venue_valid),
     .router_cfg_weth_valid(router_cfg_weth_valid),
     .router_chain_cur(router_chain_chain_id),
     .router_cmd_commit(cfg_we),
@@ -895,9 +1204,9 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .i__payload(\i__payload$67 ),
     .i__ready(i__ready),
     .i__valid(\i__valid$64 ),
-    .o__payload(\o__payload$226 ),
+    .o__payload(\o__payload$280 ),
     .o__ready(a_take),
-    .o__valid(\o__valid$97 ),
+    .o__valid(\o__valid$125 ),
     .pipe_rst(pipe_rst),
     .rst(rst)
   );
@@ -908,15 +1217,18 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .host_error(status_pool_error),
     .host_pending(status_pool_busy),
     .host_rd_data(host_rd_data),
-    .\port$15493$0 (pool_addr_index),
-    .\port$15495$0 (pool_data_0_value),
-    .\port$15497$0 (pool_data_1_value),
-    .\port$15499$0 (pool_data_2_value),
-    .\port$15501$0 (pool_data_3_value),
-    .\port$15503$0 (pool_data_4_value),
-    .\port$15505$0 (pool_data_5_value),
-    .\port$15507$0 (pool_data_6_value),
-    .\port$15509$0 (pool_data_7_value),
+    .\port$18630$0 (pool_addr_index),
+    .\port$18632$0 (pool_data_0_value),
+    .\port$18634$0 (pool_data_1_value),
+    .\port$18636$0 (pool_data_2_value),
+    .\port$18638$0 (pool_data_3_value),
+    .\port$18640$0 (pool_data_4_value),
+    .\port$18642$0 (pool_data_5_value),
+    .\port$18644$0 (pool_data_6_value),
+    .\port$18646$0 (pool_data_7_value),
+    .rd_data(pool_rd_data),
+    .rd_slot(rd_slot),
+    .rp_eval__en(rd_en),
     .rp_host__en(host_rd_en),
     .rst(rst)
   );
@@ -943,11 +1255,39 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .i_tx__ready(i_tx__ready),
     .i_tx__valid(i_tx__valid),
     .o__ready(record_take),
-    .o_valid(\o__valid$110 ),
+    .o_valid(\o__valid$142 ),
     .pipe_rst(pipe_rst),
-    .rec(\o__payload$114 ),
+    .rec(\o__payload$146 ),
     .rst(rst)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\o__payload$146 [10:9])
+      2'h0:
+          \$81  = router_venue0[7:0];
+      2'h1:
+          \$81  = router_venue1[7:0];
+      2'h2:
+          \$81  = router_venue2[7:0];
+      2'h3:
+          \$81  = router_venue3[7:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\o__payload$146 [10:9])
+      2'h0:
+          \$82  = router_venue0[8];
+      2'h1:
+          \$82  = router_venue1[8];
+      2'h2:
+          \$82  = router_venue2[8];
+      2'h3:
+          \$82  = router_venue3[8];
+    endcase
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
@@ -982,307 +1322,471 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
       preamble[31:17] = 15'h0000;
       preamble[7:0] = 8'h01;
       preamble[15:8] = 8'h34;
-      preamble[16] = \$22 ;
+      preamble[16] = \$31 ;
       preamble[63:32] = seq;
       preamble[95:64] = hold_stamp;
-      preamble[127:96] = \$23 [31:0];
+      preamble[127:96] = \$32 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     spre = 128'h00000000000000000000000000000000;
     if (record_take) begin
-    end else if (\$21 ) begin
+    end else if (\$30 ) begin
       spre[31:16] = 16'h0000;
       spre[7:0] = 8'h02;
       spre[15:8] = 8'h23;
       spre[63:32] = seq;
       spre[95:64] = hold_stamp;
-      spre[127:96] = \$24 [31:0];
+      spre[127:96] = \$33 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$105  = \$41 [63:0];
+    opre = 128'h00000000000000000000000000000000;
+    if (record_take) begin
+    end else if (\$30 ) begin
+    end else if (opp_go) begin
+      opre[31:16] = 16'h0000;
+      opre[7:0] = { 5'h00, \$35  };
+      opre[15:8] = 8'h06;
+      opre[63:32] = \o__payload$154 [66:35];
+      opre[95:64] = cur_stamp;
+      opre[127:96] = \$36 [31:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$140  = \$62 [63:0];
     if (rst) begin
-      \$105  = 64'h0000000000000000;
+      \$140  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$106  = in_packet;
+    \$141  = in_packet;
     if (beat_ok) begin
-      \$106  = \$42 ;
+      \$141  = \$63 ;
     end
     if (rst) begin
-      \$106  = 1'h0;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$107  = draining;
+    \$142  = draining;
     if (beat_ok) begin
       if (s_axis_tlast) begin
-        \$107  = 1'h0;
+        \$142  = 1'h0;
       end
     end
-    if (\$43 ) begin
-      \$107  = \$46 ;
+    if (\$64 ) begin
+      \$142  = \$67 ;
     end
     if (rst) begin
-      \$107  = 1'h0;
+      \$142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$108  = hold_full;
-    if (a_take) begin
-      \$108  = 1'h1;
+    \$143  = router_venue0;
+    if (cfg_we) begin
+      casez (router_sel_index[1:0])
+        2'h0:
+            \$143  = { router_cfg_venue_valid, router_cfg_venue };
+      endcase
+    end
+    if (rst) begin
+      \$143  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$144  = router_venue1;
+    if (cfg_we) begin
+      casez (router_sel_index[1:0])
+        2'h0:
+            /* empty */;
+        2'h1:
+            \$144  = { router_cfg_venue_valid, router_cfg_venue };
+      endcase
+    end
+    if (rst) begin
+      \$144  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$145  = router_venue2;
+    if (cfg_we) begin
+      casez (router_sel_index[1:0])
+        2'h0:
+            /* empty */;
+        2'h1:
+            /* empty */;
+        2'h2:
+            \$145  = { router_cfg_venue_valid, router_cfg_venue };
+      endcase
+    end
+    if (rst) begin
+      \$145  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$146  = router_venue3;
+    if (cfg_we) begin
+      (* full_case = 32'd1 *)
+      casez (router_sel_index[1:0])
+        2'h0:
+            /* empty */;
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h3:
+            \$146  = { router_cfg_venue_valid, router_cfg_venue };
+      endcase
+    end
+    if (rst) begin
+      \$146  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$147  = \i__valid$119 ;
+    if (\$68 ) begin
+      \$147  = 1'h0;
     end
     if (record_take) begin
-      \$108  = 1'h0;
+      if (\$80 ) begin
+        \$147  = 1'h1;
+      end
     end
     if (pipe_rst) begin
-      \$108  = 1'h0;
+      \$147  = 1'h0;
     end
     if (rst) begin
-      \$108  = 1'h0;
+      \$147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$109  = hold_hdr;
+    \$148  = cur_stamp;
+    if (\$68 ) begin
+      \$148  = br_stamp;
+    end
+    if (rst) begin
+      \$148  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$149  = hold_full;
     if (a_take) begin
-      \$109  = o__payload;
-    end
-    if (rst) begin
-      \$109  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$110  = hold_digest;
-    if (a_take) begin
-      \$110  = \o__payload$226 [255:0];
-    end
-    if (rst) begin
-      \$110  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$111  = hold_stamp;
-    if (a_take) begin
-      \$111  = r_data;
-    end
-    if (rst) begin
-      \$111  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$112  = hold_err;
-    if (a_take) begin
-      \$112  = o__payload[4:0];
-    end
-    if (rst) begin
-      \$112  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$113  = shreg;
-    if (\$47 ) begin
-      \$113  = \$48 ;
+      \$149  = 1'h1;
     end
     if (record_take) begin
-      \$113  = \$55 [3455:0];
-    end else if (\$51 ) begin
-      \$113  = { 978'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$59  };
-    end
-    if (rst) begin
-      \$113  = 3456'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$114  = left;
-    if (\$47 ) begin
-      \$114  = \$49 [5:0];
-    end
-    if (record_take) begin
-      \$114  = \$56 [5:0];
-    end else if (\$51 ) begin
-      \$114  = 6'h25;
+      \$149  = 1'h0;
     end
     if (pipe_rst) begin
-      \$114  = 6'h00;
+      \$149  = 1'h0;
     end
     if (rst) begin
-      \$114  = 6'h00;
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$115  = swap_pend;
+    \$150  = hold_hdr;
+    if (a_take) begin
+      \$150  = o__payload;
+    end
+    if (rst) begin
+      \$150  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$151  = hold_digest;
+    if (a_take) begin
+      \$151  = \o__payload$280 [255:0];
+    end
+    if (rst) begin
+      \$151  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$152  = hold_stamp;
+    if (a_take) begin
+      \$152  = r_data;
+    end
+    if (rst) begin
+      \$152  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$153  = hold_err;
+    if (a_take) begin
+      \$153  = o__payload[4:0];
+    end
+    if (rst) begin
+      \$153  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$154  = shreg;
+    if (\$69 ) begin
+      \$154  = \$70 ;
+    end
     if (record_take) begin
-      \$115  = \$57 ;
-    end else if (\$51 ) begin
-      \$115  = 1'h0;
+      \$154  = \$77 [3455:0];
+    end else if (\$73 ) begin
+      \$154  = { 978'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$84  };
+    end else if (opp_go) begin
+      \$154  = { 2846'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$87  };
+    end
+    if (rst) begin
+      \$154  = 3456'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$155  = left;
+    if (\$69 ) begin
+      \$155  = \$71 [5:0];
+    end
+    if (record_take) begin
+      \$155  = \$78 [5:0];
+    end else if (\$73 ) begin
+      \$155  = 6'h25;
+    end else if (opp_go) begin
+      \$155  = 6'h08;
     end
     if (pipe_rst) begin
-      \$115  = 1'h0;
+      \$155  = 6'h00;
     end
     if (rst) begin
-      \$115  = 1'h0;
+      \$155  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$116  = swap_rec;
+    \$156  = swap_pend;
     if (record_take) begin
-      \$116  = \o__payload$114 ;
-    end
-    if (rst) begin
-      \$116  = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$117  = seq;
-    if (record_take) begin
-    end else if (\$51 ) begin
-      \$117  = \$60 [31:0];
-    end
-    if (\$63 ) begin
-      \$117  = \$64 [31:0];
+      \$156  = \$79 ;
+    end else if (\$73 ) begin
+      \$156  = 1'h0;
     end
     if (pipe_rst) begin
-      \$117  = 32'd0;
+      \$156  = 1'h0;
     end
     if (rst) begin
-      \$117  = 32'd0;
+      \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$118  = bytes_value;
-    if (\$66 ) begin
-      \$118  = \$67 [63:0];
+    \$157  = swap_rec;
+    if (record_take) begin
+      \$157  = \o__payload$146 ;
+    end
+    if (rst) begin
+      \$157  = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$158  = \i__payload$121 ;
+    if (record_take) begin
+      if (\$80 ) begin
+        \$158 [31:0] = seq;
+        \$158 [2263:41] = \o__payload$146 ;
+        \$158 [40:33] = \$81 ;
+        \$158 [32] = \$82 ;
+      end
+    end
+    if (rst) begin
+      \$158  = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$159  = br_stamp;
+    if (record_take) begin
+      if (\$80 ) begin
+        \$159  = hold_stamp;
+      end
+    end
+    if (rst) begin
+      \$159  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$160  = seq;
+    if (record_take) begin
+    end else if (\$73 ) begin
+      \$160  = \$85 [31:0];
+    end
+    if (\$90 ) begin
+      \$160  = \$91 [31:0];
+    end
+    if (pipe_rst) begin
+      \$160  = 32'd0;
+    end
+    if (rst) begin
+      \$160  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$161  = bytes_value;
+    if (\$93 ) begin
+      \$161  = \$94 [63:0];
     end
     if (control_soft_reset) begin
-      \$118  = 64'h0000000000000000;
+      \$161  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$118  = 64'h0000000000000000;
+      \$161  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$119  = packets_value;
-    if (\$66 ) begin
+    \$162  = packets_value;
+    if (\$93 ) begin
       if (s_axis_tlast) begin
-        \$119  = \$68 [63:0];
+        \$162  = \$95 [63:0];
       end
     end
     if (control_soft_reset) begin
-      \$119  = 64'h0000000000000000;
+      \$162  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$119  = 64'h0000000000000000;
+      \$162  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$120  = drops_value;
-    if (\$70 ) begin
-      \$120  = \$71 [31:0];
+    \$163  = drops_value;
+    if (\$97 ) begin
+      \$163  = \$98 [31:0];
     end
     if (control_soft_reset) begin
-      \$120  = 32'd0;
+      \$163  = 32'd0;
     end
     if (rst) begin
-      \$120  = 32'd0;
+      \$163  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$121  = swaps_value;
-    if (\$72 ) begin
-      \$121  = \$73 [31:0];
+    \$164  = swaps_value;
+    if (\$99 ) begin
+      \$164  = \$100 [31:0];
     end
     if (control_soft_reset) begin
-      \$121  = 32'd0;
+      \$164  = 32'd0;
     end
     if (rst) begin
-      \$121  = 32'd0;
+      \$164  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$122  = records_value;
+    \$165  = opportunities_value;
+    if (\$102 ) begin
+      \$165  = \$103 [31:0];
+    end
+    if (control_soft_reset) begin
+      \$165  = 32'd0;
+    end
+    if (rst) begin
+      \$165  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$166  = host_evals_value;
+    if (\$107 ) begin
+      \$166  = \$108 [31:0];
+    end
+    if (control_soft_reset) begin
+      \$166  = 32'd0;
+    end
+    if (rst) begin
+      \$166  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$167  = records_value;
     if (record_take) begin
-      \$122  = \$74 [31:0];
+      \$167  = \$109 [31:0];
     end
     if (control_soft_reset) begin
-      \$122  = 32'd0;
+      \$167  = 32'd0;
     end
     if (rst) begin
-      \$122  = 32'd0;
+      \$167  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$123  = decode_errors_value;
+    \$168  = decode_errors_value;
     if (record_take) begin
-      if (\$75 ) begin
-        \$123  = \$76 [31:0];
+      if (\$110 ) begin
+        \$168  = \$111 [31:0];
       end
     end
     if (control_soft_reset) begin
-      \$123  = 32'd0;
+      \$168  = 32'd0;
     end
     if (rst) begin
-      \$123  = 32'd0;
+      \$168  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$124  = err_empty_value;
+    \$169  = err_empty_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
-            \$124  = \$77 [31:0];
+            \$169  = \$112 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$124  = 32'd0;
+      \$169  = 32'd0;
     end
     if (rst) begin
-      \$124  = 32'd0;
+      \$169  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$125  = err_unknown_type_value;
+    \$170  = err_unknown_type_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
-            \$125  = \$78 [31:0];
+            \$170  = \$113 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$125  = 32'd0;
+      \$170  = 32'd0;
     end
     if (rst) begin
-      \$125  = 32'd0;
+      \$170  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$126  = err_truncated_value;
+    \$171  = err_truncated_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1290,19 +1794,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h02:
             /* empty */;
         5'h03:
-            \$126  = \$79 [31:0];
+            \$171  = \$114 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$126  = 32'd0;
+      \$171  = 32'd0;
     end
     if (rst) begin
-      \$126  = 32'd0;
+      \$171  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$127  = err_trailing_bytes_value;
+    \$172  = err_trailing_bytes_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1312,19 +1816,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h03:
             /* empty */;
         5'h04:
-            \$127  = \$80 [31:0];
+            \$172  = \$115 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$127  = 32'd0;
+      \$172  = 32'd0;
     end
     if (rst) begin
-      \$127  = 32'd0;
+      \$172  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$128  = err_non_canonical_size_value;
+    \$173  = err_non_canonical_size_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1336,19 +1840,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h04:
             /* empty */;
         5'h05:
-            \$128  = \$81 [31:0];
+            \$173  = \$116 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$128  = 32'd0;
+      \$173  = 32'd0;
     end
     if (rst) begin
-      \$128  = 32'd0;
+      \$173  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$129  = err_leading_zero_value;
+    \$174  = err_leading_zero_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1362,19 +1866,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h05:
             /* empty */;
         5'h06:
-            \$129  = \$82 [31:0];
+            \$174  = \$117 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$129  = 32'd0;
+      \$174  = 32'd0;
     end
     if (rst) begin
-      \$129  = 32'd0;
+      \$174  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$130  = err_overruns_parent_value;
+    \$175  = err_overruns_parent_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1390,19 +1894,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h06:
             /* empty */;
         5'h07:
-            \$130  = \$83 [31:0];
+            \$175  = \$118 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$130  = 32'd0;
+      \$175  = 32'd0;
     end
     if (rst) begin
-      \$130  = 32'd0;
+      \$175  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$131  = err_expected_string_value;
+    \$176  = err_expected_string_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1420,19 +1924,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h07:
             /* empty */;
         5'h08:
-            \$131  = \$84 [31:0];
+            \$176  = \$119 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$131  = 32'd0;
+      \$176  = 32'd0;
     end
     if (rst) begin
-      \$131  = 32'd0;
+      \$176  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$132  = err_expected_list_value;
+    \$177  = err_expected_list_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1452,19 +1956,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h08:
             /* empty */;
         5'h09:
-            \$132  = \$85 [31:0];
+            \$177  = \$120 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$132  = 32'd0;
+      \$177  = 32'd0;
     end
     if (rst) begin
-      \$132  = 32'd0;
+      \$177  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$133  = err_too_few_fields_value;
+    \$178  = err_too_few_fields_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1486,19 +1990,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h09:
             /* empty */;
         5'h0a:
-            \$133  = \$86 [31:0];
+            \$178  = \$121 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$133  = 32'd0;
+      \$178  = 32'd0;
     end
     if (rst) begin
-      \$133  = 32'd0;
+      \$178  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$134  = err_too_many_fields_value;
+    \$179  = err_too_many_fields_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1522,19 +2026,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0a:
             /* empty */;
         5'h0b:
-            \$134  = \$87 [31:0];
+            \$179  = \$122 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$134  = 32'd0;
+      \$179  = 32'd0;
     end
     if (rst) begin
-      \$134  = 32'd0;
+      \$179  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$135  = err_int_out_of_range_value;
+    \$180  = err_int_out_of_range_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1560,19 +2064,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0b:
             /* empty */;
         5'h0c:
-            \$135  = \$88 [31:0];
+            \$180  = \$123 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$135  = 32'd0;
+      \$180  = 32'd0;
     end
     if (rst) begin
-      \$135  = 32'd0;
+      \$180  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$136  = err_bad_address_value;
+    \$181  = err_bad_address_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1600,19 +2104,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0c:
             /* empty */;
         5'h0d:
-            \$136  = \$89 [31:0];
+            \$181  = \$124 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$136  = 32'd0;
+      \$181  = 32'd0;
     end
     if (rst) begin
-      \$136  = 32'd0;
+      \$181  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$137  = err_bad_storage_key_value;
+    \$182  = err_bad_storage_key_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1642,19 +2146,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0d:
             /* empty */;
         5'h0e:
-            \$137  = \$90 [31:0];
+            \$182  = \$125 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$137  = 32'd0;
+      \$182  = 32'd0;
     end
     if (rst) begin
-      \$137  = 32'd0;
+      \$182  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$138  = err_missing_to_value;
+    \$183  = err_missing_to_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1686,19 +2190,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0e:
             /* empty */;
         5'h0f:
-            \$138  = \$91 [31:0];
+            \$183  = \$126 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$138  = 32'd0;
+      \$183  = 32'd0;
     end
     if (rst) begin
-      \$138  = 32'd0;
+      \$183  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$139  = err_bad_v_value;
+    \$184  = err_bad_v_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1732,19 +2236,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0f:
             /* empty */;
         5'h10:
-            \$139  = \$92 [31:0];
+            \$184  = \$127 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$139  = 32'd0;
+      \$184  = 32'd0;
     end
     if (rst) begin
-      \$139  = 32'd0;
+      \$184  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$140  = err_bad_y_parity_value;
+    \$185  = err_bad_y_parity_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1780,19 +2284,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h10:
             /* empty */;
         5'h11:
-            \$140  = \$93 [31:0];
+            \$185  = \$128 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$140  = 32'd0;
+      \$185  = 32'd0;
     end
     if (rst) begin
-      \$140  = 32'd0;
+      \$185  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$141  = err_bad_r_value;
+    \$186  = err_bad_r_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1830,19 +2334,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h11:
             /* empty */;
         5'h12:
-            \$141  = \$94 [31:0];
+            \$186  = \$129 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$141  = 32'd0;
+      \$186  = 32'd0;
     end
     if (rst) begin
-      \$141  = 32'd0;
+      \$186  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$142  = err_bad_s_value;
+    \$187  = err_bad_s_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1882,19 +2386,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h12:
             /* empty */;
         5'h13:
-            \$142  = \$95 [31:0];
+            \$187  = \$130 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$142  = 32'd0;
+      \$187  = 32'd0;
     end
     if (rst) begin
-      \$142  = 32'd0;
+      \$187  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$143  = err_high_s_value;
+    \$188  = err_high_s_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1936,19 +2440,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h13:
             /* empty */;
         5'h14:
-            \$143  = \$96 [31:0];
+            \$188  = \$131 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$143  = 32'd0;
+      \$188  = 32'd0;
     end
     if (rst) begin
-      \$143  = 32'd0;
+      \$188  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$144  = err_no_blob_hashes_value;
+    \$189  = err_no_blob_hashes_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1992,19 +2496,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h14:
             /* empty */;
         5'h15:
-            \$144  = \$97 [31:0];
+            \$189  = \$132 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$144  = 32'd0;
+      \$189  = 32'd0;
     end
     if (rst) begin
-      \$144  = 32'd0;
+      \$189  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$145  = err_bad_blob_hash_value;
+    \$190  = err_bad_blob_hash_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2050,19 +2554,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h15:
             /* empty */;
         5'h16:
-            \$145  = \$98 [31:0];
+            \$190  = \$133 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$145  = 32'd0;
+      \$190  = 32'd0;
     end
     if (rst) begin
-      \$145  = 32'd0;
+      \$190  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$146  = err_empty_authorization_list_value;
+    \$191  = err_empty_authorization_list_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2110,19 +2614,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h16:
             /* empty */;
         5'h17:
-            \$146  = \$99 [31:0];
+            \$191  = \$134 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$146  = 32'd0;
+      \$191  = 32'd0;
     end
     if (rst) begin
-      \$146  = 32'd0;
+      \$191  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$147  = err_priority_fee_above_max_value;
+    \$192  = err_priority_fee_above_max_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2172,19 +2676,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h17:
             /* empty */;
         5'h18:
-            \$147  = \$100 [31:0];
+            \$192  = \$135 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$147  = 32'd0;
+      \$192  = 32'd0;
     end
     if (rst) begin
-      \$147  = 32'd0;
+      \$192  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$148  = err_initcode_too_large_value;
+    \$193  = err_initcode_too_large_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2236,19 +2740,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h18:
             /* empty */;
         5'h19:
-            \$148  = \$101 [31:0];
+            \$193  = \$136 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$148  = 32'd0;
+      \$193  = 32'd0;
     end
     if (rst) begin
-      \$148  = 32'd0;
+      \$193  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$149  = err_bad_sidecar_value;
+    \$194  = err_bad_sidecar_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2302,19 +2806,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h19:
             /* empty */;
         5'h1a:
-            \$149  = \$102 [31:0];
+            \$194  = \$137 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$149  = 32'd0;
+      \$194  = 32'd0;
     end
     if (rst) begin
-      \$149  = 32'd0;
+      \$194  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$150  = err_too_large_value;
+    \$195  = err_too_large_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2370,19 +2874,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h1a:
             /* empty */;
         5'h1b:
-            \$150  = \$103 [31:0];
+            \$195  = \$138 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$150  = 32'd0;
+      \$195  = 32'd0;
     end
     if (rst) begin
-      \$150  = 32'd0;
+      \$195  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$151  = err_recovery_failed_value;
+    \$196  = err_recovery_failed_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2440,14 +2944,14 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h1b:
             /* empty */;
         5'h1c:
-            \$151  = \$104 [31:0];
+            \$196  = \$139 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$151  = 32'd0;
+      \$196  = 32'd0;
     end
     if (rst) begin
-      \$151  = 32'd0;
+      \$196  = 32'd0;
     end
   end
   assign bus__awaddr = s_axil_awaddr;
@@ -2469,9 +2973,9 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign bus__rready = s_axil_rready;
   assign id_magic = 32'd1296389698;
   assign version_major = 8'h01;
-  assign version_minor = 8'h04;
-  assign version_features = 8'h0f;
-  assign src_hash_value = 32'd495238389;
+  assign version_minor = 8'h05;
+  assign version_features = 8'h1f;
+  assign src_hash_value = 32'd2914315755;
   assign cnt_rst = control_soft_reset;
   assign cycle = cycle_value;
   assign w_data = cycle_value[31:0];
@@ -2480,18 +2984,27 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign o_calldata__valid = i_cd__valid;
   assign router_cmd_commit = cfg_we;
   assign cfg_index = router_sel_index[1:0];
+  assign dir_cmd_commit = dir_we;
+  assign dir_addr_index = dir_index;
+  assign dir_data = { dir_data_14_value[29:0], dir_data_13_value, dir_data_12_value, dir_data_11_value, dir_data_10_value, dir_data_9_value, dir_data_8_value, dir_data_7_value, dir_data_6_value, dir_data_5_value, dir_data_4_value, dir_data_3_value, dir_data_2_value, dir_data_1_value, dir_data_0_value };
+  assign dir_count_count = dir_count;
+  assign eval_cfg_max_candidates = maxc;
+  assign br_pend = \i__valid$119 ;
+  assign br_req = \i__payload$121 ;
   assign o__ready = a_take;
-  assign \o__ready$105  = a_take;
+  assign \o__ready$133  = a_take;
   assign r_en = a_take;
-  assign \o__ready$112  = record_take;
-  assign keep_count = \$32 [3:0];
+  assign \o__ready$140  = opp_go;
+  assign \o__ready$145  = record_take;
+  assign keep_count = \$44 [3:0];
   assign packets = packets_value;
   assign nbytes = bytes_value;
   assign records = records_value;
   assign errors = decode_errors_value;
   assign drops = drops_value;
   assign swaps = swaps_value;
-  assign opportunities_value = 32'd0;
+  assign opps = opportunities_value;
+  assign host_evals = host_evals_value;
   assign err_empty = err_empty_value;
   assign err_unknown_type = err_unknown_type_value;
   assign err_truncated = err_truncated_value;
@@ -2525,6 +3038,9 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign pool_cmd_commit = host_commit;
   assign host_rd_slot = pool_addr_index[9:0];
   assign pool_cmd_readback = host_rd_en;
+  assign pool_rd_slot = rd_slot;
+  assign pool_rd_en = rd_en;
+  assign rd_data = pool_rd_data;
   assign host_pending = status_pool_busy;
   assign host_error = status_pool_error;
   assign pool_rdata_0_value = host_rd_data[31:0];
@@ -2562,6 +3078,72 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \cfg_entry.address  = cfg_entry[224:65];
   assign \cfg_entry.weth_valid  = cfg_entry[225];
   assign \cfg_entry.weth  = cfg_entry[385:226];
+  assign \dir_data.valid  = dir_data_0_value[0];
+  assign \dir_data.venue  = dir_data_0_value[8:1];
+  assign \dir_data.base1  = dir_data_0_value[9];
+  assign \dir_data.nsib  = dir_data_0_value[13:10];
+  assign \dir_data.slot  = dir_data_0_value[29:14];
+  assign \dir_data.token0  = { dir_data_5_value[29:0], dir_data_4_value, dir_data_3_value, dir_data_2_value, dir_data_1_value, dir_data_0_value[31:30] };
+  assign \dir_data.token1  = { dir_data_10_value[29:0], dir_data_9_value, dir_data_8_value, dir_data_7_value, dir_data_6_value, dir_data_5_value[31:30] };
+  assign \dir_data.sibs  = { dir_data_14_value[29:0], dir_data_13_value, dir_data_12_value, dir_data_11_value, dir_data_10_value[31:30] };
+  assign \dir_data.sibs[0]  = { dir_data_11_value[13:0], dir_data_10_value[31:30] };
+  assign \dir_data.sibs[1]  = dir_data_11_value[29:14];
+  assign \dir_data.sibs[2]  = { dir_data_12_value[13:0], dir_data_11_value[31:30] };
+  assign \dir_data.sibs[3]  = dir_data_12_value[29:14];
+  assign \dir_data.sibs[4]  = { dir_data_13_value[13:0], dir_data_12_value[31:30] };
+  assign \dir_data.sibs[5]  = dir_data_13_value[29:14];
+  assign \dir_data.sibs[6]  = { dir_data_14_value[13:0], dir_data_13_value[31:30] };
+  assign \dir_data.sibs[7]  = dir_data_14_value[29:14];
+  assign \i__payload$121.tag  = \i__payload$121 [31:0];
+  assign \i__payload$121.venue_valid  = \i__payload$121 [32];
+  assign \i__payload$121.venue  = \i__payload$121 [40:33];
+  assign \i__payload$121.swap  = \i__payload$121 [2263:41];
+  assign \i__payload$121.swap.is_swap  = \i__payload$121 [41];
+  assign \i__payload$121.swap.fn  = \i__payload$121 [45:42];
+  assign \i__payload$121.swap.exact_out  = \i__payload$121 [46];
+  assign \i__payload$121.swap.eth_in  = \i__payload$121 [47];
+  assign \i__payload$121.swap.eth_out  = \i__payload$121 [48];
+  assign \i__payload$121.swap.fee_on_transfer  = \i__payload$121 [49];
+  assign \i__payload$121.swap.router  = \i__payload$121 [51:50];
+  assign \i__payload$121.swap.path_len  = \i__payload$121 [55:52];
+  assign \i__payload$121.swap.amount_in  = \i__payload$121 [311:56];
+  assign \i__payload$121.swap.amount_out  = \i__payload$121 [567:312];
+  assign \i__payload$121.swap.recipient  = \i__payload$121 [727:568];
+  assign \i__payload$121.swap.deadline  = \i__payload$121 [983:728];
+  assign \i__payload$121.swap.path  = \i__payload$121 [2263:984];
+  assign \i__payload$121.swap.path[0]  = \i__payload$121 [1143:984];
+  assign \i__payload$121.swap.path[1]  = \i__payload$121 [1303:1144];
+  assign \i__payload$121.swap.path[2]  = \i__payload$121 [1463:1304];
+  assign \i__payload$121.swap.path[3]  = \i__payload$121 [1623:1464];
+  assign \i__payload$121.swap.path[4]  = \i__payload$121 [1783:1624];
+  assign \i__payload$121.swap.path[5]  = \i__payload$121 [1943:1784];
+  assign \i__payload$121.swap.path[6]  = \i__payload$121 [2103:1944];
+  assign \i__payload$121.swap.path[7]  = \i__payload$121 [2263:2104];
+  assign \br_req.tag  = \i__payload$121 [31:0];
+  assign \br_req.venue_valid  = \i__payload$121 [32];
+  assign \br_req.venue  = \i__payload$121 [40:33];
+  assign \br_req.swap  = \i__payload$121 [2263:41];
+  assign \br_req.swap.is_swap  = \i__payload$121 [41];
+  assign \br_req.swap.fn  = \i__payload$121 [45:42];
+  assign \br_req.swap.exact_out  = \i__payload$121 [46];
+  assign \br_req.swap.eth_in  = \i__payload$121 [47];
+  assign \br_req.swap.eth_out  = \i__payload$121 [48];
+  assign \br_req.swap.fee_on_transfer  = \i__payload$121 [49];
+  assign \br_req.swap.router  = \i__payload$121 [51:50];
+  assign \br_req.swap.path_len  = \i__payload$121 [55:52];
+  assign \br_req.swap.amount_in  = \i__payload$121 [311:56];
+  assign \br_req.swap.amount_out  = \i__payload$121 [567:312];
+  assign \br_req.swap.recipient  = \i__payload$121 [727:568];
+  assign \br_req.swap.deadline  = \i__payload$121 [983:728];
+  assign \br_req.swap.path  = \i__payload$121 [2263:984];
+  assign \br_req.swap.path[0]  = \i__payload$121 [1143:984];
+  assign \br_req.swap.path[1]  = \i__payload$121 [1303:1144];
+  assign \br_req.swap.path[2]  = \i__payload$121 [1463:1304];
+  assign \br_req.swap.path[3]  = \i__payload$121 [1623:1464];
+  assign \br_req.swap.path[4]  = \i__payload$121 [1783:1624];
+  assign \br_req.swap.path[5]  = \i__payload$121 [1943:1784];
+  assign \br_req.swap.path[6]  = \i__payload$121 [2103:1944];
+  assign \br_req.swap.path[7]  = \i__payload$121 [2263:2104];
   assign \i_tx__payload.ok  = i_tx__payload[0];
   assign \i_tx__payload.to_present  = i_tx__payload[1];
   assign \i_tx__payload.to  = i_tx__payload[161:2];
@@ -2601,37 +3183,58 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \o__payload.sig_offset  = o__payload[2962:2939];
   assign \o__payload.tx_list_end  = o__payload[2986:2963];
   assign \o__payload.size  = o__payload[3011:2987];
-  assign \o__payload$114.is_swap  = \o__payload$114 [0];
-  assign \o__payload$114.fn  = \o__payload$114 [4:1];
-  assign \o__payload$114.exact_out  = \o__payload$114 [5];
-  assign \o__payload$114.eth_in  = \o__payload$114 [6];
-  assign \o__payload$114.eth_out  = \o__payload$114 [7];
-  assign \o__payload$114.fee_on_transfer  = \o__payload$114 [8];
-  assign \o__payload$114.router  = \o__payload$114 [10:9];
-  assign \o__payload$114.path_len  = \o__payload$114 [14:11];
-  assign \o__payload$114.amount_in  = \o__payload$114 [270:15];
-  assign \o__payload$114.amount_out  = \o__payload$114 [526:271];
-  assign \o__payload$114.recipient  = \o__payload$114 [686:527];
-  assign \o__payload$114.deadline  = \o__payload$114 [942:687];
-  assign \o__payload$114.path  = \o__payload$114 [2222:943];
-  assign \o__payload$114.path[0]  = \o__payload$114 [1102:943];
-  assign \o__payload$114.path[1]  = \o__payload$114 [1262:1103];
-  assign \o__payload$114.path[2]  = \o__payload$114 [1422:1263];
-  assign \o__payload$114.path[3]  = \o__payload$114 [1582:1423];
-  assign \o__payload$114.path[4]  = \o__payload$114 [1742:1583];
-  assign \o__payload$114.path[5]  = \o__payload$114 [1902:1743];
-  assign \o__payload$114.path[6]  = \o__payload$114 [2062:1903];
-  assign \o__payload$114.path[7]  = \o__payload$114 [2222:2063];
+  assign \o__payload$146.is_swap  = \o__payload$146 [0];
+  assign \o__payload$146.fn  = \o__payload$146 [4:1];
+  assign \o__payload$146.exact_out  = \o__payload$146 [5];
+  assign \o__payload$146.eth_in  = \o__payload$146 [6];
+  assign \o__payload$146.eth_out  = \o__payload$146 [7];
+  assign \o__payload$146.fee_on_transfer  = \o__payload$146 [8];
+  assign \o__payload$146.router  = \o__payload$146 [10:9];
+  assign \o__payload$146.path_len  = \o__payload$146 [14:11];
+  assign \o__payload$146.amount_in  = \o__payload$146 [270:15];
+  assign \o__payload$146.amount_out  = \o__payload$146 [526:271];
+  assign \o__payload$146.recipient  = \o__payload$146 [686:527];
+  assign \o__payload$146.deadline  = \o__payload$146 [942:687];
+  assign \o__payload$146.path  = \o__payload$146 [2222:943];
+  assign \o__payload$146.path[0]  = \o__payload$146 [1102:943];
+  assign \o__payload$146.path[1]  = \o__payload$146 [1262:1103];
+  assign \o__payload$146.path[2]  = \o__payload$146 [1422:1263];
+  assign \o__payload$146.path[3]  = \o__payload$146 [1582:1423];
+  assign \o__payload$146.path[4]  = \o__payload$146 [1742:1583];
+  assign \o__payload$146.path[5]  = \o__payload$146 [1902:1743];
+  assign \o__payload$146.path[6]  = \o__payload$146 [2062:1903];
+  assign \o__payload$146.path[7]  = \o__payload$146 [2222:2063];
+  assign \o__payload$154.kind  = \o__payload$154 [0];
+  assign \o__payload$154.status  = \o__payload$154 [3:1];
+  assign \o__payload$154.count  = \o__payload$154 [11:4];
+  assign \o__payload$154.hop  = \o__payload$154 [14:12];
+  assign \o__payload$154.direction  = \o__payload$154 [15];
+  assign \o__payload$154.exact  = \o__payload$154 [16];
+  assign \o__payload$154.base1  = \o__payload$154 [17];
+  assign \o__payload$154.candidates  = \o__payload$154 [34:18];
+  assign \o__payload$154.tag  = \o__payload$154 [66:35];
+  assign \o__payload$154.touched  = \o__payload$154 [82:67];
+  assign \o__payload$154.sibling  = \o__payload$154 [98:83];
+  assign \o__payload$154.amount_in  = \o__payload$154 [226:99];
+  assign \o__payload$154.profit  = \o__payload$154 [354:227];
   assign \host_data.reserve0  = { pool_data_3_value[15:0], pool_data_2_value, pool_data_1_value, pool_data_0_value };
   assign \host_data.reserve1  = { pool_data_6_value, pool_data_5_value, pool_data_4_value, pool_data_3_value[31:16] };
   assign \host_data.fee_num  = pool_data_7_value[15:0];
   assign \host_data.fee_den  = pool_data_7_value[31:16];
+  assign \pool_rd_data.reserve0  = pool_rd_data[111:0];
+  assign \pool_rd_data.reserve1  = pool_rd_data[223:112];
+  assign \pool_rd_data.fee_num  = pool_rd_data[239:224];
+  assign \pool_rd_data.fee_den  = pool_rd_data[255:240];
+  assign \rd_data.reserve0  = pool_rd_data[111:0];
+  assign \rd_data.reserve1  = pool_rd_data[223:112];
+  assign \rd_data.fee_num  = pool_rd_data[239:224];
+  assign \rd_data.fee_den  = pool_rd_data[255:240];
   assign \host_rd_data.reserve0  = host_rd_data[111:0];
   assign \host_rd_data.reserve1  = host_rd_data[223:112];
   assign \host_rd_data.fee_num  = host_rd_data[239:224];
   assign \host_rd_data.fee_den  = host_rd_data[255:240];
-  assign \o__payload$226.digest  = \o__payload$226 [255:0];
-  assign \o__payload$226.length  = \o__payload$226 [287:256];
+  assign \o__payload$280.digest  = \o__payload$280 [255:0];
+  assign \o__payload$280.length  = \o__payload$280 [287:256];
   assign i_tx__payload[673:418] = o__payload[394:139];
   assign i_tx__payload[417:162] = o__payload[1674:1419];
   assign i_tx__payload[161:2] = o__payload[2602:2443];
@@ -2648,19 +3251,11675 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign i__payload[72] = s_axis_tlast;
   assign i__payload[71:64] = s_axis_tkeep;
   assign i__payload[63:0] = s_axis_tdata;
-  assign \$48  = { 64'h0000000000000000, shreg[3455:64] };
-  assign \$52  = { 127'h00000000000000000000000000000000, hold_hdr, 128'h00000000000000000000000000000000 };
-  assign \$54  = { 895'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, hold_digest, 3200'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 };
-  assign \$58  = { 127'h00000000000000000000000000000000, swap_rec, 128'h00000000000000000000000000000000 };
+  assign \$70  = { 64'h0000000000000000, shreg[3455:64] };
+  assign \$74  = { 127'h00000000000000000000000000000000, hold_hdr, 128'h00000000000000000000000000000000 };
+  assign \$76  = { 895'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, hold_digest, 3200'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 };
+  assign \$83  = { 127'h00000000000000000000000000000000, swap_rec, 128'h00000000000000000000000000000000 };
+  assign \$86  = { 127'h00000000000000000000000000000000, \o__payload$154 , 128'h00000000000000000000000000000000 };
+  assign \$104  = \o__payload$154 [0];
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, status_pool_busy, \port$15342$0 , cycle_rd, status_in_packet, bytes_rd, packets_rd, drops_rd
-, swaps_rd, records_rd, decode_errors_rd, err_empty_rd, err_unknown_type_rd, err_truncated_rd, err_trailing_bytes_rd, err_non_canonical_size_rd, err_leading_zero_rd, err_overruns_parent_rd, err_expected_string_rd, err_expected_list_rd, err_too_few_fields_rd, err_too_many_fields_rd, err_int_out_of_range_rd, err_bad_address_rd, err_bad_storage_key_rd, err_missing_to_rd, err_bad_v_rd, err_bad_y_parity_rd, err_bad_r_rd
-, err_bad_s_rd, err_high_s_rd, err_no_blob_hashes_rd, err_bad_blob_hash_rd, err_empty_authorization_list_rd, err_priority_fee_above_max_rd, err_initcode_too_large_rd, err_bad_sidecar_rd, err_too_large_rd, err_recovery_failed_rd, bus__bvalid, control_soft_reset, control_flush, pool_cmd_commit, pool_cmd_readback, router_cmd_commit, control_enable, output_cfg_tx_headers, output_cfg_swaps, pool_addr_index, pool_data_0_cur
-, pool_data_1_cur, pool_data_2_cur, pool_data_3_cur, pool_data_4_cur, pool_data_5_cur, pool_data_6_cur, pool_data_7_cur, router_sel_index, router_cfg_valid, router_cfg_weth_valid, selector_mask_enable, router_chain_cur, router_word_0_cur, router_word_1_cur, router_word_2_cur, router_word_3_cur, router_word_4_cur, router_weth_0_cur, router_weth_1_cur, router_weth_2_cur, router_weth_3_cur
-, router_weth_4_cur, bus__rvalid, bus__rdata, status_pool_error, bus__awaddr);
+module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__valid$96 , \i__payload$97 , dwp__en, dwp__addr, dir_count, maxc, \port$18688$0 , \port$18690$0 , \port$18692$0 , \port$18694$0 , \port$18696$0 , \port$18698$0 , \port$18700$0 , \port$18702$0 , \port$18704$0 , \port$18706$0 , \port$18708$0 
+, \port$18710$0 , \port$18712$0 , \port$18714$0 , \port$18716$0 , busy, i__ready, begin_eval, pool_rd_slot, pool_rd_en, o__payload, o__valid, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$2  = 0;
+  input rst;
+  wire rst;
+  input pipe_rst;
+  wire pipe_rst;
+  input \o__ready$108 ;
+  wire \o__ready$108 ;
+  input [255:0] pool_rd_data;
+  wire [255:0] pool_rd_data;
+  input \i__valid$96 ;
+  wire \i__valid$96 ;
+  input [2263:0] \i__payload$97 ;
+  wire [2263:0] \i__payload$97 ;
+  input dwp__en;
+  wire dwp__en;
+  input [7:0] dwp__addr;
+  wire [7:0] dwp__addr;
+  input [8:0] dir_count;
+  wire [8:0] dir_count;
+  input [16:0] maxc;
+  wire [16:0] maxc;
+  input [31:0] \port$18688$0 ;
+  wire [31:0] \port$18688$0 ;
+  input [31:0] \port$18690$0 ;
+  wire [31:0] \port$18690$0 ;
+  input [31:0] \port$18692$0 ;
+  wire [31:0] \port$18692$0 ;
+  input [31:0] \port$18694$0 ;
+  wire [31:0] \port$18694$0 ;
+  input [31:0] \port$18696$0 ;
+  wire [31:0] \port$18696$0 ;
+  input [31:0] \port$18698$0 ;
+  wire [31:0] \port$18698$0 ;
+  input [31:0] \port$18700$0 ;
+  wire [31:0] \port$18700$0 ;
+  input [31:0] \port$18702$0 ;
+  wire [31:0] \port$18702$0 ;
+  input [31:0] \port$18704$0 ;
+  wire [31:0] \port$18704$0 ;
+  input [31:0] \port$18706$0 ;
+  wire [31:0] \port$18706$0 ;
+  input [31:0] \port$18708$0 ;
+  wire [31:0] \port$18708$0 ;
+  input [31:0] \port$18710$0 ;
+  wire [31:0] \port$18710$0 ;
+  input [31:0] \port$18712$0 ;
+  wire [31:0] \port$18712$0 ;
+  input [31:0] \port$18714$0 ;
+  wire [31:0] \port$18714$0 ;
+  input [29:0] \port$18716$0 ;
+  wire [29:0] \port$18716$0 ;
+  output busy;
+  reg busy;
+  output i__ready;
+  reg i__ready;
+  output begin_eval;
+  reg begin_eval;
+  output [9:0] pool_rd_slot;
+  reg [9:0] pool_rd_slot;
+  output pool_rd_en;
+  reg pool_rd_en;
+  output [354:0] o__payload;
+  reg [354:0] o__payload = 355'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  output o__valid;
+  reg o__valid = 1'h0;
+  input clk;
+  wire clk;
+  wire \$1 ;
+  wire \$10 ;
+  wire [159:0] \$100 ;
+  wire [3:0] \$101 ;
+  wire [159:0] \$102 ;
+  wire \$103 ;
+  wire [3:0] \$104 ;
+  wire [159:0] \$105 ;
+  wire [159:0] \$106 ;
+  wire [159:0] \$107 ;
+  wire [159:0] \$108 ;
+  wire [3:0] \$109 ;
+  wire \$11 ;
+  wire [159:0] \$110 ;
+  wire \$111 ;
+  wire [9:0] \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire [3:0] \$117 ;
+  wire \$118 ;
+  wire [3:0] \$119 ;
+  wire \$12 ;
+  wire [3:0] \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire [3:0] \$127 ;
+  wire [3:0] \$128 ;
+  wire [3:0] \$129 ;
+  wire \$13 ;
+  wire \$130 ;
+  wire [3:0] \$131 ;
+  wire \$132 ;
+  reg [111:0] \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  reg \$137 ;
+  wire [3:0] \$138 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire [3:0] \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  reg [15:0] \$144 ;
+  wire \$145 ;
+  wire [3:0] \$146 ;
+  wire \$147 ;
+  wire [3:0] \$148 ;
+  wire [4:0] \$149 ;
+  wire \$15 ;
+  wire [111:0] \$150 ;
+  wire \$151 ;
+  wire [111:0] \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire [4:0] \$155 ;
+  wire [111:0] \$156 ;
+  wire [111:0] \$157 ;
+  wire \$158 ;
+  reg [15:0] \$159 ;
+  wire \$16 ;
+  wire [4:0] \$160 ;
+  wire [8:0] \$161 ;
+  wire [4:0] \$162 ;
+  reg [2263:0] \$163 ;
+  reg [7:0] \$164 ;
+  reg [4:0] \$165 ;
+  reg [2:0] \$166 ;
+  reg [2:0] \$167 ;
+  reg [354:0] \$168 ;
+  reg \$169 ;
+  wire \$17 ;
+  reg [159:0] \$170 ;
+  reg [159:0] \$171 ;
+  reg \$172 ;
+  reg [8:0] \$173 ;
+  reg \$174 ;
+  reg [7:0] \$175 ;
+  reg [7:0] \$176 ;
+  reg [7:0] \$177 ;
+  reg [7:0] \$178 ;
+  reg [7:0] \$179 ;
+  wire \$18 ;
+  reg [15:0] \$180 ;
+  reg [15:0] \$181 ;
+  reg [15:0] \$182 ;
+  reg [15:0] \$183 ;
+  reg \$184 ;
+  reg \$185 ;
+  reg \$186 ;
+  reg \$187 ;
+  reg [111:0] \$188 ;
+  reg [111:0] \$189 ;
+  wire \$19 ;
+  reg [111:0] \$190 ;
+  reg [111:0] \$191 ;
+  reg [111:0] \$192 ;
+  reg [111:0] \$193 ;
+  reg [111:0] \$194 ;
+  reg [111:0] \$195 ;
+  reg [15:0] \$196 ;
+  reg [15:0] \$197 ;
+  reg [15:0] \$198 ;
+  reg [15:0] \$199 ;
+  wire \$2 ;
+  wire \$20 ;
+  reg [15:0] \$200 ;
+  reg [15:0] \$201 ;
+  reg [15:0] \$202 ;
+  reg [15:0] \$203 ;
+  reg [111:0] \$204 ;
+  reg [111:0] \$205 ;
+  reg [111:0] \$206 ;
+  reg [111:0] \$207 ;
+  reg [111:0] \$208 ;
+  reg \$209 ;
+  wire \$21 ;
+  reg [3:0] \$210 ;
+  reg [3:0] \$211 ;
+  reg [15:0] \$212 ;
+  reg [15:0] \$213 ;
+  reg [15:0] \$214 ;
+  reg [15:0] \$215 ;
+  reg [15:0] \$216 ;
+  reg [15:0] \$217 ;
+  reg [15:0] \$218 ;
+  reg [15:0] \$219 ;
+  wire \$22 ;
+  reg [111:0] \$220 ;
+  reg [111:0] \$221 ;
+  reg [15:0] \$222 ;
+  reg [15:0] \$223 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
+  wire \$3 ;
+  wire \$30 ;
+  reg \$31 ;
+  reg [111:0] \$32 ;
+  wire [10:0] \$320 ;
+  wire [11:0] \$324 ;
+  wire [10:0] \$328 ;
+  reg [111:0] \$33 ;
+  wire [11:0] \$332 ;
+  wire [10:0] \$336 ;
+  reg \$34 ;
+  wire [11:0] \$340 ;
+  wire [11:0] \$345 ;
+  wire [10:0] \$348 ;
+  reg [111:0] \$35 ;
+  wire [10:0] \$352 ;
+  wire [11:0] \$356 ;
+  reg [111:0] \$36 ;
+  reg [15:0] \$37 ;
+  wire \$38 ;
+  wire [3:0] \$39 ;
+  wire \$4 ;
+  reg [111:0] \$40 ;
+  reg [111:0] \$41 ;
+  wire [111:0] \$42 ;
+  reg [15:0] \$43 ;
+  reg [15:0] \$44 ;
+  reg [111:0] \$45 ;
+  wire [112:0] \$46 ;
+  wire [3:0] \$47 ;
+  reg [111:0] \$48 ;
+  wire [112:0] \$49 ;
+  wire \$5 ;
+  reg [7:0] \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  reg [15:0] \$54 ;
+  wire \$55 ;
+  reg [111:0] \$56 ;
+  reg [111:0] \$57 ;
+  wire [111:0] \$58 ;
+  reg [111:0] \$59 ;
+  wire \$6 ;
+  reg [111:0] \$60 ;
+  wire [111:0] \$61 ;
+  reg [15:0] \$62 ;
+  reg [15:0] \$63 ;
+  wire [111:0] \$64 ;
+  wire [111:0] \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
+  wire \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire \$84 ;
+  wire [4:0] \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
+  wire \$9 ;
+  wire [4:0] \$90 ;
+  wire \$91 ;
+  wire [159:0] \$92 ;
+  wire [3:0] \$93 ;
+  wire [159:0] \$94 ;
+  wire \$95 ;
+  wire [159:0] \$96 ;
+  wire [3:0] \$97 ;
+  wire [159:0] \$98 ;
+  wire [159:0] \$99 ;
+  reg [111:0] amt0 = 112'h0000000000000000000000000000;
+  reg [111:0] amt1 = 112'h0000000000000000000000000000;
+  reg [111:0] amt2 = 112'h0000000000000000000000000000;
+  reg [111:0] amt3 = 112'h0000000000000000000000000000;
+  reg [111:0] amt4 = 112'h0000000000000000000000000000;
+  reg base1 = 1'h0;
+  reg [7:0] cmp_idx = 8'h00;
+  reg cmp_v = 1'h0;
+  reg [7:0] count = 8'h00;
+  wire [477:0] dent;
+  wire \dent.base1 ;
+  wire [3:0] \dent.nsib ;
+  wire [127:0] \dent.sibs ;
+  wire [15:0] \dent.sibs[0] ;
+  wire [15:0] \dent.sibs[1] ;
+  wire [15:0] \dent.sibs[2] ;
+  wire [15:0] \dent.sibs[3] ;
+  wire [15:0] \dent.sibs[4] ;
+  wire [15:0] \dent.sibs[5] ;
+  wire [15:0] \dent.sibs[6] ;
+  wire [15:0] \dent.sibs[7] ;
+  wire [15:0] \dent.slot ;
+  wire [159:0] \dent.token0 ;
+  wire [159:0] \dent.token1 ;
+  wire \dent.valid ;
+  wire [7:0] \dent.venue ;
+  wire [477:0] dir_data;
+  wire \dir_data.base1 ;
+  wire [3:0] \dir_data.nsib ;
+  wire [127:0] \dir_data.sibs ;
+  wire [15:0] \dir_data.sibs[0] ;
+  wire [15:0] \dir_data.sibs[1] ;
+  wire [15:0] \dir_data.sibs[2] ;
+  wire [15:0] \dir_data.sibs[3] ;
+  wire [15:0] \dir_data.sibs[4] ;
+  wire [15:0] \dir_data.sibs[5] ;
+  wire [15:0] \dir_data.sibs[6] ;
+  wire [15:0] \dir_data.sibs[7] ;
+  wire [15:0] \dir_data.slot ;
+  wire [159:0] \dir_data.token0 ;
+  wire [159:0] \dir_data.token1 ;
+  wire \dir_data.valid ;
+  wire [7:0] \dir_data.venue ;
+  wire [7:0] dir_index;
+  wire dir_we;
+  reg [7:0] drp__addr;
+  wire [477:0] drp__data;
+  wire \drp__data.base1 ;
+  wire [3:0] \drp__data.nsib ;
+  wire [127:0] \drp__data.sibs ;
+  wire [15:0] \drp__data.sibs[0] ;
+  wire [15:0] \drp__data.sibs[1] ;
+  wire [15:0] \drp__data.sibs[2] ;
+  wire [15:0] \drp__data.sibs[3] ;
+  wire [15:0] \drp__data.sibs[4] ;
+  wire [15:0] \drp__data.sibs[5] ;
+  wire [15:0] \drp__data.sibs[6] ;
+  wire [15:0] \drp__data.sibs[7] ;
+  wire [15:0] \drp__data.slot ;
+  wire [159:0] \drp__data.token0 ;
+  wire [159:0] \drp__data.token1 ;
+  wire \drp__data.valid ;
+  wire [7:0] \drp__data.venue ;
+  reg drp__en;
+  reg dup;
+  wire [477:0] dwp__data;
+  wire \dwp__data.base1 ;
+  wire [3:0] \dwp__data.nsib ;
+  wire [127:0] \dwp__data.sibs ;
+  wire [15:0] \dwp__data.sibs[0] ;
+  wire [15:0] \dwp__data.sibs[1] ;
+  wire [15:0] \dwp__data.sibs[2] ;
+  wire [15:0] \dwp__data.sibs[3] ;
+  wire [15:0] \dwp__data.sibs[4] ;
+  wire [15:0] \dwp__data.sibs[5] ;
+  wire [15:0] \dwp__data.sibs[6] ;
+  wire [15:0] \dwp__data.sibs[7] ;
+  wire [15:0] \dwp__data.slot ;
+  wire [159:0] \dwp__data.token0 ;
+  wire [159:0] \dwp__data.token1 ;
+  wire \dwp__data.valid ;
+  wire [7:0] \dwp__data.venue ;
+  reg [4:0] fsm_state = 5'h00;
+  reg [112:0] grown;
+  reg [2:0] h = 3'h0;
+  reg hop_dir0 = 1'h0;
+  reg hop_dir1 = 1'h0;
+  reg hop_dir2 = 1'h0;
+  reg hop_dir3 = 1'h0;
+  reg [7:0] hop_eidx0 = 8'h00;
+  reg [7:0] hop_eidx1 = 8'h00;
+  reg [7:0] hop_eidx2 = 8'h00;
+  reg [7:0] hop_eidx3 = 8'h00;
+  reg [15:0] hop_fd0 = 16'h0000;
+  reg [15:0] hop_fd1 = 16'h0000;
+  reg [15:0] hop_fd2 = 16'h0000;
+  reg [15:0] hop_fd3 = 16'h0000;
+  reg [15:0] hop_fn0 = 16'h0000;
+  reg [15:0] hop_fn1 = 16'h0000;
+  reg [15:0] hop_fn2 = 16'h0000;
+  reg [15:0] hop_fn3 = 16'h0000;
+  reg [111:0] hop_r0_0 = 112'h0000000000000000000000000000;
+  reg [111:0] hop_r0_1 = 112'h0000000000000000000000000000;
+  reg [111:0] hop_r0_2 = 112'h0000000000000000000000000000;
+  reg [111:0] hop_r0_3 = 112'h0000000000000000000000000000;
+  reg [111:0] hop_r1_0 = 112'h0000000000000000000000000000;
+  reg [111:0] hop_r1_1 = 112'h0000000000000000000000000000;
+  reg [111:0] hop_r1_2 = 112'h0000000000000000000000000000;
+  reg [111:0] hop_r1_3 = 112'h0000000000000000000000000000;
+  reg [15:0] hop_slot0 = 16'h0000;
+  reg [15:0] hop_slot1 = 16'h0000;
+  reg [15:0] hop_slot2 = 16'h0000;
+  reg [15:0] hop_slot3 = 16'h0000;
+  reg [368:0] i__payload;
+  reg [561:0] \i__payload$86 ;
+  wire [111:0] \i__payload$86.a_base ;
+  wire [15:0] \i__payload$86.a_fd ;
+  wire [15:0] \i__payload$86.a_fn ;
+  wire [111:0] \i__payload$86.a_other ;
+  wire [111:0] \i__payload$86.b_base ;
+  wire [15:0] \i__payload$86.b_fd ;
+  wire [15:0] \i__payload$86.b_fn ;
+  wire [111:0] \i__payload$86.b_other ;
+  wire [16:0] \i__payload$86.maxc ;
+  wire \i__payload$86.mode ;
+  wire [31:0] \i__payload$86.tag ;
+  wire [2222:0] \i__payload$97.swap ;
+  wire [255:0] \i__payload$97.swap.amount_in ;
+  wire [255:0] \i__payload$97.swap.amount_out ;
+  wire [255:0] \i__payload$97.swap.deadline ;
+  wire \i__payload$97.swap.eth_in ;
+  wire \i__payload$97.swap.eth_out ;
+  wire \i__payload$97.swap.exact_out ;
+  wire \i__payload$97.swap.fee_on_transfer ;
+  wire [3:0] \i__payload$97.swap.fn ;
+  wire \i__payload$97.swap.is_swap ;
+  wire [1279:0] \i__payload$97.swap.path ;
+  wire [159:0] \i__payload$97.swap.path[0] ;
+  wire [159:0] \i__payload$97.swap.path[1] ;
+  wire [159:0] \i__payload$97.swap.path[2] ;
+  wire [159:0] \i__payload$97.swap.path[3] ;
+  wire [159:0] \i__payload$97.swap.path[4] ;
+  wire [159:0] \i__payload$97.swap.path[5] ;
+  wire [159:0] \i__payload$97.swap.path[6] ;
+  wire [159:0] \i__payload$97.swap.path[7] ;
+  wire [3:0] \i__payload$97.swap.path_len ;
+  wire [159:0] \i__payload$97.swap.recipient ;
+  wire [1:0] \i__payload$97.swap.router ;
+  wire [31:0] \i__payload$97.tag ;
+  wire [7:0] \i__payload$97.venue ;
+  wire \i__payload$97.venue_valid ;
+  wire [111:0] \i__payload.amount ;
+  wire [15:0] \i__payload.fee_den ;
+  wire [15:0] \i__payload.fee_num ;
+  (* enum_base_type = "AmountOp" *)
+  (* enum_value_0 = "OUT" *)
+  (* enum_value_1 = "IN" *)
+  wire \i__payload.op ;
+  wire [111:0] \i__payload.reserve_in ;
+  wire [111:0] \i__payload.reserve_out ;
+  wire \i__ready$102 ;
+  wire \i__ready$105 ;
+  reg i__valid;
+  reg \i__valid$85 ;
+  wire issue;
+  reg [3:0] k = 4'h0;
+  wire match;
+  reg [2:0] nh = 3'h0;
+  reg [3:0] nsib = 4'h0;
+  wire [243:0] \o__payload$104 ;
+  wire [240:0] \o__payload$104.result ;
+  (* enum_base_type = "AmountRevert" *)
+  (* enum_value_000 = "NONE" *)
+  (* enum_value_001 = "INSUFFICIENT_INPUT_AMOUNT" *)
+  (* enum_value_010 = "INSUFFICIENT_OUTPUT_AMOUNT" *)
+  (* enum_value_011 = "INSUFFICIENT_LIQUIDITY" *)
+  (* enum_value_100 = "SUB_UNDERFLOW" *)
+  (* enum_value_101 = "DIVISION_BY_ZERO" *)
+  wire [2:0] \o__payload$104.revert ;
+  wire [306:0] \o__payload$107 ;
+  wire [127:0] \o__payload$107.amount_in ;
+  wire [16:0] \o__payload$107.candidates ;
+  wire \o__payload$107.direction ;
+  wire \o__payload$107.exact ;
+  wire [127:0] \o__payload$107.profit ;
+  wire [31:0] \o__payload$107.tag ;
+  wire [127:0] \o__payload.amount_in ;
+  wire \o__payload.base1 ;
+  wire [16:0] \o__payload.candidates ;
+  wire [7:0] \o__payload.count ;
+  wire \o__payload.direction ;
+  wire \o__payload.exact ;
+  wire [2:0] \o__payload.hop ;
+  wire \o__payload.kind ;
+  wire [127:0] \o__payload.profit ;
+  wire [15:0] \o__payload.sibling ;
+  (* enum_base_type = "BackrunStatus" *)
+  (* enum_value_000 = "EVALUATED" *)
+  (* enum_value_001 = "NOT_SWAP" *)
+  (* enum_value_010 = "NO_VENUE" *)
+  (* enum_value_011 = "NO_POOL" *)
+  (* enum_value_100 = "EMPTY_POOL" *)
+  (* enum_value_101 = "REVERTS" *)
+  (* enum_value_110 = "HOST" *)
+  wire [2:0] \o__payload.status ;
+  wire [31:0] \o__payload.tag ;
+  wire [15:0] \o__payload.touched ;
+  reg o__ready;
+  reg \o__ready$93 ;
+  wire \o__valid$103 ;
+  wire \o__valid$106 ;
+  (* init = 1'h0 *)
+  wire o_valid;
+  (* init = 355'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 *)
+  wire [354:0] out;
+  wire [127:0] \out.amount_in ;
+  wire \out.base1 ;
+  wire [16:0] \out.candidates ;
+  wire [7:0] \out.count ;
+  wire \out.direction ;
+  wire \out.exact ;
+  wire [2:0] \out.hop ;
+  wire \out.kind ;
+  wire [127:0] \out.profit ;
+  wire [15:0] \out.sibling ;
+  (* enum_base_type = "BackrunStatus" *)
+  (* enum_value_000 = "EVALUATED" *)
+  (* enum_value_001 = "NOT_SWAP" *)
+  (* enum_value_010 = "NO_VENUE" *)
+  (* enum_value_011 = "NO_POOL" *)
+  (* enum_value_100 = "EMPTY_POOL" *)
+  (* enum_value_101 = "REVERTS" *)
+  (* enum_value_110 = "HOST" *)
+  wire [2:0] \out.status ;
+  wire [31:0] \out.tag ;
+  wire [15:0] \out.touched ;
+  wire [15:0] \pool_rd_data.fee_den ;
+  wire [15:0] \pool_rd_data.fee_num ;
+  wire [111:0] \pool_rd_data.reserve0 ;
+  wire [111:0] \pool_rd_data.reserve1 ;
+  reg post_hit;
+  reg [111:0] post_r0;
+  reg [111:0] post_r1;
+  reg [159:0] q0 = 160'h0000000000000000000000000000000000000000;
+  reg [159:0] q1 = 160'h0000000000000000000000000000000000000000;
+  reg qdir = 1'h0;
+  reg [2263:0] req = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [2222:0] \req.swap ;
+  wire [255:0] \req.swap.amount_in ;
+  wire [255:0] \req.swap.amount_out ;
+  wire [255:0] \req.swap.deadline ;
+  wire \req.swap.eth_in ;
+  wire \req.swap.eth_out ;
+  wire \req.swap.exact_out ;
+  wire \req.swap.fee_on_transfer ;
+  wire [3:0] \req.swap.fn ;
+  wire \req.swap.is_swap ;
+  wire [1279:0] \req.swap.path ;
+  wire [159:0] \req.swap.path[0] ;
+  wire [159:0] \req.swap.path[1] ;
+  wire [159:0] \req.swap.path[2] ;
+  wire [159:0] \req.swap.path[3] ;
+  wire [159:0] \req.swap.path[4] ;
+  wire [159:0] \req.swap.path[5] ;
+  wire [159:0] \req.swap.path[6] ;
+  wire [159:0] \req.swap.path[7] ;
+  wire [3:0] \req.swap.path_len ;
+  wire [159:0] \req.swap.recipient ;
+  wire [1:0] \req.swap.router ;
+  wire [31:0] \req.tag ;
+  wire [7:0] \req.venue ;
+  wire \req.venue_valid ;
+  wire [111:0] rin;
+  wire [111:0] rout;
+  reg [15:0] s_fd = 16'h0000;
+  reg [15:0] s_fn = 16'h0000;
+  reg [111:0] s_r0 = 112'h0000000000000000000000000000;
+  reg [111:0] s_r1 = 112'h0000000000000000000000000000;
+  reg [8:0] scan = 9'h000;
+  reg [111:0] shrunk;
+  reg [15:0] sib0 = 16'h0000;
+  reg [15:0] sib1 = 16'h0000;
+  reg [15:0] sib2 = 16'h0000;
+  reg [15:0] sib3 = 16'h0000;
+  reg [15:0] sib4 = 16'h0000;
+  reg [15:0] sib5 = 16'h0000;
+  reg [15:0] sib6 = 16'h0000;
+  reg [15:0] sib7 = 16'h0000;
+  reg [15:0] sib_slot;
+  reg [477:0] dir [255:0];
+  initial begin
+    dir[0] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[1] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[2] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[3] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[4] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[5] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[6] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[7] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[8] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[9] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[10] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[11] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[12] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[13] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[14] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[15] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[16] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[17] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[18] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[19] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[20] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[21] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[22] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[23] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[24] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[25] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[26] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[27] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[28] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[29] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[30] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[31] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[32] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[33] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[34] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[35] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[36] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[37] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[38] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[39] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[40] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[41] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[42] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[43] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[44] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[45] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[46] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[47] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[48] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[49] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[50] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[51] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[52] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[53] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[54] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[55] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[56] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[57] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[58] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[59] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[60] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[61] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[62] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[63] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[64] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[65] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[66] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[67] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[68] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[69] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[70] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[71] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[72] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[73] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[74] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[75] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[76] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[77] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[78] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[79] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[80] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[81] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[82] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[83] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[84] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[85] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[86] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[87] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[88] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[89] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[90] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[91] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[92] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[93] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[94] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[95] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[96] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[97] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[98] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[99] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[100] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[101] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[102] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[103] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[104] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[105] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[106] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[107] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[108] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[109] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[110] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[111] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[112] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[113] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[114] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[115] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[116] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[117] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[118] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[119] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[120] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[121] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[122] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[123] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[124] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[125] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[126] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[127] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[128] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[129] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[130] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[131] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[132] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[133] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[134] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[135] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[136] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[137] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[138] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[139] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[140] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[141] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[142] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[143] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[144] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[145] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[146] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[147] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[148] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[149] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[150] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[151] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[152] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[153] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[154] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[155] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[156] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[157] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[158] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[159] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[160] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[161] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[162] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[163] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[164] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[165] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[166] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[167] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[168] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[169] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[170] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[171] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[172] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[173] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[174] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[175] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[176] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[177] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[178] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[179] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[180] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[181] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[182] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[183] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[184] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[185] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[186] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[187] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[188] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[189] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[190] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[191] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[192] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[193] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[194] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[195] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[196] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[197] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[198] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[199] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[200] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[201] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[202] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[203] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[204] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[205] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[206] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[207] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[208] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[209] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[210] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[211] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[212] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[213] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[214] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[215] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[216] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[217] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[218] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[219] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[220] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[221] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[222] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[223] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[224] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[225] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[226] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[227] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[228] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[229] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[230] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[231] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[232] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[233] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[234] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[235] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[236] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[237] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[238] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[239] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[240] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[241] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[242] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[243] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[244] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[245] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[246] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[247] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[248] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[249] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[250] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[251] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[252] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[253] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[254] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    dir[255] = 478'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (dwp__en)
+      dir[dwp__addr] <= { \port$18716$0 , \port$18714$0 , \port$18712$0 , \port$18710$0 , \port$18708$0 , \port$18706$0 , \port$18704$0 , \port$18702$0 , \port$18700$0 , \port$18698$0 , \port$18696$0 , \port$18694$0 , \port$18692$0 , \port$18690$0 , \port$18688$0  };
+  end
+  reg [477:0] _0_;
+  always @(posedge clk) begin
+    if (drp__en) begin
+      _0_ <= dir[drp__addr];
+    end
+  end
+  assign dent = _0_;
+  assign issue = scan < dir_count;
+  assign \$1  = cmp_v & dent[0];
+  assign \$2  = dent[8:1] == req[40:33];
+  assign \$3  = \$1  & \$2 ;
+  assign \$4  = dent[189:30] == q0;
+  assign \$5  = \$3  & \$4 ;
+  assign \$6  = dent[349:190] == q1;
+  assign match = \$5  & \$6 ;
+  assign \$7  = h > 1'h0;
+  assign \$8  = hop_slot0 == dent[29:14];
+  assign \$9  = \$7  & \$8 ;
+  assign \$10  = h > 1'h1;
+  assign \$11  = hop_slot1 == dent[29:14];
+  assign \$12  = \$10  & \$11 ;
+  assign \$13  = h > 2'h2;
+  assign \$14  = hop_slot2 == dent[29:14];
+  assign \$15  = \$13  & \$14 ;
+  assign \$16  = h > 2'h3;
+  assign \$17  = hop_slot3 == dent[29:14];
+  assign \$18  = \$16  & \$17 ;
+  assign \$19  = nh > 1'h0;
+  assign \$20  = hop_slot0 == sib_slot;
+  assign \$21  = \$19  & \$20 ;
+  assign \$22  = nh > 1'h1;
+  assign \$23  = hop_slot1 == sib_slot;
+  assign \$24  = \$22  & \$23 ;
+  assign \$25  = nh > 2'h2;
+  assign \$26  = hop_slot2 == sib_slot;
+  assign \$27  = \$25  & \$26 ;
+  assign \$28  = nh > 2'h3;
+  assign \$29  = hop_slot3 == sib_slot;
+  assign \$30  = \$28  & \$29 ;
+  assign rin = \$31  ? \$32  : \$33 ;
+  assign rout = \$34  ? \$35  : \$36 ;
+  assign \$38  = req[46] ? 1'h1 : 1'h0;
+  assign \$39  = h + 1'h1;
+  assign \$42  = req[46] ? \$40  : \$41 ;
+  assign \$46  = rin + \$45 ;
+  assign \$47  = h + 1'h1;
+  assign \$49  = rout - \$48 ;
+  assign \$51  = k == nsib;
+  assign \$52  = k == 4'h8;
+  assign \$53  = \$51  | \$52 ;
+  assign \$55  = \$54  == sib_slot;
+  assign \$58  = base1 ? \$56  : \$57 ;
+  assign \$61  = base1 ? \$59  : \$60 ;
+  assign \$64  = base1 ? s_r1 : s_r0;
+  assign \$65  = base1 ? s_r0 : s_r1;
+  assign \$66  = ! fsm_state;
+  assign \$67  = fsm_state == 1'h1;
+  assign \$68  = fsm_state == 2'h2;
+  assign \$69  = fsm_state == 2'h3;
+  assign \$70  = fsm_state == 3'h4;
+  assign \$71  = fsm_state == 3'h5;
+  assign \$72  = fsm_state == 3'h6;
+  assign \$73  = fsm_state == 3'h7;
+  assign \$74  = fsm_state == 4'h8;
+  assign \$75  = fsm_state == 4'h9;
+  assign \$76  = fsm_state == 4'ha;
+  assign \$77  = fsm_state == 4'hb;
+  assign \$78  = fsm_state == 4'hc;
+  assign \$79  = fsm_state == 4'hd;
+  assign \$80  = fsm_state == 4'he;
+  assign \$81  = fsm_state == 4'hf;
+  assign \$82  = fsm_state == 5'h10;
+  assign \$83  = fsm_state == 5'h11;
+  assign \$84  = fsm_state == 5'h12;
+  assign \$85  = req[55:52] - 1'h1;
+  assign \$86  = ~ req[41];
+  assign \$87  = req[55:52] < 2'h2;
+  assign \$88  = \$86  | \$87 ;
+  assign \$89  = ~ req[32];
+  assign \$90  = req[55:52] - 1'h1;
+  assign \$91  = $signed(\$90 ) > $signed(4'h4);
+  assign \$320  = h * 8'ha0;
+  assign \$92  = req[2263:984] >> \$320 ;
+  assign \$93  = h + 1'h1;
+  assign \$324  = \$93  * 8'ha0;
+  assign \$94  = req[2263:984] >> \$324 ;
+  assign \$95  = \$92  < \$94 ;
+  assign \$328  = h * 8'ha0;
+  assign \$96  = req[2263:984] >> \$328 ;
+  assign \$97  = h + 1'h1;
+  assign \$332  = \$97  * 8'ha0;
+  assign \$98  = req[2263:984] >> \$332 ;
+  assign \$99  = \$95  ? \$96  : \$98 ;
+  assign \$336  = h * 8'ha0;
+  assign \$100  = req[2263:984] >> \$336 ;
+  assign \$101  = h + 1'h1;
+  assign \$340  = \$101  * 8'ha0;
+  assign \$102  = req[2263:984] >> \$340 ;
+  assign \$103  = \$100  < \$102 ;
+  assign \$104  = h + 1'h1;
+  assign \$345  = \$104  * 8'ha0;
+  assign \$105  = req[2263:984] >> \$345 ;
+  assign \$348  = h * 8'ha0;
+  assign \$106  = req[2263:984] >> \$348 ;
+  assign \$107  = \$103  ? \$105  : \$106 ;
+  assign \$352  = h * 8'ha0;
+  assign \$108  = req[2263:984] >> \$352 ;
+  assign \$109  = h + 1'h1;
+  assign \$356  = \$109  * 8'ha0;
+  assign \$110  = req[2263:984] >> \$356 ;
+  assign \$111  = \$108  > \$110 ;
+  assign \$112  = scan + 1'h1;
+  assign \$113  = ~ cmp_v;
+  assign \$114  = ~ issue;
+  assign \$115  = \$113  & \$114 ;
+  assign \$116  = ! pool_rd_data[255:240];
+  assign \$117  = h + 1'h1;
+  assign \$118  = \$117  == nh;
+  assign \$119  = h + 1'h1;
+  assign \$120  = nh - 1'h1;
+  assign \$121  = | req[567:424];
+  assign \$122  = | req[311:168];
+  assign \$123  = | \o__payload$104 [2:0];
+  assign \$124  = | \o__payload$104 [243:115];
+  assign \$125  = \$123  | \$124 ;
+  assign \$126  = ! h;
+  assign \$127  = h - 1'h1;
+  assign \$128  = h + 1'h1;
+  assign \$129  = h + 1'h1;
+  assign \$130  = \$129  == nh;
+  assign \$131  = h + 1'h1;
+  assign \$132  = amt0 > req[311:56];
+  assign \$134  = \$133  < req[567:312];
+  assign \$135  = req[46] ? \$132  : \$134 ;
+  assign \$136  = grown > 112'hffffffffffffffffffffffffffff;
+  assign \$138  = h + 1'h1;
+  assign \$139  = \$138  == nh;
+  assign \$140  = h + 1'h1;
+  assign \$141  = k == nsib;
+  assign \$142  = k == 4'h8;
+  assign \$143  = \$141  | \$142 ;
+  assign \$145  = \$144  == sib_slot;
+  assign \$146  = h + 1'h1;
+  assign \$147  = \$146  == nh;
+  assign \$148  = h + 1'h1;
+  assign \$149  = k + 1'h1;
+  assign \$150  = post_hit ? post_r0 : pool_rd_data[111:0];
+  assign \$151  = ! \$150 ;
+  assign \$152  = post_hit ? post_r1 : pool_rd_data[223:112];
+  assign \$153  = ! \$152 ;
+  assign \$154  = \$151  | \$153 ;
+  assign \$155  = k + 1'h1;
+  assign \$156  = post_hit ? post_r0 : pool_rd_data[111:0];
+  assign \$157  = post_hit ? post_r1 : pool_rd_data[223:112];
+  assign \$158  = | \o__payload$107 [306:179];
+  assign \$160  = k + 1'h1;
+  assign \$161  = count + 1'h1;
+  assign \$162  = k + 1'h1;
+  always @(posedge clk)
+    req <= \$163 ;
+  always @(posedge clk)
+    count <= \$164 ;
+  always @(posedge clk)
+    fsm_state <= \$165 ;
+  always @(posedge clk)
+    nh <= \$166 ;
+  always @(posedge clk)
+    h <= \$167 ;
+  always @(posedge clk)
+    o__payload <= \$168 ;
+  always @(posedge clk)
+    o__valid <= \$169 ;
+  always @(posedge clk)
+    q0 <= \$170 ;
+  always @(posedge clk)
+    q1 <= \$171 ;
+  always @(posedge clk)
+    qdir <= \$172 ;
+  always @(posedge clk)
+    scan <= \$173 ;
+  always @(posedge clk)
+    cmp_v <= \$174 ;
+  always @(posedge clk)
+    cmp_idx <= \$175 ;
+  always @(posedge clk)
+    hop_eidx0 <= \$176 ;
+  always @(posedge clk)
+    hop_eidx1 <= \$177 ;
+  always @(posedge clk)
+    hop_eidx2 <= \$178 ;
+  always @(posedge clk)
+    hop_eidx3 <= \$179 ;
+  always @(posedge clk)
+    hop_slot0 <= \$180 ;
+  always @(posedge clk)
+    hop_slot1 <= \$181 ;
+  always @(posedge clk)
+    hop_slot2 <= \$182 ;
+  always @(posedge clk)
+    hop_slot3 <= \$183 ;
+  always @(posedge clk)
+    hop_dir0 <= \$184 ;
+  always @(posedge clk)
+    hop_dir1 <= \$185 ;
+  always @(posedge clk)
+    hop_dir2 <= \$186 ;
+  always @(posedge clk)
+    hop_dir3 <= \$187 ;
+  always @(posedge clk)
+    hop_r0_0 <= \$188 ;
+  always @(posedge clk)
+    hop_r0_1 <= \$189 ;
+  always @(posedge clk)
+    hop_r0_2 <= \$190 ;
+  always @(posedge clk)
+    hop_r0_3 <= \$191 ;
+  always @(posedge clk)
+    hop_r1_0 <= \$192 ;
+  always @(posedge clk)
+    hop_r1_1 <= \$193 ;
+  always @(posedge clk)
+    hop_r1_2 <= \$194 ;
+  always @(posedge clk)
+    hop_r1_3 <= \$195 ;
+  always @(posedge clk)
+    hop_fn0 <= \$196 ;
+  always @(posedge clk)
+    hop_fn1 <= \$197 ;
+  always @(posedge clk)
+    hop_fn2 <= \$198 ;
+  always @(posedge clk)
+    hop_fn3 <= \$199 ;
+  always @(posedge clk)
+    hop_fd0 <= \$200 ;
+  always @(posedge clk)
+    hop_fd1 <= \$201 ;
+  always @(posedge clk)
+    hop_fd2 <= \$202 ;
+  always @(posedge clk)
+    hop_fd3 <= \$203 ;
+  always @(posedge clk)
+    amt0 <= \$204 ;
+  always @(posedge clk)
+    amt1 <= \$205 ;
+  always @(posedge clk)
+    amt2 <= \$206 ;
+  always @(posedge clk)
+    amt3 <= \$207 ;
+  always @(posedge clk)
+    amt4 <= \$208 ;
+  always @(posedge clk)
+    base1 <= \$209 ;
+  always @(posedge clk)
+    nsib <= \$210 ;
+  always @(posedge clk)
+    k <= \$211 ;
+  always @(posedge clk)
+    sib0 <= \$212 ;
+  always @(posedge clk)
+    sib1 <= \$213 ;
+  always @(posedge clk)
+    sib2 <= \$214 ;
+  always @(posedge clk)
+    sib3 <= \$215 ;
+  always @(posedge clk)
+    sib4 <= \$216 ;
+  always @(posedge clk)
+    sib5 <= \$217 ;
+  always @(posedge clk)
+    sib6 <= \$218 ;
+  always @(posedge clk)
+    sib7 <= \$219 ;
+  always @(posedge clk)
+    s_r0 <= \$220 ;
+  always @(posedge clk)
+    s_r1 <= \$221 ;
+  always @(posedge clk)
+    s_fn <= \$222 ;
+  always @(posedge clk)
+    s_fd <= \$223 ;
+  \appliance_top.backrun.amount  amount (
+    .clk(clk),
+    .i__payload(i__payload),
+    .i__ready(\i__ready$102 ),
+    .i__valid(i__valid),
+    .o__payload(\o__payload$104 ),
+    .o__ready(o__ready),
+    .o__valid(\o__valid$103 ),
+    .pipe_rst(pipe_rst),
+    .rst(rst)
+  );
+  \appliance_top.backrun.search  search (
+    .clk(clk),
+    .i__payload(\i__payload$86 ),
+    .i__ready(\i__ready$105 ),
+    .i__valid(\i__valid$85 ),
+    .o__payload(\o__payload$107 ),
+    .o__ready(\o__ready$93 ),
+    .o__valid(\o__valid$106 ),
+    .pipe_rst(pipe_rst),
+    .rst(rst)
+  );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    sib_slot = 16'h0000;
+    casez (k)
+      4'h0:
+          sib_slot = sib0;
+      4'h1:
+          sib_slot = sib1;
+      4'h2:
+          sib_slot = sib2;
+      4'h3:
+          sib_slot = sib3;
+      4'h4:
+          sib_slot = sib4;
+      4'h5:
+          sib_slot = sib5;
+      4'h6:
+          sib_slot = sib6;
+      4'h7:
+          sib_slot = sib7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$31  = 1'h0;
+    casez (h)
+      3'h0:
+          \$31  = hop_dir0;
+      3'h1:
+          \$31  = hop_dir1;
+      3'h2:
+          \$31  = hop_dir2;
+      3'h3:
+          \$31  = hop_dir3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$32  = 112'h0000000000000000000000000000;
+    casez (h)
+      3'h0:
+          \$32  = hop_r1_0;
+      3'h1:
+          \$32  = hop_r1_1;
+      3'h2:
+          \$32  = hop_r1_2;
+      3'h3:
+          \$32  = hop_r1_3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$33  = 112'h0000000000000000000000000000;
+    casez (h)
+      3'h0:
+          \$33  = hop_r0_0;
+      3'h1:
+          \$33  = hop_r0_1;
+      3'h2:
+          \$33  = hop_r0_2;
+      3'h3:
+          \$33  = hop_r0_3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$34  = 1'h0;
+    casez (h)
+      3'h0:
+          \$34  = hop_dir0;
+      3'h1:
+          \$34  = hop_dir1;
+      3'h2:
+          \$34  = hop_dir2;
+      3'h3:
+          \$34  = hop_dir3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$35  = 112'h0000000000000000000000000000;
+    casez (h)
+      3'h0:
+          \$35  = hop_r0_0;
+      3'h1:
+          \$35  = hop_r0_1;
+      3'h2:
+          \$35  = hop_r0_2;
+      3'h3:
+          \$35  = hop_r0_3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$36  = 112'h0000000000000000000000000000;
+    casez (h)
+      3'h0:
+          \$36  = hop_r1_0;
+      3'h1:
+          \$36  = hop_r1_1;
+      3'h2:
+          \$36  = hop_r1_2;
+      3'h3:
+          \$36  = hop_r1_3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$37  = 16'h0000;
+    casez (h)
+      3'h0:
+          \$37  = hop_slot0;
+      3'h1:
+          \$37  = hop_slot1;
+      3'h2:
+          \$37  = hop_slot2;
+      3'h3:
+          \$37  = hop_slot3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$40  = 112'h0000000000000000000000000000;
+    casez (\$39 )
+      4'h0:
+          \$40  = amt0;
+      4'h1:
+          \$40  = amt1;
+      4'h2:
+          \$40  = amt2;
+      4'h3:
+          \$40  = amt3;
+      4'h4:
+          \$40  = amt4;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$41  = 112'h0000000000000000000000000000;
+    casez (h)
+      3'h0:
+          \$41  = amt0;
+      3'h1:
+          \$41  = amt1;
+      3'h2:
+          \$41  = amt2;
+      3'h3:
+          \$41  = amt3;
+      3'h4:
+          \$41  = amt4;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$43  = 16'h0000;
+    casez (h)
+      3'h0:
+          \$43  = hop_fn0;
+      3'h1:
+          \$43  = hop_fn1;
+      3'h2:
+          \$43  = hop_fn2;
+      3'h3:
+          \$43  = hop_fn3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$44  = 16'h0000;
+    casez (h)
+      3'h0:
+          \$44  = hop_fd0;
+      3'h1:
+          \$44  = hop_fd1;
+      3'h2:
+          \$44  = hop_fd2;
+      3'h3:
+          \$44  = hop_fd3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$45  = 112'h0000000000000000000000000000;
+    casez (h)
+      3'h0:
+          \$45  = amt0;
+      3'h1:
+          \$45  = amt1;
+      3'h2:
+          \$45  = amt2;
+      3'h3:
+          \$45  = amt3;
+      3'h4:
+          \$45  = amt4;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$48  = 112'h0000000000000000000000000000;
+    casez (\$47 )
+      4'h0:
+          \$48  = amt0;
+      4'h1:
+          \$48  = amt1;
+      4'h2:
+          \$48  = amt2;
+      4'h3:
+          \$48  = amt3;
+      4'h4:
+          \$48  = amt4;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$50  = 8'h00;
+    casez (h)
+      3'h0:
+          \$50  = hop_eidx0;
+      3'h1:
+          \$50  = hop_eidx1;
+      3'h2:
+          \$50  = hop_eidx2;
+      3'h3:
+          \$50  = hop_eidx3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$54  = 16'h0000;
+    casez (h)
+      3'h0:
+          \$54  = hop_slot0;
+      3'h1:
+          \$54  = hop_slot1;
+      3'h2:
+          \$54  = hop_slot2;
+      3'h3:
+          \$54  = hop_slot3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$56  = 112'h0000000000000000000000000000;
+    casez (h)
+      3'h0:
+          \$56  = hop_r1_0;
+      3'h1:
+          \$56  = hop_r1_1;
+      3'h2:
+          \$56  = hop_r1_2;
+      3'h3:
+          \$56  = hop_r1_3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$57  = 112'h0000000000000000000000000000;
+    casez (h)
+      3'h0:
+          \$57  = hop_r0_0;
+      3'h1:
+          \$57  = hop_r0_1;
+      3'h2:
+          \$57  = hop_r0_2;
+      3'h3:
+          \$57  = hop_r0_3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$59  = 112'h0000000000000000000000000000;
+    casez (h)
+      3'h0:
+          \$59  = hop_r0_0;
+      3'h1:
+          \$59  = hop_r0_1;
+      3'h2:
+          \$59  = hop_r0_2;
+      3'h3:
+          \$59  = hop_r0_3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$60  = 112'h0000000000000000000000000000;
+    casez (h)
+      3'h0:
+          \$60  = hop_r1_0;
+      3'h1:
+          \$60  = hop_r1_1;
+      3'h2:
+          \$60  = hop_r1_2;
+      3'h3:
+          \$60  = hop_r1_3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$62  = 16'h0000;
+    casez (h)
+      3'h0:
+          \$62  = hop_fn0;
+      3'h1:
+          \$62  = hop_fn1;
+      3'h2:
+          \$62  = hop_fn2;
+      3'h3:
+          \$62  = hop_fn3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$63  = 16'h0000;
+    casez (h)
+      3'h0:
+          \$63  = hop_fd0;
+      3'h1:
+          \$63  = hop_fd1;
+      3'h2:
+          \$63  = hop_fd2;
+      3'h3:
+          \$63  = hop_fd3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$133  = 112'h0000000000000000000000000000;
+    casez (nh)
+      3'h0:
+          \$133  = amt0;
+      3'h1:
+          \$133  = amt1;
+      3'h2:
+          \$133  = amt2;
+      3'h3:
+          \$133  = amt3;
+      3'h4:
+          \$133  = amt4;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$137  = 1'h0;
+    casez (h)
+      3'h0:
+          \$137  = hop_dir0;
+      3'h1:
+          \$137  = hop_dir1;
+      3'h2:
+          \$137  = hop_dir2;
+      3'h3:
+          \$137  = hop_dir3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$144  = 16'h0000;
+    casez (h)
+      3'h0:
+          \$144  = hop_slot0;
+      3'h1:
+          \$144  = hop_slot1;
+      3'h2:
+          \$144  = hop_slot2;
+      3'h3:
+          \$144  = hop_slot3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$159  = 16'h0000;
+    casez (h)
+      3'h0:
+          \$159  = hop_slot0;
+      3'h1:
+          \$159  = hop_slot1;
+      3'h2:
+          \$159  = hop_slot2;
+      3'h3:
+          \$159  = hop_slot3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    dup = 1'h0;
+    if (\$9 ) begin
+      dup = 1'h1;
+    end
+    if (\$12 ) begin
+      dup = 1'h1;
+    end
+    if (\$15 ) begin
+      dup = 1'h1;
+    end
+    if (\$18 ) begin
+      dup = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    post_hit = 1'h0;
+    if (\$21 ) begin
+      post_hit = 1'h1;
+    end
+    if (\$24 ) begin
+      post_hit = 1'h1;
+    end
+    if (\$27 ) begin
+      post_hit = 1'h1;
+    end
+    if (\$30 ) begin
+      post_hit = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    post_r0 = 112'h0000000000000000000000000000;
+    if (\$21 ) begin
+      post_r0 = hop_r0_0;
+    end
+    if (\$24 ) begin
+      post_r0 = hop_r0_1;
+    end
+    if (\$27 ) begin
+      post_r0 = hop_r0_2;
+    end
+    if (\$30 ) begin
+      post_r0 = hop_r0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    post_r1 = 112'h0000000000000000000000000000;
+    if (\$21 ) begin
+      post_r1 = hop_r1_0;
+    end
+    if (\$24 ) begin
+      post_r1 = hop_r1_1;
+    end
+    if (\$27 ) begin
+      post_r1 = hop_r1_2;
+    end
+    if (\$30 ) begin
+      post_r1 = hop_r1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    busy = 1'h1;
+    casez (fsm_state)
+      5'h00:
+          busy = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    i__ready = 1'h0;
+    casez (fsm_state)
+      5'h00:
+          i__ready = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    begin_eval = 1'h0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          begin_eval = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    drp__addr = 8'h00;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          drp__addr = scan[7:0];
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          drp__addr = \$50 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    drp__en = 1'h1;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          drp__en = 1'h1;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          drp__en = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    pool_rd_slot = 10'h000;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          pool_rd_slot = \$37 [9:0];
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          (* full_case = 32'd1 *)
+          if (\$53 ) begin
+          end else if (\$55 ) begin
+          end else begin
+            pool_rd_slot = sib_slot[9:0];
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    pool_rd_en = 1'h0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          pool_rd_en = 1'h1;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          (* full_case = 32'd1 *)
+          if (\$53 ) begin
+          end else if (\$55 ) begin
+          end else begin
+            pool_rd_en = 1'h1;
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    i__valid = 1'h0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          i__valid = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    i__payload = 369'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+        begin
+          i__payload[0] = \$38 ;
+          i__payload[112:1] = \$42 ;
+          i__payload[224:113] = rin;
+          i__payload[336:225] = rout;
+          i__payload[352:337] = \$43 ;
+          i__payload[368:353] = \$44 ;
+        end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    o__ready = 1'h0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          o__ready = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    grown = 113'h00000000000000000000000000000;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          grown = \$46 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    shrunk = 112'h0000000000000000000000000000;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          shrunk = \$49 [111:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \i__valid$85  = 1'h0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h10:
+          \i__valid$85  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \i__payload$86  = 562'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h10:
+        begin
+          \i__payload$86 [0] = 1'h1;
+          \i__payload$86 [112:1] = \$58 ;
+          \i__payload$86 [224:113] = \$61 ;
+          \i__payload$86 [240:225] = \$62 ;
+          \i__payload$86 [256:241] = \$63 ;
+          \i__payload$86 [368:257] = \$64 ;
+          \i__payload$86 [480:369] = \$65 ;
+          \i__payload$86 [496:481] = s_fn;
+          \i__payload$86 [512:497] = s_fd;
+          \i__payload$86 [529:513] = maxc;
+          \i__payload$86 [561:530] = { 25'h0000000, h, k };
+        end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \o__ready$93  = 1'h0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h11:
+          \o__ready$93  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$163  = req;
+    casez (fsm_state)
+      5'h00:
+          if (\i__valid$96 ) begin
+            \$163  = \i__payload$97 ;
+          end
+    endcase
+    if (pipe_rst) begin
+      \$163  = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$163  = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$164  = count;
+    casez (fsm_state)
+      5'h00:
+          if (\i__valid$96 ) begin
+            \$164  = 8'h00;
+          end
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          if (\o__ready$108 ) begin
+            \$164  = \$161 [7:0];
+          end
+    endcase
+    if (pipe_rst) begin
+      \$164  = 8'h00;
+    end
+    if (rst) begin
+      \$164  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$165  = fsm_state;
+    casez (fsm_state)
+      5'h00:
+          if (\i__valid$96 ) begin
+            \$165  = 5'h01;
+          end
+      5'h01:
+          (* full_case = 32'd1 *)
+          if (\$88 ) begin
+            \$165  = 5'h02;
+          end else if (\$89 ) begin
+            \$165  = 5'h02;
+          end else if (\$91 ) begin
+            \$165  = 5'h02;
+          end else begin
+            \$165  = 5'h03;
+          end
+      5'h03:
+          \$165  = 5'h04;
+      5'h04:
+          if (match) begin
+            (* full_case = 32'd1 *)
+            if (dup) begin
+              \$165  = 5'h02;
+            end else begin
+              \$165  = 5'h05;
+            end
+          end else if (\$115 ) begin
+            \$165  = 5'h02;
+          end
+      5'h05:
+          \$165  = 5'h06;
+      5'h06:
+          (* full_case = 32'd1 *)
+          if (\$116 ) begin
+            \$165  = 5'h02;
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$118 ) begin
+              \$165  = 5'h07;
+            end else begin
+              \$165  = 5'h03;
+            end
+          end
+      5'h07:
+          (* full_case = 32'd1 *)
+          if (req[46]) begin
+            (* full_case = 32'd1 *)
+            if (\$121 ) begin
+              \$165  = 5'h02;
+            end else begin
+              \$165  = 5'h08;
+            end
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$122 ) begin
+              \$165  = 5'h02;
+            end else begin
+              \$165  = 5'h08;
+            end
+          end
+      5'h08:
+          if (\i__ready$102 ) begin
+            \$165  = 5'h09;
+          end
+      5'h09:
+          if (\o__valid$103 ) begin
+            (* full_case = 32'd1 *)
+            if (\$125 ) begin
+              \$165  = 5'h02;
+            end else if (req[46]) begin
+              (* full_case = 32'd1 *)
+              if (\$126 ) begin
+                \$165  = 5'h0a;
+              end else begin
+                \$165  = 5'h08;
+              end
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$130 ) begin
+                \$165  = 5'h0a;
+              end else begin
+                \$165  = 5'h08;
+              end
+            end
+          end
+      5'h0a:
+          (* full_case = 32'd1 *)
+          if (\$135 ) begin
+            \$165  = 5'h02;
+          end else begin
+            \$165  = 5'h0b;
+          end
+      5'h0b:
+          (* full_case = 32'd1 *)
+          if (\$136 ) begin
+            \$165  = 5'h02;
+          end else begin
+            if (\$139 ) begin
+              \$165  = 5'h0c;
+            end
+          end
+      5'h0c:
+          \$165  = 5'h0d;
+      5'h0d:
+          \$165  = 5'h0e;
+      5'h0e:
+          (* full_case = 32'd1 *)
+          if (\$143 ) begin
+            (* full_case = 32'd1 *)
+            if (\$147 ) begin
+              \$165  = 5'h02;
+            end else begin
+              \$165  = 5'h0c;
+            end
+          end else if (\$145 ) begin
+          end else begin
+            \$165  = 5'h0f;
+          end
+      5'h0f:
+          (* full_case = 32'd1 *)
+          if (\$154 ) begin
+            \$165  = 5'h0e;
+          end else begin
+            \$165  = 5'h10;
+          end
+      5'h10:
+          if (\i__ready$105 ) begin
+            \$165  = 5'h11;
+          end
+      5'h11:
+          if (\o__valid$106 ) begin
+            (* full_case = 32'd1 *)
+            if (\$158 ) begin
+              \$165  = 5'h12;
+            end else begin
+              \$165  = 5'h0e;
+            end
+          end
+      5'h12:
+          if (\o__ready$108 ) begin
+            \$165  = 5'h0e;
+          end
+      5'h02:
+          if (\o__ready$108 ) begin
+            \$165  = 5'h00;
+          end
+    endcase
+    if (pipe_rst) begin
+      \$165  = 5'h00;
+    end
+    if (rst) begin
+      \$165  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$166  = nh;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          \$166  = \$85 [2:0];
+    endcase
+    if (pipe_rst) begin
+      \$166  = 3'h0;
+    end
+    if (rst) begin
+      \$166  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$167  = h;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          \$167  = 3'h0;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          (* full_case = 32'd1 *)
+          if (\$116 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$118 ) begin
+            end else begin
+              \$167  = \$119 [2:0];
+            end
+          end
+      5'h07:
+          (* full_case = 32'd1 *)
+          if (req[46]) begin
+            \$167  = \$120 [2:0];
+          end else begin
+            \$167  = 3'h0;
+          end
+      5'h08:
+          /* empty */;
+      5'h09:
+          if (\o__valid$103 ) begin
+            (* full_case = 32'd1 *)
+            if (\$125 ) begin
+            end else if (req[46]) begin
+              (* full_case = 32'd1 *)
+              if (\$126 ) begin
+              end else begin
+                \$167  = \$127 [2:0];
+              end
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$130 ) begin
+              end else begin
+                \$167  = \$131 [2:0];
+              end
+            end
+          end
+      5'h0a:
+          \$167  = 3'h0;
+      5'h0b:
+          (* full_case = 32'd1 *)
+          if (\$136 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$139 ) begin
+              \$167  = 3'h0;
+            end else begin
+              \$167  = \$140 [2:0];
+            end
+          end
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          if (\$143 ) begin
+            (* full_case = 32'd1 *)
+            if (\$147 ) begin
+            end else begin
+              \$167  = \$148 [2:0];
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$167  = 3'h0;
+    end
+    if (rst) begin
+      \$167  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$168  = o__payload;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          if (\$88 ) begin
+            { \$168 [354:67], \$168 [34:12] } = 311'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
+            \$168 [0] = 1'h1;
+            \$168 [3:1] = 3'h1;
+            \$168 [66:35] = req[31:0];
+            \$168 [11:4] = count;
+          end else if (\$89 ) begin
+            { \$168 [354:67], \$168 [34:12] } = 311'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
+            \$168 [0] = 1'h1;
+            \$168 [3:1] = 3'h2;
+            \$168 [66:35] = req[31:0];
+            \$168 [11:4] = count;
+          end else if (\$91 ) begin
+            { \$168 [354:67], \$168 [34:12] } = 311'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
+            \$168 [0] = 1'h1;
+            \$168 [3:1] = 3'h6;
+            \$168 [66:35] = req[31:0];
+            \$168 [11:4] = count;
+          end
+      5'h03:
+          /* empty */;
+      5'h04:
+          if (match) begin
+            if (dup) begin
+              { \$168 [354:67], \$168 [34:12] } = 311'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
+              \$168 [0] = 1'h1;
+              \$168 [3:1] = 3'h5;
+              \$168 [66:35] = req[31:0];
+              \$168 [11:4] = count;
+            end
+          end else if (\$115 ) begin
+            { \$168 [354:67], \$168 [34:12] } = 311'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
+            \$168 [0] = 1'h1;
+            \$168 [3:1] = 3'h3;
+            \$168 [66:35] = req[31:0];
+            \$168 [11:4] = count;
+          end
+      5'h05:
+          /* empty */;
+      5'h06:
+          if (\$116 ) begin
+            { \$168 [354:67], \$168 [34:12] } = 311'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
+            \$168 [0] = 1'h1;
+            \$168 [3:1] = 3'h4;
+            \$168 [66:35] = req[31:0];
+            \$168 [11:4] = count;
+          end
+      5'h07:
+          (* full_case = 32'd1 *)
+          if (req[46]) begin
+            if (\$121 ) begin
+              { \$168 [354:67], \$168 [34:12] } = 311'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
+              \$168 [0] = 1'h1;
+              \$168 [3:1] = 3'h5;
+              \$168 [66:35] = req[31:0];
+              \$168 [11:4] = count;
+            end
+          end else begin
+            if (\$122 ) begin
+              { \$168 [354:67], \$168 [34:12] } = 311'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
+              \$168 [0] = 1'h1;
+              \$168 [3:1] = 3'h5;
+              \$168 [66:35] = req[31:0];
+              \$168 [11:4] = count;
+            end
+          end
+      5'h08:
+          /* empty */;
+      5'h09:
+          if (\o__valid$103 ) begin
+            if (\$125 ) begin
+              { \$168 [354:67], \$168 [34:12] } = 311'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
+              \$168 [0] = 1'h1;
+              \$168 [3:1] = 3'h5;
+              \$168 [66:35] = req[31:0];
+              \$168 [11:4] = count;
+            end
+          end
+      5'h0a:
+          if (\$135 ) begin
+            { \$168 [354:67], \$168 [34:12] } = 311'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
+            \$168 [0] = 1'h1;
+            \$168 [3:1] = 3'h5;
+            \$168 [66:35] = req[31:0];
+            \$168 [11:4] = count;
+          end
+      5'h0b:
+          if (\$136 ) begin
+            { \$168 [354:67], \$168 [34:12] } = 311'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
+            \$168 [0] = 1'h1;
+            \$168 [3:1] = 3'h5;
+            \$168 [66:35] = req[31:0];
+            \$168 [11:4] = count;
+          end
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          if (\$143 ) begin
+            if (\$147 ) begin
+              { \$168 [354:67], \$168 [34:12] } = 311'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
+              \$168 [0] = 1'h1;
+              \$168 [3:1] = 3'h0;
+              \$168 [66:35] = req[31:0];
+              \$168 [11:4] = count;
+            end
+          end
+      5'h0f:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h11:
+          if (\o__valid$106 ) begin
+            if (\$158 ) begin
+              \$168 [11:1] = 11'h000;
+              \$168 [0] = 1'h0;
+              \$168 [66:35] = req[31:0];
+              \$168 [14:12] = h;
+              \$168 [15] = \o__payload$107 [32];
+              \$168 [16] = \o__payload$107 [33];
+              \$168 [17] = base1;
+              \$168 [34:18] = \o__payload$107 [50:34];
+              \$168 [82:67] = \$159 ;
+              \$168 [98:83] = sib_slot;
+              \$168 [226:99] = \o__payload$107 [178:51];
+              \$168 [354:227] = \o__payload$107 [306:179];
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$168  = 355'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$168  = 355'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$169  = o__valid;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          if (\$88 ) begin
+            \$169  = 1'h1;
+          end else if (\$89 ) begin
+            \$169  = 1'h1;
+          end else if (\$91 ) begin
+            \$169  = 1'h1;
+          end
+      5'h03:
+          /* empty */;
+      5'h04:
+          if (match) begin
+            if (dup) begin
+              \$169  = 1'h1;
+            end
+          end else if (\$115 ) begin
+            \$169  = 1'h1;
+          end
+      5'h05:
+          /* empty */;
+      5'h06:
+          if (\$116 ) begin
+            \$169  = 1'h1;
+          end
+      5'h07:
+          (* full_case = 32'd1 *)
+          if (req[46]) begin
+            if (\$121 ) begin
+              \$169  = 1'h1;
+            end
+          end else begin
+            if (\$122 ) begin
+              \$169  = 1'h1;
+            end
+          end
+      5'h08:
+          /* empty */;
+      5'h09:
+          if (\o__valid$103 ) begin
+            if (\$125 ) begin
+              \$169  = 1'h1;
+            end
+          end
+      5'h0a:
+          if (\$135 ) begin
+            \$169  = 1'h1;
+          end
+      5'h0b:
+          if (\$136 ) begin
+            \$169  = 1'h1;
+          end
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          if (\$143 ) begin
+            if (\$147 ) begin
+              \$169  = 1'h1;
+            end
+          end
+      5'h0f:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h11:
+          if (\o__valid$106 ) begin
+            if (\$158 ) begin
+              \$169  = 1'h1;
+            end
+          end
+      5'h12:
+          if (\o__ready$108 ) begin
+            \$169  = 1'h0;
+          end
+      5'h02:
+          if (\o__ready$108 ) begin
+            \$169  = 1'h0;
+          end
+    endcase
+    if (pipe_rst) begin
+      \$169  = 1'h0;
+    end
+    if (rst) begin
+      \$169  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$170  = q0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          \$170  = \$99 ;
+    endcase
+    if (pipe_rst) begin
+      \$170  = 160'h0000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$170  = 160'h0000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$171  = q1;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          \$171  = \$107 ;
+    endcase
+    if (pipe_rst) begin
+      \$171  = 160'h0000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$171  = 160'h0000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$172  = qdir;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          \$172  = \$111 ;
+    endcase
+    if (pipe_rst) begin
+      \$172  = 1'h0;
+    end
+    if (rst) begin
+      \$172  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$173  = scan;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          \$173  = 9'h000;
+      5'h04:
+          \$173  = \$112 [8:0];
+    endcase
+    if (pipe_rst) begin
+      \$173  = 9'h000;
+    end
+    if (rst) begin
+      \$173  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$174  = cmp_v;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          \$174  = 1'h0;
+      5'h04:
+          \$174  = issue;
+    endcase
+    if (pipe_rst) begin
+      \$174  = 1'h0;
+    end
+    if (rst) begin
+      \$174  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$175  = cmp_idx;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          \$175  = scan[7:0];
+    endcase
+    if (pipe_rst) begin
+      \$175  = 8'h00;
+    end
+    if (rst) begin
+      \$175  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$176  = hop_eidx0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          if (match) begin
+            (* full_case = 32'd1 *)
+            if (dup) begin
+            end else begin
+              casez (h)
+                3'h0:
+                    \$176  = cmp_idx;
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$176  = 8'h00;
+    end
+    if (rst) begin
+      \$176  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$177  = hop_eidx1;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          if (match) begin
+            (* full_case = 32'd1 *)
+            if (dup) begin
+            end else begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    \$177  = cmp_idx;
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$177  = 8'h00;
+    end
+    if (rst) begin
+      \$177  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$178  = hop_eidx2;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          if (match) begin
+            (* full_case = 32'd1 *)
+            if (dup) begin
+            end else begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    /* empty */;
+                3'h2:
+                    \$178  = cmp_idx;
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$178  = 8'h00;
+    end
+    if (rst) begin
+      \$178  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$179  = hop_eidx3;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          if (match) begin
+            (* full_case = 32'd1 *)
+            if (dup) begin
+            end else begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    /* empty */;
+                3'h2:
+                    /* empty */;
+                3'h3:
+                    \$179  = cmp_idx;
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$179  = 8'h00;
+    end
+    if (rst) begin
+      \$179  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$180  = hop_slot0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          if (match) begin
+            (* full_case = 32'd1 *)
+            if (dup) begin
+            end else begin
+              casez (h)
+                3'h0:
+                    \$180  = dent[29:14];
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$180  = 16'h0000;
+    end
+    if (rst) begin
+      \$180  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$181  = hop_slot1;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          if (match) begin
+            (* full_case = 32'd1 *)
+            if (dup) begin
+            end else begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    \$181  = dent[29:14];
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$181  = 16'h0000;
+    end
+    if (rst) begin
+      \$181  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$182  = hop_slot2;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          if (match) begin
+            (* full_case = 32'd1 *)
+            if (dup) begin
+            end else begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    /* empty */;
+                3'h2:
+                    \$182  = dent[29:14];
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$182  = 16'h0000;
+    end
+    if (rst) begin
+      \$182  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$183  = hop_slot3;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          if (match) begin
+            (* full_case = 32'd1 *)
+            if (dup) begin
+            end else begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    /* empty */;
+                3'h2:
+                    /* empty */;
+                3'h3:
+                    \$183  = dent[29:14];
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$183  = 16'h0000;
+    end
+    if (rst) begin
+      \$183  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$184  = hop_dir0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          if (match) begin
+            (* full_case = 32'd1 *)
+            if (dup) begin
+            end else begin
+              casez (h)
+                3'h0:
+                    \$184  = qdir;
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$184  = 1'h0;
+    end
+    if (rst) begin
+      \$184  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$185  = hop_dir1;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          if (match) begin
+            (* full_case = 32'd1 *)
+            if (dup) begin
+            end else begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    \$185  = qdir;
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$185  = 1'h0;
+    end
+    if (rst) begin
+      \$185  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$186  = hop_dir2;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          if (match) begin
+            (* full_case = 32'd1 *)
+            if (dup) begin
+            end else begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    /* empty */;
+                3'h2:
+                    \$186  = qdir;
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$186  = 1'h0;
+    end
+    if (rst) begin
+      \$186  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$187  = hop_dir3;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          if (match) begin
+            (* full_case = 32'd1 *)
+            if (dup) begin
+            end else begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    /* empty */;
+                3'h2:
+                    /* empty */;
+                3'h3:
+                    \$187  = qdir;
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$187  = 1'h0;
+    end
+    if (rst) begin
+      \$187  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$188  = hop_r0_0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          (* full_case = 32'd1 *)
+          if (\$116 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  \$188  = pool_rd_data[111:0];
+            endcase
+          end
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          (* full_case = 32'd1 *)
+          if (\$136 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$137 ) begin
+              casez (h)
+                3'h0:
+                    \$188  = shrunk;
+              endcase
+            end else begin
+              casez (h)
+                3'h0:
+                    \$188  = grown[111:0];
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$188  = 112'h0000000000000000000000000000;
+    end
+    if (rst) begin
+      \$188  = 112'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$189  = hop_r0_1;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          (* full_case = 32'd1 *)
+          if (\$116 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  /* empty */;
+              3'h1:
+                  \$189  = pool_rd_data[111:0];
+            endcase
+          end
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          (* full_case = 32'd1 *)
+          if (\$136 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$137 ) begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    \$189  = shrunk;
+              endcase
+            end else begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    \$189  = grown[111:0];
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$189  = 112'h0000000000000000000000000000;
+    end
+    if (rst) begin
+      \$189  = 112'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$190  = hop_r0_2;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          (* full_case = 32'd1 *)
+          if (\$116 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  /* empty */;
+              3'h1:
+                  /* empty */;
+              3'h2:
+                  \$190  = pool_rd_data[111:0];
+            endcase
+          end
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          (* full_case = 32'd1 *)
+          if (\$136 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$137 ) begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    /* empty */;
+                3'h2:
+                    \$190  = shrunk;
+              endcase
+            end else begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    /* empty */;
+                3'h2:
+                    \$190  = grown[111:0];
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$190  = 112'h0000000000000000000000000000;
+    end
+    if (rst) begin
+      \$190  = 112'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$191  = hop_r0_3;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          (* full_case = 32'd1 *)
+          if (\$116 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  /* empty */;
+              3'h1:
+                  /* empty */;
+              3'h2:
+                  /* empty */;
+              3'h3:
+                  \$191  = pool_rd_data[111:0];
+            endcase
+          end
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          (* full_case = 32'd1 *)
+          if (\$136 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$137 ) begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    /* empty */;
+                3'h2:
+                    /* empty */;
+                3'h3:
+                    \$191  = shrunk;
+              endcase
+            end else begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    /* empty */;
+                3'h2:
+                    /* empty */;
+                3'h3:
+                    \$191  = grown[111:0];
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$191  = 112'h0000000000000000000000000000;
+    end
+    if (rst) begin
+      \$191  = 112'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$192  = hop_r1_0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          (* full_case = 32'd1 *)
+          if (\$116 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  \$192  = pool_rd_data[223:112];
+            endcase
+          end
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          (* full_case = 32'd1 *)
+          if (\$136 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$137 ) begin
+              casez (h)
+                3'h0:
+                    \$192  = grown[111:0];
+              endcase
+            end else begin
+              casez (h)
+                3'h0:
+                    \$192  = shrunk;
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$192  = 112'h0000000000000000000000000000;
+    end
+    if (rst) begin
+      \$192  = 112'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$193  = hop_r1_1;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          (* full_case = 32'd1 *)
+          if (\$116 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  /* empty */;
+              3'h1:
+                  \$193  = pool_rd_data[223:112];
+            endcase
+          end
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          (* full_case = 32'd1 *)
+          if (\$136 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$137 ) begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    \$193  = grown[111:0];
+              endcase
+            end else begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    \$193  = shrunk;
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$193  = 112'h0000000000000000000000000000;
+    end
+    if (rst) begin
+      \$193  = 112'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$194  = hop_r1_2;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          (* full_case = 32'd1 *)
+          if (\$116 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  /* empty */;
+              3'h1:
+                  /* empty */;
+              3'h2:
+                  \$194  = pool_rd_data[223:112];
+            endcase
+          end
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          (* full_case = 32'd1 *)
+          if (\$136 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$137 ) begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    /* empty */;
+                3'h2:
+                    \$194  = grown[111:0];
+              endcase
+            end else begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    /* empty */;
+                3'h2:
+                    \$194  = shrunk;
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$194  = 112'h0000000000000000000000000000;
+    end
+    if (rst) begin
+      \$194  = 112'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$195  = hop_r1_3;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          (* full_case = 32'd1 *)
+          if (\$116 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  /* empty */;
+              3'h1:
+                  /* empty */;
+              3'h2:
+                  /* empty */;
+              3'h3:
+                  \$195  = pool_rd_data[223:112];
+            endcase
+          end
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          (* full_case = 32'd1 *)
+          if (\$136 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$137 ) begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    /* empty */;
+                3'h2:
+                    /* empty */;
+                3'h3:
+                    \$195  = grown[111:0];
+              endcase
+            end else begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    /* empty */;
+                3'h2:
+                    /* empty */;
+                3'h3:
+                    \$195  = shrunk;
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$195  = 112'h0000000000000000000000000000;
+    end
+    if (rst) begin
+      \$195  = 112'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$196  = hop_fn0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          (* full_case = 32'd1 *)
+          if (\$116 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  \$196  = pool_rd_data[239:224];
+            endcase
+          end
+    endcase
+    if (pipe_rst) begin
+      \$196  = 16'h0000;
+    end
+    if (rst) begin
+      \$196  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$197  = hop_fn1;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          (* full_case = 32'd1 *)
+          if (\$116 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  /* empty */;
+              3'h1:
+                  \$197  = pool_rd_data[239:224];
+            endcase
+          end
+    endcase
+    if (pipe_rst) begin
+      \$197  = 16'h0000;
+    end
+    if (rst) begin
+      \$197  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$198  = hop_fn2;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          (* full_case = 32'd1 *)
+          if (\$116 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  /* empty */;
+              3'h1:
+                  /* empty */;
+              3'h2:
+                  \$198  = pool_rd_data[239:224];
+            endcase
+          end
+    endcase
+    if (pipe_rst) begin
+      \$198  = 16'h0000;
+    end
+    if (rst) begin
+      \$198  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$199  = hop_fn3;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          (* full_case = 32'd1 *)
+          if (\$116 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  /* empty */;
+              3'h1:
+                  /* empty */;
+              3'h2:
+                  /* empty */;
+              3'h3:
+                  \$199  = pool_rd_data[239:224];
+            endcase
+          end
+    endcase
+    if (pipe_rst) begin
+      \$199  = 16'h0000;
+    end
+    if (rst) begin
+      \$199  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$200  = hop_fd0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          (* full_case = 32'd1 *)
+          if (\$116 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  \$200  = pool_rd_data[255:240];
+            endcase
+          end
+    endcase
+    if (pipe_rst) begin
+      \$200  = 16'h0000;
+    end
+    if (rst) begin
+      \$200  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$201  = hop_fd1;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          (* full_case = 32'd1 *)
+          if (\$116 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  /* empty */;
+              3'h1:
+                  \$201  = pool_rd_data[255:240];
+            endcase
+          end
+    endcase
+    if (pipe_rst) begin
+      \$201  = 16'h0000;
+    end
+    if (rst) begin
+      \$201  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$202  = hop_fd2;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          (* full_case = 32'd1 *)
+          if (\$116 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  /* empty */;
+              3'h1:
+                  /* empty */;
+              3'h2:
+                  \$202  = pool_rd_data[255:240];
+            endcase
+          end
+    endcase
+    if (pipe_rst) begin
+      \$202  = 16'h0000;
+    end
+    if (rst) begin
+      \$202  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$203  = hop_fd3;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          (* full_case = 32'd1 *)
+          if (\$116 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  /* empty */;
+              3'h1:
+                  /* empty */;
+              3'h2:
+                  /* empty */;
+              3'h3:
+                  \$203  = pool_rd_data[255:240];
+            endcase
+          end
+    endcase
+    if (pipe_rst) begin
+      \$203  = 16'h0000;
+    end
+    if (rst) begin
+      \$203  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$204  = amt0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          (* full_case = 32'd1 *)
+          if (req[46]) begin
+            casez (nh)
+              3'h0:
+                  \$204  = req[423:312];
+            endcase
+          end else begin
+            \$204  = req[167:56];
+          end
+      5'h08:
+          /* empty */;
+      5'h09:
+          if (\o__valid$103 ) begin
+            (* full_case = 32'd1 *)
+            if (\$125 ) begin
+            end else if (req[46]) begin
+              casez (h)
+                3'h0:
+                    \$204  = \o__payload$104 [114:3];
+              endcase
+            end else begin
+              casez (\$128 )
+                4'h0:
+                    \$204  = \o__payload$104 [114:3];
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$204  = 112'h0000000000000000000000000000;
+    end
+    if (rst) begin
+      \$204  = 112'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$205  = amt1;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          if (req[46]) begin
+            casez (nh)
+              3'h0:
+                  /* empty */;
+              3'h1:
+                  \$205  = req[423:312];
+            endcase
+          end
+      5'h08:
+          /* empty */;
+      5'h09:
+          if (\o__valid$103 ) begin
+            (* full_case = 32'd1 *)
+            if (\$125 ) begin
+            end else if (req[46]) begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    \$205  = \o__payload$104 [114:3];
+              endcase
+            end else begin
+              casez (\$128 )
+                4'h0:
+                    /* empty */;
+                4'h1:
+                    \$205  = \o__payload$104 [114:3];
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$205  = 112'h0000000000000000000000000000;
+    end
+    if (rst) begin
+      \$205  = 112'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$206  = amt2;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          if (req[46]) begin
+            casez (nh)
+              3'h0:
+                  /* empty */;
+              3'h1:
+                  /* empty */;
+              3'h2:
+                  \$206  = req[423:312];
+            endcase
+          end
+      5'h08:
+          /* empty */;
+      5'h09:
+          if (\o__valid$103 ) begin
+            (* full_case = 32'd1 *)
+            if (\$125 ) begin
+            end else if (req[46]) begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    /* empty */;
+                3'h2:
+                    \$206  = \o__payload$104 [114:3];
+              endcase
+            end else begin
+              casez (\$128 )
+                4'h0:
+                    /* empty */;
+                4'h1:
+                    /* empty */;
+                4'h2:
+                    \$206  = \o__payload$104 [114:3];
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$206  = 112'h0000000000000000000000000000;
+    end
+    if (rst) begin
+      \$206  = 112'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$207  = amt3;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          if (req[46]) begin
+            casez (nh)
+              3'h0:
+                  /* empty */;
+              3'h1:
+                  /* empty */;
+              3'h2:
+                  /* empty */;
+              3'h3:
+                  \$207  = req[423:312];
+            endcase
+          end
+      5'h08:
+          /* empty */;
+      5'h09:
+          if (\o__valid$103 ) begin
+            (* full_case = 32'd1 *)
+            if (\$125 ) begin
+            end else if (req[46]) begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    /* empty */;
+                3'h2:
+                    /* empty */;
+                3'h3:
+                    \$207  = \o__payload$104 [114:3];
+              endcase
+            end else begin
+              casez (\$128 )
+                4'h0:
+                    /* empty */;
+                4'h1:
+                    /* empty */;
+                4'h2:
+                    /* empty */;
+                4'h3:
+                    \$207  = \o__payload$104 [114:3];
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$207  = 112'h0000000000000000000000000000;
+    end
+    if (rst) begin
+      \$207  = 112'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$208  = amt4;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          if (req[46]) begin
+            casez (nh)
+              3'h0:
+                  /* empty */;
+              3'h1:
+                  /* empty */;
+              3'h2:
+                  /* empty */;
+              3'h3:
+                  /* empty */;
+              3'h4:
+                  \$208  = req[423:312];
+            endcase
+          end
+      5'h08:
+          /* empty */;
+      5'h09:
+          if (\o__valid$103 ) begin
+            (* full_case = 32'd1 *)
+            if (\$125 ) begin
+            end else if (req[46]) begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    /* empty */;
+                3'h2:
+                    /* empty */;
+                3'h3:
+                    /* empty */;
+                3'h4:
+                    \$208  = \o__payload$104 [114:3];
+              endcase
+            end else begin
+              casez (\$128 )
+                4'h0:
+                    /* empty */;
+                4'h1:
+                    /* empty */;
+                4'h2:
+                    /* empty */;
+                4'h3:
+                    /* empty */;
+                4'h4:
+                    \$208  = \o__payload$104 [114:3];
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$208  = 112'h0000000000000000000000000000;
+    end
+    if (rst) begin
+      \$208  = 112'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$209  = base1;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          \$209  = dent[9];
+    endcase
+    if (pipe_rst) begin
+      \$209  = 1'h0;
+    end
+    if (rst) begin
+      \$209  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$210  = nsib;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          \$210  = dent[13:10];
+    endcase
+    if (pipe_rst) begin
+      \$210  = 4'h0;
+    end
+    if (rst) begin
+      \$210  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$211  = k;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          \$211  = 4'h0;
+      5'h0e:
+          if (\$143 ) begin
+          end else if (\$145 ) begin
+            \$211  = \$149 [3:0];
+          end
+      5'h0f:
+          if (\$154 ) begin
+            \$211  = \$155 [3:0];
+          end
+      5'h10:
+          /* empty */;
+      5'h11:
+          if (\o__valid$106 ) begin
+            (* full_case = 32'd1 *)
+            if (\$158 ) begin
+            end else begin
+              \$211  = \$160 [3:0];
+            end
+          end
+      5'h12:
+          if (\o__ready$108 ) begin
+            \$211  = \$162 [3:0];
+          end
+    endcase
+    if (pipe_rst) begin
+      \$211  = 4'h0;
+    end
+    if (rst) begin
+      \$211  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$212  = sib0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          \$212  = dent[365:350];
+    endcase
+    if (pipe_rst) begin
+      \$212  = 16'h0000;
+    end
+    if (rst) begin
+      \$212  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$213  = sib1;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          \$213  = dent[381:366];
+    endcase
+    if (pipe_rst) begin
+      \$213  = 16'h0000;
+    end
+    if (rst) begin
+      \$213  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$214  = sib2;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          \$214  = dent[397:382];
+    endcase
+    if (pipe_rst) begin
+      \$214  = 16'h0000;
+    end
+    if (rst) begin
+      \$214  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$215  = sib3;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          \$215  = dent[413:398];
+    endcase
+    if (pipe_rst) begin
+      \$215  = 16'h0000;
+    end
+    if (rst) begin
+      \$215  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$216  = sib4;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          \$216  = dent[429:414];
+    endcase
+    if (pipe_rst) begin
+      \$216  = 16'h0000;
+    end
+    if (rst) begin
+      \$216  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$217  = sib5;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          \$217  = dent[445:430];
+    endcase
+    if (pipe_rst) begin
+      \$217  = 16'h0000;
+    end
+    if (rst) begin
+      \$217  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$218  = sib6;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          \$218  = dent[461:446];
+    endcase
+    if (pipe_rst) begin
+      \$218  = 16'h0000;
+    end
+    if (rst) begin
+      \$218  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$219  = sib7;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          \$219  = dent[477:462];
+    endcase
+    if (pipe_rst) begin
+      \$219  = 16'h0000;
+    end
+    if (rst) begin
+      \$219  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$220  = s_r0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          (* full_case = 32'd1 *)
+          if (\$154 ) begin
+          end else begin
+            \$220  = \$156 ;
+          end
+    endcase
+    if (pipe_rst) begin
+      \$220  = 112'h0000000000000000000000000000;
+    end
+    if (rst) begin
+      \$220  = 112'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$221  = s_r1;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          (* full_case = 32'd1 *)
+          if (\$154 ) begin
+          end else begin
+            \$221  = \$157 ;
+          end
+    endcase
+    if (pipe_rst) begin
+      \$221  = 112'h0000000000000000000000000000;
+    end
+    if (rst) begin
+      \$221  = 112'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$222  = s_fn;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          (* full_case = 32'd1 *)
+          if (\$154 ) begin
+          end else begin
+            \$222  = pool_rd_data[239:224];
+          end
+    endcase
+    if (pipe_rst) begin
+      \$222  = 16'h0000;
+    end
+    if (rst) begin
+      \$222  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$223  = s_fd;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          (* full_case = 32'd1 *)
+          if (\$154 ) begin
+          end else begin
+            \$223  = pool_rd_data[255:240];
+          end
+    endcase
+    if (pipe_rst) begin
+      \$223  = 16'h0000;
+    end
+    if (rst) begin
+      \$223  = 16'h0000;
+    end
+  end
+  assign dir_index = dwp__addr;
+  assign dwp__data = { \port$18716$0 , \port$18714$0 , \port$18712$0 , \port$18710$0 , \port$18708$0 , \port$18706$0 , \port$18704$0 , \port$18702$0 , \port$18700$0 , \port$18698$0 , \port$18696$0 , \port$18694$0 , \port$18692$0 , \port$18690$0 , \port$18688$0  };
+  assign dir_data = { \port$18716$0 , \port$18714$0 , \port$18712$0 , \port$18710$0 , \port$18708$0 , \port$18706$0 , \port$18704$0 , \port$18702$0 , \port$18700$0 , \port$18698$0 , \port$18696$0 , \port$18694$0 , \port$18692$0 , \port$18690$0 , \port$18688$0  };
+  assign dir_we = dwp__en;
+  assign drp__data = dent;
+  assign out = o__payload;
+  assign o_valid = o__valid;
+  assign \dwp__data.valid  = \port$18688$0 [0];
+  assign \dwp__data.venue  = \port$18688$0 [8:1];
+  assign \dwp__data.base1  = \port$18688$0 [9];
+  assign \dwp__data.nsib  = \port$18688$0 [13:10];
+  assign \dwp__data.slot  = \port$18688$0 [29:14];
+  assign \dwp__data.token0  = { \port$18698$0 [29:0], \port$18696$0 , \port$18694$0 , \port$18692$0 , \port$18690$0 , \port$18688$0 [31:30] };
+  assign \dwp__data.token1  = { \port$18708$0 [29:0], \port$18706$0 , \port$18704$0 , \port$18702$0 , \port$18700$0 , \port$18698$0 [31:30] };
+  assign \dwp__data.sibs  = { \port$18716$0 , \port$18714$0 , \port$18712$0 , \port$18710$0 , \port$18708$0 [31:30] };
+  assign \dwp__data.sibs[0]  = { \port$18710$0 [13:0], \port$18708$0 [31:30] };
+  assign \dwp__data.sibs[1]  = \port$18710$0 [29:14];
+  assign \dwp__data.sibs[2]  = { \port$18712$0 [13:0], \port$18710$0 [31:30] };
+  assign \dwp__data.sibs[3]  = \port$18712$0 [29:14];
+  assign \dwp__data.sibs[4]  = { \port$18714$0 [13:0], \port$18712$0 [31:30] };
+  assign \dwp__data.sibs[5]  = \port$18714$0 [29:14];
+  assign \dwp__data.sibs[6]  = { \port$18716$0 [13:0], \port$18714$0 [31:30] };
+  assign \dwp__data.sibs[7]  = \port$18716$0 [29:14];
+  assign \dir_data.valid  = \port$18688$0 [0];
+  assign \dir_data.venue  = \port$18688$0 [8:1];
+  assign \dir_data.base1  = \port$18688$0 [9];
+  assign \dir_data.nsib  = \port$18688$0 [13:10];
+  assign \dir_data.slot  = \port$18688$0 [29:14];
+  assign \dir_data.token0  = { \port$18698$0 [29:0], \port$18696$0 , \port$18694$0 , \port$18692$0 , \port$18690$0 , \port$18688$0 [31:30] };
+  assign \dir_data.token1  = { \port$18708$0 [29:0], \port$18706$0 , \port$18704$0 , \port$18702$0 , \port$18700$0 , \port$18698$0 [31:30] };
+  assign \dir_data.sibs  = { \port$18716$0 , \port$18714$0 , \port$18712$0 , \port$18710$0 , \port$18708$0 [31:30] };
+  assign \dir_data.sibs[0]  = { \port$18710$0 [13:0], \port$18708$0 [31:30] };
+  assign \dir_data.sibs[1]  = \port$18710$0 [29:14];
+  assign \dir_data.sibs[2]  = { \port$18712$0 [13:0], \port$18710$0 [31:30] };
+  assign \dir_data.sibs[3]  = \port$18712$0 [29:14];
+  assign \dir_data.sibs[4]  = { \port$18714$0 [13:0], \port$18712$0 [31:30] };
+  assign \dir_data.sibs[5]  = \port$18714$0 [29:14];
+  assign \dir_data.sibs[6]  = { \port$18716$0 [13:0], \port$18714$0 [31:30] };
+  assign \dir_data.sibs[7]  = \port$18716$0 [29:14];
+  assign \dent.valid  = dent[0];
+  assign \dent.venue  = dent[8:1];
+  assign \dent.base1  = dent[9];
+  assign \dent.nsib  = dent[13:10];
+  assign \dent.slot  = dent[29:14];
+  assign \dent.token0  = dent[189:30];
+  assign \dent.token1  = dent[349:190];
+  assign \dent.sibs  = dent[477:350];
+  assign \dent.sibs[0]  = dent[365:350];
+  assign \dent.sibs[1]  = dent[381:366];
+  assign \dent.sibs[2]  = dent[397:382];
+  assign \dent.sibs[3]  = dent[413:398];
+  assign \dent.sibs[4]  = dent[429:414];
+  assign \dent.sibs[5]  = dent[445:430];
+  assign \dent.sibs[6]  = dent[461:446];
+  assign \dent.sibs[7]  = dent[477:462];
+  assign \drp__data.valid  = dent[0];
+  assign \drp__data.venue  = dent[8:1];
+  assign \drp__data.base1  = dent[9];
+  assign \drp__data.nsib  = dent[13:10];
+  assign \drp__data.slot  = dent[29:14];
+  assign \drp__data.token0  = dent[189:30];
+  assign \drp__data.token1  = dent[349:190];
+  assign \drp__data.sibs  = dent[477:350];
+  assign \drp__data.sibs[0]  = dent[365:350];
+  assign \drp__data.sibs[1]  = dent[381:366];
+  assign \drp__data.sibs[2]  = dent[397:382];
+  assign \drp__data.sibs[3]  = dent[413:398];
+  assign \drp__data.sibs[4]  = dent[429:414];
+  assign \drp__data.sibs[5]  = dent[445:430];
+  assign \drp__data.sibs[6]  = dent[461:446];
+  assign \drp__data.sibs[7]  = dent[477:462];
+  assign \o__payload.kind  = o__payload[0];
+  assign \o__payload.status  = o__payload[3:1];
+  assign \o__payload.count  = o__payload[11:4];
+  assign \o__payload.hop  = o__payload[14:12];
+  assign \o__payload.direction  = o__payload[15];
+  assign \o__payload.exact  = o__payload[16];
+  assign \o__payload.base1  = o__payload[17];
+  assign \o__payload.candidates  = o__payload[34:18];
+  assign \o__payload.tag  = o__payload[66:35];
+  assign \o__payload.touched  = o__payload[82:67];
+  assign \o__payload.sibling  = o__payload[98:83];
+  assign \o__payload.amount_in  = o__payload[226:99];
+  assign \o__payload.profit  = o__payload[354:227];
+  assign \out.kind  = o__payload[0];
+  assign \out.status  = o__payload[3:1];
+  assign \out.count  = o__payload[11:4];
+  assign \out.hop  = o__payload[14:12];
+  assign \out.direction  = o__payload[15];
+  assign \out.exact  = o__payload[16];
+  assign \out.base1  = o__payload[17];
+  assign \out.candidates  = o__payload[34:18];
+  assign \out.tag  = o__payload[66:35];
+  assign \out.touched  = o__payload[82:67];
+  assign \out.sibling  = o__payload[98:83];
+  assign \out.amount_in  = o__payload[226:99];
+  assign \out.profit  = o__payload[354:227];
+  assign \req.tag  = req[31:0];
+  assign \req.venue_valid  = req[32];
+  assign \req.venue  = req[40:33];
+  assign \req.swap  = req[2263:41];
+  assign \req.swap.is_swap  = req[41];
+  assign \req.swap.fn  = req[45:42];
+  assign \req.swap.exact_out  = req[46];
+  assign \req.swap.eth_in  = req[47];
+  assign \req.swap.eth_out  = req[48];
+  assign \req.swap.fee_on_transfer  = req[49];
+  assign \req.swap.router  = req[51:50];
+  assign \req.swap.path_len  = req[55:52];
+  assign \req.swap.amount_in  = req[311:56];
+  assign \req.swap.amount_out  = req[567:312];
+  assign \req.swap.recipient  = req[727:568];
+  assign \req.swap.deadline  = req[983:728];
+  assign \req.swap.path  = req[2263:984];
+  assign \req.swap.path[0]  = req[1143:984];
+  assign \req.swap.path[1]  = req[1303:1144];
+  assign \req.swap.path[2]  = req[1463:1304];
+  assign \req.swap.path[3]  = req[1623:1464];
+  assign \req.swap.path[4]  = req[1783:1624];
+  assign \req.swap.path[5]  = req[1943:1784];
+  assign \req.swap.path[6]  = req[2103:1944];
+  assign \req.swap.path[7]  = req[2263:2104];
+  assign \i__payload.op  = i__payload[0];
+  assign \i__payload.amount  = i__payload[112:1];
+  assign \i__payload.reserve_in  = i__payload[224:113];
+  assign \i__payload.reserve_out  = i__payload[336:225];
+  assign \i__payload.fee_num  = i__payload[352:337];
+  assign \i__payload.fee_den  = i__payload[368:353];
+  assign \i__payload$86.mode  = \i__payload$86 [0];
+  assign \i__payload$86.a_base  = \i__payload$86 [112:1];
+  assign \i__payload$86.a_other  = \i__payload$86 [224:113];
+  assign \i__payload$86.a_fn  = \i__payload$86 [240:225];
+  assign \i__payload$86.a_fd  = \i__payload$86 [256:241];
+  assign \i__payload$86.b_base  = \i__payload$86 [368:257];
+  assign \i__payload$86.b_other  = \i__payload$86 [480:369];
+  assign \i__payload$86.b_fn  = \i__payload$86 [496:481];
+  assign \i__payload$86.b_fd  = \i__payload$86 [512:497];
+  assign \i__payload$86.maxc  = \i__payload$86 [529:513];
+  assign \i__payload$86.tag  = \i__payload$86 [561:530];
+  assign \i__payload$97.tag  = \i__payload$97 [31:0];
+  assign \i__payload$97.venue_valid  = \i__payload$97 [32];
+  assign \i__payload$97.venue  = \i__payload$97 [40:33];
+  assign \i__payload$97.swap  = \i__payload$97 [2263:41];
+  assign \i__payload$97.swap.is_swap  = \i__payload$97 [41];
+  assign \i__payload$97.swap.fn  = \i__payload$97 [45:42];
+  assign \i__payload$97.swap.exact_out  = \i__payload$97 [46];
+  assign \i__payload$97.swap.eth_in  = \i__payload$97 [47];
+  assign \i__payload$97.swap.eth_out  = \i__payload$97 [48];
+  assign \i__payload$97.swap.fee_on_transfer  = \i__payload$97 [49];
+  assign \i__payload$97.swap.router  = \i__payload$97 [51:50];
+  assign \i__payload$97.swap.path_len  = \i__payload$97 [55:52];
+  assign \i__payload$97.swap.amount_in  = \i__payload$97 [311:56];
+  assign \i__payload$97.swap.amount_out  = \i__payload$97 [567:312];
+  assign \i__payload$97.swap.recipient  = \i__payload$97 [727:568];
+  assign \i__payload$97.swap.deadline  = \i__payload$97 [983:728];
+  assign \i__payload$97.swap.path  = \i__payload$97 [2263:984];
+  assign \i__payload$97.swap.path[0]  = \i__payload$97 [1143:984];
+  assign \i__payload$97.swap.path[1]  = \i__payload$97 [1303:1144];
+  assign \i__payload$97.swap.path[2]  = \i__payload$97 [1463:1304];
+  assign \i__payload$97.swap.path[3]  = \i__payload$97 [1623:1464];
+  assign \i__payload$97.swap.path[4]  = \i__payload$97 [1783:1624];
+  assign \i__payload$97.swap.path[5]  = \i__payload$97 [1943:1784];
+  assign \i__payload$97.swap.path[6]  = \i__payload$97 [2103:1944];
+  assign \i__payload$97.swap.path[7]  = \i__payload$97 [2263:2104];
+  assign \pool_rd_data.reserve0  = pool_rd_data[111:0];
+  assign \pool_rd_data.reserve1  = pool_rd_data[223:112];
+  assign \pool_rd_data.fee_num  = pool_rd_data[239:224];
+  assign \pool_rd_data.fee_den  = pool_rd_data[255:240];
+  assign \o__payload$104.revert  = \o__payload$104 [2:0];
+  assign \o__payload$104.result  = \o__payload$104 [243:3];
+  assign \o__payload$107.tag  = \o__payload$107 [31:0];
+  assign \o__payload$107.direction  = \o__payload$107 [32];
+  assign \o__payload$107.exact  = \o__payload$107 [33];
+  assign \o__payload$107.candidates  = \o__payload$107 [50:34];
+  assign \o__payload$107.amount_in  = \o__payload$107 [178:51];
+  assign \o__payload$107.profit  = \o__payload$107 [306:179];
+endmodule
+
+(* generator = "Amaranth" *)
+module \appliance_top.backrun.amount (rst, pipe_rst, i__valid, i__payload, o__ready, i__ready, o__valid, o__payload, clk);
+  reg \$auto$verilog_backend.cc:2505:dump_module$3  = 0;
+  input rst;
+  wire rst;
+  input pipe_rst;
+  wire pipe_rst;
+  input i__valid;
+  wire i__valid;
+  input [368:0] i__payload;
+  wire [368:0] i__payload;
+  input o__ready;
+  wire o__ready;
+  output i__ready;
+  reg i__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  output [243:0] o__payload;
+  reg [243:0] o__payload = 244'h0000000000000000000000000000000000000000000000000000000000000;
+  input clk;
+  wire clk;
+  wire \$1 ;
+  wire \$10 ;
+  wire \$11 ;
+  wire \$12 ;
+  wire \$13 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
+  wire \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire [256:0] \$27 ;
+  wire [270:0] \$28 ;
+  wire [111:0] \$29 ;
+  wire \$3 ;
+  wire [3:0] \$30 ;
+  wire \$31 ;
+  wire [366:0] \$32 ;
+  wire [239:0] \$33 ;
+  wire [256:0] \$34 ;
+  wire [256:0] \$35 ;
+  wire [270:0] \$36 ;
+  wire [111:0] \$37 ;
+  wire [3:0] \$38 ;
+  wire \$39 ;
+  wire \$4 ;
+  wire [112:0] \$40 ;
+  wire [240:0] \$41 ;
+  wire [239:0] \$42 ;
+  wire \$43 ;
+  wire [132:0] \$44 ;
+  wire [132:0] \$45 ;
+  wire \$46 ;
+  wire [240:0] \$47 ;
+  wire [8:0] \$48 ;
+  wire \$49 ;
+  wire \$5 ;
+  wire \$50 ;
+  wire [240:0] \$51 ;
+  wire [240:0] \$52 ;
+  reg \$53 ;
+  reg [368:0] \$54 ;
+  reg [3:0] \$55 ;
+  reg [243:0] \$56 ;
+  reg [255:0] \$57 ;
+  reg [239:0] \$58 ;
+  reg [111:0] \$59 ;
+  wire \$6 ;
+  reg [2:0] \$60 ;
+  reg [127:0] \$61 ;
+  reg [239:0] \$62 ;
+  reg [130:0] \$63 ;
+  reg [129:0] \$64 ;
+  reg [239:0] \$65 ;
+  reg [7:0] \$66 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire \$9 ;
+  reg [255:0] acc = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [7:0] count = 8'h00;
+  reg [129:0] den = 130'h000000000000000000000000000000000;
+  reg [3:0] fsm_state = 4'h0;
+  wire [111:0] \i__payload.amount ;
+  wire [15:0] \i__payload.fee_den ;
+  wire [15:0] \i__payload.fee_num ;
+  (* enum_base_type = "AmountOp" *)
+  (* enum_value_0 = "OUT" *)
+  (* enum_value_1 = "IN" *)
+  wire \i__payload.op ;
+  wire [111:0] \i__payload.reserve_in ;
+  wire [111:0] \i__payload.reserve_out ;
+  reg [239:0] num = 240'h000000000000000000000000000000000000000000000000000000000000;
+  wire [240:0] \o__payload.result ;
+  (* enum_base_type = "AmountRevert" *)
+  (* enum_value_000 = "NONE" *)
+  (* enum_value_001 = "INSUFFICIENT_INPUT_AMOUNT" *)
+  (* enum_value_010 = "INSUFFICIENT_OUTPUT_AMOUNT" *)
+  (* enum_value_011 = "INSUFFICIENT_LIQUIDITY" *)
+  (* enum_value_100 = "SUB_UNDERFLOW" *)
+  (* enum_value_101 = "DIVISION_BY_ZERO" *)
+  wire [2:0] \o__payload.revert ;
+  (* init = 1'h0 *)
+  wire o_valid;
+  wire [255:0] partial;
+  reg [239:0] quo = 240'h000000000000000000000000000000000000000000000000000000000000;
+  reg [130:0] rem = 131'h000000000000000000000000000000000;
+  reg [368:0] req = 369'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [111:0] \req.amount ;
+  wire [15:0] \req.fee_den ;
+  wire [15:0] \req.fee_num ;
+  (* enum_base_type = "AmountOp" *)
+  (* enum_value_0 = "OUT" *)
+  (* enum_value_1 = "IN" *)
+  wire \req.op ;
+  wire [111:0] \req.reserve_in ;
+  wire [111:0] \req.reserve_out ;
+  (* init = 244'h0000000000000000000000000000000000000000000000000000000000000 *)
+  wire [243:0] resp;
+  wire [240:0] \resp.result ;
+  (* enum_base_type = "AmountRevert" *)
+  (* enum_value_000 = "NONE" *)
+  (* enum_value_001 = "INSUFFICIENT_INPUT_AMOUNT" *)
+  (* enum_value_010 = "INSUFFICIENT_OUTPUT_AMOUNT" *)
+  (* enum_value_011 = "INSUFFICIENT_LIQUIDITY" *)
+  (* enum_value_100 = "SUB_UNDERFLOW" *)
+  (* enum_value_101 = "DIVISION_BY_ZERO" *)
+  wire [2:0] \resp.revert ;
+  reg [2:0] steps = 3'h0;
+  reg [127:0] w = 128'h00000000000000000000000000000000;
+  reg [239:0] x = 240'h000000000000000000000000000000000000000000000000000000000000;
+  reg [111:0] y = 112'h0000000000000000000000000000;
+  assign \$34  = partial + w;
+  assign \$35  = acc + partial;
+  assign \$38  = steps - 1'h1;
+  assign \$39  = steps == 1'h1;
+  assign \$40  = req[336:225] - req[112:1];
+  assign \$43  = { rem, num[239] } >= den;
+  assign \$44  = { rem, num[239] } - den;
+  assign \$45  = \$43  ? \$44  : { 1'h0, rem, num[239] };
+  assign \$46  = { rem, num[239] } >= den;
+  assign \$48  = count - 1'h1;
+  assign \$49  = count == 1'h1;
+  assign \$51  = quo + 1'h1;
+  assign \$52  = \$50  ? \$51  : { 1'h0, quo };
+  always @(posedge clk)
+    o__valid <= \$53 ;
+  always @(posedge clk)
+    req <= \$54 ;
+  always @(posedge clk)
+    fsm_state <= \$55 ;
+  always @(posedge clk)
+    o__payload <= \$56 ;
+  always @(posedge clk)
+    acc <= \$57 ;
+  always @(posedge clk)
+    x <= \$58 ;
+  always @(posedge clk)
+    y <= \$59 ;
+  always @(posedge clk)
+    steps <= \$60 ;
+  always @(posedge clk)
+    w <= \$61 ;
+  always @(posedge clk)
+    num <= \$62 ;
+  always @(posedge clk)
+    rem <= \$63 ;
+  always @(posedge clk)
+    den <= \$64 ;
+  always @(posedge clk)
+    quo <= \$65 ;
+  always @(posedge clk)
+    count <= \$66 ;
+  assign partial = x * y[15:0];
+  assign \$1  = ~ o__valid;
+  assign \$2  = \$1  | o__ready;
+  assign \$3  = ! fsm_state;
+  assign \$4  = fsm_state == 1'h1;
+  assign \$5  = fsm_state == 2'h2;
+  assign \$6  = fsm_state == 2'h3;
+  assign \$7  = fsm_state == 3'h4;
+  assign \$8  = fsm_state == 3'h5;
+  assign \$9  = fsm_state == 3'h6;
+  assign \$10  = fsm_state == 3'h7;
+  assign \$11  = fsm_state == 4'h8;
+  assign \$12  = fsm_state == 4'h9;
+  assign \$13  = fsm_state == 4'ha;
+  assign \$14  = fsm_state == 4'hb;
+  assign \$15  = i__valid & i__ready;
+  assign \$16  = ! req[0];
+  assign \$17  = ! req[112:1];
+  assign \$18  = ! req[224:113];
+  assign \$19  = ! req[336:225];
+  assign \$20  = \$18  | \$19 ;
+  assign \$21  = ! req[112:1];
+  assign \$22  = ! req[224:113];
+  assign \$23  = ! req[336:225];
+  assign \$24  = \$22  | \$23 ;
+  assign \$25  = req[112:1] > req[336:225];
+  assign \$26  = req[112:1] == req[336:225];
+  assign \$27  = acc + partial;
+  assign \$30  = steps - 1'h1;
+  assign \$31  = steps == 1'h1;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    i__ready = 1'h0;
+    casez (fsm_state)
+      4'h0:
+          i__ready = \$2 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$53  = o__valid;
+    if (o__ready) begin
+      \$53  = 1'h0;
+    end
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          (* full_case = 32'd1 *)
+          if (\$16 ) begin
+            if (\$17 ) begin
+              \$53  = 1'h1;
+            end else if (\$20 ) begin
+              \$53  = 1'h1;
+            end
+          end else begin
+            if (\$21 ) begin
+              \$53  = 1'h1;
+            end else if (\$24 ) begin
+              \$53  = 1'h1;
+            end else if (\$25 ) begin
+              \$53  = 1'h1;
+            end else if (\$26 ) begin
+              \$53  = 1'h1;
+            end
+          end
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'hb:
+          \$53  = 1'h1;
+    endcase
+    if (pipe_rst) begin
+      \$53  = 1'h0;
+    end
+    if (rst) begin
+      \$53  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$54  = req;
+    casez (fsm_state)
+      4'h0:
+          if (\$15 ) begin
+            \$54  = i__payload;
+          end
+    endcase
+    if (pipe_rst) begin
+      \$54  = 369'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$54  = 369'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$55  = fsm_state;
+    casez (fsm_state)
+      4'h0:
+          if (\$15 ) begin
+            \$55  = 4'h1;
+          end
+      4'h1:
+          (* full_case = 32'd1 *)
+          if (\$16 ) begin
+            (* full_case = 32'd1 *)
+            if (\$17 ) begin
+              \$55  = 4'h0;
+            end else if (\$20 ) begin
+              \$55  = 4'h0;
+            end else begin
+              \$55  = 4'h2;
+            end
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$21 ) begin
+              \$55  = 4'h0;
+            end else if (\$24 ) begin
+              \$55  = 4'h0;
+            end else if (\$25 ) begin
+              \$55  = 4'h0;
+            end else if (\$26 ) begin
+              \$55  = 4'h0;
+            end else begin
+              \$55  = 4'h3;
+            end
+          end
+      4'h2:
+          \$55  = 4'h4;
+      4'h4:
+          if (\$31 ) begin
+            \$55  = 4'h5;
+          end
+      4'h5:
+          \$55  = 4'h6;
+      4'h6:
+          \$55  = 4'h7;
+      4'h3:
+          if (\$39 ) begin
+            \$55  = 4'h8;
+          end
+      4'h8:
+          \$55  = 4'h9;
+      4'h9:
+          \$55  = 4'ha;
+      4'ha:
+          \$55  = 4'h7;
+      4'h7:
+          if (\$49 ) begin
+            \$55  = 4'hb;
+          end
+      4'hb:
+          \$55  = 4'h0;
+    endcase
+    if (pipe_rst) begin
+      \$55  = 4'h0;
+    end
+    if (rst) begin
+      \$55  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$56  = o__payload;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          (* full_case = 32'd1 *)
+          if (\$16 ) begin
+            if (\$17 ) begin
+              \$56 [2:0] = 3'h1;
+              \$56 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+            end else if (\$20 ) begin
+              \$56 [2:0] = 3'h3;
+              \$56 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+            end
+          end else begin
+            if (\$21 ) begin
+              \$56 [2:0] = 3'h2;
+              \$56 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+            end else if (\$24 ) begin
+              \$56 [2:0] = 3'h3;
+              \$56 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+            end else if (\$25 ) begin
+              \$56 [2:0] = 3'h4;
+              \$56 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+            end else if (\$26 ) begin
+              \$56 [2:0] = 3'h5;
+              \$56 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+            end
+          end
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          /* empty */;
+      4'hb:
+        begin
+          \$56 [2:0] = 3'h0;
+          \$56 [243:3] = \$52 ;
+        end
+    endcase
+    if (pipe_rst) begin
+      \$56  = 244'h0000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$56  = 244'h0000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$57  = acc;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          (* full_case = 32'd1 *)
+          if (\$16 ) begin
+            (* full_case = 32'd1 *)
+            if (\$17 ) begin
+            end else if (\$20 ) begin
+            end else begin
+              \$57  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+            end
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$21 ) begin
+            end else if (\$24 ) begin
+            end else if (\$25 ) begin
+            end else if (\$26 ) begin
+            end else begin
+              \$57  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+            end
+          end
+      4'h2:
+          \$57  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      4'h4:
+          \$57  = \$27 [255:0];
+      4'h5:
+          \$57  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      4'h6:
+          /* empty */;
+      4'h3:
+          \$57  = \$35 [255:0];
+      4'h8:
+          \$57  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      4'h9:
+          \$57  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    endcase
+    if (pipe_rst) begin
+      \$57  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$57  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$58  = x;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          (* full_case = 32'd1 *)
+          if (\$16 ) begin
+            (* full_case = 32'd1 *)
+            if (\$17 ) begin
+            end else if (\$20 ) begin
+            end else begin
+              \$58  = { 128'h00000000000000000000000000000000, req[112:1] };
+            end
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$21 ) begin
+            end else if (\$24 ) begin
+            end else if (\$25 ) begin
+            end else if (\$26 ) begin
+            end else begin
+              \$58  = { 128'h00000000000000000000000000000000, req[224:113] };
+            end
+          end
+      4'h2:
+          \$58  = partial[239:0];
+      4'h4:
+          \$58  = \$28 [239:0];
+      4'h5:
+          \$58  = { 128'h00000000000000000000000000000000, req[224:113] };
+      4'h6:
+          /* empty */;
+      4'h3:
+          \$58  = \$36 [239:0];
+      4'h8:
+          \$58  = acc[239:0];
+      4'h9:
+          \$58  = { \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40  };
+    endcase
+    if (pipe_rst) begin
+      \$58  = 240'h000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$58  = 240'h000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$59  = y;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          (* full_case = 32'd1 *)
+          if (\$16 ) begin
+            (* full_case = 32'd1 *)
+            if (\$17 ) begin
+            end else if (\$20 ) begin
+            end else begin
+              \$59  = { 96'h000000000000000000000000, req[352:337] };
+            end
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$21 ) begin
+            end else if (\$24 ) begin
+            end else if (\$25 ) begin
+            end else if (\$26 ) begin
+            end else begin
+              \$59  = req[112:1];
+            end
+          end
+      4'h2:
+          \$59  = req[336:225];
+      4'h4:
+          \$59  = \$29 ;
+      4'h5:
+          \$59  = { 96'h000000000000000000000000, req[368:353] };
+      4'h6:
+          /* empty */;
+      4'h3:
+          \$59  = \$37 ;
+      4'h8:
+          \$59  = { 96'h000000000000000000000000, req[368:353] };
+      4'h9:
+          \$59  = { 96'h000000000000000000000000, req[352:337] };
+    endcase
+    if (pipe_rst) begin
+      \$59  = 112'h0000000000000000000000000000;
+    end
+    if (rst) begin
+      \$59  = 112'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$60  = steps;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          (* full_case = 32'd1 *)
+          if (\$16 ) begin
+            (* full_case = 32'd1 *)
+            if (\$17 ) begin
+            end else if (\$20 ) begin
+            end else begin
+              \$60  = 3'h1;
+            end
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$21 ) begin
+            end else if (\$24 ) begin
+            end else if (\$25 ) begin
+            end else if (\$26 ) begin
+            end else begin
+              \$60  = 3'h7;
+            end
+          end
+      4'h2:
+          \$60  = 3'h7;
+      4'h4:
+          \$60  = \$30 [2:0];
+      4'h5:
+          \$60  = 3'h1;
+      4'h6:
+          /* empty */;
+      4'h3:
+          \$60  = \$38 [2:0];
+      4'h8:
+          \$60  = 3'h1;
+      4'h9:
+          \$60  = 3'h1;
+    endcase
+    if (pipe_rst) begin
+      \$60  = 3'h0;
+    end
+    if (rst) begin
+      \$60  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$61  = w;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          \$61  = partial[127:0];
+    endcase
+    if (pipe_rst) begin
+      \$61  = 128'h00000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$61  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$62  = num;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          \$62  = acc[239:0];
+      4'h6:
+          \$62  = \$32 [239:0];
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          \$62  = partial[239:0];
+      4'ha:
+          \$62  = \$41 [239:0];
+      4'h7:
+          \$62  = \$47 [239:0];
+    endcase
+    if (pipe_rst) begin
+      \$62  = 240'h000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$62  = 240'h000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$63  = rem;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          \$63  = \$33 [130:0];
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          \$63  = \$42 [130:0];
+      4'h7:
+          \$63  = \$45 [130:0];
+    endcase
+    if (pipe_rst) begin
+      \$63  = 131'h000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$63  = 131'h000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$64  = den;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          \$64  = \$34 [129:0];
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          \$64  = partial[129:0];
+    endcase
+    if (pipe_rst) begin
+      \$64  = 130'h000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$64  = 130'h000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$65  = quo;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          \$65  = 240'h000000000000000000000000000000000000000000000000000000000000;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          \$65  = 240'h000000000000000000000000000000000000000000000000000000000000;
+      4'h7:
+          \$65  = { quo[238:0], \$46  };
+    endcase
+    if (pipe_rst) begin
+      \$65  = 240'h000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$65  = 240'h000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$66  = count;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          \$66  = 8'h71;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          \$66  = 8'hf0;
+      4'h7:
+          \$66  = \$48 [7:0];
+    endcase
+    if (pipe_rst) begin
+      \$66  = 8'h00;
+    end
+    if (rst) begin
+      \$66  = 8'h00;
+    end
+  end
+  assign resp = o__payload;
+  assign o_valid = o__valid;
+  assign \o__payload.revert  = o__payload[2:0];
+  assign \o__payload.result  = o__payload[243:3];
+  assign \resp.revert  = o__payload[2:0];
+  assign \resp.result  = o__payload[243:3];
+  assign \req.op  = req[0];
+  assign \req.amount  = req[112:1];
+  assign \req.reserve_in  = req[224:113];
+  assign \req.reserve_out  = req[336:225];
+  assign \req.fee_num  = req[352:337];
+  assign \req.fee_den  = req[368:353];
+  assign \i__payload.op  = i__payload[0];
+  assign \i__payload.amount  = i__payload[112:1];
+  assign \i__payload.reserve_in  = i__payload[224:113];
+  assign \i__payload.reserve_out  = i__payload[336:225];
+  assign \i__payload.fee_num  = i__payload[352:337];
+  assign \i__payload.fee_den  = i__payload[368:353];
+  assign \$28  = { 15'h0000, x, 16'h0000 };
+  assign \$29  = { 16'h0000, y[111:16] };
+  assign \$32  = { num, 127'h00000000000000000000000000000000 };
+  assign \$33  = { 113'h00000000000000000000000000000, num[239:113] };
+  assign \$36  = { 15'h0000, x, 16'h0000 };
+  assign \$37  = { 16'h0000, y[111:16] };
+  assign \$41  = { 1'h0, num };
+  assign \$42  = 240'h000000000000000000000000000000000000000000000000000000000000;
+  assign \$47  = { num, 1'h0 };
+  assign \$50  = req[0];
+endmodule
+
+(* generator = "Amaranth" *)
+module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__ready, i__ready, o__valid, o__payload, clk);
+  reg \$auto$verilog_backend.cc:2505:dump_module$4  = 0;
+  input rst;
+  wire rst;
+  input pipe_rst;
+  wire pipe_rst;
+  input i__valid;
+  wire i__valid;
+  input [561:0] i__payload;
+  wire [561:0] i__payload;
+  input o__ready;
+  wire o__ready;
+  output i__ready;
+  reg i__ready;
+  output o__valid;
+  reg o__valid = 1'h0;
+  output [306:0] o__payload;
+  reg [306:0] o__payload = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
+  input clk;
+  wire clk;
+  wire [671:0] \$1 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire [640:0] \$101 ;
+  wire \$102 ;
+  wire [640:0] \$103 ;
+  wire \$104 ;
+  wire [640:0] \$105 ;
+  wire \$106 ;
+  wire [639:0] \$107 ;
+  wire [639:0] \$108 ;
+  wire \$109 ;
+  wire [258:0] \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire [16:0] \$119 ;
+  wire [258:0] \$12 ;
+  wire [639:0] \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire [256:0] \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire [639:0] \$136 ;
+  wire \$137 ;
+  wire [702:0] \$138 ;
+  wire [639:0] \$139 ;
+  wire [256:0] \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire [255:0] \$142 ;
+  wire [766:0] \$143 ;
+  wire \$144 ;
+  wire [1534:0] \$145 ;
+  wire \$146 ;
+  wire [16:0] \$147 ;
+  wire [16:0] \$148 ;
+  wire \$149 ;
+  wire \$15 ;
+  wire [16:0] \$150 ;
+  wire [16:0] \$151 ;
+  wire \$152 ;
+  wire [16:0] \$153 ;
+  wire [16:0] \$154 ;
+  wire \$155 ;
+  wire [16:0] \$156 ;
+  wire [16:0] \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire [258:0] \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire [16:0] \$165 ;
+  wire \$166 ;
+  wire [639:0] \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire [258:0] \$17 ;
+  wire [16:0] \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire [16:0] \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
+  wire \$18 ;
+  wire [16:0] \$180 ;
+  wire [702:0] \$181 ;
+  wire [639:0] \$182 ;
+  wire [639:0] \$183 ;
+  wire \$184 ;
+  wire [16:0] \$185 ;
+  wire [10:0] \$186 ;
+  wire \$187 ;
+  wire [16:0] \$188 ;
+  wire [10:0] \$189 ;
+  wire [256:0] \$19 ;
+  wire \$190 ;
+  wire [16:0] \$191 ;
+  reg [127:0] \$192 ;
+  reg [127:0] \$193 ;
+  reg \$194 ;
+  reg [16:0] \$195 ;
+  reg \$196 ;
+  reg \$197 ;
+  reg \$198 ;
+  reg [111:0] \$199 ;
+  wire [640:0] \$2 ;
+  wire \$20 ;
+  reg [111:0] \$200 ;
+  reg [15:0] \$201 ;
+  reg [15:0] \$202 ;
+  reg [111:0] \$203 ;
+  reg [111:0] \$204 ;
+  reg [15:0] \$205 ;
+  reg [15:0] \$206 ;
+  reg [16:0] \$207 ;
+  reg [31:0] \$208 ;
+  reg [15:0] \$209 ;
+  wire [258:0] \$21 ;
+  reg [2:0] \$210 ;
+  reg [639:0] \$211 ;
+  reg [639:0] \$212 ;
+  reg [639:0] \$213 ;
+  reg [6:0] \$214 ;
+  reg \$215 ;
+  reg [255:0] \$216 ;
+  reg [256:0] \$217 ;
+  reg [255:0] \$218 ;
+  reg [255:0] \$219 ;
+  wire [258:0] \$22 ;
+  reg [9:0] \$220 ;
+  reg [511:0] \$221 ;
+  reg [259:0] \$222 ;
+  reg [255:0] \$223 ;
+  reg [306:0] \$224 ;
+  wire \$23 ;
+  wire [256:0] \$24 ;
+  wire \$25 ;
+  wire [258:0] \$26 ;
+  wire [258:0] \$27 ;
+  wire \$28 ;
+  wire [256:0] \$29 ;
+  wire [9:0] \$3 ;
+  wire \$30 ;
+  wire [258:0] \$31 ;
+  wire [258:0] \$32 ;
+  wire \$33 ;
+  wire [256:0] \$34 ;
+  wire \$35 ;
+  wire [258:0] \$36 ;
+  wire [258:0] \$37 ;
+  wire \$38 ;
+  wire [256:0] \$39 ;
+  wire \$4 ;
+  wire \$40 ;
+  wire [258:0] \$41 ;
+  wire [258:0] \$42 ;
+  wire \$43 ;
+  wire [256:0] \$44 ;
+  wire \$45 ;
+  wire [258:0] \$46 ;
+  wire [258:0] \$47 ;
+  wire \$48 ;
+  wire [256:0] \$49 ;
+  wire [9:0] \$5 ;
+  wire [10:0] \$50 ;
+  wire [10:0] \$51 ;
+  wire [11:0] \$52 ;
+  wire [12:0] \$53 ;
+  wire [10:0] \$54 ;
+  wire [11:0] \$55 ;
+  wire \$56 ;
+  wire [262:0] \$57 ;
+  wire [262:0] \$58 ;
+  wire \$59 ;
+  wire [10:0] \$6 ;
+  wire [514:0] \$60 ;
+  wire \$61 ;
+  wire [262:0] \$62 ;
+  wire [262:0] \$63 ;
+  wire \$64 ;
+  wire [514:0] \$65 ;
+  wire \$66 ;
+  wire [262:0] \$67 ;
+  wire [262:0] \$68 ;
+  wire \$69 ;
+  wire [9:0] \$7 ;
+  wire [514:0] \$70 ;
+  wire \$71 ;
+  wire [262:0] \$72 ;
+  wire [262:0] \$73 ;
+  wire \$74 ;
+  wire [514:0] \$75 ;
+  wire \$76 ;
+  wire [262:0] \$77 ;
+  wire [262:0] \$78 ;
+  wire \$79 ;
+  wire [10:0] \$8 ;
+  wire [514:0] \$80 ;
+  wire \$81 ;
+  wire [262:0] \$82 ;
+  wire [262:0] \$83 ;
+  wire \$84 ;
+  wire [514:0] \$85 ;
+  wire \$86 ;
+  wire [262:0] \$87 ;
+  wire [262:0] \$88 ;
+  wire \$89 ;
+  wire [9:0] \$9 ;
+  wire [514:0] \$90 ;
+  wire \$91 ;
+  wire [262:0] \$92 ;
+  wire [262:0] \$93 ;
+  wire \$94 ;
+  wire [514:0] \$95 ;
+  wire \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
+  wire [255:0] a_lo;
+  wire [511:0] a_sq;
+  reg [639:0] acc = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [639:0] acc_next;
+  wire [255:0] b_lo;
+  reg [8:0] bl_a;
+  reg [8:0] bl_b;
+  reg [9:0] bl_sq;
+  reg ceil = 1'h0;
+  reg [9:0] count = 10'h000;
+  reg [255:0] den = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  wire [8:0] div_shl;
+  reg [255:0] dnum = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  wire [255:0] dnum_0;
+  wire [255:0] dnum_1;
+  wire [255:0] dnum_2;
+  wire [255:0] dnum_3;
+  wire [255:0] dnum_4;
+  wire [255:0] dnum_5;
+  wire [255:0] dnum_6;
+  wire [255:0] dnum_7;
+  reg [256:0] drem = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+  wire [256:0] drem_0;
+  wire [256:0] drem_1;
+  wire [256:0] drem_2;
+  wire [256:0] drem_3;
+  wire [256:0] drem_4;
+  wire [256:0] drem_5;
+  wire [256:0] drem_6;
+  wire [256:0] drem_7;
+  reg [6:0] dst = 7'h00;
+  wire [6:0] f_a;
+  wire [6:0] f_b;
+  wire [6:0] f_d;
+  reg [2:0] fsm_state = 3'h0;
+  wire [111:0] \i__payload.a_base ;
+  wire [15:0] \i__payload.a_fd ;
+  wire [15:0] \i__payload.a_fn ;
+  wire [111:0] \i__payload.a_other ;
+  wire [111:0] \i__payload.b_base ;
+  wire [15:0] \i__payload.b_fd ;
+  wire [15:0] \i__payload.b_fn ;
+  wire [111:0] \i__payload.b_other ;
+  wire [16:0] \i__payload.maxc ;
+  wire \i__payload.mode ;
+  wire [31:0] \i__payload.tag ;
+  wire [15:0] imm;
+  wire [639:0] imm_sext;
+  reg [639:0] ma = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg [639:0] mb = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg [639:0] mul_x;
+  reg [31:0] mul_y;
+  wire [127:0] \o__payload.amount_in ;
+  wire [16:0] \o__payload.candidates ;
+  wire \o__payload.direction ;
+  wire \o__payload.exact ;
+  wire [127:0] \o__payload.profit ;
+  wire [31:0] \o__payload.tag ;
+  (* init = 1'h0 *)
+  wire o_valid;
+  wire [4:0] op;
+  wire [8:0] pairs;
+  wire [639:0] partial;
+  reg [15:0] pc = 16'h0000;
+  wire [8:0] qb;
+  reg [8:0] qb_raw;
+  reg [255:0] quo = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  wire [255:0] quo_0;
+  wire [255:0] quo_1;
+  wire [255:0] quo_2;
+  wire [255:0] quo_3;
+  wire [255:0] quo_4;
+  wire [255:0] quo_5;
+  wire [255:0] quo_6;
+  wire [255:0] quo_7;
+  reg [111:0] r_a_base = 112'h0000000000000000000000000000;
+  reg [15:0] r_a_fd = 16'h0000;
+  reg [15:0] r_a_fn = 16'h0000;
+  reg [111:0] r_a_other = 112'h0000000000000000000000000000;
+  reg [111:0] r_b_base = 112'h0000000000000000000000000000;
+  reg [15:0] r_b_fd = 16'h0000;
+  reg [15:0] r_b_fn = 16'h0000;
+  reg [111:0] r_b_other = 112'h0000000000000000000000000000;
+  reg r_dir = 1'h0;
+  reg [16:0] r_maxc = 17'h00000;
+  reg r_mode = 1'h0;
+  reg [16:0] r_resc = 17'h00000;
+  reg r_rese = 1'h0;
+  reg [127:0] r_resp = 128'h00000000000000000000000000000000;
+  reg [127:0] r_resx = 128'h00000000000000000000000000000000;
+  reg [639:0] ra;
+  reg [639:0] rb;
+  wire [6:0] rd_a__addr;
+  wire [639:0] rd_a__data;
+  wire [6:0] rd_b__addr;
+  wire [639:0] rd_b__data;
+  (* init = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000 *)
+  wire [306:0] rec;
+  wire [127:0] \rec.amount_in ;
+  wire [16:0] \rec.candidates ;
+  wire \rec.direction ;
+  wire \rec.exact ;
+  wire [127:0] \rec.profit ;
+  wire [31:0] \rec.tag ;
+  wire [8:0] rom_rd__addr;
+  wire [41:0] rom_rd__data;
+  reg [255:0] root = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  wire [255:0] root_0;
+  wire [255:0] root_1;
+  wire [255:0] root_2;
+  wire [255:0] root_3;
+  wire [255:0] root_4;
+  wire [255:0] root_5;
+  wire [255:0] root_6;
+  wire [255:0] root_7;
+  wire [9:0] sq_shl;
+  reg [259:0] srem = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+  wire [259:0] srem_0;
+  wire [259:0] srem_1;
+  wire [259:0] srem_2;
+  wire [259:0] srem_3;
+  wire [259:0] srem_4;
+  wire [259:0] srem_5;
+  wire [259:0] srem_6;
+  wire [259:0] srem_7;
+  reg [31:0] tag = 32'd0;
+  wire [41:0] word;
+  reg [511:0] work = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [511:0] work_0;
+  wire [511:0] work_1;
+  wire [511:0] work_2;
+  wire [511:0] work_3;
+  wire [511:0] work_4;
+  wire [511:0] work_5;
+  wire [511:0] work_6;
+  wire [511:0] work_7;
+  reg [6:0] wp__addr;
+  reg [639:0] wp__data;
+  reg wp__en;
+  wire [6:0] wr_addr;
+  wire [639:0] wr_data;
+  reg wr_en;
+  reg [639:0] rf [127:0];
+  initial begin
+    rf[0] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[1] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[2] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[3] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[4] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[5] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[6] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[7] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[8] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[9] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[10] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[11] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[12] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[13] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[14] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[15] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[16] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[17] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[18] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[19] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[20] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[21] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[22] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[23] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[24] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[25] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[26] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[27] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[28] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[29] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[30] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[31] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[32] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[33] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[34] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[35] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[36] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[37] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[38] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[39] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[40] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[41] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[42] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[43] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[44] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[45] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[46] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[47] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[48] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[49] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[50] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[51] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[52] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[53] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[54] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[55] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[56] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[57] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[58] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[59] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[60] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[61] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[62] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[63] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[64] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[65] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[66] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[67] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[68] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[69] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[70] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[71] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[72] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[73] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[74] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[75] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[76] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[77] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[78] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[79] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[80] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[81] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[82] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[83] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[84] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[85] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[86] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[87] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[88] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[89] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[90] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[91] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[92] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[93] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[94] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[95] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[96] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[97] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[98] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[99] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[100] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[101] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[102] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[103] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[104] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[105] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[106] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[107] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[108] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[109] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[110] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[111] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[112] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[113] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[114] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[115] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[116] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[117] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[118] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[119] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[120] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[121] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[122] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[123] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[124] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[125] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[126] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    rf[127] = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (wp__en)
+      rf[wp__addr] <= wp__data;
+  end
+  assign rd_b__data = rf[word[25:19]];
+  assign rd_a__data = rf[word[18:12]];
+  reg [41:0] rom [292:0];
+  initial begin
+    rom[0] = 42'h000b000200c;
+    rom[1] = 42'h000b000300c;
+    rom[2] = 42'h000b000400c;
+    rom[3] = 42'h000b000500c;
+    rom[4] = 42'h000b000600c;
+    rom[5] = 42'h000b000700c;
+    rom[6] = 42'h000b000800c;
+    rom[7] = 42'h000b000900c;
+    rom[8] = 42'h00000002301;
+    rom[9] = 42'h00000003321;
+    rom[10] = 42'h00000004341;
+    rom[11] = 42'h00000005361;
+    rom[12] = 42'h00000007381;
+    rom[13] = 42'h000000063a1;
+    rom[14] = 42'h000000083c1;
+    rom[15] = 42'h000000093e1;
+    rom[16] = 42'h000c800040f;
+    rom[17] = 42'h00000000220;
+    rom[18] = 42'h000c400100c;
+    rom[19] = 42'h0000000d421;
+    rom[20] = 42'h0000000e441;
+    rom[21] = 42'h0000000f461;
+    rom[22] = 42'h00000010481;
+    rom[23] = 42'h00000006301;
+    rom[24] = 42'h00000007321;
+    rom[25] = 42'h00000008341;
+    rom[26] = 42'h00000009361;
+    rom[27] = 42'h00000003381;
+    rom[28] = 42'h000000023a1;
+    rom[29] = 42'h000000043c1;
+    rom[30] = 42'h000000053e1;
+    rom[31] = 42'h000c800040f;
+    rom[32] = 42'h0008d10000b;
+    rom[33] = 42'h000a870000b;
+    rom[34] = 42'h000b000000e;
+    rom[35] = 42'h000a872200b;
+    rom[36] = 42'h000000211a1;
+    rom[37] = 42'h000000221c1;
+    rom[38] = 42'h000000231e1;
+    rom[39] = 42'h00000024201;
+    rom[40] = 42'h00000000220;
+    rom[41] = 42'h000c400000e;
+    rom[42] = 42'h00004000220;
+    rom[43] = 42'h000c400000e;
+    rom[44] = 42'h000000001a0;
+    rom[45] = 42'h000000001c0;
+    rom[46] = 42'h000040001e0;
+    rom[47] = 42'h00000000200;
+    rom[48] = 42'h00000000220;
+    rom[49] = 42'h00000000011;
+    rom[50] = 42'h00000d194a6;
+    rom[51] = 42'h00000d984c6;
+    rom[52] = 42'h00000f1d4e6;
+    rom[53] = 42'h00000f9c506;
+    rom[54] = 42'h000013a5526;
+    rom[55] = 42'h00001426546;
+    rom[56] = 42'h00000d28566;
+    rom[57] = 42'h00000f25586;
+    rom[58] = 42'h0000162b5a2;
+    rom[59] = 42'h000f54aa00a;
+    rom[60] = 42'h0037800000e;
+    rom[61] = 42'h00001529566;
+    rom[62] = 42'h0000002b569;
+    rom[63] = 42'h0000152b563;
+    rom[64] = 42'h000016ab5c7;
+    rom[65] = 42'h0010c02e00d;
+    rom[66] = 42'h000040005c0;
+    rom[67] = 42'h00001725566;
+    rom[68] = 42'h00000d2e586;
+    rom[69] = 42'h0000132c582;
+    rom[70] = 42'h0000162b5e7;
+    rom[71] = 42'h0014572f00a;
+    rom[72] = 42'h00000000600;
+    rom[73] = 42'h00004000620;
+    rom[74] = 42'h00004000640;
+    rom[75] = 42'h00000000660;
+    rom[76] = 42'h00000029681;
+    rom[77] = 42'h0000002a6a1;
+    rom[78] = 42'h0000002d6c1;
+    rom[79] = 42'h0000002e6e1;
+    rom[80] = 42'h0016c00000e;
+    rom[81] = 42'h00004000600;
+    rom[82] = 42'h00000025621;
+    rom[83] = 42'h00000026641;
+    rom[84] = 42'h0000001a661;
+    rom[85] = 42'h00000027681;
+    rom[86] = 42'h000000286a1;
+    rom[87] = 42'h0000001e6c1;
+    rom[88] = 42'h0000002f6e1;
+    rom[89] = 42'h0016c03700d;
+    rom[90] = 42'h000040006e0;
+    rom[91] = 42'h00000037701;
+    rom[92] = 42'h0042800072f;
+    rom[93] = 42'h001bc03a00c;
+    rom[94] = 42'h00100000760;
+    rom[95] = 42'h000040376e4;
+    rom[96] = 42'h00000037701;
+    rom[97] = 42'h0042800072f;
+    rom[98] = 42'h0023c03a00c;
+    rom[99] = 42'h3fffc03b764;
+    rom[100] = 42'h0017c03b00d;
+    rom[101] = 42'h00000037781;
+    rom[102] = 42'h000040007a0;
+    rom[103] = 42'h00001ebc7c2;
+    rom[104] = 42'h0000003e701;
+    rom[105] = 42'h0042800072f;
+    rom[106] = 42'h0020803a00c;
+    rom[107] = 42'h0000003e781;
+    rom[108] = 42'h00001ebd7a2;
+    rom[109] = 42'h00001ebc7c2;
+    rom[110] = 42'h001a000000e;
+    rom[111] = 42'h00100000760;
+    rom[112] = 42'h0023c5b700c;
+    rom[113] = 42'h000005b7703;
+    rom[114] = 42'h0042800072f;
+    rom[115] = 42'h0023c03a00d;
+    rom[116] = 42'h000005b76e3;
+    rom[117] = 42'h3fffc03b764;
+    rom[118] = 42'h001c003b00d;
+    rom[119] = 42'h0023c5b700c;
+    rom[120] = 42'h000005b7703;
+    rom[121] = 42'h0042800072f;
+    rom[122] = 42'h0023c03a00d;
+    rom[123] = 42'h0000000b701;
+    rom[124] = 42'h0042800072f;
+    rom[125] = 42'h0020003a00d;
+    rom[126] = 42'h0000000b6e1;
+    rom[127] = 42'h0023c00000e;
+    rom[128] = 42'h0000000b781;
+    rom[129] = 42'h000005b77c3;
+    rom[130] = 42'h00001e3e563;
+    rom[131] = 42'h0021958b00a;
+    rom[132] = 42'h0000003e6e1;
+    rom[133] = 42'h0023c00000e;
+    rom[134] = 42'h00001f3c7e2;
+    rom[135] = 42'h0000003f7e5;
+    rom[136] = 42'h0000003f701;
+    rom[137] = 42'h0042800072f;
+    rom[138] = 42'h0023403a00c;
+    rom[139] = 42'h0000003f781;
+    rom[140] = 42'h0020800000e;
+    rom[141] = 42'h0000003f7c1;
+    rom[142] = 42'h0020800000e;
+    rom[143] = 42'h00004000800;
+    rom[144] = 42'h00000037821;
+    rom[145] = 42'h0038c00072f;
+    rom[146] = 42'h0029804200d;
+    rom[147] = 42'h00000000800;
+    rom[148] = 42'h0000000b821;
+    rom[149] = 42'h0038c00072f;
+    rom[150] = 42'h0037804200c;
+    rom[151] = 42'h0000000b781;
+    rom[152] = 42'h000000377c1;
+    rom[153] = 42'h00001e3e563;
+    rom[154] = 42'h0027558b00a;
+    rom[155] = 42'h0000003c6e1;
+    rom[156] = 42'h0029800000e;
+    rom[157] = 42'h00001f3c7e2;
+    rom[158] = 42'h0000003f7e5;
+    rom[159] = 42'h0000003f821;
+    rom[160] = 42'h0038c00072f;
+    rom[161] = 42'h0029004200c;
+    rom[162] = 42'h0000003f781;
+    rom[163] = 42'h0026400000e;
+    rom[164] = 42'h0000003f7c1;
+    rom[165] = 42'h0026400000e;
+    rom[166] = 42'h00000000860;
+    rom[167] = 42'h00000000880;
+    rom[168] = 42'h000000008a0;
+    rom[169] = 42'h000000378c1;
+    rom[170] = 42'h000005b78e2;
+    rom[171] = 42'h00004000900;
+    rom[172] = 42'h00004000920;
+    rom[173] = 42'h00004000940;
+    rom[174] = 42'h002c004800d;
+    rom[175] = 42'h0035404000c;
+    rom[176] = 42'h00000000960;
+    rom[177] = 42'h002d404800c;
+    rom[178] = 42'h002d004900d;
+    rom[179] = 42'h002d404000d;
+    rom[180] = 42'h00004000960;
+    rom[181] = 42'h0000248b923;
+    rom[182] = 42'h00000047981;
+    rom[183] = 42'h002e404b00c;
+    rom[184] = 42'h00000046981;
+    rom[185] = 42'h0000004c9a1;
+    rom[186] = 42'h000005c39c2;
+    rom[187] = 42'h003f800072f;
+    rom[188] = 42'h0030804f00d;
+    rom[189] = 42'h0030004b00c;
+    rom[190] = 42'h00000000900;
+    rom[191] = 42'h002b800000e;
+    rom[192] = 42'h00000000800;
+    rom[193] = 42'h002b800000e;
+    rom[194] = 42'h0031454500a;
+    rom[195] = 42'h00000000940;
+    rom[196] = 42'h0035400000e;
+    rom[197] = 42'h000040458a4;
+    rom[198] = 42'h0000004c821;
+    rom[199] = 42'h0038c00072f;
+    rom[200] = 42'h0032c04b00c;
+    rom[201] = 42'h000005c68c3;
+    rom[202] = 42'h0033000000e;
+    rom[203] = 42'h000005c78e2;
+    rom[204] = 42'h0034004200d;
+    rom[205] = 42'h002b804b00d;
+    rom[206] = 42'h00000000800;
+    rom[207] = 42'h002b800000e;
+    rom[208] = 42'h0034a84300b;
+    rom[209] = 42'h002b800000e;
+    rom[210] = 42'h00000050861;
+    rom[211] = 42'h00000051881;
+    rom[212] = 42'h002b800000e;
+    rom[213] = 42'h0000004a1e1;
+    rom[214] = 42'h00000045201;
+    rom[215] = 42'h0036e18000b;
+    rom[216] = 42'h000000001a0;
+    rom[217] = 42'h000000001c0;
+    rom[218] = 42'h00000020010;
+    rom[219] = 42'h000000441a1;
+    rom[220] = 42'h000000431c1;
+    rom[221] = 42'h00000020010;
+    rom[222] = 42'h000000001a0;
+    rom[223] = 42'h000000001c0;
+    rom[224] = 42'h000040001e0;
+    rom[225] = 42'h00000000200;
+    rom[226] = 42'h00000020010;
+    rom[227] = 42'h003b003000c;
+    rom[228] = 42'h00398cc100a;
+    rom[229] = 42'h003f000000e;
+    rom[230] = 42'h00000dc1a46;
+    rom[231] = 42'h00000c52a46;
+    rom[232] = 42'h00002099a63;
+    rom[233] = 42'h00000d53a66;
+    rom[234] = 42'h000029d2a28;
+    rom[235] = 42'h003b400000e;
+    rom[236] = 42'h00000041a21;
+    rom[237] = 42'h00002898a42;
+    rom[238] = 42'h003f290c00a;
+    rom[239] = 42'h00000d51a46;
+    rom[240] = 42'h00000cd2a66;
+    rom[241] = 42'h00001352a42;
+    rom[242] = 42'h00002953a87;
+    rom[243] = 42'h00002a1ca42;
+    rom[244] = 42'h003f290c00a;
+    rom[245] = 42'h00000f54a46;
+    rom[246] = 42'h00000ed2a66;
+    rom[247] = 42'h00001452a42;
+    rom[248] = 42'h00002953aa7;
+    rom[249] = 42'h000028d5a03;
+    rom[250] = 42'h00004000840;
+    rom[251] = 42'h00000039010;
+    rom[252] = 42'h00000000840;
+    rom[253] = 42'h00000039010;
+    rom[254] = 42'h0042004d00c;
+    rom[255] = 42'h000019cdac6;
+    rom[256] = 42'h004098d600a;
+    rom[257] = 42'h0042000000e;
+    rom[258] = 42'h0000004dae1;
+    rom[259] = 42'h0046c000b0f;
+    rom[260] = 42'h00002759ac6;
+    rom[261] = 42'h00422b5a00b;
+    rom[262] = 42'h000040009e0;
+    rom[263] = 42'h00000039010;
+    rom[264] = 42'h000000009e0;
+    rom[265] = 42'h00000039010;
+    rom[266] = 42'h000005b8b62;
+    rom[267] = 42'h000019dbb86;
+    rom[268] = 42'h0043d8dc00a;
+    rom[269] = 42'h00000000740;
+    rom[270] = 42'h00000039010;
+    rom[271] = 42'h0000005bae1;
+    rom[272] = 42'h0046c000b0f;
+    rom[273] = 42'h0000005aba1;
+    rom[274] = 42'h00000059bc1;
+    rom[275] = 42'h00000038ae1;
+    rom[276] = 42'h0046c000b0f;
+    rom[277] = 42'h00002cddbe6;
+    rom[278] = 42'h00002f5ac06;
+    rom[279] = 42'h00004000740;
+    rom[280] = 42'h0046afe000b;
+    rom[281] = 42'h00000000740;
+    rom[282] = 42'h00000039010;
+    rom[283] = 42'h000019d7c26;
+    rom[284] = 42'h000030b1c23;
+    rom[285] = 42'h00002bb6c46;
+    rom[286] = 42'h00001ae2c42;
+    rom[287] = 42'h000030b4c66;
+    rom[288] = 42'h00001962c86;
+    rom[289] = 42'h00003263c63;
+    rom[290] = 42'h00002be3b46;
+    rom[291] = 42'h000030e2b26;
+    rom[292] = 42'h00000058010;
+  end
+  assign word = rom[pc[8:0]];
+  assign \$1  = mul_x * mul_y;
+  assign \$2  = acc + \$1 [639:0];
+  assign \$3  = bl_a + 1'h1;
+  assign \$4  = \$3  > bl_b;
+  assign \$5  = bl_a + 1'h1;
+  assign \$6  = \$5  - bl_b;
+  assign \$7  = qb_raw + 3'h7;
+  assign \$9  = 9'h100 - \$8 [8:0];
+  assign \$10  = { drem, dnum[255] } >= den;
+  assign \$11  = { drem, dnum[255] } - den;
+  assign \$12  = \$10  ? \$11  : { 1'h0, drem, dnum[255] };
+  assign \$13  = { drem, dnum[255] } >= den;
+  assign \$15  = { \$12 [256:0], \$14 [255] } >= den;
+  assign \$16  = { \$12 [256:0], \$14 [255] } - den;
+  assign \$17  = \$15  ? \$16  : { 1'h0, \$12 [256:0], \$14 [255] };
+  assign \$18  = { \$12 [256:0], \$14 [255] } >= den;
+  assign \$20  = { \$17 [256:0], \$19 [255] } >= den;
+  assign \$21  = { \$17 [256:0], \$19 [255] } - den;
+  assign \$22  = \$20  ? \$21  : { 1'h0, \$17 [256:0], \$19 [255] };
+  assign \$23  = { \$17 [256:0], \$19 [255] } >= den;
+  assign \$25  = { \$22 [256:0], \$24 [255] } >= den;
+  assign \$26  = { \$22 [256:0], \$24 [255] } - den;
+  assign \$27  = \$25  ? \$26  : { 1'h0, \$22 [256:0], \$24 [255] };
+  assign \$28  = { \$22 [256:0], \$24 [255] } >= den;
+  assign \$30  = { \$27 [256:0], \$29 [255] } >= den;
+  assign \$31  = { \$27 [256:0], \$29 [255] } - den;
+  assign \$32  = \$30  ? \$31  : { 1'h0, \$27 [256:0], \$29 [255] };
+  assign \$33  = { \$27 [256:0], \$29 [255] } >= den;
+  assign \$35  = { \$32 [256:0], \$34 [255] } >= den;
+  assign \$36  = { \$32 [256:0], \$34 [255] } - den;
+  assign \$37  = \$35  ? \$36  : { 1'h0, \$32 [256:0], \$34 [255] };
+  assign \$38  = { \$32 [256:0], \$34 [255] } >= den;
+  assign \$40  = { \$37 [256:0], \$39 [255] } >= den;
+  assign \$41  = { \$37 [256:0], \$39 [255] } - den;
+  assign \$42  = \$40  ? \$41  : { 1'h0, \$37 [256:0], \$39 [255] };
+  assign \$43  = { \$37 [256:0], \$39 [255] } >= den;
+  assign \$45  = { \$42 [256:0], \$44 [255] } >= den;
+  assign \$46  = { \$42 [256:0], \$44 [255] } - den;
+  assign \$47  = \$45  ? \$46  : { 1'h0, \$42 [256:0], \$44 [255] };
+  assign \$48  = { \$42 [256:0], \$44 [255] } >= den;
+  assign \$50  = bl_sq + 1'h1;
+  assign \$52  = \$51  + 3'h7;
+  assign \$54  = 2'h2 * \$53 [8:0];
+  assign \$55  = 10'h200 - \$54 ;
+  assign \$56  = { srem, work[511:510] } >= { root, 2'h1 };
+  assign \$57  = { srem, work[511:510] } - { root, 2'h1 };
+  assign \$58  = \$56  ? \$57  : { 1'h0, srem, work[511:510] };
+  assign \$59  = { srem, work[511:510] } >= { root, 2'h1 };
+  assign \$61  = { \$58 [259:0], \$60 [511:510] } >= { root[254:0], \$59 , 2'h1 };
+  assign \$62  = { \$58 [259:0], \$60 [511:510] } - { root[254:0], \$59 , 2'h1 };
+  assign \$63  = \$61  ? \$62  : { 1'h0, \$58 [259:0], \$60 [511:510] };
+  assign \$64  = { \$58 [259:0], \$60 [511:510] } >= { root[254:0], \$59 , 2'h1 };
+  assign \$66  = { \$63 [259:0], \$65 [511:510] } >= { root[253:0], \$59 , \$64 , 2'h1 };
+  assign \$67  = { \$63 [259:0], \$65 [511:510] } - { root[253:0], \$59 , \$64 , 2'h1 };
+  assign \$68  = \$66  ? \$67  : { 1'h0, \$63 [259:0], \$65 [511:510] };
+  assign \$69  = { \$63 [259:0], \$65 [511:510] } >= { root[253:0], \$59 , \$64 , 2'h1 };
+  assign \$71  = { \$68 [259:0], \$70 [511:510] } >= { root[252:0], \$59 , \$64 , \$69 , 2'h1 };
+  assign \$72  = { \$68 [259:0], \$70 [511:510] } - { root[252:0], \$59 , \$64 , \$69 , 2'h1 };
+  assign \$73  = \$71  ? \$72  : { 1'h0, \$68 [259:0], \$70 [511:510] };
+  assign \$74  = { \$68 [259:0], \$70 [511:510] } >= { root[252:0], \$59 , \$64 , \$69 , 2'h1 };
+  assign \$76  = { \$73 [259:0], \$75 [511:510] } >= { root[251:0], \$59 , \$64 , \$69 , \$74 , 2'h1 };
+  assign \$77  = { \$73 [259:0], \$75 [511:510] } - { root[251:0], \$59 , \$64 , \$69 , \$74 , 2'h1 };
+  assign \$78  = \$76  ? \$77  : { 1'h0, \$73 [259:0], \$75 [511:510] };
+  assign \$79  = { \$73 [259:0], \$75 [511:510] } >= { root[251:0], \$59 , \$64 , \$69 , \$74 , 2'h1 };
+  assign \$81  = { \$78 [259:0], \$80 [511:510] } >= { root[250:0], \$59 , \$64 , \$69 , \$74 , \$79 , 2'h1 };
+  assign \$82  = { \$78 [259:0], \$80 [511:510] } - { root[250:0], \$59 , \$64 , \$69 , \$74 , \$79 , 2'h1 };
+  assign \$83  = \$81  ? \$82  : { 1'h0, \$78 [259:0], \$80 [511:510] };
+  assign \$84  = { \$78 [259:0], \$80 [511:510] } >= { root[250:0], \$59 , \$64 , \$69 , \$74 , \$79 , 2'h1 };
+  assign \$86  = { \$83 [259:0], \$85 [511:510] } >= { root[249:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , 2'h1 };
+  assign \$87  = { \$83 [259:0], \$85 [511:510] } - { root[249:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , 2'h1 };
+  assign \$88  = \$86  ? \$87  : { 1'h0, \$83 [259:0], \$85 [511:510] };
+  assign \$89  = { \$83 [259:0], \$85 [511:510] } >= { root[249:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , 2'h1 };
+  assign \$91  = { \$88 [259:0], \$90 [511:510] } >= { root[248:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , \$89 , 2'h1 };
+  assign \$92  = { \$88 [259:0], \$90 [511:510] } - { root[248:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , \$89 , 2'h1 };
+  assign \$93  = \$91  ? \$92  : { 1'h0, \$88 [259:0], \$90 [511:510] };
+  assign \$94  = { \$88 [259:0], \$90 [511:510] } >= { root[248:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , \$89 , 2'h1 };
+  assign \$96  = ~ o__valid;
+  assign \$97  = \$96  | o__ready;
+  assign \$98  = | word[11:5];
+  assign \$99  = | word[11:5];
+  assign \$100  = | word[11:5];
+  assign \$101  = ra + rb;
+  assign \$102  = | word[11:5];
+  assign \$103  = ra - rb;
+  assign \$104  = | word[11:5];
+  assign \$105  = ra + { word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41:26] };
+  assign \$106  = | word[11:5];
+  assign \$109  = ! \$108 ;
+  assign \$110  = | word[11:5];
+  assign \$111  = ! \$8 [8:0];
+  assign \$112  = | word[11:5];
+  assign \$113  = word[4:0] == 4'h8;
+  assign \$114  = | ra[255:0];
+  assign \$115  = \$113  ? \$114  : 1'h0;
+  assign \$116  = ! \$53 [8:0];
+  assign \$117  = | word[11:5];
+  assign \$118  = | word[11:5];
+  assign \$119  = pc + 1'h1;
+  assign \$121  = ! \$120 ;
+  assign \$122  = | dst;
+  assign \$123  = count == 4'h8;
+  assign \$124  = | dst;
+  assign \$125  = | \$47 [256:0];
+  assign \$126  = ceil & \$125 ;
+  assign \$127  = { quo[247:0], \$13 , \$18 , \$23 , \$28 , \$33 , \$38 , \$43 , \$48  } + \$126 ;
+  assign \$128  = count == 4'h8;
+  assign \$129  = | dst;
+  assign \$130  = ! fsm_state;
+  assign \$131  = fsm_state == 1'h1;
+  assign \$132  = fsm_state == 2'h2;
+  assign \$133  = fsm_state == 2'h3;
+  assign \$134  = fsm_state == 3'h4;
+  assign \$135  = i__valid & i__ready;
+  assign \$137  = ! \$136 ;
+  assign \$140  = word[4:0] == 4'h8;
+  assign \$141  = ! \$8 [8:0];
+  assign \$142  = ra[255:0] >> \$8 [8:0];
+  assign \$143  = ra[255:0] << \$9 [8:0];
+  assign \$144  = ! \$53 [8:0];
+  assign \$145  = ra[511:0] << \$55 [9:0];
+  assign \$146  = ra < rb;
+  assign \$147  = pc + 1'h1;
+  assign \$148  = \$146  ? { 1'h0, word[41:26] } : \$147 ;
+  assign \$149  = $signed(ra) < $signed(rb);
+  assign \$150  = pc + 1'h1;
+  assign \$151  = \$149  ? { 1'h0, word[41:26] } : \$150 ;
+  assign \$152  = ra == rb;
+  assign \$153  = pc + 1'h1;
+  assign \$154  = \$152  ? { 1'h0, word[41:26] } : \$153 ;
+  assign \$155  = ra != rb;
+  assign \$156  = pc + 1'h1;
+  assign \$157  = \$155  ? { 1'h0, word[41:26] } : \$156 ;
+  assign \$158  = ! word[4:0];
+  assign \$159  = word[4:0] == 1'h1;
+  assign \$160  = word[4:0] == 2'h2;
+  assign \$161  = word[4:0] == 2'h3;
+  assign \$162  = word[4:0] == 3'h4;
+  assign \$163  = word[4:0] == 3'h5;
+  assign \$164  = | { \$163 , \$162 , \$161 , \$160 , \$159 , \$158  };
+  assign \$165  = pc + 1'h1;
+  assign \$166  = word[4:0] == 3'h6;
+  assign \$168  = ! \$167 ;
+  assign \$169  = \$166  & \$168 ;
+  assign \$170  = pc + 1'h1;
+  assign \$171  = word[4:0] == 3'h7;
+  assign \$172  = word[4:0] == 4'h8;
+  assign \$173  = | { \$172 , \$171  };
+  assign \$174  = ! \$8 [8:0];
+  assign \$175  = \$173  & \$174 ;
+  assign \$176  = pc + 1'h1;
+  assign \$177  = word[4:0] == 4'h9;
+  assign \$178  = ! \$53 [8:0];
+  assign \$179  = \$177  & \$178 ;
+  assign \$180  = pc + 1'h1;
+  assign \$184  = ! \$183 ;
+  assign \$185  = pc + 1'h1;
+  assign \$186  = count - 4'h8;
+  assign \$187  = count == 4'h8;
+  assign \$188  = pc + 1'h1;
+  assign \$189  = count - 4'h8;
+  assign \$190  = count == 4'h8;
+  assign \$191  = pc + 1'h1;
+  always @(posedge clk)
+    r_resx <= \$192 ;
+  always @(posedge clk)
+    r_resp <= \$193 ;
+  always @(posedge clk)
+    r_rese <= \$194 ;
+  always @(posedge clk)
+    r_resc <= \$195 ;
+  always @(posedge clk)
+    r_dir <= \$196 ;
+  always @(posedge clk)
+    o__valid <= \$197 ;
+  always @(posedge clk)
+    r_mode <= \$198 ;
+  always @(posedge clk)
+    r_a_base <= \$199 ;
+  always @(posedge clk)
+    r_a_other <= \$200 ;
+  always @(posedge clk)
+    r_a_fn <= \$201 ;
+  always @(posedge clk)
+    r_a_fd <= \$202 ;
+  always @(posedge clk)
+    r_b_base <= \$203 ;
+  always @(posedge clk)
+    r_b_other <= \$204 ;
+  always @(posedge clk)
+    r_b_fn <= \$205 ;
+  always @(posedge clk)
+    r_b_fd <= \$206 ;
+  always @(posedge clk)
+    r_maxc <= \$207 ;
+  always @(posedge clk)
+    tag <= \$208 ;
+  always @(posedge clk)
+    pc <= \$209 ;
+  always @(posedge clk)
+    fsm_state <= \$210 ;
+  always @(posedge clk)
+    acc <= \$211 ;
+  always @(posedge clk)
+    ma <= \$212 ;
+  always @(posedge clk)
+    mb <= \$213 ;
+  always @(posedge clk)
+    dst <= \$214 ;
+  always @(posedge clk)
+    ceil <= \$215 ;
+  always @(posedge clk)
+    den <= \$216 ;
+  always @(posedge clk)
+    drem <= \$217 ;
+  always @(posedge clk)
+    dnum <= \$218 ;
+  always @(posedge clk)
+    quo <= \$219 ;
+  always @(posedge clk)
+    count <= \$220 ;
+  always @(posedge clk)
+    work <= \$221 ;
+  always @(posedge clk)
+    srem <= \$222 ;
+  always @(posedge clk)
+    root <= \$223 ;
+  always @(posedge clk)
+    o__payload <= \$224 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (word[18:12])
+      7'h00:
+          ra = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      7'h01:
+          ra = { 639'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_mode };
+      7'h02:
+          ra = { 528'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_a_base };
+      7'h03:
+          ra = { 528'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_a_other };
+      7'h04:
+          ra = { 624'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_a_fn };
+      7'h05:
+          ra = { 624'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_a_fd };
+      7'h06:
+          ra = { 528'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_b_base };
+      7'h07:
+          ra = { 528'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_b_other };
+      7'h08:
+          ra = { 624'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_b_fn };
+      7'h09:
+          ra = { 624'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_b_fd };
+      7'h0a:
+          ra = { 623'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_maxc };
+      7'h0b:
+          ra = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000001;
+      7'h0c:
+          ra = 640'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000ffffffffffffffffffffffffffff;
+      7'h0d:
+          ra = { 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_resx };
+      7'h0e:
+          ra = { 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_resp };
+      7'h0f:
+          ra = { 639'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_rese };
+      7'h10:
+          ra = { 623'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_resc };
+      7'h11:
+          ra = { 639'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_dir };
+      default:
+          ra = rd_a__data;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (word[25:19])
+      7'h00:
+          rb = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      7'h01:
+          rb = { 639'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_mode };
+      7'h02:
+          rb = { 528'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_a_base };
+      7'h03:
+          rb = { 528'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_a_other };
+      7'h04:
+          rb = { 624'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_a_fn };
+      7'h05:
+          rb = { 624'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_a_fd };
+      7'h06:
+          rb = { 528'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_b_base };
+      7'h07:
+          rb = { 528'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_b_other };
+      7'h08:
+          rb = { 624'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_b_fn };
+      7'h09:
+          rb = { 624'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_b_fd };
+      7'h0a:
+          rb = { 623'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_maxc };
+      7'h0b:
+          rb = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000001;
+      7'h0c:
+          rb = 640'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000ffffffffffffffffffffffffffff;
+      7'h0d:
+          rb = { 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_resx };
+      7'h0e:
+          rb = { 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_resp };
+      7'h0f:
+          rb = { 639'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_rese };
+      7'h10:
+          rb = { 623'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_resc };
+      7'h11:
+          rb = { 639'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, r_dir };
+      default:
+          rb = rd_b__data;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    wp__en = 1'h0;
+    if (wr_en) begin
+      (* full_case = 32'd1 *)
+      casez (wp__addr)
+        7'h00:
+            /* empty */;
+        7'h01:
+            /* empty */;
+        7'h02:
+            /* empty */;
+        7'h03:
+            /* empty */;
+        7'h04:
+            /* empty */;
+        7'h05:
+            /* empty */;
+        7'h06:
+            /* empty */;
+        7'h07:
+            /* empty */;
+        7'h08:
+            /* empty */;
+        7'h09:
+            /* empty */;
+        7'h0a:
+            /* empty */;
+        7'h0b:
+            /* empty */;
+        7'h0c:
+            /* empty */;
+        7'h0d:
+            /* empty */;
+        7'h0e:
+            /* empty */;
+        7'h0f:
+            /* empty */;
+        7'h10:
+            /* empty */;
+        7'h11:
+            /* empty */;
+        default:
+            wp__en = 1'h1;
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    bl_a = 9'h000;
+    if (ra[0]) begin
+      bl_a = 9'h001;
+    end
+    if (ra[1]) begin
+      bl_a = 9'h002;
+    end
+    if (ra[2]) begin
+      bl_a = 9'h003;
+    end
+    if (ra[3]) begin
+      bl_a = 9'h004;
+    end
+    if (ra[4]) begin
+      bl_a = 9'h005;
+    end
+    if (ra[5]) begin
+      bl_a = 9'h006;
+    end
+    if (ra[6]) begin
+      bl_a = 9'h007;
+    end
+    if (ra[7]) begin
+      bl_a = 9'h008;
+    end
+    if (ra[8]) begin
+      bl_a = 9'h009;
+    end
+    if (ra[9]) begin
+      bl_a = 9'h00a;
+    end
+    if (ra[10]) begin
+      bl_a = 9'h00b;
+    end
+    if (ra[11]) begin
+      bl_a = 9'h00c;
+    end
+    if (ra[12]) begin
+      bl_a = 9'h00d;
+    end
+    if (ra[13]) begin
+      bl_a = 9'h00e;
+    end
+    if (ra[14]) begin
+      bl_a = 9'h00f;
+    end
+    if (ra[15]) begin
+      bl_a = 9'h010;
+    end
+    if (ra[16]) begin
+      bl_a = 9'h011;
+    end
+    if (ra[17]) begin
+      bl_a = 9'h012;
+    end
+    if (ra[18]) begin
+      bl_a = 9'h013;
+    end
+    if (ra[19]) begin
+      bl_a = 9'h014;
+    end
+    if (ra[20]) begin
+      bl_a = 9'h015;
+    end
+    if (ra[21]) begin
+      bl_a = 9'h016;
+    end
+    if (ra[22]) begin
+      bl_a = 9'h017;
+    end
+    if (ra[23]) begin
+      bl_a = 9'h018;
+    end
+    if (ra[24]) begin
+      bl_a = 9'h019;
+    end
+    if (ra[25]) begin
+      bl_a = 9'h01a;
+    end
+    if (ra[26]) begin
+      bl_a = 9'h01b;
+    end
+    if (ra[27]) begin
+      bl_a = 9'h01c;
+    end
+    if (ra[28]) begin
+      bl_a = 9'h01d;
+    end
+    if (ra[29]) begin
+      bl_a = 9'h01e;
+    end
+    if (ra[30]) begin
+      bl_a = 9'h01f;
+    end
+    if (ra[31]) begin
+      bl_a = 9'h020;
+    end
+    if (ra[32]) begin
+      bl_a = 9'h021;
+    end
+    if (ra[33]) begin
+      bl_a = 9'h022;
+    end
+    if (ra[34]) begin
+      bl_a = 9'h023;
+    end
+    if (ra[35]) begin
+      bl_a = 9'h024;
+    end
+    if (ra[36]) begin
+      bl_a = 9'h025;
+    end
+    if (ra[37]) begin
+      bl_a = 9'h026;
+    end
+    if (ra[38]) begin
+      bl_a = 9'h027;
+    end
+    if (ra[39]) begin
+      bl_a = 9'h028;
+    end
+    if (ra[40]) begin
+      bl_a = 9'h029;
+    end
+    if (ra[41]) begin
+      bl_a = 9'h02a;
+    end
+    if (ra[42]) begin
+      bl_a = 9'h02b;
+    end
+    if (ra[43]) begin
+      bl_a = 9'h02c;
+    end
+    if (ra[44]) begin
+      bl_a = 9'h02d;
+    end
+    if (ra[45]) begin
+      bl_a = 9'h02e;
+    end
+    if (ra[46]) begin
+      bl_a = 9'h02f;
+    end
+    if (ra[47]) begin
+      bl_a = 9'h030;
+    end
+    if (ra[48]) begin
+      bl_a = 9'h031;
+    end
+    if (ra[49]) begin
+      bl_a = 9'h032;
+    end
+    if (ra[50]) begin
+      bl_a = 9'h033;
+    end
+    if (ra[51]) begin
+      bl_a = 9'h034;
+    end
+    if (ra[52]) begin
+      bl_a = 9'h035;
+    end
+    if (ra[53]) begin
+      bl_a = 9'h036;
+    end
+    if (ra[54]) begin
+      bl_a = 9'h037;
+    end
+    if (ra[55]) begin
+      bl_a = 9'h038;
+    end
+    if (ra[56]) begin
+      bl_a = 9'h039;
+    end
+    if (ra[57]) begin
+      bl_a = 9'h03a;
+    end
+    if (ra[58]) begin
+      bl_a = 9'h03b;
+    end
+    if (ra[59]) begin
+      bl_a = 9'h03c;
+    end
+    if (ra[60]) begin
+      bl_a = 9'h03d;
+    end
+    if (ra[61]) begin
+      bl_a = 9'h03e;
+    end
+    if (ra[62]) begin
+      bl_a = 9'h03f;
+    end
+    if (ra[63]) begin
+      bl_a = 9'h040;
+    end
+    if (ra[64]) begin
+      bl_a = 9'h041;
+    end
+    if (ra[65]) begin
+      bl_a = 9'h042;
+    end
+    if (ra[66]) begin
+      bl_a = 9'h043;
+    end
+    if (ra[67]) begin
+      bl_a = 9'h044;
+    end
+    if (ra[68]) begin
+      bl_a = 9'h045;
+    end
+    if (ra[69]) begin
+      bl_a = 9'h046;
+    end
+    if (ra[70]) begin
+      bl_a = 9'h047;
+    end
+    if (ra[71]) begin
+      bl_a = 9'h048;
+    end
+    if (ra[72]) begin
+      bl_a = 9'h049;
+    end
+    if (ra[73]) begin
+      bl_a = 9'h04a;
+    end
+    if (ra[74]) begin
+      bl_a = 9'h04b;
+    end
+    if (ra[75]) begin
+      bl_a = 9'h04c;
+    end
+    if (ra[76]) begin
+      bl_a = 9'h04d;
+    end
+    if (ra[77]) begin
+      bl_a = 9'h04e;
+    end
+    if (ra[78]) begin
+      bl_a = 9'h04f;
+    end
+    if (ra[79]) begin
+      bl_a = 9'h050;
+    end
+    if (ra[80]) begin
+      bl_a = 9'h051;
+    end
+    if (ra[81]) begin
+      bl_a = 9'h052;
+    end
+    if (ra[82]) begin
+      bl_a = 9'h053;
+    end
+    if (ra[83]) begin
+      bl_a = 9'h054;
+    end
+    if (ra[84]) begin
+      bl_a = 9'h055;
+    end
+    if (ra[85]) begin
+      bl_a = 9'h056;
+    end
+    if (ra[86]) begin
+      bl_a = 9'h057;
+    end
+    if (ra[87]) begin
+      bl_a = 9'h058;
+    end
+    if (ra[88]) begin
+      bl_a = 9'h059;
+    end
+    if (ra[89]) begin
+      bl_a = 9'h05a;
+    end
+    if (ra[90]) begin
+      bl_a = 9'h05b;
+    end
+    if (ra[91]) begin
+      bl_a = 9'h05c;
+    end
+    if (ra[92]) begin
+      bl_a = 9'h05d;
+    end
+    if (ra[93]) begin
+      bl_a = 9'h05e;
+    end
+    if (ra[94]) begin
+      bl_a = 9'h05f;
+    end
+    if (ra[95]) begin
+      bl_a = 9'h060;
+    end
+    if (ra[96]) begin
+      bl_a = 9'h061;
+    end
+    if (ra[97]) begin
+      bl_a = 9'h062;
+    end
+    if (ra[98]) begin
+      bl_a = 9'h063;
+    end
+    if (ra[99]) begin
+      bl_a = 9'h064;
+    end
+    if (ra[100]) begin
+      bl_a = 9'h065;
+    end
+    if (ra[101]) begin
+      bl_a = 9'h066;
+    end
+    if (ra[102]) begin
+      bl_a = 9'h067;
+    end
+    if (ra[103]) begin
+      bl_a = 9'h068;
+    end
+    if (ra[104]) begin
+      bl_a = 9'h069;
+    end
+    if (ra[105]) begin
+      bl_a = 9'h06a;
+    end
+    if (ra[106]) begin
+      bl_a = 9'h06b;
+    end
+    if (ra[107]) begin
+      bl_a = 9'h06c;
+    end
+    if (ra[108]) begin
+      bl_a = 9'h06d;
+    end
+    if (ra[109]) begin
+      bl_a = 9'h06e;
+    end
+    if (ra[110]) begin
+      bl_a = 9'h06f;
+    end
+    if (ra[111]) begin
+      bl_a = 9'h070;
+    end
+    if (ra[112]) begin
+      bl_a = 9'h071;
+    end
+    if (ra[113]) begin
+      bl_a = 9'h072;
+    end
+    if (ra[114]) begin
+      bl_a = 9'h073;
+    end
+    if (ra[115]) begin
+      bl_a = 9'h074;
+    end
+    if (ra[116]) begin
+      bl_a = 9'h075;
+    end
+    if (ra[117]) begin
+      bl_a = 9'h076;
+    end
+    if (ra[118]) begin
+      bl_a = 9'h077;
+    end
+    if (ra[119]) begin
+      bl_a = 9'h078;
+    end
+    if (ra[120]) begin
+      bl_a = 9'h079;
+    end
+    if (ra[121]) begin
+      bl_a = 9'h07a;
+    end
+    if (ra[122]) begin
+      bl_a = 9'h07b;
+    end
+    if (ra[123]) begin
+      bl_a = 9'h07c;
+    end
+    if (ra[124]) begin
+      bl_a = 9'h07d;
+    end
+    if (ra[125]) begin
+      bl_a = 9'h07e;
+    end
+    if (ra[126]) begin
+      bl_a = 9'h07f;
+    end
+    if (ra[127]) begin
+      bl_a = 9'h080;
+    end
+    if (ra[128]) begin
+      bl_a = 9'h081;
+    end
+    if (ra[129]) begin
+      bl_a = 9'h082;
+    end
+    if (ra[130]) begin
+      bl_a = 9'h083;
+    end
+    if (ra[131]) begin
+      bl_a = 9'h084;
+    end
+    if (ra[132]) begin
+      bl_a = 9'h085;
+    end
+    if (ra[133]) begin
+      bl_a = 9'h086;
+    end
+    if (ra[134]) begin
+      bl_a = 9'h087;
+    end
+    if (ra[135]) begin
+      bl_a = 9'h088;
+    end
+    if (ra[136]) begin
+      bl_a = 9'h089;
+    end
+    if (ra[137]) begin
+      bl_a = 9'h08a;
+    end
+    if (ra[138]) begin
+      bl_a = 9'h08b;
+    end
+    if (ra[139]) begin
+      bl_a = 9'h08c;
+    end
+    if (ra[140]) begin
+      bl_a = 9'h08d;
+    end
+    if (ra[141]) begin
+      bl_a = 9'h08e;
+    end
+    if (ra[142]) begin
+      bl_a = 9'h08f;
+    end
+    if (ra[143]) begin
+      bl_a = 9'h090;
+    end
+    if (ra[144]) begin
+      bl_a = 9'h091;
+    end
+    if (ra[145]) begin
+      bl_a = 9'h092;
+    end
+    if (ra[146]) begin
+      bl_a = 9'h093;
+    end
+    if (ra[147]) begin
+      bl_a = 9'h094;
+    end
+    if (ra[148]) begin
+      bl_a = 9'h095;
+    end
+    if (ra[149]) begin
+      bl_a = 9'h096;
+    end
+    if (ra[150]) begin
+      bl_a = 9'h097;
+    end
+    if (ra[151]) begin
+      bl_a = 9'h098;
+    end
+    if (ra[152]) begin
+      bl_a = 9'h099;
+    end
+    if (ra[153]) begin
+      bl_a = 9'h09a;
+    end
+    if (ra[154]) begin
+      bl_a = 9'h09b;
+    end
+    if (ra[155]) begin
+      bl_a = 9'h09c;
+    end
+    if (ra[156]) begin
+      bl_a = 9'h09d;
+    end
+    if (ra[157]) begin
+      bl_a = 9'h09e;
+    end
+    if (ra[158]) begin
+      bl_a = 9'h09f;
+    end
+    if (ra[159]) begin
+      bl_a = 9'h0a0;
+    end
+    if (ra[160]) begin
+      bl_a = 9'h0a1;
+    end
+    if (ra[161]) begin
+      bl_a = 9'h0a2;
+    end
+    if (ra[162]) begin
+      bl_a = 9'h0a3;
+    end
+    if (ra[163]) begin
+      bl_a = 9'h0a4;
+    end
+    if (ra[164]) begin
+      bl_a = 9'h0a5;
+    end
+    if (ra[165]) begin
+      bl_a = 9'h0a6;
+    end
+    if (ra[166]) begin
+      bl_a = 9'h0a7;
+    end
+    if (ra[167]) begin
+      bl_a = 9'h0a8;
+    end
+    if (ra[168]) begin
+      bl_a = 9'h0a9;
+    end
+    if (ra[169]) begin
+      bl_a = 9'h0aa;
+    end
+    if (ra[170]) begin
+      bl_a = 9'h0ab;
+    end
+    if (ra[171]) begin
+      bl_a = 9'h0ac;
+    end
+    if (ra[172]) begin
+      bl_a = 9'h0ad;
+    end
+    if (ra[173]) begin
+      bl_a = 9'h0ae;
+    end
+    if (ra[174]) begin
+      bl_a = 9'h0af;
+    end
+    if (ra[175]) begin
+      bl_a = 9'h0b0;
+    end
+    if (ra[176]) begin
+      bl_a = 9'h0b1;
+    end
+    if (ra[177]) begin
+      bl_a = 9'h0b2;
+    end
+    if (ra[178]) begin
+      bl_a = 9'h0b3;
+    end
+    if (ra[179]) begin
+      bl_a = 9'h0b4;
+    end
+    if (ra[180]) begin
+      bl_a = 9'h0b5;
+    end
+    if (ra[181]) begin
+      bl_a = 9'h0b6;
+    end
+    if (ra[182]) begin
+      bl_a = 9'h0b7;
+    end
+    if (ra[183]) begin
+      bl_a = 9'h0b8;
+    end
+    if (ra[184]) begin
+      bl_a = 9'h0b9;
+    end
+    if (ra[185]) begin
+      bl_a = 9'h0ba;
+    end
+    if (ra[186]) begin
+      bl_a = 9'h0bb;
+    end
+    if (ra[187]) begin
+      bl_a = 9'h0bc;
+    end
+    if (ra[188]) begin
+      bl_a = 9'h0bd;
+    end
+    if (ra[189]) begin
+      bl_a = 9'h0be;
+    end
+    if (ra[190]) begin
+      bl_a = 9'h0bf;
+    end
+    if (ra[191]) begin
+      bl_a = 9'h0c0;
+    end
+    if (ra[192]) begin
+      bl_a = 9'h0c1;
+    end
+    if (ra[193]) begin
+      bl_a = 9'h0c2;
+    end
+    if (ra[194]) begin
+      bl_a = 9'h0c3;
+    end
+    if (ra[195]) begin
+      bl_a = 9'h0c4;
+    end
+    if (ra[196]) begin
+      bl_a = 9'h0c5;
+    end
+    if (ra[197]) begin
+      bl_a = 9'h0c6;
+    end
+    if (ra[198]) begin
+      bl_a = 9'h0c7;
+    end
+    if (ra[199]) begin
+      bl_a = 9'h0c8;
+    end
+    if (ra[200]) begin
+      bl_a = 9'h0c9;
+    end
+    if (ra[201]) begin
+      bl_a = 9'h0ca;
+    end
+    if (ra[202]) begin
+      bl_a = 9'h0cb;
+    end
+    if (ra[203]) begin
+      bl_a = 9'h0cc;
+    end
+    if (ra[204]) begin
+      bl_a = 9'h0cd;
+    end
+    if (ra[205]) begin
+      bl_a = 9'h0ce;
+    end
+    if (ra[206]) begin
+      bl_a = 9'h0cf;
+    end
+    if (ra[207]) begin
+      bl_a = 9'h0d0;
+    end
+    if (ra[208]) begin
+      bl_a = 9'h0d1;
+    end
+    if (ra[209]) begin
+      bl_a = 9'h0d2;
+    end
+    if (ra[210]) begin
+      bl_a = 9'h0d3;
+    end
+    if (ra[211]) begin
+      bl_a = 9'h0d4;
+    end
+    if (ra[212]) begin
+      bl_a = 9'h0d5;
+    end
+    if (ra[213]) begin
+      bl_a = 9'h0d6;
+    end
+    if (ra[214]) begin
+      bl_a = 9'h0d7;
+    end
+    if (ra[215]) begin
+      bl_a = 9'h0d8;
+    end
+    if (ra[216]) begin
+      bl_a = 9'h0d9;
+    end
+    if (ra[217]) begin
+      bl_a = 9'h0da;
+    end
+    if (ra[218]) begin
+      bl_a = 9'h0db;
+    end
+    if (ra[219]) begin
+      bl_a = 9'h0dc;
+    end
+    if (ra[220]) begin
+      bl_a = 9'h0dd;
+    end
+    if (ra[221]) begin
+      bl_a = 9'h0de;
+    end
+    if (ra[222]) begin
+      bl_a = 9'h0df;
+    end
+    if (ra[223]) begin
+      bl_a = 9'h0e0;
+    end
+    if (ra[224]) begin
+      bl_a = 9'h0e1;
+    end
+    if (ra[225]) begin
+      bl_a = 9'h0e2;
+    end
+    if (ra[226]) begin
+      bl_a = 9'h0e3;
+    end
+    if (ra[227]) begin
+      bl_a = 9'h0e4;
+    end
+    if (ra[228]) begin
+      bl_a = 9'h0e5;
+    end
+    if (ra[229]) begin
+      bl_a = 9'h0e6;
+    end
+    if (ra[230]) begin
+      bl_a = 9'h0e7;
+    end
+    if (ra[231]) begin
+      bl_a = 9'h0e8;
+    end
+    if (ra[232]) begin
+      bl_a = 9'h0e9;
+    end
+    if (ra[233]) begin
+      bl_a = 9'h0ea;
+    end
+    if (ra[234]) begin
+      bl_a = 9'h0eb;
+    end
+    if (ra[235]) begin
+      bl_a = 9'h0ec;
+    end
+    if (ra[236]) begin
+      bl_a = 9'h0ed;
+    end
+    if (ra[237]) begin
+      bl_a = 9'h0ee;
+    end
+    if (ra[238]) begin
+      bl_a = 9'h0ef;
+    end
+    if (ra[239]) begin
+      bl_a = 9'h0f0;
+    end
+    if (ra[240]) begin
+      bl_a = 9'h0f1;
+    end
+    if (ra[241]) begin
+      bl_a = 9'h0f2;
+    end
+    if (ra[242]) begin
+      bl_a = 9'h0f3;
+    end
+    if (ra[243]) begin
+      bl_a = 9'h0f4;
+    end
+    if (ra[244]) begin
+      bl_a = 9'h0f5;
+    end
+    if (ra[245]) begin
+      bl_a = 9'h0f6;
+    end
+    if (ra[246]) begin
+      bl_a = 9'h0f7;
+    end
+    if (ra[247]) begin
+      bl_a = 9'h0f8;
+    end
+    if (ra[248]) begin
+      bl_a = 9'h0f9;
+    end
+    if (ra[249]) begin
+      bl_a = 9'h0fa;
+    end
+    if (ra[250]) begin
+      bl_a = 9'h0fb;
+    end
+    if (ra[251]) begin
+      bl_a = 9'h0fc;
+    end
+    if (ra[252]) begin
+      bl_a = 9'h0fd;
+    end
+    if (ra[253]) begin
+      bl_a = 9'h0fe;
+    end
+    if (ra[254]) begin
+      bl_a = 9'h0ff;
+    end
+    if (ra[255]) begin
+      bl_a = 9'h100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    bl_b = 9'h000;
+    if (rb[0]) begin
+      bl_b = 9'h001;
+    end
+    if (rb[1]) begin
+      bl_b = 9'h002;
+    end
+    if (rb[2]) begin
+      bl_b = 9'h003;
+    end
+    if (rb[3]) begin
+      bl_b = 9'h004;
+    end
+    if (rb[4]) begin
+      bl_b = 9'h005;
+    end
+    if (rb[5]) begin
+      bl_b = 9'h006;
+    end
+    if (rb[6]) begin
+      bl_b = 9'h007;
+    end
+    if (rb[7]) begin
+      bl_b = 9'h008;
+    end
+    if (rb[8]) begin
+      bl_b = 9'h009;
+    end
+    if (rb[9]) begin
+      bl_b = 9'h00a;
+    end
+    if (rb[10]) begin
+      bl_b = 9'h00b;
+    end
+    if (rb[11]) begin
+      bl_b = 9'h00c;
+    end
+    if (rb[12]) begin
+      bl_b = 9'h00d;
+    end
+    if (rb[13]) begin
+      bl_b = 9'h00e;
+    end
+    if (rb[14]) begin
+      bl_b = 9'h00f;
+    end
+    if (rb[15]) begin
+      bl_b = 9'h010;
+    end
+    if (rb[16]) begin
+      bl_b = 9'h011;
+    end
+    if (rb[17]) begin
+      bl_b = 9'h012;
+    end
+    if (rb[18]) begin
+      bl_b = 9'h013;
+    end
+    if (rb[19]) begin
+      bl_b = 9'h014;
+    end
+    if (rb[20]) begin
+      bl_b = 9'h015;
+    end
+    if (rb[21]) begin
+      bl_b = 9'h016;
+    end
+    if (rb[22]) begin
+      bl_b = 9'h017;
+    end
+    if (rb[23]) begin
+      bl_b = 9'h018;
+    end
+    if (rb[24]) begin
+      bl_b = 9'h019;
+    end
+    if (rb[25]) begin
+      bl_b = 9'h01a;
+    end
+    if (rb[26]) begin
+      bl_b = 9'h01b;
+    end
+    if (rb[27]) begin
+      bl_b = 9'h01c;
+    end
+    if (rb[28]) begin
+      bl_b = 9'h01d;
+    end
+    if (rb[29]) begin
+      bl_b = 9'h01e;
+    end
+    if (rb[30]) begin
+      bl_b = 9'h01f;
+    end
+    if (rb[31]) begin
+      bl_b = 9'h020;
+    end
+    if (rb[32]) begin
+      bl_b = 9'h021;
+    end
+    if (rb[33]) begin
+      bl_b = 9'h022;
+    end
+    if (rb[34]) begin
+      bl_b = 9'h023;
+    end
+    if (rb[35]) begin
+      bl_b = 9'h024;
+    end
+    if (rb[36]) begin
+      bl_b = 9'h025;
+    end
+    if (rb[37]) begin
+      bl_b = 9'h026;
+    end
+    if (rb[38]) begin
+      bl_b = 9'h027;
+    end
+    if (rb[39]) begin
+      bl_b = 9'h028;
+    end
+    if (rb[40]) begin
+      bl_b = 9'h029;
+    end
+    if (rb[41]) begin
+      bl_b = 9'h02a;
+    end
+    if (rb[42]) begin
+      bl_b = 9'h02b;
+    end
+    if (rb[43]) begin
+      bl_b = 9'h02c;
+    end
+    if (rb[44]) begin
+      bl_b = 9'h02d;
+    end
+    if (rb[45]) begin
+      bl_b = 9'h02e;
+    end
+    if (rb[46]) begin
+      bl_b = 9'h02f;
+    end
+    if (rb[47]) begin
+      bl_b = 9'h030;
+    end
+    if (rb[48]) begin
+      bl_b = 9'h031;
+    end
+    if (rb[49]) begin
+      bl_b = 9'h032;
+    end
+    if (rb[50]) begin
+      bl_b = 9'h033;
+    end
+    if (rb[51]) begin
+      bl_b = 9'h034;
+    end
+    if (rb[52]) begin
+      bl_b = 9'h035;
+    end
+    if (rb[53]) begin
+      bl_b = 9'h036;
+    end
+    if (rb[54]) begin
+      bl_b = 9'h037;
+    end
+    if (rb[55]) begin
+      bl_b = 9'h038;
+    end
+    if (rb[56]) begin
+      bl_b = 9'h039;
+    end
+    if (rb[57]) begin
+      bl_b = 9'h03a;
+    end
+    if (rb[58]) begin
+      bl_b = 9'h03b;
+    end
+    if (rb[59]) begin
+      bl_b = 9'h03c;
+    end
+    if (rb[60]) begin
+      bl_b = 9'h03d;
+    end
+    if (rb[61]) begin
+      bl_b = 9'h03e;
+    end
+    if (rb[62]) begin
+      bl_b = 9'h03f;
+    end
+    if (rb[63]) begin
+      bl_b = 9'h040;
+    end
+    if (rb[64]) begin
+      bl_b = 9'h041;
+    end
+    if (rb[65]) begin
+      bl_b = 9'h042;
+    end
+    if (rb[66]) begin
+      bl_b = 9'h043;
+    end
+    if (rb[67]) begin
+      bl_b = 9'h044;
+    end
+    if (rb[68]) begin
+      bl_b = 9'h045;
+    end
+    if (rb[69]) begin
+      bl_b = 9'h046;
+    end
+    if (rb[70]) begin
+      bl_b = 9'h047;
+    end
+    if (rb[71]) begin
+      bl_b = 9'h048;
+    end
+    if (rb[72]) begin
+      bl_b = 9'h049;
+    end
+    if (rb[73]) begin
+      bl_b = 9'h04a;
+    end
+    if (rb[74]) begin
+      bl_b = 9'h04b;
+    end
+    if (rb[75]) begin
+      bl_b = 9'h04c;
+    end
+    if (rb[76]) begin
+      bl_b = 9'h04d;
+    end
+    if (rb[77]) begin
+      bl_b = 9'h04e;
+    end
+    if (rb[78]) begin
+      bl_b = 9'h04f;
+    end
+    if (rb[79]) begin
+      bl_b = 9'h050;
+    end
+    if (rb[80]) begin
+      bl_b = 9'h051;
+    end
+    if (rb[81]) begin
+      bl_b = 9'h052;
+    end
+    if (rb[82]) begin
+      bl_b = 9'h053;
+    end
+    if (rb[83]) begin
+      bl_b = 9'h054;
+    end
+    if (rb[84]) begin
+      bl_b = 9'h055;
+    end
+    if (rb[85]) begin
+      bl_b = 9'h056;
+    end
+    if (rb[86]) begin
+      bl_b = 9'h057;
+    end
+    if (rb[87]) begin
+      bl_b = 9'h058;
+    end
+    if (rb[88]) begin
+      bl_b = 9'h059;
+    end
+    if (rb[89]) begin
+      bl_b = 9'h05a;
+    end
+    if (rb[90]) begin
+      bl_b = 9'h05b;
+    end
+    if (rb[91]) begin
+      bl_b = 9'h05c;
+    end
+    if (rb[92]) begin
+      bl_b = 9'h05d;
+    end
+    if (rb[93]) begin
+      bl_b = 9'h05e;
+    end
+    if (rb[94]) begin
+      bl_b = 9'h05f;
+    end
+    if (rb[95]) begin
+      bl_b = 9'h060;
+    end
+    if (rb[96]) begin
+      bl_b = 9'h061;
+    end
+    if (rb[97]) begin
+      bl_b = 9'h062;
+    end
+    if (rb[98]) begin
+      bl_b = 9'h063;
+    end
+    if (rb[99]) begin
+      bl_b = 9'h064;
+    end
+    if (rb[100]) begin
+      bl_b = 9'h065;
+    end
+    if (rb[101]) begin
+      bl_b = 9'h066;
+    end
+    if (rb[102]) begin
+      bl_b = 9'h067;
+    end
+    if (rb[103]) begin
+      bl_b = 9'h068;
+    end
+    if (rb[104]) begin
+      bl_b = 9'h069;
+    end
+    if (rb[105]) begin
+      bl_b = 9'h06a;
+    end
+    if (rb[106]) begin
+      bl_b = 9'h06b;
+    end
+    if (rb[107]) begin
+      bl_b = 9'h06c;
+    end
+    if (rb[108]) begin
+      bl_b = 9'h06d;
+    end
+    if (rb[109]) begin
+      bl_b = 9'h06e;
+    end
+    if (rb[110]) begin
+      bl_b = 9'h06f;
+    end
+    if (rb[111]) begin
+      bl_b = 9'h070;
+    end
+    if (rb[112]) begin
+      bl_b = 9'h071;
+    end
+    if (rb[113]) begin
+      bl_b = 9'h072;
+    end
+    if (rb[114]) begin
+      bl_b = 9'h073;
+    end
+    if (rb[115]) begin
+      bl_b = 9'h074;
+    end
+    if (rb[116]) begin
+      bl_b = 9'h075;
+    end
+    if (rb[117]) begin
+      bl_b = 9'h076;
+    end
+    if (rb[118]) begin
+      bl_b = 9'h077;
+    end
+    if (rb[119]) begin
+      bl_b = 9'h078;
+    end
+    if (rb[120]) begin
+      bl_b = 9'h079;
+    end
+    if (rb[121]) begin
+      bl_b = 9'h07a;
+    end
+    if (rb[122]) begin
+      bl_b = 9'h07b;
+    end
+    if (rb[123]) begin
+      bl_b = 9'h07c;
+    end
+    if (rb[124]) begin
+      bl_b = 9'h07d;
+    end
+    if (rb[125]) begin
+      bl_b = 9'h07e;
+    end
+    if (rb[126]) begin
+      bl_b = 9'h07f;
+    end
+    if (rb[127]) begin
+      bl_b = 9'h080;
+    end
+    if (rb[128]) begin
+      bl_b = 9'h081;
+    end
+    if (rb[129]) begin
+      bl_b = 9'h082;
+    end
+    if (rb[130]) begin
+      bl_b = 9'h083;
+    end
+    if (rb[131]) begin
+      bl_b = 9'h084;
+    end
+    if (rb[132]) begin
+      bl_b = 9'h085;
+    end
+    if (rb[133]) begin
+      bl_b = 9'h086;
+    end
+    if (rb[134]) begin
+      bl_b = 9'h087;
+    end
+    if (rb[135]) begin
+      bl_b = 9'h088;
+    end
+    if (rb[136]) begin
+      bl_b = 9'h089;
+    end
+    if (rb[137]) begin
+      bl_b = 9'h08a;
+    end
+    if (rb[138]) begin
+      bl_b = 9'h08b;
+    end
+    if (rb[139]) begin
+      bl_b = 9'h08c;
+    end
+    if (rb[140]) begin
+      bl_b = 9'h08d;
+    end
+    if (rb[141]) begin
+      bl_b = 9'h08e;
+    end
+    if (rb[142]) begin
+      bl_b = 9'h08f;
+    end
+    if (rb[143]) begin
+      bl_b = 9'h090;
+    end
+    if (rb[144]) begin
+      bl_b = 9'h091;
+    end
+    if (rb[145]) begin
+      bl_b = 9'h092;
+    end
+    if (rb[146]) begin
+      bl_b = 9'h093;
+    end
+    if (rb[147]) begin
+      bl_b = 9'h094;
+    end
+    if (rb[148]) begin
+      bl_b = 9'h095;
+    end
+    if (rb[149]) begin
+      bl_b = 9'h096;
+    end
+    if (rb[150]) begin
+      bl_b = 9'h097;
+    end
+    if (rb[151]) begin
+      bl_b = 9'h098;
+    end
+    if (rb[152]) begin
+      bl_b = 9'h099;
+    end
+    if (rb[153]) begin
+      bl_b = 9'h09a;
+    end
+    if (rb[154]) begin
+      bl_b = 9'h09b;
+    end
+    if (rb[155]) begin
+      bl_b = 9'h09c;
+    end
+    if (rb[156]) begin
+      bl_b = 9'h09d;
+    end
+    if (rb[157]) begin
+      bl_b = 9'h09e;
+    end
+    if (rb[158]) begin
+      bl_b = 9'h09f;
+    end
+    if (rb[159]) begin
+      bl_b = 9'h0a0;
+    end
+    if (rb[160]) begin
+      bl_b = 9'h0a1;
+    end
+    if (rb[161]) begin
+      bl_b = 9'h0a2;
+    end
+    if (rb[162]) begin
+      bl_b = 9'h0a3;
+    end
+    if (rb[163]) begin
+      bl_b = 9'h0a4;
+    end
+    if (rb[164]) begin
+      bl_b = 9'h0a5;
+    end
+    if (rb[165]) begin
+      bl_b = 9'h0a6;
+    end
+    if (rb[166]) begin
+      bl_b = 9'h0a7;
+    end
+    if (rb[167]) begin
+      bl_b = 9'h0a8;
+    end
+    if (rb[168]) begin
+      bl_b = 9'h0a9;
+    end
+    if (rb[169]) begin
+      bl_b = 9'h0aa;
+    end
+    if (rb[170]) begin
+      bl_b = 9'h0ab;
+    end
+    if (rb[171]) begin
+      bl_b = 9'h0ac;
+    end
+    if (rb[172]) begin
+      bl_b = 9'h0ad;
+    end
+    if (rb[173]) begin
+      bl_b = 9'h0ae;
+    end
+    if (rb[174]) begin
+      bl_b = 9'h0af;
+    end
+    if (rb[175]) begin
+      bl_b = 9'h0b0;
+    end
+    if (rb[176]) begin
+      bl_b = 9'h0b1;
+    end
+    if (rb[177]) begin
+      bl_b = 9'h0b2;
+    end
+    if (rb[178]) begin
+      bl_b = 9'h0b3;
+    end
+    if (rb[179]) begin
+      bl_b = 9'h0b4;
+    end
+    if (rb[180]) begin
+      bl_b = 9'h0b5;
+    end
+    if (rb[181]) begin
+      bl_b = 9'h0b6;
+    end
+    if (rb[182]) begin
+      bl_b = 9'h0b7;
+    end
+    if (rb[183]) begin
+      bl_b = 9'h0b8;
+    end
+    if (rb[184]) begin
+      bl_b = 9'h0b9;
+    end
+    if (rb[185]) begin
+      bl_b = 9'h0ba;
+    end
+    if (rb[186]) begin
+      bl_b = 9'h0bb;
+    end
+    if (rb[187]) begin
+      bl_b = 9'h0bc;
+    end
+    if (rb[188]) begin
+      bl_b = 9'h0bd;
+    end
+    if (rb[189]) begin
+      bl_b = 9'h0be;
+    end
+    if (rb[190]) begin
+      bl_b = 9'h0bf;
+    end
+    if (rb[191]) begin
+      bl_b = 9'h0c0;
+    end
+    if (rb[192]) begin
+      bl_b = 9'h0c1;
+    end
+    if (rb[193]) begin
+      bl_b = 9'h0c2;
+    end
+    if (rb[194]) begin
+      bl_b = 9'h0c3;
+    end
+    if (rb[195]) begin
+      bl_b = 9'h0c4;
+    end
+    if (rb[196]) begin
+      bl_b = 9'h0c5;
+    end
+    if (rb[197]) begin
+      bl_b = 9'h0c6;
+    end
+    if (rb[198]) begin
+      bl_b = 9'h0c7;
+    end
+    if (rb[199]) begin
+      bl_b = 9'h0c8;
+    end
+    if (rb[200]) begin
+      bl_b = 9'h0c9;
+    end
+    if (rb[201]) begin
+      bl_b = 9'h0ca;
+    end
+    if (rb[202]) begin
+      bl_b = 9'h0cb;
+    end
+    if (rb[203]) begin
+      bl_b = 9'h0cc;
+    end
+    if (rb[204]) begin
+      bl_b = 9'h0cd;
+    end
+    if (rb[205]) begin
+      bl_b = 9'h0ce;
+    end
+    if (rb[206]) begin
+      bl_b = 9'h0cf;
+    end
+    if (rb[207]) begin
+      bl_b = 9'h0d0;
+    end
+    if (rb[208]) begin
+      bl_b = 9'h0d1;
+    end
+    if (rb[209]) begin
+      bl_b = 9'h0d2;
+    end
+    if (rb[210]) begin
+      bl_b = 9'h0d3;
+    end
+    if (rb[211]) begin
+      bl_b = 9'h0d4;
+    end
+    if (rb[212]) begin
+      bl_b = 9'h0d5;
+    end
+    if (rb[213]) begin
+      bl_b = 9'h0d6;
+    end
+    if (rb[214]) begin
+      bl_b = 9'h0d7;
+    end
+    if (rb[215]) begin
+      bl_b = 9'h0d8;
+    end
+    if (rb[216]) begin
+      bl_b = 9'h0d9;
+    end
+    if (rb[217]) begin
+      bl_b = 9'h0da;
+    end
+    if (rb[218]) begin
+      bl_b = 9'h0db;
+    end
+    if (rb[219]) begin
+      bl_b = 9'h0dc;
+    end
+    if (rb[220]) begin
+      bl_b = 9'h0dd;
+    end
+    if (rb[221]) begin
+      bl_b = 9'h0de;
+    end
+    if (rb[222]) begin
+      bl_b = 9'h0df;
+    end
+    if (rb[223]) begin
+      bl_b = 9'h0e0;
+    end
+    if (rb[224]) begin
+      bl_b = 9'h0e1;
+    end
+    if (rb[225]) begin
+      bl_b = 9'h0e2;
+    end
+    if (rb[226]) begin
+      bl_b = 9'h0e3;
+    end
+    if (rb[227]) begin
+      bl_b = 9'h0e4;
+    end
+    if (rb[228]) begin
+      bl_b = 9'h0e5;
+    end
+    if (rb[229]) begin
+      bl_b = 9'h0e6;
+    end
+    if (rb[230]) begin
+      bl_b = 9'h0e7;
+    end
+    if (rb[231]) begin
+      bl_b = 9'h0e8;
+    end
+    if (rb[232]) begin
+      bl_b = 9'h0e9;
+    end
+    if (rb[233]) begin
+      bl_b = 9'h0ea;
+    end
+    if (rb[234]) begin
+      bl_b = 9'h0eb;
+    end
+    if (rb[235]) begin
+      bl_b = 9'h0ec;
+    end
+    if (rb[236]) begin
+      bl_b = 9'h0ed;
+    end
+    if (rb[237]) begin
+      bl_b = 9'h0ee;
+    end
+    if (rb[238]) begin
+      bl_b = 9'h0ef;
+    end
+    if (rb[239]) begin
+      bl_b = 9'h0f0;
+    end
+    if (rb[240]) begin
+      bl_b = 9'h0f1;
+    end
+    if (rb[241]) begin
+      bl_b = 9'h0f2;
+    end
+    if (rb[242]) begin
+      bl_b = 9'h0f3;
+    end
+    if (rb[243]) begin
+      bl_b = 9'h0f4;
+    end
+    if (rb[244]) begin
+      bl_b = 9'h0f5;
+    end
+    if (rb[245]) begin
+      bl_b = 9'h0f6;
+    end
+    if (rb[246]) begin
+      bl_b = 9'h0f7;
+    end
+    if (rb[247]) begin
+      bl_b = 9'h0f8;
+    end
+    if (rb[248]) begin
+      bl_b = 9'h0f9;
+    end
+    if (rb[249]) begin
+      bl_b = 9'h0fa;
+    end
+    if (rb[250]) begin
+      bl_b = 9'h0fb;
+    end
+    if (rb[251]) begin
+      bl_b = 9'h0fc;
+    end
+    if (rb[252]) begin
+      bl_b = 9'h0fd;
+    end
+    if (rb[253]) begin
+      bl_b = 9'h0fe;
+    end
+    if (rb[254]) begin
+      bl_b = 9'h0ff;
+    end
+    if (rb[255]) begin
+      bl_b = 9'h100;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    qb_raw = 9'h000;
+    if (\$4 ) begin
+      qb_raw = \$6 [8:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    bl_sq = 10'h000;
+    if (ra[0]) begin
+      bl_sq = 10'h001;
+    end
+    if (ra[1]) begin
+      bl_sq = 10'h002;
+    end
+    if (ra[2]) begin
+      bl_sq = 10'h003;
+    end
+    if (ra[3]) begin
+      bl_sq = 10'h004;
+    end
+    if (ra[4]) begin
+      bl_sq = 10'h005;
+    end
+    if (ra[5]) begin
+      bl_sq = 10'h006;
+    end
+    if (ra[6]) begin
+      bl_sq = 10'h007;
+    end
+    if (ra[7]) begin
+      bl_sq = 10'h008;
+    end
+    if (ra[8]) begin
+      bl_sq = 10'h009;
+    end
+    if (ra[9]) begin
+      bl_sq = 10'h00a;
+    end
+    if (ra[10]) begin
+      bl_sq = 10'h00b;
+    end
+    if (ra[11]) begin
+      bl_sq = 10'h00c;
+    end
+    if (ra[12]) begin
+      bl_sq = 10'h00d;
+    end
+    if (ra[13]) begin
+      bl_sq = 10'h00e;
+    end
+    if (ra[14]) begin
+      bl_sq = 10'h00f;
+    end
+    if (ra[15]) begin
+      bl_sq = 10'h010;
+    end
+    if (ra[16]) begin
+      bl_sq = 10'h011;
+    end
+    if (ra[17]) begin
+      bl_sq = 10'h012;
+    end
+    if (ra[18]) begin
+      bl_sq = 10'h013;
+    end
+    if (ra[19]) begin
+      bl_sq = 10'h014;
+    end
+    if (ra[20]) begin
+      bl_sq = 10'h015;
+    end
+    if (ra[21]) begin
+      bl_sq = 10'h016;
+    end
+    if (ra[22]) begin
+      bl_sq = 10'h017;
+    end
+    if (ra[23]) begin
+      bl_sq = 10'h018;
+    end
+    if (ra[24]) begin
+      bl_sq = 10'h019;
+    end
+    if (ra[25]) begin
+      bl_sq = 10'h01a;
+    end
+    if (ra[26]) begin
+      bl_sq = 10'h01b;
+    end
+    if (ra[27]) begin
+      bl_sq = 10'h01c;
+    end
+    if (ra[28]) begin
+      bl_sq = 10'h01d;
+    end
+    if (ra[29]) begin
+      bl_sq = 10'h01e;
+    end
+    if (ra[30]) begin
+      bl_sq = 10'h01f;
+    end
+    if (ra[31]) begin
+      bl_sq = 10'h020;
+    end
+    if (ra[32]) begin
+      bl_sq = 10'h021;
+    end
+    if (ra[33]) begin
+      bl_sq = 10'h022;
+    end
+    if (ra[34]) begin
+      bl_sq = 10'h023;
+    end
+    if (ra[35]) begin
+      bl_sq = 10'h024;
+    end
+    if (ra[36]) begin
+      bl_sq = 10'h025;
+    end
+    if (ra[37]) begin
+      bl_sq = 10'h026;
+    end
+    if (ra[38]) begin
+      bl_sq = 10'h027;
+    end
+    if (ra[39]) begin
+      bl_sq = 10'h028;
+    end
+    if (ra[40]) begin
+      bl_sq = 10'h029;
+    end
+    if (ra[41]) begin
+      bl_sq = 10'h02a;
+    end
+    if (ra[42]) begin
+      bl_sq = 10'h02b;
+    end
+    if (ra[43]) begin
+      bl_sq = 10'h02c;
+    end
+    if (ra[44]) begin
+      bl_sq = 10'h02d;
+    end
+    if (ra[45]) begin
+      bl_sq = 10'h02e;
+    end
+    if (ra[46]) begin
+      bl_sq = 10'h02f;
+    end
+    if (ra[47]) begin
+      bl_sq = 10'h030;
+    end
+    if (ra[48]) begin
+      bl_sq = 10'h031;
+    end
+    if (ra[49]) begin
+      bl_sq = 10'h032;
+    end
+    if (ra[50]) begin
+      bl_sq = 10'h033;
+    end
+    if (ra[51]) begin
+      bl_sq = 10'h034;
+    end
+    if (ra[52]) begin
+      bl_sq = 10'h035;
+    end
+    if (ra[53]) begin
+      bl_sq = 10'h036;
+    end
+    if (ra[54]) begin
+      bl_sq = 10'h037;
+    end
+    if (ra[55]) begin
+      bl_sq = 10'h038;
+    end
+    if (ra[56]) begin
+      bl_sq = 10'h039;
+    end
+    if (ra[57]) begin
+      bl_sq = 10'h03a;
+    end
+    if (ra[58]) begin
+      bl_sq = 10'h03b;
+    end
+    if (ra[59]) begin
+      bl_sq = 10'h03c;
+    end
+    if (ra[60]) begin
+      bl_sq = 10'h03d;
+    end
+    if (ra[61]) begin
+      bl_sq = 10'h03e;
+    end
+    if (ra[62]) begin
+      bl_sq = 10'h03f;
+    end
+    if (ra[63]) begin
+      bl_sq = 10'h040;
+    end
+    if (ra[64]) begin
+      bl_sq = 10'h041;
+    end
+    if (ra[65]) begin
+      bl_sq = 10'h042;
+    end
+    if (ra[66]) begin
+      bl_sq = 10'h043;
+    end
+    if (ra[67]) begin
+      bl_sq = 10'h044;
+    end
+    if (ra[68]) begin
+      bl_sq = 10'h045;
+    end
+    if (ra[69]) begin
+      bl_sq = 10'h046;
+    end
+    if (ra[70]) begin
+      bl_sq = 10'h047;
+    end
+    if (ra[71]) begin
+      bl_sq = 10'h048;
+    end
+    if (ra[72]) begin
+      bl_sq = 10'h049;
+    end
+    if (ra[73]) begin
+      bl_sq = 10'h04a;
+    end
+    if (ra[74]) begin
+      bl_sq = 10'h04b;
+    end
+    if (ra[75]) begin
+      bl_sq = 10'h04c;
+    end
+    if (ra[76]) begin
+      bl_sq = 10'h04d;
+    end
+    if (ra[77]) begin
+      bl_sq = 10'h04e;
+    end
+    if (ra[78]) begin
+      bl_sq = 10'h04f;
+    end
+    if (ra[79]) begin
+      bl_sq = 10'h050;
+    end
+    if (ra[80]) begin
+      bl_sq = 10'h051;
+    end
+    if (ra[81]) begin
+      bl_sq = 10'h052;
+    end
+    if (ra[82]) begin
+      bl_sq = 10'h053;
+    end
+    if (ra[83]) begin
+      bl_sq = 10'h054;
+    end
+    if (ra[84]) begin
+      bl_sq = 10'h055;
+    end
+    if (ra[85]) begin
+      bl_sq = 10'h056;
+    end
+    if (ra[86]) begin
+      bl_sq = 10'h057;
+    end
+    if (ra[87]) begin
+      bl_sq = 10'h058;
+    end
+    if (ra[88]) begin
+      bl_sq = 10'h059;
+    end
+    if (ra[89]) begin
+      bl_sq = 10'h05a;
+    end
+    if (ra[90]) begin
+      bl_sq = 10'h05b;
+    end
+    if (ra[91]) begin
+      bl_sq = 10'h05c;
+    end
+    if (ra[92]) begin
+      bl_sq = 10'h05d;
+    end
+    if (ra[93]) begin
+      bl_sq = 10'h05e;
+    end
+    if (ra[94]) begin
+      bl_sq = 10'h05f;
+    end
+    if (ra[95]) begin
+      bl_sq = 10'h060;
+    end
+    if (ra[96]) begin
+      bl_sq = 10'h061;
+    end
+    if (ra[97]) begin
+      bl_sq = 10'h062;
+    end
+    if (ra[98]) begin
+      bl_sq = 10'h063;
+    end
+    if (ra[99]) begin
+      bl_sq = 10'h064;
+    end
+    if (ra[100]) begin
+      bl_sq = 10'h065;
+    end
+    if (ra[101]) begin
+      bl_sq = 10'h066;
+    end
+    if (ra[102]) begin
+      bl_sq = 10'h067;
+    end
+    if (ra[103]) begin
+      bl_sq = 10'h068;
+    end
+    if (ra[104]) begin
+      bl_sq = 10'h069;
+    end
+    if (ra[105]) begin
+      bl_sq = 10'h06a;
+    end
+    if (ra[106]) begin
+      bl_sq = 10'h06b;
+    end
+    if (ra[107]) begin
+      bl_sq = 10'h06c;
+    end
+    if (ra[108]) begin
+      bl_sq = 10'h06d;
+    end
+    if (ra[109]) begin
+      bl_sq = 10'h06e;
+    end
+    if (ra[110]) begin
+      bl_sq = 10'h06f;
+    end
+    if (ra[111]) begin
+      bl_sq = 10'h070;
+    end
+    if (ra[112]) begin
+      bl_sq = 10'h071;
+    end
+    if (ra[113]) begin
+      bl_sq = 10'h072;
+    end
+    if (ra[114]) begin
+      bl_sq = 10'h073;
+    end
+    if (ra[115]) begin
+      bl_sq = 10'h074;
+    end
+    if (ra[116]) begin
+      bl_sq = 10'h075;
+    end
+    if (ra[117]) begin
+      bl_sq = 10'h076;
+    end
+    if (ra[118]) begin
+      bl_sq = 10'h077;
+    end
+    if (ra[119]) begin
+      bl_sq = 10'h078;
+    end
+    if (ra[120]) begin
+      bl_sq = 10'h079;
+    end
+    if (ra[121]) begin
+      bl_sq = 10'h07a;
+    end
+    if (ra[122]) begin
+      bl_sq = 10'h07b;
+    end
+    if (ra[123]) begin
+      bl_sq = 10'h07c;
+    end
+    if (ra[124]) begin
+      bl_sq = 10'h07d;
+    end
+    if (ra[125]) begin
+      bl_sq = 10'h07e;
+    end
+    if (ra[126]) begin
+      bl_sq = 10'h07f;
+    end
+    if (ra[127]) begin
+      bl_sq = 10'h080;
+    end
+    if (ra[128]) begin
+      bl_sq = 10'h081;
+    end
+    if (ra[129]) begin
+      bl_sq = 10'h082;
+    end
+    if (ra[130]) begin
+      bl_sq = 10'h083;
+    end
+    if (ra[131]) begin
+      bl_sq = 10'h084;
+    end
+    if (ra[132]) begin
+      bl_sq = 10'h085;
+    end
+    if (ra[133]) begin
+      bl_sq = 10'h086;
+    end
+    if (ra[134]) begin
+      bl_sq = 10'h087;
+    end
+    if (ra[135]) begin
+      bl_sq = 10'h088;
+    end
+    if (ra[136]) begin
+      bl_sq = 10'h089;
+    end
+    if (ra[137]) begin
+      bl_sq = 10'h08a;
+    end
+    if (ra[138]) begin
+      bl_sq = 10'h08b;
+    end
+    if (ra[139]) begin
+      bl_sq = 10'h08c;
+    end
+    if (ra[140]) begin
+      bl_sq = 10'h08d;
+    end
+    if (ra[141]) begin
+      bl_sq = 10'h08e;
+    end
+    if (ra[142]) begin
+      bl_sq = 10'h08f;
+    end
+    if (ra[143]) begin
+      bl_sq = 10'h090;
+    end
+    if (ra[144]) begin
+      bl_sq = 10'h091;
+    end
+    if (ra[145]) begin
+      bl_sq = 10'h092;
+    end
+    if (ra[146]) begin
+      bl_sq = 10'h093;
+    end
+    if (ra[147]) begin
+      bl_sq = 10'h094;
+    end
+    if (ra[148]) begin
+      bl_sq = 10'h095;
+    end
+    if (ra[149]) begin
+      bl_sq = 10'h096;
+    end
+    if (ra[150]) begin
+      bl_sq = 10'h097;
+    end
+    if (ra[151]) begin
+      bl_sq = 10'h098;
+    end
+    if (ra[152]) begin
+      bl_sq = 10'h099;
+    end
+    if (ra[153]) begin
+      bl_sq = 10'h09a;
+    end
+    if (ra[154]) begin
+      bl_sq = 10'h09b;
+    end
+    if (ra[155]) begin
+      bl_sq = 10'h09c;
+    end
+    if (ra[156]) begin
+      bl_sq = 10'h09d;
+    end
+    if (ra[157]) begin
+      bl_sq = 10'h09e;
+    end
+    if (ra[158]) begin
+      bl_sq = 10'h09f;
+    end
+    if (ra[159]) begin
+      bl_sq = 10'h0a0;
+    end
+    if (ra[160]) begin
+      bl_sq = 10'h0a1;
+    end
+    if (ra[161]) begin
+      bl_sq = 10'h0a2;
+    end
+    if (ra[162]) begin
+      bl_sq = 10'h0a3;
+    end
+    if (ra[163]) begin
+      bl_sq = 10'h0a4;
+    end
+    if (ra[164]) begin
+      bl_sq = 10'h0a5;
+    end
+    if (ra[165]) begin
+      bl_sq = 10'h0a6;
+    end
+    if (ra[166]) begin
+      bl_sq = 10'h0a7;
+    end
+    if (ra[167]) begin
+      bl_sq = 10'h0a8;
+    end
+    if (ra[168]) begin
+      bl_sq = 10'h0a9;
+    end
+    if (ra[169]) begin
+      bl_sq = 10'h0aa;
+    end
+    if (ra[170]) begin
+      bl_sq = 10'h0ab;
+    end
+    if (ra[171]) begin
+      bl_sq = 10'h0ac;
+    end
+    if (ra[172]) begin
+      bl_sq = 10'h0ad;
+    end
+    if (ra[173]) begin
+      bl_sq = 10'h0ae;
+    end
+    if (ra[174]) begin
+      bl_sq = 10'h0af;
+    end
+    if (ra[175]) begin
+      bl_sq = 10'h0b0;
+    end
+    if (ra[176]) begin
+      bl_sq = 10'h0b1;
+    end
+    if (ra[177]) begin
+      bl_sq = 10'h0b2;
+    end
+    if (ra[178]) begin
+      bl_sq = 10'h0b3;
+    end
+    if (ra[179]) begin
+      bl_sq = 10'h0b4;
+    end
+    if (ra[180]) begin
+      bl_sq = 10'h0b5;
+    end
+    if (ra[181]) begin
+      bl_sq = 10'h0b6;
+    end
+    if (ra[182]) begin
+      bl_sq = 10'h0b7;
+    end
+    if (ra[183]) begin
+      bl_sq = 10'h0b8;
+    end
+    if (ra[184]) begin
+      bl_sq = 10'h0b9;
+    end
+    if (ra[185]) begin
+      bl_sq = 10'h0ba;
+    end
+    if (ra[186]) begin
+      bl_sq = 10'h0bb;
+    end
+    if (ra[187]) begin
+      bl_sq = 10'h0bc;
+    end
+    if (ra[188]) begin
+      bl_sq = 10'h0bd;
+    end
+    if (ra[189]) begin
+      bl_sq = 10'h0be;
+    end
+    if (ra[190]) begin
+      bl_sq = 10'h0bf;
+    end
+    if (ra[191]) begin
+      bl_sq = 10'h0c0;
+    end
+    if (ra[192]) begin
+      bl_sq = 10'h0c1;
+    end
+    if (ra[193]) begin
+      bl_sq = 10'h0c2;
+    end
+    if (ra[194]) begin
+      bl_sq = 10'h0c3;
+    end
+    if (ra[195]) begin
+      bl_sq = 10'h0c4;
+    end
+    if (ra[196]) begin
+      bl_sq = 10'h0c5;
+    end
+    if (ra[197]) begin
+      bl_sq = 10'h0c6;
+    end
+    if (ra[198]) begin
+      bl_sq = 10'h0c7;
+    end
+    if (ra[199]) begin
+      bl_sq = 10'h0c8;
+    end
+    if (ra[200]) begin
+      bl_sq = 10'h0c9;
+    end
+    if (ra[201]) begin
+      bl_sq = 10'h0ca;
+    end
+    if (ra[202]) begin
+      bl_sq = 10'h0cb;
+    end
+    if (ra[203]) begin
+      bl_sq = 10'h0cc;
+    end
+    if (ra[204]) begin
+      bl_sq = 10'h0cd;
+    end
+    if (ra[205]) begin
+      bl_sq = 10'h0ce;
+    end
+    if (ra[206]) begin
+      bl_sq = 10'h0cf;
+    end
+    if (ra[207]) begin
+      bl_sq = 10'h0d0;
+    end
+    if (ra[208]) begin
+      bl_sq = 10'h0d1;
+    end
+    if (ra[209]) begin
+      bl_sq = 10'h0d2;
+    end
+    if (ra[210]) begin
+      bl_sq = 10'h0d3;
+    end
+    if (ra[211]) begin
+      bl_sq = 10'h0d4;
+    end
+    if (ra[212]) begin
+      bl_sq = 10'h0d5;
+    end
+    if (ra[213]) begin
+      bl_sq = 10'h0d6;
+    end
+    if (ra[214]) begin
+      bl_sq = 10'h0d7;
+    end
+    if (ra[215]) begin
+      bl_sq = 10'h0d8;
+    end
+    if (ra[216]) begin
+      bl_sq = 10'h0d9;
+    end
+    if (ra[217]) begin
+      bl_sq = 10'h0da;
+    end
+    if (ra[218]) begin
+      bl_sq = 10'h0db;
+    end
+    if (ra[219]) begin
+      bl_sq = 10'h0dc;
+    end
+    if (ra[220]) begin
+      bl_sq = 10'h0dd;
+    end
+    if (ra[221]) begin
+      bl_sq = 10'h0de;
+    end
+    if (ra[222]) begin
+      bl_sq = 10'h0df;
+    end
+    if (ra[223]) begin
+      bl_sq = 10'h0e0;
+    end
+    if (ra[224]) begin
+      bl_sq = 10'h0e1;
+    end
+    if (ra[225]) begin
+      bl_sq = 10'h0e2;
+    end
+    if (ra[226]) begin
+      bl_sq = 10'h0e3;
+    end
+    if (ra[227]) begin
+      bl_sq = 10'h0e4;
+    end
+    if (ra[228]) begin
+      bl_sq = 10'h0e5;
+    end
+    if (ra[229]) begin
+      bl_sq = 10'h0e6;
+    end
+    if (ra[230]) begin
+      bl_sq = 10'h0e7;
+    end
+    if (ra[231]) begin
+      bl_sq = 10'h0e8;
+    end
+    if (ra[232]) begin
+      bl_sq = 10'h0e9;
+    end
+    if (ra[233]) begin
+      bl_sq = 10'h0ea;
+    end
+    if (ra[234]) begin
+      bl_sq = 10'h0eb;
+    end
+    if (ra[235]) begin
+      bl_sq = 10'h0ec;
+    end
+    if (ra[236]) begin
+      bl_sq = 10'h0ed;
+    end
+    if (ra[237]) begin
+      bl_sq = 10'h0ee;
+    end
+    if (ra[238]) begin
+      bl_sq = 10'h0ef;
+    end
+    if (ra[239]) begin
+      bl_sq = 10'h0f0;
+    end
+    if (ra[240]) begin
+      bl_sq = 10'h0f1;
+    end
+    if (ra[241]) begin
+      bl_sq = 10'h0f2;
+    end
+    if (ra[242]) begin
+      bl_sq = 10'h0f3;
+    end
+    if (ra[243]) begin
+      bl_sq = 10'h0f4;
+    end
+    if (ra[244]) begin
+      bl_sq = 10'h0f5;
+    end
+    if (ra[245]) begin
+      bl_sq = 10'h0f6;
+    end
+    if (ra[246]) begin
+      bl_sq = 10'h0f7;
+    end
+    if (ra[247]) begin
+      bl_sq = 10'h0f8;
+    end
+    if (ra[248]) begin
+      bl_sq = 10'h0f9;
+    end
+    if (ra[249]) begin
+      bl_sq = 10'h0fa;
+    end
+    if (ra[250]) begin
+      bl_sq = 10'h0fb;
+    end
+    if (ra[251]) begin
+      bl_sq = 10'h0fc;
+    end
+    if (ra[252]) begin
+      bl_sq = 10'h0fd;
+    end
+    if (ra[253]) begin
+      bl_sq = 10'h0fe;
+    end
+    if (ra[254]) begin
+      bl_sq = 10'h0ff;
+    end
+    if (ra[255]) begin
+      bl_sq = 10'h100;
+    end
+    if (ra[256]) begin
+      bl_sq = 10'h101;
+    end
+    if (ra[257]) begin
+      bl_sq = 10'h102;
+    end
+    if (ra[258]) begin
+      bl_sq = 10'h103;
+    end
+    if (ra[259]) begin
+      bl_sq = 10'h104;
+    end
+    if (ra[260]) begin
+      bl_sq = 10'h105;
+    end
+    if (ra[261]) begin
+      bl_sq = 10'h106;
+    end
+    if (ra[262]) begin
+      bl_sq = 10'h107;
+    end
+    if (ra[263]) begin
+      bl_sq = 10'h108;
+    end
+    if (ra[264]) begin
+      bl_sq = 10'h109;
+    end
+    if (ra[265]) begin
+      bl_sq = 10'h10a;
+    end
+    if (ra[266]) begin
+      bl_sq = 10'h10b;
+    end
+    if (ra[267]) begin
+      bl_sq = 10'h10c;
+    end
+    if (ra[268]) begin
+      bl_sq = 10'h10d;
+    end
+    if (ra[269]) begin
+      bl_sq = 10'h10e;
+    end
+    if (ra[270]) begin
+      bl_sq = 10'h10f;
+    end
+    if (ra[271]) begin
+      bl_sq = 10'h110;
+    end
+    if (ra[272]) begin
+      bl_sq = 10'h111;
+    end
+    if (ra[273]) begin
+      bl_sq = 10'h112;
+    end
+    if (ra[274]) begin
+      bl_sq = 10'h113;
+    end
+    if (ra[275]) begin
+      bl_sq = 10'h114;
+    end
+    if (ra[276]) begin
+      bl_sq = 10'h115;
+    end
+    if (ra[277]) begin
+      bl_sq = 10'h116;
+    end
+    if (ra[278]) begin
+      bl_sq = 10'h117;
+    end
+    if (ra[279]) begin
+      bl_sq = 10'h118;
+    end
+    if (ra[280]) begin
+      bl_sq = 10'h119;
+    end
+    if (ra[281]) begin
+      bl_sq = 10'h11a;
+    end
+    if (ra[282]) begin
+      bl_sq = 10'h11b;
+    end
+    if (ra[283]) begin
+      bl_sq = 10'h11c;
+    end
+    if (ra[284]) begin
+      bl_sq = 10'h11d;
+    end
+    if (ra[285]) begin
+      bl_sq = 10'h11e;
+    end
+    if (ra[286]) begin
+      bl_sq = 10'h11f;
+    end
+    if (ra[287]) begin
+      bl_sq = 10'h120;
+    end
+    if (ra[288]) begin
+      bl_sq = 10'h121;
+    end
+    if (ra[289]) begin
+      bl_sq = 10'h122;
+    end
+    if (ra[290]) begin
+      bl_sq = 10'h123;
+    end
+    if (ra[291]) begin
+      bl_sq = 10'h124;
+    end
+    if (ra[292]) begin
+      bl_sq = 10'h125;
+    end
+    if (ra[293]) begin
+      bl_sq = 10'h126;
+    end
+    if (ra[294]) begin
+      bl_sq = 10'h127;
+    end
+    if (ra[295]) begin
+      bl_sq = 10'h128;
+    end
+    if (ra[296]) begin
+      bl_sq = 10'h129;
+    end
+    if (ra[297]) begin
+      bl_sq = 10'h12a;
+    end
+    if (ra[298]) begin
+      bl_sq = 10'h12b;
+    end
+    if (ra[299]) begin
+      bl_sq = 10'h12c;
+    end
+    if (ra[300]) begin
+      bl_sq = 10'h12d;
+    end
+    if (ra[301]) begin
+      bl_sq = 10'h12e;
+    end
+    if (ra[302]) begin
+      bl_sq = 10'h12f;
+    end
+    if (ra[303]) begin
+      bl_sq = 10'h130;
+    end
+    if (ra[304]) begin
+      bl_sq = 10'h131;
+    end
+    if (ra[305]) begin
+      bl_sq = 10'h132;
+    end
+    if (ra[306]) begin
+      bl_sq = 10'h133;
+    end
+    if (ra[307]) begin
+      bl_sq = 10'h134;
+    end
+    if (ra[308]) begin
+      bl_sq = 10'h135;
+    end
+    if (ra[309]) begin
+      bl_sq = 10'h136;
+    end
+    if (ra[310]) begin
+      bl_sq = 10'h137;
+    end
+    if (ra[311]) begin
+      bl_sq = 10'h138;
+    end
+    if (ra[312]) begin
+      bl_sq = 10'h139;
+    end
+    if (ra[313]) begin
+      bl_sq = 10'h13a;
+    end
+    if (ra[314]) begin
+      bl_sq = 10'h13b;
+    end
+    if (ra[315]) begin
+      bl_sq = 10'h13c;
+    end
+    if (ra[316]) begin
+      bl_sq = 10'h13d;
+    end
+    if (ra[317]) begin
+      bl_sq = 10'h13e;
+    end
+    if (ra[318]) begin
+      bl_sq = 10'h13f;
+    end
+    if (ra[319]) begin
+      bl_sq = 10'h140;
+    end
+    if (ra[320]) begin
+      bl_sq = 10'h141;
+    end
+    if (ra[321]) begin
+      bl_sq = 10'h142;
+    end
+    if (ra[322]) begin
+      bl_sq = 10'h143;
+    end
+    if (ra[323]) begin
+      bl_sq = 10'h144;
+    end
+    if (ra[324]) begin
+      bl_sq = 10'h145;
+    end
+    if (ra[325]) begin
+      bl_sq = 10'h146;
+    end
+    if (ra[326]) begin
+      bl_sq = 10'h147;
+    end
+    if (ra[327]) begin
+      bl_sq = 10'h148;
+    end
+    if (ra[328]) begin
+      bl_sq = 10'h149;
+    end
+    if (ra[329]) begin
+      bl_sq = 10'h14a;
+    end
+    if (ra[330]) begin
+      bl_sq = 10'h14b;
+    end
+    if (ra[331]) begin
+      bl_sq = 10'h14c;
+    end
+    if (ra[332]) begin
+      bl_sq = 10'h14d;
+    end
+    if (ra[333]) begin
+      bl_sq = 10'h14e;
+    end
+    if (ra[334]) begin
+      bl_sq = 10'h14f;
+    end
+    if (ra[335]) begin
+      bl_sq = 10'h150;
+    end
+    if (ra[336]) begin
+      bl_sq = 10'h151;
+    end
+    if (ra[337]) begin
+      bl_sq = 10'h152;
+    end
+    if (ra[338]) begin
+      bl_sq = 10'h153;
+    end
+    if (ra[339]) begin
+      bl_sq = 10'h154;
+    end
+    if (ra[340]) begin
+      bl_sq = 10'h155;
+    end
+    if (ra[341]) begin
+      bl_sq = 10'h156;
+    end
+    if (ra[342]) begin
+      bl_sq = 10'h157;
+    end
+    if (ra[343]) begin
+      bl_sq = 10'h158;
+    end
+    if (ra[344]) begin
+      bl_sq = 10'h159;
+    end
+    if (ra[345]) begin
+      bl_sq = 10'h15a;
+    end
+    if (ra[346]) begin
+      bl_sq = 10'h15b;
+    end
+    if (ra[347]) begin
+      bl_sq = 10'h15c;
+    end
+    if (ra[348]) begin
+      bl_sq = 10'h15d;
+    end
+    if (ra[349]) begin
+      bl_sq = 10'h15e;
+    end
+    if (ra[350]) begin
+      bl_sq = 10'h15f;
+    end
+    if (ra[351]) begin
+      bl_sq = 10'h160;
+    end
+    if (ra[352]) begin
+      bl_sq = 10'h161;
+    end
+    if (ra[353]) begin
+      bl_sq = 10'h162;
+    end
+    if (ra[354]) begin
+      bl_sq = 10'h163;
+    end
+    if (ra[355]) begin
+      bl_sq = 10'h164;
+    end
+    if (ra[356]) begin
+      bl_sq = 10'h165;
+    end
+    if (ra[357]) begin
+      bl_sq = 10'h166;
+    end
+    if (ra[358]) begin
+      bl_sq = 10'h167;
+    end
+    if (ra[359]) begin
+      bl_sq = 10'h168;
+    end
+    if (ra[360]) begin
+      bl_sq = 10'h169;
+    end
+    if (ra[361]) begin
+      bl_sq = 10'h16a;
+    end
+    if (ra[362]) begin
+      bl_sq = 10'h16b;
+    end
+    if (ra[363]) begin
+      bl_sq = 10'h16c;
+    end
+    if (ra[364]) begin
+      bl_sq = 10'h16d;
+    end
+    if (ra[365]) begin
+      bl_sq = 10'h16e;
+    end
+    if (ra[366]) begin
+      bl_sq = 10'h16f;
+    end
+    if (ra[367]) begin
+      bl_sq = 10'h170;
+    end
+    if (ra[368]) begin
+      bl_sq = 10'h171;
+    end
+    if (ra[369]) begin
+      bl_sq = 10'h172;
+    end
+    if (ra[370]) begin
+      bl_sq = 10'h173;
+    end
+    if (ra[371]) begin
+      bl_sq = 10'h174;
+    end
+    if (ra[372]) begin
+      bl_sq = 10'h175;
+    end
+    if (ra[373]) begin
+      bl_sq = 10'h176;
+    end
+    if (ra[374]) begin
+      bl_sq = 10'h177;
+    end
+    if (ra[375]) begin
+      bl_sq = 10'h178;
+    end
+    if (ra[376]) begin
+      bl_sq = 10'h179;
+    end
+    if (ra[377]) begin
+      bl_sq = 10'h17a;
+    end
+    if (ra[378]) begin
+      bl_sq = 10'h17b;
+    end
+    if (ra[379]) begin
+      bl_sq = 10'h17c;
+    end
+    if (ra[380]) begin
+      bl_sq = 10'h17d;
+    end
+    if (ra[381]) begin
+      bl_sq = 10'h17e;
+    end
+    if (ra[382]) begin
+      bl_sq = 10'h17f;
+    end
+    if (ra[383]) begin
+      bl_sq = 10'h180;
+    end
+    if (ra[384]) begin
+      bl_sq = 10'h181;
+    end
+    if (ra[385]) begin
+      bl_sq = 10'h182;
+    end
+    if (ra[386]) begin
+      bl_sq = 10'h183;
+    end
+    if (ra[387]) begin
+      bl_sq = 10'h184;
+    end
+    if (ra[388]) begin
+      bl_sq = 10'h185;
+    end
+    if (ra[389]) begin
+      bl_sq = 10'h186;
+    end
+    if (ra[390]) begin
+      bl_sq = 10'h187;
+    end
+    if (ra[391]) begin
+      bl_sq = 10'h188;
+    end
+    if (ra[392]) begin
+      bl_sq = 10'h189;
+    end
+    if (ra[393]) begin
+      bl_sq = 10'h18a;
+    end
+    if (ra[394]) begin
+      bl_sq = 10'h18b;
+    end
+    if (ra[395]) begin
+      bl_sq = 10'h18c;
+    end
+    if (ra[396]) begin
+      bl_sq = 10'h18d;
+    end
+    if (ra[397]) begin
+      bl_sq = 10'h18e;
+    end
+    if (ra[398]) begin
+      bl_sq = 10'h18f;
+    end
+    if (ra[399]) begin
+      bl_sq = 10'h190;
+    end
+    if (ra[400]) begin
+      bl_sq = 10'h191;
+    end
+    if (ra[401]) begin
+      bl_sq = 10'h192;
+    end
+    if (ra[402]) begin
+      bl_sq = 10'h193;
+    end
+    if (ra[403]) begin
+      bl_sq = 10'h194;
+    end
+    if (ra[404]) begin
+      bl_sq = 10'h195;
+    end
+    if (ra[405]) begin
+      bl_sq = 10'h196;
+    end
+    if (ra[406]) begin
+      bl_sq = 10'h197;
+    end
+    if (ra[407]) begin
+      bl_sq = 10'h198;
+    end
+    if (ra[408]) begin
+      bl_sq = 10'h199;
+    end
+    if (ra[409]) begin
+      bl_sq = 10'h19a;
+    end
+    if (ra[410]) begin
+      bl_sq = 10'h19b;
+    end
+    if (ra[411]) begin
+      bl_sq = 10'h19c;
+    end
+    if (ra[412]) begin
+      bl_sq = 10'h19d;
+    end
+    if (ra[413]) begin
+      bl_sq = 10'h19e;
+    end
+    if (ra[414]) begin
+      bl_sq = 10'h19f;
+    end
+    if (ra[415]) begin
+      bl_sq = 10'h1a0;
+    end
+    if (ra[416]) begin
+      bl_sq = 10'h1a1;
+    end
+    if (ra[417]) begin
+      bl_sq = 10'h1a2;
+    end
+    if (ra[418]) begin
+      bl_sq = 10'h1a3;
+    end
+    if (ra[419]) begin
+      bl_sq = 10'h1a4;
+    end
+    if (ra[420]) begin
+      bl_sq = 10'h1a5;
+    end
+    if (ra[421]) begin
+      bl_sq = 10'h1a6;
+    end
+    if (ra[422]) begin
+      bl_sq = 10'h1a7;
+    end
+    if (ra[423]) begin
+      bl_sq = 10'h1a8;
+    end
+    if (ra[424]) begin
+      bl_sq = 10'h1a9;
+    end
+    if (ra[425]) begin
+      bl_sq = 10'h1aa;
+    end
+    if (ra[426]) begin
+      bl_sq = 10'h1ab;
+    end
+    if (ra[427]) begin
+      bl_sq = 10'h1ac;
+    end
+    if (ra[428]) begin
+      bl_sq = 10'h1ad;
+    end
+    if (ra[429]) begin
+      bl_sq = 10'h1ae;
+    end
+    if (ra[430]) begin
+      bl_sq = 10'h1af;
+    end
+    if (ra[431]) begin
+      bl_sq = 10'h1b0;
+    end
+    if (ra[432]) begin
+      bl_sq = 10'h1b1;
+    end
+    if (ra[433]) begin
+      bl_sq = 10'h1b2;
+    end
+    if (ra[434]) begin
+      bl_sq = 10'h1b3;
+    end
+    if (ra[435]) begin
+      bl_sq = 10'h1b4;
+    end
+    if (ra[436]) begin
+      bl_sq = 10'h1b5;
+    end
+    if (ra[437]) begin
+      bl_sq = 10'h1b6;
+    end
+    if (ra[438]) begin
+      bl_sq = 10'h1b7;
+    end
+    if (ra[439]) begin
+      bl_sq = 10'h1b8;
+    end
+    if (ra[440]) begin
+      bl_sq = 10'h1b9;
+    end
+    if (ra[441]) begin
+      bl_sq = 10'h1ba;
+    end
+    if (ra[442]) begin
+      bl_sq = 10'h1bb;
+    end
+    if (ra[443]) begin
+      bl_sq = 10'h1bc;
+    end
+    if (ra[444]) begin
+      bl_sq = 10'h1bd;
+    end
+    if (ra[445]) begin
+      bl_sq = 10'h1be;
+    end
+    if (ra[446]) begin
+      bl_sq = 10'h1bf;
+    end
+    if (ra[447]) begin
+      bl_sq = 10'h1c0;
+    end
+    if (ra[448]) begin
+      bl_sq = 10'h1c1;
+    end
+    if (ra[449]) begin
+      bl_sq = 10'h1c2;
+    end
+    if (ra[450]) begin
+      bl_sq = 10'h1c3;
+    end
+    if (ra[451]) begin
+      bl_sq = 10'h1c4;
+    end
+    if (ra[452]) begin
+      bl_sq = 10'h1c5;
+    end
+    if (ra[453]) begin
+      bl_sq = 10'h1c6;
+    end
+    if (ra[454]) begin
+      bl_sq = 10'h1c7;
+    end
+    if (ra[455]) begin
+      bl_sq = 10'h1c8;
+    end
+    if (ra[456]) begin
+      bl_sq = 10'h1c9;
+    end
+    if (ra[457]) begin
+      bl_sq = 10'h1ca;
+    end
+    if (ra[458]) begin
+      bl_sq = 10'h1cb;
+    end
+    if (ra[459]) begin
+      bl_sq = 10'h1cc;
+    end
+    if (ra[460]) begin
+      bl_sq = 10'h1cd;
+    end
+    if (ra[461]) begin
+      bl_sq = 10'h1ce;
+    end
+    if (ra[462]) begin
+      bl_sq = 10'h1cf;
+    end
+    if (ra[463]) begin
+      bl_sq = 10'h1d0;
+    end
+    if (ra[464]) begin
+      bl_sq = 10'h1d1;
+    end
+    if (ra[465]) begin
+      bl_sq = 10'h1d2;
+    end
+    if (ra[466]) begin
+      bl_sq = 10'h1d3;
+    end
+    if (ra[467]) begin
+      bl_sq = 10'h1d4;
+    end
+    if (ra[468]) begin
+      bl_sq = 10'h1d5;
+    end
+    if (ra[469]) begin
+      bl_sq = 10'h1d6;
+    end
+    if (ra[470]) begin
+      bl_sq = 10'h1d7;
+    end
+    if (ra[471]) begin
+      bl_sq = 10'h1d8;
+    end
+    if (ra[472]) begin
+      bl_sq = 10'h1d9;
+    end
+    if (ra[473]) begin
+      bl_sq = 10'h1da;
+    end
+    if (ra[474]) begin
+      bl_sq = 10'h1db;
+    end
+    if (ra[475]) begin
+      bl_sq = 10'h1dc;
+    end
+    if (ra[476]) begin
+      bl_sq = 10'h1dd;
+    end
+    if (ra[477]) begin
+      bl_sq = 10'h1de;
+    end
+    if (ra[478]) begin
+      bl_sq = 10'h1df;
+    end
+    if (ra[479]) begin
+      bl_sq = 10'h1e0;
+    end
+    if (ra[480]) begin
+      bl_sq = 10'h1e1;
+    end
+    if (ra[481]) begin
+      bl_sq = 10'h1e2;
+    end
+    if (ra[482]) begin
+      bl_sq = 10'h1e3;
+    end
+    if (ra[483]) begin
+      bl_sq = 10'h1e4;
+    end
+    if (ra[484]) begin
+      bl_sq = 10'h1e5;
+    end
+    if (ra[485]) begin
+      bl_sq = 10'h1e6;
+    end
+    if (ra[486]) begin
+      bl_sq = 10'h1e7;
+    end
+    if (ra[487]) begin
+      bl_sq = 10'h1e8;
+    end
+    if (ra[488]) begin
+      bl_sq = 10'h1e9;
+    end
+    if (ra[489]) begin
+      bl_sq = 10'h1ea;
+    end
+    if (ra[490]) begin
+      bl_sq = 10'h1eb;
+    end
+    if (ra[491]) begin
+      bl_sq = 10'h1ec;
+    end
+    if (ra[492]) begin
+      bl_sq = 10'h1ed;
+    end
+    if (ra[493]) begin
+      bl_sq = 10'h1ee;
+    end
+    if (ra[494]) begin
+      bl_sq = 10'h1ef;
+    end
+    if (ra[495]) begin
+      bl_sq = 10'h1f0;
+    end
+    if (ra[496]) begin
+      bl_sq = 10'h1f1;
+    end
+    if (ra[497]) begin
+      bl_sq = 10'h1f2;
+    end
+    if (ra[498]) begin
+      bl_sq = 10'h1f3;
+    end
+    if (ra[499]) begin
+      bl_sq = 10'h1f4;
+    end
+    if (ra[500]) begin
+      bl_sq = 10'h1f5;
+    end
+    if (ra[501]) begin
+      bl_sq = 10'h1f6;
+    end
+    if (ra[502]) begin
+      bl_sq = 10'h1f7;
+    end
+    if (ra[503]) begin
+      bl_sq = 10'h1f8;
+    end
+    if (ra[504]) begin
+      bl_sq = 10'h1f9;
+    end
+    if (ra[505]) begin
+      bl_sq = 10'h1fa;
+    end
+    if (ra[506]) begin
+      bl_sq = 10'h1fb;
+    end
+    if (ra[507]) begin
+      bl_sq = 10'h1fc;
+    end
+    if (ra[508]) begin
+      bl_sq = 10'h1fd;
+    end
+    if (ra[509]) begin
+      bl_sq = 10'h1fe;
+    end
+    if (ra[510]) begin
+      bl_sq = 10'h1ff;
+    end
+    if (ra[511]) begin
+      bl_sq = 10'h200;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    i__ready = 1'h0;
+    casez (fsm_state)
+      3'h0:
+          i__ready = \$97 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    wr_en = 1'h0;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                wr_en = \$98 ;
+            5'h01:
+                wr_en = \$99 ;
+            5'h02:
+                wr_en = \$100 ;
+            5'h03:
+                wr_en = \$102 ;
+            5'h04:
+                wr_en = \$104 ;
+            5'h05:
+                wr_en = \$106 ;
+            5'h06:
+                if (\$109 ) begin
+                  wr_en = \$110 ;
+                end
+            5'h07, 5'h08:
+                if (\$111 ) begin
+                  wr_en = \$112 ;
+                end
+            5'h09:
+                if (\$116 ) begin
+                  wr_en = \$117 ;
+                end
+            5'h0a:
+                /* empty */;
+            5'h0b:
+                /* empty */;
+            5'h0c:
+                /* empty */;
+            5'h0d:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h0f:
+                wr_en = \$118 ;
+          endcase
+      3'h2:
+          if (\$121 ) begin
+            wr_en = \$122 ;
+          end
+      3'h3:
+          if (\$123 ) begin
+            wr_en = \$124 ;
+          end
+      3'h4:
+          if (\$128 ) begin
+            wr_en = \$129 ;
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    wp__addr = 7'h00;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                wp__addr = word[11:5];
+            5'h01:
+                wp__addr = word[11:5];
+            5'h02:
+                wp__addr = word[11:5];
+            5'h03:
+                wp__addr = word[11:5];
+            5'h04:
+                wp__addr = word[11:5];
+            5'h05:
+                wp__addr = word[11:5];
+            5'h06:
+                if (\$109 ) begin
+                  wp__addr = word[11:5];
+                end
+            5'h07, 5'h08:
+                if (\$111 ) begin
+                  wp__addr = word[11:5];
+                end
+            5'h09:
+                if (\$116 ) begin
+                  wp__addr = word[11:5];
+                end
+            5'h0a:
+                /* empty */;
+            5'h0b:
+                /* empty */;
+            5'h0c:
+                /* empty */;
+            5'h0d:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h0f:
+                wp__addr = word[11:5];
+          endcase
+      3'h2:
+          if (\$121 ) begin
+            wp__addr = dst;
+          end
+      3'h3:
+          if (\$123 ) begin
+            wp__addr = dst;
+          end
+      3'h4:
+          if (\$128 ) begin
+            wp__addr = dst;
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    wp__data = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                wp__data = { 624'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, word[41:26] };
+            5'h01:
+                wp__data = ra;
+            5'h02:
+                wp__data = \$101 [639:0];
+            5'h03:
+                wp__data = \$103 [639:0];
+            5'h04:
+                wp__data = \$105 [639:0];
+            5'h05:
+                wp__data = \$107 ;
+            5'h06:
+                if (\$109 ) begin
+                  wp__data = \$1 [639:0];
+                end
+            5'h07, 5'h08:
+                if (\$111 ) begin
+                  wp__data = { 639'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$115  };
+                end
+            5'h09:
+                if (\$116 ) begin
+                  wp__data = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+                end
+            5'h0a:
+                /* empty */;
+            5'h0b:
+                /* empty */;
+            5'h0c:
+                /* empty */;
+            5'h0d:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h0f:
+                wp__data = { 623'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$119  };
+          endcase
+      3'h2:
+          if (\$121 ) begin
+            wp__data = \$2 [639:0];
+          end
+      3'h3:
+          if (\$123 ) begin
+            wp__data = { 383'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$127  };
+          end
+      3'h4:
+          if (\$128 ) begin
+            wp__data = { 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, root[247:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , \$89 , \$94  };
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    mul_x = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02:
+                /* empty */;
+            5'h03:
+                /* empty */;
+            5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h06:
+                mul_x = ra;
+          endcase
+      3'h2:
+          mul_x = ma;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    mul_y = 32'd0;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02:
+                /* empty */;
+            5'h03:
+                /* empty */;
+            5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h06:
+                mul_y = rb[31:0];
+          endcase
+      3'h2:
+          mul_y = mb[31:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$192  = r_resx;
+    if (wr_en) begin
+      casez (wp__addr)
+        7'h00:
+            /* empty */;
+        7'h01:
+            /* empty */;
+        7'h02:
+            /* empty */;
+        7'h03:
+            /* empty */;
+        7'h04:
+            /* empty */;
+        7'h05:
+            /* empty */;
+        7'h06:
+            /* empty */;
+        7'h07:
+            /* empty */;
+        7'h08:
+            /* empty */;
+        7'h09:
+            /* empty */;
+        7'h0a:
+            /* empty */;
+        7'h0b:
+            /* empty */;
+        7'h0c:
+            /* empty */;
+        7'h0d:
+            \$192  = wp__data[127:0];
+      endcase
+    end
+    if (pipe_rst) begin
+      \$192  = 128'h00000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$192  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$193  = r_resp;
+    if (wr_en) begin
+      casez (wp__addr)
+        7'h00:
+            /* empty */;
+        7'h01:
+            /* empty */;
+        7'h02:
+            /* empty */;
+        7'h03:
+            /* empty */;
+        7'h04:
+            /* empty */;
+        7'h05:
+            /* empty */;
+        7'h06:
+            /* empty */;
+        7'h07:
+            /* empty */;
+        7'h08:
+            /* empty */;
+        7'h09:
+            /* empty */;
+        7'h0a:
+            /* empty */;
+        7'h0b:
+            /* empty */;
+        7'h0c:
+            /* empty */;
+        7'h0d:
+            /* empty */;
+        7'h0e:
+            \$193  = wp__data[127:0];
+      endcase
+    end
+    if (pipe_rst) begin
+      \$193  = 128'h00000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$193  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$194  = r_rese;
+    if (wr_en) begin
+      casez (wp__addr)
+        7'h00:
+            /* empty */;
+        7'h01:
+            /* empty */;
+        7'h02:
+            /* empty */;
+        7'h03:
+            /* empty */;
+        7'h04:
+            /* empty */;
+        7'h05:
+            /* empty */;
+        7'h06:
+            /* empty */;
+        7'h07:
+            /* empty */;
+        7'h08:
+            /* empty */;
+        7'h09:
+            /* empty */;
+        7'h0a:
+            /* empty */;
+        7'h0b:
+            /* empty */;
+        7'h0c:
+            /* empty */;
+        7'h0d:
+            /* empty */;
+        7'h0e:
+            /* empty */;
+        7'h0f:
+            \$194  = wp__data[0];
+      endcase
+    end
+    if (pipe_rst) begin
+      \$194  = 1'h0;
+    end
+    if (rst) begin
+      \$194  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$195  = r_resc;
+    if (wr_en) begin
+      casez (wp__addr)
+        7'h00:
+            /* empty */;
+        7'h01:
+            /* empty */;
+        7'h02:
+            /* empty */;
+        7'h03:
+            /* empty */;
+        7'h04:
+            /* empty */;
+        7'h05:
+            /* empty */;
+        7'h06:
+            /* empty */;
+        7'h07:
+            /* empty */;
+        7'h08:
+            /* empty */;
+        7'h09:
+            /* empty */;
+        7'h0a:
+            /* empty */;
+        7'h0b:
+            /* empty */;
+        7'h0c:
+            /* empty */;
+        7'h0d:
+            /* empty */;
+        7'h0e:
+            /* empty */;
+        7'h0f:
+            /* empty */;
+        7'h10:
+            \$195  = wp__data[16:0];
+      endcase
+    end
+    if (pipe_rst) begin
+      \$195  = 17'h00000;
+    end
+    if (rst) begin
+      \$195  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$196  = r_dir;
+    if (wr_en) begin
+      casez (wp__addr)
+        7'h00:
+            /* empty */;
+        7'h01:
+            /* empty */;
+        7'h02:
+            /* empty */;
+        7'h03:
+            /* empty */;
+        7'h04:
+            /* empty */;
+        7'h05:
+            /* empty */;
+        7'h06:
+            /* empty */;
+        7'h07:
+            /* empty */;
+        7'h08:
+            /* empty */;
+        7'h09:
+            /* empty */;
+        7'h0a:
+            /* empty */;
+        7'h0b:
+            /* empty */;
+        7'h0c:
+            /* empty */;
+        7'h0d:
+            /* empty */;
+        7'h0e:
+            /* empty */;
+        7'h0f:
+            /* empty */;
+        7'h10:
+            /* empty */;
+        7'h11:
+            \$196  = wp__data[0];
+      endcase
+    end
+    if (pipe_rst) begin
+      \$196  = 1'h0;
+    end
+    if (rst) begin
+      \$196  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$197  = o__valid;
+    if (o__ready) begin
+      \$197  = 1'h0;
+    end
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02:
+                /* empty */;
+            5'h03:
+                /* empty */;
+            5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                /* empty */;
+            5'h09:
+                /* empty */;
+            5'h0a:
+                /* empty */;
+            5'h0b:
+                /* empty */;
+            5'h0c:
+                /* empty */;
+            5'h0d:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h0f:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h11:
+                \$197  = 1'h1;
+          endcase
+    endcase
+    if (pipe_rst) begin
+      \$197  = 1'h0;
+    end
+    if (rst) begin
+      \$197  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$198  = r_mode;
+    casez (fsm_state)
+      3'h0:
+          if (\$135 ) begin
+            \$198  = i__payload[0];
+          end
+    endcase
+    if (pipe_rst) begin
+      \$198  = 1'h0;
+    end
+    if (rst) begin
+      \$198  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$199  = r_a_base;
+    casez (fsm_state)
+      3'h0:
+          if (\$135 ) begin
+            \$199  = i__payload[112:1];
+          end
+    endcase
+    if (pipe_rst) begin
+      \$199  = 112'h0000000000000000000000000000;
+    end
+    if (rst) begin
+      \$199  = 112'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$200  = r_a_other;
+    casez (fsm_state)
+      3'h0:
+          if (\$135 ) begin
+            \$200  = i__payload[224:113];
+          end
+    endcase
+    if (pipe_rst) begin
+      \$200  = 112'h0000000000000000000000000000;
+    end
+    if (rst) begin
+      \$200  = 112'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$201  = r_a_fn;
+    casez (fsm_state)
+      3'h0:
+          if (\$135 ) begin
+            \$201  = i__payload[240:225];
+          end
+    endcase
+    if (pipe_rst) begin
+      \$201  = 16'h0000;
+    end
+    if (rst) begin
+      \$201  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$202  = r_a_fd;
+    casez (fsm_state)
+      3'h0:
+          if (\$135 ) begin
+            \$202  = i__payload[256:241];
+          end
+    endcase
+    if (pipe_rst) begin
+      \$202  = 16'h0000;
+    end
+    if (rst) begin
+      \$202  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$203  = r_b_base;
+    casez (fsm_state)
+      3'h0:
+          if (\$135 ) begin
+            \$203  = i__payload[368:257];
+          end
+    endcase
+    if (pipe_rst) begin
+      \$203  = 112'h0000000000000000000000000000;
+    end
+    if (rst) begin
+      \$203  = 112'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$204  = r_b_other;
+    casez (fsm_state)
+      3'h0:
+          if (\$135 ) begin
+            \$204  = i__payload[480:369];
+          end
+    endcase
+    if (pipe_rst) begin
+      \$204  = 112'h0000000000000000000000000000;
+    end
+    if (rst) begin
+      \$204  = 112'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$205  = r_b_fn;
+    casez (fsm_state)
+      3'h0:
+          if (\$135 ) begin
+            \$205  = i__payload[496:481];
+          end
+    endcase
+    if (pipe_rst) begin
+      \$205  = 16'h0000;
+    end
+    if (rst) begin
+      \$205  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$206  = r_b_fd;
+    casez (fsm_state)
+      3'h0:
+          if (\$135 ) begin
+            \$206  = i__payload[512:497];
+          end
+    endcase
+    if (pipe_rst) begin
+      \$206  = 16'h0000;
+    end
+    if (rst) begin
+      \$206  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$207  = r_maxc;
+    casez (fsm_state)
+      3'h0:
+          if (\$135 ) begin
+            \$207  = i__payload[529:513];
+          end
+    endcase
+    if (pipe_rst) begin
+      \$207  = 17'h00000;
+    end
+    if (rst) begin
+      \$207  = 17'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$208  = tag;
+    casez (fsm_state)
+      3'h0:
+          if (\$135 ) begin
+            \$208  = i__payload[561:530];
+          end
+    endcase
+    if (pipe_rst) begin
+      \$208  = 32'd0;
+    end
+    if (rst) begin
+      \$208  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$209  = pc;
+    casez (fsm_state)
+      3'h0:
+          if (\$135 ) begin
+            \$209  = 16'h0000;
+          end
+      3'h1:
+        begin
+          casez (word[4:0])
+            5'h00:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02:
+                /* empty */;
+            5'h03:
+                /* empty */;
+            5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                /* empty */;
+            5'h09:
+                /* empty */;
+            5'h0a:
+                \$209  = \$148 [15:0];
+            5'h0b:
+                \$209  = \$151 [15:0];
+            5'h0c:
+                \$209  = \$154 [15:0];
+            5'h0d:
+                \$209  = \$157 [15:0];
+            5'h0e:
+                \$209  = word[41:26];
+            5'h0f:
+                \$209  = word[41:26];
+            5'h10:
+                \$209  = ra[15:0];
+          endcase
+          if (\$164 ) begin
+            \$209  = \$165 [15:0];
+          end
+          if (\$169 ) begin
+            \$209  = \$170 [15:0];
+          end
+          if (\$175 ) begin
+            \$209  = \$176 [15:0];
+          end
+          if (\$179 ) begin
+            \$209  = \$180 [15:0];
+          end
+        end
+      3'h2:
+          if (\$184 ) begin
+            \$209  = \$185 [15:0];
+          end
+      3'h3:
+          if (\$187 ) begin
+            \$209  = \$188 [15:0];
+          end
+      3'h4:
+          if (\$190 ) begin
+            \$209  = \$191 [15:0];
+          end
+    endcase
+    if (pipe_rst) begin
+      \$209  = 16'h0000;
+    end
+    if (rst) begin
+      \$209  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$210  = fsm_state;
+    casez (fsm_state)
+      3'h0:
+          if (\$135 ) begin
+            \$210  = 3'h1;
+          end
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02:
+                /* empty */;
+            5'h03:
+                /* empty */;
+            5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h06:
+                (* full_case = 32'd1 *)
+                if (\$137 ) begin
+                end else begin
+                  \$210  = 3'h2;
+                end
+            5'h07, 5'h08:
+                (* full_case = 32'd1 *)
+                if (\$141 ) begin
+                end else begin
+                  \$210  = 3'h3;
+                end
+            5'h09:
+                (* full_case = 32'd1 *)
+                if (\$144 ) begin
+                end else begin
+                  \$210  = 3'h4;
+                end
+            5'h0a:
+                /* empty */;
+            5'h0b:
+                /* empty */;
+            5'h0c:
+                /* empty */;
+            5'h0d:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h0f:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h11:
+                \$210  = 3'h0;
+          endcase
+      3'h2:
+          if (\$184 ) begin
+            \$210  = 3'h1;
+          end
+      3'h3:
+          if (\$187 ) begin
+            \$210  = 3'h1;
+          end
+      3'h4:
+          if (\$190 ) begin
+            \$210  = 3'h1;
+          end
+    endcase
+    if (pipe_rst) begin
+      \$210  = 3'h0;
+    end
+    if (rst) begin
+      \$210  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$211  = acc;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02:
+                /* empty */;
+            5'h03:
+                /* empty */;
+            5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h06:
+                (* full_case = 32'd1 *)
+                if (\$137 ) begin
+                end else begin
+                  \$211  = \$1 [639:0];
+                end
+          endcase
+      3'h2:
+          \$211  = \$2 [639:0];
+    endcase
+    if (pipe_rst) begin
+      \$211  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$211  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$212  = ma;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02:
+                /* empty */;
+            5'h03:
+                /* empty */;
+            5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h06:
+                (* full_case = 32'd1 *)
+                if (\$137 ) begin
+                end else begin
+                  \$212  = \$138 [639:0];
+                end
+          endcase
+      3'h2:
+          \$212  = \$181 [639:0];
+    endcase
+    if (pipe_rst) begin
+      \$212  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$212  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$213  = mb;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02:
+                /* empty */;
+            5'h03:
+                /* empty */;
+            5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h06:
+                (* full_case = 32'd1 *)
+                if (\$137 ) begin
+                end else begin
+                  \$213  = \$139 ;
+                end
+          endcase
+      3'h2:
+          \$213  = \$182 ;
+    endcase
+    if (pipe_rst) begin
+      \$213  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$213  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$214  = dst;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02:
+                /* empty */;
+            5'h03:
+                /* empty */;
+            5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h06:
+                (* full_case = 32'd1 *)
+                if (\$137 ) begin
+                end else begin
+                  \$214  = word[11:5];
+                end
+            5'h07, 5'h08:
+                \$214  = word[11:5];
+            5'h09:
+                \$214  = word[11:5];
+          endcase
+    endcase
+    if (pipe_rst) begin
+      \$214  = 7'h00;
+    end
+    if (rst) begin
+      \$214  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$215  = ceil;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02:
+                /* empty */;
+            5'h03:
+                /* empty */;
+            5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                \$215  = \$140 ;
+          endcase
+    endcase
+    if (pipe_rst) begin
+      \$215  = 1'h0;
+    end
+    if (rst) begin
+      \$215  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$216  = den;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02:
+                /* empty */;
+            5'h03:
+                /* empty */;
+            5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                (* full_case = 32'd1 *)
+                if (\$141 ) begin
+                end else begin
+                  \$216  = rb[255:0];
+                end
+          endcase
+    endcase
+    if (pipe_rst) begin
+      \$216  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$216  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$217  = drem;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02:
+                /* empty */;
+            5'h03:
+                /* empty */;
+            5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                (* full_case = 32'd1 *)
+                if (\$141 ) begin
+                end else begin
+                  \$217  = { 1'h0, \$142  };
+                end
+          endcase
+      3'h2:
+          /* empty */;
+      3'h3:
+          \$217  = \$47 [256:0];
+    endcase
+    if (pipe_rst) begin
+      \$217  = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$217  = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$218  = dnum;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02:
+                /* empty */;
+            5'h03:
+                /* empty */;
+            5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                (* full_case = 32'd1 *)
+                if (\$141 ) begin
+                end else begin
+                  \$218  = \$143 [255:0];
+                end
+          endcase
+      3'h2:
+          /* empty */;
+      3'h3:
+          \$218  = \$49 [255:0];
+    endcase
+    if (pipe_rst) begin
+      \$218  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$218  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$219  = quo;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02:
+                /* empty */;
+            5'h03:
+                /* empty */;
+            5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                (* full_case = 32'd1 *)
+                if (\$141 ) begin
+                end else begin
+                  \$219  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+                end
+          endcase
+      3'h2:
+          /* empty */;
+      3'h3:
+          \$219  = { quo[247:0], \$13 , \$18 , \$23 , \$28 , \$33 , \$38 , \$43 , \$48  };
+    endcase
+    if (pipe_rst) begin
+      \$219  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$219  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$220  = count;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02:
+                /* empty */;
+            5'h03:
+                /* empty */;
+            5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                (* full_case = 32'd1 *)
+                if (\$141 ) begin
+                end else begin
+                  \$220  = { 1'h0, \$8 [8:0] };
+                end
+            5'h09:
+                (* full_case = 32'd1 *)
+                if (\$144 ) begin
+                end else begin
+                  \$220  = { 1'h0, \$53 [8:0] };
+                end
+          endcase
+      3'h2:
+          /* empty */;
+      3'h3:
+          \$220  = \$186 [9:0];
+      3'h4:
+          \$220  = \$189 [9:0];
+    endcase
+    if (pipe_rst) begin
+      \$220  = 10'h000;
+    end
+    if (rst) begin
+      \$220  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$221  = work;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02:
+                /* empty */;
+            5'h03:
+                /* empty */;
+            5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                /* empty */;
+            5'h09:
+                (* full_case = 32'd1 *)
+                if (\$144 ) begin
+                end else begin
+                  \$221  = \$145 [511:0];
+                end
+          endcase
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          \$221  = \$95 [511:0];
+    endcase
+    if (pipe_rst) begin
+      \$221  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$221  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$222  = srem;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02:
+                /* empty */;
+            5'h03:
+                /* empty */;
+            5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                /* empty */;
+            5'h09:
+                (* full_case = 32'd1 *)
+                if (\$144 ) begin
+                end else begin
+                  \$222  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+                end
+          endcase
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          \$222  = \$93 [259:0];
+    endcase
+    if (pipe_rst) begin
+      \$222  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$222  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$223  = root;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02:
+                /* empty */;
+            5'h03:
+                /* empty */;
+            5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                /* empty */;
+            5'h09:
+                (* full_case = 32'd1 *)
+                if (\$144 ) begin
+                end else begin
+                  \$223  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+                end
+          endcase
+      3'h2:
+          /* empty */;
+      3'h3:
+          /* empty */;
+      3'h4:
+          \$223  = { root[247:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , \$89 , \$94  };
+    endcase
+    if (pipe_rst) begin
+      \$223  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$223  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$224  = o__payload;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          casez (word[4:0])
+            5'h00:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02:
+                /* empty */;
+            5'h03:
+                /* empty */;
+            5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                /* empty */;
+            5'h09:
+                /* empty */;
+            5'h0a:
+                /* empty */;
+            5'h0b:
+                /* empty */;
+            5'h0c:
+                /* empty */;
+            5'h0d:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h0f:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h11:
+              begin
+                \$224 [31:0] = tag;
+                \$224 [32] = r_dir;
+                \$224 [33] = r_rese;
+                \$224 [50:34] = r_resc;
+                \$224 [178:51] = r_resx;
+                \$224 [306:179] = r_resp;
+              end
+          endcase
+    endcase
+    if (pipe_rst) begin
+      \$224  = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$224  = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  assign rom_rd__addr = pc[8:0];
+  assign rom_rd__data = word;
+  assign op = word[4:0];
+  assign f_d = word[11:5];
+  assign f_a = word[18:12];
+  assign f_b = word[25:19];
+  assign imm = word[41:26];
+  assign rd_a__addr = word[18:12];
+  assign rd_b__addr = word[25:19];
+  assign wr_addr = wp__addr;
+  assign wr_data = wp__data;
+  assign partial = \$1 [639:0];
+  assign acc_next = \$2 [639:0];
+  assign a_lo = ra[255:0];
+  assign b_lo = rb[255:0];
+  assign qb = \$8 [8:0];
+  assign div_shl = \$9 [8:0];
+  assign drem_0 = \$12 [256:0];
+  assign quo_0 = { quo[254:0], \$13  };
+  assign dnum_0 = \$14 [255:0];
+  assign drem_1 = \$17 [256:0];
+  assign quo_1 = { quo[253:0], \$13 , \$18  };
+  assign dnum_1 = \$19 [255:0];
+  assign drem_2 = \$22 [256:0];
+  assign quo_2 = { quo[252:0], \$13 , \$18 , \$23  };
+  assign dnum_2 = \$24 [255:0];
+  assign drem_3 = \$27 [256:0];
+  assign quo_3 = { quo[251:0], \$13 , \$18 , \$23 , \$28  };
+  assign dnum_3 = \$29 [255:0];
+  assign drem_4 = \$32 [256:0];
+  assign quo_4 = { quo[250:0], \$13 , \$18 , \$23 , \$28 , \$33  };
+  assign dnum_4 = \$34 [255:0];
+  assign drem_5 = \$37 [256:0];
+  assign quo_5 = { quo[249:0], \$13 , \$18 , \$23 , \$28 , \$33 , \$38  };
+  assign dnum_5 = \$39 [255:0];
+  assign drem_6 = \$42 [256:0];
+  assign quo_6 = { quo[248:0], \$13 , \$18 , \$23 , \$28 , \$33 , \$38 , \$43  };
+  assign dnum_6 = \$44 [255:0];
+  assign drem_7 = \$47 [256:0];
+  assign quo_7 = { quo[247:0], \$13 , \$18 , \$23 , \$28 , \$33 , \$38 , \$43 , \$48  };
+  assign dnum_7 = \$49 [255:0];
+  assign a_sq = ra[511:0];
+  assign pairs = \$53 [8:0];
+  assign sq_shl = \$55 [9:0];
+  assign srem_0 = \$58 [259:0];
+  assign root_0 = { root[254:0], \$59  };
+  assign work_0 = \$60 [511:0];
+  assign srem_1 = \$63 [259:0];
+  assign root_1 = { root[253:0], \$59 , \$64  };
+  assign work_1 = \$65 [511:0];
+  assign srem_2 = \$68 [259:0];
+  assign root_2 = { root[252:0], \$59 , \$64 , \$69  };
+  assign work_2 = \$70 [511:0];
+  assign srem_3 = \$73 [259:0];
+  assign root_3 = { root[251:0], \$59 , \$64 , \$69 , \$74  };
+  assign work_3 = \$75 [511:0];
+  assign srem_4 = \$78 [259:0];
+  assign root_4 = { root[250:0], \$59 , \$64 , \$69 , \$74 , \$79  };
+  assign work_4 = \$80 [511:0];
+  assign srem_5 = \$83 [259:0];
+  assign root_5 = { root[249:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84  };
+  assign work_5 = \$85 [511:0];
+  assign srem_6 = \$88 [259:0];
+  assign root_6 = { root[248:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , \$89  };
+  assign work_6 = \$90 [511:0];
+  assign srem_7 = \$93 [259:0];
+  assign root_7 = { root[247:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , \$89 , \$94  };
+  assign work_7 = \$95 [511:0];
+  assign o_valid = o__valid;
+  assign rec = o__payload;
+  assign imm_sext = { word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41:26] };
+  assign \o__payload.tag  = o__payload[31:0];
+  assign \o__payload.direction  = o__payload[32];
+  assign \o__payload.exact  = o__payload[33];
+  assign \o__payload.candidates  = o__payload[50:34];
+  assign \o__payload.amount_in  = o__payload[178:51];
+  assign \o__payload.profit  = o__payload[306:179];
+  assign \rec.tag  = o__payload[31:0];
+  assign \rec.direction  = o__payload[32];
+  assign \rec.exact  = o__payload[33];
+  assign \rec.candidates  = o__payload[50:34];
+  assign \rec.amount_in  = o__payload[178:51];
+  assign \rec.profit  = o__payload[306:179];
+  assign \i__payload.mode  = i__payload[0];
+  assign \i__payload.a_base  = i__payload[112:1];
+  assign \i__payload.a_other  = i__payload[224:113];
+  assign \i__payload.a_fn  = i__payload[240:225];
+  assign \i__payload.a_fd  = i__payload[256:241];
+  assign \i__payload.b_base  = i__payload[368:257];
+  assign \i__payload.b_other  = i__payload[480:369];
+  assign \i__payload.b_fn  = i__payload[496:481];
+  assign \i__payload.b_fd  = i__payload[512:497];
+  assign \i__payload.maxc  = i__payload[529:513];
+  assign \i__payload.tag  = i__payload[561:530];
+  assign \$8 [2:0] = 3'h0;
+  assign \$8 [10:3] = { 1'h0, \$7 [9:3] };
+  assign \$14  = { dnum, 1'h0 };
+  assign \$19  = { \$14 [255:0], 1'h0 };
+  assign \$24  = { \$19 [255:0], 1'h0 };
+  assign \$29  = { \$24 [255:0], 1'h0 };
+  assign \$34  = { \$29 [255:0], 1'h0 };
+  assign \$39  = { \$34 [255:0], 1'h0 };
+  assign \$44  = { \$39 [255:0], 1'h0 };
+  assign \$49  = { \$44 [255:0], 1'h0 };
+  assign \$51  = { 1'h0, \$50 [10:1] };
+  assign \$53 [2:0] = 3'h0;
+  assign \$53 [12:3] = { 1'h0, \$52 [11:3] };
+  assign \$60  = { 1'h0, work, 2'h0 };
+  assign \$65  = { 1'h0, \$60 [511:0], 2'h0 };
+  assign \$70  = { 1'h0, \$65 [511:0], 2'h0 };
+  assign \$75  = { 1'h0, \$70 [511:0], 2'h0 };
+  assign \$80  = { 1'h0, \$75 [511:0], 2'h0 };
+  assign \$85  = { 1'h0, \$80 [511:0], 2'h0 };
+  assign \$90  = { 1'h0, \$85 [511:0], 2'h0 };
+  assign \$95  = { 1'h0, \$90 [511:0], 2'h0 };
+  assign \$107  = { 1'h0, ra[639:1] };
+  assign \$108  = { 32'h00000000, rb[639:32] };
+  assign \$120  = { 32'h00000000, mb[639:32] };
+  assign \$136  = { 32'h00000000, rb[639:32] };
+  assign \$138  = { 31'h00000000, ra, 32'h00000000 };
+  assign \$139  = { 32'h00000000, rb[639:32] };
+  assign \$167  = { 32'h00000000, rb[639:32] };
+  assign \$181  = { 31'h00000000, ma, 32'h00000000 };
+  assign \$182  = { 32'h00000000, mb[639:32] };
+  assign \$183  = { 32'h00000000, mb[639:32] };
+endmodule
+
+(* generator = "Amaranth" *)
+module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, status_pool_busy, \port$18448$0 , cycle_rd, status_in_packet, bytes_rd, packets_rd, drops_rd
+, swaps_rd, opportunities_rd, host_evals_rd, records_rd, decode_errors_rd, err_empty_rd, err_unknown_type_rd, err_truncated_rd, err_trailing_bytes_rd, err_non_canonical_size_rd, err_leading_zero_rd, err_overruns_parent_rd, err_expected_string_rd, err_expected_list_rd, err_too_few_fields_rd, err_too_many_fields_rd, err_int_out_of_range_rd, err_bad_address_rd, err_bad_storage_key_rd, err_missing_to_rd, err_bad_v_rd
+, err_bad_y_parity_rd, err_bad_r_rd, err_bad_s_rd, err_high_s_rd, err_no_blob_hashes_rd, err_bad_blob_hash_rd, err_empty_authorization_list_rd, err_priority_fee_above_max_rd, err_initcode_too_large_rd, err_bad_sidecar_rd, err_too_large_rd, err_recovery_failed_rd, bus__bvalid, control_soft_reset, control_flush, pool_cmd_commit, pool_cmd_readback, router_cmd_commit, dir_cmd_commit, control_enable, output_cfg_tx_headers
+, output_cfg_swaps, output_cfg_opportunities, pool_addr_index, pool_data_0_cur, pool_data_1_cur, pool_data_2_cur, pool_data_3_cur, pool_data_4_cur, pool_data_5_cur, pool_data_6_cur, pool_data_7_cur, router_sel_index, router_cfg_valid, router_cfg_weth_valid, router_cfg_venue, router_cfg_venue_valid, selector_mask_enable, router_chain_cur, router_word_0_cur, router_word_1_cur, router_word_2_cur
+, router_word_3_cur, router_word_4_cur, router_weth_0_cur, router_weth_1_cur, router_weth_2_cur, router_weth_3_cur, router_weth_4_cur, dir_addr_index, dir_count_count, eval_cfg_max_candidates, dir_data_0_cur, dir_data_1_cur, dir_data_2_cur, dir_data_3_cur, dir_data_4_cur, dir_data_5_cur, dir_data_6_cur, dir_data_7_cur, dir_data_8_cur, dir_data_9_cur, dir_data_10_cur
+, dir_data_11_cur, dir_data_12_cur, dir_data_13_cur, dir_data_14_cur, bus__rvalid, bus__rdata, status_pool_error, bus__awaddr);
+  reg \$auto$verilog_backend.cc:2505:dump_module$5  = 0;
   input bus__awvalid;
   wire bus__awvalid;
   input [31:0] bus__wdata;
@@ -2691,8 +14950,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire bus__arready;
   input status_pool_busy;
   wire status_pool_busy;
-  input [255:0] \port$15342$0 ;
-  wire [255:0] \port$15342$0 ;
+  input [255:0] \port$18448$0 ;
+  wire [255:0] \port$18448$0 ;
   input [63:0] cycle_rd;
   wire [63:0] cycle_rd;
   input status_in_packet;
@@ -2705,6 +14964,10 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire [31:0] drops_rd;
   input [31:0] swaps_rd;
   wire [31:0] swaps_rd;
+  input [31:0] opportunities_rd;
+  wire [31:0] opportunities_rd;
+  input [31:0] host_evals_rd;
+  wire [31:0] host_evals_rd;
   input [31:0] records_rd;
   wire [31:0] records_rd;
   input [31:0] decode_errors_rd;
@@ -2777,12 +15040,16 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   reg pool_cmd_readback = 1'h0;
   output router_cmd_commit;
   reg router_cmd_commit = 1'h0;
+  output dir_cmd_commit;
+  reg dir_cmd_commit = 1'h0;
   output control_enable;
   reg control_enable = 1'h1;
   output output_cfg_tx_headers;
   reg output_cfg_tx_headers = 1'h1;
   output output_cfg_swaps;
   reg output_cfg_swaps = 1'h1;
+  output output_cfg_opportunities;
+  reg output_cfg_opportunities = 1'h0;
   output [15:0] pool_addr_index;
   reg [15:0] pool_addr_index = 16'h0000;
   output [31:0] pool_data_0_cur;
@@ -2807,6 +15074,10 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   reg router_cfg_valid = 1'h0;
   output router_cfg_weth_valid;
   reg router_cfg_weth_valid = 1'h0;
+  output [7:0] router_cfg_venue;
+  reg [7:0] router_cfg_venue = 8'h00;
+  output router_cfg_venue_valid;
+  reg router_cfg_venue_valid = 1'h0;
   output [8:0] selector_mask_enable;
   reg [8:0] selector_mask_enable = 9'h1ff;
   output [31:0] router_chain_cur;
@@ -2831,6 +15102,42 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   reg [31:0] router_weth_3_cur = 32'd0;
   output [31:0] router_weth_4_cur;
   reg [31:0] router_weth_4_cur = 32'd0;
+  output [7:0] dir_addr_index;
+  reg [7:0] dir_addr_index = 8'h00;
+  output [8:0] dir_count_count;
+  reg [8:0] dir_count_count = 9'h000;
+  output [16:0] eval_cfg_max_candidates;
+  reg [16:0] eval_cfg_max_candidates = 17'h10000;
+  output [31:0] dir_data_0_cur;
+  reg [31:0] dir_data_0_cur = 32'd0;
+  output [31:0] dir_data_1_cur;
+  reg [31:0] dir_data_1_cur = 32'd0;
+  output [31:0] dir_data_2_cur;
+  reg [31:0] dir_data_2_cur = 32'd0;
+  output [31:0] dir_data_3_cur;
+  reg [31:0] dir_data_3_cur = 32'd0;
+  output [31:0] dir_data_4_cur;
+  reg [31:0] dir_data_4_cur = 32'd0;
+  output [31:0] dir_data_5_cur;
+  reg [31:0] dir_data_5_cur = 32'd0;
+  output [31:0] dir_data_6_cur;
+  reg [31:0] dir_data_6_cur = 32'd0;
+  output [31:0] dir_data_7_cur;
+  reg [31:0] dir_data_7_cur = 32'd0;
+  output [31:0] dir_data_8_cur;
+  reg [31:0] dir_data_8_cur = 32'd0;
+  output [31:0] dir_data_9_cur;
+  reg [31:0] dir_data_9_cur = 32'd0;
+  output [31:0] dir_data_10_cur;
+  reg [31:0] dir_data_10_cur = 32'd0;
+  output [31:0] dir_data_11_cur;
+  reg [31:0] dir_data_11_cur = 32'd0;
+  output [31:0] dir_data_12_cur;
+  reg [31:0] dir_data_12_cur = 32'd0;
+  output [31:0] dir_data_13_cur;
+  reg [31:0] dir_data_13_cur = 32'd0;
+  output [31:0] dir_data_14_cur;
+  reg [31:0] dir_data_14_cur = 32'd0;
   output bus__rvalid;
   reg bus__rvalid = 1'h0;
   output [31:0] bus__rdata;
@@ -2841,115 +15148,232 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire [11:0] bus__awaddr;
   wire \$1 ;
   wire [31:0] \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire [31:0] \$100 ;
+  wire [31:0] \$101 ;
+  wire [31:0] \$102 ;
+  wire [31:0] \$103 ;
+  wire [31:0] \$104 ;
+  wire [31:0] \$105 ;
+  wire [31:0] \$106 ;
+  wire [31:0] \$107 ;
+  wire [31:0] \$108 ;
+  wire [31:0] \$109 ;
   wire [31:0] \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
+  wire [31:0] \$110 ;
+  wire [31:0] \$111 ;
+  wire [31:0] \$112 ;
+  wire [31:0] \$113 ;
+  wire [31:0] \$114 ;
+  wire [31:0] \$115 ;
+  wire [31:0] \$116 ;
+  wire [31:0] \$117 ;
+  wire [31:0] \$118 ;
+  wire [31:0] \$119 ;
   wire [31:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  wire [31:0] \$120 ;
+  wire [31:0] \$121 ;
+  wire [31:0] \$122 ;
+  wire [31:0] \$123 ;
+  wire [31:0] \$124 ;
+  wire [31:0] \$125 ;
+  wire [31:0] \$126 ;
+  wire [31:0] \$127 ;
+  wire [31:0] \$128 ;
+  wire [31:0] \$129 ;
   wire [31:0] \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  wire [31:0] \$130 ;
+  wire [31:0] \$131 ;
+  wire [31:0] \$132 ;
+  wire [31:0] \$133 ;
+  wire [31:0] \$134 ;
+  wire [31:0] \$135 ;
+  wire [31:0] \$136 ;
+  wire [31:0] \$137 ;
+  wire [31:0] \$138 ;
+  wire [31:0] \$139 ;
   wire [31:0] \$14 ;
-  wire \$140 ;
-  wire \$141 ;
+  wire [31:0] \$140 ;
+  wire [31:0] \$141 ;
   wire \$142 ;
   wire \$143 ;
-  reg \$144 ;
-  reg [11:0] \$145 ;
-  reg \$146 ;
-  reg [31:0] \$147 ;
-  reg [3:0] \$148 ;
-  reg \$149 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire [31:0] \$15 ;
-  reg \$150 ;
-  reg \$151 ;
-  reg \$152 ;
-  reg \$153 ;
-  reg \$154 ;
-  reg \$155 ;
-  reg \$156 ;
-  reg \$157 ;
-  reg [15:0] \$158 ;
-  reg [31:0] \$159 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
   wire [31:0] \$16 ;
-  reg [31:0] \$160 ;
-  reg [31:0] \$161 ;
-  reg [31:0] \$162 ;
-  reg [31:0] \$163 ;
-  reg [31:0] \$164 ;
-  reg [31:0] \$165 ;
-  reg [31:0] \$166 ;
-  reg [3:0] \$167 ;
-  reg \$168 ;
-  reg \$169 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
   wire [31:0] \$17 ;
-  reg [8:0] \$170 ;
-  reg [31:0] \$171 ;
-  reg [31:0] \$172 ;
-  reg [31:0] \$173 ;
-  reg [31:0] \$174 ;
-  reg [31:0] \$175 ;
-  reg [31:0] \$176 ;
-  reg [31:0] \$177 ;
-  reg [31:0] \$178 ;
-  reg [31:0] \$179 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire [31:0] \$18 ;
-  reg [31:0] \$180 ;
-  reg [31:0] \$181 ;
-  reg \$182 ;
-  reg [31:0] \$183 ;
-  reg [31:0] \$184 ;
-  reg [31:0] \$185 ;
-  reg [31:0] \$186 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire [31:0] \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire \$2 ;
   wire [31:0] \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
   wire [31:0] \$21 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
   wire [31:0] \$22 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
   wire [31:0] \$23 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  reg \$239 ;
   wire [31:0] \$24 ;
+  reg [11:0] \$240 ;
+  reg \$241 ;
+  reg [31:0] \$242 ;
+  reg [3:0] \$243 ;
+  reg \$244 ;
+  reg \$245 ;
+  reg \$246 ;
+  reg \$247 ;
+  reg \$248 ;
+  reg \$249 ;
   wire [31:0] \$25 ;
+  reg \$250 ;
+  reg \$251 ;
+  reg \$252 ;
+  reg \$253 ;
+  reg \$254 ;
+  reg [15:0] \$255 ;
+  reg [31:0] \$256 ;
+  reg [31:0] \$257 ;
+  reg [31:0] \$258 ;
+  reg [31:0] \$259 ;
   wire [31:0] \$26 ;
+  reg [31:0] \$260 ;
+  reg [31:0] \$261 ;
+  reg [31:0] \$262 ;
+  reg [31:0] \$263 ;
+  reg [3:0] \$264 ;
+  reg \$265 ;
+  reg \$266 ;
+  reg [7:0] \$267 ;
+  reg \$268 ;
+  reg [8:0] \$269 ;
   wire [31:0] \$27 ;
+  reg [31:0] \$270 ;
+  reg [31:0] \$271 ;
+  reg [31:0] \$272 ;
+  reg [31:0] \$273 ;
+  reg [31:0] \$274 ;
+  reg [31:0] \$275 ;
+  reg [31:0] \$276 ;
+  reg [31:0] \$277 ;
+  reg [31:0] \$278 ;
+  reg [31:0] \$279 ;
   wire [31:0] \$28 ;
+  reg [31:0] \$280 ;
+  reg [7:0] \$281 ;
+  reg [8:0] \$282 ;
+  reg [16:0] \$283 ;
+  reg [31:0] \$284 ;
+  reg [31:0] \$285 ;
+  reg [31:0] \$286 ;
+  reg [31:0] \$287 ;
+  reg [31:0] \$288 ;
+  reg [31:0] \$289 ;
   wire [31:0] \$29 ;
+  reg [31:0] \$290 ;
+  reg [31:0] \$291 ;
+  reg [31:0] \$292 ;
+  reg [31:0] \$293 ;
+  reg [31:0] \$294 ;
+  reg [31:0] \$295 ;
+  reg [31:0] \$296 ;
+  reg [31:0] \$297 ;
+  reg [31:0] \$298 ;
+  reg \$299 ;
   wire \$3 ;
   wire [31:0] \$30 ;
+  reg [31:0] \$300 ;
+  reg [31:0] \$301 ;
+  reg [31:0] \$302 ;
+  reg [31:0] \$303 ;
   wire [31:0] \$31 ;
   wire [31:0] \$32 ;
   wire [31:0] \$33 ;
@@ -3009,22 +15433,22 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire [31:0] \$82 ;
   wire [31:0] \$83 ;
   wire [31:0] \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  wire [31:0] \$85 ;
+  wire [31:0] \$86 ;
+  wire [31:0] \$87 ;
+  wire [31:0] \$88 ;
+  wire [31:0] \$89 ;
   wire [31:0] \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  wire [31:0] \$90 ;
+  wire [31:0] \$91 ;
+  wire [31:0] \$92 ;
+  wire [31:0] \$93 ;
+  wire [31:0] \$94 ;
+  wire [31:0] \$95 ;
+  wire [31:0] \$96 ;
+  wire [31:0] \$97 ;
+  wire [31:0] \$98 ;
+  wire [31:0] \$99 ;
   reg [11:0] aw_addr = 12'h000;
   reg aw_full = 1'h0;
   wire [1:0] bus__bresp;
@@ -3037,6 +15461,90 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   reg [31:0] cycle_hi_shadow = 32'd0;
   wire [63:0] cycle_value;
   wire [31:0] decode_errors_value;
+  wire [31:0] dir_addr_cur;
+  wire [31:0] dir_addr_rd;
+  wire [31:0] dir_addr_wr;
+  wire [31:0] dir_cmd_cur;
+  wire [31:0] dir_cmd_rd;
+  wire [31:0] dir_cmd_wr;
+  wire [31:0] dir_count_cur;
+  wire [31:0] dir_count_rd;
+  wire [31:0] dir_count_wr;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_0_rd;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_0_value;
+  wire [31:0] dir_data_0_wr;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_10_rd;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_10_value;
+  wire [31:0] dir_data_10_wr;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_11_rd;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_11_value;
+  wire [31:0] dir_data_11_wr;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_12_rd;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_12_value;
+  wire [31:0] dir_data_12_wr;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_13_rd;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_13_value;
+  wire [31:0] dir_data_13_wr;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_14_rd;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_14_value;
+  wire [31:0] dir_data_14_wr;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_1_rd;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_1_value;
+  wire [31:0] dir_data_1_wr;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_2_rd;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_2_value;
+  wire [31:0] dir_data_2_wr;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_3_rd;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_3_value;
+  wire [31:0] dir_data_3_wr;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_4_rd;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_4_value;
+  wire [31:0] dir_data_4_wr;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_5_rd;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_5_value;
+  wire [31:0] dir_data_5_wr;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_6_rd;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_6_value;
+  wire [31:0] dir_data_6_wr;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_7_rd;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_7_value;
+  wire [31:0] dir_data_7_wr;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_8_rd;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_8_value;
+  wire [31:0] dir_data_8_wr;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_9_rd;
+  (* init = 32'd0 *)
+  wire [31:0] dir_data_9_value;
+  wire [31:0] dir_data_9_wr;
   wire do_write;
   wire [31:0] drops_value;
   wire [31:0] err_bad_address_value;
@@ -3067,9 +15575,12 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire [31:0] err_trailing_bytes_value;
   wire [31:0] err_truncated_value;
   wire [31:0] err_unknown_type_value;
+  wire [31:0] eval_cfg_cur;
+  wire [31:0] eval_cfg_rd;
+  wire [31:0] eval_cfg_wr;
+  wire [31:0] host_evals_value;
   wire [31:0] id_magic;
   wire [31:0] id_rd;
-  wire [31:0] opportunities_rd;
   wire [31:0] opportunities_value;
   wire [31:0] output_cfg_cur;
   wire [31:0] output_cfg_rd;
@@ -3327,724 +15838,1140 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign \$83  = router_weth_4_cur & \$82 ;
   assign \$84  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
   assign router_weth_4_wr = \$83  | \$84 ;
-  assign \$85  = ~ bus__rvalid;
-  assign bus__arready = \$85  | bus__rready;
-  assign \$86  = bus__awvalid & bus__awready;
-  assign \$87  = bus__wvalid & bus__wready;
-  assign \$88  = aw_addr[11:2] == 3'h4;
-  assign \$89  = do_write & \$88 ;
-  assign \$90  = aw_addr[11:2] == 4'h8;
-  assign \$91  = do_write & \$90 ;
-  assign \$92  = aw_addr[11:2] == 7'h40;
-  assign \$93  = do_write & \$92 ;
-  assign \$94  = aw_addr[11:2] == 7'h41;
-  assign \$95  = do_write & \$94 ;
-  assign \$96  = aw_addr[11:2] == 7'h48;
-  assign \$97  = do_write & \$96 ;
-  assign \$98  = aw_addr[11:2] == 7'h49;
-  assign \$99  = do_write & \$98 ;
-  assign \$100  = aw_addr[11:2] == 7'h4a;
-  assign \$101  = do_write & \$100 ;
-  assign \$102  = aw_addr[11:2] == 7'h4b;
-  assign \$103  = do_write & \$102 ;
-  assign \$104  = aw_addr[11:2] == 7'h4c;
-  assign \$105  = do_write & \$104 ;
-  assign \$106  = aw_addr[11:2] == 7'h4d;
-  assign \$107  = do_write & \$106 ;
-  assign \$108  = aw_addr[11:2] == 7'h4e;
-  assign \$109  = do_write & \$108 ;
-  assign \$110  = aw_addr[11:2] == 7'h4f;
-  assign \$111  = do_write & \$110 ;
-  assign \$112  = aw_addr[11:2] == 8'h80;
-  assign \$113  = do_write & \$112 ;
-  assign \$114  = aw_addr[11:2] == 8'h81;
-  assign \$115  = do_write & \$114 ;
-  assign \$116  = aw_addr[11:2] == 8'h82;
-  assign \$117  = do_write & \$116 ;
-  assign \$118  = aw_addr[11:2] == 8'h83;
-  assign \$119  = do_write & \$118 ;
-  assign \$120  = aw_addr[11:2] == 8'h84;
-  assign \$121  = do_write & \$120 ;
-  assign \$122  = aw_addr[11:2] == 8'h88;
-  assign \$123  = do_write & \$122 ;
-  assign \$124  = aw_addr[11:2] == 8'h89;
-  assign \$125  = do_write & \$124 ;
-  assign \$126  = aw_addr[11:2] == 8'h8a;
-  assign \$127  = do_write & \$126 ;
-  assign \$128  = aw_addr[11:2] == 8'h8b;
-  assign \$129  = do_write & \$128 ;
-  assign \$130  = aw_addr[11:2] == 8'h8c;
-  assign \$131  = do_write & \$130 ;
-  assign \$132  = aw_addr[11:2] == 8'h90;
-  assign \$133  = do_write & \$132 ;
-  assign \$134  = aw_addr[11:2] == 8'h91;
-  assign \$135  = do_write & \$134 ;
-  assign \$136  = aw_addr[11:2] == 8'h92;
-  assign \$137  = do_write & \$136 ;
-  assign \$138  = aw_addr[11:2] == 8'h93;
-  assign \$139  = do_write & \$138 ;
-  assign \$140  = aw_addr[11:2] == 8'h94;
-  assign \$141  = do_write & \$140 ;
-  assign \$142  = bus__arvalid & bus__arready;
-  assign \$143  = bus__arvalid & bus__arready;
+  assign \$85  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$86  = dir_addr_cur & \$85 ;
+  assign \$87  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign dir_addr_wr = \$86  | \$87 ;
+  assign \$88  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$90  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$91  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$92  = dir_count_cur & \$91 ;
+  assign \$93  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign dir_count_wr = \$92  | \$93 ;
+  assign \$94  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$95  = eval_cfg_cur & \$94 ;
+  assign \$96  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign eval_cfg_wr = \$95  | \$96 ;
+  assign \$97  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$98  = dir_data_0_cur & \$97 ;
+  assign \$99  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign dir_data_0_wr = \$98  | \$99 ;
+  assign \$100  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$101  = dir_data_1_cur & \$100 ;
+  assign \$102  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign dir_data_1_wr = \$101  | \$102 ;
+  assign \$103  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$104  = dir_data_2_cur & \$103 ;
+  assign \$105  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign dir_data_2_wr = \$104  | \$105 ;
+  assign \$106  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$107  = dir_data_3_cur & \$106 ;
+  assign \$108  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign dir_data_3_wr = \$107  | \$108 ;
+  assign \$109  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$110  = dir_data_4_cur & \$109 ;
+  assign \$111  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign dir_data_4_wr = \$110  | \$111 ;
+  assign \$112  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$113  = dir_data_5_cur & \$112 ;
+  assign \$114  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign dir_data_5_wr = \$113  | \$114 ;
+  assign \$115  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$116  = dir_data_6_cur & \$115 ;
+  assign \$117  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign dir_data_6_wr = \$116  | \$117 ;
+  assign \$118  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$119  = dir_data_7_cur & \$118 ;
+  assign \$120  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign dir_data_7_wr = \$119  | \$120 ;
+  assign \$121  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$122  = dir_data_8_cur & \$121 ;
+  assign \$123  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign dir_data_8_wr = \$122  | \$123 ;
+  assign \$124  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$125  = dir_data_9_cur & \$124 ;
+  assign \$126  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign dir_data_9_wr = \$125  | \$126 ;
+  assign \$127  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$128  = dir_data_10_cur & \$127 ;
+  assign \$129  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign dir_data_10_wr = \$128  | \$129 ;
+  assign \$130  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$131  = dir_data_11_cur & \$130 ;
+  assign \$132  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign dir_data_11_wr = \$131  | \$132 ;
+  assign \$133  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$134  = dir_data_12_cur & \$133 ;
+  assign \$135  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign dir_data_12_wr = \$134  | \$135 ;
+  assign \$136  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$137  = dir_data_13_cur & \$136 ;
+  assign \$138  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign dir_data_13_wr = \$137  | \$138 ;
+  assign \$139  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$140  = dir_data_14_cur & \$139 ;
+  assign \$141  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign dir_data_14_wr = \$140  | \$141 ;
+  assign \$142  = ~ bus__rvalid;
+  assign bus__arready = \$142  | bus__rready;
+  assign \$143  = bus__awvalid & bus__awready;
+  assign \$144  = bus__wvalid & bus__wready;
+  assign \$145  = aw_addr[11:2] == 3'h4;
+  assign \$146  = do_write & \$145 ;
+  assign \$147  = aw_addr[11:2] == 4'h8;
+  assign \$148  = do_write & \$147 ;
+  assign \$149  = aw_addr[11:2] == 7'h40;
+  assign \$150  = do_write & \$149 ;
+  assign \$151  = aw_addr[11:2] == 7'h41;
+  assign \$152  = do_write & \$151 ;
+  assign \$153  = aw_addr[11:2] == 7'h48;
+  assign \$154  = do_write & \$153 ;
+  assign \$155  = aw_addr[11:2] == 7'h49;
+  assign \$156  = do_write & \$155 ;
+  assign \$157  = aw_addr[11:2] == 7'h4a;
+  assign \$158  = do_write & \$157 ;
+  assign \$159  = aw_addr[11:2] == 7'h4b;
+  assign \$160  = do_write & \$159 ;
+  assign \$161  = aw_addr[11:2] == 7'h4c;
+  assign \$162  = do_write & \$161 ;
+  assign \$163  = aw_addr[11:2] == 7'h4d;
+  assign \$164  = do_write & \$163 ;
+  assign \$165  = aw_addr[11:2] == 7'h4e;
+  assign \$166  = do_write & \$165 ;
+  assign \$167  = aw_addr[11:2] == 7'h4f;
+  assign \$168  = do_write & \$167 ;
+  assign \$169  = aw_addr[11:2] == 8'h80;
+  assign \$170  = do_write & \$169 ;
+  assign \$171  = aw_addr[11:2] == 8'h81;
+  assign \$172  = do_write & \$171 ;
+  assign \$173  = aw_addr[11:2] == 8'h82;
+  assign \$174  = do_write & \$173 ;
+  assign \$175  = aw_addr[11:2] == 8'h83;
+  assign \$176  = do_write & \$175 ;
+  assign \$177  = aw_addr[11:2] == 8'h84;
+  assign \$178  = do_write & \$177 ;
+  assign \$179  = aw_addr[11:2] == 8'h88;
+  assign \$180  = do_write & \$179 ;
+  assign \$181  = aw_addr[11:2] == 8'h89;
+  assign \$182  = do_write & \$181 ;
+  assign \$183  = aw_addr[11:2] == 8'h8a;
+  assign \$184  = do_write & \$183 ;
+  assign \$185  = aw_addr[11:2] == 8'h8b;
+  assign \$186  = do_write & \$185 ;
+  assign \$187  = aw_addr[11:2] == 8'h8c;
+  assign \$188  = do_write & \$187 ;
+  assign \$189  = aw_addr[11:2] == 8'h90;
+  assign \$190  = do_write & \$189 ;
+  assign \$191  = aw_addr[11:2] == 8'h91;
+  assign \$192  = do_write & \$191 ;
+  assign \$193  = aw_addr[11:2] == 8'h92;
+  assign \$194  = do_write & \$193 ;
+  assign \$195  = aw_addr[11:2] == 8'h93;
+  assign \$196  = do_write & \$195 ;
+  assign \$197  = aw_addr[11:2] == 8'h94;
+  assign \$198  = do_write & \$197 ;
+  assign \$199  = aw_addr[11:2] == 9'h140;
+  assign \$200  = do_write & \$199 ;
+  assign \$201  = aw_addr[11:2] == 9'h141;
+  assign \$202  = do_write & \$201 ;
+  assign \$203  = aw_addr[11:2] == 9'h142;
+  assign \$204  = do_write & \$203 ;
+  assign \$205  = aw_addr[11:2] == 9'h143;
+  assign \$206  = do_write & \$205 ;
+  assign \$207  = aw_addr[11:2] == 9'h150;
+  assign \$208  = do_write & \$207 ;
+  assign \$209  = aw_addr[11:2] == 9'h151;
+  assign \$210  = do_write & \$209 ;
+  assign \$211  = aw_addr[11:2] == 9'h152;
+  assign \$212  = do_write & \$211 ;
+  assign \$213  = aw_addr[11:2] == 9'h153;
+  assign \$214  = do_write & \$213 ;
+  assign \$215  = aw_addr[11:2] == 9'h154;
+  assign \$216  = do_write & \$215 ;
+  assign \$217  = aw_addr[11:2] == 9'h155;
+  assign \$218  = do_write & \$217 ;
+  assign \$219  = aw_addr[11:2] == 9'h156;
+  assign \$220  = do_write & \$219 ;
+  assign \$221  = aw_addr[11:2] == 9'h157;
+  assign \$222  = do_write & \$221 ;
+  assign \$223  = aw_addr[11:2] == 9'h158;
+  assign \$224  = do_write & \$223 ;
+  assign \$225  = aw_addr[11:2] == 9'h159;
+  assign \$226  = do_write & \$225 ;
+  assign \$227  = aw_addr[11:2] == 9'h15a;
+  assign \$228  = do_write & \$227 ;
+  assign \$229  = aw_addr[11:2] == 9'h15b;
+  assign \$230  = do_write & \$229 ;
+  assign \$231  = aw_addr[11:2] == 9'h15c;
+  assign \$232  = do_write & \$231 ;
+  assign \$233  = aw_addr[11:2] == 9'h15d;
+  assign \$234  = do_write & \$233 ;
+  assign \$235  = aw_addr[11:2] == 9'h15e;
+  assign \$236  = do_write & \$235 ;
+  assign \$237  = bus__arvalid & bus__arready;
+  assign \$238  = bus__arvalid & bus__arready;
   always @(posedge clk)
-    aw_full <= \$144 ;
+    aw_full <= \$239 ;
   always @(posedge clk)
-    aw_addr <= \$145 ;
+    aw_addr <= \$240 ;
   always @(posedge clk)
-    w_full <= \$146 ;
+    w_full <= \$241 ;
   always @(posedge clk)
-    w_data <= \$147 ;
+    w_data <= \$242 ;
   always @(posedge clk)
-    w_strb <= \$148 ;
+    w_strb <= \$243 ;
   always @(posedge clk)
-    bus__bvalid <= \$149 ;
+    bus__bvalid <= \$244 ;
   always @(posedge clk)
-    control_soft_reset <= \$150 ;
+    control_soft_reset <= \$245 ;
   always @(posedge clk)
-    control_flush <= \$151 ;
+    control_flush <= \$246 ;
   always @(posedge clk)
-    pool_cmd_commit <= \$152 ;
+    pool_cmd_commit <= \$247 ;
   always @(posedge clk)
-    pool_cmd_readback <= \$153 ;
+    pool_cmd_readback <= \$248 ;
   always @(posedge clk)
-    router_cmd_commit <= \$154 ;
+    router_cmd_commit <= \$249 ;
   always @(posedge clk)
-    control_enable <= \$155 ;
+    dir_cmd_commit <= \$250 ;
   always @(posedge clk)
-    output_cfg_tx_headers <= \$156 ;
+    control_enable <= \$251 ;
   always @(posedge clk)
-    output_cfg_swaps <= \$157 ;
+    output_cfg_tx_headers <= \$252 ;
   always @(posedge clk)
-    pool_addr_index <= \$158 ;
+    output_cfg_swaps <= \$253 ;
   always @(posedge clk)
-    pool_data_0_cur <= \$159 ;
+    output_cfg_opportunities <= \$254 ;
   always @(posedge clk)
-    pool_data_1_cur <= \$160 ;
+    pool_addr_index <= \$255 ;
   always @(posedge clk)
-    pool_data_2_cur <= \$161 ;
+    pool_data_0_cur <= \$256 ;
   always @(posedge clk)
-    pool_data_3_cur <= \$162 ;
+    pool_data_1_cur <= \$257 ;
   always @(posedge clk)
-    pool_data_4_cur <= \$163 ;
+    pool_data_2_cur <= \$258 ;
   always @(posedge clk)
-    pool_data_5_cur <= \$164 ;
+    pool_data_3_cur <= \$259 ;
   always @(posedge clk)
-    pool_data_6_cur <= \$165 ;
+    pool_data_4_cur <= \$260 ;
   always @(posedge clk)
-    pool_data_7_cur <= \$166 ;
+    pool_data_5_cur <= \$261 ;
   always @(posedge clk)
-    router_sel_index <= \$167 ;
+    pool_data_6_cur <= \$262 ;
   always @(posedge clk)
-    router_cfg_valid <= \$168 ;
+    pool_data_7_cur <= \$263 ;
   always @(posedge clk)
-    router_cfg_weth_valid <= \$169 ;
+    router_sel_index <= \$264 ;
   always @(posedge clk)
-    selector_mask_enable <= \$170 ;
+    router_cfg_valid <= \$265 ;
   always @(posedge clk)
-    router_chain_cur <= \$171 ;
+    router_cfg_weth_valid <= \$266 ;
   always @(posedge clk)
-    router_word_0_cur <= \$172 ;
+    router_cfg_venue <= \$267 ;
   always @(posedge clk)
-    router_word_1_cur <= \$173 ;
+    router_cfg_venue_valid <= \$268 ;
   always @(posedge clk)
-    router_word_2_cur <= \$174 ;
+    selector_mask_enable <= \$269 ;
   always @(posedge clk)
-    router_word_3_cur <= \$175 ;
+    router_chain_cur <= \$270 ;
   always @(posedge clk)
-    router_word_4_cur <= \$176 ;
+    router_word_0_cur <= \$271 ;
   always @(posedge clk)
-    router_weth_0_cur <= \$177 ;
+    router_word_1_cur <= \$272 ;
   always @(posedge clk)
-    router_weth_1_cur <= \$178 ;
+    router_word_2_cur <= \$273 ;
   always @(posedge clk)
-    router_weth_2_cur <= \$179 ;
+    router_word_3_cur <= \$274 ;
   always @(posedge clk)
-    router_weth_3_cur <= \$180 ;
+    router_word_4_cur <= \$275 ;
   always @(posedge clk)
-    router_weth_4_cur <= \$181 ;
+    router_weth_0_cur <= \$276 ;
   always @(posedge clk)
-    bus__rvalid <= \$182 ;
+    router_weth_1_cur <= \$277 ;
   always @(posedge clk)
-    bus__rdata <= \$183 ;
+    router_weth_2_cur <= \$278 ;
   always @(posedge clk)
-    cycle_hi_shadow <= \$184 ;
+    router_weth_3_cur <= \$279 ;
   always @(posedge clk)
-    packets_hi_shadow <= \$185 ;
+    router_weth_4_cur <= \$280 ;
   always @(posedge clk)
-    bytes_hi_shadow <= \$186 ;
+    dir_addr_index <= \$281 ;
+  always @(posedge clk)
+    dir_count_count <= \$282 ;
+  always @(posedge clk)
+    eval_cfg_max_candidates <= \$283 ;
+  always @(posedge clk)
+    dir_data_0_cur <= \$284 ;
+  always @(posedge clk)
+    dir_data_1_cur <= \$285 ;
+  always @(posedge clk)
+    dir_data_2_cur <= \$286 ;
+  always @(posedge clk)
+    dir_data_3_cur <= \$287 ;
+  always @(posedge clk)
+    dir_data_4_cur <= \$288 ;
+  always @(posedge clk)
+    dir_data_5_cur <= \$289 ;
+  always @(posedge clk)
+    dir_data_6_cur <= \$290 ;
+  always @(posedge clk)
+    dir_data_7_cur <= \$291 ;
+  always @(posedge clk)
+    dir_data_8_cur <= \$292 ;
+  always @(posedge clk)
+    dir_data_9_cur <= \$293 ;
+  always @(posedge clk)
+    dir_data_10_cur <= \$294 ;
+  always @(posedge clk)
+    dir_data_11_cur <= \$295 ;
+  always @(posedge clk)
+    dir_data_12_cur <= \$296 ;
+  always @(posedge clk)
+    dir_data_13_cur <= \$297 ;
+  always @(posedge clk)
+    dir_data_14_cur <= \$298 ;
+  always @(posedge clk)
+    bus__rvalid <= \$299 ;
+  always @(posedge clk)
+    bus__rdata <= \$300 ;
+  always @(posedge clk)
+    cycle_hi_shadow <= \$301 ;
+  always @(posedge clk)
+    packets_hi_shadow <= \$302 ;
+  always @(posedge clk)
+    bytes_hi_shadow <= \$303 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$144  = aw_full;
-    if (\$86 ) begin
-      \$144  = 1'h1;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$239  = aw_full;
+    if (\$143 ) begin
+      \$239  = 1'h1;
     end
     if (do_write) begin
-      \$144  = 1'h0;
+      \$239  = 1'h0;
     end
     if (rst) begin
-      \$144  = 1'h0;
+      \$239  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$145  = aw_addr;
-    if (\$86 ) begin
-      \$145  = bus__awaddr;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$240  = aw_addr;
+    if (\$143 ) begin
+      \$240  = bus__awaddr;
     end
     if (rst) begin
-      \$145  = 12'h000;
+      \$240  = 12'h000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$146  = w_full;
-    if (\$87 ) begin
-      \$146  = 1'h1;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$241  = w_full;
+    if (\$144 ) begin
+      \$241  = 1'h1;
     end
     if (do_write) begin
-      \$146  = 1'h0;
+      \$241  = 1'h0;
     end
     if (rst) begin
-      \$146  = 1'h0;
+      \$241  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$147  = w_data;
-    if (\$87 ) begin
-      \$147  = bus__wdata;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$242  = w_data;
+    if (\$144 ) begin
+      \$242  = bus__wdata;
     end
     if (rst) begin
-      \$147  = 32'd0;
+      \$242  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$148  = w_strb;
-    if (\$87 ) begin
-      \$148  = bus__wstrb;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$243  = w_strb;
+    if (\$144 ) begin
+      \$243  = bus__wstrb;
     end
     if (rst) begin
-      \$148  = 4'h0;
+      \$243  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$149  = bus__bvalid;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$244  = bus__bvalid;
     if (do_write) begin
-      \$149  = 1'h1;
+      \$244  = 1'h1;
     end else if (bus__bready) begin
-      \$149  = 1'h0;
+      \$244  = 1'h0;
     end
     if (rst) begin
-      \$149  = 1'h0;
+      \$244  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$150  = 1'h0;
-    if (\$89 ) begin
-      \$150  = control_wr[1];
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$245  = 1'h0;
+    if (\$146 ) begin
+      \$245  = control_wr[1];
     end
     if (rst) begin
-      \$150  = 1'h0;
+      \$245  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$151  = 1'h0;
-    if (\$89 ) begin
-      \$151  = control_wr[2];
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$246  = 1'h0;
+    if (\$146 ) begin
+      \$246  = control_wr[2];
     end
     if (rst) begin
-      \$151  = 1'h0;
+      \$246  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$152  = 1'h0;
-    if (\$95 ) begin
-      \$152  = pool_cmd_wr[0];
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$247  = 1'h0;
+    if (\$152 ) begin
+      \$247  = pool_cmd_wr[0];
     end
     if (rst) begin
-      \$152  = 1'h0;
+      \$247  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$153  = 1'h0;
-    if (\$95 ) begin
-      \$153  = pool_cmd_wr[1];
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$248  = 1'h0;
+    if (\$152 ) begin
+      \$248  = pool_cmd_wr[1];
     end
     if (rst) begin
-      \$153  = 1'h0;
+      \$248  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$154  = 1'h0;
-    if (\$117 ) begin
-      \$154  = router_cmd_wr[0];
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$249  = 1'h0;
+    if (\$174 ) begin
+      \$249  = router_cmd_wr[0];
     end
     if (rst) begin
-      \$154  = 1'h0;
+      \$249  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$155  = control_enable;
-    if (\$89 ) begin
-      \$155  = control_wr[0];
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$250  = 1'h0;
+    if (\$202 ) begin
+      \$250  = dir_cmd_wr[0];
     end
     if (rst) begin
-      \$155  = 1'h1;
+      \$250  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$156  = output_cfg_tx_headers;
-    if (\$91 ) begin
-      \$156  = output_cfg_wr[0];
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$251  = control_enable;
+    if (\$146 ) begin
+      \$251  = control_wr[0];
     end
     if (rst) begin
-      \$156  = 1'h1;
+      \$251  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$157  = output_cfg_swaps;
-    if (\$91 ) begin
-      \$157  = output_cfg_wr[1];
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$252  = output_cfg_tx_headers;
+    if (\$148 ) begin
+      \$252  = output_cfg_wr[0];
     end
     if (rst) begin
-      \$157  = 1'h1;
+      \$252  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$158  = pool_addr_index;
-    if (\$93 ) begin
-      \$158  = pool_addr_wr[15:0];
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$253  = output_cfg_swaps;
+    if (\$148 ) begin
+      \$253  = output_cfg_wr[1];
     end
     if (rst) begin
-      \$158  = 16'h0000;
+      \$253  = 1'h1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$159  = pool_data_0_cur;
-    if (\$97 ) begin
-      \$159  = pool_data_0_wr;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$254  = output_cfg_opportunities;
+    if (\$148 ) begin
+      \$254  = output_cfg_wr[2];
     end
     if (rst) begin
-      \$159  = 32'd0;
+      \$254  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$160  = pool_data_1_cur;
-    if (\$99 ) begin
-      \$160  = pool_data_1_wr;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$255  = pool_addr_index;
+    if (\$150 ) begin
+      \$255  = pool_addr_wr[15:0];
     end
     if (rst) begin
-      \$160  = 32'd0;
+      \$255  = 16'h0000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$161  = pool_data_2_cur;
-    if (\$101 ) begin
-      \$161  = pool_data_2_wr;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$256  = pool_data_0_cur;
+    if (\$154 ) begin
+      \$256  = pool_data_0_wr;
     end
     if (rst) begin
-      \$161  = 32'd0;
+      \$256  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$162  = pool_data_3_cur;
-    if (\$103 ) begin
-      \$162  = pool_data_3_wr;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$257  = pool_data_1_cur;
+    if (\$156 ) begin
+      \$257  = pool_data_1_wr;
     end
     if (rst) begin
-      \$162  = 32'd0;
+      \$257  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$163  = pool_data_4_cur;
-    if (\$105 ) begin
-      \$163  = pool_data_4_wr;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$258  = pool_data_2_cur;
+    if (\$158 ) begin
+      \$258  = pool_data_2_wr;
     end
     if (rst) begin
-      \$163  = 32'd0;
+      \$258  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$164  = pool_data_5_cur;
-    if (\$107 ) begin
-      \$164  = pool_data_5_wr;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$259  = pool_data_3_cur;
+    if (\$160 ) begin
+      \$259  = pool_data_3_wr;
     end
     if (rst) begin
-      \$164  = 32'd0;
+      \$259  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$165  = pool_data_6_cur;
-    if (\$109 ) begin
-      \$165  = pool_data_6_wr;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$260  = pool_data_4_cur;
+    if (\$162 ) begin
+      \$260  = pool_data_4_wr;
     end
     if (rst) begin
-      \$165  = 32'd0;
+      \$260  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$166  = pool_data_7_cur;
-    if (\$111 ) begin
-      \$166  = pool_data_7_wr;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$261  = pool_data_5_cur;
+    if (\$164 ) begin
+      \$261  = pool_data_5_wr;
     end
     if (rst) begin
-      \$166  = 32'd0;
+      \$261  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$167  = router_sel_index;
-    if (\$113 ) begin
-      \$167  = router_sel_wr[3:0];
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$262  = pool_data_6_cur;
+    if (\$166 ) begin
+      \$262  = pool_data_6_wr;
     end
     if (rst) begin
-      \$167  = 4'h0;
+      \$262  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$168  = router_cfg_valid;
-    if (\$115 ) begin
-      \$168  = router_cfg_wr[0];
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$263  = pool_data_7_cur;
+    if (\$168 ) begin
+      \$263  = pool_data_7_wr;
     end
     if (rst) begin
-      \$168  = 1'h0;
+      \$263  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$169  = router_cfg_weth_valid;
-    if (\$115 ) begin
-      \$169  = router_cfg_wr[1];
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$264  = router_sel_index;
+    if (\$170 ) begin
+      \$264  = router_sel_wr[3:0];
     end
     if (rst) begin
-      \$169  = 1'h0;
+      \$264  = 4'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$170  = selector_mask_enable;
-    if (\$119 ) begin
-      \$170  = selector_mask_wr[8:0];
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$265  = router_cfg_valid;
+    if (\$172 ) begin
+      \$265  = router_cfg_wr[0];
     end
     if (rst) begin
-      \$170  = 9'h1ff;
+      \$265  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$171  = router_chain_cur;
-    if (\$121 ) begin
-      \$171  = router_chain_wr;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$266  = router_cfg_weth_valid;
+    if (\$172 ) begin
+      \$266  = router_cfg_wr[1];
     end
     if (rst) begin
-      \$171  = 32'd1;
+      \$266  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$172  = router_word_0_cur;
-    if (\$123 ) begin
-      \$172  = router_word_0_wr;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$267  = router_cfg_venue;
+    if (\$172 ) begin
+      \$267  = router_cfg_wr[9:2];
     end
     if (rst) begin
-      \$172  = 32'd0;
+      \$267  = 8'h00;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$173  = router_word_1_cur;
-    if (\$125 ) begin
-      \$173  = router_word_1_wr;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$268  = router_cfg_venue_valid;
+    if (\$172 ) begin
+      \$268  = router_cfg_wr[10];
     end
     if (rst) begin
-      \$173  = 32'd0;
+      \$268  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$174  = router_word_2_cur;
-    if (\$127 ) begin
-      \$174  = router_word_2_wr;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$269  = selector_mask_enable;
+    if (\$176 ) begin
+      \$269  = selector_mask_wr[8:0];
     end
     if (rst) begin
-      \$174  = 32'd0;
+      \$269  = 9'h1ff;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$175  = router_word_3_cur;
-    if (\$129 ) begin
-      \$175  = router_word_3_wr;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$270  = router_chain_cur;
+    if (\$178 ) begin
+      \$270  = router_chain_wr;
     end
     if (rst) begin
-      \$175  = 32'd0;
+      \$270  = 32'd1;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$176  = router_word_4_cur;
-    if (\$131 ) begin
-      \$176  = router_word_4_wr;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$271  = router_word_0_cur;
+    if (\$180 ) begin
+      \$271  = router_word_0_wr;
     end
     if (rst) begin
-      \$176  = 32'd0;
+      \$271  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$177  = router_weth_0_cur;
-    if (\$133 ) begin
-      \$177  = router_weth_0_wr;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$272  = router_word_1_cur;
+    if (\$182 ) begin
+      \$272  = router_word_1_wr;
     end
     if (rst) begin
-      \$177  = 32'd0;
+      \$272  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$178  = router_weth_1_cur;
-    if (\$135 ) begin
-      \$178  = router_weth_1_wr;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$273  = router_word_2_cur;
+    if (\$184 ) begin
+      \$273  = router_word_2_wr;
     end
     if (rst) begin
-      \$178  = 32'd0;
+      \$273  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$179  = router_weth_2_cur;
-    if (\$137 ) begin
-      \$179  = router_weth_2_wr;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$274  = router_word_3_cur;
+    if (\$186 ) begin
+      \$274  = router_word_3_wr;
     end
     if (rst) begin
-      \$179  = 32'd0;
+      \$274  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$180  = router_weth_3_cur;
-    if (\$139 ) begin
-      \$180  = router_weth_3_wr;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$275  = router_word_4_cur;
+    if (\$188 ) begin
+      \$275  = router_word_4_wr;
     end
     if (rst) begin
-      \$180  = 32'd0;
+      \$275  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$181  = router_weth_4_cur;
-    if (\$141 ) begin
-      \$181  = router_weth_4_wr;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$276  = router_weth_0_cur;
+    if (\$190 ) begin
+      \$276  = router_weth_0_wr;
     end
     if (rst) begin
-      \$181  = 32'd0;
+      \$276  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$182  = bus__rvalid;
-    if (\$142 ) begin
-      \$182  = 1'h1;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$277  = router_weth_1_cur;
+    if (\$192 ) begin
+      \$277  = router_weth_1_wr;
+    end
+    if (rst) begin
+      \$277  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$278  = router_weth_2_cur;
+    if (\$194 ) begin
+      \$278  = router_weth_2_wr;
+    end
+    if (rst) begin
+      \$278  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$279  = router_weth_3_cur;
+    if (\$196 ) begin
+      \$279  = router_weth_3_wr;
+    end
+    if (rst) begin
+      \$279  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$280  = router_weth_4_cur;
+    if (\$198 ) begin
+      \$280  = router_weth_4_wr;
+    end
+    if (rst) begin
+      \$280  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$281  = dir_addr_index;
+    if (\$200 ) begin
+      \$281  = dir_addr_wr[7:0];
+    end
+    if (rst) begin
+      \$281  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$282  = dir_count_count;
+    if (\$204 ) begin
+      \$282  = dir_count_wr[8:0];
+    end
+    if (rst) begin
+      \$282  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$283  = eval_cfg_max_candidates;
+    if (\$206 ) begin
+      \$283  = eval_cfg_wr[16:0];
+    end
+    if (rst) begin
+      \$283  = 17'h10000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$284  = dir_data_0_cur;
+    if (\$208 ) begin
+      \$284  = dir_data_0_wr;
+    end
+    if (rst) begin
+      \$284  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$285  = dir_data_1_cur;
+    if (\$210 ) begin
+      \$285  = dir_data_1_wr;
+    end
+    if (rst) begin
+      \$285  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$286  = dir_data_2_cur;
+    if (\$212 ) begin
+      \$286  = dir_data_2_wr;
+    end
+    if (rst) begin
+      \$286  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$287  = dir_data_3_cur;
+    if (\$214 ) begin
+      \$287  = dir_data_3_wr;
+    end
+    if (rst) begin
+      \$287  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$288  = dir_data_4_cur;
+    if (\$216 ) begin
+      \$288  = dir_data_4_wr;
+    end
+    if (rst) begin
+      \$288  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$289  = dir_data_5_cur;
+    if (\$218 ) begin
+      \$289  = dir_data_5_wr;
+    end
+    if (rst) begin
+      \$289  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$290  = dir_data_6_cur;
+    if (\$220 ) begin
+      \$290  = dir_data_6_wr;
+    end
+    if (rst) begin
+      \$290  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$291  = dir_data_7_cur;
+    if (\$222 ) begin
+      \$291  = dir_data_7_wr;
+    end
+    if (rst) begin
+      \$291  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$292  = dir_data_8_cur;
+    if (\$224 ) begin
+      \$292  = dir_data_8_wr;
+    end
+    if (rst) begin
+      \$292  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$293  = dir_data_9_cur;
+    if (\$226 ) begin
+      \$293  = dir_data_9_wr;
+    end
+    if (rst) begin
+      \$293  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$294  = dir_data_10_cur;
+    if (\$228 ) begin
+      \$294  = dir_data_10_wr;
+    end
+    if (rst) begin
+      \$294  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$295  = dir_data_11_cur;
+    if (\$230 ) begin
+      \$295  = dir_data_11_wr;
+    end
+    if (rst) begin
+      \$295  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$296  = dir_data_12_cur;
+    if (\$232 ) begin
+      \$296  = dir_data_12_wr;
+    end
+    if (rst) begin
+      \$296  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$297  = dir_data_13_cur;
+    if (\$234 ) begin
+      \$297  = dir_data_13_wr;
+    end
+    if (rst) begin
+      \$297  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$298  = dir_data_14_cur;
+    if (\$236 ) begin
+      \$298  = dir_data_14_wr;
+    end
+    if (rst) begin
+      \$298  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$299  = bus__rvalid;
+    if (\$237 ) begin
+      \$299  = 1'h1;
     end else if (bus__rready) begin
-      \$182  = 1'h0;
+      \$299  = 1'h0;
     end
     if (rst) begin
-      \$182  = 1'h0;
+      \$299  = 1'h0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$183  = bus__rdata;
-    if (\$143 ) begin
-      \$183  = 32'd0;
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$300  = bus__rdata;
+    if (\$238 ) begin
+      \$300  = 32'd0;
       casez (bus__araddr[11:2])
         10'h000:
-            \$183  = 32'd1296389698;
+            \$300  = 32'd1296389698;
         10'h001:
-            \$183  = version_rd;
+            \$300  = version_rd;
         10'h002:
-            \$183  = 32'd495238389;
+            \$300  = 32'd2914315755;
         10'h004:
-            \$183  = control_rd;
+            \$300  = control_rd;
         10'h005:
-            \$183  = status_rd;
+            \$300  = status_rd;
         10'h006:
-            \$183  = cycle_rd[31:0];
+            \$300  = cycle_rd[31:0];
         10'h007:
-            \$183  = cycle_hi_shadow;
+            \$300  = cycle_hi_shadow;
         10'h008:
-            \$183  = output_cfg_rd;
+            \$300  = output_cfg_rd;
         10'h040:
-            \$183  = pool_addr_rd;
+            \$300  = pool_addr_rd;
         10'h041:
-            \$183  = 32'd0;
+            \$300  = 32'd0;
         10'h048:
-            \$183  = pool_data_0_cur;
+            \$300  = pool_data_0_cur;
         10'h049:
-            \$183  = pool_data_1_cur;
+            \$300  = pool_data_1_cur;
         10'h04a:
-            \$183  = pool_data_2_cur;
+            \$300  = pool_data_2_cur;
         10'h04b:
-            \$183  = pool_data_3_cur;
+            \$300  = pool_data_3_cur;
         10'h04c:
-            \$183  = pool_data_4_cur;
+            \$300  = pool_data_4_cur;
         10'h04d:
-            \$183  = pool_data_5_cur;
+            \$300  = pool_data_5_cur;
         10'h04e:
-            \$183  = pool_data_6_cur;
+            \$300  = pool_data_6_cur;
         10'h04f:
-            \$183  = pool_data_7_cur;
+            \$300  = pool_data_7_cur;
         10'h050:
-            \$183  = \port$15342$0 [31:0];
+            \$300  = \port$18448$0 [31:0];
         10'h051:
-            \$183  = \port$15342$0 [63:32];
+            \$300  = \port$18448$0 [63:32];
         10'h052:
-            \$183  = \port$15342$0 [95:64];
+            \$300  = \port$18448$0 [95:64];
         10'h053:
-            \$183  = \port$15342$0 [127:96];
+            \$300  = \port$18448$0 [127:96];
         10'h054:
-            \$183  = \port$15342$0 [159:128];
+            \$300  = \port$18448$0 [159:128];
         10'h055:
-            \$183  = \port$15342$0 [191:160];
+            \$300  = \port$18448$0 [191:160];
         10'h056:
-            \$183  = \port$15342$0 [223:192];
+            \$300  = \port$18448$0 [223:192];
         10'h057:
-            \$183  = \port$15342$0 [255:224];
+            \$300  = \port$18448$0 [255:224];
         10'h080:
-            \$183  = router_sel_rd;
+            \$300  = router_sel_rd;
         10'h081:
-            \$183  = router_cfg_rd;
+            \$300  = router_cfg_rd;
         10'h082:
-            \$183  = 32'd0;
+            \$300  = 32'd0;
         10'h083:
-            \$183  = selector_mask_rd;
+            \$300  = selector_mask_rd;
         10'h084:
-            \$183  = router_chain_cur;
+            \$300  = router_chain_cur;
         10'h088:
-            \$183  = router_word_0_cur;
+            \$300  = router_word_0_cur;
         10'h089:
-            \$183  = router_word_1_cur;
+            \$300  = router_word_1_cur;
         10'h08a:
-            \$183  = router_word_2_cur;
+            \$300  = router_word_2_cur;
         10'h08b:
-            \$183  = router_word_3_cur;
+            \$300  = router_word_3_cur;
         10'h08c:
-            \$183  = router_word_4_cur;
+            \$300  = router_word_4_cur;
         10'h090:
-            \$183  = router_weth_0_cur;
+            \$300  = router_weth_0_cur;
         10'h091:
-            \$183  = router_weth_1_cur;
+            \$300  = router_weth_1_cur;
         10'h092:
-            \$183  = router_weth_2_cur;
+            \$300  = router_weth_2_cur;
         10'h093:
-            \$183  = router_weth_3_cur;
+            \$300  = router_weth_3_cur;
         10'h094:
-            \$183  = router_weth_4_cur;
+            \$300  = router_weth_4_cur;
         10'h0c0:
-            \$183  = packets_rd[31:0];
+            \$300  = packets_rd[31:0];
         10'h0c1:
-            \$183  = packets_hi_shadow;
+            \$300  = packets_hi_shadow;
         10'h0c2:
-            \$183  = bytes_rd[31:0];
+            \$300  = bytes_rd[31:0];
         10'h0c3:
-            \$183  = bytes_hi_shadow;
+            \$300  = bytes_hi_shadow;
         10'h0c4:
-            \$183  = records_rd;
+            \$300  = records_rd;
         10'h0c5:
-            \$183  = decode_errors_rd;
+            \$300  = decode_errors_rd;
         10'h0c6:
-            \$183  = swaps_rd;
+            \$300  = swaps_rd;
         10'h0c7:
-            \$183  = 32'd0;
+            \$300  = opportunities_rd;
         10'h0c8:
-            \$183  = drops_rd;
+            \$300  = drops_rd;
+        10'h0c9:
+            \$300  = host_evals_rd;
         10'h101:
-            \$183  = err_empty_rd;
+            \$300  = err_empty_rd;
         10'h102:
-            \$183  = err_unknown_type_rd;
+            \$300  = err_unknown_type_rd;
         10'h103:
-            \$183  = err_truncated_rd;
+            \$300  = err_truncated_rd;
         10'h104:
-            \$183  = err_trailing_bytes_rd;
+            \$300  = err_trailing_bytes_rd;
         10'h105:
-            \$183  = err_non_canonical_size_rd;
+            \$300  = err_non_canonical_size_rd;
         10'h106:
-            \$183  = err_leading_zero_rd;
+            \$300  = err_leading_zero_rd;
         10'h107:
-            \$183  = err_overruns_parent_rd;
+            \$300  = err_overruns_parent_rd;
         10'h108:
-            \$183  = err_expected_string_rd;
+            \$300  = err_expected_string_rd;
         10'h109:
-            \$183  = err_expected_list_rd;
+            \$300  = err_expected_list_rd;
         10'h10a:
-            \$183  = err_too_few_fields_rd;
+            \$300  = err_too_few_fields_rd;
         10'h10b:
-            \$183  = err_too_many_fields_rd;
+            \$300  = err_too_many_fields_rd;
         10'h10c:
-            \$183  = err_int_out_of_range_rd;
+            \$300  = err_int_out_of_range_rd;
         10'h10d:
-            \$183  = err_bad_address_rd;
+            \$300  = err_bad_address_rd;
         10'h10e:
-            \$183  = err_bad_storage_key_rd;
+            \$300  = err_bad_storage_key_rd;
         10'h10f:
-            \$183  = err_missing_to_rd;
+            \$300  = err_missing_to_rd;
         10'h110:
-            \$183  = err_bad_v_rd;
+            \$300  = err_bad_v_rd;
         10'h111:
-            \$183  = err_bad_y_parity_rd;
+            \$300  = err_bad_y_parity_rd;
         10'h112:
-            \$183  = err_bad_r_rd;
+            \$300  = err_bad_r_rd;
         10'h113:
-            \$183  = err_bad_s_rd;
+            \$300  = err_bad_s_rd;
         10'h114:
-            \$183  = err_high_s_rd;
+            \$300  = err_high_s_rd;
         10'h115:
-            \$183  = err_no_blob_hashes_rd;
+            \$300  = err_no_blob_hashes_rd;
         10'h116:
-            \$183  = err_bad_blob_hash_rd;
+            \$300  = err_bad_blob_hash_rd;
         10'h117:
-            \$183  = err_empty_authorization_list_rd;
+            \$300  = err_empty_authorization_list_rd;
         10'h118:
-            \$183  = err_priority_fee_above_max_rd;
+            \$300  = err_priority_fee_above_max_rd;
         10'h119:
-            \$183  = err_initcode_too_large_rd;
+            \$300  = err_initcode_too_large_rd;
         10'h11a:
-            \$183  = err_bad_sidecar_rd;
+            \$300  = err_bad_sidecar_rd;
         10'h11b:
-            \$183  = err_too_large_rd;
+            \$300  = err_too_large_rd;
         10'h11c:
-            \$183  = err_recovery_failed_rd;
+            \$300  = err_recovery_failed_rd;
+        10'h140:
+            \$300  = dir_addr_rd;
+        10'h141:
+            \$300  = 32'd0;
+        10'h142:
+            \$300  = dir_count_rd;
+        10'h143:
+            \$300  = eval_cfg_rd;
+        10'h150:
+            \$300  = dir_data_0_cur;
+        10'h151:
+            \$300  = dir_data_1_cur;
+        10'h152:
+            \$300  = dir_data_2_cur;
+        10'h153:
+            \$300  = dir_data_3_cur;
+        10'h154:
+            \$300  = dir_data_4_cur;
+        10'h155:
+            \$300  = dir_data_5_cur;
+        10'h156:
+            \$300  = dir_data_6_cur;
+        10'h157:
+            \$300  = dir_data_7_cur;
+        10'h158:
+            \$300  = dir_data_8_cur;
+        10'h159:
+            \$300  = dir_data_9_cur;
+        10'h15a:
+            \$300  = dir_data_10_cur;
+        10'h15b:
+            \$300  = dir_data_11_cur;
+        10'h15c:
+            \$300  = dir_data_12_cur;
+        10'h15d:
+            \$300  = dir_data_13_cur;
+        10'h15e:
+            \$300  = dir_data_14_cur;
       endcase
     end
     if (rst) begin
-      \$183  = 32'd0;
+      \$300  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$184  = cycle_hi_shadow;
-    if (\$143 ) begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$301  = cycle_hi_shadow;
+    if (\$238 ) begin
       casez (bus__araddr[11:2])
         10'h000:
             /* empty */;
@@ -4057,17 +16984,17 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h005:
             /* empty */;
         10'h006:
-            \$184  = cycle_rd[63:32];
+            \$301  = cycle_rd[63:32];
       endcase
     end
     if (rst) begin
-      \$184  = 32'd0;
+      \$301  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$185  = packets_hi_shadow;
-    if (\$143 ) begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$302  = packets_hi_shadow;
+    if (\$238 ) begin
       casez (bus__araddr[11:2])
         10'h000:
             /* empty */;
@@ -4152,17 +17079,17 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h094:
             /* empty */;
         10'h0c0:
-            \$185  = packets_rd[63:32];
+            \$302  = packets_rd[63:32];
       endcase
     end
     if (rst) begin
-      \$185  = 32'd0;
+      \$302  = 32'd0;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$186  = bytes_hi_shadow;
-    if (\$143 ) begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$303  = bytes_hi_shadow;
+    if (\$238 ) begin
       casez (bus__araddr[11:2])
         10'h000:
             /* empty */;
@@ -4251,11 +17178,11 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h0c1:
             /* empty */;
         10'h0c2:
-            \$186  = bytes_rd[63:32];
+            \$303  = bytes_rd[63:32];
       endcase
     end
     if (rst) begin
-      \$186  = 32'd0;
+      \$303  = 32'd0;
     end
   end
   assign bus__bresp = 2'h0;
@@ -4280,14 +17207,30 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign router_weth_2_value = router_weth_2_cur;
   assign router_weth_3_value = router_weth_3_cur;
   assign router_weth_4_value = router_weth_4_cur;
+  assign dir_cmd_cur = 32'd0;
+  assign dir_data_0_value = dir_data_0_cur;
+  assign dir_data_1_value = dir_data_1_cur;
+  assign dir_data_2_value = dir_data_2_cur;
+  assign dir_data_3_value = dir_data_3_cur;
+  assign dir_data_4_value = dir_data_4_cur;
+  assign dir_data_5_value = dir_data_5_cur;
+  assign dir_data_6_value = dir_data_6_cur;
+  assign dir_data_7_value = dir_data_7_cur;
+  assign dir_data_8_value = dir_data_8_cur;
+  assign dir_data_9_value = dir_data_9_cur;
+  assign dir_data_10_value = dir_data_10_cur;
+  assign dir_data_11_value = dir_data_11_cur;
+  assign dir_data_12_value = dir_data_12_cur;
+  assign dir_data_13_value = dir_data_13_cur;
+  assign dir_data_14_value = dir_data_14_cur;
   assign bus__rresp = 2'h0;
   assign id_rd = 32'd1296389698;
   assign id_magic = 32'd1296389698;
-  assign version_minor = 8'h04;
+  assign version_minor = 8'h05;
   assign version_major = 8'h01;
-  assign version_features = 8'h0f;
-  assign src_hash_rd = 32'd495238389;
-  assign src_hash_value = 32'd495238389;
+  assign version_features = 8'h1f;
+  assign src_hash_rd = 32'd2914315755;
+  assign src_hash_value = 32'd2914315755;
   assign cycle_value = cycle_rd;
   assign pool_data_0_rd = pool_data_0_cur;
   assign pool_data_1_rd = pool_data_1_cur;
@@ -4297,22 +17240,22 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign pool_data_5_rd = pool_data_5_cur;
   assign pool_data_6_rd = pool_data_6_cur;
   assign pool_data_7_rd = pool_data_7_cur;
-  assign pool_rdata_0_rd = \port$15342$0 [31:0];
-  assign pool_rdata_0_value = \port$15342$0 [31:0];
-  assign pool_rdata_1_rd = \port$15342$0 [63:32];
-  assign pool_rdata_1_value = \port$15342$0 [63:32];
-  assign pool_rdata_2_rd = \port$15342$0 [95:64];
-  assign pool_rdata_2_value = \port$15342$0 [95:64];
-  assign pool_rdata_3_rd = \port$15342$0 [127:96];
-  assign pool_rdata_3_value = \port$15342$0 [127:96];
-  assign pool_rdata_4_rd = \port$15342$0 [159:128];
-  assign pool_rdata_4_value = \port$15342$0 [159:128];
-  assign pool_rdata_5_rd = \port$15342$0 [191:160];
-  assign pool_rdata_5_value = \port$15342$0 [191:160];
-  assign pool_rdata_6_rd = \port$15342$0 [223:192];
-  assign pool_rdata_6_value = \port$15342$0 [223:192];
-  assign pool_rdata_7_rd = \port$15342$0 [255:224];
-  assign pool_rdata_7_value = \port$15342$0 [255:224];
+  assign pool_rdata_0_rd = \port$18448$0 [31:0];
+  assign pool_rdata_0_value = \port$18448$0 [31:0];
+  assign pool_rdata_1_rd = \port$18448$0 [63:32];
+  assign pool_rdata_1_value = \port$18448$0 [63:32];
+  assign pool_rdata_2_rd = \port$18448$0 [95:64];
+  assign pool_rdata_2_value = \port$18448$0 [95:64];
+  assign pool_rdata_3_rd = \port$18448$0 [127:96];
+  assign pool_rdata_3_value = \port$18448$0 [127:96];
+  assign pool_rdata_4_rd = \port$18448$0 [159:128];
+  assign pool_rdata_4_value = \port$18448$0 [159:128];
+  assign pool_rdata_5_rd = \port$18448$0 [191:160];
+  assign pool_rdata_5_value = \port$18448$0 [191:160];
+  assign pool_rdata_6_rd = \port$18448$0 [223:192];
+  assign pool_rdata_6_value = \port$18448$0 [223:192];
+  assign pool_rdata_7_rd = \port$18448$0 [255:224];
+  assign pool_rdata_7_value = \port$18448$0 [255:224];
   assign router_chain_rd = router_chain_cur;
   assign router_word_0_rd = router_word_0_cur;
   assign router_word_1_rd = router_word_1_cur;
@@ -4329,9 +17272,9 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign records_value = records_rd;
   assign decode_errors_value = decode_errors_rd;
   assign swaps_value = swaps_rd;
-  assign opportunities_rd = 32'd0;
-  assign opportunities_value = 32'd0;
+  assign opportunities_value = opportunities_rd;
   assign drops_value = drops_rd;
+  assign host_evals_value = host_evals_rd;
   assign err_empty_value = err_empty_rd;
   assign err_unknown_type_value = err_unknown_type_rd;
   assign err_truncated_value = err_truncated_rd;
@@ -4360,20 +17303,45 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign err_bad_sidecar_value = err_bad_sidecar_rd;
   assign err_too_large_value = err_too_large_rd;
   assign err_recovery_failed_value = err_recovery_failed_rd;
+  assign dir_data_0_rd = dir_data_0_cur;
+  assign dir_data_1_rd = dir_data_1_cur;
+  assign dir_data_2_rd = dir_data_2_cur;
+  assign dir_data_3_rd = dir_data_3_cur;
+  assign dir_data_4_rd = dir_data_4_cur;
+  assign dir_data_5_rd = dir_data_5_cur;
+  assign dir_data_6_rd = dir_data_6_cur;
+  assign dir_data_7_rd = dir_data_7_cur;
+  assign dir_data_8_rd = dir_data_8_cur;
+  assign dir_data_9_rd = dir_data_9_cur;
+  assign dir_data_10_rd = dir_data_10_cur;
+  assign dir_data_11_rd = dir_data_11_cur;
+  assign dir_data_12_rd = dir_data_12_cur;
+  assign dir_data_13_rd = dir_data_13_cur;
+  assign dir_data_14_rd = dir_data_14_cur;
   assign pool_cmd_rd = 32'd0;
   assign router_cmd_rd = 32'd0;
+  assign dir_cmd_rd = 32'd0;
+  assign eval_cfg_rd[16:0] = eval_cfg_max_candidates;
+  assign eval_cfg_rd[31:17] = 15'h0000;
+  assign dir_count_rd[8:0] = dir_count_count;
+  assign dir_count_rd[31:9] = 23'h000000;
+  assign dir_addr_rd[7:0] = dir_addr_index;
+  assign dir_addr_rd[31:8] = 24'h000000;
   assign selector_mask_rd[8:0] = selector_mask_enable;
   assign selector_mask_rd[31:9] = 23'h000000;
+  assign router_cfg_rd[10] = router_cfg_venue_valid;
+  assign router_cfg_rd[9:2] = router_cfg_venue;
   assign router_cfg_rd[1] = router_cfg_weth_valid;
   assign router_cfg_rd[0] = router_cfg_valid;
-  assign router_cfg_rd[31:2] = 30'h00000000;
+  assign router_cfg_rd[31:11] = 21'h000000;
   assign router_sel_rd[3:0] = router_sel_index;
   assign router_sel_rd[31:4] = 28'h0000000;
   assign pool_addr_rd[15:0] = pool_addr_index;
   assign pool_addr_rd[31:16] = 16'h0000;
+  assign output_cfg_rd[2] = output_cfg_opportunities;
   assign output_cfg_rd[1] = output_cfg_swaps;
   assign output_cfg_rd[0] = output_cfg_tx_headers;
-  assign output_cfg_rd[31:2] = 30'h00000000;
+  assign output_cfg_rd[31:3] = 29'h00000000;
   assign status_rd[6:3] = status_pool_error;
   assign status_rd[2] = status_pool_busy;
   assign status_rd[1] = status_in_packet;
@@ -4381,28 +17349,39 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign status_rd[31:7] = 25'h0000000;
   assign control_rd[0] = control_enable;
   assign control_rd[31:1] = 31'h00000000;
-  assign version_rd[23:16] = 8'h0f;
+  assign version_rd[23:16] = 8'h1f;
   assign version_rd[15:8] = 8'h01;
-  assign version_rd[7:0] = 8'h04;
+  assign version_rd[7:0] = 8'h05;
   assign version_rd[31:24] = 8'h00;
+  assign eval_cfg_cur[16:0] = eval_cfg_max_candidates;
+  assign eval_cfg_cur[31:17] = 15'h0000;
+  assign dir_count_cur[8:0] = dir_count_count;
+  assign dir_count_cur[31:9] = 23'h000000;
+  assign dir_addr_cur[7:0] = dir_addr_index;
+  assign dir_addr_cur[31:8] = 24'h000000;
   assign selector_mask_cur[8:0] = selector_mask_enable;
   assign selector_mask_cur[31:9] = 23'h000000;
+  assign router_cfg_cur[10] = router_cfg_venue_valid;
+  assign router_cfg_cur[9:2] = router_cfg_venue;
   assign router_cfg_cur[1] = router_cfg_weth_valid;
   assign router_cfg_cur[0] = router_cfg_valid;
-  assign router_cfg_cur[31:2] = 30'h00000000;
+  assign router_cfg_cur[31:11] = 21'h000000;
   assign router_sel_cur[3:0] = router_sel_index;
   assign router_sel_cur[31:4] = 28'h0000000;
   assign pool_addr_cur[15:0] = pool_addr_index;
   assign pool_addr_cur[31:16] = 16'h0000;
+  assign output_cfg_cur[2] = output_cfg_opportunities;
   assign output_cfg_cur[1] = output_cfg_swaps;
   assign output_cfg_cur[0] = output_cfg_tx_headers;
-  assign output_cfg_cur[31:2] = 30'h00000000;
+  assign output_cfg_cur[31:3] = 29'h00000000;
   assign control_cur[0] = control_enable;
   assign control_cur[31:1] = 31'h00000000;
   assign \$14  = 32'd0;
   assign pool_cmd_wr = \$15 ;
   assign \$47  = 32'd0;
   assign router_cmd_wr = \$48 ;
+  assign \$89  = 32'd0;
+  assign dir_cmd_wr = \$90 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -4696,22 +17675,22 @@ module \appliance_top.decoder (rst, pipe_rst, o__ready, i__ready, \o__ready$36 ,
     .o_calldata__ready(o_calldata__ready),
     .o_calldata__valid(w_en),
     .pipe_rst(pipe_rst),
-    .\port$15618$0 (\$1 ),
-    .\port$15620$0 (\$2 ),
-    .\port$15622$0 (\$3 ),
-    .\port$15624$0 (\$4 ),
-    .\port$15626$0 (\$5 ),
-    .\port$15628$0 (\$6 ),
-    .\port$15630$0 (\$7 ),
-    .\port$15632$0 (\$8 ),
-    .\port$15634$0 (\$9 ),
-    .\port$15636$0 (\$10 ),
-    .\port$15638$0 (\$11 ),
-    .\port$15640$0 (\$12 ),
-    .\port$15642$0 (\$13 ),
-    .\port$15644$0 (\$14 ),
-    .\port$15646$0 (\$15 ),
-    .\port$15648$0 (\$16 ),
+    .\port$18795$0 (\$1 ),
+    .\port$18797$0 (\$2 ),
+    .\port$18799$0 (\$3 ),
+    .\port$18801$0 (\$4 ),
+    .\port$18803$0 (\$5 ),
+    .\port$18805$0 (\$6 ),
+    .\port$18807$0 (\$7 ),
+    .\port$18809$0 (\$8 ),
+    .\port$18811$0 (\$9 ),
+    .\port$18813$0 (\$10 ),
+    .\port$18815$0 (\$11 ),
+    .\port$18817$0 (\$12 ),
+    .\port$18819$0 (\$13 ),
+    .\port$18821$0 (\$14 ),
+    .\port$18823$0 (\$15 ),
+    .\port$18825$0 (\$16 ),
     .\release (\release ),
     .rst(rst)
   );
@@ -4830,7 +17809,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__valid, i__ready, o__valid, o__payload, clk);
-  reg \$auto$verilog_backend.cc:2505:dump_module$3  = 0;
+  reg \$auto$verilog_backend.cc:2505:dump_module$6  = 0;
   input rst;
   wire rst;
   input pipe_rst;
@@ -5759,7 +18738,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
   always @(posedge clk)
     wb31 <= \$381 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged0 = wb0;
     casez (fill)
       6'h00:
@@ -5769,7 +18748,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged1 = wb1;
     casez (fill)
       6'h00:
@@ -5783,7 +18762,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged2 = wb2;
     casez (fill)
       6'h00:
@@ -5801,7 +18780,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged3 = wb3;
     casez (fill)
       6'h00:
@@ -5823,7 +18802,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged4 = wb4;
     casez (fill)
       6'h00:
@@ -5849,7 +18828,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged5 = wb5;
     casez (fill)
       6'h00:
@@ -5879,7 +18858,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged6 = wb6;
     casez (fill)
       6'h00:
@@ -5913,7 +18892,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged7 = wb7;
     casez (fill)
       6'h00:
@@ -5951,7 +18930,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged8 = wb8;
     casez (fill)
       6'h01:
@@ -5989,7 +18968,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged9 = wb9;
     casez (fill)
       6'h02:
@@ -6027,7 +19006,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged10 = wb10;
     casez (fill)
       6'h03:
@@ -6065,7 +19044,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged11 = wb11;
     casez (fill)
       6'h04:
@@ -6103,7 +19082,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged12 = wb12;
     casez (fill)
       6'h05:
@@ -6141,7 +19120,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged13 = wb13;
     casez (fill)
       6'h06:
@@ -6179,7 +19158,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged14 = wb14;
     casez (fill)
       6'h07:
@@ -6217,7 +19196,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged15 = wb15;
     casez (fill)
       6'h08:
@@ -6255,7 +19234,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged16 = wb16;
     casez (fill)
       6'h09:
@@ -6293,7 +19272,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged17 = wb17;
     casez (fill)
       6'h0a:
@@ -6331,7 +19310,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged18 = wb18;
     casez (fill)
       6'h0b:
@@ -6369,7 +19348,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged19 = wb19;
     casez (fill)
       6'h0c:
@@ -6407,7 +19386,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged20 = wb20;
     casez (fill)
       6'h0d:
@@ -6445,7 +19424,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged21 = wb21;
     casez (fill)
       6'h0e:
@@ -6483,7 +19462,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged22 = wb22;
     casez (fill)
       6'h0f:
@@ -6521,7 +19500,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged23 = wb23;
     casez (fill)
       6'h10:
@@ -6559,7 +19538,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged24 = wb24;
     casez (fill)
       6'h11:
@@ -6597,7 +19576,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged25 = wb25;
     casez (fill)
       6'h12:
@@ -6635,7 +19614,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged26 = wb26;
     casez (fill)
       6'h13:
@@ -6673,7 +19652,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged27 = wb27;
     casez (fill)
       6'h14:
@@ -6711,7 +19690,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged28 = wb28;
     casez (fill)
       6'h15:
@@ -6749,7 +19728,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged29 = wb29;
     casez (fill)
       6'h16:
@@ -6787,7 +19766,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged30 = wb30;
     casez (fill)
       6'h17:
@@ -6825,7 +19804,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     merged31 = wb31;
     casez (fill)
       6'h18:
@@ -6863,7 +19842,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     carry0 = 8'h00;
     casez (take)
       6'h00:
@@ -6885,7 +19864,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     carry1 = 8'h00;
     casez (take)
       6'h00:
@@ -6905,7 +19884,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     carry2 = 8'h00;
     casez (take)
       6'h00:
@@ -6923,7 +19902,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     carry3 = 8'h00;
     casez (take)
       6'h00:
@@ -6939,7 +19918,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     carry4 = 8'h00;
     casez (take)
       6'h00:
@@ -6953,7 +19932,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     carry5 = 8'h00;
     casez (take)
       6'h00:
@@ -6965,7 +19944,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     carry6 = 8'h00;
     casez (take)
       6'h00:
@@ -6975,7 +19954,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     carry7 = 8'h00;
     casez (take)
       6'h00:
@@ -6983,7 +19962,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     i__ready = 1'h0;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -6992,7 +19971,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$344  = o__valid;
     if (o__ready) begin
       \$344  = 1'h0;
@@ -7022,7 +20001,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$345  = o__payload;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -7061,7 +20040,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$346  = flush;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -7087,7 +20066,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$347  = fill;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -7124,7 +20103,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$348  = is_arg;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -7158,7 +20137,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$349  = index;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -7192,7 +20171,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$350  = wb0;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -7229,7 +20208,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$351  = wb1;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -7266,7 +20245,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$352  = wb2;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -7303,7 +20282,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$353  = wb3;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -7340,7 +20319,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$354  = wb4;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -7377,7 +20356,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$355  = wb5;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -7414,7 +20393,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$356  = wb6;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -7451,7 +20430,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$357  = wb7;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -7488,7 +20467,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$358  = wb8;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -7525,7 +20504,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$359  = wb9;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -7562,7 +20541,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$360  = wb10;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -7599,7 +20578,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$361  = wb11;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -7636,7 +20615,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$362  = wb12;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -7673,7 +20652,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$363  = wb13;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -7710,7 +20689,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$364  = wb14;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -7747,7 +20726,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$365  = wb15;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -7784,7 +20763,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$366  = wb16;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -7821,7 +20800,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$367  = wb17;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -7858,7 +20837,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$368  = wb18;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -7895,7 +20874,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$369  = wb19;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -7932,7 +20911,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$370  = wb20;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -7969,7 +20948,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$371  = wb21;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -8006,7 +20985,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$372  = wb22;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -8043,7 +21022,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$373  = wb23;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -8080,7 +21059,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$374  = wb24;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -8117,7 +21096,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$375  = wb25;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -8154,7 +21133,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$376  = wb26;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -8191,7 +21170,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$377  = wb27;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -8228,7 +21207,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$378  = wb28;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -8265,7 +21244,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$379  = wb29;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -8302,7 +21281,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$380  = wb30;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -8339,7 +21318,7 @@ module \appliance_top.decoder.aligner (rst, pipe_rst, i__payload, o__ready, i__v
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
     \$381  = wb31;
     (* full_case = 32'd1 *)
     if (flush) begin
@@ -8396,7 +21375,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \appliance_top.decoder.chunks (rst, pipe_rst, w_rdy, r_data, w_en, w_port__data, r_rdy, r_en, clk);
-  reg \$auto$verilog_backend.cc:2505:dump_module$4  = 0;
+  reg \$auto$verilog_backend.cc:2505:dump_module$7  = 0;
   input rst;
   wire rst;
   input pipe_rst;
@@ -8523,7 +21502,7 @@ module \appliance_top.decoder.chunks (rst, pipe_rst, w_rdy, r_data, w_en, w_port
   always @(posedge clk)
     r_rdy <= \$33 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
     \$30  = w_port__addr;
     if (\$3 ) begin
       \$30  = \$6 [1:0];
@@ -8536,7 +21515,7 @@ module \appliance_top.decoder.chunks (rst, pipe_rst, w_rdy, r_data, w_en, w_port
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
     \$31  = r_port__addr;
     if (\$9 ) begin
       \$31  = \$12 [1:0];
@@ -8549,7 +21528,7 @@ module \appliance_top.decoder.chunks (rst, pipe_rst, w_rdy, r_data, w_en, w_port
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
     \$32  = inner_level;
     if (\$18 ) begin
       \$32  = \$19 [1:0];
@@ -8565,7 +21544,7 @@ module \appliance_top.decoder.chunks (rst, pipe_rst, w_rdy, r_data, w_en, w_port
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
     \$33  = r_rdy;
     if (\$29 ) begin
       \$33  = 1'h1;
@@ -8590,7 +21569,7 @@ endmodule
 (* generator = "Amaranth" *)
 module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid, i__payload, buf0, buf1, buf2, buf3, buf4, buf5, buf6, buf7, buf8, buf9, buf10, buf11, buf12, buf13, buf14
 , buf15, end_valid, consume, \release , clk);
-  reg \$auto$verilog_backend.cc:2505:dump_module$5  = 0;
+  reg \$auto$verilog_backend.cc:2505:dump_module$8  = 0;
   input rst;
   wire rst;
   input pipe_rst;
@@ -8874,7 +21853,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
   assign \$15  = \$12 [5:0] + n_in_expr;
   assign \$16  = end_pos - consume;
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext28 = buf28;
     if (accept) begin
       casez (count)
@@ -8890,7 +21869,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext29 = buf29;
     if (accept) begin
       casez (count)
@@ -8904,7 +21883,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext30 = buf30;
     if (accept) begin
       casez (count)
@@ -8916,7 +21895,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext31 = buf31;
     if (accept) begin
       casez (count)
@@ -8926,7 +21905,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted0 = 8'h00;
     casez (consume)
       4'h0:
@@ -8954,7 +21933,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted1 = 8'h00;
     casez (consume)
       4'h0:
@@ -8982,7 +21961,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted2 = 8'h00;
     casez (consume)
       4'h0:
@@ -9010,7 +21989,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted3 = 8'h00;
     casez (consume)
       4'h0:
@@ -9038,7 +22017,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted4 = 8'h00;
     casez (consume)
       4'h0:
@@ -9066,7 +22045,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted5 = 8'h00;
     casez (consume)
       4'h0:
@@ -9094,7 +22073,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted6 = 8'h00;
     casez (consume)
       4'h0:
@@ -9122,7 +22101,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted7 = 8'h00;
     casez (consume)
       4'h0:
@@ -9150,7 +22129,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted8 = 8'h00;
     casez (consume)
       4'h0:
@@ -9178,7 +22157,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted9 = 8'h00;
     casez (consume)
       4'h0:
@@ -9206,7 +22185,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted10 = 8'h00;
     casez (consume)
       4'h0:
@@ -9234,7 +22213,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted11 = 8'h00;
     casez (consume)
       4'h0:
@@ -9262,7 +22241,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted12 = 8'h00;
     casez (consume)
       4'h0:
@@ -9290,7 +22269,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted13 = 8'h00;
     casez (consume)
       4'h0:
@@ -9318,7 +22297,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted14 = 8'h00;
     casez (consume)
       4'h0:
@@ -9346,7 +22325,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted15 = 8'h00;
     casez (consume)
       4'h0:
@@ -9374,7 +22353,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted16 = 8'h00;
     casez (consume)
       4'h0:
@@ -9402,7 +22381,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted17 = 8'h00;
     casez (consume)
       4'h0:
@@ -9430,7 +22409,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted18 = 8'h00;
     casez (consume)
       4'h0:
@@ -9458,7 +22437,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted19 = 8'h00;
     casez (consume)
       4'h0:
@@ -9486,7 +22465,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted20 = 8'h00;
     casez (consume)
       4'h0:
@@ -9514,7 +22493,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted21 = 8'h00;
     casez (consume)
       4'h0:
@@ -9542,7 +22521,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted22 = 8'h00;
     casez (consume)
       4'h0:
@@ -9570,7 +22549,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted23 = 8'h00;
     casez (consume)
       4'h0:
@@ -9598,7 +22577,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted24 = 8'h00;
     casez (consume)
       4'h0:
@@ -9626,7 +22605,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted25 = 8'h00;
     casez (consume)
       4'h0:
@@ -9654,7 +22633,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted26 = 8'h00;
     casez (consume)
       4'h0:
@@ -9682,7 +22661,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted27 = 8'h00;
     casez (consume)
       4'h0:
@@ -9710,7 +22689,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted28 = 8'h00;
     casez (consume)
       4'h0:
@@ -9738,7 +22717,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted29 = 8'h00;
     casez (consume)
       4'h0:
@@ -9766,7 +22745,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted30 = 8'h00;
     casez (consume)
       4'h0:
@@ -9794,7 +22773,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     shifted31 = 8'h00;
     casez (consume)
       4'h0:
@@ -9822,7 +22801,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$17  = shifted0;
     if (pipe_rst) begin
       \$17  = 8'h00;
@@ -9832,7 +22811,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$18  = shifted1;
     if (pipe_rst) begin
       \$18  = 8'h00;
@@ -9842,7 +22821,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$19  = shifted2;
     if (pipe_rst) begin
       \$19  = 8'h00;
@@ -9852,7 +22831,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$20  = shifted3;
     if (pipe_rst) begin
       \$20  = 8'h00;
@@ -9862,7 +22841,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$21  = shifted4;
     if (pipe_rst) begin
       \$21  = 8'h00;
@@ -9872,7 +22851,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$22  = shifted5;
     if (pipe_rst) begin
       \$22  = 8'h00;
@@ -9882,7 +22861,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$23  = shifted6;
     if (pipe_rst) begin
       \$23  = 8'h00;
@@ -9892,7 +22871,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$24  = shifted7;
     if (pipe_rst) begin
       \$24  = 8'h00;
@@ -9902,7 +22881,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$25  = shifted8;
     if (pipe_rst) begin
       \$25  = 8'h00;
@@ -9912,7 +22891,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$26  = shifted9;
     if (pipe_rst) begin
       \$26  = 8'h00;
@@ -9922,7 +22901,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$27  = shifted10;
     if (pipe_rst) begin
       \$27  = 8'h00;
@@ -9932,7 +22911,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$28  = shifted11;
     if (pipe_rst) begin
       \$28  = 8'h00;
@@ -9942,7 +22921,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$29  = shifted12;
     if (pipe_rst) begin
       \$29  = 8'h00;
@@ -9952,7 +22931,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$30  = shifted13;
     if (pipe_rst) begin
       \$30  = 8'h00;
@@ -9962,7 +22941,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$31  = shifted14;
     if (pipe_rst) begin
       \$31  = 8'h00;
@@ -9972,7 +22951,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$32  = shifted15;
     if (pipe_rst) begin
       \$32  = 8'h00;
@@ -9982,7 +22961,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$33  = shifted16;
     if (pipe_rst) begin
       \$33  = 8'h00;
@@ -9992,7 +22971,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$34  = shifted17;
     if (pipe_rst) begin
       \$34  = 8'h00;
@@ -10002,7 +22981,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$35  = shifted18;
     if (pipe_rst) begin
       \$35  = 8'h00;
@@ -10012,7 +22991,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$36  = shifted19;
     if (pipe_rst) begin
       \$36  = 8'h00;
@@ -10022,7 +23001,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$37  = shifted20;
     if (pipe_rst) begin
       \$37  = 8'h00;
@@ -10032,7 +23011,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$38  = shifted21;
     if (pipe_rst) begin
       \$38  = 8'h00;
@@ -10042,7 +23021,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$39  = shifted22;
     if (pipe_rst) begin
       \$39  = 8'h00;
@@ -10052,7 +23031,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$40  = shifted23;
     if (pipe_rst) begin
       \$40  = 8'h00;
@@ -10062,7 +23041,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$41  = shifted24;
     if (pipe_rst) begin
       \$41  = 8'h00;
@@ -10072,7 +23051,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$42  = shifted25;
     if (pipe_rst) begin
       \$42  = 8'h00;
@@ -10082,7 +23061,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$43  = shifted26;
     if (pipe_rst) begin
       \$43  = 8'h00;
@@ -10092,7 +23071,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$44  = shifted27;
     if (pipe_rst) begin
       \$44  = 8'h00;
@@ -10102,7 +23081,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$45  = shifted28;
     if (pipe_rst) begin
       \$45  = 8'h00;
@@ -10112,7 +23091,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$46  = shifted29;
     if (pipe_rst) begin
       \$46  = 8'h00;
@@ -10122,7 +23101,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$47  = shifted30;
     if (pipe_rst) begin
       \$47  = 8'h00;
@@ -10132,7 +23111,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$48  = shifted31;
     if (pipe_rst) begin
       \$48  = 8'h00;
@@ -10142,7 +23121,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (accept) begin
       \$49  = \$13 [5:0];
@@ -10157,7 +23136,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     \$50  = end_valid;
     if (\$14 ) begin
       \$50  = 1'h1;
@@ -10172,7 +23151,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (\$14 ) begin
       \$51  = \$15 [5:0];
@@ -10189,7 +23168,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     n_in_expr = 4'h0;
     if (\$1 ) begin
       n_in_expr = 4'h1;
@@ -10217,7 +23196,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext0 = buf0;
     if (accept) begin
       casez (count)
@@ -10227,7 +23206,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext1 = buf1;
     if (accept) begin
       casez (count)
@@ -10239,7 +23218,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext2 = buf2;
     if (accept) begin
       casez (count)
@@ -10253,7 +23232,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext3 = buf3;
     if (accept) begin
       casez (count)
@@ -10269,7 +23248,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext4 = buf4;
     if (accept) begin
       casez (count)
@@ -10287,7 +23266,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext5 = buf5;
     if (accept) begin
       casez (count)
@@ -10307,7 +23286,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext6 = buf6;
     if (accept) begin
       casez (count)
@@ -10329,7 +23308,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext7 = buf7;
     if (accept) begin
       casez (count)
@@ -10353,7 +23332,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext8 = buf8;
     if (accept) begin
       casez (count)
@@ -10377,7 +23356,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext9 = buf9;
     if (accept) begin
       casez (count)
@@ -10401,7 +23380,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext10 = buf10;
     if (accept) begin
       casez (count)
@@ -10425,7 +23404,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext11 = buf11;
     if (accept) begin
       casez (count)
@@ -10449,7 +23428,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext12 = buf12;
     if (accept) begin
       casez (count)
@@ -10473,7 +23452,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext13 = buf13;
     if (accept) begin
       casez (count)
@@ -10497,7 +23476,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext14 = buf14;
     if (accept) begin
       casez (count)
@@ -10521,7 +23500,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext15 = buf15;
     if (accept) begin
       casez (count)
@@ -10545,7 +23524,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext16 = buf16;
     if (accept) begin
       casez (count)
@@ -10569,7 +23548,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext17 = buf17;
     if (accept) begin
       casez (count)
@@ -10593,7 +23572,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext18 = buf18;
     if (accept) begin
       casez (count)
@@ -10617,7 +23596,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext19 = buf19;
     if (accept) begin
       casez (count)
@@ -10641,7 +23620,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext20 = buf20;
     if (accept) begin
       casez (count)
@@ -10665,7 +23644,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext21 = buf21;
     if (accept) begin
       casez (count)
@@ -10689,7 +23668,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext22 = buf22;
     if (accept) begin
       casez (count)
@@ -10713,7 +23692,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext23 = buf23;
     if (accept) begin
       casez (count)
@@ -10737,7 +23716,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext24 = buf24;
     if (accept) begin
       casez (count)
@@ -10761,7 +23740,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext25 = buf25;
     if (accept) begin
       casez (count)
@@ -10783,7 +23762,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext26 = buf26;
     if (accept) begin
       casez (count)
@@ -10803,7 +23782,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext27 = buf27;
     if (accept) begin
       casez (count)
@@ -10830,9 +23809,9 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata__ready, \port$15618$0 , \port$15620$0 , \port$15622$0 , \port$15624$0 , \port$15626$0 , \port$15628$0 , \port$15630$0 , \port$15632$0 , \port$15634$0 , \port$15636$0 , \port$15638$0 , \port$15640$0 , \port$15642$0 , \port$15644$0 , \port$15646$0 , \port$15648$0 
+module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata__ready, \port$18795$0 , \port$18797$0 , \port$18799$0 , \port$18801$0 , \port$18803$0 , \port$18805$0 , \port$18807$0 , \port$18809$0 , \port$18811$0 , \port$18813$0 , \port$18815$0 , \port$18817$0 , \port$18819$0 , \port$18821$0 , \port$18823$0 , \port$18825$0 
 , at_end, o_calldata__valid, o_calldata__payload, consume, \release , o__valid, o__payload, clk);
-  reg \$auto$verilog_backend.cc:2505:dump_module$6  = 0;
+  reg \$auto$verilog_backend.cc:2505:dump_module$9  = 0;
   input rst;
   wire rst;
   input pipe_rst;
@@ -10843,38 +23822,38 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire [5:0] avail;
   input o_calldata__ready;
   wire o_calldata__ready;
-  input [7:0] \port$15618$0 ;
-  wire [7:0] \port$15618$0 ;
-  input [7:0] \port$15620$0 ;
-  wire [7:0] \port$15620$0 ;
-  input [7:0] \port$15622$0 ;
-  wire [7:0] \port$15622$0 ;
-  input [7:0] \port$15624$0 ;
-  wire [7:0] \port$15624$0 ;
-  input [7:0] \port$15626$0 ;
-  wire [7:0] \port$15626$0 ;
-  input [7:0] \port$15628$0 ;
-  wire [7:0] \port$15628$0 ;
-  input [7:0] \port$15630$0 ;
-  wire [7:0] \port$15630$0 ;
-  input [7:0] \port$15632$0 ;
-  wire [7:0] \port$15632$0 ;
-  input [7:0] \port$15634$0 ;
-  wire [7:0] \port$15634$0 ;
-  input [7:0] \port$15636$0 ;
-  wire [7:0] \port$15636$0 ;
-  input [7:0] \port$15638$0 ;
-  wire [7:0] \port$15638$0 ;
-  input [7:0] \port$15640$0 ;
-  wire [7:0] \port$15640$0 ;
-  input [7:0] \port$15642$0 ;
-  wire [7:0] \port$15642$0 ;
-  input [7:0] \port$15644$0 ;
-  wire [7:0] \port$15644$0 ;
-  input [7:0] \port$15646$0 ;
-  wire [7:0] \port$15646$0 ;
-  input [7:0] \port$15648$0 ;
-  wire [7:0] \port$15648$0 ;
+  input [7:0] \port$18795$0 ;
+  wire [7:0] \port$18795$0 ;
+  input [7:0] \port$18797$0 ;
+  wire [7:0] \port$18797$0 ;
+  input [7:0] \port$18799$0 ;
+  wire [7:0] \port$18799$0 ;
+  input [7:0] \port$18801$0 ;
+  wire [7:0] \port$18801$0 ;
+  input [7:0] \port$18803$0 ;
+  wire [7:0] \port$18803$0 ;
+  input [7:0] \port$18805$0 ;
+  wire [7:0] \port$18805$0 ;
+  input [7:0] \port$18807$0 ;
+  wire [7:0] \port$18807$0 ;
+  input [7:0] \port$18809$0 ;
+  wire [7:0] \port$18809$0 ;
+  input [7:0] \port$18811$0 ;
+  wire [7:0] \port$18811$0 ;
+  input [7:0] \port$18813$0 ;
+  wire [7:0] \port$18813$0 ;
+  input [7:0] \port$18815$0 ;
+  wire [7:0] \port$18815$0 ;
+  input [7:0] \port$18817$0 ;
+  wire [7:0] \port$18817$0 ;
+  input [7:0] \port$18819$0 ;
+  wire [7:0] \port$18819$0 ;
+  input [7:0] \port$18821$0 ;
+  wire [7:0] \port$18821$0 ;
+  input [7:0] \port$18823$0 ;
+  wire [7:0] \port$18823$0 ;
+  input [7:0] \port$18825$0 ;
+  wire [7:0] \port$18825$0 ;
   input at_end;
   wire at_end;
   output o_calldata__valid;
@@ -12910,12 +25889,12 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$19  = cur_f == 5'h1e;
   assign \$20  = cur_f == 6'h20;
   assign \$21  = | { \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$22  = ! \port$15618$0 ;
+  assign \$22  = ! \port$18795$0 ;
   assign lz = \$21  & \$22 ;
-  assign \$23  = \port$15618$0  < 8'h80;
+  assign \$23  = \port$18795$0  < 8'h80;
   assign \$24  = cur_wrapped & \$23 ;
   assign \$25  = cur_f == 5'h17;
-  assign \$26  = \port$15618$0  != 1'h1;
+  assign \$26  = \port$18795$0  != 1'h1;
   assign \$27  = \$25  & \$26 ;
   assign \$28  = avail < t;
   assign a_trunc = at_end & \$28 ;
@@ -12942,7 +25921,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$48  = \$47  & err;
   assign \$49  = a_complete & \err$24 ;
   assign b_active = rem < 4'h8;
-  assign \$50  = \port$15618$0  < 8'h80;
+  assign \$50  = \port$18795$0  < 8'h80;
   assign typed = start & \$50 ;
   assign o = rem[2:0] | { 2'h0, typed };
   assign p = pos + o;
@@ -12952,15 +25931,15 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$53  = $signed(\$51 ) == $signed({ 1'h0, o });
   assign at_close = \$52  & \$53 ;
   assign has_byte = avail > o;
-  assign single_l0 = \port$15618$0  < 8'h80;
-  assign list_l0 = \port$15618$0  >= 8'hc0;
-  assign \$54  = \port$15618$0  >= 8'hb8;
-  assign \$55  = \port$15618$0  < 8'hc0;
+  assign single_l0 = \port$18795$0  < 8'h80;
+  assign list_l0 = \port$18795$0  >= 8'hc0;
+  assign \$54  = \port$18795$0  >= 8'hb8;
+  assign \$55  = \port$18795$0  < 8'hc0;
   assign \$56  = \$54  & \$55 ;
-  assign \$57  = \port$15618$0  >= 8'hf8;
+  assign \$57  = \port$18795$0  >= 8'hf8;
   assign long_l0 = \$56  | \$57 ;
-  assign ll_l0 = \port$15618$0 [2:0] + 1'h1;
-  assign \$58  = \port$15618$0 [2:0] + 2'h2;
+  assign ll_l0 = \port$18795$0 [2:0] + 1'h1;
+  assign \$58  = \port$18795$0 [2:0] + 2'h2;
   assign oh_l0 = 1'h0 + h_l0;
   assign \$59  = oh_l0 <= 4'h8;
   assign \$60  = 4'h8 - oh_l0;
@@ -12969,15 +25948,15 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$63  = \$62  ? ln_l0 : { 20'h00000, \$61 [3:0] };
   assign \$64  = list_l0 ? 4'h0 : \$63 [3:0];
   assign \$65  = oh_l0 + \$64 ;
-  assign single_l1 = \port$15620$0  < 8'h80;
-  assign list_l1 = \port$15620$0  >= 8'hc0;
-  assign \$66  = \port$15620$0  >= 8'hb8;
-  assign \$67  = \port$15620$0  < 8'hc0;
+  assign single_l1 = \port$18797$0  < 8'h80;
+  assign list_l1 = \port$18797$0  >= 8'hc0;
+  assign \$66  = \port$18797$0  >= 8'hb8;
+  assign \$67  = \port$18797$0  < 8'hc0;
   assign \$68  = \$66  & \$67 ;
-  assign \$69  = \port$15620$0  >= 8'hf8;
+  assign \$69  = \port$18797$0  >= 8'hf8;
   assign long_l1 = \$68  | \$69 ;
-  assign ll_l1 = \port$15620$0 [2:0] + 1'h1;
-  assign \$70  = \port$15620$0 [2:0] + 2'h2;
+  assign ll_l1 = \port$18797$0 [2:0] + 1'h1;
+  assign \$70  = \port$18797$0 [2:0] + 2'h2;
   assign oh_l1 = 1'h1 + h_l1;
   assign \$71  = oh_l1 <= 4'h8;
   assign \$72  = 4'h8 - oh_l1;
@@ -12986,15 +25965,15 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$75  = \$74  ? ln_l1 : { 20'h00000, \$73 [3:0] };
   assign \$76  = list_l1 ? 4'h0 : \$75 [3:0];
   assign \$77  = oh_l1 + \$76 ;
-  assign single_l2 = \port$15622$0  < 8'h80;
-  assign list_l2 = \port$15622$0  >= 8'hc0;
-  assign \$78  = \port$15622$0  >= 8'hb8;
-  assign \$79  = \port$15622$0  < 8'hc0;
+  assign single_l2 = \port$18799$0  < 8'h80;
+  assign list_l2 = \port$18799$0  >= 8'hc0;
+  assign \$78  = \port$18799$0  >= 8'hb8;
+  assign \$79  = \port$18799$0  < 8'hc0;
   assign \$80  = \$78  & \$79 ;
-  assign \$81  = \port$15622$0  >= 8'hf8;
+  assign \$81  = \port$18799$0  >= 8'hf8;
   assign long_l2 = \$80  | \$81 ;
-  assign ll_l2 = \port$15622$0 [2:0] + 1'h1;
-  assign \$82  = \port$15622$0 [2:0] + 2'h2;
+  assign ll_l2 = \port$18799$0 [2:0] + 1'h1;
+  assign \$82  = \port$18799$0 [2:0] + 2'h2;
   assign oh_l2 = 2'h2 + h_l2;
   assign \$83  = oh_l2 <= 4'h8;
   assign \$84  = 4'h8 - oh_l2;
@@ -13003,15 +25982,15 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$87  = \$86  ? ln_l2 : { 20'h00000, \$85 [3:0] };
   assign \$88  = list_l2 ? 4'h0 : \$87 [3:0];
   assign \$89  = oh_l2 + \$88 ;
-  assign single_l3 = \port$15624$0  < 8'h80;
-  assign list_l3 = \port$15624$0  >= 8'hc0;
-  assign \$90  = \port$15624$0  >= 8'hb8;
-  assign \$91  = \port$15624$0  < 8'hc0;
+  assign single_l3 = \port$18801$0  < 8'h80;
+  assign list_l3 = \port$18801$0  >= 8'hc0;
+  assign \$90  = \port$18801$0  >= 8'hb8;
+  assign \$91  = \port$18801$0  < 8'hc0;
   assign \$92  = \$90  & \$91 ;
-  assign \$93  = \port$15624$0  >= 8'hf8;
+  assign \$93  = \port$18801$0  >= 8'hf8;
   assign long_l3 = \$92  | \$93 ;
-  assign ll_l3 = \port$15624$0 [2:0] + 1'h1;
-  assign \$94  = \port$15624$0 [2:0] + 2'h2;
+  assign ll_l3 = \port$18801$0 [2:0] + 1'h1;
+  assign \$94  = \port$18801$0 [2:0] + 2'h2;
   assign oh_l3 = 2'h3 + h_l3;
   assign \$95  = oh_l3 <= 4'h8;
   assign \$96  = 4'h8 - oh_l3;
@@ -13020,15 +25999,15 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$99  = \$98  ? ln_l3 : { 20'h00000, \$97 [3:0] };
   assign \$100  = list_l3 ? 4'h0 : \$99 [3:0];
   assign \$101  = oh_l3 + \$100 ;
-  assign single_l4 = \port$15626$0  < 8'h80;
-  assign list_l4 = \port$15626$0  >= 8'hc0;
-  assign \$102  = \port$15626$0  >= 8'hb8;
-  assign \$103  = \port$15626$0  < 8'hc0;
+  assign single_l4 = \port$18803$0  < 8'h80;
+  assign list_l4 = \port$18803$0  >= 8'hc0;
+  assign \$102  = \port$18803$0  >= 8'hb8;
+  assign \$103  = \port$18803$0  < 8'hc0;
   assign \$104  = \$102  & \$103 ;
-  assign \$105  = \port$15626$0  >= 8'hf8;
+  assign \$105  = \port$18803$0  >= 8'hf8;
   assign long_l4 = \$104  | \$105 ;
-  assign ll_l4 = \port$15626$0 [2:0] + 1'h1;
-  assign \$106  = \port$15626$0 [2:0] + 2'h2;
+  assign ll_l4 = \port$18803$0 [2:0] + 1'h1;
+  assign \$106  = \port$18803$0 [2:0] + 2'h2;
   assign oh_l4 = 3'h4 + h_l4;
   assign \$107  = oh_l4 <= 4'h8;
   assign \$108  = 4'h8 - oh_l4;
@@ -13037,15 +26016,15 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$111  = \$110  ? ln_l4 : { 20'h00000, \$109 [3:0] };
   assign \$112  = list_l4 ? 4'h0 : \$111 [3:0];
   assign \$113  = oh_l4 + \$112 ;
-  assign single_l5 = \port$15628$0  < 8'h80;
-  assign list_l5 = \port$15628$0  >= 8'hc0;
-  assign \$114  = \port$15628$0  >= 8'hb8;
-  assign \$115  = \port$15628$0  < 8'hc0;
+  assign single_l5 = \port$18805$0  < 8'h80;
+  assign list_l5 = \port$18805$0  >= 8'hc0;
+  assign \$114  = \port$18805$0  >= 8'hb8;
+  assign \$115  = \port$18805$0  < 8'hc0;
   assign \$116  = \$114  & \$115 ;
-  assign \$117  = \port$15628$0  >= 8'hf8;
+  assign \$117  = \port$18805$0  >= 8'hf8;
   assign long_l5 = \$116  | \$117 ;
-  assign ll_l5 = \port$15628$0 [2:0] + 1'h1;
-  assign \$118  = \port$15628$0 [2:0] + 2'h2;
+  assign ll_l5 = \port$18805$0 [2:0] + 1'h1;
+  assign \$118  = \port$18805$0 [2:0] + 2'h2;
   assign oh_l5 = 3'h5 + h_l5;
   assign \$119  = oh_l5 <= 4'h8;
   assign \$120  = 4'h8 - oh_l5;
@@ -13054,15 +26033,15 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$123  = \$122  ? ln_l5 : { 20'h00000, \$121 [3:0] };
   assign \$124  = list_l5 ? 4'h0 : \$123 [3:0];
   assign \$125  = oh_l5 + \$124 ;
-  assign single_l6 = \port$15630$0  < 8'h80;
-  assign list_l6 = \port$15630$0  >= 8'hc0;
-  assign \$126  = \port$15630$0  >= 8'hb8;
-  assign \$127  = \port$15630$0  < 8'hc0;
+  assign single_l6 = \port$18807$0  < 8'h80;
+  assign list_l6 = \port$18807$0  >= 8'hc0;
+  assign \$126  = \port$18807$0  >= 8'hb8;
+  assign \$127  = \port$18807$0  < 8'hc0;
   assign \$128  = \$126  & \$127 ;
-  assign \$129  = \port$15630$0  >= 8'hf8;
+  assign \$129  = \port$18807$0  >= 8'hf8;
   assign long_l6 = \$128  | \$129 ;
-  assign ll_l6 = \port$15630$0 [2:0] + 1'h1;
-  assign \$130  = \port$15630$0 [2:0] + 2'h2;
+  assign ll_l6 = \port$18807$0 [2:0] + 1'h1;
+  assign \$130  = \port$18807$0 [2:0] + 2'h2;
   assign oh_l6 = 3'h6 + h_l6;
   assign \$131  = oh_l6 <= 4'h8;
   assign \$132  = 4'h8 - oh_l6;
@@ -13071,15 +26050,15 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$135  = \$134  ? ln_l6 : { 20'h00000, \$133 [3:0] };
   assign \$136  = list_l6 ? 4'h0 : \$135 [3:0];
   assign \$137  = oh_l6 + \$136 ;
-  assign single_l7 = \port$15632$0  < 8'h80;
-  assign list_l7 = \port$15632$0  >= 8'hc0;
-  assign \$138  = \port$15632$0  >= 8'hb8;
-  assign \$139  = \port$15632$0  < 8'hc0;
+  assign single_l7 = \port$18809$0  < 8'h80;
+  assign list_l7 = \port$18809$0  >= 8'hc0;
+  assign \$138  = \port$18809$0  >= 8'hb8;
+  assign \$139  = \port$18809$0  < 8'hc0;
   assign \$140  = \$138  & \$139 ;
-  assign \$141  = \port$15632$0  >= 8'hf8;
+  assign \$141  = \port$18809$0  >= 8'hf8;
   assign long_l7 = \$140  | \$141 ;
-  assign ll_l7 = \port$15632$0 [2:0] + 1'h1;
-  assign \$142  = \port$15632$0 [2:0] + 2'h2;
+  assign ll_l7 = \port$18809$0 [2:0] + 1'h1;
+  assign \$142  = \port$18809$0 [2:0] + 2'h2;
   assign oh_l7 = 3'h7 + h_l7;
   assign \$143  = oh_l7 <= 4'h8;
   assign \$144  = 4'h8 - oh_l7;
@@ -13229,12 +26208,12 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign trailing = \$280  | \$281 ;
   assign \$282  = ! avail;
   assign \$283  = at_end & \$282 ;
-  assign \$284  = \port$15618$0  >= 8'h80;
-  assign \$285  = \port$15618$0  < 8'hc0;
+  assign \$284  = \port$18795$0  >= 8'h80;
+  assign \$285  = \port$18795$0  < 8'hc0;
   assign \$286  = \$284  & \$285 ;
-  assign \$287  = \port$15618$0  < 8'h80;
-  assign \$288  = ! \port$15618$0 ;
-  assign \$289  = \port$15618$0  > 3'h4;
+  assign \$287  = \port$18795$0  < 8'h80;
+  assign \$288  = ! \port$18795$0 ;
+  assign \$289  = \port$18795$0  > 3'h4;
   assign \$290  = \$288  | \$289 ;
   assign \$291  = \$287  & \$290 ;
   assign \$292  = | depth;
@@ -13347,15 +26326,15 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$399  = fld == 1'h1;
   assign \$400  = typed ? 6'h02 : 6'h03;
   assign fld2 = \$399  ? \$400  : fld2_in;
-  assign single2_p0 = \port$15618$0  < 8'h80;
-  assign \$401  = \port$15618$0  >= 8'h80;
-  assign \$402  = \port$15618$0  < 8'hb8;
+  assign single2_p0 = \port$18795$0  < 8'h80;
+  assign \$401  = \port$18795$0  >= 8'h80;
+  assign \$402  = \port$18795$0  < 8'hb8;
   assign short2_p0 = \$401  & \$402 ;
-  assign len2_p0 = single2_p0 ? 6'h01 : \port$15618$0 [5:0];
+  assign len2_p0 = single2_p0 ? 6'h01 : \port$18795$0 [5:0];
   assign \$403  = ~ single2_p0;
   assign \$404  = 1'h0 + \$403 ;
   assign oe2_p0 = \$404  + len2_p0;
-  assign fb2_p0 = single2_p0 ? \port$15618$0  : \port$15620$0 ;
+  assign fb2_p0 = single2_p0 ? \port$18795$0  : \port$18797$0 ;
   assign \$405  = len2_p0 <= 6'h20;
   assign \$406  = len2_p0 <= 4'h8;
   assign \$407  = len2_p0 <= 6'h20;
@@ -13379,7 +26358,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$425  = \$424  & fast2_p0;
   assign \$426  = ! len2_p0;
   assign \$427  = | fb2_p0;
-  assign \$428  = \port$15618$0  == 8'h81;
+  assign \$428  = \port$18795$0  == 8'h81;
   assign \$429  = fb2_p0 < 8'h80;
   assign \$430  = \$428  & \$429 ;
   assign \$431  = ~ \$430 ;
@@ -13389,15 +26368,15 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$434  = | $signed(\$51 );
   assign \$435  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p0 });
   assign relok2_p0 = \$434  & \$435 ;
-  assign single2_p1 = \port$15620$0  < 8'h80;
-  assign \$436  = \port$15620$0  >= 8'h80;
-  assign \$437  = \port$15620$0  < 8'hb8;
+  assign single2_p1 = \port$18797$0  < 8'h80;
+  assign \$436  = \port$18797$0  >= 8'h80;
+  assign \$437  = \port$18797$0  < 8'hb8;
   assign short2_p1 = \$436  & \$437 ;
-  assign len2_p1 = single2_p1 ? 6'h01 : \port$15620$0 [5:0];
+  assign len2_p1 = single2_p1 ? 6'h01 : \port$18797$0 [5:0];
   assign \$438  = ~ single2_p1;
   assign \$439  = 1'h1 + \$438 ;
   assign oe2_p1 = \$439  + len2_p1;
-  assign fb2_p1 = single2_p1 ? \port$15620$0  : \port$15622$0 ;
+  assign fb2_p1 = single2_p1 ? \port$18797$0  : \port$18799$0 ;
   assign \$440  = len2_p1 <= 6'h20;
   assign \$441  = len2_p1 <= 4'h8;
   assign \$442  = len2_p1 <= 6'h20;
@@ -13421,7 +26400,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$460  = \$459  & fast2_p1;
   assign \$461  = ! len2_p1;
   assign \$462  = | fb2_p1;
-  assign \$463  = \port$15620$0  == 8'h81;
+  assign \$463  = \port$18797$0  == 8'h81;
   assign \$464  = fb2_p1 < 8'h80;
   assign \$465  = \$463  & \$464 ;
   assign \$466  = ~ \$465 ;
@@ -13431,15 +26410,15 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$469  = $signed(\$51 ) != $signed(2'h1);
   assign \$470  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p1 });
   assign relok2_p1 = \$469  & \$470 ;
-  assign single2_p2 = \port$15622$0  < 8'h80;
-  assign \$471  = \port$15622$0  >= 8'h80;
-  assign \$472  = \port$15622$0  < 8'hb8;
+  assign single2_p2 = \port$18799$0  < 8'h80;
+  assign \$471  = \port$18799$0  >= 8'h80;
+  assign \$472  = \port$18799$0  < 8'hb8;
   assign short2_p2 = \$471  & \$472 ;
-  assign len2_p2 = single2_p2 ? 6'h01 : \port$15622$0 [5:0];
+  assign len2_p2 = single2_p2 ? 6'h01 : \port$18799$0 [5:0];
   assign \$473  = ~ single2_p2;
   assign \$474  = 2'h2 + \$473 ;
   assign oe2_p2 = \$474  + len2_p2;
-  assign fb2_p2 = single2_p2 ? \port$15622$0  : \port$15624$0 ;
+  assign fb2_p2 = single2_p2 ? \port$18799$0  : \port$18801$0 ;
   assign \$475  = len2_p2 <= 6'h20;
   assign \$476  = len2_p2 <= 4'h8;
   assign \$477  = len2_p2 <= 6'h20;
@@ -13463,7 +26442,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$495  = \$494  & fast2_p2;
   assign \$496  = ! len2_p2;
   assign \$497  = | fb2_p2;
-  assign \$498  = \port$15622$0  == 8'h81;
+  assign \$498  = \port$18799$0  == 8'h81;
   assign \$499  = fb2_p2 < 8'h80;
   assign \$500  = \$498  & \$499 ;
   assign \$501  = ~ \$500 ;
@@ -13473,15 +26452,15 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$504  = $signed(\$51 ) != $signed(3'h2);
   assign \$505  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p2 });
   assign relok2_p2 = \$504  & \$505 ;
-  assign single2_p3 = \port$15624$0  < 8'h80;
-  assign \$506  = \port$15624$0  >= 8'h80;
-  assign \$507  = \port$15624$0  < 8'hb8;
+  assign single2_p3 = \port$18801$0  < 8'h80;
+  assign \$506  = \port$18801$0  >= 8'h80;
+  assign \$507  = \port$18801$0  < 8'hb8;
   assign short2_p3 = \$506  & \$507 ;
-  assign len2_p3 = single2_p3 ? 6'h01 : \port$15624$0 [5:0];
+  assign len2_p3 = single2_p3 ? 6'h01 : \port$18801$0 [5:0];
   assign \$508  = ~ single2_p3;
   assign \$509  = 2'h3 + \$508 ;
   assign oe2_p3 = \$509  + len2_p3;
-  assign fb2_p3 = single2_p3 ? \port$15624$0  : \port$15626$0 ;
+  assign fb2_p3 = single2_p3 ? \port$18801$0  : \port$18803$0 ;
   assign \$510  = len2_p3 <= 6'h20;
   assign \$511  = len2_p3 <= 4'h8;
   assign \$512  = len2_p3 <= 6'h20;
@@ -13505,7 +26484,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$530  = \$529  & fast2_p3;
   assign \$531  = ! len2_p3;
   assign \$532  = | fb2_p3;
-  assign \$533  = \port$15624$0  == 8'h81;
+  assign \$533  = \port$18801$0  == 8'h81;
   assign \$534  = fb2_p3 < 8'h80;
   assign \$535  = \$533  & \$534 ;
   assign \$536  = ~ \$535 ;
@@ -13515,15 +26494,15 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$539  = $signed(\$51 ) != $signed(3'h3);
   assign \$540  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p3 });
   assign relok2_p3 = \$539  & \$540 ;
-  assign single2_p4 = \port$15626$0  < 8'h80;
-  assign \$541  = \port$15626$0  >= 8'h80;
-  assign \$542  = \port$15626$0  < 8'hb8;
+  assign single2_p4 = \port$18803$0  < 8'h80;
+  assign \$541  = \port$18803$0  >= 8'h80;
+  assign \$542  = \port$18803$0  < 8'hb8;
   assign short2_p4 = \$541  & \$542 ;
-  assign len2_p4 = single2_p4 ? 6'h01 : \port$15626$0 [5:0];
+  assign len2_p4 = single2_p4 ? 6'h01 : \port$18803$0 [5:0];
   assign \$543  = ~ single2_p4;
   assign \$544  = 3'h4 + \$543 ;
   assign oe2_p4 = \$544  + len2_p4;
-  assign fb2_p4 = single2_p4 ? \port$15626$0  : \port$15628$0 ;
+  assign fb2_p4 = single2_p4 ? \port$18803$0  : \port$18805$0 ;
   assign \$545  = len2_p4 <= 6'h20;
   assign \$546  = len2_p4 <= 4'h8;
   assign \$547  = len2_p4 <= 6'h20;
@@ -13547,7 +26526,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$565  = \$564  & fast2_p4;
   assign \$566  = ! len2_p4;
   assign \$567  = | fb2_p4;
-  assign \$568  = \port$15626$0  == 8'h81;
+  assign \$568  = \port$18803$0  == 8'h81;
   assign \$569  = fb2_p4 < 8'h80;
   assign \$570  = \$568  & \$569 ;
   assign \$571  = ~ \$570 ;
@@ -13557,15 +26536,15 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$574  = $signed(\$51 ) != $signed(4'h4);
   assign \$575  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p4 });
   assign relok2_p4 = \$574  & \$575 ;
-  assign single2_p5 = \port$15628$0  < 8'h80;
-  assign \$576  = \port$15628$0  >= 8'h80;
-  assign \$577  = \port$15628$0  < 8'hb8;
+  assign single2_p5 = \port$18805$0  < 8'h80;
+  assign \$576  = \port$18805$0  >= 8'h80;
+  assign \$577  = \port$18805$0  < 8'hb8;
   assign short2_p5 = \$576  & \$577 ;
-  assign len2_p5 = single2_p5 ? 6'h01 : \port$15628$0 [5:0];
+  assign len2_p5 = single2_p5 ? 6'h01 : \port$18805$0 [5:0];
   assign \$578  = ~ single2_p5;
   assign \$579  = 3'h5 + \$578 ;
   assign oe2_p5 = \$579  + len2_p5;
-  assign fb2_p5 = single2_p5 ? \port$15628$0  : \port$15630$0 ;
+  assign fb2_p5 = single2_p5 ? \port$18805$0  : \port$18807$0 ;
   assign \$580  = len2_p5 <= 6'h20;
   assign \$581  = len2_p5 <= 4'h8;
   assign \$582  = len2_p5 <= 6'h20;
@@ -13589,7 +26568,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$600  = \$599  & fast2_p5;
   assign \$601  = ! len2_p5;
   assign \$602  = | fb2_p5;
-  assign \$603  = \port$15628$0  == 8'h81;
+  assign \$603  = \port$18805$0  == 8'h81;
   assign \$604  = fb2_p5 < 8'h80;
   assign \$605  = \$603  & \$604 ;
   assign \$606  = ~ \$605 ;
@@ -13599,15 +26578,15 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$609  = $signed(\$51 ) != $signed(4'h5);
   assign \$610  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p5 });
   assign relok2_p5 = \$609  & \$610 ;
-  assign single2_p6 = \port$15630$0  < 8'h80;
-  assign \$611  = \port$15630$0  >= 8'h80;
-  assign \$612  = \port$15630$0  < 8'hb8;
+  assign single2_p6 = \port$18807$0  < 8'h80;
+  assign \$611  = \port$18807$0  >= 8'h80;
+  assign \$612  = \port$18807$0  < 8'hb8;
   assign short2_p6 = \$611  & \$612 ;
-  assign len2_p6 = single2_p6 ? 6'h01 : \port$15630$0 [5:0];
+  assign len2_p6 = single2_p6 ? 6'h01 : \port$18807$0 [5:0];
   assign \$613  = ~ single2_p6;
   assign \$614  = 3'h6 + \$613 ;
   assign oe2_p6 = \$614  + len2_p6;
-  assign fb2_p6 = single2_p6 ? \port$15630$0  : \port$15632$0 ;
+  assign fb2_p6 = single2_p6 ? \port$18807$0  : \port$18809$0 ;
   assign \$615  = len2_p6 <= 6'h20;
   assign \$616  = len2_p6 <= 4'h8;
   assign \$617  = len2_p6 <= 6'h20;
@@ -13631,7 +26610,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$635  = \$634  & fast2_p6;
   assign \$636  = ! len2_p6;
   assign \$637  = | fb2_p6;
-  assign \$638  = \port$15630$0  == 8'h81;
+  assign \$638  = \port$18807$0  == 8'h81;
   assign \$639  = fb2_p6 < 8'h80;
   assign \$640  = \$638  & \$639 ;
   assign \$641  = ~ \$640 ;
@@ -13641,15 +26620,15 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$644  = $signed(\$51 ) != $signed(4'h6);
   assign \$645  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p6 });
   assign relok2_p6 = \$644  & \$645 ;
-  assign single2_p7 = \port$15632$0  < 8'h80;
-  assign \$646  = \port$15632$0  >= 8'h80;
-  assign \$647  = \port$15632$0  < 8'hb8;
+  assign single2_p7 = \port$18809$0  < 8'h80;
+  assign \$646  = \port$18809$0  >= 8'h80;
+  assign \$647  = \port$18809$0  < 8'hb8;
   assign short2_p7 = \$646  & \$647 ;
-  assign len2_p7 = single2_p7 ? 6'h01 : \port$15632$0 [5:0];
+  assign len2_p7 = single2_p7 ? 6'h01 : \port$18809$0 [5:0];
   assign \$648  = ~ single2_p7;
   assign \$649  = 3'h7 + \$648 ;
   assign oe2_p7 = \$649  + len2_p7;
-  assign fb2_p7 = single2_p7 ? \port$15632$0  : \port$15634$0 ;
+  assign fb2_p7 = single2_p7 ? \port$18809$0  : \port$18811$0 ;
   assign \$650  = len2_p7 <= 6'h20;
   assign \$651  = len2_p7 <= 4'h8;
   assign \$652  = len2_p7 <= 6'h20;
@@ -13673,7 +26652,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$670  = \$669  & fast2_p7;
   assign \$671  = ! len2_p7;
   assign \$672  = | fb2_p7;
-  assign \$673  = \port$15632$0  == 8'h81;
+  assign \$673  = \port$18809$0  == 8'h81;
   assign \$674  = fb2_p7 < 8'h80;
   assign \$675  = \$673  & \$674 ;
   assign \$676  = ~ \$675 ;
@@ -13701,7 +26680,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$700  = wrap_v ? 6'h21 : 6'h22;
   assign \$701  = wrap_v ? 6'h22 : 6'h23;
   assign \$702  = wrap_v ? 6'h23 : 6'h00;
-  assign out_end_l0 = oh_l0 + \port$15618$0 [5:0];
+  assign out_end_l0 = oh_l0 + \port$18795$0 [5:0];
   assign \$703  = ~ list_l0;
   assign \$704  = \$63 [3:0] == ln_l0;
   assign \$705  = \$703  & \$704 ;
@@ -13729,7 +26708,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$729  = \$723  ? \$727  : \$728 ;
   assign c_take_l0 = \$721  & \$729 ;
   assign \$730  = c_take_l0 ? oe2_l0 : { 2'h0, \$65 [4:0] };
-  assign out_end_l1 = oh_l1 + \port$15620$0 [5:0];
+  assign out_end_l1 = oh_l1 + \port$18797$0 [5:0];
   assign \$731  = ~ list_l1;
   assign \$732  = \$75 [3:0] == ln_l1;
   assign \$733  = \$731  & \$732 ;
@@ -13757,7 +26736,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$757  = \$751  ? \$755  : \$756 ;
   assign c_take_l1 = \$749  & \$757 ;
   assign \$758  = c_take_l1 ? oe2_l1 : { 2'h0, \$77 [4:0] };
-  assign out_end_l2 = oh_l2 + \port$15622$0 [5:0];
+  assign out_end_l2 = oh_l2 + \port$18799$0 [5:0];
   assign \$759  = ~ list_l2;
   assign \$760  = \$87 [3:0] == ln_l2;
   assign \$761  = \$759  & \$760 ;
@@ -13785,7 +26764,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$785  = \$779  ? \$783  : \$784 ;
   assign c_take_l2 = \$777  & \$785 ;
   assign \$786  = c_take_l2 ? oe2_l2 : { 2'h0, \$89 [4:0] };
-  assign out_end_l3 = oh_l3 + \port$15624$0 [5:0];
+  assign out_end_l3 = oh_l3 + \port$18801$0 [5:0];
   assign \$787  = ~ list_l3;
   assign \$788  = \$99 [3:0] == ln_l3;
   assign \$789  = \$787  & \$788 ;
@@ -13813,7 +26792,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$813  = \$807  ? \$811  : \$812 ;
   assign c_take_l3 = \$805  & \$813 ;
   assign \$814  = c_take_l3 ? oe2_l3 : { 2'h0, \$101 [4:0] };
-  assign out_end_l4 = oh_l4 + \port$15626$0 [5:0];
+  assign out_end_l4 = oh_l4 + \port$18803$0 [5:0];
   assign \$815  = ~ list_l4;
   assign \$816  = \$111 [3:0] == ln_l4;
   assign \$817  = \$815  & \$816 ;
@@ -13841,7 +26820,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$841  = \$835  ? \$839  : \$840 ;
   assign c_take_l4 = \$833  & \$841 ;
   assign \$842  = c_take_l4 ? oe2_l4 : { 2'h0, \$113 [4:0] };
-  assign out_end_l5 = oh_l5 + \port$15628$0 [5:0];
+  assign out_end_l5 = oh_l5 + \port$18805$0 [5:0];
   assign \$843  = ~ list_l5;
   assign \$844  = \$123 [3:0] == ln_l5;
   assign \$845  = \$843  & \$844 ;
@@ -13869,7 +26848,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$869  = \$863  ? \$867  : \$868 ;
   assign c_take_l5 = \$861  & \$869 ;
   assign \$870  = c_take_l5 ? oe2_l5 : { 2'h0, \$125 [4:0] };
-  assign out_end_l6 = oh_l6 + \port$15630$0 [5:0];
+  assign out_end_l6 = oh_l6 + \port$18807$0 [5:0];
   assign \$871  = ~ list_l6;
   assign \$872  = \$135 [3:0] == ln_l6;
   assign \$873  = \$871  & \$872 ;
@@ -13897,7 +26876,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$897  = \$891  ? \$895  : \$896 ;
   assign c_take_l6 = \$889  & \$897 ;
   assign \$898  = c_take_l6 ? oe2_l6 : { 2'h0, \$137 [4:0] };
-  assign out_end_l7 = oh_l7 + \port$15632$0 [5:0];
+  assign out_end_l7 = oh_l7 + \port$18809$0 [5:0];
   assign \$899  = ~ list_l7;
   assign \$900  = \$147 [3:0] == ln_l7;
   assign \$901  = \$899  & \$900 ;
@@ -14140,29 +27119,29 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @(posedge clk)
     cur_big <= \$1098 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          b_at_o = \port$15618$0 ;
+          b_at_o = \port$18795$0 ;
       3'h1:
-          b_at_o = \port$15620$0 ;
+          b_at_o = \port$18797$0 ;
       3'h2:
-          b_at_o = \port$15622$0 ;
+          b_at_o = \port$18799$0 ;
       3'h3:
-          b_at_o = \port$15624$0 ;
+          b_at_o = \port$18801$0 ;
       3'h4:
-          b_at_o = \port$15626$0 ;
+          b_at_o = \port$18803$0 ;
       3'h5:
-          b_at_o = \port$15628$0 ;
+          b_at_o = \port$18805$0 ;
       3'h6:
-          b_at_o = \port$15630$0 ;
+          b_at_o = \port$18807$0 ;
       3'h7:
-          b_at_o = \port$15632$0 ;
+          b_at_o = \port$18809$0 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
@@ -14184,7 +27163,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
@@ -14206,7 +27185,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
@@ -14228,7 +27207,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
@@ -14250,29 +27229,29 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          L1_at_o = \port$15620$0 ;
+          L1_at_o = \port$18797$0 ;
       3'h1:
-          L1_at_o = \port$15622$0 ;
+          L1_at_o = \port$18799$0 ;
       3'h2:
-          L1_at_o = \port$15624$0 ;
+          L1_at_o = \port$18801$0 ;
       3'h3:
-          L1_at_o = \port$15626$0 ;
+          L1_at_o = \port$18803$0 ;
       3'h4:
-          L1_at_o = \port$15628$0 ;
+          L1_at_o = \port$18805$0 ;
       3'h5:
-          L1_at_o = \port$15630$0 ;
+          L1_at_o = \port$18807$0 ;
       3'h6:
-          L1_at_o = \port$15632$0 ;
+          L1_at_o = \port$18809$0 ;
       3'h7:
-          L1_at_o = \port$15634$0 ;
+          L1_at_o = \port$18811$0 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
@@ -14294,7 +27273,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
@@ -14316,7 +27295,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
@@ -14338,7 +27317,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
@@ -14360,311 +27339,311 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$178 [3:0])
       4'h0:
-          s0 = \port$15618$0 ;
+          s0 = \port$18795$0 ;
       4'h1:
-          s0 = \port$15620$0 ;
+          s0 = \port$18797$0 ;
       4'h2:
-          s0 = \port$15622$0 ;
+          s0 = \port$18799$0 ;
       4'h3:
-          s0 = \port$15624$0 ;
+          s0 = \port$18801$0 ;
       4'h4:
-          s0 = \port$15626$0 ;
+          s0 = \port$18803$0 ;
       4'h5:
-          s0 = \port$15628$0 ;
+          s0 = \port$18805$0 ;
       4'h6:
-          s0 = \port$15630$0 ;
+          s0 = \port$18807$0 ;
       4'h7:
-          s0 = \port$15632$0 ;
+          s0 = \port$18809$0 ;
       4'h8:
-          s0 = \port$15634$0 ;
+          s0 = \port$18811$0 ;
       4'h9:
-          s0 = \port$15636$0 ;
+          s0 = \port$18813$0 ;
       4'ha:
-          s0 = \port$15638$0 ;
+          s0 = \port$18815$0 ;
       4'hb:
-          s0 = \port$15640$0 ;
+          s0 = \port$18817$0 ;
       4'hc:
-          s0 = \port$15642$0 ;
+          s0 = \port$18819$0 ;
       4'hd:
-          s0 = \port$15644$0 ;
+          s0 = \port$18821$0 ;
       4'he:
-          s0 = \port$15646$0 ;
+          s0 = \port$18823$0 ;
       4'hf:
-          s0 = \port$15648$0 ;
+          s0 = \port$18825$0 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$179 [3:0])
       4'h0:
-          s1 = \port$15618$0 ;
+          s1 = \port$18795$0 ;
       4'h1:
-          s1 = \port$15620$0 ;
+          s1 = \port$18797$0 ;
       4'h2:
-          s1 = \port$15622$0 ;
+          s1 = \port$18799$0 ;
       4'h3:
-          s1 = \port$15624$0 ;
+          s1 = \port$18801$0 ;
       4'h4:
-          s1 = \port$15626$0 ;
+          s1 = \port$18803$0 ;
       4'h5:
-          s1 = \port$15628$0 ;
+          s1 = \port$18805$0 ;
       4'h6:
-          s1 = \port$15630$0 ;
+          s1 = \port$18807$0 ;
       4'h7:
-          s1 = \port$15632$0 ;
+          s1 = \port$18809$0 ;
       4'h8:
-          s1 = \port$15634$0 ;
+          s1 = \port$18811$0 ;
       4'h9:
-          s1 = \port$15636$0 ;
+          s1 = \port$18813$0 ;
       4'ha:
-          s1 = \port$15638$0 ;
+          s1 = \port$18815$0 ;
       4'hb:
-          s1 = \port$15640$0 ;
+          s1 = \port$18817$0 ;
       4'hc:
-          s1 = \port$15642$0 ;
+          s1 = \port$18819$0 ;
       4'hd:
-          s1 = \port$15644$0 ;
+          s1 = \port$18821$0 ;
       4'he:
-          s1 = \port$15646$0 ;
+          s1 = \port$18823$0 ;
       4'hf:
-          s1 = \port$15648$0 ;
+          s1 = \port$18825$0 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$180 [3:0])
       4'h0:
-          s2 = \port$15618$0 ;
+          s2 = \port$18795$0 ;
       4'h1:
-          s2 = \port$15620$0 ;
+          s2 = \port$18797$0 ;
       4'h2:
-          s2 = \port$15622$0 ;
+          s2 = \port$18799$0 ;
       4'h3:
-          s2 = \port$15624$0 ;
+          s2 = \port$18801$0 ;
       4'h4:
-          s2 = \port$15626$0 ;
+          s2 = \port$18803$0 ;
       4'h5:
-          s2 = \port$15628$0 ;
+          s2 = \port$18805$0 ;
       4'h6:
-          s2 = \port$15630$0 ;
+          s2 = \port$18807$0 ;
       4'h7:
-          s2 = \port$15632$0 ;
+          s2 = \port$18809$0 ;
       4'h8:
-          s2 = \port$15634$0 ;
+          s2 = \port$18811$0 ;
       4'h9:
-          s2 = \port$15636$0 ;
+          s2 = \port$18813$0 ;
       4'ha:
-          s2 = \port$15638$0 ;
+          s2 = \port$18815$0 ;
       4'hb:
-          s2 = \port$15640$0 ;
+          s2 = \port$18817$0 ;
       4'hc:
-          s2 = \port$15642$0 ;
+          s2 = \port$18819$0 ;
       4'hd:
-          s2 = \port$15644$0 ;
+          s2 = \port$18821$0 ;
       4'he:
-          s2 = \port$15646$0 ;
+          s2 = \port$18823$0 ;
       4'hf:
-          s2 = \port$15648$0 ;
+          s2 = \port$18825$0 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$181 [3:0])
       4'h0:
-          s3 = \port$15618$0 ;
+          s3 = \port$18795$0 ;
       4'h1:
-          s3 = \port$15620$0 ;
+          s3 = \port$18797$0 ;
       4'h2:
-          s3 = \port$15622$0 ;
+          s3 = \port$18799$0 ;
       4'h3:
-          s3 = \port$15624$0 ;
+          s3 = \port$18801$0 ;
       4'h4:
-          s3 = \port$15626$0 ;
+          s3 = \port$18803$0 ;
       4'h5:
-          s3 = \port$15628$0 ;
+          s3 = \port$18805$0 ;
       4'h6:
-          s3 = \port$15630$0 ;
+          s3 = \port$18807$0 ;
       4'h7:
-          s3 = \port$15632$0 ;
+          s3 = \port$18809$0 ;
       4'h8:
-          s3 = \port$15634$0 ;
+          s3 = \port$18811$0 ;
       4'h9:
-          s3 = \port$15636$0 ;
+          s3 = \port$18813$0 ;
       4'ha:
-          s3 = \port$15638$0 ;
+          s3 = \port$18815$0 ;
       4'hb:
-          s3 = \port$15640$0 ;
+          s3 = \port$18817$0 ;
       4'hc:
-          s3 = \port$15642$0 ;
+          s3 = \port$18819$0 ;
       4'hd:
-          s3 = \port$15644$0 ;
+          s3 = \port$18821$0 ;
       4'he:
-          s3 = \port$15646$0 ;
+          s3 = \port$18823$0 ;
       4'hf:
-          s3 = \port$15648$0 ;
+          s3 = \port$18825$0 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$182 [3:0])
       4'h0:
-          s4 = \port$15618$0 ;
+          s4 = \port$18795$0 ;
       4'h1:
-          s4 = \port$15620$0 ;
+          s4 = \port$18797$0 ;
       4'h2:
-          s4 = \port$15622$0 ;
+          s4 = \port$18799$0 ;
       4'h3:
-          s4 = \port$15624$0 ;
+          s4 = \port$18801$0 ;
       4'h4:
-          s4 = \port$15626$0 ;
+          s4 = \port$18803$0 ;
       4'h5:
-          s4 = \port$15628$0 ;
+          s4 = \port$18805$0 ;
       4'h6:
-          s4 = \port$15630$0 ;
+          s4 = \port$18807$0 ;
       4'h7:
-          s4 = \port$15632$0 ;
+          s4 = \port$18809$0 ;
       4'h8:
-          s4 = \port$15634$0 ;
+          s4 = \port$18811$0 ;
       4'h9:
-          s4 = \port$15636$0 ;
+          s4 = \port$18813$0 ;
       4'ha:
-          s4 = \port$15638$0 ;
+          s4 = \port$18815$0 ;
       4'hb:
-          s4 = \port$15640$0 ;
+          s4 = \port$18817$0 ;
       4'hc:
-          s4 = \port$15642$0 ;
+          s4 = \port$18819$0 ;
       4'hd:
-          s4 = \port$15644$0 ;
+          s4 = \port$18821$0 ;
       4'he:
-          s4 = \port$15646$0 ;
+          s4 = \port$18823$0 ;
       4'hf:
-          s4 = \port$15648$0 ;
+          s4 = \port$18825$0 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$183 [3:0])
       4'h0:
-          s5 = \port$15618$0 ;
+          s5 = \port$18795$0 ;
       4'h1:
-          s5 = \port$15620$0 ;
+          s5 = \port$18797$0 ;
       4'h2:
-          s5 = \port$15622$0 ;
+          s5 = \port$18799$0 ;
       4'h3:
-          s5 = \port$15624$0 ;
+          s5 = \port$18801$0 ;
       4'h4:
-          s5 = \port$15626$0 ;
+          s5 = \port$18803$0 ;
       4'h5:
-          s5 = \port$15628$0 ;
+          s5 = \port$18805$0 ;
       4'h6:
-          s5 = \port$15630$0 ;
+          s5 = \port$18807$0 ;
       4'h7:
-          s5 = \port$15632$0 ;
+          s5 = \port$18809$0 ;
       4'h8:
-          s5 = \port$15634$0 ;
+          s5 = \port$18811$0 ;
       4'h9:
-          s5 = \port$15636$0 ;
+          s5 = \port$18813$0 ;
       4'ha:
-          s5 = \port$15638$0 ;
+          s5 = \port$18815$0 ;
       4'hb:
-          s5 = \port$15640$0 ;
+          s5 = \port$18817$0 ;
       4'hc:
-          s5 = \port$15642$0 ;
+          s5 = \port$18819$0 ;
       4'hd:
-          s5 = \port$15644$0 ;
+          s5 = \port$18821$0 ;
       4'he:
-          s5 = \port$15646$0 ;
+          s5 = \port$18823$0 ;
       4'hf:
-          s5 = \port$15648$0 ;
+          s5 = \port$18825$0 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$184 [3:0])
       4'h0:
-          s6 = \port$15618$0 ;
+          s6 = \port$18795$0 ;
       4'h1:
-          s6 = \port$15620$0 ;
+          s6 = \port$18797$0 ;
       4'h2:
-          s6 = \port$15622$0 ;
+          s6 = \port$18799$0 ;
       4'h3:
-          s6 = \port$15624$0 ;
+          s6 = \port$18801$0 ;
       4'h4:
-          s6 = \port$15626$0 ;
+          s6 = \port$18803$0 ;
       4'h5:
-          s6 = \port$15628$0 ;
+          s6 = \port$18805$0 ;
       4'h6:
-          s6 = \port$15630$0 ;
+          s6 = \port$18807$0 ;
       4'h7:
-          s6 = \port$15632$0 ;
+          s6 = \port$18809$0 ;
       4'h8:
-          s6 = \port$15634$0 ;
+          s6 = \port$18811$0 ;
       4'h9:
-          s6 = \port$15636$0 ;
+          s6 = \port$18813$0 ;
       4'ha:
-          s6 = \port$15638$0 ;
+          s6 = \port$18815$0 ;
       4'hb:
-          s6 = \port$15640$0 ;
+          s6 = \port$18817$0 ;
       4'hc:
-          s6 = \port$15642$0 ;
+          s6 = \port$18819$0 ;
       4'hd:
-          s6 = \port$15644$0 ;
+          s6 = \port$18821$0 ;
       4'he:
-          s6 = \port$15646$0 ;
+          s6 = \port$18823$0 ;
       4'hf:
-          s6 = \port$15648$0 ;
+          s6 = \port$18825$0 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$185 [3:0])
       4'h0:
-          s7 = \port$15618$0 ;
+          s7 = \port$18795$0 ;
       4'h1:
-          s7 = \port$15620$0 ;
+          s7 = \port$18797$0 ;
       4'h2:
-          s7 = \port$15622$0 ;
+          s7 = \port$18799$0 ;
       4'h3:
-          s7 = \port$15624$0 ;
+          s7 = \port$18801$0 ;
       4'h4:
-          s7 = \port$15626$0 ;
+          s7 = \port$18803$0 ;
       4'h5:
-          s7 = \port$15628$0 ;
+          s7 = \port$18805$0 ;
       4'h6:
-          s7 = \port$15630$0 ;
+          s7 = \port$18807$0 ;
       4'h7:
-          s7 = \port$15632$0 ;
+          s7 = \port$18809$0 ;
       4'h8:
-          s7 = \port$15634$0 ;
+          s7 = \port$18811$0 ;
       4'h9:
-          s7 = \port$15636$0 ;
+          s7 = \port$18813$0 ;
       4'ha:
-          s7 = \port$15638$0 ;
+          s7 = \port$18815$0 ;
       4'hb:
-          s7 = \port$15640$0 ;
+          s7 = \port$18817$0 ;
       4'hc:
-          s7 = \port$15642$0 ;
+          s7 = \port$18819$0 ;
       4'hd:
-          s7 = \port$15644$0 ;
+          s7 = \port$18821$0 ;
       4'he:
-          s7 = \port$15646$0 ;
+          s7 = \port$18823$0 ;
       4'hf:
-          s7 = \port$15648$0 ;
+          s7 = \port$18825$0 ;
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$65 [2:0])
       3'h0:
@@ -14686,7 +27665,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$65 [2:0])
       3'h0:
@@ -14708,7 +27687,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$65 [2:0])
       3'h0:
@@ -14730,7 +27709,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$77 [2:0])
       3'h0:
@@ -14752,7 +27731,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$77 [2:0])
       3'h0:
@@ -14774,7 +27753,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$77 [2:0])
       3'h0:
@@ -14796,7 +27775,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$89 [2:0])
       3'h0:
@@ -14818,7 +27797,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$89 [2:0])
       3'h0:
@@ -14840,7 +27819,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$89 [2:0])
       3'h0:
@@ -14862,7 +27841,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$101 [2:0])
       3'h0:
@@ -14884,7 +27863,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$101 [2:0])
       3'h0:
@@ -14906,7 +27885,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$101 [2:0])
       3'h0:
@@ -14928,7 +27907,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$113 [2:0])
       3'h0:
@@ -14950,7 +27929,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$113 [2:0])
       3'h0:
@@ -14972,7 +27951,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$113 [2:0])
       3'h0:
@@ -14994,7 +27973,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$125 [2:0])
       3'h0:
@@ -15016,7 +27995,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$125 [2:0])
       3'h0:
@@ -15038,7 +28017,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$125 [2:0])
       3'h0:
@@ -15060,7 +28039,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$137 [2:0])
       3'h0:
@@ -15082,7 +28061,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$137 [2:0])
       3'h0:
@@ -15104,7 +28083,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$137 [2:0])
       3'h0:
@@ -15126,7 +28105,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$149 [2:0])
       3'h0:
@@ -15148,7 +28127,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$149 [2:0])
       3'h0:
@@ -15170,7 +28149,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (\$149 [2:0])
       3'h0:
@@ -15192,7 +28171,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
@@ -15214,7 +28193,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
@@ -15236,7 +28215,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
@@ -15258,7 +28237,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
@@ -15280,7 +28259,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
@@ -15302,7 +28281,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (o2_at_o[2:0])
       3'h0:
@@ -15324,7 +28303,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1007  = 4'h0;
     casez (\$1006 )
       4'h0:
@@ -15342,7 +28321,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1009  = 26'h0000000;
     casez (\$1008 )
       4'h0:
@@ -15360,7 +28339,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1011  = 24'h000000;
     casez (\$1010 )
       4'h0:
@@ -15378,31 +28357,31 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     val_a = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     casez (t)
       4'h0:
           val_a = acc;
       4'h1:
-          val_a = { acc[247:0], \port$15618$0  };
+          val_a = { acc[247:0], \port$18795$0  };
       4'h2:
-          val_a = { acc[239:0], \port$15618$0 , \port$15620$0  };
+          val_a = { acc[239:0], \port$18795$0 , \port$18797$0  };
       4'h3:
-          val_a = { acc[231:0], \port$15618$0 , \port$15620$0 , \port$15622$0  };
+          val_a = { acc[231:0], \port$18795$0 , \port$18797$0 , \port$18799$0  };
       4'h4:
-          val_a = { acc[223:0], \port$15618$0 , \port$15620$0 , \port$15622$0 , \port$15624$0  };
+          val_a = { acc[223:0], \port$18795$0 , \port$18797$0 , \port$18799$0 , \port$18801$0  };
       4'h5:
-          val_a = { acc[215:0], \port$15618$0 , \port$15620$0 , \port$15622$0 , \port$15624$0 , \port$15626$0  };
+          val_a = { acc[215:0], \port$18795$0 , \port$18797$0 , \port$18799$0 , \port$18801$0 , \port$18803$0  };
       4'h6:
-          val_a = { acc[207:0], \port$15618$0 , \port$15620$0 , \port$15622$0 , \port$15624$0 , \port$15626$0 , \port$15628$0  };
+          val_a = { acc[207:0], \port$18795$0 , \port$18797$0 , \port$18799$0 , \port$18801$0 , \port$18803$0 , \port$18805$0  };
       4'h7:
-          val_a = { acc[199:0], \port$15618$0 , \port$15620$0 , \port$15622$0 , \port$15624$0 , \port$15626$0 , \port$15628$0 , \port$15630$0  };
+          val_a = { acc[199:0], \port$18795$0 , \port$18797$0 , \port$18799$0 , \port$18801$0 , \port$18803$0 , \port$18805$0 , \port$18807$0  };
       4'h8:
-          val_a = { acc[191:0], \port$15618$0 , \port$15620$0 , \port$15622$0 , \port$15624$0 , \port$15626$0 , \port$15628$0 , \port$15630$0 , \port$15632$0  };
+          val_a = { acc[191:0], \port$18795$0 , \port$18797$0 , \port$18799$0 , \port$18801$0 , \port$18803$0 , \port$18805$0 , \port$18807$0 , \port$18809$0  };
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     err = 1'h0;
     if (\$24 ) begin
       err = 1'h1;
@@ -15413,7 +28392,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     code = 5'h00;
     if (\$24 ) begin
       code = 5'h05;
@@ -15424,7 +28403,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \err$24  = 1'h0;
     casez (cur_f)
       6'h20:
@@ -15434,7 +28413,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \code$25  = 5'h00;
     casez (cur_f)
       6'h20:
@@ -15444,7 +28423,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \err$28  = 1'h0;
     casez (late_f)
       6'h03:
@@ -15476,7 +28455,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \code$29  = 5'h00;
     casez (late_f)
       6'h03:
@@ -15508,7 +28487,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     a_err = 1'h0;
     if (a_active) begin
       if (\$48 ) begin
@@ -15521,7 +28500,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     a_code = 5'h00;
     if (a_active) begin
       if (\$48 ) begin
@@ -15534,19 +28513,19 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$15618$0 [2:0])
+    casez (\port$18795$0 [2:0])
       3'h0:
-          long_len_l0 = { 16'h0000, \port$15620$0  };
+          long_len_l0 = { 16'h0000, \port$18797$0  };
       3'h1:
-          long_len_l0 = { 8'h00, \port$15620$0 , \port$15622$0  };
+          long_len_l0 = { 8'h00, \port$18797$0 , \port$18799$0  };
       default:
-          long_len_l0 = { \port$15620$0 , \port$15622$0 , \port$15624$0  };
+          long_len_l0 = { \port$18797$0 , \port$18799$0 , \port$18801$0  };
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single_l0) begin
       h_l0 = 4'h0;
@@ -15557,30 +28536,30 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single_l0) begin
       ln_l0 = 24'h000001;
     end else if (long_l0) begin
       ln_l0 = long_len_l0;
     end else begin
-      ln_l0 = { 18'h00000, \port$15618$0 [5:0] };
+      ln_l0 = { 18'h00000, \port$18795$0 [5:0] };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$15620$0 [2:0])
+    casez (\port$18797$0 [2:0])
       3'h0:
-          long_len_l1 = { 16'h0000, \port$15622$0  };
+          long_len_l1 = { 16'h0000, \port$18799$0  };
       3'h1:
-          long_len_l1 = { 8'h00, \port$15622$0 , \port$15624$0  };
+          long_len_l1 = { 8'h00, \port$18799$0 , \port$18801$0  };
       default:
-          long_len_l1 = { \port$15622$0 , \port$15624$0 , \port$15626$0  };
+          long_len_l1 = { \port$18799$0 , \port$18801$0 , \port$18803$0  };
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single_l1) begin
       h_l1 = 4'h0;
@@ -15591,30 +28570,30 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single_l1) begin
       ln_l1 = 24'h000001;
     end else if (long_l1) begin
       ln_l1 = long_len_l1;
     end else begin
-      ln_l1 = { 18'h00000, \port$15620$0 [5:0] };
+      ln_l1 = { 18'h00000, \port$18797$0 [5:0] };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$15622$0 [2:0])
+    casez (\port$18799$0 [2:0])
       3'h0:
-          long_len_l2 = { 16'h0000, \port$15624$0  };
+          long_len_l2 = { 16'h0000, \port$18801$0  };
       3'h1:
-          long_len_l2 = { 8'h00, \port$15624$0 , \port$15626$0  };
+          long_len_l2 = { 8'h00, \port$18801$0 , \port$18803$0  };
       default:
-          long_len_l2 = { \port$15624$0 , \port$15626$0 , \port$15628$0  };
+          long_len_l2 = { \port$18801$0 , \port$18803$0 , \port$18805$0  };
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single_l2) begin
       h_l2 = 4'h0;
@@ -15625,30 +28604,30 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single_l2) begin
       ln_l2 = 24'h000001;
     end else if (long_l2) begin
       ln_l2 = long_len_l2;
     end else begin
-      ln_l2 = { 18'h00000, \port$15622$0 [5:0] };
+      ln_l2 = { 18'h00000, \port$18799$0 [5:0] };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$15624$0 [2:0])
+    casez (\port$18801$0 [2:0])
       3'h0:
-          long_len_l3 = { 16'h0000, \port$15626$0  };
+          long_len_l3 = { 16'h0000, \port$18803$0  };
       3'h1:
-          long_len_l3 = { 8'h00, \port$15626$0 , \port$15628$0  };
+          long_len_l3 = { 8'h00, \port$18803$0 , \port$18805$0  };
       default:
-          long_len_l3 = { \port$15626$0 , \port$15628$0 , \port$15630$0  };
+          long_len_l3 = { \port$18803$0 , \port$18805$0 , \port$18807$0  };
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single_l3) begin
       h_l3 = 4'h0;
@@ -15659,30 +28638,30 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single_l3) begin
       ln_l3 = 24'h000001;
     end else if (long_l3) begin
       ln_l3 = long_len_l3;
     end else begin
-      ln_l3 = { 18'h00000, \port$15624$0 [5:0] };
+      ln_l3 = { 18'h00000, \port$18801$0 [5:0] };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$15626$0 [2:0])
+    casez (\port$18803$0 [2:0])
       3'h0:
-          long_len_l4 = { 16'h0000, \port$15628$0  };
+          long_len_l4 = { 16'h0000, \port$18805$0  };
       3'h1:
-          long_len_l4 = { 8'h00, \port$15628$0 , \port$15630$0  };
+          long_len_l4 = { 8'h00, \port$18805$0 , \port$18807$0  };
       default:
-          long_len_l4 = { \port$15628$0 , \port$15630$0 , \port$15632$0  };
+          long_len_l4 = { \port$18805$0 , \port$18807$0 , \port$18809$0  };
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single_l4) begin
       h_l4 = 4'h0;
@@ -15693,30 +28672,30 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single_l4) begin
       ln_l4 = 24'h000001;
     end else if (long_l4) begin
       ln_l4 = long_len_l4;
     end else begin
-      ln_l4 = { 18'h00000, \port$15626$0 [5:0] };
+      ln_l4 = { 18'h00000, \port$18803$0 [5:0] };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$15628$0 [2:0])
+    casez (\port$18805$0 [2:0])
       3'h0:
-          long_len_l5 = { 16'h0000, \port$15630$0  };
+          long_len_l5 = { 16'h0000, \port$18807$0  };
       3'h1:
-          long_len_l5 = { 8'h00, \port$15630$0 , \port$15632$0  };
+          long_len_l5 = { 8'h00, \port$18807$0 , \port$18809$0  };
       default:
-          long_len_l5 = { \port$15630$0 , \port$15632$0 , \port$15634$0  };
+          long_len_l5 = { \port$18807$0 , \port$18809$0 , \port$18811$0  };
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single_l5) begin
       h_l5 = 4'h0;
@@ -15727,30 +28706,30 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single_l5) begin
       ln_l5 = 24'h000001;
     end else if (long_l5) begin
       ln_l5 = long_len_l5;
     end else begin
-      ln_l5 = { 18'h00000, \port$15628$0 [5:0] };
+      ln_l5 = { 18'h00000, \port$18805$0 [5:0] };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$15630$0 [2:0])
+    casez (\port$18807$0 [2:0])
       3'h0:
-          long_len_l6 = { 16'h0000, \port$15632$0  };
+          long_len_l6 = { 16'h0000, \port$18809$0  };
       3'h1:
-          long_len_l6 = { 8'h00, \port$15632$0 , \port$15634$0  };
+          long_len_l6 = { 8'h00, \port$18809$0 , \port$18811$0  };
       default:
-          long_len_l6 = { \port$15632$0 , \port$15634$0 , \port$15636$0  };
+          long_len_l6 = { \port$18809$0 , \port$18811$0 , \port$18813$0  };
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single_l6) begin
       h_l6 = 4'h0;
@@ -15761,30 +28740,30 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single_l6) begin
       ln_l6 = 24'h000001;
     end else if (long_l6) begin
       ln_l6 = long_len_l6;
     end else begin
-      ln_l6 = { 18'h00000, \port$15630$0 [5:0] };
+      ln_l6 = { 18'h00000, \port$18807$0 [5:0] };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$15632$0 [2:0])
+    casez (\port$18809$0 [2:0])
       3'h0:
-          long_len_l7 = { 16'h0000, \port$15634$0  };
+          long_len_l7 = { 16'h0000, \port$18811$0  };
       3'h1:
-          long_len_l7 = { 8'h00, \port$15634$0 , \port$15636$0  };
+          long_len_l7 = { 8'h00, \port$18811$0 , \port$18813$0  };
       default:
-          long_len_l7 = { \port$15634$0 , \port$15636$0 , \port$15638$0  };
+          long_len_l7 = { \port$18811$0 , \port$18813$0 , \port$18815$0  };
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single_l7) begin
       h_l7 = 4'h0;
@@ -15795,18 +28774,18 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single_l7) begin
       ln_l7 = 24'h000001;
     end else if (long_l7) begin
       ln_l7 = long_len_l7;
     end else begin
-      ln_l7 = { 18'h00000, \port$15632$0 [5:0] };
+      ln_l7 = { 18'h00000, \port$18809$0 [5:0] };
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     fld = 6'h00;
     (* full_case = 32'd1 *)
     if (\$153 ) begin
@@ -16027,7 +29006,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     val_b = 64'h0000000000000000;
     casez (n_at_o)
       4'h0:
@@ -16051,7 +29030,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     width_err = 1'h0;
     casez (fld)
       6'h02:
@@ -16159,7 +29138,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     width_code = 5'h00;
     casez (fld)
       6'h02:
@@ -16267,7 +29246,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     empty_err = 1'h0;
     if (\$222 ) begin
       casez (fld)
@@ -16279,7 +29258,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     empty_code = 5'h00;
     if (\$222 ) begin
       casez (fld)
@@ -16291,7 +29270,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \err$171  = 1'h0;
     if (\$246 ) begin
       \err$171  = 1'h1;
@@ -16302,7 +29281,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \code$172  = 5'h00;
     if (\$246 ) begin
       \code$172  = 5'h05;
@@ -16313,7 +29292,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \err$173  = 1'h0;
     casez (fld)
       6'h03:
@@ -16349,7 +29328,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \code$174  = 5'h00;
     casez (fld)
       6'h03:
@@ -16385,7 +29364,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     arity = 4'h0;
     casez (rec[7:5])
       3'h0:
@@ -16401,7 +29380,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     close_err = 1'h0;
     casez (top_ctx)
       4'h0:
@@ -16419,7 +29398,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     close_code = 5'h00;
     casez (top_ctx)
       4'h0:
@@ -16440,7 +29419,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     start_empty = 1'h0;
     if (start) begin
       if (\$283 ) begin
@@ -16449,7 +29428,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     start_err = 1'h0;
     if (start) begin
       if (\$283 ) begin
@@ -16461,7 +29440,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     start_code = 5'h00;
     if (start) begin
       if (\$283 ) begin
@@ -16473,7 +29452,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     b_err = 1'h0;
     if (b_active) begin
       if (start_err) begin
@@ -16528,7 +29507,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     b_code = 5'h00;
     if (b_active) begin
       if (start_err) begin
@@ -16583,7 +29562,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     b_close = 1'h0;
     if (b_active) begin
       if (start_err) begin
@@ -16598,7 +29577,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     b_done = 1'h0;
     if (b_active) begin
       if (start_err) begin
@@ -16613,7 +29592,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     b_defer = 1'h0;
     if (b_active) begin
       if (start_err) begin
@@ -16627,7 +29606,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     b_header = 1'h0;
     if (b_active) begin
       (* full_case = 32'd1 *)
@@ -16660,7 +29639,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     fld2_in = 6'h00;
     (* full_case = 32'd1 *)
     if (\$379 ) begin
@@ -16881,34 +29860,34 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p0) begin
-      val2_p0 = { 48'h000000000000, \port$15618$0  };
+      val2_p0 = { 48'h000000000000, \port$18795$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$15618$0 [2:0])
+      casez (\port$18795$0 [2:0])
         3'h0:
             val2_p0 = 56'h00000000000000;
         3'h1:
-            val2_p0 = { 48'h000000000000, \port$15620$0  };
+            val2_p0 = { 48'h000000000000, \port$18797$0  };
         3'h2:
-            val2_p0 = { 40'h0000000000, \port$15620$0 , \port$15622$0  };
+            val2_p0 = { 40'h0000000000, \port$18797$0 , \port$18799$0  };
         3'h3:
-            val2_p0 = { 32'h00000000, \port$15620$0 , \port$15622$0 , \port$15624$0  };
+            val2_p0 = { 32'h00000000, \port$18797$0 , \port$18799$0 , \port$18801$0  };
         3'h4:
-            val2_p0 = { 24'h000000, \port$15620$0 , \port$15622$0 , \port$15624$0 , \port$15626$0  };
+            val2_p0 = { 24'h000000, \port$18797$0 , \port$18799$0 , \port$18801$0 , \port$18803$0  };
         3'h5:
-            val2_p0 = { 16'h0000, \port$15620$0 , \port$15622$0 , \port$15624$0 , \port$15626$0 , \port$15628$0  };
+            val2_p0 = { 16'h0000, \port$18797$0 , \port$18799$0 , \port$18801$0 , \port$18803$0 , \port$18805$0  };
         3'h6:
-            val2_p0 = { 8'h00, \port$15620$0 , \port$15622$0 , \port$15624$0 , \port$15626$0 , \port$15628$0 , \port$15630$0  };
+            val2_p0 = { 8'h00, \port$18797$0 , \port$18799$0 , \port$18801$0 , \port$18803$0 , \port$18805$0 , \port$18807$0  };
         3'h7:
-            val2_p0 = { \port$15620$0 , \port$15622$0 , \port$15624$0 , \port$15626$0 , \port$15628$0 , \port$15630$0 , \port$15632$0  };
+            val2_p0 = { \port$18797$0 , \port$18799$0 , \port$18801$0 , \port$18803$0 , \port$18805$0 , \port$18807$0 , \port$18809$0  };
       endcase
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     fast2_p0 = 1'h0;
     casez (fld2)
       6'h02:
@@ -16940,34 +29919,34 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p1) begin
-      val2_p1 = { 48'h000000000000, \port$15620$0  };
+      val2_p1 = { 48'h000000000000, \port$18797$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$15620$0 [2:0])
+      casez (\port$18797$0 [2:0])
         3'h0:
             val2_p1 = 56'h00000000000000;
         3'h1:
-            val2_p1 = { 48'h000000000000, \port$15622$0  };
+            val2_p1 = { 48'h000000000000, \port$18799$0  };
         3'h2:
-            val2_p1 = { 40'h0000000000, \port$15622$0 , \port$15624$0  };
+            val2_p1 = { 40'h0000000000, \port$18799$0 , \port$18801$0  };
         3'h3:
-            val2_p1 = { 32'h00000000, \port$15622$0 , \port$15624$0 , \port$15626$0  };
+            val2_p1 = { 32'h00000000, \port$18799$0 , \port$18801$0 , \port$18803$0  };
         3'h4:
-            val2_p1 = { 24'h000000, \port$15622$0 , \port$15624$0 , \port$15626$0 , \port$15628$0  };
+            val2_p1 = { 24'h000000, \port$18799$0 , \port$18801$0 , \port$18803$0 , \port$18805$0  };
         3'h5:
-            val2_p1 = { 16'h0000, \port$15622$0 , \port$15624$0 , \port$15626$0 , \port$15628$0 , \port$15630$0  };
+            val2_p1 = { 16'h0000, \port$18799$0 , \port$18801$0 , \port$18803$0 , \port$18805$0 , \port$18807$0  };
         3'h6:
-            val2_p1 = { 8'h00, \port$15622$0 , \port$15624$0 , \port$15626$0 , \port$15628$0 , \port$15630$0 , \port$15632$0  };
+            val2_p1 = { 8'h00, \port$18799$0 , \port$18801$0 , \port$18803$0 , \port$18805$0 , \port$18807$0 , \port$18809$0  };
         3'h7:
-            val2_p1 = { \port$15622$0 , \port$15624$0 , \port$15626$0 , \port$15628$0 , \port$15630$0 , \port$15632$0 , \port$15634$0  };
+            val2_p1 = { \port$18799$0 , \port$18801$0 , \port$18803$0 , \port$18805$0 , \port$18807$0 , \port$18809$0 , \port$18811$0  };
       endcase
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     fast2_p1 = 1'h0;
     casez (fld2)
       6'h02:
@@ -16999,34 +29978,34 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p2) begin
-      val2_p2 = { 48'h000000000000, \port$15622$0  };
+      val2_p2 = { 48'h000000000000, \port$18799$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$15622$0 [2:0])
+      casez (\port$18799$0 [2:0])
         3'h0:
             val2_p2 = 56'h00000000000000;
         3'h1:
-            val2_p2 = { 48'h000000000000, \port$15624$0  };
+            val2_p2 = { 48'h000000000000, \port$18801$0  };
         3'h2:
-            val2_p2 = { 40'h0000000000, \port$15624$0 , \port$15626$0  };
+            val2_p2 = { 40'h0000000000, \port$18801$0 , \port$18803$0  };
         3'h3:
-            val2_p2 = { 32'h00000000, \port$15624$0 , \port$15626$0 , \port$15628$0  };
+            val2_p2 = { 32'h00000000, \port$18801$0 , \port$18803$0 , \port$18805$0  };
         3'h4:
-            val2_p2 = { 24'h000000, \port$15624$0 , \port$15626$0 , \port$15628$0 , \port$15630$0  };
+            val2_p2 = { 24'h000000, \port$18801$0 , \port$18803$0 , \port$18805$0 , \port$18807$0  };
         3'h5:
-            val2_p2 = { 16'h0000, \port$15624$0 , \port$15626$0 , \port$15628$0 , \port$15630$0 , \port$15632$0  };
+            val2_p2 = { 16'h0000, \port$18801$0 , \port$18803$0 , \port$18805$0 , \port$18807$0 , \port$18809$0  };
         3'h6:
-            val2_p2 = { 8'h00, \port$15624$0 , \port$15626$0 , \port$15628$0 , \port$15630$0 , \port$15632$0 , \port$15634$0  };
+            val2_p2 = { 8'h00, \port$18801$0 , \port$18803$0 , \port$18805$0 , \port$18807$0 , \port$18809$0 , \port$18811$0  };
         3'h7:
-            val2_p2 = { \port$15624$0 , \port$15626$0 , \port$15628$0 , \port$15630$0 , \port$15632$0 , \port$15634$0 , \port$15636$0  };
+            val2_p2 = { \port$18801$0 , \port$18803$0 , \port$18805$0 , \port$18807$0 , \port$18809$0 , \port$18811$0 , \port$18813$0  };
       endcase
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     fast2_p2 = 1'h0;
     casez (fld2)
       6'h02:
@@ -17058,34 +30037,34 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p3) begin
-      val2_p3 = { 48'h000000000000, \port$15624$0  };
+      val2_p3 = { 48'h000000000000, \port$18801$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$15624$0 [2:0])
+      casez (\port$18801$0 [2:0])
         3'h0:
             val2_p3 = 56'h00000000000000;
         3'h1:
-            val2_p3 = { 48'h000000000000, \port$15626$0  };
+            val2_p3 = { 48'h000000000000, \port$18803$0  };
         3'h2:
-            val2_p3 = { 40'h0000000000, \port$15626$0 , \port$15628$0  };
+            val2_p3 = { 40'h0000000000, \port$18803$0 , \port$18805$0  };
         3'h3:
-            val2_p3 = { 32'h00000000, \port$15626$0 , \port$15628$0 , \port$15630$0  };
+            val2_p3 = { 32'h00000000, \port$18803$0 , \port$18805$0 , \port$18807$0  };
         3'h4:
-            val2_p3 = { 24'h000000, \port$15626$0 , \port$15628$0 , \port$15630$0 , \port$15632$0  };
+            val2_p3 = { 24'h000000, \port$18803$0 , \port$18805$0 , \port$18807$0 , \port$18809$0  };
         3'h5:
-            val2_p3 = { 16'h0000, \port$15626$0 , \port$15628$0 , \port$15630$0 , \port$15632$0 , \port$15634$0  };
+            val2_p3 = { 16'h0000, \port$18803$0 , \port$18805$0 , \port$18807$0 , \port$18809$0 , \port$18811$0  };
         3'h6:
-            val2_p3 = { 8'h00, \port$15626$0 , \port$15628$0 , \port$15630$0 , \port$15632$0 , \port$15634$0 , \port$15636$0  };
+            val2_p3 = { 8'h00, \port$18803$0 , \port$18805$0 , \port$18807$0 , \port$18809$0 , \port$18811$0 , \port$18813$0  };
         3'h7:
-            val2_p3 = { \port$15626$0 , \port$15628$0 , \port$15630$0 , \port$15632$0 , \port$15634$0 , \port$15636$0 , \port$15638$0  };
+            val2_p3 = { \port$18803$0 , \port$18805$0 , \port$18807$0 , \port$18809$0 , \port$18811$0 , \port$18813$0 , \port$18815$0  };
       endcase
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     fast2_p3 = 1'h0;
     casez (fld2)
       6'h02:
@@ -17117,34 +30096,34 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p4) begin
-      val2_p4 = { 48'h000000000000, \port$15626$0  };
+      val2_p4 = { 48'h000000000000, \port$18803$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$15626$0 [2:0])
+      casez (\port$18803$0 [2:0])
         3'h0:
             val2_p4 = 56'h00000000000000;
         3'h1:
-            val2_p4 = { 48'h000000000000, \port$15628$0  };
+            val2_p4 = { 48'h000000000000, \port$18805$0  };
         3'h2:
-            val2_p4 = { 40'h0000000000, \port$15628$0 , \port$15630$0  };
+            val2_p4 = { 40'h0000000000, \port$18805$0 , \port$18807$0  };
         3'h3:
-            val2_p4 = { 32'h00000000, \port$15628$0 , \port$15630$0 , \port$15632$0  };
+            val2_p4 = { 32'h00000000, \port$18805$0 , \port$18807$0 , \port$18809$0  };
         3'h4:
-            val2_p4 = { 24'h000000, \port$15628$0 , \port$15630$0 , \port$15632$0 , \port$15634$0  };
+            val2_p4 = { 24'h000000, \port$18805$0 , \port$18807$0 , \port$18809$0 , \port$18811$0  };
         3'h5:
-            val2_p4 = { 16'h0000, \port$15628$0 , \port$15630$0 , \port$15632$0 , \port$15634$0 , \port$15636$0  };
+            val2_p4 = { 16'h0000, \port$18805$0 , \port$18807$0 , \port$18809$0 , \port$18811$0 , \port$18813$0  };
         3'h6:
-            val2_p4 = { 8'h00, \port$15628$0 , \port$15630$0 , \port$15632$0 , \port$15634$0 , \port$15636$0 , \port$15638$0  };
+            val2_p4 = { 8'h00, \port$18805$0 , \port$18807$0 , \port$18809$0 , \port$18811$0 , \port$18813$0 , \port$18815$0  };
         3'h7:
-            val2_p4 = { \port$15628$0 , \port$15630$0 , \port$15632$0 , \port$15634$0 , \port$15636$0 , \port$15638$0 , \port$15640$0  };
+            val2_p4 = { \port$18805$0 , \port$18807$0 , \port$18809$0 , \port$18811$0 , \port$18813$0 , \port$18815$0 , \port$18817$0  };
       endcase
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     fast2_p4 = 1'h0;
     casez (fld2)
       6'h02:
@@ -17176,34 +30155,34 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p5) begin
-      val2_p5 = { 48'h000000000000, \port$15628$0  };
+      val2_p5 = { 48'h000000000000, \port$18805$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$15628$0 [2:0])
+      casez (\port$18805$0 [2:0])
         3'h0:
             val2_p5 = 56'h00000000000000;
         3'h1:
-            val2_p5 = { 48'h000000000000, \port$15630$0  };
+            val2_p5 = { 48'h000000000000, \port$18807$0  };
         3'h2:
-            val2_p5 = { 40'h0000000000, \port$15630$0 , \port$15632$0  };
+            val2_p5 = { 40'h0000000000, \port$18807$0 , \port$18809$0  };
         3'h3:
-            val2_p5 = { 32'h00000000, \port$15630$0 , \port$15632$0 , \port$15634$0  };
+            val2_p5 = { 32'h00000000, \port$18807$0 , \port$18809$0 , \port$18811$0  };
         3'h4:
-            val2_p5 = { 24'h000000, \port$15630$0 , \port$15632$0 , \port$15634$0 , \port$15636$0  };
+            val2_p5 = { 24'h000000, \port$18807$0 , \port$18809$0 , \port$18811$0 , \port$18813$0  };
         3'h5:
-            val2_p5 = { 16'h0000, \port$15630$0 , \port$15632$0 , \port$15634$0 , \port$15636$0 , \port$15638$0  };
+            val2_p5 = { 16'h0000, \port$18807$0 , \port$18809$0 , \port$18811$0 , \port$18813$0 , \port$18815$0  };
         3'h6:
-            val2_p5 = { 8'h00, \port$15630$0 , \port$15632$0 , \port$15634$0 , \port$15636$0 , \port$15638$0 , \port$15640$0  };
+            val2_p5 = { 8'h00, \port$18807$0 , \port$18809$0 , \port$18811$0 , \port$18813$0 , \port$18815$0 , \port$18817$0  };
         3'h7:
-            val2_p5 = { \port$15630$0 , \port$15632$0 , \port$15634$0 , \port$15636$0 , \port$15638$0 , \port$15640$0 , \port$15642$0  };
+            val2_p5 = { \port$18807$0 , \port$18809$0 , \port$18811$0 , \port$18813$0 , \port$18815$0 , \port$18817$0 , \port$18819$0  };
       endcase
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     fast2_p5 = 1'h0;
     casez (fld2)
       6'h02:
@@ -17235,34 +30214,34 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p6) begin
-      val2_p6 = { 48'h000000000000, \port$15630$0  };
+      val2_p6 = { 48'h000000000000, \port$18807$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$15630$0 [2:0])
+      casez (\port$18807$0 [2:0])
         3'h0:
             val2_p6 = 56'h00000000000000;
         3'h1:
-            val2_p6 = { 48'h000000000000, \port$15632$0  };
+            val2_p6 = { 48'h000000000000, \port$18809$0  };
         3'h2:
-            val2_p6 = { 40'h0000000000, \port$15632$0 , \port$15634$0  };
+            val2_p6 = { 40'h0000000000, \port$18809$0 , \port$18811$0  };
         3'h3:
-            val2_p6 = { 32'h00000000, \port$15632$0 , \port$15634$0 , \port$15636$0  };
+            val2_p6 = { 32'h00000000, \port$18809$0 , \port$18811$0 , \port$18813$0  };
         3'h4:
-            val2_p6 = { 24'h000000, \port$15632$0 , \port$15634$0 , \port$15636$0 , \port$15638$0  };
+            val2_p6 = { 24'h000000, \port$18809$0 , \port$18811$0 , \port$18813$0 , \port$18815$0  };
         3'h5:
-            val2_p6 = { 16'h0000, \port$15632$0 , \port$15634$0 , \port$15636$0 , \port$15638$0 , \port$15640$0  };
+            val2_p6 = { 16'h0000, \port$18809$0 , \port$18811$0 , \port$18813$0 , \port$18815$0 , \port$18817$0  };
         3'h6:
-            val2_p6 = { 8'h00, \port$15632$0 , \port$15634$0 , \port$15636$0 , \port$15638$0 , \port$15640$0 , \port$15642$0  };
+            val2_p6 = { 8'h00, \port$18809$0 , \port$18811$0 , \port$18813$0 , \port$18815$0 , \port$18817$0 , \port$18819$0  };
         3'h7:
-            val2_p6 = { \port$15632$0 , \port$15634$0 , \port$15636$0 , \port$15638$0 , \port$15640$0 , \port$15642$0 , \port$15644$0  };
+            val2_p6 = { \port$18809$0 , \port$18811$0 , \port$18813$0 , \port$18815$0 , \port$18817$0 , \port$18819$0 , \port$18821$0  };
       endcase
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     fast2_p6 = 1'h0;
     casez (fld2)
       6'h02:
@@ -17294,34 +30273,34 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p7) begin
-      val2_p7 = { 48'h000000000000, \port$15632$0  };
+      val2_p7 = { 48'h000000000000, \port$18809$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$15632$0 [2:0])
+      casez (\port$18809$0 [2:0])
         3'h0:
             val2_p7 = 56'h00000000000000;
         3'h1:
-            val2_p7 = { 48'h000000000000, \port$15634$0  };
+            val2_p7 = { 48'h000000000000, \port$18811$0  };
         3'h2:
-            val2_p7 = { 40'h0000000000, \port$15634$0 , \port$15636$0  };
+            val2_p7 = { 40'h0000000000, \port$18811$0 , \port$18813$0  };
         3'h3:
-            val2_p7 = { 32'h00000000, \port$15634$0 , \port$15636$0 , \port$15638$0  };
+            val2_p7 = { 32'h00000000, \port$18811$0 , \port$18813$0 , \port$18815$0  };
         3'h4:
-            val2_p7 = { 24'h000000, \port$15634$0 , \port$15636$0 , \port$15638$0 , \port$15640$0  };
+            val2_p7 = { 24'h000000, \port$18811$0 , \port$18813$0 , \port$18815$0 , \port$18817$0  };
         3'h5:
-            val2_p7 = { 16'h0000, \port$15634$0 , \port$15636$0 , \port$15638$0 , \port$15640$0 , \port$15642$0  };
+            val2_p7 = { 16'h0000, \port$18811$0 , \port$18813$0 , \port$18815$0 , \port$18817$0 , \port$18819$0  };
         3'h6:
-            val2_p7 = { 8'h00, \port$15634$0 , \port$15636$0 , \port$15638$0 , \port$15640$0 , \port$15642$0 , \port$15644$0  };
+            val2_p7 = { 8'h00, \port$18811$0 , \port$18813$0 , \port$18815$0 , \port$18817$0 , \port$18819$0 , \port$18821$0  };
         3'h7:
-            val2_p7 = { \port$15634$0 , \port$15636$0 , \port$15638$0 , \port$15640$0 , \port$15642$0 , \port$15644$0 , \port$15646$0  };
+            val2_p7 = { \port$18811$0 , \port$18813$0 , \port$18815$0 , \port$18817$0 , \port$18819$0 , \port$18821$0 , \port$18823$0  };
       endcase
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     fast2_p7 = 1'h0;
     casez (fld2)
       6'h02:
@@ -17353,7 +30332,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     fld_list = 6'h00;
     (* full_case = 32'd1 *)
     if (\$681 ) begin
@@ -17574,7 +30553,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     fld_string = 6'h00;
     (* full_case = 32'd1 *)
     if (\$692 ) begin
@@ -17795,7 +30774,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     opt_done = 1'h0;
     if (\$940 ) begin
       if (at_close) begin
@@ -17804,7 +30783,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     opt_close = 1'h0;
     if (\$940 ) begin
       if (at_close) begin
@@ -17813,7 +30792,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     opt_header = 1'h0;
     if (\$940 ) begin
       if (at_close) begin
@@ -17823,7 +30802,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (\$949 ) begin
       amount = 4'h8;
@@ -17834,7 +30813,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \err$311  = 1'h0;
     if (a_err) begin
       \err$311  = 1'h1;
@@ -17843,7 +30822,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \code$312  = 5'h00;
     if (a_err) begin
       \code$312  = a_code;
@@ -17852,7 +30831,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     o_calldata__valid = 1'h0;
     if (\$964 ) begin
       o_calldata__valid = 1'h1;
@@ -17862,7 +30841,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     o_calldata__payload = 69'h000000000000000000;
     if (\$964 ) begin
       o_calldata__payload[68] = 1'h1;
@@ -17870,7 +30849,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (chunk_valid) begin
       (* full_case = 32'd1 *)
       if (cd_a) begin
-        o_calldata__payload[63:0] = { \port$15632$0 , \port$15630$0 , \port$15628$0 , \port$15626$0 , \port$15624$0 , \port$15622$0 , \port$15620$0 , \port$15618$0  };
+        o_calldata__payload[63:0] = { \port$18809$0 , \port$18807$0 , \port$18805$0 , \port$18803$0 , \port$18801$0 , \port$18799$0 , \port$18797$0 , \port$18795$0  };
         o_calldata__payload[67:64] = t;
       end else begin
         o_calldata__payload[63:0] = { s7, s6, s5, s4, s3, s2, s1, s0 };
@@ -17879,7 +30858,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     consume = 4'h0;
     (* full_case = 32'd1 *)
     casez (state)
@@ -17901,7 +30880,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \release  = 1'h0;
     (* full_case = 32'd1 *)
     casez (state)
@@ -17921,7 +30900,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     child = 4'h0;
     casez (state)
       1'h0:
@@ -17967,7 +30946,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1060  = o__valid;
     if (o__ready) begin
       \$1060  = 1'h0;
@@ -17983,7 +30962,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1061  = 1'h0;
     casez (state)
       1'h0:
@@ -18007,7 +30986,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1062  = cur_f;
     if (pipe_rst) begin
       \$1062  = 6'h00;
@@ -18017,7 +30996,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1063  = val_a;
     if (pipe_rst) begin
       \$1063  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
@@ -18027,7 +31006,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1064  = o__payload;
     if (copy_now) begin
       \$1064  = rec;
@@ -18046,7 +31025,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1065  = rec;
     if (copy_now) begin
       \$1065  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
@@ -18116,7 +31095,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
               if (opt_close) begin
               end else if (opt_header) begin
                 if (typed) begin
-                  \$1065 [7:5] = \port$15618$0 [2:0];
+                  \$1065 [7:5] = \port$18795$0 [2:0];
                 end
                 casez (fld)
                   6'h01, 6'h1f:
@@ -18271,7 +31250,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1066  = pending;
     if (copy_now) begin
       \$1066  = 1'h0;
@@ -18302,7 +31281,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1067  = state;
     if (\$982 ) begin
       if (\$983 ) begin
@@ -18338,7 +31317,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1068  = start;
     if (\$982 ) begin
       if (\$983 ) begin
@@ -18378,7 +31357,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1069  = pos;
     (* full_case = 32'd1 *)
     casez (state)
@@ -18415,7 +31394,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1070  = rem;
     (* full_case = 32'd1 *)
     casez (state)
@@ -18461,7 +31440,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1071  = depth;
     (* full_case = 32'd1 *)
     casez (state)
@@ -18500,7 +31479,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1072  = wrap_v;
     (* full_case = 32'd1 *)
     casez (state)
@@ -18557,7 +31536,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1073  = acc;
     casez (state)
       1'h0:
@@ -18592,7 +31571,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1074  = cur_first;
     casez (state)
       1'h0:
@@ -18627,7 +31606,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1075  = top_ctx;
     casez (state)
       1'h0:
@@ -18657,7 +31636,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1076  = top_end;
     casez (state)
       1'h0:
@@ -18687,7 +31666,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1077  = top_cnt;
     casez (state)
       1'h0:
@@ -18721,7 +31700,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1078  = stk_ctx0;
     casez (state)
       1'h0:
@@ -18753,7 +31732,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1079  = stk_ctx1;
     casez (state)
       1'h0:
@@ -18787,7 +31766,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1080  = stk_ctx2;
     casez (state)
       1'h0:
@@ -18823,7 +31802,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1081  = stk_ctx3;
     casez (state)
       1'h0:
@@ -18861,7 +31840,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1082  = stk_ctx4;
     casez (state)
       1'h0:
@@ -18901,7 +31880,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1083  = stk_ctx5;
     casez (state)
       1'h0:
@@ -18943,7 +31922,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1084  = stk_end0;
     casez (state)
       1'h0:
@@ -18975,7 +31954,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1085  = stk_end1;
     casez (state)
       1'h0:
@@ -19009,7 +31988,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1086  = stk_end2;
     casez (state)
       1'h0:
@@ -19045,7 +32024,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1087  = stk_end3;
     casez (state)
       1'h0:
@@ -19083,7 +32062,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1088  = stk_end4;
     casez (state)
       1'h0:
@@ -19123,7 +32102,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1089  = stk_end5;
     casez (state)
       1'h0:
@@ -19165,7 +32144,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1090  = stk_cnt0;
     casez (state)
       1'h0:
@@ -19197,7 +32176,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1091  = stk_cnt1;
     casez (state)
       1'h0:
@@ -19231,7 +32210,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1092  = stk_cnt2;
     casez (state)
       1'h0:
@@ -19267,7 +32246,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1093  = stk_cnt3;
     casez (state)
       1'h0:
@@ -19305,7 +32284,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1094  = stk_cnt4;
     casez (state)
       1'h0:
@@ -19345,7 +32324,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1095  = stk_cnt5;
     casez (state)
       1'h0:
@@ -19387,7 +32366,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1096  = cur_f;
     casez (state)
       1'h0:
@@ -19415,7 +32394,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1097  = cur_wrapped;
     casez (state)
       1'h0:
@@ -19443,7 +32422,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$6 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     \$1098  = cur_big;
     casez (state)
       1'h0:
@@ -19472,7 +32451,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   end
   assign out_rec = o__payload;
   assign out_valid = o__valid;
-  assign window = { \port$15648$0 , \port$15646$0 , \port$15644$0 , \port$15642$0 , \port$15640$0 , \port$15638$0 , \port$15636$0 , \port$15634$0 , \port$15632$0 , \port$15630$0 , \port$15628$0 , \port$15626$0 , \port$15624$0 , \port$15622$0 , \port$15620$0 , \port$15618$0  };
+  assign window = { \port$18825$0 , \port$18823$0 , \port$18821$0 , \port$18819$0 , \port$18817$0 , \port$18815$0 , \port$18813$0 , \port$18811$0 , \port$18809$0 , \port$18807$0 , \port$18805$0 , \port$18803$0 , \port$18801$0 , \port$18799$0 , \port$18797$0 , \port$18795$0  };
   assign rel_top = { \$51 [26], \$51  };
   assign room_l0 = \$61 [3:0];
   assign n_l0 = \$63 [3:0];
@@ -19625,7 +32604,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__payload, o__valid, o__payload, clk);
-  reg \$auto$verilog_backend.cc:2505:dump_module$7  = 0;
+  reg \$auto$verilog_backend.cc:2505:dump_module$10  = 0;
   input rst;
   wire rst;
   input pipe_rst;
@@ -41478,7 +54457,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
   always @(posedge clk)
     o__payload <= \$10811 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     byte_mask = 64'h0000000000000000;
     casez (\$15 [3:0])
       4'h0:
@@ -41502,7 +54481,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
     casez (\$15 [2:0])
       3'h0:
@@ -41524,7 +54503,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$309  = 64'h0000000000000000;
     casez (\$308 )
       4'h0:
@@ -41554,7 +54533,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$8504  = 64'h0000000000000000;
     casez (\$8503 )
       4'h0:
@@ -41584,7 +54563,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10756  = \$10551 ;
     if (pipe_rst) begin
       \$10756  = 64'h0000000000000000;
@@ -41594,7 +54573,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10757  = \$10562 ;
     if (pipe_rst) begin
       \$10757  = 64'h0000000000000000;
@@ -41604,7 +54583,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10758  = \$10573 ;
     if (pipe_rst) begin
       \$10758  = 64'h0000000000000000;
@@ -41614,7 +54593,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10759  = \$10584 ;
     if (pipe_rst) begin
       \$10759  = 64'h0000000000000000;
@@ -41624,7 +54603,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10760  = \$10595 ;
     if (pipe_rst) begin
       \$10760  = 64'h0000000000000000;
@@ -41634,7 +54613,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10761  = \$10606 ;
     if (pipe_rst) begin
       \$10761  = 64'h0000000000000000;
@@ -41644,7 +54623,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10762  = \$10617 ;
     if (pipe_rst) begin
       \$10762  = 64'h0000000000000000;
@@ -41654,7 +54633,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10763  = \$10628 ;
     if (pipe_rst) begin
       \$10763  = 64'h0000000000000000;
@@ -41664,7 +54643,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10764  = \$10639 ;
     if (pipe_rst) begin
       \$10764  = 64'h0000000000000000;
@@ -41674,7 +54653,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10765  = \$10650 ;
     if (pipe_rst) begin
       \$10765  = 64'h0000000000000000;
@@ -41684,7 +54663,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10766  = \$10661 ;
     if (pipe_rst) begin
       \$10766  = 64'h0000000000000000;
@@ -41694,7 +54673,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10767  = \$10672 ;
     if (pipe_rst) begin
       \$10767  = 64'h0000000000000000;
@@ -41704,7 +54683,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10768  = \$10683 ;
     if (pipe_rst) begin
       \$10768  = 64'h0000000000000000;
@@ -41714,7 +54693,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10769  = \$10694 ;
     if (pipe_rst) begin
       \$10769  = 64'h0000000000000000;
@@ -41724,7 +54703,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10770  = \$10705 ;
     if (pipe_rst) begin
       \$10770  = 64'h0000000000000000;
@@ -41734,7 +54713,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10771  = \$10716 ;
     if (pipe_rst) begin
       \$10771  = 64'h0000000000000000;
@@ -41744,7 +54723,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10772  = \$10731 ;
     if (pipe_rst) begin
       \$10772  = 64'h0000000000000000;
@@ -41754,7 +54733,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10773  = full;
     if (start) begin
       \$10773  = padnext;
@@ -41774,7 +54753,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10774  = \final ;
     if (start) begin
       \$10774  = padnext;
@@ -41794,7 +54773,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10775  = padnext;
     if (start) begin
       \$10775  = 1'h0;
@@ -41812,7 +54791,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10776  = lane;
     if (start) begin
       \$10776  = 5'h00;
@@ -41835,7 +54814,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10777  = length;
     if (accept) begin
       \$10777  = \$10733 [31:0];
@@ -41848,7 +54827,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10778  = blk_len;
     if (accept) begin
       if (i__payload[72]) begin
@@ -41863,7 +54842,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10779  = s0;
     if (\$10740 ) begin
       \$10779  = r1_s0;
@@ -41876,7 +54855,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10780  = s1;
     if (\$10740 ) begin
       \$10780  = r1_s1;
@@ -41889,7 +54868,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10781  = s2;
     if (\$10740 ) begin
       \$10781  = r1_s2;
@@ -41902,7 +54881,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10782  = s3;
     if (\$10740 ) begin
       \$10782  = r1_s3;
@@ -41915,7 +54894,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10783  = s4;
     if (\$10740 ) begin
       \$10783  = r1_s4;
@@ -41928,7 +54907,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10784  = s5;
     if (\$10740 ) begin
       \$10784  = r1_s5;
@@ -41941,7 +54920,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10785  = s6;
     if (\$10740 ) begin
       \$10785  = r1_s6;
@@ -41954,7 +54933,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10786  = s7;
     if (\$10740 ) begin
       \$10786  = r1_s7;
@@ -41967,7 +54946,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10787  = s8;
     if (\$10740 ) begin
       \$10787  = r1_s8;
@@ -41980,7 +54959,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10788  = s9;
     if (\$10740 ) begin
       \$10788  = r1_s9;
@@ -41993,7 +54972,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10789  = s10;
     if (\$10740 ) begin
       \$10789  = r1_s10;
@@ -42006,7 +54985,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10790  = s11;
     if (\$10740 ) begin
       \$10790  = r1_s11;
@@ -42019,7 +54998,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10791  = s12;
     if (\$10740 ) begin
       \$10791  = r1_s12;
@@ -42032,7 +55011,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10792  = s13;
     if (\$10740 ) begin
       \$10792  = r1_s13;
@@ -42045,7 +55024,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10793  = s14;
     if (\$10740 ) begin
       \$10793  = r1_s14;
@@ -42058,7 +55037,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10794  = s15;
     if (\$10740 ) begin
       \$10794  = r1_s15;
@@ -42071,7 +55050,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10795  = s16;
     if (\$10740 ) begin
       \$10795  = r1_s16;
@@ -42084,7 +55063,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10796  = s17;
     if (\$10740 ) begin
       \$10796  = r1_s17;
@@ -42097,7 +55076,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10797  = s18;
     if (\$10740 ) begin
       \$10797  = r1_s18;
@@ -42110,7 +55089,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10798  = s19;
     if (\$10740 ) begin
       \$10798  = r1_s19;
@@ -42123,7 +55102,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10799  = s20;
     if (\$10740 ) begin
       \$10799  = r1_s20;
@@ -42136,7 +55115,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10800  = s21;
     if (\$10740 ) begin
       \$10800  = r1_s21;
@@ -42149,7 +55128,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10801  = s22;
     if (\$10740 ) begin
       \$10801  = r1_s22;
@@ -42162,7 +55141,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10802  = s23;
     if (\$10740 ) begin
       \$10802  = r1_s23;
@@ -42175,7 +55154,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10803  = s24;
     if (\$10740 ) begin
       \$10803  = r1_s24;
@@ -42188,7 +55167,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10804  = step;
     if (\$10740 ) begin
       \$10804  = \$10745 [3:0];
@@ -42201,7 +55180,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10805  = busy;
     if (\$10740 ) begin
       \$10805  = \$10748 ;
@@ -42214,7 +55193,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10806  = fresh;
     if (\$10740 ) begin
       if (start) begin
@@ -42232,7 +55211,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10807  = perm_final;
     if (\$10740 ) begin
       if (start) begin
@@ -42247,7 +55226,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10808  = perm_len;
     if (\$10740 ) begin
       if (start) begin
@@ -42262,7 +55241,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10809  = hold;
     if (\$10740 ) begin
       if (\$10752 ) begin
@@ -42280,7 +55259,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10810  = o__valid;
     if (o__ready) begin
       \$10810  = 1'h0;
@@ -42296,7 +55275,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$7 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$10811  = o__payload;
     if (\$10755 ) begin
       \$10811 [255:0] = { s3, s2, s1, s0 };
@@ -42334,38 +55313,44 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.pool (rst, begin_eval, host_pending, host_rd_data, host_commit, rp_host__en, \port$15493$0 , \port$15495$0 , \port$15497$0 , \port$15499$0 , \port$15501$0 , \port$15503$0 , \port$15505$0 , \port$15507$0 , \port$15509$0 , host_error, clk);
-  reg \$auto$verilog_backend.cc:2505:dump_module$8  = 0;
+module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data, host_commit, rp_host__en, \port$18630$0 , \port$18632$0 , \port$18634$0 , \port$18636$0 , \port$18638$0 , \port$18640$0 , \port$18642$0 , \port$18644$0 , \port$18646$0 , rd_slot, rp_eval__en, host_error, clk);
+  reg \$auto$verilog_backend.cc:2505:dump_module$11  = 0;
   input rst;
   wire rst;
   input begin_eval;
   wire begin_eval;
   output host_pending;
   wire host_pending;
+  output [255:0] rd_data;
+  wire [255:0] rd_data;
   output [255:0] host_rd_data;
   wire [255:0] host_rd_data;
   input host_commit;
   wire host_commit;
   input rp_host__en;
   wire rp_host__en;
-  input [15:0] \port$15493$0 ;
-  wire [15:0] \port$15493$0 ;
-  input [31:0] \port$15495$0 ;
-  wire [31:0] \port$15495$0 ;
-  input [31:0] \port$15497$0 ;
-  wire [31:0] \port$15497$0 ;
-  input [31:0] \port$15499$0 ;
-  wire [31:0] \port$15499$0 ;
-  input [31:0] \port$15501$0 ;
-  wire [31:0] \port$15501$0 ;
-  input [31:0] \port$15503$0 ;
-  wire [31:0] \port$15503$0 ;
-  input [31:0] \port$15505$0 ;
-  wire [31:0] \port$15505$0 ;
-  input [31:0] \port$15507$0 ;
-  wire [31:0] \port$15507$0 ;
-  input [31:0] \port$15509$0 ;
-  wire [31:0] \port$15509$0 ;
+  input [15:0] \port$18630$0 ;
+  wire [15:0] \port$18630$0 ;
+  input [31:0] \port$18632$0 ;
+  wire [31:0] \port$18632$0 ;
+  input [31:0] \port$18634$0 ;
+  wire [31:0] \port$18634$0 ;
+  input [31:0] \port$18636$0 ;
+  wire [31:0] \port$18636$0 ;
+  input [31:0] \port$18638$0 ;
+  wire [31:0] \port$18638$0 ;
+  input [31:0] \port$18640$0 ;
+  wire [31:0] \port$18640$0 ;
+  input [31:0] \port$18642$0 ;
+  wire [31:0] \port$18642$0 ;
+  input [31:0] \port$18644$0 ;
+  wire [31:0] \port$18644$0 ;
+  input [31:0] \port$18646$0 ;
+  wire [31:0] \port$18646$0 ;
+  input [9:0] rd_slot;
+  wire [9:0] rd_slot;
+  input rp_eval__en;
+  wire rp_eval__en;
   output [3:0] host_error;
   reg [3:0] host_error = 4'h0;
   input clk;
@@ -42425,16 +55410,13 @@ module \appliance_top.pool (rst, begin_eval, host_pending, host_rd_data, host_co
   wire [31:0] host_slot;
   reg [1023:0] pending = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   wire [1023:0] pending_base;
-  wire [255:0] rd_data;
   wire [15:0] \rd_data.fee_den ;
   wire [15:0] \rd_data.fee_num ;
   wire [111:0] \rd_data.reserve0 ;
   wire [111:0] \rd_data.reserve1 ;
   wire rd_en;
-  wire [9:0] rd_slot;
   wire [10:0] rp_eval__addr;
   wire [255:0] rp_eval__data;
-  wire rp_eval__en;
   wire [10:0] rp_host__addr;
   wire [255:0] rp_host__data;
   wire [10:0] wp__addr;
@@ -44493,16 +57475,16 @@ module \appliance_top.pool (rst, begin_eval, host_pending, host_rd_data, host_co
   end
   always @(posedge clk) begin
     if (wp__en)
-      mem[{ \$4 , \port$15493$0 [9:0] }] <= { \port$15509$0 , \port$15507$0 , \port$15505$0 , \port$15503$0 , \port$15501$0 , \port$15499$0 , \port$15497$0 , \port$15495$0  };
+      mem[{ \$4 , \port$18630$0 [9:0] }] <= { \port$18646$0 , \port$18644$0 , \port$18642$0 , \port$18640$0 , \port$18638$0 , \port$18636$0 , \port$18634$0 , \port$18632$0  };
   end
   reg [255:0] _0_;
   reg [255:0] _1_;
   always @(posedge clk) begin
     if (rp_host__en) begin
-      _0_ <= mem[{ \$15 , \port$15493$0 [9:0] }];
+      _0_ <= mem[{ \$15 , \port$18630$0 [9:0] }];
     end
-    if (1'h0) begin
-      _1_ <= mem[{ \$12 , 10'h000 }];
+    if (rp_eval__en) begin
+      _1_ <= mem[{ \$12 , rd_slot }];
     end
   end
   assign host_rd_data = _0_;
@@ -44513,35 +57495,36 @@ module \appliance_top.pool (rst, begin_eval, host_pending, host_rd_data, host_co
   assign active_next = active ^ \$1 ;
   assign \$2  = ~ boundary;
   assign pending_base = pending & \$2 ;
-  assign \$3  = active_next >> \port$15493$0 [9:0];
+  assign \$3  = active_next >> \port$18630$0 [9:0];
   assign \$4  = ~ \$3 ;
-  assign \$5  = \port$15493$0  < 11'h400;
+  assign \$5  = \port$18630$0  < 11'h400;
   assign \$6  = host_commit & \$5 ;
-  assign \$7  = | \port$15509$0 [31:16];
-  assign \$8  = | \port$15509$0 [15:0];
+  assign \$7  = | \port$18646$0 [31:16];
+  assign \$8  = | \port$18646$0 [15:0];
   assign \$9  = \$7  & \$8 ;
-  assign \$10  = \port$15509$0 [15:0] <= \port$15509$0 [31:16];
+  assign \$10  = \port$18646$0 [15:0] <= \port$18646$0 [31:16];
   assign \$11  = \$9  & \$10 ;
   assign wp__en = \$6  & \$11 ;
-  assign \$13  = active >> \port$15493$0 [9:0];
-  assign \$14  = pending >> \port$15493$0 [9:0];
+  assign \$12  = active >> rd_slot;
+  assign \$13  = active >> \port$18630$0 [9:0];
+  assign \$14  = pending >> \port$18630$0 [9:0];
   assign \$15  = \$13  ^ \$14 ;
-  assign \$16  = \port$15493$0  < 11'h400;
+  assign \$16  = \port$18630$0  < 11'h400;
   assign \$17  = host_commit & \$16 ;
-  assign \$18  = | \port$15509$0 [31:16];
-  assign \$19  = | \port$15509$0 [15:0];
+  assign \$18  = | \port$18646$0 [31:16];
+  assign \$19  = | \port$18646$0 [15:0];
   assign \$20  = \$18  & \$19 ;
-  assign \$21  = \port$15509$0 [15:0] <= \port$15509$0 [31:16];
+  assign \$21  = \port$18646$0 [15:0] <= \port$18646$0 [31:16];
   assign \$22  = \$20  & \$21 ;
   assign \$23  = \$17  & \$22 ;
-  assign \$24  = 1'h1 << \port$15493$0 [9:0];
+  assign \$24  = 1'h1 << \port$18630$0 [9:0];
   assign \$25  = { 1023'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, pending_base } | \$24 ;
-  assign \$26  = \port$15493$0  < 11'h400;
+  assign \$26  = \port$18630$0  < 11'h400;
   assign \$27  = ~ \$26 ;
-  assign \$28  = | \port$15509$0 [31:16];
-  assign \$29  = | \port$15509$0 [15:0];
+  assign \$28  = | \port$18646$0 [31:16];
+  assign \$29  = | \port$18646$0 [15:0];
   assign \$30  = \$28  & \$29 ;
-  assign \$31  = \port$15509$0 [15:0] <= \port$15509$0 [31:16];
+  assign \$31  = \port$18646$0 [15:0] <= \port$18646$0 [31:16];
   assign \$32  = \$30  & \$31 ;
   assign \$33  = ~ \$32 ;
   assign \$34  = \$32  ? 2'h0 : 2'h3;
@@ -44553,14 +57536,14 @@ module \appliance_top.pool (rst, begin_eval, host_pending, host_rd_data, host_co
   always @(posedge clk)
     host_error <= \$38 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$11 ) begin end
     \$36  = active_next;
     if (rst) begin
       \$36  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$11 ) begin end
     (* full_case = 32'd1 *)
     if (\$23 ) begin
       \$37  = \$25 [1023:0];
@@ -44572,7 +57555,7 @@ module \appliance_top.pool (rst, begin_eval, host_pending, host_rd_data, host_co
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$11 ) begin end
     \$38  = host_error;
     if (host_commit) begin
       \$38  = { 2'h0, \$35  };
@@ -44581,23 +57564,21 @@ module \appliance_top.pool (rst, begin_eval, host_pending, host_rd_data, host_co
       \$38  = 4'h0;
     end
   end
-  assign wp__addr = { \$4 , \port$15493$0 [9:0] };
-  assign host_slot = { 16'h0000, \port$15493$0  };
-  assign wp__data = { \port$15509$0 , \port$15507$0 , \port$15505$0 , \port$15503$0 , \port$15501$0 , \port$15499$0 , \port$15497$0 , \port$15495$0  };
-  assign host_data = { \port$15509$0 , \port$15507$0 , \port$15505$0 , \port$15503$0 , \port$15501$0 , \port$15499$0 , \port$15497$0 , \port$15495$0  };
-  assign rp_eval__addr = { \$12 , 10'h000 };
-  assign rd_slot = 10'h000;
-  assign rp_eval__en = 1'h0;
-  assign rd_en = 1'h0;
+  assign wp__addr = { \$4 , \port$18630$0 [9:0] };
+  assign host_slot = { 16'h0000, \port$18630$0  };
+  assign wp__data = { \port$18646$0 , \port$18644$0 , \port$18642$0 , \port$18640$0 , \port$18638$0 , \port$18636$0 , \port$18634$0 , \port$18632$0  };
+  assign host_data = { \port$18646$0 , \port$18644$0 , \port$18642$0 , \port$18640$0 , \port$18638$0 , \port$18636$0 , \port$18634$0 , \port$18632$0  };
+  assign rp_eval__addr = { \$12 , rd_slot };
+  assign rd_en = rp_eval__en;
   assign rp_eval__data = rd_data;
-  assign rp_host__addr = { \$15 , \port$15493$0 [9:0] };
-  assign host_rd_slot = \port$15493$0 [9:0];
+  assign rp_host__addr = { \$15 , \port$18630$0 [9:0] };
+  assign host_rd_slot = \port$18630$0 [9:0];
   assign host_rd_en = rp_host__en;
   assign rp_host__data = host_rd_data;
-  assign \host_data.reserve0  = { \port$15501$0 [15:0], \port$15499$0 , \port$15497$0 , \port$15495$0  };
-  assign \host_data.reserve1  = { \port$15507$0 , \port$15505$0 , \port$15503$0 , \port$15501$0 [31:16] };
-  assign \host_data.fee_num  = \port$15509$0 [15:0];
-  assign \host_data.fee_den  = \port$15509$0 [31:16];
+  assign \host_data.reserve0  = { \port$18638$0 [15:0], \port$18636$0 , \port$18634$0 , \port$18632$0  };
+  assign \host_data.reserve1  = { \port$18644$0 , \port$18642$0 , \port$18640$0 , \port$18638$0 [31:16] };
+  assign \host_data.fee_num  = \port$18646$0 [15:0];
+  assign \host_data.fee_den  = \port$18646$0 [31:16];
   assign \rd_data.reserve0  = rd_data[111:0];
   assign \rd_data.reserve1  = rd_data[223:112];
   assign \rd_data.fee_num  = rd_data[239:224];
@@ -44606,12 +57587,11 @@ module \appliance_top.pool (rst, begin_eval, host_pending, host_rd_data, host_co
   assign \host_rd_data.reserve1  = host_rd_data[223:112];
   assign \host_rd_data.fee_num  = host_rd_data[239:224];
   assign \host_rd_data.fee_den  = host_rd_data[255:240];
-  assign \$12  = active[0];
 endmodule
 
 (* generator = "Amaranth" *)
 module \appliance_top.stamps (rst, pipe_rst, w_en, r_en, w_rdy, r_data, w_port__data, r_rdy, clk);
-  reg \$auto$verilog_backend.cc:2505:dump_module$9  = 0;
+  reg \$auto$verilog_backend.cc:2505:dump_module$12  = 0;
   input rst;
   wire rst;
   input pipe_rst;
@@ -44750,7 +57730,7 @@ module \appliance_top.stamps (rst, pipe_rst, w_en, r_en, w_rdy, r_data, w_port__
   always @(posedge clk)
     r_rdy <= \$33 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
     \$30  = w_port__addr;
     if (\$3 ) begin
       \$30  = \$6 [3:0];
@@ -44763,7 +57743,7 @@ module \appliance_top.stamps (rst, pipe_rst, w_en, r_en, w_rdy, r_data, w_port__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
     \$31  = r_port__addr;
     if (\$9 ) begin
       \$31  = \$12 [3:0];
@@ -44776,7 +57756,7 @@ module \appliance_top.stamps (rst, pipe_rst, w_en, r_en, w_rdy, r_data, w_port__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
     \$32  = inner_level;
     if (\$18 ) begin
       \$32  = \$19 [3:0];
@@ -44792,7 +57772,7 @@ module \appliance_top.stamps (rst, pipe_rst, w_en, r_en, w_rdy, r_data, w_port__
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
     \$33  = r_rdy;
     if (\$29 ) begin
       \$33  = 1'h1;
@@ -44816,7 +57796,7 @@ endmodule
 
 (* generator = "Amaranth" *)
 module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i_cd__ready, cfg_entry, i_tx__payload, cfg_we, cfg_index, i_cd__valid, i_cd__payload, o_valid, rec, clk);
-  reg \$auto$verilog_backend.cc:2505:dump_module$10  = 0;
+  reg \$auto$verilog_backend.cc:2505:dump_module$13  = 0;
   input rst;
   wire rst;
   input pipe_rst;
@@ -45543,7 +58523,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
   always @(posedge clk)
     plen <= \$251 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
     casez (\$54 [2:0])
       3'h0:
@@ -45565,7 +58545,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
     casez (r_idx)
       2'h0:
@@ -45579,7 +58559,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
@@ -45617,7 +58597,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
     casez (r_idx)
       2'h0:
@@ -45631,7 +58611,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
@@ -45669,7 +58649,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
     casez (r_idx)
       2'h0:
@@ -45683,7 +58663,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
     casez (\$77 [2:0])
       3'h0:
@@ -45705,7 +58685,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
@@ -45743,7 +58723,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
@@ -45781,7 +58761,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
@@ -45819,7 +58799,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
@@ -45857,7 +58837,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
@@ -45895,7 +58875,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
@@ -45933,7 +58913,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
@@ -45971,7 +58951,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
@@ -46009,7 +58989,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
@@ -46047,7 +59027,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
@@ -46085,7 +59065,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
@@ -46123,7 +59103,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
@@ -46161,7 +59141,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
@@ -46199,7 +59179,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
@@ -46237,7 +59217,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
@@ -46275,7 +59255,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
@@ -46313,7 +59293,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
     casez (fn_idx)
       4'h0:
@@ -46351,7 +59331,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
     casez (sh)
       5'h00:
@@ -46421,7 +59401,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
     casez (\$209 [2:0])
       3'h0:
@@ -46443,7 +59423,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$219  = router0;
     if (cfg_we) begin
       if (\$1 ) begin
@@ -46452,7 +59432,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$220  = router1;
     if (cfg_we) begin
       if (\$2 ) begin
@@ -46461,7 +59441,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$221  = router2;
     if (cfg_we) begin
       if (\$3 ) begin
@@ -46470,7 +59450,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$222  = router3;
     if (cfg_we) begin
       if (\$4 ) begin
@@ -46479,7 +59459,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$223  = tx;
     if (\$5 ) begin
       \$223  = i_tx__payload;
@@ -46492,7 +59472,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$224  = tx_have;
     if (\$5 ) begin
       \$224  = 1'h1;
@@ -46521,7 +59501,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$225  = sel;
     if (\$6 ) begin
       if (\$7 ) begin
@@ -46536,7 +59516,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$226  = sel_n;
     if (\$6 ) begin
       if (\$7 ) begin
@@ -46567,7 +59547,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$227  = args_len;
     if (\$6 ) begin
       (* full_case = 32'd1 *)
@@ -46600,7 +59580,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$228  = past_window;
     if (\$6 ) begin
       (* full_case = 32'd1 *)
@@ -46635,7 +59615,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$229  = head0;
     if (\$6 ) begin
       (* full_case = 32'd1 *)
@@ -46670,7 +59650,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$230  = head1;
     if (\$6 ) begin
       (* full_case = 32'd1 *)
@@ -46705,7 +59685,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$231  = head2;
     if (\$6 ) begin
       (* full_case = 32'd1 *)
@@ -46740,7 +59720,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$232  = head3;
     if (\$6 ) begin
       (* full_case = 32'd1 *)
@@ -46775,7 +59755,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$233  = head4;
     if (\$6 ) begin
       (* full_case = 32'd1 *)
@@ -46810,7 +59790,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$234  = cd_done;
     if (\$6 ) begin
       if (i_cd__payload[279]) begin
@@ -46841,7 +59821,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$235  = o_valid;
     if (o__ready) begin
       \$235  = 1'h0;
@@ -46870,7 +59850,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$236  = q;
     casez (fsm_state)
       2'h0:
@@ -46890,7 +59870,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$237  = sh;
     casez (fsm_state)
       2'h0:
@@ -46908,7 +59888,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$238  = off_r;
     casez (fsm_state)
       2'h0:
@@ -46926,7 +59906,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$239  = count;
     casez (fsm_state)
       2'h0:
@@ -46946,7 +59926,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$240  = path0;
     casez (fsm_state)
       2'h0:
@@ -46975,7 +59955,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$241  = path1;
     casez (fsm_state)
       2'h0:
@@ -47004,7 +59984,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$242  = path2;
     casez (fsm_state)
       2'h0:
@@ -47033,7 +60013,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$243  = path3;
     casez (fsm_state)
       2'h0:
@@ -47062,7 +60042,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$244  = path4;
     casez (fsm_state)
       2'h0:
@@ -47091,7 +60071,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$245  = path5;
     casez (fsm_state)
       2'h0:
@@ -47120,7 +60100,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$246  = path6;
     casez (fsm_state)
       2'h0:
@@ -47149,7 +60129,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$247  = path7;
     casez (fsm_state)
       2'h0:
@@ -47178,7 +60158,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$248  = fsm_state;
     casez (fsm_state)
       2'h0:
@@ -47204,7 +60184,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$249  = rec;
     casez (fsm_state)
       2'h0:
@@ -47257,7 +60237,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$250  = prev;
     casez (fsm_state)
       2'h0:
@@ -47273,7 +60253,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     \$251  = plen;
     casez (fsm_state)
       2'h0:
@@ -47291,7 +60271,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     wp__addr = 5'h00;
     if (\$101 ) begin
       (* full_case = 32'd1 *)
@@ -47302,7 +60282,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     wp__data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     if (\$101 ) begin
       (* full_case = 32'd1 *)
@@ -47313,7 +60293,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     wp__en = 1'h0;
     if (\$101 ) begin
       (* full_case = 32'd1 *)
@@ -47324,7 +60304,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     fn_hit = 1'h0;
     if (\$110 ) begin
       fn_hit = 1'h1;
@@ -47355,7 +60335,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     fn_idx = 4'h0;
     if (\$110 ) begin
       fn_idx = 4'h0;
@@ -47386,7 +60366,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     r_hit = 1'h0;
     if (\$141 ) begin
       r_hit = 1'h1;
@@ -47402,7 +60382,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     r_idx = 2'h0;
     if (\$141 ) begin
       r_idx = 2'h3;
@@ -47418,7 +60398,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     end
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     rp__addr = 5'h00;
     casez (fsm_state)
       2'h0:
@@ -47432,7 +60412,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     idx = 4'h0;
     casez (fsm_state)
       2'h0:
@@ -47442,7 +60422,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     fail = 1'h0;
     casez (fsm_state)
       2'h0:
@@ -47460,7 +60440,7 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     endcase
   end
   always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     done = 1'h0;
     casez (fsm_state)
       2'h0:

@@ -99,3 +99,36 @@ def test_eval_cycle_identical_to_software_engine(engine, software, vectors) -> N
     bad = [i for i in range(len(cases)) if got[i] != want[i]]
     assert not bad, f"{engine.name}: cycles differ at {bad[:10]}; first {got[bad[0]]} != {want[bad[0]]}"
     assert any(w.profit > 0 for w in want) and any(w.profit == 0 for w in want)
+
+
+# ------------------------------------------------------------------ backrun evaluation of a swap
+
+def _evaluate_cases():
+    from mevblade.sim.tb.backrun.cases import block_swaps, make_swap, make_table, table_for_swaps
+
+    synth = make_table(7, zero_sibling=True)
+    specs = [([0, 1], {}), ([1, 0], {"exact_out": True}), ([0, 1, 2], {}), ([0, 1], {"slippage_ok": False}),
+             ([0, 1, 2, 3, 4, 0], {"frac": 0.001})]
+    cases = [(synth, make_swap(synth, p, **o)) for p, o in specs]
+    swaps = [s for _, s in block_swaps()]
+    real = table_for_swaps(swaps)
+    return cases + [(real, s) for s in swaps[:4]]
+
+
+def test_evaluate_swap_identical_to_software_engine(engine, software) -> None:
+    """A pending swap's backrun opportunities (pools, tokens, amount in, profit, exactness) on
+    seeded tables: synthetic 1–2 hop exact-in/out swaps, a reverting one, a 5-hop path (which the
+    board leaves to the host) and mainnet-block swaps on a realistic table."""
+    from mevblade.control.engine.base import EngineUnavailable
+
+    cases = _evaluate_cases()
+    try:
+        got = [engine.evaluate_swap(s, t) for t, s in cases]
+    except EngineUnavailable as exc:
+        pytest.skip(f"backend {engine.name}: {exc}")
+    want = [software.evaluate_swap(s, t) for t, s in cases]
+    bad = [i for i in range(len(cases)) if got[i] != want[i]]
+    assert not bad, f"{engine.name}: opportunities differ at {bad}; first {got[bad[0]]} != {want[bad[0]]}"
+    assert sum(len(w) for w in want) >= 6 and any(w == [] for w in want)
+    if engine.name == "pynq":
+        assert engine.host_evaluations == 1  # only the 5-hop path went to the host

@@ -16,7 +16,7 @@ from mevblade.control.engine.software.evaluator import UniswapRevert, get_amount
 from mevblade.control.engine.software.pools import PoolTable
 from mevblade.control.engine.software.types_swap import UINT112_MAX, SwapCall, SwapKind
 
-__all__ = ["WETH", "make_table", "make_swap", "token"]
+__all__ = ["WETH", "make_table", "make_swap", "token", "table_for_swaps", "block_swaps"]
 
 WETH = bytes.fromhex("c02aaa39b223fe8d0a0e5c4f27ead9083c756cc2")
 _FEES = [(997, 1000), (9975, 10000), (998, 1000)]
@@ -88,3 +88,93 @@ def make_swap(table: PoolTable, path_idx: list[int], *, exact_out: bool = False,
     except UniswapRevert:
         got = 0
     return replace(base, amount_in=amount_in, amount_out_min=got if slippage_ok else got + 1)
+
+
+def table_for_swaps(swaps: list[SwapCall], seed: int = 1, capacity: int = 256) -> PoolTable:
+    """A realistic table for real swaps (e.g. the mainnet block's): for every hop the pool of
+    the swap's venue, sized so the swap goes through (about 3 % price impact) unless an earlier
+    swap already created that pool, and 1–2 sibling pools on other venues priced 0.5–3 % apart
+    with 0.5–2× the depth. WETH is the profit token."""
+    from mevblade.control.engine.software.evaluator import get_amount_in, get_amount_out
+
+    rng = random.Random(seed)
+    table = PoolTable(capacity=capacity, profit_tokens=(WETH,))
+    cap = UINT112_MAX // 4
+    n = [0]
+
+    def add(venue: int, a: bytes, b: bytes, ra: int, rb: int) -> None:
+        n[0] += 1
+        table.add_pool(bytes([0xB0]) + n[0].to_bytes(19, "big"), a, b, ra, rb, venue=venue)
+
+    def pool(venue: int, a: bytes, b: bytes, ra: int, rb: int) -> tuple[int, int] | None:
+        """Reserves ``(r_a, r_b)`` of the venue's pool on (a, b), creating it (and siblings) if new."""
+        slot = table.lookup(venue, a, b)
+        if slot is not None:
+            rec = table.latest(slot)
+            return rec.reserves_for(a)
+        if not (0 < ra <= cap and 0 < rb <= cap):
+            return None
+        add(venue, a, b, ra, rb)
+        for v in [x for x in (0, 1, 2) if x != venue][: rng.randint(1, 2)]:
+            depth = rng.uniform(0.5, 2.0)
+            skew = rng.choice([-1, 1]) * rng.uniform(0.005, 0.03)
+            sa, sb = int(ra * depth), int(rb * depth * (1 + skew))
+            if 0 < sa <= cap and 0 < sb <= cap and table.lookup(v, a, b) is None:
+                add(v, a, b, sa, sb)
+        return ra, rb
+
+    for s in swaps:
+        if s.venue is None:
+            continue
+        hops = list(zip(s.path, s.path[1:]))
+        if s.kind is SwapKind.EXACT_IN:
+            amt = s.amount_in or 0
+            for i, (a, b) in enumerate(hops):
+                rin = amt * 30
+                rout = max(1, int(rin * rng.uniform(0.5, 2.0)))
+                if i == len(hops) - 1:
+                    rout = max(rout, (s.amount_out_min or 0) * 40)
+                got = pool(s.venue, a, b, rin, rout)
+                if got is None or amt == 0:
+                    break
+                try:
+                    amt = get_amount_out(amt, *got)
+                except UniswapRevert:
+                    break
+        else:
+            amt = s.amount_out or 0
+            for i, (a, b) in reversed(list(enumerate(hops))):
+                rout = amt * 30
+                rin = max(1, int(rout * rng.uniform(0.5, 2.0)))
+                if i == 0:
+                    rin = min(rin, max(1, (s.amount_in_max or 0) * 25))
+                got = pool(s.venue, a, b, rin, rout)
+                if got is None or amt == 0:
+                    break
+                try:
+                    amt = get_amount_in(amt, *got)
+                except UniswapRevert:
+                    break
+    table.begin_eval()
+    return table
+
+
+def block_swaps() -> list[tuple[bytes, SwapCall]]:
+    """``(raw, swap)`` of the Router02 swaps of the embedded mainnet block (software decode)."""
+    import json
+    from pathlib import Path
+
+    from mevblade.control.engine.software import SoftwareEngine
+    from mevblade.control.engine.software.swap import decode_swap_tx
+
+    path = Path(__file__).resolve().parents[2] / "data" / "block_18189758.jsonl"
+    sw = SoftwareEngine()
+    out = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            raw = bytes.fromhex(json.loads(line)["raw"][2:])
+            tx = sw.decode(raw)
+            swap = decode_swap_tx(tx) if tx.ok else None
+            if swap is not None:
+                out.append((raw, swap))
+    return out
