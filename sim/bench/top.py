@@ -8,6 +8,12 @@ decode-engine mode: output-bound at 54 words per transaction) and ``count`` (rec
 counted, the production setting: input-bound). Cycles come from the simulation; ns and tx/s
 use the routed ECP5 fmax from ``build/boards/ulx3s-85f/report.json`` when a board build has
 run, and the Zynq PL clock of the Vivado script (100 MHz) as the xc7z020 estimate.
+
+``opportunities`` (``--opt only=opportunities`` runs just this part): the block's swaps on a
+realistic pool table (``sim/tb/backrun/cases.table_for_swaps``), last input beat of each swap
+packet → its first opportunity message and its eval-done message, in cycles (the swap alone in
+the pipeline), and cycles per swap back to back; the software ``evaluate_swap`` CPU time on the
+same swaps and table in the same run.
 """
 
 from __future__ import annotations
@@ -91,11 +97,61 @@ def _header_firsts(msg_first: list[int], packets: list[bytes], swaps: list[bytes
     return out
 
 
-@benchmark("top-rtl", "appliance top in Verilator: throughput/latency (mixed, swap-heavy), sw engine ratio")
-def bench_top(reps: int = 3, **_: Any) -> dict[str, Any]:
+def _pct(values: list[int], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def _opportunities(reps: int, fmax: float | None) -> dict[str, Any]:
+    """Swap packet last beat → opportunity / eval-done message, in cycles, for the block's swaps on
+    the realistic table (each swap alone), the back-to-back rate, and the software engine's
+    ``evaluate_swap`` CPU time on the same swaps and table in the same run."""
+    from mevblade.control.engine.software.evaluator import evaluate_swap
+    from mevblade.sim.tb.backrun.cases import block_swaps, table_for_swaps
+
+    sim = _simulate([], reps, "opportunities", 0)
+    swaps = [s for _, s in block_swaps()]
+    table = table_for_swaps(swaps)
+    t0 = time.process_time()
+    n_sw = 0
+    for _ in range(max(3, reps)):
+        for s in swaps:
+            evaluate_swap(s, table)
+            n_sw += 1
+    sw_cpu = (time.process_time() - t0) / n_sw
+    first = [c for c, n in zip(sim["first_message"], sim["opportunities"], strict=True) if n > 0]
+    done = sim["done_message"]
+    out: dict[str, Any] = {
+        "swaps": sim["swaps"], "reps": reps,
+        "opportunities_per_swap": sim["opportunities"][: sim["swaps"]],
+        "status": sim["status"][: sim["swaps"]],
+        "first_opportunity_cycles": {"p50": statistics.median(first), "p90": _pct(first, 0.9), "max": max(first),
+                                     "min": min(first)},
+        "eval_done_cycles": {"p50": statistics.median(done), "p90": _pct(done, 0.9), "max": max(done),
+                             "min": min(done)},
+        "back_to_back_cycles_per_swap": sim["back_to_back_cycles"] / sim["swaps"],
+        "software_evaluate_swap_cpu_s": sw_cpu,
+    }
+    for label, mhz in (("ecp5", fmax), ("xc7z020", ZYNQ_PL_MHZ)):
+        if mhz:
+            out[f"{label}_first_opportunity_ns_p50"] = out["first_opportunity_cycles"]["p50"] * 1e3 / mhz
+            per_swap_s = out["back_to_back_cycles_per_swap"] / (mhz * 1e6)
+            out[f"{label}_ratio_vs_sw_evaluate"] = sw_cpu / per_swap_s
+    return out
+
+
+@benchmark("top-rtl", "appliance top in Verilator: throughput/latency (mixed, swap-heavy), swap -> opportunity "
+           "latency, sw engine ratio")
+def bench_top(reps: int = 3, only: str = "", **_: Any) -> dict[str, Any]:
     fmax = _ecp5_fmax()
     result: dict[str, Any] = {"machine": machine_info(), "ecp5_fmax_mhz": fmax, "xc7z020_clock_mhz": ZYNQ_PL_MHZ,
                               "reps": reps}
+    if only not in ("", "traffic", "opportunities"):
+        raise ValueError(f"only must be '', 'traffic' or 'opportunities', not {only!r}")
+    if only != "traffic":
+        result["opportunities"] = _opportunities(int(reps), fmax)
+    if only == "opportunities":
+        return result
     traffic = _traffic()
     n_swaps = {"mixed": len(traffic["swap_heavy"]), "swap_heavy": len(traffic["swap_heavy"])}
     for name, packets in traffic.items():
