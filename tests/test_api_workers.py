@@ -399,3 +399,18 @@ async def test_hub_deliver_text_keeps_the_publishers_event():
     _, event, got = sub.queue.get_nowait()
     assert got == text and event == json.loads(text) == eth.queue.get_nowait()[1]
     assert other.queue.empty()
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--workers", "0"], "from 1 to 64"),
+    (["--workers", "2"], "in-memory SQLite"),
+])
+def test_serve_cli_refuses_a_bad_cluster(monkeypatch, args, fragment):
+    from typer.testing import CliRunner
+
+    from mevblade.control.cli import app
+
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///:memory:")
+    r = CliRunner().invoke(app, ["serve", "--api-port", "0", "--grpc-port", "0", *args])
+    assert r.exit_code == 2
+    assert fragment in r.output
