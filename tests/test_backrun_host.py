@@ -58,7 +58,8 @@ def test_directory_entry_out_of_range_is_refused() -> None:
 def test_record_names_pools_and_tokens_from_the_table() -> None:
     e = directory_entries(TABLE)[0]
     touched, sib = e["slot"], next(s for s in e["sibs"][: e["nsib"]] if s != e["slot"])
-    rec = {"touched": touched, "sibling": sib, "direction": 1, "base1": 0, "amount_in": 5, "profit": 2, "exact": 1}
+    rec = {"touched": touched, "sibling": sib, "direction": 1, "base1": 0, "amount_in": 5, "profit": 2,
+           "exact": 1}
     opp = record_to_opportunity(rec, TABLE, b"\x01" * 32)
     t = TABLE.latest(touched)
     assert opp.pools == (TABLE.latest(sib).address, t.address)

@@ -125,8 +125,8 @@ def _opportunities(reps: int, fmax: float | None) -> dict[str, Any]:
         "swaps": sim["swaps"], "reps": reps,
         "opportunities_per_swap": sim["opportunities"][: sim["swaps"]],
         "status": sim["status"][: sim["swaps"]],
-        "first_opportunity_cycles": {"p50": statistics.median(first), "p90": _pct(first, 0.9), "max": max(first),
-                                     "min": min(first)},
+        "first_opportunity_cycles": {"p50": statistics.median(first), "p90": _pct(first, 0.9),
+                                     "max": max(first), "min": min(first)},
         "eval_done_cycles": {"p50": statistics.median(done), "p90": _pct(done, 0.9), "max": max(done),
                              "min": min(done)},
         "back_to_back_cycles_per_swap": sim["back_to_back_cycles"] / sim["swaps"],
@@ -140,8 +140,8 @@ def _opportunities(reps: int, fmax: float | None) -> dict[str, Any]:
     return out
 
 
-@benchmark("top-rtl", "appliance top in Verilator: throughput/latency (mixed, swap-heavy), swap -> opportunity "
-           "latency, sw engine ratio")
+@benchmark("top-rtl", "appliance top in Verilator: throughput/latency (mixed, swap-heavy), "
+           "swap -> opportunity latency, sw engine ratio")
 def bench_top(reps: int = 3, only: str = "", **_: Any) -> dict[str, Any]:
     fmax = _ecp5_fmax()
     result: dict[str, Any] = {"machine": machine_info(), "ecp5_fmax_mhz": fmax, "xc7z020_clock_mhz": ZYNQ_PL_MHZ,

@@ -51,7 +51,8 @@ async def start(dut, idle: str = "none", bp: str = "none", seed: int = 1, tb: Ap
 
 def block_txs() -> list[tuple[bytes, None]]:
     path = Path(__file__).resolve().parents[2] / "data" / "block_18189758.jsonl"
-    return [(bytes.fromhex(json.loads(ln)["raw"][2:]), None) for ln in path.read_text().splitlines() if ln.strip()]
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    return [(bytes.fromhex(json.loads(ln)["raw"][2:]), None) for ln in lines]
 
 
 def check(recs: list[dict[str, int]], swap, table, label: str) -> None:
