@@ -145,8 +145,12 @@ async def _run_mevblade(net: Any, signer: Any, contract: str, stub_url: str, raw
 
 @benchmark("e2e_latency", "pending tx seen → signed bundle on the wire (devnet), mevblade vs a web3.py peer")
 def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float = 50.0, seed: int = 1,
-                peer: bool = True) -> dict[str, Any]:
+                peer: bool = True, loop: str = "auto") -> dict[str, Any]:
+    """``loop``: the event loop mevblade's pipeline runs on — ``auto`` (uvloop when installed, as ``mevblade
+    serve`` runs it), ``uvloop`` or ``asyncio``. The peer always runs on asyncio's default loop, as written."""
     from eth_utils import keccak
+
+    from mevblade.control.cli.serve import run_loop
 
     from mevblade.control.keystore import create_keystore, load_signer
     from mevblade.sim.bench.peer_web3 import run_peer
@@ -154,7 +158,7 @@ def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float 
     from mevblade.sim.devnet.loop import deploy_executor
 
     out: dict[str, Any] = {"machine": machine_info(), "rate_tx_per_s": rate, "target_opportunities": opportunities,
-                           "seed": seed}
+                           "seed": seed, "loop": loop}
     with tempfile.TemporaryDirectory(prefix="mevblade-bench-") as tmp, Devnet(seed=seed, accounts=64,
                                                                               max_eth=6.0) as net:
         ks = Path(tmp) / "k.json"
@@ -181,8 +185,8 @@ def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float 
             results = {}
             for eng in [e for e in engines.split(",") if e]:
                 try:
-                    results[eng] = asyncio.run(_run_mevblade(net, signer, contract, stub_url, raws_file, len(raws),
-                                                             rate, eng))
+                    results[eng] = run_loop(_run_mevblade(net, signer, contract, stub_url, raws_file, len(raws),
+                                                          rate, eng), loop)
                 except Exception as exc:  # noqa: BLE001 - an engine that cannot run here is reported, not fatal
                     results[eng] = {"unavailable": f"{type(exc).__name__}: {str(exc)[:200]}"}
             out["mevblade"] = results
