@@ -240,9 +240,11 @@ static int run_rest(int argc, char **argv) {
     }
     /* wait until the connections are up (bounded), so connection set-up is not in the measurement */
     double t_up = mono() + 10;
-    int up = 0;
+    int up = 0, failed = 0;
+    for (int i = 0; i < nconn; i++)
+        if (conns[i].state == C_DEAD) failed++;
     struct epoll_event evs[256];
-    while (up < nconn && mono() < t_up) {
+    while (up + failed < nconn && mono() < t_up) {
         int k = epoll_wait(g_ep, evs, 256, 100);
         for (int i = 0; i < k; i++) {
             struct rconn *c = evs[i].data.ptr;
@@ -251,9 +253,9 @@ static int run_rest(int argc, char **argv) {
             socklen_t el = sizeof err;
             getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
             if (err || (evs[i].events & (EPOLLERR | EPOLLHUP))) {
-                rconn_close(c);
+                rconn_close(c); /* reopened by the main loop when a request needs it */
                 g_errors_conn++;
-                rconn_open(c);
+                failed++;
                 continue;
             }
             c->state = C_IDLE;
@@ -267,7 +269,7 @@ static int run_rest(int argc, char **argv) {
     long next_sched = 0;  /* next request whose time has not come yet */
     long next_send = 0;   /* next request to put on a connection (FIFO) */
     long done = 0;
-    double hard_end = t0 + duration + timeout + 5;
+    double hard_end = t0 + duration + timeout + 1;
 
     while (done < n && mono() < hard_end) {
         double now = mono();
@@ -386,8 +388,9 @@ static int run_rest(int argc, char **argv) {
     printf("{\"requests\": %ld, \"sent\": %ld, \"answered_200\": %ld, \"elapsed_s\": %.3f, \"offered_rps\": %.1f, "
            "\"achieved_rps\": %.1f, \"connections\": %d, \"connections_up_at_start\": %d, ",
            n, next_send, g_ok, t_end - t0, rate, (double)g_ok / (t_end - t0 > 0 ? t_end - t0 : 1), nconn, up);
-    printf("\"errors\": {\"status\": %ld, \"timeout\": %ld, \"connection\": %ld, \"parse\": %ld, \"unsent\": %ld}, ",
-           g_errors_status, g_errors_timeout, g_errors_conn, g_errors_parse, unsent);
+    printf("\"errors\": {\"status\": %ld, \"timeout\": %ld, \"connection\": %ld, \"parse\": %ld, \"unsent\": %ld, "
+           "\"unfinished\": %ld}, ",
+           g_errors_status, g_errors_timeout, g_errors_conn, g_errors_parse, unsent, next_send - done);
     printf("\"status_counts\": {");
     int first = 1;
     for (int s = 0; s < 600; s++)
