@@ -20,6 +20,11 @@ from mevblade.control.hashing import keccak256
 __all__ = ["RelayClient", "RelayError", "RelayUnavailable", "flashbots_header", "FlashbotsAuth"]
 
 
+#: ``json.dumps(obj, separators=(",", ":"))`` without building an encoder per call (json.dumps caches only its
+#: default one)
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
 class RelayError(Exception):
     """The relay answered with a JSON-RPC error (``code``, message)."""
 
@@ -81,8 +86,7 @@ class RelayClient:
         return f"RelayClient({self.name!r})"
 
     def encode(self, method: str, params: list[Any]) -> tuple[bytes, dict[str, str]]:
-        body = json.dumps({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params},
-                          separators=(",", ":")).encode()
+        body = _COMPACT.encode({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}).encode()
         sig = self._auth.header(body) if self._auth is not None else flashbots_header(self._account, body)
         return body, {"Content-Type": "application/json", "X-Flashbots-Signature": sig}
 
