@@ -184,6 +184,12 @@ def _connection_on_worker(cluster: Cluster, worker: int) -> httpx.Client:
     raise AssertionError(f"no connection reached worker {worker}")
 
 
+def test_serve_freezes_its_start_up_heap(cluster):
+    import gc
+
+    assert gc.get_freeze_count() > 10_000  # the primary runs in this process (the replicas do the same)
+
+
 @pytest.mark.parametrize("path", ["/readyz", "/api/v1/strategies"])
 def test_replica_forwards_pipeline_routes_to_the_primary(cluster, path):
     token = cluster.login("admin")["access_token"]

@@ -466,6 +466,9 @@ async def _replica_async(settings: Any, index: int, host: str, port: int, run_di
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():
         await asyncio.sleep(0.02)
+    from mevblade.control.cli.serve import freeze_heap
+
+    freeze_heap()
 
     async def events() -> None:
         reader, writer = await asyncio.open_unix_connection(str(run_dir / "events.sock"), limit=64 << 20)

@@ -26,7 +26,7 @@ import typer
 
 from mevblade.control.cli._settings import CONFIG_OPTION, open_store_or_exit, settings_from
 
-__all__ = ["register", "serve_async", "api_demo_async", "run_loop", "LOOPS"]
+__all__ = ["register", "serve_async", "api_demo_async", "run_loop", "LOOPS", "freeze_heap"]
 
 #: event loops ``serve --loop`` accepts; ``auto`` = uvloop when installed (it is pinned), else asyncio's
 LOOPS = ("auto", "uvloop", "asyncio")
@@ -48,6 +48,16 @@ def run_loop(main: Any, loop: str = "auto") -> Any:
         else:
             return uvloop.run(main)
     return asyncio.run(main)
+
+
+def freeze_heap() -> None:
+    """Move everything allocated during start-up (FastAPI, SQLAlchemy, grpc, the app) out of the cyclic garbage
+    collector's reach (``gc.freeze``): a full collection then scans only what was allocated since, instead of
+    ~125k long-lived objects (~0.1–0.2 s here, a stall of every request in flight). Undone by ``gc.unfreeze``."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def _restore_strategies(registry: Any, store: Any) -> list[str]:
@@ -130,6 +140,7 @@ async def serve_async(settings: Any, *, api_port: int, grpc_port: int, host: str
     task = asyncio.create_task(server.serve(sockets=sockets))
     while not server.started and not task.done():
         await asyncio.sleep(0.02)
+    freeze_heap()
     stopper = None
     if stop is not None:
         async def _stop_when_asked() -> None:
@@ -151,6 +162,9 @@ async def serve_async(settings: Any, *, api_port: int, grpc_port: int, host: str
     finally:
         if stopper is not None:
             stopper.cancel()
+        import gc
+
+        gc.unfreeze()
         if cluster is not None:
             await cluster.stop()
         if pipeline is not None:

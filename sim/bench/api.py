@@ -121,6 +121,9 @@ def _server_main(args: argparse.Namespace) -> None:
         while not server.started:
             await asyncio.sleep(0.02)
         port = server.servers[0].sockets[0].getsockname()[1]
+        from mevblade.control.cli.serve import freeze_heap
+
+        freeze_heap()  # as `serve` does
         print(json.dumps({"port": port, "token": token}), flush=True)
         # stdin: "publish" starts the WS events; end of input (the driver closed it) stops the server
         loop = asyncio.get_running_loop()
