@@ -358,10 +358,17 @@ def _rest_load(client: str, exe: Path | None, info: dict[str, Any], rate: float,
     else:
         cmd = [sys.executable, "-m", "mevblade.sim.bench.api", "rest", "--port", str(info["port"]), "--token",
                info["token"], "--rate", str(rate), "--duration", str(duration), "--connections", str(connections)]
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load = subprocess.run(cmd, capture_output=True, text=True, timeout=duration * 3 + 120)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if load.returncode != 0:
         raise RuntimeError(f"REST load failed: {load.stderr[-500:]}")
     out = json.loads(load.stdout.strip().splitlines()[-1])
+    # the load generator's own CPU (user + system), to show it is not the bottleneck
+    client_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    out["client_cpu_ms_per_request"] = round(client_cpu * 1e3 / max(1, out.get("sent", out.get("requests", 1))), 4)
     if client != "c":  # same keys as the C client
         out["answered_200"] = out["from_schedule"]["samples"] + connections  # + the warm-up requests
         out["requests"] += connections
