@@ -160,12 +160,14 @@ async def test_concurrent_misses_render_the_listing_once(fapi, monkeypatch):
     mw, h = _mw(fapi), fapi.headers("viewer")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=fapi.client.app), base_url="http://t") as c:
         tasks = [asyncio.create_task(c.get(OPPS, params={"limit": 9}, headers=h)) for _ in range(5)]
-        for _ in range(20000):  # until the four later requests wait (bounded; no timing is asserted)
-            if mw.cache.waiting == 4:
-                break
-            await asyncio.sleep(0.001)
-        assert mw.cache.waiting == 4 and len(calls) == 1
-        release.set()
+        try:
+            for _ in range(20000):  # until the first renders and the four later wait (bounded; no timing asserted)
+                if mw.cache.waiting == 4 and calls:
+                    break
+                await asyncio.sleep(0.001)
+            assert mw.cache.waiting == 4 and len(calls) == 1
+        finally:
+            release.set()
         rs = await asyncio.gather(*tasks)
     assert [r.status_code for r in rs] == [200] * 5
     assert len({r.content for r in rs}) == 1 and len(calls) == 1
@@ -203,6 +205,38 @@ async def test_hot_entry_is_refreshed_ahead_of_expiry(fapi):
         assert mw.cache.refreshes == 1
         body = (await c.get(OPPS, headers=h)).json()
     assert body["total"] == 41 and body["opportunities"][0]["id"] == "other-proc"
+
+
+@pytest.mark.asyncio
+async def test_refresh_of_an_unchanged_database_extends_the_entry_without_rendering(fapi, monkeypatch):
+    import asyncio
+
+    import httpx
+
+    store = fapi.ctx.store
+    calls: list[int] = []
+    real = store.list_opportunities
+
+    def counted(*args, **kw):
+        calls.append(1)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(store, "list_opportunities", counted)
+    mw, h = _mw(fapi), fapi.headers("viewer")
+    assert mw.cache.data_version is not None  # SQLite: PRAGMA data_version
+    now = [5000.0]
+    mw.cache.clock = lambda: now[0]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=fapi.client.app), base_url="http://t") as c:
+        first = await c.get(OPPS, headers=h)
+        assert len(calls) == 1
+        now[0] += mw.cache.ttl - mw.cache.refresh_ahead / 2
+        await c.get(OPPS, headers=h)  # starts the refresh: nothing committed since, so no rendering
+        await asyncio.gather(*mw._refresh_tasks)
+        assert (mw.cache.extensions, mw.cache.refreshes, len(calls)) == (1, 0, 1)
+        now[0] += mw.cache.refresh_ahead  # past the first expiry, inside the extended one
+        hits = mw.fast_hits
+        again = await c.get(OPPS, headers=h)
+    assert mw.fast_hits == hits + 1 and len(calls) == 1 and again.content == first.content
 
 
 def test_request_ids_are_unique_and_a_client_id_is_echoed(fapi):

@@ -40,6 +40,7 @@ from mevblade.control.api.fastpath import (
     LISTING_PARAMS as _LP,
     LISTING_PATH,
     CacheEntry,
+    DataVersion,
     ListingCache,
     RequestIds,
     accepts_gzip,
@@ -193,7 +194,7 @@ class RequestIdAndMetrics:
         if not ctx.limiter.hit(p.identity, p.role).allowed:
             return False  # a refused hit spends nothing: FastAPI refuses it again with the 429
         if self.cache.due_for_refresh(entry) and ck not in self.cache.inflight:
-            self._start_refresh(ck, (q["chain"], q["strategy"], min_eth, q["status"], q["page"], q["limit"]))
+            self._start_refresh(ck, entry, (q["chain"], q["strategy"], min_eth, q["status"], q["page"], q["limit"]))
         gz = entry.gzipped() if accepts_gzip(accept) else None
         body = gz if gz is not None else entry.body
         await send({"type": "http.response.start", "status": 200,
@@ -202,24 +203,33 @@ class RequestIdAndMetrics:
         self.fast_hits += 1
         return True
 
-    def _start_refresh(self, key: tuple[Any, ...], args: tuple[Any, ...]) -> None:
-        """Re-render a hot listing in a worker thread (body and gzip form) before it expires; requests meanwhile
-        keep getting the current entry, and a miss of the same key waits for this rendering (single flight)."""
+    def _start_refresh(self, key: tuple[Any, ...], entry: CacheEntry, args: tuple[Any, ...]) -> None:
+        """Re-render a hot listing in a worker thread (body and gzip form) before it expires — or, when the
+        database's data version is still the entry's, just extend the entry; requests meanwhile keep getting the
+        current entry, and a miss of the same key waits for this refresh (single flight)."""
         cache = self.cache
         assert cache is not None
         loop = asyncio.get_running_loop()
         fut = cache.inflight[key] = loop.create_future()
         generation = self.ctx.store.generation  # taken before reading: a write meanwhile makes the result stale
+        data_version = cache.data_version
 
-        def work() -> tuple[bytes, bytes | None]:
+        def work() -> tuple[bytes, bytes | None, int | None] | None:
+            version = data_version() if data_version is not None else None  # before reading, like generation
+            if version is not None and version == entry.version:
+                return None
             body = cache.render(*args)
-            return body, CacheEntry(0, 0.0, body).gzipped()
+            return body, CacheEntry(0, 0.0, body).gzipped(), version
 
         async def run() -> None:
             try:
-                body, gz = await asyncio.to_thread(work)
-                cache.put(key, generation, body, gz)
-                cache.refreshes += 1
+                done = await asyncio.to_thread(work)
+                if done is None:
+                    if entry.generation == self.ctx.store.generation:
+                        cache.extend(entry)
+                else:
+                    cache.put(key, generation, *done)
+                    cache.refreshes += 1
             except Exception:  # noqa: BLE001 - the entry then simply expires and a request renders it
                 pass
             finally:
@@ -297,6 +307,8 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0, f
         try:
             yield
         finally:
+            if cache.data_version is not None:
+                cache.data_version.close()
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -445,6 +457,11 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0, f
         return body.model_dump_json().encode()
 
     cache.render = _listing  # refresh ahead from the fast path
+    cache.data_version = DataVersion.for_store(ctx.store) if cache.ttl > 0 else None
+
+    def _versioned_listing(*args: Any) -> tuple[int | None, bytes]:
+        version = cache.data_version() if cache.data_version is not None else None  # read before the rows
+        return version, _listing(*args)
 
     @app.get(LISTING_PATH, response_model=S.OpportunityList, tags=["mev"], responses=ERRORS)
     async def list_opportunities(
@@ -468,8 +485,8 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0, f
         gen = ctx.store.generation
         entry = cache.get(key, gen)
         if entry is None:
-            body = await asyncio.to_thread(_listing, chain, strategy, min_eth, status, page, limit)
-            entry = cache.put(key, gen, body)
+            version, body = await asyncio.to_thread(_versioned_listing, chain, strategy, min_eth, status, page, limit)
+            entry = cache.put(key, gen, body, version=version)
         gz = entry.gzipped() if accepts_gzip(request.headers.get("accept-encoding")) else None
         out = gz if gz is not None else entry.body
         return Response(out, headers={k.decode(): v.decode() for k, v in _listing_response_headers(out, gz is not None)

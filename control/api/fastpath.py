@@ -32,6 +32,8 @@ import itertools
 import math
 import os
 import re
+import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -39,7 +41,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 __all__ = ["RequestIds", "ListingCache", "CacheEntry", "parse_listing_query", "accepts_gzip", "LISTING_PATH",
-           "LISTING_PARAMS", "listing_key"]
+           "LISTING_PARAMS", "listing_key", "DataVersion"]
 
 LISTING_PATH = "/api/v1/mev/opportunities"
 _INT = re.compile(r"^[0-9]{1,7}$")
@@ -118,6 +120,8 @@ class CacheEntry:
     expires: float
     body: bytes
     gz: bytes | None = None
+    #: the database's data version read before this body was rendered (None: unknown)
+    version: int | None = None
 
     def gzipped(self) -> bytes | None:
         """The gzip form (made once per entry), or None when the body is too small to be worth it."""
@@ -148,6 +152,10 @@ class ListingCache:
         #: seconds before expiry at which a hit starts the background refresh
         self.refresh_ahead = 0.3 * ttl
         self.refreshes = 0
+        #: ``data_version() -> int | None`` (set by the app, see :class:`DataVersion`): a refresh whose version is
+        #: the entry's re-renders nothing and only extends the entry
+        self.data_version: Any = None
+        self.extensions = 0
         self.hits = 0
         self.misses = 0
 
@@ -161,16 +169,54 @@ class ListingCache:
         self.hits += 1
         return e
 
+    def extend(self, entry: CacheEntry) -> None:
+        """The database has not changed since ``entry`` was rendered: keep it for another TTL."""
+        entry.expires = self.clock() + self.ttl
+        self.extensions += 1
+
     def due_for_refresh(self, entry: CacheEntry) -> bool:
         return self.render is not None and entry.expires - self.clock() < self.refresh_ahead
 
-    def put(self, key: tuple[Any, ...], generation: int, body: bytes, gz: bytes | None = None) -> CacheEntry:
-        e = CacheEntry(generation, self.clock() + self.ttl, body, gz)
+    def put(self, key: tuple[Any, ...], generation: int, body: bytes, gz: bytes | None = None,
+            version: int | None = None) -> CacheEntry:
+        e = CacheEntry(generation, self.clock() + self.ttl, body, gz, version)
         if self.ttl > 0:
             if len(self._entries) >= self.max_entries:
                 self._entries.clear()
             self._entries[key] = e
         return e
+
+
+class DataVersion:
+    """SQLite's ``PRAGMA data_version`` on a dedicated connection: it changes whenever any *other* connection —
+    this process's pool or another process — commits to the database file, so an unchanged value means the
+    listing a refresh would render is the one already cached. :meth:`for_store` gives None for other databases
+    (PostgreSQL: every refresh renders)."""
+
+    def __init__(self, path: str) -> None:
+        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_store(cls, store: Any) -> DataVersion | None:
+        try:
+            url = store.engine.url
+            if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+                return None
+            return cls(url.database)
+        except Exception:  # noqa: BLE001 - no fingerprint: refreshes simply always render
+            return None
+
+    def __call__(self) -> int | None:
+        with self._lock:
+            try:
+                return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+            except sqlite3.Error:  # includes use after close
+                return None
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
 
 
 def accepts_gzip(headers: Any) -> bool:
