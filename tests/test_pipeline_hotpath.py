@@ -230,3 +230,25 @@ def test_garbage_is_collected_between_events_not_during_one(between_events):
         assert busy_at_collection and not during  # collected, and never inside an event
     else:
         assert during  # the default collector does trip in the middle of an event (what the option avoids)
+
+
+@pytest.mark.parametrize("stamped", [True, False])
+def test_the_frames_cpu_stamp_reaches_the_executors_figure(stamped):
+    import time
+
+    relay = FakeRelay("a")
+    pipe, ex = _pipeline(relay)
+    raw = _swap_tx(USER)
+
+    async def go():
+        task = asyncio.create_task(pipe.run())
+        pipe.put_event(PendingTx(raw, keccak256(raw), time.perf_counter_ns(),
+                                 seen_cpu_ns=time.process_time_ns() if stamped else 0))
+        await asyncio.sleep(0)
+        await asyncio.wait_for(pipe.wait_idle(), 10)
+        pipe.stop()
+        await task
+
+    asyncio.run(go())
+    assert len(ex.lat_callbundle_ns) == 1
+    assert len(ex.cpu_callbundle_ns) == (1 if stamped else 0)  # a frame without a stamp adds no CPU figure
