@@ -217,7 +217,12 @@ async def test_headers_off_counts_without_sending(dut):
     raws = block(4)
     for raw in raws:
         await tb.send(raw)
-    await ClockCycles(dut.clk, 300)
+    # send() only queues: wait until the 4 packets (~3,000 bytes, > 300 beats) have been decoded
+    for _ in range(100):
+        if await tb.read(ADDR["records"]) >= len(raws):
+            break
+        await ClockCycles(dut.clk, 50)
+    await ClockCycles(dut.clk, 100)
     assert tb.sink.empty()
     assert await tb.read(ADDR["records"]) == len(raws)
     await tb.write(ADDR["output_cfg"], 0b11)
