@@ -201,6 +201,7 @@ async def test_flush_mid_packet_drops_it_and_resyncs(dut):
     assert (status >> FIELDS["status"]["in_packet"][0]) & 1 == 1  # really stuck inside the packet
     await tb.write(ADDR["control"], 0b101)  # enable + flush
     tb.set_idle_generator(None)
+    tb.source.pause = False  # removing the generator leaves the source in its last (paused) state
     await sending
     await tb.send(good)
     await expect_packet(tb, good, 0)
