@@ -3,10 +3,7 @@ API, and a local fallback when Redis is down. A real redis-server is started on 
 
 from __future__ import annotations
 
-import shutil
 import socket
-import subprocess
-import time
 
 import pytest
 
@@ -16,6 +13,7 @@ except ImportError:
     from _apifixtures import FakeClock, make_api
 
 from mevblade.control.api.ratelimit import RedisTokenBucketLimiter
+from mevblade.sim.redis_server import RedisServer, RedisUnavailable
 
 
 def _free_port() -> int:
@@ -26,33 +24,12 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory):
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    port = _free_port()
-    d = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(d)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        import redis
-
-        client = redis.Redis(host="127.0.0.1", port=port)
-        for _ in range(200):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        else:
-            pytest.fail("redis-server did not start")
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        server = RedisServer(str(tmp_path_factory.mktemp("redis")))
+    except RedisUnavailable as e:
+        pytest.skip(str(e))
+    with server:
+        yield server.url
 
 
 def _limiter(url: str, clock, prefix: str) -> RedisTokenBucketLimiter:

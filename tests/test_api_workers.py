@@ -11,11 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shutil
 import socket
-import subprocess
 import threading
-import time
 
 import httpx
 import pytest
@@ -29,6 +26,7 @@ from mevblade.control.api.workers import (
     check_cluster_settings,
 )
 from mevblade.control.config import load_settings
+from mevblade.sim.redis_server import RedisServer, RedisUnavailable
 
 PASSWORD = "workers-test-password"
 
@@ -53,33 +51,12 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory):
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    port = _free_port()
-    d = tmp_path_factory.mktemp("redis-workers")
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(d)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        import redis
-
-        client = redis.Redis(host="127.0.0.1", port=port)
-        for _ in range(200):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        else:
-            pytest.fail("redis-server did not start")
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        server = RedisServer(str(tmp_path_factory.mktemp("redis-workers")))
+    except RedisUnavailable as e:
+        pytest.skip(str(e))
+    with server:
+        yield server.url
 
 
 class Cluster:

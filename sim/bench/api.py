@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from mevblade.sim.bench import benchmark
+from mevblade.sim.redis_server import RedisServer
 
 __all__ = ["bench_api"]
 
@@ -298,46 +299,11 @@ def _finish(proc: subprocess.Popen, timeout: float) -> None:
         proc.wait()
 
 
-class _Redis:
+class _Redis(RedisServer):
     """A private redis-server on a free loopback port (rate limits in Redis, as with ``REDIS_URL``)."""
-
-    def __init__(self, directory: str) -> None:
-        import shutil
-        import socket
-
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("use_redis needs redis-server on PATH")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.proc = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no", "--dir", directory], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        import redis
-
-        client = redis.Redis(host="127.0.0.1", port=self.port)
-        for _ in range(200):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        else:
-            self.close()
-            raise RuntimeError("redis-server did not start")
-        self.url = f"redis://127.0.0.1:{self.port}/0"
 
     def cpu_s(self) -> float:
         return _cpu_s(self.proc.pid)
-
-    def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def _server_info(server: subprocess.Popen) -> dict[str, Any]:
