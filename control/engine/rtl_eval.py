@@ -10,9 +10,9 @@ What runs where. The gateware computes the exact integer optimum of a **2-hop** 
 profit, exact flag, candidate count) and the backrun of a touched/sibling pool pair (both
 directions, the choice ``evaluate_swap`` makes). Cycles of 3 or 4 hops are not in gateware:
 ``eval_cycle`` raises :class:`EngineUnavailable` for them rather than answering in software.
-:meth:`RtlEvaluator.evaluate_swap` applies the pending swap on the host (``simulate_swap``, the
-pool table and swap application are not joined to the evaluator in gateware yet) and evaluates
-every sibling pair in the gateware; it is not mixed into ``RtlEngine`` (the pipeline would then
+:meth:`RtlEvaluator.evaluate_swap` applies the pending swap on the host (``simulate_swap``) and
+evaluates every sibling pair in this stand-alone evaluator (the appliance top does the whole
+path in gateware, :mod:`mevblade.hw.backrun`, reached through ``PynqEngine.evaluate_swap``); it is not mixed into ``RtlEngine`` (the pipeline would then
 route every evaluation through this simulator).
 """
 
