@@ -12,8 +12,9 @@ directions, the choice ``evaluate_swap`` makes). Cycles of 3 or 4 hops are not i
 ``eval_cycle`` raises :class:`EngineUnavailable` for them rather than answering in software.
 :meth:`RtlEvaluator.evaluate_swap` applies the pending swap on the host (``simulate_swap``) and
 evaluates every sibling pair in this stand-alone evaluator (the appliance top does the whole
-path in gateware, :mod:`mevblade.hw.backrun`, reached through ``PynqEngine.evaluate_swap``); it is not mixed into ``RtlEngine`` (the pipeline would then
-route every evaluation through this simulator).
+path in gateware, :mod:`mevblade.hw.backrun`, reached through ``PynqEngine.evaluate_swap``);
+it is not mixed into ``RtlEngine`` (the pipeline would then route every evaluation through
+this simulator).
 """
 
 from __future__ import annotations
