@@ -23,3 +23,16 @@ def vectors() -> Path:
     if not VECTORS.is_dir():
         pytest.fail(f"shared test vectors not found at {VECTORS} (set MEVBLADE_VECTORS)")
     return VECTORS
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
+    """URL of a private redis-server on loopback (one per test module); skips without redis-server."""
+    from mevblade.sim.redis_server import RedisServer, RedisUnavailable
+
+    try:
+        server = RedisServer(str(tmp_path_factory.mktemp("redis")))
+    except RedisUnavailable as e:
+        pytest.skip(str(e))
+    with server:
+        yield server.url

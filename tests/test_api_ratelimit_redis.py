@@ -13,23 +13,12 @@ except ImportError:
     from _apifixtures import FakeClock, make_api
 
 from mevblade.control.api.ratelimit import RedisTokenBucketLimiter
-from mevblade.sim.redis_server import RedisServer, RedisUnavailable
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory):
-    try:
-        server = RedisServer(str(tmp_path_factory.mktemp("redis")))
-    except RedisUnavailable as e:
-        pytest.skip(str(e))
-    with server:
-        yield server.url
 
 
 def _limiter(url: str, clock, prefix: str) -> RedisTokenBucketLimiter:

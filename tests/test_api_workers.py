@@ -26,7 +26,6 @@ from mevblade.control.api.workers import (
     check_cluster_settings,
 )
 from mevblade.control.config import load_settings
-from mevblade.sim.redis_server import RedisServer, RedisUnavailable
 
 PASSWORD = "workers-test-password"
 
@@ -47,16 +46,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory):
-    try:
-        server = RedisServer(str(tmp_path_factory.mktemp("redis-workers")))
-    except RedisUnavailable as e:
-        pytest.skip(str(e))
-    with server:
-        yield server.url
 
 
 class Cluster:
