@@ -125,3 +125,23 @@ class ApplianceTB:
     async def recv(self) -> Message:
         frame = await self.sink.recv()
         return Message(bytes(frame.tdata))
+
+
+async def start_appliance(dut: Any, routers: Any, idle: str = "none", bp: str = "none", seed: int = 1,
+                          tb: ApplianceTB | None = None) -> ApplianceTB:
+    """Reset the top with seeded idle / back-pressure generators and write the router table.
+
+    Pass a test's ``tb`` back in for a further run: a second ApplianceTB would add a second
+    sink on the same stream."""
+    from mevblade.control.engine.pynq import router_registers
+    from mevblade.control.engine.regmap import ADDR
+    from mevblade.sim.tb.common import pause_generator
+
+    tb = tb or ApplianceTB(dut)
+    tb.set_idle_generator(pause_generator(idle, seed))
+    tb.set_backpressure_generator(pause_generator(bp, seed + 100))
+    await tb.reset()
+    for slot, router in enumerate(routers):
+        for name, value in router_registers(slot, router):
+            await tb.write(ADDR[name], value)
+    return tb

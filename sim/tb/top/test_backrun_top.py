@@ -17,15 +17,14 @@ from pathlib import Path
 import cocotb
 from cocotb.triggers import ClockCycles
 
-from mevblade.control.engine.pynq import router_registers, swap_packet
+from mevblade.control.engine.pynq import swap_packet
 from mevblade.control.engine.regmap import ADDR, FIELDS
 from mevblade.control.engine.software.evaluator import evaluate_swap
 from mevblade.control.engine.software.swap import DEFAULT_ROUTERS
 from mevblade.hw.backrun import BackrunStatus, record_to_opportunity
 from mevblade.sim.tb.backrun.cases import block_swaps, make_swap, make_table, table_for_swaps
 from mevblade.sim.tb.backrun.top_io import collect, load_table
-from mevblade.sim.tb.common import pause_generator
-from mevblade.sim.tb.top.tb import ApplianceTB
+from mevblade.sim.tb.top.tb import ApplianceTB, start_appliance
 
 ROUTERS = DEFAULT_ROUTERS[:4]
 V2_ROUTER = next(r for r in ROUTERS if r.venue == 0)
@@ -38,13 +37,7 @@ async def start(dut, idle: str = "none", bp: str = "none", seed: int = 1, tb: Ap
                 ) -> ApplianceTB:
     """Reset and configure (routers, opportunities-only output). Pass the test's ``tb`` back in for
     a further run: a second ApplianceTB would add a second sink on the same stream."""
-    tb = tb or ApplianceTB(dut)
-    tb.set_idle_generator(pause_generator(idle, seed))
-    tb.set_backpressure_generator(pause_generator(bp, seed + 100))
-    await tb.reset()
-    for slot, router in enumerate(ROUTERS):
-        for name, value in router_registers(slot, router):
-            await tb.write(ADDR[name], value)
+    tb = await start_appliance(dut, ROUTERS, idle, bp, seed, tb)
     await tb.write(ADDR["output_cfg"], OPP_ONLY)
     return tb
 

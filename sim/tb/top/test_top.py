@@ -15,14 +15,13 @@ import cocotb
 from cocotb.triggers import ClockCycles
 
 from mevblade.control.engine.regmap import ADDR, FIELDS, ID_MAGIC, MAP_VERSION
-from mevblade.control.engine.pynq import router_registers, swap_record_to_call
+from mevblade.control.engine.pynq import swap_record_to_call
 from mevblade.control.engine.rtl import header_to_result
 from mevblade.control.engine.software.swap import DEFAULT_ROUTERS, decode_swap_tx
 from mevblade.control.engine.software import SoftwareEngine
 from mevblade.control.types import ErrorCode
-from mevblade.sim.tb.common import pause_generator
 from mevblade.control.hashing import keccak256
-from mevblade.sim.tb.top.tb import MSG_TX_HEADER, PAYLOAD_WORDS, ApplianceTB
+from mevblade.sim.tb.top.tb import MSG_TX_HEADER, PAYLOAD_WORDS, ApplianceTB, start_appliance
 
 MSG_SWAP = 0x02
 
@@ -60,14 +59,7 @@ async def read64(tb: ApplianceTB, name: str) -> int:
 
 
 async def start(dut, idle: str = "none", bp: str = "none", seed: int = 1) -> ApplianceTB:
-    tb = ApplianceTB(dut)
-    tb.set_idle_generator(pause_generator(idle, seed))
-    tb.set_backpressure_generator(pause_generator(bp, seed + 100))
-    await tb.reset()
-    for slot, router in enumerate(ROUTERS):
-        for name, value in router_registers(slot, router):
-            await tb.write(ADDR[name], value)
-    return tb
+    return await start_appliance(dut, ROUTERS, idle, bp, seed)
 
 
 async def expect_packet(tb: ApplianceTB, raw: bytes, seq: int, label: str = "") -> None:
