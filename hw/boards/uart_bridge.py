@@ -31,6 +31,13 @@ from mevblade.hw.csr import AXILiteSignature
 __all__ = ["UARTRx", "UARTTx", "UARTBridge"]
 
 
+def _check_divisor(divisor: Any) -> int:
+    """Clock cycles per bit of the UART: an integer ≥ 4 (the receiver samples at the half bit)."""
+    if not isinstance(divisor, int) or divisor < 4:
+        raise ValueError(f"divisor must be an integer ≥ 4, not {divisor!r}")
+    return divisor
+
+
 class UARTRx(wiring.Component):
     """8N1 receiver. ``data``/``valid`` pulse for one cycle per received byte (no back-pressure).
 
@@ -45,9 +52,7 @@ class UARTRx(wiring.Component):
     valid: Out(1)
 
     def __init__(self, divisor: int) -> None:
-        if not isinstance(divisor, int) or divisor < 4:
-            raise ValueError(f"divisor must be an integer ≥ 4, not {divisor!r}")
-        self.divisor = divisor
+        self.divisor = _check_divisor(divisor)
         super().__init__()
 
     def elaborate(self, platform: Any) -> Module:
@@ -99,9 +104,7 @@ class UARTTx(wiring.Component):
     ready: Out(1)
 
     def __init__(self, divisor: int) -> None:
-        if not isinstance(divisor, int) or divisor < 4:
-            raise ValueError(f"divisor must be an integer ≥ 4, not {divisor!r}")
-        self.divisor = divisor
+        self.divisor = _check_divisor(divisor)
         super().__init__()
 
     def elaborate(self, platform: Any) -> Module:
