@@ -149,3 +149,40 @@ def test_raw_rebuilt_by_hand_equals_eth_account_signing(kind):
             tx["accessList"] = al
     raw = bytes(acct.sign_transaction(tx).raw_transaction)
     assert raw_and_hash_from_json(_json_of(raw, tx)) == (raw, keccak(raw))
+
+
+@pytest.mark.parametrize("quickack", [True, False])
+def test_pending_collector_acknowledges_every_frame_at_once(net, monkeypatch, quickack):
+    """anvil writes its notifications with Nagle's algorithm on; with delayed ACKs on our side some arrived
+    20-30 ms late (with the next one). The collector re-arms TCP_QUICKACK on its real socket after every frame
+    (Linux) — and leaves the socket alone when told not to. Same events either way."""
+    import socket
+
+    from mevblade.control.pipeline import collectors
+
+    if not hasattr(socket, "TCP_QUICKACK"):
+        pytest.skip("TCP_QUICKACK is Linux-only")
+    armed = []
+    real = collectors._rearm_quickack
+
+    def spy(sock):
+        real(sock)
+        armed.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK))  # a real TCP socket
+
+    monkeypatch.setattr(collectors, "_rearm_quickack", spy)
+    sent = []
+    coll = PendingTxCollector(net.anvil.ws_url, net.anvil.http_url, quickack=quickack)
+    got = asyncio.run(_collect(coll, 4, lambda: sent.extend(net.traffic.next_tx() for _ in range(4))))
+    assert [e.raw for e in got] == [t.raw for t in sent]
+    assert len(armed) == (4 if quickack else 0)
+    net.rpc.call("evm_mine")
+
+
+def test_quickack_socket_without_a_socket_is_none():
+    from types import SimpleNamespace
+
+    from mevblade.control.pipeline.collectors import _quickack_socket
+
+    ws = SimpleNamespace(transport=SimpleNamespace(get_extra_info=lambda name: None))
+    assert _quickack_socket(ws) is None
+    assert _quickack_socket(SimpleNamespace()) is None
