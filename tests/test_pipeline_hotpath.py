@@ -252,3 +252,112 @@ def test_the_frames_cpu_stamp_reaches_the_executors_figure(stamped):
     asyncio.run(go())
     assert len(ex.lat_callbundle_ns) == 1
     assert len(ex.cpu_callbundle_ns) == (1 if stamped else 0)  # a frame without a stamp adds no CPU figure
+
+
+# -- cache warm-up (PipelineConfig.warm_path_s) ------------------------------------------------------------------
+class _RecordingRelay:
+    """A real RelayClient (JSON encoder, request ids, Flashbots auth signature) whose transport is replaced by
+    the fake relay's answers: records every request's exact bytes and signature header."""
+
+    def __new__(cls, name: str):
+        from mevblade.control.pipeline.relay_client import RelayClient
+
+        fake = FakeRelay(name)
+        client = RelayClient("http://127.0.0.1:9", Account.from_key(keccak(b"warm-auth-DEVNET-ONLY")), name=name)
+        client.wire = []  # type: ignore[attr-defined]
+
+        async def post(body, headers):
+            client.wire.append((body, headers["X-Flashbots-Signature"]))
+            return await fake.post(body, headers)
+
+        client.post = post  # type: ignore[method-assign]
+        return client
+
+
+def _warm_run(warm_s: float, n: int = 4, spy=None):
+    relay = _RecordingRelay("a")
+    pipe, ex = _pipeline(relay)
+    pipe.config.warm_path_s = warm_s
+    users = [Account.from_key(keccak(b"warm-user-%d-DEVNET-ONLY" % i)) for i in range(n)]
+    raws = [_swap_tx(u, eth=(2 + i) * E18) for i, u in enumerate(users)]
+    if spy is not None:
+        spy(pipe, ex)
+
+    async def go():
+        task = asyncio.create_task(pipe.run())
+        for raw in raws:
+            before = pipe.warm_steps
+            pipe.put_event(PendingTx(raw, keccak256(raw), 0))
+            await asyncio.sleep(0)
+            await asyncio.wait_for(pipe.wait_idle(), 10)
+            if warm_s:  # a full warm-up round between transactions (not timed: waits until it happened)
+                await asyncio.wait_for(_until(lambda: pipe.warm_steps >= before + 4), 10)
+        pipe.stop()
+        await task
+        await relay.aclose()
+
+    asyncio.run(go())
+    return pipe, ex, relay
+
+
+async def _until(cond):
+    while not cond():
+        await asyncio.sleep(0.001)
+
+
+def test_warm_up_leaves_every_request_and_figure_unchanged():
+    cold_pipe, cold_ex, cold_relay = _warm_run(0.0)
+    warm_pipe, warm_ex, warm_relay = _warm_run(0.0005)
+    assert warm_pipe.warm_steps >= 4 * 3 and cold_pipe.warm_steps == 0
+    assert cold_relay.wire and warm_relay.wire == cold_relay.wire  # same bodies (ids too), same signatures
+    assert warm_pipe.counts == cold_pipe.counts
+    assert warm_ex.stats == cold_ex.stats
+    assert list(warm_ex.own_tx_hashes) == list(cold_ex.own_tx_hashes)
+
+
+def test_warm_up_runs_only_while_nothing_is_in_flight():
+    seen: list[tuple[int, bool, int]] = []
+
+    def spy(pipe, ex):
+        real = ex.warm_sign
+
+        def warm_sign(a):
+            seen.append((pipe._busy, bool(ex.hot), pipe.events.qsize()))
+            return real(a)
+
+        ex.warm_sign = warm_sign
+
+    _warm_run(0.0005, spy=spy)
+    assert seen and all(s == (0, False, 0) for s in seen)
+
+
+def test_warm_up_signature_can_never_be_included():
+    import rlp
+
+    relay = _RecordingRelay("a")
+    pipe, ex = _pipeline(relay)
+    raw = _swap_tx(USER)
+
+    async def go():
+        task = asyncio.create_task(pipe.run())
+        pipe.put_event(PendingTx(raw, keccak256(raw), 0))
+        await asyncio.sleep(0)
+        await asyncio.wait_for(pipe.wait_idle(), 10)
+        pipe.stop()
+        await task
+
+    asyncio.run(go())
+    action = pipe._warm_sample[2]
+    warm = ex.warm_sign(action)
+    fields = rlp.decode(warm[1:])
+    assert int.from_bytes(fields[1], "big") == 2**64 - 1  # EIP-2681: no chain includes this nonce
+    assert keccak256(warm) not in ex.own_tx_hashes
+    # otherwise the transaction the executor signed for real (same calldata, gas, fees, recipient)
+    sent = rlp.decode(bytes.fromhex(_sent_wire(relay)[0]["params"][0]["txs"][1][2:])[1:])
+    assert fields[2:9] == sent[2:9]
+
+
+def _sent_wire(relay) -> list[dict]:
+    import json
+
+    return [json.loads(b) for b, _ in relay.wire]

@@ -65,6 +65,10 @@ class WsCollector:
         self.connected = asyncio.Event()
         #: ``process_time_ns`` when the current frame was read (0 outside a frame)
         self.recv_cpu_ns = 0
+        #: the socket of the current connection when the transport exposes it (``None`` otherwise)
+        self.sock: Any = None
+        #: the last notification frame (text), kept for :meth:`PendingTxCollector.warm`
+        self.last_frame: str | bytes | None = None
 
     def params(self) -> list[Any]:
         raise NotImplementedError
@@ -93,6 +97,7 @@ class WsCollector:
                     delay = self.backoff_s
                     catch_up = await self.on_connect()
                     sock = _quickack_socket(ws) if self.quickack else None
+                    self.sock = sock if sock is not None else _socket_of(ws)
                     self.connected.set()
                     for ev in catch_up:
                         yield ev
@@ -104,6 +109,7 @@ class WsCollector:
                         msg = json.loads(frame)
                         if msg.get("method") != "eth_subscription":
                             continue
+                        self.last_frame = frame
                         ev = await self.convert(msg["params"]["result"], recv_ns)
                         if ev is not None:
                             yield ev
@@ -114,6 +120,7 @@ class WsCollector:
                 log.warning("%s collector: connection lost (%s); retrying in %.2fs", self.name,
                             type(exc).__name__, delay)
             self.connected.clear()
+            self.sock = None
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.max_backoff_s)
 
@@ -135,6 +142,13 @@ def _quickack_socket(ws: Any) -> Any:
         sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
         return sock
     except (AttributeError, OSError, TypeError):
+        return None
+
+
+def _socket_of(ws: Any) -> Any:
+    try:
+        return ws.transport.get_extra_info("socket")
+    except AttributeError:
         return None
 
 
@@ -163,6 +177,17 @@ class PendingTxCollector(WsCollector):
         if got is None:
             return await self._fetch(result.get("hash"), recv_ns)
         return PendingTx(got[0], got[1], recv_ns, seen_cpu_ns=self.recv_cpu_ns)
+
+    def warm(self) -> None:
+        """The frame path (JSON, raw rebuild, hash check) on the last notification again, discarding the
+        result: keeps its code and data in the CPU caches while no transaction is in flight (the pipeline's
+        ``warm_path_s``). Emits nothing and changes no state."""
+        frame = self.last_frame
+        if frame is None:
+            return
+        result = json.loads(frame)["params"]["result"]
+        if isinstance(result, dict):
+            raw_and_hash_from_json(result)
 
     async def _fetch(self, h: str | None, recv_ns: int) -> PendingTx | None:
         if not h:

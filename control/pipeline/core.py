@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import select
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -46,6 +47,12 @@ class PipelineConfig:
     #: run Python's cyclic garbage collector between events instead of wherever an allocation trips it (in the
     #: middle of a pending transaction: a 0.1-8 ms pause on the hot path); the start-up heap is frozen first
     gc_between_events: bool = True
+    #: keep the hot path warm in the CPU caches: every ``warm_path_s`` seconds while nothing is in flight, run
+    #: its steps again on the last transaction that gave an action (frame parse, decode, swap decode, evaluate
+    #: — software stages only —, signing with an unusable nonce, request encoding + auth signature), one step
+    #: per event-loop turn, discarding the results. Nothing is sent or recorded. Costs CPU while idle (an
+    #: appliance with its own core); 0 = off. See docs/PERFORMANCE.md ("fourth session").
+    warm_path_s: float = 0.0
 
 
 # -- garbage collection between events ---------------------------------------------------------------------------
@@ -83,6 +90,13 @@ def _gc_step() -> None:
     _gc_state["runs"] += 1
     n = _gc_state["runs"]
     gc.collect(2 if n % 100 == 0 else 1 if n % 10 == 0 else 0)
+
+
+def _readable(sock: Any) -> bool:
+    try:
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 class EngineStage:
@@ -197,6 +211,13 @@ class Pipeline:
         #: hashes of the transactions our executor signed (its own bundles), when it keeps them
         self._own_hashes: Any = getattr(executor, "own_tx_hashes", None)
         self.opportunity_profit_wei = 0
+        #: (victim raw, swap, action) of the last transaction that gave an action: what the warm-up replays
+        self._warm_sample: tuple[bytes, Any, Any] | None = None
+        #: warm-up steps run, and how many of them ended with a frame waiting on the pending collector's
+        #: socket (it waited at most that step: ``warm_step_ns`` has their durations)
+        self.warm_steps = 0
+        self.warm_steps_preempted = 0
+        self.warm_step_ns: list[int] = []
 
     # -- queue helpers -------------------------------------------------------------------------------------
     def _put(self, q: asyncio.Queue[Any], name: str, item: Any) -> None:
@@ -249,6 +270,8 @@ class Pipeline:
                 tasks.append(tg.create_task(self.recorder.run(), name="recorder"))
             if self.config.gc_between_events:
                 tasks.append(tg.create_task(self._gc_loop(), name="gc"))
+            if self.config.warm_path_s > 0:
+                tasks.append(tg.create_task(self._warm_loop(self.config.warm_path_s), name="warm"))
             for c in (self.pools, self.heads, self.pending):
                 if c is not None:
                     tasks.append(tg.create_task(c.run(self.put_event), name=f"collector-{c.name}"))
@@ -282,6 +305,62 @@ class Pipeline:
             await asyncio.sleep(period_s)
             if self._busy == 0:
                 _gc_step()
+
+    # -- cache warm-up -------------------------------------------------------------------------------------
+    def _quiet(self) -> bool:
+        """Nothing in flight: no event being processed or queued, a head known, no action before its first
+        request is on the wire."""
+        return (self._busy == 0 and self.events.empty() and self.head is not None
+                and not getattr(self.executor, "hot", None))
+
+    def _warm_steps(self, sample: tuple[bytes, Any, Any]) -> list[Any]:
+        raw, swap, action = sample
+        stage, backends = self.stage, self.stage.stage_backends
+        steps: list[Any] = []
+        if self.pending is not None:
+            steps.append(self.pending.warm)
+        if backends["decode"] == "sw":
+            def decode() -> None:
+                d, _ = stage.decode_deferred(raw)  # the sender recovery stays pending (off the path, as live)
+                if d.ok and backends["swap"] == "sw":
+                    stage.decode_swap(d.to, d.data, d.value)
+
+            steps.append(decode)
+        if backends["evaluate"] == "sw":
+            steps.append(lambda: stage.evaluate(swap, raw))
+        warm_sign = getattr(self.executor, "warm_sign", None)
+        warm_request = getattr(self.executor, "warm_request", None)
+        relays = getattr(self.executor, "relays", None) or [None]
+        if warm_sign is not None and warm_request is not None and hasattr(relays[0], "warm"):
+            signed: list[bytes] = []
+            steps.append(lambda: signed.append(warm_sign(action)))
+            steps.append(lambda: warm_request(action, signed[-1]))
+        return steps
+
+    async def _warm_loop(self, period_s: float) -> None:
+        """The hot path's steps on the last actionable transaction while nothing is in flight (see
+        :attr:`PipelineConfig.warm_path_s`): one step per event-loop turn, so a frame that arrives waits for at
+        most one step before the collector reads it (counted in :attr:`warm_steps_preempted`)."""
+        while True:
+            await asyncio.sleep(period_s)
+            sample = self._warm_sample
+            if sample is None:
+                continue
+            for step in self._warm_steps(sample):
+                if not self._quiet():
+                    break
+                t = time.perf_counter_ns()
+                try:
+                    step()
+                except Exception as exc:  # noqa: BLE001 - a warm-up is never worth failing the pipeline for
+                    log.warning("warm-up step failed (%s); warm-up off for this pipeline", type(exc).__name__)
+                    return
+                self.warm_steps += 1
+                sock = self.pending.sock if self.pending is not None else None
+                if sock is not None and _readable(sock):
+                    self.warm_steps_preempted += 1
+                    self.warm_step_ns.append(time.perf_counter_ns() - t)
+                await asyncio.sleep(0)
 
     async def _on_head(self, h: NewHead) -> None:
         prev = self.head
@@ -405,6 +484,7 @@ class Pipeline:
                 for a in acts:
                     c["actions"] += 1
                     self._hand_over(a)
+                    self._warm_sample = (p.raw, swap, a)
                 if acts:
                     # hand the loop to the executor now: a backlog of pending events must not delay a bundle
                     # (its task signs and writes the request)
@@ -458,4 +538,7 @@ class Pipeline:
         out.update({f"drops_{k}": v for k, v in self.drops.items()})
         out.update(self.executor.stats)
         out["engine_stages"] = dict(self.stage.stage_backends)
+        if self.config.warm_path_s > 0:
+            out["warm_steps"] = self.warm_steps
+            out["warm_steps_preempted"] = self.warm_steps_preempted
         return out

@@ -157,6 +157,9 @@ class BundleExecutor:
         #: recover): never submitted
         self._dropped_victims: dict[bytes, None] = {}
         self._victim_checks: dict[bytes, asyncio.Future[bool]] = {}
+        #: actions (by ``id``) started and not yet past their first ``eth_callBundle`` on the wire: while any
+        #: is, the pipeline's warm-up waits
+        self.hot: set[int] = set()
 
     # -- heads, nonces, inclusion ----------------------------------------------------------------------------
     async def start(self, head: NewHead) -> None:
@@ -318,8 +321,35 @@ class BundleExecutor:
 
     async def execute(self, a: BackrunBundle, retarget: bool = False) -> str:
         """Handle one action; returns what happened (``submitted`` or why not)."""
-        async with self.sem:
-            return await self._execute(a, retarget)
+        key = id(a)
+        if not retarget:
+            self.hot.add(key)
+        try:
+            async with self.sem:
+                return await self._execute(a, retarget)
+        finally:
+            self.hot.discard(key)
+
+    #: EIP-2681 caps nonces below 2**64 - 1: a transaction with this nonce can never be included
+    WARM_NONCE = 2**64 - 1
+
+    def warm_sign(self, a: BackrunBundle) -> bytes:
+        """The hot path's signing for ``a`` again, for the pipeline's cache warm-up: calldata and our
+        transaction signed with a nonce no chain accepts (:attr:`WARM_NONCE`), hashed as :meth:`sign` does.
+        Recorded nowhere (not in :attr:`own_tx_hashes`), never sent; the caller discards it."""
+        data = execute_calldata(a.amount_in, a.hops, a.expected_profit_wei, a.coinbase_bps, self.flash)
+        raw = self.signer.sign_eip1559(chain_id=self.chain_id, nonce=self.WARM_NONCE,
+                                       max_priority_fee_per_gas=a.priority_fee_per_gas,
+                                       max_fee_per_gas=a.max_fee_per_gas, gas=a.gas_limit,
+                                       to=self._contract_b, value=0, data=data)
+        keccak256(raw)
+        return raw
+
+    def warm_request(self, a: BackrunBundle, raw: bytes) -> None:
+        """The first relay's ``eth_callBundle`` body and auth signature for ``[victim, raw]``, discarded (no
+        request id taken, nothing sent, no figures): the rest of the warm-up."""
+        self.relays[0].warm("eth_callBundle", [{"txs": ["0x" + a.victim_raw.hex(), "0x" + raw.hex()],
+                                                "blockNumber": hex(a.target_block), "stateBlockNumber": "latest"}])
 
     async def _simulate(self, a: BackrunBundle, txs: list[bytes], measure: bool) -> Any:
         """``eth_callBundle`` on the first relay that answers (``None``: none did)."""
@@ -334,6 +364,7 @@ class BundleExecutor:
                 if a.seen_cpu_ns:
                     self.cpu_callbundle_ns.append(time.process_time_ns() - a.seen_cpu_ns)
                 first = False
+                self.hot.discard(id(a))
             try:
                 return await r.post(body, headers)
             except RelayError:

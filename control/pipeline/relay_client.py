@@ -86,9 +86,17 @@ class RelayClient:
         return f"RelayClient({self.name!r})"
 
     def encode(self, method: str, params: list[Any]) -> tuple[bytes, dict[str, str]]:
-        body = _COMPACT.encode({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}).encode()
+        return self._encode(next(self._ids), method, params)
+
+    def _encode(self, rid: int, method: str, params: list[Any]) -> tuple[bytes, dict[str, str]]:
+        body = _COMPACT.encode({"jsonrpc": "2.0", "id": rid, "method": method, "params": params}).encode()
         sig = self._auth.header(body) if self._auth is not None else flashbots_header(self._account, body)
         return body, {"Content-Type": "application/json", "X-Flashbots-Signature": sig}
+
+    def warm(self, method: str, params: list[Any]) -> None:
+        """:meth:`encode` (JSON + auth signature) with request id 0, discarded: the pipeline's cache warm-up.
+        Takes no request id, so the requests actually sent are the same bytes with or without warm-ups."""
+        self._encode(0, method, params)
 
     async def post(self, body: bytes, headers: dict[str, str]) -> Any:
         try:
