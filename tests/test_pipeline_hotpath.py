@@ -361,3 +361,46 @@ def _sent_wire(relay) -> list[dict]:
     import json
 
     return [json.loads(b) for b, _ in relay.wire]
+
+
+def test_a_victims_bundles_all_start_their_request_before_any_finishes_sending():
+    """Two actions for one pending transaction (two strategies): both tasks reach their first request before
+    either gets past its send — the second bundle does not wait for the first one's HTTP exchange."""
+    import dataclasses
+
+    from mevblade.control.pipeline.strategy import BackrunArbStrategy
+
+    order: list[tuple[str, int]] = []
+
+    class _Relay(FakeRelay):
+        async def post(self, body, headers):
+            import json
+
+            k = json.loads(body)["params"][0]["txs"][1]
+            order.append(("enter", k))
+            await asyncio.sleep(0)  # the send's own suspension (a real client writes, then awaits)
+            order.append(("sent", k))
+            return await super().post(body, headers)
+
+    relay = _Relay("a")
+    pipe, ex = _pipeline(relay)
+
+    class _Entry:
+        events = actions = errors = 0
+
+        def __init__(self, shift):
+            self.strategy = BackrunArbStrategy({"weth": "0x" + WETH.hex()})
+            real = self.strategy.process_event
+
+            async def process_event(ev):  # a second strategy's different action for the same victim
+                return [dataclasses.replace(a, amount_in=a.amount_in - shift, opportunity_id=f"{a.opportunity_id}-{shift}")
+                        for a in await real(ev)]
+
+            self.strategy.process_event = process_event
+
+    entries = [_Entry(0), _Entry(1)]
+    pipe.registry.active_entries = lambda: entries
+    _run_pipe(pipe, [_swap_tx(USER)])
+    firsts = [e for e in order if e[0] == "enter"][:2]
+    assert len({k for _, k in firsts}) == 2
+    assert [e[0] for e in order[:4]] == ["enter", "enter", "sent", "sent"]

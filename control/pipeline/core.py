@@ -457,6 +457,8 @@ class Pipeline:
         opps = self.stage.evaluate(swap, p.raw)
         t1 = time.perf_counter_ns()
         self.engine_ns.append(t1 - t0)
+        handed = 0
+        victim_pools: tuple[str, ...] | None = None
         for opp in opps:
             c["opportunities"] += 1
             if self.config.profit_token is None or opp.tokens[0] == self.config.profit_token:
@@ -465,8 +467,10 @@ class Pipeline:
             if not hops:
                 c["opportunities_unexecutable"] += 1
                 continue
+            if victim_pools is None:
+                victim_pools = self.stage.victim_pools(swap)
             ev = OpportunityEvent(opp, p.raw, p.hash, d.sender, head, p.seen_ns, t1 - t0, swap.function, hops,
-                                  self.stage.victim_pools(swap), p.seen_cpu_ns)
+                                  victim_pools, p.seen_cpu_ns)
             for entry in self.registry.active_entries():
                 entry.events += 1
                 try:
@@ -485,11 +489,14 @@ class Pipeline:
                     c["actions"] += 1
                     self._hand_over(a)
                     self._warm_sample = (p.raw, swap, a)
-                if acts:
-                    # hand the loop to the executor now: a backlog of pending events must not delay a bundle
-                    # (its task signs and writes the request)
-                    for _ in range(3):
-                        await asyncio.sleep(0)
+                handed += len(acts)
+        if handed:
+            # hand the loop to the executor now: a backlog of pending events must not delay a bundle (its tasks
+            # sign and write the requests). Once for all of this transaction's actions: their tasks then run in
+            # order up to their first request each, before any of them handles an answer — a second bundle
+            # for the same victim no longer waits for the first one's HTTP exchange (fourth session)
+            for _ in range(3):
+                await asyncio.sleep(0)
 
     async def _head_loop(self) -> None:
         while True:

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mevblade.control.pipeline.events import PendingTx
 from mevblade.sim.bench import benchmark, machine_info
 
 __all__ = ["e2e_latency"]
@@ -77,7 +78,7 @@ def _pct(xs: list[int]) -> dict[str, Any]:
             "mean_us": round(sum(s) / len(s) / 1000, 1)}
 
 
-def _start_stub() -> tuple[subprocess.Popen[bytes], str]:
+def _start_stub(cpus: set[int] | None = None) -> tuple[subprocess.Popen[bytes], str]:
     import httpx
 
     from mevblade.sim.devnet.anvil import _pdeathsig, free_port
@@ -86,6 +87,10 @@ def _start_stub() -> tuple[subprocess.Popen[bytes], str]:
     proc = subprocess.Popen([sys.executable, "-c", _STUB_RELAY, str(port)], preexec_fn=_pdeathsig,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
+    if cpus:
+        from mevblade.control.pipeline.affinity import pin
+
+        pin(proc.pid, cpus)
     for _ in range(200):
         try:
             httpx.post(url, json={})
@@ -96,15 +101,37 @@ def _start_stub() -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("stub relay did not start")
 
 
-def _send(node_http: str, raws_file: Path, rate: float) -> subprocess.Popen[bytes]:
+def _send(node_http: str, raws_file: Path, rate: float, cpus: set[int] | None = None) -> subprocess.Popen[bytes]:
     from mevblade.sim.devnet.anvil import _pdeathsig
 
-    return subprocess.Popen([sys.executable, "-c", _SENDER, node_http, str(raws_file), str(rate)],
+    proc = subprocess.Popen([sys.executable, "-c", _SENDER, node_http, str(raws_file), str(rate)],
                             preexec_fn=_pdeathsig, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if cpus:
+        from mevblade.control.pipeline.affinity import pin
+
+        pin(proc.pid, cpus)
+    return proc
+
+
+def _variant(spec: str) -> dict[str, bool]:
+    """``plain`` or ``+``-joined flags: ``isolate`` (appliance on its own CPU, devnet on the others), ``warm``
+    (pipeline cache warm-up), ``noquickack`` (the collectors' delayed ACKs, as before the fourth session)."""
+    flags = {f for f in spec.split("+") if f and f != "plain"}
+    unknown = flags - {"isolate", "warm", "noquickack"}
+    if unknown:
+        raise ValueError(f"variant flags must be among isolate, warm, noquickack (or plain), not {sorted(unknown)}")
+    return {k: k in flags for k in ("isolate", "warm", "noquickack")}
+
+
+def _bunched(seen: list[int], within_ns: int = 5_000_000) -> int:
+    """Consecutive pending transactions read less than ``within_ns`` apart (sent 1/rate apart)."""
+    s = sorted(seen)
+    return sum(1 for a, b in zip(s, s[1:]) if b - a < within_ns)
 
 
 async def _run_mevblade(net: Any, signer: Any, contract: str, stub_url: str, raws_file: Path, n_tx: int,
-                        rate: float, engine: str) -> dict[str, Any]:
+                        rate: float, engine: str, *, warm_path_s: float = 0.0, quickack: bool = True,
+                        devnet_cpus: set[int] | None = None) -> dict[str, Any]:
     from eth_account import Account
     from eth_utils import keccak
 
@@ -113,7 +140,19 @@ async def _run_mevblade(net: Any, signer: Any, contract: str, stub_url: str, raw
     net.rpc.call("anvil_dropAllTransactions")
     pipe = build_pipeline(net.dep, node_http=net.anvil.http_url, node_ws=net.anvil.ws_url, relay_urls=[stub_url],
                           signer=signer, relay_auth=Account.from_key(keccak(b"bench-relay-auth-DEVNET-ONLY")),
-                          contract=contract, engine=engine, max_retargets=0)
+                          contract=contract, engine=engine, max_retargets=0, warm_path_s=warm_path_s)
+    for c in (pipe.pending, pipe.heads, pipe.pools):
+        if c is not None:
+            c.quickack = quickack
+    seen: list[int] = []
+    put = pipe.put_event
+
+    def put_event(ev: Any) -> None:  # the bench's own record of when each pending transaction was read
+        if isinstance(ev, PendingTx):
+            seen.append(ev.seen_ns)
+        put(ev)
+
+    pipe.put_event = put_event  # type: ignore[method-assign]
     task = asyncio.create_task(pipe.run())
     try:
         t_end = time.monotonic() + 120
@@ -123,20 +162,29 @@ async def _run_mevblade(net: Any, signer: Any, contract: str, stub_url: str, raw
             if time.monotonic() > t_end:
                 raise TimeoutError("pipeline did not start")
             await asyncio.sleep(0.01)
-        sender = _send(net.anvil.http_url, raws_file, rate)
+        cpu0, wall0 = time.process_time_ns(), time.perf_counter_ns()
+        sender = _send(net.anvil.http_url, raws_file, rate, devnet_cpus)
         t_end = time.monotonic() + n_tx / rate + 120
         while (pipe.counts["pending_seen"] < n_tx or not pipe.idle()) and time.monotonic() < t_end:
             if task.done():
                 task.result()
             await asyncio.sleep(0.01)
         sender.wait(timeout=60)
+        cpu, wall = time.process_time_ns() - cpu0, time.perf_counter_ns() - wall0
         st = pipe.stats()
-        return {"engine": engine, "engine_stages": st["engine_stages"], "pending_seen": st["pending_seen"],
-                "opportunities": st["opportunities"], "bundles_signed": len(pipe.executor.lat_callbundle_ns),
-                "seen_to_wire": _pct(pipe.executor.lat_callbundle_ns),
-                "seen_to_wire_cpu": _pct(pipe.executor.cpu_callbundle_ns),
-                "seen_to_signed": _pct(pipe.executor.lat_signed_ns), "engine_stage": _pct(pipe.engine_ns),
-                "queue_drops": sum(pipe.drops.values())}
+        out = {"engine": engine, "engine_stages": st["engine_stages"], "pending_seen": st["pending_seen"],
+               "opportunities": st["opportunities"], "bundles_signed": len(pipe.executor.lat_callbundle_ns),
+               "seen_to_wire": _pct(pipe.executor.lat_callbundle_ns),
+               "seen_to_wire_cpu": _pct(pipe.executor.cpu_callbundle_ns),
+               "seen_to_signed": _pct(pipe.executor.lat_signed_ns), "engine_stage": _pct(pipe.engine_ns),
+               "queue_drops": sum(pipe.drops.values()),
+               "arrivals_within_5ms": _bunched(seen), "quickack": quickack,
+               "process_cpu_share": round(cpu / wall, 3) if wall else None}
+        if warm_path_s:
+            out["warm"] = {"period_us": round(warm_path_s * 1e6, 1), "steps": pipe.warm_steps,
+                           "steps_preempted": pipe.warm_steps_preempted,
+                           "preempted_step": _pct(pipe.warm_step_ns)}
+        return out
     finally:
         pipe.stop()
         await asyncio.wait_for(task, 30)
@@ -145,9 +193,18 @@ async def _run_mevblade(net: Any, signer: Any, contract: str, stub_url: str, raw
 
 @benchmark("e2e_latency", "pending tx seen → signed bundle on the wire (devnet), mevblade vs a web3.py peer")
 def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float = 50.0, seed: int = 1,
-                peer: bool = True, loop: str = "auto") -> dict[str, Any]:
+                peer: bool = True, loop: str = "auto", isolate: bool = False, warm_us: float = 0.0,
+                variants: str = "") -> dict[str, Any]:
     """``loop``: the event loop mevblade's pipeline runs on — ``auto`` (uvloop when installed, as ``mevblade
-    serve`` runs it), ``uvloop`` or ``asyncio``. The peer always runs on asyncio's default loop, as written."""
+    serve`` runs it), ``uvloop`` or ``asyncio``. The peer always runs on asyncio's default loop, as written.
+
+    ``isolate``: this process (mevblade's pipeline, and the peer in its turn) pinned to the first available
+    CPU, anvil (every thread), the traffic sender and the stub relay to the others — an appliance with a core
+    of its own. ``warm_us``: the pipeline's cache warm-up period (``PipelineConfig.warm_path_s``; 0 = off).
+    ``variants``: more software-engine passes over the same traffic in the same run, comma-separated, each
+    ``plain`` or ``+``-joined flags among ``isolate``, ``warm`` (at ``warm_us``, 1000 if 0) and
+    ``noquickack`` — e.g. ``plain,isolate,isolate+warm`` (results under ``mevblade_variants``)."""
+    from mevblade.control.pipeline.affinity import available_cpus, pin, split_for_appliance
     from eth_utils import keccak
 
     from mevblade.control.cli.serve import run_loop
@@ -158,7 +215,21 @@ def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float 
     from mevblade.sim.devnet.loop import deploy_executor
 
     out: dict[str, Any] = {"machine": machine_info(), "rate_tx_per_s": rate, "target_opportunities": opportunities,
-                           "seed": seed, "loop": loop}
+                           "seed": seed, "loop": loop, "isolate": isolate, "warm_us": warm_us}
+    variant_specs = [(v.strip(), _variant(v.strip())) for v in variants.split(",") if v.strip()]
+    all_cpus = available_cpus()
+    app_cpus, dev_cpus = split_for_appliance() if (isolate or any(f["isolate"] for _, f in variant_specs)) \
+        else (all_cpus, all_cpus)
+    if isolate or variant_specs:
+        out["cpus"] = {"appliance": sorted(app_cpus), "devnet": sorted(dev_cpus)}
+
+    def place(iso: bool) -> set[int] | None:
+        """Pin this process and anvil for one pass; the CPUs the pass's own children go to."""
+        pin(0, app_cpus if iso else all_cpus)
+        if net.anvil.pid:
+            pin(net.anvil.pid, dev_cpus if iso else all_cpus)
+        pin(stub.pid, dev_cpus if iso else all_cpus)
+        return dev_cpus if iso else None
     with tempfile.TemporaryDirectory(prefix="mevblade-bench-") as tmp, Devnet(seed=seed, accounts=64,
                                                                               max_eth=6.0) as net:
         ks = Path(tmp) / "k.json"
@@ -184,15 +255,27 @@ def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float 
         try:
             results = {}
             for eng in [e for e in engines.split(",") if e]:
+                devc = place(isolate)
                 try:
                     results[eng] = run_loop(_run_mevblade(net, signer, contract, stub_url, raws_file, len(raws),
-                                                          rate, eng), loop)
+                                                          rate, eng, warm_path_s=warm_us / 1e6,
+                                                          devnet_cpus=devc), loop)
                 except Exception as exc:  # noqa: BLE001 - an engine that cannot run here is reported, not fatal
                     results[eng] = {"unavailable": f"{type(exc).__name__}: {str(exc)[:200]}"}
             out["mevblade"] = results
+            if variant_specs:
+                out["mevblade_variants"] = {}
+            for name, f in variant_specs:
+                devc = place(f["isolate"])
+                res = run_loop(_run_mevblade(net, signer, contract, stub_url, raws_file, len(raws), rate, "sw",
+                                             warm_path_s=(warm_us or 1000.0) / 1e6 if f["warm"] else 0.0,
+                                             quickack=not f["noquickack"], devnet_cpus=devc), loop)
+                res["variant"] = f
+                out["mevblade_variants"][name] = res
             if peer:
                 net.rpc.call("anvil_dropAllTransactions")
-                sender_factory = lambda: _send(net.anvil.http_url, raws_file, rate)  # noqa: E731
+                devc = place(isolate)
+                sender_factory = lambda: _send(net.anvil.http_url, raws_file, rate, devc)  # noqa: E731
                 peer_cpu: list[int] = []
                 lat = asyncio.run(asyncio.wait_for(run_peer(net, contract, stub_url, sender_factory, len(raws),
                                                             peer_cpu), len(raws) / rate + 600))
@@ -210,6 +293,7 @@ def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float 
                         "p50": round(pwc["p50_us"] / swc["p50_us"], 2),
                         "p99": round(pwc["p99_us"] / swc["p99_us"], 2)}
         finally:
+            pin(0, all_cpus)
             stub.kill()
             stub.wait()
     return out
