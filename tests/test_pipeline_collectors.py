@@ -186,3 +186,29 @@ def test_quickack_socket_without_a_socket_is_none():
     ws = SimpleNamespace(transport=SimpleNamespace(get_extra_info=lambda name: None))
     assert _quickack_socket(ws) is None
     assert _quickack_socket(SimpleNamespace()) is None
+
+
+@pytest.mark.parametrize("frame", [
+    '{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":"0x1","result":"0xab"}}',
+    '{"id": 123456789012345678901234567890, "big": [1e400, -0.0, "\\u00e9"]}',  # beyond orjson: json reads it
+    '{"x": NaN}',
+    '[1, 2, 3]',
+])
+def test_frame_parse_gives_what_json_gives(frame):
+    import json as _json
+    import math
+
+    from mevblade.control.pipeline.collectors import _loads
+
+    got, want = _loads(frame), _json.loads(frame)
+    if frame.startswith('{"x"'):
+        assert math.isnan(got["x"]) and math.isnan(want["x"])
+    else:
+        assert got == want
+
+
+def test_frame_parse_refuses_what_json_refuses():
+    from mevblade.control.pipeline.collectors import _loads
+
+    with pytest.raises(ValueError):
+        _loads('{"unterminated": ')

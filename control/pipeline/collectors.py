@@ -32,6 +32,21 @@ __all__ = ["WsCollector", "PendingTxCollector", "NewHeadsCollector", "PoolSyncCo
 
 log = logging.getLogger("mevblade.pipeline.collectors")
 SYNC_TOPIC = "0x" + keccak(text="Sync(uint112,uint112)").hex()
+try:  # ~3x faster than json.loads on a pending-transaction frame; the first parse of every notification
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover - orjson is pinned; json alone gives the same objects
+    _fast_loads = json.loads
+
+
+def _loads(frame: str | bytes) -> Any:
+    """``json.loads``, through orjson when it can (it refuses integers beyond 64 bits and NaN, which json
+    reads: those frames go through json, so the result is always json's)."""
+    try:
+        return _fast_loads(frame)
+    except ValueError:
+        return json.loads(frame)
+
+
 #: Linux only; elsewhere the collectors read with the kernel's default (delayed) acknowledgements
 _TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 GET_RESERVES = "0x0902f1ac"
@@ -106,8 +121,8 @@ class WsCollector:
                         self.recv_cpu_ns = time.process_time_ns()
                         if sock is not None:
                             _rearm_quickack(sock)
-                        msg = json.loads(frame)
-                        if msg.get("method") != "eth_subscription":
+                        msg = _loads(frame)
+                        if not isinstance(msg, dict) or msg.get("method") != "eth_subscription":
                             continue
                         self.last_frame = frame
                         ev = await self.convert(msg["params"]["result"], recv_ns)
@@ -185,7 +200,7 @@ class PendingTxCollector(WsCollector):
         frame = self.last_frame
         if frame is None:
             return
-        result = json.loads(frame)["params"]["result"]
+        result = _loads(frame)["params"]["result"]
         if isinstance(result, dict):
             raw_and_hash_from_json(result)
 
