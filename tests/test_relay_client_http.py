@@ -1,4 +1,4 @@
-"""The relay client's lean HTTP/1.1 transport (``Http1Client``) against loopback servers that answer in every
+"""The lean HTTP/1.1 transport (``Http1Client``) of the relay client and the node JSON-RPC client, against loopback servers that answer in every
 framing a relay may use, side by side with the httpx transport it replaces on ``http://`` URLs."""
 
 from __future__ import annotations
@@ -173,3 +173,30 @@ def test_https_urls_use_httpx():
     c = RelayClient("https://relay.example/", AUTH)
     assert c._lean is None
     asyncio.run(c.aclose())
+
+
+@pytest.mark.parametrize("http", ["auto", "httpx"])
+def test_node_rpc_client_over_either_transport(http):
+    from mevblade.sim.devnet.rpc import AsyncRpcClient, RpcError
+
+    def answer(req):
+        if req["method"] == "bad":
+            body = {"jsonrpc": "2.0", "id": req["id"], "error": {"code": -32601, "message": "no such method"}}
+        else:
+            body = {"jsonrpc": "2.0", "id": req["id"], "result": req["params"]}
+        return _framed("length", json.dumps(body).encode())
+
+    async def go():
+        async with _Server(answer) as srv:
+            c = AsyncRpcClient(srv.url, http=http)
+            try:
+                got = await c.call("echo", 1, "0x2")
+                with pytest.raises(RpcError) as ei:
+                    await c.call("bad")
+                return got, ei.value, c._lean
+            finally:
+                await c.aclose()
+
+    got, err, lean = asyncio.run(go())
+    assert got == [1, "0x2"] and err.code == -32601
+    assert (lean is not None) == (http == "auto")

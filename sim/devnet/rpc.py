@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any
 
 import httpx
@@ -66,20 +67,42 @@ class RpcClient:
 
 
 class AsyncRpcClient:
-    """Asynchronous JSON-RPC over HTTP."""
+    """Asynchronous JSON-RPC over HTTP: the lean keep-alive client
+    (:class:`mevblade.control.pipeline.http1.Http1Client`) for ``http://`` URLs — the pipeline refreshes every
+    pool's reserves through this at each head —, httpx for the rest (``http="httpx"`` forces it)."""
 
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, timeout: float = 30.0, *, http: str = "auto") -> None:
+        from mevblade.control.pipeline.http1 import Http1Client
+
+        if http not in ("auto", "httpx"):
+            raise ValueError(f"http must be auto or httpx, not {http!r}")
         self.url = url
         self._ids = itertools.count(1)
         self._http = httpx.AsyncClient(timeout=timeout)
+        self._lean = Http1Client(url, timeout) if http == "auto" and url.startswith("http://") else None
 
     async def call(self, method: str, *params: Any) -> Any:
+        from mevblade.control.pipeline.http1 import TransportError
+
+        payload = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}
+        if self._lean is not None:
+            try:
+                status, content = await self._lean.post(json.dumps(payload).encode(),
+                                                        {"Content-Type": "application/json"})
+            except TransportError as exc:
+                raise RpcError(f"{method}: transport error: {exc}") from None
+            try:
+                reply = json.loads(content)
+            except ValueError:
+                raise RpcError(f"{method}: HTTP {status}: not JSON") from None
+            return _unwrap(reply)
         try:
-            r = await self._http.post(self.url, json={"jsonrpc": "2.0", "id": next(self._ids), "method": method,
-                                                      "params": list(params)})
+            r = await self._http.post(self.url, json=payload)
         except httpx.HTTPError as exc:
             raise RpcError(f"{method}: transport error: {exc}") from exc
         return _unwrap(r.json())
 
     async def aclose(self) -> None:
+        if self._lean is not None:
+            await self._lean.aclose()
         await self._http.aclose()
