@@ -110,6 +110,10 @@ def register(app: typer.Typer) -> None:
         db: str | None = typer.Option("sqlite:///build/demo/mevblade-demo.db", "--db",
                                       help="store URL for opportunities/bundles/outcomes ('' to skip)"),
         skip_decode: bool = typer.Option(False, "--skip-decode", help="skip the mainnet decode step"),
+        isolate: bool = typer.Option(False, "--isolate/--no-isolate", help="appliance on the first CPU, anvil "
+                                     "and the relays on the others (Linux, 2+ CPUs)"),
+        warm_path_us: float = typer.Option(0.0, "--warm-path-us", min=0.0, help="keep the hot path in the CPU "
+                                           "caches: warm-up period in µs while idle (0 = off; costs idle CPU)"),
     ) -> None:
         """End-to-end demo: devnet + real Uniswap V2 + executor contract + local relay, appliance live."""
         from mevblade.sim.devnet.loop import LoopConfig, run_loop
@@ -124,8 +128,15 @@ def register(app: typer.Typer) -> None:
             p.parent.mkdir(parents=True, exist_ok=True)
             if p.exists():
                 p.unlink()
+        if isolate:
+            from mevblade.control.pipeline.affinity import AffinityError, split_for_appliance
+
+            try:
+                split_for_appliance()
+            except AffinityError as exc:
+                raise typer.BadParameter(str(exc), param_hint="--isolate") from None
         cfg = LoopConfig(blocks=blocks, seed=seed, engine=engine, rate=rate, block_time_s=block_time, pace=pace,
-                         relays=relays, store_url=db or None)
+                         relays=relays, store_url=db or None, isolate=isolate, warm_path_s=warm_path_us / 1e6)
         with Progress(TextColumn("[bold]step 2 — devnet loop"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console) as prog:
             task = prog.add_task("blocks", total=blocks, info="starting anvil, deploying Uniswap V2 + executor …")

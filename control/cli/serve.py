@@ -73,7 +73,7 @@ def _restore_strategies(registry: Any, store: Any) -> list[str]:
 
 async def serve_async(settings: Any, *, api_port: int, grpc_port: int, host: str, ready: Any = None,
                       stop: asyncio.Event | None = None, on_context: Any = None, workers: int = 1,
-                      loop: str = "auto") -> None:
+                      loop: str = "auto", warm_path_s: float = 0.0) -> None:
     """Run until the API server exits (signal) or ``stop`` is set; ``on_context(ctx)`` sees the live context.
 
     ``workers`` > 1: this process is the primary of N API processes on one port
@@ -111,7 +111,7 @@ async def serve_async(settings: Any, *, api_port: int, grpc_port: int, host: str
         from mevblade.control.pipeline.service import PipelineConfigError, start_pipeline
 
         try:
-            pipeline = await start_pipeline(ctx)
+            pipeline = await start_pipeline(ctx, warm_path_s=warm_path_s)
             ctx.metrics.attach_stats(pipeline.stats)
         except PipelineConfigError as exc:
             log.error("pipeline not started: %s; serving the API from the store", exc)
@@ -190,6 +190,10 @@ def register(app: typer.Typer) -> None:
                                        "asyncio"),
               workers: int = typer.Option(1, "--workers", help="API processes sharing the port (SO_REUSEPORT); "
                                           "the replicas serve REST/WS, the pipeline and gRPC stay in this one"),
+              cpus: str | None = typer.Option(None, "--cpus", help="pin this process (every thread) to these CPUs, "
+                                              "e.g. 0 or 2-3: the appliance on cores of its own (Linux)"),
+              warm_path_us: float = typer.Option(0.0, "--warm-path-us", min=0.0, help="pipeline cache warm-up "
+                                                 "period in µs while idle (0 = off; costs idle CPU)"),
               config: Path | None = CONFIG_OPTION) -> None:
         """Run the control plane: pipeline (when a node is configured) + gRPC + REST/WebSocket API."""
         settings = settings_from(config, eth_node_url=node_url)
@@ -205,10 +209,19 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
+        if cpus is not None:
+            from mevblade.control.pipeline.affinity import AffinityError, parse_cpus, pin
+
+            try:
+                pin(0, parse_cpus(cpus))
+            except AffinityError as exc:
+                typer.echo(f"error: --cpus: {exc}", err=True)
+                raise typer.Exit(2) from None
         try:
             run_loop(serve_async(settings, api_port=settings.api_port if api_port is None else api_port,
                                  grpc_port=settings.grpc_port if grpc_port is None else grpc_port,
-                                 host=host or settings.api_host, workers=workers, loop=loop), loop)
+                                 host=host or settings.api_host, workers=workers, loop=loop,
+                                 warm_path_s=warm_path_us / 1e6), loop)
         except KeyboardInterrupt:
             pass
 

@@ -46,6 +46,10 @@ class LoopConfig:
     max_eth: float = 8.0
     relay_timeout_s: float = 30.0  # generous: the local relay serialises simulations; a timeout would change the run
     traffic: bool = True          # False: no generated user traffic (a ``send_txs`` hook brings its own)
+    #: appliance on the first available CPU, anvil and the local relays' threads on the others (Linux; needs
+    #: 2+ CPUs). The relays run in this process: they still share its interpreter lock
+    isolate: bool = False
+    warm_path_s: float = 0.0      # the pipeline's cache warm-up period (PipelineConfig.warm_path_s); 0 = off
 
 
 def percentiles(ns: list[int]) -> dict[str, float]:
@@ -117,6 +121,7 @@ async def run_loop(cfg: LoopConfig, progress: Callable[[int, dict[str, Any]], No
         relays = [RelayServer(net.anvil.http_url, name=f"relay{i}") for i in range(cfg.relays)]
         for r in relays:
             r.start()
+        restore = _isolate(net, relays) if cfg.isolate else None
         try:
             # the executor key: a devnet-only key derived from the seed, kept in an encrypted keystore
             password = os.environ.get(PASSWORD_ENV) or secrets.token_hex(16)
@@ -136,7 +141,7 @@ async def run_loop(cfg: LoopConfig, progress: Callable[[int, dict[str, Any]], No
             pipe = build_pipeline(net.dep, node_http=net.anvil.http_url, node_ws=hooks.get("ws_url", net.anvil.ws_url),
                                   relay_urls=[r.url for r in relays], signer=signer, relay_auth=relay_auth,
                                   contract=contract, engine=cfg.engine, params=cfg.params, recorder=recorder,
-                                  relay_timeout_s=cfg.relay_timeout_s)
+                                  relay_timeout_s=cfg.relay_timeout_s, warm_path_s=cfg.warm_path_s)
             if "on_pipeline" in hooks:
                 hooks["on_pipeline"](pipe, net, relays)
             task = asyncio.create_task(pipe.run())
@@ -187,6 +192,8 @@ async def run_loop(cfg: LoopConfig, progress: Callable[[int, dict[str, Any]], No
                 if store is not None:
                     store.close()
         finally:
+            if restore is not None:
+                restore()
             for r in relays:
                 r.stop()
     included = [d for d in ex.done if d.status == "included"]
@@ -243,8 +250,32 @@ async def run_loop(cfg: LoopConfig, progress: Callable[[int, dict[str, Any]], No
                           "rejected": len(r.rejected)} for r in reports],
         "included_bundles": [{"opportunity": d.action.opportunity_id, **d.realized} for d in included],
         "wall_s": round(time.monotonic() - t_start, 2),
+        "isolate": cfg.isolate,
+        "warm_path_us": round(cfg.warm_path_s * 1e6, 1),
+        "warm_steps": stats.get("warm_steps", 0),
     }
     return summary
+
+
+def _isolate(net: Devnet, relays: list[Any]) -> Callable[[], None]:
+    """This process on the first available CPU, anvil (every thread) and the relay threads on the others;
+    returns the undo."""
+    from mevblade.control.pipeline.affinity import available_cpus, pin, split_for_appliance
+
+    every = available_cpus()
+    app, dev = split_for_appliance()
+    pin(0, app)
+    if net.anvil.pid:
+        pin(net.anvil.pid, dev)
+    for r in relays:
+        tid = getattr(getattr(r, "_thread", None), "native_id", None)
+        if tid:
+            os.sched_setaffinity(tid, dev)
+
+    def restore() -> None:
+        pin(0, every)
+
+    return restore
 
 
 def _weth_balance(net: Devnet, who: str) -> int:
