@@ -223,19 +223,60 @@ def cell_sta(netlist: dict[str, Any], top: str) -> dict[str, Any]:
             stack.pop()
         return arrival[bit]
 
+    names = _net_names(mod)
     worst = 0
+    worst_bit: int | None = None
     endpoints = 0
     histogram: dict[int, int] = {}
+    by_register: dict[str, tuple[int, int]] = {}
     for cell in cells.values():
         if cell["type"] != "TRELLIS_FF":
             continue
-        t = max((arrive(b) for p in ("DI", "CE", "LSR") for b in cell["connections"].get(p, [])
-                 if isinstance(b, int)), default=0)
+        t, b = max(((arrive(b), b) for p in ("DI", "CE", "LSR") for b in cell["connections"].get(p, [])
+                    if isinstance(b, int)), default=(0, None))
         endpoints += 1
         histogram[t // 1000] = histogram.get(t // 1000, 0) + 1
-        worst = max(worst, t)
+        if t > worst:
+            worst, worst_bit = t, b
+        q = [names.get(x, "?") for x in cell["connections"].get("Q", []) if isinstance(x, int)]
+        reg = re.sub(r"\[\d+\]$", "", q[0]) if q else "?"
+        if b is not None and t > by_register.get(reg, (-1, 0))[0]:
+            by_register[reg] = (t, b)
+    slowest = sorted(by_register.items(), key=lambda kv: -kv[1][0])[:12]
     return {"cell_path_ps": worst, "ff_endpoints": endpoints, "loops_cut": loops,
-            "endpoints_by_ns": dict(sorted(histogram.items()))}
+            "endpoints_by_ns": dict(sorted(histogram.items())),
+            "critical_path": _trace(names, worst_bit, arrival, inputs, driver),
+            "slowest_registers": {reg: {"ps": t, "path": _trace(names, b, arrival, inputs, driver)}
+                                  for reg, (t, b) in slowest}}
+
+
+def _net_names(mod: dict[str, Any]) -> dict[int, str]:
+    """Net bit → a name kept from the design (public names first), for path listings."""
+    names: dict[int, str] = {}
+    for name, net in mod.get("netnames", {}).items():
+        if name.startswith("$") and not name.startswith("$\\"):
+            continue
+        for k, b in enumerate(net["bits"]):
+            if isinstance(b, int) and (b not in names or not name.startswith("$")):
+                names[b] = f"{name}[{k}]" if len(net["bits"]) > 1 else name
+    return names
+
+
+def _trace(names: dict[int, str], bit: int | None, arrival: dict[int, int], inputs, driver) -> list[str]:
+    """The worst path back from ``bit`` to a register: ``"<arrival ps> <net name>"`` per named net.
+
+    Nets keep the (flattened) Amaranth signal names where yosys kept them; nets that only
+    have generated names (``$abc$...``) are left out, so the list names the path's waypoints.
+    """
+    path: list[str] = []
+    while bit is not None:
+        if bit in names:
+            path.append(f"{arrival.get(bit, 0)} {names[bit]}")
+        srcs = inputs(bit) if bit in driver else []
+        if not srcs:
+            break
+        bit = max(srcs, key=lambda sd: arrival.get(sd[0], 0) + sd[1])[0]
+    return path[::-1]
 
 
 def _proxy(target: str, work: Path) -> dict[str, Any]:
@@ -258,6 +299,8 @@ def _proxy(target: str, work: Path) -> dict[str, Any]:
         "cell_only_mhz": round(1e6 / ps, 1) if ps else None,
         "endpoints_by_ns": timing["endpoints_by_ns"],
         "loops_cut": timing["loops_cut"],
+        "critical_path": timing["critical_path"],
+        "slowest_registers": timing["slowest_registers"],
         "lut4": count("LUT4"), "ccu2c": count("CCU2C"), "ff": count("TRELLIS_FF"),
         "seconds": round(seconds, 1),
     }

@@ -1,7 +1,7 @@
 """Byte gearbox in front of the transaction parser: 8-byte beats in, a byte-aligned window out."""
 
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -85,8 +85,15 @@ class TxGearbox(wiring.Component):
         m.d.comb += accept.eq(self.i.valid & self.i.ready)
 
         c = self.consume
-        base = Signal(range(BUF_BYTES + 1))  # where the new beat lands after the shift
-        m.d.comb += base.eq(count - c)
+        # fill levels after taking v bytes, with and without the incoming beat, for every v, from
+        # registers and the input only: the late ``consume`` then just selects (no carry after it)
+        filled = Signal(range(BUF_BYTES + BEAT_BYTES + 1))
+        m.d.comb += filled.eq(count + n_in_expr)
+        left = Array(Signal(range(BUF_BYTES + 1), name=f"left{v}") for v in range(MAX_CONSUME + 1))
+        left_in = Array(Signal(range(BUF_BYTES + 1), name=f"left_in{v}") for v in range(MAX_CONSUME + 1))
+        end_left = Array(Signal(range(BUF_BYTES + 1), name=f"end_left{v}") for v in range(MAX_CONSUME + 1))
+        for v in range(MAX_CONSUME + 1):
+            m.d.comb += [left[v].eq(count - v), left_in[v].eq(filled - v), end_left[v].eq(end_pos - v)]
 
         # Two steps, so that the late ``consume`` only drives the last one: the beat is first
         # put behind the held bytes (at ``count``, a register), then everything shifts by
@@ -111,15 +118,15 @@ class TxGearbox(wiring.Component):
             m.d.sync += buf[k].eq(shifted)
 
         with m.If(accept):
-            m.d.sync += count.eq(base + n_in_expr)
+            m.d.sync += count.eq(left_in[c])
         with m.Else():
-            m.d.sync += count.eq(base)
+            m.d.sync += count.eq(left[c])
 
         with m.If(accept & self.i.payload.last):
-            m.d.sync += [end_valid.eq(1), end_pos.eq(base + n_in_expr)]
+            m.d.sync += [end_valid.eq(1), end_pos.eq(left_in[c])]
         with m.Elif(self.release):
             m.d.sync += [end_valid.eq(0), end_pos.eq(0)]
         with m.Else():
-            m.d.sync += end_pos.eq(end_pos - c)
+            m.d.sync += end_pos.eq(end_left[c])
 
         return m

@@ -220,8 +220,7 @@ class TxParser(wiring.Component):
                     m.d.sync += rec.max_fee_per_blob_gas.eq(val)
                 with m.Case(F.V):
                     m.d.sync += rec.v.eq(val)
-                    with m.If(val >= 37):
-                        m.d.sync += [rec.chain_id.eq((val - 35)[1:]), rec.chain_id_present.eq(1)]
+                    # (the legacy chain id (v - 35) / 2 is derived when the record is copied out)
                 with m.Case(F.Y):
                     m.d.sync += rec.v.eq(val)
                 with m.Case(F.R):
@@ -257,8 +256,19 @@ class TxParser(wiring.Component):
         late_val = Signal(256)
         m.d.sync += [late_armed.eq(0), late_f.eq(cur_f), late_val.eq(val_a)]
         late_err, late_code = complete_error(late_f, late_val, 0, rec.max_priority_fee_per_gas, fields=LATE_FIELDS)
+        # the same for a value completed by phase B (at most 8 bytes; later in byte order)
+        late2_armed = Signal()
+        late2_f = Signal(range(len(F)))
+        late2_val = Signal(64)
+        m.d.sync += late2_armed.eq(0)
+        late2_err, late2_code = complete_error(late2_f, late2_val, 0, rec.max_priority_fee_per_gas,
+                                               fields=LATE_FIELDS)
         late_fail = Signal()
-        m.d.comb += late_fail.eq(late_armed & late_err)
+        late_fail_code = Signal(TxError)
+        with m.If(late_armed & late_err):
+            m.d.comb += [late_fail.eq(1), late_fail_code.eq(late_code)]
+        with m.Elif(late2_armed & late2_err):
+            m.d.comb += [late_fail.eq(1), late_fail_code.eq(late2_code)]
         a_err = Signal()
         a_code = Signal(TxError)
         with m.If(a_active):
@@ -320,16 +330,35 @@ class TxParser(wiring.Component):
                 m.d.comb += [h_k.eq(1), ln_k.eq(bk[:6])]
             oh_k = Signal(5, name=f"oh_l{k}")
             m.d.comb += oh_k.eq(k + h_k)
-            n_k = Signal(4, name=f"n_l{k}")
-            room_k = Signal(4, name=f"room_l{k}")
-            m.d.comb += [
-                room_k.eq(Mux(oh_k <= BEAT_BYTES, BEAT_BYTES - oh_k, 0)),
-                n_k.eq(Mux(ln_k < room_k, ln_k, room_k)),
-            ]
+            # where this item's bytes of the cycle end (o2 = oh + n) and whether its content
+            # ends inside the cycle (n == ln), from the header byte alone: the end relative to
+            # the header, saturated at 9 (a long form is >= 56 bytes when valid; anything else is
+            # an error, where the amount taken does not matter), so the 24-bit length stays off
+            # the pointer loop
+            e_k = Signal(4, name=f"e_l{k}")
+            with m.If(single_k):
+                m.d.comb += e_k.eq(1)
+            with m.Elif(long_k | (bk[:6] >= 8)):
+                m.d.comb += e_k.eq(9)
+            with m.Else():
+                m.d.comb += e_k.eq(bk[:3] + 1)
+            ke_k = Signal(5, name=f"ke_l{k}")
+            m.d.comb += ke_k.eq(k + e_k)
             o2_k = Signal(5, name=f"o2_l{k}")
-            m.d.comb += o2_k.eq(oh_k + Mux(list_k, 0, n_k))
+            with m.If(list_k | (oh_k >= BEAT_BYTES)):
+                m.d.comb += o2_k.eq(oh_k)
+            with m.Elif(ke_k >= BEAT_BYTES):
+                m.d.comb += o2_k.eq(BEAT_BYTES)
+            with m.Else():
+                m.d.comb += o2_k.eq(ke_k)
+            cmpl_k = Signal(name=f"cmpl_l{k}")
+            m.d.comb += cmpl_k.eq(~list_k & (ke_k <= BEAT_BYTES))
+            # content bytes of a string in this cycle (= min(ln, room); for a list: unused)
+            n_k = Signal(4, name=f"n_l{k}")
+            m.d.comb += n_k.eq(o2_k - oh_k)
             lanes.append({"single": single_k, "is_list": list_k, "is_long": long_k, "ll": ll_k,
-                          "h": h_k, "ln": ln_k, "oh": oh_k, "n": n_k, "o2": o2_k,
+                          "h": h_k, "ln": ln_k, "oh": oh_k, "n": n_k, "o2": o2_k, "cmpl": cmpl_k,
+                          "empty_list": bk == 0xC0,
                           "L1": W[k + 1], "b": bk})
 
         def sel(key, shape):
@@ -430,7 +459,7 @@ class TxParser(wiring.Component):
                 with m.Case(k):
                     m.d.comb += val_b.eq(Cat(*[S[j] for j in reversed(range(k))]))
         b_complete = Signal()
-        m.d.comb += b_complete.eq(~is_list & (n == ln))
+        m.d.comb += b_complete.eq(sel("cmpl", 1))
 
         # width rules of strings, at the header
         width_err = Signal()
@@ -467,7 +496,7 @@ class TxParser(wiring.Component):
         prio_fwd = Signal(256)
         m.d.comb += prio_fwd.eq(Mux(a_complete & (cur_f == F.PRIO), val_a, rec.max_priority_fee_per_gas))
         b_fb_err, b_fb_code = first_byte_error(fld, S[0], wrapped)
-        b_cmp_err, b_cmp_code = complete_error(fld, val_b, 0, prio_fwd)
+        b_cmp_err, b_cmp_code = complete_error(fld, val_b, 0, prio_fwd, fields=(F.VERSION,))
 
         # close checks
         close_err = Signal()
@@ -643,8 +672,8 @@ class TxParser(wiring.Component):
                            Array(q["rel_ok"] for q in pos2)[at2])
             take_k = Signal(name=f"c_take_l{k}")
             m.d.comb += take_k.eq(
-                ((~lane["is_list"] & (lane["n"] == lane["ln"]))
-                 | (lane["is_list"] & (lane["ln"] == 0) & is_f(fld_k, *LEAF_WHEN_EMPTY))
+                (lane["cmpl"]
+                 | (lane["empty_list"] & is_f(fld_k, *LEAF_WHEN_EMPTY))
                  | (fld_k == F.OUTER))
                 & (lane["o2"] < BEAT_BYTES) & Array(q["ok"] for q in pos2)[at2] & rel_ok_k)
             amount_k = Signal(5, name=f"amount_l{k}")
@@ -675,15 +704,27 @@ class TxParser(wiring.Component):
                 m.d.comb += [opt_done.eq((depth == 1) & ~trailing), opt_close.eq(~((depth == 1) & ~trailing))]
             with m.Elif(~opt_defer):
                 m.d.comb += opt_header.eq(1)
-        amount = Signal(range(MAX_CONSUME + 1))
-        with m.If(~b_active):
-            m.d.comb += amount.eq(BEAT_BYTES)
-        with m.Elif(opt_header):
-            m.d.comb += amount.eq(amount_hdr)
-        with m.Else():
-            m.d.comb += amount.eq(o)
+        # The amount taken, clamped to what is left of the packet, for each lane the pointer
+        # may be at (from the lane's own decode and registers), then selected by o: the
+        # select is the last step before the gearbox. At lane k the cycle takes k (a close,
+        # or a deferred header) or the lane's header amount.
+        over = Array(Signal(name=f"over{v}") for v in range(16))
+        for v in range(16):
+            m.d.comb += over[v].eq(at_end & (avail < v))
+        taken_l = []
+        for k, lane in enumerate(lanes):
+            fa_k = Signal(range(MAX_CONSUME + 1), name=f"fa_l{k}")
+            close_k = (depth != 0) & (rel_top == k)
+            defer_k = (~start & lane["defer"]) if k != 0 else 0
+            m.d.comb += fa_k.eq(Mux(close_k | defer_k, k, lane["amount"]))
+            ta_k = Signal(range(MAX_CONSUME + 1), name=f"ta_l{k}")
+            m.d.comb += ta_k.eq(Mux(over[fa_k], avail, fa_k))
+            taken_l.append(ta_k)
         taken = Signal(range(MAX_CONSUME + 1))
-        m.d.comb += taken.eq(Mux(at_end & (amount > avail), avail, amount))
+        with m.If(~b_active):
+            m.d.comb += taken.eq(Mux(over[BEAT_BYTES], avail, BEAT_BYTES))
+        with m.Else():
+            m.d.comb += taken.eq(Array(taken_l)[o])
         err = Signal()
         code = Signal(TxError)
         with m.If(a_err):
@@ -711,16 +752,23 @@ class TxParser(wiring.Component):
             m.d.comb += [self.o_calldata.valid.eq(1), self.o_calldata.payload.end.eq(1)]
         with m.If(copy_now):
             m.d.sync += [out_rec.eq(rec), out_valid.eq(1), rec.eq(0), pending.eq(0)]
+            # EIP-155: a legacy v >= 37 carries the chain id (v - 35) / 2 (from registers here,
+            # so the 256-bit subtraction is off the parser's value path)
+            with m.If((rec.tx_type == 0) & (rec.v >= 37)):
+                m.d.sync += [out_rec.chain_id.eq((rec.v - 35)[1:]), out_rec.chain_id_present.eq(1)]
 
         # A late check that fails overrides whatever the cycle after it found (its byte comes
         # first), except TOO_LARGE; it also reaches a record that was finished meanwhile.
+        # a late failure of the packet being parsed (not of the finished one waiting in ``rec``)
+        late_here = Signal()
+        m.d.comb += late_here.eq(late_fail & ~pending)
         with m.If(late_fail & (rec.error.as_value() != E.TOO_LARGE)):
             with m.If(~pending):
-                m.d.sync += [rec.error.eq(late_code), state.eq(_State.SKIP), start.eq(0)]
+                m.d.sync += [rec.error.eq(late_fail_code), state.eq(_State.SKIP), start.eq(0)]
             with m.Elif(copy_now):
-                m.d.sync += out_rec.error.eq(late_code)
+                m.d.sync += out_rec.error.eq(late_fail_code)
             with m.Else():
-                m.d.sync += rec.error.eq(late_code)
+                m.d.sync += rec.error.eq(late_fail_code)
 
         fire = Signal()
         m.d.comb += fire.eq((state == _State.PARSE) & go & (~pending | copy_now)
@@ -735,24 +783,30 @@ class TxParser(wiring.Component):
                 m.d.comb += [self.o_calldata.payload.data.eq(Cat(*S)),
                              self.o_calldata.payload.n.eq(n)]
 
+        # pos + v and whether it exceeds MAX_TX_BYTES for every amount v a cycle can take, from
+        # the pointer register alone: the late amount then only selects (no carry after it)
+        pos_plus = Array(Signal(POS_BITS + 2, name=f"pos_plus{v}") for v in range(MAX_CONSUME + 1))
+        too_big = Array(Signal(name=f"too_big{v}") for v in range(MAX_CONSUME + 1))
+        for v in range(MAX_CONSUME + 1):
+            m.d.comb += [pos_plus[v].eq(pos + v), too_big[v].eq(pos[POS_BITS] | (pos + v > MAX_TX_BYTES))]
+
         def finish(consumed, comb=True):
             """The packet is over: record its size, release the gearbox, reset for the next."""
-            size = pos + consumed
             if comb:
                 m.d.comb += [self.consume.eq(consumed), self.release.eq(1)]
             m.d.sync += [
-                rec.size.eq(Mux(pos[POS_BITS], pos, size)),
+                rec.size.eq(Mux(pos[POS_BITS], pos, pos_plus[consumed])),
                 state.eq(_State.PARSE), pending.eq(1),
                 start.eq(1), pos.eq(0), rem.eq(0), depth.eq(0), wrap_v.eq(0),
             ]
-            with m.If(pos[POS_BITS] | (size > MAX_TX_BYTES)):
+            with m.If(too_big[consumed]):
                 m.d.sync += rec.error.eq(E.TOO_LARGE)
 
         def advance(consumed, comb=True):
             if comb:
                 m.d.comb += self.consume.eq(consumed)
             with m.If(~pos[POS_BITS]):
-                m.d.sync += pos.eq(pos + consumed)
+                m.d.sync += pos.eq(pos_plus[consumed])
 
         with m.Switch(state):
             with m.Case(_State.PARSE):
@@ -772,7 +826,8 @@ class TxParser(wiring.Component):
                         with m.If(a_active):
                             with m.If(a_complete):
                                 commit(cur_f, val_a)
-                                m.d.sync += [rem.eq(0), late_armed.eq(~a_err & is_f(cur_f, *LATE_FIELDS))]
+                                m.d.sync += [rem.eq(0),
+                                             late_armed.eq(~a_err & ~late_here & is_f(cur_f, *LATE_FIELDS))]
                             with m.Else():
                                 m.d.sync += [rem.eq(rem - BEAT_BYTES), acc.eq(val_a), cur_first.eq(0)]
                         # phase B
@@ -784,7 +839,11 @@ class TxParser(wiring.Component):
                                 top_cnt.eq(stk_cnt[depth - 1]),
                             ]
                         with m.Elif(opt_header):
-                            m.d.sync += start.eq(0)
+                            m.d.sync += [
+                                start.eq(0),
+                                late2_armed.eq(b_header & b_complete & is_f(fld, *LATE_FIELDS) & ~a_err & ~late_here),
+                                late2_f.eq(fld), late2_val.eq(val_b),
+                            ]
                             self._header_updates(m, fld, is_list, ln, h, n, p, item_end, huge, wrapped,
                                                  val_b, b_complete, commit, rem, acc, cur_f, cur_first,
                                                  cur_wrapped, cur_big, depth, top_ctx, top_end, top_cnt,
@@ -794,7 +853,7 @@ class TxParser(wiring.Component):
                                 commit(fld2, val2)
                                 with m.If(fld2 == F.Y):
                                     m.d.sync += rec.sig_offset.eq(pos + o2)
-                        with m.If(err & ~late_fail):
+                        with m.If(err & ~late_here):
                             m.d.sync += [rec.error.eq(code), state.eq(_State.SKIP), start.eq(0)]
                         with m.If(opt_done):
                             finish(taken, comb=False)

@@ -482,22 +482,22 @@ module \tx_decoder_top.decoder (o__ready, \o__ready$36 , clk, rst, i__ready, i__
     .o_calldata__payload(w_data),
     .o_calldata__ready(o_calldata__ready),
     .o_calldata__valid(w_en),
-    .\port$3460$0 (\$1 ),
-    .\port$3462$0 (\$2 ),
-    .\port$3464$0 (\$3 ),
-    .\port$3466$0 (\$4 ),
-    .\port$3468$0 (\$5 ),
-    .\port$3470$0 (\$6 ),
-    .\port$3472$0 (\$7 ),
-    .\port$3474$0 (\$8 ),
-    .\port$3476$0 (\$9 ),
-    .\port$3478$0 (\$10 ),
-    .\port$3480$0 (\$11 ),
-    .\port$3482$0 (\$12 ),
-    .\port$3484$0 (\$13 ),
-    .\port$3486$0 (\$14 ),
-    .\port$3488$0 (\$15 ),
-    .\port$3490$0 (\$16 ),
+    .\port$3951$0 (\$1 ),
+    .\port$3953$0 (\$2 ),
+    .\port$3955$0 (\$3 ),
+    .\port$3957$0 (\$4 ),
+    .\port$3959$0 (\$5 ),
+    .\port$3961$0 (\$6 ),
+    .\port$3963$0 (\$7 ),
+    .\port$3965$0 (\$8 ),
+    .\port$3967$0 (\$9 ),
+    .\port$3969$0 (\$10 ),
+    .\port$3971$0 (\$11 ),
+    .\port$3973$0 (\$12 ),
+    .\port$3975$0 (\$13 ),
+    .\port$3977$0 (\$14 ),
+    .\port$3979$0 (\$15 ),
+    .\port$3981$0 (\$16 ),
     .\release (\release ),
     .rst(rst)
   );
@@ -4302,56 +4302,89 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   wire \$11 ;
   wire [6:0] \$12 ;
   wire [6:0] \$13 ;
-  wire \$14 ;
+  wire [6:0] \$14 ;
   wire [6:0] \$15 ;
   wire [6:0] \$16 ;
-  reg [7:0] \$17 ;
-  reg [7:0] \$18 ;
-  reg [7:0] \$19 ;
+  wire [6:0] \$17 ;
+  wire [6:0] \$18 ;
+  wire [6:0] \$19 ;
   wire \$2 ;
-  reg [7:0] \$20 ;
-  reg [7:0] \$21 ;
-  reg [7:0] \$22 ;
-  reg [7:0] \$23 ;
-  reg [7:0] \$24 ;
-  reg [7:0] \$25 ;
-  reg [7:0] \$26 ;
-  reg [7:0] \$27 ;
-  reg [7:0] \$28 ;
-  reg [7:0] \$29 ;
+  wire [6:0] \$20 ;
+  wire [6:0] \$21 ;
+  wire [6:0] \$22 ;
+  wire [6:0] \$23 ;
+  wire [6:0] \$24 ;
+  wire [6:0] \$25 ;
+  wire [6:0] \$26 ;
+  wire [6:0] \$27 ;
+  wire [6:0] \$28 ;
+  wire [6:0] \$29 ;
   wire \$3 ;
-  reg [7:0] \$30 ;
-  reg [7:0] \$31 ;
-  reg [7:0] \$32 ;
-  reg [7:0] \$33 ;
-  reg [7:0] \$34 ;
-  reg [7:0] \$35 ;
-  reg [7:0] \$36 ;
-  reg [7:0] \$37 ;
-  reg [7:0] \$38 ;
-  reg [7:0] \$39 ;
+  wire [6:0] \$30 ;
+  wire [6:0] \$31 ;
+  wire [6:0] \$32 ;
+  wire [6:0] \$33 ;
+  wire [6:0] \$34 ;
+  wire [6:0] \$35 ;
+  wire [6:0] \$36 ;
+  wire [6:0] \$37 ;
+  wire [6:0] \$38 ;
+  wire [6:0] \$39 ;
   wire \$4 ;
-  reg [7:0] \$40 ;
-  reg [7:0] \$41 ;
-  reg [7:0] \$42 ;
-  reg [7:0] \$43 ;
-  reg [7:0] \$44 ;
-  reg [7:0] \$45 ;
-  reg [7:0] \$46 ;
-  reg [7:0] \$47 ;
-  reg [7:0] \$48 ;
+  wire [6:0] \$40 ;
+  wire [6:0] \$41 ;
+  wire [6:0] \$42 ;
+  wire [6:0] \$43 ;
+  wire [6:0] \$44 ;
+  wire [6:0] \$45 ;
+  reg [5:0] \$46 ;
+  reg [5:0] \$47 ;
+  wire \$48 ;
   reg [5:0] \$49 ;
   wire \$5 ;
-  reg \$50 ;
-  reg [5:0] \$51 ;
+  reg [5:0] \$50 ;
+  reg [7:0] \$51 ;
+  reg [7:0] \$52 ;
+  reg [7:0] \$53 ;
+  reg [7:0] \$54 ;
+  reg [7:0] \$55 ;
+  reg [7:0] \$56 ;
+  reg [7:0] \$57 ;
+  reg [7:0] \$58 ;
+  reg [7:0] \$59 ;
   wire \$6 ;
+  reg [7:0] \$60 ;
+  reg [7:0] \$61 ;
+  reg [7:0] \$62 ;
+  reg [7:0] \$63 ;
+  reg [7:0] \$64 ;
+  reg [7:0] \$65 ;
+  reg [7:0] \$66 ;
+  reg [7:0] \$67 ;
+  reg [7:0] \$68 ;
+  reg [7:0] \$69 ;
   wire \$7 ;
+  reg [7:0] \$70 ;
+  reg [7:0] \$71 ;
+  reg [7:0] \$72 ;
+  reg [7:0] \$73 ;
+  reg [7:0] \$74 ;
+  reg [7:0] \$75 ;
+  reg [7:0] \$76 ;
+  reg [7:0] \$77 ;
+  reg [7:0] \$78 ;
+  reg [7:0] \$79 ;
   wire \$8 ;
+  reg [7:0] \$80 ;
+  reg [7:0] \$81 ;
+  reg [7:0] \$82 ;
+  reg [5:0] \$83 ;
+  reg \$84 ;
+  reg [5:0] \$85 ;
   wire \$9 ;
   wire accept;
   (* init = 1'h0 *)
   wire at_end;
-  wire [5:0] base;
   reg [7:0] buf16 = 8'h00;
   reg [7:0] buf17 = 8'h00;
   reg [7:0] buf18 = 8'h00;
@@ -4369,6 +4402,17 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   reg [7:0] buf30 = 8'h00;
   reg [7:0] buf31 = 8'h00;
   reg [5:0] count = 6'h00;
+  wire [5:0] end_left0;
+  wire [5:0] end_left1;
+  wire [5:0] end_left10;
+  wire [5:0] end_left2;
+  wire [5:0] end_left3;
+  wire [5:0] end_left4;
+  wire [5:0] end_left5;
+  wire [5:0] end_left6;
+  wire [5:0] end_left7;
+  wire [5:0] end_left8;
+  wire [5:0] end_left9;
   reg [5:0] end_pos = 6'h00;
   reg [7:0] ext0;
   reg [7:0] ext1;
@@ -4402,9 +4446,32 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   reg [7:0] ext7;
   reg [7:0] ext8;
   reg [7:0] ext9;
+  wire [5:0] filled;
   wire [63:0] \i__payload.data ;
   wire [7:0] \i__payload.keep ;
   wire \i__payload.last ;
+  wire [5:0] left0;
+  wire [5:0] left1;
+  wire [5:0] left10;
+  wire [5:0] left2;
+  wire [5:0] left3;
+  wire [5:0] left4;
+  wire [5:0] left5;
+  wire [5:0] left6;
+  wire [5:0] left7;
+  wire [5:0] left8;
+  wire [5:0] left9;
+  wire [5:0] left_in0;
+  wire [5:0] left_in1;
+  wire [5:0] left_in10;
+  wire [5:0] left_in2;
+  wire [5:0] left_in3;
+  wire [5:0] left_in4;
+  wire [5:0] left_in5;
+  wire [5:0] left_in6;
+  wire [5:0] left_in7;
+  wire [5:0] left_in8;
+  wire [5:0] left_in9;
   reg [3:0] n_in_expr;
   reg [7:0] shifted0;
   reg [7:0] shifted1;
@@ -4439,76 +4506,111 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   reg [7:0] shifted8;
   reg [7:0] shifted9;
   wire [127:0] window;
+  assign \$12  = count + n_in_expr;
+  assign \$13  = count - 1'h0;
+  assign \$14  = \$12 [5:0] - 1'h0;
+  assign \$15  = end_pos - 1'h0;
+  assign \$16  = count - 1'h1;
+  assign \$17  = \$12 [5:0] - 1'h1;
+  assign \$18  = end_pos - 1'h1;
+  assign \$19  = count - 2'h2;
+  assign \$20  = \$12 [5:0] - 2'h2;
+  assign \$21  = end_pos - 2'h2;
+  assign \$22  = count - 2'h3;
+  assign \$23  = \$12 [5:0] - 2'h3;
+  assign \$24  = end_pos - 2'h3;
+  assign \$25  = count - 3'h4;
+  assign \$26  = \$12 [5:0] - 3'h4;
+  assign \$27  = end_pos - 3'h4;
+  assign \$28  = count - 3'h5;
+  assign \$29  = \$12 [5:0] - 3'h5;
+  assign \$30  = end_pos - 3'h5;
+  assign \$31  = count - 3'h6;
+  assign \$32  = \$12 [5:0] - 3'h6;
+  assign \$33  = end_pos - 3'h6;
+  assign \$34  = count - 3'h7;
+  assign \$35  = \$12 [5:0] - 3'h7;
+  assign \$36  = end_pos - 3'h7;
+  assign \$37  = count - 4'h8;
+  assign \$38  = \$12 [5:0] - 4'h8;
+  assign \$39  = end_pos - 4'h8;
+  assign \$40  = count - 4'h9;
+  assign \$41  = \$12 [5:0] - 4'h9;
+  assign \$42  = end_pos - 4'h9;
+  assign \$43  = count - 4'ha;
+  assign \$44  = \$12 [5:0] - 4'ha;
+  assign \$45  = end_pos - 4'ha;
+  assign \$48  = accept & i__payload[72];
   always @(posedge clk)
-    buf0 <= \$17 ;
+    buf0 <= \$51 ;
   always @(posedge clk)
-    buf1 <= \$18 ;
+    buf1 <= \$52 ;
   always @(posedge clk)
-    buf2 <= \$19 ;
+    buf2 <= \$53 ;
   always @(posedge clk)
-    buf3 <= \$20 ;
+    buf3 <= \$54 ;
   always @(posedge clk)
-    buf4 <= \$21 ;
+    buf4 <= \$55 ;
   always @(posedge clk)
-    buf5 <= \$22 ;
+    buf5 <= \$56 ;
   always @(posedge clk)
-    buf6 <= \$23 ;
+    buf6 <= \$57 ;
   always @(posedge clk)
-    buf7 <= \$24 ;
+    buf7 <= \$58 ;
   always @(posedge clk)
-    buf8 <= \$25 ;
+    buf8 <= \$59 ;
   always @(posedge clk)
-    buf9 <= \$26 ;
+    buf9 <= \$60 ;
   always @(posedge clk)
-    buf10 <= \$27 ;
+    buf10 <= \$61 ;
   always @(posedge clk)
-    buf11 <= \$28 ;
+    buf11 <= \$62 ;
   always @(posedge clk)
-    buf12 <= \$29 ;
+    buf12 <= \$63 ;
   always @(posedge clk)
-    buf13 <= \$30 ;
+    buf13 <= \$64 ;
   always @(posedge clk)
-    buf14 <= \$31 ;
+    buf14 <= \$65 ;
   always @(posedge clk)
-    buf15 <= \$32 ;
+    buf15 <= \$66 ;
   always @(posedge clk)
-    buf16 <= \$33 ;
+    buf16 <= \$67 ;
   always @(posedge clk)
-    buf17 <= \$34 ;
+    buf17 <= \$68 ;
   always @(posedge clk)
-    buf18 <= \$35 ;
+    buf18 <= \$69 ;
   always @(posedge clk)
-    buf19 <= \$36 ;
+    buf19 <= \$70 ;
   always @(posedge clk)
-    buf20 <= \$37 ;
+    buf20 <= \$71 ;
   always @(posedge clk)
-    buf21 <= \$38 ;
+    buf21 <= \$72 ;
   always @(posedge clk)
-    buf22 <= \$39 ;
+    buf22 <= \$73 ;
   always @(posedge clk)
-    buf23 <= \$40 ;
+    buf23 <= \$74 ;
   always @(posedge clk)
-    buf24 <= \$41 ;
+    buf24 <= \$75 ;
   always @(posedge clk)
-    buf25 <= \$42 ;
+    buf25 <= \$76 ;
   always @(posedge clk)
-    buf26 <= \$43 ;
+    buf26 <= \$77 ;
   always @(posedge clk)
-    buf27 <= \$44 ;
+    buf27 <= \$78 ;
   always @(posedge clk)
-    buf28 <= \$45 ;
+    buf28 <= \$79 ;
   always @(posedge clk)
-    buf29 <= \$46 ;
+    buf29 <= \$80 ;
   always @(posedge clk)
-    buf30 <= \$47 ;
+    buf30 <= \$81 ;
   always @(posedge clk)
-    buf31 <= \$48 ;
+    buf31 <= \$82 ;
   always @(posedge clk)
-    count <= \$49 ;
+    count <= \$83 ;
   always @(posedge clk)
-    end_valid <= \$50 ;
+    end_valid <= \$84 ;
   always @(posedge clk)
-    end_pos <= \$51 ;
+    end_pos <= \$85 ;
   assign avail = end_valid ? end_pos : count;
   assign \$2  = & i__payload[65:64];
   assign \$3  = & i__payload[66:64];
@@ -4522,11 +4624,750 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   assign \$11  = ~ \$10 ;
   assign i__ready = \$9  & \$11 ;
   assign accept = i__valid & i__ready;
-  assign \$12  = count - consume;
-  assign \$13  = \$12 [5:0] + n_in_expr;
-  assign \$14  = accept & i__payload[72];
-  assign \$15  = \$12 [5:0] + n_in_expr;
-  assign \$16  = end_pos - consume;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$46  = 6'h00;
+    casez (consume)
+      4'h0:
+          \$46  = \$14 [5:0];
+      4'h1:
+          \$46  = \$17 [5:0];
+      4'h2:
+          \$46  = \$20 [5:0];
+      4'h3:
+          \$46  = \$23 [5:0];
+      4'h4:
+          \$46  = \$26 [5:0];
+      4'h5:
+          \$46  = \$29 [5:0];
+      4'h6:
+          \$46  = \$32 [5:0];
+      4'h7:
+          \$46  = \$35 [5:0];
+      4'h8:
+          \$46  = \$38 [5:0];
+      4'h9:
+          \$46  = \$41 [5:0];
+      4'ha:
+          \$46  = \$44 [5:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$47  = 6'h00;
+    casez (consume)
+      4'h0:
+          \$47  = \$13 [5:0];
+      4'h1:
+          \$47  = \$16 [5:0];
+      4'h2:
+          \$47  = \$19 [5:0];
+      4'h3:
+          \$47  = \$22 [5:0];
+      4'h4:
+          \$47  = \$25 [5:0];
+      4'h5:
+          \$47  = \$28 [5:0];
+      4'h6:
+          \$47  = \$31 [5:0];
+      4'h7:
+          \$47  = \$34 [5:0];
+      4'h8:
+          \$47  = \$37 [5:0];
+      4'h9:
+          \$47  = \$40 [5:0];
+      4'ha:
+          \$47  = \$43 [5:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$49  = 6'h00;
+    casez (consume)
+      4'h0:
+          \$49  = \$14 [5:0];
+      4'h1:
+          \$49  = \$17 [5:0];
+      4'h2:
+          \$49  = \$20 [5:0];
+      4'h3:
+          \$49  = \$23 [5:0];
+      4'h4:
+          \$49  = \$26 [5:0];
+      4'h5:
+          \$49  = \$29 [5:0];
+      4'h6:
+          \$49  = \$32 [5:0];
+      4'h7:
+          \$49  = \$35 [5:0];
+      4'h8:
+          \$49  = \$38 [5:0];
+      4'h9:
+          \$49  = \$41 [5:0];
+      4'ha:
+          \$49  = \$44 [5:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$50  = 6'h00;
+    casez (consume)
+      4'h0:
+          \$50  = \$15 [5:0];
+      4'h1:
+          \$50  = \$18 [5:0];
+      4'h2:
+          \$50  = \$21 [5:0];
+      4'h3:
+          \$50  = \$24 [5:0];
+      4'h4:
+          \$50  = \$27 [5:0];
+      4'h5:
+          \$50  = \$30 [5:0];
+      4'h6:
+          \$50  = \$33 [5:0];
+      4'h7:
+          \$50  = \$36 [5:0];
+      4'h8:
+          \$50  = \$39 [5:0];
+      4'h9:
+          \$50  = \$42 [5:0];
+      4'ha:
+          \$50  = \$45 [5:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    n_in_expr = 4'h0;
+    if (\$1 ) begin
+      n_in_expr = 4'h1;
+    end
+    if (\$2 ) begin
+      n_in_expr = 4'h2;
+    end
+    if (\$3 ) begin
+      n_in_expr = 4'h3;
+    end
+    if (\$4 ) begin
+      n_in_expr = 4'h4;
+    end
+    if (\$5 ) begin
+      n_in_expr = 4'h5;
+    end
+    if (\$6 ) begin
+      n_in_expr = 4'h6;
+    end
+    if (\$7 ) begin
+      n_in_expr = 4'h7;
+    end
+    if (\$8 ) begin
+      n_in_expr = 4'h8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    ext0 = buf0;
+    if (accept) begin
+      casez (count)
+        6'h00:
+            ext0 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    ext1 = buf1;
+    if (accept) begin
+      casez (count)
+        6'h00:
+            ext1 = i__payload[15:8];
+        6'h01:
+            ext1 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    ext2 = buf2;
+    if (accept) begin
+      casez (count)
+        6'h00:
+            ext2 = i__payload[23:16];
+        6'h01:
+            ext2 = i__payload[15:8];
+        6'h02:
+            ext2 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    ext3 = buf3;
+    if (accept) begin
+      casez (count)
+        6'h00:
+            ext3 = i__payload[31:24];
+        6'h01:
+            ext3 = i__payload[23:16];
+        6'h02:
+            ext3 = i__payload[15:8];
+        6'h03:
+            ext3 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    ext4 = buf4;
+    if (accept) begin
+      casez (count)
+        6'h00:
+            ext4 = i__payload[39:32];
+        6'h01:
+            ext4 = i__payload[31:24];
+        6'h02:
+            ext4 = i__payload[23:16];
+        6'h03:
+            ext4 = i__payload[15:8];
+        6'h04:
+            ext4 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    ext5 = buf5;
+    if (accept) begin
+      casez (count)
+        6'h00:
+            ext5 = i__payload[47:40];
+        6'h01:
+            ext5 = i__payload[39:32];
+        6'h02:
+            ext5 = i__payload[31:24];
+        6'h03:
+            ext5 = i__payload[23:16];
+        6'h04:
+            ext5 = i__payload[15:8];
+        6'h05:
+            ext5 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    ext6 = buf6;
+    if (accept) begin
+      casez (count)
+        6'h00:
+            ext6 = i__payload[55:48];
+        6'h01:
+            ext6 = i__payload[47:40];
+        6'h02:
+            ext6 = i__payload[39:32];
+        6'h03:
+            ext6 = i__payload[31:24];
+        6'h04:
+            ext6 = i__payload[23:16];
+        6'h05:
+            ext6 = i__payload[15:8];
+        6'h06:
+            ext6 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    ext7 = buf7;
+    if (accept) begin
+      casez (count)
+        6'h00:
+            ext7 = i__payload[63:56];
+        6'h01:
+            ext7 = i__payload[55:48];
+        6'h02:
+            ext7 = i__payload[47:40];
+        6'h03:
+            ext7 = i__payload[39:32];
+        6'h04:
+            ext7 = i__payload[31:24];
+        6'h05:
+            ext7 = i__payload[23:16];
+        6'h06:
+            ext7 = i__payload[15:8];
+        6'h07:
+            ext7 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    ext8 = buf8;
+    if (accept) begin
+      casez (count)
+        6'h01:
+            ext8 = i__payload[63:56];
+        6'h02:
+            ext8 = i__payload[55:48];
+        6'h03:
+            ext8 = i__payload[47:40];
+        6'h04:
+            ext8 = i__payload[39:32];
+        6'h05:
+            ext8 = i__payload[31:24];
+        6'h06:
+            ext8 = i__payload[23:16];
+        6'h07:
+            ext8 = i__payload[15:8];
+        6'h08:
+            ext8 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    ext9 = buf9;
+    if (accept) begin
+      casez (count)
+        6'h02:
+            ext9 = i__payload[63:56];
+        6'h03:
+            ext9 = i__payload[55:48];
+        6'h04:
+            ext9 = i__payload[47:40];
+        6'h05:
+            ext9 = i__payload[39:32];
+        6'h06:
+            ext9 = i__payload[31:24];
+        6'h07:
+            ext9 = i__payload[23:16];
+        6'h08:
+            ext9 = i__payload[15:8];
+        6'h09:
+            ext9 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    ext10 = buf10;
+    if (accept) begin
+      casez (count)
+        6'h03:
+            ext10 = i__payload[63:56];
+        6'h04:
+            ext10 = i__payload[55:48];
+        6'h05:
+            ext10 = i__payload[47:40];
+        6'h06:
+            ext10 = i__payload[39:32];
+        6'h07:
+            ext10 = i__payload[31:24];
+        6'h08:
+            ext10 = i__payload[23:16];
+        6'h09:
+            ext10 = i__payload[15:8];
+        6'h0a:
+            ext10 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    ext11 = buf11;
+    if (accept) begin
+      casez (count)
+        6'h04:
+            ext11 = i__payload[63:56];
+        6'h05:
+            ext11 = i__payload[55:48];
+        6'h06:
+            ext11 = i__payload[47:40];
+        6'h07:
+            ext11 = i__payload[39:32];
+        6'h08:
+            ext11 = i__payload[31:24];
+        6'h09:
+            ext11 = i__payload[23:16];
+        6'h0a:
+            ext11 = i__payload[15:8];
+        6'h0b:
+            ext11 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    ext12 = buf12;
+    if (accept) begin
+      casez (count)
+        6'h05:
+            ext12 = i__payload[63:56];
+        6'h06:
+            ext12 = i__payload[55:48];
+        6'h07:
+            ext12 = i__payload[47:40];
+        6'h08:
+            ext12 = i__payload[39:32];
+        6'h09:
+            ext12 = i__payload[31:24];
+        6'h0a:
+            ext12 = i__payload[23:16];
+        6'h0b:
+            ext12 = i__payload[15:8];
+        6'h0c:
+            ext12 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    ext13 = buf13;
+    if (accept) begin
+      casez (count)
+        6'h06:
+            ext13 = i__payload[63:56];
+        6'h07:
+            ext13 = i__payload[55:48];
+        6'h08:
+            ext13 = i__payload[47:40];
+        6'h09:
+            ext13 = i__payload[39:32];
+        6'h0a:
+            ext13 = i__payload[31:24];
+        6'h0b:
+            ext13 = i__payload[23:16];
+        6'h0c:
+            ext13 = i__payload[15:8];
+        6'h0d:
+            ext13 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    ext14 = buf14;
+    if (accept) begin
+      casez (count)
+        6'h07:
+            ext14 = i__payload[63:56];
+        6'h08:
+            ext14 = i__payload[55:48];
+        6'h09:
+            ext14 = i__payload[47:40];
+        6'h0a:
+            ext14 = i__payload[39:32];
+        6'h0b:
+            ext14 = i__payload[31:24];
+        6'h0c:
+            ext14 = i__payload[23:16];
+        6'h0d:
+            ext14 = i__payload[15:8];
+        6'h0e:
+            ext14 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    ext15 = buf15;
+    if (accept) begin
+      casez (count)
+        6'h08:
+            ext15 = i__payload[63:56];
+        6'h09:
+            ext15 = i__payload[55:48];
+        6'h0a:
+            ext15 = i__payload[47:40];
+        6'h0b:
+            ext15 = i__payload[39:32];
+        6'h0c:
+            ext15 = i__payload[31:24];
+        6'h0d:
+            ext15 = i__payload[23:16];
+        6'h0e:
+            ext15 = i__payload[15:8];
+        6'h0f:
+            ext15 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    ext16 = buf16;
+    if (accept) begin
+      casez (count)
+        6'h09:
+            ext16 = i__payload[63:56];
+        6'h0a:
+            ext16 = i__payload[55:48];
+        6'h0b:
+            ext16 = i__payload[47:40];
+        6'h0c:
+            ext16 = i__payload[39:32];
+        6'h0d:
+            ext16 = i__payload[31:24];
+        6'h0e:
+            ext16 = i__payload[23:16];
+        6'h0f:
+            ext16 = i__payload[15:8];
+        6'h10:
+            ext16 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    ext17 = buf17;
+    if (accept) begin
+      casez (count)
+        6'h0a:
+            ext17 = i__payload[63:56];
+        6'h0b:
+            ext17 = i__payload[55:48];
+        6'h0c:
+            ext17 = i__payload[47:40];
+        6'h0d:
+            ext17 = i__payload[39:32];
+        6'h0e:
+            ext17 = i__payload[31:24];
+        6'h0f:
+            ext17 = i__payload[23:16];
+        6'h10:
+            ext17 = i__payload[15:8];
+        6'h11:
+            ext17 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    ext18 = buf18;
+    if (accept) begin
+      casez (count)
+        6'h0b:
+            ext18 = i__payload[63:56];
+        6'h0c:
+            ext18 = i__payload[55:48];
+        6'h0d:
+            ext18 = i__payload[47:40];
+        6'h0e:
+            ext18 = i__payload[39:32];
+        6'h0f:
+            ext18 = i__payload[31:24];
+        6'h10:
+            ext18 = i__payload[23:16];
+        6'h11:
+            ext18 = i__payload[15:8];
+        6'h12:
+            ext18 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    ext19 = buf19;
+    if (accept) begin
+      casez (count)
+        6'h0c:
+            ext19 = i__payload[63:56];
+        6'h0d:
+            ext19 = i__payload[55:48];
+        6'h0e:
+            ext19 = i__payload[47:40];
+        6'h0f:
+            ext19 = i__payload[39:32];
+        6'h10:
+            ext19 = i__payload[31:24];
+        6'h11:
+            ext19 = i__payload[23:16];
+        6'h12:
+            ext19 = i__payload[15:8];
+        6'h13:
+            ext19 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    ext20 = buf20;
+    if (accept) begin
+      casez (count)
+        6'h0d:
+            ext20 = i__payload[63:56];
+        6'h0e:
+            ext20 = i__payload[55:48];
+        6'h0f:
+            ext20 = i__payload[47:40];
+        6'h10:
+            ext20 = i__payload[39:32];
+        6'h11:
+            ext20 = i__payload[31:24];
+        6'h12:
+            ext20 = i__payload[23:16];
+        6'h13:
+            ext20 = i__payload[15:8];
+        6'h14:
+            ext20 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    ext21 = buf21;
+    if (accept) begin
+      casez (count)
+        6'h0e:
+            ext21 = i__payload[63:56];
+        6'h0f:
+            ext21 = i__payload[55:48];
+        6'h10:
+            ext21 = i__payload[47:40];
+        6'h11:
+            ext21 = i__payload[39:32];
+        6'h12:
+            ext21 = i__payload[31:24];
+        6'h13:
+            ext21 = i__payload[23:16];
+        6'h14:
+            ext21 = i__payload[15:8];
+        6'h15:
+            ext21 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    ext22 = buf22;
+    if (accept) begin
+      casez (count)
+        6'h0f:
+            ext22 = i__payload[63:56];
+        6'h10:
+            ext22 = i__payload[55:48];
+        6'h11:
+            ext22 = i__payload[47:40];
+        6'h12:
+            ext22 = i__payload[39:32];
+        6'h13:
+            ext22 = i__payload[31:24];
+        6'h14:
+            ext22 = i__payload[23:16];
+        6'h15:
+            ext22 = i__payload[15:8];
+        6'h16:
+            ext22 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    ext23 = buf23;
+    if (accept) begin
+      casez (count)
+        6'h10:
+            ext23 = i__payload[63:56];
+        6'h11:
+            ext23 = i__payload[55:48];
+        6'h12:
+            ext23 = i__payload[47:40];
+        6'h13:
+            ext23 = i__payload[39:32];
+        6'h14:
+            ext23 = i__payload[31:24];
+        6'h15:
+            ext23 = i__payload[23:16];
+        6'h16:
+            ext23 = i__payload[15:8];
+        6'h17:
+            ext23 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    ext24 = buf24;
+    if (accept) begin
+      casez (count)
+        6'h11:
+            ext24 = i__payload[63:56];
+        6'h12:
+            ext24 = i__payload[55:48];
+        6'h13:
+            ext24 = i__payload[47:40];
+        6'h14:
+            ext24 = i__payload[39:32];
+        6'h15:
+            ext24 = i__payload[31:24];
+        6'h16:
+            ext24 = i__payload[23:16];
+        6'h17:
+            ext24 = i__payload[15:8];
+        6'h18:
+            ext24 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    ext25 = buf25;
+    if (accept) begin
+      casez (count)
+        6'h12:
+            ext25 = i__payload[63:56];
+        6'h13:
+            ext25 = i__payload[55:48];
+        6'h14:
+            ext25 = i__payload[47:40];
+        6'h15:
+            ext25 = i__payload[39:32];
+        6'h16:
+            ext25 = i__payload[31:24];
+        6'h17:
+            ext25 = i__payload[23:16];
+        6'h18:
+            ext25 = i__payload[15:8];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    ext26 = buf26;
+    if (accept) begin
+      casez (count)
+        6'h13:
+            ext26 = i__payload[63:56];
+        6'h14:
+            ext26 = i__payload[55:48];
+        6'h15:
+            ext26 = i__payload[47:40];
+        6'h16:
+            ext26 = i__payload[39:32];
+        6'h17:
+            ext26 = i__payload[31:24];
+        6'h18:
+            ext26 = i__payload[23:16];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    ext27 = buf27;
+    if (accept) begin
+      casez (count)
+        6'h14:
+            ext27 = i__payload[63:56];
+        6'h15:
+            ext27 = i__payload[55:48];
+        6'h16:
+            ext27 = i__payload[47:40];
+        6'h17:
+            ext27 = i__payload[39:32];
+        6'h18:
+            ext27 = i__payload[31:24];
+      endcase
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     ext28 = buf28;
@@ -5477,901 +6318,302 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$17  = shifted0;
+    \$51  = shifted0;
     if (rst) begin
-      \$17  = 8'h00;
+      \$51  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$18  = shifted1;
+    \$52  = shifted1;
     if (rst) begin
-      \$18  = 8'h00;
+      \$52  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$19  = shifted2;
+    \$53  = shifted2;
     if (rst) begin
-      \$19  = 8'h00;
+      \$53  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$20  = shifted3;
+    \$54  = shifted3;
     if (rst) begin
-      \$20  = 8'h00;
+      \$54  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$21  = shifted4;
+    \$55  = shifted4;
     if (rst) begin
-      \$21  = 8'h00;
+      \$55  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$22  = shifted5;
+    \$56  = shifted5;
     if (rst) begin
-      \$22  = 8'h00;
+      \$56  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$23  = shifted6;
+    \$57  = shifted6;
     if (rst) begin
-      \$23  = 8'h00;
+      \$57  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$24  = shifted7;
+    \$58  = shifted7;
     if (rst) begin
-      \$24  = 8'h00;
+      \$58  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$25  = shifted8;
+    \$59  = shifted8;
     if (rst) begin
-      \$25  = 8'h00;
+      \$59  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$26  = shifted9;
+    \$60  = shifted9;
     if (rst) begin
-      \$26  = 8'h00;
+      \$60  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$27  = shifted10;
+    \$61  = shifted10;
     if (rst) begin
-      \$27  = 8'h00;
+      \$61  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$28  = shifted11;
+    \$62  = shifted11;
     if (rst) begin
-      \$28  = 8'h00;
+      \$62  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$29  = shifted12;
+    \$63  = shifted12;
     if (rst) begin
-      \$29  = 8'h00;
+      \$63  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$30  = shifted13;
+    \$64  = shifted13;
     if (rst) begin
-      \$30  = 8'h00;
+      \$64  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$31  = shifted14;
+    \$65  = shifted14;
     if (rst) begin
-      \$31  = 8'h00;
+      \$65  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$32  = shifted15;
+    \$66  = shifted15;
     if (rst) begin
-      \$32  = 8'h00;
+      \$66  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$33  = shifted16;
+    \$67  = shifted16;
     if (rst) begin
-      \$33  = 8'h00;
+      \$67  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$34  = shifted17;
+    \$68  = shifted17;
     if (rst) begin
-      \$34  = 8'h00;
+      \$68  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$35  = shifted18;
+    \$69  = shifted18;
     if (rst) begin
-      \$35  = 8'h00;
+      \$69  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$36  = shifted19;
+    \$70  = shifted19;
     if (rst) begin
-      \$36  = 8'h00;
+      \$70  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$37  = shifted20;
+    \$71  = shifted20;
     if (rst) begin
-      \$37  = 8'h00;
+      \$71  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$38  = shifted21;
+    \$72  = shifted21;
     if (rst) begin
-      \$38  = 8'h00;
+      \$72  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$39  = shifted22;
+    \$73  = shifted22;
     if (rst) begin
-      \$39  = 8'h00;
+      \$73  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$40  = shifted23;
+    \$74  = shifted23;
     if (rst) begin
-      \$40  = 8'h00;
+      \$74  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$41  = shifted24;
+    \$75  = shifted24;
     if (rst) begin
-      \$41  = 8'h00;
+      \$75  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$42  = shifted25;
+    \$76  = shifted25;
     if (rst) begin
-      \$42  = 8'h00;
+      \$76  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$43  = shifted26;
+    \$77  = shifted26;
     if (rst) begin
-      \$43  = 8'h00;
+      \$77  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$44  = shifted27;
+    \$78  = shifted27;
     if (rst) begin
-      \$44  = 8'h00;
+      \$78  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$45  = shifted28;
+    \$79  = shifted28;
     if (rst) begin
-      \$45  = 8'h00;
+      \$79  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$46  = shifted29;
+    \$80  = shifted29;
     if (rst) begin
-      \$46  = 8'h00;
+      \$80  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$47  = shifted30;
+    \$81  = shifted30;
     if (rst) begin
-      \$47  = 8'h00;
+      \$81  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$48  = shifted31;
+    \$82  = shifted31;
     if (rst) begin
-      \$48  = 8'h00;
+      \$82  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
     if (accept) begin
-      \$49  = \$13 [5:0];
+      \$83  = \$46 ;
     end else begin
-      \$49  = \$12 [5:0];
+      \$83  = \$47 ;
     end
     if (rst) begin
-      \$49  = 6'h00;
+      \$83  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$50  = end_valid;
-    if (\$14 ) begin
-      \$50  = 1'h1;
+    \$84  = end_valid;
+    if (\$48 ) begin
+      \$84  = 1'h1;
     end else if (\release ) begin
-      \$50  = 1'h0;
+      \$84  = 1'h0;
     end
     if (rst) begin
-      \$50  = 1'h0;
+      \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     (* full_case = 32'd1 *)
-    if (\$14 ) begin
-      \$51  = \$15 [5:0];
+    if (\$48 ) begin
+      \$85  = \$49 ;
     end else if (\release ) begin
-      \$51  = 6'h00;
+      \$85  = 6'h00;
     end else begin
-      \$51  = \$16 [5:0];
+      \$85  = \$50 ;
     end
     if (rst) begin
-      \$51  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    n_in_expr = 4'h0;
-    if (\$1 ) begin
-      n_in_expr = 4'h1;
-    end
-    if (\$2 ) begin
-      n_in_expr = 4'h2;
-    end
-    if (\$3 ) begin
-      n_in_expr = 4'h3;
-    end
-    if (\$4 ) begin
-      n_in_expr = 4'h4;
-    end
-    if (\$5 ) begin
-      n_in_expr = 4'h5;
-    end
-    if (\$6 ) begin
-      n_in_expr = 4'h6;
-    end
-    if (\$7 ) begin
-      n_in_expr = 4'h7;
-    end
-    if (\$8 ) begin
-      n_in_expr = 4'h8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    ext0 = buf0;
-    if (accept) begin
-      casez (count)
-        6'h00:
-            ext0 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    ext1 = buf1;
-    if (accept) begin
-      casez (count)
-        6'h00:
-            ext1 = i__payload[15:8];
-        6'h01:
-            ext1 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    ext2 = buf2;
-    if (accept) begin
-      casez (count)
-        6'h00:
-            ext2 = i__payload[23:16];
-        6'h01:
-            ext2 = i__payload[15:8];
-        6'h02:
-            ext2 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    ext3 = buf3;
-    if (accept) begin
-      casez (count)
-        6'h00:
-            ext3 = i__payload[31:24];
-        6'h01:
-            ext3 = i__payload[23:16];
-        6'h02:
-            ext3 = i__payload[15:8];
-        6'h03:
-            ext3 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    ext4 = buf4;
-    if (accept) begin
-      casez (count)
-        6'h00:
-            ext4 = i__payload[39:32];
-        6'h01:
-            ext4 = i__payload[31:24];
-        6'h02:
-            ext4 = i__payload[23:16];
-        6'h03:
-            ext4 = i__payload[15:8];
-        6'h04:
-            ext4 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    ext5 = buf5;
-    if (accept) begin
-      casez (count)
-        6'h00:
-            ext5 = i__payload[47:40];
-        6'h01:
-            ext5 = i__payload[39:32];
-        6'h02:
-            ext5 = i__payload[31:24];
-        6'h03:
-            ext5 = i__payload[23:16];
-        6'h04:
-            ext5 = i__payload[15:8];
-        6'h05:
-            ext5 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    ext6 = buf6;
-    if (accept) begin
-      casez (count)
-        6'h00:
-            ext6 = i__payload[55:48];
-        6'h01:
-            ext6 = i__payload[47:40];
-        6'h02:
-            ext6 = i__payload[39:32];
-        6'h03:
-            ext6 = i__payload[31:24];
-        6'h04:
-            ext6 = i__payload[23:16];
-        6'h05:
-            ext6 = i__payload[15:8];
-        6'h06:
-            ext6 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    ext7 = buf7;
-    if (accept) begin
-      casez (count)
-        6'h00:
-            ext7 = i__payload[63:56];
-        6'h01:
-            ext7 = i__payload[55:48];
-        6'h02:
-            ext7 = i__payload[47:40];
-        6'h03:
-            ext7 = i__payload[39:32];
-        6'h04:
-            ext7 = i__payload[31:24];
-        6'h05:
-            ext7 = i__payload[23:16];
-        6'h06:
-            ext7 = i__payload[15:8];
-        6'h07:
-            ext7 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    ext8 = buf8;
-    if (accept) begin
-      casez (count)
-        6'h01:
-            ext8 = i__payload[63:56];
-        6'h02:
-            ext8 = i__payload[55:48];
-        6'h03:
-            ext8 = i__payload[47:40];
-        6'h04:
-            ext8 = i__payload[39:32];
-        6'h05:
-            ext8 = i__payload[31:24];
-        6'h06:
-            ext8 = i__payload[23:16];
-        6'h07:
-            ext8 = i__payload[15:8];
-        6'h08:
-            ext8 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    ext9 = buf9;
-    if (accept) begin
-      casez (count)
-        6'h02:
-            ext9 = i__payload[63:56];
-        6'h03:
-            ext9 = i__payload[55:48];
-        6'h04:
-            ext9 = i__payload[47:40];
-        6'h05:
-            ext9 = i__payload[39:32];
-        6'h06:
-            ext9 = i__payload[31:24];
-        6'h07:
-            ext9 = i__payload[23:16];
-        6'h08:
-            ext9 = i__payload[15:8];
-        6'h09:
-            ext9 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    ext10 = buf10;
-    if (accept) begin
-      casez (count)
-        6'h03:
-            ext10 = i__payload[63:56];
-        6'h04:
-            ext10 = i__payload[55:48];
-        6'h05:
-            ext10 = i__payload[47:40];
-        6'h06:
-            ext10 = i__payload[39:32];
-        6'h07:
-            ext10 = i__payload[31:24];
-        6'h08:
-            ext10 = i__payload[23:16];
-        6'h09:
-            ext10 = i__payload[15:8];
-        6'h0a:
-            ext10 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    ext11 = buf11;
-    if (accept) begin
-      casez (count)
-        6'h04:
-            ext11 = i__payload[63:56];
-        6'h05:
-            ext11 = i__payload[55:48];
-        6'h06:
-            ext11 = i__payload[47:40];
-        6'h07:
-            ext11 = i__payload[39:32];
-        6'h08:
-            ext11 = i__payload[31:24];
-        6'h09:
-            ext11 = i__payload[23:16];
-        6'h0a:
-            ext11 = i__payload[15:8];
-        6'h0b:
-            ext11 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    ext12 = buf12;
-    if (accept) begin
-      casez (count)
-        6'h05:
-            ext12 = i__payload[63:56];
-        6'h06:
-            ext12 = i__payload[55:48];
-        6'h07:
-            ext12 = i__payload[47:40];
-        6'h08:
-            ext12 = i__payload[39:32];
-        6'h09:
-            ext12 = i__payload[31:24];
-        6'h0a:
-            ext12 = i__payload[23:16];
-        6'h0b:
-            ext12 = i__payload[15:8];
-        6'h0c:
-            ext12 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    ext13 = buf13;
-    if (accept) begin
-      casez (count)
-        6'h06:
-            ext13 = i__payload[63:56];
-        6'h07:
-            ext13 = i__payload[55:48];
-        6'h08:
-            ext13 = i__payload[47:40];
-        6'h09:
-            ext13 = i__payload[39:32];
-        6'h0a:
-            ext13 = i__payload[31:24];
-        6'h0b:
-            ext13 = i__payload[23:16];
-        6'h0c:
-            ext13 = i__payload[15:8];
-        6'h0d:
-            ext13 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    ext14 = buf14;
-    if (accept) begin
-      casez (count)
-        6'h07:
-            ext14 = i__payload[63:56];
-        6'h08:
-            ext14 = i__payload[55:48];
-        6'h09:
-            ext14 = i__payload[47:40];
-        6'h0a:
-            ext14 = i__payload[39:32];
-        6'h0b:
-            ext14 = i__payload[31:24];
-        6'h0c:
-            ext14 = i__payload[23:16];
-        6'h0d:
-            ext14 = i__payload[15:8];
-        6'h0e:
-            ext14 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    ext15 = buf15;
-    if (accept) begin
-      casez (count)
-        6'h08:
-            ext15 = i__payload[63:56];
-        6'h09:
-            ext15 = i__payload[55:48];
-        6'h0a:
-            ext15 = i__payload[47:40];
-        6'h0b:
-            ext15 = i__payload[39:32];
-        6'h0c:
-            ext15 = i__payload[31:24];
-        6'h0d:
-            ext15 = i__payload[23:16];
-        6'h0e:
-            ext15 = i__payload[15:8];
-        6'h0f:
-            ext15 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    ext16 = buf16;
-    if (accept) begin
-      casez (count)
-        6'h09:
-            ext16 = i__payload[63:56];
-        6'h0a:
-            ext16 = i__payload[55:48];
-        6'h0b:
-            ext16 = i__payload[47:40];
-        6'h0c:
-            ext16 = i__payload[39:32];
-        6'h0d:
-            ext16 = i__payload[31:24];
-        6'h0e:
-            ext16 = i__payload[23:16];
-        6'h0f:
-            ext16 = i__payload[15:8];
-        6'h10:
-            ext16 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    ext17 = buf17;
-    if (accept) begin
-      casez (count)
-        6'h0a:
-            ext17 = i__payload[63:56];
-        6'h0b:
-            ext17 = i__payload[55:48];
-        6'h0c:
-            ext17 = i__payload[47:40];
-        6'h0d:
-            ext17 = i__payload[39:32];
-        6'h0e:
-            ext17 = i__payload[31:24];
-        6'h0f:
-            ext17 = i__payload[23:16];
-        6'h10:
-            ext17 = i__payload[15:8];
-        6'h11:
-            ext17 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    ext18 = buf18;
-    if (accept) begin
-      casez (count)
-        6'h0b:
-            ext18 = i__payload[63:56];
-        6'h0c:
-            ext18 = i__payload[55:48];
-        6'h0d:
-            ext18 = i__payload[47:40];
-        6'h0e:
-            ext18 = i__payload[39:32];
-        6'h0f:
-            ext18 = i__payload[31:24];
-        6'h10:
-            ext18 = i__payload[23:16];
-        6'h11:
-            ext18 = i__payload[15:8];
-        6'h12:
-            ext18 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    ext19 = buf19;
-    if (accept) begin
-      casez (count)
-        6'h0c:
-            ext19 = i__payload[63:56];
-        6'h0d:
-            ext19 = i__payload[55:48];
-        6'h0e:
-            ext19 = i__payload[47:40];
-        6'h0f:
-            ext19 = i__payload[39:32];
-        6'h10:
-            ext19 = i__payload[31:24];
-        6'h11:
-            ext19 = i__payload[23:16];
-        6'h12:
-            ext19 = i__payload[15:8];
-        6'h13:
-            ext19 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    ext20 = buf20;
-    if (accept) begin
-      casez (count)
-        6'h0d:
-            ext20 = i__payload[63:56];
-        6'h0e:
-            ext20 = i__payload[55:48];
-        6'h0f:
-            ext20 = i__payload[47:40];
-        6'h10:
-            ext20 = i__payload[39:32];
-        6'h11:
-            ext20 = i__payload[31:24];
-        6'h12:
-            ext20 = i__payload[23:16];
-        6'h13:
-            ext20 = i__payload[15:8];
-        6'h14:
-            ext20 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    ext21 = buf21;
-    if (accept) begin
-      casez (count)
-        6'h0e:
-            ext21 = i__payload[63:56];
-        6'h0f:
-            ext21 = i__payload[55:48];
-        6'h10:
-            ext21 = i__payload[47:40];
-        6'h11:
-            ext21 = i__payload[39:32];
-        6'h12:
-            ext21 = i__payload[31:24];
-        6'h13:
-            ext21 = i__payload[23:16];
-        6'h14:
-            ext21 = i__payload[15:8];
-        6'h15:
-            ext21 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    ext22 = buf22;
-    if (accept) begin
-      casez (count)
-        6'h0f:
-            ext22 = i__payload[63:56];
-        6'h10:
-            ext22 = i__payload[55:48];
-        6'h11:
-            ext22 = i__payload[47:40];
-        6'h12:
-            ext22 = i__payload[39:32];
-        6'h13:
-            ext22 = i__payload[31:24];
-        6'h14:
-            ext22 = i__payload[23:16];
-        6'h15:
-            ext22 = i__payload[15:8];
-        6'h16:
-            ext22 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    ext23 = buf23;
-    if (accept) begin
-      casez (count)
-        6'h10:
-            ext23 = i__payload[63:56];
-        6'h11:
-            ext23 = i__payload[55:48];
-        6'h12:
-            ext23 = i__payload[47:40];
-        6'h13:
-            ext23 = i__payload[39:32];
-        6'h14:
-            ext23 = i__payload[31:24];
-        6'h15:
-            ext23 = i__payload[23:16];
-        6'h16:
-            ext23 = i__payload[15:8];
-        6'h17:
-            ext23 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    ext24 = buf24;
-    if (accept) begin
-      casez (count)
-        6'h11:
-            ext24 = i__payload[63:56];
-        6'h12:
-            ext24 = i__payload[55:48];
-        6'h13:
-            ext24 = i__payload[47:40];
-        6'h14:
-            ext24 = i__payload[39:32];
-        6'h15:
-            ext24 = i__payload[31:24];
-        6'h16:
-            ext24 = i__payload[23:16];
-        6'h17:
-            ext24 = i__payload[15:8];
-        6'h18:
-            ext24 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    ext25 = buf25;
-    if (accept) begin
-      casez (count)
-        6'h12:
-            ext25 = i__payload[63:56];
-        6'h13:
-            ext25 = i__payload[55:48];
-        6'h14:
-            ext25 = i__payload[47:40];
-        6'h15:
-            ext25 = i__payload[39:32];
-        6'h16:
-            ext25 = i__payload[31:24];
-        6'h17:
-            ext25 = i__payload[23:16];
-        6'h18:
-            ext25 = i__payload[15:8];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    ext26 = buf26;
-    if (accept) begin
-      casez (count)
-        6'h13:
-            ext26 = i__payload[63:56];
-        6'h14:
-            ext26 = i__payload[55:48];
-        6'h15:
-            ext26 = i__payload[47:40];
-        6'h16:
-            ext26 = i__payload[39:32];
-        6'h17:
-            ext26 = i__payload[31:24];
-        6'h18:
-            ext26 = i__payload[23:16];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    ext27 = buf27;
-    if (accept) begin
-      casez (count)
-        6'h14:
-            ext27 = i__payload[63:56];
-        6'h15:
-            ext27 = i__payload[55:48];
-        6'h16:
-            ext27 = i__payload[47:40];
-        6'h17:
-            ext27 = i__payload[39:32];
-        6'h18:
-            ext27 = i__payload[31:24];
-      endcase
+      \$85  = 6'h00;
     end
   end
   assign window = { buf15, buf14, buf13, buf12, buf11, buf10, buf9, buf8, buf7, buf6, buf5, buf4, buf3, buf2, buf1, buf0 };
   assign at_end = end_valid;
-  assign base = \$12 [5:0];
+  assign filled = \$12 [5:0];
+  assign left0 = \$13 [5:0];
+  assign left_in0 = \$14 [5:0];
+  assign end_left0 = \$15 [5:0];
+  assign left1 = \$16 [5:0];
+  assign left_in1 = \$17 [5:0];
+  assign end_left1 = \$18 [5:0];
+  assign left2 = \$19 [5:0];
+  assign left_in2 = \$20 [5:0];
+  assign end_left2 = \$21 [5:0];
+  assign left3 = \$22 [5:0];
+  assign left_in3 = \$23 [5:0];
+  assign end_left3 = \$24 [5:0];
+  assign left4 = \$25 [5:0];
+  assign left_in4 = \$26 [5:0];
+  assign end_left4 = \$27 [5:0];
+  assign left5 = \$28 [5:0];
+  assign left_in5 = \$29 [5:0];
+  assign end_left5 = \$30 [5:0];
+  assign left6 = \$31 [5:0];
+  assign left_in6 = \$32 [5:0];
+  assign end_left6 = \$33 [5:0];
+  assign left7 = \$34 [5:0];
+  assign left_in7 = \$35 [5:0];
+  assign end_left7 = \$36 [5:0];
+  assign left8 = \$37 [5:0];
+  assign left_in8 = \$38 [5:0];
+  assign end_left8 = \$39 [5:0];
+  assign left9 = \$40 [5:0];
+  assign left_in9 = \$41 [5:0];
+  assign end_left9 = \$42 [5:0];
+  assign left10 = \$43 [5:0];
+  assign left_in10 = \$44 [5:0];
+  assign end_left10 = \$45 [5:0];
   assign \i__payload.data  = i__payload[63:0];
   assign \i__payload.keep  = i__payload[71:64];
   assign \i__payload.last  = i__payload[72];
@@ -6379,7 +6621,7 @@ module \tx_decoder_top.decoder.gearbox (clk, rst, avail, i__ready, i__payload, b
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port$3460$0 , \port$3462$0 , \port$3464$0 , \port$3466$0 , \port$3468$0 , \port$3470$0 , \port$3472$0 , \port$3474$0 , \port$3476$0 , \port$3478$0 , \port$3480$0 , \port$3482$0 , \port$3484$0 , \port$3486$0 , \port$3488$0 , \port$3490$0 , at_end
+module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port$3951$0 , \port$3953$0 , \port$3955$0 , \port$3957$0 , \port$3959$0 , \port$3961$0 , \port$3963$0 , \port$3965$0 , \port$3967$0 , \port$3969$0 , \port$3971$0 , \port$3973$0 , \port$3975$0 , \port$3977$0 , \port$3979$0 , \port$3981$0 , at_end
 , o_calldata__valid, o_calldata__payload, consume, \release , o__valid, o__payload, o__ready);
   reg \$auto$verilog_backend.cc:2505:dump_module$4  = 0;
   input clk;
@@ -6390,38 +6632,38 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire [5:0] avail;
   input o_calldata__ready;
   wire o_calldata__ready;
-  input [7:0] \port$3460$0 ;
-  wire [7:0] \port$3460$0 ;
-  input [7:0] \port$3462$0 ;
-  wire [7:0] \port$3462$0 ;
-  input [7:0] \port$3464$0 ;
-  wire [7:0] \port$3464$0 ;
-  input [7:0] \port$3466$0 ;
-  wire [7:0] \port$3466$0 ;
-  input [7:0] \port$3468$0 ;
-  wire [7:0] \port$3468$0 ;
-  input [7:0] \port$3470$0 ;
-  wire [7:0] \port$3470$0 ;
-  input [7:0] \port$3472$0 ;
-  wire [7:0] \port$3472$0 ;
-  input [7:0] \port$3474$0 ;
-  wire [7:0] \port$3474$0 ;
-  input [7:0] \port$3476$0 ;
-  wire [7:0] \port$3476$0 ;
-  input [7:0] \port$3478$0 ;
-  wire [7:0] \port$3478$0 ;
-  input [7:0] \port$3480$0 ;
-  wire [7:0] \port$3480$0 ;
-  input [7:0] \port$3482$0 ;
-  wire [7:0] \port$3482$0 ;
-  input [7:0] \port$3484$0 ;
-  wire [7:0] \port$3484$0 ;
-  input [7:0] \port$3486$0 ;
-  wire [7:0] \port$3486$0 ;
-  input [7:0] \port$3488$0 ;
-  wire [7:0] \port$3488$0 ;
-  input [7:0] \port$3490$0 ;
-  wire [7:0] \port$3490$0 ;
+  input [7:0] \port$3951$0 ;
+  wire [7:0] \port$3951$0 ;
+  input [7:0] \port$3953$0 ;
+  wire [7:0] \port$3953$0 ;
+  input [7:0] \port$3955$0 ;
+  wire [7:0] \port$3955$0 ;
+  input [7:0] \port$3957$0 ;
+  wire [7:0] \port$3957$0 ;
+  input [7:0] \port$3959$0 ;
+  wire [7:0] \port$3959$0 ;
+  input [7:0] \port$3961$0 ;
+  wire [7:0] \port$3961$0 ;
+  input [7:0] \port$3963$0 ;
+  wire [7:0] \port$3963$0 ;
+  input [7:0] \port$3965$0 ;
+  wire [7:0] \port$3965$0 ;
+  input [7:0] \port$3967$0 ;
+  wire [7:0] \port$3967$0 ;
+  input [7:0] \port$3969$0 ;
+  wire [7:0] \port$3969$0 ;
+  input [7:0] \port$3971$0 ;
+  wire [7:0] \port$3971$0 ;
+  input [7:0] \port$3973$0 ;
+  wire [7:0] \port$3973$0 ;
+  input [7:0] \port$3975$0 ;
+  wire [7:0] \port$3975$0 ;
+  input [7:0] \port$3977$0 ;
+  wire [7:0] \port$3977$0 ;
+  input [7:0] \port$3979$0 ;
+  wire [7:0] \port$3979$0 ;
+  input [7:0] \port$3981$0 ;
+  wire [7:0] \port$3981$0 ;
   input at_end;
   wire at_end;
   output o_calldata__valid;
@@ -6440,199 +6682,305 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire o__ready;
   wire \$1 ;
   wire \$10 ;
-  wire [3:0] \$100 ;
+  wire \$100 ;
   wire \$1000 ;
   wire \$1001 ;
   wire \$1002 ;
-  wire \$1003 ;
-  wire [24:0] \$1004 ;
-  wire [3:0] \$1005 ;
-  wire [3:0] \$1006 ;
-  reg [3:0] \$1007 ;
-  wire [3:0] \$1008 ;
-  reg [25:0] \$1009 ;
-  wire [5:0] \$101 ;
-  wire [3:0] \$1010 ;
-  reg [23:0] \$1011 ;
-  wire [24:0] \$1012 ;
-  wire [26:0] \$1013 ;
-  wire \$1014 ;
-  wire \$1015 ;
-  wire [26:0] \$1016 ;
-  wire [24:0] \$1017 ;
-  wire [24:0] \$1018 ;
-  wire [24:0] \$1019 ;
+  wire [4:0] \$1003 ;
+  reg \$1004 ;
+  wire [5:0] \$1005 ;
+  wire \$1006 ;
+  wire \$1007 ;
+  wire \$1008 ;
+  wire \$1009 ;
+  wire \$101 ;
+  wire \$1010 ;
+  wire \$1011 ;
+  wire \$1012 ;
+  wire [4:0] \$1013 ;
+  reg \$1014 ;
+  wire [5:0] \$1015 ;
+  wire \$1016 ;
+  wire \$1017 ;
+  wire \$1018 ;
+  wire \$1019 ;
   wire \$102 ;
-  wire [24:0] \$1020 ;
+  wire \$1020 ;
   wire \$1021 ;
   wire \$1022 ;
-  wire \$1023 ;
-  wire \$1024 ;
-  wire \$1025 ;
+  wire [4:0] \$1023 ;
+  reg \$1024 ;
+  wire [5:0] \$1025 ;
   wire \$1026 ;
-  wire [3:0] \$1027 ;
-  wire [24:0] \$1028 ;
-  wire [3:0] \$1029 ;
-  wire \$103 ;
-  wire [26:0] \$1030 ;
+  wire [5:0] \$1027 ;
+  reg [3:0] \$1028 ;
+  wire \$1029 ;
+  wire [3:0] \$103 ;
+  wire \$1030 ;
   wire \$1031 ;
-  wire [64:0] \$1032 ;
-  wire [24:0] \$1033 ;
+  wire \$1032 ;
+  wire \$1033 ;
   wire \$1034 ;
   wire \$1035 ;
   wire \$1036 ;
-  wire [24:0] \$1037 ;
-  wire [24:0] \$1038 ;
+  wire \$1037 ;
+  wire \$1038 ;
   wire \$1039 ;
   wire \$104 ;
-  wire [56:0] \$1040 ;
+  wire \$1040 ;
   wire \$1041 ;
-  wire [25:0] \$1042 ;
+  wire \$1042 ;
   wire \$1043 ;
   wire \$1044 ;
-  wire [25:0] \$1045 ;
-  wire [25:0] \$1046 ;
-  wire [25:0] \$1047 ;
+  wire \$1045 ;
+  wire \$1046 ;
+  wire \$1047 ;
   wire \$1048 ;
-  wire \$1049 ;
+  wire [25:0] \$1049 ;
   wire \$105 ;
   wire \$1050 ;
-  wire \$1051 ;
+  wire [25:0] \$1051 ;
   wire \$1052 ;
   wire [25:0] \$1053 ;
-  wire [25:0] \$1054 ;
+  wire \$1054 ;
   wire [25:0] \$1055 ;
   wire \$1056 ;
-  wire \$1057 ;
+  wire [25:0] \$1057 ;
   wire \$1058 ;
   wire [25:0] \$1059 ;
   wire [3:0] \$106 ;
-  reg \$1060 ;
-  reg \$1061 ;
-  reg [5:0] \$1062 ;
-  reg [255:0] \$1063 ;
-  reg [3011:0] \$1064 ;
-  reg [3011:0] \$1065 ;
-  reg \$1066 ;
-  reg \$1067 ;
-  reg \$1068 ;
-  reg [24:0] \$1069 ;
+  wire \$1060 ;
+  wire [25:0] \$1061 ;
+  wire \$1062 ;
+  wire [25:0] \$1063 ;
+  wire \$1064 ;
+  wire [25:0] \$1065 ;
+  wire \$1066 ;
+  wire [25:0] \$1067 ;
+  wire \$1068 ;
+  wire [25:0] \$1069 ;
   wire \$107 ;
-  reg [23:0] \$1070 ;
-  reg [2:0] \$1071 ;
-  reg \$1072 ;
-  reg [255:0] \$1073 ;
-  reg \$1074 ;
-  reg [3:0] \$1075 ;
-  reg [25:0] \$1076 ;
-  reg [23:0] \$1077 ;
-  reg [3:0] \$1078 ;
-  reg [3:0] \$1079 ;
-  wire [5:0] \$108 ;
-  reg [3:0] \$1080 ;
-  reg [3:0] \$1081 ;
-  reg [3:0] \$1082 ;
-  reg [3:0] \$1083 ;
-  reg [25:0] \$1084 ;
-  reg [25:0] \$1085 ;
-  reg [25:0] \$1086 ;
-  reg [25:0] \$1087 ;
-  reg [25:0] \$1088 ;
-  reg [25:0] \$1089 ;
-  wire [5:0] \$109 ;
-  reg [23:0] \$1090 ;
-  reg [23:0] \$1091 ;
-  reg [23:0] \$1092 ;
-  reg [23:0] \$1093 ;
-  reg [23:0] \$1094 ;
-  reg [23:0] \$1095 ;
-  reg [5:0] \$1096 ;
-  reg \$1097 ;
-  reg \$1098 ;
+  wire \$1070 ;
+  wire \$1071 ;
+  wire \$1072 ;
+  wire \$1073 ;
+  wire \$1074 ;
+  wire \$1075 ;
+  wire \$1076 ;
+  wire \$1077 ;
+  wire \$1078 ;
+  wire \$1079 ;
+  wire \$108 ;
+  wire \$1080 ;
+  wire \$1081 ;
+  wire \$1082 ;
+  wire [256:0] \$1083 ;
+  wire \$1084 ;
+  wire \$1085 ;
+  wire \$1086 ;
+  wire \$1087 ;
+  wire [25:0] \$1088 ;
+  wire \$1089 ;
+  wire \$109 ;
+  wire \$1090 ;
+  reg [25:0] \$1091 ;
+  wire \$1092 ;
+  wire \$1093 ;
+  wire \$1094 ;
+  wire \$1095 ;
+  wire \$1096 ;
+  wire \$1097 ;
+  wire \$1098 ;
+  wire \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  wire [23:0] \$111 ;
-  wire [3:0] \$112 ;
-  wire [5:0] \$113 ;
+  wire \$1100 ;
+  wire \$1101 ;
+  wire \$1102 ;
+  wire [24:0] \$1103 ;
+  wire [3:0] \$1104 ;
+  wire [3:0] \$1105 ;
+  reg [3:0] \$1106 ;
+  wire [3:0] \$1107 ;
+  reg [25:0] \$1108 ;
+  wire [3:0] \$1109 ;
+  wire \$111 ;
+  reg [23:0] \$1110 ;
+  wire \$1111 ;
+  wire \$1112 ;
+  wire \$1113 ;
+  wire \$1114 ;
+  wire \$1115 ;
+  wire \$1116 ;
+  wire \$1117 ;
+  wire \$1118 ;
+  wire \$1119 ;
+  wire [5:0] \$112 ;
+  wire \$1120 ;
+  wire \$1121 ;
+  wire \$1122 ;
+  wire \$1123 ;
+  wire [24:0] \$1124 ;
+  wire [26:0] \$1125 ;
+  wire \$1126 ;
+  wire \$1127 ;
+  wire [26:0] \$1128 ;
+  wire [24:0] \$1129 ;
+  wire \$113 ;
+  wire [24:0] \$1130 ;
+  wire [24:0] \$1131 ;
+  wire [24:0] \$1132 ;
+  wire \$1133 ;
+  wire \$1134 ;
+  wire \$1135 ;
+  wire \$1136 ;
+  wire \$1137 ;
+  wire \$1138 ;
+  wire [3:0] \$1139 ;
   wire \$114 ;
+  wire [24:0] \$1140 ;
+  wire [3:0] \$1141 ;
+  wire [26:0] \$1142 ;
+  wire [24:0] \$1143 ;
+  wire \$1144 ;
+  wire \$1145 ;
+  wire \$1146 ;
+  wire [24:0] \$1147 ;
+  wire [24:0] \$1148 ;
+  wire \$1149 ;
   wire \$115 ;
+  wire [25:0] \$1150 ;
+  wire \$1151 ;
+  wire \$1152 ;
+  reg [25:0] \$1153 ;
+  wire [25:0] \$1154 ;
+  reg \$1155 ;
+  wire \$1156 ;
+  wire \$1157 ;
+  wire \$1158 ;
+  reg [25:0] \$1159 ;
   wire \$116 ;
-  wire \$117 ;
-  wire [3:0] \$118 ;
+  wire [25:0] \$1160 ;
+  reg \$1161 ;
+  wire \$1162 ;
+  reg \$1163 ;
+  reg \$1164 ;
+  reg [5:0] \$1165 ;
+  reg [255:0] \$1166 ;
+  reg \$1167 ;
+  reg [3011:0] \$1168 ;
+  reg [3011:0] \$1169 ;
+  wire [3:0] \$117 ;
+  reg \$1170 ;
+  reg \$1171 ;
+  reg \$1172 ;
+  reg [24:0] \$1173 ;
+  reg [23:0] \$1174 ;
+  reg [2:0] \$1175 ;
+  reg \$1176 ;
+  reg [255:0] \$1177 ;
+  reg \$1178 ;
+  reg [3:0] \$1179 ;
+  wire \$118 ;
+  reg [25:0] \$1180 ;
+  reg [23:0] \$1181 ;
+  reg [5:0] \$1182 ;
+  reg [63:0] \$1183 ;
+  reg [3:0] \$1184 ;
+  reg [3:0] \$1185 ;
+  reg [3:0] \$1186 ;
+  reg [3:0] \$1187 ;
+  reg [3:0] \$1188 ;
+  reg [3:0] \$1189 ;
   wire \$119 ;
+  reg [25:0] \$1190 ;
+  reg [25:0] \$1191 ;
+  reg [25:0] \$1192 ;
+  reg [25:0] \$1193 ;
+  reg [25:0] \$1194 ;
+  reg [25:0] \$1195 ;
+  reg [23:0] \$1196 ;
+  reg [23:0] \$1197 ;
+  reg [23:0] \$1198 ;
+  reg [23:0] \$1199 ;
   wire \$12 ;
-  wire [5:0] \$120 ;
-  wire [5:0] \$121 ;
+  wire [3:0] \$120 ;
+  reg [23:0] \$1200 ;
+  reg [23:0] \$1201 ;
+  reg [5:0] \$1202 ;
+  reg \$1203 ;
+  reg \$1204 ;
+  wire \$121 ;
   wire \$122 ;
-  wire [23:0] \$123 ;
-  wire [3:0] \$124 ;
-  wire [5:0] \$125 ;
-  wire \$126 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire [5:0] \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire \$13 ;
-  wire [3:0] \$130 ;
-  wire \$131 ;
-  wire [5:0] \$132 ;
-  wire [5:0] \$133 ;
-  wire \$134 ;
-  wire [23:0] \$135 ;
-  wire [3:0] \$136 ;
-  wire [5:0] \$137 ;
+  wire \$130 ;
+  wire [3:0] \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire [3:0] \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
   wire \$138 ;
   wire \$139 ;
   wire \$14 ;
-  wire \$140 ;
+  wire [5:0] \$140 ;
   wire \$141 ;
-  wire [3:0] \$142 ;
+  wire \$142 ;
   wire \$143 ;
-  wire [5:0] \$144 ;
-  wire [5:0] \$145 ;
+  wire \$144 ;
+  wire [3:0] \$145 ;
   wire \$146 ;
-  wire [23:0] \$147 ;
+  wire \$147 ;
   wire [3:0] \$148 ;
-  wire [5:0] \$149 ;
+  wire \$149 ;
   wire \$15 ;
   wire \$150 ;
-  wire [26:0] \$151 ;
-  wire [27:0] \$152 ;
+  wire \$151 ;
+  wire \$152 ;
   wire \$153 ;
-  wire \$154 ;
+  wire [5:0] \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
-  wire \$159 ;
+  wire [3:0] \$159 ;
   wire \$16 ;
-  wire [5:0] \$160 ;
-  wire [5:0] \$161 ;
-  wire [5:0] \$162 ;
-  wire [5:0] \$163 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire [3:0] \$162 ;
+  wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
-  wire \$168 ;
+  wire [5:0] \$168 ;
   wire \$169 ;
   wire \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire \$173 ;
+  wire [3:0] \$173 ;
   wire \$174 ;
   wire \$175 ;
-  wire [5:0] \$176 ;
-  wire [5:0] \$177 ;
-  wire [5:0] \$178 ;
-  wire [5:0] \$179 ;
+  wire [3:0] \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
-  wire [5:0] \$180 ;
-  wire [5:0] \$181 ;
+  wire \$180 ;
+  wire \$181 ;
   wire [5:0] \$182 ;
-  wire [5:0] \$183 ;
-  wire [5:0] \$184 ;
-  wire [5:0] \$185 ;
+  wire \$183 ;
+  wire [26:0] \$184 ;
+  wire [27:0] \$185 ;
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
@@ -6641,10 +6989,10 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
+  wire [5:0] \$193 ;
+  wire [5:0] \$194 ;
+  wire [5:0] \$195 ;
+  wire [5:0] \$196 ;
   wire \$197 ;
   wire \$198 ;
   wire \$199 ;
@@ -6659,17 +7007,17 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$206 ;
   wire \$207 ;
   wire \$208 ;
-  wire \$209 ;
+  wire [5:0] \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
+  wire [5:0] \$210 ;
+  wire [5:0] \$211 ;
+  wire [5:0] \$212 ;
+  wire [5:0] \$213 ;
+  wire [5:0] \$214 ;
+  wire [5:0] \$215 ;
+  wire [5:0] \$216 ;
+  wire [5:0] \$217 ;
+  wire [5:0] \$218 ;
   wire \$219 ;
   wire \$22 ;
   wire \$220 ;
@@ -6723,12 +7071,12 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$264 ;
   wire \$265 ;
   wire \$266 ;
-  wire [31:0] \$267 ;
+  wire \$267 ;
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
   wire \$270 ;
-  wire [3:0] \$271 ;
+  wire \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
@@ -6741,20 +7089,20 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$280 ;
   wire \$281 ;
   wire \$282 ;
-  wire \$283 ;
+  wire [31:0] \$283 ;
   wire \$284 ;
   wire \$285 ;
   wire \$286 ;
-  wire \$287 ;
+  wire [3:0] \$287 ;
   wire \$288 ;
   wire \$289 ;
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
   wire \$292 ;
-  wire [26:0] \$293 ;
+  wire \$293 ;
   wire \$294 ;
-  wire [4:0] \$295 ;
+  wire \$295 ;
   wire \$296 ;
   wire \$297 ;
   wire \$298 ;
@@ -6767,13 +7115,13 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$303 ;
   wire \$304 ;
   wire \$305 ;
-  wire [26:0] \$306 ;
+  wire \$306 ;
   wire \$307 ;
   wire \$308 ;
-  wire \$309 ;
+  wire [26:0] \$309 ;
   wire \$31 ;
-  wire [3:0] \$310 ;
-  wire \$311 ;
+  wire \$310 ;
+  wire [4:0] \$311 ;
   wire \$312 ;
   wire \$313 ;
   wire \$314 ;
@@ -6785,11 +7133,11 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
-  wire \$322 ;
+  wire [26:0] \$322 ;
   wire \$323 ;
   wire \$324 ;
   wire \$325 ;
-  wire \$326 ;
+  wire [3:0] \$326 ;
   wire \$327 ;
   wire \$328 ;
   wire \$329 ;
@@ -6840,7 +7188,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$37 ;
   wire \$370 ;
   wire \$371 ;
-  wire [5:0] \$372 ;
+  wire \$372 ;
   wire \$373 ;
   wire \$374 ;
   wire \$375 ;
@@ -6849,52 +7197,52 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$378 ;
   wire \$379 ;
   wire \$38 ;
-  wire [24:0] \$380 ;
-  wire [24:0] \$381 ;
-  wire [24:0] \$382 ;
-  wire [24:0] \$383 ;
-  wire [24:0] \$384 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
   wire \$385 ;
   wire \$386 ;
   wire \$387 ;
-  wire [24:0] \$388 ;
+  wire [5:0] \$388 ;
   wire \$389 ;
   wire \$39 ;
   wire \$390 ;
   wire \$391 ;
-  wire [24:0] \$392 ;
-  wire [24:0] \$393 ;
-  wire [24:0] \$394 ;
-  wire [5:0] \$395 ;
-  wire [5:0] \$396 ;
-  wire [5:0] \$397 ;
-  wire [5:0] \$398 ;
-  wire \$399 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire [24:0] \$396 ;
+  wire [24:0] \$397 ;
+  wire [24:0] \$398 ;
+  wire [24:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire [5:0] \$400 ;
+  wire [24:0] \$400 ;
   wire \$401 ;
   wire \$402 ;
   wire \$403 ;
-  wire [1:0] \$404 ;
+  wire [24:0] \$404 ;
   wire \$405 ;
   wire \$406 ;
   wire \$407 ;
-  wire \$408 ;
-  wire \$409 ;
+  wire [24:0] \$408 ;
+  wire [24:0] \$409 ;
   wire \$41 ;
-  wire \$410 ;
-  wire \$411 ;
-  wire \$412 ;
-  wire \$413 ;
-  wire \$414 ;
+  wire [24:0] \$410 ;
+  wire [5:0] \$411 ;
+  wire [5:0] \$412 ;
+  wire [5:0] \$413 ;
+  wire [5:0] \$414 ;
   wire \$415 ;
-  wire \$416 ;
+  wire [5:0] \$416 ;
   wire \$417 ;
   wire \$418 ;
   wire \$419 ;
   wire \$42 ;
-  wire \$420 ;
+  wire [1:0] \$420 ;
   wire \$421 ;
   wire \$422 ;
   wire \$423 ;
@@ -6914,7 +7262,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$436 ;
   wire \$437 ;
   wire \$438 ;
-  wire [1:0] \$439 ;
+  wire \$439 ;
   wire \$44 ;
   wire \$440 ;
   wire \$441 ;
@@ -6932,7 +7280,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$452 ;
   wire \$453 ;
   wire \$454 ;
-  wire \$455 ;
+  wire [1:0] \$455 ;
   wire \$456 ;
   wire \$457 ;
   wire \$458 ;
@@ -6953,7 +7301,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$471 ;
   wire \$472 ;
   wire \$473 ;
-  wire [2:0] \$474 ;
+  wire \$474 ;
   wire \$475 ;
   wire \$476 ;
   wire \$477 ;
@@ -6971,7 +7319,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
-  wire \$490 ;
+  wire [2:0] \$490 ;
   wire \$491 ;
   wire \$492 ;
   wire \$493 ;
@@ -6992,8 +7340,8 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$506 ;
   wire \$507 ;
   wire \$508 ;
-  wire [2:0] \$509 ;
-  wire [26:0] \$51 ;
+  wire \$509 ;
+  wire \$51 ;
   wire \$510 ;
   wire \$511 ;
   wire \$512 ;
@@ -7010,7 +7358,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$522 ;
   wire \$523 ;
   wire \$524 ;
-  wire \$525 ;
+  wire [2:0] \$525 ;
   wire \$526 ;
   wire \$527 ;
   wire \$528 ;
@@ -7031,7 +7379,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$541 ;
   wire \$542 ;
   wire \$543 ;
-  wire [3:0] \$544 ;
+  wire \$544 ;
   wire \$545 ;
   wire \$546 ;
   wire \$547 ;
@@ -7049,7 +7397,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$558 ;
   wire \$559 ;
   wire \$56 ;
-  wire \$560 ;
+  wire [3:0] \$560 ;
   wire \$561 ;
   wire \$562 ;
   wire \$563 ;
@@ -7069,8 +7417,8 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$576 ;
   wire \$577 ;
   wire \$578 ;
-  wire [3:0] \$579 ;
-  wire [3:0] \$58 ;
+  wire \$579 ;
+  wire \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
@@ -7087,13 +7435,13 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$592 ;
   wire \$593 ;
   wire \$594 ;
-  wire \$595 ;
+  wire [3:0] \$595 ;
   wire \$596 ;
   wire \$597 ;
   wire \$598 ;
   wire \$599 ;
   wire \$6 ;
-  wire [5:0] \$60 ;
+  wire \$60 ;
   wire \$600 ;
   wire \$601 ;
   wire \$602 ;
@@ -7104,12 +7452,12 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$607 ;
   wire \$608 ;
   wire \$609 ;
-  wire [5:0] \$61 ;
+  wire \$61 ;
   wire \$610 ;
   wire \$611 ;
   wire \$612 ;
   wire \$613 ;
-  wire [3:0] \$614 ;
+  wire \$614 ;
   wire \$615 ;
   wire \$616 ;
   wire \$617 ;
@@ -7126,8 +7474,8 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$627 ;
   wire \$628 ;
   wire \$629 ;
-  wire [23:0] \$63 ;
-  wire \$630 ;
+  wire \$63 ;
+  wire [3:0] \$630 ;
   wire \$631 ;
   wire \$632 ;
   wire \$633 ;
@@ -7137,7 +7485,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$637 ;
   wire \$638 ;
   wire \$639 ;
-  wire [3:0] \$64 ;
+  wire \$64 ;
   wire \$640 ;
   wire \$641 ;
   wire \$642 ;
@@ -7147,8 +7495,8 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$646 ;
   wire \$647 ;
   wire \$648 ;
-  wire [3:0] \$649 ;
-  wire [5:0] \$65 ;
+  wire \$649 ;
+  wire \$65 ;
   wire \$650 ;
   wire \$651 ;
   wire \$652 ;
@@ -7165,7 +7513,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$662 ;
   wire \$663 ;
   wire \$664 ;
-  wire \$665 ;
+  wire [3:0] \$665 ;
   wire \$666 ;
   wire \$667 ;
   wire \$668 ;
@@ -7181,7 +7529,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$677 ;
   wire \$678 ;
   wire \$679 ;
-  wire \$68 ;
+  wire [26:0] \$68 ;
   wire \$680 ;
   wire \$681 ;
   wire \$682 ;
@@ -7190,11 +7538,11 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$685 ;
   wire \$686 ;
   wire \$687 ;
-  wire [5:0] \$688 ;
-  wire [5:0] \$689 ;
+  wire \$688 ;
+  wire \$689 ;
   wire \$69 ;
-  wire [5:0] \$690 ;
-  wire [5:0] \$691 ;
+  wire \$690 ;
+  wire \$691 ;
   wire \$692 ;
   wire \$693 ;
   wire \$694 ;
@@ -7202,109 +7550,109 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$696 ;
   wire \$697 ;
   wire \$698 ;
-  wire [5:0] \$699 ;
+  wire \$699 ;
   wire \$7 ;
-  wire [3:0] \$70 ;
-  wire [5:0] \$700 ;
-  wire [5:0] \$701 ;
-  wire [5:0] \$702 ;
+  wire \$70 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire \$702 ;
   wire \$703 ;
-  wire \$704 ;
-  wire \$705 ;
-  wire \$706 ;
-  wire \$707 ;
-  wire [5:0] \$708 ;
+  wire [5:0] \$704 ;
+  wire [5:0] \$705 ;
+  wire [5:0] \$706 ;
+  wire [5:0] \$707 ;
+  wire \$708 ;
   wire \$709 ;
   wire \$71 ;
-  wire [5:0] \$710 ;
+  wire \$710 ;
   wire \$711 ;
   wire \$712 ;
   wire \$713 ;
   wire \$714 ;
   wire [5:0] \$715 ;
-  wire \$716 ;
-  wire \$717 ;
-  wire \$718 ;
+  wire [5:0] \$716 ;
+  wire [5:0] \$717 ;
+  wire [5:0] \$718 ;
   wire \$719 ;
-  wire [5:0] \$72 ;
-  reg \$720 ;
+  wire \$72 ;
+  wire [5:0] \$720 ;
   wire \$721 ;
   wire [5:0] \$722 ;
   wire \$723 ;
   wire \$724 ;
   wire \$725 ;
   wire \$726 ;
-  wire \$727 ;
-  reg \$728 ;
+  wire [5:0] \$727 ;
+  wire \$728 ;
   wire \$729 ;
-  wire [5:0] \$73 ;
-  wire [6:0] \$730 ;
+  wire \$73 ;
+  wire \$730 ;
   wire \$731 ;
-  wire \$732 ;
+  reg \$732 ;
   wire \$733 ;
-  wire \$734 ;
+  wire [5:0] \$734 ;
   wire \$735 ;
-  wire [5:0] \$736 ;
+  wire \$736 ;
   wire \$737 ;
-  wire [5:0] \$738 ;
+  wire \$738 ;
   wire \$739 ;
   wire \$74 ;
-  wire \$740 ;
+  reg \$740 ;
   wire \$741 ;
-  wire \$742 ;
-  wire [5:0] \$743 ;
-  wire \$744 ;
+  wire [6:0] \$742 ;
+  wire \$743 ;
+  wire [5:0] \$744 ;
   wire \$745 ;
-  wire \$746 ;
+  wire [5:0] \$746 ;
   wire \$747 ;
-  reg \$748 ;
+  wire \$748 ;
   wire \$749 ;
-  wire [23:0] \$75 ;
-  wire [5:0] \$750 ;
-  wire \$751 ;
+  wire [3:0] \$75 ;
+  wire \$750 ;
+  wire [5:0] \$751 ;
   wire \$752 ;
   wire \$753 ;
   wire \$754 ;
   wire \$755 ;
   reg \$756 ;
   wire \$757 ;
-  wire [6:0] \$758 ;
+  wire [5:0] \$758 ;
   wire \$759 ;
-  wire [3:0] \$76 ;
+  wire \$76 ;
   wire \$760 ;
   wire \$761 ;
   wire \$762 ;
   wire \$763 ;
-  wire [5:0] \$764 ;
+  reg \$764 ;
   wire \$765 ;
-  wire [5:0] \$766 ;
+  wire [6:0] \$766 ;
   wire \$767 ;
-  wire \$768 ;
+  wire [5:0] \$768 ;
   wire \$769 ;
-  wire [5:0] \$77 ;
-  wire \$770 ;
-  wire [5:0] \$771 ;
+  wire \$77 ;
+  wire [5:0] \$770 ;
+  wire \$771 ;
   wire \$772 ;
   wire \$773 ;
   wire \$774 ;
-  wire \$775 ;
-  reg \$776 ;
+  wire [5:0] \$775 ;
+  wire \$776 ;
   wire \$777 ;
-  wire [5:0] \$778 ;
+  wire \$778 ;
   wire \$779 ;
-  wire \$78 ;
-  wire \$780 ;
+  wire [3:0] \$78 ;
+  reg \$780 ;
   wire \$781 ;
-  wire \$782 ;
+  wire [5:0] \$782 ;
   wire \$783 ;
-  reg \$784 ;
+  wire \$784 ;
   wire \$785 ;
-  wire [6:0] \$786 ;
+  wire \$786 ;
   wire \$787 ;
-  wire \$788 ;
+  reg \$788 ;
   wire \$789 ;
   wire \$79 ;
-  wire \$790 ;
+  wire [6:0] \$790 ;
   wire \$791 ;
   wire [5:0] \$792 ;
   wire \$793 ;
@@ -7333,50 +7681,50 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$813 ;
   wire [6:0] \$814 ;
   wire \$815 ;
-  wire \$816 ;
+  wire [5:0] \$816 ;
   wire \$817 ;
-  wire \$818 ;
+  wire [5:0] \$818 ;
   wire \$819 ;
-  wire [3:0] \$82 ;
-  wire [5:0] \$820 ;
+  wire \$82 ;
+  wire \$820 ;
   wire \$821 ;
-  wire [5:0] \$822 ;
-  wire \$823 ;
+  wire \$822 ;
+  wire [5:0] \$823 ;
   wire \$824 ;
   wire \$825 ;
   wire \$826 ;
-  wire [5:0] \$827 ;
-  wire \$828 ;
+  wire \$827 ;
+  reg \$828 ;
   wire \$829 ;
   wire \$83 ;
-  wire \$830 ;
+  wire [5:0] \$830 ;
   wire \$831 ;
-  reg \$832 ;
+  wire \$832 ;
   wire \$833 ;
-  wire [5:0] \$834 ;
+  wire \$834 ;
   wire \$835 ;
-  wire \$836 ;
+  reg \$836 ;
   wire \$837 ;
-  wire \$838 ;
+  wire [6:0] \$838 ;
   wire \$839 ;
   wire [5:0] \$84 ;
-  reg \$840 ;
+  wire [5:0] \$840 ;
   wire \$841 ;
-  wire [6:0] \$842 ;
+  wire [5:0] \$842 ;
   wire \$843 ;
   wire \$844 ;
   wire \$845 ;
   wire \$846 ;
-  wire \$847 ;
-  wire [5:0] \$848 ;
+  wire [5:0] \$847 ;
+  wire \$848 ;
   wire \$849 ;
-  wire [5:0] \$85 ;
-  wire [5:0] \$850 ;
+  wire \$85 ;
+  wire \$850 ;
   wire \$851 ;
-  wire \$852 ;
+  reg \$852 ;
   wire \$853 ;
-  wire \$854 ;
-  wire [5:0] \$855 ;
+  wire [5:0] \$854 ;
+  wire \$855 ;
   wire \$856 ;
   wire \$857 ;
   wire \$858 ;
@@ -7384,78 +7732,78 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$86 ;
   reg \$860 ;
   wire \$861 ;
-  wire [5:0] \$862 ;
+  wire [6:0] \$862 ;
   wire \$863 ;
-  wire \$864 ;
+  wire [5:0] \$864 ;
   wire \$865 ;
-  wire \$866 ;
+  wire [5:0] \$866 ;
   wire \$867 ;
-  reg \$868 ;
+  wire \$868 ;
   wire \$869 ;
-  wire [23:0] \$87 ;
-  wire [6:0] \$870 ;
-  wire \$871 ;
+  wire \$87 ;
+  wire \$870 ;
+  wire [5:0] \$871 ;
   wire \$872 ;
   wire \$873 ;
   wire \$874 ;
   wire \$875 ;
-  wire [5:0] \$876 ;
+  reg \$876 ;
   wire \$877 ;
   wire [5:0] \$878 ;
   wire \$879 ;
-  wire [3:0] \$88 ;
+  wire \$88 ;
   wire \$880 ;
   wire \$881 ;
   wire \$882 ;
-  wire [5:0] \$883 ;
-  wire \$884 ;
+  wire \$883 ;
+  reg \$884 ;
   wire \$885 ;
-  wire \$886 ;
+  wire [6:0] \$886 ;
   wire \$887 ;
-  reg \$888 ;
+  wire [5:0] \$888 ;
   wire \$889 ;
-  wire [5:0] \$89 ;
+  wire [3:0] \$89 ;
   wire [5:0] \$890 ;
   wire \$891 ;
   wire \$892 ;
   wire \$893 ;
   wire \$894 ;
-  wire \$895 ;
-  reg \$896 ;
+  wire [5:0] \$895 ;
+  wire \$896 ;
   wire \$897 ;
-  wire [6:0] \$898 ;
+  wire \$898 ;
   wire \$899 ;
   wire \$9 ;
   wire \$90 ;
-  wire \$900 ;
+  reg \$900 ;
   wire \$901 ;
-  wire \$902 ;
+  wire [5:0] \$902 ;
   wire \$903 ;
-  wire [5:0] \$904 ;
+  wire \$904 ;
   wire \$905 ;
-  wire [5:0] \$906 ;
+  wire \$906 ;
   wire \$907 ;
-  wire \$908 ;
+  reg \$908 ;
   wire \$909 ;
   wire \$91 ;
-  wire \$910 ;
-  wire [5:0] \$911 ;
+  wire [6:0] \$910 ;
+  wire \$911 ;
   wire \$912 ;
   wire \$913 ;
   wire \$914 ;
   wire \$915 ;
-  reg \$916 ;
+  wire \$916 ;
   wire \$917 ;
-  wire [5:0] \$918 ;
+  wire \$918 ;
   wire \$919 ;
-  wire \$92 ;
+  wire [3:0] \$92 ;
   wire \$920 ;
   wire \$921 ;
   wire \$922 ;
   wire \$923 ;
-  reg \$924 ;
+  wire \$924 ;
   wire \$925 ;
-  wire [6:0] \$926 ;
+  wire \$926 ;
   wire \$927 ;
   wire \$928 ;
   wire \$929 ;
@@ -7470,7 +7818,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$937 ;
   wire \$938 ;
   wire \$939 ;
-  wire [3:0] \$94 ;
+  wire \$94 ;
   wire \$940 ;
   wire \$941 ;
   wire \$942 ;
@@ -7484,54 +7832,54 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire \$95 ;
   wire \$950 ;
   wire \$951 ;
-  wire [5:0] \$952 ;
-  wire \$953 ;
-  wire \$954 ;
-  wire \$955 ;
+  wire \$952 ;
+  wire [4:0] \$953 ;
+  reg \$954 ;
+  wire [5:0] \$955 ;
   wire \$956 ;
   wire \$957 ;
   wire \$958 ;
   wire \$959 ;
-  wire [5:0] \$96 ;
+  wire \$96 ;
   wire \$960 ;
   wire \$961 ;
   wire \$962 ;
-  wire \$963 ;
-  wire \$964 ;
-  wire \$965 ;
+  wire [4:0] \$963 ;
+  reg \$964 ;
+  wire [5:0] \$965 ;
   wire \$966 ;
   wire \$967 ;
   wire \$968 ;
   wire \$969 ;
-  wire [5:0] \$97 ;
+  wire \$97 ;
   wire \$970 ;
   wire \$971 ;
   wire \$972 ;
-  wire \$973 ;
-  wire \$974 ;
-  wire \$975 ;
+  wire [4:0] \$973 ;
+  reg \$974 ;
+  wire [5:0] \$975 ;
   wire \$976 ;
   wire \$977 ;
   wire \$978 ;
   wire \$979 ;
-  wire \$98 ;
+  wire [5:0] \$98 ;
   wire \$980 ;
   wire \$981 ;
   wire \$982 ;
-  wire \$983 ;
-  wire \$984 ;
-  wire [25:0] \$985 ;
-  wire [25:0] \$986 ;
-  wire [25:0] \$987 ;
+  wire [4:0] \$983 ;
+  reg \$984 ;
+  wire [5:0] \$985 ;
+  wire \$986 ;
+  wire \$987 ;
   wire \$988 ;
   wire \$989 ;
-  wire [23:0] \$99 ;
+  wire \$99 ;
   wire \$990 ;
   wire \$991 ;
-  wire [25:0] \$992 ;
-  wire \$993 ;
-  wire [256:0] \$994 ;
-  wire \$995 ;
+  wire \$992 ;
+  wire [4:0] \$993 ;
+  reg \$994 ;
+  wire [5:0] \$995 ;
   wire \$996 ;
   wire \$997 ;
   wire \$998 ;
@@ -7574,7 +7922,6 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire a_le8;
   wire a_trunc;
   reg [255:0] acc = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  reg [3:0] amount;
   reg [4:0] amount_at_o;
   wire [4:0] amount_l0;
   wire [4:0] amount_l1;
@@ -7670,6 +8017,15 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   (* enum_value_11100 = "RECOVERY_FAILED" *)
   reg [4:0] close_code;
   reg close_err;
+  reg cmpl_at_o;
+  wire cmpl_l0;
+  wire cmpl_l1;
+  wire cmpl_l2;
+  wire cmpl_l3;
+  wire cmpl_l4;
+  wire cmpl_l5;
+  wire cmpl_l6;
+  wire cmpl_l7;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -7731,7 +8087,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  reg [4:0] \code$172 ;
+  reg [4:0] \code$195 ;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -7762,7 +8118,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  reg [4:0] \code$174 ;
+  reg [4:0] \code$197 ;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -7855,7 +8211,38 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  reg [4:0] \code$312 ;
+  reg [4:0] \code$34 ;
+  (* enum_base_type = "TxError" *)
+  (* enum_value_00000 = "OK" *)
+  (* enum_value_00001 = "EMPTY" *)
+  (* enum_value_00010 = "UNKNOWN_TYPE" *)
+  (* enum_value_00011 = "TRUNCATED" *)
+  (* enum_value_00100 = "TRAILING_BYTES" *)
+  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
+  (* enum_value_00110 = "LEADING_ZERO" *)
+  (* enum_value_00111 = "OVERRUNS_PARENT" *)
+  (* enum_value_01000 = "EXPECTED_STRING" *)
+  (* enum_value_01001 = "EXPECTED_LIST" *)
+  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
+  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
+  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
+  (* enum_value_01101 = "BAD_ADDRESS" *)
+  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
+  (* enum_value_01111 = "MISSING_TO" *)
+  (* enum_value_10000 = "BAD_V" *)
+  (* enum_value_10001 = "BAD_Y_PARITY" *)
+  (* enum_value_10010 = "BAD_R" *)
+  (* enum_value_10011 = "BAD_S" *)
+  (* enum_value_10100 = "HIGH_S" *)
+  (* enum_value_10101 = "NO_BLOB_HASHES" *)
+  (* enum_value_10110 = "BAD_BLOB_HASH" *)
+  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
+  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
+  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
+  (* enum_value_11010 = "BAD_SIDECAR" *)
+  (* enum_value_11011 = "TOO_LARGE" *)
+  (* enum_value_11100 = "RECOVERY_FAILED" *)
+  reg [4:0] \code$366 ;
   wire copy_now;
   reg cur_big = 1'h0;
   reg [5:0] cur_f = 6'h00;
@@ -7863,6 +8250,14 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   reg cur_wrapped = 1'h0;
   reg defer_at_o;
   reg [2:0] depth = 3'h0;
+  reg [3:0] e_l0;
+  reg [3:0] e_l1;
+  reg [3:0] e_l2;
+  reg [3:0] e_l3;
+  reg [3:0] e_l4;
+  reg [3:0] e_l5;
+  reg [3:0] e_l6;
+  reg [3:0] e_l7;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -7896,12 +8291,21 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   reg [4:0] empty_code;
   reg empty_err;
   reg err;
-  reg \err$171 ;
-  reg \err$173 ;
+  reg \err$194 ;
+  reg \err$196 ;
   reg \err$24 ;
   reg \err$28 ;
-  reg \err$311 ;
+  reg \err$33 ;
+  reg \err$365 ;
   wire expect_list;
+  wire [3:0] fa_l0;
+  wire [3:0] fa_l1;
+  wire [3:0] fa_l2;
+  wire [3:0] fa_l3;
+  wire [3:0] fa_l4;
+  wire [3:0] fa_l5;
+  wire [3:0] fa_l6;
+  wire [3:0] fa_l7;
   reg fast2_p0;
   reg fast2_p1;
   reg fast2_p2;
@@ -7939,9 +8343,52 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   reg is_list_at_o;
   reg is_long_at_o;
   wire [26:0] item_end;
+  wire [4:0] ke_l0;
+  wire [4:0] ke_l1;
+  wire [4:0] ke_l2;
+  wire [4:0] ke_l3;
+  wire [4:0] ke_l4;
+  wire [4:0] ke_l5;
+  wire [4:0] ke_l6;
+  wire [4:0] ke_l7;
+  reg late2_armed = 1'h0;
+  reg [5:0] late2_f = 6'h00;
+  reg [63:0] late2_val = 64'h0000000000000000;
   reg late_armed = 1'h0;
   reg [5:0] late_f = 6'h00;
-  wire late_fail;
+  reg late_fail;
+  (* enum_base_type = "TxError" *)
+  (* enum_value_00000 = "OK" *)
+  (* enum_value_00001 = "EMPTY" *)
+  (* enum_value_00010 = "UNKNOWN_TYPE" *)
+  (* enum_value_00011 = "TRUNCATED" *)
+  (* enum_value_00100 = "TRAILING_BYTES" *)
+  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
+  (* enum_value_00110 = "LEADING_ZERO" *)
+  (* enum_value_00111 = "OVERRUNS_PARENT" *)
+  (* enum_value_01000 = "EXPECTED_STRING" *)
+  (* enum_value_01001 = "EXPECTED_LIST" *)
+  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
+  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
+  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
+  (* enum_value_01101 = "BAD_ADDRESS" *)
+  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
+  (* enum_value_01111 = "MISSING_TO" *)
+  (* enum_value_10000 = "BAD_V" *)
+  (* enum_value_10001 = "BAD_Y_PARITY" *)
+  (* enum_value_10010 = "BAD_R" *)
+  (* enum_value_10011 = "BAD_S" *)
+  (* enum_value_10100 = "HIGH_S" *)
+  (* enum_value_10101 = "NO_BLOB_HASHES" *)
+  (* enum_value_10110 = "BAD_BLOB_HASH" *)
+  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
+  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
+  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
+  (* enum_value_11010 = "BAD_SIDECAR" *)
+  (* enum_value_11011 = "TOO_LARGE" *)
+  (* enum_value_11100 = "RECOVERY_FAILED" *)
+  reg [4:0] late_fail_code;
+  wire late_here;
   reg [255:0] late_val = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [5:0] len2_p0;
   wire [5:0] len2_p1;
@@ -7994,7 +8441,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   reg [23:0] long_len_l6;
   reg [23:0] long_len_l7;
   wire lz;
-  wire \lz$170 ;
+  wire \lz$193 ;
   reg [3:0] n_at_o;
   wire [25:0] n_end;
   wire [3:0] n_l0;
@@ -8008,14 +8455,14 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire [3:0] n_room;
   wire [2:0] o;
   reg [4:0] o2_at_o;
-  wire [4:0] o2_l0;
-  wire [4:0] o2_l1;
-  wire [4:0] o2_l2;
-  wire [4:0] o2_l3;
-  wire [4:0] o2_l4;
-  wire [4:0] o2_l5;
-  wire [4:0] o2_l6;
-  wire [4:0] o2_l7;
+  reg [4:0] o2_l0;
+  reg [4:0] o2_l1;
+  reg [4:0] o2_l2;
+  reg [4:0] o2_l3;
+  reg [4:0] o2_l4;
+  reg [4:0] o2_l5;
+  reg [4:0] o2_l6;
+  reg [4:0] o2_l7;
   wire [23:0] \o__payload.access_list_count ;
   wire [23:0] \o__payload.access_list_end ;
   wire [23:0] \o__payload.access_list_offset ;
@@ -8198,10 +8645,37 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire [255:0] \out_rec.value ;
   (* init = 1'h0 *)
   wire out_valid;
+  wire over0;
+  wire over1;
+  wire over10;
+  wire over11;
+  wire over12;
+  wire over13;
+  wire over14;
+  wire over15;
+  wire over2;
+  wire over3;
+  wire over4;
+  wire over5;
+  wire over6;
+  wire over7;
+  wire over8;
+  wire over9;
   wire over_more;
   wire [25:0] p;
   reg pending = 1'h0;
   reg [24:0] pos = 25'h0000000;
+  wire [25:0] pos_plus0;
+  wire [25:0] pos_plus1;
+  wire [25:0] pos_plus10;
+  wire [25:0] pos_plus2;
+  wire [25:0] pos_plus3;
+  wire [25:0] pos_plus4;
+  wire [25:0] pos_plus5;
+  wire [25:0] pos_plus6;
+  wire [25:0] pos_plus7;
+  wire [25:0] pos_plus8;
+  wire [25:0] pos_plus9;
   wire [255:0] prio_fwd;
   wire [31:0] proofs_want;
   reg [3011:0] rec = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
@@ -8279,14 +8753,6 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   wire relok2_p6;
   wire relok2_p7;
   reg [23:0] rem = 24'h000000;
-  wire [3:0] room_l0;
-  wire [3:0] room_l1;
-  wire [3:0] room_l2;
-  wire [3:0] room_l3;
-  wire [3:0] room_l4;
-  wire [3:0] room_l5;
-  wire [3:0] room_l6;
-  wire [3:0] room_l7;
   reg [7:0] s0;
   reg [7:0] s1;
   reg [7:0] s2;
@@ -8377,7 +8843,26 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   reg [25:0] stk_end4 = 26'h0000000;
   reg [25:0] stk_end5 = 26'h0000000;
   wire [3:0] t;
-  wire [3:0] taken;
+  wire [3:0] ta_l0;
+  wire [3:0] ta_l1;
+  wire [3:0] ta_l2;
+  wire [3:0] ta_l3;
+  wire [3:0] ta_l4;
+  wire [3:0] ta_l5;
+  wire [3:0] ta_l6;
+  wire [3:0] ta_l7;
+  reg [3:0] taken;
+  wire too_big0;
+  wire too_big1;
+  wire too_big10;
+  wire too_big2;
+  wire too_big3;
+  wire too_big4;
+  wire too_big5;
+  wire too_big6;
+  wire too_big7;
+  wire too_big8;
+  wire too_big9;
   reg [23:0] top_cnt = 24'h000000;
   reg [3:0] top_ctx = 4'h0;
   reg [25:0] top_end = 26'h0000000;
@@ -8457,12 +8942,12 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   assign \$19  = cur_f == 5'h1e;
   assign \$20  = cur_f == 6'h20;
   assign \$21  = | { \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$22  = ! \port$3460$0 ;
+  assign \$22  = ! \port$3951$0 ;
   assign lz = \$21  & \$22 ;
-  assign \$23  = \port$3460$0  < 8'h80;
+  assign \$23  = \port$3951$0  < 8'h80;
   assign \$24  = cur_wrapped & \$23 ;
   assign \$25  = cur_f == 5'h17;
-  assign \$26  = \port$3460$0  != 1'h1;
+  assign \$26  = \port$3951$0  != 1'h1;
   assign \$27  = \$25  & \$26 ;
   assign \$28  = avail < t;
   assign a_trunc = at_end & \$28 ;
@@ -8483,1229 +8968,1376 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   assign \$43  = late_val >= 256'hfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
   assign \$44  = \$42  | \$43 ;
   assign \$45  = late_val > 255'h7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
-  assign late_fail = late_armed & \err$28 ;
-  assign \$46  = | avail;
-  assign \$47  = cur_first & \$46 ;
-  assign \$48  = \$47  & err;
-  assign \$49  = a_complete & \err$24 ;
+  assign \$46  = late2_val == 64'hffffffffffffffff;
+  assign \$47  = rec[906:651] > late2_val;
+  assign \$48  = late2_val != 5'h1b;
+  assign \$49  = late2_val != 5'h1c;
+  assign \$50  = \$48  & \$49 ;
+  assign \$51  = late2_val < 6'h25;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = late2_val > 1'h1;
+  assign \$54  = ! late2_val;
+  assign \$55  = late2_val >= 256'hfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
+  assign \$56  = \$54  | \$55 ;
+  assign \$57  = ! late2_val;
+  assign \$58  = late2_val >= 256'hfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
+  assign \$59  = \$57  | \$58 ;
+  assign \$60  = late2_val > 255'h7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
+  assign \$61  = late_armed & \err$28 ;
+  assign \$62  = late2_armed & \err$33 ;
+  assign \$63  = | avail;
+  assign \$64  = cur_first & \$63 ;
+  assign \$65  = \$64  & err;
+  assign \$66  = a_complete & \err$24 ;
   assign b_active = rem < 4'h8;
-  assign \$50  = \port$3460$0  < 8'h80;
-  assign typed = start & \$50 ;
+  assign \$67  = \port$3951$0  < 8'h80;
+  assign typed = start & \$67 ;
   assign o = rem[2:0] | { 2'h0, typed };
   assign p = pos + o;
   assign n_end = pos + avail;
-  assign \$51  = top_end - pos;
-  assign \$52  = | depth;
-  assign \$53  = $signed(\$51 ) == $signed({ 1'h0, o });
-  assign at_close = \$52  & \$53 ;
+  assign \$68  = top_end - pos;
+  assign \$69  = | depth;
+  assign \$70  = $signed(\$68 ) == $signed({ 1'h0, o });
+  assign at_close = \$69  & \$70 ;
   assign has_byte = avail > o;
-  assign single_l0 = \port$3460$0  < 8'h80;
-  assign list_l0 = \port$3460$0  >= 8'hc0;
-  assign \$54  = \port$3460$0  >= 8'hb8;
-  assign \$55  = \port$3460$0  < 8'hc0;
-  assign \$56  = \$54  & \$55 ;
-  assign \$57  = \port$3460$0  >= 8'hf8;
-  assign long_l0 = \$56  | \$57 ;
-  assign ll_l0 = \port$3460$0 [2:0] + 1'h1;
-  assign \$58  = \port$3460$0 [2:0] + 2'h2;
+  assign single_l0 = \port$3951$0  < 8'h80;
+  assign list_l0 = \port$3951$0  >= 8'hc0;
+  assign \$71  = \port$3951$0  >= 8'hb8;
+  assign \$72  = \port$3951$0  < 8'hc0;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = \port$3951$0  >= 8'hf8;
+  assign long_l0 = \$73  | \$74 ;
+  assign ll_l0 = \port$3951$0 [2:0] + 1'h1;
+  assign \$75  = \port$3951$0 [2:0] + 2'h2;
   assign oh_l0 = 1'h0 + h_l0;
-  assign \$59  = oh_l0 <= 4'h8;
-  assign \$60  = 4'h8 - oh_l0;
-  assign \$61  = \$59  ? \$60  : 6'h00;
-  assign \$62  = ln_l0 < \$61 [3:0];
-  assign \$63  = \$62  ? ln_l0 : { 20'h00000, \$61 [3:0] };
-  assign \$64  = list_l0 ? 4'h0 : \$63 [3:0];
-  assign \$65  = oh_l0 + \$64 ;
-  assign single_l1 = \port$3462$0  < 8'h80;
-  assign list_l1 = \port$3462$0  >= 8'hc0;
-  assign \$66  = \port$3462$0  >= 8'hb8;
-  assign \$67  = \port$3462$0  < 8'hc0;
-  assign \$68  = \$66  & \$67 ;
-  assign \$69  = \port$3462$0  >= 8'hf8;
-  assign long_l1 = \$68  | \$69 ;
-  assign ll_l1 = \port$3462$0 [2:0] + 1'h1;
-  assign \$70  = \port$3462$0 [2:0] + 2'h2;
+  assign \$76  = \port$3951$0 [5:0] >= 4'h8;
+  assign \$77  = long_l0 | \$76 ;
+  assign \$78  = \port$3951$0 [2:0] + 1'h1;
+  assign ke_l0 = 1'h0 + e_l0;
+  assign \$79  = oh_l0 >= 4'h8;
+  assign \$80  = list_l0 | \$79 ;
+  assign \$81  = ke_l0 >= 4'h8;
+  assign \$82  = ~ list_l0;
+  assign \$83  = ke_l0 <= 4'h8;
+  assign cmpl_l0 = \$82  & \$83 ;
+  assign \$84  = o2_l0 - oh_l0;
+  assign single_l1 = \port$3953$0  < 8'h80;
+  assign list_l1 = \port$3953$0  >= 8'hc0;
+  assign \$85  = \port$3953$0  >= 8'hb8;
+  assign \$86  = \port$3953$0  < 8'hc0;
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = \port$3953$0  >= 8'hf8;
+  assign long_l1 = \$87  | \$88 ;
+  assign ll_l1 = \port$3953$0 [2:0] + 1'h1;
+  assign \$89  = \port$3953$0 [2:0] + 2'h2;
   assign oh_l1 = 1'h1 + h_l1;
-  assign \$71  = oh_l1 <= 4'h8;
-  assign \$72  = 4'h8 - oh_l1;
-  assign \$73  = \$71  ? \$72  : 6'h00;
-  assign \$74  = ln_l1 < \$73 [3:0];
-  assign \$75  = \$74  ? ln_l1 : { 20'h00000, \$73 [3:0] };
-  assign \$76  = list_l1 ? 4'h0 : \$75 [3:0];
-  assign \$77  = oh_l1 + \$76 ;
-  assign single_l2 = \port$3464$0  < 8'h80;
-  assign list_l2 = \port$3464$0  >= 8'hc0;
-  assign \$78  = \port$3464$0  >= 8'hb8;
-  assign \$79  = \port$3464$0  < 8'hc0;
-  assign \$80  = \$78  & \$79 ;
-  assign \$81  = \port$3464$0  >= 8'hf8;
-  assign long_l2 = \$80  | \$81 ;
-  assign ll_l2 = \port$3464$0 [2:0] + 1'h1;
-  assign \$82  = \port$3464$0 [2:0] + 2'h2;
+  assign \$90  = \port$3953$0 [5:0] >= 4'h8;
+  assign \$91  = long_l1 | \$90 ;
+  assign \$92  = \port$3953$0 [2:0] + 1'h1;
+  assign ke_l1 = 1'h1 + e_l1;
+  assign \$93  = oh_l1 >= 4'h8;
+  assign \$94  = list_l1 | \$93 ;
+  assign \$95  = ke_l1 >= 4'h8;
+  assign \$96  = ~ list_l1;
+  assign \$97  = ke_l1 <= 4'h8;
+  assign cmpl_l1 = \$96  & \$97 ;
+  assign \$98  = o2_l1 - oh_l1;
+  assign single_l2 = \port$3955$0  < 8'h80;
+  assign list_l2 = \port$3955$0  >= 8'hc0;
+  assign \$99  = \port$3955$0  >= 8'hb8;
+  assign \$100  = \port$3955$0  < 8'hc0;
+  assign \$101  = \$99  & \$100 ;
+  assign \$102  = \port$3955$0  >= 8'hf8;
+  assign long_l2 = \$101  | \$102 ;
+  assign ll_l2 = \port$3955$0 [2:0] + 1'h1;
+  assign \$103  = \port$3955$0 [2:0] + 2'h2;
   assign oh_l2 = 2'h2 + h_l2;
-  assign \$83  = oh_l2 <= 4'h8;
-  assign \$84  = 4'h8 - oh_l2;
-  assign \$85  = \$83  ? \$84  : 6'h00;
-  assign \$86  = ln_l2 < \$85 [3:0];
-  assign \$87  = \$86  ? ln_l2 : { 20'h00000, \$85 [3:0] };
-  assign \$88  = list_l2 ? 4'h0 : \$87 [3:0];
-  assign \$89  = oh_l2 + \$88 ;
-  assign single_l3 = \port$3466$0  < 8'h80;
-  assign list_l3 = \port$3466$0  >= 8'hc0;
-  assign \$90  = \port$3466$0  >= 8'hb8;
-  assign \$91  = \port$3466$0  < 8'hc0;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = \port$3466$0  >= 8'hf8;
-  assign long_l3 = \$92  | \$93 ;
-  assign ll_l3 = \port$3466$0 [2:0] + 1'h1;
-  assign \$94  = \port$3466$0 [2:0] + 2'h2;
+  assign \$104  = \port$3955$0 [5:0] >= 4'h8;
+  assign \$105  = long_l2 | \$104 ;
+  assign \$106  = \port$3955$0 [2:0] + 1'h1;
+  assign ke_l2 = 2'h2 + e_l2;
+  assign \$107  = oh_l2 >= 4'h8;
+  assign \$108  = list_l2 | \$107 ;
+  assign \$109  = ke_l2 >= 4'h8;
+  assign \$110  = ~ list_l2;
+  assign \$111  = ke_l2 <= 4'h8;
+  assign cmpl_l2 = \$110  & \$111 ;
+  assign \$112  = o2_l2 - oh_l2;
+  assign single_l3 = \port$3957$0  < 8'h80;
+  assign list_l3 = \port$3957$0  >= 8'hc0;
+  assign \$113  = \port$3957$0  >= 8'hb8;
+  assign \$114  = \port$3957$0  < 8'hc0;
+  assign \$115  = \$113  & \$114 ;
+  assign \$116  = \port$3957$0  >= 8'hf8;
+  assign long_l3 = \$115  | \$116 ;
+  assign ll_l3 = \port$3957$0 [2:0] + 1'h1;
+  assign \$117  = \port$3957$0 [2:0] + 2'h2;
   assign oh_l3 = 2'h3 + h_l3;
-  assign \$95  = oh_l3 <= 4'h8;
-  assign \$96  = 4'h8 - oh_l3;
-  assign \$97  = \$95  ? \$96  : 6'h00;
-  assign \$98  = ln_l3 < \$97 [3:0];
-  assign \$99  = \$98  ? ln_l3 : { 20'h00000, \$97 [3:0] };
-  assign \$100  = list_l3 ? 4'h0 : \$99 [3:0];
-  assign \$101  = oh_l3 + \$100 ;
-  assign single_l4 = \port$3468$0  < 8'h80;
-  assign list_l4 = \port$3468$0  >= 8'hc0;
-  assign \$102  = \port$3468$0  >= 8'hb8;
-  assign \$103  = \port$3468$0  < 8'hc0;
-  assign \$104  = \$102  & \$103 ;
-  assign \$105  = \port$3468$0  >= 8'hf8;
-  assign long_l4 = \$104  | \$105 ;
-  assign ll_l4 = \port$3468$0 [2:0] + 1'h1;
-  assign \$106  = \port$3468$0 [2:0] + 2'h2;
+  assign \$118  = \port$3957$0 [5:0] >= 4'h8;
+  assign \$119  = long_l3 | \$118 ;
+  assign \$120  = \port$3957$0 [2:0] + 1'h1;
+  assign ke_l3 = 2'h3 + e_l3;
+  assign \$121  = oh_l3 >= 4'h8;
+  assign \$122  = list_l3 | \$121 ;
+  assign \$123  = ke_l3 >= 4'h8;
+  assign \$124  = ~ list_l3;
+  assign \$125  = ke_l3 <= 4'h8;
+  assign cmpl_l3 = \$124  & \$125 ;
+  assign \$126  = o2_l3 - oh_l3;
+  assign single_l4 = \port$3959$0  < 8'h80;
+  assign list_l4 = \port$3959$0  >= 8'hc0;
+  assign \$127  = \port$3959$0  >= 8'hb8;
+  assign \$128  = \port$3959$0  < 8'hc0;
+  assign \$129  = \$127  & \$128 ;
+  assign \$130  = \port$3959$0  >= 8'hf8;
+  assign long_l4 = \$129  | \$130 ;
+  assign ll_l4 = \port$3959$0 [2:0] + 1'h1;
+  assign \$131  = \port$3959$0 [2:0] + 2'h2;
   assign oh_l4 = 3'h4 + h_l4;
-  assign \$107  = oh_l4 <= 4'h8;
-  assign \$108  = 4'h8 - oh_l4;
-  assign \$109  = \$107  ? \$108  : 6'h00;
-  assign \$110  = ln_l4 < \$109 [3:0];
-  assign \$111  = \$110  ? ln_l4 : { 20'h00000, \$109 [3:0] };
-  assign \$112  = list_l4 ? 4'h0 : \$111 [3:0];
-  assign \$113  = oh_l4 + \$112 ;
-  assign single_l5 = \port$3470$0  < 8'h80;
-  assign list_l5 = \port$3470$0  >= 8'hc0;
-  assign \$114  = \port$3470$0  >= 8'hb8;
-  assign \$115  = \port$3470$0  < 8'hc0;
-  assign \$116  = \$114  & \$115 ;
-  assign \$117  = \port$3470$0  >= 8'hf8;
-  assign long_l5 = \$116  | \$117 ;
-  assign ll_l5 = \port$3470$0 [2:0] + 1'h1;
-  assign \$118  = \port$3470$0 [2:0] + 2'h2;
+  assign \$132  = \port$3959$0 [5:0] >= 4'h8;
+  assign \$133  = long_l4 | \$132 ;
+  assign \$134  = \port$3959$0 [2:0] + 1'h1;
+  assign ke_l4 = 3'h4 + e_l4;
+  assign \$135  = oh_l4 >= 4'h8;
+  assign \$136  = list_l4 | \$135 ;
+  assign \$137  = ke_l4 >= 4'h8;
+  assign \$138  = ~ list_l4;
+  assign \$139  = ke_l4 <= 4'h8;
+  assign cmpl_l4 = \$138  & \$139 ;
+  assign \$140  = o2_l4 - oh_l4;
+  assign single_l5 = \port$3961$0  < 8'h80;
+  assign list_l5 = \port$3961$0  >= 8'hc0;
+  assign \$141  = \port$3961$0  >= 8'hb8;
+  assign \$142  = \port$3961$0  < 8'hc0;
+  assign \$143  = \$141  & \$142 ;
+  assign \$144  = \port$3961$0  >= 8'hf8;
+  assign long_l5 = \$143  | \$144 ;
+  assign ll_l5 = \port$3961$0 [2:0] + 1'h1;
+  assign \$145  = \port$3961$0 [2:0] + 2'h2;
   assign oh_l5 = 3'h5 + h_l5;
-  assign \$119  = oh_l5 <= 4'h8;
-  assign \$120  = 4'h8 - oh_l5;
-  assign \$121  = \$119  ? \$120  : 6'h00;
-  assign \$122  = ln_l5 < \$121 [3:0];
-  assign \$123  = \$122  ? ln_l5 : { 20'h00000, \$121 [3:0] };
-  assign \$124  = list_l5 ? 4'h0 : \$123 [3:0];
-  assign \$125  = oh_l5 + \$124 ;
-  assign single_l6 = \port$3472$0  < 8'h80;
-  assign list_l6 = \port$3472$0  >= 8'hc0;
-  assign \$126  = \port$3472$0  >= 8'hb8;
-  assign \$127  = \port$3472$0  < 8'hc0;
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = \port$3472$0  >= 8'hf8;
-  assign long_l6 = \$128  | \$129 ;
-  assign ll_l6 = \port$3472$0 [2:0] + 1'h1;
-  assign \$130  = \port$3472$0 [2:0] + 2'h2;
+  assign \$146  = \port$3961$0 [5:0] >= 4'h8;
+  assign \$147  = long_l5 | \$146 ;
+  assign \$148  = \port$3961$0 [2:0] + 1'h1;
+  assign ke_l5 = 3'h5 + e_l5;
+  assign \$149  = oh_l5 >= 4'h8;
+  assign \$150  = list_l5 | \$149 ;
+  assign \$151  = ke_l5 >= 4'h8;
+  assign \$152  = ~ list_l5;
+  assign \$153  = ke_l5 <= 4'h8;
+  assign cmpl_l5 = \$152  & \$153 ;
+  assign \$154  = o2_l5 - oh_l5;
+  assign single_l6 = \port$3963$0  < 8'h80;
+  assign list_l6 = \port$3963$0  >= 8'hc0;
+  assign \$155  = \port$3963$0  >= 8'hb8;
+  assign \$156  = \port$3963$0  < 8'hc0;
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = \port$3963$0  >= 8'hf8;
+  assign long_l6 = \$157  | \$158 ;
+  assign ll_l6 = \port$3963$0 [2:0] + 1'h1;
+  assign \$159  = \port$3963$0 [2:0] + 2'h2;
   assign oh_l6 = 3'h6 + h_l6;
-  assign \$131  = oh_l6 <= 4'h8;
-  assign \$132  = 4'h8 - oh_l6;
-  assign \$133  = \$131  ? \$132  : 6'h00;
-  assign \$134  = ln_l6 < \$133 [3:0];
-  assign \$135  = \$134  ? ln_l6 : { 20'h00000, \$133 [3:0] };
-  assign \$136  = list_l6 ? 4'h0 : \$135 [3:0];
-  assign \$137  = oh_l6 + \$136 ;
-  assign single_l7 = \port$3474$0  < 8'h80;
-  assign list_l7 = \port$3474$0  >= 8'hc0;
-  assign \$138  = \port$3474$0  >= 8'hb8;
-  assign \$139  = \port$3474$0  < 8'hc0;
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = \port$3474$0  >= 8'hf8;
-  assign long_l7 = \$140  | \$141 ;
-  assign ll_l7 = \port$3474$0 [2:0] + 1'h1;
-  assign \$142  = \port$3474$0 [2:0] + 2'h2;
+  assign \$160  = \port$3963$0 [5:0] >= 4'h8;
+  assign \$161  = long_l6 | \$160 ;
+  assign \$162  = \port$3963$0 [2:0] + 1'h1;
+  assign ke_l6 = 3'h6 + e_l6;
+  assign \$163  = oh_l6 >= 4'h8;
+  assign \$164  = list_l6 | \$163 ;
+  assign \$165  = ke_l6 >= 4'h8;
+  assign \$166  = ~ list_l6;
+  assign \$167  = ke_l6 <= 4'h8;
+  assign cmpl_l6 = \$166  & \$167 ;
+  assign \$168  = o2_l6 - oh_l6;
+  assign single_l7 = \port$3965$0  < 8'h80;
+  assign list_l7 = \port$3965$0  >= 8'hc0;
+  assign \$169  = \port$3965$0  >= 8'hb8;
+  assign \$170  = \port$3965$0  < 8'hc0;
+  assign \$171  = \$169  & \$170 ;
+  assign \$172  = \port$3965$0  >= 8'hf8;
+  assign long_l7 = \$171  | \$172 ;
+  assign ll_l7 = \port$3965$0 [2:0] + 1'h1;
+  assign \$173  = \port$3965$0 [2:0] + 2'h2;
   assign oh_l7 = 3'h7 + h_l7;
-  assign \$143  = oh_l7 <= 4'h8;
-  assign \$144  = 4'h8 - oh_l7;
-  assign \$145  = \$143  ? \$144  : 6'h00;
-  assign \$146  = ln_l7 < \$145 [3:0];
-  assign \$147  = \$146  ? ln_l7 : { 20'h00000, \$145 [3:0] };
-  assign \$148  = list_l7 ? 4'h0 : \$147 [3:0];
-  assign \$149  = oh_l7 + \$148 ;
-  assign \$150  = ll_at_o >= 3'h4;
-  assign huge = is_long_at_o & \$150 ;
-  assign \$151  = p + h_at_o;
-  assign \$152  = \$151  + ln_at_o;
+  assign \$174  = \port$3965$0 [5:0] >= 4'h8;
+  assign \$175  = long_l7 | \$174 ;
+  assign \$176  = \port$3965$0 [2:0] + 1'h1;
+  assign ke_l7 = 3'h7 + e_l7;
+  assign \$177  = oh_l7 >= 4'h8;
+  assign \$178  = list_l7 | \$177 ;
+  assign \$179  = ke_l7 >= 4'h8;
+  assign \$180  = ~ list_l7;
+  assign \$181  = ke_l7 <= 4'h8;
+  assign cmpl_l7 = \$180  & \$181 ;
+  assign \$182  = o2_l7 - oh_l7;
+  assign \$183  = ll_at_o >= 3'h4;
+  assign huge = is_long_at_o & \$183 ;
+  assign \$184  = p + h_at_o;
+  assign \$185  = \$184  + ln_at_o;
   assign wrapped = b_at_o == 8'h81;
-  assign \$153  = ! depth;
-  assign \$154  = rec[7:5] == 2'h3;
-  assign \$155  = depth == 1'h1;
-  assign \$156  = \$154  & \$155 ;
-  assign \$157  = ! top_cnt;
-  assign \$158  = \$156  & \$157 ;
-  assign \$159  = \$158  & is_list_at_o;
-  assign \$160  = is_list_at_o ? 6'h21 : 6'h20;
-  assign \$161  = wrap_v ? 6'h21 : 6'h22;
-  assign \$162  = wrap_v ? 6'h22 : 6'h23;
-  assign \$163  = wrap_v ? 6'h23 : 6'h00;
-  assign \$164  = fld == 1'h1;
-  assign \$165  = fld == 5'h1f;
-  assign \$166  = fld == 4'hb;
-  assign \$167  = fld == 5'h13;
-  assign \$168  = fld == 5'h15;
-  assign \$169  = fld == 4'hd;
-  assign \$170  = fld == 4'he;
-  assign \$171  = fld == 5'h18;
-  assign \$172  = fld == 6'h21;
-  assign \$173  = fld == 6'h22;
-  assign \$174  = fld == 6'h23;
-  assign expect_list = | { \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164  };
-  assign \$175  = oh_at_o <= 4'h8;
-  assign \$176  = 4'h8 - oh_at_o;
-  assign \$177  = \$175  ? \$176  : 6'h00;
-  assign \$178  = oh_at_o + 1'h0;
-  assign \$179  = oh_at_o + 1'h1;
-  assign \$180  = oh_at_o + 2'h2;
-  assign \$181  = oh_at_o + 2'h3;
-  assign \$182  = oh_at_o + 3'h4;
-  assign \$183  = oh_at_o + 3'h5;
-  assign \$184  = oh_at_o + 3'h6;
-  assign \$185  = oh_at_o + 3'h7;
-  assign \$186  = ~ is_list_at_o;
-  assign \$187  = n_at_o == ln_at_o;
-  assign b_complete = \$186  & \$187 ;
-  assign \$188  = ln_at_o > 6'h20;
-  assign \$189  = ln_at_o > 4'h8;
-  assign \$190  = ln_at_o > 6'h20;
-  assign \$191  = ln_at_o > 6'h20;
-  assign \$192  = ln_at_o > 6'h20;
-  assign \$193  = ln_at_o > 4'h8;
-  assign \$194  = ln_at_o > 6'h20;
-  assign \$195  = ln_at_o > 6'h20;
-  assign \$196  = ln_at_o > 6'h20;
-  assign \$197  = ln_at_o > 6'h20;
-  assign \$198  = ln_at_o > 6'h20;
-  assign \$199  = ln_at_o > 6'h20;
-  assign \$200  = ln_at_o > 4'h8;
-  assign \$201  = ln_at_o > 1'h1;
-  assign \$202  = ln_at_o > 6'h20;
-  assign \$203  = ln_at_o > 6'h20;
-  assign \$204  = ln_at_o > 1'h1;
-  assign \$205  = ! ln_at_o;
-  assign \$206  = rec[7:5] == 2'h3;
-  assign \$207  = rec[7:5] == 3'h4;
-  assign \$208  = \$206  | \$207 ;
-  assign \$209  = \$205  & \$208 ;
-  assign \$210  = | ln_at_o;
-  assign \$211  = ln_at_o != 5'h14;
-  assign \$212  = \$210  & \$211 ;
-  assign \$213  = ~ rec[10];
-  assign \$214  = ln_at_o > 16'hc000;
-  assign \$215  = \$213  & \$214 ;
-  assign \$216  = ln_at_o != 5'h14;
-  assign \$217  = ln_at_o != 5'h14;
-  assign \$218  = ln_at_o != 6'h20;
-  assign \$219  = ln_at_o != 6'h20;
-  assign \$220  = ln_at_o != 18'h20000;
-  assign \$221  = ln_at_o != 6'h30;
-  assign \$222  = ! ln_at_o;
-  assign \$223  = cur_f == 3'h5;
-  assign \$224  = a_complete & \$223 ;
-  assign prio_fwd = \$224  ? val_a : rec[906:651];
-  assign \$225  = fld == 2'h2;
-  assign \$226  = fld == 2'h3;
-  assign \$227  = fld == 3'h4;
-  assign \$228  = fld == 3'h5;
-  assign \$229  = fld == 3'h6;
-  assign \$230  = fld == 3'h7;
-  assign \$231  = fld == 4'h9;
-  assign \$232  = fld == 4'hc;
-  assign \$233  = fld == 4'hf;
-  assign \$234  = fld == 5'h10;
-  assign \$235  = fld == 5'h11;
-  assign \$236  = fld == 5'h12;
-  assign \$237  = fld == 5'h19;
-  assign \$238  = fld == 5'h1b;
-  assign \$239  = fld == 5'h1c;
-  assign \$240  = fld == 5'h1d;
-  assign \$241  = fld == 5'h1e;
-  assign \$242  = fld == 6'h20;
-  assign \$243  = | { \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235 , \$234 , \$233 , \$232 , \$231 , \$230 , \$229 , \$228 , \$227 , \$226 , \$225  };
-  assign \$244  = ! s0;
-  assign \lz$170  = \$243  & \$244 ;
-  assign \$245  = s0 < 8'h80;
-  assign \$246  = wrapped & \$245 ;
-  assign \$247  = fld == 5'h17;
-  assign \$248  = s0 != 1'h1;
-  assign \$249  = \$247  & \$248 ;
-  assign \$250  = val_b == 64'hffffffffffffffff;
-  assign \$251  = prio_fwd > val_b;
-  assign \$252  = val_b != 5'h1b;
-  assign \$253  = val_b != 5'h1c;
-  assign \$254  = \$252  & \$253 ;
-  assign \$255  = val_b < 6'h25;
-  assign \$256  = \$254  & \$255 ;
-  assign \$257  = val_b > 1'h1;
-  assign \$258  = ! val_b;
-  assign \$259  = val_b >= 256'hfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
-  assign \$260  = \$258  | \$259 ;
-  assign \$261  = ! val_b;
-  assign \$262  = val_b >= 256'hfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
-  assign \$263  = \$261  | \$262 ;
-  assign \$264  = val_b > 255'h7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
-  assign \$265  = val_b != 1'h1;
-  assign \$267  = rec[2722:2699] * 8'h80;
-  assign proofs_want = wrap_v ? \$267  : { 8'h00, rec[2722:2699] };
-  assign \$268  = top_cnt < arity;
-  assign \$269  = top_cnt < 2'h2;
-  assign \$270  = top_cnt < 3'h6;
-  assign \$271  = 3'h4 + wrap_v;
-  assign \$272  = top_cnt < \$271 ;
-  assign \$273  = top_cnt != rec[2722:2699];
-  assign \$274  = top_cnt != proofs_want;
-  assign \$275  = top_ctx == 4'h8;
-  assign \$276  = top_ctx == 4'h9;
-  assign \$277  = top_ctx == 4'ha;
-  assign \$278  = | { \$277 , \$276 , \$275  };
-  assign \$279  = ~ \$278 ;
-  assign \$280  = ~ at_end;
-  assign \$281  = avail > o;
-  assign trailing = \$280  | \$281 ;
-  assign \$282  = ! avail;
-  assign \$283  = at_end & \$282 ;
-  assign \$284  = \port$3460$0  >= 8'h80;
-  assign \$285  = \port$3460$0  < 8'hc0;
-  assign \$286  = \$284  & \$285 ;
-  assign \$287  = \port$3460$0  < 8'h80;
-  assign \$288  = ! \port$3460$0 ;
-  assign \$289  = \port$3460$0  > 3'h4;
-  assign \$290  = \$288  | \$289 ;
-  assign \$291  = \$287  & \$290 ;
-  assign \$292  = | depth;
-  assign \$293  = p + ll_at_o;
-  assign \$294  = \$293  >= top_end;
-  assign over_more = \$292  & \$294 ;
-  assign \$295  = o + ll_at_o;
-  assign \$296  = \$295  >= avail;
-  assign trunc_more = at_end & \$296 ;
-  assign \$297  = ~ has_byte;
-  assign \$298  = ! fld;
-  assign \$299  = ~ start;
-  assign \$300  = | o;
-  assign \$301  = \$299  & \$300 ;
-  assign \$302  = oh_at_o > 4'h8;
-  assign \$303  = \$301  & \$302 ;
-  assign \$304  = | depth;
-  assign \$305  = is_long_at_o & \$304 ;
-  assign \$306  = p + 1'h1;
-  assign \$307  = \$306  >= top_end;
-  assign \$308  = \$305  & \$307 ;
-  assign \$309  = is_long_at_o & at_end;
-  assign \$310  = o + 1'h1;
-  assign \$311  = avail <= \$310 ;
-  assign \$312  = \$309  & \$311 ;
-  assign \$313  = ! L1_at_o;
-  assign \$314  = is_long_at_o & \$313 ;
-  assign \$315  = is_long_at_o & over_more;
-  assign \$316  = ~ trunc_more;
-  assign \$317  = top_end <= n_end;
-  assign \$318  = \$316  | \$317 ;
-  assign \$319  = \$315  & \$318 ;
-  assign \$320  = is_long_at_o & trunc_more;
-  assign \$321  = ~ huge;
-  assign \$322  = is_long_at_o & \$321 ;
-  assign \$323  = ln_at_o < 6'h38;
-  assign \$324  = \$322  & \$323 ;
-  assign \$325  = | depth;
-  assign \$326  = \$152 [26:0] > top_end;
-  assign \$327  = huge | \$326 ;
+  assign \$186  = ! depth;
+  assign \$187  = rec[7:5] == 2'h3;
+  assign \$188  = depth == 1'h1;
+  assign \$189  = \$187  & \$188 ;
+  assign \$190  = ! top_cnt;
+  assign \$191  = \$189  & \$190 ;
+  assign \$192  = \$191  & is_list_at_o;
+  assign \$193  = is_list_at_o ? 6'h21 : 6'h20;
+  assign \$194  = wrap_v ? 6'h21 : 6'h22;
+  assign \$195  = wrap_v ? 6'h22 : 6'h23;
+  assign \$196  = wrap_v ? 6'h23 : 6'h00;
+  assign \$197  = fld == 1'h1;
+  assign \$198  = fld == 5'h1f;
+  assign \$199  = fld == 4'hb;
+  assign \$200  = fld == 5'h13;
+  assign \$201  = fld == 5'h15;
+  assign \$202  = fld == 4'hd;
+  assign \$203  = fld == 4'he;
+  assign \$204  = fld == 5'h18;
+  assign \$205  = fld == 6'h21;
+  assign \$206  = fld == 6'h22;
+  assign \$207  = fld == 6'h23;
+  assign expect_list = | { \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197  };
+  assign \$208  = oh_at_o <= 4'h8;
+  assign \$209  = 4'h8 - oh_at_o;
+  assign \$210  = \$208  ? \$209  : 6'h00;
+  assign \$211  = oh_at_o + 1'h0;
+  assign \$212  = oh_at_o + 1'h1;
+  assign \$213  = oh_at_o + 2'h2;
+  assign \$214  = oh_at_o + 2'h3;
+  assign \$215  = oh_at_o + 3'h4;
+  assign \$216  = oh_at_o + 3'h5;
+  assign \$217  = oh_at_o + 3'h6;
+  assign \$218  = oh_at_o + 3'h7;
+  assign \$219  = ln_at_o > 6'h20;
+  assign \$220  = ln_at_o > 4'h8;
+  assign \$221  = ln_at_o > 6'h20;
+  assign \$222  = ln_at_o > 6'h20;
+  assign \$223  = ln_at_o > 6'h20;
+  assign \$224  = ln_at_o > 4'h8;
+  assign \$225  = ln_at_o > 6'h20;
+  assign \$226  = ln_at_o > 6'h20;
+  assign \$227  = ln_at_o > 6'h20;
+  assign \$228  = ln_at_o > 6'h20;
+  assign \$229  = ln_at_o > 6'h20;
+  assign \$230  = ln_at_o > 6'h20;
+  assign \$231  = ln_at_o > 4'h8;
+  assign \$232  = ln_at_o > 1'h1;
+  assign \$233  = ln_at_o > 6'h20;
+  assign \$234  = ln_at_o > 6'h20;
+  assign \$235  = ln_at_o > 1'h1;
+  assign \$236  = ! ln_at_o;
+  assign \$237  = rec[7:5] == 2'h3;
+  assign \$238  = rec[7:5] == 3'h4;
+  assign \$239  = \$237  | \$238 ;
+  assign \$240  = \$236  & \$239 ;
+  assign \$241  = | ln_at_o;
+  assign \$242  = ln_at_o != 5'h14;
+  assign \$243  = \$241  & \$242 ;
+  assign \$244  = ~ rec[10];
+  assign \$245  = ln_at_o > 16'hc000;
+  assign \$246  = \$244  & \$245 ;
+  assign \$247  = ln_at_o != 5'h14;
+  assign \$248  = ln_at_o != 5'h14;
+  assign \$249  = ln_at_o != 6'h20;
+  assign \$250  = ln_at_o != 6'h20;
+  assign \$251  = ln_at_o != 18'h20000;
+  assign \$252  = ln_at_o != 6'h30;
+  assign \$253  = ! ln_at_o;
+  assign \$254  = cur_f == 3'h5;
+  assign \$255  = a_complete & \$254 ;
+  assign prio_fwd = \$255  ? val_a : rec[906:651];
+  assign \$256  = fld == 2'h2;
+  assign \$257  = fld == 2'h3;
+  assign \$258  = fld == 3'h4;
+  assign \$259  = fld == 3'h5;
+  assign \$260  = fld == 3'h6;
+  assign \$261  = fld == 3'h7;
+  assign \$262  = fld == 4'h9;
+  assign \$263  = fld == 4'hc;
+  assign \$264  = fld == 4'hf;
+  assign \$265  = fld == 5'h10;
+  assign \$266  = fld == 5'h11;
+  assign \$267  = fld == 5'h12;
+  assign \$268  = fld == 5'h19;
+  assign \$269  = fld == 5'h1b;
+  assign \$270  = fld == 5'h1c;
+  assign \$271  = fld == 5'h1d;
+  assign \$272  = fld == 5'h1e;
+  assign \$273  = fld == 6'h20;
+  assign \$274  = | { \$273 , \$272 , \$271 , \$270 , \$269 , \$268 , \$267 , \$266 , \$265 , \$264 , \$263 , \$262 , \$261 , \$260 , \$259 , \$258 , \$257 , \$256  };
+  assign \$275  = ! s0;
+  assign \lz$193  = \$274  & \$275 ;
+  assign \$276  = s0 < 8'h80;
+  assign \$277  = wrapped & \$276 ;
+  assign \$278  = fld == 5'h17;
+  assign \$279  = s0 != 1'h1;
+  assign \$280  = \$278  & \$279 ;
+  assign \$281  = val_b != 1'h1;
+  assign \$283  = rec[2722:2699] * 8'h80;
+  assign proofs_want = wrap_v ? \$283  : { 8'h00, rec[2722:2699] };
+  assign \$284  = top_cnt < arity;
+  assign \$285  = top_cnt < 2'h2;
+  assign \$286  = top_cnt < 3'h6;
+  assign \$287  = 3'h4 + wrap_v;
+  assign \$288  = top_cnt < \$287 ;
+  assign \$289  = top_cnt != rec[2722:2699];
+  assign \$290  = top_cnt != proofs_want;
+  assign \$291  = top_ctx == 4'h8;
+  assign \$292  = top_ctx == 4'h9;
+  assign \$293  = top_ctx == 4'ha;
+  assign \$294  = | { \$293 , \$292 , \$291  };
+  assign \$295  = ~ \$294 ;
+  assign \$296  = ~ at_end;
+  assign \$297  = avail > o;
+  assign trailing = \$296  | \$297 ;
+  assign \$298  = ! avail;
+  assign \$299  = at_end & \$298 ;
+  assign \$300  = \port$3951$0  >= 8'h80;
+  assign \$301  = \port$3951$0  < 8'hc0;
+  assign \$302  = \$300  & \$301 ;
+  assign \$303  = \port$3951$0  < 8'h80;
+  assign \$304  = ! \port$3951$0 ;
+  assign \$305  = \port$3951$0  > 3'h4;
+  assign \$306  = \$304  | \$305 ;
+  assign \$307  = \$303  & \$306 ;
+  assign \$308  = | depth;
+  assign \$309  = p + ll_at_o;
+  assign \$310  = \$309  >= top_end;
+  assign over_more = \$308  & \$310 ;
+  assign \$311  = o + ll_at_o;
+  assign \$312  = \$311  >= avail;
+  assign trunc_more = at_end & \$312 ;
+  assign \$313  = ~ has_byte;
+  assign \$314  = ! fld;
+  assign \$315  = ~ start;
+  assign \$316  = | o;
+  assign \$317  = \$315  & \$316 ;
+  assign \$318  = oh_at_o > 4'h8;
+  assign \$319  = \$317  & \$318 ;
+  assign \$320  = | depth;
+  assign \$321  = is_long_at_o & \$320 ;
+  assign \$322  = p + 1'h1;
+  assign \$323  = \$322  >= top_end;
+  assign \$324  = \$321  & \$323 ;
+  assign \$325  = is_long_at_o & at_end;
+  assign \$326  = o + 1'h1;
+  assign \$327  = avail <= \$326 ;
   assign \$328  = \$325  & \$327 ;
-  assign \$329  = ~ expect_list;
-  assign \$330  = is_list_at_o & \$329 ;
-  assign \$331  = ~ is_list_at_o;
-  assign \$332  = \$331  & expect_list;
-  assign \$333  = ~ is_list_at_o;
-  assign \$334  = \$333  & width_err;
-  assign \$335  = is_list_at_o & empty_err;
-  assign \$336  = ! ln_at_o;
-  assign \$337  = is_list_at_o & \$336 ;
-  assign \$338  = fld == 4'hb;
-  assign \$339  = fld == 5'h15;
-  assign \$340  = | { \$339 , \$338  };
-  assign \$341  = ~ \$340 ;
-  assign \$342  = \$337  & \$341 ;
-  assign \$343  = fld != 1'h1;
-  assign \$344  = \$342  & \$343 ;
-  assign \$345  = fld != 6'h21;
-  assign \$346  = \$344  & \$345 ;
-  assign \$347  = fld != 6'h22;
-  assign \$348  = \$346  & \$347 ;
-  assign \$349  = fld != 6'h23;
-  assign \$350  = \$348  & \$349 ;
-  assign \$351  = ! ln_at_o;
-  assign \$352  = is_list_at_o & \$351 ;
-  assign \$353  = fld == 6'h21;
-  assign \$354  = fld == 6'h22;
-  assign \$355  = fld == 6'h23;
-  assign \$356  = | { \$355 , \$354 , \$353  };
-  assign \$357  = \$352  & \$356 ;
-  assign \$358  = ~ is_list_at_o;
-  assign \$359  = | ln_at_o;
+  assign \$329  = ! L1_at_o;
+  assign \$330  = is_long_at_o & \$329 ;
+  assign \$331  = is_long_at_o & over_more;
+  assign \$332  = ~ trunc_more;
+  assign \$333  = top_end <= n_end;
+  assign \$334  = \$332  | \$333 ;
+  assign \$335  = \$331  & \$334 ;
+  assign \$336  = is_long_at_o & trunc_more;
+  assign \$337  = ~ huge;
+  assign \$338  = is_long_at_o & \$337 ;
+  assign \$339  = ln_at_o < 6'h38;
+  assign \$340  = \$338  & \$339 ;
+  assign \$341  = | depth;
+  assign \$342  = \$185 [26:0] > top_end;
+  assign \$343  = huge | \$342 ;
+  assign \$344  = \$341  & \$343 ;
+  assign \$345  = ~ expect_list;
+  assign \$346  = is_list_at_o & \$345 ;
+  assign \$347  = ~ is_list_at_o;
+  assign \$348  = \$347  & expect_list;
+  assign \$349  = ~ is_list_at_o;
+  assign \$350  = \$349  & width_err;
+  assign \$351  = is_list_at_o & empty_err;
+  assign \$352  = ! ln_at_o;
+  assign \$353  = is_list_at_o & \$352 ;
+  assign \$354  = fld == 4'hb;
+  assign \$355  = fld == 5'h15;
+  assign \$356  = | { \$355 , \$354  };
+  assign \$357  = ~ \$356 ;
+  assign \$358  = \$353  & \$357 ;
+  assign \$359  = fld != 1'h1;
   assign \$360  = \$358  & \$359 ;
-  assign \$361  = | \$177 [3:0];
+  assign \$361  = fld != 6'h21;
   assign \$362  = \$360  & \$361 ;
-  assign \$363  = \$362  & at_end;
-  assign \$364  = avail <= oh_at_o;
-  assign \$365  = \$363  & \$364 ;
-  assign \$366  = ~ is_list_at_o;
-  assign \$367  = | n_at_o;
-  assign \$368  = \$366  & \$367 ;
-  assign \$369  = \$368  & \err$171 ;
-  assign \$370  = ~ is_list_at_o;
-  assign \$371  = \$370  & at_end;
-  assign \$372  = oh_at_o + n_at_o;
-  assign \$373  = avail < \$372 ;
-  assign \$374  = \$371  & \$373 ;
-  assign \$375  = b_complete & \err$173 ;
-  assign \$376  = depth == 1'h1;
-  assign \$377  = \$376  & trailing;
-  assign \$378  = depth == 1'h1;
-  assign \$379  = ! depth;
-  assign \$380  = top_cnt + 1'h1;
-  assign \$381  = top_cnt + 1'h1;
-  assign \$382  = top_cnt + 1'h1;
-  assign \$383  = top_cnt + 1'h1;
-  assign \$384  = top_cnt + 1'h1;
-  assign \$385  = rec[7:5] == 2'h3;
-  assign \$386  = depth == 1'h1;
-  assign \$387  = \$385  & \$386 ;
-  assign \$388  = top_cnt + 1'h1;
-  assign \$389  = ! \$388 ;
+  assign \$363  = fld != 6'h22;
+  assign \$364  = \$362  & \$363 ;
+  assign \$365  = fld != 6'h23;
+  assign \$366  = \$364  & \$365 ;
+  assign \$367  = ! ln_at_o;
+  assign \$368  = is_list_at_o & \$367 ;
+  assign \$369  = fld == 6'h21;
+  assign \$370  = fld == 6'h22;
+  assign \$371  = fld == 6'h23;
+  assign \$372  = | { \$371 , \$370 , \$369  };
+  assign \$373  = \$368  & \$372 ;
+  assign \$374  = ~ is_list_at_o;
+  assign \$375  = | ln_at_o;
+  assign \$376  = \$374  & \$375 ;
+  assign \$377  = | \$210 [3:0];
+  assign \$378  = \$376  & \$377 ;
+  assign \$379  = \$378  & at_end;
+  assign \$380  = avail <= oh_at_o;
+  assign \$381  = \$379  & \$380 ;
+  assign \$382  = ~ is_list_at_o;
+  assign \$383  = | n_at_o;
+  assign \$384  = \$382  & \$383 ;
+  assign \$385  = \$384  & \err$194 ;
+  assign \$386  = ~ is_list_at_o;
+  assign \$387  = \$386  & at_end;
+  assign \$388  = oh_at_o + n_at_o;
+  assign \$389  = avail < \$388 ;
   assign \$390  = \$387  & \$389 ;
-  assign \$392  = top_cnt + 1'h1;
-  assign \$393  = top_cnt + 1'h1;
-  assign \$394  = top_cnt + 1'h1;
-  assign \$396  = wrap_v ? 6'h21 : 6'h22;
-  assign \$397  = wrap_v ? 6'h22 : 6'h23;
-  assign \$398  = wrap_v ? 6'h23 : 6'h00;
-  assign \$399  = fld == 1'h1;
-  assign \$400  = typed ? 6'h02 : 6'h03;
-  assign fld2 = \$399  ? \$400  : fld2_in;
-  assign single2_p0 = \port$3460$0  < 8'h80;
-  assign \$401  = \port$3460$0  >= 8'h80;
-  assign \$402  = \port$3460$0  < 8'hb8;
-  assign short2_p0 = \$401  & \$402 ;
-  assign len2_p0 = single2_p0 ? 6'h01 : \port$3460$0 [5:0];
-  assign \$403  = ~ single2_p0;
-  assign \$404  = 1'h0 + \$403 ;
-  assign oe2_p0 = \$404  + len2_p0;
-  assign fb2_p0 = single2_p0 ? \port$3460$0  : \port$3462$0 ;
-  assign \$405  = len2_p0 <= 6'h20;
-  assign \$406  = len2_p0 <= 4'h8;
-  assign \$407  = len2_p0 <= 6'h20;
-  assign \$408  = len2_p0 <= 6'h20;
-  assign \$409  = len2_p0 <= 4'h8;
-  assign \$410  = len2_p0 <= 6'h20;
-  assign \$411  = len2_p0 <= 6'h20;
-  assign \$412  = len2_p0 <= 6'h20;
-  assign \$413  = len2_p0 <= 4'h8;
-  assign \$414  = len2_p0 <= 1'h1;
-  assign \$415  = len2_p0 <= 6'h20;
-  assign \$416  = len2_p0 <= 6'h20;
-  assign \$417  = len2_p0 <= 1'h1;
-  assign \$418  = val2_p0 <= 1'h1;
-  assign \$419  = \$417  & \$418 ;
-  assign \$420  = single2_p0 | short2_p0;
-  assign \$421  = oe2_p0 <= 4'h8;
-  assign \$422  = \$420  & \$421 ;
-  assign \$423  = avail >= oe2_p0;
-  assign \$424  = \$422  & \$423 ;
-  assign \$425  = \$424  & fast2_p0;
-  assign \$426  = ! len2_p0;
-  assign \$427  = | fb2_p0;
-  assign \$428  = \port$3460$0  == 8'h81;
-  assign \$429  = fb2_p0 < 8'h80;
-  assign \$430  = \$428  & \$429 ;
-  assign \$431  = ~ \$430 ;
-  assign \$432  = \$427  & \$431 ;
-  assign \$433  = \$426  | \$432 ;
-  assign ok2_p0 = \$425  & \$433 ;
-  assign \$434  = | $signed(\$51 );
-  assign \$435  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p0 });
-  assign relok2_p0 = \$434  & \$435 ;
-  assign single2_p1 = \port$3462$0  < 8'h80;
-  assign \$436  = \port$3462$0  >= 8'h80;
-  assign \$437  = \port$3462$0  < 8'hb8;
-  assign short2_p1 = \$436  & \$437 ;
-  assign len2_p1 = single2_p1 ? 6'h01 : \port$3462$0 [5:0];
-  assign \$438  = ~ single2_p1;
-  assign \$439  = 1'h1 + \$438 ;
-  assign oe2_p1 = \$439  + len2_p1;
-  assign fb2_p1 = single2_p1 ? \port$3462$0  : \port$3464$0 ;
-  assign \$440  = len2_p1 <= 6'h20;
-  assign \$441  = len2_p1 <= 4'h8;
-  assign \$442  = len2_p1 <= 6'h20;
-  assign \$443  = len2_p1 <= 6'h20;
-  assign \$444  = len2_p1 <= 4'h8;
-  assign \$445  = len2_p1 <= 6'h20;
-  assign \$446  = len2_p1 <= 6'h20;
-  assign \$447  = len2_p1 <= 6'h20;
-  assign \$448  = len2_p1 <= 4'h8;
-  assign \$449  = len2_p1 <= 1'h1;
-  assign \$450  = len2_p1 <= 6'h20;
-  assign \$451  = len2_p1 <= 6'h20;
-  assign \$452  = len2_p1 <= 1'h1;
-  assign \$453  = val2_p1 <= 1'h1;
-  assign \$454  = \$452  & \$453 ;
-  assign \$455  = single2_p1 | short2_p1;
-  assign \$456  = oe2_p1 <= 4'h8;
-  assign \$457  = \$455  & \$456 ;
-  assign \$458  = avail >= oe2_p1;
-  assign \$459  = \$457  & \$458 ;
-  assign \$460  = \$459  & fast2_p1;
-  assign \$461  = ! len2_p1;
-  assign \$462  = | fb2_p1;
-  assign \$463  = \port$3462$0  == 8'h81;
-  assign \$464  = fb2_p1 < 8'h80;
-  assign \$465  = \$463  & \$464 ;
-  assign \$466  = ~ \$465 ;
-  assign \$467  = \$462  & \$466 ;
-  assign \$468  = \$461  | \$467 ;
-  assign ok2_p1 = \$460  & \$468 ;
-  assign \$469  = $signed(\$51 ) != $signed(2'h1);
-  assign \$470  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p1 });
-  assign relok2_p1 = \$469  & \$470 ;
-  assign single2_p2 = \port$3464$0  < 8'h80;
-  assign \$471  = \port$3464$0  >= 8'h80;
-  assign \$472  = \port$3464$0  < 8'hb8;
-  assign short2_p2 = \$471  & \$472 ;
-  assign len2_p2 = single2_p2 ? 6'h01 : \port$3464$0 [5:0];
-  assign \$473  = ~ single2_p2;
-  assign \$474  = 2'h2 + \$473 ;
-  assign oe2_p2 = \$474  + len2_p2;
-  assign fb2_p2 = single2_p2 ? \port$3464$0  : \port$3466$0 ;
-  assign \$475  = len2_p2 <= 6'h20;
-  assign \$476  = len2_p2 <= 4'h8;
-  assign \$477  = len2_p2 <= 6'h20;
-  assign \$478  = len2_p2 <= 6'h20;
-  assign \$479  = len2_p2 <= 4'h8;
-  assign \$480  = len2_p2 <= 6'h20;
-  assign \$481  = len2_p2 <= 6'h20;
-  assign \$482  = len2_p2 <= 6'h20;
-  assign \$483  = len2_p2 <= 4'h8;
-  assign \$484  = len2_p2 <= 1'h1;
-  assign \$485  = len2_p2 <= 6'h20;
-  assign \$486  = len2_p2 <= 6'h20;
-  assign \$487  = len2_p2 <= 1'h1;
-  assign \$488  = val2_p2 <= 1'h1;
-  assign \$489  = \$487  & \$488 ;
-  assign \$490  = single2_p2 | short2_p2;
-  assign \$491  = oe2_p2 <= 4'h8;
-  assign \$492  = \$490  & \$491 ;
-  assign \$493  = avail >= oe2_p2;
-  assign \$494  = \$492  & \$493 ;
-  assign \$495  = \$494  & fast2_p2;
-  assign \$496  = ! len2_p2;
-  assign \$497  = | fb2_p2;
-  assign \$498  = \port$3464$0  == 8'h81;
-  assign \$499  = fb2_p2 < 8'h80;
-  assign \$500  = \$498  & \$499 ;
-  assign \$501  = ~ \$500 ;
-  assign \$502  = \$497  & \$501 ;
-  assign \$503  = \$496  | \$502 ;
-  assign ok2_p2 = \$495  & \$503 ;
-  assign \$504  = $signed(\$51 ) != $signed(3'h2);
-  assign \$505  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p2 });
-  assign relok2_p2 = \$504  & \$505 ;
-  assign single2_p3 = \port$3466$0  < 8'h80;
-  assign \$506  = \port$3466$0  >= 8'h80;
-  assign \$507  = \port$3466$0  < 8'hb8;
-  assign short2_p3 = \$506  & \$507 ;
-  assign len2_p3 = single2_p3 ? 6'h01 : \port$3466$0 [5:0];
-  assign \$508  = ~ single2_p3;
-  assign \$509  = 2'h3 + \$508 ;
-  assign oe2_p3 = \$509  + len2_p3;
-  assign fb2_p3 = single2_p3 ? \port$3466$0  : \port$3468$0 ;
-  assign \$510  = len2_p3 <= 6'h20;
-  assign \$511  = len2_p3 <= 4'h8;
-  assign \$512  = len2_p3 <= 6'h20;
-  assign \$513  = len2_p3 <= 6'h20;
-  assign \$514  = len2_p3 <= 4'h8;
-  assign \$515  = len2_p3 <= 6'h20;
-  assign \$516  = len2_p3 <= 6'h20;
-  assign \$517  = len2_p3 <= 6'h20;
-  assign \$518  = len2_p3 <= 4'h8;
-  assign \$519  = len2_p3 <= 1'h1;
-  assign \$520  = len2_p3 <= 6'h20;
-  assign \$521  = len2_p3 <= 6'h20;
-  assign \$522  = len2_p3 <= 1'h1;
-  assign \$523  = val2_p3 <= 1'h1;
-  assign \$524  = \$522  & \$523 ;
-  assign \$525  = single2_p3 | short2_p3;
-  assign \$526  = oe2_p3 <= 4'h8;
-  assign \$527  = \$525  & \$526 ;
-  assign \$528  = avail >= oe2_p3;
-  assign \$529  = \$527  & \$528 ;
-  assign \$530  = \$529  & fast2_p3;
-  assign \$531  = ! len2_p3;
-  assign \$532  = | fb2_p3;
-  assign \$533  = \port$3466$0  == 8'h81;
-  assign \$534  = fb2_p3 < 8'h80;
-  assign \$535  = \$533  & \$534 ;
-  assign \$536  = ~ \$535 ;
-  assign \$537  = \$532  & \$536 ;
-  assign \$538  = \$531  | \$537 ;
-  assign ok2_p3 = \$530  & \$538 ;
-  assign \$539  = $signed(\$51 ) != $signed(3'h3);
-  assign \$540  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p3 });
-  assign relok2_p3 = \$539  & \$540 ;
-  assign single2_p4 = \port$3468$0  < 8'h80;
-  assign \$541  = \port$3468$0  >= 8'h80;
-  assign \$542  = \port$3468$0  < 8'hb8;
-  assign short2_p4 = \$541  & \$542 ;
-  assign len2_p4 = single2_p4 ? 6'h01 : \port$3468$0 [5:0];
-  assign \$543  = ~ single2_p4;
-  assign \$544  = 3'h4 + \$543 ;
-  assign oe2_p4 = \$544  + len2_p4;
-  assign fb2_p4 = single2_p4 ? \port$3468$0  : \port$3470$0 ;
-  assign \$545  = len2_p4 <= 6'h20;
-  assign \$546  = len2_p4 <= 4'h8;
-  assign \$547  = len2_p4 <= 6'h20;
-  assign \$548  = len2_p4 <= 6'h20;
-  assign \$549  = len2_p4 <= 4'h8;
-  assign \$550  = len2_p4 <= 6'h20;
-  assign \$551  = len2_p4 <= 6'h20;
-  assign \$552  = len2_p4 <= 6'h20;
-  assign \$553  = len2_p4 <= 4'h8;
-  assign \$554  = len2_p4 <= 1'h1;
-  assign \$555  = len2_p4 <= 6'h20;
-  assign \$556  = len2_p4 <= 6'h20;
-  assign \$557  = len2_p4 <= 1'h1;
-  assign \$558  = val2_p4 <= 1'h1;
-  assign \$559  = \$557  & \$558 ;
-  assign \$560  = single2_p4 | short2_p4;
-  assign \$561  = oe2_p4 <= 4'h8;
-  assign \$562  = \$560  & \$561 ;
-  assign \$563  = avail >= oe2_p4;
-  assign \$564  = \$562  & \$563 ;
-  assign \$565  = \$564  & fast2_p4;
-  assign \$566  = ! len2_p4;
-  assign \$567  = | fb2_p4;
-  assign \$568  = \port$3468$0  == 8'h81;
-  assign \$569  = fb2_p4 < 8'h80;
-  assign \$570  = \$568  & \$569 ;
-  assign \$571  = ~ \$570 ;
-  assign \$572  = \$567  & \$571 ;
-  assign \$573  = \$566  | \$572 ;
-  assign ok2_p4 = \$565  & \$573 ;
-  assign \$574  = $signed(\$51 ) != $signed(4'h4);
-  assign \$575  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p4 });
-  assign relok2_p4 = \$574  & \$575 ;
-  assign single2_p5 = \port$3470$0  < 8'h80;
-  assign \$576  = \port$3470$0  >= 8'h80;
-  assign \$577  = \port$3470$0  < 8'hb8;
-  assign short2_p5 = \$576  & \$577 ;
-  assign len2_p5 = single2_p5 ? 6'h01 : \port$3470$0 [5:0];
-  assign \$578  = ~ single2_p5;
-  assign \$579  = 3'h5 + \$578 ;
-  assign oe2_p5 = \$579  + len2_p5;
-  assign fb2_p5 = single2_p5 ? \port$3470$0  : \port$3472$0 ;
-  assign \$580  = len2_p5 <= 6'h20;
-  assign \$581  = len2_p5 <= 4'h8;
-  assign \$582  = len2_p5 <= 6'h20;
-  assign \$583  = len2_p5 <= 6'h20;
-  assign \$584  = len2_p5 <= 4'h8;
-  assign \$585  = len2_p5 <= 6'h20;
-  assign \$586  = len2_p5 <= 6'h20;
-  assign \$587  = len2_p5 <= 6'h20;
-  assign \$588  = len2_p5 <= 4'h8;
-  assign \$589  = len2_p5 <= 1'h1;
-  assign \$590  = len2_p5 <= 6'h20;
-  assign \$591  = len2_p5 <= 6'h20;
-  assign \$592  = len2_p5 <= 1'h1;
-  assign \$593  = val2_p5 <= 1'h1;
-  assign \$594  = \$592  & \$593 ;
-  assign \$595  = single2_p5 | short2_p5;
-  assign \$596  = oe2_p5 <= 4'h8;
-  assign \$597  = \$595  & \$596 ;
-  assign \$598  = avail >= oe2_p5;
-  assign \$599  = \$597  & \$598 ;
-  assign \$600  = \$599  & fast2_p5;
-  assign \$601  = ! len2_p5;
-  assign \$602  = | fb2_p5;
-  assign \$603  = \port$3470$0  == 8'h81;
-  assign \$604  = fb2_p5 < 8'h80;
-  assign \$605  = \$603  & \$604 ;
-  assign \$606  = ~ \$605 ;
-  assign \$607  = \$602  & \$606 ;
-  assign \$608  = \$601  | \$607 ;
-  assign ok2_p5 = \$600  & \$608 ;
-  assign \$609  = $signed(\$51 ) != $signed(4'h5);
-  assign \$610  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p5 });
-  assign relok2_p5 = \$609  & \$610 ;
-  assign single2_p6 = \port$3472$0  < 8'h80;
-  assign \$611  = \port$3472$0  >= 8'h80;
-  assign \$612  = \port$3472$0  < 8'hb8;
-  assign short2_p6 = \$611  & \$612 ;
-  assign len2_p6 = single2_p6 ? 6'h01 : \port$3472$0 [5:0];
-  assign \$613  = ~ single2_p6;
-  assign \$614  = 3'h6 + \$613 ;
-  assign oe2_p6 = \$614  + len2_p6;
-  assign fb2_p6 = single2_p6 ? \port$3472$0  : \port$3474$0 ;
-  assign \$615  = len2_p6 <= 6'h20;
-  assign \$616  = len2_p6 <= 4'h8;
-  assign \$617  = len2_p6 <= 6'h20;
-  assign \$618  = len2_p6 <= 6'h20;
-  assign \$619  = len2_p6 <= 4'h8;
-  assign \$620  = len2_p6 <= 6'h20;
-  assign \$621  = len2_p6 <= 6'h20;
-  assign \$622  = len2_p6 <= 6'h20;
-  assign \$623  = len2_p6 <= 4'h8;
-  assign \$624  = len2_p6 <= 1'h1;
-  assign \$625  = len2_p6 <= 6'h20;
-  assign \$626  = len2_p6 <= 6'h20;
-  assign \$627  = len2_p6 <= 1'h1;
-  assign \$628  = val2_p6 <= 1'h1;
-  assign \$629  = \$627  & \$628 ;
-  assign \$630  = single2_p6 | short2_p6;
-  assign \$631  = oe2_p6 <= 4'h8;
-  assign \$632  = \$630  & \$631 ;
-  assign \$633  = avail >= oe2_p6;
-  assign \$634  = \$632  & \$633 ;
-  assign \$635  = \$634  & fast2_p6;
-  assign \$636  = ! len2_p6;
-  assign \$637  = | fb2_p6;
-  assign \$638  = \port$3472$0  == 8'h81;
-  assign \$639  = fb2_p6 < 8'h80;
-  assign \$640  = \$638  & \$639 ;
-  assign \$641  = ~ \$640 ;
-  assign \$642  = \$637  & \$641 ;
-  assign \$643  = \$636  | \$642 ;
-  assign ok2_p6 = \$635  & \$643 ;
-  assign \$644  = $signed(\$51 ) != $signed(4'h6);
-  assign \$645  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p6 });
-  assign relok2_p6 = \$644  & \$645 ;
-  assign single2_p7 = \port$3474$0  < 8'h80;
-  assign \$646  = \port$3474$0  >= 8'h80;
-  assign \$647  = \port$3474$0  < 8'hb8;
-  assign short2_p7 = \$646  & \$647 ;
-  assign len2_p7 = single2_p7 ? 6'h01 : \port$3474$0 [5:0];
-  assign \$648  = ~ single2_p7;
-  assign \$649  = 3'h7 + \$648 ;
-  assign oe2_p7 = \$649  + len2_p7;
-  assign fb2_p7 = single2_p7 ? \port$3474$0  : \port$3476$0 ;
-  assign \$650  = len2_p7 <= 6'h20;
-  assign \$651  = len2_p7 <= 4'h8;
-  assign \$652  = len2_p7 <= 6'h20;
-  assign \$653  = len2_p7 <= 6'h20;
-  assign \$654  = len2_p7 <= 4'h8;
-  assign \$655  = len2_p7 <= 6'h20;
-  assign \$656  = len2_p7 <= 6'h20;
-  assign \$657  = len2_p7 <= 6'h20;
-  assign \$658  = len2_p7 <= 4'h8;
-  assign \$659  = len2_p7 <= 1'h1;
-  assign \$660  = len2_p7 <= 6'h20;
-  assign \$661  = len2_p7 <= 6'h20;
-  assign \$662  = len2_p7 <= 1'h1;
-  assign \$663  = val2_p7 <= 1'h1;
-  assign \$664  = \$662  & \$663 ;
-  assign \$665  = single2_p7 | short2_p7;
-  assign \$666  = oe2_p7 <= 4'h8;
-  assign \$667  = \$665  & \$666 ;
-  assign \$668  = avail >= oe2_p7;
-  assign \$669  = \$667  & \$668 ;
-  assign \$670  = \$669  & fast2_p7;
-  assign \$671  = ! len2_p7;
-  assign \$672  = | fb2_p7;
-  assign \$673  = \port$3474$0  == 8'h81;
-  assign \$674  = fb2_p7 < 8'h80;
-  assign \$675  = \$673  & \$674 ;
-  assign \$676  = ~ \$675 ;
-  assign \$677  = \$672  & \$676 ;
-  assign \$678  = \$671  | \$677 ;
-  assign ok2_p7 = \$670  & \$678 ;
-  assign \$679  = $signed(\$51 ) != $signed(4'h7);
-  assign \$680  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p7 });
-  assign relok2_p7 = \$679  & \$680 ;
-  assign \$681  = ! depth;
-  assign \$682  = rec[7:5] == 2'h3;
-  assign \$683  = depth == 1'h1;
-  assign \$684  = \$682  & \$683 ;
-  assign \$685  = ! top_cnt;
-  assign \$686  = \$684  & \$685 ;
-  assign \$689  = wrap_v ? 6'h21 : 6'h22;
-  assign \$690  = wrap_v ? 6'h22 : 6'h23;
-  assign \$691  = wrap_v ? 6'h23 : 6'h00;
-  assign \$692  = ! depth;
-  assign \$693  = rec[7:5] == 2'h3;
-  assign \$694  = depth == 1'h1;
-  assign \$695  = \$693  & \$694 ;
-  assign \$696  = ! top_cnt;
-  assign \$697  = \$695  & \$696 ;
-  assign \$700  = wrap_v ? 6'h21 : 6'h22;
-  assign \$701  = wrap_v ? 6'h22 : 6'h23;
-  assign \$702  = wrap_v ? 6'h23 : 6'h00;
-  assign out_end_l0 = oh_l0 + \port$3460$0 [5:0];
-  assign \$703  = ~ list_l0;
-  assign \$704  = \$63 [3:0] == ln_l0;
-  assign \$705  = \$703  & \$704 ;
-  assign \$706  = ! ln_l0;
-  assign \$707  = list_l0 & \$706 ;
-  assign \$708  = list_l0 ? fld_list : fld_string;
-  assign \$709  = \$708  == 4'hb;
-  assign \$710  = list_l0 ? fld_list : fld_string;
-  assign \$711  = \$710  == 5'h15;
-  assign \$712  = | { \$711 , \$709  };
-  assign \$713  = \$707  & \$712 ;
-  assign \$714  = \$705  | \$713 ;
-  assign \$715  = list_l0 ? fld_list : fld_string;
-  assign \$716  = \$715  == 1'h1;
-  assign \$717  = \$714  | \$716 ;
-  assign \$718  = \$65 [4:0] < 4'h8;
-  assign \$719  = \$717  & \$718 ;
-  assign \$721  = \$719  & \$720 ;
+  assign \$391  = cmpl_at_o & \err$196 ;
+  assign \$392  = depth == 1'h1;
+  assign \$393  = \$392  & trailing;
+  assign \$394  = depth == 1'h1;
+  assign \$395  = ! depth;
+  assign \$396  = top_cnt + 1'h1;
+  assign \$397  = top_cnt + 1'h1;
+  assign \$398  = top_cnt + 1'h1;
+  assign \$399  = top_cnt + 1'h1;
+  assign \$400  = top_cnt + 1'h1;
+  assign \$401  = rec[7:5] == 2'h3;
+  assign \$402  = depth == 1'h1;
+  assign \$403  = \$401  & \$402 ;
+  assign \$404  = top_cnt + 1'h1;
+  assign \$405  = ! \$404 ;
+  assign \$406  = \$403  & \$405 ;
+  assign \$408  = top_cnt + 1'h1;
+  assign \$409  = top_cnt + 1'h1;
+  assign \$410  = top_cnt + 1'h1;
+  assign \$412  = wrap_v ? 6'h21 : 6'h22;
+  assign \$413  = wrap_v ? 6'h22 : 6'h23;
+  assign \$414  = wrap_v ? 6'h23 : 6'h00;
+  assign \$415  = fld == 1'h1;
+  assign \$416  = typed ? 6'h02 : 6'h03;
+  assign fld2 = \$415  ? \$416  : fld2_in;
+  assign single2_p0 = \port$3951$0  < 8'h80;
+  assign \$417  = \port$3951$0  >= 8'h80;
+  assign \$418  = \port$3951$0  < 8'hb8;
+  assign short2_p0 = \$417  & \$418 ;
+  assign len2_p0 = single2_p0 ? 6'h01 : \port$3951$0 [5:0];
+  assign \$419  = ~ single2_p0;
+  assign \$420  = 1'h0 + \$419 ;
+  assign oe2_p0 = \$420  + len2_p0;
+  assign fb2_p0 = single2_p0 ? \port$3951$0  : \port$3953$0 ;
+  assign \$421  = len2_p0 <= 6'h20;
+  assign \$422  = len2_p0 <= 4'h8;
+  assign \$423  = len2_p0 <= 6'h20;
+  assign \$424  = len2_p0 <= 6'h20;
+  assign \$425  = len2_p0 <= 4'h8;
+  assign \$426  = len2_p0 <= 6'h20;
+  assign \$427  = len2_p0 <= 6'h20;
+  assign \$428  = len2_p0 <= 6'h20;
+  assign \$429  = len2_p0 <= 4'h8;
+  assign \$430  = len2_p0 <= 1'h1;
+  assign \$431  = len2_p0 <= 6'h20;
+  assign \$432  = len2_p0 <= 6'h20;
+  assign \$433  = len2_p0 <= 1'h1;
+  assign \$434  = val2_p0 <= 1'h1;
+  assign \$435  = \$433  & \$434 ;
+  assign \$436  = single2_p0 | short2_p0;
+  assign \$437  = oe2_p0 <= 4'h8;
+  assign \$438  = \$436  & \$437 ;
+  assign \$439  = avail >= oe2_p0;
+  assign \$440  = \$438  & \$439 ;
+  assign \$441  = \$440  & fast2_p0;
+  assign \$442  = ! len2_p0;
+  assign \$443  = | fb2_p0;
+  assign \$444  = \port$3951$0  == 8'h81;
+  assign \$445  = fb2_p0 < 8'h80;
+  assign \$446  = \$444  & \$445 ;
+  assign \$447  = ~ \$446 ;
+  assign \$448  = \$443  & \$447 ;
+  assign \$449  = \$442  | \$448 ;
+  assign ok2_p0 = \$441  & \$449 ;
+  assign \$450  = | $signed(\$68 );
+  assign \$451  = $signed(\$68 ) >= $signed({ 1'h0, oe2_p0 });
+  assign relok2_p0 = \$450  & \$451 ;
+  assign single2_p1 = \port$3953$0  < 8'h80;
+  assign \$452  = \port$3953$0  >= 8'h80;
+  assign \$453  = \port$3953$0  < 8'hb8;
+  assign short2_p1 = \$452  & \$453 ;
+  assign len2_p1 = single2_p1 ? 6'h01 : \port$3953$0 [5:0];
+  assign \$454  = ~ single2_p1;
+  assign \$455  = 1'h1 + \$454 ;
+  assign oe2_p1 = \$455  + len2_p1;
+  assign fb2_p1 = single2_p1 ? \port$3953$0  : \port$3955$0 ;
+  assign \$456  = len2_p1 <= 6'h20;
+  assign \$457  = len2_p1 <= 4'h8;
+  assign \$458  = len2_p1 <= 6'h20;
+  assign \$459  = len2_p1 <= 6'h20;
+  assign \$460  = len2_p1 <= 4'h8;
+  assign \$461  = len2_p1 <= 6'h20;
+  assign \$462  = len2_p1 <= 6'h20;
+  assign \$463  = len2_p1 <= 6'h20;
+  assign \$464  = len2_p1 <= 4'h8;
+  assign \$465  = len2_p1 <= 1'h1;
+  assign \$466  = len2_p1 <= 6'h20;
+  assign \$467  = len2_p1 <= 6'h20;
+  assign \$468  = len2_p1 <= 1'h1;
+  assign \$469  = val2_p1 <= 1'h1;
+  assign \$470  = \$468  & \$469 ;
+  assign \$471  = single2_p1 | short2_p1;
+  assign \$472  = oe2_p1 <= 4'h8;
+  assign \$473  = \$471  & \$472 ;
+  assign \$474  = avail >= oe2_p1;
+  assign \$475  = \$473  & \$474 ;
+  assign \$476  = \$475  & fast2_p1;
+  assign \$477  = ! len2_p1;
+  assign \$478  = | fb2_p1;
+  assign \$479  = \port$3953$0  == 8'h81;
+  assign \$480  = fb2_p1 < 8'h80;
+  assign \$481  = \$479  & \$480 ;
+  assign \$482  = ~ \$481 ;
+  assign \$483  = \$478  & \$482 ;
+  assign \$484  = \$477  | \$483 ;
+  assign ok2_p1 = \$476  & \$484 ;
+  assign \$485  = $signed(\$68 ) != $signed(2'h1);
+  assign \$486  = $signed(\$68 ) >= $signed({ 1'h0, oe2_p1 });
+  assign relok2_p1 = \$485  & \$486 ;
+  assign single2_p2 = \port$3955$0  < 8'h80;
+  assign \$487  = \port$3955$0  >= 8'h80;
+  assign \$488  = \port$3955$0  < 8'hb8;
+  assign short2_p2 = \$487  & \$488 ;
+  assign len2_p2 = single2_p2 ? 6'h01 : \port$3955$0 [5:0];
+  assign \$489  = ~ single2_p2;
+  assign \$490  = 2'h2 + \$489 ;
+  assign oe2_p2 = \$490  + len2_p2;
+  assign fb2_p2 = single2_p2 ? \port$3955$0  : \port$3957$0 ;
+  assign \$491  = len2_p2 <= 6'h20;
+  assign \$492  = len2_p2 <= 4'h8;
+  assign \$493  = len2_p2 <= 6'h20;
+  assign \$494  = len2_p2 <= 6'h20;
+  assign \$495  = len2_p2 <= 4'h8;
+  assign \$496  = len2_p2 <= 6'h20;
+  assign \$497  = len2_p2 <= 6'h20;
+  assign \$498  = len2_p2 <= 6'h20;
+  assign \$499  = len2_p2 <= 4'h8;
+  assign \$500  = len2_p2 <= 1'h1;
+  assign \$501  = len2_p2 <= 6'h20;
+  assign \$502  = len2_p2 <= 6'h20;
+  assign \$503  = len2_p2 <= 1'h1;
+  assign \$504  = val2_p2 <= 1'h1;
+  assign \$505  = \$503  & \$504 ;
+  assign \$506  = single2_p2 | short2_p2;
+  assign \$507  = oe2_p2 <= 4'h8;
+  assign \$508  = \$506  & \$507 ;
+  assign \$509  = avail >= oe2_p2;
+  assign \$510  = \$508  & \$509 ;
+  assign \$511  = \$510  & fast2_p2;
+  assign \$512  = ! len2_p2;
+  assign \$513  = | fb2_p2;
+  assign \$514  = \port$3955$0  == 8'h81;
+  assign \$515  = fb2_p2 < 8'h80;
+  assign \$516  = \$514  & \$515 ;
+  assign \$517  = ~ \$516 ;
+  assign \$518  = \$513  & \$517 ;
+  assign \$519  = \$512  | \$518 ;
+  assign ok2_p2 = \$511  & \$519 ;
+  assign \$520  = $signed(\$68 ) != $signed(3'h2);
+  assign \$521  = $signed(\$68 ) >= $signed({ 1'h0, oe2_p2 });
+  assign relok2_p2 = \$520  & \$521 ;
+  assign single2_p3 = \port$3957$0  < 8'h80;
+  assign \$522  = \port$3957$0  >= 8'h80;
+  assign \$523  = \port$3957$0  < 8'hb8;
+  assign short2_p3 = \$522  & \$523 ;
+  assign len2_p3 = single2_p3 ? 6'h01 : \port$3957$0 [5:0];
+  assign \$524  = ~ single2_p3;
+  assign \$525  = 2'h3 + \$524 ;
+  assign oe2_p3 = \$525  + len2_p3;
+  assign fb2_p3 = single2_p3 ? \port$3957$0  : \port$3959$0 ;
+  assign \$526  = len2_p3 <= 6'h20;
+  assign \$527  = len2_p3 <= 4'h8;
+  assign \$528  = len2_p3 <= 6'h20;
+  assign \$529  = len2_p3 <= 6'h20;
+  assign \$530  = len2_p3 <= 4'h8;
+  assign \$531  = len2_p3 <= 6'h20;
+  assign \$532  = len2_p3 <= 6'h20;
+  assign \$533  = len2_p3 <= 6'h20;
+  assign \$534  = len2_p3 <= 4'h8;
+  assign \$535  = len2_p3 <= 1'h1;
+  assign \$536  = len2_p3 <= 6'h20;
+  assign \$537  = len2_p3 <= 6'h20;
+  assign \$538  = len2_p3 <= 1'h1;
+  assign \$539  = val2_p3 <= 1'h1;
+  assign \$540  = \$538  & \$539 ;
+  assign \$541  = single2_p3 | short2_p3;
+  assign \$542  = oe2_p3 <= 4'h8;
+  assign \$543  = \$541  & \$542 ;
+  assign \$544  = avail >= oe2_p3;
+  assign \$545  = \$543  & \$544 ;
+  assign \$546  = \$545  & fast2_p3;
+  assign \$547  = ! len2_p3;
+  assign \$548  = | fb2_p3;
+  assign \$549  = \port$3957$0  == 8'h81;
+  assign \$550  = fb2_p3 < 8'h80;
+  assign \$551  = \$549  & \$550 ;
+  assign \$552  = ~ \$551 ;
+  assign \$553  = \$548  & \$552 ;
+  assign \$554  = \$547  | \$553 ;
+  assign ok2_p3 = \$546  & \$554 ;
+  assign \$555  = $signed(\$68 ) != $signed(3'h3);
+  assign \$556  = $signed(\$68 ) >= $signed({ 1'h0, oe2_p3 });
+  assign relok2_p3 = \$555  & \$556 ;
+  assign single2_p4 = \port$3959$0  < 8'h80;
+  assign \$557  = \port$3959$0  >= 8'h80;
+  assign \$558  = \port$3959$0  < 8'hb8;
+  assign short2_p4 = \$557  & \$558 ;
+  assign len2_p4 = single2_p4 ? 6'h01 : \port$3959$0 [5:0];
+  assign \$559  = ~ single2_p4;
+  assign \$560  = 3'h4 + \$559 ;
+  assign oe2_p4 = \$560  + len2_p4;
+  assign fb2_p4 = single2_p4 ? \port$3959$0  : \port$3961$0 ;
+  assign \$561  = len2_p4 <= 6'h20;
+  assign \$562  = len2_p4 <= 4'h8;
+  assign \$563  = len2_p4 <= 6'h20;
+  assign \$564  = len2_p4 <= 6'h20;
+  assign \$565  = len2_p4 <= 4'h8;
+  assign \$566  = len2_p4 <= 6'h20;
+  assign \$567  = len2_p4 <= 6'h20;
+  assign \$568  = len2_p4 <= 6'h20;
+  assign \$569  = len2_p4 <= 4'h8;
+  assign \$570  = len2_p4 <= 1'h1;
+  assign \$571  = len2_p4 <= 6'h20;
+  assign \$572  = len2_p4 <= 6'h20;
+  assign \$573  = len2_p4 <= 1'h1;
+  assign \$574  = val2_p4 <= 1'h1;
+  assign \$575  = \$573  & \$574 ;
+  assign \$576  = single2_p4 | short2_p4;
+  assign \$577  = oe2_p4 <= 4'h8;
+  assign \$578  = \$576  & \$577 ;
+  assign \$579  = avail >= oe2_p4;
+  assign \$580  = \$578  & \$579 ;
+  assign \$581  = \$580  & fast2_p4;
+  assign \$582  = ! len2_p4;
+  assign \$583  = | fb2_p4;
+  assign \$584  = \port$3959$0  == 8'h81;
+  assign \$585  = fb2_p4 < 8'h80;
+  assign \$586  = \$584  & \$585 ;
+  assign \$587  = ~ \$586 ;
+  assign \$588  = \$583  & \$587 ;
+  assign \$589  = \$582  | \$588 ;
+  assign ok2_p4 = \$581  & \$589 ;
+  assign \$590  = $signed(\$68 ) != $signed(4'h4);
+  assign \$591  = $signed(\$68 ) >= $signed({ 1'h0, oe2_p4 });
+  assign relok2_p4 = \$590  & \$591 ;
+  assign single2_p5 = \port$3961$0  < 8'h80;
+  assign \$592  = \port$3961$0  >= 8'h80;
+  assign \$593  = \port$3961$0  < 8'hb8;
+  assign short2_p5 = \$592  & \$593 ;
+  assign len2_p5 = single2_p5 ? 6'h01 : \port$3961$0 [5:0];
+  assign \$594  = ~ single2_p5;
+  assign \$595  = 3'h5 + \$594 ;
+  assign oe2_p5 = \$595  + len2_p5;
+  assign fb2_p5 = single2_p5 ? \port$3961$0  : \port$3963$0 ;
+  assign \$596  = len2_p5 <= 6'h20;
+  assign \$597  = len2_p5 <= 4'h8;
+  assign \$598  = len2_p5 <= 6'h20;
+  assign \$599  = len2_p5 <= 6'h20;
+  assign \$600  = len2_p5 <= 4'h8;
+  assign \$601  = len2_p5 <= 6'h20;
+  assign \$602  = len2_p5 <= 6'h20;
+  assign \$603  = len2_p5 <= 6'h20;
+  assign \$604  = len2_p5 <= 4'h8;
+  assign \$605  = len2_p5 <= 1'h1;
+  assign \$606  = len2_p5 <= 6'h20;
+  assign \$607  = len2_p5 <= 6'h20;
+  assign \$608  = len2_p5 <= 1'h1;
+  assign \$609  = val2_p5 <= 1'h1;
+  assign \$610  = \$608  & \$609 ;
+  assign \$611  = single2_p5 | short2_p5;
+  assign \$612  = oe2_p5 <= 4'h8;
+  assign \$613  = \$611  & \$612 ;
+  assign \$614  = avail >= oe2_p5;
+  assign \$615  = \$613  & \$614 ;
+  assign \$616  = \$615  & fast2_p5;
+  assign \$617  = ! len2_p5;
+  assign \$618  = | fb2_p5;
+  assign \$619  = \port$3961$0  == 8'h81;
+  assign \$620  = fb2_p5 < 8'h80;
+  assign \$621  = \$619  & \$620 ;
+  assign \$622  = ~ \$621 ;
+  assign \$623  = \$618  & \$622 ;
+  assign \$624  = \$617  | \$623 ;
+  assign ok2_p5 = \$616  & \$624 ;
+  assign \$625  = $signed(\$68 ) != $signed(4'h5);
+  assign \$626  = $signed(\$68 ) >= $signed({ 1'h0, oe2_p5 });
+  assign relok2_p5 = \$625  & \$626 ;
+  assign single2_p6 = \port$3963$0  < 8'h80;
+  assign \$627  = \port$3963$0  >= 8'h80;
+  assign \$628  = \port$3963$0  < 8'hb8;
+  assign short2_p6 = \$627  & \$628 ;
+  assign len2_p6 = single2_p6 ? 6'h01 : \port$3963$0 [5:0];
+  assign \$629  = ~ single2_p6;
+  assign \$630  = 3'h6 + \$629 ;
+  assign oe2_p6 = \$630  + len2_p6;
+  assign fb2_p6 = single2_p6 ? \port$3963$0  : \port$3965$0 ;
+  assign \$631  = len2_p6 <= 6'h20;
+  assign \$632  = len2_p6 <= 4'h8;
+  assign \$633  = len2_p6 <= 6'h20;
+  assign \$634  = len2_p6 <= 6'h20;
+  assign \$635  = len2_p6 <= 4'h8;
+  assign \$636  = len2_p6 <= 6'h20;
+  assign \$637  = len2_p6 <= 6'h20;
+  assign \$638  = len2_p6 <= 6'h20;
+  assign \$639  = len2_p6 <= 4'h8;
+  assign \$640  = len2_p6 <= 1'h1;
+  assign \$641  = len2_p6 <= 6'h20;
+  assign \$642  = len2_p6 <= 6'h20;
+  assign \$643  = len2_p6 <= 1'h1;
+  assign \$644  = val2_p6 <= 1'h1;
+  assign \$645  = \$643  & \$644 ;
+  assign \$646  = single2_p6 | short2_p6;
+  assign \$647  = oe2_p6 <= 4'h8;
+  assign \$648  = \$646  & \$647 ;
+  assign \$649  = avail >= oe2_p6;
+  assign \$650  = \$648  & \$649 ;
+  assign \$651  = \$650  & fast2_p6;
+  assign \$652  = ! len2_p6;
+  assign \$653  = | fb2_p6;
+  assign \$654  = \port$3963$0  == 8'h81;
+  assign \$655  = fb2_p6 < 8'h80;
+  assign \$656  = \$654  & \$655 ;
+  assign \$657  = ~ \$656 ;
+  assign \$658  = \$653  & \$657 ;
+  assign \$659  = \$652  | \$658 ;
+  assign ok2_p6 = \$651  & \$659 ;
+  assign \$660  = $signed(\$68 ) != $signed(4'h6);
+  assign \$661  = $signed(\$68 ) >= $signed({ 1'h0, oe2_p6 });
+  assign relok2_p6 = \$660  & \$661 ;
+  assign single2_p7 = \port$3965$0  < 8'h80;
+  assign \$662  = \port$3965$0  >= 8'h80;
+  assign \$663  = \port$3965$0  < 8'hb8;
+  assign short2_p7 = \$662  & \$663 ;
+  assign len2_p7 = single2_p7 ? 6'h01 : \port$3965$0 [5:0];
+  assign \$664  = ~ single2_p7;
+  assign \$665  = 3'h7 + \$664 ;
+  assign oe2_p7 = \$665  + len2_p7;
+  assign fb2_p7 = single2_p7 ? \port$3965$0  : \port$3967$0 ;
+  assign \$666  = len2_p7 <= 6'h20;
+  assign \$667  = len2_p7 <= 4'h8;
+  assign \$668  = len2_p7 <= 6'h20;
+  assign \$669  = len2_p7 <= 6'h20;
+  assign \$670  = len2_p7 <= 4'h8;
+  assign \$671  = len2_p7 <= 6'h20;
+  assign \$672  = len2_p7 <= 6'h20;
+  assign \$673  = len2_p7 <= 6'h20;
+  assign \$674  = len2_p7 <= 4'h8;
+  assign \$675  = len2_p7 <= 1'h1;
+  assign \$676  = len2_p7 <= 6'h20;
+  assign \$677  = len2_p7 <= 6'h20;
+  assign \$678  = len2_p7 <= 1'h1;
+  assign \$679  = val2_p7 <= 1'h1;
+  assign \$680  = \$678  & \$679 ;
+  assign \$681  = single2_p7 | short2_p7;
+  assign \$682  = oe2_p7 <= 4'h8;
+  assign \$683  = \$681  & \$682 ;
+  assign \$684  = avail >= oe2_p7;
+  assign \$685  = \$683  & \$684 ;
+  assign \$686  = \$685  & fast2_p7;
+  assign \$687  = ! len2_p7;
+  assign \$688  = | fb2_p7;
+  assign \$689  = \port$3965$0  == 8'h81;
+  assign \$690  = fb2_p7 < 8'h80;
+  assign \$691  = \$689  & \$690 ;
+  assign \$692  = ~ \$691 ;
+  assign \$693  = \$688  & \$692 ;
+  assign \$694  = \$687  | \$693 ;
+  assign ok2_p7 = \$686  & \$694 ;
+  assign \$695  = $signed(\$68 ) != $signed(4'h7);
+  assign \$696  = $signed(\$68 ) >= $signed({ 1'h0, oe2_p7 });
+  assign relok2_p7 = \$695  & \$696 ;
+  assign \$697  = ! depth;
+  assign \$698  = rec[7:5] == 2'h3;
+  assign \$699  = depth == 1'h1;
+  assign \$700  = \$698  & \$699 ;
+  assign \$701  = ! top_cnt;
+  assign \$702  = \$700  & \$701 ;
+  assign \$705  = wrap_v ? 6'h21 : 6'h22;
+  assign \$706  = wrap_v ? 6'h22 : 6'h23;
+  assign \$707  = wrap_v ? 6'h23 : 6'h00;
+  assign \$708  = ! depth;
+  assign \$709  = rec[7:5] == 2'h3;
+  assign \$710  = depth == 1'h1;
+  assign \$711  = \$709  & \$710 ;
+  assign \$712  = ! top_cnt;
+  assign \$713  = \$711  & \$712 ;
+  assign \$716  = wrap_v ? 6'h21 : 6'h22;
+  assign \$717  = wrap_v ? 6'h22 : 6'h23;
+  assign \$718  = wrap_v ? 6'h23 : 6'h00;
+  assign out_end_l0 = oh_l0 + \port$3951$0 [5:0];
+  assign \$719  = \port$3951$0  == 8'hc0;
+  assign \$720  = list_l0 ? fld_list : fld_string;
+  assign \$721  = \$720  == 4'hb;
   assign \$722  = list_l0 ? fld_list : fld_string;
-  assign \$723  = \$722  == 1'h1;
-  assign \$724  = out_end_l0 != \$65 [4:0];
-  assign \$725  = out_end_l0 >= oe2_l0;
-  assign \$726  = \$724  & \$725 ;
-  assign \$727  = long_l0 | \$726 ;
-  assign \$729  = \$723  ? \$727  : \$728 ;
-  assign c_take_l0 = \$721  & \$729 ;
-  assign \$730  = c_take_l0 ? oe2_l0 : { 2'h0, \$65 [4:0] };
-  assign out_end_l1 = oh_l1 + \port$3462$0 [5:0];
-  assign \$731  = ~ list_l1;
-  assign \$732  = \$75 [3:0] == ln_l1;
+  assign \$723  = \$722  == 5'h15;
+  assign \$724  = | { \$723 , \$721  };
+  assign \$725  = \$719  & \$724 ;
+  assign \$726  = cmpl_l0 | \$725 ;
+  assign \$727  = list_l0 ? fld_list : fld_string;
+  assign \$728  = \$727  == 1'h1;
+  assign \$729  = \$726  | \$728 ;
+  assign \$730  = o2_l0 < 4'h8;
+  assign \$731  = \$729  & \$730 ;
   assign \$733  = \$731  & \$732 ;
-  assign \$734  = ! ln_l1;
-  assign \$735  = list_l1 & \$734 ;
-  assign \$736  = list_l1 ? fld_list : fld_string;
-  assign \$737  = \$736  == 4'hb;
-  assign \$738  = list_l1 ? fld_list : fld_string;
-  assign \$739  = \$738  == 5'h15;
-  assign \$740  = | { \$739 , \$737  };
-  assign \$741  = \$735  & \$740 ;
-  assign \$742  = \$733  | \$741 ;
-  assign \$743  = list_l1 ? fld_list : fld_string;
-  assign \$744  = \$743  == 1'h1;
-  assign \$745  = \$742  | \$744 ;
-  assign \$746  = \$77 [4:0] < 4'h8;
-  assign \$747  = \$745  & \$746 ;
-  assign \$749  = \$747  & \$748 ;
-  assign \$750  = list_l1 ? fld_list : fld_string;
-  assign \$751  = \$750  == 1'h1;
-  assign \$752  = out_end_l1 != \$77 [4:0];
-  assign \$753  = out_end_l1 >= oe2_l1;
-  assign \$754  = \$752  & \$753 ;
-  assign \$755  = long_l1 | \$754 ;
-  assign \$757  = \$751  ? \$755  : \$756 ;
-  assign c_take_l1 = \$749  & \$757 ;
-  assign \$758  = c_take_l1 ? oe2_l1 : { 2'h0, \$77 [4:0] };
-  assign out_end_l2 = oh_l2 + \port$3464$0 [5:0];
-  assign \$759  = ~ list_l2;
-  assign \$760  = \$87 [3:0] == ln_l2;
-  assign \$761  = \$759  & \$760 ;
-  assign \$762  = ! ln_l2;
-  assign \$763  = list_l2 & \$762 ;
-  assign \$764  = list_l2 ? fld_list : fld_string;
-  assign \$765  = \$764  == 4'hb;
-  assign \$766  = list_l2 ? fld_list : fld_string;
-  assign \$767  = \$766  == 5'h15;
-  assign \$768  = | { \$767 , \$765  };
-  assign \$769  = \$763  & \$768 ;
-  assign \$770  = \$761  | \$769 ;
-  assign \$771  = list_l2 ? fld_list : fld_string;
-  assign \$772  = \$771  == 1'h1;
-  assign \$773  = \$770  | \$772 ;
-  assign \$774  = \$89 [4:0] < 4'h8;
-  assign \$775  = \$773  & \$774 ;
-  assign \$777  = \$775  & \$776 ;
-  assign \$778  = list_l2 ? fld_list : fld_string;
-  assign \$779  = \$778  == 1'h1;
-  assign \$780  = out_end_l2 != \$89 [4:0];
-  assign \$781  = out_end_l2 >= oe2_l2;
-  assign \$782  = \$780  & \$781 ;
-  assign \$783  = long_l2 | \$782 ;
-  assign \$785  = \$779  ? \$783  : \$784 ;
-  assign c_take_l2 = \$777  & \$785 ;
-  assign \$786  = c_take_l2 ? oe2_l2 : { 2'h0, \$89 [4:0] };
-  assign out_end_l3 = oh_l3 + \port$3466$0 [5:0];
-  assign \$787  = ~ list_l3;
-  assign \$788  = \$99 [3:0] == ln_l3;
-  assign \$789  = \$787  & \$788 ;
-  assign \$790  = ! ln_l3;
-  assign \$791  = list_l3 & \$790 ;
+  assign \$734  = list_l0 ? fld_list : fld_string;
+  assign \$735  = \$734  == 1'h1;
+  assign \$736  = out_end_l0 != o2_l0;
+  assign \$737  = out_end_l0 >= oe2_l0;
+  assign \$738  = \$736  & \$737 ;
+  assign \$739  = long_l0 | \$738 ;
+  assign \$741  = \$735  ? \$739  : \$740 ;
+  assign c_take_l0 = \$733  & \$741 ;
+  assign \$742  = c_take_l0 ? oe2_l0 : { 2'h0, o2_l0 };
+  assign out_end_l1 = oh_l1 + \port$3953$0 [5:0];
+  assign \$743  = \port$3953$0  == 8'hc0;
+  assign \$744  = list_l1 ? fld_list : fld_string;
+  assign \$745  = \$744  == 4'hb;
+  assign \$746  = list_l1 ? fld_list : fld_string;
+  assign \$747  = \$746  == 5'h15;
+  assign \$748  = | { \$747 , \$745  };
+  assign \$749  = \$743  & \$748 ;
+  assign \$750  = cmpl_l1 | \$749 ;
+  assign \$751  = list_l1 ? fld_list : fld_string;
+  assign \$752  = \$751  == 1'h1;
+  assign \$753  = \$750  | \$752 ;
+  assign \$754  = o2_l1 < 4'h8;
+  assign \$755  = \$753  & \$754 ;
+  assign \$757  = \$755  & \$756 ;
+  assign \$758  = list_l1 ? fld_list : fld_string;
+  assign \$759  = \$758  == 1'h1;
+  assign \$760  = out_end_l1 != o2_l1;
+  assign \$761  = out_end_l1 >= oe2_l1;
+  assign \$762  = \$760  & \$761 ;
+  assign \$763  = long_l1 | \$762 ;
+  assign \$765  = \$759  ? \$763  : \$764 ;
+  assign c_take_l1 = \$757  & \$765 ;
+  assign \$766  = c_take_l1 ? oe2_l1 : { 2'h0, o2_l1 };
+  assign out_end_l2 = oh_l2 + \port$3955$0 [5:0];
+  assign \$767  = \port$3955$0  == 8'hc0;
+  assign \$768  = list_l2 ? fld_list : fld_string;
+  assign \$769  = \$768  == 4'hb;
+  assign \$770  = list_l2 ? fld_list : fld_string;
+  assign \$771  = \$770  == 5'h15;
+  assign \$772  = | { \$771 , \$769  };
+  assign \$773  = \$767  & \$772 ;
+  assign \$774  = cmpl_l2 | \$773 ;
+  assign \$775  = list_l2 ? fld_list : fld_string;
+  assign \$776  = \$775  == 1'h1;
+  assign \$777  = \$774  | \$776 ;
+  assign \$778  = o2_l2 < 4'h8;
+  assign \$779  = \$777  & \$778 ;
+  assign \$781  = \$779  & \$780 ;
+  assign \$782  = list_l2 ? fld_list : fld_string;
+  assign \$783  = \$782  == 1'h1;
+  assign \$784  = out_end_l2 != o2_l2;
+  assign \$785  = out_end_l2 >= oe2_l2;
+  assign \$786  = \$784  & \$785 ;
+  assign \$787  = long_l2 | \$786 ;
+  assign \$789  = \$783  ? \$787  : \$788 ;
+  assign c_take_l2 = \$781  & \$789 ;
+  assign \$790  = c_take_l2 ? oe2_l2 : { 2'h0, o2_l2 };
+  assign out_end_l3 = oh_l3 + \port$3957$0 [5:0];
+  assign \$791  = \port$3957$0  == 8'hc0;
   assign \$792  = list_l3 ? fld_list : fld_string;
   assign \$793  = \$792  == 4'hb;
   assign \$794  = list_l3 ? fld_list : fld_string;
   assign \$795  = \$794  == 5'h15;
   assign \$796  = | { \$795 , \$793  };
   assign \$797  = \$791  & \$796 ;
-  assign \$798  = \$789  | \$797 ;
+  assign \$798  = cmpl_l3 | \$797 ;
   assign \$799  = list_l3 ? fld_list : fld_string;
   assign \$800  = \$799  == 1'h1;
   assign \$801  = \$798  | \$800 ;
-  assign \$802  = \$101 [4:0] < 4'h8;
+  assign \$802  = o2_l3 < 4'h8;
   assign \$803  = \$801  & \$802 ;
   assign \$805  = \$803  & \$804 ;
   assign \$806  = list_l3 ? fld_list : fld_string;
   assign \$807  = \$806  == 1'h1;
-  assign \$808  = out_end_l3 != \$101 [4:0];
+  assign \$808  = out_end_l3 != o2_l3;
   assign \$809  = out_end_l3 >= oe2_l3;
   assign \$810  = \$808  & \$809 ;
   assign \$811  = long_l3 | \$810 ;
   assign \$813  = \$807  ? \$811  : \$812 ;
   assign c_take_l3 = \$805  & \$813 ;
-  assign \$814  = c_take_l3 ? oe2_l3 : { 2'h0, \$101 [4:0] };
-  assign out_end_l4 = oh_l4 + \port$3468$0 [5:0];
-  assign \$815  = ~ list_l4;
-  assign \$816  = \$111 [3:0] == ln_l4;
-  assign \$817  = \$815  & \$816 ;
-  assign \$818  = ! ln_l4;
-  assign \$819  = list_l4 & \$818 ;
-  assign \$820  = list_l4 ? fld_list : fld_string;
-  assign \$821  = \$820  == 4'hb;
-  assign \$822  = list_l4 ? fld_list : fld_string;
-  assign \$823  = \$822  == 5'h15;
-  assign \$824  = | { \$823 , \$821  };
-  assign \$825  = \$819  & \$824 ;
-  assign \$826  = \$817  | \$825 ;
-  assign \$827  = list_l4 ? fld_list : fld_string;
-  assign \$828  = \$827  == 1'h1;
-  assign \$829  = \$826  | \$828 ;
-  assign \$830  = \$113 [4:0] < 4'h8;
-  assign \$831  = \$829  & \$830 ;
-  assign \$833  = \$831  & \$832 ;
-  assign \$834  = list_l4 ? fld_list : fld_string;
-  assign \$835  = \$834  == 1'h1;
-  assign \$836  = out_end_l4 != \$113 [4:0];
-  assign \$837  = out_end_l4 >= oe2_l4;
-  assign \$838  = \$836  & \$837 ;
-  assign \$839  = long_l4 | \$838 ;
-  assign \$841  = \$835  ? \$839  : \$840 ;
-  assign c_take_l4 = \$833  & \$841 ;
-  assign \$842  = c_take_l4 ? oe2_l4 : { 2'h0, \$113 [4:0] };
-  assign out_end_l5 = oh_l5 + \port$3470$0 [5:0];
-  assign \$843  = ~ list_l5;
-  assign \$844  = \$123 [3:0] == ln_l5;
-  assign \$845  = \$843  & \$844 ;
-  assign \$846  = ! ln_l5;
-  assign \$847  = list_l5 & \$846 ;
-  assign \$848  = list_l5 ? fld_list : fld_string;
-  assign \$849  = \$848  == 4'hb;
-  assign \$850  = list_l5 ? fld_list : fld_string;
-  assign \$851  = \$850  == 5'h15;
-  assign \$852  = | { \$851 , \$849  };
-  assign \$853  = \$847  & \$852 ;
-  assign \$854  = \$845  | \$853 ;
-  assign \$855  = list_l5 ? fld_list : fld_string;
-  assign \$856  = \$855  == 1'h1;
-  assign \$857  = \$854  | \$856 ;
-  assign \$858  = \$125 [4:0] < 4'h8;
-  assign \$859  = \$857  & \$858 ;
-  assign \$861  = \$859  & \$860 ;
-  assign \$862  = list_l5 ? fld_list : fld_string;
-  assign \$863  = \$862  == 1'h1;
-  assign \$864  = out_end_l5 != \$125 [4:0];
-  assign \$865  = out_end_l5 >= oe2_l5;
-  assign \$866  = \$864  & \$865 ;
-  assign \$867  = long_l5 | \$866 ;
-  assign \$869  = \$863  ? \$867  : \$868 ;
-  assign c_take_l5 = \$861  & \$869 ;
-  assign \$870  = c_take_l5 ? oe2_l5 : { 2'h0, \$125 [4:0] };
-  assign out_end_l6 = oh_l6 + \port$3472$0 [5:0];
-  assign \$871  = ~ list_l6;
-  assign \$872  = \$135 [3:0] == ln_l6;
-  assign \$873  = \$871  & \$872 ;
-  assign \$874  = ! ln_l6;
-  assign \$875  = list_l6 & \$874 ;
-  assign \$876  = list_l6 ? fld_list : fld_string;
-  assign \$877  = \$876  == 4'hb;
+  assign \$814  = c_take_l3 ? oe2_l3 : { 2'h0, o2_l3 };
+  assign out_end_l4 = oh_l4 + \port$3959$0 [5:0];
+  assign \$815  = \port$3959$0  == 8'hc0;
+  assign \$816  = list_l4 ? fld_list : fld_string;
+  assign \$817  = \$816  == 4'hb;
+  assign \$818  = list_l4 ? fld_list : fld_string;
+  assign \$819  = \$818  == 5'h15;
+  assign \$820  = | { \$819 , \$817  };
+  assign \$821  = \$815  & \$820 ;
+  assign \$822  = cmpl_l4 | \$821 ;
+  assign \$823  = list_l4 ? fld_list : fld_string;
+  assign \$824  = \$823  == 1'h1;
+  assign \$825  = \$822  | \$824 ;
+  assign \$826  = o2_l4 < 4'h8;
+  assign \$827  = \$825  & \$826 ;
+  assign \$829  = \$827  & \$828 ;
+  assign \$830  = list_l4 ? fld_list : fld_string;
+  assign \$831  = \$830  == 1'h1;
+  assign \$832  = out_end_l4 != o2_l4;
+  assign \$833  = out_end_l4 >= oe2_l4;
+  assign \$834  = \$832  & \$833 ;
+  assign \$835  = long_l4 | \$834 ;
+  assign \$837  = \$831  ? \$835  : \$836 ;
+  assign c_take_l4 = \$829  & \$837 ;
+  assign \$838  = c_take_l4 ? oe2_l4 : { 2'h0, o2_l4 };
+  assign out_end_l5 = oh_l5 + \port$3961$0 [5:0];
+  assign \$839  = \port$3961$0  == 8'hc0;
+  assign \$840  = list_l5 ? fld_list : fld_string;
+  assign \$841  = \$840  == 4'hb;
+  assign \$842  = list_l5 ? fld_list : fld_string;
+  assign \$843  = \$842  == 5'h15;
+  assign \$844  = | { \$843 , \$841  };
+  assign \$845  = \$839  & \$844 ;
+  assign \$846  = cmpl_l5 | \$845 ;
+  assign \$847  = list_l5 ? fld_list : fld_string;
+  assign \$848  = \$847  == 1'h1;
+  assign \$849  = \$846  | \$848 ;
+  assign \$850  = o2_l5 < 4'h8;
+  assign \$851  = \$849  & \$850 ;
+  assign \$853  = \$851  & \$852 ;
+  assign \$854  = list_l5 ? fld_list : fld_string;
+  assign \$855  = \$854  == 1'h1;
+  assign \$856  = out_end_l5 != o2_l5;
+  assign \$857  = out_end_l5 >= oe2_l5;
+  assign \$858  = \$856  & \$857 ;
+  assign \$859  = long_l5 | \$858 ;
+  assign \$861  = \$855  ? \$859  : \$860 ;
+  assign c_take_l5 = \$853  & \$861 ;
+  assign \$862  = c_take_l5 ? oe2_l5 : { 2'h0, o2_l5 };
+  assign out_end_l6 = oh_l6 + \port$3963$0 [5:0];
+  assign \$863  = \port$3963$0  == 8'hc0;
+  assign \$864  = list_l6 ? fld_list : fld_string;
+  assign \$865  = \$864  == 4'hb;
+  assign \$866  = list_l6 ? fld_list : fld_string;
+  assign \$867  = \$866  == 5'h15;
+  assign \$868  = | { \$867 , \$865  };
+  assign \$869  = \$863  & \$868 ;
+  assign \$870  = cmpl_l6 | \$869 ;
+  assign \$871  = list_l6 ? fld_list : fld_string;
+  assign \$872  = \$871  == 1'h1;
+  assign \$873  = \$870  | \$872 ;
+  assign \$874  = o2_l6 < 4'h8;
+  assign \$875  = \$873  & \$874 ;
+  assign \$877  = \$875  & \$876 ;
   assign \$878  = list_l6 ? fld_list : fld_string;
-  assign \$879  = \$878  == 5'h15;
-  assign \$880  = | { \$879 , \$877  };
-  assign \$881  = \$875  & \$880 ;
-  assign \$882  = \$873  | \$881 ;
-  assign \$883  = list_l6 ? fld_list : fld_string;
-  assign \$884  = \$883  == 1'h1;
-  assign \$885  = \$882  | \$884 ;
-  assign \$886  = \$137 [4:0] < 4'h8;
-  assign \$887  = \$885  & \$886 ;
-  assign \$889  = \$887  & \$888 ;
-  assign \$890  = list_l6 ? fld_list : fld_string;
-  assign \$891  = \$890  == 1'h1;
-  assign \$892  = out_end_l6 != \$137 [4:0];
-  assign \$893  = out_end_l6 >= oe2_l6;
-  assign \$894  = \$892  & \$893 ;
-  assign \$895  = long_l6 | \$894 ;
-  assign \$897  = \$891  ? \$895  : \$896 ;
-  assign c_take_l6 = \$889  & \$897 ;
-  assign \$898  = c_take_l6 ? oe2_l6 : { 2'h0, \$137 [4:0] };
-  assign out_end_l7 = oh_l7 + \port$3474$0 [5:0];
-  assign \$899  = ~ list_l7;
-  assign \$900  = \$147 [3:0] == ln_l7;
+  assign \$879  = \$878  == 1'h1;
+  assign \$880  = out_end_l6 != o2_l6;
+  assign \$881  = out_end_l6 >= oe2_l6;
+  assign \$882  = \$880  & \$881 ;
+  assign \$883  = long_l6 | \$882 ;
+  assign \$885  = \$879  ? \$883  : \$884 ;
+  assign c_take_l6 = \$877  & \$885 ;
+  assign \$886  = c_take_l6 ? oe2_l6 : { 2'h0, o2_l6 };
+  assign out_end_l7 = oh_l7 + \port$3965$0 [5:0];
+  assign \$887  = \port$3965$0  == 8'hc0;
+  assign \$888  = list_l7 ? fld_list : fld_string;
+  assign \$889  = \$888  == 4'hb;
+  assign \$890  = list_l7 ? fld_list : fld_string;
+  assign \$891  = \$890  == 5'h15;
+  assign \$892  = | { \$891 , \$889  };
+  assign \$893  = \$887  & \$892 ;
+  assign \$894  = cmpl_l7 | \$893 ;
+  assign \$895  = list_l7 ? fld_list : fld_string;
+  assign \$896  = \$895  == 1'h1;
+  assign \$897  = \$894  | \$896 ;
+  assign \$898  = o2_l7 < 4'h8;
+  assign \$899  = \$897  & \$898 ;
   assign \$901  = \$899  & \$900 ;
-  assign \$902  = ! ln_l7;
-  assign \$903  = list_l7 & \$902 ;
-  assign \$904  = list_l7 ? fld_list : fld_string;
-  assign \$905  = \$904  == 4'hb;
-  assign \$906  = list_l7 ? fld_list : fld_string;
-  assign \$907  = \$906  == 5'h15;
-  assign \$908  = | { \$907 , \$905  };
-  assign \$909  = \$903  & \$908 ;
-  assign \$910  = \$901  | \$909 ;
-  assign \$911  = list_l7 ? fld_list : fld_string;
-  assign \$912  = \$911  == 1'h1;
-  assign \$913  = \$910  | \$912 ;
-  assign \$914  = \$149 [4:0] < 4'h8;
-  assign \$915  = \$913  & \$914 ;
-  assign \$917  = \$915  & \$916 ;
-  assign \$918  = list_l7 ? fld_list : fld_string;
-  assign \$919  = \$918  == 1'h1;
-  assign \$920  = out_end_l7 != \$149 [4:0];
-  assign \$921  = out_end_l7 >= oe2_l7;
-  assign \$922  = \$920  & \$921 ;
-  assign \$923  = long_l7 | \$922 ;
-  assign \$925  = \$919  ? \$923  : \$924 ;
-  assign c_take_l7 = \$917  & \$925 ;
-  assign \$926  = c_take_l7 ? oe2_l7 : { 2'h0, \$149 [4:0] };
-  assign \$927  = oh_l0 > 4'h8;
-  assign \$928  = oh_l1 > 4'h8;
-  assign \$929  = oh_l2 > 4'h8;
-  assign \$930  = oh_l3 > 4'h8;
-  assign \$931  = oh_l4 > 4'h8;
-  assign \$932  = oh_l5 > 4'h8;
-  assign \$933  = oh_l6 > 4'h8;
-  assign \$934  = oh_l7 > 4'h8;
-  assign \$935  = ~ start;
-  assign \$936  = | o;
-  assign \$937  = \$935  & \$936 ;
-  assign opt_defer = \$937  & defer_at_o;
-  assign \$938  = start & start_empty;
-  assign \$939  = ~ \$938 ;
-  assign \$940  = b_active & \$939 ;
-  assign \$941  = ~ opt_defer;
-  assign \$942  = depth == 1'h1;
-  assign \$943  = ~ trailing;
-  assign \$944  = \$942  & \$943 ;
-  assign \$945  = depth == 1'h1;
-  assign \$946  = ~ trailing;
-  assign \$947  = \$945  & \$946 ;
-  assign \$948  = ~ \$947 ;
-  assign \$949  = ~ b_active;
-  assign \$950  = amount > avail;
-  assign \$951  = at_end & \$950 ;
-  assign \$952  = \$951  ? avail : { 2'h0, amount };
-  assign \$953  = b_active & b_err;
-  assign \$954  = cur_f == 4'ha;
-  assign cd_a = a_active & \$954 ;
-  assign \$955  = ~ is_list_at_o;
-  assign \$956  = opt_header & \$955 ;
-  assign \$957  = fld == 4'ha;
+  assign \$902  = list_l7 ? fld_list : fld_string;
+  assign \$903  = \$902  == 1'h1;
+  assign \$904  = out_end_l7 != o2_l7;
+  assign \$905  = out_end_l7 >= oe2_l7;
+  assign \$906  = \$904  & \$905 ;
+  assign \$907  = long_l7 | \$906 ;
+  assign \$909  = \$903  ? \$907  : \$908 ;
+  assign c_take_l7 = \$901  & \$909 ;
+  assign \$910  = c_take_l7 ? oe2_l7 : { 2'h0, o2_l7 };
+  assign \$911  = oh_l0 > 4'h8;
+  assign \$912  = oh_l1 > 4'h8;
+  assign \$913  = oh_l2 > 4'h8;
+  assign \$914  = oh_l3 > 4'h8;
+  assign \$915  = oh_l4 > 4'h8;
+  assign \$916  = oh_l5 > 4'h8;
+  assign \$917  = oh_l6 > 4'h8;
+  assign \$918  = oh_l7 > 4'h8;
+  assign \$919  = ~ start;
+  assign \$920  = | o;
+  assign \$921  = \$919  & \$920 ;
+  assign opt_defer = \$921  & defer_at_o;
+  assign \$922  = start & start_empty;
+  assign \$923  = ~ \$922 ;
+  assign \$924  = b_active & \$923 ;
+  assign \$925  = ~ opt_defer;
+  assign \$926  = depth == 1'h1;
+  assign \$927  = ~ trailing;
+  assign \$928  = \$926  & \$927 ;
+  assign \$929  = depth == 1'h1;
+  assign \$930  = ~ trailing;
+  assign \$931  = \$929  & \$930 ;
+  assign \$932  = ~ \$931 ;
+  assign \$933  = avail < 1'h0;
+  assign over0 = at_end & \$933 ;
+  assign \$934  = avail < 1'h1;
+  assign over1 = at_end & \$934 ;
+  assign \$935  = avail < 2'h2;
+  assign over2 = at_end & \$935 ;
+  assign \$936  = avail < 2'h3;
+  assign over3 = at_end & \$936 ;
+  assign \$937  = avail < 3'h4;
+  assign over4 = at_end & \$937 ;
+  assign \$938  = avail < 3'h5;
+  assign over5 = at_end & \$938 ;
+  assign \$939  = avail < 3'h6;
+  assign over6 = at_end & \$939 ;
+  assign \$940  = avail < 3'h7;
+  assign over7 = at_end & \$940 ;
+  assign \$941  = avail < 4'h8;
+  assign over8 = at_end & \$941 ;
+  assign \$942  = avail < 4'h9;
+  assign over9 = at_end & \$942 ;
+  assign \$943  = avail < 4'ha;
+  assign over10 = at_end & \$943 ;
+  assign \$944  = avail < 4'hb;
+  assign over11 = at_end & \$944 ;
+  assign \$945  = avail < 4'hc;
+  assign over12 = at_end & \$945 ;
+  assign \$946  = avail < 4'hd;
+  assign over13 = at_end & \$946 ;
+  assign \$947  = avail < 4'he;
+  assign over14 = at_end & \$947 ;
+  assign \$948  = avail < 4'hf;
+  assign over15 = at_end & \$948 ;
+  assign \$949  = | depth;
+  assign \$950  = ! $signed(\$68 );
+  assign \$951  = \$949  & \$950 ;
+  assign \$953  = \$952  ? 5'h00 : \$742 [4:0];
+  assign \$955  = \$954  ? avail : { 2'h0, \$953 [3:0] };
+  assign \$956  = | depth;
+  assign \$957  = $signed(\$68 ) == $signed(2'h1);
   assign \$958  = \$956  & \$957 ;
-  assign \$959  = | n_at_o;
-  assign cd_b = \$958  & \$959 ;
-  assign \$960  = ! state;
-  assign \$961  = \$960  & go;
-  assign \$962  = cd_a | cd_b;
-  assign chunk_valid = \$961  & \$962 ;
-  assign \$963  = pending & out_free;
-  assign copy_now = \$963  & o_calldata__ready;
-  assign \$964  = pending & out_free;
-  assign \$965  = ! state;
-  assign \$966  = \$965  & go;
-  assign \$967  = ~ pending;
-  assign \$968  = \$967  | copy_now;
-  assign \$969  = \$966  & \$968 ;
-  assign \$970  = ~ chunk_valid;
-  assign \$971  = \$970  | o_calldata__ready;
-  assign fire = \$969  & \$971 ;
-  assign \$972  = start & start_empty;
-  assign \$973  = ! ln_at_o;
-  assign \$974  = fld == 4'hb;
-  assign \$975  = fld == 5'h15;
-  assign \$976  = | { \$975 , \$974  };
-  assign \$977  = \$973  & \$976 ;
-  assign \$978  = avail <= 4'h8;
-  assign \$979  = at_end & \$978 ;
-  assign \$980  = avail >= 4'h8;
-  assign \$981  = rec[4:0] != 5'h1b;
-  assign \$982  = late_fail & \$981 ;
-  assign \$983  = ~ pending;
-  assign \$984  = start & start_empty;
-  assign \$985  = pos + 1'h0;
-  assign \$986  = pos[24] ? { 1'h0, pos } : \$985 ;
-  assign \$987  = pos + 1'h0;
-  assign \$988  = \$987  > 24'hffffff;
-  assign \$989  = pos[24] | \$988 ;
-  assign \$990  = ~ opt_done;
-  assign \$991  = ~ pos[24];
-  assign \$992  = pos + \$952 [3:0];
-  assign \$993  = val_a >= 6'h25;
-  assign \$994  = val_a - 6'h23;
-  assign \$995  = ~ a_err;
-  assign \$996  = cur_f == 2'h3;
-  assign \$997  = cur_f == 3'h6;
-  assign \$998  = cur_f == 4'hf;
-  assign \$999  = cur_f == 5'h10;
-  assign \$1000  = cur_f == 5'h11;
-  assign \$1001  = cur_f == 5'h12;
-  assign \$1002  = | { \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996  };
-  assign \$1003  = \$995  & \$1002 ;
-  assign \$1004  = rem - 4'h8;
-  assign \$1005  = depth - 1'h1;
-  assign \$1006  = depth - 1'h1;
-  assign \$1008  = depth - 1'h1;
-  assign \$1010  = depth - 1'h1;
-  assign \$1012  = top_cnt + 1'h1;
-  assign \$1013  = p + h_at_o;
-  assign \$1014  = fld == 5'h1f;
-  assign \$1015  = | ln_at_o;
-  assign \$1016  = p + h_at_o;
-  assign \$1017  = rec[2674:2651] + 1'h1;
-  assign \$1018  = rec[2698:2675] + 1'h1;
-  assign \$1019  = rec[2722:2699] + 1'h1;
-  assign \$1020  = rec[2746:2723] + 1'h1;
-  assign \$1021  = ! ln_at_o;
-  assign \$1022  = fld == 4'hb;
-  assign \$1023  = fld == 5'h15;
-  assign \$1024  = | { \$1023 , \$1022  };
-  assign \$1025  = \$1021  & \$1024 ;
-  assign \$1026  = fld == 5'h1f;
-  assign \$1027  = \$1026  ? 4'h7 : top_ctx;
-  assign \$1028  = top_cnt + 1'h1;
-  assign \$1029  = depth + 1'h1;
-  assign \$1030  = huge ? 27'h3ffffff : \$152 [26:0];
-  assign \$1031  = val_b >= 6'h25;
-  assign \$1032  = val_b - 6'h23;
-  assign \$1033  = ln_at_o - n_at_o;
-  assign \$1034  = ! n_at_o;
-  assign \$1035  = ln_at_o > 6'h20;
-  assign \$1036  = fld == 1'h1;
-  assign \$1037  = top_cnt + 2'h2;
-  assign \$1038  = \$1036  ? 25'h0000001 : \$1037 ;
-  assign \$1039  = val2 >= 6'h25;
-  assign \$1040  = val2 - 6'h23;
-  assign \$1041  = fld2 == 5'h10;
-  assign \$1042  = pos + o2_at_o;
-  assign \$1043  = ~ late_fail;
-  assign \$1044  = \err$311  & \$1043 ;
-  assign \$1045  = pos + \$952 [3:0];
-  assign \$1046  = pos[24] ? { 1'h0, pos } : \$1045 ;
-  assign \$1047  = pos + \$952 [3:0];
-  assign \$1048  = \$1047  > 24'hffffff;
-  assign \$1049  = pos[24] | \$1048 ;
-  assign \$1050  = avail <= 4'h8;
-  assign \$1051  = at_end & \$1050 ;
-  assign \$1052  = avail >= 4'h8;
-  assign \$1053  = pos + avail;
-  assign \$1054  = pos[24] ? { 1'h0, pos } : \$1053 ;
-  assign \$1055  = pos + avail;
+  assign \$959  = ~ start;
+  assign \$960  = oh_l1 > 4'h8;
+  assign \$961  = \$959  & \$960 ;
+  assign \$962  = \$958  | \$961 ;
+  assign \$963  = \$962  ? 5'h01 : \$766 [4:0];
+  assign \$965  = \$964  ? avail : { 2'h0, \$963 [3:0] };
+  assign \$966  = | depth;
+  assign \$967  = $signed(\$68 ) == $signed(3'h2);
+  assign \$968  = \$966  & \$967 ;
+  assign \$969  = ~ start;
+  assign \$970  = oh_l2 > 4'h8;
+  assign \$971  = \$969  & \$970 ;
+  assign \$972  = \$968  | \$971 ;
+  assign \$973  = \$972  ? 5'h02 : \$790 [4:0];
+  assign \$975  = \$974  ? avail : { 2'h0, \$973 [3:0] };
+  assign \$976  = | depth;
+  assign \$977  = $signed(\$68 ) == $signed(3'h3);
+  assign \$978  = \$976  & \$977 ;
+  assign \$979  = ~ start;
+  assign \$980  = oh_l3 > 4'h8;
+  assign \$981  = \$979  & \$980 ;
+  assign \$982  = \$978  | \$981 ;
+  assign \$983  = \$982  ? 5'h03 : \$814 [4:0];
+  assign \$985  = \$984  ? avail : { 2'h0, \$983 [3:0] };
+  assign \$986  = | depth;
+  assign \$987  = $signed(\$68 ) == $signed(4'h4);
+  assign \$988  = \$986  & \$987 ;
+  assign \$989  = ~ start;
+  assign \$990  = oh_l4 > 4'h8;
+  assign \$991  = \$989  & \$990 ;
+  assign \$992  = \$988  | \$991 ;
+  assign \$993  = \$992  ? 5'h04 : \$838 [4:0];
+  assign \$995  = \$994  ? avail : { 2'h0, \$993 [3:0] };
+  assign \$996  = | depth;
+  assign \$997  = $signed(\$68 ) == $signed(4'h5);
+  assign \$998  = \$996  & \$997 ;
+  assign \$999  = ~ start;
+  assign \$1000  = oh_l5 > 4'h8;
+  assign \$1001  = \$999  & \$1000 ;
+  assign \$1002  = \$998  | \$1001 ;
+  assign \$1003  = \$1002  ? 5'h05 : \$862 [4:0];
+  assign \$1005  = \$1004  ? avail : { 2'h0, \$1003 [3:0] };
+  assign \$1006  = | depth;
+  assign \$1007  = $signed(\$68 ) == $signed(4'h6);
+  assign \$1008  = \$1006  & \$1007 ;
+  assign \$1009  = ~ start;
+  assign \$1010  = oh_l6 > 4'h8;
+  assign \$1011  = \$1009  & \$1010 ;
+  assign \$1012  = \$1008  | \$1011 ;
+  assign \$1013  = \$1012  ? 5'h06 : \$886 [4:0];
+  assign \$1015  = \$1014  ? avail : { 2'h0, \$1013 [3:0] };
+  assign \$1016  = | depth;
+  assign \$1017  = $signed(\$68 ) == $signed(4'h7);
+  assign \$1018  = \$1016  & \$1017 ;
+  assign \$1019  = ~ start;
+  assign \$1020  = oh_l7 > 4'h8;
+  assign \$1021  = \$1019  & \$1020 ;
+  assign \$1022  = \$1018  | \$1021 ;
+  assign \$1023  = \$1022  ? 5'h07 : \$910 [4:0];
+  assign \$1025  = \$1024  ? avail : { 2'h0, \$1023 [3:0] };
+  assign \$1026  = ~ b_active;
+  assign \$1027  = over8 ? avail : 6'h08;
+  assign \$1029  = b_active & b_err;
+  assign \$1030  = cur_f == 4'ha;
+  assign cd_a = a_active & \$1030 ;
+  assign \$1031  = ~ is_list_at_o;
+  assign \$1032  = opt_header & \$1031 ;
+  assign \$1033  = fld == 4'ha;
+  assign \$1034  = \$1032  & \$1033 ;
+  assign \$1035  = | n_at_o;
+  assign cd_b = \$1034  & \$1035 ;
+  assign \$1036  = ! state;
+  assign \$1037  = \$1036  & go;
+  assign \$1038  = cd_a | cd_b;
+  assign chunk_valid = \$1037  & \$1038 ;
+  assign \$1039  = pending & out_free;
+  assign copy_now = \$1039  & o_calldata__ready;
+  assign \$1040  = pending & out_free;
+  assign \$1041  = ~ pending;
+  assign late_here = late_fail & \$1041 ;
+  assign \$1042  = ! state;
+  assign \$1043  = \$1042  & go;
+  assign \$1044  = ~ pending;
+  assign \$1045  = \$1044  | copy_now;
+  assign \$1046  = \$1043  & \$1045 ;
+  assign \$1047  = ~ chunk_valid;
+  assign \$1048  = \$1047  | o_calldata__ready;
+  assign fire = \$1046  & \$1048 ;
+  assign pos_plus0 = pos + 1'h0;
+  assign \$1049  = pos + 1'h0;
+  assign \$1050  = \$1049  > 24'hffffff;
+  assign too_big0 = pos[24] | \$1050 ;
+  assign pos_plus1 = pos + 1'h1;
+  assign \$1051  = pos + 1'h1;
+  assign \$1052  = \$1051  > 24'hffffff;
+  assign too_big1 = pos[24] | \$1052 ;
+  assign pos_plus2 = pos + 2'h2;
+  assign \$1053  = pos + 2'h2;
+  assign \$1054  = \$1053  > 24'hffffff;
+  assign too_big2 = pos[24] | \$1054 ;
+  assign pos_plus3 = pos + 2'h3;
+  assign \$1055  = pos + 2'h3;
   assign \$1056  = \$1055  > 24'hffffff;
-  assign \$1057  = pos[24] | \$1056 ;
-  assign \$1058  = ~ pos[24];
-  assign \$1059  = pos + 4'h8;
+  assign too_big3 = pos[24] | \$1056 ;
+  assign pos_plus4 = pos + 3'h4;
+  assign \$1057  = pos + 3'h4;
+  assign \$1058  = \$1057  > 24'hffffff;
+  assign too_big4 = pos[24] | \$1058 ;
+  assign pos_plus5 = pos + 3'h5;
+  assign \$1059  = pos + 3'h5;
+  assign \$1060  = \$1059  > 24'hffffff;
+  assign too_big5 = pos[24] | \$1060 ;
+  assign pos_plus6 = pos + 3'h6;
+  assign \$1061  = pos + 3'h6;
+  assign \$1062  = \$1061  > 24'hffffff;
+  assign too_big6 = pos[24] | \$1062 ;
+  assign pos_plus7 = pos + 3'h7;
+  assign \$1063  = pos + 3'h7;
+  assign \$1064  = \$1063  > 24'hffffff;
+  assign too_big7 = pos[24] | \$1064 ;
+  assign pos_plus8 = pos + 4'h8;
+  assign \$1065  = pos + 4'h8;
+  assign \$1066  = \$1065  > 24'hffffff;
+  assign too_big8 = pos[24] | \$1066 ;
+  assign pos_plus9 = pos + 4'h9;
+  assign \$1067  = pos + 4'h9;
+  assign \$1068  = \$1067  > 24'hffffff;
+  assign too_big9 = pos[24] | \$1068 ;
+  assign pos_plus10 = pos + 4'ha;
+  assign \$1069  = pos + 4'ha;
+  assign \$1070  = \$1069  > 24'hffffff;
+  assign too_big10 = pos[24] | \$1070 ;
+  assign \$1071  = start & start_empty;
+  assign \$1072  = ! ln_at_o;
+  assign \$1073  = fld == 4'hb;
+  assign \$1074  = fld == 5'h15;
+  assign \$1075  = | { \$1074 , \$1073  };
+  assign \$1076  = \$1072  & \$1075 ;
+  assign \$1077  = avail <= 4'h8;
+  assign \$1078  = at_end & \$1077 ;
+  assign \$1079  = avail >= 4'h8;
+  assign \$1080  = ! rec[7:5];
+  assign \$1081  = rec[1930:1675] >= 6'h25;
+  assign \$1082  = \$1080  & \$1081 ;
+  assign \$1083  = rec[1930:1675] - 6'h23;
+  assign \$1084  = rec[4:0] != 5'h1b;
+  assign \$1085  = late_fail & \$1084 ;
+  assign \$1086  = ~ pending;
+  assign \$1087  = start & start_empty;
+  assign \$1088  = pos[24] ? { 1'h0, pos } : pos_plus0;
+  assign \$1089  = ~ opt_done;
+  assign \$1090  = ~ pos[24];
+  assign \$1092  = ~ a_err;
+  assign \$1093  = ~ late_here;
+  assign \$1094  = \$1092  & \$1093 ;
+  assign \$1095  = cur_f == 2'h3;
+  assign \$1096  = cur_f == 3'h6;
+  assign \$1097  = cur_f == 4'hf;
+  assign \$1098  = cur_f == 5'h10;
+  assign \$1099  = cur_f == 5'h11;
+  assign \$1100  = cur_f == 5'h12;
+  assign \$1101  = | { \$1100 , \$1099 , \$1098 , \$1097 , \$1096 , \$1095  };
+  assign \$1102  = \$1094  & \$1101 ;
+  assign \$1103  = rem - 4'h8;
+  assign \$1104  = depth - 1'h1;
+  assign \$1105  = depth - 1'h1;
+  assign \$1107  = depth - 1'h1;
+  assign \$1109  = depth - 1'h1;
+  assign \$1111  = b_header & cmpl_at_o;
+  assign \$1112  = fld == 2'h3;
+  assign \$1113  = fld == 3'h6;
+  assign \$1114  = fld == 4'hf;
+  assign \$1115  = fld == 5'h10;
+  assign \$1116  = fld == 5'h11;
+  assign \$1117  = fld == 5'h12;
+  assign \$1118  = | { \$1117 , \$1116 , \$1115 , \$1114 , \$1113 , \$1112  };
+  assign \$1119  = \$1111  & \$1118 ;
+  assign \$1120  = ~ a_err;
+  assign \$1121  = \$1119  & \$1120 ;
+  assign \$1122  = ~ late_here;
+  assign \$1123  = \$1121  & \$1122 ;
+  assign \$1124  = top_cnt + 1'h1;
+  assign \$1125  = p + h_at_o;
+  assign \$1126  = fld == 5'h1f;
+  assign \$1127  = | ln_at_o;
+  assign \$1128  = p + h_at_o;
+  assign \$1129  = rec[2674:2651] + 1'h1;
+  assign \$1130  = rec[2698:2675] + 1'h1;
+  assign \$1131  = rec[2722:2699] + 1'h1;
+  assign \$1132  = rec[2746:2723] + 1'h1;
+  assign \$1133  = ! ln_at_o;
+  assign \$1134  = fld == 4'hb;
+  assign \$1135  = fld == 5'h15;
+  assign \$1136  = | { \$1135 , \$1134  };
+  assign \$1137  = \$1133  & \$1136 ;
+  assign \$1138  = fld == 5'h1f;
+  assign \$1139  = \$1138  ? 4'h7 : top_ctx;
+  assign \$1140  = top_cnt + 1'h1;
+  assign \$1141  = depth + 1'h1;
+  assign \$1142  = huge ? 27'h3ffffff : \$185 [26:0];
+  assign \$1143  = ln_at_o - n_at_o;
+  assign \$1144  = ! n_at_o;
+  assign \$1145  = ln_at_o > 6'h20;
+  assign \$1146  = fld == 1'h1;
+  assign \$1147  = top_cnt + 2'h2;
+  assign \$1148  = \$1146  ? 25'h0000001 : \$1147 ;
+  assign \$1149  = fld2 == 5'h10;
+  assign \$1150  = pos + o2_at_o;
+  assign \$1151  = ~ late_here;
+  assign \$1152  = \err$365  & \$1151 ;
+  assign \$1154  = pos[24] ? { 1'h0, pos } : \$1153 ;
+  assign \$1156  = avail <= 4'h8;
+  assign \$1157  = at_end & \$1156 ;
+  assign \$1158  = avail >= 4'h8;
+  assign \$1160  = pos[24] ? { 1'h0, pos } : \$1159 ;
+  assign \$1162  = ~ pos[24];
   always @(posedge clk)
-    o__valid <= \$1060 ;
+    o__valid <= \$1163 ;
   always @(posedge clk)
-    late_armed <= \$1061 ;
+    late_armed <= \$1164 ;
   always @(posedge clk)
-    late_f <= \$1062 ;
+    late_f <= \$1165 ;
   always @(posedge clk)
-    late_val <= \$1063 ;
+    late_val <= \$1166 ;
   always @(posedge clk)
-    o__payload <= \$1064 ;
+    late2_armed <= \$1167 ;
   always @(posedge clk)
-    rec <= \$1065 ;
+    o__payload <= \$1168 ;
   always @(posedge clk)
-    pending <= \$1066 ;
+    rec <= \$1169 ;
   always @(posedge clk)
-    state <= \$1067 ;
+    pending <= \$1170 ;
   always @(posedge clk)
-    start <= \$1068 ;
+    state <= \$1171 ;
   always @(posedge clk)
-    pos <= \$1069 ;
+    start <= \$1172 ;
   always @(posedge clk)
-    rem <= \$1070 ;
+    pos <= \$1173 ;
   always @(posedge clk)
-    depth <= \$1071 ;
+    rem <= \$1174 ;
   always @(posedge clk)
-    wrap_v <= \$1072 ;
+    depth <= \$1175 ;
   always @(posedge clk)
-    acc <= \$1073 ;
+    wrap_v <= \$1176 ;
   always @(posedge clk)
-    cur_first <= \$1074 ;
+    acc <= \$1177 ;
   always @(posedge clk)
-    top_ctx <= \$1075 ;
+    cur_first <= \$1178 ;
   always @(posedge clk)
-    top_end <= \$1076 ;
+    top_ctx <= \$1179 ;
   always @(posedge clk)
-    top_cnt <= \$1077 ;
+    top_end <= \$1180 ;
   always @(posedge clk)
-    stk_ctx0 <= \$1078 ;
+    top_cnt <= \$1181 ;
   always @(posedge clk)
-    stk_ctx1 <= \$1079 ;
+    late2_f <= \$1182 ;
   always @(posedge clk)
-    stk_ctx2 <= \$1080 ;
+    late2_val <= \$1183 ;
   always @(posedge clk)
-    stk_ctx3 <= \$1081 ;
+    stk_ctx0 <= \$1184 ;
   always @(posedge clk)
-    stk_ctx4 <= \$1082 ;
+    stk_ctx1 <= \$1185 ;
   always @(posedge clk)
-    stk_ctx5 <= \$1083 ;
+    stk_ctx2 <= \$1186 ;
   always @(posedge clk)
-    stk_end0 <= \$1084 ;
+    stk_ctx3 <= \$1187 ;
   always @(posedge clk)
-    stk_end1 <= \$1085 ;
+    stk_ctx4 <= \$1188 ;
   always @(posedge clk)
-    stk_end2 <= \$1086 ;
+    stk_ctx5 <= \$1189 ;
   always @(posedge clk)
-    stk_end3 <= \$1087 ;
+    stk_end0 <= \$1190 ;
   always @(posedge clk)
-    stk_end4 <= \$1088 ;
+    stk_end1 <= \$1191 ;
   always @(posedge clk)
-    stk_end5 <= \$1089 ;
+    stk_end2 <= \$1192 ;
   always @(posedge clk)
-    stk_cnt0 <= \$1090 ;
+    stk_end3 <= \$1193 ;
   always @(posedge clk)
-    stk_cnt1 <= \$1091 ;
+    stk_end4 <= \$1194 ;
   always @(posedge clk)
-    stk_cnt2 <= \$1092 ;
+    stk_end5 <= \$1195 ;
   always @(posedge clk)
-    stk_cnt3 <= \$1093 ;
+    stk_cnt0 <= \$1196 ;
   always @(posedge clk)
-    stk_cnt4 <= \$1094 ;
+    stk_cnt1 <= \$1197 ;
   always @(posedge clk)
-    stk_cnt5 <= \$1095 ;
+    stk_cnt2 <= \$1198 ;
   always @(posedge clk)
-    cur_f <= \$1096 ;
+    stk_cnt3 <= \$1199 ;
   always @(posedge clk)
-    cur_wrapped <= \$1097 ;
+    stk_cnt4 <= \$1200 ;
   always @(posedge clk)
-    cur_big <= \$1098 ;
+    stk_cnt5 <= \$1201 ;
+  always @(posedge clk)
+    cur_f <= \$1202 ;
+  always @(posedge clk)
+    cur_wrapped <= \$1203 ;
+  always @(posedge clk)
+    cur_big <= \$1204 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          b_at_o = \port$3460$0 ;
+          b_at_o = \port$3951$0 ;
       3'h1:
-          b_at_o = \port$3462$0 ;
+          b_at_o = \port$3953$0 ;
       3'h2:
-          b_at_o = \port$3464$0 ;
+          b_at_o = \port$3955$0 ;
       3'h3:
-          b_at_o = \port$3466$0 ;
+          b_at_o = \port$3957$0 ;
       3'h4:
-          b_at_o = \port$3468$0 ;
+          b_at_o = \port$3959$0 ;
       3'h5:
-          b_at_o = \port$3470$0 ;
+          b_at_o = \port$3961$0 ;
       3'h6:
-          b_at_o = \port$3472$0 ;
+          b_at_o = \port$3963$0 ;
       3'h7:
-          b_at_o = \port$3474$0 ;
+          b_at_o = \port$3965$0 ;
     endcase
   end
   always @* begin
@@ -9801,21 +10433,21 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          L1_at_o = \port$3462$0 ;
+          L1_at_o = \port$3953$0 ;
       3'h1:
-          L1_at_o = \port$3464$0 ;
+          L1_at_o = \port$3955$0 ;
       3'h2:
-          L1_at_o = \port$3466$0 ;
+          L1_at_o = \port$3957$0 ;
       3'h3:
-          L1_at_o = \port$3468$0 ;
+          L1_at_o = \port$3959$0 ;
       3'h4:
-          L1_at_o = \port$3470$0 ;
+          L1_at_o = \port$3961$0 ;
       3'h5:
-          L1_at_o = \port$3472$0 ;
+          L1_at_o = \port$3963$0 ;
       3'h6:
-          L1_at_o = \port$3474$0 ;
+          L1_at_o = \port$3965$0 ;
       3'h7:
-          L1_at_o = \port$3476$0 ;
+          L1_at_o = \port$3967$0 ;
     endcase
   end
   always @* begin
@@ -9889,331 +10521,353 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          n_at_o = \$63 [3:0];
+          n_at_o = \$84 [3:0];
       3'h1:
-          n_at_o = \$75 [3:0];
+          n_at_o = \$98 [3:0];
       3'h2:
-          n_at_o = \$87 [3:0];
+          n_at_o = \$112 [3:0];
       3'h3:
-          n_at_o = \$99 [3:0];
+          n_at_o = \$126 [3:0];
       3'h4:
-          n_at_o = \$111 [3:0];
+          n_at_o = \$140 [3:0];
       3'h5:
-          n_at_o = \$123 [3:0];
+          n_at_o = \$154 [3:0];
       3'h6:
-          n_at_o = \$135 [3:0];
+          n_at_o = \$168 [3:0];
       3'h7:
-          n_at_o = \$147 [3:0];
+          n_at_o = \$182 [3:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$178 [3:0])
+    casez (\$211 [3:0])
       4'h0:
-          s0 = \port$3460$0 ;
+          s0 = \port$3951$0 ;
       4'h1:
-          s0 = \port$3462$0 ;
+          s0 = \port$3953$0 ;
       4'h2:
-          s0 = \port$3464$0 ;
+          s0 = \port$3955$0 ;
       4'h3:
-          s0 = \port$3466$0 ;
+          s0 = \port$3957$0 ;
       4'h4:
-          s0 = \port$3468$0 ;
+          s0 = \port$3959$0 ;
       4'h5:
-          s0 = \port$3470$0 ;
+          s0 = \port$3961$0 ;
       4'h6:
-          s0 = \port$3472$0 ;
+          s0 = \port$3963$0 ;
       4'h7:
-          s0 = \port$3474$0 ;
+          s0 = \port$3965$0 ;
       4'h8:
-          s0 = \port$3476$0 ;
+          s0 = \port$3967$0 ;
       4'h9:
-          s0 = \port$3478$0 ;
+          s0 = \port$3969$0 ;
       4'ha:
-          s0 = \port$3480$0 ;
+          s0 = \port$3971$0 ;
       4'hb:
-          s0 = \port$3482$0 ;
+          s0 = \port$3973$0 ;
       4'hc:
-          s0 = \port$3484$0 ;
+          s0 = \port$3975$0 ;
       4'hd:
-          s0 = \port$3486$0 ;
+          s0 = \port$3977$0 ;
       4'he:
-          s0 = \port$3488$0 ;
+          s0 = \port$3979$0 ;
       4'hf:
-          s0 = \port$3490$0 ;
+          s0 = \port$3981$0 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$179 [3:0])
+    casez (\$212 [3:0])
       4'h0:
-          s1 = \port$3460$0 ;
+          s1 = \port$3951$0 ;
       4'h1:
-          s1 = \port$3462$0 ;
+          s1 = \port$3953$0 ;
       4'h2:
-          s1 = \port$3464$0 ;
+          s1 = \port$3955$0 ;
       4'h3:
-          s1 = \port$3466$0 ;
+          s1 = \port$3957$0 ;
       4'h4:
-          s1 = \port$3468$0 ;
+          s1 = \port$3959$0 ;
       4'h5:
-          s1 = \port$3470$0 ;
+          s1 = \port$3961$0 ;
       4'h6:
-          s1 = \port$3472$0 ;
+          s1 = \port$3963$0 ;
       4'h7:
-          s1 = \port$3474$0 ;
+          s1 = \port$3965$0 ;
       4'h8:
-          s1 = \port$3476$0 ;
+          s1 = \port$3967$0 ;
       4'h9:
-          s1 = \port$3478$0 ;
+          s1 = \port$3969$0 ;
       4'ha:
-          s1 = \port$3480$0 ;
+          s1 = \port$3971$0 ;
       4'hb:
-          s1 = \port$3482$0 ;
+          s1 = \port$3973$0 ;
       4'hc:
-          s1 = \port$3484$0 ;
+          s1 = \port$3975$0 ;
       4'hd:
-          s1 = \port$3486$0 ;
+          s1 = \port$3977$0 ;
       4'he:
-          s1 = \port$3488$0 ;
+          s1 = \port$3979$0 ;
       4'hf:
-          s1 = \port$3490$0 ;
+          s1 = \port$3981$0 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$180 [3:0])
+    casez (\$213 [3:0])
       4'h0:
-          s2 = \port$3460$0 ;
+          s2 = \port$3951$0 ;
       4'h1:
-          s2 = \port$3462$0 ;
+          s2 = \port$3953$0 ;
       4'h2:
-          s2 = \port$3464$0 ;
+          s2 = \port$3955$0 ;
       4'h3:
-          s2 = \port$3466$0 ;
+          s2 = \port$3957$0 ;
       4'h4:
-          s2 = \port$3468$0 ;
+          s2 = \port$3959$0 ;
       4'h5:
-          s2 = \port$3470$0 ;
+          s2 = \port$3961$0 ;
       4'h6:
-          s2 = \port$3472$0 ;
+          s2 = \port$3963$0 ;
       4'h7:
-          s2 = \port$3474$0 ;
+          s2 = \port$3965$0 ;
       4'h8:
-          s2 = \port$3476$0 ;
+          s2 = \port$3967$0 ;
       4'h9:
-          s2 = \port$3478$0 ;
+          s2 = \port$3969$0 ;
       4'ha:
-          s2 = \port$3480$0 ;
+          s2 = \port$3971$0 ;
       4'hb:
-          s2 = \port$3482$0 ;
+          s2 = \port$3973$0 ;
       4'hc:
-          s2 = \port$3484$0 ;
+          s2 = \port$3975$0 ;
       4'hd:
-          s2 = \port$3486$0 ;
+          s2 = \port$3977$0 ;
       4'he:
-          s2 = \port$3488$0 ;
+          s2 = \port$3979$0 ;
       4'hf:
-          s2 = \port$3490$0 ;
+          s2 = \port$3981$0 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$181 [3:0])
+    casez (\$214 [3:0])
       4'h0:
-          s3 = \port$3460$0 ;
+          s3 = \port$3951$0 ;
       4'h1:
-          s3 = \port$3462$0 ;
+          s3 = \port$3953$0 ;
       4'h2:
-          s3 = \port$3464$0 ;
+          s3 = \port$3955$0 ;
       4'h3:
-          s3 = \port$3466$0 ;
+          s3 = \port$3957$0 ;
       4'h4:
-          s3 = \port$3468$0 ;
+          s3 = \port$3959$0 ;
       4'h5:
-          s3 = \port$3470$0 ;
+          s3 = \port$3961$0 ;
       4'h6:
-          s3 = \port$3472$0 ;
+          s3 = \port$3963$0 ;
       4'h7:
-          s3 = \port$3474$0 ;
+          s3 = \port$3965$0 ;
       4'h8:
-          s3 = \port$3476$0 ;
+          s3 = \port$3967$0 ;
       4'h9:
-          s3 = \port$3478$0 ;
+          s3 = \port$3969$0 ;
       4'ha:
-          s3 = \port$3480$0 ;
+          s3 = \port$3971$0 ;
       4'hb:
-          s3 = \port$3482$0 ;
+          s3 = \port$3973$0 ;
       4'hc:
-          s3 = \port$3484$0 ;
+          s3 = \port$3975$0 ;
       4'hd:
-          s3 = \port$3486$0 ;
+          s3 = \port$3977$0 ;
       4'he:
-          s3 = \port$3488$0 ;
+          s3 = \port$3979$0 ;
       4'hf:
-          s3 = \port$3490$0 ;
+          s3 = \port$3981$0 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$182 [3:0])
+    casez (\$215 [3:0])
       4'h0:
-          s4 = \port$3460$0 ;
+          s4 = \port$3951$0 ;
       4'h1:
-          s4 = \port$3462$0 ;
+          s4 = \port$3953$0 ;
       4'h2:
-          s4 = \port$3464$0 ;
+          s4 = \port$3955$0 ;
       4'h3:
-          s4 = \port$3466$0 ;
+          s4 = \port$3957$0 ;
       4'h4:
-          s4 = \port$3468$0 ;
+          s4 = \port$3959$0 ;
       4'h5:
-          s4 = \port$3470$0 ;
+          s4 = \port$3961$0 ;
       4'h6:
-          s4 = \port$3472$0 ;
+          s4 = \port$3963$0 ;
       4'h7:
-          s4 = \port$3474$0 ;
+          s4 = \port$3965$0 ;
       4'h8:
-          s4 = \port$3476$0 ;
+          s4 = \port$3967$0 ;
       4'h9:
-          s4 = \port$3478$0 ;
+          s4 = \port$3969$0 ;
       4'ha:
-          s4 = \port$3480$0 ;
+          s4 = \port$3971$0 ;
       4'hb:
-          s4 = \port$3482$0 ;
+          s4 = \port$3973$0 ;
       4'hc:
-          s4 = \port$3484$0 ;
+          s4 = \port$3975$0 ;
       4'hd:
-          s4 = \port$3486$0 ;
+          s4 = \port$3977$0 ;
       4'he:
-          s4 = \port$3488$0 ;
+          s4 = \port$3979$0 ;
       4'hf:
-          s4 = \port$3490$0 ;
+          s4 = \port$3981$0 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$183 [3:0])
+    casez (\$216 [3:0])
       4'h0:
-          s5 = \port$3460$0 ;
+          s5 = \port$3951$0 ;
       4'h1:
-          s5 = \port$3462$0 ;
+          s5 = \port$3953$0 ;
       4'h2:
-          s5 = \port$3464$0 ;
+          s5 = \port$3955$0 ;
       4'h3:
-          s5 = \port$3466$0 ;
+          s5 = \port$3957$0 ;
       4'h4:
-          s5 = \port$3468$0 ;
+          s5 = \port$3959$0 ;
       4'h5:
-          s5 = \port$3470$0 ;
+          s5 = \port$3961$0 ;
       4'h6:
-          s5 = \port$3472$0 ;
+          s5 = \port$3963$0 ;
       4'h7:
-          s5 = \port$3474$0 ;
+          s5 = \port$3965$0 ;
       4'h8:
-          s5 = \port$3476$0 ;
+          s5 = \port$3967$0 ;
       4'h9:
-          s5 = \port$3478$0 ;
+          s5 = \port$3969$0 ;
       4'ha:
-          s5 = \port$3480$0 ;
+          s5 = \port$3971$0 ;
       4'hb:
-          s5 = \port$3482$0 ;
+          s5 = \port$3973$0 ;
       4'hc:
-          s5 = \port$3484$0 ;
+          s5 = \port$3975$0 ;
       4'hd:
-          s5 = \port$3486$0 ;
+          s5 = \port$3977$0 ;
       4'he:
-          s5 = \port$3488$0 ;
+          s5 = \port$3979$0 ;
       4'hf:
-          s5 = \port$3490$0 ;
+          s5 = \port$3981$0 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$184 [3:0])
+    casez (\$217 [3:0])
       4'h0:
-          s6 = \port$3460$0 ;
+          s6 = \port$3951$0 ;
       4'h1:
-          s6 = \port$3462$0 ;
+          s6 = \port$3953$0 ;
       4'h2:
-          s6 = \port$3464$0 ;
+          s6 = \port$3955$0 ;
       4'h3:
-          s6 = \port$3466$0 ;
+          s6 = \port$3957$0 ;
       4'h4:
-          s6 = \port$3468$0 ;
+          s6 = \port$3959$0 ;
       4'h5:
-          s6 = \port$3470$0 ;
+          s6 = \port$3961$0 ;
       4'h6:
-          s6 = \port$3472$0 ;
+          s6 = \port$3963$0 ;
       4'h7:
-          s6 = \port$3474$0 ;
+          s6 = \port$3965$0 ;
       4'h8:
-          s6 = \port$3476$0 ;
+          s6 = \port$3967$0 ;
       4'h9:
-          s6 = \port$3478$0 ;
+          s6 = \port$3969$0 ;
       4'ha:
-          s6 = \port$3480$0 ;
+          s6 = \port$3971$0 ;
       4'hb:
-          s6 = \port$3482$0 ;
+          s6 = \port$3973$0 ;
       4'hc:
-          s6 = \port$3484$0 ;
+          s6 = \port$3975$0 ;
       4'hd:
-          s6 = \port$3486$0 ;
+          s6 = \port$3977$0 ;
       4'he:
-          s6 = \port$3488$0 ;
+          s6 = \port$3979$0 ;
       4'hf:
-          s6 = \port$3490$0 ;
+          s6 = \port$3981$0 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$185 [3:0])
+    casez (\$218 [3:0])
       4'h0:
-          s7 = \port$3460$0 ;
+          s7 = \port$3951$0 ;
       4'h1:
-          s7 = \port$3462$0 ;
+          s7 = \port$3953$0 ;
       4'h2:
-          s7 = \port$3464$0 ;
+          s7 = \port$3955$0 ;
       4'h3:
-          s7 = \port$3466$0 ;
+          s7 = \port$3957$0 ;
       4'h4:
-          s7 = \port$3468$0 ;
+          s7 = \port$3959$0 ;
       4'h5:
-          s7 = \port$3470$0 ;
+          s7 = \port$3961$0 ;
       4'h6:
-          s7 = \port$3472$0 ;
+          s7 = \port$3963$0 ;
       4'h7:
-          s7 = \port$3474$0 ;
+          s7 = \port$3965$0 ;
       4'h8:
-          s7 = \port$3476$0 ;
+          s7 = \port$3967$0 ;
       4'h9:
-          s7 = \port$3478$0 ;
+          s7 = \port$3969$0 ;
       4'ha:
-          s7 = \port$3480$0 ;
+          s7 = \port$3971$0 ;
       4'hb:
-          s7 = \port$3482$0 ;
+          s7 = \port$3973$0 ;
       4'hc:
-          s7 = \port$3484$0 ;
+          s7 = \port$3975$0 ;
       4'hd:
-          s7 = \port$3486$0 ;
+          s7 = \port$3977$0 ;
       4'he:
-          s7 = \port$3488$0 ;
+          s7 = \port$3979$0 ;
       4'hf:
-          s7 = \port$3490$0 ;
+          s7 = \port$3981$0 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$65 [2:0])
+    casez (o)
+      3'h0:
+          cmpl_at_o = cmpl_l0;
+      3'h1:
+          cmpl_at_o = cmpl_l1;
+      3'h2:
+          cmpl_at_o = cmpl_l2;
+      3'h3:
+          cmpl_at_o = cmpl_l3;
+      3'h4:
+          cmpl_at_o = cmpl_l4;
+      3'h5:
+          cmpl_at_o = cmpl_l5;
+      3'h6:
+          cmpl_at_o = cmpl_l6;
+      3'h7:
+          cmpl_at_o = cmpl_l7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (o2_l0[2:0])
       3'h0:
           oe2_l0 = oe2_p0;
       3'h1:
@@ -10235,51 +10889,51 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$65 [2:0])
+    casez (o2_l0[2:0])
       3'h0:
-          \$720  = ok2_p0;
+          \$732  = ok2_p0;
       3'h1:
-          \$720  = ok2_p1;
+          \$732  = ok2_p1;
       3'h2:
-          \$720  = ok2_p2;
+          \$732  = ok2_p2;
       3'h3:
-          \$720  = ok2_p3;
+          \$732  = ok2_p3;
       3'h4:
-          \$720  = ok2_p4;
+          \$732  = ok2_p4;
       3'h5:
-          \$720  = ok2_p5;
+          \$732  = ok2_p5;
       3'h6:
-          \$720  = ok2_p6;
+          \$732  = ok2_p6;
       3'h7:
-          \$720  = ok2_p7;
+          \$732  = ok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$65 [2:0])
+    casez (o2_l0[2:0])
       3'h0:
-          \$728  = relok2_p0;
+          \$740  = relok2_p0;
       3'h1:
-          \$728  = relok2_p1;
+          \$740  = relok2_p1;
       3'h2:
-          \$728  = relok2_p2;
+          \$740  = relok2_p2;
       3'h3:
-          \$728  = relok2_p3;
+          \$740  = relok2_p3;
       3'h4:
-          \$728  = relok2_p4;
+          \$740  = relok2_p4;
       3'h5:
-          \$728  = relok2_p5;
+          \$740  = relok2_p5;
       3'h6:
-          \$728  = relok2_p6;
+          \$740  = relok2_p6;
       3'h7:
-          \$728  = relok2_p7;
+          \$740  = relok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$77 [2:0])
+    casez (o2_l1[2:0])
       3'h0:
           oe2_l1 = oe2_p0;
       3'h1:
@@ -10301,51 +10955,51 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$77 [2:0])
+    casez (o2_l1[2:0])
       3'h0:
-          \$748  = ok2_p0;
+          \$756  = ok2_p0;
       3'h1:
-          \$748  = ok2_p1;
+          \$756  = ok2_p1;
       3'h2:
-          \$748  = ok2_p2;
+          \$756  = ok2_p2;
       3'h3:
-          \$748  = ok2_p3;
+          \$756  = ok2_p3;
       3'h4:
-          \$748  = ok2_p4;
+          \$756  = ok2_p4;
       3'h5:
-          \$748  = ok2_p5;
+          \$756  = ok2_p5;
       3'h6:
-          \$748  = ok2_p6;
+          \$756  = ok2_p6;
       3'h7:
-          \$748  = ok2_p7;
+          \$756  = ok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$77 [2:0])
+    casez (o2_l1[2:0])
       3'h0:
-          \$756  = relok2_p0;
+          \$764  = relok2_p0;
       3'h1:
-          \$756  = relok2_p1;
+          \$764  = relok2_p1;
       3'h2:
-          \$756  = relok2_p2;
+          \$764  = relok2_p2;
       3'h3:
-          \$756  = relok2_p3;
+          \$764  = relok2_p3;
       3'h4:
-          \$756  = relok2_p4;
+          \$764  = relok2_p4;
       3'h5:
-          \$756  = relok2_p5;
+          \$764  = relok2_p5;
       3'h6:
-          \$756  = relok2_p6;
+          \$764  = relok2_p6;
       3'h7:
-          \$756  = relok2_p7;
+          \$764  = relok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$89 [2:0])
+    casez (o2_l2[2:0])
       3'h0:
           oe2_l2 = oe2_p0;
       3'h1:
@@ -10367,51 +11021,51 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$89 [2:0])
+    casez (o2_l2[2:0])
       3'h0:
-          \$776  = ok2_p0;
+          \$780  = ok2_p0;
       3'h1:
-          \$776  = ok2_p1;
+          \$780  = ok2_p1;
       3'h2:
-          \$776  = ok2_p2;
+          \$780  = ok2_p2;
       3'h3:
-          \$776  = ok2_p3;
+          \$780  = ok2_p3;
       3'h4:
-          \$776  = ok2_p4;
+          \$780  = ok2_p4;
       3'h5:
-          \$776  = ok2_p5;
+          \$780  = ok2_p5;
       3'h6:
-          \$776  = ok2_p6;
+          \$780  = ok2_p6;
       3'h7:
-          \$776  = ok2_p7;
+          \$780  = ok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$89 [2:0])
+    casez (o2_l2[2:0])
       3'h0:
-          \$784  = relok2_p0;
+          \$788  = relok2_p0;
       3'h1:
-          \$784  = relok2_p1;
+          \$788  = relok2_p1;
       3'h2:
-          \$784  = relok2_p2;
+          \$788  = relok2_p2;
       3'h3:
-          \$784  = relok2_p3;
+          \$788  = relok2_p3;
       3'h4:
-          \$784  = relok2_p4;
+          \$788  = relok2_p4;
       3'h5:
-          \$784  = relok2_p5;
+          \$788  = relok2_p5;
       3'h6:
-          \$784  = relok2_p6;
+          \$788  = relok2_p6;
       3'h7:
-          \$784  = relok2_p7;
+          \$788  = relok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$101 [2:0])
+    casez (o2_l3[2:0])
       3'h0:
           oe2_l3 = oe2_p0;
       3'h1:
@@ -10433,7 +11087,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$101 [2:0])
+    casez (o2_l3[2:0])
       3'h0:
           \$804  = ok2_p0;
       3'h1:
@@ -10455,7 +11109,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$101 [2:0])
+    casez (o2_l3[2:0])
       3'h0:
           \$812  = relok2_p0;
       3'h1:
@@ -10477,7 +11131,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$113 [2:0])
+    casez (o2_l4[2:0])
       3'h0:
           oe2_l4 = oe2_p0;
       3'h1:
@@ -10499,51 +11153,51 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$113 [2:0])
+    casez (o2_l4[2:0])
       3'h0:
-          \$832  = ok2_p0;
+          \$828  = ok2_p0;
       3'h1:
-          \$832  = ok2_p1;
+          \$828  = ok2_p1;
       3'h2:
-          \$832  = ok2_p2;
+          \$828  = ok2_p2;
       3'h3:
-          \$832  = ok2_p3;
+          \$828  = ok2_p3;
       3'h4:
-          \$832  = ok2_p4;
+          \$828  = ok2_p4;
       3'h5:
-          \$832  = ok2_p5;
+          \$828  = ok2_p5;
       3'h6:
-          \$832  = ok2_p6;
+          \$828  = ok2_p6;
       3'h7:
-          \$832  = ok2_p7;
+          \$828  = ok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$113 [2:0])
+    casez (o2_l4[2:0])
       3'h0:
-          \$840  = relok2_p0;
+          \$836  = relok2_p0;
       3'h1:
-          \$840  = relok2_p1;
+          \$836  = relok2_p1;
       3'h2:
-          \$840  = relok2_p2;
+          \$836  = relok2_p2;
       3'h3:
-          \$840  = relok2_p3;
+          \$836  = relok2_p3;
       3'h4:
-          \$840  = relok2_p4;
+          \$836  = relok2_p4;
       3'h5:
-          \$840  = relok2_p5;
+          \$836  = relok2_p5;
       3'h6:
-          \$840  = relok2_p6;
+          \$836  = relok2_p6;
       3'h7:
-          \$840  = relok2_p7;
+          \$836  = relok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$125 [2:0])
+    casez (o2_l5[2:0])
       3'h0:
           oe2_l5 = oe2_p0;
       3'h1:
@@ -10565,51 +11219,51 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$125 [2:0])
+    casez (o2_l5[2:0])
       3'h0:
-          \$860  = ok2_p0;
+          \$852  = ok2_p0;
       3'h1:
-          \$860  = ok2_p1;
+          \$852  = ok2_p1;
       3'h2:
-          \$860  = ok2_p2;
+          \$852  = ok2_p2;
       3'h3:
-          \$860  = ok2_p3;
+          \$852  = ok2_p3;
       3'h4:
-          \$860  = ok2_p4;
+          \$852  = ok2_p4;
       3'h5:
-          \$860  = ok2_p5;
+          \$852  = ok2_p5;
       3'h6:
-          \$860  = ok2_p6;
+          \$852  = ok2_p6;
       3'h7:
-          \$860  = ok2_p7;
+          \$852  = ok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$125 [2:0])
+    casez (o2_l5[2:0])
       3'h0:
-          \$868  = relok2_p0;
+          \$860  = relok2_p0;
       3'h1:
-          \$868  = relok2_p1;
+          \$860  = relok2_p1;
       3'h2:
-          \$868  = relok2_p2;
+          \$860  = relok2_p2;
       3'h3:
-          \$868  = relok2_p3;
+          \$860  = relok2_p3;
       3'h4:
-          \$868  = relok2_p4;
+          \$860  = relok2_p4;
       3'h5:
-          \$868  = relok2_p5;
+          \$860  = relok2_p5;
       3'h6:
-          \$868  = relok2_p6;
+          \$860  = relok2_p6;
       3'h7:
-          \$868  = relok2_p7;
+          \$860  = relok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$137 [2:0])
+    casez (o2_l6[2:0])
       3'h0:
           oe2_l6 = oe2_p0;
       3'h1:
@@ -10631,51 +11285,51 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$137 [2:0])
+    casez (o2_l6[2:0])
       3'h0:
-          \$888  = ok2_p0;
+          \$876  = ok2_p0;
       3'h1:
-          \$888  = ok2_p1;
+          \$876  = ok2_p1;
       3'h2:
-          \$888  = ok2_p2;
+          \$876  = ok2_p2;
       3'h3:
-          \$888  = ok2_p3;
+          \$876  = ok2_p3;
       3'h4:
-          \$888  = ok2_p4;
+          \$876  = ok2_p4;
       3'h5:
-          \$888  = ok2_p5;
+          \$876  = ok2_p5;
       3'h6:
-          \$888  = ok2_p6;
+          \$876  = ok2_p6;
       3'h7:
-          \$888  = ok2_p7;
+          \$876  = ok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$137 [2:0])
+    casez (o2_l6[2:0])
       3'h0:
-          \$896  = relok2_p0;
+          \$884  = relok2_p0;
       3'h1:
-          \$896  = relok2_p1;
+          \$884  = relok2_p1;
       3'h2:
-          \$896  = relok2_p2;
+          \$884  = relok2_p2;
       3'h3:
-          \$896  = relok2_p3;
+          \$884  = relok2_p3;
       3'h4:
-          \$896  = relok2_p4;
+          \$884  = relok2_p4;
       3'h5:
-          \$896  = relok2_p5;
+          \$884  = relok2_p5;
       3'h6:
-          \$896  = relok2_p6;
+          \$884  = relok2_p6;
       3'h7:
-          \$896  = relok2_p7;
+          \$884  = relok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$149 [2:0])
+    casez (o2_l7[2:0])
       3'h0:
           oe2_l7 = oe2_p0;
       3'h1:
@@ -10697,45 +11351,45 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$149 [2:0])
+    casez (o2_l7[2:0])
       3'h0:
-          \$916  = ok2_p0;
+          \$900  = ok2_p0;
       3'h1:
-          \$916  = ok2_p1;
+          \$900  = ok2_p1;
       3'h2:
-          \$916  = ok2_p2;
+          \$900  = ok2_p2;
       3'h3:
-          \$916  = ok2_p3;
+          \$900  = ok2_p3;
       3'h4:
-          \$916  = ok2_p4;
+          \$900  = ok2_p4;
       3'h5:
-          \$916  = ok2_p5;
+          \$900  = ok2_p5;
       3'h6:
-          \$916  = ok2_p6;
+          \$900  = ok2_p6;
       3'h7:
-          \$916  = ok2_p7;
+          \$900  = ok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$149 [2:0])
+    casez (o2_l7[2:0])
       3'h0:
-          \$924  = relok2_p0;
+          \$908  = relok2_p0;
       3'h1:
-          \$924  = relok2_p1;
+          \$908  = relok2_p1;
       3'h2:
-          \$924  = relok2_p2;
+          \$908  = relok2_p2;
       3'h3:
-          \$924  = relok2_p3;
+          \$908  = relok2_p3;
       3'h4:
-          \$924  = relok2_p4;
+          \$908  = relok2_p4;
       3'h5:
-          \$924  = relok2_p5;
+          \$908  = relok2_p5;
       3'h6:
-          \$924  = relok2_p6;
+          \$908  = relok2_p6;
       3'h7:
-          \$924  = relok2_p7;
+          \$908  = relok2_p7;
     endcase
   end
   always @* begin
@@ -10743,21 +11397,21 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          o2_at_o = \$65 [4:0];
+          o2_at_o = o2_l0;
       3'h1:
-          o2_at_o = \$77 [4:0];
+          o2_at_o = o2_l1;
       3'h2:
-          o2_at_o = \$89 [4:0];
+          o2_at_o = o2_l2;
       3'h3:
-          o2_at_o = \$101 [4:0];
+          o2_at_o = o2_l3;
       3'h4:
-          o2_at_o = \$113 [4:0];
+          o2_at_o = o2_l4;
       3'h5:
-          o2_at_o = \$125 [4:0];
+          o2_at_o = o2_l5;
       3'h6:
-          o2_at_o = \$137 [4:0];
+          o2_at_o = o2_l6;
       3'h7:
-          o2_at_o = \$149 [4:0];
+          o2_at_o = o2_l7;
     endcase
   end
   always @* begin
@@ -10809,21 +11463,21 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          amount_at_o = \$730 [4:0];
+          amount_at_o = \$742 [4:0];
       3'h1:
-          amount_at_o = \$758 [4:0];
+          amount_at_o = \$766 [4:0];
       3'h2:
-          amount_at_o = \$786 [4:0];
+          amount_at_o = \$790 [4:0];
       3'h3:
           amount_at_o = \$814 [4:0];
       3'h4:
-          amount_at_o = \$842 [4:0];
+          amount_at_o = \$838 [4:0];
       3'h5:
-          amount_at_o = \$870 [4:0];
+          amount_at_o = \$862 [4:0];
       3'h6:
-          amount_at_o = \$898 [4:0];
+          amount_at_o = \$886 [4:0];
       3'h7:
-          amount_at_o = \$926 [4:0];
+          amount_at_o = \$910 [4:0];
     endcase
   end
   always @* begin
@@ -10831,21 +11485,21 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          defer_at_o = \$927 ;
+          defer_at_o = \$911 ;
       3'h1:
-          defer_at_o = \$928 ;
+          defer_at_o = \$912 ;
       3'h2:
-          defer_at_o = \$929 ;
+          defer_at_o = \$913 ;
       3'h3:
-          defer_at_o = \$930 ;
+          defer_at_o = \$914 ;
       3'h4:
-          defer_at_o = \$931 ;
+          defer_at_o = \$915 ;
       3'h5:
-          defer_at_o = \$932 ;
+          defer_at_o = \$916 ;
       3'h6:
-          defer_at_o = \$933 ;
+          defer_at_o = \$917 ;
       3'h7:
-          defer_at_o = \$934 ;
+          defer_at_o = \$918 ;
     endcase
   end
   always @* begin
@@ -10872,56 +11526,522 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1007  = 4'h0;
-    casez (\$1006 )
+    (* full_case = 32'd1 *)
+    casez (\$953 [3:0])
       4'h0:
-          \$1007  = stk_ctx0;
+          \$954  = over0;
       4'h1:
-          \$1007  = stk_ctx1;
+          \$954  = over1;
       4'h2:
-          \$1007  = stk_ctx2;
+          \$954  = over2;
       4'h3:
-          \$1007  = stk_ctx3;
+          \$954  = over3;
       4'h4:
-          \$1007  = stk_ctx4;
+          \$954  = over4;
       4'h5:
-          \$1007  = stk_ctx5;
+          \$954  = over5;
+      4'h6:
+          \$954  = over6;
+      4'h7:
+          \$954  = over7;
+      4'h8:
+          \$954  = over8;
+      4'h9:
+          \$954  = over9;
+      4'ha:
+          \$954  = over10;
+      4'hb:
+          \$954  = over11;
+      4'hc:
+          \$954  = over12;
+      4'hd:
+          \$954  = over13;
+      4'he:
+          \$954  = over14;
+      4'hf:
+          \$954  = over15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1009  = 26'h0000000;
-    casez (\$1008 )
+    (* full_case = 32'd1 *)
+    casez (\$963 [3:0])
       4'h0:
-          \$1009  = stk_end0;
+          \$964  = over0;
       4'h1:
-          \$1009  = stk_end1;
+          \$964  = over1;
       4'h2:
-          \$1009  = stk_end2;
+          \$964  = over2;
       4'h3:
-          \$1009  = stk_end3;
+          \$964  = over3;
       4'h4:
-          \$1009  = stk_end4;
+          \$964  = over4;
       4'h5:
-          \$1009  = stk_end5;
+          \$964  = over5;
+      4'h6:
+          \$964  = over6;
+      4'h7:
+          \$964  = over7;
+      4'h8:
+          \$964  = over8;
+      4'h9:
+          \$964  = over9;
+      4'ha:
+          \$964  = over10;
+      4'hb:
+          \$964  = over11;
+      4'hc:
+          \$964  = over12;
+      4'hd:
+          \$964  = over13;
+      4'he:
+          \$964  = over14;
+      4'hf:
+          \$964  = over15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1011  = 24'h000000;
-    casez (\$1010 )
+    (* full_case = 32'd1 *)
+    casez (\$973 [3:0])
       4'h0:
-          \$1011  = stk_cnt0;
+          \$974  = over0;
       4'h1:
-          \$1011  = stk_cnt1;
+          \$974  = over1;
       4'h2:
-          \$1011  = stk_cnt2;
+          \$974  = over2;
       4'h3:
-          \$1011  = stk_cnt3;
+          \$974  = over3;
       4'h4:
-          \$1011  = stk_cnt4;
+          \$974  = over4;
       4'h5:
-          \$1011  = stk_cnt5;
+          \$974  = over5;
+      4'h6:
+          \$974  = over6;
+      4'h7:
+          \$974  = over7;
+      4'h8:
+          \$974  = over8;
+      4'h9:
+          \$974  = over9;
+      4'ha:
+          \$974  = over10;
+      4'hb:
+          \$974  = over11;
+      4'hc:
+          \$974  = over12;
+      4'hd:
+          \$974  = over13;
+      4'he:
+          \$974  = over14;
+      4'hf:
+          \$974  = over15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$983 [3:0])
+      4'h0:
+          \$984  = over0;
+      4'h1:
+          \$984  = over1;
+      4'h2:
+          \$984  = over2;
+      4'h3:
+          \$984  = over3;
+      4'h4:
+          \$984  = over4;
+      4'h5:
+          \$984  = over5;
+      4'h6:
+          \$984  = over6;
+      4'h7:
+          \$984  = over7;
+      4'h8:
+          \$984  = over8;
+      4'h9:
+          \$984  = over9;
+      4'ha:
+          \$984  = over10;
+      4'hb:
+          \$984  = over11;
+      4'hc:
+          \$984  = over12;
+      4'hd:
+          \$984  = over13;
+      4'he:
+          \$984  = over14;
+      4'hf:
+          \$984  = over15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$993 [3:0])
+      4'h0:
+          \$994  = over0;
+      4'h1:
+          \$994  = over1;
+      4'h2:
+          \$994  = over2;
+      4'h3:
+          \$994  = over3;
+      4'h4:
+          \$994  = over4;
+      4'h5:
+          \$994  = over5;
+      4'h6:
+          \$994  = over6;
+      4'h7:
+          \$994  = over7;
+      4'h8:
+          \$994  = over8;
+      4'h9:
+          \$994  = over9;
+      4'ha:
+          \$994  = over10;
+      4'hb:
+          \$994  = over11;
+      4'hc:
+          \$994  = over12;
+      4'hd:
+          \$994  = over13;
+      4'he:
+          \$994  = over14;
+      4'hf:
+          \$994  = over15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$1003 [3:0])
+      4'h0:
+          \$1004  = over0;
+      4'h1:
+          \$1004  = over1;
+      4'h2:
+          \$1004  = over2;
+      4'h3:
+          \$1004  = over3;
+      4'h4:
+          \$1004  = over4;
+      4'h5:
+          \$1004  = over5;
+      4'h6:
+          \$1004  = over6;
+      4'h7:
+          \$1004  = over7;
+      4'h8:
+          \$1004  = over8;
+      4'h9:
+          \$1004  = over9;
+      4'ha:
+          \$1004  = over10;
+      4'hb:
+          \$1004  = over11;
+      4'hc:
+          \$1004  = over12;
+      4'hd:
+          \$1004  = over13;
+      4'he:
+          \$1004  = over14;
+      4'hf:
+          \$1004  = over15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$1013 [3:0])
+      4'h0:
+          \$1014  = over0;
+      4'h1:
+          \$1014  = over1;
+      4'h2:
+          \$1014  = over2;
+      4'h3:
+          \$1014  = over3;
+      4'h4:
+          \$1014  = over4;
+      4'h5:
+          \$1014  = over5;
+      4'h6:
+          \$1014  = over6;
+      4'h7:
+          \$1014  = over7;
+      4'h8:
+          \$1014  = over8;
+      4'h9:
+          \$1014  = over9;
+      4'ha:
+          \$1014  = over10;
+      4'hb:
+          \$1014  = over11;
+      4'hc:
+          \$1014  = over12;
+      4'hd:
+          \$1014  = over13;
+      4'he:
+          \$1014  = over14;
+      4'hf:
+          \$1014  = over15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$1023 [3:0])
+      4'h0:
+          \$1024  = over0;
+      4'h1:
+          \$1024  = over1;
+      4'h2:
+          \$1024  = over2;
+      4'h3:
+          \$1024  = over3;
+      4'h4:
+          \$1024  = over4;
+      4'h5:
+          \$1024  = over5;
+      4'h6:
+          \$1024  = over6;
+      4'h7:
+          \$1024  = over7;
+      4'h8:
+          \$1024  = over8;
+      4'h9:
+          \$1024  = over9;
+      4'ha:
+          \$1024  = over10;
+      4'hb:
+          \$1024  = over11;
+      4'hc:
+          \$1024  = over12;
+      4'hd:
+          \$1024  = over13;
+      4'he:
+          \$1024  = over14;
+      4'hf:
+          \$1024  = over15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (o)
+      3'h0:
+          \$1028  = \$955 [3:0];
+      3'h1:
+          \$1028  = \$965 [3:0];
+      3'h2:
+          \$1028  = \$975 [3:0];
+      3'h3:
+          \$1028  = \$985 [3:0];
+      3'h4:
+          \$1028  = \$995 [3:0];
+      3'h5:
+          \$1028  = \$1005 [3:0];
+      3'h6:
+          \$1028  = \$1015 [3:0];
+      3'h7:
+          \$1028  = \$1025 [3:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$1091  = 26'h0000000;
+    casez (taken)
+      4'h0:
+          \$1091  = pos_plus0;
+      4'h1:
+          \$1091  = pos_plus1;
+      4'h2:
+          \$1091  = pos_plus2;
+      4'h3:
+          \$1091  = pos_plus3;
+      4'h4:
+          \$1091  = pos_plus4;
+      4'h5:
+          \$1091  = pos_plus5;
+      4'h6:
+          \$1091  = pos_plus6;
+      4'h7:
+          \$1091  = pos_plus7;
+      4'h8:
+          \$1091  = pos_plus8;
+      4'h9:
+          \$1091  = pos_plus9;
+      4'ha:
+          \$1091  = pos_plus10;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$1106  = 4'h0;
+    casez (\$1105 )
+      4'h0:
+          \$1106  = stk_ctx0;
+      4'h1:
+          \$1106  = stk_ctx1;
+      4'h2:
+          \$1106  = stk_ctx2;
+      4'h3:
+          \$1106  = stk_ctx3;
+      4'h4:
+          \$1106  = stk_ctx4;
+      4'h5:
+          \$1106  = stk_ctx5;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$1108  = 26'h0000000;
+    casez (\$1107 )
+      4'h0:
+          \$1108  = stk_end0;
+      4'h1:
+          \$1108  = stk_end1;
+      4'h2:
+          \$1108  = stk_end2;
+      4'h3:
+          \$1108  = stk_end3;
+      4'h4:
+          \$1108  = stk_end4;
+      4'h5:
+          \$1108  = stk_end5;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$1110  = 24'h000000;
+    casez (\$1109 )
+      4'h0:
+          \$1110  = stk_cnt0;
+      4'h1:
+          \$1110  = stk_cnt1;
+      4'h2:
+          \$1110  = stk_cnt2;
+      4'h3:
+          \$1110  = stk_cnt3;
+      4'h4:
+          \$1110  = stk_cnt4;
+      4'h5:
+          \$1110  = stk_cnt5;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$1153  = 26'h0000000;
+    casez (taken)
+      4'h0:
+          \$1153  = pos_plus0;
+      4'h1:
+          \$1153  = pos_plus1;
+      4'h2:
+          \$1153  = pos_plus2;
+      4'h3:
+          \$1153  = pos_plus3;
+      4'h4:
+          \$1153  = pos_plus4;
+      4'h5:
+          \$1153  = pos_plus5;
+      4'h6:
+          \$1153  = pos_plus6;
+      4'h7:
+          \$1153  = pos_plus7;
+      4'h8:
+          \$1153  = pos_plus8;
+      4'h9:
+          \$1153  = pos_plus9;
+      4'ha:
+          \$1153  = pos_plus10;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$1155  = 1'h0;
+    casez (taken)
+      4'h0:
+          \$1155  = too_big0;
+      4'h1:
+          \$1155  = too_big1;
+      4'h2:
+          \$1155  = too_big2;
+      4'h3:
+          \$1155  = too_big3;
+      4'h4:
+          \$1155  = too_big4;
+      4'h5:
+          \$1155  = too_big5;
+      4'h6:
+          \$1155  = too_big6;
+      4'h7:
+          \$1155  = too_big7;
+      4'h8:
+          \$1155  = too_big8;
+      4'h9:
+          \$1155  = too_big9;
+      4'ha:
+          \$1155  = too_big10;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$1159  = 26'h0000000;
+    casez (avail)
+      6'h00:
+          \$1159  = pos_plus0;
+      6'h01:
+          \$1159  = pos_plus1;
+      6'h02:
+          \$1159  = pos_plus2;
+      6'h03:
+          \$1159  = pos_plus3;
+      6'h04:
+          \$1159  = pos_plus4;
+      6'h05:
+          \$1159  = pos_plus5;
+      6'h06:
+          \$1159  = pos_plus6;
+      6'h07:
+          \$1159  = pos_plus7;
+      6'h08:
+          \$1159  = pos_plus8;
+      6'h09:
+          \$1159  = pos_plus9;
+      6'h0a:
+          \$1159  = pos_plus10;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$1161  = 1'h0;
+    casez (avail)
+      6'h00:
+          \$1161  = too_big0;
+      6'h01:
+          \$1161  = too_big1;
+      6'h02:
+          \$1161  = too_big2;
+      6'h03:
+          \$1161  = too_big3;
+      6'h04:
+          \$1161  = too_big4;
+      6'h05:
+          \$1161  = too_big5;
+      6'h06:
+          \$1161  = too_big6;
+      6'h07:
+          \$1161  = too_big7;
+      6'h08:
+          \$1161  = too_big8;
+      6'h09:
+          \$1161  = too_big9;
+      6'h0a:
+          \$1161  = too_big10;
     endcase
   end
   always @* begin
@@ -10931,21 +12051,21 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
       4'h0:
           val_a = acc;
       4'h1:
-          val_a = { acc[247:0], \port$3460$0  };
+          val_a = { acc[247:0], \port$3951$0  };
       4'h2:
-          val_a = { acc[239:0], \port$3460$0 , \port$3462$0  };
+          val_a = { acc[239:0], \port$3951$0 , \port$3953$0  };
       4'h3:
-          val_a = { acc[231:0], \port$3460$0 , \port$3462$0 , \port$3464$0  };
+          val_a = { acc[231:0], \port$3951$0 , \port$3953$0 , \port$3955$0  };
       4'h4:
-          val_a = { acc[223:0], \port$3460$0 , \port$3462$0 , \port$3464$0 , \port$3466$0  };
+          val_a = { acc[223:0], \port$3951$0 , \port$3953$0 , \port$3955$0 , \port$3957$0  };
       4'h5:
-          val_a = { acc[215:0], \port$3460$0 , \port$3462$0 , \port$3464$0 , \port$3466$0 , \port$3468$0  };
+          val_a = { acc[215:0], \port$3951$0 , \port$3953$0 , \port$3955$0 , \port$3957$0 , \port$3959$0  };
       4'h6:
-          val_a = { acc[207:0], \port$3460$0 , \port$3462$0 , \port$3464$0 , \port$3466$0 , \port$3468$0 , \port$3470$0  };
+          val_a = { acc[207:0], \port$3951$0 , \port$3953$0 , \port$3955$0 , \port$3957$0 , \port$3959$0 , \port$3961$0  };
       4'h7:
-          val_a = { acc[199:0], \port$3460$0 , \port$3462$0 , \port$3464$0 , \port$3466$0 , \port$3468$0 , \port$3470$0 , \port$3472$0  };
+          val_a = { acc[199:0], \port$3951$0 , \port$3953$0 , \port$3955$0 , \port$3957$0 , \port$3959$0 , \port$3961$0 , \port$3963$0  };
       4'h8:
-          val_a = { acc[191:0], \port$3460$0 , \port$3462$0 , \port$3464$0 , \port$3466$0 , \port$3468$0 , \port$3470$0 , \port$3472$0 , \port$3474$0  };
+          val_a = { acc[191:0], \port$3951$0 , \port$3953$0 , \port$3955$0 , \port$3957$0 , \port$3959$0 , \port$3961$0 , \port$3963$0 , \port$3965$0  };
     endcase
   end
   always @* begin
@@ -11056,13 +12176,95 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \err$33  = 1'h0;
+    casez (late2_f)
+      6'h03:
+          if (\$46 ) begin
+            \err$33  = 1'h1;
+          end
+      6'h06:
+          if (\$47 ) begin
+            \err$33  = 1'h1;
+          end
+      6'h0f:
+          if (\$52 ) begin
+            \err$33  = 1'h1;
+          end
+      6'h10:
+          if (\$53 ) begin
+            \err$33  = 1'h1;
+          end
+      6'h11:
+          if (\$56 ) begin
+            \err$33  = 1'h1;
+          end
+      6'h12:
+          if (\$59 ) begin
+            \err$33  = 1'h1;
+          end else if (\$60 ) begin
+            \err$33  = 1'h1;
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \code$34  = 5'h00;
+    casez (late2_f)
+      6'h03:
+          if (\$46 ) begin
+            \code$34  = 5'h0c;
+          end
+      6'h06:
+          if (\$47 ) begin
+            \code$34  = 5'h18;
+          end
+      6'h0f:
+          if (\$52 ) begin
+            \code$34  = 5'h10;
+          end
+      6'h10:
+          if (\$53 ) begin
+            \code$34  = 5'h11;
+          end
+      6'h11:
+          if (\$56 ) begin
+            \code$34  = 5'h12;
+          end
+      6'h12:
+          if (\$59 ) begin
+            \code$34  = 5'h13;
+          end else if (\$60 ) begin
+            \code$34  = 5'h14;
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    late_fail = 1'h0;
+    if (\$61 ) begin
+      late_fail = 1'h1;
+    end else if (\$62 ) begin
+      late_fail = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    late_fail_code = 5'h00;
+    if (\$61 ) begin
+      late_fail_code = \code$29 ;
+    end else if (\$62 ) begin
+      late_fail_code = \code$34 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     a_err = 1'h0;
     if (a_active) begin
-      if (\$48 ) begin
+      if (\$65 ) begin
         a_err = 1'h1;
       end else if (a_trunc) begin
         a_err = 1'h1;
-      end else if (\$49 ) begin
+      end else if (\$66 ) begin
         a_err = 1'h1;
       end
     end
@@ -11071,11 +12273,11 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     a_code = 5'h00;
     if (a_active) begin
-      if (\$48 ) begin
+      if (\$65 ) begin
         a_code = code;
       end else if (a_trunc) begin
         a_code = 5'h03;
-      end else if (\$49 ) begin
+      end else if (\$66 ) begin
         a_code = \code$25 ;
       end
     end
@@ -11083,13 +12285,13 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$3460$0 [2:0])
+    casez (\port$3951$0 [2:0])
       3'h0:
-          long_len_l0 = { 16'h0000, \port$3462$0  };
+          long_len_l0 = { 16'h0000, \port$3953$0  };
       3'h1:
-          long_len_l0 = { 8'h00, \port$3462$0 , \port$3464$0  };
+          long_len_l0 = { 8'h00, \port$3953$0 , \port$3955$0  };
       default:
-          long_len_l0 = { \port$3462$0 , \port$3464$0 , \port$3466$0  };
+          long_len_l0 = { \port$3953$0 , \port$3955$0 , \port$3957$0  };
     endcase
   end
   always @* begin
@@ -11098,7 +12300,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     if (single_l0) begin
       h_l0 = 4'h0;
     end else if (long_l0) begin
-      h_l0 = \$58 ;
+      h_l0 = \$75 ;
     end else begin
       h_l0 = 4'h1;
     end
@@ -11111,19 +12313,41 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     end else if (long_l0) begin
       ln_l0 = long_len_l0;
     end else begin
-      ln_l0 = { 18'h00000, \port$3460$0 [5:0] };
+      ln_l0 = { 18'h00000, \port$3951$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$3462$0 [2:0])
+    if (single_l0) begin
+      e_l0 = 4'h1;
+    end else if (\$77 ) begin
+      e_l0 = 4'h9;
+    end else begin
+      e_l0 = \$78 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$80 ) begin
+      o2_l0 = oh_l0;
+    end else if (\$81 ) begin
+      o2_l0 = 5'h08;
+    end else begin
+      o2_l0 = ke_l0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$3953$0 [2:0])
       3'h0:
-          long_len_l1 = { 16'h0000, \port$3464$0  };
+          long_len_l1 = { 16'h0000, \port$3955$0  };
       3'h1:
-          long_len_l1 = { 8'h00, \port$3464$0 , \port$3466$0  };
+          long_len_l1 = { 8'h00, \port$3955$0 , \port$3957$0  };
       default:
-          long_len_l1 = { \port$3464$0 , \port$3466$0 , \port$3468$0  };
+          long_len_l1 = { \port$3955$0 , \port$3957$0 , \port$3959$0  };
     endcase
   end
   always @* begin
@@ -11132,7 +12356,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     if (single_l1) begin
       h_l1 = 4'h0;
     end else if (long_l1) begin
-      h_l1 = \$70 ;
+      h_l1 = \$89 ;
     end else begin
       h_l1 = 4'h1;
     end
@@ -11145,19 +12369,41 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     end else if (long_l1) begin
       ln_l1 = long_len_l1;
     end else begin
-      ln_l1 = { 18'h00000, \port$3462$0 [5:0] };
+      ln_l1 = { 18'h00000, \port$3953$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$3464$0 [2:0])
+    if (single_l1) begin
+      e_l1 = 4'h1;
+    end else if (\$91 ) begin
+      e_l1 = 4'h9;
+    end else begin
+      e_l1 = \$92 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$94 ) begin
+      o2_l1 = oh_l1;
+    end else if (\$95 ) begin
+      o2_l1 = 5'h08;
+    end else begin
+      o2_l1 = ke_l1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$3955$0 [2:0])
       3'h0:
-          long_len_l2 = { 16'h0000, \port$3466$0  };
+          long_len_l2 = { 16'h0000, \port$3957$0  };
       3'h1:
-          long_len_l2 = { 8'h00, \port$3466$0 , \port$3468$0  };
+          long_len_l2 = { 8'h00, \port$3957$0 , \port$3959$0  };
       default:
-          long_len_l2 = { \port$3466$0 , \port$3468$0 , \port$3470$0  };
+          long_len_l2 = { \port$3957$0 , \port$3959$0 , \port$3961$0  };
     endcase
   end
   always @* begin
@@ -11166,7 +12412,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     if (single_l2) begin
       h_l2 = 4'h0;
     end else if (long_l2) begin
-      h_l2 = \$82 ;
+      h_l2 = \$103 ;
     end else begin
       h_l2 = 4'h1;
     end
@@ -11179,19 +12425,41 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     end else if (long_l2) begin
       ln_l2 = long_len_l2;
     end else begin
-      ln_l2 = { 18'h00000, \port$3464$0 [5:0] };
+      ln_l2 = { 18'h00000, \port$3955$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$3466$0 [2:0])
+    if (single_l2) begin
+      e_l2 = 4'h1;
+    end else if (\$105 ) begin
+      e_l2 = 4'h9;
+    end else begin
+      e_l2 = \$106 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$108 ) begin
+      o2_l2 = oh_l2;
+    end else if (\$109 ) begin
+      o2_l2 = 5'h08;
+    end else begin
+      o2_l2 = ke_l2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$3957$0 [2:0])
       3'h0:
-          long_len_l3 = { 16'h0000, \port$3468$0  };
+          long_len_l3 = { 16'h0000, \port$3959$0  };
       3'h1:
-          long_len_l3 = { 8'h00, \port$3468$0 , \port$3470$0  };
+          long_len_l3 = { 8'h00, \port$3959$0 , \port$3961$0  };
       default:
-          long_len_l3 = { \port$3468$0 , \port$3470$0 , \port$3472$0  };
+          long_len_l3 = { \port$3959$0 , \port$3961$0 , \port$3963$0  };
     endcase
   end
   always @* begin
@@ -11200,7 +12468,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     if (single_l3) begin
       h_l3 = 4'h0;
     end else if (long_l3) begin
-      h_l3 = \$94 ;
+      h_l3 = \$117 ;
     end else begin
       h_l3 = 4'h1;
     end
@@ -11213,19 +12481,41 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     end else if (long_l3) begin
       ln_l3 = long_len_l3;
     end else begin
-      ln_l3 = { 18'h00000, \port$3466$0 [5:0] };
+      ln_l3 = { 18'h00000, \port$3957$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$3468$0 [2:0])
+    if (single_l3) begin
+      e_l3 = 4'h1;
+    end else if (\$119 ) begin
+      e_l3 = 4'h9;
+    end else begin
+      e_l3 = \$120 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$122 ) begin
+      o2_l3 = oh_l3;
+    end else if (\$123 ) begin
+      o2_l3 = 5'h08;
+    end else begin
+      o2_l3 = ke_l3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$3959$0 [2:0])
       3'h0:
-          long_len_l4 = { 16'h0000, \port$3470$0  };
+          long_len_l4 = { 16'h0000, \port$3961$0  };
       3'h1:
-          long_len_l4 = { 8'h00, \port$3470$0 , \port$3472$0  };
+          long_len_l4 = { 8'h00, \port$3961$0 , \port$3963$0  };
       default:
-          long_len_l4 = { \port$3470$0 , \port$3472$0 , \port$3474$0  };
+          long_len_l4 = { \port$3961$0 , \port$3963$0 , \port$3965$0  };
     endcase
   end
   always @* begin
@@ -11234,7 +12524,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     if (single_l4) begin
       h_l4 = 4'h0;
     end else if (long_l4) begin
-      h_l4 = \$106 ;
+      h_l4 = \$131 ;
     end else begin
       h_l4 = 4'h1;
     end
@@ -11247,19 +12537,41 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     end else if (long_l4) begin
       ln_l4 = long_len_l4;
     end else begin
-      ln_l4 = { 18'h00000, \port$3468$0 [5:0] };
+      ln_l4 = { 18'h00000, \port$3959$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$3470$0 [2:0])
+    if (single_l4) begin
+      e_l4 = 4'h1;
+    end else if (\$133 ) begin
+      e_l4 = 4'h9;
+    end else begin
+      e_l4 = \$134 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$136 ) begin
+      o2_l4 = oh_l4;
+    end else if (\$137 ) begin
+      o2_l4 = 5'h08;
+    end else begin
+      o2_l4 = ke_l4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$3961$0 [2:0])
       3'h0:
-          long_len_l5 = { 16'h0000, \port$3472$0  };
+          long_len_l5 = { 16'h0000, \port$3963$0  };
       3'h1:
-          long_len_l5 = { 8'h00, \port$3472$0 , \port$3474$0  };
+          long_len_l5 = { 8'h00, \port$3963$0 , \port$3965$0  };
       default:
-          long_len_l5 = { \port$3472$0 , \port$3474$0 , \port$3476$0  };
+          long_len_l5 = { \port$3963$0 , \port$3965$0 , \port$3967$0  };
     endcase
   end
   always @* begin
@@ -11268,7 +12580,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     if (single_l5) begin
       h_l5 = 4'h0;
     end else if (long_l5) begin
-      h_l5 = \$118 ;
+      h_l5 = \$145 ;
     end else begin
       h_l5 = 4'h1;
     end
@@ -11281,19 +12593,41 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     end else if (long_l5) begin
       ln_l5 = long_len_l5;
     end else begin
-      ln_l5 = { 18'h00000, \port$3470$0 [5:0] };
+      ln_l5 = { 18'h00000, \port$3961$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$3472$0 [2:0])
+    if (single_l5) begin
+      e_l5 = 4'h1;
+    end else if (\$147 ) begin
+      e_l5 = 4'h9;
+    end else begin
+      e_l5 = \$148 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$150 ) begin
+      o2_l5 = oh_l5;
+    end else if (\$151 ) begin
+      o2_l5 = 5'h08;
+    end else begin
+      o2_l5 = ke_l5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$3963$0 [2:0])
       3'h0:
-          long_len_l6 = { 16'h0000, \port$3474$0  };
+          long_len_l6 = { 16'h0000, \port$3965$0  };
       3'h1:
-          long_len_l6 = { 8'h00, \port$3474$0 , \port$3476$0  };
+          long_len_l6 = { 8'h00, \port$3965$0 , \port$3967$0  };
       default:
-          long_len_l6 = { \port$3474$0 , \port$3476$0 , \port$3478$0  };
+          long_len_l6 = { \port$3965$0 , \port$3967$0 , \port$3969$0  };
     endcase
   end
   always @* begin
@@ -11302,7 +12636,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     if (single_l6) begin
       h_l6 = 4'h0;
     end else if (long_l6) begin
-      h_l6 = \$130 ;
+      h_l6 = \$159 ;
     end else begin
       h_l6 = 4'h1;
     end
@@ -11315,19 +12649,41 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     end else if (long_l6) begin
       ln_l6 = long_len_l6;
     end else begin
-      ln_l6 = { 18'h00000, \port$3472$0 [5:0] };
+      ln_l6 = { 18'h00000, \port$3963$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$3474$0 [2:0])
+    if (single_l6) begin
+      e_l6 = 4'h1;
+    end else if (\$161 ) begin
+      e_l6 = 4'h9;
+    end else begin
+      e_l6 = \$162 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$164 ) begin
+      o2_l6 = oh_l6;
+    end else if (\$165 ) begin
+      o2_l6 = 5'h08;
+    end else begin
+      o2_l6 = ke_l6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$3965$0 [2:0])
       3'h0:
-          long_len_l7 = { 16'h0000, \port$3476$0  };
+          long_len_l7 = { 16'h0000, \port$3967$0  };
       3'h1:
-          long_len_l7 = { 8'h00, \port$3476$0 , \port$3478$0  };
+          long_len_l7 = { 8'h00, \port$3967$0 , \port$3969$0  };
       default:
-          long_len_l7 = { \port$3476$0 , \port$3478$0 , \port$3480$0  };
+          long_len_l7 = { \port$3967$0 , \port$3969$0 , \port$3971$0  };
     endcase
   end
   always @* begin
@@ -11336,7 +12692,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     if (single_l7) begin
       h_l7 = 4'h0;
     end else if (long_l7) begin
-      h_l7 = \$142 ;
+      h_l7 = \$173 ;
     end else begin
       h_l7 = 4'h1;
     end
@@ -11349,14 +12705,36 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     end else if (long_l7) begin
       ln_l7 = long_len_l7;
     end else begin
-      ln_l7 = { 18'h00000, \port$3474$0 [5:0] };
+      ln_l7 = { 18'h00000, \port$3965$0 [5:0] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    if (single_l7) begin
+      e_l7 = 4'h1;
+    end else if (\$175 ) begin
+      e_l7 = 4'h9;
+    end else begin
+      e_l7 = \$176 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$178 ) begin
+      o2_l7 = oh_l7;
+    end else if (\$179 ) begin
+      o2_l7 = 5'h08;
+    end else begin
+      o2_l7 = ke_l7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     fld = 6'h00;
     (* full_case = 32'd1 *)
-    if (\$153 ) begin
+    if (\$186 ) begin
       fld = 6'h01;
     end else begin
       casez (top_ctx)
@@ -11512,7 +12890,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                         fld = 6'h00;
                   endcase
             endcase
-            if (\$159 ) begin
+            if (\$192 ) begin
               fld = 6'h1f;
             end
           end
@@ -11556,13 +12934,13 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
             (* full_case = 32'd1 *)
             casez (top_cnt)
               24'h000001:
-                  fld = \$160 ;
+                  fld = \$193 ;
               24'h000002:
-                  fld = \$161 ;
+                  fld = \$194 ;
               24'h000003:
-                  fld = \$162 ;
+                  fld = \$195 ;
               24'h000004:
-                  fld = \$163 ;
+                  fld = \$196 ;
               default:
                   fld = 6'h00;
             endcase
@@ -11602,105 +12980,105 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     width_err = 1'h0;
     casez (fld)
       6'h02:
-          if (\$188 ) begin
-            width_err = 1'h1;
-          end
-      6'h03:
-          if (\$189 ) begin
-            width_err = 1'h1;
-          end
-      6'h04:
-          if (\$190 ) begin
-            width_err = 1'h1;
-          end
-      6'h05:
-          if (\$191 ) begin
-            width_err = 1'h1;
-          end
-      6'h06:
-          if (\$192 ) begin
-            width_err = 1'h1;
-          end
-      6'h07:
-          if (\$193 ) begin
-            width_err = 1'h1;
-          end
-      6'h09:
-          if (\$194 ) begin
-            width_err = 1'h1;
-          end
-      6'h0c:
-          if (\$195 ) begin
-            width_err = 1'h1;
-          end
-      6'h0f:
-          if (\$196 ) begin
-            width_err = 1'h1;
-          end
-      6'h11:
-          if (\$197 ) begin
-            width_err = 1'h1;
-          end
-      6'h12:
-          if (\$198 ) begin
-            width_err = 1'h1;
-          end
-      6'h19:
-          if (\$199 ) begin
-            width_err = 1'h1;
-          end
-      6'h1b:
-          if (\$200 ) begin
-            width_err = 1'h1;
-          end
-      6'h1c:
-          if (\$201 ) begin
-            width_err = 1'h1;
-          end
-      6'h1d:
-          if (\$202 ) begin
-            width_err = 1'h1;
-          end
-      6'h1e:
-          if (\$203 ) begin
-            width_err = 1'h1;
-          end
-      6'h10:
-          if (\$204 ) begin
-            width_err = 1'h1;
-          end
-      6'h08:
-          if (\$209 ) begin
-            width_err = 1'h1;
-          end else if (\$212 ) begin
-            width_err = 1'h1;
-          end
-      6'h0a:
-          if (\$215 ) begin
-            width_err = 1'h1;
-          end
-      6'h14:
-          if (\$216 ) begin
-            width_err = 1'h1;
-          end
-      6'h1a:
-          if (\$217 ) begin
-            width_err = 1'h1;
-          end
-      6'h16:
-          if (\$218 ) begin
-            width_err = 1'h1;
-          end
-      6'h17:
           if (\$219 ) begin
             width_err = 1'h1;
           end
-      6'h24:
+      6'h03:
           if (\$220 ) begin
             width_err = 1'h1;
           end
-      6'h25:
+      6'h04:
           if (\$221 ) begin
+            width_err = 1'h1;
+          end
+      6'h05:
+          if (\$222 ) begin
+            width_err = 1'h1;
+          end
+      6'h06:
+          if (\$223 ) begin
+            width_err = 1'h1;
+          end
+      6'h07:
+          if (\$224 ) begin
+            width_err = 1'h1;
+          end
+      6'h09:
+          if (\$225 ) begin
+            width_err = 1'h1;
+          end
+      6'h0c:
+          if (\$226 ) begin
+            width_err = 1'h1;
+          end
+      6'h0f:
+          if (\$227 ) begin
+            width_err = 1'h1;
+          end
+      6'h11:
+          if (\$228 ) begin
+            width_err = 1'h1;
+          end
+      6'h12:
+          if (\$229 ) begin
+            width_err = 1'h1;
+          end
+      6'h19:
+          if (\$230 ) begin
+            width_err = 1'h1;
+          end
+      6'h1b:
+          if (\$231 ) begin
+            width_err = 1'h1;
+          end
+      6'h1c:
+          if (\$232 ) begin
+            width_err = 1'h1;
+          end
+      6'h1d:
+          if (\$233 ) begin
+            width_err = 1'h1;
+          end
+      6'h1e:
+          if (\$234 ) begin
+            width_err = 1'h1;
+          end
+      6'h10:
+          if (\$235 ) begin
+            width_err = 1'h1;
+          end
+      6'h08:
+          if (\$240 ) begin
+            width_err = 1'h1;
+          end else if (\$243 ) begin
+            width_err = 1'h1;
+          end
+      6'h0a:
+          if (\$246 ) begin
+            width_err = 1'h1;
+          end
+      6'h14:
+          if (\$247 ) begin
+            width_err = 1'h1;
+          end
+      6'h1a:
+          if (\$248 ) begin
+            width_err = 1'h1;
+          end
+      6'h16:
+          if (\$249 ) begin
+            width_err = 1'h1;
+          end
+      6'h17:
+          if (\$250 ) begin
+            width_err = 1'h1;
+          end
+      6'h24:
+          if (\$251 ) begin
+            width_err = 1'h1;
+          end
+      6'h25:
+          if (\$252 ) begin
             width_err = 1'h1;
           end
     endcase
@@ -11710,105 +13088,105 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     width_code = 5'h00;
     casez (fld)
       6'h02:
-          if (\$188 ) begin
+          if (\$219 ) begin
             width_code = 5'h0c;
           end
       6'h03:
-          if (\$189 ) begin
+          if (\$220 ) begin
             width_code = 5'h0c;
           end
       6'h04:
-          if (\$190 ) begin
+          if (\$221 ) begin
             width_code = 5'h0c;
           end
       6'h05:
-          if (\$191 ) begin
+          if (\$222 ) begin
             width_code = 5'h0c;
           end
       6'h06:
-          if (\$192 ) begin
+          if (\$223 ) begin
             width_code = 5'h0c;
           end
       6'h07:
-          if (\$193 ) begin
+          if (\$224 ) begin
             width_code = 5'h0c;
           end
       6'h09:
-          if (\$194 ) begin
+          if (\$225 ) begin
             width_code = 5'h0c;
           end
       6'h0c:
-          if (\$195 ) begin
+          if (\$226 ) begin
             width_code = 5'h0c;
           end
       6'h0f:
-          if (\$196 ) begin
+          if (\$227 ) begin
             width_code = 5'h0c;
           end
       6'h11:
-          if (\$197 ) begin
+          if (\$228 ) begin
             width_code = 5'h0c;
           end
       6'h12:
-          if (\$198 ) begin
+          if (\$229 ) begin
             width_code = 5'h0c;
           end
       6'h19:
-          if (\$199 ) begin
+          if (\$230 ) begin
             width_code = 5'h0c;
           end
       6'h1b:
-          if (\$200 ) begin
+          if (\$231 ) begin
             width_code = 5'h0c;
           end
       6'h1c:
-          if (\$201 ) begin
+          if (\$232 ) begin
             width_code = 5'h0c;
           end
       6'h1d:
-          if (\$202 ) begin
+          if (\$233 ) begin
             width_code = 5'h0c;
           end
       6'h1e:
-          if (\$203 ) begin
+          if (\$234 ) begin
             width_code = 5'h0c;
           end
       6'h10:
-          if (\$204 ) begin
+          if (\$235 ) begin
             width_code = 5'h11;
           end
       6'h08:
-          if (\$209 ) begin
+          if (\$240 ) begin
             width_code = 5'h0f;
-          end else if (\$212 ) begin
+          end else if (\$243 ) begin
             width_code = 5'h0d;
           end
       6'h0a:
-          if (\$215 ) begin
+          if (\$246 ) begin
             width_code = 5'h19;
           end
       6'h14:
-          if (\$216 ) begin
+          if (\$247 ) begin
             width_code = 5'h0d;
           end
       6'h1a:
-          if (\$217 ) begin
+          if (\$248 ) begin
             width_code = 5'h0d;
           end
       6'h16:
-          if (\$218 ) begin
+          if (\$249 ) begin
             width_code = 5'h0e;
           end
       6'h17:
-          if (\$219 ) begin
+          if (\$250 ) begin
             width_code = 5'h16;
           end
       6'h24:
-          if (\$220 ) begin
+          if (\$251 ) begin
             width_code = 5'h1a;
           end
       6'h25:
-          if (\$221 ) begin
+          if (\$252 ) begin
             width_code = 5'h1a;
           end
     endcase
@@ -11816,7 +13194,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     empty_err = 1'h0;
-    if (\$222 ) begin
+    if (\$253 ) begin
       casez (fld)
         6'h0d:
             empty_err = 1'h1;
@@ -11828,7 +13206,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     empty_code = 5'h00;
-    if (\$222 ) begin
+    if (\$253 ) begin
       casez (fld)
         6'h0d:
             empty_code = 5'h15;
@@ -11839,95 +13217,43 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \err$171  = 1'h0;
-    if (\$246 ) begin
-      \err$171  = 1'h1;
-    end else if (\lz$170 ) begin
-      \err$171  = 1'h1;
-    end else if (\$249 ) begin
-      \err$171  = 1'h1;
+    \err$194  = 1'h0;
+    if (\$277 ) begin
+      \err$194  = 1'h1;
+    end else if (\lz$193 ) begin
+      \err$194  = 1'h1;
+    end else if (\$280 ) begin
+      \err$194  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \code$172  = 5'h00;
-    if (\$246 ) begin
-      \code$172  = 5'h05;
-    end else if (\lz$170 ) begin
-      \code$172  = 5'h06;
-    end else if (\$249 ) begin
-      \code$172  = 5'h16;
+    \code$195  = 5'h00;
+    if (\$277 ) begin
+      \code$195  = 5'h05;
+    end else if (\lz$193 ) begin
+      \code$195  = 5'h06;
+    end else if (\$280 ) begin
+      \code$195  = 5'h16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \err$173  = 1'h0;
+    \err$196  = 1'h0;
     casez (fld)
-      6'h03:
-          if (\$250 ) begin
-            \err$173  = 1'h1;
-          end
-      6'h06:
-          if (\$251 ) begin
-            \err$173  = 1'h1;
-          end
-      6'h0f:
-          if (\$256 ) begin
-            \err$173  = 1'h1;
-          end
-      6'h10:
-          if (\$257 ) begin
-            \err$173  = 1'h1;
-          end
-      6'h11:
-          if (\$260 ) begin
-            \err$173  = 1'h1;
-          end
-      6'h12:
-          if (\$263 ) begin
-            \err$173  = 1'h1;
-          end else if (\$264 ) begin
-            \err$173  = 1'h1;
-          end
       6'h20:
-          if (\$266 ) begin
-            \err$173  = 1'h1;
+          if (\$282 ) begin
+            \err$196  = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \code$174  = 5'h00;
+    \code$197  = 5'h00;
     casez (fld)
-      6'h03:
-          if (\$250 ) begin
-            \code$174  = 5'h0c;
-          end
-      6'h06:
-          if (\$251 ) begin
-            \code$174  = 5'h18;
-          end
-      6'h0f:
-          if (\$256 ) begin
-            \code$174  = 5'h10;
-          end
-      6'h10:
-          if (\$257 ) begin
-            \code$174  = 5'h11;
-          end
-      6'h11:
-          if (\$260 ) begin
-            \code$174  = 5'h12;
-          end
-      6'h12:
-          if (\$263 ) begin
-            \code$174  = 5'h13;
-          end else if (\$264 ) begin
-            \code$174  = 5'h14;
-          end
       6'h20:
-          if (\$266 ) begin
-            \code$174  = 5'h1a;
+          if (\$282 ) begin
+            \code$197  = 5'h1a;
           end
     endcase
   end
@@ -11952,17 +13278,17 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     close_err = 1'h0;
     casez (top_ctx)
       4'h0:
-          close_err = \$268 ;
+          close_err = \$284 ;
       4'h2:
-          close_err = \$269 ;
+          close_err = \$285 ;
       4'h6:
-          close_err = \$270 ;
+          close_err = \$286 ;
       4'h7:
-          close_err = \$272 ;
+          close_err = \$288 ;
       4'h8, 4'h9:
-          close_err = \$273 ;
+          close_err = \$289 ;
       4'ha:
-          close_err = \$274 ;
+          close_err = \$290 ;
     endcase
   end
   always @* begin
@@ -11982,7 +13308,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
       4'ha:
           close_code = 5'h1a;
     endcase
-    if (\$279 ) begin
+    if (\$295 ) begin
       close_code = 5'h0a;
     end
   end
@@ -11990,7 +13316,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     start_empty = 1'h0;
     if (start) begin
-      if (\$283 ) begin
+      if (\$299 ) begin
         start_empty = 1'h1;
       end
     end
@@ -11999,10 +13325,10 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     start_err = 1'h0;
     if (start) begin
-      if (\$283 ) begin
-      end else if (\$286 ) begin
+      if (\$299 ) begin
+      end else if (\$302 ) begin
         start_err = 1'h1;
-      end else if (\$291 ) begin
+      end else if (\$307 ) begin
         start_err = 1'h1;
       end
     end
@@ -12011,10 +13337,10 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     start_code = 5'h00;
     if (start) begin
-      if (\$283 ) begin
-      end else if (\$286 ) begin
+      if (\$299 ) begin
+      end else if (\$302 ) begin
         start_code = 5'h09;
-      end else if (\$291 ) begin
+      end else if (\$307 ) begin
         start_code = 5'h02;
       end
     end
@@ -12028,48 +13354,48 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
       end else if (at_close) begin
         if (close_err) begin
           b_err = 1'h1;
-        end else if (\$377 ) begin
+        end else if (\$393 ) begin
           b_err = 1'h1;
         end
       end else if (start_empty) begin
-      end else if (\$297 ) begin
-        b_err = 1'h1;
-      end else if (\$298 ) begin
-        b_err = 1'h1;
-      end else if (\$303 ) begin
-      end else if (\$308 ) begin
-        b_err = 1'h1;
-      end else if (\$312 ) begin
+      end else if (\$313 ) begin
         b_err = 1'h1;
       end else if (\$314 ) begin
         b_err = 1'h1;
       end else if (\$319 ) begin
-        b_err = 1'h1;
-      end else if (\$320 ) begin
-        b_err = 1'h1;
       end else if (\$324 ) begin
         b_err = 1'h1;
       end else if (\$328 ) begin
         b_err = 1'h1;
       end else if (\$330 ) begin
         b_err = 1'h1;
-      end else if (\$332 ) begin
-        b_err = 1'h1;
-      end else if (\$334 ) begin
-        b_err = 1'h1;
       end else if (\$335 ) begin
+        b_err = 1'h1;
+      end else if (\$336 ) begin
+        b_err = 1'h1;
+      end else if (\$340 ) begin
+        b_err = 1'h1;
+      end else if (\$344 ) begin
+        b_err = 1'h1;
+      end else if (\$346 ) begin
+        b_err = 1'h1;
+      end else if (\$348 ) begin
         b_err = 1'h1;
       end else if (\$350 ) begin
         b_err = 1'h1;
-      end else if (\$357 ) begin
+      end else if (\$351 ) begin
         b_err = 1'h1;
-      end else if (\$365 ) begin
+      end else if (\$366 ) begin
         b_err = 1'h1;
-      end else if (\$369 ) begin
+      end else if (\$373 ) begin
         b_err = 1'h1;
-      end else if (\$374 ) begin
+      end else if (\$381 ) begin
         b_err = 1'h1;
-      end else if (\$375 ) begin
+      end else if (\$385 ) begin
+        b_err = 1'h1;
+      end else if (\$390 ) begin
+        b_err = 1'h1;
+      end else if (\$391 ) begin
         b_err = 1'h1;
       end
     end
@@ -12083,49 +13409,49 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
       end else if (at_close) begin
         if (close_err) begin
           b_code = close_code;
-        end else if (\$377 ) begin
+        end else if (\$393 ) begin
           b_code = 5'h04;
         end
       end else if (start_empty) begin
-      end else if (\$297 ) begin
-        b_code = 5'h03;
-      end else if (\$298 ) begin
-        b_code = 5'h0b;
-      end else if (\$303 ) begin
-      end else if (\$308 ) begin
-        b_code = 5'h07;
-      end else if (\$312 ) begin
+      end else if (\$313 ) begin
         b_code = 5'h03;
       end else if (\$314 ) begin
-        b_code = 5'h05;
+        b_code = 5'h0b;
       end else if (\$319 ) begin
-        b_code = 5'h07;
-      end else if (\$320 ) begin
-        b_code = 5'h03;
       end else if (\$324 ) begin
-        b_code = 5'h05;
-      end else if (\$328 ) begin
         b_code = 5'h07;
+      end else if (\$328 ) begin
+        b_code = 5'h03;
       end else if (\$330 ) begin
-        b_code = 5'h08;
-      end else if (\$332 ) begin
-        b_code = 5'h09;
-      end else if (\$334 ) begin
-        b_code = width_code;
+        b_code = 5'h05;
       end else if (\$335 ) begin
-        b_code = empty_code;
+        b_code = 5'h07;
+      end else if (\$336 ) begin
+        b_code = 5'h03;
+      end else if (\$340 ) begin
+        b_code = 5'h05;
+      end else if (\$344 ) begin
+        b_code = 5'h07;
+      end else if (\$346 ) begin
+        b_code = 5'h08;
+      end else if (\$348 ) begin
+        b_code = 5'h09;
       end else if (\$350 ) begin
+        b_code = width_code;
+      end else if (\$351 ) begin
+        b_code = empty_code;
+      end else if (\$366 ) begin
         b_code = 5'h0a;
-      end else if (\$357 ) begin
+      end else if (\$373 ) begin
         b_code = 5'h1a;
-      end else if (\$365 ) begin
+      end else if (\$381 ) begin
         b_code = 5'h03;
-      end else if (\$369 ) begin
-        b_code = \code$172 ;
-      end else if (\$374 ) begin
+      end else if (\$385 ) begin
+        b_code = \code$195 ;
+      end else if (\$390 ) begin
         b_code = 5'h03;
-      end else if (\$375 ) begin
-        b_code = \code$174 ;
+      end else if (\$391 ) begin
+        b_code = \code$197 ;
       end
     end
   end
@@ -12137,7 +13463,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
       end else if (at_close) begin
         (* full_case = 32'd1 *)
         if (close_err) begin
-        end else if (\$377 ) begin
+        end else if (\$393 ) begin
         end else begin
           b_close = 1'h1;
         end
@@ -12152,9 +13478,9 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
       end else if (at_close) begin
         (* full_case = 32'd1 *)
         if (close_err) begin
-        end else if (\$377 ) begin
+        end else if (\$393 ) begin
         end else begin
-          b_done = \$378 ;
+          b_done = \$394 ;
         end
       end
     end
@@ -12166,9 +13492,9 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
       if (start_err) begin
       end else if (at_close) begin
       end else if (start_empty) begin
-      end else if (\$297 ) begin
-      end else if (\$298 ) begin
-      end else if (\$303 ) begin
+      end else if (\$313 ) begin
+      end else if (\$314 ) begin
+      end else if (\$319 ) begin
         b_defer = 1'h1;
       end
     end
@@ -12181,26 +13507,26 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
       if (start_err) begin
       end else if (at_close) begin
       end else if (start_empty) begin
-      end else if (\$297 ) begin
-      end else if (\$298 ) begin
-      end else if (\$303 ) begin
-      end else if (\$308 ) begin
-      end else if (\$312 ) begin
+      end else if (\$313 ) begin
       end else if (\$314 ) begin
       end else if (\$319 ) begin
-      end else if (\$320 ) begin
       end else if (\$324 ) begin
       end else if (\$328 ) begin
       end else if (\$330 ) begin
-      end else if (\$332 ) begin
-      end else if (\$334 ) begin
       end else if (\$335 ) begin
+      end else if (\$336 ) begin
+      end else if (\$340 ) begin
+      end else if (\$344 ) begin
+      end else if (\$346 ) begin
+      end else if (\$348 ) begin
       end else if (\$350 ) begin
-      end else if (\$357 ) begin
-      end else if (\$365 ) begin
-      end else if (\$369 ) begin
-      end else if (\$374 ) begin
-      end else if (\$375 ) begin
+      end else if (\$351 ) begin
+      end else if (\$366 ) begin
+      end else if (\$373 ) begin
+      end else if (\$381 ) begin
+      end else if (\$385 ) begin
+      end else if (\$390 ) begin
+      end else if (\$391 ) begin
       end else begin
         b_header = 1'h1;
       end
@@ -12210,7 +13536,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     fld2_in = 6'h00;
     (* full_case = 32'd1 *)
-    if (\$379 ) begin
+    if (\$395 ) begin
       fld2_in = 6'h01;
     end else begin
       casez (top_ctx)
@@ -12219,7 +13545,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
             casez (rec[7:5])
               3'h0:
                   (* full_case = 32'd1 *)
-                  casez (\$380 )
+                  casez (\$396 )
                     25'h0000000:
                         fld2_in = 6'h03;
                     25'h0000001:
@@ -12243,7 +13569,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                   endcase
               3'h1:
                   (* full_case = 32'd1 *)
-                  casez (\$381 )
+                  casez (\$397 )
                     25'h0000000:
                         fld2_in = 6'h02;
                     25'h0000001:
@@ -12271,7 +13597,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                   endcase
               3'h2:
                   (* full_case = 32'd1 *)
-                  casez (\$382 )
+                  casez (\$398 )
                     25'h0000000:
                         fld2_in = 6'h02;
                     25'h0000001:
@@ -12301,7 +13627,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                   endcase
               3'h3:
                   (* full_case = 32'd1 *)
-                  casez (\$383 )
+                  casez (\$399 )
                     25'h0000000:
                         fld2_in = 6'h02;
                     25'h0000001:
@@ -12335,7 +13661,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                   endcase
               3'h4:
                   (* full_case = 32'd1 *)
-                  casez (\$384 )
+                  casez (\$400 )
                     25'h0000000:
                         fld2_in = 6'h02;
                     25'h0000001:
@@ -12366,7 +13692,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                         fld2_in = 6'h00;
                   endcase
             endcase
-            if (\$391 ) begin
+            if (\$407 ) begin
               fld2_in = 6'h1f;
             end
           end
@@ -12374,7 +13700,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
             fld2_in = 6'h13;
         4'h2:
             (* full_case = 32'd1 *)
-            casez (\$392 )
+            casez (\$408 )
               25'h0000000:
                   fld2_in = 6'h14;
               25'h0000001:
@@ -12390,7 +13716,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
             fld2_in = 6'h18;
         4'h6:
             (* full_case = 32'd1 *)
-            casez (\$393 )
+            casez (\$409 )
               25'h0000000:
                   fld2_in = 6'h19;
               25'h0000001:
@@ -12408,15 +13734,15 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
             endcase
         4'h7:
             (* full_case = 32'd1 *)
-            casez (\$394 )
+            casez (\$410 )
               25'h0000001:
-                  fld2_in = \$395 ;
+                  fld2_in = \$411 ;
               25'h0000002:
-                  fld2_in = \$396 ;
+                  fld2_in = \$412 ;
               25'h0000003:
-                  fld2_in = \$397 ;
+                  fld2_in = \$413 ;
               25'h0000004:
-                  fld2_in = \$398 ;
+                  fld2_in = \$414 ;
               default:
                   fld2_in = 6'h00;
             endcase
@@ -12431,26 +13757,26 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p0) begin
-      val2_p0 = { 48'h000000000000, \port$3460$0  };
+      val2_p0 = { 48'h000000000000, \port$3951$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$3460$0 [2:0])
+      casez (\port$3951$0 [2:0])
         3'h0:
             val2_p0 = 56'h00000000000000;
         3'h1:
-            val2_p0 = { 48'h000000000000, \port$3462$0  };
+            val2_p0 = { 48'h000000000000, \port$3953$0  };
         3'h2:
-            val2_p0 = { 40'h0000000000, \port$3462$0 , \port$3464$0  };
+            val2_p0 = { 40'h0000000000, \port$3953$0 , \port$3955$0  };
         3'h3:
-            val2_p0 = { 32'h00000000, \port$3462$0 , \port$3464$0 , \port$3466$0  };
+            val2_p0 = { 32'h00000000, \port$3953$0 , \port$3955$0 , \port$3957$0  };
         3'h4:
-            val2_p0 = { 24'h000000, \port$3462$0 , \port$3464$0 , \port$3466$0 , \port$3468$0  };
+            val2_p0 = { 24'h000000, \port$3953$0 , \port$3955$0 , \port$3957$0 , \port$3959$0  };
         3'h5:
-            val2_p0 = { 16'h0000, \port$3462$0 , \port$3464$0 , \port$3466$0 , \port$3468$0 , \port$3470$0  };
+            val2_p0 = { 16'h0000, \port$3953$0 , \port$3955$0 , \port$3957$0 , \port$3959$0 , \port$3961$0  };
         3'h6:
-            val2_p0 = { 8'h00, \port$3462$0 , \port$3464$0 , \port$3466$0 , \port$3468$0 , \port$3470$0 , \port$3472$0  };
+            val2_p0 = { 8'h00, \port$3953$0 , \port$3955$0 , \port$3957$0 , \port$3959$0 , \port$3961$0 , \port$3963$0  };
         3'h7:
-            val2_p0 = { \port$3462$0 , \port$3464$0 , \port$3466$0 , \port$3468$0 , \port$3470$0 , \port$3472$0 , \port$3474$0  };
+            val2_p0 = { \port$3953$0 , \port$3955$0 , \port$3957$0 , \port$3959$0 , \port$3961$0 , \port$3963$0 , \port$3965$0  };
       endcase
     end
   end
@@ -12459,57 +13785,57 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     fast2_p0 = 1'h0;
     casez (fld2)
       6'h02:
-          fast2_p0 = \$405 ;
+          fast2_p0 = \$421 ;
       6'h03:
-          fast2_p0 = \$406 ;
+          fast2_p0 = \$422 ;
       6'h04:
-          fast2_p0 = \$407 ;
+          fast2_p0 = \$423 ;
       6'h05:
-          fast2_p0 = \$408 ;
+          fast2_p0 = \$424 ;
       6'h07:
-          fast2_p0 = \$409 ;
+          fast2_p0 = \$425 ;
       6'h09:
-          fast2_p0 = \$410 ;
+          fast2_p0 = \$426 ;
       6'h0c:
-          fast2_p0 = \$411 ;
+          fast2_p0 = \$427 ;
       6'h19:
-          fast2_p0 = \$412 ;
+          fast2_p0 = \$428 ;
       6'h1b:
-          fast2_p0 = \$413 ;
+          fast2_p0 = \$429 ;
       6'h1c:
-          fast2_p0 = \$414 ;
+          fast2_p0 = \$430 ;
       6'h1d:
-          fast2_p0 = \$415 ;
+          fast2_p0 = \$431 ;
       6'h1e:
-          fast2_p0 = \$416 ;
+          fast2_p0 = \$432 ;
       6'h10:
-          fast2_p0 = \$419 ;
+          fast2_p0 = \$435 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p1) begin
-      val2_p1 = { 48'h000000000000, \port$3462$0  };
+      val2_p1 = { 48'h000000000000, \port$3953$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$3462$0 [2:0])
+      casez (\port$3953$0 [2:0])
         3'h0:
             val2_p1 = 56'h00000000000000;
         3'h1:
-            val2_p1 = { 48'h000000000000, \port$3464$0  };
+            val2_p1 = { 48'h000000000000, \port$3955$0  };
         3'h2:
-            val2_p1 = { 40'h0000000000, \port$3464$0 , \port$3466$0  };
+            val2_p1 = { 40'h0000000000, \port$3955$0 , \port$3957$0  };
         3'h3:
-            val2_p1 = { 32'h00000000, \port$3464$0 , \port$3466$0 , \port$3468$0  };
+            val2_p1 = { 32'h00000000, \port$3955$0 , \port$3957$0 , \port$3959$0  };
         3'h4:
-            val2_p1 = { 24'h000000, \port$3464$0 , \port$3466$0 , \port$3468$0 , \port$3470$0  };
+            val2_p1 = { 24'h000000, \port$3955$0 , \port$3957$0 , \port$3959$0 , \port$3961$0  };
         3'h5:
-            val2_p1 = { 16'h0000, \port$3464$0 , \port$3466$0 , \port$3468$0 , \port$3470$0 , \port$3472$0  };
+            val2_p1 = { 16'h0000, \port$3955$0 , \port$3957$0 , \port$3959$0 , \port$3961$0 , \port$3963$0  };
         3'h6:
-            val2_p1 = { 8'h00, \port$3464$0 , \port$3466$0 , \port$3468$0 , \port$3470$0 , \port$3472$0 , \port$3474$0  };
+            val2_p1 = { 8'h00, \port$3955$0 , \port$3957$0 , \port$3959$0 , \port$3961$0 , \port$3963$0 , \port$3965$0  };
         3'h7:
-            val2_p1 = { \port$3464$0 , \port$3466$0 , \port$3468$0 , \port$3470$0 , \port$3472$0 , \port$3474$0 , \port$3476$0  };
+            val2_p1 = { \port$3955$0 , \port$3957$0 , \port$3959$0 , \port$3961$0 , \port$3963$0 , \port$3965$0 , \port$3967$0  };
       endcase
     end
   end
@@ -12518,57 +13844,57 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     fast2_p1 = 1'h0;
     casez (fld2)
       6'h02:
-          fast2_p1 = \$440 ;
+          fast2_p1 = \$456 ;
       6'h03:
-          fast2_p1 = \$441 ;
+          fast2_p1 = \$457 ;
       6'h04:
-          fast2_p1 = \$442 ;
+          fast2_p1 = \$458 ;
       6'h05:
-          fast2_p1 = \$443 ;
+          fast2_p1 = \$459 ;
       6'h07:
-          fast2_p1 = \$444 ;
+          fast2_p1 = \$460 ;
       6'h09:
-          fast2_p1 = \$445 ;
+          fast2_p1 = \$461 ;
       6'h0c:
-          fast2_p1 = \$446 ;
+          fast2_p1 = \$462 ;
       6'h19:
-          fast2_p1 = \$447 ;
+          fast2_p1 = \$463 ;
       6'h1b:
-          fast2_p1 = \$448 ;
+          fast2_p1 = \$464 ;
       6'h1c:
-          fast2_p1 = \$449 ;
+          fast2_p1 = \$465 ;
       6'h1d:
-          fast2_p1 = \$450 ;
+          fast2_p1 = \$466 ;
       6'h1e:
-          fast2_p1 = \$451 ;
+          fast2_p1 = \$467 ;
       6'h10:
-          fast2_p1 = \$454 ;
+          fast2_p1 = \$470 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p2) begin
-      val2_p2 = { 48'h000000000000, \port$3464$0  };
+      val2_p2 = { 48'h000000000000, \port$3955$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$3464$0 [2:0])
+      casez (\port$3955$0 [2:0])
         3'h0:
             val2_p2 = 56'h00000000000000;
         3'h1:
-            val2_p2 = { 48'h000000000000, \port$3466$0  };
+            val2_p2 = { 48'h000000000000, \port$3957$0  };
         3'h2:
-            val2_p2 = { 40'h0000000000, \port$3466$0 , \port$3468$0  };
+            val2_p2 = { 40'h0000000000, \port$3957$0 , \port$3959$0  };
         3'h3:
-            val2_p2 = { 32'h00000000, \port$3466$0 , \port$3468$0 , \port$3470$0  };
+            val2_p2 = { 32'h00000000, \port$3957$0 , \port$3959$0 , \port$3961$0  };
         3'h4:
-            val2_p2 = { 24'h000000, \port$3466$0 , \port$3468$0 , \port$3470$0 , \port$3472$0  };
+            val2_p2 = { 24'h000000, \port$3957$0 , \port$3959$0 , \port$3961$0 , \port$3963$0  };
         3'h5:
-            val2_p2 = { 16'h0000, \port$3466$0 , \port$3468$0 , \port$3470$0 , \port$3472$0 , \port$3474$0  };
+            val2_p2 = { 16'h0000, \port$3957$0 , \port$3959$0 , \port$3961$0 , \port$3963$0 , \port$3965$0  };
         3'h6:
-            val2_p2 = { 8'h00, \port$3466$0 , \port$3468$0 , \port$3470$0 , \port$3472$0 , \port$3474$0 , \port$3476$0  };
+            val2_p2 = { 8'h00, \port$3957$0 , \port$3959$0 , \port$3961$0 , \port$3963$0 , \port$3965$0 , \port$3967$0  };
         3'h7:
-            val2_p2 = { \port$3466$0 , \port$3468$0 , \port$3470$0 , \port$3472$0 , \port$3474$0 , \port$3476$0 , \port$3478$0  };
+            val2_p2 = { \port$3957$0 , \port$3959$0 , \port$3961$0 , \port$3963$0 , \port$3965$0 , \port$3967$0 , \port$3969$0  };
       endcase
     end
   end
@@ -12577,57 +13903,57 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     fast2_p2 = 1'h0;
     casez (fld2)
       6'h02:
-          fast2_p2 = \$475 ;
+          fast2_p2 = \$491 ;
       6'h03:
-          fast2_p2 = \$476 ;
+          fast2_p2 = \$492 ;
       6'h04:
-          fast2_p2 = \$477 ;
+          fast2_p2 = \$493 ;
       6'h05:
-          fast2_p2 = \$478 ;
+          fast2_p2 = \$494 ;
       6'h07:
-          fast2_p2 = \$479 ;
+          fast2_p2 = \$495 ;
       6'h09:
-          fast2_p2 = \$480 ;
+          fast2_p2 = \$496 ;
       6'h0c:
-          fast2_p2 = \$481 ;
+          fast2_p2 = \$497 ;
       6'h19:
-          fast2_p2 = \$482 ;
+          fast2_p2 = \$498 ;
       6'h1b:
-          fast2_p2 = \$483 ;
+          fast2_p2 = \$499 ;
       6'h1c:
-          fast2_p2 = \$484 ;
+          fast2_p2 = \$500 ;
       6'h1d:
-          fast2_p2 = \$485 ;
+          fast2_p2 = \$501 ;
       6'h1e:
-          fast2_p2 = \$486 ;
+          fast2_p2 = \$502 ;
       6'h10:
-          fast2_p2 = \$489 ;
+          fast2_p2 = \$505 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p3) begin
-      val2_p3 = { 48'h000000000000, \port$3466$0  };
+      val2_p3 = { 48'h000000000000, \port$3957$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$3466$0 [2:0])
+      casez (\port$3957$0 [2:0])
         3'h0:
             val2_p3 = 56'h00000000000000;
         3'h1:
-            val2_p3 = { 48'h000000000000, \port$3468$0  };
+            val2_p3 = { 48'h000000000000, \port$3959$0  };
         3'h2:
-            val2_p3 = { 40'h0000000000, \port$3468$0 , \port$3470$0  };
+            val2_p3 = { 40'h0000000000, \port$3959$0 , \port$3961$0  };
         3'h3:
-            val2_p3 = { 32'h00000000, \port$3468$0 , \port$3470$0 , \port$3472$0  };
+            val2_p3 = { 32'h00000000, \port$3959$0 , \port$3961$0 , \port$3963$0  };
         3'h4:
-            val2_p3 = { 24'h000000, \port$3468$0 , \port$3470$0 , \port$3472$0 , \port$3474$0  };
+            val2_p3 = { 24'h000000, \port$3959$0 , \port$3961$0 , \port$3963$0 , \port$3965$0  };
         3'h5:
-            val2_p3 = { 16'h0000, \port$3468$0 , \port$3470$0 , \port$3472$0 , \port$3474$0 , \port$3476$0  };
+            val2_p3 = { 16'h0000, \port$3959$0 , \port$3961$0 , \port$3963$0 , \port$3965$0 , \port$3967$0  };
         3'h6:
-            val2_p3 = { 8'h00, \port$3468$0 , \port$3470$0 , \port$3472$0 , \port$3474$0 , \port$3476$0 , \port$3478$0  };
+            val2_p3 = { 8'h00, \port$3959$0 , \port$3961$0 , \port$3963$0 , \port$3965$0 , \port$3967$0 , \port$3969$0  };
         3'h7:
-            val2_p3 = { \port$3468$0 , \port$3470$0 , \port$3472$0 , \port$3474$0 , \port$3476$0 , \port$3478$0 , \port$3480$0  };
+            val2_p3 = { \port$3959$0 , \port$3961$0 , \port$3963$0 , \port$3965$0 , \port$3967$0 , \port$3969$0 , \port$3971$0  };
       endcase
     end
   end
@@ -12636,57 +13962,57 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     fast2_p3 = 1'h0;
     casez (fld2)
       6'h02:
-          fast2_p3 = \$510 ;
+          fast2_p3 = \$526 ;
       6'h03:
-          fast2_p3 = \$511 ;
+          fast2_p3 = \$527 ;
       6'h04:
-          fast2_p3 = \$512 ;
+          fast2_p3 = \$528 ;
       6'h05:
-          fast2_p3 = \$513 ;
+          fast2_p3 = \$529 ;
       6'h07:
-          fast2_p3 = \$514 ;
+          fast2_p3 = \$530 ;
       6'h09:
-          fast2_p3 = \$515 ;
+          fast2_p3 = \$531 ;
       6'h0c:
-          fast2_p3 = \$516 ;
+          fast2_p3 = \$532 ;
       6'h19:
-          fast2_p3 = \$517 ;
+          fast2_p3 = \$533 ;
       6'h1b:
-          fast2_p3 = \$518 ;
+          fast2_p3 = \$534 ;
       6'h1c:
-          fast2_p3 = \$519 ;
+          fast2_p3 = \$535 ;
       6'h1d:
-          fast2_p3 = \$520 ;
+          fast2_p3 = \$536 ;
       6'h1e:
-          fast2_p3 = \$521 ;
+          fast2_p3 = \$537 ;
       6'h10:
-          fast2_p3 = \$524 ;
+          fast2_p3 = \$540 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p4) begin
-      val2_p4 = { 48'h000000000000, \port$3468$0  };
+      val2_p4 = { 48'h000000000000, \port$3959$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$3468$0 [2:0])
+      casez (\port$3959$0 [2:0])
         3'h0:
             val2_p4 = 56'h00000000000000;
         3'h1:
-            val2_p4 = { 48'h000000000000, \port$3470$0  };
+            val2_p4 = { 48'h000000000000, \port$3961$0  };
         3'h2:
-            val2_p4 = { 40'h0000000000, \port$3470$0 , \port$3472$0  };
+            val2_p4 = { 40'h0000000000, \port$3961$0 , \port$3963$0  };
         3'h3:
-            val2_p4 = { 32'h00000000, \port$3470$0 , \port$3472$0 , \port$3474$0  };
+            val2_p4 = { 32'h00000000, \port$3961$0 , \port$3963$0 , \port$3965$0  };
         3'h4:
-            val2_p4 = { 24'h000000, \port$3470$0 , \port$3472$0 , \port$3474$0 , \port$3476$0  };
+            val2_p4 = { 24'h000000, \port$3961$0 , \port$3963$0 , \port$3965$0 , \port$3967$0  };
         3'h5:
-            val2_p4 = { 16'h0000, \port$3470$0 , \port$3472$0 , \port$3474$0 , \port$3476$0 , \port$3478$0  };
+            val2_p4 = { 16'h0000, \port$3961$0 , \port$3963$0 , \port$3965$0 , \port$3967$0 , \port$3969$0  };
         3'h6:
-            val2_p4 = { 8'h00, \port$3470$0 , \port$3472$0 , \port$3474$0 , \port$3476$0 , \port$3478$0 , \port$3480$0  };
+            val2_p4 = { 8'h00, \port$3961$0 , \port$3963$0 , \port$3965$0 , \port$3967$0 , \port$3969$0 , \port$3971$0  };
         3'h7:
-            val2_p4 = { \port$3470$0 , \port$3472$0 , \port$3474$0 , \port$3476$0 , \port$3478$0 , \port$3480$0 , \port$3482$0  };
+            val2_p4 = { \port$3961$0 , \port$3963$0 , \port$3965$0 , \port$3967$0 , \port$3969$0 , \port$3971$0 , \port$3973$0  };
       endcase
     end
   end
@@ -12695,57 +14021,57 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     fast2_p4 = 1'h0;
     casez (fld2)
       6'h02:
-          fast2_p4 = \$545 ;
+          fast2_p4 = \$561 ;
       6'h03:
-          fast2_p4 = \$546 ;
+          fast2_p4 = \$562 ;
       6'h04:
-          fast2_p4 = \$547 ;
+          fast2_p4 = \$563 ;
       6'h05:
-          fast2_p4 = \$548 ;
+          fast2_p4 = \$564 ;
       6'h07:
-          fast2_p4 = \$549 ;
+          fast2_p4 = \$565 ;
       6'h09:
-          fast2_p4 = \$550 ;
+          fast2_p4 = \$566 ;
       6'h0c:
-          fast2_p4 = \$551 ;
+          fast2_p4 = \$567 ;
       6'h19:
-          fast2_p4 = \$552 ;
+          fast2_p4 = \$568 ;
       6'h1b:
-          fast2_p4 = \$553 ;
+          fast2_p4 = \$569 ;
       6'h1c:
-          fast2_p4 = \$554 ;
+          fast2_p4 = \$570 ;
       6'h1d:
-          fast2_p4 = \$555 ;
+          fast2_p4 = \$571 ;
       6'h1e:
-          fast2_p4 = \$556 ;
+          fast2_p4 = \$572 ;
       6'h10:
-          fast2_p4 = \$559 ;
+          fast2_p4 = \$575 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p5) begin
-      val2_p5 = { 48'h000000000000, \port$3470$0  };
+      val2_p5 = { 48'h000000000000, \port$3961$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$3470$0 [2:0])
+      casez (\port$3961$0 [2:0])
         3'h0:
             val2_p5 = 56'h00000000000000;
         3'h1:
-            val2_p5 = { 48'h000000000000, \port$3472$0  };
+            val2_p5 = { 48'h000000000000, \port$3963$0  };
         3'h2:
-            val2_p5 = { 40'h0000000000, \port$3472$0 , \port$3474$0  };
+            val2_p5 = { 40'h0000000000, \port$3963$0 , \port$3965$0  };
         3'h3:
-            val2_p5 = { 32'h00000000, \port$3472$0 , \port$3474$0 , \port$3476$0  };
+            val2_p5 = { 32'h00000000, \port$3963$0 , \port$3965$0 , \port$3967$0  };
         3'h4:
-            val2_p5 = { 24'h000000, \port$3472$0 , \port$3474$0 , \port$3476$0 , \port$3478$0  };
+            val2_p5 = { 24'h000000, \port$3963$0 , \port$3965$0 , \port$3967$0 , \port$3969$0  };
         3'h5:
-            val2_p5 = { 16'h0000, \port$3472$0 , \port$3474$0 , \port$3476$0 , \port$3478$0 , \port$3480$0  };
+            val2_p5 = { 16'h0000, \port$3963$0 , \port$3965$0 , \port$3967$0 , \port$3969$0 , \port$3971$0  };
         3'h6:
-            val2_p5 = { 8'h00, \port$3472$0 , \port$3474$0 , \port$3476$0 , \port$3478$0 , \port$3480$0 , \port$3482$0  };
+            val2_p5 = { 8'h00, \port$3963$0 , \port$3965$0 , \port$3967$0 , \port$3969$0 , \port$3971$0 , \port$3973$0  };
         3'h7:
-            val2_p5 = { \port$3472$0 , \port$3474$0 , \port$3476$0 , \port$3478$0 , \port$3480$0 , \port$3482$0 , \port$3484$0  };
+            val2_p5 = { \port$3963$0 , \port$3965$0 , \port$3967$0 , \port$3969$0 , \port$3971$0 , \port$3973$0 , \port$3975$0  };
       endcase
     end
   end
@@ -12754,57 +14080,57 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     fast2_p5 = 1'h0;
     casez (fld2)
       6'h02:
-          fast2_p5 = \$580 ;
+          fast2_p5 = \$596 ;
       6'h03:
-          fast2_p5 = \$581 ;
+          fast2_p5 = \$597 ;
       6'h04:
-          fast2_p5 = \$582 ;
+          fast2_p5 = \$598 ;
       6'h05:
-          fast2_p5 = \$583 ;
+          fast2_p5 = \$599 ;
       6'h07:
-          fast2_p5 = \$584 ;
+          fast2_p5 = \$600 ;
       6'h09:
-          fast2_p5 = \$585 ;
+          fast2_p5 = \$601 ;
       6'h0c:
-          fast2_p5 = \$586 ;
+          fast2_p5 = \$602 ;
       6'h19:
-          fast2_p5 = \$587 ;
+          fast2_p5 = \$603 ;
       6'h1b:
-          fast2_p5 = \$588 ;
+          fast2_p5 = \$604 ;
       6'h1c:
-          fast2_p5 = \$589 ;
+          fast2_p5 = \$605 ;
       6'h1d:
-          fast2_p5 = \$590 ;
+          fast2_p5 = \$606 ;
       6'h1e:
-          fast2_p5 = \$591 ;
+          fast2_p5 = \$607 ;
       6'h10:
-          fast2_p5 = \$594 ;
+          fast2_p5 = \$610 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p6) begin
-      val2_p6 = { 48'h000000000000, \port$3472$0  };
+      val2_p6 = { 48'h000000000000, \port$3963$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$3472$0 [2:0])
+      casez (\port$3963$0 [2:0])
         3'h0:
             val2_p6 = 56'h00000000000000;
         3'h1:
-            val2_p6 = { 48'h000000000000, \port$3474$0  };
+            val2_p6 = { 48'h000000000000, \port$3965$0  };
         3'h2:
-            val2_p6 = { 40'h0000000000, \port$3474$0 , \port$3476$0  };
+            val2_p6 = { 40'h0000000000, \port$3965$0 , \port$3967$0  };
         3'h3:
-            val2_p6 = { 32'h00000000, \port$3474$0 , \port$3476$0 , \port$3478$0  };
+            val2_p6 = { 32'h00000000, \port$3965$0 , \port$3967$0 , \port$3969$0  };
         3'h4:
-            val2_p6 = { 24'h000000, \port$3474$0 , \port$3476$0 , \port$3478$0 , \port$3480$0  };
+            val2_p6 = { 24'h000000, \port$3965$0 , \port$3967$0 , \port$3969$0 , \port$3971$0  };
         3'h5:
-            val2_p6 = { 16'h0000, \port$3474$0 , \port$3476$0 , \port$3478$0 , \port$3480$0 , \port$3482$0  };
+            val2_p6 = { 16'h0000, \port$3965$0 , \port$3967$0 , \port$3969$0 , \port$3971$0 , \port$3973$0  };
         3'h6:
-            val2_p6 = { 8'h00, \port$3474$0 , \port$3476$0 , \port$3478$0 , \port$3480$0 , \port$3482$0 , \port$3484$0  };
+            val2_p6 = { 8'h00, \port$3965$0 , \port$3967$0 , \port$3969$0 , \port$3971$0 , \port$3973$0 , \port$3975$0  };
         3'h7:
-            val2_p6 = { \port$3474$0 , \port$3476$0 , \port$3478$0 , \port$3480$0 , \port$3482$0 , \port$3484$0 , \port$3486$0  };
+            val2_p6 = { \port$3965$0 , \port$3967$0 , \port$3969$0 , \port$3971$0 , \port$3973$0 , \port$3975$0 , \port$3977$0  };
       endcase
     end
   end
@@ -12813,57 +14139,57 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     fast2_p6 = 1'h0;
     casez (fld2)
       6'h02:
-          fast2_p6 = \$615 ;
+          fast2_p6 = \$631 ;
       6'h03:
-          fast2_p6 = \$616 ;
+          fast2_p6 = \$632 ;
       6'h04:
-          fast2_p6 = \$617 ;
+          fast2_p6 = \$633 ;
       6'h05:
-          fast2_p6 = \$618 ;
+          fast2_p6 = \$634 ;
       6'h07:
-          fast2_p6 = \$619 ;
+          fast2_p6 = \$635 ;
       6'h09:
-          fast2_p6 = \$620 ;
+          fast2_p6 = \$636 ;
       6'h0c:
-          fast2_p6 = \$621 ;
+          fast2_p6 = \$637 ;
       6'h19:
-          fast2_p6 = \$622 ;
+          fast2_p6 = \$638 ;
       6'h1b:
-          fast2_p6 = \$623 ;
+          fast2_p6 = \$639 ;
       6'h1c:
-          fast2_p6 = \$624 ;
+          fast2_p6 = \$640 ;
       6'h1d:
-          fast2_p6 = \$625 ;
+          fast2_p6 = \$641 ;
       6'h1e:
-          fast2_p6 = \$626 ;
+          fast2_p6 = \$642 ;
       6'h10:
-          fast2_p6 = \$629 ;
+          fast2_p6 = \$645 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p7) begin
-      val2_p7 = { 48'h000000000000, \port$3474$0  };
+      val2_p7 = { 48'h000000000000, \port$3965$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$3474$0 [2:0])
+      casez (\port$3965$0 [2:0])
         3'h0:
             val2_p7 = 56'h00000000000000;
         3'h1:
-            val2_p7 = { 48'h000000000000, \port$3476$0  };
+            val2_p7 = { 48'h000000000000, \port$3967$0  };
         3'h2:
-            val2_p7 = { 40'h0000000000, \port$3476$0 , \port$3478$0  };
+            val2_p7 = { 40'h0000000000, \port$3967$0 , \port$3969$0  };
         3'h3:
-            val2_p7 = { 32'h00000000, \port$3476$0 , \port$3478$0 , \port$3480$0  };
+            val2_p7 = { 32'h00000000, \port$3967$0 , \port$3969$0 , \port$3971$0  };
         3'h4:
-            val2_p7 = { 24'h000000, \port$3476$0 , \port$3478$0 , \port$3480$0 , \port$3482$0  };
+            val2_p7 = { 24'h000000, \port$3967$0 , \port$3969$0 , \port$3971$0 , \port$3973$0  };
         3'h5:
-            val2_p7 = { 16'h0000, \port$3476$0 , \port$3478$0 , \port$3480$0 , \port$3482$0 , \port$3484$0  };
+            val2_p7 = { 16'h0000, \port$3967$0 , \port$3969$0 , \port$3971$0 , \port$3973$0 , \port$3975$0  };
         3'h6:
-            val2_p7 = { 8'h00, \port$3476$0 , \port$3478$0 , \port$3480$0 , \port$3482$0 , \port$3484$0 , \port$3486$0  };
+            val2_p7 = { 8'h00, \port$3967$0 , \port$3969$0 , \port$3971$0 , \port$3973$0 , \port$3975$0 , \port$3977$0  };
         3'h7:
-            val2_p7 = { \port$3476$0 , \port$3478$0 , \port$3480$0 , \port$3482$0 , \port$3484$0 , \port$3486$0 , \port$3488$0  };
+            val2_p7 = { \port$3967$0 , \port$3969$0 , \port$3971$0 , \port$3973$0 , \port$3975$0 , \port$3977$0 , \port$3979$0  };
       endcase
     end
   end
@@ -12872,38 +14198,38 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     fast2_p7 = 1'h0;
     casez (fld2)
       6'h02:
-          fast2_p7 = \$650 ;
+          fast2_p7 = \$666 ;
       6'h03:
-          fast2_p7 = \$651 ;
+          fast2_p7 = \$667 ;
       6'h04:
-          fast2_p7 = \$652 ;
+          fast2_p7 = \$668 ;
       6'h05:
-          fast2_p7 = \$653 ;
+          fast2_p7 = \$669 ;
       6'h07:
-          fast2_p7 = \$654 ;
+          fast2_p7 = \$670 ;
       6'h09:
-          fast2_p7 = \$655 ;
+          fast2_p7 = \$671 ;
       6'h0c:
-          fast2_p7 = \$656 ;
+          fast2_p7 = \$672 ;
       6'h19:
-          fast2_p7 = \$657 ;
+          fast2_p7 = \$673 ;
       6'h1b:
-          fast2_p7 = \$658 ;
+          fast2_p7 = \$674 ;
       6'h1c:
-          fast2_p7 = \$659 ;
+          fast2_p7 = \$675 ;
       6'h1d:
-          fast2_p7 = \$660 ;
+          fast2_p7 = \$676 ;
       6'h1e:
-          fast2_p7 = \$661 ;
+          fast2_p7 = \$677 ;
       6'h10:
-          fast2_p7 = \$664 ;
+          fast2_p7 = \$680 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     fld_list = 6'h00;
     (* full_case = 32'd1 *)
-    if (\$681 ) begin
+    if (\$697 ) begin
       fld_list = 6'h01;
     end else begin
       casez (top_ctx)
@@ -13059,7 +14385,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                         fld_list = 6'h00;
                   endcase
             endcase
-            if (\$687 ) begin
+            if (\$703 ) begin
               fld_list = 6'h1f;
             end
           end
@@ -13103,13 +14429,13 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
             (* full_case = 32'd1 *)
             casez (top_cnt)
               24'h000001:
-                  fld_list = \$688 ;
+                  fld_list = \$704 ;
               24'h000002:
-                  fld_list = \$689 ;
+                  fld_list = \$705 ;
               24'h000003:
-                  fld_list = \$690 ;
+                  fld_list = \$706 ;
               24'h000004:
-                  fld_list = \$691 ;
+                  fld_list = \$707 ;
               default:
                   fld_list = 6'h00;
             endcase
@@ -13124,7 +14450,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     fld_string = 6'h00;
     (* full_case = 32'd1 *)
-    if (\$692 ) begin
+    if (\$708 ) begin
       fld_string = 6'h01;
     end else begin
       casez (top_ctx)
@@ -13280,7 +14606,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                         fld_string = 6'h00;
                   endcase
             endcase
-            if (\$698 ) begin
+            if (\$714 ) begin
               fld_string = 6'h1f;
             end
           end
@@ -13324,13 +14650,13 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
             (* full_case = 32'd1 *)
             casez (top_cnt)
               24'h000001:
-                  fld_string = \$699 ;
+                  fld_string = \$715 ;
               24'h000002:
-                  fld_string = \$700 ;
+                  fld_string = \$716 ;
               24'h000003:
-                  fld_string = \$701 ;
+                  fld_string = \$717 ;
               24'h000004:
-                  fld_string = \$702 ;
+                  fld_string = \$718 ;
               default:
                   fld_string = 6'h00;
             endcase
@@ -13344,27 +14670,27 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     opt_done = 1'h0;
-    if (\$940 ) begin
+    if (\$924 ) begin
       if (at_close) begin
-        opt_done = \$944 ;
+        opt_done = \$928 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     opt_close = 1'h0;
-    if (\$940 ) begin
+    if (\$924 ) begin
       if (at_close) begin
-        opt_close = \$948 ;
+        opt_close = \$932 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     opt_header = 1'h0;
-    if (\$940 ) begin
+    if (\$924 ) begin
       if (at_close) begin
-      end else if (\$941 ) begin
+      end else if (\$925 ) begin
         opt_header = 1'h1;
       end
     end
@@ -13372,36 +14698,34 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
-    if (\$949 ) begin
-      amount = 4'h8;
-    end else if (opt_header) begin
-      amount = amount_at_o[3:0];
+    if (\$1026 ) begin
+      taken = \$1027 [3:0];
     end else begin
-      amount = { 1'h0, o };
+      taken = \$1028 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \err$311  = 1'h0;
+    \err$365  = 1'h0;
     if (a_err) begin
-      \err$311  = 1'h1;
-    end else if (\$953 ) begin
-      \err$311  = 1'h1;
+      \err$365  = 1'h1;
+    end else if (\$1029 ) begin
+      \err$365  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \code$312  = 5'h00;
+    \code$366  = 5'h00;
     if (a_err) begin
-      \code$312  = a_code;
-    end else if (\$953 ) begin
-      \code$312  = b_code;
+      \code$366  = a_code;
+    end else if (\$1029 ) begin
+      \code$366  = b_code;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     o_calldata__valid = 1'h0;
-    if (\$964 ) begin
+    if (\$1040 ) begin
       o_calldata__valid = 1'h1;
     end
     if (chunk_valid) begin
@@ -13411,13 +14735,13 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     o_calldata__payload = 69'h000000000000000000;
-    if (\$964 ) begin
+    if (\$1040 ) begin
       o_calldata__payload[68] = 1'h1;
     end
     if (chunk_valid) begin
       (* full_case = 32'd1 *)
       if (cd_a) begin
-        o_calldata__payload[63:0] = { \port$3474$0 , \port$3472$0 , \port$3470$0 , \port$3468$0 , \port$3466$0 , \port$3464$0 , \port$3462$0 , \port$3460$0  };
+        o_calldata__payload[63:0] = { \port$3965$0 , \port$3963$0 , \port$3961$0 , \port$3959$0 , \port$3957$0 , \port$3955$0 , \port$3953$0 , \port$3951$0  };
         o_calldata__payload[67:64] = t;
       end else begin
         o_calldata__payload[63:0] = { s7, s6, s5, s4, s3, s2, s1, s0 };
@@ -13433,16 +14757,16 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$972 ) begin
+            if (\$1071 ) begin
               consume = 4'h0;
             end else begin
-              consume = \$952 [3:0];
+              consume = taken;
             end
           end
       1'h1:
-          if (\$979 ) begin
+          if (\$1078 ) begin
             consume = avail[3:0];
-          end else if (\$980 ) begin
+          end else if (\$1079 ) begin
             consume = 4'h8;
           end
     endcase
@@ -13455,14 +14779,14 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$972 ) begin
+            if (\$1071 ) begin
               \release  = 1'h1;
             end else begin
               \release  = opt_done;
             end
           end
       1'h1:
-          if (\$979 ) begin
+          if (\$1078 ) begin
             \release  = 1'h1;
           end
     endcase
@@ -13474,13 +14798,13 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$972 ) begin
+            if (\$1071 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$977 ) begin
+                  if (\$1076 ) begin
                   end else begin
                     casez (fld)
                       6'h01:
@@ -13515,81 +14839,105 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1060  = o__valid;
+    \$1163  = o__valid;
     if (o__ready) begin
-      \$1060  = 1'h0;
+      \$1163  = 1'h0;
     end
     if (copy_now) begin
-      \$1060  = 1'h1;
+      \$1163  = 1'h1;
     end
     if (rst) begin
-      \$1060  = 1'h0;
+      \$1163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1061  = 1'h0;
+    \$1164  = 1'h0;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (a_active) begin
                 if (a_complete) begin
-                  \$1061  = \$1003 ;
+                  \$1164  = \$1102 ;
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$1061  = 1'h0;
+      \$1164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1062  = cur_f;
+    \$1165  = cur_f;
     if (rst) begin
-      \$1062  = 6'h00;
+      \$1165  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1063  = val_a;
+    \$1166  = val_a;
     if (rst) begin
-      \$1063  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1166  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1064  = o__payload;
+    \$1167  = 1'h0;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (\$1087 ) begin
+            end else begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                \$1167  = \$1123 ;
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$1167  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$1168  = o__payload;
     if (copy_now) begin
-      \$1064  = rec;
+      \$1168  = rec;
+      if (\$1082 ) begin
+        \$1168 [394:139] = \$1083 [256:1];
+        \$1168 [9] = 1'h1;
+      end
     end
-    if (\$982 ) begin
-      if (\$983 ) begin
+    if (\$1085 ) begin
+      if (\$1086 ) begin
       end else if (copy_now) begin
-        \$1064 [4:0] = \code$29 ;
+        \$1168 [4:0] = late_fail_code;
       end
     end
     if (rst) begin
-      \$1064  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1168  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1065  = rec;
+    \$1169  = rec;
     if (copy_now) begin
-      \$1065  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1169  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
-    if (\$982 ) begin
+    if (\$1085 ) begin
       (* full_case = 32'd1 *)
-      if (\$983 ) begin
-        \$1065 [4:0] = \code$29 ;
+      if (\$1086 ) begin
+        \$1169 [4:0] = late_fail_code;
       end else if (copy_now) begin
       end else begin
-        \$1065 [4:0] = \code$29 ;
+        \$1169 [4:0] = late_fail_code;
       end
     end
     (* full_case = 32'd1 *)
@@ -13597,11 +14945,11 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
-              \$1065 [4:0] = 5'h01;
-              \$1065 [3011:2987] = \$986 [24:0];
-              if (\$989 ) begin
-                \$1065 [4:0] = 5'h1b;
+            if (\$1087 ) begin
+              \$1169 [4:0] = 5'h01;
+              \$1169 [3011:2987] = \$1088 [24:0];
+              if (too_big0) begin
+                \$1169 [4:0] = 5'h1b;
               end
             end else begin
               if (a_active) begin
@@ -13609,230 +14957,212 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                   casez (cur_f)
                     6'h02:
                       begin
-                        \$1065 [394:139] = val_a;
-                        \$1065 [9] = 1'h1;
+                        \$1169 [394:139] = val_a;
+                        \$1169 [9] = 1'h1;
                       end
                     6'h03:
-                        \$1065 [74:11] = val_a[63:0];
+                        \$1169 [74:11] = val_a[63:0];
                     6'h04:
-                        \$1065 [650:395] = val_a;
+                        \$1169 [650:395] = val_a;
                     6'h05:
-                        \$1065 [906:651] = val_a;
+                        \$1169 [906:651] = val_a;
                     6'h06:
-                        \$1065 [1162:907] = val_a;
+                        \$1169 [1162:907] = val_a;
                     6'h07:
-                        \$1065 [138:75] = val_a[63:0];
+                        \$1169 [138:75] = val_a[63:0];
                     6'h08:
-                        \$1065 [2602:2443] = val_a[159:0];
+                        \$1169 [2602:2443] = val_a[159:0];
                     6'h09:
-                        \$1065 [1674:1419] = val_a;
+                        \$1169 [1674:1419] = val_a;
                     6'h0c:
-                        \$1065 [1418:1163] = val_a;
+                        \$1169 [1418:1163] = val_a;
                     6'h0f:
-                      begin
-                        \$1065 [1930:1675] = val_a;
-                        if (\$993 ) begin
-                          \$1065 [394:139] = \$994 [256:1];
-                          \$1065 [9] = 1'h1;
-                        end
-                      end
+                        \$1169 [1930:1675] = val_a;
                     6'h10:
-                        \$1065 [1930:1675] = val_a;
+                        \$1169 [1930:1675] = val_a;
                     6'h11:
-                        \$1065 [2186:1931] = val_a;
+                        \$1169 [2186:1931] = val_a;
                     6'h12:
-                        \$1065 [2442:2187] = val_a;
+                        \$1169 [2442:2187] = val_a;
                   endcase
                 end
               end
               if (opt_close) begin
               end else if (opt_header) begin
                 if (typed) begin
-                  \$1065 [7:5] = \port$3460$0 [2:0];
+                  \$1169 [7:5] = \port$3951$0 [2:0];
                 end
                 casez (fld)
                   6'h01, 6'h1f:
                     begin
-                      \$1065 [2914:2891] = p[23:0];
-                      \$1065 [2938:2915] = \$1013 [23:0];
-                      \$1065 [2986:2963] = \$152 [23:0];
-                      if (\$1014 ) begin
-                        \$1065 [8] = 1'h1;
+                      \$1169 [2914:2891] = p[23:0];
+                      \$1169 [2938:2915] = \$1125 [23:0];
+                      \$1169 [2986:2963] = \$185 [23:0];
+                      if (\$1126 ) begin
+                        \$1169 [8] = 1'h1;
                       end
                     end
                   6'h0f, 6'h10:
-                      \$1065 [2962:2939] = p[23:0];
+                      \$1169 [2962:2939] = p[23:0];
                   6'h08:
-                      \$1065 [10] = \$1015 ;
+                      \$1169 [10] = \$1127 ;
                   6'h0a:
                     begin
-                      \$1065 [2626:2603] = \$1016 [23:0];
-                      \$1065 [2650:2627] = ln_at_o;
+                      \$1169 [2626:2603] = \$1128 [23:0];
+                      \$1169 [2650:2627] = ln_at_o;
                     end
                   6'h0b:
                     begin
-                      \$1065 [2770:2747] = p[23:0];
-                      \$1065 [2794:2771] = \$152 [23:0];
+                      \$1169 [2770:2747] = p[23:0];
+                      \$1169 [2794:2771] = \$185 [23:0];
                     end
                   6'h0d:
                     begin
-                      \$1065 [2818:2795] = p[23:0];
-                      \$1065 [2842:2819] = \$152 [23:0];
+                      \$1169 [2818:2795] = p[23:0];
+                      \$1169 [2842:2819] = \$185 [23:0];
                     end
                   6'h0e:
                     begin
-                      \$1065 [2866:2843] = p[23:0];
-                      \$1065 [2890:2867] = \$152 [23:0];
+                      \$1169 [2866:2843] = p[23:0];
+                      \$1169 [2890:2867] = \$185 [23:0];
                     end
                   6'h13:
-                      \$1065 [2674:2651] = \$1017 [23:0];
+                      \$1169 [2674:2651] = \$1129 [23:0];
                   6'h16:
-                      \$1065 [2698:2675] = \$1018 [23:0];
+                      \$1169 [2698:2675] = \$1130 [23:0];
                   6'h17:
-                      \$1065 [2722:2699] = \$1019 [23:0];
+                      \$1169 [2722:2699] = \$1131 [23:0];
                   6'h18:
-                      \$1065 [2746:2723] = \$1020 [23:0];
+                      \$1169 [2746:2723] = \$1132 [23:0];
                 endcase
                 if (is_list_at_o) begin
-                end else if (b_complete) begin
+                end else if (cmpl_at_o) begin
                   casez (fld)
                     6'h02:
                       begin
-                        \$1065 [394:139] = { 192'h000000000000000000000000000000000000000000000000, val_b };
-                        \$1065 [9] = 1'h1;
+                        \$1169 [394:139] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1169 [9] = 1'h1;
                       end
                     6'h03:
-                        \$1065 [74:11] = val_b;
+                        \$1169 [74:11] = val_b;
                     6'h04:
-                        \$1065 [650:395] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1169 [650:395] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h05:
-                        \$1065 [906:651] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1169 [906:651] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h06:
-                        \$1065 [1162:907] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1169 [1162:907] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h07:
-                        \$1065 [138:75] = val_b;
+                        \$1169 [138:75] = val_b;
                     6'h08:
-                        \$1065 [2602:2443] = { 96'h000000000000000000000000, val_b };
+                        \$1169 [2602:2443] = { 96'h000000000000000000000000, val_b };
                     6'h09:
-                        \$1065 [1674:1419] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1169 [1674:1419] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h0c:
-                        \$1065 [1418:1163] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1169 [1418:1163] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h0f:
-                      begin
-                        \$1065 [1930:1675] = { 192'h000000000000000000000000000000000000000000000000, val_b };
-                        if (\$1031 ) begin
-                          \$1065 [394:139] = { 192'h000000000000000000000000000000000000000000000000, \$1032 [64:1] };
-                          \$1065 [9] = 1'h1;
-                        end
-                      end
+                        \$1169 [1930:1675] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h10:
-                        \$1065 [1930:1675] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1169 [1930:1675] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h11:
-                        \$1065 [2186:1931] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1169 [2186:1931] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h12:
-                        \$1065 [2442:2187] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1169 [2442:2187] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                   endcase
                 end
                 if (c_take_at_o) begin
                   casez (fld2)
                     6'h02:
                       begin
-                        \$1065 [394:139] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
-                        \$1065 [9] = 1'h1;
+                        \$1169 [394:139] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1169 [9] = 1'h1;
                       end
                     6'h03:
-                        \$1065 [74:11] = { 8'h00, val2 };
+                        \$1169 [74:11] = { 8'h00, val2 };
                     6'h04:
-                        \$1065 [650:395] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1169 [650:395] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h05:
-                        \$1065 [906:651] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1169 [906:651] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h06:
-                        \$1065 [1162:907] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1169 [1162:907] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h07:
-                        \$1065 [138:75] = { 8'h00, val2 };
+                        \$1169 [138:75] = { 8'h00, val2 };
                     6'h08:
-                        \$1065 [2602:2443] = { 104'h00000000000000000000000000, val2 };
+                        \$1169 [2602:2443] = { 104'h00000000000000000000000000, val2 };
                     6'h09:
-                        \$1065 [1674:1419] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1169 [1674:1419] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h0c:
-                        \$1065 [1418:1163] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1169 [1418:1163] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h0f:
-                      begin
-                        \$1065 [1930:1675] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
-                        if (\$1039 ) begin
-                          \$1065 [394:139] = { 200'h00000000000000000000000000000000000000000000000000, \$1040 [56:1] };
-                          \$1065 [9] = 1'h1;
-                        end
-                      end
+                        \$1169 [1930:1675] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h10:
-                        \$1065 [1930:1675] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1169 [1930:1675] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h11:
-                        \$1065 [2186:1931] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1169 [2186:1931] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h12:
-                        \$1065 [2442:2187] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1169 [2442:2187] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                   endcase
-                  if (\$1041 ) begin
-                    \$1065 [2962:2939] = \$1042 [23:0];
+                  if (\$1149 ) begin
+                    \$1169 [2962:2939] = \$1150 [23:0];
                   end
                 end
               end
-              if (\$1044 ) begin
-                \$1065 [4:0] = \code$312 ;
+              if (\$1152 ) begin
+                \$1169 [4:0] = \code$366 ;
               end
               if (opt_done) begin
-                \$1065 [3011:2987] = \$1046 [24:0];
-                if (\$1049 ) begin
-                  \$1065 [4:0] = 5'h1b;
+                \$1169 [3011:2987] = \$1154 [24:0];
+                if (\$1155 ) begin
+                  \$1169 [4:0] = 5'h1b;
                 end
               end
             end
           end
       1'h1:
-          if (\$1051 ) begin
-            \$1065 [3011:2987] = \$1054 [24:0];
-            if (\$1057 ) begin
-              \$1065 [4:0] = 5'h1b;
+          if (\$1157 ) begin
+            \$1169 [3011:2987] = \$1160 [24:0];
+            if (\$1161 ) begin
+              \$1169 [4:0] = 5'h1b;
             end
           end
     endcase
     if (rst) begin
-      \$1065  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1169  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1066  = pending;
+    \$1170  = pending;
     if (copy_now) begin
-      \$1066  = 1'h0;
+      \$1170  = 1'h0;
     end
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
-              \$1066  = 1'h1;
+            if (\$1087 ) begin
+              \$1170  = 1'h1;
             end else begin
               if (opt_done) begin
-                \$1066  = 1'h1;
+                \$1170  = 1'h1;
               end
             end
           end
       1'h1:
-          if (\$1051 ) begin
-            \$1066  = 1'h1;
+          if (\$1157 ) begin
+            \$1170  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$1066  = 1'h0;
+      \$1170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1067  = state;
-    if (\$982 ) begin
-      if (\$983 ) begin
-        \$1067  = 1'h1;
+    \$1171  = state;
+    if (\$1085 ) begin
+      if (\$1086 ) begin
+        \$1171  = 1'h1;
       end
     end
     (* full_case = 32'd1 *)
@@ -13840,32 +15170,32 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
-              \$1067  = 1'h0;
+            if (\$1087 ) begin
+              \$1171  = 1'h0;
             end else begin
-              if (\$1044 ) begin
-                \$1067  = 1'h1;
+              if (\$1152 ) begin
+                \$1171  = 1'h1;
               end
               if (opt_done) begin
-                \$1067  = 1'h0;
+                \$1171  = 1'h0;
               end
             end
           end
       1'h1:
-          if (\$1051 ) begin
-            \$1067  = 1'h0;
+          if (\$1157 ) begin
+            \$1171  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$1067  = 1'h0;
+      \$1171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1068  = start;
-    if (\$982 ) begin
-      if (\$983 ) begin
-        \$1068  = 1'h0;
+    \$1172  = start;
+    if (\$1085 ) begin
+      if (\$1086 ) begin
+        \$1172  = 1'h0;
       end
     end
     (* full_case = 32'd1 *)
@@ -13873,153 +15203,153 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
-              \$1068  = 1'h1;
+            if (\$1087 ) begin
+              \$1172  = 1'h1;
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
-                \$1068  = 1'h0;
+                \$1172  = 1'h0;
               end
-              if (\$1044 ) begin
-                \$1068  = 1'h0;
+              if (\$1152 ) begin
+                \$1172  = 1'h0;
               end
               if (opt_done) begin
-                \$1068  = 1'h1;
+                \$1172  = 1'h1;
               end
             end
           end
       1'h1:
-          if (\$1051 ) begin
-            \$1068  = 1'h1;
+          if (\$1157 ) begin
+            \$1172  = 1'h1;
           end
     endcase
     if (rst) begin
-      \$1068  = 1'h1;
+      \$1172  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1069  = pos;
+    \$1173  = pos;
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
-              \$1069  = 25'h0000000;
+            if (\$1087 ) begin
+              \$1173  = 25'h0000000;
             end else begin
-              if (\$990 ) begin
-                if (\$991 ) begin
-                  \$1069  = \$992 [24:0];
+              if (\$1089 ) begin
+                if (\$1090 ) begin
+                  \$1173  = \$1091 [24:0];
                 end
               end
               if (opt_done) begin
-                \$1069  = 25'h0000000;
+                \$1173  = 25'h0000000;
               end
             end
           end
       1'h1:
-          if (\$1051 ) begin
-            \$1069  = 25'h0000000;
-          end else if (\$1052 ) begin
-            if (\$1058 ) begin
-              \$1069  = \$1059 [24:0];
+          if (\$1157 ) begin
+            \$1173  = 25'h0000000;
+          end else if (\$1158 ) begin
+            if (\$1162 ) begin
+              \$1173  = pos_plus8[24:0];
             end
           end
     endcase
     if (rst) begin
-      \$1069  = 25'h0000000;
+      \$1173  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1070  = rem;
+    \$1174  = rem;
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
-              \$1070  = 24'h000000;
+            if (\$1087 ) begin
+              \$1174  = 24'h000000;
             end else begin
               if (a_active) begin
                 (* full_case = 32'd1 *)
                 if (a_complete) begin
-                  \$1070  = 24'h000000;
+                  \$1174  = 24'h000000;
                 end else begin
-                  \$1070  = \$1004 [23:0];
+                  \$1174  = \$1103 [23:0];
                 end
               end
               if (opt_close) begin
               end else if (opt_header) begin
                 (* full_case = 32'd1 *)
                 if (is_list_at_o) begin
-                end else if (b_complete) begin
-                  \$1070  = 24'h000000;
+                end else if (cmpl_at_o) begin
+                  \$1174  = 24'h000000;
                 end else begin
-                  \$1070  = \$1033 [23:0];
+                  \$1174  = \$1143 [23:0];
                 end
               end
               if (opt_done) begin
-                \$1070  = 24'h000000;
+                \$1174  = 24'h000000;
               end
             end
           end
       1'h1:
-          if (\$1051 ) begin
-            \$1070  = 24'h000000;
+          if (\$1157 ) begin
+            \$1174  = 24'h000000;
           end
     endcase
     if (rst) begin
-      \$1070  = 24'h000000;
+      \$1174  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1071  = depth;
+    \$1175  = depth;
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
-              \$1071  = 3'h0;
+            if (\$1087 ) begin
+              \$1175  = 3'h0;
             end else begin
               if (opt_close) begin
-                \$1071  = \$1005 [2:0];
+                \$1175  = \$1104 [2:0];
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
-                    \$1071  = \$1029 [2:0];
+                    \$1175  = \$1141 [2:0];
                   end
                 end
               end
               if (opt_done) begin
-                \$1071  = 3'h0;
+                \$1175  = 3'h0;
               end
             end
           end
       1'h1:
-          if (\$1051 ) begin
-            \$1071  = 3'h0;
+          if (\$1157 ) begin
+            \$1175  = 3'h0;
           end
     endcase
     if (rst) begin
-      \$1071  = 3'h0;
+      \$1175  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1072  = wrap_v;
+    \$1176  = wrap_v;
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
-              \$1072  = 1'h0;
+            if (\$1087 ) begin
+              \$1176  = 1'h0;
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
@@ -14047,104 +15377,104 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                   6'h18:
                       /* empty */;
                   6'h20:
-                      \$1072  = 1'h1;
+                      \$1176  = 1'h1;
                 endcase
               end
               if (opt_done) begin
-                \$1072  = 1'h0;
+                \$1176  = 1'h0;
               end
             end
           end
       1'h1:
-          if (\$1051 ) begin
-            \$1072  = 1'h0;
+          if (\$1157 ) begin
+            \$1176  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$1072  = 1'h0;
+      \$1176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1073  = acc;
+    \$1177  = acc;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (a_active) begin
                 (* full_case = 32'd1 *)
                 if (a_complete) begin
                 end else begin
-                  \$1073  = val_a;
+                  \$1177  = val_a;
                 end
               end
               if (opt_close) begin
               end else if (opt_header) begin
                 (* full_case = 32'd1 *)
                 if (is_list_at_o) begin
-                end else if (b_complete) begin
+                end else if (cmpl_at_o) begin
                 end else begin
-                  \$1073  = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                  \$1177  = { 192'h000000000000000000000000000000000000000000000000, val_b };
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$1073  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1177  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1074  = cur_first;
+    \$1178  = cur_first;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (a_active) begin
                 (* full_case = 32'd1 *)
                 if (a_complete) begin
                 end else begin
-                  \$1074  = 1'h0;
+                  \$1178  = 1'h0;
                 end
               end
               if (opt_close) begin
               end else if (opt_header) begin
                 (* full_case = 32'd1 *)
                 if (is_list_at_o) begin
-                end else if (b_complete) begin
+                end else if (cmpl_at_o) begin
                 end else begin
-                  \$1074  = \$1034 ;
+                  \$1178  = \$1144 ;
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$1074  = 1'h0;
+      \$1178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1075  = top_ctx;
+    \$1179  = top_ctx;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
-                \$1075  = \$1007 ;
+                \$1179  = \$1106 ;
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
-                    \$1075  = child;
+                    \$1179  = child;
                   end
                 end
               end
@@ -14152,26 +15482,26 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$1075  = 4'h0;
+      \$1179  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1076  = top_end;
+    \$1180  = top_end;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
-                \$1076  = \$1009 ;
+                \$1180  = \$1108 ;
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
-                    \$1076  = \$1030 [25:0];
+                    \$1180  = \$1142 [25:0];
                   end
                 end
               end
@@ -14179,58 +15509,98 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$1076  = 26'h0000000;
+      \$1180  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1077  = top_cnt;
+    \$1181  = top_cnt;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
-                \$1077  = \$1011 ;
+                \$1181  = \$1110 ;
               end else if (opt_header) begin
-                \$1077  = \$1012 [23:0];
+                \$1181  = \$1124 [23:0];
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
-                    \$1077  = 24'h000000;
+                    \$1181  = 24'h000000;
                   end
                 end
                 if (c_take_at_o) begin
-                  \$1077  = \$1038 [23:0];
+                  \$1181  = \$1148 [23:0];
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$1077  = 24'h000000;
+      \$1181  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1078  = stk_ctx0;
+    \$1182  = late2_f;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
+            end else begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                \$1182  = fld;
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$1182  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$1183  = late2_val;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (\$1087 ) begin
+            end else begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                \$1183  = val_b;
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$1183  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$1184  = stk_ctx0;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
-                          \$1078  = \$1027 ;
+                          \$1184  = \$1139 ;
                     endcase
                   end
                 end
@@ -14239,97 +15609,29 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$1078  = 4'h0;
+      \$1184  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1079  = stk_ctx1;
+    \$1185  = stk_ctx1;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          \$1079  = \$1027 ;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$1079  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1080  = stk_ctx2;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (\$984 ) begin
-            end else begin
-              if (opt_close) begin
-              end else if (opt_header) begin
-                if (is_list_at_o) begin
-                  (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          /* empty */;
-                      3'h2:
-                          \$1080  = \$1027 ;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$1080  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1081  = stk_ctx3;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (\$984 ) begin
-            end else begin
-              if (opt_close) begin
-              end else if (opt_header) begin
-                if (is_list_at_o) begin
-                  (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
                           /* empty */;
                       3'h1:
-                          /* empty */;
-                      3'h2:
-                          /* empty */;
-                      3'h3:
-                          \$1081  = \$1027 ;
+                          \$1185  = \$1139 ;
                     endcase
                   end
                 end
@@ -14338,23 +15640,23 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$1081  = 4'h0;
+      \$1185  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1082  = stk_ctx4;
+    \$1186  = stk_ctx2;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -14362,11 +15664,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                       3'h1:
                           /* empty */;
                       3'h2:
-                          /* empty */;
-                      3'h3:
-                          /* empty */;
-                      3'h4:
-                          \$1082  = \$1027 ;
+                          \$1186  = \$1139 ;
                     endcase
                   end
                 end
@@ -14375,23 +15673,23 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$1082  = 4'h0;
+      \$1186  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1083  = stk_ctx5;
+    \$1187  = stk_ctx3;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -14401,11 +15699,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                       3'h2:
                           /* empty */;
                       3'h3:
-                          /* empty */;
-                      3'h4:
-                          /* empty */;
-                      3'h5:
-                          \$1083  = \$1027 ;
+                          \$1187  = \$1139 ;
                     endcase
                   end
                 end
@@ -14414,151 +15708,23 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$1083  = 4'h0;
+      \$1187  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1084  = stk_end0;
+    \$1188  = stk_ctx4;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          \$1084  = top_end;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$1084  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1085  = stk_end1;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (\$984 ) begin
-            end else begin
-              if (opt_close) begin
-              end else if (opt_header) begin
-                if (is_list_at_o) begin
-                  (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          \$1085  = top_end;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$1085  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1086  = stk_end2;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (\$984 ) begin
-            end else begin
-              if (opt_close) begin
-              end else if (opt_header) begin
-                if (is_list_at_o) begin
-                  (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          /* empty */;
-                      3'h2:
-                          \$1086  = top_end;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$1086  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1087  = stk_end3;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (\$984 ) begin
-            end else begin
-              if (opt_close) begin
-              end else if (opt_header) begin
-                if (is_list_at_o) begin
-                  (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          /* empty */;
-                      3'h2:
-                          /* empty */;
-                      3'h3:
-                          \$1087  = top_end;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (rst) begin
-      \$1087  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1088  = stk_end4;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (\$984 ) begin
-            end else begin
-              if (opt_close) begin
-              end else if (opt_header) begin
-                if (is_list_at_o) begin
-                  (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -14570,7 +15736,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                       3'h3:
                           /* empty */;
                       3'h4:
-                          \$1088  = top_end;
+                          \$1188  = \$1139 ;
                     endcase
                   end
                 end
@@ -14579,23 +15745,23 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$1088  = 26'h0000000;
+      \$1188  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1089  = stk_end5;
+    \$1189  = stk_ctx5;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -14609,7 +15775,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                       3'h4:
                           /* empty */;
                       3'h5:
-                          \$1089  = top_end;
+                          \$1189  = \$1139 ;
                     endcase
                   end
                 end
@@ -14618,27 +15784,27 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$1089  = 26'h0000000;
+      \$1189  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1090  = stk_cnt0;
+    \$1190  = stk_end0;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
-                          \$1090  = \$1028 [23:0];
+                          \$1190  = top_end;
                     endcase
                   end
                 end
@@ -14647,29 +15813,29 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$1090  = 24'h000000;
+      \$1190  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1091  = stk_cnt1;
+    \$1191  = stk_end1;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
                           /* empty */;
                       3'h1:
-                          \$1091  = \$1028 [23:0];
+                          \$1191  = top_end;
                     endcase
                   end
                 end
@@ -14678,23 +15844,23 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$1091  = 24'h000000;
+      \$1191  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1092  = stk_cnt2;
+    \$1192  = stk_end2;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -14702,7 +15868,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                       3'h1:
                           /* empty */;
                       3'h2:
-                          \$1092  = \$1028 [23:0];
+                          \$1192  = top_end;
                     endcase
                   end
                 end
@@ -14711,23 +15877,23 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$1092  = 24'h000000;
+      \$1192  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1093  = stk_cnt3;
+    \$1193  = stk_end3;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -14737,7 +15903,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                       3'h2:
                           /* empty */;
                       3'h3:
-                          \$1093  = \$1028 [23:0];
+                          \$1193  = top_end;
                     endcase
                   end
                 end
@@ -14746,23 +15912,23 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$1093  = 24'h000000;
+      \$1193  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1094  = stk_cnt4;
+    \$1194  = stk_end4;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -14774,7 +15940,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                       3'h3:
                           /* empty */;
                       3'h4:
-                          \$1094  = \$1028 [23:0];
+                          \$1194  = top_end;
                     endcase
                   end
                 end
@@ -14783,23 +15949,23 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$1094  = 24'h000000;
+      \$1194  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1095  = stk_cnt5;
+    \$1195  = stk_end5;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -14813,7 +15979,7 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
                       3'h4:
                           /* empty */;
                       3'h5:
-                          \$1095  = \$1028 [23:0];
+                          \$1195  = top_end;
                     endcase
                   end
                 end
@@ -14822,123 +15988,327 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
           end
     endcase
     if (rst) begin
-      \$1095  = 24'h000000;
+      \$1195  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1096  = cur_f;
+    \$1196  = stk_cnt0;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
-                (* full_case = 32'd1 *)
                 if (is_list_at_o) begin
-                end else if (b_complete) begin
-                end else begin
-                  \$1096  = fld;
+                  (* full_case = 32'd1 *)
+                  if (\$1137 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          \$1196  = \$1140 [23:0];
+                    endcase
+                  end
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$1096  = 6'h00;
+      \$1196  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1097  = cur_wrapped;
+    \$1197  = stk_cnt1;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
-                (* full_case = 32'd1 *)
                 if (is_list_at_o) begin
-                end else if (b_complete) begin
-                end else begin
-                  \$1097  = wrapped;
+                  (* full_case = 32'd1 *)
+                  if (\$1137 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          \$1197  = \$1140 [23:0];
+                    endcase
+                  end
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$1097  = 1'h0;
+      \$1197  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$1098  = cur_big;
+    \$1198  = stk_cnt2;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
-                (* full_case = 32'd1 *)
                 if (is_list_at_o) begin
-                end else if (b_complete) begin
-                end else begin
-                  \$1098  = \$1035 ;
+                  (* full_case = 32'd1 *)
+                  if (\$1137 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          \$1198  = \$1140 [23:0];
+                    endcase
+                  end
                 end
               end
             end
           end
     endcase
     if (rst) begin
-      \$1098  = 1'h0;
+      \$1198  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$1199  = stk_cnt3;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (\$1087 ) begin
+            end else begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
+                  (* full_case = 32'd1 *)
+                  if (\$1137 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          /* empty */;
+                      3'h3:
+                          \$1199  = \$1140 [23:0];
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$1199  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$1200  = stk_cnt4;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (\$1087 ) begin
+            end else begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
+                  (* full_case = 32'd1 *)
+                  if (\$1137 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          /* empty */;
+                      3'h3:
+                          /* empty */;
+                      3'h4:
+                          \$1200  = \$1140 [23:0];
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$1200  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$1201  = stk_cnt5;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (\$1087 ) begin
+            end else begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
+                  (* full_case = 32'd1 *)
+                  if (\$1137 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          /* empty */;
+                      3'h3:
+                          /* empty */;
+                      3'h4:
+                          /* empty */;
+                      3'h5:
+                          \$1201  = \$1140 [23:0];
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$1201  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$1202  = cur_f;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (\$1087 ) begin
+            end else begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                (* full_case = 32'd1 *)
+                if (is_list_at_o) begin
+                end else if (cmpl_at_o) begin
+                end else begin
+                  \$1202  = fld;
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$1202  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$1203  = cur_wrapped;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (\$1087 ) begin
+            end else begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                (* full_case = 32'd1 *)
+                if (is_list_at_o) begin
+                end else if (cmpl_at_o) begin
+                end else begin
+                  \$1203  = wrapped;
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$1203  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$1204  = cur_big;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (\$1087 ) begin
+            end else begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                (* full_case = 32'd1 *)
+                if (is_list_at_o) begin
+                end else if (cmpl_at_o) begin
+                end else begin
+                  \$1204  = \$1145 ;
+                end
+              end
+            end
+          end
+    endcase
+    if (rst) begin
+      \$1204  = 1'h0;
     end
   end
   assign out_rec = o__payload;
   assign out_valid = o__valid;
-  assign window = { \port$3490$0 , \port$3488$0 , \port$3486$0 , \port$3484$0 , \port$3482$0 , \port$3480$0 , \port$3478$0 , \port$3476$0 , \port$3474$0 , \port$3472$0 , \port$3470$0 , \port$3468$0 , \port$3466$0 , \port$3464$0 , \port$3462$0 , \port$3460$0  };
-  assign rel_top = { \$51 [26], \$51  };
-  assign room_l0 = \$61 [3:0];
-  assign n_l0 = \$63 [3:0];
-  assign o2_l0 = \$65 [4:0];
-  assign room_l1 = \$73 [3:0];
-  assign n_l1 = \$75 [3:0];
-  assign o2_l1 = \$77 [4:0];
-  assign room_l2 = \$85 [3:0];
-  assign n_l2 = \$87 [3:0];
-  assign o2_l2 = \$89 [4:0];
-  assign room_l3 = \$97 [3:0];
-  assign n_l3 = \$99 [3:0];
-  assign o2_l3 = \$101 [4:0];
-  assign room_l4 = \$109 [3:0];
-  assign n_l4 = \$111 [3:0];
-  assign o2_l4 = \$113 [4:0];
-  assign room_l5 = \$121 [3:0];
-  assign n_l5 = \$123 [3:0];
-  assign o2_l5 = \$125 [4:0];
-  assign room_l6 = \$133 [3:0];
-  assign n_l6 = \$135 [3:0];
-  assign o2_l6 = \$137 [4:0];
-  assign room_l7 = \$145 [3:0];
-  assign n_l7 = \$147 [3:0];
-  assign o2_l7 = \$149 [4:0];
-  assign item_end = \$152 [26:0];
-  assign n_room = \$177 [3:0];
-  assign amount_l0 = \$730 [4:0];
-  assign amount_l1 = \$758 [4:0];
-  assign amount_l2 = \$786 [4:0];
+  assign window = { \port$3981$0 , \port$3979$0 , \port$3977$0 , \port$3975$0 , \port$3973$0 , \port$3971$0 , \port$3969$0 , \port$3967$0 , \port$3965$0 , \port$3963$0 , \port$3961$0 , \port$3959$0 , \port$3957$0 , \port$3955$0 , \port$3953$0 , \port$3951$0  };
+  assign rel_top = { \$68 [26], \$68  };
+  assign n_l0 = \$84 [3:0];
+  assign n_l1 = \$98 [3:0];
+  assign n_l2 = \$112 [3:0];
+  assign n_l3 = \$126 [3:0];
+  assign n_l4 = \$140 [3:0];
+  assign n_l5 = \$154 [3:0];
+  assign n_l6 = \$168 [3:0];
+  assign n_l7 = \$182 [3:0];
+  assign item_end = \$185 [26:0];
+  assign n_room = \$210 [3:0];
+  assign b_complete = cmpl_at_o;
+  assign amount_l0 = \$742 [4:0];
+  assign amount_l1 = \$766 [4:0];
+  assign amount_l2 = \$790 [4:0];
   assign amount_l3 = \$814 [4:0];
-  assign amount_l4 = \$842 [4:0];
-  assign amount_l5 = \$870 [4:0];
-  assign amount_l6 = \$898 [4:0];
-  assign amount_l7 = \$926 [4:0];
-  assign taken = \$952 [3:0];
+  assign amount_l4 = \$838 [4:0];
+  assign amount_l5 = \$862 [4:0];
+  assign amount_l6 = \$886 [4:0];
+  assign amount_l7 = \$910 [4:0];
+  assign fa_l0 = \$953 [3:0];
+  assign ta_l0 = \$955 [3:0];
+  assign fa_l1 = \$963 [3:0];
+  assign ta_l1 = \$965 [3:0];
+  assign fa_l2 = \$973 [3:0];
+  assign ta_l2 = \$975 [3:0];
+  assign fa_l3 = \$983 [3:0];
+  assign ta_l3 = \$985 [3:0];
+  assign fa_l4 = \$993 [3:0];
+  assign ta_l4 = \$995 [3:0];
+  assign fa_l5 = \$1003 [3:0];
+  assign ta_l5 = \$1005 [3:0];
+  assign fa_l6 = \$1013 [3:0];
+  assign ta_l6 = \$1015 [3:0];
+  assign fa_l7 = \$1023 [3:0];
+  assign ta_l7 = \$1025 [3:0];
   assign \o__payload.error  = o__payload[4:0];
   assign \o__payload.tx_type  = o__payload[7:5];
   assign \o__payload.network_form  = o__payload[8];
@@ -15044,11 +16414,12 @@ module \tx_decoder_top.decoder.parser (clk, rst, avail, o_calldata__ready, \port
   assign \o_calldata__payload.data  = o_calldata__payload[63:0];
   assign \o_calldata__payload.n  = o_calldata__payload[67:64];
   assign \o_calldata__payload.end  = o_calldata__payload[68];
-  assign \$266  = \$265 ;
-  assign \$391  = 1'h0;
-  assign \$395  = 6'h20;
-  assign \$687  = \$686 ;
-  assign \$688  = 6'h21;
-  assign \$698  = 1'h0;
-  assign \$699  = 6'h20;
+  assign \$282  = \$281 ;
+  assign \$407  = 1'h0;
+  assign \$411  = 6'h20;
+  assign \$703  = \$702 ;
+  assign \$704  = 6'h21;
+  assign \$714  = 1'h0;
+  assign \$715  = 6'h20;
+  assign \$952  = \$951 ;
 endmodule
