@@ -395,13 +395,16 @@ def _tx_json(raw: bytes, tx: Any) -> str:
 
 @benchmark("e2e_stage_cpu", "CPU time per pipeline stage on the e2e_latency traffic, replayed in-process (no "
            "network, load-independent)")
-def e2e_stage_cpu(transactions: int = 4445, passes: int = 3, seed: int = 1) -> dict[str, Any]:
+def e2e_stage_cpu(transactions: int = 4445, passes: int = 3, seed: int = 1,
+                  post_requests: int = 300) -> dict[str, Any]:
     """The ``e2e_latency`` traffic (same seed, same pools at the fixed head) through the pipeline's stages one
     transaction after the other, in this process: the collector's frame handling (JSON, raw rebuild, hash),
     decode, swap decode, evaluate, the opportunity event, the strategy, signing our transaction, and encoding +
     auth-signing the ``eth_callBundle``. Per stage: ``process_time_ns`` per call (mean and p50 of the pass with
     the smallest total), and the sum along one opportunity's path. Counts instructions' worth of work, not the
-    waits for a CPU, so it is comparable across machine loads (cache effects remain)."""
+    waits for a CPU, so it is comparable across machine loads (cache effects remain). ``post``: the CPU of
+    handing the first ``post_requests`` of those requests to the relay client and reading a stub relay's
+    answer, lean HTTP/1.1 client vs httpx (after the wire stamp, so not in the path sum)."""
     from eth_account import Account
     from eth_utils import keccak
 
@@ -450,6 +453,7 @@ def e2e_stage_cpu(transactions: int = 4445, passes: int = 3, seed: int = 1) -> d
     frames = [_tx_json(r, eng.decode(r)) for r in raws]
     names = ("frame", "decode", "swap_decode", "evaluate", "event", "strategy", "sign", "encode")
     pt = time.process_time_ns
+    requests: list[tuple[bytes, dict[str, str]]] = []
 
     def one_pass() -> tuple[dict[str, list[int]], int]:
         st: dict[str, list[int]] = {k: [] for k in names}
@@ -494,10 +498,12 @@ def e2e_stage_cpu(transactions: int = 4445, passes: int = 3, seed: int = 1) -> d
                     raw = executor.sign(a, 7)
                     st["sign"].append(pt() - t)
                     t = pt()
-                    relay.encode("eth_callBundle", [{"txs": ["0x" + a.victim_raw.hex(), "0x" + raw.hex()],
-                                                     "blockNumber": hex(a.target_block),
-                                                     "stateBlockNumber": "latest"}])
+                    req = relay.encode("eth_callBundle", [{"txs": ["0x" + a.victim_raw.hex(), "0x" + raw.hex()],
+                                                           "blockNumber": hex(a.target_block),
+                                                           "stateBlockNumber": "latest"}])
                     st["encode"].append(pt() - t)
+                    if len(requests) < post_requests:
+                        requests.append(req)
         return st, pt() - t_all
 
     best: tuple[dict[str, list[int]], int] | None = None
@@ -517,4 +523,44 @@ def e2e_stage_cpu(transactions: int = 4445, passes: int = 3, seed: int = 1) -> d
         out["stages"][k] = {"calls": len(xs), "mean_us": round(mean, 1),
                             "p50_us": round(xs[len(xs) // 2] / 1000, 1) if xs else 0.0}
     out["opportunity_path_mean_us"] = round(path, 1)
+    if requests:
+        out["post"] = _post_cpu(requests)
+    return out
+
+
+def _post_cpu(requests: list[tuple[bytes, dict[str, str]]], rounds: int = 3) -> dict[str, Any]:
+    """CPU of handing each signed ``eth_callBundle`` to the relay client and reading the answer (a stub relay
+    process on loopback), per transport: the lean HTTP/1.1 client vs httpx. Not on the seen → wire span (that
+    ends when the request is handed over) but on the loop between two transactions' bundles."""
+    from eth_account import Account
+    from eth_utils import keccak
+
+    from mevblade.control.pipeline.relay_client import RelayClient
+
+    stub, url = _start_stub()
+    res: dict[str, list[int]] = {"lean": [], "httpx": []}
+
+    async def go() -> None:
+        auth = Account.from_key(keccak(b"bench-relay-auth-DEVNET-ONLY"))
+        clients = {h: RelayClient(url, auth, http=h) for h in res}
+        try:
+            for _ in range(rounds):
+                for h, c in clients.items():  # interleaved rounds: both see the same machine
+                    for body, headers in requests:
+                        t = time.process_time_ns()
+                        await c.post(body, headers)
+                        res[h].append(time.process_time_ns() - t)
+        finally:
+            for c in clients.values():
+                await c.aclose()
+
+    try:
+        asyncio.run(go())
+    finally:
+        stub.kill()
+        stub.wait()
+    out: dict[str, Any] = {"requests": len(requests), "rounds": rounds}
+    for h, xs in res.items():
+        xs.sort()
+        out[h] = {"mean_us": round(sum(xs) / len(xs) / 1000, 1), "p50_us": round(xs[len(xs) // 2] / 1000, 1)}
     return out
