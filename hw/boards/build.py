@@ -1,6 +1,7 @@
 """Board builds of the appliance: ``make bitstream BOARD=<name>``.
 
-``python -m mevblade.hw.boards.build --board NAME [--freq MHZ] [--out DIR] [--xilinx-estimate]``
+``python -m mevblade.hw.boards.build --board NAME [--freq MHZ] [--out DIR] [--xilinx-estimate]
+[--synth auto|abc9|abc]``
 
 * ``ulx3s-85f`` (ECP5 LFE5U-85F-6, open toolchain through yowasp): full bitstream
   ``build/boards/ulx3s-85f/mevblade.bit``; fmax and utilisation from nextpnr go into
@@ -81,23 +82,70 @@ def _write_report(out: Path, report: dict[str, Any]) -> None:
     print(json.dumps(report, indent=2, sort_keys=True))
 
 
-def build_ecp5(board: Board, out: Path, freq_mhz: float) -> dict[str, Any]:
-    _toolchain_env()
+#: ``--synth`` choices: yosys ``synth_ecp5`` with ABC9 (its default, better timing), with the classic ABC
+#: (``-noabc9``), or ABC9 first and the classic ABC when ABC9 fails (``auto``). yowasp's WebAssembly yosys
+#: can exhaust its call stack in ABC9's XAIGER export on the full appliance top (a deep combinational
+#: cone); the classic flow does not recurse there.
+SYNTH_FLOWS = ("auto", "abc9", "abc")
+
+
+def _ecp5_plan(out: Path, freq_mhz: float) -> None:
+    """Elaborate the appliance for the board and write the build files (yosys script, LPF, build script)."""
     from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
     from mevblade.hw.boards.ecp5 import ECP5Appliance
 
     platform = ULX3S_85F_Platform()
-    t0 = time.time()
-    # do_build=False + execute_local: platform.build() would insist on the programmer
+    # do_build=False + extract: platform.build() would insist on the programmer
     # (openFPGALoader) being installed even when not programming.
     plan = platform.build(ECP5Appliance(freq_mhz=freq_mhz), name="mevblade", build_dir=str(out),
                           do_build=False, nextpnr_opts="--timing-allow-fail --seed 1")
-    plan.execute_local(str(out))
+    plan.extract(str(out))
+
+
+def _ecp5_run(out: Path, flow: str) -> None:
+    """Run the written build script with the given synthesis flow."""
+    ys = out / "mevblade.ys"
+    text = re.sub(r"^(\s*synth_ecp5)\s+(?:-noabc9\s+)?", r"\1 -noabc9 " if flow == "abc" else r"\1 ",
+                  ys.read_text(), flags=re.M)
+    ys.write_text(text)
+    (out / "mevblade.json").unlink(missing_ok=True)
+    subprocess.run(["sh", "build_mevblade.sh"], cwd=out, check=True)
+
+
+def _last_yosys_step(out: Path) -> str:
+    try:
+        steps = re.findall(r"^[\d.]+ Executing .*$", (out / "mevblade.rpt").read_text(errors="replace"), re.M)
+    except OSError:
+        return "(no yosys log)"
+    return steps[-1] if steps else "(no step logged)"
+
+
+def build_ecp5(board: Board, out: Path, freq_mhz: float, synth: str = "auto") -> dict[str, Any]:
+    if synth not in SYNTH_FLOWS:
+        raise ValueError(f"synth must be one of {SYNTH_FLOWS}, not {synth!r}")
+    _toolchain_env()
+    t0 = time.time()
+    flows = ["abc9", "abc"] if synth == "auto" else [synth]
+    notes: list[str] = []
+    _ecp5_plan(out, freq_mhz)
+    for flow in flows:
+        try:
+            _ecp5_run(out, flow)
+            break
+        except subprocess.CalledProcessError:
+            yosys_done = (out / "mevblade.json").exists()
+            where = "place/route/pack" if yosys_done else f"yosys, in: {_last_yosys_step(out)}"
+            notes.append(f"{flow}: failed ({where})")
+            if yosys_done or flow == flows[-1]:
+                raise RuntimeError(f"the {board.name} build failed ({'; '.join(notes)}); "
+                                   f"logs in {out}") from None
+            print(f"[build] synth_ecp5 with {flow} failed ({where}); retrying with the classic ABC",
+                  file=sys.stderr)
     log = (out / "mevblade.tim").read_text(errors="replace")
     report = {"board": board.name, "part": board.part, "target_mhz": freq_mhz,
               "bitstream": str(out / "mevblade.bit"), "seconds": round(time.time() - t0),
-              "host_link": board.link, **parse_nextpnr_log(log)}
+              "synth": flow, "synth_notes": notes, "host_link": board.link, **parse_nextpnr_log(log)}
     _write_report(out, report)
     return report
 
@@ -189,7 +237,7 @@ def build_zynq(board: Board, out: Path, estimate: bool) -> dict[str, Any]:
 
 
 def build_board(name: str, *, out: Path | None = None, freq_mhz: float = 100.0,
-                estimate: bool = False) -> dict[str, Any]:
+                estimate: bool = False, synth: str = "auto") -> dict[str, Any]:
     try:
         board = BOARDS[name]
     except KeyError:
@@ -197,7 +245,7 @@ def build_board(name: str, *, out: Path | None = None, freq_mhz: float = 100.0,
     out = out or REPO / "build" / "boards" / name
     out.mkdir(parents=True, exist_ok=True)
     if board.kind == "ecp5":
-        return build_ecp5(board, out, freq_mhz)
+        return build_ecp5(board, out, freq_mhz, synth)
     return build_zynq(board, out, estimate)
 
 
@@ -207,8 +255,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--freq", type=float, default=100.0, help="core clock in MHz (ECP5 PLL output)")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--xilinx-estimate", action="store_true", help="Zynq: add a yosys synth_xilinx estimate")
+    p.add_argument("--synth", choices=SYNTH_FLOWS, default="auto",
+                   help="ECP5: synth_ecp5 with ABC9, the classic ABC, or ABC9 then ABC if it fails (default)")
     args = p.parse_args(argv)
-    report = build_board(args.board, out=args.out, freq_mhz=args.freq, estimate=args.xilinx_estimate)
+    try:
+        report = build_board(args.board, out=args.out, freq_mhz=args.freq, estimate=args.xilinx_estimate,
+                             synth=args.synth)
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if BOARDS[args.board].kind == "zynq":
         ok = report["verilator_lint"]["ok"] and report["tcl_dryrun"]["ok"]
         return 0 if ok else 1
