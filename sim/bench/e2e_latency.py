@@ -16,6 +16,12 @@ opportunity. Measured per opportunity:
   subscription to full pending transactions, ``contract.decode_function_input``, ``getReserves`` calls for the
   pools it needs, the closed-form optimum with a neighbour check, ``build_transaction`` + ``sign_transaction``,
   and an httpx POST with the Flashbots header — measured between the same two points.
+
+Per pass also: ``arrivals_within_5ms`` (consecutive pending transactions read < 5 ms apart although sent 20 ms
+apart: notifications held back by the node's TCP stack, see ``WsCollector.quickack``), ``process_cpu_share``
+(this process's CPU over the pass's wall time: what a warm-up costs) and, with a warm-up, its step counts.
+Options ``isolate``, ``warm_us`` and ``variants`` (e.g. ``plain,isolate,isolate+warm,noquickack``: more passes
+over the same traffic in the same run) are described on :func:`e2e_latency`.
 """
 
 from __future__ import annotations
