@@ -21,6 +21,10 @@ The gateware twin of :func:`mevblade.control.engine.software.evaluator.evaluate_
    tie-break); a record with ``profit > 0`` leaves as an opportunity record.
 5. One *done* record per request closes it (status, opportunity count).
 
+A second, low-priority input takes **cycle requests** (two hops, ``MODE_CYCLE`` on the same
+``EvalSearch``: the software's ``optimal_cycle``), answered by one record with ``cycle = 1``;
+the appliance top feeds it from the ``cyc_*`` registers (the host's ``eval_cycle``).
+
 Scope. Paths of up to ``max_hops`` hops (default :data:`MAX_HOPS_HW` = 4, i.e. 5 tokens), both
 exact-in and exact-out kinds (fee-on-transfer variants as if the token took no fee, as the
 software does). A longer path is **not** evaluated: its done record has status
@@ -51,11 +55,11 @@ from amaranth.lib.wiring import In, Out
 from mevblade.control.engine.software.pools import MAX_SIBLINGS
 from mevblade.control.engine.software.types_swap import MAX_PATH_LEN, UINT112_MAX
 from mevblade.hw.eval_search import EvalSearch
-from mevblade.hw.evaluator import AmountOp, AmountRevert, AmountUnit
+from mevblade.hw.evaluator import AmountOp, AmountRevert, AmountUnit, HopLayout
 from mevblade.hw.pool_table import PoolRecord
 from mevblade.hw.swap_decoder import SwapRecord
 
-__all__ = ["Backrun", "BackrunRequest", "BackrunRecord", "BackrunStatus", "DirEntry", "DIR_DEPTH",
+__all__ = ["Backrun", "BackrunRequest", "BackrunRecord", "BackrunStatus", "CycleRequest", "DirEntry", "DIR_DEPTH",
            "MAX_HOPS_HW", "SLOT_BITS", "DIR_WORDS", "directory_entries", "pack_dir_entry", "RECORD_OPP",
            "RECORD_DONE", "swap_record_fields", "pack_request", "unpack_record", "record_to_opportunity"]
 
@@ -117,6 +121,13 @@ BackrunRecord = data.StructLayout({
     "sibling": SLOT_BITS,
     "amount_in": 128,
     "profit": 128,
+    "cycle": 1,                 #: the answer to a cycle request (``c``), not part of a swap's evaluation
+})
+
+#: one 2-hop cycle to evaluate (the software's ``optimal_cycle(hops)``): hop 0 takes the amount
+CycleRequest = data.StructLayout({
+    "hop0": HopLayout,
+    "hop1": HopLayout,
 })
 
 
@@ -204,6 +215,11 @@ class Backrun(wiring.Component):
     ``o`` : ``Out(stream.Signature(BackrunRecord))``
         Per request: its opportunity records (``kind`` 0, ``profit > 0``, in the software's
         order), then exactly one done record (``kind`` 1: ``status``, ``count``). Held until taken.
+    ``c`` : ``In(stream.Signature(CycleRequest))``
+        A 2-hop cycle to evaluate on the unit's ``EvalSearch`` (``MODE_CYCLE``: the software's
+        ``optimal_cycle``), taken while idle when no swap is waiting; answered by one record
+        with ``cycle = 1`` (``amount_in``, ``profit``, ``exact``, ``candidates``; ``tag`` 0).
+        The host validates the hops (non-zero reserves, ``0 < fee_num <= fee_den``).
     ``dir_we``, ``dir_index``, ``dir_data`` : ``In``
         Directory write port (the whole entry on the clock edge with ``dir_we``).
     ``dir_count`` : ``In(range(dir_depth + 1))``
@@ -221,11 +237,12 @@ class Backrun(wiring.Component):
     -------
     From the request's transfer: 2 cycles, then per hop ``entry index + 4`` cycles of directory
     scan (1 entry per cycle, pipelined) and 2 of pool read, then per hop one ``AmountUnit``
-    operation (``getAmountOut`` 126, ``getAmountIn`` 253 cycles incl. hand-over), 1 + hops cycles
-    of checks, then per touched pair 2 cycles of entry read and per sibling 3 cycles of record
-    read/hand-over plus the ``EvalSearch`` pair latency (data dependent, typically 450–1,100;
-    see its docstring) and 1 cycle per opportunity record taken. ``mevblade bench top-rtl``
-    measures the total in the appliance top.
+    operation (``getAmountOut`` 28, ``getAmountIn`` 43 cycles incl. hand-over; 126 / 253 before
+    session 4's 8-bit divider steps), 1 + hops cycles of checks, then per touched pair 2 cycles of
+    entry read and per sibling 3 cycles of record read/hand-over plus the ``EvalSearch`` pair
+    latency (data dependent, typically 190–260 on realistic pools, ~2× that before session 4's
+    microcode; see its docstring) and 1 cycle per opportunity record taken.
+    ``mevblade bench top-rtl -o only=opportunities`` measures the total in the appliance top.
 
     Throughput
     ----------
@@ -244,6 +261,7 @@ class Backrun(wiring.Component):
         super().__init__({
             "i": In(stream.Signature(BackrunRequest)),
             "o": Out(stream.Signature(BackrunRecord)),
+            "c": In(stream.Signature(CycleRequest)),
             "dir_we": In(1),
             "dir_index": In(range(dir_depth)),
             "dir_data": In(DirEntry),
@@ -271,6 +289,7 @@ class Backrun(wiring.Component):
 
         req = Signal(BackrunRequest)
         sw = req.swap
+        cyc = Signal(CycleRequest)
         nh = Signal(range(MAX_PATH_LEN))         # hops of the path
         h = Signal(range(H + 1))                 # current hop
         # per hop: directory entry, slot, direction (1: path[h] is token1), record (pre, then post)
@@ -340,10 +359,41 @@ class Backrun(wiring.Component):
         m.d.comb += self.busy.eq(1)
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += [self.busy.eq(0), self.i.ready.eq(1)]
+                m.d.comb += [self.busy.eq(0), self.i.ready.eq(1), self.c.ready.eq(~self.i.valid)]
                 with m.If(self.i.valid):
                     m.d.sync += [req.eq(self.i.payload), count.eq(0)]
                     m.next = "START"
+                with m.Elif(self.c.valid):
+                    m.d.sync += cyc.eq(self.c.payload)
+                    m.next = "CYC_REQ"
+            # ---- a cycle request: one MODE_CYCLE evaluation, one record -----------------------------
+            with m.State("CYC_REQ"):
+                p = ev.i.payload
+                m.d.comb += [
+                    ev.i.valid.eq(1),
+                    p.mode.eq(0),
+                    p.a_base.eq(cyc.hop0.reserve_in),
+                    p.a_other.eq(cyc.hop0.reserve_out),
+                    p.a_fn.eq(cyc.hop0.fee_num),
+                    p.a_fd.eq(cyc.hop0.fee_den),
+                    p.b_other.eq(cyc.hop1.reserve_in),
+                    p.b_base.eq(cyc.hop1.reserve_out),
+                    p.b_fn.eq(cyc.hop1.fee_num),
+                    p.b_fd.eq(cyc.hop1.fee_den),
+                    p.maxc.eq(self.maxc),
+                ]
+                with m.If(ev.i.ready):
+                    m.next = "CYC_WAIT"
+            with m.State("CYC_WAIT"):
+                m.d.comb += ev.o.ready.eq(1)
+                r = ev.o.payload
+                with m.If(ev.o.valid):
+                    m.d.sync += [
+                        out.eq(0), out.kind.eq(RECORD_OPP), out.cycle.eq(1), out.exact.eq(r.exact),
+                        out.candidates.eq(r.candidates), out.amount_in.eq(r.amount_in), out.profit.eq(r.profit),
+                        o_valid.eq(1),
+                    ]
+                    m.next = "DONE"
             with m.State("START"):
                 m.d.comb += self.begin_eval.eq(1)
                 m.d.sync += [nh.eq(sw.path_len - 1), h.eq(0)]

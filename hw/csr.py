@@ -61,6 +61,7 @@ __all__ = [
     "rtl_source_hash",
     "ID_MAGIC",
     "VERSION",
+    "CYC_WORDS",
 ]
 
 DATA_WIDTH = 32
@@ -419,13 +420,15 @@ class FlatCSR(wiring.Component):
 #: "MEVB" in ASCII.
 ID_MAGIC = 0x4D455642
 #: (major, minor) of the register map; bump minor when adding registers, major when moving them.
-VERSION = (1, 5)
+VERSION = (1, 6)
 #: Words of pool-record staging (256 bits: two uint112 reserves, fee numerator/denominator, flags).
 POOL_WORDS = 8
 #: Words of a router address (160 bits).
 ROUTER_WORDS = 5
 #: Words of a pair-directory entry (hw/backrun.py DirEntry, 478 bits).
 DIR_WORDS = 15
+#: Words of one hop of a cycle request (hw/evaluator.py HopLayout, 256 bits).
+CYC_WORDS = 8
 #: Number of decode error counters (one per ErrorCode, OK excluded).
 N_ERROR_CODES = len(ErrorCode) - 1
 
@@ -441,7 +444,8 @@ class Version(Register):
 
     minor = Field(8, Access.R, desc="register-map minor version")
     major = Field(8, Access.R, desc="register-map major version")
-    features = Field(8, Access.R, desc="bit 0 decoder, 1 keccak, 2 swap decoder, 3 pool table, 4 evaluator")
+    features = Field(8, Access.R, desc="bit 0 decoder, 1 keccak, 2 swap decoder, 3 pool table, 4 evaluator, "
+                     "5 cycle requests (cyc_*)")
 
 
 class SrcHash(Register):
@@ -578,6 +582,21 @@ class EvalCfg(Register):
                            desc="candidate budget of each optimum search (the software's max_candidates)")
 
 
+class CycWord(Register):
+    """One word of a cycle request's hop (the packed ``HopLayout``: reserve_in 112, reserve_out 112,
+    fee_num 16, fee_den 16; bits ``32i+31 .. 32i``)."""
+
+    value = Field(32, Access.RW)
+
+
+class CycCmd(Register):
+    """Cycle requests (map >= 1.6): the exact optimum of the 2-hop cycle in ``cyc_hop0_*`` /
+    ``cyc_hop1_*`` on the backrun unit's evaluator, answered by one cycle-result message."""
+
+    go = Field(1, Access.W1P, desc="pulse: evaluate the cycle in cyc_hop0_*/cyc_hop1_* (budget eval_cfg); "
+                                   "taken when the unit is idle, after any waiting swap")
+
+
 class Counter(Register):
     """Free-running 32-bit event counter (wraps; cleared by soft reset)."""
 
@@ -642,6 +661,12 @@ def appliance_map() -> MemoryMap:
     b.add("eval_cfg", EvalCfg)
     for i in range(DIR_WORDS):
         b.add(f"dir_data_{i}", DirData, address=0x540 + 4 * i)
+    # Cycle requests to the backrun unit's evaluator (map 1.6).
+    b.add("cyc_cmd", CycCmd, address=0x580)
+    for i in range(CYC_WORDS):
+        b.add(f"cyc_hop0_{i}", CycWord, address=0x5A0 + 4 * i)
+    for i in range(CYC_WORDS):
+        b.add(f"cyc_hop1_{i}", CycWord, address=0x5C0 + 4 * i)
     return b.memory_map()
 
 
@@ -708,6 +733,7 @@ def render_regmap_py(mm: MemoryMap | None = None) -> str:
         f"POOL_WORDS = {POOL_WORDS}",
         f"ROUTER_WORDS = {ROUTER_WORDS}",
         f"DIR_WORDS = {DIR_WORDS}",
+        f"CYC_WORDS = {CYC_WORDS}",
         f"N_ERROR_CODES = {N_ERROR_CODES}",
         "",
         "#: register name -> byte address (of the low word for 64-bit registers)",

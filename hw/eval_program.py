@@ -9,9 +9,11 @@ bound ``D``, feasibility search, bounded scan — see the software evaluator's m
 docstring, section 3) is a data-dependent program with loops, not a fixed pipeline.
 :class:`~mevblade.hw.eval_search.EvalSearch` executes it as microcode over a register
 file of :data:`WIDTH`-bit registers and three iterative units (multiplier, divider,
-integer square root). The program here is a line-by-line transcription of
-``optimal_cycle`` for two hops (``PEAK_WALK_MAX`` and the scan order included), so the
-hardware returns the same ``(amount_in, profit, exact, candidates)`` — ties included.
+integer square root). The program here computes ``optimal_cycle`` for two hops step for
+step (``PEAK_WALK_MAX``, the scan order and the candidate budget included), specialised for
+the search coordinate and with exact algebraic rewritings of the bound tests (see
+:func:`build_program`), so the hardware returns the same ``(amount_in, profit, exact,
+candidates)`` — ties included.
 :func:`run` executes the same words in Python with the hardware's cycle counts, which
 lets the tests check the program against the software model on many cases quickly and
 check the gateware against both (results *and* cycle counts).
@@ -185,65 +187,82 @@ class Program:
 
 
 def build_program() -> Program:  # noqa: PLR0915 - one straight transcription
-    """The microcode: ``optimal_cycle`` for two hops (MODE_CYCLE) and the pair choice (MODE_PAIR)."""
+    """The microcode: ``optimal_cycle`` for two hops (MODE_CYCLE) and the pair choice (MODE_PAIR).
+
+    Session 4 layout (same results, fewer cycles): the direction is chosen up front (at most one
+    direction of a pool pair can profit: the two slopes at 0 multiply to ``(f1·f2/(d1·d2))² <= 1``,
+    so only the one with ``N > M`` is searched, as the software's ``evaluate_swap`` does); the
+    search is emitted twice, specialised for the search coordinate ``j`` (``j = 0``: the prefix
+    map is the identity); the tests are inlined (no calls); ``rises(s)`` uses the closed form of
+    ``D(s+1) - D(s) = qn·qm / (b0·b1) - pm·pn / (a0·a1)`` (``a_i = pn - pk·(s+i)``,
+    ``b_i = qm + qk·(s+i)``), an exact rewriting of the software's cross-multiplied comparison;
+    the scan's alternation is encoded in the program counter (states both-open-left,
+    both-open-right, left-only, right-only) instead of flag registers; the first scan candidate
+    (the peak itself) reuses the feasibility evaluation of the peak.
+    """
     P = Program()
     O = Op
-    # ---- entry: zero inputs give no opportunity (the host validates CYCLE requests) -------------
-    for reg in ("a_base", "a_other", "a_fn", "a_fd", "b_base", "b_other", "b_fn", "b_fd"):
-        P(O.BEQ, None, reg, "ZERO", "none_out")
-    # direction 0: hop0 = A base->other, hop1 = B other->base
-    for dst, src in (("h0ri", "a_base"), ("h0ro", "a_other"), ("f0", "a_fn"), ("d0", "a_fd"),
-                     ("h1ri", "b_other"), ("h1ro", "b_base"), ("f1", "b_fn"), ("d1", "b_fd")):
-        P(O.MOV, dst, src)
-    P(O.JAL, "lr1", imm="cycle")
-    P(O.LDI, "dir", imm=0)
-    P(O.BEQ, None, "mode", "ZERO", "emit")
-    for dst, src in (("sx", "resx"), ("sp", "resp"), ("se", "rese"), ("sc", "resc")):
-        P(O.MOV, dst, src)
-    # direction 1: hop0 = B base->other, hop1 = A other->base
-    for dst, src in (("h0ri", "b_base"), ("h0ro", "b_other"), ("f0", "b_fn"), ("d0", "b_fd"),
-                     ("h1ri", "a_other"), ("h1ro", "a_base"), ("f1", "a_fn"), ("d1", "a_fd")):
-        P(O.MOV, dst, src)
-    P(O.JAL, "lr1", imm="cycle")
-    # keep direction 0 if its profit > 0 and >= direction 1's; direction 1 if its profit > 0 and larger
-    P(O.BLTS, None, "ZERO", "sp", "d0_pos")
-    P(O.BLTS, None, "ZERO", "resp", "pick1")
-    P(O.J, imm="none_out")
-    P.label("d0_pos")
-    P(O.BLTS, None, "sp", "resp", "pick1")
-    for dst, src in (("resx", "sx"), ("resp", "sp"), ("rese", "se"), ("resc", "sc")):
-        P(O.MOV, dst, src)
-    P(O.LDI, "dir", imm=0)
-    P(O.J, imm="emit")
-    P.label("pick1")
-    P(O.LDI, "dir", imm=1)
-    P(O.J, imm="emit")
+    fresh = iter(range(1 << 20))
+
+    def lab(stem: str) -> str:
+        return f"{stem}_{next(fresh)}"
+
+    # ---- entry: direction 0 (hop0 = A base->other, hop1 = B other->base) straight from the request
+    P(O.MUL, "n1", "a_other", "a_fn")
+    P(O.MUL, "m1", "a_base", "a_fd")
+    P(O.MUL, "n2", "b_base", "b_fn")
+    P(O.MUL, "m2", "b_other", "b_fd")
+    P(O.MUL, "bigM", "m1", "m2")
+    # a zero on the M side of either direction -> no opportunity (a zero on the N side gives N = 0 <= M)
+    P(O.BEQ, None, "bigM", "ZERO", "none_out")
+    P(O.MUL, "bigN", "n1", "n2")
+    P(O.BLTU, None, "bigM", "bigN", "dir0")
+    P(O.BEQ, None, "mode", "ZERO", "none_out")
+    # direction 1 (MODE_PAIR only): hop0 = B base->other, hop1 = A other->base
+    P(O.MUL, "n1", "b_other", "b_fn")
+    P(O.MUL, "m1", "b_base", "b_fd")
+    P(O.MUL, "n2", "a_base", "a_fn")
+    P(O.MUL, "m2", "a_other", "a_fd")
+    P(O.MUL, "bigM", "m1", "m2")
+    P(O.BEQ, None, "bigM", "ZERO", "none_out")
+    P(O.MUL, "bigN", "n1", "n2")
+    P(O.BLTU, None, "bigM", "bigN", "dir1")
     P.label("none_out")
     P(O.LDI, "resx", imm=0)
     P(O.LDI, "resp", imm=0)
     P(O.LDI, "rese", imm=1)
     P(O.LDI, "resc", imm=0)
     P(O.LDI, "dir", imm=0)
+    P(O.OUT)
+    P.label("dir1")
+    for dst, src in (("h0ri", "b_base"), ("h0ro", "b_other"), ("f0", "b_fn"), ("d0", "b_fd"),
+                     ("h1ri", "a_other"), ("h1ro", "a_base"), ("f1", "a_fn")):
+        P(O.MOV, dst, src)
+    P(O.LDI, "dir", imm=1)
+    P(O.JAL, "lr1", imm="cycle")
+    # MODE_PAIR: the searched direction's result if it profits, else nothing
+    P(O.BLTS, None, "ZERO", "resp", "emit")
+    P(O.J, imm="none_out")
+    P.label("dir0")
+    for dst, src in (("h0ri", "a_base"), ("h0ro", "a_other"), ("f0", "a_fn"), ("d0", "a_fd"),
+                     ("h1ri", "b_other"), ("h1ro", "b_base"), ("f1", "b_fn")):
+        P(O.MOV, dst, src)
+    P(O.LDI, "dir", imm=0)
+    P(O.JAL, "lr1", imm="cycle")
+    P(O.BEQ, None, "mode", "ZERO", "emit")   # MODE_CYCLE: the cycle's result as it is
+    P(O.BLTS, None, "ZERO", "resp", "emit")
+    P(O.J, imm="none_out")
     P.label("emit")
     P(O.OUT)
 
-    # ---- cycle (link lr1): hops (h0ri,h0ro,f0,d0), (h1ri,h1ro,f1,d1) -> resx, resp, rese, resc ---
+    # ---- cycle (link lr1): N > M known; hops (h0ri,h0ro,f0,d0), (h1ri,h1ro,f1); n1 m1 n2 m2 N M set
     P.label("cycle")
-    P(O.MUL, "n1", "h0ro", "f0")
-    P(O.MUL, "m1", "h0ri", "d0")
-    P(O.MUL, "n2", "h1ro", "f1")
-    P(O.MUL, "m2", "h1ri", "d1")
-    P(O.MUL, "bigN", "n1", "n2")
-    P(O.MUL, "bigM", "m1", "m2")
     P(O.MUL, "t1", "m2", "f0")
     P(O.MUL, "t2", "n1", "f1")
     P(O.ADD, "bigK", "t1", "t2")
-    P(O.BLTU, None, "bigM", "bigN", "profitable")
-    P(O.J, imm="zero_result")
-    P.label("profitable")
     # x0 = max(1, (isqrt(N*M) - M) // K)
-    P(O.MUL, "t1", "bigN", "bigM")
-    P(O.ISQRT, "t1", "t1")
+    P(O.MUL, "NM", "bigN", "bigM")
+    P(O.ISQRT, "t1", "NM")
     P(O.SUB, "t1", "t1", "bigM")
     P(O.DIV, "x0", "t1", "bigK")
     P(O.BNE, None, "x0", "ZERO", "x0_ok")
@@ -256,281 +275,261 @@ def build_program() -> Program:  # noqa: PLR0915 - one straight transcription
     P(O.DIV, "y1", "t1", "t2")
     # a. search coordinate: j = 1 iff y1 < x0
     P(O.BLTU, None, "y1", "x0", "j1")
-    P(O.LDI, "jj", imm=0)
-    P(O.LDI, "pn", imm=1)
-    P(O.LDI, "pm", imm=1)
-    P(O.LDI, "pk", imm=0)
-    P(O.MOV, "qn", "bigN")
-    P(O.MOV, "qm", "bigM")
-    P(O.MOV, "qk", "bigK")
     P(O.MOV, "p", "x0")
-    P(O.J, imm="peak")
+    _search(P, 0, lab)
     P.label("j1")
-    P(O.LDI, "jj", imm=1)
-    P(O.MOV, "pn", "n1")
-    P(O.MOV, "pm", "m1")
-    P(O.MOV, "pk", "f0")
-    P(O.MOV, "qn", "n2")
-    P(O.MOV, "qm", "m2")
-    P(O.MOV, "qk", "f1")
+    # pre = hop0 (pn, pm, pk) = (n1, m1, f0), suf = hop1 (qn, qm, qk) = (n2, m2, f1)
+    P(O.MUL, "QQ", "n2", "m2")
+    P(O.MUL, "PP", "n1", "m1")
     P(O.MOV, "p", "y1")
-    P(O.BNE, None, "p", "ZERO", "peak")
+    P(O.BNE, None, "p", "ZERO", "j1_go")
     P(O.LDI, "p", imm=1)
-    # d. integer peak of D from s0 = p (walk, then doubling + binary search)
-    P.label("peak")
-    P(O.MOV, "rs", "p")
-    P(O.JAL, "lr2", imm="rises")
-    P(O.BEQ, None, "rf", "ZERO", "pk_left")
+    P.label("j1_go")
+    _search(P, 1, lab)
+    return P
+
+
+def _rises(P: Program, j: int, s: str, yes: str | None, no: str | None, lab) -> None:
+    """Branch to ``yes`` if ``rises(s)`` (``s + 1`` in the domain and ``D(s+1) > D(s)``), else to
+    ``no`` (``None``: fall through)."""
+    O = Op
+    end = lab("rs_end")
+    y, n = yes or end, no or end
+    if j == 0:
+        # pre = identity: always in the domain; D(s+1) > D(s)  <=>  N*M > (M + K s)(M + K (s+1))
+        P(O.MUL, "w1", "bigK", s)
+        P(O.ADD, "w1", "w1", "bigM")
+        P(O.ADD, "w2", "w1", "bigK")
+        P(O.MUL, "w2", "w2", "w1")
+        P(O.BLTU, None, "w2", "NM", y)
+    else:
+        # a0 = n1 - f0 s, a1 = a0 - f0 (> 0: s+1 in the domain); b0 = m2 + f1 s, b1 = b0 + f1
+        # D(s+1) > D(s)  <=>  n2 m2 a0 a1 > n1 m1 b0 b1
+        P(O.MUL, "w1", s, "f0")
+        P(O.SUB, "w1", "n1", "w1")
+        P(O.SUB, "w2", "w1", "f0")
+        P(O.BLTS, None, "w2", "ONE", n)
+        P(O.MUL, "w1", "w1", "w2")
+        P(O.MUL, "w1", "QQ", "w1")
+        P(O.MUL, "w3", s, "f1")
+        P(O.ADD, "w3", "w3", "m2")
+        P(O.ADD, "w4", "w3", "f1")
+        P(O.MUL, "w3", "w3", "w4")
+        P(O.MUL, "w3", "PP", "w3")
+        P(O.BLTU, None, "w3", "w1", y)
+    if no is not None:
+        P(O.J, imm=no)
+    P.label(end)
+
+
+def _at_least(P: Program, j: int, s: str, no: str, lab) -> None:
+    """Fall through if ``D(s) >= bp1`` (``s >= 1``, in the domain), else branch to ``no``."""
+    O = Op
+    P(O.BEQ, None, s, "ZERO", no)
+    if j == 0:
+        # D(s) = s (N - b) / b with b = M + K s
+        P(O.MUL, "v2", "bigK", s)
+        P(O.ADD, "v2", "v2", "bigM")
+        P(O.SUB, "v3", "bigN", "v2")
+    else:
+        # a = n1 - f0 s (> 0), b = m2 + f1 s; D(s) = s (n2 a - m1 b) / (b a)
+        P(O.MUL, "v1", s, "f0")
+        P(O.SUB, "v1", "n1", "v1")
+        P(O.BLTS, None, "v1", "ONE", no)
+        P(O.MUL, "v2", s, "f1")
+        P(O.ADD, "v2", "v2", "m2")
+        P(O.MUL, "v3", "n2", "v1")
+        P(O.MUL, "v4", "v2", "m1")
+        P(O.SUB, "v3", "v3", "v4")
+        P(O.MUL, "v2", "v2", "v1")
+    P(O.MUL, "v3", "v3", s)
+    P(O.MUL, "v2", "v2", "bp1")
+    P(O.BLTS, None, "v3", "v2", no)
+
+
+def _exec(P: Program, j: int, s: str, no: str, lab) -> None:
+    """Candidate for ``s``: fall through with ``ex = x(s)`` and ``eprof`` = its exact profit if it is
+    executable (uint112 limits, ``min_in`` defined), else branch to ``no``."""
+    O = Op
+    if j == 0:
+        x = s
+    else:
+        # ex = min_in(s, hop0) = ceil(s*d0*h0ri / (f0*(h0ro - s))), defined for s < h0ro
+        P(O.SUB, "t4", "h0ro", s)
+        P(O.BLTS, None, "t4", "ONE", no)
+        P(O.MUL, "t3", s, "d0")
+        P(O.MUL, "t3", "t3", "h0ri")
+        P(O.MUL, "t4", "t4", "f0")
+        P(O.DIVC, "ex", "t3", "t4")
+        x = "ex"
+    # cycle_output(x): overflow checks, then the floors
+    P(O.ADD, "t3", "h0ri", x)
+    P(O.BLTU, None, "U112", "t3", no)
+    P(O.MUL, "t3", x, "f0")
+    P(O.MUL, "t4", "t3", "h0ro")
+    P(O.ADD, "t3", "t3", "m1")
+    P(O.DIV, "ey", "t4", "t3")
+    P(O.ADD, "t3", "h1ri", "ey")
+    P(O.BLTU, None, "U112", "t3", no)
+    P(O.MUL, "t3", "ey", "f1")
+    P(O.MUL, "t4", "t3", "h1ro")
+    P(O.ADD, "t3", "t3", "m2")
+    P(O.DIV, "eout", "t4", "t3")
+    P(O.SUB, "eprof", "eout", x)
+    if j == 0:
+        P(O.MOV, "ex", x)
+
+
+def _search(P: Program, j: int, lab) -> None:
+    """Peak of ``D`` from ``p``, feasibility, bounded scan; results, then ``JR lr1``."""
+    O = Op
+    L = {k: lab(f"j{j}_{k}") for k in ("right", "lw", "rw", "lbs", "gal", "bs", "bs_step", "bs_hi", "done",
+                                         "fb", "fb_loop", "fb_step", "fb_hi", "BL", "BR", "LO", "RO", "end",
+                                         "budget", "zero", "first_no", "first_go")}
+    # ---- d. integer peak of D from s0 = p: walk (PEAK_WALK_MAX), then doubling + binary search
+    _rises(P, j, "p", L["right"], None, lab)
     P(O.LDI, "cnt", imm=64)
-    P.label("pk_right")
-    P(O.ADDI, "p", "p", imm=1)
-    P(O.MOV, "rs", "p")
-    P(O.JAL, "lr2", imm="rises")
-    P(O.BEQ, None, "rf", "ZERO", "peak_done")
+    P.label(L["lw"])
+    P(O.BEQ, None, "p", "ONE", L["done"])
+    P(O.SUB, "rs", "p", "ONE")
+    _rises(P, j, "rs", L["done"], None, lab)
+    P(O.MOV, "p", "rs")
     P(O.ADDI, "cnt", "cnt", imm=-1)
-    P(O.BNE, None, "cnt", "ZERO", "pk_right")
+    P(O.BNE, None, "cnt", "ZERO", L["lw"])
+    P(O.BEQ, None, "p", "ONE", L["done"])
+    P(O.SUB, "rs", "p", "ONE")
+    _rises(P, j, "rs", L["done"], None, lab)
+    _rises(P, j, "ONE", L["lbs"], None, lab)
+    P(O.MOV, "p", "ONE")
+    P(O.J, imm=L["done"])
+    P.label(L["lbs"])
+    P(O.MOV, "lo", "ONE")
+    P(O.SUB, "hi", "p", "ONE")
+    P(O.J, imm=L["bs"])
+    P.label(L["right"])
+    P(O.LDI, "cnt", imm=64)
+    P.label(L["rw"])
+    P(O.ADDI, "p", "p", imm=1)
+    _rises(P, j, "p", None, L["done"], lab)
+    P(O.ADDI, "cnt", "cnt", imm=-1)
+    P(O.BNE, None, "cnt", "ZERO", L["rw"])
     P(O.MOV, "lo", "p")
     P(O.LDI, "step", imm=1)
     P(O.ADD, "hi", "lo", "step")
-    P.label("pk_gallop")
-    P(O.MOV, "rs", "hi")
-    P(O.JAL, "lr2", imm="rises")
-    P(O.BEQ, None, "rf", "ZERO", "pk_bs")
+    P.label(L["gal"])
+    _rises(P, j, "hi", None, L["bs"], lab)
     P(O.MOV, "lo", "hi")
     P(O.ADD, "step", "step", "step")
     P(O.ADD, "hi", "lo", "step")
-    P(O.J, imm="pk_gallop")
-    P.label("pk_left")
-    P(O.LDI, "cnt", imm=64)
-    P.label("pk_left_loop")
-    P(O.BEQ, None, "p", "ONE", "peak_done")
-    P(O.SUB, "rs", "p", "ONE")
-    P(O.JAL, "lr2", imm="rises")
-    P(O.BNE, None, "rf", "ZERO", "peak_done")
-    P(O.SUB, "p", "p", "ONE")
-    P(O.ADDI, "cnt", "cnt", imm=-1)
-    P(O.BNE, None, "cnt", "ZERO", "pk_left_loop")
-    P(O.BEQ, None, "p", "ONE", "peak_done")
-    P(O.SUB, "rs", "p", "ONE")
-    P(O.JAL, "lr2", imm="rises")
-    P(O.BNE, None, "rf", "ZERO", "peak_done")
-    P(O.MOV, "rs", "ONE")
-    P(O.JAL, "lr2", imm="rises")
-    P(O.BNE, None, "rf", "ZERO", "pk_left_bs")
-    P(O.MOV, "p", "ONE")
-    P(O.J, imm="peak_done")
-    P.label("pk_left_bs")
-    P(O.MOV, "lo", "ONE")
-    P(O.SUB, "hi", "p", "ONE")
-    P.label("pk_bs")  # invariant rises(lo), not rises(hi); result hi
+    P(O.J, imm=L["gal"])
+    P.label(L["bs"])  # invariant rises(lo), not rises(hi); result hi
     P(O.SUB, "t1", "hi", "lo")
-    P(O.BLTU, None, "ONE", "t1", "pk_bs_step")
+    P(O.BLTU, None, "ONE", "t1", L["bs_step"])
     P(O.MOV, "p", "hi")
-    P(O.J, imm="peak_done")
-    P.label("pk_bs_step")
+    P(O.J, imm=L["done"])
+    P.label(L["bs_step"])
     P(O.ADD, "mid", "lo", "hi")
     P(O.SHR1, "mid", "mid")
-    P(O.MOV, "rs", "mid")
-    P(O.JAL, "lr2", imm="rises")
-    P(O.BEQ, None, "rf", "ZERO", "pk_bs_hi")
+    _rises(P, j, "mid", None, L["bs_hi"], lab)
     P(O.MOV, "lo", "mid")
-    P(O.J, imm="pk_bs")
-    P.label("pk_bs_hi")
+    P(O.J, imm=L["bs"])
+    P.label(L["bs_hi"])
     P(O.MOV, "hi", "mid")
-    P(O.J, imm="pk_bs")
-    # feasibility of the peak; else the largest feasible s below it, right side closed
-    P.label("peak_done")
-    P(O.LDI, "ropen", imm=1)
-    P(O.MOV, "es", "p")
-    P(O.JAL, "lr2", imm="exec")
-    P(O.BNE, None, "ef", "ZERO", "scan_init")
-    P(O.LDI, "ropen", imm=0)
-    P(O.MOV, "es", "ONE")
-    P(O.JAL, "lr2", imm="exec")
-    P(O.BEQ, None, "ef", "ZERO", "zero_result")
-    P(O.MOV, "lo", "ONE")
-    P(O.MOV, "hi", "p")
-    P.label("fb_loop")
-    P(O.SUB, "t1", "hi", "lo")
-    P(O.BLTU, None, "ONE", "t1", "fb_step")
-    P(O.MOV, "p", "lo")
-    P(O.J, imm="scan_init")
-    P.label("fb_step")
-    P(O.ADD, "mid", "lo", "hi")
-    P(O.SHR1, "mid", "mid")
-    P(O.MOV, "es", "mid")
-    P(O.JAL, "lr2", imm="exec")
-    P(O.BEQ, None, "ef", "ZERO", "fb_hi")
-    P(O.MOV, "lo", "mid")
-    P(O.J, imm="fb_loop")
-    P.label("fb_hi")
-    P(O.MOV, "hi", "mid")
-    P(O.J, imm="fb_loop")
-    # e. scan outwards from the peak (left on even iterations)
-    P.label("scan_init")
+    P(O.J, imm=L["bs"])
+
+    # ---- feasibility of the peak; else the largest feasible s below it, right side closed
+    P.label(L["done"])
     P(O.LDI, "best", imm=0)
     P(O.LDI, "bestx", imm=0)
     P(O.LDI, "count", imm=0)
+    P(O.LDI, "bp1", imm=1)
     P(O.MOV, "left", "p")
     P(O.ADD, "right", "p", "ONE")
-    P(O.LDI, "lopen", imm=1)
-    P(O.LDI, "ieven", imm=1)
-    P(O.LDI, "exact", imm=1)
-    P.label("scan")
-    P(O.BNE, None, "lopen", "ZERO", "sc_go")
-    P(O.BEQ, None, "ropen", "ZERO", "sc_end")
-    P.label("sc_go")
-    P(O.LDI, "goleft", imm=0)
-    P(O.BEQ, None, "lopen", "ZERO", "sc_side")
-    P(O.BNE, None, "ieven", "ZERO", "sc_gl")
-    P(O.BNE, None, "ropen", "ZERO", "sc_side")
-    P.label("sc_gl")
-    P(O.LDI, "goleft", imm=1)
-    P.label("sc_side")
-    P(O.SUB, "ieven", "ONE", "ieven")
-    P(O.MOV, "cs", "right")
-    P(O.BEQ, None, "goleft", "ZERO", "sc_test")
-    P(O.MOV, "cs", "left")
-    P.label("sc_test")
-    P(O.MOV, "as", "cs")
-    P(O.ADD, "at", "best", "ONE")
-    P(O.JAL, "lr2", imm="atl")
-    P(O.BNE, None, "af", "ZERO", "sc_cand")
-    P(O.BEQ, None, "goleft", "ZERO", "sc_close_r")
-    P(O.LDI, "lopen", imm=0)
-    P(O.J, imm="scan")
-    P.label("sc_close_r")
-    P(O.LDI, "ropen", imm=0)
-    P(O.J, imm="scan")
-    P.label("sc_cand")
-    P(O.BLTU, None, "count", "maxc", "sc_ok")
-    P(O.LDI, "exact", imm=0)
-    P(O.J, imm="sc_end")
-    P.label("sc_ok")
+    _exec(P, j, "p", L["fb"], lab)
+    # both sides open, first candidate = the peak (left side): its exec is the one just done
+    _at_least(P, j, "left", L["first_no"], lab)
+    P(O.BLTU, None, "count", "maxc", L["first_go"])
+    P(O.J, imm=L["budget"])
+    P.label(L["first_go"])
     P(O.ADDI, "count", "count", imm=1)
-    P(O.MOV, "es", "cs")
-    P(O.JAL, "lr2", imm="exec")
-    P(O.BEQ, None, "goleft", "ZERO", "sc_move_r")
     P(O.SUB, "left", "left", "ONE")
-    P(O.J, imm="sc_moved")
-    P.label("sc_move_r")
-    P(O.ADD, "right", "right", "ONE")
-    P.label("sc_moved")
-    P(O.BNE, None, "ef", "ZERO", "sc_feasible")
-    P(O.BNE, None, "goleft", "ZERO", "scan")
-    P(O.LDI, "ropen", imm=0)
-    P(O.J, imm="scan")
-    P.label("sc_feasible")
-    P(O.BLTS, None, "best", "eprof", "sc_better")
-    P(O.J, imm="scan")
-    P.label("sc_better")
+    P(O.BLTS, None, "best", "eprof", lab_first_better := lab(f"j{j}_first_better"))
+    P(O.J, imm=L["BR"])
+    P.label(lab_first_better)
     P(O.MOV, "best", "eprof")
     P(O.MOV, "bestx", "ex")
-    P(O.J, imm="scan")
-    P.label("sc_end")
-    P(O.MOV, "rese", "exact")
+    P(O.ADD, "bp1", "eprof", "ONE")
+    P(O.J, imm=L["BR"])
+    P.label(L["first_no"])
+    P(O.J, imm=L["RO"])
+    P.label(L["fb"])
+    _exec(P, j, "ONE", L["zero"], lab)
+    P(O.MOV, "lo", "ONE")
+    P(O.MOV, "hi", "p")
+    P.label(L["fb_loop"])
+    P(O.SUB, "t1", "hi", "lo")
+    P(O.BLTU, None, "ONE", "t1", L["fb_step"])
+    P(O.MOV, "left", "lo")
+    P(O.J, imm=L["LO"])
+    P.label(L["fb_step"])
+    P(O.ADD, "mid", "lo", "hi")
+    P(O.SHR1, "mid", "mid")
+    _exec(P, j, "mid", L["fb_hi"], lab)
+    P(O.MOV, "lo", "mid")
+    P(O.J, imm=L["fb_loop"])
+    P.label(L["fb_hi"])
+    P(O.MOV, "hi", "mid")
+    P(O.J, imm=L["fb_loop"])
+
+    # ---- e. scan outwards from the peak: left on even steps while both sides are open. States:
+    # BL (both open, left next), BR (both open, right next), LO (left only), RO (right only).
+    def side(state: str, cur: str, closed: str, after: str, infeasible: str) -> None:
+        P.label(L[state])
+        _at_least(P, j, cur, L[closed], lab)
+        P(O.BLTU, None, "count", "maxc", ok := lab(f"j{j}_{state}_ok"))
+        P(O.J, imm=L["budget"])
+        P.label(ok)
+        P(O.ADDI, "count", "count", imm=1)
+        cand_no = lab(f"j{j}_{state}_inf")
+        _exec(P, j, cur, cand_no, lab)
+        P(O.ADDI, cur, cur, imm=-1 if cur == "left" else 1)
+        P(O.BLTS, None, "best", "eprof", better := lab(f"j{j}_{state}_better"))
+        P(O.J, imm=L[after])
+        P.label(better)
+        P(O.MOV, "best", "eprof")
+        P(O.MOV, "bestx", "ex")
+        P(O.ADD, "bp1", "eprof", "ONE")
+        P(O.J, imm=L[after])
+        P.label(cand_no)
+        P(O.ADDI, cur, cur, imm=-1 if cur == "left" else 1)
+        P(O.J, imm=L[infeasible])
+
+    side("BL", "left", "RO", "BR", "BR")       # an infeasible left candidate closes nothing
+    side("BR", "right", "LO", "BL", "LO")      # an infeasible right candidate closes the right side
+    side("LO", "left", "end", "LO", "LO")
+    side("RO", "right", "end", "RO", "end")
+
+    P.label(L["budget"])
+    P(O.LDI, "rese", imm=0)
+    P(O.J, imm=(fin := lab(f"j{j}_fin")))
+    P.label(L["end"])
+    P(O.LDI, "rese", imm=1)
+    P.label(fin)
     P(O.MOV, "resc", "count")
-    P(O.BLTS, None, "ZERO", "best", "sc_pos")
+    P(O.BLTS, None, "ZERO", "best", pos := lab(f"j{j}_pos"))
     P(O.LDI, "resx", imm=0)
     P(O.LDI, "resp", imm=0)
     P(O.JR, None, "lr1")
-    P.label("sc_pos")
+    P.label(pos)
     P(O.MOV, "resx", "bestx")
     P(O.MOV, "resp", "best")
     P(O.JR, None, "lr1")
-    P.label("zero_result")
+    P.label(L["zero"])
     P(O.LDI, "resx", imm=0)
     P(O.LDI, "resp", imm=0)
     P(O.LDI, "rese", imm=1)
     P(O.LDI, "resc", imm=0)
     P(O.JR, None, "lr1")
-
-    # ---- exec (lr2): es -> ef (executable), ex = min_in(es), eprof = out(ex) - ex ----------------
-    P.label("exec")
-    P(O.BEQ, None, "jj", "ZERO", "ex_j0")
-    P(O.BLTU, None, "es", "h0ro", "ex_min_in")
-    P(O.J, imm="ex_none")
-    P.label("ex_min_in")  # ceil(s*d0*rin0 / (f0*(rout0 - s)))
-    P(O.MUL, "t3", "es", "d0")
-    P(O.MUL, "t3", "t3", "h0ri")
-    P(O.SUB, "t4", "h0ro", "es")
-    P(O.MUL, "t4", "t4", "f0")
-    P(O.DIVC, "ex", "t3", "t4")
-    P(O.J, imm="ex_fwd")
-    P.label("ex_j0")
-    P(O.MOV, "ex", "es")
-    P.label("ex_fwd")  # cycle_output(ex): overflow checks, then the floors
-    P(O.ADD, "t3", "h0ri", "ex")
-    P(O.BLTU, None, "U112", "t3", "ex_none")
-    P(O.MUL, "t3", "ex", "f0")
-    P(O.MUL, "t4", "t3", "h0ro")
-    P(O.ADD, "t3", "t3", "m1")
-    P(O.DIV, "ey", "t4", "t3")
-    P(O.ADD, "t3", "h1ri", "ey")
-    P(O.BLTU, None, "U112", "t3", "ex_none")
-    P(O.MUL, "t3", "ey", "f1")
-    P(O.MUL, "t4", "t3", "h1ro")
-    P(O.ADD, "t3", "t3", "m2")
-    P(O.DIV, "eout", "t4", "t3")
-    P(O.SUB, "eprof", "eout", "ex")
-    P(O.LDI, "ef", imm=1)
-    P(O.JR, None, "lr2")
-    P.label("ex_none")
-    P(O.LDI, "ef", imm=0)
-    P(O.JR, None, "lr2")
-
-    # ---- atl (lr2): af = D(as) >= at (false outside the domain or for as = 0) --------------------
-    P.label("atl")
-    P(O.BEQ, None, "as", "ZERO", "atl_no")
-    P(O.MUL, "u1", "as", "pk")
-    P(O.BLTU, None, "u1", "pn", "atl_dom")
-    P(O.J, imm="atl_no")
-    P.label("atl_dom")
-    P(O.MOV, "fs", "as")
-    P(O.JAL, "lr3", imm="frac")
-    P(O.MUL, "u1", "fden", "at")
-    P(O.BLTS, None, "fnum", "u1", "atl_no")
-    P(O.LDI, "af", imm=1)
-    P(O.JR, None, "lr2")
-    P.label("atl_no")
-    P(O.LDI, "af", imm=0)
-    P(O.JR, None, "lr2")
-
-    # ---- rises (lr2): rf = in_domain(rs+1) and D(rs+1) > D(rs) -----------------------------------
-    P.label("rises")
-    P(O.ADD, "w1", "rs", "ONE")
-    P(O.MUL, "w2", "w1", "pk")
-    P(O.BLTU, None, "w2", "pn", "r_dom")
-    P(O.LDI, "rf", imm=0)
-    P(O.JR, None, "lr2")
-    P.label("r_dom")
-    P(O.MOV, "fs", "w1")
-    P(O.JAL, "lr3", imm="frac")
-    P(O.MOV, "w3", "fnum")
-    P(O.MOV, "w4", "fden")
-    P(O.MOV, "fs", "rs")
-    P(O.JAL, "lr3", imm="frac")
-    P(O.MUL, "w5", "w3", "fden")
-    P(O.MUL, "w6", "fnum", "w4")
-    P(O.LDI, "rf", imm=1)
-    P(O.BLTS, None, "w6", "w5", "r_ret")
-    P(O.LDI, "rf", imm=0)
-    P.label("r_ret")
-    P(O.JR, None, "lr2")
-
-    # ---- frac (lr3): D(fs) = fnum / fden, a = pn - pk*s, b = qm + qk*s, num = s*(qn*a - pm*b) ----
-    P.label("frac")
-    P(O.MUL, "v1", "fs", "pk")
-    P(O.SUB, "v1", "pn", "v1")
-    P(O.MUL, "v2", "qk", "fs")
-    P(O.ADD, "v2", "v2", "qm")
-    P(O.MUL, "v3", "qn", "v1")
-    P(O.MUL, "v4", "v2", "pm")
-    P(O.SUB, "v3", "v3", "v4")
-    P(O.MUL, "fnum", "v3", "fs")
-    P(O.MUL, "fden", "v2", "v1")
-    P(O.JR, None, "lr3")
-    return P
 
 
 PROGRAM = build_program()

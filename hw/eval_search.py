@@ -83,9 +83,12 @@ class EvalSearch(wiring.Component):
     Latency
     -------
     Data dependent: exactly the cycles :func:`mevblade.hw.eval_program.run` reports for
-    the same request (checked by the tests). Typical profitable 2-pool cycles take
-    350–600 cycles (one direction; ``mevblade bench gateware_eval_search``); cases near
-    the ``uint112`` limit need the feasibility search and take tens of thousands.
+    the same request (checked by the tests). Typical profitable 2-pool cycles on realistic
+    pools take ~190–350 cycles (p50 ~250, ``MODE_PAIR`` included: only the direction with
+    ``N > M`` is searched; ``mevblade bench gateware_eval_search``); cases near the ``uint112``
+    limit need the feasibility search and take thousands. The ROM holds
+    ``len(eval_program.WORDS)`` words (777 since session 4's specialised, inlined program;
+    290 before), read asynchronously (LUT ROM).
 
     Throughput
     ----------

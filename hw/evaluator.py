@@ -13,7 +13,7 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 __all__ = ["AmountOp", "AmountRevert", "AmountRequest", "AmountResponse", "AmountUnit",
-           "OUT_DIV_BITS", "IN_DIV_BITS", "DIGIT_BITS", "HopLayout", "ClosedFormStart2"]
+           "OUT_DIV_BITS", "IN_DIV_BITS", "DIGIT_BITS", "AMOUNT_DIV_RADIX_BITS", "HopLayout", "ClosedFormStart2"]
 
 #: multiplier digit: one ``240 × 16``-bit partial product per cycle (DSP-mappable)
 DIGIT_BITS = 16
@@ -21,6 +21,14 @@ DIGIT_BITS = 16
 OUT_DIV_BITS = 113
 #: quotient bits of getAmountIn (numerator < 2**240, denominator >= 1)
 IN_DIV_BITS = 240
+#: quotient bits per cycle of AmountUnit's divider (chained restoring steps; the EvalSearch
+#: divider has as many, on 257-bit instead of 131-bit remainders)
+AMOUNT_DIV_RADIX_BITS = 8
+
+
+def _div_steps(bits: int) -> int:
+    """Divider cycles for a quotient bound of ``bits`` bits (rounded up to whole radix steps)."""
+    return -(-bits // AMOUNT_DIV_RADIX_BITS)
 
 
 class AmountOp(enum.Enum, shape=1):
@@ -72,16 +80,18 @@ class AmountUnit(wiring.Component):
     --------
     One multiply-accumulate step per cycle: ``acc += X · Y[16k+15:16k] << 16k`` with a
     240 × 16-bit partial product (on ECP5 that maps onto MULT18X18D blocks), so a
-    112-bit operand takes 7 steps and a fee 1. The quotient comes from a radix-2
-    restoring divider, one bit per cycle, started ``OUT_DIV_BITS`` / ``IN_DIV_BITS``
-    bits from the end (the quotient is known to be below that bound, so the skipped
-    leading steps would only produce zeros).
+    112-bit operand takes 7 steps and a fee 1. The quotient comes from a restoring
+    divider with :data:`AMOUNT_DIV_RADIX_BITS` (8) chained radix-2 steps per cycle, started
+    ``OUT_DIV_BITS`` / ``IN_DIV_BITS`` bits (rounded up to whole steps) from the end (the
+    quotient is known to be below that bound, so the skipped leading steps would only
+    produce zeros).
 
     Latency
     -------
     ``o.valid`` rises this many clock edges after the request's transfer:
-    ``getAmountOut`` 1 (checks) + 1 + 7 + 2 (products) + 113 (divider) + 1 = 125;
-    ``getAmountIn`` 1 + 7 + 3 + 240 + 1 = 252; a revert 1 (:data:`LATENCY_OUT` etc.).
+    ``getAmountOut`` 1 (checks) + 1 + 7 + 2 (products) + 15 (divider, 120 bits) + 1 = 27;
+    ``getAmountIn`` 1 + 7 + 3 + 30 (240 bits) + 1 = 42; a revert 1 (:data:`LATENCY_OUT` etc.).
+    (One quotient bit per cycle until session 4: 125 / 252.)
 
     Throughput
     ----------
@@ -96,8 +106,8 @@ class AmountUnit(wiring.Component):
     o: Out(stream.Signature(AmountResponse))
 
     #: cycles from the request's transfer to the first cycle of ``o.valid`` (checked in the tests)
-    LATENCY_OUT = 1 + 1 + 7 + 2 + OUT_DIV_BITS + 1
-    LATENCY_IN = 1 + 7 + 3 + IN_DIV_BITS + 1
+    LATENCY_OUT = 1 + 1 + 7 + 2 + _div_steps(OUT_DIV_BITS) + 1
+    LATENCY_IN = 1 + 7 + 3 + _div_steps(IN_DIV_BITS) + 1
     LATENCY_REVERT = 1
 
     def elaborate(self, platform):
@@ -112,7 +122,7 @@ class AmountUnit(wiring.Component):
         den = Signal(130)
         rem = Signal(131)
         quo = Signal(IN_DIV_BITS)
-        count = Signal(range(IN_DIV_BITS + 1))
+        count = Signal(range(_div_steps(IN_DIV_BITS) + 1))
         resp = Signal(AmountResponse)
         o_valid = Signal()
         m.d.comb += [self.o.payload.eq(resp), self.o.valid.eq(o_valid)]
@@ -134,7 +144,9 @@ class AmountUnit(wiring.Component):
 
         def start_div(n, d, bits):
             # restoring division that skips the leading (zero) quotient bits: rem = n >> bits
-            return [num.eq(n << (240 - bits)), rem.eq(n >> bits), den.eq(d), quo.eq(0), count.eq(bits)]
+            bits = _div_steps(bits) * AMOUNT_DIV_RADIX_BITS
+            return [num.eq(n << (240 - bits)), rem.eq(n >> bits), den.eq(d), quo.eq(0),
+                    count.eq(bits // AMOUNT_DIV_RADIX_BITS)]
 
         with m.FSM():
             with m.State("IDLE"):
@@ -203,14 +215,17 @@ class AmountUnit(wiring.Component):
                 m.next = "DIV"
             # ---- shared divider ------------------------------------------------------------
             with m.State("DIV"):
-                shifted = Cat(num[239], rem)          # 2*rem + next numerator bit
-                ge = shifted >= den
-                m.d.sync += [
-                    rem.eq(Mux(ge, shifted - den, shifted)),
-                    quo.eq(Cat(ge, quo)),
-                    num.eq(num << 1),
-                    count.eq(count - 1),
-                ]
+                # AMOUNT_DIV_RADIX_BITS chained restoring steps: 2*rem + next numerator bit each
+                r_c, q_c, n_c = rem, quo, num
+                for k in range(AMOUNT_DIV_RADIX_BITS):
+                    shifted = Cat(n_c[239], r_c)
+                    ge = shifted >= den
+                    r_n = Signal(131, name=f"rem_{k}")
+                    q_n = Signal(IN_DIV_BITS, name=f"quo_{k}")
+                    n_n = Signal(240, name=f"num_{k}")
+                    m.d.comb += [r_n.eq(Mux(ge, shifted - den, shifted)), q_n.eq(Cat(ge, q_c)), n_n.eq(n_c << 1)]
+                    r_c, q_c, n_c = r_n, q_n, n_n
+                m.d.sync += [rem.eq(r_c), quo.eq(q_c), num.eq(n_c), count.eq(count - 1)]
                 with m.If(count == 1):
                     m.next = "DONE"
             with m.State("DONE"):

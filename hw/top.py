@@ -16,7 +16,8 @@ This is the Verilog-facing top that a board build packages (flat ``s_axis_*``,
   ``dir_addr`` / ``dir_data_*`` / ``dir_cmd`` / ``dir_count``, ``AmountUnit`` and
   ``EvalSearch``) evaluating each recognised swap when ``output_cfg.opportunities`` is set,
   with the venue of the swap's router from ``router_cfg.venue``; one request slot (a
-  further swap waits in the pipeline while it is full);
+  further swap waits in the pipeline while it is full); and a cycle-request slot
+  (``cyc_*`` registers, map 1.6) for the host's ``eval_cycle``;
 * the register block (:class:`~mevblade.hw.csr.CSRBlock`) built from
   :func:`~mevblade.hw.csr.appliance_map`;
 * the counters, the free-running cycle stamp and the control logic (enable, soft
@@ -48,6 +49,10 @@ words 2..
     (status — ``HOST`` when the host must evaluate the swap itself —, opportunity count).
     They follow the packet's swap message (or header, or nothing, as configured); while the
     unit has a record ready it goes out before the next header/swap pair.
+    For :data:`MSG_CYCLE` (map 1.6): the same packed record with ``cycle = 1``, the answer to a
+    cycle request (``cyc_hop0_*`` / ``cyc_hop1_*``, ``cyc_cmd.go``: the exact optimum of a
+    2-hop cycle on the unit's evaluator — ``amount_in``, ``profit``, ``exact``,
+    ``candidates``); word 0's sequence field counts cycle requests (from 0 after a reset).
 
 The framer can be told (``output_cfg``) not to emit header or swap messages; it then
 drops them after counting. The production setting is opportunities on, headers and swaps
@@ -68,6 +73,7 @@ from mevblade.hw.csr import (
     ID_MAGIC,
     VERSION,
     CSRBlock,
+    CYC_WORDS,
     DIR_WORDS,
     appliance_map,
     axil_flat_members,
@@ -80,7 +86,7 @@ from mevblade.hw.pool_table import PoolTable
 from mevblade.hw.swap_decoder import N_ROUTERS, SwapDecoder, SwapRecord
 from mevblade.hw.tx_decoder import TxDecoder
 
-__all__ = ["ApplianceTop", "MSG_TX_HEADER", "MSG_SWAP", "MSG_OPPORTUNITY", "MSG_EVAL_DONE", "OPP_WORDS",
+__all__ = ["ApplianceTop", "MSG_TX_HEADER", "MSG_SWAP", "MSG_OPPORTUNITY", "MSG_EVAL_DONE", "MSG_CYCLE", "OPP_WORDS",
            "HEADER_WORDS", "DIGEST_WORDS", "PAYLOAD_WORDS",
            "SWAP_WORDS", "POOL_CAPACITY", "PREAMBLE_WORDS", "FEATURE_BITS", "STAMP_DEPTH", "KECCAK_ROUNDS_PER_CYCLE", "SWAP_FOLLOWS_BIT"]
 
@@ -90,6 +96,9 @@ MSG_SWAP = 0x02
 MSG_OPPORTUNITY = 0x03
 #: the end of a swap's evaluation: status, opportunity count (payload: the packed BackrunRecord)
 MSG_EVAL_DONE = 0x04
+#: the answer to a cycle request (``cyc_cmd.go``): amount in, profit, exact, candidates (payload:
+#: the packed BackrunRecord with ``cycle = 1``; word 0's sequence field counts cycle requests)
+MSG_CYCLE = 0x05
 #: payload words of the opportunity and eval-done messages
 OPP_WORDS = (BackrunRecord.size + 63) // 64
 #: pool-table slots (2 banks × 1024 × 256 bits of block RAM)
@@ -108,7 +117,7 @@ PAYLOAD_WORDS = HEADER_WORDS + DIGEST_WORDS
 KECCAK_ROUNDS_PER_CYCLE = 2
 PREAMBLE_WORDS = 2
 #: bits of the ``version.features`` field
-FEATURE_BITS = {"decoder": 0, "keccak": 1, "swap": 2, "pool": 3, "evaluator": 4}
+FEATURE_BITS = {"decoder": 0, "keccak": 1, "swap": 2, "pool": 3, "evaluator": 4, "cycle": 5}
 #: packets that may sit between input and record output (the input stalls on a full stamp FIFO)
 STAMP_DEPTH = 16
 
@@ -169,7 +178,7 @@ class ApplianceTop(wiring.Component):
         connect_axil_flat(m, self, csr.bus)
 
         features = ((1 << FEATURE_BITS["decoder"]) | (1 << FEATURE_BITS["keccak"]) | (1 << FEATURE_BITS["swap"])
-                    | (1 << FEATURE_BITS["pool"]) | (1 << FEATURE_BITS["evaluator"]))
+                    | (1 << FEATURE_BITS["pool"]) | (1 << FEATURE_BITS["evaluator"]) | (1 << FEATURE_BITS["cycle"]))
         m.d.comb += [
             csr.id_magic.eq(ID_MAGIC),
             csr.version_major.eq(VERSION[0]),
@@ -263,6 +272,18 @@ class ApplianceTop(wiring.Component):
             br.dir_count.eq(csr.dir_count_count),
             br.maxc.eq(csr.eval_cfg_max_candidates),
         ]
+        # cycle requests from the CSRs: one pending slot, set by cyc_cmd.go, taken by the unit when idle
+        cyc_pend = Signal()
+        cyc_seq = Signal(32)    # cycle requests taken (the sequence field of their messages)
+        m.d.comb += [
+            br.c.valid.eq(cyc_pend),
+            br.c.payload.hop0.eq(Cat(*(getattr(csr, f"cyc_hop0_{i}_value") for i in range(CYC_WORDS)))),
+            br.c.payload.hop1.eq(Cat(*(getattr(csr, f"cyc_hop1_{i}_value") for i in range(CYC_WORDS)))),
+        ]
+        with m.If(br.c.valid & br.c.ready):
+            m.d.sync += cyc_pend.eq(0)
+        with m.If(csr.cyc_cmd_go):
+            m.d.sync += cyc_pend.eq(1)
         br_pend = Signal()
         br_req = Signal(BackrunRequest)
         br_stamp = Signal(32)   # entry stamp of the pending request's packet
@@ -369,17 +390,20 @@ class ApplianceTop(wiring.Component):
             brec = br.o.payload
             m.d.comb += [
                 opre[16:32].eq(0),
-                opre[0:8].eq(Mux(brec.kind == RECORD_OPP, MSG_OPPORTUNITY, MSG_EVAL_DONE)),
+                opre[0:8].eq(Mux(brec.cycle, MSG_CYCLE, Mux(brec.kind == RECORD_OPP, MSG_OPPORTUNITY, MSG_EVAL_DONE))),
                 opre[8:16].eq(OPP_WORDS),
-                opre[32:64].eq(brec.tag),
+                opre[32:64].eq(Mux(brec.cycle, cyc_seq, brec.tag)),
                 opre[64:96].eq(cur_stamp),
                 opre[96:128].eq(cycle[:32] + 1),
             ]
             m.d.sync += [shreg.eq(opre | (brec.as_value() << 128)), left.eq(PREAMBLE_WORDS + OPP_WORDS)]
+            with m.If(brec.cycle):
+                m.d.sync += cyc_seq.eq(cyc_seq + 1)
         with m.If(record_take & ~(is_swap & emit_swaps)):
             m.d.sync += seq.eq(seq + 1)
         with m.If(pipe_rst):
-            m.d.sync += [left.eq(0), seq.eq(0), hold_full.eq(0), swap_pend.eq(0), br_pend.eq(0)]
+            m.d.sync += [left.eq(0), seq.eq(0), hold_full.eq(0), swap_pend.eq(0), br_pend.eq(0), cyc_pend.eq(0),
+                         cyc_seq.eq(0)]
 
         # --- counters (cleared by soft reset only)
         packets = Signal(64)
@@ -402,7 +426,7 @@ class ApplianceTop(wiring.Component):
             m.d.sync += swaps.eq(swaps + 1)
         opps = Signal(32)
         host_evals = Signal(32)
-        with m.If(opp_go & (br.o.payload.kind == RECORD_OPP)):
+        with m.If(opp_go & (br.o.payload.kind == RECORD_OPP) & ~br.o.payload.cycle):
             m.d.sync += opps.eq(opps + 1)
         with m.If(opp_go & (br.o.payload.kind != RECORD_OPP) & (br.o.payload.status == BackrunStatus.HOST)):
             m.d.sync += host_evals.eq(host_evals + 1)
@@ -435,7 +459,7 @@ class ApplianceTop(wiring.Component):
         idle = Signal()
         m.d.comb += [
             idle.eq(~in_packet & ~stamps.r_rdy & ~hold_full & ~swap_pend & (left == 0) & ~br_pend & ~br.busy
-                    & ~br.o.valid),
+                    & ~br.o.valid & ~cyc_pend),
             pool.host_slot.eq(csr.pool_addr_index),
             pool.host_data.eq(Cat(*(getattr(csr, f"pool_data_{i}_value") for i in range(8)))),
             pool.host_commit.eq(csr.pool_cmd_commit),

@@ -37,7 +37,7 @@ from mevblade.control.engine.base import DecodeResult, Engine, EngineError, Engi
 from mevblade.control.types import MAX_TX_BYTES, DecodedTx, DecodeError, ErrorCode
 
 __all__ = ["PynqEngine", "load_pynq", "BoardError", "DEFAULT_BITSTREAM", "MSG_TX_HEADER", "MSG_SWAP",
-           "MSG_OPPORTUNITY", "MSG_EVAL_DONE", "MESSAGE_BYTES", "swap_record_to_call", "router_registers",
+           "MSG_OPPORTUNITY", "MSG_EVAL_DONE", "MSG_CYCLE", "MESSAGE_BYTES", "swap_record_to_call", "router_registers",
            "swap_packet"]
 
 #: where `mevblade flash --board pynq-z2` installs the overlay on the board
@@ -46,6 +46,9 @@ MSG_TX_HEADER = 0x01
 MSG_SWAP = 0x02
 MSG_OPPORTUNITY = 0x03
 MSG_EVAL_DONE = 0x04
+#: the answer to a cycle request (map >= 1.6, ``version.features`` bit 5)
+MSG_CYCLE = 0x05
+_FEATURE_CYCLE = 5
 #: opportunity / eval-done message payload: the packed BackrunRecord (hw/backrun.py), 355 bits
 _OPP_WORDS = 6
 #: the board's pool-table slots and pair-directory entries (hw/top.py, hw/backrun.py)
@@ -182,13 +185,18 @@ class PynqEngine(Engine):
     routers : sequence of RouterConfig, optional
         Written into the board's router table (at most 4); default: the software engine's
         default registry's routers, so both backends recognise the same swaps.
+    pynq : module, optional
+        The ``pynq`` module to drive (default :func:`load_pynq`, which honours
+        ``MEVBLADE_PYNQ``). :class:`~mevblade.control.engine.rtl.RtlEngine` passes the
+        simulation shim here to run its ``evaluate_swap`` through this same driver.
     """
 
     name = "pynq"
 
     def __init__(self, bitstream: str | Path | None = None, *, regs: str = "mevblade_0",
-                 dma: str = "axi_dma_0", download: bool = True, routers: Sequence[Any] | None = None) -> None:
-        self._pynq = load_pynq()
+                 dma: str = "axi_dma_0", download: bool = True, routers: Sequence[Any] | None = None,
+                 pynq: ModuleType | None = None) -> None:
+        self._pynq = pynq if pynq is not None else load_pynq()
         shim = self._pynq.__name__ != "pynq"
         default = self._pynq.SHIM_BITSTREAM if shim else DEFAULT_BITSTREAM
         path = str(bitstream or os.environ.get("MEVBLADE_BITSTREAM") or default)
@@ -315,6 +323,7 @@ class PynqEngine(Engine):
         enable = self.field("control", "enable", self.read_reg("control"))
         self.write_reg("control", enable | (1 << regmap.FIELDS["control"]["soft_reset"][0]))
         self._seq = 0
+        self._cyc_seq = 0
 
     # ---------------------------------------------------------------- decoding
 
@@ -478,6 +487,47 @@ class PynqEngine(Engine):
 
     #: swaps the board left to the host (evaluated by the software engine)
     host_evaluations: int = 0
+
+    def eval_cycle(self, hops: Sequence[Any]) -> Any:
+        """The exact optimum of a 2-hop cycle on the board's evaluator (a cycle request through the
+        ``cyc_*`` registers, answered by one cycle-result message): the software engine's
+        ``optimal_cycle`` — amount in, profit, exactness, candidates. 3–4 hop cycles are not in
+        gateware (:class:`EngineUnavailable`), nor is any cycle on a bitstream without feature bit 5."""
+        from mevblade.control.engine.software.evaluator import MAX_HOPS, MIN_HOPS, validate_hop
+        from mevblade.control.engine.software.types_swap import CycleResult
+        from mevblade.hw.backrun import unpack_record
+
+        self._check_open()
+        hops = list(hops)
+        if not MIN_HOPS <= len(hops) <= MAX_HOPS:
+            raise ValueError(f"a cycle must be {MIN_HOPS}..{MAX_HOPS} hops long, not {len(hops)}")
+        for i, h in enumerate(hops):
+            validate_hop(h, f"hops[{i}]")
+        mc = self.max_candidates
+        if isinstance(mc, bool) or not isinstance(mc, int) or not 1 <= mc < 1 << 17:
+            raise ValueError(f"max_candidates must be in 1..{(1 << 17) - 1}, not {mc!r}")
+        if len(hops) != 2:
+            raise EngineUnavailable(f"the board evaluates 2-hop cycles, not {len(hops)} "
+                                    "(3-4 hop cycles are evaluated by the software engine only)")
+        if not (self.read_reg("version") >> (regmap.FIELDS["version"]["features"][0] + _FEATURE_CYCLE)) & 1:
+            raise EngineUnavailable("this bitstream has no cycle requests (register map >= 1.6, feature bit 5)")
+        self.write_reg("eval_cfg", mc)
+        for k, h in enumerate(hops):
+            word = h.reserve_in | h.reserve_out << 112 | h.fee_num << 224 | h.fee_den << 240
+            for i in range(regmap.CYC_WORDS):
+                self.write_reg(f"cyc_hop{k}_{i}", (word >> (32 * i)) & 0xFFFF_FFFF)
+        self._dma.recvchannel.transfer(self._rx)
+        self.write_reg("cyc_cmd", 1 << regmap.FIELDS["cyc_cmd"]["go"][0])
+        body = self._recv()
+        w0 = int.from_bytes(body[:8], "little")
+        kind, words, seq = w0 & 0xFF, (w0 >> 8) & 0xFF, w0 >> 32
+        want = self._cyc_seq
+        if kind != MSG_CYCLE or words != _OPP_WORDS or seq != want & 0xFFFF_FFFF:
+            raise BoardError(f"message must be cycle result {want} ({_OPP_WORDS} words), "
+                             f"not type {kind} with {words} words, sequence {seq}")
+        self._cyc_seq = want + 1
+        rec = unpack_record(int.from_bytes(body[16:16 + 8 * _OPP_WORDS], "little"))
+        return CycleResult(rec["amount_in"], rec["profit"], bool(rec["exact"]), rec["candidates"])
 
     def _host_evaluate(self, fn: Any, swap: Any, table: Any, victim_tx: bytes) -> list[Any]:
         self.host_evaluations += 1

@@ -6,11 +6,12 @@ Byte addresses on the AXI-Lite bus; ``FIELDS[reg][field] = (offset, width, acces
 from __future__ import annotations
 
 ID_MAGIC = 0x4d455642
-MAP_VERSION = (1, 5)
+MAP_VERSION = (1, 6)
 ADDR_WIDTH = 12
 POOL_WORDS = 8
 ROUTER_WORDS = 5
 DIR_WORDS = 15
+CYC_WORDS = 8
 N_ERROR_CODES = 28
 
 #: register name -> byte address (of the low word for 64-bit registers)
@@ -110,6 +111,23 @@ ADDR: dict[str, int] = {
     'dir_data_12': 0x570,
     'dir_data_13': 0x574,
     'dir_data_14': 0x578,
+    'cyc_cmd': 0x580,
+    'cyc_hop0_0': 0x5a0,
+    'cyc_hop0_1': 0x5a4,
+    'cyc_hop0_2': 0x5a8,
+    'cyc_hop0_3': 0x5ac,
+    'cyc_hop0_4': 0x5b0,
+    'cyc_hop0_5': 0x5b4,
+    'cyc_hop0_6': 0x5b8,
+    'cyc_hop0_7': 0x5bc,
+    'cyc_hop1_0': 0x5c0,
+    'cyc_hop1_1': 0x5c4,
+    'cyc_hop1_2': 0x5c8,
+    'cyc_hop1_3': 0x5cc,
+    'cyc_hop1_4': 0x5d0,
+    'cyc_hop1_5': 0x5d4,
+    'cyc_hop1_6': 0x5d8,
+    'cyc_hop1_7': 0x5dc,
 }
 
 #: 64-bit registers (read the low word first; it latches the high word)
@@ -215,6 +233,23 @@ FIELDS: dict[str, dict[str, tuple[int, int, str]]] = {
     'dir_data_12': {'value': (0, 32, 'rw')},
     'dir_data_13': {'value': (0, 32, 'rw')},
     'dir_data_14': {'value': (0, 32, 'rw')},
+    'cyc_cmd': {'go': (0, 1, 'w1p')},
+    'cyc_hop0_0': {'value': (0, 32, 'rw')},
+    'cyc_hop0_1': {'value': (0, 32, 'rw')},
+    'cyc_hop0_2': {'value': (0, 32, 'rw')},
+    'cyc_hop0_3': {'value': (0, 32, 'rw')},
+    'cyc_hop0_4': {'value': (0, 32, 'rw')},
+    'cyc_hop0_5': {'value': (0, 32, 'rw')},
+    'cyc_hop0_6': {'value': (0, 32, 'rw')},
+    'cyc_hop0_7': {'value': (0, 32, 'rw')},
+    'cyc_hop1_0': {'value': (0, 32, 'rw')},
+    'cyc_hop1_1': {'value': (0, 32, 'rw')},
+    'cyc_hop1_2': {'value': (0, 32, 'rw')},
+    'cyc_hop1_3': {'value': (0, 32, 'rw')},
+    'cyc_hop1_4': {'value': (0, 32, 'rw')},
+    'cyc_hop1_5': {'value': (0, 32, 'rw')},
+    'cyc_hop1_6': {'value': (0, 32, 'rw')},
+    'cyc_hop1_7': {'value': (0, 32, 'rw')},
 }
 
 ID_ADDR = 0x000
@@ -312,3 +347,20 @@ DIR_DATA_11_ADDR = 0x56c
 DIR_DATA_12_ADDR = 0x570
 DIR_DATA_13_ADDR = 0x574
 DIR_DATA_14_ADDR = 0x578
+CYC_CMD_ADDR = 0x580
+CYC_HOP0_0_ADDR = 0x5a0
+CYC_HOP0_1_ADDR = 0x5a4
+CYC_HOP0_2_ADDR = 0x5a8
+CYC_HOP0_3_ADDR = 0x5ac
+CYC_HOP0_4_ADDR = 0x5b0
+CYC_HOP0_5_ADDR = 0x5b4
+CYC_HOP0_6_ADDR = 0x5b8
+CYC_HOP0_7_ADDR = 0x5bc
+CYC_HOP1_0_ADDR = 0x5c0
+CYC_HOP1_1_ADDR = 0x5c4
+CYC_HOP1_2_ADDR = 0x5c8
+CYC_HOP1_3_ADDR = 0x5cc
+CYC_HOP1_4_ADDR = 0x5d0
+CYC_HOP1_5_ADDR = 0x5d4
+CYC_HOP1_6_ADDR = 0x5d8
+CYC_HOP1_7_ADDR = 0x5dc

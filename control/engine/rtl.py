@@ -45,6 +45,7 @@ from typing import Any
 from mevblade.control.engine.base import DecodeResult, Engine, EngineError, EngineUnavailable
 from mevblade.control.engine.rtl_eval import RtlEvalMixin
 from mevblade.control.engine.rtl_swap import RtlSwapMixin
+from mevblade.control.engine.rtl_top import RtlTopMixin
 from mevblade.control.engine.simproc import SimProcess, recv_msg, send_msg
 from mevblade.control.hashing import keccak256
 from mevblade.control.types import (
@@ -217,8 +218,13 @@ class RtlBatch:
     latency: list[int] = field(default_factory=list)
 
 
-class RtlEngine(RtlSwapMixin, RtlEvalMixin, Engine):
+class RtlEngine(RtlSwapMixin, RtlEvalMixin, RtlTopMixin, Engine):
     """The decoder RTL in Verilator behind the Engine interface (see the module docstring).
+
+    ``decode_swap`` runs the swap decoder top (:mod:`~mevblade.control.engine.rtl_swap`),
+    ``eval_cycle`` the cycle evaluator top (:mod:`~mevblade.control.engine.rtl_eval`) and
+    ``evaluate_swap`` the whole appliance top through the PYNQ driver on the simulated board
+    (:mod:`~mevblade.control.engine.rtl_top`); each simulator starts on first use.
 
     Parameters
     ----------
@@ -290,6 +296,7 @@ class RtlEngine(RtlSwapMixin, RtlEvalMixin, Engine):
     def close(self) -> None:
         self.close_swap()
         self.close_eval()
+        self.close_top()
         if self._sim is not None:
             self._sim.close()
             self._sim = None

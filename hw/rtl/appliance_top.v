@@ -65,26 +65,26 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [63:0] s_axis_tdata;
   wire \$1 ;
   wire \$10 ;
-  wire [32:0] \$100 ;
-  wire \$101 ;
+  wire [64:0] \$100 ;
+  wire [64:0] \$101 ;
   wire \$102 ;
-  wire [32:0] \$103 ;
-  wire \$104 ;
+  wire \$103 ;
+  wire [32:0] \$104 ;
   wire \$105 ;
-  wire \$106 ;
+  wire [32:0] \$106 ;
   wire \$107 ;
-  wire [32:0] \$108 ;
-  wire [32:0] \$109 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
   wire \$110 ;
   wire [32:0] \$111 ;
-  wire [32:0] \$112 ;
-  wire [32:0] \$113 ;
-  wire [32:0] \$114 ;
-  wire [32:0] \$115 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
   wire [32:0] \$116 ;
   wire [32:0] \$117 ;
-  wire [32:0] \$118 ;
+  wire \$118 ;
   wire [32:0] \$119 ;
   wire \$12 ;
   wire [32:0] \$120 ;
@@ -109,42 +109,42 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [32:0] \$138 ;
   wire [32:0] \$139 ;
   wire \$14 ;
-  reg [63:0] \$140 ;
-  reg \$141 ;
-  reg \$142 ;
-  reg [8:0] \$143 ;
-  reg [8:0] \$144 ;
-  reg [8:0] \$145 ;
-  reg [8:0] \$146 ;
-  reg \$147 ;
-  reg [31:0] \$148 ;
+  wire [32:0] \$140 ;
+  wire [32:0] \$141 ;
+  wire [32:0] \$142 ;
+  wire [32:0] \$143 ;
+  wire [32:0] \$144 ;
+  wire [32:0] \$145 ;
+  wire [32:0] \$146 ;
+  wire [32:0] \$147 ;
+  reg [63:0] \$148 ;
   reg \$149 ;
   wire \$15 ;
-  reg [3011:0] \$150 ;
-  reg [255:0] \$151 ;
-  reg [31:0] \$152 ;
-  reg [4:0] \$153 ;
-  reg [3455:0] \$154 ;
-  reg [5:0] \$155 ;
+  reg \$150 ;
+  reg [8:0] \$151 ;
+  reg [8:0] \$152 ;
+  reg [8:0] \$153 ;
+  reg [8:0] \$154 ;
+  reg \$155 ;
   reg \$156 ;
-  reg [2222:0] \$157 ;
-  reg [2263:0] \$158 ;
-  reg [31:0] \$159 ;
+  reg [31:0] \$157 ;
+  reg \$158 ;
+  reg [3011:0] \$159 ;
   wire \$16 ;
-  reg [31:0] \$160 ;
-  reg [63:0] \$161 ;
-  reg [63:0] \$162 ;
-  reg [31:0] \$163 ;
-  reg [31:0] \$164 ;
-  reg [31:0] \$165 ;
-  reg [31:0] \$166 ;
-  reg [31:0] \$167 ;
+  reg [255:0] \$160 ;
+  reg [31:0] \$161 ;
+  reg [4:0] \$162 ;
+  reg [3455:0] \$163 ;
+  reg [5:0] \$164 ;
+  reg \$165 ;
+  reg [2222:0] \$166 ;
+  reg [2263:0] \$167 ;
   reg [31:0] \$168 ;
   reg [31:0] \$169 ;
   wire \$17 ;
   reg [31:0] \$170 ;
-  reg [31:0] \$171 ;
-  reg [31:0] \$172 ;
+  reg [63:0] \$171 ;
+  reg [63:0] \$172 ;
   reg [31:0] \$173 ;
   reg [31:0] \$174 ;
   reg [31:0] \$175 ;
@@ -171,8 +171,18 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   reg [31:0] \$194 ;
   reg [31:0] \$195 ;
   reg [31:0] \$196 ;
+  reg [31:0] \$197 ;
+  reg [31:0] \$198 ;
+  reg [31:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
+  reg [31:0] \$200 ;
+  reg [31:0] \$201 ;
+  reg [31:0] \$202 ;
+  reg [31:0] \$203 ;
+  reg [31:0] \$204 ;
+  reg [31:0] \$205 ;
+  reg [31:0] \$206 ;
   wire \$21 ;
   wire \$22 ;
   wire \$23 ;
@@ -189,18 +199,18 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [32:0] \$33 ;
   wire \$34 ;
   wire [2:0] \$35 ;
-  wire [32:0] \$36 ;
-  wire [1:0] \$37 ;
-  wire [2:0] \$38 ;
-  wire [3:0] \$39 ;
+  wire [2:0] \$36 ;
+  wire [31:0] \$37 ;
+  wire [32:0] \$38 ;
+  wire [1:0] \$39 ;
   wire \$4 ;
-  wire [4:0] \$40 ;
-  wire [5:0] \$41 ;
-  wire [6:0] \$42 ;
-  wire [7:0] \$43 ;
-  wire [8:0] \$44 ;
-  wire \$45 ;
-  wire \$46 ;
+  wire [2:0] \$40 ;
+  wire [3:0] \$41 ;
+  wire [4:0] \$42 ;
+  wire [5:0] \$43 ;
+  wire [6:0] \$44 ;
+  wire [7:0] \$45 ;
+  wire [8:0] \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
@@ -218,51 +228,51 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
-  wire [64:0] \$62 ;
+  wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire \$66 ;
+  wire [64:0] \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire [3455:0] \$70 ;
-  wire [6:0] \$71 ;
+  wire \$70 ;
+  wire \$71 ;
   wire \$72 ;
   wire \$73 ;
-  wire [3266:0] \$74 ;
-  wire [3266:0] \$75 ;
-  wire [4350:0] \$76 ;
-  wire [4350:0] \$77 ;
-  wire [6:0] \$78 ;
-  wire \$79 ;
+  wire \$74 ;
+  wire [3455:0] \$75 ;
+  wire [6:0] \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire [3266:0] \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  reg [7:0] \$81 ;
-  reg \$82 ;
-  wire [2477:0] \$83 ;
-  wire [2477:0] \$84 ;
-  wire [32:0] \$85 ;
-  wire [609:0] \$86 ;
-  wire [609:0] \$87 ;
-  wire \$88 ;
-  wire \$89 ;
+  wire [3266:0] \$80 ;
+  wire [4350:0] \$81 ;
+  wire [4350:0] \$82 ;
+  wire [6:0] \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  reg [7:0] \$86 ;
+  reg \$87 ;
+  wire [2477:0] \$88 ;
+  wire [2477:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire [32:0] \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire [64:0] \$94 ;
-  wire [64:0] \$95 ;
+  wire [32:0] \$90 ;
+  wire [610:0] \$91 ;
+  wire [610:0] \$92 ;
+  wire [32:0] \$93 ;
+  wire \$94 ;
+  wire \$95 ;
   wire \$96 ;
-  wire \$97 ;
-  wire [32:0] \$98 ;
+  wire [32:0] \$97 ;
+  wire \$98 ;
   wire \$99 ;
   wire a_take;
   wire beat_ok;
   wire begin_eval;
-  wire \begin_eval$248 ;
+  wire \begin_eval$268 ;
   (* init = 1'h0 *)
   wire br_pend;
   (* init = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 *)
@@ -312,6 +322,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire bus__wvalid;
   wire busy;
   reg [63:0] bytes_value = 64'h0000000000000000;
+  wire [511:0] c__payload;
+  wire [255:0] \c__payload.hop0 ;
+  wire [15:0] \c__payload.hop0.fee_den ;
+  wire [15:0] \c__payload.hop0.fee_num ;
+  wire [111:0] \c__payload.hop0.reserve_in ;
+  wire [111:0] \c__payload.hop0.reserve_out ;
+  wire [255:0] \c__payload.hop1 ;
+  wire [15:0] \c__payload.hop1.fee_den ;
+  wire [15:0] \c__payload.hop1.fee_num ;
+  wire [111:0] \c__payload.hop1.reserve_in ;
+  wire [111:0] \c__payload.hop1.reserve_out ;
+  wire c__ready;
+  reg c__valid = 1'h0;
   wire [385:0] cfg_entry;
   wire [159:0] \cfg_entry.address ;
   wire [63:0] \cfg_entry.chain_id ;
@@ -325,6 +348,26 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire control_flush;
   wire control_soft_reset;
   reg [31:0] cur_stamp = 32'd0;
+  wire cyc_cmd_go;
+  wire [31:0] cyc_hop0_0_value;
+  wire [31:0] cyc_hop0_1_value;
+  wire [31:0] cyc_hop0_2_value;
+  wire [31:0] cyc_hop0_3_value;
+  wire [31:0] cyc_hop0_4_value;
+  wire [31:0] cyc_hop0_5_value;
+  wire [31:0] cyc_hop0_6_value;
+  wire [31:0] cyc_hop0_7_value;
+  wire [31:0] cyc_hop1_0_value;
+  wire [31:0] cyc_hop1_1_value;
+  wire [31:0] cyc_hop1_2_value;
+  wire [31:0] cyc_hop1_3_value;
+  wire [31:0] cyc_hop1_4_value;
+  wire [31:0] cyc_hop1_5_value;
+  wire [31:0] cyc_hop1_6_value;
+  wire [31:0] cyc_hop1_7_value;
+  (* init = 1'h0 *)
+  wire cyc_pend;
+  reg [31:0] cyc_seq = 32'd0;
   (* init = 64'h0000000000000000 *)
   wire [63:0] cycle;
   reg [63:0] cycle_value = 64'h0000000000000000;
@@ -484,32 +527,32 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [9:0] host_rd_slot;
   wire [31:0] host_slot;
   wire [72:0] i__payload;
-  reg [2263:0] \i__payload$121  = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  wire [2222:0] \i__payload$121.swap ;
-  wire [255:0] \i__payload$121.swap.amount_in ;
-  wire [255:0] \i__payload$121.swap.amount_out ;
-  wire [255:0] \i__payload$121.swap.deadline ;
-  wire \i__payload$121.swap.eth_in ;
-  wire \i__payload$121.swap.eth_out ;
-  wire \i__payload$121.swap.exact_out ;
-  wire \i__payload$121.swap.fee_on_transfer ;
-  wire [3:0] \i__payload$121.swap.fn ;
-  wire \i__payload$121.swap.is_swap ;
-  wire [1279:0] \i__payload$121.swap.path ;
-  wire [159:0] \i__payload$121.swap.path[0] ;
-  wire [159:0] \i__payload$121.swap.path[1] ;
-  wire [159:0] \i__payload$121.swap.path[2] ;
-  wire [159:0] \i__payload$121.swap.path[3] ;
-  wire [159:0] \i__payload$121.swap.path[4] ;
-  wire [159:0] \i__payload$121.swap.path[5] ;
-  wire [159:0] \i__payload$121.swap.path[6] ;
-  wire [159:0] \i__payload$121.swap.path[7] ;
-  wire [3:0] \i__payload$121.swap.path_len ;
-  wire [159:0] \i__payload$121.swap.recipient ;
-  wire [1:0] \i__payload$121.swap.router ;
-  wire [31:0] \i__payload$121.tag ;
-  wire [7:0] \i__payload$121.venue ;
-  wire \i__payload$121.venue_valid ;
+  reg [2263:0] \i__payload$140  = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [2222:0] \i__payload$140.swap ;
+  wire [255:0] \i__payload$140.swap.amount_in ;
+  wire [255:0] \i__payload$140.swap.amount_out ;
+  wire [255:0] \i__payload$140.swap.deadline ;
+  wire \i__payload$140.swap.eth_in ;
+  wire \i__payload$140.swap.eth_out ;
+  wire \i__payload$140.swap.exact_out ;
+  wire \i__payload$140.swap.fee_on_transfer ;
+  wire [3:0] \i__payload$140.swap.fn ;
+  wire \i__payload$140.swap.is_swap ;
+  wire [1279:0] \i__payload$140.swap.path ;
+  wire [159:0] \i__payload$140.swap.path[0] ;
+  wire [159:0] \i__payload$140.swap.path[1] ;
+  wire [159:0] \i__payload$140.swap.path[2] ;
+  wire [159:0] \i__payload$140.swap.path[3] ;
+  wire [159:0] \i__payload$140.swap.path[4] ;
+  wire [159:0] \i__payload$140.swap.path[5] ;
+  wire [159:0] \i__payload$140.swap.path[6] ;
+  wire [159:0] \i__payload$140.swap.path[7] ;
+  wire [3:0] \i__payload$140.swap.path_len ;
+  wire [159:0] \i__payload$140.swap.recipient ;
+  wire [1:0] \i__payload$140.swap.router ;
+  wire [31:0] \i__payload$140.tag ;
+  wire [7:0] \i__payload$140.venue ;
+  wire \i__payload$140.venue_valid ;
   wire [72:0] \i__payload$67 ;
   wire [63:0] \i__payload$67.data ;
   wire [7:0] \i__payload$67.keep ;
@@ -518,10 +561,10 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [7:0] \i__payload.keep ;
   wire \i__payload.last ;
   wire i__ready;
-  wire \i__ready$276 ;
+  wire \i__ready$298 ;
   wire \i__ready$65 ;
   reg i__valid;
-  reg \i__valid$119  = 1'h0;
+  reg \i__valid$138  = 1'h0;
   reg \i__valid$64 ;
   wire [279:0] i_cd__payload;
   wire [255:0] \i_cd__payload.data ;
@@ -552,39 +595,40 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   (* init = 64'h0000000000000000 *)
   wire [63:0] nbytes;
   wire [3011:0] o__payload;
-  wire [2222:0] \o__payload$146 ;
-  wire [255:0] \o__payload$146.amount_in ;
-  wire [255:0] \o__payload$146.amount_out ;
-  wire [255:0] \o__payload$146.deadline ;
-  wire \o__payload$146.eth_in ;
-  wire \o__payload$146.eth_out ;
-  wire \o__payload$146.exact_out ;
-  wire \o__payload$146.fee_on_transfer ;
-  wire [3:0] \o__payload$146.fn ;
-  wire \o__payload$146.is_swap ;
-  wire [1279:0] \o__payload$146.path ;
-  wire [159:0] \o__payload$146.path[0] ;
-  wire [159:0] \o__payload$146.path[1] ;
-  wire [159:0] \o__payload$146.path[2] ;
-  wire [159:0] \o__payload$146.path[3] ;
-  wire [159:0] \o__payload$146.path[4] ;
-  wire [159:0] \o__payload$146.path[5] ;
-  wire [159:0] \o__payload$146.path[6] ;
-  wire [159:0] \o__payload$146.path[7] ;
-  wire [3:0] \o__payload$146.path_len ;
-  wire [159:0] \o__payload$146.recipient ;
-  wire [1:0] \o__payload$146.router ;
-  wire [354:0] \o__payload$154 ;
-  wire [127:0] \o__payload$154.amount_in ;
-  wire \o__payload$154.base1 ;
-  wire [16:0] \o__payload$154.candidates ;
-  wire [7:0] \o__payload$154.count ;
-  wire \o__payload$154.direction ;
-  wire \o__payload$154.exact ;
-  wire [2:0] \o__payload$154.hop ;
-  wire \o__payload$154.kind ;
-  wire [127:0] \o__payload$154.profit ;
-  wire [15:0] \o__payload$154.sibling ;
+  wire [2222:0] \o__payload$165 ;
+  wire [255:0] \o__payload$165.amount_in ;
+  wire [255:0] \o__payload$165.amount_out ;
+  wire [255:0] \o__payload$165.deadline ;
+  wire \o__payload$165.eth_in ;
+  wire \o__payload$165.eth_out ;
+  wire \o__payload$165.exact_out ;
+  wire \o__payload$165.fee_on_transfer ;
+  wire [3:0] \o__payload$165.fn ;
+  wire \o__payload$165.is_swap ;
+  wire [1279:0] \o__payload$165.path ;
+  wire [159:0] \o__payload$165.path[0] ;
+  wire [159:0] \o__payload$165.path[1] ;
+  wire [159:0] \o__payload$165.path[2] ;
+  wire [159:0] \o__payload$165.path[3] ;
+  wire [159:0] \o__payload$165.path[4] ;
+  wire [159:0] \o__payload$165.path[5] ;
+  wire [159:0] \o__payload$165.path[6] ;
+  wire [159:0] \o__payload$165.path[7] ;
+  wire [3:0] \o__payload$165.path_len ;
+  wire [159:0] \o__payload$165.recipient ;
+  wire [1:0] \o__payload$165.router ;
+  wire [355:0] \o__payload$173 ;
+  wire [127:0] \o__payload$173.amount_in ;
+  wire \o__payload$173.base1 ;
+  wire [16:0] \o__payload$173.candidates ;
+  wire [7:0] \o__payload$173.count ;
+  wire \o__payload$173.cycle ;
+  wire \o__payload$173.direction ;
+  wire \o__payload$173.exact ;
+  wire [2:0] \o__payload$173.hop ;
+  wire \o__payload$173.kind ;
+  wire [127:0] \o__payload$173.profit ;
+  wire [15:0] \o__payload$173.sibling ;
   (* enum_base_type = "BackrunStatus" *)
   (* enum_value_000 = "EVALUATED" *)
   (* enum_value_001 = "NOT_SWAP" *)
@@ -593,12 +637,12 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   (* enum_value_100 = "EMPTY_POOL" *)
   (* enum_value_101 = "REVERTS" *)
   (* enum_value_110 = "HOST" *)
-  wire [2:0] \o__payload$154.status ;
-  wire [31:0] \o__payload$154.tag ;
-  wire [15:0] \o__payload$154.touched ;
-  wire [287:0] \o__payload$280 ;
-  wire [255:0] \o__payload$280.digest ;
-  wire [31:0] \o__payload$280.length ;
+  wire [2:0] \o__payload$173.status ;
+  wire [31:0] \o__payload$173.tag ;
+  wire [15:0] \o__payload$173.touched ;
+  wire [287:0] \o__payload$302 ;
+  wire [255:0] \o__payload$302.digest ;
+  wire [31:0] \o__payload$302.length ;
   wire [23:0] \o__payload.access_list_count ;
   wire [23:0] \o__payload.access_list_end ;
   wire [23:0] \o__payload.access_list_offset ;
@@ -664,13 +708,13 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [255:0] \o__payload.v ;
   wire [255:0] \o__payload.value ;
   wire o__ready;
-  wire \o__ready$133 ;
-  wire \o__ready$140 ;
-  wire \o__ready$145 ;
+  wire \o__ready$152 ;
+  wire \o__ready$159 ;
+  wire \o__ready$164 ;
   wire o__valid;
-  wire \o__valid$125 ;
-  wire \o__valid$138 ;
-  wire \o__valid$142 ;
+  wire \o__valid$144 ;
+  wire \o__valid$157 ;
+  wire \o__valid$161 ;
   wire [279:0] o_calldata__payload;
   wire [255:0] \o_calldata__payload.data ;
   wire [15:0] \o_calldata__payload.index ;
@@ -791,7 +835,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \$9  = beat_ok & \$8 ;
   assign \$10  = ~ draining;
   assign w_en = \$9  & \$10 ;
-  assign \$11  = o__valid & \o__valid$125 ;
+  assign \$11  = o__valid & \o__valid$144 ;
   assign \$12  = \$11  & r_rdy;
   assign \$13  = ~ hold_full;
   assign i_tx__valid = \$12  & \$13 ;
@@ -800,274 +844,289 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign m_axis_tvalid = | left;
   assign m_axis_tlast = left == 1'h1;
   assign \$15  = ! left;
-  assign \$16  = \o__valid$138  & \$15 ;
+  assign \$16  = \o__valid$157  & \$15 ;
   assign \$17  = ~ swap_pend;
   assign opp_go = \$16  & \$17 ;
-  assign \$18  = hold_full & \o__valid$142 ;
+  assign \$18  = hold_full & \o__valid$161 ;
   assign \$19  = ! left;
   assign \$20  = \$18  & \$19 ;
   assign \$21  = ~ swap_pend;
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = ~ \o__valid$138 ;
+  assign \$23  = ~ \o__valid$157 ;
   assign \$24  = \$22  & \$23 ;
-  assign \$25  = \i__valid$119  & is_swap;
+  assign \$25  = \i__valid$138  & is_swap;
   assign \$26  = \$25  & output_cfg_opportunities;
   assign \$27  = ~ \$26 ;
   assign record_take = \$24  & \$27 ;
-  assign \$28  = selector_mask_enable >> \o__payload$146 [4:1];
-  assign is_swap = \o__payload$146 [0] & \$28 ;
+  assign \$28  = selector_mask_enable >> \o__payload$165 [4:1];
+  assign is_swap = \o__payload$165 [0] & \$28 ;
   assign \$29  = ! left;
   assign \$30  = swap_pend & \$29 ;
   assign \$31  = is_swap & output_cfg_swaps;
   assign \$32  = cycle_value[31:0] + 1'h1;
   assign \$33  = cycle_value[31:0] + 1'h1;
-  assign \$34  = ! \o__payload$154 [0];
-  assign \$35  = \o__payload$154 [0] ? 3'h4 : 3'h3;
-  assign \$36  = cycle_value[31:0] + 1'h1;
-  assign \$37  = 1'h0 + s_axis_tkeep[0];
-  assign \$38  = \$37  + s_axis_tkeep[1];
-  assign \$39  = \$38  + s_axis_tkeep[2];
-  assign \$40  = \$39  + s_axis_tkeep[3];
-  assign \$41  = \$40  + s_axis_tkeep[4];
-  assign \$42  = \$41  + s_axis_tkeep[5];
-  assign \$43  = \$42  + s_axis_tkeep[6];
-  assign \$44  = \$43  + s_axis_tkeep[7];
-  assign \$45  = ~ in_packet;
-  assign \$46  = ~ r_rdy;
-  assign \$47  = \$45  & \$46 ;
-  assign \$48  = ~ hold_full;
+  assign \$34  = ! \o__payload$173 [0];
+  assign \$35  = \o__payload$173 [0] ? 3'h4 : 3'h3;
+  assign \$36  = \o__payload$173 [355] ? 3'h5 : \$35 ;
+  assign \$37  = \o__payload$173 [355] ? cyc_seq : \o__payload$173 [66:35];
+  assign \$38  = cycle_value[31:0] + 1'h1;
+  assign \$39  = 1'h0 + s_axis_tkeep[0];
+  assign \$40  = \$39  + s_axis_tkeep[1];
+  assign \$41  = \$40  + s_axis_tkeep[2];
+  assign \$42  = \$41  + s_axis_tkeep[3];
+  assign \$43  = \$42  + s_axis_tkeep[4];
+  assign \$44  = \$43  + s_axis_tkeep[5];
+  assign \$45  = \$44  + s_axis_tkeep[6];
+  assign \$46  = \$45  + s_axis_tkeep[7];
+  assign \$47  = ~ in_packet;
+  assign \$48  = ~ r_rdy;
   assign \$49  = \$47  & \$48 ;
-  assign \$50  = ~ swap_pend;
+  assign \$50  = ~ hold_full;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = ! left;
+  assign \$52  = ~ swap_pend;
   assign \$53  = \$51  & \$52 ;
-  assign \$54  = ~ \i__valid$119 ;
+  assign \$54  = ! left;
   assign \$55  = \$53  & \$54 ;
-  assign \$56  = ~ busy;
+  assign \$56  = ~ \i__valid$138 ;
   assign \$57  = \$55  & \$56 ;
-  assign \$58  = ~ \o__valid$138 ;
-  assign idle = \$57  & \$58 ;
-  assign \$59  = record_take | idle;
-  assign \$60  = ~ busy;
+  assign \$58  = ~ busy;
+  assign \$59  = \$57  & \$58 ;
+  assign \$60  = ~ \o__valid$157 ;
   assign \$61  = \$59  & \$60 ;
-  assign begin_eval = \begin_eval$248  | \$61 ;
-  assign \$62  = cycle_value + 1'h1;
-  assign \$63  = ~ s_axis_tlast;
-  assign \$64  = control_flush | control_soft_reset;
-  assign \$65  = ~ s_axis_tlast;
-  assign \$66  = beat_ok & \$65 ;
-  assign \$67  = in_packet | \$66 ;
-  assign \$68  = \i__valid$119  & \i__ready$276 ;
-  assign \$69  = m_axis_tvalid & m_axis_tready;
-  assign \$71  = left - 1'h1;
-  assign \$72  = ! left;
-  assign \$73  = swap_pend & \$72 ;
-  assign \$75  = { 3139'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, preamble } | \$74 ;
-  assign \$77  = { 1084'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$75  } | \$76 ;
-  assign \$78  = 6'h36 * output_cfg_tx_headers;
-  assign \$79  = is_swap & output_cfg_swaps;
-  assign \$80  = is_swap & output_cfg_opportunities;
-  assign \$84  = { 2350'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, spre } | \$83 ;
-  assign \$85  = seq + 1'h1;
-  assign \$87  = { 482'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, opre } | \$86 ;
-  assign \$88  = is_swap & output_cfg_swaps;
-  assign \$89  = ~ \$88 ;
-  assign \$90  = record_take & \$89 ;
-  assign \$91  = seq + 1'h1;
-  assign \$92  = ~ draining;
-  assign \$93  = beat_ok & \$92 ;
-  assign \$94  = bytes_value + \$44 [3:0];
-  assign \$95  = packets_value + 1'h1;
-  assign \$96  = beat_ok & draining;
-  assign \$97  = \$96  & s_axis_tlast;
-  assign \$98  = drops_value + 1'h1;
-  assign \$99  = record_take & is_swap;
-  assign \$100  = swaps_value + 1'h1;
-  assign \$101  = ! \o__payload$154 [0];
-  assign \$102  = opp_go & \$101 ;
-  assign \$103  = opportunities_value + 1'h1;
-  assign \$105  = opp_go & \$104 ;
-  assign \$106  = \o__payload$154 [3:1] == 3'h6;
-  assign \$107  = \$105  & \$106 ;
-  assign \$108  = host_evals_value + 1'h1;
-  assign \$109  = records_value + 1'h1;
-  assign \$110  = | hold_err;
-  assign \$111  = decode_errors_value + 1'h1;
-  assign \$112  = err_empty_value + 1'h1;
-  assign \$113  = err_unknown_type_value + 1'h1;
-  assign \$114  = err_truncated_value + 1'h1;
-  assign \$115  = err_trailing_bytes_value + 1'h1;
-  assign \$116  = err_non_canonical_size_value + 1'h1;
-  assign \$117  = err_leading_zero_value + 1'h1;
-  assign \$118  = err_overruns_parent_value + 1'h1;
-  assign \$119  = err_expected_string_value + 1'h1;
-  assign \$120  = err_expected_list_value + 1'h1;
-  assign \$121  = err_too_few_fields_value + 1'h1;
-  assign \$122  = err_too_many_fields_value + 1'h1;
-  assign \$123  = err_int_out_of_range_value + 1'h1;
-  assign \$124  = err_bad_address_value + 1'h1;
-  assign \$125  = err_bad_storage_key_value + 1'h1;
-  assign \$126  = err_missing_to_value + 1'h1;
-  assign \$127  = err_bad_v_value + 1'h1;
-  assign \$128  = err_bad_y_parity_value + 1'h1;
-  assign \$129  = err_bad_r_value + 1'h1;
-  assign \$130  = err_bad_s_value + 1'h1;
-  assign \$131  = err_high_s_value + 1'h1;
-  assign \$132  = err_no_blob_hashes_value + 1'h1;
-  assign \$133  = err_bad_blob_hash_value + 1'h1;
-  assign \$134  = err_empty_authorization_list_value + 1'h1;
-  assign \$135  = err_priority_fee_above_max_value + 1'h1;
-  assign \$136  = err_initcode_too_large_value + 1'h1;
-  assign \$137  = err_bad_sidecar_value + 1'h1;
-  assign \$138  = err_too_large_value + 1'h1;
-  assign \$139  = err_recovery_failed_value + 1'h1;
+  assign \$62  = ~ c__valid;
+  assign idle = \$61  & \$62 ;
+  assign \$63  = record_take | idle;
+  assign \$64  = ~ busy;
+  assign \$65  = \$63  & \$64 ;
+  assign begin_eval = \begin_eval$268  | \$65 ;
+  assign \$66  = cycle_value + 1'h1;
+  assign \$67  = ~ s_axis_tlast;
+  assign \$68  = control_flush | control_soft_reset;
+  assign \$69  = ~ s_axis_tlast;
+  assign \$70  = beat_ok & \$69 ;
+  assign \$71  = in_packet | \$70 ;
+  assign \$72  = c__valid & c__ready;
+  assign \$73  = \i__valid$138  & \i__ready$298 ;
+  assign \$74  = m_axis_tvalid & m_axis_tready;
+  assign \$76  = left - 1'h1;
+  assign \$77  = ! left;
+  assign \$78  = swap_pend & \$77 ;
+  assign \$80  = { 3139'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, preamble } | \$79 ;
+  assign \$82  = { 1084'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$80  } | \$81 ;
+  assign \$83  = 6'h36 * output_cfg_tx_headers;
+  assign \$84  = is_swap & output_cfg_swaps;
+  assign \$85  = is_swap & output_cfg_opportunities;
+  assign \$89  = { 2350'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, spre } | \$88 ;
+  assign \$90  = seq + 1'h1;
+  assign \$92  = { 483'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, opre } | \$91 ;
+  assign \$93  = cyc_seq + 1'h1;
+  assign \$94  = is_swap & output_cfg_swaps;
+  assign \$95  = ~ \$94 ;
+  assign \$96  = record_take & \$95 ;
+  assign \$97  = seq + 1'h1;
+  assign \$98  = ~ draining;
+  assign \$99  = beat_ok & \$98 ;
+  assign \$100  = bytes_value + \$46 [3:0];
+  assign \$101  = packets_value + 1'h1;
+  assign \$102  = beat_ok & draining;
+  assign \$103  = \$102  & s_axis_tlast;
+  assign \$104  = drops_value + 1'h1;
+  assign \$105  = record_take & is_swap;
+  assign \$106  = swaps_value + 1'h1;
+  assign \$107  = ! \o__payload$173 [0];
+  assign \$108  = opp_go & \$107 ;
+  assign \$109  = ~ \o__payload$173 [355];
+  assign \$110  = \$108  & \$109 ;
+  assign \$111  = opportunities_value + 1'h1;
+  assign \$113  = opp_go & \$112 ;
+  assign \$114  = \o__payload$173 [3:1] == 3'h6;
+  assign \$115  = \$113  & \$114 ;
+  assign \$116  = host_evals_value + 1'h1;
+  assign \$117  = records_value + 1'h1;
+  assign \$118  = | hold_err;
+  assign \$119  = decode_errors_value + 1'h1;
+  assign \$120  = err_empty_value + 1'h1;
+  assign \$121  = err_unknown_type_value + 1'h1;
+  assign \$122  = err_truncated_value + 1'h1;
+  assign \$123  = err_trailing_bytes_value + 1'h1;
+  assign \$124  = err_non_canonical_size_value + 1'h1;
+  assign \$125  = err_leading_zero_value + 1'h1;
+  assign \$126  = err_overruns_parent_value + 1'h1;
+  assign \$127  = err_expected_string_value + 1'h1;
+  assign \$128  = err_expected_list_value + 1'h1;
+  assign \$129  = err_too_few_fields_value + 1'h1;
+  assign \$130  = err_too_many_fields_value + 1'h1;
+  assign \$131  = err_int_out_of_range_value + 1'h1;
+  assign \$132  = err_bad_address_value + 1'h1;
+  assign \$133  = err_bad_storage_key_value + 1'h1;
+  assign \$134  = err_missing_to_value + 1'h1;
+  assign \$135  = err_bad_v_value + 1'h1;
+  assign \$136  = err_bad_y_parity_value + 1'h1;
+  assign \$137  = err_bad_r_value + 1'h1;
+  assign \$138  = err_bad_s_value + 1'h1;
+  assign \$139  = err_high_s_value + 1'h1;
+  assign \$140  = err_no_blob_hashes_value + 1'h1;
+  assign \$141  = err_bad_blob_hash_value + 1'h1;
+  assign \$142  = err_empty_authorization_list_value + 1'h1;
+  assign \$143  = err_priority_fee_above_max_value + 1'h1;
+  assign \$144  = err_initcode_too_large_value + 1'h1;
+  assign \$145  = err_bad_sidecar_value + 1'h1;
+  assign \$146  = err_too_large_value + 1'h1;
+  assign \$147  = err_recovery_failed_value + 1'h1;
   always @(posedge clk)
-    cycle_value <= \$140 ;
+    cycle_value <= \$148 ;
   always @(posedge clk)
-    in_packet <= \$141 ;
+    in_packet <= \$149 ;
   always @(posedge clk)
-    draining <= \$142 ;
+    draining <= \$150 ;
   always @(posedge clk)
-    router_venue0 <= \$143 ;
+    router_venue0 <= \$151 ;
   always @(posedge clk)
-    router_venue1 <= \$144 ;
+    router_venue1 <= \$152 ;
   always @(posedge clk)
-    router_venue2 <= \$145 ;
+    router_venue2 <= \$153 ;
   always @(posedge clk)
-    router_venue3 <= \$146 ;
+    router_venue3 <= \$154 ;
   always @(posedge clk)
-    \i__valid$119  <= \$147 ;
+    c__valid <= \$155 ;
   always @(posedge clk)
-    cur_stamp <= \$148 ;
+    \i__valid$138  <= \$156 ;
   always @(posedge clk)
-    hold_full <= \$149 ;
+    cur_stamp <= \$157 ;
   always @(posedge clk)
-    hold_hdr <= \$150 ;
+    hold_full <= \$158 ;
   always @(posedge clk)
-    hold_digest <= \$151 ;
+    hold_hdr <= \$159 ;
   always @(posedge clk)
-    hold_stamp <= \$152 ;
+    hold_digest <= \$160 ;
   always @(posedge clk)
-    hold_err <= \$153 ;
+    hold_stamp <= \$161 ;
   always @(posedge clk)
-    shreg <= \$154 ;
+    hold_err <= \$162 ;
   always @(posedge clk)
-    left <= \$155 ;
+    shreg <= \$163 ;
   always @(posedge clk)
-    swap_pend <= \$156 ;
+    left <= \$164 ;
   always @(posedge clk)
-    swap_rec <= \$157 ;
+    swap_pend <= \$165 ;
   always @(posedge clk)
-    \i__payload$121  <= \$158 ;
+    swap_rec <= \$166 ;
   always @(posedge clk)
-    br_stamp <= \$159 ;
+    \i__payload$140  <= \$167 ;
   always @(posedge clk)
-    seq <= \$160 ;
+    br_stamp <= \$168 ;
   always @(posedge clk)
-    bytes_value <= \$161 ;
+    seq <= \$169 ;
   always @(posedge clk)
-    packets_value <= \$162 ;
+    cyc_seq <= \$170 ;
   always @(posedge clk)
-    drops_value <= \$163 ;
+    bytes_value <= \$171 ;
   always @(posedge clk)
-    swaps_value <= \$164 ;
+    packets_value <= \$172 ;
   always @(posedge clk)
-    opportunities_value <= \$165 ;
+    drops_value <= \$173 ;
   always @(posedge clk)
-    host_evals_value <= \$166 ;
+    swaps_value <= \$174 ;
   always @(posedge clk)
-    records_value <= \$167 ;
+    opportunities_value <= \$175 ;
   always @(posedge clk)
-    decode_errors_value <= \$168 ;
+    host_evals_value <= \$176 ;
   always @(posedge clk)
-    err_empty_value <= \$169 ;
+    records_value <= \$177 ;
   always @(posedge clk)
-    err_unknown_type_value <= \$170 ;
+    decode_errors_value <= \$178 ;
   always @(posedge clk)
-    err_truncated_value <= \$171 ;
+    err_empty_value <= \$179 ;
   always @(posedge clk)
-    err_trailing_bytes_value <= \$172 ;
+    err_unknown_type_value <= \$180 ;
   always @(posedge clk)
-    err_non_canonical_size_value <= \$173 ;
+    err_truncated_value <= \$181 ;
   always @(posedge clk)
-    err_leading_zero_value <= \$174 ;
+    err_trailing_bytes_value <= \$182 ;
   always @(posedge clk)
-    err_overruns_parent_value <= \$175 ;
+    err_non_canonical_size_value <= \$183 ;
   always @(posedge clk)
-    err_expected_string_value <= \$176 ;
+    err_leading_zero_value <= \$184 ;
   always @(posedge clk)
-    err_expected_list_value <= \$177 ;
+    err_overruns_parent_value <= \$185 ;
   always @(posedge clk)
-    err_too_few_fields_value <= \$178 ;
+    err_expected_string_value <= \$186 ;
   always @(posedge clk)
-    err_too_many_fields_value <= \$179 ;
+    err_expected_list_value <= \$187 ;
   always @(posedge clk)
-    err_int_out_of_range_value <= \$180 ;
+    err_too_few_fields_value <= \$188 ;
   always @(posedge clk)
-    err_bad_address_value <= \$181 ;
+    err_too_many_fields_value <= \$189 ;
   always @(posedge clk)
-    err_bad_storage_key_value <= \$182 ;
+    err_int_out_of_range_value <= \$190 ;
   always @(posedge clk)
-    err_missing_to_value <= \$183 ;
+    err_bad_address_value <= \$191 ;
   always @(posedge clk)
-    err_bad_v_value <= \$184 ;
+    err_bad_storage_key_value <= \$192 ;
   always @(posedge clk)
-    err_bad_y_parity_value <= \$185 ;
+    err_missing_to_value <= \$193 ;
   always @(posedge clk)
-    err_bad_r_value <= \$186 ;
+    err_bad_v_value <= \$194 ;
   always @(posedge clk)
-    err_bad_s_value <= \$187 ;
+    err_bad_y_parity_value <= \$195 ;
   always @(posedge clk)
-    err_high_s_value <= \$188 ;
+    err_bad_r_value <= \$196 ;
   always @(posedge clk)
-    err_no_blob_hashes_value <= \$189 ;
+    err_bad_s_value <= \$197 ;
   always @(posedge clk)
-    err_bad_blob_hash_value <= \$190 ;
+    err_high_s_value <= \$198 ;
   always @(posedge clk)
-    err_empty_authorization_list_value <= \$191 ;
+    err_no_blob_hashes_value <= \$199 ;
   always @(posedge clk)
-    err_priority_fee_above_max_value <= \$192 ;
+    err_bad_blob_hash_value <= \$200 ;
   always @(posedge clk)
-    err_initcode_too_large_value <= \$193 ;
+    err_empty_authorization_list_value <= \$201 ;
   always @(posedge clk)
-    err_bad_sidecar_value <= \$194 ;
+    err_priority_fee_above_max_value <= \$202 ;
   always @(posedge clk)
-    err_too_large_value <= \$195 ;
+    err_initcode_too_large_value <= \$203 ;
   always @(posedge clk)
-    err_recovery_failed_value <= \$196 ;
+    err_bad_sidecar_value <= \$204 ;
+  always @(posedge clk)
+    err_too_large_value <= \$205 ;
+  always @(posedge clk)
+    err_recovery_failed_value <= \$206 ;
   \appliance_top.backrun  backrun (
-    .begin_eval(\begin_eval$248 ),
+    .begin_eval(\begin_eval$268 ),
     .busy(busy),
+    .c__payload(c__payload),
+    .c__ready(c__ready),
+    .c__valid(c__valid),
     .clk(clk),
     .dir_count(dir_count),
     .dwp__addr(dir_index),
     .dwp__en(dir_we),
-    .\i__payload$97 (\i__payload$121 ),
-    .i__ready(\i__ready$276 ),
-    .\i__valid$96 (\i__valid$119 ),
+    .\i__payload$100 (\i__payload$140 ),
+    .i__ready(\i__ready$298 ),
+    .i__valid(\i__valid$138 ),
     .maxc(maxc),
-    .o__payload(\o__payload$154 ),
-    .\o__ready$108 (opp_go),
-    .o__valid(\o__valid$138 ),
+    .o__payload(\o__payload$173 ),
+    .\o__ready$112 (opp_go),
+    .o__valid(\o__valid$157 ),
     .pipe_rst(pipe_rst),
     .pool_rd_data(pool_rd_data),
     .pool_rd_en(rd_en),
     .pool_rd_slot(rd_slot),
-    .\port$18688$0 (dir_data_0_value),
-    .\port$18690$0 (dir_data_1_value),
-    .\port$18692$0 (dir_data_2_value),
-    .\port$18694$0 (dir_data_3_value),
-    .\port$18696$0 (dir_data_4_value),
-    .\port$18698$0 (dir_data_5_value),
-    .\port$18700$0 (dir_data_6_value),
-    .\port$18702$0 (dir_data_7_value),
-    .\port$18704$0 (dir_data_8_value),
-    .\port$18706$0 (dir_data_9_value),
-    .\port$18708$0 (dir_data_10_value),
-    .\port$18710$0 (dir_data_11_value),
-    .\port$18712$0 (dir_data_12_value),
-    .\port$18714$0 (dir_data_13_value),
-    .\port$18716$0 (dir_data_14_value[29:0]),
+    .\port$19398$0 (dir_data_0_value),
+    .\port$19400$0 (dir_data_1_value),
+    .\port$19402$0 (dir_data_2_value),
+    .\port$19404$0 (dir_data_3_value),
+    .\port$19406$0 (dir_data_4_value),
+    .\port$19408$0 (dir_data_5_value),
+    .\port$19410$0 (dir_data_6_value),
+    .\port$19412$0 (dir_data_7_value),
+    .\port$19414$0 (dir_data_8_value),
+    .\port$19416$0 (dir_data_9_value),
+    .\port$19418$0 (dir_data_10_value),
+    .\port$19420$0 (dir_data_11_value),
+    .\port$19422$0 (dir_data_12_value),
+    .\port$19424$0 (dir_data_13_value),
+    .\port$19426$0 (dir_data_14_value[29:0]),
     .rst(rst)
   );
   \appliance_top.csr  csr (
@@ -1091,6 +1150,23 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .control_enable(control_enable),
     .control_flush(control_flush),
     .control_soft_reset(control_soft_reset),
+    .cyc_cmd_go(cyc_cmd_go),
+    .cyc_hop0_0_cur(cyc_hop0_0_value),
+    .cyc_hop0_1_cur(cyc_hop0_1_value),
+    .cyc_hop0_2_cur(cyc_hop0_2_value),
+    .cyc_hop0_3_cur(cyc_hop0_3_value),
+    .cyc_hop0_4_cur(cyc_hop0_4_value),
+    .cyc_hop0_5_cur(cyc_hop0_5_value),
+    .cyc_hop0_6_cur(cyc_hop0_6_value),
+    .cyc_hop0_7_cur(cyc_hop0_7_value),
+    .cyc_hop1_0_cur(cyc_hop1_0_value),
+    .cyc_hop1_1_cur(cyc_hop1_1_value),
+    .cyc_hop1_2_cur(cyc_hop1_2_value),
+    .cyc_hop1_3_cur(cyc_hop1_3_value),
+    .cyc_hop1_4_cur(cyc_hop1_4_value),
+    .cyc_hop1_5_cur(cyc_hop1_5_value),
+    .cyc_hop1_6_cur(cyc_hop1_6_value),
+    .cyc_hop1_7_cur(cyc_hop1_7_value),
     .cycle_rd(cycle_value),
     .decode_errors_rd(decode_errors_value),
     .dir_addr_index(dir_index),
@@ -1158,7 +1234,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .pool_data_5_cur(pool_data_5_value),
     .pool_data_6_cur(pool_data_6_value),
     .pool_data_7_cur(pool_data_7_value),
-    .\port$18448$0 (host_rd_data),
+    .\port$19151$0 (host_rd_data),
     .records_rd(records_value),
     .router_cfg_valid(router_cfg_valid),
     .router_cfg_venue(router_cfg_venue),
@@ -1204,9 +1280,9 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .i__payload(\i__payload$67 ),
     .i__ready(i__ready),
     .i__valid(\i__valid$64 ),
-    .o__payload(\o__payload$280 ),
+    .o__payload(\o__payload$302 ),
     .o__ready(a_take),
-    .o__valid(\o__valid$125 ),
+    .o__valid(\o__valid$144 ),
     .pipe_rst(pipe_rst),
     .rst(rst)
   );
@@ -1217,15 +1293,15 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .host_error(status_pool_error),
     .host_pending(status_pool_busy),
     .host_rd_data(host_rd_data),
-    .\port$18630$0 (pool_addr_index),
-    .\port$18632$0 (pool_data_0_value),
-    .\port$18634$0 (pool_data_1_value),
-    .\port$18636$0 (pool_data_2_value),
-    .\port$18638$0 (pool_data_3_value),
-    .\port$18640$0 (pool_data_4_value),
-    .\port$18642$0 (pool_data_5_value),
-    .\port$18644$0 (pool_data_6_value),
-    .\port$18646$0 (pool_data_7_value),
+    .\port$19340$0 (pool_addr_index),
+    .\port$19342$0 (pool_data_0_value),
+    .\port$19344$0 (pool_data_1_value),
+    .\port$19346$0 (pool_data_2_value),
+    .\port$19348$0 (pool_data_3_value),
+    .\port$19350$0 (pool_data_4_value),
+    .\port$19352$0 (pool_data_5_value),
+    .\port$19354$0 (pool_data_6_value),
+    .\port$19356$0 (pool_data_7_value),
     .rd_data(pool_rd_data),
     .rd_slot(rd_slot),
     .rp_eval__en(rd_en),
@@ -1255,37 +1331,37 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .i_tx__ready(i_tx__ready),
     .i_tx__valid(i_tx__valid),
     .o__ready(record_take),
-    .o_valid(\o__valid$142 ),
+    .o_valid(\o__valid$161 ),
     .pipe_rst(pipe_rst),
-    .rec(\o__payload$146 ),
+    .rec(\o__payload$165 ),
     .rst(rst)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\o__payload$146 [10:9])
+    casez (\o__payload$165 [10:9])
       2'h0:
-          \$81  = router_venue0[7:0];
+          \$86  = router_venue0[7:0];
       2'h1:
-          \$81  = router_venue1[7:0];
+          \$86  = router_venue1[7:0];
       2'h2:
-          \$81  = router_venue2[7:0];
+          \$86  = router_venue2[7:0];
       2'h3:
-          \$81  = router_venue3[7:0];
+          \$86  = router_venue3[7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\o__payload$146 [10:9])
+    casez (\o__payload$165 [10:9])
       2'h0:
-          \$82  = router_venue0[8];
+          \$87  = router_venue0[8];
       2'h1:
-          \$82  = router_venue1[8];
+          \$87  = router_venue1[8];
       2'h2:
-          \$82  = router_venue2[8];
+          \$87  = router_venue2[8];
       2'h3:
-          \$82  = router_venue3[8];
+          \$87  = router_venue3[8];
     endcase
   end
   always @* begin
@@ -1348,76 +1424,76 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     end else if (\$30 ) begin
     end else if (opp_go) begin
       opre[31:16] = 16'h0000;
-      opre[7:0] = { 5'h00, \$35  };
+      opre[7:0] = { 5'h00, \$36  };
       opre[15:8] = 8'h06;
-      opre[63:32] = \o__payload$154 [66:35];
+      opre[63:32] = \$37 ;
       opre[95:64] = cur_stamp;
-      opre[127:96] = \$36 [31:0];
+      opre[127:96] = \$38 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$140  = \$62 [63:0];
+    \$148  = \$66 [63:0];
     if (rst) begin
-      \$140  = 64'h0000000000000000;
+      \$148  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$141  = in_packet;
+    \$149  = in_packet;
     if (beat_ok) begin
-      \$141  = \$63 ;
+      \$149  = \$67 ;
     end
     if (rst) begin
-      \$141  = 1'h0;
+      \$149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$142  = draining;
+    \$150  = draining;
     if (beat_ok) begin
       if (s_axis_tlast) begin
-        \$142  = 1'h0;
+        \$150  = 1'h0;
       end
     end
-    if (\$64 ) begin
-      \$142  = \$67 ;
+    if (\$68 ) begin
+      \$150  = \$71 ;
     end
     if (rst) begin
-      \$142  = 1'h0;
+      \$150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$143  = router_venue0;
+    \$151  = router_venue0;
     if (cfg_we) begin
       casez (router_sel_index[1:0])
         2'h0:
-            \$143  = { router_cfg_venue_valid, router_cfg_venue };
+            \$151  = { router_cfg_venue_valid, router_cfg_venue };
       endcase
     end
     if (rst) begin
-      \$143  = 9'h000;
+      \$151  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$144  = router_venue1;
+    \$152  = router_venue1;
     if (cfg_we) begin
       casez (router_sel_index[1:0])
         2'h0:
             /* empty */;
         2'h1:
-            \$144  = { router_cfg_venue_valid, router_cfg_venue };
+            \$152  = { router_cfg_venue_valid, router_cfg_venue };
       endcase
     end
     if (rst) begin
-      \$144  = 9'h000;
+      \$152  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$145  = router_venue2;
+    \$153  = router_venue2;
     if (cfg_we) begin
       casez (router_sel_index[1:0])
         2'h0:
@@ -1425,16 +1501,16 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         2'h1:
             /* empty */;
         2'h2:
-            \$145  = { router_cfg_venue_valid, router_cfg_venue };
+            \$153  = { router_cfg_venue_valid, router_cfg_venue };
       endcase
     end
     if (rst) begin
-      \$145  = 9'h000;
+      \$153  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$146  = router_venue3;
+    \$154  = router_venue3;
     if (cfg_we) begin
       (* full_case = 32'd1 *)
       casez (router_sel_index[1:0])
@@ -1445,348 +1521,381 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         2'h2:
             /* empty */;
         2'h3:
-            \$146  = { router_cfg_venue_valid, router_cfg_venue };
+            \$154  = { router_cfg_venue_valid, router_cfg_venue };
       endcase
     end
     if (rst) begin
-      \$146  = 9'h000;
+      \$154  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$147  = \i__valid$119 ;
-    if (\$68 ) begin
-      \$147  = 1'h0;
+    \$155  = c__valid;
+    if (\$72 ) begin
+      \$155  = 1'h0;
+    end
+    if (cyc_cmd_go) begin
+      \$155  = 1'h1;
+    end
+    if (pipe_rst) begin
+      \$155  = 1'h0;
+    end
+    if (rst) begin
+      \$155  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$156  = \i__valid$138 ;
+    if (\$73 ) begin
+      \$156  = 1'h0;
     end
     if (record_take) begin
-      if (\$80 ) begin
-        \$147  = 1'h1;
+      if (\$85 ) begin
+        \$156  = 1'h1;
       end
     end
     if (pipe_rst) begin
-      \$147  = 1'h0;
+      \$156  = 1'h0;
     end
     if (rst) begin
-      \$147  = 1'h0;
+      \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$148  = cur_stamp;
-    if (\$68 ) begin
-      \$148  = br_stamp;
+    \$157  = cur_stamp;
+    if (\$73 ) begin
+      \$157  = br_stamp;
     end
     if (rst) begin
-      \$148  = 32'd0;
+      \$157  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$149  = hold_full;
+    \$158  = hold_full;
     if (a_take) begin
-      \$149  = 1'h1;
+      \$158  = 1'h1;
     end
     if (record_take) begin
-      \$149  = 1'h0;
+      \$158  = 1'h0;
     end
     if (pipe_rst) begin
-      \$149  = 1'h0;
+      \$158  = 1'h0;
     end
     if (rst) begin
-      \$149  = 1'h0;
+      \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$150  = hold_hdr;
+    \$159  = hold_hdr;
     if (a_take) begin
-      \$150  = o__payload;
+      \$159  = o__payload;
     end
     if (rst) begin
-      \$150  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$159  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$151  = hold_digest;
+    \$160  = hold_digest;
     if (a_take) begin
-      \$151  = \o__payload$280 [255:0];
+      \$160  = \o__payload$302 [255:0];
     end
     if (rst) begin
-      \$151  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$160  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$152  = hold_stamp;
+    \$161  = hold_stamp;
     if (a_take) begin
-      \$152  = r_data;
+      \$161  = r_data;
     end
     if (rst) begin
-      \$152  = 32'd0;
+      \$161  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$153  = hold_err;
+    \$162  = hold_err;
     if (a_take) begin
-      \$153  = o__payload[4:0];
+      \$162  = o__payload[4:0];
     end
     if (rst) begin
-      \$153  = 5'h00;
+      \$162  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$154  = shreg;
-    if (\$69 ) begin
-      \$154  = \$70 ;
+    \$163  = shreg;
+    if (\$74 ) begin
+      \$163  = \$75 ;
     end
     if (record_take) begin
-      \$154  = \$77 [3455:0];
-    end else if (\$73 ) begin
-      \$154  = { 978'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$84  };
+      \$163  = \$82 [3455:0];
+    end else if (\$78 ) begin
+      \$163  = { 978'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$89  };
     end else if (opp_go) begin
-      \$154  = { 2846'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$87  };
+      \$163  = { 2845'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$92  };
     end
     if (rst) begin
-      \$154  = 3456'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$163  = 3456'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$155  = left;
-    if (\$69 ) begin
-      \$155  = \$71 [5:0];
+    \$164  = left;
+    if (\$74 ) begin
+      \$164  = \$76 [5:0];
     end
     if (record_take) begin
-      \$155  = \$78 [5:0];
-    end else if (\$73 ) begin
-      \$155  = 6'h25;
+      \$164  = \$83 [5:0];
+    end else if (\$78 ) begin
+      \$164  = 6'h25;
     end else if (opp_go) begin
-      \$155  = 6'h08;
+      \$164  = 6'h08;
     end
     if (pipe_rst) begin
-      \$155  = 6'h00;
+      \$164  = 6'h00;
     end
     if (rst) begin
-      \$155  = 6'h00;
+      \$164  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$156  = swap_pend;
+    \$165  = swap_pend;
     if (record_take) begin
-      \$156  = \$79 ;
-    end else if (\$73 ) begin
-      \$156  = 1'h0;
+      \$165  = \$84 ;
+    end else if (\$78 ) begin
+      \$165  = 1'h0;
     end
     if (pipe_rst) begin
-      \$156  = 1'h0;
+      \$165  = 1'h0;
     end
     if (rst) begin
-      \$156  = 1'h0;
+      \$165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$157  = swap_rec;
+    \$166  = swap_rec;
     if (record_take) begin
-      \$157  = \o__payload$146 ;
+      \$166  = \o__payload$165 ;
     end
     if (rst) begin
-      \$157  = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$166  = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$158  = \i__payload$121 ;
+    \$167  = \i__payload$140 ;
     if (record_take) begin
-      if (\$80 ) begin
-        \$158 [31:0] = seq;
-        \$158 [2263:41] = \o__payload$146 ;
-        \$158 [40:33] = \$81 ;
-        \$158 [32] = \$82 ;
+      if (\$85 ) begin
+        \$167 [31:0] = seq;
+        \$167 [2263:41] = \o__payload$165 ;
+        \$167 [40:33] = \$86 ;
+        \$167 [32] = \$87 ;
       end
     end
     if (rst) begin
-      \$158  = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$167  = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$159  = br_stamp;
+    \$168  = br_stamp;
     if (record_take) begin
-      if (\$80 ) begin
-        \$159  = hold_stamp;
+      if (\$85 ) begin
+        \$168  = hold_stamp;
       end
     end
     if (rst) begin
-      \$159  = 32'd0;
+      \$168  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$160  = seq;
+    \$169  = seq;
     if (record_take) begin
-    end else if (\$73 ) begin
-      \$160  = \$85 [31:0];
+    end else if (\$78 ) begin
+      \$169  = \$90 [31:0];
     end
-    if (\$90 ) begin
-      \$160  = \$91 [31:0];
+    if (\$96 ) begin
+      \$169  = \$97 [31:0];
     end
     if (pipe_rst) begin
-      \$160  = 32'd0;
+      \$169  = 32'd0;
     end
     if (rst) begin
-      \$160  = 32'd0;
+      \$169  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$161  = bytes_value;
-    if (\$93 ) begin
-      \$161  = \$94 [63:0];
-    end
-    if (control_soft_reset) begin
-      \$161  = 64'h0000000000000000;
-    end
-    if (rst) begin
-      \$161  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$162  = packets_value;
-    if (\$93 ) begin
-      if (s_axis_tlast) begin
-        \$162  = \$95 [63:0];
+    \$170  = cyc_seq;
+    if (record_take) begin
+    end else if (\$78 ) begin
+    end else if (opp_go) begin
+      if (\o__payload$173 [355]) begin
+        \$170  = \$93 [31:0];
       end
     end
-    if (control_soft_reset) begin
-      \$162  = 64'h0000000000000000;
+    if (pipe_rst) begin
+      \$170  = 32'd0;
     end
     if (rst) begin
-      \$162  = 64'h0000000000000000;
+      \$170  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$163  = drops_value;
-    if (\$97 ) begin
-      \$163  = \$98 [31:0];
-    end
-    if (control_soft_reset) begin
-      \$163  = 32'd0;
-    end
-    if (rst) begin
-      \$163  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$164  = swaps_value;
+    \$171  = bytes_value;
     if (\$99 ) begin
-      \$164  = \$100 [31:0];
+      \$171  = \$100 [63:0];
     end
     if (control_soft_reset) begin
-      \$164  = 32'd0;
+      \$171  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$164  = 32'd0;
+      \$171  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$165  = opportunities_value;
-    if (\$102 ) begin
-      \$165  = \$103 [31:0];
-    end
-    if (control_soft_reset) begin
-      \$165  = 32'd0;
-    end
-    if (rst) begin
-      \$165  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$166  = host_evals_value;
-    if (\$107 ) begin
-      \$166  = \$108 [31:0];
-    end
-    if (control_soft_reset) begin
-      \$166  = 32'd0;
-    end
-    if (rst) begin
-      \$166  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$167  = records_value;
-    if (record_take) begin
-      \$167  = \$109 [31:0];
-    end
-    if (control_soft_reset) begin
-      \$167  = 32'd0;
-    end
-    if (rst) begin
-      \$167  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$168  = decode_errors_value;
-    if (record_take) begin
-      if (\$110 ) begin
-        \$168  = \$111 [31:0];
+    \$172  = packets_value;
+    if (\$99 ) begin
+      if (s_axis_tlast) begin
+        \$172  = \$101 [63:0];
       end
     end
     if (control_soft_reset) begin
-      \$168  = 32'd0;
+      \$172  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$168  = 32'd0;
+      \$172  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$169  = err_empty_value;
+    \$173  = drops_value;
+    if (\$103 ) begin
+      \$173  = \$104 [31:0];
+    end
+    if (control_soft_reset) begin
+      \$173  = 32'd0;
+    end
+    if (rst) begin
+      \$173  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$174  = swaps_value;
+    if (\$105 ) begin
+      \$174  = \$106 [31:0];
+    end
+    if (control_soft_reset) begin
+      \$174  = 32'd0;
+    end
+    if (rst) begin
+      \$174  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$175  = opportunities_value;
+    if (\$110 ) begin
+      \$175  = \$111 [31:0];
+    end
+    if (control_soft_reset) begin
+      \$175  = 32'd0;
+    end
+    if (rst) begin
+      \$175  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$176  = host_evals_value;
+    if (\$115 ) begin
+      \$176  = \$116 [31:0];
+    end
+    if (control_soft_reset) begin
+      \$176  = 32'd0;
+    end
+    if (rst) begin
+      \$176  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$177  = records_value;
+    if (record_take) begin
+      \$177  = \$117 [31:0];
+    end
+    if (control_soft_reset) begin
+      \$177  = 32'd0;
+    end
+    if (rst) begin
+      \$177  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$178  = decode_errors_value;
+    if (record_take) begin
+      if (\$118 ) begin
+        \$178  = \$119 [31:0];
+      end
+    end
+    if (control_soft_reset) begin
+      \$178  = 32'd0;
+    end
+    if (rst) begin
+      \$178  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$179  = err_empty_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
-            \$169  = \$112 [31:0];
+            \$179  = \$120 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$169  = 32'd0;
+      \$179  = 32'd0;
     end
     if (rst) begin
-      \$169  = 32'd0;
+      \$179  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$170  = err_unknown_type_value;
+    \$180  = err_unknown_type_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
             /* empty */;
         5'h02:
-            \$170  = \$113 [31:0];
+            \$180  = \$121 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$170  = 32'd0;
+      \$180  = 32'd0;
     end
     if (rst) begin
-      \$170  = 32'd0;
+      \$180  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$171  = err_truncated_value;
+    \$181  = err_truncated_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1794,19 +1903,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h02:
             /* empty */;
         5'h03:
-            \$171  = \$114 [31:0];
+            \$181  = \$122 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$171  = 32'd0;
+      \$181  = 32'd0;
     end
     if (rst) begin
-      \$171  = 32'd0;
+      \$181  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$172  = err_trailing_bytes_value;
+    \$182  = err_trailing_bytes_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1816,19 +1925,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h03:
             /* empty */;
         5'h04:
-            \$172  = \$115 [31:0];
+            \$182  = \$123 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$172  = 32'd0;
+      \$182  = 32'd0;
     end
     if (rst) begin
-      \$172  = 32'd0;
+      \$182  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$173  = err_non_canonical_size_value;
+    \$183  = err_non_canonical_size_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1840,19 +1949,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h04:
             /* empty */;
         5'h05:
-            \$173  = \$116 [31:0];
+            \$183  = \$124 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$173  = 32'd0;
+      \$183  = 32'd0;
     end
     if (rst) begin
-      \$173  = 32'd0;
+      \$183  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$174  = err_leading_zero_value;
+    \$184  = err_leading_zero_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1866,19 +1975,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h05:
             /* empty */;
         5'h06:
-            \$174  = \$117 [31:0];
+            \$184  = \$125 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$174  = 32'd0;
+      \$184  = 32'd0;
     end
     if (rst) begin
-      \$174  = 32'd0;
+      \$184  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$175  = err_overruns_parent_value;
+    \$185  = err_overruns_parent_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1894,19 +2003,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h06:
             /* empty */;
         5'h07:
-            \$175  = \$118 [31:0];
+            \$185  = \$126 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$175  = 32'd0;
+      \$185  = 32'd0;
     end
     if (rst) begin
-      \$175  = 32'd0;
+      \$185  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$176  = err_expected_string_value;
+    \$186  = err_expected_string_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1924,19 +2033,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h07:
             /* empty */;
         5'h08:
-            \$176  = \$119 [31:0];
+            \$186  = \$127 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$176  = 32'd0;
+      \$186  = 32'd0;
     end
     if (rst) begin
-      \$176  = 32'd0;
+      \$186  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$177  = err_expected_list_value;
+    \$187  = err_expected_list_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1956,19 +2065,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h08:
             /* empty */;
         5'h09:
-            \$177  = \$120 [31:0];
+            \$187  = \$128 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$177  = 32'd0;
+      \$187  = 32'd0;
     end
     if (rst) begin
-      \$177  = 32'd0;
+      \$187  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$178  = err_too_few_fields_value;
+    \$188  = err_too_few_fields_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -1990,19 +2099,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h09:
             /* empty */;
         5'h0a:
-            \$178  = \$121 [31:0];
+            \$188  = \$129 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$178  = 32'd0;
+      \$188  = 32'd0;
     end
     if (rst) begin
-      \$178  = 32'd0;
+      \$188  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$179  = err_too_many_fields_value;
+    \$189  = err_too_many_fields_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2026,19 +2135,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0a:
             /* empty */;
         5'h0b:
-            \$179  = \$122 [31:0];
+            \$189  = \$130 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$179  = 32'd0;
+      \$189  = 32'd0;
     end
     if (rst) begin
-      \$179  = 32'd0;
+      \$189  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$180  = err_int_out_of_range_value;
+    \$190  = err_int_out_of_range_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2064,19 +2173,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0b:
             /* empty */;
         5'h0c:
-            \$180  = \$123 [31:0];
+            \$190  = \$131 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$180  = 32'd0;
+      \$190  = 32'd0;
     end
     if (rst) begin
-      \$180  = 32'd0;
+      \$190  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$181  = err_bad_address_value;
+    \$191  = err_bad_address_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2104,19 +2213,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0c:
             /* empty */;
         5'h0d:
-            \$181  = \$124 [31:0];
+            \$191  = \$132 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$181  = 32'd0;
+      \$191  = 32'd0;
     end
     if (rst) begin
-      \$181  = 32'd0;
+      \$191  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$182  = err_bad_storage_key_value;
+    \$192  = err_bad_storage_key_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2146,19 +2255,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0d:
             /* empty */;
         5'h0e:
-            \$182  = \$125 [31:0];
+            \$192  = \$133 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$182  = 32'd0;
+      \$192  = 32'd0;
     end
     if (rst) begin
-      \$182  = 32'd0;
+      \$192  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$183  = err_missing_to_value;
+    \$193  = err_missing_to_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2190,19 +2299,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0e:
             /* empty */;
         5'h0f:
-            \$183  = \$126 [31:0];
+            \$193  = \$134 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$183  = 32'd0;
+      \$193  = 32'd0;
     end
     if (rst) begin
-      \$183  = 32'd0;
+      \$193  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$184  = err_bad_v_value;
+    \$194  = err_bad_v_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2236,19 +2345,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0f:
             /* empty */;
         5'h10:
-            \$184  = \$127 [31:0];
+            \$194  = \$135 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$184  = 32'd0;
+      \$194  = 32'd0;
     end
     if (rst) begin
-      \$184  = 32'd0;
+      \$194  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$185  = err_bad_y_parity_value;
+    \$195  = err_bad_y_parity_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2284,19 +2393,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h10:
             /* empty */;
         5'h11:
-            \$185  = \$128 [31:0];
+            \$195  = \$136 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$185  = 32'd0;
+      \$195  = 32'd0;
     end
     if (rst) begin
-      \$185  = 32'd0;
+      \$195  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$186  = err_bad_r_value;
+    \$196  = err_bad_r_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2334,19 +2443,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h11:
             /* empty */;
         5'h12:
-            \$186  = \$129 [31:0];
+            \$196  = \$137 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$186  = 32'd0;
+      \$196  = 32'd0;
     end
     if (rst) begin
-      \$186  = 32'd0;
+      \$196  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$187  = err_bad_s_value;
+    \$197  = err_bad_s_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2386,19 +2495,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h12:
             /* empty */;
         5'h13:
-            \$187  = \$130 [31:0];
+            \$197  = \$138 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$187  = 32'd0;
+      \$197  = 32'd0;
     end
     if (rst) begin
-      \$187  = 32'd0;
+      \$197  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$188  = err_high_s_value;
+    \$198  = err_high_s_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2440,19 +2549,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h13:
             /* empty */;
         5'h14:
-            \$188  = \$131 [31:0];
+            \$198  = \$139 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$188  = 32'd0;
+      \$198  = 32'd0;
     end
     if (rst) begin
-      \$188  = 32'd0;
+      \$198  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$189  = err_no_blob_hashes_value;
+    \$199  = err_no_blob_hashes_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2496,19 +2605,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h14:
             /* empty */;
         5'h15:
-            \$189  = \$132 [31:0];
+            \$199  = \$140 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$189  = 32'd0;
+      \$199  = 32'd0;
     end
     if (rst) begin
-      \$189  = 32'd0;
+      \$199  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$190  = err_bad_blob_hash_value;
+    \$200  = err_bad_blob_hash_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2554,19 +2663,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h15:
             /* empty */;
         5'h16:
-            \$190  = \$133 [31:0];
+            \$200  = \$141 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$190  = 32'd0;
+      \$200  = 32'd0;
     end
     if (rst) begin
-      \$190  = 32'd0;
+      \$200  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$191  = err_empty_authorization_list_value;
+    \$201  = err_empty_authorization_list_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2614,19 +2723,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h16:
             /* empty */;
         5'h17:
-            \$191  = \$134 [31:0];
+            \$201  = \$142 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$191  = 32'd0;
+      \$201  = 32'd0;
     end
     if (rst) begin
-      \$191  = 32'd0;
+      \$201  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$192  = err_priority_fee_above_max_value;
+    \$202  = err_priority_fee_above_max_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2676,19 +2785,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h17:
             /* empty */;
         5'h18:
-            \$192  = \$135 [31:0];
+            \$202  = \$143 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$192  = 32'd0;
+      \$202  = 32'd0;
     end
     if (rst) begin
-      \$192  = 32'd0;
+      \$202  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$193  = err_initcode_too_large_value;
+    \$203  = err_initcode_too_large_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2740,19 +2849,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h18:
             /* empty */;
         5'h19:
-            \$193  = \$136 [31:0];
+            \$203  = \$144 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$193  = 32'd0;
+      \$203  = 32'd0;
     end
     if (rst) begin
-      \$193  = 32'd0;
+      \$203  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$194  = err_bad_sidecar_value;
+    \$204  = err_bad_sidecar_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2806,19 +2915,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h19:
             /* empty */;
         5'h1a:
-            \$194  = \$137 [31:0];
+            \$204  = \$145 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$194  = 32'd0;
+      \$204  = 32'd0;
     end
     if (rst) begin
-      \$194  = 32'd0;
+      \$204  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$195  = err_too_large_value;
+    \$205  = err_too_large_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2874,19 +2983,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h1a:
             /* empty */;
         5'h1b:
-            \$195  = \$138 [31:0];
+            \$205  = \$146 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$195  = 32'd0;
+      \$205  = 32'd0;
     end
     if (rst) begin
-      \$195  = 32'd0;
+      \$205  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$196  = err_recovery_failed_value;
+    \$206  = err_recovery_failed_value;
     if (record_take) begin
       casez (hold_err)
         5'h01:
@@ -2944,14 +3053,14 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h1b:
             /* empty */;
         5'h1c:
-            \$196  = \$139 [31:0];
+            \$206  = \$147 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$196  = 32'd0;
+      \$206  = 32'd0;
     end
     if (rst) begin
-      \$196  = 32'd0;
+      \$206  = 32'd0;
     end
   end
   assign bus__awaddr = s_axil_awaddr;
@@ -2973,9 +3082,9 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign bus__rready = s_axil_rready;
   assign id_magic = 32'd1296389698;
   assign version_major = 8'h01;
-  assign version_minor = 8'h05;
-  assign version_features = 8'h1f;
-  assign src_hash_value = 32'd2914315755;
+  assign version_minor = 8'h06;
+  assign version_features = 8'h3f;
+  assign src_hash_value = 32'd1548548513;
   assign cnt_rst = control_soft_reset;
   assign cycle = cycle_value;
   assign w_data = cycle_value[31:0];
@@ -2989,14 +3098,15 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign dir_data = { dir_data_14_value[29:0], dir_data_13_value, dir_data_12_value, dir_data_11_value, dir_data_10_value, dir_data_9_value, dir_data_8_value, dir_data_7_value, dir_data_6_value, dir_data_5_value, dir_data_4_value, dir_data_3_value, dir_data_2_value, dir_data_1_value, dir_data_0_value };
   assign dir_count_count = dir_count;
   assign eval_cfg_max_candidates = maxc;
-  assign br_pend = \i__valid$119 ;
-  assign br_req = \i__payload$121 ;
+  assign cyc_pend = c__valid;
+  assign br_pend = \i__valid$138 ;
+  assign br_req = \i__payload$140 ;
   assign o__ready = a_take;
-  assign \o__ready$133  = a_take;
+  assign \o__ready$152  = a_take;
   assign r_en = a_take;
-  assign \o__ready$140  = opp_go;
-  assign \o__ready$145  = record_take;
-  assign keep_count = \$44 [3:0];
+  assign \o__ready$159  = opp_go;
+  assign \o__ready$164  = record_take;
+  assign keep_count = \$46 [3:0];
   assign packets = packets_value;
   assign nbytes = bytes_value;
   assign records = records_value;
@@ -3094,56 +3204,66 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \dir_data.sibs[5]  = dir_data_13_value[29:14];
   assign \dir_data.sibs[6]  = { dir_data_14_value[13:0], dir_data_13_value[31:30] };
   assign \dir_data.sibs[7]  = dir_data_14_value[29:14];
-  assign \i__payload$121.tag  = \i__payload$121 [31:0];
-  assign \i__payload$121.venue_valid  = \i__payload$121 [32];
-  assign \i__payload$121.venue  = \i__payload$121 [40:33];
-  assign \i__payload$121.swap  = \i__payload$121 [2263:41];
-  assign \i__payload$121.swap.is_swap  = \i__payload$121 [41];
-  assign \i__payload$121.swap.fn  = \i__payload$121 [45:42];
-  assign \i__payload$121.swap.exact_out  = \i__payload$121 [46];
-  assign \i__payload$121.swap.eth_in  = \i__payload$121 [47];
-  assign \i__payload$121.swap.eth_out  = \i__payload$121 [48];
-  assign \i__payload$121.swap.fee_on_transfer  = \i__payload$121 [49];
-  assign \i__payload$121.swap.router  = \i__payload$121 [51:50];
-  assign \i__payload$121.swap.path_len  = \i__payload$121 [55:52];
-  assign \i__payload$121.swap.amount_in  = \i__payload$121 [311:56];
-  assign \i__payload$121.swap.amount_out  = \i__payload$121 [567:312];
-  assign \i__payload$121.swap.recipient  = \i__payload$121 [727:568];
-  assign \i__payload$121.swap.deadline  = \i__payload$121 [983:728];
-  assign \i__payload$121.swap.path  = \i__payload$121 [2263:984];
-  assign \i__payload$121.swap.path[0]  = \i__payload$121 [1143:984];
-  assign \i__payload$121.swap.path[1]  = \i__payload$121 [1303:1144];
-  assign \i__payload$121.swap.path[2]  = \i__payload$121 [1463:1304];
-  assign \i__payload$121.swap.path[3]  = \i__payload$121 [1623:1464];
-  assign \i__payload$121.swap.path[4]  = \i__payload$121 [1783:1624];
-  assign \i__payload$121.swap.path[5]  = \i__payload$121 [1943:1784];
-  assign \i__payload$121.swap.path[6]  = \i__payload$121 [2103:1944];
-  assign \i__payload$121.swap.path[7]  = \i__payload$121 [2263:2104];
-  assign \br_req.tag  = \i__payload$121 [31:0];
-  assign \br_req.venue_valid  = \i__payload$121 [32];
-  assign \br_req.venue  = \i__payload$121 [40:33];
-  assign \br_req.swap  = \i__payload$121 [2263:41];
-  assign \br_req.swap.is_swap  = \i__payload$121 [41];
-  assign \br_req.swap.fn  = \i__payload$121 [45:42];
-  assign \br_req.swap.exact_out  = \i__payload$121 [46];
-  assign \br_req.swap.eth_in  = \i__payload$121 [47];
-  assign \br_req.swap.eth_out  = \i__payload$121 [48];
-  assign \br_req.swap.fee_on_transfer  = \i__payload$121 [49];
-  assign \br_req.swap.router  = \i__payload$121 [51:50];
-  assign \br_req.swap.path_len  = \i__payload$121 [55:52];
-  assign \br_req.swap.amount_in  = \i__payload$121 [311:56];
-  assign \br_req.swap.amount_out  = \i__payload$121 [567:312];
-  assign \br_req.swap.recipient  = \i__payload$121 [727:568];
-  assign \br_req.swap.deadline  = \i__payload$121 [983:728];
-  assign \br_req.swap.path  = \i__payload$121 [2263:984];
-  assign \br_req.swap.path[0]  = \i__payload$121 [1143:984];
-  assign \br_req.swap.path[1]  = \i__payload$121 [1303:1144];
-  assign \br_req.swap.path[2]  = \i__payload$121 [1463:1304];
-  assign \br_req.swap.path[3]  = \i__payload$121 [1623:1464];
-  assign \br_req.swap.path[4]  = \i__payload$121 [1783:1624];
-  assign \br_req.swap.path[5]  = \i__payload$121 [1943:1784];
-  assign \br_req.swap.path[6]  = \i__payload$121 [2103:1944];
-  assign \br_req.swap.path[7]  = \i__payload$121 [2263:2104];
+  assign \c__payload.hop0  = c__payload[255:0];
+  assign \c__payload.hop0.reserve_in  = c__payload[111:0];
+  assign \c__payload.hop0.reserve_out  = c__payload[223:112];
+  assign \c__payload.hop0.fee_num  = c__payload[239:224];
+  assign \c__payload.hop0.fee_den  = c__payload[255:240];
+  assign \c__payload.hop1  = c__payload[511:256];
+  assign \c__payload.hop1.reserve_in  = c__payload[367:256];
+  assign \c__payload.hop1.reserve_out  = c__payload[479:368];
+  assign \c__payload.hop1.fee_num  = c__payload[495:480];
+  assign \c__payload.hop1.fee_den  = c__payload[511:496];
+  assign \i__payload$140.tag  = \i__payload$140 [31:0];
+  assign \i__payload$140.venue_valid  = \i__payload$140 [32];
+  assign \i__payload$140.venue  = \i__payload$140 [40:33];
+  assign \i__payload$140.swap  = \i__payload$140 [2263:41];
+  assign \i__payload$140.swap.is_swap  = \i__payload$140 [41];
+  assign \i__payload$140.swap.fn  = \i__payload$140 [45:42];
+  assign \i__payload$140.swap.exact_out  = \i__payload$140 [46];
+  assign \i__payload$140.swap.eth_in  = \i__payload$140 [47];
+  assign \i__payload$140.swap.eth_out  = \i__payload$140 [48];
+  assign \i__payload$140.swap.fee_on_transfer  = \i__payload$140 [49];
+  assign \i__payload$140.swap.router  = \i__payload$140 [51:50];
+  assign \i__payload$140.swap.path_len  = \i__payload$140 [55:52];
+  assign \i__payload$140.swap.amount_in  = \i__payload$140 [311:56];
+  assign \i__payload$140.swap.amount_out  = \i__payload$140 [567:312];
+  assign \i__payload$140.swap.recipient  = \i__payload$140 [727:568];
+  assign \i__payload$140.swap.deadline  = \i__payload$140 [983:728];
+  assign \i__payload$140.swap.path  = \i__payload$140 [2263:984];
+  assign \i__payload$140.swap.path[0]  = \i__payload$140 [1143:984];
+  assign \i__payload$140.swap.path[1]  = \i__payload$140 [1303:1144];
+  assign \i__payload$140.swap.path[2]  = \i__payload$140 [1463:1304];
+  assign \i__payload$140.swap.path[3]  = \i__payload$140 [1623:1464];
+  assign \i__payload$140.swap.path[4]  = \i__payload$140 [1783:1624];
+  assign \i__payload$140.swap.path[5]  = \i__payload$140 [1943:1784];
+  assign \i__payload$140.swap.path[6]  = \i__payload$140 [2103:1944];
+  assign \i__payload$140.swap.path[7]  = \i__payload$140 [2263:2104];
+  assign \br_req.tag  = \i__payload$140 [31:0];
+  assign \br_req.venue_valid  = \i__payload$140 [32];
+  assign \br_req.venue  = \i__payload$140 [40:33];
+  assign \br_req.swap  = \i__payload$140 [2263:41];
+  assign \br_req.swap.is_swap  = \i__payload$140 [41];
+  assign \br_req.swap.fn  = \i__payload$140 [45:42];
+  assign \br_req.swap.exact_out  = \i__payload$140 [46];
+  assign \br_req.swap.eth_in  = \i__payload$140 [47];
+  assign \br_req.swap.eth_out  = \i__payload$140 [48];
+  assign \br_req.swap.fee_on_transfer  = \i__payload$140 [49];
+  assign \br_req.swap.router  = \i__payload$140 [51:50];
+  assign \br_req.swap.path_len  = \i__payload$140 [55:52];
+  assign \br_req.swap.amount_in  = \i__payload$140 [311:56];
+  assign \br_req.swap.amount_out  = \i__payload$140 [567:312];
+  assign \br_req.swap.recipient  = \i__payload$140 [727:568];
+  assign \br_req.swap.deadline  = \i__payload$140 [983:728];
+  assign \br_req.swap.path  = \i__payload$140 [2263:984];
+  assign \br_req.swap.path[0]  = \i__payload$140 [1143:984];
+  assign \br_req.swap.path[1]  = \i__payload$140 [1303:1144];
+  assign \br_req.swap.path[2]  = \i__payload$140 [1463:1304];
+  assign \br_req.swap.path[3]  = \i__payload$140 [1623:1464];
+  assign \br_req.swap.path[4]  = \i__payload$140 [1783:1624];
+  assign \br_req.swap.path[5]  = \i__payload$140 [1943:1784];
+  assign \br_req.swap.path[6]  = \i__payload$140 [2103:1944];
+  assign \br_req.swap.path[7]  = \i__payload$140 [2263:2104];
   assign \i_tx__payload.ok  = i_tx__payload[0];
   assign \i_tx__payload.to_present  = i_tx__payload[1];
   assign \i_tx__payload.to  = i_tx__payload[161:2];
@@ -3183,40 +3303,41 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \o__payload.sig_offset  = o__payload[2962:2939];
   assign \o__payload.tx_list_end  = o__payload[2986:2963];
   assign \o__payload.size  = o__payload[3011:2987];
-  assign \o__payload$146.is_swap  = \o__payload$146 [0];
-  assign \o__payload$146.fn  = \o__payload$146 [4:1];
-  assign \o__payload$146.exact_out  = \o__payload$146 [5];
-  assign \o__payload$146.eth_in  = \o__payload$146 [6];
-  assign \o__payload$146.eth_out  = \o__payload$146 [7];
-  assign \o__payload$146.fee_on_transfer  = \o__payload$146 [8];
-  assign \o__payload$146.router  = \o__payload$146 [10:9];
-  assign \o__payload$146.path_len  = \o__payload$146 [14:11];
-  assign \o__payload$146.amount_in  = \o__payload$146 [270:15];
-  assign \o__payload$146.amount_out  = \o__payload$146 [526:271];
-  assign \o__payload$146.recipient  = \o__payload$146 [686:527];
-  assign \o__payload$146.deadline  = \o__payload$146 [942:687];
-  assign \o__payload$146.path  = \o__payload$146 [2222:943];
-  assign \o__payload$146.path[0]  = \o__payload$146 [1102:943];
-  assign \o__payload$146.path[1]  = \o__payload$146 [1262:1103];
-  assign \o__payload$146.path[2]  = \o__payload$146 [1422:1263];
-  assign \o__payload$146.path[3]  = \o__payload$146 [1582:1423];
-  assign \o__payload$146.path[4]  = \o__payload$146 [1742:1583];
-  assign \o__payload$146.path[5]  = \o__payload$146 [1902:1743];
-  assign \o__payload$146.path[6]  = \o__payload$146 [2062:1903];
-  assign \o__payload$146.path[7]  = \o__payload$146 [2222:2063];
-  assign \o__payload$154.kind  = \o__payload$154 [0];
-  assign \o__payload$154.status  = \o__payload$154 [3:1];
-  assign \o__payload$154.count  = \o__payload$154 [11:4];
-  assign \o__payload$154.hop  = \o__payload$154 [14:12];
-  assign \o__payload$154.direction  = \o__payload$154 [15];
-  assign \o__payload$154.exact  = \o__payload$154 [16];
-  assign \o__payload$154.base1  = \o__payload$154 [17];
-  assign \o__payload$154.candidates  = \o__payload$154 [34:18];
-  assign \o__payload$154.tag  = \o__payload$154 [66:35];
-  assign \o__payload$154.touched  = \o__payload$154 [82:67];
-  assign \o__payload$154.sibling  = \o__payload$154 [98:83];
-  assign \o__payload$154.amount_in  = \o__payload$154 [226:99];
-  assign \o__payload$154.profit  = \o__payload$154 [354:227];
+  assign \o__payload$165.is_swap  = \o__payload$165 [0];
+  assign \o__payload$165.fn  = \o__payload$165 [4:1];
+  assign \o__payload$165.exact_out  = \o__payload$165 [5];
+  assign \o__payload$165.eth_in  = \o__payload$165 [6];
+  assign \o__payload$165.eth_out  = \o__payload$165 [7];
+  assign \o__payload$165.fee_on_transfer  = \o__payload$165 [8];
+  assign \o__payload$165.router  = \o__payload$165 [10:9];
+  assign \o__payload$165.path_len  = \o__payload$165 [14:11];
+  assign \o__payload$165.amount_in  = \o__payload$165 [270:15];
+  assign \o__payload$165.amount_out  = \o__payload$165 [526:271];
+  assign \o__payload$165.recipient  = \o__payload$165 [686:527];
+  assign \o__payload$165.deadline  = \o__payload$165 [942:687];
+  assign \o__payload$165.path  = \o__payload$165 [2222:943];
+  assign \o__payload$165.path[0]  = \o__payload$165 [1102:943];
+  assign \o__payload$165.path[1]  = \o__payload$165 [1262:1103];
+  assign \o__payload$165.path[2]  = \o__payload$165 [1422:1263];
+  assign \o__payload$165.path[3]  = \o__payload$165 [1582:1423];
+  assign \o__payload$165.path[4]  = \o__payload$165 [1742:1583];
+  assign \o__payload$165.path[5]  = \o__payload$165 [1902:1743];
+  assign \o__payload$165.path[6]  = \o__payload$165 [2062:1903];
+  assign \o__payload$165.path[7]  = \o__payload$165 [2222:2063];
+  assign \o__payload$173.kind  = \o__payload$173 [0];
+  assign \o__payload$173.status  = \o__payload$173 [3:1];
+  assign \o__payload$173.count  = \o__payload$173 [11:4];
+  assign \o__payload$173.hop  = \o__payload$173 [14:12];
+  assign \o__payload$173.direction  = \o__payload$173 [15];
+  assign \o__payload$173.exact  = \o__payload$173 [16];
+  assign \o__payload$173.base1  = \o__payload$173 [17];
+  assign \o__payload$173.candidates  = \o__payload$173 [34:18];
+  assign \o__payload$173.tag  = \o__payload$173 [66:35];
+  assign \o__payload$173.touched  = \o__payload$173 [82:67];
+  assign \o__payload$173.sibling  = \o__payload$173 [98:83];
+  assign \o__payload$173.amount_in  = \o__payload$173 [226:99];
+  assign \o__payload$173.profit  = \o__payload$173 [354:227];
+  assign \o__payload$173.cycle  = \o__payload$173 [355];
   assign \host_data.reserve0  = { pool_data_3_value[15:0], pool_data_2_value, pool_data_1_value, pool_data_0_value };
   assign \host_data.reserve1  = { pool_data_6_value, pool_data_5_value, pool_data_4_value, pool_data_3_value[31:16] };
   assign \host_data.fee_num  = pool_data_7_value[15:0];
@@ -3233,13 +3354,15 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \host_rd_data.reserve1  = host_rd_data[223:112];
   assign \host_rd_data.fee_num  = host_rd_data[239:224];
   assign \host_rd_data.fee_den  = host_rd_data[255:240];
-  assign \o__payload$280.digest  = \o__payload$280 [255:0];
-  assign \o__payload$280.length  = \o__payload$280 [287:256];
+  assign \o__payload$302.digest  = \o__payload$302 [255:0];
+  assign \o__payload$302.length  = \o__payload$302 [287:256];
   assign i_tx__payload[673:418] = o__payload[394:139];
   assign i_tx__payload[417:162] = o__payload[1674:1419];
   assign i_tx__payload[161:2] = o__payload[2602:2443];
   assign i_tx__payload[1] = o__payload[10];
   assign i_tx__payload[0] = \$14 ;
+  assign c__payload[511:256] = { cyc_hop1_7_value, cyc_hop1_6_value, cyc_hop1_5_value, cyc_hop1_4_value, cyc_hop1_3_value, cyc_hop1_2_value, cyc_hop1_1_value, cyc_hop1_0_value };
+  assign c__payload[255:0] = { cyc_hop0_7_value, cyc_hop0_6_value, cyc_hop0_5_value, cyc_hop0_4_value, cyc_hop0_3_value, cyc_hop0_2_value, cyc_hop0_1_value, cyc_hop0_0_value };
   assign cfg_entry[385:226] = { router_weth_4_value, router_weth_3_value, router_weth_2_value, router_weth_1_value, router_weth_0_value };
   assign cfg_entry[225] = router_cfg_weth_valid;
   assign cfg_entry[224:65] = { router_word_4_value, router_word_3_value, router_word_2_value, router_word_1_value, router_word_0_value };
@@ -3251,30 +3374,34 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign i__payload[72] = s_axis_tlast;
   assign i__payload[71:64] = s_axis_tkeep;
   assign i__payload[63:0] = s_axis_tdata;
-  assign \$70  = { 64'h0000000000000000, shreg[3455:64] };
-  assign \$74  = { 127'h00000000000000000000000000000000, hold_hdr, 128'h00000000000000000000000000000000 };
-  assign \$76  = { 895'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, hold_digest, 3200'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 };
-  assign \$83  = { 127'h00000000000000000000000000000000, swap_rec, 128'h00000000000000000000000000000000 };
-  assign \$86  = { 127'h00000000000000000000000000000000, \o__payload$154 , 128'h00000000000000000000000000000000 };
-  assign \$104  = \o__payload$154 [0];
+  assign \$75  = { 64'h0000000000000000, shreg[3455:64] };
+  assign \$79  = { 127'h00000000000000000000000000000000, hold_hdr, 128'h00000000000000000000000000000000 };
+  assign \$81  = { 895'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, hold_digest, 3200'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 };
+  assign \$88  = { 127'h00000000000000000000000000000000, swap_rec, 128'h00000000000000000000000000000000 };
+  assign \$91  = { 127'h00000000000000000000000000000000, \o__payload$173 , 128'h00000000000000000000000000000000 };
+  assign \$112  = \o__payload$173 [0];
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__valid$96 , \i__payload$97 , dwp__en, dwp__addr, dir_count, maxc, \port$18688$0 , \port$18690$0 , \port$18692$0 , \port$18694$0 , \port$18696$0 , \port$18698$0 , \port$18700$0 , \port$18702$0 , \port$18704$0 , \port$18706$0 , \port$18708$0 
-, \port$18710$0 , \port$18712$0 , \port$18714$0 , \port$18716$0 , busy, i__ready, begin_eval, pool_rd_slot, pool_rd_en, o__payload, o__valid, clk);
+module \appliance_top.backrun (rst, pipe_rst, \o__ready$112 , pool_rd_data, c__payload, c__valid, i__valid, \i__payload$100 , dwp__en, dwp__addr, dir_count, maxc, \port$19398$0 , \port$19400$0 , \port$19402$0 , \port$19404$0 , \port$19406$0 , \port$19408$0 , \port$19410$0 , \port$19412$0 , \port$19414$0 
+, \port$19416$0 , \port$19418$0 , \port$19420$0 , \port$19422$0 , \port$19424$0 , \port$19426$0 , busy, i__ready, c__ready, begin_eval, pool_rd_slot, pool_rd_en, o__payload, o__valid, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$2  = 0;
   input rst;
   wire rst;
   input pipe_rst;
   wire pipe_rst;
-  input \o__ready$108 ;
-  wire \o__ready$108 ;
+  input \o__ready$112 ;
+  wire \o__ready$112 ;
   input [255:0] pool_rd_data;
   wire [255:0] pool_rd_data;
-  input \i__valid$96 ;
-  wire \i__valid$96 ;
-  input [2263:0] \i__payload$97 ;
-  wire [2263:0] \i__payload$97 ;
+  input [511:0] c__payload;
+  wire [511:0] c__payload;
+  input c__valid;
+  wire c__valid;
+  input i__valid;
+  wire i__valid;
+  input [2263:0] \i__payload$100 ;
+  wire [2263:0] \i__payload$100 ;
   input dwp__en;
   wire dwp__en;
   input [7:0] dwp__addr;
@@ -3283,191 +3410,197 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
   wire [8:0] dir_count;
   input [16:0] maxc;
   wire [16:0] maxc;
-  input [31:0] \port$18688$0 ;
-  wire [31:0] \port$18688$0 ;
-  input [31:0] \port$18690$0 ;
-  wire [31:0] \port$18690$0 ;
-  input [31:0] \port$18692$0 ;
-  wire [31:0] \port$18692$0 ;
-  input [31:0] \port$18694$0 ;
-  wire [31:0] \port$18694$0 ;
-  input [31:0] \port$18696$0 ;
-  wire [31:0] \port$18696$0 ;
-  input [31:0] \port$18698$0 ;
-  wire [31:0] \port$18698$0 ;
-  input [31:0] \port$18700$0 ;
-  wire [31:0] \port$18700$0 ;
-  input [31:0] \port$18702$0 ;
-  wire [31:0] \port$18702$0 ;
-  input [31:0] \port$18704$0 ;
-  wire [31:0] \port$18704$0 ;
-  input [31:0] \port$18706$0 ;
-  wire [31:0] \port$18706$0 ;
-  input [31:0] \port$18708$0 ;
-  wire [31:0] \port$18708$0 ;
-  input [31:0] \port$18710$0 ;
-  wire [31:0] \port$18710$0 ;
-  input [31:0] \port$18712$0 ;
-  wire [31:0] \port$18712$0 ;
-  input [31:0] \port$18714$0 ;
-  wire [31:0] \port$18714$0 ;
-  input [29:0] \port$18716$0 ;
-  wire [29:0] \port$18716$0 ;
+  input [31:0] \port$19398$0 ;
+  wire [31:0] \port$19398$0 ;
+  input [31:0] \port$19400$0 ;
+  wire [31:0] \port$19400$0 ;
+  input [31:0] \port$19402$0 ;
+  wire [31:0] \port$19402$0 ;
+  input [31:0] \port$19404$0 ;
+  wire [31:0] \port$19404$0 ;
+  input [31:0] \port$19406$0 ;
+  wire [31:0] \port$19406$0 ;
+  input [31:0] \port$19408$0 ;
+  wire [31:0] \port$19408$0 ;
+  input [31:0] \port$19410$0 ;
+  wire [31:0] \port$19410$0 ;
+  input [31:0] \port$19412$0 ;
+  wire [31:0] \port$19412$0 ;
+  input [31:0] \port$19414$0 ;
+  wire [31:0] \port$19414$0 ;
+  input [31:0] \port$19416$0 ;
+  wire [31:0] \port$19416$0 ;
+  input [31:0] \port$19418$0 ;
+  wire [31:0] \port$19418$0 ;
+  input [31:0] \port$19420$0 ;
+  wire [31:0] \port$19420$0 ;
+  input [31:0] \port$19422$0 ;
+  wire [31:0] \port$19422$0 ;
+  input [31:0] \port$19424$0 ;
+  wire [31:0] \port$19424$0 ;
+  input [29:0] \port$19426$0 ;
+  wire [29:0] \port$19426$0 ;
   output busy;
   reg busy;
   output i__ready;
   reg i__ready;
+  output c__ready;
+  reg c__ready;
   output begin_eval;
   reg begin_eval;
   output [9:0] pool_rd_slot;
   reg [9:0] pool_rd_slot;
   output pool_rd_en;
   reg pool_rd_en;
-  output [354:0] o__payload;
-  reg [354:0] o__payload = 355'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  output [355:0] o__payload;
+  reg [355:0] o__payload = 356'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   output o__valid;
   reg o__valid = 1'h0;
   input clk;
   wire clk;
   wire \$1 ;
   wire \$10 ;
-  wire [159:0] \$100 ;
-  wire [3:0] \$101 ;
+  wire [3:0] \$100 ;
+  wire [159:0] \$101 ;
   wire [159:0] \$102 ;
-  wire \$103 ;
+  wire [159:0] \$103 ;
   wire [3:0] \$104 ;
   wire [159:0] \$105 ;
-  wire [159:0] \$106 ;
-  wire [159:0] \$107 ;
+  wire \$106 ;
+  wire [3:0] \$107 ;
   wire [159:0] \$108 ;
-  wire [3:0] \$109 ;
+  wire [159:0] \$109 ;
   wire \$11 ;
   wire [159:0] \$110 ;
-  wire \$111 ;
-  wire [9:0] \$112 ;
-  wire \$113 ;
+  wire [159:0] \$111 ;
+  wire [3:0] \$112 ;
+  wire [159:0] \$113 ;
   wire \$114 ;
-  wire \$115 ;
+  wire [9:0] \$115 ;
   wire \$116 ;
-  wire [3:0] \$117 ;
+  wire \$117 ;
   wire \$118 ;
-  wire [3:0] \$119 ;
+  wire \$119 ;
   wire \$12 ;
   wire [3:0] \$120 ;
   wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
+  wire [3:0] \$122 ;
+  wire [3:0] \$123 ;
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
-  wire [3:0] \$127 ;
-  wire [3:0] \$128 ;
-  wire [3:0] \$129 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  wire \$130 ;
+  wire [3:0] \$130 ;
   wire [3:0] \$131 ;
-  wire \$132 ;
-  reg [111:0] \$133 ;
-  wire \$134 ;
+  wire [3:0] \$132 ;
+  wire \$133 ;
+  wire [3:0] \$134 ;
   wire \$135 ;
-  wire \$136 ;
-  reg \$137 ;
-  wire [3:0] \$138 ;
+  reg [111:0] \$136 ;
+  wire \$137 ;
+  wire \$138 ;
   wire \$139 ;
   wire \$14 ;
-  wire [3:0] \$140 ;
-  wire \$141 ;
+  reg \$140 ;
+  wire [3:0] \$141 ;
   wire \$142 ;
-  wire \$143 ;
-  reg [15:0] \$144 ;
+  wire [3:0] \$143 ;
+  wire \$144 ;
   wire \$145 ;
-  wire [3:0] \$146 ;
-  wire \$147 ;
-  wire [3:0] \$148 ;
-  wire [4:0] \$149 ;
+  wire \$146 ;
+  reg [15:0] \$147 ;
+  wire \$148 ;
+  wire [3:0] \$149 ;
   wire \$15 ;
-  wire [111:0] \$150 ;
-  wire \$151 ;
-  wire [111:0] \$152 ;
-  wire \$153 ;
+  wire \$150 ;
+  wire [3:0] \$151 ;
+  wire [4:0] \$152 ;
+  wire [111:0] \$153 ;
   wire \$154 ;
-  wire [4:0] \$155 ;
-  wire [111:0] \$156 ;
-  wire [111:0] \$157 ;
-  wire \$158 ;
-  reg [15:0] \$159 ;
+  wire [111:0] \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire [4:0] \$158 ;
+  wire [111:0] \$159 ;
   wire \$16 ;
-  wire [4:0] \$160 ;
-  wire [8:0] \$161 ;
-  wire [4:0] \$162 ;
-  reg [2263:0] \$163 ;
-  reg [7:0] \$164 ;
-  reg [4:0] \$165 ;
-  reg [2:0] \$166 ;
-  reg [2:0] \$167 ;
-  reg [354:0] \$168 ;
-  reg \$169 ;
+  wire [111:0] \$160 ;
+  wire \$161 ;
+  reg [15:0] \$162 ;
+  wire [4:0] \$163 ;
+  wire [8:0] \$164 ;
+  wire [4:0] \$165 ;
+  reg [2263:0] \$166 ;
+  reg [7:0] \$167 ;
+  reg [4:0] \$168 ;
+  reg [511:0] \$169 ;
   wire \$17 ;
-  reg [159:0] \$170 ;
-  reg [159:0] \$171 ;
-  reg \$172 ;
-  reg [8:0] \$173 ;
-  reg \$174 ;
-  reg [7:0] \$175 ;
-  reg [7:0] \$176 ;
-  reg [7:0] \$177 ;
-  reg [7:0] \$178 ;
+  reg [355:0] \$170 ;
+  reg \$171 ;
+  reg [2:0] \$172 ;
+  reg [2:0] \$173 ;
+  reg [159:0] \$174 ;
+  reg [159:0] \$175 ;
+  reg \$176 ;
+  reg [8:0] \$177 ;
+  reg \$178 ;
   reg [7:0] \$179 ;
   wire \$18 ;
-  reg [15:0] \$180 ;
-  reg [15:0] \$181 ;
-  reg [15:0] \$182 ;
-  reg [15:0] \$183 ;
-  reg \$184 ;
-  reg \$185 ;
-  reg \$186 ;
-  reg \$187 ;
-  reg [111:0] \$188 ;
-  reg [111:0] \$189 ;
+  reg [7:0] \$180 ;
+  reg [7:0] \$181 ;
+  reg [7:0] \$182 ;
+  reg [7:0] \$183 ;
+  reg [15:0] \$184 ;
+  reg [15:0] \$185 ;
+  reg [15:0] \$186 ;
+  reg [15:0] \$187 ;
+  reg \$188 ;
+  reg \$189 ;
   wire \$19 ;
-  reg [111:0] \$190 ;
-  reg [111:0] \$191 ;
+  reg \$190 ;
+  reg \$191 ;
   reg [111:0] \$192 ;
   reg [111:0] \$193 ;
   reg [111:0] \$194 ;
   reg [111:0] \$195 ;
-  reg [15:0] \$196 ;
-  reg [15:0] \$197 ;
-  reg [15:0] \$198 ;
-  reg [15:0] \$199 ;
+  reg [111:0] \$196 ;
+  reg [111:0] \$197 ;
+  reg [111:0] \$198 ;
+  reg [111:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
   reg [15:0] \$200 ;
   reg [15:0] \$201 ;
   reg [15:0] \$202 ;
   reg [15:0] \$203 ;
-  reg [111:0] \$204 ;
-  reg [111:0] \$205 ;
-  reg [111:0] \$206 ;
-  reg [111:0] \$207 ;
+  reg [15:0] \$204 ;
+  reg [15:0] \$205 ;
+  reg [15:0] \$206 ;
+  reg [15:0] \$207 ;
   reg [111:0] \$208 ;
-  reg \$209 ;
+  reg [111:0] \$209 ;
   wire \$21 ;
-  reg [3:0] \$210 ;
-  reg [3:0] \$211 ;
-  reg [15:0] \$212 ;
-  reg [15:0] \$213 ;
-  reg [15:0] \$214 ;
-  reg [15:0] \$215 ;
+  reg [111:0] \$210 ;
+  reg [111:0] \$211 ;
+  reg [111:0] \$212 ;
+  reg \$213 ;
+  reg [3:0] \$214 ;
+  reg [3:0] \$215 ;
   reg [15:0] \$216 ;
   reg [15:0] \$217 ;
   reg [15:0] \$218 ;
   reg [15:0] \$219 ;
   wire \$22 ;
-  reg [111:0] \$220 ;
-  reg [111:0] \$221 ;
+  reg [15:0] \$220 ;
+  reg [15:0] \$221 ;
   reg [15:0] \$222 ;
   reg [15:0] \$223 ;
+  reg [111:0] \$224 ;
+  reg [111:0] \$225 ;
+  reg [15:0] \$226 ;
+  reg [15:0] \$227 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
@@ -3479,53 +3612,53 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
   wire \$30 ;
   reg \$31 ;
   reg [111:0] \$32 ;
-  wire [10:0] \$320 ;
-  wire [11:0] \$324 ;
-  wire [10:0] \$328 ;
+  wire [10:0] \$327 ;
   reg [111:0] \$33 ;
-  wire [11:0] \$332 ;
-  wire [10:0] \$336 ;
+  wire [11:0] \$331 ;
+  wire [10:0] \$335 ;
+  wire [11:0] \$339 ;
   reg \$34 ;
-  wire [11:0] \$340 ;
-  wire [11:0] \$345 ;
-  wire [10:0] \$348 ;
+  wire [10:0] \$343 ;
+  wire [11:0] \$347 ;
   reg [111:0] \$35 ;
-  wire [10:0] \$352 ;
-  wire [11:0] \$356 ;
+  wire [11:0] \$352 ;
+  wire [10:0] \$355 ;
+  wire [10:0] \$359 ;
   reg [111:0] \$36 ;
-  reg [15:0] \$37 ;
-  wire \$38 ;
-  wire [3:0] \$39 ;
+  wire [11:0] \$363 ;
+  wire \$37 ;
+  reg [15:0] \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  reg [111:0] \$40 ;
+  wire [3:0] \$40 ;
   reg [111:0] \$41 ;
-  wire [111:0] \$42 ;
-  reg [15:0] \$43 ;
+  reg [111:0] \$42 ;
+  wire [111:0] \$43 ;
   reg [15:0] \$44 ;
-  reg [111:0] \$45 ;
-  wire [112:0] \$46 ;
-  wire [3:0] \$47 ;
-  reg [111:0] \$48 ;
-  wire [112:0] \$49 ;
+  reg [15:0] \$45 ;
+  reg [111:0] \$46 ;
+  wire [112:0] \$47 ;
+  wire [3:0] \$48 ;
+  reg [111:0] \$49 ;
   wire \$5 ;
-  reg [7:0] \$50 ;
-  wire \$51 ;
+  wire [112:0] \$50 ;
+  reg [7:0] \$51 ;
   wire \$52 ;
   wire \$53 ;
-  reg [15:0] \$54 ;
-  wire \$55 ;
-  reg [111:0] \$56 ;
+  wire \$54 ;
+  reg [15:0] \$55 ;
+  wire \$56 ;
   reg [111:0] \$57 ;
-  wire [111:0] \$58 ;
-  reg [111:0] \$59 ;
+  reg [111:0] \$58 ;
+  wire [111:0] \$59 ;
   wire \$6 ;
   reg [111:0] \$60 ;
-  wire [111:0] \$61 ;
-  reg [15:0] \$62 ;
+  reg [111:0] \$61 ;
+  wire [111:0] \$62 ;
   reg [15:0] \$63 ;
-  wire [111:0] \$64 ;
+  reg [15:0] \$64 ;
   wire [111:0] \$65 ;
-  wire \$66 ;
+  wire [111:0] \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
@@ -3546,21 +3679,21 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire [4:0] \$85 ;
+  wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire \$88 ;
+  wire [4:0] \$88 ;
   wire \$89 ;
   wire \$9 ;
-  wire [4:0] \$90 ;
+  wire \$90 ;
   wire \$91 ;
-  wire [159:0] \$92 ;
-  wire [3:0] \$93 ;
-  wire [159:0] \$94 ;
-  wire \$95 ;
-  wire [159:0] \$96 ;
-  wire [3:0] \$97 ;
-  wire [159:0] \$98 ;
+  wire \$92 ;
+  wire [4:0] \$93 ;
+  wire \$94 ;
+  wire [159:0] \$95 ;
+  wire [3:0] \$96 ;
+  wire [159:0] \$97 ;
+  wire \$98 ;
   wire [159:0] \$99 ;
   reg [111:0] amt0 = 112'h0000000000000000000000000000;
   reg [111:0] amt1 = 112'h0000000000000000000000000000;
@@ -3568,9 +3701,30 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
   reg [111:0] amt3 = 112'h0000000000000000000000000000;
   reg [111:0] amt4 = 112'h0000000000000000000000000000;
   reg base1 = 1'h0;
+  wire [255:0] \c__payload.hop0 ;
+  wire [15:0] \c__payload.hop0.fee_den ;
+  wire [15:0] \c__payload.hop0.fee_num ;
+  wire [111:0] \c__payload.hop0.reserve_in ;
+  wire [111:0] \c__payload.hop0.reserve_out ;
+  wire [255:0] \c__payload.hop1 ;
+  wire [15:0] \c__payload.hop1.fee_den ;
+  wire [15:0] \c__payload.hop1.fee_num ;
+  wire [111:0] \c__payload.hop1.reserve_in ;
+  wire [111:0] \c__payload.hop1.reserve_out ;
   reg [7:0] cmp_idx = 8'h00;
   reg cmp_v = 1'h0;
   reg [7:0] count = 8'h00;
+  reg [511:0] cyc = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [255:0] \cyc.hop0 ;
+  wire [15:0] \cyc.hop0.fee_den ;
+  wire [15:0] \cyc.hop0.fee_num ;
+  wire [111:0] \cyc.hop0.reserve_in ;
+  wire [111:0] \cyc.hop0.reserve_out ;
+  wire [255:0] \cyc.hop1 ;
+  wire [15:0] \cyc.hop1.fee_den ;
+  wire [15:0] \cyc.hop1.fee_num ;
+  wire [111:0] \cyc.hop1.reserve_in ;
+  wire [111:0] \cyc.hop1.reserve_out ;
   wire [477:0] dent;
   wire \dent.base1 ;
   wire [3:0] \dent.nsib ;
@@ -3675,64 +3829,71 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
   reg [15:0] hop_slot1 = 16'h0000;
   reg [15:0] hop_slot2 = 16'h0000;
   reg [15:0] hop_slot3 = 16'h0000;
-  reg [368:0] i__payload;
-  reg [561:0] \i__payload$86 ;
-  wire [111:0] \i__payload$86.a_base ;
-  wire [15:0] \i__payload$86.a_fd ;
-  wire [15:0] \i__payload$86.a_fn ;
-  wire [111:0] \i__payload$86.a_other ;
-  wire [111:0] \i__payload$86.b_base ;
-  wire [15:0] \i__payload$86.b_fd ;
-  wire [15:0] \i__payload$86.b_fn ;
-  wire [111:0] \i__payload$86.b_other ;
-  wire [16:0] \i__payload$86.maxc ;
-  wire \i__payload$86.mode ;
-  wire [31:0] \i__payload$86.tag ;
-  wire [2222:0] \i__payload$97.swap ;
-  wire [255:0] \i__payload$97.swap.amount_in ;
-  wire [255:0] \i__payload$97.swap.amount_out ;
-  wire [255:0] \i__payload$97.swap.deadline ;
-  wire \i__payload$97.swap.eth_in ;
-  wire \i__payload$97.swap.eth_out ;
-  wire \i__payload$97.swap.exact_out ;
-  wire \i__payload$97.swap.fee_on_transfer ;
-  wire [3:0] \i__payload$97.swap.fn ;
-  wire \i__payload$97.swap.is_swap ;
-  wire [1279:0] \i__payload$97.swap.path ;
-  wire [159:0] \i__payload$97.swap.path[0] ;
-  wire [159:0] \i__payload$97.swap.path[1] ;
-  wire [159:0] \i__payload$97.swap.path[2] ;
-  wire [159:0] \i__payload$97.swap.path[3] ;
-  wire [159:0] \i__payload$97.swap.path[4] ;
-  wire [159:0] \i__payload$97.swap.path[5] ;
-  wire [159:0] \i__payload$97.swap.path[6] ;
-  wire [159:0] \i__payload$97.swap.path[7] ;
-  wire [3:0] \i__payload$97.swap.path_len ;
-  wire [159:0] \i__payload$97.swap.recipient ;
-  wire [1:0] \i__payload$97.swap.router ;
-  wire [31:0] \i__payload$97.tag ;
-  wire [7:0] \i__payload$97.venue ;
-  wire \i__payload$97.venue_valid ;
-  wire [111:0] \i__payload.amount ;
-  wire [15:0] \i__payload.fee_den ;
-  wire [15:0] \i__payload.fee_num ;
+  reg [561:0] i__payload;
+  wire [2222:0] \i__payload$100.swap ;
+  wire [255:0] \i__payload$100.swap.amount_in ;
+  wire [255:0] \i__payload$100.swap.amount_out ;
+  wire [255:0] \i__payload$100.swap.deadline ;
+  wire \i__payload$100.swap.eth_in ;
+  wire \i__payload$100.swap.eth_out ;
+  wire \i__payload$100.swap.exact_out ;
+  wire \i__payload$100.swap.fee_on_transfer ;
+  wire [3:0] \i__payload$100.swap.fn ;
+  wire \i__payload$100.swap.is_swap ;
+  wire [1279:0] \i__payload$100.swap.path ;
+  wire [159:0] \i__payload$100.swap.path[0] ;
+  wire [159:0] \i__payload$100.swap.path[1] ;
+  wire [159:0] \i__payload$100.swap.path[2] ;
+  wire [159:0] \i__payload$100.swap.path[3] ;
+  wire [159:0] \i__payload$100.swap.path[4] ;
+  wire [159:0] \i__payload$100.swap.path[5] ;
+  wire [159:0] \i__payload$100.swap.path[6] ;
+  wire [159:0] \i__payload$100.swap.path[7] ;
+  wire [3:0] \i__payload$100.swap.path_len ;
+  wire [159:0] \i__payload$100.swap.recipient ;
+  wire [1:0] \i__payload$100.swap.router ;
+  wire [31:0] \i__payload$100.tag ;
+  wire [7:0] \i__payload$100.venue ;
+  wire \i__payload$100.venue_valid ;
+  reg [368:0] \i__payload$70 ;
+  wire [111:0] \i__payload$70.amount ;
+  wire [15:0] \i__payload$70.fee_den ;
+  wire [15:0] \i__payload$70.fee_num ;
   (* enum_base_type = "AmountOp" *)
   (* enum_value_0 = "OUT" *)
   (* enum_value_1 = "IN" *)
-  wire \i__payload.op ;
-  wire [111:0] \i__payload.reserve_in ;
-  wire [111:0] \i__payload.reserve_out ;
-  wire \i__ready$102 ;
-  wire \i__ready$105 ;
-  reg i__valid;
-  reg \i__valid$85 ;
+  wire \i__payload$70.op ;
+  wire [111:0] \i__payload$70.reserve_in ;
+  wire [111:0] \i__payload$70.reserve_out ;
+  wire [111:0] \i__payload.a_base ;
+  wire [15:0] \i__payload.a_fd ;
+  wire [15:0] \i__payload.a_fn ;
+  wire [111:0] \i__payload.a_other ;
+  wire [111:0] \i__payload.b_base ;
+  wire [15:0] \i__payload.b_fd ;
+  wire [15:0] \i__payload.b_fn ;
+  wire [111:0] \i__payload.b_other ;
+  wire [16:0] \i__payload.maxc ;
+  wire \i__payload.mode ;
+  wire [31:0] \i__payload.tag ;
+  wire \i__ready$103 ;
+  wire \i__ready$109 ;
+  reg \i__valid$59 ;
+  reg \i__valid$69 ;
   wire issue;
   reg [3:0] k = 4'h0;
   wire match;
   reg [2:0] nh = 3'h0;
   reg [3:0] nsib = 4'h0;
-  wire [243:0] \o__payload$104 ;
-  wire [240:0] \o__payload$104.result ;
+  wire [306:0] \o__payload$105 ;
+  wire [127:0] \o__payload$105.amount_in ;
+  wire [16:0] \o__payload$105.candidates ;
+  wire \o__payload$105.direction ;
+  wire \o__payload$105.exact ;
+  wire [127:0] \o__payload$105.profit ;
+  wire [31:0] \o__payload$105.tag ;
+  wire [243:0] \o__payload$111 ;
+  wire [240:0] \o__payload$111.result ;
   (* enum_base_type = "AmountRevert" *)
   (* enum_value_000 = "NONE" *)
   (* enum_value_001 = "INSUFFICIENT_INPUT_AMOUNT" *)
@@ -3740,18 +3901,12 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
   (* enum_value_011 = "INSUFFICIENT_LIQUIDITY" *)
   (* enum_value_100 = "SUB_UNDERFLOW" *)
   (* enum_value_101 = "DIVISION_BY_ZERO" *)
-  wire [2:0] \o__payload$104.revert ;
-  wire [306:0] \o__payload$107 ;
-  wire [127:0] \o__payload$107.amount_in ;
-  wire [16:0] \o__payload$107.candidates ;
-  wire \o__payload$107.direction ;
-  wire \o__payload$107.exact ;
-  wire [127:0] \o__payload$107.profit ;
-  wire [31:0] \o__payload$107.tag ;
+  wire [2:0] \o__payload$111.revert ;
   wire [127:0] \o__payload.amount_in ;
   wire \o__payload.base1 ;
   wire [16:0] \o__payload.candidates ;
   wire [7:0] \o__payload.count ;
+  wire \o__payload.cycle ;
   wire \o__payload.direction ;
   wire \o__payload.exact ;
   wire [2:0] \o__payload.hop ;
@@ -3770,17 +3925,18 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
   wire [31:0] \o__payload.tag ;
   wire [15:0] \o__payload.touched ;
   reg o__ready;
-  reg \o__ready$93 ;
-  wire \o__valid$103 ;
-  wire \o__valid$106 ;
+  reg \o__ready$84 ;
+  wire \o__valid$104 ;
+  wire \o__valid$110 ;
   (* init = 1'h0 *)
   wire o_valid;
-  (* init = 355'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 *)
-  wire [354:0] out;
+  (* init = 356'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 *)
+  wire [355:0] out;
   wire [127:0] \out.amount_in ;
   wire \out.base1 ;
   wire [16:0] \out.candidates ;
   wire [7:0] \out.count ;
+  wire \out.cycle ;
   wire \out.direction ;
   wire \out.exact ;
   wire [2:0] \out.hop ;
@@ -4112,7 +4268,7 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
   end
   always @(posedge clk) begin
     if (dwp__en)
-      dir[dwp__addr] <= { \port$18716$0 , \port$18714$0 , \port$18712$0 , \port$18710$0 , \port$18708$0 , \port$18706$0 , \port$18704$0 , \port$18702$0 , \port$18700$0 , \port$18698$0 , \port$18696$0 , \port$18694$0 , \port$18692$0 , \port$18690$0 , \port$18688$0  };
+      dir[dwp__addr] <= { \port$19426$0 , \port$19424$0 , \port$19422$0 , \port$19420$0 , \port$19418$0 , \port$19416$0 , \port$19414$0 , \port$19412$0 , \port$19410$0 , \port$19408$0 , \port$19406$0 , \port$19404$0 , \port$19402$0 , \port$19400$0 , \port$19398$0  };
   end
   reg [477:0] _0_;
   always @(posedge clk) begin
@@ -4155,264 +4311,269 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
   assign \$30  = \$28  & \$29 ;
   assign rin = \$31  ? \$32  : \$33 ;
   assign rout = \$34  ? \$35  : \$36 ;
-  assign \$38  = req[46] ? 1'h1 : 1'h0;
-  assign \$39  = h + 1'h1;
-  assign \$42  = req[46] ? \$40  : \$41 ;
-  assign \$46  = rin + \$45 ;
-  assign \$47  = h + 1'h1;
-  assign \$49  = rout - \$48 ;
-  assign \$51  = k == nsib;
-  assign \$52  = k == 4'h8;
-  assign \$53  = \$51  | \$52 ;
-  assign \$55  = \$54  == sib_slot;
-  assign \$58  = base1 ? \$56  : \$57 ;
-  assign \$61  = base1 ? \$59  : \$60 ;
-  assign \$64  = base1 ? s_r1 : s_r0;
-  assign \$65  = base1 ? s_r0 : s_r1;
-  assign \$66  = ! fsm_state;
-  assign \$67  = fsm_state == 1'h1;
-  assign \$68  = fsm_state == 2'h2;
-  assign \$69  = fsm_state == 2'h3;
-  assign \$70  = fsm_state == 3'h4;
-  assign \$71  = fsm_state == 3'h5;
-  assign \$72  = fsm_state == 3'h6;
-  assign \$73  = fsm_state == 3'h7;
-  assign \$74  = fsm_state == 4'h8;
-  assign \$75  = fsm_state == 4'h9;
-  assign \$76  = fsm_state == 4'ha;
-  assign \$77  = fsm_state == 4'hb;
-  assign \$78  = fsm_state == 4'hc;
-  assign \$79  = fsm_state == 4'hd;
-  assign \$80  = fsm_state == 4'he;
-  assign \$81  = fsm_state == 4'hf;
-  assign \$82  = fsm_state == 5'h10;
-  assign \$83  = fsm_state == 5'h11;
-  assign \$84  = fsm_state == 5'h12;
-  assign \$85  = req[55:52] - 1'h1;
-  assign \$86  = ~ req[41];
-  assign \$87  = req[55:52] < 2'h2;
-  assign \$88  = \$86  | \$87 ;
-  assign \$89  = ~ req[32];
-  assign \$90  = req[55:52] - 1'h1;
-  assign \$91  = $signed(\$90 ) > $signed(4'h4);
-  assign \$320  = h * 8'ha0;
-  assign \$92  = req[2263:984] >> \$320 ;
-  assign \$93  = h + 1'h1;
-  assign \$324  = \$93  * 8'ha0;
-  assign \$94  = req[2263:984] >> \$324 ;
-  assign \$95  = \$92  < \$94 ;
-  assign \$328  = h * 8'ha0;
-  assign \$96  = req[2263:984] >> \$328 ;
-  assign \$97  = h + 1'h1;
-  assign \$332  = \$97  * 8'ha0;
-  assign \$98  = req[2263:984] >> \$332 ;
-  assign \$99  = \$95  ? \$96  : \$98 ;
-  assign \$336  = h * 8'ha0;
-  assign \$100  = req[2263:984] >> \$336 ;
-  assign \$101  = h + 1'h1;
-  assign \$340  = \$101  * 8'ha0;
-  assign \$102  = req[2263:984] >> \$340 ;
-  assign \$103  = \$100  < \$102 ;
+  assign \$37  = ~ i__valid;
+  assign \$39  = req[46] ? 1'h1 : 1'h0;
+  assign \$40  = h + 1'h1;
+  assign \$43  = req[46] ? \$41  : \$42 ;
+  assign \$47  = rin + \$46 ;
+  assign \$48  = h + 1'h1;
+  assign \$50  = rout - \$49 ;
+  assign \$52  = k == nsib;
+  assign \$53  = k == 4'h8;
+  assign \$54  = \$52  | \$53 ;
+  assign \$56  = \$55  == sib_slot;
+  assign \$59  = base1 ? \$57  : \$58 ;
+  assign \$62  = base1 ? \$60  : \$61 ;
+  assign \$65  = base1 ? s_r1 : s_r0;
+  assign \$66  = base1 ? s_r0 : s_r1;
+  assign \$67  = ! fsm_state;
+  assign \$68  = fsm_state == 1'h1;
+  assign \$69  = fsm_state == 2'h2;
+  assign \$70  = fsm_state == 2'h3;
+  assign \$71  = fsm_state == 3'h4;
+  assign \$72  = fsm_state == 3'h5;
+  assign \$73  = fsm_state == 3'h6;
+  assign \$74  = fsm_state == 3'h7;
+  assign \$75  = fsm_state == 4'h8;
+  assign \$76  = fsm_state == 4'h9;
+  assign \$77  = fsm_state == 4'ha;
+  assign \$78  = fsm_state == 4'hb;
+  assign \$79  = fsm_state == 4'hc;
+  assign \$80  = fsm_state == 4'hd;
+  assign \$81  = fsm_state == 4'he;
+  assign \$82  = fsm_state == 4'hf;
+  assign \$83  = fsm_state == 5'h10;
+  assign \$84  = fsm_state == 5'h11;
+  assign \$85  = fsm_state == 5'h12;
+  assign \$86  = fsm_state == 5'h13;
+  assign \$87  = fsm_state == 5'h14;
+  assign \$88  = req[55:52] - 1'h1;
+  assign \$89  = ~ req[41];
+  assign \$90  = req[55:52] < 2'h2;
+  assign \$91  = \$89  | \$90 ;
+  assign \$92  = ~ req[32];
+  assign \$93  = req[55:52] - 1'h1;
+  assign \$94  = $signed(\$93 ) > $signed(4'h4);
+  assign \$327  = h * 8'ha0;
+  assign \$95  = req[2263:984] >> \$327 ;
+  assign \$96  = h + 1'h1;
+  assign \$331  = \$96  * 8'ha0;
+  assign \$97  = req[2263:984] >> \$331 ;
+  assign \$98  = \$95  < \$97 ;
+  assign \$335  = h * 8'ha0;
+  assign \$99  = req[2263:984] >> \$335 ;
+  assign \$100  = h + 1'h1;
+  assign \$339  = \$100  * 8'ha0;
+  assign \$101  = req[2263:984] >> \$339 ;
+  assign \$102  = \$98  ? \$99  : \$101 ;
+  assign \$343  = h * 8'ha0;
+  assign \$103  = req[2263:984] >> \$343 ;
   assign \$104  = h + 1'h1;
-  assign \$345  = \$104  * 8'ha0;
-  assign \$105  = req[2263:984] >> \$345 ;
-  assign \$348  = h * 8'ha0;
-  assign \$106  = req[2263:984] >> \$348 ;
-  assign \$107  = \$103  ? \$105  : \$106 ;
-  assign \$352  = h * 8'ha0;
+  assign \$347  = \$104  * 8'ha0;
+  assign \$105  = req[2263:984] >> \$347 ;
+  assign \$106  = \$103  < \$105 ;
+  assign \$107  = h + 1'h1;
+  assign \$352  = \$107  * 8'ha0;
   assign \$108  = req[2263:984] >> \$352 ;
-  assign \$109  = h + 1'h1;
-  assign \$356  = \$109  * 8'ha0;
-  assign \$110  = req[2263:984] >> \$356 ;
-  assign \$111  = \$108  > \$110 ;
-  assign \$112  = scan + 1'h1;
-  assign \$113  = ~ cmp_v;
-  assign \$114  = ~ issue;
-  assign \$115  = \$113  & \$114 ;
-  assign \$116  = ! pool_rd_data[255:240];
-  assign \$117  = h + 1'h1;
-  assign \$118  = \$117  == nh;
-  assign \$119  = h + 1'h1;
-  assign \$120  = nh - 1'h1;
-  assign \$121  = | req[567:424];
-  assign \$122  = | req[311:168];
-  assign \$123  = | \o__payload$104 [2:0];
-  assign \$124  = | \o__payload$104 [243:115];
-  assign \$125  = \$123  | \$124 ;
-  assign \$126  = ! h;
-  assign \$127  = h - 1'h1;
-  assign \$128  = h + 1'h1;
-  assign \$129  = h + 1'h1;
-  assign \$130  = \$129  == nh;
+  assign \$355  = h * 8'ha0;
+  assign \$109  = req[2263:984] >> \$355 ;
+  assign \$110  = \$106  ? \$108  : \$109 ;
+  assign \$359  = h * 8'ha0;
+  assign \$111  = req[2263:984] >> \$359 ;
+  assign \$112  = h + 1'h1;
+  assign \$363  = \$112  * 8'ha0;
+  assign \$113  = req[2263:984] >> \$363 ;
+  assign \$114  = \$111  > \$113 ;
+  assign \$115  = scan + 1'h1;
+  assign \$116  = ~ cmp_v;
+  assign \$117  = ~ issue;
+  assign \$118  = \$116  & \$117 ;
+  assign \$119  = ! pool_rd_data[255:240];
+  assign \$120  = h + 1'h1;
+  assign \$121  = \$120  == nh;
+  assign \$122  = h + 1'h1;
+  assign \$123  = nh - 1'h1;
+  assign \$124  = | req[567:424];
+  assign \$125  = | req[311:168];
+  assign \$126  = | \o__payload$111 [2:0];
+  assign \$127  = | \o__payload$111 [243:115];
+  assign \$128  = \$126  | \$127 ;
+  assign \$129  = ! h;
+  assign \$130  = h - 1'h1;
   assign \$131  = h + 1'h1;
-  assign \$132  = amt0 > req[311:56];
-  assign \$134  = \$133  < req[567:312];
-  assign \$135  = req[46] ? \$132  : \$134 ;
-  assign \$136  = grown > 112'hffffffffffffffffffffffffffff;
-  assign \$138  = h + 1'h1;
-  assign \$139  = \$138  == nh;
-  assign \$140  = h + 1'h1;
-  assign \$141  = k == nsib;
-  assign \$142  = k == 4'h8;
-  assign \$143  = \$141  | \$142 ;
-  assign \$145  = \$144  == sib_slot;
-  assign \$146  = h + 1'h1;
-  assign \$147  = \$146  == nh;
-  assign \$148  = h + 1'h1;
-  assign \$149  = k + 1'h1;
-  assign \$150  = post_hit ? post_r0 : pool_rd_data[111:0];
-  assign \$151  = ! \$150 ;
-  assign \$152  = post_hit ? post_r1 : pool_rd_data[223:112];
-  assign \$153  = ! \$152 ;
-  assign \$154  = \$151  | \$153 ;
-  assign \$155  = k + 1'h1;
-  assign \$156  = post_hit ? post_r0 : pool_rd_data[111:0];
-  assign \$157  = post_hit ? post_r1 : pool_rd_data[223:112];
-  assign \$158  = | \o__payload$107 [306:179];
-  assign \$160  = k + 1'h1;
-  assign \$161  = count + 1'h1;
-  assign \$162  = k + 1'h1;
+  assign \$132  = h + 1'h1;
+  assign \$133  = \$132  == nh;
+  assign \$134  = h + 1'h1;
+  assign \$135  = amt0 > req[311:56];
+  assign \$137  = \$136  < req[567:312];
+  assign \$138  = req[46] ? \$135  : \$137 ;
+  assign \$139  = grown > 112'hffffffffffffffffffffffffffff;
+  assign \$141  = h + 1'h1;
+  assign \$142  = \$141  == nh;
+  assign \$143  = h + 1'h1;
+  assign \$144  = k == nsib;
+  assign \$145  = k == 4'h8;
+  assign \$146  = \$144  | \$145 ;
+  assign \$148  = \$147  == sib_slot;
+  assign \$149  = h + 1'h1;
+  assign \$150  = \$149  == nh;
+  assign \$151  = h + 1'h1;
+  assign \$152  = k + 1'h1;
+  assign \$153  = post_hit ? post_r0 : pool_rd_data[111:0];
+  assign \$154  = ! \$153 ;
+  assign \$155  = post_hit ? post_r1 : pool_rd_data[223:112];
+  assign \$156  = ! \$155 ;
+  assign \$157  = \$154  | \$156 ;
+  assign \$158  = k + 1'h1;
+  assign \$159  = post_hit ? post_r0 : pool_rd_data[111:0];
+  assign \$160  = post_hit ? post_r1 : pool_rd_data[223:112];
+  assign \$161  = | \o__payload$105 [306:179];
+  assign \$163  = k + 1'h1;
+  assign \$164  = count + 1'h1;
+  assign \$165  = k + 1'h1;
   always @(posedge clk)
-    req <= \$163 ;
+    req <= \$166 ;
   always @(posedge clk)
-    count <= \$164 ;
+    count <= \$167 ;
   always @(posedge clk)
-    fsm_state <= \$165 ;
+    fsm_state <= \$168 ;
   always @(posedge clk)
-    nh <= \$166 ;
+    cyc <= \$169 ;
   always @(posedge clk)
-    h <= \$167 ;
+    o__payload <= \$170 ;
   always @(posedge clk)
-    o__payload <= \$168 ;
+    o__valid <= \$171 ;
   always @(posedge clk)
-    o__valid <= \$169 ;
+    nh <= \$172 ;
   always @(posedge clk)
-    q0 <= \$170 ;
+    h <= \$173 ;
   always @(posedge clk)
-    q1 <= \$171 ;
+    q0 <= \$174 ;
   always @(posedge clk)
-    qdir <= \$172 ;
+    q1 <= \$175 ;
   always @(posedge clk)
-    scan <= \$173 ;
+    qdir <= \$176 ;
   always @(posedge clk)
-    cmp_v <= \$174 ;
+    scan <= \$177 ;
   always @(posedge clk)
-    cmp_idx <= \$175 ;
+    cmp_v <= \$178 ;
   always @(posedge clk)
-    hop_eidx0 <= \$176 ;
+    cmp_idx <= \$179 ;
   always @(posedge clk)
-    hop_eidx1 <= \$177 ;
+    hop_eidx0 <= \$180 ;
   always @(posedge clk)
-    hop_eidx2 <= \$178 ;
+    hop_eidx1 <= \$181 ;
   always @(posedge clk)
-    hop_eidx3 <= \$179 ;
+    hop_eidx2 <= \$182 ;
   always @(posedge clk)
-    hop_slot0 <= \$180 ;
+    hop_eidx3 <= \$183 ;
   always @(posedge clk)
-    hop_slot1 <= \$181 ;
+    hop_slot0 <= \$184 ;
   always @(posedge clk)
-    hop_slot2 <= \$182 ;
+    hop_slot1 <= \$185 ;
   always @(posedge clk)
-    hop_slot3 <= \$183 ;
+    hop_slot2 <= \$186 ;
   always @(posedge clk)
-    hop_dir0 <= \$184 ;
+    hop_slot3 <= \$187 ;
   always @(posedge clk)
-    hop_dir1 <= \$185 ;
+    hop_dir0 <= \$188 ;
   always @(posedge clk)
-    hop_dir2 <= \$186 ;
+    hop_dir1 <= \$189 ;
   always @(posedge clk)
-    hop_dir3 <= \$187 ;
+    hop_dir2 <= \$190 ;
   always @(posedge clk)
-    hop_r0_0 <= \$188 ;
+    hop_dir3 <= \$191 ;
   always @(posedge clk)
-    hop_r0_1 <= \$189 ;
+    hop_r0_0 <= \$192 ;
   always @(posedge clk)
-    hop_r0_2 <= \$190 ;
+    hop_r0_1 <= \$193 ;
   always @(posedge clk)
-    hop_r0_3 <= \$191 ;
+    hop_r0_2 <= \$194 ;
   always @(posedge clk)
-    hop_r1_0 <= \$192 ;
+    hop_r0_3 <= \$195 ;
   always @(posedge clk)
-    hop_r1_1 <= \$193 ;
+    hop_r1_0 <= \$196 ;
   always @(posedge clk)
-    hop_r1_2 <= \$194 ;
+    hop_r1_1 <= \$197 ;
   always @(posedge clk)
-    hop_r1_3 <= \$195 ;
+    hop_r1_2 <= \$198 ;
   always @(posedge clk)
-    hop_fn0 <= \$196 ;
+    hop_r1_3 <= \$199 ;
   always @(posedge clk)
-    hop_fn1 <= \$197 ;
+    hop_fn0 <= \$200 ;
   always @(posedge clk)
-    hop_fn2 <= \$198 ;
+    hop_fn1 <= \$201 ;
   always @(posedge clk)
-    hop_fn3 <= \$199 ;
+    hop_fn2 <= \$202 ;
   always @(posedge clk)
-    hop_fd0 <= \$200 ;
+    hop_fn3 <= \$203 ;
   always @(posedge clk)
-    hop_fd1 <= \$201 ;
+    hop_fd0 <= \$204 ;
   always @(posedge clk)
-    hop_fd2 <= \$202 ;
+    hop_fd1 <= \$205 ;
   always @(posedge clk)
-    hop_fd3 <= \$203 ;
+    hop_fd2 <= \$206 ;
   always @(posedge clk)
-    amt0 <= \$204 ;
+    hop_fd3 <= \$207 ;
   always @(posedge clk)
-    amt1 <= \$205 ;
+    amt0 <= \$208 ;
   always @(posedge clk)
-    amt2 <= \$206 ;
+    amt1 <= \$209 ;
   always @(posedge clk)
-    amt3 <= \$207 ;
+    amt2 <= \$210 ;
   always @(posedge clk)
-    amt4 <= \$208 ;
+    amt3 <= \$211 ;
   always @(posedge clk)
-    base1 <= \$209 ;
+    amt4 <= \$212 ;
   always @(posedge clk)
-    nsib <= \$210 ;
+    base1 <= \$213 ;
   always @(posedge clk)
-    k <= \$211 ;
+    nsib <= \$214 ;
   always @(posedge clk)
-    sib0 <= \$212 ;
+    k <= \$215 ;
   always @(posedge clk)
-    sib1 <= \$213 ;
+    sib0 <= \$216 ;
   always @(posedge clk)
-    sib2 <= \$214 ;
+    sib1 <= \$217 ;
   always @(posedge clk)
-    sib3 <= \$215 ;
+    sib2 <= \$218 ;
   always @(posedge clk)
-    sib4 <= \$216 ;
+    sib3 <= \$219 ;
   always @(posedge clk)
-    sib5 <= \$217 ;
+    sib4 <= \$220 ;
   always @(posedge clk)
-    sib6 <= \$218 ;
+    sib5 <= \$221 ;
   always @(posedge clk)
-    sib7 <= \$219 ;
+    sib6 <= \$222 ;
   always @(posedge clk)
-    s_r0 <= \$220 ;
+    sib7 <= \$223 ;
   always @(posedge clk)
-    s_r1 <= \$221 ;
+    s_r0 <= \$224 ;
   always @(posedge clk)
-    s_fn <= \$222 ;
+    s_r1 <= \$225 ;
   always @(posedge clk)
-    s_fd <= \$223 ;
+    s_fn <= \$226 ;
+  always @(posedge clk)
+    s_fd <= \$227 ;
   \appliance_top.backrun.amount  amount (
     .clk(clk),
-    .i__payload(i__payload),
-    .i__ready(\i__ready$102 ),
-    .i__valid(i__valid),
-    .o__payload(\o__payload$104 ),
-    .o__ready(o__ready),
-    .o__valid(\o__valid$103 ),
+    .i__payload(\i__payload$70 ),
+    .i__ready(\i__ready$109 ),
+    .i__valid(\i__valid$69 ),
+    .o__payload(\o__payload$111 ),
+    .o__ready(\o__ready$84 ),
+    .o__valid(\o__valid$110 ),
     .pipe_rst(pipe_rst),
     .rst(rst)
   );
   \appliance_top.backrun.search  search (
     .clk(clk),
-    .i__payload(\i__payload$86 ),
-    .i__ready(\i__ready$105 ),
-    .i__valid(\i__valid$85 ),
-    .o__payload(\o__payload$107 ),
-    .o__ready(\o__ready$93 ),
-    .o__valid(\o__valid$106 ),
+    .i__payload(i__payload),
+    .i__ready(\i__ready$103 ),
+    .i__valid(\i__valid$59 ),
+    .o__payload(\o__payload$105 ),
+    .o__ready(o__ready),
+    .o__valid(\o__valid$104 ),
     .pipe_rst(pipe_rst),
     .rst(rst)
   );
@@ -4524,62 +4685,48 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$37  = 16'h0000;
+    \$38  = 16'h0000;
     casez (h)
       3'h0:
-          \$37  = hop_slot0;
+          \$38  = hop_slot0;
       3'h1:
-          \$37  = hop_slot1;
+          \$38  = hop_slot1;
       3'h2:
-          \$37  = hop_slot2;
+          \$38  = hop_slot2;
       3'h3:
-          \$37  = hop_slot3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$40  = 112'h0000000000000000000000000000;
-    casez (\$39 )
-      4'h0:
-          \$40  = amt0;
-      4'h1:
-          \$40  = amt1;
-      4'h2:
-          \$40  = amt2;
-      4'h3:
-          \$40  = amt3;
-      4'h4:
-          \$40  = amt4;
+          \$38  = hop_slot3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     \$41  = 112'h0000000000000000000000000000;
-    casez (h)
-      3'h0:
+    casez (\$40 )
+      4'h0:
           \$41  = amt0;
-      3'h1:
+      4'h1:
           \$41  = amt1;
-      3'h2:
+      4'h2:
           \$41  = amt2;
-      3'h3:
+      4'h3:
           \$41  = amt3;
-      3'h4:
+      4'h4:
           \$41  = amt4;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$43  = 16'h0000;
+    \$42  = 112'h0000000000000000000000000000;
     casez (h)
       3'h0:
-          \$43  = hop_fn0;
+          \$42  = amt0;
       3'h1:
-          \$43  = hop_fn1;
+          \$42  = amt1;
       3'h2:
-          \$43  = hop_fn2;
+          \$42  = amt2;
       3'h3:
-          \$43  = hop_fn3;
+          \$42  = amt3;
+      3'h4:
+          \$42  = amt4;
     endcase
   end
   always @* begin
@@ -4587,87 +4734,87 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
     \$44  = 16'h0000;
     casez (h)
       3'h0:
-          \$44  = hop_fd0;
+          \$44  = hop_fn0;
       3'h1:
-          \$44  = hop_fd1;
+          \$44  = hop_fn1;
       3'h2:
-          \$44  = hop_fd2;
+          \$44  = hop_fn2;
       3'h3:
-          \$44  = hop_fd3;
+          \$44  = hop_fn3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$45  = 112'h0000000000000000000000000000;
+    \$45  = 16'h0000;
     casez (h)
       3'h0:
-          \$45  = amt0;
+          \$45  = hop_fd0;
       3'h1:
-          \$45  = amt1;
+          \$45  = hop_fd1;
       3'h2:
-          \$45  = amt2;
+          \$45  = hop_fd2;
       3'h3:
-          \$45  = amt3;
+          \$45  = hop_fd3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$46  = 112'h0000000000000000000000000000;
+    casez (h)
+      3'h0:
+          \$46  = amt0;
+      3'h1:
+          \$46  = amt1;
+      3'h2:
+          \$46  = amt2;
+      3'h3:
+          \$46  = amt3;
       3'h4:
-          \$45  = amt4;
+          \$46  = amt4;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$48  = 112'h0000000000000000000000000000;
-    casez (\$47 )
+    \$49  = 112'h0000000000000000000000000000;
+    casez (\$48 )
       4'h0:
-          \$48  = amt0;
+          \$49  = amt0;
       4'h1:
-          \$48  = amt1;
+          \$49  = amt1;
       4'h2:
-          \$48  = amt2;
+          \$49  = amt2;
       4'h3:
-          \$48  = amt3;
+          \$49  = amt3;
       4'h4:
-          \$48  = amt4;
+          \$49  = amt4;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$50  = 8'h00;
+    \$51  = 8'h00;
     casez (h)
       3'h0:
-          \$50  = hop_eidx0;
+          \$51  = hop_eidx0;
       3'h1:
-          \$50  = hop_eidx1;
+          \$51  = hop_eidx1;
       3'h2:
-          \$50  = hop_eidx2;
+          \$51  = hop_eidx2;
       3'h3:
-          \$50  = hop_eidx3;
+          \$51  = hop_eidx3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$54  = 16'h0000;
+    \$55  = 16'h0000;
     casez (h)
       3'h0:
-          \$54  = hop_slot0;
+          \$55  = hop_slot0;
       3'h1:
-          \$54  = hop_slot1;
+          \$55  = hop_slot1;
       3'h2:
-          \$54  = hop_slot2;
+          \$55  = hop_slot2;
       3'h3:
-          \$54  = hop_slot3;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$56  = 112'h0000000000000000000000000000;
-    casez (h)
-      3'h0:
-          \$56  = hop_r1_0;
-      3'h1:
-          \$56  = hop_r1_1;
-      3'h2:
-          \$56  = hop_r1_2;
-      3'h3:
-          \$56  = hop_r1_3;
+          \$55  = hop_slot3;
     endcase
   end
   always @* begin
@@ -4675,27 +4822,27 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
     \$57  = 112'h0000000000000000000000000000;
     casez (h)
       3'h0:
-          \$57  = hop_r0_0;
+          \$57  = hop_r1_0;
       3'h1:
-          \$57  = hop_r0_1;
+          \$57  = hop_r1_1;
       3'h2:
-          \$57  = hop_r0_2;
+          \$57  = hop_r1_2;
       3'h3:
-          \$57  = hop_r0_3;
+          \$57  = hop_r1_3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$59  = 112'h0000000000000000000000000000;
+    \$58  = 112'h0000000000000000000000000000;
     casez (h)
       3'h0:
-          \$59  = hop_r0_0;
+          \$58  = hop_r0_0;
       3'h1:
-          \$59  = hop_r0_1;
+          \$58  = hop_r0_1;
       3'h2:
-          \$59  = hop_r0_2;
+          \$58  = hop_r0_2;
       3'h3:
-          \$59  = hop_r0_3;
+          \$58  = hop_r0_3;
     endcase
   end
   always @* begin
@@ -4703,27 +4850,27 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
     \$60  = 112'h0000000000000000000000000000;
     casez (h)
       3'h0:
-          \$60  = hop_r1_0;
+          \$60  = hop_r0_0;
       3'h1:
-          \$60  = hop_r1_1;
+          \$60  = hop_r0_1;
       3'h2:
-          \$60  = hop_r1_2;
+          \$60  = hop_r0_2;
       3'h3:
-          \$60  = hop_r1_3;
+          \$60  = hop_r0_3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$62  = 16'h0000;
+    \$61  = 112'h0000000000000000000000000000;
     casez (h)
       3'h0:
-          \$62  = hop_fn0;
+          \$61  = hop_r1_0;
       3'h1:
-          \$62  = hop_fn1;
+          \$61  = hop_r1_1;
       3'h2:
-          \$62  = hop_fn2;
+          \$61  = hop_r1_2;
       3'h3:
-          \$62  = hop_fn3;
+          \$61  = hop_r1_3;
     endcase
   end
   always @* begin
@@ -4731,71 +4878,85 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
     \$63  = 16'h0000;
     casez (h)
       3'h0:
-          \$63  = hop_fd0;
+          \$63  = hop_fn0;
       3'h1:
-          \$63  = hop_fd1;
+          \$63  = hop_fn1;
       3'h2:
-          \$63  = hop_fd2;
+          \$63  = hop_fn2;
       3'h3:
-          \$63  = hop_fd3;
+          \$63  = hop_fn3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$133  = 112'h0000000000000000000000000000;
+    \$64  = 16'h0000;
+    casez (h)
+      3'h0:
+          \$64  = hop_fd0;
+      3'h1:
+          \$64  = hop_fd1;
+      3'h2:
+          \$64  = hop_fd2;
+      3'h3:
+          \$64  = hop_fd3;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$136  = 112'h0000000000000000000000000000;
     casez (nh)
       3'h0:
-          \$133  = amt0;
+          \$136  = amt0;
       3'h1:
-          \$133  = amt1;
+          \$136  = amt1;
       3'h2:
-          \$133  = amt2;
+          \$136  = amt2;
       3'h3:
-          \$133  = amt3;
+          \$136  = amt3;
       3'h4:
-          \$133  = amt4;
+          \$136  = amt4;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$137  = 1'h0;
+    \$140  = 1'h0;
     casez (h)
       3'h0:
-          \$137  = hop_dir0;
+          \$140  = hop_dir0;
       3'h1:
-          \$137  = hop_dir1;
+          \$140  = hop_dir1;
       3'h2:
-          \$137  = hop_dir2;
+          \$140  = hop_dir2;
       3'h3:
-          \$137  = hop_dir3;
+          \$140  = hop_dir3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$144  = 16'h0000;
+    \$147  = 16'h0000;
     casez (h)
       3'h0:
-          \$144  = hop_slot0;
+          \$147  = hop_slot0;
       3'h1:
-          \$144  = hop_slot1;
+          \$147  = hop_slot1;
       3'h2:
-          \$144  = hop_slot2;
+          \$147  = hop_slot2;
       3'h3:
-          \$144  = hop_slot3;
+          \$147  = hop_slot3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$159  = 16'h0000;
+    \$162  = 16'h0000;
     casez (h)
       3'h0:
-          \$159  = hop_slot0;
+          \$162  = hop_slot0;
       3'h1:
-          \$159  = hop_slot1;
+          \$162  = hop_slot1;
       3'h2:
-          \$159  = hop_slot2;
+          \$162  = hop_slot2;
       3'h3:
-          \$159  = hop_slot3;
+          \$162  = hop_slot3;
     endcase
   end
   always @* begin
@@ -4880,9 +5041,172 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    c__ready = 1'h0;
+    casez (fsm_state)
+      5'h00:
+          c__ready = \$37 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \i__valid$59  = 1'h0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          \i__valid$59  = 1'h1;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          \i__valid$59  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    i__payload = 562'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+        begin
+          i__payload[0] = 1'h0;
+          i__payload[112:1] = cyc[111:0];
+          i__payload[224:113] = cyc[223:112];
+          i__payload[240:225] = cyc[239:224];
+          i__payload[256:241] = cyc[255:240];
+          i__payload[480:369] = cyc[367:256];
+          i__payload[368:257] = cyc[479:368];
+          i__payload[496:481] = cyc[495:480];
+          i__payload[512:497] = cyc[511:496];
+          i__payload[529:513] = maxc;
+        end
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+        begin
+          i__payload[0] = 1'h1;
+          i__payload[112:1] = \$59 ;
+          i__payload[224:113] = \$62 ;
+          i__payload[240:225] = \$63 ;
+          i__payload[256:241] = \$64 ;
+          i__payload[368:257] = \$65 ;
+          i__payload[480:369] = \$66 ;
+          i__payload[496:481] = s_fn;
+          i__payload[512:497] = s_fd;
+          i__payload[529:513] = maxc;
+          i__payload[561:530] = { 25'h0000000, h, k };
+        end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    o__ready = 1'h0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          o__ready = 1'h1;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          o__ready = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     begin_eval = 1'h0;
     casez (fsm_state)
       5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
           /* empty */;
       5'h01:
           begin_eval = 1'h1;
@@ -4894,76 +5218,16 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
           drp__addr = scan[7:0];
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          drp__addr = \$50 ;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    drp__en = 1'h1;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          drp__en = 1'h1;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          drp__en = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    pool_rd_slot = 10'h000;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          pool_rd_slot = \$37 [9:0];
-      5'h06:
-          /* empty */;
       5'h07:
           /* empty */;
       5'h08:
@@ -4979,9 +5243,81 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
       5'h0d:
           /* empty */;
       5'h0e:
+          drp__addr = \$51 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    drp__en = 1'h1;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          drp__en = 1'h1;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          drp__en = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    pool_rd_slot = 10'h000;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          pool_rd_slot = \$38 [9:0];
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h10:
           (* full_case = 32'd1 *)
-          if (\$53 ) begin
-          end else if (\$55 ) begin
+          if (\$54 ) begin
+          end else if (\$56 ) begin
           end else begin
             pool_rd_slot = sib_slot[9:0];
           end
@@ -4993,18 +5329,18 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
+      5'h01:
           /* empty */;
       5'h05:
-          pool_rd_en = 1'h1;
+          /* empty */;
       5'h06:
           /* empty */;
       5'h07:
-          /* empty */;
+          pool_rd_en = 1'h1;
       5'h08:
           /* empty */;
       5'h09:
@@ -5018,9 +5354,13 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
       5'h0d:
           /* empty */;
       5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h10:
           (* full_case = 32'd1 *)
-          if (\$53 ) begin
-          end else if (\$55 ) begin
+          if (\$54 ) begin
+          end else if (\$56 ) begin
           end else begin
             pool_rd_en = 1'h1;
           end
@@ -5028,66 +5368,15 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    i__valid = 1'h0;
+    \i__valid$69  = 1'h0;
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          i__valid = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    i__payload = 369'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
       5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-        begin
-          i__payload[0] = \$38 ;
-          i__payload[112:1] = \$42 ;
-          i__payload[224:113] = rin;
-          i__payload[336:225] = rout;
-          i__payload[352:337] = \$43 ;
-          i__payload[368:353] = \$44 ;
-        end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    o__ready = 1'h0;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
           /* empty */;
       5'h05:
           /* empty */;
@@ -5098,7 +5387,70 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
       5'h08:
           /* empty */;
       5'h09:
-          o__ready = 1'h1;
+          /* empty */;
+      5'h0a:
+          \i__valid$69  = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \i__payload$70  = 369'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+        begin
+          \i__payload$70 [0] = \$39 ;
+          \i__payload$70 [112:1] = \$43 ;
+          \i__payload$70 [224:113] = rin;
+          \i__payload$70 [336:225] = rout;
+          \i__payload$70 [352:337] = \$44 ;
+          \i__payload$70 [368:353] = \$45 ;
+        end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \o__ready$84  = 1'h0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          \o__ready$84  = 1'h1;
     endcase
   end
   always @* begin
@@ -5107,11 +5459,11 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
+      5'h01:
           /* empty */;
       5'h05:
           /* empty */;
@@ -5126,7 +5478,11 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
       5'h0a:
           /* empty */;
       5'h0b:
-          grown = \$46 ;
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          grown = \$47 ;
     endcase
   end
   always @* begin
@@ -5135,39 +5491,11 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          shrunk = \$49 [111:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \i__valid$85  = 1'h0;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
       5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
           /* empty */;
       5'h05:
           /* empty */;
@@ -5186,901 +5514,758 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
       5'h0c:
           /* empty */;
       5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h10:
-          \i__valid$85  = 1'h1;
+          shrunk = \$50 [111:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \i__payload$86  = 562'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    \$166  = req;
     casez (fsm_state)
       5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h10:
-        begin
-          \i__payload$86 [0] = 1'h1;
-          \i__payload$86 [112:1] = \$58 ;
-          \i__payload$86 [224:113] = \$61 ;
-          \i__payload$86 [240:225] = \$62 ;
-          \i__payload$86 [256:241] = \$63 ;
-          \i__payload$86 [368:257] = \$64 ;
-          \i__payload$86 [480:369] = \$65 ;
-          \i__payload$86 [496:481] = s_fn;
-          \i__payload$86 [512:497] = s_fd;
-          \i__payload$86 [529:513] = maxc;
-          \i__payload$86 [561:530] = { 25'h0000000, h, k };
-        end
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \o__ready$93  = 1'h0;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          \o__ready$93  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$163  = req;
-    casez (fsm_state)
-      5'h00:
-          if (\i__valid$96 ) begin
-            \$163  = \i__payload$97 ;
+          if (i__valid) begin
+            \$166  = \i__payload$100 ;
           end
     endcase
     if (pipe_rst) begin
-      \$163  = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$166  = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$163  = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$166  = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$164  = count;
+    \$167  = count;
     casez (fsm_state)
       5'h00:
-          if (\i__valid$96 ) begin
-            \$164  = 8'h00;
-          end
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h12:
-          if (\o__ready$108 ) begin
-            \$164  = \$161 [7:0];
-          end
-    endcase
-    if (pipe_rst) begin
-      \$164  = 8'h00;
-    end
-    if (rst) begin
-      \$164  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$165  = fsm_state;
-    casez (fsm_state)
-      5'h00:
-          if (\i__valid$96 ) begin
-            \$165  = 5'h01;
-          end
-      5'h01:
-          (* full_case = 32'd1 *)
-          if (\$88 ) begin
-            \$165  = 5'h02;
-          end else if (\$89 ) begin
-            \$165  = 5'h02;
-          end else if (\$91 ) begin
-            \$165  = 5'h02;
-          end else begin
-            \$165  = 5'h03;
-          end
-      5'h03:
-          \$165  = 5'h04;
-      5'h04:
-          if (match) begin
-            (* full_case = 32'd1 *)
-            if (dup) begin
-              \$165  = 5'h02;
-            end else begin
-              \$165  = 5'h05;
-            end
-          end else if (\$115 ) begin
-            \$165  = 5'h02;
-          end
-      5'h05:
-          \$165  = 5'h06;
-      5'h06:
-          (* full_case = 32'd1 *)
-          if (\$116 ) begin
-            \$165  = 5'h02;
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$118 ) begin
-              \$165  = 5'h07;
-            end else begin
-              \$165  = 5'h03;
-            end
-          end
-      5'h07:
-          (* full_case = 32'd1 *)
-          if (req[46]) begin
-            (* full_case = 32'd1 *)
-            if (\$121 ) begin
-              \$165  = 5'h02;
-            end else begin
-              \$165  = 5'h08;
-            end
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$122 ) begin
-              \$165  = 5'h02;
-            end else begin
-              \$165  = 5'h08;
-            end
-          end
-      5'h08:
-          if (\i__ready$102 ) begin
-            \$165  = 5'h09;
-          end
-      5'h09:
-          if (\o__valid$103 ) begin
-            (* full_case = 32'd1 *)
-            if (\$125 ) begin
-              \$165  = 5'h02;
-            end else if (req[46]) begin
-              (* full_case = 32'd1 *)
-              if (\$126 ) begin
-                \$165  = 5'h0a;
-              end else begin
-                \$165  = 5'h08;
-              end
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$130 ) begin
-                \$165  = 5'h0a;
-              end else begin
-                \$165  = 5'h08;
-              end
-            end
-          end
-      5'h0a:
-          (* full_case = 32'd1 *)
-          if (\$135 ) begin
-            \$165  = 5'h02;
-          end else begin
-            \$165  = 5'h0b;
-          end
-      5'h0b:
-          (* full_case = 32'd1 *)
-          if (\$136 ) begin
-            \$165  = 5'h02;
-          end else begin
-            if (\$139 ) begin
-              \$165  = 5'h0c;
-            end
-          end
-      5'h0c:
-          \$165  = 5'h0d;
-      5'h0d:
-          \$165  = 5'h0e;
-      5'h0e:
-          (* full_case = 32'd1 *)
-          if (\$143 ) begin
-            (* full_case = 32'd1 *)
-            if (\$147 ) begin
-              \$165  = 5'h02;
-            end else begin
-              \$165  = 5'h0c;
-            end
-          end else if (\$145 ) begin
-          end else begin
-            \$165  = 5'h0f;
-          end
-      5'h0f:
-          (* full_case = 32'd1 *)
-          if (\$154 ) begin
-            \$165  = 5'h0e;
-          end else begin
-            \$165  = 5'h10;
-          end
-      5'h10:
-          if (\i__ready$105 ) begin
-            \$165  = 5'h11;
-          end
-      5'h11:
-          if (\o__valid$106 ) begin
-            (* full_case = 32'd1 *)
-            if (\$158 ) begin
-              \$165  = 5'h12;
-            end else begin
-              \$165  = 5'h0e;
-            end
-          end
-      5'h12:
-          if (\o__ready$108 ) begin
-            \$165  = 5'h0e;
+          if (i__valid) begin
+            \$167  = 8'h00;
           end
       5'h02:
-          if (\o__ready$108 ) begin
-            \$165  = 5'h00;
-          end
-    endcase
-    if (pipe_rst) begin
-      \$165  = 5'h00;
-    end
-    if (rst) begin
-      \$165  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$166  = nh;
-    casez (fsm_state)
-      5'h00:
           /* empty */;
-      5'h01:
-          \$166  = \$85 [2:0];
-    endcase
-    if (pipe_rst) begin
-      \$166  = 3'h0;
-    end
-    if (rst) begin
-      \$166  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$167  = h;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          \$167  = 3'h0;
       5'h03:
           /* empty */;
-      5'h04:
+      5'h01:
           /* empty */;
       5'h05:
           /* empty */;
       5'h06:
-          (* full_case = 32'd1 *)
-          if (\$116 ) begin
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$118 ) begin
-            end else begin
-              \$167  = \$119 [2:0];
-            end
-          end
+          /* empty */;
       5'h07:
-          (* full_case = 32'd1 *)
-          if (req[46]) begin
-            \$167  = \$120 [2:0];
-          end else begin
-            \$167  = 3'h0;
-          end
+          /* empty */;
       5'h08:
           /* empty */;
       5'h09:
-          if (\o__valid$103 ) begin
-            (* full_case = 32'd1 *)
-            if (\$125 ) begin
-            end else if (req[46]) begin
-              (* full_case = 32'd1 *)
-              if (\$126 ) begin
-              end else begin
-                \$167  = \$127 [2:0];
-              end
-            end else begin
-              (* full_case = 32'd1 *)
-              if (\$130 ) begin
-              end else begin
-                \$167  = \$131 [2:0];
-              end
-            end
-          end
+          /* empty */;
       5'h0a:
-          \$167  = 3'h0;
+          /* empty */;
       5'h0b:
-          (* full_case = 32'd1 *)
-          if (\$136 ) begin
-          end else begin
-            (* full_case = 32'd1 *)
-            if (\$139 ) begin
-              \$167  = 3'h0;
-            end else begin
-              \$167  = \$140 [2:0];
-            end
-          end
+          /* empty */;
       5'h0c:
           /* empty */;
       5'h0d:
           /* empty */;
       5'h0e:
-          if (\$143 ) begin
-            (* full_case = 32'd1 *)
-            if (\$147 ) begin
-            end else begin
-              \$167  = \$148 [2:0];
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$167  = 3'h0;
-    end
-    if (rst) begin
-      \$167  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$168  = o__payload;
-    casez (fsm_state)
-      5'h00:
           /* empty */;
-      5'h01:
-          if (\$88 ) begin
-            { \$168 [354:67], \$168 [34:12] } = 311'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
-            \$168 [0] = 1'h1;
-            \$168 [3:1] = 3'h1;
-            \$168 [66:35] = req[31:0];
-            \$168 [11:4] = count;
-          end else if (\$89 ) begin
-            { \$168 [354:67], \$168 [34:12] } = 311'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
-            \$168 [0] = 1'h1;
-            \$168 [3:1] = 3'h2;
-            \$168 [66:35] = req[31:0];
-            \$168 [11:4] = count;
-          end else if (\$91 ) begin
-            { \$168 [354:67], \$168 [34:12] } = 311'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
-            \$168 [0] = 1'h1;
-            \$168 [3:1] = 3'h6;
-            \$168 [66:35] = req[31:0];
-            \$168 [11:4] = count;
-          end
-      5'h03:
-          /* empty */;
-      5'h04:
-          if (match) begin
-            if (dup) begin
-              { \$168 [354:67], \$168 [34:12] } = 311'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
-              \$168 [0] = 1'h1;
-              \$168 [3:1] = 3'h5;
-              \$168 [66:35] = req[31:0];
-              \$168 [11:4] = count;
-            end
-          end else if (\$115 ) begin
-            { \$168 [354:67], \$168 [34:12] } = 311'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
-            \$168 [0] = 1'h1;
-            \$168 [3:1] = 3'h3;
-            \$168 [66:35] = req[31:0];
-            \$168 [11:4] = count;
-          end
-      5'h05:
-          /* empty */;
-      5'h06:
-          if (\$116 ) begin
-            { \$168 [354:67], \$168 [34:12] } = 311'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
-            \$168 [0] = 1'h1;
-            \$168 [3:1] = 3'h4;
-            \$168 [66:35] = req[31:0];
-            \$168 [11:4] = count;
-          end
-      5'h07:
-          (* full_case = 32'd1 *)
-          if (req[46]) begin
-            if (\$121 ) begin
-              { \$168 [354:67], \$168 [34:12] } = 311'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
-              \$168 [0] = 1'h1;
-              \$168 [3:1] = 3'h5;
-              \$168 [66:35] = req[31:0];
-              \$168 [11:4] = count;
-            end
-          end else begin
-            if (\$122 ) begin
-              { \$168 [354:67], \$168 [34:12] } = 311'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
-              \$168 [0] = 1'h1;
-              \$168 [3:1] = 3'h5;
-              \$168 [66:35] = req[31:0];
-              \$168 [11:4] = count;
-            end
-          end
-      5'h08:
-          /* empty */;
-      5'h09:
-          if (\o__valid$103 ) begin
-            if (\$125 ) begin
-              { \$168 [354:67], \$168 [34:12] } = 311'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
-              \$168 [0] = 1'h1;
-              \$168 [3:1] = 3'h5;
-              \$168 [66:35] = req[31:0];
-              \$168 [11:4] = count;
-            end
-          end
-      5'h0a:
-          if (\$135 ) begin
-            { \$168 [354:67], \$168 [34:12] } = 311'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
-            \$168 [0] = 1'h1;
-            \$168 [3:1] = 3'h5;
-            \$168 [66:35] = req[31:0];
-            \$168 [11:4] = count;
-          end
-      5'h0b:
-          if (\$136 ) begin
-            { \$168 [354:67], \$168 [34:12] } = 311'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
-            \$168 [0] = 1'h1;
-            \$168 [3:1] = 3'h5;
-            \$168 [66:35] = req[31:0];
-            \$168 [11:4] = count;
-          end
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          if (\$143 ) begin
-            if (\$147 ) begin
-              { \$168 [354:67], \$168 [34:12] } = 311'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
-              \$168 [0] = 1'h1;
-              \$168 [3:1] = 3'h0;
-              \$168 [66:35] = req[31:0];
-              \$168 [11:4] = count;
-            end
-          end
       5'h0f:
           /* empty */;
       5'h10:
           /* empty */;
       5'h11:
-          if (\o__valid$106 ) begin
-            if (\$158 ) begin
-              \$168 [11:1] = 11'h000;
-              \$168 [0] = 1'h0;
-              \$168 [66:35] = req[31:0];
-              \$168 [14:12] = h;
-              \$168 [15] = \o__payload$107 [32];
-              \$168 [16] = \o__payload$107 [33];
-              \$168 [17] = base1;
-              \$168 [34:18] = \o__payload$107 [50:34];
-              \$168 [82:67] = \$159 ;
-              \$168 [98:83] = sib_slot;
-              \$168 [226:99] = \o__payload$107 [178:51];
-              \$168 [354:227] = \o__payload$107 [306:179];
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$168  = 355'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$168  = 355'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$169  = o__valid;
-    casez (fsm_state)
-      5'h00:
           /* empty */;
-      5'h01:
-          if (\$88 ) begin
-            \$169  = 1'h1;
-          end else if (\$89 ) begin
-            \$169  = 1'h1;
-          end else if (\$91 ) begin
-            \$169  = 1'h1;
-          end
-      5'h03:
-          /* empty */;
-      5'h04:
-          if (match) begin
-            if (dup) begin
-              \$169  = 1'h1;
-            end
-          end else if (\$115 ) begin
-            \$169  = 1'h1;
-          end
-      5'h05:
-          /* empty */;
-      5'h06:
-          if (\$116 ) begin
-            \$169  = 1'h1;
-          end
-      5'h07:
-          (* full_case = 32'd1 *)
-          if (req[46]) begin
-            if (\$121 ) begin
-              \$169  = 1'h1;
-            end
-          end else begin
-            if (\$122 ) begin
-              \$169  = 1'h1;
-            end
-          end
-      5'h08:
-          /* empty */;
-      5'h09:
-          if (\o__valid$103 ) begin
-            if (\$125 ) begin
-              \$169  = 1'h1;
-            end
-          end
-      5'h0a:
-          if (\$135 ) begin
-            \$169  = 1'h1;
-          end
-      5'h0b:
-          if (\$136 ) begin
-            \$169  = 1'h1;
-          end
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          if (\$143 ) begin
-            if (\$147 ) begin
-              \$169  = 1'h1;
-            end
-          end
-      5'h0f:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          if (\o__valid$106 ) begin
-            if (\$158 ) begin
-              \$169  = 1'h1;
-            end
-          end
       5'h12:
-          if (\o__ready$108 ) begin
-            \$169  = 1'h0;
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          if (\o__ready$112 ) begin
+            \$167  = \$164 [7:0];
+          end
+    endcase
+    if (pipe_rst) begin
+      \$167  = 8'h00;
+    end
+    if (rst) begin
+      \$167  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$168  = fsm_state;
+    casez (fsm_state)
+      5'h00:
+          if (i__valid) begin
+            \$168  = 5'h01;
+          end else if (c__valid) begin
+            \$168  = 5'h02;
           end
       5'h02:
-          if (\o__ready$108 ) begin
-            \$169  = 1'h0;
+          if (\i__ready$103 ) begin
+            \$168  = 5'h03;
           end
-    endcase
-    if (pipe_rst) begin
-      \$169  = 1'h0;
-    end
-    if (rst) begin
-      \$169  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$170  = q0;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
       5'h03:
-          \$170  = \$99 ;
-    endcase
-    if (pipe_rst) begin
-      \$170  = 160'h0000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$170  = 160'h0000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$171  = q1;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
+          if (\o__valid$104 ) begin
+            \$168  = 5'h04;
+          end
       5'h01:
-          /* empty */;
-      5'h03:
-          \$171  = \$107 ;
-    endcase
-    if (pipe_rst) begin
-      \$171  = 160'h0000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$171  = 160'h0000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$172  = qdir;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          \$172  = \$111 ;
-    endcase
-    if (pipe_rst) begin
-      \$172  = 1'h0;
-    end
-    if (rst) begin
-      \$172  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$173  = scan;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          \$173  = 9'h000;
-      5'h04:
-          \$173  = \$112 [8:0];
-    endcase
-    if (pipe_rst) begin
-      \$173  = 9'h000;
-    end
-    if (rst) begin
-      \$173  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$174  = cmp_v;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          \$174  = 1'h0;
-      5'h04:
-          \$174  = issue;
-    endcase
-    if (pipe_rst) begin
-      \$174  = 1'h0;
-    end
-    if (rst) begin
-      \$174  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$175  = cmp_idx;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          \$175  = scan[7:0];
-    endcase
-    if (pipe_rst) begin
-      \$175  = 8'h00;
-    end
-    if (rst) begin
-      \$175  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$176  = hop_eidx0;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
+          (* full_case = 32'd1 *)
+          if (\$91 ) begin
+            \$168  = 5'h04;
+          end else if (\$92 ) begin
+            \$168  = 5'h04;
+          end else if (\$94 ) begin
+            \$168  = 5'h04;
+          end else begin
+            \$168  = 5'h05;
+          end
+      5'h05:
+          \$168  = 5'h06;
+      5'h06:
           if (match) begin
             (* full_case = 32'd1 *)
             if (dup) begin
+              \$168  = 5'h04;
             end else begin
-              casez (h)
-                3'h0:
-                    \$176  = cmp_idx;
-              endcase
+              \$168  = 5'h07;
+            end
+          end else if (\$118 ) begin
+            \$168  = 5'h04;
+          end
+      5'h07:
+          \$168  = 5'h08;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$119 ) begin
+            \$168  = 5'h04;
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$121 ) begin
+              \$168  = 5'h09;
+            end else begin
+              \$168  = 5'h05;
+            end
+          end
+      5'h09:
+          (* full_case = 32'd1 *)
+          if (req[46]) begin
+            (* full_case = 32'd1 *)
+            if (\$124 ) begin
+              \$168  = 5'h04;
+            end else begin
+              \$168  = 5'h0a;
+            end
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$125 ) begin
+              \$168  = 5'h04;
+            end else begin
+              \$168  = 5'h0a;
+            end
+          end
+      5'h0a:
+          if (\i__ready$109 ) begin
+            \$168  = 5'h0b;
+          end
+      5'h0b:
+          if (\o__valid$110 ) begin
+            (* full_case = 32'd1 *)
+            if (\$128 ) begin
+              \$168  = 5'h04;
+            end else if (req[46]) begin
+              (* full_case = 32'd1 *)
+              if (\$129 ) begin
+                \$168  = 5'h0c;
+              end else begin
+                \$168  = 5'h0a;
+              end
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$133 ) begin
+                \$168  = 5'h0c;
+              end else begin
+                \$168  = 5'h0a;
+              end
+            end
+          end
+      5'h0c:
+          (* full_case = 32'd1 *)
+          if (\$138 ) begin
+            \$168  = 5'h04;
+          end else begin
+            \$168  = 5'h0d;
+          end
+      5'h0d:
+          (* full_case = 32'd1 *)
+          if (\$139 ) begin
+            \$168  = 5'h04;
+          end else begin
+            if (\$142 ) begin
+              \$168  = 5'h0e;
+            end
+          end
+      5'h0e:
+          \$168  = 5'h0f;
+      5'h0f:
+          \$168  = 5'h10;
+      5'h10:
+          (* full_case = 32'd1 *)
+          if (\$146 ) begin
+            (* full_case = 32'd1 *)
+            if (\$150 ) begin
+              \$168  = 5'h04;
+            end else begin
+              \$168  = 5'h0e;
+            end
+          end else if (\$148 ) begin
+          end else begin
+            \$168  = 5'h11;
+          end
+      5'h11:
+          (* full_case = 32'd1 *)
+          if (\$157 ) begin
+            \$168  = 5'h10;
+          end else begin
+            \$168  = 5'h12;
+          end
+      5'h12:
+          if (\i__ready$103 ) begin
+            \$168  = 5'h13;
+          end
+      5'h13:
+          if (\o__valid$104 ) begin
+            (* full_case = 32'd1 *)
+            if (\$161 ) begin
+              \$168  = 5'h14;
+            end else begin
+              \$168  = 5'h10;
+            end
+          end
+      5'h14:
+          if (\o__ready$112 ) begin
+            \$168  = 5'h10;
+          end
+      5'h04:
+          if (\o__ready$112 ) begin
+            \$168  = 5'h00;
+          end
+    endcase
+    if (pipe_rst) begin
+      \$168  = 5'h00;
+    end
+    if (rst) begin
+      \$168  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$169  = cyc;
+    casez (fsm_state)
+      5'h00:
+          if (i__valid) begin
+          end else if (c__valid) begin
+            \$169  = c__payload;
+          end
+    endcase
+    if (pipe_rst) begin
+      \$169  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$169  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$170  = o__payload;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          if (\o__valid$104 ) begin
+            { \$170 [98:35], \$170 [17], \$170 [15:1] } = 80'h00000000000000000000;
+            \$170 [0] = 1'h0;
+            \$170 [355] = 1'h1;
+            \$170 [16] = \o__payload$105 [33];
+            \$170 [34:18] = \o__payload$105 [50:34];
+            \$170 [226:99] = \o__payload$105 [178:51];
+            \$170 [354:227] = \o__payload$105 [306:179];
+          end
+      5'h01:
+          if (\$91 ) begin
+            { \$170 [355:67], \$170 [34:12] } = 312'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
+            \$170 [0] = 1'h1;
+            \$170 [3:1] = 3'h1;
+            \$170 [66:35] = req[31:0];
+            \$170 [11:4] = count;
+          end else if (\$92 ) begin
+            { \$170 [355:67], \$170 [34:12] } = 312'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
+            \$170 [0] = 1'h1;
+            \$170 [3:1] = 3'h2;
+            \$170 [66:35] = req[31:0];
+            \$170 [11:4] = count;
+          end else if (\$94 ) begin
+            { \$170 [355:67], \$170 [34:12] } = 312'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
+            \$170 [0] = 1'h1;
+            \$170 [3:1] = 3'h6;
+            \$170 [66:35] = req[31:0];
+            \$170 [11:4] = count;
+          end
+      5'h05:
+          /* empty */;
+      5'h06:
+          if (match) begin
+            if (dup) begin
+              { \$170 [355:67], \$170 [34:12] } = 312'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
+              \$170 [0] = 1'h1;
+              \$170 [3:1] = 3'h5;
+              \$170 [66:35] = req[31:0];
+              \$170 [11:4] = count;
+            end
+          end else if (\$118 ) begin
+            { \$170 [355:67], \$170 [34:12] } = 312'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
+            \$170 [0] = 1'h1;
+            \$170 [3:1] = 3'h3;
+            \$170 [66:35] = req[31:0];
+            \$170 [11:4] = count;
+          end
+      5'h07:
+          /* empty */;
+      5'h08:
+          if (\$119 ) begin
+            { \$170 [355:67], \$170 [34:12] } = 312'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
+            \$170 [0] = 1'h1;
+            \$170 [3:1] = 3'h4;
+            \$170 [66:35] = req[31:0];
+            \$170 [11:4] = count;
+          end
+      5'h09:
+          (* full_case = 32'd1 *)
+          if (req[46]) begin
+            if (\$124 ) begin
+              { \$170 [355:67], \$170 [34:12] } = 312'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
+              \$170 [0] = 1'h1;
+              \$170 [3:1] = 3'h5;
+              \$170 [66:35] = req[31:0];
+              \$170 [11:4] = count;
+            end
+          end else begin
+            if (\$125 ) begin
+              { \$170 [355:67], \$170 [34:12] } = 312'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
+              \$170 [0] = 1'h1;
+              \$170 [3:1] = 3'h5;
+              \$170 [66:35] = req[31:0];
+              \$170 [11:4] = count;
+            end
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          if (\o__valid$110 ) begin
+            if (\$128 ) begin
+              { \$170 [355:67], \$170 [34:12] } = 312'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
+              \$170 [0] = 1'h1;
+              \$170 [3:1] = 3'h5;
+              \$170 [66:35] = req[31:0];
+              \$170 [11:4] = count;
+            end
+          end
+      5'h0c:
+          if (\$138 ) begin
+            { \$170 [355:67], \$170 [34:12] } = 312'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
+            \$170 [0] = 1'h1;
+            \$170 [3:1] = 3'h5;
+            \$170 [66:35] = req[31:0];
+            \$170 [11:4] = count;
+          end
+      5'h0d:
+          if (\$139 ) begin
+            { \$170 [355:67], \$170 [34:12] } = 312'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
+            \$170 [0] = 1'h1;
+            \$170 [3:1] = 3'h5;
+            \$170 [66:35] = req[31:0];
+            \$170 [11:4] = count;
+          end
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h10:
+          if (\$146 ) begin
+            if (\$150 ) begin
+              { \$170 [355:67], \$170 [34:12] } = 312'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
+              \$170 [0] = 1'h1;
+              \$170 [3:1] = 3'h0;
+              \$170 [66:35] = req[31:0];
+              \$170 [11:4] = count;
+            end
+          end
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          if (\o__valid$104 ) begin
+            if (\$161 ) begin
+              { \$170 [355], \$170 [11:1] } = 12'h000;
+              \$170 [0] = 1'h0;
+              \$170 [66:35] = req[31:0];
+              \$170 [14:12] = h;
+              \$170 [15] = \o__payload$105 [32];
+              \$170 [16] = \o__payload$105 [33];
+              \$170 [17] = base1;
+              \$170 [34:18] = \o__payload$105 [50:34];
+              \$170 [82:67] = \$162 ;
+              \$170 [98:83] = sib_slot;
+              \$170 [226:99] = \o__payload$105 [178:51];
+              \$170 [354:227] = \o__payload$105 [306:179];
             end
           end
     endcase
     if (pipe_rst) begin
-      \$176  = 8'h00;
+      \$170  = 356'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$176  = 8'h00;
+      \$170  = 356'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$177  = hop_eidx1;
+    \$171  = o__valid;
     casez (fsm_state)
       5'h00:
           /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          if (\o__valid$104 ) begin
+            \$171  = 1'h1;
+          end
       5'h01:
+          if (\$91 ) begin
+            \$171  = 1'h1;
+          end else if (\$92 ) begin
+            \$171  = 1'h1;
+          end else if (\$94 ) begin
+            \$171  = 1'h1;
+          end
+      5'h05:
+          /* empty */;
+      5'h06:
+          if (match) begin
+            if (dup) begin
+              \$171  = 1'h1;
+            end
+          end else if (\$118 ) begin
+            \$171  = 1'h1;
+          end
+      5'h07:
+          /* empty */;
+      5'h08:
+          if (\$119 ) begin
+            \$171  = 1'h1;
+          end
+      5'h09:
+          (* full_case = 32'd1 *)
+          if (req[46]) begin
+            if (\$124 ) begin
+              \$171  = 1'h1;
+            end
+          end else begin
+            if (\$125 ) begin
+              \$171  = 1'h1;
+            end
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          if (\o__valid$110 ) begin
+            if (\$128 ) begin
+              \$171  = 1'h1;
+            end
+          end
+      5'h0c:
+          if (\$138 ) begin
+            \$171  = 1'h1;
+          end
+      5'h0d:
+          if (\$139 ) begin
+            \$171  = 1'h1;
+          end
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h10:
+          if (\$146 ) begin
+            if (\$150 ) begin
+              \$171  = 1'h1;
+            end
+          end
+      5'h11:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h13:
+          if (\o__valid$104 ) begin
+            if (\$161 ) begin
+              \$171  = 1'h1;
+            end
+          end
+      5'h14:
+          if (\o__ready$112 ) begin
+            \$171  = 1'h0;
+          end
+      5'h04:
+          if (\o__ready$112 ) begin
+            \$171  = 1'h0;
+          end
+    endcase
+    if (pipe_rst) begin
+      \$171  = 1'h0;
+    end
+    if (rst) begin
+      \$171  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$172  = nh;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
-          if (match) begin
+      5'h01:
+          \$172  = \$88 [2:0];
+    endcase
+    if (pipe_rst) begin
+      \$172  = 3'h0;
+    end
+    if (rst) begin
+      \$172  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$173  = h;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          \$173  = 3'h0;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$119 ) begin
+          end else begin
             (* full_case = 32'd1 *)
-            if (dup) begin
+            if (\$121 ) begin
             end else begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    \$177  = cmp_idx;
-              endcase
+              \$173  = \$122 [2:0];
+            end
+          end
+      5'h09:
+          (* full_case = 32'd1 *)
+          if (req[46]) begin
+            \$173  = \$123 [2:0];
+          end else begin
+            \$173  = 3'h0;
+          end
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          if (\o__valid$110 ) begin
+            (* full_case = 32'd1 *)
+            if (\$128 ) begin
+            end else if (req[46]) begin
+              (* full_case = 32'd1 *)
+              if (\$129 ) begin
+              end else begin
+                \$173  = \$130 [2:0];
+              end
+            end else begin
+              (* full_case = 32'd1 *)
+              if (\$133 ) begin
+              end else begin
+                \$173  = \$134 [2:0];
+              end
+            end
+          end
+      5'h0c:
+          \$173  = 3'h0;
+      5'h0d:
+          (* full_case = 32'd1 *)
+          if (\$139 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$142 ) begin
+              \$173  = 3'h0;
+            end else begin
+              \$173  = \$143 [2:0];
+            end
+          end
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h10:
+          if (\$146 ) begin
+            (* full_case = 32'd1 *)
+            if (\$150 ) begin
+            end else begin
+              \$173  = \$151 [2:0];
             end
           end
     endcase
     if (pipe_rst) begin
-      \$177  = 8'h00;
+      \$173  = 3'h0;
     end
     if (rst) begin
-      \$177  = 8'h00;
+      \$173  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$178  = hop_eidx2;
+    \$174  = q0;
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
-          if (match) begin
-            (* full_case = 32'd1 *)
-            if (dup) begin
-            end else begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    /* empty */;
-                3'h2:
-                    \$178  = cmp_idx;
-              endcase
-            end
-          end
+      5'h01:
+          /* empty */;
+      5'h05:
+          \$174  = \$102 ;
     endcase
     if (pipe_rst) begin
-      \$178  = 8'h00;
+      \$174  = 160'h0000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$178  = 8'h00;
+      \$174  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$179  = hop_eidx3;
+    \$175  = q1;
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
-          if (match) begin
-            (* full_case = 32'd1 *)
-            if (dup) begin
-            end else begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    /* empty */;
-                3'h2:
-                    /* empty */;
-                3'h3:
-                    \$179  = cmp_idx;
-              endcase
-            end
-          end
+      5'h01:
+          /* empty */;
+      5'h05:
+          \$175  = \$110 ;
+    endcase
+    if (pipe_rst) begin
+      \$175  = 160'h0000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$175  = 160'h0000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$176  = qdir;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          \$176  = \$114 ;
+    endcase
+    if (pipe_rst) begin
+      \$176  = 1'h0;
+    end
+    if (rst) begin
+      \$176  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$177  = scan;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          \$177  = 9'h000;
+      5'h06:
+          \$177  = \$115 [8:0];
+    endcase
+    if (pipe_rst) begin
+      \$177  = 9'h000;
+    end
+    if (rst) begin
+      \$177  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$178  = cmp_v;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          \$178  = 1'h0;
+      5'h06:
+          \$178  = issue;
+    endcase
+    if (pipe_rst) begin
+      \$178  = 1'h0;
+    end
+    if (rst) begin
+      \$178  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$179  = cmp_idx;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          \$179  = scan[7:0];
     endcase
     if (pipe_rst) begin
       \$179  = 8'h00;
@@ -6091,44 +6276,52 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$180  = hop_slot0;
+    \$180  = hop_eidx0;
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
           if (match) begin
             (* full_case = 32'd1 *)
             if (dup) begin
             end else begin
               casez (h)
                 3'h0:
-                    \$180  = dent[29:14];
+                    \$180  = cmp_idx;
               endcase
             end
           end
     endcase
     if (pipe_rst) begin
-      \$180  = 16'h0000;
+      \$180  = 8'h00;
     end
     if (rst) begin
-      \$180  = 16'h0000;
+      \$180  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$181  = hop_slot1;
+    \$181  = hop_eidx1;
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
           if (match) begin
             (* full_case = 32'd1 *)
             if (dup) begin
@@ -6137,29 +6330,33 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
                 3'h0:
                     /* empty */;
                 3'h1:
-                    \$181  = dent[29:14];
+                    \$181  = cmp_idx;
               endcase
             end
           end
     endcase
     if (pipe_rst) begin
-      \$181  = 16'h0000;
+      \$181  = 8'h00;
     end
     if (rst) begin
-      \$181  = 16'h0000;
+      \$181  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$182  = hop_slot2;
+    \$182  = hop_eidx2;
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
           if (match) begin
             (* full_case = 32'd1 *)
             if (dup) begin
@@ -6170,29 +6367,33 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
                 3'h1:
                     /* empty */;
                 3'h2:
-                    \$182  = dent[29:14];
+                    \$182  = cmp_idx;
               endcase
             end
           end
     endcase
     if (pipe_rst) begin
-      \$182  = 16'h0000;
+      \$182  = 8'h00;
     end
     if (rst) begin
-      \$182  = 16'h0000;
+      \$182  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$183  = hop_slot3;
+    \$183  = hop_eidx3;
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
           if (match) begin
             (* full_case = 32'd1 *)
             if (dup) begin
@@ -6205,58 +6406,66 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
                 3'h2:
                     /* empty */;
                 3'h3:
-                    \$183  = dent[29:14];
+                    \$183  = cmp_idx;
               endcase
             end
           end
     endcase
     if (pipe_rst) begin
-      \$183  = 16'h0000;
+      \$183  = 8'h00;
     end
     if (rst) begin
-      \$183  = 16'h0000;
+      \$183  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$184  = hop_dir0;
+    \$184  = hop_slot0;
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
           if (match) begin
             (* full_case = 32'd1 *)
             if (dup) begin
             end else begin
               casez (h)
                 3'h0:
-                    \$184  = qdir;
+                    \$184  = dent[29:14];
               endcase
             end
           end
     endcase
     if (pipe_rst) begin
-      \$184  = 1'h0;
+      \$184  = 16'h0000;
     end
     if (rst) begin
-      \$184  = 1'h0;
+      \$184  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$185  = hop_dir1;
+    \$185  = hop_slot1;
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
           if (match) begin
             (* full_case = 32'd1 *)
             if (dup) begin
@@ -6265,29 +6474,33 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
                 3'h0:
                     /* empty */;
                 3'h1:
-                    \$185  = qdir;
+                    \$185  = dent[29:14];
               endcase
             end
           end
     endcase
     if (pipe_rst) begin
-      \$185  = 1'h0;
+      \$185  = 16'h0000;
     end
     if (rst) begin
-      \$185  = 1'h0;
+      \$185  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$186  = hop_dir2;
+    \$186  = hop_slot2;
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
           if (match) begin
             (* full_case = 32'd1 *)
             if (dup) begin
@@ -6298,29 +6511,33 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
                 3'h1:
                     /* empty */;
                 3'h2:
-                    \$186  = qdir;
+                    \$186  = dent[29:14];
               endcase
             end
           end
     endcase
     if (pipe_rst) begin
-      \$186  = 1'h0;
+      \$186  = 16'h0000;
     end
     if (rst) begin
-      \$186  = 1'h0;
+      \$186  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$187  = hop_dir3;
+    \$187  = hop_slot3;
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
           if (match) begin
             (* full_case = 32'd1 *)
             if (dup) begin
@@ -6333,185 +6550,104 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
                 3'h2:
                     /* empty */;
                 3'h3:
-                    \$187  = qdir;
+                    \$187  = dent[29:14];
               endcase
             end
           end
     endcase
     if (pipe_rst) begin
-      \$187  = 1'h0;
+      \$187  = 16'h0000;
     end
     if (rst) begin
-      \$187  = 1'h0;
+      \$187  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$188  = hop_r0_0;
+    \$188  = hop_dir0;
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
+      5'h01:
           /* empty */;
       5'h05:
           /* empty */;
       5'h06:
-          (* full_case = 32'd1 *)
-          if (\$116 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  \$188  = pool_rd_data[111:0];
-            endcase
-          end
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          (* full_case = 32'd1 *)
-          if (\$136 ) begin
-          end else begin
+          if (match) begin
             (* full_case = 32'd1 *)
-            if (\$137 ) begin
-              casez (h)
-                3'h0:
-                    \$188  = shrunk;
-              endcase
+            if (dup) begin
             end else begin
               casez (h)
                 3'h0:
-                    \$188  = grown[111:0];
+                    \$188  = qdir;
               endcase
             end
           end
     endcase
     if (pipe_rst) begin
-      \$188  = 112'h0000000000000000000000000000;
+      \$188  = 1'h0;
     end
     if (rst) begin
-      \$188  = 112'h0000000000000000000000000000;
+      \$188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$189  = hop_r0_1;
+    \$189  = hop_dir1;
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
+      5'h01:
           /* empty */;
       5'h05:
           /* empty */;
       5'h06:
-          (* full_case = 32'd1 *)
-          if (\$116 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  /* empty */;
-              3'h1:
-                  \$189  = pool_rd_data[111:0];
-            endcase
-          end
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          (* full_case = 32'd1 *)
-          if (\$136 ) begin
-          end else begin
+          if (match) begin
             (* full_case = 32'd1 *)
-            if (\$137 ) begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    \$189  = shrunk;
-              endcase
+            if (dup) begin
             end else begin
               casez (h)
                 3'h0:
                     /* empty */;
                 3'h1:
-                    \$189  = grown[111:0];
+                    \$189  = qdir;
               endcase
             end
           end
     endcase
     if (pipe_rst) begin
-      \$189  = 112'h0000000000000000000000000000;
+      \$189  = 1'h0;
     end
     if (rst) begin
-      \$189  = 112'h0000000000000000000000000000;
+      \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$190  = hop_r0_2;
+    \$190  = hop_dir2;
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
+      5'h01:
           /* empty */;
       5'h05:
           /* empty */;
       5'h06:
-          (* full_case = 32'd1 *)
-          if (\$116 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  /* empty */;
-              3'h1:
-                  /* empty */;
-              3'h2:
-                  \$190  = pool_rd_data[111:0];
-            endcase
-          end
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          (* full_case = 32'd1 *)
-          if (\$136 ) begin
-          end else begin
+          if (match) begin
             (* full_case = 32'd1 *)
-            if (\$137 ) begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    /* empty */;
-                3'h2:
-                    \$190  = shrunk;
-              endcase
+            if (dup) begin
             end else begin
               casez (h)
                 3'h0:
@@ -6519,71 +6655,36 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
                 3'h1:
                     /* empty */;
                 3'h2:
-                    \$190  = grown[111:0];
+                    \$190  = qdir;
               endcase
             end
           end
     endcase
     if (pipe_rst) begin
-      \$190  = 112'h0000000000000000000000000000;
+      \$190  = 1'h0;
     end
     if (rst) begin
-      \$190  = 112'h0000000000000000000000000000;
+      \$190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$191  = hop_r0_3;
+    \$191  = hop_dir3;
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
+      5'h01:
           /* empty */;
       5'h05:
           /* empty */;
       5'h06:
-          (* full_case = 32'd1 *)
-          if (\$116 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  /* empty */;
-              3'h1:
-                  /* empty */;
-              3'h2:
-                  /* empty */;
-              3'h3:
-                  \$191  = pool_rd_data[111:0];
-            endcase
-          end
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          (* full_case = 32'd1 *)
-          if (\$136 ) begin
-          end else begin
+          if (match) begin
             (* full_case = 32'd1 *)
-            if (\$137 ) begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    /* empty */;
-                3'h2:
-                    /* empty */;
-                3'h3:
-                    \$191  = shrunk;
-              endcase
+            if (dup) begin
             end else begin
               casez (h)
                 3'h0:
@@ -6593,64 +6694,68 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
                 3'h2:
                     /* empty */;
                 3'h3:
-                    \$191  = grown[111:0];
+                    \$191  = qdir;
               endcase
             end
           end
     endcase
     if (pipe_rst) begin
-      \$191  = 112'h0000000000000000000000000000;
+      \$191  = 1'h0;
     end
     if (rst) begin
-      \$191  = 112'h0000000000000000000000000000;
+      \$191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$192  = hop_r1_0;
+    \$192  = hop_r0_0;
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
+      5'h01:
           /* empty */;
       5'h05:
           /* empty */;
       5'h06:
-          (* full_case = 32'd1 *)
-          if (\$116 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  \$192  = pool_rd_data[223:112];
-            endcase
-          end
+          /* empty */;
       5'h07:
           /* empty */;
       5'h08:
-          /* empty */;
+          (* full_case = 32'd1 *)
+          if (\$119 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  \$192  = pool_rd_data[111:0];
+            endcase
+          end
       5'h09:
           /* empty */;
       5'h0a:
           /* empty */;
       5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
           (* full_case = 32'd1 *)
-          if (\$136 ) begin
+          if (\$139 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$137 ) begin
-              casez (h)
-                3'h0:
-                    \$192  = grown[111:0];
-              endcase
-            end else begin
+            if (\$140 ) begin
               casez (h)
                 3'h0:
                     \$192  = shrunk;
               endcase
+            end else begin
+              casez (h)
+                3'h0:
+                    \$192  = grown[111:0];
+              endcase
             end
           end
     endcase
@@ -6663,56 +6768,60 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$193  = hop_r1_1;
+    \$193  = hop_r0_1;
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
+      5'h01:
           /* empty */;
       5'h05:
           /* empty */;
       5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
           (* full_case = 32'd1 *)
-          if (\$116 ) begin
+          if (\$119 ) begin
           end else begin
             casez (h)
               3'h0:
                   /* empty */;
               3'h1:
-                  \$193  = pool_rd_data[223:112];
+                  \$193  = pool_rd_data[111:0];
             endcase
           end
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
       5'h09:
           /* empty */;
       5'h0a:
           /* empty */;
       5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
           (* full_case = 32'd1 *)
-          if (\$136 ) begin
+          if (\$139 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$137 ) begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    \$193  = grown[111:0];
-              endcase
-            end else begin
+            if (\$140 ) begin
               casez (h)
                 3'h0:
                     /* empty */;
                 3'h1:
                     \$193  = shrunk;
               endcase
+            end else begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    \$193  = grown[111:0];
+              endcase
             end
           end
     endcase
@@ -6725,21 +6834,25 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$194  = hop_r1_2;
+    \$194  = hop_r0_2;
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
+      5'h01:
           /* empty */;
       5'h05:
           /* empty */;
       5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
           (* full_case = 32'd1 *)
-          if (\$116 ) begin
+          if (\$119 ) begin
           end else begin
             casez (h)
               3'h0:
@@ -6747,32 +6860,23 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
               3'h1:
                   /* empty */;
               3'h2:
-                  \$194  = pool_rd_data[223:112];
+                  \$194  = pool_rd_data[111:0];
             endcase
           end
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
       5'h09:
           /* empty */;
       5'h0a:
           /* empty */;
       5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
           (* full_case = 32'd1 *)
-          if (\$136 ) begin
+          if (\$139 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$137 ) begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    /* empty */;
-                3'h2:
-                    \$194  = grown[111:0];
-              endcase
-            end else begin
+            if (\$140 ) begin
               casez (h)
                 3'h0:
                     /* empty */;
@@ -6781,6 +6885,15 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
                 3'h2:
                     \$194  = shrunk;
               endcase
+            end else begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    /* empty */;
+                3'h2:
+                    \$194  = grown[111:0];
+              endcase
             end
           end
     endcase
@@ -6793,21 +6906,25 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$195  = hop_r1_3;
+    \$195  = hop_r0_3;
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
+      5'h01:
           /* empty */;
       5'h05:
           /* empty */;
       5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
           (* full_case = 32'd1 *)
-          if (\$116 ) begin
+          if (\$119 ) begin
           end else begin
             casez (h)
               3'h0:
@@ -6817,34 +6934,23 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
               3'h2:
                   /* empty */;
               3'h3:
-                  \$195  = pool_rd_data[223:112];
+                  \$195  = pool_rd_data[111:0];
             endcase
           end
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
       5'h09:
           /* empty */;
       5'h0a:
           /* empty */;
       5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
           (* full_case = 32'd1 *)
-          if (\$136 ) begin
+          if (\$139 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$137 ) begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    /* empty */;
-                3'h2:
-                    /* empty */;
-                3'h3:
-                    \$195  = grown[111:0];
-              endcase
-            end else begin
+            if (\$140 ) begin
               casez (h)
                 3'h0:
                     /* empty */;
@@ -6855,6 +6961,17 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
                 3'h3:
                     \$195  = shrunk;
               endcase
+            end else begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    /* empty */;
+                3'h2:
+                    /* empty */;
+                3'h3:
+                    \$195  = grown[111:0];
+              endcase
             end
           end
     endcase
@@ -6867,400 +6984,720 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$196  = hop_fn0;
+    \$196  = hop_r1_0;
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          (* full_case = 32'd1 *)
-          if (\$116 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  \$196  = pool_rd_data[239:224];
-            endcase
-          end
-    endcase
-    if (pipe_rst) begin
-      \$196  = 16'h0000;
-    end
-    if (rst) begin
-      \$196  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$197  = hop_fn1;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
       5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          (* full_case = 32'd1 *)
-          if (\$116 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  /* empty */;
-              3'h1:
-                  \$197  = pool_rd_data[239:224];
-            endcase
-          end
-    endcase
-    if (pipe_rst) begin
-      \$197  = 16'h0000;
-    end
-    if (rst) begin
-      \$197  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$198  = hop_fn2;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          (* full_case = 32'd1 *)
-          if (\$116 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  /* empty */;
-              3'h1:
-                  /* empty */;
-              3'h2:
-                  \$198  = pool_rd_data[239:224];
-            endcase
-          end
-    endcase
-    if (pipe_rst) begin
-      \$198  = 16'h0000;
-    end
-    if (rst) begin
-      \$198  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$199  = hop_fn3;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          (* full_case = 32'd1 *)
-          if (\$116 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  /* empty */;
-              3'h1:
-                  /* empty */;
-              3'h2:
-                  /* empty */;
-              3'h3:
-                  \$199  = pool_rd_data[239:224];
-            endcase
-          end
-    endcase
-    if (pipe_rst) begin
-      \$199  = 16'h0000;
-    end
-    if (rst) begin
-      \$199  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$200  = hop_fd0;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          (* full_case = 32'd1 *)
-          if (\$116 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  \$200  = pool_rd_data[255:240];
-            endcase
-          end
-    endcase
-    if (pipe_rst) begin
-      \$200  = 16'h0000;
-    end
-    if (rst) begin
-      \$200  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$201  = hop_fd1;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          (* full_case = 32'd1 *)
-          if (\$116 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  /* empty */;
-              3'h1:
-                  \$201  = pool_rd_data[255:240];
-            endcase
-          end
-    endcase
-    if (pipe_rst) begin
-      \$201  = 16'h0000;
-    end
-    if (rst) begin
-      \$201  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$202  = hop_fd2;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          (* full_case = 32'd1 *)
-          if (\$116 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  /* empty */;
-              3'h1:
-                  /* empty */;
-              3'h2:
-                  \$202  = pool_rd_data[255:240];
-            endcase
-          end
-    endcase
-    if (pipe_rst) begin
-      \$202  = 16'h0000;
-    end
-    if (rst) begin
-      \$202  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$203  = hop_fd3;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          (* full_case = 32'd1 *)
-          if (\$116 ) begin
-          end else begin
-            casez (h)
-              3'h0:
-                  /* empty */;
-              3'h1:
-                  /* empty */;
-              3'h2:
-                  /* empty */;
-              3'h3:
-                  \$203  = pool_rd_data[255:240];
-            endcase
-          end
-    endcase
-    if (pipe_rst) begin
-      \$203  = 16'h0000;
-    end
-    if (rst) begin
-      \$203  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$204  = amt0;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
           /* empty */;
       5'h05:
           /* empty */;
       5'h06:
           /* empty */;
       5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$119 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  \$196  = pool_rd_data[223:112];
+            endcase
+          end
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          (* full_case = 32'd1 *)
+          if (\$139 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$140 ) begin
+              casez (h)
+                3'h0:
+                    \$196  = grown[111:0];
+              endcase
+            end else begin
+              casez (h)
+                3'h0:
+                    \$196  = shrunk;
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$196  = 112'h0000000000000000000000000000;
+    end
+    if (rst) begin
+      \$196  = 112'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$197  = hop_r1_1;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$119 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  /* empty */;
+              3'h1:
+                  \$197  = pool_rd_data[223:112];
+            endcase
+          end
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          (* full_case = 32'd1 *)
+          if (\$139 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$140 ) begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    \$197  = grown[111:0];
+              endcase
+            end else begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    \$197  = shrunk;
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$197  = 112'h0000000000000000000000000000;
+    end
+    if (rst) begin
+      \$197  = 112'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$198  = hop_r1_2;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$119 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  /* empty */;
+              3'h1:
+                  /* empty */;
+              3'h2:
+                  \$198  = pool_rd_data[223:112];
+            endcase
+          end
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          (* full_case = 32'd1 *)
+          if (\$139 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$140 ) begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    /* empty */;
+                3'h2:
+                    \$198  = grown[111:0];
+              endcase
+            end else begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    /* empty */;
+                3'h2:
+                    \$198  = shrunk;
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$198  = 112'h0000000000000000000000000000;
+    end
+    if (rst) begin
+      \$198  = 112'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$199  = hop_r1_3;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$119 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  /* empty */;
+              3'h1:
+                  /* empty */;
+              3'h2:
+                  /* empty */;
+              3'h3:
+                  \$199  = pool_rd_data[223:112];
+            endcase
+          end
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          (* full_case = 32'd1 *)
+          if (\$139 ) begin
+          end else begin
+            (* full_case = 32'd1 *)
+            if (\$140 ) begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    /* empty */;
+                3'h2:
+                    /* empty */;
+                3'h3:
+                    \$199  = grown[111:0];
+              endcase
+            end else begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    /* empty */;
+                3'h2:
+                    /* empty */;
+                3'h3:
+                    \$199  = shrunk;
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$199  = 112'h0000000000000000000000000000;
+    end
+    if (rst) begin
+      \$199  = 112'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$200  = hop_fn0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$119 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  \$200  = pool_rd_data[239:224];
+            endcase
+          end
+    endcase
+    if (pipe_rst) begin
+      \$200  = 16'h0000;
+    end
+    if (rst) begin
+      \$200  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$201  = hop_fn1;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$119 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  /* empty */;
+              3'h1:
+                  \$201  = pool_rd_data[239:224];
+            endcase
+          end
+    endcase
+    if (pipe_rst) begin
+      \$201  = 16'h0000;
+    end
+    if (rst) begin
+      \$201  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$202  = hop_fn2;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$119 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  /* empty */;
+              3'h1:
+                  /* empty */;
+              3'h2:
+                  \$202  = pool_rd_data[239:224];
+            endcase
+          end
+    endcase
+    if (pipe_rst) begin
+      \$202  = 16'h0000;
+    end
+    if (rst) begin
+      \$202  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$203  = hop_fn3;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$119 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  /* empty */;
+              3'h1:
+                  /* empty */;
+              3'h2:
+                  /* empty */;
+              3'h3:
+                  \$203  = pool_rd_data[239:224];
+            endcase
+          end
+    endcase
+    if (pipe_rst) begin
+      \$203  = 16'h0000;
+    end
+    if (rst) begin
+      \$203  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$204  = hop_fd0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$119 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  \$204  = pool_rd_data[255:240];
+            endcase
+          end
+    endcase
+    if (pipe_rst) begin
+      \$204  = 16'h0000;
+    end
+    if (rst) begin
+      \$204  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$205  = hop_fd1;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$119 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  /* empty */;
+              3'h1:
+                  \$205  = pool_rd_data[255:240];
+            endcase
+          end
+    endcase
+    if (pipe_rst) begin
+      \$205  = 16'h0000;
+    end
+    if (rst) begin
+      \$205  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$206  = hop_fd2;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$119 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  /* empty */;
+              3'h1:
+                  /* empty */;
+              3'h2:
+                  \$206  = pool_rd_data[255:240];
+            endcase
+          end
+    endcase
+    if (pipe_rst) begin
+      \$206  = 16'h0000;
+    end
+    if (rst) begin
+      \$206  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$207  = hop_fd3;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$119 ) begin
+          end else begin
+            casez (h)
+              3'h0:
+                  /* empty */;
+              3'h1:
+                  /* empty */;
+              3'h2:
+                  /* empty */;
+              3'h3:
+                  \$207  = pool_rd_data[255:240];
+            endcase
+          end
+    endcase
+    if (pipe_rst) begin
+      \$207  = 16'h0000;
+    end
+    if (rst) begin
+      \$207  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$208  = amt0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
           (* full_case = 32'd1 *)
           if (req[46]) begin
             casez (nh)
               3'h0:
-                  \$204  = req[423:312];
+                  \$208  = req[423:312];
             endcase
           end else begin
-            \$204  = req[167:56];
+            \$208  = req[167:56];
           end
-      5'h08:
+      5'h0a:
           /* empty */;
-      5'h09:
-          if (\o__valid$103 ) begin
+      5'h0b:
+          if (\o__valid$110 ) begin
             (* full_case = 32'd1 *)
-            if (\$125 ) begin
+            if (\$128 ) begin
             end else if (req[46]) begin
               casez (h)
                 3'h0:
-                    \$204  = \o__payload$104 [114:3];
+                    \$208  = \o__payload$111 [114:3];
               endcase
             end else begin
-              casez (\$128 )
+              casez (\$131 )
                 4'h0:
-                    \$204  = \o__payload$104 [114:3];
+                    \$208  = \o__payload$111 [114:3];
               endcase
             end
           end
     endcase
     if (pipe_rst) begin
-      \$204  = 112'h0000000000000000000000000000;
+      \$208  = 112'h0000000000000000000000000000;
     end
     if (rst) begin
-      \$204  = 112'h0000000000000000000000000000;
+      \$208  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$205  = amt1;
+    \$209  = amt1;
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
+      5'h01:
           /* empty */;
       5'h05:
           /* empty */;
       5'h06:
           /* empty */;
       5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
           if (req[46]) begin
             casez (nh)
               3'h0:
                   /* empty */;
               3'h1:
-                  \$205  = req[423:312];
+                  \$209  = req[423:312];
             endcase
           end
-      5'h08:
+      5'h0a:
           /* empty */;
-      5'h09:
-          if (\o__valid$103 ) begin
+      5'h0b:
+          if (\o__valid$110 ) begin
             (* full_case = 32'd1 *)
-            if (\$125 ) begin
+            if (\$128 ) begin
             end else if (req[46]) begin
               casez (h)
                 3'h0:
                     /* empty */;
                 3'h1:
-                    \$205  = \o__payload$104 [114:3];
+                    \$209  = \o__payload$111 [114:3];
               endcase
             end else begin
-              casez (\$128 )
+              casez (\$131 )
                 4'h0:
                     /* empty */;
                 4'h1:
-                    \$205  = \o__payload$104 [114:3];
+                    \$209  = \o__payload$111 [114:3];
               endcase
             end
           end
     endcase
     if (pipe_rst) begin
-      \$205  = 112'h0000000000000000000000000000;
+      \$209  = 112'h0000000000000000000000000000;
     end
     if (rst) begin
-      \$205  = 112'h0000000000000000000000000000;
+      \$209  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$206  = amt2;
+    \$210  = amt2;
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
+      5'h01:
           /* empty */;
       5'h05:
           /* empty */;
       5'h06:
           /* empty */;
       5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
           if (req[46]) begin
             casez (nh)
               3'h0:
@@ -7268,15 +7705,15 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
               3'h1:
                   /* empty */;
               3'h2:
-                  \$206  = req[423:312];
+                  \$210  = req[423:312];
             endcase
           end
-      5'h08:
+      5'h0a:
           /* empty */;
-      5'h09:
-          if (\o__valid$103 ) begin
+      5'h0b:
+          if (\o__valid$110 ) begin
             (* full_case = 32'd1 *)
-            if (\$125 ) begin
+            if (\$128 ) begin
             end else if (req[46]) begin
               casez (h)
                 3'h0:
@@ -7284,44 +7721,48 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
                 3'h1:
                     /* empty */;
                 3'h2:
-                    \$206  = \o__payload$104 [114:3];
+                    \$210  = \o__payload$111 [114:3];
               endcase
             end else begin
-              casez (\$128 )
+              casez (\$131 )
                 4'h0:
                     /* empty */;
                 4'h1:
                     /* empty */;
                 4'h2:
-                    \$206  = \o__payload$104 [114:3];
+                    \$210  = \o__payload$111 [114:3];
               endcase
             end
           end
     endcase
     if (pipe_rst) begin
-      \$206  = 112'h0000000000000000000000000000;
+      \$210  = 112'h0000000000000000000000000000;
     end
     if (rst) begin
-      \$206  = 112'h0000000000000000000000000000;
+      \$210  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$207  = amt3;
+    \$211  = amt3;
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
+      5'h01:
           /* empty */;
       5'h05:
           /* empty */;
       5'h06:
           /* empty */;
       5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
           if (req[46]) begin
             casez (nh)
               3'h0:
@@ -7331,15 +7772,15 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
               3'h2:
                   /* empty */;
               3'h3:
-                  \$207  = req[423:312];
+                  \$211  = req[423:312];
             endcase
           end
-      5'h08:
+      5'h0a:
           /* empty */;
-      5'h09:
-          if (\o__valid$103 ) begin
+      5'h0b:
+          if (\o__valid$110 ) begin
             (* full_case = 32'd1 *)
-            if (\$125 ) begin
+            if (\$128 ) begin
             end else if (req[46]) begin
               casez (h)
                 3'h0:
@@ -7349,10 +7790,10 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
                 3'h2:
                     /* empty */;
                 3'h3:
-                    \$207  = \o__payload$104 [114:3];
+                    \$211  = \o__payload$111 [114:3];
               endcase
             end else begin
-              casez (\$128 )
+              casez (\$131 )
                 4'h0:
                     /* empty */;
                 4'h1:
@@ -7360,35 +7801,39 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
                 4'h2:
                     /* empty */;
                 4'h3:
-                    \$207  = \o__payload$104 [114:3];
+                    \$211  = \o__payload$111 [114:3];
               endcase
             end
           end
     endcase
     if (pipe_rst) begin
-      \$207  = 112'h0000000000000000000000000000;
+      \$211  = 112'h0000000000000000000000000000;
     end
     if (rst) begin
-      \$207  = 112'h0000000000000000000000000000;
+      \$211  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$208  = amt4;
+    \$212  = amt4;
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
+      5'h01:
           /* empty */;
       5'h05:
           /* empty */;
       5'h06:
           /* empty */;
       5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
           if (req[46]) begin
             casez (nh)
               3'h0:
@@ -7400,15 +7845,15 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
               3'h3:
                   /* empty */;
               3'h4:
-                  \$208  = req[423:312];
+                  \$212  = req[423:312];
             endcase
           end
-      5'h08:
+      5'h0a:
           /* empty */;
-      5'h09:
-          if (\o__valid$103 ) begin
+      5'h0b:
+          if (\o__valid$110 ) begin
             (* full_case = 32'd1 *)
-            if (\$125 ) begin
+            if (\$128 ) begin
             end else if (req[46]) begin
               casez (h)
                 3'h0:
@@ -7420,10 +7865,10 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
                 3'h3:
                     /* empty */;
                 3'h4:
-                    \$208  = \o__payload$104 [114:3];
+                    \$212  = \o__payload$111 [114:3];
               endcase
             end else begin
-              casez (\$128 )
+              casez (\$131 )
                 4'h0:
                     /* empty */;
                 4'h1:
@@ -7433,29 +7878,29 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
                 4'h3:
                     /* empty */;
                 4'h4:
-                    \$208  = \o__payload$104 [114:3];
+                    \$212  = \o__payload$111 [114:3];
               endcase
             end
           end
     endcase
     if (pipe_rst) begin
-      \$208  = 112'h0000000000000000000000000000;
+      \$212  = 112'h0000000000000000000000000000;
     end
     if (rst) begin
-      \$208  = 112'h0000000000000000000000000000;
+      \$212  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$209  = base1;
+    \$213  = base1;
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
+      5'h01:
           /* empty */;
       5'h05:
           /* empty */;
@@ -7474,429 +7919,523 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
       5'h0c:
           /* empty */;
       5'h0d:
-          \$209  = dent[9];
-    endcase
-    if (pipe_rst) begin
-      \$209  = 1'h0;
-    end
-    if (rst) begin
-      \$209  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$210  = nsib;
-    casez (fsm_state)
-      5'h00:
           /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          \$210  = dent[13:10];
-    endcase
-    if (pipe_rst) begin
-      \$210  = 4'h0;
-    end
-    if (rst) begin
-      \$210  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$211  = k;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          \$211  = 4'h0;
       5'h0e:
-          if (\$143 ) begin
-          end else if (\$145 ) begin
-            \$211  = \$149 [3:0];
-          end
+          /* empty */;
       5'h0f:
-          if (\$154 ) begin
-            \$211  = \$155 [3:0];
+          \$213  = dent[9];
+    endcase
+    if (pipe_rst) begin
+      \$213  = 1'h0;
+    end
+    if (rst) begin
+      \$213  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$214  = nsib;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          \$214  = dent[13:10];
+    endcase
+    if (pipe_rst) begin
+      \$214  = 4'h0;
+    end
+    if (rst) begin
+      \$214  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$215  = k;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          \$215  = 4'h0;
+      5'h10:
+          if (\$146 ) begin
+          end else if (\$148 ) begin
+            \$215  = \$152 [3:0];
           end
+      5'h11:
+          if (\$157 ) begin
+            \$215  = \$158 [3:0];
+          end
+      5'h12:
+          /* empty */;
+      5'h13:
+          if (\o__valid$104 ) begin
+            (* full_case = 32'd1 *)
+            if (\$161 ) begin
+            end else begin
+              \$215  = \$163 [3:0];
+            end
+          end
+      5'h14:
+          if (\o__ready$112 ) begin
+            \$215  = \$165 [3:0];
+          end
+    endcase
+    if (pipe_rst) begin
+      \$215  = 4'h0;
+    end
+    if (rst) begin
+      \$215  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$216  = sib0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          \$216  = dent[365:350];
+    endcase
+    if (pipe_rst) begin
+      \$216  = 16'h0000;
+    end
+    if (rst) begin
+      \$216  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$217  = sib1;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          \$217  = dent[381:366];
+    endcase
+    if (pipe_rst) begin
+      \$217  = 16'h0000;
+    end
+    if (rst) begin
+      \$217  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$218  = sib2;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          \$218  = dent[397:382];
+    endcase
+    if (pipe_rst) begin
+      \$218  = 16'h0000;
+    end
+    if (rst) begin
+      \$218  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$219  = sib3;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          \$219  = dent[413:398];
+    endcase
+    if (pipe_rst) begin
+      \$219  = 16'h0000;
+    end
+    if (rst) begin
+      \$219  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$220  = sib4;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          \$220  = dent[429:414];
+    endcase
+    if (pipe_rst) begin
+      \$220  = 16'h0000;
+    end
+    if (rst) begin
+      \$220  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$221  = sib5;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          \$221  = dent[445:430];
+    endcase
+    if (pipe_rst) begin
+      \$221  = 16'h0000;
+    end
+    if (rst) begin
+      \$221  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$222  = sib6;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          \$222  = dent[461:446];
+    endcase
+    if (pipe_rst) begin
+      \$222  = 16'h0000;
+    end
+    if (rst) begin
+      \$222  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$223  = sib7;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          \$223  = dent[477:462];
+    endcase
+    if (pipe_rst) begin
+      \$223  = 16'h0000;
+    end
+    if (rst) begin
+      \$223  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$224  = s_r0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
       5'h10:
           /* empty */;
       5'h11:
-          if (\o__valid$106 ) begin
-            (* full_case = 32'd1 *)
-            if (\$158 ) begin
-            end else begin
-              \$211  = \$160 [3:0];
-            end
-          end
-      5'h12:
-          if (\o__ready$108 ) begin
-            \$211  = \$162 [3:0];
+          (* full_case = 32'd1 *)
+          if (\$157 ) begin
+          end else begin
+            \$224  = \$159 ;
           end
     endcase
     if (pipe_rst) begin
-      \$211  = 4'h0;
+      \$224  = 112'h0000000000000000000000000000;
     end
     if (rst) begin
-      \$211  = 4'h0;
+      \$224  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$212  = sib0;
+    \$225  = s_r1;
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          \$212  = dent[365:350];
-    endcase
-    if (pipe_rst) begin
-      \$212  = 16'h0000;
-    end
-    if (rst) begin
-      \$212  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$213  = sib1;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
       5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          \$213  = dent[381:366];
-    endcase
-    if (pipe_rst) begin
-      \$213  = 16'h0000;
-    end
-    if (rst) begin
-      \$213  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$214  = sib2;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          \$214  = dent[397:382];
-    endcase
-    if (pipe_rst) begin
-      \$214  = 16'h0000;
-    end
-    if (rst) begin
-      \$214  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$215  = sib3;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          \$215  = dent[413:398];
-    endcase
-    if (pipe_rst) begin
-      \$215  = 16'h0000;
-    end
-    if (rst) begin
-      \$215  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$216  = sib4;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          \$216  = dent[429:414];
-    endcase
-    if (pipe_rst) begin
-      \$216  = 16'h0000;
-    end
-    if (rst) begin
-      \$216  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$217  = sib5;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          \$217  = dent[445:430];
-    endcase
-    if (pipe_rst) begin
-      \$217  = 16'h0000;
-    end
-    if (rst) begin
-      \$217  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$218  = sib6;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          \$218  = dent[461:446];
-    endcase
-    if (pipe_rst) begin
-      \$218  = 16'h0000;
-    end
-    if (rst) begin
-      \$218  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$219  = sib7;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          \$219  = dent[477:462];
-    endcase
-    if (pipe_rst) begin
-      \$219  = 16'h0000;
-    end
-    if (rst) begin
-      \$219  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$220  = s_r0;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
           /* empty */;
       5'h05:
           /* empty */;
@@ -7919,30 +8458,34 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
       5'h0e:
           /* empty */;
       5'h0f:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h11:
           (* full_case = 32'd1 *)
-          if (\$154 ) begin
+          if (\$157 ) begin
           end else begin
-            \$220  = \$156 ;
+            \$225  = \$160 ;
           end
     endcase
     if (pipe_rst) begin
-      \$220  = 112'h0000000000000000000000000000;
+      \$225  = 112'h0000000000000000000000000000;
     end
     if (rst) begin
-      \$220  = 112'h0000000000000000000000000000;
+      \$225  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$221  = s_r1;
+    \$226  = s_fn;
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
+      5'h01:
           /* empty */;
       5'h05:
           /* empty */;
@@ -7965,30 +8508,34 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
       5'h0e:
           /* empty */;
       5'h0f:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h11:
           (* full_case = 32'd1 *)
-          if (\$154 ) begin
+          if (\$157 ) begin
           end else begin
-            \$221  = \$157 ;
+            \$226  = pool_rd_data[239:224];
           end
     endcase
     if (pipe_rst) begin
-      \$221  = 112'h0000000000000000000000000000;
+      \$226  = 16'h0000;
     end
     if (rst) begin
-      \$221  = 112'h0000000000000000000000000000;
+      \$226  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$222  = s_fn;
+    \$227  = s_fd;
     casez (fsm_state)
       5'h00:
           /* empty */;
-      5'h01:
+      5'h02:
           /* empty */;
       5'h03:
           /* empty */;
-      5'h04:
+      5'h01:
           /* empty */;
       5'h05:
           /* empty */;
@@ -8011,104 +8558,62 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
       5'h0e:
           /* empty */;
       5'h0f:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h11:
           (* full_case = 32'd1 *)
-          if (\$154 ) begin
+          if (\$157 ) begin
           end else begin
-            \$222  = pool_rd_data[239:224];
+            \$227  = pool_rd_data[255:240];
           end
     endcase
     if (pipe_rst) begin
-      \$222  = 16'h0000;
+      \$227  = 16'h0000;
     end
     if (rst) begin
-      \$222  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$223  = s_fd;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          (* full_case = 32'd1 *)
-          if (\$154 ) begin
-          end else begin
-            \$223  = pool_rd_data[255:240];
-          end
-    endcase
-    if (pipe_rst) begin
-      \$223  = 16'h0000;
-    end
-    if (rst) begin
-      \$223  = 16'h0000;
+      \$227  = 16'h0000;
     end
   end
   assign dir_index = dwp__addr;
-  assign dwp__data = { \port$18716$0 , \port$18714$0 , \port$18712$0 , \port$18710$0 , \port$18708$0 , \port$18706$0 , \port$18704$0 , \port$18702$0 , \port$18700$0 , \port$18698$0 , \port$18696$0 , \port$18694$0 , \port$18692$0 , \port$18690$0 , \port$18688$0  };
-  assign dir_data = { \port$18716$0 , \port$18714$0 , \port$18712$0 , \port$18710$0 , \port$18708$0 , \port$18706$0 , \port$18704$0 , \port$18702$0 , \port$18700$0 , \port$18698$0 , \port$18696$0 , \port$18694$0 , \port$18692$0 , \port$18690$0 , \port$18688$0  };
+  assign dwp__data = { \port$19426$0 , \port$19424$0 , \port$19422$0 , \port$19420$0 , \port$19418$0 , \port$19416$0 , \port$19414$0 , \port$19412$0 , \port$19410$0 , \port$19408$0 , \port$19406$0 , \port$19404$0 , \port$19402$0 , \port$19400$0 , \port$19398$0  };
+  assign dir_data = { \port$19426$0 , \port$19424$0 , \port$19422$0 , \port$19420$0 , \port$19418$0 , \port$19416$0 , \port$19414$0 , \port$19412$0 , \port$19410$0 , \port$19408$0 , \port$19406$0 , \port$19404$0 , \port$19402$0 , \port$19400$0 , \port$19398$0  };
   assign dir_we = dwp__en;
   assign drp__data = dent;
   assign out = o__payload;
   assign o_valid = o__valid;
-  assign \dwp__data.valid  = \port$18688$0 [0];
-  assign \dwp__data.venue  = \port$18688$0 [8:1];
-  assign \dwp__data.base1  = \port$18688$0 [9];
-  assign \dwp__data.nsib  = \port$18688$0 [13:10];
-  assign \dwp__data.slot  = \port$18688$0 [29:14];
-  assign \dwp__data.token0  = { \port$18698$0 [29:0], \port$18696$0 , \port$18694$0 , \port$18692$0 , \port$18690$0 , \port$18688$0 [31:30] };
-  assign \dwp__data.token1  = { \port$18708$0 [29:0], \port$18706$0 , \port$18704$0 , \port$18702$0 , \port$18700$0 , \port$18698$0 [31:30] };
-  assign \dwp__data.sibs  = { \port$18716$0 , \port$18714$0 , \port$18712$0 , \port$18710$0 , \port$18708$0 [31:30] };
-  assign \dwp__data.sibs[0]  = { \port$18710$0 [13:0], \port$18708$0 [31:30] };
-  assign \dwp__data.sibs[1]  = \port$18710$0 [29:14];
-  assign \dwp__data.sibs[2]  = { \port$18712$0 [13:0], \port$18710$0 [31:30] };
-  assign \dwp__data.sibs[3]  = \port$18712$0 [29:14];
-  assign \dwp__data.sibs[4]  = { \port$18714$0 [13:0], \port$18712$0 [31:30] };
-  assign \dwp__data.sibs[5]  = \port$18714$0 [29:14];
-  assign \dwp__data.sibs[6]  = { \port$18716$0 [13:0], \port$18714$0 [31:30] };
-  assign \dwp__data.sibs[7]  = \port$18716$0 [29:14];
-  assign \dir_data.valid  = \port$18688$0 [0];
-  assign \dir_data.venue  = \port$18688$0 [8:1];
-  assign \dir_data.base1  = \port$18688$0 [9];
-  assign \dir_data.nsib  = \port$18688$0 [13:10];
-  assign \dir_data.slot  = \port$18688$0 [29:14];
-  assign \dir_data.token0  = { \port$18698$0 [29:0], \port$18696$0 , \port$18694$0 , \port$18692$0 , \port$18690$0 , \port$18688$0 [31:30] };
-  assign \dir_data.token1  = { \port$18708$0 [29:0], \port$18706$0 , \port$18704$0 , \port$18702$0 , \port$18700$0 , \port$18698$0 [31:30] };
-  assign \dir_data.sibs  = { \port$18716$0 , \port$18714$0 , \port$18712$0 , \port$18710$0 , \port$18708$0 [31:30] };
-  assign \dir_data.sibs[0]  = { \port$18710$0 [13:0], \port$18708$0 [31:30] };
-  assign \dir_data.sibs[1]  = \port$18710$0 [29:14];
-  assign \dir_data.sibs[2]  = { \port$18712$0 [13:0], \port$18710$0 [31:30] };
-  assign \dir_data.sibs[3]  = \port$18712$0 [29:14];
-  assign \dir_data.sibs[4]  = { \port$18714$0 [13:0], \port$18712$0 [31:30] };
-  assign \dir_data.sibs[5]  = \port$18714$0 [29:14];
-  assign \dir_data.sibs[6]  = { \port$18716$0 [13:0], \port$18714$0 [31:30] };
-  assign \dir_data.sibs[7]  = \port$18716$0 [29:14];
+  assign \dwp__data.valid  = \port$19398$0 [0];
+  assign \dwp__data.venue  = \port$19398$0 [8:1];
+  assign \dwp__data.base1  = \port$19398$0 [9];
+  assign \dwp__data.nsib  = \port$19398$0 [13:10];
+  assign \dwp__data.slot  = \port$19398$0 [29:14];
+  assign \dwp__data.token0  = { \port$19408$0 [29:0], \port$19406$0 , \port$19404$0 , \port$19402$0 , \port$19400$0 , \port$19398$0 [31:30] };
+  assign \dwp__data.token1  = { \port$19418$0 [29:0], \port$19416$0 , \port$19414$0 , \port$19412$0 , \port$19410$0 , \port$19408$0 [31:30] };
+  assign \dwp__data.sibs  = { \port$19426$0 , \port$19424$0 , \port$19422$0 , \port$19420$0 , \port$19418$0 [31:30] };
+  assign \dwp__data.sibs[0]  = { \port$19420$0 [13:0], \port$19418$0 [31:30] };
+  assign \dwp__data.sibs[1]  = \port$19420$0 [29:14];
+  assign \dwp__data.sibs[2]  = { \port$19422$0 [13:0], \port$19420$0 [31:30] };
+  assign \dwp__data.sibs[3]  = \port$19422$0 [29:14];
+  assign \dwp__data.sibs[4]  = { \port$19424$0 [13:0], \port$19422$0 [31:30] };
+  assign \dwp__data.sibs[5]  = \port$19424$0 [29:14];
+  assign \dwp__data.sibs[6]  = { \port$19426$0 [13:0], \port$19424$0 [31:30] };
+  assign \dwp__data.sibs[7]  = \port$19426$0 [29:14];
+  assign \dir_data.valid  = \port$19398$0 [0];
+  assign \dir_data.venue  = \port$19398$0 [8:1];
+  assign \dir_data.base1  = \port$19398$0 [9];
+  assign \dir_data.nsib  = \port$19398$0 [13:10];
+  assign \dir_data.slot  = \port$19398$0 [29:14];
+  assign \dir_data.token0  = { \port$19408$0 [29:0], \port$19406$0 , \port$19404$0 , \port$19402$0 , \port$19400$0 , \port$19398$0 [31:30] };
+  assign \dir_data.token1  = { \port$19418$0 [29:0], \port$19416$0 , \port$19414$0 , \port$19412$0 , \port$19410$0 , \port$19408$0 [31:30] };
+  assign \dir_data.sibs  = { \port$19426$0 , \port$19424$0 , \port$19422$0 , \port$19420$0 , \port$19418$0 [31:30] };
+  assign \dir_data.sibs[0]  = { \port$19420$0 [13:0], \port$19418$0 [31:30] };
+  assign \dir_data.sibs[1]  = \port$19420$0 [29:14];
+  assign \dir_data.sibs[2]  = { \port$19422$0 [13:0], \port$19420$0 [31:30] };
+  assign \dir_data.sibs[3]  = \port$19422$0 [29:14];
+  assign \dir_data.sibs[4]  = { \port$19424$0 [13:0], \port$19422$0 [31:30] };
+  assign \dir_data.sibs[5]  = \port$19424$0 [29:14];
+  assign \dir_data.sibs[6]  = { \port$19426$0 [13:0], \port$19424$0 [31:30] };
+  assign \dir_data.sibs[7]  = \port$19426$0 [29:14];
   assign \dent.valid  = dent[0];
   assign \dent.venue  = dent[8:1];
   assign \dent.base1  = dent[9];
@@ -8154,6 +8659,7 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
   assign \o__payload.sibling  = o__payload[98:83];
   assign \o__payload.amount_in  = o__payload[226:99];
   assign \o__payload.profit  = o__payload[354:227];
+  assign \o__payload.cycle  = o__payload[355];
   assign \out.kind  = o__payload[0];
   assign \out.status  = o__payload[3:1];
   assign \out.count  = o__payload[11:4];
@@ -8167,6 +8673,7 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
   assign \out.sibling  = o__payload[98:83];
   assign \out.amount_in  = o__payload[226:99];
   assign \out.profit  = o__payload[354:227];
+  assign \out.cycle  = o__payload[355];
   assign \req.tag  = req[31:0];
   assign \req.venue_valid  = req[32];
   assign \req.venue  = req[40:33];
@@ -8192,60 +8699,80 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$108 , pool_rd_data, \i__
   assign \req.swap.path[5]  = req[1943:1784];
   assign \req.swap.path[6]  = req[2103:1944];
   assign \req.swap.path[7]  = req[2263:2104];
-  assign \i__payload.op  = i__payload[0];
-  assign \i__payload.amount  = i__payload[112:1];
-  assign \i__payload.reserve_in  = i__payload[224:113];
-  assign \i__payload.reserve_out  = i__payload[336:225];
-  assign \i__payload.fee_num  = i__payload[352:337];
-  assign \i__payload.fee_den  = i__payload[368:353];
-  assign \i__payload$86.mode  = \i__payload$86 [0];
-  assign \i__payload$86.a_base  = \i__payload$86 [112:1];
-  assign \i__payload$86.a_other  = \i__payload$86 [224:113];
-  assign \i__payload$86.a_fn  = \i__payload$86 [240:225];
-  assign \i__payload$86.a_fd  = \i__payload$86 [256:241];
-  assign \i__payload$86.b_base  = \i__payload$86 [368:257];
-  assign \i__payload$86.b_other  = \i__payload$86 [480:369];
-  assign \i__payload$86.b_fn  = \i__payload$86 [496:481];
-  assign \i__payload$86.b_fd  = \i__payload$86 [512:497];
-  assign \i__payload$86.maxc  = \i__payload$86 [529:513];
-  assign \i__payload$86.tag  = \i__payload$86 [561:530];
-  assign \i__payload$97.tag  = \i__payload$97 [31:0];
-  assign \i__payload$97.venue_valid  = \i__payload$97 [32];
-  assign \i__payload$97.venue  = \i__payload$97 [40:33];
-  assign \i__payload$97.swap  = \i__payload$97 [2263:41];
-  assign \i__payload$97.swap.is_swap  = \i__payload$97 [41];
-  assign \i__payload$97.swap.fn  = \i__payload$97 [45:42];
-  assign \i__payload$97.swap.exact_out  = \i__payload$97 [46];
-  assign \i__payload$97.swap.eth_in  = \i__payload$97 [47];
-  assign \i__payload$97.swap.eth_out  = \i__payload$97 [48];
-  assign \i__payload$97.swap.fee_on_transfer  = \i__payload$97 [49];
-  assign \i__payload$97.swap.router  = \i__payload$97 [51:50];
-  assign \i__payload$97.swap.path_len  = \i__payload$97 [55:52];
-  assign \i__payload$97.swap.amount_in  = \i__payload$97 [311:56];
-  assign \i__payload$97.swap.amount_out  = \i__payload$97 [567:312];
-  assign \i__payload$97.swap.recipient  = \i__payload$97 [727:568];
-  assign \i__payload$97.swap.deadline  = \i__payload$97 [983:728];
-  assign \i__payload$97.swap.path  = \i__payload$97 [2263:984];
-  assign \i__payload$97.swap.path[0]  = \i__payload$97 [1143:984];
-  assign \i__payload$97.swap.path[1]  = \i__payload$97 [1303:1144];
-  assign \i__payload$97.swap.path[2]  = \i__payload$97 [1463:1304];
-  assign \i__payload$97.swap.path[3]  = \i__payload$97 [1623:1464];
-  assign \i__payload$97.swap.path[4]  = \i__payload$97 [1783:1624];
-  assign \i__payload$97.swap.path[5]  = \i__payload$97 [1943:1784];
-  assign \i__payload$97.swap.path[6]  = \i__payload$97 [2103:1944];
-  assign \i__payload$97.swap.path[7]  = \i__payload$97 [2263:2104];
+  assign \i__payload.mode  = i__payload[0];
+  assign \i__payload.a_base  = i__payload[112:1];
+  assign \i__payload.a_other  = i__payload[224:113];
+  assign \i__payload.a_fn  = i__payload[240:225];
+  assign \i__payload.a_fd  = i__payload[256:241];
+  assign \i__payload.b_base  = i__payload[368:257];
+  assign \i__payload.b_other  = i__payload[480:369];
+  assign \i__payload.b_fn  = i__payload[496:481];
+  assign \i__payload.b_fd  = i__payload[512:497];
+  assign \i__payload.maxc  = i__payload[529:513];
+  assign \i__payload.tag  = i__payload[561:530];
+  assign \cyc.hop0  = cyc[255:0];
+  assign \cyc.hop0.reserve_in  = cyc[111:0];
+  assign \cyc.hop0.reserve_out  = cyc[223:112];
+  assign \cyc.hop0.fee_num  = cyc[239:224];
+  assign \cyc.hop0.fee_den  = cyc[255:240];
+  assign \cyc.hop1  = cyc[511:256];
+  assign \cyc.hop1.reserve_in  = cyc[367:256];
+  assign \cyc.hop1.reserve_out  = cyc[479:368];
+  assign \cyc.hop1.fee_num  = cyc[495:480];
+  assign \cyc.hop1.fee_den  = cyc[511:496];
+  assign \i__payload$70.op  = \i__payload$70 [0];
+  assign \i__payload$70.amount  = \i__payload$70 [112:1];
+  assign \i__payload$70.reserve_in  = \i__payload$70 [224:113];
+  assign \i__payload$70.reserve_out  = \i__payload$70 [336:225];
+  assign \i__payload$70.fee_num  = \i__payload$70 [352:337];
+  assign \i__payload$70.fee_den  = \i__payload$70 [368:353];
+  assign \i__payload$100.tag  = \i__payload$100 [31:0];
+  assign \i__payload$100.venue_valid  = \i__payload$100 [32];
+  assign \i__payload$100.venue  = \i__payload$100 [40:33];
+  assign \i__payload$100.swap  = \i__payload$100 [2263:41];
+  assign \i__payload$100.swap.is_swap  = \i__payload$100 [41];
+  assign \i__payload$100.swap.fn  = \i__payload$100 [45:42];
+  assign \i__payload$100.swap.exact_out  = \i__payload$100 [46];
+  assign \i__payload$100.swap.eth_in  = \i__payload$100 [47];
+  assign \i__payload$100.swap.eth_out  = \i__payload$100 [48];
+  assign \i__payload$100.swap.fee_on_transfer  = \i__payload$100 [49];
+  assign \i__payload$100.swap.router  = \i__payload$100 [51:50];
+  assign \i__payload$100.swap.path_len  = \i__payload$100 [55:52];
+  assign \i__payload$100.swap.amount_in  = \i__payload$100 [311:56];
+  assign \i__payload$100.swap.amount_out  = \i__payload$100 [567:312];
+  assign \i__payload$100.swap.recipient  = \i__payload$100 [727:568];
+  assign \i__payload$100.swap.deadline  = \i__payload$100 [983:728];
+  assign \i__payload$100.swap.path  = \i__payload$100 [2263:984];
+  assign \i__payload$100.swap.path[0]  = \i__payload$100 [1143:984];
+  assign \i__payload$100.swap.path[1]  = \i__payload$100 [1303:1144];
+  assign \i__payload$100.swap.path[2]  = \i__payload$100 [1463:1304];
+  assign \i__payload$100.swap.path[3]  = \i__payload$100 [1623:1464];
+  assign \i__payload$100.swap.path[4]  = \i__payload$100 [1783:1624];
+  assign \i__payload$100.swap.path[5]  = \i__payload$100 [1943:1784];
+  assign \i__payload$100.swap.path[6]  = \i__payload$100 [2103:1944];
+  assign \i__payload$100.swap.path[7]  = \i__payload$100 [2263:2104];
+  assign \c__payload.hop0  = c__payload[255:0];
+  assign \c__payload.hop0.reserve_in  = c__payload[111:0];
+  assign \c__payload.hop0.reserve_out  = c__payload[223:112];
+  assign \c__payload.hop0.fee_num  = c__payload[239:224];
+  assign \c__payload.hop0.fee_den  = c__payload[255:240];
+  assign \c__payload.hop1  = c__payload[511:256];
+  assign \c__payload.hop1.reserve_in  = c__payload[367:256];
+  assign \c__payload.hop1.reserve_out  = c__payload[479:368];
+  assign \c__payload.hop1.fee_num  = c__payload[495:480];
+  assign \c__payload.hop1.fee_den  = c__payload[511:496];
+  assign \o__payload$105.tag  = \o__payload$105 [31:0];
+  assign \o__payload$105.direction  = \o__payload$105 [32];
+  assign \o__payload$105.exact  = \o__payload$105 [33];
+  assign \o__payload$105.candidates  = \o__payload$105 [50:34];
+  assign \o__payload$105.amount_in  = \o__payload$105 [178:51];
+  assign \o__payload$105.profit  = \o__payload$105 [306:179];
   assign \pool_rd_data.reserve0  = pool_rd_data[111:0];
   assign \pool_rd_data.reserve1  = pool_rd_data[223:112];
   assign \pool_rd_data.fee_num  = pool_rd_data[239:224];
   assign \pool_rd_data.fee_den  = pool_rd_data[255:240];
-  assign \o__payload$104.revert  = \o__payload$104 [2:0];
-  assign \o__payload$104.result  = \o__payload$104 [243:3];
-  assign \o__payload$107.tag  = \o__payload$107 [31:0];
-  assign \o__payload$107.direction  = \o__payload$107 [32];
-  assign \o__payload$107.exact  = \o__payload$107 [33];
-  assign \o__payload$107.candidates  = \o__payload$107 [50:34];
-  assign \o__payload$107.amount_in  = \o__payload$107 [178:51];
-  assign \o__payload$107.profit  = \o__payload$107 [306:179];
+  assign \o__payload$111.revert  = \o__payload$111 [2:0];
+  assign \o__payload$111.result  = \o__payload$111 [243:3];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -8270,73 +8797,108 @@ module \appliance_top.backrun.amount (rst, pipe_rst, i__valid, i__payload, o__re
   input clk;
   wire clk;
   wire \$1 ;
-  wire \$10 ;
+  wire [132:0] \$10 ;
+  reg [239:0] \$100 ;
+  reg [4:0] \$101 ;
   wire \$11 ;
-  wire \$12 ;
+  wire [240:0] \$12 ;
   wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
+  wire [132:0] \$14 ;
+  wire [132:0] \$15 ;
   wire \$16 ;
-  wire \$17 ;
+  wire [240:0] \$17 ;
   wire \$18 ;
-  wire \$19 ;
+  wire [132:0] \$19 ;
   wire \$2 ;
-  wire \$20 ;
+  wire [132:0] \$20 ;
   wire \$21 ;
-  wire \$22 ;
+  wire [240:0] \$22 ;
   wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
+  wire [132:0] \$24 ;
+  wire [132:0] \$25 ;
   wire \$26 ;
-  wire [256:0] \$27 ;
-  wire [270:0] \$28 ;
-  wire [111:0] \$29 ;
+  wire [240:0] \$27 ;
+  wire \$28 ;
+  wire [132:0] \$29 ;
   wire \$3 ;
-  wire [3:0] \$30 ;
+  wire [132:0] \$30 ;
   wire \$31 ;
-  wire [366:0] \$32 ;
-  wire [239:0] \$33 ;
-  wire [256:0] \$34 ;
-  wire [256:0] \$35 ;
-  wire [270:0] \$36 ;
-  wire [111:0] \$37 ;
-  wire [3:0] \$38 ;
-  wire \$39 ;
-  wire \$4 ;
-  wire [112:0] \$40 ;
-  wire [240:0] \$41 ;
-  wire [239:0] \$42 ;
+  wire [240:0] \$32 ;
+  wire \$33 ;
+  wire [132:0] \$34 ;
+  wire [132:0] \$35 ;
+  wire \$36 ;
+  wire [240:0] \$37 ;
+  wire \$38 ;
+  wire [132:0] \$39 ;
+  wire [132:0] \$4 ;
+  wire [132:0] \$40 ;
+  wire \$41 ;
+  wire [240:0] \$42 ;
   wire \$43 ;
-  wire [132:0] \$44 ;
-  wire [132:0] \$45 ;
+  wire \$44 ;
+  wire \$45 ;
   wire \$46 ;
-  wire [240:0] \$47 ;
-  wire [8:0] \$48 ;
+  wire \$47 ;
+  wire \$48 ;
   wire \$49 ;
-  wire \$5 ;
+  wire [132:0] \$5 ;
   wire \$50 ;
-  wire [240:0] \$51 ;
-  wire [240:0] \$52 ;
-  reg \$53 ;
-  reg [368:0] \$54 ;
-  reg [3:0] \$55 ;
-  reg [243:0] \$56 ;
-  reg [255:0] \$57 ;
-  reg [239:0] \$58 ;
-  reg [111:0] \$59 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  reg [2:0] \$60 ;
-  reg [127:0] \$61 ;
-  reg [239:0] \$62 ;
-  reg [130:0] \$63 ;
-  reg [129:0] \$64 ;
-  reg [239:0] \$65 ;
-  reg [7:0] \$66 ;
-  wire \$7 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire [256:0] \$67 ;
+  wire [270:0] \$68 ;
+  wire [111:0] \$69 ;
+  wire [240:0] \$7 ;
+  wire [3:0] \$70 ;
+  wire \$71 ;
+  wire [366:0] \$72 ;
+  wire [239:0] \$73 ;
+  wire [256:0] \$74 ;
+  wire [256:0] \$75 ;
+  wire [270:0] \$76 ;
+  wire [111:0] \$77 ;
+  wire [3:0] \$78 ;
+  wire \$79 ;
   wire \$8 ;
-  wire \$9 ;
+  wire [112:0] \$80 ;
+  wire [240:0] \$81 ;
+  wire [239:0] \$82 ;
+  wire [5:0] \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire [240:0] \$86 ;
+  wire [240:0] \$87 ;
+  reg \$88 ;
+  reg [368:0] \$89 ;
+  wire [132:0] \$9 ;
+  reg [3:0] \$90 ;
+  reg [243:0] \$91 ;
+  reg [255:0] \$92 ;
+  reg [239:0] \$93 ;
+  reg [111:0] \$94 ;
+  reg [2:0] \$95 ;
+  reg [127:0] \$96 ;
+  reg [239:0] \$97 ;
+  reg [130:0] \$98 ;
+  reg [129:0] \$99 ;
   reg [255:0] acc = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  reg [7:0] count = 8'h00;
+  reg [4:0] count = 5'h00;
   reg [129:0] den = 130'h000000000000000000000000000000000;
   reg [3:0] fsm_state = 4'h0;
   wire [111:0] \i__payload.amount ;
@@ -8349,6 +8911,14 @@ module \appliance_top.backrun.amount (rst, pipe_rst, i__valid, i__payload, o__re
   wire [111:0] \i__payload.reserve_in ;
   wire [111:0] \i__payload.reserve_out ;
   reg [239:0] num = 240'h000000000000000000000000000000000000000000000000000000000000;
+  reg [239:0] num_0;
+  reg [239:0] num_1;
+  reg [239:0] num_2;
+  reg [239:0] num_3;
+  reg [239:0] num_4;
+  reg [239:0] num_5;
+  reg [239:0] num_6;
+  reg [239:0] num_7;
   wire [240:0] \o__payload.result ;
   (* enum_base_type = "AmountRevert" *)
   (* enum_value_000 = "NONE" *)
@@ -8362,7 +8932,23 @@ module \appliance_top.backrun.amount (rst, pipe_rst, i__valid, i__payload, o__re
   wire o_valid;
   wire [255:0] partial;
   reg [239:0] quo = 240'h000000000000000000000000000000000000000000000000000000000000;
+  reg [239:0] quo_0;
+  reg [239:0] quo_1;
+  reg [239:0] quo_2;
+  reg [239:0] quo_3;
+  reg [239:0] quo_4;
+  reg [239:0] quo_5;
+  reg [239:0] quo_6;
+  reg [239:0] quo_7;
   reg [130:0] rem = 131'h000000000000000000000000000000000;
+  reg [130:0] rem_0;
+  reg [130:0] rem_1;
+  reg [130:0] rem_2;
+  reg [130:0] rem_3;
+  reg [130:0] rem_4;
+  reg [130:0] rem_5;
+  reg [130:0] rem_6;
+  reg [130:0] rem_7;
   reg [368:0] req = 369'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   wire [111:0] \req.amount ;
   wire [15:0] \req.fee_den ;
@@ -8388,77 +8974,105 @@ module \appliance_top.backrun.amount (rst, pipe_rst, i__valid, i__payload, o__re
   reg [127:0] w = 128'h00000000000000000000000000000000;
   reg [239:0] x = 240'h000000000000000000000000000000000000000000000000000000000000;
   reg [111:0] y = 112'h0000000000000000000000000000;
-  assign \$34  = partial + w;
-  assign \$35  = acc + partial;
-  assign \$38  = steps - 1'h1;
-  assign \$39  = steps == 1'h1;
-  assign \$40  = req[336:225] - req[112:1];
-  assign \$43  = { rem, num[239] } >= den;
-  assign \$44  = { rem, num[239] } - den;
-  assign \$45  = \$43  ? \$44  : { 1'h0, rem, num[239] };
-  assign \$46  = { rem, num[239] } >= den;
-  assign \$48  = count - 1'h1;
-  assign \$49  = count == 1'h1;
-  assign \$51  = quo + 1'h1;
-  assign \$52  = \$50  ? \$51  : { 1'h0, quo };
-  always @(posedge clk)
-    o__valid <= \$53 ;
-  always @(posedge clk)
-    req <= \$54 ;
-  always @(posedge clk)
-    fsm_state <= \$55 ;
-  always @(posedge clk)
-    o__payload <= \$56 ;
-  always @(posedge clk)
-    acc <= \$57 ;
-  always @(posedge clk)
-    x <= \$58 ;
-  always @(posedge clk)
-    y <= \$59 ;
-  always @(posedge clk)
-    steps <= \$60 ;
-  always @(posedge clk)
-    w <= \$61 ;
-  always @(posedge clk)
-    num <= \$62 ;
-  always @(posedge clk)
-    rem <= \$63 ;
-  always @(posedge clk)
-    den <= \$64 ;
-  always @(posedge clk)
-    quo <= \$65 ;
-  always @(posedge clk)
-    count <= \$66 ;
   assign partial = x * y[15:0];
   assign \$1  = ~ o__valid;
   assign \$2  = \$1  | o__ready;
-  assign \$3  = ! fsm_state;
-  assign \$4  = fsm_state == 1'h1;
-  assign \$5  = fsm_state == 2'h2;
-  assign \$6  = fsm_state == 2'h3;
-  assign \$7  = fsm_state == 3'h4;
-  assign \$8  = fsm_state == 3'h5;
-  assign \$9  = fsm_state == 3'h6;
-  assign \$10  = fsm_state == 3'h7;
-  assign \$11  = fsm_state == 4'h8;
-  assign \$12  = fsm_state == 4'h9;
-  assign \$13  = fsm_state == 4'ha;
-  assign \$14  = fsm_state == 4'hb;
-  assign \$15  = i__valid & i__ready;
-  assign \$16  = ! req[0];
-  assign \$17  = ! req[112:1];
-  assign \$18  = ! req[224:113];
-  assign \$19  = ! req[336:225];
-  assign \$20  = \$18  | \$19 ;
-  assign \$21  = ! req[112:1];
-  assign \$22  = ! req[224:113];
-  assign \$23  = ! req[336:225];
-  assign \$24  = \$22  | \$23 ;
-  assign \$25  = req[112:1] > req[336:225];
-  assign \$26  = req[112:1] == req[336:225];
-  assign \$27  = acc + partial;
-  assign \$30  = steps - 1'h1;
-  assign \$31  = steps == 1'h1;
+  assign \$3  = { rem, num[239] } >= den;
+  assign \$4  = { rem, num[239] } - den;
+  assign \$5  = \$3  ? \$4  : { 1'h0, rem, num[239] };
+  assign \$6  = { rem, num[239] } >= den;
+  assign \$8  = { rem_0, num_0[239] } >= den;
+  assign \$9  = { rem_0, num_0[239] } - den;
+  assign \$10  = \$8  ? \$9  : { 1'h0, rem_0, num_0[239] };
+  assign \$11  = { rem_0, num_0[239] } >= den;
+  assign \$13  = { rem_1, num_1[239] } >= den;
+  assign \$14  = { rem_1, num_1[239] } - den;
+  assign \$15  = \$13  ? \$14  : { 1'h0, rem_1, num_1[239] };
+  assign \$16  = { rem_1, num_1[239] } >= den;
+  assign \$18  = { rem_2, num_2[239] } >= den;
+  assign \$19  = { rem_2, num_2[239] } - den;
+  assign \$20  = \$18  ? \$19  : { 1'h0, rem_2, num_2[239] };
+  assign \$21  = { rem_2, num_2[239] } >= den;
+  assign \$23  = { rem_3, num_3[239] } >= den;
+  assign \$24  = { rem_3, num_3[239] } - den;
+  assign \$25  = \$23  ? \$24  : { 1'h0, rem_3, num_3[239] };
+  assign \$26  = { rem_3, num_3[239] } >= den;
+  assign \$28  = { rem_4, num_4[239] } >= den;
+  assign \$29  = { rem_4, num_4[239] } - den;
+  assign \$30  = \$28  ? \$29  : { 1'h0, rem_4, num_4[239] };
+  assign \$31  = { rem_4, num_4[239] } >= den;
+  assign \$33  = { rem_5, num_5[239] } >= den;
+  assign \$34  = { rem_5, num_5[239] } - den;
+  assign \$35  = \$33  ? \$34  : { 1'h0, rem_5, num_5[239] };
+  assign \$36  = { rem_5, num_5[239] } >= den;
+  assign \$38  = { rem_6, num_6[239] } >= den;
+  assign \$39  = { rem_6, num_6[239] } - den;
+  assign \$40  = \$38  ? \$39  : { 1'h0, rem_6, num_6[239] };
+  assign \$41  = { rem_6, num_6[239] } >= den;
+  assign \$43  = ! fsm_state;
+  assign \$44  = fsm_state == 1'h1;
+  assign \$45  = fsm_state == 2'h2;
+  assign \$46  = fsm_state == 2'h3;
+  assign \$47  = fsm_state == 3'h4;
+  assign \$48  = fsm_state == 3'h5;
+  assign \$49  = fsm_state == 3'h6;
+  assign \$50  = fsm_state == 3'h7;
+  assign \$51  = fsm_state == 4'h8;
+  assign \$52  = fsm_state == 4'h9;
+  assign \$53  = fsm_state == 4'ha;
+  assign \$54  = fsm_state == 4'hb;
+  assign \$55  = i__valid & i__ready;
+  assign \$56  = ! req[0];
+  assign \$57  = ! req[112:1];
+  assign \$58  = ! req[224:113];
+  assign \$59  = ! req[336:225];
+  assign \$60  = \$58  | \$59 ;
+  assign \$61  = ! req[112:1];
+  assign \$62  = ! req[224:113];
+  assign \$63  = ! req[336:225];
+  assign \$64  = \$62  | \$63 ;
+  assign \$65  = req[112:1] > req[336:225];
+  assign \$66  = req[112:1] == req[336:225];
+  assign \$67  = acc + partial;
+  assign \$70  = steps - 1'h1;
+  assign \$71  = steps == 1'h1;
+  assign \$74  = partial + w;
+  assign \$75  = acc + partial;
+  assign \$78  = steps - 1'h1;
+  assign \$79  = steps == 1'h1;
+  assign \$80  = req[336:225] - req[112:1];
+  assign \$83  = count - 1'h1;
+  assign \$84  = count == 1'h1;
+  assign \$86  = quo + 1'h1;
+  assign \$87  = \$85  ? \$86  : { 1'h0, quo };
+  always @(posedge clk)
+    o__valid <= \$88 ;
+  always @(posedge clk)
+    req <= \$89 ;
+  always @(posedge clk)
+    fsm_state <= \$90 ;
+  always @(posedge clk)
+    o__payload <= \$91 ;
+  always @(posedge clk)
+    acc <= \$92 ;
+  always @(posedge clk)
+    x <= \$93 ;
+  always @(posedge clk)
+    y <= \$94 ;
+  always @(posedge clk)
+    steps <= \$95 ;
+  always @(posedge clk)
+    w <= \$96 ;
+  always @(posedge clk)
+    num <= \$97 ;
+  always @(posedge clk)
+    rem <= \$98 ;
+  always @(posedge clk)
+    den <= \$99 ;
+  always @(posedge clk)
+    quo <= \$100 ;
+  always @(posedge clk)
+    count <= \$101 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     i__ready = 1'h0;
@@ -8469,30 +9083,702 @@ module \appliance_top.backrun.amount (rst, pipe_rst, i__valid, i__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$53  = o__valid;
+    rem_0 = 131'h000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          rem_0 = \$5 [130:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    quo_0 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          quo_0 = { quo[238:0], \$6  };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    num_0 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          num_0 = \$7 [239:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    rem_1 = 131'h000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          rem_1 = \$10 [130:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    quo_1 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          quo_1 = { quo_0[238:0], \$11  };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    num_1 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          num_1 = \$12 [239:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    rem_2 = 131'h000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          rem_2 = \$15 [130:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    quo_2 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          quo_2 = { quo_1[238:0], \$16  };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    num_2 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          num_2 = \$17 [239:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    rem_3 = 131'h000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          rem_3 = \$20 [130:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    quo_3 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          quo_3 = { quo_2[238:0], \$21  };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    num_3 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          num_3 = \$22 [239:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    rem_4 = 131'h000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          rem_4 = \$25 [130:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    quo_4 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          quo_4 = { quo_3[238:0], \$26  };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    num_4 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          num_4 = \$27 [239:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    rem_5 = 131'h000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          rem_5 = \$30 [130:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    quo_5 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          quo_5 = { quo_4[238:0], \$31  };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    num_5 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          num_5 = \$32 [239:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    rem_6 = 131'h000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          rem_6 = \$35 [130:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    quo_6 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          quo_6 = { quo_5[238:0], \$36  };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    num_6 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          num_6 = \$37 [239:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    rem_7 = 131'h000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          rem_7 = \$40 [130:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    quo_7 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          quo_7 = { quo_6[238:0], \$41  };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    num_7 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          num_7 = \$42 [239:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
+    \$88  = o__valid;
     if (o__ready) begin
-      \$53  = 1'h0;
+      \$88  = 1'h0;
     end
     casez (fsm_state)
       4'h0:
           /* empty */;
       4'h1:
           (* full_case = 32'd1 *)
-          if (\$16 ) begin
-            if (\$17 ) begin
-              \$53  = 1'h1;
-            end else if (\$20 ) begin
-              \$53  = 1'h1;
+          if (\$56 ) begin
+            if (\$57 ) begin
+              \$88  = 1'h1;
+            end else if (\$60 ) begin
+              \$88  = 1'h1;
             end
           end else begin
-            if (\$21 ) begin
-              \$53  = 1'h1;
-            end else if (\$24 ) begin
-              \$53  = 1'h1;
-            end else if (\$25 ) begin
-              \$53  = 1'h1;
-            end else if (\$26 ) begin
-              \$53  = 1'h1;
+            if (\$61 ) begin
+              \$88  = 1'h1;
+            end else if (\$64 ) begin
+              \$88  = 1'h1;
+            end else if (\$65 ) begin
+              \$88  = 1'h1;
+            end else if (\$66 ) begin
+              \$88  = 1'h1;
             end
           end
       4'h2:
@@ -8514,127 +9800,127 @@ module \appliance_top.backrun.amount (rst, pipe_rst, i__valid, i__payload, o__re
       4'h7:
           /* empty */;
       4'hb:
-          \$53  = 1'h1;
+          \$88  = 1'h1;
     endcase
     if (pipe_rst) begin
-      \$53  = 1'h0;
+      \$88  = 1'h0;
     end
     if (rst) begin
-      \$53  = 1'h0;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$54  = req;
+    \$89  = req;
     casez (fsm_state)
       4'h0:
-          if (\$15 ) begin
-            \$54  = i__payload;
+          if (\$55 ) begin
+            \$89  = i__payload;
           end
     endcase
     if (pipe_rst) begin
-      \$54  = 369'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$89  = 369'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$54  = 369'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$89  = 369'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$55  = fsm_state;
+    \$90  = fsm_state;
     casez (fsm_state)
       4'h0:
-          if (\$15 ) begin
-            \$55  = 4'h1;
+          if (\$55 ) begin
+            \$90  = 4'h1;
           end
       4'h1:
           (* full_case = 32'd1 *)
-          if (\$16 ) begin
+          if (\$56 ) begin
             (* full_case = 32'd1 *)
-            if (\$17 ) begin
-              \$55  = 4'h0;
-            end else if (\$20 ) begin
-              \$55  = 4'h0;
+            if (\$57 ) begin
+              \$90  = 4'h0;
+            end else if (\$60 ) begin
+              \$90  = 4'h0;
             end else begin
-              \$55  = 4'h2;
+              \$90  = 4'h2;
             end
           end else begin
             (* full_case = 32'd1 *)
-            if (\$21 ) begin
-              \$55  = 4'h0;
-            end else if (\$24 ) begin
-              \$55  = 4'h0;
-            end else if (\$25 ) begin
-              \$55  = 4'h0;
-            end else if (\$26 ) begin
-              \$55  = 4'h0;
+            if (\$61 ) begin
+              \$90  = 4'h0;
+            end else if (\$64 ) begin
+              \$90  = 4'h0;
+            end else if (\$65 ) begin
+              \$90  = 4'h0;
+            end else if (\$66 ) begin
+              \$90  = 4'h0;
             end else begin
-              \$55  = 4'h3;
+              \$90  = 4'h3;
             end
           end
       4'h2:
-          \$55  = 4'h4;
+          \$90  = 4'h4;
       4'h4:
-          if (\$31 ) begin
-            \$55  = 4'h5;
+          if (\$71 ) begin
+            \$90  = 4'h5;
           end
       4'h5:
-          \$55  = 4'h6;
+          \$90  = 4'h6;
       4'h6:
-          \$55  = 4'h7;
+          \$90  = 4'h7;
       4'h3:
-          if (\$39 ) begin
-            \$55  = 4'h8;
+          if (\$79 ) begin
+            \$90  = 4'h8;
           end
       4'h8:
-          \$55  = 4'h9;
+          \$90  = 4'h9;
       4'h9:
-          \$55  = 4'ha;
+          \$90  = 4'ha;
       4'ha:
-          \$55  = 4'h7;
+          \$90  = 4'h7;
       4'h7:
-          if (\$49 ) begin
-            \$55  = 4'hb;
+          if (\$84 ) begin
+            \$90  = 4'hb;
           end
       4'hb:
-          \$55  = 4'h0;
+          \$90  = 4'h0;
     endcase
     if (pipe_rst) begin
-      \$55  = 4'h0;
+      \$90  = 4'h0;
     end
     if (rst) begin
-      \$55  = 4'h0;
+      \$90  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$56  = o__payload;
+    \$91  = o__payload;
     casez (fsm_state)
       4'h0:
           /* empty */;
       4'h1:
           (* full_case = 32'd1 *)
-          if (\$16 ) begin
-            if (\$17 ) begin
-              \$56 [2:0] = 3'h1;
-              \$56 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
-            end else if (\$20 ) begin
-              \$56 [2:0] = 3'h3;
-              \$56 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+          if (\$56 ) begin
+            if (\$57 ) begin
+              \$91 [2:0] = 3'h1;
+              \$91 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+            end else if (\$60 ) begin
+              \$91 [2:0] = 3'h3;
+              \$91 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
             end
           end else begin
-            if (\$21 ) begin
-              \$56 [2:0] = 3'h2;
-              \$56 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
-            end else if (\$24 ) begin
-              \$56 [2:0] = 3'h3;
-              \$56 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
-            end else if (\$25 ) begin
-              \$56 [2:0] = 3'h4;
-              \$56 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
-            end else if (\$26 ) begin
-              \$56 [2:0] = 3'h5;
-              \$56 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+            if (\$61 ) begin
+              \$91 [2:0] = 3'h2;
+              \$91 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+            end else if (\$64 ) begin
+              \$91 [2:0] = 3'h3;
+              \$91 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+            end else if (\$65 ) begin
+              \$91 [2:0] = 3'h4;
+              \$91 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+            end else if (\$66 ) begin
+              \$91 [2:0] = 3'h5;
+              \$91 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
             end
           end
       4'h2:
@@ -8657,226 +9943,226 @@ module \appliance_top.backrun.amount (rst, pipe_rst, i__valid, i__payload, o__re
           /* empty */;
       4'hb:
         begin
-          \$56 [2:0] = 3'h0;
-          \$56 [243:3] = \$52 ;
+          \$91 [2:0] = 3'h0;
+          \$91 [243:3] = \$87 ;
         end
     endcase
     if (pipe_rst) begin
-      \$56  = 244'h0000000000000000000000000000000000000000000000000000000000000;
+      \$91  = 244'h0000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$56  = 244'h0000000000000000000000000000000000000000000000000000000000000;
+      \$91  = 244'h0000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$57  = acc;
+    \$92  = acc;
     casez (fsm_state)
       4'h0:
           /* empty */;
       4'h1:
           (* full_case = 32'd1 *)
-          if (\$16 ) begin
+          if (\$56 ) begin
             (* full_case = 32'd1 *)
-            if (\$17 ) begin
-            end else if (\$20 ) begin
+            if (\$57 ) begin
+            end else if (\$60 ) begin
             end else begin
-              \$57  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+              \$92  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
             end
           end else begin
             (* full_case = 32'd1 *)
-            if (\$21 ) begin
-            end else if (\$24 ) begin
-            end else if (\$25 ) begin
-            end else if (\$26 ) begin
+            if (\$61 ) begin
+            end else if (\$64 ) begin
+            end else if (\$65 ) begin
+            end else if (\$66 ) begin
             end else begin
-              \$57  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+              \$92  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
             end
           end
       4'h2:
-          \$57  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          \$92  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       4'h4:
-          \$57  = \$27 [255:0];
+          \$92  = \$67 [255:0];
       4'h5:
-          \$57  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          \$92  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       4'h6:
           /* empty */;
       4'h3:
-          \$57  = \$35 [255:0];
+          \$92  = \$75 [255:0];
       4'h8:
-          \$57  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          \$92  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       4'h9:
-          \$57  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          \$92  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     endcase
     if (pipe_rst) begin
-      \$57  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$92  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$57  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$92  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$58  = x;
+    \$93  = x;
     casez (fsm_state)
       4'h0:
           /* empty */;
       4'h1:
           (* full_case = 32'd1 *)
-          if (\$16 ) begin
+          if (\$56 ) begin
             (* full_case = 32'd1 *)
-            if (\$17 ) begin
-            end else if (\$20 ) begin
+            if (\$57 ) begin
+            end else if (\$60 ) begin
             end else begin
-              \$58  = { 128'h00000000000000000000000000000000, req[112:1] };
+              \$93  = { 128'h00000000000000000000000000000000, req[112:1] };
             end
           end else begin
             (* full_case = 32'd1 *)
-            if (\$21 ) begin
-            end else if (\$24 ) begin
-            end else if (\$25 ) begin
-            end else if (\$26 ) begin
+            if (\$61 ) begin
+            end else if (\$64 ) begin
+            end else if (\$65 ) begin
+            end else if (\$66 ) begin
             end else begin
-              \$58  = { 128'h00000000000000000000000000000000, req[224:113] };
+              \$93  = { 128'h00000000000000000000000000000000, req[224:113] };
             end
           end
       4'h2:
-          \$58  = partial[239:0];
+          \$93  = partial[239:0];
       4'h4:
-          \$58  = \$28 [239:0];
+          \$93  = \$68 [239:0];
       4'h5:
-          \$58  = { 128'h00000000000000000000000000000000, req[224:113] };
+          \$93  = { 128'h00000000000000000000000000000000, req[224:113] };
       4'h6:
           /* empty */;
       4'h3:
-          \$58  = \$36 [239:0];
+          \$93  = \$76 [239:0];
       4'h8:
-          \$58  = acc[239:0];
+          \$93  = acc[239:0];
       4'h9:
-          \$58  = { \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40  };
+          \$93  = { \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80  };
     endcase
     if (pipe_rst) begin
-      \$58  = 240'h000000000000000000000000000000000000000000000000000000000000;
+      \$93  = 240'h000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$58  = 240'h000000000000000000000000000000000000000000000000000000000000;
+      \$93  = 240'h000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$59  = y;
+    \$94  = y;
     casez (fsm_state)
       4'h0:
           /* empty */;
       4'h1:
           (* full_case = 32'd1 *)
-          if (\$16 ) begin
+          if (\$56 ) begin
             (* full_case = 32'd1 *)
-            if (\$17 ) begin
-            end else if (\$20 ) begin
+            if (\$57 ) begin
+            end else if (\$60 ) begin
             end else begin
-              \$59  = { 96'h000000000000000000000000, req[352:337] };
+              \$94  = { 96'h000000000000000000000000, req[352:337] };
             end
           end else begin
             (* full_case = 32'd1 *)
-            if (\$21 ) begin
-            end else if (\$24 ) begin
-            end else if (\$25 ) begin
-            end else if (\$26 ) begin
+            if (\$61 ) begin
+            end else if (\$64 ) begin
+            end else if (\$65 ) begin
+            end else if (\$66 ) begin
             end else begin
-              \$59  = req[112:1];
+              \$94  = req[112:1];
             end
           end
       4'h2:
-          \$59  = req[336:225];
+          \$94  = req[336:225];
       4'h4:
-          \$59  = \$29 ;
+          \$94  = \$69 ;
       4'h5:
-          \$59  = { 96'h000000000000000000000000, req[368:353] };
+          \$94  = { 96'h000000000000000000000000, req[368:353] };
       4'h6:
           /* empty */;
       4'h3:
-          \$59  = \$37 ;
+          \$94  = \$77 ;
       4'h8:
-          \$59  = { 96'h000000000000000000000000, req[368:353] };
+          \$94  = { 96'h000000000000000000000000, req[368:353] };
       4'h9:
-          \$59  = { 96'h000000000000000000000000, req[352:337] };
+          \$94  = { 96'h000000000000000000000000, req[352:337] };
     endcase
     if (pipe_rst) begin
-      \$59  = 112'h0000000000000000000000000000;
+      \$94  = 112'h0000000000000000000000000000;
     end
     if (rst) begin
-      \$59  = 112'h0000000000000000000000000000;
+      \$94  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$60  = steps;
+    \$95  = steps;
     casez (fsm_state)
       4'h0:
           /* empty */;
       4'h1:
           (* full_case = 32'd1 *)
-          if (\$16 ) begin
+          if (\$56 ) begin
             (* full_case = 32'd1 *)
-            if (\$17 ) begin
-            end else if (\$20 ) begin
+            if (\$57 ) begin
+            end else if (\$60 ) begin
             end else begin
-              \$60  = 3'h1;
+              \$95  = 3'h1;
             end
           end else begin
             (* full_case = 32'd1 *)
-            if (\$21 ) begin
-            end else if (\$24 ) begin
-            end else if (\$25 ) begin
-            end else if (\$26 ) begin
+            if (\$61 ) begin
+            end else if (\$64 ) begin
+            end else if (\$65 ) begin
+            end else if (\$66 ) begin
             end else begin
-              \$60  = 3'h7;
+              \$95  = 3'h7;
             end
           end
       4'h2:
-          \$60  = 3'h7;
+          \$95  = 3'h7;
       4'h4:
-          \$60  = \$30 [2:0];
+          \$95  = \$70 [2:0];
       4'h5:
-          \$60  = 3'h1;
+          \$95  = 3'h1;
       4'h6:
           /* empty */;
       4'h3:
-          \$60  = \$38 [2:0];
+          \$95  = \$78 [2:0];
       4'h8:
-          \$60  = 3'h1;
+          \$95  = 3'h1;
       4'h9:
-          \$60  = 3'h1;
+          \$95  = 3'h1;
     endcase
     if (pipe_rst) begin
-      \$60  = 3'h0;
+      \$95  = 3'h0;
     end
     if (rst) begin
-      \$60  = 3'h0;
+      \$95  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$61  = w;
+    \$96  = w;
     casez (fsm_state)
       4'h0:
           /* empty */;
       4'h1:
           /* empty */;
       4'h2:
-          \$61  = partial[127:0];
+          \$96  = partial[127:0];
     endcase
     if (pipe_rst) begin
-      \$61  = 128'h00000000000000000000000000000000;
+      \$96  = 128'h00000000000000000000000000000000;
     end
     if (rst) begin
-      \$61  = 128'h00000000000000000000000000000000;
+      \$96  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$62  = num;
+    \$97  = num;
     casez (fsm_state)
       4'h0:
           /* empty */;
@@ -8887,30 +10173,30 @@ module \appliance_top.backrun.amount (rst, pipe_rst, i__valid, i__payload, o__re
       4'h4:
           /* empty */;
       4'h5:
-          \$62  = acc[239:0];
+          \$97  = acc[239:0];
       4'h6:
-          \$62  = \$32 [239:0];
+          \$97  = \$72 [239:0];
       4'h3:
           /* empty */;
       4'h8:
           /* empty */;
       4'h9:
-          \$62  = partial[239:0];
+          \$97  = partial[239:0];
       4'ha:
-          \$62  = \$41 [239:0];
+          \$97  = \$81 [239:0];
       4'h7:
-          \$62  = \$47 [239:0];
+          \$97  = num_7;
     endcase
     if (pipe_rst) begin
-      \$62  = 240'h000000000000000000000000000000000000000000000000000000000000;
+      \$97  = 240'h000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$62  = 240'h000000000000000000000000000000000000000000000000000000000000;
+      \$97  = 240'h000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$63  = rem;
+    \$98  = rem;
     casez (fsm_state)
       4'h0:
           /* empty */;
@@ -8923,7 +10209,7 @@ module \appliance_top.backrun.amount (rst, pipe_rst, i__valid, i__payload, o__re
       4'h5:
           /* empty */;
       4'h6:
-          \$63  = \$33 [130:0];
+          \$98  = \$73 [130:0];
       4'h3:
           /* empty */;
       4'h8:
@@ -8931,20 +10217,20 @@ module \appliance_top.backrun.amount (rst, pipe_rst, i__valid, i__payload, o__re
       4'h9:
           /* empty */;
       4'ha:
-          \$63  = \$42 [130:0];
+          \$98  = \$82 [130:0];
       4'h7:
-          \$63  = \$45 [130:0];
+          \$98  = rem_7;
     endcase
     if (pipe_rst) begin
-      \$63  = 131'h000000000000000000000000000000000;
+      \$98  = 131'h000000000000000000000000000000000;
     end
     if (rst) begin
-      \$63  = 131'h000000000000000000000000000000000;
+      \$98  = 131'h000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$64  = den;
+    \$99  = den;
     casez (fsm_state)
       4'h0:
           /* empty */;
@@ -8957,7 +10243,7 @@ module \appliance_top.backrun.amount (rst, pipe_rst, i__valid, i__payload, o__re
       4'h5:
           /* empty */;
       4'h6:
-          \$64  = \$34 [129:0];
+          \$99  = \$74 [129:0];
       4'h3:
           /* empty */;
       4'h8:
@@ -8965,18 +10251,18 @@ module \appliance_top.backrun.amount (rst, pipe_rst, i__valid, i__payload, o__re
       4'h9:
           /* empty */;
       4'ha:
-          \$64  = partial[129:0];
+          \$99  = partial[129:0];
     endcase
     if (pipe_rst) begin
-      \$64  = 130'h000000000000000000000000000000000;
+      \$99  = 130'h000000000000000000000000000000000;
     end
     if (rst) begin
-      \$64  = 130'h000000000000000000000000000000000;
+      \$99  = 130'h000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$65  = quo;
+    \$100  = quo;
     casez (fsm_state)
       4'h0:
           /* empty */;
@@ -8989,7 +10275,7 @@ module \appliance_top.backrun.amount (rst, pipe_rst, i__valid, i__payload, o__re
       4'h5:
           /* empty */;
       4'h6:
-          \$65  = 240'h000000000000000000000000000000000000000000000000000000000000;
+          \$100  = 240'h000000000000000000000000000000000000000000000000000000000000;
       4'h3:
           /* empty */;
       4'h8:
@@ -8997,20 +10283,20 @@ module \appliance_top.backrun.amount (rst, pipe_rst, i__valid, i__payload, o__re
       4'h9:
           /* empty */;
       4'ha:
-          \$65  = 240'h000000000000000000000000000000000000000000000000000000000000;
+          \$100  = 240'h000000000000000000000000000000000000000000000000000000000000;
       4'h7:
-          \$65  = { quo[238:0], \$46  };
+          \$100  = quo_7;
     endcase
     if (pipe_rst) begin
-      \$65  = 240'h000000000000000000000000000000000000000000000000000000000000;
+      \$100  = 240'h000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$65  = 240'h000000000000000000000000000000000000000000000000000000000000;
+      \$100  = 240'h000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$66  = count;
+    \$101  = count;
     casez (fsm_state)
       4'h0:
           /* empty */;
@@ -9023,7 +10309,7 @@ module \appliance_top.backrun.amount (rst, pipe_rst, i__valid, i__payload, o__re
       4'h5:
           /* empty */;
       4'h6:
-          \$66  = 8'h71;
+          \$101  = 5'h0f;
       4'h3:
           /* empty */;
       4'h8:
@@ -9031,15 +10317,15 @@ module \appliance_top.backrun.amount (rst, pipe_rst, i__valid, i__payload, o__re
       4'h9:
           /* empty */;
       4'ha:
-          \$66  = 8'hf0;
+          \$101  = 5'h1e;
       4'h7:
-          \$66  = \$48 [7:0];
+          \$101  = \$83 [4:0];
     endcase
     if (pipe_rst) begin
-      \$66  = 8'h00;
+      \$101  = 5'h00;
     end
     if (rst) begin
-      \$66  = 8'h00;
+      \$101  = 5'h00;
     end
   end
   assign resp = o__payload;
@@ -9060,16 +10346,23 @@ module \appliance_top.backrun.amount (rst, pipe_rst, i__valid, i__payload, o__re
   assign \i__payload.reserve_out  = i__payload[336:225];
   assign \i__payload.fee_num  = i__payload[352:337];
   assign \i__payload.fee_den  = i__payload[368:353];
-  assign \$28  = { 15'h0000, x, 16'h0000 };
-  assign \$29  = { 16'h0000, y[111:16] };
-  assign \$32  = { num, 127'h00000000000000000000000000000000 };
-  assign \$33  = { 113'h00000000000000000000000000000, num[239:113] };
-  assign \$36  = { 15'h0000, x, 16'h0000 };
-  assign \$37  = { 16'h0000, y[111:16] };
-  assign \$41  = { 1'h0, num };
-  assign \$42  = 240'h000000000000000000000000000000000000000000000000000000000000;
-  assign \$47  = { num, 1'h0 };
-  assign \$50  = req[0];
+  assign \$7  = { num, 1'h0 };
+  assign \$12  = { num_0, 1'h0 };
+  assign \$17  = { num_1, 1'h0 };
+  assign \$22  = { num_2, 1'h0 };
+  assign \$27  = { num_3, 1'h0 };
+  assign \$32  = { num_4, 1'h0 };
+  assign \$37  = { num_5, 1'h0 };
+  assign \$42  = { num_6, 1'h0 };
+  assign \$68  = { 15'h0000, x, 16'h0000 };
+  assign \$69  = { 16'h0000, y[111:16] };
+  assign \$72  = { 7'h00, num, 120'h000000000000000000000000000000 };
+  assign \$73  = { 120'h000000000000000000000000000000, num[239:120] };
+  assign \$76  = { 15'h0000, x, 16'h0000 };
+  assign \$77  = { 16'h0000, y[111:16] };
+  assign \$81  = { 1'h0, num };
+  assign \$82  = 240'h000000000000000000000000000000000000000000000000000000000000;
+  assign \$85  = req[0];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -9421,7 +10714,7 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
   wire \rec.exact ;
   wire [127:0] \rec.profit ;
   wire [31:0] \rec.tag ;
-  wire [8:0] rom_rd__addr;
+  wire [9:0] rom_rd__addr;
   wire [41:0] rom_rd__data;
   reg [255:0] root = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [255:0] root_0;
@@ -9596,303 +10889,787 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
   end
   assign rd_b__data = rf[word[25:19]];
   assign rd_a__data = rf[word[18:12]];
-  reg [41:0] rom [292:0];
+  reg [41:0] rom [776:0];
   initial begin
-    rom[0] = 42'h000b000200c;
-    rom[1] = 42'h000b000300c;
-    rom[2] = 42'h000b000400c;
-    rom[3] = 42'h000b000500c;
-    rom[4] = 42'h000b000600c;
-    rom[5] = 42'h000b000700c;
-    rom[6] = 42'h000b000800c;
-    rom[7] = 42'h000b000900c;
-    rom[8] = 42'h00000002301;
-    rom[9] = 42'h00000003321;
-    rom[10] = 42'h00000004341;
-    rom[11] = 42'h00000005361;
-    rom[12] = 42'h00000007381;
-    rom[13] = 42'h000000063a1;
-    rom[14] = 42'h000000083c1;
-    rom[15] = 42'h000000093e1;
-    rom[16] = 42'h000c800040f;
-    rom[17] = 42'h00000000220;
-    rom[18] = 42'h000c400100c;
-    rom[19] = 42'h0000000d421;
-    rom[20] = 42'h0000000e441;
-    rom[21] = 42'h0000000f461;
-    rom[22] = 42'h00000010481;
-    rom[23] = 42'h00000006301;
-    rom[24] = 42'h00000007321;
-    rom[25] = 42'h00000008341;
-    rom[26] = 42'h00000009361;
-    rom[27] = 42'h00000003381;
-    rom[28] = 42'h000000023a1;
-    rom[29] = 42'h000000043c1;
-    rom[30] = 42'h000000053e1;
-    rom[31] = 42'h000c800040f;
-    rom[32] = 42'h0008d10000b;
-    rom[33] = 42'h000a870000b;
-    rom[34] = 42'h000b000000e;
-    rom[35] = 42'h000a872200b;
-    rom[36] = 42'h000000211a1;
-    rom[37] = 42'h000000221c1;
-    rom[38] = 42'h000000231e1;
-    rom[39] = 42'h00000024201;
-    rom[40] = 42'h00000000220;
-    rom[41] = 42'h000c400000e;
-    rom[42] = 42'h00004000220;
-    rom[43] = 42'h000c400000e;
-    rom[44] = 42'h000000001a0;
-    rom[45] = 42'h000000001c0;
-    rom[46] = 42'h000040001e0;
-    rom[47] = 42'h00000000200;
-    rom[48] = 42'h00000000220;
-    rom[49] = 42'h00000000011;
-    rom[50] = 42'h00000d194a6;
-    rom[51] = 42'h00000d984c6;
-    rom[52] = 42'h00000f1d4e6;
-    rom[53] = 42'h00000f9c506;
-    rom[54] = 42'h000013a5526;
-    rom[55] = 42'h00001426546;
-    rom[56] = 42'h00000d28566;
-    rom[57] = 42'h00000f25586;
-    rom[58] = 42'h0000162b5a2;
-    rom[59] = 42'h000f54aa00a;
-    rom[60] = 42'h0037800000e;
-    rom[61] = 42'h00001529566;
-    rom[62] = 42'h0000002b569;
-    rom[63] = 42'h0000152b563;
-    rom[64] = 42'h000016ab5c7;
-    rom[65] = 42'h0010c02e00d;
-    rom[66] = 42'h000040005c0;
-    rom[67] = 42'h00001725566;
-    rom[68] = 42'h00000d2e586;
-    rom[69] = 42'h0000132c582;
-    rom[70] = 42'h0000162b5e7;
-    rom[71] = 42'h0014572f00a;
-    rom[72] = 42'h00000000600;
-    rom[73] = 42'h00004000620;
-    rom[74] = 42'h00004000640;
-    rom[75] = 42'h00000000660;
-    rom[76] = 42'h00000029681;
-    rom[77] = 42'h0000002a6a1;
-    rom[78] = 42'h0000002d6c1;
-    rom[79] = 42'h0000002e6e1;
-    rom[80] = 42'h0016c00000e;
-    rom[81] = 42'h00004000600;
-    rom[82] = 42'h00000025621;
-    rom[83] = 42'h00000026641;
-    rom[84] = 42'h0000001a661;
-    rom[85] = 42'h00000027681;
-    rom[86] = 42'h000000286a1;
-    rom[87] = 42'h0000001e6c1;
-    rom[88] = 42'h0000002f6e1;
-    rom[89] = 42'h0016c03700d;
-    rom[90] = 42'h000040006e0;
-    rom[91] = 42'h00000037701;
-    rom[92] = 42'h0042800072f;
-    rom[93] = 42'h001bc03a00c;
-    rom[94] = 42'h00100000760;
-    rom[95] = 42'h000040376e4;
-    rom[96] = 42'h00000037701;
-    rom[97] = 42'h0042800072f;
-    rom[98] = 42'h0023c03a00c;
-    rom[99] = 42'h3fffc03b764;
-    rom[100] = 42'h0017c03b00d;
-    rom[101] = 42'h00000037781;
-    rom[102] = 42'h000040007a0;
-    rom[103] = 42'h00001ebc7c2;
-    rom[104] = 42'h0000003e701;
-    rom[105] = 42'h0042800072f;
-    rom[106] = 42'h0020803a00c;
-    rom[107] = 42'h0000003e781;
-    rom[108] = 42'h00001ebd7a2;
-    rom[109] = 42'h00001ebc7c2;
-    rom[110] = 42'h001a000000e;
-    rom[111] = 42'h00100000760;
-    rom[112] = 42'h0023c5b700c;
-    rom[113] = 42'h000005b7703;
-    rom[114] = 42'h0042800072f;
-    rom[115] = 42'h0023c03a00d;
-    rom[116] = 42'h000005b76e3;
-    rom[117] = 42'h3fffc03b764;
-    rom[118] = 42'h001c003b00d;
-    rom[119] = 42'h0023c5b700c;
-    rom[120] = 42'h000005b7703;
-    rom[121] = 42'h0042800072f;
-    rom[122] = 42'h0023c03a00d;
-    rom[123] = 42'h0000000b701;
-    rom[124] = 42'h0042800072f;
-    rom[125] = 42'h0020003a00d;
-    rom[126] = 42'h0000000b6e1;
-    rom[127] = 42'h0023c00000e;
-    rom[128] = 42'h0000000b781;
-    rom[129] = 42'h000005b77c3;
-    rom[130] = 42'h00001e3e563;
-    rom[131] = 42'h0021958b00a;
-    rom[132] = 42'h0000003e6e1;
-    rom[133] = 42'h0023c00000e;
-    rom[134] = 42'h00001f3c7e2;
-    rom[135] = 42'h0000003f7e5;
-    rom[136] = 42'h0000003f701;
-    rom[137] = 42'h0042800072f;
-    rom[138] = 42'h0023403a00c;
-    rom[139] = 42'h0000003f781;
-    rom[140] = 42'h0020800000e;
-    rom[141] = 42'h0000003f7c1;
-    rom[142] = 42'h0020800000e;
-    rom[143] = 42'h00004000800;
-    rom[144] = 42'h00000037821;
-    rom[145] = 42'h0038c00072f;
-    rom[146] = 42'h0029804200d;
-    rom[147] = 42'h00000000800;
-    rom[148] = 42'h0000000b821;
-    rom[149] = 42'h0038c00072f;
-    rom[150] = 42'h0037804200c;
-    rom[151] = 42'h0000000b781;
-    rom[152] = 42'h000000377c1;
-    rom[153] = 42'h00001e3e563;
-    rom[154] = 42'h0027558b00a;
-    rom[155] = 42'h0000003c6e1;
-    rom[156] = 42'h0029800000e;
-    rom[157] = 42'h00001f3c7e2;
-    rom[158] = 42'h0000003f7e5;
-    rom[159] = 42'h0000003f821;
-    rom[160] = 42'h0038c00072f;
-    rom[161] = 42'h0029004200c;
-    rom[162] = 42'h0000003f781;
-    rom[163] = 42'h0026400000e;
-    rom[164] = 42'h0000003f7c1;
-    rom[165] = 42'h0026400000e;
-    rom[166] = 42'h00000000860;
-    rom[167] = 42'h00000000880;
-    rom[168] = 42'h000000008a0;
-    rom[169] = 42'h000000378c1;
-    rom[170] = 42'h000005b78e2;
-    rom[171] = 42'h00004000900;
-    rom[172] = 42'h00004000920;
-    rom[173] = 42'h00004000940;
-    rom[174] = 42'h002c004800d;
-    rom[175] = 42'h0035404000c;
-    rom[176] = 42'h00000000960;
-    rom[177] = 42'h002d404800c;
-    rom[178] = 42'h002d004900d;
-    rom[179] = 42'h002d404000d;
-    rom[180] = 42'h00004000960;
-    rom[181] = 42'h0000248b923;
-    rom[182] = 42'h00000047981;
-    rom[183] = 42'h002e404b00c;
-    rom[184] = 42'h00000046981;
-    rom[185] = 42'h0000004c9a1;
-    rom[186] = 42'h000005c39c2;
-    rom[187] = 42'h003f800072f;
-    rom[188] = 42'h0030804f00d;
-    rom[189] = 42'h0030004b00c;
-    rom[190] = 42'h00000000900;
-    rom[191] = 42'h002b800000e;
-    rom[192] = 42'h00000000800;
-    rom[193] = 42'h002b800000e;
-    rom[194] = 42'h0031454500a;
-    rom[195] = 42'h00000000940;
-    rom[196] = 42'h0035400000e;
-    rom[197] = 42'h000040458a4;
-    rom[198] = 42'h0000004c821;
-    rom[199] = 42'h0038c00072f;
-    rom[200] = 42'h0032c04b00c;
-    rom[201] = 42'h000005c68c3;
-    rom[202] = 42'h0033000000e;
-    rom[203] = 42'h000005c78e2;
-    rom[204] = 42'h0034004200d;
-    rom[205] = 42'h002b804b00d;
-    rom[206] = 42'h00000000800;
-    rom[207] = 42'h002b800000e;
-    rom[208] = 42'h0034a84300b;
-    rom[209] = 42'h002b800000e;
-    rom[210] = 42'h00000050861;
-    rom[211] = 42'h00000051881;
-    rom[212] = 42'h002b800000e;
-    rom[213] = 42'h0000004a1e1;
-    rom[214] = 42'h00000045201;
-    rom[215] = 42'h0036e18000b;
-    rom[216] = 42'h000000001a0;
-    rom[217] = 42'h000000001c0;
-    rom[218] = 42'h00000020010;
-    rom[219] = 42'h000000441a1;
-    rom[220] = 42'h000000431c1;
-    rom[221] = 42'h00000020010;
-    rom[222] = 42'h000000001a0;
-    rom[223] = 42'h000000001c0;
-    rom[224] = 42'h000040001e0;
-    rom[225] = 42'h00000000200;
-    rom[226] = 42'h00000020010;
-    rom[227] = 42'h003b003000c;
-    rom[228] = 42'h00398cc100a;
-    rom[229] = 42'h003f000000e;
-    rom[230] = 42'h00000dc1a46;
-    rom[231] = 42'h00000c52a46;
-    rom[232] = 42'h00002099a63;
-    rom[233] = 42'h00000d53a66;
-    rom[234] = 42'h000029d2a28;
-    rom[235] = 42'h003b400000e;
-    rom[236] = 42'h00000041a21;
-    rom[237] = 42'h00002898a42;
-    rom[238] = 42'h003f290c00a;
-    rom[239] = 42'h00000d51a46;
-    rom[240] = 42'h00000cd2a66;
-    rom[241] = 42'h00001352a42;
-    rom[242] = 42'h00002953a87;
-    rom[243] = 42'h00002a1ca42;
-    rom[244] = 42'h003f290c00a;
-    rom[245] = 42'h00000f54a46;
-    rom[246] = 42'h00000ed2a66;
-    rom[247] = 42'h00001452a42;
-    rom[248] = 42'h00002953aa7;
-    rom[249] = 42'h000028d5a03;
-    rom[250] = 42'h00004000840;
-    rom[251] = 42'h00000039010;
-    rom[252] = 42'h00000000840;
-    rom[253] = 42'h00000039010;
-    rom[254] = 42'h0042004d00c;
-    rom[255] = 42'h000019cdac6;
-    rom[256] = 42'h004098d600a;
-    rom[257] = 42'h0042000000e;
-    rom[258] = 42'h0000004dae1;
-    rom[259] = 42'h0046c000b0f;
-    rom[260] = 42'h00002759ac6;
-    rom[261] = 42'h00422b5a00b;
-    rom[262] = 42'h000040009e0;
-    rom[263] = 42'h00000039010;
-    rom[264] = 42'h000000009e0;
-    rom[265] = 42'h00000039010;
-    rom[266] = 42'h000005b8b62;
-    rom[267] = 42'h000019dbb86;
-    rom[268] = 42'h0043d8dc00a;
-    rom[269] = 42'h00000000740;
-    rom[270] = 42'h00000039010;
-    rom[271] = 42'h0000005bae1;
-    rom[272] = 42'h0046c000b0f;
-    rom[273] = 42'h0000005aba1;
-    rom[274] = 42'h00000059bc1;
-    rom[275] = 42'h00000038ae1;
-    rom[276] = 42'h0046c000b0f;
-    rom[277] = 42'h00002cddbe6;
-    rom[278] = 42'h00002f5ac06;
-    rom[279] = 42'h00004000740;
-    rom[280] = 42'h0046afe000b;
-    rom[281] = 42'h00000000740;
-    rom[282] = 42'h00000039010;
-    rom[283] = 42'h000019d7c26;
-    rom[284] = 42'h000030b1c23;
-    rom[285] = 42'h00002bb6c46;
-    rom[286] = 42'h00001ae2c42;
-    rom[287] = 42'h000030b4c66;
-    rom[288] = 42'h00001962c86;
-    rom[289] = 42'h00003263c63;
-    rom[290] = 42'h00002be3b46;
-    rom[291] = 42'h000030e2b26;
-    rom[292] = 42'h00000058010;
+    rom[0] = 42'h00000203306;
+    rom[1] = 42'h00000282326;
+    rom[2] = 42'h00000406346;
+    rom[3] = 42'h00000487366;
+    rom[4] = 42'h00000d99386;
+    rom[5] = 42'h0004401c00c;
+    rom[6] = 42'h00000d183a6;
+    rom[7] = 42'h00088e9c00a;
+    rom[8] = 42'h0004400100c;
+    rom[9] = 42'h00000407306;
+    rom[10] = 42'h00000486326;
+    rom[11] = 42'h00000202346;
+    rom[12] = 42'h00000283366;
+    rom[13] = 42'h00000d99386;
+    rom[14] = 42'h0004401c00c;
+    rom[15] = 42'h00000d183a6;
+    rom[16] = 42'h0005ce9c00a;
+    rom[17] = 42'h000000001a0;
+    rom[18] = 42'h000000001c0;
+    rom[19] = 42'h000040001e0;
+    rom[20] = 42'h00000000200;
+    rom[21] = 42'h00000000220;
+    rom[22] = 42'h00000000011;
+    rom[23] = 42'h000000063c1;
+    rom[24] = 42'h000000073e1;
+    rom[25] = 42'h00000008401;
+    rom[26] = 42'h00000009421;
+    rom[27] = 42'h00000003441;
+    rom[28] = 42'h00000002461;
+    rom[29] = 42'h00000004481;
+    rom[30] = 42'h00004000220;
+    rom[31] = 42'h000bc0004af;
+    rom[32] = 42'h000b870000b;
+    rom[33] = 42'h0004400000e;
+    rom[34] = 42'h000000023c1;
+    rom[35] = 42'h000000033e1;
+    rom[36] = 42'h00000004401;
+    rom[37] = 42'h00000005421;
+    rom[38] = 42'h00000007441;
+    rom[39] = 42'h00000006461;
+    rom[40] = 42'h00000008481;
+    rom[41] = 42'h00000000220;
+    rom[42] = 42'h000bc0004af;
+    rom[43] = 42'h000b800100c;
+    rom[44] = 42'h000b870000b;
+    rom[45] = 42'h0004400000e;
+    rom[46] = 42'h00000000011;
+    rom[47] = 42'h0000101b4c6;
+    rom[48] = 42'h000012184e6;
+    rom[49] = 42'h000013a6502;
+    rom[50] = 42'h00000e1d526;
+    rom[51] = 42'h000000294c9;
+    rom[52] = 42'h00000e264c3;
+    rom[53] = 42'h00001426547;
+    rom[54] = 42'h000e002a00d;
+    rom[55] = 42'h00004000540;
+    rom[56] = 42'h000015184c6;
+    rom[57] = 42'h0000102a4e6;
+    rom[58] = 42'h00000ca74e2;
+    rom[59] = 42'h000013a6567;
+    rom[60] = 42'h005a152b00a;
+    rom[61] = 42'h0000002a581;
+    rom[62] = 42'h000016285a6;
+    rom[63] = 42'h00000e2d5a2;
+    rom[64] = 42'h0000142d5c2;
+    rom[65] = 42'h000016ae5c6;
+    rom[66] = 42'h0017d4ae00a;
+    rom[67] = 42'h001000005e0;
+    rom[68] = 42'h002185ac00c;
+    rom[69] = 42'h000005ac603;
+    rom[70] = 42'h000018285a6;
+    rom[71] = 42'h00000e2d5a2;
+    rom[72] = 42'h0000142d5c2;
+    rom[73] = 42'h000016ae5c6;
+    rom[74] = 42'h002194ae00a;
+    rom[75] = 42'h00000030581;
+    rom[76] = 42'h3fffc02f5e4;
+    rom[77] = 42'h0011002f00d;
+    rom[78] = 42'h002185ac00c;
+    rom[79] = 42'h000005ac603;
+    rom[80] = 42'h000018285a6;
+    rom[81] = 42'h00000e2d5a2;
+    rom[82] = 42'h0000142d5c2;
+    rom[83] = 42'h000016ae5c6;
+    rom[84] = 42'h002194ae00a;
+    rom[85] = 42'h000005a85a6;
+    rom[86] = 42'h00000e2d5a2;
+    rom[87] = 42'h0000142d5c2;
+    rom[88] = 42'h000016ae5c6;
+    rom[89] = 42'h001714ae00a;
+    rom[90] = 42'h0000000b581;
+    rom[91] = 42'h0021800000e;
+    rom[92] = 42'h0000000b621;
+    rom[93] = 42'h000005ac643;
+    rom[94] = 42'h001d800000e;
+    rom[95] = 42'h001000005e0;
+    rom[96] = 42'h0000402c584;
+    rom[97] = 42'h000016285a6;
+    rom[98] = 42'h00000e2d5a2;
+    rom[99] = 42'h0000142d5c2;
+    rom[100] = 42'h000016ae5c6;
+    rom[101] = 42'h0019d4ae00a;
+    rom[102] = 42'h0021800000e;
+    rom[103] = 42'h3fffc02f5e4;
+    rom[104] = 42'h0018002f00d;
+    rom[105] = 42'h0000002c621;
+    rom[106] = 42'h00004000660;
+    rom[107] = 42'h000019b1642;
+    rom[108] = 42'h000019285a6;
+    rom[109] = 42'h00000e2d5a2;
+    rom[110] = 42'h0000142d5c2;
+    rom[111] = 42'h000016ae5c6;
+    rom[112] = 42'h001c94ae00a;
+    rom[113] = 42'h001d800000e;
+    rom[114] = 42'h00000032621;
+    rom[115] = 42'h000019b3662;
+    rom[116] = 42'h000019b1642;
+    rom[117] = 42'h001b000000e;
+    rom[118] = 42'h000018b24c3;
+    rom[119] = 42'h001e930b00a;
+    rom[120] = 42'h00000032581;
+    rom[121] = 42'h0021800000e;
+    rom[122] = 42'h00001931682;
+    rom[123] = 42'h00000034685;
+    rom[124] = 42'h00001a285a6;
+    rom[125] = 42'h00000e2d5a2;
+    rom[126] = 42'h0000142d5c2;
+    rom[127] = 42'h000016ae5c6;
+    rom[128] = 42'h002094ae00a;
+    rom[129] = 42'h0021000000e;
+    rom[130] = 42'h00000034621;
+    rom[131] = 42'h001d800000e;
+    rom[132] = 42'h00000034641;
+    rom[133] = 42'h001d800000e;
+    rom[134] = 42'h000000006a0;
+    rom[135] = 42'h000000006c0;
+    rom[136] = 42'h000000006e0;
+    rom[137] = 42'h00004000700;
+    rom[138] = 42'h0000002c721;
+    rom[139] = 42'h000005ac742;
+    rom[140] = 42'h0000161e762;
+    rom[141] = 42'h002b1d8c00a;
+    rom[142] = 42'h0000102c766;
+    rom[143] = 42'h00000fbb786;
+    rom[144] = 42'h00000cbb762;
+    rom[145] = 42'h00001dbc7a7;
+    rom[146] = 42'h00001ea2762;
+    rom[147] = 42'h002b1d8c00a;
+    rom[148] = 42'h0000123d766;
+    rom[149] = 42'h000011bb786;
+    rom[150] = 42'h00000dbb762;
+    rom[151] = 42'h00001dbc7c7;
+    rom[152] = 42'h0000163e7e3;
+    rom[153] = 42'h0000002c801;
+    rom[154] = 42'h002ac03900c;
+    rom[155] = 42'h00001ca8826;
+    rom[156] = 42'h00000e41822;
+    rom[157] = 42'h0000209d843;
+    rom[158] = 42'h00001cc2846;
+    rom[159] = 42'h00001c41826;
+    rom[160] = 42'h002ae0c200b;
+    rom[161] = 42'h0028c53700a;
+    rom[162] = 42'h0056000000e;
+    rom[163] = 42'h000040376e4;
+    rom[164] = 42'h000005b9723;
+    rom[165] = 42'h0029dfb500b;
+    rom[166] = 42'h003d400000e;
+    rom[167] = 42'h0000003f6a1;
+    rom[168] = 42'h000000406c1;
+    rom[169] = 42'h000005bf702;
+    rom[170] = 42'h003d400000e;
+    rom[171] = 42'h004dc00000e;
+    rom[172] = 42'h0000059e762;
+    rom[173] = 42'h0058dd8c00a;
+    rom[174] = 42'h0000100b766;
+    rom[175] = 42'h00000fbb786;
+    rom[176] = 42'h00000cbb762;
+    rom[177] = 42'h00001dbc7a7;
+    rom[178] = 42'h00001ea2762;
+    rom[179] = 42'h0058dd8c00a;
+    rom[180] = 42'h0000123d766;
+    rom[181] = 42'h000011bb786;
+    rom[182] = 42'h00000dbb762;
+    rom[183] = 42'h00001dbc7c7;
+    rom[184] = 42'h000005be7e3;
+    rom[185] = 42'h0000000b801;
+    rom[186] = 42'h0000000b621;
+    rom[187] = 42'h0000002c641;
+    rom[188] = 42'h000018b24c3;
+    rom[189] = 42'h0030130b00a;
+    rom[190] = 42'h00000031721;
+    rom[191] = 42'h0045800000e;
+    rom[192] = 42'h00001931682;
+    rom[193] = 42'h00000034685;
+    rom[194] = 42'h00001a1e762;
+    rom[195] = 42'h00349d8c00a;
+    rom[196] = 42'h00001034766;
+    rom[197] = 42'h00000fbb786;
+    rom[198] = 42'h00000cbb762;
+    rom[199] = 42'h00001dbc7a7;
+    rom[200] = 42'h00001ea2762;
+    rom[201] = 42'h00349d8c00a;
+    rom[202] = 42'h0000123d766;
+    rom[203] = 42'h000011bb786;
+    rom[204] = 42'h00000dbb762;
+    rom[205] = 42'h00001dbc7c7;
+    rom[206] = 42'h00001a3e7e3;
+    rom[207] = 42'h00000034801;
+    rom[208] = 42'h00000034621;
+    rom[209] = 42'h002f000000e;
+    rom[210] = 42'h00000034641;
+    rom[211] = 42'h002f000000e;
+    rom[212] = 42'h004dc03900c;
+    rom[213] = 42'h00001ca8826;
+    rom[214] = 42'h00000e41822;
+    rom[215] = 42'h0000209d843;
+    rom[216] = 42'h00001cc2846;
+    rom[217] = 42'h00001c41826;
+    rom[218] = 42'h004de0c200b;
+    rom[219] = 42'h0037453700a;
+    rom[220] = 42'h0056000000e;
+    rom[221] = 42'h000040376e4;
+    rom[222] = 42'h00001c9e762;
+    rom[223] = 42'h003cdd8c00a;
+    rom[224] = 42'h00001039766;
+    rom[225] = 42'h00000fbb786;
+    rom[226] = 42'h00000cbb762;
+    rom[227] = 42'h00001dbc7a7;
+    rom[228] = 42'h00001ea2762;
+    rom[229] = 42'h003cdd8c00a;
+    rom[230] = 42'h0000123d766;
+    rom[231] = 42'h000011bb786;
+    rom[232] = 42'h00000dbb762;
+    rom[233] = 42'h00001dbc7c7;
+    rom[234] = 42'h00001cbe7e3;
+    rom[235] = 42'h00000039801;
+    rom[236] = 42'h3fffc039724;
+    rom[237] = 42'h003bdfb500b;
+    rom[238] = 42'h003d400000e;
+    rom[239] = 42'h0000003f6a1;
+    rom[240] = 42'h000000406c1;
+    rom[241] = 42'h000005bf702;
+    rom[242] = 42'h003d400000e;
+    rom[243] = 42'h3fffc039724;
+    rom[244] = 42'h003d400000e;
+    rom[245] = 42'h0045803a00c;
+    rom[246] = 42'h00001d28826;
+    rom[247] = 42'h00000e41822;
+    rom[248] = 42'h0000209d843;
+    rom[249] = 42'h00001d42846;
+    rom[250] = 42'h00001c41826;
+    rom[251] = 42'h0045a0c200b;
+    rom[252] = 42'h003f853700a;
+    rom[253] = 42'h0056000000e;
+    rom[254] = 42'h000040376e4;
+    rom[255] = 42'h00001d1e762;
+    rom[256] = 42'h00451d8c00a;
+    rom[257] = 42'h0000103a766;
+    rom[258] = 42'h00000fbb786;
+    rom[259] = 42'h00000cbb762;
+    rom[260] = 42'h00001dbc7a7;
+    rom[261] = 42'h00001ea2762;
+    rom[262] = 42'h00451d8c00a;
+    rom[263] = 42'h0000123d766;
+    rom[264] = 42'h000011bb786;
+    rom[265] = 42'h00000dbb762;
+    rom[266] = 42'h00001dbc7c7;
+    rom[267] = 42'h00001d3e7e3;
+    rom[268] = 42'h0000003a801;
+    rom[269] = 42'h0000403a744;
+    rom[270] = 42'h00441fb500b;
+    rom[271] = 42'h0035000000e;
+    rom[272] = 42'h0000003f6a1;
+    rom[273] = 42'h000000406c1;
+    rom[274] = 42'h000005bf702;
+    rom[275] = 42'h0035000000e;
+    rom[276] = 42'h0000403a744;
+    rom[277] = 42'h0045800000e;
+    rom[278] = 42'h0056803900c;
+    rom[279] = 42'h00001ca8826;
+    rom[280] = 42'h00000e41822;
+    rom[281] = 42'h0000209d843;
+    rom[282] = 42'h00001cc2846;
+    rom[283] = 42'h00001c41826;
+    rom[284] = 42'h0056a0c200b;
+    rom[285] = 42'h0047c53700a;
+    rom[286] = 42'h0056000000e;
+    rom[287] = 42'h000040376e4;
+    rom[288] = 42'h00001c9e762;
+    rom[289] = 42'h004d5d8c00a;
+    rom[290] = 42'h00001039766;
+    rom[291] = 42'h00000fbb786;
+    rom[292] = 42'h00000cbb762;
+    rom[293] = 42'h00001dbc7a7;
+    rom[294] = 42'h00001ea2762;
+    rom[295] = 42'h004d5d8c00a;
+    rom[296] = 42'h0000123d766;
+    rom[297] = 42'h000011bb786;
+    rom[298] = 42'h00000dbb762;
+    rom[299] = 42'h00001dbc7c7;
+    rom[300] = 42'h00001cbe7e3;
+    rom[301] = 42'h00000039801;
+    rom[302] = 42'h3fffc039724;
+    rom[303] = 42'h004c5fb500b;
+    rom[304] = 42'h0045800000e;
+    rom[305] = 42'h0000003f6a1;
+    rom[306] = 42'h000000406c1;
+    rom[307] = 42'h000005bf702;
+    rom[308] = 42'h0045800000e;
+    rom[309] = 42'h3fffc039724;
+    rom[310] = 42'h0045800000e;
+    rom[311] = 42'h0056803a00c;
+    rom[312] = 42'h00001d28826;
+    rom[313] = 42'h00000e41822;
+    rom[314] = 42'h0000209d843;
+    rom[315] = 42'h00001d42846;
+    rom[316] = 42'h00001c41826;
+    rom[317] = 42'h0056a0c200b;
+    rom[318] = 42'h0050053700a;
+    rom[319] = 42'h0056000000e;
+    rom[320] = 42'h000040376e4;
+    rom[321] = 42'h00001d1e762;
+    rom[322] = 42'h00559d8c00a;
+    rom[323] = 42'h0000103a766;
+    rom[324] = 42'h00000fbb786;
+    rom[325] = 42'h00000cbb762;
+    rom[326] = 42'h00001dbc7a7;
+    rom[327] = 42'h00001ea2762;
+    rom[328] = 42'h00559d8c00a;
+    rom[329] = 42'h0000123d766;
+    rom[330] = 42'h000011bb786;
+    rom[331] = 42'h00000dbb762;
+    rom[332] = 42'h00001dbc7c7;
+    rom[333] = 42'h00001d3e7e3;
+    rom[334] = 42'h0000003a801;
+    rom[335] = 42'h0000403a744;
+    rom[336] = 42'h00549fb500b;
+    rom[337] = 42'h004dc00000e;
+    rom[338] = 42'h0000003f6a1;
+    rom[339] = 42'h000000406c1;
+    rom[340] = 42'h000005bf702;
+    rom[341] = 42'h004dc00000e;
+    rom[342] = 42'h0000403a744;
+    rom[343] = 42'h0056800000e;
+    rom[344] = 42'h000000001e0;
+    rom[345] = 42'h0056c00000e;
+    rom[346] = 42'h000040001e0;
+    rom[347] = 42'h00000037201;
+    rom[348] = 42'h00581a8000b;
+    rom[349] = 42'h000000001a0;
+    rom[350] = 42'h000000001c0;
+    rom[351] = 42'h00000025010;
+    rom[352] = 42'h000000361a1;
+    rom[353] = 42'h000000351c1;
+    rom[354] = 42'h00000025010;
+    rom[355] = 42'h000000001a0;
+    rom[356] = 42'h000000001c0;
+    rom[357] = 42'h000040001e0;
+    rom[358] = 42'h00000000200;
+    rom[359] = 42'h00000025010;
+    rom[360] = 42'h00000d9a866;
+    rom[361] = 42'h00000c98886;
+    rom[362] = 42'h0000002b581;
+    rom[363] = 42'h005b402c00d;
+    rom[364] = 42'h00004000580;
+    rom[365] = 42'h0000102c5a6;
+    rom[366] = 42'h000016985a3;
+    rom[367] = 42'h0000102d5c3;
+    rom[368] = 42'h005e45ae00b;
+    rom[369] = 42'h0000172d5a6;
+    rom[370] = 42'h000016c35a6;
+    rom[371] = 42'h0000122c8a6;
+    rom[372] = 42'h00000dc58a2;
+    rom[373] = 42'h000012458c2;
+    rom[374] = 42'h000023458a6;
+    rom[375] = 42'h000022c48a6;
+    rom[376] = 42'h006a96c500a;
+    rom[377] = 42'h001000005e0;
+    rom[378] = 42'h007985ac00c;
+    rom[379] = 42'h000005ac603;
+    rom[380] = 42'h000010305a6;
+    rom[381] = 42'h000016985a3;
+    rom[382] = 42'h0000102d5c3;
+    rom[383] = 42'h006205ae00b;
+    rom[384] = 42'h0000172d5a6;
+    rom[385] = 42'h000016c35a6;
+    rom[386] = 42'h000012308a6;
+    rom[387] = 42'h00000dc58a2;
+    rom[388] = 42'h000012458c2;
+    rom[389] = 42'h000023458a6;
+    rom[390] = 42'h000022c48a6;
+    rom[391] = 42'h007996c500a;
+    rom[392] = 42'h00000030581;
+    rom[393] = 42'h3fffc02f5e4;
+    rom[394] = 42'h005e802f00d;
+    rom[395] = 42'h007985ac00c;
+    rom[396] = 42'h000005ac603;
+    rom[397] = 42'h000010305a6;
+    rom[398] = 42'h000016985a3;
+    rom[399] = 42'h0000102d5c3;
+    rom[400] = 42'h006645ae00b;
+    rom[401] = 42'h0000172d5a6;
+    rom[402] = 42'h000016c35a6;
+    rom[403] = 42'h000012308a6;
+    rom[404] = 42'h00000dc58a2;
+    rom[405] = 42'h000012458c2;
+    rom[406] = 42'h000023458a6;
+    rom[407] = 42'h000022c48a6;
+    rom[408] = 42'h007996c500a;
+    rom[409] = 42'h0000100b5a6;
+    rom[410] = 42'h000016985a3;
+    rom[411] = 42'h0000102d5c3;
+    rom[412] = 42'h006945ae00b;
+    rom[413] = 42'h0000172d5a6;
+    rom[414] = 42'h000016c35a6;
+    rom[415] = 42'h0000120b8a6;
+    rom[416] = 42'h00000dc58a2;
+    rom[417] = 42'h000012458c2;
+    rom[418] = 42'h000023458a6;
+    rom[419] = 42'h000022c48a6;
+    rom[420] = 42'h0069d6c500a;
+    rom[421] = 42'h0000000b581;
+    rom[422] = 42'h0079800000e;
+    rom[423] = 42'h0000000b621;
+    rom[424] = 42'h000005ac643;
+    rom[425] = 42'h0073c00000e;
+    rom[426] = 42'h001000005e0;
+    rom[427] = 42'h0000402c584;
+    rom[428] = 42'h0000102c5a6;
+    rom[429] = 42'h000016985a3;
+    rom[430] = 42'h0000102d5c3;
+    rom[431] = 42'h007985ae00b;
+    rom[432] = 42'h0000172d5a6;
+    rom[433] = 42'h000016c35a6;
+    rom[434] = 42'h0000122c8a6;
+    rom[435] = 42'h00000dc58a2;
+    rom[436] = 42'h000012458c2;
+    rom[437] = 42'h000023458a6;
+    rom[438] = 42'h000022c48a6;
+    rom[439] = 42'h006e56c500a;
+    rom[440] = 42'h0079800000e;
+    rom[441] = 42'h3fffc02f5e4;
+    rom[442] = 42'h006ac02f00d;
+    rom[443] = 42'h0000002c621;
+    rom[444] = 42'h00004000660;
+    rom[445] = 42'h000019b1642;
+    rom[446] = 42'h000010325a6;
+    rom[447] = 42'h000016985a3;
+    rom[448] = 42'h0000102d5c3;
+    rom[449] = 42'h0073c5ae00b;
+    rom[450] = 42'h0000172d5a6;
+    rom[451] = 42'h000016c35a6;
+    rom[452] = 42'h000012328a6;
+    rom[453] = 42'h00000dc58a2;
+    rom[454] = 42'h000012458c2;
+    rom[455] = 42'h000023458a6;
+    rom[456] = 42'h000022c48a6;
+    rom[457] = 42'h0072d6c500a;
+    rom[458] = 42'h0073c00000e;
+    rom[459] = 42'h00000032621;
+    rom[460] = 42'h000019b3662;
+    rom[461] = 42'h000019b1642;
+    rom[462] = 42'h006f800000e;
+    rom[463] = 42'h000018b24c3;
+    rom[464] = 42'h0074d30b00a;
+    rom[465] = 42'h00000032581;
+    rom[466] = 42'h0079800000e;
+    rom[467] = 42'h00001931682;
+    rom[468] = 42'h00000034685;
+    rom[469] = 42'h000010345a6;
+    rom[470] = 42'h000016985a3;
+    rom[471] = 42'h0000102d5c3;
+    rom[472] = 42'h007905ae00b;
+    rom[473] = 42'h0000172d5a6;
+    rom[474] = 42'h000016c35a6;
+    rom[475] = 42'h000012348a6;
+    rom[476] = 42'h00000dc58a2;
+    rom[477] = 42'h000012458c2;
+    rom[478] = 42'h000023458a6;
+    rom[479] = 42'h000022c48a6;
+    rom[480] = 42'h007896c500a;
+    rom[481] = 42'h0079000000e;
+    rom[482] = 42'h00000034621;
+    rom[483] = 42'h0073c00000e;
+    rom[484] = 42'h00000034641;
+    rom[485] = 42'h0073c00000e;
+    rom[486] = 42'h000000006a0;
+    rom[487] = 42'h000000006c0;
+    rom[488] = 42'h000000006e0;
+    rom[489] = 42'h00004000700;
+    rom[490] = 42'h0000002c721;
+    rom[491] = 42'h000005ac742;
+    rom[492] = 42'h0000161f783;
+    rom[493] = 42'h0085c5bc00b;
+    rom[494] = 42'h000010ac766;
+    rom[495] = 42'h00000f3b766;
+    rom[496] = 42'h0000103c786;
+    rom[497] = 42'h00001e3b808;
+    rom[498] = 42'h0000201e762;
+    rom[499] = 42'h0085dd8c00a;
+    rom[500] = 42'h00001040766;
+    rom[501] = 42'h00000fbb786;
+    rom[502] = 42'h00000cbb762;
+    rom[503] = 42'h00001dbc7a7;
+    rom[504] = 42'h00001ea2762;
+    rom[505] = 42'h0085dd8c00a;
+    rom[506] = 42'h0000123d766;
+    rom[507] = 42'h000011bb786;
+    rom[508] = 42'h00000dbb762;
+    rom[509] = 42'h00001dbc7c7;
+    rom[510] = 42'h0000203e7e3;
+    rom[511] = 42'h0085803900c;
+    rom[512] = 42'h000010398e6;
+    rom[513] = 42'h000023988e3;
+    rom[514] = 42'h008585c700b;
+    rom[515] = 42'h00001239826;
+    rom[516] = 42'h00000dc1822;
+    rom[517] = 42'h0000239a846;
+    rom[518] = 42'h00000cc1906;
+    rom[519] = 42'h00002442843;
+    rom[520] = 42'h000023c1826;
+    rom[521] = 42'h00001cc2846;
+    rom[522] = 42'h00001c41826;
+    rom[523] = 42'h0085a0c200b;
+    rom[524] = 42'h0083853700a;
+    rom[525] = 42'h00be400000e;
+    rom[526] = 42'h000040376e4;
+    rom[527] = 42'h000005b9723;
+    rom[528] = 42'h00849fb500b;
+    rom[529] = 42'h009d400000e;
+    rom[530] = 42'h0000003f6a1;
+    rom[531] = 42'h000000406c1;
+    rom[532] = 42'h000005bf702;
+    rom[533] = 42'h009d400000e;
+    rom[534] = 42'h00b3400000e;
+    rom[535] = 42'h0000059f783;
+    rom[536] = 42'h00c105bc00b;
+    rom[537] = 42'h0000108b766;
+    rom[538] = 42'h00000f3b766;
+    rom[539] = 42'h0000103c786;
+    rom[540] = 42'h00001e3b808;
+    rom[541] = 42'h0000201e762;
+    rom[542] = 42'h00c11d8c00a;
+    rom[543] = 42'h00001040766;
+    rom[544] = 42'h00000fbb786;
+    rom[545] = 42'h00000cbb762;
+    rom[546] = 42'h00001dbc7a7;
+    rom[547] = 42'h00001ea2762;
+    rom[548] = 42'h00c11d8c00a;
+    rom[549] = 42'h0000123d766;
+    rom[550] = 42'h000011bb786;
+    rom[551] = 42'h00000dbb762;
+    rom[552] = 42'h00001dbc7c7;
+    rom[553] = 42'h0000203e7e3;
+    rom[554] = 42'h0000000b621;
+    rom[555] = 42'h0000002c641;
+    rom[556] = 42'h000018b24c3;
+    rom[557] = 42'h008c130b00a;
+    rom[558] = 42'h00000031721;
+    rom[559] = 42'h00a8400000e;
+    rom[560] = 42'h00001931682;
+    rom[561] = 42'h00000034685;
+    rom[562] = 42'h00001a1f783;
+    rom[563] = 42'h0091c5bc00b;
+    rom[564] = 42'h000010b4766;
+    rom[565] = 42'h00000f3b766;
+    rom[566] = 42'h0000103c786;
+    rom[567] = 42'h00001e3b808;
+    rom[568] = 42'h0000201e762;
+    rom[569] = 42'h0091dd8c00a;
+    rom[570] = 42'h00001040766;
+    rom[571] = 42'h00000fbb786;
+    rom[572] = 42'h00000cbb762;
+    rom[573] = 42'h00001dbc7a7;
+    rom[574] = 42'h00001ea2762;
+    rom[575] = 42'h0091dd8c00a;
+    rom[576] = 42'h0000123d766;
+    rom[577] = 42'h000011bb786;
+    rom[578] = 42'h00000dbb762;
+    rom[579] = 42'h00001dbc7c7;
+    rom[580] = 42'h0000203e7e3;
+    rom[581] = 42'h00000034621;
+    rom[582] = 42'h008b000000e;
+    rom[583] = 42'h00000034641;
+    rom[584] = 42'h008b000000e;
+    rom[585] = 42'h00b3403900c;
+    rom[586] = 42'h000010398e6;
+    rom[587] = 42'h000023988e3;
+    rom[588] = 42'h00b345c700b;
+    rom[589] = 42'h00001239826;
+    rom[590] = 42'h00000dc1822;
+    rom[591] = 42'h0000239a846;
+    rom[592] = 42'h00000cc1906;
+    rom[593] = 42'h00002442843;
+    rom[594] = 42'h000023c1826;
+    rom[595] = 42'h00001cc2846;
+    rom[596] = 42'h00001c41826;
+    rom[597] = 42'h00b360c200b;
+    rom[598] = 42'h0096053700a;
+    rom[599] = 42'h00be400000e;
+    rom[600] = 42'h000040376e4;
+    rom[601] = 42'h00001c9f783;
+    rom[602] = 42'h009cc5bc00b;
+    rom[603] = 42'h000010b9766;
+    rom[604] = 42'h00000f3b766;
+    rom[605] = 42'h0000103c786;
+    rom[606] = 42'h00001e3b808;
+    rom[607] = 42'h0000201e762;
+    rom[608] = 42'h009cdd8c00a;
+    rom[609] = 42'h00001040766;
+    rom[610] = 42'h00000fbb786;
+    rom[611] = 42'h00000cbb762;
+    rom[612] = 42'h00001dbc7a7;
+    rom[613] = 42'h00001ea2762;
+    rom[614] = 42'h009cdd8c00a;
+    rom[615] = 42'h0000123d766;
+    rom[616] = 42'h000011bb786;
+    rom[617] = 42'h00000dbb762;
+    rom[618] = 42'h00001dbc7c7;
+    rom[619] = 42'h0000203e7e3;
+    rom[620] = 42'h3fffc039724;
+    rom[621] = 42'h009bdfb500b;
+    rom[622] = 42'h009d400000e;
+    rom[623] = 42'h0000003f6a1;
+    rom[624] = 42'h000000406c1;
+    rom[625] = 42'h000005bf702;
+    rom[626] = 42'h009d400000e;
+    rom[627] = 42'h3fffc039724;
+    rom[628] = 42'h009d400000e;
+    rom[629] = 42'h00a8403a00c;
+    rom[630] = 42'h0000103a8e6;
+    rom[631] = 42'h000023988e3;
+    rom[632] = 42'h00a845c700b;
+    rom[633] = 42'h0000123a826;
+    rom[634] = 42'h00000dc1822;
+    rom[635] = 42'h0000239a846;
+    rom[636] = 42'h00000cc1906;
+    rom[637] = 42'h00002442843;
+    rom[638] = 42'h000023c1826;
+    rom[639] = 42'h00001d42846;
+    rom[640] = 42'h00001c41826;
+    rom[641] = 42'h00a860c200b;
+    rom[642] = 42'h00a1053700a;
+    rom[643] = 42'h00be400000e;
+    rom[644] = 42'h000040376e4;
+    rom[645] = 42'h00001d1f783;
+    rom[646] = 42'h00a7c5bc00b;
+    rom[647] = 42'h000010ba766;
+    rom[648] = 42'h00000f3b766;
+    rom[649] = 42'h0000103c786;
+    rom[650] = 42'h00001e3b808;
+    rom[651] = 42'h0000201e762;
+    rom[652] = 42'h00a7dd8c00a;
+    rom[653] = 42'h00001040766;
+    rom[654] = 42'h00000fbb786;
+    rom[655] = 42'h00000cbb762;
+    rom[656] = 42'h00001dbc7a7;
+    rom[657] = 42'h00001ea2762;
+    rom[658] = 42'h00a7dd8c00a;
+    rom[659] = 42'h0000123d766;
+    rom[660] = 42'h000011bb786;
+    rom[661] = 42'h00000dbb762;
+    rom[662] = 42'h00001dbc7c7;
+    rom[663] = 42'h0000203e7e3;
+    rom[664] = 42'h0000403a744;
+    rom[665] = 42'h00a6dfb500b;
+    rom[666] = 42'h0092400000e;
+    rom[667] = 42'h0000003f6a1;
+    rom[668] = 42'h000000406c1;
+    rom[669] = 42'h000005bf702;
+    rom[670] = 42'h0092400000e;
+    rom[671] = 42'h0000403a744;
+    rom[672] = 42'h00a8400000e;
+    rom[673] = 42'h00bec03900c;
+    rom[674] = 42'h000010398e6;
+    rom[675] = 42'h000023988e3;
+    rom[676] = 42'h00bec5c700b;
+    rom[677] = 42'h00001239826;
+    rom[678] = 42'h00000dc1822;
+    rom[679] = 42'h0000239a846;
+    rom[680] = 42'h00000cc1906;
+    rom[681] = 42'h00002442843;
+    rom[682] = 42'h000023c1826;
+    rom[683] = 42'h00001cc2846;
+    rom[684] = 42'h00001c41826;
+    rom[685] = 42'h00bee0c200b;
+    rom[686] = 42'h00ac053700a;
+    rom[687] = 42'h00be400000e;
+    rom[688] = 42'h000040376e4;
+    rom[689] = 42'h00001c9f783;
+    rom[690] = 42'h00b2c5bc00b;
+    rom[691] = 42'h000010b9766;
+    rom[692] = 42'h00000f3b766;
+    rom[693] = 42'h0000103c786;
+    rom[694] = 42'h00001e3b808;
+    rom[695] = 42'h0000201e762;
+    rom[696] = 42'h00b2dd8c00a;
+    rom[697] = 42'h00001040766;
+    rom[698] = 42'h00000fbb786;
+    rom[699] = 42'h00000cbb762;
+    rom[700] = 42'h00001dbc7a7;
+    rom[701] = 42'h00001ea2762;
+    rom[702] = 42'h00b2dd8c00a;
+    rom[703] = 42'h0000123d766;
+    rom[704] = 42'h000011bb786;
+    rom[705] = 42'h00000dbb762;
+    rom[706] = 42'h00001dbc7c7;
+    rom[707] = 42'h0000203e7e3;
+    rom[708] = 42'h3fffc039724;
+    rom[709] = 42'h00b1dfb500b;
+    rom[710] = 42'h00a8400000e;
+    rom[711] = 42'h0000003f6a1;
+    rom[712] = 42'h000000406c1;
+    rom[713] = 42'h000005bf702;
+    rom[714] = 42'h00a8400000e;
+    rom[715] = 42'h3fffc039724;
+    rom[716] = 42'h00a8400000e;
+    rom[717] = 42'h00bec03a00c;
+    rom[718] = 42'h0000103a8e6;
+    rom[719] = 42'h000023988e3;
+    rom[720] = 42'h00bec5c700b;
+    rom[721] = 42'h0000123a826;
+    rom[722] = 42'h00000dc1822;
+    rom[723] = 42'h0000239a846;
+    rom[724] = 42'h00000cc1906;
+    rom[725] = 42'h00002442843;
+    rom[726] = 42'h000023c1826;
+    rom[727] = 42'h00001d42846;
+    rom[728] = 42'h00001c41826;
+    rom[729] = 42'h00bee0c200b;
+    rom[730] = 42'h00b7053700a;
+    rom[731] = 42'h00be400000e;
+    rom[732] = 42'h000040376e4;
+    rom[733] = 42'h00001d1f783;
+    rom[734] = 42'h00bdc5bc00b;
+    rom[735] = 42'h000010ba766;
+    rom[736] = 42'h00000f3b766;
+    rom[737] = 42'h0000103c786;
+    rom[738] = 42'h00001e3b808;
+    rom[739] = 42'h0000201e762;
+    rom[740] = 42'h00bddd8c00a;
+    rom[741] = 42'h00001040766;
+    rom[742] = 42'h00000fbb786;
+    rom[743] = 42'h00000cbb762;
+    rom[744] = 42'h00001dbc7a7;
+    rom[745] = 42'h00001ea2762;
+    rom[746] = 42'h00bddd8c00a;
+    rom[747] = 42'h0000123d766;
+    rom[748] = 42'h000011bb786;
+    rom[749] = 42'h00000dbb762;
+    rom[750] = 42'h00001dbc7c7;
+    rom[751] = 42'h0000203e7e3;
+    rom[752] = 42'h0000403a744;
+    rom[753] = 42'h00bcdfb500b;
+    rom[754] = 42'h00b3400000e;
+    rom[755] = 42'h0000003f6a1;
+    rom[756] = 42'h000000406c1;
+    rom[757] = 42'h000005bf702;
+    rom[758] = 42'h00b3400000e;
+    rom[759] = 42'h0000403a744;
+    rom[760] = 42'h00bec00000e;
+    rom[761] = 42'h000000001e0;
+    rom[762] = 42'h00bf000000e;
+    rom[763] = 42'h000040001e0;
+    rom[764] = 42'h00000037201;
+    rom[765] = 42'h00c05a8000b;
+    rom[766] = 42'h000000001a0;
+    rom[767] = 42'h000000001c0;
+    rom[768] = 42'h00000025010;
+    rom[769] = 42'h000000361a1;
+    rom[770] = 42'h000000351c1;
+    rom[771] = 42'h00000025010;
+    rom[772] = 42'h000000001a0;
+    rom[773] = 42'h000000001c0;
+    rom[774] = 42'h000040001e0;
+    rom[775] = 42'h00000000200;
+    rom[776] = 42'h00000025010;
   end
-  assign word = rom[pc[8:0]];
+  assign word = rom[pc[9:0]];
   assign \$1  = mul_x * mul_y;
   assign \$2  = acc + \$1 [639:0];
   assign \$3  = bl_a + 1'h1;
@@ -14785,7 +16562,7 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
       \$224  = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
-  assign rom_rd__addr = pc[8:0];
+  assign rom_rd__addr = pc[9:0];
   assign rom_rd__data = word;
   assign op = word[4:0];
   assign f_d = word[11:5];
@@ -14913,12 +16690,13 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, status_pool_busy, \port$18448$0 , cycle_rd, status_in_packet, bytes_rd, packets_rd, drops_rd
+module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, status_pool_busy, \port$19151$0 , cycle_rd, status_in_packet, bytes_rd, packets_rd, drops_rd
 , swaps_rd, opportunities_rd, host_evals_rd, records_rd, decode_errors_rd, err_empty_rd, err_unknown_type_rd, err_truncated_rd, err_trailing_bytes_rd, err_non_canonical_size_rd, err_leading_zero_rd, err_overruns_parent_rd, err_expected_string_rd, err_expected_list_rd, err_too_few_fields_rd, err_too_many_fields_rd, err_int_out_of_range_rd, err_bad_address_rd, err_bad_storage_key_rd, err_missing_to_rd, err_bad_v_rd
-, err_bad_y_parity_rd, err_bad_r_rd, err_bad_s_rd, err_high_s_rd, err_no_blob_hashes_rd, err_bad_blob_hash_rd, err_empty_authorization_list_rd, err_priority_fee_above_max_rd, err_initcode_too_large_rd, err_bad_sidecar_rd, err_too_large_rd, err_recovery_failed_rd, bus__bvalid, control_soft_reset, control_flush, pool_cmd_commit, pool_cmd_readback, router_cmd_commit, dir_cmd_commit, control_enable, output_cfg_tx_headers
-, output_cfg_swaps, output_cfg_opportunities, pool_addr_index, pool_data_0_cur, pool_data_1_cur, pool_data_2_cur, pool_data_3_cur, pool_data_4_cur, pool_data_5_cur, pool_data_6_cur, pool_data_7_cur, router_sel_index, router_cfg_valid, router_cfg_weth_valid, router_cfg_venue, router_cfg_venue_valid, selector_mask_enable, router_chain_cur, router_word_0_cur, router_word_1_cur, router_word_2_cur
-, router_word_3_cur, router_word_4_cur, router_weth_0_cur, router_weth_1_cur, router_weth_2_cur, router_weth_3_cur, router_weth_4_cur, dir_addr_index, dir_count_count, eval_cfg_max_candidates, dir_data_0_cur, dir_data_1_cur, dir_data_2_cur, dir_data_3_cur, dir_data_4_cur, dir_data_5_cur, dir_data_6_cur, dir_data_7_cur, dir_data_8_cur, dir_data_9_cur, dir_data_10_cur
-, dir_data_11_cur, dir_data_12_cur, dir_data_13_cur, dir_data_14_cur, bus__rvalid, bus__rdata, status_pool_error, bus__awaddr);
+, err_bad_y_parity_rd, err_bad_r_rd, err_bad_s_rd, err_high_s_rd, err_no_blob_hashes_rd, err_bad_blob_hash_rd, err_empty_authorization_list_rd, err_priority_fee_above_max_rd, err_initcode_too_large_rd, err_bad_sidecar_rd, err_too_large_rd, err_recovery_failed_rd, bus__bvalid, control_soft_reset, control_flush, pool_cmd_commit, pool_cmd_readback, router_cmd_commit, dir_cmd_commit, cyc_cmd_go, control_enable
+, output_cfg_tx_headers, output_cfg_swaps, output_cfg_opportunities, pool_addr_index, pool_data_0_cur, pool_data_1_cur, pool_data_2_cur, pool_data_3_cur, pool_data_4_cur, pool_data_5_cur, pool_data_6_cur, pool_data_7_cur, router_sel_index, router_cfg_valid, router_cfg_weth_valid, router_cfg_venue, router_cfg_venue_valid, selector_mask_enable, router_chain_cur, router_word_0_cur, router_word_1_cur
+, router_word_2_cur, router_word_3_cur, router_word_4_cur, router_weth_0_cur, router_weth_1_cur, router_weth_2_cur, router_weth_3_cur, router_weth_4_cur, dir_addr_index, dir_count_count, eval_cfg_max_candidates, dir_data_0_cur, dir_data_1_cur, dir_data_2_cur, dir_data_3_cur, dir_data_4_cur, dir_data_5_cur, dir_data_6_cur, dir_data_7_cur, dir_data_8_cur, dir_data_9_cur
+, dir_data_10_cur, dir_data_11_cur, dir_data_12_cur, dir_data_13_cur, dir_data_14_cur, cyc_hop0_0_cur, cyc_hop0_1_cur, cyc_hop0_2_cur, cyc_hop0_3_cur, cyc_hop0_4_cur, cyc_hop0_5_cur, cyc_hop0_6_cur, cyc_hop0_7_cur, cyc_hop1_0_cur, cyc_hop1_1_cur, cyc_hop1_2_cur, cyc_hop1_3_cur, cyc_hop1_4_cur, cyc_hop1_5_cur, cyc_hop1_6_cur, cyc_hop1_7_cur
+, bus__rvalid, bus__rdata, status_pool_error, bus__awaddr);
   reg \$auto$verilog_backend.cc:2505:dump_module$5  = 0;
   input bus__awvalid;
   wire bus__awvalid;
@@ -14950,8 +16728,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire bus__arready;
   input status_pool_busy;
   wire status_pool_busy;
-  input [255:0] \port$18448$0 ;
-  wire [255:0] \port$18448$0 ;
+  input [255:0] \port$19151$0 ;
+  wire [255:0] \port$19151$0 ;
   input [63:0] cycle_rd;
   wire [63:0] cycle_rd;
   input status_in_packet;
@@ -15042,6 +16820,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   reg router_cmd_commit = 1'h0;
   output dir_cmd_commit;
   reg dir_cmd_commit = 1'h0;
+  output cyc_cmd_go;
+  reg cyc_cmd_go = 1'h0;
   output control_enable;
   reg control_enable = 1'h1;
   output output_cfg_tx_headers;
@@ -15138,6 +16918,38 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   reg [31:0] dir_data_13_cur = 32'd0;
   output [31:0] dir_data_14_cur;
   reg [31:0] dir_data_14_cur = 32'd0;
+  output [31:0] cyc_hop0_0_cur;
+  reg [31:0] cyc_hop0_0_cur = 32'd0;
+  output [31:0] cyc_hop0_1_cur;
+  reg [31:0] cyc_hop0_1_cur = 32'd0;
+  output [31:0] cyc_hop0_2_cur;
+  reg [31:0] cyc_hop0_2_cur = 32'd0;
+  output [31:0] cyc_hop0_3_cur;
+  reg [31:0] cyc_hop0_3_cur = 32'd0;
+  output [31:0] cyc_hop0_4_cur;
+  reg [31:0] cyc_hop0_4_cur = 32'd0;
+  output [31:0] cyc_hop0_5_cur;
+  reg [31:0] cyc_hop0_5_cur = 32'd0;
+  output [31:0] cyc_hop0_6_cur;
+  reg [31:0] cyc_hop0_6_cur = 32'd0;
+  output [31:0] cyc_hop0_7_cur;
+  reg [31:0] cyc_hop0_7_cur = 32'd0;
+  output [31:0] cyc_hop1_0_cur;
+  reg [31:0] cyc_hop1_0_cur = 32'd0;
+  output [31:0] cyc_hop1_1_cur;
+  reg [31:0] cyc_hop1_1_cur = 32'd0;
+  output [31:0] cyc_hop1_2_cur;
+  reg [31:0] cyc_hop1_2_cur = 32'd0;
+  output [31:0] cyc_hop1_3_cur;
+  reg [31:0] cyc_hop1_3_cur = 32'd0;
+  output [31:0] cyc_hop1_4_cur;
+  reg [31:0] cyc_hop1_4_cur = 32'd0;
+  output [31:0] cyc_hop1_5_cur;
+  reg [31:0] cyc_hop1_5_cur = 32'd0;
+  output [31:0] cyc_hop1_6_cur;
+  reg [31:0] cyc_hop1_6_cur = 32'd0;
+  output [31:0] cyc_hop1_7_cur;
+  reg [31:0] cyc_hop1_7_cur = 32'd0;
   output bus__rvalid;
   reg bus__rvalid = 1'h0;
   output [31:0] bus__rdata;
@@ -15194,62 +17006,62 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire [31:0] \$14 ;
   wire [31:0] \$140 ;
   wire [31:0] \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  wire [31:0] \$142 ;
+  wire [31:0] \$143 ;
+  wire [31:0] \$144 ;
+  wire [31:0] \$145 ;
+  wire [31:0] \$146 ;
+  wire [31:0] \$147 ;
+  wire [31:0] \$148 ;
+  wire [31:0] \$149 ;
   wire [31:0] \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  wire [31:0] \$150 ;
+  wire [31:0] \$151 ;
+  wire [31:0] \$152 ;
+  wire [31:0] \$153 ;
+  wire [31:0] \$154 ;
+  wire [31:0] \$155 ;
+  wire [31:0] \$156 ;
+  wire [31:0] \$157 ;
+  wire [31:0] \$158 ;
+  wire [31:0] \$159 ;
   wire [31:0] \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
+  wire [31:0] \$160 ;
+  wire [31:0] \$161 ;
+  wire [31:0] \$162 ;
+  wire [31:0] \$163 ;
+  wire [31:0] \$164 ;
+  wire [31:0] \$165 ;
+  wire [31:0] \$166 ;
+  wire [31:0] \$167 ;
+  wire [31:0] \$168 ;
+  wire [31:0] \$169 ;
   wire [31:0] \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
+  wire [31:0] \$170 ;
+  wire [31:0] \$171 ;
+  wire [31:0] \$172 ;
+  wire [31:0] \$173 ;
+  wire [31:0] \$174 ;
+  wire [31:0] \$175 ;
+  wire [31:0] \$176 ;
+  wire [31:0] \$177 ;
+  wire [31:0] \$178 ;
+  wire [31:0] \$179 ;
   wire [31:0] \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
+  wire [31:0] \$180 ;
+  wire [31:0] \$181 ;
+  wire [31:0] \$182 ;
+  wire [31:0] \$183 ;
+  wire [31:0] \$184 ;
+  wire [31:0] \$185 ;
+  wire [31:0] \$186 ;
+  wire [31:0] \$187 ;
+  wire [31:0] \$188 ;
+  wire [31:0] \$189 ;
   wire [31:0] \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
+  wire [31:0] \$190 ;
+  wire [31:0] \$191 ;
+  wire [31:0] \$192 ;
   wire \$193 ;
   wire \$194 ;
   wire \$195 ;
@@ -15301,90 +17113,192 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire \$236 ;
   wire \$237 ;
   wire \$238 ;
-  reg \$239 ;
+  wire \$239 ;
   wire [31:0] \$24 ;
-  reg [11:0] \$240 ;
-  reg \$241 ;
-  reg [31:0] \$242 ;
-  reg [3:0] \$243 ;
-  reg \$244 ;
-  reg \$245 ;
-  reg \$246 ;
-  reg \$247 ;
-  reg \$248 ;
-  reg \$249 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire \$249 ;
   wire [31:0] \$25 ;
-  reg \$250 ;
-  reg \$251 ;
-  reg \$252 ;
-  reg \$253 ;
-  reg \$254 ;
-  reg [15:0] \$255 ;
-  reg [31:0] \$256 ;
-  reg [31:0] \$257 ;
-  reg [31:0] \$258 ;
-  reg [31:0] \$259 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
   wire [31:0] \$26 ;
-  reg [31:0] \$260 ;
-  reg [31:0] \$261 ;
-  reg [31:0] \$262 ;
-  reg [31:0] \$263 ;
-  reg [3:0] \$264 ;
-  reg \$265 ;
-  reg \$266 ;
-  reg [7:0] \$267 ;
-  reg \$268 ;
-  reg [8:0] \$269 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
   wire [31:0] \$27 ;
-  reg [31:0] \$270 ;
-  reg [31:0] \$271 ;
-  reg [31:0] \$272 ;
-  reg [31:0] \$273 ;
-  reg [31:0] \$274 ;
-  reg [31:0] \$275 ;
-  reg [31:0] \$276 ;
-  reg [31:0] \$277 ;
-  reg [31:0] \$278 ;
-  reg [31:0] \$279 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
   wire [31:0] \$28 ;
-  reg [31:0] \$280 ;
-  reg [7:0] \$281 ;
-  reg [8:0] \$282 ;
-  reg [16:0] \$283 ;
-  reg [31:0] \$284 ;
-  reg [31:0] \$285 ;
-  reg [31:0] \$286 ;
-  reg [31:0] \$287 ;
-  reg [31:0] \$288 ;
-  reg [31:0] \$289 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
   wire [31:0] \$29 ;
-  reg [31:0] \$290 ;
-  reg [31:0] \$291 ;
-  reg [31:0] \$292 ;
-  reg [31:0] \$293 ;
-  reg [31:0] \$294 ;
-  reg [31:0] \$295 ;
-  reg [31:0] \$296 ;
-  reg [31:0] \$297 ;
-  reg [31:0] \$298 ;
-  reg \$299 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
   wire \$3 ;
   wire [31:0] \$30 ;
-  reg [31:0] \$300 ;
-  reg [31:0] \$301 ;
-  reg [31:0] \$302 ;
-  reg [31:0] \$303 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
   wire [31:0] \$31 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
   wire [31:0] \$32 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  reg \$324 ;
+  reg [11:0] \$325 ;
+  reg \$326 ;
+  reg [31:0] \$327 ;
+  reg [3:0] \$328 ;
+  reg \$329 ;
   wire [31:0] \$33 ;
+  reg \$330 ;
+  reg \$331 ;
+  reg \$332 ;
+  reg \$333 ;
+  reg \$334 ;
+  reg \$335 ;
+  reg \$336 ;
+  reg \$337 ;
+  reg \$338 ;
+  reg \$339 ;
   wire [31:0] \$34 ;
+  reg \$340 ;
+  reg [15:0] \$341 ;
+  reg [31:0] \$342 ;
+  reg [31:0] \$343 ;
+  reg [31:0] \$344 ;
+  reg [31:0] \$345 ;
+  reg [31:0] \$346 ;
+  reg [31:0] \$347 ;
+  reg [31:0] \$348 ;
+  reg [31:0] \$349 ;
   wire [31:0] \$35 ;
+  reg [3:0] \$350 ;
+  reg \$351 ;
+  reg \$352 ;
+  reg [7:0] \$353 ;
+  reg \$354 ;
+  reg [8:0] \$355 ;
+  reg [31:0] \$356 ;
+  reg [31:0] \$357 ;
+  reg [31:0] \$358 ;
+  reg [31:0] \$359 ;
   wire [31:0] \$36 ;
+  reg [31:0] \$360 ;
+  reg [31:0] \$361 ;
+  reg [31:0] \$362 ;
+  reg [31:0] \$363 ;
+  reg [31:0] \$364 ;
+  reg [31:0] \$365 ;
+  reg [31:0] \$366 ;
+  reg [7:0] \$367 ;
+  reg [8:0] \$368 ;
+  reg [16:0] \$369 ;
   wire [31:0] \$37 ;
+  reg [31:0] \$370 ;
+  reg [31:0] \$371 ;
+  reg [31:0] \$372 ;
+  reg [31:0] \$373 ;
+  reg [31:0] \$374 ;
+  reg [31:0] \$375 ;
+  reg [31:0] \$376 ;
+  reg [31:0] \$377 ;
+  reg [31:0] \$378 ;
+  reg [31:0] \$379 ;
   wire [31:0] \$38 ;
+  reg [31:0] \$380 ;
+  reg [31:0] \$381 ;
+  reg [31:0] \$382 ;
+  reg [31:0] \$383 ;
+  reg [31:0] \$384 ;
+  reg [31:0] \$385 ;
+  reg [31:0] \$386 ;
+  reg [31:0] \$387 ;
+  reg [31:0] \$388 ;
+  reg [31:0] \$389 ;
   wire [31:0] \$39 ;
+  reg [31:0] \$390 ;
+  reg [31:0] \$391 ;
+  reg [31:0] \$392 ;
+  reg [31:0] \$393 ;
+  reg [31:0] \$394 ;
+  reg [31:0] \$395 ;
+  reg [31:0] \$396 ;
+  reg [31:0] \$397 ;
+  reg [31:0] \$398 ;
+  reg [31:0] \$399 ;
   wire [31:0] \$4 ;
   wire [31:0] \$40 ;
+  reg [31:0] \$400 ;
+  reg \$401 ;
+  reg [31:0] \$402 ;
+  reg [31:0] \$403 ;
+  reg [31:0] \$404 ;
+  reg [31:0] \$405 ;
   wire [31:0] \$41 ;
   wire [31:0] \$42 ;
   wire [31:0] \$43 ;
@@ -15458,6 +17372,89 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire [31:0] control_cur;
   wire [31:0] control_rd;
   wire [31:0] control_wr;
+  wire [31:0] cyc_cmd_cur;
+  wire [31:0] cyc_cmd_rd;
+  wire [31:0] cyc_cmd_wr;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop0_0_rd;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop0_0_value;
+  wire [31:0] cyc_hop0_0_wr;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop0_1_rd;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop0_1_value;
+  wire [31:0] cyc_hop0_1_wr;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop0_2_rd;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop0_2_value;
+  wire [31:0] cyc_hop0_2_wr;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop0_3_rd;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop0_3_value;
+  wire [31:0] cyc_hop0_3_wr;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop0_4_rd;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop0_4_value;
+  wire [31:0] cyc_hop0_4_wr;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop0_5_rd;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop0_5_value;
+  wire [31:0] cyc_hop0_5_wr;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop0_6_rd;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop0_6_value;
+  wire [31:0] cyc_hop0_6_wr;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop0_7_rd;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop0_7_value;
+  wire [31:0] cyc_hop0_7_wr;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop1_0_rd;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop1_0_value;
+  wire [31:0] cyc_hop1_0_wr;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop1_1_rd;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop1_1_value;
+  wire [31:0] cyc_hop1_1_wr;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop1_2_rd;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop1_2_value;
+  wire [31:0] cyc_hop1_2_wr;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop1_3_rd;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop1_3_value;
+  wire [31:0] cyc_hop1_3_wr;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop1_4_rd;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop1_4_value;
+  wire [31:0] cyc_hop1_4_wr;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop1_5_rd;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop1_5_value;
+  wire [31:0] cyc_hop1_5_wr;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop1_6_rd;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop1_6_value;
+  wire [31:0] cyc_hop1_6_wr;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop1_7_rd;
+  (* init = 32'd0 *)
+  wire [31:0] cyc_hop1_7_value;
+  wire [31:0] cyc_hop1_7_wr;
   reg [31:0] cycle_hi_shadow = 32'd0;
   wire [63:0] cycle_value;
   wire [31:0] decode_errors_value;
@@ -15912,1066 +17909,1404 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign \$140  = dir_data_14_cur & \$139 ;
   assign \$141  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
   assign dir_data_14_wr = \$140  | \$141 ;
-  assign \$142  = ~ bus__rvalid;
-  assign bus__arready = \$142  | bus__rready;
-  assign \$143  = bus__awvalid & bus__awready;
-  assign \$144  = bus__wvalid & bus__wready;
-  assign \$145  = aw_addr[11:2] == 3'h4;
-  assign \$146  = do_write & \$145 ;
-  assign \$147  = aw_addr[11:2] == 4'h8;
-  assign \$148  = do_write & \$147 ;
-  assign \$149  = aw_addr[11:2] == 7'h40;
-  assign \$150  = do_write & \$149 ;
-  assign \$151  = aw_addr[11:2] == 7'h41;
-  assign \$152  = do_write & \$151 ;
-  assign \$153  = aw_addr[11:2] == 7'h48;
-  assign \$154  = do_write & \$153 ;
-  assign \$155  = aw_addr[11:2] == 7'h49;
-  assign \$156  = do_write & \$155 ;
-  assign \$157  = aw_addr[11:2] == 7'h4a;
-  assign \$158  = do_write & \$157 ;
-  assign \$159  = aw_addr[11:2] == 7'h4b;
-  assign \$160  = do_write & \$159 ;
-  assign \$161  = aw_addr[11:2] == 7'h4c;
-  assign \$162  = do_write & \$161 ;
-  assign \$163  = aw_addr[11:2] == 7'h4d;
-  assign \$164  = do_write & \$163 ;
-  assign \$165  = aw_addr[11:2] == 7'h4e;
-  assign \$166  = do_write & \$165 ;
-  assign \$167  = aw_addr[11:2] == 7'h4f;
-  assign \$168  = do_write & \$167 ;
-  assign \$169  = aw_addr[11:2] == 8'h80;
-  assign \$170  = do_write & \$169 ;
-  assign \$171  = aw_addr[11:2] == 8'h81;
-  assign \$172  = do_write & \$171 ;
-  assign \$173  = aw_addr[11:2] == 8'h82;
-  assign \$174  = do_write & \$173 ;
-  assign \$175  = aw_addr[11:2] == 8'h83;
-  assign \$176  = do_write & \$175 ;
-  assign \$177  = aw_addr[11:2] == 8'h84;
-  assign \$178  = do_write & \$177 ;
-  assign \$179  = aw_addr[11:2] == 8'h88;
-  assign \$180  = do_write & \$179 ;
-  assign \$181  = aw_addr[11:2] == 8'h89;
-  assign \$182  = do_write & \$181 ;
-  assign \$183  = aw_addr[11:2] == 8'h8a;
-  assign \$184  = do_write & \$183 ;
-  assign \$185  = aw_addr[11:2] == 8'h8b;
-  assign \$186  = do_write & \$185 ;
-  assign \$187  = aw_addr[11:2] == 8'h8c;
-  assign \$188  = do_write & \$187 ;
-  assign \$189  = aw_addr[11:2] == 8'h90;
-  assign \$190  = do_write & \$189 ;
-  assign \$191  = aw_addr[11:2] == 8'h91;
-  assign \$192  = do_write & \$191 ;
-  assign \$193  = aw_addr[11:2] == 8'h92;
-  assign \$194  = do_write & \$193 ;
-  assign \$195  = aw_addr[11:2] == 8'h93;
-  assign \$196  = do_write & \$195 ;
-  assign \$197  = aw_addr[11:2] == 8'h94;
-  assign \$198  = do_write & \$197 ;
-  assign \$199  = aw_addr[11:2] == 9'h140;
-  assign \$200  = do_write & \$199 ;
-  assign \$201  = aw_addr[11:2] == 9'h141;
-  assign \$202  = do_write & \$201 ;
-  assign \$203  = aw_addr[11:2] == 9'h142;
-  assign \$204  = do_write & \$203 ;
-  assign \$205  = aw_addr[11:2] == 9'h143;
-  assign \$206  = do_write & \$205 ;
-  assign \$207  = aw_addr[11:2] == 9'h150;
-  assign \$208  = do_write & \$207 ;
-  assign \$209  = aw_addr[11:2] == 9'h151;
-  assign \$210  = do_write & \$209 ;
-  assign \$211  = aw_addr[11:2] == 9'h152;
-  assign \$212  = do_write & \$211 ;
-  assign \$213  = aw_addr[11:2] == 9'h153;
-  assign \$214  = do_write & \$213 ;
-  assign \$215  = aw_addr[11:2] == 9'h154;
-  assign \$216  = do_write & \$215 ;
-  assign \$217  = aw_addr[11:2] == 9'h155;
-  assign \$218  = do_write & \$217 ;
-  assign \$219  = aw_addr[11:2] == 9'h156;
-  assign \$220  = do_write & \$219 ;
-  assign \$221  = aw_addr[11:2] == 9'h157;
-  assign \$222  = do_write & \$221 ;
-  assign \$223  = aw_addr[11:2] == 9'h158;
-  assign \$224  = do_write & \$223 ;
-  assign \$225  = aw_addr[11:2] == 9'h159;
-  assign \$226  = do_write & \$225 ;
-  assign \$227  = aw_addr[11:2] == 9'h15a;
-  assign \$228  = do_write & \$227 ;
-  assign \$229  = aw_addr[11:2] == 9'h15b;
-  assign \$230  = do_write & \$229 ;
-  assign \$231  = aw_addr[11:2] == 9'h15c;
-  assign \$232  = do_write & \$231 ;
-  assign \$233  = aw_addr[11:2] == 9'h15d;
-  assign \$234  = do_write & \$233 ;
-  assign \$235  = aw_addr[11:2] == 9'h15e;
-  assign \$236  = do_write & \$235 ;
-  assign \$237  = bus__arvalid & bus__arready;
-  assign \$238  = bus__arvalid & bus__arready;
+  assign \$142  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$144  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$145  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$146  = cyc_hop0_0_cur & \$145 ;
+  assign \$147  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign cyc_hop0_0_wr = \$146  | \$147 ;
+  assign \$148  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$149  = cyc_hop0_1_cur & \$148 ;
+  assign \$150  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign cyc_hop0_1_wr = \$149  | \$150 ;
+  assign \$151  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$152  = cyc_hop0_2_cur & \$151 ;
+  assign \$153  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign cyc_hop0_2_wr = \$152  | \$153 ;
+  assign \$154  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$155  = cyc_hop0_3_cur & \$154 ;
+  assign \$156  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign cyc_hop0_3_wr = \$155  | \$156 ;
+  assign \$157  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$158  = cyc_hop0_4_cur & \$157 ;
+  assign \$159  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign cyc_hop0_4_wr = \$158  | \$159 ;
+  assign \$160  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$161  = cyc_hop0_5_cur & \$160 ;
+  assign \$162  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign cyc_hop0_5_wr = \$161  | \$162 ;
+  assign \$163  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$164  = cyc_hop0_6_cur & \$163 ;
+  assign \$165  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign cyc_hop0_6_wr = \$164  | \$165 ;
+  assign \$166  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$167  = cyc_hop0_7_cur & \$166 ;
+  assign \$168  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign cyc_hop0_7_wr = \$167  | \$168 ;
+  assign \$169  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$170  = cyc_hop1_0_cur & \$169 ;
+  assign \$171  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign cyc_hop1_0_wr = \$170  | \$171 ;
+  assign \$172  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$173  = cyc_hop1_1_cur & \$172 ;
+  assign \$174  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign cyc_hop1_1_wr = \$173  | \$174 ;
+  assign \$175  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$176  = cyc_hop1_2_cur & \$175 ;
+  assign \$177  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign cyc_hop1_2_wr = \$176  | \$177 ;
+  assign \$178  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$179  = cyc_hop1_3_cur & \$178 ;
+  assign \$180  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign cyc_hop1_3_wr = \$179  | \$180 ;
+  assign \$181  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$182  = cyc_hop1_4_cur & \$181 ;
+  assign \$183  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign cyc_hop1_4_wr = \$182  | \$183 ;
+  assign \$184  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$185  = cyc_hop1_5_cur & \$184 ;
+  assign \$186  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign cyc_hop1_5_wr = \$185  | \$186 ;
+  assign \$187  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$188  = cyc_hop1_6_cur & \$187 ;
+  assign \$189  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign cyc_hop1_6_wr = \$188  | \$189 ;
+  assign \$190  = ~ { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign \$191  = cyc_hop1_7_cur & \$190 ;
+  assign \$192  = w_data & { w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3], w_strb[3:2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2], w_strb[2:1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1], w_strb[1:0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0], w_strb[0] };
+  assign cyc_hop1_7_wr = \$191  | \$192 ;
+  assign \$193  = ~ bus__rvalid;
+  assign bus__arready = \$193  | bus__rready;
+  assign \$194  = bus__awvalid & bus__awready;
+  assign \$195  = bus__wvalid & bus__wready;
+  assign \$196  = aw_addr[11:2] == 3'h4;
+  assign \$197  = do_write & \$196 ;
+  assign \$198  = aw_addr[11:2] == 4'h8;
+  assign \$199  = do_write & \$198 ;
+  assign \$200  = aw_addr[11:2] == 7'h40;
+  assign \$201  = do_write & \$200 ;
+  assign \$202  = aw_addr[11:2] == 7'h41;
+  assign \$203  = do_write & \$202 ;
+  assign \$204  = aw_addr[11:2] == 7'h48;
+  assign \$205  = do_write & \$204 ;
+  assign \$206  = aw_addr[11:2] == 7'h49;
+  assign \$207  = do_write & \$206 ;
+  assign \$208  = aw_addr[11:2] == 7'h4a;
+  assign \$209  = do_write & \$208 ;
+  assign \$210  = aw_addr[11:2] == 7'h4b;
+  assign \$211  = do_write & \$210 ;
+  assign \$212  = aw_addr[11:2] == 7'h4c;
+  assign \$213  = do_write & \$212 ;
+  assign \$214  = aw_addr[11:2] == 7'h4d;
+  assign \$215  = do_write & \$214 ;
+  assign \$216  = aw_addr[11:2] == 7'h4e;
+  assign \$217  = do_write & \$216 ;
+  assign \$218  = aw_addr[11:2] == 7'h4f;
+  assign \$219  = do_write & \$218 ;
+  assign \$220  = aw_addr[11:2] == 8'h80;
+  assign \$221  = do_write & \$220 ;
+  assign \$222  = aw_addr[11:2] == 8'h81;
+  assign \$223  = do_write & \$222 ;
+  assign \$224  = aw_addr[11:2] == 8'h82;
+  assign \$225  = do_write & \$224 ;
+  assign \$226  = aw_addr[11:2] == 8'h83;
+  assign \$227  = do_write & \$226 ;
+  assign \$228  = aw_addr[11:2] == 8'h84;
+  assign \$229  = do_write & \$228 ;
+  assign \$230  = aw_addr[11:2] == 8'h88;
+  assign \$231  = do_write & \$230 ;
+  assign \$232  = aw_addr[11:2] == 8'h89;
+  assign \$233  = do_write & \$232 ;
+  assign \$234  = aw_addr[11:2] == 8'h8a;
+  assign \$235  = do_write & \$234 ;
+  assign \$236  = aw_addr[11:2] == 8'h8b;
+  assign \$237  = do_write & \$236 ;
+  assign \$238  = aw_addr[11:2] == 8'h8c;
+  assign \$239  = do_write & \$238 ;
+  assign \$240  = aw_addr[11:2] == 8'h90;
+  assign \$241  = do_write & \$240 ;
+  assign \$242  = aw_addr[11:2] == 8'h91;
+  assign \$243  = do_write & \$242 ;
+  assign \$244  = aw_addr[11:2] == 8'h92;
+  assign \$245  = do_write & \$244 ;
+  assign \$246  = aw_addr[11:2] == 8'h93;
+  assign \$247  = do_write & \$246 ;
+  assign \$248  = aw_addr[11:2] == 8'h94;
+  assign \$249  = do_write & \$248 ;
+  assign \$250  = aw_addr[11:2] == 9'h140;
+  assign \$251  = do_write & \$250 ;
+  assign \$252  = aw_addr[11:2] == 9'h141;
+  assign \$253  = do_write & \$252 ;
+  assign \$254  = aw_addr[11:2] == 9'h142;
+  assign \$255  = do_write & \$254 ;
+  assign \$256  = aw_addr[11:2] == 9'h143;
+  assign \$257  = do_write & \$256 ;
+  assign \$258  = aw_addr[11:2] == 9'h150;
+  assign \$259  = do_write & \$258 ;
+  assign \$260  = aw_addr[11:2] == 9'h151;
+  assign \$261  = do_write & \$260 ;
+  assign \$262  = aw_addr[11:2] == 9'h152;
+  assign \$263  = do_write & \$262 ;
+  assign \$264  = aw_addr[11:2] == 9'h153;
+  assign \$265  = do_write & \$264 ;
+  assign \$266  = aw_addr[11:2] == 9'h154;
+  assign \$267  = do_write & \$266 ;
+  assign \$268  = aw_addr[11:2] == 9'h155;
+  assign \$269  = do_write & \$268 ;
+  assign \$270  = aw_addr[11:2] == 9'h156;
+  assign \$271  = do_write & \$270 ;
+  assign \$272  = aw_addr[11:2] == 9'h157;
+  assign \$273  = do_write & \$272 ;
+  assign \$274  = aw_addr[11:2] == 9'h158;
+  assign \$275  = do_write & \$274 ;
+  assign \$276  = aw_addr[11:2] == 9'h159;
+  assign \$277  = do_write & \$276 ;
+  assign \$278  = aw_addr[11:2] == 9'h15a;
+  assign \$279  = do_write & \$278 ;
+  assign \$280  = aw_addr[11:2] == 9'h15b;
+  assign \$281  = do_write & \$280 ;
+  assign \$282  = aw_addr[11:2] == 9'h15c;
+  assign \$283  = do_write & \$282 ;
+  assign \$284  = aw_addr[11:2] == 9'h15d;
+  assign \$285  = do_write & \$284 ;
+  assign \$286  = aw_addr[11:2] == 9'h15e;
+  assign \$287  = do_write & \$286 ;
+  assign \$288  = aw_addr[11:2] == 9'h160;
+  assign \$289  = do_write & \$288 ;
+  assign \$290  = aw_addr[11:2] == 9'h168;
+  assign \$291  = do_write & \$290 ;
+  assign \$292  = aw_addr[11:2] == 9'h169;
+  assign \$293  = do_write & \$292 ;
+  assign \$294  = aw_addr[11:2] == 9'h16a;
+  assign \$295  = do_write & \$294 ;
+  assign \$296  = aw_addr[11:2] == 9'h16b;
+  assign \$297  = do_write & \$296 ;
+  assign \$298  = aw_addr[11:2] == 9'h16c;
+  assign \$299  = do_write & \$298 ;
+  assign \$300  = aw_addr[11:2] == 9'h16d;
+  assign \$301  = do_write & \$300 ;
+  assign \$302  = aw_addr[11:2] == 9'h16e;
+  assign \$303  = do_write & \$302 ;
+  assign \$304  = aw_addr[11:2] == 9'h16f;
+  assign \$305  = do_write & \$304 ;
+  assign \$306  = aw_addr[11:2] == 9'h170;
+  assign \$307  = do_write & \$306 ;
+  assign \$308  = aw_addr[11:2] == 9'h171;
+  assign \$309  = do_write & \$308 ;
+  assign \$310  = aw_addr[11:2] == 9'h172;
+  assign \$311  = do_write & \$310 ;
+  assign \$312  = aw_addr[11:2] == 9'h173;
+  assign \$313  = do_write & \$312 ;
+  assign \$314  = aw_addr[11:2] == 9'h174;
+  assign \$315  = do_write & \$314 ;
+  assign \$316  = aw_addr[11:2] == 9'h175;
+  assign \$317  = do_write & \$316 ;
+  assign \$318  = aw_addr[11:2] == 9'h176;
+  assign \$319  = do_write & \$318 ;
+  assign \$320  = aw_addr[11:2] == 9'h177;
+  assign \$321  = do_write & \$320 ;
+  assign \$322  = bus__arvalid & bus__arready;
+  assign \$323  = bus__arvalid & bus__arready;
   always @(posedge clk)
-    aw_full <= \$239 ;
+    aw_full <= \$324 ;
   always @(posedge clk)
-    aw_addr <= \$240 ;
+    aw_addr <= \$325 ;
   always @(posedge clk)
-    w_full <= \$241 ;
+    w_full <= \$326 ;
   always @(posedge clk)
-    w_data <= \$242 ;
+    w_data <= \$327 ;
   always @(posedge clk)
-    w_strb <= \$243 ;
+    w_strb <= \$328 ;
   always @(posedge clk)
-    bus__bvalid <= \$244 ;
+    bus__bvalid <= \$329 ;
   always @(posedge clk)
-    control_soft_reset <= \$245 ;
+    control_soft_reset <= \$330 ;
   always @(posedge clk)
-    control_flush <= \$246 ;
+    control_flush <= \$331 ;
   always @(posedge clk)
-    pool_cmd_commit <= \$247 ;
+    pool_cmd_commit <= \$332 ;
   always @(posedge clk)
-    pool_cmd_readback <= \$248 ;
+    pool_cmd_readback <= \$333 ;
   always @(posedge clk)
-    router_cmd_commit <= \$249 ;
+    router_cmd_commit <= \$334 ;
   always @(posedge clk)
-    dir_cmd_commit <= \$250 ;
+    dir_cmd_commit <= \$335 ;
   always @(posedge clk)
-    control_enable <= \$251 ;
+    cyc_cmd_go <= \$336 ;
   always @(posedge clk)
-    output_cfg_tx_headers <= \$252 ;
+    control_enable <= \$337 ;
   always @(posedge clk)
-    output_cfg_swaps <= \$253 ;
+    output_cfg_tx_headers <= \$338 ;
   always @(posedge clk)
-    output_cfg_opportunities <= \$254 ;
+    output_cfg_swaps <= \$339 ;
   always @(posedge clk)
-    pool_addr_index <= \$255 ;
+    output_cfg_opportunities <= \$340 ;
   always @(posedge clk)
-    pool_data_0_cur <= \$256 ;
+    pool_addr_index <= \$341 ;
   always @(posedge clk)
-    pool_data_1_cur <= \$257 ;
+    pool_data_0_cur <= \$342 ;
   always @(posedge clk)
-    pool_data_2_cur <= \$258 ;
+    pool_data_1_cur <= \$343 ;
   always @(posedge clk)
-    pool_data_3_cur <= \$259 ;
+    pool_data_2_cur <= \$344 ;
   always @(posedge clk)
-    pool_data_4_cur <= \$260 ;
+    pool_data_3_cur <= \$345 ;
   always @(posedge clk)
-    pool_data_5_cur <= \$261 ;
+    pool_data_4_cur <= \$346 ;
   always @(posedge clk)
-    pool_data_6_cur <= \$262 ;
+    pool_data_5_cur <= \$347 ;
   always @(posedge clk)
-    pool_data_7_cur <= \$263 ;
+    pool_data_6_cur <= \$348 ;
   always @(posedge clk)
-    router_sel_index <= \$264 ;
+    pool_data_7_cur <= \$349 ;
   always @(posedge clk)
-    router_cfg_valid <= \$265 ;
+    router_sel_index <= \$350 ;
   always @(posedge clk)
-    router_cfg_weth_valid <= \$266 ;
+    router_cfg_valid <= \$351 ;
   always @(posedge clk)
-    router_cfg_venue <= \$267 ;
+    router_cfg_weth_valid <= \$352 ;
   always @(posedge clk)
-    router_cfg_venue_valid <= \$268 ;
+    router_cfg_venue <= \$353 ;
   always @(posedge clk)
-    selector_mask_enable <= \$269 ;
+    router_cfg_venue_valid <= \$354 ;
   always @(posedge clk)
-    router_chain_cur <= \$270 ;
+    selector_mask_enable <= \$355 ;
   always @(posedge clk)
-    router_word_0_cur <= \$271 ;
+    router_chain_cur <= \$356 ;
   always @(posedge clk)
-    router_word_1_cur <= \$272 ;
+    router_word_0_cur <= \$357 ;
   always @(posedge clk)
-    router_word_2_cur <= \$273 ;
+    router_word_1_cur <= \$358 ;
   always @(posedge clk)
-    router_word_3_cur <= \$274 ;
+    router_word_2_cur <= \$359 ;
   always @(posedge clk)
-    router_word_4_cur <= \$275 ;
+    router_word_3_cur <= \$360 ;
   always @(posedge clk)
-    router_weth_0_cur <= \$276 ;
+    router_word_4_cur <= \$361 ;
   always @(posedge clk)
-    router_weth_1_cur <= \$277 ;
+    router_weth_0_cur <= \$362 ;
   always @(posedge clk)
-    router_weth_2_cur <= \$278 ;
+    router_weth_1_cur <= \$363 ;
   always @(posedge clk)
-    router_weth_3_cur <= \$279 ;
+    router_weth_2_cur <= \$364 ;
   always @(posedge clk)
-    router_weth_4_cur <= \$280 ;
+    router_weth_3_cur <= \$365 ;
   always @(posedge clk)
-    dir_addr_index <= \$281 ;
+    router_weth_4_cur <= \$366 ;
   always @(posedge clk)
-    dir_count_count <= \$282 ;
+    dir_addr_index <= \$367 ;
   always @(posedge clk)
-    eval_cfg_max_candidates <= \$283 ;
+    dir_count_count <= \$368 ;
   always @(posedge clk)
-    dir_data_0_cur <= \$284 ;
+    eval_cfg_max_candidates <= \$369 ;
   always @(posedge clk)
-    dir_data_1_cur <= \$285 ;
+    dir_data_0_cur <= \$370 ;
   always @(posedge clk)
-    dir_data_2_cur <= \$286 ;
+    dir_data_1_cur <= \$371 ;
   always @(posedge clk)
-    dir_data_3_cur <= \$287 ;
+    dir_data_2_cur <= \$372 ;
   always @(posedge clk)
-    dir_data_4_cur <= \$288 ;
+    dir_data_3_cur <= \$373 ;
   always @(posedge clk)
-    dir_data_5_cur <= \$289 ;
+    dir_data_4_cur <= \$374 ;
   always @(posedge clk)
-    dir_data_6_cur <= \$290 ;
+    dir_data_5_cur <= \$375 ;
   always @(posedge clk)
-    dir_data_7_cur <= \$291 ;
+    dir_data_6_cur <= \$376 ;
   always @(posedge clk)
-    dir_data_8_cur <= \$292 ;
+    dir_data_7_cur <= \$377 ;
   always @(posedge clk)
-    dir_data_9_cur <= \$293 ;
+    dir_data_8_cur <= \$378 ;
   always @(posedge clk)
-    dir_data_10_cur <= \$294 ;
+    dir_data_9_cur <= \$379 ;
   always @(posedge clk)
-    dir_data_11_cur <= \$295 ;
+    dir_data_10_cur <= \$380 ;
   always @(posedge clk)
-    dir_data_12_cur <= \$296 ;
+    dir_data_11_cur <= \$381 ;
   always @(posedge clk)
-    dir_data_13_cur <= \$297 ;
+    dir_data_12_cur <= \$382 ;
   always @(posedge clk)
-    dir_data_14_cur <= \$298 ;
+    dir_data_13_cur <= \$383 ;
   always @(posedge clk)
-    bus__rvalid <= \$299 ;
+    dir_data_14_cur <= \$384 ;
   always @(posedge clk)
-    bus__rdata <= \$300 ;
+    cyc_hop0_0_cur <= \$385 ;
   always @(posedge clk)
-    cycle_hi_shadow <= \$301 ;
+    cyc_hop0_1_cur <= \$386 ;
   always @(posedge clk)
-    packets_hi_shadow <= \$302 ;
+    cyc_hop0_2_cur <= \$387 ;
   always @(posedge clk)
-    bytes_hi_shadow <= \$303 ;
+    cyc_hop0_3_cur <= \$388 ;
+  always @(posedge clk)
+    cyc_hop0_4_cur <= \$389 ;
+  always @(posedge clk)
+    cyc_hop0_5_cur <= \$390 ;
+  always @(posedge clk)
+    cyc_hop0_6_cur <= \$391 ;
+  always @(posedge clk)
+    cyc_hop0_7_cur <= \$392 ;
+  always @(posedge clk)
+    cyc_hop1_0_cur <= \$393 ;
+  always @(posedge clk)
+    cyc_hop1_1_cur <= \$394 ;
+  always @(posedge clk)
+    cyc_hop1_2_cur <= \$395 ;
+  always @(posedge clk)
+    cyc_hop1_3_cur <= \$396 ;
+  always @(posedge clk)
+    cyc_hop1_4_cur <= \$397 ;
+  always @(posedge clk)
+    cyc_hop1_5_cur <= \$398 ;
+  always @(posedge clk)
+    cyc_hop1_6_cur <= \$399 ;
+  always @(posedge clk)
+    cyc_hop1_7_cur <= \$400 ;
+  always @(posedge clk)
+    bus__rvalid <= \$401 ;
+  always @(posedge clk)
+    bus__rdata <= \$402 ;
+  always @(posedge clk)
+    cycle_hi_shadow <= \$403 ;
+  always @(posedge clk)
+    packets_hi_shadow <= \$404 ;
+  always @(posedge clk)
+    bytes_hi_shadow <= \$405 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$239  = aw_full;
-    if (\$143 ) begin
-      \$239  = 1'h1;
-    end
-    if (do_write) begin
-      \$239  = 1'h0;
-    end
-    if (rst) begin
-      \$239  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$240  = aw_addr;
-    if (\$143 ) begin
-      \$240  = bus__awaddr;
-    end
-    if (rst) begin
-      \$240  = 12'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$241  = w_full;
-    if (\$144 ) begin
-      \$241  = 1'h1;
-    end
-    if (do_write) begin
-      \$241  = 1'h0;
-    end
-    if (rst) begin
-      \$241  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$242  = w_data;
-    if (\$144 ) begin
-      \$242  = bus__wdata;
-    end
-    if (rst) begin
-      \$242  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$243  = w_strb;
-    if (\$144 ) begin
-      \$243  = bus__wstrb;
-    end
-    if (rst) begin
-      \$243  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$244  = bus__bvalid;
-    if (do_write) begin
-      \$244  = 1'h1;
-    end else if (bus__bready) begin
-      \$244  = 1'h0;
-    end
-    if (rst) begin
-      \$244  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$245  = 1'h0;
-    if (\$146 ) begin
-      \$245  = control_wr[1];
-    end
-    if (rst) begin
-      \$245  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$246  = 1'h0;
-    if (\$146 ) begin
-      \$246  = control_wr[2];
-    end
-    if (rst) begin
-      \$246  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$247  = 1'h0;
-    if (\$152 ) begin
-      \$247  = pool_cmd_wr[0];
-    end
-    if (rst) begin
-      \$247  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$248  = 1'h0;
-    if (\$152 ) begin
-      \$248  = pool_cmd_wr[1];
-    end
-    if (rst) begin
-      \$248  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$249  = 1'h0;
-    if (\$174 ) begin
-      \$249  = router_cmd_wr[0];
-    end
-    if (rst) begin
-      \$249  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$250  = 1'h0;
-    if (\$202 ) begin
-      \$250  = dir_cmd_wr[0];
-    end
-    if (rst) begin
-      \$250  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$251  = control_enable;
-    if (\$146 ) begin
-      \$251  = control_wr[0];
-    end
-    if (rst) begin
-      \$251  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$252  = output_cfg_tx_headers;
-    if (\$148 ) begin
-      \$252  = output_cfg_wr[0];
-    end
-    if (rst) begin
-      \$252  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$253  = output_cfg_swaps;
-    if (\$148 ) begin
-      \$253  = output_cfg_wr[1];
-    end
-    if (rst) begin
-      \$253  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$254  = output_cfg_opportunities;
-    if (\$148 ) begin
-      \$254  = output_cfg_wr[2];
-    end
-    if (rst) begin
-      \$254  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$255  = pool_addr_index;
-    if (\$150 ) begin
-      \$255  = pool_addr_wr[15:0];
-    end
-    if (rst) begin
-      \$255  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$256  = pool_data_0_cur;
-    if (\$154 ) begin
-      \$256  = pool_data_0_wr;
-    end
-    if (rst) begin
-      \$256  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$257  = pool_data_1_cur;
-    if (\$156 ) begin
-      \$257  = pool_data_1_wr;
-    end
-    if (rst) begin
-      \$257  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$258  = pool_data_2_cur;
-    if (\$158 ) begin
-      \$258  = pool_data_2_wr;
-    end
-    if (rst) begin
-      \$258  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$259  = pool_data_3_cur;
-    if (\$160 ) begin
-      \$259  = pool_data_3_wr;
-    end
-    if (rst) begin
-      \$259  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$260  = pool_data_4_cur;
-    if (\$162 ) begin
-      \$260  = pool_data_4_wr;
-    end
-    if (rst) begin
-      \$260  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$261  = pool_data_5_cur;
-    if (\$164 ) begin
-      \$261  = pool_data_5_wr;
-    end
-    if (rst) begin
-      \$261  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$262  = pool_data_6_cur;
-    if (\$166 ) begin
-      \$262  = pool_data_6_wr;
-    end
-    if (rst) begin
-      \$262  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$263  = pool_data_7_cur;
-    if (\$168 ) begin
-      \$263  = pool_data_7_wr;
-    end
-    if (rst) begin
-      \$263  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$264  = router_sel_index;
-    if (\$170 ) begin
-      \$264  = router_sel_wr[3:0];
-    end
-    if (rst) begin
-      \$264  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$265  = router_cfg_valid;
-    if (\$172 ) begin
-      \$265  = router_cfg_wr[0];
-    end
-    if (rst) begin
-      \$265  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$266  = router_cfg_weth_valid;
-    if (\$172 ) begin
-      \$266  = router_cfg_wr[1];
-    end
-    if (rst) begin
-      \$266  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$267  = router_cfg_venue;
-    if (\$172 ) begin
-      \$267  = router_cfg_wr[9:2];
-    end
-    if (rst) begin
-      \$267  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$268  = router_cfg_venue_valid;
-    if (\$172 ) begin
-      \$268  = router_cfg_wr[10];
-    end
-    if (rst) begin
-      \$268  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$269  = selector_mask_enable;
-    if (\$176 ) begin
-      \$269  = selector_mask_wr[8:0];
-    end
-    if (rst) begin
-      \$269  = 9'h1ff;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$270  = router_chain_cur;
-    if (\$178 ) begin
-      \$270  = router_chain_wr;
-    end
-    if (rst) begin
-      \$270  = 32'd1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$271  = router_word_0_cur;
-    if (\$180 ) begin
-      \$271  = router_word_0_wr;
-    end
-    if (rst) begin
-      \$271  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$272  = router_word_1_cur;
-    if (\$182 ) begin
-      \$272  = router_word_1_wr;
-    end
-    if (rst) begin
-      \$272  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$273  = router_word_2_cur;
-    if (\$184 ) begin
-      \$273  = router_word_2_wr;
-    end
-    if (rst) begin
-      \$273  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$274  = router_word_3_cur;
-    if (\$186 ) begin
-      \$274  = router_word_3_wr;
-    end
-    if (rst) begin
-      \$274  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$275  = router_word_4_cur;
-    if (\$188 ) begin
-      \$275  = router_word_4_wr;
-    end
-    if (rst) begin
-      \$275  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$276  = router_weth_0_cur;
-    if (\$190 ) begin
-      \$276  = router_weth_0_wr;
-    end
-    if (rst) begin
-      \$276  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$277  = router_weth_1_cur;
-    if (\$192 ) begin
-      \$277  = router_weth_1_wr;
-    end
-    if (rst) begin
-      \$277  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$278  = router_weth_2_cur;
+    \$324  = aw_full;
     if (\$194 ) begin
-      \$278  = router_weth_2_wr;
+      \$324  = 1'h1;
+    end
+    if (do_write) begin
+      \$324  = 1'h0;
     end
     if (rst) begin
-      \$278  = 32'd0;
+      \$324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$279  = router_weth_3_cur;
-    if (\$196 ) begin
-      \$279  = router_weth_3_wr;
+    \$325  = aw_addr;
+    if (\$194 ) begin
+      \$325  = bus__awaddr;
     end
     if (rst) begin
-      \$279  = 32'd0;
+      \$325  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$280  = router_weth_4_cur;
-    if (\$198 ) begin
-      \$280  = router_weth_4_wr;
+    \$326  = w_full;
+    if (\$195 ) begin
+      \$326  = 1'h1;
+    end
+    if (do_write) begin
+      \$326  = 1'h0;
     end
     if (rst) begin
-      \$280  = 32'd0;
+      \$326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$281  = dir_addr_index;
-    if (\$200 ) begin
-      \$281  = dir_addr_wr[7:0];
+    \$327  = w_data;
+    if (\$195 ) begin
+      \$327  = bus__wdata;
     end
     if (rst) begin
-      \$281  = 8'h00;
+      \$327  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$282  = dir_count_count;
-    if (\$204 ) begin
-      \$282  = dir_count_wr[8:0];
+    \$328  = w_strb;
+    if (\$195 ) begin
+      \$328  = bus__wstrb;
     end
     if (rst) begin
-      \$282  = 9'h000;
+      \$328  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$283  = eval_cfg_max_candidates;
-    if (\$206 ) begin
-      \$283  = eval_cfg_wr[16:0];
+    \$329  = bus__bvalid;
+    if (do_write) begin
+      \$329  = 1'h1;
+    end else if (bus__bready) begin
+      \$329  = 1'h0;
     end
     if (rst) begin
-      \$283  = 17'h10000;
+      \$329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$284  = dir_data_0_cur;
-    if (\$208 ) begin
-      \$284  = dir_data_0_wr;
+    \$330  = 1'h0;
+    if (\$197 ) begin
+      \$330  = control_wr[1];
     end
     if (rst) begin
-      \$284  = 32'd0;
+      \$330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$285  = dir_data_1_cur;
-    if (\$210 ) begin
-      \$285  = dir_data_1_wr;
+    \$331  = 1'h0;
+    if (\$197 ) begin
+      \$331  = control_wr[2];
     end
     if (rst) begin
-      \$285  = 32'd0;
+      \$331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$286  = dir_data_2_cur;
-    if (\$212 ) begin
-      \$286  = dir_data_2_wr;
+    \$332  = 1'h0;
+    if (\$203 ) begin
+      \$332  = pool_cmd_wr[0];
     end
     if (rst) begin
-      \$286  = 32'd0;
+      \$332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$287  = dir_data_3_cur;
-    if (\$214 ) begin
-      \$287  = dir_data_3_wr;
+    \$333  = 1'h0;
+    if (\$203 ) begin
+      \$333  = pool_cmd_wr[1];
     end
     if (rst) begin
-      \$287  = 32'd0;
+      \$333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$288  = dir_data_4_cur;
-    if (\$216 ) begin
-      \$288  = dir_data_4_wr;
+    \$334  = 1'h0;
+    if (\$225 ) begin
+      \$334  = router_cmd_wr[0];
     end
     if (rst) begin
-      \$288  = 32'd0;
+      \$334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$289  = dir_data_5_cur;
-    if (\$218 ) begin
-      \$289  = dir_data_5_wr;
+    \$335  = 1'h0;
+    if (\$253 ) begin
+      \$335  = dir_cmd_wr[0];
     end
     if (rst) begin
-      \$289  = 32'd0;
+      \$335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$290  = dir_data_6_cur;
-    if (\$220 ) begin
-      \$290  = dir_data_6_wr;
+    \$336  = 1'h0;
+    if (\$289 ) begin
+      \$336  = cyc_cmd_wr[0];
     end
     if (rst) begin
-      \$290  = 32'd0;
+      \$336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$291  = dir_data_7_cur;
-    if (\$222 ) begin
-      \$291  = dir_data_7_wr;
+    \$337  = control_enable;
+    if (\$197 ) begin
+      \$337  = control_wr[0];
     end
     if (rst) begin
-      \$291  = 32'd0;
+      \$337  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$292  = dir_data_8_cur;
-    if (\$224 ) begin
-      \$292  = dir_data_8_wr;
+    \$338  = output_cfg_tx_headers;
+    if (\$199 ) begin
+      \$338  = output_cfg_wr[0];
     end
     if (rst) begin
-      \$292  = 32'd0;
+      \$338  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$293  = dir_data_9_cur;
-    if (\$226 ) begin
-      \$293  = dir_data_9_wr;
+    \$339  = output_cfg_swaps;
+    if (\$199 ) begin
+      \$339  = output_cfg_wr[1];
     end
     if (rst) begin
-      \$293  = 32'd0;
+      \$339  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$294  = dir_data_10_cur;
-    if (\$228 ) begin
-      \$294  = dir_data_10_wr;
+    \$340  = output_cfg_opportunities;
+    if (\$199 ) begin
+      \$340  = output_cfg_wr[2];
     end
     if (rst) begin
-      \$294  = 32'd0;
+      \$340  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$295  = dir_data_11_cur;
-    if (\$230 ) begin
-      \$295  = dir_data_11_wr;
+    \$341  = pool_addr_index;
+    if (\$201 ) begin
+      \$341  = pool_addr_wr[15:0];
     end
     if (rst) begin
-      \$295  = 32'd0;
+      \$341  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$296  = dir_data_12_cur;
-    if (\$232 ) begin
-      \$296  = dir_data_12_wr;
+    \$342  = pool_data_0_cur;
+    if (\$205 ) begin
+      \$342  = pool_data_0_wr;
     end
     if (rst) begin
-      \$296  = 32'd0;
+      \$342  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$297  = dir_data_13_cur;
-    if (\$234 ) begin
-      \$297  = dir_data_13_wr;
+    \$343  = pool_data_1_cur;
+    if (\$207 ) begin
+      \$343  = pool_data_1_wr;
     end
     if (rst) begin
-      \$297  = 32'd0;
+      \$343  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$298  = dir_data_14_cur;
-    if (\$236 ) begin
-      \$298  = dir_data_14_wr;
+    \$344  = pool_data_2_cur;
+    if (\$209 ) begin
+      \$344  = pool_data_2_wr;
     end
     if (rst) begin
-      \$298  = 32'd0;
+      \$344  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$299  = bus__rvalid;
+    \$345  = pool_data_3_cur;
+    if (\$211 ) begin
+      \$345  = pool_data_3_wr;
+    end
+    if (rst) begin
+      \$345  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$346  = pool_data_4_cur;
+    if (\$213 ) begin
+      \$346  = pool_data_4_wr;
+    end
+    if (rst) begin
+      \$346  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$347  = pool_data_5_cur;
+    if (\$215 ) begin
+      \$347  = pool_data_5_wr;
+    end
+    if (rst) begin
+      \$347  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$348  = pool_data_6_cur;
+    if (\$217 ) begin
+      \$348  = pool_data_6_wr;
+    end
+    if (rst) begin
+      \$348  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$349  = pool_data_7_cur;
+    if (\$219 ) begin
+      \$349  = pool_data_7_wr;
+    end
+    if (rst) begin
+      \$349  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$350  = router_sel_index;
+    if (\$221 ) begin
+      \$350  = router_sel_wr[3:0];
+    end
+    if (rst) begin
+      \$350  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$351  = router_cfg_valid;
+    if (\$223 ) begin
+      \$351  = router_cfg_wr[0];
+    end
+    if (rst) begin
+      \$351  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$352  = router_cfg_weth_valid;
+    if (\$223 ) begin
+      \$352  = router_cfg_wr[1];
+    end
+    if (rst) begin
+      \$352  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$353  = router_cfg_venue;
+    if (\$223 ) begin
+      \$353  = router_cfg_wr[9:2];
+    end
+    if (rst) begin
+      \$353  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$354  = router_cfg_venue_valid;
+    if (\$223 ) begin
+      \$354  = router_cfg_wr[10];
+    end
+    if (rst) begin
+      \$354  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$355  = selector_mask_enable;
+    if (\$227 ) begin
+      \$355  = selector_mask_wr[8:0];
+    end
+    if (rst) begin
+      \$355  = 9'h1ff;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$356  = router_chain_cur;
+    if (\$229 ) begin
+      \$356  = router_chain_wr;
+    end
+    if (rst) begin
+      \$356  = 32'd1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$357  = router_word_0_cur;
+    if (\$231 ) begin
+      \$357  = router_word_0_wr;
+    end
+    if (rst) begin
+      \$357  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$358  = router_word_1_cur;
+    if (\$233 ) begin
+      \$358  = router_word_1_wr;
+    end
+    if (rst) begin
+      \$358  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$359  = router_word_2_cur;
+    if (\$235 ) begin
+      \$359  = router_word_2_wr;
+    end
+    if (rst) begin
+      \$359  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$360  = router_word_3_cur;
     if (\$237 ) begin
-      \$299  = 1'h1;
+      \$360  = router_word_3_wr;
+    end
+    if (rst) begin
+      \$360  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$361  = router_word_4_cur;
+    if (\$239 ) begin
+      \$361  = router_word_4_wr;
+    end
+    if (rst) begin
+      \$361  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$362  = router_weth_0_cur;
+    if (\$241 ) begin
+      \$362  = router_weth_0_wr;
+    end
+    if (rst) begin
+      \$362  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$363  = router_weth_1_cur;
+    if (\$243 ) begin
+      \$363  = router_weth_1_wr;
+    end
+    if (rst) begin
+      \$363  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$364  = router_weth_2_cur;
+    if (\$245 ) begin
+      \$364  = router_weth_2_wr;
+    end
+    if (rst) begin
+      \$364  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$365  = router_weth_3_cur;
+    if (\$247 ) begin
+      \$365  = router_weth_3_wr;
+    end
+    if (rst) begin
+      \$365  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$366  = router_weth_4_cur;
+    if (\$249 ) begin
+      \$366  = router_weth_4_wr;
+    end
+    if (rst) begin
+      \$366  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$367  = dir_addr_index;
+    if (\$251 ) begin
+      \$367  = dir_addr_wr[7:0];
+    end
+    if (rst) begin
+      \$367  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$368  = dir_count_count;
+    if (\$255 ) begin
+      \$368  = dir_count_wr[8:0];
+    end
+    if (rst) begin
+      \$368  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$369  = eval_cfg_max_candidates;
+    if (\$257 ) begin
+      \$369  = eval_cfg_wr[16:0];
+    end
+    if (rst) begin
+      \$369  = 17'h10000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$370  = dir_data_0_cur;
+    if (\$259 ) begin
+      \$370  = dir_data_0_wr;
+    end
+    if (rst) begin
+      \$370  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$371  = dir_data_1_cur;
+    if (\$261 ) begin
+      \$371  = dir_data_1_wr;
+    end
+    if (rst) begin
+      \$371  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$372  = dir_data_2_cur;
+    if (\$263 ) begin
+      \$372  = dir_data_2_wr;
+    end
+    if (rst) begin
+      \$372  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$373  = dir_data_3_cur;
+    if (\$265 ) begin
+      \$373  = dir_data_3_wr;
+    end
+    if (rst) begin
+      \$373  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$374  = dir_data_4_cur;
+    if (\$267 ) begin
+      \$374  = dir_data_4_wr;
+    end
+    if (rst) begin
+      \$374  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$375  = dir_data_5_cur;
+    if (\$269 ) begin
+      \$375  = dir_data_5_wr;
+    end
+    if (rst) begin
+      \$375  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$376  = dir_data_6_cur;
+    if (\$271 ) begin
+      \$376  = dir_data_6_wr;
+    end
+    if (rst) begin
+      \$376  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$377  = dir_data_7_cur;
+    if (\$273 ) begin
+      \$377  = dir_data_7_wr;
+    end
+    if (rst) begin
+      \$377  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$378  = dir_data_8_cur;
+    if (\$275 ) begin
+      \$378  = dir_data_8_wr;
+    end
+    if (rst) begin
+      \$378  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$379  = dir_data_9_cur;
+    if (\$277 ) begin
+      \$379  = dir_data_9_wr;
+    end
+    if (rst) begin
+      \$379  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$380  = dir_data_10_cur;
+    if (\$279 ) begin
+      \$380  = dir_data_10_wr;
+    end
+    if (rst) begin
+      \$380  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$381  = dir_data_11_cur;
+    if (\$281 ) begin
+      \$381  = dir_data_11_wr;
+    end
+    if (rst) begin
+      \$381  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$382  = dir_data_12_cur;
+    if (\$283 ) begin
+      \$382  = dir_data_12_wr;
+    end
+    if (rst) begin
+      \$382  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$383  = dir_data_13_cur;
+    if (\$285 ) begin
+      \$383  = dir_data_13_wr;
+    end
+    if (rst) begin
+      \$383  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$384  = dir_data_14_cur;
+    if (\$287 ) begin
+      \$384  = dir_data_14_wr;
+    end
+    if (rst) begin
+      \$384  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$385  = cyc_hop0_0_cur;
+    if (\$291 ) begin
+      \$385  = cyc_hop0_0_wr;
+    end
+    if (rst) begin
+      \$385  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$386  = cyc_hop0_1_cur;
+    if (\$293 ) begin
+      \$386  = cyc_hop0_1_wr;
+    end
+    if (rst) begin
+      \$386  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$387  = cyc_hop0_2_cur;
+    if (\$295 ) begin
+      \$387  = cyc_hop0_2_wr;
+    end
+    if (rst) begin
+      \$387  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$388  = cyc_hop0_3_cur;
+    if (\$297 ) begin
+      \$388  = cyc_hop0_3_wr;
+    end
+    if (rst) begin
+      \$388  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$389  = cyc_hop0_4_cur;
+    if (\$299 ) begin
+      \$389  = cyc_hop0_4_wr;
+    end
+    if (rst) begin
+      \$389  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$390  = cyc_hop0_5_cur;
+    if (\$301 ) begin
+      \$390  = cyc_hop0_5_wr;
+    end
+    if (rst) begin
+      \$390  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$391  = cyc_hop0_6_cur;
+    if (\$303 ) begin
+      \$391  = cyc_hop0_6_wr;
+    end
+    if (rst) begin
+      \$391  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$392  = cyc_hop0_7_cur;
+    if (\$305 ) begin
+      \$392  = cyc_hop0_7_wr;
+    end
+    if (rst) begin
+      \$392  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$393  = cyc_hop1_0_cur;
+    if (\$307 ) begin
+      \$393  = cyc_hop1_0_wr;
+    end
+    if (rst) begin
+      \$393  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$394  = cyc_hop1_1_cur;
+    if (\$309 ) begin
+      \$394  = cyc_hop1_1_wr;
+    end
+    if (rst) begin
+      \$394  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$395  = cyc_hop1_2_cur;
+    if (\$311 ) begin
+      \$395  = cyc_hop1_2_wr;
+    end
+    if (rst) begin
+      \$395  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$396  = cyc_hop1_3_cur;
+    if (\$313 ) begin
+      \$396  = cyc_hop1_3_wr;
+    end
+    if (rst) begin
+      \$396  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$397  = cyc_hop1_4_cur;
+    if (\$315 ) begin
+      \$397  = cyc_hop1_4_wr;
+    end
+    if (rst) begin
+      \$397  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$398  = cyc_hop1_5_cur;
+    if (\$317 ) begin
+      \$398  = cyc_hop1_5_wr;
+    end
+    if (rst) begin
+      \$398  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$399  = cyc_hop1_6_cur;
+    if (\$319 ) begin
+      \$399  = cyc_hop1_6_wr;
+    end
+    if (rst) begin
+      \$399  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$400  = cyc_hop1_7_cur;
+    if (\$321 ) begin
+      \$400  = cyc_hop1_7_wr;
+    end
+    if (rst) begin
+      \$400  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$401  = bus__rvalid;
+    if (\$322 ) begin
+      \$401  = 1'h1;
     end else if (bus__rready) begin
-      \$299  = 1'h0;
+      \$401  = 1'h0;
     end
     if (rst) begin
-      \$299  = 1'h0;
+      \$401  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$300  = bus__rdata;
-    if (\$238 ) begin
-      \$300  = 32'd0;
+    \$402  = bus__rdata;
+    if (\$323 ) begin
+      \$402  = 32'd0;
       casez (bus__araddr[11:2])
         10'h000:
-            \$300  = 32'd1296389698;
+            \$402  = 32'd1296389698;
         10'h001:
-            \$300  = version_rd;
+            \$402  = version_rd;
         10'h002:
-            \$300  = 32'd2914315755;
+            \$402  = 32'd1548548513;
         10'h004:
-            \$300  = control_rd;
+            \$402  = control_rd;
         10'h005:
-            \$300  = status_rd;
+            \$402  = status_rd;
         10'h006:
-            \$300  = cycle_rd[31:0];
+            \$402  = cycle_rd[31:0];
         10'h007:
-            \$300  = cycle_hi_shadow;
+            \$402  = cycle_hi_shadow;
         10'h008:
-            \$300  = output_cfg_rd;
+            \$402  = output_cfg_rd;
         10'h040:
-            \$300  = pool_addr_rd;
+            \$402  = pool_addr_rd;
         10'h041:
-            \$300  = 32'd0;
+            \$402  = 32'd0;
         10'h048:
-            \$300  = pool_data_0_cur;
+            \$402  = pool_data_0_cur;
         10'h049:
-            \$300  = pool_data_1_cur;
+            \$402  = pool_data_1_cur;
         10'h04a:
-            \$300  = pool_data_2_cur;
+            \$402  = pool_data_2_cur;
         10'h04b:
-            \$300  = pool_data_3_cur;
+            \$402  = pool_data_3_cur;
         10'h04c:
-            \$300  = pool_data_4_cur;
+            \$402  = pool_data_4_cur;
         10'h04d:
-            \$300  = pool_data_5_cur;
+            \$402  = pool_data_5_cur;
         10'h04e:
-            \$300  = pool_data_6_cur;
+            \$402  = pool_data_6_cur;
         10'h04f:
-            \$300  = pool_data_7_cur;
+            \$402  = pool_data_7_cur;
         10'h050:
-            \$300  = \port$18448$0 [31:0];
+            \$402  = \port$19151$0 [31:0];
         10'h051:
-            \$300  = \port$18448$0 [63:32];
+            \$402  = \port$19151$0 [63:32];
         10'h052:
-            \$300  = \port$18448$0 [95:64];
+            \$402  = \port$19151$0 [95:64];
         10'h053:
-            \$300  = \port$18448$0 [127:96];
+            \$402  = \port$19151$0 [127:96];
         10'h054:
-            \$300  = \port$18448$0 [159:128];
+            \$402  = \port$19151$0 [159:128];
         10'h055:
-            \$300  = \port$18448$0 [191:160];
+            \$402  = \port$19151$0 [191:160];
         10'h056:
-            \$300  = \port$18448$0 [223:192];
+            \$402  = \port$19151$0 [223:192];
         10'h057:
-            \$300  = \port$18448$0 [255:224];
+            \$402  = \port$19151$0 [255:224];
         10'h080:
-            \$300  = router_sel_rd;
+            \$402  = router_sel_rd;
         10'h081:
-            \$300  = router_cfg_rd;
+            \$402  = router_cfg_rd;
         10'h082:
-            \$300  = 32'd0;
+            \$402  = 32'd0;
         10'h083:
-            \$300  = selector_mask_rd;
+            \$402  = selector_mask_rd;
         10'h084:
-            \$300  = router_chain_cur;
+            \$402  = router_chain_cur;
         10'h088:
-            \$300  = router_word_0_cur;
+            \$402  = router_word_0_cur;
         10'h089:
-            \$300  = router_word_1_cur;
+            \$402  = router_word_1_cur;
         10'h08a:
-            \$300  = router_word_2_cur;
+            \$402  = router_word_2_cur;
         10'h08b:
-            \$300  = router_word_3_cur;
+            \$402  = router_word_3_cur;
         10'h08c:
-            \$300  = router_word_4_cur;
+            \$402  = router_word_4_cur;
         10'h090:
-            \$300  = router_weth_0_cur;
+            \$402  = router_weth_0_cur;
         10'h091:
-            \$300  = router_weth_1_cur;
+            \$402  = router_weth_1_cur;
         10'h092:
-            \$300  = router_weth_2_cur;
+            \$402  = router_weth_2_cur;
         10'h093:
-            \$300  = router_weth_3_cur;
+            \$402  = router_weth_3_cur;
         10'h094:
-            \$300  = router_weth_4_cur;
+            \$402  = router_weth_4_cur;
         10'h0c0:
-            \$300  = packets_rd[31:0];
+            \$402  = packets_rd[31:0];
         10'h0c1:
-            \$300  = packets_hi_shadow;
+            \$402  = packets_hi_shadow;
         10'h0c2:
-            \$300  = bytes_rd[31:0];
+            \$402  = bytes_rd[31:0];
         10'h0c3:
-            \$300  = bytes_hi_shadow;
+            \$402  = bytes_hi_shadow;
         10'h0c4:
-            \$300  = records_rd;
+            \$402  = records_rd;
         10'h0c5:
-            \$300  = decode_errors_rd;
+            \$402  = decode_errors_rd;
         10'h0c6:
-            \$300  = swaps_rd;
+            \$402  = swaps_rd;
         10'h0c7:
-            \$300  = opportunities_rd;
+            \$402  = opportunities_rd;
         10'h0c8:
-            \$300  = drops_rd;
+            \$402  = drops_rd;
         10'h0c9:
-            \$300  = host_evals_rd;
+            \$402  = host_evals_rd;
         10'h101:
-            \$300  = err_empty_rd;
+            \$402  = err_empty_rd;
         10'h102:
-            \$300  = err_unknown_type_rd;
+            \$402  = err_unknown_type_rd;
         10'h103:
-            \$300  = err_truncated_rd;
+            \$402  = err_truncated_rd;
         10'h104:
-            \$300  = err_trailing_bytes_rd;
+            \$402  = err_trailing_bytes_rd;
         10'h105:
-            \$300  = err_non_canonical_size_rd;
+            \$402  = err_non_canonical_size_rd;
         10'h106:
-            \$300  = err_leading_zero_rd;
+            \$402  = err_leading_zero_rd;
         10'h107:
-            \$300  = err_overruns_parent_rd;
+            \$402  = err_overruns_parent_rd;
         10'h108:
-            \$300  = err_expected_string_rd;
+            \$402  = err_expected_string_rd;
         10'h109:
-            \$300  = err_expected_list_rd;
+            \$402  = err_expected_list_rd;
         10'h10a:
-            \$300  = err_too_few_fields_rd;
+            \$402  = err_too_few_fields_rd;
         10'h10b:
-            \$300  = err_too_many_fields_rd;
+            \$402  = err_too_many_fields_rd;
         10'h10c:
-            \$300  = err_int_out_of_range_rd;
+            \$402  = err_int_out_of_range_rd;
         10'h10d:
-            \$300  = err_bad_address_rd;
+            \$402  = err_bad_address_rd;
         10'h10e:
-            \$300  = err_bad_storage_key_rd;
+            \$402  = err_bad_storage_key_rd;
         10'h10f:
-            \$300  = err_missing_to_rd;
+            \$402  = err_missing_to_rd;
         10'h110:
-            \$300  = err_bad_v_rd;
+            \$402  = err_bad_v_rd;
         10'h111:
-            \$300  = err_bad_y_parity_rd;
+            \$402  = err_bad_y_parity_rd;
         10'h112:
-            \$300  = err_bad_r_rd;
+            \$402  = err_bad_r_rd;
         10'h113:
-            \$300  = err_bad_s_rd;
+            \$402  = err_bad_s_rd;
         10'h114:
-            \$300  = err_high_s_rd;
+            \$402  = err_high_s_rd;
         10'h115:
-            \$300  = err_no_blob_hashes_rd;
+            \$402  = err_no_blob_hashes_rd;
         10'h116:
-            \$300  = err_bad_blob_hash_rd;
+            \$402  = err_bad_blob_hash_rd;
         10'h117:
-            \$300  = err_empty_authorization_list_rd;
+            \$402  = err_empty_authorization_list_rd;
         10'h118:
-            \$300  = err_priority_fee_above_max_rd;
+            \$402  = err_priority_fee_above_max_rd;
         10'h119:
-            \$300  = err_initcode_too_large_rd;
+            \$402  = err_initcode_too_large_rd;
         10'h11a:
-            \$300  = err_bad_sidecar_rd;
+            \$402  = err_bad_sidecar_rd;
         10'h11b:
-            \$300  = err_too_large_rd;
+            \$402  = err_too_large_rd;
         10'h11c:
-            \$300  = err_recovery_failed_rd;
+            \$402  = err_recovery_failed_rd;
         10'h140:
-            \$300  = dir_addr_rd;
+            \$402  = dir_addr_rd;
         10'h141:
-            \$300  = 32'd0;
+            \$402  = 32'd0;
         10'h142:
-            \$300  = dir_count_rd;
+            \$402  = dir_count_rd;
         10'h143:
-            \$300  = eval_cfg_rd;
+            \$402  = eval_cfg_rd;
         10'h150:
-            \$300  = dir_data_0_cur;
+            \$402  = dir_data_0_cur;
         10'h151:
-            \$300  = dir_data_1_cur;
+            \$402  = dir_data_1_cur;
         10'h152:
-            \$300  = dir_data_2_cur;
+            \$402  = dir_data_2_cur;
         10'h153:
-            \$300  = dir_data_3_cur;
+            \$402  = dir_data_3_cur;
         10'h154:
-            \$300  = dir_data_4_cur;
+            \$402  = dir_data_4_cur;
         10'h155:
-            \$300  = dir_data_5_cur;
+            \$402  = dir_data_5_cur;
         10'h156:
-            \$300  = dir_data_6_cur;
+            \$402  = dir_data_6_cur;
         10'h157:
-            \$300  = dir_data_7_cur;
+            \$402  = dir_data_7_cur;
         10'h158:
-            \$300  = dir_data_8_cur;
+            \$402  = dir_data_8_cur;
         10'h159:
-            \$300  = dir_data_9_cur;
+            \$402  = dir_data_9_cur;
         10'h15a:
-            \$300  = dir_data_10_cur;
+            \$402  = dir_data_10_cur;
         10'h15b:
-            \$300  = dir_data_11_cur;
+            \$402  = dir_data_11_cur;
         10'h15c:
-            \$300  = dir_data_12_cur;
+            \$402  = dir_data_12_cur;
         10'h15d:
-            \$300  = dir_data_13_cur;
+            \$402  = dir_data_13_cur;
         10'h15e:
-            \$300  = dir_data_14_cur;
+            \$402  = dir_data_14_cur;
+        10'h160:
+            \$402  = 32'd0;
+        10'h168:
+            \$402  = cyc_hop0_0_cur;
+        10'h169:
+            \$402  = cyc_hop0_1_cur;
+        10'h16a:
+            \$402  = cyc_hop0_2_cur;
+        10'h16b:
+            \$402  = cyc_hop0_3_cur;
+        10'h16c:
+            \$402  = cyc_hop0_4_cur;
+        10'h16d:
+            \$402  = cyc_hop0_5_cur;
+        10'h16e:
+            \$402  = cyc_hop0_6_cur;
+        10'h16f:
+            \$402  = cyc_hop0_7_cur;
+        10'h170:
+            \$402  = cyc_hop1_0_cur;
+        10'h171:
+            \$402  = cyc_hop1_1_cur;
+        10'h172:
+            \$402  = cyc_hop1_2_cur;
+        10'h173:
+            \$402  = cyc_hop1_3_cur;
+        10'h174:
+            \$402  = cyc_hop1_4_cur;
+        10'h175:
+            \$402  = cyc_hop1_5_cur;
+        10'h176:
+            \$402  = cyc_hop1_6_cur;
+        10'h177:
+            \$402  = cyc_hop1_7_cur;
       endcase
     end
     if (rst) begin
-      \$300  = 32'd0;
+      \$402  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$301  = cycle_hi_shadow;
-    if (\$238 ) begin
+    \$403  = cycle_hi_shadow;
+    if (\$323 ) begin
       casez (bus__araddr[11:2])
         10'h000:
             /* empty */;
@@ -16984,17 +19319,17 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h005:
             /* empty */;
         10'h006:
-            \$301  = cycle_rd[63:32];
+            \$403  = cycle_rd[63:32];
       endcase
     end
     if (rst) begin
-      \$301  = 32'd0;
+      \$403  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$302  = packets_hi_shadow;
-    if (\$238 ) begin
+    \$404  = packets_hi_shadow;
+    if (\$323 ) begin
       casez (bus__araddr[11:2])
         10'h000:
             /* empty */;
@@ -17079,17 +19414,17 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h094:
             /* empty */;
         10'h0c0:
-            \$302  = packets_rd[63:32];
+            \$404  = packets_rd[63:32];
       endcase
     end
     if (rst) begin
-      \$302  = 32'd0;
+      \$404  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$303  = bytes_hi_shadow;
-    if (\$238 ) begin
+    \$405  = bytes_hi_shadow;
+    if (\$323 ) begin
       casez (bus__araddr[11:2])
         10'h000:
             /* empty */;
@@ -17178,11 +19513,11 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h0c1:
             /* empty */;
         10'h0c2:
-            \$303  = bytes_rd[63:32];
+            \$405  = bytes_rd[63:32];
       endcase
     end
     if (rst) begin
-      \$303  = 32'd0;
+      \$405  = 32'd0;
     end
   end
   assign bus__bresp = 2'h0;
@@ -17223,14 +19558,31 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign dir_data_12_value = dir_data_12_cur;
   assign dir_data_13_value = dir_data_13_cur;
   assign dir_data_14_value = dir_data_14_cur;
+  assign cyc_cmd_cur = 32'd0;
+  assign cyc_hop0_0_value = cyc_hop0_0_cur;
+  assign cyc_hop0_1_value = cyc_hop0_1_cur;
+  assign cyc_hop0_2_value = cyc_hop0_2_cur;
+  assign cyc_hop0_3_value = cyc_hop0_3_cur;
+  assign cyc_hop0_4_value = cyc_hop0_4_cur;
+  assign cyc_hop0_5_value = cyc_hop0_5_cur;
+  assign cyc_hop0_6_value = cyc_hop0_6_cur;
+  assign cyc_hop0_7_value = cyc_hop0_7_cur;
+  assign cyc_hop1_0_value = cyc_hop1_0_cur;
+  assign cyc_hop1_1_value = cyc_hop1_1_cur;
+  assign cyc_hop1_2_value = cyc_hop1_2_cur;
+  assign cyc_hop1_3_value = cyc_hop1_3_cur;
+  assign cyc_hop1_4_value = cyc_hop1_4_cur;
+  assign cyc_hop1_5_value = cyc_hop1_5_cur;
+  assign cyc_hop1_6_value = cyc_hop1_6_cur;
+  assign cyc_hop1_7_value = cyc_hop1_7_cur;
   assign bus__rresp = 2'h0;
   assign id_rd = 32'd1296389698;
   assign id_magic = 32'd1296389698;
-  assign version_minor = 8'h05;
+  assign version_minor = 8'h06;
   assign version_major = 8'h01;
-  assign version_features = 8'h1f;
-  assign src_hash_rd = 32'd2914315755;
-  assign src_hash_value = 32'd2914315755;
+  assign version_features = 8'h3f;
+  assign src_hash_rd = 32'd1548548513;
+  assign src_hash_value = 32'd1548548513;
   assign cycle_value = cycle_rd;
   assign pool_data_0_rd = pool_data_0_cur;
   assign pool_data_1_rd = pool_data_1_cur;
@@ -17240,22 +19592,22 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign pool_data_5_rd = pool_data_5_cur;
   assign pool_data_6_rd = pool_data_6_cur;
   assign pool_data_7_rd = pool_data_7_cur;
-  assign pool_rdata_0_rd = \port$18448$0 [31:0];
-  assign pool_rdata_0_value = \port$18448$0 [31:0];
-  assign pool_rdata_1_rd = \port$18448$0 [63:32];
-  assign pool_rdata_1_value = \port$18448$0 [63:32];
-  assign pool_rdata_2_rd = \port$18448$0 [95:64];
-  assign pool_rdata_2_value = \port$18448$0 [95:64];
-  assign pool_rdata_3_rd = \port$18448$0 [127:96];
-  assign pool_rdata_3_value = \port$18448$0 [127:96];
-  assign pool_rdata_4_rd = \port$18448$0 [159:128];
-  assign pool_rdata_4_value = \port$18448$0 [159:128];
-  assign pool_rdata_5_rd = \port$18448$0 [191:160];
-  assign pool_rdata_5_value = \port$18448$0 [191:160];
-  assign pool_rdata_6_rd = \port$18448$0 [223:192];
-  assign pool_rdata_6_value = \port$18448$0 [223:192];
-  assign pool_rdata_7_rd = \port$18448$0 [255:224];
-  assign pool_rdata_7_value = \port$18448$0 [255:224];
+  assign pool_rdata_0_rd = \port$19151$0 [31:0];
+  assign pool_rdata_0_value = \port$19151$0 [31:0];
+  assign pool_rdata_1_rd = \port$19151$0 [63:32];
+  assign pool_rdata_1_value = \port$19151$0 [63:32];
+  assign pool_rdata_2_rd = \port$19151$0 [95:64];
+  assign pool_rdata_2_value = \port$19151$0 [95:64];
+  assign pool_rdata_3_rd = \port$19151$0 [127:96];
+  assign pool_rdata_3_value = \port$19151$0 [127:96];
+  assign pool_rdata_4_rd = \port$19151$0 [159:128];
+  assign pool_rdata_4_value = \port$19151$0 [159:128];
+  assign pool_rdata_5_rd = \port$19151$0 [191:160];
+  assign pool_rdata_5_value = \port$19151$0 [191:160];
+  assign pool_rdata_6_rd = \port$19151$0 [223:192];
+  assign pool_rdata_6_value = \port$19151$0 [223:192];
+  assign pool_rdata_7_rd = \port$19151$0 [255:224];
+  assign pool_rdata_7_value = \port$19151$0 [255:224];
   assign router_chain_rd = router_chain_cur;
   assign router_word_0_rd = router_word_0_cur;
   assign router_word_1_rd = router_word_1_cur;
@@ -17318,9 +19670,26 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign dir_data_12_rd = dir_data_12_cur;
   assign dir_data_13_rd = dir_data_13_cur;
   assign dir_data_14_rd = dir_data_14_cur;
+  assign cyc_hop0_0_rd = cyc_hop0_0_cur;
+  assign cyc_hop0_1_rd = cyc_hop0_1_cur;
+  assign cyc_hop0_2_rd = cyc_hop0_2_cur;
+  assign cyc_hop0_3_rd = cyc_hop0_3_cur;
+  assign cyc_hop0_4_rd = cyc_hop0_4_cur;
+  assign cyc_hop0_5_rd = cyc_hop0_5_cur;
+  assign cyc_hop0_6_rd = cyc_hop0_6_cur;
+  assign cyc_hop0_7_rd = cyc_hop0_7_cur;
+  assign cyc_hop1_0_rd = cyc_hop1_0_cur;
+  assign cyc_hop1_1_rd = cyc_hop1_1_cur;
+  assign cyc_hop1_2_rd = cyc_hop1_2_cur;
+  assign cyc_hop1_3_rd = cyc_hop1_3_cur;
+  assign cyc_hop1_4_rd = cyc_hop1_4_cur;
+  assign cyc_hop1_5_rd = cyc_hop1_5_cur;
+  assign cyc_hop1_6_rd = cyc_hop1_6_cur;
+  assign cyc_hop1_7_rd = cyc_hop1_7_cur;
   assign pool_cmd_rd = 32'd0;
   assign router_cmd_rd = 32'd0;
   assign dir_cmd_rd = 32'd0;
+  assign cyc_cmd_rd = 32'd0;
   assign eval_cfg_rd[16:0] = eval_cfg_max_candidates;
   assign eval_cfg_rd[31:17] = 15'h0000;
   assign dir_count_rd[8:0] = dir_count_count;
@@ -17349,9 +19718,9 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign status_rd[31:7] = 25'h0000000;
   assign control_rd[0] = control_enable;
   assign control_rd[31:1] = 31'h00000000;
-  assign version_rd[23:16] = 8'h1f;
+  assign version_rd[23:16] = 8'h3f;
   assign version_rd[15:8] = 8'h01;
-  assign version_rd[7:0] = 8'h05;
+  assign version_rd[7:0] = 8'h06;
   assign version_rd[31:24] = 8'h00;
   assign eval_cfg_cur[16:0] = eval_cfg_max_candidates;
   assign eval_cfg_cur[31:17] = 15'h0000;
@@ -17382,6 +19751,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign router_cmd_wr = \$48 ;
   assign \$89  = 32'd0;
   assign dir_cmd_wr = \$90 ;
+  assign \$143  = 32'd0;
+  assign cyc_cmd_wr = \$144 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -17675,22 +20046,22 @@ module \appliance_top.decoder (rst, pipe_rst, o__ready, i__ready, \o__ready$36 ,
     .o_calldata__ready(o_calldata__ready),
     .o_calldata__valid(w_en),
     .pipe_rst(pipe_rst),
-    .\port$18795$0 (\$1 ),
-    .\port$18797$0 (\$2 ),
-    .\port$18799$0 (\$3 ),
-    .\port$18801$0 (\$4 ),
-    .\port$18803$0 (\$5 ),
-    .\port$18805$0 (\$6 ),
-    .\port$18807$0 (\$7 ),
-    .\port$18809$0 (\$8 ),
-    .\port$18811$0 (\$9 ),
-    .\port$18813$0 (\$10 ),
-    .\port$18815$0 (\$11 ),
-    .\port$18817$0 (\$12 ),
-    .\port$18819$0 (\$13 ),
-    .\port$18821$0 (\$14 ),
-    .\port$18823$0 (\$15 ),
-    .\port$18825$0 (\$16 ),
+    .\port$19537$0 (\$1 ),
+    .\port$19539$0 (\$2 ),
+    .\port$19541$0 (\$3 ),
+    .\port$19543$0 (\$4 ),
+    .\port$19545$0 (\$5 ),
+    .\port$19547$0 (\$6 ),
+    .\port$19549$0 (\$7 ),
+    .\port$19551$0 (\$8 ),
+    .\port$19553$0 (\$9 ),
+    .\port$19555$0 (\$10 ),
+    .\port$19557$0 (\$11 ),
+    .\port$19559$0 (\$12 ),
+    .\port$19561$0 (\$13 ),
+    .\port$19563$0 (\$14 ),
+    .\port$19565$0 (\$15 ),
+    .\port$19567$0 (\$16 ),
     .\release (\release ),
     .rst(rst)
   );
@@ -21627,56 +23998,89 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
   wire \$11 ;
   wire [6:0] \$12 ;
   wire [6:0] \$13 ;
-  wire \$14 ;
+  wire [6:0] \$14 ;
   wire [6:0] \$15 ;
   wire [6:0] \$16 ;
-  reg [7:0] \$17 ;
-  reg [7:0] \$18 ;
-  reg [7:0] \$19 ;
+  wire [6:0] \$17 ;
+  wire [6:0] \$18 ;
+  wire [6:0] \$19 ;
   wire \$2 ;
-  reg [7:0] \$20 ;
-  reg [7:0] \$21 ;
-  reg [7:0] \$22 ;
-  reg [7:0] \$23 ;
-  reg [7:0] \$24 ;
-  reg [7:0] \$25 ;
-  reg [7:0] \$26 ;
-  reg [7:0] \$27 ;
-  reg [7:0] \$28 ;
-  reg [7:0] \$29 ;
+  wire [6:0] \$20 ;
+  wire [6:0] \$21 ;
+  wire [6:0] \$22 ;
+  wire [6:0] \$23 ;
+  wire [6:0] \$24 ;
+  wire [6:0] \$25 ;
+  wire [6:0] \$26 ;
+  wire [6:0] \$27 ;
+  wire [6:0] \$28 ;
+  wire [6:0] \$29 ;
   wire \$3 ;
-  reg [7:0] \$30 ;
-  reg [7:0] \$31 ;
-  reg [7:0] \$32 ;
-  reg [7:0] \$33 ;
-  reg [7:0] \$34 ;
-  reg [7:0] \$35 ;
-  reg [7:0] \$36 ;
-  reg [7:0] \$37 ;
-  reg [7:0] \$38 ;
-  reg [7:0] \$39 ;
+  wire [6:0] \$30 ;
+  wire [6:0] \$31 ;
+  wire [6:0] \$32 ;
+  wire [6:0] \$33 ;
+  wire [6:0] \$34 ;
+  wire [6:0] \$35 ;
+  wire [6:0] \$36 ;
+  wire [6:0] \$37 ;
+  wire [6:0] \$38 ;
+  wire [6:0] \$39 ;
   wire \$4 ;
-  reg [7:0] \$40 ;
-  reg [7:0] \$41 ;
-  reg [7:0] \$42 ;
-  reg [7:0] \$43 ;
-  reg [7:0] \$44 ;
-  reg [7:0] \$45 ;
-  reg [7:0] \$46 ;
-  reg [7:0] \$47 ;
-  reg [7:0] \$48 ;
+  wire [6:0] \$40 ;
+  wire [6:0] \$41 ;
+  wire [6:0] \$42 ;
+  wire [6:0] \$43 ;
+  wire [6:0] \$44 ;
+  wire [6:0] \$45 ;
+  reg [5:0] \$46 ;
+  reg [5:0] \$47 ;
+  wire \$48 ;
   reg [5:0] \$49 ;
   wire \$5 ;
-  reg \$50 ;
-  reg [5:0] \$51 ;
+  reg [5:0] \$50 ;
+  reg [7:0] \$51 ;
+  reg [7:0] \$52 ;
+  reg [7:0] \$53 ;
+  reg [7:0] \$54 ;
+  reg [7:0] \$55 ;
+  reg [7:0] \$56 ;
+  reg [7:0] \$57 ;
+  reg [7:0] \$58 ;
+  reg [7:0] \$59 ;
   wire \$6 ;
+  reg [7:0] \$60 ;
+  reg [7:0] \$61 ;
+  reg [7:0] \$62 ;
+  reg [7:0] \$63 ;
+  reg [7:0] \$64 ;
+  reg [7:0] \$65 ;
+  reg [7:0] \$66 ;
+  reg [7:0] \$67 ;
+  reg [7:0] \$68 ;
+  reg [7:0] \$69 ;
   wire \$7 ;
+  reg [7:0] \$70 ;
+  reg [7:0] \$71 ;
+  reg [7:0] \$72 ;
+  reg [7:0] \$73 ;
+  reg [7:0] \$74 ;
+  reg [7:0] \$75 ;
+  reg [7:0] \$76 ;
+  reg [7:0] \$77 ;
+  reg [7:0] \$78 ;
+  reg [7:0] \$79 ;
   wire \$8 ;
+  reg [7:0] \$80 ;
+  reg [7:0] \$81 ;
+  reg [7:0] \$82 ;
+  reg [5:0] \$83 ;
+  reg \$84 ;
+  reg [5:0] \$85 ;
   wire \$9 ;
   wire accept;
   (* init = 1'h0 *)
   wire at_end;
-  wire [5:0] base;
   reg [7:0] buf16 = 8'h00;
   reg [7:0] buf17 = 8'h00;
   reg [7:0] buf18 = 8'h00;
@@ -21694,6 +24098,17 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
   reg [7:0] buf30 = 8'h00;
   reg [7:0] buf31 = 8'h00;
   reg [5:0] count = 6'h00;
+  wire [5:0] end_left0;
+  wire [5:0] end_left1;
+  wire [5:0] end_left10;
+  wire [5:0] end_left2;
+  wire [5:0] end_left3;
+  wire [5:0] end_left4;
+  wire [5:0] end_left5;
+  wire [5:0] end_left6;
+  wire [5:0] end_left7;
+  wire [5:0] end_left8;
+  wire [5:0] end_left9;
   reg [5:0] end_pos = 6'h00;
   reg [7:0] ext0;
   reg [7:0] ext1;
@@ -21727,9 +24142,32 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
   reg [7:0] ext7;
   reg [7:0] ext8;
   reg [7:0] ext9;
+  wire [5:0] filled;
   wire [63:0] \i__payload.data ;
   wire [7:0] \i__payload.keep ;
   wire \i__payload.last ;
+  wire [5:0] left0;
+  wire [5:0] left1;
+  wire [5:0] left10;
+  wire [5:0] left2;
+  wire [5:0] left3;
+  wire [5:0] left4;
+  wire [5:0] left5;
+  wire [5:0] left6;
+  wire [5:0] left7;
+  wire [5:0] left8;
+  wire [5:0] left9;
+  wire [5:0] left_in0;
+  wire [5:0] left_in1;
+  wire [5:0] left_in10;
+  wire [5:0] left_in2;
+  wire [5:0] left_in3;
+  wire [5:0] left_in4;
+  wire [5:0] left_in5;
+  wire [5:0] left_in6;
+  wire [5:0] left_in7;
+  wire [5:0] left_in8;
+  wire [5:0] left_in9;
   reg [3:0] n_in_expr;
   reg [7:0] shifted0;
   reg [7:0] shifted1;
@@ -21764,76 +24202,111 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
   reg [7:0] shifted8;
   reg [7:0] shifted9;
   wire [127:0] window;
+  assign \$12  = count + n_in_expr;
+  assign \$13  = count - 1'h0;
+  assign \$14  = \$12 [5:0] - 1'h0;
+  assign \$15  = end_pos - 1'h0;
+  assign \$16  = count - 1'h1;
+  assign \$17  = \$12 [5:0] - 1'h1;
+  assign \$18  = end_pos - 1'h1;
+  assign \$19  = count - 2'h2;
+  assign \$20  = \$12 [5:0] - 2'h2;
+  assign \$21  = end_pos - 2'h2;
+  assign \$22  = count - 2'h3;
+  assign \$23  = \$12 [5:0] - 2'h3;
+  assign \$24  = end_pos - 2'h3;
+  assign \$25  = count - 3'h4;
+  assign \$26  = \$12 [5:0] - 3'h4;
+  assign \$27  = end_pos - 3'h4;
+  assign \$28  = count - 3'h5;
+  assign \$29  = \$12 [5:0] - 3'h5;
+  assign \$30  = end_pos - 3'h5;
+  assign \$31  = count - 3'h6;
+  assign \$32  = \$12 [5:0] - 3'h6;
+  assign \$33  = end_pos - 3'h6;
+  assign \$34  = count - 3'h7;
+  assign \$35  = \$12 [5:0] - 3'h7;
+  assign \$36  = end_pos - 3'h7;
+  assign \$37  = count - 4'h8;
+  assign \$38  = \$12 [5:0] - 4'h8;
+  assign \$39  = end_pos - 4'h8;
+  assign \$40  = count - 4'h9;
+  assign \$41  = \$12 [5:0] - 4'h9;
+  assign \$42  = end_pos - 4'h9;
+  assign \$43  = count - 4'ha;
+  assign \$44  = \$12 [5:0] - 4'ha;
+  assign \$45  = end_pos - 4'ha;
+  assign \$48  = accept & i__payload[72];
   always @(posedge clk)
-    buf0 <= \$17 ;
+    buf0 <= \$51 ;
   always @(posedge clk)
-    buf1 <= \$18 ;
+    buf1 <= \$52 ;
   always @(posedge clk)
-    buf2 <= \$19 ;
+    buf2 <= \$53 ;
   always @(posedge clk)
-    buf3 <= \$20 ;
+    buf3 <= \$54 ;
   always @(posedge clk)
-    buf4 <= \$21 ;
+    buf4 <= \$55 ;
   always @(posedge clk)
-    buf5 <= \$22 ;
+    buf5 <= \$56 ;
   always @(posedge clk)
-    buf6 <= \$23 ;
+    buf6 <= \$57 ;
   always @(posedge clk)
-    buf7 <= \$24 ;
+    buf7 <= \$58 ;
   always @(posedge clk)
-    buf8 <= \$25 ;
+    buf8 <= \$59 ;
   always @(posedge clk)
-    buf9 <= \$26 ;
+    buf9 <= \$60 ;
   always @(posedge clk)
-    buf10 <= \$27 ;
+    buf10 <= \$61 ;
   always @(posedge clk)
-    buf11 <= \$28 ;
+    buf11 <= \$62 ;
   always @(posedge clk)
-    buf12 <= \$29 ;
+    buf12 <= \$63 ;
   always @(posedge clk)
-    buf13 <= \$30 ;
+    buf13 <= \$64 ;
   always @(posedge clk)
-    buf14 <= \$31 ;
+    buf14 <= \$65 ;
   always @(posedge clk)
-    buf15 <= \$32 ;
+    buf15 <= \$66 ;
   always @(posedge clk)
-    buf16 <= \$33 ;
+    buf16 <= \$67 ;
   always @(posedge clk)
-    buf17 <= \$34 ;
+    buf17 <= \$68 ;
   always @(posedge clk)
-    buf18 <= \$35 ;
+    buf18 <= \$69 ;
   always @(posedge clk)
-    buf19 <= \$36 ;
+    buf19 <= \$70 ;
   always @(posedge clk)
-    buf20 <= \$37 ;
+    buf20 <= \$71 ;
   always @(posedge clk)
-    buf21 <= \$38 ;
+    buf21 <= \$72 ;
   always @(posedge clk)
-    buf22 <= \$39 ;
+    buf22 <= \$73 ;
   always @(posedge clk)
-    buf23 <= \$40 ;
+    buf23 <= \$74 ;
   always @(posedge clk)
-    buf24 <= \$41 ;
+    buf24 <= \$75 ;
   always @(posedge clk)
-    buf25 <= \$42 ;
+    buf25 <= \$76 ;
   always @(posedge clk)
-    buf26 <= \$43 ;
+    buf26 <= \$77 ;
   always @(posedge clk)
-    buf27 <= \$44 ;
+    buf27 <= \$78 ;
   always @(posedge clk)
-    buf28 <= \$45 ;
+    buf28 <= \$79 ;
   always @(posedge clk)
-    buf29 <= \$46 ;
+    buf29 <= \$80 ;
   always @(posedge clk)
-    buf30 <= \$47 ;
+    buf30 <= \$81 ;
   always @(posedge clk)
-    buf31 <= \$48 ;
+    buf31 <= \$82 ;
   always @(posedge clk)
-    count <= \$49 ;
+    count <= \$83 ;
   always @(posedge clk)
-    end_valid <= \$50 ;
+    end_valid <= \$84 ;
   always @(posedge clk)
-    end_pos <= \$51 ;
+    end_pos <= \$85 ;
   assign avail = end_valid ? end_pos : count;
   assign \$2  = & i__payload[65:64];
   assign \$3  = & i__payload[66:64];
@@ -21847,11 +24320,750 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
   assign \$11  = ~ \$10 ;
   assign i__ready = \$9  & \$11 ;
   assign accept = i__valid & i__ready;
-  assign \$12  = count - consume;
-  assign \$13  = \$12 [5:0] + n_in_expr;
-  assign \$14  = accept & i__payload[72];
-  assign \$15  = \$12 [5:0] + n_in_expr;
-  assign \$16  = end_pos - consume;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    \$46  = 6'h00;
+    casez (consume)
+      4'h0:
+          \$46  = \$14 [5:0];
+      4'h1:
+          \$46  = \$17 [5:0];
+      4'h2:
+          \$46  = \$20 [5:0];
+      4'h3:
+          \$46  = \$23 [5:0];
+      4'h4:
+          \$46  = \$26 [5:0];
+      4'h5:
+          \$46  = \$29 [5:0];
+      4'h6:
+          \$46  = \$32 [5:0];
+      4'h7:
+          \$46  = \$35 [5:0];
+      4'h8:
+          \$46  = \$38 [5:0];
+      4'h9:
+          \$46  = \$41 [5:0];
+      4'ha:
+          \$46  = \$44 [5:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    \$47  = 6'h00;
+    casez (consume)
+      4'h0:
+          \$47  = \$13 [5:0];
+      4'h1:
+          \$47  = \$16 [5:0];
+      4'h2:
+          \$47  = \$19 [5:0];
+      4'h3:
+          \$47  = \$22 [5:0];
+      4'h4:
+          \$47  = \$25 [5:0];
+      4'h5:
+          \$47  = \$28 [5:0];
+      4'h6:
+          \$47  = \$31 [5:0];
+      4'h7:
+          \$47  = \$34 [5:0];
+      4'h8:
+          \$47  = \$37 [5:0];
+      4'h9:
+          \$47  = \$40 [5:0];
+      4'ha:
+          \$47  = \$43 [5:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    \$49  = 6'h00;
+    casez (consume)
+      4'h0:
+          \$49  = \$14 [5:0];
+      4'h1:
+          \$49  = \$17 [5:0];
+      4'h2:
+          \$49  = \$20 [5:0];
+      4'h3:
+          \$49  = \$23 [5:0];
+      4'h4:
+          \$49  = \$26 [5:0];
+      4'h5:
+          \$49  = \$29 [5:0];
+      4'h6:
+          \$49  = \$32 [5:0];
+      4'h7:
+          \$49  = \$35 [5:0];
+      4'h8:
+          \$49  = \$38 [5:0];
+      4'h9:
+          \$49  = \$41 [5:0];
+      4'ha:
+          \$49  = \$44 [5:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    \$50  = 6'h00;
+    casez (consume)
+      4'h0:
+          \$50  = \$15 [5:0];
+      4'h1:
+          \$50  = \$18 [5:0];
+      4'h2:
+          \$50  = \$21 [5:0];
+      4'h3:
+          \$50  = \$24 [5:0];
+      4'h4:
+          \$50  = \$27 [5:0];
+      4'h5:
+          \$50  = \$30 [5:0];
+      4'h6:
+          \$50  = \$33 [5:0];
+      4'h7:
+          \$50  = \$36 [5:0];
+      4'h8:
+          \$50  = \$39 [5:0];
+      4'h9:
+          \$50  = \$42 [5:0];
+      4'ha:
+          \$50  = \$45 [5:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    n_in_expr = 4'h0;
+    if (\$1 ) begin
+      n_in_expr = 4'h1;
+    end
+    if (\$2 ) begin
+      n_in_expr = 4'h2;
+    end
+    if (\$3 ) begin
+      n_in_expr = 4'h3;
+    end
+    if (\$4 ) begin
+      n_in_expr = 4'h4;
+    end
+    if (\$5 ) begin
+      n_in_expr = 4'h5;
+    end
+    if (\$6 ) begin
+      n_in_expr = 4'h6;
+    end
+    if (\$7 ) begin
+      n_in_expr = 4'h7;
+    end
+    if (\$8 ) begin
+      n_in_expr = 4'h8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    ext0 = buf0;
+    if (accept) begin
+      casez (count)
+        6'h00:
+            ext0 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    ext1 = buf1;
+    if (accept) begin
+      casez (count)
+        6'h00:
+            ext1 = i__payload[15:8];
+        6'h01:
+            ext1 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    ext2 = buf2;
+    if (accept) begin
+      casez (count)
+        6'h00:
+            ext2 = i__payload[23:16];
+        6'h01:
+            ext2 = i__payload[15:8];
+        6'h02:
+            ext2 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    ext3 = buf3;
+    if (accept) begin
+      casez (count)
+        6'h00:
+            ext3 = i__payload[31:24];
+        6'h01:
+            ext3 = i__payload[23:16];
+        6'h02:
+            ext3 = i__payload[15:8];
+        6'h03:
+            ext3 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    ext4 = buf4;
+    if (accept) begin
+      casez (count)
+        6'h00:
+            ext4 = i__payload[39:32];
+        6'h01:
+            ext4 = i__payload[31:24];
+        6'h02:
+            ext4 = i__payload[23:16];
+        6'h03:
+            ext4 = i__payload[15:8];
+        6'h04:
+            ext4 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    ext5 = buf5;
+    if (accept) begin
+      casez (count)
+        6'h00:
+            ext5 = i__payload[47:40];
+        6'h01:
+            ext5 = i__payload[39:32];
+        6'h02:
+            ext5 = i__payload[31:24];
+        6'h03:
+            ext5 = i__payload[23:16];
+        6'h04:
+            ext5 = i__payload[15:8];
+        6'h05:
+            ext5 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    ext6 = buf6;
+    if (accept) begin
+      casez (count)
+        6'h00:
+            ext6 = i__payload[55:48];
+        6'h01:
+            ext6 = i__payload[47:40];
+        6'h02:
+            ext6 = i__payload[39:32];
+        6'h03:
+            ext6 = i__payload[31:24];
+        6'h04:
+            ext6 = i__payload[23:16];
+        6'h05:
+            ext6 = i__payload[15:8];
+        6'h06:
+            ext6 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    ext7 = buf7;
+    if (accept) begin
+      casez (count)
+        6'h00:
+            ext7 = i__payload[63:56];
+        6'h01:
+            ext7 = i__payload[55:48];
+        6'h02:
+            ext7 = i__payload[47:40];
+        6'h03:
+            ext7 = i__payload[39:32];
+        6'h04:
+            ext7 = i__payload[31:24];
+        6'h05:
+            ext7 = i__payload[23:16];
+        6'h06:
+            ext7 = i__payload[15:8];
+        6'h07:
+            ext7 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    ext8 = buf8;
+    if (accept) begin
+      casez (count)
+        6'h01:
+            ext8 = i__payload[63:56];
+        6'h02:
+            ext8 = i__payload[55:48];
+        6'h03:
+            ext8 = i__payload[47:40];
+        6'h04:
+            ext8 = i__payload[39:32];
+        6'h05:
+            ext8 = i__payload[31:24];
+        6'h06:
+            ext8 = i__payload[23:16];
+        6'h07:
+            ext8 = i__payload[15:8];
+        6'h08:
+            ext8 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    ext9 = buf9;
+    if (accept) begin
+      casez (count)
+        6'h02:
+            ext9 = i__payload[63:56];
+        6'h03:
+            ext9 = i__payload[55:48];
+        6'h04:
+            ext9 = i__payload[47:40];
+        6'h05:
+            ext9 = i__payload[39:32];
+        6'h06:
+            ext9 = i__payload[31:24];
+        6'h07:
+            ext9 = i__payload[23:16];
+        6'h08:
+            ext9 = i__payload[15:8];
+        6'h09:
+            ext9 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    ext10 = buf10;
+    if (accept) begin
+      casez (count)
+        6'h03:
+            ext10 = i__payload[63:56];
+        6'h04:
+            ext10 = i__payload[55:48];
+        6'h05:
+            ext10 = i__payload[47:40];
+        6'h06:
+            ext10 = i__payload[39:32];
+        6'h07:
+            ext10 = i__payload[31:24];
+        6'h08:
+            ext10 = i__payload[23:16];
+        6'h09:
+            ext10 = i__payload[15:8];
+        6'h0a:
+            ext10 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    ext11 = buf11;
+    if (accept) begin
+      casez (count)
+        6'h04:
+            ext11 = i__payload[63:56];
+        6'h05:
+            ext11 = i__payload[55:48];
+        6'h06:
+            ext11 = i__payload[47:40];
+        6'h07:
+            ext11 = i__payload[39:32];
+        6'h08:
+            ext11 = i__payload[31:24];
+        6'h09:
+            ext11 = i__payload[23:16];
+        6'h0a:
+            ext11 = i__payload[15:8];
+        6'h0b:
+            ext11 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    ext12 = buf12;
+    if (accept) begin
+      casez (count)
+        6'h05:
+            ext12 = i__payload[63:56];
+        6'h06:
+            ext12 = i__payload[55:48];
+        6'h07:
+            ext12 = i__payload[47:40];
+        6'h08:
+            ext12 = i__payload[39:32];
+        6'h09:
+            ext12 = i__payload[31:24];
+        6'h0a:
+            ext12 = i__payload[23:16];
+        6'h0b:
+            ext12 = i__payload[15:8];
+        6'h0c:
+            ext12 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    ext13 = buf13;
+    if (accept) begin
+      casez (count)
+        6'h06:
+            ext13 = i__payload[63:56];
+        6'h07:
+            ext13 = i__payload[55:48];
+        6'h08:
+            ext13 = i__payload[47:40];
+        6'h09:
+            ext13 = i__payload[39:32];
+        6'h0a:
+            ext13 = i__payload[31:24];
+        6'h0b:
+            ext13 = i__payload[23:16];
+        6'h0c:
+            ext13 = i__payload[15:8];
+        6'h0d:
+            ext13 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    ext14 = buf14;
+    if (accept) begin
+      casez (count)
+        6'h07:
+            ext14 = i__payload[63:56];
+        6'h08:
+            ext14 = i__payload[55:48];
+        6'h09:
+            ext14 = i__payload[47:40];
+        6'h0a:
+            ext14 = i__payload[39:32];
+        6'h0b:
+            ext14 = i__payload[31:24];
+        6'h0c:
+            ext14 = i__payload[23:16];
+        6'h0d:
+            ext14 = i__payload[15:8];
+        6'h0e:
+            ext14 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    ext15 = buf15;
+    if (accept) begin
+      casez (count)
+        6'h08:
+            ext15 = i__payload[63:56];
+        6'h09:
+            ext15 = i__payload[55:48];
+        6'h0a:
+            ext15 = i__payload[47:40];
+        6'h0b:
+            ext15 = i__payload[39:32];
+        6'h0c:
+            ext15 = i__payload[31:24];
+        6'h0d:
+            ext15 = i__payload[23:16];
+        6'h0e:
+            ext15 = i__payload[15:8];
+        6'h0f:
+            ext15 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    ext16 = buf16;
+    if (accept) begin
+      casez (count)
+        6'h09:
+            ext16 = i__payload[63:56];
+        6'h0a:
+            ext16 = i__payload[55:48];
+        6'h0b:
+            ext16 = i__payload[47:40];
+        6'h0c:
+            ext16 = i__payload[39:32];
+        6'h0d:
+            ext16 = i__payload[31:24];
+        6'h0e:
+            ext16 = i__payload[23:16];
+        6'h0f:
+            ext16 = i__payload[15:8];
+        6'h10:
+            ext16 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    ext17 = buf17;
+    if (accept) begin
+      casez (count)
+        6'h0a:
+            ext17 = i__payload[63:56];
+        6'h0b:
+            ext17 = i__payload[55:48];
+        6'h0c:
+            ext17 = i__payload[47:40];
+        6'h0d:
+            ext17 = i__payload[39:32];
+        6'h0e:
+            ext17 = i__payload[31:24];
+        6'h0f:
+            ext17 = i__payload[23:16];
+        6'h10:
+            ext17 = i__payload[15:8];
+        6'h11:
+            ext17 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    ext18 = buf18;
+    if (accept) begin
+      casez (count)
+        6'h0b:
+            ext18 = i__payload[63:56];
+        6'h0c:
+            ext18 = i__payload[55:48];
+        6'h0d:
+            ext18 = i__payload[47:40];
+        6'h0e:
+            ext18 = i__payload[39:32];
+        6'h0f:
+            ext18 = i__payload[31:24];
+        6'h10:
+            ext18 = i__payload[23:16];
+        6'h11:
+            ext18 = i__payload[15:8];
+        6'h12:
+            ext18 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    ext19 = buf19;
+    if (accept) begin
+      casez (count)
+        6'h0c:
+            ext19 = i__payload[63:56];
+        6'h0d:
+            ext19 = i__payload[55:48];
+        6'h0e:
+            ext19 = i__payload[47:40];
+        6'h0f:
+            ext19 = i__payload[39:32];
+        6'h10:
+            ext19 = i__payload[31:24];
+        6'h11:
+            ext19 = i__payload[23:16];
+        6'h12:
+            ext19 = i__payload[15:8];
+        6'h13:
+            ext19 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    ext20 = buf20;
+    if (accept) begin
+      casez (count)
+        6'h0d:
+            ext20 = i__payload[63:56];
+        6'h0e:
+            ext20 = i__payload[55:48];
+        6'h0f:
+            ext20 = i__payload[47:40];
+        6'h10:
+            ext20 = i__payload[39:32];
+        6'h11:
+            ext20 = i__payload[31:24];
+        6'h12:
+            ext20 = i__payload[23:16];
+        6'h13:
+            ext20 = i__payload[15:8];
+        6'h14:
+            ext20 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    ext21 = buf21;
+    if (accept) begin
+      casez (count)
+        6'h0e:
+            ext21 = i__payload[63:56];
+        6'h0f:
+            ext21 = i__payload[55:48];
+        6'h10:
+            ext21 = i__payload[47:40];
+        6'h11:
+            ext21 = i__payload[39:32];
+        6'h12:
+            ext21 = i__payload[31:24];
+        6'h13:
+            ext21 = i__payload[23:16];
+        6'h14:
+            ext21 = i__payload[15:8];
+        6'h15:
+            ext21 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    ext22 = buf22;
+    if (accept) begin
+      casez (count)
+        6'h0f:
+            ext22 = i__payload[63:56];
+        6'h10:
+            ext22 = i__payload[55:48];
+        6'h11:
+            ext22 = i__payload[47:40];
+        6'h12:
+            ext22 = i__payload[39:32];
+        6'h13:
+            ext22 = i__payload[31:24];
+        6'h14:
+            ext22 = i__payload[23:16];
+        6'h15:
+            ext22 = i__payload[15:8];
+        6'h16:
+            ext22 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    ext23 = buf23;
+    if (accept) begin
+      casez (count)
+        6'h10:
+            ext23 = i__payload[63:56];
+        6'h11:
+            ext23 = i__payload[55:48];
+        6'h12:
+            ext23 = i__payload[47:40];
+        6'h13:
+            ext23 = i__payload[39:32];
+        6'h14:
+            ext23 = i__payload[31:24];
+        6'h15:
+            ext23 = i__payload[23:16];
+        6'h16:
+            ext23 = i__payload[15:8];
+        6'h17:
+            ext23 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    ext24 = buf24;
+    if (accept) begin
+      casez (count)
+        6'h11:
+            ext24 = i__payload[63:56];
+        6'h12:
+            ext24 = i__payload[55:48];
+        6'h13:
+            ext24 = i__payload[47:40];
+        6'h14:
+            ext24 = i__payload[39:32];
+        6'h15:
+            ext24 = i__payload[31:24];
+        6'h16:
+            ext24 = i__payload[23:16];
+        6'h17:
+            ext24 = i__payload[15:8];
+        6'h18:
+            ext24 = i__payload[7:0];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    ext25 = buf25;
+    if (accept) begin
+      casez (count)
+        6'h12:
+            ext25 = i__payload[63:56];
+        6'h13:
+            ext25 = i__payload[55:48];
+        6'h14:
+            ext25 = i__payload[47:40];
+        6'h15:
+            ext25 = i__payload[39:32];
+        6'h16:
+            ext25 = i__payload[31:24];
+        6'h17:
+            ext25 = i__payload[23:16];
+        6'h18:
+            ext25 = i__payload[15:8];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    ext26 = buf26;
+    if (accept) begin
+      casez (count)
+        6'h13:
+            ext26 = i__payload[63:56];
+        6'h14:
+            ext26 = i__payload[55:48];
+        6'h15:
+            ext26 = i__payload[47:40];
+        6'h16:
+            ext26 = i__payload[39:32];
+        6'h17:
+            ext26 = i__payload[31:24];
+        6'h18:
+            ext26 = i__payload[23:16];
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
+    ext27 = buf27;
+    if (accept) begin
+      casez (count)
+        6'h14:
+            ext27 = i__payload[63:56];
+        6'h15:
+            ext27 = i__payload[55:48];
+        6'h16:
+            ext27 = i__payload[47:40];
+        6'h17:
+            ext27 = i__payload[39:32];
+        6'h18:
+            ext27 = i__payload[31:24];
+      endcase
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     ext28 = buf28;
@@ -22802,1006 +26014,407 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$17  = shifted0;
+    \$51  = shifted0;
     if (pipe_rst) begin
-      \$17  = 8'h00;
+      \$51  = 8'h00;
     end
     if (rst) begin
-      \$17  = 8'h00;
+      \$51  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$18  = shifted1;
+    \$52  = shifted1;
     if (pipe_rst) begin
-      \$18  = 8'h00;
+      \$52  = 8'h00;
     end
     if (rst) begin
-      \$18  = 8'h00;
+      \$52  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$19  = shifted2;
+    \$53  = shifted2;
     if (pipe_rst) begin
-      \$19  = 8'h00;
+      \$53  = 8'h00;
     end
     if (rst) begin
-      \$19  = 8'h00;
+      \$53  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$20  = shifted3;
+    \$54  = shifted3;
     if (pipe_rst) begin
-      \$20  = 8'h00;
+      \$54  = 8'h00;
     end
     if (rst) begin
-      \$20  = 8'h00;
+      \$54  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$21  = shifted4;
+    \$55  = shifted4;
     if (pipe_rst) begin
-      \$21  = 8'h00;
+      \$55  = 8'h00;
     end
     if (rst) begin
-      \$21  = 8'h00;
+      \$55  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$22  = shifted5;
+    \$56  = shifted5;
     if (pipe_rst) begin
-      \$22  = 8'h00;
+      \$56  = 8'h00;
     end
     if (rst) begin
-      \$22  = 8'h00;
+      \$56  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$23  = shifted6;
+    \$57  = shifted6;
     if (pipe_rst) begin
-      \$23  = 8'h00;
+      \$57  = 8'h00;
     end
     if (rst) begin
-      \$23  = 8'h00;
+      \$57  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$24  = shifted7;
+    \$58  = shifted7;
     if (pipe_rst) begin
-      \$24  = 8'h00;
+      \$58  = 8'h00;
     end
     if (rst) begin
-      \$24  = 8'h00;
+      \$58  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$25  = shifted8;
+    \$59  = shifted8;
     if (pipe_rst) begin
-      \$25  = 8'h00;
+      \$59  = 8'h00;
     end
     if (rst) begin
-      \$25  = 8'h00;
+      \$59  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$26  = shifted9;
+    \$60  = shifted9;
     if (pipe_rst) begin
-      \$26  = 8'h00;
+      \$60  = 8'h00;
     end
     if (rst) begin
-      \$26  = 8'h00;
+      \$60  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$27  = shifted10;
+    \$61  = shifted10;
     if (pipe_rst) begin
-      \$27  = 8'h00;
+      \$61  = 8'h00;
     end
     if (rst) begin
-      \$27  = 8'h00;
+      \$61  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$28  = shifted11;
+    \$62  = shifted11;
     if (pipe_rst) begin
-      \$28  = 8'h00;
+      \$62  = 8'h00;
     end
     if (rst) begin
-      \$28  = 8'h00;
+      \$62  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$29  = shifted12;
+    \$63  = shifted12;
     if (pipe_rst) begin
-      \$29  = 8'h00;
+      \$63  = 8'h00;
     end
     if (rst) begin
-      \$29  = 8'h00;
+      \$63  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$30  = shifted13;
+    \$64  = shifted13;
     if (pipe_rst) begin
-      \$30  = 8'h00;
+      \$64  = 8'h00;
     end
     if (rst) begin
-      \$30  = 8'h00;
+      \$64  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$31  = shifted14;
+    \$65  = shifted14;
     if (pipe_rst) begin
-      \$31  = 8'h00;
+      \$65  = 8'h00;
     end
     if (rst) begin
-      \$31  = 8'h00;
+      \$65  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$32  = shifted15;
+    \$66  = shifted15;
     if (pipe_rst) begin
-      \$32  = 8'h00;
+      \$66  = 8'h00;
     end
     if (rst) begin
-      \$32  = 8'h00;
+      \$66  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$33  = shifted16;
+    \$67  = shifted16;
     if (pipe_rst) begin
-      \$33  = 8'h00;
+      \$67  = 8'h00;
     end
     if (rst) begin
-      \$33  = 8'h00;
+      \$67  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$34  = shifted17;
+    \$68  = shifted17;
     if (pipe_rst) begin
-      \$34  = 8'h00;
+      \$68  = 8'h00;
     end
     if (rst) begin
-      \$34  = 8'h00;
+      \$68  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$35  = shifted18;
+    \$69  = shifted18;
     if (pipe_rst) begin
-      \$35  = 8'h00;
+      \$69  = 8'h00;
     end
     if (rst) begin
-      \$35  = 8'h00;
+      \$69  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$36  = shifted19;
+    \$70  = shifted19;
     if (pipe_rst) begin
-      \$36  = 8'h00;
+      \$70  = 8'h00;
     end
     if (rst) begin
-      \$36  = 8'h00;
+      \$70  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$37  = shifted20;
+    \$71  = shifted20;
     if (pipe_rst) begin
-      \$37  = 8'h00;
+      \$71  = 8'h00;
     end
     if (rst) begin
-      \$37  = 8'h00;
+      \$71  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$38  = shifted21;
+    \$72  = shifted21;
     if (pipe_rst) begin
-      \$38  = 8'h00;
+      \$72  = 8'h00;
     end
     if (rst) begin
-      \$38  = 8'h00;
+      \$72  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$39  = shifted22;
+    \$73  = shifted22;
     if (pipe_rst) begin
-      \$39  = 8'h00;
+      \$73  = 8'h00;
     end
     if (rst) begin
-      \$39  = 8'h00;
+      \$73  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$40  = shifted23;
+    \$74  = shifted23;
     if (pipe_rst) begin
-      \$40  = 8'h00;
+      \$74  = 8'h00;
     end
     if (rst) begin
-      \$40  = 8'h00;
+      \$74  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$41  = shifted24;
+    \$75  = shifted24;
     if (pipe_rst) begin
-      \$41  = 8'h00;
+      \$75  = 8'h00;
     end
     if (rst) begin
-      \$41  = 8'h00;
+      \$75  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$42  = shifted25;
+    \$76  = shifted25;
     if (pipe_rst) begin
-      \$42  = 8'h00;
+      \$76  = 8'h00;
     end
     if (rst) begin
-      \$42  = 8'h00;
+      \$76  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$43  = shifted26;
+    \$77  = shifted26;
     if (pipe_rst) begin
-      \$43  = 8'h00;
+      \$77  = 8'h00;
     end
     if (rst) begin
-      \$43  = 8'h00;
+      \$77  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$44  = shifted27;
+    \$78  = shifted27;
     if (pipe_rst) begin
-      \$44  = 8'h00;
+      \$78  = 8'h00;
     end
     if (rst) begin
-      \$44  = 8'h00;
+      \$78  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$45  = shifted28;
+    \$79  = shifted28;
     if (pipe_rst) begin
-      \$45  = 8'h00;
+      \$79  = 8'h00;
     end
     if (rst) begin
-      \$45  = 8'h00;
+      \$79  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$46  = shifted29;
+    \$80  = shifted29;
     if (pipe_rst) begin
-      \$46  = 8'h00;
+      \$80  = 8'h00;
     end
     if (rst) begin
-      \$46  = 8'h00;
+      \$80  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$47  = shifted30;
+    \$81  = shifted30;
     if (pipe_rst) begin
-      \$47  = 8'h00;
+      \$81  = 8'h00;
     end
     if (rst) begin
-      \$47  = 8'h00;
+      \$81  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$48  = shifted31;
+    \$82  = shifted31;
     if (pipe_rst) begin
-      \$48  = 8'h00;
+      \$82  = 8'h00;
     end
     if (rst) begin
-      \$48  = 8'h00;
+      \$82  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
     if (accept) begin
-      \$49  = \$13 [5:0];
+      \$83  = \$46 ;
     end else begin
-      \$49  = \$12 [5:0];
+      \$83  = \$47 ;
     end
     if (pipe_rst) begin
-      \$49  = 6'h00;
+      \$83  = 6'h00;
     end
     if (rst) begin
-      \$49  = 6'h00;
+      \$83  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    \$50  = end_valid;
-    if (\$14 ) begin
-      \$50  = 1'h1;
+    \$84  = end_valid;
+    if (\$48 ) begin
+      \$84  = 1'h1;
     end else if (\release ) begin
-      \$50  = 1'h0;
+      \$84  = 1'h0;
     end
     if (pipe_rst) begin
-      \$50  = 1'h0;
+      \$84  = 1'h0;
     end
     if (rst) begin
-      \$50  = 1'h0;
+      \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
     (* full_case = 32'd1 *)
-    if (\$14 ) begin
-      \$51  = \$15 [5:0];
+    if (\$48 ) begin
+      \$85  = \$49 ;
     end else if (\release ) begin
-      \$51  = 6'h00;
+      \$85  = 6'h00;
     end else begin
-      \$51  = \$16 [5:0];
+      \$85  = \$50 ;
     end
     if (pipe_rst) begin
-      \$51  = 6'h00;
+      \$85  = 6'h00;
     end
     if (rst) begin
-      \$51  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    n_in_expr = 4'h0;
-    if (\$1 ) begin
-      n_in_expr = 4'h1;
-    end
-    if (\$2 ) begin
-      n_in_expr = 4'h2;
-    end
-    if (\$3 ) begin
-      n_in_expr = 4'h3;
-    end
-    if (\$4 ) begin
-      n_in_expr = 4'h4;
-    end
-    if (\$5 ) begin
-      n_in_expr = 4'h5;
-    end
-    if (\$6 ) begin
-      n_in_expr = 4'h6;
-    end
-    if (\$7 ) begin
-      n_in_expr = 4'h7;
-    end
-    if (\$8 ) begin
-      n_in_expr = 4'h8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    ext0 = buf0;
-    if (accept) begin
-      casez (count)
-        6'h00:
-            ext0 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    ext1 = buf1;
-    if (accept) begin
-      casez (count)
-        6'h00:
-            ext1 = i__payload[15:8];
-        6'h01:
-            ext1 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    ext2 = buf2;
-    if (accept) begin
-      casez (count)
-        6'h00:
-            ext2 = i__payload[23:16];
-        6'h01:
-            ext2 = i__payload[15:8];
-        6'h02:
-            ext2 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    ext3 = buf3;
-    if (accept) begin
-      casez (count)
-        6'h00:
-            ext3 = i__payload[31:24];
-        6'h01:
-            ext3 = i__payload[23:16];
-        6'h02:
-            ext3 = i__payload[15:8];
-        6'h03:
-            ext3 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    ext4 = buf4;
-    if (accept) begin
-      casez (count)
-        6'h00:
-            ext4 = i__payload[39:32];
-        6'h01:
-            ext4 = i__payload[31:24];
-        6'h02:
-            ext4 = i__payload[23:16];
-        6'h03:
-            ext4 = i__payload[15:8];
-        6'h04:
-            ext4 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    ext5 = buf5;
-    if (accept) begin
-      casez (count)
-        6'h00:
-            ext5 = i__payload[47:40];
-        6'h01:
-            ext5 = i__payload[39:32];
-        6'h02:
-            ext5 = i__payload[31:24];
-        6'h03:
-            ext5 = i__payload[23:16];
-        6'h04:
-            ext5 = i__payload[15:8];
-        6'h05:
-            ext5 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    ext6 = buf6;
-    if (accept) begin
-      casez (count)
-        6'h00:
-            ext6 = i__payload[55:48];
-        6'h01:
-            ext6 = i__payload[47:40];
-        6'h02:
-            ext6 = i__payload[39:32];
-        6'h03:
-            ext6 = i__payload[31:24];
-        6'h04:
-            ext6 = i__payload[23:16];
-        6'h05:
-            ext6 = i__payload[15:8];
-        6'h06:
-            ext6 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    ext7 = buf7;
-    if (accept) begin
-      casez (count)
-        6'h00:
-            ext7 = i__payload[63:56];
-        6'h01:
-            ext7 = i__payload[55:48];
-        6'h02:
-            ext7 = i__payload[47:40];
-        6'h03:
-            ext7 = i__payload[39:32];
-        6'h04:
-            ext7 = i__payload[31:24];
-        6'h05:
-            ext7 = i__payload[23:16];
-        6'h06:
-            ext7 = i__payload[15:8];
-        6'h07:
-            ext7 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    ext8 = buf8;
-    if (accept) begin
-      casez (count)
-        6'h01:
-            ext8 = i__payload[63:56];
-        6'h02:
-            ext8 = i__payload[55:48];
-        6'h03:
-            ext8 = i__payload[47:40];
-        6'h04:
-            ext8 = i__payload[39:32];
-        6'h05:
-            ext8 = i__payload[31:24];
-        6'h06:
-            ext8 = i__payload[23:16];
-        6'h07:
-            ext8 = i__payload[15:8];
-        6'h08:
-            ext8 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    ext9 = buf9;
-    if (accept) begin
-      casez (count)
-        6'h02:
-            ext9 = i__payload[63:56];
-        6'h03:
-            ext9 = i__payload[55:48];
-        6'h04:
-            ext9 = i__payload[47:40];
-        6'h05:
-            ext9 = i__payload[39:32];
-        6'h06:
-            ext9 = i__payload[31:24];
-        6'h07:
-            ext9 = i__payload[23:16];
-        6'h08:
-            ext9 = i__payload[15:8];
-        6'h09:
-            ext9 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    ext10 = buf10;
-    if (accept) begin
-      casez (count)
-        6'h03:
-            ext10 = i__payload[63:56];
-        6'h04:
-            ext10 = i__payload[55:48];
-        6'h05:
-            ext10 = i__payload[47:40];
-        6'h06:
-            ext10 = i__payload[39:32];
-        6'h07:
-            ext10 = i__payload[31:24];
-        6'h08:
-            ext10 = i__payload[23:16];
-        6'h09:
-            ext10 = i__payload[15:8];
-        6'h0a:
-            ext10 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    ext11 = buf11;
-    if (accept) begin
-      casez (count)
-        6'h04:
-            ext11 = i__payload[63:56];
-        6'h05:
-            ext11 = i__payload[55:48];
-        6'h06:
-            ext11 = i__payload[47:40];
-        6'h07:
-            ext11 = i__payload[39:32];
-        6'h08:
-            ext11 = i__payload[31:24];
-        6'h09:
-            ext11 = i__payload[23:16];
-        6'h0a:
-            ext11 = i__payload[15:8];
-        6'h0b:
-            ext11 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    ext12 = buf12;
-    if (accept) begin
-      casez (count)
-        6'h05:
-            ext12 = i__payload[63:56];
-        6'h06:
-            ext12 = i__payload[55:48];
-        6'h07:
-            ext12 = i__payload[47:40];
-        6'h08:
-            ext12 = i__payload[39:32];
-        6'h09:
-            ext12 = i__payload[31:24];
-        6'h0a:
-            ext12 = i__payload[23:16];
-        6'h0b:
-            ext12 = i__payload[15:8];
-        6'h0c:
-            ext12 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    ext13 = buf13;
-    if (accept) begin
-      casez (count)
-        6'h06:
-            ext13 = i__payload[63:56];
-        6'h07:
-            ext13 = i__payload[55:48];
-        6'h08:
-            ext13 = i__payload[47:40];
-        6'h09:
-            ext13 = i__payload[39:32];
-        6'h0a:
-            ext13 = i__payload[31:24];
-        6'h0b:
-            ext13 = i__payload[23:16];
-        6'h0c:
-            ext13 = i__payload[15:8];
-        6'h0d:
-            ext13 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    ext14 = buf14;
-    if (accept) begin
-      casez (count)
-        6'h07:
-            ext14 = i__payload[63:56];
-        6'h08:
-            ext14 = i__payload[55:48];
-        6'h09:
-            ext14 = i__payload[47:40];
-        6'h0a:
-            ext14 = i__payload[39:32];
-        6'h0b:
-            ext14 = i__payload[31:24];
-        6'h0c:
-            ext14 = i__payload[23:16];
-        6'h0d:
-            ext14 = i__payload[15:8];
-        6'h0e:
-            ext14 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    ext15 = buf15;
-    if (accept) begin
-      casez (count)
-        6'h08:
-            ext15 = i__payload[63:56];
-        6'h09:
-            ext15 = i__payload[55:48];
-        6'h0a:
-            ext15 = i__payload[47:40];
-        6'h0b:
-            ext15 = i__payload[39:32];
-        6'h0c:
-            ext15 = i__payload[31:24];
-        6'h0d:
-            ext15 = i__payload[23:16];
-        6'h0e:
-            ext15 = i__payload[15:8];
-        6'h0f:
-            ext15 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    ext16 = buf16;
-    if (accept) begin
-      casez (count)
-        6'h09:
-            ext16 = i__payload[63:56];
-        6'h0a:
-            ext16 = i__payload[55:48];
-        6'h0b:
-            ext16 = i__payload[47:40];
-        6'h0c:
-            ext16 = i__payload[39:32];
-        6'h0d:
-            ext16 = i__payload[31:24];
-        6'h0e:
-            ext16 = i__payload[23:16];
-        6'h0f:
-            ext16 = i__payload[15:8];
-        6'h10:
-            ext16 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    ext17 = buf17;
-    if (accept) begin
-      casez (count)
-        6'h0a:
-            ext17 = i__payload[63:56];
-        6'h0b:
-            ext17 = i__payload[55:48];
-        6'h0c:
-            ext17 = i__payload[47:40];
-        6'h0d:
-            ext17 = i__payload[39:32];
-        6'h0e:
-            ext17 = i__payload[31:24];
-        6'h0f:
-            ext17 = i__payload[23:16];
-        6'h10:
-            ext17 = i__payload[15:8];
-        6'h11:
-            ext17 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    ext18 = buf18;
-    if (accept) begin
-      casez (count)
-        6'h0b:
-            ext18 = i__payload[63:56];
-        6'h0c:
-            ext18 = i__payload[55:48];
-        6'h0d:
-            ext18 = i__payload[47:40];
-        6'h0e:
-            ext18 = i__payload[39:32];
-        6'h0f:
-            ext18 = i__payload[31:24];
-        6'h10:
-            ext18 = i__payload[23:16];
-        6'h11:
-            ext18 = i__payload[15:8];
-        6'h12:
-            ext18 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    ext19 = buf19;
-    if (accept) begin
-      casez (count)
-        6'h0c:
-            ext19 = i__payload[63:56];
-        6'h0d:
-            ext19 = i__payload[55:48];
-        6'h0e:
-            ext19 = i__payload[47:40];
-        6'h0f:
-            ext19 = i__payload[39:32];
-        6'h10:
-            ext19 = i__payload[31:24];
-        6'h11:
-            ext19 = i__payload[23:16];
-        6'h12:
-            ext19 = i__payload[15:8];
-        6'h13:
-            ext19 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    ext20 = buf20;
-    if (accept) begin
-      casez (count)
-        6'h0d:
-            ext20 = i__payload[63:56];
-        6'h0e:
-            ext20 = i__payload[55:48];
-        6'h0f:
-            ext20 = i__payload[47:40];
-        6'h10:
-            ext20 = i__payload[39:32];
-        6'h11:
-            ext20 = i__payload[31:24];
-        6'h12:
-            ext20 = i__payload[23:16];
-        6'h13:
-            ext20 = i__payload[15:8];
-        6'h14:
-            ext20 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    ext21 = buf21;
-    if (accept) begin
-      casez (count)
-        6'h0e:
-            ext21 = i__payload[63:56];
-        6'h0f:
-            ext21 = i__payload[55:48];
-        6'h10:
-            ext21 = i__payload[47:40];
-        6'h11:
-            ext21 = i__payload[39:32];
-        6'h12:
-            ext21 = i__payload[31:24];
-        6'h13:
-            ext21 = i__payload[23:16];
-        6'h14:
-            ext21 = i__payload[15:8];
-        6'h15:
-            ext21 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    ext22 = buf22;
-    if (accept) begin
-      casez (count)
-        6'h0f:
-            ext22 = i__payload[63:56];
-        6'h10:
-            ext22 = i__payload[55:48];
-        6'h11:
-            ext22 = i__payload[47:40];
-        6'h12:
-            ext22 = i__payload[39:32];
-        6'h13:
-            ext22 = i__payload[31:24];
-        6'h14:
-            ext22 = i__payload[23:16];
-        6'h15:
-            ext22 = i__payload[15:8];
-        6'h16:
-            ext22 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    ext23 = buf23;
-    if (accept) begin
-      casez (count)
-        6'h10:
-            ext23 = i__payload[63:56];
-        6'h11:
-            ext23 = i__payload[55:48];
-        6'h12:
-            ext23 = i__payload[47:40];
-        6'h13:
-            ext23 = i__payload[39:32];
-        6'h14:
-            ext23 = i__payload[31:24];
-        6'h15:
-            ext23 = i__payload[23:16];
-        6'h16:
-            ext23 = i__payload[15:8];
-        6'h17:
-            ext23 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    ext24 = buf24;
-    if (accept) begin
-      casez (count)
-        6'h11:
-            ext24 = i__payload[63:56];
-        6'h12:
-            ext24 = i__payload[55:48];
-        6'h13:
-            ext24 = i__payload[47:40];
-        6'h14:
-            ext24 = i__payload[39:32];
-        6'h15:
-            ext24 = i__payload[31:24];
-        6'h16:
-            ext24 = i__payload[23:16];
-        6'h17:
-            ext24 = i__payload[15:8];
-        6'h18:
-            ext24 = i__payload[7:0];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    ext25 = buf25;
-    if (accept) begin
-      casez (count)
-        6'h12:
-            ext25 = i__payload[63:56];
-        6'h13:
-            ext25 = i__payload[55:48];
-        6'h14:
-            ext25 = i__payload[47:40];
-        6'h15:
-            ext25 = i__payload[39:32];
-        6'h16:
-            ext25 = i__payload[31:24];
-        6'h17:
-            ext25 = i__payload[23:16];
-        6'h18:
-            ext25 = i__payload[15:8];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    ext26 = buf26;
-    if (accept) begin
-      casez (count)
-        6'h13:
-            ext26 = i__payload[63:56];
-        6'h14:
-            ext26 = i__payload[55:48];
-        6'h15:
-            ext26 = i__payload[47:40];
-        6'h16:
-            ext26 = i__payload[39:32];
-        6'h17:
-            ext26 = i__payload[31:24];
-        6'h18:
-            ext26 = i__payload[23:16];
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$8 ) begin end
-    ext27 = buf27;
-    if (accept) begin
-      casez (count)
-        6'h14:
-            ext27 = i__payload[63:56];
-        6'h15:
-            ext27 = i__payload[55:48];
-        6'h16:
-            ext27 = i__payload[47:40];
-        6'h17:
-            ext27 = i__payload[39:32];
-        6'h18:
-            ext27 = i__payload[31:24];
-      endcase
+      \$85  = 6'h00;
     end
   end
   assign window = { buf15, buf14, buf13, buf12, buf11, buf10, buf9, buf8, buf7, buf6, buf5, buf4, buf3, buf2, buf1, buf0 };
   assign at_end = end_valid;
-  assign base = \$12 [5:0];
+  assign filled = \$12 [5:0];
+  assign left0 = \$13 [5:0];
+  assign left_in0 = \$14 [5:0];
+  assign end_left0 = \$15 [5:0];
+  assign left1 = \$16 [5:0];
+  assign left_in1 = \$17 [5:0];
+  assign end_left1 = \$18 [5:0];
+  assign left2 = \$19 [5:0];
+  assign left_in2 = \$20 [5:0];
+  assign end_left2 = \$21 [5:0];
+  assign left3 = \$22 [5:0];
+  assign left_in3 = \$23 [5:0];
+  assign end_left3 = \$24 [5:0];
+  assign left4 = \$25 [5:0];
+  assign left_in4 = \$26 [5:0];
+  assign end_left4 = \$27 [5:0];
+  assign left5 = \$28 [5:0];
+  assign left_in5 = \$29 [5:0];
+  assign end_left5 = \$30 [5:0];
+  assign left6 = \$31 [5:0];
+  assign left_in6 = \$32 [5:0];
+  assign end_left6 = \$33 [5:0];
+  assign left7 = \$34 [5:0];
+  assign left_in7 = \$35 [5:0];
+  assign end_left7 = \$36 [5:0];
+  assign left8 = \$37 [5:0];
+  assign left_in8 = \$38 [5:0];
+  assign end_left8 = \$39 [5:0];
+  assign left9 = \$40 [5:0];
+  assign left_in9 = \$41 [5:0];
+  assign end_left9 = \$42 [5:0];
+  assign left10 = \$43 [5:0];
+  assign left_in10 = \$44 [5:0];
+  assign end_left10 = \$45 [5:0];
   assign \i__payload.data  = i__payload[63:0];
   assign \i__payload.keep  = i__payload[71:64];
   assign \i__payload.last  = i__payload[72];
@@ -23809,7 +26422,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata__ready, \port$18795$0 , \port$18797$0 , \port$18799$0 , \port$18801$0 , \port$18803$0 , \port$18805$0 , \port$18807$0 , \port$18809$0 , \port$18811$0 , \port$18813$0 , \port$18815$0 , \port$18817$0 , \port$18819$0 , \port$18821$0 , \port$18823$0 , \port$18825$0 
+module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata__ready, \port$19537$0 , \port$19539$0 , \port$19541$0 , \port$19543$0 , \port$19545$0 , \port$19547$0 , \port$19549$0 , \port$19551$0 , \port$19553$0 , \port$19555$0 , \port$19557$0 , \port$19559$0 , \port$19561$0 , \port$19563$0 , \port$19565$0 , \port$19567$0 
 , at_end, o_calldata__valid, o_calldata__payload, consume, \release , o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$9  = 0;
   input rst;
@@ -23822,38 +26435,38 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire [5:0] avail;
   input o_calldata__ready;
   wire o_calldata__ready;
-  input [7:0] \port$18795$0 ;
-  wire [7:0] \port$18795$0 ;
-  input [7:0] \port$18797$0 ;
-  wire [7:0] \port$18797$0 ;
-  input [7:0] \port$18799$0 ;
-  wire [7:0] \port$18799$0 ;
-  input [7:0] \port$18801$0 ;
-  wire [7:0] \port$18801$0 ;
-  input [7:0] \port$18803$0 ;
-  wire [7:0] \port$18803$0 ;
-  input [7:0] \port$18805$0 ;
-  wire [7:0] \port$18805$0 ;
-  input [7:0] \port$18807$0 ;
-  wire [7:0] \port$18807$0 ;
-  input [7:0] \port$18809$0 ;
-  wire [7:0] \port$18809$0 ;
-  input [7:0] \port$18811$0 ;
-  wire [7:0] \port$18811$0 ;
-  input [7:0] \port$18813$0 ;
-  wire [7:0] \port$18813$0 ;
-  input [7:0] \port$18815$0 ;
-  wire [7:0] \port$18815$0 ;
-  input [7:0] \port$18817$0 ;
-  wire [7:0] \port$18817$0 ;
-  input [7:0] \port$18819$0 ;
-  wire [7:0] \port$18819$0 ;
-  input [7:0] \port$18821$0 ;
-  wire [7:0] \port$18821$0 ;
-  input [7:0] \port$18823$0 ;
-  wire [7:0] \port$18823$0 ;
-  input [7:0] \port$18825$0 ;
-  wire [7:0] \port$18825$0 ;
+  input [7:0] \port$19537$0 ;
+  wire [7:0] \port$19537$0 ;
+  input [7:0] \port$19539$0 ;
+  wire [7:0] \port$19539$0 ;
+  input [7:0] \port$19541$0 ;
+  wire [7:0] \port$19541$0 ;
+  input [7:0] \port$19543$0 ;
+  wire [7:0] \port$19543$0 ;
+  input [7:0] \port$19545$0 ;
+  wire [7:0] \port$19545$0 ;
+  input [7:0] \port$19547$0 ;
+  wire [7:0] \port$19547$0 ;
+  input [7:0] \port$19549$0 ;
+  wire [7:0] \port$19549$0 ;
+  input [7:0] \port$19551$0 ;
+  wire [7:0] \port$19551$0 ;
+  input [7:0] \port$19553$0 ;
+  wire [7:0] \port$19553$0 ;
+  input [7:0] \port$19555$0 ;
+  wire [7:0] \port$19555$0 ;
+  input [7:0] \port$19557$0 ;
+  wire [7:0] \port$19557$0 ;
+  input [7:0] \port$19559$0 ;
+  wire [7:0] \port$19559$0 ;
+  input [7:0] \port$19561$0 ;
+  wire [7:0] \port$19561$0 ;
+  input [7:0] \port$19563$0 ;
+  wire [7:0] \port$19563$0 ;
+  input [7:0] \port$19565$0 ;
+  wire [7:0] \port$19565$0 ;
+  input [7:0] \port$19567$0 ;
+  wire [7:0] \port$19567$0 ;
   input at_end;
   wire at_end;
   output o_calldata__valid;
@@ -23872,199 +26485,305 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire clk;
   wire \$1 ;
   wire \$10 ;
-  wire [3:0] \$100 ;
+  wire \$100 ;
   wire \$1000 ;
   wire \$1001 ;
   wire \$1002 ;
-  wire \$1003 ;
-  wire [24:0] \$1004 ;
-  wire [3:0] \$1005 ;
-  wire [3:0] \$1006 ;
-  reg [3:0] \$1007 ;
-  wire [3:0] \$1008 ;
-  reg [25:0] \$1009 ;
-  wire [5:0] \$101 ;
-  wire [3:0] \$1010 ;
-  reg [23:0] \$1011 ;
-  wire [24:0] \$1012 ;
-  wire [26:0] \$1013 ;
-  wire \$1014 ;
-  wire \$1015 ;
-  wire [26:0] \$1016 ;
-  wire [24:0] \$1017 ;
-  wire [24:0] \$1018 ;
-  wire [24:0] \$1019 ;
+  wire [4:0] \$1003 ;
+  reg \$1004 ;
+  wire [5:0] \$1005 ;
+  wire \$1006 ;
+  wire \$1007 ;
+  wire \$1008 ;
+  wire \$1009 ;
+  wire \$101 ;
+  wire \$1010 ;
+  wire \$1011 ;
+  wire \$1012 ;
+  wire [4:0] \$1013 ;
+  reg \$1014 ;
+  wire [5:0] \$1015 ;
+  wire \$1016 ;
+  wire \$1017 ;
+  wire \$1018 ;
+  wire \$1019 ;
   wire \$102 ;
-  wire [24:0] \$1020 ;
+  wire \$1020 ;
   wire \$1021 ;
   wire \$1022 ;
-  wire \$1023 ;
-  wire \$1024 ;
-  wire \$1025 ;
+  wire [4:0] \$1023 ;
+  reg \$1024 ;
+  wire [5:0] \$1025 ;
   wire \$1026 ;
-  wire [3:0] \$1027 ;
-  wire [24:0] \$1028 ;
-  wire [3:0] \$1029 ;
-  wire \$103 ;
-  wire [26:0] \$1030 ;
+  wire [5:0] \$1027 ;
+  reg [3:0] \$1028 ;
+  wire \$1029 ;
+  wire [3:0] \$103 ;
+  wire \$1030 ;
   wire \$1031 ;
-  wire [64:0] \$1032 ;
-  wire [24:0] \$1033 ;
+  wire \$1032 ;
+  wire \$1033 ;
   wire \$1034 ;
   wire \$1035 ;
   wire \$1036 ;
-  wire [24:0] \$1037 ;
-  wire [24:0] \$1038 ;
+  wire \$1037 ;
+  wire \$1038 ;
   wire \$1039 ;
   wire \$104 ;
-  wire [56:0] \$1040 ;
+  wire \$1040 ;
   wire \$1041 ;
-  wire [25:0] \$1042 ;
+  wire \$1042 ;
   wire \$1043 ;
   wire \$1044 ;
-  wire [25:0] \$1045 ;
-  wire [25:0] \$1046 ;
-  wire [25:0] \$1047 ;
+  wire \$1045 ;
+  wire \$1046 ;
+  wire \$1047 ;
   wire \$1048 ;
-  wire \$1049 ;
+  wire [25:0] \$1049 ;
   wire \$105 ;
   wire \$1050 ;
-  wire \$1051 ;
+  wire [25:0] \$1051 ;
   wire \$1052 ;
   wire [25:0] \$1053 ;
-  wire [25:0] \$1054 ;
+  wire \$1054 ;
   wire [25:0] \$1055 ;
   wire \$1056 ;
-  wire \$1057 ;
+  wire [25:0] \$1057 ;
   wire \$1058 ;
   wire [25:0] \$1059 ;
   wire [3:0] \$106 ;
-  reg \$1060 ;
-  reg \$1061 ;
-  reg [5:0] \$1062 ;
-  reg [255:0] \$1063 ;
-  reg [3011:0] \$1064 ;
-  reg [3011:0] \$1065 ;
-  reg \$1066 ;
-  reg \$1067 ;
-  reg \$1068 ;
-  reg [24:0] \$1069 ;
+  wire \$1060 ;
+  wire [25:0] \$1061 ;
+  wire \$1062 ;
+  wire [25:0] \$1063 ;
+  wire \$1064 ;
+  wire [25:0] \$1065 ;
+  wire \$1066 ;
+  wire [25:0] \$1067 ;
+  wire \$1068 ;
+  wire [25:0] \$1069 ;
   wire \$107 ;
-  reg [23:0] \$1070 ;
-  reg [2:0] \$1071 ;
-  reg \$1072 ;
-  reg [255:0] \$1073 ;
-  reg \$1074 ;
-  reg [3:0] \$1075 ;
-  reg [25:0] \$1076 ;
-  reg [23:0] \$1077 ;
-  reg [3:0] \$1078 ;
-  reg [3:0] \$1079 ;
-  wire [5:0] \$108 ;
-  reg [3:0] \$1080 ;
-  reg [3:0] \$1081 ;
-  reg [3:0] \$1082 ;
-  reg [3:0] \$1083 ;
-  reg [25:0] \$1084 ;
-  reg [25:0] \$1085 ;
-  reg [25:0] \$1086 ;
-  reg [25:0] \$1087 ;
-  reg [25:0] \$1088 ;
-  reg [25:0] \$1089 ;
-  wire [5:0] \$109 ;
-  reg [23:0] \$1090 ;
-  reg [23:0] \$1091 ;
-  reg [23:0] \$1092 ;
-  reg [23:0] \$1093 ;
-  reg [23:0] \$1094 ;
-  reg [23:0] \$1095 ;
-  reg [5:0] \$1096 ;
-  reg \$1097 ;
-  reg \$1098 ;
+  wire \$1070 ;
+  wire \$1071 ;
+  wire \$1072 ;
+  wire \$1073 ;
+  wire \$1074 ;
+  wire \$1075 ;
+  wire \$1076 ;
+  wire \$1077 ;
+  wire \$1078 ;
+  wire \$1079 ;
+  wire \$108 ;
+  wire \$1080 ;
+  wire \$1081 ;
+  wire \$1082 ;
+  wire [256:0] \$1083 ;
+  wire \$1084 ;
+  wire \$1085 ;
+  wire \$1086 ;
+  wire \$1087 ;
+  wire [25:0] \$1088 ;
+  wire \$1089 ;
+  wire \$109 ;
+  wire \$1090 ;
+  reg [25:0] \$1091 ;
+  wire \$1092 ;
+  wire \$1093 ;
+  wire \$1094 ;
+  wire \$1095 ;
+  wire \$1096 ;
+  wire \$1097 ;
+  wire \$1098 ;
+  wire \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  wire [23:0] \$111 ;
-  wire [3:0] \$112 ;
-  wire [5:0] \$113 ;
+  wire \$1100 ;
+  wire \$1101 ;
+  wire \$1102 ;
+  wire [24:0] \$1103 ;
+  wire [3:0] \$1104 ;
+  wire [3:0] \$1105 ;
+  reg [3:0] \$1106 ;
+  wire [3:0] \$1107 ;
+  reg [25:0] \$1108 ;
+  wire [3:0] \$1109 ;
+  wire \$111 ;
+  reg [23:0] \$1110 ;
+  wire \$1111 ;
+  wire \$1112 ;
+  wire \$1113 ;
+  wire \$1114 ;
+  wire \$1115 ;
+  wire \$1116 ;
+  wire \$1117 ;
+  wire \$1118 ;
+  wire \$1119 ;
+  wire [5:0] \$112 ;
+  wire \$1120 ;
+  wire \$1121 ;
+  wire \$1122 ;
+  wire \$1123 ;
+  wire [24:0] \$1124 ;
+  wire [26:0] \$1125 ;
+  wire \$1126 ;
+  wire \$1127 ;
+  wire [26:0] \$1128 ;
+  wire [24:0] \$1129 ;
+  wire \$113 ;
+  wire [24:0] \$1130 ;
+  wire [24:0] \$1131 ;
+  wire [24:0] \$1132 ;
+  wire \$1133 ;
+  wire \$1134 ;
+  wire \$1135 ;
+  wire \$1136 ;
+  wire \$1137 ;
+  wire \$1138 ;
+  wire [3:0] \$1139 ;
   wire \$114 ;
+  wire [24:0] \$1140 ;
+  wire [3:0] \$1141 ;
+  wire [26:0] \$1142 ;
+  wire [24:0] \$1143 ;
+  wire \$1144 ;
+  wire \$1145 ;
+  wire \$1146 ;
+  wire [24:0] \$1147 ;
+  wire [24:0] \$1148 ;
+  wire \$1149 ;
   wire \$115 ;
+  wire [25:0] \$1150 ;
+  wire \$1151 ;
+  wire \$1152 ;
+  reg [25:0] \$1153 ;
+  wire [25:0] \$1154 ;
+  reg \$1155 ;
+  wire \$1156 ;
+  wire \$1157 ;
+  wire \$1158 ;
+  reg [25:0] \$1159 ;
   wire \$116 ;
-  wire \$117 ;
-  wire [3:0] \$118 ;
+  wire [25:0] \$1160 ;
+  reg \$1161 ;
+  wire \$1162 ;
+  reg \$1163 ;
+  reg \$1164 ;
+  reg [5:0] \$1165 ;
+  reg [255:0] \$1166 ;
+  reg \$1167 ;
+  reg [3011:0] \$1168 ;
+  reg [3011:0] \$1169 ;
+  wire [3:0] \$117 ;
+  reg \$1170 ;
+  reg \$1171 ;
+  reg \$1172 ;
+  reg [24:0] \$1173 ;
+  reg [23:0] \$1174 ;
+  reg [2:0] \$1175 ;
+  reg \$1176 ;
+  reg [255:0] \$1177 ;
+  reg \$1178 ;
+  reg [3:0] \$1179 ;
+  wire \$118 ;
+  reg [25:0] \$1180 ;
+  reg [23:0] \$1181 ;
+  reg [5:0] \$1182 ;
+  reg [63:0] \$1183 ;
+  reg [3:0] \$1184 ;
+  reg [3:0] \$1185 ;
+  reg [3:0] \$1186 ;
+  reg [3:0] \$1187 ;
+  reg [3:0] \$1188 ;
+  reg [3:0] \$1189 ;
   wire \$119 ;
+  reg [25:0] \$1190 ;
+  reg [25:0] \$1191 ;
+  reg [25:0] \$1192 ;
+  reg [25:0] \$1193 ;
+  reg [25:0] \$1194 ;
+  reg [25:0] \$1195 ;
+  reg [23:0] \$1196 ;
+  reg [23:0] \$1197 ;
+  reg [23:0] \$1198 ;
+  reg [23:0] \$1199 ;
   wire \$12 ;
-  wire [5:0] \$120 ;
-  wire [5:0] \$121 ;
+  wire [3:0] \$120 ;
+  reg [23:0] \$1200 ;
+  reg [23:0] \$1201 ;
+  reg [5:0] \$1202 ;
+  reg \$1203 ;
+  reg \$1204 ;
+  wire \$121 ;
   wire \$122 ;
-  wire [23:0] \$123 ;
-  wire [3:0] \$124 ;
-  wire [5:0] \$125 ;
-  wire \$126 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire [5:0] \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire \$13 ;
-  wire [3:0] \$130 ;
-  wire \$131 ;
-  wire [5:0] \$132 ;
-  wire [5:0] \$133 ;
-  wire \$134 ;
-  wire [23:0] \$135 ;
-  wire [3:0] \$136 ;
-  wire [5:0] \$137 ;
+  wire \$130 ;
+  wire [3:0] \$131 ;
+  wire \$132 ;
+  wire \$133 ;
+  wire [3:0] \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
   wire \$138 ;
   wire \$139 ;
   wire \$14 ;
-  wire \$140 ;
+  wire [5:0] \$140 ;
   wire \$141 ;
-  wire [3:0] \$142 ;
+  wire \$142 ;
   wire \$143 ;
-  wire [5:0] \$144 ;
-  wire [5:0] \$145 ;
+  wire \$144 ;
+  wire [3:0] \$145 ;
   wire \$146 ;
-  wire [23:0] \$147 ;
+  wire \$147 ;
   wire [3:0] \$148 ;
-  wire [5:0] \$149 ;
+  wire \$149 ;
   wire \$15 ;
   wire \$150 ;
-  wire [26:0] \$151 ;
-  wire [27:0] \$152 ;
+  wire \$151 ;
+  wire \$152 ;
   wire \$153 ;
-  wire \$154 ;
+  wire [5:0] \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
-  wire \$159 ;
+  wire [3:0] \$159 ;
   wire \$16 ;
-  wire [5:0] \$160 ;
-  wire [5:0] \$161 ;
-  wire [5:0] \$162 ;
-  wire [5:0] \$163 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire [3:0] \$162 ;
+  wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
-  wire \$168 ;
+  wire [5:0] \$168 ;
   wire \$169 ;
   wire \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire \$173 ;
+  wire [3:0] \$173 ;
   wire \$174 ;
   wire \$175 ;
-  wire [5:0] \$176 ;
-  wire [5:0] \$177 ;
-  wire [5:0] \$178 ;
-  wire [5:0] \$179 ;
+  wire [3:0] \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
   wire \$18 ;
-  wire [5:0] \$180 ;
-  wire [5:0] \$181 ;
+  wire \$180 ;
+  wire \$181 ;
   wire [5:0] \$182 ;
-  wire [5:0] \$183 ;
-  wire [5:0] \$184 ;
-  wire [5:0] \$185 ;
+  wire \$183 ;
+  wire [26:0] \$184 ;
+  wire [27:0] \$185 ;
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
@@ -24073,10 +26792,10 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
+  wire [5:0] \$193 ;
+  wire [5:0] \$194 ;
+  wire [5:0] \$195 ;
+  wire [5:0] \$196 ;
   wire \$197 ;
   wire \$198 ;
   wire \$199 ;
@@ -24091,17 +26810,17 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$206 ;
   wire \$207 ;
   wire \$208 ;
-  wire \$209 ;
+  wire [5:0] \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
+  wire [5:0] \$210 ;
+  wire [5:0] \$211 ;
+  wire [5:0] \$212 ;
+  wire [5:0] \$213 ;
+  wire [5:0] \$214 ;
+  wire [5:0] \$215 ;
+  wire [5:0] \$216 ;
+  wire [5:0] \$217 ;
+  wire [5:0] \$218 ;
   wire \$219 ;
   wire \$22 ;
   wire \$220 ;
@@ -24155,12 +26874,12 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$264 ;
   wire \$265 ;
   wire \$266 ;
-  wire [31:0] \$267 ;
+  wire \$267 ;
   wire \$268 ;
   wire \$269 ;
   wire \$27 ;
   wire \$270 ;
-  wire [3:0] \$271 ;
+  wire \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
@@ -24173,20 +26892,20 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$280 ;
   wire \$281 ;
   wire \$282 ;
-  wire \$283 ;
+  wire [31:0] \$283 ;
   wire \$284 ;
   wire \$285 ;
   wire \$286 ;
-  wire \$287 ;
+  wire [3:0] \$287 ;
   wire \$288 ;
   wire \$289 ;
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
   wire \$292 ;
-  wire [26:0] \$293 ;
+  wire \$293 ;
   wire \$294 ;
-  wire [4:0] \$295 ;
+  wire \$295 ;
   wire \$296 ;
   wire \$297 ;
   wire \$298 ;
@@ -24199,13 +26918,13 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$303 ;
   wire \$304 ;
   wire \$305 ;
-  wire [26:0] \$306 ;
+  wire \$306 ;
   wire \$307 ;
   wire \$308 ;
-  wire \$309 ;
+  wire [26:0] \$309 ;
   wire \$31 ;
-  wire [3:0] \$310 ;
-  wire \$311 ;
+  wire \$310 ;
+  wire [4:0] \$311 ;
   wire \$312 ;
   wire \$313 ;
   wire \$314 ;
@@ -24217,11 +26936,11 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
-  wire \$322 ;
+  wire [26:0] \$322 ;
   wire \$323 ;
   wire \$324 ;
   wire \$325 ;
-  wire \$326 ;
+  wire [3:0] \$326 ;
   wire \$327 ;
   wire \$328 ;
   wire \$329 ;
@@ -24272,7 +26991,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$37 ;
   wire \$370 ;
   wire \$371 ;
-  wire [5:0] \$372 ;
+  wire \$372 ;
   wire \$373 ;
   wire \$374 ;
   wire \$375 ;
@@ -24281,52 +27000,52 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$378 ;
   wire \$379 ;
   wire \$38 ;
-  wire [24:0] \$380 ;
-  wire [24:0] \$381 ;
-  wire [24:0] \$382 ;
-  wire [24:0] \$383 ;
-  wire [24:0] \$384 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
   wire \$385 ;
   wire \$386 ;
   wire \$387 ;
-  wire [24:0] \$388 ;
+  wire [5:0] \$388 ;
   wire \$389 ;
   wire \$39 ;
   wire \$390 ;
   wire \$391 ;
-  wire [24:0] \$392 ;
-  wire [24:0] \$393 ;
-  wire [24:0] \$394 ;
-  wire [5:0] \$395 ;
-  wire [5:0] \$396 ;
-  wire [5:0] \$397 ;
-  wire [5:0] \$398 ;
-  wire \$399 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire [24:0] \$396 ;
+  wire [24:0] \$397 ;
+  wire [24:0] \$398 ;
+  wire [24:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire [5:0] \$400 ;
+  wire [24:0] \$400 ;
   wire \$401 ;
   wire \$402 ;
   wire \$403 ;
-  wire [1:0] \$404 ;
+  wire [24:0] \$404 ;
   wire \$405 ;
   wire \$406 ;
   wire \$407 ;
-  wire \$408 ;
-  wire \$409 ;
+  wire [24:0] \$408 ;
+  wire [24:0] \$409 ;
   wire \$41 ;
-  wire \$410 ;
-  wire \$411 ;
-  wire \$412 ;
-  wire \$413 ;
-  wire \$414 ;
+  wire [24:0] \$410 ;
+  wire [5:0] \$411 ;
+  wire [5:0] \$412 ;
+  wire [5:0] \$413 ;
+  wire [5:0] \$414 ;
   wire \$415 ;
-  wire \$416 ;
+  wire [5:0] \$416 ;
   wire \$417 ;
   wire \$418 ;
   wire \$419 ;
   wire \$42 ;
-  wire \$420 ;
+  wire [1:0] \$420 ;
   wire \$421 ;
   wire \$422 ;
   wire \$423 ;
@@ -24346,7 +27065,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$436 ;
   wire \$437 ;
   wire \$438 ;
-  wire [1:0] \$439 ;
+  wire \$439 ;
   wire \$44 ;
   wire \$440 ;
   wire \$441 ;
@@ -24364,7 +27083,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$452 ;
   wire \$453 ;
   wire \$454 ;
-  wire \$455 ;
+  wire [1:0] \$455 ;
   wire \$456 ;
   wire \$457 ;
   wire \$458 ;
@@ -24385,7 +27104,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$471 ;
   wire \$472 ;
   wire \$473 ;
-  wire [2:0] \$474 ;
+  wire \$474 ;
   wire \$475 ;
   wire \$476 ;
   wire \$477 ;
@@ -24403,7 +27122,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
-  wire \$490 ;
+  wire [2:0] \$490 ;
   wire \$491 ;
   wire \$492 ;
   wire \$493 ;
@@ -24424,8 +27143,8 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$506 ;
   wire \$507 ;
   wire \$508 ;
-  wire [2:0] \$509 ;
-  wire [26:0] \$51 ;
+  wire \$509 ;
+  wire \$51 ;
   wire \$510 ;
   wire \$511 ;
   wire \$512 ;
@@ -24442,7 +27161,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$522 ;
   wire \$523 ;
   wire \$524 ;
-  wire \$525 ;
+  wire [2:0] \$525 ;
   wire \$526 ;
   wire \$527 ;
   wire \$528 ;
@@ -24463,7 +27182,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$541 ;
   wire \$542 ;
   wire \$543 ;
-  wire [3:0] \$544 ;
+  wire \$544 ;
   wire \$545 ;
   wire \$546 ;
   wire \$547 ;
@@ -24481,7 +27200,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$558 ;
   wire \$559 ;
   wire \$56 ;
-  wire \$560 ;
+  wire [3:0] \$560 ;
   wire \$561 ;
   wire \$562 ;
   wire \$563 ;
@@ -24501,8 +27220,8 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$576 ;
   wire \$577 ;
   wire \$578 ;
-  wire [3:0] \$579 ;
-  wire [3:0] \$58 ;
+  wire \$579 ;
+  wire \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
@@ -24519,13 +27238,13 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$592 ;
   wire \$593 ;
   wire \$594 ;
-  wire \$595 ;
+  wire [3:0] \$595 ;
   wire \$596 ;
   wire \$597 ;
   wire \$598 ;
   wire \$599 ;
   wire \$6 ;
-  wire [5:0] \$60 ;
+  wire \$60 ;
   wire \$600 ;
   wire \$601 ;
   wire \$602 ;
@@ -24536,12 +27255,12 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$607 ;
   wire \$608 ;
   wire \$609 ;
-  wire [5:0] \$61 ;
+  wire \$61 ;
   wire \$610 ;
   wire \$611 ;
   wire \$612 ;
   wire \$613 ;
-  wire [3:0] \$614 ;
+  wire \$614 ;
   wire \$615 ;
   wire \$616 ;
   wire \$617 ;
@@ -24558,8 +27277,8 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$627 ;
   wire \$628 ;
   wire \$629 ;
-  wire [23:0] \$63 ;
-  wire \$630 ;
+  wire \$63 ;
+  wire [3:0] \$630 ;
   wire \$631 ;
   wire \$632 ;
   wire \$633 ;
@@ -24569,7 +27288,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$637 ;
   wire \$638 ;
   wire \$639 ;
-  wire [3:0] \$64 ;
+  wire \$64 ;
   wire \$640 ;
   wire \$641 ;
   wire \$642 ;
@@ -24579,8 +27298,8 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$646 ;
   wire \$647 ;
   wire \$648 ;
-  wire [3:0] \$649 ;
-  wire [5:0] \$65 ;
+  wire \$649 ;
+  wire \$65 ;
   wire \$650 ;
   wire \$651 ;
   wire \$652 ;
@@ -24597,7 +27316,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$662 ;
   wire \$663 ;
   wire \$664 ;
-  wire \$665 ;
+  wire [3:0] \$665 ;
   wire \$666 ;
   wire \$667 ;
   wire \$668 ;
@@ -24613,7 +27332,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$677 ;
   wire \$678 ;
   wire \$679 ;
-  wire \$68 ;
+  wire [26:0] \$68 ;
   wire \$680 ;
   wire \$681 ;
   wire \$682 ;
@@ -24622,11 +27341,11 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$685 ;
   wire \$686 ;
   wire \$687 ;
-  wire [5:0] \$688 ;
-  wire [5:0] \$689 ;
+  wire \$688 ;
+  wire \$689 ;
   wire \$69 ;
-  wire [5:0] \$690 ;
-  wire [5:0] \$691 ;
+  wire \$690 ;
+  wire \$691 ;
   wire \$692 ;
   wire \$693 ;
   wire \$694 ;
@@ -24634,109 +27353,109 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$696 ;
   wire \$697 ;
   wire \$698 ;
-  wire [5:0] \$699 ;
+  wire \$699 ;
   wire \$7 ;
-  wire [3:0] \$70 ;
-  wire [5:0] \$700 ;
-  wire [5:0] \$701 ;
-  wire [5:0] \$702 ;
+  wire \$70 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire \$702 ;
   wire \$703 ;
-  wire \$704 ;
-  wire \$705 ;
-  wire \$706 ;
-  wire \$707 ;
-  wire [5:0] \$708 ;
+  wire [5:0] \$704 ;
+  wire [5:0] \$705 ;
+  wire [5:0] \$706 ;
+  wire [5:0] \$707 ;
+  wire \$708 ;
   wire \$709 ;
   wire \$71 ;
-  wire [5:0] \$710 ;
+  wire \$710 ;
   wire \$711 ;
   wire \$712 ;
   wire \$713 ;
   wire \$714 ;
   wire [5:0] \$715 ;
-  wire \$716 ;
-  wire \$717 ;
-  wire \$718 ;
+  wire [5:0] \$716 ;
+  wire [5:0] \$717 ;
+  wire [5:0] \$718 ;
   wire \$719 ;
-  wire [5:0] \$72 ;
-  reg \$720 ;
+  wire \$72 ;
+  wire [5:0] \$720 ;
   wire \$721 ;
   wire [5:0] \$722 ;
   wire \$723 ;
   wire \$724 ;
   wire \$725 ;
   wire \$726 ;
-  wire \$727 ;
-  reg \$728 ;
+  wire [5:0] \$727 ;
+  wire \$728 ;
   wire \$729 ;
-  wire [5:0] \$73 ;
-  wire [6:0] \$730 ;
+  wire \$73 ;
+  wire \$730 ;
   wire \$731 ;
-  wire \$732 ;
+  reg \$732 ;
   wire \$733 ;
-  wire \$734 ;
+  wire [5:0] \$734 ;
   wire \$735 ;
-  wire [5:0] \$736 ;
+  wire \$736 ;
   wire \$737 ;
-  wire [5:0] \$738 ;
+  wire \$738 ;
   wire \$739 ;
   wire \$74 ;
-  wire \$740 ;
+  reg \$740 ;
   wire \$741 ;
-  wire \$742 ;
-  wire [5:0] \$743 ;
-  wire \$744 ;
+  wire [6:0] \$742 ;
+  wire \$743 ;
+  wire [5:0] \$744 ;
   wire \$745 ;
-  wire \$746 ;
+  wire [5:0] \$746 ;
   wire \$747 ;
-  reg \$748 ;
+  wire \$748 ;
   wire \$749 ;
-  wire [23:0] \$75 ;
-  wire [5:0] \$750 ;
-  wire \$751 ;
+  wire [3:0] \$75 ;
+  wire \$750 ;
+  wire [5:0] \$751 ;
   wire \$752 ;
   wire \$753 ;
   wire \$754 ;
   wire \$755 ;
   reg \$756 ;
   wire \$757 ;
-  wire [6:0] \$758 ;
+  wire [5:0] \$758 ;
   wire \$759 ;
-  wire [3:0] \$76 ;
+  wire \$76 ;
   wire \$760 ;
   wire \$761 ;
   wire \$762 ;
   wire \$763 ;
-  wire [5:0] \$764 ;
+  reg \$764 ;
   wire \$765 ;
-  wire [5:0] \$766 ;
+  wire [6:0] \$766 ;
   wire \$767 ;
-  wire \$768 ;
+  wire [5:0] \$768 ;
   wire \$769 ;
-  wire [5:0] \$77 ;
-  wire \$770 ;
-  wire [5:0] \$771 ;
+  wire \$77 ;
+  wire [5:0] \$770 ;
+  wire \$771 ;
   wire \$772 ;
   wire \$773 ;
   wire \$774 ;
-  wire \$775 ;
-  reg \$776 ;
+  wire [5:0] \$775 ;
+  wire \$776 ;
   wire \$777 ;
-  wire [5:0] \$778 ;
+  wire \$778 ;
   wire \$779 ;
-  wire \$78 ;
-  wire \$780 ;
+  wire [3:0] \$78 ;
+  reg \$780 ;
   wire \$781 ;
-  wire \$782 ;
+  wire [5:0] \$782 ;
   wire \$783 ;
-  reg \$784 ;
+  wire \$784 ;
   wire \$785 ;
-  wire [6:0] \$786 ;
+  wire \$786 ;
   wire \$787 ;
-  wire \$788 ;
+  reg \$788 ;
   wire \$789 ;
   wire \$79 ;
-  wire \$790 ;
+  wire [6:0] \$790 ;
   wire \$791 ;
   wire [5:0] \$792 ;
   wire \$793 ;
@@ -24765,50 +27484,50 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$813 ;
   wire [6:0] \$814 ;
   wire \$815 ;
-  wire \$816 ;
+  wire [5:0] \$816 ;
   wire \$817 ;
-  wire \$818 ;
+  wire [5:0] \$818 ;
   wire \$819 ;
-  wire [3:0] \$82 ;
-  wire [5:0] \$820 ;
+  wire \$82 ;
+  wire \$820 ;
   wire \$821 ;
-  wire [5:0] \$822 ;
-  wire \$823 ;
+  wire \$822 ;
+  wire [5:0] \$823 ;
   wire \$824 ;
   wire \$825 ;
   wire \$826 ;
-  wire [5:0] \$827 ;
-  wire \$828 ;
+  wire \$827 ;
+  reg \$828 ;
   wire \$829 ;
   wire \$83 ;
-  wire \$830 ;
+  wire [5:0] \$830 ;
   wire \$831 ;
-  reg \$832 ;
+  wire \$832 ;
   wire \$833 ;
-  wire [5:0] \$834 ;
+  wire \$834 ;
   wire \$835 ;
-  wire \$836 ;
+  reg \$836 ;
   wire \$837 ;
-  wire \$838 ;
+  wire [6:0] \$838 ;
   wire \$839 ;
   wire [5:0] \$84 ;
-  reg \$840 ;
+  wire [5:0] \$840 ;
   wire \$841 ;
-  wire [6:0] \$842 ;
+  wire [5:0] \$842 ;
   wire \$843 ;
   wire \$844 ;
   wire \$845 ;
   wire \$846 ;
-  wire \$847 ;
-  wire [5:0] \$848 ;
+  wire [5:0] \$847 ;
+  wire \$848 ;
   wire \$849 ;
-  wire [5:0] \$85 ;
-  wire [5:0] \$850 ;
+  wire \$85 ;
+  wire \$850 ;
   wire \$851 ;
-  wire \$852 ;
+  reg \$852 ;
   wire \$853 ;
-  wire \$854 ;
-  wire [5:0] \$855 ;
+  wire [5:0] \$854 ;
+  wire \$855 ;
   wire \$856 ;
   wire \$857 ;
   wire \$858 ;
@@ -24816,78 +27535,78 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$86 ;
   reg \$860 ;
   wire \$861 ;
-  wire [5:0] \$862 ;
+  wire [6:0] \$862 ;
   wire \$863 ;
-  wire \$864 ;
+  wire [5:0] \$864 ;
   wire \$865 ;
-  wire \$866 ;
+  wire [5:0] \$866 ;
   wire \$867 ;
-  reg \$868 ;
+  wire \$868 ;
   wire \$869 ;
-  wire [23:0] \$87 ;
-  wire [6:0] \$870 ;
-  wire \$871 ;
+  wire \$87 ;
+  wire \$870 ;
+  wire [5:0] \$871 ;
   wire \$872 ;
   wire \$873 ;
   wire \$874 ;
   wire \$875 ;
-  wire [5:0] \$876 ;
+  reg \$876 ;
   wire \$877 ;
   wire [5:0] \$878 ;
   wire \$879 ;
-  wire [3:0] \$88 ;
+  wire \$88 ;
   wire \$880 ;
   wire \$881 ;
   wire \$882 ;
-  wire [5:0] \$883 ;
-  wire \$884 ;
+  wire \$883 ;
+  reg \$884 ;
   wire \$885 ;
-  wire \$886 ;
+  wire [6:0] \$886 ;
   wire \$887 ;
-  reg \$888 ;
+  wire [5:0] \$888 ;
   wire \$889 ;
-  wire [5:0] \$89 ;
+  wire [3:0] \$89 ;
   wire [5:0] \$890 ;
   wire \$891 ;
   wire \$892 ;
   wire \$893 ;
   wire \$894 ;
-  wire \$895 ;
-  reg \$896 ;
+  wire [5:0] \$895 ;
+  wire \$896 ;
   wire \$897 ;
-  wire [6:0] \$898 ;
+  wire \$898 ;
   wire \$899 ;
   wire \$9 ;
   wire \$90 ;
-  wire \$900 ;
+  reg \$900 ;
   wire \$901 ;
-  wire \$902 ;
+  wire [5:0] \$902 ;
   wire \$903 ;
-  wire [5:0] \$904 ;
+  wire \$904 ;
   wire \$905 ;
-  wire [5:0] \$906 ;
+  wire \$906 ;
   wire \$907 ;
-  wire \$908 ;
+  reg \$908 ;
   wire \$909 ;
   wire \$91 ;
-  wire \$910 ;
-  wire [5:0] \$911 ;
+  wire [6:0] \$910 ;
+  wire \$911 ;
   wire \$912 ;
   wire \$913 ;
   wire \$914 ;
   wire \$915 ;
-  reg \$916 ;
+  wire \$916 ;
   wire \$917 ;
-  wire [5:0] \$918 ;
+  wire \$918 ;
   wire \$919 ;
-  wire \$92 ;
+  wire [3:0] \$92 ;
   wire \$920 ;
   wire \$921 ;
   wire \$922 ;
   wire \$923 ;
-  reg \$924 ;
+  wire \$924 ;
   wire \$925 ;
-  wire [6:0] \$926 ;
+  wire \$926 ;
   wire \$927 ;
   wire \$928 ;
   wire \$929 ;
@@ -24902,7 +27621,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$937 ;
   wire \$938 ;
   wire \$939 ;
-  wire [3:0] \$94 ;
+  wire \$94 ;
   wire \$940 ;
   wire \$941 ;
   wire \$942 ;
@@ -24916,54 +27635,54 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$95 ;
   wire \$950 ;
   wire \$951 ;
-  wire [5:0] \$952 ;
-  wire \$953 ;
-  wire \$954 ;
-  wire \$955 ;
+  wire \$952 ;
+  wire [4:0] \$953 ;
+  reg \$954 ;
+  wire [5:0] \$955 ;
   wire \$956 ;
   wire \$957 ;
   wire \$958 ;
   wire \$959 ;
-  wire [5:0] \$96 ;
+  wire \$96 ;
   wire \$960 ;
   wire \$961 ;
   wire \$962 ;
-  wire \$963 ;
-  wire \$964 ;
-  wire \$965 ;
+  wire [4:0] \$963 ;
+  reg \$964 ;
+  wire [5:0] \$965 ;
   wire \$966 ;
   wire \$967 ;
   wire \$968 ;
   wire \$969 ;
-  wire [5:0] \$97 ;
+  wire \$97 ;
   wire \$970 ;
   wire \$971 ;
   wire \$972 ;
-  wire \$973 ;
-  wire \$974 ;
-  wire \$975 ;
+  wire [4:0] \$973 ;
+  reg \$974 ;
+  wire [5:0] \$975 ;
   wire \$976 ;
   wire \$977 ;
   wire \$978 ;
   wire \$979 ;
-  wire \$98 ;
+  wire [5:0] \$98 ;
   wire \$980 ;
   wire \$981 ;
   wire \$982 ;
-  wire \$983 ;
-  wire \$984 ;
-  wire [25:0] \$985 ;
-  wire [25:0] \$986 ;
-  wire [25:0] \$987 ;
+  wire [4:0] \$983 ;
+  reg \$984 ;
+  wire [5:0] \$985 ;
+  wire \$986 ;
+  wire \$987 ;
   wire \$988 ;
   wire \$989 ;
-  wire [23:0] \$99 ;
+  wire \$99 ;
   wire \$990 ;
   wire \$991 ;
-  wire [25:0] \$992 ;
-  wire \$993 ;
-  wire [256:0] \$994 ;
-  wire \$995 ;
+  wire \$992 ;
+  wire [4:0] \$993 ;
+  reg \$994 ;
+  wire [5:0] \$995 ;
   wire \$996 ;
   wire \$997 ;
   wire \$998 ;
@@ -25006,7 +27725,6 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire a_le8;
   wire a_trunc;
   reg [255:0] acc = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  reg [3:0] amount;
   reg [4:0] amount_at_o;
   wire [4:0] amount_l0;
   wire [4:0] amount_l1;
@@ -25102,6 +27820,15 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   (* enum_value_11100 = "RECOVERY_FAILED" *)
   reg [4:0] close_code;
   reg close_err;
+  reg cmpl_at_o;
+  wire cmpl_l0;
+  wire cmpl_l1;
+  wire cmpl_l2;
+  wire cmpl_l3;
+  wire cmpl_l4;
+  wire cmpl_l5;
+  wire cmpl_l6;
+  wire cmpl_l7;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -25163,7 +27890,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  reg [4:0] \code$172 ;
+  reg [4:0] \code$195 ;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -25194,7 +27921,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  reg [4:0] \code$174 ;
+  reg [4:0] \code$197 ;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -25287,7 +28014,38 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  reg [4:0] \code$312 ;
+  reg [4:0] \code$34 ;
+  (* enum_base_type = "TxError" *)
+  (* enum_value_00000 = "OK" *)
+  (* enum_value_00001 = "EMPTY" *)
+  (* enum_value_00010 = "UNKNOWN_TYPE" *)
+  (* enum_value_00011 = "TRUNCATED" *)
+  (* enum_value_00100 = "TRAILING_BYTES" *)
+  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
+  (* enum_value_00110 = "LEADING_ZERO" *)
+  (* enum_value_00111 = "OVERRUNS_PARENT" *)
+  (* enum_value_01000 = "EXPECTED_STRING" *)
+  (* enum_value_01001 = "EXPECTED_LIST" *)
+  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
+  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
+  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
+  (* enum_value_01101 = "BAD_ADDRESS" *)
+  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
+  (* enum_value_01111 = "MISSING_TO" *)
+  (* enum_value_10000 = "BAD_V" *)
+  (* enum_value_10001 = "BAD_Y_PARITY" *)
+  (* enum_value_10010 = "BAD_R" *)
+  (* enum_value_10011 = "BAD_S" *)
+  (* enum_value_10100 = "HIGH_S" *)
+  (* enum_value_10101 = "NO_BLOB_HASHES" *)
+  (* enum_value_10110 = "BAD_BLOB_HASH" *)
+  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
+  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
+  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
+  (* enum_value_11010 = "BAD_SIDECAR" *)
+  (* enum_value_11011 = "TOO_LARGE" *)
+  (* enum_value_11100 = "RECOVERY_FAILED" *)
+  reg [4:0] \code$366 ;
   wire copy_now;
   reg cur_big = 1'h0;
   reg [5:0] cur_f = 6'h00;
@@ -25295,6 +28053,14 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   reg cur_wrapped = 1'h0;
   reg defer_at_o;
   reg [2:0] depth = 3'h0;
+  reg [3:0] e_l0;
+  reg [3:0] e_l1;
+  reg [3:0] e_l2;
+  reg [3:0] e_l3;
+  reg [3:0] e_l4;
+  reg [3:0] e_l5;
+  reg [3:0] e_l6;
+  reg [3:0] e_l7;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -25328,12 +28094,21 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   reg [4:0] empty_code;
   reg empty_err;
   reg err;
-  reg \err$171 ;
-  reg \err$173 ;
+  reg \err$194 ;
+  reg \err$196 ;
   reg \err$24 ;
   reg \err$28 ;
-  reg \err$311 ;
+  reg \err$33 ;
+  reg \err$365 ;
   wire expect_list;
+  wire [3:0] fa_l0;
+  wire [3:0] fa_l1;
+  wire [3:0] fa_l2;
+  wire [3:0] fa_l3;
+  wire [3:0] fa_l4;
+  wire [3:0] fa_l5;
+  wire [3:0] fa_l6;
+  wire [3:0] fa_l7;
   reg fast2_p0;
   reg fast2_p1;
   reg fast2_p2;
@@ -25371,9 +28146,52 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   reg is_list_at_o;
   reg is_long_at_o;
   wire [26:0] item_end;
+  wire [4:0] ke_l0;
+  wire [4:0] ke_l1;
+  wire [4:0] ke_l2;
+  wire [4:0] ke_l3;
+  wire [4:0] ke_l4;
+  wire [4:0] ke_l5;
+  wire [4:0] ke_l6;
+  wire [4:0] ke_l7;
+  reg late2_armed = 1'h0;
+  reg [5:0] late2_f = 6'h00;
+  reg [63:0] late2_val = 64'h0000000000000000;
   reg late_armed = 1'h0;
   reg [5:0] late_f = 6'h00;
-  wire late_fail;
+  reg late_fail;
+  (* enum_base_type = "TxError" *)
+  (* enum_value_00000 = "OK" *)
+  (* enum_value_00001 = "EMPTY" *)
+  (* enum_value_00010 = "UNKNOWN_TYPE" *)
+  (* enum_value_00011 = "TRUNCATED" *)
+  (* enum_value_00100 = "TRAILING_BYTES" *)
+  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
+  (* enum_value_00110 = "LEADING_ZERO" *)
+  (* enum_value_00111 = "OVERRUNS_PARENT" *)
+  (* enum_value_01000 = "EXPECTED_STRING" *)
+  (* enum_value_01001 = "EXPECTED_LIST" *)
+  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
+  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
+  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
+  (* enum_value_01101 = "BAD_ADDRESS" *)
+  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
+  (* enum_value_01111 = "MISSING_TO" *)
+  (* enum_value_10000 = "BAD_V" *)
+  (* enum_value_10001 = "BAD_Y_PARITY" *)
+  (* enum_value_10010 = "BAD_R" *)
+  (* enum_value_10011 = "BAD_S" *)
+  (* enum_value_10100 = "HIGH_S" *)
+  (* enum_value_10101 = "NO_BLOB_HASHES" *)
+  (* enum_value_10110 = "BAD_BLOB_HASH" *)
+  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
+  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
+  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
+  (* enum_value_11010 = "BAD_SIDECAR" *)
+  (* enum_value_11011 = "TOO_LARGE" *)
+  (* enum_value_11100 = "RECOVERY_FAILED" *)
+  reg [4:0] late_fail_code;
+  wire late_here;
   reg [255:0] late_val = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [5:0] len2_p0;
   wire [5:0] len2_p1;
@@ -25426,7 +28244,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   reg [23:0] long_len_l6;
   reg [23:0] long_len_l7;
   wire lz;
-  wire \lz$170 ;
+  wire \lz$193 ;
   reg [3:0] n_at_o;
   wire [25:0] n_end;
   wire [3:0] n_l0;
@@ -25440,14 +28258,14 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire [3:0] n_room;
   wire [2:0] o;
   reg [4:0] o2_at_o;
-  wire [4:0] o2_l0;
-  wire [4:0] o2_l1;
-  wire [4:0] o2_l2;
-  wire [4:0] o2_l3;
-  wire [4:0] o2_l4;
-  wire [4:0] o2_l5;
-  wire [4:0] o2_l6;
-  wire [4:0] o2_l7;
+  reg [4:0] o2_l0;
+  reg [4:0] o2_l1;
+  reg [4:0] o2_l2;
+  reg [4:0] o2_l3;
+  reg [4:0] o2_l4;
+  reg [4:0] o2_l5;
+  reg [4:0] o2_l6;
+  reg [4:0] o2_l7;
   wire [23:0] \o__payload.access_list_count ;
   wire [23:0] \o__payload.access_list_end ;
   wire [23:0] \o__payload.access_list_offset ;
@@ -25630,10 +28448,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire [255:0] \out_rec.value ;
   (* init = 1'h0 *)
   wire out_valid;
+  wire over0;
+  wire over1;
+  wire over10;
+  wire over11;
+  wire over12;
+  wire over13;
+  wire over14;
+  wire over15;
+  wire over2;
+  wire over3;
+  wire over4;
+  wire over5;
+  wire over6;
+  wire over7;
+  wire over8;
+  wire over9;
   wire over_more;
   wire [25:0] p;
   reg pending = 1'h0;
   reg [24:0] pos = 25'h0000000;
+  wire [25:0] pos_plus0;
+  wire [25:0] pos_plus1;
+  wire [25:0] pos_plus10;
+  wire [25:0] pos_plus2;
+  wire [25:0] pos_plus3;
+  wire [25:0] pos_plus4;
+  wire [25:0] pos_plus5;
+  wire [25:0] pos_plus6;
+  wire [25:0] pos_plus7;
+  wire [25:0] pos_plus8;
+  wire [25:0] pos_plus9;
   wire [255:0] prio_fwd;
   wire [31:0] proofs_want;
   reg [3011:0] rec = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
@@ -25711,14 +28556,6 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire relok2_p6;
   wire relok2_p7;
   reg [23:0] rem = 24'h000000;
-  wire [3:0] room_l0;
-  wire [3:0] room_l1;
-  wire [3:0] room_l2;
-  wire [3:0] room_l3;
-  wire [3:0] room_l4;
-  wire [3:0] room_l5;
-  wire [3:0] room_l6;
-  wire [3:0] room_l7;
   reg [7:0] s0;
   reg [7:0] s1;
   reg [7:0] s2;
@@ -25809,7 +28646,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   reg [25:0] stk_end4 = 26'h0000000;
   reg [25:0] stk_end5 = 26'h0000000;
   wire [3:0] t;
-  wire [3:0] taken;
+  wire [3:0] ta_l0;
+  wire [3:0] ta_l1;
+  wire [3:0] ta_l2;
+  wire [3:0] ta_l3;
+  wire [3:0] ta_l4;
+  wire [3:0] ta_l5;
+  wire [3:0] ta_l6;
+  wire [3:0] ta_l7;
+  reg [3:0] taken;
+  wire too_big0;
+  wire too_big1;
+  wire too_big10;
+  wire too_big2;
+  wire too_big3;
+  wire too_big4;
+  wire too_big5;
+  wire too_big6;
+  wire too_big7;
+  wire too_big8;
+  wire too_big9;
   reg [23:0] top_cnt = 24'h000000;
   reg [3:0] top_ctx = 4'h0;
   reg [25:0] top_end = 26'h0000000;
@@ -25889,12 +28745,12 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$19  = cur_f == 5'h1e;
   assign \$20  = cur_f == 6'h20;
   assign \$21  = | { \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$22  = ! \port$18795$0 ;
+  assign \$22  = ! \port$19537$0 ;
   assign lz = \$21  & \$22 ;
-  assign \$23  = \port$18795$0  < 8'h80;
+  assign \$23  = \port$19537$0  < 8'h80;
   assign \$24  = cur_wrapped & \$23 ;
   assign \$25  = cur_f == 5'h17;
-  assign \$26  = \port$18795$0  != 1'h1;
+  assign \$26  = \port$19537$0  != 1'h1;
   assign \$27  = \$25  & \$26 ;
   assign \$28  = avail < t;
   assign a_trunc = at_end & \$28 ;
@@ -25915,1229 +28771,1376 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$43  = late_val >= 256'hfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
   assign \$44  = \$42  | \$43 ;
   assign \$45  = late_val > 255'h7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
-  assign late_fail = late_armed & \err$28 ;
-  assign \$46  = | avail;
-  assign \$47  = cur_first & \$46 ;
-  assign \$48  = \$47  & err;
-  assign \$49  = a_complete & \err$24 ;
+  assign \$46  = late2_val == 64'hffffffffffffffff;
+  assign \$47  = rec[906:651] > late2_val;
+  assign \$48  = late2_val != 5'h1b;
+  assign \$49  = late2_val != 5'h1c;
+  assign \$50  = \$48  & \$49 ;
+  assign \$51  = late2_val < 6'h25;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = late2_val > 1'h1;
+  assign \$54  = ! late2_val;
+  assign \$55  = late2_val >= 256'hfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
+  assign \$56  = \$54  | \$55 ;
+  assign \$57  = ! late2_val;
+  assign \$58  = late2_val >= 256'hfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
+  assign \$59  = \$57  | \$58 ;
+  assign \$60  = late2_val > 255'h7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
+  assign \$61  = late_armed & \err$28 ;
+  assign \$62  = late2_armed & \err$33 ;
+  assign \$63  = | avail;
+  assign \$64  = cur_first & \$63 ;
+  assign \$65  = \$64  & err;
+  assign \$66  = a_complete & \err$24 ;
   assign b_active = rem < 4'h8;
-  assign \$50  = \port$18795$0  < 8'h80;
-  assign typed = start & \$50 ;
+  assign \$67  = \port$19537$0  < 8'h80;
+  assign typed = start & \$67 ;
   assign o = rem[2:0] | { 2'h0, typed };
   assign p = pos + o;
   assign n_end = pos + avail;
-  assign \$51  = top_end - pos;
-  assign \$52  = | depth;
-  assign \$53  = $signed(\$51 ) == $signed({ 1'h0, o });
-  assign at_close = \$52  & \$53 ;
+  assign \$68  = top_end - pos;
+  assign \$69  = | depth;
+  assign \$70  = $signed(\$68 ) == $signed({ 1'h0, o });
+  assign at_close = \$69  & \$70 ;
   assign has_byte = avail > o;
-  assign single_l0 = \port$18795$0  < 8'h80;
-  assign list_l0 = \port$18795$0  >= 8'hc0;
-  assign \$54  = \port$18795$0  >= 8'hb8;
-  assign \$55  = \port$18795$0  < 8'hc0;
-  assign \$56  = \$54  & \$55 ;
-  assign \$57  = \port$18795$0  >= 8'hf8;
-  assign long_l0 = \$56  | \$57 ;
-  assign ll_l0 = \port$18795$0 [2:0] + 1'h1;
-  assign \$58  = \port$18795$0 [2:0] + 2'h2;
+  assign single_l0 = \port$19537$0  < 8'h80;
+  assign list_l0 = \port$19537$0  >= 8'hc0;
+  assign \$71  = \port$19537$0  >= 8'hb8;
+  assign \$72  = \port$19537$0  < 8'hc0;
+  assign \$73  = \$71  & \$72 ;
+  assign \$74  = \port$19537$0  >= 8'hf8;
+  assign long_l0 = \$73  | \$74 ;
+  assign ll_l0 = \port$19537$0 [2:0] + 1'h1;
+  assign \$75  = \port$19537$0 [2:0] + 2'h2;
   assign oh_l0 = 1'h0 + h_l0;
-  assign \$59  = oh_l0 <= 4'h8;
-  assign \$60  = 4'h8 - oh_l0;
-  assign \$61  = \$59  ? \$60  : 6'h00;
-  assign \$62  = ln_l0 < \$61 [3:0];
-  assign \$63  = \$62  ? ln_l0 : { 20'h00000, \$61 [3:0] };
-  assign \$64  = list_l0 ? 4'h0 : \$63 [3:0];
-  assign \$65  = oh_l0 + \$64 ;
-  assign single_l1 = \port$18797$0  < 8'h80;
-  assign list_l1 = \port$18797$0  >= 8'hc0;
-  assign \$66  = \port$18797$0  >= 8'hb8;
-  assign \$67  = \port$18797$0  < 8'hc0;
-  assign \$68  = \$66  & \$67 ;
-  assign \$69  = \port$18797$0  >= 8'hf8;
-  assign long_l1 = \$68  | \$69 ;
-  assign ll_l1 = \port$18797$0 [2:0] + 1'h1;
-  assign \$70  = \port$18797$0 [2:0] + 2'h2;
+  assign \$76  = \port$19537$0 [5:0] >= 4'h8;
+  assign \$77  = long_l0 | \$76 ;
+  assign \$78  = \port$19537$0 [2:0] + 1'h1;
+  assign ke_l0 = 1'h0 + e_l0;
+  assign \$79  = oh_l0 >= 4'h8;
+  assign \$80  = list_l0 | \$79 ;
+  assign \$81  = ke_l0 >= 4'h8;
+  assign \$82  = ~ list_l0;
+  assign \$83  = ke_l0 <= 4'h8;
+  assign cmpl_l0 = \$82  & \$83 ;
+  assign \$84  = o2_l0 - oh_l0;
+  assign single_l1 = \port$19539$0  < 8'h80;
+  assign list_l1 = \port$19539$0  >= 8'hc0;
+  assign \$85  = \port$19539$0  >= 8'hb8;
+  assign \$86  = \port$19539$0  < 8'hc0;
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = \port$19539$0  >= 8'hf8;
+  assign long_l1 = \$87  | \$88 ;
+  assign ll_l1 = \port$19539$0 [2:0] + 1'h1;
+  assign \$89  = \port$19539$0 [2:0] + 2'h2;
   assign oh_l1 = 1'h1 + h_l1;
-  assign \$71  = oh_l1 <= 4'h8;
-  assign \$72  = 4'h8 - oh_l1;
-  assign \$73  = \$71  ? \$72  : 6'h00;
-  assign \$74  = ln_l1 < \$73 [3:0];
-  assign \$75  = \$74  ? ln_l1 : { 20'h00000, \$73 [3:0] };
-  assign \$76  = list_l1 ? 4'h0 : \$75 [3:0];
-  assign \$77  = oh_l1 + \$76 ;
-  assign single_l2 = \port$18799$0  < 8'h80;
-  assign list_l2 = \port$18799$0  >= 8'hc0;
-  assign \$78  = \port$18799$0  >= 8'hb8;
-  assign \$79  = \port$18799$0  < 8'hc0;
-  assign \$80  = \$78  & \$79 ;
-  assign \$81  = \port$18799$0  >= 8'hf8;
-  assign long_l2 = \$80  | \$81 ;
-  assign ll_l2 = \port$18799$0 [2:0] + 1'h1;
-  assign \$82  = \port$18799$0 [2:0] + 2'h2;
+  assign \$90  = \port$19539$0 [5:0] >= 4'h8;
+  assign \$91  = long_l1 | \$90 ;
+  assign \$92  = \port$19539$0 [2:0] + 1'h1;
+  assign ke_l1 = 1'h1 + e_l1;
+  assign \$93  = oh_l1 >= 4'h8;
+  assign \$94  = list_l1 | \$93 ;
+  assign \$95  = ke_l1 >= 4'h8;
+  assign \$96  = ~ list_l1;
+  assign \$97  = ke_l1 <= 4'h8;
+  assign cmpl_l1 = \$96  & \$97 ;
+  assign \$98  = o2_l1 - oh_l1;
+  assign single_l2 = \port$19541$0  < 8'h80;
+  assign list_l2 = \port$19541$0  >= 8'hc0;
+  assign \$99  = \port$19541$0  >= 8'hb8;
+  assign \$100  = \port$19541$0  < 8'hc0;
+  assign \$101  = \$99  & \$100 ;
+  assign \$102  = \port$19541$0  >= 8'hf8;
+  assign long_l2 = \$101  | \$102 ;
+  assign ll_l2 = \port$19541$0 [2:0] + 1'h1;
+  assign \$103  = \port$19541$0 [2:0] + 2'h2;
   assign oh_l2 = 2'h2 + h_l2;
-  assign \$83  = oh_l2 <= 4'h8;
-  assign \$84  = 4'h8 - oh_l2;
-  assign \$85  = \$83  ? \$84  : 6'h00;
-  assign \$86  = ln_l2 < \$85 [3:0];
-  assign \$87  = \$86  ? ln_l2 : { 20'h00000, \$85 [3:0] };
-  assign \$88  = list_l2 ? 4'h0 : \$87 [3:0];
-  assign \$89  = oh_l2 + \$88 ;
-  assign single_l3 = \port$18801$0  < 8'h80;
-  assign list_l3 = \port$18801$0  >= 8'hc0;
-  assign \$90  = \port$18801$0  >= 8'hb8;
-  assign \$91  = \port$18801$0  < 8'hc0;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = \port$18801$0  >= 8'hf8;
-  assign long_l3 = \$92  | \$93 ;
-  assign ll_l3 = \port$18801$0 [2:0] + 1'h1;
-  assign \$94  = \port$18801$0 [2:0] + 2'h2;
+  assign \$104  = \port$19541$0 [5:0] >= 4'h8;
+  assign \$105  = long_l2 | \$104 ;
+  assign \$106  = \port$19541$0 [2:0] + 1'h1;
+  assign ke_l2 = 2'h2 + e_l2;
+  assign \$107  = oh_l2 >= 4'h8;
+  assign \$108  = list_l2 | \$107 ;
+  assign \$109  = ke_l2 >= 4'h8;
+  assign \$110  = ~ list_l2;
+  assign \$111  = ke_l2 <= 4'h8;
+  assign cmpl_l2 = \$110  & \$111 ;
+  assign \$112  = o2_l2 - oh_l2;
+  assign single_l3 = \port$19543$0  < 8'h80;
+  assign list_l3 = \port$19543$0  >= 8'hc0;
+  assign \$113  = \port$19543$0  >= 8'hb8;
+  assign \$114  = \port$19543$0  < 8'hc0;
+  assign \$115  = \$113  & \$114 ;
+  assign \$116  = \port$19543$0  >= 8'hf8;
+  assign long_l3 = \$115  | \$116 ;
+  assign ll_l3 = \port$19543$0 [2:0] + 1'h1;
+  assign \$117  = \port$19543$0 [2:0] + 2'h2;
   assign oh_l3 = 2'h3 + h_l3;
-  assign \$95  = oh_l3 <= 4'h8;
-  assign \$96  = 4'h8 - oh_l3;
-  assign \$97  = \$95  ? \$96  : 6'h00;
-  assign \$98  = ln_l3 < \$97 [3:0];
-  assign \$99  = \$98  ? ln_l3 : { 20'h00000, \$97 [3:0] };
-  assign \$100  = list_l3 ? 4'h0 : \$99 [3:0];
-  assign \$101  = oh_l3 + \$100 ;
-  assign single_l4 = \port$18803$0  < 8'h80;
-  assign list_l4 = \port$18803$0  >= 8'hc0;
-  assign \$102  = \port$18803$0  >= 8'hb8;
-  assign \$103  = \port$18803$0  < 8'hc0;
-  assign \$104  = \$102  & \$103 ;
-  assign \$105  = \port$18803$0  >= 8'hf8;
-  assign long_l4 = \$104  | \$105 ;
-  assign ll_l4 = \port$18803$0 [2:0] + 1'h1;
-  assign \$106  = \port$18803$0 [2:0] + 2'h2;
+  assign \$118  = \port$19543$0 [5:0] >= 4'h8;
+  assign \$119  = long_l3 | \$118 ;
+  assign \$120  = \port$19543$0 [2:0] + 1'h1;
+  assign ke_l3 = 2'h3 + e_l3;
+  assign \$121  = oh_l3 >= 4'h8;
+  assign \$122  = list_l3 | \$121 ;
+  assign \$123  = ke_l3 >= 4'h8;
+  assign \$124  = ~ list_l3;
+  assign \$125  = ke_l3 <= 4'h8;
+  assign cmpl_l3 = \$124  & \$125 ;
+  assign \$126  = o2_l3 - oh_l3;
+  assign single_l4 = \port$19545$0  < 8'h80;
+  assign list_l4 = \port$19545$0  >= 8'hc0;
+  assign \$127  = \port$19545$0  >= 8'hb8;
+  assign \$128  = \port$19545$0  < 8'hc0;
+  assign \$129  = \$127  & \$128 ;
+  assign \$130  = \port$19545$0  >= 8'hf8;
+  assign long_l4 = \$129  | \$130 ;
+  assign ll_l4 = \port$19545$0 [2:0] + 1'h1;
+  assign \$131  = \port$19545$0 [2:0] + 2'h2;
   assign oh_l4 = 3'h4 + h_l4;
-  assign \$107  = oh_l4 <= 4'h8;
-  assign \$108  = 4'h8 - oh_l4;
-  assign \$109  = \$107  ? \$108  : 6'h00;
-  assign \$110  = ln_l4 < \$109 [3:0];
-  assign \$111  = \$110  ? ln_l4 : { 20'h00000, \$109 [3:0] };
-  assign \$112  = list_l4 ? 4'h0 : \$111 [3:0];
-  assign \$113  = oh_l4 + \$112 ;
-  assign single_l5 = \port$18805$0  < 8'h80;
-  assign list_l5 = \port$18805$0  >= 8'hc0;
-  assign \$114  = \port$18805$0  >= 8'hb8;
-  assign \$115  = \port$18805$0  < 8'hc0;
-  assign \$116  = \$114  & \$115 ;
-  assign \$117  = \port$18805$0  >= 8'hf8;
-  assign long_l5 = \$116  | \$117 ;
-  assign ll_l5 = \port$18805$0 [2:0] + 1'h1;
-  assign \$118  = \port$18805$0 [2:0] + 2'h2;
+  assign \$132  = \port$19545$0 [5:0] >= 4'h8;
+  assign \$133  = long_l4 | \$132 ;
+  assign \$134  = \port$19545$0 [2:0] + 1'h1;
+  assign ke_l4 = 3'h4 + e_l4;
+  assign \$135  = oh_l4 >= 4'h8;
+  assign \$136  = list_l4 | \$135 ;
+  assign \$137  = ke_l4 >= 4'h8;
+  assign \$138  = ~ list_l4;
+  assign \$139  = ke_l4 <= 4'h8;
+  assign cmpl_l4 = \$138  & \$139 ;
+  assign \$140  = o2_l4 - oh_l4;
+  assign single_l5 = \port$19547$0  < 8'h80;
+  assign list_l5 = \port$19547$0  >= 8'hc0;
+  assign \$141  = \port$19547$0  >= 8'hb8;
+  assign \$142  = \port$19547$0  < 8'hc0;
+  assign \$143  = \$141  & \$142 ;
+  assign \$144  = \port$19547$0  >= 8'hf8;
+  assign long_l5 = \$143  | \$144 ;
+  assign ll_l5 = \port$19547$0 [2:0] + 1'h1;
+  assign \$145  = \port$19547$0 [2:0] + 2'h2;
   assign oh_l5 = 3'h5 + h_l5;
-  assign \$119  = oh_l5 <= 4'h8;
-  assign \$120  = 4'h8 - oh_l5;
-  assign \$121  = \$119  ? \$120  : 6'h00;
-  assign \$122  = ln_l5 < \$121 [3:0];
-  assign \$123  = \$122  ? ln_l5 : { 20'h00000, \$121 [3:0] };
-  assign \$124  = list_l5 ? 4'h0 : \$123 [3:0];
-  assign \$125  = oh_l5 + \$124 ;
-  assign single_l6 = \port$18807$0  < 8'h80;
-  assign list_l6 = \port$18807$0  >= 8'hc0;
-  assign \$126  = \port$18807$0  >= 8'hb8;
-  assign \$127  = \port$18807$0  < 8'hc0;
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = \port$18807$0  >= 8'hf8;
-  assign long_l6 = \$128  | \$129 ;
-  assign ll_l6 = \port$18807$0 [2:0] + 1'h1;
-  assign \$130  = \port$18807$0 [2:0] + 2'h2;
+  assign \$146  = \port$19547$0 [5:0] >= 4'h8;
+  assign \$147  = long_l5 | \$146 ;
+  assign \$148  = \port$19547$0 [2:0] + 1'h1;
+  assign ke_l5 = 3'h5 + e_l5;
+  assign \$149  = oh_l5 >= 4'h8;
+  assign \$150  = list_l5 | \$149 ;
+  assign \$151  = ke_l5 >= 4'h8;
+  assign \$152  = ~ list_l5;
+  assign \$153  = ke_l5 <= 4'h8;
+  assign cmpl_l5 = \$152  & \$153 ;
+  assign \$154  = o2_l5 - oh_l5;
+  assign single_l6 = \port$19549$0  < 8'h80;
+  assign list_l6 = \port$19549$0  >= 8'hc0;
+  assign \$155  = \port$19549$0  >= 8'hb8;
+  assign \$156  = \port$19549$0  < 8'hc0;
+  assign \$157  = \$155  & \$156 ;
+  assign \$158  = \port$19549$0  >= 8'hf8;
+  assign long_l6 = \$157  | \$158 ;
+  assign ll_l6 = \port$19549$0 [2:0] + 1'h1;
+  assign \$159  = \port$19549$0 [2:0] + 2'h2;
   assign oh_l6 = 3'h6 + h_l6;
-  assign \$131  = oh_l6 <= 4'h8;
-  assign \$132  = 4'h8 - oh_l6;
-  assign \$133  = \$131  ? \$132  : 6'h00;
-  assign \$134  = ln_l6 < \$133 [3:0];
-  assign \$135  = \$134  ? ln_l6 : { 20'h00000, \$133 [3:0] };
-  assign \$136  = list_l6 ? 4'h0 : \$135 [3:0];
-  assign \$137  = oh_l6 + \$136 ;
-  assign single_l7 = \port$18809$0  < 8'h80;
-  assign list_l7 = \port$18809$0  >= 8'hc0;
-  assign \$138  = \port$18809$0  >= 8'hb8;
-  assign \$139  = \port$18809$0  < 8'hc0;
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = \port$18809$0  >= 8'hf8;
-  assign long_l7 = \$140  | \$141 ;
-  assign ll_l7 = \port$18809$0 [2:0] + 1'h1;
-  assign \$142  = \port$18809$0 [2:0] + 2'h2;
+  assign \$160  = \port$19549$0 [5:0] >= 4'h8;
+  assign \$161  = long_l6 | \$160 ;
+  assign \$162  = \port$19549$0 [2:0] + 1'h1;
+  assign ke_l6 = 3'h6 + e_l6;
+  assign \$163  = oh_l6 >= 4'h8;
+  assign \$164  = list_l6 | \$163 ;
+  assign \$165  = ke_l6 >= 4'h8;
+  assign \$166  = ~ list_l6;
+  assign \$167  = ke_l6 <= 4'h8;
+  assign cmpl_l6 = \$166  & \$167 ;
+  assign \$168  = o2_l6 - oh_l6;
+  assign single_l7 = \port$19551$0  < 8'h80;
+  assign list_l7 = \port$19551$0  >= 8'hc0;
+  assign \$169  = \port$19551$0  >= 8'hb8;
+  assign \$170  = \port$19551$0  < 8'hc0;
+  assign \$171  = \$169  & \$170 ;
+  assign \$172  = \port$19551$0  >= 8'hf8;
+  assign long_l7 = \$171  | \$172 ;
+  assign ll_l7 = \port$19551$0 [2:0] + 1'h1;
+  assign \$173  = \port$19551$0 [2:0] + 2'h2;
   assign oh_l7 = 3'h7 + h_l7;
-  assign \$143  = oh_l7 <= 4'h8;
-  assign \$144  = 4'h8 - oh_l7;
-  assign \$145  = \$143  ? \$144  : 6'h00;
-  assign \$146  = ln_l7 < \$145 [3:0];
-  assign \$147  = \$146  ? ln_l7 : { 20'h00000, \$145 [3:0] };
-  assign \$148  = list_l7 ? 4'h0 : \$147 [3:0];
-  assign \$149  = oh_l7 + \$148 ;
-  assign \$150  = ll_at_o >= 3'h4;
-  assign huge = is_long_at_o & \$150 ;
-  assign \$151  = p + h_at_o;
-  assign \$152  = \$151  + ln_at_o;
+  assign \$174  = \port$19551$0 [5:0] >= 4'h8;
+  assign \$175  = long_l7 | \$174 ;
+  assign \$176  = \port$19551$0 [2:0] + 1'h1;
+  assign ke_l7 = 3'h7 + e_l7;
+  assign \$177  = oh_l7 >= 4'h8;
+  assign \$178  = list_l7 | \$177 ;
+  assign \$179  = ke_l7 >= 4'h8;
+  assign \$180  = ~ list_l7;
+  assign \$181  = ke_l7 <= 4'h8;
+  assign cmpl_l7 = \$180  & \$181 ;
+  assign \$182  = o2_l7 - oh_l7;
+  assign \$183  = ll_at_o >= 3'h4;
+  assign huge = is_long_at_o & \$183 ;
+  assign \$184  = p + h_at_o;
+  assign \$185  = \$184  + ln_at_o;
   assign wrapped = b_at_o == 8'h81;
-  assign \$153  = ! depth;
-  assign \$154  = rec[7:5] == 2'h3;
-  assign \$155  = depth == 1'h1;
-  assign \$156  = \$154  & \$155 ;
-  assign \$157  = ! top_cnt;
-  assign \$158  = \$156  & \$157 ;
-  assign \$159  = \$158  & is_list_at_o;
-  assign \$160  = is_list_at_o ? 6'h21 : 6'h20;
-  assign \$161  = wrap_v ? 6'h21 : 6'h22;
-  assign \$162  = wrap_v ? 6'h22 : 6'h23;
-  assign \$163  = wrap_v ? 6'h23 : 6'h00;
-  assign \$164  = fld == 1'h1;
-  assign \$165  = fld == 5'h1f;
-  assign \$166  = fld == 4'hb;
-  assign \$167  = fld == 5'h13;
-  assign \$168  = fld == 5'h15;
-  assign \$169  = fld == 4'hd;
-  assign \$170  = fld == 4'he;
-  assign \$171  = fld == 5'h18;
-  assign \$172  = fld == 6'h21;
-  assign \$173  = fld == 6'h22;
-  assign \$174  = fld == 6'h23;
-  assign expect_list = | { \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164  };
-  assign \$175  = oh_at_o <= 4'h8;
-  assign \$176  = 4'h8 - oh_at_o;
-  assign \$177  = \$175  ? \$176  : 6'h00;
-  assign \$178  = oh_at_o + 1'h0;
-  assign \$179  = oh_at_o + 1'h1;
-  assign \$180  = oh_at_o + 2'h2;
-  assign \$181  = oh_at_o + 2'h3;
-  assign \$182  = oh_at_o + 3'h4;
-  assign \$183  = oh_at_o + 3'h5;
-  assign \$184  = oh_at_o + 3'h6;
-  assign \$185  = oh_at_o + 3'h7;
-  assign \$186  = ~ is_list_at_o;
-  assign \$187  = n_at_o == ln_at_o;
-  assign b_complete = \$186  & \$187 ;
-  assign \$188  = ln_at_o > 6'h20;
-  assign \$189  = ln_at_o > 4'h8;
-  assign \$190  = ln_at_o > 6'h20;
-  assign \$191  = ln_at_o > 6'h20;
-  assign \$192  = ln_at_o > 6'h20;
-  assign \$193  = ln_at_o > 4'h8;
-  assign \$194  = ln_at_o > 6'h20;
-  assign \$195  = ln_at_o > 6'h20;
-  assign \$196  = ln_at_o > 6'h20;
-  assign \$197  = ln_at_o > 6'h20;
-  assign \$198  = ln_at_o > 6'h20;
-  assign \$199  = ln_at_o > 6'h20;
-  assign \$200  = ln_at_o > 4'h8;
-  assign \$201  = ln_at_o > 1'h1;
-  assign \$202  = ln_at_o > 6'h20;
-  assign \$203  = ln_at_o > 6'h20;
-  assign \$204  = ln_at_o > 1'h1;
-  assign \$205  = ! ln_at_o;
-  assign \$206  = rec[7:5] == 2'h3;
-  assign \$207  = rec[7:5] == 3'h4;
-  assign \$208  = \$206  | \$207 ;
-  assign \$209  = \$205  & \$208 ;
-  assign \$210  = | ln_at_o;
-  assign \$211  = ln_at_o != 5'h14;
-  assign \$212  = \$210  & \$211 ;
-  assign \$213  = ~ rec[10];
-  assign \$214  = ln_at_o > 16'hc000;
-  assign \$215  = \$213  & \$214 ;
-  assign \$216  = ln_at_o != 5'h14;
-  assign \$217  = ln_at_o != 5'h14;
-  assign \$218  = ln_at_o != 6'h20;
-  assign \$219  = ln_at_o != 6'h20;
-  assign \$220  = ln_at_o != 18'h20000;
-  assign \$221  = ln_at_o != 6'h30;
-  assign \$222  = ! ln_at_o;
-  assign \$223  = cur_f == 3'h5;
-  assign \$224  = a_complete & \$223 ;
-  assign prio_fwd = \$224  ? val_a : rec[906:651];
-  assign \$225  = fld == 2'h2;
-  assign \$226  = fld == 2'h3;
-  assign \$227  = fld == 3'h4;
-  assign \$228  = fld == 3'h5;
-  assign \$229  = fld == 3'h6;
-  assign \$230  = fld == 3'h7;
-  assign \$231  = fld == 4'h9;
-  assign \$232  = fld == 4'hc;
-  assign \$233  = fld == 4'hf;
-  assign \$234  = fld == 5'h10;
-  assign \$235  = fld == 5'h11;
-  assign \$236  = fld == 5'h12;
-  assign \$237  = fld == 5'h19;
-  assign \$238  = fld == 5'h1b;
-  assign \$239  = fld == 5'h1c;
-  assign \$240  = fld == 5'h1d;
-  assign \$241  = fld == 5'h1e;
-  assign \$242  = fld == 6'h20;
-  assign \$243  = | { \$242 , \$241 , \$240 , \$239 , \$238 , \$237 , \$236 , \$235 , \$234 , \$233 , \$232 , \$231 , \$230 , \$229 , \$228 , \$227 , \$226 , \$225  };
-  assign \$244  = ! s0;
-  assign \lz$170  = \$243  & \$244 ;
-  assign \$245  = s0 < 8'h80;
-  assign \$246  = wrapped & \$245 ;
-  assign \$247  = fld == 5'h17;
-  assign \$248  = s0 != 1'h1;
-  assign \$249  = \$247  & \$248 ;
-  assign \$250  = val_b == 64'hffffffffffffffff;
-  assign \$251  = prio_fwd > val_b;
-  assign \$252  = val_b != 5'h1b;
-  assign \$253  = val_b != 5'h1c;
-  assign \$254  = \$252  & \$253 ;
-  assign \$255  = val_b < 6'h25;
-  assign \$256  = \$254  & \$255 ;
-  assign \$257  = val_b > 1'h1;
-  assign \$258  = ! val_b;
-  assign \$259  = val_b >= 256'hfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
-  assign \$260  = \$258  | \$259 ;
-  assign \$261  = ! val_b;
-  assign \$262  = val_b >= 256'hfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
-  assign \$263  = \$261  | \$262 ;
-  assign \$264  = val_b > 255'h7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
-  assign \$265  = val_b != 1'h1;
-  assign \$267  = rec[2722:2699] * 8'h80;
-  assign proofs_want = wrap_v ? \$267  : { 8'h00, rec[2722:2699] };
-  assign \$268  = top_cnt < arity;
-  assign \$269  = top_cnt < 2'h2;
-  assign \$270  = top_cnt < 3'h6;
-  assign \$271  = 3'h4 + wrap_v;
-  assign \$272  = top_cnt < \$271 ;
-  assign \$273  = top_cnt != rec[2722:2699];
-  assign \$274  = top_cnt != proofs_want;
-  assign \$275  = top_ctx == 4'h8;
-  assign \$276  = top_ctx == 4'h9;
-  assign \$277  = top_ctx == 4'ha;
-  assign \$278  = | { \$277 , \$276 , \$275  };
-  assign \$279  = ~ \$278 ;
-  assign \$280  = ~ at_end;
-  assign \$281  = avail > o;
-  assign trailing = \$280  | \$281 ;
-  assign \$282  = ! avail;
-  assign \$283  = at_end & \$282 ;
-  assign \$284  = \port$18795$0  >= 8'h80;
-  assign \$285  = \port$18795$0  < 8'hc0;
-  assign \$286  = \$284  & \$285 ;
-  assign \$287  = \port$18795$0  < 8'h80;
-  assign \$288  = ! \port$18795$0 ;
-  assign \$289  = \port$18795$0  > 3'h4;
-  assign \$290  = \$288  | \$289 ;
-  assign \$291  = \$287  & \$290 ;
-  assign \$292  = | depth;
-  assign \$293  = p + ll_at_o;
-  assign \$294  = \$293  >= top_end;
-  assign over_more = \$292  & \$294 ;
-  assign \$295  = o + ll_at_o;
-  assign \$296  = \$295  >= avail;
-  assign trunc_more = at_end & \$296 ;
-  assign \$297  = ~ has_byte;
-  assign \$298  = ! fld;
-  assign \$299  = ~ start;
-  assign \$300  = | o;
-  assign \$301  = \$299  & \$300 ;
-  assign \$302  = oh_at_o > 4'h8;
-  assign \$303  = \$301  & \$302 ;
-  assign \$304  = | depth;
-  assign \$305  = is_long_at_o & \$304 ;
-  assign \$306  = p + 1'h1;
-  assign \$307  = \$306  >= top_end;
-  assign \$308  = \$305  & \$307 ;
-  assign \$309  = is_long_at_o & at_end;
-  assign \$310  = o + 1'h1;
-  assign \$311  = avail <= \$310 ;
-  assign \$312  = \$309  & \$311 ;
-  assign \$313  = ! L1_at_o;
-  assign \$314  = is_long_at_o & \$313 ;
-  assign \$315  = is_long_at_o & over_more;
-  assign \$316  = ~ trunc_more;
-  assign \$317  = top_end <= n_end;
-  assign \$318  = \$316  | \$317 ;
-  assign \$319  = \$315  & \$318 ;
-  assign \$320  = is_long_at_o & trunc_more;
-  assign \$321  = ~ huge;
-  assign \$322  = is_long_at_o & \$321 ;
-  assign \$323  = ln_at_o < 6'h38;
-  assign \$324  = \$322  & \$323 ;
-  assign \$325  = | depth;
-  assign \$326  = \$152 [26:0] > top_end;
-  assign \$327  = huge | \$326 ;
+  assign \$186  = ! depth;
+  assign \$187  = rec[7:5] == 2'h3;
+  assign \$188  = depth == 1'h1;
+  assign \$189  = \$187  & \$188 ;
+  assign \$190  = ! top_cnt;
+  assign \$191  = \$189  & \$190 ;
+  assign \$192  = \$191  & is_list_at_o;
+  assign \$193  = is_list_at_o ? 6'h21 : 6'h20;
+  assign \$194  = wrap_v ? 6'h21 : 6'h22;
+  assign \$195  = wrap_v ? 6'h22 : 6'h23;
+  assign \$196  = wrap_v ? 6'h23 : 6'h00;
+  assign \$197  = fld == 1'h1;
+  assign \$198  = fld == 5'h1f;
+  assign \$199  = fld == 4'hb;
+  assign \$200  = fld == 5'h13;
+  assign \$201  = fld == 5'h15;
+  assign \$202  = fld == 4'hd;
+  assign \$203  = fld == 4'he;
+  assign \$204  = fld == 5'h18;
+  assign \$205  = fld == 6'h21;
+  assign \$206  = fld == 6'h22;
+  assign \$207  = fld == 6'h23;
+  assign expect_list = | { \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197  };
+  assign \$208  = oh_at_o <= 4'h8;
+  assign \$209  = 4'h8 - oh_at_o;
+  assign \$210  = \$208  ? \$209  : 6'h00;
+  assign \$211  = oh_at_o + 1'h0;
+  assign \$212  = oh_at_o + 1'h1;
+  assign \$213  = oh_at_o + 2'h2;
+  assign \$214  = oh_at_o + 2'h3;
+  assign \$215  = oh_at_o + 3'h4;
+  assign \$216  = oh_at_o + 3'h5;
+  assign \$217  = oh_at_o + 3'h6;
+  assign \$218  = oh_at_o + 3'h7;
+  assign \$219  = ln_at_o > 6'h20;
+  assign \$220  = ln_at_o > 4'h8;
+  assign \$221  = ln_at_o > 6'h20;
+  assign \$222  = ln_at_o > 6'h20;
+  assign \$223  = ln_at_o > 6'h20;
+  assign \$224  = ln_at_o > 4'h8;
+  assign \$225  = ln_at_o > 6'h20;
+  assign \$226  = ln_at_o > 6'h20;
+  assign \$227  = ln_at_o > 6'h20;
+  assign \$228  = ln_at_o > 6'h20;
+  assign \$229  = ln_at_o > 6'h20;
+  assign \$230  = ln_at_o > 6'h20;
+  assign \$231  = ln_at_o > 4'h8;
+  assign \$232  = ln_at_o > 1'h1;
+  assign \$233  = ln_at_o > 6'h20;
+  assign \$234  = ln_at_o > 6'h20;
+  assign \$235  = ln_at_o > 1'h1;
+  assign \$236  = ! ln_at_o;
+  assign \$237  = rec[7:5] == 2'h3;
+  assign \$238  = rec[7:5] == 3'h4;
+  assign \$239  = \$237  | \$238 ;
+  assign \$240  = \$236  & \$239 ;
+  assign \$241  = | ln_at_o;
+  assign \$242  = ln_at_o != 5'h14;
+  assign \$243  = \$241  & \$242 ;
+  assign \$244  = ~ rec[10];
+  assign \$245  = ln_at_o > 16'hc000;
+  assign \$246  = \$244  & \$245 ;
+  assign \$247  = ln_at_o != 5'h14;
+  assign \$248  = ln_at_o != 5'h14;
+  assign \$249  = ln_at_o != 6'h20;
+  assign \$250  = ln_at_o != 6'h20;
+  assign \$251  = ln_at_o != 18'h20000;
+  assign \$252  = ln_at_o != 6'h30;
+  assign \$253  = ! ln_at_o;
+  assign \$254  = cur_f == 3'h5;
+  assign \$255  = a_complete & \$254 ;
+  assign prio_fwd = \$255  ? val_a : rec[906:651];
+  assign \$256  = fld == 2'h2;
+  assign \$257  = fld == 2'h3;
+  assign \$258  = fld == 3'h4;
+  assign \$259  = fld == 3'h5;
+  assign \$260  = fld == 3'h6;
+  assign \$261  = fld == 3'h7;
+  assign \$262  = fld == 4'h9;
+  assign \$263  = fld == 4'hc;
+  assign \$264  = fld == 4'hf;
+  assign \$265  = fld == 5'h10;
+  assign \$266  = fld == 5'h11;
+  assign \$267  = fld == 5'h12;
+  assign \$268  = fld == 5'h19;
+  assign \$269  = fld == 5'h1b;
+  assign \$270  = fld == 5'h1c;
+  assign \$271  = fld == 5'h1d;
+  assign \$272  = fld == 5'h1e;
+  assign \$273  = fld == 6'h20;
+  assign \$274  = | { \$273 , \$272 , \$271 , \$270 , \$269 , \$268 , \$267 , \$266 , \$265 , \$264 , \$263 , \$262 , \$261 , \$260 , \$259 , \$258 , \$257 , \$256  };
+  assign \$275  = ! s0;
+  assign \lz$193  = \$274  & \$275 ;
+  assign \$276  = s0 < 8'h80;
+  assign \$277  = wrapped & \$276 ;
+  assign \$278  = fld == 5'h17;
+  assign \$279  = s0 != 1'h1;
+  assign \$280  = \$278  & \$279 ;
+  assign \$281  = val_b != 1'h1;
+  assign \$283  = rec[2722:2699] * 8'h80;
+  assign proofs_want = wrap_v ? \$283  : { 8'h00, rec[2722:2699] };
+  assign \$284  = top_cnt < arity;
+  assign \$285  = top_cnt < 2'h2;
+  assign \$286  = top_cnt < 3'h6;
+  assign \$287  = 3'h4 + wrap_v;
+  assign \$288  = top_cnt < \$287 ;
+  assign \$289  = top_cnt != rec[2722:2699];
+  assign \$290  = top_cnt != proofs_want;
+  assign \$291  = top_ctx == 4'h8;
+  assign \$292  = top_ctx == 4'h9;
+  assign \$293  = top_ctx == 4'ha;
+  assign \$294  = | { \$293 , \$292 , \$291  };
+  assign \$295  = ~ \$294 ;
+  assign \$296  = ~ at_end;
+  assign \$297  = avail > o;
+  assign trailing = \$296  | \$297 ;
+  assign \$298  = ! avail;
+  assign \$299  = at_end & \$298 ;
+  assign \$300  = \port$19537$0  >= 8'h80;
+  assign \$301  = \port$19537$0  < 8'hc0;
+  assign \$302  = \$300  & \$301 ;
+  assign \$303  = \port$19537$0  < 8'h80;
+  assign \$304  = ! \port$19537$0 ;
+  assign \$305  = \port$19537$0  > 3'h4;
+  assign \$306  = \$304  | \$305 ;
+  assign \$307  = \$303  & \$306 ;
+  assign \$308  = | depth;
+  assign \$309  = p + ll_at_o;
+  assign \$310  = \$309  >= top_end;
+  assign over_more = \$308  & \$310 ;
+  assign \$311  = o + ll_at_o;
+  assign \$312  = \$311  >= avail;
+  assign trunc_more = at_end & \$312 ;
+  assign \$313  = ~ has_byte;
+  assign \$314  = ! fld;
+  assign \$315  = ~ start;
+  assign \$316  = | o;
+  assign \$317  = \$315  & \$316 ;
+  assign \$318  = oh_at_o > 4'h8;
+  assign \$319  = \$317  & \$318 ;
+  assign \$320  = | depth;
+  assign \$321  = is_long_at_o & \$320 ;
+  assign \$322  = p + 1'h1;
+  assign \$323  = \$322  >= top_end;
+  assign \$324  = \$321  & \$323 ;
+  assign \$325  = is_long_at_o & at_end;
+  assign \$326  = o + 1'h1;
+  assign \$327  = avail <= \$326 ;
   assign \$328  = \$325  & \$327 ;
-  assign \$329  = ~ expect_list;
-  assign \$330  = is_list_at_o & \$329 ;
-  assign \$331  = ~ is_list_at_o;
-  assign \$332  = \$331  & expect_list;
-  assign \$333  = ~ is_list_at_o;
-  assign \$334  = \$333  & width_err;
-  assign \$335  = is_list_at_o & empty_err;
-  assign \$336  = ! ln_at_o;
-  assign \$337  = is_list_at_o & \$336 ;
-  assign \$338  = fld == 4'hb;
-  assign \$339  = fld == 5'h15;
-  assign \$340  = | { \$339 , \$338  };
-  assign \$341  = ~ \$340 ;
-  assign \$342  = \$337  & \$341 ;
-  assign \$343  = fld != 1'h1;
-  assign \$344  = \$342  & \$343 ;
-  assign \$345  = fld != 6'h21;
-  assign \$346  = \$344  & \$345 ;
-  assign \$347  = fld != 6'h22;
-  assign \$348  = \$346  & \$347 ;
-  assign \$349  = fld != 6'h23;
-  assign \$350  = \$348  & \$349 ;
-  assign \$351  = ! ln_at_o;
-  assign \$352  = is_list_at_o & \$351 ;
-  assign \$353  = fld == 6'h21;
-  assign \$354  = fld == 6'h22;
-  assign \$355  = fld == 6'h23;
-  assign \$356  = | { \$355 , \$354 , \$353  };
-  assign \$357  = \$352  & \$356 ;
-  assign \$358  = ~ is_list_at_o;
-  assign \$359  = | ln_at_o;
+  assign \$329  = ! L1_at_o;
+  assign \$330  = is_long_at_o & \$329 ;
+  assign \$331  = is_long_at_o & over_more;
+  assign \$332  = ~ trunc_more;
+  assign \$333  = top_end <= n_end;
+  assign \$334  = \$332  | \$333 ;
+  assign \$335  = \$331  & \$334 ;
+  assign \$336  = is_long_at_o & trunc_more;
+  assign \$337  = ~ huge;
+  assign \$338  = is_long_at_o & \$337 ;
+  assign \$339  = ln_at_o < 6'h38;
+  assign \$340  = \$338  & \$339 ;
+  assign \$341  = | depth;
+  assign \$342  = \$185 [26:0] > top_end;
+  assign \$343  = huge | \$342 ;
+  assign \$344  = \$341  & \$343 ;
+  assign \$345  = ~ expect_list;
+  assign \$346  = is_list_at_o & \$345 ;
+  assign \$347  = ~ is_list_at_o;
+  assign \$348  = \$347  & expect_list;
+  assign \$349  = ~ is_list_at_o;
+  assign \$350  = \$349  & width_err;
+  assign \$351  = is_list_at_o & empty_err;
+  assign \$352  = ! ln_at_o;
+  assign \$353  = is_list_at_o & \$352 ;
+  assign \$354  = fld == 4'hb;
+  assign \$355  = fld == 5'h15;
+  assign \$356  = | { \$355 , \$354  };
+  assign \$357  = ~ \$356 ;
+  assign \$358  = \$353  & \$357 ;
+  assign \$359  = fld != 1'h1;
   assign \$360  = \$358  & \$359 ;
-  assign \$361  = | \$177 [3:0];
+  assign \$361  = fld != 6'h21;
   assign \$362  = \$360  & \$361 ;
-  assign \$363  = \$362  & at_end;
-  assign \$364  = avail <= oh_at_o;
-  assign \$365  = \$363  & \$364 ;
-  assign \$366  = ~ is_list_at_o;
-  assign \$367  = | n_at_o;
-  assign \$368  = \$366  & \$367 ;
-  assign \$369  = \$368  & \err$171 ;
-  assign \$370  = ~ is_list_at_o;
-  assign \$371  = \$370  & at_end;
-  assign \$372  = oh_at_o + n_at_o;
-  assign \$373  = avail < \$372 ;
-  assign \$374  = \$371  & \$373 ;
-  assign \$375  = b_complete & \err$173 ;
-  assign \$376  = depth == 1'h1;
-  assign \$377  = \$376  & trailing;
-  assign \$378  = depth == 1'h1;
-  assign \$379  = ! depth;
-  assign \$380  = top_cnt + 1'h1;
-  assign \$381  = top_cnt + 1'h1;
-  assign \$382  = top_cnt + 1'h1;
-  assign \$383  = top_cnt + 1'h1;
-  assign \$384  = top_cnt + 1'h1;
-  assign \$385  = rec[7:5] == 2'h3;
-  assign \$386  = depth == 1'h1;
-  assign \$387  = \$385  & \$386 ;
-  assign \$388  = top_cnt + 1'h1;
-  assign \$389  = ! \$388 ;
+  assign \$363  = fld != 6'h22;
+  assign \$364  = \$362  & \$363 ;
+  assign \$365  = fld != 6'h23;
+  assign \$366  = \$364  & \$365 ;
+  assign \$367  = ! ln_at_o;
+  assign \$368  = is_list_at_o & \$367 ;
+  assign \$369  = fld == 6'h21;
+  assign \$370  = fld == 6'h22;
+  assign \$371  = fld == 6'h23;
+  assign \$372  = | { \$371 , \$370 , \$369  };
+  assign \$373  = \$368  & \$372 ;
+  assign \$374  = ~ is_list_at_o;
+  assign \$375  = | ln_at_o;
+  assign \$376  = \$374  & \$375 ;
+  assign \$377  = | \$210 [3:0];
+  assign \$378  = \$376  & \$377 ;
+  assign \$379  = \$378  & at_end;
+  assign \$380  = avail <= oh_at_o;
+  assign \$381  = \$379  & \$380 ;
+  assign \$382  = ~ is_list_at_o;
+  assign \$383  = | n_at_o;
+  assign \$384  = \$382  & \$383 ;
+  assign \$385  = \$384  & \err$194 ;
+  assign \$386  = ~ is_list_at_o;
+  assign \$387  = \$386  & at_end;
+  assign \$388  = oh_at_o + n_at_o;
+  assign \$389  = avail < \$388 ;
   assign \$390  = \$387  & \$389 ;
-  assign \$392  = top_cnt + 1'h1;
-  assign \$393  = top_cnt + 1'h1;
-  assign \$394  = top_cnt + 1'h1;
-  assign \$396  = wrap_v ? 6'h21 : 6'h22;
-  assign \$397  = wrap_v ? 6'h22 : 6'h23;
-  assign \$398  = wrap_v ? 6'h23 : 6'h00;
-  assign \$399  = fld == 1'h1;
-  assign \$400  = typed ? 6'h02 : 6'h03;
-  assign fld2 = \$399  ? \$400  : fld2_in;
-  assign single2_p0 = \port$18795$0  < 8'h80;
-  assign \$401  = \port$18795$0  >= 8'h80;
-  assign \$402  = \port$18795$0  < 8'hb8;
-  assign short2_p0 = \$401  & \$402 ;
-  assign len2_p0 = single2_p0 ? 6'h01 : \port$18795$0 [5:0];
-  assign \$403  = ~ single2_p0;
-  assign \$404  = 1'h0 + \$403 ;
-  assign oe2_p0 = \$404  + len2_p0;
-  assign fb2_p0 = single2_p0 ? \port$18795$0  : \port$18797$0 ;
-  assign \$405  = len2_p0 <= 6'h20;
-  assign \$406  = len2_p0 <= 4'h8;
-  assign \$407  = len2_p0 <= 6'h20;
-  assign \$408  = len2_p0 <= 6'h20;
-  assign \$409  = len2_p0 <= 4'h8;
-  assign \$410  = len2_p0 <= 6'h20;
-  assign \$411  = len2_p0 <= 6'h20;
-  assign \$412  = len2_p0 <= 6'h20;
-  assign \$413  = len2_p0 <= 4'h8;
-  assign \$414  = len2_p0 <= 1'h1;
-  assign \$415  = len2_p0 <= 6'h20;
-  assign \$416  = len2_p0 <= 6'h20;
-  assign \$417  = len2_p0 <= 1'h1;
-  assign \$418  = val2_p0 <= 1'h1;
-  assign \$419  = \$417  & \$418 ;
-  assign \$420  = single2_p0 | short2_p0;
-  assign \$421  = oe2_p0 <= 4'h8;
-  assign \$422  = \$420  & \$421 ;
-  assign \$423  = avail >= oe2_p0;
-  assign \$424  = \$422  & \$423 ;
-  assign \$425  = \$424  & fast2_p0;
-  assign \$426  = ! len2_p0;
-  assign \$427  = | fb2_p0;
-  assign \$428  = \port$18795$0  == 8'h81;
-  assign \$429  = fb2_p0 < 8'h80;
-  assign \$430  = \$428  & \$429 ;
-  assign \$431  = ~ \$430 ;
-  assign \$432  = \$427  & \$431 ;
-  assign \$433  = \$426  | \$432 ;
-  assign ok2_p0 = \$425  & \$433 ;
-  assign \$434  = | $signed(\$51 );
-  assign \$435  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p0 });
-  assign relok2_p0 = \$434  & \$435 ;
-  assign single2_p1 = \port$18797$0  < 8'h80;
-  assign \$436  = \port$18797$0  >= 8'h80;
-  assign \$437  = \port$18797$0  < 8'hb8;
-  assign short2_p1 = \$436  & \$437 ;
-  assign len2_p1 = single2_p1 ? 6'h01 : \port$18797$0 [5:0];
-  assign \$438  = ~ single2_p1;
-  assign \$439  = 1'h1 + \$438 ;
-  assign oe2_p1 = \$439  + len2_p1;
-  assign fb2_p1 = single2_p1 ? \port$18797$0  : \port$18799$0 ;
-  assign \$440  = len2_p1 <= 6'h20;
-  assign \$441  = len2_p1 <= 4'h8;
-  assign \$442  = len2_p1 <= 6'h20;
-  assign \$443  = len2_p1 <= 6'h20;
-  assign \$444  = len2_p1 <= 4'h8;
-  assign \$445  = len2_p1 <= 6'h20;
-  assign \$446  = len2_p1 <= 6'h20;
-  assign \$447  = len2_p1 <= 6'h20;
-  assign \$448  = len2_p1 <= 4'h8;
-  assign \$449  = len2_p1 <= 1'h1;
-  assign \$450  = len2_p1 <= 6'h20;
-  assign \$451  = len2_p1 <= 6'h20;
-  assign \$452  = len2_p1 <= 1'h1;
-  assign \$453  = val2_p1 <= 1'h1;
-  assign \$454  = \$452  & \$453 ;
-  assign \$455  = single2_p1 | short2_p1;
-  assign \$456  = oe2_p1 <= 4'h8;
-  assign \$457  = \$455  & \$456 ;
-  assign \$458  = avail >= oe2_p1;
-  assign \$459  = \$457  & \$458 ;
-  assign \$460  = \$459  & fast2_p1;
-  assign \$461  = ! len2_p1;
-  assign \$462  = | fb2_p1;
-  assign \$463  = \port$18797$0  == 8'h81;
-  assign \$464  = fb2_p1 < 8'h80;
-  assign \$465  = \$463  & \$464 ;
-  assign \$466  = ~ \$465 ;
-  assign \$467  = \$462  & \$466 ;
-  assign \$468  = \$461  | \$467 ;
-  assign ok2_p1 = \$460  & \$468 ;
-  assign \$469  = $signed(\$51 ) != $signed(2'h1);
-  assign \$470  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p1 });
-  assign relok2_p1 = \$469  & \$470 ;
-  assign single2_p2 = \port$18799$0  < 8'h80;
-  assign \$471  = \port$18799$0  >= 8'h80;
-  assign \$472  = \port$18799$0  < 8'hb8;
-  assign short2_p2 = \$471  & \$472 ;
-  assign len2_p2 = single2_p2 ? 6'h01 : \port$18799$0 [5:0];
-  assign \$473  = ~ single2_p2;
-  assign \$474  = 2'h2 + \$473 ;
-  assign oe2_p2 = \$474  + len2_p2;
-  assign fb2_p2 = single2_p2 ? \port$18799$0  : \port$18801$0 ;
-  assign \$475  = len2_p2 <= 6'h20;
-  assign \$476  = len2_p2 <= 4'h8;
-  assign \$477  = len2_p2 <= 6'h20;
-  assign \$478  = len2_p2 <= 6'h20;
-  assign \$479  = len2_p2 <= 4'h8;
-  assign \$480  = len2_p2 <= 6'h20;
-  assign \$481  = len2_p2 <= 6'h20;
-  assign \$482  = len2_p2 <= 6'h20;
-  assign \$483  = len2_p2 <= 4'h8;
-  assign \$484  = len2_p2 <= 1'h1;
-  assign \$485  = len2_p2 <= 6'h20;
-  assign \$486  = len2_p2 <= 6'h20;
-  assign \$487  = len2_p2 <= 1'h1;
-  assign \$488  = val2_p2 <= 1'h1;
-  assign \$489  = \$487  & \$488 ;
-  assign \$490  = single2_p2 | short2_p2;
-  assign \$491  = oe2_p2 <= 4'h8;
-  assign \$492  = \$490  & \$491 ;
-  assign \$493  = avail >= oe2_p2;
-  assign \$494  = \$492  & \$493 ;
-  assign \$495  = \$494  & fast2_p2;
-  assign \$496  = ! len2_p2;
-  assign \$497  = | fb2_p2;
-  assign \$498  = \port$18799$0  == 8'h81;
-  assign \$499  = fb2_p2 < 8'h80;
-  assign \$500  = \$498  & \$499 ;
-  assign \$501  = ~ \$500 ;
-  assign \$502  = \$497  & \$501 ;
-  assign \$503  = \$496  | \$502 ;
-  assign ok2_p2 = \$495  & \$503 ;
-  assign \$504  = $signed(\$51 ) != $signed(3'h2);
-  assign \$505  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p2 });
-  assign relok2_p2 = \$504  & \$505 ;
-  assign single2_p3 = \port$18801$0  < 8'h80;
-  assign \$506  = \port$18801$0  >= 8'h80;
-  assign \$507  = \port$18801$0  < 8'hb8;
-  assign short2_p3 = \$506  & \$507 ;
-  assign len2_p3 = single2_p3 ? 6'h01 : \port$18801$0 [5:0];
-  assign \$508  = ~ single2_p3;
-  assign \$509  = 2'h3 + \$508 ;
-  assign oe2_p3 = \$509  + len2_p3;
-  assign fb2_p3 = single2_p3 ? \port$18801$0  : \port$18803$0 ;
-  assign \$510  = len2_p3 <= 6'h20;
-  assign \$511  = len2_p3 <= 4'h8;
-  assign \$512  = len2_p3 <= 6'h20;
-  assign \$513  = len2_p3 <= 6'h20;
-  assign \$514  = len2_p3 <= 4'h8;
-  assign \$515  = len2_p3 <= 6'h20;
-  assign \$516  = len2_p3 <= 6'h20;
-  assign \$517  = len2_p3 <= 6'h20;
-  assign \$518  = len2_p3 <= 4'h8;
-  assign \$519  = len2_p3 <= 1'h1;
-  assign \$520  = len2_p3 <= 6'h20;
-  assign \$521  = len2_p3 <= 6'h20;
-  assign \$522  = len2_p3 <= 1'h1;
-  assign \$523  = val2_p3 <= 1'h1;
-  assign \$524  = \$522  & \$523 ;
-  assign \$525  = single2_p3 | short2_p3;
-  assign \$526  = oe2_p3 <= 4'h8;
-  assign \$527  = \$525  & \$526 ;
-  assign \$528  = avail >= oe2_p3;
-  assign \$529  = \$527  & \$528 ;
-  assign \$530  = \$529  & fast2_p3;
-  assign \$531  = ! len2_p3;
-  assign \$532  = | fb2_p3;
-  assign \$533  = \port$18801$0  == 8'h81;
-  assign \$534  = fb2_p3 < 8'h80;
-  assign \$535  = \$533  & \$534 ;
-  assign \$536  = ~ \$535 ;
-  assign \$537  = \$532  & \$536 ;
-  assign \$538  = \$531  | \$537 ;
-  assign ok2_p3 = \$530  & \$538 ;
-  assign \$539  = $signed(\$51 ) != $signed(3'h3);
-  assign \$540  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p3 });
-  assign relok2_p3 = \$539  & \$540 ;
-  assign single2_p4 = \port$18803$0  < 8'h80;
-  assign \$541  = \port$18803$0  >= 8'h80;
-  assign \$542  = \port$18803$0  < 8'hb8;
-  assign short2_p4 = \$541  & \$542 ;
-  assign len2_p4 = single2_p4 ? 6'h01 : \port$18803$0 [5:0];
-  assign \$543  = ~ single2_p4;
-  assign \$544  = 3'h4 + \$543 ;
-  assign oe2_p4 = \$544  + len2_p4;
-  assign fb2_p4 = single2_p4 ? \port$18803$0  : \port$18805$0 ;
-  assign \$545  = len2_p4 <= 6'h20;
-  assign \$546  = len2_p4 <= 4'h8;
-  assign \$547  = len2_p4 <= 6'h20;
-  assign \$548  = len2_p4 <= 6'h20;
-  assign \$549  = len2_p4 <= 4'h8;
-  assign \$550  = len2_p4 <= 6'h20;
-  assign \$551  = len2_p4 <= 6'h20;
-  assign \$552  = len2_p4 <= 6'h20;
-  assign \$553  = len2_p4 <= 4'h8;
-  assign \$554  = len2_p4 <= 1'h1;
-  assign \$555  = len2_p4 <= 6'h20;
-  assign \$556  = len2_p4 <= 6'h20;
-  assign \$557  = len2_p4 <= 1'h1;
-  assign \$558  = val2_p4 <= 1'h1;
-  assign \$559  = \$557  & \$558 ;
-  assign \$560  = single2_p4 | short2_p4;
-  assign \$561  = oe2_p4 <= 4'h8;
-  assign \$562  = \$560  & \$561 ;
-  assign \$563  = avail >= oe2_p4;
-  assign \$564  = \$562  & \$563 ;
-  assign \$565  = \$564  & fast2_p4;
-  assign \$566  = ! len2_p4;
-  assign \$567  = | fb2_p4;
-  assign \$568  = \port$18803$0  == 8'h81;
-  assign \$569  = fb2_p4 < 8'h80;
-  assign \$570  = \$568  & \$569 ;
-  assign \$571  = ~ \$570 ;
-  assign \$572  = \$567  & \$571 ;
-  assign \$573  = \$566  | \$572 ;
-  assign ok2_p4 = \$565  & \$573 ;
-  assign \$574  = $signed(\$51 ) != $signed(4'h4);
-  assign \$575  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p4 });
-  assign relok2_p4 = \$574  & \$575 ;
-  assign single2_p5 = \port$18805$0  < 8'h80;
-  assign \$576  = \port$18805$0  >= 8'h80;
-  assign \$577  = \port$18805$0  < 8'hb8;
-  assign short2_p5 = \$576  & \$577 ;
-  assign len2_p5 = single2_p5 ? 6'h01 : \port$18805$0 [5:0];
-  assign \$578  = ~ single2_p5;
-  assign \$579  = 3'h5 + \$578 ;
-  assign oe2_p5 = \$579  + len2_p5;
-  assign fb2_p5 = single2_p5 ? \port$18805$0  : \port$18807$0 ;
-  assign \$580  = len2_p5 <= 6'h20;
-  assign \$581  = len2_p5 <= 4'h8;
-  assign \$582  = len2_p5 <= 6'h20;
-  assign \$583  = len2_p5 <= 6'h20;
-  assign \$584  = len2_p5 <= 4'h8;
-  assign \$585  = len2_p5 <= 6'h20;
-  assign \$586  = len2_p5 <= 6'h20;
-  assign \$587  = len2_p5 <= 6'h20;
-  assign \$588  = len2_p5 <= 4'h8;
-  assign \$589  = len2_p5 <= 1'h1;
-  assign \$590  = len2_p5 <= 6'h20;
-  assign \$591  = len2_p5 <= 6'h20;
-  assign \$592  = len2_p5 <= 1'h1;
-  assign \$593  = val2_p5 <= 1'h1;
-  assign \$594  = \$592  & \$593 ;
-  assign \$595  = single2_p5 | short2_p5;
-  assign \$596  = oe2_p5 <= 4'h8;
-  assign \$597  = \$595  & \$596 ;
-  assign \$598  = avail >= oe2_p5;
-  assign \$599  = \$597  & \$598 ;
-  assign \$600  = \$599  & fast2_p5;
-  assign \$601  = ! len2_p5;
-  assign \$602  = | fb2_p5;
-  assign \$603  = \port$18805$0  == 8'h81;
-  assign \$604  = fb2_p5 < 8'h80;
-  assign \$605  = \$603  & \$604 ;
-  assign \$606  = ~ \$605 ;
-  assign \$607  = \$602  & \$606 ;
-  assign \$608  = \$601  | \$607 ;
-  assign ok2_p5 = \$600  & \$608 ;
-  assign \$609  = $signed(\$51 ) != $signed(4'h5);
-  assign \$610  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p5 });
-  assign relok2_p5 = \$609  & \$610 ;
-  assign single2_p6 = \port$18807$0  < 8'h80;
-  assign \$611  = \port$18807$0  >= 8'h80;
-  assign \$612  = \port$18807$0  < 8'hb8;
-  assign short2_p6 = \$611  & \$612 ;
-  assign len2_p6 = single2_p6 ? 6'h01 : \port$18807$0 [5:0];
-  assign \$613  = ~ single2_p6;
-  assign \$614  = 3'h6 + \$613 ;
-  assign oe2_p6 = \$614  + len2_p6;
-  assign fb2_p6 = single2_p6 ? \port$18807$0  : \port$18809$0 ;
-  assign \$615  = len2_p6 <= 6'h20;
-  assign \$616  = len2_p6 <= 4'h8;
-  assign \$617  = len2_p6 <= 6'h20;
-  assign \$618  = len2_p6 <= 6'h20;
-  assign \$619  = len2_p6 <= 4'h8;
-  assign \$620  = len2_p6 <= 6'h20;
-  assign \$621  = len2_p6 <= 6'h20;
-  assign \$622  = len2_p6 <= 6'h20;
-  assign \$623  = len2_p6 <= 4'h8;
-  assign \$624  = len2_p6 <= 1'h1;
-  assign \$625  = len2_p6 <= 6'h20;
-  assign \$626  = len2_p6 <= 6'h20;
-  assign \$627  = len2_p6 <= 1'h1;
-  assign \$628  = val2_p6 <= 1'h1;
-  assign \$629  = \$627  & \$628 ;
-  assign \$630  = single2_p6 | short2_p6;
-  assign \$631  = oe2_p6 <= 4'h8;
-  assign \$632  = \$630  & \$631 ;
-  assign \$633  = avail >= oe2_p6;
-  assign \$634  = \$632  & \$633 ;
-  assign \$635  = \$634  & fast2_p6;
-  assign \$636  = ! len2_p6;
-  assign \$637  = | fb2_p6;
-  assign \$638  = \port$18807$0  == 8'h81;
-  assign \$639  = fb2_p6 < 8'h80;
-  assign \$640  = \$638  & \$639 ;
-  assign \$641  = ~ \$640 ;
-  assign \$642  = \$637  & \$641 ;
-  assign \$643  = \$636  | \$642 ;
-  assign ok2_p6 = \$635  & \$643 ;
-  assign \$644  = $signed(\$51 ) != $signed(4'h6);
-  assign \$645  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p6 });
-  assign relok2_p6 = \$644  & \$645 ;
-  assign single2_p7 = \port$18809$0  < 8'h80;
-  assign \$646  = \port$18809$0  >= 8'h80;
-  assign \$647  = \port$18809$0  < 8'hb8;
-  assign short2_p7 = \$646  & \$647 ;
-  assign len2_p7 = single2_p7 ? 6'h01 : \port$18809$0 [5:0];
-  assign \$648  = ~ single2_p7;
-  assign \$649  = 3'h7 + \$648 ;
-  assign oe2_p7 = \$649  + len2_p7;
-  assign fb2_p7 = single2_p7 ? \port$18809$0  : \port$18811$0 ;
-  assign \$650  = len2_p7 <= 6'h20;
-  assign \$651  = len2_p7 <= 4'h8;
-  assign \$652  = len2_p7 <= 6'h20;
-  assign \$653  = len2_p7 <= 6'h20;
-  assign \$654  = len2_p7 <= 4'h8;
-  assign \$655  = len2_p7 <= 6'h20;
-  assign \$656  = len2_p7 <= 6'h20;
-  assign \$657  = len2_p7 <= 6'h20;
-  assign \$658  = len2_p7 <= 4'h8;
-  assign \$659  = len2_p7 <= 1'h1;
-  assign \$660  = len2_p7 <= 6'h20;
-  assign \$661  = len2_p7 <= 6'h20;
-  assign \$662  = len2_p7 <= 1'h1;
-  assign \$663  = val2_p7 <= 1'h1;
-  assign \$664  = \$662  & \$663 ;
-  assign \$665  = single2_p7 | short2_p7;
-  assign \$666  = oe2_p7 <= 4'h8;
-  assign \$667  = \$665  & \$666 ;
-  assign \$668  = avail >= oe2_p7;
-  assign \$669  = \$667  & \$668 ;
-  assign \$670  = \$669  & fast2_p7;
-  assign \$671  = ! len2_p7;
-  assign \$672  = | fb2_p7;
-  assign \$673  = \port$18809$0  == 8'h81;
-  assign \$674  = fb2_p7 < 8'h80;
-  assign \$675  = \$673  & \$674 ;
-  assign \$676  = ~ \$675 ;
-  assign \$677  = \$672  & \$676 ;
-  assign \$678  = \$671  | \$677 ;
-  assign ok2_p7 = \$670  & \$678 ;
-  assign \$679  = $signed(\$51 ) != $signed(4'h7);
-  assign \$680  = $signed(\$51 ) >= $signed({ 1'h0, oe2_p7 });
-  assign relok2_p7 = \$679  & \$680 ;
-  assign \$681  = ! depth;
-  assign \$682  = rec[7:5] == 2'h3;
-  assign \$683  = depth == 1'h1;
-  assign \$684  = \$682  & \$683 ;
-  assign \$685  = ! top_cnt;
-  assign \$686  = \$684  & \$685 ;
-  assign \$689  = wrap_v ? 6'h21 : 6'h22;
-  assign \$690  = wrap_v ? 6'h22 : 6'h23;
-  assign \$691  = wrap_v ? 6'h23 : 6'h00;
-  assign \$692  = ! depth;
-  assign \$693  = rec[7:5] == 2'h3;
-  assign \$694  = depth == 1'h1;
-  assign \$695  = \$693  & \$694 ;
-  assign \$696  = ! top_cnt;
-  assign \$697  = \$695  & \$696 ;
-  assign \$700  = wrap_v ? 6'h21 : 6'h22;
-  assign \$701  = wrap_v ? 6'h22 : 6'h23;
-  assign \$702  = wrap_v ? 6'h23 : 6'h00;
-  assign out_end_l0 = oh_l0 + \port$18795$0 [5:0];
-  assign \$703  = ~ list_l0;
-  assign \$704  = \$63 [3:0] == ln_l0;
-  assign \$705  = \$703  & \$704 ;
-  assign \$706  = ! ln_l0;
-  assign \$707  = list_l0 & \$706 ;
-  assign \$708  = list_l0 ? fld_list : fld_string;
-  assign \$709  = \$708  == 4'hb;
-  assign \$710  = list_l0 ? fld_list : fld_string;
-  assign \$711  = \$710  == 5'h15;
-  assign \$712  = | { \$711 , \$709  };
-  assign \$713  = \$707  & \$712 ;
-  assign \$714  = \$705  | \$713 ;
-  assign \$715  = list_l0 ? fld_list : fld_string;
-  assign \$716  = \$715  == 1'h1;
-  assign \$717  = \$714  | \$716 ;
-  assign \$718  = \$65 [4:0] < 4'h8;
-  assign \$719  = \$717  & \$718 ;
-  assign \$721  = \$719  & \$720 ;
+  assign \$391  = cmpl_at_o & \err$196 ;
+  assign \$392  = depth == 1'h1;
+  assign \$393  = \$392  & trailing;
+  assign \$394  = depth == 1'h1;
+  assign \$395  = ! depth;
+  assign \$396  = top_cnt + 1'h1;
+  assign \$397  = top_cnt + 1'h1;
+  assign \$398  = top_cnt + 1'h1;
+  assign \$399  = top_cnt + 1'h1;
+  assign \$400  = top_cnt + 1'h1;
+  assign \$401  = rec[7:5] == 2'h3;
+  assign \$402  = depth == 1'h1;
+  assign \$403  = \$401  & \$402 ;
+  assign \$404  = top_cnt + 1'h1;
+  assign \$405  = ! \$404 ;
+  assign \$406  = \$403  & \$405 ;
+  assign \$408  = top_cnt + 1'h1;
+  assign \$409  = top_cnt + 1'h1;
+  assign \$410  = top_cnt + 1'h1;
+  assign \$412  = wrap_v ? 6'h21 : 6'h22;
+  assign \$413  = wrap_v ? 6'h22 : 6'h23;
+  assign \$414  = wrap_v ? 6'h23 : 6'h00;
+  assign \$415  = fld == 1'h1;
+  assign \$416  = typed ? 6'h02 : 6'h03;
+  assign fld2 = \$415  ? \$416  : fld2_in;
+  assign single2_p0 = \port$19537$0  < 8'h80;
+  assign \$417  = \port$19537$0  >= 8'h80;
+  assign \$418  = \port$19537$0  < 8'hb8;
+  assign short2_p0 = \$417  & \$418 ;
+  assign len2_p0 = single2_p0 ? 6'h01 : \port$19537$0 [5:0];
+  assign \$419  = ~ single2_p0;
+  assign \$420  = 1'h0 + \$419 ;
+  assign oe2_p0 = \$420  + len2_p0;
+  assign fb2_p0 = single2_p0 ? \port$19537$0  : \port$19539$0 ;
+  assign \$421  = len2_p0 <= 6'h20;
+  assign \$422  = len2_p0 <= 4'h8;
+  assign \$423  = len2_p0 <= 6'h20;
+  assign \$424  = len2_p0 <= 6'h20;
+  assign \$425  = len2_p0 <= 4'h8;
+  assign \$426  = len2_p0 <= 6'h20;
+  assign \$427  = len2_p0 <= 6'h20;
+  assign \$428  = len2_p0 <= 6'h20;
+  assign \$429  = len2_p0 <= 4'h8;
+  assign \$430  = len2_p0 <= 1'h1;
+  assign \$431  = len2_p0 <= 6'h20;
+  assign \$432  = len2_p0 <= 6'h20;
+  assign \$433  = len2_p0 <= 1'h1;
+  assign \$434  = val2_p0 <= 1'h1;
+  assign \$435  = \$433  & \$434 ;
+  assign \$436  = single2_p0 | short2_p0;
+  assign \$437  = oe2_p0 <= 4'h8;
+  assign \$438  = \$436  & \$437 ;
+  assign \$439  = avail >= oe2_p0;
+  assign \$440  = \$438  & \$439 ;
+  assign \$441  = \$440  & fast2_p0;
+  assign \$442  = ! len2_p0;
+  assign \$443  = | fb2_p0;
+  assign \$444  = \port$19537$0  == 8'h81;
+  assign \$445  = fb2_p0 < 8'h80;
+  assign \$446  = \$444  & \$445 ;
+  assign \$447  = ~ \$446 ;
+  assign \$448  = \$443  & \$447 ;
+  assign \$449  = \$442  | \$448 ;
+  assign ok2_p0 = \$441  & \$449 ;
+  assign \$450  = | $signed(\$68 );
+  assign \$451  = $signed(\$68 ) >= $signed({ 1'h0, oe2_p0 });
+  assign relok2_p0 = \$450  & \$451 ;
+  assign single2_p1 = \port$19539$0  < 8'h80;
+  assign \$452  = \port$19539$0  >= 8'h80;
+  assign \$453  = \port$19539$0  < 8'hb8;
+  assign short2_p1 = \$452  & \$453 ;
+  assign len2_p1 = single2_p1 ? 6'h01 : \port$19539$0 [5:0];
+  assign \$454  = ~ single2_p1;
+  assign \$455  = 1'h1 + \$454 ;
+  assign oe2_p1 = \$455  + len2_p1;
+  assign fb2_p1 = single2_p1 ? \port$19539$0  : \port$19541$0 ;
+  assign \$456  = len2_p1 <= 6'h20;
+  assign \$457  = len2_p1 <= 4'h8;
+  assign \$458  = len2_p1 <= 6'h20;
+  assign \$459  = len2_p1 <= 6'h20;
+  assign \$460  = len2_p1 <= 4'h8;
+  assign \$461  = len2_p1 <= 6'h20;
+  assign \$462  = len2_p1 <= 6'h20;
+  assign \$463  = len2_p1 <= 6'h20;
+  assign \$464  = len2_p1 <= 4'h8;
+  assign \$465  = len2_p1 <= 1'h1;
+  assign \$466  = len2_p1 <= 6'h20;
+  assign \$467  = len2_p1 <= 6'h20;
+  assign \$468  = len2_p1 <= 1'h1;
+  assign \$469  = val2_p1 <= 1'h1;
+  assign \$470  = \$468  & \$469 ;
+  assign \$471  = single2_p1 | short2_p1;
+  assign \$472  = oe2_p1 <= 4'h8;
+  assign \$473  = \$471  & \$472 ;
+  assign \$474  = avail >= oe2_p1;
+  assign \$475  = \$473  & \$474 ;
+  assign \$476  = \$475  & fast2_p1;
+  assign \$477  = ! len2_p1;
+  assign \$478  = | fb2_p1;
+  assign \$479  = \port$19539$0  == 8'h81;
+  assign \$480  = fb2_p1 < 8'h80;
+  assign \$481  = \$479  & \$480 ;
+  assign \$482  = ~ \$481 ;
+  assign \$483  = \$478  & \$482 ;
+  assign \$484  = \$477  | \$483 ;
+  assign ok2_p1 = \$476  & \$484 ;
+  assign \$485  = $signed(\$68 ) != $signed(2'h1);
+  assign \$486  = $signed(\$68 ) >= $signed({ 1'h0, oe2_p1 });
+  assign relok2_p1 = \$485  & \$486 ;
+  assign single2_p2 = \port$19541$0  < 8'h80;
+  assign \$487  = \port$19541$0  >= 8'h80;
+  assign \$488  = \port$19541$0  < 8'hb8;
+  assign short2_p2 = \$487  & \$488 ;
+  assign len2_p2 = single2_p2 ? 6'h01 : \port$19541$0 [5:0];
+  assign \$489  = ~ single2_p2;
+  assign \$490  = 2'h2 + \$489 ;
+  assign oe2_p2 = \$490  + len2_p2;
+  assign fb2_p2 = single2_p2 ? \port$19541$0  : \port$19543$0 ;
+  assign \$491  = len2_p2 <= 6'h20;
+  assign \$492  = len2_p2 <= 4'h8;
+  assign \$493  = len2_p2 <= 6'h20;
+  assign \$494  = len2_p2 <= 6'h20;
+  assign \$495  = len2_p2 <= 4'h8;
+  assign \$496  = len2_p2 <= 6'h20;
+  assign \$497  = len2_p2 <= 6'h20;
+  assign \$498  = len2_p2 <= 6'h20;
+  assign \$499  = len2_p2 <= 4'h8;
+  assign \$500  = len2_p2 <= 1'h1;
+  assign \$501  = len2_p2 <= 6'h20;
+  assign \$502  = len2_p2 <= 6'h20;
+  assign \$503  = len2_p2 <= 1'h1;
+  assign \$504  = val2_p2 <= 1'h1;
+  assign \$505  = \$503  & \$504 ;
+  assign \$506  = single2_p2 | short2_p2;
+  assign \$507  = oe2_p2 <= 4'h8;
+  assign \$508  = \$506  & \$507 ;
+  assign \$509  = avail >= oe2_p2;
+  assign \$510  = \$508  & \$509 ;
+  assign \$511  = \$510  & fast2_p2;
+  assign \$512  = ! len2_p2;
+  assign \$513  = | fb2_p2;
+  assign \$514  = \port$19541$0  == 8'h81;
+  assign \$515  = fb2_p2 < 8'h80;
+  assign \$516  = \$514  & \$515 ;
+  assign \$517  = ~ \$516 ;
+  assign \$518  = \$513  & \$517 ;
+  assign \$519  = \$512  | \$518 ;
+  assign ok2_p2 = \$511  & \$519 ;
+  assign \$520  = $signed(\$68 ) != $signed(3'h2);
+  assign \$521  = $signed(\$68 ) >= $signed({ 1'h0, oe2_p2 });
+  assign relok2_p2 = \$520  & \$521 ;
+  assign single2_p3 = \port$19543$0  < 8'h80;
+  assign \$522  = \port$19543$0  >= 8'h80;
+  assign \$523  = \port$19543$0  < 8'hb8;
+  assign short2_p3 = \$522  & \$523 ;
+  assign len2_p3 = single2_p3 ? 6'h01 : \port$19543$0 [5:0];
+  assign \$524  = ~ single2_p3;
+  assign \$525  = 2'h3 + \$524 ;
+  assign oe2_p3 = \$525  + len2_p3;
+  assign fb2_p3 = single2_p3 ? \port$19543$0  : \port$19545$0 ;
+  assign \$526  = len2_p3 <= 6'h20;
+  assign \$527  = len2_p3 <= 4'h8;
+  assign \$528  = len2_p3 <= 6'h20;
+  assign \$529  = len2_p3 <= 6'h20;
+  assign \$530  = len2_p3 <= 4'h8;
+  assign \$531  = len2_p3 <= 6'h20;
+  assign \$532  = len2_p3 <= 6'h20;
+  assign \$533  = len2_p3 <= 6'h20;
+  assign \$534  = len2_p3 <= 4'h8;
+  assign \$535  = len2_p3 <= 1'h1;
+  assign \$536  = len2_p3 <= 6'h20;
+  assign \$537  = len2_p3 <= 6'h20;
+  assign \$538  = len2_p3 <= 1'h1;
+  assign \$539  = val2_p3 <= 1'h1;
+  assign \$540  = \$538  & \$539 ;
+  assign \$541  = single2_p3 | short2_p3;
+  assign \$542  = oe2_p3 <= 4'h8;
+  assign \$543  = \$541  & \$542 ;
+  assign \$544  = avail >= oe2_p3;
+  assign \$545  = \$543  & \$544 ;
+  assign \$546  = \$545  & fast2_p3;
+  assign \$547  = ! len2_p3;
+  assign \$548  = | fb2_p3;
+  assign \$549  = \port$19543$0  == 8'h81;
+  assign \$550  = fb2_p3 < 8'h80;
+  assign \$551  = \$549  & \$550 ;
+  assign \$552  = ~ \$551 ;
+  assign \$553  = \$548  & \$552 ;
+  assign \$554  = \$547  | \$553 ;
+  assign ok2_p3 = \$546  & \$554 ;
+  assign \$555  = $signed(\$68 ) != $signed(3'h3);
+  assign \$556  = $signed(\$68 ) >= $signed({ 1'h0, oe2_p3 });
+  assign relok2_p3 = \$555  & \$556 ;
+  assign single2_p4 = \port$19545$0  < 8'h80;
+  assign \$557  = \port$19545$0  >= 8'h80;
+  assign \$558  = \port$19545$0  < 8'hb8;
+  assign short2_p4 = \$557  & \$558 ;
+  assign len2_p4 = single2_p4 ? 6'h01 : \port$19545$0 [5:0];
+  assign \$559  = ~ single2_p4;
+  assign \$560  = 3'h4 + \$559 ;
+  assign oe2_p4 = \$560  + len2_p4;
+  assign fb2_p4 = single2_p4 ? \port$19545$0  : \port$19547$0 ;
+  assign \$561  = len2_p4 <= 6'h20;
+  assign \$562  = len2_p4 <= 4'h8;
+  assign \$563  = len2_p4 <= 6'h20;
+  assign \$564  = len2_p4 <= 6'h20;
+  assign \$565  = len2_p4 <= 4'h8;
+  assign \$566  = len2_p4 <= 6'h20;
+  assign \$567  = len2_p4 <= 6'h20;
+  assign \$568  = len2_p4 <= 6'h20;
+  assign \$569  = len2_p4 <= 4'h8;
+  assign \$570  = len2_p4 <= 1'h1;
+  assign \$571  = len2_p4 <= 6'h20;
+  assign \$572  = len2_p4 <= 6'h20;
+  assign \$573  = len2_p4 <= 1'h1;
+  assign \$574  = val2_p4 <= 1'h1;
+  assign \$575  = \$573  & \$574 ;
+  assign \$576  = single2_p4 | short2_p4;
+  assign \$577  = oe2_p4 <= 4'h8;
+  assign \$578  = \$576  & \$577 ;
+  assign \$579  = avail >= oe2_p4;
+  assign \$580  = \$578  & \$579 ;
+  assign \$581  = \$580  & fast2_p4;
+  assign \$582  = ! len2_p4;
+  assign \$583  = | fb2_p4;
+  assign \$584  = \port$19545$0  == 8'h81;
+  assign \$585  = fb2_p4 < 8'h80;
+  assign \$586  = \$584  & \$585 ;
+  assign \$587  = ~ \$586 ;
+  assign \$588  = \$583  & \$587 ;
+  assign \$589  = \$582  | \$588 ;
+  assign ok2_p4 = \$581  & \$589 ;
+  assign \$590  = $signed(\$68 ) != $signed(4'h4);
+  assign \$591  = $signed(\$68 ) >= $signed({ 1'h0, oe2_p4 });
+  assign relok2_p4 = \$590  & \$591 ;
+  assign single2_p5 = \port$19547$0  < 8'h80;
+  assign \$592  = \port$19547$0  >= 8'h80;
+  assign \$593  = \port$19547$0  < 8'hb8;
+  assign short2_p5 = \$592  & \$593 ;
+  assign len2_p5 = single2_p5 ? 6'h01 : \port$19547$0 [5:0];
+  assign \$594  = ~ single2_p5;
+  assign \$595  = 3'h5 + \$594 ;
+  assign oe2_p5 = \$595  + len2_p5;
+  assign fb2_p5 = single2_p5 ? \port$19547$0  : \port$19549$0 ;
+  assign \$596  = len2_p5 <= 6'h20;
+  assign \$597  = len2_p5 <= 4'h8;
+  assign \$598  = len2_p5 <= 6'h20;
+  assign \$599  = len2_p5 <= 6'h20;
+  assign \$600  = len2_p5 <= 4'h8;
+  assign \$601  = len2_p5 <= 6'h20;
+  assign \$602  = len2_p5 <= 6'h20;
+  assign \$603  = len2_p5 <= 6'h20;
+  assign \$604  = len2_p5 <= 4'h8;
+  assign \$605  = len2_p5 <= 1'h1;
+  assign \$606  = len2_p5 <= 6'h20;
+  assign \$607  = len2_p5 <= 6'h20;
+  assign \$608  = len2_p5 <= 1'h1;
+  assign \$609  = val2_p5 <= 1'h1;
+  assign \$610  = \$608  & \$609 ;
+  assign \$611  = single2_p5 | short2_p5;
+  assign \$612  = oe2_p5 <= 4'h8;
+  assign \$613  = \$611  & \$612 ;
+  assign \$614  = avail >= oe2_p5;
+  assign \$615  = \$613  & \$614 ;
+  assign \$616  = \$615  & fast2_p5;
+  assign \$617  = ! len2_p5;
+  assign \$618  = | fb2_p5;
+  assign \$619  = \port$19547$0  == 8'h81;
+  assign \$620  = fb2_p5 < 8'h80;
+  assign \$621  = \$619  & \$620 ;
+  assign \$622  = ~ \$621 ;
+  assign \$623  = \$618  & \$622 ;
+  assign \$624  = \$617  | \$623 ;
+  assign ok2_p5 = \$616  & \$624 ;
+  assign \$625  = $signed(\$68 ) != $signed(4'h5);
+  assign \$626  = $signed(\$68 ) >= $signed({ 1'h0, oe2_p5 });
+  assign relok2_p5 = \$625  & \$626 ;
+  assign single2_p6 = \port$19549$0  < 8'h80;
+  assign \$627  = \port$19549$0  >= 8'h80;
+  assign \$628  = \port$19549$0  < 8'hb8;
+  assign short2_p6 = \$627  & \$628 ;
+  assign len2_p6 = single2_p6 ? 6'h01 : \port$19549$0 [5:0];
+  assign \$629  = ~ single2_p6;
+  assign \$630  = 3'h6 + \$629 ;
+  assign oe2_p6 = \$630  + len2_p6;
+  assign fb2_p6 = single2_p6 ? \port$19549$0  : \port$19551$0 ;
+  assign \$631  = len2_p6 <= 6'h20;
+  assign \$632  = len2_p6 <= 4'h8;
+  assign \$633  = len2_p6 <= 6'h20;
+  assign \$634  = len2_p6 <= 6'h20;
+  assign \$635  = len2_p6 <= 4'h8;
+  assign \$636  = len2_p6 <= 6'h20;
+  assign \$637  = len2_p6 <= 6'h20;
+  assign \$638  = len2_p6 <= 6'h20;
+  assign \$639  = len2_p6 <= 4'h8;
+  assign \$640  = len2_p6 <= 1'h1;
+  assign \$641  = len2_p6 <= 6'h20;
+  assign \$642  = len2_p6 <= 6'h20;
+  assign \$643  = len2_p6 <= 1'h1;
+  assign \$644  = val2_p6 <= 1'h1;
+  assign \$645  = \$643  & \$644 ;
+  assign \$646  = single2_p6 | short2_p6;
+  assign \$647  = oe2_p6 <= 4'h8;
+  assign \$648  = \$646  & \$647 ;
+  assign \$649  = avail >= oe2_p6;
+  assign \$650  = \$648  & \$649 ;
+  assign \$651  = \$650  & fast2_p6;
+  assign \$652  = ! len2_p6;
+  assign \$653  = | fb2_p6;
+  assign \$654  = \port$19549$0  == 8'h81;
+  assign \$655  = fb2_p6 < 8'h80;
+  assign \$656  = \$654  & \$655 ;
+  assign \$657  = ~ \$656 ;
+  assign \$658  = \$653  & \$657 ;
+  assign \$659  = \$652  | \$658 ;
+  assign ok2_p6 = \$651  & \$659 ;
+  assign \$660  = $signed(\$68 ) != $signed(4'h6);
+  assign \$661  = $signed(\$68 ) >= $signed({ 1'h0, oe2_p6 });
+  assign relok2_p6 = \$660  & \$661 ;
+  assign single2_p7 = \port$19551$0  < 8'h80;
+  assign \$662  = \port$19551$0  >= 8'h80;
+  assign \$663  = \port$19551$0  < 8'hb8;
+  assign short2_p7 = \$662  & \$663 ;
+  assign len2_p7 = single2_p7 ? 6'h01 : \port$19551$0 [5:0];
+  assign \$664  = ~ single2_p7;
+  assign \$665  = 3'h7 + \$664 ;
+  assign oe2_p7 = \$665  + len2_p7;
+  assign fb2_p7 = single2_p7 ? \port$19551$0  : \port$19553$0 ;
+  assign \$666  = len2_p7 <= 6'h20;
+  assign \$667  = len2_p7 <= 4'h8;
+  assign \$668  = len2_p7 <= 6'h20;
+  assign \$669  = len2_p7 <= 6'h20;
+  assign \$670  = len2_p7 <= 4'h8;
+  assign \$671  = len2_p7 <= 6'h20;
+  assign \$672  = len2_p7 <= 6'h20;
+  assign \$673  = len2_p7 <= 6'h20;
+  assign \$674  = len2_p7 <= 4'h8;
+  assign \$675  = len2_p7 <= 1'h1;
+  assign \$676  = len2_p7 <= 6'h20;
+  assign \$677  = len2_p7 <= 6'h20;
+  assign \$678  = len2_p7 <= 1'h1;
+  assign \$679  = val2_p7 <= 1'h1;
+  assign \$680  = \$678  & \$679 ;
+  assign \$681  = single2_p7 | short2_p7;
+  assign \$682  = oe2_p7 <= 4'h8;
+  assign \$683  = \$681  & \$682 ;
+  assign \$684  = avail >= oe2_p7;
+  assign \$685  = \$683  & \$684 ;
+  assign \$686  = \$685  & fast2_p7;
+  assign \$687  = ! len2_p7;
+  assign \$688  = | fb2_p7;
+  assign \$689  = \port$19551$0  == 8'h81;
+  assign \$690  = fb2_p7 < 8'h80;
+  assign \$691  = \$689  & \$690 ;
+  assign \$692  = ~ \$691 ;
+  assign \$693  = \$688  & \$692 ;
+  assign \$694  = \$687  | \$693 ;
+  assign ok2_p7 = \$686  & \$694 ;
+  assign \$695  = $signed(\$68 ) != $signed(4'h7);
+  assign \$696  = $signed(\$68 ) >= $signed({ 1'h0, oe2_p7 });
+  assign relok2_p7 = \$695  & \$696 ;
+  assign \$697  = ! depth;
+  assign \$698  = rec[7:5] == 2'h3;
+  assign \$699  = depth == 1'h1;
+  assign \$700  = \$698  & \$699 ;
+  assign \$701  = ! top_cnt;
+  assign \$702  = \$700  & \$701 ;
+  assign \$705  = wrap_v ? 6'h21 : 6'h22;
+  assign \$706  = wrap_v ? 6'h22 : 6'h23;
+  assign \$707  = wrap_v ? 6'h23 : 6'h00;
+  assign \$708  = ! depth;
+  assign \$709  = rec[7:5] == 2'h3;
+  assign \$710  = depth == 1'h1;
+  assign \$711  = \$709  & \$710 ;
+  assign \$712  = ! top_cnt;
+  assign \$713  = \$711  & \$712 ;
+  assign \$716  = wrap_v ? 6'h21 : 6'h22;
+  assign \$717  = wrap_v ? 6'h22 : 6'h23;
+  assign \$718  = wrap_v ? 6'h23 : 6'h00;
+  assign out_end_l0 = oh_l0 + \port$19537$0 [5:0];
+  assign \$719  = \port$19537$0  == 8'hc0;
+  assign \$720  = list_l0 ? fld_list : fld_string;
+  assign \$721  = \$720  == 4'hb;
   assign \$722  = list_l0 ? fld_list : fld_string;
-  assign \$723  = \$722  == 1'h1;
-  assign \$724  = out_end_l0 != \$65 [4:0];
-  assign \$725  = out_end_l0 >= oe2_l0;
-  assign \$726  = \$724  & \$725 ;
-  assign \$727  = long_l0 | \$726 ;
-  assign \$729  = \$723  ? \$727  : \$728 ;
-  assign c_take_l0 = \$721  & \$729 ;
-  assign \$730  = c_take_l0 ? oe2_l0 : { 2'h0, \$65 [4:0] };
-  assign out_end_l1 = oh_l1 + \port$18797$0 [5:0];
-  assign \$731  = ~ list_l1;
-  assign \$732  = \$75 [3:0] == ln_l1;
+  assign \$723  = \$722  == 5'h15;
+  assign \$724  = | { \$723 , \$721  };
+  assign \$725  = \$719  & \$724 ;
+  assign \$726  = cmpl_l0 | \$725 ;
+  assign \$727  = list_l0 ? fld_list : fld_string;
+  assign \$728  = \$727  == 1'h1;
+  assign \$729  = \$726  | \$728 ;
+  assign \$730  = o2_l0 < 4'h8;
+  assign \$731  = \$729  & \$730 ;
   assign \$733  = \$731  & \$732 ;
-  assign \$734  = ! ln_l1;
-  assign \$735  = list_l1 & \$734 ;
-  assign \$736  = list_l1 ? fld_list : fld_string;
-  assign \$737  = \$736  == 4'hb;
-  assign \$738  = list_l1 ? fld_list : fld_string;
-  assign \$739  = \$738  == 5'h15;
-  assign \$740  = | { \$739 , \$737  };
-  assign \$741  = \$735  & \$740 ;
-  assign \$742  = \$733  | \$741 ;
-  assign \$743  = list_l1 ? fld_list : fld_string;
-  assign \$744  = \$743  == 1'h1;
-  assign \$745  = \$742  | \$744 ;
-  assign \$746  = \$77 [4:0] < 4'h8;
-  assign \$747  = \$745  & \$746 ;
-  assign \$749  = \$747  & \$748 ;
-  assign \$750  = list_l1 ? fld_list : fld_string;
-  assign \$751  = \$750  == 1'h1;
-  assign \$752  = out_end_l1 != \$77 [4:0];
-  assign \$753  = out_end_l1 >= oe2_l1;
-  assign \$754  = \$752  & \$753 ;
-  assign \$755  = long_l1 | \$754 ;
-  assign \$757  = \$751  ? \$755  : \$756 ;
-  assign c_take_l1 = \$749  & \$757 ;
-  assign \$758  = c_take_l1 ? oe2_l1 : { 2'h0, \$77 [4:0] };
-  assign out_end_l2 = oh_l2 + \port$18799$0 [5:0];
-  assign \$759  = ~ list_l2;
-  assign \$760  = \$87 [3:0] == ln_l2;
-  assign \$761  = \$759  & \$760 ;
-  assign \$762  = ! ln_l2;
-  assign \$763  = list_l2 & \$762 ;
-  assign \$764  = list_l2 ? fld_list : fld_string;
-  assign \$765  = \$764  == 4'hb;
-  assign \$766  = list_l2 ? fld_list : fld_string;
-  assign \$767  = \$766  == 5'h15;
-  assign \$768  = | { \$767 , \$765  };
-  assign \$769  = \$763  & \$768 ;
-  assign \$770  = \$761  | \$769 ;
-  assign \$771  = list_l2 ? fld_list : fld_string;
-  assign \$772  = \$771  == 1'h1;
-  assign \$773  = \$770  | \$772 ;
-  assign \$774  = \$89 [4:0] < 4'h8;
-  assign \$775  = \$773  & \$774 ;
-  assign \$777  = \$775  & \$776 ;
-  assign \$778  = list_l2 ? fld_list : fld_string;
-  assign \$779  = \$778  == 1'h1;
-  assign \$780  = out_end_l2 != \$89 [4:0];
-  assign \$781  = out_end_l2 >= oe2_l2;
-  assign \$782  = \$780  & \$781 ;
-  assign \$783  = long_l2 | \$782 ;
-  assign \$785  = \$779  ? \$783  : \$784 ;
-  assign c_take_l2 = \$777  & \$785 ;
-  assign \$786  = c_take_l2 ? oe2_l2 : { 2'h0, \$89 [4:0] };
-  assign out_end_l3 = oh_l3 + \port$18801$0 [5:0];
-  assign \$787  = ~ list_l3;
-  assign \$788  = \$99 [3:0] == ln_l3;
-  assign \$789  = \$787  & \$788 ;
-  assign \$790  = ! ln_l3;
-  assign \$791  = list_l3 & \$790 ;
+  assign \$734  = list_l0 ? fld_list : fld_string;
+  assign \$735  = \$734  == 1'h1;
+  assign \$736  = out_end_l0 != o2_l0;
+  assign \$737  = out_end_l0 >= oe2_l0;
+  assign \$738  = \$736  & \$737 ;
+  assign \$739  = long_l0 | \$738 ;
+  assign \$741  = \$735  ? \$739  : \$740 ;
+  assign c_take_l0 = \$733  & \$741 ;
+  assign \$742  = c_take_l0 ? oe2_l0 : { 2'h0, o2_l0 };
+  assign out_end_l1 = oh_l1 + \port$19539$0 [5:0];
+  assign \$743  = \port$19539$0  == 8'hc0;
+  assign \$744  = list_l1 ? fld_list : fld_string;
+  assign \$745  = \$744  == 4'hb;
+  assign \$746  = list_l1 ? fld_list : fld_string;
+  assign \$747  = \$746  == 5'h15;
+  assign \$748  = | { \$747 , \$745  };
+  assign \$749  = \$743  & \$748 ;
+  assign \$750  = cmpl_l1 | \$749 ;
+  assign \$751  = list_l1 ? fld_list : fld_string;
+  assign \$752  = \$751  == 1'h1;
+  assign \$753  = \$750  | \$752 ;
+  assign \$754  = o2_l1 < 4'h8;
+  assign \$755  = \$753  & \$754 ;
+  assign \$757  = \$755  & \$756 ;
+  assign \$758  = list_l1 ? fld_list : fld_string;
+  assign \$759  = \$758  == 1'h1;
+  assign \$760  = out_end_l1 != o2_l1;
+  assign \$761  = out_end_l1 >= oe2_l1;
+  assign \$762  = \$760  & \$761 ;
+  assign \$763  = long_l1 | \$762 ;
+  assign \$765  = \$759  ? \$763  : \$764 ;
+  assign c_take_l1 = \$757  & \$765 ;
+  assign \$766  = c_take_l1 ? oe2_l1 : { 2'h0, o2_l1 };
+  assign out_end_l2 = oh_l2 + \port$19541$0 [5:0];
+  assign \$767  = \port$19541$0  == 8'hc0;
+  assign \$768  = list_l2 ? fld_list : fld_string;
+  assign \$769  = \$768  == 4'hb;
+  assign \$770  = list_l2 ? fld_list : fld_string;
+  assign \$771  = \$770  == 5'h15;
+  assign \$772  = | { \$771 , \$769  };
+  assign \$773  = \$767  & \$772 ;
+  assign \$774  = cmpl_l2 | \$773 ;
+  assign \$775  = list_l2 ? fld_list : fld_string;
+  assign \$776  = \$775  == 1'h1;
+  assign \$777  = \$774  | \$776 ;
+  assign \$778  = o2_l2 < 4'h8;
+  assign \$779  = \$777  & \$778 ;
+  assign \$781  = \$779  & \$780 ;
+  assign \$782  = list_l2 ? fld_list : fld_string;
+  assign \$783  = \$782  == 1'h1;
+  assign \$784  = out_end_l2 != o2_l2;
+  assign \$785  = out_end_l2 >= oe2_l2;
+  assign \$786  = \$784  & \$785 ;
+  assign \$787  = long_l2 | \$786 ;
+  assign \$789  = \$783  ? \$787  : \$788 ;
+  assign c_take_l2 = \$781  & \$789 ;
+  assign \$790  = c_take_l2 ? oe2_l2 : { 2'h0, o2_l2 };
+  assign out_end_l3 = oh_l3 + \port$19543$0 [5:0];
+  assign \$791  = \port$19543$0  == 8'hc0;
   assign \$792  = list_l3 ? fld_list : fld_string;
   assign \$793  = \$792  == 4'hb;
   assign \$794  = list_l3 ? fld_list : fld_string;
   assign \$795  = \$794  == 5'h15;
   assign \$796  = | { \$795 , \$793  };
   assign \$797  = \$791  & \$796 ;
-  assign \$798  = \$789  | \$797 ;
+  assign \$798  = cmpl_l3 | \$797 ;
   assign \$799  = list_l3 ? fld_list : fld_string;
   assign \$800  = \$799  == 1'h1;
   assign \$801  = \$798  | \$800 ;
-  assign \$802  = \$101 [4:0] < 4'h8;
+  assign \$802  = o2_l3 < 4'h8;
   assign \$803  = \$801  & \$802 ;
   assign \$805  = \$803  & \$804 ;
   assign \$806  = list_l3 ? fld_list : fld_string;
   assign \$807  = \$806  == 1'h1;
-  assign \$808  = out_end_l3 != \$101 [4:0];
+  assign \$808  = out_end_l3 != o2_l3;
   assign \$809  = out_end_l3 >= oe2_l3;
   assign \$810  = \$808  & \$809 ;
   assign \$811  = long_l3 | \$810 ;
   assign \$813  = \$807  ? \$811  : \$812 ;
   assign c_take_l3 = \$805  & \$813 ;
-  assign \$814  = c_take_l3 ? oe2_l3 : { 2'h0, \$101 [4:0] };
-  assign out_end_l4 = oh_l4 + \port$18803$0 [5:0];
-  assign \$815  = ~ list_l4;
-  assign \$816  = \$111 [3:0] == ln_l4;
-  assign \$817  = \$815  & \$816 ;
-  assign \$818  = ! ln_l4;
-  assign \$819  = list_l4 & \$818 ;
-  assign \$820  = list_l4 ? fld_list : fld_string;
-  assign \$821  = \$820  == 4'hb;
-  assign \$822  = list_l4 ? fld_list : fld_string;
-  assign \$823  = \$822  == 5'h15;
-  assign \$824  = | { \$823 , \$821  };
-  assign \$825  = \$819  & \$824 ;
-  assign \$826  = \$817  | \$825 ;
-  assign \$827  = list_l4 ? fld_list : fld_string;
-  assign \$828  = \$827  == 1'h1;
-  assign \$829  = \$826  | \$828 ;
-  assign \$830  = \$113 [4:0] < 4'h8;
-  assign \$831  = \$829  & \$830 ;
-  assign \$833  = \$831  & \$832 ;
-  assign \$834  = list_l4 ? fld_list : fld_string;
-  assign \$835  = \$834  == 1'h1;
-  assign \$836  = out_end_l4 != \$113 [4:0];
-  assign \$837  = out_end_l4 >= oe2_l4;
-  assign \$838  = \$836  & \$837 ;
-  assign \$839  = long_l4 | \$838 ;
-  assign \$841  = \$835  ? \$839  : \$840 ;
-  assign c_take_l4 = \$833  & \$841 ;
-  assign \$842  = c_take_l4 ? oe2_l4 : { 2'h0, \$113 [4:0] };
-  assign out_end_l5 = oh_l5 + \port$18805$0 [5:0];
-  assign \$843  = ~ list_l5;
-  assign \$844  = \$123 [3:0] == ln_l5;
-  assign \$845  = \$843  & \$844 ;
-  assign \$846  = ! ln_l5;
-  assign \$847  = list_l5 & \$846 ;
-  assign \$848  = list_l5 ? fld_list : fld_string;
-  assign \$849  = \$848  == 4'hb;
-  assign \$850  = list_l5 ? fld_list : fld_string;
-  assign \$851  = \$850  == 5'h15;
-  assign \$852  = | { \$851 , \$849  };
-  assign \$853  = \$847  & \$852 ;
-  assign \$854  = \$845  | \$853 ;
-  assign \$855  = list_l5 ? fld_list : fld_string;
-  assign \$856  = \$855  == 1'h1;
-  assign \$857  = \$854  | \$856 ;
-  assign \$858  = \$125 [4:0] < 4'h8;
-  assign \$859  = \$857  & \$858 ;
-  assign \$861  = \$859  & \$860 ;
-  assign \$862  = list_l5 ? fld_list : fld_string;
-  assign \$863  = \$862  == 1'h1;
-  assign \$864  = out_end_l5 != \$125 [4:0];
-  assign \$865  = out_end_l5 >= oe2_l5;
-  assign \$866  = \$864  & \$865 ;
-  assign \$867  = long_l5 | \$866 ;
-  assign \$869  = \$863  ? \$867  : \$868 ;
-  assign c_take_l5 = \$861  & \$869 ;
-  assign \$870  = c_take_l5 ? oe2_l5 : { 2'h0, \$125 [4:0] };
-  assign out_end_l6 = oh_l6 + \port$18807$0 [5:0];
-  assign \$871  = ~ list_l6;
-  assign \$872  = \$135 [3:0] == ln_l6;
-  assign \$873  = \$871  & \$872 ;
-  assign \$874  = ! ln_l6;
-  assign \$875  = list_l6 & \$874 ;
-  assign \$876  = list_l6 ? fld_list : fld_string;
-  assign \$877  = \$876  == 4'hb;
+  assign \$814  = c_take_l3 ? oe2_l3 : { 2'h0, o2_l3 };
+  assign out_end_l4 = oh_l4 + \port$19545$0 [5:0];
+  assign \$815  = \port$19545$0  == 8'hc0;
+  assign \$816  = list_l4 ? fld_list : fld_string;
+  assign \$817  = \$816  == 4'hb;
+  assign \$818  = list_l4 ? fld_list : fld_string;
+  assign \$819  = \$818  == 5'h15;
+  assign \$820  = | { \$819 , \$817  };
+  assign \$821  = \$815  & \$820 ;
+  assign \$822  = cmpl_l4 | \$821 ;
+  assign \$823  = list_l4 ? fld_list : fld_string;
+  assign \$824  = \$823  == 1'h1;
+  assign \$825  = \$822  | \$824 ;
+  assign \$826  = o2_l4 < 4'h8;
+  assign \$827  = \$825  & \$826 ;
+  assign \$829  = \$827  & \$828 ;
+  assign \$830  = list_l4 ? fld_list : fld_string;
+  assign \$831  = \$830  == 1'h1;
+  assign \$832  = out_end_l4 != o2_l4;
+  assign \$833  = out_end_l4 >= oe2_l4;
+  assign \$834  = \$832  & \$833 ;
+  assign \$835  = long_l4 | \$834 ;
+  assign \$837  = \$831  ? \$835  : \$836 ;
+  assign c_take_l4 = \$829  & \$837 ;
+  assign \$838  = c_take_l4 ? oe2_l4 : { 2'h0, o2_l4 };
+  assign out_end_l5 = oh_l5 + \port$19547$0 [5:0];
+  assign \$839  = \port$19547$0  == 8'hc0;
+  assign \$840  = list_l5 ? fld_list : fld_string;
+  assign \$841  = \$840  == 4'hb;
+  assign \$842  = list_l5 ? fld_list : fld_string;
+  assign \$843  = \$842  == 5'h15;
+  assign \$844  = | { \$843 , \$841  };
+  assign \$845  = \$839  & \$844 ;
+  assign \$846  = cmpl_l5 | \$845 ;
+  assign \$847  = list_l5 ? fld_list : fld_string;
+  assign \$848  = \$847  == 1'h1;
+  assign \$849  = \$846  | \$848 ;
+  assign \$850  = o2_l5 < 4'h8;
+  assign \$851  = \$849  & \$850 ;
+  assign \$853  = \$851  & \$852 ;
+  assign \$854  = list_l5 ? fld_list : fld_string;
+  assign \$855  = \$854  == 1'h1;
+  assign \$856  = out_end_l5 != o2_l5;
+  assign \$857  = out_end_l5 >= oe2_l5;
+  assign \$858  = \$856  & \$857 ;
+  assign \$859  = long_l5 | \$858 ;
+  assign \$861  = \$855  ? \$859  : \$860 ;
+  assign c_take_l5 = \$853  & \$861 ;
+  assign \$862  = c_take_l5 ? oe2_l5 : { 2'h0, o2_l5 };
+  assign out_end_l6 = oh_l6 + \port$19549$0 [5:0];
+  assign \$863  = \port$19549$0  == 8'hc0;
+  assign \$864  = list_l6 ? fld_list : fld_string;
+  assign \$865  = \$864  == 4'hb;
+  assign \$866  = list_l6 ? fld_list : fld_string;
+  assign \$867  = \$866  == 5'h15;
+  assign \$868  = | { \$867 , \$865  };
+  assign \$869  = \$863  & \$868 ;
+  assign \$870  = cmpl_l6 | \$869 ;
+  assign \$871  = list_l6 ? fld_list : fld_string;
+  assign \$872  = \$871  == 1'h1;
+  assign \$873  = \$870  | \$872 ;
+  assign \$874  = o2_l6 < 4'h8;
+  assign \$875  = \$873  & \$874 ;
+  assign \$877  = \$875  & \$876 ;
   assign \$878  = list_l6 ? fld_list : fld_string;
-  assign \$879  = \$878  == 5'h15;
-  assign \$880  = | { \$879 , \$877  };
-  assign \$881  = \$875  & \$880 ;
-  assign \$882  = \$873  | \$881 ;
-  assign \$883  = list_l6 ? fld_list : fld_string;
-  assign \$884  = \$883  == 1'h1;
-  assign \$885  = \$882  | \$884 ;
-  assign \$886  = \$137 [4:0] < 4'h8;
-  assign \$887  = \$885  & \$886 ;
-  assign \$889  = \$887  & \$888 ;
-  assign \$890  = list_l6 ? fld_list : fld_string;
-  assign \$891  = \$890  == 1'h1;
-  assign \$892  = out_end_l6 != \$137 [4:0];
-  assign \$893  = out_end_l6 >= oe2_l6;
-  assign \$894  = \$892  & \$893 ;
-  assign \$895  = long_l6 | \$894 ;
-  assign \$897  = \$891  ? \$895  : \$896 ;
-  assign c_take_l6 = \$889  & \$897 ;
-  assign \$898  = c_take_l6 ? oe2_l6 : { 2'h0, \$137 [4:0] };
-  assign out_end_l7 = oh_l7 + \port$18809$0 [5:0];
-  assign \$899  = ~ list_l7;
-  assign \$900  = \$147 [3:0] == ln_l7;
+  assign \$879  = \$878  == 1'h1;
+  assign \$880  = out_end_l6 != o2_l6;
+  assign \$881  = out_end_l6 >= oe2_l6;
+  assign \$882  = \$880  & \$881 ;
+  assign \$883  = long_l6 | \$882 ;
+  assign \$885  = \$879  ? \$883  : \$884 ;
+  assign c_take_l6 = \$877  & \$885 ;
+  assign \$886  = c_take_l6 ? oe2_l6 : { 2'h0, o2_l6 };
+  assign out_end_l7 = oh_l7 + \port$19551$0 [5:0];
+  assign \$887  = \port$19551$0  == 8'hc0;
+  assign \$888  = list_l7 ? fld_list : fld_string;
+  assign \$889  = \$888  == 4'hb;
+  assign \$890  = list_l7 ? fld_list : fld_string;
+  assign \$891  = \$890  == 5'h15;
+  assign \$892  = | { \$891 , \$889  };
+  assign \$893  = \$887  & \$892 ;
+  assign \$894  = cmpl_l7 | \$893 ;
+  assign \$895  = list_l7 ? fld_list : fld_string;
+  assign \$896  = \$895  == 1'h1;
+  assign \$897  = \$894  | \$896 ;
+  assign \$898  = o2_l7 < 4'h8;
+  assign \$899  = \$897  & \$898 ;
   assign \$901  = \$899  & \$900 ;
-  assign \$902  = ! ln_l7;
-  assign \$903  = list_l7 & \$902 ;
-  assign \$904  = list_l7 ? fld_list : fld_string;
-  assign \$905  = \$904  == 4'hb;
-  assign \$906  = list_l7 ? fld_list : fld_string;
-  assign \$907  = \$906  == 5'h15;
-  assign \$908  = | { \$907 , \$905  };
-  assign \$909  = \$903  & \$908 ;
-  assign \$910  = \$901  | \$909 ;
-  assign \$911  = list_l7 ? fld_list : fld_string;
-  assign \$912  = \$911  == 1'h1;
-  assign \$913  = \$910  | \$912 ;
-  assign \$914  = \$149 [4:0] < 4'h8;
-  assign \$915  = \$913  & \$914 ;
-  assign \$917  = \$915  & \$916 ;
-  assign \$918  = list_l7 ? fld_list : fld_string;
-  assign \$919  = \$918  == 1'h1;
-  assign \$920  = out_end_l7 != \$149 [4:0];
-  assign \$921  = out_end_l7 >= oe2_l7;
-  assign \$922  = \$920  & \$921 ;
-  assign \$923  = long_l7 | \$922 ;
-  assign \$925  = \$919  ? \$923  : \$924 ;
-  assign c_take_l7 = \$917  & \$925 ;
-  assign \$926  = c_take_l7 ? oe2_l7 : { 2'h0, \$149 [4:0] };
-  assign \$927  = oh_l0 > 4'h8;
-  assign \$928  = oh_l1 > 4'h8;
-  assign \$929  = oh_l2 > 4'h8;
-  assign \$930  = oh_l3 > 4'h8;
-  assign \$931  = oh_l4 > 4'h8;
-  assign \$932  = oh_l5 > 4'h8;
-  assign \$933  = oh_l6 > 4'h8;
-  assign \$934  = oh_l7 > 4'h8;
-  assign \$935  = ~ start;
-  assign \$936  = | o;
-  assign \$937  = \$935  & \$936 ;
-  assign opt_defer = \$937  & defer_at_o;
-  assign \$938  = start & start_empty;
-  assign \$939  = ~ \$938 ;
-  assign \$940  = b_active & \$939 ;
-  assign \$941  = ~ opt_defer;
-  assign \$942  = depth == 1'h1;
-  assign \$943  = ~ trailing;
-  assign \$944  = \$942  & \$943 ;
-  assign \$945  = depth == 1'h1;
-  assign \$946  = ~ trailing;
-  assign \$947  = \$945  & \$946 ;
-  assign \$948  = ~ \$947 ;
-  assign \$949  = ~ b_active;
-  assign \$950  = amount > avail;
-  assign \$951  = at_end & \$950 ;
-  assign \$952  = \$951  ? avail : { 2'h0, amount };
-  assign \$953  = b_active & b_err;
-  assign \$954  = cur_f == 4'ha;
-  assign cd_a = a_active & \$954 ;
-  assign \$955  = ~ is_list_at_o;
-  assign \$956  = opt_header & \$955 ;
-  assign \$957  = fld == 4'ha;
+  assign \$902  = list_l7 ? fld_list : fld_string;
+  assign \$903  = \$902  == 1'h1;
+  assign \$904  = out_end_l7 != o2_l7;
+  assign \$905  = out_end_l7 >= oe2_l7;
+  assign \$906  = \$904  & \$905 ;
+  assign \$907  = long_l7 | \$906 ;
+  assign \$909  = \$903  ? \$907  : \$908 ;
+  assign c_take_l7 = \$901  & \$909 ;
+  assign \$910  = c_take_l7 ? oe2_l7 : { 2'h0, o2_l7 };
+  assign \$911  = oh_l0 > 4'h8;
+  assign \$912  = oh_l1 > 4'h8;
+  assign \$913  = oh_l2 > 4'h8;
+  assign \$914  = oh_l3 > 4'h8;
+  assign \$915  = oh_l4 > 4'h8;
+  assign \$916  = oh_l5 > 4'h8;
+  assign \$917  = oh_l6 > 4'h8;
+  assign \$918  = oh_l7 > 4'h8;
+  assign \$919  = ~ start;
+  assign \$920  = | o;
+  assign \$921  = \$919  & \$920 ;
+  assign opt_defer = \$921  & defer_at_o;
+  assign \$922  = start & start_empty;
+  assign \$923  = ~ \$922 ;
+  assign \$924  = b_active & \$923 ;
+  assign \$925  = ~ opt_defer;
+  assign \$926  = depth == 1'h1;
+  assign \$927  = ~ trailing;
+  assign \$928  = \$926  & \$927 ;
+  assign \$929  = depth == 1'h1;
+  assign \$930  = ~ trailing;
+  assign \$931  = \$929  & \$930 ;
+  assign \$932  = ~ \$931 ;
+  assign \$933  = avail < 1'h0;
+  assign over0 = at_end & \$933 ;
+  assign \$934  = avail < 1'h1;
+  assign over1 = at_end & \$934 ;
+  assign \$935  = avail < 2'h2;
+  assign over2 = at_end & \$935 ;
+  assign \$936  = avail < 2'h3;
+  assign over3 = at_end & \$936 ;
+  assign \$937  = avail < 3'h4;
+  assign over4 = at_end & \$937 ;
+  assign \$938  = avail < 3'h5;
+  assign over5 = at_end & \$938 ;
+  assign \$939  = avail < 3'h6;
+  assign over6 = at_end & \$939 ;
+  assign \$940  = avail < 3'h7;
+  assign over7 = at_end & \$940 ;
+  assign \$941  = avail < 4'h8;
+  assign over8 = at_end & \$941 ;
+  assign \$942  = avail < 4'h9;
+  assign over9 = at_end & \$942 ;
+  assign \$943  = avail < 4'ha;
+  assign over10 = at_end & \$943 ;
+  assign \$944  = avail < 4'hb;
+  assign over11 = at_end & \$944 ;
+  assign \$945  = avail < 4'hc;
+  assign over12 = at_end & \$945 ;
+  assign \$946  = avail < 4'hd;
+  assign over13 = at_end & \$946 ;
+  assign \$947  = avail < 4'he;
+  assign over14 = at_end & \$947 ;
+  assign \$948  = avail < 4'hf;
+  assign over15 = at_end & \$948 ;
+  assign \$949  = | depth;
+  assign \$950  = ! $signed(\$68 );
+  assign \$951  = \$949  & \$950 ;
+  assign \$953  = \$952  ? 5'h00 : \$742 [4:0];
+  assign \$955  = \$954  ? avail : { 2'h0, \$953 [3:0] };
+  assign \$956  = | depth;
+  assign \$957  = $signed(\$68 ) == $signed(2'h1);
   assign \$958  = \$956  & \$957 ;
-  assign \$959  = | n_at_o;
-  assign cd_b = \$958  & \$959 ;
-  assign \$960  = ! state;
-  assign \$961  = \$960  & go;
-  assign \$962  = cd_a | cd_b;
-  assign chunk_valid = \$961  & \$962 ;
-  assign \$963  = pending & out_free;
-  assign copy_now = \$963  & o_calldata__ready;
-  assign \$964  = pending & out_free;
-  assign \$965  = ! state;
-  assign \$966  = \$965  & go;
-  assign \$967  = ~ pending;
-  assign \$968  = \$967  | copy_now;
-  assign \$969  = \$966  & \$968 ;
-  assign \$970  = ~ chunk_valid;
-  assign \$971  = \$970  | o_calldata__ready;
-  assign fire = \$969  & \$971 ;
-  assign \$972  = start & start_empty;
-  assign \$973  = ! ln_at_o;
-  assign \$974  = fld == 4'hb;
-  assign \$975  = fld == 5'h15;
-  assign \$976  = | { \$975 , \$974  };
-  assign \$977  = \$973  & \$976 ;
-  assign \$978  = avail <= 4'h8;
-  assign \$979  = at_end & \$978 ;
-  assign \$980  = avail >= 4'h8;
-  assign \$981  = rec[4:0] != 5'h1b;
-  assign \$982  = late_fail & \$981 ;
-  assign \$983  = ~ pending;
-  assign \$984  = start & start_empty;
-  assign \$985  = pos + 1'h0;
-  assign \$986  = pos[24] ? { 1'h0, pos } : \$985 ;
-  assign \$987  = pos + 1'h0;
-  assign \$988  = \$987  > 24'hffffff;
-  assign \$989  = pos[24] | \$988 ;
-  assign \$990  = ~ opt_done;
-  assign \$991  = ~ pos[24];
-  assign \$992  = pos + \$952 [3:0];
-  assign \$993  = val_a >= 6'h25;
-  assign \$994  = val_a - 6'h23;
-  assign \$995  = ~ a_err;
-  assign \$996  = cur_f == 2'h3;
-  assign \$997  = cur_f == 3'h6;
-  assign \$998  = cur_f == 4'hf;
-  assign \$999  = cur_f == 5'h10;
-  assign \$1000  = cur_f == 5'h11;
-  assign \$1001  = cur_f == 5'h12;
-  assign \$1002  = | { \$1001 , \$1000 , \$999 , \$998 , \$997 , \$996  };
-  assign \$1003  = \$995  & \$1002 ;
-  assign \$1004  = rem - 4'h8;
-  assign \$1005  = depth - 1'h1;
-  assign \$1006  = depth - 1'h1;
-  assign \$1008  = depth - 1'h1;
-  assign \$1010  = depth - 1'h1;
-  assign \$1012  = top_cnt + 1'h1;
-  assign \$1013  = p + h_at_o;
-  assign \$1014  = fld == 5'h1f;
-  assign \$1015  = | ln_at_o;
-  assign \$1016  = p + h_at_o;
-  assign \$1017  = rec[2674:2651] + 1'h1;
-  assign \$1018  = rec[2698:2675] + 1'h1;
-  assign \$1019  = rec[2722:2699] + 1'h1;
-  assign \$1020  = rec[2746:2723] + 1'h1;
-  assign \$1021  = ! ln_at_o;
-  assign \$1022  = fld == 4'hb;
-  assign \$1023  = fld == 5'h15;
-  assign \$1024  = | { \$1023 , \$1022  };
-  assign \$1025  = \$1021  & \$1024 ;
-  assign \$1026  = fld == 5'h1f;
-  assign \$1027  = \$1026  ? 4'h7 : top_ctx;
-  assign \$1028  = top_cnt + 1'h1;
-  assign \$1029  = depth + 1'h1;
-  assign \$1030  = huge ? 27'h3ffffff : \$152 [26:0];
-  assign \$1031  = val_b >= 6'h25;
-  assign \$1032  = val_b - 6'h23;
-  assign \$1033  = ln_at_o - n_at_o;
-  assign \$1034  = ! n_at_o;
-  assign \$1035  = ln_at_o > 6'h20;
-  assign \$1036  = fld == 1'h1;
-  assign \$1037  = top_cnt + 2'h2;
-  assign \$1038  = \$1036  ? 25'h0000001 : \$1037 ;
-  assign \$1039  = val2 >= 6'h25;
-  assign \$1040  = val2 - 6'h23;
-  assign \$1041  = fld2 == 5'h10;
-  assign \$1042  = pos + o2_at_o;
-  assign \$1043  = ~ late_fail;
-  assign \$1044  = \err$311  & \$1043 ;
-  assign \$1045  = pos + \$952 [3:0];
-  assign \$1046  = pos[24] ? { 1'h0, pos } : \$1045 ;
-  assign \$1047  = pos + \$952 [3:0];
-  assign \$1048  = \$1047  > 24'hffffff;
-  assign \$1049  = pos[24] | \$1048 ;
-  assign \$1050  = avail <= 4'h8;
-  assign \$1051  = at_end & \$1050 ;
-  assign \$1052  = avail >= 4'h8;
-  assign \$1053  = pos + avail;
-  assign \$1054  = pos[24] ? { 1'h0, pos } : \$1053 ;
-  assign \$1055  = pos + avail;
+  assign \$959  = ~ start;
+  assign \$960  = oh_l1 > 4'h8;
+  assign \$961  = \$959  & \$960 ;
+  assign \$962  = \$958  | \$961 ;
+  assign \$963  = \$962  ? 5'h01 : \$766 [4:0];
+  assign \$965  = \$964  ? avail : { 2'h0, \$963 [3:0] };
+  assign \$966  = | depth;
+  assign \$967  = $signed(\$68 ) == $signed(3'h2);
+  assign \$968  = \$966  & \$967 ;
+  assign \$969  = ~ start;
+  assign \$970  = oh_l2 > 4'h8;
+  assign \$971  = \$969  & \$970 ;
+  assign \$972  = \$968  | \$971 ;
+  assign \$973  = \$972  ? 5'h02 : \$790 [4:0];
+  assign \$975  = \$974  ? avail : { 2'h0, \$973 [3:0] };
+  assign \$976  = | depth;
+  assign \$977  = $signed(\$68 ) == $signed(3'h3);
+  assign \$978  = \$976  & \$977 ;
+  assign \$979  = ~ start;
+  assign \$980  = oh_l3 > 4'h8;
+  assign \$981  = \$979  & \$980 ;
+  assign \$982  = \$978  | \$981 ;
+  assign \$983  = \$982  ? 5'h03 : \$814 [4:0];
+  assign \$985  = \$984  ? avail : { 2'h0, \$983 [3:0] };
+  assign \$986  = | depth;
+  assign \$987  = $signed(\$68 ) == $signed(4'h4);
+  assign \$988  = \$986  & \$987 ;
+  assign \$989  = ~ start;
+  assign \$990  = oh_l4 > 4'h8;
+  assign \$991  = \$989  & \$990 ;
+  assign \$992  = \$988  | \$991 ;
+  assign \$993  = \$992  ? 5'h04 : \$838 [4:0];
+  assign \$995  = \$994  ? avail : { 2'h0, \$993 [3:0] };
+  assign \$996  = | depth;
+  assign \$997  = $signed(\$68 ) == $signed(4'h5);
+  assign \$998  = \$996  & \$997 ;
+  assign \$999  = ~ start;
+  assign \$1000  = oh_l5 > 4'h8;
+  assign \$1001  = \$999  & \$1000 ;
+  assign \$1002  = \$998  | \$1001 ;
+  assign \$1003  = \$1002  ? 5'h05 : \$862 [4:0];
+  assign \$1005  = \$1004  ? avail : { 2'h0, \$1003 [3:0] };
+  assign \$1006  = | depth;
+  assign \$1007  = $signed(\$68 ) == $signed(4'h6);
+  assign \$1008  = \$1006  & \$1007 ;
+  assign \$1009  = ~ start;
+  assign \$1010  = oh_l6 > 4'h8;
+  assign \$1011  = \$1009  & \$1010 ;
+  assign \$1012  = \$1008  | \$1011 ;
+  assign \$1013  = \$1012  ? 5'h06 : \$886 [4:0];
+  assign \$1015  = \$1014  ? avail : { 2'h0, \$1013 [3:0] };
+  assign \$1016  = | depth;
+  assign \$1017  = $signed(\$68 ) == $signed(4'h7);
+  assign \$1018  = \$1016  & \$1017 ;
+  assign \$1019  = ~ start;
+  assign \$1020  = oh_l7 > 4'h8;
+  assign \$1021  = \$1019  & \$1020 ;
+  assign \$1022  = \$1018  | \$1021 ;
+  assign \$1023  = \$1022  ? 5'h07 : \$910 [4:0];
+  assign \$1025  = \$1024  ? avail : { 2'h0, \$1023 [3:0] };
+  assign \$1026  = ~ b_active;
+  assign \$1027  = over8 ? avail : 6'h08;
+  assign \$1029  = b_active & b_err;
+  assign \$1030  = cur_f == 4'ha;
+  assign cd_a = a_active & \$1030 ;
+  assign \$1031  = ~ is_list_at_o;
+  assign \$1032  = opt_header & \$1031 ;
+  assign \$1033  = fld == 4'ha;
+  assign \$1034  = \$1032  & \$1033 ;
+  assign \$1035  = | n_at_o;
+  assign cd_b = \$1034  & \$1035 ;
+  assign \$1036  = ! state;
+  assign \$1037  = \$1036  & go;
+  assign \$1038  = cd_a | cd_b;
+  assign chunk_valid = \$1037  & \$1038 ;
+  assign \$1039  = pending & out_free;
+  assign copy_now = \$1039  & o_calldata__ready;
+  assign \$1040  = pending & out_free;
+  assign \$1041  = ~ pending;
+  assign late_here = late_fail & \$1041 ;
+  assign \$1042  = ! state;
+  assign \$1043  = \$1042  & go;
+  assign \$1044  = ~ pending;
+  assign \$1045  = \$1044  | copy_now;
+  assign \$1046  = \$1043  & \$1045 ;
+  assign \$1047  = ~ chunk_valid;
+  assign \$1048  = \$1047  | o_calldata__ready;
+  assign fire = \$1046  & \$1048 ;
+  assign pos_plus0 = pos + 1'h0;
+  assign \$1049  = pos + 1'h0;
+  assign \$1050  = \$1049  > 24'hffffff;
+  assign too_big0 = pos[24] | \$1050 ;
+  assign pos_plus1 = pos + 1'h1;
+  assign \$1051  = pos + 1'h1;
+  assign \$1052  = \$1051  > 24'hffffff;
+  assign too_big1 = pos[24] | \$1052 ;
+  assign pos_plus2 = pos + 2'h2;
+  assign \$1053  = pos + 2'h2;
+  assign \$1054  = \$1053  > 24'hffffff;
+  assign too_big2 = pos[24] | \$1054 ;
+  assign pos_plus3 = pos + 2'h3;
+  assign \$1055  = pos + 2'h3;
   assign \$1056  = \$1055  > 24'hffffff;
-  assign \$1057  = pos[24] | \$1056 ;
-  assign \$1058  = ~ pos[24];
-  assign \$1059  = pos + 4'h8;
+  assign too_big3 = pos[24] | \$1056 ;
+  assign pos_plus4 = pos + 3'h4;
+  assign \$1057  = pos + 3'h4;
+  assign \$1058  = \$1057  > 24'hffffff;
+  assign too_big4 = pos[24] | \$1058 ;
+  assign pos_plus5 = pos + 3'h5;
+  assign \$1059  = pos + 3'h5;
+  assign \$1060  = \$1059  > 24'hffffff;
+  assign too_big5 = pos[24] | \$1060 ;
+  assign pos_plus6 = pos + 3'h6;
+  assign \$1061  = pos + 3'h6;
+  assign \$1062  = \$1061  > 24'hffffff;
+  assign too_big6 = pos[24] | \$1062 ;
+  assign pos_plus7 = pos + 3'h7;
+  assign \$1063  = pos + 3'h7;
+  assign \$1064  = \$1063  > 24'hffffff;
+  assign too_big7 = pos[24] | \$1064 ;
+  assign pos_plus8 = pos + 4'h8;
+  assign \$1065  = pos + 4'h8;
+  assign \$1066  = \$1065  > 24'hffffff;
+  assign too_big8 = pos[24] | \$1066 ;
+  assign pos_plus9 = pos + 4'h9;
+  assign \$1067  = pos + 4'h9;
+  assign \$1068  = \$1067  > 24'hffffff;
+  assign too_big9 = pos[24] | \$1068 ;
+  assign pos_plus10 = pos + 4'ha;
+  assign \$1069  = pos + 4'ha;
+  assign \$1070  = \$1069  > 24'hffffff;
+  assign too_big10 = pos[24] | \$1070 ;
+  assign \$1071  = start & start_empty;
+  assign \$1072  = ! ln_at_o;
+  assign \$1073  = fld == 4'hb;
+  assign \$1074  = fld == 5'h15;
+  assign \$1075  = | { \$1074 , \$1073  };
+  assign \$1076  = \$1072  & \$1075 ;
+  assign \$1077  = avail <= 4'h8;
+  assign \$1078  = at_end & \$1077 ;
+  assign \$1079  = avail >= 4'h8;
+  assign \$1080  = ! rec[7:5];
+  assign \$1081  = rec[1930:1675] >= 6'h25;
+  assign \$1082  = \$1080  & \$1081 ;
+  assign \$1083  = rec[1930:1675] - 6'h23;
+  assign \$1084  = rec[4:0] != 5'h1b;
+  assign \$1085  = late_fail & \$1084 ;
+  assign \$1086  = ~ pending;
+  assign \$1087  = start & start_empty;
+  assign \$1088  = pos[24] ? { 1'h0, pos } : pos_plus0;
+  assign \$1089  = ~ opt_done;
+  assign \$1090  = ~ pos[24];
+  assign \$1092  = ~ a_err;
+  assign \$1093  = ~ late_here;
+  assign \$1094  = \$1092  & \$1093 ;
+  assign \$1095  = cur_f == 2'h3;
+  assign \$1096  = cur_f == 3'h6;
+  assign \$1097  = cur_f == 4'hf;
+  assign \$1098  = cur_f == 5'h10;
+  assign \$1099  = cur_f == 5'h11;
+  assign \$1100  = cur_f == 5'h12;
+  assign \$1101  = | { \$1100 , \$1099 , \$1098 , \$1097 , \$1096 , \$1095  };
+  assign \$1102  = \$1094  & \$1101 ;
+  assign \$1103  = rem - 4'h8;
+  assign \$1104  = depth - 1'h1;
+  assign \$1105  = depth - 1'h1;
+  assign \$1107  = depth - 1'h1;
+  assign \$1109  = depth - 1'h1;
+  assign \$1111  = b_header & cmpl_at_o;
+  assign \$1112  = fld == 2'h3;
+  assign \$1113  = fld == 3'h6;
+  assign \$1114  = fld == 4'hf;
+  assign \$1115  = fld == 5'h10;
+  assign \$1116  = fld == 5'h11;
+  assign \$1117  = fld == 5'h12;
+  assign \$1118  = | { \$1117 , \$1116 , \$1115 , \$1114 , \$1113 , \$1112  };
+  assign \$1119  = \$1111  & \$1118 ;
+  assign \$1120  = ~ a_err;
+  assign \$1121  = \$1119  & \$1120 ;
+  assign \$1122  = ~ late_here;
+  assign \$1123  = \$1121  & \$1122 ;
+  assign \$1124  = top_cnt + 1'h1;
+  assign \$1125  = p + h_at_o;
+  assign \$1126  = fld == 5'h1f;
+  assign \$1127  = | ln_at_o;
+  assign \$1128  = p + h_at_o;
+  assign \$1129  = rec[2674:2651] + 1'h1;
+  assign \$1130  = rec[2698:2675] + 1'h1;
+  assign \$1131  = rec[2722:2699] + 1'h1;
+  assign \$1132  = rec[2746:2723] + 1'h1;
+  assign \$1133  = ! ln_at_o;
+  assign \$1134  = fld == 4'hb;
+  assign \$1135  = fld == 5'h15;
+  assign \$1136  = | { \$1135 , \$1134  };
+  assign \$1137  = \$1133  & \$1136 ;
+  assign \$1138  = fld == 5'h1f;
+  assign \$1139  = \$1138  ? 4'h7 : top_ctx;
+  assign \$1140  = top_cnt + 1'h1;
+  assign \$1141  = depth + 1'h1;
+  assign \$1142  = huge ? 27'h3ffffff : \$185 [26:0];
+  assign \$1143  = ln_at_o - n_at_o;
+  assign \$1144  = ! n_at_o;
+  assign \$1145  = ln_at_o > 6'h20;
+  assign \$1146  = fld == 1'h1;
+  assign \$1147  = top_cnt + 2'h2;
+  assign \$1148  = \$1146  ? 25'h0000001 : \$1147 ;
+  assign \$1149  = fld2 == 5'h10;
+  assign \$1150  = pos + o2_at_o;
+  assign \$1151  = ~ late_here;
+  assign \$1152  = \err$365  & \$1151 ;
+  assign \$1154  = pos[24] ? { 1'h0, pos } : \$1153 ;
+  assign \$1156  = avail <= 4'h8;
+  assign \$1157  = at_end & \$1156 ;
+  assign \$1158  = avail >= 4'h8;
+  assign \$1160  = pos[24] ? { 1'h0, pos } : \$1159 ;
+  assign \$1162  = ~ pos[24];
   always @(posedge clk)
-    o__valid <= \$1060 ;
+    o__valid <= \$1163 ;
   always @(posedge clk)
-    late_armed <= \$1061 ;
+    late_armed <= \$1164 ;
   always @(posedge clk)
-    late_f <= \$1062 ;
+    late_f <= \$1165 ;
   always @(posedge clk)
-    late_val <= \$1063 ;
+    late_val <= \$1166 ;
   always @(posedge clk)
-    o__payload <= \$1064 ;
+    late2_armed <= \$1167 ;
   always @(posedge clk)
-    rec <= \$1065 ;
+    o__payload <= \$1168 ;
   always @(posedge clk)
-    pending <= \$1066 ;
+    rec <= \$1169 ;
   always @(posedge clk)
-    state <= \$1067 ;
+    pending <= \$1170 ;
   always @(posedge clk)
-    start <= \$1068 ;
+    state <= \$1171 ;
   always @(posedge clk)
-    pos <= \$1069 ;
+    start <= \$1172 ;
   always @(posedge clk)
-    rem <= \$1070 ;
+    pos <= \$1173 ;
   always @(posedge clk)
-    depth <= \$1071 ;
+    rem <= \$1174 ;
   always @(posedge clk)
-    wrap_v <= \$1072 ;
+    depth <= \$1175 ;
   always @(posedge clk)
-    acc <= \$1073 ;
+    wrap_v <= \$1176 ;
   always @(posedge clk)
-    cur_first <= \$1074 ;
+    acc <= \$1177 ;
   always @(posedge clk)
-    top_ctx <= \$1075 ;
+    cur_first <= \$1178 ;
   always @(posedge clk)
-    top_end <= \$1076 ;
+    top_ctx <= \$1179 ;
   always @(posedge clk)
-    top_cnt <= \$1077 ;
+    top_end <= \$1180 ;
   always @(posedge clk)
-    stk_ctx0 <= \$1078 ;
+    top_cnt <= \$1181 ;
   always @(posedge clk)
-    stk_ctx1 <= \$1079 ;
+    late2_f <= \$1182 ;
   always @(posedge clk)
-    stk_ctx2 <= \$1080 ;
+    late2_val <= \$1183 ;
   always @(posedge clk)
-    stk_ctx3 <= \$1081 ;
+    stk_ctx0 <= \$1184 ;
   always @(posedge clk)
-    stk_ctx4 <= \$1082 ;
+    stk_ctx1 <= \$1185 ;
   always @(posedge clk)
-    stk_ctx5 <= \$1083 ;
+    stk_ctx2 <= \$1186 ;
   always @(posedge clk)
-    stk_end0 <= \$1084 ;
+    stk_ctx3 <= \$1187 ;
   always @(posedge clk)
-    stk_end1 <= \$1085 ;
+    stk_ctx4 <= \$1188 ;
   always @(posedge clk)
-    stk_end2 <= \$1086 ;
+    stk_ctx5 <= \$1189 ;
   always @(posedge clk)
-    stk_end3 <= \$1087 ;
+    stk_end0 <= \$1190 ;
   always @(posedge clk)
-    stk_end4 <= \$1088 ;
+    stk_end1 <= \$1191 ;
   always @(posedge clk)
-    stk_end5 <= \$1089 ;
+    stk_end2 <= \$1192 ;
   always @(posedge clk)
-    stk_cnt0 <= \$1090 ;
+    stk_end3 <= \$1193 ;
   always @(posedge clk)
-    stk_cnt1 <= \$1091 ;
+    stk_end4 <= \$1194 ;
   always @(posedge clk)
-    stk_cnt2 <= \$1092 ;
+    stk_end5 <= \$1195 ;
   always @(posedge clk)
-    stk_cnt3 <= \$1093 ;
+    stk_cnt0 <= \$1196 ;
   always @(posedge clk)
-    stk_cnt4 <= \$1094 ;
+    stk_cnt1 <= \$1197 ;
   always @(posedge clk)
-    stk_cnt5 <= \$1095 ;
+    stk_cnt2 <= \$1198 ;
   always @(posedge clk)
-    cur_f <= \$1096 ;
+    stk_cnt3 <= \$1199 ;
   always @(posedge clk)
-    cur_wrapped <= \$1097 ;
+    stk_cnt4 <= \$1200 ;
   always @(posedge clk)
-    cur_big <= \$1098 ;
+    stk_cnt5 <= \$1201 ;
+  always @(posedge clk)
+    cur_f <= \$1202 ;
+  always @(posedge clk)
+    cur_wrapped <= \$1203 ;
+  always @(posedge clk)
+    cur_big <= \$1204 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          b_at_o = \port$18795$0 ;
+          b_at_o = \port$19537$0 ;
       3'h1:
-          b_at_o = \port$18797$0 ;
+          b_at_o = \port$19539$0 ;
       3'h2:
-          b_at_o = \port$18799$0 ;
+          b_at_o = \port$19541$0 ;
       3'h3:
-          b_at_o = \port$18801$0 ;
+          b_at_o = \port$19543$0 ;
       3'h4:
-          b_at_o = \port$18803$0 ;
+          b_at_o = \port$19545$0 ;
       3'h5:
-          b_at_o = \port$18805$0 ;
+          b_at_o = \port$19547$0 ;
       3'h6:
-          b_at_o = \port$18807$0 ;
+          b_at_o = \port$19549$0 ;
       3'h7:
-          b_at_o = \port$18809$0 ;
+          b_at_o = \port$19551$0 ;
     endcase
   end
   always @* begin
@@ -27233,21 +30236,21 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          L1_at_o = \port$18797$0 ;
+          L1_at_o = \port$19539$0 ;
       3'h1:
-          L1_at_o = \port$18799$0 ;
+          L1_at_o = \port$19541$0 ;
       3'h2:
-          L1_at_o = \port$18801$0 ;
+          L1_at_o = \port$19543$0 ;
       3'h3:
-          L1_at_o = \port$18803$0 ;
+          L1_at_o = \port$19545$0 ;
       3'h4:
-          L1_at_o = \port$18805$0 ;
+          L1_at_o = \port$19547$0 ;
       3'h5:
-          L1_at_o = \port$18807$0 ;
+          L1_at_o = \port$19549$0 ;
       3'h6:
-          L1_at_o = \port$18809$0 ;
+          L1_at_o = \port$19551$0 ;
       3'h7:
-          L1_at_o = \port$18811$0 ;
+          L1_at_o = \port$19553$0 ;
     endcase
   end
   always @* begin
@@ -27321,331 +30324,353 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          n_at_o = \$63 [3:0];
+          n_at_o = \$84 [3:0];
       3'h1:
-          n_at_o = \$75 [3:0];
+          n_at_o = \$98 [3:0];
       3'h2:
-          n_at_o = \$87 [3:0];
+          n_at_o = \$112 [3:0];
       3'h3:
-          n_at_o = \$99 [3:0];
+          n_at_o = \$126 [3:0];
       3'h4:
-          n_at_o = \$111 [3:0];
+          n_at_o = \$140 [3:0];
       3'h5:
-          n_at_o = \$123 [3:0];
+          n_at_o = \$154 [3:0];
       3'h6:
-          n_at_o = \$135 [3:0];
+          n_at_o = \$168 [3:0];
       3'h7:
-          n_at_o = \$147 [3:0];
+          n_at_o = \$182 [3:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$178 [3:0])
+    casez (\$211 [3:0])
       4'h0:
-          s0 = \port$18795$0 ;
+          s0 = \port$19537$0 ;
       4'h1:
-          s0 = \port$18797$0 ;
+          s0 = \port$19539$0 ;
       4'h2:
-          s0 = \port$18799$0 ;
+          s0 = \port$19541$0 ;
       4'h3:
-          s0 = \port$18801$0 ;
+          s0 = \port$19543$0 ;
       4'h4:
-          s0 = \port$18803$0 ;
+          s0 = \port$19545$0 ;
       4'h5:
-          s0 = \port$18805$0 ;
+          s0 = \port$19547$0 ;
       4'h6:
-          s0 = \port$18807$0 ;
+          s0 = \port$19549$0 ;
       4'h7:
-          s0 = \port$18809$0 ;
+          s0 = \port$19551$0 ;
       4'h8:
-          s0 = \port$18811$0 ;
+          s0 = \port$19553$0 ;
       4'h9:
-          s0 = \port$18813$0 ;
+          s0 = \port$19555$0 ;
       4'ha:
-          s0 = \port$18815$0 ;
+          s0 = \port$19557$0 ;
       4'hb:
-          s0 = \port$18817$0 ;
+          s0 = \port$19559$0 ;
       4'hc:
-          s0 = \port$18819$0 ;
+          s0 = \port$19561$0 ;
       4'hd:
-          s0 = \port$18821$0 ;
+          s0 = \port$19563$0 ;
       4'he:
-          s0 = \port$18823$0 ;
+          s0 = \port$19565$0 ;
       4'hf:
-          s0 = \port$18825$0 ;
+          s0 = \port$19567$0 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$179 [3:0])
+    casez (\$212 [3:0])
       4'h0:
-          s1 = \port$18795$0 ;
+          s1 = \port$19537$0 ;
       4'h1:
-          s1 = \port$18797$0 ;
+          s1 = \port$19539$0 ;
       4'h2:
-          s1 = \port$18799$0 ;
+          s1 = \port$19541$0 ;
       4'h3:
-          s1 = \port$18801$0 ;
+          s1 = \port$19543$0 ;
       4'h4:
-          s1 = \port$18803$0 ;
+          s1 = \port$19545$0 ;
       4'h5:
-          s1 = \port$18805$0 ;
+          s1 = \port$19547$0 ;
       4'h6:
-          s1 = \port$18807$0 ;
+          s1 = \port$19549$0 ;
       4'h7:
-          s1 = \port$18809$0 ;
+          s1 = \port$19551$0 ;
       4'h8:
-          s1 = \port$18811$0 ;
+          s1 = \port$19553$0 ;
       4'h9:
-          s1 = \port$18813$0 ;
+          s1 = \port$19555$0 ;
       4'ha:
-          s1 = \port$18815$0 ;
+          s1 = \port$19557$0 ;
       4'hb:
-          s1 = \port$18817$0 ;
+          s1 = \port$19559$0 ;
       4'hc:
-          s1 = \port$18819$0 ;
+          s1 = \port$19561$0 ;
       4'hd:
-          s1 = \port$18821$0 ;
+          s1 = \port$19563$0 ;
       4'he:
-          s1 = \port$18823$0 ;
+          s1 = \port$19565$0 ;
       4'hf:
-          s1 = \port$18825$0 ;
+          s1 = \port$19567$0 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$180 [3:0])
+    casez (\$213 [3:0])
       4'h0:
-          s2 = \port$18795$0 ;
+          s2 = \port$19537$0 ;
       4'h1:
-          s2 = \port$18797$0 ;
+          s2 = \port$19539$0 ;
       4'h2:
-          s2 = \port$18799$0 ;
+          s2 = \port$19541$0 ;
       4'h3:
-          s2 = \port$18801$0 ;
+          s2 = \port$19543$0 ;
       4'h4:
-          s2 = \port$18803$0 ;
+          s2 = \port$19545$0 ;
       4'h5:
-          s2 = \port$18805$0 ;
+          s2 = \port$19547$0 ;
       4'h6:
-          s2 = \port$18807$0 ;
+          s2 = \port$19549$0 ;
       4'h7:
-          s2 = \port$18809$0 ;
+          s2 = \port$19551$0 ;
       4'h8:
-          s2 = \port$18811$0 ;
+          s2 = \port$19553$0 ;
       4'h9:
-          s2 = \port$18813$0 ;
+          s2 = \port$19555$0 ;
       4'ha:
-          s2 = \port$18815$0 ;
+          s2 = \port$19557$0 ;
       4'hb:
-          s2 = \port$18817$0 ;
+          s2 = \port$19559$0 ;
       4'hc:
-          s2 = \port$18819$0 ;
+          s2 = \port$19561$0 ;
       4'hd:
-          s2 = \port$18821$0 ;
+          s2 = \port$19563$0 ;
       4'he:
-          s2 = \port$18823$0 ;
+          s2 = \port$19565$0 ;
       4'hf:
-          s2 = \port$18825$0 ;
+          s2 = \port$19567$0 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$181 [3:0])
+    casez (\$214 [3:0])
       4'h0:
-          s3 = \port$18795$0 ;
+          s3 = \port$19537$0 ;
       4'h1:
-          s3 = \port$18797$0 ;
+          s3 = \port$19539$0 ;
       4'h2:
-          s3 = \port$18799$0 ;
+          s3 = \port$19541$0 ;
       4'h3:
-          s3 = \port$18801$0 ;
+          s3 = \port$19543$0 ;
       4'h4:
-          s3 = \port$18803$0 ;
+          s3 = \port$19545$0 ;
       4'h5:
-          s3 = \port$18805$0 ;
+          s3 = \port$19547$0 ;
       4'h6:
-          s3 = \port$18807$0 ;
+          s3 = \port$19549$0 ;
       4'h7:
-          s3 = \port$18809$0 ;
+          s3 = \port$19551$0 ;
       4'h8:
-          s3 = \port$18811$0 ;
+          s3 = \port$19553$0 ;
       4'h9:
-          s3 = \port$18813$0 ;
+          s3 = \port$19555$0 ;
       4'ha:
-          s3 = \port$18815$0 ;
+          s3 = \port$19557$0 ;
       4'hb:
-          s3 = \port$18817$0 ;
+          s3 = \port$19559$0 ;
       4'hc:
-          s3 = \port$18819$0 ;
+          s3 = \port$19561$0 ;
       4'hd:
-          s3 = \port$18821$0 ;
+          s3 = \port$19563$0 ;
       4'he:
-          s3 = \port$18823$0 ;
+          s3 = \port$19565$0 ;
       4'hf:
-          s3 = \port$18825$0 ;
+          s3 = \port$19567$0 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$182 [3:0])
+    casez (\$215 [3:0])
       4'h0:
-          s4 = \port$18795$0 ;
+          s4 = \port$19537$0 ;
       4'h1:
-          s4 = \port$18797$0 ;
+          s4 = \port$19539$0 ;
       4'h2:
-          s4 = \port$18799$0 ;
+          s4 = \port$19541$0 ;
       4'h3:
-          s4 = \port$18801$0 ;
+          s4 = \port$19543$0 ;
       4'h4:
-          s4 = \port$18803$0 ;
+          s4 = \port$19545$0 ;
       4'h5:
-          s4 = \port$18805$0 ;
+          s4 = \port$19547$0 ;
       4'h6:
-          s4 = \port$18807$0 ;
+          s4 = \port$19549$0 ;
       4'h7:
-          s4 = \port$18809$0 ;
+          s4 = \port$19551$0 ;
       4'h8:
-          s4 = \port$18811$0 ;
+          s4 = \port$19553$0 ;
       4'h9:
-          s4 = \port$18813$0 ;
+          s4 = \port$19555$0 ;
       4'ha:
-          s4 = \port$18815$0 ;
+          s4 = \port$19557$0 ;
       4'hb:
-          s4 = \port$18817$0 ;
+          s4 = \port$19559$0 ;
       4'hc:
-          s4 = \port$18819$0 ;
+          s4 = \port$19561$0 ;
       4'hd:
-          s4 = \port$18821$0 ;
+          s4 = \port$19563$0 ;
       4'he:
-          s4 = \port$18823$0 ;
+          s4 = \port$19565$0 ;
       4'hf:
-          s4 = \port$18825$0 ;
+          s4 = \port$19567$0 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$183 [3:0])
+    casez (\$216 [3:0])
       4'h0:
-          s5 = \port$18795$0 ;
+          s5 = \port$19537$0 ;
       4'h1:
-          s5 = \port$18797$0 ;
+          s5 = \port$19539$0 ;
       4'h2:
-          s5 = \port$18799$0 ;
+          s5 = \port$19541$0 ;
       4'h3:
-          s5 = \port$18801$0 ;
+          s5 = \port$19543$0 ;
       4'h4:
-          s5 = \port$18803$0 ;
+          s5 = \port$19545$0 ;
       4'h5:
-          s5 = \port$18805$0 ;
+          s5 = \port$19547$0 ;
       4'h6:
-          s5 = \port$18807$0 ;
+          s5 = \port$19549$0 ;
       4'h7:
-          s5 = \port$18809$0 ;
+          s5 = \port$19551$0 ;
       4'h8:
-          s5 = \port$18811$0 ;
+          s5 = \port$19553$0 ;
       4'h9:
-          s5 = \port$18813$0 ;
+          s5 = \port$19555$0 ;
       4'ha:
-          s5 = \port$18815$0 ;
+          s5 = \port$19557$0 ;
       4'hb:
-          s5 = \port$18817$0 ;
+          s5 = \port$19559$0 ;
       4'hc:
-          s5 = \port$18819$0 ;
+          s5 = \port$19561$0 ;
       4'hd:
-          s5 = \port$18821$0 ;
+          s5 = \port$19563$0 ;
       4'he:
-          s5 = \port$18823$0 ;
+          s5 = \port$19565$0 ;
       4'hf:
-          s5 = \port$18825$0 ;
+          s5 = \port$19567$0 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$184 [3:0])
+    casez (\$217 [3:0])
       4'h0:
-          s6 = \port$18795$0 ;
+          s6 = \port$19537$0 ;
       4'h1:
-          s6 = \port$18797$0 ;
+          s6 = \port$19539$0 ;
       4'h2:
-          s6 = \port$18799$0 ;
+          s6 = \port$19541$0 ;
       4'h3:
-          s6 = \port$18801$0 ;
+          s6 = \port$19543$0 ;
       4'h4:
-          s6 = \port$18803$0 ;
+          s6 = \port$19545$0 ;
       4'h5:
-          s6 = \port$18805$0 ;
+          s6 = \port$19547$0 ;
       4'h6:
-          s6 = \port$18807$0 ;
+          s6 = \port$19549$0 ;
       4'h7:
-          s6 = \port$18809$0 ;
+          s6 = \port$19551$0 ;
       4'h8:
-          s6 = \port$18811$0 ;
+          s6 = \port$19553$0 ;
       4'h9:
-          s6 = \port$18813$0 ;
+          s6 = \port$19555$0 ;
       4'ha:
-          s6 = \port$18815$0 ;
+          s6 = \port$19557$0 ;
       4'hb:
-          s6 = \port$18817$0 ;
+          s6 = \port$19559$0 ;
       4'hc:
-          s6 = \port$18819$0 ;
+          s6 = \port$19561$0 ;
       4'hd:
-          s6 = \port$18821$0 ;
+          s6 = \port$19563$0 ;
       4'he:
-          s6 = \port$18823$0 ;
+          s6 = \port$19565$0 ;
       4'hf:
-          s6 = \port$18825$0 ;
+          s6 = \port$19567$0 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$185 [3:0])
+    casez (\$218 [3:0])
       4'h0:
-          s7 = \port$18795$0 ;
+          s7 = \port$19537$0 ;
       4'h1:
-          s7 = \port$18797$0 ;
+          s7 = \port$19539$0 ;
       4'h2:
-          s7 = \port$18799$0 ;
+          s7 = \port$19541$0 ;
       4'h3:
-          s7 = \port$18801$0 ;
+          s7 = \port$19543$0 ;
       4'h4:
-          s7 = \port$18803$0 ;
+          s7 = \port$19545$0 ;
       4'h5:
-          s7 = \port$18805$0 ;
+          s7 = \port$19547$0 ;
       4'h6:
-          s7 = \port$18807$0 ;
+          s7 = \port$19549$0 ;
       4'h7:
-          s7 = \port$18809$0 ;
+          s7 = \port$19551$0 ;
       4'h8:
-          s7 = \port$18811$0 ;
+          s7 = \port$19553$0 ;
       4'h9:
-          s7 = \port$18813$0 ;
+          s7 = \port$19555$0 ;
       4'ha:
-          s7 = \port$18815$0 ;
+          s7 = \port$19557$0 ;
       4'hb:
-          s7 = \port$18817$0 ;
+          s7 = \port$19559$0 ;
       4'hc:
-          s7 = \port$18819$0 ;
+          s7 = \port$19561$0 ;
       4'hd:
-          s7 = \port$18821$0 ;
+          s7 = \port$19563$0 ;
       4'he:
-          s7 = \port$18823$0 ;
+          s7 = \port$19565$0 ;
       4'hf:
-          s7 = \port$18825$0 ;
+          s7 = \port$19567$0 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$65 [2:0])
+    casez (o)
+      3'h0:
+          cmpl_at_o = cmpl_l0;
+      3'h1:
+          cmpl_at_o = cmpl_l1;
+      3'h2:
+          cmpl_at_o = cmpl_l2;
+      3'h3:
+          cmpl_at_o = cmpl_l3;
+      3'h4:
+          cmpl_at_o = cmpl_l4;
+      3'h5:
+          cmpl_at_o = cmpl_l5;
+      3'h6:
+          cmpl_at_o = cmpl_l6;
+      3'h7:
+          cmpl_at_o = cmpl_l7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (o2_l0[2:0])
       3'h0:
           oe2_l0 = oe2_p0;
       3'h1:
@@ -27667,51 +30692,51 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$65 [2:0])
+    casez (o2_l0[2:0])
       3'h0:
-          \$720  = ok2_p0;
+          \$732  = ok2_p0;
       3'h1:
-          \$720  = ok2_p1;
+          \$732  = ok2_p1;
       3'h2:
-          \$720  = ok2_p2;
+          \$732  = ok2_p2;
       3'h3:
-          \$720  = ok2_p3;
+          \$732  = ok2_p3;
       3'h4:
-          \$720  = ok2_p4;
+          \$732  = ok2_p4;
       3'h5:
-          \$720  = ok2_p5;
+          \$732  = ok2_p5;
       3'h6:
-          \$720  = ok2_p6;
+          \$732  = ok2_p6;
       3'h7:
-          \$720  = ok2_p7;
+          \$732  = ok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$65 [2:0])
+    casez (o2_l0[2:0])
       3'h0:
-          \$728  = relok2_p0;
+          \$740  = relok2_p0;
       3'h1:
-          \$728  = relok2_p1;
+          \$740  = relok2_p1;
       3'h2:
-          \$728  = relok2_p2;
+          \$740  = relok2_p2;
       3'h3:
-          \$728  = relok2_p3;
+          \$740  = relok2_p3;
       3'h4:
-          \$728  = relok2_p4;
+          \$740  = relok2_p4;
       3'h5:
-          \$728  = relok2_p5;
+          \$740  = relok2_p5;
       3'h6:
-          \$728  = relok2_p6;
+          \$740  = relok2_p6;
       3'h7:
-          \$728  = relok2_p7;
+          \$740  = relok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$77 [2:0])
+    casez (o2_l1[2:0])
       3'h0:
           oe2_l1 = oe2_p0;
       3'h1:
@@ -27733,51 +30758,51 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$77 [2:0])
+    casez (o2_l1[2:0])
       3'h0:
-          \$748  = ok2_p0;
+          \$756  = ok2_p0;
       3'h1:
-          \$748  = ok2_p1;
+          \$756  = ok2_p1;
       3'h2:
-          \$748  = ok2_p2;
+          \$756  = ok2_p2;
       3'h3:
-          \$748  = ok2_p3;
+          \$756  = ok2_p3;
       3'h4:
-          \$748  = ok2_p4;
+          \$756  = ok2_p4;
       3'h5:
-          \$748  = ok2_p5;
+          \$756  = ok2_p5;
       3'h6:
-          \$748  = ok2_p6;
+          \$756  = ok2_p6;
       3'h7:
-          \$748  = ok2_p7;
+          \$756  = ok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$77 [2:0])
+    casez (o2_l1[2:0])
       3'h0:
-          \$756  = relok2_p0;
+          \$764  = relok2_p0;
       3'h1:
-          \$756  = relok2_p1;
+          \$764  = relok2_p1;
       3'h2:
-          \$756  = relok2_p2;
+          \$764  = relok2_p2;
       3'h3:
-          \$756  = relok2_p3;
+          \$764  = relok2_p3;
       3'h4:
-          \$756  = relok2_p4;
+          \$764  = relok2_p4;
       3'h5:
-          \$756  = relok2_p5;
+          \$764  = relok2_p5;
       3'h6:
-          \$756  = relok2_p6;
+          \$764  = relok2_p6;
       3'h7:
-          \$756  = relok2_p7;
+          \$764  = relok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$89 [2:0])
+    casez (o2_l2[2:0])
       3'h0:
           oe2_l2 = oe2_p0;
       3'h1:
@@ -27799,51 +30824,51 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$89 [2:0])
+    casez (o2_l2[2:0])
       3'h0:
-          \$776  = ok2_p0;
+          \$780  = ok2_p0;
       3'h1:
-          \$776  = ok2_p1;
+          \$780  = ok2_p1;
       3'h2:
-          \$776  = ok2_p2;
+          \$780  = ok2_p2;
       3'h3:
-          \$776  = ok2_p3;
+          \$780  = ok2_p3;
       3'h4:
-          \$776  = ok2_p4;
+          \$780  = ok2_p4;
       3'h5:
-          \$776  = ok2_p5;
+          \$780  = ok2_p5;
       3'h6:
-          \$776  = ok2_p6;
+          \$780  = ok2_p6;
       3'h7:
-          \$776  = ok2_p7;
+          \$780  = ok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$89 [2:0])
+    casez (o2_l2[2:0])
       3'h0:
-          \$784  = relok2_p0;
+          \$788  = relok2_p0;
       3'h1:
-          \$784  = relok2_p1;
+          \$788  = relok2_p1;
       3'h2:
-          \$784  = relok2_p2;
+          \$788  = relok2_p2;
       3'h3:
-          \$784  = relok2_p3;
+          \$788  = relok2_p3;
       3'h4:
-          \$784  = relok2_p4;
+          \$788  = relok2_p4;
       3'h5:
-          \$784  = relok2_p5;
+          \$788  = relok2_p5;
       3'h6:
-          \$784  = relok2_p6;
+          \$788  = relok2_p6;
       3'h7:
-          \$784  = relok2_p7;
+          \$788  = relok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$101 [2:0])
+    casez (o2_l3[2:0])
       3'h0:
           oe2_l3 = oe2_p0;
       3'h1:
@@ -27865,7 +30890,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$101 [2:0])
+    casez (o2_l3[2:0])
       3'h0:
           \$804  = ok2_p0;
       3'h1:
@@ -27887,7 +30912,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$101 [2:0])
+    casez (o2_l3[2:0])
       3'h0:
           \$812  = relok2_p0;
       3'h1:
@@ -27909,7 +30934,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$113 [2:0])
+    casez (o2_l4[2:0])
       3'h0:
           oe2_l4 = oe2_p0;
       3'h1:
@@ -27931,51 +30956,51 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$113 [2:0])
+    casez (o2_l4[2:0])
       3'h0:
-          \$832  = ok2_p0;
+          \$828  = ok2_p0;
       3'h1:
-          \$832  = ok2_p1;
+          \$828  = ok2_p1;
       3'h2:
-          \$832  = ok2_p2;
+          \$828  = ok2_p2;
       3'h3:
-          \$832  = ok2_p3;
+          \$828  = ok2_p3;
       3'h4:
-          \$832  = ok2_p4;
+          \$828  = ok2_p4;
       3'h5:
-          \$832  = ok2_p5;
+          \$828  = ok2_p5;
       3'h6:
-          \$832  = ok2_p6;
+          \$828  = ok2_p6;
       3'h7:
-          \$832  = ok2_p7;
+          \$828  = ok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$113 [2:0])
+    casez (o2_l4[2:0])
       3'h0:
-          \$840  = relok2_p0;
+          \$836  = relok2_p0;
       3'h1:
-          \$840  = relok2_p1;
+          \$836  = relok2_p1;
       3'h2:
-          \$840  = relok2_p2;
+          \$836  = relok2_p2;
       3'h3:
-          \$840  = relok2_p3;
+          \$836  = relok2_p3;
       3'h4:
-          \$840  = relok2_p4;
+          \$836  = relok2_p4;
       3'h5:
-          \$840  = relok2_p5;
+          \$836  = relok2_p5;
       3'h6:
-          \$840  = relok2_p6;
+          \$836  = relok2_p6;
       3'h7:
-          \$840  = relok2_p7;
+          \$836  = relok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$125 [2:0])
+    casez (o2_l5[2:0])
       3'h0:
           oe2_l5 = oe2_p0;
       3'h1:
@@ -27997,51 +31022,51 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$125 [2:0])
+    casez (o2_l5[2:0])
       3'h0:
-          \$860  = ok2_p0;
+          \$852  = ok2_p0;
       3'h1:
-          \$860  = ok2_p1;
+          \$852  = ok2_p1;
       3'h2:
-          \$860  = ok2_p2;
+          \$852  = ok2_p2;
       3'h3:
-          \$860  = ok2_p3;
+          \$852  = ok2_p3;
       3'h4:
-          \$860  = ok2_p4;
+          \$852  = ok2_p4;
       3'h5:
-          \$860  = ok2_p5;
+          \$852  = ok2_p5;
       3'h6:
-          \$860  = ok2_p6;
+          \$852  = ok2_p6;
       3'h7:
-          \$860  = ok2_p7;
+          \$852  = ok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$125 [2:0])
+    casez (o2_l5[2:0])
       3'h0:
-          \$868  = relok2_p0;
+          \$860  = relok2_p0;
       3'h1:
-          \$868  = relok2_p1;
+          \$860  = relok2_p1;
       3'h2:
-          \$868  = relok2_p2;
+          \$860  = relok2_p2;
       3'h3:
-          \$868  = relok2_p3;
+          \$860  = relok2_p3;
       3'h4:
-          \$868  = relok2_p4;
+          \$860  = relok2_p4;
       3'h5:
-          \$868  = relok2_p5;
+          \$860  = relok2_p5;
       3'h6:
-          \$868  = relok2_p6;
+          \$860  = relok2_p6;
       3'h7:
-          \$868  = relok2_p7;
+          \$860  = relok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$137 [2:0])
+    casez (o2_l6[2:0])
       3'h0:
           oe2_l6 = oe2_p0;
       3'h1:
@@ -28063,51 +31088,51 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$137 [2:0])
+    casez (o2_l6[2:0])
       3'h0:
-          \$888  = ok2_p0;
+          \$876  = ok2_p0;
       3'h1:
-          \$888  = ok2_p1;
+          \$876  = ok2_p1;
       3'h2:
-          \$888  = ok2_p2;
+          \$876  = ok2_p2;
       3'h3:
-          \$888  = ok2_p3;
+          \$876  = ok2_p3;
       3'h4:
-          \$888  = ok2_p4;
+          \$876  = ok2_p4;
       3'h5:
-          \$888  = ok2_p5;
+          \$876  = ok2_p5;
       3'h6:
-          \$888  = ok2_p6;
+          \$876  = ok2_p6;
       3'h7:
-          \$888  = ok2_p7;
+          \$876  = ok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$137 [2:0])
+    casez (o2_l6[2:0])
       3'h0:
-          \$896  = relok2_p0;
+          \$884  = relok2_p0;
       3'h1:
-          \$896  = relok2_p1;
+          \$884  = relok2_p1;
       3'h2:
-          \$896  = relok2_p2;
+          \$884  = relok2_p2;
       3'h3:
-          \$896  = relok2_p3;
+          \$884  = relok2_p3;
       3'h4:
-          \$896  = relok2_p4;
+          \$884  = relok2_p4;
       3'h5:
-          \$896  = relok2_p5;
+          \$884  = relok2_p5;
       3'h6:
-          \$896  = relok2_p6;
+          \$884  = relok2_p6;
       3'h7:
-          \$896  = relok2_p7;
+          \$884  = relok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$149 [2:0])
+    casez (o2_l7[2:0])
       3'h0:
           oe2_l7 = oe2_p0;
       3'h1:
@@ -28129,45 +31154,45 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$149 [2:0])
+    casez (o2_l7[2:0])
       3'h0:
-          \$916  = ok2_p0;
+          \$900  = ok2_p0;
       3'h1:
-          \$916  = ok2_p1;
+          \$900  = ok2_p1;
       3'h2:
-          \$916  = ok2_p2;
+          \$900  = ok2_p2;
       3'h3:
-          \$916  = ok2_p3;
+          \$900  = ok2_p3;
       3'h4:
-          \$916  = ok2_p4;
+          \$900  = ok2_p4;
       3'h5:
-          \$916  = ok2_p5;
+          \$900  = ok2_p5;
       3'h6:
-          \$916  = ok2_p6;
+          \$900  = ok2_p6;
       3'h7:
-          \$916  = ok2_p7;
+          \$900  = ok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$149 [2:0])
+    casez (o2_l7[2:0])
       3'h0:
-          \$924  = relok2_p0;
+          \$908  = relok2_p0;
       3'h1:
-          \$924  = relok2_p1;
+          \$908  = relok2_p1;
       3'h2:
-          \$924  = relok2_p2;
+          \$908  = relok2_p2;
       3'h3:
-          \$924  = relok2_p3;
+          \$908  = relok2_p3;
       3'h4:
-          \$924  = relok2_p4;
+          \$908  = relok2_p4;
       3'h5:
-          \$924  = relok2_p5;
+          \$908  = relok2_p5;
       3'h6:
-          \$924  = relok2_p6;
+          \$908  = relok2_p6;
       3'h7:
-          \$924  = relok2_p7;
+          \$908  = relok2_p7;
     endcase
   end
   always @* begin
@@ -28175,21 +31200,21 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          o2_at_o = \$65 [4:0];
+          o2_at_o = o2_l0;
       3'h1:
-          o2_at_o = \$77 [4:0];
+          o2_at_o = o2_l1;
       3'h2:
-          o2_at_o = \$89 [4:0];
+          o2_at_o = o2_l2;
       3'h3:
-          o2_at_o = \$101 [4:0];
+          o2_at_o = o2_l3;
       3'h4:
-          o2_at_o = \$113 [4:0];
+          o2_at_o = o2_l4;
       3'h5:
-          o2_at_o = \$125 [4:0];
+          o2_at_o = o2_l5;
       3'h6:
-          o2_at_o = \$137 [4:0];
+          o2_at_o = o2_l6;
       3'h7:
-          o2_at_o = \$149 [4:0];
+          o2_at_o = o2_l7;
     endcase
   end
   always @* begin
@@ -28241,21 +31266,21 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          amount_at_o = \$730 [4:0];
+          amount_at_o = \$742 [4:0];
       3'h1:
-          amount_at_o = \$758 [4:0];
+          amount_at_o = \$766 [4:0];
       3'h2:
-          amount_at_o = \$786 [4:0];
+          amount_at_o = \$790 [4:0];
       3'h3:
           amount_at_o = \$814 [4:0];
       3'h4:
-          amount_at_o = \$842 [4:0];
+          amount_at_o = \$838 [4:0];
       3'h5:
-          amount_at_o = \$870 [4:0];
+          amount_at_o = \$862 [4:0];
       3'h6:
-          amount_at_o = \$898 [4:0];
+          amount_at_o = \$886 [4:0];
       3'h7:
-          amount_at_o = \$926 [4:0];
+          amount_at_o = \$910 [4:0];
     endcase
   end
   always @* begin
@@ -28263,21 +31288,21 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          defer_at_o = \$927 ;
+          defer_at_o = \$911 ;
       3'h1:
-          defer_at_o = \$928 ;
+          defer_at_o = \$912 ;
       3'h2:
-          defer_at_o = \$929 ;
+          defer_at_o = \$913 ;
       3'h3:
-          defer_at_o = \$930 ;
+          defer_at_o = \$914 ;
       3'h4:
-          defer_at_o = \$931 ;
+          defer_at_o = \$915 ;
       3'h5:
-          defer_at_o = \$932 ;
+          defer_at_o = \$916 ;
       3'h6:
-          defer_at_o = \$933 ;
+          defer_at_o = \$917 ;
       3'h7:
-          defer_at_o = \$934 ;
+          defer_at_o = \$918 ;
     endcase
   end
   always @* begin
@@ -28304,56 +31329,522 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1007  = 4'h0;
-    casez (\$1006 )
+    (* full_case = 32'd1 *)
+    casez (\$953 [3:0])
       4'h0:
-          \$1007  = stk_ctx0;
+          \$954  = over0;
       4'h1:
-          \$1007  = stk_ctx1;
+          \$954  = over1;
       4'h2:
-          \$1007  = stk_ctx2;
+          \$954  = over2;
       4'h3:
-          \$1007  = stk_ctx3;
+          \$954  = over3;
       4'h4:
-          \$1007  = stk_ctx4;
+          \$954  = over4;
       4'h5:
-          \$1007  = stk_ctx5;
+          \$954  = over5;
+      4'h6:
+          \$954  = over6;
+      4'h7:
+          \$954  = over7;
+      4'h8:
+          \$954  = over8;
+      4'h9:
+          \$954  = over9;
+      4'ha:
+          \$954  = over10;
+      4'hb:
+          \$954  = over11;
+      4'hc:
+          \$954  = over12;
+      4'hd:
+          \$954  = over13;
+      4'he:
+          \$954  = over14;
+      4'hf:
+          \$954  = over15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1009  = 26'h0000000;
-    casez (\$1008 )
+    (* full_case = 32'd1 *)
+    casez (\$963 [3:0])
       4'h0:
-          \$1009  = stk_end0;
+          \$964  = over0;
       4'h1:
-          \$1009  = stk_end1;
+          \$964  = over1;
       4'h2:
-          \$1009  = stk_end2;
+          \$964  = over2;
       4'h3:
-          \$1009  = stk_end3;
+          \$964  = over3;
       4'h4:
-          \$1009  = stk_end4;
+          \$964  = over4;
       4'h5:
-          \$1009  = stk_end5;
+          \$964  = over5;
+      4'h6:
+          \$964  = over6;
+      4'h7:
+          \$964  = over7;
+      4'h8:
+          \$964  = over8;
+      4'h9:
+          \$964  = over9;
+      4'ha:
+          \$964  = over10;
+      4'hb:
+          \$964  = over11;
+      4'hc:
+          \$964  = over12;
+      4'hd:
+          \$964  = over13;
+      4'he:
+          \$964  = over14;
+      4'hf:
+          \$964  = over15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1011  = 24'h000000;
-    casez (\$1010 )
+    (* full_case = 32'd1 *)
+    casez (\$973 [3:0])
       4'h0:
-          \$1011  = stk_cnt0;
+          \$974  = over0;
       4'h1:
-          \$1011  = stk_cnt1;
+          \$974  = over1;
       4'h2:
-          \$1011  = stk_cnt2;
+          \$974  = over2;
       4'h3:
-          \$1011  = stk_cnt3;
+          \$974  = over3;
       4'h4:
-          \$1011  = stk_cnt4;
+          \$974  = over4;
       4'h5:
-          \$1011  = stk_cnt5;
+          \$974  = over5;
+      4'h6:
+          \$974  = over6;
+      4'h7:
+          \$974  = over7;
+      4'h8:
+          \$974  = over8;
+      4'h9:
+          \$974  = over9;
+      4'ha:
+          \$974  = over10;
+      4'hb:
+          \$974  = over11;
+      4'hc:
+          \$974  = over12;
+      4'hd:
+          \$974  = over13;
+      4'he:
+          \$974  = over14;
+      4'hf:
+          \$974  = over15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$983 [3:0])
+      4'h0:
+          \$984  = over0;
+      4'h1:
+          \$984  = over1;
+      4'h2:
+          \$984  = over2;
+      4'h3:
+          \$984  = over3;
+      4'h4:
+          \$984  = over4;
+      4'h5:
+          \$984  = over5;
+      4'h6:
+          \$984  = over6;
+      4'h7:
+          \$984  = over7;
+      4'h8:
+          \$984  = over8;
+      4'h9:
+          \$984  = over9;
+      4'ha:
+          \$984  = over10;
+      4'hb:
+          \$984  = over11;
+      4'hc:
+          \$984  = over12;
+      4'hd:
+          \$984  = over13;
+      4'he:
+          \$984  = over14;
+      4'hf:
+          \$984  = over15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$993 [3:0])
+      4'h0:
+          \$994  = over0;
+      4'h1:
+          \$994  = over1;
+      4'h2:
+          \$994  = over2;
+      4'h3:
+          \$994  = over3;
+      4'h4:
+          \$994  = over4;
+      4'h5:
+          \$994  = over5;
+      4'h6:
+          \$994  = over6;
+      4'h7:
+          \$994  = over7;
+      4'h8:
+          \$994  = over8;
+      4'h9:
+          \$994  = over9;
+      4'ha:
+          \$994  = over10;
+      4'hb:
+          \$994  = over11;
+      4'hc:
+          \$994  = over12;
+      4'hd:
+          \$994  = over13;
+      4'he:
+          \$994  = over14;
+      4'hf:
+          \$994  = over15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$1003 [3:0])
+      4'h0:
+          \$1004  = over0;
+      4'h1:
+          \$1004  = over1;
+      4'h2:
+          \$1004  = over2;
+      4'h3:
+          \$1004  = over3;
+      4'h4:
+          \$1004  = over4;
+      4'h5:
+          \$1004  = over5;
+      4'h6:
+          \$1004  = over6;
+      4'h7:
+          \$1004  = over7;
+      4'h8:
+          \$1004  = over8;
+      4'h9:
+          \$1004  = over9;
+      4'ha:
+          \$1004  = over10;
+      4'hb:
+          \$1004  = over11;
+      4'hc:
+          \$1004  = over12;
+      4'hd:
+          \$1004  = over13;
+      4'he:
+          \$1004  = over14;
+      4'hf:
+          \$1004  = over15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$1013 [3:0])
+      4'h0:
+          \$1014  = over0;
+      4'h1:
+          \$1014  = over1;
+      4'h2:
+          \$1014  = over2;
+      4'h3:
+          \$1014  = over3;
+      4'h4:
+          \$1014  = over4;
+      4'h5:
+          \$1014  = over5;
+      4'h6:
+          \$1014  = over6;
+      4'h7:
+          \$1014  = over7;
+      4'h8:
+          \$1014  = over8;
+      4'h9:
+          \$1014  = over9;
+      4'ha:
+          \$1014  = over10;
+      4'hb:
+          \$1014  = over11;
+      4'hc:
+          \$1014  = over12;
+      4'hd:
+          \$1014  = over13;
+      4'he:
+          \$1014  = over14;
+      4'hf:
+          \$1014  = over15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$1023 [3:0])
+      4'h0:
+          \$1024  = over0;
+      4'h1:
+          \$1024  = over1;
+      4'h2:
+          \$1024  = over2;
+      4'h3:
+          \$1024  = over3;
+      4'h4:
+          \$1024  = over4;
+      4'h5:
+          \$1024  = over5;
+      4'h6:
+          \$1024  = over6;
+      4'h7:
+          \$1024  = over7;
+      4'h8:
+          \$1024  = over8;
+      4'h9:
+          \$1024  = over9;
+      4'ha:
+          \$1024  = over10;
+      4'hb:
+          \$1024  = over11;
+      4'hc:
+          \$1024  = over12;
+      4'hd:
+          \$1024  = over13;
+      4'he:
+          \$1024  = over14;
+      4'hf:
+          \$1024  = over15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (o)
+      3'h0:
+          \$1028  = \$955 [3:0];
+      3'h1:
+          \$1028  = \$965 [3:0];
+      3'h2:
+          \$1028  = \$975 [3:0];
+      3'h3:
+          \$1028  = \$985 [3:0];
+      3'h4:
+          \$1028  = \$995 [3:0];
+      3'h5:
+          \$1028  = \$1005 [3:0];
+      3'h6:
+          \$1028  = \$1015 [3:0];
+      3'h7:
+          \$1028  = \$1025 [3:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \$1091  = 26'h0000000;
+    casez (taken)
+      4'h0:
+          \$1091  = pos_plus0;
+      4'h1:
+          \$1091  = pos_plus1;
+      4'h2:
+          \$1091  = pos_plus2;
+      4'h3:
+          \$1091  = pos_plus3;
+      4'h4:
+          \$1091  = pos_plus4;
+      4'h5:
+          \$1091  = pos_plus5;
+      4'h6:
+          \$1091  = pos_plus6;
+      4'h7:
+          \$1091  = pos_plus7;
+      4'h8:
+          \$1091  = pos_plus8;
+      4'h9:
+          \$1091  = pos_plus9;
+      4'ha:
+          \$1091  = pos_plus10;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \$1106  = 4'h0;
+    casez (\$1105 )
+      4'h0:
+          \$1106  = stk_ctx0;
+      4'h1:
+          \$1106  = stk_ctx1;
+      4'h2:
+          \$1106  = stk_ctx2;
+      4'h3:
+          \$1106  = stk_ctx3;
+      4'h4:
+          \$1106  = stk_ctx4;
+      4'h5:
+          \$1106  = stk_ctx5;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \$1108  = 26'h0000000;
+    casez (\$1107 )
+      4'h0:
+          \$1108  = stk_end0;
+      4'h1:
+          \$1108  = stk_end1;
+      4'h2:
+          \$1108  = stk_end2;
+      4'h3:
+          \$1108  = stk_end3;
+      4'h4:
+          \$1108  = stk_end4;
+      4'h5:
+          \$1108  = stk_end5;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \$1110  = 24'h000000;
+    casez (\$1109 )
+      4'h0:
+          \$1110  = stk_cnt0;
+      4'h1:
+          \$1110  = stk_cnt1;
+      4'h2:
+          \$1110  = stk_cnt2;
+      4'h3:
+          \$1110  = stk_cnt3;
+      4'h4:
+          \$1110  = stk_cnt4;
+      4'h5:
+          \$1110  = stk_cnt5;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \$1153  = 26'h0000000;
+    casez (taken)
+      4'h0:
+          \$1153  = pos_plus0;
+      4'h1:
+          \$1153  = pos_plus1;
+      4'h2:
+          \$1153  = pos_plus2;
+      4'h3:
+          \$1153  = pos_plus3;
+      4'h4:
+          \$1153  = pos_plus4;
+      4'h5:
+          \$1153  = pos_plus5;
+      4'h6:
+          \$1153  = pos_plus6;
+      4'h7:
+          \$1153  = pos_plus7;
+      4'h8:
+          \$1153  = pos_plus8;
+      4'h9:
+          \$1153  = pos_plus9;
+      4'ha:
+          \$1153  = pos_plus10;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \$1155  = 1'h0;
+    casez (taken)
+      4'h0:
+          \$1155  = too_big0;
+      4'h1:
+          \$1155  = too_big1;
+      4'h2:
+          \$1155  = too_big2;
+      4'h3:
+          \$1155  = too_big3;
+      4'h4:
+          \$1155  = too_big4;
+      4'h5:
+          \$1155  = too_big5;
+      4'h6:
+          \$1155  = too_big6;
+      4'h7:
+          \$1155  = too_big7;
+      4'h8:
+          \$1155  = too_big8;
+      4'h9:
+          \$1155  = too_big9;
+      4'ha:
+          \$1155  = too_big10;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \$1159  = 26'h0000000;
+    casez (avail)
+      6'h00:
+          \$1159  = pos_plus0;
+      6'h01:
+          \$1159  = pos_plus1;
+      6'h02:
+          \$1159  = pos_plus2;
+      6'h03:
+          \$1159  = pos_plus3;
+      6'h04:
+          \$1159  = pos_plus4;
+      6'h05:
+          \$1159  = pos_plus5;
+      6'h06:
+          \$1159  = pos_plus6;
+      6'h07:
+          \$1159  = pos_plus7;
+      6'h08:
+          \$1159  = pos_plus8;
+      6'h09:
+          \$1159  = pos_plus9;
+      6'h0a:
+          \$1159  = pos_plus10;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \$1161  = 1'h0;
+    casez (avail)
+      6'h00:
+          \$1161  = too_big0;
+      6'h01:
+          \$1161  = too_big1;
+      6'h02:
+          \$1161  = too_big2;
+      6'h03:
+          \$1161  = too_big3;
+      6'h04:
+          \$1161  = too_big4;
+      6'h05:
+          \$1161  = too_big5;
+      6'h06:
+          \$1161  = too_big6;
+      6'h07:
+          \$1161  = too_big7;
+      6'h08:
+          \$1161  = too_big8;
+      6'h09:
+          \$1161  = too_big9;
+      6'h0a:
+          \$1161  = too_big10;
     endcase
   end
   always @* begin
@@ -28363,21 +31854,21 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       4'h0:
           val_a = acc;
       4'h1:
-          val_a = { acc[247:0], \port$18795$0  };
+          val_a = { acc[247:0], \port$19537$0  };
       4'h2:
-          val_a = { acc[239:0], \port$18795$0 , \port$18797$0  };
+          val_a = { acc[239:0], \port$19537$0 , \port$19539$0  };
       4'h3:
-          val_a = { acc[231:0], \port$18795$0 , \port$18797$0 , \port$18799$0  };
+          val_a = { acc[231:0], \port$19537$0 , \port$19539$0 , \port$19541$0  };
       4'h4:
-          val_a = { acc[223:0], \port$18795$0 , \port$18797$0 , \port$18799$0 , \port$18801$0  };
+          val_a = { acc[223:0], \port$19537$0 , \port$19539$0 , \port$19541$0 , \port$19543$0  };
       4'h5:
-          val_a = { acc[215:0], \port$18795$0 , \port$18797$0 , \port$18799$0 , \port$18801$0 , \port$18803$0  };
+          val_a = { acc[215:0], \port$19537$0 , \port$19539$0 , \port$19541$0 , \port$19543$0 , \port$19545$0  };
       4'h6:
-          val_a = { acc[207:0], \port$18795$0 , \port$18797$0 , \port$18799$0 , \port$18801$0 , \port$18803$0 , \port$18805$0  };
+          val_a = { acc[207:0], \port$19537$0 , \port$19539$0 , \port$19541$0 , \port$19543$0 , \port$19545$0 , \port$19547$0  };
       4'h7:
-          val_a = { acc[199:0], \port$18795$0 , \port$18797$0 , \port$18799$0 , \port$18801$0 , \port$18803$0 , \port$18805$0 , \port$18807$0  };
+          val_a = { acc[199:0], \port$19537$0 , \port$19539$0 , \port$19541$0 , \port$19543$0 , \port$19545$0 , \port$19547$0 , \port$19549$0  };
       4'h8:
-          val_a = { acc[191:0], \port$18795$0 , \port$18797$0 , \port$18799$0 , \port$18801$0 , \port$18803$0 , \port$18805$0 , \port$18807$0 , \port$18809$0  };
+          val_a = { acc[191:0], \port$19537$0 , \port$19539$0 , \port$19541$0 , \port$19543$0 , \port$19545$0 , \port$19547$0 , \port$19549$0 , \port$19551$0  };
     endcase
   end
   always @* begin
@@ -28488,13 +31979,95 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \err$33  = 1'h0;
+    casez (late2_f)
+      6'h03:
+          if (\$46 ) begin
+            \err$33  = 1'h1;
+          end
+      6'h06:
+          if (\$47 ) begin
+            \err$33  = 1'h1;
+          end
+      6'h0f:
+          if (\$52 ) begin
+            \err$33  = 1'h1;
+          end
+      6'h10:
+          if (\$53 ) begin
+            \err$33  = 1'h1;
+          end
+      6'h11:
+          if (\$56 ) begin
+            \err$33  = 1'h1;
+          end
+      6'h12:
+          if (\$59 ) begin
+            \err$33  = 1'h1;
+          end else if (\$60 ) begin
+            \err$33  = 1'h1;
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \code$34  = 5'h00;
+    casez (late2_f)
+      6'h03:
+          if (\$46 ) begin
+            \code$34  = 5'h0c;
+          end
+      6'h06:
+          if (\$47 ) begin
+            \code$34  = 5'h18;
+          end
+      6'h0f:
+          if (\$52 ) begin
+            \code$34  = 5'h10;
+          end
+      6'h10:
+          if (\$53 ) begin
+            \code$34  = 5'h11;
+          end
+      6'h11:
+          if (\$56 ) begin
+            \code$34  = 5'h12;
+          end
+      6'h12:
+          if (\$59 ) begin
+            \code$34  = 5'h13;
+          end else if (\$60 ) begin
+            \code$34  = 5'h14;
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    late_fail = 1'h0;
+    if (\$61 ) begin
+      late_fail = 1'h1;
+    end else if (\$62 ) begin
+      late_fail = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    late_fail_code = 5'h00;
+    if (\$61 ) begin
+      late_fail_code = \code$29 ;
+    end else if (\$62 ) begin
+      late_fail_code = \code$34 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     a_err = 1'h0;
     if (a_active) begin
-      if (\$48 ) begin
+      if (\$65 ) begin
         a_err = 1'h1;
       end else if (a_trunc) begin
         a_err = 1'h1;
-      end else if (\$49 ) begin
+      end else if (\$66 ) begin
         a_err = 1'h1;
       end
     end
@@ -28503,11 +32076,11 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     a_code = 5'h00;
     if (a_active) begin
-      if (\$48 ) begin
+      if (\$65 ) begin
         a_code = code;
       end else if (a_trunc) begin
         a_code = 5'h03;
-      end else if (\$49 ) begin
+      end else if (\$66 ) begin
         a_code = \code$25 ;
       end
     end
@@ -28515,13 +32088,13 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$18795$0 [2:0])
+    casez (\port$19537$0 [2:0])
       3'h0:
-          long_len_l0 = { 16'h0000, \port$18797$0  };
+          long_len_l0 = { 16'h0000, \port$19539$0  };
       3'h1:
-          long_len_l0 = { 8'h00, \port$18797$0 , \port$18799$0  };
+          long_len_l0 = { 8'h00, \port$19539$0 , \port$19541$0  };
       default:
-          long_len_l0 = { \port$18797$0 , \port$18799$0 , \port$18801$0  };
+          long_len_l0 = { \port$19539$0 , \port$19541$0 , \port$19543$0  };
     endcase
   end
   always @* begin
@@ -28530,7 +32103,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (single_l0) begin
       h_l0 = 4'h0;
     end else if (long_l0) begin
-      h_l0 = \$58 ;
+      h_l0 = \$75 ;
     end else begin
       h_l0 = 4'h1;
     end
@@ -28543,19 +32116,41 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end else if (long_l0) begin
       ln_l0 = long_len_l0;
     end else begin
-      ln_l0 = { 18'h00000, \port$18795$0 [5:0] };
+      ln_l0 = { 18'h00000, \port$19537$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$18797$0 [2:0])
+    if (single_l0) begin
+      e_l0 = 4'h1;
+    end else if (\$77 ) begin
+      e_l0 = 4'h9;
+    end else begin
+      e_l0 = \$78 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$80 ) begin
+      o2_l0 = oh_l0;
+    end else if (\$81 ) begin
+      o2_l0 = 5'h08;
+    end else begin
+      o2_l0 = ke_l0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$19539$0 [2:0])
       3'h0:
-          long_len_l1 = { 16'h0000, \port$18799$0  };
+          long_len_l1 = { 16'h0000, \port$19541$0  };
       3'h1:
-          long_len_l1 = { 8'h00, \port$18799$0 , \port$18801$0  };
+          long_len_l1 = { 8'h00, \port$19541$0 , \port$19543$0  };
       default:
-          long_len_l1 = { \port$18799$0 , \port$18801$0 , \port$18803$0  };
+          long_len_l1 = { \port$19541$0 , \port$19543$0 , \port$19545$0  };
     endcase
   end
   always @* begin
@@ -28564,7 +32159,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (single_l1) begin
       h_l1 = 4'h0;
     end else if (long_l1) begin
-      h_l1 = \$70 ;
+      h_l1 = \$89 ;
     end else begin
       h_l1 = 4'h1;
     end
@@ -28577,19 +32172,41 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end else if (long_l1) begin
       ln_l1 = long_len_l1;
     end else begin
-      ln_l1 = { 18'h00000, \port$18797$0 [5:0] };
+      ln_l1 = { 18'h00000, \port$19539$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$18799$0 [2:0])
+    if (single_l1) begin
+      e_l1 = 4'h1;
+    end else if (\$91 ) begin
+      e_l1 = 4'h9;
+    end else begin
+      e_l1 = \$92 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$94 ) begin
+      o2_l1 = oh_l1;
+    end else if (\$95 ) begin
+      o2_l1 = 5'h08;
+    end else begin
+      o2_l1 = ke_l1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$19541$0 [2:0])
       3'h0:
-          long_len_l2 = { 16'h0000, \port$18801$0  };
+          long_len_l2 = { 16'h0000, \port$19543$0  };
       3'h1:
-          long_len_l2 = { 8'h00, \port$18801$0 , \port$18803$0  };
+          long_len_l2 = { 8'h00, \port$19543$0 , \port$19545$0  };
       default:
-          long_len_l2 = { \port$18801$0 , \port$18803$0 , \port$18805$0  };
+          long_len_l2 = { \port$19543$0 , \port$19545$0 , \port$19547$0  };
     endcase
   end
   always @* begin
@@ -28598,7 +32215,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (single_l2) begin
       h_l2 = 4'h0;
     end else if (long_l2) begin
-      h_l2 = \$82 ;
+      h_l2 = \$103 ;
     end else begin
       h_l2 = 4'h1;
     end
@@ -28611,19 +32228,41 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end else if (long_l2) begin
       ln_l2 = long_len_l2;
     end else begin
-      ln_l2 = { 18'h00000, \port$18799$0 [5:0] };
+      ln_l2 = { 18'h00000, \port$19541$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$18801$0 [2:0])
+    if (single_l2) begin
+      e_l2 = 4'h1;
+    end else if (\$105 ) begin
+      e_l2 = 4'h9;
+    end else begin
+      e_l2 = \$106 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$108 ) begin
+      o2_l2 = oh_l2;
+    end else if (\$109 ) begin
+      o2_l2 = 5'h08;
+    end else begin
+      o2_l2 = ke_l2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$19543$0 [2:0])
       3'h0:
-          long_len_l3 = { 16'h0000, \port$18803$0  };
+          long_len_l3 = { 16'h0000, \port$19545$0  };
       3'h1:
-          long_len_l3 = { 8'h00, \port$18803$0 , \port$18805$0  };
+          long_len_l3 = { 8'h00, \port$19545$0 , \port$19547$0  };
       default:
-          long_len_l3 = { \port$18803$0 , \port$18805$0 , \port$18807$0  };
+          long_len_l3 = { \port$19545$0 , \port$19547$0 , \port$19549$0  };
     endcase
   end
   always @* begin
@@ -28632,7 +32271,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (single_l3) begin
       h_l3 = 4'h0;
     end else if (long_l3) begin
-      h_l3 = \$94 ;
+      h_l3 = \$117 ;
     end else begin
       h_l3 = 4'h1;
     end
@@ -28645,19 +32284,41 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end else if (long_l3) begin
       ln_l3 = long_len_l3;
     end else begin
-      ln_l3 = { 18'h00000, \port$18801$0 [5:0] };
+      ln_l3 = { 18'h00000, \port$19543$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$18803$0 [2:0])
+    if (single_l3) begin
+      e_l3 = 4'h1;
+    end else if (\$119 ) begin
+      e_l3 = 4'h9;
+    end else begin
+      e_l3 = \$120 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$122 ) begin
+      o2_l3 = oh_l3;
+    end else if (\$123 ) begin
+      o2_l3 = 5'h08;
+    end else begin
+      o2_l3 = ke_l3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$19545$0 [2:0])
       3'h0:
-          long_len_l4 = { 16'h0000, \port$18805$0  };
+          long_len_l4 = { 16'h0000, \port$19547$0  };
       3'h1:
-          long_len_l4 = { 8'h00, \port$18805$0 , \port$18807$0  };
+          long_len_l4 = { 8'h00, \port$19547$0 , \port$19549$0  };
       default:
-          long_len_l4 = { \port$18805$0 , \port$18807$0 , \port$18809$0  };
+          long_len_l4 = { \port$19547$0 , \port$19549$0 , \port$19551$0  };
     endcase
   end
   always @* begin
@@ -28666,7 +32327,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (single_l4) begin
       h_l4 = 4'h0;
     end else if (long_l4) begin
-      h_l4 = \$106 ;
+      h_l4 = \$131 ;
     end else begin
       h_l4 = 4'h1;
     end
@@ -28679,19 +32340,41 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end else if (long_l4) begin
       ln_l4 = long_len_l4;
     end else begin
-      ln_l4 = { 18'h00000, \port$18803$0 [5:0] };
+      ln_l4 = { 18'h00000, \port$19545$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$18805$0 [2:0])
+    if (single_l4) begin
+      e_l4 = 4'h1;
+    end else if (\$133 ) begin
+      e_l4 = 4'h9;
+    end else begin
+      e_l4 = \$134 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$136 ) begin
+      o2_l4 = oh_l4;
+    end else if (\$137 ) begin
+      o2_l4 = 5'h08;
+    end else begin
+      o2_l4 = ke_l4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$19547$0 [2:0])
       3'h0:
-          long_len_l5 = { 16'h0000, \port$18807$0  };
+          long_len_l5 = { 16'h0000, \port$19549$0  };
       3'h1:
-          long_len_l5 = { 8'h00, \port$18807$0 , \port$18809$0  };
+          long_len_l5 = { 8'h00, \port$19549$0 , \port$19551$0  };
       default:
-          long_len_l5 = { \port$18807$0 , \port$18809$0 , \port$18811$0  };
+          long_len_l5 = { \port$19549$0 , \port$19551$0 , \port$19553$0  };
     endcase
   end
   always @* begin
@@ -28700,7 +32383,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (single_l5) begin
       h_l5 = 4'h0;
     end else if (long_l5) begin
-      h_l5 = \$118 ;
+      h_l5 = \$145 ;
     end else begin
       h_l5 = 4'h1;
     end
@@ -28713,19 +32396,41 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end else if (long_l5) begin
       ln_l5 = long_len_l5;
     end else begin
-      ln_l5 = { 18'h00000, \port$18805$0 [5:0] };
+      ln_l5 = { 18'h00000, \port$19547$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$18807$0 [2:0])
+    if (single_l5) begin
+      e_l5 = 4'h1;
+    end else if (\$147 ) begin
+      e_l5 = 4'h9;
+    end else begin
+      e_l5 = \$148 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$150 ) begin
+      o2_l5 = oh_l5;
+    end else if (\$151 ) begin
+      o2_l5 = 5'h08;
+    end else begin
+      o2_l5 = ke_l5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$19549$0 [2:0])
       3'h0:
-          long_len_l6 = { 16'h0000, \port$18809$0  };
+          long_len_l6 = { 16'h0000, \port$19551$0  };
       3'h1:
-          long_len_l6 = { 8'h00, \port$18809$0 , \port$18811$0  };
+          long_len_l6 = { 8'h00, \port$19551$0 , \port$19553$0  };
       default:
-          long_len_l6 = { \port$18809$0 , \port$18811$0 , \port$18813$0  };
+          long_len_l6 = { \port$19551$0 , \port$19553$0 , \port$19555$0  };
     endcase
   end
   always @* begin
@@ -28734,7 +32439,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (single_l6) begin
       h_l6 = 4'h0;
     end else if (long_l6) begin
-      h_l6 = \$130 ;
+      h_l6 = \$159 ;
     end else begin
       h_l6 = 4'h1;
     end
@@ -28747,19 +32452,41 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end else if (long_l6) begin
       ln_l6 = long_len_l6;
     end else begin
-      ln_l6 = { 18'h00000, \port$18807$0 [5:0] };
+      ln_l6 = { 18'h00000, \port$19549$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$18809$0 [2:0])
+    if (single_l6) begin
+      e_l6 = 4'h1;
+    end else if (\$161 ) begin
+      e_l6 = 4'h9;
+    end else begin
+      e_l6 = \$162 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$164 ) begin
+      o2_l6 = oh_l6;
+    end else if (\$165 ) begin
+      o2_l6 = 5'h08;
+    end else begin
+      o2_l6 = ke_l6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$19551$0 [2:0])
       3'h0:
-          long_len_l7 = { 16'h0000, \port$18811$0  };
+          long_len_l7 = { 16'h0000, \port$19553$0  };
       3'h1:
-          long_len_l7 = { 8'h00, \port$18811$0 , \port$18813$0  };
+          long_len_l7 = { 8'h00, \port$19553$0 , \port$19555$0  };
       default:
-          long_len_l7 = { \port$18811$0 , \port$18813$0 , \port$18815$0  };
+          long_len_l7 = { \port$19553$0 , \port$19555$0 , \port$19557$0  };
     endcase
   end
   always @* begin
@@ -28768,7 +32495,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (single_l7) begin
       h_l7 = 4'h0;
     end else if (long_l7) begin
-      h_l7 = \$142 ;
+      h_l7 = \$173 ;
     end else begin
       h_l7 = 4'h1;
     end
@@ -28781,14 +32508,36 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end else if (long_l7) begin
       ln_l7 = long_len_l7;
     end else begin
-      ln_l7 = { 18'h00000, \port$18809$0 [5:0] };
+      ln_l7 = { 18'h00000, \port$19551$0 [5:0] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    if (single_l7) begin
+      e_l7 = 4'h1;
+    end else if (\$175 ) begin
+      e_l7 = 4'h9;
+    end else begin
+      e_l7 = \$176 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$178 ) begin
+      o2_l7 = oh_l7;
+    end else if (\$179 ) begin
+      o2_l7 = 5'h08;
+    end else begin
+      o2_l7 = ke_l7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     fld = 6'h00;
     (* full_case = 32'd1 *)
-    if (\$153 ) begin
+    if (\$186 ) begin
       fld = 6'h01;
     end else begin
       casez (top_ctx)
@@ -28944,7 +32693,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                         fld = 6'h00;
                   endcase
             endcase
-            if (\$159 ) begin
+            if (\$192 ) begin
               fld = 6'h1f;
             end
           end
@@ -28988,13 +32737,13 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             (* full_case = 32'd1 *)
             casez (top_cnt)
               24'h000001:
-                  fld = \$160 ;
+                  fld = \$193 ;
               24'h000002:
-                  fld = \$161 ;
+                  fld = \$194 ;
               24'h000003:
-                  fld = \$162 ;
+                  fld = \$195 ;
               24'h000004:
-                  fld = \$163 ;
+                  fld = \$196 ;
               default:
                   fld = 6'h00;
             endcase
@@ -29034,105 +32783,105 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     width_err = 1'h0;
     casez (fld)
       6'h02:
-          if (\$188 ) begin
-            width_err = 1'h1;
-          end
-      6'h03:
-          if (\$189 ) begin
-            width_err = 1'h1;
-          end
-      6'h04:
-          if (\$190 ) begin
-            width_err = 1'h1;
-          end
-      6'h05:
-          if (\$191 ) begin
-            width_err = 1'h1;
-          end
-      6'h06:
-          if (\$192 ) begin
-            width_err = 1'h1;
-          end
-      6'h07:
-          if (\$193 ) begin
-            width_err = 1'h1;
-          end
-      6'h09:
-          if (\$194 ) begin
-            width_err = 1'h1;
-          end
-      6'h0c:
-          if (\$195 ) begin
-            width_err = 1'h1;
-          end
-      6'h0f:
-          if (\$196 ) begin
-            width_err = 1'h1;
-          end
-      6'h11:
-          if (\$197 ) begin
-            width_err = 1'h1;
-          end
-      6'h12:
-          if (\$198 ) begin
-            width_err = 1'h1;
-          end
-      6'h19:
-          if (\$199 ) begin
-            width_err = 1'h1;
-          end
-      6'h1b:
-          if (\$200 ) begin
-            width_err = 1'h1;
-          end
-      6'h1c:
-          if (\$201 ) begin
-            width_err = 1'h1;
-          end
-      6'h1d:
-          if (\$202 ) begin
-            width_err = 1'h1;
-          end
-      6'h1e:
-          if (\$203 ) begin
-            width_err = 1'h1;
-          end
-      6'h10:
-          if (\$204 ) begin
-            width_err = 1'h1;
-          end
-      6'h08:
-          if (\$209 ) begin
-            width_err = 1'h1;
-          end else if (\$212 ) begin
-            width_err = 1'h1;
-          end
-      6'h0a:
-          if (\$215 ) begin
-            width_err = 1'h1;
-          end
-      6'h14:
-          if (\$216 ) begin
-            width_err = 1'h1;
-          end
-      6'h1a:
-          if (\$217 ) begin
-            width_err = 1'h1;
-          end
-      6'h16:
-          if (\$218 ) begin
-            width_err = 1'h1;
-          end
-      6'h17:
           if (\$219 ) begin
             width_err = 1'h1;
           end
-      6'h24:
+      6'h03:
           if (\$220 ) begin
             width_err = 1'h1;
           end
-      6'h25:
+      6'h04:
           if (\$221 ) begin
+            width_err = 1'h1;
+          end
+      6'h05:
+          if (\$222 ) begin
+            width_err = 1'h1;
+          end
+      6'h06:
+          if (\$223 ) begin
+            width_err = 1'h1;
+          end
+      6'h07:
+          if (\$224 ) begin
+            width_err = 1'h1;
+          end
+      6'h09:
+          if (\$225 ) begin
+            width_err = 1'h1;
+          end
+      6'h0c:
+          if (\$226 ) begin
+            width_err = 1'h1;
+          end
+      6'h0f:
+          if (\$227 ) begin
+            width_err = 1'h1;
+          end
+      6'h11:
+          if (\$228 ) begin
+            width_err = 1'h1;
+          end
+      6'h12:
+          if (\$229 ) begin
+            width_err = 1'h1;
+          end
+      6'h19:
+          if (\$230 ) begin
+            width_err = 1'h1;
+          end
+      6'h1b:
+          if (\$231 ) begin
+            width_err = 1'h1;
+          end
+      6'h1c:
+          if (\$232 ) begin
+            width_err = 1'h1;
+          end
+      6'h1d:
+          if (\$233 ) begin
+            width_err = 1'h1;
+          end
+      6'h1e:
+          if (\$234 ) begin
+            width_err = 1'h1;
+          end
+      6'h10:
+          if (\$235 ) begin
+            width_err = 1'h1;
+          end
+      6'h08:
+          if (\$240 ) begin
+            width_err = 1'h1;
+          end else if (\$243 ) begin
+            width_err = 1'h1;
+          end
+      6'h0a:
+          if (\$246 ) begin
+            width_err = 1'h1;
+          end
+      6'h14:
+          if (\$247 ) begin
+            width_err = 1'h1;
+          end
+      6'h1a:
+          if (\$248 ) begin
+            width_err = 1'h1;
+          end
+      6'h16:
+          if (\$249 ) begin
+            width_err = 1'h1;
+          end
+      6'h17:
+          if (\$250 ) begin
+            width_err = 1'h1;
+          end
+      6'h24:
+          if (\$251 ) begin
+            width_err = 1'h1;
+          end
+      6'h25:
+          if (\$252 ) begin
             width_err = 1'h1;
           end
     endcase
@@ -29142,105 +32891,105 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     width_code = 5'h00;
     casez (fld)
       6'h02:
-          if (\$188 ) begin
+          if (\$219 ) begin
             width_code = 5'h0c;
           end
       6'h03:
-          if (\$189 ) begin
+          if (\$220 ) begin
             width_code = 5'h0c;
           end
       6'h04:
-          if (\$190 ) begin
+          if (\$221 ) begin
             width_code = 5'h0c;
           end
       6'h05:
-          if (\$191 ) begin
+          if (\$222 ) begin
             width_code = 5'h0c;
           end
       6'h06:
-          if (\$192 ) begin
+          if (\$223 ) begin
             width_code = 5'h0c;
           end
       6'h07:
-          if (\$193 ) begin
+          if (\$224 ) begin
             width_code = 5'h0c;
           end
       6'h09:
-          if (\$194 ) begin
+          if (\$225 ) begin
             width_code = 5'h0c;
           end
       6'h0c:
-          if (\$195 ) begin
+          if (\$226 ) begin
             width_code = 5'h0c;
           end
       6'h0f:
-          if (\$196 ) begin
+          if (\$227 ) begin
             width_code = 5'h0c;
           end
       6'h11:
-          if (\$197 ) begin
+          if (\$228 ) begin
             width_code = 5'h0c;
           end
       6'h12:
-          if (\$198 ) begin
+          if (\$229 ) begin
             width_code = 5'h0c;
           end
       6'h19:
-          if (\$199 ) begin
+          if (\$230 ) begin
             width_code = 5'h0c;
           end
       6'h1b:
-          if (\$200 ) begin
+          if (\$231 ) begin
             width_code = 5'h0c;
           end
       6'h1c:
-          if (\$201 ) begin
+          if (\$232 ) begin
             width_code = 5'h0c;
           end
       6'h1d:
-          if (\$202 ) begin
+          if (\$233 ) begin
             width_code = 5'h0c;
           end
       6'h1e:
-          if (\$203 ) begin
+          if (\$234 ) begin
             width_code = 5'h0c;
           end
       6'h10:
-          if (\$204 ) begin
+          if (\$235 ) begin
             width_code = 5'h11;
           end
       6'h08:
-          if (\$209 ) begin
+          if (\$240 ) begin
             width_code = 5'h0f;
-          end else if (\$212 ) begin
+          end else if (\$243 ) begin
             width_code = 5'h0d;
           end
       6'h0a:
-          if (\$215 ) begin
+          if (\$246 ) begin
             width_code = 5'h19;
           end
       6'h14:
-          if (\$216 ) begin
+          if (\$247 ) begin
             width_code = 5'h0d;
           end
       6'h1a:
-          if (\$217 ) begin
+          if (\$248 ) begin
             width_code = 5'h0d;
           end
       6'h16:
-          if (\$218 ) begin
+          if (\$249 ) begin
             width_code = 5'h0e;
           end
       6'h17:
-          if (\$219 ) begin
+          if (\$250 ) begin
             width_code = 5'h16;
           end
       6'h24:
-          if (\$220 ) begin
+          if (\$251 ) begin
             width_code = 5'h1a;
           end
       6'h25:
-          if (\$221 ) begin
+          if (\$252 ) begin
             width_code = 5'h1a;
           end
     endcase
@@ -29248,7 +32997,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     empty_err = 1'h0;
-    if (\$222 ) begin
+    if (\$253 ) begin
       casez (fld)
         6'h0d:
             empty_err = 1'h1;
@@ -29260,7 +33009,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     empty_code = 5'h00;
-    if (\$222 ) begin
+    if (\$253 ) begin
       casez (fld)
         6'h0d:
             empty_code = 5'h15;
@@ -29271,95 +33020,43 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \err$171  = 1'h0;
-    if (\$246 ) begin
-      \err$171  = 1'h1;
-    end else if (\lz$170 ) begin
-      \err$171  = 1'h1;
-    end else if (\$249 ) begin
-      \err$171  = 1'h1;
+    \err$194  = 1'h0;
+    if (\$277 ) begin
+      \err$194  = 1'h1;
+    end else if (\lz$193 ) begin
+      \err$194  = 1'h1;
+    end else if (\$280 ) begin
+      \err$194  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \code$172  = 5'h00;
-    if (\$246 ) begin
-      \code$172  = 5'h05;
-    end else if (\lz$170 ) begin
-      \code$172  = 5'h06;
-    end else if (\$249 ) begin
-      \code$172  = 5'h16;
+    \code$195  = 5'h00;
+    if (\$277 ) begin
+      \code$195  = 5'h05;
+    end else if (\lz$193 ) begin
+      \code$195  = 5'h06;
+    end else if (\$280 ) begin
+      \code$195  = 5'h16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \err$173  = 1'h0;
+    \err$196  = 1'h0;
     casez (fld)
-      6'h03:
-          if (\$250 ) begin
-            \err$173  = 1'h1;
-          end
-      6'h06:
-          if (\$251 ) begin
-            \err$173  = 1'h1;
-          end
-      6'h0f:
-          if (\$256 ) begin
-            \err$173  = 1'h1;
-          end
-      6'h10:
-          if (\$257 ) begin
-            \err$173  = 1'h1;
-          end
-      6'h11:
-          if (\$260 ) begin
-            \err$173  = 1'h1;
-          end
-      6'h12:
-          if (\$263 ) begin
-            \err$173  = 1'h1;
-          end else if (\$264 ) begin
-            \err$173  = 1'h1;
-          end
       6'h20:
-          if (\$266 ) begin
-            \err$173  = 1'h1;
+          if (\$282 ) begin
+            \err$196  = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \code$174  = 5'h00;
+    \code$197  = 5'h00;
     casez (fld)
-      6'h03:
-          if (\$250 ) begin
-            \code$174  = 5'h0c;
-          end
-      6'h06:
-          if (\$251 ) begin
-            \code$174  = 5'h18;
-          end
-      6'h0f:
-          if (\$256 ) begin
-            \code$174  = 5'h10;
-          end
-      6'h10:
-          if (\$257 ) begin
-            \code$174  = 5'h11;
-          end
-      6'h11:
-          if (\$260 ) begin
-            \code$174  = 5'h12;
-          end
-      6'h12:
-          if (\$263 ) begin
-            \code$174  = 5'h13;
-          end else if (\$264 ) begin
-            \code$174  = 5'h14;
-          end
       6'h20:
-          if (\$266 ) begin
-            \code$174  = 5'h1a;
+          if (\$282 ) begin
+            \code$197  = 5'h1a;
           end
     endcase
   end
@@ -29384,17 +33081,17 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     close_err = 1'h0;
     casez (top_ctx)
       4'h0:
-          close_err = \$268 ;
+          close_err = \$284 ;
       4'h2:
-          close_err = \$269 ;
+          close_err = \$285 ;
       4'h6:
-          close_err = \$270 ;
+          close_err = \$286 ;
       4'h7:
-          close_err = \$272 ;
+          close_err = \$288 ;
       4'h8, 4'h9:
-          close_err = \$273 ;
+          close_err = \$289 ;
       4'ha:
-          close_err = \$274 ;
+          close_err = \$290 ;
     endcase
   end
   always @* begin
@@ -29414,7 +33111,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       4'ha:
           close_code = 5'h1a;
     endcase
-    if (\$279 ) begin
+    if (\$295 ) begin
       close_code = 5'h0a;
     end
   end
@@ -29422,7 +33119,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     start_empty = 1'h0;
     if (start) begin
-      if (\$283 ) begin
+      if (\$299 ) begin
         start_empty = 1'h1;
       end
     end
@@ -29431,10 +33128,10 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     start_err = 1'h0;
     if (start) begin
-      if (\$283 ) begin
-      end else if (\$286 ) begin
+      if (\$299 ) begin
+      end else if (\$302 ) begin
         start_err = 1'h1;
-      end else if (\$291 ) begin
+      end else if (\$307 ) begin
         start_err = 1'h1;
       end
     end
@@ -29443,10 +33140,10 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     start_code = 5'h00;
     if (start) begin
-      if (\$283 ) begin
-      end else if (\$286 ) begin
+      if (\$299 ) begin
+      end else if (\$302 ) begin
         start_code = 5'h09;
-      end else if (\$291 ) begin
+      end else if (\$307 ) begin
         start_code = 5'h02;
       end
     end
@@ -29460,48 +33157,48 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       end else if (at_close) begin
         if (close_err) begin
           b_err = 1'h1;
-        end else if (\$377 ) begin
+        end else if (\$393 ) begin
           b_err = 1'h1;
         end
       end else if (start_empty) begin
-      end else if (\$297 ) begin
-        b_err = 1'h1;
-      end else if (\$298 ) begin
-        b_err = 1'h1;
-      end else if (\$303 ) begin
-      end else if (\$308 ) begin
-        b_err = 1'h1;
-      end else if (\$312 ) begin
+      end else if (\$313 ) begin
         b_err = 1'h1;
       end else if (\$314 ) begin
         b_err = 1'h1;
       end else if (\$319 ) begin
-        b_err = 1'h1;
-      end else if (\$320 ) begin
-        b_err = 1'h1;
       end else if (\$324 ) begin
         b_err = 1'h1;
       end else if (\$328 ) begin
         b_err = 1'h1;
       end else if (\$330 ) begin
         b_err = 1'h1;
-      end else if (\$332 ) begin
-        b_err = 1'h1;
-      end else if (\$334 ) begin
-        b_err = 1'h1;
       end else if (\$335 ) begin
+        b_err = 1'h1;
+      end else if (\$336 ) begin
+        b_err = 1'h1;
+      end else if (\$340 ) begin
+        b_err = 1'h1;
+      end else if (\$344 ) begin
+        b_err = 1'h1;
+      end else if (\$346 ) begin
+        b_err = 1'h1;
+      end else if (\$348 ) begin
         b_err = 1'h1;
       end else if (\$350 ) begin
         b_err = 1'h1;
-      end else if (\$357 ) begin
+      end else if (\$351 ) begin
         b_err = 1'h1;
-      end else if (\$365 ) begin
+      end else if (\$366 ) begin
         b_err = 1'h1;
-      end else if (\$369 ) begin
+      end else if (\$373 ) begin
         b_err = 1'h1;
-      end else if (\$374 ) begin
+      end else if (\$381 ) begin
         b_err = 1'h1;
-      end else if (\$375 ) begin
+      end else if (\$385 ) begin
+        b_err = 1'h1;
+      end else if (\$390 ) begin
+        b_err = 1'h1;
+      end else if (\$391 ) begin
         b_err = 1'h1;
       end
     end
@@ -29515,49 +33212,49 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       end else if (at_close) begin
         if (close_err) begin
           b_code = close_code;
-        end else if (\$377 ) begin
+        end else if (\$393 ) begin
           b_code = 5'h04;
         end
       end else if (start_empty) begin
-      end else if (\$297 ) begin
-        b_code = 5'h03;
-      end else if (\$298 ) begin
-        b_code = 5'h0b;
-      end else if (\$303 ) begin
-      end else if (\$308 ) begin
-        b_code = 5'h07;
-      end else if (\$312 ) begin
+      end else if (\$313 ) begin
         b_code = 5'h03;
       end else if (\$314 ) begin
-        b_code = 5'h05;
+        b_code = 5'h0b;
       end else if (\$319 ) begin
-        b_code = 5'h07;
-      end else if (\$320 ) begin
-        b_code = 5'h03;
       end else if (\$324 ) begin
-        b_code = 5'h05;
-      end else if (\$328 ) begin
         b_code = 5'h07;
+      end else if (\$328 ) begin
+        b_code = 5'h03;
       end else if (\$330 ) begin
-        b_code = 5'h08;
-      end else if (\$332 ) begin
-        b_code = 5'h09;
-      end else if (\$334 ) begin
-        b_code = width_code;
+        b_code = 5'h05;
       end else if (\$335 ) begin
-        b_code = empty_code;
+        b_code = 5'h07;
+      end else if (\$336 ) begin
+        b_code = 5'h03;
+      end else if (\$340 ) begin
+        b_code = 5'h05;
+      end else if (\$344 ) begin
+        b_code = 5'h07;
+      end else if (\$346 ) begin
+        b_code = 5'h08;
+      end else if (\$348 ) begin
+        b_code = 5'h09;
       end else if (\$350 ) begin
+        b_code = width_code;
+      end else if (\$351 ) begin
+        b_code = empty_code;
+      end else if (\$366 ) begin
         b_code = 5'h0a;
-      end else if (\$357 ) begin
+      end else if (\$373 ) begin
         b_code = 5'h1a;
-      end else if (\$365 ) begin
+      end else if (\$381 ) begin
         b_code = 5'h03;
-      end else if (\$369 ) begin
-        b_code = \code$172 ;
-      end else if (\$374 ) begin
+      end else if (\$385 ) begin
+        b_code = \code$195 ;
+      end else if (\$390 ) begin
         b_code = 5'h03;
-      end else if (\$375 ) begin
-        b_code = \code$174 ;
+      end else if (\$391 ) begin
+        b_code = \code$197 ;
       end
     end
   end
@@ -29569,7 +33266,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       end else if (at_close) begin
         (* full_case = 32'd1 *)
         if (close_err) begin
-        end else if (\$377 ) begin
+        end else if (\$393 ) begin
         end else begin
           b_close = 1'h1;
         end
@@ -29584,9 +33281,9 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       end else if (at_close) begin
         (* full_case = 32'd1 *)
         if (close_err) begin
-        end else if (\$377 ) begin
+        end else if (\$393 ) begin
         end else begin
-          b_done = \$378 ;
+          b_done = \$394 ;
         end
       end
     end
@@ -29598,9 +33295,9 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       if (start_err) begin
       end else if (at_close) begin
       end else if (start_empty) begin
-      end else if (\$297 ) begin
-      end else if (\$298 ) begin
-      end else if (\$303 ) begin
+      end else if (\$313 ) begin
+      end else if (\$314 ) begin
+      end else if (\$319 ) begin
         b_defer = 1'h1;
       end
     end
@@ -29613,26 +33310,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       if (start_err) begin
       end else if (at_close) begin
       end else if (start_empty) begin
-      end else if (\$297 ) begin
-      end else if (\$298 ) begin
-      end else if (\$303 ) begin
-      end else if (\$308 ) begin
-      end else if (\$312 ) begin
+      end else if (\$313 ) begin
       end else if (\$314 ) begin
       end else if (\$319 ) begin
-      end else if (\$320 ) begin
       end else if (\$324 ) begin
       end else if (\$328 ) begin
       end else if (\$330 ) begin
-      end else if (\$332 ) begin
-      end else if (\$334 ) begin
       end else if (\$335 ) begin
+      end else if (\$336 ) begin
+      end else if (\$340 ) begin
+      end else if (\$344 ) begin
+      end else if (\$346 ) begin
+      end else if (\$348 ) begin
       end else if (\$350 ) begin
-      end else if (\$357 ) begin
-      end else if (\$365 ) begin
-      end else if (\$369 ) begin
-      end else if (\$374 ) begin
-      end else if (\$375 ) begin
+      end else if (\$351 ) begin
+      end else if (\$366 ) begin
+      end else if (\$373 ) begin
+      end else if (\$381 ) begin
+      end else if (\$385 ) begin
+      end else if (\$390 ) begin
+      end else if (\$391 ) begin
       end else begin
         b_header = 1'h1;
       end
@@ -29642,7 +33339,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     fld2_in = 6'h00;
     (* full_case = 32'd1 *)
-    if (\$379 ) begin
+    if (\$395 ) begin
       fld2_in = 6'h01;
     end else begin
       casez (top_ctx)
@@ -29651,7 +33348,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             casez (rec[7:5])
               3'h0:
                   (* full_case = 32'd1 *)
-                  casez (\$380 )
+                  casez (\$396 )
                     25'h0000000:
                         fld2_in = 6'h03;
                     25'h0000001:
@@ -29675,7 +33372,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                   endcase
               3'h1:
                   (* full_case = 32'd1 *)
-                  casez (\$381 )
+                  casez (\$397 )
                     25'h0000000:
                         fld2_in = 6'h02;
                     25'h0000001:
@@ -29703,7 +33400,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                   endcase
               3'h2:
                   (* full_case = 32'd1 *)
-                  casez (\$382 )
+                  casez (\$398 )
                     25'h0000000:
                         fld2_in = 6'h02;
                     25'h0000001:
@@ -29733,7 +33430,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                   endcase
               3'h3:
                   (* full_case = 32'd1 *)
-                  casez (\$383 )
+                  casez (\$399 )
                     25'h0000000:
                         fld2_in = 6'h02;
                     25'h0000001:
@@ -29767,7 +33464,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                   endcase
               3'h4:
                   (* full_case = 32'd1 *)
-                  casez (\$384 )
+                  casez (\$400 )
                     25'h0000000:
                         fld2_in = 6'h02;
                     25'h0000001:
@@ -29798,7 +33495,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                         fld2_in = 6'h00;
                   endcase
             endcase
-            if (\$391 ) begin
+            if (\$407 ) begin
               fld2_in = 6'h1f;
             end
           end
@@ -29806,7 +33503,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             fld2_in = 6'h13;
         4'h2:
             (* full_case = 32'd1 *)
-            casez (\$392 )
+            casez (\$408 )
               25'h0000000:
                   fld2_in = 6'h14;
               25'h0000001:
@@ -29822,7 +33519,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             fld2_in = 6'h18;
         4'h6:
             (* full_case = 32'd1 *)
-            casez (\$393 )
+            casez (\$409 )
               25'h0000000:
                   fld2_in = 6'h19;
               25'h0000001:
@@ -29840,15 +33537,15 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             endcase
         4'h7:
             (* full_case = 32'd1 *)
-            casez (\$394 )
+            casez (\$410 )
               25'h0000001:
-                  fld2_in = \$395 ;
+                  fld2_in = \$411 ;
               25'h0000002:
-                  fld2_in = \$396 ;
+                  fld2_in = \$412 ;
               25'h0000003:
-                  fld2_in = \$397 ;
+                  fld2_in = \$413 ;
               25'h0000004:
-                  fld2_in = \$398 ;
+                  fld2_in = \$414 ;
               default:
                   fld2_in = 6'h00;
             endcase
@@ -29863,26 +33560,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p0) begin
-      val2_p0 = { 48'h000000000000, \port$18795$0  };
+      val2_p0 = { 48'h000000000000, \port$19537$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$18795$0 [2:0])
+      casez (\port$19537$0 [2:0])
         3'h0:
             val2_p0 = 56'h00000000000000;
         3'h1:
-            val2_p0 = { 48'h000000000000, \port$18797$0  };
+            val2_p0 = { 48'h000000000000, \port$19539$0  };
         3'h2:
-            val2_p0 = { 40'h0000000000, \port$18797$0 , \port$18799$0  };
+            val2_p0 = { 40'h0000000000, \port$19539$0 , \port$19541$0  };
         3'h3:
-            val2_p0 = { 32'h00000000, \port$18797$0 , \port$18799$0 , \port$18801$0  };
+            val2_p0 = { 32'h00000000, \port$19539$0 , \port$19541$0 , \port$19543$0  };
         3'h4:
-            val2_p0 = { 24'h000000, \port$18797$0 , \port$18799$0 , \port$18801$0 , \port$18803$0  };
+            val2_p0 = { 24'h000000, \port$19539$0 , \port$19541$0 , \port$19543$0 , \port$19545$0  };
         3'h5:
-            val2_p0 = { 16'h0000, \port$18797$0 , \port$18799$0 , \port$18801$0 , \port$18803$0 , \port$18805$0  };
+            val2_p0 = { 16'h0000, \port$19539$0 , \port$19541$0 , \port$19543$0 , \port$19545$0 , \port$19547$0  };
         3'h6:
-            val2_p0 = { 8'h00, \port$18797$0 , \port$18799$0 , \port$18801$0 , \port$18803$0 , \port$18805$0 , \port$18807$0  };
+            val2_p0 = { 8'h00, \port$19539$0 , \port$19541$0 , \port$19543$0 , \port$19545$0 , \port$19547$0 , \port$19549$0  };
         3'h7:
-            val2_p0 = { \port$18797$0 , \port$18799$0 , \port$18801$0 , \port$18803$0 , \port$18805$0 , \port$18807$0 , \port$18809$0  };
+            val2_p0 = { \port$19539$0 , \port$19541$0 , \port$19543$0 , \port$19545$0 , \port$19547$0 , \port$19549$0 , \port$19551$0  };
       endcase
     end
   end
@@ -29891,57 +33588,57 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     fast2_p0 = 1'h0;
     casez (fld2)
       6'h02:
-          fast2_p0 = \$405 ;
+          fast2_p0 = \$421 ;
       6'h03:
-          fast2_p0 = \$406 ;
+          fast2_p0 = \$422 ;
       6'h04:
-          fast2_p0 = \$407 ;
+          fast2_p0 = \$423 ;
       6'h05:
-          fast2_p0 = \$408 ;
+          fast2_p0 = \$424 ;
       6'h07:
-          fast2_p0 = \$409 ;
+          fast2_p0 = \$425 ;
       6'h09:
-          fast2_p0 = \$410 ;
+          fast2_p0 = \$426 ;
       6'h0c:
-          fast2_p0 = \$411 ;
+          fast2_p0 = \$427 ;
       6'h19:
-          fast2_p0 = \$412 ;
+          fast2_p0 = \$428 ;
       6'h1b:
-          fast2_p0 = \$413 ;
+          fast2_p0 = \$429 ;
       6'h1c:
-          fast2_p0 = \$414 ;
+          fast2_p0 = \$430 ;
       6'h1d:
-          fast2_p0 = \$415 ;
+          fast2_p0 = \$431 ;
       6'h1e:
-          fast2_p0 = \$416 ;
+          fast2_p0 = \$432 ;
       6'h10:
-          fast2_p0 = \$419 ;
+          fast2_p0 = \$435 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p1) begin
-      val2_p1 = { 48'h000000000000, \port$18797$0  };
+      val2_p1 = { 48'h000000000000, \port$19539$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$18797$0 [2:0])
+      casez (\port$19539$0 [2:0])
         3'h0:
             val2_p1 = 56'h00000000000000;
         3'h1:
-            val2_p1 = { 48'h000000000000, \port$18799$0  };
+            val2_p1 = { 48'h000000000000, \port$19541$0  };
         3'h2:
-            val2_p1 = { 40'h0000000000, \port$18799$0 , \port$18801$0  };
+            val2_p1 = { 40'h0000000000, \port$19541$0 , \port$19543$0  };
         3'h3:
-            val2_p1 = { 32'h00000000, \port$18799$0 , \port$18801$0 , \port$18803$0  };
+            val2_p1 = { 32'h00000000, \port$19541$0 , \port$19543$0 , \port$19545$0  };
         3'h4:
-            val2_p1 = { 24'h000000, \port$18799$0 , \port$18801$0 , \port$18803$0 , \port$18805$0  };
+            val2_p1 = { 24'h000000, \port$19541$0 , \port$19543$0 , \port$19545$0 , \port$19547$0  };
         3'h5:
-            val2_p1 = { 16'h0000, \port$18799$0 , \port$18801$0 , \port$18803$0 , \port$18805$0 , \port$18807$0  };
+            val2_p1 = { 16'h0000, \port$19541$0 , \port$19543$0 , \port$19545$0 , \port$19547$0 , \port$19549$0  };
         3'h6:
-            val2_p1 = { 8'h00, \port$18799$0 , \port$18801$0 , \port$18803$0 , \port$18805$0 , \port$18807$0 , \port$18809$0  };
+            val2_p1 = { 8'h00, \port$19541$0 , \port$19543$0 , \port$19545$0 , \port$19547$0 , \port$19549$0 , \port$19551$0  };
         3'h7:
-            val2_p1 = { \port$18799$0 , \port$18801$0 , \port$18803$0 , \port$18805$0 , \port$18807$0 , \port$18809$0 , \port$18811$0  };
+            val2_p1 = { \port$19541$0 , \port$19543$0 , \port$19545$0 , \port$19547$0 , \port$19549$0 , \port$19551$0 , \port$19553$0  };
       endcase
     end
   end
@@ -29950,57 +33647,57 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     fast2_p1 = 1'h0;
     casez (fld2)
       6'h02:
-          fast2_p1 = \$440 ;
+          fast2_p1 = \$456 ;
       6'h03:
-          fast2_p1 = \$441 ;
+          fast2_p1 = \$457 ;
       6'h04:
-          fast2_p1 = \$442 ;
+          fast2_p1 = \$458 ;
       6'h05:
-          fast2_p1 = \$443 ;
+          fast2_p1 = \$459 ;
       6'h07:
-          fast2_p1 = \$444 ;
+          fast2_p1 = \$460 ;
       6'h09:
-          fast2_p1 = \$445 ;
+          fast2_p1 = \$461 ;
       6'h0c:
-          fast2_p1 = \$446 ;
+          fast2_p1 = \$462 ;
       6'h19:
-          fast2_p1 = \$447 ;
+          fast2_p1 = \$463 ;
       6'h1b:
-          fast2_p1 = \$448 ;
+          fast2_p1 = \$464 ;
       6'h1c:
-          fast2_p1 = \$449 ;
+          fast2_p1 = \$465 ;
       6'h1d:
-          fast2_p1 = \$450 ;
+          fast2_p1 = \$466 ;
       6'h1e:
-          fast2_p1 = \$451 ;
+          fast2_p1 = \$467 ;
       6'h10:
-          fast2_p1 = \$454 ;
+          fast2_p1 = \$470 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p2) begin
-      val2_p2 = { 48'h000000000000, \port$18799$0  };
+      val2_p2 = { 48'h000000000000, \port$19541$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$18799$0 [2:0])
+      casez (\port$19541$0 [2:0])
         3'h0:
             val2_p2 = 56'h00000000000000;
         3'h1:
-            val2_p2 = { 48'h000000000000, \port$18801$0  };
+            val2_p2 = { 48'h000000000000, \port$19543$0  };
         3'h2:
-            val2_p2 = { 40'h0000000000, \port$18801$0 , \port$18803$0  };
+            val2_p2 = { 40'h0000000000, \port$19543$0 , \port$19545$0  };
         3'h3:
-            val2_p2 = { 32'h00000000, \port$18801$0 , \port$18803$0 , \port$18805$0  };
+            val2_p2 = { 32'h00000000, \port$19543$0 , \port$19545$0 , \port$19547$0  };
         3'h4:
-            val2_p2 = { 24'h000000, \port$18801$0 , \port$18803$0 , \port$18805$0 , \port$18807$0  };
+            val2_p2 = { 24'h000000, \port$19543$0 , \port$19545$0 , \port$19547$0 , \port$19549$0  };
         3'h5:
-            val2_p2 = { 16'h0000, \port$18801$0 , \port$18803$0 , \port$18805$0 , \port$18807$0 , \port$18809$0  };
+            val2_p2 = { 16'h0000, \port$19543$0 , \port$19545$0 , \port$19547$0 , \port$19549$0 , \port$19551$0  };
         3'h6:
-            val2_p2 = { 8'h00, \port$18801$0 , \port$18803$0 , \port$18805$0 , \port$18807$0 , \port$18809$0 , \port$18811$0  };
+            val2_p2 = { 8'h00, \port$19543$0 , \port$19545$0 , \port$19547$0 , \port$19549$0 , \port$19551$0 , \port$19553$0  };
         3'h7:
-            val2_p2 = { \port$18801$0 , \port$18803$0 , \port$18805$0 , \port$18807$0 , \port$18809$0 , \port$18811$0 , \port$18813$0  };
+            val2_p2 = { \port$19543$0 , \port$19545$0 , \port$19547$0 , \port$19549$0 , \port$19551$0 , \port$19553$0 , \port$19555$0  };
       endcase
     end
   end
@@ -30009,57 +33706,57 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     fast2_p2 = 1'h0;
     casez (fld2)
       6'h02:
-          fast2_p2 = \$475 ;
+          fast2_p2 = \$491 ;
       6'h03:
-          fast2_p2 = \$476 ;
+          fast2_p2 = \$492 ;
       6'h04:
-          fast2_p2 = \$477 ;
+          fast2_p2 = \$493 ;
       6'h05:
-          fast2_p2 = \$478 ;
+          fast2_p2 = \$494 ;
       6'h07:
-          fast2_p2 = \$479 ;
+          fast2_p2 = \$495 ;
       6'h09:
-          fast2_p2 = \$480 ;
+          fast2_p2 = \$496 ;
       6'h0c:
-          fast2_p2 = \$481 ;
+          fast2_p2 = \$497 ;
       6'h19:
-          fast2_p2 = \$482 ;
+          fast2_p2 = \$498 ;
       6'h1b:
-          fast2_p2 = \$483 ;
+          fast2_p2 = \$499 ;
       6'h1c:
-          fast2_p2 = \$484 ;
+          fast2_p2 = \$500 ;
       6'h1d:
-          fast2_p2 = \$485 ;
+          fast2_p2 = \$501 ;
       6'h1e:
-          fast2_p2 = \$486 ;
+          fast2_p2 = \$502 ;
       6'h10:
-          fast2_p2 = \$489 ;
+          fast2_p2 = \$505 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p3) begin
-      val2_p3 = { 48'h000000000000, \port$18801$0  };
+      val2_p3 = { 48'h000000000000, \port$19543$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$18801$0 [2:0])
+      casez (\port$19543$0 [2:0])
         3'h0:
             val2_p3 = 56'h00000000000000;
         3'h1:
-            val2_p3 = { 48'h000000000000, \port$18803$0  };
+            val2_p3 = { 48'h000000000000, \port$19545$0  };
         3'h2:
-            val2_p3 = { 40'h0000000000, \port$18803$0 , \port$18805$0  };
+            val2_p3 = { 40'h0000000000, \port$19545$0 , \port$19547$0  };
         3'h3:
-            val2_p3 = { 32'h00000000, \port$18803$0 , \port$18805$0 , \port$18807$0  };
+            val2_p3 = { 32'h00000000, \port$19545$0 , \port$19547$0 , \port$19549$0  };
         3'h4:
-            val2_p3 = { 24'h000000, \port$18803$0 , \port$18805$0 , \port$18807$0 , \port$18809$0  };
+            val2_p3 = { 24'h000000, \port$19545$0 , \port$19547$0 , \port$19549$0 , \port$19551$0  };
         3'h5:
-            val2_p3 = { 16'h0000, \port$18803$0 , \port$18805$0 , \port$18807$0 , \port$18809$0 , \port$18811$0  };
+            val2_p3 = { 16'h0000, \port$19545$0 , \port$19547$0 , \port$19549$0 , \port$19551$0 , \port$19553$0  };
         3'h6:
-            val2_p3 = { 8'h00, \port$18803$0 , \port$18805$0 , \port$18807$0 , \port$18809$0 , \port$18811$0 , \port$18813$0  };
+            val2_p3 = { 8'h00, \port$19545$0 , \port$19547$0 , \port$19549$0 , \port$19551$0 , \port$19553$0 , \port$19555$0  };
         3'h7:
-            val2_p3 = { \port$18803$0 , \port$18805$0 , \port$18807$0 , \port$18809$0 , \port$18811$0 , \port$18813$0 , \port$18815$0  };
+            val2_p3 = { \port$19545$0 , \port$19547$0 , \port$19549$0 , \port$19551$0 , \port$19553$0 , \port$19555$0 , \port$19557$0  };
       endcase
     end
   end
@@ -30068,57 +33765,57 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     fast2_p3 = 1'h0;
     casez (fld2)
       6'h02:
-          fast2_p3 = \$510 ;
+          fast2_p3 = \$526 ;
       6'h03:
-          fast2_p3 = \$511 ;
+          fast2_p3 = \$527 ;
       6'h04:
-          fast2_p3 = \$512 ;
+          fast2_p3 = \$528 ;
       6'h05:
-          fast2_p3 = \$513 ;
+          fast2_p3 = \$529 ;
       6'h07:
-          fast2_p3 = \$514 ;
+          fast2_p3 = \$530 ;
       6'h09:
-          fast2_p3 = \$515 ;
+          fast2_p3 = \$531 ;
       6'h0c:
-          fast2_p3 = \$516 ;
+          fast2_p3 = \$532 ;
       6'h19:
-          fast2_p3 = \$517 ;
+          fast2_p3 = \$533 ;
       6'h1b:
-          fast2_p3 = \$518 ;
+          fast2_p3 = \$534 ;
       6'h1c:
-          fast2_p3 = \$519 ;
+          fast2_p3 = \$535 ;
       6'h1d:
-          fast2_p3 = \$520 ;
+          fast2_p3 = \$536 ;
       6'h1e:
-          fast2_p3 = \$521 ;
+          fast2_p3 = \$537 ;
       6'h10:
-          fast2_p3 = \$524 ;
+          fast2_p3 = \$540 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p4) begin
-      val2_p4 = { 48'h000000000000, \port$18803$0  };
+      val2_p4 = { 48'h000000000000, \port$19545$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$18803$0 [2:0])
+      casez (\port$19545$0 [2:0])
         3'h0:
             val2_p4 = 56'h00000000000000;
         3'h1:
-            val2_p4 = { 48'h000000000000, \port$18805$0  };
+            val2_p4 = { 48'h000000000000, \port$19547$0  };
         3'h2:
-            val2_p4 = { 40'h0000000000, \port$18805$0 , \port$18807$0  };
+            val2_p4 = { 40'h0000000000, \port$19547$0 , \port$19549$0  };
         3'h3:
-            val2_p4 = { 32'h00000000, \port$18805$0 , \port$18807$0 , \port$18809$0  };
+            val2_p4 = { 32'h00000000, \port$19547$0 , \port$19549$0 , \port$19551$0  };
         3'h4:
-            val2_p4 = { 24'h000000, \port$18805$0 , \port$18807$0 , \port$18809$0 , \port$18811$0  };
+            val2_p4 = { 24'h000000, \port$19547$0 , \port$19549$0 , \port$19551$0 , \port$19553$0  };
         3'h5:
-            val2_p4 = { 16'h0000, \port$18805$0 , \port$18807$0 , \port$18809$0 , \port$18811$0 , \port$18813$0  };
+            val2_p4 = { 16'h0000, \port$19547$0 , \port$19549$0 , \port$19551$0 , \port$19553$0 , \port$19555$0  };
         3'h6:
-            val2_p4 = { 8'h00, \port$18805$0 , \port$18807$0 , \port$18809$0 , \port$18811$0 , \port$18813$0 , \port$18815$0  };
+            val2_p4 = { 8'h00, \port$19547$0 , \port$19549$0 , \port$19551$0 , \port$19553$0 , \port$19555$0 , \port$19557$0  };
         3'h7:
-            val2_p4 = { \port$18805$0 , \port$18807$0 , \port$18809$0 , \port$18811$0 , \port$18813$0 , \port$18815$0 , \port$18817$0  };
+            val2_p4 = { \port$19547$0 , \port$19549$0 , \port$19551$0 , \port$19553$0 , \port$19555$0 , \port$19557$0 , \port$19559$0  };
       endcase
     end
   end
@@ -30127,57 +33824,57 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     fast2_p4 = 1'h0;
     casez (fld2)
       6'h02:
-          fast2_p4 = \$545 ;
+          fast2_p4 = \$561 ;
       6'h03:
-          fast2_p4 = \$546 ;
+          fast2_p4 = \$562 ;
       6'h04:
-          fast2_p4 = \$547 ;
+          fast2_p4 = \$563 ;
       6'h05:
-          fast2_p4 = \$548 ;
+          fast2_p4 = \$564 ;
       6'h07:
-          fast2_p4 = \$549 ;
+          fast2_p4 = \$565 ;
       6'h09:
-          fast2_p4 = \$550 ;
+          fast2_p4 = \$566 ;
       6'h0c:
-          fast2_p4 = \$551 ;
+          fast2_p4 = \$567 ;
       6'h19:
-          fast2_p4 = \$552 ;
+          fast2_p4 = \$568 ;
       6'h1b:
-          fast2_p4 = \$553 ;
+          fast2_p4 = \$569 ;
       6'h1c:
-          fast2_p4 = \$554 ;
+          fast2_p4 = \$570 ;
       6'h1d:
-          fast2_p4 = \$555 ;
+          fast2_p4 = \$571 ;
       6'h1e:
-          fast2_p4 = \$556 ;
+          fast2_p4 = \$572 ;
       6'h10:
-          fast2_p4 = \$559 ;
+          fast2_p4 = \$575 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p5) begin
-      val2_p5 = { 48'h000000000000, \port$18805$0  };
+      val2_p5 = { 48'h000000000000, \port$19547$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$18805$0 [2:0])
+      casez (\port$19547$0 [2:0])
         3'h0:
             val2_p5 = 56'h00000000000000;
         3'h1:
-            val2_p5 = { 48'h000000000000, \port$18807$0  };
+            val2_p5 = { 48'h000000000000, \port$19549$0  };
         3'h2:
-            val2_p5 = { 40'h0000000000, \port$18807$0 , \port$18809$0  };
+            val2_p5 = { 40'h0000000000, \port$19549$0 , \port$19551$0  };
         3'h3:
-            val2_p5 = { 32'h00000000, \port$18807$0 , \port$18809$0 , \port$18811$0  };
+            val2_p5 = { 32'h00000000, \port$19549$0 , \port$19551$0 , \port$19553$0  };
         3'h4:
-            val2_p5 = { 24'h000000, \port$18807$0 , \port$18809$0 , \port$18811$0 , \port$18813$0  };
+            val2_p5 = { 24'h000000, \port$19549$0 , \port$19551$0 , \port$19553$0 , \port$19555$0  };
         3'h5:
-            val2_p5 = { 16'h0000, \port$18807$0 , \port$18809$0 , \port$18811$0 , \port$18813$0 , \port$18815$0  };
+            val2_p5 = { 16'h0000, \port$19549$0 , \port$19551$0 , \port$19553$0 , \port$19555$0 , \port$19557$0  };
         3'h6:
-            val2_p5 = { 8'h00, \port$18807$0 , \port$18809$0 , \port$18811$0 , \port$18813$0 , \port$18815$0 , \port$18817$0  };
+            val2_p5 = { 8'h00, \port$19549$0 , \port$19551$0 , \port$19553$0 , \port$19555$0 , \port$19557$0 , \port$19559$0  };
         3'h7:
-            val2_p5 = { \port$18807$0 , \port$18809$0 , \port$18811$0 , \port$18813$0 , \port$18815$0 , \port$18817$0 , \port$18819$0  };
+            val2_p5 = { \port$19549$0 , \port$19551$0 , \port$19553$0 , \port$19555$0 , \port$19557$0 , \port$19559$0 , \port$19561$0  };
       endcase
     end
   end
@@ -30186,57 +33883,57 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     fast2_p5 = 1'h0;
     casez (fld2)
       6'h02:
-          fast2_p5 = \$580 ;
+          fast2_p5 = \$596 ;
       6'h03:
-          fast2_p5 = \$581 ;
+          fast2_p5 = \$597 ;
       6'h04:
-          fast2_p5 = \$582 ;
+          fast2_p5 = \$598 ;
       6'h05:
-          fast2_p5 = \$583 ;
+          fast2_p5 = \$599 ;
       6'h07:
-          fast2_p5 = \$584 ;
+          fast2_p5 = \$600 ;
       6'h09:
-          fast2_p5 = \$585 ;
+          fast2_p5 = \$601 ;
       6'h0c:
-          fast2_p5 = \$586 ;
+          fast2_p5 = \$602 ;
       6'h19:
-          fast2_p5 = \$587 ;
+          fast2_p5 = \$603 ;
       6'h1b:
-          fast2_p5 = \$588 ;
+          fast2_p5 = \$604 ;
       6'h1c:
-          fast2_p5 = \$589 ;
+          fast2_p5 = \$605 ;
       6'h1d:
-          fast2_p5 = \$590 ;
+          fast2_p5 = \$606 ;
       6'h1e:
-          fast2_p5 = \$591 ;
+          fast2_p5 = \$607 ;
       6'h10:
-          fast2_p5 = \$594 ;
+          fast2_p5 = \$610 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p6) begin
-      val2_p6 = { 48'h000000000000, \port$18807$0  };
+      val2_p6 = { 48'h000000000000, \port$19549$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$18807$0 [2:0])
+      casez (\port$19549$0 [2:0])
         3'h0:
             val2_p6 = 56'h00000000000000;
         3'h1:
-            val2_p6 = { 48'h000000000000, \port$18809$0  };
+            val2_p6 = { 48'h000000000000, \port$19551$0  };
         3'h2:
-            val2_p6 = { 40'h0000000000, \port$18809$0 , \port$18811$0  };
+            val2_p6 = { 40'h0000000000, \port$19551$0 , \port$19553$0  };
         3'h3:
-            val2_p6 = { 32'h00000000, \port$18809$0 , \port$18811$0 , \port$18813$0  };
+            val2_p6 = { 32'h00000000, \port$19551$0 , \port$19553$0 , \port$19555$0  };
         3'h4:
-            val2_p6 = { 24'h000000, \port$18809$0 , \port$18811$0 , \port$18813$0 , \port$18815$0  };
+            val2_p6 = { 24'h000000, \port$19551$0 , \port$19553$0 , \port$19555$0 , \port$19557$0  };
         3'h5:
-            val2_p6 = { 16'h0000, \port$18809$0 , \port$18811$0 , \port$18813$0 , \port$18815$0 , \port$18817$0  };
+            val2_p6 = { 16'h0000, \port$19551$0 , \port$19553$0 , \port$19555$0 , \port$19557$0 , \port$19559$0  };
         3'h6:
-            val2_p6 = { 8'h00, \port$18809$0 , \port$18811$0 , \port$18813$0 , \port$18815$0 , \port$18817$0 , \port$18819$0  };
+            val2_p6 = { 8'h00, \port$19551$0 , \port$19553$0 , \port$19555$0 , \port$19557$0 , \port$19559$0 , \port$19561$0  };
         3'h7:
-            val2_p6 = { \port$18809$0 , \port$18811$0 , \port$18813$0 , \port$18815$0 , \port$18817$0 , \port$18819$0 , \port$18821$0  };
+            val2_p6 = { \port$19551$0 , \port$19553$0 , \port$19555$0 , \port$19557$0 , \port$19559$0 , \port$19561$0 , \port$19563$0  };
       endcase
     end
   end
@@ -30245,57 +33942,57 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     fast2_p6 = 1'h0;
     casez (fld2)
       6'h02:
-          fast2_p6 = \$615 ;
+          fast2_p6 = \$631 ;
       6'h03:
-          fast2_p6 = \$616 ;
+          fast2_p6 = \$632 ;
       6'h04:
-          fast2_p6 = \$617 ;
+          fast2_p6 = \$633 ;
       6'h05:
-          fast2_p6 = \$618 ;
+          fast2_p6 = \$634 ;
       6'h07:
-          fast2_p6 = \$619 ;
+          fast2_p6 = \$635 ;
       6'h09:
-          fast2_p6 = \$620 ;
+          fast2_p6 = \$636 ;
       6'h0c:
-          fast2_p6 = \$621 ;
+          fast2_p6 = \$637 ;
       6'h19:
-          fast2_p6 = \$622 ;
+          fast2_p6 = \$638 ;
       6'h1b:
-          fast2_p6 = \$623 ;
+          fast2_p6 = \$639 ;
       6'h1c:
-          fast2_p6 = \$624 ;
+          fast2_p6 = \$640 ;
       6'h1d:
-          fast2_p6 = \$625 ;
+          fast2_p6 = \$641 ;
       6'h1e:
-          fast2_p6 = \$626 ;
+          fast2_p6 = \$642 ;
       6'h10:
-          fast2_p6 = \$629 ;
+          fast2_p6 = \$645 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p7) begin
-      val2_p7 = { 48'h000000000000, \port$18809$0  };
+      val2_p7 = { 48'h000000000000, \port$19551$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$18809$0 [2:0])
+      casez (\port$19551$0 [2:0])
         3'h0:
             val2_p7 = 56'h00000000000000;
         3'h1:
-            val2_p7 = { 48'h000000000000, \port$18811$0  };
+            val2_p7 = { 48'h000000000000, \port$19553$0  };
         3'h2:
-            val2_p7 = { 40'h0000000000, \port$18811$0 , \port$18813$0  };
+            val2_p7 = { 40'h0000000000, \port$19553$0 , \port$19555$0  };
         3'h3:
-            val2_p7 = { 32'h00000000, \port$18811$0 , \port$18813$0 , \port$18815$0  };
+            val2_p7 = { 32'h00000000, \port$19553$0 , \port$19555$0 , \port$19557$0  };
         3'h4:
-            val2_p7 = { 24'h000000, \port$18811$0 , \port$18813$0 , \port$18815$0 , \port$18817$0  };
+            val2_p7 = { 24'h000000, \port$19553$0 , \port$19555$0 , \port$19557$0 , \port$19559$0  };
         3'h5:
-            val2_p7 = { 16'h0000, \port$18811$0 , \port$18813$0 , \port$18815$0 , \port$18817$0 , \port$18819$0  };
+            val2_p7 = { 16'h0000, \port$19553$0 , \port$19555$0 , \port$19557$0 , \port$19559$0 , \port$19561$0  };
         3'h6:
-            val2_p7 = { 8'h00, \port$18811$0 , \port$18813$0 , \port$18815$0 , \port$18817$0 , \port$18819$0 , \port$18821$0  };
+            val2_p7 = { 8'h00, \port$19553$0 , \port$19555$0 , \port$19557$0 , \port$19559$0 , \port$19561$0 , \port$19563$0  };
         3'h7:
-            val2_p7 = { \port$18811$0 , \port$18813$0 , \port$18815$0 , \port$18817$0 , \port$18819$0 , \port$18821$0 , \port$18823$0  };
+            val2_p7 = { \port$19553$0 , \port$19555$0 , \port$19557$0 , \port$19559$0 , \port$19561$0 , \port$19563$0 , \port$19565$0  };
       endcase
     end
   end
@@ -30304,38 +34001,38 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     fast2_p7 = 1'h0;
     casez (fld2)
       6'h02:
-          fast2_p7 = \$650 ;
+          fast2_p7 = \$666 ;
       6'h03:
-          fast2_p7 = \$651 ;
+          fast2_p7 = \$667 ;
       6'h04:
-          fast2_p7 = \$652 ;
+          fast2_p7 = \$668 ;
       6'h05:
-          fast2_p7 = \$653 ;
+          fast2_p7 = \$669 ;
       6'h07:
-          fast2_p7 = \$654 ;
+          fast2_p7 = \$670 ;
       6'h09:
-          fast2_p7 = \$655 ;
+          fast2_p7 = \$671 ;
       6'h0c:
-          fast2_p7 = \$656 ;
+          fast2_p7 = \$672 ;
       6'h19:
-          fast2_p7 = \$657 ;
+          fast2_p7 = \$673 ;
       6'h1b:
-          fast2_p7 = \$658 ;
+          fast2_p7 = \$674 ;
       6'h1c:
-          fast2_p7 = \$659 ;
+          fast2_p7 = \$675 ;
       6'h1d:
-          fast2_p7 = \$660 ;
+          fast2_p7 = \$676 ;
       6'h1e:
-          fast2_p7 = \$661 ;
+          fast2_p7 = \$677 ;
       6'h10:
-          fast2_p7 = \$664 ;
+          fast2_p7 = \$680 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     fld_list = 6'h00;
     (* full_case = 32'd1 *)
-    if (\$681 ) begin
+    if (\$697 ) begin
       fld_list = 6'h01;
     end else begin
       casez (top_ctx)
@@ -30491,7 +34188,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                         fld_list = 6'h00;
                   endcase
             endcase
-            if (\$687 ) begin
+            if (\$703 ) begin
               fld_list = 6'h1f;
             end
           end
@@ -30535,13 +34232,13 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             (* full_case = 32'd1 *)
             casez (top_cnt)
               24'h000001:
-                  fld_list = \$688 ;
+                  fld_list = \$704 ;
               24'h000002:
-                  fld_list = \$689 ;
+                  fld_list = \$705 ;
               24'h000003:
-                  fld_list = \$690 ;
+                  fld_list = \$706 ;
               24'h000004:
-                  fld_list = \$691 ;
+                  fld_list = \$707 ;
               default:
                   fld_list = 6'h00;
             endcase
@@ -30556,7 +34253,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     fld_string = 6'h00;
     (* full_case = 32'd1 *)
-    if (\$692 ) begin
+    if (\$708 ) begin
       fld_string = 6'h01;
     end else begin
       casez (top_ctx)
@@ -30712,7 +34409,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                         fld_string = 6'h00;
                   endcase
             endcase
-            if (\$698 ) begin
+            if (\$714 ) begin
               fld_string = 6'h1f;
             end
           end
@@ -30756,13 +34453,13 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             (* full_case = 32'd1 *)
             casez (top_cnt)
               24'h000001:
-                  fld_string = \$699 ;
+                  fld_string = \$715 ;
               24'h000002:
-                  fld_string = \$700 ;
+                  fld_string = \$716 ;
               24'h000003:
-                  fld_string = \$701 ;
+                  fld_string = \$717 ;
               24'h000004:
-                  fld_string = \$702 ;
+                  fld_string = \$718 ;
               default:
                   fld_string = 6'h00;
             endcase
@@ -30776,27 +34473,27 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     opt_done = 1'h0;
-    if (\$940 ) begin
+    if (\$924 ) begin
       if (at_close) begin
-        opt_done = \$944 ;
+        opt_done = \$928 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     opt_close = 1'h0;
-    if (\$940 ) begin
+    if (\$924 ) begin
       if (at_close) begin
-        opt_close = \$948 ;
+        opt_close = \$932 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     opt_header = 1'h0;
-    if (\$940 ) begin
+    if (\$924 ) begin
       if (at_close) begin
-      end else if (\$941 ) begin
+      end else if (\$925 ) begin
         opt_header = 1'h1;
       end
     end
@@ -30804,36 +34501,34 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    if (\$949 ) begin
-      amount = 4'h8;
-    end else if (opt_header) begin
-      amount = amount_at_o[3:0];
+    if (\$1026 ) begin
+      taken = \$1027 [3:0];
     end else begin
-      amount = { 1'h0, o };
+      taken = \$1028 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \err$311  = 1'h0;
+    \err$365  = 1'h0;
     if (a_err) begin
-      \err$311  = 1'h1;
-    end else if (\$953 ) begin
-      \err$311  = 1'h1;
+      \err$365  = 1'h1;
+    end else if (\$1029 ) begin
+      \err$365  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \code$312  = 5'h00;
+    \code$366  = 5'h00;
     if (a_err) begin
-      \code$312  = a_code;
-    end else if (\$953 ) begin
-      \code$312  = b_code;
+      \code$366  = a_code;
+    end else if (\$1029 ) begin
+      \code$366  = b_code;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     o_calldata__valid = 1'h0;
-    if (\$964 ) begin
+    if (\$1040 ) begin
       o_calldata__valid = 1'h1;
     end
     if (chunk_valid) begin
@@ -30843,13 +34538,13 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     o_calldata__payload = 69'h000000000000000000;
-    if (\$964 ) begin
+    if (\$1040 ) begin
       o_calldata__payload[68] = 1'h1;
     end
     if (chunk_valid) begin
       (* full_case = 32'd1 *)
       if (cd_a) begin
-        o_calldata__payload[63:0] = { \port$18809$0 , \port$18807$0 , \port$18805$0 , \port$18803$0 , \port$18801$0 , \port$18799$0 , \port$18797$0 , \port$18795$0  };
+        o_calldata__payload[63:0] = { \port$19551$0 , \port$19549$0 , \port$19547$0 , \port$19545$0 , \port$19543$0 , \port$19541$0 , \port$19539$0 , \port$19537$0  };
         o_calldata__payload[67:64] = t;
       end else begin
         o_calldata__payload[63:0] = { s7, s6, s5, s4, s3, s2, s1, s0 };
@@ -30865,16 +34560,16 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$972 ) begin
+            if (\$1071 ) begin
               consume = 4'h0;
             end else begin
-              consume = \$952 [3:0];
+              consume = taken;
             end
           end
       1'h1:
-          if (\$979 ) begin
+          if (\$1078 ) begin
             consume = avail[3:0];
-          end else if (\$980 ) begin
+          end else if (\$1079 ) begin
             consume = 4'h8;
           end
     endcase
@@ -30887,14 +34582,14 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$972 ) begin
+            if (\$1071 ) begin
               \release  = 1'h1;
             end else begin
               \release  = opt_done;
             end
           end
       1'h1:
-          if (\$979 ) begin
+          if (\$1078 ) begin
             \release  = 1'h1;
           end
     endcase
@@ -30906,13 +34601,13 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$972 ) begin
+            if (\$1071 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$977 ) begin
+                  if (\$1076 ) begin
                   end else begin
                     casez (fld)
                       6'h01:
@@ -30947,96 +34642,123 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1060  = o__valid;
+    \$1163  = o__valid;
     if (o__ready) begin
-      \$1060  = 1'h0;
+      \$1163  = 1'h0;
     end
     if (copy_now) begin
-      \$1060  = 1'h1;
+      \$1163  = 1'h1;
     end
     if (pipe_rst) begin
-      \$1060  = 1'h0;
+      \$1163  = 1'h0;
     end
     if (rst) begin
-      \$1060  = 1'h0;
+      \$1163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1061  = 1'h0;
+    \$1164  = 1'h0;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (a_active) begin
                 if (a_complete) begin
-                  \$1061  = \$1003 ;
+                  \$1164  = \$1102 ;
                 end
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$1061  = 1'h0;
+      \$1164  = 1'h0;
     end
     if (rst) begin
-      \$1061  = 1'h0;
+      \$1164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1062  = cur_f;
+    \$1165  = cur_f;
     if (pipe_rst) begin
-      \$1062  = 6'h00;
+      \$1165  = 6'h00;
     end
     if (rst) begin
-      \$1062  = 6'h00;
+      \$1165  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1063  = val_a;
+    \$1166  = val_a;
     if (pipe_rst) begin
-      \$1063  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1166  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$1063  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1166  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1064  = o__payload;
+    \$1167  = 1'h0;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (\$1087 ) begin
+            end else begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                \$1167  = \$1123 ;
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$1167  = 1'h0;
+    end
+    if (rst) begin
+      \$1167  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \$1168  = o__payload;
     if (copy_now) begin
-      \$1064  = rec;
+      \$1168  = rec;
+      if (\$1082 ) begin
+        \$1168 [394:139] = \$1083 [256:1];
+        \$1168 [9] = 1'h1;
+      end
     end
-    if (\$982 ) begin
-      if (\$983 ) begin
+    if (\$1085 ) begin
+      if (\$1086 ) begin
       end else if (copy_now) begin
-        \$1064 [4:0] = \code$29 ;
+        \$1168 [4:0] = late_fail_code;
       end
     end
     if (pipe_rst) begin
-      \$1064  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1168  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$1064  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1168  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1065  = rec;
+    \$1169  = rec;
     if (copy_now) begin
-      \$1065  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1169  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
-    if (\$982 ) begin
+    if (\$1085 ) begin
       (* full_case = 32'd1 *)
-      if (\$983 ) begin
-        \$1065 [4:0] = \code$29 ;
+      if (\$1086 ) begin
+        \$1169 [4:0] = late_fail_code;
       end else if (copy_now) begin
       end else begin
-        \$1065 [4:0] = \code$29 ;
+        \$1169 [4:0] = late_fail_code;
       end
     end
     (* full_case = 32'd1 *)
@@ -31044,11 +34766,11 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
-              \$1065 [4:0] = 5'h01;
-              \$1065 [3011:2987] = \$986 [24:0];
-              if (\$989 ) begin
-                \$1065 [4:0] = 5'h1b;
+            if (\$1087 ) begin
+              \$1169 [4:0] = 5'h01;
+              \$1169 [3011:2987] = \$1088 [24:0];
+              if (too_big0) begin
+                \$1169 [4:0] = 5'h1b;
               end
             end else begin
               if (a_active) begin
@@ -31056,236 +34778,218 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                   casez (cur_f)
                     6'h02:
                       begin
-                        \$1065 [394:139] = val_a;
-                        \$1065 [9] = 1'h1;
+                        \$1169 [394:139] = val_a;
+                        \$1169 [9] = 1'h1;
                       end
                     6'h03:
-                        \$1065 [74:11] = val_a[63:0];
+                        \$1169 [74:11] = val_a[63:0];
                     6'h04:
-                        \$1065 [650:395] = val_a;
+                        \$1169 [650:395] = val_a;
                     6'h05:
-                        \$1065 [906:651] = val_a;
+                        \$1169 [906:651] = val_a;
                     6'h06:
-                        \$1065 [1162:907] = val_a;
+                        \$1169 [1162:907] = val_a;
                     6'h07:
-                        \$1065 [138:75] = val_a[63:0];
+                        \$1169 [138:75] = val_a[63:0];
                     6'h08:
-                        \$1065 [2602:2443] = val_a[159:0];
+                        \$1169 [2602:2443] = val_a[159:0];
                     6'h09:
-                        \$1065 [1674:1419] = val_a;
+                        \$1169 [1674:1419] = val_a;
                     6'h0c:
-                        \$1065 [1418:1163] = val_a;
+                        \$1169 [1418:1163] = val_a;
                     6'h0f:
-                      begin
-                        \$1065 [1930:1675] = val_a;
-                        if (\$993 ) begin
-                          \$1065 [394:139] = \$994 [256:1];
-                          \$1065 [9] = 1'h1;
-                        end
-                      end
+                        \$1169 [1930:1675] = val_a;
                     6'h10:
-                        \$1065 [1930:1675] = val_a;
+                        \$1169 [1930:1675] = val_a;
                     6'h11:
-                        \$1065 [2186:1931] = val_a;
+                        \$1169 [2186:1931] = val_a;
                     6'h12:
-                        \$1065 [2442:2187] = val_a;
+                        \$1169 [2442:2187] = val_a;
                   endcase
                 end
               end
               if (opt_close) begin
               end else if (opt_header) begin
                 if (typed) begin
-                  \$1065 [7:5] = \port$18795$0 [2:0];
+                  \$1169 [7:5] = \port$19537$0 [2:0];
                 end
                 casez (fld)
                   6'h01, 6'h1f:
                     begin
-                      \$1065 [2914:2891] = p[23:0];
-                      \$1065 [2938:2915] = \$1013 [23:0];
-                      \$1065 [2986:2963] = \$152 [23:0];
-                      if (\$1014 ) begin
-                        \$1065 [8] = 1'h1;
+                      \$1169 [2914:2891] = p[23:0];
+                      \$1169 [2938:2915] = \$1125 [23:0];
+                      \$1169 [2986:2963] = \$185 [23:0];
+                      if (\$1126 ) begin
+                        \$1169 [8] = 1'h1;
                       end
                     end
                   6'h0f, 6'h10:
-                      \$1065 [2962:2939] = p[23:0];
+                      \$1169 [2962:2939] = p[23:0];
                   6'h08:
-                      \$1065 [10] = \$1015 ;
+                      \$1169 [10] = \$1127 ;
                   6'h0a:
                     begin
-                      \$1065 [2626:2603] = \$1016 [23:0];
-                      \$1065 [2650:2627] = ln_at_o;
+                      \$1169 [2626:2603] = \$1128 [23:0];
+                      \$1169 [2650:2627] = ln_at_o;
                     end
                   6'h0b:
                     begin
-                      \$1065 [2770:2747] = p[23:0];
-                      \$1065 [2794:2771] = \$152 [23:0];
+                      \$1169 [2770:2747] = p[23:0];
+                      \$1169 [2794:2771] = \$185 [23:0];
                     end
                   6'h0d:
                     begin
-                      \$1065 [2818:2795] = p[23:0];
-                      \$1065 [2842:2819] = \$152 [23:0];
+                      \$1169 [2818:2795] = p[23:0];
+                      \$1169 [2842:2819] = \$185 [23:0];
                     end
                   6'h0e:
                     begin
-                      \$1065 [2866:2843] = p[23:0];
-                      \$1065 [2890:2867] = \$152 [23:0];
+                      \$1169 [2866:2843] = p[23:0];
+                      \$1169 [2890:2867] = \$185 [23:0];
                     end
                   6'h13:
-                      \$1065 [2674:2651] = \$1017 [23:0];
+                      \$1169 [2674:2651] = \$1129 [23:0];
                   6'h16:
-                      \$1065 [2698:2675] = \$1018 [23:0];
+                      \$1169 [2698:2675] = \$1130 [23:0];
                   6'h17:
-                      \$1065 [2722:2699] = \$1019 [23:0];
+                      \$1169 [2722:2699] = \$1131 [23:0];
                   6'h18:
-                      \$1065 [2746:2723] = \$1020 [23:0];
+                      \$1169 [2746:2723] = \$1132 [23:0];
                 endcase
                 if (is_list_at_o) begin
-                end else if (b_complete) begin
+                end else if (cmpl_at_o) begin
                   casez (fld)
                     6'h02:
                       begin
-                        \$1065 [394:139] = { 192'h000000000000000000000000000000000000000000000000, val_b };
-                        \$1065 [9] = 1'h1;
+                        \$1169 [394:139] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1169 [9] = 1'h1;
                       end
                     6'h03:
-                        \$1065 [74:11] = val_b;
+                        \$1169 [74:11] = val_b;
                     6'h04:
-                        \$1065 [650:395] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1169 [650:395] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h05:
-                        \$1065 [906:651] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1169 [906:651] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h06:
-                        \$1065 [1162:907] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1169 [1162:907] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h07:
-                        \$1065 [138:75] = val_b;
+                        \$1169 [138:75] = val_b;
                     6'h08:
-                        \$1065 [2602:2443] = { 96'h000000000000000000000000, val_b };
+                        \$1169 [2602:2443] = { 96'h000000000000000000000000, val_b };
                     6'h09:
-                        \$1065 [1674:1419] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1169 [1674:1419] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h0c:
-                        \$1065 [1418:1163] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1169 [1418:1163] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h0f:
-                      begin
-                        \$1065 [1930:1675] = { 192'h000000000000000000000000000000000000000000000000, val_b };
-                        if (\$1031 ) begin
-                          \$1065 [394:139] = { 192'h000000000000000000000000000000000000000000000000, \$1032 [64:1] };
-                          \$1065 [9] = 1'h1;
-                        end
-                      end
+                        \$1169 [1930:1675] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h10:
-                        \$1065 [1930:1675] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1169 [1930:1675] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h11:
-                        \$1065 [2186:1931] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1169 [2186:1931] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h12:
-                        \$1065 [2442:2187] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1169 [2442:2187] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                   endcase
                 end
                 if (c_take_at_o) begin
                   casez (fld2)
                     6'h02:
                       begin
-                        \$1065 [394:139] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
-                        \$1065 [9] = 1'h1;
+                        \$1169 [394:139] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1169 [9] = 1'h1;
                       end
                     6'h03:
-                        \$1065 [74:11] = { 8'h00, val2 };
+                        \$1169 [74:11] = { 8'h00, val2 };
                     6'h04:
-                        \$1065 [650:395] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1169 [650:395] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h05:
-                        \$1065 [906:651] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1169 [906:651] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h06:
-                        \$1065 [1162:907] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1169 [1162:907] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h07:
-                        \$1065 [138:75] = { 8'h00, val2 };
+                        \$1169 [138:75] = { 8'h00, val2 };
                     6'h08:
-                        \$1065 [2602:2443] = { 104'h00000000000000000000000000, val2 };
+                        \$1169 [2602:2443] = { 104'h00000000000000000000000000, val2 };
                     6'h09:
-                        \$1065 [1674:1419] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1169 [1674:1419] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h0c:
-                        \$1065 [1418:1163] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1169 [1418:1163] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h0f:
-                      begin
-                        \$1065 [1930:1675] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
-                        if (\$1039 ) begin
-                          \$1065 [394:139] = { 200'h00000000000000000000000000000000000000000000000000, \$1040 [56:1] };
-                          \$1065 [9] = 1'h1;
-                        end
-                      end
+                        \$1169 [1930:1675] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h10:
-                        \$1065 [1930:1675] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1169 [1930:1675] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h11:
-                        \$1065 [2186:1931] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1169 [2186:1931] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h12:
-                        \$1065 [2442:2187] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1169 [2442:2187] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                   endcase
-                  if (\$1041 ) begin
-                    \$1065 [2962:2939] = \$1042 [23:0];
+                  if (\$1149 ) begin
+                    \$1169 [2962:2939] = \$1150 [23:0];
                   end
                 end
               end
-              if (\$1044 ) begin
-                \$1065 [4:0] = \code$312 ;
+              if (\$1152 ) begin
+                \$1169 [4:0] = \code$366 ;
               end
               if (opt_done) begin
-                \$1065 [3011:2987] = \$1046 [24:0];
-                if (\$1049 ) begin
-                  \$1065 [4:0] = 5'h1b;
+                \$1169 [3011:2987] = \$1154 [24:0];
+                if (\$1155 ) begin
+                  \$1169 [4:0] = 5'h1b;
                 end
               end
             end
           end
       1'h1:
-          if (\$1051 ) begin
-            \$1065 [3011:2987] = \$1054 [24:0];
-            if (\$1057 ) begin
-              \$1065 [4:0] = 5'h1b;
+          if (\$1157 ) begin
+            \$1169 [3011:2987] = \$1160 [24:0];
+            if (\$1161 ) begin
+              \$1169 [4:0] = 5'h1b;
             end
           end
     endcase
     if (pipe_rst) begin
-      \$1065  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1169  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$1065  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1169  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1066  = pending;
+    \$1170  = pending;
     if (copy_now) begin
-      \$1066  = 1'h0;
+      \$1170  = 1'h0;
     end
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
-              \$1066  = 1'h1;
+            if (\$1087 ) begin
+              \$1170  = 1'h1;
             end else begin
               if (opt_done) begin
-                \$1066  = 1'h1;
+                \$1170  = 1'h1;
               end
             end
           end
       1'h1:
-          if (\$1051 ) begin
-            \$1066  = 1'h1;
+          if (\$1157 ) begin
+            \$1170  = 1'h1;
           end
     endcase
     if (pipe_rst) begin
-      \$1066  = 1'h0;
+      \$1170  = 1'h0;
     end
     if (rst) begin
-      \$1066  = 1'h0;
+      \$1170  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1067  = state;
-    if (\$982 ) begin
-      if (\$983 ) begin
-        \$1067  = 1'h1;
+    \$1171  = state;
+    if (\$1085 ) begin
+      if (\$1086 ) begin
+        \$1171  = 1'h1;
       end
     end
     (* full_case = 32'd1 *)
@@ -31293,35 +34997,35 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
-              \$1067  = 1'h0;
+            if (\$1087 ) begin
+              \$1171  = 1'h0;
             end else begin
-              if (\$1044 ) begin
-                \$1067  = 1'h1;
+              if (\$1152 ) begin
+                \$1171  = 1'h1;
               end
               if (opt_done) begin
-                \$1067  = 1'h0;
+                \$1171  = 1'h0;
               end
             end
           end
       1'h1:
-          if (\$1051 ) begin
-            \$1067  = 1'h0;
+          if (\$1157 ) begin
+            \$1171  = 1'h0;
           end
     endcase
     if (pipe_rst) begin
-      \$1067  = 1'h0;
+      \$1171  = 1'h0;
     end
     if (rst) begin
-      \$1067  = 1'h0;
+      \$1171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1068  = start;
-    if (\$982 ) begin
-      if (\$983 ) begin
-        \$1068  = 1'h0;
+    \$1172  = start;
+    if (\$1085 ) begin
+      if (\$1086 ) begin
+        \$1172  = 1'h0;
       end
     end
     (* full_case = 32'd1 *)
@@ -31329,165 +35033,165 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
-              \$1068  = 1'h1;
+            if (\$1087 ) begin
+              \$1172  = 1'h1;
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
-                \$1068  = 1'h0;
+                \$1172  = 1'h0;
               end
-              if (\$1044 ) begin
-                \$1068  = 1'h0;
+              if (\$1152 ) begin
+                \$1172  = 1'h0;
               end
               if (opt_done) begin
-                \$1068  = 1'h1;
+                \$1172  = 1'h1;
               end
             end
           end
       1'h1:
-          if (\$1051 ) begin
-            \$1068  = 1'h1;
+          if (\$1157 ) begin
+            \$1172  = 1'h1;
           end
     endcase
     if (pipe_rst) begin
-      \$1068  = 1'h1;
+      \$1172  = 1'h1;
     end
     if (rst) begin
-      \$1068  = 1'h1;
+      \$1172  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1069  = pos;
+    \$1173  = pos;
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
-              \$1069  = 25'h0000000;
+            if (\$1087 ) begin
+              \$1173  = 25'h0000000;
             end else begin
-              if (\$990 ) begin
-                if (\$991 ) begin
-                  \$1069  = \$992 [24:0];
+              if (\$1089 ) begin
+                if (\$1090 ) begin
+                  \$1173  = \$1091 [24:0];
                 end
               end
               if (opt_done) begin
-                \$1069  = 25'h0000000;
+                \$1173  = 25'h0000000;
               end
             end
           end
       1'h1:
-          if (\$1051 ) begin
-            \$1069  = 25'h0000000;
-          end else if (\$1052 ) begin
-            if (\$1058 ) begin
-              \$1069  = \$1059 [24:0];
+          if (\$1157 ) begin
+            \$1173  = 25'h0000000;
+          end else if (\$1158 ) begin
+            if (\$1162 ) begin
+              \$1173  = pos_plus8[24:0];
             end
           end
     endcase
     if (pipe_rst) begin
-      \$1069  = 25'h0000000;
+      \$1173  = 25'h0000000;
     end
     if (rst) begin
-      \$1069  = 25'h0000000;
+      \$1173  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1070  = rem;
+    \$1174  = rem;
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
-              \$1070  = 24'h000000;
+            if (\$1087 ) begin
+              \$1174  = 24'h000000;
             end else begin
               if (a_active) begin
                 (* full_case = 32'd1 *)
                 if (a_complete) begin
-                  \$1070  = 24'h000000;
+                  \$1174  = 24'h000000;
                 end else begin
-                  \$1070  = \$1004 [23:0];
+                  \$1174  = \$1103 [23:0];
                 end
               end
               if (opt_close) begin
               end else if (opt_header) begin
                 (* full_case = 32'd1 *)
                 if (is_list_at_o) begin
-                end else if (b_complete) begin
-                  \$1070  = 24'h000000;
+                end else if (cmpl_at_o) begin
+                  \$1174  = 24'h000000;
                 end else begin
-                  \$1070  = \$1033 [23:0];
+                  \$1174  = \$1143 [23:0];
                 end
               end
               if (opt_done) begin
-                \$1070  = 24'h000000;
+                \$1174  = 24'h000000;
               end
             end
           end
       1'h1:
-          if (\$1051 ) begin
-            \$1070  = 24'h000000;
+          if (\$1157 ) begin
+            \$1174  = 24'h000000;
           end
     endcase
     if (pipe_rst) begin
-      \$1070  = 24'h000000;
+      \$1174  = 24'h000000;
     end
     if (rst) begin
-      \$1070  = 24'h000000;
+      \$1174  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1071  = depth;
+    \$1175  = depth;
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
-              \$1071  = 3'h0;
+            if (\$1087 ) begin
+              \$1175  = 3'h0;
             end else begin
               if (opt_close) begin
-                \$1071  = \$1005 [2:0];
+                \$1175  = \$1104 [2:0];
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
-                    \$1071  = \$1029 [2:0];
+                    \$1175  = \$1141 [2:0];
                   end
                 end
               end
               if (opt_done) begin
-                \$1071  = 3'h0;
+                \$1175  = 3'h0;
               end
             end
           end
       1'h1:
-          if (\$1051 ) begin
-            \$1071  = 3'h0;
+          if (\$1157 ) begin
+            \$1175  = 3'h0;
           end
     endcase
     if (pipe_rst) begin
-      \$1071  = 3'h0;
+      \$1175  = 3'h0;
     end
     if (rst) begin
-      \$1071  = 3'h0;
+      \$1175  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1072  = wrap_v;
+    \$1176  = wrap_v;
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
-              \$1072  = 1'h0;
+            if (\$1087 ) begin
+              \$1176  = 1'h0;
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
@@ -31515,113 +35219,113 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                   6'h18:
                       /* empty */;
                   6'h20:
-                      \$1072  = 1'h1;
+                      \$1176  = 1'h1;
                 endcase
               end
               if (opt_done) begin
-                \$1072  = 1'h0;
+                \$1176  = 1'h0;
               end
             end
           end
       1'h1:
-          if (\$1051 ) begin
-            \$1072  = 1'h0;
+          if (\$1157 ) begin
+            \$1176  = 1'h0;
           end
     endcase
     if (pipe_rst) begin
-      \$1072  = 1'h0;
+      \$1176  = 1'h0;
     end
     if (rst) begin
-      \$1072  = 1'h0;
+      \$1176  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1073  = acc;
+    \$1177  = acc;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (a_active) begin
                 (* full_case = 32'd1 *)
                 if (a_complete) begin
                 end else begin
-                  \$1073  = val_a;
+                  \$1177  = val_a;
                 end
               end
               if (opt_close) begin
               end else if (opt_header) begin
                 (* full_case = 32'd1 *)
                 if (is_list_at_o) begin
-                end else if (b_complete) begin
+                end else if (cmpl_at_o) begin
                 end else begin
-                  \$1073  = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                  \$1177  = { 192'h000000000000000000000000000000000000000000000000, val_b };
                 end
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$1073  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1177  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$1073  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1177  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1074  = cur_first;
+    \$1178  = cur_first;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (a_active) begin
                 (* full_case = 32'd1 *)
                 if (a_complete) begin
                 end else begin
-                  \$1074  = 1'h0;
+                  \$1178  = 1'h0;
                 end
               end
               if (opt_close) begin
               end else if (opt_header) begin
                 (* full_case = 32'd1 *)
                 if (is_list_at_o) begin
-                end else if (b_complete) begin
+                end else if (cmpl_at_o) begin
                 end else begin
-                  \$1074  = \$1034 ;
+                  \$1178  = \$1144 ;
                 end
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$1074  = 1'h0;
+      \$1178  = 1'h0;
     end
     if (rst) begin
-      \$1074  = 1'h0;
+      \$1178  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1075  = top_ctx;
+    \$1179  = top_ctx;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
-                \$1075  = \$1007 ;
+                \$1179  = \$1106 ;
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
-                    \$1075  = child;
+                    \$1179  = child;
                   end
                 end
               end
@@ -31629,29 +35333,29 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$1075  = 4'h0;
+      \$1179  = 4'h0;
     end
     if (rst) begin
-      \$1075  = 4'h0;
+      \$1179  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1076  = top_end;
+    \$1180  = top_end;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
-                \$1076  = \$1009 ;
+                \$1180  = \$1108 ;
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
-                    \$1076  = \$1030 [25:0];
+                    \$1180  = \$1142 [25:0];
                   end
                 end
               end
@@ -31659,64 +35363,110 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$1076  = 26'h0000000;
+      \$1180  = 26'h0000000;
     end
     if (rst) begin
-      \$1076  = 26'h0000000;
+      \$1180  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1077  = top_cnt;
+    \$1181  = top_cnt;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
-                \$1077  = \$1011 ;
+                \$1181  = \$1110 ;
               end else if (opt_header) begin
-                \$1077  = \$1012 [23:0];
+                \$1181  = \$1124 [23:0];
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
-                    \$1077  = 24'h000000;
+                    \$1181  = 24'h000000;
                   end
                 end
                 if (c_take_at_o) begin
-                  \$1077  = \$1038 [23:0];
+                  \$1181  = \$1148 [23:0];
                 end
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$1077  = 24'h000000;
+      \$1181  = 24'h000000;
     end
     if (rst) begin
-      \$1077  = 24'h000000;
+      \$1181  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1078  = stk_ctx0;
+    \$1182  = late2_f;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
+            end else begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                \$1182  = fld;
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$1182  = 6'h00;
+    end
+    if (rst) begin
+      \$1182  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \$1183  = late2_val;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (\$1087 ) begin
+            end else begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                \$1183  = val_b;
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$1183  = 64'h0000000000000000;
+    end
+    if (rst) begin
+      \$1183  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \$1184  = stk_ctx0;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
-                          \$1078  = \$1027 ;
+                          \$1184  = \$1139 ;
                     endcase
                   end
                 end
@@ -31725,106 +35475,32 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$1078  = 4'h0;
+      \$1184  = 4'h0;
     end
     if (rst) begin
-      \$1078  = 4'h0;
+      \$1184  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1079  = stk_ctx1;
+    \$1185  = stk_ctx1;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          \$1079  = \$1027 ;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$1079  = 4'h0;
-    end
-    if (rst) begin
-      \$1079  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1080  = stk_ctx2;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (\$984 ) begin
-            end else begin
-              if (opt_close) begin
-              end else if (opt_header) begin
-                if (is_list_at_o) begin
-                  (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          /* empty */;
-                      3'h2:
-                          \$1080  = \$1027 ;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$1080  = 4'h0;
-    end
-    if (rst) begin
-      \$1080  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1081  = stk_ctx3;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (\$984 ) begin
-            end else begin
-              if (opt_close) begin
-              end else if (opt_header) begin
-                if (is_list_at_o) begin
-                  (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
                           /* empty */;
                       3'h1:
-                          /* empty */;
-                      3'h2:
-                          /* empty */;
-                      3'h3:
-                          \$1081  = \$1027 ;
+                          \$1185  = \$1139 ;
                     endcase
                   end
                 end
@@ -31833,26 +35509,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$1081  = 4'h0;
+      \$1185  = 4'h0;
     end
     if (rst) begin
-      \$1081  = 4'h0;
+      \$1185  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1082  = stk_ctx4;
+    \$1186  = stk_ctx2;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -31860,11 +35536,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h1:
                           /* empty */;
                       3'h2:
-                          /* empty */;
-                      3'h3:
-                          /* empty */;
-                      3'h4:
-                          \$1082  = \$1027 ;
+                          \$1186  = \$1139 ;
                     endcase
                   end
                 end
@@ -31873,26 +35545,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$1082  = 4'h0;
+      \$1186  = 4'h0;
     end
     if (rst) begin
-      \$1082  = 4'h0;
+      \$1186  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1083  = stk_ctx5;
+    \$1187  = stk_ctx3;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -31902,11 +35574,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h2:
                           /* empty */;
                       3'h3:
-                          /* empty */;
-                      3'h4:
-                          /* empty */;
-                      3'h5:
-                          \$1083  = \$1027 ;
+                          \$1187  = \$1139 ;
                     endcase
                   end
                 end
@@ -31915,166 +35583,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$1083  = 4'h0;
+      \$1187  = 4'h0;
     end
     if (rst) begin
-      \$1083  = 4'h0;
+      \$1187  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1084  = stk_end0;
+    \$1188  = stk_ctx4;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          \$1084  = top_end;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$1084  = 26'h0000000;
-    end
-    if (rst) begin
-      \$1084  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1085  = stk_end1;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (\$984 ) begin
-            end else begin
-              if (opt_close) begin
-              end else if (opt_header) begin
-                if (is_list_at_o) begin
-                  (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          \$1085  = top_end;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$1085  = 26'h0000000;
-    end
-    if (rst) begin
-      \$1085  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1086  = stk_end2;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (\$984 ) begin
-            end else begin
-              if (opt_close) begin
-              end else if (opt_header) begin
-                if (is_list_at_o) begin
-                  (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          /* empty */;
-                      3'h2:
-                          \$1086  = top_end;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$1086  = 26'h0000000;
-    end
-    if (rst) begin
-      \$1086  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1087  = stk_end3;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (\$984 ) begin
-            end else begin
-              if (opt_close) begin
-              end else if (opt_header) begin
-                if (is_list_at_o) begin
-                  (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          /* empty */;
-                      3'h2:
-                          /* empty */;
-                      3'h3:
-                          \$1087  = top_end;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$1087  = 26'h0000000;
-    end
-    if (rst) begin
-      \$1087  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1088  = stk_end4;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (\$984 ) begin
-            end else begin
-              if (opt_close) begin
-              end else if (opt_header) begin
-                if (is_list_at_o) begin
-                  (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -32086,7 +35614,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h3:
                           /* empty */;
                       3'h4:
-                          \$1088  = top_end;
+                          \$1188  = \$1139 ;
                     endcase
                   end
                 end
@@ -32095,26 +35623,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$1088  = 26'h0000000;
+      \$1188  = 4'h0;
     end
     if (rst) begin
-      \$1088  = 26'h0000000;
+      \$1188  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1089  = stk_end5;
+    \$1189  = stk_ctx5;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -32128,7 +35656,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h4:
                           /* empty */;
                       3'h5:
-                          \$1089  = top_end;
+                          \$1189  = \$1139 ;
                     endcase
                   end
                 end
@@ -32137,30 +35665,30 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$1089  = 26'h0000000;
+      \$1189  = 4'h0;
     end
     if (rst) begin
-      \$1089  = 26'h0000000;
+      \$1189  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1090  = stk_cnt0;
+    \$1190  = stk_end0;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
-                          \$1090  = \$1028 [23:0];
+                          \$1190  = top_end;
                     endcase
                   end
                 end
@@ -32169,32 +35697,32 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$1090  = 24'h000000;
+      \$1190  = 26'h0000000;
     end
     if (rst) begin
-      \$1090  = 24'h000000;
+      \$1190  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1091  = stk_cnt1;
+    \$1191  = stk_end1;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
                           /* empty */;
                       3'h1:
-                          \$1091  = \$1028 [23:0];
+                          \$1191  = top_end;
                     endcase
                   end
                 end
@@ -32203,26 +35731,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$1091  = 24'h000000;
+      \$1191  = 26'h0000000;
     end
     if (rst) begin
-      \$1091  = 24'h000000;
+      \$1191  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1092  = stk_cnt2;
+    \$1192  = stk_end2;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -32230,7 +35758,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h1:
                           /* empty */;
                       3'h2:
-                          \$1092  = \$1028 [23:0];
+                          \$1192  = top_end;
                     endcase
                   end
                 end
@@ -32239,26 +35767,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$1092  = 24'h000000;
+      \$1192  = 26'h0000000;
     end
     if (rst) begin
-      \$1092  = 24'h000000;
+      \$1192  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1093  = stk_cnt3;
+    \$1193  = stk_end3;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -32268,7 +35796,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h2:
                           /* empty */;
                       3'h3:
-                          \$1093  = \$1028 [23:0];
+                          \$1193  = top_end;
                     endcase
                   end
                 end
@@ -32277,26 +35805,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$1093  = 24'h000000;
+      \$1193  = 26'h0000000;
     end
     if (rst) begin
-      \$1093  = 24'h000000;
+      \$1193  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1094  = stk_cnt4;
+    \$1194  = stk_end4;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -32308,7 +35836,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h3:
                           /* empty */;
                       3'h4:
-                          \$1094  = \$1028 [23:0];
+                          \$1194  = top_end;
                     endcase
                   end
                 end
@@ -32317,26 +35845,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$1094  = 24'h000000;
+      \$1194  = 26'h0000000;
     end
     if (rst) begin
-      \$1094  = 24'h000000;
+      \$1194  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1095  = stk_cnt5;
+    \$1195  = stk_end5;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1025 ) begin
+                  if (\$1137 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -32350,7 +35878,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h4:
                           /* empty */;
                       3'h5:
-                          \$1095  = \$1028 [23:0];
+                          \$1195  = top_end;
                     endcase
                   end
                 end
@@ -32359,135 +35887,357 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$1095  = 24'h000000;
+      \$1195  = 26'h0000000;
     end
     if (rst) begin
-      \$1095  = 24'h000000;
+      \$1195  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1096  = cur_f;
+    \$1196  = stk_cnt0;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
-                (* full_case = 32'd1 *)
                 if (is_list_at_o) begin
-                end else if (b_complete) begin
-                end else begin
-                  \$1096  = fld;
+                  (* full_case = 32'd1 *)
+                  if (\$1137 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          \$1196  = \$1140 [23:0];
+                    endcase
+                  end
                 end
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$1096  = 6'h00;
+      \$1196  = 24'h000000;
     end
     if (rst) begin
-      \$1096  = 6'h00;
+      \$1196  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1097  = cur_wrapped;
+    \$1197  = stk_cnt1;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
-                (* full_case = 32'd1 *)
                 if (is_list_at_o) begin
-                end else if (b_complete) begin
-                end else begin
-                  \$1097  = wrapped;
+                  (* full_case = 32'd1 *)
+                  if (\$1137 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          \$1197  = \$1140 [23:0];
+                    endcase
+                  end
                 end
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$1097  = 1'h0;
+      \$1197  = 24'h000000;
     end
     if (rst) begin
-      \$1097  = 1'h0;
+      \$1197  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1098  = cur_big;
+    \$1198  = stk_cnt2;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$984 ) begin
+            if (\$1087 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
-                (* full_case = 32'd1 *)
                 if (is_list_at_o) begin
-                end else if (b_complete) begin
-                end else begin
-                  \$1098  = \$1035 ;
+                  (* full_case = 32'd1 *)
+                  if (\$1137 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          \$1198  = \$1140 [23:0];
+                    endcase
+                  end
                 end
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$1098  = 1'h0;
+      \$1198  = 24'h000000;
     end
     if (rst) begin
-      \$1098  = 1'h0;
+      \$1198  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \$1199  = stk_cnt3;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (\$1087 ) begin
+            end else begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
+                  (* full_case = 32'd1 *)
+                  if (\$1137 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          /* empty */;
+                      3'h3:
+                          \$1199  = \$1140 [23:0];
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$1199  = 24'h000000;
+    end
+    if (rst) begin
+      \$1199  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \$1200  = stk_cnt4;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (\$1087 ) begin
+            end else begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
+                  (* full_case = 32'd1 *)
+                  if (\$1137 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          /* empty */;
+                      3'h3:
+                          /* empty */;
+                      3'h4:
+                          \$1200  = \$1140 [23:0];
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$1200  = 24'h000000;
+    end
+    if (rst) begin
+      \$1200  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \$1201  = stk_cnt5;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (\$1087 ) begin
+            end else begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
+                  (* full_case = 32'd1 *)
+                  if (\$1137 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          /* empty */;
+                      3'h3:
+                          /* empty */;
+                      3'h4:
+                          /* empty */;
+                      3'h5:
+                          \$1201  = \$1140 [23:0];
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$1201  = 24'h000000;
+    end
+    if (rst) begin
+      \$1201  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \$1202  = cur_f;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (\$1087 ) begin
+            end else begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                (* full_case = 32'd1 *)
+                if (is_list_at_o) begin
+                end else if (cmpl_at_o) begin
+                end else begin
+                  \$1202  = fld;
+                end
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$1202  = 6'h00;
+    end
+    if (rst) begin
+      \$1202  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \$1203  = cur_wrapped;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (\$1087 ) begin
+            end else begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                (* full_case = 32'd1 *)
+                if (is_list_at_o) begin
+                end else if (cmpl_at_o) begin
+                end else begin
+                  \$1203  = wrapped;
+                end
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$1203  = 1'h0;
+    end
+    if (rst) begin
+      \$1203  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \$1204  = cur_big;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (\$1087 ) begin
+            end else begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                (* full_case = 32'd1 *)
+                if (is_list_at_o) begin
+                end else if (cmpl_at_o) begin
+                end else begin
+                  \$1204  = \$1145 ;
+                end
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$1204  = 1'h0;
+    end
+    if (rst) begin
+      \$1204  = 1'h0;
     end
   end
   assign out_rec = o__payload;
   assign out_valid = o__valid;
-  assign window = { \port$18825$0 , \port$18823$0 , \port$18821$0 , \port$18819$0 , \port$18817$0 , \port$18815$0 , \port$18813$0 , \port$18811$0 , \port$18809$0 , \port$18807$0 , \port$18805$0 , \port$18803$0 , \port$18801$0 , \port$18799$0 , \port$18797$0 , \port$18795$0  };
-  assign rel_top = { \$51 [26], \$51  };
-  assign room_l0 = \$61 [3:0];
-  assign n_l0 = \$63 [3:0];
-  assign o2_l0 = \$65 [4:0];
-  assign room_l1 = \$73 [3:0];
-  assign n_l1 = \$75 [3:0];
-  assign o2_l1 = \$77 [4:0];
-  assign room_l2 = \$85 [3:0];
-  assign n_l2 = \$87 [3:0];
-  assign o2_l2 = \$89 [4:0];
-  assign room_l3 = \$97 [3:0];
-  assign n_l3 = \$99 [3:0];
-  assign o2_l3 = \$101 [4:0];
-  assign room_l4 = \$109 [3:0];
-  assign n_l4 = \$111 [3:0];
-  assign o2_l4 = \$113 [4:0];
-  assign room_l5 = \$121 [3:0];
-  assign n_l5 = \$123 [3:0];
-  assign o2_l5 = \$125 [4:0];
-  assign room_l6 = \$133 [3:0];
-  assign n_l6 = \$135 [3:0];
-  assign o2_l6 = \$137 [4:0];
-  assign room_l7 = \$145 [3:0];
-  assign n_l7 = \$147 [3:0];
-  assign o2_l7 = \$149 [4:0];
-  assign item_end = \$152 [26:0];
-  assign n_room = \$177 [3:0];
-  assign amount_l0 = \$730 [4:0];
-  assign amount_l1 = \$758 [4:0];
-  assign amount_l2 = \$786 [4:0];
+  assign window = { \port$19567$0 , \port$19565$0 , \port$19563$0 , \port$19561$0 , \port$19559$0 , \port$19557$0 , \port$19555$0 , \port$19553$0 , \port$19551$0 , \port$19549$0 , \port$19547$0 , \port$19545$0 , \port$19543$0 , \port$19541$0 , \port$19539$0 , \port$19537$0  };
+  assign rel_top = { \$68 [26], \$68  };
+  assign n_l0 = \$84 [3:0];
+  assign n_l1 = \$98 [3:0];
+  assign n_l2 = \$112 [3:0];
+  assign n_l3 = \$126 [3:0];
+  assign n_l4 = \$140 [3:0];
+  assign n_l5 = \$154 [3:0];
+  assign n_l6 = \$168 [3:0];
+  assign n_l7 = \$182 [3:0];
+  assign item_end = \$185 [26:0];
+  assign n_room = \$210 [3:0];
+  assign b_complete = cmpl_at_o;
+  assign amount_l0 = \$742 [4:0];
+  assign amount_l1 = \$766 [4:0];
+  assign amount_l2 = \$790 [4:0];
   assign amount_l3 = \$814 [4:0];
-  assign amount_l4 = \$842 [4:0];
-  assign amount_l5 = \$870 [4:0];
-  assign amount_l6 = \$898 [4:0];
-  assign amount_l7 = \$926 [4:0];
-  assign taken = \$952 [3:0];
+  assign amount_l4 = \$838 [4:0];
+  assign amount_l5 = \$862 [4:0];
+  assign amount_l6 = \$886 [4:0];
+  assign amount_l7 = \$910 [4:0];
+  assign fa_l0 = \$953 [3:0];
+  assign ta_l0 = \$955 [3:0];
+  assign fa_l1 = \$963 [3:0];
+  assign ta_l1 = \$965 [3:0];
+  assign fa_l2 = \$973 [3:0];
+  assign ta_l2 = \$975 [3:0];
+  assign fa_l3 = \$983 [3:0];
+  assign ta_l3 = \$985 [3:0];
+  assign fa_l4 = \$993 [3:0];
+  assign ta_l4 = \$995 [3:0];
+  assign fa_l5 = \$1003 [3:0];
+  assign ta_l5 = \$1005 [3:0];
+  assign fa_l6 = \$1013 [3:0];
+  assign ta_l6 = \$1015 [3:0];
+  assign fa_l7 = \$1023 [3:0];
+  assign ta_l7 = \$1025 [3:0];
   assign \o__payload.error  = o__payload[4:0];
   assign \o__payload.tx_type  = o__payload[7:5];
   assign \o__payload.network_form  = o__payload[8];
@@ -32593,13 +36343,14 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \o_calldata__payload.data  = o_calldata__payload[63:0];
   assign \o_calldata__payload.n  = o_calldata__payload[67:64];
   assign \o_calldata__payload.end  = o_calldata__payload[68];
-  assign \$266  = \$265 ;
-  assign \$391  = 1'h0;
-  assign \$395  = 6'h20;
-  assign \$687  = \$686 ;
-  assign \$688  = 6'h21;
-  assign \$698  = 1'h0;
-  assign \$699  = 6'h20;
+  assign \$282  = \$281 ;
+  assign \$407  = 1'h0;
+  assign \$411  = 6'h20;
+  assign \$703  = \$702 ;
+  assign \$704  = 6'h21;
+  assign \$714  = 1'h0;
+  assign \$715  = 6'h20;
+  assign \$952  = \$951 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -55313,7 +59064,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data, host_commit, rp_host__en, \port$18630$0 , \port$18632$0 , \port$18634$0 , \port$18636$0 , \port$18638$0 , \port$18640$0 , \port$18642$0 , \port$18644$0 , \port$18646$0 , rd_slot, rp_eval__en, host_error, clk);
+module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data, host_commit, rp_host__en, \port$19340$0 , \port$19342$0 , \port$19344$0 , \port$19346$0 , \port$19348$0 , \port$19350$0 , \port$19352$0 , \port$19354$0 , \port$19356$0 , rd_slot, rp_eval__en, host_error, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$11  = 0;
   input rst;
   wire rst;
@@ -55329,24 +59080,24 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   wire host_commit;
   input rp_host__en;
   wire rp_host__en;
-  input [15:0] \port$18630$0 ;
-  wire [15:0] \port$18630$0 ;
-  input [31:0] \port$18632$0 ;
-  wire [31:0] \port$18632$0 ;
-  input [31:0] \port$18634$0 ;
-  wire [31:0] \port$18634$0 ;
-  input [31:0] \port$18636$0 ;
-  wire [31:0] \port$18636$0 ;
-  input [31:0] \port$18638$0 ;
-  wire [31:0] \port$18638$0 ;
-  input [31:0] \port$18640$0 ;
-  wire [31:0] \port$18640$0 ;
-  input [31:0] \port$18642$0 ;
-  wire [31:0] \port$18642$0 ;
-  input [31:0] \port$18644$0 ;
-  wire [31:0] \port$18644$0 ;
-  input [31:0] \port$18646$0 ;
-  wire [31:0] \port$18646$0 ;
+  input [15:0] \port$19340$0 ;
+  wire [15:0] \port$19340$0 ;
+  input [31:0] \port$19342$0 ;
+  wire [31:0] \port$19342$0 ;
+  input [31:0] \port$19344$0 ;
+  wire [31:0] \port$19344$0 ;
+  input [31:0] \port$19346$0 ;
+  wire [31:0] \port$19346$0 ;
+  input [31:0] \port$19348$0 ;
+  wire [31:0] \port$19348$0 ;
+  input [31:0] \port$19350$0 ;
+  wire [31:0] \port$19350$0 ;
+  input [31:0] \port$19352$0 ;
+  wire [31:0] \port$19352$0 ;
+  input [31:0] \port$19354$0 ;
+  wire [31:0] \port$19354$0 ;
+  input [31:0] \port$19356$0 ;
+  wire [31:0] \port$19356$0 ;
   input [9:0] rd_slot;
   wire [9:0] rd_slot;
   input rp_eval__en;
@@ -57475,13 +61226,13 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   end
   always @(posedge clk) begin
     if (wp__en)
-      mem[{ \$4 , \port$18630$0 [9:0] }] <= { \port$18646$0 , \port$18644$0 , \port$18642$0 , \port$18640$0 , \port$18638$0 , \port$18636$0 , \port$18634$0 , \port$18632$0  };
+      mem[{ \$4 , \port$19340$0 [9:0] }] <= { \port$19356$0 , \port$19354$0 , \port$19352$0 , \port$19350$0 , \port$19348$0 , \port$19346$0 , \port$19344$0 , \port$19342$0  };
   end
   reg [255:0] _0_;
   reg [255:0] _1_;
   always @(posedge clk) begin
     if (rp_host__en) begin
-      _0_ <= mem[{ \$15 , \port$18630$0 [9:0] }];
+      _0_ <= mem[{ \$15 , \port$19340$0 [9:0] }];
     end
     if (rp_eval__en) begin
       _1_ <= mem[{ \$12 , rd_slot }];
@@ -57495,36 +61246,36 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   assign active_next = active ^ \$1 ;
   assign \$2  = ~ boundary;
   assign pending_base = pending & \$2 ;
-  assign \$3  = active_next >> \port$18630$0 [9:0];
+  assign \$3  = active_next >> \port$19340$0 [9:0];
   assign \$4  = ~ \$3 ;
-  assign \$5  = \port$18630$0  < 11'h400;
+  assign \$5  = \port$19340$0  < 11'h400;
   assign \$6  = host_commit & \$5 ;
-  assign \$7  = | \port$18646$0 [31:16];
-  assign \$8  = | \port$18646$0 [15:0];
+  assign \$7  = | \port$19356$0 [31:16];
+  assign \$8  = | \port$19356$0 [15:0];
   assign \$9  = \$7  & \$8 ;
-  assign \$10  = \port$18646$0 [15:0] <= \port$18646$0 [31:16];
+  assign \$10  = \port$19356$0 [15:0] <= \port$19356$0 [31:16];
   assign \$11  = \$9  & \$10 ;
   assign wp__en = \$6  & \$11 ;
   assign \$12  = active >> rd_slot;
-  assign \$13  = active >> \port$18630$0 [9:0];
-  assign \$14  = pending >> \port$18630$0 [9:0];
+  assign \$13  = active >> \port$19340$0 [9:0];
+  assign \$14  = pending >> \port$19340$0 [9:0];
   assign \$15  = \$13  ^ \$14 ;
-  assign \$16  = \port$18630$0  < 11'h400;
+  assign \$16  = \port$19340$0  < 11'h400;
   assign \$17  = host_commit & \$16 ;
-  assign \$18  = | \port$18646$0 [31:16];
-  assign \$19  = | \port$18646$0 [15:0];
+  assign \$18  = | \port$19356$0 [31:16];
+  assign \$19  = | \port$19356$0 [15:0];
   assign \$20  = \$18  & \$19 ;
-  assign \$21  = \port$18646$0 [15:0] <= \port$18646$0 [31:16];
+  assign \$21  = \port$19356$0 [15:0] <= \port$19356$0 [31:16];
   assign \$22  = \$20  & \$21 ;
   assign \$23  = \$17  & \$22 ;
-  assign \$24  = 1'h1 << \port$18630$0 [9:0];
+  assign \$24  = 1'h1 << \port$19340$0 [9:0];
   assign \$25  = { 1023'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, pending_base } | \$24 ;
-  assign \$26  = \port$18630$0  < 11'h400;
+  assign \$26  = \port$19340$0  < 11'h400;
   assign \$27  = ~ \$26 ;
-  assign \$28  = | \port$18646$0 [31:16];
-  assign \$29  = | \port$18646$0 [15:0];
+  assign \$28  = | \port$19356$0 [31:16];
+  assign \$29  = | \port$19356$0 [15:0];
   assign \$30  = \$28  & \$29 ;
-  assign \$31  = \port$18646$0 [15:0] <= \port$18646$0 [31:16];
+  assign \$31  = \port$19356$0 [15:0] <= \port$19356$0 [31:16];
   assign \$32  = \$30  & \$31 ;
   assign \$33  = ~ \$32 ;
   assign \$34  = \$32  ? 2'h0 : 2'h3;
@@ -57564,21 +61315,21 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
       \$38  = 4'h0;
     end
   end
-  assign wp__addr = { \$4 , \port$18630$0 [9:0] };
-  assign host_slot = { 16'h0000, \port$18630$0  };
-  assign wp__data = { \port$18646$0 , \port$18644$0 , \port$18642$0 , \port$18640$0 , \port$18638$0 , \port$18636$0 , \port$18634$0 , \port$18632$0  };
-  assign host_data = { \port$18646$0 , \port$18644$0 , \port$18642$0 , \port$18640$0 , \port$18638$0 , \port$18636$0 , \port$18634$0 , \port$18632$0  };
+  assign wp__addr = { \$4 , \port$19340$0 [9:0] };
+  assign host_slot = { 16'h0000, \port$19340$0  };
+  assign wp__data = { \port$19356$0 , \port$19354$0 , \port$19352$0 , \port$19350$0 , \port$19348$0 , \port$19346$0 , \port$19344$0 , \port$19342$0  };
+  assign host_data = { \port$19356$0 , \port$19354$0 , \port$19352$0 , \port$19350$0 , \port$19348$0 , \port$19346$0 , \port$19344$0 , \port$19342$0  };
   assign rp_eval__addr = { \$12 , rd_slot };
   assign rd_en = rp_eval__en;
   assign rp_eval__data = rd_data;
-  assign rp_host__addr = { \$15 , \port$18630$0 [9:0] };
-  assign host_rd_slot = \port$18630$0 [9:0];
+  assign rp_host__addr = { \$15 , \port$19340$0 [9:0] };
+  assign host_rd_slot = \port$19340$0 [9:0];
   assign host_rd_en = rp_host__en;
   assign rp_host__data = host_rd_data;
-  assign \host_data.reserve0  = { \port$18638$0 [15:0], \port$18636$0 , \port$18634$0 , \port$18632$0  };
-  assign \host_data.reserve1  = { \port$18644$0 , \port$18642$0 , \port$18640$0 , \port$18638$0 [31:16] };
-  assign \host_data.fee_num  = \port$18646$0 [15:0];
-  assign \host_data.fee_den  = \port$18646$0 [31:16];
+  assign \host_data.reserve0  = { \port$19348$0 [15:0], \port$19346$0 , \port$19344$0 , \port$19342$0  };
+  assign \host_data.reserve1  = { \port$19354$0 , \port$19352$0 , \port$19350$0 , \port$19348$0 [31:16] };
+  assign \host_data.fee_num  = \port$19356$0 [15:0];
+  assign \host_data.fee_den  = \port$19356$0 [31:16];
   assign \rd_data.reserve0  = rd_data[111:0];
   assign \rd_data.reserve1  = rd_data[223:112];
   assign \rd_data.fee_num  = rd_data[239:224];

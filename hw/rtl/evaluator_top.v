@@ -143,73 +143,108 @@ module \evaluator_top.amt (i__valid, o__ready, clk, rst, i__ready, o__valid, o__
   input [368:0] i__payload;
   wire [368:0] i__payload;
   wire \$1 ;
-  wire \$10 ;
+  wire [132:0] \$10 ;
+  reg [239:0] \$100 ;
+  reg [4:0] \$101 ;
   wire \$11 ;
-  wire \$12 ;
+  wire [240:0] \$12 ;
   wire \$13 ;
-  wire \$14 ;
-  wire \$15 ;
+  wire [132:0] \$14 ;
+  wire [132:0] \$15 ;
   wire \$16 ;
-  wire \$17 ;
+  wire [240:0] \$17 ;
   wire \$18 ;
-  wire \$19 ;
+  wire [132:0] \$19 ;
   wire \$2 ;
-  wire \$20 ;
+  wire [132:0] \$20 ;
   wire \$21 ;
-  wire \$22 ;
+  wire [240:0] \$22 ;
   wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
+  wire [132:0] \$24 ;
+  wire [132:0] \$25 ;
   wire \$26 ;
-  wire [256:0] \$27 ;
-  wire [270:0] \$28 ;
-  wire [111:0] \$29 ;
+  wire [240:0] \$27 ;
+  wire \$28 ;
+  wire [132:0] \$29 ;
   wire \$3 ;
-  wire [3:0] \$30 ;
+  wire [132:0] \$30 ;
   wire \$31 ;
-  wire [366:0] \$32 ;
-  wire [239:0] \$33 ;
-  wire [256:0] \$34 ;
-  wire [256:0] \$35 ;
-  wire [270:0] \$36 ;
-  wire [111:0] \$37 ;
-  wire [3:0] \$38 ;
-  wire \$39 ;
-  wire \$4 ;
-  wire [112:0] \$40 ;
-  wire [240:0] \$41 ;
-  wire [239:0] \$42 ;
+  wire [240:0] \$32 ;
+  wire \$33 ;
+  wire [132:0] \$34 ;
+  wire [132:0] \$35 ;
+  wire \$36 ;
+  wire [240:0] \$37 ;
+  wire \$38 ;
+  wire [132:0] \$39 ;
+  wire [132:0] \$4 ;
+  wire [132:0] \$40 ;
+  wire \$41 ;
+  wire [240:0] \$42 ;
   wire \$43 ;
-  wire [132:0] \$44 ;
-  wire [132:0] \$45 ;
+  wire \$44 ;
+  wire \$45 ;
   wire \$46 ;
-  wire [240:0] \$47 ;
-  wire [8:0] \$48 ;
+  wire \$47 ;
+  wire \$48 ;
   wire \$49 ;
-  wire \$5 ;
+  wire [132:0] \$5 ;
   wire \$50 ;
-  wire [240:0] \$51 ;
-  wire [240:0] \$52 ;
-  reg \$53 ;
-  reg [368:0] \$54 ;
-  reg [3:0] \$55 ;
-  reg [243:0] \$56 ;
-  reg [255:0] \$57 ;
-  reg [239:0] \$58 ;
-  reg [111:0] \$59 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  reg [2:0] \$60 ;
-  reg [127:0] \$61 ;
-  reg [239:0] \$62 ;
-  reg [130:0] \$63 ;
-  reg [129:0] \$64 ;
-  reg [239:0] \$65 ;
-  reg [7:0] \$66 ;
-  wire \$7 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire [256:0] \$67 ;
+  wire [270:0] \$68 ;
+  wire [111:0] \$69 ;
+  wire [240:0] \$7 ;
+  wire [3:0] \$70 ;
+  wire \$71 ;
+  wire [366:0] \$72 ;
+  wire [239:0] \$73 ;
+  wire [256:0] \$74 ;
+  wire [256:0] \$75 ;
+  wire [270:0] \$76 ;
+  wire [111:0] \$77 ;
+  wire [3:0] \$78 ;
+  wire \$79 ;
   wire \$8 ;
-  wire \$9 ;
+  wire [112:0] \$80 ;
+  wire [240:0] \$81 ;
+  wire [239:0] \$82 ;
+  wire [5:0] \$83 ;
+  wire \$84 ;
+  wire \$85 ;
+  wire [240:0] \$86 ;
+  wire [240:0] \$87 ;
+  reg \$88 ;
+  reg [368:0] \$89 ;
+  wire [132:0] \$9 ;
+  reg [3:0] \$90 ;
+  reg [243:0] \$91 ;
+  reg [255:0] \$92 ;
+  reg [239:0] \$93 ;
+  reg [111:0] \$94 ;
+  reg [2:0] \$95 ;
+  reg [127:0] \$96 ;
+  reg [239:0] \$97 ;
+  reg [130:0] \$98 ;
+  reg [129:0] \$99 ;
   reg [255:0] acc = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  reg [7:0] count = 8'h00;
+  reg [4:0] count = 5'h00;
   reg [129:0] den = 130'h000000000000000000000000000000000;
   reg [3:0] fsm_state = 4'h0;
   wire [111:0] \i__payload.amount ;
@@ -222,6 +257,14 @@ module \evaluator_top.amt (i__valid, o__ready, clk, rst, i__ready, o__valid, o__
   wire [111:0] \i__payload.reserve_in ;
   wire [111:0] \i__payload.reserve_out ;
   reg [239:0] num = 240'h000000000000000000000000000000000000000000000000000000000000;
+  reg [239:0] num_0;
+  reg [239:0] num_1;
+  reg [239:0] num_2;
+  reg [239:0] num_3;
+  reg [239:0] num_4;
+  reg [239:0] num_5;
+  reg [239:0] num_6;
+  reg [239:0] num_7;
   wire [240:0] \o__payload.result ;
   (* enum_base_type = "AmountRevert" *)
   (* enum_value_000 = "NONE" *)
@@ -235,7 +278,23 @@ module \evaluator_top.amt (i__valid, o__ready, clk, rst, i__ready, o__valid, o__
   wire o_valid;
   wire [255:0] partial;
   reg [239:0] quo = 240'h000000000000000000000000000000000000000000000000000000000000;
+  reg [239:0] quo_0;
+  reg [239:0] quo_1;
+  reg [239:0] quo_2;
+  reg [239:0] quo_3;
+  reg [239:0] quo_4;
+  reg [239:0] quo_5;
+  reg [239:0] quo_6;
+  reg [239:0] quo_7;
   reg [130:0] rem = 131'h000000000000000000000000000000000;
+  reg [130:0] rem_0;
+  reg [130:0] rem_1;
+  reg [130:0] rem_2;
+  reg [130:0] rem_3;
+  reg [130:0] rem_4;
+  reg [130:0] rem_5;
+  reg [130:0] rem_6;
+  reg [130:0] rem_7;
   reg [368:0] req = 369'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   wire [111:0] \req.amount ;
   wire [15:0] \req.fee_den ;
@@ -261,77 +320,105 @@ module \evaluator_top.amt (i__valid, o__ready, clk, rst, i__ready, o__valid, o__
   reg [127:0] w = 128'h00000000000000000000000000000000;
   reg [239:0] x = 240'h000000000000000000000000000000000000000000000000000000000000;
   reg [111:0] y = 112'h0000000000000000000000000000;
-  assign \$34  = partial + w;
-  assign \$35  = acc + partial;
-  assign \$38  = steps - 1'h1;
-  assign \$39  = steps == 1'h1;
-  assign \$40  = req[336:225] - req[112:1];
-  assign \$43  = { rem, num[239] } >= den;
-  assign \$44  = { rem, num[239] } - den;
-  assign \$45  = \$43  ? \$44  : { 1'h0, rem, num[239] };
-  assign \$46  = { rem, num[239] } >= den;
-  assign \$48  = count - 1'h1;
-  assign \$49  = count == 1'h1;
-  assign \$51  = quo + 1'h1;
-  assign \$52  = \$50  ? \$51  : { 1'h0, quo };
-  always @(posedge clk)
-    o__valid <= \$53 ;
-  always @(posedge clk)
-    req <= \$54 ;
-  always @(posedge clk)
-    fsm_state <= \$55 ;
-  always @(posedge clk)
-    o__payload <= \$56 ;
-  always @(posedge clk)
-    acc <= \$57 ;
-  always @(posedge clk)
-    x <= \$58 ;
-  always @(posedge clk)
-    y <= \$59 ;
-  always @(posedge clk)
-    steps <= \$60 ;
-  always @(posedge clk)
-    w <= \$61 ;
-  always @(posedge clk)
-    num <= \$62 ;
-  always @(posedge clk)
-    rem <= \$63 ;
-  always @(posedge clk)
-    den <= \$64 ;
-  always @(posedge clk)
-    quo <= \$65 ;
-  always @(posedge clk)
-    count <= \$66 ;
   assign partial = x * y[15:0];
   assign \$1  = ~ o__valid;
   assign \$2  = \$1  | o__ready;
-  assign \$3  = ! fsm_state;
-  assign \$4  = fsm_state == 1'h1;
-  assign \$5  = fsm_state == 2'h2;
-  assign \$6  = fsm_state == 2'h3;
-  assign \$7  = fsm_state == 3'h4;
-  assign \$8  = fsm_state == 3'h5;
-  assign \$9  = fsm_state == 3'h6;
-  assign \$10  = fsm_state == 3'h7;
-  assign \$11  = fsm_state == 4'h8;
-  assign \$12  = fsm_state == 4'h9;
-  assign \$13  = fsm_state == 4'ha;
-  assign \$14  = fsm_state == 4'hb;
-  assign \$15  = i__valid & i__ready;
-  assign \$16  = ! req[0];
-  assign \$17  = ! req[112:1];
-  assign \$18  = ! req[224:113];
-  assign \$19  = ! req[336:225];
-  assign \$20  = \$18  | \$19 ;
-  assign \$21  = ! req[112:1];
-  assign \$22  = ! req[224:113];
-  assign \$23  = ! req[336:225];
-  assign \$24  = \$22  | \$23 ;
-  assign \$25  = req[112:1] > req[336:225];
-  assign \$26  = req[112:1] == req[336:225];
-  assign \$27  = acc + partial;
-  assign \$30  = steps - 1'h1;
-  assign \$31  = steps == 1'h1;
+  assign \$3  = { rem, num[239] } >= den;
+  assign \$4  = { rem, num[239] } - den;
+  assign \$5  = \$3  ? \$4  : { 1'h0, rem, num[239] };
+  assign \$6  = { rem, num[239] } >= den;
+  assign \$8  = { rem_0, num_0[239] } >= den;
+  assign \$9  = { rem_0, num_0[239] } - den;
+  assign \$10  = \$8  ? \$9  : { 1'h0, rem_0, num_0[239] };
+  assign \$11  = { rem_0, num_0[239] } >= den;
+  assign \$13  = { rem_1, num_1[239] } >= den;
+  assign \$14  = { rem_1, num_1[239] } - den;
+  assign \$15  = \$13  ? \$14  : { 1'h0, rem_1, num_1[239] };
+  assign \$16  = { rem_1, num_1[239] } >= den;
+  assign \$18  = { rem_2, num_2[239] } >= den;
+  assign \$19  = { rem_2, num_2[239] } - den;
+  assign \$20  = \$18  ? \$19  : { 1'h0, rem_2, num_2[239] };
+  assign \$21  = { rem_2, num_2[239] } >= den;
+  assign \$23  = { rem_3, num_3[239] } >= den;
+  assign \$24  = { rem_3, num_3[239] } - den;
+  assign \$25  = \$23  ? \$24  : { 1'h0, rem_3, num_3[239] };
+  assign \$26  = { rem_3, num_3[239] } >= den;
+  assign \$28  = { rem_4, num_4[239] } >= den;
+  assign \$29  = { rem_4, num_4[239] } - den;
+  assign \$30  = \$28  ? \$29  : { 1'h0, rem_4, num_4[239] };
+  assign \$31  = { rem_4, num_4[239] } >= den;
+  assign \$33  = { rem_5, num_5[239] } >= den;
+  assign \$34  = { rem_5, num_5[239] } - den;
+  assign \$35  = \$33  ? \$34  : { 1'h0, rem_5, num_5[239] };
+  assign \$36  = { rem_5, num_5[239] } >= den;
+  assign \$38  = { rem_6, num_6[239] } >= den;
+  assign \$39  = { rem_6, num_6[239] } - den;
+  assign \$40  = \$38  ? \$39  : { 1'h0, rem_6, num_6[239] };
+  assign \$41  = { rem_6, num_6[239] } >= den;
+  assign \$43  = ! fsm_state;
+  assign \$44  = fsm_state == 1'h1;
+  assign \$45  = fsm_state == 2'h2;
+  assign \$46  = fsm_state == 2'h3;
+  assign \$47  = fsm_state == 3'h4;
+  assign \$48  = fsm_state == 3'h5;
+  assign \$49  = fsm_state == 3'h6;
+  assign \$50  = fsm_state == 3'h7;
+  assign \$51  = fsm_state == 4'h8;
+  assign \$52  = fsm_state == 4'h9;
+  assign \$53  = fsm_state == 4'ha;
+  assign \$54  = fsm_state == 4'hb;
+  assign \$55  = i__valid & i__ready;
+  assign \$56  = ! req[0];
+  assign \$57  = ! req[112:1];
+  assign \$58  = ! req[224:113];
+  assign \$59  = ! req[336:225];
+  assign \$60  = \$58  | \$59 ;
+  assign \$61  = ! req[112:1];
+  assign \$62  = ! req[224:113];
+  assign \$63  = ! req[336:225];
+  assign \$64  = \$62  | \$63 ;
+  assign \$65  = req[112:1] > req[336:225];
+  assign \$66  = req[112:1] == req[336:225];
+  assign \$67  = acc + partial;
+  assign \$70  = steps - 1'h1;
+  assign \$71  = steps == 1'h1;
+  assign \$74  = partial + w;
+  assign \$75  = acc + partial;
+  assign \$78  = steps - 1'h1;
+  assign \$79  = steps == 1'h1;
+  assign \$80  = req[336:225] - req[112:1];
+  assign \$83  = count - 1'h1;
+  assign \$84  = count == 1'h1;
+  assign \$86  = quo + 1'h1;
+  assign \$87  = \$85  ? \$86  : { 1'h0, quo };
+  always @(posedge clk)
+    o__valid <= \$88 ;
+  always @(posedge clk)
+    req <= \$89 ;
+  always @(posedge clk)
+    fsm_state <= \$90 ;
+  always @(posedge clk)
+    o__payload <= \$91 ;
+  always @(posedge clk)
+    acc <= \$92 ;
+  always @(posedge clk)
+    x <= \$93 ;
+  always @(posedge clk)
+    y <= \$94 ;
+  always @(posedge clk)
+    steps <= \$95 ;
+  always @(posedge clk)
+    w <= \$96 ;
+  always @(posedge clk)
+    num <= \$97 ;
+  always @(posedge clk)
+    rem <= \$98 ;
+  always @(posedge clk)
+    den <= \$99 ;
+  always @(posedge clk)
+    quo <= \$100 ;
+  always @(posedge clk)
+    count <= \$101 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     i__ready = 1'h0;
@@ -342,30 +429,702 @@ module \evaluator_top.amt (i__valid, o__ready, clk, rst, i__ready, o__valid, o__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$53  = o__valid;
+    rem_0 = 131'h000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          rem_0 = \$5 [130:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    quo_0 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          quo_0 = { quo[238:0], \$6  };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    num_0 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          num_0 = \$7 [239:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    rem_1 = 131'h000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          rem_1 = \$10 [130:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    quo_1 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          quo_1 = { quo_0[238:0], \$11  };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    num_1 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          num_1 = \$12 [239:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    rem_2 = 131'h000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          rem_2 = \$15 [130:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    quo_2 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          quo_2 = { quo_1[238:0], \$16  };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    num_2 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          num_2 = \$17 [239:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    rem_3 = 131'h000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          rem_3 = \$20 [130:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    quo_3 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          quo_3 = { quo_2[238:0], \$21  };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    num_3 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          num_3 = \$22 [239:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    rem_4 = 131'h000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          rem_4 = \$25 [130:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    quo_4 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          quo_4 = { quo_3[238:0], \$26  };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    num_4 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          num_4 = \$27 [239:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    rem_5 = 131'h000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          rem_5 = \$30 [130:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    quo_5 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          quo_5 = { quo_4[238:0], \$31  };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    num_5 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          num_5 = \$32 [239:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    rem_6 = 131'h000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          rem_6 = \$35 [130:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    quo_6 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          quo_6 = { quo_5[238:0], \$36  };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    num_6 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          num_6 = \$37 [239:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    rem_7 = 131'h000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          rem_7 = \$40 [130:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    quo_7 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          quo_7 = { quo_6[238:0], \$41  };
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    num_7 = 240'h000000000000000000000000000000000000000000000000000000000000;
+    casez (fsm_state)
+      4'h0:
+          /* empty */;
+      4'h1:
+          /* empty */;
+      4'h2:
+          /* empty */;
+      4'h4:
+          /* empty */;
+      4'h5:
+          /* empty */;
+      4'h6:
+          /* empty */;
+      4'h3:
+          /* empty */;
+      4'h8:
+          /* empty */;
+      4'h9:
+          /* empty */;
+      4'ha:
+          /* empty */;
+      4'h7:
+          num_7 = \$42 [239:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$88  = o__valid;
     if (o__ready) begin
-      \$53  = 1'h0;
+      \$88  = 1'h0;
     end
     casez (fsm_state)
       4'h0:
           /* empty */;
       4'h1:
           (* full_case = 32'd1 *)
-          if (\$16 ) begin
-            if (\$17 ) begin
-              \$53  = 1'h1;
-            end else if (\$20 ) begin
-              \$53  = 1'h1;
+          if (\$56 ) begin
+            if (\$57 ) begin
+              \$88  = 1'h1;
+            end else if (\$60 ) begin
+              \$88  = 1'h1;
             end
           end else begin
-            if (\$21 ) begin
-              \$53  = 1'h1;
-            end else if (\$24 ) begin
-              \$53  = 1'h1;
-            end else if (\$25 ) begin
-              \$53  = 1'h1;
-            end else if (\$26 ) begin
-              \$53  = 1'h1;
+            if (\$61 ) begin
+              \$88  = 1'h1;
+            end else if (\$64 ) begin
+              \$88  = 1'h1;
+            end else if (\$65 ) begin
+              \$88  = 1'h1;
+            end else if (\$66 ) begin
+              \$88  = 1'h1;
             end
           end
       4'h2:
@@ -387,118 +1146,118 @@ module \evaluator_top.amt (i__valid, o__ready, clk, rst, i__ready, o__valid, o__
       4'h7:
           /* empty */;
       4'hb:
-          \$53  = 1'h1;
+          \$88  = 1'h1;
     endcase
     if (rst) begin
-      \$53  = 1'h0;
+      \$88  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$54  = req;
+    \$89  = req;
     casez (fsm_state)
       4'h0:
-          if (\$15 ) begin
-            \$54  = i__payload;
+          if (\$55 ) begin
+            \$89  = i__payload;
           end
     endcase
     if (rst) begin
-      \$54  = 369'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$89  = 369'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$55  = fsm_state;
+    \$90  = fsm_state;
     casez (fsm_state)
       4'h0:
-          if (\$15 ) begin
-            \$55  = 4'h1;
+          if (\$55 ) begin
+            \$90  = 4'h1;
           end
       4'h1:
           (* full_case = 32'd1 *)
-          if (\$16 ) begin
+          if (\$56 ) begin
             (* full_case = 32'd1 *)
-            if (\$17 ) begin
-              \$55  = 4'h0;
-            end else if (\$20 ) begin
-              \$55  = 4'h0;
+            if (\$57 ) begin
+              \$90  = 4'h0;
+            end else if (\$60 ) begin
+              \$90  = 4'h0;
             end else begin
-              \$55  = 4'h2;
+              \$90  = 4'h2;
             end
           end else begin
             (* full_case = 32'd1 *)
-            if (\$21 ) begin
-              \$55  = 4'h0;
-            end else if (\$24 ) begin
-              \$55  = 4'h0;
-            end else if (\$25 ) begin
-              \$55  = 4'h0;
-            end else if (\$26 ) begin
-              \$55  = 4'h0;
+            if (\$61 ) begin
+              \$90  = 4'h0;
+            end else if (\$64 ) begin
+              \$90  = 4'h0;
+            end else if (\$65 ) begin
+              \$90  = 4'h0;
+            end else if (\$66 ) begin
+              \$90  = 4'h0;
             end else begin
-              \$55  = 4'h3;
+              \$90  = 4'h3;
             end
           end
       4'h2:
-          \$55  = 4'h4;
+          \$90  = 4'h4;
       4'h4:
-          if (\$31 ) begin
-            \$55  = 4'h5;
+          if (\$71 ) begin
+            \$90  = 4'h5;
           end
       4'h5:
-          \$55  = 4'h6;
+          \$90  = 4'h6;
       4'h6:
-          \$55  = 4'h7;
+          \$90  = 4'h7;
       4'h3:
-          if (\$39 ) begin
-            \$55  = 4'h8;
+          if (\$79 ) begin
+            \$90  = 4'h8;
           end
       4'h8:
-          \$55  = 4'h9;
+          \$90  = 4'h9;
       4'h9:
-          \$55  = 4'ha;
+          \$90  = 4'ha;
       4'ha:
-          \$55  = 4'h7;
+          \$90  = 4'h7;
       4'h7:
-          if (\$49 ) begin
-            \$55  = 4'hb;
+          if (\$84 ) begin
+            \$90  = 4'hb;
           end
       4'hb:
-          \$55  = 4'h0;
+          \$90  = 4'h0;
     endcase
     if (rst) begin
-      \$55  = 4'h0;
+      \$90  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$56  = o__payload;
+    \$91  = o__payload;
     casez (fsm_state)
       4'h0:
           /* empty */;
       4'h1:
           (* full_case = 32'd1 *)
-          if (\$16 ) begin
-            if (\$17 ) begin
-              \$56 [2:0] = 3'h1;
-              \$56 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
-            end else if (\$20 ) begin
-              \$56 [2:0] = 3'h3;
-              \$56 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+          if (\$56 ) begin
+            if (\$57 ) begin
+              \$91 [2:0] = 3'h1;
+              \$91 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+            end else if (\$60 ) begin
+              \$91 [2:0] = 3'h3;
+              \$91 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
             end
           end else begin
-            if (\$21 ) begin
-              \$56 [2:0] = 3'h2;
-              \$56 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
-            end else if (\$24 ) begin
-              \$56 [2:0] = 3'h3;
-              \$56 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
-            end else if (\$25 ) begin
-              \$56 [2:0] = 3'h4;
-              \$56 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
-            end else if (\$26 ) begin
-              \$56 [2:0] = 3'h5;
-              \$56 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+            if (\$61 ) begin
+              \$91 [2:0] = 3'h2;
+              \$91 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+            end else if (\$64 ) begin
+              \$91 [2:0] = 3'h3;
+              \$91 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+            end else if (\$65 ) begin
+              \$91 [2:0] = 3'h4;
+              \$91 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
+            end else if (\$66 ) begin
+              \$91 [2:0] = 3'h5;
+              \$91 [243:3] = 241'h0000000000000000000000000000000000000000000000000000000000000;
             end
           end
       4'h2:
@@ -521,208 +1280,208 @@ module \evaluator_top.amt (i__valid, o__ready, clk, rst, i__ready, o__valid, o__
           /* empty */;
       4'hb:
         begin
-          \$56 [2:0] = 3'h0;
-          \$56 [243:3] = \$52 ;
+          \$91 [2:0] = 3'h0;
+          \$91 [243:3] = \$87 ;
         end
     endcase
     if (rst) begin
-      \$56  = 244'h0000000000000000000000000000000000000000000000000000000000000;
+      \$91  = 244'h0000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$57  = acc;
+    \$92  = acc;
     casez (fsm_state)
       4'h0:
           /* empty */;
       4'h1:
           (* full_case = 32'd1 *)
-          if (\$16 ) begin
+          if (\$56 ) begin
             (* full_case = 32'd1 *)
-            if (\$17 ) begin
-            end else if (\$20 ) begin
+            if (\$57 ) begin
+            end else if (\$60 ) begin
             end else begin
-              \$57  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+              \$92  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
             end
           end else begin
             (* full_case = 32'd1 *)
-            if (\$21 ) begin
-            end else if (\$24 ) begin
-            end else if (\$25 ) begin
-            end else if (\$26 ) begin
+            if (\$61 ) begin
+            end else if (\$64 ) begin
+            end else if (\$65 ) begin
+            end else if (\$66 ) begin
             end else begin
-              \$57  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+              \$92  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
             end
           end
       4'h2:
-          \$57  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          \$92  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       4'h4:
-          \$57  = \$27 [255:0];
+          \$92  = \$67 [255:0];
       4'h5:
-          \$57  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          \$92  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       4'h6:
           /* empty */;
       4'h3:
-          \$57  = \$35 [255:0];
+          \$92  = \$75 [255:0];
       4'h8:
-          \$57  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          \$92  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       4'h9:
-          \$57  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          \$92  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     endcase
     if (rst) begin
-      \$57  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$92  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$58  = x;
+    \$93  = x;
     casez (fsm_state)
       4'h0:
           /* empty */;
       4'h1:
           (* full_case = 32'd1 *)
-          if (\$16 ) begin
+          if (\$56 ) begin
             (* full_case = 32'd1 *)
-            if (\$17 ) begin
-            end else if (\$20 ) begin
+            if (\$57 ) begin
+            end else if (\$60 ) begin
             end else begin
-              \$58  = { 128'h00000000000000000000000000000000, req[112:1] };
+              \$93  = { 128'h00000000000000000000000000000000, req[112:1] };
             end
           end else begin
             (* full_case = 32'd1 *)
-            if (\$21 ) begin
-            end else if (\$24 ) begin
-            end else if (\$25 ) begin
-            end else if (\$26 ) begin
+            if (\$61 ) begin
+            end else if (\$64 ) begin
+            end else if (\$65 ) begin
+            end else if (\$66 ) begin
             end else begin
-              \$58  = { 128'h00000000000000000000000000000000, req[224:113] };
+              \$93  = { 128'h00000000000000000000000000000000, req[224:113] };
             end
           end
       4'h2:
-          \$58  = partial[239:0];
+          \$93  = partial[239:0];
       4'h4:
-          \$58  = \$28 [239:0];
+          \$93  = \$68 [239:0];
       4'h5:
-          \$58  = { 128'h00000000000000000000000000000000, req[224:113] };
+          \$93  = { 128'h00000000000000000000000000000000, req[224:113] };
       4'h6:
           /* empty */;
       4'h3:
-          \$58  = \$36 [239:0];
+          \$93  = \$76 [239:0];
       4'h8:
-          \$58  = acc[239:0];
+          \$93  = acc[239:0];
       4'h9:
-          \$58  = { \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40 [112], \$40  };
+          \$93  = { \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80 [112], \$80  };
     endcase
     if (rst) begin
-      \$58  = 240'h000000000000000000000000000000000000000000000000000000000000;
+      \$93  = 240'h000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$59  = y;
+    \$94  = y;
     casez (fsm_state)
       4'h0:
           /* empty */;
       4'h1:
           (* full_case = 32'd1 *)
-          if (\$16 ) begin
+          if (\$56 ) begin
             (* full_case = 32'd1 *)
-            if (\$17 ) begin
-            end else if (\$20 ) begin
+            if (\$57 ) begin
+            end else if (\$60 ) begin
             end else begin
-              \$59  = { 96'h000000000000000000000000, req[352:337] };
+              \$94  = { 96'h000000000000000000000000, req[352:337] };
             end
           end else begin
             (* full_case = 32'd1 *)
-            if (\$21 ) begin
-            end else if (\$24 ) begin
-            end else if (\$25 ) begin
-            end else if (\$26 ) begin
+            if (\$61 ) begin
+            end else if (\$64 ) begin
+            end else if (\$65 ) begin
+            end else if (\$66 ) begin
             end else begin
-              \$59  = req[112:1];
+              \$94  = req[112:1];
             end
           end
       4'h2:
-          \$59  = req[336:225];
+          \$94  = req[336:225];
       4'h4:
-          \$59  = \$29 ;
+          \$94  = \$69 ;
       4'h5:
-          \$59  = { 96'h000000000000000000000000, req[368:353] };
+          \$94  = { 96'h000000000000000000000000, req[368:353] };
       4'h6:
           /* empty */;
       4'h3:
-          \$59  = \$37 ;
+          \$94  = \$77 ;
       4'h8:
-          \$59  = { 96'h000000000000000000000000, req[368:353] };
+          \$94  = { 96'h000000000000000000000000, req[368:353] };
       4'h9:
-          \$59  = { 96'h000000000000000000000000, req[352:337] };
+          \$94  = { 96'h000000000000000000000000, req[352:337] };
     endcase
     if (rst) begin
-      \$59  = 112'h0000000000000000000000000000;
+      \$94  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$60  = steps;
+    \$95  = steps;
     casez (fsm_state)
       4'h0:
           /* empty */;
       4'h1:
           (* full_case = 32'd1 *)
-          if (\$16 ) begin
+          if (\$56 ) begin
             (* full_case = 32'd1 *)
-            if (\$17 ) begin
-            end else if (\$20 ) begin
+            if (\$57 ) begin
+            end else if (\$60 ) begin
             end else begin
-              \$60  = 3'h1;
+              \$95  = 3'h1;
             end
           end else begin
             (* full_case = 32'd1 *)
-            if (\$21 ) begin
-            end else if (\$24 ) begin
-            end else if (\$25 ) begin
-            end else if (\$26 ) begin
+            if (\$61 ) begin
+            end else if (\$64 ) begin
+            end else if (\$65 ) begin
+            end else if (\$66 ) begin
             end else begin
-              \$60  = 3'h7;
+              \$95  = 3'h7;
             end
           end
       4'h2:
-          \$60  = 3'h7;
+          \$95  = 3'h7;
       4'h4:
-          \$60  = \$30 [2:0];
+          \$95  = \$70 [2:0];
       4'h5:
-          \$60  = 3'h1;
+          \$95  = 3'h1;
       4'h6:
           /* empty */;
       4'h3:
-          \$60  = \$38 [2:0];
+          \$95  = \$78 [2:0];
       4'h8:
-          \$60  = 3'h1;
+          \$95  = 3'h1;
       4'h9:
-          \$60  = 3'h1;
+          \$95  = 3'h1;
     endcase
     if (rst) begin
-      \$60  = 3'h0;
+      \$95  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$61  = w;
+    \$96  = w;
     casez (fsm_state)
       4'h0:
           /* empty */;
       4'h1:
           /* empty */;
       4'h2:
-          \$61  = partial[127:0];
+          \$96  = partial[127:0];
     endcase
     if (rst) begin
-      \$61  = 128'h00000000000000000000000000000000;
+      \$96  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$62  = num;
+    \$97  = num;
     casez (fsm_state)
       4'h0:
           /* empty */;
@@ -733,27 +1492,27 @@ module \evaluator_top.amt (i__valid, o__ready, clk, rst, i__ready, o__valid, o__
       4'h4:
           /* empty */;
       4'h5:
-          \$62  = acc[239:0];
+          \$97  = acc[239:0];
       4'h6:
-          \$62  = \$32 [239:0];
+          \$97  = \$72 [239:0];
       4'h3:
           /* empty */;
       4'h8:
           /* empty */;
       4'h9:
-          \$62  = partial[239:0];
+          \$97  = partial[239:0];
       4'ha:
-          \$62  = \$41 [239:0];
+          \$97  = \$81 [239:0];
       4'h7:
-          \$62  = \$47 [239:0];
+          \$97  = num_7;
     endcase
     if (rst) begin
-      \$62  = 240'h000000000000000000000000000000000000000000000000000000000000;
+      \$97  = 240'h000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$63  = rem;
+    \$98  = rem;
     casez (fsm_state)
       4'h0:
           /* empty */;
@@ -766,7 +1525,7 @@ module \evaluator_top.amt (i__valid, o__ready, clk, rst, i__ready, o__valid, o__
       4'h5:
           /* empty */;
       4'h6:
-          \$63  = \$33 [130:0];
+          \$98  = \$73 [130:0];
       4'h3:
           /* empty */;
       4'h8:
@@ -774,17 +1533,17 @@ module \evaluator_top.amt (i__valid, o__ready, clk, rst, i__ready, o__valid, o__
       4'h9:
           /* empty */;
       4'ha:
-          \$63  = \$42 [130:0];
+          \$98  = \$82 [130:0];
       4'h7:
-          \$63  = \$45 [130:0];
+          \$98  = rem_7;
     endcase
     if (rst) begin
-      \$63  = 131'h000000000000000000000000000000000;
+      \$98  = 131'h000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$64  = den;
+    \$99  = den;
     casez (fsm_state)
       4'h0:
           /* empty */;
@@ -797,7 +1556,7 @@ module \evaluator_top.amt (i__valid, o__ready, clk, rst, i__ready, o__valid, o__
       4'h5:
           /* empty */;
       4'h6:
-          \$64  = \$34 [129:0];
+          \$99  = \$74 [129:0];
       4'h3:
           /* empty */;
       4'h8:
@@ -805,15 +1564,15 @@ module \evaluator_top.amt (i__valid, o__ready, clk, rst, i__ready, o__valid, o__
       4'h9:
           /* empty */;
       4'ha:
-          \$64  = partial[129:0];
+          \$99  = partial[129:0];
     endcase
     if (rst) begin
-      \$64  = 130'h000000000000000000000000000000000;
+      \$99  = 130'h000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$65  = quo;
+    \$100  = quo;
     casez (fsm_state)
       4'h0:
           /* empty */;
@@ -826,7 +1585,7 @@ module \evaluator_top.amt (i__valid, o__ready, clk, rst, i__ready, o__valid, o__
       4'h5:
           /* empty */;
       4'h6:
-          \$65  = 240'h000000000000000000000000000000000000000000000000000000000000;
+          \$100  = 240'h000000000000000000000000000000000000000000000000000000000000;
       4'h3:
           /* empty */;
       4'h8:
@@ -834,17 +1593,17 @@ module \evaluator_top.amt (i__valid, o__ready, clk, rst, i__ready, o__valid, o__
       4'h9:
           /* empty */;
       4'ha:
-          \$65  = 240'h000000000000000000000000000000000000000000000000000000000000;
+          \$100  = 240'h000000000000000000000000000000000000000000000000000000000000;
       4'h7:
-          \$65  = { quo[238:0], \$46  };
+          \$100  = quo_7;
     endcase
     if (rst) begin
-      \$65  = 240'h000000000000000000000000000000000000000000000000000000000000;
+      \$100  = 240'h000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$66  = count;
+    \$101  = count;
     casez (fsm_state)
       4'h0:
           /* empty */;
@@ -857,7 +1616,7 @@ module \evaluator_top.amt (i__valid, o__ready, clk, rst, i__ready, o__valid, o__
       4'h5:
           /* empty */;
       4'h6:
-          \$66  = 8'h71;
+          \$101  = 5'h0f;
       4'h3:
           /* empty */;
       4'h8:
@@ -865,12 +1624,12 @@ module \evaluator_top.amt (i__valid, o__ready, clk, rst, i__ready, o__valid, o__
       4'h9:
           /* empty */;
       4'ha:
-          \$66  = 8'hf0;
+          \$101  = 5'h1e;
       4'h7:
-          \$66  = \$48 [7:0];
+          \$101  = \$83 [4:0];
     endcase
     if (rst) begin
-      \$66  = 8'h00;
+      \$101  = 5'h00;
     end
   end
   assign resp = o__payload;
@@ -891,16 +1650,23 @@ module \evaluator_top.amt (i__valid, o__ready, clk, rst, i__ready, o__valid, o__
   assign \i__payload.reserve_out  = i__payload[336:225];
   assign \i__payload.fee_num  = i__payload[352:337];
   assign \i__payload.fee_den  = i__payload[368:353];
-  assign \$28  = { 15'h0000, x, 16'h0000 };
-  assign \$29  = { 16'h0000, y[111:16] };
-  assign \$32  = { num, 127'h00000000000000000000000000000000 };
-  assign \$33  = { 113'h00000000000000000000000000000, num[239:113] };
-  assign \$36  = { 15'h0000, x, 16'h0000 };
-  assign \$37  = { 16'h0000, y[111:16] };
-  assign \$41  = { 1'h0, num };
-  assign \$42  = 240'h000000000000000000000000000000000000000000000000000000000000;
-  assign \$47  = { num, 1'h0 };
-  assign \$50  = req[0];
+  assign \$7  = { num, 1'h0 };
+  assign \$12  = { num_0, 1'h0 };
+  assign \$17  = { num_1, 1'h0 };
+  assign \$22  = { num_2, 1'h0 };
+  assign \$27  = { num_3, 1'h0 };
+  assign \$32  = { num_4, 1'h0 };
+  assign \$37  = { num_5, 1'h0 };
+  assign \$42  = { num_6, 1'h0 };
+  assign \$68  = { 15'h0000, x, 16'h0000 };
+  assign \$69  = { 16'h0000, y[111:16] };
+  assign \$72  = { 7'h00, num, 120'h000000000000000000000000000000 };
+  assign \$73  = { 120'h000000000000000000000000000000, num[239:120] };
+  assign \$76  = { 15'h0000, x, 16'h0000 };
+  assign \$77  = { 16'h0000, y[111:16] };
+  assign \$81  = { 1'h0, num };
+  assign \$82  = 240'h000000000000000000000000000000000000000000000000000000000000;
+  assign \$85  = req[0];
 endmodule
 
 (* generator = "Amaranth" *)

@@ -255,7 +255,11 @@ class Overlay:
     """``pynq.Overlay``: loading it starts the simulated board."""
 
     def __init__(self, bitfile_name: str, download: bool = True, start_timeout_s: float = 1800.0,
-                 **_: Any) -> None:
+                 csr_base: int = CSR_BASE, **_: Any) -> None:
+        """``csr_base`` (shim only): where this simulated board's register block sits. Loading an
+        overlay replaces the board at the same base (one PL per board, as on pynq); a second base is
+        a second simulated board in the same process (``RtlEngine.evaluate_swap`` uses its own, so it
+        can run next to a ``PynqEngine`` on the shim)."""
         name = str(bitfile_name)
         verilog: Path | None = None
         if name.endswith(".v"):
@@ -265,13 +269,16 @@ class Overlay:
         elif not name.startswith("shim://") and not Path(name).is_file():
             raise OSError(f"Bitstream file {name} does not exist.")
         self.bitfile_name = name
-        if CSR_BASE in _DEVICES:
-            _DEVICES[CSR_BASE].close()
+        if csr_base % _CSR_RANGE or any(b != csr_base and abs(b - csr_base) < _CSR_RANGE for b in _DEVICES):
+            raise ValueError(f"csr_base must be {_CSR_RANGE:#x}-aligned and clear of the other boards, "
+                             f"not {csr_base:#x}")
+        if csr_base in _DEVICES:
+            _DEVICES[csr_base].close()
         self._dev = _Device(verilog or appliance_verilog(), start_timeout_s)
-        _DEVICES[CSR_BASE] = self._dev
+        _DEVICES[csr_base] = self._dev
         atexit.register(self._dev.close)
         self.ip_dict = {
-            "mevblade_0": {"phys_addr": CSR_BASE, "addr_range": _CSR_RANGE, "type": "mevblade:user:appliance:1.0"},
+            "mevblade_0": {"phys_addr": csr_base, "addr_range": _CSR_RANGE, "type": "mevblade:user:appliance:1.0"},
             "axi_dma_0": {"phys_addr": DMA_BASE, "addr_range": 0x10000, "type": "xilinx.com:ip:axi_dma:7.1"},
         }
         self.axi_dma_0 = _DMA(self._dev)

@@ -130,5 +130,5 @@ def test_evaluate_swap_identical_to_software_engine(engine, software) -> None:
     bad = [i for i in range(len(cases)) if got[i] != want[i]]
     assert not bad, f"{engine.name}: opportunities differ at {bad}; first {got[bad[0]]} != {want[bad[0]]}"
     assert sum(len(w) for w in want) >= 6 and any(w == [] for w in want)
-    if engine.name == "pynq":
+    if engine.name in ("pynq", "rtl"):  # both run the appliance top's backrun unit (rtl: in Verilator)
         assert engine.host_evaluations == 1  # only the 5-hop path went to the host

@@ -130,3 +130,51 @@ def test_commit_before_the_swap_is_seen_at_its_boundary() -> None:
     assert hw == want and want != []
     stale = make_table(11)  # the same table without the commit: the answer would differ
     assert hw != evaluate_swap(swap, stale)
+
+
+def _run_cycles(hops_list, maxc: int) -> list[dict[str, int]]:
+    """Cycle requests (``c``) through the bare unit; one record per request."""
+    from amaranth.sim import Simulator
+
+    from mevblade.hw.backrun import Backrun, CycleRequest, unpack_record
+    from mevblade.control.engine.simproc import pack_fields
+
+    br = Backrun(dir_depth=4, pool_slots=4)
+    got: list[dict[str, int]] = []
+
+    async def bench(ctx) -> None:
+        ctx.set(br.maxc, maxc)
+        ctx.set(br.o.ready, 1)
+        for h0, h1 in hops_list:
+            word = pack_fields(CycleRequest, {
+                "hop0": h0.reserve_in | h0.reserve_out << 112 | h0.fee_num << 224 | h0.fee_den << 240,
+                "hop1": h1.reserve_in | h1.reserve_out << 112 | h1.fee_num << 224 | h1.fee_den << 240})
+            ctx.set(br.c.payload.as_value(), word)
+            ctx.set(br.c.valid, 1)
+            await ctx.tick().until(br.c.ready)
+            ctx.set(br.c.valid, 0)
+            while not ctx.get(br.o.valid):
+                await ctx.tick()
+            got.append(unpack_record(int(ctx.get(br.o.payload.as_value()))))
+            await ctx.tick()
+
+    sim = Simulator(br)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return got
+
+
+def test_cycle_requests_equal_optimal_cycle() -> None:
+    """The unit's cycle path (``c``: the host's ``eval_cycle`` through the CSRs) answers the software
+    ``optimal_cycle`` — amount, profit, exactness, candidates — as a ``cycle`` record."""
+    from mevblade.control.engine.software.evaluator import optimal_cycle
+    from mevblade.sim.tb.evaluator.cases import cycles
+
+    cases = list(cycles("small", 3, seed=5)) + list(cycles("realistic", 2, seed=5))
+    got = _run_cycles(cases, maxc=1 << 16)
+    want = [optimal_cycle(h) for h in cases]
+    assert [(r["amount_in"], r["profit"], bool(r["exact"]), r["candidates"]) for r in got] == \
+        [(w.amount_in, w.profit, w.exact, w.candidates) for w in want]
+    assert all(r["cycle"] == 1 and r["kind"] == 0 for r in got)
+    assert any(w.profit > 0 for w in want)
