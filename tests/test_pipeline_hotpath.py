@@ -393,8 +393,8 @@ def test_a_victims_bundles_all_start_their_request_before_any_finishes_sending()
             real = self.strategy.process_event
 
             async def process_event(ev):  # a second strategy's different action for the same victim
-                return [dataclasses.replace(a, amount_in=a.amount_in - shift, opportunity_id=f"{a.opportunity_id}-{shift}")
-                        for a in await real(ev)]
+                return [dataclasses.replace(a, amount_in=a.amount_in - shift,
+                                            opportunity_id=f"{a.opportunity_id}-{shift}") for a in await real(ev)]
 
             self.strategy.process_event = process_event
 

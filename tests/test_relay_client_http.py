@@ -1,5 +1,6 @@
-"""The lean HTTP/1.1 transport (``Http1Client``) of the relay client and the node JSON-RPC client, against loopback servers that answer in every
-framing a relay may use, side by side with the httpx transport it replaces on ``http://`` URLs."""
+"""The lean HTTP/1.1 transport (``Http1Client``) of the relay client and the node JSON-RPC client, against
+loopback servers that answer in every framing a relay may use, side by side with the httpx transport it replaces
+on ``http://`` URLs."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ RESULT = {"bundleHash": "0x" + "ab" * 32}
 
 def _framed(kind: str, payload: bytes) -> bytes:
     if kind == "length":
-        return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(payload) + payload
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(payload)
+        return head + payload
     if kind == "chunked":
         a, b = payload[:7], payload[7:]
         return (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"%x;ext=1\r\n" % len(a) + a + b"\r\n"
