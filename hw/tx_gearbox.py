@@ -49,7 +49,9 @@ class TxGearbox(wiring.Component):
     Throughput: one beat per cycle while the parser takes 8 bytes per cycle.
     Back-pressure: ``i.ready`` is a function of registered state only (plus ``i.last``).
     Resources: a 32-byte shift register: the beat is placed at the fill level (a register),
-    then one 11-way byte shifter by ``consume`` (the only late input).
+    then one 11-way byte shifter by ``consume`` (the only late input); the fill level and
+    the packet end after taking v bytes are computed for every v from registers and the
+    input, so ``consume`` only selects them (no subtraction after it).
     """
 
     i: In(stream.Signature(InputBeat))

@@ -1,7 +1,7 @@
 """Streaming RLP / EIP-2718 transaction parser: one header record per packet."""
 
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -23,6 +23,48 @@ MAX_DEPTH = 6
 #: byte offsets carry one bit more than POS_BITS (a list end may lie past MAX_TX_BYTES)
 END_BITS = POS_BITS + 2
 HUGE_END = (1 << END_BITS) - 1
+
+
+#: the per-lane header-byte table: field -> width
+_LANE_FIELDS = {"single": 1, "list": 1, "long": 1, "h": 4, "oh": 5, "o2": 5, "cmpl": 1, "n": 4,
+                "defer": 1, "out_end": 5}
+
+
+def _lane_decode(b: int, k: int) -> dict[str, int]:
+    """What the pointer loop needs from an item header byte ``b`` at window lane ``k``.
+
+    h: header size; oh: where the content starts (k + h); o2: where this cycle's bytes of
+    the item end (oh + min(ln, room)); cmpl: a string whose content ends inside the 8 bytes;
+    n: its content bytes in this cycle; defer: the header straddles the 8-byte step;
+    out_end: the end of a short list (oh + ln, saturated at 31). A long form's length is
+    taken as >= 56 (so it never ends inside the 8 bytes): when it is not, the header is an
+    error and the amount taken does not matter.
+    """
+    single = b < 0x80
+    lst = b >= 0xC0
+    long = 0xB8 <= b < 0xC0 or b >= 0xF8
+    h = 0 if single else (b & 7) + 2 if long else 1
+    oh = k + h
+    e = 1 if single else 9 if long or (b & 0x3F) >= 8 else (b & 7) + 1
+    ke = k + e
+    o2 = oh if lst or oh >= BEAT_BYTES else min(ke, BEAT_BYTES)
+    return {"single": int(single), "list": int(lst), "long": int(long), "h": h, "oh": oh, "o2": o2,
+            "cmpl": int(not lst and ke <= BEAT_BYTES), "n": (o2 - oh) & 15, "defer": int(oh > BEAT_BYTES),
+            "out_end": min(oh + (b & 0x3F), 31)}
+
+
+def _table(m, byte, fn, fields: dict[str, int], name: str) -> dict[str, Signal]:
+    """Signals ``fields`` set from ``fn(value of byte)`` by one case table over the 256 values."""
+    outs = {f: Signal(w, name=f"{name}_{f}") for f, w in fields.items()}
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for v in range(256):
+        r = fn(v)
+        groups.setdefault(tuple(r[f] for f in fields), []).append(v)
+    with m.Switch(byte):
+        for key, values in groups.items():
+            with m.Case(*values):
+                m.d.comb += [outs[f].eq(x) for f, x in zip(fields, key)]
+    return outs
 
 
 class _State(enum.Enum, shape=1):
@@ -51,13 +93,21 @@ class TxParser(wiring.Component):
     Timing structure (issue #4): the byte pointer and every state update go ahead as if
     the packet were valid — the checks only steer the error code, the state (skip) and
     ``start`` — so the long priority chain of the checks is off the consume → gearbox
-    path and off the enables of the record registers. The item header is decoded at
-    each of the 8 lanes in parallel, and the fast-path item at each of the 8 positions
-    it can start at, straight from the window; the pointer then only selects. The wide
-    whole-value checks of phase A (nonce, max fee vs priority fee, v, y, r, s: 256-bit
-    compares) run one cycle later on a registered copy ("late check"); a late failure
-    overrides what the next cycle found (its byte comes first) and reaches a record
-    that was finished meanwhile, so the reported code is unchanged.
+    path and off the enables of the record registers. What the pointer loop needs from a
+    header byte (header size, where the item's bytes of this cycle end, whether its
+    content ends inside the 8 bytes, defer) comes from a 256-entry table of that byte at
+    each of the 8 lanes, and the fast-path item's end from a table at each of the 8
+    positions it can start at; a long form is taken as >= 56 bytes there (when it is not,
+    the header is an error and the amount does not matter), so the 24-bit length is off
+    the loop. Every candidate amount is clamped to the packet end while still early; the
+    pointer then only selects, and what follows the amount (pointer, size, TOO_LARGE, the
+    gearbox's fill levels) is precomputed for every amount and selected. The whole-value
+    checks of nonce, max fee vs priority fee, v, y, r, s run one cycle later on
+    registered copies ("late check": phase A's 256-bit values, compared in 64-bit pieces,
+    and phase B's <= 8-byte ones); a late failure overrides what the next cycle found in
+    the same packet (its byte comes first) or reaches the record of a packet that ended
+    meanwhile, so the reported code is unchanged. The legacy EIP-155 chain id is derived
+    from ``v`` when the record is copied to the output register.
 
     Interface
     ---------
@@ -156,10 +206,37 @@ class TxParser(wiring.Component):
                 m.d.comb += [err.eq(1), code.eq(E.BAD_BLOB_HASH)]
             return err, code
 
-        def complete_error(fsig, val, big, prio, fields=None):
-            """(error, code) of the checks on a whole value (its last byte); only ``fields`` if given."""
+        def gt(a, b, chunk=64):
+            """``a > b`` (unsigned) from 64-bit pieces compared side by side (not one long carry chain)."""
+            def width_of(x):
+                return len(x) if isinstance(x, Value) else int(x).bit_length()
+            width = max(width_of(a), width_of(b), 1)
+            a = a if isinstance(a, Value) else Const(int(a), width)
+            b = b if isinstance(b, Value) else Const(int(b), width)
+            res = None
+            for lo in range(0, width, chunk):
+                hi = min(lo + chunk, width)
+                pa, pb = a[lo:hi] if lo < len(a) else Const(0, 1), b[lo:hi] if lo < len(b) else Const(0, 1)
+                g, e = Signal(name=f"gt{lo}"), Signal(name=f"eq{lo}")
+                m.d.comb += [g.eq(pa > pb), e.eq(pa == pb)]
+                res = g if res is None else (g | (e & res))
+            out = Signal()
+            m.d.comb += out.eq(res)
+            return out
+
+        def complete_error(fsig, val, big, prio, fields=None, wide=False):
+            """(error, code) of the checks on a whole value (its last byte); only ``fields`` if given.
+
+            ``wide``: the 256-bit comparisons are made from 64-bit pieces (see :func:`gt`).
+            """
             err = Signal()
             code = Signal(TxError)
+            if wide:
+                prio_gt = gt(prio, val)
+                ge_n = ~gt(SECP256K1_N, val)
+                gt_half = gt(val, SECP256K1_N // 2)
+            else:
+                prio_gt, ge_n, gt_half = prio > val, val >= SECP256K1_N, val > SECP256K1_N // 2
 
             def case(f):
                 return fields is None or f in fields
@@ -171,7 +248,7 @@ class TxParser(wiring.Component):
                             m.d.comb += [err.eq(1), code.eq(E.INT_OUT_OF_RANGE)]
                 if case(F.MAXFEE):
                     with m.Case(F.MAXFEE):
-                        with m.If(prio > val):
+                        with m.If(prio_gt):
                             m.d.comb += [err.eq(1), code.eq(E.PRIORITY_FEE_ABOVE_MAX)]
                 if case(F.V):
                     with m.Case(F.V):
@@ -183,13 +260,13 @@ class TxParser(wiring.Component):
                             m.d.comb += [err.eq(1), code.eq(E.BAD_Y_PARITY)]
                 if case(F.R):
                     with m.Case(F.R):
-                        with m.If((val == 0) | (val >= SECP256K1_N)):
+                        with m.If((val == 0) | ge_n):
                             m.d.comb += [err.eq(1), code.eq(E.BAD_R)]
                 if case(F.S):
                     with m.Case(F.S):
-                        with m.If((val == 0) | (val >= SECP256K1_N)):
+                        with m.If((val == 0) | ge_n):
                             m.d.comb += [err.eq(1), code.eq(E.BAD_S)]
-                        with m.Elif(val > SECP256K1_N // 2):
+                        with m.Elif(gt_half):
                             m.d.comb += [err.eq(1), code.eq(E.HIGH_S)]
                 if case(F.VERSION):
                     with m.Case(F.VERSION):
@@ -255,7 +332,8 @@ class TxParser(wiring.Component):
         late_f = Signal(range(len(F)))
         late_val = Signal(256)
         m.d.sync += [late_armed.eq(0), late_f.eq(cur_f), late_val.eq(val_a)]
-        late_err, late_code = complete_error(late_f, late_val, 0, rec.max_priority_fee_per_gas, fields=LATE_FIELDS)
+        late_err, late_code = complete_error(late_f, late_val, 0, rec.max_priority_fee_per_gas, fields=LATE_FIELDS,
+                                             wide=True)
         # the same for a value completed by phase B (at most 8 bytes; later in byte order)
         late2_armed = Signal()
         late2_f = Signal(range(len(F)))
@@ -296,6 +374,9 @@ class TxParser(wiring.Component):
         m.d.comb += rel_top.eq(top_end - pos)
         at_close = Signal()
         m.d.comb += at_close.eq((depth != 0) & (rel_top == o))
+        rel_far = Signal()    # rel_top >= 16 / 0 <= rel_top < 16 (registers only)
+        rel_near = Signal()
+        m.d.comb += [rel_far.eq(rel_top >= 16), rel_near.eq((rel_top >= 0) & (rel_top < 16))]
         has_byte = Signal()
         m.d.comb += has_byte.eq(avail > o)
 
@@ -305,15 +386,8 @@ class TxParser(wiring.Component):
         for k in range(BEAT_BYTES):
             bk = W[k]
             ln_k = Signal(POS_BITS, name=f"ln_l{k}")
-            h_k = Signal(4, name=f"h_l{k}")
             ll_k = Signal(4, name=f"ll_l{k}")
-            single_k, list_k, long_k = (Signal(name=f"{nm}_l{k}") for nm in ("single", "list", "long"))
-            m.d.comb += [
-                single_k.eq(bk < 0x80),
-                list_k.eq(bk >= 0xC0),
-                long_k.eq(((bk >= 0xB8) & (bk < 0xC0)) | (bk >= 0xF8)),
-                ll_k.eq(bk[:3] + 1),
-            ]
+            m.d.comb += ll_k.eq(bk[:3] + 1)
             long_len_k = Signal(POS_BITS, name=f"long_len_l{k}")
             with m.Switch(bk[:3]):
                 with m.Case(0):
@@ -322,43 +396,19 @@ class TxParser(wiring.Component):
                     m.d.comb += long_len_k.eq(Cat(W[k + 2], W[k + 1]))
                 with m.Default():
                     m.d.comb += long_len_k.eq(Cat(W[k + 3], W[k + 2], W[k + 1]))
-            with m.If(single_k):
-                m.d.comb += [h_k.eq(0), ln_k.eq(1)]
-            with m.Elif(long_k):
-                m.d.comb += [h_k.eq(bk[:3] + 2), ln_k.eq(long_len_k)]
+            # Everything the pointer loop needs from the header byte is a function of that byte
+            # (and the lane): a table per lane (see _lane_decode), so no adder or comparator
+            # sits between the window and the amount taken.
+            d = _table(m, bk, lambda b, k=k: _lane_decode(b, k), _LANE_FIELDS, f"dec_l{k}")
+            with m.If(d["single"]):
+                m.d.comb += ln_k.eq(1)
+            with m.Elif(d["long"]):
+                m.d.comb += ln_k.eq(long_len_k)
             with m.Else():
-                m.d.comb += [h_k.eq(1), ln_k.eq(bk[:6])]
-            oh_k = Signal(5, name=f"oh_l{k}")
-            m.d.comb += oh_k.eq(k + h_k)
-            # where this item's bytes of the cycle end (o2 = oh + n) and whether its content
-            # ends inside the cycle (n == ln), from the header byte alone: the end relative to
-            # the header, saturated at 9 (a long form is >= 56 bytes when valid; anything else is
-            # an error, where the amount taken does not matter), so the 24-bit length stays off
-            # the pointer loop
-            e_k = Signal(4, name=f"e_l{k}")
-            with m.If(single_k):
-                m.d.comb += e_k.eq(1)
-            with m.Elif(long_k | (bk[:6] >= 8)):
-                m.d.comb += e_k.eq(9)
-            with m.Else():
-                m.d.comb += e_k.eq(bk[:3] + 1)
-            ke_k = Signal(5, name=f"ke_l{k}")
-            m.d.comb += ke_k.eq(k + e_k)
-            o2_k = Signal(5, name=f"o2_l{k}")
-            with m.If(list_k | (oh_k >= BEAT_BYTES)):
-                m.d.comb += o2_k.eq(oh_k)
-            with m.Elif(ke_k >= BEAT_BYTES):
-                m.d.comb += o2_k.eq(BEAT_BYTES)
-            with m.Else():
-                m.d.comb += o2_k.eq(ke_k)
-            cmpl_k = Signal(name=f"cmpl_l{k}")
-            m.d.comb += cmpl_k.eq(~list_k & (ke_k <= BEAT_BYTES))
-            # content bytes of a string in this cycle (= min(ln, room); for a list: unused)
-            n_k = Signal(4, name=f"n_l{k}")
-            m.d.comb += n_k.eq(o2_k - oh_k)
-            lanes.append({"single": single_k, "is_list": list_k, "is_long": long_k, "ll": ll_k,
-                          "h": h_k, "ln": ln_k, "oh": oh_k, "n": n_k, "o2": o2_k, "cmpl": cmpl_k,
-                          "empty_list": bk == 0xC0,
+                m.d.comb += ln_k.eq(bk[:6])
+            lanes.append({"single": d["single"], "is_list": d["list"], "is_long": d["long"], "ll": ll_k,
+                          "h": d["h"], "ln": ln_k, "oh": d["oh"], "n": d["n"], "o2": d["o2"], "cmpl": d["cmpl"],
+                          "empty_list": bk == 0xC0, "out_end": d["out_end"], "defer": d["defer"],
                           "L1": W[k + 1], "b": bk})
 
         def sel(key, shape):
@@ -384,7 +434,8 @@ class TxParser(wiring.Component):
         m.d.comb += wrapped.eq(b == 0x81)
 
         # which field this item is
-        def field_of(cnt, listy, name):
+        def field_of(cnt, listy, name, off=0):
+            """Field of the item with index ``cnt + off`` (compared as ``cnt == k - off``: no adder)."""
             fld = Signal(range(len(F)), name=name)
             with m.If(depth == 0):
                 m.d.comb += fld.eq(F.OUTER)
@@ -396,19 +447,22 @@ class TxParser(wiring.Component):
                                 with m.Case(ty):
                                     with m.Switch(cnt):
                                         for k, f in enumerate(seq):
-                                            with m.Case(k):
+                                            if k < off:
+                                                continue
+                                            with m.Case(k - off):
                                                 m.d.comb += fld.eq(f)
                                         with m.Default():
                                             m.d.comb += fld.eq(F.EXTRA)
-                        with m.If((ttype == 3) & (depth == 1) & (cnt == 0) & listy):
+                        with m.If((ttype == 3) & (depth == 1) & (cnt == 0 if off == 0 else 0) & listy):
                             m.d.comb += fld.eq(F.TXLIST)
                     with m.Case(Ctx.AL):
                         m.d.comb += fld.eq(F.ALE)
                     with m.Case(Ctx.ALE):
                         with m.Switch(cnt):
-                            with m.Case(0):
-                                m.d.comb += fld.eq(F.AL_ADDR)
-                            with m.Case(1):
+                            if off == 0:
+                                with m.Case(0):
+                                    m.d.comb += fld.eq(F.AL_ADDR)
+                            with m.Case(1 - off):
                                 m.d.comb += fld.eq(F.KEYS)
                             with m.Default():
                                 m.d.comb += fld.eq(F.EXTRA)
@@ -421,19 +475,21 @@ class TxParser(wiring.Component):
                     with m.Case(Ctx.AUTH):
                         with m.Switch(cnt):
                             for k, f in enumerate((F.A_CHAIN, F.A_ADDR, F.A_NONCE, F.A_Y, F.A_R, F.A_S)):
-                                with m.Case(k):
+                                if k < off:
+                                    continue
+                                with m.Case(k - off):
                                     m.d.comb += fld.eq(f)
                             with m.Default():
                                 m.d.comb += fld.eq(F.EXTRA)
                     with m.Case(Ctx.WRAP):
                         with m.Switch(cnt):
-                            with m.Case(1):
+                            with m.Case(1 - off):
                                 m.d.comb += fld.eq(Mux(listy, F.SCB, F.VERSION))
-                            with m.Case(2):
+                            with m.Case(2 - off):
                                 m.d.comb += fld.eq(Mux(wrap_v, F.SCB, F.SCC))
-                            with m.Case(3):
+                            with m.Case(3 - off):
                                 m.d.comb += fld.eq(Mux(wrap_v, F.SCC, F.SCP))
-                            with m.Case(4):
+                            with m.Case(4 - off):
                                 m.d.comb += fld.eq(Mux(wrap_v, F.SCP, F.EXTRA))
                             with m.Default():
                                 m.d.comb += fld.eq(F.EXTRA)
@@ -618,9 +674,21 @@ class TxParser(wiring.Component):
         # after the outermost list header (first cycle of a packet) the next item is the
         # first tx field: chain_id when typed, nonce when legacy
         fld2 = Signal(range(len(F)))
-        m.d.comb += fld2.eq(Mux(fld == F.OUTER, Mux(typed, F.CHAIN_ID, F.NONCE), field_of(top_cnt + 1, 0, "fld2_in")))
+        m.d.comb += fld2.eq(Mux(fld == F.OUTER, Mux(typed, F.CHAIN_ID, F.NONCE), field_of(top_cnt, 0, "fld2_in", off=1)))
         # The second item can only start at 0..7: decode it there in parallel (from the window
         # and registers only); the header of phase B then just selects one position.
+        # what a cycle takes is clamped to what is left of the packet (``over[v]``: taking v
+        # bytes would run past its end); the clamp is applied to each candidate amount while
+        # it is still early (from the window tables and registers), not to the late choice
+        over = Array(Signal(name=f"over{v}") for v in range(16))
+        for v in range(16):
+            m.d.comb += over[v].eq(at_end & (avail < v))
+
+        def clamp(x, name):
+            c = Signal(range(MAX_CONSUME + 1), name=name)
+            m.d.comb += c.eq(Mux(over[x[:4]], avail, x[:4]))
+            return c
+
         pos2 = []
         for j in range(BEAT_BYTES):
             bj = W[j]
@@ -628,8 +696,13 @@ class TxParser(wiring.Component):
             m.d.comb += [single_j.eq(bj < 0x80), short_j.eq((bj >= 0x80) & (bj < 0xB8))]
             len_j = Signal(6, name=f"len2_p{j}")
             m.d.comb += len_j.eq(Mux(single_j, 1, bj[:6]))
-            oe_j = Signal(7, name=f"oe2_p{j}")
-            m.d.comb += oe_j.eq(j + ~single_j + len_j)
+            # where a short item starting at j ends, saturated at 15 (it is taken only when it
+            # ends inside the 8 bytes), and whether it does: a table of the byte
+            d2 = _table(m, bj, lambda b, j=j: {"oe": min(j + (1 if b < 0x80 else 1 + (b & 0x3F)), 15),
+                                                "fits": int((b < 0xB8) and j + (1 if b < 0x80 else 1 + (b & 0x3F))
+                                                            <= BEAT_BYTES)},
+                        {"oe": 4, "fits": 1}, f"dec2_p{j}")
+            oe_j = d2["oe"]
             fb_j = Signal(8, name=f"fb2_p{j}")
             m.d.comb += fb_j.eq(Mux(single_j, bj, W[j + 1]))
             val_j = Signal(56, name=f"val2_p{j}")
@@ -649,11 +722,12 @@ class TxParser(wiring.Component):
                 with m.Case(F.Y):
                     m.d.comb += fast_j.eq((len_j <= 1) & (val_j <= 1))
             ok_j = Signal(name=f"ok2_p{j}")
-            m.d.comb += ok_j.eq((single_j | short_j) & (oe_j <= BEAT_BYTES) & (avail >= oe_j) & fast_j
+            m.d.comb += ok_j.eq(d2["fits"] & (avail >= oe_j) & fast_j
                                 & ((len_j == 0) | ((fb_j != 0) & ~((bj == 0x81) & (fb_j < 0x80)))))
             rel_ok_j = Signal(name=f"relok2_p{j}")
-            m.d.comb += rel_ok_j.eq((rel_top != j) & (rel_top >= oe_j))
-            pos2.append({"oe2": oe_j, "val2": val_j, "ok": ok_j, "rel_ok": rel_ok_j})
+            m.d.comb += rel_ok_j.eq((rel_top != j) & (rel_far | (rel_near & (rel_top[:4] >= oe_j))))
+            pos2.append({"oe2": oe_j, "oe2c": clamp(oe_j, f"oe2c_p{j}"), "val2": val_j, "ok": ok_j,
+                         "rel_ok": rel_ok_j})
 
         # per lane of phase B: does the second item fit, and how many bytes the cycle takes
         fld_l = field_of(top_cnt, 1, "fld_list")
@@ -665,8 +739,7 @@ class TxParser(wiring.Component):
             m.d.comb += oe2_k.eq(Array(q["oe2"] for q in pos2)[at2])
             # the outermost list: a long form is >= 56 bytes when valid (anything else is an
             # error, where the amount taken does not matter); a short one ends at oh + ln
-            out_end = Signal(7, name=f"out_end_l{k}")
-            m.d.comb += out_end.eq(lane["oh"] + lane["b"][:6])
+            out_end = lane["out_end"]
             rel_ok_k = Mux(fld_k == F.OUTER,
                            lane["is_long"] | ((out_end != lane["o2"]) & (out_end >= oe2_k)),
                            Array(q["rel_ok"] for q in pos2)[at2])
@@ -676,14 +749,14 @@ class TxParser(wiring.Component):
                  | (lane["empty_list"] & is_f(fld_k, *LEAF_WHEN_EMPTY))
                  | (fld_k == F.OUTER))
                 & (lane["o2"] < BEAT_BYTES) & Array(q["ok"] for q in pos2)[at2] & rel_ok_k)
-            amount_k = Signal(5, name=f"amount_l{k}")
-            m.d.comb += amount_k.eq(Mux(take_k, oe2_k, lane["o2"]))
-            lane.update(c_take=take_k, amount=amount_k, oe2=oe2_k, defer=lane["oh"] > BEAT_BYTES)
+            amount_k = Signal(range(MAX_CONSUME + 1), name=f"amount_l{k}")   # clamped
+            m.d.comb += amount_k.eq(Mux(take_k, Array(q["oe2c"] for q in pos2)[at2],
+                                        clamp(lane["o2"], f"o2c_l{k}")))
+            lane.update(c_take=take_k, amount=amount_k, oe2=oe2_k)
 
         o2 = sel("o2", 5)
         oe2 = sel("oe2", 7)
         c_take = sel("c_take", 1)
-        amount_hdr = sel("amount", 5)
         defer_at_o = sel("defer", 1)
         val2 = Signal(56)
         m.d.comb += val2.eq(Array(q["val2"] for q in pos2)[o2[:3]])
@@ -708,17 +781,12 @@ class TxParser(wiring.Component):
         # may be at (from the lane's own decode and registers), then selected by o: the
         # select is the last step before the gearbox. At lane k the cycle takes k (a close,
         # or a deferred header) or the lane's header amount.
-        over = Array(Signal(name=f"over{v}") for v in range(16))
-        for v in range(16):
-            m.d.comb += over[v].eq(at_end & (avail < v))
         taken_l = []
         for k, lane in enumerate(lanes):
-            fa_k = Signal(range(MAX_CONSUME + 1), name=f"fa_l{k}")
             close_k = (depth != 0) & (rel_top == k)
             defer_k = (~start & lane["defer"]) if k != 0 else 0
-            m.d.comb += fa_k.eq(Mux(close_k | defer_k, k, lane["amount"]))
             ta_k = Signal(range(MAX_CONSUME + 1), name=f"ta_l{k}")
-            m.d.comb += ta_k.eq(Mux(over[fa_k], avail, fa_k))
+            m.d.comb += ta_k.eq(Mux(close_k | defer_k, clamp(Const(k, 4), f"kc_l{k}"), lane["amount"]))
             taken_l.append(ta_k)
         taken = Signal(range(MAX_CONSUME + 1))
         with m.If(~b_active):
