@@ -236,6 +236,7 @@ def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float 
             pin(net.anvil.pid, dev_cpus if iso else all_cpus)
         pin(stub.pid, dev_cpus if iso else all_cpus)
         return dev_cpus if iso else None
+
     with tempfile.TemporaryDirectory(prefix="mevblade-bench-") as tmp, Devnet(seed=seed, accounts=64,
                                                                               max_eth=6.0) as net:
         ks = Path(tmp) / "k.json"
