@@ -1112,21 +1112,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .pool_rd_data(pool_rd_data),
     .pool_rd_en(rd_en),
     .pool_rd_slot(rd_slot),
-    .\port$19398$0 (dir_data_0_value),
-    .\port$19400$0 (dir_data_1_value),
-    .\port$19402$0 (dir_data_2_value),
-    .\port$19404$0 (dir_data_3_value),
-    .\port$19406$0 (dir_data_4_value),
-    .\port$19408$0 (dir_data_5_value),
-    .\port$19410$0 (dir_data_6_value),
-    .\port$19412$0 (dir_data_7_value),
-    .\port$19414$0 (dir_data_8_value),
-    .\port$19416$0 (dir_data_9_value),
-    .\port$19418$0 (dir_data_10_value),
-    .\port$19420$0 (dir_data_11_value),
-    .\port$19422$0 (dir_data_12_value),
-    .\port$19424$0 (dir_data_13_value),
-    .\port$19426$0 (dir_data_14_value[29:0]),
+    .\port$20362$0 (dir_data_0_value),
+    .\port$20364$0 (dir_data_1_value),
+    .\port$20366$0 (dir_data_2_value),
+    .\port$20368$0 (dir_data_3_value),
+    .\port$20370$0 (dir_data_4_value),
+    .\port$20372$0 (dir_data_5_value),
+    .\port$20374$0 (dir_data_6_value),
+    .\port$20376$0 (dir_data_7_value),
+    .\port$20378$0 (dir_data_8_value),
+    .\port$20380$0 (dir_data_9_value),
+    .\port$20382$0 (dir_data_10_value),
+    .\port$20384$0 (dir_data_11_value),
+    .\port$20386$0 (dir_data_12_value),
+    .\port$20388$0 (dir_data_13_value),
+    .\port$20390$0 (dir_data_14_value[29:0]),
     .rst(rst)
   );
   \appliance_top.csr  csr (
@@ -1234,7 +1234,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .pool_data_5_cur(pool_data_5_value),
     .pool_data_6_cur(pool_data_6_value),
     .pool_data_7_cur(pool_data_7_value),
-    .\port$19151$0 (host_rd_data),
+    .\port$20115$0 (host_rd_data),
     .records_rd(records_value),
     .router_cfg_valid(router_cfg_valid),
     .router_cfg_venue(router_cfg_venue),
@@ -1293,15 +1293,15 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .host_error(status_pool_error),
     .host_pending(status_pool_busy),
     .host_rd_data(host_rd_data),
-    .\port$19340$0 (pool_addr_index),
-    .\port$19342$0 (pool_data_0_value),
-    .\port$19344$0 (pool_data_1_value),
-    .\port$19346$0 (pool_data_2_value),
-    .\port$19348$0 (pool_data_3_value),
-    .\port$19350$0 (pool_data_4_value),
-    .\port$19352$0 (pool_data_5_value),
-    .\port$19354$0 (pool_data_6_value),
-    .\port$19356$0 (pool_data_7_value),
+    .\port$20304$0 (pool_addr_index),
+    .\port$20306$0 (pool_data_0_value),
+    .\port$20308$0 (pool_data_1_value),
+    .\port$20310$0 (pool_data_2_value),
+    .\port$20312$0 (pool_data_3_value),
+    .\port$20314$0 (pool_data_4_value),
+    .\port$20316$0 (pool_data_5_value),
+    .\port$20318$0 (pool_data_6_value),
+    .\port$20320$0 (pool_data_7_value),
     .rd_data(pool_rd_data),
     .rd_slot(rd_slot),
     .rp_eval__en(rd_en),
@@ -3084,7 +3084,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign version_major = 8'h01;
   assign version_minor = 8'h06;
   assign version_features = 8'h3f;
-  assign src_hash_value = 32'd1548548513;
+  assign src_hash_value = 32'd1994706168;
   assign cnt_rst = control_soft_reset;
   assign cycle = cycle_value;
   assign w_data = cycle_value[31:0];
@@ -3383,8 +3383,8 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.backrun (rst, pipe_rst, \o__ready$112 , pool_rd_data, c__payload, c__valid, i__valid, \i__payload$100 , dwp__en, dwp__addr, dir_count, maxc, \port$19398$0 , \port$19400$0 , \port$19402$0 , \port$19404$0 , \port$19406$0 , \port$19408$0 , \port$19410$0 , \port$19412$0 , \port$19414$0 
-, \port$19416$0 , \port$19418$0 , \port$19420$0 , \port$19422$0 , \port$19424$0 , \port$19426$0 , busy, i__ready, c__ready, begin_eval, pool_rd_slot, pool_rd_en, o__payload, o__valid, clk);
+module \appliance_top.backrun (rst, pipe_rst, \o__ready$112 , pool_rd_data, c__payload, c__valid, i__valid, \i__payload$100 , dwp__en, dwp__addr, dir_count, maxc, \port$20362$0 , \port$20364$0 , \port$20366$0 , \port$20368$0 , \port$20370$0 , \port$20372$0 , \port$20374$0 , \port$20376$0 , \port$20378$0 
+, \port$20380$0 , \port$20382$0 , \port$20384$0 , \port$20386$0 , \port$20388$0 , \port$20390$0 , busy, i__ready, c__ready, begin_eval, pool_rd_slot, pool_rd_en, o__payload, o__valid, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$2  = 0;
   input rst;
   wire rst;
@@ -3410,36 +3410,36 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$112 , pool_rd_data, c__p
   wire [8:0] dir_count;
   input [16:0] maxc;
   wire [16:0] maxc;
-  input [31:0] \port$19398$0 ;
-  wire [31:0] \port$19398$0 ;
-  input [31:0] \port$19400$0 ;
-  wire [31:0] \port$19400$0 ;
-  input [31:0] \port$19402$0 ;
-  wire [31:0] \port$19402$0 ;
-  input [31:0] \port$19404$0 ;
-  wire [31:0] \port$19404$0 ;
-  input [31:0] \port$19406$0 ;
-  wire [31:0] \port$19406$0 ;
-  input [31:0] \port$19408$0 ;
-  wire [31:0] \port$19408$0 ;
-  input [31:0] \port$19410$0 ;
-  wire [31:0] \port$19410$0 ;
-  input [31:0] \port$19412$0 ;
-  wire [31:0] \port$19412$0 ;
-  input [31:0] \port$19414$0 ;
-  wire [31:0] \port$19414$0 ;
-  input [31:0] \port$19416$0 ;
-  wire [31:0] \port$19416$0 ;
-  input [31:0] \port$19418$0 ;
-  wire [31:0] \port$19418$0 ;
-  input [31:0] \port$19420$0 ;
-  wire [31:0] \port$19420$0 ;
-  input [31:0] \port$19422$0 ;
-  wire [31:0] \port$19422$0 ;
-  input [31:0] \port$19424$0 ;
-  wire [31:0] \port$19424$0 ;
-  input [29:0] \port$19426$0 ;
-  wire [29:0] \port$19426$0 ;
+  input [31:0] \port$20362$0 ;
+  wire [31:0] \port$20362$0 ;
+  input [31:0] \port$20364$0 ;
+  wire [31:0] \port$20364$0 ;
+  input [31:0] \port$20366$0 ;
+  wire [31:0] \port$20366$0 ;
+  input [31:0] \port$20368$0 ;
+  wire [31:0] \port$20368$0 ;
+  input [31:0] \port$20370$0 ;
+  wire [31:0] \port$20370$0 ;
+  input [31:0] \port$20372$0 ;
+  wire [31:0] \port$20372$0 ;
+  input [31:0] \port$20374$0 ;
+  wire [31:0] \port$20374$0 ;
+  input [31:0] \port$20376$0 ;
+  wire [31:0] \port$20376$0 ;
+  input [31:0] \port$20378$0 ;
+  wire [31:0] \port$20378$0 ;
+  input [31:0] \port$20380$0 ;
+  wire [31:0] \port$20380$0 ;
+  input [31:0] \port$20382$0 ;
+  wire [31:0] \port$20382$0 ;
+  input [31:0] \port$20384$0 ;
+  wire [31:0] \port$20384$0 ;
+  input [31:0] \port$20386$0 ;
+  wire [31:0] \port$20386$0 ;
+  input [31:0] \port$20388$0 ;
+  wire [31:0] \port$20388$0 ;
+  input [29:0] \port$20390$0 ;
+  wire [29:0] \port$20390$0 ;
   output busy;
   reg busy;
   output i__ready;
@@ -4268,7 +4268,7 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$112 , pool_rd_data, c__p
   end
   always @(posedge clk) begin
     if (dwp__en)
-      dir[dwp__addr] <= { \port$19426$0 , \port$19424$0 , \port$19422$0 , \port$19420$0 , \port$19418$0 , \port$19416$0 , \port$19414$0 , \port$19412$0 , \port$19410$0 , \port$19408$0 , \port$19406$0 , \port$19404$0 , \port$19402$0 , \port$19400$0 , \port$19398$0  };
+      dir[dwp__addr] <= { \port$20390$0 , \port$20388$0 , \port$20386$0 , \port$20384$0 , \port$20382$0 , \port$20380$0 , \port$20378$0 , \port$20376$0 , \port$20374$0 , \port$20372$0 , \port$20370$0 , \port$20368$0 , \port$20366$0 , \port$20364$0 , \port$20362$0  };
   end
   reg [477:0] _0_;
   always @(posedge clk) begin
@@ -8576,44 +8576,44 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$112 , pool_rd_data, c__p
     end
   end
   assign dir_index = dwp__addr;
-  assign dwp__data = { \port$19426$0 , \port$19424$0 , \port$19422$0 , \port$19420$0 , \port$19418$0 , \port$19416$0 , \port$19414$0 , \port$19412$0 , \port$19410$0 , \port$19408$0 , \port$19406$0 , \port$19404$0 , \port$19402$0 , \port$19400$0 , \port$19398$0  };
-  assign dir_data = { \port$19426$0 , \port$19424$0 , \port$19422$0 , \port$19420$0 , \port$19418$0 , \port$19416$0 , \port$19414$0 , \port$19412$0 , \port$19410$0 , \port$19408$0 , \port$19406$0 , \port$19404$0 , \port$19402$0 , \port$19400$0 , \port$19398$0  };
+  assign dwp__data = { \port$20390$0 , \port$20388$0 , \port$20386$0 , \port$20384$0 , \port$20382$0 , \port$20380$0 , \port$20378$0 , \port$20376$0 , \port$20374$0 , \port$20372$0 , \port$20370$0 , \port$20368$0 , \port$20366$0 , \port$20364$0 , \port$20362$0  };
+  assign dir_data = { \port$20390$0 , \port$20388$0 , \port$20386$0 , \port$20384$0 , \port$20382$0 , \port$20380$0 , \port$20378$0 , \port$20376$0 , \port$20374$0 , \port$20372$0 , \port$20370$0 , \port$20368$0 , \port$20366$0 , \port$20364$0 , \port$20362$0  };
   assign dir_we = dwp__en;
   assign drp__data = dent;
   assign out = o__payload;
   assign o_valid = o__valid;
-  assign \dwp__data.valid  = \port$19398$0 [0];
-  assign \dwp__data.venue  = \port$19398$0 [8:1];
-  assign \dwp__data.base1  = \port$19398$0 [9];
-  assign \dwp__data.nsib  = \port$19398$0 [13:10];
-  assign \dwp__data.slot  = \port$19398$0 [29:14];
-  assign \dwp__data.token0  = { \port$19408$0 [29:0], \port$19406$0 , \port$19404$0 , \port$19402$0 , \port$19400$0 , \port$19398$0 [31:30] };
-  assign \dwp__data.token1  = { \port$19418$0 [29:0], \port$19416$0 , \port$19414$0 , \port$19412$0 , \port$19410$0 , \port$19408$0 [31:30] };
-  assign \dwp__data.sibs  = { \port$19426$0 , \port$19424$0 , \port$19422$0 , \port$19420$0 , \port$19418$0 [31:30] };
-  assign \dwp__data.sibs[0]  = { \port$19420$0 [13:0], \port$19418$0 [31:30] };
-  assign \dwp__data.sibs[1]  = \port$19420$0 [29:14];
-  assign \dwp__data.sibs[2]  = { \port$19422$0 [13:0], \port$19420$0 [31:30] };
-  assign \dwp__data.sibs[3]  = \port$19422$0 [29:14];
-  assign \dwp__data.sibs[4]  = { \port$19424$0 [13:0], \port$19422$0 [31:30] };
-  assign \dwp__data.sibs[5]  = \port$19424$0 [29:14];
-  assign \dwp__data.sibs[6]  = { \port$19426$0 [13:0], \port$19424$0 [31:30] };
-  assign \dwp__data.sibs[7]  = \port$19426$0 [29:14];
-  assign \dir_data.valid  = \port$19398$0 [0];
-  assign \dir_data.venue  = \port$19398$0 [8:1];
-  assign \dir_data.base1  = \port$19398$0 [9];
-  assign \dir_data.nsib  = \port$19398$0 [13:10];
-  assign \dir_data.slot  = \port$19398$0 [29:14];
-  assign \dir_data.token0  = { \port$19408$0 [29:0], \port$19406$0 , \port$19404$0 , \port$19402$0 , \port$19400$0 , \port$19398$0 [31:30] };
-  assign \dir_data.token1  = { \port$19418$0 [29:0], \port$19416$0 , \port$19414$0 , \port$19412$0 , \port$19410$0 , \port$19408$0 [31:30] };
-  assign \dir_data.sibs  = { \port$19426$0 , \port$19424$0 , \port$19422$0 , \port$19420$0 , \port$19418$0 [31:30] };
-  assign \dir_data.sibs[0]  = { \port$19420$0 [13:0], \port$19418$0 [31:30] };
-  assign \dir_data.sibs[1]  = \port$19420$0 [29:14];
-  assign \dir_data.sibs[2]  = { \port$19422$0 [13:0], \port$19420$0 [31:30] };
-  assign \dir_data.sibs[3]  = \port$19422$0 [29:14];
-  assign \dir_data.sibs[4]  = { \port$19424$0 [13:0], \port$19422$0 [31:30] };
-  assign \dir_data.sibs[5]  = \port$19424$0 [29:14];
-  assign \dir_data.sibs[6]  = { \port$19426$0 [13:0], \port$19424$0 [31:30] };
-  assign \dir_data.sibs[7]  = \port$19426$0 [29:14];
+  assign \dwp__data.valid  = \port$20362$0 [0];
+  assign \dwp__data.venue  = \port$20362$0 [8:1];
+  assign \dwp__data.base1  = \port$20362$0 [9];
+  assign \dwp__data.nsib  = \port$20362$0 [13:10];
+  assign \dwp__data.slot  = \port$20362$0 [29:14];
+  assign \dwp__data.token0  = { \port$20372$0 [29:0], \port$20370$0 , \port$20368$0 , \port$20366$0 , \port$20364$0 , \port$20362$0 [31:30] };
+  assign \dwp__data.token1  = { \port$20382$0 [29:0], \port$20380$0 , \port$20378$0 , \port$20376$0 , \port$20374$0 , \port$20372$0 [31:30] };
+  assign \dwp__data.sibs  = { \port$20390$0 , \port$20388$0 , \port$20386$0 , \port$20384$0 , \port$20382$0 [31:30] };
+  assign \dwp__data.sibs[0]  = { \port$20384$0 [13:0], \port$20382$0 [31:30] };
+  assign \dwp__data.sibs[1]  = \port$20384$0 [29:14];
+  assign \dwp__data.sibs[2]  = { \port$20386$0 [13:0], \port$20384$0 [31:30] };
+  assign \dwp__data.sibs[3]  = \port$20386$0 [29:14];
+  assign \dwp__data.sibs[4]  = { \port$20388$0 [13:0], \port$20386$0 [31:30] };
+  assign \dwp__data.sibs[5]  = \port$20388$0 [29:14];
+  assign \dwp__data.sibs[6]  = { \port$20390$0 [13:0], \port$20388$0 [31:30] };
+  assign \dwp__data.sibs[7]  = \port$20390$0 [29:14];
+  assign \dir_data.valid  = \port$20362$0 [0];
+  assign \dir_data.venue  = \port$20362$0 [8:1];
+  assign \dir_data.base1  = \port$20362$0 [9];
+  assign \dir_data.nsib  = \port$20362$0 [13:10];
+  assign \dir_data.slot  = \port$20362$0 [29:14];
+  assign \dir_data.token0  = { \port$20372$0 [29:0], \port$20370$0 , \port$20368$0 , \port$20366$0 , \port$20364$0 , \port$20362$0 [31:30] };
+  assign \dir_data.token1  = { \port$20382$0 [29:0], \port$20380$0 , \port$20378$0 , \port$20376$0 , \port$20374$0 , \port$20372$0 [31:30] };
+  assign \dir_data.sibs  = { \port$20390$0 , \port$20388$0 , \port$20386$0 , \port$20384$0 , \port$20382$0 [31:30] };
+  assign \dir_data.sibs[0]  = { \port$20384$0 [13:0], \port$20382$0 [31:30] };
+  assign \dir_data.sibs[1]  = \port$20384$0 [29:14];
+  assign \dir_data.sibs[2]  = { \port$20386$0 [13:0], \port$20384$0 [31:30] };
+  assign \dir_data.sibs[3]  = \port$20386$0 [29:14];
+  assign \dir_data.sibs[4]  = { \port$20388$0 [13:0], \port$20386$0 [31:30] };
+  assign \dir_data.sibs[5]  = \port$20388$0 [29:14];
+  assign \dir_data.sibs[6]  = { \port$20390$0 [13:0], \port$20388$0 [31:30] };
+  assign \dir_data.sibs[7]  = \port$20390$0 [29:14];
   assign \dent.valid  = dent[0];
   assign \dent.venue  = dent[8:1];
   assign \dent.base1  = dent[9];
@@ -16690,7 +16690,7 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, status_pool_busy, \port$19151$0 , cycle_rd, status_in_packet, bytes_rd, packets_rd, drops_rd
+module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, status_pool_busy, \port$20115$0 , cycle_rd, status_in_packet, bytes_rd, packets_rd, drops_rd
 , swaps_rd, opportunities_rd, host_evals_rd, records_rd, decode_errors_rd, err_empty_rd, err_unknown_type_rd, err_truncated_rd, err_trailing_bytes_rd, err_non_canonical_size_rd, err_leading_zero_rd, err_overruns_parent_rd, err_expected_string_rd, err_expected_list_rd, err_too_few_fields_rd, err_too_many_fields_rd, err_int_out_of_range_rd, err_bad_address_rd, err_bad_storage_key_rd, err_missing_to_rd, err_bad_v_rd
 , err_bad_y_parity_rd, err_bad_r_rd, err_bad_s_rd, err_high_s_rd, err_no_blob_hashes_rd, err_bad_blob_hash_rd, err_empty_authorization_list_rd, err_priority_fee_above_max_rd, err_initcode_too_large_rd, err_bad_sidecar_rd, err_too_large_rd, err_recovery_failed_rd, bus__bvalid, control_soft_reset, control_flush, pool_cmd_commit, pool_cmd_readback, router_cmd_commit, dir_cmd_commit, cyc_cmd_go, control_enable
 , output_cfg_tx_headers, output_cfg_swaps, output_cfg_opportunities, pool_addr_index, pool_data_0_cur, pool_data_1_cur, pool_data_2_cur, pool_data_3_cur, pool_data_4_cur, pool_data_5_cur, pool_data_6_cur, pool_data_7_cur, router_sel_index, router_cfg_valid, router_cfg_weth_valid, router_cfg_venue, router_cfg_venue_valid, selector_mask_enable, router_chain_cur, router_word_0_cur, router_word_1_cur
@@ -16728,8 +16728,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire bus__arready;
   input status_pool_busy;
   wire status_pool_busy;
-  input [255:0] \port$19151$0 ;
-  wire [255:0] \port$19151$0 ;
+  input [255:0] \port$20115$0 ;
+  wire [255:0] \port$20115$0 ;
   input [63:0] cycle_rd;
   wire [63:0] cycle_rd;
   input status_in_packet;
@@ -19072,7 +19072,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h001:
             \$402  = version_rd;
         10'h002:
-            \$402  = 32'd1548548513;
+            \$402  = 32'd1994706168;
         10'h004:
             \$402  = control_rd;
         10'h005:
@@ -19104,21 +19104,21 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h04f:
             \$402  = pool_data_7_cur;
         10'h050:
-            \$402  = \port$19151$0 [31:0];
+            \$402  = \port$20115$0 [31:0];
         10'h051:
-            \$402  = \port$19151$0 [63:32];
+            \$402  = \port$20115$0 [63:32];
         10'h052:
-            \$402  = \port$19151$0 [95:64];
+            \$402  = \port$20115$0 [95:64];
         10'h053:
-            \$402  = \port$19151$0 [127:96];
+            \$402  = \port$20115$0 [127:96];
         10'h054:
-            \$402  = \port$19151$0 [159:128];
+            \$402  = \port$20115$0 [159:128];
         10'h055:
-            \$402  = \port$19151$0 [191:160];
+            \$402  = \port$20115$0 [191:160];
         10'h056:
-            \$402  = \port$19151$0 [223:192];
+            \$402  = \port$20115$0 [223:192];
         10'h057:
-            \$402  = \port$19151$0 [255:224];
+            \$402  = \port$20115$0 [255:224];
         10'h080:
             \$402  = router_sel_rd;
         10'h081:
@@ -19581,8 +19581,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign version_minor = 8'h06;
   assign version_major = 8'h01;
   assign version_features = 8'h3f;
-  assign src_hash_rd = 32'd1548548513;
-  assign src_hash_value = 32'd1548548513;
+  assign src_hash_rd = 32'd1994706168;
+  assign src_hash_value = 32'd1994706168;
   assign cycle_value = cycle_rd;
   assign pool_data_0_rd = pool_data_0_cur;
   assign pool_data_1_rd = pool_data_1_cur;
@@ -19592,22 +19592,22 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign pool_data_5_rd = pool_data_5_cur;
   assign pool_data_6_rd = pool_data_6_cur;
   assign pool_data_7_rd = pool_data_7_cur;
-  assign pool_rdata_0_rd = \port$19151$0 [31:0];
-  assign pool_rdata_0_value = \port$19151$0 [31:0];
-  assign pool_rdata_1_rd = \port$19151$0 [63:32];
-  assign pool_rdata_1_value = \port$19151$0 [63:32];
-  assign pool_rdata_2_rd = \port$19151$0 [95:64];
-  assign pool_rdata_2_value = \port$19151$0 [95:64];
-  assign pool_rdata_3_rd = \port$19151$0 [127:96];
-  assign pool_rdata_3_value = \port$19151$0 [127:96];
-  assign pool_rdata_4_rd = \port$19151$0 [159:128];
-  assign pool_rdata_4_value = \port$19151$0 [159:128];
-  assign pool_rdata_5_rd = \port$19151$0 [191:160];
-  assign pool_rdata_5_value = \port$19151$0 [191:160];
-  assign pool_rdata_6_rd = \port$19151$0 [223:192];
-  assign pool_rdata_6_value = \port$19151$0 [223:192];
-  assign pool_rdata_7_rd = \port$19151$0 [255:224];
-  assign pool_rdata_7_value = \port$19151$0 [255:224];
+  assign pool_rdata_0_rd = \port$20115$0 [31:0];
+  assign pool_rdata_0_value = \port$20115$0 [31:0];
+  assign pool_rdata_1_rd = \port$20115$0 [63:32];
+  assign pool_rdata_1_value = \port$20115$0 [63:32];
+  assign pool_rdata_2_rd = \port$20115$0 [95:64];
+  assign pool_rdata_2_value = \port$20115$0 [95:64];
+  assign pool_rdata_3_rd = \port$20115$0 [127:96];
+  assign pool_rdata_3_value = \port$20115$0 [127:96];
+  assign pool_rdata_4_rd = \port$20115$0 [159:128];
+  assign pool_rdata_4_value = \port$20115$0 [159:128];
+  assign pool_rdata_5_rd = \port$20115$0 [191:160];
+  assign pool_rdata_5_value = \port$20115$0 [191:160];
+  assign pool_rdata_6_rd = \port$20115$0 [223:192];
+  assign pool_rdata_6_value = \port$20115$0 [223:192];
+  assign pool_rdata_7_rd = \port$20115$0 [255:224];
+  assign pool_rdata_7_value = \port$20115$0 [255:224];
   assign router_chain_rd = router_chain_cur;
   assign router_word_0_rd = router_word_0_cur;
   assign router_word_1_rd = router_word_1_cur;
@@ -20046,22 +20046,22 @@ module \appliance_top.decoder (rst, pipe_rst, o__ready, i__ready, \o__ready$36 ,
     .o_calldata__ready(o_calldata__ready),
     .o_calldata__valid(w_en),
     .pipe_rst(pipe_rst),
-    .\port$19537$0 (\$1 ),
-    .\port$19539$0 (\$2 ),
-    .\port$19541$0 (\$3 ),
-    .\port$19543$0 (\$4 ),
-    .\port$19545$0 (\$5 ),
-    .\port$19547$0 (\$6 ),
-    .\port$19549$0 (\$7 ),
-    .\port$19551$0 (\$8 ),
-    .\port$19553$0 (\$9 ),
-    .\port$19555$0 (\$10 ),
-    .\port$19557$0 (\$11 ),
-    .\port$19559$0 (\$12 ),
-    .\port$19561$0 (\$13 ),
-    .\port$19563$0 (\$14 ),
-    .\port$19565$0 (\$15 ),
-    .\port$19567$0 (\$16 ),
+    .\port$20501$0 (\$1 ),
+    .\port$20503$0 (\$2 ),
+    .\port$20505$0 (\$3 ),
+    .\port$20507$0 (\$4 ),
+    .\port$20509$0 (\$5 ),
+    .\port$20511$0 (\$6 ),
+    .\port$20513$0 (\$7 ),
+    .\port$20515$0 (\$8 ),
+    .\port$20517$0 (\$9 ),
+    .\port$20519$0 (\$10 ),
+    .\port$20521$0 (\$11 ),
+    .\port$20523$0 (\$12 ),
+    .\port$20525$0 (\$13 ),
+    .\port$20527$0 (\$14 ),
+    .\port$20529$0 (\$15 ),
+    .\port$20531$0 (\$16 ),
     .\release (\release ),
     .rst(rst)
   );
@@ -26422,7 +26422,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata__ready, \port$19537$0 , \port$19539$0 , \port$19541$0 , \port$19543$0 , \port$19545$0 , \port$19547$0 , \port$19549$0 , \port$19551$0 , \port$19553$0 , \port$19555$0 , \port$19557$0 , \port$19559$0 , \port$19561$0 , \port$19563$0 , \port$19565$0 , \port$19567$0 
+module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata__ready, \port$20501$0 , \port$20503$0 , \port$20505$0 , \port$20507$0 , \port$20509$0 , \port$20511$0 , \port$20513$0 , \port$20515$0 , \port$20517$0 , \port$20519$0 , \port$20521$0 , \port$20523$0 , \port$20525$0 , \port$20527$0 , \port$20529$0 , \port$20531$0 
 , at_end, o_calldata__valid, o_calldata__payload, consume, \release , o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$9  = 0;
   input rst;
@@ -26435,38 +26435,38 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire [5:0] avail;
   input o_calldata__ready;
   wire o_calldata__ready;
-  input [7:0] \port$19537$0 ;
-  wire [7:0] \port$19537$0 ;
-  input [7:0] \port$19539$0 ;
-  wire [7:0] \port$19539$0 ;
-  input [7:0] \port$19541$0 ;
-  wire [7:0] \port$19541$0 ;
-  input [7:0] \port$19543$0 ;
-  wire [7:0] \port$19543$0 ;
-  input [7:0] \port$19545$0 ;
-  wire [7:0] \port$19545$0 ;
-  input [7:0] \port$19547$0 ;
-  wire [7:0] \port$19547$0 ;
-  input [7:0] \port$19549$0 ;
-  wire [7:0] \port$19549$0 ;
-  input [7:0] \port$19551$0 ;
-  wire [7:0] \port$19551$0 ;
-  input [7:0] \port$19553$0 ;
-  wire [7:0] \port$19553$0 ;
-  input [7:0] \port$19555$0 ;
-  wire [7:0] \port$19555$0 ;
-  input [7:0] \port$19557$0 ;
-  wire [7:0] \port$19557$0 ;
-  input [7:0] \port$19559$0 ;
-  wire [7:0] \port$19559$0 ;
-  input [7:0] \port$19561$0 ;
-  wire [7:0] \port$19561$0 ;
-  input [7:0] \port$19563$0 ;
-  wire [7:0] \port$19563$0 ;
-  input [7:0] \port$19565$0 ;
-  wire [7:0] \port$19565$0 ;
-  input [7:0] \port$19567$0 ;
-  wire [7:0] \port$19567$0 ;
+  input [7:0] \port$20501$0 ;
+  wire [7:0] \port$20501$0 ;
+  input [7:0] \port$20503$0 ;
+  wire [7:0] \port$20503$0 ;
+  input [7:0] \port$20505$0 ;
+  wire [7:0] \port$20505$0 ;
+  input [7:0] \port$20507$0 ;
+  wire [7:0] \port$20507$0 ;
+  input [7:0] \port$20509$0 ;
+  wire [7:0] \port$20509$0 ;
+  input [7:0] \port$20511$0 ;
+  wire [7:0] \port$20511$0 ;
+  input [7:0] \port$20513$0 ;
+  wire [7:0] \port$20513$0 ;
+  input [7:0] \port$20515$0 ;
+  wire [7:0] \port$20515$0 ;
+  input [7:0] \port$20517$0 ;
+  wire [7:0] \port$20517$0 ;
+  input [7:0] \port$20519$0 ;
+  wire [7:0] \port$20519$0 ;
+  input [7:0] \port$20521$0 ;
+  wire [7:0] \port$20521$0 ;
+  input [7:0] \port$20523$0 ;
+  wire [7:0] \port$20523$0 ;
+  input [7:0] \port$20525$0 ;
+  wire [7:0] \port$20525$0 ;
+  input [7:0] \port$20527$0 ;
+  wire [7:0] \port$20527$0 ;
+  input [7:0] \port$20529$0 ;
+  wire [7:0] \port$20529$0 ;
+  input [7:0] \port$20531$0 ;
+  wire [7:0] \port$20531$0 ;
   input at_end;
   wire at_end;
   output o_calldata__valid;
@@ -26489,313 +26489,199 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$1000 ;
   wire \$1001 ;
   wire \$1002 ;
-  wire [4:0] \$1003 ;
-  reg \$1004 ;
-  wire [5:0] \$1005 ;
+  wire \$1003 ;
+  wire \$1004 ;
+  wire \$1005 ;
   wire \$1006 ;
   wire \$1007 ;
   wire \$1008 ;
   wire \$1009 ;
   wire \$101 ;
-  wire \$1010 ;
-  wire \$1011 ;
+  wire [24:0] \$1010 ;
+  wire [26:0] \$1011 ;
   wire \$1012 ;
-  wire [4:0] \$1013 ;
-  reg \$1014 ;
-  wire [5:0] \$1015 ;
-  wire \$1016 ;
-  wire \$1017 ;
-  wire \$1018 ;
+  wire \$1013 ;
+  wire [26:0] \$1014 ;
+  wire [24:0] \$1015 ;
+  wire [24:0] \$1016 ;
+  wire [24:0] \$1017 ;
+  wire [24:0] \$1018 ;
   wire \$1019 ;
   wire \$102 ;
   wire \$1020 ;
   wire \$1021 ;
   wire \$1022 ;
-  wire [4:0] \$1023 ;
-  reg \$1024 ;
-  wire [5:0] \$1025 ;
-  wire \$1026 ;
-  wire [5:0] \$1027 ;
-  reg [3:0] \$1028 ;
-  wire \$1029 ;
-  wire [3:0] \$103 ;
+  wire \$1023 ;
+  wire \$1024 ;
+  wire [3:0] \$1025 ;
+  wire [24:0] \$1026 ;
+  wire [3:0] \$1027 ;
+  wire [26:0] \$1028 ;
+  wire [24:0] \$1029 ;
+  wire \$103 ;
   wire \$1030 ;
   wire \$1031 ;
   wire \$1032 ;
-  wire \$1033 ;
-  wire \$1034 ;
+  wire [24:0] \$1033 ;
+  wire [24:0] \$1034 ;
   wire \$1035 ;
-  wire \$1036 ;
+  wire [25:0] \$1036 ;
   wire \$1037 ;
   wire \$1038 ;
-  wire \$1039 ;
+  reg [25:0] \$1039 ;
   wire \$104 ;
-  wire \$1040 ;
-  wire \$1041 ;
+  wire [25:0] \$1040 ;
+  reg \$1041 ;
   wire \$1042 ;
   wire \$1043 ;
   wire \$1044 ;
-  wire \$1045 ;
-  wire \$1046 ;
-  wire \$1047 ;
+  reg [25:0] \$1045 ;
+  wire [25:0] \$1046 ;
+  reg \$1047 ;
   wire \$1048 ;
-  wire [25:0] \$1049 ;
+  reg \$1049 ;
   wire \$105 ;
-  wire \$1050 ;
-  wire [25:0] \$1051 ;
-  wire \$1052 ;
-  wire [25:0] \$1053 ;
-  wire \$1054 ;
-  wire [25:0] \$1055 ;
-  wire \$1056 ;
-  wire [25:0] \$1057 ;
-  wire \$1058 ;
-  wire [25:0] \$1059 ;
-  wire [3:0] \$106 ;
-  wire \$1060 ;
-  wire [25:0] \$1061 ;
-  wire \$1062 ;
-  wire [25:0] \$1063 ;
-  wire \$1064 ;
-  wire [25:0] \$1065 ;
-  wire \$1066 ;
-  wire [25:0] \$1067 ;
-  wire \$1068 ;
-  wire [25:0] \$1069 ;
+  reg \$1050 ;
+  reg [5:0] \$1051 ;
+  reg [255:0] \$1052 ;
+  reg \$1053 ;
+  reg [3011:0] \$1054 ;
+  reg [3011:0] \$1055 ;
+  reg \$1056 ;
+  reg \$1057 ;
+  reg \$1058 ;
+  reg [24:0] \$1059 ;
+  wire \$106 ;
+  reg [23:0] \$1060 ;
+  reg [2:0] \$1061 ;
+  reg \$1062 ;
+  reg [255:0] \$1063 ;
+  reg \$1064 ;
+  reg [3:0] \$1065 ;
+  reg [25:0] \$1066 ;
+  reg [23:0] \$1067 ;
+  reg [5:0] \$1068 ;
+  reg [63:0] \$1069 ;
   wire \$107 ;
-  wire \$1070 ;
-  wire \$1071 ;
-  wire \$1072 ;
-  wire \$1073 ;
-  wire \$1074 ;
-  wire \$1075 ;
-  wire \$1076 ;
-  wire \$1077 ;
-  wire \$1078 ;
-  wire \$1079 ;
+  reg [3:0] \$1070 ;
+  reg [3:0] \$1071 ;
+  reg [3:0] \$1072 ;
+  reg [3:0] \$1073 ;
+  reg [3:0] \$1074 ;
+  reg [3:0] \$1075 ;
+  reg [25:0] \$1076 ;
+  reg [25:0] \$1077 ;
+  reg [25:0] \$1078 ;
+  reg [25:0] \$1079 ;
   wire \$108 ;
-  wire \$1080 ;
-  wire \$1081 ;
-  wire \$1082 ;
-  wire [256:0] \$1083 ;
-  wire \$1084 ;
-  wire \$1085 ;
-  wire \$1086 ;
-  wire \$1087 ;
-  wire [25:0] \$1088 ;
-  wire \$1089 ;
+  reg [25:0] \$1080 ;
+  reg [25:0] \$1081 ;
+  reg [23:0] \$1082 ;
+  reg [23:0] \$1083 ;
+  reg [23:0] \$1084 ;
+  reg [23:0] \$1085 ;
+  reg [23:0] \$1086 ;
+  reg [23:0] \$1087 ;
+  reg [5:0] \$1088 ;
+  reg \$1089 ;
   wire \$109 ;
-  wire \$1090 ;
-  reg [25:0] \$1091 ;
-  wire \$1092 ;
-  wire \$1093 ;
-  wire \$1094 ;
-  wire \$1095 ;
-  wire \$1096 ;
-  wire \$1097 ;
-  wire \$1098 ;
-  wire \$1099 ;
+  reg \$1090 ;
   wire \$11 ;
   wire \$110 ;
-  wire \$1100 ;
-  wire \$1101 ;
-  wire \$1102 ;
-  wire [24:0] \$1103 ;
-  wire [3:0] \$1104 ;
-  wire [3:0] \$1105 ;
-  reg [3:0] \$1106 ;
-  wire [3:0] \$1107 ;
-  reg [25:0] \$1108 ;
-  wire [3:0] \$1109 ;
   wire \$111 ;
-  reg [23:0] \$1110 ;
-  wire \$1111 ;
-  wire \$1112 ;
-  wire \$1113 ;
-  wire \$1114 ;
-  wire \$1115 ;
-  wire \$1116 ;
-  wire \$1117 ;
-  wire \$1118 ;
-  wire \$1119 ;
   wire [5:0] \$112 ;
-  wire \$1120 ;
-  wire \$1121 ;
-  wire \$1122 ;
-  wire \$1123 ;
-  wire [24:0] \$1124 ;
-  wire [26:0] \$1125 ;
-  wire \$1126 ;
-  wire \$1127 ;
-  wire [26:0] \$1128 ;
-  wire [24:0] \$1129 ;
-  wire \$113 ;
-  wire [24:0] \$1130 ;
-  wire [24:0] \$1131 ;
-  wire [24:0] \$1132 ;
-  wire \$1133 ;
-  wire \$1134 ;
-  wire \$1135 ;
-  wire \$1136 ;
-  wire \$1137 ;
-  wire \$1138 ;
-  wire [3:0] \$1139 ;
-  wire \$114 ;
-  wire [24:0] \$1140 ;
-  wire [3:0] \$1141 ;
-  wire [26:0] \$1142 ;
-  wire [24:0] \$1143 ;
-  wire \$1144 ;
-  wire \$1145 ;
-  wire \$1146 ;
-  wire [24:0] \$1147 ;
-  wire [24:0] \$1148 ;
-  wire \$1149 ;
-  wire \$115 ;
-  wire [25:0] \$1150 ;
-  wire \$1151 ;
-  wire \$1152 ;
-  reg [25:0] \$1153 ;
-  wire [25:0] \$1154 ;
-  reg \$1155 ;
-  wire \$1156 ;
-  wire \$1157 ;
-  wire \$1158 ;
-  reg [25:0] \$1159 ;
-  wire \$116 ;
-  wire [25:0] \$1160 ;
-  reg \$1161 ;
-  wire \$1162 ;
-  reg \$1163 ;
-  reg \$1164 ;
-  reg [5:0] \$1165 ;
-  reg [255:0] \$1166 ;
-  reg \$1167 ;
-  reg [3011:0] \$1168 ;
-  reg [3011:0] \$1169 ;
-  wire [3:0] \$117 ;
-  reg \$1170 ;
-  reg \$1171 ;
-  reg \$1172 ;
-  reg [24:0] \$1173 ;
-  reg [23:0] \$1174 ;
-  reg [2:0] \$1175 ;
-  reg \$1176 ;
-  reg [255:0] \$1177 ;
-  reg \$1178 ;
-  reg [3:0] \$1179 ;
-  wire \$118 ;
-  reg [25:0] \$1180 ;
-  reg [23:0] \$1181 ;
-  reg [5:0] \$1182 ;
-  reg [63:0] \$1183 ;
-  reg [3:0] \$1184 ;
-  reg [3:0] \$1185 ;
-  reg [3:0] \$1186 ;
-  reg [3:0] \$1187 ;
-  reg [3:0] \$1188 ;
-  reg [3:0] \$1189 ;
-  wire \$119 ;
-  reg [25:0] \$1190 ;
-  reg [25:0] \$1191 ;
-  reg [25:0] \$1192 ;
-  reg [25:0] \$1193 ;
-  reg [25:0] \$1194 ;
-  reg [25:0] \$1195 ;
-  reg [23:0] \$1196 ;
-  reg [23:0] \$1197 ;
-  reg [23:0] \$1198 ;
-  reg [23:0] \$1199 ;
+  wire [5:0] \$113 ;
+  wire [5:0] \$114 ;
+  wire [5:0] \$115 ;
+  wire [5:0] \$116 ;
+  wire [5:0] \$117 ;
+  wire [5:0] \$118 ;
+  wire [5:0] \$119 ;
   wire \$12 ;
-  wire [3:0] \$120 ;
-  reg [23:0] \$1200 ;
-  reg [23:0] \$1201 ;
-  reg [5:0] \$1202 ;
-  reg \$1203 ;
-  reg \$1204 ;
-  wire \$121 ;
+  wire [5:0] \$120 ;
+  wire [5:0] \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
-  wire [5:0] \$126 ;
+  wire \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire \$13 ;
   wire \$130 ;
-  wire [3:0] \$131 ;
+  wire \$131 ;
   wire \$132 ;
   wire \$133 ;
-  wire [3:0] \$134 ;
+  wire \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
   wire \$14 ;
-  wire [5:0] \$140 ;
+  wire \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire [3:0] \$145 ;
+  wire \$145 ;
   wire \$146 ;
   wire \$147 ;
-  wire [3:0] \$148 ;
+  wire \$148 ;
   wire \$149 ;
   wire \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
-  wire [5:0] \$154 ;
+  wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
-  wire [3:0] \$159 ;
+  wire \$159 ;
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
-  wire [3:0] \$162 ;
+  wire \$162 ;
   wire \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
-  wire [5:0] \$168 ;
+  wire \$168 ;
   wire \$169 ;
   wire \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire [3:0] \$173 ;
+  wire \$173 ;
   wire \$174 ;
   wire \$175 ;
-  wire [3:0] \$176 ;
+  wire \$176 ;
   wire \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
-  wire [5:0] \$182 ;
+  wire \$182 ;
   wire \$183 ;
-  wire [26:0] \$184 ;
-  wire [27:0] \$185 ;
-  wire \$186 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire [31:0] \$186 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire \$19 ;
-  wire \$190 ;
+  wire [3:0] \$190 ;
   wire \$191 ;
   wire \$192 ;
-  wire [5:0] \$193 ;
-  wire [5:0] \$194 ;
-  wire [5:0] \$195 ;
-  wire [5:0] \$196 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
   wire \$197 ;
   wire \$198 ;
   wire \$199 ;
@@ -26810,17 +26696,17 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$206 ;
   wire \$207 ;
   wire \$208 ;
-  wire [5:0] \$209 ;
+  wire \$209 ;
   wire \$21 ;
-  wire [5:0] \$210 ;
-  wire [5:0] \$211 ;
-  wire [5:0] \$212 ;
-  wire [5:0] \$213 ;
-  wire [5:0] \$214 ;
-  wire [5:0] \$215 ;
-  wire [5:0] \$216 ;
-  wire [5:0] \$217 ;
-  wire [5:0] \$218 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire [26:0] \$212 ;
+  wire \$213 ;
+  wire [4:0] \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
   wire \$219 ;
   wire \$22 ;
   wire \$220 ;
@@ -26828,11 +26714,11 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
-  wire \$225 ;
+  wire [26:0] \$225 ;
   wire \$226 ;
   wire \$227 ;
   wire \$228 ;
-  wire \$229 ;
+  wire [3:0] \$229 ;
   wire \$23 ;
   wire \$230 ;
   wire \$231 ;
@@ -26892,16 +26778,16 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$280 ;
   wire \$281 ;
   wire \$282 ;
-  wire [31:0] \$283 ;
+  wire \$283 ;
   wire \$284 ;
   wire \$285 ;
   wire \$286 ;
-  wire [3:0] \$287 ;
+  wire \$287 ;
   wire \$288 ;
   wire \$289 ;
   wire \$29 ;
   wire \$290 ;
-  wire \$291 ;
+  wire [5:0] \$291 ;
   wire \$292 ;
   wire \$293 ;
   wire \$294 ;
@@ -26916,15 +26802,15 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$301 ;
   wire \$302 ;
   wire \$303 ;
-  wire \$304 ;
-  wire \$305 ;
-  wire \$306 ;
-  wire \$307 ;
+  wire [5:0] \$304 ;
+  wire [5:0] \$305 ;
+  wire [5:0] \$306 ;
+  wire [5:0] \$307 ;
   wire \$308 ;
-  wire [26:0] \$309 ;
+  wire [5:0] \$309 ;
   wire \$31 ;
   wire \$310 ;
-  wire [4:0] \$311 ;
+  wire \$311 ;
   wire \$312 ;
   wire \$313 ;
   wire \$314 ;
@@ -26936,11 +26822,11 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
-  wire [26:0] \$322 ;
+  wire \$322 ;
   wire \$323 ;
   wire \$324 ;
   wire \$325 ;
-  wire [3:0] \$326 ;
+  wire \$326 ;
   wire \$327 ;
   wire \$328 ;
   wire \$329 ;
@@ -26975,8 +26861,8 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$355 ;
   wire \$356 ;
   wire \$357 ;
-  wire \$358 ;
-  wire \$359 ;
+  reg \$358 ;
+  wire [5:0] \$359 ;
   wire \$36 ;
   wire \$360 ;
   wire \$361 ;
@@ -27008,51 +26894,51 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$385 ;
   wire \$386 ;
   wire \$387 ;
-  wire [5:0] \$388 ;
+  wire \$388 ;
   wire \$389 ;
   wire \$39 ;
   wire \$390 ;
   wire \$391 ;
-  wire \$392 ;
-  wire \$393 ;
+  reg \$392 ;
+  wire [5:0] \$393 ;
   wire \$394 ;
   wire \$395 ;
-  wire [24:0] \$396 ;
-  wire [24:0] \$397 ;
-  wire [24:0] \$398 ;
-  wire [24:0] \$399 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire [24:0] \$400 ;
+  wire \$400 ;
   wire \$401 ;
   wire \$402 ;
   wire \$403 ;
-  wire [24:0] \$404 ;
+  wire \$404 ;
   wire \$405 ;
   wire \$406 ;
   wire \$407 ;
-  wire [24:0] \$408 ;
-  wire [24:0] \$409 ;
+  wire \$408 ;
+  wire \$409 ;
   wire \$41 ;
-  wire [24:0] \$410 ;
-  wire [5:0] \$411 ;
-  wire [5:0] \$412 ;
-  wire [5:0] \$413 ;
-  wire [5:0] \$414 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
   wire \$415 ;
-  wire [5:0] \$416 ;
+  wire \$416 ;
   wire \$417 ;
   wire \$418 ;
   wire \$419 ;
   wire \$42 ;
-  wire [1:0] \$420 ;
+  wire \$420 ;
   wire \$421 ;
   wire \$422 ;
   wire \$423 ;
   wire \$424 ;
   wire \$425 ;
-  wire \$426 ;
-  wire \$427 ;
+  reg \$426 ;
+  wire [5:0] \$427 ;
   wire \$428 ;
   wire \$429 ;
   wire \$43 ;
@@ -27083,14 +26969,14 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$452 ;
   wire \$453 ;
   wire \$454 ;
-  wire [1:0] \$455 ;
+  wire \$455 ;
   wire \$456 ;
   wire \$457 ;
   wire \$458 ;
   wire \$459 ;
   wire \$46 ;
-  wire \$460 ;
-  wire \$461 ;
+  reg \$460 ;
+  wire [5:0] \$461 ;
   wire \$462 ;
   wire \$463 ;
   wire \$464 ;
@@ -27122,12 +27008,12 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$488 ;
   wire \$489 ;
   wire \$49 ;
-  wire [2:0] \$490 ;
+  wire \$490 ;
   wire \$491 ;
   wire \$492 ;
   wire \$493 ;
-  wire \$494 ;
-  wire \$495 ;
+  reg \$494 ;
+  wire [5:0] \$495 ;
   wire \$496 ;
   wire \$497 ;
   wire \$498 ;
@@ -27161,11 +27047,11 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$522 ;
   wire \$523 ;
   wire \$524 ;
-  wire [2:0] \$525 ;
+  wire \$525 ;
   wire \$526 ;
   wire \$527 ;
-  wire \$528 ;
-  wire \$529 ;
+  reg \$528 ;
+  wire [5:0] \$529 ;
   wire \$53 ;
   wire \$530 ;
   wire \$531 ;
@@ -27200,10 +27086,10 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$558 ;
   wire \$559 ;
   wire \$56 ;
-  wire [3:0] \$560 ;
+  wire \$560 ;
   wire \$561 ;
-  wire \$562 ;
-  wire \$563 ;
+  reg \$562 ;
+  wire [5:0] \$563 ;
   wire \$564 ;
   wire \$565 ;
   wire \$566 ;
@@ -27238,9 +27124,9 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$592 ;
   wire \$593 ;
   wire \$594 ;
-  wire [3:0] \$595 ;
-  wire \$596 ;
-  wire \$597 ;
+  wire \$595 ;
+  reg \$596 ;
+  wire [5:0] \$597 ;
   wire \$598 ;
   wire \$599 ;
   wire \$6 ;
@@ -27250,10 +27136,10 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$602 ;
   wire \$603 ;
   wire \$604 ;
-  wire \$605 ;
-  wire \$606 ;
-  wire \$607 ;
-  wire \$608 ;
+  wire [5:0] \$605 ;
+  wire [5:0] \$606 ;
+  wire [5:0] \$607 ;
+  wire [5:0] \$608 ;
   wire \$609 ;
   wire \$61 ;
   wire \$610 ;
@@ -27262,209 +27148,209 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$613 ;
   wire \$614 ;
   wire \$615 ;
-  wire \$616 ;
-  wire \$617 ;
-  wire \$618 ;
-  wire \$619 ;
+  wire [5:0] \$616 ;
+  wire [5:0] \$617 ;
+  wire [5:0] \$618 ;
+  wire [5:0] \$619 ;
   wire \$62 ;
-  wire \$620 ;
+  reg [3:0] \$620 ;
   wire \$621 ;
-  wire \$622 ;
+  wire [5:0] \$622 ;
   wire \$623 ;
-  wire \$624 ;
+  wire [5:0] \$624 ;
   wire \$625 ;
   wire \$626 ;
   wire \$627 ;
   wire \$628 ;
-  wire \$629 ;
+  wire [5:0] \$629 ;
   wire \$63 ;
-  wire [3:0] \$630 ;
+  wire \$630 ;
   wire \$631 ;
   wire \$632 ;
   wire \$633 ;
-  wire \$634 ;
+  reg \$634 ;
   wire \$635 ;
-  wire \$636 ;
+  wire [5:0] \$636 ;
   wire \$637 ;
   wire \$638 ;
   wire \$639 ;
   wire \$64 ;
   wire \$640 ;
   wire \$641 ;
-  wire \$642 ;
+  reg \$642 ;
   wire \$643 ;
-  wire \$644 ;
-  wire \$645 ;
-  wire \$646 ;
-  wire \$647 ;
+  reg \$644 ;
+  wire [5:0] \$645 ;
+  reg [3:0] \$646 ;
+  reg [3:0] \$647 ;
   wire \$648 ;
-  wire \$649 ;
+  wire [5:0] \$649 ;
   wire \$65 ;
   wire \$650 ;
-  wire \$651 ;
+  wire [5:0] \$651 ;
   wire \$652 ;
   wire \$653 ;
   wire \$654 ;
   wire \$655 ;
-  wire \$656 ;
+  wire [5:0] \$656 ;
   wire \$657 ;
   wire \$658 ;
   wire \$659 ;
   wire \$66 ;
   wire \$660 ;
-  wire \$661 ;
+  reg \$661 ;
   wire \$662 ;
-  wire \$663 ;
+  wire [5:0] \$663 ;
   wire \$664 ;
-  wire [3:0] \$665 ;
+  wire \$665 ;
   wire \$666 ;
   wire \$667 ;
   wire \$668 ;
-  wire \$669 ;
+  reg \$669 ;
   wire \$67 ;
   wire \$670 ;
-  wire \$671 ;
-  wire \$672 ;
-  wire \$673 ;
-  wire \$674 ;
+  reg \$671 ;
+  wire [5:0] \$672 ;
+  reg [3:0] \$673 ;
+  reg [3:0] \$674 ;
   wire \$675 ;
-  wire \$676 ;
+  wire [5:0] \$676 ;
   wire \$677 ;
-  wire \$678 ;
+  wire [5:0] \$678 ;
   wire \$679 ;
-  wire [26:0] \$68 ;
+  wire \$68 ;
   wire \$680 ;
   wire \$681 ;
   wire \$682 ;
-  wire \$683 ;
+  wire [5:0] \$683 ;
   wire \$684 ;
   wire \$685 ;
   wire \$686 ;
   wire \$687 ;
-  wire \$688 ;
+  reg \$688 ;
   wire \$689 ;
   wire \$69 ;
-  wire \$690 ;
+  wire [5:0] \$690 ;
   wire \$691 ;
   wire \$692 ;
   wire \$693 ;
   wire \$694 ;
   wire \$695 ;
-  wire \$696 ;
+  reg \$696 ;
   wire \$697 ;
-  wire \$698 ;
-  wire \$699 ;
+  reg \$698 ;
+  wire [5:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
-  wire \$700 ;
-  wire \$701 ;
+  reg [3:0] \$700 ;
+  reg [3:0] \$701 ;
   wire \$702 ;
-  wire \$703 ;
-  wire [5:0] \$704 ;
+  wire [5:0] \$703 ;
+  wire \$704 ;
   wire [5:0] \$705 ;
-  wire [5:0] \$706 ;
-  wire [5:0] \$707 ;
+  wire \$706 ;
+  wire \$707 ;
   wire \$708 ;
   wire \$709 ;
   wire \$71 ;
-  wire \$710 ;
+  wire [5:0] \$710 ;
   wire \$711 ;
   wire \$712 ;
   wire \$713 ;
   wire \$714 ;
-  wire [5:0] \$715 ;
-  wire [5:0] \$716 ;
+  reg \$715 ;
+  wire \$716 ;
   wire [5:0] \$717 ;
-  wire [5:0] \$718 ;
+  wire \$718 ;
   wire \$719 ;
   wire \$72 ;
-  wire [5:0] \$720 ;
+  wire \$720 ;
   wire \$721 ;
-  wire [5:0] \$722 ;
-  wire \$723 ;
+  wire \$722 ;
+  reg \$723 ;
   wire \$724 ;
-  wire \$725 ;
-  wire \$726 ;
-  wire [5:0] \$727 ;
-  wire \$728 ;
+  reg \$725 ;
+  wire [5:0] \$726 ;
+  reg [3:0] \$727 ;
+  reg [3:0] \$728 ;
   wire \$729 ;
   wire \$73 ;
-  wire \$730 ;
+  wire [5:0] \$730 ;
   wire \$731 ;
-  reg \$732 ;
+  wire [5:0] \$732 ;
   wire \$733 ;
-  wire [5:0] \$734 ;
+  wire \$734 ;
   wire \$735 ;
   wire \$736 ;
-  wire \$737 ;
+  wire [5:0] \$737 ;
   wire \$738 ;
   wire \$739 ;
   wire \$74 ;
-  reg \$740 ;
+  wire \$740 ;
   wire \$741 ;
-  wire [6:0] \$742 ;
+  reg \$742 ;
   wire \$743 ;
   wire [5:0] \$744 ;
   wire \$745 ;
-  wire [5:0] \$746 ;
+  wire \$746 ;
   wire \$747 ;
   wire \$748 ;
   wire \$749 ;
-  wire [3:0] \$75 ;
-  wire \$750 ;
-  wire [5:0] \$751 ;
-  wire \$752 ;
-  wire \$753 ;
-  wire \$754 ;
-  wire \$755 ;
-  reg \$756 ;
-  wire \$757 ;
-  wire [5:0] \$758 ;
-  wire \$759 ;
+  wire \$75 ;
+  reg \$750 ;
+  wire \$751 ;
+  reg \$752 ;
+  wire [5:0] \$753 ;
+  reg [3:0] \$754 ;
+  reg [3:0] \$755 ;
+  wire \$756 ;
+  wire [5:0] \$757 ;
+  wire \$758 ;
+  wire [5:0] \$759 ;
   wire \$76 ;
   wire \$760 ;
   wire \$761 ;
   wire \$762 ;
   wire \$763 ;
-  reg \$764 ;
+  wire [5:0] \$764 ;
   wire \$765 ;
-  wire [6:0] \$766 ;
+  wire \$766 ;
   wire \$767 ;
-  wire [5:0] \$768 ;
-  wire \$769 ;
+  wire \$768 ;
+  reg \$769 ;
   wire \$77 ;
-  wire [5:0] \$770 ;
-  wire \$771 ;
+  wire \$770 ;
+  wire [5:0] \$771 ;
   wire \$772 ;
   wire \$773 ;
   wire \$774 ;
-  wire [5:0] \$775 ;
+  wire \$775 ;
   wire \$776 ;
-  wire \$777 ;
+  reg \$777 ;
   wire \$778 ;
-  wire \$779 ;
-  wire [3:0] \$78 ;
-  reg \$780 ;
-  wire \$781 ;
-  wire [5:0] \$782 ;
+  reg \$779 ;
+  wire \$78 ;
+  wire [5:0] \$780 ;
+  reg [3:0] \$781 ;
+  reg [3:0] \$782 ;
   wire \$783 ;
-  wire \$784 ;
+  wire [5:0] \$784 ;
   wire \$785 ;
-  wire \$786 ;
+  wire [5:0] \$786 ;
   wire \$787 ;
-  reg \$788 ;
+  wire \$788 ;
   wire \$789 ;
   wire \$79 ;
-  wire [6:0] \$790 ;
-  wire \$791 ;
-  wire [5:0] \$792 ;
+  wire \$790 ;
+  wire [5:0] \$791 ;
+  wire \$792 ;
   wire \$793 ;
-  wire [5:0] \$794 ;
+  wire \$794 ;
   wire \$795 ;
-  wire \$796 ;
+  reg \$796 ;
   wire \$797 ;
-  wire \$798 ;
-  wire [5:0] \$799 ;
+  wire [5:0] \$798 ;
+  wire \$799 ;
   wire \$8 ;
   wire \$80 ;
   wire \$800 ;
@@ -27473,18 +27359,18 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$803 ;
   reg \$804 ;
   wire \$805 ;
-  wire [5:0] \$806 ;
-  wire \$807 ;
-  wire \$808 ;
-  wire \$809 ;
-  wire \$81 ;
+  reg \$806 ;
+  wire [5:0] \$807 ;
+  reg [3:0] \$808 ;
+  reg [3:0] \$809 ;
+  wire [26:0] \$81 ;
   wire \$810 ;
-  wire \$811 ;
-  reg \$812 ;
-  wire \$813 ;
-  wire [6:0] \$814 ;
+  wire [5:0] \$811 ;
+  wire \$812 ;
+  wire [5:0] \$813 ;
+  wire \$814 ;
   wire \$815 ;
-  wire [5:0] \$816 ;
+  wire \$816 ;
   wire \$817 ;
   wire [5:0] \$818 ;
   wire \$819 ;
@@ -27492,114 +27378,114 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$820 ;
   wire \$821 ;
   wire \$822 ;
-  wire [5:0] \$823 ;
+  reg \$823 ;
   wire \$824 ;
-  wire \$825 ;
+  wire [5:0] \$825 ;
   wire \$826 ;
   wire \$827 ;
-  reg \$828 ;
+  wire \$828 ;
   wire \$829 ;
   wire \$83 ;
-  wire [5:0] \$830 ;
-  wire \$831 ;
+  wire \$830 ;
+  reg \$831 ;
   wire \$832 ;
-  wire \$833 ;
-  wire \$834 ;
-  wire \$835 ;
-  reg \$836 ;
+  reg \$833 ;
+  wire [5:0] \$834 ;
+  reg [3:0] \$835 ;
+  wire \$836 ;
   wire \$837 ;
-  wire [6:0] \$838 ;
+  wire \$838 ;
   wire \$839 ;
-  wire [5:0] \$84 ;
-  wire [5:0] \$840 ;
+  wire \$84 ;
+  wire \$840 ;
   wire \$841 ;
-  wire [5:0] \$842 ;
+  wire \$842 ;
   wire \$843 ;
   wire \$844 ;
   wire \$845 ;
   wire \$846 ;
-  wire [5:0] \$847 ;
+  wire \$847 ;
   wire \$848 ;
   wire \$849 ;
   wire \$85 ;
   wire \$850 ;
-  wire \$851 ;
-  reg \$852 ;
+  wire [5:0] \$851 ;
+  wire \$852 ;
   wire \$853 ;
-  wire [5:0] \$854 ;
+  wire \$854 ;
   wire \$855 ;
   wire \$856 ;
-  wire \$857 ;
+  wire [5:0] \$857 ;
   wire \$858 ;
   wire \$859 ;
   wire \$86 ;
-  reg \$860 ;
+  wire \$860 ;
   wire \$861 ;
-  wire [6:0] \$862 ;
+  wire \$862 ;
   wire \$863 ;
-  wire [5:0] \$864 ;
-  wire \$865 ;
-  wire [5:0] \$866 ;
+  wire \$864 ;
+  wire [5:0] \$865 ;
+  wire \$866 ;
   wire \$867 ;
   wire \$868 ;
   wire \$869 ;
-  wire \$87 ;
+  wire [26:0] \$87 ;
   wire \$870 ;
-  wire [5:0] \$871 ;
+  wire \$871 ;
   wire \$872 ;
-  wire \$873 ;
+  wire [5:0] \$873 ;
   wire \$874 ;
   wire \$875 ;
-  reg \$876 ;
+  wire \$876 ;
   wire \$877 ;
-  wire [5:0] \$878 ;
+  wire \$878 ;
   wire \$879 ;
-  wire \$88 ;
+  wire [27:0] \$88 ;
   wire \$880 ;
-  wire \$881 ;
+  wire [5:0] \$881 ;
   wire \$882 ;
   wire \$883 ;
-  reg \$884 ;
+  wire \$884 ;
   wire \$885 ;
-  wire [6:0] \$886 ;
+  wire \$886 ;
   wire \$887 ;
-  wire [5:0] \$888 ;
-  wire \$889 ;
-  wire [3:0] \$89 ;
-  wire [5:0] \$890 ;
+  wire \$888 ;
+  wire [5:0] \$889 ;
+  wire \$89 ;
+  wire \$890 ;
   wire \$891 ;
   wire \$892 ;
   wire \$893 ;
   wire \$894 ;
-  wire [5:0] \$895 ;
+  wire \$895 ;
   wire \$896 ;
-  wire \$897 ;
+  wire [5:0] \$897 ;
   wire \$898 ;
   wire \$899 ;
   wire \$9 ;
   wire \$90 ;
-  reg \$900 ;
+  wire \$900 ;
   wire \$901 ;
-  wire [5:0] \$902 ;
+  wire \$902 ;
   wire \$903 ;
   wire \$904 ;
-  wire \$905 ;
+  wire [5:0] \$905 ;
   wire \$906 ;
   wire \$907 ;
-  reg \$908 ;
+  wire \$908 ;
   wire \$909 ;
   wire \$91 ;
-  wire [6:0] \$910 ;
+  wire \$910 ;
   wire \$911 ;
   wire \$912 ;
-  wire \$913 ;
-  wire \$914 ;
+  wire [5:0] \$913 ;
+  reg [3:0] \$914 ;
   wire \$915 ;
   wire \$916 ;
   wire \$917 ;
   wire \$918 ;
   wire \$919 ;
-  wire [3:0] \$92 ;
+  wire \$92 ;
   wire \$920 ;
   wire \$921 ;
   wire \$922 ;
@@ -27616,74 +27502,74 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \$932 ;
   wire \$933 ;
   wire \$934 ;
-  wire \$935 ;
+  wire [25:0] \$935 ;
   wire \$936 ;
-  wire \$937 ;
+  wire [25:0] \$937 ;
   wire \$938 ;
-  wire \$939 ;
+  wire [25:0] \$939 ;
   wire \$94 ;
   wire \$940 ;
-  wire \$941 ;
+  wire [25:0] \$941 ;
   wire \$942 ;
-  wire \$943 ;
+  wire [25:0] \$943 ;
   wire \$944 ;
-  wire \$945 ;
+  wire [25:0] \$945 ;
   wire \$946 ;
-  wire \$947 ;
+  wire [25:0] \$947 ;
   wire \$948 ;
-  wire \$949 ;
+  wire [25:0] \$949 ;
   wire \$95 ;
   wire \$950 ;
-  wire \$951 ;
+  wire [25:0] \$951 ;
   wire \$952 ;
-  wire [4:0] \$953 ;
-  reg \$954 ;
-  wire [5:0] \$955 ;
+  wire [25:0] \$953 ;
+  wire \$954 ;
+  wire [25:0] \$955 ;
   wire \$956 ;
   wire \$957 ;
   wire \$958 ;
   wire \$959 ;
-  wire \$96 ;
+  wire [5:0] \$96 ;
   wire \$960 ;
   wire \$961 ;
   wire \$962 ;
-  wire [4:0] \$963 ;
-  reg \$964 ;
-  wire [5:0] \$965 ;
+  wire \$963 ;
+  wire \$964 ;
+  wire \$965 ;
   wire \$966 ;
   wire \$967 ;
   wire \$968 ;
-  wire \$969 ;
-  wire \$97 ;
+  wire [256:0] \$969 ;
+  wire [5:0] \$97 ;
   wire \$970 ;
   wire \$971 ;
   wire \$972 ;
-  wire [4:0] \$973 ;
-  reg \$974 ;
-  wire [5:0] \$975 ;
+  wire \$973 ;
+  wire [25:0] \$974 ;
+  wire \$975 ;
   wire \$976 ;
-  wire \$977 ;
+  reg [25:0] \$977 ;
   wire \$978 ;
   wire \$979 ;
   wire [5:0] \$98 ;
   wire \$980 ;
   wire \$981 ;
   wire \$982 ;
-  wire [4:0] \$983 ;
-  reg \$984 ;
-  wire [5:0] \$985 ;
+  wire \$983 ;
+  wire \$984 ;
+  wire \$985 ;
   wire \$986 ;
   wire \$987 ;
   wire \$988 ;
-  wire \$989 ;
-  wire \$99 ;
-  wire \$990 ;
-  wire \$991 ;
-  wire \$992 ;
-  wire [4:0] \$993 ;
-  reg \$994 ;
-  wire [5:0] \$995 ;
-  wire \$996 ;
+  wire [24:0] \$989 ;
+  wire [5:0] \$99 ;
+  wire [3:0] \$990 ;
+  wire [3:0] \$991 ;
+  reg [3:0] \$992 ;
+  wire [3:0] \$993 ;
+  reg [25:0] \$994 ;
+  wire [3:0] \$995 ;
+  reg [23:0] \$996 ;
   wire \$997 ;
   wire \$998 ;
   wire \$999 ;
@@ -27725,15 +27611,14 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire a_le8;
   wire a_trunc;
   reg [255:0] acc = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  reg [4:0] amount_at_o;
-  wire [4:0] amount_l0;
-  wire [4:0] amount_l1;
-  wire [4:0] amount_l2;
-  wire [4:0] amount_l3;
-  wire [4:0] amount_l4;
-  wire [4:0] amount_l5;
-  wire [4:0] amount_l6;
-  wire [4:0] amount_l7;
+  wire [3:0] amount_l0;
+  wire [3:0] amount_l1;
+  wire [3:0] amount_l2;
+  wire [3:0] amount_l3;
+  wire [3:0] amount_l4;
+  wire [3:0] amount_l5;
+  wire [3:0] amount_l6;
+  wire [3:0] amount_l7;
   reg [3:0] arity;
   wire at_close;
   wire b_active;
@@ -27821,14 +27706,6 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   reg [4:0] close_code;
   reg close_err;
   reg cmpl_at_o;
-  wire cmpl_l0;
-  wire cmpl_l1;
-  wire cmpl_l2;
-  wire cmpl_l3;
-  wire cmpl_l4;
-  wire cmpl_l5;
-  wire cmpl_l6;
-  wire cmpl_l7;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -27890,7 +27767,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  reg [4:0] \code$195 ;
+  reg [4:0] \code$224 ;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -27921,7 +27798,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  reg [4:0] \code$197 ;
+  reg [4:0] \code$226 ;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -27983,7 +27860,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  reg [4:0] \code$29 ;
+  reg [4:0] \code$410 ;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -28014,7 +27891,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  reg [4:0] \code$34 ;
+  reg [4:0] \code$57 ;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -28045,22 +27922,110 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  reg [4:0] \code$366 ;
+  reg [4:0] \code$61 ;
   wire copy_now;
   reg cur_big = 1'h0;
   reg [5:0] cur_f = 6'h00;
   reg cur_first = 1'h0;
   reg cur_wrapped = 1'h0;
+  reg dec2_p0_fits;
+  reg [3:0] dec2_p0_oe;
+  reg dec2_p1_fits;
+  reg [3:0] dec2_p1_oe;
+  reg dec2_p2_fits;
+  reg [3:0] dec2_p2_oe;
+  reg dec2_p3_fits;
+  reg [3:0] dec2_p3_oe;
+  reg dec2_p4_fits;
+  reg [3:0] dec2_p4_oe;
+  reg dec2_p5_fits;
+  reg [3:0] dec2_p5_oe;
+  reg dec2_p6_fits;
+  reg [3:0] dec2_p6_oe;
+  reg dec2_p7_fits;
+  reg [3:0] dec2_p7_oe;
+  reg dec_l0_cmpl;
+  reg dec_l0_defer;
+  reg [3:0] dec_l0_h;
+  reg dec_l0_list;
+  reg dec_l0_long;
+  reg [3:0] dec_l0_n;
+  reg [4:0] dec_l0_o2;
+  reg [4:0] dec_l0_oh;
+  reg [4:0] dec_l0_out_end;
+  reg dec_l0_single;
+  reg dec_l1_cmpl;
+  reg dec_l1_defer;
+  reg [3:0] dec_l1_h;
+  reg dec_l1_list;
+  reg dec_l1_long;
+  reg [3:0] dec_l1_n;
+  reg [4:0] dec_l1_o2;
+  reg [4:0] dec_l1_oh;
+  reg [4:0] dec_l1_out_end;
+  reg dec_l1_single;
+  reg dec_l2_cmpl;
+  reg dec_l2_defer;
+  reg [3:0] dec_l2_h;
+  reg dec_l2_list;
+  reg dec_l2_long;
+  reg [3:0] dec_l2_n;
+  reg [4:0] dec_l2_o2;
+  reg [4:0] dec_l2_oh;
+  reg [4:0] dec_l2_out_end;
+  reg dec_l2_single;
+  reg dec_l3_cmpl;
+  reg dec_l3_defer;
+  reg [3:0] dec_l3_h;
+  reg dec_l3_list;
+  reg dec_l3_long;
+  reg [3:0] dec_l3_n;
+  reg [4:0] dec_l3_o2;
+  reg [4:0] dec_l3_oh;
+  reg [4:0] dec_l3_out_end;
+  reg dec_l3_single;
+  reg dec_l4_cmpl;
+  reg dec_l4_defer;
+  reg [3:0] dec_l4_h;
+  reg dec_l4_list;
+  reg dec_l4_long;
+  reg [3:0] dec_l4_n;
+  reg [4:0] dec_l4_o2;
+  reg [4:0] dec_l4_oh;
+  reg [4:0] dec_l4_out_end;
+  reg dec_l4_single;
+  reg dec_l5_cmpl;
+  reg dec_l5_defer;
+  reg [3:0] dec_l5_h;
+  reg dec_l5_list;
+  reg dec_l5_long;
+  reg [3:0] dec_l5_n;
+  reg [4:0] dec_l5_o2;
+  reg [4:0] dec_l5_oh;
+  reg [4:0] dec_l5_out_end;
+  reg dec_l5_single;
+  reg dec_l6_cmpl;
+  reg dec_l6_defer;
+  reg [3:0] dec_l6_h;
+  reg dec_l6_list;
+  reg dec_l6_long;
+  reg [3:0] dec_l6_n;
+  reg [4:0] dec_l6_o2;
+  reg [4:0] dec_l6_oh;
+  reg [4:0] dec_l6_out_end;
+  reg dec_l6_single;
+  reg dec_l7_cmpl;
+  reg dec_l7_defer;
+  reg [3:0] dec_l7_h;
+  reg dec_l7_list;
+  reg dec_l7_long;
+  reg [3:0] dec_l7_n;
+  reg [4:0] dec_l7_o2;
+  reg [4:0] dec_l7_oh;
+  reg [4:0] dec_l7_out_end;
+  reg dec_l7_single;
   reg defer_at_o;
   reg [2:0] depth = 3'h0;
-  reg [3:0] e_l0;
-  reg [3:0] e_l1;
-  reg [3:0] e_l2;
-  reg [3:0] e_l3;
-  reg [3:0] e_l4;
-  reg [3:0] e_l5;
-  reg [3:0] e_l6;
-  reg [3:0] e_l7;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -28093,22 +28058,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   (* enum_value_11100 = "RECOVERY_FAILED" *)
   reg [4:0] empty_code;
   reg empty_err;
+  wire eq0;
+  wire \eq0$38 ;
+  wire \eq0$47 ;
+  wire eq128;
+  wire \eq128$42 ;
+  wire \eq128$51 ;
+  wire eq192;
+  wire \eq192$44 ;
+  wire \eq192$53 ;
+  wire eq64;
+  wire \eq64$40 ;
+  wire \eq64$49 ;
   reg err;
-  reg \err$194 ;
-  reg \err$196 ;
+  reg \err$223 ;
+  reg \err$225 ;
   reg \err$24 ;
-  reg \err$28 ;
-  reg \err$33 ;
-  reg \err$365 ;
+  reg \err$409 ;
+  reg \err$56 ;
+  reg \err$60 ;
   wire expect_list;
-  wire [3:0] fa_l0;
-  wire [3:0] fa_l1;
-  wire [3:0] fa_l2;
-  wire [3:0] fa_l3;
-  wire [3:0] fa_l4;
-  wire [3:0] fa_l5;
-  wire [3:0] fa_l6;
-  wire [3:0] fa_l7;
   reg fast2_p0;
   reg fast2_p1;
   reg fast2_p2;
@@ -28132,28 +28101,32 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   reg [5:0] fld_list;
   reg [5:0] fld_string;
   wire go;
+  wire gt0;
+  wire \gt0$37 ;
+  wire \gt0$46 ;
+  wire gt128;
+  wire \gt128$41 ;
+  wire \gt128$50 ;
+  wire gt192;
+  wire \gt192$43 ;
+  wire \gt192$52 ;
+  wire gt64;
+  wire \gt64$39 ;
+  wire \gt64$48 ;
   reg [3:0] h_at_o;
-  reg [3:0] h_l0;
-  reg [3:0] h_l1;
-  reg [3:0] h_l2;
-  reg [3:0] h_l3;
-  reg [3:0] h_l4;
-  reg [3:0] h_l5;
-  reg [3:0] h_l6;
-  reg [3:0] h_l7;
   wire has_byte;
   wire huge;
   reg is_list_at_o;
   reg is_long_at_o;
   wire [26:0] item_end;
-  wire [4:0] ke_l0;
-  wire [4:0] ke_l1;
-  wire [4:0] ke_l2;
-  wire [4:0] ke_l3;
-  wire [4:0] ke_l4;
-  wire [4:0] ke_l5;
-  wire [4:0] ke_l6;
-  wire [4:0] ke_l7;
+  wire [3:0] kc_l0;
+  wire [3:0] kc_l1;
+  wire [3:0] kc_l2;
+  wire [3:0] kc_l3;
+  wire [3:0] kc_l4;
+  wire [3:0] kc_l5;
+  wire [3:0] kc_l6;
+  wire [3:0] kc_l7;
   reg late2_armed = 1'h0;
   reg [5:0] late2_f = 6'h00;
   reg [63:0] late2_val = 64'h0000000000000000;
@@ -28201,14 +28174,6 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire [5:0] len2_p5;
   wire [5:0] len2_p6;
   wire [5:0] len2_p7;
-  wire list_l0;
-  wire list_l1;
-  wire list_l2;
-  wire list_l3;
-  wire list_l4;
-  wire list_l5;
-  wire list_l6;
-  wire list_l7;
   reg [3:0] ll_at_o;
   wire [3:0] ll_l0;
   wire [3:0] ll_l1;
@@ -28227,14 +28192,6 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   reg [23:0] ln_l5;
   reg [23:0] ln_l6;
   reg [23:0] ln_l7;
-  wire long_l0;
-  wire long_l1;
-  wire long_l2;
-  wire long_l3;
-  wire long_l4;
-  wire long_l5;
-  wire long_l6;
-  wire long_l7;
   reg [23:0] long_len_l0;
   reg [23:0] long_len_l1;
   reg [23:0] long_len_l2;
@@ -28244,28 +28201,20 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   reg [23:0] long_len_l6;
   reg [23:0] long_len_l7;
   wire lz;
-  wire \lz$193 ;
+  wire \lz$222 ;
   reg [3:0] n_at_o;
   wire [25:0] n_end;
-  wire [3:0] n_l0;
-  wire [3:0] n_l1;
-  wire [3:0] n_l2;
-  wire [3:0] n_l3;
-  wire [3:0] n_l4;
-  wire [3:0] n_l5;
-  wire [3:0] n_l6;
-  wire [3:0] n_l7;
   wire [3:0] n_room;
   wire [2:0] o;
   reg [4:0] o2_at_o;
-  reg [4:0] o2_l0;
-  reg [4:0] o2_l1;
-  reg [4:0] o2_l2;
-  reg [4:0] o2_l3;
-  reg [4:0] o2_l4;
-  reg [4:0] o2_l5;
-  reg [4:0] o2_l6;
-  reg [4:0] o2_l7;
+  wire [3:0] o2c_l0;
+  wire [3:0] o2c_l1;
+  wire [3:0] o2c_l2;
+  wire [3:0] o2c_l3;
+  wire [3:0] o2c_l4;
+  wire [3:0] o2c_l5;
+  wire [3:0] o2c_l6;
+  wire [3:0] o2c_l7;
   wire [23:0] \o__payload.access_list_count ;
   wire [23:0] \o__payload.access_list_end ;
   wire [23:0] \o__payload.access_list_offset ;
@@ -28334,31 +28283,23 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire \o_calldata__payload.end ;
   wire [3:0] \o_calldata__payload.n ;
   reg [6:0] oe2_at_o;
-  reg [6:0] oe2_l0;
-  reg [6:0] oe2_l1;
-  reg [6:0] oe2_l2;
-  reg [6:0] oe2_l3;
-  reg [6:0] oe2_l4;
-  reg [6:0] oe2_l5;
-  reg [6:0] oe2_l6;
-  reg [6:0] oe2_l7;
-  wire [6:0] oe2_p0;
-  wire [6:0] oe2_p1;
-  wire [6:0] oe2_p2;
-  wire [6:0] oe2_p3;
-  wire [6:0] oe2_p4;
-  wire [6:0] oe2_p5;
-  wire [6:0] oe2_p6;
-  wire [6:0] oe2_p7;
+  wire [6:0] oe2_l0;
+  wire [6:0] oe2_l1;
+  wire [6:0] oe2_l2;
+  wire [6:0] oe2_l3;
+  wire [6:0] oe2_l4;
+  wire [6:0] oe2_l5;
+  wire [6:0] oe2_l6;
+  wire [6:0] oe2_l7;
+  wire [3:0] oe2c_p0;
+  wire [3:0] oe2c_p1;
+  wire [3:0] oe2c_p2;
+  wire [3:0] oe2c_p3;
+  wire [3:0] oe2c_p4;
+  wire [3:0] oe2c_p5;
+  wire [3:0] oe2c_p6;
+  wire [3:0] oe2c_p7;
   reg [4:0] oh_at_o;
-  wire [4:0] oh_l0;
-  wire [4:0] oh_l1;
-  wire [4:0] oh_l2;
-  wire [4:0] oh_l3;
-  wire [4:0] oh_l4;
-  wire [4:0] oh_l5;
-  wire [4:0] oh_l6;
-  wire [4:0] oh_l7;
   wire ok2_p0;
   wire ok2_p1;
   wire ok2_p2;
@@ -28371,14 +28312,9 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire opt_defer;
   reg opt_done;
   reg opt_header;
-  wire [6:0] out_end_l0;
-  wire [6:0] out_end_l1;
-  wire [6:0] out_end_l2;
-  wire [6:0] out_end_l3;
-  wire [6:0] out_end_l4;
-  wire [6:0] out_end_l5;
-  wire [6:0] out_end_l6;
-  wire [6:0] out_end_l7;
+  wire out;
+  wire \out$45 ;
+  wire \out$54 ;
   wire out_free;
   (* init = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 *)
   wire [3011:0] out_rec;
@@ -28546,6 +28482,8 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire [2:0] \rec.tx_type ;
   wire [255:0] \rec.v ;
   wire [255:0] \rec.value ;
+  wire rel_far;
+  wire rel_near;
   wire signed [27:0] rel_top;
   wire relok2_p0;
   wire relok2_p1;
@@ -28581,14 +28519,6 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire single2_p6;
   wire single2_p7;
   reg single_at_o;
-  wire single_l0;
-  wire single_l1;
-  wire single_l2;
-  wire single_l3;
-  wire single_l4;
-  wire single_l5;
-  wire single_l6;
-  wire single_l7;
   reg start = 1'h1;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
@@ -28745,1402 +28675,1236 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$19  = cur_f == 5'h1e;
   assign \$20  = cur_f == 6'h20;
   assign \$21  = | { \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$22  = ! \port$19537$0 ;
+  assign \$22  = ! \port$20501$0 ;
   assign lz = \$21  & \$22 ;
-  assign \$23  = \port$19537$0  < 8'h80;
+  assign \$23  = \port$20501$0  < 8'h80;
   assign \$24  = cur_wrapped & \$23 ;
   assign \$25  = cur_f == 5'h17;
-  assign \$26  = \port$19537$0  != 1'h1;
+  assign \$26  = \port$20501$0  != 1'h1;
   assign \$27  = \$25  & \$26 ;
   assign \$28  = avail < t;
   assign a_trunc = at_end & \$28 ;
   assign \$29  = val_a != 1'h1;
   assign \$30  = cur_big | \$29 ;
-  assign \$31  = late_val == 64'hffffffffffffffff;
-  assign \$32  = rec[906:651] > late_val;
-  assign \$33  = late_val != 5'h1b;
-  assign \$34  = late_val != 5'h1c;
-  assign \$35  = \$33  & \$34 ;
-  assign \$36  = late_val < 6'h25;
-  assign \$37  = \$35  & \$36 ;
-  assign \$38  = late_val > 1'h1;
-  assign \$39  = ! late_val;
-  assign \$40  = late_val >= 256'hfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
-  assign \$41  = \$39  | \$40 ;
-  assign \$42  = ! late_val;
-  assign \$43  = late_val >= 256'hfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
-  assign \$44  = \$42  | \$43 ;
-  assign \$45  = late_val > 255'h7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
-  assign \$46  = late2_val == 64'hffffffffffffffff;
-  assign \$47  = rec[906:651] > late2_val;
-  assign \$48  = late2_val != 5'h1b;
-  assign \$49  = late2_val != 5'h1c;
-  assign \$50  = \$48  & \$49 ;
-  assign \$51  = late2_val < 6'h25;
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = late2_val > 1'h1;
-  assign \$54  = ! late2_val;
-  assign \$55  = late2_val >= 256'hfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
-  assign \$56  = \$54  | \$55 ;
-  assign \$57  = ! late2_val;
-  assign \$58  = late2_val >= 256'hfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
-  assign \$59  = \$57  | \$58 ;
-  assign \$60  = late2_val > 255'h7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
-  assign \$61  = late_armed & \err$28 ;
-  assign \$62  = late2_armed & \err$33 ;
-  assign \$63  = | avail;
-  assign \$64  = cur_first & \$63 ;
-  assign \$65  = \$64  & err;
-  assign \$66  = a_complete & \err$24 ;
+  assign gt0 = rec[714:651] > late_val[63:0];
+  assign eq0 = rec[714:651] == late_val[63:0];
+  assign gt64 = rec[778:715] > late_val[127:64];
+  assign eq64 = rec[778:715] == late_val[127:64];
+  assign gt128 = rec[842:779] > late_val[191:128];
+  assign eq128 = rec[842:779] == late_val[191:128];
+  assign gt192 = rec[906:843] > late_val[255:192];
+  assign eq192 = rec[906:843] == late_val[255:192];
+  assign \$31  = eq64 & gt0;
+  assign \$32  = gt64 | \$31 ;
+  assign \$33  = eq128 & \$32 ;
+  assign \$34  = gt128 | \$33 ;
+  assign \$35  = eq192 & \$34 ;
+  assign out = gt192 | \$35 ;
+  assign \gt0$37  = 64'hbfd25e8cd0364141 > late_val[63:0];
+  assign \eq0$38  = 64'hbfd25e8cd0364141 == late_val[63:0];
+  assign \gt64$39  = 64'hbaaedce6af48a03b > late_val[127:64];
+  assign \eq64$40  = 64'hbaaedce6af48a03b == late_val[127:64];
+  assign \gt128$41  = 64'hfffffffffffffffe > late_val[191:128];
+  assign \eq128$42  = 64'hfffffffffffffffe == late_val[191:128];
+  assign \gt192$43  = 64'hffffffffffffffff > late_val[255:192];
+  assign \eq192$44  = 64'hffffffffffffffff == late_val[255:192];
+  assign \$36  = \eq64$40  & \gt0$37 ;
+  assign \$37  = \gt64$39  | \$36 ;
+  assign \$38  = \eq128$42  & \$37 ;
+  assign \$39  = \gt128$41  | \$38 ;
+  assign \$40  = \eq192$44  & \$39 ;
+  assign \out$45  = \gt192$43  | \$40 ;
+  assign \gt0$46  = late_val[63:0] > 64'hdfe92f46681b20a0;
+  assign \eq0$47  = late_val[63:0] == 64'hdfe92f46681b20a0;
+  assign \gt64$48  = late_val[127:64] > 63'h5d576e7357a4501d;
+  assign \eq64$49  = late_val[127:64] == 63'h5d576e7357a4501d;
+  assign \gt128$50  = late_val[191:128] > 64'hffffffffffffffff;
+  assign \eq128$51  = late_val[191:128] == 64'hffffffffffffffff;
+  assign \gt192$52  = late_val[255:192] > 63'h7fffffffffffffff;
+  assign \eq192$53  = late_val[255:192] == 63'h7fffffffffffffff;
+  assign \$41  = \eq64$49  & \gt0$46 ;
+  assign \$42  = \gt64$48  | \$41 ;
+  assign \$43  = \eq128$51  & \$42 ;
+  assign \$44  = \gt128$50  | \$43 ;
+  assign \$45  = \eq192$53  & \$44 ;
+  assign \out$54  = \gt192$52  | \$45 ;
+  assign \$46  = late_val == 64'hffffffffffffffff;
+  assign \$47  = late_val != 5'h1b;
+  assign \$48  = late_val != 5'h1c;
+  assign \$49  = \$47  & \$48 ;
+  assign \$50  = late_val < 6'h25;
+  assign \$51  = \$49  & \$50 ;
+  assign \$52  = late_val > 1'h1;
+  assign \$53  = ! late_val;
+  assign \$54  = ~ \out$45 ;
+  assign \$55  = \$53  | \$54 ;
+  assign \$56  = ! late_val;
+  assign \$57  = ~ \out$45 ;
+  assign \$58  = \$56  | \$57 ;
+  assign \$59  = late2_val == 64'hffffffffffffffff;
+  assign \$60  = rec[906:651] > late2_val;
+  assign \$61  = late2_val != 5'h1b;
+  assign \$62  = late2_val != 5'h1c;
+  assign \$63  = \$61  & \$62 ;
+  assign \$64  = late2_val < 6'h25;
+  assign \$65  = \$63  & \$64 ;
+  assign \$66  = late2_val > 1'h1;
+  assign \$67  = ! late2_val;
+  assign \$68  = late2_val >= 256'hfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
+  assign \$69  = \$67  | \$68 ;
+  assign \$70  = ! late2_val;
+  assign \$71  = late2_val >= 256'hfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
+  assign \$72  = \$70  | \$71 ;
+  assign \$73  = late2_val > 255'h7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
+  assign \$74  = late_armed & \err$56 ;
+  assign \$75  = late2_armed & \err$60 ;
+  assign \$76  = | avail;
+  assign \$77  = cur_first & \$76 ;
+  assign \$78  = \$77  & err;
+  assign \$79  = a_complete & \err$24 ;
   assign b_active = rem < 4'h8;
-  assign \$67  = \port$19537$0  < 8'h80;
-  assign typed = start & \$67 ;
+  assign \$80  = \port$20501$0  < 8'h80;
+  assign typed = start & \$80 ;
   assign o = rem[2:0] | { 2'h0, typed };
   assign p = pos + o;
   assign n_end = pos + avail;
-  assign \$68  = top_end - pos;
-  assign \$69  = | depth;
-  assign \$70  = $signed(\$68 ) == $signed({ 1'h0, o });
-  assign at_close = \$69  & \$70 ;
+  assign \$81  = top_end - pos;
+  assign \$82  = | depth;
+  assign \$83  = $signed(\$81 ) == $signed({ 1'h0, o });
+  assign at_close = \$82  & \$83 ;
+  assign rel_far = $signed(\$81 ) >= $signed(6'h10);
+  assign \$84  = $signed(\$81 ) >= $signed(1'h0);
+  assign \$85  = $signed(\$81 ) < $signed(6'h10);
+  assign rel_near = \$84  & \$85 ;
   assign has_byte = avail > o;
-  assign single_l0 = \port$19537$0  < 8'h80;
-  assign list_l0 = \port$19537$0  >= 8'hc0;
-  assign \$71  = \port$19537$0  >= 8'hb8;
-  assign \$72  = \port$19537$0  < 8'hc0;
-  assign \$73  = \$71  & \$72 ;
-  assign \$74  = \port$19537$0  >= 8'hf8;
-  assign long_l0 = \$73  | \$74 ;
-  assign ll_l0 = \port$19537$0 [2:0] + 1'h1;
-  assign \$75  = \port$19537$0 [2:0] + 2'h2;
-  assign oh_l0 = 1'h0 + h_l0;
-  assign \$76  = \port$19537$0 [5:0] >= 4'h8;
-  assign \$77  = long_l0 | \$76 ;
-  assign \$78  = \port$19537$0 [2:0] + 1'h1;
-  assign ke_l0 = 1'h0 + e_l0;
-  assign \$79  = oh_l0 >= 4'h8;
-  assign \$80  = list_l0 | \$79 ;
-  assign \$81  = ke_l0 >= 4'h8;
-  assign \$82  = ~ list_l0;
-  assign \$83  = ke_l0 <= 4'h8;
-  assign cmpl_l0 = \$82  & \$83 ;
-  assign \$84  = o2_l0 - oh_l0;
-  assign single_l1 = \port$19539$0  < 8'h80;
-  assign list_l1 = \port$19539$0  >= 8'hc0;
-  assign \$85  = \port$19539$0  >= 8'hb8;
-  assign \$86  = \port$19539$0  < 8'hc0;
-  assign \$87  = \$85  & \$86 ;
-  assign \$88  = \port$19539$0  >= 8'hf8;
-  assign long_l1 = \$87  | \$88 ;
-  assign ll_l1 = \port$19539$0 [2:0] + 1'h1;
-  assign \$89  = \port$19539$0 [2:0] + 2'h2;
-  assign oh_l1 = 1'h1 + h_l1;
-  assign \$90  = \port$19539$0 [5:0] >= 4'h8;
-  assign \$91  = long_l1 | \$90 ;
-  assign \$92  = \port$19539$0 [2:0] + 1'h1;
-  assign ke_l1 = 1'h1 + e_l1;
-  assign \$93  = oh_l1 >= 4'h8;
-  assign \$94  = list_l1 | \$93 ;
-  assign \$95  = ke_l1 >= 4'h8;
-  assign \$96  = ~ list_l1;
-  assign \$97  = ke_l1 <= 4'h8;
-  assign cmpl_l1 = \$96  & \$97 ;
-  assign \$98  = o2_l1 - oh_l1;
-  assign single_l2 = \port$19541$0  < 8'h80;
-  assign list_l2 = \port$19541$0  >= 8'hc0;
-  assign \$99  = \port$19541$0  >= 8'hb8;
-  assign \$100  = \port$19541$0  < 8'hc0;
-  assign \$101  = \$99  & \$100 ;
-  assign \$102  = \port$19541$0  >= 8'hf8;
-  assign long_l2 = \$101  | \$102 ;
-  assign ll_l2 = \port$19541$0 [2:0] + 1'h1;
-  assign \$103  = \port$19541$0 [2:0] + 2'h2;
-  assign oh_l2 = 2'h2 + h_l2;
-  assign \$104  = \port$19541$0 [5:0] >= 4'h8;
-  assign \$105  = long_l2 | \$104 ;
-  assign \$106  = \port$19541$0 [2:0] + 1'h1;
-  assign ke_l2 = 2'h2 + e_l2;
-  assign \$107  = oh_l2 >= 4'h8;
-  assign \$108  = list_l2 | \$107 ;
-  assign \$109  = ke_l2 >= 4'h8;
-  assign \$110  = ~ list_l2;
-  assign \$111  = ke_l2 <= 4'h8;
-  assign cmpl_l2 = \$110  & \$111 ;
-  assign \$112  = o2_l2 - oh_l2;
-  assign single_l3 = \port$19543$0  < 8'h80;
-  assign list_l3 = \port$19543$0  >= 8'hc0;
-  assign \$113  = \port$19543$0  >= 8'hb8;
-  assign \$114  = \port$19543$0  < 8'hc0;
-  assign \$115  = \$113  & \$114 ;
-  assign \$116  = \port$19543$0  >= 8'hf8;
-  assign long_l3 = \$115  | \$116 ;
-  assign ll_l3 = \port$19543$0 [2:0] + 1'h1;
-  assign \$117  = \port$19543$0 [2:0] + 2'h2;
-  assign oh_l3 = 2'h3 + h_l3;
-  assign \$118  = \port$19543$0 [5:0] >= 4'h8;
-  assign \$119  = long_l3 | \$118 ;
-  assign \$120  = \port$19543$0 [2:0] + 1'h1;
-  assign ke_l3 = 2'h3 + e_l3;
-  assign \$121  = oh_l3 >= 4'h8;
-  assign \$122  = list_l3 | \$121 ;
-  assign \$123  = ke_l3 >= 4'h8;
-  assign \$124  = ~ list_l3;
-  assign \$125  = ke_l3 <= 4'h8;
-  assign cmpl_l3 = \$124  & \$125 ;
-  assign \$126  = o2_l3 - oh_l3;
-  assign single_l4 = \port$19545$0  < 8'h80;
-  assign list_l4 = \port$19545$0  >= 8'hc0;
-  assign \$127  = \port$19545$0  >= 8'hb8;
-  assign \$128  = \port$19545$0  < 8'hc0;
-  assign \$129  = \$127  & \$128 ;
-  assign \$130  = \port$19545$0  >= 8'hf8;
-  assign long_l4 = \$129  | \$130 ;
-  assign ll_l4 = \port$19545$0 [2:0] + 1'h1;
-  assign \$131  = \port$19545$0 [2:0] + 2'h2;
-  assign oh_l4 = 3'h4 + h_l4;
-  assign \$132  = \port$19545$0 [5:0] >= 4'h8;
-  assign \$133  = long_l4 | \$132 ;
-  assign \$134  = \port$19545$0 [2:0] + 1'h1;
-  assign ke_l4 = 3'h4 + e_l4;
-  assign \$135  = oh_l4 >= 4'h8;
-  assign \$136  = list_l4 | \$135 ;
-  assign \$137  = ke_l4 >= 4'h8;
-  assign \$138  = ~ list_l4;
-  assign \$139  = ke_l4 <= 4'h8;
-  assign cmpl_l4 = \$138  & \$139 ;
-  assign \$140  = o2_l4 - oh_l4;
-  assign single_l5 = \port$19547$0  < 8'h80;
-  assign list_l5 = \port$19547$0  >= 8'hc0;
-  assign \$141  = \port$19547$0  >= 8'hb8;
-  assign \$142  = \port$19547$0  < 8'hc0;
-  assign \$143  = \$141  & \$142 ;
-  assign \$144  = \port$19547$0  >= 8'hf8;
-  assign long_l5 = \$143  | \$144 ;
-  assign ll_l5 = \port$19547$0 [2:0] + 1'h1;
-  assign \$145  = \port$19547$0 [2:0] + 2'h2;
-  assign oh_l5 = 3'h5 + h_l5;
-  assign \$146  = \port$19547$0 [5:0] >= 4'h8;
-  assign \$147  = long_l5 | \$146 ;
-  assign \$148  = \port$19547$0 [2:0] + 1'h1;
-  assign ke_l5 = 3'h5 + e_l5;
-  assign \$149  = oh_l5 >= 4'h8;
-  assign \$150  = list_l5 | \$149 ;
-  assign \$151  = ke_l5 >= 4'h8;
-  assign \$152  = ~ list_l5;
-  assign \$153  = ke_l5 <= 4'h8;
-  assign cmpl_l5 = \$152  & \$153 ;
-  assign \$154  = o2_l5 - oh_l5;
-  assign single_l6 = \port$19549$0  < 8'h80;
-  assign list_l6 = \port$19549$0  >= 8'hc0;
-  assign \$155  = \port$19549$0  >= 8'hb8;
-  assign \$156  = \port$19549$0  < 8'hc0;
-  assign \$157  = \$155  & \$156 ;
-  assign \$158  = \port$19549$0  >= 8'hf8;
-  assign long_l6 = \$157  | \$158 ;
-  assign ll_l6 = \port$19549$0 [2:0] + 1'h1;
-  assign \$159  = \port$19549$0 [2:0] + 2'h2;
-  assign oh_l6 = 3'h6 + h_l6;
-  assign \$160  = \port$19549$0 [5:0] >= 4'h8;
-  assign \$161  = long_l6 | \$160 ;
-  assign \$162  = \port$19549$0 [2:0] + 1'h1;
-  assign ke_l6 = 3'h6 + e_l6;
-  assign \$163  = oh_l6 >= 4'h8;
-  assign \$164  = list_l6 | \$163 ;
-  assign \$165  = ke_l6 >= 4'h8;
-  assign \$166  = ~ list_l6;
-  assign \$167  = ke_l6 <= 4'h8;
-  assign cmpl_l6 = \$166  & \$167 ;
-  assign \$168  = o2_l6 - oh_l6;
-  assign single_l7 = \port$19551$0  < 8'h80;
-  assign list_l7 = \port$19551$0  >= 8'hc0;
-  assign \$169  = \port$19551$0  >= 8'hb8;
-  assign \$170  = \port$19551$0  < 8'hc0;
-  assign \$171  = \$169  & \$170 ;
-  assign \$172  = \port$19551$0  >= 8'hf8;
-  assign long_l7 = \$171  | \$172 ;
-  assign ll_l7 = \port$19551$0 [2:0] + 1'h1;
-  assign \$173  = \port$19551$0 [2:0] + 2'h2;
-  assign oh_l7 = 3'h7 + h_l7;
-  assign \$174  = \port$19551$0 [5:0] >= 4'h8;
-  assign \$175  = long_l7 | \$174 ;
-  assign \$176  = \port$19551$0 [2:0] + 1'h1;
-  assign ke_l7 = 3'h7 + e_l7;
-  assign \$177  = oh_l7 >= 4'h8;
-  assign \$178  = list_l7 | \$177 ;
-  assign \$179  = ke_l7 >= 4'h8;
-  assign \$180  = ~ list_l7;
-  assign \$181  = ke_l7 <= 4'h8;
-  assign cmpl_l7 = \$180  & \$181 ;
-  assign \$182  = o2_l7 - oh_l7;
-  assign \$183  = ll_at_o >= 3'h4;
-  assign huge = is_long_at_o & \$183 ;
-  assign \$184  = p + h_at_o;
-  assign \$185  = \$184  + ln_at_o;
+  assign ll_l0 = \port$20501$0 [2:0] + 1'h1;
+  assign ll_l1 = \port$20503$0 [2:0] + 1'h1;
+  assign ll_l2 = \port$20505$0 [2:0] + 1'h1;
+  assign ll_l3 = \port$20507$0 [2:0] + 1'h1;
+  assign ll_l4 = \port$20509$0 [2:0] + 1'h1;
+  assign ll_l5 = \port$20511$0 [2:0] + 1'h1;
+  assign ll_l6 = \port$20513$0 [2:0] + 1'h1;
+  assign ll_l7 = \port$20515$0 [2:0] + 1'h1;
+  assign \$86  = ll_at_o >= 3'h4;
+  assign huge = is_long_at_o & \$86 ;
+  assign \$87  = p + h_at_o;
+  assign \$88  = \$87  + ln_at_o;
   assign wrapped = b_at_o == 8'h81;
-  assign \$186  = ! depth;
-  assign \$187  = rec[7:5] == 2'h3;
-  assign \$188  = depth == 1'h1;
-  assign \$189  = \$187  & \$188 ;
-  assign \$190  = ! top_cnt;
-  assign \$191  = \$189  & \$190 ;
-  assign \$192  = \$191  & is_list_at_o;
-  assign \$193  = is_list_at_o ? 6'h21 : 6'h20;
-  assign \$194  = wrap_v ? 6'h21 : 6'h22;
-  assign \$195  = wrap_v ? 6'h22 : 6'h23;
-  assign \$196  = wrap_v ? 6'h23 : 6'h00;
-  assign \$197  = fld == 1'h1;
-  assign \$198  = fld == 5'h1f;
-  assign \$199  = fld == 4'hb;
-  assign \$200  = fld == 5'h13;
-  assign \$201  = fld == 5'h15;
-  assign \$202  = fld == 4'hd;
-  assign \$203  = fld == 4'he;
-  assign \$204  = fld == 5'h18;
-  assign \$205  = fld == 6'h21;
-  assign \$206  = fld == 6'h22;
-  assign \$207  = fld == 6'h23;
-  assign expect_list = | { \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197  };
-  assign \$208  = oh_at_o <= 4'h8;
-  assign \$209  = 4'h8 - oh_at_o;
-  assign \$210  = \$208  ? \$209  : 6'h00;
-  assign \$211  = oh_at_o + 1'h0;
-  assign \$212  = oh_at_o + 1'h1;
-  assign \$213  = oh_at_o + 2'h2;
-  assign \$214  = oh_at_o + 2'h3;
-  assign \$215  = oh_at_o + 3'h4;
-  assign \$216  = oh_at_o + 3'h5;
-  assign \$217  = oh_at_o + 3'h6;
-  assign \$218  = oh_at_o + 3'h7;
-  assign \$219  = ln_at_o > 6'h20;
-  assign \$220  = ln_at_o > 4'h8;
-  assign \$221  = ln_at_o > 6'h20;
-  assign \$222  = ln_at_o > 6'h20;
-  assign \$223  = ln_at_o > 6'h20;
-  assign \$224  = ln_at_o > 4'h8;
-  assign \$225  = ln_at_o > 6'h20;
-  assign \$226  = ln_at_o > 6'h20;
-  assign \$227  = ln_at_o > 6'h20;
-  assign \$228  = ln_at_o > 6'h20;
-  assign \$229  = ln_at_o > 6'h20;
-  assign \$230  = ln_at_o > 6'h20;
-  assign \$231  = ln_at_o > 4'h8;
-  assign \$232  = ln_at_o > 1'h1;
-  assign \$233  = ln_at_o > 6'h20;
-  assign \$234  = ln_at_o > 6'h20;
-  assign \$235  = ln_at_o > 1'h1;
-  assign \$236  = ! ln_at_o;
-  assign \$237  = rec[7:5] == 2'h3;
-  assign \$238  = rec[7:5] == 3'h4;
-  assign \$239  = \$237  | \$238 ;
-  assign \$240  = \$236  & \$239 ;
-  assign \$241  = | ln_at_o;
-  assign \$242  = ln_at_o != 5'h14;
+  assign \$89  = ! depth;
+  assign \$90  = rec[7:5] == 2'h3;
+  assign \$91  = depth == 1'h1;
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = ! top_cnt;
+  assign \$94  = \$92  & \$93 ;
+  assign \$95  = \$94  & is_list_at_o;
+  assign \$96  = is_list_at_o ? 6'h21 : 6'h20;
+  assign \$97  = wrap_v ? 6'h21 : 6'h22;
+  assign \$98  = wrap_v ? 6'h22 : 6'h23;
+  assign \$99  = wrap_v ? 6'h23 : 6'h00;
+  assign \$100  = fld == 1'h1;
+  assign \$101  = fld == 5'h1f;
+  assign \$102  = fld == 4'hb;
+  assign \$103  = fld == 5'h13;
+  assign \$104  = fld == 5'h15;
+  assign \$105  = fld == 4'hd;
+  assign \$106  = fld == 4'he;
+  assign \$107  = fld == 5'h18;
+  assign \$108  = fld == 6'h21;
+  assign \$109  = fld == 6'h22;
+  assign \$110  = fld == 6'h23;
+  assign expect_list = | { \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100  };
+  assign \$111  = oh_at_o <= 4'h8;
+  assign \$112  = 4'h8 - oh_at_o;
+  assign \$113  = \$111  ? \$112  : 6'h00;
+  assign \$114  = oh_at_o + 1'h0;
+  assign \$115  = oh_at_o + 1'h1;
+  assign \$116  = oh_at_o + 2'h2;
+  assign \$117  = oh_at_o + 2'h3;
+  assign \$118  = oh_at_o + 3'h4;
+  assign \$119  = oh_at_o + 3'h5;
+  assign \$120  = oh_at_o + 3'h6;
+  assign \$121  = oh_at_o + 3'h7;
+  assign \$122  = ln_at_o > 6'h20;
+  assign \$123  = ln_at_o > 4'h8;
+  assign \$124  = ln_at_o > 6'h20;
+  assign \$125  = ln_at_o > 6'h20;
+  assign \$126  = ln_at_o > 6'h20;
+  assign \$127  = ln_at_o > 4'h8;
+  assign \$128  = ln_at_o > 6'h20;
+  assign \$129  = ln_at_o > 6'h20;
+  assign \$130  = ln_at_o > 6'h20;
+  assign \$131  = ln_at_o > 6'h20;
+  assign \$132  = ln_at_o > 6'h20;
+  assign \$133  = ln_at_o > 6'h20;
+  assign \$134  = ln_at_o > 4'h8;
+  assign \$135  = ln_at_o > 1'h1;
+  assign \$136  = ln_at_o > 6'h20;
+  assign \$137  = ln_at_o > 6'h20;
+  assign \$138  = ln_at_o > 1'h1;
+  assign \$139  = ! ln_at_o;
+  assign \$140  = rec[7:5] == 2'h3;
+  assign \$141  = rec[7:5] == 3'h4;
+  assign \$142  = \$140  | \$141 ;
+  assign \$143  = \$139  & \$142 ;
+  assign \$144  = | ln_at_o;
+  assign \$145  = ln_at_o != 5'h14;
+  assign \$146  = \$144  & \$145 ;
+  assign \$147  = ~ rec[10];
+  assign \$148  = ln_at_o > 16'hc000;
+  assign \$149  = \$147  & \$148 ;
+  assign \$150  = ln_at_o != 5'h14;
+  assign \$151  = ln_at_o != 5'h14;
+  assign \$152  = ln_at_o != 6'h20;
+  assign \$153  = ln_at_o != 6'h20;
+  assign \$154  = ln_at_o != 18'h20000;
+  assign \$155  = ln_at_o != 6'h30;
+  assign \$156  = ! ln_at_o;
+  assign \$157  = cur_f == 3'h5;
+  assign \$158  = a_complete & \$157 ;
+  assign prio_fwd = \$158  ? val_a : rec[906:651];
+  assign \$159  = fld == 2'h2;
+  assign \$160  = fld == 2'h3;
+  assign \$161  = fld == 3'h4;
+  assign \$162  = fld == 3'h5;
+  assign \$163  = fld == 3'h6;
+  assign \$164  = fld == 3'h7;
+  assign \$165  = fld == 4'h9;
+  assign \$166  = fld == 4'hc;
+  assign \$167  = fld == 4'hf;
+  assign \$168  = fld == 5'h10;
+  assign \$169  = fld == 5'h11;
+  assign \$170  = fld == 5'h12;
+  assign \$171  = fld == 5'h19;
+  assign \$172  = fld == 5'h1b;
+  assign \$173  = fld == 5'h1c;
+  assign \$174  = fld == 5'h1d;
+  assign \$175  = fld == 5'h1e;
+  assign \$176  = fld == 6'h20;
+  assign \$177  = | { \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159  };
+  assign \$178  = ! s0;
+  assign \lz$222  = \$177  & \$178 ;
+  assign \$179  = s0 < 8'h80;
+  assign \$180  = wrapped & \$179 ;
+  assign \$181  = fld == 5'h17;
+  assign \$182  = s0 != 1'h1;
+  assign \$183  = \$181  & \$182 ;
+  assign \$184  = val_b != 1'h1;
+  assign \$186  = rec[2722:2699] * 8'h80;
+  assign proofs_want = wrap_v ? \$186  : { 8'h00, rec[2722:2699] };
+  assign \$187  = top_cnt < arity;
+  assign \$188  = top_cnt < 2'h2;
+  assign \$189  = top_cnt < 3'h6;
+  assign \$190  = 3'h4 + wrap_v;
+  assign \$191  = top_cnt < \$190 ;
+  assign \$192  = top_cnt != rec[2722:2699];
+  assign \$193  = top_cnt != proofs_want;
+  assign \$194  = top_ctx == 4'h8;
+  assign \$195  = top_ctx == 4'h9;
+  assign \$196  = top_ctx == 4'ha;
+  assign \$197  = | { \$196 , \$195 , \$194  };
+  assign \$198  = ~ \$197 ;
+  assign \$199  = ~ at_end;
+  assign \$200  = avail > o;
+  assign trailing = \$199  | \$200 ;
+  assign \$201  = ! avail;
+  assign \$202  = at_end & \$201 ;
+  assign \$203  = \port$20501$0  >= 8'h80;
+  assign \$204  = \port$20501$0  < 8'hc0;
+  assign \$205  = \$203  & \$204 ;
+  assign \$206  = \port$20501$0  < 8'h80;
+  assign \$207  = ! \port$20501$0 ;
+  assign \$208  = \port$20501$0  > 3'h4;
+  assign \$209  = \$207  | \$208 ;
+  assign \$210  = \$206  & \$209 ;
+  assign \$211  = | depth;
+  assign \$212  = p + ll_at_o;
+  assign \$213  = \$212  >= top_end;
+  assign over_more = \$211  & \$213 ;
+  assign \$214  = o + ll_at_o;
+  assign \$215  = \$214  >= avail;
+  assign trunc_more = at_end & \$215 ;
+  assign \$216  = ~ has_byte;
+  assign \$217  = ! fld;
+  assign \$218  = ~ start;
+  assign \$219  = | o;
+  assign \$220  = \$218  & \$219 ;
+  assign \$221  = oh_at_o > 4'h8;
+  assign \$222  = \$220  & \$221 ;
+  assign \$223  = | depth;
+  assign \$224  = is_long_at_o & \$223 ;
+  assign \$225  = p + 1'h1;
+  assign \$226  = \$225  >= top_end;
+  assign \$227  = \$224  & \$226 ;
+  assign \$228  = is_long_at_o & at_end;
+  assign \$229  = o + 1'h1;
+  assign \$230  = avail <= \$229 ;
+  assign \$231  = \$228  & \$230 ;
+  assign \$232  = ! L1_at_o;
+  assign \$233  = is_long_at_o & \$232 ;
+  assign \$234  = is_long_at_o & over_more;
+  assign \$235  = ~ trunc_more;
+  assign \$236  = top_end <= n_end;
+  assign \$237  = \$235  | \$236 ;
+  assign \$238  = \$234  & \$237 ;
+  assign \$239  = is_long_at_o & trunc_more;
+  assign \$240  = ~ huge;
+  assign \$241  = is_long_at_o & \$240 ;
+  assign \$242  = ln_at_o < 6'h38;
   assign \$243  = \$241  & \$242 ;
-  assign \$244  = ~ rec[10];
-  assign \$245  = ln_at_o > 16'hc000;
-  assign \$246  = \$244  & \$245 ;
-  assign \$247  = ln_at_o != 5'h14;
-  assign \$248  = ln_at_o != 5'h14;
-  assign \$249  = ln_at_o != 6'h20;
-  assign \$250  = ln_at_o != 6'h20;
-  assign \$251  = ln_at_o != 18'h20000;
-  assign \$252  = ln_at_o != 6'h30;
-  assign \$253  = ! ln_at_o;
-  assign \$254  = cur_f == 3'h5;
-  assign \$255  = a_complete & \$254 ;
-  assign prio_fwd = \$255  ? val_a : rec[906:651];
-  assign \$256  = fld == 2'h2;
-  assign \$257  = fld == 2'h3;
-  assign \$258  = fld == 3'h4;
-  assign \$259  = fld == 3'h5;
-  assign \$260  = fld == 3'h6;
-  assign \$261  = fld == 3'h7;
-  assign \$262  = fld == 4'h9;
-  assign \$263  = fld == 4'hc;
-  assign \$264  = fld == 4'hf;
-  assign \$265  = fld == 5'h10;
-  assign \$266  = fld == 5'h11;
-  assign \$267  = fld == 5'h12;
-  assign \$268  = fld == 5'h19;
-  assign \$269  = fld == 5'h1b;
-  assign \$270  = fld == 5'h1c;
-  assign \$271  = fld == 5'h1d;
-  assign \$272  = fld == 5'h1e;
-  assign \$273  = fld == 6'h20;
-  assign \$274  = | { \$273 , \$272 , \$271 , \$270 , \$269 , \$268 , \$267 , \$266 , \$265 , \$264 , \$263 , \$262 , \$261 , \$260 , \$259 , \$258 , \$257 , \$256  };
-  assign \$275  = ! s0;
-  assign \lz$193  = \$274  & \$275 ;
-  assign \$276  = s0 < 8'h80;
-  assign \$277  = wrapped & \$276 ;
-  assign \$278  = fld == 5'h17;
-  assign \$279  = s0 != 1'h1;
-  assign \$280  = \$278  & \$279 ;
-  assign \$281  = val_b != 1'h1;
-  assign \$283  = rec[2722:2699] * 8'h80;
-  assign proofs_want = wrap_v ? \$283  : { 8'h00, rec[2722:2699] };
-  assign \$284  = top_cnt < arity;
-  assign \$285  = top_cnt < 2'h2;
-  assign \$286  = top_cnt < 3'h6;
-  assign \$287  = 3'h4 + wrap_v;
-  assign \$288  = top_cnt < \$287 ;
-  assign \$289  = top_cnt != rec[2722:2699];
-  assign \$290  = top_cnt != proofs_want;
-  assign \$291  = top_ctx == 4'h8;
-  assign \$292  = top_ctx == 4'h9;
-  assign \$293  = top_ctx == 4'ha;
-  assign \$294  = | { \$293 , \$292 , \$291  };
-  assign \$295  = ~ \$294 ;
-  assign \$296  = ~ at_end;
-  assign \$297  = avail > o;
-  assign trailing = \$296  | \$297 ;
-  assign \$298  = ! avail;
-  assign \$299  = at_end & \$298 ;
-  assign \$300  = \port$19537$0  >= 8'h80;
-  assign \$301  = \port$19537$0  < 8'hc0;
-  assign \$302  = \$300  & \$301 ;
-  assign \$303  = \port$19537$0  < 8'h80;
-  assign \$304  = ! \port$19537$0 ;
-  assign \$305  = \port$19537$0  > 3'h4;
-  assign \$306  = \$304  | \$305 ;
-  assign \$307  = \$303  & \$306 ;
-  assign \$308  = | depth;
-  assign \$309  = p + ll_at_o;
-  assign \$310  = \$309  >= top_end;
-  assign over_more = \$308  & \$310 ;
-  assign \$311  = o + ll_at_o;
-  assign \$312  = \$311  >= avail;
-  assign trunc_more = at_end & \$312 ;
-  assign \$313  = ~ has_byte;
-  assign \$314  = ! fld;
-  assign \$315  = ~ start;
-  assign \$316  = | o;
-  assign \$317  = \$315  & \$316 ;
-  assign \$318  = oh_at_o > 4'h8;
-  assign \$319  = \$317  & \$318 ;
-  assign \$320  = | depth;
-  assign \$321  = is_long_at_o & \$320 ;
-  assign \$322  = p + 1'h1;
-  assign \$323  = \$322  >= top_end;
-  assign \$324  = \$321  & \$323 ;
-  assign \$325  = is_long_at_o & at_end;
-  assign \$326  = o + 1'h1;
-  assign \$327  = avail <= \$326 ;
-  assign \$328  = \$325  & \$327 ;
-  assign \$329  = ! L1_at_o;
-  assign \$330  = is_long_at_o & \$329 ;
-  assign \$331  = is_long_at_o & over_more;
-  assign \$332  = ~ trunc_more;
-  assign \$333  = top_end <= n_end;
-  assign \$334  = \$332  | \$333 ;
-  assign \$335  = \$331  & \$334 ;
-  assign \$336  = is_long_at_o & trunc_more;
-  assign \$337  = ~ huge;
-  assign \$338  = is_long_at_o & \$337 ;
-  assign \$339  = ln_at_o < 6'h38;
-  assign \$340  = \$338  & \$339 ;
-  assign \$341  = | depth;
-  assign \$342  = \$185 [26:0] > top_end;
-  assign \$343  = huge | \$342 ;
-  assign \$344  = \$341  & \$343 ;
-  assign \$345  = ~ expect_list;
-  assign \$346  = is_list_at_o & \$345 ;
-  assign \$347  = ~ is_list_at_o;
-  assign \$348  = \$347  & expect_list;
-  assign \$349  = ~ is_list_at_o;
-  assign \$350  = \$349  & width_err;
-  assign \$351  = is_list_at_o & empty_err;
-  assign \$352  = ! ln_at_o;
-  assign \$353  = is_list_at_o & \$352 ;
-  assign \$354  = fld == 4'hb;
-  assign \$355  = fld == 5'h15;
-  assign \$356  = | { \$355 , \$354  };
-  assign \$357  = ~ \$356 ;
-  assign \$358  = \$353  & \$357 ;
-  assign \$359  = fld != 1'h1;
-  assign \$360  = \$358  & \$359 ;
-  assign \$361  = fld != 6'h21;
-  assign \$362  = \$360  & \$361 ;
-  assign \$363  = fld != 6'h22;
-  assign \$364  = \$362  & \$363 ;
-  assign \$365  = fld != 6'h23;
-  assign \$366  = \$364  & \$365 ;
-  assign \$367  = ! ln_at_o;
-  assign \$368  = is_list_at_o & \$367 ;
-  assign \$369  = fld == 6'h21;
-  assign \$370  = fld == 6'h22;
-  assign \$371  = fld == 6'h23;
-  assign \$372  = | { \$371 , \$370 , \$369  };
-  assign \$373  = \$368  & \$372 ;
-  assign \$374  = ~ is_list_at_o;
-  assign \$375  = | ln_at_o;
+  assign \$244  = | depth;
+  assign \$245  = \$88 [26:0] > top_end;
+  assign \$246  = huge | \$245 ;
+  assign \$247  = \$244  & \$246 ;
+  assign \$248  = ~ expect_list;
+  assign \$249  = is_list_at_o & \$248 ;
+  assign \$250  = ~ is_list_at_o;
+  assign \$251  = \$250  & expect_list;
+  assign \$252  = ~ is_list_at_o;
+  assign \$253  = \$252  & width_err;
+  assign \$254  = is_list_at_o & empty_err;
+  assign \$255  = ! ln_at_o;
+  assign \$256  = is_list_at_o & \$255 ;
+  assign \$257  = fld == 4'hb;
+  assign \$258  = fld == 5'h15;
+  assign \$259  = | { \$258 , \$257  };
+  assign \$260  = ~ \$259 ;
+  assign \$261  = \$256  & \$260 ;
+  assign \$262  = fld != 1'h1;
+  assign \$263  = \$261  & \$262 ;
+  assign \$264  = fld != 6'h21;
+  assign \$265  = \$263  & \$264 ;
+  assign \$266  = fld != 6'h22;
+  assign \$267  = \$265  & \$266 ;
+  assign \$268  = fld != 6'h23;
+  assign \$269  = \$267  & \$268 ;
+  assign \$270  = ! ln_at_o;
+  assign \$271  = is_list_at_o & \$270 ;
+  assign \$272  = fld == 6'h21;
+  assign \$273  = fld == 6'h22;
+  assign \$274  = fld == 6'h23;
+  assign \$275  = | { \$274 , \$273 , \$272  };
+  assign \$276  = \$271  & \$275 ;
+  assign \$277  = ~ is_list_at_o;
+  assign \$278  = | ln_at_o;
+  assign \$279  = \$277  & \$278 ;
+  assign \$280  = | \$113 [3:0];
+  assign \$281  = \$279  & \$280 ;
+  assign \$282  = \$281  & at_end;
+  assign \$283  = avail <= oh_at_o;
+  assign \$284  = \$282  & \$283 ;
+  assign \$285  = ~ is_list_at_o;
+  assign \$286  = | n_at_o;
+  assign \$287  = \$285  & \$286 ;
+  assign \$288  = \$287  & \err$223 ;
+  assign \$289  = ~ is_list_at_o;
+  assign \$290  = \$289  & at_end;
+  assign \$291  = oh_at_o + n_at_o;
+  assign \$292  = avail < \$291 ;
+  assign \$293  = \$290  & \$292 ;
+  assign \$294  = cmpl_at_o & \err$225 ;
+  assign \$295  = depth == 1'h1;
+  assign \$296  = \$295  & trailing;
+  assign \$297  = depth == 1'h1;
+  assign \$298  = ! depth;
+  assign \$299  = rec[7:5] == 2'h3;
+  assign \$300  = depth == 1'h1;
+  assign \$301  = \$299  & \$300 ;
+  assign \$305  = wrap_v ? 6'h21 : 6'h22;
+  assign \$306  = wrap_v ? 6'h22 : 6'h23;
+  assign \$307  = wrap_v ? 6'h23 : 6'h00;
+  assign \$308  = fld == 1'h1;
+  assign \$309  = typed ? 6'h02 : 6'h03;
+  assign fld2 = \$308  ? \$309  : fld2_in;
+  assign \$310  = avail < 1'h0;
+  assign over0 = at_end & \$310 ;
+  assign \$311  = avail < 1'h1;
+  assign over1 = at_end & \$311 ;
+  assign \$312  = avail < 2'h2;
+  assign over2 = at_end & \$312 ;
+  assign \$313  = avail < 2'h3;
+  assign over3 = at_end & \$313 ;
+  assign \$314  = avail < 3'h4;
+  assign over4 = at_end & \$314 ;
+  assign \$315  = avail < 3'h5;
+  assign over5 = at_end & \$315 ;
+  assign \$316  = avail < 3'h6;
+  assign over6 = at_end & \$316 ;
+  assign \$317  = avail < 3'h7;
+  assign over7 = at_end & \$317 ;
+  assign \$318  = avail < 4'h8;
+  assign over8 = at_end & \$318 ;
+  assign \$319  = avail < 4'h9;
+  assign over9 = at_end & \$319 ;
+  assign \$320  = avail < 4'ha;
+  assign over10 = at_end & \$320 ;
+  assign \$321  = avail < 4'hb;
+  assign over11 = at_end & \$321 ;
+  assign \$322  = avail < 4'hc;
+  assign over12 = at_end & \$322 ;
+  assign \$323  = avail < 4'hd;
+  assign over13 = at_end & \$323 ;
+  assign \$324  = avail < 4'he;
+  assign over14 = at_end & \$324 ;
+  assign \$325  = avail < 4'hf;
+  assign over15 = at_end & \$325 ;
+  assign single2_p0 = \port$20501$0  < 8'h80;
+  assign \$326  = \port$20501$0  >= 8'h80;
+  assign \$327  = \port$20501$0  < 8'hb8;
+  assign short2_p0 = \$326  & \$327 ;
+  assign len2_p0 = single2_p0 ? 6'h01 : \port$20501$0 [5:0];
+  assign fb2_p0 = single2_p0 ? \port$20501$0  : \port$20503$0 ;
+  assign \$328  = len2_p0 <= 6'h20;
+  assign \$329  = len2_p0 <= 4'h8;
+  assign \$330  = len2_p0 <= 6'h20;
+  assign \$331  = len2_p0 <= 6'h20;
+  assign \$332  = len2_p0 <= 4'h8;
+  assign \$333  = len2_p0 <= 6'h20;
+  assign \$334  = len2_p0 <= 6'h20;
+  assign \$335  = len2_p0 <= 6'h20;
+  assign \$336  = len2_p0 <= 4'h8;
+  assign \$337  = len2_p0 <= 1'h1;
+  assign \$338  = len2_p0 <= 6'h20;
+  assign \$339  = len2_p0 <= 6'h20;
+  assign \$340  = len2_p0 <= 1'h1;
+  assign \$341  = val2_p0 <= 1'h1;
+  assign \$342  = \$340  & \$341 ;
+  assign \$343  = avail >= dec2_p0_oe;
+  assign \$344  = dec2_p0_fits & \$343 ;
+  assign \$345  = \$344  & fast2_p0;
+  assign \$346  = ! len2_p0;
+  assign \$347  = | fb2_p0;
+  assign \$348  = \port$20501$0  == 8'h81;
+  assign \$349  = fb2_p0 < 8'h80;
+  assign \$350  = \$348  & \$349 ;
+  assign \$351  = ~ \$350 ;
+  assign \$352  = \$347  & \$351 ;
+  assign \$353  = \$346  | \$352 ;
+  assign ok2_p0 = \$345  & \$353 ;
+  assign \$354  = | $signed(\$81 );
+  assign \$355  = \$81 [3:0] >= dec2_p0_oe;
+  assign \$356  = rel_near & \$355 ;
+  assign \$357  = rel_far | \$356 ;
+  assign relok2_p0 = \$354  & \$357 ;
+  assign \$359  = \$358  ? avail : { 2'h0, dec2_p0_oe };
+  assign single2_p1 = \port$20503$0  < 8'h80;
+  assign \$360  = \port$20503$0  >= 8'h80;
+  assign \$361  = \port$20503$0  < 8'hb8;
+  assign short2_p1 = \$360  & \$361 ;
+  assign len2_p1 = single2_p1 ? 6'h01 : \port$20503$0 [5:0];
+  assign fb2_p1 = single2_p1 ? \port$20503$0  : \port$20505$0 ;
+  assign \$362  = len2_p1 <= 6'h20;
+  assign \$363  = len2_p1 <= 4'h8;
+  assign \$364  = len2_p1 <= 6'h20;
+  assign \$365  = len2_p1 <= 6'h20;
+  assign \$366  = len2_p1 <= 4'h8;
+  assign \$367  = len2_p1 <= 6'h20;
+  assign \$368  = len2_p1 <= 6'h20;
+  assign \$369  = len2_p1 <= 6'h20;
+  assign \$370  = len2_p1 <= 4'h8;
+  assign \$371  = len2_p1 <= 1'h1;
+  assign \$372  = len2_p1 <= 6'h20;
+  assign \$373  = len2_p1 <= 6'h20;
+  assign \$374  = len2_p1 <= 1'h1;
+  assign \$375  = val2_p1 <= 1'h1;
   assign \$376  = \$374  & \$375 ;
-  assign \$377  = | \$210 [3:0];
-  assign \$378  = \$376  & \$377 ;
-  assign \$379  = \$378  & at_end;
-  assign \$380  = avail <= oh_at_o;
-  assign \$381  = \$379  & \$380 ;
-  assign \$382  = ~ is_list_at_o;
-  assign \$383  = | n_at_o;
+  assign \$377  = avail >= dec2_p1_oe;
+  assign \$378  = dec2_p1_fits & \$377 ;
+  assign \$379  = \$378  & fast2_p1;
+  assign \$380  = ! len2_p1;
+  assign \$381  = | fb2_p1;
+  assign \$382  = \port$20503$0  == 8'h81;
+  assign \$383  = fb2_p1 < 8'h80;
   assign \$384  = \$382  & \$383 ;
-  assign \$385  = \$384  & \err$194 ;
-  assign \$386  = ~ is_list_at_o;
-  assign \$387  = \$386  & at_end;
-  assign \$388  = oh_at_o + n_at_o;
-  assign \$389  = avail < \$388 ;
-  assign \$390  = \$387  & \$389 ;
-  assign \$391  = cmpl_at_o & \err$196 ;
-  assign \$392  = depth == 1'h1;
-  assign \$393  = \$392  & trailing;
-  assign \$394  = depth == 1'h1;
-  assign \$395  = ! depth;
-  assign \$396  = top_cnt + 1'h1;
-  assign \$397  = top_cnt + 1'h1;
-  assign \$398  = top_cnt + 1'h1;
-  assign \$399  = top_cnt + 1'h1;
-  assign \$400  = top_cnt + 1'h1;
-  assign \$401  = rec[7:5] == 2'h3;
-  assign \$402  = depth == 1'h1;
-  assign \$403  = \$401  & \$402 ;
-  assign \$404  = top_cnt + 1'h1;
-  assign \$405  = ! \$404 ;
-  assign \$406  = \$403  & \$405 ;
-  assign \$408  = top_cnt + 1'h1;
-  assign \$409  = top_cnt + 1'h1;
-  assign \$410  = top_cnt + 1'h1;
-  assign \$412  = wrap_v ? 6'h21 : 6'h22;
-  assign \$413  = wrap_v ? 6'h22 : 6'h23;
-  assign \$414  = wrap_v ? 6'h23 : 6'h00;
-  assign \$415  = fld == 1'h1;
-  assign \$416  = typed ? 6'h02 : 6'h03;
-  assign fld2 = \$415  ? \$416  : fld2_in;
-  assign single2_p0 = \port$19537$0  < 8'h80;
-  assign \$417  = \port$19537$0  >= 8'h80;
-  assign \$418  = \port$19537$0  < 8'hb8;
-  assign short2_p0 = \$417  & \$418 ;
-  assign len2_p0 = single2_p0 ? 6'h01 : \port$19537$0 [5:0];
-  assign \$419  = ~ single2_p0;
-  assign \$420  = 1'h0 + \$419 ;
-  assign oe2_p0 = \$420  + len2_p0;
-  assign fb2_p0 = single2_p0 ? \port$19537$0  : \port$19539$0 ;
-  assign \$421  = len2_p0 <= 6'h20;
-  assign \$422  = len2_p0 <= 4'h8;
-  assign \$423  = len2_p0 <= 6'h20;
-  assign \$424  = len2_p0 <= 6'h20;
-  assign \$425  = len2_p0 <= 4'h8;
-  assign \$426  = len2_p0 <= 6'h20;
-  assign \$427  = len2_p0 <= 6'h20;
-  assign \$428  = len2_p0 <= 6'h20;
-  assign \$429  = len2_p0 <= 4'h8;
-  assign \$430  = len2_p0 <= 1'h1;
-  assign \$431  = len2_p0 <= 6'h20;
-  assign \$432  = len2_p0 <= 6'h20;
-  assign \$433  = len2_p0 <= 1'h1;
-  assign \$434  = val2_p0 <= 1'h1;
-  assign \$435  = \$433  & \$434 ;
-  assign \$436  = single2_p0 | short2_p0;
-  assign \$437  = oe2_p0 <= 4'h8;
-  assign \$438  = \$436  & \$437 ;
-  assign \$439  = avail >= oe2_p0;
-  assign \$440  = \$438  & \$439 ;
-  assign \$441  = \$440  & fast2_p0;
-  assign \$442  = ! len2_p0;
-  assign \$443  = | fb2_p0;
-  assign \$444  = \port$19537$0  == 8'h81;
-  assign \$445  = fb2_p0 < 8'h80;
-  assign \$446  = \$444  & \$445 ;
-  assign \$447  = ~ \$446 ;
-  assign \$448  = \$443  & \$447 ;
-  assign \$449  = \$442  | \$448 ;
-  assign ok2_p0 = \$441  & \$449 ;
-  assign \$450  = | $signed(\$68 );
-  assign \$451  = $signed(\$68 ) >= $signed({ 1'h0, oe2_p0 });
-  assign relok2_p0 = \$450  & \$451 ;
-  assign single2_p1 = \port$19539$0  < 8'h80;
-  assign \$452  = \port$19539$0  >= 8'h80;
-  assign \$453  = \port$19539$0  < 8'hb8;
-  assign short2_p1 = \$452  & \$453 ;
-  assign len2_p1 = single2_p1 ? 6'h01 : \port$19539$0 [5:0];
-  assign \$454  = ~ single2_p1;
-  assign \$455  = 1'h1 + \$454 ;
-  assign oe2_p1 = \$455  + len2_p1;
-  assign fb2_p1 = single2_p1 ? \port$19539$0  : \port$19541$0 ;
-  assign \$456  = len2_p1 <= 6'h20;
-  assign \$457  = len2_p1 <= 4'h8;
-  assign \$458  = len2_p1 <= 6'h20;
-  assign \$459  = len2_p1 <= 6'h20;
-  assign \$460  = len2_p1 <= 4'h8;
-  assign \$461  = len2_p1 <= 6'h20;
-  assign \$462  = len2_p1 <= 6'h20;
-  assign \$463  = len2_p1 <= 6'h20;
-  assign \$464  = len2_p1 <= 4'h8;
-  assign \$465  = len2_p1 <= 1'h1;
-  assign \$466  = len2_p1 <= 6'h20;
-  assign \$467  = len2_p1 <= 6'h20;
-  assign \$468  = len2_p1 <= 1'h1;
-  assign \$469  = val2_p1 <= 1'h1;
-  assign \$470  = \$468  & \$469 ;
-  assign \$471  = single2_p1 | short2_p1;
-  assign \$472  = oe2_p1 <= 4'h8;
-  assign \$473  = \$471  & \$472 ;
-  assign \$474  = avail >= oe2_p1;
-  assign \$475  = \$473  & \$474 ;
-  assign \$476  = \$475  & fast2_p1;
-  assign \$477  = ! len2_p1;
-  assign \$478  = | fb2_p1;
-  assign \$479  = \port$19539$0  == 8'h81;
-  assign \$480  = fb2_p1 < 8'h80;
-  assign \$481  = \$479  & \$480 ;
-  assign \$482  = ~ \$481 ;
-  assign \$483  = \$478  & \$482 ;
-  assign \$484  = \$477  | \$483 ;
-  assign ok2_p1 = \$476  & \$484 ;
-  assign \$485  = $signed(\$68 ) != $signed(2'h1);
-  assign \$486  = $signed(\$68 ) >= $signed({ 1'h0, oe2_p1 });
-  assign relok2_p1 = \$485  & \$486 ;
-  assign single2_p2 = \port$19541$0  < 8'h80;
-  assign \$487  = \port$19541$0  >= 8'h80;
-  assign \$488  = \port$19541$0  < 8'hb8;
-  assign short2_p2 = \$487  & \$488 ;
-  assign len2_p2 = single2_p2 ? 6'h01 : \port$19541$0 [5:0];
-  assign \$489  = ~ single2_p2;
-  assign \$490  = 2'h2 + \$489 ;
-  assign oe2_p2 = \$490  + len2_p2;
-  assign fb2_p2 = single2_p2 ? \port$19541$0  : \port$19543$0 ;
-  assign \$491  = len2_p2 <= 6'h20;
-  assign \$492  = len2_p2 <= 4'h8;
-  assign \$493  = len2_p2 <= 6'h20;
-  assign \$494  = len2_p2 <= 6'h20;
-  assign \$495  = len2_p2 <= 4'h8;
-  assign \$496  = len2_p2 <= 6'h20;
-  assign \$497  = len2_p2 <= 6'h20;
-  assign \$498  = len2_p2 <= 6'h20;
-  assign \$499  = len2_p2 <= 4'h8;
-  assign \$500  = len2_p2 <= 1'h1;
-  assign \$501  = len2_p2 <= 6'h20;
-  assign \$502  = len2_p2 <= 6'h20;
-  assign \$503  = len2_p2 <= 1'h1;
-  assign \$504  = val2_p2 <= 1'h1;
-  assign \$505  = \$503  & \$504 ;
-  assign \$506  = single2_p2 | short2_p2;
-  assign \$507  = oe2_p2 <= 4'h8;
-  assign \$508  = \$506  & \$507 ;
-  assign \$509  = avail >= oe2_p2;
-  assign \$510  = \$508  & \$509 ;
-  assign \$511  = \$510  & fast2_p2;
-  assign \$512  = ! len2_p2;
-  assign \$513  = | fb2_p2;
-  assign \$514  = \port$19541$0  == 8'h81;
-  assign \$515  = fb2_p2 < 8'h80;
-  assign \$516  = \$514  & \$515 ;
-  assign \$517  = ~ \$516 ;
-  assign \$518  = \$513  & \$517 ;
-  assign \$519  = \$512  | \$518 ;
-  assign ok2_p2 = \$511  & \$519 ;
-  assign \$520  = $signed(\$68 ) != $signed(3'h2);
-  assign \$521  = $signed(\$68 ) >= $signed({ 1'h0, oe2_p2 });
-  assign relok2_p2 = \$520  & \$521 ;
-  assign single2_p3 = \port$19543$0  < 8'h80;
-  assign \$522  = \port$19543$0  >= 8'h80;
-  assign \$523  = \port$19543$0  < 8'hb8;
-  assign short2_p3 = \$522  & \$523 ;
-  assign len2_p3 = single2_p3 ? 6'h01 : \port$19543$0 [5:0];
-  assign \$524  = ~ single2_p3;
-  assign \$525  = 2'h3 + \$524 ;
-  assign oe2_p3 = \$525  + len2_p3;
-  assign fb2_p3 = single2_p3 ? \port$19543$0  : \port$19545$0 ;
-  assign \$526  = len2_p3 <= 6'h20;
-  assign \$527  = len2_p3 <= 4'h8;
-  assign \$528  = len2_p3 <= 6'h20;
-  assign \$529  = len2_p3 <= 6'h20;
-  assign \$530  = len2_p3 <= 4'h8;
-  assign \$531  = len2_p3 <= 6'h20;
-  assign \$532  = len2_p3 <= 6'h20;
-  assign \$533  = len2_p3 <= 6'h20;
-  assign \$534  = len2_p3 <= 4'h8;
-  assign \$535  = len2_p3 <= 1'h1;
-  assign \$536  = len2_p3 <= 6'h20;
-  assign \$537  = len2_p3 <= 6'h20;
-  assign \$538  = len2_p3 <= 1'h1;
-  assign \$539  = val2_p3 <= 1'h1;
-  assign \$540  = \$538  & \$539 ;
-  assign \$541  = single2_p3 | short2_p3;
-  assign \$542  = oe2_p3 <= 4'h8;
-  assign \$543  = \$541  & \$542 ;
-  assign \$544  = avail >= oe2_p3;
-  assign \$545  = \$543  & \$544 ;
-  assign \$546  = \$545  & fast2_p3;
-  assign \$547  = ! len2_p3;
-  assign \$548  = | fb2_p3;
-  assign \$549  = \port$19543$0  == 8'h81;
-  assign \$550  = fb2_p3 < 8'h80;
-  assign \$551  = \$549  & \$550 ;
-  assign \$552  = ~ \$551 ;
-  assign \$553  = \$548  & \$552 ;
-  assign \$554  = \$547  | \$553 ;
-  assign ok2_p3 = \$546  & \$554 ;
-  assign \$555  = $signed(\$68 ) != $signed(3'h3);
-  assign \$556  = $signed(\$68 ) >= $signed({ 1'h0, oe2_p3 });
-  assign relok2_p3 = \$555  & \$556 ;
-  assign single2_p4 = \port$19545$0  < 8'h80;
-  assign \$557  = \port$19545$0  >= 8'h80;
-  assign \$558  = \port$19545$0  < 8'hb8;
-  assign short2_p4 = \$557  & \$558 ;
-  assign len2_p4 = single2_p4 ? 6'h01 : \port$19545$0 [5:0];
-  assign \$559  = ~ single2_p4;
-  assign \$560  = 3'h4 + \$559 ;
-  assign oe2_p4 = \$560  + len2_p4;
-  assign fb2_p4 = single2_p4 ? \port$19545$0  : \port$19547$0 ;
-  assign \$561  = len2_p4 <= 6'h20;
-  assign \$562  = len2_p4 <= 4'h8;
-  assign \$563  = len2_p4 <= 6'h20;
-  assign \$564  = len2_p4 <= 6'h20;
-  assign \$565  = len2_p4 <= 4'h8;
-  assign \$566  = len2_p4 <= 6'h20;
-  assign \$567  = len2_p4 <= 6'h20;
-  assign \$568  = len2_p4 <= 6'h20;
-  assign \$569  = len2_p4 <= 4'h8;
-  assign \$570  = len2_p4 <= 1'h1;
-  assign \$571  = len2_p4 <= 6'h20;
-  assign \$572  = len2_p4 <= 6'h20;
-  assign \$573  = len2_p4 <= 1'h1;
-  assign \$574  = val2_p4 <= 1'h1;
-  assign \$575  = \$573  & \$574 ;
-  assign \$576  = single2_p4 | short2_p4;
-  assign \$577  = oe2_p4 <= 4'h8;
-  assign \$578  = \$576  & \$577 ;
-  assign \$579  = avail >= oe2_p4;
+  assign \$385  = ~ \$384 ;
+  assign \$386  = \$381  & \$385 ;
+  assign \$387  = \$380  | \$386 ;
+  assign ok2_p1 = \$379  & \$387 ;
+  assign \$388  = $signed(\$81 ) != $signed(2'h1);
+  assign \$389  = \$81 [3:0] >= dec2_p1_oe;
+  assign \$390  = rel_near & \$389 ;
+  assign \$391  = rel_far | \$390 ;
+  assign relok2_p1 = \$388  & \$391 ;
+  assign \$393  = \$392  ? avail : { 2'h0, dec2_p1_oe };
+  assign single2_p2 = \port$20505$0  < 8'h80;
+  assign \$394  = \port$20505$0  >= 8'h80;
+  assign \$395  = \port$20505$0  < 8'hb8;
+  assign short2_p2 = \$394  & \$395 ;
+  assign len2_p2 = single2_p2 ? 6'h01 : \port$20505$0 [5:0];
+  assign fb2_p2 = single2_p2 ? \port$20505$0  : \port$20507$0 ;
+  assign \$396  = len2_p2 <= 6'h20;
+  assign \$397  = len2_p2 <= 4'h8;
+  assign \$398  = len2_p2 <= 6'h20;
+  assign \$399  = len2_p2 <= 6'h20;
+  assign \$400  = len2_p2 <= 4'h8;
+  assign \$401  = len2_p2 <= 6'h20;
+  assign \$402  = len2_p2 <= 6'h20;
+  assign \$403  = len2_p2 <= 6'h20;
+  assign \$404  = len2_p2 <= 4'h8;
+  assign \$405  = len2_p2 <= 1'h1;
+  assign \$406  = len2_p2 <= 6'h20;
+  assign \$407  = len2_p2 <= 6'h20;
+  assign \$408  = len2_p2 <= 1'h1;
+  assign \$409  = val2_p2 <= 1'h1;
+  assign \$410  = \$408  & \$409 ;
+  assign \$411  = avail >= dec2_p2_oe;
+  assign \$412  = dec2_p2_fits & \$411 ;
+  assign \$413  = \$412  & fast2_p2;
+  assign \$414  = ! len2_p2;
+  assign \$415  = | fb2_p2;
+  assign \$416  = \port$20505$0  == 8'h81;
+  assign \$417  = fb2_p2 < 8'h80;
+  assign \$418  = \$416  & \$417 ;
+  assign \$419  = ~ \$418 ;
+  assign \$420  = \$415  & \$419 ;
+  assign \$421  = \$414  | \$420 ;
+  assign ok2_p2 = \$413  & \$421 ;
+  assign \$422  = $signed(\$81 ) != $signed(3'h2);
+  assign \$423  = \$81 [3:0] >= dec2_p2_oe;
+  assign \$424  = rel_near & \$423 ;
+  assign \$425  = rel_far | \$424 ;
+  assign relok2_p2 = \$422  & \$425 ;
+  assign \$427  = \$426  ? avail : { 2'h0, dec2_p2_oe };
+  assign single2_p3 = \port$20507$0  < 8'h80;
+  assign \$428  = \port$20507$0  >= 8'h80;
+  assign \$429  = \port$20507$0  < 8'hb8;
+  assign short2_p3 = \$428  & \$429 ;
+  assign len2_p3 = single2_p3 ? 6'h01 : \port$20507$0 [5:0];
+  assign fb2_p3 = single2_p3 ? \port$20507$0  : \port$20509$0 ;
+  assign \$430  = len2_p3 <= 6'h20;
+  assign \$431  = len2_p3 <= 4'h8;
+  assign \$432  = len2_p3 <= 6'h20;
+  assign \$433  = len2_p3 <= 6'h20;
+  assign \$434  = len2_p3 <= 4'h8;
+  assign \$435  = len2_p3 <= 6'h20;
+  assign \$436  = len2_p3 <= 6'h20;
+  assign \$437  = len2_p3 <= 6'h20;
+  assign \$438  = len2_p3 <= 4'h8;
+  assign \$439  = len2_p3 <= 1'h1;
+  assign \$440  = len2_p3 <= 6'h20;
+  assign \$441  = len2_p3 <= 6'h20;
+  assign \$442  = len2_p3 <= 1'h1;
+  assign \$443  = val2_p3 <= 1'h1;
+  assign \$444  = \$442  & \$443 ;
+  assign \$445  = avail >= dec2_p3_oe;
+  assign \$446  = dec2_p3_fits & \$445 ;
+  assign \$447  = \$446  & fast2_p3;
+  assign \$448  = ! len2_p3;
+  assign \$449  = | fb2_p3;
+  assign \$450  = \port$20507$0  == 8'h81;
+  assign \$451  = fb2_p3 < 8'h80;
+  assign \$452  = \$450  & \$451 ;
+  assign \$453  = ~ \$452 ;
+  assign \$454  = \$449  & \$453 ;
+  assign \$455  = \$448  | \$454 ;
+  assign ok2_p3 = \$447  & \$455 ;
+  assign \$456  = $signed(\$81 ) != $signed(3'h3);
+  assign \$457  = \$81 [3:0] >= dec2_p3_oe;
+  assign \$458  = rel_near & \$457 ;
+  assign \$459  = rel_far | \$458 ;
+  assign relok2_p3 = \$456  & \$459 ;
+  assign \$461  = \$460  ? avail : { 2'h0, dec2_p3_oe };
+  assign single2_p4 = \port$20509$0  < 8'h80;
+  assign \$462  = \port$20509$0  >= 8'h80;
+  assign \$463  = \port$20509$0  < 8'hb8;
+  assign short2_p4 = \$462  & \$463 ;
+  assign len2_p4 = single2_p4 ? 6'h01 : \port$20509$0 [5:0];
+  assign fb2_p4 = single2_p4 ? \port$20509$0  : \port$20511$0 ;
+  assign \$464  = len2_p4 <= 6'h20;
+  assign \$465  = len2_p4 <= 4'h8;
+  assign \$466  = len2_p4 <= 6'h20;
+  assign \$467  = len2_p4 <= 6'h20;
+  assign \$468  = len2_p4 <= 4'h8;
+  assign \$469  = len2_p4 <= 6'h20;
+  assign \$470  = len2_p4 <= 6'h20;
+  assign \$471  = len2_p4 <= 6'h20;
+  assign \$472  = len2_p4 <= 4'h8;
+  assign \$473  = len2_p4 <= 1'h1;
+  assign \$474  = len2_p4 <= 6'h20;
+  assign \$475  = len2_p4 <= 6'h20;
+  assign \$476  = len2_p4 <= 1'h1;
+  assign \$477  = val2_p4 <= 1'h1;
+  assign \$478  = \$476  & \$477 ;
+  assign \$479  = avail >= dec2_p4_oe;
+  assign \$480  = dec2_p4_fits & \$479 ;
+  assign \$481  = \$480  & fast2_p4;
+  assign \$482  = ! len2_p4;
+  assign \$483  = | fb2_p4;
+  assign \$484  = \port$20509$0  == 8'h81;
+  assign \$485  = fb2_p4 < 8'h80;
+  assign \$486  = \$484  & \$485 ;
+  assign \$487  = ~ \$486 ;
+  assign \$488  = \$483  & \$487 ;
+  assign \$489  = \$482  | \$488 ;
+  assign ok2_p4 = \$481  & \$489 ;
+  assign \$490  = $signed(\$81 ) != $signed(4'h4);
+  assign \$491  = \$81 [3:0] >= dec2_p4_oe;
+  assign \$492  = rel_near & \$491 ;
+  assign \$493  = rel_far | \$492 ;
+  assign relok2_p4 = \$490  & \$493 ;
+  assign \$495  = \$494  ? avail : { 2'h0, dec2_p4_oe };
+  assign single2_p5 = \port$20511$0  < 8'h80;
+  assign \$496  = \port$20511$0  >= 8'h80;
+  assign \$497  = \port$20511$0  < 8'hb8;
+  assign short2_p5 = \$496  & \$497 ;
+  assign len2_p5 = single2_p5 ? 6'h01 : \port$20511$0 [5:0];
+  assign fb2_p5 = single2_p5 ? \port$20511$0  : \port$20513$0 ;
+  assign \$498  = len2_p5 <= 6'h20;
+  assign \$499  = len2_p5 <= 4'h8;
+  assign \$500  = len2_p5 <= 6'h20;
+  assign \$501  = len2_p5 <= 6'h20;
+  assign \$502  = len2_p5 <= 4'h8;
+  assign \$503  = len2_p5 <= 6'h20;
+  assign \$504  = len2_p5 <= 6'h20;
+  assign \$505  = len2_p5 <= 6'h20;
+  assign \$506  = len2_p5 <= 4'h8;
+  assign \$507  = len2_p5 <= 1'h1;
+  assign \$508  = len2_p5 <= 6'h20;
+  assign \$509  = len2_p5 <= 6'h20;
+  assign \$510  = len2_p5 <= 1'h1;
+  assign \$511  = val2_p5 <= 1'h1;
+  assign \$512  = \$510  & \$511 ;
+  assign \$513  = avail >= dec2_p5_oe;
+  assign \$514  = dec2_p5_fits & \$513 ;
+  assign \$515  = \$514  & fast2_p5;
+  assign \$516  = ! len2_p5;
+  assign \$517  = | fb2_p5;
+  assign \$518  = \port$20511$0  == 8'h81;
+  assign \$519  = fb2_p5 < 8'h80;
+  assign \$520  = \$518  & \$519 ;
+  assign \$521  = ~ \$520 ;
+  assign \$522  = \$517  & \$521 ;
+  assign \$523  = \$516  | \$522 ;
+  assign ok2_p5 = \$515  & \$523 ;
+  assign \$524  = $signed(\$81 ) != $signed(4'h5);
+  assign \$525  = \$81 [3:0] >= dec2_p5_oe;
+  assign \$526  = rel_near & \$525 ;
+  assign \$527  = rel_far | \$526 ;
+  assign relok2_p5 = \$524  & \$527 ;
+  assign \$529  = \$528  ? avail : { 2'h0, dec2_p5_oe };
+  assign single2_p6 = \port$20513$0  < 8'h80;
+  assign \$530  = \port$20513$0  >= 8'h80;
+  assign \$531  = \port$20513$0  < 8'hb8;
+  assign short2_p6 = \$530  & \$531 ;
+  assign len2_p6 = single2_p6 ? 6'h01 : \port$20513$0 [5:0];
+  assign fb2_p6 = single2_p6 ? \port$20513$0  : \port$20515$0 ;
+  assign \$532  = len2_p6 <= 6'h20;
+  assign \$533  = len2_p6 <= 4'h8;
+  assign \$534  = len2_p6 <= 6'h20;
+  assign \$535  = len2_p6 <= 6'h20;
+  assign \$536  = len2_p6 <= 4'h8;
+  assign \$537  = len2_p6 <= 6'h20;
+  assign \$538  = len2_p6 <= 6'h20;
+  assign \$539  = len2_p6 <= 6'h20;
+  assign \$540  = len2_p6 <= 4'h8;
+  assign \$541  = len2_p6 <= 1'h1;
+  assign \$542  = len2_p6 <= 6'h20;
+  assign \$543  = len2_p6 <= 6'h20;
+  assign \$544  = len2_p6 <= 1'h1;
+  assign \$545  = val2_p6 <= 1'h1;
+  assign \$546  = \$544  & \$545 ;
+  assign \$547  = avail >= dec2_p6_oe;
+  assign \$548  = dec2_p6_fits & \$547 ;
+  assign \$549  = \$548  & fast2_p6;
+  assign \$550  = ! len2_p6;
+  assign \$551  = | fb2_p6;
+  assign \$552  = \port$20513$0  == 8'h81;
+  assign \$553  = fb2_p6 < 8'h80;
+  assign \$554  = \$552  & \$553 ;
+  assign \$555  = ~ \$554 ;
+  assign \$556  = \$551  & \$555 ;
+  assign \$557  = \$550  | \$556 ;
+  assign ok2_p6 = \$549  & \$557 ;
+  assign \$558  = $signed(\$81 ) != $signed(4'h6);
+  assign \$559  = \$81 [3:0] >= dec2_p6_oe;
+  assign \$560  = rel_near & \$559 ;
+  assign \$561  = rel_far | \$560 ;
+  assign relok2_p6 = \$558  & \$561 ;
+  assign \$563  = \$562  ? avail : { 2'h0, dec2_p6_oe };
+  assign single2_p7 = \port$20515$0  < 8'h80;
+  assign \$564  = \port$20515$0  >= 8'h80;
+  assign \$565  = \port$20515$0  < 8'hb8;
+  assign short2_p7 = \$564  & \$565 ;
+  assign len2_p7 = single2_p7 ? 6'h01 : \port$20515$0 [5:0];
+  assign fb2_p7 = single2_p7 ? \port$20515$0  : \port$20517$0 ;
+  assign \$566  = len2_p7 <= 6'h20;
+  assign \$567  = len2_p7 <= 4'h8;
+  assign \$568  = len2_p7 <= 6'h20;
+  assign \$569  = len2_p7 <= 6'h20;
+  assign \$570  = len2_p7 <= 4'h8;
+  assign \$571  = len2_p7 <= 6'h20;
+  assign \$572  = len2_p7 <= 6'h20;
+  assign \$573  = len2_p7 <= 6'h20;
+  assign \$574  = len2_p7 <= 4'h8;
+  assign \$575  = len2_p7 <= 1'h1;
+  assign \$576  = len2_p7 <= 6'h20;
+  assign \$577  = len2_p7 <= 6'h20;
+  assign \$578  = len2_p7 <= 1'h1;
+  assign \$579  = val2_p7 <= 1'h1;
   assign \$580  = \$578  & \$579 ;
-  assign \$581  = \$580  & fast2_p4;
-  assign \$582  = ! len2_p4;
-  assign \$583  = | fb2_p4;
-  assign \$584  = \port$19545$0  == 8'h81;
-  assign \$585  = fb2_p4 < 8'h80;
-  assign \$586  = \$584  & \$585 ;
-  assign \$587  = ~ \$586 ;
-  assign \$588  = \$583  & \$587 ;
-  assign \$589  = \$582  | \$588 ;
-  assign ok2_p4 = \$581  & \$589 ;
-  assign \$590  = $signed(\$68 ) != $signed(4'h4);
-  assign \$591  = $signed(\$68 ) >= $signed({ 1'h0, oe2_p4 });
-  assign relok2_p4 = \$590  & \$591 ;
-  assign single2_p5 = \port$19547$0  < 8'h80;
-  assign \$592  = \port$19547$0  >= 8'h80;
-  assign \$593  = \port$19547$0  < 8'hb8;
-  assign short2_p5 = \$592  & \$593 ;
-  assign len2_p5 = single2_p5 ? 6'h01 : \port$19547$0 [5:0];
-  assign \$594  = ~ single2_p5;
-  assign \$595  = 3'h5 + \$594 ;
-  assign oe2_p5 = \$595  + len2_p5;
-  assign fb2_p5 = single2_p5 ? \port$19547$0  : \port$19549$0 ;
-  assign \$596  = len2_p5 <= 6'h20;
-  assign \$597  = len2_p5 <= 4'h8;
-  assign \$598  = len2_p5 <= 6'h20;
-  assign \$599  = len2_p5 <= 6'h20;
-  assign \$600  = len2_p5 <= 4'h8;
-  assign \$601  = len2_p5 <= 6'h20;
-  assign \$602  = len2_p5 <= 6'h20;
-  assign \$603  = len2_p5 <= 6'h20;
-  assign \$604  = len2_p5 <= 4'h8;
-  assign \$605  = len2_p5 <= 1'h1;
-  assign \$606  = len2_p5 <= 6'h20;
-  assign \$607  = len2_p5 <= 6'h20;
-  assign \$608  = len2_p5 <= 1'h1;
-  assign \$609  = val2_p5 <= 1'h1;
-  assign \$610  = \$608  & \$609 ;
-  assign \$611  = single2_p5 | short2_p5;
-  assign \$612  = oe2_p5 <= 4'h8;
-  assign \$613  = \$611  & \$612 ;
-  assign \$614  = avail >= oe2_p5;
-  assign \$615  = \$613  & \$614 ;
-  assign \$616  = \$615  & fast2_p5;
-  assign \$617  = ! len2_p5;
-  assign \$618  = | fb2_p5;
-  assign \$619  = \port$19547$0  == 8'h81;
-  assign \$620  = fb2_p5 < 8'h80;
-  assign \$621  = \$619  & \$620 ;
-  assign \$622  = ~ \$621 ;
-  assign \$623  = \$618  & \$622 ;
-  assign \$624  = \$617  | \$623 ;
-  assign ok2_p5 = \$616  & \$624 ;
-  assign \$625  = $signed(\$68 ) != $signed(4'h5);
-  assign \$626  = $signed(\$68 ) >= $signed({ 1'h0, oe2_p5 });
-  assign relok2_p5 = \$625  & \$626 ;
-  assign single2_p6 = \port$19549$0  < 8'h80;
-  assign \$627  = \port$19549$0  >= 8'h80;
-  assign \$628  = \port$19549$0  < 8'hb8;
-  assign short2_p6 = \$627  & \$628 ;
-  assign len2_p6 = single2_p6 ? 6'h01 : \port$19549$0 [5:0];
-  assign \$629  = ~ single2_p6;
-  assign \$630  = 3'h6 + \$629 ;
-  assign oe2_p6 = \$630  + len2_p6;
-  assign fb2_p6 = single2_p6 ? \port$19549$0  : \port$19551$0 ;
-  assign \$631  = len2_p6 <= 6'h20;
-  assign \$632  = len2_p6 <= 4'h8;
-  assign \$633  = len2_p6 <= 6'h20;
-  assign \$634  = len2_p6 <= 6'h20;
-  assign \$635  = len2_p6 <= 4'h8;
-  assign \$636  = len2_p6 <= 6'h20;
-  assign \$637  = len2_p6 <= 6'h20;
-  assign \$638  = len2_p6 <= 6'h20;
-  assign \$639  = len2_p6 <= 4'h8;
-  assign \$640  = len2_p6 <= 1'h1;
-  assign \$641  = len2_p6 <= 6'h20;
-  assign \$642  = len2_p6 <= 6'h20;
-  assign \$643  = len2_p6 <= 1'h1;
-  assign \$644  = val2_p6 <= 1'h1;
-  assign \$645  = \$643  & \$644 ;
-  assign \$646  = single2_p6 | short2_p6;
-  assign \$647  = oe2_p6 <= 4'h8;
-  assign \$648  = \$646  & \$647 ;
-  assign \$649  = avail >= oe2_p6;
-  assign \$650  = \$648  & \$649 ;
-  assign \$651  = \$650  & fast2_p6;
-  assign \$652  = ! len2_p6;
-  assign \$653  = | fb2_p6;
-  assign \$654  = \port$19549$0  == 8'h81;
-  assign \$655  = fb2_p6 < 8'h80;
-  assign \$656  = \$654  & \$655 ;
-  assign \$657  = ~ \$656 ;
-  assign \$658  = \$653  & \$657 ;
-  assign \$659  = \$652  | \$658 ;
-  assign ok2_p6 = \$651  & \$659 ;
-  assign \$660  = $signed(\$68 ) != $signed(4'h6);
-  assign \$661  = $signed(\$68 ) >= $signed({ 1'h0, oe2_p6 });
-  assign relok2_p6 = \$660  & \$661 ;
-  assign single2_p7 = \port$19551$0  < 8'h80;
-  assign \$662  = \port$19551$0  >= 8'h80;
-  assign \$663  = \port$19551$0  < 8'hb8;
-  assign short2_p7 = \$662  & \$663 ;
-  assign len2_p7 = single2_p7 ? 6'h01 : \port$19551$0 [5:0];
-  assign \$664  = ~ single2_p7;
-  assign \$665  = 3'h7 + \$664 ;
-  assign oe2_p7 = \$665  + len2_p7;
-  assign fb2_p7 = single2_p7 ? \port$19551$0  : \port$19553$0 ;
-  assign \$666  = len2_p7 <= 6'h20;
-  assign \$667  = len2_p7 <= 4'h8;
-  assign \$668  = len2_p7 <= 6'h20;
-  assign \$669  = len2_p7 <= 6'h20;
-  assign \$670  = len2_p7 <= 4'h8;
-  assign \$671  = len2_p7 <= 6'h20;
-  assign \$672  = len2_p7 <= 6'h20;
-  assign \$673  = len2_p7 <= 6'h20;
-  assign \$674  = len2_p7 <= 4'h8;
-  assign \$675  = len2_p7 <= 1'h1;
-  assign \$676  = len2_p7 <= 6'h20;
-  assign \$677  = len2_p7 <= 6'h20;
-  assign \$678  = len2_p7 <= 1'h1;
-  assign \$679  = val2_p7 <= 1'h1;
-  assign \$680  = \$678  & \$679 ;
-  assign \$681  = single2_p7 | short2_p7;
-  assign \$682  = oe2_p7 <= 4'h8;
-  assign \$683  = \$681  & \$682 ;
-  assign \$684  = avail >= oe2_p7;
-  assign \$685  = \$683  & \$684 ;
-  assign \$686  = \$685  & fast2_p7;
-  assign \$687  = ! len2_p7;
-  assign \$688  = | fb2_p7;
-  assign \$689  = \port$19551$0  == 8'h81;
-  assign \$690  = fb2_p7 < 8'h80;
-  assign \$691  = \$689  & \$690 ;
-  assign \$692  = ~ \$691 ;
-  assign \$693  = \$688  & \$692 ;
-  assign \$694  = \$687  | \$693 ;
-  assign ok2_p7 = \$686  & \$694 ;
-  assign \$695  = $signed(\$68 ) != $signed(4'h7);
-  assign \$696  = $signed(\$68 ) >= $signed({ 1'h0, oe2_p7 });
-  assign relok2_p7 = \$695  & \$696 ;
-  assign \$697  = ! depth;
-  assign \$698  = rec[7:5] == 2'h3;
-  assign \$699  = depth == 1'h1;
-  assign \$700  = \$698  & \$699 ;
-  assign \$701  = ! top_cnt;
-  assign \$702  = \$700  & \$701 ;
-  assign \$705  = wrap_v ? 6'h21 : 6'h22;
-  assign \$706  = wrap_v ? 6'h22 : 6'h23;
-  assign \$707  = wrap_v ? 6'h23 : 6'h00;
-  assign \$708  = ! depth;
-  assign \$709  = rec[7:5] == 2'h3;
-  assign \$710  = depth == 1'h1;
-  assign \$711  = \$709  & \$710 ;
-  assign \$712  = ! top_cnt;
-  assign \$713  = \$711  & \$712 ;
-  assign \$716  = wrap_v ? 6'h21 : 6'h22;
-  assign \$717  = wrap_v ? 6'h22 : 6'h23;
-  assign \$718  = wrap_v ? 6'h23 : 6'h00;
-  assign out_end_l0 = oh_l0 + \port$19537$0 [5:0];
-  assign \$719  = \port$19537$0  == 8'hc0;
-  assign \$720  = list_l0 ? fld_list : fld_string;
-  assign \$721  = \$720  == 4'hb;
-  assign \$722  = list_l0 ? fld_list : fld_string;
-  assign \$723  = \$722  == 5'h15;
-  assign \$724  = | { \$723 , \$721  };
-  assign \$725  = \$719  & \$724 ;
-  assign \$726  = cmpl_l0 | \$725 ;
-  assign \$727  = list_l0 ? fld_list : fld_string;
-  assign \$728  = \$727  == 1'h1;
-  assign \$729  = \$726  | \$728 ;
-  assign \$730  = o2_l0 < 4'h8;
-  assign \$731  = \$729  & \$730 ;
-  assign \$733  = \$731  & \$732 ;
-  assign \$734  = list_l0 ? fld_list : fld_string;
-  assign \$735  = \$734  == 1'h1;
-  assign \$736  = out_end_l0 != o2_l0;
-  assign \$737  = out_end_l0 >= oe2_l0;
-  assign \$738  = \$736  & \$737 ;
-  assign \$739  = long_l0 | \$738 ;
-  assign \$741  = \$735  ? \$739  : \$740 ;
-  assign c_take_l0 = \$733  & \$741 ;
-  assign \$742  = c_take_l0 ? oe2_l0 : { 2'h0, o2_l0 };
-  assign out_end_l1 = oh_l1 + \port$19539$0 [5:0];
-  assign \$743  = \port$19539$0  == 8'hc0;
-  assign \$744  = list_l1 ? fld_list : fld_string;
-  assign \$745  = \$744  == 4'hb;
-  assign \$746  = list_l1 ? fld_list : fld_string;
-  assign \$747  = \$746  == 5'h15;
-  assign \$748  = | { \$747 , \$745  };
-  assign \$749  = \$743  & \$748 ;
-  assign \$750  = cmpl_l1 | \$749 ;
-  assign \$751  = list_l1 ? fld_list : fld_string;
-  assign \$752  = \$751  == 1'h1;
-  assign \$753  = \$750  | \$752 ;
-  assign \$754  = o2_l1 < 4'h8;
-  assign \$755  = \$753  & \$754 ;
-  assign \$757  = \$755  & \$756 ;
-  assign \$758  = list_l1 ? fld_list : fld_string;
-  assign \$759  = \$758  == 1'h1;
-  assign \$760  = out_end_l1 != o2_l1;
-  assign \$761  = out_end_l1 >= oe2_l1;
-  assign \$762  = \$760  & \$761 ;
-  assign \$763  = long_l1 | \$762 ;
-  assign \$765  = \$759  ? \$763  : \$764 ;
-  assign c_take_l1 = \$757  & \$765 ;
-  assign \$766  = c_take_l1 ? oe2_l1 : { 2'h0, o2_l1 };
-  assign out_end_l2 = oh_l2 + \port$19541$0 [5:0];
-  assign \$767  = \port$19541$0  == 8'hc0;
-  assign \$768  = list_l2 ? fld_list : fld_string;
-  assign \$769  = \$768  == 4'hb;
-  assign \$770  = list_l2 ? fld_list : fld_string;
-  assign \$771  = \$770  == 5'h15;
-  assign \$772  = | { \$771 , \$769  };
-  assign \$773  = \$767  & \$772 ;
-  assign \$774  = cmpl_l2 | \$773 ;
-  assign \$775  = list_l2 ? fld_list : fld_string;
-  assign \$776  = \$775  == 1'h1;
-  assign \$777  = \$774  | \$776 ;
-  assign \$778  = o2_l2 < 4'h8;
-  assign \$779  = \$777  & \$778 ;
-  assign \$781  = \$779  & \$780 ;
-  assign \$782  = list_l2 ? fld_list : fld_string;
-  assign \$783  = \$782  == 1'h1;
-  assign \$784  = out_end_l2 != o2_l2;
-  assign \$785  = out_end_l2 >= oe2_l2;
-  assign \$786  = \$784  & \$785 ;
-  assign \$787  = long_l2 | \$786 ;
-  assign \$789  = \$783  ? \$787  : \$788 ;
-  assign c_take_l2 = \$781  & \$789 ;
-  assign \$790  = c_take_l2 ? oe2_l2 : { 2'h0, o2_l2 };
-  assign out_end_l3 = oh_l3 + \port$19543$0 [5:0];
-  assign \$791  = \port$19543$0  == 8'hc0;
-  assign \$792  = list_l3 ? fld_list : fld_string;
-  assign \$793  = \$792  == 4'hb;
-  assign \$794  = list_l3 ? fld_list : fld_string;
-  assign \$795  = \$794  == 5'h15;
-  assign \$796  = | { \$795 , \$793  };
-  assign \$797  = \$791  & \$796 ;
-  assign \$798  = cmpl_l3 | \$797 ;
-  assign \$799  = list_l3 ? fld_list : fld_string;
-  assign \$800  = \$799  == 1'h1;
-  assign \$801  = \$798  | \$800 ;
-  assign \$802  = o2_l3 < 4'h8;
-  assign \$803  = \$801  & \$802 ;
-  assign \$805  = \$803  & \$804 ;
-  assign \$806  = list_l3 ? fld_list : fld_string;
-  assign \$807  = \$806  == 1'h1;
-  assign \$808  = out_end_l3 != o2_l3;
-  assign \$809  = out_end_l3 >= oe2_l3;
-  assign \$810  = \$808  & \$809 ;
-  assign \$811  = long_l3 | \$810 ;
-  assign \$813  = \$807  ? \$811  : \$812 ;
-  assign c_take_l3 = \$805  & \$813 ;
-  assign \$814  = c_take_l3 ? oe2_l3 : { 2'h0, o2_l3 };
-  assign out_end_l4 = oh_l4 + \port$19545$0 [5:0];
-  assign \$815  = \port$19545$0  == 8'hc0;
-  assign \$816  = list_l4 ? fld_list : fld_string;
-  assign \$817  = \$816  == 4'hb;
-  assign \$818  = list_l4 ? fld_list : fld_string;
-  assign \$819  = \$818  == 5'h15;
-  assign \$820  = | { \$819 , \$817  };
-  assign \$821  = \$815  & \$820 ;
-  assign \$822  = cmpl_l4 | \$821 ;
-  assign \$823  = list_l4 ? fld_list : fld_string;
-  assign \$824  = \$823  == 1'h1;
-  assign \$825  = \$822  | \$824 ;
-  assign \$826  = o2_l4 < 4'h8;
-  assign \$827  = \$825  & \$826 ;
+  assign \$581  = avail >= dec2_p7_oe;
+  assign \$582  = dec2_p7_fits & \$581 ;
+  assign \$583  = \$582  & fast2_p7;
+  assign \$584  = ! len2_p7;
+  assign \$585  = | fb2_p7;
+  assign \$586  = \port$20515$0  == 8'h81;
+  assign \$587  = fb2_p7 < 8'h80;
+  assign \$588  = \$586  & \$587 ;
+  assign \$589  = ~ \$588 ;
+  assign \$590  = \$585  & \$589 ;
+  assign \$591  = \$584  | \$590 ;
+  assign ok2_p7 = \$583  & \$591 ;
+  assign \$592  = $signed(\$81 ) != $signed(4'h7);
+  assign \$593  = \$81 [3:0] >= dec2_p7_oe;
+  assign \$594  = rel_near & \$593 ;
+  assign \$595  = rel_far | \$594 ;
+  assign relok2_p7 = \$592  & \$595 ;
+  assign \$597  = \$596  ? avail : { 2'h0, dec2_p7_oe };
+  assign \$598  = ! depth;
+  assign \$599  = rec[7:5] == 2'h3;
+  assign \$600  = depth == 1'h1;
+  assign \$601  = \$599  & \$600 ;
+  assign \$602  = ! top_cnt;
+  assign \$603  = \$601  & \$602 ;
+  assign \$606  = wrap_v ? 6'h21 : 6'h22;
+  assign \$607  = wrap_v ? 6'h22 : 6'h23;
+  assign \$608  = wrap_v ? 6'h23 : 6'h00;
+  assign \$609  = ! depth;
+  assign \$610  = rec[7:5] == 2'h3;
+  assign \$611  = depth == 1'h1;
+  assign \$612  = \$610  & \$611 ;
+  assign \$613  = ! top_cnt;
+  assign \$614  = \$612  & \$613 ;
+  assign \$617  = wrap_v ? 6'h21 : 6'h22;
+  assign \$618  = wrap_v ? 6'h22 : 6'h23;
+  assign \$619  = wrap_v ? 6'h23 : 6'h00;
+  assign \$621  = \port$20501$0  == 8'hc0;
+  assign \$622  = dec_l0_list ? fld_list : fld_string;
+  assign \$623  = \$622  == 4'hb;
+  assign \$624  = dec_l0_list ? fld_list : fld_string;
+  assign \$625  = \$624  == 5'h15;
+  assign \$626  = | { \$625 , \$623  };
+  assign \$627  = \$621  & \$626 ;
+  assign \$628  = dec_l0_cmpl | \$627 ;
+  assign \$629  = dec_l0_list ? fld_list : fld_string;
+  assign \$630  = \$629  == 1'h1;
+  assign \$631  = \$628  | \$630 ;
+  assign \$632  = dec_l0_o2 < 4'h8;
+  assign \$633  = \$631  & \$632 ;
+  assign \$635  = \$633  & \$634 ;
+  assign \$636  = dec_l0_list ? fld_list : fld_string;
+  assign \$637  = \$636  == 1'h1;
+  assign \$638  = dec_l0_out_end != dec_l0_o2;
+  assign \$639  = dec_l0_out_end >= \$620 ;
+  assign \$640  = \$638  & \$639 ;
+  assign \$641  = dec_l0_long | \$640 ;
+  assign \$643  = \$637  ? \$641  : \$642 ;
+  assign c_take_l0 = \$635  & \$643 ;
+  assign \$645  = \$644  ? avail : { 2'h0, dec_l0_o2[3:0] };
+  assign amount_l0 = c_take_l0 ? \$646  : \$645 [3:0];
+  assign \$648  = \port$20503$0  == 8'hc0;
+  assign \$649  = dec_l1_list ? fld_list : fld_string;
+  assign \$650  = \$649  == 4'hb;
+  assign \$651  = dec_l1_list ? fld_list : fld_string;
+  assign \$652  = \$651  == 5'h15;
+  assign \$653  = | { \$652 , \$650  };
+  assign \$654  = \$648  & \$653 ;
+  assign \$655  = dec_l1_cmpl | \$654 ;
+  assign \$656  = dec_l1_list ? fld_list : fld_string;
+  assign \$657  = \$656  == 1'h1;
+  assign \$658  = \$655  | \$657 ;
+  assign \$659  = dec_l1_o2 < 4'h8;
+  assign \$660  = \$658  & \$659 ;
+  assign \$662  = \$660  & \$661 ;
+  assign \$663  = dec_l1_list ? fld_list : fld_string;
+  assign \$664  = \$663  == 1'h1;
+  assign \$665  = dec_l1_out_end != dec_l1_o2;
+  assign \$666  = dec_l1_out_end >= \$647 ;
+  assign \$667  = \$665  & \$666 ;
+  assign \$668  = dec_l1_long | \$667 ;
+  assign \$670  = \$664  ? \$668  : \$669 ;
+  assign c_take_l1 = \$662  & \$670 ;
+  assign \$672  = \$671  ? avail : { 2'h0, dec_l1_o2[3:0] };
+  assign amount_l1 = c_take_l1 ? \$673  : \$672 [3:0];
+  assign \$675  = \port$20505$0  == 8'hc0;
+  assign \$676  = dec_l2_list ? fld_list : fld_string;
+  assign \$677  = \$676  == 4'hb;
+  assign \$678  = dec_l2_list ? fld_list : fld_string;
+  assign \$679  = \$678  == 5'h15;
+  assign \$680  = | { \$679 , \$677  };
+  assign \$681  = \$675  & \$680 ;
+  assign \$682  = dec_l2_cmpl | \$681 ;
+  assign \$683  = dec_l2_list ? fld_list : fld_string;
+  assign \$684  = \$683  == 1'h1;
+  assign \$685  = \$682  | \$684 ;
+  assign \$686  = dec_l2_o2 < 4'h8;
+  assign \$687  = \$685  & \$686 ;
+  assign \$689  = \$687  & \$688 ;
+  assign \$690  = dec_l2_list ? fld_list : fld_string;
+  assign \$691  = \$690  == 1'h1;
+  assign \$692  = dec_l2_out_end != dec_l2_o2;
+  assign \$693  = dec_l2_out_end >= \$674 ;
+  assign \$694  = \$692  & \$693 ;
+  assign \$695  = dec_l2_long | \$694 ;
+  assign \$697  = \$691  ? \$695  : \$696 ;
+  assign c_take_l2 = \$689  & \$697 ;
+  assign \$699  = \$698  ? avail : { 2'h0, dec_l2_o2[3:0] };
+  assign amount_l2 = c_take_l2 ? \$700  : \$699 [3:0];
+  assign \$702  = \port$20507$0  == 8'hc0;
+  assign \$703  = dec_l3_list ? fld_list : fld_string;
+  assign \$704  = \$703  == 4'hb;
+  assign \$705  = dec_l3_list ? fld_list : fld_string;
+  assign \$706  = \$705  == 5'h15;
+  assign \$707  = | { \$706 , \$704  };
+  assign \$708  = \$702  & \$707 ;
+  assign \$709  = dec_l3_cmpl | \$708 ;
+  assign \$710  = dec_l3_list ? fld_list : fld_string;
+  assign \$711  = \$710  == 1'h1;
+  assign \$712  = \$709  | \$711 ;
+  assign \$713  = dec_l3_o2 < 4'h8;
+  assign \$714  = \$712  & \$713 ;
+  assign \$716  = \$714  & \$715 ;
+  assign \$717  = dec_l3_list ? fld_list : fld_string;
+  assign \$718  = \$717  == 1'h1;
+  assign \$719  = dec_l3_out_end != dec_l3_o2;
+  assign \$720  = dec_l3_out_end >= \$701 ;
+  assign \$721  = \$719  & \$720 ;
+  assign \$722  = dec_l3_long | \$721 ;
+  assign \$724  = \$718  ? \$722  : \$723 ;
+  assign c_take_l3 = \$716  & \$724 ;
+  assign \$726  = \$725  ? avail : { 2'h0, dec_l3_o2[3:0] };
+  assign amount_l3 = c_take_l3 ? \$727  : \$726 [3:0];
+  assign \$729  = \port$20509$0  == 8'hc0;
+  assign \$730  = dec_l4_list ? fld_list : fld_string;
+  assign \$731  = \$730  == 4'hb;
+  assign \$732  = dec_l4_list ? fld_list : fld_string;
+  assign \$733  = \$732  == 5'h15;
+  assign \$734  = | { \$733 , \$731  };
+  assign \$735  = \$729  & \$734 ;
+  assign \$736  = dec_l4_cmpl | \$735 ;
+  assign \$737  = dec_l4_list ? fld_list : fld_string;
+  assign \$738  = \$737  == 1'h1;
+  assign \$739  = \$736  | \$738 ;
+  assign \$740  = dec_l4_o2 < 4'h8;
+  assign \$741  = \$739  & \$740 ;
+  assign \$743  = \$741  & \$742 ;
+  assign \$744  = dec_l4_list ? fld_list : fld_string;
+  assign \$745  = \$744  == 1'h1;
+  assign \$746  = dec_l4_out_end != dec_l4_o2;
+  assign \$747  = dec_l4_out_end >= \$728 ;
+  assign \$748  = \$746  & \$747 ;
+  assign \$749  = dec_l4_long | \$748 ;
+  assign \$751  = \$745  ? \$749  : \$750 ;
+  assign c_take_l4 = \$743  & \$751 ;
+  assign \$753  = \$752  ? avail : { 2'h0, dec_l4_o2[3:0] };
+  assign amount_l4 = c_take_l4 ? \$754  : \$753 [3:0];
+  assign \$756  = \port$20511$0  == 8'hc0;
+  assign \$757  = dec_l5_list ? fld_list : fld_string;
+  assign \$758  = \$757  == 4'hb;
+  assign \$759  = dec_l5_list ? fld_list : fld_string;
+  assign \$760  = \$759  == 5'h15;
+  assign \$761  = | { \$760 , \$758  };
+  assign \$762  = \$756  & \$761 ;
+  assign \$763  = dec_l5_cmpl | \$762 ;
+  assign \$764  = dec_l5_list ? fld_list : fld_string;
+  assign \$765  = \$764  == 1'h1;
+  assign \$766  = \$763  | \$765 ;
+  assign \$767  = dec_l5_o2 < 4'h8;
+  assign \$768  = \$766  & \$767 ;
+  assign \$770  = \$768  & \$769 ;
+  assign \$771  = dec_l5_list ? fld_list : fld_string;
+  assign \$772  = \$771  == 1'h1;
+  assign \$773  = dec_l5_out_end != dec_l5_o2;
+  assign \$774  = dec_l5_out_end >= \$755 ;
+  assign \$775  = \$773  & \$774 ;
+  assign \$776  = dec_l5_long | \$775 ;
+  assign \$778  = \$772  ? \$776  : \$777 ;
+  assign c_take_l5 = \$770  & \$778 ;
+  assign \$780  = \$779  ? avail : { 2'h0, dec_l5_o2[3:0] };
+  assign amount_l5 = c_take_l5 ? \$781  : \$780 [3:0];
+  assign \$783  = \port$20513$0  == 8'hc0;
+  assign \$784  = dec_l6_list ? fld_list : fld_string;
+  assign \$785  = \$784  == 4'hb;
+  assign \$786  = dec_l6_list ? fld_list : fld_string;
+  assign \$787  = \$786  == 5'h15;
+  assign \$788  = | { \$787 , \$785  };
+  assign \$789  = \$783  & \$788 ;
+  assign \$790  = dec_l6_cmpl | \$789 ;
+  assign \$791  = dec_l6_list ? fld_list : fld_string;
+  assign \$792  = \$791  == 1'h1;
+  assign \$793  = \$790  | \$792 ;
+  assign \$794  = dec_l6_o2 < 4'h8;
+  assign \$795  = \$793  & \$794 ;
+  assign \$797  = \$795  & \$796 ;
+  assign \$798  = dec_l6_list ? fld_list : fld_string;
+  assign \$799  = \$798  == 1'h1;
+  assign \$800  = dec_l6_out_end != dec_l6_o2;
+  assign \$801  = dec_l6_out_end >= \$782 ;
+  assign \$802  = \$800  & \$801 ;
+  assign \$803  = dec_l6_long | \$802 ;
+  assign \$805  = \$799  ? \$803  : \$804 ;
+  assign c_take_l6 = \$797  & \$805 ;
+  assign \$807  = \$806  ? avail : { 2'h0, dec_l6_o2[3:0] };
+  assign amount_l6 = c_take_l6 ? \$808  : \$807 [3:0];
+  assign \$810  = \port$20515$0  == 8'hc0;
+  assign \$811  = dec_l7_list ? fld_list : fld_string;
+  assign \$812  = \$811  == 4'hb;
+  assign \$813  = dec_l7_list ? fld_list : fld_string;
+  assign \$814  = \$813  == 5'h15;
+  assign \$815  = | { \$814 , \$812  };
+  assign \$816  = \$810  & \$815 ;
+  assign \$817  = dec_l7_cmpl | \$816 ;
+  assign \$818  = dec_l7_list ? fld_list : fld_string;
+  assign \$819  = \$818  == 1'h1;
+  assign \$820  = \$817  | \$819 ;
+  assign \$821  = dec_l7_o2 < 4'h8;
+  assign \$822  = \$820  & \$821 ;
+  assign \$824  = \$822  & \$823 ;
+  assign \$825  = dec_l7_list ? fld_list : fld_string;
+  assign \$826  = \$825  == 1'h1;
+  assign \$827  = dec_l7_out_end != dec_l7_o2;
+  assign \$828  = dec_l7_out_end >= \$809 ;
   assign \$829  = \$827  & \$828 ;
-  assign \$830  = list_l4 ? fld_list : fld_string;
-  assign \$831  = \$830  == 1'h1;
-  assign \$832  = out_end_l4 != o2_l4;
-  assign \$833  = out_end_l4 >= oe2_l4;
-  assign \$834  = \$832  & \$833 ;
-  assign \$835  = long_l4 | \$834 ;
-  assign \$837  = \$831  ? \$835  : \$836 ;
-  assign c_take_l4 = \$829  & \$837 ;
-  assign \$838  = c_take_l4 ? oe2_l4 : { 2'h0, o2_l4 };
-  assign out_end_l5 = oh_l5 + \port$19547$0 [5:0];
-  assign \$839  = \port$19547$0  == 8'hc0;
-  assign \$840  = list_l5 ? fld_list : fld_string;
-  assign \$841  = \$840  == 4'hb;
-  assign \$842  = list_l5 ? fld_list : fld_string;
-  assign \$843  = \$842  == 5'h15;
-  assign \$844  = | { \$843 , \$841  };
-  assign \$845  = \$839  & \$844 ;
-  assign \$846  = cmpl_l5 | \$845 ;
-  assign \$847  = list_l5 ? fld_list : fld_string;
-  assign \$848  = \$847  == 1'h1;
-  assign \$849  = \$846  | \$848 ;
-  assign \$850  = o2_l5 < 4'h8;
-  assign \$851  = \$849  & \$850 ;
-  assign \$853  = \$851  & \$852 ;
-  assign \$854  = list_l5 ? fld_list : fld_string;
-  assign \$855  = \$854  == 1'h1;
-  assign \$856  = out_end_l5 != o2_l5;
-  assign \$857  = out_end_l5 >= oe2_l5;
-  assign \$858  = \$856  & \$857 ;
-  assign \$859  = long_l5 | \$858 ;
-  assign \$861  = \$855  ? \$859  : \$860 ;
-  assign c_take_l5 = \$853  & \$861 ;
-  assign \$862  = c_take_l5 ? oe2_l5 : { 2'h0, o2_l5 };
-  assign out_end_l6 = oh_l6 + \port$19549$0 [5:0];
-  assign \$863  = \port$19549$0  == 8'hc0;
-  assign \$864  = list_l6 ? fld_list : fld_string;
-  assign \$865  = \$864  == 4'hb;
-  assign \$866  = list_l6 ? fld_list : fld_string;
-  assign \$867  = \$866  == 5'h15;
-  assign \$868  = | { \$867 , \$865  };
-  assign \$869  = \$863  & \$868 ;
-  assign \$870  = cmpl_l6 | \$869 ;
-  assign \$871  = list_l6 ? fld_list : fld_string;
-  assign \$872  = \$871  == 1'h1;
-  assign \$873  = \$870  | \$872 ;
-  assign \$874  = o2_l6 < 4'h8;
-  assign \$875  = \$873  & \$874 ;
-  assign \$877  = \$875  & \$876 ;
-  assign \$878  = list_l6 ? fld_list : fld_string;
-  assign \$879  = \$878  == 1'h1;
-  assign \$880  = out_end_l6 != o2_l6;
-  assign \$881  = out_end_l6 >= oe2_l6;
-  assign \$882  = \$880  & \$881 ;
-  assign \$883  = long_l6 | \$882 ;
-  assign \$885  = \$879  ? \$883  : \$884 ;
-  assign c_take_l6 = \$877  & \$885 ;
-  assign \$886  = c_take_l6 ? oe2_l6 : { 2'h0, o2_l6 };
-  assign out_end_l7 = oh_l7 + \port$19551$0 [5:0];
-  assign \$887  = \port$19551$0  == 8'hc0;
-  assign \$888  = list_l7 ? fld_list : fld_string;
-  assign \$889  = \$888  == 4'hb;
-  assign \$890  = list_l7 ? fld_list : fld_string;
-  assign \$891  = \$890  == 5'h15;
-  assign \$892  = | { \$891 , \$889  };
-  assign \$893  = \$887  & \$892 ;
-  assign \$894  = cmpl_l7 | \$893 ;
-  assign \$895  = list_l7 ? fld_list : fld_string;
-  assign \$896  = \$895  == 1'h1;
-  assign \$897  = \$894  | \$896 ;
-  assign \$898  = o2_l7 < 4'h8;
-  assign \$899  = \$897  & \$898 ;
-  assign \$901  = \$899  & \$900 ;
-  assign \$902  = list_l7 ? fld_list : fld_string;
-  assign \$903  = \$902  == 1'h1;
-  assign \$904  = out_end_l7 != o2_l7;
-  assign \$905  = out_end_l7 >= oe2_l7;
-  assign \$906  = \$904  & \$905 ;
-  assign \$907  = long_l7 | \$906 ;
-  assign \$909  = \$903  ? \$907  : \$908 ;
-  assign c_take_l7 = \$901  & \$909 ;
-  assign \$910  = c_take_l7 ? oe2_l7 : { 2'h0, o2_l7 };
-  assign \$911  = oh_l0 > 4'h8;
-  assign \$912  = oh_l1 > 4'h8;
-  assign \$913  = oh_l2 > 4'h8;
-  assign \$914  = oh_l3 > 4'h8;
-  assign \$915  = oh_l4 > 4'h8;
-  assign \$916  = oh_l5 > 4'h8;
-  assign \$917  = oh_l6 > 4'h8;
-  assign \$918  = oh_l7 > 4'h8;
-  assign \$919  = ~ start;
-  assign \$920  = | o;
-  assign \$921  = \$919  & \$920 ;
-  assign opt_defer = \$921  & defer_at_o;
-  assign \$922  = start & start_empty;
-  assign \$923  = ~ \$922 ;
-  assign \$924  = b_active & \$923 ;
-  assign \$925  = ~ opt_defer;
-  assign \$926  = depth == 1'h1;
-  assign \$927  = ~ trailing;
-  assign \$928  = \$926  & \$927 ;
-  assign \$929  = depth == 1'h1;
-  assign \$930  = ~ trailing;
-  assign \$931  = \$929  & \$930 ;
-  assign \$932  = ~ \$931 ;
-  assign \$933  = avail < 1'h0;
-  assign over0 = at_end & \$933 ;
-  assign \$934  = avail < 1'h1;
-  assign over1 = at_end & \$934 ;
-  assign \$935  = avail < 2'h2;
-  assign over2 = at_end & \$935 ;
-  assign \$936  = avail < 2'h3;
-  assign over3 = at_end & \$936 ;
-  assign \$937  = avail < 3'h4;
-  assign over4 = at_end & \$937 ;
-  assign \$938  = avail < 3'h5;
-  assign over5 = at_end & \$938 ;
-  assign \$939  = avail < 3'h6;
-  assign over6 = at_end & \$939 ;
-  assign \$940  = avail < 3'h7;
-  assign over7 = at_end & \$940 ;
-  assign \$941  = avail < 4'h8;
-  assign over8 = at_end & \$941 ;
-  assign \$942  = avail < 4'h9;
-  assign over9 = at_end & \$942 ;
-  assign \$943  = avail < 4'ha;
-  assign over10 = at_end & \$943 ;
-  assign \$944  = avail < 4'hb;
-  assign over11 = at_end & \$944 ;
-  assign \$945  = avail < 4'hc;
-  assign over12 = at_end & \$945 ;
-  assign \$946  = avail < 4'hd;
-  assign over13 = at_end & \$946 ;
-  assign \$947  = avail < 4'he;
-  assign over14 = at_end & \$947 ;
-  assign \$948  = avail < 4'hf;
-  assign over15 = at_end & \$948 ;
-  assign \$949  = | depth;
-  assign \$950  = ! $signed(\$68 );
-  assign \$951  = \$949  & \$950 ;
-  assign \$953  = \$952  ? 5'h00 : \$742 [4:0];
-  assign \$955  = \$954  ? avail : { 2'h0, \$953 [3:0] };
-  assign \$956  = | depth;
-  assign \$957  = $signed(\$68 ) == $signed(2'h1);
-  assign \$958  = \$956  & \$957 ;
-  assign \$959  = ~ start;
-  assign \$960  = oh_l1 > 4'h8;
-  assign \$961  = \$959  & \$960 ;
-  assign \$962  = \$958  | \$961 ;
-  assign \$963  = \$962  ? 5'h01 : \$766 [4:0];
-  assign \$965  = \$964  ? avail : { 2'h0, \$963 [3:0] };
-  assign \$966  = | depth;
-  assign \$967  = $signed(\$68 ) == $signed(3'h2);
-  assign \$968  = \$966  & \$967 ;
-  assign \$969  = ~ start;
-  assign \$970  = oh_l2 > 4'h8;
-  assign \$971  = \$969  & \$970 ;
-  assign \$972  = \$968  | \$971 ;
-  assign \$973  = \$972  ? 5'h02 : \$790 [4:0];
-  assign \$975  = \$974  ? avail : { 2'h0, \$973 [3:0] };
-  assign \$976  = | depth;
-  assign \$977  = $signed(\$68 ) == $signed(3'h3);
-  assign \$978  = \$976  & \$977 ;
-  assign \$979  = ~ start;
-  assign \$980  = oh_l3 > 4'h8;
-  assign \$981  = \$979  & \$980 ;
-  assign \$982  = \$978  | \$981 ;
-  assign \$983  = \$982  ? 5'h03 : \$814 [4:0];
-  assign \$985  = \$984  ? avail : { 2'h0, \$983 [3:0] };
-  assign \$986  = | depth;
-  assign \$987  = $signed(\$68 ) == $signed(4'h4);
-  assign \$988  = \$986  & \$987 ;
-  assign \$989  = ~ start;
-  assign \$990  = oh_l4 > 4'h8;
-  assign \$991  = \$989  & \$990 ;
-  assign \$992  = \$988  | \$991 ;
-  assign \$993  = \$992  ? 5'h04 : \$838 [4:0];
-  assign \$995  = \$994  ? avail : { 2'h0, \$993 [3:0] };
-  assign \$996  = | depth;
-  assign \$997  = $signed(\$68 ) == $signed(4'h5);
-  assign \$998  = \$996  & \$997 ;
-  assign \$999  = ~ start;
-  assign \$1000  = oh_l5 > 4'h8;
-  assign \$1001  = \$999  & \$1000 ;
-  assign \$1002  = \$998  | \$1001 ;
-  assign \$1003  = \$1002  ? 5'h05 : \$862 [4:0];
-  assign \$1005  = \$1004  ? avail : { 2'h0, \$1003 [3:0] };
-  assign \$1006  = | depth;
-  assign \$1007  = $signed(\$68 ) == $signed(4'h6);
-  assign \$1008  = \$1006  & \$1007 ;
-  assign \$1009  = ~ start;
-  assign \$1010  = oh_l6 > 4'h8;
-  assign \$1011  = \$1009  & \$1010 ;
-  assign \$1012  = \$1008  | \$1011 ;
-  assign \$1013  = \$1012  ? 5'h06 : \$886 [4:0];
-  assign \$1015  = \$1014  ? avail : { 2'h0, \$1013 [3:0] };
-  assign \$1016  = | depth;
-  assign \$1017  = $signed(\$68 ) == $signed(4'h7);
-  assign \$1018  = \$1016  & \$1017 ;
-  assign \$1019  = ~ start;
-  assign \$1020  = oh_l7 > 4'h8;
-  assign \$1021  = \$1019  & \$1020 ;
-  assign \$1022  = \$1018  | \$1021 ;
-  assign \$1023  = \$1022  ? 5'h07 : \$910 [4:0];
-  assign \$1025  = \$1024  ? avail : { 2'h0, \$1023 [3:0] };
-  assign \$1026  = ~ b_active;
-  assign \$1027  = over8 ? avail : 6'h08;
-  assign \$1029  = b_active & b_err;
-  assign \$1030  = cur_f == 4'ha;
-  assign cd_a = a_active & \$1030 ;
-  assign \$1031  = ~ is_list_at_o;
-  assign \$1032  = opt_header & \$1031 ;
-  assign \$1033  = fld == 4'ha;
-  assign \$1034  = \$1032  & \$1033 ;
-  assign \$1035  = | n_at_o;
-  assign cd_b = \$1034  & \$1035 ;
-  assign \$1036  = ! state;
-  assign \$1037  = \$1036  & go;
-  assign \$1038  = cd_a | cd_b;
-  assign chunk_valid = \$1037  & \$1038 ;
-  assign \$1039  = pending & out_free;
-  assign copy_now = \$1039  & o_calldata__ready;
-  assign \$1040  = pending & out_free;
-  assign \$1041  = ~ pending;
-  assign late_here = late_fail & \$1041 ;
-  assign \$1042  = ! state;
-  assign \$1043  = \$1042  & go;
-  assign \$1044  = ~ pending;
-  assign \$1045  = \$1044  | copy_now;
-  assign \$1046  = \$1043  & \$1045 ;
-  assign \$1047  = ~ chunk_valid;
-  assign \$1048  = \$1047  | o_calldata__ready;
-  assign fire = \$1046  & \$1048 ;
+  assign \$830  = dec_l7_long | \$829 ;
+  assign \$832  = \$826  ? \$830  : \$831 ;
+  assign c_take_l7 = \$824  & \$832 ;
+  assign \$834  = \$833  ? avail : { 2'h0, dec_l7_o2[3:0] };
+  assign amount_l7 = c_take_l7 ? \$835  : \$834 [3:0];
+  assign \$836  = ~ start;
+  assign \$837  = | o;
+  assign \$838  = \$836  & \$837 ;
+  assign opt_defer = \$838  & defer_at_o;
+  assign \$839  = start & start_empty;
+  assign \$840  = ~ \$839 ;
+  assign \$841  = b_active & \$840 ;
+  assign \$842  = ~ opt_defer;
+  assign \$843  = depth == 1'h1;
+  assign \$844  = ~ trailing;
+  assign \$845  = \$843  & \$844 ;
+  assign \$846  = depth == 1'h1;
+  assign \$847  = ~ trailing;
+  assign \$848  = \$846  & \$847 ;
+  assign \$849  = ~ \$848 ;
+  assign \$851  = \$850  ? avail : 6'h00;
+  assign \$852  = | depth;
+  assign \$853  = ! $signed(\$81 );
+  assign \$854  = \$852  & \$853 ;
+  assign ta_l0 = \$855  ? \$851 [3:0] : amount_l0;
+  assign \$857  = \$856  ? avail : 6'h01;
+  assign \$858  = | depth;
+  assign \$859  = $signed(\$81 ) == $signed(2'h1);
+  assign \$860  = \$858  & \$859 ;
+  assign \$861  = ~ start;
+  assign \$862  = \$861  & dec_l1_defer;
+  assign \$863  = \$860  | \$862 ;
+  assign ta_l1 = \$863  ? \$857 [3:0] : amount_l1;
+  assign \$865  = \$864  ? avail : 6'h02;
+  assign \$866  = | depth;
+  assign \$867  = $signed(\$81 ) == $signed(3'h2);
+  assign \$868  = \$866  & \$867 ;
+  assign \$869  = ~ start;
+  assign \$870  = \$869  & dec_l2_defer;
+  assign \$871  = \$868  | \$870 ;
+  assign ta_l2 = \$871  ? \$865 [3:0] : amount_l2;
+  assign \$873  = \$872  ? avail : 6'h03;
+  assign \$874  = | depth;
+  assign \$875  = $signed(\$81 ) == $signed(3'h3);
+  assign \$876  = \$874  & \$875 ;
+  assign \$877  = ~ start;
+  assign \$878  = \$877  & dec_l3_defer;
+  assign \$879  = \$876  | \$878 ;
+  assign ta_l3 = \$879  ? \$873 [3:0] : amount_l3;
+  assign \$881  = \$880  ? avail : 6'h04;
+  assign \$882  = | depth;
+  assign \$883  = $signed(\$81 ) == $signed(4'h4);
+  assign \$884  = \$882  & \$883 ;
+  assign \$885  = ~ start;
+  assign \$886  = \$885  & dec_l4_defer;
+  assign \$887  = \$884  | \$886 ;
+  assign ta_l4 = \$887  ? \$881 [3:0] : amount_l4;
+  assign \$889  = \$888  ? avail : 6'h05;
+  assign \$890  = | depth;
+  assign \$891  = $signed(\$81 ) == $signed(4'h5);
+  assign \$892  = \$890  & \$891 ;
+  assign \$893  = ~ start;
+  assign \$894  = \$893  & dec_l5_defer;
+  assign \$895  = \$892  | \$894 ;
+  assign ta_l5 = \$895  ? \$889 [3:0] : amount_l5;
+  assign \$897  = \$896  ? avail : 6'h06;
+  assign \$898  = | depth;
+  assign \$899  = $signed(\$81 ) == $signed(4'h6);
+  assign \$900  = \$898  & \$899 ;
+  assign \$901  = ~ start;
+  assign \$902  = \$901  & dec_l6_defer;
+  assign \$903  = \$900  | \$902 ;
+  assign ta_l6 = \$903  ? \$897 [3:0] : amount_l6;
+  assign \$905  = \$904  ? avail : 6'h07;
+  assign \$906  = | depth;
+  assign \$907  = $signed(\$81 ) == $signed(4'h7);
+  assign \$908  = \$906  & \$907 ;
+  assign \$909  = ~ start;
+  assign \$910  = \$909  & dec_l7_defer;
+  assign \$911  = \$908  | \$910 ;
+  assign ta_l7 = \$911  ? \$905 [3:0] : amount_l7;
+  assign \$912  = ~ b_active;
+  assign \$913  = over8 ? avail : 6'h08;
+  assign \$915  = b_active & b_err;
+  assign \$916  = cur_f == 4'ha;
+  assign cd_a = a_active & \$916 ;
+  assign \$917  = ~ is_list_at_o;
+  assign \$918  = opt_header & \$917 ;
+  assign \$919  = fld == 4'ha;
+  assign \$920  = \$918  & \$919 ;
+  assign \$921  = | n_at_o;
+  assign cd_b = \$920  & \$921 ;
+  assign \$922  = ! state;
+  assign \$923  = \$922  & go;
+  assign \$924  = cd_a | cd_b;
+  assign chunk_valid = \$923  & \$924 ;
+  assign \$925  = pending & out_free;
+  assign copy_now = \$925  & o_calldata__ready;
+  assign \$926  = pending & out_free;
+  assign \$927  = ~ pending;
+  assign late_here = late_fail & \$927 ;
+  assign \$928  = ! state;
+  assign \$929  = \$928  & go;
+  assign \$930  = ~ pending;
+  assign \$931  = \$930  | copy_now;
+  assign \$932  = \$929  & \$931 ;
+  assign \$933  = ~ chunk_valid;
+  assign \$934  = \$933  | o_calldata__ready;
+  assign fire = \$932  & \$934 ;
   assign pos_plus0 = pos + 1'h0;
-  assign \$1049  = pos + 1'h0;
-  assign \$1050  = \$1049  > 24'hffffff;
-  assign too_big0 = pos[24] | \$1050 ;
+  assign \$935  = pos + 1'h0;
+  assign \$936  = \$935  > 24'hffffff;
+  assign too_big0 = pos[24] | \$936 ;
   assign pos_plus1 = pos + 1'h1;
-  assign \$1051  = pos + 1'h1;
-  assign \$1052  = \$1051  > 24'hffffff;
-  assign too_big1 = pos[24] | \$1052 ;
+  assign \$937  = pos + 1'h1;
+  assign \$938  = \$937  > 24'hffffff;
+  assign too_big1 = pos[24] | \$938 ;
   assign pos_plus2 = pos + 2'h2;
-  assign \$1053  = pos + 2'h2;
-  assign \$1054  = \$1053  > 24'hffffff;
-  assign too_big2 = pos[24] | \$1054 ;
+  assign \$939  = pos + 2'h2;
+  assign \$940  = \$939  > 24'hffffff;
+  assign too_big2 = pos[24] | \$940 ;
   assign pos_plus3 = pos + 2'h3;
-  assign \$1055  = pos + 2'h3;
-  assign \$1056  = \$1055  > 24'hffffff;
-  assign too_big3 = pos[24] | \$1056 ;
+  assign \$941  = pos + 2'h3;
+  assign \$942  = \$941  > 24'hffffff;
+  assign too_big3 = pos[24] | \$942 ;
   assign pos_plus4 = pos + 3'h4;
-  assign \$1057  = pos + 3'h4;
-  assign \$1058  = \$1057  > 24'hffffff;
-  assign too_big4 = pos[24] | \$1058 ;
+  assign \$943  = pos + 3'h4;
+  assign \$944  = \$943  > 24'hffffff;
+  assign too_big4 = pos[24] | \$944 ;
   assign pos_plus5 = pos + 3'h5;
-  assign \$1059  = pos + 3'h5;
-  assign \$1060  = \$1059  > 24'hffffff;
-  assign too_big5 = pos[24] | \$1060 ;
+  assign \$945  = pos + 3'h5;
+  assign \$946  = \$945  > 24'hffffff;
+  assign too_big5 = pos[24] | \$946 ;
   assign pos_plus6 = pos + 3'h6;
-  assign \$1061  = pos + 3'h6;
-  assign \$1062  = \$1061  > 24'hffffff;
-  assign too_big6 = pos[24] | \$1062 ;
+  assign \$947  = pos + 3'h6;
+  assign \$948  = \$947  > 24'hffffff;
+  assign too_big6 = pos[24] | \$948 ;
   assign pos_plus7 = pos + 3'h7;
-  assign \$1063  = pos + 3'h7;
-  assign \$1064  = \$1063  > 24'hffffff;
-  assign too_big7 = pos[24] | \$1064 ;
+  assign \$949  = pos + 3'h7;
+  assign \$950  = \$949  > 24'hffffff;
+  assign too_big7 = pos[24] | \$950 ;
   assign pos_plus8 = pos + 4'h8;
-  assign \$1065  = pos + 4'h8;
-  assign \$1066  = \$1065  > 24'hffffff;
-  assign too_big8 = pos[24] | \$1066 ;
+  assign \$951  = pos + 4'h8;
+  assign \$952  = \$951  > 24'hffffff;
+  assign too_big8 = pos[24] | \$952 ;
   assign pos_plus9 = pos + 4'h9;
-  assign \$1067  = pos + 4'h9;
-  assign \$1068  = \$1067  > 24'hffffff;
-  assign too_big9 = pos[24] | \$1068 ;
+  assign \$953  = pos + 4'h9;
+  assign \$954  = \$953  > 24'hffffff;
+  assign too_big9 = pos[24] | \$954 ;
   assign pos_plus10 = pos + 4'ha;
-  assign \$1069  = pos + 4'ha;
-  assign \$1070  = \$1069  > 24'hffffff;
-  assign too_big10 = pos[24] | \$1070 ;
-  assign \$1071  = start & start_empty;
-  assign \$1072  = ! ln_at_o;
-  assign \$1073  = fld == 4'hb;
-  assign \$1074  = fld == 5'h15;
-  assign \$1075  = | { \$1074 , \$1073  };
-  assign \$1076  = \$1072  & \$1075 ;
-  assign \$1077  = avail <= 4'h8;
-  assign \$1078  = at_end & \$1077 ;
-  assign \$1079  = avail >= 4'h8;
-  assign \$1080  = ! rec[7:5];
-  assign \$1081  = rec[1930:1675] >= 6'h25;
-  assign \$1082  = \$1080  & \$1081 ;
-  assign \$1083  = rec[1930:1675] - 6'h23;
-  assign \$1084  = rec[4:0] != 5'h1b;
-  assign \$1085  = late_fail & \$1084 ;
-  assign \$1086  = ~ pending;
-  assign \$1087  = start & start_empty;
-  assign \$1088  = pos[24] ? { 1'h0, pos } : pos_plus0;
-  assign \$1089  = ~ opt_done;
-  assign \$1090  = ~ pos[24];
-  assign \$1092  = ~ a_err;
-  assign \$1093  = ~ late_here;
-  assign \$1094  = \$1092  & \$1093 ;
-  assign \$1095  = cur_f == 2'h3;
-  assign \$1096  = cur_f == 3'h6;
-  assign \$1097  = cur_f == 4'hf;
-  assign \$1098  = cur_f == 5'h10;
-  assign \$1099  = cur_f == 5'h11;
-  assign \$1100  = cur_f == 5'h12;
-  assign \$1101  = | { \$1100 , \$1099 , \$1098 , \$1097 , \$1096 , \$1095  };
-  assign \$1102  = \$1094  & \$1101 ;
-  assign \$1103  = rem - 4'h8;
-  assign \$1104  = depth - 1'h1;
-  assign \$1105  = depth - 1'h1;
-  assign \$1107  = depth - 1'h1;
-  assign \$1109  = depth - 1'h1;
-  assign \$1111  = b_header & cmpl_at_o;
-  assign \$1112  = fld == 2'h3;
-  assign \$1113  = fld == 3'h6;
-  assign \$1114  = fld == 4'hf;
-  assign \$1115  = fld == 5'h10;
-  assign \$1116  = fld == 5'h11;
-  assign \$1117  = fld == 5'h12;
-  assign \$1118  = | { \$1117 , \$1116 , \$1115 , \$1114 , \$1113 , \$1112  };
-  assign \$1119  = \$1111  & \$1118 ;
-  assign \$1120  = ~ a_err;
-  assign \$1121  = \$1119  & \$1120 ;
-  assign \$1122  = ~ late_here;
-  assign \$1123  = \$1121  & \$1122 ;
-  assign \$1124  = top_cnt + 1'h1;
-  assign \$1125  = p + h_at_o;
-  assign \$1126  = fld == 5'h1f;
-  assign \$1127  = | ln_at_o;
-  assign \$1128  = p + h_at_o;
-  assign \$1129  = rec[2674:2651] + 1'h1;
-  assign \$1130  = rec[2698:2675] + 1'h1;
-  assign \$1131  = rec[2722:2699] + 1'h1;
-  assign \$1132  = rec[2746:2723] + 1'h1;
-  assign \$1133  = ! ln_at_o;
-  assign \$1134  = fld == 4'hb;
-  assign \$1135  = fld == 5'h15;
-  assign \$1136  = | { \$1135 , \$1134  };
-  assign \$1137  = \$1133  & \$1136 ;
-  assign \$1138  = fld == 5'h1f;
-  assign \$1139  = \$1138  ? 4'h7 : top_ctx;
-  assign \$1140  = top_cnt + 1'h1;
-  assign \$1141  = depth + 1'h1;
-  assign \$1142  = huge ? 27'h3ffffff : \$185 [26:0];
-  assign \$1143  = ln_at_o - n_at_o;
-  assign \$1144  = ! n_at_o;
-  assign \$1145  = ln_at_o > 6'h20;
-  assign \$1146  = fld == 1'h1;
-  assign \$1147  = top_cnt + 2'h2;
-  assign \$1148  = \$1146  ? 25'h0000001 : \$1147 ;
-  assign \$1149  = fld2 == 5'h10;
-  assign \$1150  = pos + o2_at_o;
-  assign \$1151  = ~ late_here;
-  assign \$1152  = \err$365  & \$1151 ;
-  assign \$1154  = pos[24] ? { 1'h0, pos } : \$1153 ;
-  assign \$1156  = avail <= 4'h8;
-  assign \$1157  = at_end & \$1156 ;
-  assign \$1158  = avail >= 4'h8;
-  assign \$1160  = pos[24] ? { 1'h0, pos } : \$1159 ;
-  assign \$1162  = ~ pos[24];
+  assign \$955  = pos + 4'ha;
+  assign \$956  = \$955  > 24'hffffff;
+  assign too_big10 = pos[24] | \$956 ;
+  assign \$957  = start & start_empty;
+  assign \$958  = ! ln_at_o;
+  assign \$959  = fld == 4'hb;
+  assign \$960  = fld == 5'h15;
+  assign \$961  = | { \$960 , \$959  };
+  assign \$962  = \$958  & \$961 ;
+  assign \$963  = avail <= 4'h8;
+  assign \$964  = at_end & \$963 ;
+  assign \$965  = avail >= 4'h8;
+  assign \$966  = ! rec[7:5];
+  assign \$967  = rec[1930:1675] >= 6'h25;
+  assign \$968  = \$966  & \$967 ;
+  assign \$969  = rec[1930:1675] - 6'h23;
+  assign \$970  = rec[4:0] != 5'h1b;
+  assign \$971  = late_fail & \$970 ;
+  assign \$972  = ~ pending;
+  assign \$973  = start & start_empty;
+  assign \$974  = pos[24] ? { 1'h0, pos } : pos_plus0;
+  assign \$975  = ~ opt_done;
+  assign \$976  = ~ pos[24];
+  assign \$978  = ~ a_err;
+  assign \$979  = ~ late_here;
+  assign \$980  = \$978  & \$979 ;
+  assign \$981  = cur_f == 2'h3;
+  assign \$982  = cur_f == 3'h6;
+  assign \$983  = cur_f == 4'hf;
+  assign \$984  = cur_f == 5'h10;
+  assign \$985  = cur_f == 5'h11;
+  assign \$986  = cur_f == 5'h12;
+  assign \$987  = | { \$986 , \$985 , \$984 , \$983 , \$982 , \$981  };
+  assign \$988  = \$980  & \$987 ;
+  assign \$989  = rem - 4'h8;
+  assign \$990  = depth - 1'h1;
+  assign \$991  = depth - 1'h1;
+  assign \$993  = depth - 1'h1;
+  assign \$995  = depth - 1'h1;
+  assign \$997  = b_header & cmpl_at_o;
+  assign \$998  = fld == 2'h3;
+  assign \$999  = fld == 3'h6;
+  assign \$1000  = fld == 4'hf;
+  assign \$1001  = fld == 5'h10;
+  assign \$1002  = fld == 5'h11;
+  assign \$1003  = fld == 5'h12;
+  assign \$1004  = | { \$1003 , \$1002 , \$1001 , \$1000 , \$999 , \$998  };
+  assign \$1005  = \$997  & \$1004 ;
+  assign \$1006  = ~ a_err;
+  assign \$1007  = \$1005  & \$1006 ;
+  assign \$1008  = ~ late_here;
+  assign \$1009  = \$1007  & \$1008 ;
+  assign \$1010  = top_cnt + 1'h1;
+  assign \$1011  = p + h_at_o;
+  assign \$1012  = fld == 5'h1f;
+  assign \$1013  = | ln_at_o;
+  assign \$1014  = p + h_at_o;
+  assign \$1015  = rec[2674:2651] + 1'h1;
+  assign \$1016  = rec[2698:2675] + 1'h1;
+  assign \$1017  = rec[2722:2699] + 1'h1;
+  assign \$1018  = rec[2746:2723] + 1'h1;
+  assign \$1019  = ! ln_at_o;
+  assign \$1020  = fld == 4'hb;
+  assign \$1021  = fld == 5'h15;
+  assign \$1022  = | { \$1021 , \$1020  };
+  assign \$1023  = \$1019  & \$1022 ;
+  assign \$1024  = fld == 5'h1f;
+  assign \$1025  = \$1024  ? 4'h7 : top_ctx;
+  assign \$1026  = top_cnt + 1'h1;
+  assign \$1027  = depth + 1'h1;
+  assign \$1028  = huge ? 27'h3ffffff : \$88 [26:0];
+  assign \$1029  = ln_at_o - n_at_o;
+  assign \$1030  = ! n_at_o;
+  assign \$1031  = ln_at_o > 6'h20;
+  assign \$1032  = fld == 1'h1;
+  assign \$1033  = top_cnt + 2'h2;
+  assign \$1034  = \$1032  ? 25'h0000001 : \$1033 ;
+  assign \$1035  = fld2 == 5'h10;
+  assign \$1036  = pos + o2_at_o;
+  assign \$1037  = ~ late_here;
+  assign \$1038  = \err$409  & \$1037 ;
+  assign \$1040  = pos[24] ? { 1'h0, pos } : \$1039 ;
+  assign \$1042  = avail <= 4'h8;
+  assign \$1043  = at_end & \$1042 ;
+  assign \$1044  = avail >= 4'h8;
+  assign \$1046  = pos[24] ? { 1'h0, pos } : \$1045 ;
+  assign \$1048  = ~ pos[24];
   always @(posedge clk)
-    o__valid <= \$1163 ;
+    o__valid <= \$1049 ;
   always @(posedge clk)
-    late_armed <= \$1164 ;
+    late_armed <= \$1050 ;
   always @(posedge clk)
-    late_f <= \$1165 ;
+    late_f <= \$1051 ;
   always @(posedge clk)
-    late_val <= \$1166 ;
+    late_val <= \$1052 ;
   always @(posedge clk)
-    late2_armed <= \$1167 ;
+    late2_armed <= \$1053 ;
   always @(posedge clk)
-    o__payload <= \$1168 ;
+    o__payload <= \$1054 ;
   always @(posedge clk)
-    rec <= \$1169 ;
+    rec <= \$1055 ;
   always @(posedge clk)
-    pending <= \$1170 ;
+    pending <= \$1056 ;
   always @(posedge clk)
-    state <= \$1171 ;
+    state <= \$1057 ;
   always @(posedge clk)
-    start <= \$1172 ;
+    start <= \$1058 ;
   always @(posedge clk)
-    pos <= \$1173 ;
+    pos <= \$1059 ;
   always @(posedge clk)
-    rem <= \$1174 ;
+    rem <= \$1060 ;
   always @(posedge clk)
-    depth <= \$1175 ;
+    depth <= \$1061 ;
   always @(posedge clk)
-    wrap_v <= \$1176 ;
+    wrap_v <= \$1062 ;
   always @(posedge clk)
-    acc <= \$1177 ;
+    acc <= \$1063 ;
   always @(posedge clk)
-    cur_first <= \$1178 ;
+    cur_first <= \$1064 ;
   always @(posedge clk)
-    top_ctx <= \$1179 ;
+    top_ctx <= \$1065 ;
   always @(posedge clk)
-    top_end <= \$1180 ;
+    top_end <= \$1066 ;
   always @(posedge clk)
-    top_cnt <= \$1181 ;
+    top_cnt <= \$1067 ;
   always @(posedge clk)
-    late2_f <= \$1182 ;
+    late2_f <= \$1068 ;
   always @(posedge clk)
-    late2_val <= \$1183 ;
+    late2_val <= \$1069 ;
   always @(posedge clk)
-    stk_ctx0 <= \$1184 ;
+    stk_ctx0 <= \$1070 ;
   always @(posedge clk)
-    stk_ctx1 <= \$1185 ;
+    stk_ctx1 <= \$1071 ;
   always @(posedge clk)
-    stk_ctx2 <= \$1186 ;
+    stk_ctx2 <= \$1072 ;
   always @(posedge clk)
-    stk_ctx3 <= \$1187 ;
+    stk_ctx3 <= \$1073 ;
   always @(posedge clk)
-    stk_ctx4 <= \$1188 ;
+    stk_ctx4 <= \$1074 ;
   always @(posedge clk)
-    stk_ctx5 <= \$1189 ;
+    stk_ctx5 <= \$1075 ;
   always @(posedge clk)
-    stk_end0 <= \$1190 ;
+    stk_end0 <= \$1076 ;
   always @(posedge clk)
-    stk_end1 <= \$1191 ;
+    stk_end1 <= \$1077 ;
   always @(posedge clk)
-    stk_end2 <= \$1192 ;
+    stk_end2 <= \$1078 ;
   always @(posedge clk)
-    stk_end3 <= \$1193 ;
+    stk_end3 <= \$1079 ;
   always @(posedge clk)
-    stk_end4 <= \$1194 ;
+    stk_end4 <= \$1080 ;
   always @(posedge clk)
-    stk_end5 <= \$1195 ;
+    stk_end5 <= \$1081 ;
   always @(posedge clk)
-    stk_cnt0 <= \$1196 ;
+    stk_cnt0 <= \$1082 ;
   always @(posedge clk)
-    stk_cnt1 <= \$1197 ;
+    stk_cnt1 <= \$1083 ;
   always @(posedge clk)
-    stk_cnt2 <= \$1198 ;
+    stk_cnt2 <= \$1084 ;
   always @(posedge clk)
-    stk_cnt3 <= \$1199 ;
+    stk_cnt3 <= \$1085 ;
   always @(posedge clk)
-    stk_cnt4 <= \$1200 ;
+    stk_cnt4 <= \$1086 ;
   always @(posedge clk)
-    stk_cnt5 <= \$1201 ;
+    stk_cnt5 <= \$1087 ;
   always @(posedge clk)
-    cur_f <= \$1202 ;
+    cur_f <= \$1088 ;
   always @(posedge clk)
-    cur_wrapped <= \$1203 ;
+    cur_wrapped <= \$1089 ;
   always @(posedge clk)
-    cur_big <= \$1204 ;
+    cur_big <= \$1090 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          b_at_o = \port$19537$0 ;
+          b_at_o = \port$20501$0 ;
       3'h1:
-          b_at_o = \port$19539$0 ;
+          b_at_o = \port$20503$0 ;
       3'h2:
-          b_at_o = \port$19541$0 ;
+          b_at_o = \port$20505$0 ;
       3'h3:
-          b_at_o = \port$19543$0 ;
+          b_at_o = \port$20507$0 ;
       3'h4:
-          b_at_o = \port$19545$0 ;
+          b_at_o = \port$20509$0 ;
       3'h5:
-          b_at_o = \port$19547$0 ;
+          b_at_o = \port$20511$0 ;
       3'h6:
-          b_at_o = \port$19549$0 ;
+          b_at_o = \port$20513$0 ;
       3'h7:
-          b_at_o = \port$19551$0 ;
+          b_at_o = \port$20515$0 ;
     endcase
   end
   always @* begin
@@ -30148,21 +29912,21 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          single_at_o = single_l0;
+          single_at_o = dec_l0_single;
       3'h1:
-          single_at_o = single_l1;
+          single_at_o = dec_l1_single;
       3'h2:
-          single_at_o = single_l2;
+          single_at_o = dec_l2_single;
       3'h3:
-          single_at_o = single_l3;
+          single_at_o = dec_l3_single;
       3'h4:
-          single_at_o = single_l4;
+          single_at_o = dec_l4_single;
       3'h5:
-          single_at_o = single_l5;
+          single_at_o = dec_l5_single;
       3'h6:
-          single_at_o = single_l6;
+          single_at_o = dec_l6_single;
       3'h7:
-          single_at_o = single_l7;
+          single_at_o = dec_l7_single;
     endcase
   end
   always @* begin
@@ -30170,21 +29934,21 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          is_list_at_o = list_l0;
+          is_list_at_o = dec_l0_list;
       3'h1:
-          is_list_at_o = list_l1;
+          is_list_at_o = dec_l1_list;
       3'h2:
-          is_list_at_o = list_l2;
+          is_list_at_o = dec_l2_list;
       3'h3:
-          is_list_at_o = list_l3;
+          is_list_at_o = dec_l3_list;
       3'h4:
-          is_list_at_o = list_l4;
+          is_list_at_o = dec_l4_list;
       3'h5:
-          is_list_at_o = list_l5;
+          is_list_at_o = dec_l5_list;
       3'h6:
-          is_list_at_o = list_l6;
+          is_list_at_o = dec_l6_list;
       3'h7:
-          is_list_at_o = list_l7;
+          is_list_at_o = dec_l7_list;
     endcase
   end
   always @* begin
@@ -30192,21 +29956,21 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          is_long_at_o = long_l0;
+          is_long_at_o = dec_l0_long;
       3'h1:
-          is_long_at_o = long_l1;
+          is_long_at_o = dec_l1_long;
       3'h2:
-          is_long_at_o = long_l2;
+          is_long_at_o = dec_l2_long;
       3'h3:
-          is_long_at_o = long_l3;
+          is_long_at_o = dec_l3_long;
       3'h4:
-          is_long_at_o = long_l4;
+          is_long_at_o = dec_l4_long;
       3'h5:
-          is_long_at_o = long_l5;
+          is_long_at_o = dec_l5_long;
       3'h6:
-          is_long_at_o = long_l6;
+          is_long_at_o = dec_l6_long;
       3'h7:
-          is_long_at_o = long_l7;
+          is_long_at_o = dec_l7_long;
     endcase
   end
   always @* begin
@@ -30236,21 +30000,21 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          L1_at_o = \port$19539$0 ;
+          L1_at_o = \port$20503$0 ;
       3'h1:
-          L1_at_o = \port$19541$0 ;
+          L1_at_o = \port$20505$0 ;
       3'h2:
-          L1_at_o = \port$19543$0 ;
+          L1_at_o = \port$20507$0 ;
       3'h3:
-          L1_at_o = \port$19545$0 ;
+          L1_at_o = \port$20509$0 ;
       3'h4:
-          L1_at_o = \port$19547$0 ;
+          L1_at_o = \port$20511$0 ;
       3'h5:
-          L1_at_o = \port$19549$0 ;
+          L1_at_o = \port$20513$0 ;
       3'h6:
-          L1_at_o = \port$19551$0 ;
+          L1_at_o = \port$20515$0 ;
       3'h7:
-          L1_at_o = \port$19553$0 ;
+          L1_at_o = \port$20517$0 ;
     endcase
   end
   always @* begin
@@ -30258,21 +30022,21 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          h_at_o = h_l0;
+          h_at_o = dec_l0_h;
       3'h1:
-          h_at_o = h_l1;
+          h_at_o = dec_l1_h;
       3'h2:
-          h_at_o = h_l2;
+          h_at_o = dec_l2_h;
       3'h3:
-          h_at_o = h_l3;
+          h_at_o = dec_l3_h;
       3'h4:
-          h_at_o = h_l4;
+          h_at_o = dec_l4_h;
       3'h5:
-          h_at_o = h_l5;
+          h_at_o = dec_l5_h;
       3'h6:
-          h_at_o = h_l6;
+          h_at_o = dec_l6_h;
       3'h7:
-          h_at_o = h_l7;
+          h_at_o = dec_l7_h;
     endcase
   end
   always @* begin
@@ -30302,21 +30066,21 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          oh_at_o = oh_l0;
+          oh_at_o = dec_l0_oh;
       3'h1:
-          oh_at_o = oh_l1;
+          oh_at_o = dec_l1_oh;
       3'h2:
-          oh_at_o = oh_l2;
+          oh_at_o = dec_l2_oh;
       3'h3:
-          oh_at_o = oh_l3;
+          oh_at_o = dec_l3_oh;
       3'h4:
-          oh_at_o = oh_l4;
+          oh_at_o = dec_l4_oh;
       3'h5:
-          oh_at_o = oh_l5;
+          oh_at_o = dec_l5_oh;
       3'h6:
-          oh_at_o = oh_l6;
+          oh_at_o = dec_l6_oh;
       3'h7:
-          oh_at_o = oh_l7;
+          oh_at_o = dec_l7_oh;
     endcase
   end
   always @* begin
@@ -30324,325 +30088,325 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          n_at_o = \$84 [3:0];
+          n_at_o = dec_l0_n;
       3'h1:
-          n_at_o = \$98 [3:0];
+          n_at_o = dec_l1_n;
       3'h2:
-          n_at_o = \$112 [3:0];
+          n_at_o = dec_l2_n;
       3'h3:
-          n_at_o = \$126 [3:0];
+          n_at_o = dec_l3_n;
       3'h4:
-          n_at_o = \$140 [3:0];
+          n_at_o = dec_l4_n;
       3'h5:
-          n_at_o = \$154 [3:0];
+          n_at_o = dec_l5_n;
       3'h6:
-          n_at_o = \$168 [3:0];
+          n_at_o = dec_l6_n;
       3'h7:
-          n_at_o = \$182 [3:0];
+          n_at_o = dec_l7_n;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$211 [3:0])
+    casez (\$114 [3:0])
       4'h0:
-          s0 = \port$19537$0 ;
+          s0 = \port$20501$0 ;
       4'h1:
-          s0 = \port$19539$0 ;
+          s0 = \port$20503$0 ;
       4'h2:
-          s0 = \port$19541$0 ;
+          s0 = \port$20505$0 ;
       4'h3:
-          s0 = \port$19543$0 ;
+          s0 = \port$20507$0 ;
       4'h4:
-          s0 = \port$19545$0 ;
+          s0 = \port$20509$0 ;
       4'h5:
-          s0 = \port$19547$0 ;
+          s0 = \port$20511$0 ;
       4'h6:
-          s0 = \port$19549$0 ;
+          s0 = \port$20513$0 ;
       4'h7:
-          s0 = \port$19551$0 ;
+          s0 = \port$20515$0 ;
       4'h8:
-          s0 = \port$19553$0 ;
+          s0 = \port$20517$0 ;
       4'h9:
-          s0 = \port$19555$0 ;
+          s0 = \port$20519$0 ;
       4'ha:
-          s0 = \port$19557$0 ;
+          s0 = \port$20521$0 ;
       4'hb:
-          s0 = \port$19559$0 ;
+          s0 = \port$20523$0 ;
       4'hc:
-          s0 = \port$19561$0 ;
+          s0 = \port$20525$0 ;
       4'hd:
-          s0 = \port$19563$0 ;
+          s0 = \port$20527$0 ;
       4'he:
-          s0 = \port$19565$0 ;
+          s0 = \port$20529$0 ;
       4'hf:
-          s0 = \port$19567$0 ;
+          s0 = \port$20531$0 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$212 [3:0])
+    casez (\$115 [3:0])
       4'h0:
-          s1 = \port$19537$0 ;
+          s1 = \port$20501$0 ;
       4'h1:
-          s1 = \port$19539$0 ;
+          s1 = \port$20503$0 ;
       4'h2:
-          s1 = \port$19541$0 ;
+          s1 = \port$20505$0 ;
       4'h3:
-          s1 = \port$19543$0 ;
+          s1 = \port$20507$0 ;
       4'h4:
-          s1 = \port$19545$0 ;
+          s1 = \port$20509$0 ;
       4'h5:
-          s1 = \port$19547$0 ;
+          s1 = \port$20511$0 ;
       4'h6:
-          s1 = \port$19549$0 ;
+          s1 = \port$20513$0 ;
       4'h7:
-          s1 = \port$19551$0 ;
+          s1 = \port$20515$0 ;
       4'h8:
-          s1 = \port$19553$0 ;
+          s1 = \port$20517$0 ;
       4'h9:
-          s1 = \port$19555$0 ;
+          s1 = \port$20519$0 ;
       4'ha:
-          s1 = \port$19557$0 ;
+          s1 = \port$20521$0 ;
       4'hb:
-          s1 = \port$19559$0 ;
+          s1 = \port$20523$0 ;
       4'hc:
-          s1 = \port$19561$0 ;
+          s1 = \port$20525$0 ;
       4'hd:
-          s1 = \port$19563$0 ;
+          s1 = \port$20527$0 ;
       4'he:
-          s1 = \port$19565$0 ;
+          s1 = \port$20529$0 ;
       4'hf:
-          s1 = \port$19567$0 ;
+          s1 = \port$20531$0 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$213 [3:0])
+    casez (\$116 [3:0])
       4'h0:
-          s2 = \port$19537$0 ;
+          s2 = \port$20501$0 ;
       4'h1:
-          s2 = \port$19539$0 ;
+          s2 = \port$20503$0 ;
       4'h2:
-          s2 = \port$19541$0 ;
+          s2 = \port$20505$0 ;
       4'h3:
-          s2 = \port$19543$0 ;
+          s2 = \port$20507$0 ;
       4'h4:
-          s2 = \port$19545$0 ;
+          s2 = \port$20509$0 ;
       4'h5:
-          s2 = \port$19547$0 ;
+          s2 = \port$20511$0 ;
       4'h6:
-          s2 = \port$19549$0 ;
+          s2 = \port$20513$0 ;
       4'h7:
-          s2 = \port$19551$0 ;
+          s2 = \port$20515$0 ;
       4'h8:
-          s2 = \port$19553$0 ;
+          s2 = \port$20517$0 ;
       4'h9:
-          s2 = \port$19555$0 ;
+          s2 = \port$20519$0 ;
       4'ha:
-          s2 = \port$19557$0 ;
+          s2 = \port$20521$0 ;
       4'hb:
-          s2 = \port$19559$0 ;
+          s2 = \port$20523$0 ;
       4'hc:
-          s2 = \port$19561$0 ;
+          s2 = \port$20525$0 ;
       4'hd:
-          s2 = \port$19563$0 ;
+          s2 = \port$20527$0 ;
       4'he:
-          s2 = \port$19565$0 ;
+          s2 = \port$20529$0 ;
       4'hf:
-          s2 = \port$19567$0 ;
+          s2 = \port$20531$0 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$214 [3:0])
+    casez (\$117 [3:0])
       4'h0:
-          s3 = \port$19537$0 ;
+          s3 = \port$20501$0 ;
       4'h1:
-          s3 = \port$19539$0 ;
+          s3 = \port$20503$0 ;
       4'h2:
-          s3 = \port$19541$0 ;
+          s3 = \port$20505$0 ;
       4'h3:
-          s3 = \port$19543$0 ;
+          s3 = \port$20507$0 ;
       4'h4:
-          s3 = \port$19545$0 ;
+          s3 = \port$20509$0 ;
       4'h5:
-          s3 = \port$19547$0 ;
+          s3 = \port$20511$0 ;
       4'h6:
-          s3 = \port$19549$0 ;
+          s3 = \port$20513$0 ;
       4'h7:
-          s3 = \port$19551$0 ;
+          s3 = \port$20515$0 ;
       4'h8:
-          s3 = \port$19553$0 ;
+          s3 = \port$20517$0 ;
       4'h9:
-          s3 = \port$19555$0 ;
+          s3 = \port$20519$0 ;
       4'ha:
-          s3 = \port$19557$0 ;
+          s3 = \port$20521$0 ;
       4'hb:
-          s3 = \port$19559$0 ;
+          s3 = \port$20523$0 ;
       4'hc:
-          s3 = \port$19561$0 ;
+          s3 = \port$20525$0 ;
       4'hd:
-          s3 = \port$19563$0 ;
+          s3 = \port$20527$0 ;
       4'he:
-          s3 = \port$19565$0 ;
+          s3 = \port$20529$0 ;
       4'hf:
-          s3 = \port$19567$0 ;
+          s3 = \port$20531$0 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$215 [3:0])
+    casez (\$118 [3:0])
       4'h0:
-          s4 = \port$19537$0 ;
+          s4 = \port$20501$0 ;
       4'h1:
-          s4 = \port$19539$0 ;
+          s4 = \port$20503$0 ;
       4'h2:
-          s4 = \port$19541$0 ;
+          s4 = \port$20505$0 ;
       4'h3:
-          s4 = \port$19543$0 ;
+          s4 = \port$20507$0 ;
       4'h4:
-          s4 = \port$19545$0 ;
+          s4 = \port$20509$0 ;
       4'h5:
-          s4 = \port$19547$0 ;
+          s4 = \port$20511$0 ;
       4'h6:
-          s4 = \port$19549$0 ;
+          s4 = \port$20513$0 ;
       4'h7:
-          s4 = \port$19551$0 ;
+          s4 = \port$20515$0 ;
       4'h8:
-          s4 = \port$19553$0 ;
+          s4 = \port$20517$0 ;
       4'h9:
-          s4 = \port$19555$0 ;
+          s4 = \port$20519$0 ;
       4'ha:
-          s4 = \port$19557$0 ;
+          s4 = \port$20521$0 ;
       4'hb:
-          s4 = \port$19559$0 ;
+          s4 = \port$20523$0 ;
       4'hc:
-          s4 = \port$19561$0 ;
+          s4 = \port$20525$0 ;
       4'hd:
-          s4 = \port$19563$0 ;
+          s4 = \port$20527$0 ;
       4'he:
-          s4 = \port$19565$0 ;
+          s4 = \port$20529$0 ;
       4'hf:
-          s4 = \port$19567$0 ;
+          s4 = \port$20531$0 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$216 [3:0])
+    casez (\$119 [3:0])
       4'h0:
-          s5 = \port$19537$0 ;
+          s5 = \port$20501$0 ;
       4'h1:
-          s5 = \port$19539$0 ;
+          s5 = \port$20503$0 ;
       4'h2:
-          s5 = \port$19541$0 ;
+          s5 = \port$20505$0 ;
       4'h3:
-          s5 = \port$19543$0 ;
+          s5 = \port$20507$0 ;
       4'h4:
-          s5 = \port$19545$0 ;
+          s5 = \port$20509$0 ;
       4'h5:
-          s5 = \port$19547$0 ;
+          s5 = \port$20511$0 ;
       4'h6:
-          s5 = \port$19549$0 ;
+          s5 = \port$20513$0 ;
       4'h7:
-          s5 = \port$19551$0 ;
+          s5 = \port$20515$0 ;
       4'h8:
-          s5 = \port$19553$0 ;
+          s5 = \port$20517$0 ;
       4'h9:
-          s5 = \port$19555$0 ;
+          s5 = \port$20519$0 ;
       4'ha:
-          s5 = \port$19557$0 ;
+          s5 = \port$20521$0 ;
       4'hb:
-          s5 = \port$19559$0 ;
+          s5 = \port$20523$0 ;
       4'hc:
-          s5 = \port$19561$0 ;
+          s5 = \port$20525$0 ;
       4'hd:
-          s5 = \port$19563$0 ;
+          s5 = \port$20527$0 ;
       4'he:
-          s5 = \port$19565$0 ;
+          s5 = \port$20529$0 ;
       4'hf:
-          s5 = \port$19567$0 ;
+          s5 = \port$20531$0 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$217 [3:0])
+    casez (\$120 [3:0])
       4'h0:
-          s6 = \port$19537$0 ;
+          s6 = \port$20501$0 ;
       4'h1:
-          s6 = \port$19539$0 ;
+          s6 = \port$20503$0 ;
       4'h2:
-          s6 = \port$19541$0 ;
+          s6 = \port$20505$0 ;
       4'h3:
-          s6 = \port$19543$0 ;
+          s6 = \port$20507$0 ;
       4'h4:
-          s6 = \port$19545$0 ;
+          s6 = \port$20509$0 ;
       4'h5:
-          s6 = \port$19547$0 ;
+          s6 = \port$20511$0 ;
       4'h6:
-          s6 = \port$19549$0 ;
+          s6 = \port$20513$0 ;
       4'h7:
-          s6 = \port$19551$0 ;
+          s6 = \port$20515$0 ;
       4'h8:
-          s6 = \port$19553$0 ;
+          s6 = \port$20517$0 ;
       4'h9:
-          s6 = \port$19555$0 ;
+          s6 = \port$20519$0 ;
       4'ha:
-          s6 = \port$19557$0 ;
+          s6 = \port$20521$0 ;
       4'hb:
-          s6 = \port$19559$0 ;
+          s6 = \port$20523$0 ;
       4'hc:
-          s6 = \port$19561$0 ;
+          s6 = \port$20525$0 ;
       4'hd:
-          s6 = \port$19563$0 ;
+          s6 = \port$20527$0 ;
       4'he:
-          s6 = \port$19565$0 ;
+          s6 = \port$20529$0 ;
       4'hf:
-          s6 = \port$19567$0 ;
+          s6 = \port$20531$0 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$218 [3:0])
+    casez (\$121 [3:0])
       4'h0:
-          s7 = \port$19537$0 ;
+          s7 = \port$20501$0 ;
       4'h1:
-          s7 = \port$19539$0 ;
+          s7 = \port$20503$0 ;
       4'h2:
-          s7 = \port$19541$0 ;
+          s7 = \port$20505$0 ;
       4'h3:
-          s7 = \port$19543$0 ;
+          s7 = \port$20507$0 ;
       4'h4:
-          s7 = \port$19545$0 ;
+          s7 = \port$20509$0 ;
       4'h5:
-          s7 = \port$19547$0 ;
+          s7 = \port$20511$0 ;
       4'h6:
-          s7 = \port$19549$0 ;
+          s7 = \port$20513$0 ;
       4'h7:
-          s7 = \port$19551$0 ;
+          s7 = \port$20515$0 ;
       4'h8:
-          s7 = \port$19553$0 ;
+          s7 = \port$20517$0 ;
       4'h9:
-          s7 = \port$19555$0 ;
+          s7 = \port$20519$0 ;
       4'ha:
-          s7 = \port$19557$0 ;
+          s7 = \port$20521$0 ;
       4'hb:
-          s7 = \port$19559$0 ;
+          s7 = \port$20523$0 ;
       4'hc:
-          s7 = \port$19561$0 ;
+          s7 = \port$20525$0 ;
       4'hd:
-          s7 = \port$19563$0 ;
+          s7 = \port$20527$0 ;
       4'he:
-          s7 = \port$19565$0 ;
+          s7 = \port$20529$0 ;
       4'hf:
-          s7 = \port$19567$0 ;
+          s7 = \port$20531$0 ;
     endcase
   end
   always @* begin
@@ -30650,549 +30414,1333 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          cmpl_at_o = cmpl_l0;
+          cmpl_at_o = dec_l0_cmpl;
       3'h1:
-          cmpl_at_o = cmpl_l1;
+          cmpl_at_o = dec_l1_cmpl;
       3'h2:
-          cmpl_at_o = cmpl_l2;
+          cmpl_at_o = dec_l2_cmpl;
       3'h3:
-          cmpl_at_o = cmpl_l3;
+          cmpl_at_o = dec_l3_cmpl;
       3'h4:
-          cmpl_at_o = cmpl_l4;
+          cmpl_at_o = dec_l4_cmpl;
       3'h5:
-          cmpl_at_o = cmpl_l5;
+          cmpl_at_o = dec_l5_cmpl;
       3'h6:
-          cmpl_at_o = cmpl_l6;
+          cmpl_at_o = dec_l6_cmpl;
       3'h7:
-          cmpl_at_o = cmpl_l7;
+          cmpl_at_o = dec_l7_cmpl;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (o2_l0[2:0])
-      3'h0:
-          oe2_l0 = oe2_p0;
-      3'h1:
-          oe2_l0 = oe2_p1;
-      3'h2:
-          oe2_l0 = oe2_p2;
-      3'h3:
-          oe2_l0 = oe2_p3;
-      3'h4:
-          oe2_l0 = oe2_p4;
-      3'h5:
-          oe2_l0 = oe2_p5;
-      3'h6:
-          oe2_l0 = oe2_p6;
-      3'h7:
-          oe2_l0 = oe2_p7;
+    casez (dec2_p0_oe)
+      4'h0:
+          \$358  = over0;
+      4'h1:
+          \$358  = over1;
+      4'h2:
+          \$358  = over2;
+      4'h3:
+          \$358  = over3;
+      4'h4:
+          \$358  = over4;
+      4'h5:
+          \$358  = over5;
+      4'h6:
+          \$358  = over6;
+      4'h7:
+          \$358  = over7;
+      4'h8:
+          \$358  = over8;
+      4'h9:
+          \$358  = over9;
+      4'ha:
+          \$358  = over10;
+      4'hb:
+          \$358  = over11;
+      4'hc:
+          \$358  = over12;
+      4'hd:
+          \$358  = over13;
+      4'he:
+          \$358  = over14;
+      4'hf:
+          \$358  = over15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (o2_l0[2:0])
-      3'h0:
-          \$732  = ok2_p0;
-      3'h1:
-          \$732  = ok2_p1;
-      3'h2:
-          \$732  = ok2_p2;
-      3'h3:
-          \$732  = ok2_p3;
-      3'h4:
-          \$732  = ok2_p4;
-      3'h5:
-          \$732  = ok2_p5;
-      3'h6:
-          \$732  = ok2_p6;
-      3'h7:
-          \$732  = ok2_p7;
+    casez (dec2_p1_oe)
+      4'h0:
+          \$392  = over0;
+      4'h1:
+          \$392  = over1;
+      4'h2:
+          \$392  = over2;
+      4'h3:
+          \$392  = over3;
+      4'h4:
+          \$392  = over4;
+      4'h5:
+          \$392  = over5;
+      4'h6:
+          \$392  = over6;
+      4'h7:
+          \$392  = over7;
+      4'h8:
+          \$392  = over8;
+      4'h9:
+          \$392  = over9;
+      4'ha:
+          \$392  = over10;
+      4'hb:
+          \$392  = over11;
+      4'hc:
+          \$392  = over12;
+      4'hd:
+          \$392  = over13;
+      4'he:
+          \$392  = over14;
+      4'hf:
+          \$392  = over15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (o2_l0[2:0])
-      3'h0:
-          \$740  = relok2_p0;
-      3'h1:
-          \$740  = relok2_p1;
-      3'h2:
-          \$740  = relok2_p2;
-      3'h3:
-          \$740  = relok2_p3;
-      3'h4:
-          \$740  = relok2_p4;
-      3'h5:
-          \$740  = relok2_p5;
-      3'h6:
-          \$740  = relok2_p6;
-      3'h7:
-          \$740  = relok2_p7;
+    casez (dec2_p2_oe)
+      4'h0:
+          \$426  = over0;
+      4'h1:
+          \$426  = over1;
+      4'h2:
+          \$426  = over2;
+      4'h3:
+          \$426  = over3;
+      4'h4:
+          \$426  = over4;
+      4'h5:
+          \$426  = over5;
+      4'h6:
+          \$426  = over6;
+      4'h7:
+          \$426  = over7;
+      4'h8:
+          \$426  = over8;
+      4'h9:
+          \$426  = over9;
+      4'ha:
+          \$426  = over10;
+      4'hb:
+          \$426  = over11;
+      4'hc:
+          \$426  = over12;
+      4'hd:
+          \$426  = over13;
+      4'he:
+          \$426  = over14;
+      4'hf:
+          \$426  = over15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (o2_l1[2:0])
-      3'h0:
-          oe2_l1 = oe2_p0;
-      3'h1:
-          oe2_l1 = oe2_p1;
-      3'h2:
-          oe2_l1 = oe2_p2;
-      3'h3:
-          oe2_l1 = oe2_p3;
-      3'h4:
-          oe2_l1 = oe2_p4;
-      3'h5:
-          oe2_l1 = oe2_p5;
-      3'h6:
-          oe2_l1 = oe2_p6;
-      3'h7:
-          oe2_l1 = oe2_p7;
+    casez (dec2_p3_oe)
+      4'h0:
+          \$460  = over0;
+      4'h1:
+          \$460  = over1;
+      4'h2:
+          \$460  = over2;
+      4'h3:
+          \$460  = over3;
+      4'h4:
+          \$460  = over4;
+      4'h5:
+          \$460  = over5;
+      4'h6:
+          \$460  = over6;
+      4'h7:
+          \$460  = over7;
+      4'h8:
+          \$460  = over8;
+      4'h9:
+          \$460  = over9;
+      4'ha:
+          \$460  = over10;
+      4'hb:
+          \$460  = over11;
+      4'hc:
+          \$460  = over12;
+      4'hd:
+          \$460  = over13;
+      4'he:
+          \$460  = over14;
+      4'hf:
+          \$460  = over15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (o2_l1[2:0])
-      3'h0:
-          \$756  = ok2_p0;
-      3'h1:
-          \$756  = ok2_p1;
-      3'h2:
-          \$756  = ok2_p2;
-      3'h3:
-          \$756  = ok2_p3;
-      3'h4:
-          \$756  = ok2_p4;
-      3'h5:
-          \$756  = ok2_p5;
-      3'h6:
-          \$756  = ok2_p6;
-      3'h7:
-          \$756  = ok2_p7;
+    casez (dec2_p4_oe)
+      4'h0:
+          \$494  = over0;
+      4'h1:
+          \$494  = over1;
+      4'h2:
+          \$494  = over2;
+      4'h3:
+          \$494  = over3;
+      4'h4:
+          \$494  = over4;
+      4'h5:
+          \$494  = over5;
+      4'h6:
+          \$494  = over6;
+      4'h7:
+          \$494  = over7;
+      4'h8:
+          \$494  = over8;
+      4'h9:
+          \$494  = over9;
+      4'ha:
+          \$494  = over10;
+      4'hb:
+          \$494  = over11;
+      4'hc:
+          \$494  = over12;
+      4'hd:
+          \$494  = over13;
+      4'he:
+          \$494  = over14;
+      4'hf:
+          \$494  = over15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (o2_l1[2:0])
-      3'h0:
-          \$764  = relok2_p0;
-      3'h1:
-          \$764  = relok2_p1;
-      3'h2:
-          \$764  = relok2_p2;
-      3'h3:
-          \$764  = relok2_p3;
-      3'h4:
-          \$764  = relok2_p4;
-      3'h5:
-          \$764  = relok2_p5;
-      3'h6:
-          \$764  = relok2_p6;
-      3'h7:
-          \$764  = relok2_p7;
+    casez (dec2_p5_oe)
+      4'h0:
+          \$528  = over0;
+      4'h1:
+          \$528  = over1;
+      4'h2:
+          \$528  = over2;
+      4'h3:
+          \$528  = over3;
+      4'h4:
+          \$528  = over4;
+      4'h5:
+          \$528  = over5;
+      4'h6:
+          \$528  = over6;
+      4'h7:
+          \$528  = over7;
+      4'h8:
+          \$528  = over8;
+      4'h9:
+          \$528  = over9;
+      4'ha:
+          \$528  = over10;
+      4'hb:
+          \$528  = over11;
+      4'hc:
+          \$528  = over12;
+      4'hd:
+          \$528  = over13;
+      4'he:
+          \$528  = over14;
+      4'hf:
+          \$528  = over15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (o2_l2[2:0])
-      3'h0:
-          oe2_l2 = oe2_p0;
-      3'h1:
-          oe2_l2 = oe2_p1;
-      3'h2:
-          oe2_l2 = oe2_p2;
-      3'h3:
-          oe2_l2 = oe2_p3;
-      3'h4:
-          oe2_l2 = oe2_p4;
-      3'h5:
-          oe2_l2 = oe2_p5;
-      3'h6:
-          oe2_l2 = oe2_p6;
-      3'h7:
-          oe2_l2 = oe2_p7;
+    casez (dec2_p6_oe)
+      4'h0:
+          \$562  = over0;
+      4'h1:
+          \$562  = over1;
+      4'h2:
+          \$562  = over2;
+      4'h3:
+          \$562  = over3;
+      4'h4:
+          \$562  = over4;
+      4'h5:
+          \$562  = over5;
+      4'h6:
+          \$562  = over6;
+      4'h7:
+          \$562  = over7;
+      4'h8:
+          \$562  = over8;
+      4'h9:
+          \$562  = over9;
+      4'ha:
+          \$562  = over10;
+      4'hb:
+          \$562  = over11;
+      4'hc:
+          \$562  = over12;
+      4'hd:
+          \$562  = over13;
+      4'he:
+          \$562  = over14;
+      4'hf:
+          \$562  = over15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (o2_l2[2:0])
-      3'h0:
-          \$780  = ok2_p0;
-      3'h1:
-          \$780  = ok2_p1;
-      3'h2:
-          \$780  = ok2_p2;
-      3'h3:
-          \$780  = ok2_p3;
-      3'h4:
-          \$780  = ok2_p4;
-      3'h5:
-          \$780  = ok2_p5;
-      3'h6:
-          \$780  = ok2_p6;
-      3'h7:
-          \$780  = ok2_p7;
+    casez (dec2_p7_oe)
+      4'h0:
+          \$596  = over0;
+      4'h1:
+          \$596  = over1;
+      4'h2:
+          \$596  = over2;
+      4'h3:
+          \$596  = over3;
+      4'h4:
+          \$596  = over4;
+      4'h5:
+          \$596  = over5;
+      4'h6:
+          \$596  = over6;
+      4'h7:
+          \$596  = over7;
+      4'h8:
+          \$596  = over8;
+      4'h9:
+          \$596  = over9;
+      4'ha:
+          \$596  = over10;
+      4'hb:
+          \$596  = over11;
+      4'hc:
+          \$596  = over12;
+      4'hd:
+          \$596  = over13;
+      4'he:
+          \$596  = over14;
+      4'hf:
+          \$596  = over15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (o2_l2[2:0])
+    casez (dec_l0_o2[2:0])
       3'h0:
-          \$788  = relok2_p0;
+          \$620  = dec2_p0_oe;
       3'h1:
-          \$788  = relok2_p1;
+          \$620  = dec2_p1_oe;
       3'h2:
-          \$788  = relok2_p2;
+          \$620  = dec2_p2_oe;
       3'h3:
-          \$788  = relok2_p3;
+          \$620  = dec2_p3_oe;
       3'h4:
-          \$788  = relok2_p4;
+          \$620  = dec2_p4_oe;
       3'h5:
-          \$788  = relok2_p5;
+          \$620  = dec2_p5_oe;
       3'h6:
-          \$788  = relok2_p6;
+          \$620  = dec2_p6_oe;
       3'h7:
-          \$788  = relok2_p7;
+          \$620  = dec2_p7_oe;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (o2_l3[2:0])
+    casez (dec_l0_o2[2:0])
       3'h0:
-          oe2_l3 = oe2_p0;
+          \$634  = ok2_p0;
       3'h1:
-          oe2_l3 = oe2_p1;
+          \$634  = ok2_p1;
       3'h2:
-          oe2_l3 = oe2_p2;
+          \$634  = ok2_p2;
       3'h3:
-          oe2_l3 = oe2_p3;
+          \$634  = ok2_p3;
       3'h4:
-          oe2_l3 = oe2_p4;
+          \$634  = ok2_p4;
       3'h5:
-          oe2_l3 = oe2_p5;
+          \$634  = ok2_p5;
       3'h6:
-          oe2_l3 = oe2_p6;
+          \$634  = ok2_p6;
       3'h7:
-          oe2_l3 = oe2_p7;
+          \$634  = ok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (o2_l3[2:0])
+    casez (dec_l0_o2[2:0])
       3'h0:
-          \$804  = ok2_p0;
+          \$642  = relok2_p0;
       3'h1:
-          \$804  = ok2_p1;
+          \$642  = relok2_p1;
       3'h2:
-          \$804  = ok2_p2;
+          \$642  = relok2_p2;
       3'h3:
-          \$804  = ok2_p3;
+          \$642  = relok2_p3;
       3'h4:
-          \$804  = ok2_p4;
+          \$642  = relok2_p4;
       3'h5:
-          \$804  = ok2_p5;
+          \$642  = relok2_p5;
       3'h6:
-          \$804  = ok2_p6;
+          \$642  = relok2_p6;
       3'h7:
-          \$804  = ok2_p7;
+          \$642  = relok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (o2_l3[2:0])
-      3'h0:
-          \$812  = relok2_p0;
-      3'h1:
-          \$812  = relok2_p1;
-      3'h2:
-          \$812  = relok2_p2;
-      3'h3:
-          \$812  = relok2_p3;
-      3'h4:
-          \$812  = relok2_p4;
-      3'h5:
-          \$812  = relok2_p5;
-      3'h6:
-          \$812  = relok2_p6;
-      3'h7:
-          \$812  = relok2_p7;
+    casez (dec_l0_o2[3:0])
+      4'h0:
+          \$644  = over0;
+      4'h1:
+          \$644  = over1;
+      4'h2:
+          \$644  = over2;
+      4'h3:
+          \$644  = over3;
+      4'h4:
+          \$644  = over4;
+      4'h5:
+          \$644  = over5;
+      4'h6:
+          \$644  = over6;
+      4'h7:
+          \$644  = over7;
+      4'h8:
+          \$644  = over8;
+      4'h9:
+          \$644  = over9;
+      4'ha:
+          \$644  = over10;
+      4'hb:
+          \$644  = over11;
+      4'hc:
+          \$644  = over12;
+      4'hd:
+          \$644  = over13;
+      4'he:
+          \$644  = over14;
+      4'hf:
+          \$644  = over15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (o2_l4[2:0])
+    casez (dec_l0_o2[2:0])
       3'h0:
-          oe2_l4 = oe2_p0;
+          \$646  = \$359 [3:0];
       3'h1:
-          oe2_l4 = oe2_p1;
+          \$646  = \$393 [3:0];
       3'h2:
-          oe2_l4 = oe2_p2;
+          \$646  = \$427 [3:0];
       3'h3:
-          oe2_l4 = oe2_p3;
+          \$646  = \$461 [3:0];
       3'h4:
-          oe2_l4 = oe2_p4;
+          \$646  = \$495 [3:0];
       3'h5:
-          oe2_l4 = oe2_p5;
+          \$646  = \$529 [3:0];
       3'h6:
-          oe2_l4 = oe2_p6;
+          \$646  = \$563 [3:0];
       3'h7:
-          oe2_l4 = oe2_p7;
+          \$646  = \$597 [3:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (o2_l4[2:0])
+    casez (dec_l1_o2[2:0])
       3'h0:
-          \$828  = ok2_p0;
+          \$647  = dec2_p0_oe;
       3'h1:
-          \$828  = ok2_p1;
+          \$647  = dec2_p1_oe;
       3'h2:
-          \$828  = ok2_p2;
+          \$647  = dec2_p2_oe;
       3'h3:
-          \$828  = ok2_p3;
+          \$647  = dec2_p3_oe;
       3'h4:
-          \$828  = ok2_p4;
+          \$647  = dec2_p4_oe;
       3'h5:
-          \$828  = ok2_p5;
+          \$647  = dec2_p5_oe;
       3'h6:
-          \$828  = ok2_p6;
+          \$647  = dec2_p6_oe;
       3'h7:
-          \$828  = ok2_p7;
+          \$647  = dec2_p7_oe;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (o2_l4[2:0])
+    casez (dec_l1_o2[2:0])
       3'h0:
-          \$836  = relok2_p0;
+          \$661  = ok2_p0;
       3'h1:
-          \$836  = relok2_p1;
+          \$661  = ok2_p1;
       3'h2:
-          \$836  = relok2_p2;
+          \$661  = ok2_p2;
       3'h3:
-          \$836  = relok2_p3;
+          \$661  = ok2_p3;
       3'h4:
-          \$836  = relok2_p4;
+          \$661  = ok2_p4;
       3'h5:
-          \$836  = relok2_p5;
+          \$661  = ok2_p5;
       3'h6:
-          \$836  = relok2_p6;
+          \$661  = ok2_p6;
       3'h7:
-          \$836  = relok2_p7;
+          \$661  = ok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (o2_l5[2:0])
+    casez (dec_l1_o2[2:0])
       3'h0:
-          oe2_l5 = oe2_p0;
+          \$669  = relok2_p0;
       3'h1:
-          oe2_l5 = oe2_p1;
+          \$669  = relok2_p1;
       3'h2:
-          oe2_l5 = oe2_p2;
+          \$669  = relok2_p2;
       3'h3:
-          oe2_l5 = oe2_p3;
+          \$669  = relok2_p3;
       3'h4:
-          oe2_l5 = oe2_p4;
+          \$669  = relok2_p4;
       3'h5:
-          oe2_l5 = oe2_p5;
+          \$669  = relok2_p5;
       3'h6:
-          oe2_l5 = oe2_p6;
+          \$669  = relok2_p6;
       3'h7:
-          oe2_l5 = oe2_p7;
+          \$669  = relok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (o2_l5[2:0])
-      3'h0:
-          \$852  = ok2_p0;
-      3'h1:
-          \$852  = ok2_p1;
-      3'h2:
-          \$852  = ok2_p2;
-      3'h3:
-          \$852  = ok2_p3;
-      3'h4:
-          \$852  = ok2_p4;
-      3'h5:
-          \$852  = ok2_p5;
-      3'h6:
-          \$852  = ok2_p6;
-      3'h7:
-          \$852  = ok2_p7;
+    casez (dec_l1_o2[3:0])
+      4'h0:
+          \$671  = over0;
+      4'h1:
+          \$671  = over1;
+      4'h2:
+          \$671  = over2;
+      4'h3:
+          \$671  = over3;
+      4'h4:
+          \$671  = over4;
+      4'h5:
+          \$671  = over5;
+      4'h6:
+          \$671  = over6;
+      4'h7:
+          \$671  = over7;
+      4'h8:
+          \$671  = over8;
+      4'h9:
+          \$671  = over9;
+      4'ha:
+          \$671  = over10;
+      4'hb:
+          \$671  = over11;
+      4'hc:
+          \$671  = over12;
+      4'hd:
+          \$671  = over13;
+      4'he:
+          \$671  = over14;
+      4'hf:
+          \$671  = over15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (o2_l5[2:0])
+    casez (dec_l1_o2[2:0])
       3'h0:
-          \$860  = relok2_p0;
+          \$673  = \$359 [3:0];
       3'h1:
-          \$860  = relok2_p1;
+          \$673  = \$393 [3:0];
       3'h2:
-          \$860  = relok2_p2;
+          \$673  = \$427 [3:0];
       3'h3:
-          \$860  = relok2_p3;
+          \$673  = \$461 [3:0];
       3'h4:
-          \$860  = relok2_p4;
+          \$673  = \$495 [3:0];
       3'h5:
-          \$860  = relok2_p5;
+          \$673  = \$529 [3:0];
       3'h6:
-          \$860  = relok2_p6;
+          \$673  = \$563 [3:0];
       3'h7:
-          \$860  = relok2_p7;
+          \$673  = \$597 [3:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (o2_l6[2:0])
+    casez (dec_l2_o2[2:0])
       3'h0:
-          oe2_l6 = oe2_p0;
+          \$674  = dec2_p0_oe;
       3'h1:
-          oe2_l6 = oe2_p1;
+          \$674  = dec2_p1_oe;
       3'h2:
-          oe2_l6 = oe2_p2;
+          \$674  = dec2_p2_oe;
       3'h3:
-          oe2_l6 = oe2_p3;
+          \$674  = dec2_p3_oe;
       3'h4:
-          oe2_l6 = oe2_p4;
+          \$674  = dec2_p4_oe;
       3'h5:
-          oe2_l6 = oe2_p5;
+          \$674  = dec2_p5_oe;
       3'h6:
-          oe2_l6 = oe2_p6;
+          \$674  = dec2_p6_oe;
       3'h7:
-          oe2_l6 = oe2_p7;
+          \$674  = dec2_p7_oe;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (o2_l6[2:0])
+    casez (dec_l2_o2[2:0])
       3'h0:
-          \$876  = ok2_p0;
+          \$688  = ok2_p0;
       3'h1:
-          \$876  = ok2_p1;
+          \$688  = ok2_p1;
       3'h2:
-          \$876  = ok2_p2;
+          \$688  = ok2_p2;
       3'h3:
-          \$876  = ok2_p3;
+          \$688  = ok2_p3;
       3'h4:
-          \$876  = ok2_p4;
+          \$688  = ok2_p4;
       3'h5:
-          \$876  = ok2_p5;
+          \$688  = ok2_p5;
       3'h6:
-          \$876  = ok2_p6;
+          \$688  = ok2_p6;
       3'h7:
-          \$876  = ok2_p7;
+          \$688  = ok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (o2_l6[2:0])
+    casez (dec_l2_o2[2:0])
       3'h0:
-          \$884  = relok2_p0;
+          \$696  = relok2_p0;
       3'h1:
-          \$884  = relok2_p1;
+          \$696  = relok2_p1;
       3'h2:
-          \$884  = relok2_p2;
+          \$696  = relok2_p2;
       3'h3:
-          \$884  = relok2_p3;
+          \$696  = relok2_p3;
       3'h4:
-          \$884  = relok2_p4;
+          \$696  = relok2_p4;
       3'h5:
-          \$884  = relok2_p5;
+          \$696  = relok2_p5;
       3'h6:
-          \$884  = relok2_p6;
+          \$696  = relok2_p6;
       3'h7:
-          \$884  = relok2_p7;
+          \$696  = relok2_p7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (o2_l7[2:0])
-      3'h0:
-          oe2_l7 = oe2_p0;
-      3'h1:
-          oe2_l7 = oe2_p1;
-      3'h2:
-          oe2_l7 = oe2_p2;
-      3'h3:
-          oe2_l7 = oe2_p3;
-      3'h4:
-          oe2_l7 = oe2_p4;
-      3'h5:
-          oe2_l7 = oe2_p5;
-      3'h6:
-          oe2_l7 = oe2_p6;
-      3'h7:
-          oe2_l7 = oe2_p7;
+    casez (dec_l2_o2[3:0])
+      4'h0:
+          \$698  = over0;
+      4'h1:
+          \$698  = over1;
+      4'h2:
+          \$698  = over2;
+      4'h3:
+          \$698  = over3;
+      4'h4:
+          \$698  = over4;
+      4'h5:
+          \$698  = over5;
+      4'h6:
+          \$698  = over6;
+      4'h7:
+          \$698  = over7;
+      4'h8:
+          \$698  = over8;
+      4'h9:
+          \$698  = over9;
+      4'ha:
+          \$698  = over10;
+      4'hb:
+          \$698  = over11;
+      4'hc:
+          \$698  = over12;
+      4'hd:
+          \$698  = over13;
+      4'he:
+          \$698  = over14;
+      4'hf:
+          \$698  = over15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (o2_l7[2:0])
+    casez (dec_l2_o2[2:0])
       3'h0:
-          \$900  = ok2_p0;
+          \$700  = \$359 [3:0];
       3'h1:
-          \$900  = ok2_p1;
+          \$700  = \$393 [3:0];
       3'h2:
-          \$900  = ok2_p2;
+          \$700  = \$427 [3:0];
       3'h3:
-          \$900  = ok2_p3;
+          \$700  = \$461 [3:0];
       3'h4:
-          \$900  = ok2_p4;
+          \$700  = \$495 [3:0];
       3'h5:
-          \$900  = ok2_p5;
+          \$700  = \$529 [3:0];
       3'h6:
-          \$900  = ok2_p6;
+          \$700  = \$563 [3:0];
       3'h7:
-          \$900  = ok2_p7;
+          \$700  = \$597 [3:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (o2_l7[2:0])
+    casez (dec_l3_o2[2:0])
       3'h0:
-          \$908  = relok2_p0;
+          \$701  = dec2_p0_oe;
       3'h1:
-          \$908  = relok2_p1;
+          \$701  = dec2_p1_oe;
       3'h2:
-          \$908  = relok2_p2;
+          \$701  = dec2_p2_oe;
       3'h3:
-          \$908  = relok2_p3;
+          \$701  = dec2_p3_oe;
       3'h4:
-          \$908  = relok2_p4;
+          \$701  = dec2_p4_oe;
       3'h5:
-          \$908  = relok2_p5;
+          \$701  = dec2_p5_oe;
       3'h6:
-          \$908  = relok2_p6;
+          \$701  = dec2_p6_oe;
       3'h7:
-          \$908  = relok2_p7;
+          \$701  = dec2_p7_oe;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (dec_l3_o2[2:0])
+      3'h0:
+          \$715  = ok2_p0;
+      3'h1:
+          \$715  = ok2_p1;
+      3'h2:
+          \$715  = ok2_p2;
+      3'h3:
+          \$715  = ok2_p3;
+      3'h4:
+          \$715  = ok2_p4;
+      3'h5:
+          \$715  = ok2_p5;
+      3'h6:
+          \$715  = ok2_p6;
+      3'h7:
+          \$715  = ok2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (dec_l3_o2[2:0])
+      3'h0:
+          \$723  = relok2_p0;
+      3'h1:
+          \$723  = relok2_p1;
+      3'h2:
+          \$723  = relok2_p2;
+      3'h3:
+          \$723  = relok2_p3;
+      3'h4:
+          \$723  = relok2_p4;
+      3'h5:
+          \$723  = relok2_p5;
+      3'h6:
+          \$723  = relok2_p6;
+      3'h7:
+          \$723  = relok2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (dec_l3_o2[3:0])
+      4'h0:
+          \$725  = over0;
+      4'h1:
+          \$725  = over1;
+      4'h2:
+          \$725  = over2;
+      4'h3:
+          \$725  = over3;
+      4'h4:
+          \$725  = over4;
+      4'h5:
+          \$725  = over5;
+      4'h6:
+          \$725  = over6;
+      4'h7:
+          \$725  = over7;
+      4'h8:
+          \$725  = over8;
+      4'h9:
+          \$725  = over9;
+      4'ha:
+          \$725  = over10;
+      4'hb:
+          \$725  = over11;
+      4'hc:
+          \$725  = over12;
+      4'hd:
+          \$725  = over13;
+      4'he:
+          \$725  = over14;
+      4'hf:
+          \$725  = over15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (dec_l3_o2[2:0])
+      3'h0:
+          \$727  = \$359 [3:0];
+      3'h1:
+          \$727  = \$393 [3:0];
+      3'h2:
+          \$727  = \$427 [3:0];
+      3'h3:
+          \$727  = \$461 [3:0];
+      3'h4:
+          \$727  = \$495 [3:0];
+      3'h5:
+          \$727  = \$529 [3:0];
+      3'h6:
+          \$727  = \$563 [3:0];
+      3'h7:
+          \$727  = \$597 [3:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (dec_l4_o2[2:0])
+      3'h0:
+          \$728  = dec2_p0_oe;
+      3'h1:
+          \$728  = dec2_p1_oe;
+      3'h2:
+          \$728  = dec2_p2_oe;
+      3'h3:
+          \$728  = dec2_p3_oe;
+      3'h4:
+          \$728  = dec2_p4_oe;
+      3'h5:
+          \$728  = dec2_p5_oe;
+      3'h6:
+          \$728  = dec2_p6_oe;
+      3'h7:
+          \$728  = dec2_p7_oe;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (dec_l4_o2[2:0])
+      3'h0:
+          \$742  = ok2_p0;
+      3'h1:
+          \$742  = ok2_p1;
+      3'h2:
+          \$742  = ok2_p2;
+      3'h3:
+          \$742  = ok2_p3;
+      3'h4:
+          \$742  = ok2_p4;
+      3'h5:
+          \$742  = ok2_p5;
+      3'h6:
+          \$742  = ok2_p6;
+      3'h7:
+          \$742  = ok2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (dec_l4_o2[2:0])
+      3'h0:
+          \$750  = relok2_p0;
+      3'h1:
+          \$750  = relok2_p1;
+      3'h2:
+          \$750  = relok2_p2;
+      3'h3:
+          \$750  = relok2_p3;
+      3'h4:
+          \$750  = relok2_p4;
+      3'h5:
+          \$750  = relok2_p5;
+      3'h6:
+          \$750  = relok2_p6;
+      3'h7:
+          \$750  = relok2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (dec_l4_o2[3:0])
+      4'h0:
+          \$752  = over0;
+      4'h1:
+          \$752  = over1;
+      4'h2:
+          \$752  = over2;
+      4'h3:
+          \$752  = over3;
+      4'h4:
+          \$752  = over4;
+      4'h5:
+          \$752  = over5;
+      4'h6:
+          \$752  = over6;
+      4'h7:
+          \$752  = over7;
+      4'h8:
+          \$752  = over8;
+      4'h9:
+          \$752  = over9;
+      4'ha:
+          \$752  = over10;
+      4'hb:
+          \$752  = over11;
+      4'hc:
+          \$752  = over12;
+      4'hd:
+          \$752  = over13;
+      4'he:
+          \$752  = over14;
+      4'hf:
+          \$752  = over15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (dec_l4_o2[2:0])
+      3'h0:
+          \$754  = \$359 [3:0];
+      3'h1:
+          \$754  = \$393 [3:0];
+      3'h2:
+          \$754  = \$427 [3:0];
+      3'h3:
+          \$754  = \$461 [3:0];
+      3'h4:
+          \$754  = \$495 [3:0];
+      3'h5:
+          \$754  = \$529 [3:0];
+      3'h6:
+          \$754  = \$563 [3:0];
+      3'h7:
+          \$754  = \$597 [3:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (dec_l5_o2[2:0])
+      3'h0:
+          \$755  = dec2_p0_oe;
+      3'h1:
+          \$755  = dec2_p1_oe;
+      3'h2:
+          \$755  = dec2_p2_oe;
+      3'h3:
+          \$755  = dec2_p3_oe;
+      3'h4:
+          \$755  = dec2_p4_oe;
+      3'h5:
+          \$755  = dec2_p5_oe;
+      3'h6:
+          \$755  = dec2_p6_oe;
+      3'h7:
+          \$755  = dec2_p7_oe;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (dec_l5_o2[2:0])
+      3'h0:
+          \$769  = ok2_p0;
+      3'h1:
+          \$769  = ok2_p1;
+      3'h2:
+          \$769  = ok2_p2;
+      3'h3:
+          \$769  = ok2_p3;
+      3'h4:
+          \$769  = ok2_p4;
+      3'h5:
+          \$769  = ok2_p5;
+      3'h6:
+          \$769  = ok2_p6;
+      3'h7:
+          \$769  = ok2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (dec_l5_o2[2:0])
+      3'h0:
+          \$777  = relok2_p0;
+      3'h1:
+          \$777  = relok2_p1;
+      3'h2:
+          \$777  = relok2_p2;
+      3'h3:
+          \$777  = relok2_p3;
+      3'h4:
+          \$777  = relok2_p4;
+      3'h5:
+          \$777  = relok2_p5;
+      3'h6:
+          \$777  = relok2_p6;
+      3'h7:
+          \$777  = relok2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (dec_l5_o2[3:0])
+      4'h0:
+          \$779  = over0;
+      4'h1:
+          \$779  = over1;
+      4'h2:
+          \$779  = over2;
+      4'h3:
+          \$779  = over3;
+      4'h4:
+          \$779  = over4;
+      4'h5:
+          \$779  = over5;
+      4'h6:
+          \$779  = over6;
+      4'h7:
+          \$779  = over7;
+      4'h8:
+          \$779  = over8;
+      4'h9:
+          \$779  = over9;
+      4'ha:
+          \$779  = over10;
+      4'hb:
+          \$779  = over11;
+      4'hc:
+          \$779  = over12;
+      4'hd:
+          \$779  = over13;
+      4'he:
+          \$779  = over14;
+      4'hf:
+          \$779  = over15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (dec_l5_o2[2:0])
+      3'h0:
+          \$781  = \$359 [3:0];
+      3'h1:
+          \$781  = \$393 [3:0];
+      3'h2:
+          \$781  = \$427 [3:0];
+      3'h3:
+          \$781  = \$461 [3:0];
+      3'h4:
+          \$781  = \$495 [3:0];
+      3'h5:
+          \$781  = \$529 [3:0];
+      3'h6:
+          \$781  = \$563 [3:0];
+      3'h7:
+          \$781  = \$597 [3:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (dec_l6_o2[2:0])
+      3'h0:
+          \$782  = dec2_p0_oe;
+      3'h1:
+          \$782  = dec2_p1_oe;
+      3'h2:
+          \$782  = dec2_p2_oe;
+      3'h3:
+          \$782  = dec2_p3_oe;
+      3'h4:
+          \$782  = dec2_p4_oe;
+      3'h5:
+          \$782  = dec2_p5_oe;
+      3'h6:
+          \$782  = dec2_p6_oe;
+      3'h7:
+          \$782  = dec2_p7_oe;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (dec_l6_o2[2:0])
+      3'h0:
+          \$796  = ok2_p0;
+      3'h1:
+          \$796  = ok2_p1;
+      3'h2:
+          \$796  = ok2_p2;
+      3'h3:
+          \$796  = ok2_p3;
+      3'h4:
+          \$796  = ok2_p4;
+      3'h5:
+          \$796  = ok2_p5;
+      3'h6:
+          \$796  = ok2_p6;
+      3'h7:
+          \$796  = ok2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (dec_l6_o2[2:0])
+      3'h0:
+          \$804  = relok2_p0;
+      3'h1:
+          \$804  = relok2_p1;
+      3'h2:
+          \$804  = relok2_p2;
+      3'h3:
+          \$804  = relok2_p3;
+      3'h4:
+          \$804  = relok2_p4;
+      3'h5:
+          \$804  = relok2_p5;
+      3'h6:
+          \$804  = relok2_p6;
+      3'h7:
+          \$804  = relok2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (dec_l6_o2[3:0])
+      4'h0:
+          \$806  = over0;
+      4'h1:
+          \$806  = over1;
+      4'h2:
+          \$806  = over2;
+      4'h3:
+          \$806  = over3;
+      4'h4:
+          \$806  = over4;
+      4'h5:
+          \$806  = over5;
+      4'h6:
+          \$806  = over6;
+      4'h7:
+          \$806  = over7;
+      4'h8:
+          \$806  = over8;
+      4'h9:
+          \$806  = over9;
+      4'ha:
+          \$806  = over10;
+      4'hb:
+          \$806  = over11;
+      4'hc:
+          \$806  = over12;
+      4'hd:
+          \$806  = over13;
+      4'he:
+          \$806  = over14;
+      4'hf:
+          \$806  = over15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (dec_l6_o2[2:0])
+      3'h0:
+          \$808  = \$359 [3:0];
+      3'h1:
+          \$808  = \$393 [3:0];
+      3'h2:
+          \$808  = \$427 [3:0];
+      3'h3:
+          \$808  = \$461 [3:0];
+      3'h4:
+          \$808  = \$495 [3:0];
+      3'h5:
+          \$808  = \$529 [3:0];
+      3'h6:
+          \$808  = \$563 [3:0];
+      3'h7:
+          \$808  = \$597 [3:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (dec_l7_o2[2:0])
+      3'h0:
+          \$809  = dec2_p0_oe;
+      3'h1:
+          \$809  = dec2_p1_oe;
+      3'h2:
+          \$809  = dec2_p2_oe;
+      3'h3:
+          \$809  = dec2_p3_oe;
+      3'h4:
+          \$809  = dec2_p4_oe;
+      3'h5:
+          \$809  = dec2_p5_oe;
+      3'h6:
+          \$809  = dec2_p6_oe;
+      3'h7:
+          \$809  = dec2_p7_oe;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (dec_l7_o2[2:0])
+      3'h0:
+          \$823  = ok2_p0;
+      3'h1:
+          \$823  = ok2_p1;
+      3'h2:
+          \$823  = ok2_p2;
+      3'h3:
+          \$823  = ok2_p3;
+      3'h4:
+          \$823  = ok2_p4;
+      3'h5:
+          \$823  = ok2_p5;
+      3'h6:
+          \$823  = ok2_p6;
+      3'h7:
+          \$823  = ok2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (dec_l7_o2[2:0])
+      3'h0:
+          \$831  = relok2_p0;
+      3'h1:
+          \$831  = relok2_p1;
+      3'h2:
+          \$831  = relok2_p2;
+      3'h3:
+          \$831  = relok2_p3;
+      3'h4:
+          \$831  = relok2_p4;
+      3'h5:
+          \$831  = relok2_p5;
+      3'h6:
+          \$831  = relok2_p6;
+      3'h7:
+          \$831  = relok2_p7;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (dec_l7_o2[3:0])
+      4'h0:
+          \$833  = over0;
+      4'h1:
+          \$833  = over1;
+      4'h2:
+          \$833  = over2;
+      4'h3:
+          \$833  = over3;
+      4'h4:
+          \$833  = over4;
+      4'h5:
+          \$833  = over5;
+      4'h6:
+          \$833  = over6;
+      4'h7:
+          \$833  = over7;
+      4'h8:
+          \$833  = over8;
+      4'h9:
+          \$833  = over9;
+      4'ha:
+          \$833  = over10;
+      4'hb:
+          \$833  = over11;
+      4'hc:
+          \$833  = over12;
+      4'hd:
+          \$833  = over13;
+      4'he:
+          \$833  = over14;
+      4'hf:
+          \$833  = over15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (dec_l7_o2[2:0])
+      3'h0:
+          \$835  = \$359 [3:0];
+      3'h1:
+          \$835  = \$393 [3:0];
+      3'h2:
+          \$835  = \$427 [3:0];
+      3'h3:
+          \$835  = \$461 [3:0];
+      3'h4:
+          \$835  = \$495 [3:0];
+      3'h5:
+          \$835  = \$529 [3:0];
+      3'h6:
+          \$835  = \$563 [3:0];
+      3'h7:
+          \$835  = \$597 [3:0];
     endcase
   end
   always @* begin
@@ -31200,21 +31748,21 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          o2_at_o = o2_l0;
+          o2_at_o = dec_l0_o2;
       3'h1:
-          o2_at_o = o2_l1;
+          o2_at_o = dec_l1_o2;
       3'h2:
-          o2_at_o = o2_l2;
+          o2_at_o = dec_l2_o2;
       3'h3:
-          o2_at_o = o2_l3;
+          o2_at_o = dec_l3_o2;
       3'h4:
-          o2_at_o = o2_l4;
+          o2_at_o = dec_l4_o2;
       3'h5:
-          o2_at_o = o2_l5;
+          o2_at_o = dec_l5_o2;
       3'h6:
-          o2_at_o = o2_l6;
+          o2_at_o = dec_l6_o2;
       3'h7:
-          o2_at_o = o2_l7;
+          o2_at_o = dec_l7_o2;
     endcase
   end
   always @* begin
@@ -31222,21 +31770,21 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          oe2_at_o = oe2_l0;
+          oe2_at_o = { 3'h0, \$620  };
       3'h1:
-          oe2_at_o = oe2_l1;
+          oe2_at_o = { 3'h0, \$647  };
       3'h2:
-          oe2_at_o = oe2_l2;
+          oe2_at_o = { 3'h0, \$674  };
       3'h3:
-          oe2_at_o = oe2_l3;
+          oe2_at_o = { 3'h0, \$701  };
       3'h4:
-          oe2_at_o = oe2_l4;
+          oe2_at_o = { 3'h0, \$728  };
       3'h5:
-          oe2_at_o = oe2_l5;
+          oe2_at_o = { 3'h0, \$755  };
       3'h6:
-          oe2_at_o = oe2_l6;
+          oe2_at_o = { 3'h0, \$782  };
       3'h7:
-          oe2_at_o = oe2_l7;
+          oe2_at_o = { 3'h0, \$809  };
     endcase
   end
   always @* begin
@@ -31266,43 +31814,21 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          amount_at_o = \$742 [4:0];
+          defer_at_o = dec_l0_defer;
       3'h1:
-          amount_at_o = \$766 [4:0];
+          defer_at_o = dec_l1_defer;
       3'h2:
-          amount_at_o = \$790 [4:0];
+          defer_at_o = dec_l2_defer;
       3'h3:
-          amount_at_o = \$814 [4:0];
+          defer_at_o = dec_l3_defer;
       3'h4:
-          amount_at_o = \$838 [4:0];
+          defer_at_o = dec_l4_defer;
       3'h5:
-          amount_at_o = \$862 [4:0];
+          defer_at_o = dec_l5_defer;
       3'h6:
-          amount_at_o = \$886 [4:0];
+          defer_at_o = dec_l6_defer;
       3'h7:
-          amount_at_o = \$910 [4:0];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (o)
-      3'h0:
-          defer_at_o = \$911 ;
-      3'h1:
-          defer_at_o = \$912 ;
-      3'h2:
-          defer_at_o = \$913 ;
-      3'h3:
-          defer_at_o = \$914 ;
-      3'h4:
-          defer_at_o = \$915 ;
-      3'h5:
-          defer_at_o = \$916 ;
-      3'h6:
-          defer_at_o = \$917 ;
-      3'h7:
-          defer_at_o = \$918 ;
+          defer_at_o = dec_l7_defer;
     endcase
   end
   always @* begin
@@ -31330,521 +31856,217 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$953 [3:0])
-      4'h0:
-          \$954  = over0;
-      4'h1:
-          \$954  = over1;
-      4'h2:
-          \$954  = over2;
-      4'h3:
-          \$954  = over3;
-      4'h4:
-          \$954  = over4;
-      4'h5:
-          \$954  = over5;
-      4'h6:
-          \$954  = over6;
-      4'h7:
-          \$954  = over7;
-      4'h8:
-          \$954  = over8;
-      4'h9:
-          \$954  = over9;
-      4'ha:
-          \$954  = over10;
-      4'hb:
-          \$954  = over11;
-      4'hc:
-          \$954  = over12;
-      4'hd:
-          \$954  = over13;
-      4'he:
-          \$954  = over14;
-      4'hf:
-          \$954  = over15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$963 [3:0])
-      4'h0:
-          \$964  = over0;
-      4'h1:
-          \$964  = over1;
-      4'h2:
-          \$964  = over2;
-      4'h3:
-          \$964  = over3;
-      4'h4:
-          \$964  = over4;
-      4'h5:
-          \$964  = over5;
-      4'h6:
-          \$964  = over6;
-      4'h7:
-          \$964  = over7;
-      4'h8:
-          \$964  = over8;
-      4'h9:
-          \$964  = over9;
-      4'ha:
-          \$964  = over10;
-      4'hb:
-          \$964  = over11;
-      4'hc:
-          \$964  = over12;
-      4'hd:
-          \$964  = over13;
-      4'he:
-          \$964  = over14;
-      4'hf:
-          \$964  = over15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$973 [3:0])
-      4'h0:
-          \$974  = over0;
-      4'h1:
-          \$974  = over1;
-      4'h2:
-          \$974  = over2;
-      4'h3:
-          \$974  = over3;
-      4'h4:
-          \$974  = over4;
-      4'h5:
-          \$974  = over5;
-      4'h6:
-          \$974  = over6;
-      4'h7:
-          \$974  = over7;
-      4'h8:
-          \$974  = over8;
-      4'h9:
-          \$974  = over9;
-      4'ha:
-          \$974  = over10;
-      4'hb:
-          \$974  = over11;
-      4'hc:
-          \$974  = over12;
-      4'hd:
-          \$974  = over13;
-      4'he:
-          \$974  = over14;
-      4'hf:
-          \$974  = over15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$983 [3:0])
-      4'h0:
-          \$984  = over0;
-      4'h1:
-          \$984  = over1;
-      4'h2:
-          \$984  = over2;
-      4'h3:
-          \$984  = over3;
-      4'h4:
-          \$984  = over4;
-      4'h5:
-          \$984  = over5;
-      4'h6:
-          \$984  = over6;
-      4'h7:
-          \$984  = over7;
-      4'h8:
-          \$984  = over8;
-      4'h9:
-          \$984  = over9;
-      4'ha:
-          \$984  = over10;
-      4'hb:
-          \$984  = over11;
-      4'hc:
-          \$984  = over12;
-      4'hd:
-          \$984  = over13;
-      4'he:
-          \$984  = over14;
-      4'hf:
-          \$984  = over15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$993 [3:0])
-      4'h0:
-          \$994  = over0;
-      4'h1:
-          \$994  = over1;
-      4'h2:
-          \$994  = over2;
-      4'h3:
-          \$994  = over3;
-      4'h4:
-          \$994  = over4;
-      4'h5:
-          \$994  = over5;
-      4'h6:
-          \$994  = over6;
-      4'h7:
-          \$994  = over7;
-      4'h8:
-          \$994  = over8;
-      4'h9:
-          \$994  = over9;
-      4'ha:
-          \$994  = over10;
-      4'hb:
-          \$994  = over11;
-      4'hc:
-          \$994  = over12;
-      4'hd:
-          \$994  = over13;
-      4'he:
-          \$994  = over14;
-      4'hf:
-          \$994  = over15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$1003 [3:0])
-      4'h0:
-          \$1004  = over0;
-      4'h1:
-          \$1004  = over1;
-      4'h2:
-          \$1004  = over2;
-      4'h3:
-          \$1004  = over3;
-      4'h4:
-          \$1004  = over4;
-      4'h5:
-          \$1004  = over5;
-      4'h6:
-          \$1004  = over6;
-      4'h7:
-          \$1004  = over7;
-      4'h8:
-          \$1004  = over8;
-      4'h9:
-          \$1004  = over9;
-      4'ha:
-          \$1004  = over10;
-      4'hb:
-          \$1004  = over11;
-      4'hc:
-          \$1004  = over12;
-      4'hd:
-          \$1004  = over13;
-      4'he:
-          \$1004  = over14;
-      4'hf:
-          \$1004  = over15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$1013 [3:0])
-      4'h0:
-          \$1014  = over0;
-      4'h1:
-          \$1014  = over1;
-      4'h2:
-          \$1014  = over2;
-      4'h3:
-          \$1014  = over3;
-      4'h4:
-          \$1014  = over4;
-      4'h5:
-          \$1014  = over5;
-      4'h6:
-          \$1014  = over6;
-      4'h7:
-          \$1014  = over7;
-      4'h8:
-          \$1014  = over8;
-      4'h9:
-          \$1014  = over9;
-      4'ha:
-          \$1014  = over10;
-      4'hb:
-          \$1014  = over11;
-      4'hc:
-          \$1014  = over12;
-      4'hd:
-          \$1014  = over13;
-      4'he:
-          \$1014  = over14;
-      4'hf:
-          \$1014  = over15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$1023 [3:0])
-      4'h0:
-          \$1024  = over0;
-      4'h1:
-          \$1024  = over1;
-      4'h2:
-          \$1024  = over2;
-      4'h3:
-          \$1024  = over3;
-      4'h4:
-          \$1024  = over4;
-      4'h5:
-          \$1024  = over5;
-      4'h6:
-          \$1024  = over6;
-      4'h7:
-          \$1024  = over7;
-      4'h8:
-          \$1024  = over8;
-      4'h9:
-          \$1024  = over9;
-      4'ha:
-          \$1024  = over10;
-      4'hb:
-          \$1024  = over11;
-      4'hc:
-          \$1024  = over12;
-      4'hd:
-          \$1024  = over13;
-      4'he:
-          \$1024  = over14;
-      4'hf:
-          \$1024  = over15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          \$1028  = \$955 [3:0];
+          \$914  = ta_l0;
       3'h1:
-          \$1028  = \$965 [3:0];
+          \$914  = ta_l1;
       3'h2:
-          \$1028  = \$975 [3:0];
+          \$914  = ta_l2;
       3'h3:
-          \$1028  = \$985 [3:0];
+          \$914  = ta_l3;
       3'h4:
-          \$1028  = \$995 [3:0];
+          \$914  = ta_l4;
       3'h5:
-          \$1028  = \$1005 [3:0];
+          \$914  = ta_l5;
       3'h6:
-          \$1028  = \$1015 [3:0];
+          \$914  = ta_l6;
       3'h7:
-          \$1028  = \$1025 [3:0];
+          \$914  = ta_l7;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1091  = 26'h0000000;
+    \$977  = 26'h0000000;
     casez (taken)
       4'h0:
-          \$1091  = pos_plus0;
+          \$977  = pos_plus0;
       4'h1:
-          \$1091  = pos_plus1;
+          \$977  = pos_plus1;
       4'h2:
-          \$1091  = pos_plus2;
+          \$977  = pos_plus2;
       4'h3:
-          \$1091  = pos_plus3;
+          \$977  = pos_plus3;
       4'h4:
-          \$1091  = pos_plus4;
+          \$977  = pos_plus4;
       4'h5:
-          \$1091  = pos_plus5;
+          \$977  = pos_plus5;
       4'h6:
-          \$1091  = pos_plus6;
+          \$977  = pos_plus6;
       4'h7:
-          \$1091  = pos_plus7;
+          \$977  = pos_plus7;
       4'h8:
-          \$1091  = pos_plus8;
+          \$977  = pos_plus8;
       4'h9:
-          \$1091  = pos_plus9;
+          \$977  = pos_plus9;
       4'ha:
-          \$1091  = pos_plus10;
+          \$977  = pos_plus10;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1106  = 4'h0;
-    casez (\$1105 )
+    \$992  = 4'h0;
+    casez (\$991 )
       4'h0:
-          \$1106  = stk_ctx0;
+          \$992  = stk_ctx0;
       4'h1:
-          \$1106  = stk_ctx1;
+          \$992  = stk_ctx1;
       4'h2:
-          \$1106  = stk_ctx2;
+          \$992  = stk_ctx2;
       4'h3:
-          \$1106  = stk_ctx3;
+          \$992  = stk_ctx3;
       4'h4:
-          \$1106  = stk_ctx4;
+          \$992  = stk_ctx4;
       4'h5:
-          \$1106  = stk_ctx5;
+          \$992  = stk_ctx5;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1108  = 26'h0000000;
-    casez (\$1107 )
+    \$994  = 26'h0000000;
+    casez (\$993 )
       4'h0:
-          \$1108  = stk_end0;
+          \$994  = stk_end0;
       4'h1:
-          \$1108  = stk_end1;
+          \$994  = stk_end1;
       4'h2:
-          \$1108  = stk_end2;
+          \$994  = stk_end2;
       4'h3:
-          \$1108  = stk_end3;
+          \$994  = stk_end3;
       4'h4:
-          \$1108  = stk_end4;
+          \$994  = stk_end4;
       4'h5:
-          \$1108  = stk_end5;
+          \$994  = stk_end5;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1110  = 24'h000000;
-    casez (\$1109 )
+    \$996  = 24'h000000;
+    casez (\$995 )
       4'h0:
-          \$1110  = stk_cnt0;
+          \$996  = stk_cnt0;
       4'h1:
-          \$1110  = stk_cnt1;
+          \$996  = stk_cnt1;
       4'h2:
-          \$1110  = stk_cnt2;
+          \$996  = stk_cnt2;
       4'h3:
-          \$1110  = stk_cnt3;
+          \$996  = stk_cnt3;
       4'h4:
-          \$1110  = stk_cnt4;
+          \$996  = stk_cnt4;
       4'h5:
-          \$1110  = stk_cnt5;
+          \$996  = stk_cnt5;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1153  = 26'h0000000;
+    \$1039  = 26'h0000000;
     casez (taken)
       4'h0:
-          \$1153  = pos_plus0;
+          \$1039  = pos_plus0;
       4'h1:
-          \$1153  = pos_plus1;
+          \$1039  = pos_plus1;
       4'h2:
-          \$1153  = pos_plus2;
+          \$1039  = pos_plus2;
       4'h3:
-          \$1153  = pos_plus3;
+          \$1039  = pos_plus3;
       4'h4:
-          \$1153  = pos_plus4;
+          \$1039  = pos_plus4;
       4'h5:
-          \$1153  = pos_plus5;
+          \$1039  = pos_plus5;
       4'h6:
-          \$1153  = pos_plus6;
+          \$1039  = pos_plus6;
       4'h7:
-          \$1153  = pos_plus7;
+          \$1039  = pos_plus7;
       4'h8:
-          \$1153  = pos_plus8;
+          \$1039  = pos_plus8;
       4'h9:
-          \$1153  = pos_plus9;
+          \$1039  = pos_plus9;
       4'ha:
-          \$1153  = pos_plus10;
+          \$1039  = pos_plus10;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1155  = 1'h0;
+    \$1041  = 1'h0;
     casez (taken)
       4'h0:
-          \$1155  = too_big0;
+          \$1041  = too_big0;
       4'h1:
-          \$1155  = too_big1;
+          \$1041  = too_big1;
       4'h2:
-          \$1155  = too_big2;
+          \$1041  = too_big2;
       4'h3:
-          \$1155  = too_big3;
+          \$1041  = too_big3;
       4'h4:
-          \$1155  = too_big4;
+          \$1041  = too_big4;
       4'h5:
-          \$1155  = too_big5;
+          \$1041  = too_big5;
       4'h6:
-          \$1155  = too_big6;
+          \$1041  = too_big6;
       4'h7:
-          \$1155  = too_big7;
+          \$1041  = too_big7;
       4'h8:
-          \$1155  = too_big8;
+          \$1041  = too_big8;
       4'h9:
-          \$1155  = too_big9;
+          \$1041  = too_big9;
       4'ha:
-          \$1155  = too_big10;
+          \$1041  = too_big10;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1159  = 26'h0000000;
+    \$1045  = 26'h0000000;
     casez (avail)
       6'h00:
-          \$1159  = pos_plus0;
+          \$1045  = pos_plus0;
       6'h01:
-          \$1159  = pos_plus1;
+          \$1045  = pos_plus1;
       6'h02:
-          \$1159  = pos_plus2;
+          \$1045  = pos_plus2;
       6'h03:
-          \$1159  = pos_plus3;
+          \$1045  = pos_plus3;
       6'h04:
-          \$1159  = pos_plus4;
+          \$1045  = pos_plus4;
       6'h05:
-          \$1159  = pos_plus5;
+          \$1045  = pos_plus5;
       6'h06:
-          \$1159  = pos_plus6;
+          \$1045  = pos_plus6;
       6'h07:
-          \$1159  = pos_plus7;
+          \$1045  = pos_plus7;
       6'h08:
-          \$1159  = pos_plus8;
+          \$1045  = pos_plus8;
       6'h09:
-          \$1159  = pos_plus9;
+          \$1045  = pos_plus9;
       6'h0a:
-          \$1159  = pos_plus10;
+          \$1045  = pos_plus10;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1161  = 1'h0;
+    \$1047  = 1'h0;
     casez (avail)
       6'h00:
-          \$1161  = too_big0;
+          \$1047  = too_big0;
       6'h01:
-          \$1161  = too_big1;
+          \$1047  = too_big1;
       6'h02:
-          \$1161  = too_big2;
+          \$1047  = too_big2;
       6'h03:
-          \$1161  = too_big3;
+          \$1047  = too_big3;
       6'h04:
-          \$1161  = too_big4;
+          \$1047  = too_big4;
       6'h05:
-          \$1161  = too_big5;
+          \$1047  = too_big5;
       6'h06:
-          \$1161  = too_big6;
+          \$1047  = too_big6;
       6'h07:
-          \$1161  = too_big7;
+          \$1047  = too_big7;
       6'h08:
-          \$1161  = too_big8;
+          \$1047  = too_big8;
       6'h09:
-          \$1161  = too_big9;
+          \$1047  = too_big9;
       6'h0a:
-          \$1161  = too_big10;
+          \$1047  = too_big10;
     endcase
   end
   always @* begin
@@ -31854,21 +32076,21 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       4'h0:
           val_a = acc;
       4'h1:
-          val_a = { acc[247:0], \port$19537$0  };
+          val_a = { acc[247:0], \port$20501$0  };
       4'h2:
-          val_a = { acc[239:0], \port$19537$0 , \port$19539$0  };
+          val_a = { acc[239:0], \port$20501$0 , \port$20503$0  };
       4'h3:
-          val_a = { acc[231:0], \port$19537$0 , \port$19539$0 , \port$19541$0  };
+          val_a = { acc[231:0], \port$20501$0 , \port$20503$0 , \port$20505$0  };
       4'h4:
-          val_a = { acc[223:0], \port$19537$0 , \port$19539$0 , \port$19541$0 , \port$19543$0  };
+          val_a = { acc[223:0], \port$20501$0 , \port$20503$0 , \port$20505$0 , \port$20507$0  };
       4'h5:
-          val_a = { acc[215:0], \port$19537$0 , \port$19539$0 , \port$19541$0 , \port$19543$0 , \port$19545$0  };
+          val_a = { acc[215:0], \port$20501$0 , \port$20503$0 , \port$20505$0 , \port$20507$0 , \port$20509$0  };
       4'h6:
-          val_a = { acc[207:0], \port$19537$0 , \port$19539$0 , \port$19541$0 , \port$19543$0 , \port$19545$0 , \port$19547$0  };
+          val_a = { acc[207:0], \port$20501$0 , \port$20503$0 , \port$20505$0 , \port$20507$0 , \port$20509$0 , \port$20511$0  };
       4'h7:
-          val_a = { acc[199:0], \port$19537$0 , \port$19539$0 , \port$19541$0 , \port$19543$0 , \port$19545$0 , \port$19547$0 , \port$19549$0  };
+          val_a = { acc[199:0], \port$20501$0 , \port$20503$0 , \port$20505$0 , \port$20507$0 , \port$20509$0 , \port$20511$0 , \port$20513$0  };
       4'h8:
-          val_a = { acc[191:0], \port$19537$0 , \port$19539$0 , \port$19541$0 , \port$19543$0 , \port$19545$0 , \port$19547$0 , \port$19549$0 , \port$19551$0  };
+          val_a = { acc[191:0], \port$20501$0 , \port$20503$0 , \port$20505$0 , \port$20507$0 , \port$20509$0 , \port$20511$0 , \port$20513$0 , \port$20515$0  };
     endcase
   end
   always @* begin
@@ -31915,159 +32137,159 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \err$28  = 1'h0;
+    \err$56  = 1'h0;
     casez (late_f)
       6'h03:
-          if (\$31 ) begin
-            \err$28  = 1'h1;
+          if (\$46 ) begin
+            \err$56  = 1'h1;
           end
       6'h06:
-          if (\$32 ) begin
-            \err$28  = 1'h1;
+          if (out) begin
+            \err$56  = 1'h1;
           end
       6'h0f:
-          if (\$37 ) begin
-            \err$28  = 1'h1;
+          if (\$51 ) begin
+            \err$56  = 1'h1;
           end
       6'h10:
-          if (\$38 ) begin
-            \err$28  = 1'h1;
+          if (\$52 ) begin
+            \err$56  = 1'h1;
           end
       6'h11:
-          if (\$41 ) begin
-            \err$28  = 1'h1;
+          if (\$55 ) begin
+            \err$56  = 1'h1;
           end
       6'h12:
-          if (\$44 ) begin
-            \err$28  = 1'h1;
-          end else if (\$45 ) begin
-            \err$28  = 1'h1;
+          if (\$58 ) begin
+            \err$56  = 1'h1;
+          end else if (\out$54 ) begin
+            \err$56  = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \code$29  = 5'h00;
+    \code$57  = 5'h00;
     casez (late_f)
       6'h03:
-          if (\$31 ) begin
-            \code$29  = 5'h0c;
+          if (\$46 ) begin
+            \code$57  = 5'h0c;
           end
       6'h06:
-          if (\$32 ) begin
-            \code$29  = 5'h18;
+          if (out) begin
+            \code$57  = 5'h18;
           end
       6'h0f:
-          if (\$37 ) begin
-            \code$29  = 5'h10;
+          if (\$51 ) begin
+            \code$57  = 5'h10;
           end
       6'h10:
-          if (\$38 ) begin
-            \code$29  = 5'h11;
+          if (\$52 ) begin
+            \code$57  = 5'h11;
           end
       6'h11:
-          if (\$41 ) begin
-            \code$29  = 5'h12;
+          if (\$55 ) begin
+            \code$57  = 5'h12;
           end
       6'h12:
-          if (\$44 ) begin
-            \code$29  = 5'h13;
-          end else if (\$45 ) begin
-            \code$29  = 5'h14;
+          if (\$58 ) begin
+            \code$57  = 5'h13;
+          end else if (\out$54 ) begin
+            \code$57  = 5'h14;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \err$33  = 1'h0;
+    \err$60  = 1'h0;
     casez (late2_f)
       6'h03:
-          if (\$46 ) begin
-            \err$33  = 1'h1;
+          if (\$59 ) begin
+            \err$60  = 1'h1;
           end
       6'h06:
-          if (\$47 ) begin
-            \err$33  = 1'h1;
+          if (\$60 ) begin
+            \err$60  = 1'h1;
           end
       6'h0f:
-          if (\$52 ) begin
-            \err$33  = 1'h1;
+          if (\$65 ) begin
+            \err$60  = 1'h1;
           end
       6'h10:
-          if (\$53 ) begin
-            \err$33  = 1'h1;
+          if (\$66 ) begin
+            \err$60  = 1'h1;
           end
       6'h11:
-          if (\$56 ) begin
-            \err$33  = 1'h1;
+          if (\$69 ) begin
+            \err$60  = 1'h1;
           end
       6'h12:
-          if (\$59 ) begin
-            \err$33  = 1'h1;
-          end else if (\$60 ) begin
-            \err$33  = 1'h1;
+          if (\$72 ) begin
+            \err$60  = 1'h1;
+          end else if (\$73 ) begin
+            \err$60  = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \code$34  = 5'h00;
+    \code$61  = 5'h00;
     casez (late2_f)
       6'h03:
-          if (\$46 ) begin
-            \code$34  = 5'h0c;
+          if (\$59 ) begin
+            \code$61  = 5'h0c;
           end
       6'h06:
-          if (\$47 ) begin
-            \code$34  = 5'h18;
+          if (\$60 ) begin
+            \code$61  = 5'h18;
           end
       6'h0f:
-          if (\$52 ) begin
-            \code$34  = 5'h10;
+          if (\$65 ) begin
+            \code$61  = 5'h10;
           end
       6'h10:
-          if (\$53 ) begin
-            \code$34  = 5'h11;
+          if (\$66 ) begin
+            \code$61  = 5'h11;
           end
       6'h11:
-          if (\$56 ) begin
-            \code$34  = 5'h12;
+          if (\$69 ) begin
+            \code$61  = 5'h12;
           end
       6'h12:
-          if (\$59 ) begin
-            \code$34  = 5'h13;
-          end else if (\$60 ) begin
-            \code$34  = 5'h14;
+          if (\$72 ) begin
+            \code$61  = 5'h13;
+          end else if (\$73 ) begin
+            \code$61  = 5'h14;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     late_fail = 1'h0;
-    if (\$61 ) begin
+    if (\$74 ) begin
       late_fail = 1'h1;
-    end else if (\$62 ) begin
+    end else if (\$75 ) begin
       late_fail = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     late_fail_code = 5'h00;
-    if (\$61 ) begin
-      late_fail_code = \code$29 ;
-    end else if (\$62 ) begin
-      late_fail_code = \code$34 ;
+    if (\$74 ) begin
+      late_fail_code = \code$57 ;
+    end else if (\$75 ) begin
+      late_fail_code = \code$61 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     a_err = 1'h0;
     if (a_active) begin
-      if (\$65 ) begin
+      if (\$78 ) begin
         a_err = 1'h1;
       end else if (a_trunc) begin
         a_err = 1'h1;
-      end else if (\$66 ) begin
+      end else if (\$79 ) begin
         a_err = 1'h1;
       end
     end
@@ -32076,11 +32298,11 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     a_code = 5'h00;
     if (a_active) begin
-      if (\$65 ) begin
+      if (\$78 ) begin
         a_code = code;
       end else if (a_trunc) begin
         a_code = 5'h03;
-      end else if (\$66 ) begin
+      end else if (\$79 ) begin
         a_code = \code$25 ;
       end
     end
@@ -32088,456 +32310,16592 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$19537$0 [2:0])
+    casez (\port$20501$0 [2:0])
       3'h0:
-          long_len_l0 = { 16'h0000, \port$19539$0  };
+          long_len_l0 = { 16'h0000, \port$20503$0  };
       3'h1:
-          long_len_l0 = { 8'h00, \port$19539$0 , \port$19541$0  };
+          long_len_l0 = { 8'h00, \port$20503$0 , \port$20505$0  };
       default:
-          long_len_l0 = { \port$19539$0 , \port$19541$0 , \port$19543$0  };
+          long_len_l0 = { \port$20503$0 , \port$20505$0 , \port$20507$0  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    if (single_l0) begin
-      h_l0 = 4'h0;
-    end else if (long_l0) begin
-      h_l0 = \$75 ;
-    end else begin
-      h_l0 = 4'h1;
-    end
+    casez (\port$20501$0 )
+      8'h00, 8'h40:
+          dec_l0_single = 1'h1;
+      8'h01, 8'h41:
+          dec_l0_single = 1'h1;
+      8'h02, 8'h42:
+          dec_l0_single = 1'h1;
+      8'h03, 8'h43:
+          dec_l0_single = 1'h1;
+      8'h04, 8'h44:
+          dec_l0_single = 1'h1;
+      8'h05, 8'h45:
+          dec_l0_single = 1'h1;
+      8'h06, 8'h46:
+          dec_l0_single = 1'h1;
+      8'h07, 8'h47:
+          dec_l0_single = 1'h1;
+      8'h08, 8'h48:
+          dec_l0_single = 1'h1;
+      8'h09, 8'h49:
+          dec_l0_single = 1'h1;
+      8'h0a, 8'h4a:
+          dec_l0_single = 1'h1;
+      8'h0b, 8'h4b:
+          dec_l0_single = 1'h1;
+      8'h0c, 8'h4c:
+          dec_l0_single = 1'h1;
+      8'h0d, 8'h4d:
+          dec_l0_single = 1'h1;
+      8'h0e, 8'h4e:
+          dec_l0_single = 1'h1;
+      8'h0f, 8'h4f:
+          dec_l0_single = 1'h1;
+      8'h10, 8'h50:
+          dec_l0_single = 1'h1;
+      8'h11, 8'h51:
+          dec_l0_single = 1'h1;
+      8'h12, 8'h52:
+          dec_l0_single = 1'h1;
+      8'h13, 8'h53:
+          dec_l0_single = 1'h1;
+      8'h14, 8'h54:
+          dec_l0_single = 1'h1;
+      8'h15, 8'h55:
+          dec_l0_single = 1'h1;
+      8'h16, 8'h56:
+          dec_l0_single = 1'h1;
+      8'h17, 8'h57:
+          dec_l0_single = 1'h1;
+      8'h18, 8'h58:
+          dec_l0_single = 1'h1;
+      8'h19, 8'h59:
+          dec_l0_single = 1'h1;
+      8'h1a, 8'h5a:
+          dec_l0_single = 1'h1;
+      8'h1b, 8'h5b:
+          dec_l0_single = 1'h1;
+      8'h1c, 8'h5c:
+          dec_l0_single = 1'h1;
+      8'h1d, 8'h5d:
+          dec_l0_single = 1'h1;
+      8'h1e, 8'h5e:
+          dec_l0_single = 1'h1;
+      8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l0_single = 1'h1;
+      8'h80:
+          dec_l0_single = 1'h0;
+      8'h81:
+          dec_l0_single = 1'h0;
+      8'h82:
+          dec_l0_single = 1'h0;
+      8'h83:
+          dec_l0_single = 1'h0;
+      8'h84:
+          dec_l0_single = 1'h0;
+      8'h85:
+          dec_l0_single = 1'h0;
+      8'h86:
+          dec_l0_single = 1'h0;
+      8'h87:
+          dec_l0_single = 1'h0;
+      8'h88:
+          dec_l0_single = 1'h0;
+      8'h89:
+          dec_l0_single = 1'h0;
+      8'h8a:
+          dec_l0_single = 1'h0;
+      8'h8b:
+          dec_l0_single = 1'h0;
+      8'h8c:
+          dec_l0_single = 1'h0;
+      8'h8d:
+          dec_l0_single = 1'h0;
+      8'h8e:
+          dec_l0_single = 1'h0;
+      8'h8f:
+          dec_l0_single = 1'h0;
+      8'h90:
+          dec_l0_single = 1'h0;
+      8'h91:
+          dec_l0_single = 1'h0;
+      8'h92:
+          dec_l0_single = 1'h0;
+      8'h93:
+          dec_l0_single = 1'h0;
+      8'h94:
+          dec_l0_single = 1'h0;
+      8'h95:
+          dec_l0_single = 1'h0;
+      8'h96:
+          dec_l0_single = 1'h0;
+      8'h97:
+          dec_l0_single = 1'h0;
+      8'h98:
+          dec_l0_single = 1'h0;
+      8'h99:
+          dec_l0_single = 1'h0;
+      8'h9a:
+          dec_l0_single = 1'h0;
+      8'h9b:
+          dec_l0_single = 1'h0;
+      8'h9c:
+          dec_l0_single = 1'h0;
+      8'h9d:
+          dec_l0_single = 1'h0;
+      8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l0_single = 1'h0;
+      8'hb8:
+          dec_l0_single = 1'h0;
+      8'hb9:
+          dec_l0_single = 1'h0;
+      8'hba:
+          dec_l0_single = 1'h0;
+      8'hbb:
+          dec_l0_single = 1'h0;
+      8'hbc:
+          dec_l0_single = 1'h0;
+      8'hbd:
+          dec_l0_single = 1'h0;
+      8'hbe:
+          dec_l0_single = 1'h0;
+      8'hbf:
+          dec_l0_single = 1'h0;
+      8'hc0:
+          dec_l0_single = 1'h0;
+      8'hc1:
+          dec_l0_single = 1'h0;
+      8'hc2:
+          dec_l0_single = 1'h0;
+      8'hc3:
+          dec_l0_single = 1'h0;
+      8'hc4:
+          dec_l0_single = 1'h0;
+      8'hc5:
+          dec_l0_single = 1'h0;
+      8'hc6:
+          dec_l0_single = 1'h0;
+      8'hc7:
+          dec_l0_single = 1'h0;
+      8'hc8:
+          dec_l0_single = 1'h0;
+      8'hc9:
+          dec_l0_single = 1'h0;
+      8'hca:
+          dec_l0_single = 1'h0;
+      8'hcb:
+          dec_l0_single = 1'h0;
+      8'hcc:
+          dec_l0_single = 1'h0;
+      8'hcd:
+          dec_l0_single = 1'h0;
+      8'hce:
+          dec_l0_single = 1'h0;
+      8'hcf:
+          dec_l0_single = 1'h0;
+      8'hd0:
+          dec_l0_single = 1'h0;
+      8'hd1:
+          dec_l0_single = 1'h0;
+      8'hd2:
+          dec_l0_single = 1'h0;
+      8'hd3:
+          dec_l0_single = 1'h0;
+      8'hd4:
+          dec_l0_single = 1'h0;
+      8'hd5:
+          dec_l0_single = 1'h0;
+      8'hd6:
+          dec_l0_single = 1'h0;
+      8'hd7:
+          dec_l0_single = 1'h0;
+      8'hd8:
+          dec_l0_single = 1'h0;
+      8'hd9:
+          dec_l0_single = 1'h0;
+      8'hda:
+          dec_l0_single = 1'h0;
+      8'hdb:
+          dec_l0_single = 1'h0;
+      8'hdc:
+          dec_l0_single = 1'h0;
+      8'hdd:
+          dec_l0_single = 1'h0;
+      8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l0_single = 1'h0;
+      8'hf8:
+          dec_l0_single = 1'h0;
+      8'hf9:
+          dec_l0_single = 1'h0;
+      8'hfa:
+          dec_l0_single = 1'h0;
+      8'hfb:
+          dec_l0_single = 1'h0;
+      8'hfc:
+          dec_l0_single = 1'h0;
+      8'hfd:
+          dec_l0_single = 1'h0;
+      8'hfe:
+          dec_l0_single = 1'h0;
+      8'hff:
+          dec_l0_single = 1'h0;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    if (single_l0) begin
+    casez (\port$20501$0 )
+      8'h00, 8'h40:
+          dec_l0_list = 1'h0;
+      8'h01, 8'h41:
+          dec_l0_list = 1'h0;
+      8'h02, 8'h42:
+          dec_l0_list = 1'h0;
+      8'h03, 8'h43:
+          dec_l0_list = 1'h0;
+      8'h04, 8'h44:
+          dec_l0_list = 1'h0;
+      8'h05, 8'h45:
+          dec_l0_list = 1'h0;
+      8'h06, 8'h46:
+          dec_l0_list = 1'h0;
+      8'h07, 8'h47:
+          dec_l0_list = 1'h0;
+      8'h08, 8'h48:
+          dec_l0_list = 1'h0;
+      8'h09, 8'h49:
+          dec_l0_list = 1'h0;
+      8'h0a, 8'h4a:
+          dec_l0_list = 1'h0;
+      8'h0b, 8'h4b:
+          dec_l0_list = 1'h0;
+      8'h0c, 8'h4c:
+          dec_l0_list = 1'h0;
+      8'h0d, 8'h4d:
+          dec_l0_list = 1'h0;
+      8'h0e, 8'h4e:
+          dec_l0_list = 1'h0;
+      8'h0f, 8'h4f:
+          dec_l0_list = 1'h0;
+      8'h10, 8'h50:
+          dec_l0_list = 1'h0;
+      8'h11, 8'h51:
+          dec_l0_list = 1'h0;
+      8'h12, 8'h52:
+          dec_l0_list = 1'h0;
+      8'h13, 8'h53:
+          dec_l0_list = 1'h0;
+      8'h14, 8'h54:
+          dec_l0_list = 1'h0;
+      8'h15, 8'h55:
+          dec_l0_list = 1'h0;
+      8'h16, 8'h56:
+          dec_l0_list = 1'h0;
+      8'h17, 8'h57:
+          dec_l0_list = 1'h0;
+      8'h18, 8'h58:
+          dec_l0_list = 1'h0;
+      8'h19, 8'h59:
+          dec_l0_list = 1'h0;
+      8'h1a, 8'h5a:
+          dec_l0_list = 1'h0;
+      8'h1b, 8'h5b:
+          dec_l0_list = 1'h0;
+      8'h1c, 8'h5c:
+          dec_l0_list = 1'h0;
+      8'h1d, 8'h5d:
+          dec_l0_list = 1'h0;
+      8'h1e, 8'h5e:
+          dec_l0_list = 1'h0;
+      8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l0_list = 1'h0;
+      8'h80:
+          dec_l0_list = 1'h0;
+      8'h81:
+          dec_l0_list = 1'h0;
+      8'h82:
+          dec_l0_list = 1'h0;
+      8'h83:
+          dec_l0_list = 1'h0;
+      8'h84:
+          dec_l0_list = 1'h0;
+      8'h85:
+          dec_l0_list = 1'h0;
+      8'h86:
+          dec_l0_list = 1'h0;
+      8'h87:
+          dec_l0_list = 1'h0;
+      8'h88:
+          dec_l0_list = 1'h0;
+      8'h89:
+          dec_l0_list = 1'h0;
+      8'h8a:
+          dec_l0_list = 1'h0;
+      8'h8b:
+          dec_l0_list = 1'h0;
+      8'h8c:
+          dec_l0_list = 1'h0;
+      8'h8d:
+          dec_l0_list = 1'h0;
+      8'h8e:
+          dec_l0_list = 1'h0;
+      8'h8f:
+          dec_l0_list = 1'h0;
+      8'h90:
+          dec_l0_list = 1'h0;
+      8'h91:
+          dec_l0_list = 1'h0;
+      8'h92:
+          dec_l0_list = 1'h0;
+      8'h93:
+          dec_l0_list = 1'h0;
+      8'h94:
+          dec_l0_list = 1'h0;
+      8'h95:
+          dec_l0_list = 1'h0;
+      8'h96:
+          dec_l0_list = 1'h0;
+      8'h97:
+          dec_l0_list = 1'h0;
+      8'h98:
+          dec_l0_list = 1'h0;
+      8'h99:
+          dec_l0_list = 1'h0;
+      8'h9a:
+          dec_l0_list = 1'h0;
+      8'h9b:
+          dec_l0_list = 1'h0;
+      8'h9c:
+          dec_l0_list = 1'h0;
+      8'h9d:
+          dec_l0_list = 1'h0;
+      8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l0_list = 1'h0;
+      8'hb8:
+          dec_l0_list = 1'h0;
+      8'hb9:
+          dec_l0_list = 1'h0;
+      8'hba:
+          dec_l0_list = 1'h0;
+      8'hbb:
+          dec_l0_list = 1'h0;
+      8'hbc:
+          dec_l0_list = 1'h0;
+      8'hbd:
+          dec_l0_list = 1'h0;
+      8'hbe:
+          dec_l0_list = 1'h0;
+      8'hbf:
+          dec_l0_list = 1'h0;
+      8'hc0:
+          dec_l0_list = 1'h1;
+      8'hc1:
+          dec_l0_list = 1'h1;
+      8'hc2:
+          dec_l0_list = 1'h1;
+      8'hc3:
+          dec_l0_list = 1'h1;
+      8'hc4:
+          dec_l0_list = 1'h1;
+      8'hc5:
+          dec_l0_list = 1'h1;
+      8'hc6:
+          dec_l0_list = 1'h1;
+      8'hc7:
+          dec_l0_list = 1'h1;
+      8'hc8:
+          dec_l0_list = 1'h1;
+      8'hc9:
+          dec_l0_list = 1'h1;
+      8'hca:
+          dec_l0_list = 1'h1;
+      8'hcb:
+          dec_l0_list = 1'h1;
+      8'hcc:
+          dec_l0_list = 1'h1;
+      8'hcd:
+          dec_l0_list = 1'h1;
+      8'hce:
+          dec_l0_list = 1'h1;
+      8'hcf:
+          dec_l0_list = 1'h1;
+      8'hd0:
+          dec_l0_list = 1'h1;
+      8'hd1:
+          dec_l0_list = 1'h1;
+      8'hd2:
+          dec_l0_list = 1'h1;
+      8'hd3:
+          dec_l0_list = 1'h1;
+      8'hd4:
+          dec_l0_list = 1'h1;
+      8'hd5:
+          dec_l0_list = 1'h1;
+      8'hd6:
+          dec_l0_list = 1'h1;
+      8'hd7:
+          dec_l0_list = 1'h1;
+      8'hd8:
+          dec_l0_list = 1'h1;
+      8'hd9:
+          dec_l0_list = 1'h1;
+      8'hda:
+          dec_l0_list = 1'h1;
+      8'hdb:
+          dec_l0_list = 1'h1;
+      8'hdc:
+          dec_l0_list = 1'h1;
+      8'hdd:
+          dec_l0_list = 1'h1;
+      8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l0_list = 1'h1;
+      8'hf8:
+          dec_l0_list = 1'h1;
+      8'hf9:
+          dec_l0_list = 1'h1;
+      8'hfa:
+          dec_l0_list = 1'h1;
+      8'hfb:
+          dec_l0_list = 1'h1;
+      8'hfc:
+          dec_l0_list = 1'h1;
+      8'hfd:
+          dec_l0_list = 1'h1;
+      8'hfe:
+          dec_l0_list = 1'h1;
+      8'hff:
+          dec_l0_list = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20501$0 )
+      8'h00, 8'h40:
+          dec_l0_long = 1'h0;
+      8'h01, 8'h41:
+          dec_l0_long = 1'h0;
+      8'h02, 8'h42:
+          dec_l0_long = 1'h0;
+      8'h03, 8'h43:
+          dec_l0_long = 1'h0;
+      8'h04, 8'h44:
+          dec_l0_long = 1'h0;
+      8'h05, 8'h45:
+          dec_l0_long = 1'h0;
+      8'h06, 8'h46:
+          dec_l0_long = 1'h0;
+      8'h07, 8'h47:
+          dec_l0_long = 1'h0;
+      8'h08, 8'h48:
+          dec_l0_long = 1'h0;
+      8'h09, 8'h49:
+          dec_l0_long = 1'h0;
+      8'h0a, 8'h4a:
+          dec_l0_long = 1'h0;
+      8'h0b, 8'h4b:
+          dec_l0_long = 1'h0;
+      8'h0c, 8'h4c:
+          dec_l0_long = 1'h0;
+      8'h0d, 8'h4d:
+          dec_l0_long = 1'h0;
+      8'h0e, 8'h4e:
+          dec_l0_long = 1'h0;
+      8'h0f, 8'h4f:
+          dec_l0_long = 1'h0;
+      8'h10, 8'h50:
+          dec_l0_long = 1'h0;
+      8'h11, 8'h51:
+          dec_l0_long = 1'h0;
+      8'h12, 8'h52:
+          dec_l0_long = 1'h0;
+      8'h13, 8'h53:
+          dec_l0_long = 1'h0;
+      8'h14, 8'h54:
+          dec_l0_long = 1'h0;
+      8'h15, 8'h55:
+          dec_l0_long = 1'h0;
+      8'h16, 8'h56:
+          dec_l0_long = 1'h0;
+      8'h17, 8'h57:
+          dec_l0_long = 1'h0;
+      8'h18, 8'h58:
+          dec_l0_long = 1'h0;
+      8'h19, 8'h59:
+          dec_l0_long = 1'h0;
+      8'h1a, 8'h5a:
+          dec_l0_long = 1'h0;
+      8'h1b, 8'h5b:
+          dec_l0_long = 1'h0;
+      8'h1c, 8'h5c:
+          dec_l0_long = 1'h0;
+      8'h1d, 8'h5d:
+          dec_l0_long = 1'h0;
+      8'h1e, 8'h5e:
+          dec_l0_long = 1'h0;
+      8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l0_long = 1'h0;
+      8'h80:
+          dec_l0_long = 1'h0;
+      8'h81:
+          dec_l0_long = 1'h0;
+      8'h82:
+          dec_l0_long = 1'h0;
+      8'h83:
+          dec_l0_long = 1'h0;
+      8'h84:
+          dec_l0_long = 1'h0;
+      8'h85:
+          dec_l0_long = 1'h0;
+      8'h86:
+          dec_l0_long = 1'h0;
+      8'h87:
+          dec_l0_long = 1'h0;
+      8'h88:
+          dec_l0_long = 1'h0;
+      8'h89:
+          dec_l0_long = 1'h0;
+      8'h8a:
+          dec_l0_long = 1'h0;
+      8'h8b:
+          dec_l0_long = 1'h0;
+      8'h8c:
+          dec_l0_long = 1'h0;
+      8'h8d:
+          dec_l0_long = 1'h0;
+      8'h8e:
+          dec_l0_long = 1'h0;
+      8'h8f:
+          dec_l0_long = 1'h0;
+      8'h90:
+          dec_l0_long = 1'h0;
+      8'h91:
+          dec_l0_long = 1'h0;
+      8'h92:
+          dec_l0_long = 1'h0;
+      8'h93:
+          dec_l0_long = 1'h0;
+      8'h94:
+          dec_l0_long = 1'h0;
+      8'h95:
+          dec_l0_long = 1'h0;
+      8'h96:
+          dec_l0_long = 1'h0;
+      8'h97:
+          dec_l0_long = 1'h0;
+      8'h98:
+          dec_l0_long = 1'h0;
+      8'h99:
+          dec_l0_long = 1'h0;
+      8'h9a:
+          dec_l0_long = 1'h0;
+      8'h9b:
+          dec_l0_long = 1'h0;
+      8'h9c:
+          dec_l0_long = 1'h0;
+      8'h9d:
+          dec_l0_long = 1'h0;
+      8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l0_long = 1'h0;
+      8'hb8:
+          dec_l0_long = 1'h1;
+      8'hb9:
+          dec_l0_long = 1'h1;
+      8'hba:
+          dec_l0_long = 1'h1;
+      8'hbb:
+          dec_l0_long = 1'h1;
+      8'hbc:
+          dec_l0_long = 1'h1;
+      8'hbd:
+          dec_l0_long = 1'h1;
+      8'hbe:
+          dec_l0_long = 1'h1;
+      8'hbf:
+          dec_l0_long = 1'h1;
+      8'hc0:
+          dec_l0_long = 1'h0;
+      8'hc1:
+          dec_l0_long = 1'h0;
+      8'hc2:
+          dec_l0_long = 1'h0;
+      8'hc3:
+          dec_l0_long = 1'h0;
+      8'hc4:
+          dec_l0_long = 1'h0;
+      8'hc5:
+          dec_l0_long = 1'h0;
+      8'hc6:
+          dec_l0_long = 1'h0;
+      8'hc7:
+          dec_l0_long = 1'h0;
+      8'hc8:
+          dec_l0_long = 1'h0;
+      8'hc9:
+          dec_l0_long = 1'h0;
+      8'hca:
+          dec_l0_long = 1'h0;
+      8'hcb:
+          dec_l0_long = 1'h0;
+      8'hcc:
+          dec_l0_long = 1'h0;
+      8'hcd:
+          dec_l0_long = 1'h0;
+      8'hce:
+          dec_l0_long = 1'h0;
+      8'hcf:
+          dec_l0_long = 1'h0;
+      8'hd0:
+          dec_l0_long = 1'h0;
+      8'hd1:
+          dec_l0_long = 1'h0;
+      8'hd2:
+          dec_l0_long = 1'h0;
+      8'hd3:
+          dec_l0_long = 1'h0;
+      8'hd4:
+          dec_l0_long = 1'h0;
+      8'hd5:
+          dec_l0_long = 1'h0;
+      8'hd6:
+          dec_l0_long = 1'h0;
+      8'hd7:
+          dec_l0_long = 1'h0;
+      8'hd8:
+          dec_l0_long = 1'h0;
+      8'hd9:
+          dec_l0_long = 1'h0;
+      8'hda:
+          dec_l0_long = 1'h0;
+      8'hdb:
+          dec_l0_long = 1'h0;
+      8'hdc:
+          dec_l0_long = 1'h0;
+      8'hdd:
+          dec_l0_long = 1'h0;
+      8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l0_long = 1'h0;
+      8'hf8:
+          dec_l0_long = 1'h1;
+      8'hf9:
+          dec_l0_long = 1'h1;
+      8'hfa:
+          dec_l0_long = 1'h1;
+      8'hfb:
+          dec_l0_long = 1'h1;
+      8'hfc:
+          dec_l0_long = 1'h1;
+      8'hfd:
+          dec_l0_long = 1'h1;
+      8'hfe:
+          dec_l0_long = 1'h1;
+      8'hff:
+          dec_l0_long = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20501$0 )
+      8'h00, 8'h40:
+          dec_l0_h = 4'h0;
+      8'h01, 8'h41:
+          dec_l0_h = 4'h0;
+      8'h02, 8'h42:
+          dec_l0_h = 4'h0;
+      8'h03, 8'h43:
+          dec_l0_h = 4'h0;
+      8'h04, 8'h44:
+          dec_l0_h = 4'h0;
+      8'h05, 8'h45:
+          dec_l0_h = 4'h0;
+      8'h06, 8'h46:
+          dec_l0_h = 4'h0;
+      8'h07, 8'h47:
+          dec_l0_h = 4'h0;
+      8'h08, 8'h48:
+          dec_l0_h = 4'h0;
+      8'h09, 8'h49:
+          dec_l0_h = 4'h0;
+      8'h0a, 8'h4a:
+          dec_l0_h = 4'h0;
+      8'h0b, 8'h4b:
+          dec_l0_h = 4'h0;
+      8'h0c, 8'h4c:
+          dec_l0_h = 4'h0;
+      8'h0d, 8'h4d:
+          dec_l0_h = 4'h0;
+      8'h0e, 8'h4e:
+          dec_l0_h = 4'h0;
+      8'h0f, 8'h4f:
+          dec_l0_h = 4'h0;
+      8'h10, 8'h50:
+          dec_l0_h = 4'h0;
+      8'h11, 8'h51:
+          dec_l0_h = 4'h0;
+      8'h12, 8'h52:
+          dec_l0_h = 4'h0;
+      8'h13, 8'h53:
+          dec_l0_h = 4'h0;
+      8'h14, 8'h54:
+          dec_l0_h = 4'h0;
+      8'h15, 8'h55:
+          dec_l0_h = 4'h0;
+      8'h16, 8'h56:
+          dec_l0_h = 4'h0;
+      8'h17, 8'h57:
+          dec_l0_h = 4'h0;
+      8'h18, 8'h58:
+          dec_l0_h = 4'h0;
+      8'h19, 8'h59:
+          dec_l0_h = 4'h0;
+      8'h1a, 8'h5a:
+          dec_l0_h = 4'h0;
+      8'h1b, 8'h5b:
+          dec_l0_h = 4'h0;
+      8'h1c, 8'h5c:
+          dec_l0_h = 4'h0;
+      8'h1d, 8'h5d:
+          dec_l0_h = 4'h0;
+      8'h1e, 8'h5e:
+          dec_l0_h = 4'h0;
+      8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l0_h = 4'h0;
+      8'h80:
+          dec_l0_h = 4'h1;
+      8'h81:
+          dec_l0_h = 4'h1;
+      8'h82:
+          dec_l0_h = 4'h1;
+      8'h83:
+          dec_l0_h = 4'h1;
+      8'h84:
+          dec_l0_h = 4'h1;
+      8'h85:
+          dec_l0_h = 4'h1;
+      8'h86:
+          dec_l0_h = 4'h1;
+      8'h87:
+          dec_l0_h = 4'h1;
+      8'h88:
+          dec_l0_h = 4'h1;
+      8'h89:
+          dec_l0_h = 4'h1;
+      8'h8a:
+          dec_l0_h = 4'h1;
+      8'h8b:
+          dec_l0_h = 4'h1;
+      8'h8c:
+          dec_l0_h = 4'h1;
+      8'h8d:
+          dec_l0_h = 4'h1;
+      8'h8e:
+          dec_l0_h = 4'h1;
+      8'h8f:
+          dec_l0_h = 4'h1;
+      8'h90:
+          dec_l0_h = 4'h1;
+      8'h91:
+          dec_l0_h = 4'h1;
+      8'h92:
+          dec_l0_h = 4'h1;
+      8'h93:
+          dec_l0_h = 4'h1;
+      8'h94:
+          dec_l0_h = 4'h1;
+      8'h95:
+          dec_l0_h = 4'h1;
+      8'h96:
+          dec_l0_h = 4'h1;
+      8'h97:
+          dec_l0_h = 4'h1;
+      8'h98:
+          dec_l0_h = 4'h1;
+      8'h99:
+          dec_l0_h = 4'h1;
+      8'h9a:
+          dec_l0_h = 4'h1;
+      8'h9b:
+          dec_l0_h = 4'h1;
+      8'h9c:
+          dec_l0_h = 4'h1;
+      8'h9d:
+          dec_l0_h = 4'h1;
+      8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l0_h = 4'h1;
+      8'hb8:
+          dec_l0_h = 4'h2;
+      8'hb9:
+          dec_l0_h = 4'h3;
+      8'hba:
+          dec_l0_h = 4'h4;
+      8'hbb:
+          dec_l0_h = 4'h5;
+      8'hbc:
+          dec_l0_h = 4'h6;
+      8'hbd:
+          dec_l0_h = 4'h7;
+      8'hbe:
+          dec_l0_h = 4'h8;
+      8'hbf:
+          dec_l0_h = 4'h9;
+      8'hc0:
+          dec_l0_h = 4'h1;
+      8'hc1:
+          dec_l0_h = 4'h1;
+      8'hc2:
+          dec_l0_h = 4'h1;
+      8'hc3:
+          dec_l0_h = 4'h1;
+      8'hc4:
+          dec_l0_h = 4'h1;
+      8'hc5:
+          dec_l0_h = 4'h1;
+      8'hc6:
+          dec_l0_h = 4'h1;
+      8'hc7:
+          dec_l0_h = 4'h1;
+      8'hc8:
+          dec_l0_h = 4'h1;
+      8'hc9:
+          dec_l0_h = 4'h1;
+      8'hca:
+          dec_l0_h = 4'h1;
+      8'hcb:
+          dec_l0_h = 4'h1;
+      8'hcc:
+          dec_l0_h = 4'h1;
+      8'hcd:
+          dec_l0_h = 4'h1;
+      8'hce:
+          dec_l0_h = 4'h1;
+      8'hcf:
+          dec_l0_h = 4'h1;
+      8'hd0:
+          dec_l0_h = 4'h1;
+      8'hd1:
+          dec_l0_h = 4'h1;
+      8'hd2:
+          dec_l0_h = 4'h1;
+      8'hd3:
+          dec_l0_h = 4'h1;
+      8'hd4:
+          dec_l0_h = 4'h1;
+      8'hd5:
+          dec_l0_h = 4'h1;
+      8'hd6:
+          dec_l0_h = 4'h1;
+      8'hd7:
+          dec_l0_h = 4'h1;
+      8'hd8:
+          dec_l0_h = 4'h1;
+      8'hd9:
+          dec_l0_h = 4'h1;
+      8'hda:
+          dec_l0_h = 4'h1;
+      8'hdb:
+          dec_l0_h = 4'h1;
+      8'hdc:
+          dec_l0_h = 4'h1;
+      8'hdd:
+          dec_l0_h = 4'h1;
+      8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l0_h = 4'h1;
+      8'hf8:
+          dec_l0_h = 4'h2;
+      8'hf9:
+          dec_l0_h = 4'h3;
+      8'hfa:
+          dec_l0_h = 4'h4;
+      8'hfb:
+          dec_l0_h = 4'h5;
+      8'hfc:
+          dec_l0_h = 4'h6;
+      8'hfd:
+          dec_l0_h = 4'h7;
+      8'hfe:
+          dec_l0_h = 4'h8;
+      8'hff:
+          dec_l0_h = 4'h9;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20501$0 )
+      8'h00, 8'h40:
+          dec_l0_oh = 5'h00;
+      8'h01, 8'h41:
+          dec_l0_oh = 5'h00;
+      8'h02, 8'h42:
+          dec_l0_oh = 5'h00;
+      8'h03, 8'h43:
+          dec_l0_oh = 5'h00;
+      8'h04, 8'h44:
+          dec_l0_oh = 5'h00;
+      8'h05, 8'h45:
+          dec_l0_oh = 5'h00;
+      8'h06, 8'h46:
+          dec_l0_oh = 5'h00;
+      8'h07, 8'h47:
+          dec_l0_oh = 5'h00;
+      8'h08, 8'h48:
+          dec_l0_oh = 5'h00;
+      8'h09, 8'h49:
+          dec_l0_oh = 5'h00;
+      8'h0a, 8'h4a:
+          dec_l0_oh = 5'h00;
+      8'h0b, 8'h4b:
+          dec_l0_oh = 5'h00;
+      8'h0c, 8'h4c:
+          dec_l0_oh = 5'h00;
+      8'h0d, 8'h4d:
+          dec_l0_oh = 5'h00;
+      8'h0e, 8'h4e:
+          dec_l0_oh = 5'h00;
+      8'h0f, 8'h4f:
+          dec_l0_oh = 5'h00;
+      8'h10, 8'h50:
+          dec_l0_oh = 5'h00;
+      8'h11, 8'h51:
+          dec_l0_oh = 5'h00;
+      8'h12, 8'h52:
+          dec_l0_oh = 5'h00;
+      8'h13, 8'h53:
+          dec_l0_oh = 5'h00;
+      8'h14, 8'h54:
+          dec_l0_oh = 5'h00;
+      8'h15, 8'h55:
+          dec_l0_oh = 5'h00;
+      8'h16, 8'h56:
+          dec_l0_oh = 5'h00;
+      8'h17, 8'h57:
+          dec_l0_oh = 5'h00;
+      8'h18, 8'h58:
+          dec_l0_oh = 5'h00;
+      8'h19, 8'h59:
+          dec_l0_oh = 5'h00;
+      8'h1a, 8'h5a:
+          dec_l0_oh = 5'h00;
+      8'h1b, 8'h5b:
+          dec_l0_oh = 5'h00;
+      8'h1c, 8'h5c:
+          dec_l0_oh = 5'h00;
+      8'h1d, 8'h5d:
+          dec_l0_oh = 5'h00;
+      8'h1e, 8'h5e:
+          dec_l0_oh = 5'h00;
+      8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l0_oh = 5'h00;
+      8'h80:
+          dec_l0_oh = 5'h01;
+      8'h81:
+          dec_l0_oh = 5'h01;
+      8'h82:
+          dec_l0_oh = 5'h01;
+      8'h83:
+          dec_l0_oh = 5'h01;
+      8'h84:
+          dec_l0_oh = 5'h01;
+      8'h85:
+          dec_l0_oh = 5'h01;
+      8'h86:
+          dec_l0_oh = 5'h01;
+      8'h87:
+          dec_l0_oh = 5'h01;
+      8'h88:
+          dec_l0_oh = 5'h01;
+      8'h89:
+          dec_l0_oh = 5'h01;
+      8'h8a:
+          dec_l0_oh = 5'h01;
+      8'h8b:
+          dec_l0_oh = 5'h01;
+      8'h8c:
+          dec_l0_oh = 5'h01;
+      8'h8d:
+          dec_l0_oh = 5'h01;
+      8'h8e:
+          dec_l0_oh = 5'h01;
+      8'h8f:
+          dec_l0_oh = 5'h01;
+      8'h90:
+          dec_l0_oh = 5'h01;
+      8'h91:
+          dec_l0_oh = 5'h01;
+      8'h92:
+          dec_l0_oh = 5'h01;
+      8'h93:
+          dec_l0_oh = 5'h01;
+      8'h94:
+          dec_l0_oh = 5'h01;
+      8'h95:
+          dec_l0_oh = 5'h01;
+      8'h96:
+          dec_l0_oh = 5'h01;
+      8'h97:
+          dec_l0_oh = 5'h01;
+      8'h98:
+          dec_l0_oh = 5'h01;
+      8'h99:
+          dec_l0_oh = 5'h01;
+      8'h9a:
+          dec_l0_oh = 5'h01;
+      8'h9b:
+          dec_l0_oh = 5'h01;
+      8'h9c:
+          dec_l0_oh = 5'h01;
+      8'h9d:
+          dec_l0_oh = 5'h01;
+      8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l0_oh = 5'h01;
+      8'hb8:
+          dec_l0_oh = 5'h02;
+      8'hb9:
+          dec_l0_oh = 5'h03;
+      8'hba:
+          dec_l0_oh = 5'h04;
+      8'hbb:
+          dec_l0_oh = 5'h05;
+      8'hbc:
+          dec_l0_oh = 5'h06;
+      8'hbd:
+          dec_l0_oh = 5'h07;
+      8'hbe:
+          dec_l0_oh = 5'h08;
+      8'hbf:
+          dec_l0_oh = 5'h09;
+      8'hc0:
+          dec_l0_oh = 5'h01;
+      8'hc1:
+          dec_l0_oh = 5'h01;
+      8'hc2:
+          dec_l0_oh = 5'h01;
+      8'hc3:
+          dec_l0_oh = 5'h01;
+      8'hc4:
+          dec_l0_oh = 5'h01;
+      8'hc5:
+          dec_l0_oh = 5'h01;
+      8'hc6:
+          dec_l0_oh = 5'h01;
+      8'hc7:
+          dec_l0_oh = 5'h01;
+      8'hc8:
+          dec_l0_oh = 5'h01;
+      8'hc9:
+          dec_l0_oh = 5'h01;
+      8'hca:
+          dec_l0_oh = 5'h01;
+      8'hcb:
+          dec_l0_oh = 5'h01;
+      8'hcc:
+          dec_l0_oh = 5'h01;
+      8'hcd:
+          dec_l0_oh = 5'h01;
+      8'hce:
+          dec_l0_oh = 5'h01;
+      8'hcf:
+          dec_l0_oh = 5'h01;
+      8'hd0:
+          dec_l0_oh = 5'h01;
+      8'hd1:
+          dec_l0_oh = 5'h01;
+      8'hd2:
+          dec_l0_oh = 5'h01;
+      8'hd3:
+          dec_l0_oh = 5'h01;
+      8'hd4:
+          dec_l0_oh = 5'h01;
+      8'hd5:
+          dec_l0_oh = 5'h01;
+      8'hd6:
+          dec_l0_oh = 5'h01;
+      8'hd7:
+          dec_l0_oh = 5'h01;
+      8'hd8:
+          dec_l0_oh = 5'h01;
+      8'hd9:
+          dec_l0_oh = 5'h01;
+      8'hda:
+          dec_l0_oh = 5'h01;
+      8'hdb:
+          dec_l0_oh = 5'h01;
+      8'hdc:
+          dec_l0_oh = 5'h01;
+      8'hdd:
+          dec_l0_oh = 5'h01;
+      8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l0_oh = 5'h01;
+      8'hf8:
+          dec_l0_oh = 5'h02;
+      8'hf9:
+          dec_l0_oh = 5'h03;
+      8'hfa:
+          dec_l0_oh = 5'h04;
+      8'hfb:
+          dec_l0_oh = 5'h05;
+      8'hfc:
+          dec_l0_oh = 5'h06;
+      8'hfd:
+          dec_l0_oh = 5'h07;
+      8'hfe:
+          dec_l0_oh = 5'h08;
+      8'hff:
+          dec_l0_oh = 5'h09;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20501$0 )
+      8'h00, 8'h40:
+          dec_l0_o2 = 5'h01;
+      8'h01, 8'h41:
+          dec_l0_o2 = 5'h01;
+      8'h02, 8'h42:
+          dec_l0_o2 = 5'h01;
+      8'h03, 8'h43:
+          dec_l0_o2 = 5'h01;
+      8'h04, 8'h44:
+          dec_l0_o2 = 5'h01;
+      8'h05, 8'h45:
+          dec_l0_o2 = 5'h01;
+      8'h06, 8'h46:
+          dec_l0_o2 = 5'h01;
+      8'h07, 8'h47:
+          dec_l0_o2 = 5'h01;
+      8'h08, 8'h48:
+          dec_l0_o2 = 5'h01;
+      8'h09, 8'h49:
+          dec_l0_o2 = 5'h01;
+      8'h0a, 8'h4a:
+          dec_l0_o2 = 5'h01;
+      8'h0b, 8'h4b:
+          dec_l0_o2 = 5'h01;
+      8'h0c, 8'h4c:
+          dec_l0_o2 = 5'h01;
+      8'h0d, 8'h4d:
+          dec_l0_o2 = 5'h01;
+      8'h0e, 8'h4e:
+          dec_l0_o2 = 5'h01;
+      8'h0f, 8'h4f:
+          dec_l0_o2 = 5'h01;
+      8'h10, 8'h50:
+          dec_l0_o2 = 5'h01;
+      8'h11, 8'h51:
+          dec_l0_o2 = 5'h01;
+      8'h12, 8'h52:
+          dec_l0_o2 = 5'h01;
+      8'h13, 8'h53:
+          dec_l0_o2 = 5'h01;
+      8'h14, 8'h54:
+          dec_l0_o2 = 5'h01;
+      8'h15, 8'h55:
+          dec_l0_o2 = 5'h01;
+      8'h16, 8'h56:
+          dec_l0_o2 = 5'h01;
+      8'h17, 8'h57:
+          dec_l0_o2 = 5'h01;
+      8'h18, 8'h58:
+          dec_l0_o2 = 5'h01;
+      8'h19, 8'h59:
+          dec_l0_o2 = 5'h01;
+      8'h1a, 8'h5a:
+          dec_l0_o2 = 5'h01;
+      8'h1b, 8'h5b:
+          dec_l0_o2 = 5'h01;
+      8'h1c, 8'h5c:
+          dec_l0_o2 = 5'h01;
+      8'h1d, 8'h5d:
+          dec_l0_o2 = 5'h01;
+      8'h1e, 8'h5e:
+          dec_l0_o2 = 5'h01;
+      8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l0_o2 = 5'h01;
+      8'h80:
+          dec_l0_o2 = 5'h01;
+      8'h81:
+          dec_l0_o2 = 5'h02;
+      8'h82:
+          dec_l0_o2 = 5'h03;
+      8'h83:
+          dec_l0_o2 = 5'h04;
+      8'h84:
+          dec_l0_o2 = 5'h05;
+      8'h85:
+          dec_l0_o2 = 5'h06;
+      8'h86:
+          dec_l0_o2 = 5'h07;
+      8'h87:
+          dec_l0_o2 = 5'h08;
+      8'h88:
+          dec_l0_o2 = 5'h08;
+      8'h89:
+          dec_l0_o2 = 5'h08;
+      8'h8a:
+          dec_l0_o2 = 5'h08;
+      8'h8b:
+          dec_l0_o2 = 5'h08;
+      8'h8c:
+          dec_l0_o2 = 5'h08;
+      8'h8d:
+          dec_l0_o2 = 5'h08;
+      8'h8e:
+          dec_l0_o2 = 5'h08;
+      8'h8f:
+          dec_l0_o2 = 5'h08;
+      8'h90:
+          dec_l0_o2 = 5'h08;
+      8'h91:
+          dec_l0_o2 = 5'h08;
+      8'h92:
+          dec_l0_o2 = 5'h08;
+      8'h93:
+          dec_l0_o2 = 5'h08;
+      8'h94:
+          dec_l0_o2 = 5'h08;
+      8'h95:
+          dec_l0_o2 = 5'h08;
+      8'h96:
+          dec_l0_o2 = 5'h08;
+      8'h97:
+          dec_l0_o2 = 5'h08;
+      8'h98:
+          dec_l0_o2 = 5'h08;
+      8'h99:
+          dec_l0_o2 = 5'h08;
+      8'h9a:
+          dec_l0_o2 = 5'h08;
+      8'h9b:
+          dec_l0_o2 = 5'h08;
+      8'h9c:
+          dec_l0_o2 = 5'h08;
+      8'h9d:
+          dec_l0_o2 = 5'h08;
+      8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l0_o2 = 5'h08;
+      8'hb8:
+          dec_l0_o2 = 5'h08;
+      8'hb9:
+          dec_l0_o2 = 5'h08;
+      8'hba:
+          dec_l0_o2 = 5'h08;
+      8'hbb:
+          dec_l0_o2 = 5'h08;
+      8'hbc:
+          dec_l0_o2 = 5'h08;
+      8'hbd:
+          dec_l0_o2 = 5'h08;
+      8'hbe:
+          dec_l0_o2 = 5'h08;
+      8'hbf:
+          dec_l0_o2 = 5'h09;
+      8'hc0:
+          dec_l0_o2 = 5'h01;
+      8'hc1:
+          dec_l0_o2 = 5'h01;
+      8'hc2:
+          dec_l0_o2 = 5'h01;
+      8'hc3:
+          dec_l0_o2 = 5'h01;
+      8'hc4:
+          dec_l0_o2 = 5'h01;
+      8'hc5:
+          dec_l0_o2 = 5'h01;
+      8'hc6:
+          dec_l0_o2 = 5'h01;
+      8'hc7:
+          dec_l0_o2 = 5'h01;
+      8'hc8:
+          dec_l0_o2 = 5'h01;
+      8'hc9:
+          dec_l0_o2 = 5'h01;
+      8'hca:
+          dec_l0_o2 = 5'h01;
+      8'hcb:
+          dec_l0_o2 = 5'h01;
+      8'hcc:
+          dec_l0_o2 = 5'h01;
+      8'hcd:
+          dec_l0_o2 = 5'h01;
+      8'hce:
+          dec_l0_o2 = 5'h01;
+      8'hcf:
+          dec_l0_o2 = 5'h01;
+      8'hd0:
+          dec_l0_o2 = 5'h01;
+      8'hd1:
+          dec_l0_o2 = 5'h01;
+      8'hd2:
+          dec_l0_o2 = 5'h01;
+      8'hd3:
+          dec_l0_o2 = 5'h01;
+      8'hd4:
+          dec_l0_o2 = 5'h01;
+      8'hd5:
+          dec_l0_o2 = 5'h01;
+      8'hd6:
+          dec_l0_o2 = 5'h01;
+      8'hd7:
+          dec_l0_o2 = 5'h01;
+      8'hd8:
+          dec_l0_o2 = 5'h01;
+      8'hd9:
+          dec_l0_o2 = 5'h01;
+      8'hda:
+          dec_l0_o2 = 5'h01;
+      8'hdb:
+          dec_l0_o2 = 5'h01;
+      8'hdc:
+          dec_l0_o2 = 5'h01;
+      8'hdd:
+          dec_l0_o2 = 5'h01;
+      8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l0_o2 = 5'h01;
+      8'hf8:
+          dec_l0_o2 = 5'h02;
+      8'hf9:
+          dec_l0_o2 = 5'h03;
+      8'hfa:
+          dec_l0_o2 = 5'h04;
+      8'hfb:
+          dec_l0_o2 = 5'h05;
+      8'hfc:
+          dec_l0_o2 = 5'h06;
+      8'hfd:
+          dec_l0_o2 = 5'h07;
+      8'hfe:
+          dec_l0_o2 = 5'h08;
+      8'hff:
+          dec_l0_o2 = 5'h09;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20501$0 )
+      8'h00, 8'h40:
+          dec_l0_cmpl = 1'h1;
+      8'h01, 8'h41:
+          dec_l0_cmpl = 1'h1;
+      8'h02, 8'h42:
+          dec_l0_cmpl = 1'h1;
+      8'h03, 8'h43:
+          dec_l0_cmpl = 1'h1;
+      8'h04, 8'h44:
+          dec_l0_cmpl = 1'h1;
+      8'h05, 8'h45:
+          dec_l0_cmpl = 1'h1;
+      8'h06, 8'h46:
+          dec_l0_cmpl = 1'h1;
+      8'h07, 8'h47:
+          dec_l0_cmpl = 1'h1;
+      8'h08, 8'h48:
+          dec_l0_cmpl = 1'h1;
+      8'h09, 8'h49:
+          dec_l0_cmpl = 1'h1;
+      8'h0a, 8'h4a:
+          dec_l0_cmpl = 1'h1;
+      8'h0b, 8'h4b:
+          dec_l0_cmpl = 1'h1;
+      8'h0c, 8'h4c:
+          dec_l0_cmpl = 1'h1;
+      8'h0d, 8'h4d:
+          dec_l0_cmpl = 1'h1;
+      8'h0e, 8'h4e:
+          dec_l0_cmpl = 1'h1;
+      8'h0f, 8'h4f:
+          dec_l0_cmpl = 1'h1;
+      8'h10, 8'h50:
+          dec_l0_cmpl = 1'h1;
+      8'h11, 8'h51:
+          dec_l0_cmpl = 1'h1;
+      8'h12, 8'h52:
+          dec_l0_cmpl = 1'h1;
+      8'h13, 8'h53:
+          dec_l0_cmpl = 1'h1;
+      8'h14, 8'h54:
+          dec_l0_cmpl = 1'h1;
+      8'h15, 8'h55:
+          dec_l0_cmpl = 1'h1;
+      8'h16, 8'h56:
+          dec_l0_cmpl = 1'h1;
+      8'h17, 8'h57:
+          dec_l0_cmpl = 1'h1;
+      8'h18, 8'h58:
+          dec_l0_cmpl = 1'h1;
+      8'h19, 8'h59:
+          dec_l0_cmpl = 1'h1;
+      8'h1a, 8'h5a:
+          dec_l0_cmpl = 1'h1;
+      8'h1b, 8'h5b:
+          dec_l0_cmpl = 1'h1;
+      8'h1c, 8'h5c:
+          dec_l0_cmpl = 1'h1;
+      8'h1d, 8'h5d:
+          dec_l0_cmpl = 1'h1;
+      8'h1e, 8'h5e:
+          dec_l0_cmpl = 1'h1;
+      8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l0_cmpl = 1'h1;
+      8'h80:
+          dec_l0_cmpl = 1'h1;
+      8'h81:
+          dec_l0_cmpl = 1'h1;
+      8'h82:
+          dec_l0_cmpl = 1'h1;
+      8'h83:
+          dec_l0_cmpl = 1'h1;
+      8'h84:
+          dec_l0_cmpl = 1'h1;
+      8'h85:
+          dec_l0_cmpl = 1'h1;
+      8'h86:
+          dec_l0_cmpl = 1'h1;
+      8'h87:
+          dec_l0_cmpl = 1'h1;
+      8'h88:
+          dec_l0_cmpl = 1'h0;
+      8'h89:
+          dec_l0_cmpl = 1'h0;
+      8'h8a:
+          dec_l0_cmpl = 1'h0;
+      8'h8b:
+          dec_l0_cmpl = 1'h0;
+      8'h8c:
+          dec_l0_cmpl = 1'h0;
+      8'h8d:
+          dec_l0_cmpl = 1'h0;
+      8'h8e:
+          dec_l0_cmpl = 1'h0;
+      8'h8f:
+          dec_l0_cmpl = 1'h0;
+      8'h90:
+          dec_l0_cmpl = 1'h0;
+      8'h91:
+          dec_l0_cmpl = 1'h0;
+      8'h92:
+          dec_l0_cmpl = 1'h0;
+      8'h93:
+          dec_l0_cmpl = 1'h0;
+      8'h94:
+          dec_l0_cmpl = 1'h0;
+      8'h95:
+          dec_l0_cmpl = 1'h0;
+      8'h96:
+          dec_l0_cmpl = 1'h0;
+      8'h97:
+          dec_l0_cmpl = 1'h0;
+      8'h98:
+          dec_l0_cmpl = 1'h0;
+      8'h99:
+          dec_l0_cmpl = 1'h0;
+      8'h9a:
+          dec_l0_cmpl = 1'h0;
+      8'h9b:
+          dec_l0_cmpl = 1'h0;
+      8'h9c:
+          dec_l0_cmpl = 1'h0;
+      8'h9d:
+          dec_l0_cmpl = 1'h0;
+      8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l0_cmpl = 1'h0;
+      8'hb8:
+          dec_l0_cmpl = 1'h0;
+      8'hb9:
+          dec_l0_cmpl = 1'h0;
+      8'hba:
+          dec_l0_cmpl = 1'h0;
+      8'hbb:
+          dec_l0_cmpl = 1'h0;
+      8'hbc:
+          dec_l0_cmpl = 1'h0;
+      8'hbd:
+          dec_l0_cmpl = 1'h0;
+      8'hbe:
+          dec_l0_cmpl = 1'h0;
+      8'hbf:
+          dec_l0_cmpl = 1'h0;
+      8'hc0:
+          dec_l0_cmpl = 1'h0;
+      8'hc1:
+          dec_l0_cmpl = 1'h0;
+      8'hc2:
+          dec_l0_cmpl = 1'h0;
+      8'hc3:
+          dec_l0_cmpl = 1'h0;
+      8'hc4:
+          dec_l0_cmpl = 1'h0;
+      8'hc5:
+          dec_l0_cmpl = 1'h0;
+      8'hc6:
+          dec_l0_cmpl = 1'h0;
+      8'hc7:
+          dec_l0_cmpl = 1'h0;
+      8'hc8:
+          dec_l0_cmpl = 1'h0;
+      8'hc9:
+          dec_l0_cmpl = 1'h0;
+      8'hca:
+          dec_l0_cmpl = 1'h0;
+      8'hcb:
+          dec_l0_cmpl = 1'h0;
+      8'hcc:
+          dec_l0_cmpl = 1'h0;
+      8'hcd:
+          dec_l0_cmpl = 1'h0;
+      8'hce:
+          dec_l0_cmpl = 1'h0;
+      8'hcf:
+          dec_l0_cmpl = 1'h0;
+      8'hd0:
+          dec_l0_cmpl = 1'h0;
+      8'hd1:
+          dec_l0_cmpl = 1'h0;
+      8'hd2:
+          dec_l0_cmpl = 1'h0;
+      8'hd3:
+          dec_l0_cmpl = 1'h0;
+      8'hd4:
+          dec_l0_cmpl = 1'h0;
+      8'hd5:
+          dec_l0_cmpl = 1'h0;
+      8'hd6:
+          dec_l0_cmpl = 1'h0;
+      8'hd7:
+          dec_l0_cmpl = 1'h0;
+      8'hd8:
+          dec_l0_cmpl = 1'h0;
+      8'hd9:
+          dec_l0_cmpl = 1'h0;
+      8'hda:
+          dec_l0_cmpl = 1'h0;
+      8'hdb:
+          dec_l0_cmpl = 1'h0;
+      8'hdc:
+          dec_l0_cmpl = 1'h0;
+      8'hdd:
+          dec_l0_cmpl = 1'h0;
+      8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l0_cmpl = 1'h0;
+      8'hf8:
+          dec_l0_cmpl = 1'h0;
+      8'hf9:
+          dec_l0_cmpl = 1'h0;
+      8'hfa:
+          dec_l0_cmpl = 1'h0;
+      8'hfb:
+          dec_l0_cmpl = 1'h0;
+      8'hfc:
+          dec_l0_cmpl = 1'h0;
+      8'hfd:
+          dec_l0_cmpl = 1'h0;
+      8'hfe:
+          dec_l0_cmpl = 1'h0;
+      8'hff:
+          dec_l0_cmpl = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20501$0 )
+      8'h00, 8'h40:
+          dec_l0_n = 4'h1;
+      8'h01, 8'h41:
+          dec_l0_n = 4'h1;
+      8'h02, 8'h42:
+          dec_l0_n = 4'h1;
+      8'h03, 8'h43:
+          dec_l0_n = 4'h1;
+      8'h04, 8'h44:
+          dec_l0_n = 4'h1;
+      8'h05, 8'h45:
+          dec_l0_n = 4'h1;
+      8'h06, 8'h46:
+          dec_l0_n = 4'h1;
+      8'h07, 8'h47:
+          dec_l0_n = 4'h1;
+      8'h08, 8'h48:
+          dec_l0_n = 4'h1;
+      8'h09, 8'h49:
+          dec_l0_n = 4'h1;
+      8'h0a, 8'h4a:
+          dec_l0_n = 4'h1;
+      8'h0b, 8'h4b:
+          dec_l0_n = 4'h1;
+      8'h0c, 8'h4c:
+          dec_l0_n = 4'h1;
+      8'h0d, 8'h4d:
+          dec_l0_n = 4'h1;
+      8'h0e, 8'h4e:
+          dec_l0_n = 4'h1;
+      8'h0f, 8'h4f:
+          dec_l0_n = 4'h1;
+      8'h10, 8'h50:
+          dec_l0_n = 4'h1;
+      8'h11, 8'h51:
+          dec_l0_n = 4'h1;
+      8'h12, 8'h52:
+          dec_l0_n = 4'h1;
+      8'h13, 8'h53:
+          dec_l0_n = 4'h1;
+      8'h14, 8'h54:
+          dec_l0_n = 4'h1;
+      8'h15, 8'h55:
+          dec_l0_n = 4'h1;
+      8'h16, 8'h56:
+          dec_l0_n = 4'h1;
+      8'h17, 8'h57:
+          dec_l0_n = 4'h1;
+      8'h18, 8'h58:
+          dec_l0_n = 4'h1;
+      8'h19, 8'h59:
+          dec_l0_n = 4'h1;
+      8'h1a, 8'h5a:
+          dec_l0_n = 4'h1;
+      8'h1b, 8'h5b:
+          dec_l0_n = 4'h1;
+      8'h1c, 8'h5c:
+          dec_l0_n = 4'h1;
+      8'h1d, 8'h5d:
+          dec_l0_n = 4'h1;
+      8'h1e, 8'h5e:
+          dec_l0_n = 4'h1;
+      8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l0_n = 4'h1;
+      8'h80:
+          dec_l0_n = 4'h0;
+      8'h81:
+          dec_l0_n = 4'h1;
+      8'h82:
+          dec_l0_n = 4'h2;
+      8'h83:
+          dec_l0_n = 4'h3;
+      8'h84:
+          dec_l0_n = 4'h4;
+      8'h85:
+          dec_l0_n = 4'h5;
+      8'h86:
+          dec_l0_n = 4'h6;
+      8'h87:
+          dec_l0_n = 4'h7;
+      8'h88:
+          dec_l0_n = 4'h7;
+      8'h89:
+          dec_l0_n = 4'h7;
+      8'h8a:
+          dec_l0_n = 4'h7;
+      8'h8b:
+          dec_l0_n = 4'h7;
+      8'h8c:
+          dec_l0_n = 4'h7;
+      8'h8d:
+          dec_l0_n = 4'h7;
+      8'h8e:
+          dec_l0_n = 4'h7;
+      8'h8f:
+          dec_l0_n = 4'h7;
+      8'h90:
+          dec_l0_n = 4'h7;
+      8'h91:
+          dec_l0_n = 4'h7;
+      8'h92:
+          dec_l0_n = 4'h7;
+      8'h93:
+          dec_l0_n = 4'h7;
+      8'h94:
+          dec_l0_n = 4'h7;
+      8'h95:
+          dec_l0_n = 4'h7;
+      8'h96:
+          dec_l0_n = 4'h7;
+      8'h97:
+          dec_l0_n = 4'h7;
+      8'h98:
+          dec_l0_n = 4'h7;
+      8'h99:
+          dec_l0_n = 4'h7;
+      8'h9a:
+          dec_l0_n = 4'h7;
+      8'h9b:
+          dec_l0_n = 4'h7;
+      8'h9c:
+          dec_l0_n = 4'h7;
+      8'h9d:
+          dec_l0_n = 4'h7;
+      8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l0_n = 4'h7;
+      8'hb8:
+          dec_l0_n = 4'h6;
+      8'hb9:
+          dec_l0_n = 4'h5;
+      8'hba:
+          dec_l0_n = 4'h4;
+      8'hbb:
+          dec_l0_n = 4'h3;
+      8'hbc:
+          dec_l0_n = 4'h2;
+      8'hbd:
+          dec_l0_n = 4'h1;
+      8'hbe:
+          dec_l0_n = 4'h0;
+      8'hbf:
+          dec_l0_n = 4'h0;
+      8'hc0:
+          dec_l0_n = 4'h0;
+      8'hc1:
+          dec_l0_n = 4'h0;
+      8'hc2:
+          dec_l0_n = 4'h0;
+      8'hc3:
+          dec_l0_n = 4'h0;
+      8'hc4:
+          dec_l0_n = 4'h0;
+      8'hc5:
+          dec_l0_n = 4'h0;
+      8'hc6:
+          dec_l0_n = 4'h0;
+      8'hc7:
+          dec_l0_n = 4'h0;
+      8'hc8:
+          dec_l0_n = 4'h0;
+      8'hc9:
+          dec_l0_n = 4'h0;
+      8'hca:
+          dec_l0_n = 4'h0;
+      8'hcb:
+          dec_l0_n = 4'h0;
+      8'hcc:
+          dec_l0_n = 4'h0;
+      8'hcd:
+          dec_l0_n = 4'h0;
+      8'hce:
+          dec_l0_n = 4'h0;
+      8'hcf:
+          dec_l0_n = 4'h0;
+      8'hd0:
+          dec_l0_n = 4'h0;
+      8'hd1:
+          dec_l0_n = 4'h0;
+      8'hd2:
+          dec_l0_n = 4'h0;
+      8'hd3:
+          dec_l0_n = 4'h0;
+      8'hd4:
+          dec_l0_n = 4'h0;
+      8'hd5:
+          dec_l0_n = 4'h0;
+      8'hd6:
+          dec_l0_n = 4'h0;
+      8'hd7:
+          dec_l0_n = 4'h0;
+      8'hd8:
+          dec_l0_n = 4'h0;
+      8'hd9:
+          dec_l0_n = 4'h0;
+      8'hda:
+          dec_l0_n = 4'h0;
+      8'hdb:
+          dec_l0_n = 4'h0;
+      8'hdc:
+          dec_l0_n = 4'h0;
+      8'hdd:
+          dec_l0_n = 4'h0;
+      8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l0_n = 4'h0;
+      8'hf8:
+          dec_l0_n = 4'h0;
+      8'hf9:
+          dec_l0_n = 4'h0;
+      8'hfa:
+          dec_l0_n = 4'h0;
+      8'hfb:
+          dec_l0_n = 4'h0;
+      8'hfc:
+          dec_l0_n = 4'h0;
+      8'hfd:
+          dec_l0_n = 4'h0;
+      8'hfe:
+          dec_l0_n = 4'h0;
+      8'hff:
+          dec_l0_n = 4'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20501$0 )
+      8'h00, 8'h40:
+          dec_l0_defer = 1'h0;
+      8'h01, 8'h41:
+          dec_l0_defer = 1'h0;
+      8'h02, 8'h42:
+          dec_l0_defer = 1'h0;
+      8'h03, 8'h43:
+          dec_l0_defer = 1'h0;
+      8'h04, 8'h44:
+          dec_l0_defer = 1'h0;
+      8'h05, 8'h45:
+          dec_l0_defer = 1'h0;
+      8'h06, 8'h46:
+          dec_l0_defer = 1'h0;
+      8'h07, 8'h47:
+          dec_l0_defer = 1'h0;
+      8'h08, 8'h48:
+          dec_l0_defer = 1'h0;
+      8'h09, 8'h49:
+          dec_l0_defer = 1'h0;
+      8'h0a, 8'h4a:
+          dec_l0_defer = 1'h0;
+      8'h0b, 8'h4b:
+          dec_l0_defer = 1'h0;
+      8'h0c, 8'h4c:
+          dec_l0_defer = 1'h0;
+      8'h0d, 8'h4d:
+          dec_l0_defer = 1'h0;
+      8'h0e, 8'h4e:
+          dec_l0_defer = 1'h0;
+      8'h0f, 8'h4f:
+          dec_l0_defer = 1'h0;
+      8'h10, 8'h50:
+          dec_l0_defer = 1'h0;
+      8'h11, 8'h51:
+          dec_l0_defer = 1'h0;
+      8'h12, 8'h52:
+          dec_l0_defer = 1'h0;
+      8'h13, 8'h53:
+          dec_l0_defer = 1'h0;
+      8'h14, 8'h54:
+          dec_l0_defer = 1'h0;
+      8'h15, 8'h55:
+          dec_l0_defer = 1'h0;
+      8'h16, 8'h56:
+          dec_l0_defer = 1'h0;
+      8'h17, 8'h57:
+          dec_l0_defer = 1'h0;
+      8'h18, 8'h58:
+          dec_l0_defer = 1'h0;
+      8'h19, 8'h59:
+          dec_l0_defer = 1'h0;
+      8'h1a, 8'h5a:
+          dec_l0_defer = 1'h0;
+      8'h1b, 8'h5b:
+          dec_l0_defer = 1'h0;
+      8'h1c, 8'h5c:
+          dec_l0_defer = 1'h0;
+      8'h1d, 8'h5d:
+          dec_l0_defer = 1'h0;
+      8'h1e, 8'h5e:
+          dec_l0_defer = 1'h0;
+      8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l0_defer = 1'h0;
+      8'h80:
+          dec_l0_defer = 1'h0;
+      8'h81:
+          dec_l0_defer = 1'h0;
+      8'h82:
+          dec_l0_defer = 1'h0;
+      8'h83:
+          dec_l0_defer = 1'h0;
+      8'h84:
+          dec_l0_defer = 1'h0;
+      8'h85:
+          dec_l0_defer = 1'h0;
+      8'h86:
+          dec_l0_defer = 1'h0;
+      8'h87:
+          dec_l0_defer = 1'h0;
+      8'h88:
+          dec_l0_defer = 1'h0;
+      8'h89:
+          dec_l0_defer = 1'h0;
+      8'h8a:
+          dec_l0_defer = 1'h0;
+      8'h8b:
+          dec_l0_defer = 1'h0;
+      8'h8c:
+          dec_l0_defer = 1'h0;
+      8'h8d:
+          dec_l0_defer = 1'h0;
+      8'h8e:
+          dec_l0_defer = 1'h0;
+      8'h8f:
+          dec_l0_defer = 1'h0;
+      8'h90:
+          dec_l0_defer = 1'h0;
+      8'h91:
+          dec_l0_defer = 1'h0;
+      8'h92:
+          dec_l0_defer = 1'h0;
+      8'h93:
+          dec_l0_defer = 1'h0;
+      8'h94:
+          dec_l0_defer = 1'h0;
+      8'h95:
+          dec_l0_defer = 1'h0;
+      8'h96:
+          dec_l0_defer = 1'h0;
+      8'h97:
+          dec_l0_defer = 1'h0;
+      8'h98:
+          dec_l0_defer = 1'h0;
+      8'h99:
+          dec_l0_defer = 1'h0;
+      8'h9a:
+          dec_l0_defer = 1'h0;
+      8'h9b:
+          dec_l0_defer = 1'h0;
+      8'h9c:
+          dec_l0_defer = 1'h0;
+      8'h9d:
+          dec_l0_defer = 1'h0;
+      8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l0_defer = 1'h0;
+      8'hb8:
+          dec_l0_defer = 1'h0;
+      8'hb9:
+          dec_l0_defer = 1'h0;
+      8'hba:
+          dec_l0_defer = 1'h0;
+      8'hbb:
+          dec_l0_defer = 1'h0;
+      8'hbc:
+          dec_l0_defer = 1'h0;
+      8'hbd:
+          dec_l0_defer = 1'h0;
+      8'hbe:
+          dec_l0_defer = 1'h0;
+      8'hbf:
+          dec_l0_defer = 1'h1;
+      8'hc0:
+          dec_l0_defer = 1'h0;
+      8'hc1:
+          dec_l0_defer = 1'h0;
+      8'hc2:
+          dec_l0_defer = 1'h0;
+      8'hc3:
+          dec_l0_defer = 1'h0;
+      8'hc4:
+          dec_l0_defer = 1'h0;
+      8'hc5:
+          dec_l0_defer = 1'h0;
+      8'hc6:
+          dec_l0_defer = 1'h0;
+      8'hc7:
+          dec_l0_defer = 1'h0;
+      8'hc8:
+          dec_l0_defer = 1'h0;
+      8'hc9:
+          dec_l0_defer = 1'h0;
+      8'hca:
+          dec_l0_defer = 1'h0;
+      8'hcb:
+          dec_l0_defer = 1'h0;
+      8'hcc:
+          dec_l0_defer = 1'h0;
+      8'hcd:
+          dec_l0_defer = 1'h0;
+      8'hce:
+          dec_l0_defer = 1'h0;
+      8'hcf:
+          dec_l0_defer = 1'h0;
+      8'hd0:
+          dec_l0_defer = 1'h0;
+      8'hd1:
+          dec_l0_defer = 1'h0;
+      8'hd2:
+          dec_l0_defer = 1'h0;
+      8'hd3:
+          dec_l0_defer = 1'h0;
+      8'hd4:
+          dec_l0_defer = 1'h0;
+      8'hd5:
+          dec_l0_defer = 1'h0;
+      8'hd6:
+          dec_l0_defer = 1'h0;
+      8'hd7:
+          dec_l0_defer = 1'h0;
+      8'hd8:
+          dec_l0_defer = 1'h0;
+      8'hd9:
+          dec_l0_defer = 1'h0;
+      8'hda:
+          dec_l0_defer = 1'h0;
+      8'hdb:
+          dec_l0_defer = 1'h0;
+      8'hdc:
+          dec_l0_defer = 1'h0;
+      8'hdd:
+          dec_l0_defer = 1'h0;
+      8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l0_defer = 1'h0;
+      8'hf8:
+          dec_l0_defer = 1'h0;
+      8'hf9:
+          dec_l0_defer = 1'h0;
+      8'hfa:
+          dec_l0_defer = 1'h0;
+      8'hfb:
+          dec_l0_defer = 1'h0;
+      8'hfc:
+          dec_l0_defer = 1'h0;
+      8'hfd:
+          dec_l0_defer = 1'h0;
+      8'hfe:
+          dec_l0_defer = 1'h0;
+      8'hff:
+          dec_l0_defer = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20501$0 )
+      8'h00, 8'h40:
+          dec_l0_out_end = 5'h00;
+      8'h01, 8'h41:
+          dec_l0_out_end = 5'h01;
+      8'h02, 8'h42:
+          dec_l0_out_end = 5'h02;
+      8'h03, 8'h43:
+          dec_l0_out_end = 5'h03;
+      8'h04, 8'h44:
+          dec_l0_out_end = 5'h04;
+      8'h05, 8'h45:
+          dec_l0_out_end = 5'h05;
+      8'h06, 8'h46:
+          dec_l0_out_end = 5'h06;
+      8'h07, 8'h47:
+          dec_l0_out_end = 5'h07;
+      8'h08, 8'h48:
+          dec_l0_out_end = 5'h08;
+      8'h09, 8'h49:
+          dec_l0_out_end = 5'h09;
+      8'h0a, 8'h4a:
+          dec_l0_out_end = 5'h0a;
+      8'h0b, 8'h4b:
+          dec_l0_out_end = 5'h0b;
+      8'h0c, 8'h4c:
+          dec_l0_out_end = 5'h0c;
+      8'h0d, 8'h4d:
+          dec_l0_out_end = 5'h0d;
+      8'h0e, 8'h4e:
+          dec_l0_out_end = 5'h0e;
+      8'h0f, 8'h4f:
+          dec_l0_out_end = 5'h0f;
+      8'h10, 8'h50:
+          dec_l0_out_end = 5'h10;
+      8'h11, 8'h51:
+          dec_l0_out_end = 5'h11;
+      8'h12, 8'h52:
+          dec_l0_out_end = 5'h12;
+      8'h13, 8'h53:
+          dec_l0_out_end = 5'h13;
+      8'h14, 8'h54:
+          dec_l0_out_end = 5'h14;
+      8'h15, 8'h55:
+          dec_l0_out_end = 5'h15;
+      8'h16, 8'h56:
+          dec_l0_out_end = 5'h16;
+      8'h17, 8'h57:
+          dec_l0_out_end = 5'h17;
+      8'h18, 8'h58:
+          dec_l0_out_end = 5'h18;
+      8'h19, 8'h59:
+          dec_l0_out_end = 5'h19;
+      8'h1a, 8'h5a:
+          dec_l0_out_end = 5'h1a;
+      8'h1b, 8'h5b:
+          dec_l0_out_end = 5'h1b;
+      8'h1c, 8'h5c:
+          dec_l0_out_end = 5'h1c;
+      8'h1d, 8'h5d:
+          dec_l0_out_end = 5'h1d;
+      8'h1e, 8'h5e:
+          dec_l0_out_end = 5'h1e;
+      8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l0_out_end = 5'h1f;
+      8'h80:
+          dec_l0_out_end = 5'h01;
+      8'h81:
+          dec_l0_out_end = 5'h02;
+      8'h82:
+          dec_l0_out_end = 5'h03;
+      8'h83:
+          dec_l0_out_end = 5'h04;
+      8'h84:
+          dec_l0_out_end = 5'h05;
+      8'h85:
+          dec_l0_out_end = 5'h06;
+      8'h86:
+          dec_l0_out_end = 5'h07;
+      8'h87:
+          dec_l0_out_end = 5'h08;
+      8'h88:
+          dec_l0_out_end = 5'h09;
+      8'h89:
+          dec_l0_out_end = 5'h0a;
+      8'h8a:
+          dec_l0_out_end = 5'h0b;
+      8'h8b:
+          dec_l0_out_end = 5'h0c;
+      8'h8c:
+          dec_l0_out_end = 5'h0d;
+      8'h8d:
+          dec_l0_out_end = 5'h0e;
+      8'h8e:
+          dec_l0_out_end = 5'h0f;
+      8'h8f:
+          dec_l0_out_end = 5'h10;
+      8'h90:
+          dec_l0_out_end = 5'h11;
+      8'h91:
+          dec_l0_out_end = 5'h12;
+      8'h92:
+          dec_l0_out_end = 5'h13;
+      8'h93:
+          dec_l0_out_end = 5'h14;
+      8'h94:
+          dec_l0_out_end = 5'h15;
+      8'h95:
+          dec_l0_out_end = 5'h16;
+      8'h96:
+          dec_l0_out_end = 5'h17;
+      8'h97:
+          dec_l0_out_end = 5'h18;
+      8'h98:
+          dec_l0_out_end = 5'h19;
+      8'h99:
+          dec_l0_out_end = 5'h1a;
+      8'h9a:
+          dec_l0_out_end = 5'h1b;
+      8'h9b:
+          dec_l0_out_end = 5'h1c;
+      8'h9c:
+          dec_l0_out_end = 5'h1d;
+      8'h9d:
+          dec_l0_out_end = 5'h1e;
+      8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l0_out_end = 5'h1f;
+      8'hb8:
+          dec_l0_out_end = 5'h1f;
+      8'hb9:
+          dec_l0_out_end = 5'h1f;
+      8'hba:
+          dec_l0_out_end = 5'h1f;
+      8'hbb:
+          dec_l0_out_end = 5'h1f;
+      8'hbc:
+          dec_l0_out_end = 5'h1f;
+      8'hbd:
+          dec_l0_out_end = 5'h1f;
+      8'hbe:
+          dec_l0_out_end = 5'h1f;
+      8'hbf:
+          dec_l0_out_end = 5'h1f;
+      8'hc0:
+          dec_l0_out_end = 5'h01;
+      8'hc1:
+          dec_l0_out_end = 5'h02;
+      8'hc2:
+          dec_l0_out_end = 5'h03;
+      8'hc3:
+          dec_l0_out_end = 5'h04;
+      8'hc4:
+          dec_l0_out_end = 5'h05;
+      8'hc5:
+          dec_l0_out_end = 5'h06;
+      8'hc6:
+          dec_l0_out_end = 5'h07;
+      8'hc7:
+          dec_l0_out_end = 5'h08;
+      8'hc8:
+          dec_l0_out_end = 5'h09;
+      8'hc9:
+          dec_l0_out_end = 5'h0a;
+      8'hca:
+          dec_l0_out_end = 5'h0b;
+      8'hcb:
+          dec_l0_out_end = 5'h0c;
+      8'hcc:
+          dec_l0_out_end = 5'h0d;
+      8'hcd:
+          dec_l0_out_end = 5'h0e;
+      8'hce:
+          dec_l0_out_end = 5'h0f;
+      8'hcf:
+          dec_l0_out_end = 5'h10;
+      8'hd0:
+          dec_l0_out_end = 5'h11;
+      8'hd1:
+          dec_l0_out_end = 5'h12;
+      8'hd2:
+          dec_l0_out_end = 5'h13;
+      8'hd3:
+          dec_l0_out_end = 5'h14;
+      8'hd4:
+          dec_l0_out_end = 5'h15;
+      8'hd5:
+          dec_l0_out_end = 5'h16;
+      8'hd6:
+          dec_l0_out_end = 5'h17;
+      8'hd7:
+          dec_l0_out_end = 5'h18;
+      8'hd8:
+          dec_l0_out_end = 5'h19;
+      8'hd9:
+          dec_l0_out_end = 5'h1a;
+      8'hda:
+          dec_l0_out_end = 5'h1b;
+      8'hdb:
+          dec_l0_out_end = 5'h1c;
+      8'hdc:
+          dec_l0_out_end = 5'h1d;
+      8'hdd:
+          dec_l0_out_end = 5'h1e;
+      8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l0_out_end = 5'h1f;
+      8'hf8:
+          dec_l0_out_end = 5'h1f;
+      8'hf9:
+          dec_l0_out_end = 5'h1f;
+      8'hfa:
+          dec_l0_out_end = 5'h1f;
+      8'hfb:
+          dec_l0_out_end = 5'h1f;
+      8'hfc:
+          dec_l0_out_end = 5'h1f;
+      8'hfd:
+          dec_l0_out_end = 5'h1f;
+      8'hfe:
+          dec_l0_out_end = 5'h1f;
+      8'hff:
+          dec_l0_out_end = 5'h1f;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    if (dec_l0_single) begin
       ln_l0 = 24'h000001;
-    end else if (long_l0) begin
+    end else if (dec_l0_long) begin
       ln_l0 = long_len_l0;
     end else begin
-      ln_l0 = { 18'h00000, \port$19537$0 [5:0] };
+      ln_l0 = { 18'h00000, \port$20501$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    if (single_l0) begin
-      e_l0 = 4'h1;
-    end else if (\$77 ) begin
-      e_l0 = 4'h9;
-    end else begin
-      e_l0 = \$78 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$80 ) begin
-      o2_l0 = oh_l0;
-    end else if (\$81 ) begin
-      o2_l0 = 5'h08;
-    end else begin
-      o2_l0 = ke_l0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\port$19539$0 [2:0])
+    casez (\port$20503$0 [2:0])
       3'h0:
-          long_len_l1 = { 16'h0000, \port$19541$0  };
+          long_len_l1 = { 16'h0000, \port$20505$0  };
       3'h1:
-          long_len_l1 = { 8'h00, \port$19541$0 , \port$19543$0  };
+          long_len_l1 = { 8'h00, \port$20505$0 , \port$20507$0  };
       default:
-          long_len_l1 = { \port$19541$0 , \port$19543$0 , \port$19545$0  };
+          long_len_l1 = { \port$20505$0 , \port$20507$0 , \port$20509$0  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    if (single_l1) begin
-      h_l1 = 4'h0;
-    end else if (long_l1) begin
-      h_l1 = \$89 ;
-    end else begin
-      h_l1 = 4'h1;
-    end
+    casez (\port$20503$0 )
+      8'h00, 8'h40:
+          dec_l1_single = 1'h1;
+      8'h01, 8'h41:
+          dec_l1_single = 1'h1;
+      8'h02, 8'h42:
+          dec_l1_single = 1'h1;
+      8'h03, 8'h43:
+          dec_l1_single = 1'h1;
+      8'h04, 8'h44:
+          dec_l1_single = 1'h1;
+      8'h05, 8'h45:
+          dec_l1_single = 1'h1;
+      8'h06, 8'h46:
+          dec_l1_single = 1'h1;
+      8'h07, 8'h47:
+          dec_l1_single = 1'h1;
+      8'h08, 8'h48:
+          dec_l1_single = 1'h1;
+      8'h09, 8'h49:
+          dec_l1_single = 1'h1;
+      8'h0a, 8'h4a:
+          dec_l1_single = 1'h1;
+      8'h0b, 8'h4b:
+          dec_l1_single = 1'h1;
+      8'h0c, 8'h4c:
+          dec_l1_single = 1'h1;
+      8'h0d, 8'h4d:
+          dec_l1_single = 1'h1;
+      8'h0e, 8'h4e:
+          dec_l1_single = 1'h1;
+      8'h0f, 8'h4f:
+          dec_l1_single = 1'h1;
+      8'h10, 8'h50:
+          dec_l1_single = 1'h1;
+      8'h11, 8'h51:
+          dec_l1_single = 1'h1;
+      8'h12, 8'h52:
+          dec_l1_single = 1'h1;
+      8'h13, 8'h53:
+          dec_l1_single = 1'h1;
+      8'h14, 8'h54:
+          dec_l1_single = 1'h1;
+      8'h15, 8'h55:
+          dec_l1_single = 1'h1;
+      8'h16, 8'h56:
+          dec_l1_single = 1'h1;
+      8'h17, 8'h57:
+          dec_l1_single = 1'h1;
+      8'h18, 8'h58:
+          dec_l1_single = 1'h1;
+      8'h19, 8'h59:
+          dec_l1_single = 1'h1;
+      8'h1a, 8'h5a:
+          dec_l1_single = 1'h1;
+      8'h1b, 8'h5b:
+          dec_l1_single = 1'h1;
+      8'h1c, 8'h5c:
+          dec_l1_single = 1'h1;
+      8'h1d, 8'h5d:
+          dec_l1_single = 1'h1;
+      8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l1_single = 1'h1;
+      8'h80:
+          dec_l1_single = 1'h0;
+      8'h81:
+          dec_l1_single = 1'h0;
+      8'h82:
+          dec_l1_single = 1'h0;
+      8'h83:
+          dec_l1_single = 1'h0;
+      8'h84:
+          dec_l1_single = 1'h0;
+      8'h85:
+          dec_l1_single = 1'h0;
+      8'h86:
+          dec_l1_single = 1'h0;
+      8'h87:
+          dec_l1_single = 1'h0;
+      8'h88:
+          dec_l1_single = 1'h0;
+      8'h89:
+          dec_l1_single = 1'h0;
+      8'h8a:
+          dec_l1_single = 1'h0;
+      8'h8b:
+          dec_l1_single = 1'h0;
+      8'h8c:
+          dec_l1_single = 1'h0;
+      8'h8d:
+          dec_l1_single = 1'h0;
+      8'h8e:
+          dec_l1_single = 1'h0;
+      8'h8f:
+          dec_l1_single = 1'h0;
+      8'h90:
+          dec_l1_single = 1'h0;
+      8'h91:
+          dec_l1_single = 1'h0;
+      8'h92:
+          dec_l1_single = 1'h0;
+      8'h93:
+          dec_l1_single = 1'h0;
+      8'h94:
+          dec_l1_single = 1'h0;
+      8'h95:
+          dec_l1_single = 1'h0;
+      8'h96:
+          dec_l1_single = 1'h0;
+      8'h97:
+          dec_l1_single = 1'h0;
+      8'h98:
+          dec_l1_single = 1'h0;
+      8'h99:
+          dec_l1_single = 1'h0;
+      8'h9a:
+          dec_l1_single = 1'h0;
+      8'h9b:
+          dec_l1_single = 1'h0;
+      8'h9c:
+          dec_l1_single = 1'h0;
+      8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l1_single = 1'h0;
+      8'hb8:
+          dec_l1_single = 1'h0;
+      8'hb9:
+          dec_l1_single = 1'h0;
+      8'hba:
+          dec_l1_single = 1'h0;
+      8'hbb:
+          dec_l1_single = 1'h0;
+      8'hbc:
+          dec_l1_single = 1'h0;
+      8'hbd:
+          dec_l1_single = 1'h0;
+      8'hbe:
+          dec_l1_single = 1'h0;
+      8'hbf:
+          dec_l1_single = 1'h0;
+      8'hc0:
+          dec_l1_single = 1'h0;
+      8'hc1:
+          dec_l1_single = 1'h0;
+      8'hc2:
+          dec_l1_single = 1'h0;
+      8'hc3:
+          dec_l1_single = 1'h0;
+      8'hc4:
+          dec_l1_single = 1'h0;
+      8'hc5:
+          dec_l1_single = 1'h0;
+      8'hc6:
+          dec_l1_single = 1'h0;
+      8'hc7:
+          dec_l1_single = 1'h0;
+      8'hc8:
+          dec_l1_single = 1'h0;
+      8'hc9:
+          dec_l1_single = 1'h0;
+      8'hca:
+          dec_l1_single = 1'h0;
+      8'hcb:
+          dec_l1_single = 1'h0;
+      8'hcc:
+          dec_l1_single = 1'h0;
+      8'hcd:
+          dec_l1_single = 1'h0;
+      8'hce:
+          dec_l1_single = 1'h0;
+      8'hcf:
+          dec_l1_single = 1'h0;
+      8'hd0:
+          dec_l1_single = 1'h0;
+      8'hd1:
+          dec_l1_single = 1'h0;
+      8'hd2:
+          dec_l1_single = 1'h0;
+      8'hd3:
+          dec_l1_single = 1'h0;
+      8'hd4:
+          dec_l1_single = 1'h0;
+      8'hd5:
+          dec_l1_single = 1'h0;
+      8'hd6:
+          dec_l1_single = 1'h0;
+      8'hd7:
+          dec_l1_single = 1'h0;
+      8'hd8:
+          dec_l1_single = 1'h0;
+      8'hd9:
+          dec_l1_single = 1'h0;
+      8'hda:
+          dec_l1_single = 1'h0;
+      8'hdb:
+          dec_l1_single = 1'h0;
+      8'hdc:
+          dec_l1_single = 1'h0;
+      8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l1_single = 1'h0;
+      8'hf8:
+          dec_l1_single = 1'h0;
+      8'hf9:
+          dec_l1_single = 1'h0;
+      8'hfa:
+          dec_l1_single = 1'h0;
+      8'hfb:
+          dec_l1_single = 1'h0;
+      8'hfc:
+          dec_l1_single = 1'h0;
+      8'hfd:
+          dec_l1_single = 1'h0;
+      8'hfe:
+          dec_l1_single = 1'h0;
+      8'hff:
+          dec_l1_single = 1'h0;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    if (single_l1) begin
+    casez (\port$20503$0 )
+      8'h00, 8'h40:
+          dec_l1_list = 1'h0;
+      8'h01, 8'h41:
+          dec_l1_list = 1'h0;
+      8'h02, 8'h42:
+          dec_l1_list = 1'h0;
+      8'h03, 8'h43:
+          dec_l1_list = 1'h0;
+      8'h04, 8'h44:
+          dec_l1_list = 1'h0;
+      8'h05, 8'h45:
+          dec_l1_list = 1'h0;
+      8'h06, 8'h46:
+          dec_l1_list = 1'h0;
+      8'h07, 8'h47:
+          dec_l1_list = 1'h0;
+      8'h08, 8'h48:
+          dec_l1_list = 1'h0;
+      8'h09, 8'h49:
+          dec_l1_list = 1'h0;
+      8'h0a, 8'h4a:
+          dec_l1_list = 1'h0;
+      8'h0b, 8'h4b:
+          dec_l1_list = 1'h0;
+      8'h0c, 8'h4c:
+          dec_l1_list = 1'h0;
+      8'h0d, 8'h4d:
+          dec_l1_list = 1'h0;
+      8'h0e, 8'h4e:
+          dec_l1_list = 1'h0;
+      8'h0f, 8'h4f:
+          dec_l1_list = 1'h0;
+      8'h10, 8'h50:
+          dec_l1_list = 1'h0;
+      8'h11, 8'h51:
+          dec_l1_list = 1'h0;
+      8'h12, 8'h52:
+          dec_l1_list = 1'h0;
+      8'h13, 8'h53:
+          dec_l1_list = 1'h0;
+      8'h14, 8'h54:
+          dec_l1_list = 1'h0;
+      8'h15, 8'h55:
+          dec_l1_list = 1'h0;
+      8'h16, 8'h56:
+          dec_l1_list = 1'h0;
+      8'h17, 8'h57:
+          dec_l1_list = 1'h0;
+      8'h18, 8'h58:
+          dec_l1_list = 1'h0;
+      8'h19, 8'h59:
+          dec_l1_list = 1'h0;
+      8'h1a, 8'h5a:
+          dec_l1_list = 1'h0;
+      8'h1b, 8'h5b:
+          dec_l1_list = 1'h0;
+      8'h1c, 8'h5c:
+          dec_l1_list = 1'h0;
+      8'h1d, 8'h5d:
+          dec_l1_list = 1'h0;
+      8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l1_list = 1'h0;
+      8'h80:
+          dec_l1_list = 1'h0;
+      8'h81:
+          dec_l1_list = 1'h0;
+      8'h82:
+          dec_l1_list = 1'h0;
+      8'h83:
+          dec_l1_list = 1'h0;
+      8'h84:
+          dec_l1_list = 1'h0;
+      8'h85:
+          dec_l1_list = 1'h0;
+      8'h86:
+          dec_l1_list = 1'h0;
+      8'h87:
+          dec_l1_list = 1'h0;
+      8'h88:
+          dec_l1_list = 1'h0;
+      8'h89:
+          dec_l1_list = 1'h0;
+      8'h8a:
+          dec_l1_list = 1'h0;
+      8'h8b:
+          dec_l1_list = 1'h0;
+      8'h8c:
+          dec_l1_list = 1'h0;
+      8'h8d:
+          dec_l1_list = 1'h0;
+      8'h8e:
+          dec_l1_list = 1'h0;
+      8'h8f:
+          dec_l1_list = 1'h0;
+      8'h90:
+          dec_l1_list = 1'h0;
+      8'h91:
+          dec_l1_list = 1'h0;
+      8'h92:
+          dec_l1_list = 1'h0;
+      8'h93:
+          dec_l1_list = 1'h0;
+      8'h94:
+          dec_l1_list = 1'h0;
+      8'h95:
+          dec_l1_list = 1'h0;
+      8'h96:
+          dec_l1_list = 1'h0;
+      8'h97:
+          dec_l1_list = 1'h0;
+      8'h98:
+          dec_l1_list = 1'h0;
+      8'h99:
+          dec_l1_list = 1'h0;
+      8'h9a:
+          dec_l1_list = 1'h0;
+      8'h9b:
+          dec_l1_list = 1'h0;
+      8'h9c:
+          dec_l1_list = 1'h0;
+      8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l1_list = 1'h0;
+      8'hb8:
+          dec_l1_list = 1'h0;
+      8'hb9:
+          dec_l1_list = 1'h0;
+      8'hba:
+          dec_l1_list = 1'h0;
+      8'hbb:
+          dec_l1_list = 1'h0;
+      8'hbc:
+          dec_l1_list = 1'h0;
+      8'hbd:
+          dec_l1_list = 1'h0;
+      8'hbe:
+          dec_l1_list = 1'h0;
+      8'hbf:
+          dec_l1_list = 1'h0;
+      8'hc0:
+          dec_l1_list = 1'h1;
+      8'hc1:
+          dec_l1_list = 1'h1;
+      8'hc2:
+          dec_l1_list = 1'h1;
+      8'hc3:
+          dec_l1_list = 1'h1;
+      8'hc4:
+          dec_l1_list = 1'h1;
+      8'hc5:
+          dec_l1_list = 1'h1;
+      8'hc6:
+          dec_l1_list = 1'h1;
+      8'hc7:
+          dec_l1_list = 1'h1;
+      8'hc8:
+          dec_l1_list = 1'h1;
+      8'hc9:
+          dec_l1_list = 1'h1;
+      8'hca:
+          dec_l1_list = 1'h1;
+      8'hcb:
+          dec_l1_list = 1'h1;
+      8'hcc:
+          dec_l1_list = 1'h1;
+      8'hcd:
+          dec_l1_list = 1'h1;
+      8'hce:
+          dec_l1_list = 1'h1;
+      8'hcf:
+          dec_l1_list = 1'h1;
+      8'hd0:
+          dec_l1_list = 1'h1;
+      8'hd1:
+          dec_l1_list = 1'h1;
+      8'hd2:
+          dec_l1_list = 1'h1;
+      8'hd3:
+          dec_l1_list = 1'h1;
+      8'hd4:
+          dec_l1_list = 1'h1;
+      8'hd5:
+          dec_l1_list = 1'h1;
+      8'hd6:
+          dec_l1_list = 1'h1;
+      8'hd7:
+          dec_l1_list = 1'h1;
+      8'hd8:
+          dec_l1_list = 1'h1;
+      8'hd9:
+          dec_l1_list = 1'h1;
+      8'hda:
+          dec_l1_list = 1'h1;
+      8'hdb:
+          dec_l1_list = 1'h1;
+      8'hdc:
+          dec_l1_list = 1'h1;
+      8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l1_list = 1'h1;
+      8'hf8:
+          dec_l1_list = 1'h1;
+      8'hf9:
+          dec_l1_list = 1'h1;
+      8'hfa:
+          dec_l1_list = 1'h1;
+      8'hfb:
+          dec_l1_list = 1'h1;
+      8'hfc:
+          dec_l1_list = 1'h1;
+      8'hfd:
+          dec_l1_list = 1'h1;
+      8'hfe:
+          dec_l1_list = 1'h1;
+      8'hff:
+          dec_l1_list = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20503$0 )
+      8'h00, 8'h40:
+          dec_l1_long = 1'h0;
+      8'h01, 8'h41:
+          dec_l1_long = 1'h0;
+      8'h02, 8'h42:
+          dec_l1_long = 1'h0;
+      8'h03, 8'h43:
+          dec_l1_long = 1'h0;
+      8'h04, 8'h44:
+          dec_l1_long = 1'h0;
+      8'h05, 8'h45:
+          dec_l1_long = 1'h0;
+      8'h06, 8'h46:
+          dec_l1_long = 1'h0;
+      8'h07, 8'h47:
+          dec_l1_long = 1'h0;
+      8'h08, 8'h48:
+          dec_l1_long = 1'h0;
+      8'h09, 8'h49:
+          dec_l1_long = 1'h0;
+      8'h0a, 8'h4a:
+          dec_l1_long = 1'h0;
+      8'h0b, 8'h4b:
+          dec_l1_long = 1'h0;
+      8'h0c, 8'h4c:
+          dec_l1_long = 1'h0;
+      8'h0d, 8'h4d:
+          dec_l1_long = 1'h0;
+      8'h0e, 8'h4e:
+          dec_l1_long = 1'h0;
+      8'h0f, 8'h4f:
+          dec_l1_long = 1'h0;
+      8'h10, 8'h50:
+          dec_l1_long = 1'h0;
+      8'h11, 8'h51:
+          dec_l1_long = 1'h0;
+      8'h12, 8'h52:
+          dec_l1_long = 1'h0;
+      8'h13, 8'h53:
+          dec_l1_long = 1'h0;
+      8'h14, 8'h54:
+          dec_l1_long = 1'h0;
+      8'h15, 8'h55:
+          dec_l1_long = 1'h0;
+      8'h16, 8'h56:
+          dec_l1_long = 1'h0;
+      8'h17, 8'h57:
+          dec_l1_long = 1'h0;
+      8'h18, 8'h58:
+          dec_l1_long = 1'h0;
+      8'h19, 8'h59:
+          dec_l1_long = 1'h0;
+      8'h1a, 8'h5a:
+          dec_l1_long = 1'h0;
+      8'h1b, 8'h5b:
+          dec_l1_long = 1'h0;
+      8'h1c, 8'h5c:
+          dec_l1_long = 1'h0;
+      8'h1d, 8'h5d:
+          dec_l1_long = 1'h0;
+      8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l1_long = 1'h0;
+      8'h80:
+          dec_l1_long = 1'h0;
+      8'h81:
+          dec_l1_long = 1'h0;
+      8'h82:
+          dec_l1_long = 1'h0;
+      8'h83:
+          dec_l1_long = 1'h0;
+      8'h84:
+          dec_l1_long = 1'h0;
+      8'h85:
+          dec_l1_long = 1'h0;
+      8'h86:
+          dec_l1_long = 1'h0;
+      8'h87:
+          dec_l1_long = 1'h0;
+      8'h88:
+          dec_l1_long = 1'h0;
+      8'h89:
+          dec_l1_long = 1'h0;
+      8'h8a:
+          dec_l1_long = 1'h0;
+      8'h8b:
+          dec_l1_long = 1'h0;
+      8'h8c:
+          dec_l1_long = 1'h0;
+      8'h8d:
+          dec_l1_long = 1'h0;
+      8'h8e:
+          dec_l1_long = 1'h0;
+      8'h8f:
+          dec_l1_long = 1'h0;
+      8'h90:
+          dec_l1_long = 1'h0;
+      8'h91:
+          dec_l1_long = 1'h0;
+      8'h92:
+          dec_l1_long = 1'h0;
+      8'h93:
+          dec_l1_long = 1'h0;
+      8'h94:
+          dec_l1_long = 1'h0;
+      8'h95:
+          dec_l1_long = 1'h0;
+      8'h96:
+          dec_l1_long = 1'h0;
+      8'h97:
+          dec_l1_long = 1'h0;
+      8'h98:
+          dec_l1_long = 1'h0;
+      8'h99:
+          dec_l1_long = 1'h0;
+      8'h9a:
+          dec_l1_long = 1'h0;
+      8'h9b:
+          dec_l1_long = 1'h0;
+      8'h9c:
+          dec_l1_long = 1'h0;
+      8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l1_long = 1'h0;
+      8'hb8:
+          dec_l1_long = 1'h1;
+      8'hb9:
+          dec_l1_long = 1'h1;
+      8'hba:
+          dec_l1_long = 1'h1;
+      8'hbb:
+          dec_l1_long = 1'h1;
+      8'hbc:
+          dec_l1_long = 1'h1;
+      8'hbd:
+          dec_l1_long = 1'h1;
+      8'hbe:
+          dec_l1_long = 1'h1;
+      8'hbf:
+          dec_l1_long = 1'h1;
+      8'hc0:
+          dec_l1_long = 1'h0;
+      8'hc1:
+          dec_l1_long = 1'h0;
+      8'hc2:
+          dec_l1_long = 1'h0;
+      8'hc3:
+          dec_l1_long = 1'h0;
+      8'hc4:
+          dec_l1_long = 1'h0;
+      8'hc5:
+          dec_l1_long = 1'h0;
+      8'hc6:
+          dec_l1_long = 1'h0;
+      8'hc7:
+          dec_l1_long = 1'h0;
+      8'hc8:
+          dec_l1_long = 1'h0;
+      8'hc9:
+          dec_l1_long = 1'h0;
+      8'hca:
+          dec_l1_long = 1'h0;
+      8'hcb:
+          dec_l1_long = 1'h0;
+      8'hcc:
+          dec_l1_long = 1'h0;
+      8'hcd:
+          dec_l1_long = 1'h0;
+      8'hce:
+          dec_l1_long = 1'h0;
+      8'hcf:
+          dec_l1_long = 1'h0;
+      8'hd0:
+          dec_l1_long = 1'h0;
+      8'hd1:
+          dec_l1_long = 1'h0;
+      8'hd2:
+          dec_l1_long = 1'h0;
+      8'hd3:
+          dec_l1_long = 1'h0;
+      8'hd4:
+          dec_l1_long = 1'h0;
+      8'hd5:
+          dec_l1_long = 1'h0;
+      8'hd6:
+          dec_l1_long = 1'h0;
+      8'hd7:
+          dec_l1_long = 1'h0;
+      8'hd8:
+          dec_l1_long = 1'h0;
+      8'hd9:
+          dec_l1_long = 1'h0;
+      8'hda:
+          dec_l1_long = 1'h0;
+      8'hdb:
+          dec_l1_long = 1'h0;
+      8'hdc:
+          dec_l1_long = 1'h0;
+      8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l1_long = 1'h0;
+      8'hf8:
+          dec_l1_long = 1'h1;
+      8'hf9:
+          dec_l1_long = 1'h1;
+      8'hfa:
+          dec_l1_long = 1'h1;
+      8'hfb:
+          dec_l1_long = 1'h1;
+      8'hfc:
+          dec_l1_long = 1'h1;
+      8'hfd:
+          dec_l1_long = 1'h1;
+      8'hfe:
+          dec_l1_long = 1'h1;
+      8'hff:
+          dec_l1_long = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20503$0 )
+      8'h00, 8'h40:
+          dec_l1_h = 4'h0;
+      8'h01, 8'h41:
+          dec_l1_h = 4'h0;
+      8'h02, 8'h42:
+          dec_l1_h = 4'h0;
+      8'h03, 8'h43:
+          dec_l1_h = 4'h0;
+      8'h04, 8'h44:
+          dec_l1_h = 4'h0;
+      8'h05, 8'h45:
+          dec_l1_h = 4'h0;
+      8'h06, 8'h46:
+          dec_l1_h = 4'h0;
+      8'h07, 8'h47:
+          dec_l1_h = 4'h0;
+      8'h08, 8'h48:
+          dec_l1_h = 4'h0;
+      8'h09, 8'h49:
+          dec_l1_h = 4'h0;
+      8'h0a, 8'h4a:
+          dec_l1_h = 4'h0;
+      8'h0b, 8'h4b:
+          dec_l1_h = 4'h0;
+      8'h0c, 8'h4c:
+          dec_l1_h = 4'h0;
+      8'h0d, 8'h4d:
+          dec_l1_h = 4'h0;
+      8'h0e, 8'h4e:
+          dec_l1_h = 4'h0;
+      8'h0f, 8'h4f:
+          dec_l1_h = 4'h0;
+      8'h10, 8'h50:
+          dec_l1_h = 4'h0;
+      8'h11, 8'h51:
+          dec_l1_h = 4'h0;
+      8'h12, 8'h52:
+          dec_l1_h = 4'h0;
+      8'h13, 8'h53:
+          dec_l1_h = 4'h0;
+      8'h14, 8'h54:
+          dec_l1_h = 4'h0;
+      8'h15, 8'h55:
+          dec_l1_h = 4'h0;
+      8'h16, 8'h56:
+          dec_l1_h = 4'h0;
+      8'h17, 8'h57:
+          dec_l1_h = 4'h0;
+      8'h18, 8'h58:
+          dec_l1_h = 4'h0;
+      8'h19, 8'h59:
+          dec_l1_h = 4'h0;
+      8'h1a, 8'h5a:
+          dec_l1_h = 4'h0;
+      8'h1b, 8'h5b:
+          dec_l1_h = 4'h0;
+      8'h1c, 8'h5c:
+          dec_l1_h = 4'h0;
+      8'h1d, 8'h5d:
+          dec_l1_h = 4'h0;
+      8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l1_h = 4'h0;
+      8'h80:
+          dec_l1_h = 4'h1;
+      8'h81:
+          dec_l1_h = 4'h1;
+      8'h82:
+          dec_l1_h = 4'h1;
+      8'h83:
+          dec_l1_h = 4'h1;
+      8'h84:
+          dec_l1_h = 4'h1;
+      8'h85:
+          dec_l1_h = 4'h1;
+      8'h86:
+          dec_l1_h = 4'h1;
+      8'h87:
+          dec_l1_h = 4'h1;
+      8'h88:
+          dec_l1_h = 4'h1;
+      8'h89:
+          dec_l1_h = 4'h1;
+      8'h8a:
+          dec_l1_h = 4'h1;
+      8'h8b:
+          dec_l1_h = 4'h1;
+      8'h8c:
+          dec_l1_h = 4'h1;
+      8'h8d:
+          dec_l1_h = 4'h1;
+      8'h8e:
+          dec_l1_h = 4'h1;
+      8'h8f:
+          dec_l1_h = 4'h1;
+      8'h90:
+          dec_l1_h = 4'h1;
+      8'h91:
+          dec_l1_h = 4'h1;
+      8'h92:
+          dec_l1_h = 4'h1;
+      8'h93:
+          dec_l1_h = 4'h1;
+      8'h94:
+          dec_l1_h = 4'h1;
+      8'h95:
+          dec_l1_h = 4'h1;
+      8'h96:
+          dec_l1_h = 4'h1;
+      8'h97:
+          dec_l1_h = 4'h1;
+      8'h98:
+          dec_l1_h = 4'h1;
+      8'h99:
+          dec_l1_h = 4'h1;
+      8'h9a:
+          dec_l1_h = 4'h1;
+      8'h9b:
+          dec_l1_h = 4'h1;
+      8'h9c:
+          dec_l1_h = 4'h1;
+      8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l1_h = 4'h1;
+      8'hb8:
+          dec_l1_h = 4'h2;
+      8'hb9:
+          dec_l1_h = 4'h3;
+      8'hba:
+          dec_l1_h = 4'h4;
+      8'hbb:
+          dec_l1_h = 4'h5;
+      8'hbc:
+          dec_l1_h = 4'h6;
+      8'hbd:
+          dec_l1_h = 4'h7;
+      8'hbe:
+          dec_l1_h = 4'h8;
+      8'hbf:
+          dec_l1_h = 4'h9;
+      8'hc0:
+          dec_l1_h = 4'h1;
+      8'hc1:
+          dec_l1_h = 4'h1;
+      8'hc2:
+          dec_l1_h = 4'h1;
+      8'hc3:
+          dec_l1_h = 4'h1;
+      8'hc4:
+          dec_l1_h = 4'h1;
+      8'hc5:
+          dec_l1_h = 4'h1;
+      8'hc6:
+          dec_l1_h = 4'h1;
+      8'hc7:
+          dec_l1_h = 4'h1;
+      8'hc8:
+          dec_l1_h = 4'h1;
+      8'hc9:
+          dec_l1_h = 4'h1;
+      8'hca:
+          dec_l1_h = 4'h1;
+      8'hcb:
+          dec_l1_h = 4'h1;
+      8'hcc:
+          dec_l1_h = 4'h1;
+      8'hcd:
+          dec_l1_h = 4'h1;
+      8'hce:
+          dec_l1_h = 4'h1;
+      8'hcf:
+          dec_l1_h = 4'h1;
+      8'hd0:
+          dec_l1_h = 4'h1;
+      8'hd1:
+          dec_l1_h = 4'h1;
+      8'hd2:
+          dec_l1_h = 4'h1;
+      8'hd3:
+          dec_l1_h = 4'h1;
+      8'hd4:
+          dec_l1_h = 4'h1;
+      8'hd5:
+          dec_l1_h = 4'h1;
+      8'hd6:
+          dec_l1_h = 4'h1;
+      8'hd7:
+          dec_l1_h = 4'h1;
+      8'hd8:
+          dec_l1_h = 4'h1;
+      8'hd9:
+          dec_l1_h = 4'h1;
+      8'hda:
+          dec_l1_h = 4'h1;
+      8'hdb:
+          dec_l1_h = 4'h1;
+      8'hdc:
+          dec_l1_h = 4'h1;
+      8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l1_h = 4'h1;
+      8'hf8:
+          dec_l1_h = 4'h2;
+      8'hf9:
+          dec_l1_h = 4'h3;
+      8'hfa:
+          dec_l1_h = 4'h4;
+      8'hfb:
+          dec_l1_h = 4'h5;
+      8'hfc:
+          dec_l1_h = 4'h6;
+      8'hfd:
+          dec_l1_h = 4'h7;
+      8'hfe:
+          dec_l1_h = 4'h8;
+      8'hff:
+          dec_l1_h = 4'h9;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20503$0 )
+      8'h00, 8'h40:
+          dec_l1_oh = 5'h01;
+      8'h01, 8'h41:
+          dec_l1_oh = 5'h01;
+      8'h02, 8'h42:
+          dec_l1_oh = 5'h01;
+      8'h03, 8'h43:
+          dec_l1_oh = 5'h01;
+      8'h04, 8'h44:
+          dec_l1_oh = 5'h01;
+      8'h05, 8'h45:
+          dec_l1_oh = 5'h01;
+      8'h06, 8'h46:
+          dec_l1_oh = 5'h01;
+      8'h07, 8'h47:
+          dec_l1_oh = 5'h01;
+      8'h08, 8'h48:
+          dec_l1_oh = 5'h01;
+      8'h09, 8'h49:
+          dec_l1_oh = 5'h01;
+      8'h0a, 8'h4a:
+          dec_l1_oh = 5'h01;
+      8'h0b, 8'h4b:
+          dec_l1_oh = 5'h01;
+      8'h0c, 8'h4c:
+          dec_l1_oh = 5'h01;
+      8'h0d, 8'h4d:
+          dec_l1_oh = 5'h01;
+      8'h0e, 8'h4e:
+          dec_l1_oh = 5'h01;
+      8'h0f, 8'h4f:
+          dec_l1_oh = 5'h01;
+      8'h10, 8'h50:
+          dec_l1_oh = 5'h01;
+      8'h11, 8'h51:
+          dec_l1_oh = 5'h01;
+      8'h12, 8'h52:
+          dec_l1_oh = 5'h01;
+      8'h13, 8'h53:
+          dec_l1_oh = 5'h01;
+      8'h14, 8'h54:
+          dec_l1_oh = 5'h01;
+      8'h15, 8'h55:
+          dec_l1_oh = 5'h01;
+      8'h16, 8'h56:
+          dec_l1_oh = 5'h01;
+      8'h17, 8'h57:
+          dec_l1_oh = 5'h01;
+      8'h18, 8'h58:
+          dec_l1_oh = 5'h01;
+      8'h19, 8'h59:
+          dec_l1_oh = 5'h01;
+      8'h1a, 8'h5a:
+          dec_l1_oh = 5'h01;
+      8'h1b, 8'h5b:
+          dec_l1_oh = 5'h01;
+      8'h1c, 8'h5c:
+          dec_l1_oh = 5'h01;
+      8'h1d, 8'h5d:
+          dec_l1_oh = 5'h01;
+      8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l1_oh = 5'h01;
+      8'h80:
+          dec_l1_oh = 5'h02;
+      8'h81:
+          dec_l1_oh = 5'h02;
+      8'h82:
+          dec_l1_oh = 5'h02;
+      8'h83:
+          dec_l1_oh = 5'h02;
+      8'h84:
+          dec_l1_oh = 5'h02;
+      8'h85:
+          dec_l1_oh = 5'h02;
+      8'h86:
+          dec_l1_oh = 5'h02;
+      8'h87:
+          dec_l1_oh = 5'h02;
+      8'h88:
+          dec_l1_oh = 5'h02;
+      8'h89:
+          dec_l1_oh = 5'h02;
+      8'h8a:
+          dec_l1_oh = 5'h02;
+      8'h8b:
+          dec_l1_oh = 5'h02;
+      8'h8c:
+          dec_l1_oh = 5'h02;
+      8'h8d:
+          dec_l1_oh = 5'h02;
+      8'h8e:
+          dec_l1_oh = 5'h02;
+      8'h8f:
+          dec_l1_oh = 5'h02;
+      8'h90:
+          dec_l1_oh = 5'h02;
+      8'h91:
+          dec_l1_oh = 5'h02;
+      8'h92:
+          dec_l1_oh = 5'h02;
+      8'h93:
+          dec_l1_oh = 5'h02;
+      8'h94:
+          dec_l1_oh = 5'h02;
+      8'h95:
+          dec_l1_oh = 5'h02;
+      8'h96:
+          dec_l1_oh = 5'h02;
+      8'h97:
+          dec_l1_oh = 5'h02;
+      8'h98:
+          dec_l1_oh = 5'h02;
+      8'h99:
+          dec_l1_oh = 5'h02;
+      8'h9a:
+          dec_l1_oh = 5'h02;
+      8'h9b:
+          dec_l1_oh = 5'h02;
+      8'h9c:
+          dec_l1_oh = 5'h02;
+      8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l1_oh = 5'h02;
+      8'hb8:
+          dec_l1_oh = 5'h03;
+      8'hb9:
+          dec_l1_oh = 5'h04;
+      8'hba:
+          dec_l1_oh = 5'h05;
+      8'hbb:
+          dec_l1_oh = 5'h06;
+      8'hbc:
+          dec_l1_oh = 5'h07;
+      8'hbd:
+          dec_l1_oh = 5'h08;
+      8'hbe:
+          dec_l1_oh = 5'h09;
+      8'hbf:
+          dec_l1_oh = 5'h0a;
+      8'hc0:
+          dec_l1_oh = 5'h02;
+      8'hc1:
+          dec_l1_oh = 5'h02;
+      8'hc2:
+          dec_l1_oh = 5'h02;
+      8'hc3:
+          dec_l1_oh = 5'h02;
+      8'hc4:
+          dec_l1_oh = 5'h02;
+      8'hc5:
+          dec_l1_oh = 5'h02;
+      8'hc6:
+          dec_l1_oh = 5'h02;
+      8'hc7:
+          dec_l1_oh = 5'h02;
+      8'hc8:
+          dec_l1_oh = 5'h02;
+      8'hc9:
+          dec_l1_oh = 5'h02;
+      8'hca:
+          dec_l1_oh = 5'h02;
+      8'hcb:
+          dec_l1_oh = 5'h02;
+      8'hcc:
+          dec_l1_oh = 5'h02;
+      8'hcd:
+          dec_l1_oh = 5'h02;
+      8'hce:
+          dec_l1_oh = 5'h02;
+      8'hcf:
+          dec_l1_oh = 5'h02;
+      8'hd0:
+          dec_l1_oh = 5'h02;
+      8'hd1:
+          dec_l1_oh = 5'h02;
+      8'hd2:
+          dec_l1_oh = 5'h02;
+      8'hd3:
+          dec_l1_oh = 5'h02;
+      8'hd4:
+          dec_l1_oh = 5'h02;
+      8'hd5:
+          dec_l1_oh = 5'h02;
+      8'hd6:
+          dec_l1_oh = 5'h02;
+      8'hd7:
+          dec_l1_oh = 5'h02;
+      8'hd8:
+          dec_l1_oh = 5'h02;
+      8'hd9:
+          dec_l1_oh = 5'h02;
+      8'hda:
+          dec_l1_oh = 5'h02;
+      8'hdb:
+          dec_l1_oh = 5'h02;
+      8'hdc:
+          dec_l1_oh = 5'h02;
+      8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l1_oh = 5'h02;
+      8'hf8:
+          dec_l1_oh = 5'h03;
+      8'hf9:
+          dec_l1_oh = 5'h04;
+      8'hfa:
+          dec_l1_oh = 5'h05;
+      8'hfb:
+          dec_l1_oh = 5'h06;
+      8'hfc:
+          dec_l1_oh = 5'h07;
+      8'hfd:
+          dec_l1_oh = 5'h08;
+      8'hfe:
+          dec_l1_oh = 5'h09;
+      8'hff:
+          dec_l1_oh = 5'h0a;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20503$0 )
+      8'h00, 8'h40:
+          dec_l1_o2 = 5'h02;
+      8'h01, 8'h41:
+          dec_l1_o2 = 5'h02;
+      8'h02, 8'h42:
+          dec_l1_o2 = 5'h02;
+      8'h03, 8'h43:
+          dec_l1_o2 = 5'h02;
+      8'h04, 8'h44:
+          dec_l1_o2 = 5'h02;
+      8'h05, 8'h45:
+          dec_l1_o2 = 5'h02;
+      8'h06, 8'h46:
+          dec_l1_o2 = 5'h02;
+      8'h07, 8'h47:
+          dec_l1_o2 = 5'h02;
+      8'h08, 8'h48:
+          dec_l1_o2 = 5'h02;
+      8'h09, 8'h49:
+          dec_l1_o2 = 5'h02;
+      8'h0a, 8'h4a:
+          dec_l1_o2 = 5'h02;
+      8'h0b, 8'h4b:
+          dec_l1_o2 = 5'h02;
+      8'h0c, 8'h4c:
+          dec_l1_o2 = 5'h02;
+      8'h0d, 8'h4d:
+          dec_l1_o2 = 5'h02;
+      8'h0e, 8'h4e:
+          dec_l1_o2 = 5'h02;
+      8'h0f, 8'h4f:
+          dec_l1_o2 = 5'h02;
+      8'h10, 8'h50:
+          dec_l1_o2 = 5'h02;
+      8'h11, 8'h51:
+          dec_l1_o2 = 5'h02;
+      8'h12, 8'h52:
+          dec_l1_o2 = 5'h02;
+      8'h13, 8'h53:
+          dec_l1_o2 = 5'h02;
+      8'h14, 8'h54:
+          dec_l1_o2 = 5'h02;
+      8'h15, 8'h55:
+          dec_l1_o2 = 5'h02;
+      8'h16, 8'h56:
+          dec_l1_o2 = 5'h02;
+      8'h17, 8'h57:
+          dec_l1_o2 = 5'h02;
+      8'h18, 8'h58:
+          dec_l1_o2 = 5'h02;
+      8'h19, 8'h59:
+          dec_l1_o2 = 5'h02;
+      8'h1a, 8'h5a:
+          dec_l1_o2 = 5'h02;
+      8'h1b, 8'h5b:
+          dec_l1_o2 = 5'h02;
+      8'h1c, 8'h5c:
+          dec_l1_o2 = 5'h02;
+      8'h1d, 8'h5d:
+          dec_l1_o2 = 5'h02;
+      8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l1_o2 = 5'h02;
+      8'h80:
+          dec_l1_o2 = 5'h02;
+      8'h81:
+          dec_l1_o2 = 5'h03;
+      8'h82:
+          dec_l1_o2 = 5'h04;
+      8'h83:
+          dec_l1_o2 = 5'h05;
+      8'h84:
+          dec_l1_o2 = 5'h06;
+      8'h85:
+          dec_l1_o2 = 5'h07;
+      8'h86:
+          dec_l1_o2 = 5'h08;
+      8'h87:
+          dec_l1_o2 = 5'h08;
+      8'h88:
+          dec_l1_o2 = 5'h08;
+      8'h89:
+          dec_l1_o2 = 5'h08;
+      8'h8a:
+          dec_l1_o2 = 5'h08;
+      8'h8b:
+          dec_l1_o2 = 5'h08;
+      8'h8c:
+          dec_l1_o2 = 5'h08;
+      8'h8d:
+          dec_l1_o2 = 5'h08;
+      8'h8e:
+          dec_l1_o2 = 5'h08;
+      8'h8f:
+          dec_l1_o2 = 5'h08;
+      8'h90:
+          dec_l1_o2 = 5'h08;
+      8'h91:
+          dec_l1_o2 = 5'h08;
+      8'h92:
+          dec_l1_o2 = 5'h08;
+      8'h93:
+          dec_l1_o2 = 5'h08;
+      8'h94:
+          dec_l1_o2 = 5'h08;
+      8'h95:
+          dec_l1_o2 = 5'h08;
+      8'h96:
+          dec_l1_o2 = 5'h08;
+      8'h97:
+          dec_l1_o2 = 5'h08;
+      8'h98:
+          dec_l1_o2 = 5'h08;
+      8'h99:
+          dec_l1_o2 = 5'h08;
+      8'h9a:
+          dec_l1_o2 = 5'h08;
+      8'h9b:
+          dec_l1_o2 = 5'h08;
+      8'h9c:
+          dec_l1_o2 = 5'h08;
+      8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l1_o2 = 5'h08;
+      8'hb8:
+          dec_l1_o2 = 5'h08;
+      8'hb9:
+          dec_l1_o2 = 5'h08;
+      8'hba:
+          dec_l1_o2 = 5'h08;
+      8'hbb:
+          dec_l1_o2 = 5'h08;
+      8'hbc:
+          dec_l1_o2 = 5'h08;
+      8'hbd:
+          dec_l1_o2 = 5'h08;
+      8'hbe:
+          dec_l1_o2 = 5'h09;
+      8'hbf:
+          dec_l1_o2 = 5'h0a;
+      8'hc0:
+          dec_l1_o2 = 5'h02;
+      8'hc1:
+          dec_l1_o2 = 5'h02;
+      8'hc2:
+          dec_l1_o2 = 5'h02;
+      8'hc3:
+          dec_l1_o2 = 5'h02;
+      8'hc4:
+          dec_l1_o2 = 5'h02;
+      8'hc5:
+          dec_l1_o2 = 5'h02;
+      8'hc6:
+          dec_l1_o2 = 5'h02;
+      8'hc7:
+          dec_l1_o2 = 5'h02;
+      8'hc8:
+          dec_l1_o2 = 5'h02;
+      8'hc9:
+          dec_l1_o2 = 5'h02;
+      8'hca:
+          dec_l1_o2 = 5'h02;
+      8'hcb:
+          dec_l1_o2 = 5'h02;
+      8'hcc:
+          dec_l1_o2 = 5'h02;
+      8'hcd:
+          dec_l1_o2 = 5'h02;
+      8'hce:
+          dec_l1_o2 = 5'h02;
+      8'hcf:
+          dec_l1_o2 = 5'h02;
+      8'hd0:
+          dec_l1_o2 = 5'h02;
+      8'hd1:
+          dec_l1_o2 = 5'h02;
+      8'hd2:
+          dec_l1_o2 = 5'h02;
+      8'hd3:
+          dec_l1_o2 = 5'h02;
+      8'hd4:
+          dec_l1_o2 = 5'h02;
+      8'hd5:
+          dec_l1_o2 = 5'h02;
+      8'hd6:
+          dec_l1_o2 = 5'h02;
+      8'hd7:
+          dec_l1_o2 = 5'h02;
+      8'hd8:
+          dec_l1_o2 = 5'h02;
+      8'hd9:
+          dec_l1_o2 = 5'h02;
+      8'hda:
+          dec_l1_o2 = 5'h02;
+      8'hdb:
+          dec_l1_o2 = 5'h02;
+      8'hdc:
+          dec_l1_o2 = 5'h02;
+      8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l1_o2 = 5'h02;
+      8'hf8:
+          dec_l1_o2 = 5'h03;
+      8'hf9:
+          dec_l1_o2 = 5'h04;
+      8'hfa:
+          dec_l1_o2 = 5'h05;
+      8'hfb:
+          dec_l1_o2 = 5'h06;
+      8'hfc:
+          dec_l1_o2 = 5'h07;
+      8'hfd:
+          dec_l1_o2 = 5'h08;
+      8'hfe:
+          dec_l1_o2 = 5'h09;
+      8'hff:
+          dec_l1_o2 = 5'h0a;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20503$0 )
+      8'h00, 8'h40:
+          dec_l1_cmpl = 1'h1;
+      8'h01, 8'h41:
+          dec_l1_cmpl = 1'h1;
+      8'h02, 8'h42:
+          dec_l1_cmpl = 1'h1;
+      8'h03, 8'h43:
+          dec_l1_cmpl = 1'h1;
+      8'h04, 8'h44:
+          dec_l1_cmpl = 1'h1;
+      8'h05, 8'h45:
+          dec_l1_cmpl = 1'h1;
+      8'h06, 8'h46:
+          dec_l1_cmpl = 1'h1;
+      8'h07, 8'h47:
+          dec_l1_cmpl = 1'h1;
+      8'h08, 8'h48:
+          dec_l1_cmpl = 1'h1;
+      8'h09, 8'h49:
+          dec_l1_cmpl = 1'h1;
+      8'h0a, 8'h4a:
+          dec_l1_cmpl = 1'h1;
+      8'h0b, 8'h4b:
+          dec_l1_cmpl = 1'h1;
+      8'h0c, 8'h4c:
+          dec_l1_cmpl = 1'h1;
+      8'h0d, 8'h4d:
+          dec_l1_cmpl = 1'h1;
+      8'h0e, 8'h4e:
+          dec_l1_cmpl = 1'h1;
+      8'h0f, 8'h4f:
+          dec_l1_cmpl = 1'h1;
+      8'h10, 8'h50:
+          dec_l1_cmpl = 1'h1;
+      8'h11, 8'h51:
+          dec_l1_cmpl = 1'h1;
+      8'h12, 8'h52:
+          dec_l1_cmpl = 1'h1;
+      8'h13, 8'h53:
+          dec_l1_cmpl = 1'h1;
+      8'h14, 8'h54:
+          dec_l1_cmpl = 1'h1;
+      8'h15, 8'h55:
+          dec_l1_cmpl = 1'h1;
+      8'h16, 8'h56:
+          dec_l1_cmpl = 1'h1;
+      8'h17, 8'h57:
+          dec_l1_cmpl = 1'h1;
+      8'h18, 8'h58:
+          dec_l1_cmpl = 1'h1;
+      8'h19, 8'h59:
+          dec_l1_cmpl = 1'h1;
+      8'h1a, 8'h5a:
+          dec_l1_cmpl = 1'h1;
+      8'h1b, 8'h5b:
+          dec_l1_cmpl = 1'h1;
+      8'h1c, 8'h5c:
+          dec_l1_cmpl = 1'h1;
+      8'h1d, 8'h5d:
+          dec_l1_cmpl = 1'h1;
+      8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l1_cmpl = 1'h1;
+      8'h80:
+          dec_l1_cmpl = 1'h1;
+      8'h81:
+          dec_l1_cmpl = 1'h1;
+      8'h82:
+          dec_l1_cmpl = 1'h1;
+      8'h83:
+          dec_l1_cmpl = 1'h1;
+      8'h84:
+          dec_l1_cmpl = 1'h1;
+      8'h85:
+          dec_l1_cmpl = 1'h1;
+      8'h86:
+          dec_l1_cmpl = 1'h1;
+      8'h87:
+          dec_l1_cmpl = 1'h0;
+      8'h88:
+          dec_l1_cmpl = 1'h0;
+      8'h89:
+          dec_l1_cmpl = 1'h0;
+      8'h8a:
+          dec_l1_cmpl = 1'h0;
+      8'h8b:
+          dec_l1_cmpl = 1'h0;
+      8'h8c:
+          dec_l1_cmpl = 1'h0;
+      8'h8d:
+          dec_l1_cmpl = 1'h0;
+      8'h8e:
+          dec_l1_cmpl = 1'h0;
+      8'h8f:
+          dec_l1_cmpl = 1'h0;
+      8'h90:
+          dec_l1_cmpl = 1'h0;
+      8'h91:
+          dec_l1_cmpl = 1'h0;
+      8'h92:
+          dec_l1_cmpl = 1'h0;
+      8'h93:
+          dec_l1_cmpl = 1'h0;
+      8'h94:
+          dec_l1_cmpl = 1'h0;
+      8'h95:
+          dec_l1_cmpl = 1'h0;
+      8'h96:
+          dec_l1_cmpl = 1'h0;
+      8'h97:
+          dec_l1_cmpl = 1'h0;
+      8'h98:
+          dec_l1_cmpl = 1'h0;
+      8'h99:
+          dec_l1_cmpl = 1'h0;
+      8'h9a:
+          dec_l1_cmpl = 1'h0;
+      8'h9b:
+          dec_l1_cmpl = 1'h0;
+      8'h9c:
+          dec_l1_cmpl = 1'h0;
+      8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l1_cmpl = 1'h0;
+      8'hb8:
+          dec_l1_cmpl = 1'h0;
+      8'hb9:
+          dec_l1_cmpl = 1'h0;
+      8'hba:
+          dec_l1_cmpl = 1'h0;
+      8'hbb:
+          dec_l1_cmpl = 1'h0;
+      8'hbc:
+          dec_l1_cmpl = 1'h0;
+      8'hbd:
+          dec_l1_cmpl = 1'h0;
+      8'hbe:
+          dec_l1_cmpl = 1'h0;
+      8'hbf:
+          dec_l1_cmpl = 1'h0;
+      8'hc0:
+          dec_l1_cmpl = 1'h0;
+      8'hc1:
+          dec_l1_cmpl = 1'h0;
+      8'hc2:
+          dec_l1_cmpl = 1'h0;
+      8'hc3:
+          dec_l1_cmpl = 1'h0;
+      8'hc4:
+          dec_l1_cmpl = 1'h0;
+      8'hc5:
+          dec_l1_cmpl = 1'h0;
+      8'hc6:
+          dec_l1_cmpl = 1'h0;
+      8'hc7:
+          dec_l1_cmpl = 1'h0;
+      8'hc8:
+          dec_l1_cmpl = 1'h0;
+      8'hc9:
+          dec_l1_cmpl = 1'h0;
+      8'hca:
+          dec_l1_cmpl = 1'h0;
+      8'hcb:
+          dec_l1_cmpl = 1'h0;
+      8'hcc:
+          dec_l1_cmpl = 1'h0;
+      8'hcd:
+          dec_l1_cmpl = 1'h0;
+      8'hce:
+          dec_l1_cmpl = 1'h0;
+      8'hcf:
+          dec_l1_cmpl = 1'h0;
+      8'hd0:
+          dec_l1_cmpl = 1'h0;
+      8'hd1:
+          dec_l1_cmpl = 1'h0;
+      8'hd2:
+          dec_l1_cmpl = 1'h0;
+      8'hd3:
+          dec_l1_cmpl = 1'h0;
+      8'hd4:
+          dec_l1_cmpl = 1'h0;
+      8'hd5:
+          dec_l1_cmpl = 1'h0;
+      8'hd6:
+          dec_l1_cmpl = 1'h0;
+      8'hd7:
+          dec_l1_cmpl = 1'h0;
+      8'hd8:
+          dec_l1_cmpl = 1'h0;
+      8'hd9:
+          dec_l1_cmpl = 1'h0;
+      8'hda:
+          dec_l1_cmpl = 1'h0;
+      8'hdb:
+          dec_l1_cmpl = 1'h0;
+      8'hdc:
+          dec_l1_cmpl = 1'h0;
+      8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l1_cmpl = 1'h0;
+      8'hf8:
+          dec_l1_cmpl = 1'h0;
+      8'hf9:
+          dec_l1_cmpl = 1'h0;
+      8'hfa:
+          dec_l1_cmpl = 1'h0;
+      8'hfb:
+          dec_l1_cmpl = 1'h0;
+      8'hfc:
+          dec_l1_cmpl = 1'h0;
+      8'hfd:
+          dec_l1_cmpl = 1'h0;
+      8'hfe:
+          dec_l1_cmpl = 1'h0;
+      8'hff:
+          dec_l1_cmpl = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20503$0 )
+      8'h00, 8'h40:
+          dec_l1_n = 4'h1;
+      8'h01, 8'h41:
+          dec_l1_n = 4'h1;
+      8'h02, 8'h42:
+          dec_l1_n = 4'h1;
+      8'h03, 8'h43:
+          dec_l1_n = 4'h1;
+      8'h04, 8'h44:
+          dec_l1_n = 4'h1;
+      8'h05, 8'h45:
+          dec_l1_n = 4'h1;
+      8'h06, 8'h46:
+          dec_l1_n = 4'h1;
+      8'h07, 8'h47:
+          dec_l1_n = 4'h1;
+      8'h08, 8'h48:
+          dec_l1_n = 4'h1;
+      8'h09, 8'h49:
+          dec_l1_n = 4'h1;
+      8'h0a, 8'h4a:
+          dec_l1_n = 4'h1;
+      8'h0b, 8'h4b:
+          dec_l1_n = 4'h1;
+      8'h0c, 8'h4c:
+          dec_l1_n = 4'h1;
+      8'h0d, 8'h4d:
+          dec_l1_n = 4'h1;
+      8'h0e, 8'h4e:
+          dec_l1_n = 4'h1;
+      8'h0f, 8'h4f:
+          dec_l1_n = 4'h1;
+      8'h10, 8'h50:
+          dec_l1_n = 4'h1;
+      8'h11, 8'h51:
+          dec_l1_n = 4'h1;
+      8'h12, 8'h52:
+          dec_l1_n = 4'h1;
+      8'h13, 8'h53:
+          dec_l1_n = 4'h1;
+      8'h14, 8'h54:
+          dec_l1_n = 4'h1;
+      8'h15, 8'h55:
+          dec_l1_n = 4'h1;
+      8'h16, 8'h56:
+          dec_l1_n = 4'h1;
+      8'h17, 8'h57:
+          dec_l1_n = 4'h1;
+      8'h18, 8'h58:
+          dec_l1_n = 4'h1;
+      8'h19, 8'h59:
+          dec_l1_n = 4'h1;
+      8'h1a, 8'h5a:
+          dec_l1_n = 4'h1;
+      8'h1b, 8'h5b:
+          dec_l1_n = 4'h1;
+      8'h1c, 8'h5c:
+          dec_l1_n = 4'h1;
+      8'h1d, 8'h5d:
+          dec_l1_n = 4'h1;
+      8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l1_n = 4'h1;
+      8'h80:
+          dec_l1_n = 4'h0;
+      8'h81:
+          dec_l1_n = 4'h1;
+      8'h82:
+          dec_l1_n = 4'h2;
+      8'h83:
+          dec_l1_n = 4'h3;
+      8'h84:
+          dec_l1_n = 4'h4;
+      8'h85:
+          dec_l1_n = 4'h5;
+      8'h86:
+          dec_l1_n = 4'h6;
+      8'h87:
+          dec_l1_n = 4'h6;
+      8'h88:
+          dec_l1_n = 4'h6;
+      8'h89:
+          dec_l1_n = 4'h6;
+      8'h8a:
+          dec_l1_n = 4'h6;
+      8'h8b:
+          dec_l1_n = 4'h6;
+      8'h8c:
+          dec_l1_n = 4'h6;
+      8'h8d:
+          dec_l1_n = 4'h6;
+      8'h8e:
+          dec_l1_n = 4'h6;
+      8'h8f:
+          dec_l1_n = 4'h6;
+      8'h90:
+          dec_l1_n = 4'h6;
+      8'h91:
+          dec_l1_n = 4'h6;
+      8'h92:
+          dec_l1_n = 4'h6;
+      8'h93:
+          dec_l1_n = 4'h6;
+      8'h94:
+          dec_l1_n = 4'h6;
+      8'h95:
+          dec_l1_n = 4'h6;
+      8'h96:
+          dec_l1_n = 4'h6;
+      8'h97:
+          dec_l1_n = 4'h6;
+      8'h98:
+          dec_l1_n = 4'h6;
+      8'h99:
+          dec_l1_n = 4'h6;
+      8'h9a:
+          dec_l1_n = 4'h6;
+      8'h9b:
+          dec_l1_n = 4'h6;
+      8'h9c:
+          dec_l1_n = 4'h6;
+      8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l1_n = 4'h6;
+      8'hb8:
+          dec_l1_n = 4'h5;
+      8'hb9:
+          dec_l1_n = 4'h4;
+      8'hba:
+          dec_l1_n = 4'h3;
+      8'hbb:
+          dec_l1_n = 4'h2;
+      8'hbc:
+          dec_l1_n = 4'h1;
+      8'hbd:
+          dec_l1_n = 4'h0;
+      8'hbe:
+          dec_l1_n = 4'h0;
+      8'hbf:
+          dec_l1_n = 4'h0;
+      8'hc0:
+          dec_l1_n = 4'h0;
+      8'hc1:
+          dec_l1_n = 4'h0;
+      8'hc2:
+          dec_l1_n = 4'h0;
+      8'hc3:
+          dec_l1_n = 4'h0;
+      8'hc4:
+          dec_l1_n = 4'h0;
+      8'hc5:
+          dec_l1_n = 4'h0;
+      8'hc6:
+          dec_l1_n = 4'h0;
+      8'hc7:
+          dec_l1_n = 4'h0;
+      8'hc8:
+          dec_l1_n = 4'h0;
+      8'hc9:
+          dec_l1_n = 4'h0;
+      8'hca:
+          dec_l1_n = 4'h0;
+      8'hcb:
+          dec_l1_n = 4'h0;
+      8'hcc:
+          dec_l1_n = 4'h0;
+      8'hcd:
+          dec_l1_n = 4'h0;
+      8'hce:
+          dec_l1_n = 4'h0;
+      8'hcf:
+          dec_l1_n = 4'h0;
+      8'hd0:
+          dec_l1_n = 4'h0;
+      8'hd1:
+          dec_l1_n = 4'h0;
+      8'hd2:
+          dec_l1_n = 4'h0;
+      8'hd3:
+          dec_l1_n = 4'h0;
+      8'hd4:
+          dec_l1_n = 4'h0;
+      8'hd5:
+          dec_l1_n = 4'h0;
+      8'hd6:
+          dec_l1_n = 4'h0;
+      8'hd7:
+          dec_l1_n = 4'h0;
+      8'hd8:
+          dec_l1_n = 4'h0;
+      8'hd9:
+          dec_l1_n = 4'h0;
+      8'hda:
+          dec_l1_n = 4'h0;
+      8'hdb:
+          dec_l1_n = 4'h0;
+      8'hdc:
+          dec_l1_n = 4'h0;
+      8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l1_n = 4'h0;
+      8'hf8:
+          dec_l1_n = 4'h0;
+      8'hf9:
+          dec_l1_n = 4'h0;
+      8'hfa:
+          dec_l1_n = 4'h0;
+      8'hfb:
+          dec_l1_n = 4'h0;
+      8'hfc:
+          dec_l1_n = 4'h0;
+      8'hfd:
+          dec_l1_n = 4'h0;
+      8'hfe:
+          dec_l1_n = 4'h0;
+      8'hff:
+          dec_l1_n = 4'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20503$0 )
+      8'h00, 8'h40:
+          dec_l1_defer = 1'h0;
+      8'h01, 8'h41:
+          dec_l1_defer = 1'h0;
+      8'h02, 8'h42:
+          dec_l1_defer = 1'h0;
+      8'h03, 8'h43:
+          dec_l1_defer = 1'h0;
+      8'h04, 8'h44:
+          dec_l1_defer = 1'h0;
+      8'h05, 8'h45:
+          dec_l1_defer = 1'h0;
+      8'h06, 8'h46:
+          dec_l1_defer = 1'h0;
+      8'h07, 8'h47:
+          dec_l1_defer = 1'h0;
+      8'h08, 8'h48:
+          dec_l1_defer = 1'h0;
+      8'h09, 8'h49:
+          dec_l1_defer = 1'h0;
+      8'h0a, 8'h4a:
+          dec_l1_defer = 1'h0;
+      8'h0b, 8'h4b:
+          dec_l1_defer = 1'h0;
+      8'h0c, 8'h4c:
+          dec_l1_defer = 1'h0;
+      8'h0d, 8'h4d:
+          dec_l1_defer = 1'h0;
+      8'h0e, 8'h4e:
+          dec_l1_defer = 1'h0;
+      8'h0f, 8'h4f:
+          dec_l1_defer = 1'h0;
+      8'h10, 8'h50:
+          dec_l1_defer = 1'h0;
+      8'h11, 8'h51:
+          dec_l1_defer = 1'h0;
+      8'h12, 8'h52:
+          dec_l1_defer = 1'h0;
+      8'h13, 8'h53:
+          dec_l1_defer = 1'h0;
+      8'h14, 8'h54:
+          dec_l1_defer = 1'h0;
+      8'h15, 8'h55:
+          dec_l1_defer = 1'h0;
+      8'h16, 8'h56:
+          dec_l1_defer = 1'h0;
+      8'h17, 8'h57:
+          dec_l1_defer = 1'h0;
+      8'h18, 8'h58:
+          dec_l1_defer = 1'h0;
+      8'h19, 8'h59:
+          dec_l1_defer = 1'h0;
+      8'h1a, 8'h5a:
+          dec_l1_defer = 1'h0;
+      8'h1b, 8'h5b:
+          dec_l1_defer = 1'h0;
+      8'h1c, 8'h5c:
+          dec_l1_defer = 1'h0;
+      8'h1d, 8'h5d:
+          dec_l1_defer = 1'h0;
+      8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l1_defer = 1'h0;
+      8'h80:
+          dec_l1_defer = 1'h0;
+      8'h81:
+          dec_l1_defer = 1'h0;
+      8'h82:
+          dec_l1_defer = 1'h0;
+      8'h83:
+          dec_l1_defer = 1'h0;
+      8'h84:
+          dec_l1_defer = 1'h0;
+      8'h85:
+          dec_l1_defer = 1'h0;
+      8'h86:
+          dec_l1_defer = 1'h0;
+      8'h87:
+          dec_l1_defer = 1'h0;
+      8'h88:
+          dec_l1_defer = 1'h0;
+      8'h89:
+          dec_l1_defer = 1'h0;
+      8'h8a:
+          dec_l1_defer = 1'h0;
+      8'h8b:
+          dec_l1_defer = 1'h0;
+      8'h8c:
+          dec_l1_defer = 1'h0;
+      8'h8d:
+          dec_l1_defer = 1'h0;
+      8'h8e:
+          dec_l1_defer = 1'h0;
+      8'h8f:
+          dec_l1_defer = 1'h0;
+      8'h90:
+          dec_l1_defer = 1'h0;
+      8'h91:
+          dec_l1_defer = 1'h0;
+      8'h92:
+          dec_l1_defer = 1'h0;
+      8'h93:
+          dec_l1_defer = 1'h0;
+      8'h94:
+          dec_l1_defer = 1'h0;
+      8'h95:
+          dec_l1_defer = 1'h0;
+      8'h96:
+          dec_l1_defer = 1'h0;
+      8'h97:
+          dec_l1_defer = 1'h0;
+      8'h98:
+          dec_l1_defer = 1'h0;
+      8'h99:
+          dec_l1_defer = 1'h0;
+      8'h9a:
+          dec_l1_defer = 1'h0;
+      8'h9b:
+          dec_l1_defer = 1'h0;
+      8'h9c:
+          dec_l1_defer = 1'h0;
+      8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l1_defer = 1'h0;
+      8'hb8:
+          dec_l1_defer = 1'h0;
+      8'hb9:
+          dec_l1_defer = 1'h0;
+      8'hba:
+          dec_l1_defer = 1'h0;
+      8'hbb:
+          dec_l1_defer = 1'h0;
+      8'hbc:
+          dec_l1_defer = 1'h0;
+      8'hbd:
+          dec_l1_defer = 1'h0;
+      8'hbe:
+          dec_l1_defer = 1'h1;
+      8'hbf:
+          dec_l1_defer = 1'h1;
+      8'hc0:
+          dec_l1_defer = 1'h0;
+      8'hc1:
+          dec_l1_defer = 1'h0;
+      8'hc2:
+          dec_l1_defer = 1'h0;
+      8'hc3:
+          dec_l1_defer = 1'h0;
+      8'hc4:
+          dec_l1_defer = 1'h0;
+      8'hc5:
+          dec_l1_defer = 1'h0;
+      8'hc6:
+          dec_l1_defer = 1'h0;
+      8'hc7:
+          dec_l1_defer = 1'h0;
+      8'hc8:
+          dec_l1_defer = 1'h0;
+      8'hc9:
+          dec_l1_defer = 1'h0;
+      8'hca:
+          dec_l1_defer = 1'h0;
+      8'hcb:
+          dec_l1_defer = 1'h0;
+      8'hcc:
+          dec_l1_defer = 1'h0;
+      8'hcd:
+          dec_l1_defer = 1'h0;
+      8'hce:
+          dec_l1_defer = 1'h0;
+      8'hcf:
+          dec_l1_defer = 1'h0;
+      8'hd0:
+          dec_l1_defer = 1'h0;
+      8'hd1:
+          dec_l1_defer = 1'h0;
+      8'hd2:
+          dec_l1_defer = 1'h0;
+      8'hd3:
+          dec_l1_defer = 1'h0;
+      8'hd4:
+          dec_l1_defer = 1'h0;
+      8'hd5:
+          dec_l1_defer = 1'h0;
+      8'hd6:
+          dec_l1_defer = 1'h0;
+      8'hd7:
+          dec_l1_defer = 1'h0;
+      8'hd8:
+          dec_l1_defer = 1'h0;
+      8'hd9:
+          dec_l1_defer = 1'h0;
+      8'hda:
+          dec_l1_defer = 1'h0;
+      8'hdb:
+          dec_l1_defer = 1'h0;
+      8'hdc:
+          dec_l1_defer = 1'h0;
+      8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l1_defer = 1'h0;
+      8'hf8:
+          dec_l1_defer = 1'h0;
+      8'hf9:
+          dec_l1_defer = 1'h0;
+      8'hfa:
+          dec_l1_defer = 1'h0;
+      8'hfb:
+          dec_l1_defer = 1'h0;
+      8'hfc:
+          dec_l1_defer = 1'h0;
+      8'hfd:
+          dec_l1_defer = 1'h0;
+      8'hfe:
+          dec_l1_defer = 1'h1;
+      8'hff:
+          dec_l1_defer = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20503$0 )
+      8'h00, 8'h40:
+          dec_l1_out_end = 5'h01;
+      8'h01, 8'h41:
+          dec_l1_out_end = 5'h02;
+      8'h02, 8'h42:
+          dec_l1_out_end = 5'h03;
+      8'h03, 8'h43:
+          dec_l1_out_end = 5'h04;
+      8'h04, 8'h44:
+          dec_l1_out_end = 5'h05;
+      8'h05, 8'h45:
+          dec_l1_out_end = 5'h06;
+      8'h06, 8'h46:
+          dec_l1_out_end = 5'h07;
+      8'h07, 8'h47:
+          dec_l1_out_end = 5'h08;
+      8'h08, 8'h48:
+          dec_l1_out_end = 5'h09;
+      8'h09, 8'h49:
+          dec_l1_out_end = 5'h0a;
+      8'h0a, 8'h4a:
+          dec_l1_out_end = 5'h0b;
+      8'h0b, 8'h4b:
+          dec_l1_out_end = 5'h0c;
+      8'h0c, 8'h4c:
+          dec_l1_out_end = 5'h0d;
+      8'h0d, 8'h4d:
+          dec_l1_out_end = 5'h0e;
+      8'h0e, 8'h4e:
+          dec_l1_out_end = 5'h0f;
+      8'h0f, 8'h4f:
+          dec_l1_out_end = 5'h10;
+      8'h10, 8'h50:
+          dec_l1_out_end = 5'h11;
+      8'h11, 8'h51:
+          dec_l1_out_end = 5'h12;
+      8'h12, 8'h52:
+          dec_l1_out_end = 5'h13;
+      8'h13, 8'h53:
+          dec_l1_out_end = 5'h14;
+      8'h14, 8'h54:
+          dec_l1_out_end = 5'h15;
+      8'h15, 8'h55:
+          dec_l1_out_end = 5'h16;
+      8'h16, 8'h56:
+          dec_l1_out_end = 5'h17;
+      8'h17, 8'h57:
+          dec_l1_out_end = 5'h18;
+      8'h18, 8'h58:
+          dec_l1_out_end = 5'h19;
+      8'h19, 8'h59:
+          dec_l1_out_end = 5'h1a;
+      8'h1a, 8'h5a:
+          dec_l1_out_end = 5'h1b;
+      8'h1b, 8'h5b:
+          dec_l1_out_end = 5'h1c;
+      8'h1c, 8'h5c:
+          dec_l1_out_end = 5'h1d;
+      8'h1d, 8'h5d:
+          dec_l1_out_end = 5'h1e;
+      8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l1_out_end = 5'h1f;
+      8'h80:
+          dec_l1_out_end = 5'h02;
+      8'h81:
+          dec_l1_out_end = 5'h03;
+      8'h82:
+          dec_l1_out_end = 5'h04;
+      8'h83:
+          dec_l1_out_end = 5'h05;
+      8'h84:
+          dec_l1_out_end = 5'h06;
+      8'h85:
+          dec_l1_out_end = 5'h07;
+      8'h86:
+          dec_l1_out_end = 5'h08;
+      8'h87:
+          dec_l1_out_end = 5'h09;
+      8'h88:
+          dec_l1_out_end = 5'h0a;
+      8'h89:
+          dec_l1_out_end = 5'h0b;
+      8'h8a:
+          dec_l1_out_end = 5'h0c;
+      8'h8b:
+          dec_l1_out_end = 5'h0d;
+      8'h8c:
+          dec_l1_out_end = 5'h0e;
+      8'h8d:
+          dec_l1_out_end = 5'h0f;
+      8'h8e:
+          dec_l1_out_end = 5'h10;
+      8'h8f:
+          dec_l1_out_end = 5'h11;
+      8'h90:
+          dec_l1_out_end = 5'h12;
+      8'h91:
+          dec_l1_out_end = 5'h13;
+      8'h92:
+          dec_l1_out_end = 5'h14;
+      8'h93:
+          dec_l1_out_end = 5'h15;
+      8'h94:
+          dec_l1_out_end = 5'h16;
+      8'h95:
+          dec_l1_out_end = 5'h17;
+      8'h96:
+          dec_l1_out_end = 5'h18;
+      8'h97:
+          dec_l1_out_end = 5'h19;
+      8'h98:
+          dec_l1_out_end = 5'h1a;
+      8'h99:
+          dec_l1_out_end = 5'h1b;
+      8'h9a:
+          dec_l1_out_end = 5'h1c;
+      8'h9b:
+          dec_l1_out_end = 5'h1d;
+      8'h9c:
+          dec_l1_out_end = 5'h1e;
+      8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l1_out_end = 5'h1f;
+      8'hb8:
+          dec_l1_out_end = 5'h1f;
+      8'hb9:
+          dec_l1_out_end = 5'h1f;
+      8'hba:
+          dec_l1_out_end = 5'h1f;
+      8'hbb:
+          dec_l1_out_end = 5'h1f;
+      8'hbc:
+          dec_l1_out_end = 5'h1f;
+      8'hbd:
+          dec_l1_out_end = 5'h1f;
+      8'hbe:
+          dec_l1_out_end = 5'h1f;
+      8'hbf:
+          dec_l1_out_end = 5'h1f;
+      8'hc0:
+          dec_l1_out_end = 5'h02;
+      8'hc1:
+          dec_l1_out_end = 5'h03;
+      8'hc2:
+          dec_l1_out_end = 5'h04;
+      8'hc3:
+          dec_l1_out_end = 5'h05;
+      8'hc4:
+          dec_l1_out_end = 5'h06;
+      8'hc5:
+          dec_l1_out_end = 5'h07;
+      8'hc6:
+          dec_l1_out_end = 5'h08;
+      8'hc7:
+          dec_l1_out_end = 5'h09;
+      8'hc8:
+          dec_l1_out_end = 5'h0a;
+      8'hc9:
+          dec_l1_out_end = 5'h0b;
+      8'hca:
+          dec_l1_out_end = 5'h0c;
+      8'hcb:
+          dec_l1_out_end = 5'h0d;
+      8'hcc:
+          dec_l1_out_end = 5'h0e;
+      8'hcd:
+          dec_l1_out_end = 5'h0f;
+      8'hce:
+          dec_l1_out_end = 5'h10;
+      8'hcf:
+          dec_l1_out_end = 5'h11;
+      8'hd0:
+          dec_l1_out_end = 5'h12;
+      8'hd1:
+          dec_l1_out_end = 5'h13;
+      8'hd2:
+          dec_l1_out_end = 5'h14;
+      8'hd3:
+          dec_l1_out_end = 5'h15;
+      8'hd4:
+          dec_l1_out_end = 5'h16;
+      8'hd5:
+          dec_l1_out_end = 5'h17;
+      8'hd6:
+          dec_l1_out_end = 5'h18;
+      8'hd7:
+          dec_l1_out_end = 5'h19;
+      8'hd8:
+          dec_l1_out_end = 5'h1a;
+      8'hd9:
+          dec_l1_out_end = 5'h1b;
+      8'hda:
+          dec_l1_out_end = 5'h1c;
+      8'hdb:
+          dec_l1_out_end = 5'h1d;
+      8'hdc:
+          dec_l1_out_end = 5'h1e;
+      8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l1_out_end = 5'h1f;
+      8'hf8:
+          dec_l1_out_end = 5'h1f;
+      8'hf9:
+          dec_l1_out_end = 5'h1f;
+      8'hfa:
+          dec_l1_out_end = 5'h1f;
+      8'hfb:
+          dec_l1_out_end = 5'h1f;
+      8'hfc:
+          dec_l1_out_end = 5'h1f;
+      8'hfd:
+          dec_l1_out_end = 5'h1f;
+      8'hfe:
+          dec_l1_out_end = 5'h1f;
+      8'hff:
+          dec_l1_out_end = 5'h1f;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    if (dec_l1_single) begin
       ln_l1 = 24'h000001;
-    end else if (long_l1) begin
+    end else if (dec_l1_long) begin
       ln_l1 = long_len_l1;
     end else begin
-      ln_l1 = { 18'h00000, \port$19539$0 [5:0] };
+      ln_l1 = { 18'h00000, \port$20503$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    if (single_l1) begin
-      e_l1 = 4'h1;
-    end else if (\$91 ) begin
-      e_l1 = 4'h9;
-    end else begin
-      e_l1 = \$92 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$94 ) begin
-      o2_l1 = oh_l1;
-    end else if (\$95 ) begin
-      o2_l1 = 5'h08;
-    end else begin
-      o2_l1 = ke_l1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\port$19541$0 [2:0])
+    casez (\port$20505$0 [2:0])
       3'h0:
-          long_len_l2 = { 16'h0000, \port$19543$0  };
+          long_len_l2 = { 16'h0000, \port$20507$0  };
       3'h1:
-          long_len_l2 = { 8'h00, \port$19543$0 , \port$19545$0  };
+          long_len_l2 = { 8'h00, \port$20507$0 , \port$20509$0  };
       default:
-          long_len_l2 = { \port$19543$0 , \port$19545$0 , \port$19547$0  };
+          long_len_l2 = { \port$20507$0 , \port$20509$0 , \port$20511$0  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    if (single_l2) begin
-      h_l2 = 4'h0;
-    end else if (long_l2) begin
-      h_l2 = \$103 ;
-    end else begin
-      h_l2 = 4'h1;
-    end
+    casez (\port$20505$0 )
+      8'h00, 8'h40:
+          dec_l2_single = 1'h1;
+      8'h01, 8'h41:
+          dec_l2_single = 1'h1;
+      8'h02, 8'h42:
+          dec_l2_single = 1'h1;
+      8'h03, 8'h43:
+          dec_l2_single = 1'h1;
+      8'h04, 8'h44:
+          dec_l2_single = 1'h1;
+      8'h05, 8'h45:
+          dec_l2_single = 1'h1;
+      8'h06, 8'h46:
+          dec_l2_single = 1'h1;
+      8'h07, 8'h47:
+          dec_l2_single = 1'h1;
+      8'h08, 8'h48:
+          dec_l2_single = 1'h1;
+      8'h09, 8'h49:
+          dec_l2_single = 1'h1;
+      8'h0a, 8'h4a:
+          dec_l2_single = 1'h1;
+      8'h0b, 8'h4b:
+          dec_l2_single = 1'h1;
+      8'h0c, 8'h4c:
+          dec_l2_single = 1'h1;
+      8'h0d, 8'h4d:
+          dec_l2_single = 1'h1;
+      8'h0e, 8'h4e:
+          dec_l2_single = 1'h1;
+      8'h0f, 8'h4f:
+          dec_l2_single = 1'h1;
+      8'h10, 8'h50:
+          dec_l2_single = 1'h1;
+      8'h11, 8'h51:
+          dec_l2_single = 1'h1;
+      8'h12, 8'h52:
+          dec_l2_single = 1'h1;
+      8'h13, 8'h53:
+          dec_l2_single = 1'h1;
+      8'h14, 8'h54:
+          dec_l2_single = 1'h1;
+      8'h15, 8'h55:
+          dec_l2_single = 1'h1;
+      8'h16, 8'h56:
+          dec_l2_single = 1'h1;
+      8'h17, 8'h57:
+          dec_l2_single = 1'h1;
+      8'h18, 8'h58:
+          dec_l2_single = 1'h1;
+      8'h19, 8'h59:
+          dec_l2_single = 1'h1;
+      8'h1a, 8'h5a:
+          dec_l2_single = 1'h1;
+      8'h1b, 8'h5b:
+          dec_l2_single = 1'h1;
+      8'h1c, 8'h5c:
+          dec_l2_single = 1'h1;
+      8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l2_single = 1'h1;
+      8'h80:
+          dec_l2_single = 1'h0;
+      8'h81:
+          dec_l2_single = 1'h0;
+      8'h82:
+          dec_l2_single = 1'h0;
+      8'h83:
+          dec_l2_single = 1'h0;
+      8'h84:
+          dec_l2_single = 1'h0;
+      8'h85:
+          dec_l2_single = 1'h0;
+      8'h86:
+          dec_l2_single = 1'h0;
+      8'h87:
+          dec_l2_single = 1'h0;
+      8'h88:
+          dec_l2_single = 1'h0;
+      8'h89:
+          dec_l2_single = 1'h0;
+      8'h8a:
+          dec_l2_single = 1'h0;
+      8'h8b:
+          dec_l2_single = 1'h0;
+      8'h8c:
+          dec_l2_single = 1'h0;
+      8'h8d:
+          dec_l2_single = 1'h0;
+      8'h8e:
+          dec_l2_single = 1'h0;
+      8'h8f:
+          dec_l2_single = 1'h0;
+      8'h90:
+          dec_l2_single = 1'h0;
+      8'h91:
+          dec_l2_single = 1'h0;
+      8'h92:
+          dec_l2_single = 1'h0;
+      8'h93:
+          dec_l2_single = 1'h0;
+      8'h94:
+          dec_l2_single = 1'h0;
+      8'h95:
+          dec_l2_single = 1'h0;
+      8'h96:
+          dec_l2_single = 1'h0;
+      8'h97:
+          dec_l2_single = 1'h0;
+      8'h98:
+          dec_l2_single = 1'h0;
+      8'h99:
+          dec_l2_single = 1'h0;
+      8'h9a:
+          dec_l2_single = 1'h0;
+      8'h9b:
+          dec_l2_single = 1'h0;
+      8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l2_single = 1'h0;
+      8'hb8:
+          dec_l2_single = 1'h0;
+      8'hb9:
+          dec_l2_single = 1'h0;
+      8'hba:
+          dec_l2_single = 1'h0;
+      8'hbb:
+          dec_l2_single = 1'h0;
+      8'hbc:
+          dec_l2_single = 1'h0;
+      8'hbd:
+          dec_l2_single = 1'h0;
+      8'hbe:
+          dec_l2_single = 1'h0;
+      8'hbf:
+          dec_l2_single = 1'h0;
+      8'hc0:
+          dec_l2_single = 1'h0;
+      8'hc1:
+          dec_l2_single = 1'h0;
+      8'hc2:
+          dec_l2_single = 1'h0;
+      8'hc3:
+          dec_l2_single = 1'h0;
+      8'hc4:
+          dec_l2_single = 1'h0;
+      8'hc5:
+          dec_l2_single = 1'h0;
+      8'hc6:
+          dec_l2_single = 1'h0;
+      8'hc7:
+          dec_l2_single = 1'h0;
+      8'hc8:
+          dec_l2_single = 1'h0;
+      8'hc9:
+          dec_l2_single = 1'h0;
+      8'hca:
+          dec_l2_single = 1'h0;
+      8'hcb:
+          dec_l2_single = 1'h0;
+      8'hcc:
+          dec_l2_single = 1'h0;
+      8'hcd:
+          dec_l2_single = 1'h0;
+      8'hce:
+          dec_l2_single = 1'h0;
+      8'hcf:
+          dec_l2_single = 1'h0;
+      8'hd0:
+          dec_l2_single = 1'h0;
+      8'hd1:
+          dec_l2_single = 1'h0;
+      8'hd2:
+          dec_l2_single = 1'h0;
+      8'hd3:
+          dec_l2_single = 1'h0;
+      8'hd4:
+          dec_l2_single = 1'h0;
+      8'hd5:
+          dec_l2_single = 1'h0;
+      8'hd6:
+          dec_l2_single = 1'h0;
+      8'hd7:
+          dec_l2_single = 1'h0;
+      8'hd8:
+          dec_l2_single = 1'h0;
+      8'hd9:
+          dec_l2_single = 1'h0;
+      8'hda:
+          dec_l2_single = 1'h0;
+      8'hdb:
+          dec_l2_single = 1'h0;
+      8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l2_single = 1'h0;
+      8'hf8:
+          dec_l2_single = 1'h0;
+      8'hf9:
+          dec_l2_single = 1'h0;
+      8'hfa:
+          dec_l2_single = 1'h0;
+      8'hfb:
+          dec_l2_single = 1'h0;
+      8'hfc:
+          dec_l2_single = 1'h0;
+      8'hfd:
+          dec_l2_single = 1'h0;
+      8'hfe:
+          dec_l2_single = 1'h0;
+      8'hff:
+          dec_l2_single = 1'h0;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    if (single_l2) begin
+    casez (\port$20505$0 )
+      8'h00, 8'h40:
+          dec_l2_list = 1'h0;
+      8'h01, 8'h41:
+          dec_l2_list = 1'h0;
+      8'h02, 8'h42:
+          dec_l2_list = 1'h0;
+      8'h03, 8'h43:
+          dec_l2_list = 1'h0;
+      8'h04, 8'h44:
+          dec_l2_list = 1'h0;
+      8'h05, 8'h45:
+          dec_l2_list = 1'h0;
+      8'h06, 8'h46:
+          dec_l2_list = 1'h0;
+      8'h07, 8'h47:
+          dec_l2_list = 1'h0;
+      8'h08, 8'h48:
+          dec_l2_list = 1'h0;
+      8'h09, 8'h49:
+          dec_l2_list = 1'h0;
+      8'h0a, 8'h4a:
+          dec_l2_list = 1'h0;
+      8'h0b, 8'h4b:
+          dec_l2_list = 1'h0;
+      8'h0c, 8'h4c:
+          dec_l2_list = 1'h0;
+      8'h0d, 8'h4d:
+          dec_l2_list = 1'h0;
+      8'h0e, 8'h4e:
+          dec_l2_list = 1'h0;
+      8'h0f, 8'h4f:
+          dec_l2_list = 1'h0;
+      8'h10, 8'h50:
+          dec_l2_list = 1'h0;
+      8'h11, 8'h51:
+          dec_l2_list = 1'h0;
+      8'h12, 8'h52:
+          dec_l2_list = 1'h0;
+      8'h13, 8'h53:
+          dec_l2_list = 1'h0;
+      8'h14, 8'h54:
+          dec_l2_list = 1'h0;
+      8'h15, 8'h55:
+          dec_l2_list = 1'h0;
+      8'h16, 8'h56:
+          dec_l2_list = 1'h0;
+      8'h17, 8'h57:
+          dec_l2_list = 1'h0;
+      8'h18, 8'h58:
+          dec_l2_list = 1'h0;
+      8'h19, 8'h59:
+          dec_l2_list = 1'h0;
+      8'h1a, 8'h5a:
+          dec_l2_list = 1'h0;
+      8'h1b, 8'h5b:
+          dec_l2_list = 1'h0;
+      8'h1c, 8'h5c:
+          dec_l2_list = 1'h0;
+      8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l2_list = 1'h0;
+      8'h80:
+          dec_l2_list = 1'h0;
+      8'h81:
+          dec_l2_list = 1'h0;
+      8'h82:
+          dec_l2_list = 1'h0;
+      8'h83:
+          dec_l2_list = 1'h0;
+      8'h84:
+          dec_l2_list = 1'h0;
+      8'h85:
+          dec_l2_list = 1'h0;
+      8'h86:
+          dec_l2_list = 1'h0;
+      8'h87:
+          dec_l2_list = 1'h0;
+      8'h88:
+          dec_l2_list = 1'h0;
+      8'h89:
+          dec_l2_list = 1'h0;
+      8'h8a:
+          dec_l2_list = 1'h0;
+      8'h8b:
+          dec_l2_list = 1'h0;
+      8'h8c:
+          dec_l2_list = 1'h0;
+      8'h8d:
+          dec_l2_list = 1'h0;
+      8'h8e:
+          dec_l2_list = 1'h0;
+      8'h8f:
+          dec_l2_list = 1'h0;
+      8'h90:
+          dec_l2_list = 1'h0;
+      8'h91:
+          dec_l2_list = 1'h0;
+      8'h92:
+          dec_l2_list = 1'h0;
+      8'h93:
+          dec_l2_list = 1'h0;
+      8'h94:
+          dec_l2_list = 1'h0;
+      8'h95:
+          dec_l2_list = 1'h0;
+      8'h96:
+          dec_l2_list = 1'h0;
+      8'h97:
+          dec_l2_list = 1'h0;
+      8'h98:
+          dec_l2_list = 1'h0;
+      8'h99:
+          dec_l2_list = 1'h0;
+      8'h9a:
+          dec_l2_list = 1'h0;
+      8'h9b:
+          dec_l2_list = 1'h0;
+      8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l2_list = 1'h0;
+      8'hb8:
+          dec_l2_list = 1'h0;
+      8'hb9:
+          dec_l2_list = 1'h0;
+      8'hba:
+          dec_l2_list = 1'h0;
+      8'hbb:
+          dec_l2_list = 1'h0;
+      8'hbc:
+          dec_l2_list = 1'h0;
+      8'hbd:
+          dec_l2_list = 1'h0;
+      8'hbe:
+          dec_l2_list = 1'h0;
+      8'hbf:
+          dec_l2_list = 1'h0;
+      8'hc0:
+          dec_l2_list = 1'h1;
+      8'hc1:
+          dec_l2_list = 1'h1;
+      8'hc2:
+          dec_l2_list = 1'h1;
+      8'hc3:
+          dec_l2_list = 1'h1;
+      8'hc4:
+          dec_l2_list = 1'h1;
+      8'hc5:
+          dec_l2_list = 1'h1;
+      8'hc6:
+          dec_l2_list = 1'h1;
+      8'hc7:
+          dec_l2_list = 1'h1;
+      8'hc8:
+          dec_l2_list = 1'h1;
+      8'hc9:
+          dec_l2_list = 1'h1;
+      8'hca:
+          dec_l2_list = 1'h1;
+      8'hcb:
+          dec_l2_list = 1'h1;
+      8'hcc:
+          dec_l2_list = 1'h1;
+      8'hcd:
+          dec_l2_list = 1'h1;
+      8'hce:
+          dec_l2_list = 1'h1;
+      8'hcf:
+          dec_l2_list = 1'h1;
+      8'hd0:
+          dec_l2_list = 1'h1;
+      8'hd1:
+          dec_l2_list = 1'h1;
+      8'hd2:
+          dec_l2_list = 1'h1;
+      8'hd3:
+          dec_l2_list = 1'h1;
+      8'hd4:
+          dec_l2_list = 1'h1;
+      8'hd5:
+          dec_l2_list = 1'h1;
+      8'hd6:
+          dec_l2_list = 1'h1;
+      8'hd7:
+          dec_l2_list = 1'h1;
+      8'hd8:
+          dec_l2_list = 1'h1;
+      8'hd9:
+          dec_l2_list = 1'h1;
+      8'hda:
+          dec_l2_list = 1'h1;
+      8'hdb:
+          dec_l2_list = 1'h1;
+      8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l2_list = 1'h1;
+      8'hf8:
+          dec_l2_list = 1'h1;
+      8'hf9:
+          dec_l2_list = 1'h1;
+      8'hfa:
+          dec_l2_list = 1'h1;
+      8'hfb:
+          dec_l2_list = 1'h1;
+      8'hfc:
+          dec_l2_list = 1'h1;
+      8'hfd:
+          dec_l2_list = 1'h1;
+      8'hfe:
+          dec_l2_list = 1'h1;
+      8'hff:
+          dec_l2_list = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20505$0 )
+      8'h00, 8'h40:
+          dec_l2_long = 1'h0;
+      8'h01, 8'h41:
+          dec_l2_long = 1'h0;
+      8'h02, 8'h42:
+          dec_l2_long = 1'h0;
+      8'h03, 8'h43:
+          dec_l2_long = 1'h0;
+      8'h04, 8'h44:
+          dec_l2_long = 1'h0;
+      8'h05, 8'h45:
+          dec_l2_long = 1'h0;
+      8'h06, 8'h46:
+          dec_l2_long = 1'h0;
+      8'h07, 8'h47:
+          dec_l2_long = 1'h0;
+      8'h08, 8'h48:
+          dec_l2_long = 1'h0;
+      8'h09, 8'h49:
+          dec_l2_long = 1'h0;
+      8'h0a, 8'h4a:
+          dec_l2_long = 1'h0;
+      8'h0b, 8'h4b:
+          dec_l2_long = 1'h0;
+      8'h0c, 8'h4c:
+          dec_l2_long = 1'h0;
+      8'h0d, 8'h4d:
+          dec_l2_long = 1'h0;
+      8'h0e, 8'h4e:
+          dec_l2_long = 1'h0;
+      8'h0f, 8'h4f:
+          dec_l2_long = 1'h0;
+      8'h10, 8'h50:
+          dec_l2_long = 1'h0;
+      8'h11, 8'h51:
+          dec_l2_long = 1'h0;
+      8'h12, 8'h52:
+          dec_l2_long = 1'h0;
+      8'h13, 8'h53:
+          dec_l2_long = 1'h0;
+      8'h14, 8'h54:
+          dec_l2_long = 1'h0;
+      8'h15, 8'h55:
+          dec_l2_long = 1'h0;
+      8'h16, 8'h56:
+          dec_l2_long = 1'h0;
+      8'h17, 8'h57:
+          dec_l2_long = 1'h0;
+      8'h18, 8'h58:
+          dec_l2_long = 1'h0;
+      8'h19, 8'h59:
+          dec_l2_long = 1'h0;
+      8'h1a, 8'h5a:
+          dec_l2_long = 1'h0;
+      8'h1b, 8'h5b:
+          dec_l2_long = 1'h0;
+      8'h1c, 8'h5c:
+          dec_l2_long = 1'h0;
+      8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l2_long = 1'h0;
+      8'h80:
+          dec_l2_long = 1'h0;
+      8'h81:
+          dec_l2_long = 1'h0;
+      8'h82:
+          dec_l2_long = 1'h0;
+      8'h83:
+          dec_l2_long = 1'h0;
+      8'h84:
+          dec_l2_long = 1'h0;
+      8'h85:
+          dec_l2_long = 1'h0;
+      8'h86:
+          dec_l2_long = 1'h0;
+      8'h87:
+          dec_l2_long = 1'h0;
+      8'h88:
+          dec_l2_long = 1'h0;
+      8'h89:
+          dec_l2_long = 1'h0;
+      8'h8a:
+          dec_l2_long = 1'h0;
+      8'h8b:
+          dec_l2_long = 1'h0;
+      8'h8c:
+          dec_l2_long = 1'h0;
+      8'h8d:
+          dec_l2_long = 1'h0;
+      8'h8e:
+          dec_l2_long = 1'h0;
+      8'h8f:
+          dec_l2_long = 1'h0;
+      8'h90:
+          dec_l2_long = 1'h0;
+      8'h91:
+          dec_l2_long = 1'h0;
+      8'h92:
+          dec_l2_long = 1'h0;
+      8'h93:
+          dec_l2_long = 1'h0;
+      8'h94:
+          dec_l2_long = 1'h0;
+      8'h95:
+          dec_l2_long = 1'h0;
+      8'h96:
+          dec_l2_long = 1'h0;
+      8'h97:
+          dec_l2_long = 1'h0;
+      8'h98:
+          dec_l2_long = 1'h0;
+      8'h99:
+          dec_l2_long = 1'h0;
+      8'h9a:
+          dec_l2_long = 1'h0;
+      8'h9b:
+          dec_l2_long = 1'h0;
+      8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l2_long = 1'h0;
+      8'hb8:
+          dec_l2_long = 1'h1;
+      8'hb9:
+          dec_l2_long = 1'h1;
+      8'hba:
+          dec_l2_long = 1'h1;
+      8'hbb:
+          dec_l2_long = 1'h1;
+      8'hbc:
+          dec_l2_long = 1'h1;
+      8'hbd:
+          dec_l2_long = 1'h1;
+      8'hbe:
+          dec_l2_long = 1'h1;
+      8'hbf:
+          dec_l2_long = 1'h1;
+      8'hc0:
+          dec_l2_long = 1'h0;
+      8'hc1:
+          dec_l2_long = 1'h0;
+      8'hc2:
+          dec_l2_long = 1'h0;
+      8'hc3:
+          dec_l2_long = 1'h0;
+      8'hc4:
+          dec_l2_long = 1'h0;
+      8'hc5:
+          dec_l2_long = 1'h0;
+      8'hc6:
+          dec_l2_long = 1'h0;
+      8'hc7:
+          dec_l2_long = 1'h0;
+      8'hc8:
+          dec_l2_long = 1'h0;
+      8'hc9:
+          dec_l2_long = 1'h0;
+      8'hca:
+          dec_l2_long = 1'h0;
+      8'hcb:
+          dec_l2_long = 1'h0;
+      8'hcc:
+          dec_l2_long = 1'h0;
+      8'hcd:
+          dec_l2_long = 1'h0;
+      8'hce:
+          dec_l2_long = 1'h0;
+      8'hcf:
+          dec_l2_long = 1'h0;
+      8'hd0:
+          dec_l2_long = 1'h0;
+      8'hd1:
+          dec_l2_long = 1'h0;
+      8'hd2:
+          dec_l2_long = 1'h0;
+      8'hd3:
+          dec_l2_long = 1'h0;
+      8'hd4:
+          dec_l2_long = 1'h0;
+      8'hd5:
+          dec_l2_long = 1'h0;
+      8'hd6:
+          dec_l2_long = 1'h0;
+      8'hd7:
+          dec_l2_long = 1'h0;
+      8'hd8:
+          dec_l2_long = 1'h0;
+      8'hd9:
+          dec_l2_long = 1'h0;
+      8'hda:
+          dec_l2_long = 1'h0;
+      8'hdb:
+          dec_l2_long = 1'h0;
+      8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l2_long = 1'h0;
+      8'hf8:
+          dec_l2_long = 1'h1;
+      8'hf9:
+          dec_l2_long = 1'h1;
+      8'hfa:
+          dec_l2_long = 1'h1;
+      8'hfb:
+          dec_l2_long = 1'h1;
+      8'hfc:
+          dec_l2_long = 1'h1;
+      8'hfd:
+          dec_l2_long = 1'h1;
+      8'hfe:
+          dec_l2_long = 1'h1;
+      8'hff:
+          dec_l2_long = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20505$0 )
+      8'h00, 8'h40:
+          dec_l2_h = 4'h0;
+      8'h01, 8'h41:
+          dec_l2_h = 4'h0;
+      8'h02, 8'h42:
+          dec_l2_h = 4'h0;
+      8'h03, 8'h43:
+          dec_l2_h = 4'h0;
+      8'h04, 8'h44:
+          dec_l2_h = 4'h0;
+      8'h05, 8'h45:
+          dec_l2_h = 4'h0;
+      8'h06, 8'h46:
+          dec_l2_h = 4'h0;
+      8'h07, 8'h47:
+          dec_l2_h = 4'h0;
+      8'h08, 8'h48:
+          dec_l2_h = 4'h0;
+      8'h09, 8'h49:
+          dec_l2_h = 4'h0;
+      8'h0a, 8'h4a:
+          dec_l2_h = 4'h0;
+      8'h0b, 8'h4b:
+          dec_l2_h = 4'h0;
+      8'h0c, 8'h4c:
+          dec_l2_h = 4'h0;
+      8'h0d, 8'h4d:
+          dec_l2_h = 4'h0;
+      8'h0e, 8'h4e:
+          dec_l2_h = 4'h0;
+      8'h0f, 8'h4f:
+          dec_l2_h = 4'h0;
+      8'h10, 8'h50:
+          dec_l2_h = 4'h0;
+      8'h11, 8'h51:
+          dec_l2_h = 4'h0;
+      8'h12, 8'h52:
+          dec_l2_h = 4'h0;
+      8'h13, 8'h53:
+          dec_l2_h = 4'h0;
+      8'h14, 8'h54:
+          dec_l2_h = 4'h0;
+      8'h15, 8'h55:
+          dec_l2_h = 4'h0;
+      8'h16, 8'h56:
+          dec_l2_h = 4'h0;
+      8'h17, 8'h57:
+          dec_l2_h = 4'h0;
+      8'h18, 8'h58:
+          dec_l2_h = 4'h0;
+      8'h19, 8'h59:
+          dec_l2_h = 4'h0;
+      8'h1a, 8'h5a:
+          dec_l2_h = 4'h0;
+      8'h1b, 8'h5b:
+          dec_l2_h = 4'h0;
+      8'h1c, 8'h5c:
+          dec_l2_h = 4'h0;
+      8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l2_h = 4'h0;
+      8'h80:
+          dec_l2_h = 4'h1;
+      8'h81:
+          dec_l2_h = 4'h1;
+      8'h82:
+          dec_l2_h = 4'h1;
+      8'h83:
+          dec_l2_h = 4'h1;
+      8'h84:
+          dec_l2_h = 4'h1;
+      8'h85:
+          dec_l2_h = 4'h1;
+      8'h86:
+          dec_l2_h = 4'h1;
+      8'h87:
+          dec_l2_h = 4'h1;
+      8'h88:
+          dec_l2_h = 4'h1;
+      8'h89:
+          dec_l2_h = 4'h1;
+      8'h8a:
+          dec_l2_h = 4'h1;
+      8'h8b:
+          dec_l2_h = 4'h1;
+      8'h8c:
+          dec_l2_h = 4'h1;
+      8'h8d:
+          dec_l2_h = 4'h1;
+      8'h8e:
+          dec_l2_h = 4'h1;
+      8'h8f:
+          dec_l2_h = 4'h1;
+      8'h90:
+          dec_l2_h = 4'h1;
+      8'h91:
+          dec_l2_h = 4'h1;
+      8'h92:
+          dec_l2_h = 4'h1;
+      8'h93:
+          dec_l2_h = 4'h1;
+      8'h94:
+          dec_l2_h = 4'h1;
+      8'h95:
+          dec_l2_h = 4'h1;
+      8'h96:
+          dec_l2_h = 4'h1;
+      8'h97:
+          dec_l2_h = 4'h1;
+      8'h98:
+          dec_l2_h = 4'h1;
+      8'h99:
+          dec_l2_h = 4'h1;
+      8'h9a:
+          dec_l2_h = 4'h1;
+      8'h9b:
+          dec_l2_h = 4'h1;
+      8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l2_h = 4'h1;
+      8'hb8:
+          dec_l2_h = 4'h2;
+      8'hb9:
+          dec_l2_h = 4'h3;
+      8'hba:
+          dec_l2_h = 4'h4;
+      8'hbb:
+          dec_l2_h = 4'h5;
+      8'hbc:
+          dec_l2_h = 4'h6;
+      8'hbd:
+          dec_l2_h = 4'h7;
+      8'hbe:
+          dec_l2_h = 4'h8;
+      8'hbf:
+          dec_l2_h = 4'h9;
+      8'hc0:
+          dec_l2_h = 4'h1;
+      8'hc1:
+          dec_l2_h = 4'h1;
+      8'hc2:
+          dec_l2_h = 4'h1;
+      8'hc3:
+          dec_l2_h = 4'h1;
+      8'hc4:
+          dec_l2_h = 4'h1;
+      8'hc5:
+          dec_l2_h = 4'h1;
+      8'hc6:
+          dec_l2_h = 4'h1;
+      8'hc7:
+          dec_l2_h = 4'h1;
+      8'hc8:
+          dec_l2_h = 4'h1;
+      8'hc9:
+          dec_l2_h = 4'h1;
+      8'hca:
+          dec_l2_h = 4'h1;
+      8'hcb:
+          dec_l2_h = 4'h1;
+      8'hcc:
+          dec_l2_h = 4'h1;
+      8'hcd:
+          dec_l2_h = 4'h1;
+      8'hce:
+          dec_l2_h = 4'h1;
+      8'hcf:
+          dec_l2_h = 4'h1;
+      8'hd0:
+          dec_l2_h = 4'h1;
+      8'hd1:
+          dec_l2_h = 4'h1;
+      8'hd2:
+          dec_l2_h = 4'h1;
+      8'hd3:
+          dec_l2_h = 4'h1;
+      8'hd4:
+          dec_l2_h = 4'h1;
+      8'hd5:
+          dec_l2_h = 4'h1;
+      8'hd6:
+          dec_l2_h = 4'h1;
+      8'hd7:
+          dec_l2_h = 4'h1;
+      8'hd8:
+          dec_l2_h = 4'h1;
+      8'hd9:
+          dec_l2_h = 4'h1;
+      8'hda:
+          dec_l2_h = 4'h1;
+      8'hdb:
+          dec_l2_h = 4'h1;
+      8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l2_h = 4'h1;
+      8'hf8:
+          dec_l2_h = 4'h2;
+      8'hf9:
+          dec_l2_h = 4'h3;
+      8'hfa:
+          dec_l2_h = 4'h4;
+      8'hfb:
+          dec_l2_h = 4'h5;
+      8'hfc:
+          dec_l2_h = 4'h6;
+      8'hfd:
+          dec_l2_h = 4'h7;
+      8'hfe:
+          dec_l2_h = 4'h8;
+      8'hff:
+          dec_l2_h = 4'h9;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20505$0 )
+      8'h00, 8'h40:
+          dec_l2_oh = 5'h02;
+      8'h01, 8'h41:
+          dec_l2_oh = 5'h02;
+      8'h02, 8'h42:
+          dec_l2_oh = 5'h02;
+      8'h03, 8'h43:
+          dec_l2_oh = 5'h02;
+      8'h04, 8'h44:
+          dec_l2_oh = 5'h02;
+      8'h05, 8'h45:
+          dec_l2_oh = 5'h02;
+      8'h06, 8'h46:
+          dec_l2_oh = 5'h02;
+      8'h07, 8'h47:
+          dec_l2_oh = 5'h02;
+      8'h08, 8'h48:
+          dec_l2_oh = 5'h02;
+      8'h09, 8'h49:
+          dec_l2_oh = 5'h02;
+      8'h0a, 8'h4a:
+          dec_l2_oh = 5'h02;
+      8'h0b, 8'h4b:
+          dec_l2_oh = 5'h02;
+      8'h0c, 8'h4c:
+          dec_l2_oh = 5'h02;
+      8'h0d, 8'h4d:
+          dec_l2_oh = 5'h02;
+      8'h0e, 8'h4e:
+          dec_l2_oh = 5'h02;
+      8'h0f, 8'h4f:
+          dec_l2_oh = 5'h02;
+      8'h10, 8'h50:
+          dec_l2_oh = 5'h02;
+      8'h11, 8'h51:
+          dec_l2_oh = 5'h02;
+      8'h12, 8'h52:
+          dec_l2_oh = 5'h02;
+      8'h13, 8'h53:
+          dec_l2_oh = 5'h02;
+      8'h14, 8'h54:
+          dec_l2_oh = 5'h02;
+      8'h15, 8'h55:
+          dec_l2_oh = 5'h02;
+      8'h16, 8'h56:
+          dec_l2_oh = 5'h02;
+      8'h17, 8'h57:
+          dec_l2_oh = 5'h02;
+      8'h18, 8'h58:
+          dec_l2_oh = 5'h02;
+      8'h19, 8'h59:
+          dec_l2_oh = 5'h02;
+      8'h1a, 8'h5a:
+          dec_l2_oh = 5'h02;
+      8'h1b, 8'h5b:
+          dec_l2_oh = 5'h02;
+      8'h1c, 8'h5c:
+          dec_l2_oh = 5'h02;
+      8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l2_oh = 5'h02;
+      8'h80:
+          dec_l2_oh = 5'h03;
+      8'h81:
+          dec_l2_oh = 5'h03;
+      8'h82:
+          dec_l2_oh = 5'h03;
+      8'h83:
+          dec_l2_oh = 5'h03;
+      8'h84:
+          dec_l2_oh = 5'h03;
+      8'h85:
+          dec_l2_oh = 5'h03;
+      8'h86:
+          dec_l2_oh = 5'h03;
+      8'h87:
+          dec_l2_oh = 5'h03;
+      8'h88:
+          dec_l2_oh = 5'h03;
+      8'h89:
+          dec_l2_oh = 5'h03;
+      8'h8a:
+          dec_l2_oh = 5'h03;
+      8'h8b:
+          dec_l2_oh = 5'h03;
+      8'h8c:
+          dec_l2_oh = 5'h03;
+      8'h8d:
+          dec_l2_oh = 5'h03;
+      8'h8e:
+          dec_l2_oh = 5'h03;
+      8'h8f:
+          dec_l2_oh = 5'h03;
+      8'h90:
+          dec_l2_oh = 5'h03;
+      8'h91:
+          dec_l2_oh = 5'h03;
+      8'h92:
+          dec_l2_oh = 5'h03;
+      8'h93:
+          dec_l2_oh = 5'h03;
+      8'h94:
+          dec_l2_oh = 5'h03;
+      8'h95:
+          dec_l2_oh = 5'h03;
+      8'h96:
+          dec_l2_oh = 5'h03;
+      8'h97:
+          dec_l2_oh = 5'h03;
+      8'h98:
+          dec_l2_oh = 5'h03;
+      8'h99:
+          dec_l2_oh = 5'h03;
+      8'h9a:
+          dec_l2_oh = 5'h03;
+      8'h9b:
+          dec_l2_oh = 5'h03;
+      8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l2_oh = 5'h03;
+      8'hb8:
+          dec_l2_oh = 5'h04;
+      8'hb9:
+          dec_l2_oh = 5'h05;
+      8'hba:
+          dec_l2_oh = 5'h06;
+      8'hbb:
+          dec_l2_oh = 5'h07;
+      8'hbc:
+          dec_l2_oh = 5'h08;
+      8'hbd:
+          dec_l2_oh = 5'h09;
+      8'hbe:
+          dec_l2_oh = 5'h0a;
+      8'hbf:
+          dec_l2_oh = 5'h0b;
+      8'hc0:
+          dec_l2_oh = 5'h03;
+      8'hc1:
+          dec_l2_oh = 5'h03;
+      8'hc2:
+          dec_l2_oh = 5'h03;
+      8'hc3:
+          dec_l2_oh = 5'h03;
+      8'hc4:
+          dec_l2_oh = 5'h03;
+      8'hc5:
+          dec_l2_oh = 5'h03;
+      8'hc6:
+          dec_l2_oh = 5'h03;
+      8'hc7:
+          dec_l2_oh = 5'h03;
+      8'hc8:
+          dec_l2_oh = 5'h03;
+      8'hc9:
+          dec_l2_oh = 5'h03;
+      8'hca:
+          dec_l2_oh = 5'h03;
+      8'hcb:
+          dec_l2_oh = 5'h03;
+      8'hcc:
+          dec_l2_oh = 5'h03;
+      8'hcd:
+          dec_l2_oh = 5'h03;
+      8'hce:
+          dec_l2_oh = 5'h03;
+      8'hcf:
+          dec_l2_oh = 5'h03;
+      8'hd0:
+          dec_l2_oh = 5'h03;
+      8'hd1:
+          dec_l2_oh = 5'h03;
+      8'hd2:
+          dec_l2_oh = 5'h03;
+      8'hd3:
+          dec_l2_oh = 5'h03;
+      8'hd4:
+          dec_l2_oh = 5'h03;
+      8'hd5:
+          dec_l2_oh = 5'h03;
+      8'hd6:
+          dec_l2_oh = 5'h03;
+      8'hd7:
+          dec_l2_oh = 5'h03;
+      8'hd8:
+          dec_l2_oh = 5'h03;
+      8'hd9:
+          dec_l2_oh = 5'h03;
+      8'hda:
+          dec_l2_oh = 5'h03;
+      8'hdb:
+          dec_l2_oh = 5'h03;
+      8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l2_oh = 5'h03;
+      8'hf8:
+          dec_l2_oh = 5'h04;
+      8'hf9:
+          dec_l2_oh = 5'h05;
+      8'hfa:
+          dec_l2_oh = 5'h06;
+      8'hfb:
+          dec_l2_oh = 5'h07;
+      8'hfc:
+          dec_l2_oh = 5'h08;
+      8'hfd:
+          dec_l2_oh = 5'h09;
+      8'hfe:
+          dec_l2_oh = 5'h0a;
+      8'hff:
+          dec_l2_oh = 5'h0b;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20505$0 )
+      8'h00, 8'h40:
+          dec_l2_o2 = 5'h03;
+      8'h01, 8'h41:
+          dec_l2_o2 = 5'h03;
+      8'h02, 8'h42:
+          dec_l2_o2 = 5'h03;
+      8'h03, 8'h43:
+          dec_l2_o2 = 5'h03;
+      8'h04, 8'h44:
+          dec_l2_o2 = 5'h03;
+      8'h05, 8'h45:
+          dec_l2_o2 = 5'h03;
+      8'h06, 8'h46:
+          dec_l2_o2 = 5'h03;
+      8'h07, 8'h47:
+          dec_l2_o2 = 5'h03;
+      8'h08, 8'h48:
+          dec_l2_o2 = 5'h03;
+      8'h09, 8'h49:
+          dec_l2_o2 = 5'h03;
+      8'h0a, 8'h4a:
+          dec_l2_o2 = 5'h03;
+      8'h0b, 8'h4b:
+          dec_l2_o2 = 5'h03;
+      8'h0c, 8'h4c:
+          dec_l2_o2 = 5'h03;
+      8'h0d, 8'h4d:
+          dec_l2_o2 = 5'h03;
+      8'h0e, 8'h4e:
+          dec_l2_o2 = 5'h03;
+      8'h0f, 8'h4f:
+          dec_l2_o2 = 5'h03;
+      8'h10, 8'h50:
+          dec_l2_o2 = 5'h03;
+      8'h11, 8'h51:
+          dec_l2_o2 = 5'h03;
+      8'h12, 8'h52:
+          dec_l2_o2 = 5'h03;
+      8'h13, 8'h53:
+          dec_l2_o2 = 5'h03;
+      8'h14, 8'h54:
+          dec_l2_o2 = 5'h03;
+      8'h15, 8'h55:
+          dec_l2_o2 = 5'h03;
+      8'h16, 8'h56:
+          dec_l2_o2 = 5'h03;
+      8'h17, 8'h57:
+          dec_l2_o2 = 5'h03;
+      8'h18, 8'h58:
+          dec_l2_o2 = 5'h03;
+      8'h19, 8'h59:
+          dec_l2_o2 = 5'h03;
+      8'h1a, 8'h5a:
+          dec_l2_o2 = 5'h03;
+      8'h1b, 8'h5b:
+          dec_l2_o2 = 5'h03;
+      8'h1c, 8'h5c:
+          dec_l2_o2 = 5'h03;
+      8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l2_o2 = 5'h03;
+      8'h80:
+          dec_l2_o2 = 5'h03;
+      8'h81:
+          dec_l2_o2 = 5'h04;
+      8'h82:
+          dec_l2_o2 = 5'h05;
+      8'h83:
+          dec_l2_o2 = 5'h06;
+      8'h84:
+          dec_l2_o2 = 5'h07;
+      8'h85:
+          dec_l2_o2 = 5'h08;
+      8'h86:
+          dec_l2_o2 = 5'h08;
+      8'h87:
+          dec_l2_o2 = 5'h08;
+      8'h88:
+          dec_l2_o2 = 5'h08;
+      8'h89:
+          dec_l2_o2 = 5'h08;
+      8'h8a:
+          dec_l2_o2 = 5'h08;
+      8'h8b:
+          dec_l2_o2 = 5'h08;
+      8'h8c:
+          dec_l2_o2 = 5'h08;
+      8'h8d:
+          dec_l2_o2 = 5'h08;
+      8'h8e:
+          dec_l2_o2 = 5'h08;
+      8'h8f:
+          dec_l2_o2 = 5'h08;
+      8'h90:
+          dec_l2_o2 = 5'h08;
+      8'h91:
+          dec_l2_o2 = 5'h08;
+      8'h92:
+          dec_l2_o2 = 5'h08;
+      8'h93:
+          dec_l2_o2 = 5'h08;
+      8'h94:
+          dec_l2_o2 = 5'h08;
+      8'h95:
+          dec_l2_o2 = 5'h08;
+      8'h96:
+          dec_l2_o2 = 5'h08;
+      8'h97:
+          dec_l2_o2 = 5'h08;
+      8'h98:
+          dec_l2_o2 = 5'h08;
+      8'h99:
+          dec_l2_o2 = 5'h08;
+      8'h9a:
+          dec_l2_o2 = 5'h08;
+      8'h9b:
+          dec_l2_o2 = 5'h08;
+      8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l2_o2 = 5'h08;
+      8'hb8:
+          dec_l2_o2 = 5'h08;
+      8'hb9:
+          dec_l2_o2 = 5'h08;
+      8'hba:
+          dec_l2_o2 = 5'h08;
+      8'hbb:
+          dec_l2_o2 = 5'h08;
+      8'hbc:
+          dec_l2_o2 = 5'h08;
+      8'hbd:
+          dec_l2_o2 = 5'h09;
+      8'hbe:
+          dec_l2_o2 = 5'h0a;
+      8'hbf:
+          dec_l2_o2 = 5'h0b;
+      8'hc0:
+          dec_l2_o2 = 5'h03;
+      8'hc1:
+          dec_l2_o2 = 5'h03;
+      8'hc2:
+          dec_l2_o2 = 5'h03;
+      8'hc3:
+          dec_l2_o2 = 5'h03;
+      8'hc4:
+          dec_l2_o2 = 5'h03;
+      8'hc5:
+          dec_l2_o2 = 5'h03;
+      8'hc6:
+          dec_l2_o2 = 5'h03;
+      8'hc7:
+          dec_l2_o2 = 5'h03;
+      8'hc8:
+          dec_l2_o2 = 5'h03;
+      8'hc9:
+          dec_l2_o2 = 5'h03;
+      8'hca:
+          dec_l2_o2 = 5'h03;
+      8'hcb:
+          dec_l2_o2 = 5'h03;
+      8'hcc:
+          dec_l2_o2 = 5'h03;
+      8'hcd:
+          dec_l2_o2 = 5'h03;
+      8'hce:
+          dec_l2_o2 = 5'h03;
+      8'hcf:
+          dec_l2_o2 = 5'h03;
+      8'hd0:
+          dec_l2_o2 = 5'h03;
+      8'hd1:
+          dec_l2_o2 = 5'h03;
+      8'hd2:
+          dec_l2_o2 = 5'h03;
+      8'hd3:
+          dec_l2_o2 = 5'h03;
+      8'hd4:
+          dec_l2_o2 = 5'h03;
+      8'hd5:
+          dec_l2_o2 = 5'h03;
+      8'hd6:
+          dec_l2_o2 = 5'h03;
+      8'hd7:
+          dec_l2_o2 = 5'h03;
+      8'hd8:
+          dec_l2_o2 = 5'h03;
+      8'hd9:
+          dec_l2_o2 = 5'h03;
+      8'hda:
+          dec_l2_o2 = 5'h03;
+      8'hdb:
+          dec_l2_o2 = 5'h03;
+      8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l2_o2 = 5'h03;
+      8'hf8:
+          dec_l2_o2 = 5'h04;
+      8'hf9:
+          dec_l2_o2 = 5'h05;
+      8'hfa:
+          dec_l2_o2 = 5'h06;
+      8'hfb:
+          dec_l2_o2 = 5'h07;
+      8'hfc:
+          dec_l2_o2 = 5'h08;
+      8'hfd:
+          dec_l2_o2 = 5'h09;
+      8'hfe:
+          dec_l2_o2 = 5'h0a;
+      8'hff:
+          dec_l2_o2 = 5'h0b;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20505$0 )
+      8'h00, 8'h40:
+          dec_l2_cmpl = 1'h1;
+      8'h01, 8'h41:
+          dec_l2_cmpl = 1'h1;
+      8'h02, 8'h42:
+          dec_l2_cmpl = 1'h1;
+      8'h03, 8'h43:
+          dec_l2_cmpl = 1'h1;
+      8'h04, 8'h44:
+          dec_l2_cmpl = 1'h1;
+      8'h05, 8'h45:
+          dec_l2_cmpl = 1'h1;
+      8'h06, 8'h46:
+          dec_l2_cmpl = 1'h1;
+      8'h07, 8'h47:
+          dec_l2_cmpl = 1'h1;
+      8'h08, 8'h48:
+          dec_l2_cmpl = 1'h1;
+      8'h09, 8'h49:
+          dec_l2_cmpl = 1'h1;
+      8'h0a, 8'h4a:
+          dec_l2_cmpl = 1'h1;
+      8'h0b, 8'h4b:
+          dec_l2_cmpl = 1'h1;
+      8'h0c, 8'h4c:
+          dec_l2_cmpl = 1'h1;
+      8'h0d, 8'h4d:
+          dec_l2_cmpl = 1'h1;
+      8'h0e, 8'h4e:
+          dec_l2_cmpl = 1'h1;
+      8'h0f, 8'h4f:
+          dec_l2_cmpl = 1'h1;
+      8'h10, 8'h50:
+          dec_l2_cmpl = 1'h1;
+      8'h11, 8'h51:
+          dec_l2_cmpl = 1'h1;
+      8'h12, 8'h52:
+          dec_l2_cmpl = 1'h1;
+      8'h13, 8'h53:
+          dec_l2_cmpl = 1'h1;
+      8'h14, 8'h54:
+          dec_l2_cmpl = 1'h1;
+      8'h15, 8'h55:
+          dec_l2_cmpl = 1'h1;
+      8'h16, 8'h56:
+          dec_l2_cmpl = 1'h1;
+      8'h17, 8'h57:
+          dec_l2_cmpl = 1'h1;
+      8'h18, 8'h58:
+          dec_l2_cmpl = 1'h1;
+      8'h19, 8'h59:
+          dec_l2_cmpl = 1'h1;
+      8'h1a, 8'h5a:
+          dec_l2_cmpl = 1'h1;
+      8'h1b, 8'h5b:
+          dec_l2_cmpl = 1'h1;
+      8'h1c, 8'h5c:
+          dec_l2_cmpl = 1'h1;
+      8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l2_cmpl = 1'h1;
+      8'h80:
+          dec_l2_cmpl = 1'h1;
+      8'h81:
+          dec_l2_cmpl = 1'h1;
+      8'h82:
+          dec_l2_cmpl = 1'h1;
+      8'h83:
+          dec_l2_cmpl = 1'h1;
+      8'h84:
+          dec_l2_cmpl = 1'h1;
+      8'h85:
+          dec_l2_cmpl = 1'h1;
+      8'h86:
+          dec_l2_cmpl = 1'h0;
+      8'h87:
+          dec_l2_cmpl = 1'h0;
+      8'h88:
+          dec_l2_cmpl = 1'h0;
+      8'h89:
+          dec_l2_cmpl = 1'h0;
+      8'h8a:
+          dec_l2_cmpl = 1'h0;
+      8'h8b:
+          dec_l2_cmpl = 1'h0;
+      8'h8c:
+          dec_l2_cmpl = 1'h0;
+      8'h8d:
+          dec_l2_cmpl = 1'h0;
+      8'h8e:
+          dec_l2_cmpl = 1'h0;
+      8'h8f:
+          dec_l2_cmpl = 1'h0;
+      8'h90:
+          dec_l2_cmpl = 1'h0;
+      8'h91:
+          dec_l2_cmpl = 1'h0;
+      8'h92:
+          dec_l2_cmpl = 1'h0;
+      8'h93:
+          dec_l2_cmpl = 1'h0;
+      8'h94:
+          dec_l2_cmpl = 1'h0;
+      8'h95:
+          dec_l2_cmpl = 1'h0;
+      8'h96:
+          dec_l2_cmpl = 1'h0;
+      8'h97:
+          dec_l2_cmpl = 1'h0;
+      8'h98:
+          dec_l2_cmpl = 1'h0;
+      8'h99:
+          dec_l2_cmpl = 1'h0;
+      8'h9a:
+          dec_l2_cmpl = 1'h0;
+      8'h9b:
+          dec_l2_cmpl = 1'h0;
+      8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l2_cmpl = 1'h0;
+      8'hb8:
+          dec_l2_cmpl = 1'h0;
+      8'hb9:
+          dec_l2_cmpl = 1'h0;
+      8'hba:
+          dec_l2_cmpl = 1'h0;
+      8'hbb:
+          dec_l2_cmpl = 1'h0;
+      8'hbc:
+          dec_l2_cmpl = 1'h0;
+      8'hbd:
+          dec_l2_cmpl = 1'h0;
+      8'hbe:
+          dec_l2_cmpl = 1'h0;
+      8'hbf:
+          dec_l2_cmpl = 1'h0;
+      8'hc0:
+          dec_l2_cmpl = 1'h0;
+      8'hc1:
+          dec_l2_cmpl = 1'h0;
+      8'hc2:
+          dec_l2_cmpl = 1'h0;
+      8'hc3:
+          dec_l2_cmpl = 1'h0;
+      8'hc4:
+          dec_l2_cmpl = 1'h0;
+      8'hc5:
+          dec_l2_cmpl = 1'h0;
+      8'hc6:
+          dec_l2_cmpl = 1'h0;
+      8'hc7:
+          dec_l2_cmpl = 1'h0;
+      8'hc8:
+          dec_l2_cmpl = 1'h0;
+      8'hc9:
+          dec_l2_cmpl = 1'h0;
+      8'hca:
+          dec_l2_cmpl = 1'h0;
+      8'hcb:
+          dec_l2_cmpl = 1'h0;
+      8'hcc:
+          dec_l2_cmpl = 1'h0;
+      8'hcd:
+          dec_l2_cmpl = 1'h0;
+      8'hce:
+          dec_l2_cmpl = 1'h0;
+      8'hcf:
+          dec_l2_cmpl = 1'h0;
+      8'hd0:
+          dec_l2_cmpl = 1'h0;
+      8'hd1:
+          dec_l2_cmpl = 1'h0;
+      8'hd2:
+          dec_l2_cmpl = 1'h0;
+      8'hd3:
+          dec_l2_cmpl = 1'h0;
+      8'hd4:
+          dec_l2_cmpl = 1'h0;
+      8'hd5:
+          dec_l2_cmpl = 1'h0;
+      8'hd6:
+          dec_l2_cmpl = 1'h0;
+      8'hd7:
+          dec_l2_cmpl = 1'h0;
+      8'hd8:
+          dec_l2_cmpl = 1'h0;
+      8'hd9:
+          dec_l2_cmpl = 1'h0;
+      8'hda:
+          dec_l2_cmpl = 1'h0;
+      8'hdb:
+          dec_l2_cmpl = 1'h0;
+      8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l2_cmpl = 1'h0;
+      8'hf8:
+          dec_l2_cmpl = 1'h0;
+      8'hf9:
+          dec_l2_cmpl = 1'h0;
+      8'hfa:
+          dec_l2_cmpl = 1'h0;
+      8'hfb:
+          dec_l2_cmpl = 1'h0;
+      8'hfc:
+          dec_l2_cmpl = 1'h0;
+      8'hfd:
+          dec_l2_cmpl = 1'h0;
+      8'hfe:
+          dec_l2_cmpl = 1'h0;
+      8'hff:
+          dec_l2_cmpl = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20505$0 )
+      8'h00, 8'h40:
+          dec_l2_n = 4'h1;
+      8'h01, 8'h41:
+          dec_l2_n = 4'h1;
+      8'h02, 8'h42:
+          dec_l2_n = 4'h1;
+      8'h03, 8'h43:
+          dec_l2_n = 4'h1;
+      8'h04, 8'h44:
+          dec_l2_n = 4'h1;
+      8'h05, 8'h45:
+          dec_l2_n = 4'h1;
+      8'h06, 8'h46:
+          dec_l2_n = 4'h1;
+      8'h07, 8'h47:
+          dec_l2_n = 4'h1;
+      8'h08, 8'h48:
+          dec_l2_n = 4'h1;
+      8'h09, 8'h49:
+          dec_l2_n = 4'h1;
+      8'h0a, 8'h4a:
+          dec_l2_n = 4'h1;
+      8'h0b, 8'h4b:
+          dec_l2_n = 4'h1;
+      8'h0c, 8'h4c:
+          dec_l2_n = 4'h1;
+      8'h0d, 8'h4d:
+          dec_l2_n = 4'h1;
+      8'h0e, 8'h4e:
+          dec_l2_n = 4'h1;
+      8'h0f, 8'h4f:
+          dec_l2_n = 4'h1;
+      8'h10, 8'h50:
+          dec_l2_n = 4'h1;
+      8'h11, 8'h51:
+          dec_l2_n = 4'h1;
+      8'h12, 8'h52:
+          dec_l2_n = 4'h1;
+      8'h13, 8'h53:
+          dec_l2_n = 4'h1;
+      8'h14, 8'h54:
+          dec_l2_n = 4'h1;
+      8'h15, 8'h55:
+          dec_l2_n = 4'h1;
+      8'h16, 8'h56:
+          dec_l2_n = 4'h1;
+      8'h17, 8'h57:
+          dec_l2_n = 4'h1;
+      8'h18, 8'h58:
+          dec_l2_n = 4'h1;
+      8'h19, 8'h59:
+          dec_l2_n = 4'h1;
+      8'h1a, 8'h5a:
+          dec_l2_n = 4'h1;
+      8'h1b, 8'h5b:
+          dec_l2_n = 4'h1;
+      8'h1c, 8'h5c:
+          dec_l2_n = 4'h1;
+      8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l2_n = 4'h1;
+      8'h80:
+          dec_l2_n = 4'h0;
+      8'h81:
+          dec_l2_n = 4'h1;
+      8'h82:
+          dec_l2_n = 4'h2;
+      8'h83:
+          dec_l2_n = 4'h3;
+      8'h84:
+          dec_l2_n = 4'h4;
+      8'h85:
+          dec_l2_n = 4'h5;
+      8'h86:
+          dec_l2_n = 4'h5;
+      8'h87:
+          dec_l2_n = 4'h5;
+      8'h88:
+          dec_l2_n = 4'h5;
+      8'h89:
+          dec_l2_n = 4'h5;
+      8'h8a:
+          dec_l2_n = 4'h5;
+      8'h8b:
+          dec_l2_n = 4'h5;
+      8'h8c:
+          dec_l2_n = 4'h5;
+      8'h8d:
+          dec_l2_n = 4'h5;
+      8'h8e:
+          dec_l2_n = 4'h5;
+      8'h8f:
+          dec_l2_n = 4'h5;
+      8'h90:
+          dec_l2_n = 4'h5;
+      8'h91:
+          dec_l2_n = 4'h5;
+      8'h92:
+          dec_l2_n = 4'h5;
+      8'h93:
+          dec_l2_n = 4'h5;
+      8'h94:
+          dec_l2_n = 4'h5;
+      8'h95:
+          dec_l2_n = 4'h5;
+      8'h96:
+          dec_l2_n = 4'h5;
+      8'h97:
+          dec_l2_n = 4'h5;
+      8'h98:
+          dec_l2_n = 4'h5;
+      8'h99:
+          dec_l2_n = 4'h5;
+      8'h9a:
+          dec_l2_n = 4'h5;
+      8'h9b:
+          dec_l2_n = 4'h5;
+      8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l2_n = 4'h5;
+      8'hb8:
+          dec_l2_n = 4'h4;
+      8'hb9:
+          dec_l2_n = 4'h3;
+      8'hba:
+          dec_l2_n = 4'h2;
+      8'hbb:
+          dec_l2_n = 4'h1;
+      8'hbc:
+          dec_l2_n = 4'h0;
+      8'hbd:
+          dec_l2_n = 4'h0;
+      8'hbe:
+          dec_l2_n = 4'h0;
+      8'hbf:
+          dec_l2_n = 4'h0;
+      8'hc0:
+          dec_l2_n = 4'h0;
+      8'hc1:
+          dec_l2_n = 4'h0;
+      8'hc2:
+          dec_l2_n = 4'h0;
+      8'hc3:
+          dec_l2_n = 4'h0;
+      8'hc4:
+          dec_l2_n = 4'h0;
+      8'hc5:
+          dec_l2_n = 4'h0;
+      8'hc6:
+          dec_l2_n = 4'h0;
+      8'hc7:
+          dec_l2_n = 4'h0;
+      8'hc8:
+          dec_l2_n = 4'h0;
+      8'hc9:
+          dec_l2_n = 4'h0;
+      8'hca:
+          dec_l2_n = 4'h0;
+      8'hcb:
+          dec_l2_n = 4'h0;
+      8'hcc:
+          dec_l2_n = 4'h0;
+      8'hcd:
+          dec_l2_n = 4'h0;
+      8'hce:
+          dec_l2_n = 4'h0;
+      8'hcf:
+          dec_l2_n = 4'h0;
+      8'hd0:
+          dec_l2_n = 4'h0;
+      8'hd1:
+          dec_l2_n = 4'h0;
+      8'hd2:
+          dec_l2_n = 4'h0;
+      8'hd3:
+          dec_l2_n = 4'h0;
+      8'hd4:
+          dec_l2_n = 4'h0;
+      8'hd5:
+          dec_l2_n = 4'h0;
+      8'hd6:
+          dec_l2_n = 4'h0;
+      8'hd7:
+          dec_l2_n = 4'h0;
+      8'hd8:
+          dec_l2_n = 4'h0;
+      8'hd9:
+          dec_l2_n = 4'h0;
+      8'hda:
+          dec_l2_n = 4'h0;
+      8'hdb:
+          dec_l2_n = 4'h0;
+      8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l2_n = 4'h0;
+      8'hf8:
+          dec_l2_n = 4'h0;
+      8'hf9:
+          dec_l2_n = 4'h0;
+      8'hfa:
+          dec_l2_n = 4'h0;
+      8'hfb:
+          dec_l2_n = 4'h0;
+      8'hfc:
+          dec_l2_n = 4'h0;
+      8'hfd:
+          dec_l2_n = 4'h0;
+      8'hfe:
+          dec_l2_n = 4'h0;
+      8'hff:
+          dec_l2_n = 4'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20505$0 )
+      8'h00, 8'h40:
+          dec_l2_defer = 1'h0;
+      8'h01, 8'h41:
+          dec_l2_defer = 1'h0;
+      8'h02, 8'h42:
+          dec_l2_defer = 1'h0;
+      8'h03, 8'h43:
+          dec_l2_defer = 1'h0;
+      8'h04, 8'h44:
+          dec_l2_defer = 1'h0;
+      8'h05, 8'h45:
+          dec_l2_defer = 1'h0;
+      8'h06, 8'h46:
+          dec_l2_defer = 1'h0;
+      8'h07, 8'h47:
+          dec_l2_defer = 1'h0;
+      8'h08, 8'h48:
+          dec_l2_defer = 1'h0;
+      8'h09, 8'h49:
+          dec_l2_defer = 1'h0;
+      8'h0a, 8'h4a:
+          dec_l2_defer = 1'h0;
+      8'h0b, 8'h4b:
+          dec_l2_defer = 1'h0;
+      8'h0c, 8'h4c:
+          dec_l2_defer = 1'h0;
+      8'h0d, 8'h4d:
+          dec_l2_defer = 1'h0;
+      8'h0e, 8'h4e:
+          dec_l2_defer = 1'h0;
+      8'h0f, 8'h4f:
+          dec_l2_defer = 1'h0;
+      8'h10, 8'h50:
+          dec_l2_defer = 1'h0;
+      8'h11, 8'h51:
+          dec_l2_defer = 1'h0;
+      8'h12, 8'h52:
+          dec_l2_defer = 1'h0;
+      8'h13, 8'h53:
+          dec_l2_defer = 1'h0;
+      8'h14, 8'h54:
+          dec_l2_defer = 1'h0;
+      8'h15, 8'h55:
+          dec_l2_defer = 1'h0;
+      8'h16, 8'h56:
+          dec_l2_defer = 1'h0;
+      8'h17, 8'h57:
+          dec_l2_defer = 1'h0;
+      8'h18, 8'h58:
+          dec_l2_defer = 1'h0;
+      8'h19, 8'h59:
+          dec_l2_defer = 1'h0;
+      8'h1a, 8'h5a:
+          dec_l2_defer = 1'h0;
+      8'h1b, 8'h5b:
+          dec_l2_defer = 1'h0;
+      8'h1c, 8'h5c:
+          dec_l2_defer = 1'h0;
+      8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l2_defer = 1'h0;
+      8'h80:
+          dec_l2_defer = 1'h0;
+      8'h81:
+          dec_l2_defer = 1'h0;
+      8'h82:
+          dec_l2_defer = 1'h0;
+      8'h83:
+          dec_l2_defer = 1'h0;
+      8'h84:
+          dec_l2_defer = 1'h0;
+      8'h85:
+          dec_l2_defer = 1'h0;
+      8'h86:
+          dec_l2_defer = 1'h0;
+      8'h87:
+          dec_l2_defer = 1'h0;
+      8'h88:
+          dec_l2_defer = 1'h0;
+      8'h89:
+          dec_l2_defer = 1'h0;
+      8'h8a:
+          dec_l2_defer = 1'h0;
+      8'h8b:
+          dec_l2_defer = 1'h0;
+      8'h8c:
+          dec_l2_defer = 1'h0;
+      8'h8d:
+          dec_l2_defer = 1'h0;
+      8'h8e:
+          dec_l2_defer = 1'h0;
+      8'h8f:
+          dec_l2_defer = 1'h0;
+      8'h90:
+          dec_l2_defer = 1'h0;
+      8'h91:
+          dec_l2_defer = 1'h0;
+      8'h92:
+          dec_l2_defer = 1'h0;
+      8'h93:
+          dec_l2_defer = 1'h0;
+      8'h94:
+          dec_l2_defer = 1'h0;
+      8'h95:
+          dec_l2_defer = 1'h0;
+      8'h96:
+          dec_l2_defer = 1'h0;
+      8'h97:
+          dec_l2_defer = 1'h0;
+      8'h98:
+          dec_l2_defer = 1'h0;
+      8'h99:
+          dec_l2_defer = 1'h0;
+      8'h9a:
+          dec_l2_defer = 1'h0;
+      8'h9b:
+          dec_l2_defer = 1'h0;
+      8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l2_defer = 1'h0;
+      8'hb8:
+          dec_l2_defer = 1'h0;
+      8'hb9:
+          dec_l2_defer = 1'h0;
+      8'hba:
+          dec_l2_defer = 1'h0;
+      8'hbb:
+          dec_l2_defer = 1'h0;
+      8'hbc:
+          dec_l2_defer = 1'h0;
+      8'hbd:
+          dec_l2_defer = 1'h1;
+      8'hbe:
+          dec_l2_defer = 1'h1;
+      8'hbf:
+          dec_l2_defer = 1'h1;
+      8'hc0:
+          dec_l2_defer = 1'h0;
+      8'hc1:
+          dec_l2_defer = 1'h0;
+      8'hc2:
+          dec_l2_defer = 1'h0;
+      8'hc3:
+          dec_l2_defer = 1'h0;
+      8'hc4:
+          dec_l2_defer = 1'h0;
+      8'hc5:
+          dec_l2_defer = 1'h0;
+      8'hc6:
+          dec_l2_defer = 1'h0;
+      8'hc7:
+          dec_l2_defer = 1'h0;
+      8'hc8:
+          dec_l2_defer = 1'h0;
+      8'hc9:
+          dec_l2_defer = 1'h0;
+      8'hca:
+          dec_l2_defer = 1'h0;
+      8'hcb:
+          dec_l2_defer = 1'h0;
+      8'hcc:
+          dec_l2_defer = 1'h0;
+      8'hcd:
+          dec_l2_defer = 1'h0;
+      8'hce:
+          dec_l2_defer = 1'h0;
+      8'hcf:
+          dec_l2_defer = 1'h0;
+      8'hd0:
+          dec_l2_defer = 1'h0;
+      8'hd1:
+          dec_l2_defer = 1'h0;
+      8'hd2:
+          dec_l2_defer = 1'h0;
+      8'hd3:
+          dec_l2_defer = 1'h0;
+      8'hd4:
+          dec_l2_defer = 1'h0;
+      8'hd5:
+          dec_l2_defer = 1'h0;
+      8'hd6:
+          dec_l2_defer = 1'h0;
+      8'hd7:
+          dec_l2_defer = 1'h0;
+      8'hd8:
+          dec_l2_defer = 1'h0;
+      8'hd9:
+          dec_l2_defer = 1'h0;
+      8'hda:
+          dec_l2_defer = 1'h0;
+      8'hdb:
+          dec_l2_defer = 1'h0;
+      8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l2_defer = 1'h0;
+      8'hf8:
+          dec_l2_defer = 1'h0;
+      8'hf9:
+          dec_l2_defer = 1'h0;
+      8'hfa:
+          dec_l2_defer = 1'h0;
+      8'hfb:
+          dec_l2_defer = 1'h0;
+      8'hfc:
+          dec_l2_defer = 1'h0;
+      8'hfd:
+          dec_l2_defer = 1'h1;
+      8'hfe:
+          dec_l2_defer = 1'h1;
+      8'hff:
+          dec_l2_defer = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20505$0 )
+      8'h00, 8'h40:
+          dec_l2_out_end = 5'h02;
+      8'h01, 8'h41:
+          dec_l2_out_end = 5'h03;
+      8'h02, 8'h42:
+          dec_l2_out_end = 5'h04;
+      8'h03, 8'h43:
+          dec_l2_out_end = 5'h05;
+      8'h04, 8'h44:
+          dec_l2_out_end = 5'h06;
+      8'h05, 8'h45:
+          dec_l2_out_end = 5'h07;
+      8'h06, 8'h46:
+          dec_l2_out_end = 5'h08;
+      8'h07, 8'h47:
+          dec_l2_out_end = 5'h09;
+      8'h08, 8'h48:
+          dec_l2_out_end = 5'h0a;
+      8'h09, 8'h49:
+          dec_l2_out_end = 5'h0b;
+      8'h0a, 8'h4a:
+          dec_l2_out_end = 5'h0c;
+      8'h0b, 8'h4b:
+          dec_l2_out_end = 5'h0d;
+      8'h0c, 8'h4c:
+          dec_l2_out_end = 5'h0e;
+      8'h0d, 8'h4d:
+          dec_l2_out_end = 5'h0f;
+      8'h0e, 8'h4e:
+          dec_l2_out_end = 5'h10;
+      8'h0f, 8'h4f:
+          dec_l2_out_end = 5'h11;
+      8'h10, 8'h50:
+          dec_l2_out_end = 5'h12;
+      8'h11, 8'h51:
+          dec_l2_out_end = 5'h13;
+      8'h12, 8'h52:
+          dec_l2_out_end = 5'h14;
+      8'h13, 8'h53:
+          dec_l2_out_end = 5'h15;
+      8'h14, 8'h54:
+          dec_l2_out_end = 5'h16;
+      8'h15, 8'h55:
+          dec_l2_out_end = 5'h17;
+      8'h16, 8'h56:
+          dec_l2_out_end = 5'h18;
+      8'h17, 8'h57:
+          dec_l2_out_end = 5'h19;
+      8'h18, 8'h58:
+          dec_l2_out_end = 5'h1a;
+      8'h19, 8'h59:
+          dec_l2_out_end = 5'h1b;
+      8'h1a, 8'h5a:
+          dec_l2_out_end = 5'h1c;
+      8'h1b, 8'h5b:
+          dec_l2_out_end = 5'h1d;
+      8'h1c, 8'h5c:
+          dec_l2_out_end = 5'h1e;
+      8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l2_out_end = 5'h1f;
+      8'h80:
+          dec_l2_out_end = 5'h03;
+      8'h81:
+          dec_l2_out_end = 5'h04;
+      8'h82:
+          dec_l2_out_end = 5'h05;
+      8'h83:
+          dec_l2_out_end = 5'h06;
+      8'h84:
+          dec_l2_out_end = 5'h07;
+      8'h85:
+          dec_l2_out_end = 5'h08;
+      8'h86:
+          dec_l2_out_end = 5'h09;
+      8'h87:
+          dec_l2_out_end = 5'h0a;
+      8'h88:
+          dec_l2_out_end = 5'h0b;
+      8'h89:
+          dec_l2_out_end = 5'h0c;
+      8'h8a:
+          dec_l2_out_end = 5'h0d;
+      8'h8b:
+          dec_l2_out_end = 5'h0e;
+      8'h8c:
+          dec_l2_out_end = 5'h0f;
+      8'h8d:
+          dec_l2_out_end = 5'h10;
+      8'h8e:
+          dec_l2_out_end = 5'h11;
+      8'h8f:
+          dec_l2_out_end = 5'h12;
+      8'h90:
+          dec_l2_out_end = 5'h13;
+      8'h91:
+          dec_l2_out_end = 5'h14;
+      8'h92:
+          dec_l2_out_end = 5'h15;
+      8'h93:
+          dec_l2_out_end = 5'h16;
+      8'h94:
+          dec_l2_out_end = 5'h17;
+      8'h95:
+          dec_l2_out_end = 5'h18;
+      8'h96:
+          dec_l2_out_end = 5'h19;
+      8'h97:
+          dec_l2_out_end = 5'h1a;
+      8'h98:
+          dec_l2_out_end = 5'h1b;
+      8'h99:
+          dec_l2_out_end = 5'h1c;
+      8'h9a:
+          dec_l2_out_end = 5'h1d;
+      8'h9b:
+          dec_l2_out_end = 5'h1e;
+      8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l2_out_end = 5'h1f;
+      8'hb8:
+          dec_l2_out_end = 5'h1f;
+      8'hb9:
+          dec_l2_out_end = 5'h1f;
+      8'hba:
+          dec_l2_out_end = 5'h1f;
+      8'hbb:
+          dec_l2_out_end = 5'h1f;
+      8'hbc:
+          dec_l2_out_end = 5'h1f;
+      8'hbd:
+          dec_l2_out_end = 5'h1f;
+      8'hbe:
+          dec_l2_out_end = 5'h1f;
+      8'hbf:
+          dec_l2_out_end = 5'h1f;
+      8'hc0:
+          dec_l2_out_end = 5'h03;
+      8'hc1:
+          dec_l2_out_end = 5'h04;
+      8'hc2:
+          dec_l2_out_end = 5'h05;
+      8'hc3:
+          dec_l2_out_end = 5'h06;
+      8'hc4:
+          dec_l2_out_end = 5'h07;
+      8'hc5:
+          dec_l2_out_end = 5'h08;
+      8'hc6:
+          dec_l2_out_end = 5'h09;
+      8'hc7:
+          dec_l2_out_end = 5'h0a;
+      8'hc8:
+          dec_l2_out_end = 5'h0b;
+      8'hc9:
+          dec_l2_out_end = 5'h0c;
+      8'hca:
+          dec_l2_out_end = 5'h0d;
+      8'hcb:
+          dec_l2_out_end = 5'h0e;
+      8'hcc:
+          dec_l2_out_end = 5'h0f;
+      8'hcd:
+          dec_l2_out_end = 5'h10;
+      8'hce:
+          dec_l2_out_end = 5'h11;
+      8'hcf:
+          dec_l2_out_end = 5'h12;
+      8'hd0:
+          dec_l2_out_end = 5'h13;
+      8'hd1:
+          dec_l2_out_end = 5'h14;
+      8'hd2:
+          dec_l2_out_end = 5'h15;
+      8'hd3:
+          dec_l2_out_end = 5'h16;
+      8'hd4:
+          dec_l2_out_end = 5'h17;
+      8'hd5:
+          dec_l2_out_end = 5'h18;
+      8'hd6:
+          dec_l2_out_end = 5'h19;
+      8'hd7:
+          dec_l2_out_end = 5'h1a;
+      8'hd8:
+          dec_l2_out_end = 5'h1b;
+      8'hd9:
+          dec_l2_out_end = 5'h1c;
+      8'hda:
+          dec_l2_out_end = 5'h1d;
+      8'hdb:
+          dec_l2_out_end = 5'h1e;
+      8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l2_out_end = 5'h1f;
+      8'hf8:
+          dec_l2_out_end = 5'h1f;
+      8'hf9:
+          dec_l2_out_end = 5'h1f;
+      8'hfa:
+          dec_l2_out_end = 5'h1f;
+      8'hfb:
+          dec_l2_out_end = 5'h1f;
+      8'hfc:
+          dec_l2_out_end = 5'h1f;
+      8'hfd:
+          dec_l2_out_end = 5'h1f;
+      8'hfe:
+          dec_l2_out_end = 5'h1f;
+      8'hff:
+          dec_l2_out_end = 5'h1f;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    if (dec_l2_single) begin
       ln_l2 = 24'h000001;
-    end else if (long_l2) begin
+    end else if (dec_l2_long) begin
       ln_l2 = long_len_l2;
     end else begin
-      ln_l2 = { 18'h00000, \port$19541$0 [5:0] };
+      ln_l2 = { 18'h00000, \port$20505$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    if (single_l2) begin
-      e_l2 = 4'h1;
-    end else if (\$105 ) begin
-      e_l2 = 4'h9;
-    end else begin
-      e_l2 = \$106 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$108 ) begin
-      o2_l2 = oh_l2;
-    end else if (\$109 ) begin
-      o2_l2 = 5'h08;
-    end else begin
-      o2_l2 = ke_l2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\port$19543$0 [2:0])
+    casez (\port$20507$0 [2:0])
       3'h0:
-          long_len_l3 = { 16'h0000, \port$19545$0  };
+          long_len_l3 = { 16'h0000, \port$20509$0  };
       3'h1:
-          long_len_l3 = { 8'h00, \port$19545$0 , \port$19547$0  };
+          long_len_l3 = { 8'h00, \port$20509$0 , \port$20511$0  };
       default:
-          long_len_l3 = { \port$19545$0 , \port$19547$0 , \port$19549$0  };
+          long_len_l3 = { \port$20509$0 , \port$20511$0 , \port$20513$0  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    if (single_l3) begin
-      h_l3 = 4'h0;
-    end else if (long_l3) begin
-      h_l3 = \$117 ;
-    end else begin
-      h_l3 = 4'h1;
-    end
+    casez (\port$20507$0 )
+      8'h00, 8'h40:
+          dec_l3_single = 1'h1;
+      8'h01, 8'h41:
+          dec_l3_single = 1'h1;
+      8'h02, 8'h42:
+          dec_l3_single = 1'h1;
+      8'h03, 8'h43:
+          dec_l3_single = 1'h1;
+      8'h04, 8'h44:
+          dec_l3_single = 1'h1;
+      8'h05, 8'h45:
+          dec_l3_single = 1'h1;
+      8'h06, 8'h46:
+          dec_l3_single = 1'h1;
+      8'h07, 8'h47:
+          dec_l3_single = 1'h1;
+      8'h08, 8'h48:
+          dec_l3_single = 1'h1;
+      8'h09, 8'h49:
+          dec_l3_single = 1'h1;
+      8'h0a, 8'h4a:
+          dec_l3_single = 1'h1;
+      8'h0b, 8'h4b:
+          dec_l3_single = 1'h1;
+      8'h0c, 8'h4c:
+          dec_l3_single = 1'h1;
+      8'h0d, 8'h4d:
+          dec_l3_single = 1'h1;
+      8'h0e, 8'h4e:
+          dec_l3_single = 1'h1;
+      8'h0f, 8'h4f:
+          dec_l3_single = 1'h1;
+      8'h10, 8'h50:
+          dec_l3_single = 1'h1;
+      8'h11, 8'h51:
+          dec_l3_single = 1'h1;
+      8'h12, 8'h52:
+          dec_l3_single = 1'h1;
+      8'h13, 8'h53:
+          dec_l3_single = 1'h1;
+      8'h14, 8'h54:
+          dec_l3_single = 1'h1;
+      8'h15, 8'h55:
+          dec_l3_single = 1'h1;
+      8'h16, 8'h56:
+          dec_l3_single = 1'h1;
+      8'h17, 8'h57:
+          dec_l3_single = 1'h1;
+      8'h18, 8'h58:
+          dec_l3_single = 1'h1;
+      8'h19, 8'h59:
+          dec_l3_single = 1'h1;
+      8'h1a, 8'h5a:
+          dec_l3_single = 1'h1;
+      8'h1b, 8'h5b:
+          dec_l3_single = 1'h1;
+      8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l3_single = 1'h1;
+      8'h80:
+          dec_l3_single = 1'h0;
+      8'h81:
+          dec_l3_single = 1'h0;
+      8'h82:
+          dec_l3_single = 1'h0;
+      8'h83:
+          dec_l3_single = 1'h0;
+      8'h84:
+          dec_l3_single = 1'h0;
+      8'h85:
+          dec_l3_single = 1'h0;
+      8'h86:
+          dec_l3_single = 1'h0;
+      8'h87:
+          dec_l3_single = 1'h0;
+      8'h88:
+          dec_l3_single = 1'h0;
+      8'h89:
+          dec_l3_single = 1'h0;
+      8'h8a:
+          dec_l3_single = 1'h0;
+      8'h8b:
+          dec_l3_single = 1'h0;
+      8'h8c:
+          dec_l3_single = 1'h0;
+      8'h8d:
+          dec_l3_single = 1'h0;
+      8'h8e:
+          dec_l3_single = 1'h0;
+      8'h8f:
+          dec_l3_single = 1'h0;
+      8'h90:
+          dec_l3_single = 1'h0;
+      8'h91:
+          dec_l3_single = 1'h0;
+      8'h92:
+          dec_l3_single = 1'h0;
+      8'h93:
+          dec_l3_single = 1'h0;
+      8'h94:
+          dec_l3_single = 1'h0;
+      8'h95:
+          dec_l3_single = 1'h0;
+      8'h96:
+          dec_l3_single = 1'h0;
+      8'h97:
+          dec_l3_single = 1'h0;
+      8'h98:
+          dec_l3_single = 1'h0;
+      8'h99:
+          dec_l3_single = 1'h0;
+      8'h9a:
+          dec_l3_single = 1'h0;
+      8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l3_single = 1'h0;
+      8'hb8:
+          dec_l3_single = 1'h0;
+      8'hb9:
+          dec_l3_single = 1'h0;
+      8'hba:
+          dec_l3_single = 1'h0;
+      8'hbb:
+          dec_l3_single = 1'h0;
+      8'hbc:
+          dec_l3_single = 1'h0;
+      8'hbd:
+          dec_l3_single = 1'h0;
+      8'hbe:
+          dec_l3_single = 1'h0;
+      8'hbf:
+          dec_l3_single = 1'h0;
+      8'hc0:
+          dec_l3_single = 1'h0;
+      8'hc1:
+          dec_l3_single = 1'h0;
+      8'hc2:
+          dec_l3_single = 1'h0;
+      8'hc3:
+          dec_l3_single = 1'h0;
+      8'hc4:
+          dec_l3_single = 1'h0;
+      8'hc5:
+          dec_l3_single = 1'h0;
+      8'hc6:
+          dec_l3_single = 1'h0;
+      8'hc7:
+          dec_l3_single = 1'h0;
+      8'hc8:
+          dec_l3_single = 1'h0;
+      8'hc9:
+          dec_l3_single = 1'h0;
+      8'hca:
+          dec_l3_single = 1'h0;
+      8'hcb:
+          dec_l3_single = 1'h0;
+      8'hcc:
+          dec_l3_single = 1'h0;
+      8'hcd:
+          dec_l3_single = 1'h0;
+      8'hce:
+          dec_l3_single = 1'h0;
+      8'hcf:
+          dec_l3_single = 1'h0;
+      8'hd0:
+          dec_l3_single = 1'h0;
+      8'hd1:
+          dec_l3_single = 1'h0;
+      8'hd2:
+          dec_l3_single = 1'h0;
+      8'hd3:
+          dec_l3_single = 1'h0;
+      8'hd4:
+          dec_l3_single = 1'h0;
+      8'hd5:
+          dec_l3_single = 1'h0;
+      8'hd6:
+          dec_l3_single = 1'h0;
+      8'hd7:
+          dec_l3_single = 1'h0;
+      8'hd8:
+          dec_l3_single = 1'h0;
+      8'hd9:
+          dec_l3_single = 1'h0;
+      8'hda:
+          dec_l3_single = 1'h0;
+      8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l3_single = 1'h0;
+      8'hf8:
+          dec_l3_single = 1'h0;
+      8'hf9:
+          dec_l3_single = 1'h0;
+      8'hfa:
+          dec_l3_single = 1'h0;
+      8'hfb:
+          dec_l3_single = 1'h0;
+      8'hfc:
+          dec_l3_single = 1'h0;
+      8'hfd:
+          dec_l3_single = 1'h0;
+      8'hfe:
+          dec_l3_single = 1'h0;
+      8'hff:
+          dec_l3_single = 1'h0;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    if (single_l3) begin
+    casez (\port$20507$0 )
+      8'h00, 8'h40:
+          dec_l3_list = 1'h0;
+      8'h01, 8'h41:
+          dec_l3_list = 1'h0;
+      8'h02, 8'h42:
+          dec_l3_list = 1'h0;
+      8'h03, 8'h43:
+          dec_l3_list = 1'h0;
+      8'h04, 8'h44:
+          dec_l3_list = 1'h0;
+      8'h05, 8'h45:
+          dec_l3_list = 1'h0;
+      8'h06, 8'h46:
+          dec_l3_list = 1'h0;
+      8'h07, 8'h47:
+          dec_l3_list = 1'h0;
+      8'h08, 8'h48:
+          dec_l3_list = 1'h0;
+      8'h09, 8'h49:
+          dec_l3_list = 1'h0;
+      8'h0a, 8'h4a:
+          dec_l3_list = 1'h0;
+      8'h0b, 8'h4b:
+          dec_l3_list = 1'h0;
+      8'h0c, 8'h4c:
+          dec_l3_list = 1'h0;
+      8'h0d, 8'h4d:
+          dec_l3_list = 1'h0;
+      8'h0e, 8'h4e:
+          dec_l3_list = 1'h0;
+      8'h0f, 8'h4f:
+          dec_l3_list = 1'h0;
+      8'h10, 8'h50:
+          dec_l3_list = 1'h0;
+      8'h11, 8'h51:
+          dec_l3_list = 1'h0;
+      8'h12, 8'h52:
+          dec_l3_list = 1'h0;
+      8'h13, 8'h53:
+          dec_l3_list = 1'h0;
+      8'h14, 8'h54:
+          dec_l3_list = 1'h0;
+      8'h15, 8'h55:
+          dec_l3_list = 1'h0;
+      8'h16, 8'h56:
+          dec_l3_list = 1'h0;
+      8'h17, 8'h57:
+          dec_l3_list = 1'h0;
+      8'h18, 8'h58:
+          dec_l3_list = 1'h0;
+      8'h19, 8'h59:
+          dec_l3_list = 1'h0;
+      8'h1a, 8'h5a:
+          dec_l3_list = 1'h0;
+      8'h1b, 8'h5b:
+          dec_l3_list = 1'h0;
+      8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l3_list = 1'h0;
+      8'h80:
+          dec_l3_list = 1'h0;
+      8'h81:
+          dec_l3_list = 1'h0;
+      8'h82:
+          dec_l3_list = 1'h0;
+      8'h83:
+          dec_l3_list = 1'h0;
+      8'h84:
+          dec_l3_list = 1'h0;
+      8'h85:
+          dec_l3_list = 1'h0;
+      8'h86:
+          dec_l3_list = 1'h0;
+      8'h87:
+          dec_l3_list = 1'h0;
+      8'h88:
+          dec_l3_list = 1'h0;
+      8'h89:
+          dec_l3_list = 1'h0;
+      8'h8a:
+          dec_l3_list = 1'h0;
+      8'h8b:
+          dec_l3_list = 1'h0;
+      8'h8c:
+          dec_l3_list = 1'h0;
+      8'h8d:
+          dec_l3_list = 1'h0;
+      8'h8e:
+          dec_l3_list = 1'h0;
+      8'h8f:
+          dec_l3_list = 1'h0;
+      8'h90:
+          dec_l3_list = 1'h0;
+      8'h91:
+          dec_l3_list = 1'h0;
+      8'h92:
+          dec_l3_list = 1'h0;
+      8'h93:
+          dec_l3_list = 1'h0;
+      8'h94:
+          dec_l3_list = 1'h0;
+      8'h95:
+          dec_l3_list = 1'h0;
+      8'h96:
+          dec_l3_list = 1'h0;
+      8'h97:
+          dec_l3_list = 1'h0;
+      8'h98:
+          dec_l3_list = 1'h0;
+      8'h99:
+          dec_l3_list = 1'h0;
+      8'h9a:
+          dec_l3_list = 1'h0;
+      8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l3_list = 1'h0;
+      8'hb8:
+          dec_l3_list = 1'h0;
+      8'hb9:
+          dec_l3_list = 1'h0;
+      8'hba:
+          dec_l3_list = 1'h0;
+      8'hbb:
+          dec_l3_list = 1'h0;
+      8'hbc:
+          dec_l3_list = 1'h0;
+      8'hbd:
+          dec_l3_list = 1'h0;
+      8'hbe:
+          dec_l3_list = 1'h0;
+      8'hbf:
+          dec_l3_list = 1'h0;
+      8'hc0:
+          dec_l3_list = 1'h1;
+      8'hc1:
+          dec_l3_list = 1'h1;
+      8'hc2:
+          dec_l3_list = 1'h1;
+      8'hc3:
+          dec_l3_list = 1'h1;
+      8'hc4:
+          dec_l3_list = 1'h1;
+      8'hc5:
+          dec_l3_list = 1'h1;
+      8'hc6:
+          dec_l3_list = 1'h1;
+      8'hc7:
+          dec_l3_list = 1'h1;
+      8'hc8:
+          dec_l3_list = 1'h1;
+      8'hc9:
+          dec_l3_list = 1'h1;
+      8'hca:
+          dec_l3_list = 1'h1;
+      8'hcb:
+          dec_l3_list = 1'h1;
+      8'hcc:
+          dec_l3_list = 1'h1;
+      8'hcd:
+          dec_l3_list = 1'h1;
+      8'hce:
+          dec_l3_list = 1'h1;
+      8'hcf:
+          dec_l3_list = 1'h1;
+      8'hd0:
+          dec_l3_list = 1'h1;
+      8'hd1:
+          dec_l3_list = 1'h1;
+      8'hd2:
+          dec_l3_list = 1'h1;
+      8'hd3:
+          dec_l3_list = 1'h1;
+      8'hd4:
+          dec_l3_list = 1'h1;
+      8'hd5:
+          dec_l3_list = 1'h1;
+      8'hd6:
+          dec_l3_list = 1'h1;
+      8'hd7:
+          dec_l3_list = 1'h1;
+      8'hd8:
+          dec_l3_list = 1'h1;
+      8'hd9:
+          dec_l3_list = 1'h1;
+      8'hda:
+          dec_l3_list = 1'h1;
+      8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l3_list = 1'h1;
+      8'hf8:
+          dec_l3_list = 1'h1;
+      8'hf9:
+          dec_l3_list = 1'h1;
+      8'hfa:
+          dec_l3_list = 1'h1;
+      8'hfb:
+          dec_l3_list = 1'h1;
+      8'hfc:
+          dec_l3_list = 1'h1;
+      8'hfd:
+          dec_l3_list = 1'h1;
+      8'hfe:
+          dec_l3_list = 1'h1;
+      8'hff:
+          dec_l3_list = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20507$0 )
+      8'h00, 8'h40:
+          dec_l3_long = 1'h0;
+      8'h01, 8'h41:
+          dec_l3_long = 1'h0;
+      8'h02, 8'h42:
+          dec_l3_long = 1'h0;
+      8'h03, 8'h43:
+          dec_l3_long = 1'h0;
+      8'h04, 8'h44:
+          dec_l3_long = 1'h0;
+      8'h05, 8'h45:
+          dec_l3_long = 1'h0;
+      8'h06, 8'h46:
+          dec_l3_long = 1'h0;
+      8'h07, 8'h47:
+          dec_l3_long = 1'h0;
+      8'h08, 8'h48:
+          dec_l3_long = 1'h0;
+      8'h09, 8'h49:
+          dec_l3_long = 1'h0;
+      8'h0a, 8'h4a:
+          dec_l3_long = 1'h0;
+      8'h0b, 8'h4b:
+          dec_l3_long = 1'h0;
+      8'h0c, 8'h4c:
+          dec_l3_long = 1'h0;
+      8'h0d, 8'h4d:
+          dec_l3_long = 1'h0;
+      8'h0e, 8'h4e:
+          dec_l3_long = 1'h0;
+      8'h0f, 8'h4f:
+          dec_l3_long = 1'h0;
+      8'h10, 8'h50:
+          dec_l3_long = 1'h0;
+      8'h11, 8'h51:
+          dec_l3_long = 1'h0;
+      8'h12, 8'h52:
+          dec_l3_long = 1'h0;
+      8'h13, 8'h53:
+          dec_l3_long = 1'h0;
+      8'h14, 8'h54:
+          dec_l3_long = 1'h0;
+      8'h15, 8'h55:
+          dec_l3_long = 1'h0;
+      8'h16, 8'h56:
+          dec_l3_long = 1'h0;
+      8'h17, 8'h57:
+          dec_l3_long = 1'h0;
+      8'h18, 8'h58:
+          dec_l3_long = 1'h0;
+      8'h19, 8'h59:
+          dec_l3_long = 1'h0;
+      8'h1a, 8'h5a:
+          dec_l3_long = 1'h0;
+      8'h1b, 8'h5b:
+          dec_l3_long = 1'h0;
+      8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l3_long = 1'h0;
+      8'h80:
+          dec_l3_long = 1'h0;
+      8'h81:
+          dec_l3_long = 1'h0;
+      8'h82:
+          dec_l3_long = 1'h0;
+      8'h83:
+          dec_l3_long = 1'h0;
+      8'h84:
+          dec_l3_long = 1'h0;
+      8'h85:
+          dec_l3_long = 1'h0;
+      8'h86:
+          dec_l3_long = 1'h0;
+      8'h87:
+          dec_l3_long = 1'h0;
+      8'h88:
+          dec_l3_long = 1'h0;
+      8'h89:
+          dec_l3_long = 1'h0;
+      8'h8a:
+          dec_l3_long = 1'h0;
+      8'h8b:
+          dec_l3_long = 1'h0;
+      8'h8c:
+          dec_l3_long = 1'h0;
+      8'h8d:
+          dec_l3_long = 1'h0;
+      8'h8e:
+          dec_l3_long = 1'h0;
+      8'h8f:
+          dec_l3_long = 1'h0;
+      8'h90:
+          dec_l3_long = 1'h0;
+      8'h91:
+          dec_l3_long = 1'h0;
+      8'h92:
+          dec_l3_long = 1'h0;
+      8'h93:
+          dec_l3_long = 1'h0;
+      8'h94:
+          dec_l3_long = 1'h0;
+      8'h95:
+          dec_l3_long = 1'h0;
+      8'h96:
+          dec_l3_long = 1'h0;
+      8'h97:
+          dec_l3_long = 1'h0;
+      8'h98:
+          dec_l3_long = 1'h0;
+      8'h99:
+          dec_l3_long = 1'h0;
+      8'h9a:
+          dec_l3_long = 1'h0;
+      8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l3_long = 1'h0;
+      8'hb8:
+          dec_l3_long = 1'h1;
+      8'hb9:
+          dec_l3_long = 1'h1;
+      8'hba:
+          dec_l3_long = 1'h1;
+      8'hbb:
+          dec_l3_long = 1'h1;
+      8'hbc:
+          dec_l3_long = 1'h1;
+      8'hbd:
+          dec_l3_long = 1'h1;
+      8'hbe:
+          dec_l3_long = 1'h1;
+      8'hbf:
+          dec_l3_long = 1'h1;
+      8'hc0:
+          dec_l3_long = 1'h0;
+      8'hc1:
+          dec_l3_long = 1'h0;
+      8'hc2:
+          dec_l3_long = 1'h0;
+      8'hc3:
+          dec_l3_long = 1'h0;
+      8'hc4:
+          dec_l3_long = 1'h0;
+      8'hc5:
+          dec_l3_long = 1'h0;
+      8'hc6:
+          dec_l3_long = 1'h0;
+      8'hc7:
+          dec_l3_long = 1'h0;
+      8'hc8:
+          dec_l3_long = 1'h0;
+      8'hc9:
+          dec_l3_long = 1'h0;
+      8'hca:
+          dec_l3_long = 1'h0;
+      8'hcb:
+          dec_l3_long = 1'h0;
+      8'hcc:
+          dec_l3_long = 1'h0;
+      8'hcd:
+          dec_l3_long = 1'h0;
+      8'hce:
+          dec_l3_long = 1'h0;
+      8'hcf:
+          dec_l3_long = 1'h0;
+      8'hd0:
+          dec_l3_long = 1'h0;
+      8'hd1:
+          dec_l3_long = 1'h0;
+      8'hd2:
+          dec_l3_long = 1'h0;
+      8'hd3:
+          dec_l3_long = 1'h0;
+      8'hd4:
+          dec_l3_long = 1'h0;
+      8'hd5:
+          dec_l3_long = 1'h0;
+      8'hd6:
+          dec_l3_long = 1'h0;
+      8'hd7:
+          dec_l3_long = 1'h0;
+      8'hd8:
+          dec_l3_long = 1'h0;
+      8'hd9:
+          dec_l3_long = 1'h0;
+      8'hda:
+          dec_l3_long = 1'h0;
+      8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l3_long = 1'h0;
+      8'hf8:
+          dec_l3_long = 1'h1;
+      8'hf9:
+          dec_l3_long = 1'h1;
+      8'hfa:
+          dec_l3_long = 1'h1;
+      8'hfb:
+          dec_l3_long = 1'h1;
+      8'hfc:
+          dec_l3_long = 1'h1;
+      8'hfd:
+          dec_l3_long = 1'h1;
+      8'hfe:
+          dec_l3_long = 1'h1;
+      8'hff:
+          dec_l3_long = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20507$0 )
+      8'h00, 8'h40:
+          dec_l3_h = 4'h0;
+      8'h01, 8'h41:
+          dec_l3_h = 4'h0;
+      8'h02, 8'h42:
+          dec_l3_h = 4'h0;
+      8'h03, 8'h43:
+          dec_l3_h = 4'h0;
+      8'h04, 8'h44:
+          dec_l3_h = 4'h0;
+      8'h05, 8'h45:
+          dec_l3_h = 4'h0;
+      8'h06, 8'h46:
+          dec_l3_h = 4'h0;
+      8'h07, 8'h47:
+          dec_l3_h = 4'h0;
+      8'h08, 8'h48:
+          dec_l3_h = 4'h0;
+      8'h09, 8'h49:
+          dec_l3_h = 4'h0;
+      8'h0a, 8'h4a:
+          dec_l3_h = 4'h0;
+      8'h0b, 8'h4b:
+          dec_l3_h = 4'h0;
+      8'h0c, 8'h4c:
+          dec_l3_h = 4'h0;
+      8'h0d, 8'h4d:
+          dec_l3_h = 4'h0;
+      8'h0e, 8'h4e:
+          dec_l3_h = 4'h0;
+      8'h0f, 8'h4f:
+          dec_l3_h = 4'h0;
+      8'h10, 8'h50:
+          dec_l3_h = 4'h0;
+      8'h11, 8'h51:
+          dec_l3_h = 4'h0;
+      8'h12, 8'h52:
+          dec_l3_h = 4'h0;
+      8'h13, 8'h53:
+          dec_l3_h = 4'h0;
+      8'h14, 8'h54:
+          dec_l3_h = 4'h0;
+      8'h15, 8'h55:
+          dec_l3_h = 4'h0;
+      8'h16, 8'h56:
+          dec_l3_h = 4'h0;
+      8'h17, 8'h57:
+          dec_l3_h = 4'h0;
+      8'h18, 8'h58:
+          dec_l3_h = 4'h0;
+      8'h19, 8'h59:
+          dec_l3_h = 4'h0;
+      8'h1a, 8'h5a:
+          dec_l3_h = 4'h0;
+      8'h1b, 8'h5b:
+          dec_l3_h = 4'h0;
+      8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l3_h = 4'h0;
+      8'h80:
+          dec_l3_h = 4'h1;
+      8'h81:
+          dec_l3_h = 4'h1;
+      8'h82:
+          dec_l3_h = 4'h1;
+      8'h83:
+          dec_l3_h = 4'h1;
+      8'h84:
+          dec_l3_h = 4'h1;
+      8'h85:
+          dec_l3_h = 4'h1;
+      8'h86:
+          dec_l3_h = 4'h1;
+      8'h87:
+          dec_l3_h = 4'h1;
+      8'h88:
+          dec_l3_h = 4'h1;
+      8'h89:
+          dec_l3_h = 4'h1;
+      8'h8a:
+          dec_l3_h = 4'h1;
+      8'h8b:
+          dec_l3_h = 4'h1;
+      8'h8c:
+          dec_l3_h = 4'h1;
+      8'h8d:
+          dec_l3_h = 4'h1;
+      8'h8e:
+          dec_l3_h = 4'h1;
+      8'h8f:
+          dec_l3_h = 4'h1;
+      8'h90:
+          dec_l3_h = 4'h1;
+      8'h91:
+          dec_l3_h = 4'h1;
+      8'h92:
+          dec_l3_h = 4'h1;
+      8'h93:
+          dec_l3_h = 4'h1;
+      8'h94:
+          dec_l3_h = 4'h1;
+      8'h95:
+          dec_l3_h = 4'h1;
+      8'h96:
+          dec_l3_h = 4'h1;
+      8'h97:
+          dec_l3_h = 4'h1;
+      8'h98:
+          dec_l3_h = 4'h1;
+      8'h99:
+          dec_l3_h = 4'h1;
+      8'h9a:
+          dec_l3_h = 4'h1;
+      8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l3_h = 4'h1;
+      8'hb8:
+          dec_l3_h = 4'h2;
+      8'hb9:
+          dec_l3_h = 4'h3;
+      8'hba:
+          dec_l3_h = 4'h4;
+      8'hbb:
+          dec_l3_h = 4'h5;
+      8'hbc:
+          dec_l3_h = 4'h6;
+      8'hbd:
+          dec_l3_h = 4'h7;
+      8'hbe:
+          dec_l3_h = 4'h8;
+      8'hbf:
+          dec_l3_h = 4'h9;
+      8'hc0:
+          dec_l3_h = 4'h1;
+      8'hc1:
+          dec_l3_h = 4'h1;
+      8'hc2:
+          dec_l3_h = 4'h1;
+      8'hc3:
+          dec_l3_h = 4'h1;
+      8'hc4:
+          dec_l3_h = 4'h1;
+      8'hc5:
+          dec_l3_h = 4'h1;
+      8'hc6:
+          dec_l3_h = 4'h1;
+      8'hc7:
+          dec_l3_h = 4'h1;
+      8'hc8:
+          dec_l3_h = 4'h1;
+      8'hc9:
+          dec_l3_h = 4'h1;
+      8'hca:
+          dec_l3_h = 4'h1;
+      8'hcb:
+          dec_l3_h = 4'h1;
+      8'hcc:
+          dec_l3_h = 4'h1;
+      8'hcd:
+          dec_l3_h = 4'h1;
+      8'hce:
+          dec_l3_h = 4'h1;
+      8'hcf:
+          dec_l3_h = 4'h1;
+      8'hd0:
+          dec_l3_h = 4'h1;
+      8'hd1:
+          dec_l3_h = 4'h1;
+      8'hd2:
+          dec_l3_h = 4'h1;
+      8'hd3:
+          dec_l3_h = 4'h1;
+      8'hd4:
+          dec_l3_h = 4'h1;
+      8'hd5:
+          dec_l3_h = 4'h1;
+      8'hd6:
+          dec_l3_h = 4'h1;
+      8'hd7:
+          dec_l3_h = 4'h1;
+      8'hd8:
+          dec_l3_h = 4'h1;
+      8'hd9:
+          dec_l3_h = 4'h1;
+      8'hda:
+          dec_l3_h = 4'h1;
+      8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l3_h = 4'h1;
+      8'hf8:
+          dec_l3_h = 4'h2;
+      8'hf9:
+          dec_l3_h = 4'h3;
+      8'hfa:
+          dec_l3_h = 4'h4;
+      8'hfb:
+          dec_l3_h = 4'h5;
+      8'hfc:
+          dec_l3_h = 4'h6;
+      8'hfd:
+          dec_l3_h = 4'h7;
+      8'hfe:
+          dec_l3_h = 4'h8;
+      8'hff:
+          dec_l3_h = 4'h9;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20507$0 )
+      8'h00, 8'h40:
+          dec_l3_oh = 5'h03;
+      8'h01, 8'h41:
+          dec_l3_oh = 5'h03;
+      8'h02, 8'h42:
+          dec_l3_oh = 5'h03;
+      8'h03, 8'h43:
+          dec_l3_oh = 5'h03;
+      8'h04, 8'h44:
+          dec_l3_oh = 5'h03;
+      8'h05, 8'h45:
+          dec_l3_oh = 5'h03;
+      8'h06, 8'h46:
+          dec_l3_oh = 5'h03;
+      8'h07, 8'h47:
+          dec_l3_oh = 5'h03;
+      8'h08, 8'h48:
+          dec_l3_oh = 5'h03;
+      8'h09, 8'h49:
+          dec_l3_oh = 5'h03;
+      8'h0a, 8'h4a:
+          dec_l3_oh = 5'h03;
+      8'h0b, 8'h4b:
+          dec_l3_oh = 5'h03;
+      8'h0c, 8'h4c:
+          dec_l3_oh = 5'h03;
+      8'h0d, 8'h4d:
+          dec_l3_oh = 5'h03;
+      8'h0e, 8'h4e:
+          dec_l3_oh = 5'h03;
+      8'h0f, 8'h4f:
+          dec_l3_oh = 5'h03;
+      8'h10, 8'h50:
+          dec_l3_oh = 5'h03;
+      8'h11, 8'h51:
+          dec_l3_oh = 5'h03;
+      8'h12, 8'h52:
+          dec_l3_oh = 5'h03;
+      8'h13, 8'h53:
+          dec_l3_oh = 5'h03;
+      8'h14, 8'h54:
+          dec_l3_oh = 5'h03;
+      8'h15, 8'h55:
+          dec_l3_oh = 5'h03;
+      8'h16, 8'h56:
+          dec_l3_oh = 5'h03;
+      8'h17, 8'h57:
+          dec_l3_oh = 5'h03;
+      8'h18, 8'h58:
+          dec_l3_oh = 5'h03;
+      8'h19, 8'h59:
+          dec_l3_oh = 5'h03;
+      8'h1a, 8'h5a:
+          dec_l3_oh = 5'h03;
+      8'h1b, 8'h5b:
+          dec_l3_oh = 5'h03;
+      8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l3_oh = 5'h03;
+      8'h80:
+          dec_l3_oh = 5'h04;
+      8'h81:
+          dec_l3_oh = 5'h04;
+      8'h82:
+          dec_l3_oh = 5'h04;
+      8'h83:
+          dec_l3_oh = 5'h04;
+      8'h84:
+          dec_l3_oh = 5'h04;
+      8'h85:
+          dec_l3_oh = 5'h04;
+      8'h86:
+          dec_l3_oh = 5'h04;
+      8'h87:
+          dec_l3_oh = 5'h04;
+      8'h88:
+          dec_l3_oh = 5'h04;
+      8'h89:
+          dec_l3_oh = 5'h04;
+      8'h8a:
+          dec_l3_oh = 5'h04;
+      8'h8b:
+          dec_l3_oh = 5'h04;
+      8'h8c:
+          dec_l3_oh = 5'h04;
+      8'h8d:
+          dec_l3_oh = 5'h04;
+      8'h8e:
+          dec_l3_oh = 5'h04;
+      8'h8f:
+          dec_l3_oh = 5'h04;
+      8'h90:
+          dec_l3_oh = 5'h04;
+      8'h91:
+          dec_l3_oh = 5'h04;
+      8'h92:
+          dec_l3_oh = 5'h04;
+      8'h93:
+          dec_l3_oh = 5'h04;
+      8'h94:
+          dec_l3_oh = 5'h04;
+      8'h95:
+          dec_l3_oh = 5'h04;
+      8'h96:
+          dec_l3_oh = 5'h04;
+      8'h97:
+          dec_l3_oh = 5'h04;
+      8'h98:
+          dec_l3_oh = 5'h04;
+      8'h99:
+          dec_l3_oh = 5'h04;
+      8'h9a:
+          dec_l3_oh = 5'h04;
+      8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l3_oh = 5'h04;
+      8'hb8:
+          dec_l3_oh = 5'h05;
+      8'hb9:
+          dec_l3_oh = 5'h06;
+      8'hba:
+          dec_l3_oh = 5'h07;
+      8'hbb:
+          dec_l3_oh = 5'h08;
+      8'hbc:
+          dec_l3_oh = 5'h09;
+      8'hbd:
+          dec_l3_oh = 5'h0a;
+      8'hbe:
+          dec_l3_oh = 5'h0b;
+      8'hbf:
+          dec_l3_oh = 5'h0c;
+      8'hc0:
+          dec_l3_oh = 5'h04;
+      8'hc1:
+          dec_l3_oh = 5'h04;
+      8'hc2:
+          dec_l3_oh = 5'h04;
+      8'hc3:
+          dec_l3_oh = 5'h04;
+      8'hc4:
+          dec_l3_oh = 5'h04;
+      8'hc5:
+          dec_l3_oh = 5'h04;
+      8'hc6:
+          dec_l3_oh = 5'h04;
+      8'hc7:
+          dec_l3_oh = 5'h04;
+      8'hc8:
+          dec_l3_oh = 5'h04;
+      8'hc9:
+          dec_l3_oh = 5'h04;
+      8'hca:
+          dec_l3_oh = 5'h04;
+      8'hcb:
+          dec_l3_oh = 5'h04;
+      8'hcc:
+          dec_l3_oh = 5'h04;
+      8'hcd:
+          dec_l3_oh = 5'h04;
+      8'hce:
+          dec_l3_oh = 5'h04;
+      8'hcf:
+          dec_l3_oh = 5'h04;
+      8'hd0:
+          dec_l3_oh = 5'h04;
+      8'hd1:
+          dec_l3_oh = 5'h04;
+      8'hd2:
+          dec_l3_oh = 5'h04;
+      8'hd3:
+          dec_l3_oh = 5'h04;
+      8'hd4:
+          dec_l3_oh = 5'h04;
+      8'hd5:
+          dec_l3_oh = 5'h04;
+      8'hd6:
+          dec_l3_oh = 5'h04;
+      8'hd7:
+          dec_l3_oh = 5'h04;
+      8'hd8:
+          dec_l3_oh = 5'h04;
+      8'hd9:
+          dec_l3_oh = 5'h04;
+      8'hda:
+          dec_l3_oh = 5'h04;
+      8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l3_oh = 5'h04;
+      8'hf8:
+          dec_l3_oh = 5'h05;
+      8'hf9:
+          dec_l3_oh = 5'h06;
+      8'hfa:
+          dec_l3_oh = 5'h07;
+      8'hfb:
+          dec_l3_oh = 5'h08;
+      8'hfc:
+          dec_l3_oh = 5'h09;
+      8'hfd:
+          dec_l3_oh = 5'h0a;
+      8'hfe:
+          dec_l3_oh = 5'h0b;
+      8'hff:
+          dec_l3_oh = 5'h0c;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20507$0 )
+      8'h00, 8'h40:
+          dec_l3_o2 = 5'h04;
+      8'h01, 8'h41:
+          dec_l3_o2 = 5'h04;
+      8'h02, 8'h42:
+          dec_l3_o2 = 5'h04;
+      8'h03, 8'h43:
+          dec_l3_o2 = 5'h04;
+      8'h04, 8'h44:
+          dec_l3_o2 = 5'h04;
+      8'h05, 8'h45:
+          dec_l3_o2 = 5'h04;
+      8'h06, 8'h46:
+          dec_l3_o2 = 5'h04;
+      8'h07, 8'h47:
+          dec_l3_o2 = 5'h04;
+      8'h08, 8'h48:
+          dec_l3_o2 = 5'h04;
+      8'h09, 8'h49:
+          dec_l3_o2 = 5'h04;
+      8'h0a, 8'h4a:
+          dec_l3_o2 = 5'h04;
+      8'h0b, 8'h4b:
+          dec_l3_o2 = 5'h04;
+      8'h0c, 8'h4c:
+          dec_l3_o2 = 5'h04;
+      8'h0d, 8'h4d:
+          dec_l3_o2 = 5'h04;
+      8'h0e, 8'h4e:
+          dec_l3_o2 = 5'h04;
+      8'h0f, 8'h4f:
+          dec_l3_o2 = 5'h04;
+      8'h10, 8'h50:
+          dec_l3_o2 = 5'h04;
+      8'h11, 8'h51:
+          dec_l3_o2 = 5'h04;
+      8'h12, 8'h52:
+          dec_l3_o2 = 5'h04;
+      8'h13, 8'h53:
+          dec_l3_o2 = 5'h04;
+      8'h14, 8'h54:
+          dec_l3_o2 = 5'h04;
+      8'h15, 8'h55:
+          dec_l3_o2 = 5'h04;
+      8'h16, 8'h56:
+          dec_l3_o2 = 5'h04;
+      8'h17, 8'h57:
+          dec_l3_o2 = 5'h04;
+      8'h18, 8'h58:
+          dec_l3_o2 = 5'h04;
+      8'h19, 8'h59:
+          dec_l3_o2 = 5'h04;
+      8'h1a, 8'h5a:
+          dec_l3_o2 = 5'h04;
+      8'h1b, 8'h5b:
+          dec_l3_o2 = 5'h04;
+      8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l3_o2 = 5'h04;
+      8'h80:
+          dec_l3_o2 = 5'h04;
+      8'h81:
+          dec_l3_o2 = 5'h05;
+      8'h82:
+          dec_l3_o2 = 5'h06;
+      8'h83:
+          dec_l3_o2 = 5'h07;
+      8'h84:
+          dec_l3_o2 = 5'h08;
+      8'h85:
+          dec_l3_o2 = 5'h08;
+      8'h86:
+          dec_l3_o2 = 5'h08;
+      8'h87:
+          dec_l3_o2 = 5'h08;
+      8'h88:
+          dec_l3_o2 = 5'h08;
+      8'h89:
+          dec_l3_o2 = 5'h08;
+      8'h8a:
+          dec_l3_o2 = 5'h08;
+      8'h8b:
+          dec_l3_o2 = 5'h08;
+      8'h8c:
+          dec_l3_o2 = 5'h08;
+      8'h8d:
+          dec_l3_o2 = 5'h08;
+      8'h8e:
+          dec_l3_o2 = 5'h08;
+      8'h8f:
+          dec_l3_o2 = 5'h08;
+      8'h90:
+          dec_l3_o2 = 5'h08;
+      8'h91:
+          dec_l3_o2 = 5'h08;
+      8'h92:
+          dec_l3_o2 = 5'h08;
+      8'h93:
+          dec_l3_o2 = 5'h08;
+      8'h94:
+          dec_l3_o2 = 5'h08;
+      8'h95:
+          dec_l3_o2 = 5'h08;
+      8'h96:
+          dec_l3_o2 = 5'h08;
+      8'h97:
+          dec_l3_o2 = 5'h08;
+      8'h98:
+          dec_l3_o2 = 5'h08;
+      8'h99:
+          dec_l3_o2 = 5'h08;
+      8'h9a:
+          dec_l3_o2 = 5'h08;
+      8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l3_o2 = 5'h08;
+      8'hb8:
+          dec_l3_o2 = 5'h08;
+      8'hb9:
+          dec_l3_o2 = 5'h08;
+      8'hba:
+          dec_l3_o2 = 5'h08;
+      8'hbb:
+          dec_l3_o2 = 5'h08;
+      8'hbc:
+          dec_l3_o2 = 5'h09;
+      8'hbd:
+          dec_l3_o2 = 5'h0a;
+      8'hbe:
+          dec_l3_o2 = 5'h0b;
+      8'hbf:
+          dec_l3_o2 = 5'h0c;
+      8'hc0:
+          dec_l3_o2 = 5'h04;
+      8'hc1:
+          dec_l3_o2 = 5'h04;
+      8'hc2:
+          dec_l3_o2 = 5'h04;
+      8'hc3:
+          dec_l3_o2 = 5'h04;
+      8'hc4:
+          dec_l3_o2 = 5'h04;
+      8'hc5:
+          dec_l3_o2 = 5'h04;
+      8'hc6:
+          dec_l3_o2 = 5'h04;
+      8'hc7:
+          dec_l3_o2 = 5'h04;
+      8'hc8:
+          dec_l3_o2 = 5'h04;
+      8'hc9:
+          dec_l3_o2 = 5'h04;
+      8'hca:
+          dec_l3_o2 = 5'h04;
+      8'hcb:
+          dec_l3_o2 = 5'h04;
+      8'hcc:
+          dec_l3_o2 = 5'h04;
+      8'hcd:
+          dec_l3_o2 = 5'h04;
+      8'hce:
+          dec_l3_o2 = 5'h04;
+      8'hcf:
+          dec_l3_o2 = 5'h04;
+      8'hd0:
+          dec_l3_o2 = 5'h04;
+      8'hd1:
+          dec_l3_o2 = 5'h04;
+      8'hd2:
+          dec_l3_o2 = 5'h04;
+      8'hd3:
+          dec_l3_o2 = 5'h04;
+      8'hd4:
+          dec_l3_o2 = 5'h04;
+      8'hd5:
+          dec_l3_o2 = 5'h04;
+      8'hd6:
+          dec_l3_o2 = 5'h04;
+      8'hd7:
+          dec_l3_o2 = 5'h04;
+      8'hd8:
+          dec_l3_o2 = 5'h04;
+      8'hd9:
+          dec_l3_o2 = 5'h04;
+      8'hda:
+          dec_l3_o2 = 5'h04;
+      8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l3_o2 = 5'h04;
+      8'hf8:
+          dec_l3_o2 = 5'h05;
+      8'hf9:
+          dec_l3_o2 = 5'h06;
+      8'hfa:
+          dec_l3_o2 = 5'h07;
+      8'hfb:
+          dec_l3_o2 = 5'h08;
+      8'hfc:
+          dec_l3_o2 = 5'h09;
+      8'hfd:
+          dec_l3_o2 = 5'h0a;
+      8'hfe:
+          dec_l3_o2 = 5'h0b;
+      8'hff:
+          dec_l3_o2 = 5'h0c;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20507$0 )
+      8'h00, 8'h40:
+          dec_l3_cmpl = 1'h1;
+      8'h01, 8'h41:
+          dec_l3_cmpl = 1'h1;
+      8'h02, 8'h42:
+          dec_l3_cmpl = 1'h1;
+      8'h03, 8'h43:
+          dec_l3_cmpl = 1'h1;
+      8'h04, 8'h44:
+          dec_l3_cmpl = 1'h1;
+      8'h05, 8'h45:
+          dec_l3_cmpl = 1'h1;
+      8'h06, 8'h46:
+          dec_l3_cmpl = 1'h1;
+      8'h07, 8'h47:
+          dec_l3_cmpl = 1'h1;
+      8'h08, 8'h48:
+          dec_l3_cmpl = 1'h1;
+      8'h09, 8'h49:
+          dec_l3_cmpl = 1'h1;
+      8'h0a, 8'h4a:
+          dec_l3_cmpl = 1'h1;
+      8'h0b, 8'h4b:
+          dec_l3_cmpl = 1'h1;
+      8'h0c, 8'h4c:
+          dec_l3_cmpl = 1'h1;
+      8'h0d, 8'h4d:
+          dec_l3_cmpl = 1'h1;
+      8'h0e, 8'h4e:
+          dec_l3_cmpl = 1'h1;
+      8'h0f, 8'h4f:
+          dec_l3_cmpl = 1'h1;
+      8'h10, 8'h50:
+          dec_l3_cmpl = 1'h1;
+      8'h11, 8'h51:
+          dec_l3_cmpl = 1'h1;
+      8'h12, 8'h52:
+          dec_l3_cmpl = 1'h1;
+      8'h13, 8'h53:
+          dec_l3_cmpl = 1'h1;
+      8'h14, 8'h54:
+          dec_l3_cmpl = 1'h1;
+      8'h15, 8'h55:
+          dec_l3_cmpl = 1'h1;
+      8'h16, 8'h56:
+          dec_l3_cmpl = 1'h1;
+      8'h17, 8'h57:
+          dec_l3_cmpl = 1'h1;
+      8'h18, 8'h58:
+          dec_l3_cmpl = 1'h1;
+      8'h19, 8'h59:
+          dec_l3_cmpl = 1'h1;
+      8'h1a, 8'h5a:
+          dec_l3_cmpl = 1'h1;
+      8'h1b, 8'h5b:
+          dec_l3_cmpl = 1'h1;
+      8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l3_cmpl = 1'h1;
+      8'h80:
+          dec_l3_cmpl = 1'h1;
+      8'h81:
+          dec_l3_cmpl = 1'h1;
+      8'h82:
+          dec_l3_cmpl = 1'h1;
+      8'h83:
+          dec_l3_cmpl = 1'h1;
+      8'h84:
+          dec_l3_cmpl = 1'h1;
+      8'h85:
+          dec_l3_cmpl = 1'h0;
+      8'h86:
+          dec_l3_cmpl = 1'h0;
+      8'h87:
+          dec_l3_cmpl = 1'h0;
+      8'h88:
+          dec_l3_cmpl = 1'h0;
+      8'h89:
+          dec_l3_cmpl = 1'h0;
+      8'h8a:
+          dec_l3_cmpl = 1'h0;
+      8'h8b:
+          dec_l3_cmpl = 1'h0;
+      8'h8c:
+          dec_l3_cmpl = 1'h0;
+      8'h8d:
+          dec_l3_cmpl = 1'h0;
+      8'h8e:
+          dec_l3_cmpl = 1'h0;
+      8'h8f:
+          dec_l3_cmpl = 1'h0;
+      8'h90:
+          dec_l3_cmpl = 1'h0;
+      8'h91:
+          dec_l3_cmpl = 1'h0;
+      8'h92:
+          dec_l3_cmpl = 1'h0;
+      8'h93:
+          dec_l3_cmpl = 1'h0;
+      8'h94:
+          dec_l3_cmpl = 1'h0;
+      8'h95:
+          dec_l3_cmpl = 1'h0;
+      8'h96:
+          dec_l3_cmpl = 1'h0;
+      8'h97:
+          dec_l3_cmpl = 1'h0;
+      8'h98:
+          dec_l3_cmpl = 1'h0;
+      8'h99:
+          dec_l3_cmpl = 1'h0;
+      8'h9a:
+          dec_l3_cmpl = 1'h0;
+      8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l3_cmpl = 1'h0;
+      8'hb8:
+          dec_l3_cmpl = 1'h0;
+      8'hb9:
+          dec_l3_cmpl = 1'h0;
+      8'hba:
+          dec_l3_cmpl = 1'h0;
+      8'hbb:
+          dec_l3_cmpl = 1'h0;
+      8'hbc:
+          dec_l3_cmpl = 1'h0;
+      8'hbd:
+          dec_l3_cmpl = 1'h0;
+      8'hbe:
+          dec_l3_cmpl = 1'h0;
+      8'hbf:
+          dec_l3_cmpl = 1'h0;
+      8'hc0:
+          dec_l3_cmpl = 1'h0;
+      8'hc1:
+          dec_l3_cmpl = 1'h0;
+      8'hc2:
+          dec_l3_cmpl = 1'h0;
+      8'hc3:
+          dec_l3_cmpl = 1'h0;
+      8'hc4:
+          dec_l3_cmpl = 1'h0;
+      8'hc5:
+          dec_l3_cmpl = 1'h0;
+      8'hc6:
+          dec_l3_cmpl = 1'h0;
+      8'hc7:
+          dec_l3_cmpl = 1'h0;
+      8'hc8:
+          dec_l3_cmpl = 1'h0;
+      8'hc9:
+          dec_l3_cmpl = 1'h0;
+      8'hca:
+          dec_l3_cmpl = 1'h0;
+      8'hcb:
+          dec_l3_cmpl = 1'h0;
+      8'hcc:
+          dec_l3_cmpl = 1'h0;
+      8'hcd:
+          dec_l3_cmpl = 1'h0;
+      8'hce:
+          dec_l3_cmpl = 1'h0;
+      8'hcf:
+          dec_l3_cmpl = 1'h0;
+      8'hd0:
+          dec_l3_cmpl = 1'h0;
+      8'hd1:
+          dec_l3_cmpl = 1'h0;
+      8'hd2:
+          dec_l3_cmpl = 1'h0;
+      8'hd3:
+          dec_l3_cmpl = 1'h0;
+      8'hd4:
+          dec_l3_cmpl = 1'h0;
+      8'hd5:
+          dec_l3_cmpl = 1'h0;
+      8'hd6:
+          dec_l3_cmpl = 1'h0;
+      8'hd7:
+          dec_l3_cmpl = 1'h0;
+      8'hd8:
+          dec_l3_cmpl = 1'h0;
+      8'hd9:
+          dec_l3_cmpl = 1'h0;
+      8'hda:
+          dec_l3_cmpl = 1'h0;
+      8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l3_cmpl = 1'h0;
+      8'hf8:
+          dec_l3_cmpl = 1'h0;
+      8'hf9:
+          dec_l3_cmpl = 1'h0;
+      8'hfa:
+          dec_l3_cmpl = 1'h0;
+      8'hfb:
+          dec_l3_cmpl = 1'h0;
+      8'hfc:
+          dec_l3_cmpl = 1'h0;
+      8'hfd:
+          dec_l3_cmpl = 1'h0;
+      8'hfe:
+          dec_l3_cmpl = 1'h0;
+      8'hff:
+          dec_l3_cmpl = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20507$0 )
+      8'h00, 8'h40:
+          dec_l3_n = 4'h1;
+      8'h01, 8'h41:
+          dec_l3_n = 4'h1;
+      8'h02, 8'h42:
+          dec_l3_n = 4'h1;
+      8'h03, 8'h43:
+          dec_l3_n = 4'h1;
+      8'h04, 8'h44:
+          dec_l3_n = 4'h1;
+      8'h05, 8'h45:
+          dec_l3_n = 4'h1;
+      8'h06, 8'h46:
+          dec_l3_n = 4'h1;
+      8'h07, 8'h47:
+          dec_l3_n = 4'h1;
+      8'h08, 8'h48:
+          dec_l3_n = 4'h1;
+      8'h09, 8'h49:
+          dec_l3_n = 4'h1;
+      8'h0a, 8'h4a:
+          dec_l3_n = 4'h1;
+      8'h0b, 8'h4b:
+          dec_l3_n = 4'h1;
+      8'h0c, 8'h4c:
+          dec_l3_n = 4'h1;
+      8'h0d, 8'h4d:
+          dec_l3_n = 4'h1;
+      8'h0e, 8'h4e:
+          dec_l3_n = 4'h1;
+      8'h0f, 8'h4f:
+          dec_l3_n = 4'h1;
+      8'h10, 8'h50:
+          dec_l3_n = 4'h1;
+      8'h11, 8'h51:
+          dec_l3_n = 4'h1;
+      8'h12, 8'h52:
+          dec_l3_n = 4'h1;
+      8'h13, 8'h53:
+          dec_l3_n = 4'h1;
+      8'h14, 8'h54:
+          dec_l3_n = 4'h1;
+      8'h15, 8'h55:
+          dec_l3_n = 4'h1;
+      8'h16, 8'h56:
+          dec_l3_n = 4'h1;
+      8'h17, 8'h57:
+          dec_l3_n = 4'h1;
+      8'h18, 8'h58:
+          dec_l3_n = 4'h1;
+      8'h19, 8'h59:
+          dec_l3_n = 4'h1;
+      8'h1a, 8'h5a:
+          dec_l3_n = 4'h1;
+      8'h1b, 8'h5b:
+          dec_l3_n = 4'h1;
+      8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l3_n = 4'h1;
+      8'h80:
+          dec_l3_n = 4'h0;
+      8'h81:
+          dec_l3_n = 4'h1;
+      8'h82:
+          dec_l3_n = 4'h2;
+      8'h83:
+          dec_l3_n = 4'h3;
+      8'h84:
+          dec_l3_n = 4'h4;
+      8'h85:
+          dec_l3_n = 4'h4;
+      8'h86:
+          dec_l3_n = 4'h4;
+      8'h87:
+          dec_l3_n = 4'h4;
+      8'h88:
+          dec_l3_n = 4'h4;
+      8'h89:
+          dec_l3_n = 4'h4;
+      8'h8a:
+          dec_l3_n = 4'h4;
+      8'h8b:
+          dec_l3_n = 4'h4;
+      8'h8c:
+          dec_l3_n = 4'h4;
+      8'h8d:
+          dec_l3_n = 4'h4;
+      8'h8e:
+          dec_l3_n = 4'h4;
+      8'h8f:
+          dec_l3_n = 4'h4;
+      8'h90:
+          dec_l3_n = 4'h4;
+      8'h91:
+          dec_l3_n = 4'h4;
+      8'h92:
+          dec_l3_n = 4'h4;
+      8'h93:
+          dec_l3_n = 4'h4;
+      8'h94:
+          dec_l3_n = 4'h4;
+      8'h95:
+          dec_l3_n = 4'h4;
+      8'h96:
+          dec_l3_n = 4'h4;
+      8'h97:
+          dec_l3_n = 4'h4;
+      8'h98:
+          dec_l3_n = 4'h4;
+      8'h99:
+          dec_l3_n = 4'h4;
+      8'h9a:
+          dec_l3_n = 4'h4;
+      8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l3_n = 4'h4;
+      8'hb8:
+          dec_l3_n = 4'h3;
+      8'hb9:
+          dec_l3_n = 4'h2;
+      8'hba:
+          dec_l3_n = 4'h1;
+      8'hbb:
+          dec_l3_n = 4'h0;
+      8'hbc:
+          dec_l3_n = 4'h0;
+      8'hbd:
+          dec_l3_n = 4'h0;
+      8'hbe:
+          dec_l3_n = 4'h0;
+      8'hbf:
+          dec_l3_n = 4'h0;
+      8'hc0:
+          dec_l3_n = 4'h0;
+      8'hc1:
+          dec_l3_n = 4'h0;
+      8'hc2:
+          dec_l3_n = 4'h0;
+      8'hc3:
+          dec_l3_n = 4'h0;
+      8'hc4:
+          dec_l3_n = 4'h0;
+      8'hc5:
+          dec_l3_n = 4'h0;
+      8'hc6:
+          dec_l3_n = 4'h0;
+      8'hc7:
+          dec_l3_n = 4'h0;
+      8'hc8:
+          dec_l3_n = 4'h0;
+      8'hc9:
+          dec_l3_n = 4'h0;
+      8'hca:
+          dec_l3_n = 4'h0;
+      8'hcb:
+          dec_l3_n = 4'h0;
+      8'hcc:
+          dec_l3_n = 4'h0;
+      8'hcd:
+          dec_l3_n = 4'h0;
+      8'hce:
+          dec_l3_n = 4'h0;
+      8'hcf:
+          dec_l3_n = 4'h0;
+      8'hd0:
+          dec_l3_n = 4'h0;
+      8'hd1:
+          dec_l3_n = 4'h0;
+      8'hd2:
+          dec_l3_n = 4'h0;
+      8'hd3:
+          dec_l3_n = 4'h0;
+      8'hd4:
+          dec_l3_n = 4'h0;
+      8'hd5:
+          dec_l3_n = 4'h0;
+      8'hd6:
+          dec_l3_n = 4'h0;
+      8'hd7:
+          dec_l3_n = 4'h0;
+      8'hd8:
+          dec_l3_n = 4'h0;
+      8'hd9:
+          dec_l3_n = 4'h0;
+      8'hda:
+          dec_l3_n = 4'h0;
+      8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l3_n = 4'h0;
+      8'hf8:
+          dec_l3_n = 4'h0;
+      8'hf9:
+          dec_l3_n = 4'h0;
+      8'hfa:
+          dec_l3_n = 4'h0;
+      8'hfb:
+          dec_l3_n = 4'h0;
+      8'hfc:
+          dec_l3_n = 4'h0;
+      8'hfd:
+          dec_l3_n = 4'h0;
+      8'hfe:
+          dec_l3_n = 4'h0;
+      8'hff:
+          dec_l3_n = 4'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20507$0 )
+      8'h00, 8'h40:
+          dec_l3_defer = 1'h0;
+      8'h01, 8'h41:
+          dec_l3_defer = 1'h0;
+      8'h02, 8'h42:
+          dec_l3_defer = 1'h0;
+      8'h03, 8'h43:
+          dec_l3_defer = 1'h0;
+      8'h04, 8'h44:
+          dec_l3_defer = 1'h0;
+      8'h05, 8'h45:
+          dec_l3_defer = 1'h0;
+      8'h06, 8'h46:
+          dec_l3_defer = 1'h0;
+      8'h07, 8'h47:
+          dec_l3_defer = 1'h0;
+      8'h08, 8'h48:
+          dec_l3_defer = 1'h0;
+      8'h09, 8'h49:
+          dec_l3_defer = 1'h0;
+      8'h0a, 8'h4a:
+          dec_l3_defer = 1'h0;
+      8'h0b, 8'h4b:
+          dec_l3_defer = 1'h0;
+      8'h0c, 8'h4c:
+          dec_l3_defer = 1'h0;
+      8'h0d, 8'h4d:
+          dec_l3_defer = 1'h0;
+      8'h0e, 8'h4e:
+          dec_l3_defer = 1'h0;
+      8'h0f, 8'h4f:
+          dec_l3_defer = 1'h0;
+      8'h10, 8'h50:
+          dec_l3_defer = 1'h0;
+      8'h11, 8'h51:
+          dec_l3_defer = 1'h0;
+      8'h12, 8'h52:
+          dec_l3_defer = 1'h0;
+      8'h13, 8'h53:
+          dec_l3_defer = 1'h0;
+      8'h14, 8'h54:
+          dec_l3_defer = 1'h0;
+      8'h15, 8'h55:
+          dec_l3_defer = 1'h0;
+      8'h16, 8'h56:
+          dec_l3_defer = 1'h0;
+      8'h17, 8'h57:
+          dec_l3_defer = 1'h0;
+      8'h18, 8'h58:
+          dec_l3_defer = 1'h0;
+      8'h19, 8'h59:
+          dec_l3_defer = 1'h0;
+      8'h1a, 8'h5a:
+          dec_l3_defer = 1'h0;
+      8'h1b, 8'h5b:
+          dec_l3_defer = 1'h0;
+      8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l3_defer = 1'h0;
+      8'h80:
+          dec_l3_defer = 1'h0;
+      8'h81:
+          dec_l3_defer = 1'h0;
+      8'h82:
+          dec_l3_defer = 1'h0;
+      8'h83:
+          dec_l3_defer = 1'h0;
+      8'h84:
+          dec_l3_defer = 1'h0;
+      8'h85:
+          dec_l3_defer = 1'h0;
+      8'h86:
+          dec_l3_defer = 1'h0;
+      8'h87:
+          dec_l3_defer = 1'h0;
+      8'h88:
+          dec_l3_defer = 1'h0;
+      8'h89:
+          dec_l3_defer = 1'h0;
+      8'h8a:
+          dec_l3_defer = 1'h0;
+      8'h8b:
+          dec_l3_defer = 1'h0;
+      8'h8c:
+          dec_l3_defer = 1'h0;
+      8'h8d:
+          dec_l3_defer = 1'h0;
+      8'h8e:
+          dec_l3_defer = 1'h0;
+      8'h8f:
+          dec_l3_defer = 1'h0;
+      8'h90:
+          dec_l3_defer = 1'h0;
+      8'h91:
+          dec_l3_defer = 1'h0;
+      8'h92:
+          dec_l3_defer = 1'h0;
+      8'h93:
+          dec_l3_defer = 1'h0;
+      8'h94:
+          dec_l3_defer = 1'h0;
+      8'h95:
+          dec_l3_defer = 1'h0;
+      8'h96:
+          dec_l3_defer = 1'h0;
+      8'h97:
+          dec_l3_defer = 1'h0;
+      8'h98:
+          dec_l3_defer = 1'h0;
+      8'h99:
+          dec_l3_defer = 1'h0;
+      8'h9a:
+          dec_l3_defer = 1'h0;
+      8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l3_defer = 1'h0;
+      8'hb8:
+          dec_l3_defer = 1'h0;
+      8'hb9:
+          dec_l3_defer = 1'h0;
+      8'hba:
+          dec_l3_defer = 1'h0;
+      8'hbb:
+          dec_l3_defer = 1'h0;
+      8'hbc:
+          dec_l3_defer = 1'h1;
+      8'hbd:
+          dec_l3_defer = 1'h1;
+      8'hbe:
+          dec_l3_defer = 1'h1;
+      8'hbf:
+          dec_l3_defer = 1'h1;
+      8'hc0:
+          dec_l3_defer = 1'h0;
+      8'hc1:
+          dec_l3_defer = 1'h0;
+      8'hc2:
+          dec_l3_defer = 1'h0;
+      8'hc3:
+          dec_l3_defer = 1'h0;
+      8'hc4:
+          dec_l3_defer = 1'h0;
+      8'hc5:
+          dec_l3_defer = 1'h0;
+      8'hc6:
+          dec_l3_defer = 1'h0;
+      8'hc7:
+          dec_l3_defer = 1'h0;
+      8'hc8:
+          dec_l3_defer = 1'h0;
+      8'hc9:
+          dec_l3_defer = 1'h0;
+      8'hca:
+          dec_l3_defer = 1'h0;
+      8'hcb:
+          dec_l3_defer = 1'h0;
+      8'hcc:
+          dec_l3_defer = 1'h0;
+      8'hcd:
+          dec_l3_defer = 1'h0;
+      8'hce:
+          dec_l3_defer = 1'h0;
+      8'hcf:
+          dec_l3_defer = 1'h0;
+      8'hd0:
+          dec_l3_defer = 1'h0;
+      8'hd1:
+          dec_l3_defer = 1'h0;
+      8'hd2:
+          dec_l3_defer = 1'h0;
+      8'hd3:
+          dec_l3_defer = 1'h0;
+      8'hd4:
+          dec_l3_defer = 1'h0;
+      8'hd5:
+          dec_l3_defer = 1'h0;
+      8'hd6:
+          dec_l3_defer = 1'h0;
+      8'hd7:
+          dec_l3_defer = 1'h0;
+      8'hd8:
+          dec_l3_defer = 1'h0;
+      8'hd9:
+          dec_l3_defer = 1'h0;
+      8'hda:
+          dec_l3_defer = 1'h0;
+      8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l3_defer = 1'h0;
+      8'hf8:
+          dec_l3_defer = 1'h0;
+      8'hf9:
+          dec_l3_defer = 1'h0;
+      8'hfa:
+          dec_l3_defer = 1'h0;
+      8'hfb:
+          dec_l3_defer = 1'h0;
+      8'hfc:
+          dec_l3_defer = 1'h1;
+      8'hfd:
+          dec_l3_defer = 1'h1;
+      8'hfe:
+          dec_l3_defer = 1'h1;
+      8'hff:
+          dec_l3_defer = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20507$0 )
+      8'h00, 8'h40:
+          dec_l3_out_end = 5'h03;
+      8'h01, 8'h41:
+          dec_l3_out_end = 5'h04;
+      8'h02, 8'h42:
+          dec_l3_out_end = 5'h05;
+      8'h03, 8'h43:
+          dec_l3_out_end = 5'h06;
+      8'h04, 8'h44:
+          dec_l3_out_end = 5'h07;
+      8'h05, 8'h45:
+          dec_l3_out_end = 5'h08;
+      8'h06, 8'h46:
+          dec_l3_out_end = 5'h09;
+      8'h07, 8'h47:
+          dec_l3_out_end = 5'h0a;
+      8'h08, 8'h48:
+          dec_l3_out_end = 5'h0b;
+      8'h09, 8'h49:
+          dec_l3_out_end = 5'h0c;
+      8'h0a, 8'h4a:
+          dec_l3_out_end = 5'h0d;
+      8'h0b, 8'h4b:
+          dec_l3_out_end = 5'h0e;
+      8'h0c, 8'h4c:
+          dec_l3_out_end = 5'h0f;
+      8'h0d, 8'h4d:
+          dec_l3_out_end = 5'h10;
+      8'h0e, 8'h4e:
+          dec_l3_out_end = 5'h11;
+      8'h0f, 8'h4f:
+          dec_l3_out_end = 5'h12;
+      8'h10, 8'h50:
+          dec_l3_out_end = 5'h13;
+      8'h11, 8'h51:
+          dec_l3_out_end = 5'h14;
+      8'h12, 8'h52:
+          dec_l3_out_end = 5'h15;
+      8'h13, 8'h53:
+          dec_l3_out_end = 5'h16;
+      8'h14, 8'h54:
+          dec_l3_out_end = 5'h17;
+      8'h15, 8'h55:
+          dec_l3_out_end = 5'h18;
+      8'h16, 8'h56:
+          dec_l3_out_end = 5'h19;
+      8'h17, 8'h57:
+          dec_l3_out_end = 5'h1a;
+      8'h18, 8'h58:
+          dec_l3_out_end = 5'h1b;
+      8'h19, 8'h59:
+          dec_l3_out_end = 5'h1c;
+      8'h1a, 8'h5a:
+          dec_l3_out_end = 5'h1d;
+      8'h1b, 8'h5b:
+          dec_l3_out_end = 5'h1e;
+      8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l3_out_end = 5'h1f;
+      8'h80:
+          dec_l3_out_end = 5'h04;
+      8'h81:
+          dec_l3_out_end = 5'h05;
+      8'h82:
+          dec_l3_out_end = 5'h06;
+      8'h83:
+          dec_l3_out_end = 5'h07;
+      8'h84:
+          dec_l3_out_end = 5'h08;
+      8'h85:
+          dec_l3_out_end = 5'h09;
+      8'h86:
+          dec_l3_out_end = 5'h0a;
+      8'h87:
+          dec_l3_out_end = 5'h0b;
+      8'h88:
+          dec_l3_out_end = 5'h0c;
+      8'h89:
+          dec_l3_out_end = 5'h0d;
+      8'h8a:
+          dec_l3_out_end = 5'h0e;
+      8'h8b:
+          dec_l3_out_end = 5'h0f;
+      8'h8c:
+          dec_l3_out_end = 5'h10;
+      8'h8d:
+          dec_l3_out_end = 5'h11;
+      8'h8e:
+          dec_l3_out_end = 5'h12;
+      8'h8f:
+          dec_l3_out_end = 5'h13;
+      8'h90:
+          dec_l3_out_end = 5'h14;
+      8'h91:
+          dec_l3_out_end = 5'h15;
+      8'h92:
+          dec_l3_out_end = 5'h16;
+      8'h93:
+          dec_l3_out_end = 5'h17;
+      8'h94:
+          dec_l3_out_end = 5'h18;
+      8'h95:
+          dec_l3_out_end = 5'h19;
+      8'h96:
+          dec_l3_out_end = 5'h1a;
+      8'h97:
+          dec_l3_out_end = 5'h1b;
+      8'h98:
+          dec_l3_out_end = 5'h1c;
+      8'h99:
+          dec_l3_out_end = 5'h1d;
+      8'h9a:
+          dec_l3_out_end = 5'h1e;
+      8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l3_out_end = 5'h1f;
+      8'hb8:
+          dec_l3_out_end = 5'h1f;
+      8'hb9:
+          dec_l3_out_end = 5'h1f;
+      8'hba:
+          dec_l3_out_end = 5'h1f;
+      8'hbb:
+          dec_l3_out_end = 5'h1f;
+      8'hbc:
+          dec_l3_out_end = 5'h1f;
+      8'hbd:
+          dec_l3_out_end = 5'h1f;
+      8'hbe:
+          dec_l3_out_end = 5'h1f;
+      8'hbf:
+          dec_l3_out_end = 5'h1f;
+      8'hc0:
+          dec_l3_out_end = 5'h04;
+      8'hc1:
+          dec_l3_out_end = 5'h05;
+      8'hc2:
+          dec_l3_out_end = 5'h06;
+      8'hc3:
+          dec_l3_out_end = 5'h07;
+      8'hc4:
+          dec_l3_out_end = 5'h08;
+      8'hc5:
+          dec_l3_out_end = 5'h09;
+      8'hc6:
+          dec_l3_out_end = 5'h0a;
+      8'hc7:
+          dec_l3_out_end = 5'h0b;
+      8'hc8:
+          dec_l3_out_end = 5'h0c;
+      8'hc9:
+          dec_l3_out_end = 5'h0d;
+      8'hca:
+          dec_l3_out_end = 5'h0e;
+      8'hcb:
+          dec_l3_out_end = 5'h0f;
+      8'hcc:
+          dec_l3_out_end = 5'h10;
+      8'hcd:
+          dec_l3_out_end = 5'h11;
+      8'hce:
+          dec_l3_out_end = 5'h12;
+      8'hcf:
+          dec_l3_out_end = 5'h13;
+      8'hd0:
+          dec_l3_out_end = 5'h14;
+      8'hd1:
+          dec_l3_out_end = 5'h15;
+      8'hd2:
+          dec_l3_out_end = 5'h16;
+      8'hd3:
+          dec_l3_out_end = 5'h17;
+      8'hd4:
+          dec_l3_out_end = 5'h18;
+      8'hd5:
+          dec_l3_out_end = 5'h19;
+      8'hd6:
+          dec_l3_out_end = 5'h1a;
+      8'hd7:
+          dec_l3_out_end = 5'h1b;
+      8'hd8:
+          dec_l3_out_end = 5'h1c;
+      8'hd9:
+          dec_l3_out_end = 5'h1d;
+      8'hda:
+          dec_l3_out_end = 5'h1e;
+      8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l3_out_end = 5'h1f;
+      8'hf8:
+          dec_l3_out_end = 5'h1f;
+      8'hf9:
+          dec_l3_out_end = 5'h1f;
+      8'hfa:
+          dec_l3_out_end = 5'h1f;
+      8'hfb:
+          dec_l3_out_end = 5'h1f;
+      8'hfc:
+          dec_l3_out_end = 5'h1f;
+      8'hfd:
+          dec_l3_out_end = 5'h1f;
+      8'hfe:
+          dec_l3_out_end = 5'h1f;
+      8'hff:
+          dec_l3_out_end = 5'h1f;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    if (dec_l3_single) begin
       ln_l3 = 24'h000001;
-    end else if (long_l3) begin
+    end else if (dec_l3_long) begin
       ln_l3 = long_len_l3;
     end else begin
-      ln_l3 = { 18'h00000, \port$19543$0 [5:0] };
+      ln_l3 = { 18'h00000, \port$20507$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    if (single_l3) begin
-      e_l3 = 4'h1;
-    end else if (\$119 ) begin
-      e_l3 = 4'h9;
-    end else begin
-      e_l3 = \$120 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$122 ) begin
-      o2_l3 = oh_l3;
-    end else if (\$123 ) begin
-      o2_l3 = 5'h08;
-    end else begin
-      o2_l3 = ke_l3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\port$19545$0 [2:0])
+    casez (\port$20509$0 [2:0])
       3'h0:
-          long_len_l4 = { 16'h0000, \port$19547$0  };
+          long_len_l4 = { 16'h0000, \port$20511$0  };
       3'h1:
-          long_len_l4 = { 8'h00, \port$19547$0 , \port$19549$0  };
+          long_len_l4 = { 8'h00, \port$20511$0 , \port$20513$0  };
       default:
-          long_len_l4 = { \port$19547$0 , \port$19549$0 , \port$19551$0  };
+          long_len_l4 = { \port$20511$0 , \port$20513$0 , \port$20515$0  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    if (single_l4) begin
-      h_l4 = 4'h0;
-    end else if (long_l4) begin
-      h_l4 = \$131 ;
-    end else begin
-      h_l4 = 4'h1;
-    end
+    casez (\port$20509$0 )
+      8'h00, 8'h40:
+          dec_l4_single = 1'h1;
+      8'h01, 8'h41:
+          dec_l4_single = 1'h1;
+      8'h02, 8'h42:
+          dec_l4_single = 1'h1;
+      8'h03, 8'h43:
+          dec_l4_single = 1'h1;
+      8'h04, 8'h44:
+          dec_l4_single = 1'h1;
+      8'h05, 8'h45:
+          dec_l4_single = 1'h1;
+      8'h06, 8'h46:
+          dec_l4_single = 1'h1;
+      8'h07, 8'h47:
+          dec_l4_single = 1'h1;
+      8'h08, 8'h48:
+          dec_l4_single = 1'h1;
+      8'h09, 8'h49:
+          dec_l4_single = 1'h1;
+      8'h0a, 8'h4a:
+          dec_l4_single = 1'h1;
+      8'h0b, 8'h4b:
+          dec_l4_single = 1'h1;
+      8'h0c, 8'h4c:
+          dec_l4_single = 1'h1;
+      8'h0d, 8'h4d:
+          dec_l4_single = 1'h1;
+      8'h0e, 8'h4e:
+          dec_l4_single = 1'h1;
+      8'h0f, 8'h4f:
+          dec_l4_single = 1'h1;
+      8'h10, 8'h50:
+          dec_l4_single = 1'h1;
+      8'h11, 8'h51:
+          dec_l4_single = 1'h1;
+      8'h12, 8'h52:
+          dec_l4_single = 1'h1;
+      8'h13, 8'h53:
+          dec_l4_single = 1'h1;
+      8'h14, 8'h54:
+          dec_l4_single = 1'h1;
+      8'h15, 8'h55:
+          dec_l4_single = 1'h1;
+      8'h16, 8'h56:
+          dec_l4_single = 1'h1;
+      8'h17, 8'h57:
+          dec_l4_single = 1'h1;
+      8'h18, 8'h58:
+          dec_l4_single = 1'h1;
+      8'h19, 8'h59:
+          dec_l4_single = 1'h1;
+      8'h1a, 8'h5a:
+          dec_l4_single = 1'h1;
+      8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l4_single = 1'h1;
+      8'h80:
+          dec_l4_single = 1'h0;
+      8'h81:
+          dec_l4_single = 1'h0;
+      8'h82:
+          dec_l4_single = 1'h0;
+      8'h83:
+          dec_l4_single = 1'h0;
+      8'h84:
+          dec_l4_single = 1'h0;
+      8'h85:
+          dec_l4_single = 1'h0;
+      8'h86:
+          dec_l4_single = 1'h0;
+      8'h87:
+          dec_l4_single = 1'h0;
+      8'h88:
+          dec_l4_single = 1'h0;
+      8'h89:
+          dec_l4_single = 1'h0;
+      8'h8a:
+          dec_l4_single = 1'h0;
+      8'h8b:
+          dec_l4_single = 1'h0;
+      8'h8c:
+          dec_l4_single = 1'h0;
+      8'h8d:
+          dec_l4_single = 1'h0;
+      8'h8e:
+          dec_l4_single = 1'h0;
+      8'h8f:
+          dec_l4_single = 1'h0;
+      8'h90:
+          dec_l4_single = 1'h0;
+      8'h91:
+          dec_l4_single = 1'h0;
+      8'h92:
+          dec_l4_single = 1'h0;
+      8'h93:
+          dec_l4_single = 1'h0;
+      8'h94:
+          dec_l4_single = 1'h0;
+      8'h95:
+          dec_l4_single = 1'h0;
+      8'h96:
+          dec_l4_single = 1'h0;
+      8'h97:
+          dec_l4_single = 1'h0;
+      8'h98:
+          dec_l4_single = 1'h0;
+      8'h99:
+          dec_l4_single = 1'h0;
+      8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l4_single = 1'h0;
+      8'hb8:
+          dec_l4_single = 1'h0;
+      8'hb9:
+          dec_l4_single = 1'h0;
+      8'hba:
+          dec_l4_single = 1'h0;
+      8'hbb:
+          dec_l4_single = 1'h0;
+      8'hbc:
+          dec_l4_single = 1'h0;
+      8'hbd:
+          dec_l4_single = 1'h0;
+      8'hbe:
+          dec_l4_single = 1'h0;
+      8'hbf:
+          dec_l4_single = 1'h0;
+      8'hc0:
+          dec_l4_single = 1'h0;
+      8'hc1:
+          dec_l4_single = 1'h0;
+      8'hc2:
+          dec_l4_single = 1'h0;
+      8'hc3:
+          dec_l4_single = 1'h0;
+      8'hc4:
+          dec_l4_single = 1'h0;
+      8'hc5:
+          dec_l4_single = 1'h0;
+      8'hc6:
+          dec_l4_single = 1'h0;
+      8'hc7:
+          dec_l4_single = 1'h0;
+      8'hc8:
+          dec_l4_single = 1'h0;
+      8'hc9:
+          dec_l4_single = 1'h0;
+      8'hca:
+          dec_l4_single = 1'h0;
+      8'hcb:
+          dec_l4_single = 1'h0;
+      8'hcc:
+          dec_l4_single = 1'h0;
+      8'hcd:
+          dec_l4_single = 1'h0;
+      8'hce:
+          dec_l4_single = 1'h0;
+      8'hcf:
+          dec_l4_single = 1'h0;
+      8'hd0:
+          dec_l4_single = 1'h0;
+      8'hd1:
+          dec_l4_single = 1'h0;
+      8'hd2:
+          dec_l4_single = 1'h0;
+      8'hd3:
+          dec_l4_single = 1'h0;
+      8'hd4:
+          dec_l4_single = 1'h0;
+      8'hd5:
+          dec_l4_single = 1'h0;
+      8'hd6:
+          dec_l4_single = 1'h0;
+      8'hd7:
+          dec_l4_single = 1'h0;
+      8'hd8:
+          dec_l4_single = 1'h0;
+      8'hd9:
+          dec_l4_single = 1'h0;
+      8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l4_single = 1'h0;
+      8'hf8:
+          dec_l4_single = 1'h0;
+      8'hf9:
+          dec_l4_single = 1'h0;
+      8'hfa:
+          dec_l4_single = 1'h0;
+      8'hfb:
+          dec_l4_single = 1'h0;
+      8'hfc:
+          dec_l4_single = 1'h0;
+      8'hfd:
+          dec_l4_single = 1'h0;
+      8'hfe:
+          dec_l4_single = 1'h0;
+      8'hff:
+          dec_l4_single = 1'h0;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    if (single_l4) begin
+    casez (\port$20509$0 )
+      8'h00, 8'h40:
+          dec_l4_list = 1'h0;
+      8'h01, 8'h41:
+          dec_l4_list = 1'h0;
+      8'h02, 8'h42:
+          dec_l4_list = 1'h0;
+      8'h03, 8'h43:
+          dec_l4_list = 1'h0;
+      8'h04, 8'h44:
+          dec_l4_list = 1'h0;
+      8'h05, 8'h45:
+          dec_l4_list = 1'h0;
+      8'h06, 8'h46:
+          dec_l4_list = 1'h0;
+      8'h07, 8'h47:
+          dec_l4_list = 1'h0;
+      8'h08, 8'h48:
+          dec_l4_list = 1'h0;
+      8'h09, 8'h49:
+          dec_l4_list = 1'h0;
+      8'h0a, 8'h4a:
+          dec_l4_list = 1'h0;
+      8'h0b, 8'h4b:
+          dec_l4_list = 1'h0;
+      8'h0c, 8'h4c:
+          dec_l4_list = 1'h0;
+      8'h0d, 8'h4d:
+          dec_l4_list = 1'h0;
+      8'h0e, 8'h4e:
+          dec_l4_list = 1'h0;
+      8'h0f, 8'h4f:
+          dec_l4_list = 1'h0;
+      8'h10, 8'h50:
+          dec_l4_list = 1'h0;
+      8'h11, 8'h51:
+          dec_l4_list = 1'h0;
+      8'h12, 8'h52:
+          dec_l4_list = 1'h0;
+      8'h13, 8'h53:
+          dec_l4_list = 1'h0;
+      8'h14, 8'h54:
+          dec_l4_list = 1'h0;
+      8'h15, 8'h55:
+          dec_l4_list = 1'h0;
+      8'h16, 8'h56:
+          dec_l4_list = 1'h0;
+      8'h17, 8'h57:
+          dec_l4_list = 1'h0;
+      8'h18, 8'h58:
+          dec_l4_list = 1'h0;
+      8'h19, 8'h59:
+          dec_l4_list = 1'h0;
+      8'h1a, 8'h5a:
+          dec_l4_list = 1'h0;
+      8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l4_list = 1'h0;
+      8'h80:
+          dec_l4_list = 1'h0;
+      8'h81:
+          dec_l4_list = 1'h0;
+      8'h82:
+          dec_l4_list = 1'h0;
+      8'h83:
+          dec_l4_list = 1'h0;
+      8'h84:
+          dec_l4_list = 1'h0;
+      8'h85:
+          dec_l4_list = 1'h0;
+      8'h86:
+          dec_l4_list = 1'h0;
+      8'h87:
+          dec_l4_list = 1'h0;
+      8'h88:
+          dec_l4_list = 1'h0;
+      8'h89:
+          dec_l4_list = 1'h0;
+      8'h8a:
+          dec_l4_list = 1'h0;
+      8'h8b:
+          dec_l4_list = 1'h0;
+      8'h8c:
+          dec_l4_list = 1'h0;
+      8'h8d:
+          dec_l4_list = 1'h0;
+      8'h8e:
+          dec_l4_list = 1'h0;
+      8'h8f:
+          dec_l4_list = 1'h0;
+      8'h90:
+          dec_l4_list = 1'h0;
+      8'h91:
+          dec_l4_list = 1'h0;
+      8'h92:
+          dec_l4_list = 1'h0;
+      8'h93:
+          dec_l4_list = 1'h0;
+      8'h94:
+          dec_l4_list = 1'h0;
+      8'h95:
+          dec_l4_list = 1'h0;
+      8'h96:
+          dec_l4_list = 1'h0;
+      8'h97:
+          dec_l4_list = 1'h0;
+      8'h98:
+          dec_l4_list = 1'h0;
+      8'h99:
+          dec_l4_list = 1'h0;
+      8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l4_list = 1'h0;
+      8'hb8:
+          dec_l4_list = 1'h0;
+      8'hb9:
+          dec_l4_list = 1'h0;
+      8'hba:
+          dec_l4_list = 1'h0;
+      8'hbb:
+          dec_l4_list = 1'h0;
+      8'hbc:
+          dec_l4_list = 1'h0;
+      8'hbd:
+          dec_l4_list = 1'h0;
+      8'hbe:
+          dec_l4_list = 1'h0;
+      8'hbf:
+          dec_l4_list = 1'h0;
+      8'hc0:
+          dec_l4_list = 1'h1;
+      8'hc1:
+          dec_l4_list = 1'h1;
+      8'hc2:
+          dec_l4_list = 1'h1;
+      8'hc3:
+          dec_l4_list = 1'h1;
+      8'hc4:
+          dec_l4_list = 1'h1;
+      8'hc5:
+          dec_l4_list = 1'h1;
+      8'hc6:
+          dec_l4_list = 1'h1;
+      8'hc7:
+          dec_l4_list = 1'h1;
+      8'hc8:
+          dec_l4_list = 1'h1;
+      8'hc9:
+          dec_l4_list = 1'h1;
+      8'hca:
+          dec_l4_list = 1'h1;
+      8'hcb:
+          dec_l4_list = 1'h1;
+      8'hcc:
+          dec_l4_list = 1'h1;
+      8'hcd:
+          dec_l4_list = 1'h1;
+      8'hce:
+          dec_l4_list = 1'h1;
+      8'hcf:
+          dec_l4_list = 1'h1;
+      8'hd0:
+          dec_l4_list = 1'h1;
+      8'hd1:
+          dec_l4_list = 1'h1;
+      8'hd2:
+          dec_l4_list = 1'h1;
+      8'hd3:
+          dec_l4_list = 1'h1;
+      8'hd4:
+          dec_l4_list = 1'h1;
+      8'hd5:
+          dec_l4_list = 1'h1;
+      8'hd6:
+          dec_l4_list = 1'h1;
+      8'hd7:
+          dec_l4_list = 1'h1;
+      8'hd8:
+          dec_l4_list = 1'h1;
+      8'hd9:
+          dec_l4_list = 1'h1;
+      8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l4_list = 1'h1;
+      8'hf8:
+          dec_l4_list = 1'h1;
+      8'hf9:
+          dec_l4_list = 1'h1;
+      8'hfa:
+          dec_l4_list = 1'h1;
+      8'hfb:
+          dec_l4_list = 1'h1;
+      8'hfc:
+          dec_l4_list = 1'h1;
+      8'hfd:
+          dec_l4_list = 1'h1;
+      8'hfe:
+          dec_l4_list = 1'h1;
+      8'hff:
+          dec_l4_list = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20509$0 )
+      8'h00, 8'h40:
+          dec_l4_long = 1'h0;
+      8'h01, 8'h41:
+          dec_l4_long = 1'h0;
+      8'h02, 8'h42:
+          dec_l4_long = 1'h0;
+      8'h03, 8'h43:
+          dec_l4_long = 1'h0;
+      8'h04, 8'h44:
+          dec_l4_long = 1'h0;
+      8'h05, 8'h45:
+          dec_l4_long = 1'h0;
+      8'h06, 8'h46:
+          dec_l4_long = 1'h0;
+      8'h07, 8'h47:
+          dec_l4_long = 1'h0;
+      8'h08, 8'h48:
+          dec_l4_long = 1'h0;
+      8'h09, 8'h49:
+          dec_l4_long = 1'h0;
+      8'h0a, 8'h4a:
+          dec_l4_long = 1'h0;
+      8'h0b, 8'h4b:
+          dec_l4_long = 1'h0;
+      8'h0c, 8'h4c:
+          dec_l4_long = 1'h0;
+      8'h0d, 8'h4d:
+          dec_l4_long = 1'h0;
+      8'h0e, 8'h4e:
+          dec_l4_long = 1'h0;
+      8'h0f, 8'h4f:
+          dec_l4_long = 1'h0;
+      8'h10, 8'h50:
+          dec_l4_long = 1'h0;
+      8'h11, 8'h51:
+          dec_l4_long = 1'h0;
+      8'h12, 8'h52:
+          dec_l4_long = 1'h0;
+      8'h13, 8'h53:
+          dec_l4_long = 1'h0;
+      8'h14, 8'h54:
+          dec_l4_long = 1'h0;
+      8'h15, 8'h55:
+          dec_l4_long = 1'h0;
+      8'h16, 8'h56:
+          dec_l4_long = 1'h0;
+      8'h17, 8'h57:
+          dec_l4_long = 1'h0;
+      8'h18, 8'h58:
+          dec_l4_long = 1'h0;
+      8'h19, 8'h59:
+          dec_l4_long = 1'h0;
+      8'h1a, 8'h5a:
+          dec_l4_long = 1'h0;
+      8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l4_long = 1'h0;
+      8'h80:
+          dec_l4_long = 1'h0;
+      8'h81:
+          dec_l4_long = 1'h0;
+      8'h82:
+          dec_l4_long = 1'h0;
+      8'h83:
+          dec_l4_long = 1'h0;
+      8'h84:
+          dec_l4_long = 1'h0;
+      8'h85:
+          dec_l4_long = 1'h0;
+      8'h86:
+          dec_l4_long = 1'h0;
+      8'h87:
+          dec_l4_long = 1'h0;
+      8'h88:
+          dec_l4_long = 1'h0;
+      8'h89:
+          dec_l4_long = 1'h0;
+      8'h8a:
+          dec_l4_long = 1'h0;
+      8'h8b:
+          dec_l4_long = 1'h0;
+      8'h8c:
+          dec_l4_long = 1'h0;
+      8'h8d:
+          dec_l4_long = 1'h0;
+      8'h8e:
+          dec_l4_long = 1'h0;
+      8'h8f:
+          dec_l4_long = 1'h0;
+      8'h90:
+          dec_l4_long = 1'h0;
+      8'h91:
+          dec_l4_long = 1'h0;
+      8'h92:
+          dec_l4_long = 1'h0;
+      8'h93:
+          dec_l4_long = 1'h0;
+      8'h94:
+          dec_l4_long = 1'h0;
+      8'h95:
+          dec_l4_long = 1'h0;
+      8'h96:
+          dec_l4_long = 1'h0;
+      8'h97:
+          dec_l4_long = 1'h0;
+      8'h98:
+          dec_l4_long = 1'h0;
+      8'h99:
+          dec_l4_long = 1'h0;
+      8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l4_long = 1'h0;
+      8'hb8:
+          dec_l4_long = 1'h1;
+      8'hb9:
+          dec_l4_long = 1'h1;
+      8'hba:
+          dec_l4_long = 1'h1;
+      8'hbb:
+          dec_l4_long = 1'h1;
+      8'hbc:
+          dec_l4_long = 1'h1;
+      8'hbd:
+          dec_l4_long = 1'h1;
+      8'hbe:
+          dec_l4_long = 1'h1;
+      8'hbf:
+          dec_l4_long = 1'h1;
+      8'hc0:
+          dec_l4_long = 1'h0;
+      8'hc1:
+          dec_l4_long = 1'h0;
+      8'hc2:
+          dec_l4_long = 1'h0;
+      8'hc3:
+          dec_l4_long = 1'h0;
+      8'hc4:
+          dec_l4_long = 1'h0;
+      8'hc5:
+          dec_l4_long = 1'h0;
+      8'hc6:
+          dec_l4_long = 1'h0;
+      8'hc7:
+          dec_l4_long = 1'h0;
+      8'hc8:
+          dec_l4_long = 1'h0;
+      8'hc9:
+          dec_l4_long = 1'h0;
+      8'hca:
+          dec_l4_long = 1'h0;
+      8'hcb:
+          dec_l4_long = 1'h0;
+      8'hcc:
+          dec_l4_long = 1'h0;
+      8'hcd:
+          dec_l4_long = 1'h0;
+      8'hce:
+          dec_l4_long = 1'h0;
+      8'hcf:
+          dec_l4_long = 1'h0;
+      8'hd0:
+          dec_l4_long = 1'h0;
+      8'hd1:
+          dec_l4_long = 1'h0;
+      8'hd2:
+          dec_l4_long = 1'h0;
+      8'hd3:
+          dec_l4_long = 1'h0;
+      8'hd4:
+          dec_l4_long = 1'h0;
+      8'hd5:
+          dec_l4_long = 1'h0;
+      8'hd6:
+          dec_l4_long = 1'h0;
+      8'hd7:
+          dec_l4_long = 1'h0;
+      8'hd8:
+          dec_l4_long = 1'h0;
+      8'hd9:
+          dec_l4_long = 1'h0;
+      8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l4_long = 1'h0;
+      8'hf8:
+          dec_l4_long = 1'h1;
+      8'hf9:
+          dec_l4_long = 1'h1;
+      8'hfa:
+          dec_l4_long = 1'h1;
+      8'hfb:
+          dec_l4_long = 1'h1;
+      8'hfc:
+          dec_l4_long = 1'h1;
+      8'hfd:
+          dec_l4_long = 1'h1;
+      8'hfe:
+          dec_l4_long = 1'h1;
+      8'hff:
+          dec_l4_long = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20509$0 )
+      8'h00, 8'h40:
+          dec_l4_h = 4'h0;
+      8'h01, 8'h41:
+          dec_l4_h = 4'h0;
+      8'h02, 8'h42:
+          dec_l4_h = 4'h0;
+      8'h03, 8'h43:
+          dec_l4_h = 4'h0;
+      8'h04, 8'h44:
+          dec_l4_h = 4'h0;
+      8'h05, 8'h45:
+          dec_l4_h = 4'h0;
+      8'h06, 8'h46:
+          dec_l4_h = 4'h0;
+      8'h07, 8'h47:
+          dec_l4_h = 4'h0;
+      8'h08, 8'h48:
+          dec_l4_h = 4'h0;
+      8'h09, 8'h49:
+          dec_l4_h = 4'h0;
+      8'h0a, 8'h4a:
+          dec_l4_h = 4'h0;
+      8'h0b, 8'h4b:
+          dec_l4_h = 4'h0;
+      8'h0c, 8'h4c:
+          dec_l4_h = 4'h0;
+      8'h0d, 8'h4d:
+          dec_l4_h = 4'h0;
+      8'h0e, 8'h4e:
+          dec_l4_h = 4'h0;
+      8'h0f, 8'h4f:
+          dec_l4_h = 4'h0;
+      8'h10, 8'h50:
+          dec_l4_h = 4'h0;
+      8'h11, 8'h51:
+          dec_l4_h = 4'h0;
+      8'h12, 8'h52:
+          dec_l4_h = 4'h0;
+      8'h13, 8'h53:
+          dec_l4_h = 4'h0;
+      8'h14, 8'h54:
+          dec_l4_h = 4'h0;
+      8'h15, 8'h55:
+          dec_l4_h = 4'h0;
+      8'h16, 8'h56:
+          dec_l4_h = 4'h0;
+      8'h17, 8'h57:
+          dec_l4_h = 4'h0;
+      8'h18, 8'h58:
+          dec_l4_h = 4'h0;
+      8'h19, 8'h59:
+          dec_l4_h = 4'h0;
+      8'h1a, 8'h5a:
+          dec_l4_h = 4'h0;
+      8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l4_h = 4'h0;
+      8'h80:
+          dec_l4_h = 4'h1;
+      8'h81:
+          dec_l4_h = 4'h1;
+      8'h82:
+          dec_l4_h = 4'h1;
+      8'h83:
+          dec_l4_h = 4'h1;
+      8'h84:
+          dec_l4_h = 4'h1;
+      8'h85:
+          dec_l4_h = 4'h1;
+      8'h86:
+          dec_l4_h = 4'h1;
+      8'h87:
+          dec_l4_h = 4'h1;
+      8'h88:
+          dec_l4_h = 4'h1;
+      8'h89:
+          dec_l4_h = 4'h1;
+      8'h8a:
+          dec_l4_h = 4'h1;
+      8'h8b:
+          dec_l4_h = 4'h1;
+      8'h8c:
+          dec_l4_h = 4'h1;
+      8'h8d:
+          dec_l4_h = 4'h1;
+      8'h8e:
+          dec_l4_h = 4'h1;
+      8'h8f:
+          dec_l4_h = 4'h1;
+      8'h90:
+          dec_l4_h = 4'h1;
+      8'h91:
+          dec_l4_h = 4'h1;
+      8'h92:
+          dec_l4_h = 4'h1;
+      8'h93:
+          dec_l4_h = 4'h1;
+      8'h94:
+          dec_l4_h = 4'h1;
+      8'h95:
+          dec_l4_h = 4'h1;
+      8'h96:
+          dec_l4_h = 4'h1;
+      8'h97:
+          dec_l4_h = 4'h1;
+      8'h98:
+          dec_l4_h = 4'h1;
+      8'h99:
+          dec_l4_h = 4'h1;
+      8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l4_h = 4'h1;
+      8'hb8:
+          dec_l4_h = 4'h2;
+      8'hb9:
+          dec_l4_h = 4'h3;
+      8'hba:
+          dec_l4_h = 4'h4;
+      8'hbb:
+          dec_l4_h = 4'h5;
+      8'hbc:
+          dec_l4_h = 4'h6;
+      8'hbd:
+          dec_l4_h = 4'h7;
+      8'hbe:
+          dec_l4_h = 4'h8;
+      8'hbf:
+          dec_l4_h = 4'h9;
+      8'hc0:
+          dec_l4_h = 4'h1;
+      8'hc1:
+          dec_l4_h = 4'h1;
+      8'hc2:
+          dec_l4_h = 4'h1;
+      8'hc3:
+          dec_l4_h = 4'h1;
+      8'hc4:
+          dec_l4_h = 4'h1;
+      8'hc5:
+          dec_l4_h = 4'h1;
+      8'hc6:
+          dec_l4_h = 4'h1;
+      8'hc7:
+          dec_l4_h = 4'h1;
+      8'hc8:
+          dec_l4_h = 4'h1;
+      8'hc9:
+          dec_l4_h = 4'h1;
+      8'hca:
+          dec_l4_h = 4'h1;
+      8'hcb:
+          dec_l4_h = 4'h1;
+      8'hcc:
+          dec_l4_h = 4'h1;
+      8'hcd:
+          dec_l4_h = 4'h1;
+      8'hce:
+          dec_l4_h = 4'h1;
+      8'hcf:
+          dec_l4_h = 4'h1;
+      8'hd0:
+          dec_l4_h = 4'h1;
+      8'hd1:
+          dec_l4_h = 4'h1;
+      8'hd2:
+          dec_l4_h = 4'h1;
+      8'hd3:
+          dec_l4_h = 4'h1;
+      8'hd4:
+          dec_l4_h = 4'h1;
+      8'hd5:
+          dec_l4_h = 4'h1;
+      8'hd6:
+          dec_l4_h = 4'h1;
+      8'hd7:
+          dec_l4_h = 4'h1;
+      8'hd8:
+          dec_l4_h = 4'h1;
+      8'hd9:
+          dec_l4_h = 4'h1;
+      8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l4_h = 4'h1;
+      8'hf8:
+          dec_l4_h = 4'h2;
+      8'hf9:
+          dec_l4_h = 4'h3;
+      8'hfa:
+          dec_l4_h = 4'h4;
+      8'hfb:
+          dec_l4_h = 4'h5;
+      8'hfc:
+          dec_l4_h = 4'h6;
+      8'hfd:
+          dec_l4_h = 4'h7;
+      8'hfe:
+          dec_l4_h = 4'h8;
+      8'hff:
+          dec_l4_h = 4'h9;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20509$0 )
+      8'h00, 8'h40:
+          dec_l4_oh = 5'h04;
+      8'h01, 8'h41:
+          dec_l4_oh = 5'h04;
+      8'h02, 8'h42:
+          dec_l4_oh = 5'h04;
+      8'h03, 8'h43:
+          dec_l4_oh = 5'h04;
+      8'h04, 8'h44:
+          dec_l4_oh = 5'h04;
+      8'h05, 8'h45:
+          dec_l4_oh = 5'h04;
+      8'h06, 8'h46:
+          dec_l4_oh = 5'h04;
+      8'h07, 8'h47:
+          dec_l4_oh = 5'h04;
+      8'h08, 8'h48:
+          dec_l4_oh = 5'h04;
+      8'h09, 8'h49:
+          dec_l4_oh = 5'h04;
+      8'h0a, 8'h4a:
+          dec_l4_oh = 5'h04;
+      8'h0b, 8'h4b:
+          dec_l4_oh = 5'h04;
+      8'h0c, 8'h4c:
+          dec_l4_oh = 5'h04;
+      8'h0d, 8'h4d:
+          dec_l4_oh = 5'h04;
+      8'h0e, 8'h4e:
+          dec_l4_oh = 5'h04;
+      8'h0f, 8'h4f:
+          dec_l4_oh = 5'h04;
+      8'h10, 8'h50:
+          dec_l4_oh = 5'h04;
+      8'h11, 8'h51:
+          dec_l4_oh = 5'h04;
+      8'h12, 8'h52:
+          dec_l4_oh = 5'h04;
+      8'h13, 8'h53:
+          dec_l4_oh = 5'h04;
+      8'h14, 8'h54:
+          dec_l4_oh = 5'h04;
+      8'h15, 8'h55:
+          dec_l4_oh = 5'h04;
+      8'h16, 8'h56:
+          dec_l4_oh = 5'h04;
+      8'h17, 8'h57:
+          dec_l4_oh = 5'h04;
+      8'h18, 8'h58:
+          dec_l4_oh = 5'h04;
+      8'h19, 8'h59:
+          dec_l4_oh = 5'h04;
+      8'h1a, 8'h5a:
+          dec_l4_oh = 5'h04;
+      8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l4_oh = 5'h04;
+      8'h80:
+          dec_l4_oh = 5'h05;
+      8'h81:
+          dec_l4_oh = 5'h05;
+      8'h82:
+          dec_l4_oh = 5'h05;
+      8'h83:
+          dec_l4_oh = 5'h05;
+      8'h84:
+          dec_l4_oh = 5'h05;
+      8'h85:
+          dec_l4_oh = 5'h05;
+      8'h86:
+          dec_l4_oh = 5'h05;
+      8'h87:
+          dec_l4_oh = 5'h05;
+      8'h88:
+          dec_l4_oh = 5'h05;
+      8'h89:
+          dec_l4_oh = 5'h05;
+      8'h8a:
+          dec_l4_oh = 5'h05;
+      8'h8b:
+          dec_l4_oh = 5'h05;
+      8'h8c:
+          dec_l4_oh = 5'h05;
+      8'h8d:
+          dec_l4_oh = 5'h05;
+      8'h8e:
+          dec_l4_oh = 5'h05;
+      8'h8f:
+          dec_l4_oh = 5'h05;
+      8'h90:
+          dec_l4_oh = 5'h05;
+      8'h91:
+          dec_l4_oh = 5'h05;
+      8'h92:
+          dec_l4_oh = 5'h05;
+      8'h93:
+          dec_l4_oh = 5'h05;
+      8'h94:
+          dec_l4_oh = 5'h05;
+      8'h95:
+          dec_l4_oh = 5'h05;
+      8'h96:
+          dec_l4_oh = 5'h05;
+      8'h97:
+          dec_l4_oh = 5'h05;
+      8'h98:
+          dec_l4_oh = 5'h05;
+      8'h99:
+          dec_l4_oh = 5'h05;
+      8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l4_oh = 5'h05;
+      8'hb8:
+          dec_l4_oh = 5'h06;
+      8'hb9:
+          dec_l4_oh = 5'h07;
+      8'hba:
+          dec_l4_oh = 5'h08;
+      8'hbb:
+          dec_l4_oh = 5'h09;
+      8'hbc:
+          dec_l4_oh = 5'h0a;
+      8'hbd:
+          dec_l4_oh = 5'h0b;
+      8'hbe:
+          dec_l4_oh = 5'h0c;
+      8'hbf:
+          dec_l4_oh = 5'h0d;
+      8'hc0:
+          dec_l4_oh = 5'h05;
+      8'hc1:
+          dec_l4_oh = 5'h05;
+      8'hc2:
+          dec_l4_oh = 5'h05;
+      8'hc3:
+          dec_l4_oh = 5'h05;
+      8'hc4:
+          dec_l4_oh = 5'h05;
+      8'hc5:
+          dec_l4_oh = 5'h05;
+      8'hc6:
+          dec_l4_oh = 5'h05;
+      8'hc7:
+          dec_l4_oh = 5'h05;
+      8'hc8:
+          dec_l4_oh = 5'h05;
+      8'hc9:
+          dec_l4_oh = 5'h05;
+      8'hca:
+          dec_l4_oh = 5'h05;
+      8'hcb:
+          dec_l4_oh = 5'h05;
+      8'hcc:
+          dec_l4_oh = 5'h05;
+      8'hcd:
+          dec_l4_oh = 5'h05;
+      8'hce:
+          dec_l4_oh = 5'h05;
+      8'hcf:
+          dec_l4_oh = 5'h05;
+      8'hd0:
+          dec_l4_oh = 5'h05;
+      8'hd1:
+          dec_l4_oh = 5'h05;
+      8'hd2:
+          dec_l4_oh = 5'h05;
+      8'hd3:
+          dec_l4_oh = 5'h05;
+      8'hd4:
+          dec_l4_oh = 5'h05;
+      8'hd5:
+          dec_l4_oh = 5'h05;
+      8'hd6:
+          dec_l4_oh = 5'h05;
+      8'hd7:
+          dec_l4_oh = 5'h05;
+      8'hd8:
+          dec_l4_oh = 5'h05;
+      8'hd9:
+          dec_l4_oh = 5'h05;
+      8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l4_oh = 5'h05;
+      8'hf8:
+          dec_l4_oh = 5'h06;
+      8'hf9:
+          dec_l4_oh = 5'h07;
+      8'hfa:
+          dec_l4_oh = 5'h08;
+      8'hfb:
+          dec_l4_oh = 5'h09;
+      8'hfc:
+          dec_l4_oh = 5'h0a;
+      8'hfd:
+          dec_l4_oh = 5'h0b;
+      8'hfe:
+          dec_l4_oh = 5'h0c;
+      8'hff:
+          dec_l4_oh = 5'h0d;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20509$0 )
+      8'h00, 8'h40:
+          dec_l4_o2 = 5'h05;
+      8'h01, 8'h41:
+          dec_l4_o2 = 5'h05;
+      8'h02, 8'h42:
+          dec_l4_o2 = 5'h05;
+      8'h03, 8'h43:
+          dec_l4_o2 = 5'h05;
+      8'h04, 8'h44:
+          dec_l4_o2 = 5'h05;
+      8'h05, 8'h45:
+          dec_l4_o2 = 5'h05;
+      8'h06, 8'h46:
+          dec_l4_o2 = 5'h05;
+      8'h07, 8'h47:
+          dec_l4_o2 = 5'h05;
+      8'h08, 8'h48:
+          dec_l4_o2 = 5'h05;
+      8'h09, 8'h49:
+          dec_l4_o2 = 5'h05;
+      8'h0a, 8'h4a:
+          dec_l4_o2 = 5'h05;
+      8'h0b, 8'h4b:
+          dec_l4_o2 = 5'h05;
+      8'h0c, 8'h4c:
+          dec_l4_o2 = 5'h05;
+      8'h0d, 8'h4d:
+          dec_l4_o2 = 5'h05;
+      8'h0e, 8'h4e:
+          dec_l4_o2 = 5'h05;
+      8'h0f, 8'h4f:
+          dec_l4_o2 = 5'h05;
+      8'h10, 8'h50:
+          dec_l4_o2 = 5'h05;
+      8'h11, 8'h51:
+          dec_l4_o2 = 5'h05;
+      8'h12, 8'h52:
+          dec_l4_o2 = 5'h05;
+      8'h13, 8'h53:
+          dec_l4_o2 = 5'h05;
+      8'h14, 8'h54:
+          dec_l4_o2 = 5'h05;
+      8'h15, 8'h55:
+          dec_l4_o2 = 5'h05;
+      8'h16, 8'h56:
+          dec_l4_o2 = 5'h05;
+      8'h17, 8'h57:
+          dec_l4_o2 = 5'h05;
+      8'h18, 8'h58:
+          dec_l4_o2 = 5'h05;
+      8'h19, 8'h59:
+          dec_l4_o2 = 5'h05;
+      8'h1a, 8'h5a:
+          dec_l4_o2 = 5'h05;
+      8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l4_o2 = 5'h05;
+      8'h80:
+          dec_l4_o2 = 5'h05;
+      8'h81:
+          dec_l4_o2 = 5'h06;
+      8'h82:
+          dec_l4_o2 = 5'h07;
+      8'h83:
+          dec_l4_o2 = 5'h08;
+      8'h84:
+          dec_l4_o2 = 5'h08;
+      8'h85:
+          dec_l4_o2 = 5'h08;
+      8'h86:
+          dec_l4_o2 = 5'h08;
+      8'h87:
+          dec_l4_o2 = 5'h08;
+      8'h88:
+          dec_l4_o2 = 5'h08;
+      8'h89:
+          dec_l4_o2 = 5'h08;
+      8'h8a:
+          dec_l4_o2 = 5'h08;
+      8'h8b:
+          dec_l4_o2 = 5'h08;
+      8'h8c:
+          dec_l4_o2 = 5'h08;
+      8'h8d:
+          dec_l4_o2 = 5'h08;
+      8'h8e:
+          dec_l4_o2 = 5'h08;
+      8'h8f:
+          dec_l4_o2 = 5'h08;
+      8'h90:
+          dec_l4_o2 = 5'h08;
+      8'h91:
+          dec_l4_o2 = 5'h08;
+      8'h92:
+          dec_l4_o2 = 5'h08;
+      8'h93:
+          dec_l4_o2 = 5'h08;
+      8'h94:
+          dec_l4_o2 = 5'h08;
+      8'h95:
+          dec_l4_o2 = 5'h08;
+      8'h96:
+          dec_l4_o2 = 5'h08;
+      8'h97:
+          dec_l4_o2 = 5'h08;
+      8'h98:
+          dec_l4_o2 = 5'h08;
+      8'h99:
+          dec_l4_o2 = 5'h08;
+      8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l4_o2 = 5'h08;
+      8'hb8:
+          dec_l4_o2 = 5'h08;
+      8'hb9:
+          dec_l4_o2 = 5'h08;
+      8'hba:
+          dec_l4_o2 = 5'h08;
+      8'hbb:
+          dec_l4_o2 = 5'h09;
+      8'hbc:
+          dec_l4_o2 = 5'h0a;
+      8'hbd:
+          dec_l4_o2 = 5'h0b;
+      8'hbe:
+          dec_l4_o2 = 5'h0c;
+      8'hbf:
+          dec_l4_o2 = 5'h0d;
+      8'hc0:
+          dec_l4_o2 = 5'h05;
+      8'hc1:
+          dec_l4_o2 = 5'h05;
+      8'hc2:
+          dec_l4_o2 = 5'h05;
+      8'hc3:
+          dec_l4_o2 = 5'h05;
+      8'hc4:
+          dec_l4_o2 = 5'h05;
+      8'hc5:
+          dec_l4_o2 = 5'h05;
+      8'hc6:
+          dec_l4_o2 = 5'h05;
+      8'hc7:
+          dec_l4_o2 = 5'h05;
+      8'hc8:
+          dec_l4_o2 = 5'h05;
+      8'hc9:
+          dec_l4_o2 = 5'h05;
+      8'hca:
+          dec_l4_o2 = 5'h05;
+      8'hcb:
+          dec_l4_o2 = 5'h05;
+      8'hcc:
+          dec_l4_o2 = 5'h05;
+      8'hcd:
+          dec_l4_o2 = 5'h05;
+      8'hce:
+          dec_l4_o2 = 5'h05;
+      8'hcf:
+          dec_l4_o2 = 5'h05;
+      8'hd0:
+          dec_l4_o2 = 5'h05;
+      8'hd1:
+          dec_l4_o2 = 5'h05;
+      8'hd2:
+          dec_l4_o2 = 5'h05;
+      8'hd3:
+          dec_l4_o2 = 5'h05;
+      8'hd4:
+          dec_l4_o2 = 5'h05;
+      8'hd5:
+          dec_l4_o2 = 5'h05;
+      8'hd6:
+          dec_l4_o2 = 5'h05;
+      8'hd7:
+          dec_l4_o2 = 5'h05;
+      8'hd8:
+          dec_l4_o2 = 5'h05;
+      8'hd9:
+          dec_l4_o2 = 5'h05;
+      8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l4_o2 = 5'h05;
+      8'hf8:
+          dec_l4_o2 = 5'h06;
+      8'hf9:
+          dec_l4_o2 = 5'h07;
+      8'hfa:
+          dec_l4_o2 = 5'h08;
+      8'hfb:
+          dec_l4_o2 = 5'h09;
+      8'hfc:
+          dec_l4_o2 = 5'h0a;
+      8'hfd:
+          dec_l4_o2 = 5'h0b;
+      8'hfe:
+          dec_l4_o2 = 5'h0c;
+      8'hff:
+          dec_l4_o2 = 5'h0d;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20509$0 )
+      8'h00, 8'h40:
+          dec_l4_cmpl = 1'h1;
+      8'h01, 8'h41:
+          dec_l4_cmpl = 1'h1;
+      8'h02, 8'h42:
+          dec_l4_cmpl = 1'h1;
+      8'h03, 8'h43:
+          dec_l4_cmpl = 1'h1;
+      8'h04, 8'h44:
+          dec_l4_cmpl = 1'h1;
+      8'h05, 8'h45:
+          dec_l4_cmpl = 1'h1;
+      8'h06, 8'h46:
+          dec_l4_cmpl = 1'h1;
+      8'h07, 8'h47:
+          dec_l4_cmpl = 1'h1;
+      8'h08, 8'h48:
+          dec_l4_cmpl = 1'h1;
+      8'h09, 8'h49:
+          dec_l4_cmpl = 1'h1;
+      8'h0a, 8'h4a:
+          dec_l4_cmpl = 1'h1;
+      8'h0b, 8'h4b:
+          dec_l4_cmpl = 1'h1;
+      8'h0c, 8'h4c:
+          dec_l4_cmpl = 1'h1;
+      8'h0d, 8'h4d:
+          dec_l4_cmpl = 1'h1;
+      8'h0e, 8'h4e:
+          dec_l4_cmpl = 1'h1;
+      8'h0f, 8'h4f:
+          dec_l4_cmpl = 1'h1;
+      8'h10, 8'h50:
+          dec_l4_cmpl = 1'h1;
+      8'h11, 8'h51:
+          dec_l4_cmpl = 1'h1;
+      8'h12, 8'h52:
+          dec_l4_cmpl = 1'h1;
+      8'h13, 8'h53:
+          dec_l4_cmpl = 1'h1;
+      8'h14, 8'h54:
+          dec_l4_cmpl = 1'h1;
+      8'h15, 8'h55:
+          dec_l4_cmpl = 1'h1;
+      8'h16, 8'h56:
+          dec_l4_cmpl = 1'h1;
+      8'h17, 8'h57:
+          dec_l4_cmpl = 1'h1;
+      8'h18, 8'h58:
+          dec_l4_cmpl = 1'h1;
+      8'h19, 8'h59:
+          dec_l4_cmpl = 1'h1;
+      8'h1a, 8'h5a:
+          dec_l4_cmpl = 1'h1;
+      8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l4_cmpl = 1'h1;
+      8'h80:
+          dec_l4_cmpl = 1'h1;
+      8'h81:
+          dec_l4_cmpl = 1'h1;
+      8'h82:
+          dec_l4_cmpl = 1'h1;
+      8'h83:
+          dec_l4_cmpl = 1'h1;
+      8'h84:
+          dec_l4_cmpl = 1'h0;
+      8'h85:
+          dec_l4_cmpl = 1'h0;
+      8'h86:
+          dec_l4_cmpl = 1'h0;
+      8'h87:
+          dec_l4_cmpl = 1'h0;
+      8'h88:
+          dec_l4_cmpl = 1'h0;
+      8'h89:
+          dec_l4_cmpl = 1'h0;
+      8'h8a:
+          dec_l4_cmpl = 1'h0;
+      8'h8b:
+          dec_l4_cmpl = 1'h0;
+      8'h8c:
+          dec_l4_cmpl = 1'h0;
+      8'h8d:
+          dec_l4_cmpl = 1'h0;
+      8'h8e:
+          dec_l4_cmpl = 1'h0;
+      8'h8f:
+          dec_l4_cmpl = 1'h0;
+      8'h90:
+          dec_l4_cmpl = 1'h0;
+      8'h91:
+          dec_l4_cmpl = 1'h0;
+      8'h92:
+          dec_l4_cmpl = 1'h0;
+      8'h93:
+          dec_l4_cmpl = 1'h0;
+      8'h94:
+          dec_l4_cmpl = 1'h0;
+      8'h95:
+          dec_l4_cmpl = 1'h0;
+      8'h96:
+          dec_l4_cmpl = 1'h0;
+      8'h97:
+          dec_l4_cmpl = 1'h0;
+      8'h98:
+          dec_l4_cmpl = 1'h0;
+      8'h99:
+          dec_l4_cmpl = 1'h0;
+      8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l4_cmpl = 1'h0;
+      8'hb8:
+          dec_l4_cmpl = 1'h0;
+      8'hb9:
+          dec_l4_cmpl = 1'h0;
+      8'hba:
+          dec_l4_cmpl = 1'h0;
+      8'hbb:
+          dec_l4_cmpl = 1'h0;
+      8'hbc:
+          dec_l4_cmpl = 1'h0;
+      8'hbd:
+          dec_l4_cmpl = 1'h0;
+      8'hbe:
+          dec_l4_cmpl = 1'h0;
+      8'hbf:
+          dec_l4_cmpl = 1'h0;
+      8'hc0:
+          dec_l4_cmpl = 1'h0;
+      8'hc1:
+          dec_l4_cmpl = 1'h0;
+      8'hc2:
+          dec_l4_cmpl = 1'h0;
+      8'hc3:
+          dec_l4_cmpl = 1'h0;
+      8'hc4:
+          dec_l4_cmpl = 1'h0;
+      8'hc5:
+          dec_l4_cmpl = 1'h0;
+      8'hc6:
+          dec_l4_cmpl = 1'h0;
+      8'hc7:
+          dec_l4_cmpl = 1'h0;
+      8'hc8:
+          dec_l4_cmpl = 1'h0;
+      8'hc9:
+          dec_l4_cmpl = 1'h0;
+      8'hca:
+          dec_l4_cmpl = 1'h0;
+      8'hcb:
+          dec_l4_cmpl = 1'h0;
+      8'hcc:
+          dec_l4_cmpl = 1'h0;
+      8'hcd:
+          dec_l4_cmpl = 1'h0;
+      8'hce:
+          dec_l4_cmpl = 1'h0;
+      8'hcf:
+          dec_l4_cmpl = 1'h0;
+      8'hd0:
+          dec_l4_cmpl = 1'h0;
+      8'hd1:
+          dec_l4_cmpl = 1'h0;
+      8'hd2:
+          dec_l4_cmpl = 1'h0;
+      8'hd3:
+          dec_l4_cmpl = 1'h0;
+      8'hd4:
+          dec_l4_cmpl = 1'h0;
+      8'hd5:
+          dec_l4_cmpl = 1'h0;
+      8'hd6:
+          dec_l4_cmpl = 1'h0;
+      8'hd7:
+          dec_l4_cmpl = 1'h0;
+      8'hd8:
+          dec_l4_cmpl = 1'h0;
+      8'hd9:
+          dec_l4_cmpl = 1'h0;
+      8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l4_cmpl = 1'h0;
+      8'hf8:
+          dec_l4_cmpl = 1'h0;
+      8'hf9:
+          dec_l4_cmpl = 1'h0;
+      8'hfa:
+          dec_l4_cmpl = 1'h0;
+      8'hfb:
+          dec_l4_cmpl = 1'h0;
+      8'hfc:
+          dec_l4_cmpl = 1'h0;
+      8'hfd:
+          dec_l4_cmpl = 1'h0;
+      8'hfe:
+          dec_l4_cmpl = 1'h0;
+      8'hff:
+          dec_l4_cmpl = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20509$0 )
+      8'h00, 8'h40:
+          dec_l4_n = 4'h1;
+      8'h01, 8'h41:
+          dec_l4_n = 4'h1;
+      8'h02, 8'h42:
+          dec_l4_n = 4'h1;
+      8'h03, 8'h43:
+          dec_l4_n = 4'h1;
+      8'h04, 8'h44:
+          dec_l4_n = 4'h1;
+      8'h05, 8'h45:
+          dec_l4_n = 4'h1;
+      8'h06, 8'h46:
+          dec_l4_n = 4'h1;
+      8'h07, 8'h47:
+          dec_l4_n = 4'h1;
+      8'h08, 8'h48:
+          dec_l4_n = 4'h1;
+      8'h09, 8'h49:
+          dec_l4_n = 4'h1;
+      8'h0a, 8'h4a:
+          dec_l4_n = 4'h1;
+      8'h0b, 8'h4b:
+          dec_l4_n = 4'h1;
+      8'h0c, 8'h4c:
+          dec_l4_n = 4'h1;
+      8'h0d, 8'h4d:
+          dec_l4_n = 4'h1;
+      8'h0e, 8'h4e:
+          dec_l4_n = 4'h1;
+      8'h0f, 8'h4f:
+          dec_l4_n = 4'h1;
+      8'h10, 8'h50:
+          dec_l4_n = 4'h1;
+      8'h11, 8'h51:
+          dec_l4_n = 4'h1;
+      8'h12, 8'h52:
+          dec_l4_n = 4'h1;
+      8'h13, 8'h53:
+          dec_l4_n = 4'h1;
+      8'h14, 8'h54:
+          dec_l4_n = 4'h1;
+      8'h15, 8'h55:
+          dec_l4_n = 4'h1;
+      8'h16, 8'h56:
+          dec_l4_n = 4'h1;
+      8'h17, 8'h57:
+          dec_l4_n = 4'h1;
+      8'h18, 8'h58:
+          dec_l4_n = 4'h1;
+      8'h19, 8'h59:
+          dec_l4_n = 4'h1;
+      8'h1a, 8'h5a:
+          dec_l4_n = 4'h1;
+      8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l4_n = 4'h1;
+      8'h80:
+          dec_l4_n = 4'h0;
+      8'h81:
+          dec_l4_n = 4'h1;
+      8'h82:
+          dec_l4_n = 4'h2;
+      8'h83:
+          dec_l4_n = 4'h3;
+      8'h84:
+          dec_l4_n = 4'h3;
+      8'h85:
+          dec_l4_n = 4'h3;
+      8'h86:
+          dec_l4_n = 4'h3;
+      8'h87:
+          dec_l4_n = 4'h3;
+      8'h88:
+          dec_l4_n = 4'h3;
+      8'h89:
+          dec_l4_n = 4'h3;
+      8'h8a:
+          dec_l4_n = 4'h3;
+      8'h8b:
+          dec_l4_n = 4'h3;
+      8'h8c:
+          dec_l4_n = 4'h3;
+      8'h8d:
+          dec_l4_n = 4'h3;
+      8'h8e:
+          dec_l4_n = 4'h3;
+      8'h8f:
+          dec_l4_n = 4'h3;
+      8'h90:
+          dec_l4_n = 4'h3;
+      8'h91:
+          dec_l4_n = 4'h3;
+      8'h92:
+          dec_l4_n = 4'h3;
+      8'h93:
+          dec_l4_n = 4'h3;
+      8'h94:
+          dec_l4_n = 4'h3;
+      8'h95:
+          dec_l4_n = 4'h3;
+      8'h96:
+          dec_l4_n = 4'h3;
+      8'h97:
+          dec_l4_n = 4'h3;
+      8'h98:
+          dec_l4_n = 4'h3;
+      8'h99:
+          dec_l4_n = 4'h3;
+      8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l4_n = 4'h3;
+      8'hb8:
+          dec_l4_n = 4'h2;
+      8'hb9:
+          dec_l4_n = 4'h1;
+      8'hba:
+          dec_l4_n = 4'h0;
+      8'hbb:
+          dec_l4_n = 4'h0;
+      8'hbc:
+          dec_l4_n = 4'h0;
+      8'hbd:
+          dec_l4_n = 4'h0;
+      8'hbe:
+          dec_l4_n = 4'h0;
+      8'hbf:
+          dec_l4_n = 4'h0;
+      8'hc0:
+          dec_l4_n = 4'h0;
+      8'hc1:
+          dec_l4_n = 4'h0;
+      8'hc2:
+          dec_l4_n = 4'h0;
+      8'hc3:
+          dec_l4_n = 4'h0;
+      8'hc4:
+          dec_l4_n = 4'h0;
+      8'hc5:
+          dec_l4_n = 4'h0;
+      8'hc6:
+          dec_l4_n = 4'h0;
+      8'hc7:
+          dec_l4_n = 4'h0;
+      8'hc8:
+          dec_l4_n = 4'h0;
+      8'hc9:
+          dec_l4_n = 4'h0;
+      8'hca:
+          dec_l4_n = 4'h0;
+      8'hcb:
+          dec_l4_n = 4'h0;
+      8'hcc:
+          dec_l4_n = 4'h0;
+      8'hcd:
+          dec_l4_n = 4'h0;
+      8'hce:
+          dec_l4_n = 4'h0;
+      8'hcf:
+          dec_l4_n = 4'h0;
+      8'hd0:
+          dec_l4_n = 4'h0;
+      8'hd1:
+          dec_l4_n = 4'h0;
+      8'hd2:
+          dec_l4_n = 4'h0;
+      8'hd3:
+          dec_l4_n = 4'h0;
+      8'hd4:
+          dec_l4_n = 4'h0;
+      8'hd5:
+          dec_l4_n = 4'h0;
+      8'hd6:
+          dec_l4_n = 4'h0;
+      8'hd7:
+          dec_l4_n = 4'h0;
+      8'hd8:
+          dec_l4_n = 4'h0;
+      8'hd9:
+          dec_l4_n = 4'h0;
+      8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l4_n = 4'h0;
+      8'hf8:
+          dec_l4_n = 4'h0;
+      8'hf9:
+          dec_l4_n = 4'h0;
+      8'hfa:
+          dec_l4_n = 4'h0;
+      8'hfb:
+          dec_l4_n = 4'h0;
+      8'hfc:
+          dec_l4_n = 4'h0;
+      8'hfd:
+          dec_l4_n = 4'h0;
+      8'hfe:
+          dec_l4_n = 4'h0;
+      8'hff:
+          dec_l4_n = 4'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20509$0 )
+      8'h00, 8'h40:
+          dec_l4_defer = 1'h0;
+      8'h01, 8'h41:
+          dec_l4_defer = 1'h0;
+      8'h02, 8'h42:
+          dec_l4_defer = 1'h0;
+      8'h03, 8'h43:
+          dec_l4_defer = 1'h0;
+      8'h04, 8'h44:
+          dec_l4_defer = 1'h0;
+      8'h05, 8'h45:
+          dec_l4_defer = 1'h0;
+      8'h06, 8'h46:
+          dec_l4_defer = 1'h0;
+      8'h07, 8'h47:
+          dec_l4_defer = 1'h0;
+      8'h08, 8'h48:
+          dec_l4_defer = 1'h0;
+      8'h09, 8'h49:
+          dec_l4_defer = 1'h0;
+      8'h0a, 8'h4a:
+          dec_l4_defer = 1'h0;
+      8'h0b, 8'h4b:
+          dec_l4_defer = 1'h0;
+      8'h0c, 8'h4c:
+          dec_l4_defer = 1'h0;
+      8'h0d, 8'h4d:
+          dec_l4_defer = 1'h0;
+      8'h0e, 8'h4e:
+          dec_l4_defer = 1'h0;
+      8'h0f, 8'h4f:
+          dec_l4_defer = 1'h0;
+      8'h10, 8'h50:
+          dec_l4_defer = 1'h0;
+      8'h11, 8'h51:
+          dec_l4_defer = 1'h0;
+      8'h12, 8'h52:
+          dec_l4_defer = 1'h0;
+      8'h13, 8'h53:
+          dec_l4_defer = 1'h0;
+      8'h14, 8'h54:
+          dec_l4_defer = 1'h0;
+      8'h15, 8'h55:
+          dec_l4_defer = 1'h0;
+      8'h16, 8'h56:
+          dec_l4_defer = 1'h0;
+      8'h17, 8'h57:
+          dec_l4_defer = 1'h0;
+      8'h18, 8'h58:
+          dec_l4_defer = 1'h0;
+      8'h19, 8'h59:
+          dec_l4_defer = 1'h0;
+      8'h1a, 8'h5a:
+          dec_l4_defer = 1'h0;
+      8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l4_defer = 1'h0;
+      8'h80:
+          dec_l4_defer = 1'h0;
+      8'h81:
+          dec_l4_defer = 1'h0;
+      8'h82:
+          dec_l4_defer = 1'h0;
+      8'h83:
+          dec_l4_defer = 1'h0;
+      8'h84:
+          dec_l4_defer = 1'h0;
+      8'h85:
+          dec_l4_defer = 1'h0;
+      8'h86:
+          dec_l4_defer = 1'h0;
+      8'h87:
+          dec_l4_defer = 1'h0;
+      8'h88:
+          dec_l4_defer = 1'h0;
+      8'h89:
+          dec_l4_defer = 1'h0;
+      8'h8a:
+          dec_l4_defer = 1'h0;
+      8'h8b:
+          dec_l4_defer = 1'h0;
+      8'h8c:
+          dec_l4_defer = 1'h0;
+      8'h8d:
+          dec_l4_defer = 1'h0;
+      8'h8e:
+          dec_l4_defer = 1'h0;
+      8'h8f:
+          dec_l4_defer = 1'h0;
+      8'h90:
+          dec_l4_defer = 1'h0;
+      8'h91:
+          dec_l4_defer = 1'h0;
+      8'h92:
+          dec_l4_defer = 1'h0;
+      8'h93:
+          dec_l4_defer = 1'h0;
+      8'h94:
+          dec_l4_defer = 1'h0;
+      8'h95:
+          dec_l4_defer = 1'h0;
+      8'h96:
+          dec_l4_defer = 1'h0;
+      8'h97:
+          dec_l4_defer = 1'h0;
+      8'h98:
+          dec_l4_defer = 1'h0;
+      8'h99:
+          dec_l4_defer = 1'h0;
+      8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l4_defer = 1'h0;
+      8'hb8:
+          dec_l4_defer = 1'h0;
+      8'hb9:
+          dec_l4_defer = 1'h0;
+      8'hba:
+          dec_l4_defer = 1'h0;
+      8'hbb:
+          dec_l4_defer = 1'h1;
+      8'hbc:
+          dec_l4_defer = 1'h1;
+      8'hbd:
+          dec_l4_defer = 1'h1;
+      8'hbe:
+          dec_l4_defer = 1'h1;
+      8'hbf:
+          dec_l4_defer = 1'h1;
+      8'hc0:
+          dec_l4_defer = 1'h0;
+      8'hc1:
+          dec_l4_defer = 1'h0;
+      8'hc2:
+          dec_l4_defer = 1'h0;
+      8'hc3:
+          dec_l4_defer = 1'h0;
+      8'hc4:
+          dec_l4_defer = 1'h0;
+      8'hc5:
+          dec_l4_defer = 1'h0;
+      8'hc6:
+          dec_l4_defer = 1'h0;
+      8'hc7:
+          dec_l4_defer = 1'h0;
+      8'hc8:
+          dec_l4_defer = 1'h0;
+      8'hc9:
+          dec_l4_defer = 1'h0;
+      8'hca:
+          dec_l4_defer = 1'h0;
+      8'hcb:
+          dec_l4_defer = 1'h0;
+      8'hcc:
+          dec_l4_defer = 1'h0;
+      8'hcd:
+          dec_l4_defer = 1'h0;
+      8'hce:
+          dec_l4_defer = 1'h0;
+      8'hcf:
+          dec_l4_defer = 1'h0;
+      8'hd0:
+          dec_l4_defer = 1'h0;
+      8'hd1:
+          dec_l4_defer = 1'h0;
+      8'hd2:
+          dec_l4_defer = 1'h0;
+      8'hd3:
+          dec_l4_defer = 1'h0;
+      8'hd4:
+          dec_l4_defer = 1'h0;
+      8'hd5:
+          dec_l4_defer = 1'h0;
+      8'hd6:
+          dec_l4_defer = 1'h0;
+      8'hd7:
+          dec_l4_defer = 1'h0;
+      8'hd8:
+          dec_l4_defer = 1'h0;
+      8'hd9:
+          dec_l4_defer = 1'h0;
+      8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l4_defer = 1'h0;
+      8'hf8:
+          dec_l4_defer = 1'h0;
+      8'hf9:
+          dec_l4_defer = 1'h0;
+      8'hfa:
+          dec_l4_defer = 1'h0;
+      8'hfb:
+          dec_l4_defer = 1'h1;
+      8'hfc:
+          dec_l4_defer = 1'h1;
+      8'hfd:
+          dec_l4_defer = 1'h1;
+      8'hfe:
+          dec_l4_defer = 1'h1;
+      8'hff:
+          dec_l4_defer = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20509$0 )
+      8'h00, 8'h40:
+          dec_l4_out_end = 5'h04;
+      8'h01, 8'h41:
+          dec_l4_out_end = 5'h05;
+      8'h02, 8'h42:
+          dec_l4_out_end = 5'h06;
+      8'h03, 8'h43:
+          dec_l4_out_end = 5'h07;
+      8'h04, 8'h44:
+          dec_l4_out_end = 5'h08;
+      8'h05, 8'h45:
+          dec_l4_out_end = 5'h09;
+      8'h06, 8'h46:
+          dec_l4_out_end = 5'h0a;
+      8'h07, 8'h47:
+          dec_l4_out_end = 5'h0b;
+      8'h08, 8'h48:
+          dec_l4_out_end = 5'h0c;
+      8'h09, 8'h49:
+          dec_l4_out_end = 5'h0d;
+      8'h0a, 8'h4a:
+          dec_l4_out_end = 5'h0e;
+      8'h0b, 8'h4b:
+          dec_l4_out_end = 5'h0f;
+      8'h0c, 8'h4c:
+          dec_l4_out_end = 5'h10;
+      8'h0d, 8'h4d:
+          dec_l4_out_end = 5'h11;
+      8'h0e, 8'h4e:
+          dec_l4_out_end = 5'h12;
+      8'h0f, 8'h4f:
+          dec_l4_out_end = 5'h13;
+      8'h10, 8'h50:
+          dec_l4_out_end = 5'h14;
+      8'h11, 8'h51:
+          dec_l4_out_end = 5'h15;
+      8'h12, 8'h52:
+          dec_l4_out_end = 5'h16;
+      8'h13, 8'h53:
+          dec_l4_out_end = 5'h17;
+      8'h14, 8'h54:
+          dec_l4_out_end = 5'h18;
+      8'h15, 8'h55:
+          dec_l4_out_end = 5'h19;
+      8'h16, 8'h56:
+          dec_l4_out_end = 5'h1a;
+      8'h17, 8'h57:
+          dec_l4_out_end = 5'h1b;
+      8'h18, 8'h58:
+          dec_l4_out_end = 5'h1c;
+      8'h19, 8'h59:
+          dec_l4_out_end = 5'h1d;
+      8'h1a, 8'h5a:
+          dec_l4_out_end = 5'h1e;
+      8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l4_out_end = 5'h1f;
+      8'h80:
+          dec_l4_out_end = 5'h05;
+      8'h81:
+          dec_l4_out_end = 5'h06;
+      8'h82:
+          dec_l4_out_end = 5'h07;
+      8'h83:
+          dec_l4_out_end = 5'h08;
+      8'h84:
+          dec_l4_out_end = 5'h09;
+      8'h85:
+          dec_l4_out_end = 5'h0a;
+      8'h86:
+          dec_l4_out_end = 5'h0b;
+      8'h87:
+          dec_l4_out_end = 5'h0c;
+      8'h88:
+          dec_l4_out_end = 5'h0d;
+      8'h89:
+          dec_l4_out_end = 5'h0e;
+      8'h8a:
+          dec_l4_out_end = 5'h0f;
+      8'h8b:
+          dec_l4_out_end = 5'h10;
+      8'h8c:
+          dec_l4_out_end = 5'h11;
+      8'h8d:
+          dec_l4_out_end = 5'h12;
+      8'h8e:
+          dec_l4_out_end = 5'h13;
+      8'h8f:
+          dec_l4_out_end = 5'h14;
+      8'h90:
+          dec_l4_out_end = 5'h15;
+      8'h91:
+          dec_l4_out_end = 5'h16;
+      8'h92:
+          dec_l4_out_end = 5'h17;
+      8'h93:
+          dec_l4_out_end = 5'h18;
+      8'h94:
+          dec_l4_out_end = 5'h19;
+      8'h95:
+          dec_l4_out_end = 5'h1a;
+      8'h96:
+          dec_l4_out_end = 5'h1b;
+      8'h97:
+          dec_l4_out_end = 5'h1c;
+      8'h98:
+          dec_l4_out_end = 5'h1d;
+      8'h99:
+          dec_l4_out_end = 5'h1e;
+      8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l4_out_end = 5'h1f;
+      8'hb8:
+          dec_l4_out_end = 5'h1f;
+      8'hb9:
+          dec_l4_out_end = 5'h1f;
+      8'hba:
+          dec_l4_out_end = 5'h1f;
+      8'hbb:
+          dec_l4_out_end = 5'h1f;
+      8'hbc:
+          dec_l4_out_end = 5'h1f;
+      8'hbd:
+          dec_l4_out_end = 5'h1f;
+      8'hbe:
+          dec_l4_out_end = 5'h1f;
+      8'hbf:
+          dec_l4_out_end = 5'h1f;
+      8'hc0:
+          dec_l4_out_end = 5'h05;
+      8'hc1:
+          dec_l4_out_end = 5'h06;
+      8'hc2:
+          dec_l4_out_end = 5'h07;
+      8'hc3:
+          dec_l4_out_end = 5'h08;
+      8'hc4:
+          dec_l4_out_end = 5'h09;
+      8'hc5:
+          dec_l4_out_end = 5'h0a;
+      8'hc6:
+          dec_l4_out_end = 5'h0b;
+      8'hc7:
+          dec_l4_out_end = 5'h0c;
+      8'hc8:
+          dec_l4_out_end = 5'h0d;
+      8'hc9:
+          dec_l4_out_end = 5'h0e;
+      8'hca:
+          dec_l4_out_end = 5'h0f;
+      8'hcb:
+          dec_l4_out_end = 5'h10;
+      8'hcc:
+          dec_l4_out_end = 5'h11;
+      8'hcd:
+          dec_l4_out_end = 5'h12;
+      8'hce:
+          dec_l4_out_end = 5'h13;
+      8'hcf:
+          dec_l4_out_end = 5'h14;
+      8'hd0:
+          dec_l4_out_end = 5'h15;
+      8'hd1:
+          dec_l4_out_end = 5'h16;
+      8'hd2:
+          dec_l4_out_end = 5'h17;
+      8'hd3:
+          dec_l4_out_end = 5'h18;
+      8'hd4:
+          dec_l4_out_end = 5'h19;
+      8'hd5:
+          dec_l4_out_end = 5'h1a;
+      8'hd6:
+          dec_l4_out_end = 5'h1b;
+      8'hd7:
+          dec_l4_out_end = 5'h1c;
+      8'hd8:
+          dec_l4_out_end = 5'h1d;
+      8'hd9:
+          dec_l4_out_end = 5'h1e;
+      8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l4_out_end = 5'h1f;
+      8'hf8:
+          dec_l4_out_end = 5'h1f;
+      8'hf9:
+          dec_l4_out_end = 5'h1f;
+      8'hfa:
+          dec_l4_out_end = 5'h1f;
+      8'hfb:
+          dec_l4_out_end = 5'h1f;
+      8'hfc:
+          dec_l4_out_end = 5'h1f;
+      8'hfd:
+          dec_l4_out_end = 5'h1f;
+      8'hfe:
+          dec_l4_out_end = 5'h1f;
+      8'hff:
+          dec_l4_out_end = 5'h1f;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    if (dec_l4_single) begin
       ln_l4 = 24'h000001;
-    end else if (long_l4) begin
+    end else if (dec_l4_long) begin
       ln_l4 = long_len_l4;
     end else begin
-      ln_l4 = { 18'h00000, \port$19545$0 [5:0] };
+      ln_l4 = { 18'h00000, \port$20509$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    if (single_l4) begin
-      e_l4 = 4'h1;
-    end else if (\$133 ) begin
-      e_l4 = 4'h9;
-    end else begin
-      e_l4 = \$134 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$136 ) begin
-      o2_l4 = oh_l4;
-    end else if (\$137 ) begin
-      o2_l4 = 5'h08;
-    end else begin
-      o2_l4 = ke_l4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\port$19547$0 [2:0])
+    casez (\port$20511$0 [2:0])
       3'h0:
-          long_len_l5 = { 16'h0000, \port$19549$0  };
+          long_len_l5 = { 16'h0000, \port$20513$0  };
       3'h1:
-          long_len_l5 = { 8'h00, \port$19549$0 , \port$19551$0  };
+          long_len_l5 = { 8'h00, \port$20513$0 , \port$20515$0  };
       default:
-          long_len_l5 = { \port$19549$0 , \port$19551$0 , \port$19553$0  };
+          long_len_l5 = { \port$20513$0 , \port$20515$0 , \port$20517$0  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    if (single_l5) begin
-      h_l5 = 4'h0;
-    end else if (long_l5) begin
-      h_l5 = \$145 ;
-    end else begin
-      h_l5 = 4'h1;
-    end
+    casez (\port$20511$0 )
+      8'h00, 8'h40:
+          dec_l5_single = 1'h1;
+      8'h01, 8'h41:
+          dec_l5_single = 1'h1;
+      8'h02, 8'h42:
+          dec_l5_single = 1'h1;
+      8'h03, 8'h43:
+          dec_l5_single = 1'h1;
+      8'h04, 8'h44:
+          dec_l5_single = 1'h1;
+      8'h05, 8'h45:
+          dec_l5_single = 1'h1;
+      8'h06, 8'h46:
+          dec_l5_single = 1'h1;
+      8'h07, 8'h47:
+          dec_l5_single = 1'h1;
+      8'h08, 8'h48:
+          dec_l5_single = 1'h1;
+      8'h09, 8'h49:
+          dec_l5_single = 1'h1;
+      8'h0a, 8'h4a:
+          dec_l5_single = 1'h1;
+      8'h0b, 8'h4b:
+          dec_l5_single = 1'h1;
+      8'h0c, 8'h4c:
+          dec_l5_single = 1'h1;
+      8'h0d, 8'h4d:
+          dec_l5_single = 1'h1;
+      8'h0e, 8'h4e:
+          dec_l5_single = 1'h1;
+      8'h0f, 8'h4f:
+          dec_l5_single = 1'h1;
+      8'h10, 8'h50:
+          dec_l5_single = 1'h1;
+      8'h11, 8'h51:
+          dec_l5_single = 1'h1;
+      8'h12, 8'h52:
+          dec_l5_single = 1'h1;
+      8'h13, 8'h53:
+          dec_l5_single = 1'h1;
+      8'h14, 8'h54:
+          dec_l5_single = 1'h1;
+      8'h15, 8'h55:
+          dec_l5_single = 1'h1;
+      8'h16, 8'h56:
+          dec_l5_single = 1'h1;
+      8'h17, 8'h57:
+          dec_l5_single = 1'h1;
+      8'h18, 8'h58:
+          dec_l5_single = 1'h1;
+      8'h19, 8'h59:
+          dec_l5_single = 1'h1;
+      8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l5_single = 1'h1;
+      8'h80:
+          dec_l5_single = 1'h0;
+      8'h81:
+          dec_l5_single = 1'h0;
+      8'h82:
+          dec_l5_single = 1'h0;
+      8'h83:
+          dec_l5_single = 1'h0;
+      8'h84:
+          dec_l5_single = 1'h0;
+      8'h85:
+          dec_l5_single = 1'h0;
+      8'h86:
+          dec_l5_single = 1'h0;
+      8'h87:
+          dec_l5_single = 1'h0;
+      8'h88:
+          dec_l5_single = 1'h0;
+      8'h89:
+          dec_l5_single = 1'h0;
+      8'h8a:
+          dec_l5_single = 1'h0;
+      8'h8b:
+          dec_l5_single = 1'h0;
+      8'h8c:
+          dec_l5_single = 1'h0;
+      8'h8d:
+          dec_l5_single = 1'h0;
+      8'h8e:
+          dec_l5_single = 1'h0;
+      8'h8f:
+          dec_l5_single = 1'h0;
+      8'h90:
+          dec_l5_single = 1'h0;
+      8'h91:
+          dec_l5_single = 1'h0;
+      8'h92:
+          dec_l5_single = 1'h0;
+      8'h93:
+          dec_l5_single = 1'h0;
+      8'h94:
+          dec_l5_single = 1'h0;
+      8'h95:
+          dec_l5_single = 1'h0;
+      8'h96:
+          dec_l5_single = 1'h0;
+      8'h97:
+          dec_l5_single = 1'h0;
+      8'h98:
+          dec_l5_single = 1'h0;
+      8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l5_single = 1'h0;
+      8'hb8:
+          dec_l5_single = 1'h0;
+      8'hb9:
+          dec_l5_single = 1'h0;
+      8'hba:
+          dec_l5_single = 1'h0;
+      8'hbb:
+          dec_l5_single = 1'h0;
+      8'hbc:
+          dec_l5_single = 1'h0;
+      8'hbd:
+          dec_l5_single = 1'h0;
+      8'hbe:
+          dec_l5_single = 1'h0;
+      8'hbf:
+          dec_l5_single = 1'h0;
+      8'hc0:
+          dec_l5_single = 1'h0;
+      8'hc1:
+          dec_l5_single = 1'h0;
+      8'hc2:
+          dec_l5_single = 1'h0;
+      8'hc3:
+          dec_l5_single = 1'h0;
+      8'hc4:
+          dec_l5_single = 1'h0;
+      8'hc5:
+          dec_l5_single = 1'h0;
+      8'hc6:
+          dec_l5_single = 1'h0;
+      8'hc7:
+          dec_l5_single = 1'h0;
+      8'hc8:
+          dec_l5_single = 1'h0;
+      8'hc9:
+          dec_l5_single = 1'h0;
+      8'hca:
+          dec_l5_single = 1'h0;
+      8'hcb:
+          dec_l5_single = 1'h0;
+      8'hcc:
+          dec_l5_single = 1'h0;
+      8'hcd:
+          dec_l5_single = 1'h0;
+      8'hce:
+          dec_l5_single = 1'h0;
+      8'hcf:
+          dec_l5_single = 1'h0;
+      8'hd0:
+          dec_l5_single = 1'h0;
+      8'hd1:
+          dec_l5_single = 1'h0;
+      8'hd2:
+          dec_l5_single = 1'h0;
+      8'hd3:
+          dec_l5_single = 1'h0;
+      8'hd4:
+          dec_l5_single = 1'h0;
+      8'hd5:
+          dec_l5_single = 1'h0;
+      8'hd6:
+          dec_l5_single = 1'h0;
+      8'hd7:
+          dec_l5_single = 1'h0;
+      8'hd8:
+          dec_l5_single = 1'h0;
+      8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l5_single = 1'h0;
+      8'hf8:
+          dec_l5_single = 1'h0;
+      8'hf9:
+          dec_l5_single = 1'h0;
+      8'hfa:
+          dec_l5_single = 1'h0;
+      8'hfb:
+          dec_l5_single = 1'h0;
+      8'hfc:
+          dec_l5_single = 1'h0;
+      8'hfd:
+          dec_l5_single = 1'h0;
+      8'hfe:
+          dec_l5_single = 1'h0;
+      8'hff:
+          dec_l5_single = 1'h0;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    if (single_l5) begin
+    casez (\port$20511$0 )
+      8'h00, 8'h40:
+          dec_l5_list = 1'h0;
+      8'h01, 8'h41:
+          dec_l5_list = 1'h0;
+      8'h02, 8'h42:
+          dec_l5_list = 1'h0;
+      8'h03, 8'h43:
+          dec_l5_list = 1'h0;
+      8'h04, 8'h44:
+          dec_l5_list = 1'h0;
+      8'h05, 8'h45:
+          dec_l5_list = 1'h0;
+      8'h06, 8'h46:
+          dec_l5_list = 1'h0;
+      8'h07, 8'h47:
+          dec_l5_list = 1'h0;
+      8'h08, 8'h48:
+          dec_l5_list = 1'h0;
+      8'h09, 8'h49:
+          dec_l5_list = 1'h0;
+      8'h0a, 8'h4a:
+          dec_l5_list = 1'h0;
+      8'h0b, 8'h4b:
+          dec_l5_list = 1'h0;
+      8'h0c, 8'h4c:
+          dec_l5_list = 1'h0;
+      8'h0d, 8'h4d:
+          dec_l5_list = 1'h0;
+      8'h0e, 8'h4e:
+          dec_l5_list = 1'h0;
+      8'h0f, 8'h4f:
+          dec_l5_list = 1'h0;
+      8'h10, 8'h50:
+          dec_l5_list = 1'h0;
+      8'h11, 8'h51:
+          dec_l5_list = 1'h0;
+      8'h12, 8'h52:
+          dec_l5_list = 1'h0;
+      8'h13, 8'h53:
+          dec_l5_list = 1'h0;
+      8'h14, 8'h54:
+          dec_l5_list = 1'h0;
+      8'h15, 8'h55:
+          dec_l5_list = 1'h0;
+      8'h16, 8'h56:
+          dec_l5_list = 1'h0;
+      8'h17, 8'h57:
+          dec_l5_list = 1'h0;
+      8'h18, 8'h58:
+          dec_l5_list = 1'h0;
+      8'h19, 8'h59:
+          dec_l5_list = 1'h0;
+      8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l5_list = 1'h0;
+      8'h80:
+          dec_l5_list = 1'h0;
+      8'h81:
+          dec_l5_list = 1'h0;
+      8'h82:
+          dec_l5_list = 1'h0;
+      8'h83:
+          dec_l5_list = 1'h0;
+      8'h84:
+          dec_l5_list = 1'h0;
+      8'h85:
+          dec_l5_list = 1'h0;
+      8'h86:
+          dec_l5_list = 1'h0;
+      8'h87:
+          dec_l5_list = 1'h0;
+      8'h88:
+          dec_l5_list = 1'h0;
+      8'h89:
+          dec_l5_list = 1'h0;
+      8'h8a:
+          dec_l5_list = 1'h0;
+      8'h8b:
+          dec_l5_list = 1'h0;
+      8'h8c:
+          dec_l5_list = 1'h0;
+      8'h8d:
+          dec_l5_list = 1'h0;
+      8'h8e:
+          dec_l5_list = 1'h0;
+      8'h8f:
+          dec_l5_list = 1'h0;
+      8'h90:
+          dec_l5_list = 1'h0;
+      8'h91:
+          dec_l5_list = 1'h0;
+      8'h92:
+          dec_l5_list = 1'h0;
+      8'h93:
+          dec_l5_list = 1'h0;
+      8'h94:
+          dec_l5_list = 1'h0;
+      8'h95:
+          dec_l5_list = 1'h0;
+      8'h96:
+          dec_l5_list = 1'h0;
+      8'h97:
+          dec_l5_list = 1'h0;
+      8'h98:
+          dec_l5_list = 1'h0;
+      8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l5_list = 1'h0;
+      8'hb8:
+          dec_l5_list = 1'h0;
+      8'hb9:
+          dec_l5_list = 1'h0;
+      8'hba:
+          dec_l5_list = 1'h0;
+      8'hbb:
+          dec_l5_list = 1'h0;
+      8'hbc:
+          dec_l5_list = 1'h0;
+      8'hbd:
+          dec_l5_list = 1'h0;
+      8'hbe:
+          dec_l5_list = 1'h0;
+      8'hbf:
+          dec_l5_list = 1'h0;
+      8'hc0:
+          dec_l5_list = 1'h1;
+      8'hc1:
+          dec_l5_list = 1'h1;
+      8'hc2:
+          dec_l5_list = 1'h1;
+      8'hc3:
+          dec_l5_list = 1'h1;
+      8'hc4:
+          dec_l5_list = 1'h1;
+      8'hc5:
+          dec_l5_list = 1'h1;
+      8'hc6:
+          dec_l5_list = 1'h1;
+      8'hc7:
+          dec_l5_list = 1'h1;
+      8'hc8:
+          dec_l5_list = 1'h1;
+      8'hc9:
+          dec_l5_list = 1'h1;
+      8'hca:
+          dec_l5_list = 1'h1;
+      8'hcb:
+          dec_l5_list = 1'h1;
+      8'hcc:
+          dec_l5_list = 1'h1;
+      8'hcd:
+          dec_l5_list = 1'h1;
+      8'hce:
+          dec_l5_list = 1'h1;
+      8'hcf:
+          dec_l5_list = 1'h1;
+      8'hd0:
+          dec_l5_list = 1'h1;
+      8'hd1:
+          dec_l5_list = 1'h1;
+      8'hd2:
+          dec_l5_list = 1'h1;
+      8'hd3:
+          dec_l5_list = 1'h1;
+      8'hd4:
+          dec_l5_list = 1'h1;
+      8'hd5:
+          dec_l5_list = 1'h1;
+      8'hd6:
+          dec_l5_list = 1'h1;
+      8'hd7:
+          dec_l5_list = 1'h1;
+      8'hd8:
+          dec_l5_list = 1'h1;
+      8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l5_list = 1'h1;
+      8'hf8:
+          dec_l5_list = 1'h1;
+      8'hf9:
+          dec_l5_list = 1'h1;
+      8'hfa:
+          dec_l5_list = 1'h1;
+      8'hfb:
+          dec_l5_list = 1'h1;
+      8'hfc:
+          dec_l5_list = 1'h1;
+      8'hfd:
+          dec_l5_list = 1'h1;
+      8'hfe:
+          dec_l5_list = 1'h1;
+      8'hff:
+          dec_l5_list = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20511$0 )
+      8'h00, 8'h40:
+          dec_l5_long = 1'h0;
+      8'h01, 8'h41:
+          dec_l5_long = 1'h0;
+      8'h02, 8'h42:
+          dec_l5_long = 1'h0;
+      8'h03, 8'h43:
+          dec_l5_long = 1'h0;
+      8'h04, 8'h44:
+          dec_l5_long = 1'h0;
+      8'h05, 8'h45:
+          dec_l5_long = 1'h0;
+      8'h06, 8'h46:
+          dec_l5_long = 1'h0;
+      8'h07, 8'h47:
+          dec_l5_long = 1'h0;
+      8'h08, 8'h48:
+          dec_l5_long = 1'h0;
+      8'h09, 8'h49:
+          dec_l5_long = 1'h0;
+      8'h0a, 8'h4a:
+          dec_l5_long = 1'h0;
+      8'h0b, 8'h4b:
+          dec_l5_long = 1'h0;
+      8'h0c, 8'h4c:
+          dec_l5_long = 1'h0;
+      8'h0d, 8'h4d:
+          dec_l5_long = 1'h0;
+      8'h0e, 8'h4e:
+          dec_l5_long = 1'h0;
+      8'h0f, 8'h4f:
+          dec_l5_long = 1'h0;
+      8'h10, 8'h50:
+          dec_l5_long = 1'h0;
+      8'h11, 8'h51:
+          dec_l5_long = 1'h0;
+      8'h12, 8'h52:
+          dec_l5_long = 1'h0;
+      8'h13, 8'h53:
+          dec_l5_long = 1'h0;
+      8'h14, 8'h54:
+          dec_l5_long = 1'h0;
+      8'h15, 8'h55:
+          dec_l5_long = 1'h0;
+      8'h16, 8'h56:
+          dec_l5_long = 1'h0;
+      8'h17, 8'h57:
+          dec_l5_long = 1'h0;
+      8'h18, 8'h58:
+          dec_l5_long = 1'h0;
+      8'h19, 8'h59:
+          dec_l5_long = 1'h0;
+      8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l5_long = 1'h0;
+      8'h80:
+          dec_l5_long = 1'h0;
+      8'h81:
+          dec_l5_long = 1'h0;
+      8'h82:
+          dec_l5_long = 1'h0;
+      8'h83:
+          dec_l5_long = 1'h0;
+      8'h84:
+          dec_l5_long = 1'h0;
+      8'h85:
+          dec_l5_long = 1'h0;
+      8'h86:
+          dec_l5_long = 1'h0;
+      8'h87:
+          dec_l5_long = 1'h0;
+      8'h88:
+          dec_l5_long = 1'h0;
+      8'h89:
+          dec_l5_long = 1'h0;
+      8'h8a:
+          dec_l5_long = 1'h0;
+      8'h8b:
+          dec_l5_long = 1'h0;
+      8'h8c:
+          dec_l5_long = 1'h0;
+      8'h8d:
+          dec_l5_long = 1'h0;
+      8'h8e:
+          dec_l5_long = 1'h0;
+      8'h8f:
+          dec_l5_long = 1'h0;
+      8'h90:
+          dec_l5_long = 1'h0;
+      8'h91:
+          dec_l5_long = 1'h0;
+      8'h92:
+          dec_l5_long = 1'h0;
+      8'h93:
+          dec_l5_long = 1'h0;
+      8'h94:
+          dec_l5_long = 1'h0;
+      8'h95:
+          dec_l5_long = 1'h0;
+      8'h96:
+          dec_l5_long = 1'h0;
+      8'h97:
+          dec_l5_long = 1'h0;
+      8'h98:
+          dec_l5_long = 1'h0;
+      8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l5_long = 1'h0;
+      8'hb8:
+          dec_l5_long = 1'h1;
+      8'hb9:
+          dec_l5_long = 1'h1;
+      8'hba:
+          dec_l5_long = 1'h1;
+      8'hbb:
+          dec_l5_long = 1'h1;
+      8'hbc:
+          dec_l5_long = 1'h1;
+      8'hbd:
+          dec_l5_long = 1'h1;
+      8'hbe:
+          dec_l5_long = 1'h1;
+      8'hbf:
+          dec_l5_long = 1'h1;
+      8'hc0:
+          dec_l5_long = 1'h0;
+      8'hc1:
+          dec_l5_long = 1'h0;
+      8'hc2:
+          dec_l5_long = 1'h0;
+      8'hc3:
+          dec_l5_long = 1'h0;
+      8'hc4:
+          dec_l5_long = 1'h0;
+      8'hc5:
+          dec_l5_long = 1'h0;
+      8'hc6:
+          dec_l5_long = 1'h0;
+      8'hc7:
+          dec_l5_long = 1'h0;
+      8'hc8:
+          dec_l5_long = 1'h0;
+      8'hc9:
+          dec_l5_long = 1'h0;
+      8'hca:
+          dec_l5_long = 1'h0;
+      8'hcb:
+          dec_l5_long = 1'h0;
+      8'hcc:
+          dec_l5_long = 1'h0;
+      8'hcd:
+          dec_l5_long = 1'h0;
+      8'hce:
+          dec_l5_long = 1'h0;
+      8'hcf:
+          dec_l5_long = 1'h0;
+      8'hd0:
+          dec_l5_long = 1'h0;
+      8'hd1:
+          dec_l5_long = 1'h0;
+      8'hd2:
+          dec_l5_long = 1'h0;
+      8'hd3:
+          dec_l5_long = 1'h0;
+      8'hd4:
+          dec_l5_long = 1'h0;
+      8'hd5:
+          dec_l5_long = 1'h0;
+      8'hd6:
+          dec_l5_long = 1'h0;
+      8'hd7:
+          dec_l5_long = 1'h0;
+      8'hd8:
+          dec_l5_long = 1'h0;
+      8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l5_long = 1'h0;
+      8'hf8:
+          dec_l5_long = 1'h1;
+      8'hf9:
+          dec_l5_long = 1'h1;
+      8'hfa:
+          dec_l5_long = 1'h1;
+      8'hfb:
+          dec_l5_long = 1'h1;
+      8'hfc:
+          dec_l5_long = 1'h1;
+      8'hfd:
+          dec_l5_long = 1'h1;
+      8'hfe:
+          dec_l5_long = 1'h1;
+      8'hff:
+          dec_l5_long = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20511$0 )
+      8'h00, 8'h40:
+          dec_l5_h = 4'h0;
+      8'h01, 8'h41:
+          dec_l5_h = 4'h0;
+      8'h02, 8'h42:
+          dec_l5_h = 4'h0;
+      8'h03, 8'h43:
+          dec_l5_h = 4'h0;
+      8'h04, 8'h44:
+          dec_l5_h = 4'h0;
+      8'h05, 8'h45:
+          dec_l5_h = 4'h0;
+      8'h06, 8'h46:
+          dec_l5_h = 4'h0;
+      8'h07, 8'h47:
+          dec_l5_h = 4'h0;
+      8'h08, 8'h48:
+          dec_l5_h = 4'h0;
+      8'h09, 8'h49:
+          dec_l5_h = 4'h0;
+      8'h0a, 8'h4a:
+          dec_l5_h = 4'h0;
+      8'h0b, 8'h4b:
+          dec_l5_h = 4'h0;
+      8'h0c, 8'h4c:
+          dec_l5_h = 4'h0;
+      8'h0d, 8'h4d:
+          dec_l5_h = 4'h0;
+      8'h0e, 8'h4e:
+          dec_l5_h = 4'h0;
+      8'h0f, 8'h4f:
+          dec_l5_h = 4'h0;
+      8'h10, 8'h50:
+          dec_l5_h = 4'h0;
+      8'h11, 8'h51:
+          dec_l5_h = 4'h0;
+      8'h12, 8'h52:
+          dec_l5_h = 4'h0;
+      8'h13, 8'h53:
+          dec_l5_h = 4'h0;
+      8'h14, 8'h54:
+          dec_l5_h = 4'h0;
+      8'h15, 8'h55:
+          dec_l5_h = 4'h0;
+      8'h16, 8'h56:
+          dec_l5_h = 4'h0;
+      8'h17, 8'h57:
+          dec_l5_h = 4'h0;
+      8'h18, 8'h58:
+          dec_l5_h = 4'h0;
+      8'h19, 8'h59:
+          dec_l5_h = 4'h0;
+      8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l5_h = 4'h0;
+      8'h80:
+          dec_l5_h = 4'h1;
+      8'h81:
+          dec_l5_h = 4'h1;
+      8'h82:
+          dec_l5_h = 4'h1;
+      8'h83:
+          dec_l5_h = 4'h1;
+      8'h84:
+          dec_l5_h = 4'h1;
+      8'h85:
+          dec_l5_h = 4'h1;
+      8'h86:
+          dec_l5_h = 4'h1;
+      8'h87:
+          dec_l5_h = 4'h1;
+      8'h88:
+          dec_l5_h = 4'h1;
+      8'h89:
+          dec_l5_h = 4'h1;
+      8'h8a:
+          dec_l5_h = 4'h1;
+      8'h8b:
+          dec_l5_h = 4'h1;
+      8'h8c:
+          dec_l5_h = 4'h1;
+      8'h8d:
+          dec_l5_h = 4'h1;
+      8'h8e:
+          dec_l5_h = 4'h1;
+      8'h8f:
+          dec_l5_h = 4'h1;
+      8'h90:
+          dec_l5_h = 4'h1;
+      8'h91:
+          dec_l5_h = 4'h1;
+      8'h92:
+          dec_l5_h = 4'h1;
+      8'h93:
+          dec_l5_h = 4'h1;
+      8'h94:
+          dec_l5_h = 4'h1;
+      8'h95:
+          dec_l5_h = 4'h1;
+      8'h96:
+          dec_l5_h = 4'h1;
+      8'h97:
+          dec_l5_h = 4'h1;
+      8'h98:
+          dec_l5_h = 4'h1;
+      8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l5_h = 4'h1;
+      8'hb8:
+          dec_l5_h = 4'h2;
+      8'hb9:
+          dec_l5_h = 4'h3;
+      8'hba:
+          dec_l5_h = 4'h4;
+      8'hbb:
+          dec_l5_h = 4'h5;
+      8'hbc:
+          dec_l5_h = 4'h6;
+      8'hbd:
+          dec_l5_h = 4'h7;
+      8'hbe:
+          dec_l5_h = 4'h8;
+      8'hbf:
+          dec_l5_h = 4'h9;
+      8'hc0:
+          dec_l5_h = 4'h1;
+      8'hc1:
+          dec_l5_h = 4'h1;
+      8'hc2:
+          dec_l5_h = 4'h1;
+      8'hc3:
+          dec_l5_h = 4'h1;
+      8'hc4:
+          dec_l5_h = 4'h1;
+      8'hc5:
+          dec_l5_h = 4'h1;
+      8'hc6:
+          dec_l5_h = 4'h1;
+      8'hc7:
+          dec_l5_h = 4'h1;
+      8'hc8:
+          dec_l5_h = 4'h1;
+      8'hc9:
+          dec_l5_h = 4'h1;
+      8'hca:
+          dec_l5_h = 4'h1;
+      8'hcb:
+          dec_l5_h = 4'h1;
+      8'hcc:
+          dec_l5_h = 4'h1;
+      8'hcd:
+          dec_l5_h = 4'h1;
+      8'hce:
+          dec_l5_h = 4'h1;
+      8'hcf:
+          dec_l5_h = 4'h1;
+      8'hd0:
+          dec_l5_h = 4'h1;
+      8'hd1:
+          dec_l5_h = 4'h1;
+      8'hd2:
+          dec_l5_h = 4'h1;
+      8'hd3:
+          dec_l5_h = 4'h1;
+      8'hd4:
+          dec_l5_h = 4'h1;
+      8'hd5:
+          dec_l5_h = 4'h1;
+      8'hd6:
+          dec_l5_h = 4'h1;
+      8'hd7:
+          dec_l5_h = 4'h1;
+      8'hd8:
+          dec_l5_h = 4'h1;
+      8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l5_h = 4'h1;
+      8'hf8:
+          dec_l5_h = 4'h2;
+      8'hf9:
+          dec_l5_h = 4'h3;
+      8'hfa:
+          dec_l5_h = 4'h4;
+      8'hfb:
+          dec_l5_h = 4'h5;
+      8'hfc:
+          dec_l5_h = 4'h6;
+      8'hfd:
+          dec_l5_h = 4'h7;
+      8'hfe:
+          dec_l5_h = 4'h8;
+      8'hff:
+          dec_l5_h = 4'h9;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20511$0 )
+      8'h00, 8'h40:
+          dec_l5_oh = 5'h05;
+      8'h01, 8'h41:
+          dec_l5_oh = 5'h05;
+      8'h02, 8'h42:
+          dec_l5_oh = 5'h05;
+      8'h03, 8'h43:
+          dec_l5_oh = 5'h05;
+      8'h04, 8'h44:
+          dec_l5_oh = 5'h05;
+      8'h05, 8'h45:
+          dec_l5_oh = 5'h05;
+      8'h06, 8'h46:
+          dec_l5_oh = 5'h05;
+      8'h07, 8'h47:
+          dec_l5_oh = 5'h05;
+      8'h08, 8'h48:
+          dec_l5_oh = 5'h05;
+      8'h09, 8'h49:
+          dec_l5_oh = 5'h05;
+      8'h0a, 8'h4a:
+          dec_l5_oh = 5'h05;
+      8'h0b, 8'h4b:
+          dec_l5_oh = 5'h05;
+      8'h0c, 8'h4c:
+          dec_l5_oh = 5'h05;
+      8'h0d, 8'h4d:
+          dec_l5_oh = 5'h05;
+      8'h0e, 8'h4e:
+          dec_l5_oh = 5'h05;
+      8'h0f, 8'h4f:
+          dec_l5_oh = 5'h05;
+      8'h10, 8'h50:
+          dec_l5_oh = 5'h05;
+      8'h11, 8'h51:
+          dec_l5_oh = 5'h05;
+      8'h12, 8'h52:
+          dec_l5_oh = 5'h05;
+      8'h13, 8'h53:
+          dec_l5_oh = 5'h05;
+      8'h14, 8'h54:
+          dec_l5_oh = 5'h05;
+      8'h15, 8'h55:
+          dec_l5_oh = 5'h05;
+      8'h16, 8'h56:
+          dec_l5_oh = 5'h05;
+      8'h17, 8'h57:
+          dec_l5_oh = 5'h05;
+      8'h18, 8'h58:
+          dec_l5_oh = 5'h05;
+      8'h19, 8'h59:
+          dec_l5_oh = 5'h05;
+      8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l5_oh = 5'h05;
+      8'h80:
+          dec_l5_oh = 5'h06;
+      8'h81:
+          dec_l5_oh = 5'h06;
+      8'h82:
+          dec_l5_oh = 5'h06;
+      8'h83:
+          dec_l5_oh = 5'h06;
+      8'h84:
+          dec_l5_oh = 5'h06;
+      8'h85:
+          dec_l5_oh = 5'h06;
+      8'h86:
+          dec_l5_oh = 5'h06;
+      8'h87:
+          dec_l5_oh = 5'h06;
+      8'h88:
+          dec_l5_oh = 5'h06;
+      8'h89:
+          dec_l5_oh = 5'h06;
+      8'h8a:
+          dec_l5_oh = 5'h06;
+      8'h8b:
+          dec_l5_oh = 5'h06;
+      8'h8c:
+          dec_l5_oh = 5'h06;
+      8'h8d:
+          dec_l5_oh = 5'h06;
+      8'h8e:
+          dec_l5_oh = 5'h06;
+      8'h8f:
+          dec_l5_oh = 5'h06;
+      8'h90:
+          dec_l5_oh = 5'h06;
+      8'h91:
+          dec_l5_oh = 5'h06;
+      8'h92:
+          dec_l5_oh = 5'h06;
+      8'h93:
+          dec_l5_oh = 5'h06;
+      8'h94:
+          dec_l5_oh = 5'h06;
+      8'h95:
+          dec_l5_oh = 5'h06;
+      8'h96:
+          dec_l5_oh = 5'h06;
+      8'h97:
+          dec_l5_oh = 5'h06;
+      8'h98:
+          dec_l5_oh = 5'h06;
+      8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l5_oh = 5'h06;
+      8'hb8:
+          dec_l5_oh = 5'h07;
+      8'hb9:
+          dec_l5_oh = 5'h08;
+      8'hba:
+          dec_l5_oh = 5'h09;
+      8'hbb:
+          dec_l5_oh = 5'h0a;
+      8'hbc:
+          dec_l5_oh = 5'h0b;
+      8'hbd:
+          dec_l5_oh = 5'h0c;
+      8'hbe:
+          dec_l5_oh = 5'h0d;
+      8'hbf:
+          dec_l5_oh = 5'h0e;
+      8'hc0:
+          dec_l5_oh = 5'h06;
+      8'hc1:
+          dec_l5_oh = 5'h06;
+      8'hc2:
+          dec_l5_oh = 5'h06;
+      8'hc3:
+          dec_l5_oh = 5'h06;
+      8'hc4:
+          dec_l5_oh = 5'h06;
+      8'hc5:
+          dec_l5_oh = 5'h06;
+      8'hc6:
+          dec_l5_oh = 5'h06;
+      8'hc7:
+          dec_l5_oh = 5'h06;
+      8'hc8:
+          dec_l5_oh = 5'h06;
+      8'hc9:
+          dec_l5_oh = 5'h06;
+      8'hca:
+          dec_l5_oh = 5'h06;
+      8'hcb:
+          dec_l5_oh = 5'h06;
+      8'hcc:
+          dec_l5_oh = 5'h06;
+      8'hcd:
+          dec_l5_oh = 5'h06;
+      8'hce:
+          dec_l5_oh = 5'h06;
+      8'hcf:
+          dec_l5_oh = 5'h06;
+      8'hd0:
+          dec_l5_oh = 5'h06;
+      8'hd1:
+          dec_l5_oh = 5'h06;
+      8'hd2:
+          dec_l5_oh = 5'h06;
+      8'hd3:
+          dec_l5_oh = 5'h06;
+      8'hd4:
+          dec_l5_oh = 5'h06;
+      8'hd5:
+          dec_l5_oh = 5'h06;
+      8'hd6:
+          dec_l5_oh = 5'h06;
+      8'hd7:
+          dec_l5_oh = 5'h06;
+      8'hd8:
+          dec_l5_oh = 5'h06;
+      8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l5_oh = 5'h06;
+      8'hf8:
+          dec_l5_oh = 5'h07;
+      8'hf9:
+          dec_l5_oh = 5'h08;
+      8'hfa:
+          dec_l5_oh = 5'h09;
+      8'hfb:
+          dec_l5_oh = 5'h0a;
+      8'hfc:
+          dec_l5_oh = 5'h0b;
+      8'hfd:
+          dec_l5_oh = 5'h0c;
+      8'hfe:
+          dec_l5_oh = 5'h0d;
+      8'hff:
+          dec_l5_oh = 5'h0e;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20511$0 )
+      8'h00, 8'h40:
+          dec_l5_o2 = 5'h06;
+      8'h01, 8'h41:
+          dec_l5_o2 = 5'h06;
+      8'h02, 8'h42:
+          dec_l5_o2 = 5'h06;
+      8'h03, 8'h43:
+          dec_l5_o2 = 5'h06;
+      8'h04, 8'h44:
+          dec_l5_o2 = 5'h06;
+      8'h05, 8'h45:
+          dec_l5_o2 = 5'h06;
+      8'h06, 8'h46:
+          dec_l5_o2 = 5'h06;
+      8'h07, 8'h47:
+          dec_l5_o2 = 5'h06;
+      8'h08, 8'h48:
+          dec_l5_o2 = 5'h06;
+      8'h09, 8'h49:
+          dec_l5_o2 = 5'h06;
+      8'h0a, 8'h4a:
+          dec_l5_o2 = 5'h06;
+      8'h0b, 8'h4b:
+          dec_l5_o2 = 5'h06;
+      8'h0c, 8'h4c:
+          dec_l5_o2 = 5'h06;
+      8'h0d, 8'h4d:
+          dec_l5_o2 = 5'h06;
+      8'h0e, 8'h4e:
+          dec_l5_o2 = 5'h06;
+      8'h0f, 8'h4f:
+          dec_l5_o2 = 5'h06;
+      8'h10, 8'h50:
+          dec_l5_o2 = 5'h06;
+      8'h11, 8'h51:
+          dec_l5_o2 = 5'h06;
+      8'h12, 8'h52:
+          dec_l5_o2 = 5'h06;
+      8'h13, 8'h53:
+          dec_l5_o2 = 5'h06;
+      8'h14, 8'h54:
+          dec_l5_o2 = 5'h06;
+      8'h15, 8'h55:
+          dec_l5_o2 = 5'h06;
+      8'h16, 8'h56:
+          dec_l5_o2 = 5'h06;
+      8'h17, 8'h57:
+          dec_l5_o2 = 5'h06;
+      8'h18, 8'h58:
+          dec_l5_o2 = 5'h06;
+      8'h19, 8'h59:
+          dec_l5_o2 = 5'h06;
+      8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l5_o2 = 5'h06;
+      8'h80:
+          dec_l5_o2 = 5'h06;
+      8'h81:
+          dec_l5_o2 = 5'h07;
+      8'h82:
+          dec_l5_o2 = 5'h08;
+      8'h83:
+          dec_l5_o2 = 5'h08;
+      8'h84:
+          dec_l5_o2 = 5'h08;
+      8'h85:
+          dec_l5_o2 = 5'h08;
+      8'h86:
+          dec_l5_o2 = 5'h08;
+      8'h87:
+          dec_l5_o2 = 5'h08;
+      8'h88:
+          dec_l5_o2 = 5'h08;
+      8'h89:
+          dec_l5_o2 = 5'h08;
+      8'h8a:
+          dec_l5_o2 = 5'h08;
+      8'h8b:
+          dec_l5_o2 = 5'h08;
+      8'h8c:
+          dec_l5_o2 = 5'h08;
+      8'h8d:
+          dec_l5_o2 = 5'h08;
+      8'h8e:
+          dec_l5_o2 = 5'h08;
+      8'h8f:
+          dec_l5_o2 = 5'h08;
+      8'h90:
+          dec_l5_o2 = 5'h08;
+      8'h91:
+          dec_l5_o2 = 5'h08;
+      8'h92:
+          dec_l5_o2 = 5'h08;
+      8'h93:
+          dec_l5_o2 = 5'h08;
+      8'h94:
+          dec_l5_o2 = 5'h08;
+      8'h95:
+          dec_l5_o2 = 5'h08;
+      8'h96:
+          dec_l5_o2 = 5'h08;
+      8'h97:
+          dec_l5_o2 = 5'h08;
+      8'h98:
+          dec_l5_o2 = 5'h08;
+      8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l5_o2 = 5'h08;
+      8'hb8:
+          dec_l5_o2 = 5'h08;
+      8'hb9:
+          dec_l5_o2 = 5'h08;
+      8'hba:
+          dec_l5_o2 = 5'h09;
+      8'hbb:
+          dec_l5_o2 = 5'h0a;
+      8'hbc:
+          dec_l5_o2 = 5'h0b;
+      8'hbd:
+          dec_l5_o2 = 5'h0c;
+      8'hbe:
+          dec_l5_o2 = 5'h0d;
+      8'hbf:
+          dec_l5_o2 = 5'h0e;
+      8'hc0:
+          dec_l5_o2 = 5'h06;
+      8'hc1:
+          dec_l5_o2 = 5'h06;
+      8'hc2:
+          dec_l5_o2 = 5'h06;
+      8'hc3:
+          dec_l5_o2 = 5'h06;
+      8'hc4:
+          dec_l5_o2 = 5'h06;
+      8'hc5:
+          dec_l5_o2 = 5'h06;
+      8'hc6:
+          dec_l5_o2 = 5'h06;
+      8'hc7:
+          dec_l5_o2 = 5'h06;
+      8'hc8:
+          dec_l5_o2 = 5'h06;
+      8'hc9:
+          dec_l5_o2 = 5'h06;
+      8'hca:
+          dec_l5_o2 = 5'h06;
+      8'hcb:
+          dec_l5_o2 = 5'h06;
+      8'hcc:
+          dec_l5_o2 = 5'h06;
+      8'hcd:
+          dec_l5_o2 = 5'h06;
+      8'hce:
+          dec_l5_o2 = 5'h06;
+      8'hcf:
+          dec_l5_o2 = 5'h06;
+      8'hd0:
+          dec_l5_o2 = 5'h06;
+      8'hd1:
+          dec_l5_o2 = 5'h06;
+      8'hd2:
+          dec_l5_o2 = 5'h06;
+      8'hd3:
+          dec_l5_o2 = 5'h06;
+      8'hd4:
+          dec_l5_o2 = 5'h06;
+      8'hd5:
+          dec_l5_o2 = 5'h06;
+      8'hd6:
+          dec_l5_o2 = 5'h06;
+      8'hd7:
+          dec_l5_o2 = 5'h06;
+      8'hd8:
+          dec_l5_o2 = 5'h06;
+      8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l5_o2 = 5'h06;
+      8'hf8:
+          dec_l5_o2 = 5'h07;
+      8'hf9:
+          dec_l5_o2 = 5'h08;
+      8'hfa:
+          dec_l5_o2 = 5'h09;
+      8'hfb:
+          dec_l5_o2 = 5'h0a;
+      8'hfc:
+          dec_l5_o2 = 5'h0b;
+      8'hfd:
+          dec_l5_o2 = 5'h0c;
+      8'hfe:
+          dec_l5_o2 = 5'h0d;
+      8'hff:
+          dec_l5_o2 = 5'h0e;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20511$0 )
+      8'h00, 8'h40:
+          dec_l5_cmpl = 1'h1;
+      8'h01, 8'h41:
+          dec_l5_cmpl = 1'h1;
+      8'h02, 8'h42:
+          dec_l5_cmpl = 1'h1;
+      8'h03, 8'h43:
+          dec_l5_cmpl = 1'h1;
+      8'h04, 8'h44:
+          dec_l5_cmpl = 1'h1;
+      8'h05, 8'h45:
+          dec_l5_cmpl = 1'h1;
+      8'h06, 8'h46:
+          dec_l5_cmpl = 1'h1;
+      8'h07, 8'h47:
+          dec_l5_cmpl = 1'h1;
+      8'h08, 8'h48:
+          dec_l5_cmpl = 1'h1;
+      8'h09, 8'h49:
+          dec_l5_cmpl = 1'h1;
+      8'h0a, 8'h4a:
+          dec_l5_cmpl = 1'h1;
+      8'h0b, 8'h4b:
+          dec_l5_cmpl = 1'h1;
+      8'h0c, 8'h4c:
+          dec_l5_cmpl = 1'h1;
+      8'h0d, 8'h4d:
+          dec_l5_cmpl = 1'h1;
+      8'h0e, 8'h4e:
+          dec_l5_cmpl = 1'h1;
+      8'h0f, 8'h4f:
+          dec_l5_cmpl = 1'h1;
+      8'h10, 8'h50:
+          dec_l5_cmpl = 1'h1;
+      8'h11, 8'h51:
+          dec_l5_cmpl = 1'h1;
+      8'h12, 8'h52:
+          dec_l5_cmpl = 1'h1;
+      8'h13, 8'h53:
+          dec_l5_cmpl = 1'h1;
+      8'h14, 8'h54:
+          dec_l5_cmpl = 1'h1;
+      8'h15, 8'h55:
+          dec_l5_cmpl = 1'h1;
+      8'h16, 8'h56:
+          dec_l5_cmpl = 1'h1;
+      8'h17, 8'h57:
+          dec_l5_cmpl = 1'h1;
+      8'h18, 8'h58:
+          dec_l5_cmpl = 1'h1;
+      8'h19, 8'h59:
+          dec_l5_cmpl = 1'h1;
+      8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l5_cmpl = 1'h1;
+      8'h80:
+          dec_l5_cmpl = 1'h1;
+      8'h81:
+          dec_l5_cmpl = 1'h1;
+      8'h82:
+          dec_l5_cmpl = 1'h1;
+      8'h83:
+          dec_l5_cmpl = 1'h0;
+      8'h84:
+          dec_l5_cmpl = 1'h0;
+      8'h85:
+          dec_l5_cmpl = 1'h0;
+      8'h86:
+          dec_l5_cmpl = 1'h0;
+      8'h87:
+          dec_l5_cmpl = 1'h0;
+      8'h88:
+          dec_l5_cmpl = 1'h0;
+      8'h89:
+          dec_l5_cmpl = 1'h0;
+      8'h8a:
+          dec_l5_cmpl = 1'h0;
+      8'h8b:
+          dec_l5_cmpl = 1'h0;
+      8'h8c:
+          dec_l5_cmpl = 1'h0;
+      8'h8d:
+          dec_l5_cmpl = 1'h0;
+      8'h8e:
+          dec_l5_cmpl = 1'h0;
+      8'h8f:
+          dec_l5_cmpl = 1'h0;
+      8'h90:
+          dec_l5_cmpl = 1'h0;
+      8'h91:
+          dec_l5_cmpl = 1'h0;
+      8'h92:
+          dec_l5_cmpl = 1'h0;
+      8'h93:
+          dec_l5_cmpl = 1'h0;
+      8'h94:
+          dec_l5_cmpl = 1'h0;
+      8'h95:
+          dec_l5_cmpl = 1'h0;
+      8'h96:
+          dec_l5_cmpl = 1'h0;
+      8'h97:
+          dec_l5_cmpl = 1'h0;
+      8'h98:
+          dec_l5_cmpl = 1'h0;
+      8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l5_cmpl = 1'h0;
+      8'hb8:
+          dec_l5_cmpl = 1'h0;
+      8'hb9:
+          dec_l5_cmpl = 1'h0;
+      8'hba:
+          dec_l5_cmpl = 1'h0;
+      8'hbb:
+          dec_l5_cmpl = 1'h0;
+      8'hbc:
+          dec_l5_cmpl = 1'h0;
+      8'hbd:
+          dec_l5_cmpl = 1'h0;
+      8'hbe:
+          dec_l5_cmpl = 1'h0;
+      8'hbf:
+          dec_l5_cmpl = 1'h0;
+      8'hc0:
+          dec_l5_cmpl = 1'h0;
+      8'hc1:
+          dec_l5_cmpl = 1'h0;
+      8'hc2:
+          dec_l5_cmpl = 1'h0;
+      8'hc3:
+          dec_l5_cmpl = 1'h0;
+      8'hc4:
+          dec_l5_cmpl = 1'h0;
+      8'hc5:
+          dec_l5_cmpl = 1'h0;
+      8'hc6:
+          dec_l5_cmpl = 1'h0;
+      8'hc7:
+          dec_l5_cmpl = 1'h0;
+      8'hc8:
+          dec_l5_cmpl = 1'h0;
+      8'hc9:
+          dec_l5_cmpl = 1'h0;
+      8'hca:
+          dec_l5_cmpl = 1'h0;
+      8'hcb:
+          dec_l5_cmpl = 1'h0;
+      8'hcc:
+          dec_l5_cmpl = 1'h0;
+      8'hcd:
+          dec_l5_cmpl = 1'h0;
+      8'hce:
+          dec_l5_cmpl = 1'h0;
+      8'hcf:
+          dec_l5_cmpl = 1'h0;
+      8'hd0:
+          dec_l5_cmpl = 1'h0;
+      8'hd1:
+          dec_l5_cmpl = 1'h0;
+      8'hd2:
+          dec_l5_cmpl = 1'h0;
+      8'hd3:
+          dec_l5_cmpl = 1'h0;
+      8'hd4:
+          dec_l5_cmpl = 1'h0;
+      8'hd5:
+          dec_l5_cmpl = 1'h0;
+      8'hd6:
+          dec_l5_cmpl = 1'h0;
+      8'hd7:
+          dec_l5_cmpl = 1'h0;
+      8'hd8:
+          dec_l5_cmpl = 1'h0;
+      8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l5_cmpl = 1'h0;
+      8'hf8:
+          dec_l5_cmpl = 1'h0;
+      8'hf9:
+          dec_l5_cmpl = 1'h0;
+      8'hfa:
+          dec_l5_cmpl = 1'h0;
+      8'hfb:
+          dec_l5_cmpl = 1'h0;
+      8'hfc:
+          dec_l5_cmpl = 1'h0;
+      8'hfd:
+          dec_l5_cmpl = 1'h0;
+      8'hfe:
+          dec_l5_cmpl = 1'h0;
+      8'hff:
+          dec_l5_cmpl = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20511$0 )
+      8'h00, 8'h40:
+          dec_l5_n = 4'h1;
+      8'h01, 8'h41:
+          dec_l5_n = 4'h1;
+      8'h02, 8'h42:
+          dec_l5_n = 4'h1;
+      8'h03, 8'h43:
+          dec_l5_n = 4'h1;
+      8'h04, 8'h44:
+          dec_l5_n = 4'h1;
+      8'h05, 8'h45:
+          dec_l5_n = 4'h1;
+      8'h06, 8'h46:
+          dec_l5_n = 4'h1;
+      8'h07, 8'h47:
+          dec_l5_n = 4'h1;
+      8'h08, 8'h48:
+          dec_l5_n = 4'h1;
+      8'h09, 8'h49:
+          dec_l5_n = 4'h1;
+      8'h0a, 8'h4a:
+          dec_l5_n = 4'h1;
+      8'h0b, 8'h4b:
+          dec_l5_n = 4'h1;
+      8'h0c, 8'h4c:
+          dec_l5_n = 4'h1;
+      8'h0d, 8'h4d:
+          dec_l5_n = 4'h1;
+      8'h0e, 8'h4e:
+          dec_l5_n = 4'h1;
+      8'h0f, 8'h4f:
+          dec_l5_n = 4'h1;
+      8'h10, 8'h50:
+          dec_l5_n = 4'h1;
+      8'h11, 8'h51:
+          dec_l5_n = 4'h1;
+      8'h12, 8'h52:
+          dec_l5_n = 4'h1;
+      8'h13, 8'h53:
+          dec_l5_n = 4'h1;
+      8'h14, 8'h54:
+          dec_l5_n = 4'h1;
+      8'h15, 8'h55:
+          dec_l5_n = 4'h1;
+      8'h16, 8'h56:
+          dec_l5_n = 4'h1;
+      8'h17, 8'h57:
+          dec_l5_n = 4'h1;
+      8'h18, 8'h58:
+          dec_l5_n = 4'h1;
+      8'h19, 8'h59:
+          dec_l5_n = 4'h1;
+      8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l5_n = 4'h1;
+      8'h80:
+          dec_l5_n = 4'h0;
+      8'h81:
+          dec_l5_n = 4'h1;
+      8'h82:
+          dec_l5_n = 4'h2;
+      8'h83:
+          dec_l5_n = 4'h2;
+      8'h84:
+          dec_l5_n = 4'h2;
+      8'h85:
+          dec_l5_n = 4'h2;
+      8'h86:
+          dec_l5_n = 4'h2;
+      8'h87:
+          dec_l5_n = 4'h2;
+      8'h88:
+          dec_l5_n = 4'h2;
+      8'h89:
+          dec_l5_n = 4'h2;
+      8'h8a:
+          dec_l5_n = 4'h2;
+      8'h8b:
+          dec_l5_n = 4'h2;
+      8'h8c:
+          dec_l5_n = 4'h2;
+      8'h8d:
+          dec_l5_n = 4'h2;
+      8'h8e:
+          dec_l5_n = 4'h2;
+      8'h8f:
+          dec_l5_n = 4'h2;
+      8'h90:
+          dec_l5_n = 4'h2;
+      8'h91:
+          dec_l5_n = 4'h2;
+      8'h92:
+          dec_l5_n = 4'h2;
+      8'h93:
+          dec_l5_n = 4'h2;
+      8'h94:
+          dec_l5_n = 4'h2;
+      8'h95:
+          dec_l5_n = 4'h2;
+      8'h96:
+          dec_l5_n = 4'h2;
+      8'h97:
+          dec_l5_n = 4'h2;
+      8'h98:
+          dec_l5_n = 4'h2;
+      8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l5_n = 4'h2;
+      8'hb8:
+          dec_l5_n = 4'h1;
+      8'hb9:
+          dec_l5_n = 4'h0;
+      8'hba:
+          dec_l5_n = 4'h0;
+      8'hbb:
+          dec_l5_n = 4'h0;
+      8'hbc:
+          dec_l5_n = 4'h0;
+      8'hbd:
+          dec_l5_n = 4'h0;
+      8'hbe:
+          dec_l5_n = 4'h0;
+      8'hbf:
+          dec_l5_n = 4'h0;
+      8'hc0:
+          dec_l5_n = 4'h0;
+      8'hc1:
+          dec_l5_n = 4'h0;
+      8'hc2:
+          dec_l5_n = 4'h0;
+      8'hc3:
+          dec_l5_n = 4'h0;
+      8'hc4:
+          dec_l5_n = 4'h0;
+      8'hc5:
+          dec_l5_n = 4'h0;
+      8'hc6:
+          dec_l5_n = 4'h0;
+      8'hc7:
+          dec_l5_n = 4'h0;
+      8'hc8:
+          dec_l5_n = 4'h0;
+      8'hc9:
+          dec_l5_n = 4'h0;
+      8'hca:
+          dec_l5_n = 4'h0;
+      8'hcb:
+          dec_l5_n = 4'h0;
+      8'hcc:
+          dec_l5_n = 4'h0;
+      8'hcd:
+          dec_l5_n = 4'h0;
+      8'hce:
+          dec_l5_n = 4'h0;
+      8'hcf:
+          dec_l5_n = 4'h0;
+      8'hd0:
+          dec_l5_n = 4'h0;
+      8'hd1:
+          dec_l5_n = 4'h0;
+      8'hd2:
+          dec_l5_n = 4'h0;
+      8'hd3:
+          dec_l5_n = 4'h0;
+      8'hd4:
+          dec_l5_n = 4'h0;
+      8'hd5:
+          dec_l5_n = 4'h0;
+      8'hd6:
+          dec_l5_n = 4'h0;
+      8'hd7:
+          dec_l5_n = 4'h0;
+      8'hd8:
+          dec_l5_n = 4'h0;
+      8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l5_n = 4'h0;
+      8'hf8:
+          dec_l5_n = 4'h0;
+      8'hf9:
+          dec_l5_n = 4'h0;
+      8'hfa:
+          dec_l5_n = 4'h0;
+      8'hfb:
+          dec_l5_n = 4'h0;
+      8'hfc:
+          dec_l5_n = 4'h0;
+      8'hfd:
+          dec_l5_n = 4'h0;
+      8'hfe:
+          dec_l5_n = 4'h0;
+      8'hff:
+          dec_l5_n = 4'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20511$0 )
+      8'h00, 8'h40:
+          dec_l5_defer = 1'h0;
+      8'h01, 8'h41:
+          dec_l5_defer = 1'h0;
+      8'h02, 8'h42:
+          dec_l5_defer = 1'h0;
+      8'h03, 8'h43:
+          dec_l5_defer = 1'h0;
+      8'h04, 8'h44:
+          dec_l5_defer = 1'h0;
+      8'h05, 8'h45:
+          dec_l5_defer = 1'h0;
+      8'h06, 8'h46:
+          dec_l5_defer = 1'h0;
+      8'h07, 8'h47:
+          dec_l5_defer = 1'h0;
+      8'h08, 8'h48:
+          dec_l5_defer = 1'h0;
+      8'h09, 8'h49:
+          dec_l5_defer = 1'h0;
+      8'h0a, 8'h4a:
+          dec_l5_defer = 1'h0;
+      8'h0b, 8'h4b:
+          dec_l5_defer = 1'h0;
+      8'h0c, 8'h4c:
+          dec_l5_defer = 1'h0;
+      8'h0d, 8'h4d:
+          dec_l5_defer = 1'h0;
+      8'h0e, 8'h4e:
+          dec_l5_defer = 1'h0;
+      8'h0f, 8'h4f:
+          dec_l5_defer = 1'h0;
+      8'h10, 8'h50:
+          dec_l5_defer = 1'h0;
+      8'h11, 8'h51:
+          dec_l5_defer = 1'h0;
+      8'h12, 8'h52:
+          dec_l5_defer = 1'h0;
+      8'h13, 8'h53:
+          dec_l5_defer = 1'h0;
+      8'h14, 8'h54:
+          dec_l5_defer = 1'h0;
+      8'h15, 8'h55:
+          dec_l5_defer = 1'h0;
+      8'h16, 8'h56:
+          dec_l5_defer = 1'h0;
+      8'h17, 8'h57:
+          dec_l5_defer = 1'h0;
+      8'h18, 8'h58:
+          dec_l5_defer = 1'h0;
+      8'h19, 8'h59:
+          dec_l5_defer = 1'h0;
+      8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l5_defer = 1'h0;
+      8'h80:
+          dec_l5_defer = 1'h0;
+      8'h81:
+          dec_l5_defer = 1'h0;
+      8'h82:
+          dec_l5_defer = 1'h0;
+      8'h83:
+          dec_l5_defer = 1'h0;
+      8'h84:
+          dec_l5_defer = 1'h0;
+      8'h85:
+          dec_l5_defer = 1'h0;
+      8'h86:
+          dec_l5_defer = 1'h0;
+      8'h87:
+          dec_l5_defer = 1'h0;
+      8'h88:
+          dec_l5_defer = 1'h0;
+      8'h89:
+          dec_l5_defer = 1'h0;
+      8'h8a:
+          dec_l5_defer = 1'h0;
+      8'h8b:
+          dec_l5_defer = 1'h0;
+      8'h8c:
+          dec_l5_defer = 1'h0;
+      8'h8d:
+          dec_l5_defer = 1'h0;
+      8'h8e:
+          dec_l5_defer = 1'h0;
+      8'h8f:
+          dec_l5_defer = 1'h0;
+      8'h90:
+          dec_l5_defer = 1'h0;
+      8'h91:
+          dec_l5_defer = 1'h0;
+      8'h92:
+          dec_l5_defer = 1'h0;
+      8'h93:
+          dec_l5_defer = 1'h0;
+      8'h94:
+          dec_l5_defer = 1'h0;
+      8'h95:
+          dec_l5_defer = 1'h0;
+      8'h96:
+          dec_l5_defer = 1'h0;
+      8'h97:
+          dec_l5_defer = 1'h0;
+      8'h98:
+          dec_l5_defer = 1'h0;
+      8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l5_defer = 1'h0;
+      8'hb8:
+          dec_l5_defer = 1'h0;
+      8'hb9:
+          dec_l5_defer = 1'h0;
+      8'hba:
+          dec_l5_defer = 1'h1;
+      8'hbb:
+          dec_l5_defer = 1'h1;
+      8'hbc:
+          dec_l5_defer = 1'h1;
+      8'hbd:
+          dec_l5_defer = 1'h1;
+      8'hbe:
+          dec_l5_defer = 1'h1;
+      8'hbf:
+          dec_l5_defer = 1'h1;
+      8'hc0:
+          dec_l5_defer = 1'h0;
+      8'hc1:
+          dec_l5_defer = 1'h0;
+      8'hc2:
+          dec_l5_defer = 1'h0;
+      8'hc3:
+          dec_l5_defer = 1'h0;
+      8'hc4:
+          dec_l5_defer = 1'h0;
+      8'hc5:
+          dec_l5_defer = 1'h0;
+      8'hc6:
+          dec_l5_defer = 1'h0;
+      8'hc7:
+          dec_l5_defer = 1'h0;
+      8'hc8:
+          dec_l5_defer = 1'h0;
+      8'hc9:
+          dec_l5_defer = 1'h0;
+      8'hca:
+          dec_l5_defer = 1'h0;
+      8'hcb:
+          dec_l5_defer = 1'h0;
+      8'hcc:
+          dec_l5_defer = 1'h0;
+      8'hcd:
+          dec_l5_defer = 1'h0;
+      8'hce:
+          dec_l5_defer = 1'h0;
+      8'hcf:
+          dec_l5_defer = 1'h0;
+      8'hd0:
+          dec_l5_defer = 1'h0;
+      8'hd1:
+          dec_l5_defer = 1'h0;
+      8'hd2:
+          dec_l5_defer = 1'h0;
+      8'hd3:
+          dec_l5_defer = 1'h0;
+      8'hd4:
+          dec_l5_defer = 1'h0;
+      8'hd5:
+          dec_l5_defer = 1'h0;
+      8'hd6:
+          dec_l5_defer = 1'h0;
+      8'hd7:
+          dec_l5_defer = 1'h0;
+      8'hd8:
+          dec_l5_defer = 1'h0;
+      8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l5_defer = 1'h0;
+      8'hf8:
+          dec_l5_defer = 1'h0;
+      8'hf9:
+          dec_l5_defer = 1'h0;
+      8'hfa:
+          dec_l5_defer = 1'h1;
+      8'hfb:
+          dec_l5_defer = 1'h1;
+      8'hfc:
+          dec_l5_defer = 1'h1;
+      8'hfd:
+          dec_l5_defer = 1'h1;
+      8'hfe:
+          dec_l5_defer = 1'h1;
+      8'hff:
+          dec_l5_defer = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20511$0 )
+      8'h00, 8'h40:
+          dec_l5_out_end = 5'h05;
+      8'h01, 8'h41:
+          dec_l5_out_end = 5'h06;
+      8'h02, 8'h42:
+          dec_l5_out_end = 5'h07;
+      8'h03, 8'h43:
+          dec_l5_out_end = 5'h08;
+      8'h04, 8'h44:
+          dec_l5_out_end = 5'h09;
+      8'h05, 8'h45:
+          dec_l5_out_end = 5'h0a;
+      8'h06, 8'h46:
+          dec_l5_out_end = 5'h0b;
+      8'h07, 8'h47:
+          dec_l5_out_end = 5'h0c;
+      8'h08, 8'h48:
+          dec_l5_out_end = 5'h0d;
+      8'h09, 8'h49:
+          dec_l5_out_end = 5'h0e;
+      8'h0a, 8'h4a:
+          dec_l5_out_end = 5'h0f;
+      8'h0b, 8'h4b:
+          dec_l5_out_end = 5'h10;
+      8'h0c, 8'h4c:
+          dec_l5_out_end = 5'h11;
+      8'h0d, 8'h4d:
+          dec_l5_out_end = 5'h12;
+      8'h0e, 8'h4e:
+          dec_l5_out_end = 5'h13;
+      8'h0f, 8'h4f:
+          dec_l5_out_end = 5'h14;
+      8'h10, 8'h50:
+          dec_l5_out_end = 5'h15;
+      8'h11, 8'h51:
+          dec_l5_out_end = 5'h16;
+      8'h12, 8'h52:
+          dec_l5_out_end = 5'h17;
+      8'h13, 8'h53:
+          dec_l5_out_end = 5'h18;
+      8'h14, 8'h54:
+          dec_l5_out_end = 5'h19;
+      8'h15, 8'h55:
+          dec_l5_out_end = 5'h1a;
+      8'h16, 8'h56:
+          dec_l5_out_end = 5'h1b;
+      8'h17, 8'h57:
+          dec_l5_out_end = 5'h1c;
+      8'h18, 8'h58:
+          dec_l5_out_end = 5'h1d;
+      8'h19, 8'h59:
+          dec_l5_out_end = 5'h1e;
+      8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l5_out_end = 5'h1f;
+      8'h80:
+          dec_l5_out_end = 5'h06;
+      8'h81:
+          dec_l5_out_end = 5'h07;
+      8'h82:
+          dec_l5_out_end = 5'h08;
+      8'h83:
+          dec_l5_out_end = 5'h09;
+      8'h84:
+          dec_l5_out_end = 5'h0a;
+      8'h85:
+          dec_l5_out_end = 5'h0b;
+      8'h86:
+          dec_l5_out_end = 5'h0c;
+      8'h87:
+          dec_l5_out_end = 5'h0d;
+      8'h88:
+          dec_l5_out_end = 5'h0e;
+      8'h89:
+          dec_l5_out_end = 5'h0f;
+      8'h8a:
+          dec_l5_out_end = 5'h10;
+      8'h8b:
+          dec_l5_out_end = 5'h11;
+      8'h8c:
+          dec_l5_out_end = 5'h12;
+      8'h8d:
+          dec_l5_out_end = 5'h13;
+      8'h8e:
+          dec_l5_out_end = 5'h14;
+      8'h8f:
+          dec_l5_out_end = 5'h15;
+      8'h90:
+          dec_l5_out_end = 5'h16;
+      8'h91:
+          dec_l5_out_end = 5'h17;
+      8'h92:
+          dec_l5_out_end = 5'h18;
+      8'h93:
+          dec_l5_out_end = 5'h19;
+      8'h94:
+          dec_l5_out_end = 5'h1a;
+      8'h95:
+          dec_l5_out_end = 5'h1b;
+      8'h96:
+          dec_l5_out_end = 5'h1c;
+      8'h97:
+          dec_l5_out_end = 5'h1d;
+      8'h98:
+          dec_l5_out_end = 5'h1e;
+      8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l5_out_end = 5'h1f;
+      8'hb8:
+          dec_l5_out_end = 5'h1f;
+      8'hb9:
+          dec_l5_out_end = 5'h1f;
+      8'hba:
+          dec_l5_out_end = 5'h1f;
+      8'hbb:
+          dec_l5_out_end = 5'h1f;
+      8'hbc:
+          dec_l5_out_end = 5'h1f;
+      8'hbd:
+          dec_l5_out_end = 5'h1f;
+      8'hbe:
+          dec_l5_out_end = 5'h1f;
+      8'hbf:
+          dec_l5_out_end = 5'h1f;
+      8'hc0:
+          dec_l5_out_end = 5'h06;
+      8'hc1:
+          dec_l5_out_end = 5'h07;
+      8'hc2:
+          dec_l5_out_end = 5'h08;
+      8'hc3:
+          dec_l5_out_end = 5'h09;
+      8'hc4:
+          dec_l5_out_end = 5'h0a;
+      8'hc5:
+          dec_l5_out_end = 5'h0b;
+      8'hc6:
+          dec_l5_out_end = 5'h0c;
+      8'hc7:
+          dec_l5_out_end = 5'h0d;
+      8'hc8:
+          dec_l5_out_end = 5'h0e;
+      8'hc9:
+          dec_l5_out_end = 5'h0f;
+      8'hca:
+          dec_l5_out_end = 5'h10;
+      8'hcb:
+          dec_l5_out_end = 5'h11;
+      8'hcc:
+          dec_l5_out_end = 5'h12;
+      8'hcd:
+          dec_l5_out_end = 5'h13;
+      8'hce:
+          dec_l5_out_end = 5'h14;
+      8'hcf:
+          dec_l5_out_end = 5'h15;
+      8'hd0:
+          dec_l5_out_end = 5'h16;
+      8'hd1:
+          dec_l5_out_end = 5'h17;
+      8'hd2:
+          dec_l5_out_end = 5'h18;
+      8'hd3:
+          dec_l5_out_end = 5'h19;
+      8'hd4:
+          dec_l5_out_end = 5'h1a;
+      8'hd5:
+          dec_l5_out_end = 5'h1b;
+      8'hd6:
+          dec_l5_out_end = 5'h1c;
+      8'hd7:
+          dec_l5_out_end = 5'h1d;
+      8'hd8:
+          dec_l5_out_end = 5'h1e;
+      8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l5_out_end = 5'h1f;
+      8'hf8:
+          dec_l5_out_end = 5'h1f;
+      8'hf9:
+          dec_l5_out_end = 5'h1f;
+      8'hfa:
+          dec_l5_out_end = 5'h1f;
+      8'hfb:
+          dec_l5_out_end = 5'h1f;
+      8'hfc:
+          dec_l5_out_end = 5'h1f;
+      8'hfd:
+          dec_l5_out_end = 5'h1f;
+      8'hfe:
+          dec_l5_out_end = 5'h1f;
+      8'hff:
+          dec_l5_out_end = 5'h1f;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    if (dec_l5_single) begin
       ln_l5 = 24'h000001;
-    end else if (long_l5) begin
+    end else if (dec_l5_long) begin
       ln_l5 = long_len_l5;
     end else begin
-      ln_l5 = { 18'h00000, \port$19547$0 [5:0] };
+      ln_l5 = { 18'h00000, \port$20511$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    if (single_l5) begin
-      e_l5 = 4'h1;
-    end else if (\$147 ) begin
-      e_l5 = 4'h9;
-    end else begin
-      e_l5 = \$148 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$150 ) begin
-      o2_l5 = oh_l5;
-    end else if (\$151 ) begin
-      o2_l5 = 5'h08;
-    end else begin
-      o2_l5 = ke_l5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\port$19549$0 [2:0])
+    casez (\port$20513$0 [2:0])
       3'h0:
-          long_len_l6 = { 16'h0000, \port$19551$0  };
+          long_len_l6 = { 16'h0000, \port$20515$0  };
       3'h1:
-          long_len_l6 = { 8'h00, \port$19551$0 , \port$19553$0  };
+          long_len_l6 = { 8'h00, \port$20515$0 , \port$20517$0  };
       default:
-          long_len_l6 = { \port$19551$0 , \port$19553$0 , \port$19555$0  };
+          long_len_l6 = { \port$20515$0 , \port$20517$0 , \port$20519$0  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    if (single_l6) begin
-      h_l6 = 4'h0;
-    end else if (long_l6) begin
-      h_l6 = \$159 ;
-    end else begin
-      h_l6 = 4'h1;
-    end
+    casez (\port$20513$0 )
+      8'h00, 8'h40:
+          dec_l6_single = 1'h1;
+      8'h01, 8'h41:
+          dec_l6_single = 1'h1;
+      8'h02, 8'h42:
+          dec_l6_single = 1'h1;
+      8'h03, 8'h43:
+          dec_l6_single = 1'h1;
+      8'h04, 8'h44:
+          dec_l6_single = 1'h1;
+      8'h05, 8'h45:
+          dec_l6_single = 1'h1;
+      8'h06, 8'h46:
+          dec_l6_single = 1'h1;
+      8'h07, 8'h47:
+          dec_l6_single = 1'h1;
+      8'h08, 8'h48:
+          dec_l6_single = 1'h1;
+      8'h09, 8'h49:
+          dec_l6_single = 1'h1;
+      8'h0a, 8'h4a:
+          dec_l6_single = 1'h1;
+      8'h0b, 8'h4b:
+          dec_l6_single = 1'h1;
+      8'h0c, 8'h4c:
+          dec_l6_single = 1'h1;
+      8'h0d, 8'h4d:
+          dec_l6_single = 1'h1;
+      8'h0e, 8'h4e:
+          dec_l6_single = 1'h1;
+      8'h0f, 8'h4f:
+          dec_l6_single = 1'h1;
+      8'h10, 8'h50:
+          dec_l6_single = 1'h1;
+      8'h11, 8'h51:
+          dec_l6_single = 1'h1;
+      8'h12, 8'h52:
+          dec_l6_single = 1'h1;
+      8'h13, 8'h53:
+          dec_l6_single = 1'h1;
+      8'h14, 8'h54:
+          dec_l6_single = 1'h1;
+      8'h15, 8'h55:
+          dec_l6_single = 1'h1;
+      8'h16, 8'h56:
+          dec_l6_single = 1'h1;
+      8'h17, 8'h57:
+          dec_l6_single = 1'h1;
+      8'h18, 8'h58:
+          dec_l6_single = 1'h1;
+      8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l6_single = 1'h1;
+      8'h80:
+          dec_l6_single = 1'h0;
+      8'h81:
+          dec_l6_single = 1'h0;
+      8'h82:
+          dec_l6_single = 1'h0;
+      8'h83:
+          dec_l6_single = 1'h0;
+      8'h84:
+          dec_l6_single = 1'h0;
+      8'h85:
+          dec_l6_single = 1'h0;
+      8'h86:
+          dec_l6_single = 1'h0;
+      8'h87:
+          dec_l6_single = 1'h0;
+      8'h88:
+          dec_l6_single = 1'h0;
+      8'h89:
+          dec_l6_single = 1'h0;
+      8'h8a:
+          dec_l6_single = 1'h0;
+      8'h8b:
+          dec_l6_single = 1'h0;
+      8'h8c:
+          dec_l6_single = 1'h0;
+      8'h8d:
+          dec_l6_single = 1'h0;
+      8'h8e:
+          dec_l6_single = 1'h0;
+      8'h8f:
+          dec_l6_single = 1'h0;
+      8'h90:
+          dec_l6_single = 1'h0;
+      8'h91:
+          dec_l6_single = 1'h0;
+      8'h92:
+          dec_l6_single = 1'h0;
+      8'h93:
+          dec_l6_single = 1'h0;
+      8'h94:
+          dec_l6_single = 1'h0;
+      8'h95:
+          dec_l6_single = 1'h0;
+      8'h96:
+          dec_l6_single = 1'h0;
+      8'h97:
+          dec_l6_single = 1'h0;
+      8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l6_single = 1'h0;
+      8'hb8:
+          dec_l6_single = 1'h0;
+      8'hb9:
+          dec_l6_single = 1'h0;
+      8'hba:
+          dec_l6_single = 1'h0;
+      8'hbb:
+          dec_l6_single = 1'h0;
+      8'hbc:
+          dec_l6_single = 1'h0;
+      8'hbd:
+          dec_l6_single = 1'h0;
+      8'hbe:
+          dec_l6_single = 1'h0;
+      8'hbf:
+          dec_l6_single = 1'h0;
+      8'hc0:
+          dec_l6_single = 1'h0;
+      8'hc1:
+          dec_l6_single = 1'h0;
+      8'hc2:
+          dec_l6_single = 1'h0;
+      8'hc3:
+          dec_l6_single = 1'h0;
+      8'hc4:
+          dec_l6_single = 1'h0;
+      8'hc5:
+          dec_l6_single = 1'h0;
+      8'hc6:
+          dec_l6_single = 1'h0;
+      8'hc7:
+          dec_l6_single = 1'h0;
+      8'hc8:
+          dec_l6_single = 1'h0;
+      8'hc9:
+          dec_l6_single = 1'h0;
+      8'hca:
+          dec_l6_single = 1'h0;
+      8'hcb:
+          dec_l6_single = 1'h0;
+      8'hcc:
+          dec_l6_single = 1'h0;
+      8'hcd:
+          dec_l6_single = 1'h0;
+      8'hce:
+          dec_l6_single = 1'h0;
+      8'hcf:
+          dec_l6_single = 1'h0;
+      8'hd0:
+          dec_l6_single = 1'h0;
+      8'hd1:
+          dec_l6_single = 1'h0;
+      8'hd2:
+          dec_l6_single = 1'h0;
+      8'hd3:
+          dec_l6_single = 1'h0;
+      8'hd4:
+          dec_l6_single = 1'h0;
+      8'hd5:
+          dec_l6_single = 1'h0;
+      8'hd6:
+          dec_l6_single = 1'h0;
+      8'hd7:
+          dec_l6_single = 1'h0;
+      8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l6_single = 1'h0;
+      8'hf8:
+          dec_l6_single = 1'h0;
+      8'hf9:
+          dec_l6_single = 1'h0;
+      8'hfa:
+          dec_l6_single = 1'h0;
+      8'hfb:
+          dec_l6_single = 1'h0;
+      8'hfc:
+          dec_l6_single = 1'h0;
+      8'hfd:
+          dec_l6_single = 1'h0;
+      8'hfe:
+          dec_l6_single = 1'h0;
+      8'hff:
+          dec_l6_single = 1'h0;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    if (single_l6) begin
+    casez (\port$20513$0 )
+      8'h00, 8'h40:
+          dec_l6_list = 1'h0;
+      8'h01, 8'h41:
+          dec_l6_list = 1'h0;
+      8'h02, 8'h42:
+          dec_l6_list = 1'h0;
+      8'h03, 8'h43:
+          dec_l6_list = 1'h0;
+      8'h04, 8'h44:
+          dec_l6_list = 1'h0;
+      8'h05, 8'h45:
+          dec_l6_list = 1'h0;
+      8'h06, 8'h46:
+          dec_l6_list = 1'h0;
+      8'h07, 8'h47:
+          dec_l6_list = 1'h0;
+      8'h08, 8'h48:
+          dec_l6_list = 1'h0;
+      8'h09, 8'h49:
+          dec_l6_list = 1'h0;
+      8'h0a, 8'h4a:
+          dec_l6_list = 1'h0;
+      8'h0b, 8'h4b:
+          dec_l6_list = 1'h0;
+      8'h0c, 8'h4c:
+          dec_l6_list = 1'h0;
+      8'h0d, 8'h4d:
+          dec_l6_list = 1'h0;
+      8'h0e, 8'h4e:
+          dec_l6_list = 1'h0;
+      8'h0f, 8'h4f:
+          dec_l6_list = 1'h0;
+      8'h10, 8'h50:
+          dec_l6_list = 1'h0;
+      8'h11, 8'h51:
+          dec_l6_list = 1'h0;
+      8'h12, 8'h52:
+          dec_l6_list = 1'h0;
+      8'h13, 8'h53:
+          dec_l6_list = 1'h0;
+      8'h14, 8'h54:
+          dec_l6_list = 1'h0;
+      8'h15, 8'h55:
+          dec_l6_list = 1'h0;
+      8'h16, 8'h56:
+          dec_l6_list = 1'h0;
+      8'h17, 8'h57:
+          dec_l6_list = 1'h0;
+      8'h18, 8'h58:
+          dec_l6_list = 1'h0;
+      8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l6_list = 1'h0;
+      8'h80:
+          dec_l6_list = 1'h0;
+      8'h81:
+          dec_l6_list = 1'h0;
+      8'h82:
+          dec_l6_list = 1'h0;
+      8'h83:
+          dec_l6_list = 1'h0;
+      8'h84:
+          dec_l6_list = 1'h0;
+      8'h85:
+          dec_l6_list = 1'h0;
+      8'h86:
+          dec_l6_list = 1'h0;
+      8'h87:
+          dec_l6_list = 1'h0;
+      8'h88:
+          dec_l6_list = 1'h0;
+      8'h89:
+          dec_l6_list = 1'h0;
+      8'h8a:
+          dec_l6_list = 1'h0;
+      8'h8b:
+          dec_l6_list = 1'h0;
+      8'h8c:
+          dec_l6_list = 1'h0;
+      8'h8d:
+          dec_l6_list = 1'h0;
+      8'h8e:
+          dec_l6_list = 1'h0;
+      8'h8f:
+          dec_l6_list = 1'h0;
+      8'h90:
+          dec_l6_list = 1'h0;
+      8'h91:
+          dec_l6_list = 1'h0;
+      8'h92:
+          dec_l6_list = 1'h0;
+      8'h93:
+          dec_l6_list = 1'h0;
+      8'h94:
+          dec_l6_list = 1'h0;
+      8'h95:
+          dec_l6_list = 1'h0;
+      8'h96:
+          dec_l6_list = 1'h0;
+      8'h97:
+          dec_l6_list = 1'h0;
+      8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l6_list = 1'h0;
+      8'hb8:
+          dec_l6_list = 1'h0;
+      8'hb9:
+          dec_l6_list = 1'h0;
+      8'hba:
+          dec_l6_list = 1'h0;
+      8'hbb:
+          dec_l6_list = 1'h0;
+      8'hbc:
+          dec_l6_list = 1'h0;
+      8'hbd:
+          dec_l6_list = 1'h0;
+      8'hbe:
+          dec_l6_list = 1'h0;
+      8'hbf:
+          dec_l6_list = 1'h0;
+      8'hc0:
+          dec_l6_list = 1'h1;
+      8'hc1:
+          dec_l6_list = 1'h1;
+      8'hc2:
+          dec_l6_list = 1'h1;
+      8'hc3:
+          dec_l6_list = 1'h1;
+      8'hc4:
+          dec_l6_list = 1'h1;
+      8'hc5:
+          dec_l6_list = 1'h1;
+      8'hc6:
+          dec_l6_list = 1'h1;
+      8'hc7:
+          dec_l6_list = 1'h1;
+      8'hc8:
+          dec_l6_list = 1'h1;
+      8'hc9:
+          dec_l6_list = 1'h1;
+      8'hca:
+          dec_l6_list = 1'h1;
+      8'hcb:
+          dec_l6_list = 1'h1;
+      8'hcc:
+          dec_l6_list = 1'h1;
+      8'hcd:
+          dec_l6_list = 1'h1;
+      8'hce:
+          dec_l6_list = 1'h1;
+      8'hcf:
+          dec_l6_list = 1'h1;
+      8'hd0:
+          dec_l6_list = 1'h1;
+      8'hd1:
+          dec_l6_list = 1'h1;
+      8'hd2:
+          dec_l6_list = 1'h1;
+      8'hd3:
+          dec_l6_list = 1'h1;
+      8'hd4:
+          dec_l6_list = 1'h1;
+      8'hd5:
+          dec_l6_list = 1'h1;
+      8'hd6:
+          dec_l6_list = 1'h1;
+      8'hd7:
+          dec_l6_list = 1'h1;
+      8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l6_list = 1'h1;
+      8'hf8:
+          dec_l6_list = 1'h1;
+      8'hf9:
+          dec_l6_list = 1'h1;
+      8'hfa:
+          dec_l6_list = 1'h1;
+      8'hfb:
+          dec_l6_list = 1'h1;
+      8'hfc:
+          dec_l6_list = 1'h1;
+      8'hfd:
+          dec_l6_list = 1'h1;
+      8'hfe:
+          dec_l6_list = 1'h1;
+      8'hff:
+          dec_l6_list = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20513$0 )
+      8'h00, 8'h40:
+          dec_l6_long = 1'h0;
+      8'h01, 8'h41:
+          dec_l6_long = 1'h0;
+      8'h02, 8'h42:
+          dec_l6_long = 1'h0;
+      8'h03, 8'h43:
+          dec_l6_long = 1'h0;
+      8'h04, 8'h44:
+          dec_l6_long = 1'h0;
+      8'h05, 8'h45:
+          dec_l6_long = 1'h0;
+      8'h06, 8'h46:
+          dec_l6_long = 1'h0;
+      8'h07, 8'h47:
+          dec_l6_long = 1'h0;
+      8'h08, 8'h48:
+          dec_l6_long = 1'h0;
+      8'h09, 8'h49:
+          dec_l6_long = 1'h0;
+      8'h0a, 8'h4a:
+          dec_l6_long = 1'h0;
+      8'h0b, 8'h4b:
+          dec_l6_long = 1'h0;
+      8'h0c, 8'h4c:
+          dec_l6_long = 1'h0;
+      8'h0d, 8'h4d:
+          dec_l6_long = 1'h0;
+      8'h0e, 8'h4e:
+          dec_l6_long = 1'h0;
+      8'h0f, 8'h4f:
+          dec_l6_long = 1'h0;
+      8'h10, 8'h50:
+          dec_l6_long = 1'h0;
+      8'h11, 8'h51:
+          dec_l6_long = 1'h0;
+      8'h12, 8'h52:
+          dec_l6_long = 1'h0;
+      8'h13, 8'h53:
+          dec_l6_long = 1'h0;
+      8'h14, 8'h54:
+          dec_l6_long = 1'h0;
+      8'h15, 8'h55:
+          dec_l6_long = 1'h0;
+      8'h16, 8'h56:
+          dec_l6_long = 1'h0;
+      8'h17, 8'h57:
+          dec_l6_long = 1'h0;
+      8'h18, 8'h58:
+          dec_l6_long = 1'h0;
+      8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l6_long = 1'h0;
+      8'h80:
+          dec_l6_long = 1'h0;
+      8'h81:
+          dec_l6_long = 1'h0;
+      8'h82:
+          dec_l6_long = 1'h0;
+      8'h83:
+          dec_l6_long = 1'h0;
+      8'h84:
+          dec_l6_long = 1'h0;
+      8'h85:
+          dec_l6_long = 1'h0;
+      8'h86:
+          dec_l6_long = 1'h0;
+      8'h87:
+          dec_l6_long = 1'h0;
+      8'h88:
+          dec_l6_long = 1'h0;
+      8'h89:
+          dec_l6_long = 1'h0;
+      8'h8a:
+          dec_l6_long = 1'h0;
+      8'h8b:
+          dec_l6_long = 1'h0;
+      8'h8c:
+          dec_l6_long = 1'h0;
+      8'h8d:
+          dec_l6_long = 1'h0;
+      8'h8e:
+          dec_l6_long = 1'h0;
+      8'h8f:
+          dec_l6_long = 1'h0;
+      8'h90:
+          dec_l6_long = 1'h0;
+      8'h91:
+          dec_l6_long = 1'h0;
+      8'h92:
+          dec_l6_long = 1'h0;
+      8'h93:
+          dec_l6_long = 1'h0;
+      8'h94:
+          dec_l6_long = 1'h0;
+      8'h95:
+          dec_l6_long = 1'h0;
+      8'h96:
+          dec_l6_long = 1'h0;
+      8'h97:
+          dec_l6_long = 1'h0;
+      8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l6_long = 1'h0;
+      8'hb8:
+          dec_l6_long = 1'h1;
+      8'hb9:
+          dec_l6_long = 1'h1;
+      8'hba:
+          dec_l6_long = 1'h1;
+      8'hbb:
+          dec_l6_long = 1'h1;
+      8'hbc:
+          dec_l6_long = 1'h1;
+      8'hbd:
+          dec_l6_long = 1'h1;
+      8'hbe:
+          dec_l6_long = 1'h1;
+      8'hbf:
+          dec_l6_long = 1'h1;
+      8'hc0:
+          dec_l6_long = 1'h0;
+      8'hc1:
+          dec_l6_long = 1'h0;
+      8'hc2:
+          dec_l6_long = 1'h0;
+      8'hc3:
+          dec_l6_long = 1'h0;
+      8'hc4:
+          dec_l6_long = 1'h0;
+      8'hc5:
+          dec_l6_long = 1'h0;
+      8'hc6:
+          dec_l6_long = 1'h0;
+      8'hc7:
+          dec_l6_long = 1'h0;
+      8'hc8:
+          dec_l6_long = 1'h0;
+      8'hc9:
+          dec_l6_long = 1'h0;
+      8'hca:
+          dec_l6_long = 1'h0;
+      8'hcb:
+          dec_l6_long = 1'h0;
+      8'hcc:
+          dec_l6_long = 1'h0;
+      8'hcd:
+          dec_l6_long = 1'h0;
+      8'hce:
+          dec_l6_long = 1'h0;
+      8'hcf:
+          dec_l6_long = 1'h0;
+      8'hd0:
+          dec_l6_long = 1'h0;
+      8'hd1:
+          dec_l6_long = 1'h0;
+      8'hd2:
+          dec_l6_long = 1'h0;
+      8'hd3:
+          dec_l6_long = 1'h0;
+      8'hd4:
+          dec_l6_long = 1'h0;
+      8'hd5:
+          dec_l6_long = 1'h0;
+      8'hd6:
+          dec_l6_long = 1'h0;
+      8'hd7:
+          dec_l6_long = 1'h0;
+      8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l6_long = 1'h0;
+      8'hf8:
+          dec_l6_long = 1'h1;
+      8'hf9:
+          dec_l6_long = 1'h1;
+      8'hfa:
+          dec_l6_long = 1'h1;
+      8'hfb:
+          dec_l6_long = 1'h1;
+      8'hfc:
+          dec_l6_long = 1'h1;
+      8'hfd:
+          dec_l6_long = 1'h1;
+      8'hfe:
+          dec_l6_long = 1'h1;
+      8'hff:
+          dec_l6_long = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20513$0 )
+      8'h00, 8'h40:
+          dec_l6_h = 4'h0;
+      8'h01, 8'h41:
+          dec_l6_h = 4'h0;
+      8'h02, 8'h42:
+          dec_l6_h = 4'h0;
+      8'h03, 8'h43:
+          dec_l6_h = 4'h0;
+      8'h04, 8'h44:
+          dec_l6_h = 4'h0;
+      8'h05, 8'h45:
+          dec_l6_h = 4'h0;
+      8'h06, 8'h46:
+          dec_l6_h = 4'h0;
+      8'h07, 8'h47:
+          dec_l6_h = 4'h0;
+      8'h08, 8'h48:
+          dec_l6_h = 4'h0;
+      8'h09, 8'h49:
+          dec_l6_h = 4'h0;
+      8'h0a, 8'h4a:
+          dec_l6_h = 4'h0;
+      8'h0b, 8'h4b:
+          dec_l6_h = 4'h0;
+      8'h0c, 8'h4c:
+          dec_l6_h = 4'h0;
+      8'h0d, 8'h4d:
+          dec_l6_h = 4'h0;
+      8'h0e, 8'h4e:
+          dec_l6_h = 4'h0;
+      8'h0f, 8'h4f:
+          dec_l6_h = 4'h0;
+      8'h10, 8'h50:
+          dec_l6_h = 4'h0;
+      8'h11, 8'h51:
+          dec_l6_h = 4'h0;
+      8'h12, 8'h52:
+          dec_l6_h = 4'h0;
+      8'h13, 8'h53:
+          dec_l6_h = 4'h0;
+      8'h14, 8'h54:
+          dec_l6_h = 4'h0;
+      8'h15, 8'h55:
+          dec_l6_h = 4'h0;
+      8'h16, 8'h56:
+          dec_l6_h = 4'h0;
+      8'h17, 8'h57:
+          dec_l6_h = 4'h0;
+      8'h18, 8'h58:
+          dec_l6_h = 4'h0;
+      8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l6_h = 4'h0;
+      8'h80:
+          dec_l6_h = 4'h1;
+      8'h81:
+          dec_l6_h = 4'h1;
+      8'h82:
+          dec_l6_h = 4'h1;
+      8'h83:
+          dec_l6_h = 4'h1;
+      8'h84:
+          dec_l6_h = 4'h1;
+      8'h85:
+          dec_l6_h = 4'h1;
+      8'h86:
+          dec_l6_h = 4'h1;
+      8'h87:
+          dec_l6_h = 4'h1;
+      8'h88:
+          dec_l6_h = 4'h1;
+      8'h89:
+          dec_l6_h = 4'h1;
+      8'h8a:
+          dec_l6_h = 4'h1;
+      8'h8b:
+          dec_l6_h = 4'h1;
+      8'h8c:
+          dec_l6_h = 4'h1;
+      8'h8d:
+          dec_l6_h = 4'h1;
+      8'h8e:
+          dec_l6_h = 4'h1;
+      8'h8f:
+          dec_l6_h = 4'h1;
+      8'h90:
+          dec_l6_h = 4'h1;
+      8'h91:
+          dec_l6_h = 4'h1;
+      8'h92:
+          dec_l6_h = 4'h1;
+      8'h93:
+          dec_l6_h = 4'h1;
+      8'h94:
+          dec_l6_h = 4'h1;
+      8'h95:
+          dec_l6_h = 4'h1;
+      8'h96:
+          dec_l6_h = 4'h1;
+      8'h97:
+          dec_l6_h = 4'h1;
+      8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l6_h = 4'h1;
+      8'hb8:
+          dec_l6_h = 4'h2;
+      8'hb9:
+          dec_l6_h = 4'h3;
+      8'hba:
+          dec_l6_h = 4'h4;
+      8'hbb:
+          dec_l6_h = 4'h5;
+      8'hbc:
+          dec_l6_h = 4'h6;
+      8'hbd:
+          dec_l6_h = 4'h7;
+      8'hbe:
+          dec_l6_h = 4'h8;
+      8'hbf:
+          dec_l6_h = 4'h9;
+      8'hc0:
+          dec_l6_h = 4'h1;
+      8'hc1:
+          dec_l6_h = 4'h1;
+      8'hc2:
+          dec_l6_h = 4'h1;
+      8'hc3:
+          dec_l6_h = 4'h1;
+      8'hc4:
+          dec_l6_h = 4'h1;
+      8'hc5:
+          dec_l6_h = 4'h1;
+      8'hc6:
+          dec_l6_h = 4'h1;
+      8'hc7:
+          dec_l6_h = 4'h1;
+      8'hc8:
+          dec_l6_h = 4'h1;
+      8'hc9:
+          dec_l6_h = 4'h1;
+      8'hca:
+          dec_l6_h = 4'h1;
+      8'hcb:
+          dec_l6_h = 4'h1;
+      8'hcc:
+          dec_l6_h = 4'h1;
+      8'hcd:
+          dec_l6_h = 4'h1;
+      8'hce:
+          dec_l6_h = 4'h1;
+      8'hcf:
+          dec_l6_h = 4'h1;
+      8'hd0:
+          dec_l6_h = 4'h1;
+      8'hd1:
+          dec_l6_h = 4'h1;
+      8'hd2:
+          dec_l6_h = 4'h1;
+      8'hd3:
+          dec_l6_h = 4'h1;
+      8'hd4:
+          dec_l6_h = 4'h1;
+      8'hd5:
+          dec_l6_h = 4'h1;
+      8'hd6:
+          dec_l6_h = 4'h1;
+      8'hd7:
+          dec_l6_h = 4'h1;
+      8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l6_h = 4'h1;
+      8'hf8:
+          dec_l6_h = 4'h2;
+      8'hf9:
+          dec_l6_h = 4'h3;
+      8'hfa:
+          dec_l6_h = 4'h4;
+      8'hfb:
+          dec_l6_h = 4'h5;
+      8'hfc:
+          dec_l6_h = 4'h6;
+      8'hfd:
+          dec_l6_h = 4'h7;
+      8'hfe:
+          dec_l6_h = 4'h8;
+      8'hff:
+          dec_l6_h = 4'h9;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20513$0 )
+      8'h00, 8'h40:
+          dec_l6_oh = 5'h06;
+      8'h01, 8'h41:
+          dec_l6_oh = 5'h06;
+      8'h02, 8'h42:
+          dec_l6_oh = 5'h06;
+      8'h03, 8'h43:
+          dec_l6_oh = 5'h06;
+      8'h04, 8'h44:
+          dec_l6_oh = 5'h06;
+      8'h05, 8'h45:
+          dec_l6_oh = 5'h06;
+      8'h06, 8'h46:
+          dec_l6_oh = 5'h06;
+      8'h07, 8'h47:
+          dec_l6_oh = 5'h06;
+      8'h08, 8'h48:
+          dec_l6_oh = 5'h06;
+      8'h09, 8'h49:
+          dec_l6_oh = 5'h06;
+      8'h0a, 8'h4a:
+          dec_l6_oh = 5'h06;
+      8'h0b, 8'h4b:
+          dec_l6_oh = 5'h06;
+      8'h0c, 8'h4c:
+          dec_l6_oh = 5'h06;
+      8'h0d, 8'h4d:
+          dec_l6_oh = 5'h06;
+      8'h0e, 8'h4e:
+          dec_l6_oh = 5'h06;
+      8'h0f, 8'h4f:
+          dec_l6_oh = 5'h06;
+      8'h10, 8'h50:
+          dec_l6_oh = 5'h06;
+      8'h11, 8'h51:
+          dec_l6_oh = 5'h06;
+      8'h12, 8'h52:
+          dec_l6_oh = 5'h06;
+      8'h13, 8'h53:
+          dec_l6_oh = 5'h06;
+      8'h14, 8'h54:
+          dec_l6_oh = 5'h06;
+      8'h15, 8'h55:
+          dec_l6_oh = 5'h06;
+      8'h16, 8'h56:
+          dec_l6_oh = 5'h06;
+      8'h17, 8'h57:
+          dec_l6_oh = 5'h06;
+      8'h18, 8'h58:
+          dec_l6_oh = 5'h06;
+      8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l6_oh = 5'h06;
+      8'h80:
+          dec_l6_oh = 5'h07;
+      8'h81:
+          dec_l6_oh = 5'h07;
+      8'h82:
+          dec_l6_oh = 5'h07;
+      8'h83:
+          dec_l6_oh = 5'h07;
+      8'h84:
+          dec_l6_oh = 5'h07;
+      8'h85:
+          dec_l6_oh = 5'h07;
+      8'h86:
+          dec_l6_oh = 5'h07;
+      8'h87:
+          dec_l6_oh = 5'h07;
+      8'h88:
+          dec_l6_oh = 5'h07;
+      8'h89:
+          dec_l6_oh = 5'h07;
+      8'h8a:
+          dec_l6_oh = 5'h07;
+      8'h8b:
+          dec_l6_oh = 5'h07;
+      8'h8c:
+          dec_l6_oh = 5'h07;
+      8'h8d:
+          dec_l6_oh = 5'h07;
+      8'h8e:
+          dec_l6_oh = 5'h07;
+      8'h8f:
+          dec_l6_oh = 5'h07;
+      8'h90:
+          dec_l6_oh = 5'h07;
+      8'h91:
+          dec_l6_oh = 5'h07;
+      8'h92:
+          dec_l6_oh = 5'h07;
+      8'h93:
+          dec_l6_oh = 5'h07;
+      8'h94:
+          dec_l6_oh = 5'h07;
+      8'h95:
+          dec_l6_oh = 5'h07;
+      8'h96:
+          dec_l6_oh = 5'h07;
+      8'h97:
+          dec_l6_oh = 5'h07;
+      8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l6_oh = 5'h07;
+      8'hb8:
+          dec_l6_oh = 5'h08;
+      8'hb9:
+          dec_l6_oh = 5'h09;
+      8'hba:
+          dec_l6_oh = 5'h0a;
+      8'hbb:
+          dec_l6_oh = 5'h0b;
+      8'hbc:
+          dec_l6_oh = 5'h0c;
+      8'hbd:
+          dec_l6_oh = 5'h0d;
+      8'hbe:
+          dec_l6_oh = 5'h0e;
+      8'hbf:
+          dec_l6_oh = 5'h0f;
+      8'hc0:
+          dec_l6_oh = 5'h07;
+      8'hc1:
+          dec_l6_oh = 5'h07;
+      8'hc2:
+          dec_l6_oh = 5'h07;
+      8'hc3:
+          dec_l6_oh = 5'h07;
+      8'hc4:
+          dec_l6_oh = 5'h07;
+      8'hc5:
+          dec_l6_oh = 5'h07;
+      8'hc6:
+          dec_l6_oh = 5'h07;
+      8'hc7:
+          dec_l6_oh = 5'h07;
+      8'hc8:
+          dec_l6_oh = 5'h07;
+      8'hc9:
+          dec_l6_oh = 5'h07;
+      8'hca:
+          dec_l6_oh = 5'h07;
+      8'hcb:
+          dec_l6_oh = 5'h07;
+      8'hcc:
+          dec_l6_oh = 5'h07;
+      8'hcd:
+          dec_l6_oh = 5'h07;
+      8'hce:
+          dec_l6_oh = 5'h07;
+      8'hcf:
+          dec_l6_oh = 5'h07;
+      8'hd0:
+          dec_l6_oh = 5'h07;
+      8'hd1:
+          dec_l6_oh = 5'h07;
+      8'hd2:
+          dec_l6_oh = 5'h07;
+      8'hd3:
+          dec_l6_oh = 5'h07;
+      8'hd4:
+          dec_l6_oh = 5'h07;
+      8'hd5:
+          dec_l6_oh = 5'h07;
+      8'hd6:
+          dec_l6_oh = 5'h07;
+      8'hd7:
+          dec_l6_oh = 5'h07;
+      8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l6_oh = 5'h07;
+      8'hf8:
+          dec_l6_oh = 5'h08;
+      8'hf9:
+          dec_l6_oh = 5'h09;
+      8'hfa:
+          dec_l6_oh = 5'h0a;
+      8'hfb:
+          dec_l6_oh = 5'h0b;
+      8'hfc:
+          dec_l6_oh = 5'h0c;
+      8'hfd:
+          dec_l6_oh = 5'h0d;
+      8'hfe:
+          dec_l6_oh = 5'h0e;
+      8'hff:
+          dec_l6_oh = 5'h0f;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20513$0 )
+      8'h00, 8'h40:
+          dec_l6_o2 = 5'h07;
+      8'h01, 8'h41:
+          dec_l6_o2 = 5'h07;
+      8'h02, 8'h42:
+          dec_l6_o2 = 5'h07;
+      8'h03, 8'h43:
+          dec_l6_o2 = 5'h07;
+      8'h04, 8'h44:
+          dec_l6_o2 = 5'h07;
+      8'h05, 8'h45:
+          dec_l6_o2 = 5'h07;
+      8'h06, 8'h46:
+          dec_l6_o2 = 5'h07;
+      8'h07, 8'h47:
+          dec_l6_o2 = 5'h07;
+      8'h08, 8'h48:
+          dec_l6_o2 = 5'h07;
+      8'h09, 8'h49:
+          dec_l6_o2 = 5'h07;
+      8'h0a, 8'h4a:
+          dec_l6_o2 = 5'h07;
+      8'h0b, 8'h4b:
+          dec_l6_o2 = 5'h07;
+      8'h0c, 8'h4c:
+          dec_l6_o2 = 5'h07;
+      8'h0d, 8'h4d:
+          dec_l6_o2 = 5'h07;
+      8'h0e, 8'h4e:
+          dec_l6_o2 = 5'h07;
+      8'h0f, 8'h4f:
+          dec_l6_o2 = 5'h07;
+      8'h10, 8'h50:
+          dec_l6_o2 = 5'h07;
+      8'h11, 8'h51:
+          dec_l6_o2 = 5'h07;
+      8'h12, 8'h52:
+          dec_l6_o2 = 5'h07;
+      8'h13, 8'h53:
+          dec_l6_o2 = 5'h07;
+      8'h14, 8'h54:
+          dec_l6_o2 = 5'h07;
+      8'h15, 8'h55:
+          dec_l6_o2 = 5'h07;
+      8'h16, 8'h56:
+          dec_l6_o2 = 5'h07;
+      8'h17, 8'h57:
+          dec_l6_o2 = 5'h07;
+      8'h18, 8'h58:
+          dec_l6_o2 = 5'h07;
+      8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l6_o2 = 5'h07;
+      8'h80:
+          dec_l6_o2 = 5'h07;
+      8'h81:
+          dec_l6_o2 = 5'h08;
+      8'h82:
+          dec_l6_o2 = 5'h08;
+      8'h83:
+          dec_l6_o2 = 5'h08;
+      8'h84:
+          dec_l6_o2 = 5'h08;
+      8'h85:
+          dec_l6_o2 = 5'h08;
+      8'h86:
+          dec_l6_o2 = 5'h08;
+      8'h87:
+          dec_l6_o2 = 5'h08;
+      8'h88:
+          dec_l6_o2 = 5'h08;
+      8'h89:
+          dec_l6_o2 = 5'h08;
+      8'h8a:
+          dec_l6_o2 = 5'h08;
+      8'h8b:
+          dec_l6_o2 = 5'h08;
+      8'h8c:
+          dec_l6_o2 = 5'h08;
+      8'h8d:
+          dec_l6_o2 = 5'h08;
+      8'h8e:
+          dec_l6_o2 = 5'h08;
+      8'h8f:
+          dec_l6_o2 = 5'h08;
+      8'h90:
+          dec_l6_o2 = 5'h08;
+      8'h91:
+          dec_l6_o2 = 5'h08;
+      8'h92:
+          dec_l6_o2 = 5'h08;
+      8'h93:
+          dec_l6_o2 = 5'h08;
+      8'h94:
+          dec_l6_o2 = 5'h08;
+      8'h95:
+          dec_l6_o2 = 5'h08;
+      8'h96:
+          dec_l6_o2 = 5'h08;
+      8'h97:
+          dec_l6_o2 = 5'h08;
+      8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l6_o2 = 5'h08;
+      8'hb8:
+          dec_l6_o2 = 5'h08;
+      8'hb9:
+          dec_l6_o2 = 5'h09;
+      8'hba:
+          dec_l6_o2 = 5'h0a;
+      8'hbb:
+          dec_l6_o2 = 5'h0b;
+      8'hbc:
+          dec_l6_o2 = 5'h0c;
+      8'hbd:
+          dec_l6_o2 = 5'h0d;
+      8'hbe:
+          dec_l6_o2 = 5'h0e;
+      8'hbf:
+          dec_l6_o2 = 5'h0f;
+      8'hc0:
+          dec_l6_o2 = 5'h07;
+      8'hc1:
+          dec_l6_o2 = 5'h07;
+      8'hc2:
+          dec_l6_o2 = 5'h07;
+      8'hc3:
+          dec_l6_o2 = 5'h07;
+      8'hc4:
+          dec_l6_o2 = 5'h07;
+      8'hc5:
+          dec_l6_o2 = 5'h07;
+      8'hc6:
+          dec_l6_o2 = 5'h07;
+      8'hc7:
+          dec_l6_o2 = 5'h07;
+      8'hc8:
+          dec_l6_o2 = 5'h07;
+      8'hc9:
+          dec_l6_o2 = 5'h07;
+      8'hca:
+          dec_l6_o2 = 5'h07;
+      8'hcb:
+          dec_l6_o2 = 5'h07;
+      8'hcc:
+          dec_l6_o2 = 5'h07;
+      8'hcd:
+          dec_l6_o2 = 5'h07;
+      8'hce:
+          dec_l6_o2 = 5'h07;
+      8'hcf:
+          dec_l6_o2 = 5'h07;
+      8'hd0:
+          dec_l6_o2 = 5'h07;
+      8'hd1:
+          dec_l6_o2 = 5'h07;
+      8'hd2:
+          dec_l6_o2 = 5'h07;
+      8'hd3:
+          dec_l6_o2 = 5'h07;
+      8'hd4:
+          dec_l6_o2 = 5'h07;
+      8'hd5:
+          dec_l6_o2 = 5'h07;
+      8'hd6:
+          dec_l6_o2 = 5'h07;
+      8'hd7:
+          dec_l6_o2 = 5'h07;
+      8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l6_o2 = 5'h07;
+      8'hf8:
+          dec_l6_o2 = 5'h08;
+      8'hf9:
+          dec_l6_o2 = 5'h09;
+      8'hfa:
+          dec_l6_o2 = 5'h0a;
+      8'hfb:
+          dec_l6_o2 = 5'h0b;
+      8'hfc:
+          dec_l6_o2 = 5'h0c;
+      8'hfd:
+          dec_l6_o2 = 5'h0d;
+      8'hfe:
+          dec_l6_o2 = 5'h0e;
+      8'hff:
+          dec_l6_o2 = 5'h0f;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20513$0 )
+      8'h00, 8'h40:
+          dec_l6_cmpl = 1'h1;
+      8'h01, 8'h41:
+          dec_l6_cmpl = 1'h1;
+      8'h02, 8'h42:
+          dec_l6_cmpl = 1'h1;
+      8'h03, 8'h43:
+          dec_l6_cmpl = 1'h1;
+      8'h04, 8'h44:
+          dec_l6_cmpl = 1'h1;
+      8'h05, 8'h45:
+          dec_l6_cmpl = 1'h1;
+      8'h06, 8'h46:
+          dec_l6_cmpl = 1'h1;
+      8'h07, 8'h47:
+          dec_l6_cmpl = 1'h1;
+      8'h08, 8'h48:
+          dec_l6_cmpl = 1'h1;
+      8'h09, 8'h49:
+          dec_l6_cmpl = 1'h1;
+      8'h0a, 8'h4a:
+          dec_l6_cmpl = 1'h1;
+      8'h0b, 8'h4b:
+          dec_l6_cmpl = 1'h1;
+      8'h0c, 8'h4c:
+          dec_l6_cmpl = 1'h1;
+      8'h0d, 8'h4d:
+          dec_l6_cmpl = 1'h1;
+      8'h0e, 8'h4e:
+          dec_l6_cmpl = 1'h1;
+      8'h0f, 8'h4f:
+          dec_l6_cmpl = 1'h1;
+      8'h10, 8'h50:
+          dec_l6_cmpl = 1'h1;
+      8'h11, 8'h51:
+          dec_l6_cmpl = 1'h1;
+      8'h12, 8'h52:
+          dec_l6_cmpl = 1'h1;
+      8'h13, 8'h53:
+          dec_l6_cmpl = 1'h1;
+      8'h14, 8'h54:
+          dec_l6_cmpl = 1'h1;
+      8'h15, 8'h55:
+          dec_l6_cmpl = 1'h1;
+      8'h16, 8'h56:
+          dec_l6_cmpl = 1'h1;
+      8'h17, 8'h57:
+          dec_l6_cmpl = 1'h1;
+      8'h18, 8'h58:
+          dec_l6_cmpl = 1'h1;
+      8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l6_cmpl = 1'h1;
+      8'h80:
+          dec_l6_cmpl = 1'h1;
+      8'h81:
+          dec_l6_cmpl = 1'h1;
+      8'h82:
+          dec_l6_cmpl = 1'h0;
+      8'h83:
+          dec_l6_cmpl = 1'h0;
+      8'h84:
+          dec_l6_cmpl = 1'h0;
+      8'h85:
+          dec_l6_cmpl = 1'h0;
+      8'h86:
+          dec_l6_cmpl = 1'h0;
+      8'h87:
+          dec_l6_cmpl = 1'h0;
+      8'h88:
+          dec_l6_cmpl = 1'h0;
+      8'h89:
+          dec_l6_cmpl = 1'h0;
+      8'h8a:
+          dec_l6_cmpl = 1'h0;
+      8'h8b:
+          dec_l6_cmpl = 1'h0;
+      8'h8c:
+          dec_l6_cmpl = 1'h0;
+      8'h8d:
+          dec_l6_cmpl = 1'h0;
+      8'h8e:
+          dec_l6_cmpl = 1'h0;
+      8'h8f:
+          dec_l6_cmpl = 1'h0;
+      8'h90:
+          dec_l6_cmpl = 1'h0;
+      8'h91:
+          dec_l6_cmpl = 1'h0;
+      8'h92:
+          dec_l6_cmpl = 1'h0;
+      8'h93:
+          dec_l6_cmpl = 1'h0;
+      8'h94:
+          dec_l6_cmpl = 1'h0;
+      8'h95:
+          dec_l6_cmpl = 1'h0;
+      8'h96:
+          dec_l6_cmpl = 1'h0;
+      8'h97:
+          dec_l6_cmpl = 1'h0;
+      8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l6_cmpl = 1'h0;
+      8'hb8:
+          dec_l6_cmpl = 1'h0;
+      8'hb9:
+          dec_l6_cmpl = 1'h0;
+      8'hba:
+          dec_l6_cmpl = 1'h0;
+      8'hbb:
+          dec_l6_cmpl = 1'h0;
+      8'hbc:
+          dec_l6_cmpl = 1'h0;
+      8'hbd:
+          dec_l6_cmpl = 1'h0;
+      8'hbe:
+          dec_l6_cmpl = 1'h0;
+      8'hbf:
+          dec_l6_cmpl = 1'h0;
+      8'hc0:
+          dec_l6_cmpl = 1'h0;
+      8'hc1:
+          dec_l6_cmpl = 1'h0;
+      8'hc2:
+          dec_l6_cmpl = 1'h0;
+      8'hc3:
+          dec_l6_cmpl = 1'h0;
+      8'hc4:
+          dec_l6_cmpl = 1'h0;
+      8'hc5:
+          dec_l6_cmpl = 1'h0;
+      8'hc6:
+          dec_l6_cmpl = 1'h0;
+      8'hc7:
+          dec_l6_cmpl = 1'h0;
+      8'hc8:
+          dec_l6_cmpl = 1'h0;
+      8'hc9:
+          dec_l6_cmpl = 1'h0;
+      8'hca:
+          dec_l6_cmpl = 1'h0;
+      8'hcb:
+          dec_l6_cmpl = 1'h0;
+      8'hcc:
+          dec_l6_cmpl = 1'h0;
+      8'hcd:
+          dec_l6_cmpl = 1'h0;
+      8'hce:
+          dec_l6_cmpl = 1'h0;
+      8'hcf:
+          dec_l6_cmpl = 1'h0;
+      8'hd0:
+          dec_l6_cmpl = 1'h0;
+      8'hd1:
+          dec_l6_cmpl = 1'h0;
+      8'hd2:
+          dec_l6_cmpl = 1'h0;
+      8'hd3:
+          dec_l6_cmpl = 1'h0;
+      8'hd4:
+          dec_l6_cmpl = 1'h0;
+      8'hd5:
+          dec_l6_cmpl = 1'h0;
+      8'hd6:
+          dec_l6_cmpl = 1'h0;
+      8'hd7:
+          dec_l6_cmpl = 1'h0;
+      8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l6_cmpl = 1'h0;
+      8'hf8:
+          dec_l6_cmpl = 1'h0;
+      8'hf9:
+          dec_l6_cmpl = 1'h0;
+      8'hfa:
+          dec_l6_cmpl = 1'h0;
+      8'hfb:
+          dec_l6_cmpl = 1'h0;
+      8'hfc:
+          dec_l6_cmpl = 1'h0;
+      8'hfd:
+          dec_l6_cmpl = 1'h0;
+      8'hfe:
+          dec_l6_cmpl = 1'h0;
+      8'hff:
+          dec_l6_cmpl = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20513$0 )
+      8'h00, 8'h40:
+          dec_l6_n = 4'h1;
+      8'h01, 8'h41:
+          dec_l6_n = 4'h1;
+      8'h02, 8'h42:
+          dec_l6_n = 4'h1;
+      8'h03, 8'h43:
+          dec_l6_n = 4'h1;
+      8'h04, 8'h44:
+          dec_l6_n = 4'h1;
+      8'h05, 8'h45:
+          dec_l6_n = 4'h1;
+      8'h06, 8'h46:
+          dec_l6_n = 4'h1;
+      8'h07, 8'h47:
+          dec_l6_n = 4'h1;
+      8'h08, 8'h48:
+          dec_l6_n = 4'h1;
+      8'h09, 8'h49:
+          dec_l6_n = 4'h1;
+      8'h0a, 8'h4a:
+          dec_l6_n = 4'h1;
+      8'h0b, 8'h4b:
+          dec_l6_n = 4'h1;
+      8'h0c, 8'h4c:
+          dec_l6_n = 4'h1;
+      8'h0d, 8'h4d:
+          dec_l6_n = 4'h1;
+      8'h0e, 8'h4e:
+          dec_l6_n = 4'h1;
+      8'h0f, 8'h4f:
+          dec_l6_n = 4'h1;
+      8'h10, 8'h50:
+          dec_l6_n = 4'h1;
+      8'h11, 8'h51:
+          dec_l6_n = 4'h1;
+      8'h12, 8'h52:
+          dec_l6_n = 4'h1;
+      8'h13, 8'h53:
+          dec_l6_n = 4'h1;
+      8'h14, 8'h54:
+          dec_l6_n = 4'h1;
+      8'h15, 8'h55:
+          dec_l6_n = 4'h1;
+      8'h16, 8'h56:
+          dec_l6_n = 4'h1;
+      8'h17, 8'h57:
+          dec_l6_n = 4'h1;
+      8'h18, 8'h58:
+          dec_l6_n = 4'h1;
+      8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l6_n = 4'h1;
+      8'h80:
+          dec_l6_n = 4'h0;
+      8'h81:
+          dec_l6_n = 4'h1;
+      8'h82:
+          dec_l6_n = 4'h1;
+      8'h83:
+          dec_l6_n = 4'h1;
+      8'h84:
+          dec_l6_n = 4'h1;
+      8'h85:
+          dec_l6_n = 4'h1;
+      8'h86:
+          dec_l6_n = 4'h1;
+      8'h87:
+          dec_l6_n = 4'h1;
+      8'h88:
+          dec_l6_n = 4'h1;
+      8'h89:
+          dec_l6_n = 4'h1;
+      8'h8a:
+          dec_l6_n = 4'h1;
+      8'h8b:
+          dec_l6_n = 4'h1;
+      8'h8c:
+          dec_l6_n = 4'h1;
+      8'h8d:
+          dec_l6_n = 4'h1;
+      8'h8e:
+          dec_l6_n = 4'h1;
+      8'h8f:
+          dec_l6_n = 4'h1;
+      8'h90:
+          dec_l6_n = 4'h1;
+      8'h91:
+          dec_l6_n = 4'h1;
+      8'h92:
+          dec_l6_n = 4'h1;
+      8'h93:
+          dec_l6_n = 4'h1;
+      8'h94:
+          dec_l6_n = 4'h1;
+      8'h95:
+          dec_l6_n = 4'h1;
+      8'h96:
+          dec_l6_n = 4'h1;
+      8'h97:
+          dec_l6_n = 4'h1;
+      8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l6_n = 4'h1;
+      8'hb8:
+          dec_l6_n = 4'h0;
+      8'hb9:
+          dec_l6_n = 4'h0;
+      8'hba:
+          dec_l6_n = 4'h0;
+      8'hbb:
+          dec_l6_n = 4'h0;
+      8'hbc:
+          dec_l6_n = 4'h0;
+      8'hbd:
+          dec_l6_n = 4'h0;
+      8'hbe:
+          dec_l6_n = 4'h0;
+      8'hbf:
+          dec_l6_n = 4'h0;
+      8'hc0:
+          dec_l6_n = 4'h0;
+      8'hc1:
+          dec_l6_n = 4'h0;
+      8'hc2:
+          dec_l6_n = 4'h0;
+      8'hc3:
+          dec_l6_n = 4'h0;
+      8'hc4:
+          dec_l6_n = 4'h0;
+      8'hc5:
+          dec_l6_n = 4'h0;
+      8'hc6:
+          dec_l6_n = 4'h0;
+      8'hc7:
+          dec_l6_n = 4'h0;
+      8'hc8:
+          dec_l6_n = 4'h0;
+      8'hc9:
+          dec_l6_n = 4'h0;
+      8'hca:
+          dec_l6_n = 4'h0;
+      8'hcb:
+          dec_l6_n = 4'h0;
+      8'hcc:
+          dec_l6_n = 4'h0;
+      8'hcd:
+          dec_l6_n = 4'h0;
+      8'hce:
+          dec_l6_n = 4'h0;
+      8'hcf:
+          dec_l6_n = 4'h0;
+      8'hd0:
+          dec_l6_n = 4'h0;
+      8'hd1:
+          dec_l6_n = 4'h0;
+      8'hd2:
+          dec_l6_n = 4'h0;
+      8'hd3:
+          dec_l6_n = 4'h0;
+      8'hd4:
+          dec_l6_n = 4'h0;
+      8'hd5:
+          dec_l6_n = 4'h0;
+      8'hd6:
+          dec_l6_n = 4'h0;
+      8'hd7:
+          dec_l6_n = 4'h0;
+      8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l6_n = 4'h0;
+      8'hf8:
+          dec_l6_n = 4'h0;
+      8'hf9:
+          dec_l6_n = 4'h0;
+      8'hfa:
+          dec_l6_n = 4'h0;
+      8'hfb:
+          dec_l6_n = 4'h0;
+      8'hfc:
+          dec_l6_n = 4'h0;
+      8'hfd:
+          dec_l6_n = 4'h0;
+      8'hfe:
+          dec_l6_n = 4'h0;
+      8'hff:
+          dec_l6_n = 4'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20513$0 )
+      8'h00, 8'h40:
+          dec_l6_defer = 1'h0;
+      8'h01, 8'h41:
+          dec_l6_defer = 1'h0;
+      8'h02, 8'h42:
+          dec_l6_defer = 1'h0;
+      8'h03, 8'h43:
+          dec_l6_defer = 1'h0;
+      8'h04, 8'h44:
+          dec_l6_defer = 1'h0;
+      8'h05, 8'h45:
+          dec_l6_defer = 1'h0;
+      8'h06, 8'h46:
+          dec_l6_defer = 1'h0;
+      8'h07, 8'h47:
+          dec_l6_defer = 1'h0;
+      8'h08, 8'h48:
+          dec_l6_defer = 1'h0;
+      8'h09, 8'h49:
+          dec_l6_defer = 1'h0;
+      8'h0a, 8'h4a:
+          dec_l6_defer = 1'h0;
+      8'h0b, 8'h4b:
+          dec_l6_defer = 1'h0;
+      8'h0c, 8'h4c:
+          dec_l6_defer = 1'h0;
+      8'h0d, 8'h4d:
+          dec_l6_defer = 1'h0;
+      8'h0e, 8'h4e:
+          dec_l6_defer = 1'h0;
+      8'h0f, 8'h4f:
+          dec_l6_defer = 1'h0;
+      8'h10, 8'h50:
+          dec_l6_defer = 1'h0;
+      8'h11, 8'h51:
+          dec_l6_defer = 1'h0;
+      8'h12, 8'h52:
+          dec_l6_defer = 1'h0;
+      8'h13, 8'h53:
+          dec_l6_defer = 1'h0;
+      8'h14, 8'h54:
+          dec_l6_defer = 1'h0;
+      8'h15, 8'h55:
+          dec_l6_defer = 1'h0;
+      8'h16, 8'h56:
+          dec_l6_defer = 1'h0;
+      8'h17, 8'h57:
+          dec_l6_defer = 1'h0;
+      8'h18, 8'h58:
+          dec_l6_defer = 1'h0;
+      8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l6_defer = 1'h0;
+      8'h80:
+          dec_l6_defer = 1'h0;
+      8'h81:
+          dec_l6_defer = 1'h0;
+      8'h82:
+          dec_l6_defer = 1'h0;
+      8'h83:
+          dec_l6_defer = 1'h0;
+      8'h84:
+          dec_l6_defer = 1'h0;
+      8'h85:
+          dec_l6_defer = 1'h0;
+      8'h86:
+          dec_l6_defer = 1'h0;
+      8'h87:
+          dec_l6_defer = 1'h0;
+      8'h88:
+          dec_l6_defer = 1'h0;
+      8'h89:
+          dec_l6_defer = 1'h0;
+      8'h8a:
+          dec_l6_defer = 1'h0;
+      8'h8b:
+          dec_l6_defer = 1'h0;
+      8'h8c:
+          dec_l6_defer = 1'h0;
+      8'h8d:
+          dec_l6_defer = 1'h0;
+      8'h8e:
+          dec_l6_defer = 1'h0;
+      8'h8f:
+          dec_l6_defer = 1'h0;
+      8'h90:
+          dec_l6_defer = 1'h0;
+      8'h91:
+          dec_l6_defer = 1'h0;
+      8'h92:
+          dec_l6_defer = 1'h0;
+      8'h93:
+          dec_l6_defer = 1'h0;
+      8'h94:
+          dec_l6_defer = 1'h0;
+      8'h95:
+          dec_l6_defer = 1'h0;
+      8'h96:
+          dec_l6_defer = 1'h0;
+      8'h97:
+          dec_l6_defer = 1'h0;
+      8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l6_defer = 1'h0;
+      8'hb8:
+          dec_l6_defer = 1'h0;
+      8'hb9:
+          dec_l6_defer = 1'h1;
+      8'hba:
+          dec_l6_defer = 1'h1;
+      8'hbb:
+          dec_l6_defer = 1'h1;
+      8'hbc:
+          dec_l6_defer = 1'h1;
+      8'hbd:
+          dec_l6_defer = 1'h1;
+      8'hbe:
+          dec_l6_defer = 1'h1;
+      8'hbf:
+          dec_l6_defer = 1'h1;
+      8'hc0:
+          dec_l6_defer = 1'h0;
+      8'hc1:
+          dec_l6_defer = 1'h0;
+      8'hc2:
+          dec_l6_defer = 1'h0;
+      8'hc3:
+          dec_l6_defer = 1'h0;
+      8'hc4:
+          dec_l6_defer = 1'h0;
+      8'hc5:
+          dec_l6_defer = 1'h0;
+      8'hc6:
+          dec_l6_defer = 1'h0;
+      8'hc7:
+          dec_l6_defer = 1'h0;
+      8'hc8:
+          dec_l6_defer = 1'h0;
+      8'hc9:
+          dec_l6_defer = 1'h0;
+      8'hca:
+          dec_l6_defer = 1'h0;
+      8'hcb:
+          dec_l6_defer = 1'h0;
+      8'hcc:
+          dec_l6_defer = 1'h0;
+      8'hcd:
+          dec_l6_defer = 1'h0;
+      8'hce:
+          dec_l6_defer = 1'h0;
+      8'hcf:
+          dec_l6_defer = 1'h0;
+      8'hd0:
+          dec_l6_defer = 1'h0;
+      8'hd1:
+          dec_l6_defer = 1'h0;
+      8'hd2:
+          dec_l6_defer = 1'h0;
+      8'hd3:
+          dec_l6_defer = 1'h0;
+      8'hd4:
+          dec_l6_defer = 1'h0;
+      8'hd5:
+          dec_l6_defer = 1'h0;
+      8'hd6:
+          dec_l6_defer = 1'h0;
+      8'hd7:
+          dec_l6_defer = 1'h0;
+      8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l6_defer = 1'h0;
+      8'hf8:
+          dec_l6_defer = 1'h0;
+      8'hf9:
+          dec_l6_defer = 1'h1;
+      8'hfa:
+          dec_l6_defer = 1'h1;
+      8'hfb:
+          dec_l6_defer = 1'h1;
+      8'hfc:
+          dec_l6_defer = 1'h1;
+      8'hfd:
+          dec_l6_defer = 1'h1;
+      8'hfe:
+          dec_l6_defer = 1'h1;
+      8'hff:
+          dec_l6_defer = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20513$0 )
+      8'h00, 8'h40:
+          dec_l6_out_end = 5'h06;
+      8'h01, 8'h41:
+          dec_l6_out_end = 5'h07;
+      8'h02, 8'h42:
+          dec_l6_out_end = 5'h08;
+      8'h03, 8'h43:
+          dec_l6_out_end = 5'h09;
+      8'h04, 8'h44:
+          dec_l6_out_end = 5'h0a;
+      8'h05, 8'h45:
+          dec_l6_out_end = 5'h0b;
+      8'h06, 8'h46:
+          dec_l6_out_end = 5'h0c;
+      8'h07, 8'h47:
+          dec_l6_out_end = 5'h0d;
+      8'h08, 8'h48:
+          dec_l6_out_end = 5'h0e;
+      8'h09, 8'h49:
+          dec_l6_out_end = 5'h0f;
+      8'h0a, 8'h4a:
+          dec_l6_out_end = 5'h10;
+      8'h0b, 8'h4b:
+          dec_l6_out_end = 5'h11;
+      8'h0c, 8'h4c:
+          dec_l6_out_end = 5'h12;
+      8'h0d, 8'h4d:
+          dec_l6_out_end = 5'h13;
+      8'h0e, 8'h4e:
+          dec_l6_out_end = 5'h14;
+      8'h0f, 8'h4f:
+          dec_l6_out_end = 5'h15;
+      8'h10, 8'h50:
+          dec_l6_out_end = 5'h16;
+      8'h11, 8'h51:
+          dec_l6_out_end = 5'h17;
+      8'h12, 8'h52:
+          dec_l6_out_end = 5'h18;
+      8'h13, 8'h53:
+          dec_l6_out_end = 5'h19;
+      8'h14, 8'h54:
+          dec_l6_out_end = 5'h1a;
+      8'h15, 8'h55:
+          dec_l6_out_end = 5'h1b;
+      8'h16, 8'h56:
+          dec_l6_out_end = 5'h1c;
+      8'h17, 8'h57:
+          dec_l6_out_end = 5'h1d;
+      8'h18, 8'h58:
+          dec_l6_out_end = 5'h1e;
+      8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l6_out_end = 5'h1f;
+      8'h80:
+          dec_l6_out_end = 5'h07;
+      8'h81:
+          dec_l6_out_end = 5'h08;
+      8'h82:
+          dec_l6_out_end = 5'h09;
+      8'h83:
+          dec_l6_out_end = 5'h0a;
+      8'h84:
+          dec_l6_out_end = 5'h0b;
+      8'h85:
+          dec_l6_out_end = 5'h0c;
+      8'h86:
+          dec_l6_out_end = 5'h0d;
+      8'h87:
+          dec_l6_out_end = 5'h0e;
+      8'h88:
+          dec_l6_out_end = 5'h0f;
+      8'h89:
+          dec_l6_out_end = 5'h10;
+      8'h8a:
+          dec_l6_out_end = 5'h11;
+      8'h8b:
+          dec_l6_out_end = 5'h12;
+      8'h8c:
+          dec_l6_out_end = 5'h13;
+      8'h8d:
+          dec_l6_out_end = 5'h14;
+      8'h8e:
+          dec_l6_out_end = 5'h15;
+      8'h8f:
+          dec_l6_out_end = 5'h16;
+      8'h90:
+          dec_l6_out_end = 5'h17;
+      8'h91:
+          dec_l6_out_end = 5'h18;
+      8'h92:
+          dec_l6_out_end = 5'h19;
+      8'h93:
+          dec_l6_out_end = 5'h1a;
+      8'h94:
+          dec_l6_out_end = 5'h1b;
+      8'h95:
+          dec_l6_out_end = 5'h1c;
+      8'h96:
+          dec_l6_out_end = 5'h1d;
+      8'h97:
+          dec_l6_out_end = 5'h1e;
+      8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l6_out_end = 5'h1f;
+      8'hb8:
+          dec_l6_out_end = 5'h1f;
+      8'hb9:
+          dec_l6_out_end = 5'h1f;
+      8'hba:
+          dec_l6_out_end = 5'h1f;
+      8'hbb:
+          dec_l6_out_end = 5'h1f;
+      8'hbc:
+          dec_l6_out_end = 5'h1f;
+      8'hbd:
+          dec_l6_out_end = 5'h1f;
+      8'hbe:
+          dec_l6_out_end = 5'h1f;
+      8'hbf:
+          dec_l6_out_end = 5'h1f;
+      8'hc0:
+          dec_l6_out_end = 5'h07;
+      8'hc1:
+          dec_l6_out_end = 5'h08;
+      8'hc2:
+          dec_l6_out_end = 5'h09;
+      8'hc3:
+          dec_l6_out_end = 5'h0a;
+      8'hc4:
+          dec_l6_out_end = 5'h0b;
+      8'hc5:
+          dec_l6_out_end = 5'h0c;
+      8'hc6:
+          dec_l6_out_end = 5'h0d;
+      8'hc7:
+          dec_l6_out_end = 5'h0e;
+      8'hc8:
+          dec_l6_out_end = 5'h0f;
+      8'hc9:
+          dec_l6_out_end = 5'h10;
+      8'hca:
+          dec_l6_out_end = 5'h11;
+      8'hcb:
+          dec_l6_out_end = 5'h12;
+      8'hcc:
+          dec_l6_out_end = 5'h13;
+      8'hcd:
+          dec_l6_out_end = 5'h14;
+      8'hce:
+          dec_l6_out_end = 5'h15;
+      8'hcf:
+          dec_l6_out_end = 5'h16;
+      8'hd0:
+          dec_l6_out_end = 5'h17;
+      8'hd1:
+          dec_l6_out_end = 5'h18;
+      8'hd2:
+          dec_l6_out_end = 5'h19;
+      8'hd3:
+          dec_l6_out_end = 5'h1a;
+      8'hd4:
+          dec_l6_out_end = 5'h1b;
+      8'hd5:
+          dec_l6_out_end = 5'h1c;
+      8'hd6:
+          dec_l6_out_end = 5'h1d;
+      8'hd7:
+          dec_l6_out_end = 5'h1e;
+      8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l6_out_end = 5'h1f;
+      8'hf8:
+          dec_l6_out_end = 5'h1f;
+      8'hf9:
+          dec_l6_out_end = 5'h1f;
+      8'hfa:
+          dec_l6_out_end = 5'h1f;
+      8'hfb:
+          dec_l6_out_end = 5'h1f;
+      8'hfc:
+          dec_l6_out_end = 5'h1f;
+      8'hfd:
+          dec_l6_out_end = 5'h1f;
+      8'hfe:
+          dec_l6_out_end = 5'h1f;
+      8'hff:
+          dec_l6_out_end = 5'h1f;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    if (dec_l6_single) begin
       ln_l6 = 24'h000001;
-    end else if (long_l6) begin
+    end else if (dec_l6_long) begin
       ln_l6 = long_len_l6;
     end else begin
-      ln_l6 = { 18'h00000, \port$19549$0 [5:0] };
+      ln_l6 = { 18'h00000, \port$20513$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    if (single_l6) begin
-      e_l6 = 4'h1;
-    end else if (\$161 ) begin
-      e_l6 = 4'h9;
-    end else begin
-      e_l6 = \$162 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$164 ) begin
-      o2_l6 = oh_l6;
-    end else if (\$165 ) begin
-      o2_l6 = 5'h08;
-    end else begin
-      o2_l6 = ke_l6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\port$19551$0 [2:0])
+    casez (\port$20515$0 [2:0])
       3'h0:
-          long_len_l7 = { 16'h0000, \port$19553$0  };
+          long_len_l7 = { 16'h0000, \port$20517$0  };
       3'h1:
-          long_len_l7 = { 8'h00, \port$19553$0 , \port$19555$0  };
+          long_len_l7 = { 8'h00, \port$20517$0 , \port$20519$0  };
       default:
-          long_len_l7 = { \port$19553$0 , \port$19555$0 , \port$19557$0  };
+          long_len_l7 = { \port$20517$0 , \port$20519$0 , \port$20521$0  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    if (single_l7) begin
-      h_l7 = 4'h0;
-    end else if (long_l7) begin
-      h_l7 = \$173 ;
-    end else begin
-      h_l7 = 4'h1;
-    end
+    casez (\port$20515$0 )
+      8'h00, 8'h40:
+          dec_l7_single = 1'h1;
+      8'h01, 8'h41:
+          dec_l7_single = 1'h1;
+      8'h02, 8'h42:
+          dec_l7_single = 1'h1;
+      8'h03, 8'h43:
+          dec_l7_single = 1'h1;
+      8'h04, 8'h44:
+          dec_l7_single = 1'h1;
+      8'h05, 8'h45:
+          dec_l7_single = 1'h1;
+      8'h06, 8'h46:
+          dec_l7_single = 1'h1;
+      8'h07, 8'h47:
+          dec_l7_single = 1'h1;
+      8'h08, 8'h48:
+          dec_l7_single = 1'h1;
+      8'h09, 8'h49:
+          dec_l7_single = 1'h1;
+      8'h0a, 8'h4a:
+          dec_l7_single = 1'h1;
+      8'h0b, 8'h4b:
+          dec_l7_single = 1'h1;
+      8'h0c, 8'h4c:
+          dec_l7_single = 1'h1;
+      8'h0d, 8'h4d:
+          dec_l7_single = 1'h1;
+      8'h0e, 8'h4e:
+          dec_l7_single = 1'h1;
+      8'h0f, 8'h4f:
+          dec_l7_single = 1'h1;
+      8'h10, 8'h50:
+          dec_l7_single = 1'h1;
+      8'h11, 8'h51:
+          dec_l7_single = 1'h1;
+      8'h12, 8'h52:
+          dec_l7_single = 1'h1;
+      8'h13, 8'h53:
+          dec_l7_single = 1'h1;
+      8'h14, 8'h54:
+          dec_l7_single = 1'h1;
+      8'h15, 8'h55:
+          dec_l7_single = 1'h1;
+      8'h16, 8'h56:
+          dec_l7_single = 1'h1;
+      8'h17, 8'h57:
+          dec_l7_single = 1'h1;
+      8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l7_single = 1'h1;
+      8'h80:
+          dec_l7_single = 1'h0;
+      8'h81:
+          dec_l7_single = 1'h0;
+      8'h82:
+          dec_l7_single = 1'h0;
+      8'h83:
+          dec_l7_single = 1'h0;
+      8'h84:
+          dec_l7_single = 1'h0;
+      8'h85:
+          dec_l7_single = 1'h0;
+      8'h86:
+          dec_l7_single = 1'h0;
+      8'h87:
+          dec_l7_single = 1'h0;
+      8'h88:
+          dec_l7_single = 1'h0;
+      8'h89:
+          dec_l7_single = 1'h0;
+      8'h8a:
+          dec_l7_single = 1'h0;
+      8'h8b:
+          dec_l7_single = 1'h0;
+      8'h8c:
+          dec_l7_single = 1'h0;
+      8'h8d:
+          dec_l7_single = 1'h0;
+      8'h8e:
+          dec_l7_single = 1'h0;
+      8'h8f:
+          dec_l7_single = 1'h0;
+      8'h90:
+          dec_l7_single = 1'h0;
+      8'h91:
+          dec_l7_single = 1'h0;
+      8'h92:
+          dec_l7_single = 1'h0;
+      8'h93:
+          dec_l7_single = 1'h0;
+      8'h94:
+          dec_l7_single = 1'h0;
+      8'h95:
+          dec_l7_single = 1'h0;
+      8'h96:
+          dec_l7_single = 1'h0;
+      8'h97, 8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l7_single = 1'h0;
+      8'hb8:
+          dec_l7_single = 1'h0;
+      8'hb9:
+          dec_l7_single = 1'h0;
+      8'hba:
+          dec_l7_single = 1'h0;
+      8'hbb:
+          dec_l7_single = 1'h0;
+      8'hbc:
+          dec_l7_single = 1'h0;
+      8'hbd:
+          dec_l7_single = 1'h0;
+      8'hbe:
+          dec_l7_single = 1'h0;
+      8'hbf:
+          dec_l7_single = 1'h0;
+      8'hc0:
+          dec_l7_single = 1'h0;
+      8'hc1:
+          dec_l7_single = 1'h0;
+      8'hc2:
+          dec_l7_single = 1'h0;
+      8'hc3:
+          dec_l7_single = 1'h0;
+      8'hc4:
+          dec_l7_single = 1'h0;
+      8'hc5:
+          dec_l7_single = 1'h0;
+      8'hc6:
+          dec_l7_single = 1'h0;
+      8'hc7:
+          dec_l7_single = 1'h0;
+      8'hc8:
+          dec_l7_single = 1'h0;
+      8'hc9:
+          dec_l7_single = 1'h0;
+      8'hca:
+          dec_l7_single = 1'h0;
+      8'hcb:
+          dec_l7_single = 1'h0;
+      8'hcc:
+          dec_l7_single = 1'h0;
+      8'hcd:
+          dec_l7_single = 1'h0;
+      8'hce:
+          dec_l7_single = 1'h0;
+      8'hcf:
+          dec_l7_single = 1'h0;
+      8'hd0:
+          dec_l7_single = 1'h0;
+      8'hd1:
+          dec_l7_single = 1'h0;
+      8'hd2:
+          dec_l7_single = 1'h0;
+      8'hd3:
+          dec_l7_single = 1'h0;
+      8'hd4:
+          dec_l7_single = 1'h0;
+      8'hd5:
+          dec_l7_single = 1'h0;
+      8'hd6:
+          dec_l7_single = 1'h0;
+      8'hd7, 8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l7_single = 1'h0;
+      8'hf8:
+          dec_l7_single = 1'h0;
+      8'hf9:
+          dec_l7_single = 1'h0;
+      8'hfa:
+          dec_l7_single = 1'h0;
+      8'hfb:
+          dec_l7_single = 1'h0;
+      8'hfc:
+          dec_l7_single = 1'h0;
+      8'hfd:
+          dec_l7_single = 1'h0;
+      8'hfe:
+          dec_l7_single = 1'h0;
+      8'hff:
+          dec_l7_single = 1'h0;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    if (single_l7) begin
+    casez (\port$20515$0 )
+      8'h00, 8'h40:
+          dec_l7_list = 1'h0;
+      8'h01, 8'h41:
+          dec_l7_list = 1'h0;
+      8'h02, 8'h42:
+          dec_l7_list = 1'h0;
+      8'h03, 8'h43:
+          dec_l7_list = 1'h0;
+      8'h04, 8'h44:
+          dec_l7_list = 1'h0;
+      8'h05, 8'h45:
+          dec_l7_list = 1'h0;
+      8'h06, 8'h46:
+          dec_l7_list = 1'h0;
+      8'h07, 8'h47:
+          dec_l7_list = 1'h0;
+      8'h08, 8'h48:
+          dec_l7_list = 1'h0;
+      8'h09, 8'h49:
+          dec_l7_list = 1'h0;
+      8'h0a, 8'h4a:
+          dec_l7_list = 1'h0;
+      8'h0b, 8'h4b:
+          dec_l7_list = 1'h0;
+      8'h0c, 8'h4c:
+          dec_l7_list = 1'h0;
+      8'h0d, 8'h4d:
+          dec_l7_list = 1'h0;
+      8'h0e, 8'h4e:
+          dec_l7_list = 1'h0;
+      8'h0f, 8'h4f:
+          dec_l7_list = 1'h0;
+      8'h10, 8'h50:
+          dec_l7_list = 1'h0;
+      8'h11, 8'h51:
+          dec_l7_list = 1'h0;
+      8'h12, 8'h52:
+          dec_l7_list = 1'h0;
+      8'h13, 8'h53:
+          dec_l7_list = 1'h0;
+      8'h14, 8'h54:
+          dec_l7_list = 1'h0;
+      8'h15, 8'h55:
+          dec_l7_list = 1'h0;
+      8'h16, 8'h56:
+          dec_l7_list = 1'h0;
+      8'h17, 8'h57:
+          dec_l7_list = 1'h0;
+      8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l7_list = 1'h0;
+      8'h80:
+          dec_l7_list = 1'h0;
+      8'h81:
+          dec_l7_list = 1'h0;
+      8'h82:
+          dec_l7_list = 1'h0;
+      8'h83:
+          dec_l7_list = 1'h0;
+      8'h84:
+          dec_l7_list = 1'h0;
+      8'h85:
+          dec_l7_list = 1'h0;
+      8'h86:
+          dec_l7_list = 1'h0;
+      8'h87:
+          dec_l7_list = 1'h0;
+      8'h88:
+          dec_l7_list = 1'h0;
+      8'h89:
+          dec_l7_list = 1'h0;
+      8'h8a:
+          dec_l7_list = 1'h0;
+      8'h8b:
+          dec_l7_list = 1'h0;
+      8'h8c:
+          dec_l7_list = 1'h0;
+      8'h8d:
+          dec_l7_list = 1'h0;
+      8'h8e:
+          dec_l7_list = 1'h0;
+      8'h8f:
+          dec_l7_list = 1'h0;
+      8'h90:
+          dec_l7_list = 1'h0;
+      8'h91:
+          dec_l7_list = 1'h0;
+      8'h92:
+          dec_l7_list = 1'h0;
+      8'h93:
+          dec_l7_list = 1'h0;
+      8'h94:
+          dec_l7_list = 1'h0;
+      8'h95:
+          dec_l7_list = 1'h0;
+      8'h96:
+          dec_l7_list = 1'h0;
+      8'h97, 8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l7_list = 1'h0;
+      8'hb8:
+          dec_l7_list = 1'h0;
+      8'hb9:
+          dec_l7_list = 1'h0;
+      8'hba:
+          dec_l7_list = 1'h0;
+      8'hbb:
+          dec_l7_list = 1'h0;
+      8'hbc:
+          dec_l7_list = 1'h0;
+      8'hbd:
+          dec_l7_list = 1'h0;
+      8'hbe:
+          dec_l7_list = 1'h0;
+      8'hbf:
+          dec_l7_list = 1'h0;
+      8'hc0:
+          dec_l7_list = 1'h1;
+      8'hc1:
+          dec_l7_list = 1'h1;
+      8'hc2:
+          dec_l7_list = 1'h1;
+      8'hc3:
+          dec_l7_list = 1'h1;
+      8'hc4:
+          dec_l7_list = 1'h1;
+      8'hc5:
+          dec_l7_list = 1'h1;
+      8'hc6:
+          dec_l7_list = 1'h1;
+      8'hc7:
+          dec_l7_list = 1'h1;
+      8'hc8:
+          dec_l7_list = 1'h1;
+      8'hc9:
+          dec_l7_list = 1'h1;
+      8'hca:
+          dec_l7_list = 1'h1;
+      8'hcb:
+          dec_l7_list = 1'h1;
+      8'hcc:
+          dec_l7_list = 1'h1;
+      8'hcd:
+          dec_l7_list = 1'h1;
+      8'hce:
+          dec_l7_list = 1'h1;
+      8'hcf:
+          dec_l7_list = 1'h1;
+      8'hd0:
+          dec_l7_list = 1'h1;
+      8'hd1:
+          dec_l7_list = 1'h1;
+      8'hd2:
+          dec_l7_list = 1'h1;
+      8'hd3:
+          dec_l7_list = 1'h1;
+      8'hd4:
+          dec_l7_list = 1'h1;
+      8'hd5:
+          dec_l7_list = 1'h1;
+      8'hd6:
+          dec_l7_list = 1'h1;
+      8'hd7, 8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l7_list = 1'h1;
+      8'hf8:
+          dec_l7_list = 1'h1;
+      8'hf9:
+          dec_l7_list = 1'h1;
+      8'hfa:
+          dec_l7_list = 1'h1;
+      8'hfb:
+          dec_l7_list = 1'h1;
+      8'hfc:
+          dec_l7_list = 1'h1;
+      8'hfd:
+          dec_l7_list = 1'h1;
+      8'hfe:
+          dec_l7_list = 1'h1;
+      8'hff:
+          dec_l7_list = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20515$0 )
+      8'h00, 8'h40:
+          dec_l7_long = 1'h0;
+      8'h01, 8'h41:
+          dec_l7_long = 1'h0;
+      8'h02, 8'h42:
+          dec_l7_long = 1'h0;
+      8'h03, 8'h43:
+          dec_l7_long = 1'h0;
+      8'h04, 8'h44:
+          dec_l7_long = 1'h0;
+      8'h05, 8'h45:
+          dec_l7_long = 1'h0;
+      8'h06, 8'h46:
+          dec_l7_long = 1'h0;
+      8'h07, 8'h47:
+          dec_l7_long = 1'h0;
+      8'h08, 8'h48:
+          dec_l7_long = 1'h0;
+      8'h09, 8'h49:
+          dec_l7_long = 1'h0;
+      8'h0a, 8'h4a:
+          dec_l7_long = 1'h0;
+      8'h0b, 8'h4b:
+          dec_l7_long = 1'h0;
+      8'h0c, 8'h4c:
+          dec_l7_long = 1'h0;
+      8'h0d, 8'h4d:
+          dec_l7_long = 1'h0;
+      8'h0e, 8'h4e:
+          dec_l7_long = 1'h0;
+      8'h0f, 8'h4f:
+          dec_l7_long = 1'h0;
+      8'h10, 8'h50:
+          dec_l7_long = 1'h0;
+      8'h11, 8'h51:
+          dec_l7_long = 1'h0;
+      8'h12, 8'h52:
+          dec_l7_long = 1'h0;
+      8'h13, 8'h53:
+          dec_l7_long = 1'h0;
+      8'h14, 8'h54:
+          dec_l7_long = 1'h0;
+      8'h15, 8'h55:
+          dec_l7_long = 1'h0;
+      8'h16, 8'h56:
+          dec_l7_long = 1'h0;
+      8'h17, 8'h57:
+          dec_l7_long = 1'h0;
+      8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l7_long = 1'h0;
+      8'h80:
+          dec_l7_long = 1'h0;
+      8'h81:
+          dec_l7_long = 1'h0;
+      8'h82:
+          dec_l7_long = 1'h0;
+      8'h83:
+          dec_l7_long = 1'h0;
+      8'h84:
+          dec_l7_long = 1'h0;
+      8'h85:
+          dec_l7_long = 1'h0;
+      8'h86:
+          dec_l7_long = 1'h0;
+      8'h87:
+          dec_l7_long = 1'h0;
+      8'h88:
+          dec_l7_long = 1'h0;
+      8'h89:
+          dec_l7_long = 1'h0;
+      8'h8a:
+          dec_l7_long = 1'h0;
+      8'h8b:
+          dec_l7_long = 1'h0;
+      8'h8c:
+          dec_l7_long = 1'h0;
+      8'h8d:
+          dec_l7_long = 1'h0;
+      8'h8e:
+          dec_l7_long = 1'h0;
+      8'h8f:
+          dec_l7_long = 1'h0;
+      8'h90:
+          dec_l7_long = 1'h0;
+      8'h91:
+          dec_l7_long = 1'h0;
+      8'h92:
+          dec_l7_long = 1'h0;
+      8'h93:
+          dec_l7_long = 1'h0;
+      8'h94:
+          dec_l7_long = 1'h0;
+      8'h95:
+          dec_l7_long = 1'h0;
+      8'h96:
+          dec_l7_long = 1'h0;
+      8'h97, 8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l7_long = 1'h0;
+      8'hb8:
+          dec_l7_long = 1'h1;
+      8'hb9:
+          dec_l7_long = 1'h1;
+      8'hba:
+          dec_l7_long = 1'h1;
+      8'hbb:
+          dec_l7_long = 1'h1;
+      8'hbc:
+          dec_l7_long = 1'h1;
+      8'hbd:
+          dec_l7_long = 1'h1;
+      8'hbe:
+          dec_l7_long = 1'h1;
+      8'hbf:
+          dec_l7_long = 1'h1;
+      8'hc0:
+          dec_l7_long = 1'h0;
+      8'hc1:
+          dec_l7_long = 1'h0;
+      8'hc2:
+          dec_l7_long = 1'h0;
+      8'hc3:
+          dec_l7_long = 1'h0;
+      8'hc4:
+          dec_l7_long = 1'h0;
+      8'hc5:
+          dec_l7_long = 1'h0;
+      8'hc6:
+          dec_l7_long = 1'h0;
+      8'hc7:
+          dec_l7_long = 1'h0;
+      8'hc8:
+          dec_l7_long = 1'h0;
+      8'hc9:
+          dec_l7_long = 1'h0;
+      8'hca:
+          dec_l7_long = 1'h0;
+      8'hcb:
+          dec_l7_long = 1'h0;
+      8'hcc:
+          dec_l7_long = 1'h0;
+      8'hcd:
+          dec_l7_long = 1'h0;
+      8'hce:
+          dec_l7_long = 1'h0;
+      8'hcf:
+          dec_l7_long = 1'h0;
+      8'hd0:
+          dec_l7_long = 1'h0;
+      8'hd1:
+          dec_l7_long = 1'h0;
+      8'hd2:
+          dec_l7_long = 1'h0;
+      8'hd3:
+          dec_l7_long = 1'h0;
+      8'hd4:
+          dec_l7_long = 1'h0;
+      8'hd5:
+          dec_l7_long = 1'h0;
+      8'hd6:
+          dec_l7_long = 1'h0;
+      8'hd7, 8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l7_long = 1'h0;
+      8'hf8:
+          dec_l7_long = 1'h1;
+      8'hf9:
+          dec_l7_long = 1'h1;
+      8'hfa:
+          dec_l7_long = 1'h1;
+      8'hfb:
+          dec_l7_long = 1'h1;
+      8'hfc:
+          dec_l7_long = 1'h1;
+      8'hfd:
+          dec_l7_long = 1'h1;
+      8'hfe:
+          dec_l7_long = 1'h1;
+      8'hff:
+          dec_l7_long = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20515$0 )
+      8'h00, 8'h40:
+          dec_l7_h = 4'h0;
+      8'h01, 8'h41:
+          dec_l7_h = 4'h0;
+      8'h02, 8'h42:
+          dec_l7_h = 4'h0;
+      8'h03, 8'h43:
+          dec_l7_h = 4'h0;
+      8'h04, 8'h44:
+          dec_l7_h = 4'h0;
+      8'h05, 8'h45:
+          dec_l7_h = 4'h0;
+      8'h06, 8'h46:
+          dec_l7_h = 4'h0;
+      8'h07, 8'h47:
+          dec_l7_h = 4'h0;
+      8'h08, 8'h48:
+          dec_l7_h = 4'h0;
+      8'h09, 8'h49:
+          dec_l7_h = 4'h0;
+      8'h0a, 8'h4a:
+          dec_l7_h = 4'h0;
+      8'h0b, 8'h4b:
+          dec_l7_h = 4'h0;
+      8'h0c, 8'h4c:
+          dec_l7_h = 4'h0;
+      8'h0d, 8'h4d:
+          dec_l7_h = 4'h0;
+      8'h0e, 8'h4e:
+          dec_l7_h = 4'h0;
+      8'h0f, 8'h4f:
+          dec_l7_h = 4'h0;
+      8'h10, 8'h50:
+          dec_l7_h = 4'h0;
+      8'h11, 8'h51:
+          dec_l7_h = 4'h0;
+      8'h12, 8'h52:
+          dec_l7_h = 4'h0;
+      8'h13, 8'h53:
+          dec_l7_h = 4'h0;
+      8'h14, 8'h54:
+          dec_l7_h = 4'h0;
+      8'h15, 8'h55:
+          dec_l7_h = 4'h0;
+      8'h16, 8'h56:
+          dec_l7_h = 4'h0;
+      8'h17, 8'h57:
+          dec_l7_h = 4'h0;
+      8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l7_h = 4'h0;
+      8'h80:
+          dec_l7_h = 4'h1;
+      8'h81:
+          dec_l7_h = 4'h1;
+      8'h82:
+          dec_l7_h = 4'h1;
+      8'h83:
+          dec_l7_h = 4'h1;
+      8'h84:
+          dec_l7_h = 4'h1;
+      8'h85:
+          dec_l7_h = 4'h1;
+      8'h86:
+          dec_l7_h = 4'h1;
+      8'h87:
+          dec_l7_h = 4'h1;
+      8'h88:
+          dec_l7_h = 4'h1;
+      8'h89:
+          dec_l7_h = 4'h1;
+      8'h8a:
+          dec_l7_h = 4'h1;
+      8'h8b:
+          dec_l7_h = 4'h1;
+      8'h8c:
+          dec_l7_h = 4'h1;
+      8'h8d:
+          dec_l7_h = 4'h1;
+      8'h8e:
+          dec_l7_h = 4'h1;
+      8'h8f:
+          dec_l7_h = 4'h1;
+      8'h90:
+          dec_l7_h = 4'h1;
+      8'h91:
+          dec_l7_h = 4'h1;
+      8'h92:
+          dec_l7_h = 4'h1;
+      8'h93:
+          dec_l7_h = 4'h1;
+      8'h94:
+          dec_l7_h = 4'h1;
+      8'h95:
+          dec_l7_h = 4'h1;
+      8'h96:
+          dec_l7_h = 4'h1;
+      8'h97, 8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l7_h = 4'h1;
+      8'hb8:
+          dec_l7_h = 4'h2;
+      8'hb9:
+          dec_l7_h = 4'h3;
+      8'hba:
+          dec_l7_h = 4'h4;
+      8'hbb:
+          dec_l7_h = 4'h5;
+      8'hbc:
+          dec_l7_h = 4'h6;
+      8'hbd:
+          dec_l7_h = 4'h7;
+      8'hbe:
+          dec_l7_h = 4'h8;
+      8'hbf:
+          dec_l7_h = 4'h9;
+      8'hc0:
+          dec_l7_h = 4'h1;
+      8'hc1:
+          dec_l7_h = 4'h1;
+      8'hc2:
+          dec_l7_h = 4'h1;
+      8'hc3:
+          dec_l7_h = 4'h1;
+      8'hc4:
+          dec_l7_h = 4'h1;
+      8'hc5:
+          dec_l7_h = 4'h1;
+      8'hc6:
+          dec_l7_h = 4'h1;
+      8'hc7:
+          dec_l7_h = 4'h1;
+      8'hc8:
+          dec_l7_h = 4'h1;
+      8'hc9:
+          dec_l7_h = 4'h1;
+      8'hca:
+          dec_l7_h = 4'h1;
+      8'hcb:
+          dec_l7_h = 4'h1;
+      8'hcc:
+          dec_l7_h = 4'h1;
+      8'hcd:
+          dec_l7_h = 4'h1;
+      8'hce:
+          dec_l7_h = 4'h1;
+      8'hcf:
+          dec_l7_h = 4'h1;
+      8'hd0:
+          dec_l7_h = 4'h1;
+      8'hd1:
+          dec_l7_h = 4'h1;
+      8'hd2:
+          dec_l7_h = 4'h1;
+      8'hd3:
+          dec_l7_h = 4'h1;
+      8'hd4:
+          dec_l7_h = 4'h1;
+      8'hd5:
+          dec_l7_h = 4'h1;
+      8'hd6:
+          dec_l7_h = 4'h1;
+      8'hd7, 8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l7_h = 4'h1;
+      8'hf8:
+          dec_l7_h = 4'h2;
+      8'hf9:
+          dec_l7_h = 4'h3;
+      8'hfa:
+          dec_l7_h = 4'h4;
+      8'hfb:
+          dec_l7_h = 4'h5;
+      8'hfc:
+          dec_l7_h = 4'h6;
+      8'hfd:
+          dec_l7_h = 4'h7;
+      8'hfe:
+          dec_l7_h = 4'h8;
+      8'hff:
+          dec_l7_h = 4'h9;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20515$0 )
+      8'h00, 8'h40:
+          dec_l7_oh = 5'h07;
+      8'h01, 8'h41:
+          dec_l7_oh = 5'h07;
+      8'h02, 8'h42:
+          dec_l7_oh = 5'h07;
+      8'h03, 8'h43:
+          dec_l7_oh = 5'h07;
+      8'h04, 8'h44:
+          dec_l7_oh = 5'h07;
+      8'h05, 8'h45:
+          dec_l7_oh = 5'h07;
+      8'h06, 8'h46:
+          dec_l7_oh = 5'h07;
+      8'h07, 8'h47:
+          dec_l7_oh = 5'h07;
+      8'h08, 8'h48:
+          dec_l7_oh = 5'h07;
+      8'h09, 8'h49:
+          dec_l7_oh = 5'h07;
+      8'h0a, 8'h4a:
+          dec_l7_oh = 5'h07;
+      8'h0b, 8'h4b:
+          dec_l7_oh = 5'h07;
+      8'h0c, 8'h4c:
+          dec_l7_oh = 5'h07;
+      8'h0d, 8'h4d:
+          dec_l7_oh = 5'h07;
+      8'h0e, 8'h4e:
+          dec_l7_oh = 5'h07;
+      8'h0f, 8'h4f:
+          dec_l7_oh = 5'h07;
+      8'h10, 8'h50:
+          dec_l7_oh = 5'h07;
+      8'h11, 8'h51:
+          dec_l7_oh = 5'h07;
+      8'h12, 8'h52:
+          dec_l7_oh = 5'h07;
+      8'h13, 8'h53:
+          dec_l7_oh = 5'h07;
+      8'h14, 8'h54:
+          dec_l7_oh = 5'h07;
+      8'h15, 8'h55:
+          dec_l7_oh = 5'h07;
+      8'h16, 8'h56:
+          dec_l7_oh = 5'h07;
+      8'h17, 8'h57:
+          dec_l7_oh = 5'h07;
+      8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l7_oh = 5'h07;
+      8'h80:
+          dec_l7_oh = 5'h08;
+      8'h81:
+          dec_l7_oh = 5'h08;
+      8'h82:
+          dec_l7_oh = 5'h08;
+      8'h83:
+          dec_l7_oh = 5'h08;
+      8'h84:
+          dec_l7_oh = 5'h08;
+      8'h85:
+          dec_l7_oh = 5'h08;
+      8'h86:
+          dec_l7_oh = 5'h08;
+      8'h87:
+          dec_l7_oh = 5'h08;
+      8'h88:
+          dec_l7_oh = 5'h08;
+      8'h89:
+          dec_l7_oh = 5'h08;
+      8'h8a:
+          dec_l7_oh = 5'h08;
+      8'h8b:
+          dec_l7_oh = 5'h08;
+      8'h8c:
+          dec_l7_oh = 5'h08;
+      8'h8d:
+          dec_l7_oh = 5'h08;
+      8'h8e:
+          dec_l7_oh = 5'h08;
+      8'h8f:
+          dec_l7_oh = 5'h08;
+      8'h90:
+          dec_l7_oh = 5'h08;
+      8'h91:
+          dec_l7_oh = 5'h08;
+      8'h92:
+          dec_l7_oh = 5'h08;
+      8'h93:
+          dec_l7_oh = 5'h08;
+      8'h94:
+          dec_l7_oh = 5'h08;
+      8'h95:
+          dec_l7_oh = 5'h08;
+      8'h96:
+          dec_l7_oh = 5'h08;
+      8'h97, 8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l7_oh = 5'h08;
+      8'hb8:
+          dec_l7_oh = 5'h09;
+      8'hb9:
+          dec_l7_oh = 5'h0a;
+      8'hba:
+          dec_l7_oh = 5'h0b;
+      8'hbb:
+          dec_l7_oh = 5'h0c;
+      8'hbc:
+          dec_l7_oh = 5'h0d;
+      8'hbd:
+          dec_l7_oh = 5'h0e;
+      8'hbe:
+          dec_l7_oh = 5'h0f;
+      8'hbf:
+          dec_l7_oh = 5'h10;
+      8'hc0:
+          dec_l7_oh = 5'h08;
+      8'hc1:
+          dec_l7_oh = 5'h08;
+      8'hc2:
+          dec_l7_oh = 5'h08;
+      8'hc3:
+          dec_l7_oh = 5'h08;
+      8'hc4:
+          dec_l7_oh = 5'h08;
+      8'hc5:
+          dec_l7_oh = 5'h08;
+      8'hc6:
+          dec_l7_oh = 5'h08;
+      8'hc7:
+          dec_l7_oh = 5'h08;
+      8'hc8:
+          dec_l7_oh = 5'h08;
+      8'hc9:
+          dec_l7_oh = 5'h08;
+      8'hca:
+          dec_l7_oh = 5'h08;
+      8'hcb:
+          dec_l7_oh = 5'h08;
+      8'hcc:
+          dec_l7_oh = 5'h08;
+      8'hcd:
+          dec_l7_oh = 5'h08;
+      8'hce:
+          dec_l7_oh = 5'h08;
+      8'hcf:
+          dec_l7_oh = 5'h08;
+      8'hd0:
+          dec_l7_oh = 5'h08;
+      8'hd1:
+          dec_l7_oh = 5'h08;
+      8'hd2:
+          dec_l7_oh = 5'h08;
+      8'hd3:
+          dec_l7_oh = 5'h08;
+      8'hd4:
+          dec_l7_oh = 5'h08;
+      8'hd5:
+          dec_l7_oh = 5'h08;
+      8'hd6:
+          dec_l7_oh = 5'h08;
+      8'hd7, 8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l7_oh = 5'h08;
+      8'hf8:
+          dec_l7_oh = 5'h09;
+      8'hf9:
+          dec_l7_oh = 5'h0a;
+      8'hfa:
+          dec_l7_oh = 5'h0b;
+      8'hfb:
+          dec_l7_oh = 5'h0c;
+      8'hfc:
+          dec_l7_oh = 5'h0d;
+      8'hfd:
+          dec_l7_oh = 5'h0e;
+      8'hfe:
+          dec_l7_oh = 5'h0f;
+      8'hff:
+          dec_l7_oh = 5'h10;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20515$0 )
+      8'h00, 8'h40:
+          dec_l7_o2 = 5'h08;
+      8'h01, 8'h41:
+          dec_l7_o2 = 5'h08;
+      8'h02, 8'h42:
+          dec_l7_o2 = 5'h08;
+      8'h03, 8'h43:
+          dec_l7_o2 = 5'h08;
+      8'h04, 8'h44:
+          dec_l7_o2 = 5'h08;
+      8'h05, 8'h45:
+          dec_l7_o2 = 5'h08;
+      8'h06, 8'h46:
+          dec_l7_o2 = 5'h08;
+      8'h07, 8'h47:
+          dec_l7_o2 = 5'h08;
+      8'h08, 8'h48:
+          dec_l7_o2 = 5'h08;
+      8'h09, 8'h49:
+          dec_l7_o2 = 5'h08;
+      8'h0a, 8'h4a:
+          dec_l7_o2 = 5'h08;
+      8'h0b, 8'h4b:
+          dec_l7_o2 = 5'h08;
+      8'h0c, 8'h4c:
+          dec_l7_o2 = 5'h08;
+      8'h0d, 8'h4d:
+          dec_l7_o2 = 5'h08;
+      8'h0e, 8'h4e:
+          dec_l7_o2 = 5'h08;
+      8'h0f, 8'h4f:
+          dec_l7_o2 = 5'h08;
+      8'h10, 8'h50:
+          dec_l7_o2 = 5'h08;
+      8'h11, 8'h51:
+          dec_l7_o2 = 5'h08;
+      8'h12, 8'h52:
+          dec_l7_o2 = 5'h08;
+      8'h13, 8'h53:
+          dec_l7_o2 = 5'h08;
+      8'h14, 8'h54:
+          dec_l7_o2 = 5'h08;
+      8'h15, 8'h55:
+          dec_l7_o2 = 5'h08;
+      8'h16, 8'h56:
+          dec_l7_o2 = 5'h08;
+      8'h17, 8'h57:
+          dec_l7_o2 = 5'h08;
+      8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l7_o2 = 5'h08;
+      8'h80:
+          dec_l7_o2 = 5'h08;
+      8'h81:
+          dec_l7_o2 = 5'h08;
+      8'h82:
+          dec_l7_o2 = 5'h08;
+      8'h83:
+          dec_l7_o2 = 5'h08;
+      8'h84:
+          dec_l7_o2 = 5'h08;
+      8'h85:
+          dec_l7_o2 = 5'h08;
+      8'h86:
+          dec_l7_o2 = 5'h08;
+      8'h87:
+          dec_l7_o2 = 5'h08;
+      8'h88:
+          dec_l7_o2 = 5'h08;
+      8'h89:
+          dec_l7_o2 = 5'h08;
+      8'h8a:
+          dec_l7_o2 = 5'h08;
+      8'h8b:
+          dec_l7_o2 = 5'h08;
+      8'h8c:
+          dec_l7_o2 = 5'h08;
+      8'h8d:
+          dec_l7_o2 = 5'h08;
+      8'h8e:
+          dec_l7_o2 = 5'h08;
+      8'h8f:
+          dec_l7_o2 = 5'h08;
+      8'h90:
+          dec_l7_o2 = 5'h08;
+      8'h91:
+          dec_l7_o2 = 5'h08;
+      8'h92:
+          dec_l7_o2 = 5'h08;
+      8'h93:
+          dec_l7_o2 = 5'h08;
+      8'h94:
+          dec_l7_o2 = 5'h08;
+      8'h95:
+          dec_l7_o2 = 5'h08;
+      8'h96:
+          dec_l7_o2 = 5'h08;
+      8'h97, 8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l7_o2 = 5'h08;
+      8'hb8:
+          dec_l7_o2 = 5'h09;
+      8'hb9:
+          dec_l7_o2 = 5'h0a;
+      8'hba:
+          dec_l7_o2 = 5'h0b;
+      8'hbb:
+          dec_l7_o2 = 5'h0c;
+      8'hbc:
+          dec_l7_o2 = 5'h0d;
+      8'hbd:
+          dec_l7_o2 = 5'h0e;
+      8'hbe:
+          dec_l7_o2 = 5'h0f;
+      8'hbf:
+          dec_l7_o2 = 5'h10;
+      8'hc0:
+          dec_l7_o2 = 5'h08;
+      8'hc1:
+          dec_l7_o2 = 5'h08;
+      8'hc2:
+          dec_l7_o2 = 5'h08;
+      8'hc3:
+          dec_l7_o2 = 5'h08;
+      8'hc4:
+          dec_l7_o2 = 5'h08;
+      8'hc5:
+          dec_l7_o2 = 5'h08;
+      8'hc6:
+          dec_l7_o2 = 5'h08;
+      8'hc7:
+          dec_l7_o2 = 5'h08;
+      8'hc8:
+          dec_l7_o2 = 5'h08;
+      8'hc9:
+          dec_l7_o2 = 5'h08;
+      8'hca:
+          dec_l7_o2 = 5'h08;
+      8'hcb:
+          dec_l7_o2 = 5'h08;
+      8'hcc:
+          dec_l7_o2 = 5'h08;
+      8'hcd:
+          dec_l7_o2 = 5'h08;
+      8'hce:
+          dec_l7_o2 = 5'h08;
+      8'hcf:
+          dec_l7_o2 = 5'h08;
+      8'hd0:
+          dec_l7_o2 = 5'h08;
+      8'hd1:
+          dec_l7_o2 = 5'h08;
+      8'hd2:
+          dec_l7_o2 = 5'h08;
+      8'hd3:
+          dec_l7_o2 = 5'h08;
+      8'hd4:
+          dec_l7_o2 = 5'h08;
+      8'hd5:
+          dec_l7_o2 = 5'h08;
+      8'hd6:
+          dec_l7_o2 = 5'h08;
+      8'hd7, 8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l7_o2 = 5'h08;
+      8'hf8:
+          dec_l7_o2 = 5'h09;
+      8'hf9:
+          dec_l7_o2 = 5'h0a;
+      8'hfa:
+          dec_l7_o2 = 5'h0b;
+      8'hfb:
+          dec_l7_o2 = 5'h0c;
+      8'hfc:
+          dec_l7_o2 = 5'h0d;
+      8'hfd:
+          dec_l7_o2 = 5'h0e;
+      8'hfe:
+          dec_l7_o2 = 5'h0f;
+      8'hff:
+          dec_l7_o2 = 5'h10;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20515$0 )
+      8'h00, 8'h40:
+          dec_l7_cmpl = 1'h1;
+      8'h01, 8'h41:
+          dec_l7_cmpl = 1'h1;
+      8'h02, 8'h42:
+          dec_l7_cmpl = 1'h1;
+      8'h03, 8'h43:
+          dec_l7_cmpl = 1'h1;
+      8'h04, 8'h44:
+          dec_l7_cmpl = 1'h1;
+      8'h05, 8'h45:
+          dec_l7_cmpl = 1'h1;
+      8'h06, 8'h46:
+          dec_l7_cmpl = 1'h1;
+      8'h07, 8'h47:
+          dec_l7_cmpl = 1'h1;
+      8'h08, 8'h48:
+          dec_l7_cmpl = 1'h1;
+      8'h09, 8'h49:
+          dec_l7_cmpl = 1'h1;
+      8'h0a, 8'h4a:
+          dec_l7_cmpl = 1'h1;
+      8'h0b, 8'h4b:
+          dec_l7_cmpl = 1'h1;
+      8'h0c, 8'h4c:
+          dec_l7_cmpl = 1'h1;
+      8'h0d, 8'h4d:
+          dec_l7_cmpl = 1'h1;
+      8'h0e, 8'h4e:
+          dec_l7_cmpl = 1'h1;
+      8'h0f, 8'h4f:
+          dec_l7_cmpl = 1'h1;
+      8'h10, 8'h50:
+          dec_l7_cmpl = 1'h1;
+      8'h11, 8'h51:
+          dec_l7_cmpl = 1'h1;
+      8'h12, 8'h52:
+          dec_l7_cmpl = 1'h1;
+      8'h13, 8'h53:
+          dec_l7_cmpl = 1'h1;
+      8'h14, 8'h54:
+          dec_l7_cmpl = 1'h1;
+      8'h15, 8'h55:
+          dec_l7_cmpl = 1'h1;
+      8'h16, 8'h56:
+          dec_l7_cmpl = 1'h1;
+      8'h17, 8'h57:
+          dec_l7_cmpl = 1'h1;
+      8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l7_cmpl = 1'h1;
+      8'h80:
+          dec_l7_cmpl = 1'h1;
+      8'h81:
+          dec_l7_cmpl = 1'h0;
+      8'h82:
+          dec_l7_cmpl = 1'h0;
+      8'h83:
+          dec_l7_cmpl = 1'h0;
+      8'h84:
+          dec_l7_cmpl = 1'h0;
+      8'h85:
+          dec_l7_cmpl = 1'h0;
+      8'h86:
+          dec_l7_cmpl = 1'h0;
+      8'h87:
+          dec_l7_cmpl = 1'h0;
+      8'h88:
+          dec_l7_cmpl = 1'h0;
+      8'h89:
+          dec_l7_cmpl = 1'h0;
+      8'h8a:
+          dec_l7_cmpl = 1'h0;
+      8'h8b:
+          dec_l7_cmpl = 1'h0;
+      8'h8c:
+          dec_l7_cmpl = 1'h0;
+      8'h8d:
+          dec_l7_cmpl = 1'h0;
+      8'h8e:
+          dec_l7_cmpl = 1'h0;
+      8'h8f:
+          dec_l7_cmpl = 1'h0;
+      8'h90:
+          dec_l7_cmpl = 1'h0;
+      8'h91:
+          dec_l7_cmpl = 1'h0;
+      8'h92:
+          dec_l7_cmpl = 1'h0;
+      8'h93:
+          dec_l7_cmpl = 1'h0;
+      8'h94:
+          dec_l7_cmpl = 1'h0;
+      8'h95:
+          dec_l7_cmpl = 1'h0;
+      8'h96:
+          dec_l7_cmpl = 1'h0;
+      8'h97, 8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l7_cmpl = 1'h0;
+      8'hb8:
+          dec_l7_cmpl = 1'h0;
+      8'hb9:
+          dec_l7_cmpl = 1'h0;
+      8'hba:
+          dec_l7_cmpl = 1'h0;
+      8'hbb:
+          dec_l7_cmpl = 1'h0;
+      8'hbc:
+          dec_l7_cmpl = 1'h0;
+      8'hbd:
+          dec_l7_cmpl = 1'h0;
+      8'hbe:
+          dec_l7_cmpl = 1'h0;
+      8'hbf:
+          dec_l7_cmpl = 1'h0;
+      8'hc0:
+          dec_l7_cmpl = 1'h0;
+      8'hc1:
+          dec_l7_cmpl = 1'h0;
+      8'hc2:
+          dec_l7_cmpl = 1'h0;
+      8'hc3:
+          dec_l7_cmpl = 1'h0;
+      8'hc4:
+          dec_l7_cmpl = 1'h0;
+      8'hc5:
+          dec_l7_cmpl = 1'h0;
+      8'hc6:
+          dec_l7_cmpl = 1'h0;
+      8'hc7:
+          dec_l7_cmpl = 1'h0;
+      8'hc8:
+          dec_l7_cmpl = 1'h0;
+      8'hc9:
+          dec_l7_cmpl = 1'h0;
+      8'hca:
+          dec_l7_cmpl = 1'h0;
+      8'hcb:
+          dec_l7_cmpl = 1'h0;
+      8'hcc:
+          dec_l7_cmpl = 1'h0;
+      8'hcd:
+          dec_l7_cmpl = 1'h0;
+      8'hce:
+          dec_l7_cmpl = 1'h0;
+      8'hcf:
+          dec_l7_cmpl = 1'h0;
+      8'hd0:
+          dec_l7_cmpl = 1'h0;
+      8'hd1:
+          dec_l7_cmpl = 1'h0;
+      8'hd2:
+          dec_l7_cmpl = 1'h0;
+      8'hd3:
+          dec_l7_cmpl = 1'h0;
+      8'hd4:
+          dec_l7_cmpl = 1'h0;
+      8'hd5:
+          dec_l7_cmpl = 1'h0;
+      8'hd6:
+          dec_l7_cmpl = 1'h0;
+      8'hd7, 8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l7_cmpl = 1'h0;
+      8'hf8:
+          dec_l7_cmpl = 1'h0;
+      8'hf9:
+          dec_l7_cmpl = 1'h0;
+      8'hfa:
+          dec_l7_cmpl = 1'h0;
+      8'hfb:
+          dec_l7_cmpl = 1'h0;
+      8'hfc:
+          dec_l7_cmpl = 1'h0;
+      8'hfd:
+          dec_l7_cmpl = 1'h0;
+      8'hfe:
+          dec_l7_cmpl = 1'h0;
+      8'hff:
+          dec_l7_cmpl = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20515$0 )
+      8'h00, 8'h40:
+          dec_l7_n = 4'h1;
+      8'h01, 8'h41:
+          dec_l7_n = 4'h1;
+      8'h02, 8'h42:
+          dec_l7_n = 4'h1;
+      8'h03, 8'h43:
+          dec_l7_n = 4'h1;
+      8'h04, 8'h44:
+          dec_l7_n = 4'h1;
+      8'h05, 8'h45:
+          dec_l7_n = 4'h1;
+      8'h06, 8'h46:
+          dec_l7_n = 4'h1;
+      8'h07, 8'h47:
+          dec_l7_n = 4'h1;
+      8'h08, 8'h48:
+          dec_l7_n = 4'h1;
+      8'h09, 8'h49:
+          dec_l7_n = 4'h1;
+      8'h0a, 8'h4a:
+          dec_l7_n = 4'h1;
+      8'h0b, 8'h4b:
+          dec_l7_n = 4'h1;
+      8'h0c, 8'h4c:
+          dec_l7_n = 4'h1;
+      8'h0d, 8'h4d:
+          dec_l7_n = 4'h1;
+      8'h0e, 8'h4e:
+          dec_l7_n = 4'h1;
+      8'h0f, 8'h4f:
+          dec_l7_n = 4'h1;
+      8'h10, 8'h50:
+          dec_l7_n = 4'h1;
+      8'h11, 8'h51:
+          dec_l7_n = 4'h1;
+      8'h12, 8'h52:
+          dec_l7_n = 4'h1;
+      8'h13, 8'h53:
+          dec_l7_n = 4'h1;
+      8'h14, 8'h54:
+          dec_l7_n = 4'h1;
+      8'h15, 8'h55:
+          dec_l7_n = 4'h1;
+      8'h16, 8'h56:
+          dec_l7_n = 4'h1;
+      8'h17, 8'h57:
+          dec_l7_n = 4'h1;
+      8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l7_n = 4'h1;
+      8'h80:
+          dec_l7_n = 4'h0;
+      8'h81:
+          dec_l7_n = 4'h0;
+      8'h82:
+          dec_l7_n = 4'h0;
+      8'h83:
+          dec_l7_n = 4'h0;
+      8'h84:
+          dec_l7_n = 4'h0;
+      8'h85:
+          dec_l7_n = 4'h0;
+      8'h86:
+          dec_l7_n = 4'h0;
+      8'h87:
+          dec_l7_n = 4'h0;
+      8'h88:
+          dec_l7_n = 4'h0;
+      8'h89:
+          dec_l7_n = 4'h0;
+      8'h8a:
+          dec_l7_n = 4'h0;
+      8'h8b:
+          dec_l7_n = 4'h0;
+      8'h8c:
+          dec_l7_n = 4'h0;
+      8'h8d:
+          dec_l7_n = 4'h0;
+      8'h8e:
+          dec_l7_n = 4'h0;
+      8'h8f:
+          dec_l7_n = 4'h0;
+      8'h90:
+          dec_l7_n = 4'h0;
+      8'h91:
+          dec_l7_n = 4'h0;
+      8'h92:
+          dec_l7_n = 4'h0;
+      8'h93:
+          dec_l7_n = 4'h0;
+      8'h94:
+          dec_l7_n = 4'h0;
+      8'h95:
+          dec_l7_n = 4'h0;
+      8'h96:
+          dec_l7_n = 4'h0;
+      8'h97, 8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l7_n = 4'h0;
+      8'hb8:
+          dec_l7_n = 4'h0;
+      8'hb9:
+          dec_l7_n = 4'h0;
+      8'hba:
+          dec_l7_n = 4'h0;
+      8'hbb:
+          dec_l7_n = 4'h0;
+      8'hbc:
+          dec_l7_n = 4'h0;
+      8'hbd:
+          dec_l7_n = 4'h0;
+      8'hbe:
+          dec_l7_n = 4'h0;
+      8'hbf:
+          dec_l7_n = 4'h0;
+      8'hc0:
+          dec_l7_n = 4'h0;
+      8'hc1:
+          dec_l7_n = 4'h0;
+      8'hc2:
+          dec_l7_n = 4'h0;
+      8'hc3:
+          dec_l7_n = 4'h0;
+      8'hc4:
+          dec_l7_n = 4'h0;
+      8'hc5:
+          dec_l7_n = 4'h0;
+      8'hc6:
+          dec_l7_n = 4'h0;
+      8'hc7:
+          dec_l7_n = 4'h0;
+      8'hc8:
+          dec_l7_n = 4'h0;
+      8'hc9:
+          dec_l7_n = 4'h0;
+      8'hca:
+          dec_l7_n = 4'h0;
+      8'hcb:
+          dec_l7_n = 4'h0;
+      8'hcc:
+          dec_l7_n = 4'h0;
+      8'hcd:
+          dec_l7_n = 4'h0;
+      8'hce:
+          dec_l7_n = 4'h0;
+      8'hcf:
+          dec_l7_n = 4'h0;
+      8'hd0:
+          dec_l7_n = 4'h0;
+      8'hd1:
+          dec_l7_n = 4'h0;
+      8'hd2:
+          dec_l7_n = 4'h0;
+      8'hd3:
+          dec_l7_n = 4'h0;
+      8'hd4:
+          dec_l7_n = 4'h0;
+      8'hd5:
+          dec_l7_n = 4'h0;
+      8'hd6:
+          dec_l7_n = 4'h0;
+      8'hd7, 8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l7_n = 4'h0;
+      8'hf8:
+          dec_l7_n = 4'h0;
+      8'hf9:
+          dec_l7_n = 4'h0;
+      8'hfa:
+          dec_l7_n = 4'h0;
+      8'hfb:
+          dec_l7_n = 4'h0;
+      8'hfc:
+          dec_l7_n = 4'h0;
+      8'hfd:
+          dec_l7_n = 4'h0;
+      8'hfe:
+          dec_l7_n = 4'h0;
+      8'hff:
+          dec_l7_n = 4'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20515$0 )
+      8'h00, 8'h40:
+          dec_l7_defer = 1'h0;
+      8'h01, 8'h41:
+          dec_l7_defer = 1'h0;
+      8'h02, 8'h42:
+          dec_l7_defer = 1'h0;
+      8'h03, 8'h43:
+          dec_l7_defer = 1'h0;
+      8'h04, 8'h44:
+          dec_l7_defer = 1'h0;
+      8'h05, 8'h45:
+          dec_l7_defer = 1'h0;
+      8'h06, 8'h46:
+          dec_l7_defer = 1'h0;
+      8'h07, 8'h47:
+          dec_l7_defer = 1'h0;
+      8'h08, 8'h48:
+          dec_l7_defer = 1'h0;
+      8'h09, 8'h49:
+          dec_l7_defer = 1'h0;
+      8'h0a, 8'h4a:
+          dec_l7_defer = 1'h0;
+      8'h0b, 8'h4b:
+          dec_l7_defer = 1'h0;
+      8'h0c, 8'h4c:
+          dec_l7_defer = 1'h0;
+      8'h0d, 8'h4d:
+          dec_l7_defer = 1'h0;
+      8'h0e, 8'h4e:
+          dec_l7_defer = 1'h0;
+      8'h0f, 8'h4f:
+          dec_l7_defer = 1'h0;
+      8'h10, 8'h50:
+          dec_l7_defer = 1'h0;
+      8'h11, 8'h51:
+          dec_l7_defer = 1'h0;
+      8'h12, 8'h52:
+          dec_l7_defer = 1'h0;
+      8'h13, 8'h53:
+          dec_l7_defer = 1'h0;
+      8'h14, 8'h54:
+          dec_l7_defer = 1'h0;
+      8'h15, 8'h55:
+          dec_l7_defer = 1'h0;
+      8'h16, 8'h56:
+          dec_l7_defer = 1'h0;
+      8'h17, 8'h57:
+          dec_l7_defer = 1'h0;
+      8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l7_defer = 1'h0;
+      8'h80:
+          dec_l7_defer = 1'h0;
+      8'h81:
+          dec_l7_defer = 1'h0;
+      8'h82:
+          dec_l7_defer = 1'h0;
+      8'h83:
+          dec_l7_defer = 1'h0;
+      8'h84:
+          dec_l7_defer = 1'h0;
+      8'h85:
+          dec_l7_defer = 1'h0;
+      8'h86:
+          dec_l7_defer = 1'h0;
+      8'h87:
+          dec_l7_defer = 1'h0;
+      8'h88:
+          dec_l7_defer = 1'h0;
+      8'h89:
+          dec_l7_defer = 1'h0;
+      8'h8a:
+          dec_l7_defer = 1'h0;
+      8'h8b:
+          dec_l7_defer = 1'h0;
+      8'h8c:
+          dec_l7_defer = 1'h0;
+      8'h8d:
+          dec_l7_defer = 1'h0;
+      8'h8e:
+          dec_l7_defer = 1'h0;
+      8'h8f:
+          dec_l7_defer = 1'h0;
+      8'h90:
+          dec_l7_defer = 1'h0;
+      8'h91:
+          dec_l7_defer = 1'h0;
+      8'h92:
+          dec_l7_defer = 1'h0;
+      8'h93:
+          dec_l7_defer = 1'h0;
+      8'h94:
+          dec_l7_defer = 1'h0;
+      8'h95:
+          dec_l7_defer = 1'h0;
+      8'h96:
+          dec_l7_defer = 1'h0;
+      8'h97, 8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l7_defer = 1'h0;
+      8'hb8:
+          dec_l7_defer = 1'h1;
+      8'hb9:
+          dec_l7_defer = 1'h1;
+      8'hba:
+          dec_l7_defer = 1'h1;
+      8'hbb:
+          dec_l7_defer = 1'h1;
+      8'hbc:
+          dec_l7_defer = 1'h1;
+      8'hbd:
+          dec_l7_defer = 1'h1;
+      8'hbe:
+          dec_l7_defer = 1'h1;
+      8'hbf:
+          dec_l7_defer = 1'h1;
+      8'hc0:
+          dec_l7_defer = 1'h0;
+      8'hc1:
+          dec_l7_defer = 1'h0;
+      8'hc2:
+          dec_l7_defer = 1'h0;
+      8'hc3:
+          dec_l7_defer = 1'h0;
+      8'hc4:
+          dec_l7_defer = 1'h0;
+      8'hc5:
+          dec_l7_defer = 1'h0;
+      8'hc6:
+          dec_l7_defer = 1'h0;
+      8'hc7:
+          dec_l7_defer = 1'h0;
+      8'hc8:
+          dec_l7_defer = 1'h0;
+      8'hc9:
+          dec_l7_defer = 1'h0;
+      8'hca:
+          dec_l7_defer = 1'h0;
+      8'hcb:
+          dec_l7_defer = 1'h0;
+      8'hcc:
+          dec_l7_defer = 1'h0;
+      8'hcd:
+          dec_l7_defer = 1'h0;
+      8'hce:
+          dec_l7_defer = 1'h0;
+      8'hcf:
+          dec_l7_defer = 1'h0;
+      8'hd0:
+          dec_l7_defer = 1'h0;
+      8'hd1:
+          dec_l7_defer = 1'h0;
+      8'hd2:
+          dec_l7_defer = 1'h0;
+      8'hd3:
+          dec_l7_defer = 1'h0;
+      8'hd4:
+          dec_l7_defer = 1'h0;
+      8'hd5:
+          dec_l7_defer = 1'h0;
+      8'hd6:
+          dec_l7_defer = 1'h0;
+      8'hd7, 8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l7_defer = 1'h0;
+      8'hf8:
+          dec_l7_defer = 1'h1;
+      8'hf9:
+          dec_l7_defer = 1'h1;
+      8'hfa:
+          dec_l7_defer = 1'h1;
+      8'hfb:
+          dec_l7_defer = 1'h1;
+      8'hfc:
+          dec_l7_defer = 1'h1;
+      8'hfd:
+          dec_l7_defer = 1'h1;
+      8'hfe:
+          dec_l7_defer = 1'h1;
+      8'hff:
+          dec_l7_defer = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20515$0 )
+      8'h00, 8'h40:
+          dec_l7_out_end = 5'h07;
+      8'h01, 8'h41:
+          dec_l7_out_end = 5'h08;
+      8'h02, 8'h42:
+          dec_l7_out_end = 5'h09;
+      8'h03, 8'h43:
+          dec_l7_out_end = 5'h0a;
+      8'h04, 8'h44:
+          dec_l7_out_end = 5'h0b;
+      8'h05, 8'h45:
+          dec_l7_out_end = 5'h0c;
+      8'h06, 8'h46:
+          dec_l7_out_end = 5'h0d;
+      8'h07, 8'h47:
+          dec_l7_out_end = 5'h0e;
+      8'h08, 8'h48:
+          dec_l7_out_end = 5'h0f;
+      8'h09, 8'h49:
+          dec_l7_out_end = 5'h10;
+      8'h0a, 8'h4a:
+          dec_l7_out_end = 5'h11;
+      8'h0b, 8'h4b:
+          dec_l7_out_end = 5'h12;
+      8'h0c, 8'h4c:
+          dec_l7_out_end = 5'h13;
+      8'h0d, 8'h4d:
+          dec_l7_out_end = 5'h14;
+      8'h0e, 8'h4e:
+          dec_l7_out_end = 5'h15;
+      8'h0f, 8'h4f:
+          dec_l7_out_end = 5'h16;
+      8'h10, 8'h50:
+          dec_l7_out_end = 5'h17;
+      8'h11, 8'h51:
+          dec_l7_out_end = 5'h18;
+      8'h12, 8'h52:
+          dec_l7_out_end = 5'h19;
+      8'h13, 8'h53:
+          dec_l7_out_end = 5'h1a;
+      8'h14, 8'h54:
+          dec_l7_out_end = 5'h1b;
+      8'h15, 8'h55:
+          dec_l7_out_end = 5'h1c;
+      8'h16, 8'h56:
+          dec_l7_out_end = 5'h1d;
+      8'h17, 8'h57:
+          dec_l7_out_end = 5'h1e;
+      8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f:
+          dec_l7_out_end = 5'h1f;
+      8'h80:
+          dec_l7_out_end = 5'h08;
+      8'h81:
+          dec_l7_out_end = 5'h09;
+      8'h82:
+          dec_l7_out_end = 5'h0a;
+      8'h83:
+          dec_l7_out_end = 5'h0b;
+      8'h84:
+          dec_l7_out_end = 5'h0c;
+      8'h85:
+          dec_l7_out_end = 5'h0d;
+      8'h86:
+          dec_l7_out_end = 5'h0e;
+      8'h87:
+          dec_l7_out_end = 5'h0f;
+      8'h88:
+          dec_l7_out_end = 5'h10;
+      8'h89:
+          dec_l7_out_end = 5'h11;
+      8'h8a:
+          dec_l7_out_end = 5'h12;
+      8'h8b:
+          dec_l7_out_end = 5'h13;
+      8'h8c:
+          dec_l7_out_end = 5'h14;
+      8'h8d:
+          dec_l7_out_end = 5'h15;
+      8'h8e:
+          dec_l7_out_end = 5'h16;
+      8'h8f:
+          dec_l7_out_end = 5'h17;
+      8'h90:
+          dec_l7_out_end = 5'h18;
+      8'h91:
+          dec_l7_out_end = 5'h19;
+      8'h92:
+          dec_l7_out_end = 5'h1a;
+      8'h93:
+          dec_l7_out_end = 5'h1b;
+      8'h94:
+          dec_l7_out_end = 5'h1c;
+      8'h95:
+          dec_l7_out_end = 5'h1d;
+      8'h96:
+          dec_l7_out_end = 5'h1e;
+      8'h97, 8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7:
+          dec_l7_out_end = 5'h1f;
+      8'hb8:
+          dec_l7_out_end = 5'h1f;
+      8'hb9:
+          dec_l7_out_end = 5'h1f;
+      8'hba:
+          dec_l7_out_end = 5'h1f;
+      8'hbb:
+          dec_l7_out_end = 5'h1f;
+      8'hbc:
+          dec_l7_out_end = 5'h1f;
+      8'hbd:
+          dec_l7_out_end = 5'h1f;
+      8'hbe:
+          dec_l7_out_end = 5'h1f;
+      8'hbf:
+          dec_l7_out_end = 5'h1f;
+      8'hc0:
+          dec_l7_out_end = 5'h08;
+      8'hc1:
+          dec_l7_out_end = 5'h09;
+      8'hc2:
+          dec_l7_out_end = 5'h0a;
+      8'hc3:
+          dec_l7_out_end = 5'h0b;
+      8'hc4:
+          dec_l7_out_end = 5'h0c;
+      8'hc5:
+          dec_l7_out_end = 5'h0d;
+      8'hc6:
+          dec_l7_out_end = 5'h0e;
+      8'hc7:
+          dec_l7_out_end = 5'h0f;
+      8'hc8:
+          dec_l7_out_end = 5'h10;
+      8'hc9:
+          dec_l7_out_end = 5'h11;
+      8'hca:
+          dec_l7_out_end = 5'h12;
+      8'hcb:
+          dec_l7_out_end = 5'h13;
+      8'hcc:
+          dec_l7_out_end = 5'h14;
+      8'hcd:
+          dec_l7_out_end = 5'h15;
+      8'hce:
+          dec_l7_out_end = 5'h16;
+      8'hcf:
+          dec_l7_out_end = 5'h17;
+      8'hd0:
+          dec_l7_out_end = 5'h18;
+      8'hd1:
+          dec_l7_out_end = 5'h19;
+      8'hd2:
+          dec_l7_out_end = 5'h1a;
+      8'hd3:
+          dec_l7_out_end = 5'h1b;
+      8'hd4:
+          dec_l7_out_end = 5'h1c;
+      8'hd5:
+          dec_l7_out_end = 5'h1d;
+      8'hd6:
+          dec_l7_out_end = 5'h1e;
+      8'hd7, 8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7:
+          dec_l7_out_end = 5'h1f;
+      8'hf8:
+          dec_l7_out_end = 5'h1f;
+      8'hf9:
+          dec_l7_out_end = 5'h1f;
+      8'hfa:
+          dec_l7_out_end = 5'h1f;
+      8'hfb:
+          dec_l7_out_end = 5'h1f;
+      8'hfc:
+          dec_l7_out_end = 5'h1f;
+      8'hfd:
+          dec_l7_out_end = 5'h1f;
+      8'hfe:
+          dec_l7_out_end = 5'h1f;
+      8'hff:
+          dec_l7_out_end = 5'h1f;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    if (dec_l7_single) begin
       ln_l7 = 24'h000001;
-    end else if (long_l7) begin
+    end else if (dec_l7_long) begin
       ln_l7 = long_len_l7;
     end else begin
-      ln_l7 = { 18'h00000, \port$19551$0 [5:0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    if (single_l7) begin
-      e_l7 = 4'h1;
-    end else if (\$175 ) begin
-      e_l7 = 4'h9;
-    end else begin
-      e_l7 = \$176 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$178 ) begin
-      o2_l7 = oh_l7;
-    end else if (\$179 ) begin
-      o2_l7 = 5'h08;
-    end else begin
-      o2_l7 = ke_l7;
+      ln_l7 = { 18'h00000, \port$20515$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     fld = 6'h00;
     (* full_case = 32'd1 *)
-    if (\$186 ) begin
+    if (\$89 ) begin
       fld = 6'h01;
     end else begin
       casez (top_ctx)
@@ -32693,7 +49051,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                         fld = 6'h00;
                   endcase
             endcase
-            if (\$192 ) begin
+            if (\$95 ) begin
               fld = 6'h1f;
             end
           end
@@ -32737,13 +49095,13 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             (* full_case = 32'd1 *)
             casez (top_cnt)
               24'h000001:
-                  fld = \$193 ;
+                  fld = \$96 ;
               24'h000002:
-                  fld = \$194 ;
+                  fld = \$97 ;
               24'h000003:
-                  fld = \$195 ;
+                  fld = \$98 ;
               24'h000004:
-                  fld = \$196 ;
+                  fld = \$99 ;
               default:
                   fld = 6'h00;
             endcase
@@ -32783,105 +49141,105 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     width_err = 1'h0;
     casez (fld)
       6'h02:
-          if (\$219 ) begin
+          if (\$122 ) begin
             width_err = 1'h1;
           end
       6'h03:
-          if (\$220 ) begin
+          if (\$123 ) begin
             width_err = 1'h1;
           end
       6'h04:
-          if (\$221 ) begin
+          if (\$124 ) begin
             width_err = 1'h1;
           end
       6'h05:
-          if (\$222 ) begin
+          if (\$125 ) begin
             width_err = 1'h1;
           end
       6'h06:
-          if (\$223 ) begin
+          if (\$126 ) begin
             width_err = 1'h1;
           end
       6'h07:
-          if (\$224 ) begin
+          if (\$127 ) begin
             width_err = 1'h1;
           end
       6'h09:
-          if (\$225 ) begin
+          if (\$128 ) begin
             width_err = 1'h1;
           end
       6'h0c:
-          if (\$226 ) begin
+          if (\$129 ) begin
             width_err = 1'h1;
           end
       6'h0f:
-          if (\$227 ) begin
+          if (\$130 ) begin
             width_err = 1'h1;
           end
       6'h11:
-          if (\$228 ) begin
+          if (\$131 ) begin
             width_err = 1'h1;
           end
       6'h12:
-          if (\$229 ) begin
+          if (\$132 ) begin
             width_err = 1'h1;
           end
       6'h19:
-          if (\$230 ) begin
+          if (\$133 ) begin
             width_err = 1'h1;
           end
       6'h1b:
-          if (\$231 ) begin
+          if (\$134 ) begin
             width_err = 1'h1;
           end
       6'h1c:
-          if (\$232 ) begin
+          if (\$135 ) begin
             width_err = 1'h1;
           end
       6'h1d:
-          if (\$233 ) begin
+          if (\$136 ) begin
             width_err = 1'h1;
           end
       6'h1e:
-          if (\$234 ) begin
+          if (\$137 ) begin
             width_err = 1'h1;
           end
       6'h10:
-          if (\$235 ) begin
+          if (\$138 ) begin
             width_err = 1'h1;
           end
       6'h08:
-          if (\$240 ) begin
+          if (\$143 ) begin
             width_err = 1'h1;
-          end else if (\$243 ) begin
+          end else if (\$146 ) begin
             width_err = 1'h1;
           end
       6'h0a:
-          if (\$246 ) begin
+          if (\$149 ) begin
             width_err = 1'h1;
           end
       6'h14:
-          if (\$247 ) begin
+          if (\$150 ) begin
             width_err = 1'h1;
           end
       6'h1a:
-          if (\$248 ) begin
+          if (\$151 ) begin
             width_err = 1'h1;
           end
       6'h16:
-          if (\$249 ) begin
+          if (\$152 ) begin
             width_err = 1'h1;
           end
       6'h17:
-          if (\$250 ) begin
+          if (\$153 ) begin
             width_err = 1'h1;
           end
       6'h24:
-          if (\$251 ) begin
+          if (\$154 ) begin
             width_err = 1'h1;
           end
       6'h25:
-          if (\$252 ) begin
+          if (\$155 ) begin
             width_err = 1'h1;
           end
     endcase
@@ -32891,105 +49249,105 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     width_code = 5'h00;
     casez (fld)
       6'h02:
-          if (\$219 ) begin
+          if (\$122 ) begin
             width_code = 5'h0c;
           end
       6'h03:
-          if (\$220 ) begin
+          if (\$123 ) begin
             width_code = 5'h0c;
           end
       6'h04:
-          if (\$221 ) begin
+          if (\$124 ) begin
             width_code = 5'h0c;
           end
       6'h05:
-          if (\$222 ) begin
+          if (\$125 ) begin
             width_code = 5'h0c;
           end
       6'h06:
-          if (\$223 ) begin
+          if (\$126 ) begin
             width_code = 5'h0c;
           end
       6'h07:
-          if (\$224 ) begin
+          if (\$127 ) begin
             width_code = 5'h0c;
           end
       6'h09:
-          if (\$225 ) begin
+          if (\$128 ) begin
             width_code = 5'h0c;
           end
       6'h0c:
-          if (\$226 ) begin
+          if (\$129 ) begin
             width_code = 5'h0c;
           end
       6'h0f:
-          if (\$227 ) begin
+          if (\$130 ) begin
             width_code = 5'h0c;
           end
       6'h11:
-          if (\$228 ) begin
+          if (\$131 ) begin
             width_code = 5'h0c;
           end
       6'h12:
-          if (\$229 ) begin
+          if (\$132 ) begin
             width_code = 5'h0c;
           end
       6'h19:
-          if (\$230 ) begin
+          if (\$133 ) begin
             width_code = 5'h0c;
           end
       6'h1b:
-          if (\$231 ) begin
+          if (\$134 ) begin
             width_code = 5'h0c;
           end
       6'h1c:
-          if (\$232 ) begin
+          if (\$135 ) begin
             width_code = 5'h0c;
           end
       6'h1d:
-          if (\$233 ) begin
+          if (\$136 ) begin
             width_code = 5'h0c;
           end
       6'h1e:
-          if (\$234 ) begin
+          if (\$137 ) begin
             width_code = 5'h0c;
           end
       6'h10:
-          if (\$235 ) begin
+          if (\$138 ) begin
             width_code = 5'h11;
           end
       6'h08:
-          if (\$240 ) begin
+          if (\$143 ) begin
             width_code = 5'h0f;
-          end else if (\$243 ) begin
+          end else if (\$146 ) begin
             width_code = 5'h0d;
           end
       6'h0a:
-          if (\$246 ) begin
+          if (\$149 ) begin
             width_code = 5'h19;
           end
       6'h14:
-          if (\$247 ) begin
+          if (\$150 ) begin
             width_code = 5'h0d;
           end
       6'h1a:
-          if (\$248 ) begin
+          if (\$151 ) begin
             width_code = 5'h0d;
           end
       6'h16:
-          if (\$249 ) begin
+          if (\$152 ) begin
             width_code = 5'h0e;
           end
       6'h17:
-          if (\$250 ) begin
+          if (\$153 ) begin
             width_code = 5'h16;
           end
       6'h24:
-          if (\$251 ) begin
+          if (\$154 ) begin
             width_code = 5'h1a;
           end
       6'h25:
-          if (\$252 ) begin
+          if (\$155 ) begin
             width_code = 5'h1a;
           end
     endcase
@@ -32997,7 +49355,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     empty_err = 1'h0;
-    if (\$253 ) begin
+    if (\$156 ) begin
       casez (fld)
         6'h0d:
             empty_err = 1'h1;
@@ -33009,7 +49367,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     empty_code = 5'h00;
-    if (\$253 ) begin
+    if (\$156 ) begin
       casez (fld)
         6'h0d:
             empty_code = 5'h15;
@@ -33020,43 +49378,43 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \err$194  = 1'h0;
-    if (\$277 ) begin
-      \err$194  = 1'h1;
-    end else if (\lz$193 ) begin
-      \err$194  = 1'h1;
-    end else if (\$280 ) begin
-      \err$194  = 1'h1;
+    \err$223  = 1'h0;
+    if (\$180 ) begin
+      \err$223  = 1'h1;
+    end else if (\lz$222 ) begin
+      \err$223  = 1'h1;
+    end else if (\$183 ) begin
+      \err$223  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \code$195  = 5'h00;
-    if (\$277 ) begin
-      \code$195  = 5'h05;
-    end else if (\lz$193 ) begin
-      \code$195  = 5'h06;
-    end else if (\$280 ) begin
-      \code$195  = 5'h16;
+    \code$224  = 5'h00;
+    if (\$180 ) begin
+      \code$224  = 5'h05;
+    end else if (\lz$222 ) begin
+      \code$224  = 5'h06;
+    end else if (\$183 ) begin
+      \code$224  = 5'h16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \err$196  = 1'h0;
+    \err$225  = 1'h0;
     casez (fld)
       6'h20:
-          if (\$282 ) begin
-            \err$196  = 1'h1;
+          if (\$185 ) begin
+            \err$225  = 1'h1;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \code$197  = 5'h00;
+    \code$226  = 5'h00;
     casez (fld)
       6'h20:
-          if (\$282 ) begin
-            \code$197  = 5'h1a;
+          if (\$185 ) begin
+            \code$226  = 5'h1a;
           end
     endcase
   end
@@ -33081,17 +49439,17 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     close_err = 1'h0;
     casez (top_ctx)
       4'h0:
-          close_err = \$284 ;
+          close_err = \$187 ;
       4'h2:
-          close_err = \$285 ;
+          close_err = \$188 ;
       4'h6:
-          close_err = \$286 ;
+          close_err = \$189 ;
       4'h7:
-          close_err = \$288 ;
+          close_err = \$191 ;
       4'h8, 4'h9:
-          close_err = \$289 ;
+          close_err = \$192 ;
       4'ha:
-          close_err = \$290 ;
+          close_err = \$193 ;
     endcase
   end
   always @* begin
@@ -33111,7 +49469,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       4'ha:
           close_code = 5'h1a;
     endcase
-    if (\$295 ) begin
+    if (\$198 ) begin
       close_code = 5'h0a;
     end
   end
@@ -33119,7 +49477,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     start_empty = 1'h0;
     if (start) begin
-      if (\$299 ) begin
+      if (\$202 ) begin
         start_empty = 1'h1;
       end
     end
@@ -33128,10 +49486,10 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     start_err = 1'h0;
     if (start) begin
-      if (\$299 ) begin
-      end else if (\$302 ) begin
+      if (\$202 ) begin
+      end else if (\$205 ) begin
         start_err = 1'h1;
-      end else if (\$307 ) begin
+      end else if (\$210 ) begin
         start_err = 1'h1;
       end
     end
@@ -33140,10 +49498,10 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     start_code = 5'h00;
     if (start) begin
-      if (\$299 ) begin
-      end else if (\$302 ) begin
+      if (\$202 ) begin
+      end else if (\$205 ) begin
         start_code = 5'h09;
-      end else if (\$307 ) begin
+      end else if (\$210 ) begin
         start_code = 5'h02;
       end
     end
@@ -33157,48 +49515,48 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       end else if (at_close) begin
         if (close_err) begin
           b_err = 1'h1;
-        end else if (\$393 ) begin
+        end else if (\$296 ) begin
           b_err = 1'h1;
         end
       end else if (start_empty) begin
-      end else if (\$313 ) begin
+      end else if (\$216 ) begin
         b_err = 1'h1;
-      end else if (\$314 ) begin
+      end else if (\$217 ) begin
         b_err = 1'h1;
-      end else if (\$319 ) begin
-      end else if (\$324 ) begin
+      end else if (\$222 ) begin
+      end else if (\$227 ) begin
         b_err = 1'h1;
-      end else if (\$328 ) begin
+      end else if (\$231 ) begin
         b_err = 1'h1;
-      end else if (\$330 ) begin
+      end else if (\$233 ) begin
         b_err = 1'h1;
-      end else if (\$335 ) begin
+      end else if (\$238 ) begin
         b_err = 1'h1;
-      end else if (\$336 ) begin
+      end else if (\$239 ) begin
         b_err = 1'h1;
-      end else if (\$340 ) begin
+      end else if (\$243 ) begin
         b_err = 1'h1;
-      end else if (\$344 ) begin
+      end else if (\$247 ) begin
         b_err = 1'h1;
-      end else if (\$346 ) begin
+      end else if (\$249 ) begin
         b_err = 1'h1;
-      end else if (\$348 ) begin
+      end else if (\$251 ) begin
         b_err = 1'h1;
-      end else if (\$350 ) begin
+      end else if (\$253 ) begin
         b_err = 1'h1;
-      end else if (\$351 ) begin
+      end else if (\$254 ) begin
         b_err = 1'h1;
-      end else if (\$366 ) begin
+      end else if (\$269 ) begin
         b_err = 1'h1;
-      end else if (\$373 ) begin
+      end else if (\$276 ) begin
         b_err = 1'h1;
-      end else if (\$381 ) begin
+      end else if (\$284 ) begin
         b_err = 1'h1;
-      end else if (\$385 ) begin
+      end else if (\$288 ) begin
         b_err = 1'h1;
-      end else if (\$390 ) begin
+      end else if (\$293 ) begin
         b_err = 1'h1;
-      end else if (\$391 ) begin
+      end else if (\$294 ) begin
         b_err = 1'h1;
       end
     end
@@ -33212,49 +49570,49 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       end else if (at_close) begin
         if (close_err) begin
           b_code = close_code;
-        end else if (\$393 ) begin
+        end else if (\$296 ) begin
           b_code = 5'h04;
         end
       end else if (start_empty) begin
-      end else if (\$313 ) begin
+      end else if (\$216 ) begin
         b_code = 5'h03;
-      end else if (\$314 ) begin
+      end else if (\$217 ) begin
         b_code = 5'h0b;
-      end else if (\$319 ) begin
-      end else if (\$324 ) begin
+      end else if (\$222 ) begin
+      end else if (\$227 ) begin
         b_code = 5'h07;
-      end else if (\$328 ) begin
+      end else if (\$231 ) begin
         b_code = 5'h03;
-      end else if (\$330 ) begin
+      end else if (\$233 ) begin
         b_code = 5'h05;
-      end else if (\$335 ) begin
+      end else if (\$238 ) begin
         b_code = 5'h07;
-      end else if (\$336 ) begin
+      end else if (\$239 ) begin
         b_code = 5'h03;
-      end else if (\$340 ) begin
+      end else if (\$243 ) begin
         b_code = 5'h05;
-      end else if (\$344 ) begin
+      end else if (\$247 ) begin
         b_code = 5'h07;
-      end else if (\$346 ) begin
+      end else if (\$249 ) begin
         b_code = 5'h08;
-      end else if (\$348 ) begin
+      end else if (\$251 ) begin
         b_code = 5'h09;
-      end else if (\$350 ) begin
+      end else if (\$253 ) begin
         b_code = width_code;
-      end else if (\$351 ) begin
+      end else if (\$254 ) begin
         b_code = empty_code;
-      end else if (\$366 ) begin
+      end else if (\$269 ) begin
         b_code = 5'h0a;
-      end else if (\$373 ) begin
+      end else if (\$276 ) begin
         b_code = 5'h1a;
-      end else if (\$381 ) begin
+      end else if (\$284 ) begin
         b_code = 5'h03;
-      end else if (\$385 ) begin
-        b_code = \code$195 ;
-      end else if (\$390 ) begin
+      end else if (\$288 ) begin
+        b_code = \code$224 ;
+      end else if (\$293 ) begin
         b_code = 5'h03;
-      end else if (\$391 ) begin
-        b_code = \code$197 ;
+      end else if (\$294 ) begin
+        b_code = \code$226 ;
       end
     end
   end
@@ -33266,7 +49624,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       end else if (at_close) begin
         (* full_case = 32'd1 *)
         if (close_err) begin
-        end else if (\$393 ) begin
+        end else if (\$296 ) begin
         end else begin
           b_close = 1'h1;
         end
@@ -33281,9 +49639,9 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       end else if (at_close) begin
         (* full_case = 32'd1 *)
         if (close_err) begin
-        end else if (\$393 ) begin
+        end else if (\$296 ) begin
         end else begin
-          b_done = \$394 ;
+          b_done = \$297 ;
         end
       end
     end
@@ -33295,9 +49653,9 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       if (start_err) begin
       end else if (at_close) begin
       end else if (start_empty) begin
-      end else if (\$313 ) begin
-      end else if (\$314 ) begin
-      end else if (\$319 ) begin
+      end else if (\$216 ) begin
+      end else if (\$217 ) begin
+      end else if (\$222 ) begin
         b_defer = 1'h1;
       end
     end
@@ -33310,26 +49668,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       if (start_err) begin
       end else if (at_close) begin
       end else if (start_empty) begin
-      end else if (\$313 ) begin
-      end else if (\$314 ) begin
-      end else if (\$319 ) begin
-      end else if (\$324 ) begin
-      end else if (\$328 ) begin
-      end else if (\$330 ) begin
-      end else if (\$335 ) begin
-      end else if (\$336 ) begin
-      end else if (\$340 ) begin
-      end else if (\$344 ) begin
-      end else if (\$346 ) begin
-      end else if (\$348 ) begin
-      end else if (\$350 ) begin
-      end else if (\$351 ) begin
-      end else if (\$366 ) begin
-      end else if (\$373 ) begin
-      end else if (\$381 ) begin
-      end else if (\$385 ) begin
-      end else if (\$390 ) begin
-      end else if (\$391 ) begin
+      end else if (\$216 ) begin
+      end else if (\$217 ) begin
+      end else if (\$222 ) begin
+      end else if (\$227 ) begin
+      end else if (\$231 ) begin
+      end else if (\$233 ) begin
+      end else if (\$238 ) begin
+      end else if (\$239 ) begin
+      end else if (\$243 ) begin
+      end else if (\$247 ) begin
+      end else if (\$249 ) begin
+      end else if (\$251 ) begin
+      end else if (\$253 ) begin
+      end else if (\$254 ) begin
+      end else if (\$269 ) begin
+      end else if (\$276 ) begin
+      end else if (\$284 ) begin
+      end else if (\$288 ) begin
+      end else if (\$293 ) begin
+      end else if (\$294 ) begin
       end else begin
         b_header = 1'h1;
       end
@@ -33339,7 +49697,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     fld2_in = 6'h00;
     (* full_case = 32'd1 *)
-    if (\$395 ) begin
+    if (\$298 ) begin
       fld2_in = 6'h01;
     end else begin
       casez (top_ctx)
@@ -33348,154 +49706,144 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             casez (rec[7:5])
               3'h0:
                   (* full_case = 32'd1 *)
-                  casez (\$396 )
-                    25'h0000000:
-                        fld2_in = 6'h03;
-                    25'h0000001:
+                  casez (top_cnt)
+                    24'h000000:
                         fld2_in = 6'h04;
-                    25'h0000002:
+                    24'h000001:
                         fld2_in = 6'h07;
-                    25'h0000003:
+                    24'h000002:
                         fld2_in = 6'h08;
-                    25'h0000004:
+                    24'h000003:
                         fld2_in = 6'h09;
-                    25'h0000005:
+                    24'h000004:
                         fld2_in = 6'h0a;
-                    25'h0000006:
+                    24'h000005:
                         fld2_in = 6'h0f;
-                    25'h0000007:
+                    24'h000006:
                         fld2_in = 6'h11;
-                    25'h0000008:
+                    24'h000007:
                         fld2_in = 6'h12;
                     default:
                         fld2_in = 6'h00;
                   endcase
               3'h1:
                   (* full_case = 32'd1 *)
-                  casez (\$397 )
-                    25'h0000000:
-                        fld2_in = 6'h02;
-                    25'h0000001:
+                  casez (top_cnt)
+                    24'h000000:
                         fld2_in = 6'h03;
-                    25'h0000002:
+                    24'h000001:
                         fld2_in = 6'h04;
-                    25'h0000003:
+                    24'h000002:
                         fld2_in = 6'h07;
-                    25'h0000004:
+                    24'h000003:
                         fld2_in = 6'h08;
-                    25'h0000005:
+                    24'h000004:
                         fld2_in = 6'h09;
-                    25'h0000006:
+                    24'h000005:
                         fld2_in = 6'h0a;
-                    25'h0000007:
+                    24'h000006:
                         fld2_in = 6'h0b;
-                    25'h0000008:
+                    24'h000007:
                         fld2_in = 6'h10;
-                    25'h0000009:
+                    24'h000008:
                         fld2_in = 6'h11;
-                    25'h000000a:
+                    24'h000009:
                         fld2_in = 6'h12;
                     default:
                         fld2_in = 6'h00;
                   endcase
               3'h2:
                   (* full_case = 32'd1 *)
-                  casez (\$398 )
-                    25'h0000000:
-                        fld2_in = 6'h02;
-                    25'h0000001:
+                  casez (top_cnt)
+                    24'h000000:
                         fld2_in = 6'h03;
-                    25'h0000002:
+                    24'h000001:
                         fld2_in = 6'h05;
-                    25'h0000003:
+                    24'h000002:
                         fld2_in = 6'h06;
-                    25'h0000004:
+                    24'h000003:
                         fld2_in = 6'h07;
-                    25'h0000005:
+                    24'h000004:
                         fld2_in = 6'h08;
-                    25'h0000006:
+                    24'h000005:
                         fld2_in = 6'h09;
-                    25'h0000007:
+                    24'h000006:
                         fld2_in = 6'h0a;
-                    25'h0000008:
+                    24'h000007:
                         fld2_in = 6'h0b;
-                    25'h0000009:
+                    24'h000008:
                         fld2_in = 6'h10;
-                    25'h000000a:
+                    24'h000009:
                         fld2_in = 6'h11;
-                    25'h000000b:
+                    24'h00000a:
                         fld2_in = 6'h12;
                     default:
                         fld2_in = 6'h00;
                   endcase
               3'h3:
                   (* full_case = 32'd1 *)
-                  casez (\$399 )
-                    25'h0000000:
-                        fld2_in = 6'h02;
-                    25'h0000001:
+                  casez (top_cnt)
+                    24'h000000:
                         fld2_in = 6'h03;
-                    25'h0000002:
+                    24'h000001:
                         fld2_in = 6'h05;
-                    25'h0000003:
+                    24'h000002:
                         fld2_in = 6'h06;
-                    25'h0000004:
+                    24'h000003:
                         fld2_in = 6'h07;
-                    25'h0000005:
+                    24'h000004:
                         fld2_in = 6'h08;
-                    25'h0000006:
+                    24'h000005:
                         fld2_in = 6'h09;
-                    25'h0000007:
+                    24'h000006:
                         fld2_in = 6'h0a;
-                    25'h0000008:
+                    24'h000007:
                         fld2_in = 6'h0b;
-                    25'h0000009:
+                    24'h000008:
                         fld2_in = 6'h0c;
-                    25'h000000a:
+                    24'h000009:
                         fld2_in = 6'h0d;
-                    25'h000000b:
+                    24'h00000a:
                         fld2_in = 6'h10;
-                    25'h000000c:
+                    24'h00000b:
                         fld2_in = 6'h11;
-                    25'h000000d:
+                    24'h00000c:
                         fld2_in = 6'h12;
                     default:
                         fld2_in = 6'h00;
                   endcase
               3'h4:
                   (* full_case = 32'd1 *)
-                  casez (\$400 )
-                    25'h0000000:
-                        fld2_in = 6'h02;
-                    25'h0000001:
+                  casez (top_cnt)
+                    24'h000000:
                         fld2_in = 6'h03;
-                    25'h0000002:
+                    24'h000001:
                         fld2_in = 6'h05;
-                    25'h0000003:
+                    24'h000002:
                         fld2_in = 6'h06;
-                    25'h0000004:
+                    24'h000003:
                         fld2_in = 6'h07;
-                    25'h0000005:
+                    24'h000004:
                         fld2_in = 6'h08;
-                    25'h0000006:
+                    24'h000005:
                         fld2_in = 6'h09;
-                    25'h0000007:
+                    24'h000006:
                         fld2_in = 6'h0a;
-                    25'h0000008:
+                    24'h000007:
                         fld2_in = 6'h0b;
-                    25'h0000009:
+                    24'h000008:
                         fld2_in = 6'h0e;
-                    25'h000000a:
+                    24'h000009:
                         fld2_in = 6'h10;
-                    25'h000000b:
+                    24'h00000a:
                         fld2_in = 6'h11;
-                    25'h000000c:
+                    24'h00000b:
                         fld2_in = 6'h12;
                     default:
                         fld2_in = 6'h00;
                   endcase
             endcase
-            if (\$407 ) begin
+            if (\$303 ) begin
               fld2_in = 6'h1f;
             end
           end
@@ -33503,10 +49851,8 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             fld2_in = 6'h13;
         4'h2:
             (* full_case = 32'd1 *)
-            casez (\$408 )
-              25'h0000000:
-                  fld2_in = 6'h14;
-              25'h0000001:
+            casez (top_cnt)
+              24'h000000:
                   fld2_in = 6'h15;
               default:
                   fld2_in = 6'h00;
@@ -33519,33 +49865,31 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             fld2_in = 6'h18;
         4'h6:
             (* full_case = 32'd1 *)
-            casez (\$409 )
-              25'h0000000:
-                  fld2_in = 6'h19;
-              25'h0000001:
+            casez (top_cnt)
+              24'h000000:
                   fld2_in = 6'h1a;
-              25'h0000002:
+              24'h000001:
                   fld2_in = 6'h1b;
-              25'h0000003:
+              24'h000002:
                   fld2_in = 6'h1c;
-              25'h0000004:
+              24'h000003:
                   fld2_in = 6'h1d;
-              25'h0000005:
+              24'h000004:
                   fld2_in = 6'h1e;
               default:
                   fld2_in = 6'h00;
             endcase
         4'h7:
             (* full_case = 32'd1 *)
-            casez (\$410 )
-              25'h0000001:
-                  fld2_in = \$411 ;
-              25'h0000002:
-                  fld2_in = \$412 ;
-              25'h0000003:
-                  fld2_in = \$413 ;
-              25'h0000004:
-                  fld2_in = \$414 ;
+            casez (top_cnt)
+              24'h000000:
+                  fld2_in = \$304 ;
+              24'h000001:
+                  fld2_in = \$305 ;
+              24'h000002:
+                  fld2_in = \$306 ;
+              24'h000003:
+                  fld2_in = \$307 ;
               default:
                   fld2_in = 6'h00;
             endcase
@@ -33559,27 +49903,131 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
+    casez (\port$20501$0 )
+      8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
+          dec2_p0_oe = 4'h1;
+      8'h81:
+          dec2_p0_oe = 4'h2;
+      8'h82:
+          dec2_p0_oe = 4'h3;
+      8'h83:
+          dec2_p0_oe = 4'h4;
+      8'h84:
+          dec2_p0_oe = 4'h5;
+      8'h85:
+          dec2_p0_oe = 4'h6;
+      8'h86:
+          dec2_p0_oe = 4'h7;
+      8'h87:
+          dec2_p0_oe = 4'h8;
+      8'h88, 8'hc8:
+          dec2_p0_oe = 4'h9;
+      8'h89, 8'hc9:
+          dec2_p0_oe = 4'ha;
+      8'h8a, 8'hca:
+          dec2_p0_oe = 4'hb;
+      8'h8b, 8'hcb:
+          dec2_p0_oe = 4'hc;
+      8'h8c, 8'hcc:
+          dec2_p0_oe = 4'hd;
+      8'h8d, 8'hcd:
+          dec2_p0_oe = 4'he;
+      8'h8e, 8'h8f, 8'h90, 8'h91, 8'h92, 8'h93, 8'h94, 8'h95, 8'h96, 8'h97, 8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7, 8'hb8, 8'hb9, 8'hba, 8'hbb, 8'hbc, 8'hbd, 8'hbe, 8'hbf, 8'hce, 8'hcf, 8'hd0, 8'hd1, 8'hd2, 8'hd3, 8'hd4, 8'hd5, 8'hd6, 8'hd7, 8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7, 8'hf8, 8'hf9, 8'hfa, 8'hfb, 8'hfc, 8'hfd, 8'hfe, 8'hff:
+          dec2_p0_oe = 4'hf;
+      8'hc0:
+          dec2_p0_oe = 4'h1;
+      8'hc1:
+          dec2_p0_oe = 4'h2;
+      8'hc2:
+          dec2_p0_oe = 4'h3;
+      8'hc3:
+          dec2_p0_oe = 4'h4;
+      8'hc4:
+          dec2_p0_oe = 4'h5;
+      8'hc5:
+          dec2_p0_oe = 4'h6;
+      8'hc6:
+          dec2_p0_oe = 4'h7;
+      8'hc7:
+          dec2_p0_oe = 4'h8;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20501$0 )
+      8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
+          dec2_p0_fits = 1'h1;
+      8'h81:
+          dec2_p0_fits = 1'h1;
+      8'h82:
+          dec2_p0_fits = 1'h1;
+      8'h83:
+          dec2_p0_fits = 1'h1;
+      8'h84:
+          dec2_p0_fits = 1'h1;
+      8'h85:
+          dec2_p0_fits = 1'h1;
+      8'h86:
+          dec2_p0_fits = 1'h1;
+      8'h87:
+          dec2_p0_fits = 1'h1;
+      8'h88, 8'hc8:
+          dec2_p0_fits = 1'h0;
+      8'h89, 8'hc9:
+          dec2_p0_fits = 1'h0;
+      8'h8a, 8'hca:
+          dec2_p0_fits = 1'h0;
+      8'h8b, 8'hcb:
+          dec2_p0_fits = 1'h0;
+      8'h8c, 8'hcc:
+          dec2_p0_fits = 1'h0;
+      8'h8d, 8'hcd:
+          dec2_p0_fits = 1'h0;
+      8'h8e, 8'h8f, 8'h90, 8'h91, 8'h92, 8'h93, 8'h94, 8'h95, 8'h96, 8'h97, 8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7, 8'hb8, 8'hb9, 8'hba, 8'hbb, 8'hbc, 8'hbd, 8'hbe, 8'hbf, 8'hce, 8'hcf, 8'hd0, 8'hd1, 8'hd2, 8'hd3, 8'hd4, 8'hd5, 8'hd6, 8'hd7, 8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7, 8'hf8, 8'hf9, 8'hfa, 8'hfb, 8'hfc, 8'hfd, 8'hfe, 8'hff:
+          dec2_p0_fits = 1'h0;
+      8'hc0:
+          dec2_p0_fits = 1'h0;
+      8'hc1:
+          dec2_p0_fits = 1'h0;
+      8'hc2:
+          dec2_p0_fits = 1'h0;
+      8'hc3:
+          dec2_p0_fits = 1'h0;
+      8'hc4:
+          dec2_p0_fits = 1'h0;
+      8'hc5:
+          dec2_p0_fits = 1'h0;
+      8'hc6:
+          dec2_p0_fits = 1'h0;
+      8'hc7:
+          dec2_p0_fits = 1'h0;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
     if (single2_p0) begin
-      val2_p0 = { 48'h000000000000, \port$19537$0  };
+      val2_p0 = { 48'h000000000000, \port$20501$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$19537$0 [2:0])
+      casez (\port$20501$0 [2:0])
         3'h0:
             val2_p0 = 56'h00000000000000;
         3'h1:
-            val2_p0 = { 48'h000000000000, \port$19539$0  };
+            val2_p0 = { 48'h000000000000, \port$20503$0  };
         3'h2:
-            val2_p0 = { 40'h0000000000, \port$19539$0 , \port$19541$0  };
+            val2_p0 = { 40'h0000000000, \port$20503$0 , \port$20505$0  };
         3'h3:
-            val2_p0 = { 32'h00000000, \port$19539$0 , \port$19541$0 , \port$19543$0  };
+            val2_p0 = { 32'h00000000, \port$20503$0 , \port$20505$0 , \port$20507$0  };
         3'h4:
-            val2_p0 = { 24'h000000, \port$19539$0 , \port$19541$0 , \port$19543$0 , \port$19545$0  };
+            val2_p0 = { 24'h000000, \port$20503$0 , \port$20505$0 , \port$20507$0 , \port$20509$0  };
         3'h5:
-            val2_p0 = { 16'h0000, \port$19539$0 , \port$19541$0 , \port$19543$0 , \port$19545$0 , \port$19547$0  };
+            val2_p0 = { 16'h0000, \port$20503$0 , \port$20505$0 , \port$20507$0 , \port$20509$0 , \port$20511$0  };
         3'h6:
-            val2_p0 = { 8'h00, \port$19539$0 , \port$19541$0 , \port$19543$0 , \port$19545$0 , \port$19547$0 , \port$19549$0  };
+            val2_p0 = { 8'h00, \port$20503$0 , \port$20505$0 , \port$20507$0 , \port$20509$0 , \port$20511$0 , \port$20513$0  };
         3'h7:
-            val2_p0 = { \port$19539$0 , \port$19541$0 , \port$19543$0 , \port$19545$0 , \port$19547$0 , \port$19549$0 , \port$19551$0  };
+            val2_p0 = { \port$20503$0 , \port$20505$0 , \port$20507$0 , \port$20509$0 , \port$20511$0 , \port$20513$0 , \port$20515$0  };
       endcase
     end
   end
@@ -33588,57 +50036,153 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     fast2_p0 = 1'h0;
     casez (fld2)
       6'h02:
-          fast2_p0 = \$421 ;
+          fast2_p0 = \$328 ;
       6'h03:
-          fast2_p0 = \$422 ;
+          fast2_p0 = \$329 ;
       6'h04:
-          fast2_p0 = \$423 ;
+          fast2_p0 = \$330 ;
       6'h05:
-          fast2_p0 = \$424 ;
+          fast2_p0 = \$331 ;
       6'h07:
-          fast2_p0 = \$425 ;
+          fast2_p0 = \$332 ;
       6'h09:
-          fast2_p0 = \$426 ;
+          fast2_p0 = \$333 ;
       6'h0c:
-          fast2_p0 = \$427 ;
+          fast2_p0 = \$334 ;
       6'h19:
-          fast2_p0 = \$428 ;
+          fast2_p0 = \$335 ;
       6'h1b:
-          fast2_p0 = \$429 ;
+          fast2_p0 = \$336 ;
       6'h1c:
-          fast2_p0 = \$430 ;
+          fast2_p0 = \$337 ;
       6'h1d:
-          fast2_p0 = \$431 ;
+          fast2_p0 = \$338 ;
       6'h1e:
-          fast2_p0 = \$432 ;
+          fast2_p0 = \$339 ;
       6'h10:
-          fast2_p0 = \$435 ;
+          fast2_p0 = \$342 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20503$0 )
+      8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
+          dec2_p1_oe = 4'h2;
+      8'h81:
+          dec2_p1_oe = 4'h3;
+      8'h82:
+          dec2_p1_oe = 4'h4;
+      8'h83:
+          dec2_p1_oe = 4'h5;
+      8'h84:
+          dec2_p1_oe = 4'h6;
+      8'h85:
+          dec2_p1_oe = 4'h7;
+      8'h86:
+          dec2_p1_oe = 4'h8;
+      8'h87, 8'hc7:
+          dec2_p1_oe = 4'h9;
+      8'h88, 8'hc8:
+          dec2_p1_oe = 4'ha;
+      8'h89, 8'hc9:
+          dec2_p1_oe = 4'hb;
+      8'h8a, 8'hca:
+          dec2_p1_oe = 4'hc;
+      8'h8b, 8'hcb:
+          dec2_p1_oe = 4'hd;
+      8'h8c, 8'hcc:
+          dec2_p1_oe = 4'he;
+      8'h8d, 8'h8e, 8'h8f, 8'h90, 8'h91, 8'h92, 8'h93, 8'h94, 8'h95, 8'h96, 8'h97, 8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7, 8'hb8, 8'hb9, 8'hba, 8'hbb, 8'hbc, 8'hbd, 8'hbe, 8'hbf, 8'hcd, 8'hce, 8'hcf, 8'hd0, 8'hd1, 8'hd2, 8'hd3, 8'hd4, 8'hd5, 8'hd6, 8'hd7, 8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7, 8'hf8, 8'hf9, 8'hfa, 8'hfb, 8'hfc, 8'hfd, 8'hfe, 8'hff:
+          dec2_p1_oe = 4'hf;
+      8'hc0:
+          dec2_p1_oe = 4'h2;
+      8'hc1:
+          dec2_p1_oe = 4'h3;
+      8'hc2:
+          dec2_p1_oe = 4'h4;
+      8'hc3:
+          dec2_p1_oe = 4'h5;
+      8'hc4:
+          dec2_p1_oe = 4'h6;
+      8'hc5:
+          dec2_p1_oe = 4'h7;
+      8'hc6:
+          dec2_p1_oe = 4'h8;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20503$0 )
+      8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
+          dec2_p1_fits = 1'h1;
+      8'h81:
+          dec2_p1_fits = 1'h1;
+      8'h82:
+          dec2_p1_fits = 1'h1;
+      8'h83:
+          dec2_p1_fits = 1'h1;
+      8'h84:
+          dec2_p1_fits = 1'h1;
+      8'h85:
+          dec2_p1_fits = 1'h1;
+      8'h86:
+          dec2_p1_fits = 1'h1;
+      8'h87, 8'hc7:
+          dec2_p1_fits = 1'h0;
+      8'h88, 8'hc8:
+          dec2_p1_fits = 1'h0;
+      8'h89, 8'hc9:
+          dec2_p1_fits = 1'h0;
+      8'h8a, 8'hca:
+          dec2_p1_fits = 1'h0;
+      8'h8b, 8'hcb:
+          dec2_p1_fits = 1'h0;
+      8'h8c, 8'hcc:
+          dec2_p1_fits = 1'h0;
+      8'h8d, 8'h8e, 8'h8f, 8'h90, 8'h91, 8'h92, 8'h93, 8'h94, 8'h95, 8'h96, 8'h97, 8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7, 8'hb8, 8'hb9, 8'hba, 8'hbb, 8'hbc, 8'hbd, 8'hbe, 8'hbf, 8'hcd, 8'hce, 8'hcf, 8'hd0, 8'hd1, 8'hd2, 8'hd3, 8'hd4, 8'hd5, 8'hd6, 8'hd7, 8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7, 8'hf8, 8'hf9, 8'hfa, 8'hfb, 8'hfc, 8'hfd, 8'hfe, 8'hff:
+          dec2_p1_fits = 1'h0;
+      8'hc0:
+          dec2_p1_fits = 1'h0;
+      8'hc1:
+          dec2_p1_fits = 1'h0;
+      8'hc2:
+          dec2_p1_fits = 1'h0;
+      8'hc3:
+          dec2_p1_fits = 1'h0;
+      8'hc4:
+          dec2_p1_fits = 1'h0;
+      8'hc5:
+          dec2_p1_fits = 1'h0;
+      8'hc6:
+          dec2_p1_fits = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p1) begin
-      val2_p1 = { 48'h000000000000, \port$19539$0  };
+      val2_p1 = { 48'h000000000000, \port$20503$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$19539$0 [2:0])
+      casez (\port$20503$0 [2:0])
         3'h0:
             val2_p1 = 56'h00000000000000;
         3'h1:
-            val2_p1 = { 48'h000000000000, \port$19541$0  };
+            val2_p1 = { 48'h000000000000, \port$20505$0  };
         3'h2:
-            val2_p1 = { 40'h0000000000, \port$19541$0 , \port$19543$0  };
+            val2_p1 = { 40'h0000000000, \port$20505$0 , \port$20507$0  };
         3'h3:
-            val2_p1 = { 32'h00000000, \port$19541$0 , \port$19543$0 , \port$19545$0  };
+            val2_p1 = { 32'h00000000, \port$20505$0 , \port$20507$0 , \port$20509$0  };
         3'h4:
-            val2_p1 = { 24'h000000, \port$19541$0 , \port$19543$0 , \port$19545$0 , \port$19547$0  };
+            val2_p1 = { 24'h000000, \port$20505$0 , \port$20507$0 , \port$20509$0 , \port$20511$0  };
         3'h5:
-            val2_p1 = { 16'h0000, \port$19541$0 , \port$19543$0 , \port$19545$0 , \port$19547$0 , \port$19549$0  };
+            val2_p1 = { 16'h0000, \port$20505$0 , \port$20507$0 , \port$20509$0 , \port$20511$0 , \port$20513$0  };
         3'h6:
-            val2_p1 = { 8'h00, \port$19541$0 , \port$19543$0 , \port$19545$0 , \port$19547$0 , \port$19549$0 , \port$19551$0  };
+            val2_p1 = { 8'h00, \port$20505$0 , \port$20507$0 , \port$20509$0 , \port$20511$0 , \port$20513$0 , \port$20515$0  };
         3'h7:
-            val2_p1 = { \port$19541$0 , \port$19543$0 , \port$19545$0 , \port$19547$0 , \port$19549$0 , \port$19551$0 , \port$19553$0  };
+            val2_p1 = { \port$20505$0 , \port$20507$0 , \port$20509$0 , \port$20511$0 , \port$20513$0 , \port$20515$0 , \port$20517$0  };
       endcase
     end
   end
@@ -33647,57 +50191,145 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     fast2_p1 = 1'h0;
     casez (fld2)
       6'h02:
-          fast2_p1 = \$456 ;
+          fast2_p1 = \$362 ;
       6'h03:
-          fast2_p1 = \$457 ;
+          fast2_p1 = \$363 ;
       6'h04:
-          fast2_p1 = \$458 ;
+          fast2_p1 = \$364 ;
       6'h05:
-          fast2_p1 = \$459 ;
+          fast2_p1 = \$365 ;
       6'h07:
-          fast2_p1 = \$460 ;
+          fast2_p1 = \$366 ;
       6'h09:
-          fast2_p1 = \$461 ;
+          fast2_p1 = \$367 ;
       6'h0c:
-          fast2_p1 = \$462 ;
+          fast2_p1 = \$368 ;
       6'h19:
-          fast2_p1 = \$463 ;
+          fast2_p1 = \$369 ;
       6'h1b:
-          fast2_p1 = \$464 ;
+          fast2_p1 = \$370 ;
       6'h1c:
-          fast2_p1 = \$465 ;
+          fast2_p1 = \$371 ;
       6'h1d:
-          fast2_p1 = \$466 ;
+          fast2_p1 = \$372 ;
       6'h1e:
-          fast2_p1 = \$467 ;
+          fast2_p1 = \$373 ;
       6'h10:
-          fast2_p1 = \$470 ;
+          fast2_p1 = \$376 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20505$0 )
+      8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
+          dec2_p2_oe = 4'h3;
+      8'h81:
+          dec2_p2_oe = 4'h4;
+      8'h82:
+          dec2_p2_oe = 4'h5;
+      8'h83:
+          dec2_p2_oe = 4'h6;
+      8'h84:
+          dec2_p2_oe = 4'h7;
+      8'h85:
+          dec2_p2_oe = 4'h8;
+      8'h86, 8'hc6:
+          dec2_p2_oe = 4'h9;
+      8'h87, 8'hc7:
+          dec2_p2_oe = 4'ha;
+      8'h88, 8'hc8:
+          dec2_p2_oe = 4'hb;
+      8'h89, 8'hc9:
+          dec2_p2_oe = 4'hc;
+      8'h8a, 8'hca:
+          dec2_p2_oe = 4'hd;
+      8'h8b, 8'hcb:
+          dec2_p2_oe = 4'he;
+      8'h8c, 8'h8d, 8'h8e, 8'h8f, 8'h90, 8'h91, 8'h92, 8'h93, 8'h94, 8'h95, 8'h96, 8'h97, 8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7, 8'hb8, 8'hb9, 8'hba, 8'hbb, 8'hbc, 8'hbd, 8'hbe, 8'hbf, 8'hcc, 8'hcd, 8'hce, 8'hcf, 8'hd0, 8'hd1, 8'hd2, 8'hd3, 8'hd4, 8'hd5, 8'hd6, 8'hd7, 8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7, 8'hf8, 8'hf9, 8'hfa, 8'hfb, 8'hfc, 8'hfd, 8'hfe, 8'hff:
+          dec2_p2_oe = 4'hf;
+      8'hc0:
+          dec2_p2_oe = 4'h3;
+      8'hc1:
+          dec2_p2_oe = 4'h4;
+      8'hc2:
+          dec2_p2_oe = 4'h5;
+      8'hc3:
+          dec2_p2_oe = 4'h6;
+      8'hc4:
+          dec2_p2_oe = 4'h7;
+      8'hc5:
+          dec2_p2_oe = 4'h8;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20505$0 )
+      8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
+          dec2_p2_fits = 1'h1;
+      8'h81:
+          dec2_p2_fits = 1'h1;
+      8'h82:
+          dec2_p2_fits = 1'h1;
+      8'h83:
+          dec2_p2_fits = 1'h1;
+      8'h84:
+          dec2_p2_fits = 1'h1;
+      8'h85:
+          dec2_p2_fits = 1'h1;
+      8'h86, 8'hc6:
+          dec2_p2_fits = 1'h0;
+      8'h87, 8'hc7:
+          dec2_p2_fits = 1'h0;
+      8'h88, 8'hc8:
+          dec2_p2_fits = 1'h0;
+      8'h89, 8'hc9:
+          dec2_p2_fits = 1'h0;
+      8'h8a, 8'hca:
+          dec2_p2_fits = 1'h0;
+      8'h8b, 8'hcb:
+          dec2_p2_fits = 1'h0;
+      8'h8c, 8'h8d, 8'h8e, 8'h8f, 8'h90, 8'h91, 8'h92, 8'h93, 8'h94, 8'h95, 8'h96, 8'h97, 8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7, 8'hb8, 8'hb9, 8'hba, 8'hbb, 8'hbc, 8'hbd, 8'hbe, 8'hbf, 8'hcc, 8'hcd, 8'hce, 8'hcf, 8'hd0, 8'hd1, 8'hd2, 8'hd3, 8'hd4, 8'hd5, 8'hd6, 8'hd7, 8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7, 8'hf8, 8'hf9, 8'hfa, 8'hfb, 8'hfc, 8'hfd, 8'hfe, 8'hff:
+          dec2_p2_fits = 1'h0;
+      8'hc0:
+          dec2_p2_fits = 1'h0;
+      8'hc1:
+          dec2_p2_fits = 1'h0;
+      8'hc2:
+          dec2_p2_fits = 1'h0;
+      8'hc3:
+          dec2_p2_fits = 1'h0;
+      8'hc4:
+          dec2_p2_fits = 1'h0;
+      8'hc5:
+          dec2_p2_fits = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p2) begin
-      val2_p2 = { 48'h000000000000, \port$19541$0  };
+      val2_p2 = { 48'h000000000000, \port$20505$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$19541$0 [2:0])
+      casez (\port$20505$0 [2:0])
         3'h0:
             val2_p2 = 56'h00000000000000;
         3'h1:
-            val2_p2 = { 48'h000000000000, \port$19543$0  };
+            val2_p2 = { 48'h000000000000, \port$20507$0  };
         3'h2:
-            val2_p2 = { 40'h0000000000, \port$19543$0 , \port$19545$0  };
+            val2_p2 = { 40'h0000000000, \port$20507$0 , \port$20509$0  };
         3'h3:
-            val2_p2 = { 32'h00000000, \port$19543$0 , \port$19545$0 , \port$19547$0  };
+            val2_p2 = { 32'h00000000, \port$20507$0 , \port$20509$0 , \port$20511$0  };
         3'h4:
-            val2_p2 = { 24'h000000, \port$19543$0 , \port$19545$0 , \port$19547$0 , \port$19549$0  };
+            val2_p2 = { 24'h000000, \port$20507$0 , \port$20509$0 , \port$20511$0 , \port$20513$0  };
         3'h5:
-            val2_p2 = { 16'h0000, \port$19543$0 , \port$19545$0 , \port$19547$0 , \port$19549$0 , \port$19551$0  };
+            val2_p2 = { 16'h0000, \port$20507$0 , \port$20509$0 , \port$20511$0 , \port$20513$0 , \port$20515$0  };
         3'h6:
-            val2_p2 = { 8'h00, \port$19543$0 , \port$19545$0 , \port$19547$0 , \port$19549$0 , \port$19551$0 , \port$19553$0  };
+            val2_p2 = { 8'h00, \port$20507$0 , \port$20509$0 , \port$20511$0 , \port$20513$0 , \port$20515$0 , \port$20517$0  };
         3'h7:
-            val2_p2 = { \port$19543$0 , \port$19545$0 , \port$19547$0 , \port$19549$0 , \port$19551$0 , \port$19553$0 , \port$19555$0  };
+            val2_p2 = { \port$20507$0 , \port$20509$0 , \port$20511$0 , \port$20513$0 , \port$20515$0 , \port$20517$0 , \port$20519$0  };
       endcase
     end
   end
@@ -33706,57 +50338,137 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     fast2_p2 = 1'h0;
     casez (fld2)
       6'h02:
-          fast2_p2 = \$491 ;
+          fast2_p2 = \$396 ;
       6'h03:
-          fast2_p2 = \$492 ;
+          fast2_p2 = \$397 ;
       6'h04:
-          fast2_p2 = \$493 ;
+          fast2_p2 = \$398 ;
       6'h05:
-          fast2_p2 = \$494 ;
+          fast2_p2 = \$399 ;
       6'h07:
-          fast2_p2 = \$495 ;
+          fast2_p2 = \$400 ;
       6'h09:
-          fast2_p2 = \$496 ;
+          fast2_p2 = \$401 ;
       6'h0c:
-          fast2_p2 = \$497 ;
+          fast2_p2 = \$402 ;
       6'h19:
-          fast2_p2 = \$498 ;
+          fast2_p2 = \$403 ;
       6'h1b:
-          fast2_p2 = \$499 ;
+          fast2_p2 = \$404 ;
       6'h1c:
-          fast2_p2 = \$500 ;
+          fast2_p2 = \$405 ;
       6'h1d:
-          fast2_p2 = \$501 ;
+          fast2_p2 = \$406 ;
       6'h1e:
-          fast2_p2 = \$502 ;
+          fast2_p2 = \$407 ;
       6'h10:
-          fast2_p2 = \$505 ;
+          fast2_p2 = \$410 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20507$0 )
+      8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
+          dec2_p3_oe = 4'h4;
+      8'h81:
+          dec2_p3_oe = 4'h5;
+      8'h82:
+          dec2_p3_oe = 4'h6;
+      8'h83:
+          dec2_p3_oe = 4'h7;
+      8'h84:
+          dec2_p3_oe = 4'h8;
+      8'h85, 8'hc5:
+          dec2_p3_oe = 4'h9;
+      8'h86, 8'hc6:
+          dec2_p3_oe = 4'ha;
+      8'h87, 8'hc7:
+          dec2_p3_oe = 4'hb;
+      8'h88, 8'hc8:
+          dec2_p3_oe = 4'hc;
+      8'h89, 8'hc9:
+          dec2_p3_oe = 4'hd;
+      8'h8a, 8'hca:
+          dec2_p3_oe = 4'he;
+      8'h8b, 8'h8c, 8'h8d, 8'h8e, 8'h8f, 8'h90, 8'h91, 8'h92, 8'h93, 8'h94, 8'h95, 8'h96, 8'h97, 8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7, 8'hb8, 8'hb9, 8'hba, 8'hbb, 8'hbc, 8'hbd, 8'hbe, 8'hbf, 8'hcb, 8'hcc, 8'hcd, 8'hce, 8'hcf, 8'hd0, 8'hd1, 8'hd2, 8'hd3, 8'hd4, 8'hd5, 8'hd6, 8'hd7, 8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7, 8'hf8, 8'hf9, 8'hfa, 8'hfb, 8'hfc, 8'hfd, 8'hfe, 8'hff:
+          dec2_p3_oe = 4'hf;
+      8'hc0:
+          dec2_p3_oe = 4'h4;
+      8'hc1:
+          dec2_p3_oe = 4'h5;
+      8'hc2:
+          dec2_p3_oe = 4'h6;
+      8'hc3:
+          dec2_p3_oe = 4'h7;
+      8'hc4:
+          dec2_p3_oe = 4'h8;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20507$0 )
+      8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
+          dec2_p3_fits = 1'h1;
+      8'h81:
+          dec2_p3_fits = 1'h1;
+      8'h82:
+          dec2_p3_fits = 1'h1;
+      8'h83:
+          dec2_p3_fits = 1'h1;
+      8'h84:
+          dec2_p3_fits = 1'h1;
+      8'h85, 8'hc5:
+          dec2_p3_fits = 1'h0;
+      8'h86, 8'hc6:
+          dec2_p3_fits = 1'h0;
+      8'h87, 8'hc7:
+          dec2_p3_fits = 1'h0;
+      8'h88, 8'hc8:
+          dec2_p3_fits = 1'h0;
+      8'h89, 8'hc9:
+          dec2_p3_fits = 1'h0;
+      8'h8a, 8'hca:
+          dec2_p3_fits = 1'h0;
+      8'h8b, 8'h8c, 8'h8d, 8'h8e, 8'h8f, 8'h90, 8'h91, 8'h92, 8'h93, 8'h94, 8'h95, 8'h96, 8'h97, 8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7, 8'hb8, 8'hb9, 8'hba, 8'hbb, 8'hbc, 8'hbd, 8'hbe, 8'hbf, 8'hcb, 8'hcc, 8'hcd, 8'hce, 8'hcf, 8'hd0, 8'hd1, 8'hd2, 8'hd3, 8'hd4, 8'hd5, 8'hd6, 8'hd7, 8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7, 8'hf8, 8'hf9, 8'hfa, 8'hfb, 8'hfc, 8'hfd, 8'hfe, 8'hff:
+          dec2_p3_fits = 1'h0;
+      8'hc0:
+          dec2_p3_fits = 1'h0;
+      8'hc1:
+          dec2_p3_fits = 1'h0;
+      8'hc2:
+          dec2_p3_fits = 1'h0;
+      8'hc3:
+          dec2_p3_fits = 1'h0;
+      8'hc4:
+          dec2_p3_fits = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p3) begin
-      val2_p3 = { 48'h000000000000, \port$19543$0  };
+      val2_p3 = { 48'h000000000000, \port$20507$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$19543$0 [2:0])
+      casez (\port$20507$0 [2:0])
         3'h0:
             val2_p3 = 56'h00000000000000;
         3'h1:
-            val2_p3 = { 48'h000000000000, \port$19545$0  };
+            val2_p3 = { 48'h000000000000, \port$20509$0  };
         3'h2:
-            val2_p3 = { 40'h0000000000, \port$19545$0 , \port$19547$0  };
+            val2_p3 = { 40'h0000000000, \port$20509$0 , \port$20511$0  };
         3'h3:
-            val2_p3 = { 32'h00000000, \port$19545$0 , \port$19547$0 , \port$19549$0  };
+            val2_p3 = { 32'h00000000, \port$20509$0 , \port$20511$0 , \port$20513$0  };
         3'h4:
-            val2_p3 = { 24'h000000, \port$19545$0 , \port$19547$0 , \port$19549$0 , \port$19551$0  };
+            val2_p3 = { 24'h000000, \port$20509$0 , \port$20511$0 , \port$20513$0 , \port$20515$0  };
         3'h5:
-            val2_p3 = { 16'h0000, \port$19545$0 , \port$19547$0 , \port$19549$0 , \port$19551$0 , \port$19553$0  };
+            val2_p3 = { 16'h0000, \port$20509$0 , \port$20511$0 , \port$20513$0 , \port$20515$0 , \port$20517$0  };
         3'h6:
-            val2_p3 = { 8'h00, \port$19545$0 , \port$19547$0 , \port$19549$0 , \port$19551$0 , \port$19553$0 , \port$19555$0  };
+            val2_p3 = { 8'h00, \port$20509$0 , \port$20511$0 , \port$20513$0 , \port$20515$0 , \port$20517$0 , \port$20519$0  };
         3'h7:
-            val2_p3 = { \port$19545$0 , \port$19547$0 , \port$19549$0 , \port$19551$0 , \port$19553$0 , \port$19555$0 , \port$19557$0  };
+            val2_p3 = { \port$20509$0 , \port$20511$0 , \port$20513$0 , \port$20515$0 , \port$20517$0 , \port$20519$0 , \port$20521$0  };
       endcase
     end
   end
@@ -33765,57 +50477,129 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     fast2_p3 = 1'h0;
     casez (fld2)
       6'h02:
-          fast2_p3 = \$526 ;
+          fast2_p3 = \$430 ;
       6'h03:
-          fast2_p3 = \$527 ;
+          fast2_p3 = \$431 ;
       6'h04:
-          fast2_p3 = \$528 ;
+          fast2_p3 = \$432 ;
       6'h05:
-          fast2_p3 = \$529 ;
+          fast2_p3 = \$433 ;
       6'h07:
-          fast2_p3 = \$530 ;
+          fast2_p3 = \$434 ;
       6'h09:
-          fast2_p3 = \$531 ;
+          fast2_p3 = \$435 ;
       6'h0c:
-          fast2_p3 = \$532 ;
+          fast2_p3 = \$436 ;
       6'h19:
-          fast2_p3 = \$533 ;
+          fast2_p3 = \$437 ;
       6'h1b:
-          fast2_p3 = \$534 ;
+          fast2_p3 = \$438 ;
       6'h1c:
-          fast2_p3 = \$535 ;
+          fast2_p3 = \$439 ;
       6'h1d:
-          fast2_p3 = \$536 ;
+          fast2_p3 = \$440 ;
       6'h1e:
-          fast2_p3 = \$537 ;
+          fast2_p3 = \$441 ;
       6'h10:
-          fast2_p3 = \$540 ;
+          fast2_p3 = \$444 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20509$0 )
+      8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
+          dec2_p4_oe = 4'h5;
+      8'h81:
+          dec2_p4_oe = 4'h6;
+      8'h82:
+          dec2_p4_oe = 4'h7;
+      8'h83:
+          dec2_p4_oe = 4'h8;
+      8'h84, 8'hc4:
+          dec2_p4_oe = 4'h9;
+      8'h85, 8'hc5:
+          dec2_p4_oe = 4'ha;
+      8'h86, 8'hc6:
+          dec2_p4_oe = 4'hb;
+      8'h87, 8'hc7:
+          dec2_p4_oe = 4'hc;
+      8'h88, 8'hc8:
+          dec2_p4_oe = 4'hd;
+      8'h89, 8'hc9:
+          dec2_p4_oe = 4'he;
+      8'h8a, 8'h8b, 8'h8c, 8'h8d, 8'h8e, 8'h8f, 8'h90, 8'h91, 8'h92, 8'h93, 8'h94, 8'h95, 8'h96, 8'h97, 8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7, 8'hb8, 8'hb9, 8'hba, 8'hbb, 8'hbc, 8'hbd, 8'hbe, 8'hbf, 8'hca, 8'hcb, 8'hcc, 8'hcd, 8'hce, 8'hcf, 8'hd0, 8'hd1, 8'hd2, 8'hd3, 8'hd4, 8'hd5, 8'hd6, 8'hd7, 8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7, 8'hf8, 8'hf9, 8'hfa, 8'hfb, 8'hfc, 8'hfd, 8'hfe, 8'hff:
+          dec2_p4_oe = 4'hf;
+      8'hc0:
+          dec2_p4_oe = 4'h5;
+      8'hc1:
+          dec2_p4_oe = 4'h6;
+      8'hc2:
+          dec2_p4_oe = 4'h7;
+      8'hc3:
+          dec2_p4_oe = 4'h8;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20509$0 )
+      8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
+          dec2_p4_fits = 1'h1;
+      8'h81:
+          dec2_p4_fits = 1'h1;
+      8'h82:
+          dec2_p4_fits = 1'h1;
+      8'h83:
+          dec2_p4_fits = 1'h1;
+      8'h84, 8'hc4:
+          dec2_p4_fits = 1'h0;
+      8'h85, 8'hc5:
+          dec2_p4_fits = 1'h0;
+      8'h86, 8'hc6:
+          dec2_p4_fits = 1'h0;
+      8'h87, 8'hc7:
+          dec2_p4_fits = 1'h0;
+      8'h88, 8'hc8:
+          dec2_p4_fits = 1'h0;
+      8'h89, 8'hc9:
+          dec2_p4_fits = 1'h0;
+      8'h8a, 8'h8b, 8'h8c, 8'h8d, 8'h8e, 8'h8f, 8'h90, 8'h91, 8'h92, 8'h93, 8'h94, 8'h95, 8'h96, 8'h97, 8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7, 8'hb8, 8'hb9, 8'hba, 8'hbb, 8'hbc, 8'hbd, 8'hbe, 8'hbf, 8'hca, 8'hcb, 8'hcc, 8'hcd, 8'hce, 8'hcf, 8'hd0, 8'hd1, 8'hd2, 8'hd3, 8'hd4, 8'hd5, 8'hd6, 8'hd7, 8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7, 8'hf8, 8'hf9, 8'hfa, 8'hfb, 8'hfc, 8'hfd, 8'hfe, 8'hff:
+          dec2_p4_fits = 1'h0;
+      8'hc0:
+          dec2_p4_fits = 1'h0;
+      8'hc1:
+          dec2_p4_fits = 1'h0;
+      8'hc2:
+          dec2_p4_fits = 1'h0;
+      8'hc3:
+          dec2_p4_fits = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p4) begin
-      val2_p4 = { 48'h000000000000, \port$19545$0  };
+      val2_p4 = { 48'h000000000000, \port$20509$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$19545$0 [2:0])
+      casez (\port$20509$0 [2:0])
         3'h0:
             val2_p4 = 56'h00000000000000;
         3'h1:
-            val2_p4 = { 48'h000000000000, \port$19547$0  };
+            val2_p4 = { 48'h000000000000, \port$20511$0  };
         3'h2:
-            val2_p4 = { 40'h0000000000, \port$19547$0 , \port$19549$0  };
+            val2_p4 = { 40'h0000000000, \port$20511$0 , \port$20513$0  };
         3'h3:
-            val2_p4 = { 32'h00000000, \port$19547$0 , \port$19549$0 , \port$19551$0  };
+            val2_p4 = { 32'h00000000, \port$20511$0 , \port$20513$0 , \port$20515$0  };
         3'h4:
-            val2_p4 = { 24'h000000, \port$19547$0 , \port$19549$0 , \port$19551$0 , \port$19553$0  };
+            val2_p4 = { 24'h000000, \port$20511$0 , \port$20513$0 , \port$20515$0 , \port$20517$0  };
         3'h5:
-            val2_p4 = { 16'h0000, \port$19547$0 , \port$19549$0 , \port$19551$0 , \port$19553$0 , \port$19555$0  };
+            val2_p4 = { 16'h0000, \port$20511$0 , \port$20513$0 , \port$20515$0 , \port$20517$0 , \port$20519$0  };
         3'h6:
-            val2_p4 = { 8'h00, \port$19547$0 , \port$19549$0 , \port$19551$0 , \port$19553$0 , \port$19555$0 , \port$19557$0  };
+            val2_p4 = { 8'h00, \port$20511$0 , \port$20513$0 , \port$20515$0 , \port$20517$0 , \port$20519$0 , \port$20521$0  };
         3'h7:
-            val2_p4 = { \port$19547$0 , \port$19549$0 , \port$19551$0 , \port$19553$0 , \port$19555$0 , \port$19557$0 , \port$19559$0  };
+            val2_p4 = { \port$20511$0 , \port$20513$0 , \port$20515$0 , \port$20517$0 , \port$20519$0 , \port$20521$0 , \port$20523$0  };
       endcase
     end
   end
@@ -33824,57 +50608,121 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     fast2_p4 = 1'h0;
     casez (fld2)
       6'h02:
-          fast2_p4 = \$561 ;
+          fast2_p4 = \$464 ;
       6'h03:
-          fast2_p4 = \$562 ;
+          fast2_p4 = \$465 ;
       6'h04:
-          fast2_p4 = \$563 ;
+          fast2_p4 = \$466 ;
       6'h05:
-          fast2_p4 = \$564 ;
+          fast2_p4 = \$467 ;
       6'h07:
-          fast2_p4 = \$565 ;
+          fast2_p4 = \$468 ;
       6'h09:
-          fast2_p4 = \$566 ;
+          fast2_p4 = \$469 ;
       6'h0c:
-          fast2_p4 = \$567 ;
+          fast2_p4 = \$470 ;
       6'h19:
-          fast2_p4 = \$568 ;
+          fast2_p4 = \$471 ;
       6'h1b:
-          fast2_p4 = \$569 ;
+          fast2_p4 = \$472 ;
       6'h1c:
-          fast2_p4 = \$570 ;
+          fast2_p4 = \$473 ;
       6'h1d:
-          fast2_p4 = \$571 ;
+          fast2_p4 = \$474 ;
       6'h1e:
-          fast2_p4 = \$572 ;
+          fast2_p4 = \$475 ;
       6'h10:
-          fast2_p4 = \$575 ;
+          fast2_p4 = \$478 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20511$0 )
+      8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
+          dec2_p5_oe = 4'h6;
+      8'h81:
+          dec2_p5_oe = 4'h7;
+      8'h82:
+          dec2_p5_oe = 4'h8;
+      8'h83, 8'hc3:
+          dec2_p5_oe = 4'h9;
+      8'h84, 8'hc4:
+          dec2_p5_oe = 4'ha;
+      8'h85, 8'hc5:
+          dec2_p5_oe = 4'hb;
+      8'h86, 8'hc6:
+          dec2_p5_oe = 4'hc;
+      8'h87, 8'hc7:
+          dec2_p5_oe = 4'hd;
+      8'h88, 8'hc8:
+          dec2_p5_oe = 4'he;
+      8'h89, 8'h8a, 8'h8b, 8'h8c, 8'h8d, 8'h8e, 8'h8f, 8'h90, 8'h91, 8'h92, 8'h93, 8'h94, 8'h95, 8'h96, 8'h97, 8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7, 8'hb8, 8'hb9, 8'hba, 8'hbb, 8'hbc, 8'hbd, 8'hbe, 8'hbf, 8'hc9, 8'hca, 8'hcb, 8'hcc, 8'hcd, 8'hce, 8'hcf, 8'hd0, 8'hd1, 8'hd2, 8'hd3, 8'hd4, 8'hd5, 8'hd6, 8'hd7, 8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7, 8'hf8, 8'hf9, 8'hfa, 8'hfb, 8'hfc, 8'hfd, 8'hfe, 8'hff:
+          dec2_p5_oe = 4'hf;
+      8'hc0:
+          dec2_p5_oe = 4'h6;
+      8'hc1:
+          dec2_p5_oe = 4'h7;
+      8'hc2:
+          dec2_p5_oe = 4'h8;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20511$0 )
+      8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
+          dec2_p5_fits = 1'h1;
+      8'h81:
+          dec2_p5_fits = 1'h1;
+      8'h82:
+          dec2_p5_fits = 1'h1;
+      8'h83, 8'hc3:
+          dec2_p5_fits = 1'h0;
+      8'h84, 8'hc4:
+          dec2_p5_fits = 1'h0;
+      8'h85, 8'hc5:
+          dec2_p5_fits = 1'h0;
+      8'h86, 8'hc6:
+          dec2_p5_fits = 1'h0;
+      8'h87, 8'hc7:
+          dec2_p5_fits = 1'h0;
+      8'h88, 8'hc8:
+          dec2_p5_fits = 1'h0;
+      8'h89, 8'h8a, 8'h8b, 8'h8c, 8'h8d, 8'h8e, 8'h8f, 8'h90, 8'h91, 8'h92, 8'h93, 8'h94, 8'h95, 8'h96, 8'h97, 8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7, 8'hb8, 8'hb9, 8'hba, 8'hbb, 8'hbc, 8'hbd, 8'hbe, 8'hbf, 8'hc9, 8'hca, 8'hcb, 8'hcc, 8'hcd, 8'hce, 8'hcf, 8'hd0, 8'hd1, 8'hd2, 8'hd3, 8'hd4, 8'hd5, 8'hd6, 8'hd7, 8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7, 8'hf8, 8'hf9, 8'hfa, 8'hfb, 8'hfc, 8'hfd, 8'hfe, 8'hff:
+          dec2_p5_fits = 1'h0;
+      8'hc0:
+          dec2_p5_fits = 1'h0;
+      8'hc1:
+          dec2_p5_fits = 1'h0;
+      8'hc2:
+          dec2_p5_fits = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p5) begin
-      val2_p5 = { 48'h000000000000, \port$19547$0  };
+      val2_p5 = { 48'h000000000000, \port$20511$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$19547$0 [2:0])
+      casez (\port$20511$0 [2:0])
         3'h0:
             val2_p5 = 56'h00000000000000;
         3'h1:
-            val2_p5 = { 48'h000000000000, \port$19549$0  };
+            val2_p5 = { 48'h000000000000, \port$20513$0  };
         3'h2:
-            val2_p5 = { 40'h0000000000, \port$19549$0 , \port$19551$0  };
+            val2_p5 = { 40'h0000000000, \port$20513$0 , \port$20515$0  };
         3'h3:
-            val2_p5 = { 32'h00000000, \port$19549$0 , \port$19551$0 , \port$19553$0  };
+            val2_p5 = { 32'h00000000, \port$20513$0 , \port$20515$0 , \port$20517$0  };
         3'h4:
-            val2_p5 = { 24'h000000, \port$19549$0 , \port$19551$0 , \port$19553$0 , \port$19555$0  };
+            val2_p5 = { 24'h000000, \port$20513$0 , \port$20515$0 , \port$20517$0 , \port$20519$0  };
         3'h5:
-            val2_p5 = { 16'h0000, \port$19549$0 , \port$19551$0 , \port$19553$0 , \port$19555$0 , \port$19557$0  };
+            val2_p5 = { 16'h0000, \port$20513$0 , \port$20515$0 , \port$20517$0 , \port$20519$0 , \port$20521$0  };
         3'h6:
-            val2_p5 = { 8'h00, \port$19549$0 , \port$19551$0 , \port$19553$0 , \port$19555$0 , \port$19557$0 , \port$19559$0  };
+            val2_p5 = { 8'h00, \port$20513$0 , \port$20515$0 , \port$20517$0 , \port$20519$0 , \port$20521$0 , \port$20523$0  };
         3'h7:
-            val2_p5 = { \port$19549$0 , \port$19551$0 , \port$19553$0 , \port$19555$0 , \port$19557$0 , \port$19559$0 , \port$19561$0  };
+            val2_p5 = { \port$20513$0 , \port$20515$0 , \port$20517$0 , \port$20519$0 , \port$20521$0 , \port$20523$0 , \port$20525$0  };
       endcase
     end
   end
@@ -33883,57 +50731,113 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     fast2_p5 = 1'h0;
     casez (fld2)
       6'h02:
-          fast2_p5 = \$596 ;
+          fast2_p5 = \$498 ;
       6'h03:
-          fast2_p5 = \$597 ;
+          fast2_p5 = \$499 ;
       6'h04:
-          fast2_p5 = \$598 ;
+          fast2_p5 = \$500 ;
       6'h05:
-          fast2_p5 = \$599 ;
+          fast2_p5 = \$501 ;
       6'h07:
-          fast2_p5 = \$600 ;
+          fast2_p5 = \$502 ;
       6'h09:
-          fast2_p5 = \$601 ;
+          fast2_p5 = \$503 ;
       6'h0c:
-          fast2_p5 = \$602 ;
+          fast2_p5 = \$504 ;
       6'h19:
-          fast2_p5 = \$603 ;
+          fast2_p5 = \$505 ;
       6'h1b:
-          fast2_p5 = \$604 ;
+          fast2_p5 = \$506 ;
       6'h1c:
-          fast2_p5 = \$605 ;
+          fast2_p5 = \$507 ;
       6'h1d:
-          fast2_p5 = \$606 ;
+          fast2_p5 = \$508 ;
       6'h1e:
-          fast2_p5 = \$607 ;
+          fast2_p5 = \$509 ;
       6'h10:
-          fast2_p5 = \$610 ;
+          fast2_p5 = \$512 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20513$0 )
+      8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
+          dec2_p6_oe = 4'h7;
+      8'h81:
+          dec2_p6_oe = 4'h8;
+      8'h82, 8'hc2:
+          dec2_p6_oe = 4'h9;
+      8'h83, 8'hc3:
+          dec2_p6_oe = 4'ha;
+      8'h84, 8'hc4:
+          dec2_p6_oe = 4'hb;
+      8'h85, 8'hc5:
+          dec2_p6_oe = 4'hc;
+      8'h86, 8'hc6:
+          dec2_p6_oe = 4'hd;
+      8'h87, 8'hc7:
+          dec2_p6_oe = 4'he;
+      8'h88, 8'h89, 8'h8a, 8'h8b, 8'h8c, 8'h8d, 8'h8e, 8'h8f, 8'h90, 8'h91, 8'h92, 8'h93, 8'h94, 8'h95, 8'h96, 8'h97, 8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7, 8'hb8, 8'hb9, 8'hba, 8'hbb, 8'hbc, 8'hbd, 8'hbe, 8'hbf, 8'hc8, 8'hc9, 8'hca, 8'hcb, 8'hcc, 8'hcd, 8'hce, 8'hcf, 8'hd0, 8'hd1, 8'hd2, 8'hd3, 8'hd4, 8'hd5, 8'hd6, 8'hd7, 8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7, 8'hf8, 8'hf9, 8'hfa, 8'hfb, 8'hfc, 8'hfd, 8'hfe, 8'hff:
+          dec2_p6_oe = 4'hf;
+      8'hc0:
+          dec2_p6_oe = 4'h7;
+      8'hc1:
+          dec2_p6_oe = 4'h8;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20513$0 )
+      8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
+          dec2_p6_fits = 1'h1;
+      8'h81:
+          dec2_p6_fits = 1'h1;
+      8'h82, 8'hc2:
+          dec2_p6_fits = 1'h0;
+      8'h83, 8'hc3:
+          dec2_p6_fits = 1'h0;
+      8'h84, 8'hc4:
+          dec2_p6_fits = 1'h0;
+      8'h85, 8'hc5:
+          dec2_p6_fits = 1'h0;
+      8'h86, 8'hc6:
+          dec2_p6_fits = 1'h0;
+      8'h87, 8'hc7:
+          dec2_p6_fits = 1'h0;
+      8'h88, 8'h89, 8'h8a, 8'h8b, 8'h8c, 8'h8d, 8'h8e, 8'h8f, 8'h90, 8'h91, 8'h92, 8'h93, 8'h94, 8'h95, 8'h96, 8'h97, 8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7, 8'hb8, 8'hb9, 8'hba, 8'hbb, 8'hbc, 8'hbd, 8'hbe, 8'hbf, 8'hc8, 8'hc9, 8'hca, 8'hcb, 8'hcc, 8'hcd, 8'hce, 8'hcf, 8'hd0, 8'hd1, 8'hd2, 8'hd3, 8'hd4, 8'hd5, 8'hd6, 8'hd7, 8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7, 8'hf8, 8'hf9, 8'hfa, 8'hfb, 8'hfc, 8'hfd, 8'hfe, 8'hff:
+          dec2_p6_fits = 1'h0;
+      8'hc0:
+          dec2_p6_fits = 1'h0;
+      8'hc1:
+          dec2_p6_fits = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p6) begin
-      val2_p6 = { 48'h000000000000, \port$19549$0  };
+      val2_p6 = { 48'h000000000000, \port$20513$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$19549$0 [2:0])
+      casez (\port$20513$0 [2:0])
         3'h0:
             val2_p6 = 56'h00000000000000;
         3'h1:
-            val2_p6 = { 48'h000000000000, \port$19551$0  };
+            val2_p6 = { 48'h000000000000, \port$20515$0  };
         3'h2:
-            val2_p6 = { 40'h0000000000, \port$19551$0 , \port$19553$0  };
+            val2_p6 = { 40'h0000000000, \port$20515$0 , \port$20517$0  };
         3'h3:
-            val2_p6 = { 32'h00000000, \port$19551$0 , \port$19553$0 , \port$19555$0  };
+            val2_p6 = { 32'h00000000, \port$20515$0 , \port$20517$0 , \port$20519$0  };
         3'h4:
-            val2_p6 = { 24'h000000, \port$19551$0 , \port$19553$0 , \port$19555$0 , \port$19557$0  };
+            val2_p6 = { 24'h000000, \port$20515$0 , \port$20517$0 , \port$20519$0 , \port$20521$0  };
         3'h5:
-            val2_p6 = { 16'h0000, \port$19551$0 , \port$19553$0 , \port$19555$0 , \port$19557$0 , \port$19559$0  };
+            val2_p6 = { 16'h0000, \port$20515$0 , \port$20517$0 , \port$20519$0 , \port$20521$0 , \port$20523$0  };
         3'h6:
-            val2_p6 = { 8'h00, \port$19551$0 , \port$19553$0 , \port$19555$0 , \port$19557$0 , \port$19559$0 , \port$19561$0  };
+            val2_p6 = { 8'h00, \port$20515$0 , \port$20517$0 , \port$20519$0 , \port$20521$0 , \port$20523$0 , \port$20525$0  };
         3'h7:
-            val2_p6 = { \port$19551$0 , \port$19553$0 , \port$19555$0 , \port$19557$0 , \port$19559$0 , \port$19561$0 , \port$19563$0  };
+            val2_p6 = { \port$20515$0 , \port$20517$0 , \port$20519$0 , \port$20521$0 , \port$20523$0 , \port$20525$0 , \port$20527$0  };
       endcase
     end
   end
@@ -33942,57 +50846,105 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     fast2_p6 = 1'h0;
     casez (fld2)
       6'h02:
-          fast2_p6 = \$631 ;
+          fast2_p6 = \$532 ;
       6'h03:
-          fast2_p6 = \$632 ;
+          fast2_p6 = \$533 ;
       6'h04:
-          fast2_p6 = \$633 ;
+          fast2_p6 = \$534 ;
       6'h05:
-          fast2_p6 = \$634 ;
+          fast2_p6 = \$535 ;
       6'h07:
-          fast2_p6 = \$635 ;
+          fast2_p6 = \$536 ;
       6'h09:
-          fast2_p6 = \$636 ;
+          fast2_p6 = \$537 ;
       6'h0c:
-          fast2_p6 = \$637 ;
+          fast2_p6 = \$538 ;
       6'h19:
-          fast2_p6 = \$638 ;
+          fast2_p6 = \$539 ;
       6'h1b:
-          fast2_p6 = \$639 ;
+          fast2_p6 = \$540 ;
       6'h1c:
-          fast2_p6 = \$640 ;
+          fast2_p6 = \$541 ;
       6'h1d:
-          fast2_p6 = \$641 ;
+          fast2_p6 = \$542 ;
       6'h1e:
-          fast2_p6 = \$642 ;
+          fast2_p6 = \$543 ;
       6'h10:
-          fast2_p6 = \$645 ;
+          fast2_p6 = \$546 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20515$0 )
+      8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
+          dec2_p7_oe = 4'h8;
+      8'h81, 8'hc1:
+          dec2_p7_oe = 4'h9;
+      8'h82, 8'hc2:
+          dec2_p7_oe = 4'ha;
+      8'h83, 8'hc3:
+          dec2_p7_oe = 4'hb;
+      8'h84, 8'hc4:
+          dec2_p7_oe = 4'hc;
+      8'h85, 8'hc5:
+          dec2_p7_oe = 4'hd;
+      8'h86, 8'hc6:
+          dec2_p7_oe = 4'he;
+      8'h87, 8'h88, 8'h89, 8'h8a, 8'h8b, 8'h8c, 8'h8d, 8'h8e, 8'h8f, 8'h90, 8'h91, 8'h92, 8'h93, 8'h94, 8'h95, 8'h96, 8'h97, 8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7, 8'hb8, 8'hb9, 8'hba, 8'hbb, 8'hbc, 8'hbd, 8'hbe, 8'hbf, 8'hc7, 8'hc8, 8'hc9, 8'hca, 8'hcb, 8'hcc, 8'hcd, 8'hce, 8'hcf, 8'hd0, 8'hd1, 8'hd2, 8'hd3, 8'hd4, 8'hd5, 8'hd6, 8'hd7, 8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7, 8'hf8, 8'hf9, 8'hfa, 8'hfb, 8'hfc, 8'hfd, 8'hfe, 8'hff:
+          dec2_p7_oe = 4'hf;
+      8'hc0:
+          dec2_p7_oe = 4'h8;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\port$20515$0 )
+      8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
+          dec2_p7_fits = 1'h1;
+      8'h81, 8'hc1:
+          dec2_p7_fits = 1'h0;
+      8'h82, 8'hc2:
+          dec2_p7_fits = 1'h0;
+      8'h83, 8'hc3:
+          dec2_p7_fits = 1'h0;
+      8'h84, 8'hc4:
+          dec2_p7_fits = 1'h0;
+      8'h85, 8'hc5:
+          dec2_p7_fits = 1'h0;
+      8'h86, 8'hc6:
+          dec2_p7_fits = 1'h0;
+      8'h87, 8'h88, 8'h89, 8'h8a, 8'h8b, 8'h8c, 8'h8d, 8'h8e, 8'h8f, 8'h90, 8'h91, 8'h92, 8'h93, 8'h94, 8'h95, 8'h96, 8'h97, 8'h98, 8'h99, 8'h9a, 8'h9b, 8'h9c, 8'h9d, 8'h9e, 8'h9f, 8'ha0, 8'ha1, 8'ha2, 8'ha3, 8'ha4, 8'ha5, 8'ha6, 8'ha7, 8'ha8, 8'ha9, 8'haa, 8'hab, 8'hac, 8'had, 8'hae, 8'haf, 8'hb0, 8'hb1, 8'hb2, 8'hb3, 8'hb4, 8'hb5, 8'hb6, 8'hb7, 8'hb8, 8'hb9, 8'hba, 8'hbb, 8'hbc, 8'hbd, 8'hbe, 8'hbf, 8'hc7, 8'hc8, 8'hc9, 8'hca, 8'hcb, 8'hcc, 8'hcd, 8'hce, 8'hcf, 8'hd0, 8'hd1, 8'hd2, 8'hd3, 8'hd4, 8'hd5, 8'hd6, 8'hd7, 8'hd8, 8'hd9, 8'hda, 8'hdb, 8'hdc, 8'hdd, 8'hde, 8'hdf, 8'he0, 8'he1, 8'he2, 8'he3, 8'he4, 8'he5, 8'he6, 8'he7, 8'he8, 8'he9, 8'hea, 8'heb, 8'hec, 8'hed, 8'hee, 8'hef, 8'hf0, 8'hf1, 8'hf2, 8'hf3, 8'hf4, 8'hf5, 8'hf6, 8'hf7, 8'hf8, 8'hf9, 8'hfa, 8'hfb, 8'hfc, 8'hfd, 8'hfe, 8'hff:
+          dec2_p7_fits = 1'h0;
+      8'hc0:
+          dec2_p7_fits = 1'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p7) begin
-      val2_p7 = { 48'h000000000000, \port$19551$0  };
+      val2_p7 = { 48'h000000000000, \port$20515$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$19551$0 [2:0])
+      casez (\port$20515$0 [2:0])
         3'h0:
             val2_p7 = 56'h00000000000000;
         3'h1:
-            val2_p7 = { 48'h000000000000, \port$19553$0  };
+            val2_p7 = { 48'h000000000000, \port$20517$0  };
         3'h2:
-            val2_p7 = { 40'h0000000000, \port$19553$0 , \port$19555$0  };
+            val2_p7 = { 40'h0000000000, \port$20517$0 , \port$20519$0  };
         3'h3:
-            val2_p7 = { 32'h00000000, \port$19553$0 , \port$19555$0 , \port$19557$0  };
+            val2_p7 = { 32'h00000000, \port$20517$0 , \port$20519$0 , \port$20521$0  };
         3'h4:
-            val2_p7 = { 24'h000000, \port$19553$0 , \port$19555$0 , \port$19557$0 , \port$19559$0  };
+            val2_p7 = { 24'h000000, \port$20517$0 , \port$20519$0 , \port$20521$0 , \port$20523$0  };
         3'h5:
-            val2_p7 = { 16'h0000, \port$19553$0 , \port$19555$0 , \port$19557$0 , \port$19559$0 , \port$19561$0  };
+            val2_p7 = { 16'h0000, \port$20517$0 , \port$20519$0 , \port$20521$0 , \port$20523$0 , \port$20525$0  };
         3'h6:
-            val2_p7 = { 8'h00, \port$19553$0 , \port$19555$0 , \port$19557$0 , \port$19559$0 , \port$19561$0 , \port$19563$0  };
+            val2_p7 = { 8'h00, \port$20517$0 , \port$20519$0 , \port$20521$0 , \port$20523$0 , \port$20525$0 , \port$20527$0  };
         3'h7:
-            val2_p7 = { \port$19553$0 , \port$19555$0 , \port$19557$0 , \port$19559$0 , \port$19561$0 , \port$19563$0 , \port$19565$0  };
+            val2_p7 = { \port$20517$0 , \port$20519$0 , \port$20521$0 , \port$20523$0 , \port$20525$0 , \port$20527$0 , \port$20529$0  };
       endcase
     end
   end
@@ -34001,38 +50953,38 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     fast2_p7 = 1'h0;
     casez (fld2)
       6'h02:
-          fast2_p7 = \$666 ;
+          fast2_p7 = \$566 ;
       6'h03:
-          fast2_p7 = \$667 ;
+          fast2_p7 = \$567 ;
       6'h04:
-          fast2_p7 = \$668 ;
+          fast2_p7 = \$568 ;
       6'h05:
-          fast2_p7 = \$669 ;
+          fast2_p7 = \$569 ;
       6'h07:
-          fast2_p7 = \$670 ;
+          fast2_p7 = \$570 ;
       6'h09:
-          fast2_p7 = \$671 ;
+          fast2_p7 = \$571 ;
       6'h0c:
-          fast2_p7 = \$672 ;
+          fast2_p7 = \$572 ;
       6'h19:
-          fast2_p7 = \$673 ;
+          fast2_p7 = \$573 ;
       6'h1b:
-          fast2_p7 = \$674 ;
+          fast2_p7 = \$574 ;
       6'h1c:
-          fast2_p7 = \$675 ;
+          fast2_p7 = \$575 ;
       6'h1d:
-          fast2_p7 = \$676 ;
+          fast2_p7 = \$576 ;
       6'h1e:
-          fast2_p7 = \$677 ;
+          fast2_p7 = \$577 ;
       6'h10:
-          fast2_p7 = \$680 ;
+          fast2_p7 = \$580 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     fld_list = 6'h00;
     (* full_case = 32'd1 *)
-    if (\$697 ) begin
+    if (\$598 ) begin
       fld_list = 6'h01;
     end else begin
       casez (top_ctx)
@@ -34188,7 +51140,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                         fld_list = 6'h00;
                   endcase
             endcase
-            if (\$703 ) begin
+            if (\$604 ) begin
               fld_list = 6'h1f;
             end
           end
@@ -34232,13 +51184,13 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             (* full_case = 32'd1 *)
             casez (top_cnt)
               24'h000001:
-                  fld_list = \$704 ;
+                  fld_list = \$605 ;
               24'h000002:
-                  fld_list = \$705 ;
+                  fld_list = \$606 ;
               24'h000003:
-                  fld_list = \$706 ;
+                  fld_list = \$607 ;
               24'h000004:
-                  fld_list = \$707 ;
+                  fld_list = \$608 ;
               default:
                   fld_list = 6'h00;
             endcase
@@ -34253,7 +51205,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     fld_string = 6'h00;
     (* full_case = 32'd1 *)
-    if (\$708 ) begin
+    if (\$609 ) begin
       fld_string = 6'h01;
     end else begin
       casez (top_ctx)
@@ -34409,7 +51361,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                         fld_string = 6'h00;
                   endcase
             endcase
-            if (\$714 ) begin
+            if (\$615 ) begin
               fld_string = 6'h1f;
             end
           end
@@ -34453,13 +51405,13 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
             (* full_case = 32'd1 *)
             casez (top_cnt)
               24'h000001:
-                  fld_string = \$715 ;
+                  fld_string = \$616 ;
               24'h000002:
-                  fld_string = \$716 ;
+                  fld_string = \$617 ;
               24'h000003:
-                  fld_string = \$717 ;
+                  fld_string = \$618 ;
               24'h000004:
-                  fld_string = \$718 ;
+                  fld_string = \$619 ;
               default:
                   fld_string = 6'h00;
             endcase
@@ -34473,27 +51425,27 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     opt_done = 1'h0;
-    if (\$924 ) begin
+    if (\$841 ) begin
       if (at_close) begin
-        opt_done = \$928 ;
+        opt_done = \$845 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     opt_close = 1'h0;
-    if (\$924 ) begin
+    if (\$841 ) begin
       if (at_close) begin
-        opt_close = \$932 ;
+        opt_close = \$849 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     opt_header = 1'h0;
-    if (\$924 ) begin
+    if (\$841 ) begin
       if (at_close) begin
-      end else if (\$925 ) begin
+      end else if (\$842 ) begin
         opt_header = 1'h1;
       end
     end
@@ -34501,34 +51453,34 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    if (\$1026 ) begin
-      taken = \$1027 [3:0];
+    if (\$912 ) begin
+      taken = \$913 [3:0];
     end else begin
-      taken = \$1028 ;
+      taken = \$914 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \err$365  = 1'h0;
+    \err$409  = 1'h0;
     if (a_err) begin
-      \err$365  = 1'h1;
-    end else if (\$1029 ) begin
-      \err$365  = 1'h1;
+      \err$409  = 1'h1;
+    end else if (\$915 ) begin
+      \err$409  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \code$366  = 5'h00;
+    \code$410  = 5'h00;
     if (a_err) begin
-      \code$366  = a_code;
-    end else if (\$1029 ) begin
-      \code$366  = b_code;
+      \code$410  = a_code;
+    end else if (\$915 ) begin
+      \code$410  = b_code;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     o_calldata__valid = 1'h0;
-    if (\$1040 ) begin
+    if (\$926 ) begin
       o_calldata__valid = 1'h1;
     end
     if (chunk_valid) begin
@@ -34538,13 +51490,13 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     o_calldata__payload = 69'h000000000000000000;
-    if (\$1040 ) begin
+    if (\$926 ) begin
       o_calldata__payload[68] = 1'h1;
     end
     if (chunk_valid) begin
       (* full_case = 32'd1 *)
       if (cd_a) begin
-        o_calldata__payload[63:0] = { \port$19551$0 , \port$19549$0 , \port$19547$0 , \port$19545$0 , \port$19543$0 , \port$19541$0 , \port$19539$0 , \port$19537$0  };
+        o_calldata__payload[63:0] = { \port$20515$0 , \port$20513$0 , \port$20511$0 , \port$20509$0 , \port$20507$0 , \port$20505$0 , \port$20503$0 , \port$20501$0  };
         o_calldata__payload[67:64] = t;
       end else begin
         o_calldata__payload[63:0] = { s7, s6, s5, s4, s3, s2, s1, s0 };
@@ -34560,16 +51512,16 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1071 ) begin
+            if (\$957 ) begin
               consume = 4'h0;
             end else begin
               consume = taken;
             end
           end
       1'h1:
-          if (\$1078 ) begin
+          if (\$964 ) begin
             consume = avail[3:0];
-          end else if (\$1079 ) begin
+          end else if (\$965 ) begin
             consume = 4'h8;
           end
     endcase
@@ -34582,14 +51534,14 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1071 ) begin
+            if (\$957 ) begin
               \release  = 1'h1;
             end else begin
               \release  = opt_done;
             end
           end
       1'h1:
-          if (\$1078 ) begin
+          if (\$964 ) begin
             \release  = 1'h1;
           end
     endcase
@@ -34601,13 +51553,13 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1071 ) begin
+            if (\$957 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1076 ) begin
+                  if (\$962 ) begin
                   end else begin
                     casez (fld)
                       6'h01:
@@ -34642,123 +51594,123 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1163  = o__valid;
+    \$1049  = o__valid;
     if (o__ready) begin
-      \$1163  = 1'h0;
+      \$1049  = 1'h0;
     end
     if (copy_now) begin
-      \$1163  = 1'h1;
+      \$1049  = 1'h1;
     end
     if (pipe_rst) begin
-      \$1163  = 1'h0;
+      \$1049  = 1'h0;
     end
     if (rst) begin
-      \$1163  = 1'h0;
+      \$1049  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1164  = 1'h0;
+    \$1050  = 1'h0;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
+            if (\$973 ) begin
             end else begin
               if (a_active) begin
                 if (a_complete) begin
-                  \$1164  = \$1102 ;
+                  \$1050  = \$988 ;
                 end
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$1164  = 1'h0;
+      \$1050  = 1'h0;
     end
     if (rst) begin
-      \$1164  = 1'h0;
+      \$1050  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1165  = cur_f;
+    \$1051  = cur_f;
     if (pipe_rst) begin
-      \$1165  = 6'h00;
+      \$1051  = 6'h00;
     end
     if (rst) begin
-      \$1165  = 6'h00;
+      \$1051  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1166  = val_a;
+    \$1052  = val_a;
     if (pipe_rst) begin
-      \$1166  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1052  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$1166  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1052  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1167  = 1'h0;
+    \$1053  = 1'h0;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
+            if (\$973 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
-                \$1167  = \$1123 ;
+                \$1053  = \$1009 ;
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$1167  = 1'h0;
+      \$1053  = 1'h0;
     end
     if (rst) begin
-      \$1167  = 1'h0;
+      \$1053  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1168  = o__payload;
+    \$1054  = o__payload;
     if (copy_now) begin
-      \$1168  = rec;
-      if (\$1082 ) begin
-        \$1168 [394:139] = \$1083 [256:1];
-        \$1168 [9] = 1'h1;
+      \$1054  = rec;
+      if (\$968 ) begin
+        \$1054 [394:139] = \$969 [256:1];
+        \$1054 [9] = 1'h1;
       end
     end
-    if (\$1085 ) begin
-      if (\$1086 ) begin
+    if (\$971 ) begin
+      if (\$972 ) begin
       end else if (copy_now) begin
-        \$1168 [4:0] = late_fail_code;
+        \$1054 [4:0] = late_fail_code;
       end
     end
     if (pipe_rst) begin
-      \$1168  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1054  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$1168  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1054  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1169  = rec;
+    \$1055  = rec;
     if (copy_now) begin
-      \$1169  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1055  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
-    if (\$1085 ) begin
+    if (\$971 ) begin
       (* full_case = 32'd1 *)
-      if (\$1086 ) begin
-        \$1169 [4:0] = late_fail_code;
+      if (\$972 ) begin
+        \$1055 [4:0] = late_fail_code;
       end else if (copy_now) begin
       end else begin
-        \$1169 [4:0] = late_fail_code;
+        \$1055 [4:0] = late_fail_code;
       end
     end
     (* full_case = 32'd1 *)
@@ -34766,11 +51718,11 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
-              \$1169 [4:0] = 5'h01;
-              \$1169 [3011:2987] = \$1088 [24:0];
+            if (\$973 ) begin
+              \$1055 [4:0] = 5'h01;
+              \$1055 [3011:2987] = \$974 [24:0];
               if (too_big0) begin
-                \$1169 [4:0] = 5'h1b;
+                \$1055 [4:0] = 5'h1b;
               end
             end else begin
               if (a_active) begin
@@ -34778,218 +51730,218 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                   casez (cur_f)
                     6'h02:
                       begin
-                        \$1169 [394:139] = val_a;
-                        \$1169 [9] = 1'h1;
+                        \$1055 [394:139] = val_a;
+                        \$1055 [9] = 1'h1;
                       end
                     6'h03:
-                        \$1169 [74:11] = val_a[63:0];
+                        \$1055 [74:11] = val_a[63:0];
                     6'h04:
-                        \$1169 [650:395] = val_a;
+                        \$1055 [650:395] = val_a;
                     6'h05:
-                        \$1169 [906:651] = val_a;
+                        \$1055 [906:651] = val_a;
                     6'h06:
-                        \$1169 [1162:907] = val_a;
+                        \$1055 [1162:907] = val_a;
                     6'h07:
-                        \$1169 [138:75] = val_a[63:0];
+                        \$1055 [138:75] = val_a[63:0];
                     6'h08:
-                        \$1169 [2602:2443] = val_a[159:0];
+                        \$1055 [2602:2443] = val_a[159:0];
                     6'h09:
-                        \$1169 [1674:1419] = val_a;
+                        \$1055 [1674:1419] = val_a;
                     6'h0c:
-                        \$1169 [1418:1163] = val_a;
+                        \$1055 [1418:1163] = val_a;
                     6'h0f:
-                        \$1169 [1930:1675] = val_a;
+                        \$1055 [1930:1675] = val_a;
                     6'h10:
-                        \$1169 [1930:1675] = val_a;
+                        \$1055 [1930:1675] = val_a;
                     6'h11:
-                        \$1169 [2186:1931] = val_a;
+                        \$1055 [2186:1931] = val_a;
                     6'h12:
-                        \$1169 [2442:2187] = val_a;
+                        \$1055 [2442:2187] = val_a;
                   endcase
                 end
               end
               if (opt_close) begin
               end else if (opt_header) begin
                 if (typed) begin
-                  \$1169 [7:5] = \port$19537$0 [2:0];
+                  \$1055 [7:5] = \port$20501$0 [2:0];
                 end
                 casez (fld)
                   6'h01, 6'h1f:
                     begin
-                      \$1169 [2914:2891] = p[23:0];
-                      \$1169 [2938:2915] = \$1125 [23:0];
-                      \$1169 [2986:2963] = \$185 [23:0];
-                      if (\$1126 ) begin
-                        \$1169 [8] = 1'h1;
+                      \$1055 [2914:2891] = p[23:0];
+                      \$1055 [2938:2915] = \$1011 [23:0];
+                      \$1055 [2986:2963] = \$88 [23:0];
+                      if (\$1012 ) begin
+                        \$1055 [8] = 1'h1;
                       end
                     end
                   6'h0f, 6'h10:
-                      \$1169 [2962:2939] = p[23:0];
+                      \$1055 [2962:2939] = p[23:0];
                   6'h08:
-                      \$1169 [10] = \$1127 ;
+                      \$1055 [10] = \$1013 ;
                   6'h0a:
                     begin
-                      \$1169 [2626:2603] = \$1128 [23:0];
-                      \$1169 [2650:2627] = ln_at_o;
+                      \$1055 [2626:2603] = \$1014 [23:0];
+                      \$1055 [2650:2627] = ln_at_o;
                     end
                   6'h0b:
                     begin
-                      \$1169 [2770:2747] = p[23:0];
-                      \$1169 [2794:2771] = \$185 [23:0];
+                      \$1055 [2770:2747] = p[23:0];
+                      \$1055 [2794:2771] = \$88 [23:0];
                     end
                   6'h0d:
                     begin
-                      \$1169 [2818:2795] = p[23:0];
-                      \$1169 [2842:2819] = \$185 [23:0];
+                      \$1055 [2818:2795] = p[23:0];
+                      \$1055 [2842:2819] = \$88 [23:0];
                     end
                   6'h0e:
                     begin
-                      \$1169 [2866:2843] = p[23:0];
-                      \$1169 [2890:2867] = \$185 [23:0];
+                      \$1055 [2866:2843] = p[23:0];
+                      \$1055 [2890:2867] = \$88 [23:0];
                     end
                   6'h13:
-                      \$1169 [2674:2651] = \$1129 [23:0];
+                      \$1055 [2674:2651] = \$1015 [23:0];
                   6'h16:
-                      \$1169 [2698:2675] = \$1130 [23:0];
+                      \$1055 [2698:2675] = \$1016 [23:0];
                   6'h17:
-                      \$1169 [2722:2699] = \$1131 [23:0];
+                      \$1055 [2722:2699] = \$1017 [23:0];
                   6'h18:
-                      \$1169 [2746:2723] = \$1132 [23:0];
+                      \$1055 [2746:2723] = \$1018 [23:0];
                 endcase
                 if (is_list_at_o) begin
                 end else if (cmpl_at_o) begin
                   casez (fld)
                     6'h02:
                       begin
-                        \$1169 [394:139] = { 192'h000000000000000000000000000000000000000000000000, val_b };
-                        \$1169 [9] = 1'h1;
+                        \$1055 [394:139] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1055 [9] = 1'h1;
                       end
                     6'h03:
-                        \$1169 [74:11] = val_b;
+                        \$1055 [74:11] = val_b;
                     6'h04:
-                        \$1169 [650:395] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1055 [650:395] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h05:
-                        \$1169 [906:651] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1055 [906:651] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h06:
-                        \$1169 [1162:907] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1055 [1162:907] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h07:
-                        \$1169 [138:75] = val_b;
+                        \$1055 [138:75] = val_b;
                     6'h08:
-                        \$1169 [2602:2443] = { 96'h000000000000000000000000, val_b };
+                        \$1055 [2602:2443] = { 96'h000000000000000000000000, val_b };
                     6'h09:
-                        \$1169 [1674:1419] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1055 [1674:1419] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h0c:
-                        \$1169 [1418:1163] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1055 [1418:1163] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h0f:
-                        \$1169 [1930:1675] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1055 [1930:1675] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h10:
-                        \$1169 [1930:1675] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1055 [1930:1675] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h11:
-                        \$1169 [2186:1931] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1055 [2186:1931] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                     6'h12:
-                        \$1169 [2442:2187] = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                        \$1055 [2442:2187] = { 192'h000000000000000000000000000000000000000000000000, val_b };
                   endcase
                 end
                 if (c_take_at_o) begin
                   casez (fld2)
                     6'h02:
                       begin
-                        \$1169 [394:139] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
-                        \$1169 [9] = 1'h1;
+                        \$1055 [394:139] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1055 [9] = 1'h1;
                       end
                     6'h03:
-                        \$1169 [74:11] = { 8'h00, val2 };
+                        \$1055 [74:11] = { 8'h00, val2 };
                     6'h04:
-                        \$1169 [650:395] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1055 [650:395] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h05:
-                        \$1169 [906:651] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1055 [906:651] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h06:
-                        \$1169 [1162:907] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1055 [1162:907] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h07:
-                        \$1169 [138:75] = { 8'h00, val2 };
+                        \$1055 [138:75] = { 8'h00, val2 };
                     6'h08:
-                        \$1169 [2602:2443] = { 104'h00000000000000000000000000, val2 };
+                        \$1055 [2602:2443] = { 104'h00000000000000000000000000, val2 };
                     6'h09:
-                        \$1169 [1674:1419] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1055 [1674:1419] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h0c:
-                        \$1169 [1418:1163] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1055 [1418:1163] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h0f:
-                        \$1169 [1930:1675] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1055 [1930:1675] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h10:
-                        \$1169 [1930:1675] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1055 [1930:1675] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h11:
-                        \$1169 [2186:1931] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1055 [2186:1931] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                     6'h12:
-                        \$1169 [2442:2187] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
+                        \$1055 [2442:2187] = { 200'h00000000000000000000000000000000000000000000000000, val2 };
                   endcase
-                  if (\$1149 ) begin
-                    \$1169 [2962:2939] = \$1150 [23:0];
+                  if (\$1035 ) begin
+                    \$1055 [2962:2939] = \$1036 [23:0];
                   end
                 end
               end
-              if (\$1152 ) begin
-                \$1169 [4:0] = \code$366 ;
+              if (\$1038 ) begin
+                \$1055 [4:0] = \code$410 ;
               end
               if (opt_done) begin
-                \$1169 [3011:2987] = \$1154 [24:0];
-                if (\$1155 ) begin
-                  \$1169 [4:0] = 5'h1b;
+                \$1055 [3011:2987] = \$1040 [24:0];
+                if (\$1041 ) begin
+                  \$1055 [4:0] = 5'h1b;
                 end
               end
             end
           end
       1'h1:
-          if (\$1157 ) begin
-            \$1169 [3011:2987] = \$1160 [24:0];
-            if (\$1161 ) begin
-              \$1169 [4:0] = 5'h1b;
+          if (\$1043 ) begin
+            \$1055 [3011:2987] = \$1046 [24:0];
+            if (\$1047 ) begin
+              \$1055 [4:0] = 5'h1b;
             end
           end
     endcase
     if (pipe_rst) begin
-      \$1169  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1055  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$1169  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1055  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1170  = pending;
+    \$1056  = pending;
     if (copy_now) begin
-      \$1170  = 1'h0;
+      \$1056  = 1'h0;
     end
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
-              \$1170  = 1'h1;
+            if (\$973 ) begin
+              \$1056  = 1'h1;
             end else begin
               if (opt_done) begin
-                \$1170  = 1'h1;
+                \$1056  = 1'h1;
               end
             end
           end
       1'h1:
-          if (\$1157 ) begin
-            \$1170  = 1'h1;
+          if (\$1043 ) begin
+            \$1056  = 1'h1;
           end
     endcase
     if (pipe_rst) begin
-      \$1170  = 1'h0;
+      \$1056  = 1'h0;
     end
     if (rst) begin
-      \$1170  = 1'h0;
+      \$1056  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1171  = state;
-    if (\$1085 ) begin
-      if (\$1086 ) begin
-        \$1171  = 1'h1;
+    \$1057  = state;
+    if (\$971 ) begin
+      if (\$972 ) begin
+        \$1057  = 1'h1;
       end
     end
     (* full_case = 32'd1 *)
@@ -34997,35 +51949,35 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
-              \$1171  = 1'h0;
+            if (\$973 ) begin
+              \$1057  = 1'h0;
             end else begin
-              if (\$1152 ) begin
-                \$1171  = 1'h1;
+              if (\$1038 ) begin
+                \$1057  = 1'h1;
               end
               if (opt_done) begin
-                \$1171  = 1'h0;
+                \$1057  = 1'h0;
               end
             end
           end
       1'h1:
-          if (\$1157 ) begin
-            \$1171  = 1'h0;
+          if (\$1043 ) begin
+            \$1057  = 1'h0;
           end
     endcase
     if (pipe_rst) begin
-      \$1171  = 1'h0;
+      \$1057  = 1'h0;
     end
     if (rst) begin
-      \$1171  = 1'h0;
+      \$1057  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1172  = start;
-    if (\$1085 ) begin
-      if (\$1086 ) begin
-        \$1172  = 1'h0;
+    \$1058  = start;
+    if (\$971 ) begin
+      if (\$972 ) begin
+        \$1058  = 1'h0;
       end
     end
     (* full_case = 32'd1 *)
@@ -35033,87 +51985,87 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
-              \$1172  = 1'h1;
+            if (\$973 ) begin
+              \$1058  = 1'h1;
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
-                \$1172  = 1'h0;
+                \$1058  = 1'h0;
               end
-              if (\$1152 ) begin
-                \$1172  = 1'h0;
+              if (\$1038 ) begin
+                \$1058  = 1'h0;
               end
               if (opt_done) begin
-                \$1172  = 1'h1;
+                \$1058  = 1'h1;
               end
             end
           end
       1'h1:
-          if (\$1157 ) begin
-            \$1172  = 1'h1;
+          if (\$1043 ) begin
+            \$1058  = 1'h1;
           end
     endcase
     if (pipe_rst) begin
-      \$1172  = 1'h1;
+      \$1058  = 1'h1;
     end
     if (rst) begin
-      \$1172  = 1'h1;
+      \$1058  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1173  = pos;
+    \$1059  = pos;
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
-              \$1173  = 25'h0000000;
+            if (\$973 ) begin
+              \$1059  = 25'h0000000;
             end else begin
-              if (\$1089 ) begin
-                if (\$1090 ) begin
-                  \$1173  = \$1091 [24:0];
+              if (\$975 ) begin
+                if (\$976 ) begin
+                  \$1059  = \$977 [24:0];
                 end
               end
               if (opt_done) begin
-                \$1173  = 25'h0000000;
+                \$1059  = 25'h0000000;
               end
             end
           end
       1'h1:
-          if (\$1157 ) begin
-            \$1173  = 25'h0000000;
-          end else if (\$1158 ) begin
-            if (\$1162 ) begin
-              \$1173  = pos_plus8[24:0];
+          if (\$1043 ) begin
+            \$1059  = 25'h0000000;
+          end else if (\$1044 ) begin
+            if (\$1048 ) begin
+              \$1059  = pos_plus8[24:0];
             end
           end
     endcase
     if (pipe_rst) begin
-      \$1173  = 25'h0000000;
+      \$1059  = 25'h0000000;
     end
     if (rst) begin
-      \$1173  = 25'h0000000;
+      \$1059  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1174  = rem;
+    \$1060  = rem;
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
-              \$1174  = 24'h000000;
+            if (\$973 ) begin
+              \$1060  = 24'h000000;
             end else begin
               if (a_active) begin
                 (* full_case = 32'd1 *)
                 if (a_complete) begin
-                  \$1174  = 24'h000000;
+                  \$1060  = 24'h000000;
                 end else begin
-                  \$1174  = \$1103 [23:0];
+                  \$1060  = \$989 [23:0];
                 end
               end
               if (opt_close) begin
@@ -35121,77 +52073,77 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                 (* full_case = 32'd1 *)
                 if (is_list_at_o) begin
                 end else if (cmpl_at_o) begin
-                  \$1174  = 24'h000000;
+                  \$1060  = 24'h000000;
                 end else begin
-                  \$1174  = \$1143 [23:0];
+                  \$1060  = \$1029 [23:0];
                 end
               end
               if (opt_done) begin
-                \$1174  = 24'h000000;
+                \$1060  = 24'h000000;
               end
             end
           end
       1'h1:
-          if (\$1157 ) begin
-            \$1174  = 24'h000000;
+          if (\$1043 ) begin
+            \$1060  = 24'h000000;
           end
     endcase
     if (pipe_rst) begin
-      \$1174  = 24'h000000;
+      \$1060  = 24'h000000;
     end
     if (rst) begin
-      \$1174  = 24'h000000;
+      \$1060  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1175  = depth;
+    \$1061  = depth;
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
-              \$1175  = 3'h0;
+            if (\$973 ) begin
+              \$1061  = 3'h0;
             end else begin
               if (opt_close) begin
-                \$1175  = \$1104 [2:0];
+                \$1061  = \$990 [2:0];
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1137 ) begin
+                  if (\$1023 ) begin
                   end else begin
-                    \$1175  = \$1141 [2:0];
+                    \$1061  = \$1027 [2:0];
                   end
                 end
               end
               if (opt_done) begin
-                \$1175  = 3'h0;
+                \$1061  = 3'h0;
               end
             end
           end
       1'h1:
-          if (\$1157 ) begin
-            \$1175  = 3'h0;
+          if (\$1043 ) begin
+            \$1061  = 3'h0;
           end
     endcase
     if (pipe_rst) begin
-      \$1175  = 3'h0;
+      \$1061  = 3'h0;
     end
     if (rst) begin
-      \$1175  = 3'h0;
+      \$1061  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1176  = wrap_v;
+    \$1062  = wrap_v;
     (* full_case = 32'd1 *)
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
-              \$1176  = 1'h0;
+            if (\$973 ) begin
+              \$1062  = 1'h0;
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
@@ -35219,40 +52171,40 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                   6'h18:
                       /* empty */;
                   6'h20:
-                      \$1176  = 1'h1;
+                      \$1062  = 1'h1;
                 endcase
               end
               if (opt_done) begin
-                \$1176  = 1'h0;
+                \$1062  = 1'h0;
               end
             end
           end
       1'h1:
-          if (\$1157 ) begin
-            \$1176  = 1'h0;
+          if (\$1043 ) begin
+            \$1062  = 1'h0;
           end
     endcase
     if (pipe_rst) begin
-      \$1176  = 1'h0;
+      \$1062  = 1'h0;
     end
     if (rst) begin
-      \$1176  = 1'h0;
+      \$1062  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1177  = acc;
+    \$1063  = acc;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
+            if (\$973 ) begin
             end else begin
               if (a_active) begin
                 (* full_case = 32'd1 *)
                 if (a_complete) begin
                 end else begin
-                  \$1177  = val_a;
+                  \$1063  = val_a;
                 end
               end
               if (opt_close) begin
@@ -35261,33 +52213,33 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                 if (is_list_at_o) begin
                 end else if (cmpl_at_o) begin
                 end else begin
-                  \$1177  = { 192'h000000000000000000000000000000000000000000000000, val_b };
+                  \$1063  = { 192'h000000000000000000000000000000000000000000000000, val_b };
                 end
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$1177  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1063  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$1177  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1063  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1178  = cur_first;
+    \$1064  = cur_first;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
+            if (\$973 ) begin
             end else begin
               if (a_active) begin
                 (* full_case = 32'd1 *)
                 if (a_complete) begin
                 end else begin
-                  \$1178  = 1'h0;
+                  \$1064  = 1'h0;
                 end
               end
               if (opt_close) begin
@@ -35296,36 +52248,36 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                 if (is_list_at_o) begin
                 end else if (cmpl_at_o) begin
                 end else begin
-                  \$1178  = \$1144 ;
+                  \$1064  = \$1030 ;
                 end
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$1178  = 1'h0;
+      \$1064  = 1'h0;
     end
     if (rst) begin
-      \$1178  = 1'h0;
+      \$1064  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1179  = top_ctx;
+    \$1065  = top_ctx;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
+            if (\$973 ) begin
             end else begin
               if (opt_close) begin
-                \$1179  = \$1106 ;
+                \$1065  = \$992 ;
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1137 ) begin
+                  if (\$1023 ) begin
                   end else begin
-                    \$1179  = child;
+                    \$1065  = child;
                   end
                 end
               end
@@ -35333,29 +52285,29 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$1179  = 4'h0;
+      \$1065  = 4'h0;
     end
     if (rst) begin
-      \$1179  = 4'h0;
+      \$1065  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1180  = top_end;
+    \$1066  = top_end;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
+            if (\$973 ) begin
             end else begin
               if (opt_close) begin
-                \$1180  = \$1108 ;
+                \$1066  = \$994 ;
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1137 ) begin
+                  if (\$1023 ) begin
                   end else begin
-                    \$1180  = \$1142 [25:0];
+                    \$1066  = \$1028 [25:0];
                   end
                 end
               end
@@ -35363,110 +52315,110 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$1180  = 26'h0000000;
+      \$1066  = 26'h0000000;
     end
     if (rst) begin
-      \$1180  = 26'h0000000;
+      \$1066  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1181  = top_cnt;
+    \$1067  = top_cnt;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
+            if (\$973 ) begin
             end else begin
               if (opt_close) begin
-                \$1181  = \$1110 ;
+                \$1067  = \$996 ;
               end else if (opt_header) begin
-                \$1181  = \$1124 [23:0];
+                \$1067  = \$1010 [23:0];
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1137 ) begin
+                  if (\$1023 ) begin
                   end else begin
-                    \$1181  = 24'h000000;
+                    \$1067  = 24'h000000;
                   end
                 end
                 if (c_take_at_o) begin
-                  \$1181  = \$1148 [23:0];
+                  \$1067  = \$1034 [23:0];
                 end
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$1181  = 24'h000000;
+      \$1067  = 24'h000000;
     end
     if (rst) begin
-      \$1181  = 24'h000000;
+      \$1067  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1182  = late2_f;
+    \$1068  = late2_f;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
+            if (\$973 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
-                \$1182  = fld;
+                \$1068  = fld;
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$1182  = 6'h00;
+      \$1068  = 6'h00;
     end
     if (rst) begin
-      \$1182  = 6'h00;
+      \$1068  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1183  = late2_val;
+    \$1069  = late2_val;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
+            if (\$973 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
-                \$1183  = val_b;
+                \$1069  = val_b;
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$1183  = 64'h0000000000000000;
+      \$1069  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$1183  = 64'h0000000000000000;
+      \$1069  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1184  = stk_ctx0;
+    \$1070  = stk_ctx0;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
+            if (\$973 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1137 ) begin
+                  if (\$1023 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
-                          \$1184  = \$1139 ;
+                          \$1070  = \$1025 ;
                     endcase
                   end
                 end
@@ -35475,68 +52427,32 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$1184  = 4'h0;
+      \$1070  = 4'h0;
     end
     if (rst) begin
-      \$1184  = 4'h0;
+      \$1070  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1185  = stk_ctx1;
+    \$1071  = stk_ctx1;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
+            if (\$973 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1137 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          \$1185  = \$1139 ;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$1185  = 4'h0;
-    end
-    if (rst) begin
-      \$1185  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1186  = stk_ctx2;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (\$1087 ) begin
-            end else begin
-              if (opt_close) begin
-              end else if (opt_header) begin
-                if (is_list_at_o) begin
-                  (* full_case = 32'd1 *)
-                  if (\$1137 ) begin
+                  if (\$1023 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
                           /* empty */;
                       3'h1:
-                          /* empty */;
-                      3'h2:
-                          \$1186  = \$1139 ;
+                          \$1071  = \$1025 ;
                     endcase
                   end
                 end
@@ -35545,26 +52461,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$1186  = 4'h0;
+      \$1071  = 4'h0;
     end
     if (rst) begin
-      \$1186  = 4'h0;
+      \$1071  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1187  = stk_ctx3;
+    \$1072  = stk_ctx2;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
+            if (\$973 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1137 ) begin
+                  if (\$1023 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -35572,9 +52488,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h1:
                           /* empty */;
                       3'h2:
-                          /* empty */;
-                      3'h3:
-                          \$1187  = \$1139 ;
+                          \$1072  = \$1025 ;
                     endcase
                   end
                 end
@@ -35583,26 +52497,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$1187  = 4'h0;
+      \$1072  = 4'h0;
     end
     if (rst) begin
-      \$1187  = 4'h0;
+      \$1072  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1188  = stk_ctx4;
+    \$1073  = stk_ctx3;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
+            if (\$973 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1137 ) begin
+                  if (\$1023 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -35612,9 +52526,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h2:
                           /* empty */;
                       3'h3:
-                          /* empty */;
-                      3'h4:
-                          \$1188  = \$1139 ;
+                          \$1073  = \$1025 ;
                     endcase
                   end
                 end
@@ -35623,26 +52535,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$1188  = 4'h0;
+      \$1073  = 4'h0;
     end
     if (rst) begin
-      \$1188  = 4'h0;
+      \$1073  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1189  = stk_ctx5;
+    \$1074  = stk_ctx4;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
+            if (\$973 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1137 ) begin
+                  if (\$1023 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -35654,9 +52566,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h3:
                           /* empty */;
                       3'h4:
-                          /* empty */;
-                      3'h5:
-                          \$1189  = \$1139 ;
+                          \$1074  = \$1025 ;
                     endcase
                   end
                 end
@@ -35665,206 +52575,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$1189  = 4'h0;
+      \$1074  = 4'h0;
     end
     if (rst) begin
-      \$1189  = 4'h0;
+      \$1074  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1190  = stk_end0;
+    \$1075  = stk_ctx5;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
+            if (\$973 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1137 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          \$1190  = top_end;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$1190  = 26'h0000000;
-    end
-    if (rst) begin
-      \$1190  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1191  = stk_end1;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (\$1087 ) begin
-            end else begin
-              if (opt_close) begin
-              end else if (opt_header) begin
-                if (is_list_at_o) begin
-                  (* full_case = 32'd1 *)
-                  if (\$1137 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          \$1191  = top_end;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$1191  = 26'h0000000;
-    end
-    if (rst) begin
-      \$1191  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1192  = stk_end2;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (\$1087 ) begin
-            end else begin
-              if (opt_close) begin
-              end else if (opt_header) begin
-                if (is_list_at_o) begin
-                  (* full_case = 32'd1 *)
-                  if (\$1137 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          /* empty */;
-                      3'h2:
-                          \$1192  = top_end;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$1192  = 26'h0000000;
-    end
-    if (rst) begin
-      \$1192  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1193  = stk_end3;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (\$1087 ) begin
-            end else begin
-              if (opt_close) begin
-              end else if (opt_header) begin
-                if (is_list_at_o) begin
-                  (* full_case = 32'd1 *)
-                  if (\$1137 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          /* empty */;
-                      3'h2:
-                          /* empty */;
-                      3'h3:
-                          \$1193  = top_end;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$1193  = 26'h0000000;
-    end
-    if (rst) begin
-      \$1193  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1194  = stk_end4;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (\$1087 ) begin
-            end else begin
-              if (opt_close) begin
-              end else if (opt_header) begin
-                if (is_list_at_o) begin
-                  (* full_case = 32'd1 *)
-                  if (\$1137 ) begin
-                  end else begin
-                    casez (depth)
-                      3'h0:
-                          /* empty */;
-                      3'h1:
-                          /* empty */;
-                      3'h2:
-                          /* empty */;
-                      3'h3:
-                          /* empty */;
-                      3'h4:
-                          \$1194  = top_end;
-                    endcase
-                  end
-                end
-              end
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$1194  = 26'h0000000;
-    end
-    if (rst) begin
-      \$1194  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1195  = stk_end5;
-    casez (state)
-      1'h0:
-          if (fire) begin
-            (* full_case = 32'd1 *)
-            if (\$1087 ) begin
-            end else begin
-              if (opt_close) begin
-              end else if (opt_header) begin
-                if (is_list_at_o) begin
-                  (* full_case = 32'd1 *)
-                  if (\$1137 ) begin
+                  if (\$1023 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -35878,7 +52608,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h4:
                           /* empty */;
                       3'h5:
-                          \$1195  = top_end;
+                          \$1075  = \$1025 ;
                     endcase
                   end
                 end
@@ -35887,30 +52617,30 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$1195  = 26'h0000000;
+      \$1075  = 4'h0;
     end
     if (rst) begin
-      \$1195  = 26'h0000000;
+      \$1075  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1196  = stk_cnt0;
+    \$1076  = stk_end0;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
+            if (\$973 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1137 ) begin
+                  if (\$1023 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
-                          \$1196  = \$1140 [23:0];
+                          \$1076  = top_end;
                     endcase
                   end
                 end
@@ -35919,32 +52649,32 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$1196  = 24'h000000;
+      \$1076  = 26'h0000000;
     end
     if (rst) begin
-      \$1196  = 24'h000000;
+      \$1076  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1197  = stk_cnt1;
+    \$1077  = stk_end1;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
+            if (\$973 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1137 ) begin
+                  if (\$1023 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
                           /* empty */;
                       3'h1:
-                          \$1197  = \$1140 [23:0];
+                          \$1077  = top_end;
                     endcase
                   end
                 end
@@ -35953,26 +52683,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$1197  = 24'h000000;
+      \$1077  = 26'h0000000;
     end
     if (rst) begin
-      \$1197  = 24'h000000;
+      \$1077  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1198  = stk_cnt2;
+    \$1078  = stk_end2;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
+            if (\$973 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1137 ) begin
+                  if (\$1023 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -35980,7 +52710,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h1:
                           /* empty */;
                       3'h2:
-                          \$1198  = \$1140 [23:0];
+                          \$1078  = top_end;
                     endcase
                   end
                 end
@@ -35989,26 +52719,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$1198  = 24'h000000;
+      \$1078  = 26'h0000000;
     end
     if (rst) begin
-      \$1198  = 24'h000000;
+      \$1078  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1199  = stk_cnt3;
+    \$1079  = stk_end3;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
+            if (\$973 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1137 ) begin
+                  if (\$1023 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -36018,7 +52748,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h2:
                           /* empty */;
                       3'h3:
-                          \$1199  = \$1140 [23:0];
+                          \$1079  = top_end;
                     endcase
                   end
                 end
@@ -36027,26 +52757,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$1199  = 24'h000000;
+      \$1079  = 26'h0000000;
     end
     if (rst) begin
-      \$1199  = 24'h000000;
+      \$1079  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1200  = stk_cnt4;
+    \$1080  = stk_end4;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
+            if (\$973 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1137 ) begin
+                  if (\$1023 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -36058,7 +52788,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h3:
                           /* empty */;
                       3'h4:
-                          \$1200  = \$1140 [23:0];
+                          \$1080  = top_end;
                     endcase
                   end
                 end
@@ -36067,26 +52797,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$1200  = 24'h000000;
+      \$1080  = 26'h0000000;
     end
     if (rst) begin
-      \$1200  = 24'h000000;
+      \$1080  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1201  = stk_cnt5;
+    \$1081  = stk_end5;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
+            if (\$973 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
                 if (is_list_at_o) begin
                   (* full_case = 32'd1 *)
-                  if (\$1137 ) begin
+                  if (\$1023 ) begin
                   end else begin
                     casez (depth)
                       3'h0:
@@ -36100,7 +52830,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                       3'h4:
                           /* empty */;
                       3'h5:
-                          \$1201  = \$1140 [23:0];
+                          \$1081  = top_end;
                     endcase
                   end
                 end
@@ -36109,20 +52839,242 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
           end
     endcase
     if (pipe_rst) begin
-      \$1201  = 24'h000000;
+      \$1081  = 26'h0000000;
     end
     if (rst) begin
-      \$1201  = 24'h000000;
+      \$1081  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1202  = cur_f;
+    \$1082  = stk_cnt0;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
+            if (\$973 ) begin
+            end else begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
+                  (* full_case = 32'd1 *)
+                  if (\$1023 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          \$1082  = \$1026 [23:0];
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$1082  = 24'h000000;
+    end
+    if (rst) begin
+      \$1082  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \$1083  = stk_cnt1;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (\$973 ) begin
+            end else begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
+                  (* full_case = 32'd1 *)
+                  if (\$1023 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          \$1083  = \$1026 [23:0];
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$1083  = 24'h000000;
+    end
+    if (rst) begin
+      \$1083  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \$1084  = stk_cnt2;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (\$973 ) begin
+            end else begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
+                  (* full_case = 32'd1 *)
+                  if (\$1023 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          \$1084  = \$1026 [23:0];
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$1084  = 24'h000000;
+    end
+    if (rst) begin
+      \$1084  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \$1085  = stk_cnt3;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (\$973 ) begin
+            end else begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
+                  (* full_case = 32'd1 *)
+                  if (\$1023 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          /* empty */;
+                      3'h3:
+                          \$1085  = \$1026 [23:0];
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$1085  = 24'h000000;
+    end
+    if (rst) begin
+      \$1085  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \$1086  = stk_cnt4;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (\$973 ) begin
+            end else begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
+                  (* full_case = 32'd1 *)
+                  if (\$1023 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          /* empty */;
+                      3'h3:
+                          /* empty */;
+                      3'h4:
+                          \$1086  = \$1026 [23:0];
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$1086  = 24'h000000;
+    end
+    if (rst) begin
+      \$1086  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \$1087  = stk_cnt5;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (\$973 ) begin
+            end else begin
+              if (opt_close) begin
+              end else if (opt_header) begin
+                if (is_list_at_o) begin
+                  (* full_case = 32'd1 *)
+                  if (\$1023 ) begin
+                  end else begin
+                    casez (depth)
+                      3'h0:
+                          /* empty */;
+                      3'h1:
+                          /* empty */;
+                      3'h2:
+                          /* empty */;
+                      3'h3:
+                          /* empty */;
+                      3'h4:
+                          /* empty */;
+                      3'h5:
+                          \$1087  = \$1026 [23:0];
+                    endcase
+                  end
+                end
+              end
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$1087  = 24'h000000;
+    end
+    if (rst) begin
+      \$1087  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
+    \$1088  = cur_f;
+    casez (state)
+      1'h0:
+          if (fire) begin
+            (* full_case = 32'd1 *)
+            if (\$973 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
@@ -36130,27 +53082,27 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                 if (is_list_at_o) begin
                 end else if (cmpl_at_o) begin
                 end else begin
-                  \$1202  = fld;
+                  \$1088  = fld;
                 end
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$1202  = 6'h00;
+      \$1088  = 6'h00;
     end
     if (rst) begin
-      \$1202  = 6'h00;
+      \$1088  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1203  = cur_wrapped;
+    \$1089  = cur_wrapped;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
+            if (\$973 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
@@ -36158,27 +53110,27 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                 if (is_list_at_o) begin
                 end else if (cmpl_at_o) begin
                 end else begin
-                  \$1203  = wrapped;
+                  \$1089  = wrapped;
                 end
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$1203  = 1'h0;
+      \$1089  = 1'h0;
     end
     if (rst) begin
-      \$1203  = 1'h0;
+      \$1089  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
-    \$1204  = cur_big;
+    \$1090  = cur_big;
     casez (state)
       1'h0:
           if (fire) begin
             (* full_case = 32'd1 *)
-            if (\$1087 ) begin
+            if (\$973 ) begin
             end else begin
               if (opt_close) begin
               end else if (opt_header) begin
@@ -36186,58 +53138,58 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
                 if (is_list_at_o) begin
                 end else if (cmpl_at_o) begin
                 end else begin
-                  \$1204  = \$1145 ;
+                  \$1090  = \$1031 ;
                 end
               end
             end
           end
     endcase
     if (pipe_rst) begin
-      \$1204  = 1'h0;
+      \$1090  = 1'h0;
     end
     if (rst) begin
-      \$1204  = 1'h0;
+      \$1090  = 1'h0;
     end
   end
   assign out_rec = o__payload;
   assign out_valid = o__valid;
-  assign window = { \port$19567$0 , \port$19565$0 , \port$19563$0 , \port$19561$0 , \port$19559$0 , \port$19557$0 , \port$19555$0 , \port$19553$0 , \port$19551$0 , \port$19549$0 , \port$19547$0 , \port$19545$0 , \port$19543$0 , \port$19541$0 , \port$19539$0 , \port$19537$0  };
-  assign rel_top = { \$68 [26], \$68  };
-  assign n_l0 = \$84 [3:0];
-  assign n_l1 = \$98 [3:0];
-  assign n_l2 = \$112 [3:0];
-  assign n_l3 = \$126 [3:0];
-  assign n_l4 = \$140 [3:0];
-  assign n_l5 = \$154 [3:0];
-  assign n_l6 = \$168 [3:0];
-  assign n_l7 = \$182 [3:0];
-  assign item_end = \$185 [26:0];
-  assign n_room = \$210 [3:0];
+  assign window = { \port$20531$0 , \port$20529$0 , \port$20527$0 , \port$20525$0 , \port$20523$0 , \port$20521$0 , \port$20519$0 , \port$20517$0 , \port$20515$0 , \port$20513$0 , \port$20511$0 , \port$20509$0 , \port$20507$0 , \port$20505$0 , \port$20503$0 , \port$20501$0  };
+  assign rel_top = { \$81 [26], \$81  };
+  assign item_end = \$88 [26:0];
+  assign n_room = \$113 [3:0];
   assign b_complete = cmpl_at_o;
-  assign amount_l0 = \$742 [4:0];
-  assign amount_l1 = \$766 [4:0];
-  assign amount_l2 = \$790 [4:0];
-  assign amount_l3 = \$814 [4:0];
-  assign amount_l4 = \$838 [4:0];
-  assign amount_l5 = \$862 [4:0];
-  assign amount_l6 = \$886 [4:0];
-  assign amount_l7 = \$910 [4:0];
-  assign fa_l0 = \$953 [3:0];
-  assign ta_l0 = \$955 [3:0];
-  assign fa_l1 = \$963 [3:0];
-  assign ta_l1 = \$965 [3:0];
-  assign fa_l2 = \$973 [3:0];
-  assign ta_l2 = \$975 [3:0];
-  assign fa_l3 = \$983 [3:0];
-  assign ta_l3 = \$985 [3:0];
-  assign fa_l4 = \$993 [3:0];
-  assign ta_l4 = \$995 [3:0];
-  assign fa_l5 = \$1003 [3:0];
-  assign ta_l5 = \$1005 [3:0];
-  assign fa_l6 = \$1013 [3:0];
-  assign ta_l6 = \$1015 [3:0];
-  assign fa_l7 = \$1023 [3:0];
-  assign ta_l7 = \$1025 [3:0];
+  assign oe2c_p0 = \$359 [3:0];
+  assign oe2c_p1 = \$393 [3:0];
+  assign oe2c_p2 = \$427 [3:0];
+  assign oe2c_p3 = \$461 [3:0];
+  assign oe2c_p4 = \$495 [3:0];
+  assign oe2c_p5 = \$529 [3:0];
+  assign oe2c_p6 = \$563 [3:0];
+  assign oe2c_p7 = \$597 [3:0];
+  assign oe2_l0 = { 3'h0, \$620  };
+  assign o2c_l0 = \$645 [3:0];
+  assign oe2_l1 = { 3'h0, \$647  };
+  assign o2c_l1 = \$672 [3:0];
+  assign oe2_l2 = { 3'h0, \$674  };
+  assign o2c_l2 = \$699 [3:0];
+  assign oe2_l3 = { 3'h0, \$701  };
+  assign o2c_l3 = \$726 [3:0];
+  assign oe2_l4 = { 3'h0, \$728  };
+  assign o2c_l4 = \$753 [3:0];
+  assign oe2_l5 = { 3'h0, \$755  };
+  assign o2c_l5 = \$780 [3:0];
+  assign oe2_l6 = { 3'h0, \$782  };
+  assign o2c_l6 = \$807 [3:0];
+  assign oe2_l7 = { 3'h0, \$809  };
+  assign o2c_l7 = \$834 [3:0];
+  assign kc_l0 = \$851 [3:0];
+  assign kc_l1 = \$857 [3:0];
+  assign kc_l2 = \$865 [3:0];
+  assign kc_l3 = \$873 [3:0];
+  assign kc_l4 = \$881 [3:0];
+  assign kc_l5 = \$889 [3:0];
+  assign kc_l6 = \$897 [3:0];
+  assign kc_l7 = \$905 [3:0];
   assign \o__payload.error  = o__payload[4:0];
   assign \o__payload.tx_type  = o__payload[7:5];
   assign \o__payload.network_form  = o__payload[8];
@@ -36343,14 +53295,23 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \o_calldata__payload.data  = o_calldata__payload[63:0];
   assign \o_calldata__payload.n  = o_calldata__payload[67:64];
   assign \o_calldata__payload.end  = o_calldata__payload[68];
-  assign \$282  = \$281 ;
-  assign \$407  = 1'h0;
-  assign \$411  = 6'h20;
-  assign \$703  = \$702 ;
-  assign \$704  = 6'h21;
-  assign \$714  = 1'h0;
-  assign \$715  = 6'h20;
-  assign \$952  = \$951 ;
+  assign \$904  = over7;
+  assign \$896  = over6;
+  assign \$888  = over5;
+  assign \$880  = over4;
+  assign \$872  = over3;
+  assign \$864  = over2;
+  assign \$856  = over1;
+  assign \$850  = over0;
+  assign \$185  = \$184 ;
+  assign \$302  = 1'h0;
+  assign \$303  = 1'h0;
+  assign \$304  = 6'h20;
+  assign \$604  = \$603 ;
+  assign \$605  = 6'h21;
+  assign \$615  = 1'h0;
+  assign \$616  = 6'h20;
+  assign \$855  = \$854 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -59064,7 +76025,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data, host_commit, rp_host__en, \port$19340$0 , \port$19342$0 , \port$19344$0 , \port$19346$0 , \port$19348$0 , \port$19350$0 , \port$19352$0 , \port$19354$0 , \port$19356$0 , rd_slot, rp_eval__en, host_error, clk);
+module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data, host_commit, rp_host__en, \port$20304$0 , \port$20306$0 , \port$20308$0 , \port$20310$0 , \port$20312$0 , \port$20314$0 , \port$20316$0 , \port$20318$0 , \port$20320$0 , rd_slot, rp_eval__en, host_error, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$11  = 0;
   input rst;
   wire rst;
@@ -59080,24 +76041,24 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   wire host_commit;
   input rp_host__en;
   wire rp_host__en;
-  input [15:0] \port$19340$0 ;
-  wire [15:0] \port$19340$0 ;
-  input [31:0] \port$19342$0 ;
-  wire [31:0] \port$19342$0 ;
-  input [31:0] \port$19344$0 ;
-  wire [31:0] \port$19344$0 ;
-  input [31:0] \port$19346$0 ;
-  wire [31:0] \port$19346$0 ;
-  input [31:0] \port$19348$0 ;
-  wire [31:0] \port$19348$0 ;
-  input [31:0] \port$19350$0 ;
-  wire [31:0] \port$19350$0 ;
-  input [31:0] \port$19352$0 ;
-  wire [31:0] \port$19352$0 ;
-  input [31:0] \port$19354$0 ;
-  wire [31:0] \port$19354$0 ;
-  input [31:0] \port$19356$0 ;
-  wire [31:0] \port$19356$0 ;
+  input [15:0] \port$20304$0 ;
+  wire [15:0] \port$20304$0 ;
+  input [31:0] \port$20306$0 ;
+  wire [31:0] \port$20306$0 ;
+  input [31:0] \port$20308$0 ;
+  wire [31:0] \port$20308$0 ;
+  input [31:0] \port$20310$0 ;
+  wire [31:0] \port$20310$0 ;
+  input [31:0] \port$20312$0 ;
+  wire [31:0] \port$20312$0 ;
+  input [31:0] \port$20314$0 ;
+  wire [31:0] \port$20314$0 ;
+  input [31:0] \port$20316$0 ;
+  wire [31:0] \port$20316$0 ;
+  input [31:0] \port$20318$0 ;
+  wire [31:0] \port$20318$0 ;
+  input [31:0] \port$20320$0 ;
+  wire [31:0] \port$20320$0 ;
   input [9:0] rd_slot;
   wire [9:0] rd_slot;
   input rp_eval__en;
@@ -61226,13 +78187,13 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   end
   always @(posedge clk) begin
     if (wp__en)
-      mem[{ \$4 , \port$19340$0 [9:0] }] <= { \port$19356$0 , \port$19354$0 , \port$19352$0 , \port$19350$0 , \port$19348$0 , \port$19346$0 , \port$19344$0 , \port$19342$0  };
+      mem[{ \$4 , \port$20304$0 [9:0] }] <= { \port$20320$0 , \port$20318$0 , \port$20316$0 , \port$20314$0 , \port$20312$0 , \port$20310$0 , \port$20308$0 , \port$20306$0  };
   end
   reg [255:0] _0_;
   reg [255:0] _1_;
   always @(posedge clk) begin
     if (rp_host__en) begin
-      _0_ <= mem[{ \$15 , \port$19340$0 [9:0] }];
+      _0_ <= mem[{ \$15 , \port$20304$0 [9:0] }];
     end
     if (rp_eval__en) begin
       _1_ <= mem[{ \$12 , rd_slot }];
@@ -61246,36 +78207,36 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   assign active_next = active ^ \$1 ;
   assign \$2  = ~ boundary;
   assign pending_base = pending & \$2 ;
-  assign \$3  = active_next >> \port$19340$0 [9:0];
+  assign \$3  = active_next >> \port$20304$0 [9:0];
   assign \$4  = ~ \$3 ;
-  assign \$5  = \port$19340$0  < 11'h400;
+  assign \$5  = \port$20304$0  < 11'h400;
   assign \$6  = host_commit & \$5 ;
-  assign \$7  = | \port$19356$0 [31:16];
-  assign \$8  = | \port$19356$0 [15:0];
+  assign \$7  = | \port$20320$0 [31:16];
+  assign \$8  = | \port$20320$0 [15:0];
   assign \$9  = \$7  & \$8 ;
-  assign \$10  = \port$19356$0 [15:0] <= \port$19356$0 [31:16];
+  assign \$10  = \port$20320$0 [15:0] <= \port$20320$0 [31:16];
   assign \$11  = \$9  & \$10 ;
   assign wp__en = \$6  & \$11 ;
   assign \$12  = active >> rd_slot;
-  assign \$13  = active >> \port$19340$0 [9:0];
-  assign \$14  = pending >> \port$19340$0 [9:0];
+  assign \$13  = active >> \port$20304$0 [9:0];
+  assign \$14  = pending >> \port$20304$0 [9:0];
   assign \$15  = \$13  ^ \$14 ;
-  assign \$16  = \port$19340$0  < 11'h400;
+  assign \$16  = \port$20304$0  < 11'h400;
   assign \$17  = host_commit & \$16 ;
-  assign \$18  = | \port$19356$0 [31:16];
-  assign \$19  = | \port$19356$0 [15:0];
+  assign \$18  = | \port$20320$0 [31:16];
+  assign \$19  = | \port$20320$0 [15:0];
   assign \$20  = \$18  & \$19 ;
-  assign \$21  = \port$19356$0 [15:0] <= \port$19356$0 [31:16];
+  assign \$21  = \port$20320$0 [15:0] <= \port$20320$0 [31:16];
   assign \$22  = \$20  & \$21 ;
   assign \$23  = \$17  & \$22 ;
-  assign \$24  = 1'h1 << \port$19340$0 [9:0];
+  assign \$24  = 1'h1 << \port$20304$0 [9:0];
   assign \$25  = { 1023'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, pending_base } | \$24 ;
-  assign \$26  = \port$19340$0  < 11'h400;
+  assign \$26  = \port$20304$0  < 11'h400;
   assign \$27  = ~ \$26 ;
-  assign \$28  = | \port$19356$0 [31:16];
-  assign \$29  = | \port$19356$0 [15:0];
+  assign \$28  = | \port$20320$0 [31:16];
+  assign \$29  = | \port$20320$0 [15:0];
   assign \$30  = \$28  & \$29 ;
-  assign \$31  = \port$19356$0 [15:0] <= \port$19356$0 [31:16];
+  assign \$31  = \port$20320$0 [15:0] <= \port$20320$0 [31:16];
   assign \$32  = \$30  & \$31 ;
   assign \$33  = ~ \$32 ;
   assign \$34  = \$32  ? 2'h0 : 2'h3;
@@ -61315,21 +78276,21 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
       \$38  = 4'h0;
     end
   end
-  assign wp__addr = { \$4 , \port$19340$0 [9:0] };
-  assign host_slot = { 16'h0000, \port$19340$0  };
-  assign wp__data = { \port$19356$0 , \port$19354$0 , \port$19352$0 , \port$19350$0 , \port$19348$0 , \port$19346$0 , \port$19344$0 , \port$19342$0  };
-  assign host_data = { \port$19356$0 , \port$19354$0 , \port$19352$0 , \port$19350$0 , \port$19348$0 , \port$19346$0 , \port$19344$0 , \port$19342$0  };
+  assign wp__addr = { \$4 , \port$20304$0 [9:0] };
+  assign host_slot = { 16'h0000, \port$20304$0  };
+  assign wp__data = { \port$20320$0 , \port$20318$0 , \port$20316$0 , \port$20314$0 , \port$20312$0 , \port$20310$0 , \port$20308$0 , \port$20306$0  };
+  assign host_data = { \port$20320$0 , \port$20318$0 , \port$20316$0 , \port$20314$0 , \port$20312$0 , \port$20310$0 , \port$20308$0 , \port$20306$0  };
   assign rp_eval__addr = { \$12 , rd_slot };
   assign rd_en = rp_eval__en;
   assign rp_eval__data = rd_data;
-  assign rp_host__addr = { \$15 , \port$19340$0 [9:0] };
-  assign host_rd_slot = \port$19340$0 [9:0];
+  assign rp_host__addr = { \$15 , \port$20304$0 [9:0] };
+  assign host_rd_slot = \port$20304$0 [9:0];
   assign host_rd_en = rp_host__en;
   assign rp_host__data = host_rd_data;
-  assign \host_data.reserve0  = { \port$19348$0 [15:0], \port$19346$0 , \port$19344$0 , \port$19342$0  };
-  assign \host_data.reserve1  = { \port$19354$0 , \port$19352$0 , \port$19350$0 , \port$19348$0 [31:16] };
-  assign \host_data.fee_num  = \port$19356$0 [15:0];
-  assign \host_data.fee_den  = \port$19356$0 [31:16];
+  assign \host_data.reserve0  = { \port$20312$0 [15:0], \port$20310$0 , \port$20308$0 , \port$20306$0  };
+  assign \host_data.reserve1  = { \port$20318$0 , \port$20316$0 , \port$20314$0 , \port$20312$0 [31:16] };
+  assign \host_data.fee_num  = \port$20320$0 [15:0];
+  assign \host_data.fee_den  = \port$20320$0 [31:16];
   assign \rd_data.reserve0  = rd_data[111:0];
   assign \rd_data.reserve1  = rd_data[223:112];
   assign \rd_data.fee_num  = rd_data[239:224];
