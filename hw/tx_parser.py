@@ -332,8 +332,8 @@ class TxParser(wiring.Component):
         late_f = Signal(range(len(F)))
         late_val = Signal(256)
         m.d.sync += [late_armed.eq(0), late_f.eq(cur_f), late_val.eq(val_a)]
-        late_err, late_code = complete_error(late_f, late_val, 0, rec.max_priority_fee_per_gas, fields=LATE_FIELDS,
-                                             wide=True)
+        late_err, late_code = complete_error(late_f, late_val, 0, rec.max_priority_fee_per_gas,
+                                             fields=LATE_FIELDS, wide=True)
         # the same for a value completed by phase B (at most 8 bytes; later in byte order)
         late2_armed = Signal()
         late2_f = Signal(range(len(F)))
@@ -407,7 +407,8 @@ class TxParser(wiring.Component):
             with m.Else():
                 m.d.comb += ln_k.eq(bk[:6])
             lanes.append({"single": d["single"], "is_list": d["list"], "is_long": d["long"], "ll": ll_k,
-                          "h": d["h"], "ln": ln_k, "oh": d["oh"], "n": d["n"], "o2": d["o2"], "cmpl": d["cmpl"],
+                          "h": d["h"], "ln": ln_k, "oh": d["oh"], "n": d["n"], "o2": d["o2"],
+                          "cmpl": d["cmpl"],
                           "empty_list": bk == 0xC0, "out_end": d["out_end"], "defer": d["defer"],
                           "L1": W[k + 1], "b": bk})
 
@@ -674,7 +675,8 @@ class TxParser(wiring.Component):
         # after the outermost list header (first cycle of a packet) the next item is the
         # first tx field: chain_id when typed, nonce when legacy
         fld2 = Signal(range(len(F)))
-        m.d.comb += fld2.eq(Mux(fld == F.OUTER, Mux(typed, F.CHAIN_ID, F.NONCE), field_of(top_cnt, 0, "fld2_in", off=1)))
+        m.d.comb += fld2.eq(Mux(fld == F.OUTER, Mux(typed, F.CHAIN_ID, F.NONCE),
+                                field_of(top_cnt, 0, "fld2_in", off=1)))
         # The second item can only start at 0..7: decode it there in parallel (from the window
         # and registers only); the header of phase B then just selects one position.
         # what a cycle takes is clamped to what is left of the packet (``over[v]``: taking v
@@ -698,10 +700,10 @@ class TxParser(wiring.Component):
             m.d.comb += len_j.eq(Mux(single_j, 1, bj[:6]))
             # where a short item starting at j ends, saturated at 15 (it is taken only when it
             # ends inside the 8 bytes), and whether it does: a table of the byte
-            d2 = _table(m, bj, lambda b, j=j: {"oe": min(j + (1 if b < 0x80 else 1 + (b & 0x3F)), 15),
-                                                "fits": int((b < 0xB8) and j + (1 if b < 0x80 else 1 + (b & 0x3F))
-                                                            <= BEAT_BYTES)},
-                        {"oe": 4, "fits": 1}, f"dec2_p{j}")
+            def second(b, j=j):
+                end = j + (1 if b < 0x80 else 1 + (b & 0x3F))
+                return {"oe": min(end, 15), "fits": int(b < 0xB8 and end <= BEAT_BYTES)}
+            d2 = _table(m, bj, second, {"oe": 4, "fits": 1}, f"dec2_p{j}")
             oe_j = d2["oe"]
             fb_j = Signal(8, name=f"fb2_p{j}")
             m.d.comb += fb_j.eq(Mux(single_j, bj, W[j + 1]))
@@ -909,7 +911,8 @@ class TxParser(wiring.Component):
                         with m.Elif(opt_header):
                             m.d.sync += [
                                 start.eq(0),
-                                late2_armed.eq(b_header & b_complete & is_f(fld, *LATE_FIELDS) & ~a_err & ~late_here),
+                                late2_armed.eq(b_header & b_complete & is_f(fld, *LATE_FIELDS)
+                                               & ~a_err & ~late_here),
                                 late2_f.eq(fld), late2_val.eq(val_b),
                             ]
                             self._header_updates(m, fld, is_list, ln, h, n, p, item_end, huge, wrapped,
