@@ -80,7 +80,13 @@ echo "2.46.19.3. Executing XAIGER2 backend." > "$3"; echo "wasm trap: call stack
 """
 _FAKE_NEXTPNR = """#!/bin/sh
 for a in "$@"; do case "$prev" in --log) log="$a";; --textcfg) cfg="$a";; esac; prev="$a"; done
-{fail}
+if [ -n "{fail}" ]; then
+  printf "Info: Logic utilisation before packing:\\nInfo:     Total LUT4s:     151515/83640   181%%\\n" > "$log"
+  printf "Info:         logic LUTs:  116253/83640   138%%\\n\\nInfo:      Total DFFs:     49010/83640    58%%\\n" >> "$log"
+  printf "\\nInfo: Packing IOs..\\nInfo: \t          TRELLIS_IO:       8/    365     2%%\\n" >> "$log"
+  printf "ERROR: Unable to place cell 'x', no BELs remaining to implement cell type 'TRELLIS_COMB'\\n" >> "$log"
+  exit 3
+fi
 printf "Info: Max frequency for clock '\\$glbnet\\$core_clk': 61.50 MHz (FAIL at 100.00 MHz)\\n" > "$log"
 echo cfg > "$cfg"
 """
@@ -109,7 +115,7 @@ def _fake_tools(tmp_path, monkeypatch, *, abc9_rc: int = 1, nextpnr_fails: bool 
     tools = tmp_path / "tools"
     tools.mkdir()
     for name, text in (("yosys", _FAKE_YOSYS.replace("{abc9_rc}", str(abc9_rc))),
-                       ("nextpnr", _FAKE_NEXTPNR.replace("{fail}", "exit 3" if nextpnr_fails else "")),
+                       ("nextpnr", _FAKE_NEXTPNR.replace("{fail}", "1" if nextpnr_fails else "")),
                        ("ecppack", _FAKE_ECPPACK)):
         path = tools / name
         path.write_text(text)
@@ -125,7 +131,7 @@ def _fake_tools(tmp_path, monkeypatch, *, abc9_rc: int = 1, nextpnr_fails: bool 
 def test_ecp5_build_falls_back_to_classic_abc_when_abc9_fails(tmp_path, monkeypatch) -> None:
     _fake_tools(tmp_path, monkeypatch)
     rep = build_board("ulx3s-85f", out=tmp_path / "out")
-    assert rep["synth"] == "abc"
+    assert rep["synth"] == "abc" and rep["ok"] is True and rep["error"] is None
     assert rep["synth_notes"] == ["abc9: failed (yosys, in: 2.46.19.3. Executing XAIGER2 backend.)"]
     assert rep["fmax_mhz"]["$glbnet$core_clk"] == {"fmax": 61.5, "target": 100.0, "pass": False}
     assert (tmp_path / "out" / "mevblade.bit").read_text() == "bit\n"
@@ -143,9 +149,14 @@ def test_ecp5_build_with_abc9_only_reports_the_failed_step(tmp_path, monkeypatch
 
 def test_ecp5_build_does_not_resynthesise_when_place_and_route_fails(tmp_path, monkeypatch) -> None:
     _fake_tools(tmp_path, monkeypatch, nextpnr_fails=True)
-    with pytest.raises(RuntimeError, match=r"abc: failed \(place/route/pack\)") as err:
+    with pytest.raises(RuntimeError, match=r"abc: failed \(place/route/pack\)\): Unable to place cell") as err:
         build_board("ulx3s-85f", out=tmp_path / "out", synth="abc")
     assert "abc9" not in str(err.value)
+    rep = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert rep["ok"] is False and rep["error"].endswith("cell type 'TRELLIS_COMB'")
+    assert rep["demand"]["Total_LUT4s"] == {"used": 151515, "total": 83640, "percent": 181}
+    assert rep["demand"]["logic_LUTs"]["percent"] == 138
+    assert rep["demand"]["Total_DFFs"]["used"] == 49010 and "TRELLIS_IO" not in rep["demand"]
 
 
 def test_ecp5_build_rejects_an_unknown_flow(tmp_path) -> None:

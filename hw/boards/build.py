@@ -65,8 +65,17 @@ def _toolchain_env() -> None:
 
 
 def parse_nextpnr_log(text: str) -> dict[str, Any]:
-    """Fmax per clock and the utilisation table of a nextpnr-ecp5 log."""
-    out: dict[str, Any] = {"fmax_mhz": {}, "utilisation": {}}
+    """Fmax per clock, the utilisation table, the logic demand before packing (``demand``: it is printed
+    even when the design does not fit) and the first ``ERROR:`` line (``error``) of a nextpnr-ecp5 log."""
+    out: dict[str, Any] = {"fmax_mhz": {}, "utilisation": {}, "demand": {}, "error": None}
+    before = text.split("Logic utilisation before packing:")[-1] if "before packing:" in text else ""
+    before = before.split("Info: Packing")[0]  # that table (LUTs, then DFFs) only
+    for m in re.finditer(r"^\s*Info:\s+([\w ]+?):\s+(\d+)/\s*(\d+)\s+(\d+)%", before, re.M):
+        key = m.group(1).strip().replace(" ", "_")
+        out["demand"][key] = {"used": int(m.group(2)), "total": int(m.group(3)), "percent": int(m.group(4))}
+    error = re.search(r"^ERROR: (.+)$", text, re.M)
+    if error:
+        out["error"] = error.group(1).strip()
     for m in re.finditer(r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz \((PASS|FAIL) at ([\d.]+) MHz\)", text):
         out["fmax_mhz"][m.group(1)] = {"fmax": float(m.group(2)), "target": float(m.group(4)),
                                         "pass": m.group(3) == "PASS"}
@@ -152,12 +161,20 @@ def build_ecp5(board: Board, out: Path, freq_mhz: float, synth: str = "auto") ->
             where = "place/route/pack" if yosys_done else f"yosys, in: {_last_yosys_step(out)}"
             notes.append(f"{flow}: failed ({where})")
             if yosys_done or flow == flows[-1]:
-                raise RuntimeError(f"the {board.name} build failed ({'; '.join(notes)}); "
-                                   f"logs in {out}") from None
+                report = {"board": board.name, "part": board.part, "target_mhz": freq_mhz, "ok": False,
+                          "seconds": round(time.time() - t0), "synth": flow, "synth_notes": notes,
+                          "host_link": board.link}
+                tim = out / "mevblade.tim"
+                if yosys_done and tim.exists():
+                    report.update(parse_nextpnr_log(tim.read_text(errors="replace")))
+                _write_report(out, report)
+                why = f": {report['error']}" if report.get("error") else ""
+                raise RuntimeError(f"the {board.name} build failed ({'; '.join(notes)}){why}; "
+                                   f"report and logs in {out}") from None
             print(f"[build] synth_ecp5 with {flow} failed ({where}); retrying with the classic ABC",
                   file=sys.stderr)
     log = (out / "mevblade.tim").read_text(errors="replace")
-    report = {"board": board.name, "part": board.part, "target_mhz": freq_mhz,
+    report = {"board": board.name, "part": board.part, "target_mhz": freq_mhz, "ok": True,
               "bitstream": str(out / "mevblade.bit"), "seconds": round(time.time() - t0),
               "synth": flow, "synth_notes": notes, "host_link": board.link, **parse_nextpnr_log(log)}
     _write_report(out, report)
