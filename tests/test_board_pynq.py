@@ -146,6 +146,30 @@ def test_cycle_register_is_64_bit_and_advances(board) -> None:
 
 
 @pytest.mark.rtl
+def test_a_bitstream_without_the_evaluator_leaves_swaps_to_the_host(board, monkeypatch) -> None:
+    """A front-end-only build (``version.features`` bit 4 clear, e.g. for an FPGA the evaluator does not
+    fit) gets the software engine's answer, counted as a host evaluation; with the bit set the board
+    answers the same swap itself."""
+    from mevblade.control.engine import pynq as pynq_mod
+    from mevblade.hw.top import FEATURE_BITS
+    from mevblade.sim.tb.backrun.cases import make_swap, make_table
+
+    assert pynq_mod._FEATURE_EVALUATOR == FEATURE_BITS["evaluator"]
+    table = make_table(7, zero_sibling=True)
+    swap = make_swap(table, [0, 1])
+    want = get_engine("sw").evaluate_swap(swap, table)
+    assert want, "the case must open an opportunity"
+    before = board.host_evaluations
+    assert board.evaluate_swap(swap, table) == want
+    assert board.host_evaluations == before  # the board's backrun unit answered
+    real = board.read_reg
+    bit = 1 << (regmap.FIELDS["version"]["features"][0] + FEATURE_BITS["evaluator"])
+    monkeypatch.setattr(board, "read_reg", lambda name: real(name) & ~bit if name == "version" else real(name))
+    assert board.evaluate_swap(swap, table) == want
+    assert board.host_evaluations == before + 1
+
+
+@pytest.mark.rtl
 def test_inputs_a_dma_cannot_carry_are_answered_on_the_host(board) -> None:
     assert board.decode(b"") == DecodeError(ErrorCode.EMPTY)
 

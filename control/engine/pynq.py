@@ -48,6 +48,7 @@ MSG_OPPORTUNITY = 0x03
 MSG_EVAL_DONE = 0x04
 #: the answer to a cycle request (map >= 1.6, ``version.features`` bit 5)
 MSG_CYCLE = 0x05
+_FEATURE_EVALUATOR = 4
 _FEATURE_CYCLE = 5
 #: opportunity / eval-done message payload: the packed BackrunRecord (hw/backrun.py), 355 bits
 _OPP_WORDS = 6
@@ -441,7 +442,9 @@ class PynqEngine(Engine):
         The swap enters as a transaction packet to a configured router of its venue; the
         board returns opportunity messages and an eval-done message. Where the board cannot
         take the swap — its done status is ``HOST`` (path longer than the gateware's), the
-        table does not fit the board, no configured router trades on the swap's venue — the
+        table does not fit the board, no configured router trades on the swap's venue, the
+        bitstream has no evaluator (``version.features`` bit 4 clear, e.g. a front-end-only
+        build for a smaller FPGA) — the
         software engine evaluates it (counted in :attr:`host_evaluations`).
         """
         from mevblade.control.engine.software.evaluator import evaluate_swap as sw_evaluate
@@ -451,7 +454,8 @@ class PynqEngine(Engine):
         table.begin_eval()  # the software model's boundary (the board has its own, per request)
         router = self._router_for(swap)
         registered = [s for s in range(table.capacity) if table.latest(s) is not None]
-        if router is None or len(registered) > _DIR_DEPTH or any(s >= _POOL_CAPACITY for s in registered):
+        if (router is None or len(registered) > _DIR_DEPTH or any(s >= _POOL_CAPACITY for s in registered)
+                or not self._has_feature(_FEATURE_EVALUATOR)):
             return self._host_evaluate(sw_evaluate, swap, table, victim_tx)
         self.sync_table(table)
         slot, cfg = router
@@ -509,7 +513,7 @@ class PynqEngine(Engine):
         if len(hops) != 2:
             raise EngineUnavailable(f"the board evaluates 2-hop cycles, not {len(hops)} "
                                     "(3-4 hop cycles are evaluated by the software engine only)")
-        if not (self.read_reg("version") >> (regmap.FIELDS["version"]["features"][0] + _FEATURE_CYCLE)) & 1:
+        if not self._has_feature(_FEATURE_CYCLE):
             raise EngineUnavailable("this bitstream has no cycle requests (register map >= 1.6, feature bit 5)")
         self.write_reg("eval_cfg", mc)
         for k, h in enumerate(hops):
@@ -528,6 +532,10 @@ class PynqEngine(Engine):
         self._cyc_seq = want + 1
         rec = unpack_record(int.from_bytes(body[16:16 + 8 * _OPP_WORDS], "little"))
         return CycleResult(rec["amount_in"], rec["profit"], bool(rec["exact"]), rec["candidates"])
+
+    def _has_feature(self, bit: int) -> bool:
+        """Bit ``bit`` of the bitstream's ``version.features`` (``hw.top.FEATURE_BITS``)."""
+        return bool((self.read_reg("version") >> (regmap.FIELDS["version"]["features"][0] + bit)) & 1)
 
     def _host_evaluate(self, fn: Any, swap: Any, table: Any, victim_tx: bytes) -> list[Any]:
         self.host_evaluations += 1
