@@ -83,6 +83,21 @@ def test_net_profit_defaults_to_profit_minus_gas(store):
     assert row.net_profit_eth == pytest.approx(0.3)
 
 
+def test_keep_status_never_overwrites_a_status_set_meanwhile(store):
+    """A writer holding a stale copy (read while the row was 'executing') updates the other fields but not
+    the status another writer has moved on (the API marking its execution 'failed')."""
+    oid = store.record_opportunity(chain="ethereum", strategy="backrun", type="backrun", profit_estimate=5)
+    assert store.claim_opportunity(oid)  # detected -> executing
+    store.set_opportunity_status(oid, "failed")
+    store.record_opportunity(id=oid, chain="ethereum", strategy="backrun", type="backrun", profit_estimate=7,
+                             status="executing", keep_status=True)
+    row = store.get_opportunity(oid)
+    assert (row.status, row.profit_estimate) == ("failed", 7)
+    store.record_opportunity(id=oid, chain="ethereum", strategy="backrun", type="backrun", profit_estimate=7,
+                             status="executing")
+    assert store.get_opportunity(oid).status == "executing"  # without it the row is replaced as given
+
+
 def test_negative_net_profit_is_kept(store):
     oid = store.record_opportunity(chain="ethereum", strategy="backrun", type="backrun",
                                    profit_estimate=1, gas_cost=10)

@@ -188,8 +188,12 @@ class ServiceRecorder(StoreRecorder):
                 for name in ("gas_cost", "expires_at", "created_at", "victim_tx_hash", "direction"):
                     if name not in f or f[name] is None:
                         f[name] = getattr(old, name)
-                if old.status != "detected":
-                    f["status"] = old.status
+                # the status only moves on from "detected", atomically: the API may change it meanwhile
+                # (claim, failed) and a stale copy read above must not overwrite that
+                s.record_opportunity(f, keep_status=True)
+                if f.get("status") not in (None, "detected"):
+                    s.claim_opportunity(f["id"], from_status="detected", to_status=f["status"])
+                return
             s.record_opportunity(f)
             if old is None and self.ctx is not None:
                 self.ctx.publish_opportunity(s.get_opportunity(f["id"]))

@@ -238,12 +238,16 @@ class Store:
 
     # -- opportunities -----------------------------------------------------------------------------------------
 
-    def record_opportunity(self, fields: Mapping[str, Any] | None = None, /, **kw: Any) -> str:
+    def record_opportunity(self, fields: Mapping[str, Any] | None = None, /, *, keep_status: bool = False,
+                           **kw: Any) -> str:
         """Insert (or update, if ``id`` exists) one opportunity; returns its id.
 
         Required: ``chain``, ``strategy``, ``type``. Wei amounts are ints (or int strings);
         ``net_profit`` defaults to ``profit_estimate - gas_cost``. A ``type`` of ``sandwich``
-        or ``frontrun`` is always stored ``flagged`` with status ``flagged``.
+        or ``frontrun`` is always stored ``flagged`` with status ``flagged``. With ``keep_status``
+        an existing row's status is not written at all (the UPDATE leaves the column out), so a
+        status set concurrently by another writer (e.g. the API marking an execution failed) is
+        never overwritten by a stale copy.
         """
         data = dict(fields or {}, **kw)
         unknown = set(data) - _OPP_FIELDS
@@ -276,7 +280,13 @@ class Store:
         if data["status"] not in OPPORTUNITY_STATUSES:
             raise StoreError(f"status must be one of {OPPORTUNITY_STATUSES}, not {data['status']!r}")
         with self._session.begin() as s:
-            s.merge(Opportunity(**data))
+            row = s.get(Opportunity, data["id"]) if keep_status else None
+            if row is None:
+                s.merge(Opportunity(**data))
+            else:
+                for name, value in data.items():
+                    if name not in ("id", "status"):
+                        setattr(row, name, value)
         self.generation += 1
         return str(data["id"])
 
