@@ -223,10 +223,13 @@ class PynqEngine(Engine):
         if magic != regmap.ID_MAGIC:
             self.close()
             raise EngineUnavailable(f"no mevblade register block at {ip['phys_addr']:#x}: id reads {magic:#010x}")
-        major = (self.read_reg("version") >> regmap.FIELDS["version"]["major"][0]) & 0xFF
+        version = self.read_reg("version")
+        major = self.field("version", "major", version)
         if major != regmap.MAP_VERSION[0]:
             self.close()
             raise EngineUnavailable(f"register map major version must be {regmap.MAP_VERSION[0]}, not {major}")
+        #: ``version.features`` of the loaded bitstream (``hw.top.FEATURE_BITS``): fixed until another one loads
+        self._features = self.field("version", "features", version)
         self._rx = self._pynq.allocate(shape=(MESSAGE_BYTES,), dtype="u1")
         self.routers: tuple[Any, ...] = ()
         self.soft_reset()
@@ -534,8 +537,8 @@ class PynqEngine(Engine):
         return CycleResult(rec["amount_in"], rec["profit"], bool(rec["exact"]), rec["candidates"])
 
     def _has_feature(self, bit: int) -> bool:
-        """Bit ``bit`` of the bitstream's ``version.features`` (``hw.top.FEATURE_BITS``)."""
-        return bool((self.read_reg("version") >> (regmap.FIELDS["version"]["features"][0] + bit)) & 1)
+        """Bit ``bit`` of the bitstream's ``version.features`` (``hw.top.FEATURE_BITS``), read when it loaded."""
+        return bool((self._features >> bit) & 1)
 
     def _host_evaluate(self, fn: Any, swap: Any, table: Any, victim_tx: bytes) -> list[Any]:
         self.host_evaluations += 1
