@@ -5,12 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import cocotb
-from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
-from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSource
 
 from mevblade.control.engine.software.keccak_model import int_to_digest
+from mevblade.sim.tb.stream_tb import AxiStreamTB
 from mevblade.sim.tb.common import StreamSink
 
 __all__ = ["TOP", "CLOCK_NS", "KeccakTB", "Hashed"]
@@ -33,57 +31,18 @@ class Hashed:
     beats_in: int = 0
 
 
-class KeccakTB:
+class KeccakTB(AxiStreamTB):
     """Clock, reset, an ``AxiStreamSource`` on ``s_axis`` and a :class:`StreamSink` on ``m_axis``."""
 
     def __init__(self, dut: Any) -> None:
-        self.dut = dut
-        cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
-        self.source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst)
-        self.source.log.setLevel("WARNING")
+        super().__init__(dut, CLOCK_NS)
         self.sink = StreamSink(dut, "m_axis", dut.clk)
-        self.cycle = 0
-        self._last_in: list[int] = []
-        self._out: list[int] = []
-        self._first_in: int | None = None
-        self._beats_in = 0
-        cocotb.start_soon(self._monitor())
 
     def set_idle_generator(self, generator: Any) -> None:
         self.source.set_pause_generator(generator)
 
     def set_backpressure_generator(self, generator: Any) -> None:
         self.sink.set_pause_generator(generator)
-
-    async def reset(self) -> None:
-        self.dut.rst.value = 1
-        for _ in range(3):
-            await RisingEdge(self.dut.clk)
-        self.dut.rst.value = 0
-        await RisingEdge(self.dut.clk)
-
-    async def _monitor(self) -> None:
-        dut = self.dut
-        edge = RisingEdge(dut.clk)
-        while True:
-            await edge
-            self.cycle += 1
-            if dut.s_axis_tvalid.value and dut.s_axis_tready.value:
-                self._beats_in += 1
-                if self._first_in is None:
-                    self._first_in = self.cycle
-                if dut.s_axis_tlast.value:
-                    self._last_in.append(self.cycle)
-            if dut.m_axis_tvalid.value and dut.m_axis_tready.value:
-                self._out.append(self.cycle)
-
-    def send_nowait(self, packets: list[bytes]) -> None:
-        """Queue packets back to back (an empty packet is one beat with ``tkeep = 0``)."""
-        for p in packets:
-            if p:
-                self.source.send_nowait(AxiStreamFrame(p))
-            else:
-                self.source.send_nowait(AxiStreamFrame(b"\x00", tkeep=[0]))
 
     async def run(self, packets: list[bytes], max_idle_cycles: int = 2000) -> Hashed:
         """Send ``packets`` back to back; collect exactly one digest each (fails on a hang)."""
@@ -92,8 +51,7 @@ class KeccakTB:
 
     async def collect(self, count: int, max_idle_cycles: int = 2000) -> Hashed:
         """Collect ``count`` digests of packets already queued on the source (fails on a hang)."""
-        self._last_in, self._out, self._first_in, self._beats_in = [], [], None, 0
-        start = self.cycle
+        start = self.start_batch()
         packets = [None] * count
         out = Hashed()
         idle = 0
@@ -111,11 +69,9 @@ class KeccakTB:
                 raise AssertionError(f"core hung: {len(out.digests)}/{len(packets)} digests after "
                                      f"{max_idle_cycles} idle cycles")
             await edge
-        out.cycles = self.cycle - start
-        out.last_in_cycle = list(self._last_in)
-        out.out_cycle = list(self._out)
-        out.first_in_cycle = self._first_in or start
-        out.beats_in = self._beats_in
+        fig = self.batch_figures(start)
+        out.cycles, out.last_in_cycle, out.out_cycle = fig["cycles"], fig["last_in_cycle"], fig["out_cycle"]
+        out.first_in_cycle, out.beats_in = fig["first_in_cycle"], fig["beats_in"]
         return out
 
     async def assert_quiet(self, cycles: int = 60) -> None:

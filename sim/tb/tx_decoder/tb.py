@@ -5,12 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import cocotb
-from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
-from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSource
 
 from mevblade.hw.layouts import unpack_header
+from mevblade.sim.tb.stream_tb import AxiStreamTB
 from mevblade.sim.tb.common import StreamSink, pause_generator
 
 __all__ = ["TOP", "TxDecoderTB", "Collected", "CalldataWordOut", "split_cd_tuser"]
@@ -50,23 +48,14 @@ class Collected:
     beats_in: int = 0
 
 
-class TxDecoderTB:
+class TxDecoderTB(AxiStreamTB):
     """Clock, reset, an AxiStreamSource on ``s_axis``, sinks on ``m_axis`` and ``m_axis_cd``."""
 
     def __init__(self, dut: Any) -> None:
-        self.dut = dut
+        super().__init__(dut, CLOCK_NS)
         self.log = dut._log
-        cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
-        self.source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst)
-        self.source.log.setLevel("WARNING")
         self.records = StreamSink(dut, "m_axis", dut.clk)
         self.calldata = StreamSink(dut, "m_axis_cd", dut.clk)
-        self.cycle = 0
-        self._last_in: list[int] = []
-        self._first_in: int | None = None
-        self._rec_cycles: list[int] = []
-        self._beats_in = 0
-        cocotb.start_soon(self._monitor())
 
     def set_idle(self, kind: str, seed: int) -> None:
         """Idle cycles on ``s_axis`` (a :data:`~mevblade.sim.tb.common.PAUSES` pattern)."""
@@ -78,40 +67,9 @@ class TxDecoderTB:
         self.records.set_pause_generator(pause_generator(kind, seed))
         self.calldata.set_pause_generator(pause_generator(kind, seed + 1))
 
-    async def reset(self) -> None:
-        self.dut.rst.value = 1
-        for _ in range(3):
-            await RisingEdge(self.dut.clk)
-        self.dut.rst.value = 0
-        await RisingEdge(self.dut.clk)
-
-    async def _monitor(self) -> None:
-        dut = self.dut
-        edge = RisingEdge(dut.clk)
-        while True:
-            await edge
-            self.cycle += 1
-            if dut.s_axis_tvalid.value and dut.s_axis_tready.value:
-                self._beats_in += 1
-                if self._first_in is None:
-                    self._first_in = self.cycle
-                if dut.s_axis_tlast.value:
-                    self._last_in.append(self.cycle)
-            if dut.m_axis_tvalid.value and dut.m_axis_tready.value:
-                self._rec_cycles.append(self.cycle)
-
-    def send_nowait(self, raws: list[bytes]) -> None:
-        """Queue packets back to back (an empty packet is one beat with tkeep = 0)."""
-        for raw in raws:
-            if raw:
-                self.source.send_nowait(AxiStreamFrame(raw))
-            else:
-                self.source.send_nowait(AxiStreamFrame(b"\x00", tkeep=[0]))
-
     async def run(self, raws: list[bytes], max_idle_cycles: int = 20000) -> Collected:
         """Send ``raws`` back to back and collect one record (+ one calldata message) each."""
-        self._last_in, self._rec_cycles, self._first_in, self._beats_in = [], [], None, 0
-        start = self.cycle
+        start = self.start_batch()
         self.send_nowait(raws)
         out = Collected()
         current: list[CalldataWordOut] = []
@@ -142,11 +100,9 @@ class TxDecoderTB:
             await edge
         if current:
             raise AssertionError(f"calldata words without a last beat: {current!r}")
-        out.cycles = self.cycle - start
-        out.last_in_cycle = list(self._last_in)
-        out.record_cycle = list(self._rec_cycles)
-        out.first_in_cycle = self._first_in or start
-        out.beats_in = self._beats_in
+        fig = self.batch_figures(start)
+        out.cycles, out.last_in_cycle, out.record_cycle = fig["cycles"], fig["last_in_cycle"], fig["out_cycle"]
+        out.first_in_cycle, out.beats_in = fig["first_in_cycle"], fig["beats_in"]
         return out
 
     async def assert_quiet(self, cycles: int = 50) -> None:
