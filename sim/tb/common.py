@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "REPO", "RTL_DIR", "BUILD_ROOT", "verilator_env", "build", "run", "assert_passed",
+    "REPO", "RTL_DIR", "BUILD_ROOT", "verilator_env", "build", "prune_builds", "run", "assert_passed",
     "PAUSES", "pause_generator", "StreamSink",
 ]
 
@@ -84,7 +84,50 @@ def build(top: str, sources: Sequence[Path] | None = None, build_args: Sequence[
                 log_file=build_dir / "build.log",
             )
             done.write_text("ok\n")
+            prune_builds(top, keep=build_dir)
+    (build_dir / ".used").touch()
     return build_dir
+
+
+#: older builds of a top kept besides the newest (a regenerated top gets a new build directory)
+KEEP_OLD_BUILDS = 2
+#: a build used more recently than this is never removed (a run may still be using its model)
+PRUNE_MIN_IDLE_S = 3600.0
+
+
+def prune_builds(top: str, keep: Path | None = None, *, keep_old: int = KEEP_OLD_BUILDS,
+                 min_idle_s: float = PRUNE_MIN_IDLE_S, now: float | None = None) -> list[Path]:
+    """Remove the Verilator builds of ``top`` under :data:`BUILD_ROOT` beyond the ``keep_old`` most
+    recently used ones (besides ``keep``), sparing any used in the last ``min_idle_s`` seconds and
+    any whose lock another process holds. Returns the removed directories.
+
+    Every regenerated top gets a fresh build directory (its name carries the Verilog's hash); the
+    full appliance top's are ~300 MB each, so without this they pile up."""
+    import shutil
+    import time
+
+    now = time.time() if now is None else now
+    def last_used(d: Path) -> float:
+        stamps = [d / ".used", d / ".built"]
+        return max((p.stat().st_mtime for p in stamps if p.exists()), default=d.stat().st_mtime)
+
+    prefix = f"{top}-"
+    dirs = [d for d in BUILD_ROOT.glob(f"{top}-*") if d.is_dir() and d != keep
+            and 8 <= len(d.name) - len(prefix) <= 16
+            and all(c in "0123456789abcdef" for c in d.name[len(prefix):])]
+    dirs.sort(key=last_used, reverse=True)
+    removed = []
+    for d in dirs[keep_old:]:
+        if now - last_used(d) < min_idle_s:
+            continue
+        try:
+            with open(d / ".lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                shutil.rmtree(d)
+        except (BlockingIOError, FileNotFoundError):
+            continue
+        removed.append(d)
+    return removed
 
 
 def run(
