@@ -33,6 +33,7 @@ TOPS: dict[str, str] = {
     "evaluator_top": "mevblade.hw.top_evaluator:EvaluatorTop",
     "eval_search_top": "mevblade.hw.top_eval_search:EvalSearchTop",
     "appliance_top": "mevblade.hw.top:ApplianceTop",
+    "tx_walker_top": "mevblade.hw.top_tx_walker:TxWalkerTop",
 }
 
 
