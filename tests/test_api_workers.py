@@ -243,6 +243,48 @@ def test_revocation_reaches_every_worker(cluster, how):
 # ------------------------------------------------------------------------------------ WebSocket
 
 
+def _healthz_counts(text: str) -> dict[str, float]:
+    """``mevblade_api_requests_total`` of ``GET /healthz 200`` per worker label, from one /metrics answer."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    counts: dict[str, float] = {}
+    for fam in text_string_to_metric_families(text):
+        for smp in fam.samples:
+            if (smp.name == "mevblade_api_requests_total" and smp.labels.get("route") == "/healthz"
+                    and smp.labels.get("status") == "200"):
+                counts[smp.labels["worker"]] = counts.get(smp.labels["worker"], 0.0) + smp.value
+    return counts
+
+
+def _workers_scraped(text: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return next(s.value for f in text_string_to_metric_families(text) for s in f.samples
+                if s.name == "mevblade_api_workers_scraped")
+
+
+@pytest.mark.parametrize("scraped_on", range(WORKERS))
+def test_metrics_from_any_worker_count_every_workers_requests(cluster, scraped_on):
+    """/metrics asked of either worker holds both workers' counters, each labelled with its worker (a
+    replica forwards it to the primary, which gathers the replicas' own over the event link)."""
+    c = _connection_on_worker(cluster, scraped_on)  # this keep-alive connection is held by that worker
+    try:
+        before = c.get("/metrics")
+        assert before.status_code == 200
+        n = 40  # fresh connections: the kernel spreads them (all 40 on one worker: 2^-39)
+        answered_by = [cluster.request("GET", "/healthz").headers["x-mevblade-worker"] for _ in range(n)]
+        answered_by.append(c.get("/healthz").headers["x-mevblade-worker"])  # still held by that worker
+        assert answered_by[-1] == str(scraped_on)
+        after = c.get("/metrics")
+    finally:
+        c.close()
+    assert _workers_scraped(after.text) == WORKERS
+    b, a = _healthz_counts(before.text), _healthz_counts(after.text)
+    assert set(a) == {str(w) for w in range(WORKERS)}
+    for w in range(WORKERS):
+        assert a[str(w)] - b.get(str(w), 0.0) == answered_by.count(str(w))
+
+
 def test_event_published_by_the_primary_reaches_subscribers_on_every_worker(cluster):
     from websockets.sync.client import connect
 

@@ -647,6 +647,8 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0, f
     @app.get("/metrics", tags=["ops"], response_class=Response,
              responses={200: {"content": {"text/plain": {}}}})
     async def metrics() -> Response:
+        if ctx.cluster is not None:  # serve --workers N: every worker's, labelled (replicas forward here)
+            return Response(await ctx.cluster.metrics(ctx.metrics), media_type=CONTENT_TYPE)
         return Response(ctx.metrics.render(), media_type=CONTENT_TYPE)
 
     # -- WebSocket -----------------------------------------------------------------------------------------

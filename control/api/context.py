@@ -49,6 +49,9 @@ class ServiceContext:
     pipeline: Any = None
     #: index of this API process under ``serve --workers N`` (0 = primary), None when running alone
     worker: int | None = None
+    #: the primary's :class:`~mevblade.control.api.workers.Cluster` under ``serve --workers N`` (``/metrics``
+    #: then answers for every worker)
+    cluster: Any = None
     clock: Callable[[], float] = time.time
     started_at: float = field(default_factory=time.time)
 

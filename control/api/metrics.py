@@ -9,12 +9,12 @@ are sampled at scrape time.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
-__all__ = ["Metrics", "CONTENT_TYPE"]
+__all__ = ["Metrics", "CONTENT_TYPE", "merge_worker_metrics"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -98,3 +98,40 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _Merged:
+    def __init__(self, families: list) -> None:
+        self.families = families
+
+    def collect(self):  # noqa: ANN201 - prometheus collector protocol
+        yield from self.families
+
+
+def merge_worker_metrics(texts: Mapping[int, bytes | str], workers: int) -> bytes:
+    """One exposition for ``serve --workers N``: every worker's own metrics (``texts``: worker index → its
+    :meth:`Metrics.render`), each sample labelled ``worker="<index>"``, families merged by name, plus
+    ``mevblade_api_workers`` (configured) and ``mevblade_api_workers_scraped`` (answered this scrape).
+
+    Samples are labelled rather than summed: a per-process gauge (cache age, connected clients) must not be
+    added up, and ``sum by (...)`` over ``worker`` gives the cluster's counters."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    merged: dict[str, object] = {}
+    for worker, text in sorted(texts.items()):
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        for fam in text_string_to_metric_families(text):
+            fam.samples = [smp._replace(labels={**smp.labels, "worker": str(worker)}) for smp in fam.samples]
+            have = merged.get(fam.name)
+            if have is None:
+                merged[fam.name] = fam
+            else:
+                have.samples.extend(fam.samples)  # type: ignore[attr-defined]
+    scraped = GaugeMetricFamily("mevblade_api_workers_scraped", "API workers whose metrics this scrape includes")
+    scraped.add_metric([], float(len(texts)))
+    configured = GaugeMetricFamily("mevblade_api_workers", "API worker processes configured (serve --workers)")
+    configured.add_metric([], float(workers))
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Merged([*merged.values(), configured, scraped]))
+    return generate_latest(registry)

@@ -35,7 +35,11 @@ Shared state
   publish time. 1,000 subscribers over 2 workers cost each process ~500 socket writes per event.
 * **Listing cache**: per process, bounded by ``API_CACHE_TTL`` for writes made by other
   processes (as for any second writer of the store).
-* ``/metrics`` is per worker (each answers with its own counters).
+* ``/metrics``: for the whole cluster, from any worker. Replicas forward it to the primary, which asks
+  every replica for its own exposition over the event link (:data:`METRICS_REQUEST`; 1 s timeout) and
+  answers with all of them, each sample labelled ``worker="<index>"``
+  (:func:`~mevblade.control.api.metrics.merge_worker_metrics`), plus ``mevblade_api_workers`` and
+  ``mevblade_api_workers_scraped`` (a replica that did not answer in time is left out, not guessed).
 
 A replica exits when the event link to the primary closes (primary stopped or died).
 """
@@ -59,12 +63,18 @@ from typing import Any
 
 __all__ = ["RevocationLog", "RevokedFamilies", "RevokedBefore", "share_revocations", "reuseport_socket",
            "share_rate_limits", "Cluster", "ForwardToPrimary", "TrustForwardedClient", "FORWARDED_PATHS", "CLIENT_HEADER",
+           "METRICS_REQUEST",
            "WORKER_HEADER", "check_cluster_settings", "MAX_WORKERS"]
 
 log = logging.getLogger("mevblade.workers")
 
 #: paths a replica forwards to the primary (they need the pipeline, executor or registry of that process)
-FORWARDED_PATHS = frozenset({"/api/v1/mev/execute", "/api/v1/strategies", "/api/v1/mev/analytics", "/readyz"})
+FORWARDED_PATHS = frozenset({"/api/v1/mev/execute", "/api/v1/strategies", "/api/v1/mev/analytics", "/readyz",
+                             "/metrics"})
+#: event-link channel of the primary's metrics request (no event channel starts with a NUL)
+METRICS_REQUEST = "\x00metrics"
+#: how long the primary waits for the replicas' metrics
+METRICS_TIMEOUT_S = 1.0
 #: the original caller's address on a forwarded request (only the primary's private socket reads it)
 CLIENT_HEADER = b"x-mevblade-forwarded-client"
 #: response header naming the worker that answered (only when running with several workers)
@@ -339,6 +349,9 @@ class Cluster:
         self.ratelimit_path = str(self.run_dir / "ratelimit")
         self.procs: list[Any] = []
         self._links: list[asyncio.StreamWriter] = []
+        self._link_of: dict[int, asyncio.StreamWriter] = {}
+        self._scrapes: dict[int, dict[int, asyncio.Future]] = {}
+        self._scrape_seq = 0
         self._ready: set[int] = set()
         self._ready_event = asyncio.Event()
         self._event_server: asyncio.AbstractServer | None = None
@@ -356,14 +369,44 @@ class Cluster:
             writer.close()
             return
         self._links.append(writer)
+        self._link_of[index] = writer
         self._ready.add(index)
         if len(self._ready) >= self.workers - 1:
             self._ready_event.set()
         with contextlib.suppress(Exception):
-            await reader.read()  # until the replica goes away
+            while line := await reader.readline():  # until the replica goes away: its metrics answers
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    msg = json.loads(line)
+                    fut = self._scrapes.get(int(msg["metrics"]), {}).get(index)
+                    if fut is not None and not fut.done():
+                        fut.set_result(str(msg["text"]))
         with contextlib.suppress(ValueError):
             self._links.remove(writer)
+        if self._link_of.get(index) is writer:
+            del self._link_of[index]
         self._ready.discard(index)
+
+    async def metrics(self, own: Any, timeout: float = METRICS_TIMEOUT_S) -> bytes:
+        """The exposition of every worker (``own``: the primary's :class:`Metrics`), labelled by worker."""
+        from mevblade.control.api.metrics import merge_worker_metrics
+
+        self._scrape_seq += 1
+        seq = self._scrape_seq
+        loop = asyncio.get_running_loop()
+        waiting = self._scrapes[seq] = {}
+        line = (json.dumps([METRICS_REQUEST, None, str(seq)]) + "\n").encode()
+        for index, w in list(self._link_of.items()):
+            if not w.transport.is_closing():
+                waiting[index] = loop.create_future()
+                w.transport.write(line)
+        try:
+            if waiting:
+                await asyncio.wait(list(waiting.values()), timeout=timeout)
+        finally:
+            del self._scrapes[seq]
+        texts: dict[int, bytes | str] = {0: own.render()}
+        texts.update({i: f.result() for i, f in waiting.items() if f.done() and not f.cancelled()})
+        return merge_worker_metrics(texts, self.workers)
 
     def forward(self, channel: str, chain: str | None, text: str) -> None:
         """Hub hook: one line per event to every replica (non-blocking; a stuck replica's link drops events)."""
@@ -389,8 +432,9 @@ class Cluster:
         share_revocations(ctx.auth, self.revocations_path)
         share_rate_limits(ctx, self.ratelimit_path)
         ctx.worker = 0
+        ctx.cluster = self
         ctx.hub.forward = self.forward
-        self._event_server = await asyncio.start_unix_server(self._on_link, path=self.events_path)
+        self._event_server = await asyncio.start_unix_server(self._on_link, path=self.events_path, limit=64 << 20)
         self._internal = uvicorn.Server(uvicorn.Config(TrustForwardedClient(app), uds=self.primary_path,
                                                        lifespan="off", access_log=False, log_level=self.log_level))
         self._internal.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]  # main server's
@@ -481,6 +525,10 @@ async def _replica_async(settings: Any, index: int, host: str, port: int, run_di
             try:
                 channel, chain, text = json.loads(line)
             except (ValueError, TypeError):
+                continue
+            if channel == METRICS_REQUEST:  # the primary gathers every worker's metrics for /metrics
+                answer = {"metrics": text, "text": ctx.metrics.render().decode("utf-8")}
+                writer.write((json.dumps(answer) + "\n").encode())
                 continue
             ctx.hub.deliver_text(channel, text, chain=chain)
 
