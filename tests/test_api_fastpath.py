@@ -10,9 +10,13 @@ import json
 import pytest
 
 try:  # tests/ may or may not be a package
-    from tests._apifixtures import add_opportunity, make_api  # noqa: F401
+    from tests._apifixtures import (  # noqa: F401
+        add_opportunity, db_url, make_api, pg_server, pg_template, sqlite_template,
+    )
 except ImportError:
-    from _apifixtures import add_opportunity, make_api  # noqa: F401
+    from _apifixtures import (  # noqa: F401
+        add_opportunity, db_url, make_api, pg_server, pg_template, sqlite_template,
+    )
 
 from mevblade.control.api.fastpath import ListingCache, RequestIds, accepts_gzip, parse_listing_query
 
@@ -21,7 +25,16 @@ OPPS = "/api/v1/mev/opportunities"
 
 @pytest.fixture
 def fapi(tmp_path):
-    a = make_api(f"sqlite:///{tmp_path / 'api.db'}", api_cache_ttl=3600)
+    yield from _fill(make_api(f"sqlite:///{tmp_path / 'api.db'}", api_cache_ttl=3600))
+
+
+@pytest.fixture
+def fapi_db(db_url):
+    """:func:`fapi` on SQLite and on PostgreSQL (the refresh tests: each has its own data-version fingerprint)."""
+    yield from _fill(make_api(db_url, api_cache_ttl=3600))
+
+
+def _fill(a):
     with a.client:
         for i in range(40):
             add_opportunity(a.ctx, a.clock, id=f"opp{i:03d}", profit_estimate=10**17 + i * 10**15,
@@ -176,9 +189,10 @@ async def test_concurrent_misses_render_the_listing_once(fapi, monkeypatch):
 
 
 @pytest.mark.asyncio
-async def test_hot_entry_is_refreshed_ahead_of_expiry(fapi):
+async def test_hot_entry_is_refreshed_ahead_of_expiry(fapi_db):
     """A hit close to expiry re-renders the entry in the background: the next hits see another process's write
     without any request having waited for the store."""
+    fapi = fapi_db
     import asyncio
     import types
 
@@ -208,7 +222,8 @@ async def test_hot_entry_is_refreshed_ahead_of_expiry(fapi):
 
 
 @pytest.mark.asyncio
-async def test_refresh_of_an_unchanged_database_extends_the_entry_without_rendering(fapi, monkeypatch):
+async def test_refresh_of_an_unchanged_database_extends_the_entry_without_rendering(fapi_db, monkeypatch):
+    fapi = fapi_db
     import asyncio
 
     import httpx
@@ -223,7 +238,7 @@ async def test_refresh_of_an_unchanged_database_extends_the_entry_without_render
 
     monkeypatch.setattr(store, "list_opportunities", counted)
     mw, h = _mw(fapi), fapi.headers("viewer")
-    assert mw.cache.data_version is not None  # SQLite: PRAGMA data_version
+    assert mw.cache.data_version is not None  # SQLite: PRAGMA data_version; PostgreSQL: pg_current_snapshot()
     now = [5000.0]
     mw.cache.clock = lambda: now[0]
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=fapi.client.app), base_url="http://t") as c:

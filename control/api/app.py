@@ -459,7 +459,7 @@ def create_app(ctx: ServiceContext, *, analytics_interval: float | None = 5.0, f
     cache.render = _listing  # refresh ahead from the fast path
     cache.data_version = DataVersion.for_store(ctx.store) if cache.ttl > 0 else None
 
-    def _versioned_listing(*args: Any) -> tuple[int | None, bytes]:
+    def _versioned_listing(*args: Any) -> tuple[int | str | None, bytes]:
         version = cache.data_version() if cache.data_version is not None else None  # read before the rows
         return version, _listing(*args)
 

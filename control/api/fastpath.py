@@ -41,7 +41,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 __all__ = ["RequestIds", "ListingCache", "CacheEntry", "parse_listing_query", "accepts_gzip", "LISTING_PATH",
-           "LISTING_PARAMS", "listing_key", "DataVersion"]
+           "LISTING_PARAMS", "listing_key", "DataVersion", "PgDataVersion"]
 
 LISTING_PATH = "/api/v1/mev/opportunities"
 _INT = re.compile(r"^[0-9]{1,7}$")
@@ -121,7 +121,7 @@ class CacheEntry:
     body: bytes
     gz: bytes | None = None
     #: the database's data version read before this body was rendered (None: unknown)
-    version: int | None = None
+    version: int | str | None = None
 
     def gzipped(self) -> bytes | None:
         """The gzip form (made once per entry), or None when the body is too small to be worth it."""
@@ -152,7 +152,7 @@ class ListingCache:
         #: seconds before expiry at which a hit starts the background refresh
         self.refresh_ahead = 0.3 * ttl
         self.refreshes = 0
-        #: ``data_version() -> int | None`` (set by the app, see :class:`DataVersion`): a refresh whose version is
+        #: ``data_version() -> int | str | None`` (set by the app, see :class:`DataVersion`): a refresh whose version is
         #: the entry's re-renders nothing and only extends the entry
         self.data_version: Any = None
         self.extensions = 0
@@ -178,7 +178,7 @@ class ListingCache:
         return self.render is not None and entry.expires - self.clock() < self.refresh_ahead
 
     def put(self, key: tuple[Any, ...], generation: int, body: bytes, gz: bytes | None = None,
-            version: int | None = None) -> CacheEntry:
+            version: int | str | None = None) -> CacheEntry:
         e = CacheEntry(generation, self.clock() + self.ttl, body, gz, version)
         if self.ttl > 0:
             if len(self._entries) >= self.max_entries:
@@ -190,17 +190,20 @@ class ListingCache:
 class DataVersion:
     """SQLite's ``PRAGMA data_version`` on a dedicated connection: it changes whenever any *other* connection —
     this process's pool or another process — commits to the database file, so an unchanged value means the
-    listing a refresh would render is the one already cached. :meth:`for_store` gives None for other databases
-    (PostgreSQL: every refresh renders)."""
+    listing a refresh would render is the one already cached. :meth:`for_store` picks the fingerprint of the
+    store's database (:class:`PgDataVersion` for PostgreSQL); None where there is none (in-memory SQLite: every
+    refresh renders)."""
 
     def __init__(self, path: str) -> None:
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
 
     @classmethod
-    def for_store(cls, store: Any) -> DataVersion | None:
+    def for_store(cls, store: Any) -> DataVersion | PgDataVersion | None:
         try:
             url = store.engine.url
+            if url.get_backend_name() == "postgresql":
+                return PgDataVersion(url.set(drivername="postgresql").render_as_string(hide_password=False))
             if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
                 return None
             return cls(url.database)
@@ -213,6 +216,33 @@ class DataVersion:
                 return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
             except sqlite3.Error:  # includes use after close
                 return None
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+class PgDataVersion:
+    """PostgreSQL's current snapshot (``pg_current_snapshot()``: xmin, xmax and the transactions in progress) on a
+    dedicated autocommit connection. Which committed transactions a new snapshot sees is exactly what the snapshot
+    says, and only writing transactions get a transaction id, so an unchanged snapshot means no write has
+    committed anywhere in the cluster since: the cached listing is what a refresh would render. A change (any
+    write, in any database of the cluster) only causes a re-render. Read before the rows, like the SQLite form: a
+    commit between the two changes every later snapshot, so it is never missed."""
+
+    def __init__(self, conninfo: str) -> None:
+        import psycopg
+
+        self._conn = psycopg.connect(conninfo, autocommit=True)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> str | None:
+        with self._lock:
+            try:
+                row = self._conn.execute("SELECT pg_current_snapshot()::text").fetchone()
+            except Exception:  # noqa: BLE001 - connection lost / closed: unknown, so the refresh renders
+                return None
+            return None if row is None else str(row[0])
 
     def close(self) -> None:
         with self._lock:
