@@ -319,16 +319,112 @@ def test_warm_up_runs_only_while_nothing_is_in_flight():
     seen: list[tuple[int, bool, int]] = []
 
     def spy(pipe, ex):
-        real = ex.warm_sign
+        real = pipe._warm_steps
 
-        def warm_sign(a):
-            seen.append((pipe._busy, bool(ex.hot), pipe.events.qsize()))
-            return real(a)
+        def warm_steps(sample):
+            def watched(step):
+                def run():
+                    seen.append((pipe._busy, bool(ex.hot), pipe.events.qsize()))
+                    return step()
+                return run
+            return [watched(st) for st in real(sample)]
 
-        ex.warm_sign = warm_sign
+        pipe._warm_steps = warm_steps
 
     _warm_run(0.0005, spy=spy)
     assert seen and all(s == (0, False, 0) for s in seen)
+
+
+# -- warm-up sub-steps (fifth session): the same work as the whole steps, cut finer ---------------------------------
+def _sample():
+    relay = _RecordingRelay("a")
+    pipe, ex = _pipeline(relay)
+    raw = _swap_tx(USER)
+    _run_pipe(pipe, [raw])
+    return pipe, ex, relay
+
+
+def test_warm_sign_sub_steps_give_warm_signs_bytes():
+    pipe, ex, _ = _sample()
+    action = pipe._warm_sample[2]
+    out: dict = {}
+    steps = ex.warm_sign_steps(action, out)
+    assert len(steps) == 4
+    for st in steps:
+        st()
+    assert out["raw"] == ex.warm_sign(action)
+
+
+def test_warm_request_sub_steps_give_the_relay_clients_auth_header():
+    pipe, ex, _ = _sample()
+    action = pipe._warm_sample[2]
+    signed = {"raw": ex.warm_sign(action)}
+    steps = ex.warm_request_steps(action, signed)
+    assert len(steps) == 3
+    for st in steps[:-1]:
+        st()
+    header = steps[-1]()
+    params = [{"txs": ["0x" + action.victim_raw.hex(), "0x" + signed["raw"].hex()],
+               "blockNumber": hex(action.target_block), "stateBlockNumber": "latest"}]
+    assert header == ex.relays[0]._encode(0, "eth_callBundle", params)[1]["X-Flashbots-Signature"]
+
+
+def test_warm_evaluate_sub_steps_search_what_evaluate_finds():
+    pipe, _, _ = _sample()
+    raw, swap, _ = pipe._warm_sample
+    steps = pipe.stage.warm_evaluate_steps(swap, raw)
+    assert len(steps) == 2
+    steps[0]()
+    found = steps[1]()
+    opps = pipe.stage.evaluate(swap, raw)
+    assert opps and [(r.amount_in, r.profit) for r in found] == [(o.amount_in, o.profit) for o in opps]
+
+
+class _WaitingCollector:
+    """A pending collector stand-in whose socket always has a frame waiting."""
+
+    name = "pending"
+    sock = None
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def warm(self) -> None:
+        raise AssertionError("no warm-up step may run while a frame waits")
+
+    def pending_data(self) -> bool:
+        self.asked += 1
+        return True
+
+    async def run(self, put) -> None:
+        await asyncio.Event().wait()
+
+    async def aclose(self) -> None:
+        pass
+
+
+def test_warm_up_yields_at_once_while_a_frame_waits():
+    relay = _RecordingRelay("a")
+    pipe, _ = _pipeline(relay)
+    pipe.config.warm_path_s = 0.0005
+    raw = _swap_tx(USER)
+    coll = _WaitingCollector()
+
+    async def go():
+        task = asyncio.create_task(pipe.run())
+        pipe.put_event(PendingTx(raw, keccak256(raw), 0))
+        await asyncio.sleep(0)
+        await asyncio.wait_for(pipe.wait_idle(), 10)
+        pipe.pending = coll  # from now on a frame is always waiting
+        await asyncio.wait_for(_until(lambda: coll.asked >= 1), 10)  # a round began with it (rounds run in turn)
+        before, rounds = pipe.warm_steps, pipe.warm_rounds_yielded
+        await asyncio.wait_for(_until(lambda: pipe.warm_rounds_yielded >= rounds + 3), 10)
+        pipe.stop()
+        await task
+        return before
+
+    before = asyncio.run(go())
+    assert pipe.warm_steps == before and pipe.warm_rounds_yielded >= 3 and coll.asked >= 3
 
 
 def test_warm_up_signature_can_never_be_included():

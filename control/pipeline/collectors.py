@@ -26,6 +26,7 @@ from eth_utils import keccak
 
 from mevblade.control.pipeline.events import NewHead, PendingTx, PoolSync
 from mevblade.control.pipeline.txraw import raw_and_hash_from_json, raw_from_json
+from mevblade.control.pipeline.wsstamp import StampedWebSocket, socket_readable
 from mevblade.sim.devnet.rpc import AsyncRpcClient, RpcError
 
 __all__ = ["WsCollector", "PendingTxCollector", "NewHeadsCollector", "PoolSyncCollector", "SYNC_TOPIC"]
@@ -63,7 +64,7 @@ class WsCollector:
     name = "ws"
 
     def __init__(self, ws_url: str, http_url: str, *, backoff_s: float = 0.05, max_backoff_s: float = 2.0,
-                 quickack: bool = True) -> None:
+                 quickack: bool = True, kernel_stamp: bool = False) -> None:
         self.ws_url = ws_url
         #: acknowledge every frame at once (``TCP_QUICKACK``, re-armed after each frame): a node that writes its
         #: WebSocket frames with Nagle's algorithm on (anvil does) holds the tail of a notification until the
@@ -84,6 +85,15 @@ class WsCollector:
         self.sock: Any = None
         #: the last notification frame (text), kept for :meth:`PendingTxCollector.warm`
         self.last_frame: str | bytes | None = None
+        #: read the socket with kernel receive stamps (:mod:`~mevblade.control.pipeline.wsstamp`, ``ws://``
+        #: URLs): an event's ``seen_ns`` is then when the kernel received the frame's last bytes, and
+        #: :attr:`read_ns` when the collector read it
+        self.kernel_stamp = kernel_stamp
+        #: ``perf_counter_ns`` when the collector took the current frame (the span's start before the fifth
+        #: session; with kernel stamps the later of the two)
+        self.read_ns = 0
+        self._ws: Any = None
+        self._stamp_totals = {"messages": 0, "stamped": 0, "unstamped": 0, "shared_reads": 0, "clamped": 0}
 
     def params(self) -> list[Any]:
         raise NotImplementedError
@@ -99,8 +109,12 @@ class WsCollector:
         delay = self.backoff_s
         while True:
             try:
-                async with websockets.connect(self.ws_url, max_size=None, ping_interval=None,
-                                              compression=None) as ws:
+                stamped = self.kernel_stamp and self.ws_url.startswith("ws://")
+                if stamped:
+                    conn: Any = await StampedWebSocket.connect(self.ws_url)
+                else:
+                    conn = websockets.connect(self.ws_url, max_size=None, ping_interval=None, compression=None)
+                async with conn as ws:
                     await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe",
                                               "params": self.params()}))
                     reply = json.loads(await ws.recv())
@@ -111,21 +125,32 @@ class WsCollector:
                         self.reconnects += 1
                     delay = self.backoff_s
                     catch_up = await self.on_connect()
-                    sock = _quickack_socket(ws) if self.quickack else None
-                    self.sock = sock if sock is not None else _socket_of(ws)
+                    if stamped:
+                        self._ws = ws
+                        sock = _arm_quickack(ws.sock) if self.quickack else None
+                        self.sock = ws.sock
+                    else:
+                        sock = _quickack_socket(ws) if self.quickack else None
+                        self.sock = sock if sock is not None else _socket_of(ws)
                     self.connected.set()
                     for ev in catch_up:
                         yield ev
-                    async for frame in ws:
-                        recv_ns = time.perf_counter_ns()
+                    async for item in ws:
+                        # the frame's start as the collector sees it (the span's start before the fifth session)
+                        read_ns = time.perf_counter_ns()
                         self.recv_cpu_ns = time.process_time_ns()
+                        if stamped:  # the kernel's receive of the bytes that completed it (see wsstamp)
+                            frame, seen_ns = item.data, item.seen_ns
+                        else:
+                            frame, seen_ns = item, read_ns
+                        self.read_ns = read_ns
                         if sock is not None:
                             _rearm_quickack(sock)
                         msg = _loads(frame)
                         if not isinstance(msg, dict) or msg.get("method") != "eth_subscription":
                             continue
                         self.last_frame = frame
-                        ev = await self.convert(msg["params"]["result"], recv_ns)
+                        ev = await self.convert(msg["params"]["result"], seen_ns)
                         if ev is not None:
                             yield ev
             except asyncio.CancelledError:
@@ -134,10 +159,41 @@ class WsCollector:
                 self.errors += 1
                 log.warning("%s collector: connection lost (%s); retrying in %.2fs", self.name,
                             type(exc).__name__, delay)
+            finally:
+                self._retire_ws()
             self.connected.clear()
             self.sock = None
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.max_backoff_s)
+
+    def _retire_ws(self) -> None:
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            for k in self._stamp_totals:
+                self._stamp_totals[k] += getattr(ws, k)
+
+    def stamp_stats(self) -> dict[str, int]:
+        """Messages read through the kernel-stamped reader (all connections so far): ``messages``,
+        ``stamped`` (span start = kernel receive), ``unstamped`` (no stamp given: span start = read),
+        ``shared_reads`` (reads that completed more than one message), ``clamped`` (clock step)."""
+        out = dict(self._stamp_totals)
+        if self._ws is not None:
+            for k in out:
+                out[k] += getattr(self._ws, k)
+        return out
+
+    def pending_data(self) -> bool:
+        """A frame waits for this collector (queued in the reader, or unread bytes in the socket)."""
+        ws = self._ws
+        if ws is not None:
+            return ws.pending_data()  # type: ignore[no-any-return]
+        sock = self.sock
+        if sock is None:
+            return False
+        try:
+            return socket_readable(sock)
+        except (OSError, ValueError, TypeError):
+            return False
 
     async def run(self, put: Callable[[Any], None]) -> None:
         async for ev in self.events():
@@ -160,6 +216,15 @@ def _quickack_socket(ws: Any) -> Any:
         return None
 
 
+def _arm_quickack(sock: Any) -> Any:
+    """``sock`` with ``TCP_QUICKACK`` armed, or ``None`` when refused."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
+        return sock
+    except (OSError, TypeError):
+        return None
+
+
 def _socket_of(ws: Any) -> Any:
     try:
         return ws.transport.get_extra_info("socket")
@@ -179,6 +244,7 @@ class PendingTxCollector(WsCollector):
     name = "pending"
 
     def __init__(self, ws_url: str, http_url: str, **kw: Any) -> None:
+        kw.setdefault("kernel_stamp", True)
         super().__init__(ws_url, http_url, **kw)
         self.fetched_raw = 0
 
@@ -191,7 +257,7 @@ class PendingTxCollector(WsCollector):
         got = raw_and_hash_from_json(result)
         if got is None:
             return await self._fetch(result.get("hash"), recv_ns)
-        return PendingTx(got[0], got[1], recv_ns, seen_cpu_ns=self.recv_cpu_ns)
+        return PendingTx(got[0], got[1], recv_ns, seen_cpu_ns=self.recv_cpu_ns, read_ns=self.read_ns or recv_ns)
 
     def warm(self) -> None:
         """The frame path (JSON, raw rebuild, hash check) on the last notification again, discarding the
@@ -216,7 +282,7 @@ class PendingTxCollector(WsCollector):
             return None
         self.fetched_raw += 1
         raw = bytes.fromhex(raw_hex[2:])
-        return PendingTx(raw, keccak(raw), recv_ns, source="fetched")
+        return PendingTx(raw, keccak(raw), recv_ns, source="fetched", read_ns=self.read_ns or recv_ns)
 
     async def on_connect(self) -> list[Any]:
         if self.connects <= 1:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import select
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -92,13 +91,6 @@ def _gc_step() -> None:
     gc.collect(2 if n % 100 == 0 else 1 if n % 10 == 0 else 0)
 
 
-def _readable(sock: Any) -> bool:
-    try:
-        return bool(select.select([sock], [], [], 0)[0])
-    except (OSError, ValueError, TypeError):
-        return False
-
-
 class EngineStage:
     """decode → swap decode → evaluate, through the configured engine (with the software engine standing in
     for any stage the backend does not implement yet — reported in :attr:`stage_backends`)."""
@@ -152,6 +144,37 @@ class EngineStage:
             self._eval_impl = self.fallback
             self.stage_backends["evaluate"] = self.fallback.name
             return list(self.fallback.evaluate_swap(swap, self.table, raw))
+
+    def warm_evaluate_steps(self, swap: Any, raw: bytes) -> list[Any]:
+        """:meth:`evaluate` as warm-up sub-steps: with the software evaluator, the victim's simulation on the
+        pool table (``backrun_pairs``) and then the optimum search of each pair, which returns the
+        ``CycleResult`` of each profitable pair (the same searches, in the same direction, as
+        ``evaluate_swap``); else the whole :meth:`evaluate` as one step. Results are discarded by the caller."""
+        from mevblade.control.engine.software import evaluator as sw_eval
+
+        impl = self._eval_impl
+        if getattr(type(impl), "evaluate_swap", None) is not sw_eval.SwapPathMixin.evaluate_swap:
+            return [lambda: self.evaluate(swap, raw)]
+        table, budget = self.table, impl.max_candidates
+        jobs: list[Any] = []
+
+        def pairs() -> None:
+            jobs[:] = sw_eval.backrun_pairs(swap, table)
+
+        def search() -> list[Any]:
+            found = []
+            for touched, sib, base, other in jobs:
+                h0, h1 = touched.hop(base), sib.hop(other)
+                if h0.fee_num * h0.reserve_out * h1.fee_num * h1.reserve_out > \
+                        h0.fee_den * h0.reserve_in * h1.fee_den * h1.reserve_in:
+                    r = sw_eval._optimal_cycle((h0, h1), budget)
+                else:
+                    r = sw_eval._optimal_cycle((sib.hop(base), touched.hop(other)), budget)
+                if r.profit > 0:
+                    found.append(r)
+            return found
+
+        return [pairs, search]
 
     def victim_pools(self, swap: Any) -> tuple[str, ...]:
         """The pools a decoded swap trades through (its venue's pool for each hop of its path)."""
@@ -218,6 +241,8 @@ class Pipeline:
         self.warm_steps = 0
         self.warm_steps_preempted = 0
         self.warm_step_ns: list[int] = []
+        #: warm-up rounds cut short because a frame was waiting for the pending collector
+        self.warm_rounds_yielded = 0
 
     # -- queue helpers -------------------------------------------------------------------------------------
     def _put(self, q: asyncio.Queue[Any], name: str, item: Any) -> None:
@@ -314,40 +339,58 @@ class Pipeline:
                 and not getattr(self.executor, "hot", None))
 
     def _warm_steps(self, sample: tuple[bytes, Any, Any]) -> list[Any]:
+        """The warm-up round for ``sample`` as a list of sub-steps, each a few tens of µs of CPU at most
+        (``mevblade bench e2e_warm_steps`` measures them): the frame path; decode; swap decode; the victim's
+        simulation on the pool table; the optimum search; our transaction's calldata, its signing hash, its
+        ECDSA signature, its encoding; the request's JSON, its auth digest, the auth signature."""
         raw, swap, action = sample
         stage, backends = self.stage, self.stage.stage_backends
         steps: list[Any] = []
         if self.pending is not None:
             steps.append(self.pending.warm)
         if backends["decode"] == "sw":
+            box: dict[str, Any] = {}
+
             def decode() -> None:
-                d, _ = stage.decode_deferred(raw)  # the sender recovery stays pending (off the path, as live)
-                if d.ok and backends["swap"] == "sw":
-                    stage.decode_swap(d.to, d.data, d.value)
+                box["d"] = stage.decode_deferred(raw)[0]  # the sender recovery stays pending (as live)
 
             steps.append(decode)
+            if backends["swap"] == "sw":
+                def swap_decode() -> None:
+                    d = box.get("d")
+                    if d is not None and d.ok:
+                        stage.decode_swap(d.to, d.data, d.value)
+
+                steps.append(swap_decode)
         if backends["evaluate"] == "sw":
-            steps.append(lambda: stage.evaluate(swap, raw))
-        warm_sign = getattr(self.executor, "warm_sign", None)
-        warm_request = getattr(self.executor, "warm_request", None)
+            steps.extend(stage.warm_evaluate_steps(swap, raw))
+        warm_sign_steps = getattr(self.executor, "warm_sign_steps", None)
+        warm_request_steps = getattr(self.executor, "warm_request_steps", None)
         relays = getattr(self.executor, "relays", None) or [None]
-        if warm_sign is not None and warm_request is not None and hasattr(relays[0], "warm"):
-            signed: list[bytes] = []
-            steps.append(lambda: signed.append(warm_sign(action)))
-            steps.append(lambda: warm_request(action, signed[-1]))
+        if warm_sign_steps is not None and warm_request_steps is not None and hasattr(relays[0], "warm_steps"):
+            signed: dict[str, bytes] = {}
+            steps.extend(warm_sign_steps(action, signed))
+            steps.extend(warm_request_steps(action, signed))
         return steps
 
     async def _warm_loop(self, period_s: float) -> None:
-        """The hot path's steps on the last actionable transaction while nothing is in flight (see
-        :attr:`PipelineConfig.warm_path_s`): one step per event-loop turn, so a frame that arrives waits for at
-        most one step before the collector reads it (counted in :attr:`warm_steps_preempted`)."""
+        """The hot path's sub-steps on the last actionable transaction while nothing is in flight (see
+        :attr:`PipelineConfig.warm_path_s`), one per event-loop turn. Before each sub-step the pending
+        collector is asked whether a frame waits (queued, or unread bytes in its socket): then the round ends
+        at once (:attr:`warm_rounds_yielded`) and the frame is read at the next turn. A frame that arrives
+        during a sub-step waits for its end: counted in :attr:`warm_steps_preempted`, the sub-step's duration
+        in :attr:`warm_step_ns` — and, with the kernel-stamped reader, inside the measured span."""
         while True:
             await asyncio.sleep(period_s)
             sample = self._warm_sample
             if sample is None:
                 continue
+            pending = self.pending
             for step in self._warm_steps(sample):
                 if not self._quiet():
+                    break
+                if pending is not None and pending.pending_data():
+                    self.warm_rounds_yielded += 1
                     break
                 t = time.perf_counter_ns()
                 try:
@@ -356,10 +399,11 @@ class Pipeline:
                     log.warning("warm-up step failed (%s); warm-up off for this pipeline", type(exc).__name__)
                     return
                 self.warm_steps += 1
-                sock = self.pending.sock if self.pending is not None else None
-                if sock is not None and _readable(sock):
+                if pending is not None and pending.pending_data():
                     self.warm_steps_preempted += 1
                     self.warm_step_ns.append(time.perf_counter_ns() - t)
+                    self.warm_rounds_yielded += 1
+                    break
                 await asyncio.sleep(0)
 
     async def _on_head(self, h: NewHead) -> None:
@@ -470,7 +514,7 @@ class Pipeline:
             if victim_pools is None:
                 victim_pools = self.stage.victim_pools(swap)
             ev = OpportunityEvent(opp, p.raw, p.hash, d.sender, head, p.seen_ns, t1 - t0, swap.function, hops,
-                                  victim_pools, p.seen_cpu_ns)
+                                  victim_pools, p.seen_cpu_ns, p.read_ns)
             for entry in self.registry.active_entries():
                 entry.events += 1
                 try:
@@ -548,4 +592,5 @@ class Pipeline:
         if self.config.warm_path_s > 0:
             out["warm_steps"] = self.warm_steps
             out["warm_steps_preempted"] = self.warm_steps_preempted
+            out["warm_rounds_yielded"] = self.warm_rounds_yielded
         return out

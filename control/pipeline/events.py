@@ -10,7 +10,9 @@ __all__ = ["PendingTx", "NewHead", "PoolSync", "OpportunityEvent", "BackrunBundl
 
 @dataclass(frozen=True, slots=True)
 class PendingTx:
-    """A pending transaction as first seen: raw bytes, hash, and the ``perf_counter_ns`` of the WS frame."""
+    """A pending transaction as first seen: raw bytes, hash, and ``seen_ns`` — ``perf_counter_ns`` of the
+    kernel's receive of the WS frame's last bytes when the collector reads with kernel stamps (the pending
+    collector does, see ``wsstamp``), else of the frame's read."""
 
     raw: bytes
     hash: bytes
@@ -18,6 +20,9 @@ class PendingTx:
     source: str = "ws"
     #: ``process_time_ns`` at the frame (0: not taken): CPU spent by the process from here to the wire
     seen_cpu_ns: int = 0
+    #: ``perf_counter_ns`` when the collector read the frame (0: same as ``seen_ns``); ``read_ns - seen_ns``
+    #: is the time the frame waited in the socket and the reader for the event loop
+    read_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,8 @@ class OpportunityEvent:
     #: the pools the victim's swap trades through ("0x" address, or "venue:tokenA:tokenB" when not tabled)
     victim_pools: tuple[str, ...] = ()
     seen_cpu_ns: int = 0
+    #: the victim's ``PendingTx.read_ns`` (0: same as ``seen_ns``)
+    read_ns: int = 0
 
 
 @dataclass(slots=True)
@@ -91,6 +98,8 @@ class BackrunBundle:
     footprint: tuple[str, ...] = ()
     #: the victim's ``PendingTx.seen_cpu_ns`` (0: not taken)
     seen_cpu_ns: int = 0
+    #: the victim's ``PendingTx.read_ns`` (0: same as ``seen_ns``)
+    read_ns: int = 0
     #: refuse the bundle unless the simulated ``execute()`` returns exactly ``expected_profit_wei`` (the
     #: backrun strategy sets it: its expectation is the evaluator's exact figure; a floor-priced action does not)
     profit_must_match: bool = False

@@ -144,6 +144,9 @@ class BundleExecutor:
             "realized_mismatch", "bundles_reorged_out", "resigned", "chain_bundles", "alternative_bundles",
             "chain_conflicts", "chain_conflicts_simulated", "bundles_withdrawn", "sim_inexact", "victims_dropped")}
         self.lat_callbundle_ns: list[int] = []
+        #: the same span from the collector's read of the frame (``BackrunBundle.read_ns``): without the time
+        #: the frame waited for the event loop (the figure before the fifth session)
+        self.lat_callbundle_read_ns: list[int] = []
         self.lat_sendbundle_ns: list[int] = []
         self.lat_signed_ns: list[int] = []
         #: process CPU time from the victim's frame to the first eth_callBundle (whatever ran in between: this
@@ -345,6 +348,46 @@ class BundleExecutor:
         keccak256(raw)
         return raw
 
+    def warm_sign_steps(self, a: BackrunBundle, out: dict[str, bytes]) -> list[Any]:
+        """:meth:`warm_sign` as warm-up sub-steps (the calldata; the signing payload and its hash; the ECDSA
+        signature; the encoded transaction and its hash), each a few tens of µs at most; the last one puts
+        the transaction — the same bytes as :meth:`warm_sign` — in ``out["raw"]``. A signer without the
+        keystore's fast path gives the whole :meth:`warm_sign` as one step."""
+        ck = getattr(self.signer, "_ck", None)
+        if ck is None:
+            return [lambda: out.__setitem__("raw", self.warm_sign(a))]
+        from mevblade.control.keystore import _rlp_bytes, _rlp_int, _rlp_list
+
+        st: dict[str, Any] = {}
+
+        def calldata() -> None:
+            st["data"] = execute_calldata(a.amount_in, a.hops, a.expected_profit_wei, a.coinbase_bps, self.flash)
+
+        def payload() -> None:  # Signer.sign_eip1559's body and signing hash
+            body = (_rlp_int(self.chain_id) + _rlp_int(self.WARM_NONCE) + _rlp_int(a.priority_fee_per_gas)
+                    + _rlp_int(a.max_fee_per_gas) + _rlp_int(a.gas_limit) + _rlp_bytes(self._contract_b)
+                    + _rlp_int(0) + _rlp_bytes(st["data"]) + b"\xc0")
+            st["body"], st["digest"] = body, keccak256(b"\x02" + _rlp_list(body))
+
+        def ecdsa() -> None:
+            st["sig"] = ck.sign_recoverable(st["digest"], hasher=None)
+
+        def encode() -> None:
+            sig = st["sig"]
+            r, s_, v = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:64], "big"), sig[64]
+            raw = b"\x02" + _rlp_list(st["body"] + _rlp_int(v) + _rlp_int(r) + _rlp_int(s_))
+            keccak256(raw)
+            out["raw"] = raw
+
+        return [calldata, payload, ecdsa, encode]
+
+    def warm_request_steps(self, a: BackrunBundle, signed: dict[str, bytes]) -> list[Any]:
+        """:meth:`warm_request` as warm-up sub-steps (the relay client's :meth:`RelayClient.warm_steps`) for
+        ``[victim, signed["raw"]]`` — ``signed`` is filled by the steps of :meth:`warm_sign_steps` first."""
+        return self.relays[0].warm_steps("eth_callBundle", lambda: [{
+            "txs": ["0x" + a.victim_raw.hex(), "0x" + signed["raw"].hex()], "blockNumber": hex(a.target_block),
+            "stateBlockNumber": "latest"}])
+
     def warm_request(self, a: BackrunBundle, raw: bytes) -> None:
         """The first relay's ``eth_callBundle`` body and auth signature for ``[victim, raw]``, discarded (no
         request id taken, nothing sent, no figures): the rest of the warm-up."""
@@ -361,6 +404,7 @@ class BundleExecutor:
             t_wire = time.perf_counter_ns()
             if first:
                 self.lat_callbundle_ns.append(t_wire - a.seen_ns)
+                self.lat_callbundle_read_ns.append(t_wire - (a.read_ns or a.seen_ns))
                 if a.seen_cpu_ns:
                     self.cpu_callbundle_ns.append(time.process_time_ns() - a.seen_cpu_ns)
                 first = False

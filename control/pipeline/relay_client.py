@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -60,7 +61,14 @@ class FlashbotsAuth:
         self.address: str = account.address
 
     def header(self, body: bytes) -> str:
-        digest = keccak256(b"\x19Ethereum Signed Message:\n66" + b"0x" + keccak256(body).hex().encode())
+        return self.sign_digest(self.digest(body))
+
+    @staticmethod
+    def digest(body: bytes) -> bytes:
+        """EIP-191 personal-message hash of the body's hex keccak (what the relay recovers the signer from)."""
+        return keccak256(b"\x19Ethereum Signed Message:\n66" + b"0x" + keccak256(body).hex().encode())
+
+    def sign_digest(self, digest: bytes) -> str:
         sig = self._ck.sign_recoverable(digest, hasher=None)
         return f"{self.address}:0x{sig[:64].hex()}{sig[64] + 27:02x}"
 
@@ -106,6 +114,26 @@ class RelayClient:
         """:meth:`encode` (JSON + auth signature) with request id 0, discarded: the pipeline's cache warm-up.
         Takes no request id, so the requests actually sent are the same bytes with or without warm-ups."""
         self._encode(0, method, params)
+
+    def warm_steps(self, method: str, params: Callable[[], list[Any]]) -> list[Callable[[], Any]]:
+        """:meth:`warm` as warm-up sub-steps — the JSON body (request id 0), the auth digest, the auth
+        signature (the last returns the ``X-Flashbots-Signature`` value: the same as :meth:`warm`'s) —
+        ``params`` is called by the first step (its inputs are made by earlier warm-up steps)."""
+        auth = self._auth
+        if auth is None:
+            return [lambda: self.warm(method, params())]
+        st: dict[str, Any] = {}
+
+        def body() -> None:
+            st["body"] = _COMPACT.encode({"jsonrpc": "2.0", "id": 0, "method": method, "params": params()}).encode()
+
+        def digest() -> None:
+            st["digest"] = auth.digest(st["body"])
+
+        def sign() -> str:
+            return auth.sign_digest(st["digest"])
+
+        return [body, digest, sign]
 
     async def post(self, body: bytes, headers: dict[str, str]) -> Any:
         if self._lean is not None:

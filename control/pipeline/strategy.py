@@ -121,4 +121,5 @@ class BackrunArbStrategy:
             pools=tuple("0x" + a.hex() for a in opp.pools), tokens=tuple("0x" + t.hex() for t in opp.tokens),
             exact=bool(opp.exact), meta={"swap_function": event.swap_function, "engine_ns": event.engine_ns},
             footprint=tuple(dict.fromkeys((*event.victim_pools, *("0x" + a.hex() for a in opp.pools)))),
-            profit_must_match=True, seen_cpu_ns=event.seen_cpu_ns)]
+            profit_must_match=True, seen_cpu_ns=event.seen_cpu_ns,
+            read_ns=event.read_ns)]
