@@ -6,9 +6,11 @@ another process that answers ``eth_callBundle`` at once (with a failing result, 
 head is fixed (no mining), so every swap is evaluated against the same pool state and most open an
 opportunity. Measured per opportunity:
 
-* **mevblade** (per engine): ``perf_counter_ns`` at the WebSocket frame of the pending transaction →
-  ``perf_counter_ns`` just before the signed ``eth_callBundle`` request (victim + our signed executor call) is
-  handed to the HTTP client. The first signed bundle a relay sees is this one; the ``eth_sendBundle`` that
+* **mevblade** (per engine): the kernel's receive of the WebSocket frame of the pending transaction (its
+  ``SO_TIMESTAMPNS`` stamp, converted to ``perf_counter_ns``: see ``control/pipeline/wsstamp.py``; since the
+  fifth session — before, the collector's read of the frame, still reported as ``read_to_wire``, and
+  ``socket_wait`` = read − kernel receive) → ``perf_counter_ns`` just before the signed ``eth_callBundle``
+  request (victim + our signed executor call) is handed to the HTTP client. The first signed bundle a relay sees is this one; the ``eth_sendBundle`` that
   follows waits for the relay's simulation and is reported separately by the demo.
   ``seen_to_wire_cpu``: the process CPU time (``process_time_ns``) over the same span — the work done in it,
   without the waits for a CPU that a loaded machine adds to the wall-clock figure.
@@ -20,7 +22,7 @@ opportunity. Measured per opportunity:
 Per pass also: ``arrivals_within_5ms`` (consecutive pending transactions read < 5 ms apart although sent 20 ms
 apart: notifications held back by the node's TCP stack, see ``WsCollector.quickack``), ``process_cpu_share``
 (this process's CPU over the pass's wall time: what a warm-up costs) and, with a warm-up, its step counts.
-Options ``isolate``, ``warm_us`` and ``variants`` (e.g. ``plain,isolate,isolate+warm,noquickack``: more passes
+Options ``isolate``, ``warm_us`` and ``variants`` (e.g. ``plain,isolate,isolate+warm,noquickack,nostamp``: more passes
 over the same traffic in the same run) are described on :func:`e2e_latency`.
 """
 
@@ -119,14 +121,19 @@ def _send(node_http: str, raws_file: Path, rate: float, cpus: set[int] | None = 
     return proc
 
 
+_FLAGS = ("isolate", "warm", "noquickack", "nostamp")
+
+
 def _variant(spec: str) -> dict[str, bool]:
     """``plain`` or ``+``-joined flags: ``isolate`` (appliance on its own CPU, devnet on the others), ``warm``
-    (pipeline cache warm-up), ``noquickack`` (the collectors' delayed ACKs, as before the fourth session)."""
+    (pipeline cache warm-up), ``noquickack`` (the collectors' delayed ACKs, as before the fourth session),
+    ``nostamp`` (the pending collector on the websockets library's reader, span from the frame's read, as
+    before the fifth session)."""
     flags = {f for f in spec.split("+") if f and f != "plain"}
-    unknown = flags - {"isolate", "warm", "noquickack"}
+    unknown = flags - set(_FLAGS)
     if unknown:
-        raise ValueError(f"variant flags must be among isolate, warm, noquickack (or plain), not {sorted(unknown)}")
-    return {k: k in flags for k in ("isolate", "warm", "noquickack")}
+        raise ValueError(f"variant flags must be among {', '.join(_FLAGS)} (or plain), not {sorted(unknown)}")
+    return {k: k in flags for k in _FLAGS}
 
 
 def _bunched(seen: list[int], within_ns: int = 5_000_000) -> int:
@@ -137,7 +144,7 @@ def _bunched(seen: list[int], within_ns: int = 5_000_000) -> int:
 
 async def _run_mevblade(net: Any, signer: Any, contract: str, stub_url: str, raws_file: Path, n_tx: int,
                         rate: float, engine: str, *, warm_path_s: float = 0.0, quickack: bool = True,
-                        devnet_cpus: set[int] | None = None) -> dict[str, Any]:
+                        kernel_stamp: bool = True, devnet_cpus: set[int] | None = None) -> dict[str, Any]:
     from eth_account import Account
     from eth_utils import keccak
 
@@ -150,12 +157,17 @@ async def _run_mevblade(net: Any, signer: Any, contract: str, stub_url: str, raw
     for c in (pipe.pending, pipe.heads, pipe.pools):
         if c is not None:
             c.quickack = quickack
+    if pipe.pending is not None:
+        pipe.pending.kernel_stamp = kernel_stamp
     seen: list[int] = []
+    waited: list[int] = []
     put = pipe.put_event
 
-    def put_event(ev: Any) -> None:  # the bench's own record of when each pending transaction was read
+    def put_event(ev: Any) -> None:  # the bench's own record of when each pending transaction was seen
         if isinstance(ev, PendingTx):
             seen.append(ev.seen_ns)
+            if ev.read_ns:
+                waited.append(ev.read_ns - ev.seen_ns)
         put(ev)
 
     pipe.put_event = put_event  # type: ignore[method-assign]
@@ -180,15 +192,21 @@ async def _run_mevblade(net: Any, signer: Any, contract: str, stub_url: str, raw
         st = pipe.stats()
         out = {"engine": engine, "engine_stages": st["engine_stages"], "pending_seen": st["pending_seen"],
                "opportunities": st["opportunities"], "bundles_signed": len(pipe.executor.lat_callbundle_ns),
+               "span_start": "kernel receive" if kernel_stamp else "frame read",
                "seen_to_wire": _pct(pipe.executor.lat_callbundle_ns),
+               "read_to_wire": _pct(pipe.executor.lat_callbundle_read_ns),
+               "socket_wait": _pct(waited),
                "seen_to_wire_cpu": _pct(pipe.executor.cpu_callbundle_ns),
                "seen_to_signed": _pct(pipe.executor.lat_signed_ns), "engine_stage": _pct(pipe.engine_ns),
                "queue_drops": sum(pipe.drops.values()),
                "arrivals_within_5ms": _bunched(seen), "quickack": quickack,
                "process_cpu_share": round(cpu / wall, 3) if wall else None}
+        if pipe.pending is not None and kernel_stamp:
+            out["stamps"] = pipe.pending.stamp_stats()
         if warm_path_s:
             out["warm"] = {"period_us": round(warm_path_s * 1e6, 1), "steps": pipe.warm_steps,
                            "steps_preempted": pipe.warm_steps_preempted,
+                           "rounds_yielded": pipe.warm_rounds_yielded,
                            "preempted_step": _pct(pipe.warm_step_ns)}
         return out
     finally:
@@ -208,8 +226,8 @@ def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float 
     CPU, anvil (every thread), the traffic sender and the stub relay to the others — an appliance with a core
     of its own. ``warm_us``: the pipeline's cache warm-up period (``PipelineConfig.warm_path_s``; 0 = off).
     ``variants``: more software-engine passes over the same traffic in the same run, comma-separated, each
-    ``plain`` or ``+``-joined flags among ``isolate``, ``warm`` (at ``warm_us``, 1000 if 0) and
-    ``noquickack`` — e.g. ``plain,isolate,isolate+warm`` (results under ``mevblade_variants``)."""
+    ``plain`` or ``+``-joined flags among ``isolate``, ``warm`` (at ``warm_us``, 1000 if 0), ``noquickack``
+    and ``nostamp`` — e.g. ``plain,isolate,isolate+warm`` (results under ``mevblade_variants``)."""
     from mevblade.control.pipeline.affinity import available_cpus, pin, split_for_appliance
     from eth_utils import keccak
 
@@ -276,7 +294,8 @@ def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float 
                 devc = place(f["isolate"])
                 res = run_loop(_run_mevblade(net, signer, contract, stub_url, raws_file, len(raws), rate, "sw",
                                              warm_path_s=(warm_us or 1000.0) / 1e6 if f["warm"] else 0.0,
-                                             quickack=not f["noquickack"], devnet_cpus=devc), loop)
+                                             quickack=not f["noquickack"], kernel_stamp=not f["nostamp"],
+                                             devnet_cpus=devc), loop)
                 res["variant"] = f
                 out["mevblade_variants"][name] = res
             if peer:
