@@ -63,7 +63,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Array, Cat, Module, Mux, ResetInserter, Signal
+from amaranth.hdl import Array, C, Cat, Module, Mux, ResetInserter, Signal
 from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -152,9 +152,35 @@ class ApplianceTop(wiring.Component):
     Back-pressure: honoured on ``m_axis``; ``s_axis`` stalls while ``control.enable``
     is 0, while the decoder is full, or (first beats only) while :data:`STAMP_DEPTH` packets
     are in flight.
+
+    Parameters
+    ----------
+    src_hash : str, optional
+        Hex source hash for the ``src_hash`` register (default: the top's gateware sources).
+    evaluator : bool
+        ``True`` (default): the whole top. ``False``: the *front end* for FPGAs the evaluator does
+        not fit (the ECP5 board build): no backrun unit and no pool table (only the unit reads
+        it), so ``version.features`` bits 3–5 are clear and the host evaluates every swap. The
+        register map is the same (same version, same addresses): the pool, directory,
+        ``eval_cfg`` and cycle-request registers accept writes and drive nothing,
+        ``pool_rdata_*`` and ``status.pool_busy``/``pool_error`` read 0, ``opportunities`` and
+        ``host_evals`` stay 0, and ``output_cfg.opportunities`` / ``cyc_cmd.go`` produce no
+        message. Header and swap messages, sequence numbers and the other counters are those of
+        the full top.
+    keccak_rounds_per_cycle : int
+        Keccak-f rounds unrolled per cycle (divides 24). The default, 2, hashes at line rate
+        inside a packet; 1 halves the round logic and sustains 136 bytes per 24 cycles
+        (:class:`~mevblade.hw.keccak.Keccak256`), which the ECP5 front end uses.
     """
 
-    def __init__(self, *, src_hash: str | None = None) -> None:
+    def __init__(self, *, src_hash: str | None = None, evaluator: bool = True,
+                 keccak_rounds_per_cycle: int = KECCAK_ROUNDS_PER_CYCLE) -> None:
+        if not isinstance(evaluator, bool):
+            raise TypeError(f"evaluator must be a bool, not {evaluator!r}")
+        if keccak_rounds_per_cycle not in (1, 2, 3, 4, 6, 8, 12, 24) or isinstance(keccak_rounds_per_cycle, bool):
+            raise ValueError(f"keccak_rounds_per_cycle must divide 24, not {keccak_rounds_per_cycle!r}")
+        self.evaluator = evaluator
+        self.keccak_rounds_per_cycle = keccak_rounds_per_cycle
         self.memory_map = appliance_map()
         self.src_hash = int((src_hash or rtl_source_hash(top="top"))[:8], 16)
         members: dict[str, Any] = {
@@ -177,8 +203,10 @@ class ApplianceTop(wiring.Component):
         m.submodules.csr = csr = CSRBlock(self.memory_map)
         connect_axil_flat(m, self, csr.bus)
 
-        features = ((1 << FEATURE_BITS["decoder"]) | (1 << FEATURE_BITS["keccak"]) | (1 << FEATURE_BITS["swap"])
-                    | (1 << FEATURE_BITS["pool"]) | (1 << FEATURE_BITS["evaluator"]) | (1 << FEATURE_BITS["cycle"]))
+        features = ((1 << FEATURE_BITS["decoder"]) | (1 << FEATURE_BITS["keccak"]) | (1 << FEATURE_BITS["swap"]))
+        if self.evaluator:
+            features |= ((1 << FEATURE_BITS["pool"]) | (1 << FEATURE_BITS["evaluator"])
+                         | (1 << FEATURE_BITS["cycle"]))
         m.d.comb += [
             csr.id_magic.eq(ID_MAGIC),
             csr.version_major.eq(VERSION[0]),
@@ -199,7 +227,7 @@ class ApplianceTop(wiring.Component):
 
         dec = TxDecoder()
         m.submodules.decoder = ResetInserter(pipe_rst)(dec)
-        kec = Keccak256(rounds_per_cycle=KECCAK_ROUNDS_PER_CYCLE)
+        kec = Keccak256(rounds_per_cycle=self.keccak_rounds_per_cycle)
         m.submodules.keccak = ResetInserter(pipe_rst)(kec)
         swp = SwapDecoder()
         m.submodules.swap = ResetInserter(pipe_rst)(swp)
@@ -256,41 +284,49 @@ class ApplianceTop(wiring.Component):
             swp.cfg_entry.weth_valid.eq(csr.router_cfg_weth_valid),
             swp.cfg_entry.weth.eq(Cat(*(getattr(csr, f"router_weth_{i}_value") for i in range(5)))),
         ]
-        # the venue of each router slot (configuration like the router table: kept across resets)
-        venues = Array(Signal(9, name=f"router_venue{i}") for i in range(N_ROUTERS))
-        with m.If(csr.router_cmd_commit):
-            m.d.sync += venues[csr.router_sel_index[:len(swp.cfg_index)]].eq(
-                Cat(csr.router_cfg_venue, csr.router_cfg_venue_valid))
+        if self.evaluator:
+            # the venue of each router slot (configuration like the router table: kept across resets)
+            venues = Array(Signal(9, name=f"router_venue{i}") for i in range(N_ROUTERS))
+            with m.If(csr.router_cmd_commit):
+                m.d.sync += venues[csr.router_sel_index[:len(swp.cfg_index)]].eq(
+                    Cat(csr.router_cfg_venue, csr.router_cfg_venue_valid))
 
         # --- backrun unit: pair directory from the CSRs, pool table read port, one request slot.
-        br = Backrun(dir_depth=DIR_DEPTH, pool_slots=POOL_CAPACITY)
-        m.submodules.backrun = ResetInserter(pipe_rst)(br)
-        m.d.comb += [
-            br.dir_we.eq(csr.dir_cmd_commit),
-            br.dir_index.eq(csr.dir_addr_index),
-            br.dir_data.eq(Cat(*(getattr(csr, f"dir_data_{i}_value") for i in range(DIR_WORDS)))),
-            br.dir_count.eq(csr.dir_count_count),
-            br.maxc.eq(csr.eval_cfg_max_candidates),
-        ]
+        # Without the evaluator (front-end build) none of it exists (nor the pool table, which only it
+        # reads): its registers keep their addresses but drive nothing, read as 0, its counters stay 0.
+        br: Any = None
+        if self.evaluator:
+            br = Backrun(dir_depth=DIR_DEPTH, pool_slots=POOL_CAPACITY)
+            m.submodules.backrun = ResetInserter(pipe_rst)(br)
+            m.d.comb += [
+                br.dir_we.eq(csr.dir_cmd_commit),
+                br.dir_index.eq(csr.dir_addr_index),
+                br.dir_data.eq(Cat(*(getattr(csr, f"dir_data_{i}_value") for i in range(DIR_WORDS)))),
+                br.dir_count.eq(csr.dir_count_count),
+                br.maxc.eq(csr.eval_cfg_max_candidates),
+            ]
         # cycle requests from the CSRs: one pending slot, set by cyc_cmd.go, taken by the unit when idle
         cyc_pend = Signal()
         cyc_seq = Signal(32)    # cycle requests taken (the sequence field of their messages)
-        m.d.comb += [
-            br.c.valid.eq(cyc_pend),
-            br.c.payload.hop0.eq(Cat(*(getattr(csr, f"cyc_hop0_{i}_value") for i in range(CYC_WORDS)))),
-            br.c.payload.hop1.eq(Cat(*(getattr(csr, f"cyc_hop1_{i}_value") for i in range(CYC_WORDS)))),
-        ]
-        with m.If(br.c.valid & br.c.ready):
-            m.d.sync += cyc_pend.eq(0)
-        with m.If(csr.cyc_cmd_go):
-            m.d.sync += cyc_pend.eq(1)
+        if self.evaluator:
+            m.d.comb += [
+                br.c.valid.eq(cyc_pend),
+                br.c.payload.hop0.eq(Cat(*(getattr(csr, f"cyc_hop0_{i}_value") for i in range(CYC_WORDS)))),
+                br.c.payload.hop1.eq(Cat(*(getattr(csr, f"cyc_hop1_{i}_value") for i in range(CYC_WORDS)))),
+            ]
+            with m.If(br.c.valid & br.c.ready):
+                m.d.sync += cyc_pend.eq(0)
+            with m.If(csr.cyc_cmd_go):
+                m.d.sync += cyc_pend.eq(1)
         br_pend = Signal()
         br_req = Signal(BackrunRequest)
         br_stamp = Signal(32)   # entry stamp of the pending request's packet
         cur_stamp = Signal(32)  # entry stamp of the packet being evaluated
-        m.d.comb += [br.i.valid.eq(br_pend), br.i.payload.eq(br_req)]
-        with m.If(br.i.valid & br.i.ready):
-            m.d.sync += [br_pend.eq(0), cur_stamp.eq(br_stamp)]
+        if self.evaluator:
+            m.d.comb += [br.i.valid.eq(br_pend), br.i.payload.eq(br_req)]
+            with m.If(br.i.valid & br.i.ready):
+                m.d.sync += [br_pend.eq(0), cur_stamp.eq(br_stamp)]
+        br_o_valid = br.o.valid if self.evaluator else C(0, 1)  # a backrun record is ready
 
         # --- stage A: join header record + digest + entry stamp; hand the tx fields to the
         # swap decoder and park the rest in one holding register until its swap record comes.
@@ -336,9 +372,9 @@ class ApplianceTop(wiring.Component):
             self.m_axis_tvalid.eq(left != 0),
             self.m_axis_tlast.eq(left == 1),
             # backrun records go first; a swap waits while the request slot is full
-            opp_go.eq(br.o.valid & (left == 0) & ~swap_pend),
-            br.o.ready.eq(opp_go),
-            record_take.eq(hold_full & swp.o.valid & (left == 0) & ~swap_pend & ~br.o.valid
+            opp_go.eq(br_o_valid & (left == 0) & ~swap_pend),
+            *([br.o.ready.eq(opp_go)] if self.evaluator else []),
+            record_take.eq(hold_full & swp.o.valid & (left == 0) & ~swap_pend & ~br_o_valid
                            & ~(br_pend & is_swap & eval_on)),
             swp.o.ready.eq(record_take),
             is_swap.eq(swp.o.payload.is_swap & csr.selector_mask_enable.bit_select(swp.o.payload.fn, 1)),
@@ -364,15 +400,16 @@ class ApplianceTop(wiring.Component):
                 swap_pend.eq(is_swap & emit_swaps),
                 swap_rec.eq(swp.o.payload.as_value()),
             ]
-            with m.If(is_swap & eval_on):
-                m.d.sync += [
-                    br_pend.eq(1),
-                    br_req.tag.eq(seq),
-                    br_req.swap.eq(swp.o.payload),
-                    br_req.venue.eq(venues[swp.o.payload.router][:8]),
-                    br_req.venue_valid.eq(venues[swp.o.payload.router][8]),
-                    br_stamp.eq(hold_stamp),
-                ]
+            if self.evaluator:
+                with m.If(is_swap & eval_on):
+                    m.d.sync += [
+                        br_pend.eq(1),
+                        br_req.tag.eq(seq),
+                        br_req.swap.eq(swp.o.payload),
+                        br_req.venue.eq(venues[swp.o.payload.router][:8]),
+                        br_req.venue_valid.eq(venues[swp.o.payload.router][8]),
+                        br_stamp.eq(hold_stamp),
+                    ]
         with m.Elif(swap_pend & (left == 0)):
             spre = Signal(128)
             m.d.comb += [
@@ -385,20 +422,21 @@ class ApplianceTop(wiring.Component):
             ]
             m.d.sync += [shreg.eq(spre | (swap_rec << 128)), left.eq(PREAMBLE_WORDS + SWAP_WORDS),
                          swap_pend.eq(0), seq.eq(seq + 1)]
-        with m.Elif(opp_go):
-            opre = Signal(128)
-            brec = br.o.payload
-            m.d.comb += [
-                opre[16:32].eq(0),
-                opre[0:8].eq(Mux(brec.cycle, MSG_CYCLE, Mux(brec.kind == RECORD_OPP, MSG_OPPORTUNITY, MSG_EVAL_DONE))),
-                opre[8:16].eq(OPP_WORDS),
-                opre[32:64].eq(Mux(brec.cycle, cyc_seq, brec.tag)),
-                opre[64:96].eq(cur_stamp),
-                opre[96:128].eq(cycle[:32] + 1),
-            ]
-            m.d.sync += [shreg.eq(opre | (brec.as_value() << 128)), left.eq(PREAMBLE_WORDS + OPP_WORDS)]
-            with m.If(brec.cycle):
-                m.d.sync += cyc_seq.eq(cyc_seq + 1)
+        if self.evaluator:  # backrun records (the front-end build has none)
+            with m.Elif(opp_go):
+                opre = Signal(128)
+                brec = br.o.payload
+                m.d.comb += [
+                    opre[16:32].eq(0),
+                    opre[0:8].eq(Mux(brec.cycle, MSG_CYCLE, Mux(brec.kind == RECORD_OPP, MSG_OPPORTUNITY, MSG_EVAL_DONE))),
+                    opre[8:16].eq(OPP_WORDS),
+                    opre[32:64].eq(Mux(brec.cycle, cyc_seq, brec.tag)),
+                    opre[64:96].eq(cur_stamp),
+                    opre[96:128].eq(cycle[:32] + 1),
+                ]
+                m.d.sync += [shreg.eq(opre | (brec.as_value() << 128)), left.eq(PREAMBLE_WORDS + OPP_WORDS)]
+                with m.If(brec.cycle):
+                    m.d.sync += cyc_seq.eq(cyc_seq + 1)
         with m.If(record_take & ~(is_swap & emit_swaps)):
             m.d.sync += seq.eq(seq + 1)
         with m.If(pipe_rst):
@@ -426,10 +464,11 @@ class ApplianceTop(wiring.Component):
             m.d.sync += swaps.eq(swaps + 1)
         opps = Signal(32)
         host_evals = Signal(32)
-        with m.If(opp_go & (br.o.payload.kind == RECORD_OPP) & ~br.o.payload.cycle):
-            m.d.sync += opps.eq(opps + 1)
-        with m.If(opp_go & (br.o.payload.kind != RECORD_OPP) & (br.o.payload.status == BackrunStatus.HOST)):
-            m.d.sync += host_evals.eq(host_evals + 1)
+        if self.evaluator:
+            with m.If(opp_go & (br.o.payload.kind == RECORD_OPP) & ~br.o.payload.cycle):
+                m.d.sync += opps.eq(opps + 1)
+            with m.If(opp_go & (br.o.payload.kind != RECORD_OPP) & (br.o.payload.status == BackrunStatus.HOST)):
+                m.d.sync += host_evals.eq(host_evals + 1)
         with m.If(record_take):
             m.d.sync += records.eq(records + 1)
             with m.If(code != 0):
@@ -455,28 +494,32 @@ class ApplianceTop(wiring.Component):
             m.d.comb += getattr(csr, f"err_{c.slug}_value").eq(sig)
 
         # --- pool table on the CSRs (host side) and the boundary strobe.
-        m.submodules.pool = pool = PoolTable(capacity=POOL_CAPACITY)
         idle = Signal()
-        m.d.comb += [
-            idle.eq(~in_packet & ~stamps.r_rdy & ~hold_full & ~swap_pend & (left == 0) & ~br_pend & ~br.busy
-                    & ~br.o.valid & ~cyc_pend),
-            pool.host_slot.eq(csr.pool_addr_index),
-            pool.host_data.eq(Cat(*(getattr(csr, f"pool_data_{i}_value") for i in range(8)))),
-            pool.host_commit.eq(csr.pool_cmd_commit),
-            pool.host_rd_slot.eq(csr.pool_addr_index[:len(pool.host_rd_slot)]),
-            pool.host_rd_en.eq(csr.pool_cmd_readback),
-            # the boundary: the backrun unit's (one per evaluation); between evaluations also each
-            # record leaving and every idle cycle, never while the unit is reading
-            pool.begin_eval.eq(br.begin_eval | ((record_take | idle) & ~br.busy)),
-            pool.rd_slot.eq(br.pool_rd_slot),
-            pool.rd_en.eq(br.pool_rd_en),
-            br.pool_rd_data.eq(pool.rd_data),
-            csr.status_pool_busy.eq(pool.host_pending),
-            csr.status_pool_error.eq(pool.host_error),
-        ]
-        rdata = pool.host_rd_data.as_value()
-        for i in range(8):
-            m.d.comb += getattr(csr, f"pool_rdata_{i}_value").eq(rdata[32 * i:32 * i + 32])
+        if self.evaluator:
+            m.submodules.pool = pool = PoolTable(capacity=POOL_CAPACITY)
+            m.d.comb += [
+                idle.eq(~in_packet & ~stamps.r_rdy & ~hold_full & ~swap_pend & (left == 0) & ~br_pend & ~br.busy
+                        & ~br.o.valid & ~cyc_pend),
+                pool.host_slot.eq(csr.pool_addr_index),
+                pool.host_data.eq(Cat(*(getattr(csr, f"pool_data_{i}_value") for i in range(8)))),
+                pool.host_commit.eq(csr.pool_cmd_commit),
+                pool.host_rd_slot.eq(csr.pool_addr_index[:len(pool.host_rd_slot)]),
+                pool.host_rd_en.eq(csr.pool_cmd_readback),
+                # the boundary: the backrun unit's (one per evaluation); between evaluations also each
+                # record leaving and every idle cycle, never while the unit is reading
+                pool.begin_eval.eq(br.begin_eval | ((record_take | idle) & ~br.busy)),
+                pool.rd_slot.eq(br.pool_rd_slot),
+                pool.rd_en.eq(br.pool_rd_en),
+                br.pool_rd_data.eq(pool.rd_data),
+                csr.status_pool_busy.eq(pool.host_pending),
+                csr.status_pool_error.eq(pool.host_error),
+            ]
+            rdata = pool.host_rd_data.as_value()
+            for i in range(8):
+                m.d.comb += getattr(csr, f"pool_rdata_{i}_value").eq(rdata[32 * i:32 * i + 32])
+        else:
+            # no pool table: pool_rdata_* and the status bits read as 0 (the CSR block's reset values)
+            m.d.comb += idle.eq(~in_packet & ~stamps.r_rdy & ~hold_full & ~swap_pend & (left == 0))
 
         m.d.comb += [
             csr.status_in_packet.eq(in_packet),

@@ -99,8 +99,11 @@ echo bit > "$bit"
 class _Blinky(Elaboratable):
     """A tiny stand-in for the appliance: the build flow, not the design, is under test."""
 
-    def __init__(self, freq_mhz: float) -> None:
+    built: list[str] = []  # the variant of each instance the build elaborated
+
+    def __init__(self, freq_mhz: float, variant: str) -> None:
         self.freq_mhz = freq_mhz
+        _Blinky.built.append(variant)
 
     def elaborate(self, platform):  # noqa: ANN201
         from amaranth.hdl import Module, Signal
@@ -186,3 +189,73 @@ def test_classic_abc_script_runs_on_the_real_yosys(tmp_path) -> None:
     cells = json.loads((tmp_path / "mevblade.json").read_text())["modules"]["mevblade"]["cells"].values()
     types = {c["type"] for c in cells}
     assert "TRELLIS_FF" in types and "CCU2C" in types
+
+
+# -- build variants: the front end (fits the LFE5U-85F, the ECP5 default) and the full top ----------------------
+
+@pytest.mark.parametrize("variant, want", [(None, "frontend"), ("frontend", "frontend"), ("full", "full")])
+def test_ecp5_report_records_the_variant_it_built(tmp_path, monkeypatch, variant, want) -> None:
+    _fake_tools(tmp_path, monkeypatch)
+    _Blinky.built.clear()
+    rep = build_board("ulx3s-85f", out=tmp_path / "out", synth="abc", variant=variant)
+    assert rep["variant"] == want
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["variant"] == want
+    assert _Blinky.built == [want]  # the board wrapper was elaborated with that variant
+
+
+def test_ecp5_failure_report_records_the_variant(tmp_path, monkeypatch) -> None:
+    _fake_tools(tmp_path, monkeypatch, nextpnr_fails=True)
+    with pytest.raises(RuntimeError):
+        build_board("ulx3s-85f", out=tmp_path / "out", synth="abc", variant="full")
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["variant"] == "full"
+
+
+@pytest.mark.parametrize("board, variant, match", [
+    ("ulx3s-85f", "evaluator", r"variant must be one of \['frontend', 'full'\], not 'evaluator'"),
+    ("pynq-z2", "frontend", "variant 'frontend' is not built for pynq-z2: a zynq board builds full"),
+])
+def test_bad_variant_is_rejected_before_anything_is_built(tmp_path, board, variant, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        build_board(board, out=tmp_path / "out", variant=variant)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--board", "ulx3s-85f", "--variant", "tiny"], "variant must be one of ['frontend', 'full'], not 'tiny'"),
+    (["--board", "kv260", "--variant", "frontend"], "variant 'frontend' is not built for kv260"),
+])
+def test_cli_rejects_a_bad_variant_with_usage(capsys, argv, message) -> None:
+    from mevblade.hw.boards.build import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("usage:")
+
+
+def test_cli_help_states_the_ecp5_default(capsys) -> None:
+    from mevblade.hw.boards.build import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--variant {frontend,full}" in text
+    assert "Default: frontend on ECP5 boards (the variant that fits the LFE5U-85F)" in text
+
+
+def test_variants_say_what_goes_into_the_top() -> None:
+    from mevblade.hw.boards.ecp5 import DEFAULT_VARIANT, VARIANTS
+    from mevblade.hw.top import KECCAK_ROUNDS_PER_CYCLE
+
+    assert DEFAULT_VARIANT == "frontend"
+    assert VARIANTS["frontend"] == {"evaluator": False, "keccak_rounds_per_cycle": 1}
+    assert VARIANTS["full"] == {"evaluator": True, "keccak_rounds_per_cycle": KECCAK_ROUNDS_PER_CYCLE}
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")  # the refused object
+def test_board_wrapper_rejects_an_unknown_variant() -> None:
+    from mevblade.hw.boards.ecp5 import ECP5Appliance
+
+    with pytest.raises(ValueError, match=r"variant must be one of \['frontend', 'full'\], not 'half'"):
+        ECP5Appliance(variant="half")

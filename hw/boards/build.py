@@ -1,11 +1,13 @@
 """Board builds of the appliance: ``make bitstream BOARD=<name>``.
 
-``python -m mevblade.hw.boards.build --board NAME [--freq MHZ] [--out DIR] [--xilinx-estimate]
-[--synth auto|abc9|abc]``
+``python -m mevblade.hw.boards.build --board NAME [--variant frontend|full] [--freq MHZ] [--out DIR]
+[--xilinx-estimate] [--synth auto|abc9|abc]``
 
 * ``ulx3s-85f`` (ECP5 LFE5U-85F-6, open toolchain through yowasp): full bitstream
   ``build/boards/ulx3s-85f/mevblade.bit``; fmax and utilisation from nextpnr go into
-  ``report.json`` next to it.
+  ``report.json`` next to it. ``--variant frontend`` (the default on ECP5: the variant that fits)
+  builds the top without the backrun unit and the pool table (the host evaluates swaps);
+  ``--variant full`` the whole top (needs ~181 % of the LFE5U-85F's LUTs).
 * ``pynq-z2`` (xc7z020), ``zcu104``, ``kv260`` (Zynq UltraScale+): writes the Verilog of
   the top, lints it with Verilator, dry-runs ``hw/boards/zynq/mevblade.tcl`` under tclsh,
   and runs Vivado on it when ``vivado`` is on PATH (it is not on the build machine: the
@@ -98,7 +100,14 @@ def _write_report(out: Path, report: dict[str, Any]) -> None:
 #: moves the trap into the module's own fixed shadow stack), and yosys 0.70 has no ``-noabc9`` switch any more.
 SYNTH_FLOWS = ("auto", "abc9", "abc")
 
-def _ecp5_plan(out: Path, freq_mhz: float) -> str:
+#: ``--variant`` choices (what goes into the top: ``hw.boards.ecp5.VARIANTS``) and each board kind's default
+#: and allowed variants: an ECP5 board builds the front end unless told otherwise (the full top does not fit
+#: the LFE5U-85F); the Zynq flow packages the checked-in full top (``hw/rtl/appliance_top.v``) only.
+BUILD_VARIANTS = ("frontend", "full")
+DEFAULT_VARIANTS = {"ecp5": "frontend", "zynq": "full"}
+ALLOWED_VARIANTS = {"ecp5": ("frontend", "full"), "zynq": ("full",)}
+
+def _ecp5_plan(out: Path, freq_mhz: float, variant: str) -> str:
     """Elaborate the appliance for the board, write the build files (yosys script, LPF, build script) and
     return the yosys script as written."""
     from amaranth_boards.ulx3s import ULX3S_85F_Platform
@@ -108,7 +117,7 @@ def _ecp5_plan(out: Path, freq_mhz: float) -> str:
     platform = ULX3S_85F_Platform()
     # do_build=False + extract: platform.build() would insist on the programmer
     # (openFPGALoader) being installed even when not programming.
-    plan = platform.build(ECP5Appliance(freq_mhz=freq_mhz), name="mevblade", build_dir=str(out),
+    plan = platform.build(ECP5Appliance(freq_mhz=freq_mhz, variant=variant), name="mevblade", build_dir=str(out),
                           do_build=False, nextpnr_opts="--timing-allow-fail --seed 1")
     plan.extract(str(out))
     return (out / "mevblade.ys").read_text()
@@ -138,14 +147,15 @@ def _last_yosys_step(out: Path) -> str:
     return steps[-1] if steps else "(no step logged)"
 
 
-def build_ecp5(board: Board, out: Path, freq_mhz: float, synth: str = "auto") -> dict[str, Any]:
+def build_ecp5(board: Board, out: Path, freq_mhz: float, synth: str = "auto",
+               variant: str = DEFAULT_VARIANTS["ecp5"]) -> dict[str, Any]:
     if synth not in SYNTH_FLOWS:
         raise ValueError(f"synth must be one of {SYNTH_FLOWS}, not {synth!r}")
     _toolchain_env()
     t0 = time.time()
     flows = ["abc9", "abc"] if synth == "auto" else [synth]
     notes: list[str] = []
-    script = _ecp5_plan(out, freq_mhz)
+    script = _ecp5_plan(out, freq_mhz, variant)
     for flow in flows:
         try:
             _ecp5_run(out, script, flow)
@@ -155,7 +165,8 @@ def build_ecp5(board: Board, out: Path, freq_mhz: float, synth: str = "auto") ->
             where = "place/route/pack" if yosys_done else f"yosys, in: {_last_yosys_step(out)}"
             notes.append(f"{flow}: failed ({where})")
             if yosys_done or flow == flows[-1]:
-                report = {"board": board.name, "part": board.part, "target_mhz": freq_mhz, "ok": False,
+                report = {"board": board.name, "part": board.part, "variant": variant, "target_mhz": freq_mhz,
+                          "ok": False,
                           "seconds": round(time.time() - t0), "synth": flow, "synth_notes": notes,
                           "host_link": board.link}
                 tim = out / "mevblade.tim"
@@ -168,7 +179,7 @@ def build_ecp5(board: Board, out: Path, freq_mhz: float, synth: str = "auto") ->
             print(f"[build] synth_ecp5 with {flow} failed ({where}); retrying with the classic ABC",
                   file=sys.stderr)
     log = (out / "mevblade.tim").read_text(errors="replace")
-    report = {"board": board.name, "part": board.part, "target_mhz": freq_mhz, "ok": True,
+    report = {"board": board.name, "part": board.part, "variant": variant, "target_mhz": freq_mhz, "ok": True,
               "bitstream": str(out / "mevblade.bit"), "seconds": round(time.time() - t0),
               "synth": flow, "synth_notes": notes, "host_link": board.link, **parse_nextpnr_log(log)}
     _write_report(out, report)
@@ -241,7 +252,7 @@ def xilinx_estimate(verilog: Path, out: Path) -> dict[str, Any]:
 
 def build_zynq(board: Board, out: Path, estimate: bool) -> dict[str, Any]:
     verilog = _verilog(out)
-    report: dict[str, Any] = {"board": board.name, "part": board.part, "verilog": str(verilog),
+    report: dict[str, Any] = {"board": board.name, "part": board.part, "variant": "full", "verilog": str(verilog),
                               "host_link": board.link}
     report["verilator_lint"] = verilator_lint(verilog)
     report["tcl_dryrun"] = tcl_dryrun(board.name, verilog, out)
@@ -261,22 +272,39 @@ def build_zynq(board: Board, out: Path, estimate: bool) -> dict[str, Any]:
     return report
 
 
+def resolve_variant(board: Board, variant: str | None) -> str:
+    """The build variant for ``board``: ``variant`` checked against what the board kind builds, or its default."""
+    if variant is None:
+        return DEFAULT_VARIANTS[board.kind]
+    if variant not in BUILD_VARIANTS:
+        raise ValueError(f"variant must be one of {list(BUILD_VARIANTS)}, not {variant!r}")
+    if variant not in ALLOWED_VARIANTS[board.kind]:
+        raise ValueError(f"variant {variant!r} is not built for {board.name}: a {board.kind} board builds "
+                         f"{' or '.join(ALLOWED_VARIANTS[board.kind])}")
+    return variant
+
+
 def build_board(name: str, *, out: Path | None = None, freq_mhz: float = 100.0,
-                estimate: bool = False, synth: str = "auto") -> dict[str, Any]:
+                estimate: bool = False, synth: str = "auto", variant: str | None = None) -> dict[str, Any]:
     try:
         board = BOARDS[name]
     except KeyError:
         raise ValueError(f"board must be one of {sorted(BOARDS)}, not {name!r}") from None
+    variant = resolve_variant(board, variant)
     out = out or REPO / "build" / "boards" / name
     out.mkdir(parents=True, exist_ok=True)
     if board.kind == "ecp5":
-        return build_ecp5(board, out, freq_mhz, synth)
+        return build_ecp5(board, out, freq_mhz, synth, variant)
     return build_zynq(board, out, estimate)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m mevblade.hw.boards.build", description=__doc__.splitlines()[0])
     p.add_argument("--board", required=True, choices=sorted(BOARDS))
+    p.add_argument("--variant", default=None, metavar="{frontend,full}",
+                   help="what goes into the top: 'frontend' (decoder, Keccak, swap decoder; no backrun unit and no "
+                        "pool table: the host evaluates swaps) or 'full' (the whole top). Default: frontend on ECP5 "
+                        "boards (the variant that fits the LFE5U-85F), full on Zynq boards (the only one built)")
     p.add_argument("--freq", type=float, default=100.0, help="core clock in MHz (ECP5 PLL output)")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--xilinx-estimate", action="store_true", help="Zynq: add a yosys synth_xilinx estimate")
@@ -284,8 +312,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="ECP5: synth_ecp5 with ABC9, the classic ABC, or ABC9 then ABC if it fails (default)")
     args = p.parse_args(argv)
     try:
+        variant = resolve_variant(BOARDS[args.board], args.variant)
+    except ValueError as exc:
+        p.error(str(exc))  # usage + message, exit status 2 (as argparse's own choice errors)
+    try:
         report = build_board(args.board, out=args.out, freq_mhz=args.freq, estimate=args.xilinx_estimate,
-                             synth=args.synth)
+                             synth=args.synth, variant=variant)
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -4,7 +4,10 @@ Board: Radiona ULX3S with LFE5U-85F (BG381, speed grade 6) via ``amaranth-boards
 The 25 MHz oscillator feeds an EHXPLLL that makes the core clock (``freq_mhz``, default
 100 MHz); the appliance top, the register block and the UART bridge
 (:mod:`mevblade.hw.boards.uart_bridge`) all run in that one domain. LED 0 shows PLL lock,
-LED 1 UART receive activity (the top itself is exactly what the Zynq build packages).
+LED 1 UART receive activity (with the ``full`` variant the top is exactly what the Zynq build packages).
+
+What goes into the top is the build variant (:data:`VARIANTS`): ``frontend`` (the default: the
+variant that fits the LFE5U-85F) or ``full``.
 
 Transaction input on this board: the FT231X USB-UART at 3 Mbaud (the chip's maximum),
 about 300 kB/s of payload — see the bridge's docstring for what that means in tx/s.
@@ -18,11 +21,22 @@ from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Modul
 from amaranth.lib.cdc import ResetSynchronizer
 
 from mevblade.hw.boards.uart_bridge import UARTBridge
-from mevblade.hw.top import ApplianceTop
+from mevblade.hw.top import KECCAK_ROUNDS_PER_CYCLE, ApplianceTop
 
-__all__ = ["ECP5Appliance", "pll_params", "UART_BAUD"]
+__all__ = ["ECP5Appliance", "pll_params", "UART_BAUD", "VARIANTS", "DEFAULT_VARIANT"]
 
 UART_BAUD = 3_000_000
+
+#: what each build variant puts in the appliance top (``ApplianceTop`` keyword arguments).
+#: ``frontend``: decoder, Keccak at one round per cycle, swap decoder, CSRs — no backrun unit and no
+#: pool table (``version.features`` bits 3–5 clear: the host evaluates every swap); it fits the
+#: LFE5U-85F. ``full``: the whole top as the Zynq build packages it (does not fit an LFE5U-85F).
+VARIANTS: dict[str, dict[str, Any]] = {
+    "frontend": {"evaluator": False, "keccak_rounds_per_cycle": 1},
+    "full": {"evaluator": True, "keccak_rounds_per_cycle": KECCAK_ROUNDS_PER_CYCLE},
+}
+#: the variant that fits the LFE5U-85F
+DEFAULT_VARIANT = "frontend"
 
 
 def pll_params(f_in_mhz: float, f_out_mhz: float) -> dict[str, int]:
@@ -43,9 +57,13 @@ def pll_params(f_in_mhz: float, f_out_mhz: float) -> dict[str, int]:
 class ECP5Appliance(Elaboratable):
     """Top-level Elaboratable for ``platform.build`` (ULX3S-85F)."""
 
-    def __init__(self, *, freq_mhz: float = 100.0, src_hash: str | None = None) -> None:
+    def __init__(self, *, freq_mhz: float = 100.0, src_hash: str | None = None,
+                 variant: str = DEFAULT_VARIANT) -> None:
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {sorted(VARIANTS)}, not {variant!r}")
         self.freq_mhz = freq_mhz
         self.src_hash = src_hash
+        self.variant = variant
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()
@@ -71,7 +89,7 @@ class ECP5Appliance(Elaboratable):
         m.submodules.rst_sync = ResetSynchronizer(~locked, domain="sync")
         platform.add_clock_constraint(core_clk, self.freq_mhz * 1e6)
 
-        m.submodules.top = top = ApplianceTop(src_hash=self.src_hash)
+        m.submodules.top = top = ApplianceTop(src_hash=self.src_hash, **VARIANTS[self.variant])
         divisor = round(self.freq_mhz * 1e6 / UART_BAUD)
         m.submodules.bridge = bridge = UARTBridge(divisor=divisor, addr_width=top.memory_map.addr_width)
         uart = platform.request("uart", 0)

@@ -1,0 +1,106 @@
+"""The PYNQ driver (control/engine/pynq.py) against a front-end build (``ApplianceTop(evaluator=False)``,
+the ECP5 build's top) on the simulated board (sim/pynq_shim: that top in Verilator).
+
+One driver serves both builds: the same register map, the header/swap messages unchanged, swaps
+evaluated on the host (``version.features`` bit 4 clear), cycle requests refused (bit 5 clear).
+
+Marked ``top_full`` (``make test-top``, not ``make test``): a cold Verilator build of this top takes
+minutes on 2 cores. The front end without Verilator is covered in ``make test`` by
+``tests/hw/test_top_frontend_amaranth.py`` (Amaranth simulator).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from mevblade.control.engine import EngineUnavailable, get_engine
+
+from .conftest import REPO
+
+pytestmark = [pytest.mark.rtl, pytest.mark.top_full]
+
+
+def frontend_verilog() -> Path:
+    """Verilog of the front-end top from the current sources, cached by their hash under build/rtl-cache."""
+    from mevblade.hw.boards.ecp5 import VARIANTS
+    from mevblade.hw.csr import rtl_source_hash
+    from mevblade.sim.tb.top.runner import BUILD, toolchain_env
+
+    key = rtl_source_hash(top="top")[:12]
+    cached = BUILD / "rtl-cache" / f"appliance_top-frontend-src-{key}.v"
+    if not cached.exists():
+        toolchain_env()
+        from amaranth.back import verilog
+
+        from mevblade.hw.top import ApplianceTop
+
+        text = verilog.convert(ApplianceTop(**VARIANTS["frontend"]), name="appliance_top", emit_src=False)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(text)
+        tmp.replace(cached)
+    return cached
+
+
+@pytest.fixture(scope="module")
+def board():
+    from mevblade.control.engine.pynq import PynqEngine
+
+    old = os.environ.get("MEVBLADE_PYNQ")
+    os.environ["MEVBLADE_PYNQ"] = "shim"
+    try:
+        eng = PynqEngine(str(frontend_verilog()))
+    finally:
+        if old is None:
+            del os.environ["MEVBLADE_PYNQ"]
+        else:
+            os.environ["MEVBLADE_PYNQ"] = old
+    yield eng
+    eng.close()
+
+
+def _block(n: int) -> list[bytes]:
+    rows = [json.loads(ln) for ln in (REPO / "sim" / "data" / "block_18189758.jsonl").read_text().splitlines()]
+    return [bytes.fromhex(r["raw"][2:]) for r in rows[:n]]
+
+
+def test_status_reports_the_front_end_features(board) -> None:
+    from mevblade.hw.top import FEATURE_BITS
+
+    st = board.status()
+    assert {name for name, bit in FEATURE_BITS.items() if st["features"] >> bit & 1} == {"decoder", "keccak", "swap"}
+
+
+def test_decode_and_swaps_equal_software(board) -> None:
+    from mevblade.control.engine.software.swap import decode_swap_tx
+
+    sw = get_engine("sw")
+    raws = _block(40)
+    got = list(board.decode_with_swaps(raws))
+    assert [r for r, _ in got] == list(sw.decode_many(raws))
+    want = [decode_swap_tx(t) if (t := sw.decode(r)).ok else None for r in raws]
+    assert [s for _, s in got] == want and any(want)
+
+
+def test_swaps_are_evaluated_on_the_host(board) -> None:
+    from mevblade.sim.tb.backrun.cases import make_swap, make_table
+
+    table = make_table(7, zero_sibling=True)
+    swap = make_swap(table, [0, 1])
+    want = get_engine("sw").evaluate_swap(swap, table)
+    assert want, "the case must open an opportunity"
+    before = board.host_evaluations
+    assert board.evaluate_swap(swap, table) == want
+    assert board.host_evaluations == before + 1
+    assert board.status()["opportunities"] == 0
+
+
+def test_cycle_requests_are_refused(board) -> None:
+    from mevblade.control.engine.software.types_swap import Hop
+
+    with pytest.raises(EngineUnavailable, match="feature bit 5"):
+        board.eval_cycle([Hop(10**21, 2 * 10**21, 997, 1000), Hop(2 * 10**21, 10**21 + 10**19, 997, 1000)])
