@@ -54,7 +54,7 @@ OUT_FIFO_DEPTH = 16
 SKIP_HI_BITS = (LANES - 1 + MAX_HEADER + LEN_SAT - LANES).bit_length() - 3
 #: cycles from the input handshake of a beat to its output beat being valid (when the next
 #: beat of the packet follows at once, or the beat is the packet's last)
-WALK_LATENCY = 8
+WALK_LATENCY = 9
 
 _JUMP_BITS = SKIP_HI_BITS + 3 + 1  # signed: lane + header + step − 8
 
@@ -109,7 +109,9 @@ class TxWalker(wiring.Component):
     * the only loop: the skip register (next start = ``8·hi + lo`` bytes after this beat's
       lane 0; ``hz`` = ``hi == 0``) gives this beat's starts ``M[lo]`` and becomes
       ``hi ≠ 0 ? (hi − 1, lo) : exit[lo]`` — an 8-way select by a register and a 22-bit
-      decrement; ``last`` sets it to lane 0 of the next beat (a fresh walk per packet).
+      decrement; ``last`` sets it to lane 0 of the next beat (a fresh walk per packet);
+    * *O* — the beat with its starts, registered; fields of lanes without a start zeroed on
+      the way into the output FIFO.
 
     Interface
     ---------
@@ -122,7 +124,7 @@ class TxWalker(wiring.Component):
         effective ``keep`` (all ones but on the last beat), ``last``, the ``starts`` mask
         and per start lane its :data:`WalkLane` fields (zero on other lanes).
 
-    Latency: :data:`WALK_LATENCY` = 8 cycles from a beat's input handshake to its output
+    Latency: :data:`WALK_LATENCY` = 9 cycles from a beat's input handshake to its output
     beat valid, when the next beat of the packet follows at once (a beat waits in *P*
     for its look-ahead; the packet's last beat does not wait).
     Throughput: one beat per cycle, no bubbles, packets back to back.
@@ -327,14 +329,23 @@ class TxWalker(wiring.Component):
             with m.Else():
                 m.d.sync += [skip_hi.eq(skip_hi - 1), skip_hz.eq(skip_hi == 1)]
 
+        # one register after the loop: the mask select stays next to the skip register, the
+        # output FIFO (LUT RAM, placed apart) is written from registers through one LUT
+        o_valid = Signal()
+        o_mask = Signal(LANES)
+        o_fields = [Signal(WalkLane, name=f"o_l{k}_fields") for k in range(LANES)]
+        o_keep, o_last, o_dat = Signal(LANES), Signal(), Signal(8 * BEAT_BYTES)
+        m.d.sync += [o_valid.eq(valid), o_mask.eq(mask), o_keep.eq(keep), o_last.eq(last), o_dat.eq(dat)]
+        m.d.sync += [of.eq(f) for of, f in zip(o_fields, fields)]
+
         out = Signal(WalkBeat)
         m.d.comb += [
-            out.data.eq(dat),
-            out.keep.eq(keep),
-            out.last.eq(last),
-            out.starts.eq(mask),
+            out.data.eq(o_dat),
+            out.keep.eq(o_keep),
+            out.last.eq(o_last),
+            out.starts.eq(o_mask),
         ]
         for k in range(LANES):
-            m.d.comb += out.lanes[k].eq(Mux(mask[k], fields[k].as_value(), 0))
-        m.d.comb += [out_fifo.w_en.eq(valid), out_fifo.w_data.eq(out.as_value())]
+            m.d.comb += out.lanes[k].eq(Mux(o_mask[k], o_fields[k].as_value(), 0))
+        m.d.comb += [out_fifo.w_en.eq(o_valid), out_fifo.w_data.eq(out.as_value())]
         return m

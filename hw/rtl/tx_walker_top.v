@@ -1201,7 +1201,22 @@ module \tx_walker_top.walker (r_en, clk, rst, i__ready, o__valid, o__payload, i_
   wire \$98 ;
   reg [21:0] \$980 ;
   reg \$981 ;
+  reg \$982 ;
+  reg [7:0] \$983 ;
+  reg [7:0] \$984 ;
+  reg \$985 ;
+  reg [63:0] \$986 ;
+  reg [32:0] \$987 ;
+  reg [32:0] \$988 ;
+  reg [32:0] \$989 ;
   wire \$99 ;
+  reg [32:0] \$990 ;
+  reg [32:0] \$991 ;
+  reg [32:0] \$992 ;
+  reg [32:0] \$993 ;
+  reg [32:0] \$994 ;
+  reg [7:0] \$signal  = 8'h00;
+  reg \$signal$162  = 1'h0;
   wire accept;
   reg [63:0] d0_data = 64'h0000000000000000;
   reg [21:0] d0_hi0 = 22'h000000;
@@ -1526,8 +1541,7 @@ module \tx_walker_top.walker (r_en, clk, rst, i__ready, o__valid, o__payload, i_
   reg [7:0] d2_reach5 = 8'h00;
   reg [7:0] d2_reach6 = 8'h00;
   reg [7:0] d2_reach7 = 8'h00;
-  (* init = 1'h0 *)
-  wire d2_valid;
+  reg d2_valid = 1'h0;
   wire emit;
   wire [63:0] \i__payload.data ;
   wire [7:0] \i__payload.keep ;
@@ -1734,6 +1748,74 @@ module \tx_walker_top.walker (r_en, clk, rst, i__ready, o__valid, o__payload, i_
   wire \o__payload.last ;
   wire [7:0] \o__payload.starts ;
   wire o__ready;
+  reg [63:0] o_dat = 64'h0000000000000000;
+  reg [32:0] o_l0_fields = 33'h000000000;
+  wire [3:0] \o_l0_fields.hdr ;
+  wire \o_l0_fields.hdr_trunc ;
+  wire \o_l0_fields.is_list ;
+  wire \o_l0_fields.len_lz ;
+  wire \o_l0_fields.len_short ;
+  wire [23:0] \o_l0_fields.length ;
+  wire \o_l0_fields.wrapped ;
+  reg [32:0] o_l1_fields = 33'h000000000;
+  wire [3:0] \o_l1_fields.hdr ;
+  wire \o_l1_fields.hdr_trunc ;
+  wire \o_l1_fields.is_list ;
+  wire \o_l1_fields.len_lz ;
+  wire \o_l1_fields.len_short ;
+  wire [23:0] \o_l1_fields.length ;
+  wire \o_l1_fields.wrapped ;
+  reg [32:0] o_l2_fields = 33'h000000000;
+  wire [3:0] \o_l2_fields.hdr ;
+  wire \o_l2_fields.hdr_trunc ;
+  wire \o_l2_fields.is_list ;
+  wire \o_l2_fields.len_lz ;
+  wire \o_l2_fields.len_short ;
+  wire [23:0] \o_l2_fields.length ;
+  wire \o_l2_fields.wrapped ;
+  reg [32:0] o_l3_fields = 33'h000000000;
+  wire [3:0] \o_l3_fields.hdr ;
+  wire \o_l3_fields.hdr_trunc ;
+  wire \o_l3_fields.is_list ;
+  wire \o_l3_fields.len_lz ;
+  wire \o_l3_fields.len_short ;
+  wire [23:0] \o_l3_fields.length ;
+  wire \o_l3_fields.wrapped ;
+  reg [32:0] o_l4_fields = 33'h000000000;
+  wire [3:0] \o_l4_fields.hdr ;
+  wire \o_l4_fields.hdr_trunc ;
+  wire \o_l4_fields.is_list ;
+  wire \o_l4_fields.len_lz ;
+  wire \o_l4_fields.len_short ;
+  wire [23:0] \o_l4_fields.length ;
+  wire \o_l4_fields.wrapped ;
+  reg [32:0] o_l5_fields = 33'h000000000;
+  wire [3:0] \o_l5_fields.hdr ;
+  wire \o_l5_fields.hdr_trunc ;
+  wire \o_l5_fields.is_list ;
+  wire \o_l5_fields.len_lz ;
+  wire \o_l5_fields.len_short ;
+  wire [23:0] \o_l5_fields.length ;
+  wire \o_l5_fields.wrapped ;
+  reg [32:0] o_l6_fields = 33'h000000000;
+  wire [3:0] \o_l6_fields.hdr ;
+  wire \o_l6_fields.hdr_trunc ;
+  wire \o_l6_fields.is_list ;
+  wire \o_l6_fields.len_lz ;
+  wire \o_l6_fields.len_short ;
+  wire [23:0] \o_l6_fields.length ;
+  wire \o_l6_fields.wrapped ;
+  reg [32:0] o_l7_fields = 33'h000000000;
+  wire [3:0] \o_l7_fields.hdr ;
+  wire \o_l7_fields.hdr_trunc ;
+  wire \o_l7_fields.is_list ;
+  wire \o_l7_fields.len_lz ;
+  wire \o_l7_fields.len_short ;
+  wire [23:0] \o_l7_fields.length ;
+  wire \o_l7_fields.wrapped ;
+  reg [7:0] o_mask = 8'h00;
+  (* init = 1'h0 *)
+  wire o_valid;
   wire [344:0] out;
   wire [63:0] \out.data ;
   wire [7:0] \out.keep ;
@@ -1973,6 +2055,17 @@ module \tx_walker_top.walker (r_en, clk, rst, i__ready, o__valid, o__payload, i_
   wire [344:0] w_data;
   reg w_en = 1'h0;
   reg [127:0] win = 128'h00000000000000000000000000000000;
+  assign \$2  = in_keep[1] ? i__payload[15:8] : 8'h00;
+  assign \$3  = in_keep[2] ? i__payload[23:16] : 8'h00;
+  assign \$4  = in_keep[3] ? i__payload[31:24] : 8'h00;
+  assign \$5  = in_keep[4] ? i__payload[39:32] : 8'h00;
+  assign \$6  = in_keep[5] ? i__payload[47:40] : 8'h00;
+  assign \$7  = in_keep[6] ? i__payload[55:48] : 8'h00;
+  assign \$8  = in_keep[7] ? i__payload[63:56] : 8'h00;
+  assign \$9  = p_last | accept;
+  assign emit = p_valid & \$9 ;
+  assign \$10  = | win[15:8];
+  assign \$11  = | win[15:8];
   assign \$13  = | win[23:16];
   assign l0_nz1 = \$12  | \$13 ;
   assign \$14  = | win[15:8];
@@ -2237,14 +2330,14 @@ module \tx_walker_top.walker (r_en, clk, rst, i__ready, o__valid, o__payload, i_
   assign \$273  = ~ present[15];
   assign \$275  = skip_hz ? \$274  : 8'h00;
   assign mask = \$275  & d2_keep;
-  assign \$276  = mask[0] ? d2_l0_fields : 33'h000000000;
-  assign \$277  = mask[1] ? d2_l1_fields : 33'h000000000;
-  assign \$278  = mask[2] ? d2_l2_fields : 33'h000000000;
-  assign \$279  = mask[3] ? d2_l3_fields : 33'h000000000;
-  assign \$280  = mask[4] ? d2_l4_fields : 33'h000000000;
-  assign \$281  = mask[5] ? d2_l5_fields : 33'h000000000;
-  assign \$282  = mask[6] ? d2_l6_fields : 33'h000000000;
-  assign \$283  = mask[7] ? d2_l7_fields : 33'h000000000;
+  assign \$276  = o_mask[0] ? o_l0_fields : 33'h000000000;
+  assign \$277  = o_mask[1] ? o_l1_fields : 33'h000000000;
+  assign \$278  = o_mask[2] ? o_l2_fields : 33'h000000000;
+  assign \$279  = o_mask[3] ? o_l3_fields : 33'h000000000;
+  assign \$280  = o_mask[4] ? o_l4_fields : 33'h000000000;
+  assign \$281  = o_mask[5] ? o_l5_fields : 33'h000000000;
+  assign \$282  = o_mask[6] ? o_l6_fields : 33'h000000000;
+  assign \$283  = o_mask[7] ? o_l7_fields : 33'h000000000;
   assign \$284  = in_flight + accept;
   assign \$285  = \$284  - taken;
   assign \$286  = p_last ? 64'h0000000000000000 : in_data;
@@ -3048,7 +3141,7 @@ module \tx_walker_top.walker (r_en, clk, rst, i__ready, o__valid, o__payload, i_
   always @(posedge clk)
     d2_hz7 <= \$966 ;
   always @(posedge clk)
-    w_en <= \$967 ;
+    d2_valid <= \$967 ;
   always @(posedge clk)
     d2_keep <= \$968 ;
   always @(posedge clk)
@@ -3077,22 +3170,37 @@ module \tx_walker_top.walker (r_en, clk, rst, i__ready, o__valid, o__payload, i_
     skip_hi <= \$980 ;
   always @(posedge clk)
     skip_hz <= \$981 ;
+  always @(posedge clk)
+    w_en <= \$982 ;
+  always @(posedge clk)
+    o_mask <= \$983 ;
+  always @(posedge clk)
+    \$signal  <= \$984 ;
+  always @(posedge clk)
+    \$signal$162  <= \$985 ;
+  always @(posedge clk)
+    o_dat <= \$986 ;
+  always @(posedge clk)
+    o_l0_fields <= \$987 ;
+  always @(posedge clk)
+    o_l1_fields <= \$988 ;
+  always @(posedge clk)
+    o_l2_fields <= \$989 ;
+  always @(posedge clk)
+    o_l3_fields <= \$990 ;
+  always @(posedge clk)
+    o_l4_fields <= \$991 ;
+  always @(posedge clk)
+    o_l5_fields <= \$992 ;
+  always @(posedge clk)
+    o_l6_fields <= \$993 ;
+  always @(posedge clk)
+    o_l7_fields <= \$994 ;
   assign i__ready = in_flight < 5'h10;
   assign accept = i__valid & i__ready;
   assign taken = o__valid & r_en;
   assign in_keep = i__payload[72] ? i__payload[71:64] : 8'hff;
   assign \$1  = in_keep[0] ? i__payload[7:0] : 8'h00;
-  assign \$2  = in_keep[1] ? i__payload[15:8] : 8'h00;
-  assign \$3  = in_keep[2] ? i__payload[23:16] : 8'h00;
-  assign \$4  = in_keep[3] ? i__payload[31:24] : 8'h00;
-  assign \$5  = in_keep[4] ? i__payload[39:32] : 8'h00;
-  assign \$6  = in_keep[5] ? i__payload[47:40] : 8'h00;
-  assign \$7  = in_keep[6] ? i__payload[55:48] : 8'h00;
-  assign \$8  = in_keep[7] ? i__payload[63:56] : 8'h00;
-  assign \$9  = p_last | accept;
-  assign emit = p_valid & \$9 ;
-  assign \$10  = | win[15:8];
-  assign \$11  = | win[15:8];
   \tx_walker_top.walker.out_fifo  out_fifo (
     .clk(clk),
     .r_data(o__payload),
@@ -21881,7 +21989,7 @@ module \tx_walker_top.walker (r_en, clk, rst, i__ready, o__valid, o__payload, i_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     \$979  = skip_lo;
-    if (w_en) begin
+    if (d2_valid) begin
       if (d2_last) begin
         \$979  = 3'h0;
       end else if (skip_hz) begin
@@ -21895,7 +22003,7 @@ module \tx_walker_top.walker (r_en, clk, rst, i__ready, o__valid, o__payload, i_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     \$980  = skip_hi;
-    if (w_en) begin
+    if (d2_valid) begin
       (* full_case = 32'd1 *)
       if (d2_last) begin
         \$980  = 22'h000000;
@@ -21912,7 +22020,7 @@ module \tx_walker_top.walker (r_en, clk, rst, i__ready, o__valid, o__payload, i_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     \$981  = skip_hz;
-    if (w_en) begin
+    if (d2_valid) begin
       (* full_case = 32'd1 *)
       if (d2_last) begin
         \$981  = 1'h1;
@@ -21926,10 +22034,101 @@ module \tx_walker_top.walker (r_en, clk, rst, i__ready, o__valid, o__payload, i_
       \$981  = 1'h1;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$982  = d2_valid;
+    if (rst) begin
+      \$982  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$983  = mask;
+    if (rst) begin
+      \$983  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$984  = d2_keep;
+    if (rst) begin
+      \$984  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$985  = d2_last;
+    if (rst) begin
+      \$985  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$986  = d2_data;
+    if (rst) begin
+      \$986  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$987  = d2_l0_fields;
+    if (rst) begin
+      \$987  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$988  = d2_l1_fields;
+    if (rst) begin
+      \$988  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$989  = d2_l2_fields;
+    if (rst) begin
+      \$989  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$990  = d2_l3_fields;
+    if (rst) begin
+      \$990  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$991  = d2_l4_fields;
+    if (rst) begin
+      \$991  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$992  = d2_l5_fields;
+    if (rst) begin
+      \$992  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$993  = d2_l6_fields;
+    if (rst) begin
+      \$993  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$994  = d2_l7_fields;
+    if (rst) begin
+      \$994  = 33'h000000000;
+    end
+  end
   assign r_rdy = o__valid;
   assign r_data = o__payload;
   assign o__ready = r_en;
-  assign d2_valid = w_en;
+  assign o_valid = w_en;
   assign w_data = out;
   assign \o__payload.data  = o__payload[63:0];
   assign \o__payload.keep  = o__payload[71:64];
@@ -22072,62 +22271,62 @@ module \tx_walker_top.walker (r_en, clk, rst, i__ready, o__valid, o__payload, i_
   assign \out.lanes[7].len_lz  = out[342];
   assign \out.lanes[7].len_short  = out[343];
   assign \out.lanes[7].wrapped  = out[344];
-  assign \d2_l0_fields.hdr  = d2_l0_fields[3:0];
-  assign \d2_l0_fields.is_list  = d2_l0_fields[4];
-  assign \d2_l0_fields.length  = d2_l0_fields[28:5];
-  assign \d2_l0_fields.hdr_trunc  = d2_l0_fields[29];
-  assign \d2_l0_fields.len_lz  = d2_l0_fields[30];
-  assign \d2_l0_fields.len_short  = d2_l0_fields[31];
-  assign \d2_l0_fields.wrapped  = d2_l0_fields[32];
-  assign \d2_l1_fields.hdr  = d2_l1_fields[3:0];
-  assign \d2_l1_fields.is_list  = d2_l1_fields[4];
-  assign \d2_l1_fields.length  = d2_l1_fields[28:5];
-  assign \d2_l1_fields.hdr_trunc  = d2_l1_fields[29];
-  assign \d2_l1_fields.len_lz  = d2_l1_fields[30];
-  assign \d2_l1_fields.len_short  = d2_l1_fields[31];
-  assign \d2_l1_fields.wrapped  = d2_l1_fields[32];
-  assign \d2_l2_fields.hdr  = d2_l2_fields[3:0];
-  assign \d2_l2_fields.is_list  = d2_l2_fields[4];
-  assign \d2_l2_fields.length  = d2_l2_fields[28:5];
-  assign \d2_l2_fields.hdr_trunc  = d2_l2_fields[29];
-  assign \d2_l2_fields.len_lz  = d2_l2_fields[30];
-  assign \d2_l2_fields.len_short  = d2_l2_fields[31];
-  assign \d2_l2_fields.wrapped  = d2_l2_fields[32];
-  assign \d2_l3_fields.hdr  = d2_l3_fields[3:0];
-  assign \d2_l3_fields.is_list  = d2_l3_fields[4];
-  assign \d2_l3_fields.length  = d2_l3_fields[28:5];
-  assign \d2_l3_fields.hdr_trunc  = d2_l3_fields[29];
-  assign \d2_l3_fields.len_lz  = d2_l3_fields[30];
-  assign \d2_l3_fields.len_short  = d2_l3_fields[31];
-  assign \d2_l3_fields.wrapped  = d2_l3_fields[32];
-  assign \d2_l4_fields.hdr  = d2_l4_fields[3:0];
-  assign \d2_l4_fields.is_list  = d2_l4_fields[4];
-  assign \d2_l4_fields.length  = d2_l4_fields[28:5];
-  assign \d2_l4_fields.hdr_trunc  = d2_l4_fields[29];
-  assign \d2_l4_fields.len_lz  = d2_l4_fields[30];
-  assign \d2_l4_fields.len_short  = d2_l4_fields[31];
-  assign \d2_l4_fields.wrapped  = d2_l4_fields[32];
-  assign \d2_l5_fields.hdr  = d2_l5_fields[3:0];
-  assign \d2_l5_fields.is_list  = d2_l5_fields[4];
-  assign \d2_l5_fields.length  = d2_l5_fields[28:5];
-  assign \d2_l5_fields.hdr_trunc  = d2_l5_fields[29];
-  assign \d2_l5_fields.len_lz  = d2_l5_fields[30];
-  assign \d2_l5_fields.len_short  = d2_l5_fields[31];
-  assign \d2_l5_fields.wrapped  = d2_l5_fields[32];
-  assign \d2_l6_fields.hdr  = d2_l6_fields[3:0];
-  assign \d2_l6_fields.is_list  = d2_l6_fields[4];
-  assign \d2_l6_fields.length  = d2_l6_fields[28:5];
-  assign \d2_l6_fields.hdr_trunc  = d2_l6_fields[29];
-  assign \d2_l6_fields.len_lz  = d2_l6_fields[30];
-  assign \d2_l6_fields.len_short  = d2_l6_fields[31];
-  assign \d2_l6_fields.wrapped  = d2_l6_fields[32];
-  assign \d2_l7_fields.hdr  = d2_l7_fields[3:0];
-  assign \d2_l7_fields.is_list  = d2_l7_fields[4];
-  assign \d2_l7_fields.length  = d2_l7_fields[28:5];
-  assign \d2_l7_fields.hdr_trunc  = d2_l7_fields[29];
-  assign \d2_l7_fields.len_lz  = d2_l7_fields[30];
-  assign \d2_l7_fields.len_short  = d2_l7_fields[31];
-  assign \d2_l7_fields.wrapped  = d2_l7_fields[32];
+  assign \o_l0_fields.hdr  = o_l0_fields[3:0];
+  assign \o_l0_fields.is_list  = o_l0_fields[4];
+  assign \o_l0_fields.length  = o_l0_fields[28:5];
+  assign \o_l0_fields.hdr_trunc  = o_l0_fields[29];
+  assign \o_l0_fields.len_lz  = o_l0_fields[30];
+  assign \o_l0_fields.len_short  = o_l0_fields[31];
+  assign \o_l0_fields.wrapped  = o_l0_fields[32];
+  assign \o_l1_fields.hdr  = o_l1_fields[3:0];
+  assign \o_l1_fields.is_list  = o_l1_fields[4];
+  assign \o_l1_fields.length  = o_l1_fields[28:5];
+  assign \o_l1_fields.hdr_trunc  = o_l1_fields[29];
+  assign \o_l1_fields.len_lz  = o_l1_fields[30];
+  assign \o_l1_fields.len_short  = o_l1_fields[31];
+  assign \o_l1_fields.wrapped  = o_l1_fields[32];
+  assign \o_l2_fields.hdr  = o_l2_fields[3:0];
+  assign \o_l2_fields.is_list  = o_l2_fields[4];
+  assign \o_l2_fields.length  = o_l2_fields[28:5];
+  assign \o_l2_fields.hdr_trunc  = o_l2_fields[29];
+  assign \o_l2_fields.len_lz  = o_l2_fields[30];
+  assign \o_l2_fields.len_short  = o_l2_fields[31];
+  assign \o_l2_fields.wrapped  = o_l2_fields[32];
+  assign \o_l3_fields.hdr  = o_l3_fields[3:0];
+  assign \o_l3_fields.is_list  = o_l3_fields[4];
+  assign \o_l3_fields.length  = o_l3_fields[28:5];
+  assign \o_l3_fields.hdr_trunc  = o_l3_fields[29];
+  assign \o_l3_fields.len_lz  = o_l3_fields[30];
+  assign \o_l3_fields.len_short  = o_l3_fields[31];
+  assign \o_l3_fields.wrapped  = o_l3_fields[32];
+  assign \o_l4_fields.hdr  = o_l4_fields[3:0];
+  assign \o_l4_fields.is_list  = o_l4_fields[4];
+  assign \o_l4_fields.length  = o_l4_fields[28:5];
+  assign \o_l4_fields.hdr_trunc  = o_l4_fields[29];
+  assign \o_l4_fields.len_lz  = o_l4_fields[30];
+  assign \o_l4_fields.len_short  = o_l4_fields[31];
+  assign \o_l4_fields.wrapped  = o_l4_fields[32];
+  assign \o_l5_fields.hdr  = o_l5_fields[3:0];
+  assign \o_l5_fields.is_list  = o_l5_fields[4];
+  assign \o_l5_fields.length  = o_l5_fields[28:5];
+  assign \o_l5_fields.hdr_trunc  = o_l5_fields[29];
+  assign \o_l5_fields.len_lz  = o_l5_fields[30];
+  assign \o_l5_fields.len_short  = o_l5_fields[31];
+  assign \o_l5_fields.wrapped  = o_l5_fields[32];
+  assign \o_l6_fields.hdr  = o_l6_fields[3:0];
+  assign \o_l6_fields.is_list  = o_l6_fields[4];
+  assign \o_l6_fields.length  = o_l6_fields[28:5];
+  assign \o_l6_fields.hdr_trunc  = o_l6_fields[29];
+  assign \o_l6_fields.len_lz  = o_l6_fields[30];
+  assign \o_l6_fields.len_short  = o_l6_fields[31];
+  assign \o_l6_fields.wrapped  = o_l6_fields[32];
+  assign \o_l7_fields.hdr  = o_l7_fields[3:0];
+  assign \o_l7_fields.is_list  = o_l7_fields[4];
+  assign \o_l7_fields.length  = o_l7_fields[28:5];
+  assign \o_l7_fields.hdr_trunc  = o_l7_fields[29];
+  assign \o_l7_fields.len_lz  = o_l7_fields[30];
+  assign \o_l7_fields.len_short  = o_l7_fields[31];
+  assign \o_l7_fields.wrapped  = o_l7_fields[32];
   assign \s3_l0_fields.hdr  = s3_l0_fields[3:0];
   assign \s3_l0_fields.is_list  = s3_l0_fields[4];
   assign \s3_l0_fields.length  = s3_l0_fields[28:5];
@@ -22296,6 +22495,62 @@ module \tx_walker_top.walker (r_en, clk, rst, i__ready, o__valid, o__payload, i_
   assign \d1_l7_fields.len_lz  = d1_l7_fields[30];
   assign \d1_l7_fields.len_short  = d1_l7_fields[31];
   assign \d1_l7_fields.wrapped  = d1_l7_fields[32];
+  assign \d2_l0_fields.hdr  = d2_l0_fields[3:0];
+  assign \d2_l0_fields.is_list  = d2_l0_fields[4];
+  assign \d2_l0_fields.length  = d2_l0_fields[28:5];
+  assign \d2_l0_fields.hdr_trunc  = d2_l0_fields[29];
+  assign \d2_l0_fields.len_lz  = d2_l0_fields[30];
+  assign \d2_l0_fields.len_short  = d2_l0_fields[31];
+  assign \d2_l0_fields.wrapped  = d2_l0_fields[32];
+  assign \d2_l1_fields.hdr  = d2_l1_fields[3:0];
+  assign \d2_l1_fields.is_list  = d2_l1_fields[4];
+  assign \d2_l1_fields.length  = d2_l1_fields[28:5];
+  assign \d2_l1_fields.hdr_trunc  = d2_l1_fields[29];
+  assign \d2_l1_fields.len_lz  = d2_l1_fields[30];
+  assign \d2_l1_fields.len_short  = d2_l1_fields[31];
+  assign \d2_l1_fields.wrapped  = d2_l1_fields[32];
+  assign \d2_l2_fields.hdr  = d2_l2_fields[3:0];
+  assign \d2_l2_fields.is_list  = d2_l2_fields[4];
+  assign \d2_l2_fields.length  = d2_l2_fields[28:5];
+  assign \d2_l2_fields.hdr_trunc  = d2_l2_fields[29];
+  assign \d2_l2_fields.len_lz  = d2_l2_fields[30];
+  assign \d2_l2_fields.len_short  = d2_l2_fields[31];
+  assign \d2_l2_fields.wrapped  = d2_l2_fields[32];
+  assign \d2_l3_fields.hdr  = d2_l3_fields[3:0];
+  assign \d2_l3_fields.is_list  = d2_l3_fields[4];
+  assign \d2_l3_fields.length  = d2_l3_fields[28:5];
+  assign \d2_l3_fields.hdr_trunc  = d2_l3_fields[29];
+  assign \d2_l3_fields.len_lz  = d2_l3_fields[30];
+  assign \d2_l3_fields.len_short  = d2_l3_fields[31];
+  assign \d2_l3_fields.wrapped  = d2_l3_fields[32];
+  assign \d2_l4_fields.hdr  = d2_l4_fields[3:0];
+  assign \d2_l4_fields.is_list  = d2_l4_fields[4];
+  assign \d2_l4_fields.length  = d2_l4_fields[28:5];
+  assign \d2_l4_fields.hdr_trunc  = d2_l4_fields[29];
+  assign \d2_l4_fields.len_lz  = d2_l4_fields[30];
+  assign \d2_l4_fields.len_short  = d2_l4_fields[31];
+  assign \d2_l4_fields.wrapped  = d2_l4_fields[32];
+  assign \d2_l5_fields.hdr  = d2_l5_fields[3:0];
+  assign \d2_l5_fields.is_list  = d2_l5_fields[4];
+  assign \d2_l5_fields.length  = d2_l5_fields[28:5];
+  assign \d2_l5_fields.hdr_trunc  = d2_l5_fields[29];
+  assign \d2_l5_fields.len_lz  = d2_l5_fields[30];
+  assign \d2_l5_fields.len_short  = d2_l5_fields[31];
+  assign \d2_l5_fields.wrapped  = d2_l5_fields[32];
+  assign \d2_l6_fields.hdr  = d2_l6_fields[3:0];
+  assign \d2_l6_fields.is_list  = d2_l6_fields[4];
+  assign \d2_l6_fields.length  = d2_l6_fields[28:5];
+  assign \d2_l6_fields.hdr_trunc  = d2_l6_fields[29];
+  assign \d2_l6_fields.len_lz  = d2_l6_fields[30];
+  assign \d2_l6_fields.len_short  = d2_l6_fields[31];
+  assign \d2_l6_fields.wrapped  = d2_l6_fields[32];
+  assign \d2_l7_fields.hdr  = d2_l7_fields[3:0];
+  assign \d2_l7_fields.is_list  = d2_l7_fields[4];
+  assign \d2_l7_fields.length  = d2_l7_fields[28:5];
+  assign \d2_l7_fields.hdr_trunc  = d2_l7_fields[29];
+  assign \d2_l7_fields.len_lz  = d2_l7_fields[30];
+  assign \d2_l7_fields.len_short  = d2_l7_fields[31];
+  assign \d2_l7_fields.wrapped  = d2_l7_fields[32];
   assign out[344:312] = \$283 ;
   assign out[311:279] = \$282 ;
   assign out[278:246] = \$281 ;
@@ -22304,10 +22559,10 @@ module \tx_walker_top.walker (r_en, clk, rst, i__ready, o__valid, o__payload, i_
   assign out[179:147] = \$278 ;
   assign out[146:114] = \$277 ;
   assign out[113:81] = \$276 ;
-  assign out[80:73] = mask;
-  assign out[72] = d2_last;
-  assign out[71:64] = d2_keep;
-  assign out[63:0] = d2_data;
+  assign out[80:73] = o_mask;
+  assign out[72] = \$signal$162 ;
+  assign out[71:64] = \$signal ;
+  assign out[63:0] = o_dat;
   assign in_data[63:56] = \$8 ;
   assign in_data[55:48] = \$7 ;
   assign in_data[47:40] = \$6 ;

@@ -1,0 +1,158 @@
+"""The walker testbench class (taxi style): clock, reset, an AxiStreamSource in, a sink with tkeep out."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import RisingEdge
+from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSource
+
+from mevblade.control.engine.software.rlp_walk import LANES, WalkBeat, beats
+from mevblade.hw.top_tx_walker import split_walk_tuser
+from mevblade.sim.tb.common import StreamSink, pause_generator
+
+__all__ = ["TOP", "OutBeat", "TxWalkerTB", "expected_beats", "beat_mismatch"]
+
+TOP = "tx_walker_top"
+CLOCK_NS = 4
+
+
+@dataclass(frozen=True)
+class OutBeat:
+    """One ``m_axis`` transfer, unpacked."""
+
+    data: bytes
+    keep: int
+    last: bool
+    starts: int
+    lanes: tuple[tuple[tuple[str, int], ...], ...]
+
+
+def _lane_fields(item) -> tuple[tuple[str, int], ...]:
+    if item is None:
+        return (("hdr", 0), ("is_list", 0), ("length", 0), ("hdr_trunc", 0), ("len_lz", 0), ("len_short", 0),
+                ("wrapped", 0))
+    return (("hdr", item.hdr), ("is_list", int(item.is_list)), ("length", item.length),
+            ("hdr_trunc", int(item.hdr_trunc)), ("len_lz", int(item.len_lz)), ("len_short", int(item.len_short)),
+            ("wrapped", int(item.wrapped)))
+
+
+def _from_model(b: WalkBeat) -> OutBeat:
+    return OutBeat(b.data, b.keep, b.last, b.mask, tuple(_lane_fields(it) for it in b.items))
+
+
+def expected_beats(packets: list[bytes]) -> list[OutBeat]:
+    """The model's output for ``packets`` sent back to back (:func:`~rlp_walk.beats`)."""
+    return [_from_model(b) for raw in packets for b in beats(raw)]
+
+
+def beat_mismatch(got: OutBeat, want: OutBeat) -> str | None:
+    """A short description of how ``got`` differs from ``want`` (None when equal)."""
+    if got == want:
+        return None
+    parts = []
+    for name in ("data", "keep", "last", "starts"):
+        g, w = getattr(got, name), getattr(want, name)
+        if g != w:
+            parts.append(f"{name} {g.hex() if isinstance(g, bytes) else g!r} != {w.hex() if isinstance(w, bytes) else w!r}")
+    for lane in range(LANES):
+        diff = [f"{n}={g} (want {w})" for (n, g), (_, w) in zip(got.lanes[lane], want.lanes[lane]) if g != w]
+        if diff:
+            parts.append(f"lane {lane}: {', '.join(diff)}")
+    return "; ".join(parts)
+
+
+class _KeepSink(StreamSink):
+    """:class:`StreamSink` that also records ``tkeep`` (``queue`` holds (tdata, tuser, tlast, tkeep))."""
+
+    def __init__(self, dut: Any, prefix: str, clock: Any) -> None:
+        self.tkeep = getattr(dut, f"{prefix}_tkeep")
+        super().__init__(dut, prefix, clock)
+
+    async def _run(self) -> None:
+        edge = RisingEdge(self.clock)
+        while True:
+            await edge
+            if self.tready.value and self.tvalid.value:
+                self.queue.append((int(self.tdata.value), int(self.tuser.value), int(self.tlast.value),
+                                   int(self.tkeep.value)))
+                self.beats += 1
+            paused = next(self.pause) if self.pause is not None else 0
+            self.tready.value = 0 if paused else 1
+
+
+class TxWalkerTB:
+    """Clock, reset, an AxiStreamSource on ``s_axis`` and a sink on ``m_axis``; counts cycles."""
+
+    def __init__(self, dut: Any) -> None:
+        self.dut = dut
+        cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
+        self.source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst)
+        self.source.log.setLevel("WARNING")
+        self.sink = _KeepSink(dut, "m_axis", dut.clk)
+        self.cycle = 0
+        self.first_in: int | None = None
+        self.last_out = 0
+        cocotb.start_soon(self._monitor())
+
+    def set_idle(self, kind: str, seed: int) -> None:
+        self.source.set_pause_generator(pause_generator(kind, seed))
+
+    def set_backpressure(self, kind: str, seed: int) -> None:
+        self.sink.set_pause_generator(pause_generator(kind, seed))
+
+    async def reset(self) -> None:
+        self.dut.rst.value = 1
+        for _ in range(3):
+            await RisingEdge(self.dut.clk)
+        self.dut.rst.value = 0
+        await RisingEdge(self.dut.clk)
+
+    async def _monitor(self) -> None:
+        dut = self.dut
+        edge = RisingEdge(dut.clk)
+        while True:
+            await edge
+            self.cycle += 1
+            if self.first_in is None and dut.s_axis_tvalid.value and dut.s_axis_tready.value:
+                self.first_in = self.cycle
+            if dut.m_axis_tvalid.value and dut.m_axis_tready.value:
+                self.last_out = self.cycle
+
+    def send_nowait(self, packets: list[bytes]) -> None:
+        """Queue packets back to back (an empty packet is one beat with tkeep = 0)."""
+        for raw in packets:
+            self.source.send_nowait(AxiStreamFrame(raw) if raw else AxiStreamFrame(b"\x00", tkeep=[0]))
+
+    async def run(self, packets: list[bytes], max_idle_cycles: int = 2000) -> list[OutBeat]:
+        """Send ``packets`` back to back; collect as many output beats as the model expects."""
+        want = sum(len(beats(raw)) for raw in packets)
+        self.first_in = None
+        self.send_nowait(packets)
+        out: list[OutBeat] = []
+        idle = 0
+        edge = RisingEdge(self.dut.clk)
+        while len(out) < want:
+            progressed = False
+            q: deque = self.sink.queue
+            while q:
+                data, tuser, last, keep = q.popleft()
+                starts, lanes = split_walk_tuser(tuser)
+                out.append(OutBeat(data.to_bytes(LANES, "little"), keep, bool(last), starts,
+                                   tuple(tuple(lane.items()) for lane in lanes)))
+                progressed = True
+            idle = 0 if progressed else idle + 1
+            if idle > max_idle_cycles:
+                raise AssertionError(f"walker hung: {len(out)}/{want} beats after {max_idle_cycles} idle cycles")
+            await edge
+        return out
+
+    async def assert_quiet(self, cycles: int = 40) -> None:
+        """Nothing more comes out (every test ends with this)."""
+        for _ in range(cycles):
+            await RisingEdge(self.dut.clk)
+        assert self.sink.empty(), f"stray output beats: {len(self.sink.queue)}"
