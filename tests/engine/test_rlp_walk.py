@@ -28,6 +28,8 @@ from mevblade.sim.data import mainnet_block
 from tests.conftest import VECTORS, load_jsonl
 
 PROFILE = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+#: nested structures are slower to draw and encode: fewer examples
+NESTED = settings(PROFILE, max_examples=120)
 
 
 # ------------------------------------------------------------------ independent reference
@@ -170,7 +172,7 @@ def _expected(item, pos: int, out: list[int]) -> int:
     return q
 
 
-@PROFILE
+@NESTED
 @given(st.lists(nested, min_size=1, max_size=3))
 def test_generated_nested_structures(items) -> None:
     raw = b"".join(rlp.encode(it) for it in items)
@@ -185,7 +187,7 @@ def test_generated_nested_structures(items) -> None:
         assert not (g.hdr_trunc or g.len_lz or g.len_short or g.wrapped), "canonical input sets no flag"
 
 
-@PROFILE
+@NESTED
 @given(st.sampled_from([1, 2, 3, 4]), st.lists(nested, max_size=8))
 def test_generated_typed_envelopes(tx_type: int, fields) -> None:
     raw = bytes([tx_type]) + rlp.encode(fields)
