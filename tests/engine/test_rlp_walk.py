@@ -27,7 +27,8 @@ from mevblade.control.engine.software.rlp_walk import (
 from mevblade.sim.data import mainnet_block
 from tests.conftest import VECTORS, load_jsonl
 
-PROFILE = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+PROFILE = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+                   derandomize=True)
 #: nested structures are slower to draw and encode: fewer examples
 NESTED = settings(PROFILE, max_examples=120)
 
@@ -79,7 +80,8 @@ def _rlp_vectors() -> dict[str, bytes]:
 
 
 def _tx_vectors() -> list[bytes]:
-    rows = load_jsonl(VECTORS / "tx" / "transaction_tests.jsonl") + load_jsonl(VECTORS / "tx" / "eip7702_invalid.jsonl")
+    rows = load_jsonl(VECTORS / "tx" / "transaction_tests.jsonl")
+    rows += load_jsonl(VECTORS / "tx" / "eip7702_invalid.jsonl")
     return [_hex(r["txbytes"]) for r in rows]
 
 
@@ -293,7 +295,8 @@ def test_beats_cover_the_packet(n: int) -> None:
 @pytest.mark.parametrize("k", [0, 5, 37, 99])
 def test_beat_masks_are_the_starts(k: int) -> None:
     raw = MAINNET[k]
-    marked = [LANES * i + lane for i, b in enumerate(beats(raw)) for lane in range(LANES) if b.mask >> lane & 1]
+    marked = [LANES * i + lane for i, b in enumerate(beats(raw)) for lane in range(LANES)
+              if b.mask >> lane & 1]
     assert marked == starts(raw)
     for i, b in enumerate(beats(raw)):
         for lane, item in enumerate(b.items):

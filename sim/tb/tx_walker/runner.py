@@ -1,4 +1,4 @@
-"""pytest entry of the walker testbench: one cached Verilator build, one simulator run per cocotb test group."""
+"""pytest entry of the walker testbench: one cached Verilator build, one simulator run per test group."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ MODULE = "mevblade.sim.tb.tx_walker.test_tx_walker"
 
 
 def run_cocotb(test_filter: str | None, vectors: Path, name: str, seed: int | None = None) -> int:
-    """Run the cocotb tests whose names match the regex ``test_filter`` (None = all); returns how many passed."""
+    """Run the cocotb tests whose names match the regex ``test_filter`` (None = all); returns how many
+    passed."""
     env = {"MEVBLADE_VECTORS": str(vectors)}
     if seed is not None:
         env["WALK_SEED"] = str(seed)

@@ -37,7 +37,8 @@ def _lane_fields(item) -> tuple[tuple[str, int], ...]:
         return (("hdr", 0), ("is_list", 0), ("length", 0), ("hdr_trunc", 0), ("len_lz", 0), ("len_short", 0),
                 ("wrapped", 0))
     return (("hdr", item.hdr), ("is_list", int(item.is_list)), ("length", item.length),
-            ("hdr_trunc", int(item.hdr_trunc)), ("len_lz", int(item.len_lz)), ("len_short", int(item.len_short)),
+            ("hdr_trunc", int(item.hdr_trunc)), ("len_lz", int(item.len_lz)),
+            ("len_short", int(item.len_short)),
             ("wrapped", int(item.wrapped)))
 
 
@@ -58,7 +59,8 @@ def beat_mismatch(got: OutBeat, want: OutBeat) -> str | None:
     for name in ("data", "keep", "last", "starts"):
         g, w = getattr(got, name), getattr(want, name)
         if g != w:
-            parts.append(f"{name} {g.hex() if isinstance(g, bytes) else g!r} != {w.hex() if isinstance(w, bytes) else w!r}")
+            shown = [x.hex() if isinstance(x, bytes) else repr(x) for x in (g, w)]
+            parts.append(f"{name} {shown[0]} != {shown[1]}")
     for lane in range(LANES):
         diff = [f"{n}={g} (want {w})" for (n, g), (_, w) in zip(got.lanes[lane], want.lanes[lane]) if g != w]
         if diff:
@@ -147,7 +149,8 @@ class TxWalkerTB:
                 progressed = True
             idle = 0 if progressed else idle + 1
             if idle > max_idle_cycles:
-                raise AssertionError(f"walker hung: {len(out)}/{want} beats after {max_idle_cycles} idle cycles")
+                raise AssertionError(f"walker hung: {len(out)}/{want} beats after {max_idle_cycles} "
+                                     "idle cycles")
             await edge
         return out
 

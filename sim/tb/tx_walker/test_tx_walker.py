@@ -59,9 +59,10 @@ def header_packets() -> list[bytes]:
         pad = b"\x80" * lane
         for b in list(range(0xB8, 0xC0)) + list(range(0xF8, 0x100)):
             ll = (b & 0x3F) - 0x37
-            out.append(pad + bytes([b]) + bytes([0x01] * ll) + b"\x02\x03")   # whole, length > LEN_SAT when ll > 3
-            out.append(pad + bytes([b]) + bytes(ll) + b"\x80")                  # leading zero, length 0
-            out.append(pad + bytes([b]) + b"\x7f" * (ll - 1))                   # cut by the packet end
+            # whole (length > LEN_SAT when ll > 3), leading zero, cut by the packet end
+            out.append(pad + bytes([b]) + bytes([0x01] * ll) + b"\x02\x03")
+            out.append(pad + bytes([b]) + bytes(ll) + b"\x80")
+            out.append(pad + bytes([b]) + b"\x7f" * (ll - 1))
         out.append(pad + b"\x81\x05\xc1\x81")
         out.append(pad + b"\xba\x00\x00\x40" + bytes(64))
     return out
@@ -82,7 +83,8 @@ async def test_mainnet_block(dut, idle: str, backpressure: str):
         span = tb.last_out - tb.first_in
         dut._log.info("%d beats: first input -> last output %d cycles", n_beats, span)
         assert span == n_beats - 1 + WALK_LATENCY, \
-            f"{n_beats} beats took {span} cycles from the first input to the last output, not {n_beats - 1 + WALK_LATENCY}"
+            f"{n_beats} beats took {span} cycles from the first input to the last output, " \
+            f"not {n_beats - 1 + WALK_LATENCY}"
     await tb.assert_quiet()
 
 
