@@ -307,12 +307,20 @@ def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float 
                                                             peer_cpu), len(raws) / rate + 600))
                 out["peer_web3py"] = {"bundles_signed": len(lat), "seen_to_wire": _pct(lat),
                                       "seen_to_wire_cpu": _pct(peer_cpu)}
-                sw = results.get("sw", {}).get("seen_to_wire", {})
+                # against the software engine's pass, else the "plain" variant (engines="" runs variants only)
+                base = results.get("sw") or out.get("mevblade_variants", {}).get("plain", {})
+                out["ratio_against"] = "sw" if results.get("sw") else "plain variant"
+                sw = base.get("seen_to_wire", {})
                 pw = out["peer_web3py"]["seen_to_wire"]
                 if sw.get("n") and pw.get("n"):
                     out["ratio_peer_over_mevblade_sw"] = {
                         "p50": round(pw["p50_us"] / sw["p50_us"], 2), "p99": round(pw["p99_us"] / sw["p99_us"], 2)}
-                swc = results.get("sw", {}).get("seen_to_wire_cpu", {})
+                # like for like: the peer's span starts at its own read of the frame (web3.py gives no stamp)
+                sr = base.get("read_to_wire", {})
+                if sr.get("n") and pw.get("n"):
+                    out["ratio_peer_over_mevblade_sw_read_start"] = {
+                        "p50": round(pw["p50_us"] / sr["p50_us"], 2), "p99": round(pw["p99_us"] / sr["p99_us"], 2)}
+                swc = base.get("seen_to_wire_cpu", {})
                 pwc = out["peer_web3py"]["seen_to_wire_cpu"]
                 if swc.get("n") and pwc.get("n"):
                     out["ratio_peer_over_mevblade_sw_cpu"] = {
