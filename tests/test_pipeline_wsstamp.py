@@ -232,7 +232,8 @@ def test_a_lost_connection_raises():
         req = b""
         while b"\r\n\r\n" not in req:
             req += conn.recv(4096)
-        key = [ln.split(b":", 1)[1].strip() for ln in req.split(b"\r\n") if ln.lower().startswith(b"sec-websocket-key")][0]
+        key = [ln.split(b":", 1)[1].strip() for ln in req.split(b"\r\n")
+               if ln.lower().startswith(b"sec-websocket-key")][0]
         import base64
         import hashlib
 
