@@ -328,3 +328,23 @@ def test_pending_collector_reports_waiting_data():
 
         before, waiting, after, ev = asyncio.run(go())
     assert (before, waiting, after) == (False, True, False) and ev.raw
+
+
+def test_frame_warm_sub_steps_do_what_warm_does(monkeypatch):
+    """The frame's warm-up sub-steps (parse, then raw rebuild + hash) read the last frame and change nothing."""
+    from mevblade.control.pipeline import collectors
+
+    frame, raw = _frame()
+    coll = PendingTxCollector("ws://127.0.0.1:9", "http://127.0.0.1:9")
+    seen = []
+    real = collectors.raw_and_hash_from_json
+    monkeypatch.setattr(collectors, "raw_and_hash_from_json", lambda obj: seen.append(real(obj)) or seen[-1])
+    steps = coll.warm_steps()
+    for st in steps:
+        st()  # no frame yet: nothing to do
+    coll.last_frame = frame
+    for st in steps:
+        st()
+    coll.warm()
+    assert len(steps) == 2 and seen == [(raw, keccak(raw)), (raw, keccak(raw))]
+    assert coll.last_frame == frame

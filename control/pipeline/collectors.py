@@ -270,6 +270,21 @@ class PendingTxCollector(WsCollector):
         if isinstance(result, dict):
             raw_and_hash_from_json(result)
 
+    def warm_steps(self) -> list[Callable[[], Any]]:
+        """:meth:`warm` as two warm-up sub-steps: the JSON parse, then the raw rebuild + hash check."""
+        box: dict[str, Any] = {}
+
+        def parse() -> None:
+            frame = self.last_frame
+            box["r"] = None if frame is None else _loads(frame)["params"]["result"]
+
+        def rebuild() -> None:
+            result = box.get("r")
+            if isinstance(result, dict):
+                raw_and_hash_from_json(result)
+
+        return [parse, rebuild]
+
     async def _fetch(self, h: str | None, recv_ns: int) -> PendingTx | None:
         if not h:
             return None

@@ -340,14 +340,16 @@ class Pipeline:
 
     def _warm_steps(self, sample: tuple[bytes, Any, Any]) -> list[Any]:
         """The warm-up round for ``sample`` as a list of sub-steps, each a few tens of µs of CPU at most
-        (``mevblade bench e2e_warm_steps`` measures them): the frame path; decode; swap decode; the victim's
-        simulation on the pool table; the optimum search; our transaction's calldata, its signing hash, its
-        ECDSA signature, its encoding; the request's JSON, its auth digest, the auth signature."""
+        (``mevblade bench e2e_warm_steps`` measures them): the frame's JSON parse; its raw rebuild + hash;
+        decode; swap decode; the victim's simulation on the pool table; the optimum search; our transaction's
+        calldata, its signing hash, its ECDSA signature, its encoding; the request's JSON, its auth digest,
+        the auth signature."""
         raw, swap, action = sample
         stage, backends = self.stage, self.stage.stage_backends
         steps: list[Any] = []
         if self.pending is not None:
-            steps.append(self.pending.warm)
+            frame_steps = getattr(self.pending, "warm_steps", None)
+            steps.extend(frame_steps() if frame_steps is not None else [self.pending.warm])
         if backends["decode"] == "sw":
             box: dict[str, Any] = {}
 
