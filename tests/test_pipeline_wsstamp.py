@@ -75,6 +75,12 @@ class Node:
                 ws.send(json.dumps({"jsonrpc": "2.0", "id": req["id"], "result": "0x1"}))
                 self.subscribers.append(ws)
                 continue
+            if msg == "ping":  # our client must answer the node's ping
+                ws.send("pong-ok" if ws.ping(b"are you there").wait(10) else "pong-missing")
+                continue
+            if msg == "frag":  # a message in three fragments
+                ws.send(["fr", "agm", "ented"])
+                continue
             n = int(msg.split()[1]) if " " in msg else len(self.payloads)
             for target in (self.subscribers or [ws]):
                 for p in self.payloads[:n]:
@@ -190,11 +196,12 @@ def test_without_timestamps_the_start_is_the_read_and_it_is_counted():
     assert not m.stamped and m.seen_ns == m.read_ns and (stamped, unstamped) == (0, 1)
 
 
-def test_large_and_fragmented_messages_arrive_whole():
-    big = "z" * 300_000  # several reads of the 256 KiB buffer
+@pytest.mark.parametrize("fast_frames", [True, False])
+def test_large_messages_arrive_whole(fast_frames):
+    big = "z" * 300_000  # several reads of the 256 KiB buffer: a frame split across reads
     with Node([big, "after"]) as node:
         async def go():
-            ws = await StampedWebSocket.connect(node.url)
+            ws = await StampedWebSocket.connect(node.url, fast_frames=fast_frames)
             try:
                 await ws.send("go")
                 return [await ws.recv() for _ in range(2)]
@@ -204,12 +211,41 @@ def test_large_and_fragmented_messages_arrive_whole():
         assert asyncio.run(go()) == [big, "after"]
 
 
-def test_a_close_from_the_node_ends_iteration():
+@pytest.mark.parametrize("fast_frames", [True, False])
+def test_fragmented_message_is_joined(fast_frames):
+    with Node([]) as node:
+        async def go():
+            ws = await StampedWebSocket.connect(node.url, fast_frames=fast_frames)
+            try:
+                await ws.send("frag")
+                return await ws.recv(), ws.messages
+            finally:
+                await ws.close()
+
+        assert asyncio.run(go()) == ("fragmented", 1)
+
+
+@pytest.mark.parametrize("fast_frames", [True, False])
+def test_the_nodes_ping_is_answered(fast_frames):
+    with Node([]) as node:
+        async def go():
+            ws = await StampedWebSocket.connect(node.url, fast_frames=fast_frames)
+            try:
+                await ws.send("ping")
+                return await ws.recv()
+            finally:
+                await ws.close()
+
+        assert asyncio.run(go()) == "pong-ok"
+
+
+@pytest.mark.parametrize("fast_frames", [True, False])
+def test_a_close_from_the_node_ends_iteration(fast_frames):
     with Node(["last"]) as node:
         node.close_after = True
 
         async def go():
-            ws = await StampedWebSocket.connect(node.url)
+            ws = await StampedWebSocket.connect(node.url, fast_frames=fast_frames)
             await ws.send("go")
             got = [m.data async for m in ws]
             with pytest.raises(ConnectionClosedError):
@@ -220,12 +256,15 @@ def test_a_close_from_the_node_ends_iteration():
         assert asyncio.run(go()) == ["last"]
 
 
-def test_a_lost_connection_raises():
-    """The peer's socket is closed without a closing handshake: the reader raises, not ends quietly."""
+def _raw_node(after_handshake: bytes) -> tuple[int, threading.Thread, socket.socket]:
+    """A hand-written WebSocket server for one client: the handshake, then ``after_handshake`` written as is,
+    then the socket closed (no closing handshake)."""
+    import base64
+    import hashlib
+
     lsock = socket.socket()
     lsock.bind(("127.0.0.1", 0))
     lsock.listen(1)
-    port = lsock.getsockname()[1]
 
     def server():
         conn, _ = lsock.accept()
@@ -234,19 +273,24 @@ def test_a_lost_connection_raises():
             req += conn.recv(4096)
         key = [ln.split(b":", 1)[1].strip() for ln in req.split(b"\r\n")
                if ln.lower().startswith(b"sec-websocket-key")][0]
-        import base64
-        import hashlib
-
         accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
         conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n" + b"\x81\x02hi")
+                     b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n" + after_handshake)
         conn.close()
 
     t = threading.Thread(target=server, daemon=True)
     t.start()
+    return lsock.getsockname()[1], t, lsock
+
+
+@pytest.mark.parametrize("fast_frames", [True, False])
+def test_a_lost_connection_raises(fast_frames):
+    """The peer's socket is closed without a closing handshake (right after a frame that came in the same
+    segment as the handshake answer): the message arrives, then the reader raises, not ends quietly."""
+    port, t, lsock = _raw_node(b"\x81\x02hi")
 
     async def go():
-        ws = await StampedWebSocket.connect(f"ws://127.0.0.1:{port}")
+        ws = await StampedWebSocket.connect(f"ws://127.0.0.1:{port}", fast_frames=fast_frames)
         assert await ws.recv() == "hi"
         with pytest.raises(ConnectionClosedError):
             async for _ in ws:
@@ -258,6 +302,33 @@ def test_a_lost_connection_raises():
     finally:
         t.join(10)
         lsock.close()
+
+
+@pytest.mark.parametrize("bad", [
+    b"\x81\x82abcdhi",  # masked: a server never masks
+    b"\xc1\x02hi",  # RSV1 set without a negotiated extension
+    b"\x81\x02\xff\xfe",  # text that is not UTF-8
+    b"\x83\x00",  # reserved opcode 3
+    b"\x09\x00",  # a fragmented ping
+    b"\x80\x02hi",  # a continuation with no message started
+])
+def test_a_frame_a_server_must_not_send_fails_the_connection(bad):
+    port, t, lsock = _raw_node(b"\x81\x02ok" + bad + b"\x81\x05after")
+
+    async def go():
+        ws = await StampedWebSocket.connect(f"ws://127.0.0.1:{port}")
+        got = [await ws.recv()]
+        with pytest.raises(ConnectionClosedError):
+            got.append(await ws.recv())
+        await ws.close()
+        return got, ws.protocol_errors
+
+    try:
+        got, errors = asyncio.run(go())
+    finally:
+        t.join(10)
+        lsock.close()
+    assert got == ["ok"] and errors == 1
 
 
 def test_only_plain_ws_urls():

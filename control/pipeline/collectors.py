@@ -14,6 +14,7 @@ Each collector is an async iterator of events (artemis' ``Collector``); :meth:`r
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import socket
@@ -93,6 +94,8 @@ class WsCollector:
         #: session; with kernel stamps the later of the two)
         self.read_ns = 0
         self._ws: Any = None
+        #: per stamped frame (the latest 100,000): (kernel receive → socket read, socket read → collector) ns
+        self.wait_split: collections.deque[tuple[int, int]] = collections.deque(maxlen=100_000)
         self._stamp_totals = {"messages": 0, "stamped": 0, "unstamped": 0, "shared_reads": 0, "clamped": 0}
 
     def params(self) -> list[Any]:
@@ -141,6 +144,7 @@ class WsCollector:
                         self.recv_cpu_ns = time.process_time_ns()
                         if stamped:  # the kernel's receive of the bytes that completed it (see wsstamp)
                             frame, seen_ns = item.data, item.seen_ns
+                            self.wait_split.append((item.read_ns - seen_ns, read_ns - item.read_ns))
                         else:
                             frame, seen_ns = item, read_ns
                         self.read_ns = read_ns

@@ -243,6 +243,8 @@ class Pipeline:
         self.warm_step_ns: list[int] = []
         #: warm-up rounds cut short because a frame was waiting for the pending collector
         self.warm_rounds_yielded = 0
+        #: sub-step name -> how many times it took over 1 ms of wall time
+        self.warm_slow_steps: dict[str, int] = {}
 
     # -- queue helpers -------------------------------------------------------------------------------------
     def _put(self, q: asyncio.Queue[Any], name: str, item: Any) -> None:
@@ -401,9 +403,13 @@ class Pipeline:
                     log.warning("warm-up step failed (%s); warm-up off for this pipeline", type(exc).__name__)
                     return
                 self.warm_steps += 1
+                dt = time.perf_counter_ns() - t
+                if dt > 1_000_000:  # which sub-steps take over 1 ms of wall time (descheduled, or cache-cold)
+                    name = getattr(step, "__name__", "?")
+                    self.warm_slow_steps[name] = self.warm_slow_steps.get(name, 0) + 1
                 if pending is not None and pending.pending_data():
                     self.warm_steps_preempted += 1
-                    self.warm_step_ns.append(time.perf_counter_ns() - t)
+                    self.warm_step_ns.append(dt)
                     self.warm_rounds_yielded += 1
                     break
                 await asyncio.sleep(0)

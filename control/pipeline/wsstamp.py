@@ -8,9 +8,13 @@ socket buffer, and that wait belongs in the figure.
 How: the socket asks the kernel for a receive timestamp (``SO_TIMESTAMPNS``; Linux stamps every incoming
 packet with ``CLOCK_REALTIME`` when it enters the receive path — on loopback, during the sender's ``send``) and
 is read with ``recvmsg``, whose ancillary data carries the stamp (``SCM_TIMESTAMPNS``; for TCP: the stamp of
-the *last* segment the read copied from). The WebSocket protocol itself is websockets' sans-I/O
-:class:`~websockets.client.ClientProtocol` (handshake, framing, ping/pong, close), fed from our reads; the
-asyncio/uvloop transport is not used for this connection (it reads with ``recv`` and drops ancillary data).
+the *last* segment the read copied from). The opening handshake (and every frame we send: masking) is
+websockets' sans-I/O :class:`~websockets.client.ClientProtocol`, fed from our reads up to the end of the
+handshake response; the server's frames after it are parsed here (RFC 6455 framing: unmasked, no extension;
+fragments joined, ping answered, close answered, anything a server must not send fails the connection) —
+websockets' generator-based parser costs ~4x the CPU per frame, and that work now lies inside the span
+(``fast_frames=False`` keeps the protocol's parser throughout). The asyncio/uvloop transport is not used for
+this connection (it reads with ``recv`` and drops ancillary data).
 
 Clock domains: the stamp is ``CLOCK_REALTIME``; the pipeline's span uses ``perf_counter_ns``
 (``CLOCK_MONOTONIC``). Right after each read both clocks are taken back to back and the socket delay
@@ -39,7 +43,7 @@ from typing import Any, NamedTuple
 
 from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosedError, InvalidHandshake, WebSocketException
-from websockets.frames import Frame, Opcode
+from websockets.frames import Close, CloseCode, Frame, Opcode
 from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
@@ -50,6 +54,7 @@ __all__ = ["StampedWebSocket", "StampedMessage", "kernel_stamps_supported", "clo
 #: message type ``SCM_TIMESTAMPNS`` has the same value; the payload is a native ``struct timespec``.
 _SO_TIMESTAMPNS = 35 if sys.platform == "linux" else None
 _TIMESPEC = struct.Struct("@qq")
+_U16, _U64 = struct.Struct("!H"), struct.Struct("!Q")
 _ANC_SPACE = socket.CMSG_SPACE(_TIMESPEC.size) if hasattr(socket, "CMSG_SPACE") else 0
 _TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 
@@ -98,7 +103,8 @@ class StampedWebSocket:
     :meth:`recv`/:meth:`send`; a refused handshake :class:`websockets.exceptions.InvalidHandshake`; socket
     errors :class:`OSError`."""
 
-    def __init__(self, sock: socket.socket, url: str, *, bufsize: int = 1 << 18, quickack: bool = False) -> None:
+    def __init__(self, sock: socket.socket, url: str, *, bufsize: int = 1 << 18, quickack: bool = False,
+                 fast_frames: bool = True) -> None:
         self.sock = sock
         self.url = url
         self.bufsize = bufsize
@@ -113,6 +119,16 @@ class StampedWebSocket:
         self._part_opcode: Opcode | None = None
         self._closed: BaseException | None = None
         self._reading = False
+        #: frames parsed here after the handshake (websockets' parser costs ~4x the CPU per frame, ~11 µs hot
+        #: for a pending transaction's frame: work between the kernel's stamp and the collector); False: the
+        #: sans-I/O protocol parses everything
+        self.fast_frames = fast_frames
+        self._own = False
+        self._hs = bytearray()
+        self._buf = bytearray()
+        self._close_rcvd: Close | None = None
+        self.protocol_errors = 0
+        self.last_protocol_error = ""
         self.timestamps = False
         #: messages received; with a kernel stamp / without one; reads that completed more than one message;
         #: stamps later than the read (a real-time clock step) clamped to the read time
@@ -125,7 +141,7 @@ class StampedWebSocket:
     # -- opening / closing -----------------------------------------------------------------------------------
     @classmethod
     async def connect(cls, url: str, *, open_timeout: float = 10.0, timestamps: bool = True,
-                      quickack: bool = False, bufsize: int = 1 << 18) -> StampedWebSocket:
+                      quickack: bool = False, bufsize: int = 1 << 18, fast_frames: bool = True) -> StampedWebSocket:
         """Open a TCP connection to ``url`` (``ws://`` only), ask for kernel receive stamps when ``timestamps``
         and the platform has them, and do the WebSocket handshake."""
         uri = parse_uri(url)
@@ -134,7 +150,7 @@ class StampedWebSocket:
         loop = asyncio.get_running_loop()
         sock = await asyncio.wait_for(_open_socket(loop, uri.host, uri.port), open_timeout)
         try:
-            ws = cls(sock, url, bufsize=bufsize, quickack=quickack)
+            ws = cls(sock, url, bufsize=bufsize, quickack=quickack, fast_frames=fast_frames)
             if timestamps and kernel_stamps_supported():
                 try:
                     sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)  # type: ignore[arg-type]
@@ -269,7 +285,7 @@ class StampedWebSocket:
         try:
             return await self.recv_stamped()
         except ConnectionClosedError:
-            if self.protocol.close_rcvd is not None:
+            if self._close_rcvd is not None or self.protocol.close_rcvd is not None:
                 raise StopAsyncIteration from None
             raise
 
@@ -324,6 +340,35 @@ class StampedWebSocket:
             seen = perf - delay
         else:
             seen = perf
+        if self._own:
+            got = self._parse_frames(data, seen, perf, bool(stamp))
+        else:
+            got = self._feed_protocol(data, seen, perf, bool(stamp))
+        if got:
+            self.messages += got
+            if stamp:
+                self.stamped += got
+            else:
+                self.unstamped += got
+            if got > 1:
+                self.shared_reads += 1
+            self._wake()
+
+    def _queue(self, msg: str | bytes, seen: int, perf: int, stamped: bool) -> None:
+        self._messages.append(StampedMessage(msg, seen, perf, stamped))
+
+    def _feed_protocol(self, data: bytes, seen: int, perf: int, stamped: bool) -> int:
+        """Before and during the opening handshake (and with ``fast_frames=False`` throughout): the bytes go
+        to websockets' sans-I/O protocol. Once the handshake response is complete, the bytes after it go to
+        :meth:`_parse_frames` and so does everything read later."""
+        rest = b""
+        if self.fast_frames and not self._handshake.done():
+            self._hs += data
+            end = self._hs.find(b"\r\n\r\n")
+            if end < 0:
+                return 0
+            data, rest = bytes(self._hs[:end + 4]), bytes(self._hs[end + 4:])
+            self._hs.clear()
         self.protocol.receive_data(data)
         events = self.protocol.events_received()
         self._flush_now()  # pong / close answer, if any (usually nothing)
@@ -333,29 +378,122 @@ class StampedWebSocket:
                 msg = self._assemble(ev)
                 if msg is not None:
                     got += 1
-                    self.messages += 1
-                    if stamp:
-                        self.stamped += 1
-                    else:
-                        self.unstamped += 1
-                    self._messages.append(StampedMessage(msg, seen, perf, bool(stamp)))
+                    self._queue(msg, seen, perf, stamped)
             elif isinstance(ev, Response):
                 if not self._handshake.done():
                     self._handshake.set_result(ev)
-        if got > 1:
-            self.shared_reads += 1
-        if self.protocol.handshake_exc is not None and not self._handshake.done():
-            exc = self.protocol.handshake_exc
-            self._fail(exc if isinstance(exc, InvalidHandshake) else ConnectionClosedError(None, None))
+        if self.protocol.handshake_exc is not None:
+            if not self._handshake.done():
+                exc = self.protocol.handshake_exc
+                self._fail(exc if isinstance(exc, InvalidHandshake) else ConnectionClosedError(None, None))
+        elif self.fast_frames and self._handshake.done() and self.protocol.state is State.OPEN:
+            self._own = True  # switched exactly at the end of the response: no frame byte went to the protocol
+            if rest:
+                got += self._parse_frames(rest, seen, perf, stamped)
+            return got
+        if rest:  # a refused handshake (the protocol reads its body, then fails)
+            self.protocol.receive_data(rest)
+            self.protocol.events_received()
+            if self.protocol.handshake_exc is not None and not self._handshake.done():
+                self._fail(self.protocol.handshake_exc)
         if self._handshake.done() and self.protocol.state in (State.CLOSING, State.CLOSED):
             self._closing_seen()  # a close frame came (answered by the protocol) or the stream ended
-        if got:
-            self._wake()
+        return got
+
+    def _parse_frames(self, data: bytes, seen: int, perf: int, stamped: bool) -> int:
+        """RFC 6455 frames from the server (unmasked, no extension negotiated), complete ones only; the rest
+        waits in the buffer. Control frames: ping answered with a pong, close answered and the connection
+        closed; a frame a server must not send fails the connection."""
+        buf = self._buf
+        if buf:
+            buf += data
+        else:
+            buf = self._buf = bytearray(data)
+        got = 0
+        pos = 0
+        n_buf = len(buf)
+        while n_buf - pos >= 2:
+            b0, b1 = buf[pos], buf[pos + 1]
+            n, off = b1 & 0x7F, 2
+            if n == 126:
+                if n_buf - pos < 4:
+                    break
+                n, off = _U16.unpack_from(buf, pos + 2)[0], 4
+            elif n == 127:
+                if n_buf - pos < 10:
+                    break
+                n, off = _U64.unpack_from(buf, pos + 2)[0], 10
+            if n_buf - pos < off + n:
+                break
+            if b1 & 0x80 or b0 & 0x70:
+                self._protocol_error("a masked frame or reserved bits from the server")
+                return got
+            payload = bytes(buf[pos + off:pos + off + n])
+            pos += off + n
+            op, fin = b0 & 0x0F, b0 & 0x80
+            try:
+                if op == 1 or op == 2:
+                    if self._part_opcode is not None:
+                        raise ValueError("a new message inside a fragmented one")
+                    if fin:
+                        self._queue(payload.decode() if op == 1 else payload, seen, perf, stamped)
+                        got += 1
+                    else:
+                        self._part_opcode, self._parts = Opcode(op), [payload]
+                elif op == 0:
+                    if self._part_opcode is None:
+                        raise ValueError("a continuation frame outside a message")
+                    self._parts.append(payload)
+                    if fin:
+                        whole, kind = b"".join(self._parts), self._part_opcode
+                        self._parts, self._part_opcode = [], None
+                        self._queue(whole.decode() if kind is Opcode.TEXT else whole, seen, perf, stamped)
+                        got += 1
+                elif op >= 8:
+                    if not fin or n > 125:
+                        raise ValueError("a fragmented or oversized control frame")
+                    if op == 9:
+                        self.protocol.send_pong(payload)
+                        self._flush_now()
+                    elif op == 8:
+                        self._close_rcvd = Close.parse(payload) if payload else Close(CloseCode.NO_STATUS_RCVD, "")
+                        try:
+                            code = self._close_rcvd.code
+                            self.protocol.send_close(code if code != CloseCode.NO_STATUS_RCVD else None)
+                            self._flush_now()
+                        except WebSocketException:
+                            pass
+                        del buf[:pos]
+                        self._closing_seen()
+                        return got
+                    elif op != 10:
+                        raise ValueError(f"opcode {op}")
+                else:
+                    raise ValueError(f"opcode {op}")
+            except (ValueError, WebSocketException) as exc:  # UnicodeDecodeError is a ValueError
+                self._protocol_error(str(exc))
+                return got
+        if pos:
+            del buf[:pos]
+        return got
+
+    def _protocol_error(self, why: str) -> None:
+        """The server broke the protocol: close frame 1002 (best effort), connection failed."""
+        try:
+            self.protocol.send_close(CloseCode.PROTOCOL_ERROR)
+            self._flush_now()
+        except WebSocketException:
+            pass
+        self._stop_reading()
+        self._fail(ConnectionClosedError(None, None))
+        self.protocol_errors += 1
+        self.last_protocol_error = why
 
     def _closing_seen(self) -> None:
         """The peer sent a close frame (the protocol answered it): no more messages after the queued ones."""
         if self._closed is None:
-            rcvd, sent = self.protocol.close_rcvd, self.protocol.close_sent
+            rcvd = self._close_rcvd if self._close_rcvd is not None else self.protocol.close_rcvd
+            sent = self.protocol.close_sent
             both = rcvd is not None and sent is not None
             self._closed = ConnectionClosedError(rcvd, sent, True if both else None)
         self._stop_reading()

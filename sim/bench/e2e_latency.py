@@ -203,10 +203,14 @@ async def _run_mevblade(net: Any, signer: Any, contract: str, stub_url: str, raw
                "process_cpu_share": round(cpu / wall, 3) if wall else None}
         if pipe.pending is not None and kernel_stamp:
             out["stamps"] = pipe.pending.stamp_stats()
+            split = list(pipe.pending.wait_split)
+            out["socket_wait_split"] = {"kernel_to_socket_read": _pct([a for a, _ in split]),
+                                        "socket_read_to_collector": _pct([b for _, b in split])}
         if warm_path_s:
             out["warm"] = {"period_us": round(warm_path_s * 1e6, 1), "steps": pipe.warm_steps,
                            "steps_preempted": pipe.warm_steps_preempted,
                            "rounds_yielded": pipe.warm_rounds_yielded,
+                           "slow_steps_over_1ms": dict(pipe.warm_slow_steps),
                            "preempted_step": _pct(pipe.warm_step_ns)}
         return out
     finally:
