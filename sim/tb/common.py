@@ -212,21 +212,23 @@ def pause_generator(kind: str, seed: int = 0) -> Iterator[int] | None:
 class StreamSink:
     """Ready/valid sink for a flat AXI-Stream output ``<prefix>_tvalid/_tready/_tdata[/_tuser/_tlast]``.
 
-    Collects one ``(tdata, tuser, tlast)`` int tuple per transfer in :attr:`queue`;
+    Collects one ``(tdata, tuser, tlast)`` int tuple per transfer in :attr:`queue`
+    (``(tdata, tuser, tlast, tkeep)`` with ``with_keep``);
     ``set_pause_generator`` drops ``tready`` on the cycles the generator says 1.
     Must be created after the clock starts (it starts its own coroutine).
     """
 
-    def __init__(self, dut: Any, prefix: str, clock: Any) -> None:
+    def __init__(self, dut: Any, prefix: str, clock: Any, *, with_keep: bool = False) -> None:
         import cocotb
 
         self.clock = clock
+        self.tkeep = getattr(dut, f"{prefix}_tkeep") if with_keep else None
         self.tvalid = getattr(dut, f"{prefix}_tvalid")
         self.tready = getattr(dut, f"{prefix}_tready")
         self.tdata = getattr(dut, f"{prefix}_tdata")
         self.tuser = getattr(dut, f"{prefix}_tuser", None)
         self.tlast = getattr(dut, f"{prefix}_tlast", None)
-        self.queue: deque[tuple[int, int, int]] = deque()
+        self.queue: deque[tuple[int, ...]] = deque()
         self.pause: Iterator[int] | None = None
         self.beats = 0
         self.tready.value = 0
@@ -245,11 +247,12 @@ class StreamSink:
         while True:
             await edge
             if self.tready.value and self.tvalid.value:
-                self.queue.append((
+                beat = (
                     int(self.tdata.value),
                     int(self.tuser.value) if self.tuser is not None else 0,
                     int(self.tlast.value) if self.tlast is not None else 1,
-                ))
+                )
+                self.queue.append(beat if self.tkeep is None else (*beat, int(self.tkeep.value)))
                 self.beats += 1
             paused = next(self.pause) if self.pause is not None else 0
             self.tready.value = 0 if paused else 1

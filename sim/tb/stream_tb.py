@@ -37,6 +37,22 @@ class AxiStreamTB:
         self._beats_in = 0
         cocotb.start_soon(self._monitor())
 
+    @classmethod
+    async def started(cls, dut: Any, idle: str, backpressure: str, seed: int) -> Any:
+        """A testbench with ``idle`` cycles on the input (seed ``seed``) and ``backpressure`` on the outputs (the
+        subclass's ``set_backpressure``, seed ``seed + 1``), out of reset."""
+        tb = cls(dut)
+        tb.set_idle(idle, seed)
+        tb.set_backpressure(backpressure, seed + 1)
+        await tb.reset()
+        return tb
+
+    def set_idle(self, kind: str, seed: int) -> None:
+        """Idle cycles on ``s_axis`` (a :data:`~mevblade.sim.tb.common.PAUSES` pattern)."""
+        from mevblade.sim.tb.common import pause_generator
+
+        self.source.set_pause_generator(pause_generator(kind, seed))
+
     async def reset(self) -> None:
         self.dut.rst.value = 1
         for _ in range(3):

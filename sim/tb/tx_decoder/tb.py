@@ -57,10 +57,6 @@ class TxDecoderTB(AxiStreamTB):
         self.records = StreamSink(dut, "m_axis", dut.clk)
         self.calldata = StreamSink(dut, "m_axis_cd", dut.clk)
 
-    def set_idle(self, kind: str, seed: int) -> None:
-        """Idle cycles on ``s_axis`` (a :data:`~mevblade.sim.tb.common.PAUSES` pattern)."""
-        self.source.set_pause_generator(pause_generator(kind, seed))
-
     def set_backpressure(self, kind: str, seed: int) -> None:
         """Back-pressure on both outputs, each with its own generator (a shared iterator
         would split one pattern between the two sinks)."""

@@ -6,14 +6,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-import cocotb
-from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
-from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSource
 
 from mevblade.control.engine.software.rlp_walk import LANES, WalkBeat, beats
 from mevblade.hw.top_tx_walker import split_walk_tuser
 from mevblade.sim.tb.common import StreamSink, pause_generator
+from mevblade.sim.tb.stream_tb import AxiStreamTB
 
 __all__ = ["TOP", "OutBeat", "TxWalkerTB", "expected_beats", "beat_mismatch"]
 
@@ -68,72 +66,30 @@ def beat_mismatch(got: OutBeat, want: OutBeat) -> str | None:
     return "; ".join(parts)
 
 
-class _KeepSink(StreamSink):
-    """:class:`StreamSink` that also records ``tkeep`` (``queue`` holds (tdata, tuser, tlast, tkeep))."""
-
-    def __init__(self, dut: Any, prefix: str, clock: Any) -> None:
-        self.tkeep = getattr(dut, f"{prefix}_tkeep")
-        super().__init__(dut, prefix, clock)
-
-    async def _run(self) -> None:
-        edge = RisingEdge(self.clock)
-        while True:
-            await edge
-            if self.tready.value and self.tvalid.value:
-                self.queue.append((int(self.tdata.value), int(self.tuser.value), int(self.tlast.value),
-                                   int(self.tkeep.value)))
-                self.beats += 1
-            paused = next(self.pause) if self.pause is not None else 0
-            self.tready.value = 0 if paused else 1
-
-
-class TxWalkerTB:
-    """Clock, reset, an AxiStreamSource on ``s_axis`` and a sink on ``m_axis``; counts cycles."""
+class TxWalkerTB(AxiStreamTB):
+    """Clock, reset, an AxiStreamSource on ``s_axis`` and a sink (with ``tkeep``) on ``m_axis``; counts cycles."""
 
     def __init__(self, dut: Any) -> None:
-        self.dut = dut
-        cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
-        self.source = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst)
-        self.source.log.setLevel("WARNING")
-        self.sink = _KeepSink(dut, "m_axis", dut.clk)
-        self.cycle = 0
-        self.first_in: int | None = None
-        self.last_out = 0
-        cocotb.start_soon(self._monitor())
+        super().__init__(dut, CLOCK_NS)
+        self.sink = StreamSink(dut, "m_axis", dut.clk, with_keep=True)
 
-    def set_idle(self, kind: str, seed: int) -> None:
-        self.source.set_pause_generator(pause_generator(kind, seed))
+    @property
+    def first_in(self) -> int | None:
+        """Cycle of the first input beat accepted in the current :meth:`run`."""
+        return self._first_in
+
+    @property
+    def last_out(self) -> int:
+        """Cycle of the last output beat transferred in the current :meth:`run` (0: none)."""
+        return self._out[-1] if self._out else 0
 
     def set_backpressure(self, kind: str, seed: int) -> None:
         self.sink.set_pause_generator(pause_generator(kind, seed))
 
-    async def reset(self) -> None:
-        self.dut.rst.value = 1
-        for _ in range(3):
-            await RisingEdge(self.dut.clk)
-        self.dut.rst.value = 0
-        await RisingEdge(self.dut.clk)
-
-    async def _monitor(self) -> None:
-        dut = self.dut
-        edge = RisingEdge(dut.clk)
-        while True:
-            await edge
-            self.cycle += 1
-            if self.first_in is None and dut.s_axis_tvalid.value and dut.s_axis_tready.value:
-                self.first_in = self.cycle
-            if dut.m_axis_tvalid.value and dut.m_axis_tready.value:
-                self.last_out = self.cycle
-
-    def send_nowait(self, packets: list[bytes]) -> None:
-        """Queue packets back to back (an empty packet is one beat with tkeep = 0)."""
-        for raw in packets:
-            self.source.send_nowait(AxiStreamFrame(raw) if raw else AxiStreamFrame(b"\x00", tkeep=[0]))
-
     async def run(self, packets: list[bytes], max_idle_cycles: int = 2000) -> list[OutBeat]:
         """Send ``packets`` back to back; collect as many output beats as the model expects."""
         want = sum(len(beats(raw)) for raw in packets)
-        self.first_in = None
+        self.start_batch()
         self.send_nowait(packets)
         out: list[OutBeat] = []
         idle = 0

@@ -27,11 +27,7 @@ VECTORS = Path(os.environ.get("MEVBLADE_VECTORS", Path(__file__).resolve().paren
 
 
 async def setup(dut, idle: str, backpressure: str, seed: int = SEED) -> TxWalkerTB:
-    tb = TxWalkerTB(dut)
-    tb.set_idle(idle, seed)
-    tb.set_backpressure(backpressure, seed + 1)
-    await tb.reset()
-    return tb
+    return await TxWalkerTB.started(dut, idle, backpressure, seed)
 
 
 def check(dut, packets: list[bytes], got: list[OutBeat], label: str) -> None:
