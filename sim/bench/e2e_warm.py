@@ -177,3 +177,86 @@ def e2e_warm_steps(hot_calls: int = 300, cold_calls: int = 40, evict_mib: int = 
         out[f"largest_whole_step_{key}"] = max(v[key] for v in out["whole"].values())
         out[f"round_{key}"] = round(sum(v[key] for v in out["sub_steps"].values()), 1)
     return out
+
+
+_CG_SCRIPT = r"""
+import os, sys
+from mevblade.sim.bench.e2e_warm import _sample_pipeline
+pipe, ex, coll = _sample_pipeline()
+sample = pipe._warm_sample
+steps = pipe._warm_steps(sample)
+raw, swap, action = sample
+stage = pipe.stage
+def decode_whole():
+    d, _ = stage.decode_deferred(raw)
+    if d.ok:
+        stage.decode_swap(d.to, d.data, d.value)
+signed = ex.warm_sign(action)
+whole = [coll.warm, decode_whole, lambda: stage.evaluate(swap, raw), lambda: ex.warm_sign(action),
+         lambda: ex.warm_request(action, signed)]
+rounds = int(sys.argv[1])
+for _ in range(3):  # first calls (imports, caches of the interpreter) not counted
+    for st in steps + whole:
+        st()
+mark = os.getppid
+mark()
+for _ in range(rounds):
+    for st in steps:
+        st()
+        mark()  # callgrind dumps its counters when entering getppid: one dump per sub-step
+    for st in whole:
+        st()
+        mark()
+"""
+
+
+@benchmark("e2e_warm_instructions", "instructions per warm-up sub-step and per whole step before the fifth "
+           "session (callgrind, load-independent)", default=False)
+def e2e_warm_instructions(rounds: int = 10) -> dict[str, Any]:
+    """The same sub-steps as ``e2e_warm_steps``, counted in user-space instructions under ``valgrind
+    --tool=callgrind --dump-before=getppid``: the script calls ``os.getppid()`` after each sub-step, so each
+    dump holds one sub-step's instructions (plus the loop and the call, ~1k). Median over ``rounds``."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    out: dict[str, Any] = {"machine": machine_info(), "rounds": rounds}
+    if shutil.which("valgrind") is None:
+        out["unavailable"] = "valgrind is not installed"
+        return out
+    pipe, ex, _ = _sample_pipeline()
+    n_sub = len(pipe._warm_steps(pipe._warm_sample))
+    raw, swap, _ = pipe._warm_sample
+    names = _names(n_sub, len(pipe.stage.warm_evaluate_steps(swap, raw)) == 2,
+                   getattr(ex.signer, "_ck", None) is not None, getattr(ex.relays[0], "_auth", None) is not None)
+    whole = ["frame", "decode", "evaluate", "sign", "request"]
+    with tempfile.TemporaryDirectory(prefix="mevblade-cgw-") as tmp:
+        base = Path(tmp) / "cg.out"
+        r = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={base}", "--dump-before=getppid",
+                            sys.executable, "-c", _CG_SCRIPT, str(rounds)], capture_output=True, text=True,
+                           timeout=3600)
+        if r.returncode != 0:
+            raise RuntimeError(f"callgrind run failed: {r.stderr[-400:]}")
+        dumps = sorted(Path(tmp).glob("cg.out.*"), key=lambda p: int(p.name.rsplit(".", 1)[1]))
+        totals = []
+        for p in dumps:
+            m = re.search(r"^(?:summary|totals):\s+(\d+)", p.read_text(errors="replace"), re.M)
+            totals.append(int(m.group(1)) if m else 0)
+    per_round = n_sub + len(whole)
+    # dump k (1-based) is taken when entering the k-th getppid: dump 1 = set-up; then one per step
+    body = totals[1:1 + rounds * per_round]
+    if len(body) < rounds * per_round:
+        raise RuntimeError(f"expected {rounds * per_round} dumps after the set-up, got {len(body)}")
+    cols: list[list[int]] = [[] for _ in range(per_round)]
+    for i, v in enumerate(body):
+        cols[i % per_round].append(v)
+    med = [sorted(c)[len(c) // 2] for c in cols]
+    out["sub_steps_instructions"] = dict(zip(names, med[:n_sub], strict=True))
+    out["whole_steps_instructions"] = dict(zip(whole, med[n_sub:], strict=True))
+    out["largest_sub_step"] = max(out["sub_steps_instructions"].items(), key=lambda kv: kv[1])
+    out["largest_whole_step"] = max(out["whole_steps_instructions"].items(), key=lambda kv: kv[1])
+    out["round_instructions"] = sum(med[:n_sub])
+    return out
