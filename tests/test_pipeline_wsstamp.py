@@ -419,3 +419,40 @@ def test_frame_warm_sub_steps_do_what_warm_does(monkeypatch):
     coll.warm()
     assert len(steps) == 2 and seen == [(raw, keccak(raw)), (raw, keccak(raw))]
     assert coll.last_frame == frame
+
+
+def test_under_run_the_frame_is_handled_in_the_reader_callback():
+    """``run(put)`` (how the pipeline runs collectors): a notification is parsed, converted and put from the
+    reader callback itself (outside any task: no collector-task wake-up), with the same stamps."""
+    frame, raw = _frame()
+    with Node([frame]) as node:
+        async def go():
+            coll = PendingTxCollector(node.url, "http://127.0.0.1:9")
+            got = []
+            task = asyncio.create_task(coll.run(lambda ev: got.append((ev, asyncio.current_task()))))
+            await asyncio.wait_for(coll.connected.wait(), 10)
+            helper = await StampedWebSocket.connect(node.url)
+            await helper.send("go")
+            released = _block_until(node.sent)
+            while not got:
+                await asyncio.sleep(0.001)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await helper.close()
+            await coll.aclose()
+            return got, released, coll
+
+        got, released, coll = asyncio.run(go())
+    (ev, current), = got
+    assert current is None  # put from a loop callback, not from the collector's task
+    assert ev.raw == raw and ev.seen_ns < released <= ev.read_ns and ev.seen_cpu_ns > 0
+    assert coll.last_frame == frame and coll.read_ns == ev.read_ns
+
+
+@pytest.mark.parametrize("result", ["0x" + "ab" * 32, {"hash": "0x00"}])
+def test_what_needs_io_or_fails_to_rebuild_takes_the_async_path(result):
+    from mevblade.control.pipeline.collectors import LATER
+
+    coll = PendingTxCollector("ws://127.0.0.1:9", "http://127.0.0.1:9")
+    assert coll.convert_now(result, 1, 2, 3) is LATER

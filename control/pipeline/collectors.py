@@ -52,6 +52,8 @@ def _loads(frame: str | bytes) -> Any:
 #: Linux only; elsewhere the collectors read with the kernel's default (delayed) acknowledgements
 _TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 GET_RESERVES = "0x0902f1ac"
+#: :meth:`WsCollector.convert_now`'s answer when the conversion needs I/O (the async path does it)
+LATER = object()
 
 
 def _q(x: Any) -> int:
@@ -94,6 +96,8 @@ class WsCollector:
         #: session; with kernel stamps the later of the two)
         self.read_ns = 0
         self._ws: Any = None
+        #: the ``put`` of :meth:`run` while it runs (messages are then handled in the reader callback)
+        self._direct_put: Callable[[Any], None] | None = None
         #: per stamped frame (the latest 100,000): (kernel receive → socket read, socket read → collector) ns
         self.wait_split: collections.deque[tuple[int, int]] = collections.deque(maxlen=100_000)
         self._stamp_totals = {"messages": 0, "stamped": 0, "unstamped": 0, "shared_reads": 0, "clamped": 0}
@@ -138,6 +142,8 @@ class WsCollector:
                     self.connected.set()
                     for ev in catch_up:
                         yield ev
+                    if stamped and self._direct_put is not None:
+                        ws.on_message = lambda m, sock=sock: self._on_message(m, sock)
                     async for item in ws:
                         # the frame's start as the collector sees it (the span's start before the fifth session)
                         read_ns = time.perf_counter_ns()
@@ -200,8 +206,43 @@ class WsCollector:
             return False
 
     async def run(self, put: Callable[[Any], None]) -> None:
-        async for ev in self.events():
-            put(ev)
+        self._direct_put = put
+        try:
+            async for ev in self.events():
+                put(ev)
+        finally:
+            self._direct_put = None
+
+    def convert_now(self, result: Any, seen_ns: int, read_ns: int, cpu_ns: int) -> Any:
+        """:meth:`convert` when it needs no I/O (``read_ns``/``cpu_ns``: the frame's read, as
+        :attr:`read_ns`/:attr:`recv_cpu_ns`), else :data:`LATER` (the message then takes the async path)."""
+        return LATER
+
+    def _on_message(self, m: Any, sock: Any) -> bool:
+        """A kernel-stamped message handled in the reader callback itself (under :meth:`run`): parsed,
+        converted and put without waking the collector task — the same steps, in the same order, as the loop
+        in :meth:`events`. False (the message is queued for that loop instead): nothing was done — any frame
+        that is not a plain notification, or anything unexpected, takes the usual path and its errors."""
+        try:
+            read_ns = time.perf_counter_ns()
+            cpu_ns = time.process_time_ns()
+            msg = _loads(m.data)
+            if not isinstance(msg, dict) or msg.get("method") != "eth_subscription":
+                return False
+            ev = self.convert_now(msg["params"]["result"], m.seen_ns, read_ns, cpu_ns)
+        except Exception:  # noqa: BLE001 - never raise in the reader callback: the async path reports it
+            return False
+        if ev is LATER:
+            return False
+        self.recv_cpu_ns = cpu_ns
+        self.read_ns = read_ns
+        self.wait_split.append((m.read_ns - m.seen_ns, read_ns - m.read_ns))
+        if sock is not None:
+            _rearm_quickack(sock)
+        self.last_frame = m.data
+        if ev is not None and self._direct_put is not None:
+            self._direct_put(ev)
+        return True
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -254,6 +295,14 @@ class PendingTxCollector(WsCollector):
 
     def params(self) -> list[Any]:
         return ["newPendingTransactions", True]
+
+    def convert_now(self, result: Any, seen_ns: int, read_ns: int, cpu_ns: int) -> Any:
+        if not isinstance(result, dict):
+            return LATER  # a node that only sends hashes: fetched (I/O)
+        got = raw_and_hash_from_json(result)
+        if got is None:
+            return LATER
+        return PendingTx(got[0], got[1], seen_ns, seen_cpu_ns=cpu_ns, read_ns=read_ns)
 
     async def convert(self, result: Any, recv_ns: int) -> PendingTx | None:
         if isinstance(result, str):  # a node that only sends hashes

@@ -39,6 +39,7 @@ import socket
 import struct
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from websockets.client import ClientProtocol
@@ -129,6 +130,9 @@ class StampedWebSocket:
         self._close_rcvd: Close | None = None
         self.protocol_errors = 0
         self.last_protocol_error = ""
+        #: called with each message as it is read, from the reader callback, when nothing is queued before
+        #: it; returning True takes the message (it is not queued for :meth:`recv`). Must not raise.
+        self.on_message: Callable[[StampedMessage], bool] | None = None
         self.timestamps = False
         #: messages received; with a kernel stamp / without one; reads that completed more than one message;
         #: stamps later than the read (a real-time clock step) clamped to the read time
@@ -352,10 +356,15 @@ class StampedWebSocket:
                 self.unstamped += got
             if got > 1:
                 self.shared_reads += 1
-            self._wake()
+            if self._messages:
+                self._wake()
 
     def _queue(self, msg: str | bytes, seen: int, perf: int, stamped: bool) -> None:
-        self._messages.append(StampedMessage(msg, seen, perf, stamped))
+        m = StampedMessage(msg, seen, perf, stamped)
+        cb = self.on_message
+        if cb is not None and not self._messages and cb(m):
+            return  # taken by the callback, in this read's callback (no task wake-up)
+        self._messages.append(m)
 
     def _feed_protocol(self, data: bytes, seen: int, perf: int, stamped: bool) -> int:
         """Before and during the opening handshake (and with ``fast_frames=False`` throughout): the bytes go
