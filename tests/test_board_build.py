@@ -253,9 +253,17 @@ def test_variants_say_what_goes_into_the_top() -> None:
     assert VARIANTS["full"] == {"evaluator": True, "keccak_rounds_per_cycle": KECCAK_ROUNDS_PER_CYCLE}
 
 
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")  # the refused object
 def test_board_wrapper_rejects_an_unknown_variant() -> None:
     from mevblade.hw.boards.ecp5 import ECP5Appliance
 
     with pytest.raises(ValueError, match=r"variant must be one of \['frontend', 'full'\], not 'half'"):
         ECP5Appliance(variant="half")
+
+
+@pytest.mark.parametrize("mhz, divisor, error", [(30.0, 10, 0.0), (45.0, 15, 0.0), (40.0, 13, 2.56), (100.0, 33, 1.01)])
+def test_uart_setting_reports_the_real_baud_rate(mhz: float, divisor: int, error: float) -> None:
+    from mevblade.hw.boards.build import uart_setting
+
+    got = uart_setting(mhz)
+    assert (got["divisor"], got["error_percent"]) == (divisor, error)
+    assert got["baud"] == round(mhz * 1e6 / divisor)

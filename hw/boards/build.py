@@ -107,6 +107,17 @@ BUILD_VARIANTS = ("frontend", "full")
 DEFAULT_VARIANTS = {"ecp5": "frontend", "zynq": "full"}
 ALLOWED_VARIANTS = {"ecp5": ("frontend", "full"), "zynq": ("full",)}
 
+def uart_setting(freq_mhz: float) -> dict[str, Any]:
+    """The UART bridge's divisor at ``freq_mhz`` and the baud rate it really makes (the FT231X runs at exactly
+    3 Mbaud; 8N1 tolerates a few per cent between the two ends, so keep ``error_percent`` within about ±2 —
+    exact at multiples of 3 MHz, e.g. 30 or 45 MHz)."""
+    from mevblade.hw.boards.ecp5 import UART_BAUD
+
+    divisor = round(freq_mhz * 1e6 / UART_BAUD)
+    baud = freq_mhz * 1e6 / divisor
+    return {"divisor": divisor, "baud": round(baud), "error_percent": round(100 * (baud - UART_BAUD) / UART_BAUD, 2)}
+
+
 def _ecp5_plan(out: Path, freq_mhz: float, variant: str) -> str:
     """Elaborate the appliance for the board, write the build files (yosys script, LPF, build script) and
     return the yosys script as written."""
@@ -166,7 +177,7 @@ def build_ecp5(board: Board, out: Path, freq_mhz: float, synth: str = "auto",
             notes.append(f"{flow}: failed ({where})")
             if yosys_done or flow == flows[-1]:
                 report = {"board": board.name, "part": board.part, "variant": variant, "target_mhz": freq_mhz,
-                          "ok": False,
+                          "uart": uart_setting(freq_mhz), "ok": False,
                           "seconds": round(time.time() - t0), "synth": flow, "synth_notes": notes,
                           "host_link": board.link}
                 tim = out / "mevblade.tim"
@@ -179,7 +190,8 @@ def build_ecp5(board: Board, out: Path, freq_mhz: float, synth: str = "auto",
             print(f"[build] synth_ecp5 with {flow} failed ({where}); retrying with the classic ABC",
                   file=sys.stderr)
     log = (out / "mevblade.tim").read_text(errors="replace")
-    report = {"board": board.name, "part": board.part, "variant": variant, "target_mhz": freq_mhz, "ok": True,
+    report = {"board": board.name, "part": board.part, "variant": variant, "target_mhz": freq_mhz,
+              "uart": uart_setting(freq_mhz), "ok": True,
               "bitstream": str(out / "mevblade.bit"), "seconds": round(time.time() - t0),
               "synth": flow, "synth_notes": notes, "host_link": board.link, **parse_nextpnr_log(log)}
     _write_report(out, report)

@@ -60,6 +60,7 @@ class ECP5Appliance(Elaboratable):
     def __init__(self, *, freq_mhz: float = 100.0, src_hash: str | None = None,
                  variant: str = DEFAULT_VARIANT) -> None:
         if variant not in VARIANTS:
+            self._MustUse__silence = True  # refused: no "created but never used" warning for it
             raise ValueError(f"variant must be one of {sorted(VARIANTS)}, not {variant!r}")
         self.freq_mhz = freq_mhz
         self.src_hash = src_hash
