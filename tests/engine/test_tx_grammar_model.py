@@ -19,13 +19,13 @@ from mevblade.control.engine.software.tx_grammar_model import (
     LANES, EndEntry, ItemEntry, extract, model_raw, run_stream,
 )
 from mevblade.control.engine.software.txdecode import decode_tx
-from mevblade.control.types import ErrorCode
+from mevblade.control.types import SECP256K1_N, ErrorCode
 from mevblade.sim.tb.tx_decoder import corpus
 from mevblade.sim.tb.tx_decoder.diff import record_mismatches
-from tests.engine.txbuild import TO, Raw, enc, fields_1559, signed, BASE_1559, typed
+from tests.conftest import VECTORS
+from tests.engine.txbuild import TO, Raw, enc, fields_1559, signed, typed
 
 E = ErrorCode
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors"
 
 
 class _Words:
@@ -83,7 +83,8 @@ def _rlp_cases() -> list[tuple[str, bytes]]:
 
 
 def _tx_cases(file: str) -> list[tuple[str, bytes]]:
-    return [(f"{i}:{r['name']}"[:80], _hex(r["txbytes"])) for i, r in enumerate(_jsonl(VECTORS / "tx" / file))]
+    rows = _jsonl(VECTORS / "tx" / file)
+    return [(f"{i}:{r['name']}"[:80], _hex(r["txbytes"])) for i, r in enumerate(rows)]
 
 
 RLP_CASES = _rlp_cases()
@@ -155,8 +156,9 @@ def _small_tx() -> bytes:
 def test_every_boundary_byte_at_every_position(seed_tx: str) -> None:
     # exhaustive over one small transaction: each byte replaced by each RLP boundary byte,
     # and the packet cut after each byte (header forms, parent ends, packet ends)
-    raw = _small_tx() if seed_tx == "type2" else signed({"nonce": 1, "gasPrice": 10**9, "gas": 21000, "to": TO,
-                                                            "value": 5, "data": b"\x01", "chainId": 1})
+    legacy = {"nonce": 1, "gasPrice": 10**9, "gas": 21000, "to": TO, "value": 5, "data": b"\x01",
+              "chainId": 1}
+    raw = _small_tx() if seed_tx == "type2" else signed(legacy)
     packets = [raw[:i] for i in range(len(raw))]
     for i in range(len(raw)):
         for b in corpus.BOUNDARY_BYTES:
@@ -176,10 +178,13 @@ HEADER_CASES = {
     "lz_length_past_parent": b"\x02\xc3\x01\x02\xba\x00\x01\x00",
     "lz_in_parent_then_past": b"\x02\xc4\x01\x02\xba\x00\x01\x00",
     # the outermost list and a child both longer than 2^24 (the walker saturates both)
-    "nested_saturated_legacy": bytes.fromhex("ff0f0000000000005f030182520894ab022eb94f5374fce5edbc8e2a3d8697c1"
-                                             "5331677e6ebf0b0a801ca098ff921201554726367d2be8c804a7ff89cc8085eb"),
-    "nested_saturated_type3": bytes.fromhex("03fcfa870c72dd9d5e883e8201200108830186a0947dcd17433742f4c0ca5312"
-                                            "2ab541d0ba67fc27df038c729a65bda31a91e7656d6974f85bf859947dcd1743"),
+    # (both found by the mutation fuzz, cut to 64 bytes)
+    "nested_saturated_legacy": bytes.fromhex(
+        "ff0f0000000000005f030182520894ab022eb94f5374fce5edbc8e2a3d8697c1"
+        "5331677e6ebf0b0a801ca098ff921201554726367d2be8c804a7ff89cc8085eb"),
+    "nested_saturated_type3": bytes.fromhex(
+        "03fcfa870c72dd9d5e883e8201200108830186a0947dcd17433742f4c0ca5312"
+        "2ab541d0ba67fc27df038c729a65bda31a91e7656d6974f85bf859947dcd1743"),
     # outer list 2^24 + 16 bytes (saturated); the nonce's end lies past the saturated end
     # but inside the real one: INT_OUT_OF_RANGE, not OVERRUNS_PARENT
     "saturated_parent_small_child": bytes.fromhex("02fb01000010" "01" "bafffffe") + bytes(30),
@@ -192,6 +197,29 @@ HEADER_CASES = {
 
 @pytest.mark.parametrize("raw", list(HEADER_CASES.values()), ids=list(HEADER_CASES))
 def test_header_precedence_cases(raw: bytes) -> None:
+    assert _mismatch(raw) is None, _mismatch(raw)
+
+
+PRECEDENCE_CASES = {
+    # a late (whole-value) check of an item beats what the FSM finds at later items
+    "bad_r_before_extra_field": (typed(2, fields_1559(r=0) + [1]), E.BAD_R),
+    "fee_order_before_bad_to": (typed(2, fields_1559(prio=5, max_fee=3, to=b"\x01" * 3)),
+                                E.PRIORITY_FEE_ABOVE_MAX),
+    "high_s_before_trailing": (typed(2, fields_1559(s=SECP256K1_N - 1)) + b"\x00", E.HIGH_S),
+    "eip2681_nonce_before_too_few": (typed(2, fields_1559(nonce=2**64 - 1)[:5]), E.INT_OUT_OF_RANGE),
+    # ...but a value cut by the packet end is TRUNCATED, not judged
+    "cut_value_is_truncated": (typed(2, fields_1559(s=SECP256K1_N - 1))[:-2], E.TRUNCATED),
+    "leading_zero_before_cut": (typed(2, fields_1559(nonce=Raw(b"\x82\x00\x01")))[:8], E.LEADING_ZERO),
+    # an empty access-list entry closes with TOO_FEW_FIELDS before the packet's TRUNCATED
+    "empty_entry_at_packet_end": (typed(2, fields_1559(access_list=[[]]))[:-7], E.TOO_FEW_FIELDS),
+}
+
+
+@pytest.mark.parametrize("name", list(PRECEDENCE_CASES))
+def test_precedence_cases(name: str) -> None:
+    raw, want = PRECEDENCE_CASES[name]
+    sw = decode_tx(raw)
+    assert (E.OK if sw.ok else sw.code) == want  # the case exercises what it names
     assert _mismatch(raw) is None, _mismatch(raw)
 
 
@@ -213,7 +241,8 @@ def _network_cases() -> dict[str, tuple[bytes, ErrorCode]]:
         "many_blobs": (typed(3, [body, blobs + blobs, kzg, kzg]), E.BAD_SIDECAR),
         "short_blob": (typed(3, [body, [b"\x00" * 100] * n, kzg, kzg]), E.BAD_SIDECAR),
         "version_2": (typed(3, [body, 2, blobs, kzg, kzg * 128]), E.BAD_SIDECAR),
-        "version_leading_zero": (typed(3, [body, Raw(b"\x82\x00\x01"), blobs, kzg, kzg * 128]), E.LEADING_ZERO),
+        "version_leading_zero": (typed(3, [body, Raw(b"\x82\x00\x01"), blobs, kzg, kzg * 128]),
+                                 E.LEADING_ZERO),
         "version_wrapped": (typed(3, [body, Raw(b"\x81\x01"), blobs, kzg, kzg * 128]), E.NON_CANONICAL_SIZE),
         "missing_proofs": (typed(3, [body, blobs, kzg]), E.TOO_FEW_FIELDS),
         "extra_item": (typed(3, [body, blobs, kzg, kzg, []]), E.TOO_MANY_FIELDS),
@@ -239,7 +268,8 @@ def test_type3_network_form(name: str) -> None:
 def test_extractor_gives_every_walker_start_and_one_end_entry() -> None:
     raw = corpus.mainnet()[3]
     walked = beats(raw)
-    entries = [e for k, b in enumerate(walked) for e in extract(b, k, walked[k + 1] if k + 1 < len(walked) else None)]
+    entries = [e for k, b in enumerate(walked)
+               for e in extract(b, k, walked[k + 1] if k + 1 < len(walked) else None)]
     items = [e for e in entries if isinstance(e, ItemEntry)]
     ends = [e for e in entries if isinstance(e, EndEntry)]
     assert [e.pos for e in items] == [p for b_i, b in enumerate(walked) for p in
@@ -257,8 +287,9 @@ def test_mainnet_block_back_to_back_keeps_one_beat_per_cycle() -> None:
 
 
 def test_dense_packet_back_pressures_the_walker() -> None:
-    # a legacy tx whose data is irrelevant but whose fields are single bytes: 8 items a beat
-    # cannot go at one item per cycle; a bounded FIFO holds the walker and the count says so
+    # a list of 60 one-byte items (not a transaction: the FSM stops at its second item, but
+    # the extractor still pushes 8 items a beat): one entry per cycle cannot keep up, a
+    # bounded FIFO holds the walker and the count says so
     dense = enc([[1] * 60] * 1)
     walked = beats(dense)
     fig = run_stream([walked], fifo_capacity=LANES + 1)

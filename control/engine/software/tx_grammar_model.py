@@ -249,8 +249,8 @@ class GrammarFsm:
         if fr.ctx == Ctx.WRAP:
             return E.TOO_FEW_FIELDS if fr.count < (5 if fr.versioned else 4) else None
         blobs = rec["blob_hash_count"]
-        want = {Ctx.SCB: blobs, Ctx.SCC: blobs,
-                Ctx.SCP: blobs * (CELLS_PER_BLOB if self.stack and self.stack[-1].versioned else 1)}.get(fr.ctx)
+        per_blob = CELLS_PER_BLOB if self.stack and self.stack[-1].versioned else 1  # the wrapper's version
+        want = {Ctx.SCB: blobs, Ctx.SCC: blobs, Ctx.SCP: blobs * per_blob}.get(fr.ctx)
         return E.BAD_SIDECAR if want is not None and fr.count != want else None
 
     def _close_until(self, pos: int) -> bool:
