@@ -7,7 +7,10 @@ structure, so that it can serve as the gateware's reference model:
 
 * :func:`extract` — **item extractor**: per walker beat, the item starts in lane order
   (``pos = 8·beat + lane``, the walker's per-lane fields, the header byte), and after the
-  packet's last beat one packet-end entry ``{size}`` from its ``keep``;
+  packet's last beat one packet-end entry ``{size}`` from its ``keep``. It looks one beat
+  ahead: a cut header's packet end, and the full length where the walker's 24-bit length
+  saturated (the overrun check needs it: see :class:`ItemEntry`), lie in this beat or the
+  next;
 * :class:`ItemFifo` — the FIFO between extractor and FSM; the extractor pushes a whole
   beat's entries at once, the FSM pops **one entry per cycle**;
 * :class:`GrammarFsm` — one entry per cycle: close every list whose end ≤ ``pos`` (stack
@@ -40,7 +43,8 @@ before (the hardware's rule; the host cuts such inputs as ``RtlEngine`` does).
 
 Cycle accounting (:func:`run_stream`): the walker delivers one beat per cycle; the
 extractor pushes that beat's entries into the FIFO (registered: poppable the next cycle);
-the FSM pops one entry per cycle. With an unbounded FIFO the figures are the cycles from a
+the FSM pops one entry per cycle (the extractor's one-beat look-ahead is a register stage:
+latency, not throughput, and not counted). With an unbounded FIFO the figures are the cycles from a
 packet's first beat to its record (the FSM's pop of its packet-end entry) and the FIFO's
 peak depth; with a bounded FIFO a beat whose entries do not fit waits (the walker is
 back-pressured) and the stall cycles are counted.
@@ -220,8 +224,9 @@ class GrammarFsm:
     the FSM ignores the rest of the packet (the error register holds the code).
     """
 
-    # grammar positions outside any list
-    _START, _OUTER, _DONE = range(3)
+    # where the FSM is: before the first byte, before a typed envelope's list, inside the
+    # lists (the stack says where), after the outermost list
+    _START, _OUTER, _LISTS, _DONE = range(4)
 
     def __init__(self, rec: dict[str, int], merge: ErrorMerge) -> None:
         self.rec = rec
@@ -405,7 +410,7 @@ class GrammarFsm:
         self.rec["tx_list_offset"] = it.pos
         self.rec["body_offset"] = it.start
         self.rec["tx_list_end"] = it.end
-        self.top = None  # inside the lists
+        self.top = self._LISTS
         self._push(_Frame(Ctx.TX, it.end))
 
     def _push(self, fr: _Frame) -> None:
@@ -575,8 +580,8 @@ class _Packet:
 def model_packet(walk_beats: Sequence[WalkBeat]) -> PacketResult:
     """The grammar stage on one packet's walker beats (``rlp_walk.beats(raw)``).
 
-    ``cycles`` is the FSM's own count for this packet alone: one beat per cycle in, one
-    entry per cycle out (see :func:`run_stream` for packets back to back).
+    The cycle figures are for this packet alone: one beat per cycle in, one entry per
+    cycle out (see :func:`run_stream` for packets back to back).
     """
     return run_stream([walk_beats]).packets[0]
 
