@@ -267,3 +267,15 @@ def test_uart_setting_reports_the_real_baud_rate(mhz: float, divisor: int, error
     got = uart_setting(mhz)
     assert (got["divisor"], got["error_percent"]) == (divisor, error)
     assert got["baud"] == round(mhz * 1e6 / divisor)
+
+
+@pytest.mark.parametrize("log, stage, after", [
+    ("Info: Packing IOs..\n", "packing", None),
+    ("Info: Packing IOs..\nInfo: Creating initial analytic placement for 72184 cells\n"
+     "Info: Max frequency for clock 'clk': 20.27 MHz (FAIL at 40.00 MHz)\nInfo: Routing..\n", "routing", "placement"),
+    ("Info: Packing IOs..\nInfo: Routing..\nInfo: Routing complete.\n"
+     "Info: Max frequency for clock 'clk': 24.50 MHz (FAIL at 40.00 MHz)\n", "routed", "routing"),
+])
+def test_nextpnr_log_parser_says_how_far_it_got(log: str, stage: str, after: str | None) -> None:
+    rep = parse_nextpnr_log(log)
+    assert rep["stage"] == stage and rep["fmax_after"] == after
