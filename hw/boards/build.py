@@ -253,23 +253,15 @@ def tcl_dryrun(board: str, verilog: Path, out: Path) -> dict[str, Any]:
 
 
 def xilinx_estimate(verilog: Path, out: Path) -> dict[str, Any]:
-    """Yosys ``synth_xilinx`` (7-series) cell counts — an estimate, not Vivado's figures."""
-    _toolchain_env()
-    log = out / "synth_xilinx.log"
-    proc = subprocess.run([os.environ["YOSYS"], "-q", "-l", str(log), "-p",
-                           f"read_verilog {verilog}; synth_xilinx -family xc7 -top appliance_top; stat"],
-                          capture_output=True, text=True)
-    text = log.read_text(errors="replace") if log.exists() else ""
-    cells: dict[str, int] = {}
-    for m in re.finditer(r"^\s+(\d+)\s+\S*\s*(LUT\d|FD\w+|RAMB\w+|DSP48E1|CARRY4|RAM\w+|SRL\w+)\s*$", text, re.M):
-        cells[m.group(2)] = cells.get(m.group(2), 0) + int(m.group(1))
-    if not cells:  # older/newer stat layouts: "     LUT6    123"
-        for m in re.finditer(r"^\s+(LUT\d|FD\w+|RAMB\w+|DSP48E1|CARRY4|RAM\w+|SRL\w+)\s+(\d+)\s*$", text, re.M):
-            cells[m.group(1)] = cells.get(m.group(1), 0) + int(m.group(2))
-    luts = sum(v for k, v in cells.items() if k.startswith("LUT"))
-    ffs = sum(v for k, v in cells.items() if k.startswith("FD"))
-    return {"ok": proc.returncode == 0, "cells": cells, "luts": luts, "ffs": ffs,
-            "xc7z020": {"luts_pct": round(100 * luts / 53200, 1), "ffs_pct": round(100 * ffs / 106400, 1)}}
+    """Yosys ``synth_xilinx`` (7-series) cell counts of the appliance top — an estimate, not Vivado's figures
+    (:func:`mevblade.hw.build.xilinx_estimate` with the classic ABC mapper: yowasp's ABC9 is not usable on the
+    whole top)."""
+    from mevblade.hw.build import xilinx_estimate as estimate
+
+    try:
+        return {"ok": True, **estimate(verilog, "appliance_top", out / "xilinx", classic_abc=True)}
+    except RuntimeError as exc:
+        return {"ok": False, "error": str(exc)[-2000:]}
 
 
 def build_zynq(board: Board, out: Path, estimate: bool) -> dict[str, Any]:
