@@ -13,6 +13,28 @@ REPO = Path(__file__).resolve().parent.parent
 VECTORS = Path(os.environ.get("MEVBLADE_VECTORS", REPO.parent / "shared" / "vectors"))
 
 
+def mainnet_raw(n: int | None = None) -> list[bytes]:
+    """The first ``n`` (all by default) raw transactions of the embedded mainnet block 18189758."""
+    rows = load_jsonl(REPO / "sim" / "data" / "block_18189758.jsonl")[:n]
+    return [bytes.fromhex(r["raw"][2:]) for r in rows]
+
+
+def shim_pynq_engine(bitstream: str | None = None):
+    """A :class:`~mevblade.control.engine.pynq.PynqEngine` on the simulated board (``MEVBLADE_PYNQ=shim`` only
+    while it loads, so module-scoped fixtures leave the environment as they found it)."""
+    from mevblade.control.engine.pynq import PynqEngine
+
+    old = os.environ.get("MEVBLADE_PYNQ")
+    os.environ["MEVBLADE_PYNQ"] = "shim"
+    try:
+        return PynqEngine(bitstream) if bitstream is not None else PynqEngine()
+    finally:
+        if old is None:
+            del os.environ["MEVBLADE_PYNQ"]
+        else:
+            os.environ["MEVBLADE_PYNQ"] = old
+
+
 def load_jsonl(path: Path) -> list[dict]:
     with path.open() as fh:
         return [json.loads(line) for line in fh if line.strip()]

@@ -11,7 +11,6 @@ minutes on 2 cores. The front end without Verilator is covered in ``make test`` 
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pytest
 
 from mevblade.control.engine import EngineUnavailable, get_engine
 
-from .conftest import REPO
+from .conftest import mainnet_raw, shim_pynq_engine
 
 pytestmark = [pytest.mark.rtl, pytest.mark.top_full]
 
@@ -48,24 +47,9 @@ def frontend_verilog() -> Path:
 
 @pytest.fixture(scope="module")
 def board():
-    from mevblade.control.engine.pynq import PynqEngine
-
-    old = os.environ.get("MEVBLADE_PYNQ")
-    os.environ["MEVBLADE_PYNQ"] = "shim"
-    try:
-        eng = PynqEngine(str(frontend_verilog()))
-    finally:
-        if old is None:
-            del os.environ["MEVBLADE_PYNQ"]
-        else:
-            os.environ["MEVBLADE_PYNQ"] = old
+    eng = shim_pynq_engine(str(frontend_verilog()))
     yield eng
     eng.close()
-
-
-def _block(n: int) -> list[bytes]:
-    rows = [json.loads(ln) for ln in (REPO / "sim" / "data" / "block_18189758.jsonl").read_text().splitlines()]
-    return [bytes.fromhex(r["raw"][2:]) for r in rows[:n]]
 
 
 def test_status_reports_the_front_end_features(board) -> None:
@@ -79,7 +63,7 @@ def test_decode_and_swaps_equal_software(board) -> None:
     from mevblade.control.engine.software.swap import decode_swap_tx
 
     sw = get_engine("sw")
-    raws = _block(40)
+    raws = mainnet_raw(40)
     got = list(board.decode_with_swaps(raws))
     assert [r for r, _ in got] == list(sw.decode_many(raws))
     want = [decode_swap_tx(t) if (t := sw.decode(r)).ok else None for r in raws]

@@ -4,7 +4,6 @@ against the simulated board (sim/pynq_shim: the appliance top in Verilator)."""
 from __future__ import annotations
 
 import importlib.util
-import json
 
 import pytest
 
@@ -13,7 +12,7 @@ from mevblade.control.engine import regmap
 from mevblade.control.engine.pynq import PynqEngine, load_pynq
 from mevblade.control.types import DecodeError, ErrorCode
 
-from .conftest import REPO
+from .conftest import mainnet_raw, shim_pynq_engine
 
 needs_no_pynq = pytest.mark.skipif(importlib.util.find_spec("pynq") is not None, reason="pynq is installed here")
 
@@ -52,24 +51,9 @@ def test_shim_module_offers_the_pynq_calls_the_driver_uses() -> None:
 
 @pytest.fixture(scope="module")
 def board():
-    import os
-
-    old = os.environ.get("MEVBLADE_PYNQ")
-    os.environ["MEVBLADE_PYNQ"] = "shim"
-    try:
-        eng = PynqEngine()
-    finally:
-        if old is None:
-            del os.environ["MEVBLADE_PYNQ"]
-        else:
-            os.environ["MEVBLADE_PYNQ"] = old
+    eng = shim_pynq_engine()
     yield eng
     eng.close()
-
-
-def _block(n: int) -> list[bytes]:
-    rows = [json.loads(ln) for ln in (REPO / "sim" / "data" / "block_18189758.jsonl").read_text().splitlines()]
-    return [bytes.fromhex(r["raw"][2:]) for r in rows[:n]]
 
 
 @pytest.mark.rtl
@@ -85,16 +69,16 @@ def test_status_identifies_the_appliance(board) -> None:
 
 @pytest.mark.rtl
 def test_decode_many_equals_software(board) -> None:
-    raws = _block(8) + [b"\x02", b"\xc0"]
+    raws = mainnet_raw(8) + [b"\x02", b"\xc0"]
     sw = get_engine("sw")
     assert list(board.decode_many(raws)) == list(sw.decode_many(raws))
 
 
 @pytest.mark.rtl
 def test_counters_after_soft_reset_count_only_new_traffic(board) -> None:
-    list(board.decode_many(_block(2)))
+    list(board.decode_many(mainnet_raw(2)))
     board.soft_reset()
-    raws = _block(3)
+    raws = mainnet_raw(3)
     list(board.decode_many(raws))
     st = board.status()
     assert (st["packets"], st["bytes"], st["records"]) == (3, sum(map(len, raws)), 3)
@@ -105,7 +89,7 @@ def test_swaps_equal_software_decoder(board) -> None:
     from mevblade.control.engine.software.swap import decode_swap_tx
 
     sw = get_engine("sw")
-    raws = _block(100)[:40]
+    raws = mainnet_raw(100)[:40]
     got = list(board.decode_with_swaps(raws))
     want = [decode_swap_tx(t) if (t := sw.decode(r)).ok else None for r in raws]
     assert [s for _, s in got] == want
@@ -119,7 +103,7 @@ def test_soft_reset_keeps_the_router_table(board) -> None:
     from mevblade.control.engine.software.swap import decode_swap_tx
 
     sw = get_engine("sw")
-    raws = _block(100)[:40]
+    raws = mainnet_raw(100)[:40]
     want = [decode_swap_tx(t) if (t := sw.decode(r)).ok else None for r in raws]
     assert any(s is not None for s in want)
     board.soft_reset()
@@ -212,7 +196,7 @@ def _mainnet_swaps():
 
     sw = get_engine("sw")
     out = []
-    for raw in _block(100):
+    for raw in mainnet_raw(100):
         tx = sw.decode(raw)
         if tx.ok and (swap := decode_swap_tx(tx)) is not None:
             out.append(swap)
