@@ -440,6 +440,8 @@ def test_executor_new_head_starts_a_new_chain_from_the_confirmed_nonce():
     asyncio.run(go())
     assert [_nonce_of(c[1]["txs"]) for c in _sends(r)] == [5, 7]
     assert ex.stats["bundles_missed"] == 1
+    missed = [f for _, f in ex.recorder.outcomes if f.get("bundle_status") == "missed"]
+    assert [f["status"] for f in missed] == ["missed"]  # the store moves the opportunity to "expired"
 
 
 def test_executor_one_relay_down_other_gets_the_bundle():

@@ -183,6 +183,19 @@ def test_bundle_and_outcome_flow(store):
     assert a["executions"] == {"included": 1} and a["realized_profit_wei"] == 9 * 10**17
 
 
+@pytest.mark.parametrize("outcome, opportunity_status", [
+    ("missed", "expired"),     # target block passed without the bundle: the chance is gone, nothing failed
+    ("failed", "failed"),
+    ("refused", "detected"),   # an API refusal leaves the opportunity as it was
+])
+def test_outcome_moves_the_opportunity_status(store, outcome, opportunity_status):
+    oid = store.record_opportunity(chain="ethereum", strategy="backrun", type="backrun", profit_estimate=10**18)
+    store.record_outcome(oid, status=outcome)
+    assert store.get_opportunity(oid).status == opportunity_status
+    [e] = store.list_executions(oid)
+    assert e.status == outcome
+
+
 def test_bundle_for_unknown_opportunity(store):
     with pytest.raises(StoreError):
         store.record_bundle("nope", target_block=1, tx_hashes=[], relay="r")

@@ -250,7 +250,7 @@ class BundleExecutor:
         rec.status = "missed"
         self.stats["bundles_missed"] += 1
         self.done.append(rec)
-        self.recorder.outcome(rec.action.opportunity_id, {"status": "failed", "transaction_hash": rec.tx_hash,
+        self.recorder.outcome(rec.action.opportunity_id, {"status": "missed", "transaction_hash": rec.tx_hash,
                                                           "relay": rec.relays[0] if rec.relays else None,
                                                           "bundle_status": "missed"})
 

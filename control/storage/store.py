@@ -156,6 +156,11 @@ _OPP_FIELDS = {
 _WEI_FIELDS = ("amount_in", "profit_estimate", "gas_cost", "net_profit")
 
 
+#: execution outcome → the opportunity status it moves the opportunity to (others leave it as it is)
+_OUTCOME_TO_OPPORTUNITY = {"submitted": "submitted", "included": "included", "failed": "failed",
+                           "executing": "executing", "missed": "expired"}
+
+
 class Store:
     """Synchronous, thread-safe store over SQLite or PostgreSQL (see the module docstring).
 
@@ -384,8 +389,9 @@ class Store:
                        latency_ms: float | None = None, source: str = "auto") -> int:
         """Record the outcome of an execution attempt and move the opportunity's status along.
 
-        ``status``: ``submitted``, ``included``, ``failed``, ``refused`` …; included/failed/submitted
-        are copied to the opportunity.
+        ``status``: ``submitted``, ``included``, ``failed``, ``missed``, ``refused`` …; included/failed/submitted
+        are copied to the opportunity, and ``missed`` (the bundle's target block passed without it: nothing
+        failed, the chance is gone) moves it to ``expired``.
         """
         if realized_profit is not None:
             realized_profit = _to_wei("realized_profit", realized_profit)
@@ -398,8 +404,9 @@ class Store:
                           realized_profit=realized_profit, gas_used=gas_used, latency_ms=latency_ms,
                           source=source)
             s.add(e)
-            if status in ("submitted", "included", "failed", "executing") and not opp.flagged:
-                opp.status = status
+            opp_status = _OUTCOME_TO_OPPORTUNITY.get(status)
+            if opp_status is not None and not opp.flagged:
+                opp.status = opp_status
             s.flush()
             eid = int(e.id)
         self.generation += 1
