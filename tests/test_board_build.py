@@ -31,7 +31,7 @@ def test_nextpnr_log_parser_reads_fmax_and_utilisation() -> None:
     assert rep["utilisation"]["DP16KD"]["used"] == 12
 
 
-@pytest.mark.parametrize("mhz", [50.0, 75.0, 100.0, 125.0])
+@pytest.mark.parametrize("mhz", [15.0, 50.0, 75.0, 100.0, 125.0])
 def test_pll_settings_hit_the_frequency_with_a_legal_vco(mhz: float) -> None:
     p = pll_params(25.0, mhz)
     out = 25.0 / p["CLKI_DIV"] * p["CLKFB_DIV"]
@@ -201,6 +201,17 @@ def test_ecp5_report_records_the_variant_it_built(tmp_path, monkeypatch, variant
     assert rep["variant"] == want
     assert json.loads((tmp_path / "out" / "report.json").read_text())["variant"] == want
     assert _Blinky.built == [want]  # the board wrapper was elaborated with that variant
+
+
+@pytest.mark.parametrize("variant, freq, want", [(None, None, 15.0), ("full", None, 100.0), ("frontend", 30.0, 30.0)])
+def test_ecp5_default_clock_follows_the_variant(tmp_path, monkeypatch, variant, freq, want) -> None:
+    """Without --freq the front end is built at the clock it placed for (15 MHz), the whole top at its target."""
+    _fake_tools(tmp_path, monkeypatch)
+    _Blinky.built.clear()
+    kw = {} if freq is None else {"freq_mhz": freq}
+    rep = build_board("ulx3s-85f", out=tmp_path / "out", synth="abc", variant=variant, **kw)
+    assert rep["target_mhz"] == want
+    assert rep["uart"]["divisor"] == round(want / 3.0)  # the FT231X's 3 Mbaud at that clock
 
 
 def test_ecp5_failure_report_records_the_variant(tmp_path, monkeypatch) -> None:
