@@ -348,8 +348,8 @@ class Cluster:
         self.revocations_path = str(self.run_dir / "revocations")
         self.ratelimit_path = str(self.run_dir / "ratelimit")
         self.procs: list[Any] = []
-        self._links: list[asyncio.StreamWriter] = []
-        self._link_of: dict[int, asyncio.StreamWriter] = {}
+        #: the event link of each ready replica, by worker index
+        self._links: dict[int, asyncio.StreamWriter] = {}
         self._scrapes: dict[int, dict[int, asyncio.Future]] = {}
         self._scrape_seq = 0
         self._ready: set[int] = set()
@@ -368,8 +368,7 @@ class Cluster:
         except (ValueError, KeyError, TypeError):
             writer.close()
             return
-        self._links.append(writer)
-        self._link_of[index] = writer
+        self._links[index] = writer
         self._ready.add(index)
         if len(self._ready) >= self.workers - 1:
             self._ready_event.set()
@@ -380,10 +379,8 @@ class Cluster:
                     fut = self._scrapes.get(int(msg["metrics"]), {}).get(index)
                     if fut is not None and not fut.done():
                         fut.set_result(str(msg["text"]))
-        with contextlib.suppress(ValueError):
-            self._links.remove(writer)
-        if self._link_of.get(index) is writer:
-            del self._link_of[index]
+        if self._links.get(index) is writer:
+            del self._links[index]
         self._ready.discard(index)
 
     async def metrics(self, own: Any, timeout: float = METRICS_TIMEOUT_S) -> bytes:
@@ -395,7 +392,7 @@ class Cluster:
         loop = asyncio.get_running_loop()
         waiting = self._scrapes[seq] = {}
         line = (json.dumps([METRICS_REQUEST, None, str(seq)]) + "\n").encode()
-        for index, w in list(self._link_of.items()):
+        for index, w in list(self._links.items()):
             if not w.transport.is_closing():
                 waiting[index] = loop.create_future()
                 w.transport.write(line)
@@ -413,7 +410,7 @@ class Cluster:
         if not self._links:
             return
         line = (json.dumps([channel, chain, text], separators=(",", ":")) + "\n").encode("utf-8")
-        for w in self._links:
+        for w in self._links.values():
             t = w.transport
             if t.is_closing() or t.get_write_buffer_size() > (64 << 20):
                 self.link_drops += 1
@@ -458,7 +455,7 @@ class Cluster:
                 await asyncio.wait_for(self._ready_event.wait(), 0.2)
 
     async def stop(self) -> None:
-        for w in list(self._links):
+        for w in list(self._links.values()):
             with contextlib.suppress(Exception):
                 w.close()
         if self._event_server is not None:
