@@ -60,6 +60,19 @@ class AxiStreamTB:
         self.dut.rst.value = 0
         await RisingEdge(self.dut.clk)
 
+    async def reset_during(self, raw: bytes, *sinks: Any) -> None:
+        """Start sending ``raw``, reset halfway through it, let the reset settle and drop whatever ``sinks``
+        collected meanwhile (the reset-mid-packet tests then check that the next packets come out clean)."""
+        from cocotb.triggers import ClockCycles
+
+        self.send_nowait([raw])
+        for _ in range(len(raw) // 16):
+            await RisingEdge(self.dut.clk)
+        await self.reset()
+        await ClockCycles(self.dut.clk, 5)
+        for sink in sinks:
+            sink.queue.clear()
+
     async def _monitor(self) -> None:
         dut = self.dut
         edge = RisingEdge(dut.clk)

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 import cocotb
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles
 
 from mevblade.control.engine.software.txdecode import decode_tx
 from mevblade.control.types import ErrorCode
@@ -123,14 +123,7 @@ async def test_latency_last_byte_to_record(dut):
 async def test_reset_mid_packet(dut):
     """A reset in the middle of a packet leaves no trace: the next packets decode normally."""
     tb = await setup(dut, "none", "none")
-    raw = corpus.mainnet()[4]
-    tb.send_nowait([raw])
-    for _ in range(len(raw) // 16):
-        await RisingEdge(dut.clk)
-    await tb.reset()
-    await ClockCycles(dut.clk, 5)
-    tb.records.queue.clear()
-    tb.calldata.queue.clear()
+    await tb.reset_during(corpus.mainnet()[4], tb.records, tb.calldata)
     packets = corpus.mainnet()[:10]
     out = await tb.run(packets)
     check(dut, packets, out, "after reset")

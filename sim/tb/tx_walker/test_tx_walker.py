@@ -15,7 +15,6 @@ import random
 from pathlib import Path
 
 import cocotb
-from cocotb.triggers import ClockCycles, RisingEdge
 
 from mevblade.control.engine.software.rlp_walk import beats
 from mevblade.hw.tx_walker import WALK_LATENCY
@@ -126,13 +125,7 @@ async def test_headers_at_every_lane(dut, idle: str, backpressure: str):
 async def test_reset_mid_packet(dut):
     """A reset in the middle of a packet leaves no trace: the next packets walk from lane 0."""
     tb = await setup(dut, "none", "none")
-    raw = corpus.mainnet()[4]
-    tb.send_nowait([raw])
-    for _ in range(len(raw) // 16):
-        await RisingEdge(dut.clk)
-    await tb.reset()
-    await ClockCycles(dut.clk, 5)
-    tb.sink.queue.clear()
+    await tb.reset_during(corpus.mainnet()[4], tb.sink)
     packets = corpus.mainnet()[:10]
     got = await tb.run(packets)
     check(dut, packets, got, "after reset")
