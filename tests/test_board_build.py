@@ -79,6 +79,7 @@ fi
 echo "2.46.19.3. Executing XAIGER2 backend." > "$3"; echo "wasm trap: call stack exhausted" >&2; exit {abc9_rc}
 """
 _FAKE_NEXTPNR = """#!/bin/sh
+echo "$@" > nextpnr.args
 for a in "$@"; do case "$prev" in --log) log="$a";; --textcfg) cfg="$a";; esac; prev="$a"; done
 if [ -n "{fail}" ]; then
   printf "Info: Logic utilisation before packing:\\nInfo:     Total LUT4s:     151515/83640   181%%\\n" > "$log"
@@ -212,6 +213,22 @@ def test_ecp5_default_clock_follows_the_variant(tmp_path, monkeypatch, variant, 
     rep = build_board("ulx3s-85f", out=tmp_path / "out", synth="abc", variant=variant, **kw)
     assert rep["target_mhz"] == want
     assert rep["uart"]["divisor"] == round(want / 3.0)  # the FT231X's 3 Mbaud at that clock
+
+
+@pytest.mark.parametrize("router", [None, "router2"])
+def test_ecp5_build_passes_the_router_to_nextpnr(tmp_path, monkeypatch, router) -> None:
+    _fake_tools(tmp_path, monkeypatch)
+    kw = {} if router is None else {"router": router}
+    rep = build_board("ulx3s-85f", out=tmp_path / "out", synth="abc", **kw)
+    want = router or "router1"
+    assert rep["router"] == want
+    args = (tmp_path / "out" / "nextpnr.args").read_text().split()
+    assert args[args.index("--router") + 1] == want
+
+
+def test_ecp5_build_rejects_an_unknown_router(tmp_path) -> None:
+    with pytest.raises(ValueError, match=r"router must be one of \('router1', 'router2'\), not 'router3'"):
+        build_board("ulx3s-85f", out=tmp_path / "out", router="router3")
 
 
 def test_ecp5_failure_report_records_the_variant(tmp_path, monkeypatch) -> None:
