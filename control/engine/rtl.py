@@ -47,6 +47,8 @@ from mevblade.control.engine.rtl_eval import RtlEvalMixin
 from mevblade.control.engine.rtl_swap import RtlSwapMixin
 from mevblade.control.engine.rtl_top import RtlTopMixin
 from mevblade.control.engine.simproc import SimProcess, recv_msg, send_msg
+# the host completion re-encodes and recovers exactly as the software engine does: its own helpers
+from mevblade.control.engine.software.txdecode import _list_header, _recover, _rlp_uint
 from mevblade.control.hashing import keccak256
 from mevblade.control.types import (
     MAX_TX_BYTES,
@@ -105,33 +107,6 @@ def _list_contents(raw: bytes, offset: int, end: int) -> list[tuple[bool, int, i
 
 def _uint(raw: bytes, item: tuple[bool, int, int]) -> int:
     return int.from_bytes(raw[item[1]:item[2]], "big")
-
-
-def _rlp_uint(value: int) -> bytes:
-    if value == 0:
-        return b"\x80"
-    b = value.to_bytes((value.bit_length() + 7) // 8, "big")
-    if len(b) == 1 and b[0] < 0x80:
-        return b
-    return bytes([0x80 + len(b)]) + b
-
-
-def _list_header(length: int) -> bytes:
-    if length < 56:
-        return bytes([0xC0 + length])
-    lb = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes([0xF7 + len(lb)]) + lb
-
-
-def _recover(msg_hash: bytes, r: int, s: int, parity: int) -> bytes | None:
-    from coincurve import PublicKey
-
-    sig = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([parity])
-    try:
-        pub = PublicKey.from_signature_and_message(sig, msg_hash, hasher=None)
-    except Exception:  # noqa: BLE001 - libsecp256k1 reports every failure the same way
-        return None
-    return keccak256(pub.format(compressed=False)[1:])[12:]
 
 
 def header_to_result(raw: bytes, rec: dict[str, int]) -> DecodeResult:
