@@ -56,7 +56,8 @@ def decode_lines(lines: Iterable[str], engine_name: str = "sw") -> Iterator[dict
         yield from flush()
 
 
-def _open(path: str) -> TextIO:
+def open_input(path: str) -> TextIO:
+    """The JSON-lines input of the engine commands: a file, or standard input for ``-``."""
     if path == "-":
         return sys.stdin
     p = Path(path)
@@ -78,7 +79,7 @@ def register(app: typer.Typer) -> None:
         """
         if engine not in BACKENDS:
             raise typer.BadParameter(f"engine must be one of {', '.join(BACKENDS)}, not {engine!r}")
-        stream = _open(source)
+        stream = open_input(source)
         out = sys.stdout
         try:
             for obj in decode_lines(stream, engine):

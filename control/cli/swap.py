@@ -19,11 +19,11 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import typer
 
+from mevblade.control.cli.decode import open_input
 from mevblade.control.engine import BACKENDS, EngineError, get_engine
 
 __all__ = ["register", "parse_decode_line", "parse_cycle_line"]
@@ -84,20 +84,11 @@ def parse_cycle_line(line: str) -> list[Any]:
     return hops
 
 
-def _open(path: str) -> TextIO:
-    if path == "-":
-        return sys.stdin
-    p = Path(path)
-    if not p.is_file():
-        raise typer.BadParameter(f"input file {path!r} does not exist")
-    return p.open(encoding="utf-8", errors="replace")
-
-
 def _run(source: str, engine_name: str, method: str, handle: Callable[[Any, str], Any],
          on_bad: Callable[[str], Any]) -> None:
     if engine_name not in BACKENDS:
         raise typer.BadParameter(f"engine must be one of {', '.join(BACKENDS)}, not {engine_name!r}")
-    stream = _open(source)
+    stream = open_input(source)
     bad = 0
     try:
         with get_engine(engine_name) as engine:
