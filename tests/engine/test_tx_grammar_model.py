@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from mevblade.control.engine.software.rlp_walk import beats
+from mevblade.control.engine.software.rlp_walk import beats, walk
 from mevblade.control.engine.software.tx_grammar_model import (
-    LANES, EndEntry, ItemEntry, extract, model_raw, run_stream,
+    FSM_RECORD_FIELDS, JOB_END, JOB_VALUE, LANES, EndEntry, ItemEntry, extract, fsm_outputs, model_raw,
+    run_stream,
 )
 from mevblade.control.engine.software.txdecode import decode_tx
 from mevblade.control.types import SECP256K1_N, ErrorCode
@@ -306,3 +307,44 @@ def test_back_to_back_records_equal_packet_alone(capacity: int | None) -> None:
     assert len(fig.packets) == len(packets)
     for raw, res in zip(packets, fig.packets):
         assert res.record == model_raw(raw).record, raw.hex()
+
+
+# ------------------------------------------------------------------ the FSM's outputs (fsm_outputs)
+
+def _fsm_packets() -> list[bytes]:
+    return corpus.mainnet() + corpus.mutated(_seeds(), 200, seed=99) + corpus.edge_packets() \
+        + [raw for raw, _ in NETWORK_CASES.values() if len(raw) < 10_000]
+
+
+def test_fsm_outputs_one_job_per_entry_and_end_last() -> None:
+    for raw in _fsm_packets():
+        out = fsm_outputs(raw)
+        items = len(walk(raw))
+        assert [j["seq"] for j in out.jobs] == list(range(items + 1)), raw.hex()
+        assert [j["kind"] for j in out.jobs].count(JOB_END) == 1 and out.jobs[-1]["kind"] == JOB_END
+        assert out.jobs[-1]["length"] == len(raw)
+
+#: codes only the value stage (first content byte, payload end, whole value) or the size limit gives
+VALUE_STAGE_CODES = {E.TRUNCATED, E.NON_CANONICAL_SIZE, E.LEADING_ZERO, E.BAD_BLOB_HASH, E.INT_OUT_OF_RANGE,
+                     E.PRIORITY_FEE_ABOVE_MAX, E.BAD_V, E.BAD_Y_PARITY, E.BAD_R, E.BAD_S, E.HIGH_S,
+                     E.BAD_SIDECAR, E.TOO_LARGE}
+
+
+def test_fsm_outputs_agree_with_the_whole_model() -> None:
+    # a packet the whole stage accepts has no FSM report and the same FSM record fields; a packet
+    # whose FSM reports keeps that code unless a value check of an earlier-or-same item ranks lower
+    checked = 0
+    for raw in _fsm_packets():
+        out = fsm_outputs(raw)
+        whole = model_raw(raw).record
+        if whole["error"] == E.OK:
+            assert out.report is None, raw.hex()
+            want = {k: whole[k] for k in FSM_RECORD_FIELDS}
+            if want["tx_type"] == 0:  # a legacy chain id comes from v after the value stage
+                want["chain_id_present"] = 0
+            assert out.record == want, raw.hex()
+            assert sum(j["kind"] == JOB_VALUE for j in out.jobs) > 0
+            checked += 1
+        elif out.report is None:
+            assert whole["error"] in VALUE_STAGE_CODES, (raw.hex(), E(whole["error"]).name)
+    assert checked >= 100

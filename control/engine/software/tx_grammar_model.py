@@ -68,6 +68,7 @@ __all__ = [
     "MAX_DEPTH", "ItemEntry", "EndEntry", "extract", "ItemFifo", "ValueJob", "ErrorMerge",
     "GrammarFsm", "ValueStage", "PacketResult", "StreamFigures", "model_packet", "model_raw", "run_stream",
     "PH_CLOSE", "PH_HEADER", "PH_FIRST", "PH_TRUNC", "PH_VALUE",
+    "FSM_RECORD_FIELDS", "FsmOutputs", "fsm_outputs", "JOB_VALUE", "JOB_PROGRESS", "JOB_END",
 ]
 
 E = ErrorCode
@@ -683,6 +684,69 @@ def mainnet_figures(fifo_capacity: int | None = None) -> dict[str, float]:
         "max_list_depth": max(p.depth for p in f.packets),
     }
 
+
+
+# ---------------------------------------------------------------- the FSM's outputs alone
+
+#: the record fields the grammar FSM writes (the value stage writes the values, the error
+#: merge ``error``, the packet-end entry ``size``)
+FSM_RECORD_FIELDS = (
+    "tx_type", "network_form", "chain_id_present", "to_present", "data_offset", "data_len",
+    "access_list_count", "storage_key_count", "blob_hash_count", "authorization_count",
+    "access_list_offset", "access_list_end", "blob_hashes_offset", "blob_hashes_end",
+    "authorizations_offset", "authorizations_end", "tx_list_offset", "body_offset", "sig_offset",
+    "tx_list_end",
+)
+#: job kinds as :class:`mevblade.hw.tx_grammar_layouts.JobKind` numbers them
+JOB_VALUE, JOB_PROGRESS, JOB_END = 0, 1, 2
+_JOB_LEN_MAX = (1 << (POS_BITS + 1)) - 1
+
+
+@dataclass(frozen=True, slots=True)
+class FsmOutputs:
+    """What the grammar FSM gateware emits for one packet (``hw/tx_fsm.py``).
+
+    ``jobs``: one ``{kind, seq, fld, start, length, wrapped}`` dict per FIFO entry, in order
+    (the :data:`~mevblade.hw.tx_grammar_layouts.GrammarJob` fields): ``VALUE`` for a string
+    the FSM hands the value stage (``fld`` its field class), ``PROGRESS`` for every other
+    item (``fld`` 0), ``END`` for the packet-end entry (``seq`` = the item count, ``length``
+    = the packet size, the rest 0); ``length`` saturates at 2**25 − 1.
+    ``record``: the :data:`FSM_RECORD_FIELDS` of the record, each cut to its
+    :data:`TxHeader` width. ``report``: the FSM's error as ``(seq, phase, code)`` (the FSM
+    stops at its first, so it is also its lowest), or None.
+    """
+
+    jobs: list[dict[str, int]]
+    record: dict[str, int]
+    report: tuple[int, int, int] | None
+
+
+def fsm_outputs(raw: bytes) -> FsmOutputs:
+    """The grammar FSM's outputs on ``raw``: extractor → FSM, without the value stage."""
+    walked = beats(raw)
+    rec = {name: 0 for name, _ in TxHeader}
+    merge = ErrorMerge()
+    fsm = GrammarFsm(rec, merge)
+    jobs: list[dict[str, int]] = []
+    seq = 0
+    for k, b in enumerate(walked):
+        for entry in extract(b, k, walked[k + 1] if k + 1 < len(walked) else None):
+            if isinstance(entry, EndEntry):
+                fsm.step(entry)
+                jobs.append({"kind": JOB_END, "seq": seq, "fld": 0, "start": 0,
+                             "length": min(entry.size, _JOB_LEN_MAX), "wrapped": 0})
+                continue
+            before = len(fsm.jobs)
+            fsm.step(entry)
+            job = fsm.jobs[-1] if len(fsm.jobs) > before else None
+            jobs.append({"kind": JOB_PROGRESS if job is None else JOB_VALUE, "seq": seq,
+                         "fld": 0 if job is None else int(job.fld), "start": entry.start,
+                         "length": min(entry.length, _JOB_LEN_MAX), "wrapped": int(entry.wrapped)})
+            seq += 1
+    widths = dict((name, f.width) for name, f in TxHeader)
+    record = {name: rec[name] & ((1 << widths[name]) - 1) for name in FSM_RECORD_FIELDS}
+    report = None if merge.rank is None else (merge.rank[0], merge.rank[1], int(merge.code))
+    return FsmOutputs(jobs, record, report)
 
 if __name__ == "__main__":  # python -m mevblade.control.engine.software.tx_grammar_model [FIFO depth]
     import json
