@@ -1,0 +1,499 @@
+"""Value stage of the two-stage decoder (issue #4): first content byte, payload end, whole values,
+value capture and the calldata chunks, behind the grammar FSM.
+
+Reference model: :class:`mevblade.control.engine.software.tx_grammar_model.ValueStage` (its
+``run`` per job, with the ranks of :class:`~mevblade.control.engine.software.tx_grammar_model.ErrorMerge`).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from mevblade.control.types import SECP256K1_N, ErrorCode
+from mevblade.hw.layouts import BEAT_BYTES, POS_BITS, CalldataChunk, InputBeat, TxError, TxHeader
+from mevblade.hw.tx_grammar import LEADING_ZERO_CHECKED, F
+from mevblade.hw.tx_grammar_layouts import SEQ_BITS, ErrorReport, GrammarJob, JobKind, Phase
+
+__all__ = ["VALUE_FIELDS", "ValueRecord", "TxValueStage", "BUFFER_BEATS", "RECORD_LATENCY"]
+
+E = ErrorCode
+
+#: the record fields the value stage writes, in :data:`TxHeader` order (the model's ``_REC_FIELD`` targets)
+VALUE_FIELDS = tuple(name for name, _ in TxHeader if name in {
+    "chain_id", "nonce", "gas_price", "max_priority_fee_per_gas", "max_fee_per_gas", "gas_limit", "value",
+    "max_fee_per_blob_gas", "v", "r", "s", "to"})
+
+#: field class -> record field it is captured into
+_CAPTURE = {
+    F.CHAIN_ID: "chain_id", F.NONCE: "nonce", F.GAS_PRICE: "gas_price", F.PRIO: "max_priority_fee_per_gas",
+    F.MAXFEE: "max_fee_per_gas", F.GAS: "gas_limit", F.VALUE: "value", F.BLOBFEE: "max_fee_per_blob_gas",
+    F.V: "v", F.Y: "v", F.R: "r", F.S: "s", F.TO: "to",
+}
+
+#: the value part of the header record, per packet: the captured fields (zero where nothing was
+#: captured) and the lowest-ranked report of the value stage (``error`` = 0: none)
+ValueRecord = data.StructLayout({
+    **{name: dict(TxHeader)[name].shape for name in VALUE_FIELDS},
+    "error": 1,
+    "report": ErrorReport,
+})
+
+#: default depth of the beat buffer, in beats (see :class:`TxValueStage`)
+BUFFER_BEATS = 16
+#: cycles from the END job's transfer to its record's ``o_rec.valid`` (no back-pressure)
+RECORD_LATENCY = 6
+
+_GB = POS_BITS            # global beat counters (differences stay below 2**(POS_BITS - 2))
+_NB = POS_BITS - 1        # beats in one packet
+_POS = POS_BITS + 2       # byte positions incl. start + length (both < 2**(POS_BITS + 1))
+_HALF_N = SECP256K1_N // 2
+_SIZE_MAX = (1 << (POS_BITS + 1)) - 1
+_RANK = ErrorReport.size  # seq, phase and code: ranks compare on Cat(phase, seq)
+
+
+class TxValueStage(wiring.Component):
+    """Per job of the grammar FSM, the model's ``ValueStage.run``; per packet, the value record.
+
+    The packet's bytes come in on ``i_beat`` (in the decoder: the walker's input beats forked
+    through a FIFO), independently of the jobs on ``i_job``; either may run ahead. A circular
+    buffer of ``depth`` beats holds the bytes still needed: every job's ``start`` (PROGRESS) or
+    end (VALUE) bounds what a later job of the packet can read, so the beats below it are let go
+    as soon as the job is taken (a pointer move, any number of beats a cycle); the END job lets
+    the whole packet go. Beats that arrive after the jobs that needed them left are dropped as
+    they come.
+
+    Interface
+    ---------
+    ``i_beat`` : In(stream.Signature(InputBeat))
+        The packet bytes, one raw packet per ``last`` (``keep`` contiguous from lane 0; an empty
+        packet is one beat with ``keep == 0``).
+    ``i_job`` : In(stream.Signature(GrammarJob))
+        One job per item in packet order, then END (``length`` = packet size). VALUE: a string the
+        FSM accepted (first byte, payload end, whole value, capture; the DATA field goes out as
+        calldata). PROGRESS: only ``start`` counts (no later job needs bytes before it).
+    ``o_rec`` : Out(stream.Signature(ValueRecord))
+        One per packet, after its END job: the captured values and the lowest ``(seq, phase)``
+        report of the value stage (``error`` = 0: none). The join keeps the lower of this and the
+        FSM's report, applies TOO_LARGE and the EIP-155 chain id from ``v`` (as the model's
+        ``_Packet.finish``).
+    ``o_calldata`` : Out(stream.Signature(CalldataChunk))
+        The DATA job's bytes that lie inside the packet, 1..8 a chunk from lane 0, then exactly
+        one ``end`` chunk (``n == 0``) per packet, issued with its END job (for
+        :class:`~mevblade.hw.tx_calldata.TxCalldataAligner`).
+
+    Latency: a job is taken as soon as the bytes it reads are in (first byte, or for a value of
+    ≤ 32 bytes the whole value; or the packet's last beat); the record is valid
+    :data:`RECORD_LATENCY` cycles after its END job is taken (issue → gather → byte align →
+    first byte / right align → compares → merge).
+    Throughput: one job per cycle (PROGRESS and ≤ 32-byte VALUE jobs); a DATA job takes one
+    cycle per chunk (8 bytes a cycle once aligned); one beat per cycle in while the buffer has
+    room. END waits for the packet's last beat.
+    Back-pressure: ``i_beat.ready`` is low while the buffer is full (``depth`` beats past the
+    oldest one still needed) or the pipeline is held; ``i_job.ready`` is low while the job's bytes
+    are not in, while a DATA job streams, while ``o_calldata`` is full (DATA, END) and while a
+    finished record cannot move to ``o_rec``.
+
+    Buffer depth: the decoder forks the beats before the walker, so they lead the jobs by the
+    walker's latency (9), the extractor's look-ahead (1–2) and the item FIFO / FSM (≥ 2), about
+    14 beats when nothing queues; a ≤ 32-byte value then needs at most 5 more beats from its
+    start. 16 beats keep the walker unstalled on the mainnet block (see docs/PERFORMANCE.md).
+    Note for the join: PROGRESS jobs of strings after the FSM halted must not hold a long string's
+    bytes (its start would keep the buffer full while the walker needs the string's beats):
+    the FSM may send such jobs with ``start`` at the item's end, as no VALUE job can follow.
+    """
+
+    def __init__(self, depth: int = BUFFER_BEATS) -> None:
+        if depth < 8 or depth & (depth - 1):
+            raise ValueError(f"depth must be a power of two of at least 8 beats, not {depth!r}")
+        self.depth = depth
+        super().__init__({
+            "i_beat": In(stream.Signature(InputBeat)),
+            "i_job": In(stream.Signature(GrammarJob)),
+            "o_rec": Out(stream.Signature(ValueRecord)),
+            "o_calldata": Out(stream.Signature(CalldataChunk)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        N = self.depth
+        AB = N.bit_length() - 1
+
+        adv = Signal()      # the pipeline moves (low only while a record cannot leave)
+
+        # ------------------------------------------------------------ beat buffer (input side)
+        buf = Array(Signal(8 * BEAT_BYTES, name=f"buf{k}") for k in range(N))
+        wr = Signal(_GB)            # global index of the next beat written
+        head = Signal(_GB)          # oldest beat still needed (registered)
+        in_nb = Signal(_NB)         # beats of the current input packet so far
+        # per packet in the buffer: its beat count and size (readable the cycle after its last beat,
+        # as that beat counts in ``avail``)
+        m.submodules.ends = ends = fifo.SyncFIFO(width=_NB + POS_BITS + 1, depth=8)
+        ib = self.i_beat.payload
+        nkeep = Signal(range(BEAT_BYTES + 1))
+        m.d.comb += nkeep.eq(sum(ib.keep[k] for k in range(BEAT_BYTES)))
+        in_size = Signal(POS_BITS + 3)
+        m.d.comb += in_size.eq(Cat(Const(0, 3), in_nb) + nkeep)
+        room = Signal()
+        m.d.comb += room.eq((wr - head)[:_GB] < N)
+        m.d.comb += [
+            self.i_beat.ready.eq(room & adv & (~ib.last | ends.w_rdy)),
+            ends.w_data.eq(Cat((in_nb + 1)[:_NB], Mux(in_size > _SIZE_MAX, _SIZE_MAX, in_size)[:POS_BITS + 1])),
+            ends.w_en.eq(self.i_beat.valid & self.i_beat.ready & ib.last),
+        ]
+        with m.If(self.i_beat.valid & self.i_beat.ready):
+            m.d.sync += [buf[wr[:AB]].eq(ib.data), wr.eq(wr + 1)]
+            with m.If(ib.last):
+                m.d.sync += in_nb.eq(0)
+            with m.Elif(in_nb != (1 << _NB) - 2):
+                m.d.sync += in_nb.eq(in_nb + 1)
+
+        # ------------------------------------------------------------ job side: packet state
+        cur_base = Signal(_GB)      # global index of the current job packet's first beat
+        low = Signal(_POS)          # no later job of the packet reads a byte below this
+        have_last = Signal()
+        p_nbeats = Signal(_NB)
+        p_size = Signal(POS_BITS + 1)
+        m.d.comb += [have_last.eq(ends.r_rdy), p_nbeats.eq(ends.r_data[:_NB]), p_size.eq(ends.r_data[_NB:])]
+        avail = Signal(_GB)         # beats of the packet (and after it) in or past the buffer
+        m.d.comb += avail.eq(wr - cur_base)
+        lim = Signal(_GB)
+        m.d.comb += lim.eq(Mux(have_last, p_nbeats, avail))
+        # the job waiting at the input bounds the bytes still needed as well
+        j_in = self.i_job.payload
+        low_eff = Signal(_POS)
+        m.d.comb += low_eff.eq(Mux(self.i_job.valid & (j_in.kind != JobKind.END) & (j_in.start > low),
+                                   j_in.start, low))
+        keep_from = Signal(_GB)
+        m.d.comb += keep_from.eq(Mux((low_eff >> 3) < lim, low_eff >> 3, lim))
+        m.d.sync += head.eq(cur_base + keep_from)
+
+        # deferred payload end of a > 32-byte value (its bytes are not waited for): only the last
+        # VALUE job of a packet can end past the packet, so it is decided by the next VALUE job
+        # (not past it) or at END (against the size)
+        d_valid = Signal()
+        d_seq = Signal(SEQ_BITS)
+        d_end = Signal(_POS)
+        d_ver = Signal()
+
+        # ------------------------------------------------------------ issue (stage 0)
+        j = self.i_job.payload
+        is_value = Signal()
+        is_data = Signal()
+        short = Signal()
+        m.d.comb += [is_value.eq(j.kind == JobKind.VALUE), is_data.eq(j.fld == F.DATA),
+                     short.eq(j.length <= 32)]
+        j_end = Signal(_POS)
+        m.d.comb += j_end.eq(j.start + j.length)
+        need = Signal(_POS)         # one past the last byte the job waits for
+        m.d.comb += need.eq(Mux(short, j_end, j.start + 1))
+        bytes_in = Signal()
+        m.d.comb += bytes_in.eq(have_last | (need == j.start) | (((need - 1)[:_POS] >> 3) < avail))
+        first_absent = Signal()
+        m.d.comb += first_absent.eq((j.length != 0) & have_last & (j.start >= p_size))
+        past_end = Signal()
+        m.d.comb += past_end.eq(have_last & (j_end > p_size))
+
+        def rank_sig(name):
+            return Signal(ErrorReport, name=name)
+
+        # token from issue to stage 1
+        class Tok:
+            def __init__(self, name):
+                self.valid = Signal(name=f"{name}_valid")
+                self.end = Signal(name=f"{name}_end")
+                self.fld = Signal(6, name=f"{name}_fld")
+                self.seq = Signal(SEQ_BITS + 1, name=f"{name}_seq")
+                self.ln = Signal(range(33), name=f"{name}_ln")    # value length (≤ 32 bytes: checked)
+                self.short = Signal(name=f"{name}_short")
+                self.first = Signal(name=f"{name}_first")          # the first byte is checked
+                self.wrapped = Signal(name=f"{name}_wrapped")
+                self.own_fail = Signal(name=f"{name}_own_fail")    # a report of this job already
+                self.r0v = Signal(name=f"{name}_r0v")
+                self.r0 = rank_sig(f"{name}_r0")
+
+            def regs(self):
+                return [self.valid, self.end, self.fld, self.seq, self.ln, self.short, self.first,
+                        self.wrapped, self.own_fail, self.r0v, self.r0]
+
+        t0 = Tok("t0")              # what stage 0 issues this cycle (comb)
+        m.d.comb += [t0.fld.eq(j.fld), t0.seq.eq(j.seq), t0.wrapped.eq(j.wrapped),
+                     t0.ln.eq(Mux(short, j.length, 32)), t0.short.eq(short)]
+        g0 = Signal(AB)
+        m.d.comb += g0.eq(cur_base[:AB] + (j.start >> 3)[:AB])
+        lane0 = Signal(3)
+        m.d.comb += lane0.eq(j.start[:3])
+
+        def report(r, seq, phase, code):
+            return [r.seq.eq(seq), r.phase.eq(phase), r.code.eq(code)]
+
+        # the deferred value's report when it is not past the packet end / when it is
+        rd_ok = rank_sig("rd_ok")
+        m.d.comb += report(rd_ok, d_seq, Phase.VALUE, E.BAD_SIDECAR)
+
+        # ------------------------------------------------------------ calldata register
+        cd = self.o_calldata
+        cd_free = Signal()
+        m.d.comb += cd_free.eq(~cd.valid | cd.ready)
+        with m.If(cd.ready):
+            m.d.sync += cd.valid.eq(0)
+
+        # DATA streaming (stays in stage 0, one chunk a cycle)
+        streaming = Signal()
+        q = Signal(_POS)            # next calldata byte
+        s_first_done = Signal()
+        qb = Signal(_POS - 3)
+        beat_q = Signal(8 * BEAT_BYTES)
+        m.d.comb += beat_q.eq(buf[(cur_base[:AB] + qb[:AB])[:AB]])
+        ce = Signal(_POS)           # one past the last byte of this chunk
+        ce_a = Signal(_POS)
+        m.d.comb += ce_a.eq(Mux(Cat(Const(0, 3), qb + 1) < j_end, Cat(Const(0, 3), qb + 1), j_end))
+        m.d.comb += ce.eq(Mux(have_last & (p_size < ce_a), p_size, ce_a))
+        q_from = Signal(_POS)
+        m.d.comb += q_from.eq(Mux(streaming, q, j.start))
+        m.d.comb += qb.eq(q_from >> 3)
+        s_done_now = Signal()       # nothing (more) to send
+        m.d.comb += s_done_now.eq((q_from >= j_end) | (have_last & (q_from >= p_size)))
+        s_beat_in = Signal()
+        m.d.comb += s_beat_in.eq(have_last | (qb < avail))
+
+        with m.If(adv & self.i_job.valid):
+            with m.Switch(j.kind):
+                with m.Case(JobKind.PROGRESS):
+                    m.d.comb += self.i_job.ready.eq(1)
+                    with m.If(j.start > low):
+                        m.d.sync += low.eq(j.start)
+                with m.Case(JobKind.END):
+                    with m.If(have_last & cd_free):
+                        m.d.comb += [self.i_job.ready.eq(1), ends.r_en.eq(1), t0.valid.eq(1), t0.end.eq(1),
+                                     t0.seq.eq(j.seq)]
+                        m.d.sync += [cd.valid.eq(1), cd.payload.n.eq(0), cd.payload.end.eq(1), cd.payload.data.eq(0),
+                                     cur_base.eq(cur_base + p_nbeats), low.eq(0), d_valid.eq(0)]
+                        with m.If(d_valid):
+                            with m.If(d_end > p_size):
+                                m.d.comb += [t0.r0v.eq(1), *report(t0.r0, d_seq, Phase.TRUNC, E.TRUNCATED)]
+                            with m.Elif(d_ver):
+                                m.d.comb += [t0.r0v.eq(1), t0.r0.eq(rd_ok)]
+                with m.Case(JobKind.VALUE):
+                    own = rank_sig("own")
+                    own_v = Signal()
+                    with m.If(is_data):
+                        # stream the chunks; the job leaves with the last one
+                        with m.If(s_beat_in | s_done_now):
+                            with m.If(s_done_now):
+                                m.d.comb += self.i_job.ready.eq(1)
+                            with m.Elif(cd_free):
+                                m.d.sync += [
+                                    cd.valid.eq(1), cd.payload.end.eq(0),
+                                    cd.payload.data.eq(beat_q >> Cat(Const(0, 3), q_from[:3])),
+                                    cd.payload.n.eq(ce - q_from), q.eq(ce), streaming.eq(1),
+                                ]
+                                with m.If((ce >= j_end) | (have_last & (ce >= p_size))):
+                                    m.d.comb += self.i_job.ready.eq(1)
+                                with m.If(ce > low):
+                                    m.d.sync += low.eq(ce)
+                        with m.If(self.i_job.ready):
+                            m.d.sync += streaming.eq(0)
+                            m.d.comb += t0.valid.eq(1)
+                            with m.If(first_absent):
+                                m.d.comb += [own_v.eq(1), *report(own, j.seq, Phase.FIRST, E.TRUNCATED)]
+                            with m.Elif((j.length != 0) & j.wrapped):
+                                m.d.comb += [own_v.eq(1), *report(own, j.seq, Phase.FIRST, E.NON_CANONICAL_SIZE)]
+                            with m.Elif(past_end):
+                                m.d.comb += [own_v.eq(1), *report(own, j.seq, Phase.TRUNC, E.TRUNCATED)]
+                    with m.Elif(bytes_in):
+                        m.d.comb += [self.i_job.ready.eq(1), t0.valid.eq(1),
+                                     t0.first.eq((j.length != 0) & ~first_absent)]
+                        with m.If(j_end > low):
+                            m.d.sync += low.eq(j_end)
+                        with m.If(first_absent):
+                            m.d.comb += [own_v.eq(1), *report(own, j.seq, Phase.FIRST, E.TRUNCATED)]
+                        with m.Elif(short):
+                            with m.If(past_end):
+                                m.d.comb += [own_v.eq(1), *report(own, j.seq, Phase.TRUNC, E.TRUNCATED)]
+                        with m.Elif(have_last):
+                            with m.If(past_end):
+                                m.d.comb += [own_v.eq(1), *report(own, j.seq, Phase.TRUNC, E.TRUNCATED)]
+                            with m.Elif(j.fld == F.VERSION):
+                                m.d.comb += [own_v.eq(1), *report(own, j.seq, Phase.VALUE, E.BAD_SIDECAR)]
+                        with m.Else():
+                            m.d.comb += own_v.eq(1)  # decided later: no capture, no whole-value check
+                    # a VALUE job after the deferred one: that one ends inside the packet
+                    with m.If(self.i_job.ready):
+                        with m.If(d_valid & d_ver):
+                            m.d.comb += [t0.r0v.eq(1), t0.r0.eq(rd_ok)]
+                        with m.Elif(own_v & (own.code != TxError.OK)):
+                            m.d.comb += [t0.r0v.eq(1), t0.r0.eq(own)]
+                        m.d.comb += t0.own_fail.eq(own_v)
+                        m.d.sync += d_valid.eq(0)
+                        with m.If(~is_data & ~short & ~have_last & ~first_absent):
+                            m.d.sync += [d_valid.eq(1), d_seq.eq(j.seq), d_end.eq(j_end),
+                                         d_ver.eq(j.fld == F.VERSION)]
+
+        # ------------------------------------------------------------ stage 1: gather 5 beats
+        t1 = Tok("t1")
+        lane1 = Signal(3)
+        g1 = Signal(AB)
+        t2 = Tok("t2")
+        win = Signal(5 * 8 * BEAT_BYTES)
+        with m.If(adv):
+            m.d.sync += [a.eq(b) for a, b in zip(t1.regs(), t0.regs())]
+            m.d.sync += [lane1.eq(lane0), g1.eq(g0)]
+            # ------------------------------------------------------------ stage 2: byte align
+            m.d.sync += [a.eq(b) for a, b in zip(t2.regs(), t1.regs())]
+            m.d.sync += win.eq(Cat(*[buf[(g1 + i)[:AB]] for i in range(5)]) >> Cat(Const(0, 3), lane1))
+
+        # ------------------------------------------------------------ stage 3: first byte, right align
+        t3 = Tok("t3")
+        lv = win[:256]              # byte k of the value at bits 8k..8k+7 (lane order)
+        val_be = Signal(256)        # the first 32 bytes big-endian (byte 0 most significant)
+        m.d.comb += val_be.eq(Cat(*[lv[8 * k: 8 * k + 8] for k in reversed(range(32))]))
+        first = lv[:8]
+        r3v = Signal()
+        r3 = rank_sig("r3")
+        with m.If(t2.first):
+            with m.If(t2.wrapped):
+                m.d.comb += [r3v.eq(1), *report(r3, t2.seq, Phase.FIRST, E.NON_CANONICAL_SIZE)]
+            with m.Elif((first == 0) & Cat(*[t2.fld == f for f in LEADING_ZERO_CHECKED]).any()):
+                m.d.comb += [r3v.eq(1), *report(r3, t2.seq, Phase.FIRST, E.LEADING_ZERO)]
+            with m.Elif((t2.fld == F.BLOB_HASH) & (first != 0x01)):
+                m.d.comb += [r3v.eq(1), *report(r3, t2.seq, Phase.FIRST, E.BAD_BLOB_HASH)]
+        rsh = Signal(range(33))     # bytes right of the value in the 32-byte window
+        m.d.comb += rsh.eq(32 - t2.ln)
+        val3 = Signal(256)
+        r3v_q = Signal()
+        r3_q = rank_sig("r3_q")
+        prio = Signal(256)          # the packet's captured priority fee so far (for MAXFEE)
+        with m.If(adv):
+            m.d.sync += [a.eq(b) for a, b in zip(t3.regs(), t2.regs())]
+            m.d.sync += [val3.eq(val_be >> Cat(Const(0, 3), rsh)), r3v_q.eq(r3v), r3_q.eq(r3)]
+            m.d.sync += t3.own_fail.eq(t2.own_fail | r3v)
+
+        # ------------------------------------------------------------ stage 4: compares in 64-bit pieces
+        t4 = Tok("t4")
+        val4 = Signal(256)
+        r3v_4 = Signal()
+        r3_4 = rank_sig("r3_4")
+        chunks = [val3[64 * i: 64 * i + 64] for i in range(4)]
+
+        def pieces(a, b):
+            """per 64-bit piece (a < b, a == b) of two 256-bit operands (b may be an int)"""
+            out = []
+            for i in range(4):
+                pa = a[64 * i: 64 * i + 64]
+                pb = (b >> (64 * i)) & ((1 << 64) - 1) if isinstance(b, int) else b[64 * i: 64 * i + 64]
+                out += [pa < pb, pa == pb]
+            return Cat(*out)
+
+        cmp_n = Signal(8)
+        cmp_h = Signal(8)           # val vs n/2
+        cmp_p = Signal(8)           # val vs prio
+        zero_hi = Signal()          # pieces 1..3 zero
+        c0_27_28 = Signal()
+        c0_lt37 = Signal()
+        c0_gt1 = Signal()
+        c0_ones = Signal()
+        c0_zero = Signal()
+        c0_one = Signal()
+        with m.If(adv):
+            m.d.sync += [a.eq(b) for a, b in zip(t4.regs(), t3.regs())]
+            m.d.sync += [
+                val4.eq(val3), r3v_4.eq(r3v_q), r3_4.eq(r3_q),
+                cmp_n.eq(pieces(val3, SECP256K1_N)), cmp_h.eq(pieces(val3, _HALF_N)), cmp_p.eq(pieces(val3, prio)),
+                zero_hi.eq(val3[64:] == 0), c0_27_28.eq((chunks[0] == 27) | (chunks[0] == 28)),
+                c0_lt37.eq(chunks[0] < 37), c0_gt1.eq(chunks[0] > 1), c0_ones.eq(chunks[0] == (1 << 64) - 1),
+                c0_zero.eq(chunks[0] == 0), c0_one.eq(chunks[0] == 1),
+            ]
+            # the priority fee a later MAXFEE job compares with (captured when PRIO passes)
+            with m.If(t3.valid & t3.end):
+                m.d.sync += prio.eq(0)
+            with m.Elif(t3.valid & (t3.fld == F.PRIO) & ~t3.end & ~t3.own_fail):
+                m.d.sync += prio.eq(val3)
+
+        # ------------------------------------------------------------ stage 5: whole value, merge, capture
+        def lt_of(c):               # a < b from the pieces, most significant first
+            res = Const(0)
+            for i in range(4):
+                res = c[2 * i] | (c[2 * i + 1] & res)
+            return res
+
+        def eq_of(c):
+            return Cat(*[c[2 * i + 1] for i in range(4)]).all()
+
+        zero = zero_hi & c0_zero
+        lt_n = lt_of(cmp_n)
+        gt_h = ~lt_of(cmp_h) & ~eq_of(cmp_h)
+        prio_gt_val = lt_of(cmp_p)  # val < prio
+        r5v = Signal()
+        r5 = rank_sig("r5")
+        check = t4.valid & ~t4.end & t4.short & ~t4.own_fail
+
+        def fail5(code):
+            return [r5v.eq(1), *report(r5, t4.seq, Phase.VALUE, code)]
+
+        with m.If(check):
+            with m.Switch(t4.fld):
+                with m.Case(F.NONCE):
+                    with m.If(zero_hi & c0_ones):
+                        m.d.comb += fail5(E.INT_OUT_OF_RANGE)
+                with m.Case(F.MAXFEE):
+                    with m.If(prio_gt_val):
+                        m.d.comb += fail5(E.PRIORITY_FEE_ABOVE_MAX)
+                with m.Case(F.V):
+                    with m.If(zero_hi & ~c0_27_28 & c0_lt37):
+                        m.d.comb += fail5(E.BAD_V)
+                with m.Case(F.Y):
+                    with m.If(~zero_hi | c0_gt1):
+                        m.d.comb += fail5(E.BAD_Y_PARITY)
+                with m.Case(F.R):
+                    with m.If(zero | ~lt_n):
+                        m.d.comb += fail5(E.BAD_R)
+                with m.Case(F.S):
+                    with m.If(zero | ~lt_n):
+                        m.d.comb += fail5(E.BAD_S)
+                    with m.Elif(gt_h):
+                        m.d.comb += fail5(E.HIGH_S)
+                with m.Case(F.VERSION):
+                    with m.If(~(zero_hi & c0_one)):
+                        m.d.comb += fail5(E.BAD_SIDECAR)
+
+        # merge: the lowest (seq, phase) of the reports in this token and the packet's so far
+        best_v = Signal()
+        best = rank_sig("best")
+
+        def key(r):
+            return Cat(r.phase, r.seq)
+
+        cands = [(t4.valid & t4.r0v, t4.r0), (t4.valid & r3v_4, r3_4), (r5v, r5)]
+        merged_v = Signal()
+        merged = rank_sig("merged")
+        acc_v, acc = best_v, best
+        for n, (cv, c) in enumerate(cands):
+            nv = Signal(name=f"mv{n}")
+            nr = rank_sig(f"mr{n}")
+            take = cv & (~acc_v | (key(c) < key(acc)))
+            m.d.comb += [nv.eq(acc_v | cv), nr.eq(Mux(take, c, acc))]
+            acc_v, acc = nv, nr
+        m.d.comb += [merged_v.eq(acc_v), merged.eq(acc)]
+
+        fields = {name: Signal(dict(TxHeader)[name].shape, name=f"rec_{name}") for name in VALUE_FIELDS}
+        rec = self.o_rec
+        rec_free = Signal()
+        m.d.comb += rec_free.eq(~rec.valid | rec.ready)
+        m.d.comb += adv.eq(~(t4.valid & t4.end & ~rec_free))
+        with m.If(rec.ready):
+            m.d.sync += rec.valid.eq(0)
+        with m.If(adv & t4.valid):
+            with m.If(t4.end):
+                m.d.sync += [rec.valid.eq(1), rec.payload.error.eq(merged_v), rec.payload.report.eq(merged)]
+                m.d.sync += [getattr(rec.payload, name).eq(sig) for name, sig in fields.items()]
+                m.d.sync += [sig.eq(0) for sig in fields.values()] + [best_v.eq(0)]
+            with m.Else():
+                m.d.sync += [best_v.eq(merged_v), best.eq(merged)]
+                with m.If(t4.short & ~t4.own_fail & ~r3v_4 & ~r5v):
+                    with m.Switch(t4.fld):
+                        for f, name in _CAPTURE.items():
+                            with m.Case(f):
+                                m.d.sync += fields[name].eq(val4)
+        return m
