@@ -34,6 +34,7 @@ TOPS: dict[str, str] = {
     "eval_search_top": "mevblade.hw.top_eval_search:EvalSearchTop",
     "appliance_top": "mevblade.hw.top:ApplianceTop",
     "tx_walker_top": "mevblade.hw.top_tx_walker:TxWalkerTop",
+    "tx_values_top": "mevblade.hw.top_tx_values:TxValuesTop",
 }
 
 

@@ -77,7 +77,7 @@ def run_packets(packets: list[bytes], *, seed: int = 1, idle_beat: float = 0.0, 
                 dut.o_calldata.valid, dut.o_calldata.ready, dut.o_calldata.payload):
             if rv and rr:
                 rec = {name: int(getattr(rp, name)) for name in VALUE_FIELDS}
-                rep = (int(rp.report.seq), int(rp.report.phase.as_value()), int(rp.report.code.as_value())) \
+                rep = (int(rp.report.seq), int(rp.report.phase.value), int(rp.report.code.value)) \
                     if rp.error else None
                 out["records"].append((rec, rep))
             if cv and cr:
