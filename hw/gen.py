@@ -35,6 +35,7 @@ TOPS: dict[str, str] = {
     "appliance_top": "mevblade.hw.top:ApplianceTop",
     "tx_walker_top": "mevblade.hw.top_tx_walker:TxWalkerTop",
     "tx_values_top": "mevblade.hw.top_tx_values:TxValuesTop",
+    "tx_grammar_top": "mevblade.hw.top_tx_grammar:TxGrammarTop",
 }
 
 

@@ -1,0 +1,464 @@
+"""Grammar FSM of the two-stage decoder: one item entry per cycle → value-stage jobs and the FSM's record.
+
+The reference model, cycle for cycle in what it emits, is
+:class:`mevblade.control.engine.software.tx_grammar_model.GrammarFsm` (its outputs in
+stream form: :func:`~mevblade.control.engine.software.tx_grammar_model.fsm_outputs`).
+Per entry, in the software engine's byte order: every list whose end ≤ ``pos`` closes (all
+≤ 6 stack ends compared in parallel; the innermost failing field-count check wins), the
+item's field class from ``(context, index)`` (the tables of ``hw/tx_grammar.py``, built
+from the model's own classifier), the header checks from the walker's flags, string/list,
+width and emptiness from the full length; a list is pushed. The first failure is the FSM's
+report (``ErrorReport``: item index, phase, code); the FSM then only passes the remaining
+items on as ``PROGRESS`` jobs until the packet-end entry.
+
+**Full-width ends.** A list end ``pos + hdr + length`` is kept as its low 26 bits and a
+``hi`` bit (end ≥ 2^26). Within a packet a ``hi`` list never closes (positions are
+< 2^25), and a ``hi`` item inside a list that is not ``hi`` overruns it (halt): so the
+``hi`` frames are the bottom of the stack, and the innermost one's full 66-bit end (one
+register) is the only end a ``hi`` item must be compared with exactly (the model's reason:
+lengths ≥ 2^24 ordered against each other, ``tx_grammar_model.ItemEntry``).
+"""
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from mevblade.control.engine.software import tx_grammar_model as model
+from mevblade.control.types import ErrorCode
+from mevblade.hw.layouts import POS_BITS, TxHeader
+from mevblade.hw.tx_grammar import (
+    BLOB_BYTES, CELLS_PER_BLOB, EMPTY_LIST_ERROR, EXACT_WIDTH, FIXED_ARITY, INITCODE_LIMIT, INT_WIDTH,
+    KZG_BYTES, LIST_CHILD, TX_FIELDS, Ctx, F,
+)
+from mevblade.hw.tx_grammar_layouts import (
+    ErrorReport, FIELD_BITS, GrammarJob, JOB_LEN_BITS, JobKind, Phase, SEQ_BITS,
+)
+from mevblade.hw.tx_items import LENGTH_BITS, ItemEntry
+
+__all__ = ["FsmRecord", "GrammarFsm", "MAX_DEPTH", "END_BITS", "field_table"]
+
+E = ErrorCode
+MAX_DEPTH = model.MAX_DEPTH
+#: a list end's low bits kept on the stack (≥ every position + 1 of a packet the walker counts)
+END_BITS = POS_BITS + 2
+#: the full end: position + header + 64-bit length
+FULL_END_BITS = LENGTH_BITS + 2
+_COUNT_BITS = POS_BITS + 1
+_WIDTHS = {name: f.width for name, f in TxHeader}
+
+#: The FSM's part of the header record (the fields the model's FSM writes, each as wide as
+#: in :data:`~mevblade.hw.layouts.TxHeader`) and its report (``err_valid`` clear: no error).
+FsmRecord = data.StructLayout({
+    **{name: _WIDTHS[name] for name in model.FSM_RECORD_FIELDS},
+    "err_valid": 1,
+    "err": ErrorReport,
+})
+
+_Frame = data.StructLayout({
+    "valid": 1,
+    "ctx": 4,
+    "end": END_BITS,
+    "hi": 1,
+    "count": _COUNT_BITS,
+    "versioned": 1,
+    "outer": 1,
+})
+
+_NOT_SEEN = -1
+
+
+def field_table() -> dict[tuple[int, int, int, int, int], int]:
+    """``(ctx, index (≤ 15), tx_type, is_list, versioned) → field class``, from the model's
+    classifier (index 15 stands for every index ≥ 15: no context has that many fixed fields)."""
+    out = {}
+    for ctx in Ctx:
+        for ty in range(5):
+            fsm = model.GrammarFsm({"tx_type": ty}, model.ErrorMerge())
+            for i in range(16):
+                for is_list in (0, 1):
+                    for ver in (0, 1):
+                        fr = model._Frame(ctx, 0, i, bool(ver))
+                        it = model.ItemEntry(0, 0, 1, bool(is_list), 0, False, False, False, False)
+                        out[(int(ctx), i, ty, is_list, ver)] = int(fsm._field(fr, it))
+    return out
+
+
+def _code(m: Module, cases: list[tuple[object, ErrorCode]], name: str) -> tuple[Signal, Signal]:
+    """The first (condition, code) whose condition holds: (any, code)."""
+    hit = Signal(name=f"{name}_hit")
+    code = Signal(5, name=f"{name}_code")
+    for cond, c in reversed(cases):
+        with m.If(cond):
+            m.d.comb += [hit.eq(1), code.eq(c if isinstance(c, Value) else int(c))]
+    return hit, code
+
+
+class GrammarFsm(wiring.Component):
+    """The grammar FSM: one :data:`~mevblade.hw.tx_items.ItemEntry` per cycle.
+
+    Pipeline: *A* registers the entry with its end (``pos + hdr + length``, full width and as
+    low bits + ``hi``), its content start and the length compares the field checks need;
+    *F* is the FSM cycle (closes, field class, checks, stack and record update) whose results
+    are registered in the output registers of ``o_job`` and ``o_rec``.
+
+    Interface
+    ---------
+    ``i`` : In(stream.Signature(ItemEntry))
+        From :class:`~mevblade.hw.tx_items.ItemFifo`.
+    ``o_job`` : Out(stream.Signature(GrammarJob))
+        Exactly one job per entry, in order: ``VALUE`` (a string the FSM accepted: ``fld``,
+        ``start``, ``length`` saturated at 2**25 − 1, ``wrapped``), ``PROGRESS`` (every other
+        item: lists, the type byte, items at and after the FSM's first error; ``fld`` 0),
+        ``END`` (the packet-end entry: ``seq`` = the item count, ``length`` = the size).
+        ``seq`` is the entry's index in its packet.
+    ``o_rec`` : Out(stream.Signature(FsmRecord))
+        One per packet, when its ``END`` job is emitted (same cycle): the record fields the
+        FSM writes and its report (``err_valid``, ``err`` = the first failing check's
+        ``(seq, phase, code)``; ``TOO_LARGE`` and the value checks are the merge's).
+
+    Latency: 2 cycles from an entry's handshake on ``i`` to its job valid on ``o_job``.
+    Throughput: one entry per cycle while ``o_job`` (and for ``END``, ``o_rec``) can take it.
+    """
+
+    i: In(stream.Signature(ItemEntry))
+    o_job: Out(stream.Signature(GrammarJob))
+    o_rec: Out(stream.Signature(FsmRecord))
+
+    def elaborate(self, platform):
+        m = Module()
+        # ---------------------------------------------------------------- A: ends and compares
+        a_valid = Signal()
+        a = Signal(ItemEntry)
+        a_full = Signal(FULL_END_BITS)
+        a_end = Signal(END_BITS)
+        a_hi = Signal()
+        a_start = Signal(POS_BITS + 1)
+        a_p1 = Signal(POS_BITS + 1)
+        a_csize = Signal(POS_BITS + 2)
+        a_len_sat = Signal(JOB_LEN_BITS)
+        flags = {k: Signal(name=f"a_{k}") for k in
+                 ("z", "gt1", "gt8", "gt32", "ne20", "ne32", "ne48", "neblob", "gtinit")}
+        go = Signal()
+        a_take = Signal()
+        m.d.comb += [self.i.ready.eq(~a_valid | go), a_take.eq(self.i.valid & self.i.ready)]
+        e = self.i.payload
+        ln = e.length
+        with m.If(a_take):
+            full = e.pos + e.hdr + ln
+            m.d.sync += [
+                a_valid.eq(1), a.eq(e),
+                a_full.eq(full), a_end.eq(full[:END_BITS]), a_hi.eq(full[END_BITS:] != 0),
+                a_start.eq(e.pos + e.hdr), a_p1.eq(e.pos + 1), a_csize.eq(e.pos + e.cut),
+                a_len_sat.eq(Mux(ln[JOB_LEN_BITS:] != 0, (1 << JOB_LEN_BITS) - 1, ln[:JOB_LEN_BITS])),
+                flags["z"].eq(ln == 0), flags["gt1"].eq(ln > 1), flags["gt8"].eq(ln > 8),
+                flags["gt32"].eq(ln > 32), flags["ne20"].eq(ln != 20), flags["ne32"].eq(ln != 32),
+                flags["ne48"].eq(ln != KZG_BYTES), flags["neblob"].eq(ln != BLOB_BYTES),
+                flags["gtinit"].eq(ln > INITCODE_LIMIT),
+            ]
+        with m.Elif(go):
+            m.d.sync += a_valid.eq(0)
+
+        # ---------------------------------------------------------------- F: state
+        START, OUTER, LISTS = 0, 1, 2
+        top = Signal(2)
+        halted = Signal()
+        idx = Signal(SEQ_BITS + 1)
+        tx_type = Signal(3)
+        wver = Signal()  # the wrapper's version item was accepted (EIP-7594 form)
+        hi_end = Signal(FULL_END_BITS)
+        frames = [Signal(_Frame, name=f"frame{j}") for j in range(MAX_DEPTH)]  # frame0 = innermost
+        rec = Signal(FsmRecord)
+        job_valid = Signal()
+        job = Signal(GrammarJob)
+        rec_valid = Signal()
+        recq = Signal(FsmRecord)
+        m.d.comb += [
+            self.o_job.valid.eq(job_valid), self.o_job.payload.eq(job),
+            self.o_rec.valid.eq(rec_valid), self.o_rec.payload.eq(recq),
+        ]
+        job_free = ~job_valid | self.o_job.ready
+        rec_free = ~rec_valid | self.o_rec.ready
+        m.d.comb += go.eq(a_valid & job_free & (~a.end | rec_free))
+        with m.If(self.o_job.ready):
+            m.d.sync += job_valid.eq(0)
+        with m.If(self.o_rec.ready):
+            m.d.sync += rec_valid.eq(0)
+
+        # ---------------------------------------------------------------- closes
+        pos = a.pos
+        blobs = rec.blob_hash_count
+        close = Signal(MAX_DEPTH)
+        cfail = Signal(MAX_DEPTH)
+        ccode = [Signal(5, name=f"ccode{j}") for j in range(MAX_DEPTH)]
+        n_tx = Signal(4)
+        with m.Switch(tx_type):
+            for ty, seq in TX_FIELDS.items():
+                with m.Case(ty):
+                    m.d.comb += n_tx.eq(len(seq))
+        for j, fr in enumerate(frames):
+            m.d.comb += close[j].eq(fr.valid & ~fr.hi & (fr.end <= pos))
+            few = Signal(name=f"few{j}")
+            bad_sc = Signal(name=f"badsc{j}")
+            with m.Switch(fr.ctx):
+                with m.Case(Ctx.TX):
+                    m.d.comb += few.eq(fr.count < n_tx)
+                for ctx, n in FIXED_ARITY.items():
+                    with m.Case(ctx):
+                        m.d.comb += few.eq(fr.count < n)
+                with m.Case(Ctx.WRAP):
+                    m.d.comb += few.eq(fr.count < Mux(fr.versioned, 5, 4))
+                with m.Case(Ctx.SCB, Ctx.SCC):
+                    m.d.comb += bad_sc.eq(fr.count != blobs)
+                with m.Case(Ctx.SCP):
+                    m.d.comb += bad_sc.eq(fr.count != Mux(wver, blobs * CELLS_PER_BLOB, blobs))
+            m.d.comb += [cfail[j].eq(few | bad_sc),
+                         ccode[j].eq(Mux(few, int(E.TOO_FEW_FIELDS), int(E.BAD_SIDECAR)))]
+        close_fail = Signal()
+        close_code = Signal(5)
+        for j in reversed(range(MAX_DEPTH)):  # the innermost failing closing list
+            with m.If(close[j] & cfail[j]):
+                m.d.comb += [close_fail.eq(1), close_code.eq(ccode[j])]
+        remaining = Signal(MAX_DEPTH)
+        m.d.comb += remaining.eq(Cat(*(fr.valid for fr in frames)) & ~close)
+        # k = lists closing (a prefix of the stack: inner ends ≤ outer ends)
+        k = Signal(range(MAX_DEPTH + 1))
+        m.d.comb += k.eq(sum(close[j] for j in range(MAX_DEPTH)))
+        zero = Const(0, _Frame.size)
+        a_frames = Array([fr.as_value() for fr in frames] + [zero] * (MAX_DEPTH + 1))
+        parent = Signal(_Frame)
+        m.d.comb += parent.eq(a_frames[k])
+
+        # ---------------------------------------------------------------- field class
+        convert = Signal()
+        m.d.comb += convert.eq((parent.ctx == Ctx.TX) & (parent.count == 0) & (tx_type == 3) & a.is_list
+                               & parent.outer)
+        ctx_eff = Signal(4)
+        m.d.comb += ctx_eff.eq(Mux(convert, Ctx.WRAP, parent.ctx))
+        idx4 = Signal(4)
+        m.d.comb += idx4.eq(Mux(parent.count > 15, 15, parent.count[:4]))
+        fld = Signal(FIELD_BITS)
+        groups: dict[int, list[int]] = {}
+        for (ctx, i, ty, lst, ver), f in field_table().items():
+            key = i | ty << 4 | lst << 7 | ver << 8 | ctx << 9
+            groups.setdefault(f, []).append(key)
+        with m.Switch(Cat(idx4, tx_type, a.is_list, parent.versioned, ctx_eff)):
+            for f, keys in sorted(groups.items()):
+                if f == F.EXTRA:
+                    continue
+                with m.Case(*keys):
+                    m.d.comb += fld.eq(f)
+            with m.Default():
+                m.d.comb += fld.eq(F.EXTRA)
+
+        # ---------------------------------------------------------------- header checks
+        def header_checks(name: str, inf: bool, pend_end, pend_hi) -> tuple[Signal, Signal]:
+            """txdecode's header order against a parent ending at (pend_end, pend_hi) or nowhere."""
+            if inf:
+                lt_ph, p1_lt, le_size, over = Const(0), Const(1), Const(0), Const(0)
+            else:
+                lt_ph = ~pend_hi & (pend_end < a_start)
+                p1_lt = pend_hi | (a_p1 < pend_end)
+                le_size = ~pend_hi & (pend_end <= a_csize)
+                over = Mux(pend_hi, a_hi & (a_full > hi_end), a_hi | (a_end > pend_end))
+            long = a.hdr > 1
+            return _code(m, [
+                (long & a.hdr_trunc & (a.cut >= 2) & p1_lt & a.len_lz, E.NON_CANONICAL_SIZE),
+                (long & a.hdr_trunc & le_size, E.OVERRUNS_PARENT),
+                (long & a.hdr_trunc, E.TRUNCATED),
+                (long & lt_ph & p1_lt & a.len_lz, E.NON_CANONICAL_SIZE),
+                (long & lt_ph, E.OVERRUNS_PARENT),
+                (long & (a.len_lz | a.len_short), E.NON_CANONICAL_SIZE),
+                (over, E.OVERRUNS_PARENT),
+            ], name)
+
+        h_outer, h_outer_code = header_checks("hdr_outer", True, None, None)
+        h_in, h_in_code = header_checks("hdr_in", False, parent.end, parent.hi)
+
+        # ---------------------------------------------------------------- field checks
+        fl = flags
+        wants_list = Signal()
+        m.d.comb += wants_list.eq(Cat(*(fld == f for f in LIST_CHILD)).any())
+        width_fail = Signal()
+        width_code = Signal(5)
+        with m.Switch(fld):
+            for f in F:
+                conds: list[tuple[object, ErrorCode]] = []
+                if f in EMPTY_LIST_ERROR:
+                    conds.append((fl["z"], EMPTY_LIST_ERROR[f]))
+                if f in INT_WIDTH:
+                    w = INT_WIDTH[f]
+                    conds.append(({32: fl["gt32"], 8: fl["gt8"], 1: fl["gt1"]}[w], E.INT_OUT_OF_RANGE))
+                if f in EXACT_WIDTH:
+                    n, c = EXACT_WIDTH[f]
+                    conds.append(({20: fl["ne20"], 32: fl["ne32"], KZG_BYTES: fl["ne48"],
+                                   BLOB_BYTES: fl["neblob"]}[n], c))
+                if f == F.Y:
+                    conds.append((fl["gt1"], E.BAD_Y_PARITY))
+                if f == F.TO:
+                    conds.append((fl["z"] & ((tx_type == 3) | (tx_type == 4)), E.MISSING_TO))
+                    conds.append((~fl["z"] & fl["ne20"], E.BAD_ADDRESS))
+                if f == F.DATA:
+                    conds.append((~rec.to_present & fl["gtinit"], E.INITCODE_TOO_LARGE))
+                if conds:
+                    with m.Case(f):
+                        hit, c = _code(m, conds, f"fc_{f.name.lower()}")
+                        m.d.comb += [width_fail.eq(hit), width_code.eq(c)]
+        f_fail, f_code = _code(m, [
+            (a.is_list & ~wants_list, E.EXPECTED_STRING),
+            (~a.is_list & wants_list, E.EXPECTED_LIST),
+            (width_fail, width_code),  # type: ignore[list-item]
+        ], "field")
+
+        # ---------------------------------------------------------------- what this entry does
+        fail = Signal()
+        phase = Signal(Phase)
+        code = Signal(5)
+        ok_item = Signal()   # an item inside the lists that passed: count, record, push / job
+        open_outer = Signal()
+        with m.If(halted):
+            pass
+        with m.Elif(a.end):
+            with m.If(top == START):
+                m.d.comb += [fail.eq(1), phase.eq(Phase.CLOSE), code.eq(E.EMPTY)]
+            with m.Elif(top == OUTER):
+                m.d.comb += [fail.eq(1), phase.eq(Phase.CLOSE), code.eq(E.TRUNCATED)]
+            with m.Elif(close_fail):
+                m.d.comb += [fail.eq(1), phase.eq(Phase.CLOSE), code.eq(close_code)]
+            with m.Elif(remaining != 0):
+                m.d.comb += [fail.eq(1), phase.eq(Phase.HEADER), code.eq(E.TRUNCATED)]
+        with m.Elif(top == START):
+            with m.If(a.is_list):
+                with m.If(h_outer):
+                    m.d.comb += [fail.eq(1), phase.eq(Phase.HEADER), code.eq(h_outer_code)]
+                with m.Else():
+                    m.d.comb += open_outer.eq(1)
+            with m.Elif(~((a.hdr == 0) & (a.byte >= 1) & (a.byte <= 4))):
+                m.d.comb += [fail.eq(1), phase.eq(Phase.HEADER),
+                             code.eq(Mux(a.hdr == 0, int(E.UNKNOWN_TYPE), int(E.EXPECTED_LIST)))]
+        with m.Elif(top == OUTER):
+            with m.If(h_outer):
+                m.d.comb += [fail.eq(1), phase.eq(Phase.HEADER), code.eq(h_outer_code)]
+            with m.Elif(~a.is_list):
+                m.d.comb += [fail.eq(1), phase.eq(Phase.HEADER), code.eq(E.EXPECTED_LIST)]
+            with m.Else():
+                m.d.comb += open_outer.eq(1)
+        with m.Else():
+            with m.If(close_fail):
+                m.d.comb += [fail.eq(1), phase.eq(Phase.CLOSE), code.eq(close_code)]
+            with m.Elif(remaining == 0):
+                m.d.comb += [fail.eq(1), phase.eq(Phase.CLOSE), code.eq(E.TRAILING_BYTES)]
+            with m.Elif(fld == F.EXTRA):
+                m.d.comb += [fail.eq(1), phase.eq(Phase.CLOSE), code.eq(E.TOO_MANY_FIELDS)]
+            with m.Elif(h_in):
+                m.d.comb += [fail.eq(1), phase.eq(Phase.HEADER), code.eq(h_in_code)]
+            with m.Elif(f_fail):
+                m.d.comb += [fail.eq(1), phase.eq(Phase.HEADER), code.eq(f_code)]
+            with m.Else():
+                m.d.comb += ok_item.eq(1)
+
+        # the report after this entry (what o_rec carries at END)
+        rep_valid = Signal()
+        rep = Signal(ErrorReport)
+        m.d.comb += [rep_valid.eq(rec.err_valid | fail),
+                     rep.eq(Mux(rec.err_valid, rec.err.as_value(), Cat(idx, phase, code)))]
+
+        # ---------------------------------------------------------------- updates
+        end24 = a_end[:POS_BITS]
+        pos24 = pos[:POS_BITS]
+        with m.If(go):
+            # job: one per entry
+            m.d.sync += [
+                job_valid.eq(1),
+                job.seq.eq(idx),
+                job.kind.eq(Mux(a.end, JobKind.END, Mux(ok_item & ~a.is_list, JobKind.VALUE, JobKind.PROGRESS))),
+                job.fld.eq(Mux(ok_item & ~a.is_list, fld, 0)),
+                job.start.eq(Mux(a.end, 0, a_start)),
+                job.length.eq(Mux(a.end, pos, a_len_sat)),
+                job.wrapped.eq(~a.end & a.wrapped),
+            ]
+            with m.If(fail):
+                m.d.sync += [halted.eq(1), rec.err_valid.eq(1), rec.err.eq(rep)]
+            with m.If(a.end):
+                # the record out; every register back to its reset value for the next packet
+                m.d.sync += [rec_valid.eq(1), recq.eq(rec), recq.err_valid.eq(rep_valid), recq.err.eq(rep)]
+                m.d.sync += [top.eq(START), halted.eq(0), idx.eq(0), tx_type.eq(0), wver.eq(0), hi_end.eq(0),
+                             rec.eq(0)]
+                m.d.sync += [fr.eq(0) for fr in frames]
+            with m.Else():
+                m.d.sync += idx.eq(idx + 1)
+            with m.If(~halted & ~a.end & (top == START) & ~fail):
+                with m.If(a.is_list):
+                    m.d.sync += [tx_type.eq(0), rec.tx_type.eq(0)]
+                with m.Else():
+                    m.d.sync += [tx_type.eq(a.byte[:3]), rec.tx_type.eq(a.byte[:3]), top.eq(OUTER)]
+            with m.If(open_outer):
+                m.d.sync += [
+                    top.eq(LISTS),
+                    rec.tx_list_offset.eq(pos24), rec.body_offset.eq(a_start[:POS_BITS]), rec.tx_list_end.eq(end24),
+                    frames[0].eq(Cat(Const(1, 1), Const(Ctx.TX, 4), a_end, a_hi, Const(0, _COUNT_BITS),
+                                     Const(0, 1), Const(1, 1))),
+                ]
+                with m.If(a_hi):
+                    m.d.sync += hi_end.eq(a_full)
+            with m.If(~halted & ~a.end & (top == LISTS) & ~close_fail & (remaining != 0) & convert):
+                m.d.sync += rec.network_form.eq(1)
+            with m.If(ok_item):
+                self._stack_update(m, frames, a_frames, k, parent, ctx_eff, fld, a, a_end, a_hi)
+                with m.If(a.is_list & a_hi):
+                    m.d.sync += hi_end.eq(a_full)
+                with m.If(fld == F.VERSION):
+                    m.d.sync += wver.eq(1)
+                self._record(m, rec, fld, pos24, a_start[:POS_BITS], end24, a.length, flags["ne20"])
+        return m
+
+    @staticmethod
+    def _stack_update(m, frames, a_frames, k, parent, ctx_eff, fld, a, a_end, a_hi) -> None:
+        """Closed lists popped, the parent's count + 1 (and its context, version bit), the item
+        pushed if it is a list."""
+        upd = Signal(_Frame)
+        m.d.comb += [upd.eq(parent), upd.ctx.eq(ctx_eff), upd.count.eq(parent.count + 1),
+                     upd.versioned.eq(parent.versioned | (fld == F.VERSION))]
+        child = Signal(4)
+        with m.Switch(fld):
+            for f, c in LIST_CHILD.items():
+                with m.Case(f):
+                    m.d.comb += child.eq(c)
+        new = Signal(_Frame)
+        m.d.comb += [new.valid.eq(1), new.ctx.eq(child), new.end.eq(a_end), new.hi.eq(a_hi)]
+        with m.If(a.is_list):
+            m.d.sync += [frames[0].eq(new), frames[1].eq(upd)]
+            for j in range(2, MAX_DEPTH):
+                m.d.sync += frames[j].eq(a_frames[k + j - 1])
+        with m.Else():
+            m.d.sync += frames[0].eq(upd)
+            for j in range(1, MAX_DEPTH):
+                m.d.sync += frames[j].eq(a_frames[k + j])
+
+    @staticmethod
+    def _record(m, rec, fld, pos24, start24, end24, length, ne20) -> None:
+        """The model's ``GrammarFsm._record``."""
+        with m.Switch(fld):
+            with m.Case(F.TXLIST):
+                m.d.sync += [rec.tx_list_offset.eq(pos24), rec.body_offset.eq(start24), rec.tx_list_end.eq(end24)]
+            with m.Case(F.V, F.Y):
+                m.d.sync += rec.sig_offset.eq(pos24)
+            with m.Case(F.TO):
+                m.d.sync += rec.to_present.eq(~ne20)
+            with m.Case(F.DATA):
+                m.d.sync += [rec.data_offset.eq(start24), rec.data_len.eq(length[:POS_BITS])]
+            with m.Case(F.AL):
+                m.d.sync += [rec.access_list_offset.eq(pos24), rec.access_list_end.eq(end24)]
+            with m.Case(F.BLOBS):
+                m.d.sync += [rec.blob_hashes_offset.eq(pos24), rec.blob_hashes_end.eq(end24)]
+            with m.Case(F.AUTHS):
+                m.d.sync += [rec.authorizations_offset.eq(pos24), rec.authorizations_end.eq(end24)]
+            with m.Case(F.ALE):
+                m.d.sync += rec.access_list_count.eq(rec.access_list_count + 1)
+            with m.Case(F.KEY):
+                m.d.sync += rec.storage_key_count.eq(rec.storage_key_count + 1)
+            with m.Case(F.BLOB_HASH):
+                m.d.sync += rec.blob_hash_count.eq(rec.blob_hash_count + 1)
+            with m.Case(F.AUTH):
+                m.d.sync += rec.authorization_count.eq(rec.authorization_count + 1)
+            with m.Case(F.CHAIN_ID):
+                m.d.sync += rec.chain_id_present.eq(1)
