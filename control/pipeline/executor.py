@@ -38,6 +38,7 @@ from mevblade.control.pipeline.arbcontract import execute_calldata
 from mevblade.control.pipeline.events import BackrunBundle, NewHead
 from mevblade.control.pipeline.recorder import MemoryRecorder
 from mevblade.control.pipeline.relay_client import RelayClient, RelayError
+from mevblade.control.pipeline.txsign import ExecTxTemplate
 from mevblade.sim.devnet.rpc import AsyncRpcClient, RpcError
 
 __all__ = ["BundleExecutor", "InFlight", "ARBITRAGE_TOPIC"]
@@ -126,6 +127,11 @@ class BundleExecutor:
         self.contract = contract
         self._contract_b = bytes.fromhex(contract.removeprefix("0x"))
         self.chain_id = chain_id
+        #: our transaction's RLP template and signer (None: a signer without the keystore's coincurve key
+        #: signs through its own ``sign_eip1559``)
+        self._tpl: ExecTxTemplate | None = None
+        if getattr(signer, "_ck", None) is not None:
+            self._tpl = ExecTxTemplate(signer, chain_id, self._contract_b)
         self.node = AsyncRpcClient(node_http)
         self.recorder = recorder or MemoryRecorder()
         self.max_retargets = max_retargets
@@ -293,10 +299,14 @@ class BundleExecutor:
 
     def sign(self, a: BackrunBundle, nonce: int) -> bytes:
         data = execute_calldata(a.amount_in, a.hops, a.expected_profit_wei, a.coinbase_bps, self.flash)
-        raw = self.signer.sign_eip1559(chain_id=self.chain_id, nonce=nonce,
-                                       max_priority_fee_per_gas=a.priority_fee_per_gas,
-                                       max_fee_per_gas=a.max_fee_per_gas, gas=a.gas_limit,
-                                       to=self._contract_b, value=0, data=data)
+        tpl = self._tpl
+        if tpl is not None:  # the same bytes as Signer.sign_eip1559, from the precomputed template
+            raw = tpl.sign(nonce, a.priority_fee_per_gas, a.max_fee_per_gas, a.gas_limit, data)
+        else:
+            raw = self.signer.sign_eip1559(chain_id=self.chain_id, nonce=nonce,
+                                           max_priority_fee_per_gas=a.priority_fee_per_gas,
+                                           max_fee_per_gas=a.max_fee_per_gas, gas=a.gas_limit,
+                                           to=self._contract_b, value=0, data=data)
         _remember(self.own_tx_hashes, keccak256(raw))
         return raw
 
@@ -341,41 +351,38 @@ class BundleExecutor:
         transaction signed with a nonce no chain accepts (:attr:`WARM_NONCE`), hashed as :meth:`sign` does.
         Recorded nowhere (not in :attr:`own_tx_hashes`), never sent; the caller discards it."""
         data = execute_calldata(a.amount_in, a.hops, a.expected_profit_wei, a.coinbase_bps, self.flash)
-        raw = self.signer.sign_eip1559(chain_id=self.chain_id, nonce=self.WARM_NONCE,
-                                       max_priority_fee_per_gas=a.priority_fee_per_gas,
-                                       max_fee_per_gas=a.max_fee_per_gas, gas=a.gas_limit,
-                                       to=self._contract_b, value=0, data=data)
+        if self._tpl is not None:
+            raw = self._tpl.sign(self.WARM_NONCE, a.priority_fee_per_gas, a.max_fee_per_gas, a.gas_limit, data)
+        else:
+            raw = self.signer.sign_eip1559(chain_id=self.chain_id, nonce=self.WARM_NONCE,
+                                           max_priority_fee_per_gas=a.priority_fee_per_gas,
+                                           max_fee_per_gas=a.max_fee_per_gas, gas=a.gas_limit,
+                                           to=self._contract_b, value=0, data=data)
         keccak256(raw)
         return raw
 
     def warm_sign_steps(self, a: BackrunBundle, out: dict[str, bytes]) -> list[Any]:
         """:meth:`warm_sign` as warm-up sub-steps (the calldata; the signing payload and its hash; the ECDSA
-        signature; the encoded transaction and its hash), each a few tens of µs at most; the last one puts
+        signature and the encoded transaction; its hash), each a few tens of µs at most; the last one puts
         the transaction — the same bytes as :meth:`warm_sign` — in ``out["raw"]``. A signer without the
         keystore's fast path gives the whole :meth:`warm_sign` as one step."""
-        ck = getattr(self.signer, "_ck", None)
-        if ck is None:
+        tpl = self._tpl
+        if tpl is None:
             return [lambda: out.__setitem__("raw", self.warm_sign(a))]
-        from mevblade.control.keystore import _rlp_bytes, _rlp_int, _rlp_list
-
         st: dict[str, Any] = {}
 
         def calldata() -> None:
             st["data"] = execute_calldata(a.amount_in, a.hops, a.expected_profit_wei, a.coinbase_bps, self.flash)
 
-        def payload() -> None:  # Signer.sign_eip1559's body and signing hash
-            body = (_rlp_int(self.chain_id) + _rlp_int(self.WARM_NONCE) + _rlp_int(a.priority_fee_per_gas)
-                    + _rlp_int(a.max_fee_per_gas) + _rlp_int(a.gas_limit) + _rlp_bytes(self._contract_b)
-                    + _rlp_int(0) + _rlp_bytes(st["data"]) + b"\xc0")
-            st["body"], st["digest"] = body, keccak256(b"\x02" + _rlp_list(body))
+        def payload() -> None:  # the template's body and signing hash
+            st["body"], st["digest"] = tpl.payload(self.WARM_NONCE, a.priority_fee_per_gas, a.max_fee_per_gas,
+                                                   a.gas_limit, st["data"])
 
-        def ecdsa() -> None:
-            st["sig"] = ck.sign_recoverable(st["digest"], hasher=None)
+        def ecdsa() -> None:  # the signature and the encoded transaction (ExecTxTemplate.finish)
+            st["raw"] = tpl.finish(st["body"], st["digest"])
 
         def encode() -> None:
-            sig = st["sig"]
-            r, s_, v = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:64], "big"), sig[64]
-            raw = b"\x02" + _rlp_list(st["body"] + _rlp_int(v) + _rlp_int(r) + _rlp_int(s_))
+            raw = st["raw"]
             keccak256(raw)
             out["raw"] = raw
 
@@ -384,7 +391,10 @@ class BundleExecutor:
     def warm_request_steps(self, a: BackrunBundle, signed: dict[str, bytes]) -> list[Any]:
         """:meth:`warm_request` as warm-up sub-steps (the relay client's :meth:`RelayClient.warm_steps`) for
         ``[victim, signed["raw"]]`` — ``signed`` is filled by the steps of :meth:`warm_sign_steps` first."""
-        return self.relays[0].warm_steps("eth_callBundle", lambda: [{
+        relay = self.relays[0]
+        if hasattr(relay, "warm_call_bundle_steps"):  # the request _simulate writes (encode_call_bundle)
+            return relay.warm_call_bundle_steps(lambda: (a.victim_raw, signed["raw"]), a.target_block)
+        return relay.warm_steps("eth_callBundle", lambda: [{
             "txs": ["0x" + a.victim_raw.hex(), "0x" + signed["raw"].hex()], "blockNumber": hex(a.target_block),
             "stateBlockNumber": "latest"}])
 
@@ -398,9 +408,13 @@ class BundleExecutor:
         """``eth_callBundle`` on the first relay that answers (``None``: none did)."""
         first = measure
         for r in self.relays:
-            body, headers = r.encode("eth_callBundle", [{"txs": ["0x" + t.hex() for t in txs],
-                                                         "blockNumber": hex(a.target_block),
-                                                         "stateBlockNumber": "latest"}])
+            enc = getattr(r, "encode_call_bundle", None)
+            if enc is not None:  # the same request, the body written directly (sixth session)
+                body, headers = enc(txs, a.target_block)
+            else:
+                body, headers = r.encode("eth_callBundle", [{"txs": ["0x" + t.hex() for t in txs],
+                                                             "blockNumber": hex(a.target_block),
+                                                             "stateBlockNumber": "latest"}])
             t_wire = time.perf_counter_ns()
             if first:
                 self.lat_callbundle_ns.append(t_wire - a.seen_ns)
