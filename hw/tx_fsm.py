@@ -365,6 +365,9 @@ class GrammarFsm(wiring.Component):
         # ---------------------------------------------------------------- updates
         end24 = a_end[:POS_BITS]
         pos24 = pos[:POS_BITS]
+        a_skip = Signal(POS_BITS + 1)  # the item's end, saturated as GrammarJob.start
+        m.d.comb += a_skip.eq(Mux(a_hi | (a_end[POS_BITS + 1:] != 0), (1 << (POS_BITS + 1)) - 1,
+                                  a_end[:POS_BITS + 1]))
         with m.If(go):
             # job: one per entry
             m.d.sync += [
@@ -372,7 +375,10 @@ class GrammarFsm(wiring.Component):
                 job.seq.eq(idx),
                 job.kind.eq(Mux(a.end, JobKind.END, Mux(ok_item & ~a.is_list, JobKind.VALUE, JobKind.PROGRESS))),
                 job.fld.eq(Mux(ok_item & ~a.is_list, fld, 0)),
-                job.start.eq(Mux(a.end, 0, a_start)),
+                # after the FSM's first error no VALUE job follows: the PROGRESS job then points
+                # past its item, so the value stage lets a long string's beats go (else it would
+                # hold them while the walker needs them to reach the next entry: a deadlock)
+                job.start.eq(Mux(a.end, 0, Mux(halted | fail, a_skip, a_start))),
                 job.length.eq(Mux(a.end, pos, a_len_sat)),
                 job.wrapped.eq(~a.end & a.wrapped),
             ]

@@ -710,7 +710,9 @@ class FsmOutputs:
     (the :data:`~mevblade.hw.tx_grammar_layouts.GrammarJob` fields): ``VALUE`` for a string
     the FSM hands the value stage (``fld`` its field class), ``PROGRESS`` for every other
     item (``fld`` 0), ``END`` for the packet-end entry (``seq`` = the item count, ``length``
-    = the packet size, the rest 0); ``length`` saturates at 2**25 − 1.
+    = the packet size, the rest 0); ``length`` saturates at 2**25 − 1. ``start`` is the
+    item's content start, except for the PROGRESS jobs from the FSM's first error on: there
+    it is the item's end (saturated), as no VALUE job can follow.
     ``record``: the :data:`FSM_RECORD_FIELDS` of the record, each cut to its
     :data:`TxHeader` width. ``report``: the FSM's error as ``(seq, phase, code)`` (the FSM
     stops at its first, so it is also its lowest), or None.
@@ -739,8 +741,11 @@ def fsm_outputs(raw: bytes) -> FsmOutputs:
             before = len(fsm.jobs)
             fsm.step(entry)
             job = fsm.jobs[-1] if len(fsm.jobs) > before else None
+            # once the FSM has failed (at this entry or before) no VALUE job follows: a PROGRESS
+            # job then points past its item (the value stage lets a long string's beats go)
+            start = min(entry.end, _JOB_LEN_MAX) if job is None and fsm.halted else entry.start
             jobs.append({"kind": JOB_PROGRESS if job is None else JOB_VALUE, "seq": seq,
-                         "fld": 0 if job is None else int(job.fld), "start": entry.start,
+                         "fld": 0 if job is None else int(job.fld), "start": start,
                          "length": min(entry.length, _JOB_LEN_MAX), "wrapped": int(entry.wrapped)})
             seq += 1
     widths = dict((name, f.width) for name, f in TxHeader)
