@@ -42,8 +42,9 @@ ValueRecord = data.StructLayout({
 
 #: default depth of the beat buffer, in beats (see :class:`TxValueStage`)
 BUFFER_BEATS = 16
-#: cycles from the END job's transfer to its record's ``o_rec.valid`` (no back-pressure)
-RECORD_LATENCY = 6
+#: cycles from the END job's transfer to its record's transfer (no back-pressure): issue → gather →
+#: byte align → first byte / right align → compares → merge into the output register
+RECORD_LATENCY = 5
 
 _GB = POS_BITS            # global beat counters (differences stay below 2**(POS_BITS - 2))
 _NB = POS_BITS - 1        # beats in one packet
@@ -84,9 +85,9 @@ class TxValueStage(wiring.Component):
         :class:`~mevblade.hw.tx_calldata.TxCalldataAligner`).
 
     Latency: a job is taken as soon as the bytes it reads are in (first byte, or for a value of
-    ≤ 32 bytes the whole value; or the packet's last beat); the record is valid
-    :data:`RECORD_LATENCY` cycles after its END job is taken (issue → gather → byte align →
-    first byte / right align → compares → merge).
+    ≤ 32 bytes the whole value; or the packet's last beat); the record can be taken
+    :data:`RECORD_LATENCY` (5) cycles after its END job was (issue → gather → byte align →
+    first byte / right align → compares → merge into the output register).
     Throughput: one job per cycle (PROGRESS and ≤ 32-byte VALUE jobs); a DATA job takes one
     cycle per chunk (8 bytes a cycle once aligned); one beat per cycle in while the buffer has
     room. END waits for the packet's last beat.
@@ -165,8 +166,9 @@ class TxValueStage(wiring.Component):
         low_eff = Signal(_POS)
         m.d.comb += low_eff.eq(Mux(self.i_job.valid & (j_in.kind != JobKind.END) & (j_in.start > low),
                                    j_in.start, low))
-        keep_from = Signal(_GB)
-        m.d.comb += keep_from.eq(Mux((low_eff >> 3) < lim, low_eff >> 3, lim))
+        keep_from = Signal(_GB)     # (an END job waiting: nothing of the packet is needed any more)
+        m.d.comb += keep_from.eq(Mux(((low_eff >> 3) < lim) & ~(self.i_job.valid & (j_in.kind == JobKind.END)),
+                                     low_eff >> 3, lim))
         m.d.sync += head.eq(cur_base + keep_from)
 
         # deferred payload end of a > 32-byte value (its bytes are not waited for): only the last

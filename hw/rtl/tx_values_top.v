@@ -3791,22 +3791,22 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$168 ;
   wire \$169 ;
   wire [24:0] \$17 ;
-  wire [24:0] \$170 ;
+  wire \$170 ;
   wire \$171 ;
-  wire [23:0] \$172 ;
-  wire [24:0] \$173 ;
-  wire \$174 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire [24:0] \$174 ;
   wire \$175 ;
-  wire \$176 ;
+  wire [23:0] \$176 ;
   wire [24:0] \$177 ;
   wire \$178 ;
-  wire [63:0] \$179 ;
+  wire \$179 ;
   wire \$18 ;
-  wire [26:0] \$180 ;
-  wire \$181 ;
+  wire \$180 ;
+  wire [24:0] \$181 ;
   wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
+  wire [63:0] \$183 ;
+  wire [26:0] \$184 ;
   wire \$185 ;
   wire \$186 ;
   wire \$187 ;
@@ -3814,10 +3814,10 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
-  wire [4:0] \$191 ;
-  reg [63:0] \$192 ;
-  wire [4:0] \$193 ;
-  reg [63:0] \$194 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
   wire [4:0] \$195 ;
   reg [63:0] \$196 ;
   wire [4:0] \$197 ;
@@ -3826,12 +3826,12 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire [2:0] \$2 ;
   wire \$20 ;
   reg [63:0] \$200 ;
-  wire [319:0] \$201 ;
-  wire [255:0] \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
+  wire [4:0] \$201 ;
+  reg [63:0] \$202 ;
+  wire [4:0] \$203 ;
+  reg [63:0] \$204 ;
+  wire [319:0] \$205 ;
+  wire [255:0] \$206 ;
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
@@ -3868,7 +3868,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$237 ;
   wire \$238 ;
   wire \$239 ;
-  wire [25:0] \$24 ;
+  wire \$24 ;
   wire \$240 ;
   wire \$241 ;
   wire \$242 ;
@@ -3879,18 +3879,18 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
-  wire [25:0] \$25 ;
+  wire \$25 ;
   wire \$250 ;
-  reg [63:0] \$251 ;
-  reg [63:0] \$252 ;
-  reg [63:0] \$253 ;
-  reg [63:0] \$254 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
   reg [63:0] \$255 ;
   reg [63:0] \$256 ;
   reg [63:0] \$257 ;
   reg [63:0] \$258 ;
   reg [63:0] \$259 ;
-  wire [25:0] \$26 ;
+  wire \$26 ;
   reg [63:0] \$260 ;
   reg [63:0] \$261 ;
   reg [63:0] \$262 ;
@@ -3898,127 +3898,131 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   reg [63:0] \$264 ;
   reg [63:0] \$265 ;
   reg [63:0] \$266 ;
-  reg [23:0] \$267 ;
-  reg [22:0] \$268 ;
-  reg [23:0] \$269 ;
+  reg [63:0] \$267 ;
+  reg [63:0] \$268 ;
+  reg [63:0] \$269 ;
   wire \$27 ;
-  reg \$270 ;
-  reg [25:0] \$271 ;
-  reg [68:0] \$272 ;
+  reg [63:0] \$270 ;
+  reg [23:0] \$271 ;
+  reg [22:0] \$272 ;
   reg [23:0] \$273 ;
   reg \$274 ;
   reg [25:0] \$275 ;
-  reg \$276 ;
+  reg [68:0] \$276 ;
   reg [23:0] \$277 ;
-  reg [25:0] \$278 ;
-  reg \$279 ;
-  wire \$28 ;
+  reg \$278 ;
+  reg [25:0] \$279 ;
+  wire [25:0] \$28 ;
   reg \$280 ;
-  reg \$281 ;
-  reg [5:0] \$282 ;
-  reg [24:0] \$283 ;
-  reg [5:0] \$284 ;
+  reg [23:0] \$281 ;
+  reg [25:0] \$282 ;
+  reg \$283 ;
+  reg \$284 ;
   reg \$285 ;
-  reg \$286 ;
-  reg \$287 ;
-  reg \$288 ;
+  reg [5:0] \$286 ;
+  reg [24:0] \$287 ;
+  reg [5:0] \$288 ;
   reg \$289 ;
-  wire [26:0] \$29 ;
-  reg [32:0] \$290 ;
-  reg [2:0] \$291 ;
-  reg [3:0] \$292 ;
+  wire [25:0] \$29 ;
+  reg \$290 ;
+  reg \$291 ;
+  reg \$292 ;
   reg \$293 ;
-  reg \$294 ;
-  reg [5:0] \$295 ;
-  reg [24:0] \$296 ;
-  reg [5:0] \$297 ;
+  reg [32:0] \$294 ;
+  reg [2:0] \$295 ;
+  reg [3:0] \$296 ;
+  reg \$297 ;
   reg \$298 ;
-  reg \$299 ;
+  reg [5:0] \$299 ;
   wire [3:0] \$3 ;
   wire [25:0] \$30 ;
-  reg \$300 ;
-  reg \$301 ;
+  reg [24:0] \$300 ;
+  reg [5:0] \$301 ;
   reg \$302 ;
-  reg [32:0] \$303 ;
-  reg [319:0] \$304 ;
+  reg \$303 ;
+  reg \$304 ;
   reg \$305 ;
   reg \$306 ;
-  reg [5:0] \$307 ;
-  reg [24:0] \$308 ;
-  reg [5:0] \$309 ;
+  reg [32:0] \$307 ;
+  reg [319:0] \$308 ;
+  reg \$309 ;
   wire \$31 ;
   reg \$310 ;
-  reg \$311 ;
-  reg \$312 ;
-  reg \$313 ;
+  reg [5:0] \$311 ;
+  reg [24:0] \$312 ;
+  reg [5:0] \$313 ;
   reg \$314 ;
-  reg [32:0] \$315 ;
-  reg [255:0] \$316 ;
+  reg \$315 ;
+  reg \$316 ;
   reg \$317 ;
-  reg [32:0] \$318 ;
-  reg \$319 ;
+  reg \$318 ;
+  reg [32:0] \$319 ;
   wire \$32 ;
-  reg \$320 ;
-  reg [5:0] \$321 ;
-  reg [24:0] \$322 ;
-  reg [5:0] \$323 ;
+  reg [255:0] \$320 ;
+  reg \$321 ;
+  reg [32:0] \$322 ;
+  reg \$323 ;
   reg \$324 ;
-  reg \$325 ;
-  reg \$326 ;
-  reg \$327 ;
+  reg [5:0] \$325 ;
+  reg [24:0] \$326 ;
+  reg [5:0] \$327 ;
   reg \$328 ;
-  reg [32:0] \$329 ;
-  wire \$33 ;
-  reg [255:0] \$330 ;
+  reg \$329 ;
+  wire [26:0] \$33 ;
+  reg \$330 ;
   reg \$331 ;
-  reg [32:0] \$332 ;
-  reg [7:0] \$333 ;
-  reg [7:0] \$334 ;
-  reg [7:0] \$335 ;
-  reg \$336 ;
-  reg \$337 ;
-  reg \$338 ;
-  reg \$339 ;
-  wire \$34 ;
+  reg \$332 ;
+  reg [32:0] \$333 ;
+  reg [255:0] \$334 ;
+  reg \$335 ;
+  reg [32:0] \$336 ;
+  reg [7:0] \$337 ;
+  reg [7:0] \$338 ;
+  reg [7:0] \$339 ;
+  wire [25:0] \$34 ;
   reg \$340 ;
   reg \$341 ;
   reg \$342 ;
-  reg [255:0] \$343 ;
+  reg \$343 ;
   reg \$344 ;
-  reg [2625:0] \$345 ;
-  reg [63:0] \$346 ;
-  reg [63:0] \$347 ;
-  reg [255:0] \$348 ;
-  reg [255:0] \$349 ;
+  reg \$345 ;
+  reg \$346 ;
+  reg [255:0] \$347 ;
+  reg \$348 ;
+  reg [2625:0] \$349 ;
   wire \$35 ;
-  reg [255:0] \$350 ;
-  reg [255:0] \$351 ;
+  reg [63:0] \$350 ;
+  reg [63:0] \$351 ;
   reg [255:0] \$352 ;
   reg [255:0] \$353 ;
   reg [255:0] \$354 ;
   reg [255:0] \$355 ;
   reg [255:0] \$356 ;
-  reg [159:0] \$357 ;
-  reg \$358 ;
-  reg [32:0] \$359 ;
-  wire [24:0] \$36 ;
-  wire [24:0] \$37 ;
-  wire [4:0] \$38 ;
+  reg [255:0] \$357 ;
+  reg [255:0] \$358 ;
+  reg [255:0] \$359 ;
+  wire \$36 ;
+  reg [255:0] \$360 ;
+  reg [159:0] \$361 ;
+  reg \$362 ;
+  reg [32:0] \$363 ;
+  wire \$37 ;
+  wire \$38 ;
   wire \$39 ;
   wire [4:0] \$4 ;
-  wire [4:0] \$40 ;
-  wire [23:0] \$41 ;
-  wire \$42 ;
-  wire [23:0] \$43 ;
-  wire [26:0] \$44 ;
-  wire \$45 ;
+  wire [24:0] \$40 ;
+  wire [24:0] \$41 ;
+  wire [4:0] \$42 ;
+  wire \$43 ;
+  wire [4:0] \$44 ;
+  wire [23:0] \$45 ;
   wire \$46 ;
-  wire [25:0] \$47 ;
-  wire \$48 ;
+  wire [23:0] \$47 ;
+  wire [26:0] \$48 ;
   wire \$49 ;
   wire [5:0] \$5 ;
   wire \$50 ;
-  wire \$51 ;
+  wire [25:0] \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
@@ -4064,11 +4068,11 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
-  wire [6:0] \$93 ;
+  wire \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
-  wire \$97 ;
+  wire [6:0] \$97 ;
   wire \$98 ;
   wire \$99 ;
   wire adv;
@@ -4961,455 +4965,459 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   assign \$21  = \$19  & \$20 ;
   assign low_eff = \$21  ? { 1'h0, i_job__payload[56:32] } : low;
   assign \$23  = \$22  < lim;
-  assign \$25  = \$23  ? \$24  : { 2'h0, lim };
+  assign \$24  = i_job__payload[1:0] == 2'h2;
+  assign \$25  = i_job__valid & \$24 ;
+  assign \$26  = ~ \$25 ;
+  assign \$27  = \$23  & \$26 ;
+  assign \$29  = \$27  ? \$28  : { 2'h0, lim };
   assign is_value = ! i_job__payload[1:0];
   assign is_data = i_job__payload[31:26] == 4'ha;
   assign short = i_job__payload[81:57] <= 6'h20;
   assign j_end = i_job__payload[56:32] + i_job__payload[81:57];
-  assign \$26  = i_job__payload[56:32] + 1'h1;
-  assign need = short ? j_end : \$26 ;
-  assign \$27  = need == i_job__payload[56:32];
-  assign \$28  = have_last | \$27 ;
-  assign \$29  = need - 1'h1;
-  assign \$31  = \$30  < \$17 [23:0];
-  assign bytes_in = \$28  | \$31 ;
-  assign \$32  = | i_job__payload[81:57];
-  assign \$33  = \$32  & have_last;
-  assign \$34  = i_job__payload[56:32] >= r_data[47:23];
-  assign first_absent = \$33  & \$34 ;
-  assign \$35  = j_end > r_data[47:23];
-  assign past_end = have_last & \$35 ;
-  assign \$36  = short ? i_job__payload[81:57] : 25'h0000020;
-  assign \$38  = cur_base[3:0] + \$37 [3:0];
-  assign \$39  = ~ o_calldata__valid;
-  assign cd_free = \$39  | o_calldata__ready;
-  assign \$40  = cur_base[3:0] + \$47 [3:0];
-  assign \$41  = \$47 [22:0] + 1'h1;
-  assign \$42  = { \$41 , 3'h0 } < j_end;
-  assign \$43  = \$47 [22:0] + 1'h1;
-  assign \$44  = \$42  ? { \$43 , 3'h0 } : { 1'h0, j_end };
-  assign \$45  = r_data[47:23] < \$44 [25:0];
-  assign \$46  = have_last & \$45 ;
-  assign ce = \$46  ? { 1'h0, r_data[47:23] } : \$44 [25:0];
-  assign q_from = streaming ? q : { 1'h0, i_job__payload[56:32] };
-  assign \$48  = q_from >= j_end;
-  assign \$49  = q_from >= r_data[47:23];
+  assign \$30  = i_job__payload[56:32] + 1'h1;
+  assign need = short ? j_end : \$30 ;
+  assign \$31  = need == i_job__payload[56:32];
+  assign \$32  = have_last | \$31 ;
+  assign \$33  = need - 1'h1;
+  assign \$35  = \$34  < \$17 [23:0];
+  assign bytes_in = \$32  | \$35 ;
+  assign \$36  = | i_job__payload[81:57];
+  assign \$37  = \$36  & have_last;
+  assign \$38  = i_job__payload[56:32] >= r_data[47:23];
+  assign first_absent = \$37  & \$38 ;
+  assign \$39  = j_end > r_data[47:23];
+  assign past_end = have_last & \$39 ;
+  assign \$40  = short ? i_job__payload[81:57] : 25'h0000020;
+  assign \$42  = cur_base[3:0] + \$41 [3:0];
+  assign \$43  = ~ o_calldata__valid;
+  assign cd_free = \$43  | o_calldata__ready;
+  assign \$44  = cur_base[3:0] + \$51 [3:0];
+  assign \$45  = \$51 [22:0] + 1'h1;
+  assign \$46  = { \$45 , 3'h0 } < j_end;
+  assign \$47  = \$51 [22:0] + 1'h1;
+  assign \$48  = \$46  ? { \$47 , 3'h0 } : { 1'h0, j_end };
+  assign \$49  = r_data[47:23] < \$48 [25:0];
   assign \$50  = have_last & \$49 ;
-  assign s_done_now = \$48  | \$50 ;
-  assign \$51  = \$47 [22:0] < \$17 [23:0];
-  assign s_beat_in = have_last | \$51 ;
-  assign \$52  = adv & i_job__valid;
-  assign \$53  = have_last & cd_free;
-  assign \$54  = d_end > r_data[47:23];
-  assign \$55  = s_beat_in | s_done_now;
-  assign \$56  = ce >= j_end;
-  assign \$57  = ce >= r_data[47:23];
-  assign \$58  = have_last & \$57 ;
-  assign \$59  = \$56  | \$58 ;
-  assign \$60  = | i_job__payload[81:57];
-  assign \$61  = \$60  & i_job__payload[82];
-  assign \$62  = | i_job__payload[81:57];
-  assign \$63  = ~ first_absent;
-  assign \$64  = \$62  & \$63 ;
-  assign \$65  = i_job__payload[31:26] == 6'h20;
-  assign \$66  = d_valid & d_ver;
-  assign \$67  = | own[32:28];
-  assign \$68  = own_v & \$67 ;
-  assign \$69  = ! win[7:0];
-  assign \$70  = t2_fld == 2'h2;
-  assign \$71  = t2_fld == 2'h3;
-  assign \$72  = t2_fld == 3'h4;
-  assign \$73  = t2_fld == 3'h5;
-  assign \$74  = t2_fld == 3'h6;
-  assign \$75  = t2_fld == 3'h7;
-  assign \$76  = t2_fld == 4'h9;
-  assign \$77  = t2_fld == 4'hc;
-  assign \$78  = t2_fld == 4'hf;
-  assign \$79  = t2_fld == 5'h10;
-  assign \$80  = t2_fld == 5'h11;
-  assign \$81  = t2_fld == 5'h12;
-  assign \$82  = t2_fld == 5'h19;
-  assign \$83  = t2_fld == 5'h1b;
-  assign \$84  = t2_fld == 5'h1c;
-  assign \$85  = t2_fld == 5'h1d;
-  assign \$86  = t2_fld == 5'h1e;
-  assign \$87  = t2_fld == 6'h20;
-  assign \$88  = | { \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70  };
-  assign \$89  = \$69  & \$88 ;
-  assign \$90  = t2_fld == 5'h17;
-  assign \$91  = win[7:0] != 1'h1;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = 6'h20 - t2_ln;
-  assign \$94  = ~ t4_end;
-  assign \$95  = t4_valid & \$94 ;
-  assign \$96  = \$95  & t4_short;
-  assign \$97  = ~ t4_own_fail;
-  assign \$98  = \$96  & \$97 ;
-  assign \$99  = zero_hi & c0_ones;
-  assign \$102  = cmp_p[3] & \$101 ;
-  assign \$103  = cmp_p[2] | \$102 ;
-  assign \$104  = cmp_p[5] & \$103 ;
-  assign \$105  = cmp_p[4] | \$104 ;
-  assign \$106  = cmp_p[7] & \$105 ;
-  assign \$107  = cmp_p[6] | \$106 ;
-  assign \$108  = ~ c0_27_28;
-  assign \$109  = zero_hi & \$108 ;
-  assign \$110  = \$109  & c0_lt37;
-  assign \$111  = ~ zero_hi;
-  assign \$112  = \$111  | c0_gt1;
-  assign \$113  = zero_hi & c0_zero;
-  assign \$116  = cmp_n[3] & \$115 ;
-  assign \$117  = cmp_n[2] | \$116 ;
-  assign \$118  = cmp_n[5] & \$117 ;
-  assign \$119  = cmp_n[4] | \$118 ;
-  assign \$120  = cmp_n[7] & \$119 ;
-  assign \$121  = cmp_n[6] | \$120 ;
-  assign \$122  = ~ \$121 ;
-  assign \$123  = \$113  | \$122 ;
-  assign \$124  = zero_hi & c0_zero;
-  assign \$127  = cmp_n[3] & \$126 ;
-  assign \$128  = cmp_n[2] | \$127 ;
-  assign \$129  = cmp_n[5] & \$128 ;
-  assign \$130  = cmp_n[4] | \$129 ;
-  assign \$131  = cmp_n[7] & \$130 ;
-  assign \$132  = cmp_n[6] | \$131 ;
-  assign \$133  = ~ \$132 ;
-  assign \$134  = \$124  | \$133 ;
-  assign \$137  = cmp_h[3] & \$136 ;
-  assign \$138  = cmp_h[2] | \$137 ;
-  assign \$139  = cmp_h[5] & \$138 ;
-  assign \$140  = cmp_h[4] | \$139 ;
-  assign \$141  = cmp_h[7] & \$140 ;
-  assign \$142  = cmp_h[6] | \$141 ;
-  assign \$143  = ~ \$142 ;
-  assign \$144  = & { cmp_h[7], cmp_h[5], cmp_h[3], cmp_h[1] };
-  assign \$145  = ~ \$144 ;
-  assign \$146  = \$143  & \$145 ;
-  assign \$147  = zero_hi & c0_one;
-  assign \$148  = ~ \$147 ;
-  assign \$149  = t4_valid & t4_r0v;
-  assign mv0 = best_v | \$149 ;
-  assign \$150  = t4_valid & t4_r0v;
-  assign \$151  = ~ best_v;
-  assign \$152  = { t4_r0[24:0], t4_r0[27:25] } < { best[24:0], best[27:25] };
-  assign \$153  = \$151  | \$152 ;
-  assign \$154  = \$150  & \$153 ;
-  assign mr0 = \$154  ? t4_r0 : best;
-  assign \$155  = t4_valid & r3v_4;
-  assign mv1 = mv0 | \$155 ;
-  assign \$156  = t4_valid & r3v_4;
-  assign \$157  = ~ mv0;
-  assign \$158  = { r3_4[24:0], r3_4[27:25] } < { mr0[24:0], mr0[27:25] };
-  assign \$159  = \$157  | \$158 ;
-  assign \$160  = \$156  & \$159 ;
-  assign mr1 = \$160  ? r3_4 : mr0;
-  assign mv2 = mv1 | r5v;
-  assign \$161  = ~ mv1;
-  assign \$162  = { r5[24:0], r5[27:25] } < { mr1[24:0], mr1[27:25] };
+  assign ce = \$50  ? { 1'h0, r_data[47:23] } : \$48 [25:0];
+  assign q_from = streaming ? q : { 1'h0, i_job__payload[56:32] };
+  assign \$52  = q_from >= j_end;
+  assign \$53  = q_from >= r_data[47:23];
+  assign \$54  = have_last & \$53 ;
+  assign s_done_now = \$52  | \$54 ;
+  assign \$55  = \$51 [22:0] < \$17 [23:0];
+  assign s_beat_in = have_last | \$55 ;
+  assign \$56  = adv & i_job__valid;
+  assign \$57  = have_last & cd_free;
+  assign \$58  = d_end > r_data[47:23];
+  assign \$59  = s_beat_in | s_done_now;
+  assign \$60  = ce >= j_end;
+  assign \$61  = ce >= r_data[47:23];
+  assign \$62  = have_last & \$61 ;
+  assign \$63  = \$60  | \$62 ;
+  assign \$64  = | i_job__payload[81:57];
+  assign \$65  = \$64  & i_job__payload[82];
+  assign \$66  = | i_job__payload[81:57];
+  assign \$67  = ~ first_absent;
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = i_job__payload[31:26] == 6'h20;
+  assign \$70  = d_valid & d_ver;
+  assign \$71  = | own[32:28];
+  assign \$72  = own_v & \$71 ;
+  assign \$73  = ! win[7:0];
+  assign \$74  = t2_fld == 2'h2;
+  assign \$75  = t2_fld == 2'h3;
+  assign \$76  = t2_fld == 3'h4;
+  assign \$77  = t2_fld == 3'h5;
+  assign \$78  = t2_fld == 3'h6;
+  assign \$79  = t2_fld == 3'h7;
+  assign \$80  = t2_fld == 4'h9;
+  assign \$81  = t2_fld == 4'hc;
+  assign \$82  = t2_fld == 4'hf;
+  assign \$83  = t2_fld == 5'h10;
+  assign \$84  = t2_fld == 5'h11;
+  assign \$85  = t2_fld == 5'h12;
+  assign \$86  = t2_fld == 5'h19;
+  assign \$87  = t2_fld == 5'h1b;
+  assign \$88  = t2_fld == 5'h1c;
+  assign \$89  = t2_fld == 5'h1d;
+  assign \$90  = t2_fld == 5'h1e;
+  assign \$91  = t2_fld == 6'h20;
+  assign \$92  = | { \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74  };
+  assign \$93  = \$73  & \$92 ;
+  assign \$94  = t2_fld == 5'h17;
+  assign \$95  = win[7:0] != 1'h1;
+  assign \$96  = \$94  & \$95 ;
+  assign \$97  = 6'h20 - t2_ln;
+  assign \$98  = ~ t4_end;
+  assign \$99  = t4_valid & \$98 ;
+  assign \$100  = \$99  & t4_short;
+  assign \$101  = ~ t4_own_fail;
+  assign \$102  = \$100  & \$101 ;
+  assign \$103  = zero_hi & c0_ones;
+  assign \$106  = cmp_p[3] & \$105 ;
+  assign \$107  = cmp_p[2] | \$106 ;
+  assign \$108  = cmp_p[5] & \$107 ;
+  assign \$109  = cmp_p[4] | \$108 ;
+  assign \$110  = cmp_p[7] & \$109 ;
+  assign \$111  = cmp_p[6] | \$110 ;
+  assign \$112  = ~ c0_27_28;
+  assign \$113  = zero_hi & \$112 ;
+  assign \$114  = \$113  & c0_lt37;
+  assign \$115  = ~ zero_hi;
+  assign \$116  = \$115  | c0_gt1;
+  assign \$117  = zero_hi & c0_zero;
+  assign \$120  = cmp_n[3] & \$119 ;
+  assign \$121  = cmp_n[2] | \$120 ;
+  assign \$122  = cmp_n[5] & \$121 ;
+  assign \$123  = cmp_n[4] | \$122 ;
+  assign \$124  = cmp_n[7] & \$123 ;
+  assign \$125  = cmp_n[6] | \$124 ;
+  assign \$126  = ~ \$125 ;
+  assign \$127  = \$117  | \$126 ;
+  assign \$128  = zero_hi & c0_zero;
+  assign \$131  = cmp_n[3] & \$130 ;
+  assign \$132  = cmp_n[2] | \$131 ;
+  assign \$133  = cmp_n[5] & \$132 ;
+  assign \$134  = cmp_n[4] | \$133 ;
+  assign \$135  = cmp_n[7] & \$134 ;
+  assign \$136  = cmp_n[6] | \$135 ;
+  assign \$137  = ~ \$136 ;
+  assign \$138  = \$128  | \$137 ;
+  assign \$141  = cmp_h[3] & \$140 ;
+  assign \$142  = cmp_h[2] | \$141 ;
+  assign \$143  = cmp_h[5] & \$142 ;
+  assign \$144  = cmp_h[4] | \$143 ;
+  assign \$145  = cmp_h[7] & \$144 ;
+  assign \$146  = cmp_h[6] | \$145 ;
+  assign \$147  = ~ \$146 ;
+  assign \$148  = & { cmp_h[7], cmp_h[5], cmp_h[3], cmp_h[1] };
+  assign \$149  = ~ \$148 ;
+  assign \$150  = \$147  & \$149 ;
+  assign \$151  = zero_hi & c0_one;
+  assign \$152  = ~ \$151 ;
+  assign \$153  = t4_valid & t4_r0v;
+  assign mv0 = best_v | \$153 ;
+  assign \$154  = t4_valid & t4_r0v;
+  assign \$155  = ~ best_v;
+  assign \$156  = { t4_r0[24:0], t4_r0[27:25] } < { best[24:0], best[27:25] };
+  assign \$157  = \$155  | \$156 ;
+  assign \$158  = \$154  & \$157 ;
+  assign mr0 = \$158  ? t4_r0 : best;
+  assign \$159  = t4_valid & r3v_4;
+  assign mv1 = mv0 | \$159 ;
+  assign \$160  = t4_valid & r3v_4;
+  assign \$161  = ~ mv0;
+  assign \$162  = { r3_4[24:0], r3_4[27:25] } < { mr0[24:0], mr0[27:25] };
   assign \$163  = \$161  | \$162 ;
-  assign \$164  = r5v & \$163 ;
-  assign mr2 = \$164  ? r5 : mr1;
-  assign \$165  = ~ o_rec__valid;
-  assign rec_free = \$165  | o_rec__ready;
-  assign \$166  = t4_valid & t4_end;
-  assign \$167  = ~ rec_free;
-  assign \$168  = \$166  & \$167 ;
-  assign adv = ~ \$168 ;
-  assign \$169  = i_beat__valid & i_beat__ready;
-  assign \$170  = wr + 1'h1;
-  assign \$171  = in_nb != 23'h7ffffe;
-  assign \$172  = in_nb + 1'h1;
-  assign \$173  = cur_base + \$25 [23:0];
-  assign \$174  = adv & i_job__valid;
-  assign \$175  = i_job__payload[56:32] > low;
-  assign \$176  = have_last & cd_free;
-  assign \$177  = cur_base + r_data[22:0];
-  assign \$178  = s_beat_in | s_done_now;
-  assign \$179  = beat_q >> { q_from[2:0], 3'h0 };
-  assign \$180  = ce - q_from;
-  assign \$181  = ce > low;
-  assign \$182  = j_end > low;
-  assign \$183  = ~ is_data;
-  assign \$184  = ~ short;
-  assign \$185  = \$183  & \$184 ;
-  assign \$186  = ~ have_last;
-  assign \$187  = \$185  & \$186 ;
-  assign \$188  = ~ first_absent;
+  assign \$164  = \$160  & \$163 ;
+  assign mr1 = \$164  ? r3_4 : mr0;
+  assign mv2 = mv1 | r5v;
+  assign \$165  = ~ mv1;
+  assign \$166  = { r5[24:0], r5[27:25] } < { mr1[24:0], mr1[27:25] };
+  assign \$167  = \$165  | \$166 ;
+  assign \$168  = r5v & \$167 ;
+  assign mr2 = \$168  ? r5 : mr1;
+  assign \$169  = ~ o_rec__valid;
+  assign rec_free = \$169  | o_rec__ready;
+  assign \$170  = t4_valid & t4_end;
+  assign \$171  = ~ rec_free;
+  assign \$172  = \$170  & \$171 ;
+  assign adv = ~ \$172 ;
+  assign \$173  = i_beat__valid & i_beat__ready;
+  assign \$174  = wr + 1'h1;
+  assign \$175  = in_nb != 23'h7ffffe;
+  assign \$176  = in_nb + 1'h1;
+  assign \$177  = cur_base + \$29 [23:0];
+  assign \$178  = adv & i_job__valid;
+  assign \$179  = i_job__payload[56:32] > low;
+  assign \$180  = have_last & cd_free;
+  assign \$181  = cur_base + r_data[22:0];
+  assign \$182  = s_beat_in | s_done_now;
+  assign \$183  = beat_q >> { q_from[2:0], 3'h0 };
+  assign \$184  = ce - q_from;
+  assign \$185  = ce > low;
+  assign \$186  = j_end > low;
+  assign \$187  = ~ is_data;
+  assign \$188  = ~ short;
   assign \$189  = \$187  & \$188 ;
-  assign \$190  = i_job__payload[31:26] == 6'h20;
-  assign \$191  = g1 + 1'h0;
-  assign \$193  = g1 + 1'h1;
-  assign \$195  = g1 + 2'h2;
-  assign \$197  = g1 + 2'h3;
-  assign \$199  = g1 + 3'h4;
-  assign \$201  = { \$200 , \$198 , \$196 , \$194 , \$192  } >> { lane1, 3'h0 };
-  assign \$202  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$93 [5:0], 3'h0 };
-  assign \$203  = t2_own_fail | r3v;
-  assign \$204  = val3[63:0] < 64'hbfd25e8cd0364141;
-  assign \$205  = val3[63:0] == 64'hbfd25e8cd0364141;
-  assign \$206  = val3[127:64] < 64'hbaaedce6af48a03b;
-  assign \$207  = val3[127:64] == 64'hbaaedce6af48a03b;
-  assign \$208  = val3[191:128] < 64'hfffffffffffffffe;
-  assign \$209  = val3[191:128] == 64'hfffffffffffffffe;
-  assign \$210  = val3[255:192] < 64'hffffffffffffffff;
-  assign \$211  = val3[255:192] == 64'hffffffffffffffff;
-  assign \$212  = val3[63:0] < 64'hdfe92f46681b20a0;
-  assign \$213  = val3[63:0] == 64'hdfe92f46681b20a0;
-  assign \$214  = val3[127:64] < 63'h5d576e7357a4501d;
-  assign \$215  = val3[127:64] == 63'h5d576e7357a4501d;
-  assign \$216  = val3[191:128] < 64'hffffffffffffffff;
-  assign \$217  = val3[191:128] == 64'hffffffffffffffff;
-  assign \$218  = val3[255:192] < 63'h7fffffffffffffff;
-  assign \$219  = val3[255:192] == 63'h7fffffffffffffff;
-  assign \$220  = val3[63:0] < prio[63:0];
-  assign \$221  = val3[63:0] == prio[63:0];
-  assign \$222  = val3[127:64] < prio[127:64];
-  assign \$223  = val3[127:64] == prio[127:64];
-  assign \$224  = val3[191:128] < prio[191:128];
-  assign \$225  = val3[191:128] == prio[191:128];
-  assign \$226  = val3[255:192] < prio[255:192];
-  assign \$227  = val3[255:192] == prio[255:192];
-  assign \$228  = ! val3[255:64];
-  assign \$229  = val3[63:0] == 5'h1b;
-  assign \$230  = val3[63:0] == 5'h1c;
-  assign \$231  = \$229  | \$230 ;
-  assign \$232  = val3[63:0] < 6'h25;
-  assign \$233  = val3[63:0] > 1'h1;
-  assign \$234  = val3[63:0] == 64'hffffffffffffffff;
-  assign \$235  = ! val3[63:0];
-  assign \$236  = val3[63:0] == 1'h1;
-  assign \$237  = t3_valid & t3_end;
-  assign \$238  = t3_fld == 3'h5;
-  assign \$239  = t3_valid & \$238 ;
-  assign \$240  = ~ t3_end;
-  assign \$241  = \$239  & \$240 ;
-  assign \$242  = ~ t3_own_fail;
-  assign \$243  = \$241  & \$242 ;
-  assign \$244  = adv & t4_valid;
-  assign \$245  = ~ t4_own_fail;
-  assign \$246  = t4_short & \$245 ;
-  assign \$247  = ~ r3v_4;
-  assign \$248  = \$246  & \$247 ;
-  assign \$249  = ~ r5v;
-  assign \$250  = \$248  & \$249 ;
+  assign \$190  = ~ have_last;
+  assign \$191  = \$189  & \$190 ;
+  assign \$192  = ~ first_absent;
+  assign \$193  = \$191  & \$192 ;
+  assign \$194  = i_job__payload[31:26] == 6'h20;
+  assign \$195  = g1 + 1'h0;
+  assign \$197  = g1 + 1'h1;
+  assign \$199  = g1 + 2'h2;
+  assign \$201  = g1 + 2'h3;
+  assign \$203  = g1 + 3'h4;
+  assign \$205  = { \$204 , \$202 , \$200 , \$198 , \$196  } >> { lane1, 3'h0 };
+  assign \$206  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$97 [5:0], 3'h0 };
+  assign \$207  = t2_own_fail | r3v;
+  assign \$208  = val3[63:0] < 64'hbfd25e8cd0364141;
+  assign \$209  = val3[63:0] == 64'hbfd25e8cd0364141;
+  assign \$210  = val3[127:64] < 64'hbaaedce6af48a03b;
+  assign \$211  = val3[127:64] == 64'hbaaedce6af48a03b;
+  assign \$212  = val3[191:128] < 64'hfffffffffffffffe;
+  assign \$213  = val3[191:128] == 64'hfffffffffffffffe;
+  assign \$214  = val3[255:192] < 64'hffffffffffffffff;
+  assign \$215  = val3[255:192] == 64'hffffffffffffffff;
+  assign \$216  = val3[63:0] < 64'hdfe92f46681b20a0;
+  assign \$217  = val3[63:0] == 64'hdfe92f46681b20a0;
+  assign \$218  = val3[127:64] < 63'h5d576e7357a4501d;
+  assign \$219  = val3[127:64] == 63'h5d576e7357a4501d;
+  assign \$220  = val3[191:128] < 64'hffffffffffffffff;
+  assign \$221  = val3[191:128] == 64'hffffffffffffffff;
+  assign \$222  = val3[255:192] < 63'h7fffffffffffffff;
+  assign \$223  = val3[255:192] == 63'h7fffffffffffffff;
+  assign \$224  = val3[63:0] < prio[63:0];
+  assign \$225  = val3[63:0] == prio[63:0];
+  assign \$226  = val3[127:64] < prio[127:64];
+  assign \$227  = val3[127:64] == prio[127:64];
+  assign \$228  = val3[191:128] < prio[191:128];
+  assign \$229  = val3[191:128] == prio[191:128];
+  assign \$230  = val3[255:192] < prio[255:192];
+  assign \$231  = val3[255:192] == prio[255:192];
+  assign \$232  = ! val3[255:64];
+  assign \$233  = val3[63:0] == 5'h1b;
+  assign \$234  = val3[63:0] == 5'h1c;
+  assign \$235  = \$233  | \$234 ;
+  assign \$236  = val3[63:0] < 6'h25;
+  assign \$237  = val3[63:0] > 1'h1;
+  assign \$238  = val3[63:0] == 64'hffffffffffffffff;
+  assign \$239  = ! val3[63:0];
+  assign \$240  = val3[63:0] == 1'h1;
+  assign \$241  = t3_valid & t3_end;
+  assign \$242  = t3_fld == 3'h5;
+  assign \$243  = t3_valid & \$242 ;
+  assign \$244  = ~ t3_end;
+  assign \$245  = \$243  & \$244 ;
+  assign \$246  = ~ t3_own_fail;
+  assign \$247  = \$245  & \$246 ;
+  assign \$248  = adv & t4_valid;
+  assign \$249  = ~ t4_own_fail;
+  assign \$250  = t4_short & \$249 ;
+  assign \$251  = ~ r3v_4;
+  assign \$252  = \$250  & \$251 ;
+  assign \$253  = ~ r5v;
+  assign \$254  = \$252  & \$253 ;
   always @(posedge clk)
-    buf0 <= \$251 ;
+    buf0 <= \$255 ;
   always @(posedge clk)
-    buf1 <= \$252 ;
+    buf1 <= \$256 ;
   always @(posedge clk)
-    buf2 <= \$253 ;
+    buf2 <= \$257 ;
   always @(posedge clk)
-    buf3 <= \$254 ;
+    buf3 <= \$258 ;
   always @(posedge clk)
-    buf4 <= \$255 ;
+    buf4 <= \$259 ;
   always @(posedge clk)
-    buf5 <= \$256 ;
+    buf5 <= \$260 ;
   always @(posedge clk)
-    buf6 <= \$257 ;
+    buf6 <= \$261 ;
   always @(posedge clk)
-    buf7 <= \$258 ;
+    buf7 <= \$262 ;
   always @(posedge clk)
-    buf8 <= \$259 ;
+    buf8 <= \$263 ;
   always @(posedge clk)
-    buf9 <= \$260 ;
+    buf9 <= \$264 ;
   always @(posedge clk)
-    buf10 <= \$261 ;
+    buf10 <= \$265 ;
   always @(posedge clk)
-    buf11 <= \$262 ;
+    buf11 <= \$266 ;
   always @(posedge clk)
-    buf12 <= \$263 ;
+    buf12 <= \$267 ;
   always @(posedge clk)
-    buf13 <= \$264 ;
+    buf13 <= \$268 ;
   always @(posedge clk)
-    buf14 <= \$265 ;
+    buf14 <= \$269 ;
   always @(posedge clk)
-    buf15 <= \$266 ;
+    buf15 <= \$270 ;
   always @(posedge clk)
-    wr <= \$267 ;
+    wr <= \$271 ;
   always @(posedge clk)
-    in_nb <= \$268 ;
+    in_nb <= \$272 ;
   always @(posedge clk)
-    head <= \$269 ;
+    head <= \$273 ;
   always @(posedge clk)
-    o_calldata__valid <= \$270 ;
+    o_calldata__valid <= \$274 ;
   always @(posedge clk)
-    low <= \$271 ;
+    low <= \$275 ;
   always @(posedge clk)
-    o_calldata__payload <= \$272 ;
+    o_calldata__payload <= \$276 ;
   always @(posedge clk)
-    cur_base <= \$273 ;
+    cur_base <= \$277 ;
   always @(posedge clk)
-    d_valid <= \$274 ;
+    d_valid <= \$278 ;
   always @(posedge clk)
-    q <= \$275 ;
+    q <= \$279 ;
   always @(posedge clk)
-    streaming <= \$276 ;
+    streaming <= \$280 ;
   always @(posedge clk)
-    d_seq <= \$277 ;
+    d_seq <= \$281 ;
   always @(posedge clk)
-    d_end <= \$278 ;
+    d_end <= \$282 ;
   always @(posedge clk)
-    d_ver <= \$279 ;
+    d_ver <= \$283 ;
   always @(posedge clk)
-    t1_valid <= \$280 ;
+    t1_valid <= \$284 ;
   always @(posedge clk)
-    t1_end <= \$281 ;
+    t1_end <= \$285 ;
   always @(posedge clk)
-    t1_fld <= \$282 ;
+    t1_fld <= \$286 ;
   always @(posedge clk)
-    t1_seq <= \$283 ;
+    t1_seq <= \$287 ;
   always @(posedge clk)
-    t1_ln <= \$284 ;
+    t1_ln <= \$288 ;
   always @(posedge clk)
-    t1_short <= \$285 ;
+    t1_short <= \$289 ;
   always @(posedge clk)
-    t1_first <= \$286 ;
+    t1_first <= \$290 ;
   always @(posedge clk)
-    t1_wrapped <= \$287 ;
+    t1_wrapped <= \$291 ;
   always @(posedge clk)
-    t1_own_fail <= \$288 ;
+    t1_own_fail <= \$292 ;
   always @(posedge clk)
-    t1_r0v <= \$289 ;
+    t1_r0v <= \$293 ;
   always @(posedge clk)
-    t1_r0 <= \$290 ;
+    t1_r0 <= \$294 ;
   always @(posedge clk)
-    lane1 <= \$291 ;
+    lane1 <= \$295 ;
   always @(posedge clk)
-    g1 <= \$292 ;
+    g1 <= \$296 ;
   always @(posedge clk)
-    t2_valid <= \$293 ;
+    t2_valid <= \$297 ;
   always @(posedge clk)
-    t2_end <= \$294 ;
+    t2_end <= \$298 ;
   always @(posedge clk)
-    t2_fld <= \$295 ;
+    t2_fld <= \$299 ;
   always @(posedge clk)
-    t2_seq <= \$296 ;
+    t2_seq <= \$300 ;
   always @(posedge clk)
-    t2_ln <= \$297 ;
+    t2_ln <= \$301 ;
   always @(posedge clk)
-    t2_short <= \$298 ;
+    t2_short <= \$302 ;
   always @(posedge clk)
-    t2_first <= \$299 ;
+    t2_first <= \$303 ;
   always @(posedge clk)
-    t2_wrapped <= \$300 ;
+    t2_wrapped <= \$304 ;
   always @(posedge clk)
-    t2_own_fail <= \$301 ;
+    t2_own_fail <= \$305 ;
   always @(posedge clk)
-    t2_r0v <= \$302 ;
+    t2_r0v <= \$306 ;
   always @(posedge clk)
-    t2_r0 <= \$303 ;
+    t2_r0 <= \$307 ;
   always @(posedge clk)
-    win <= \$304 ;
+    win <= \$308 ;
   always @(posedge clk)
-    t3_valid <= \$305 ;
+    t3_valid <= \$309 ;
   always @(posedge clk)
-    t3_end <= \$306 ;
+    t3_end <= \$310 ;
   always @(posedge clk)
-    t3_fld <= \$307 ;
+    t3_fld <= \$311 ;
   always @(posedge clk)
-    t3_seq <= \$308 ;
+    t3_seq <= \$312 ;
   always @(posedge clk)
-    t3_ln <= \$309 ;
+    t3_ln <= \$313 ;
   always @(posedge clk)
-    t3_short <= \$310 ;
+    t3_short <= \$314 ;
   always @(posedge clk)
-    t3_first <= \$311 ;
+    t3_first <= \$315 ;
   always @(posedge clk)
-    t3_wrapped <= \$312 ;
+    t3_wrapped <= \$316 ;
   always @(posedge clk)
-    t3_own_fail <= \$313 ;
+    t3_own_fail <= \$317 ;
   always @(posedge clk)
-    t3_r0v <= \$314 ;
+    t3_r0v <= \$318 ;
   always @(posedge clk)
-    t3_r0 <= \$315 ;
+    t3_r0 <= \$319 ;
   always @(posedge clk)
-    val3 <= \$316 ;
+    val3 <= \$320 ;
   always @(posedge clk)
-    r3v_q <= \$317 ;
+    r3v_q <= \$321 ;
   always @(posedge clk)
-    r3_q <= \$318 ;
+    r3_q <= \$322 ;
   always @(posedge clk)
-    t4_valid <= \$319 ;
+    t4_valid <= \$323 ;
   always @(posedge clk)
-    t4_end <= \$320 ;
+    t4_end <= \$324 ;
   always @(posedge clk)
-    t4_fld <= \$321 ;
+    t4_fld <= \$325 ;
   always @(posedge clk)
-    t4_seq <= \$322 ;
+    t4_seq <= \$326 ;
   always @(posedge clk)
-    t4_ln <= \$323 ;
+    t4_ln <= \$327 ;
   always @(posedge clk)
-    t4_short <= \$324 ;
+    t4_short <= \$328 ;
   always @(posedge clk)
-    t4_first <= \$325 ;
+    t4_first <= \$329 ;
   always @(posedge clk)
-    t4_wrapped <= \$326 ;
+    t4_wrapped <= \$330 ;
   always @(posedge clk)
-    t4_own_fail <= \$327 ;
+    t4_own_fail <= \$331 ;
   always @(posedge clk)
-    t4_r0v <= \$328 ;
+    t4_r0v <= \$332 ;
   always @(posedge clk)
-    t4_r0 <= \$329 ;
+    t4_r0 <= \$333 ;
   always @(posedge clk)
-    val4 <= \$330 ;
+    val4 <= \$334 ;
   always @(posedge clk)
-    r3v_4 <= \$331 ;
+    r3v_4 <= \$335 ;
   always @(posedge clk)
-    r3_4 <= \$332 ;
+    r3_4 <= \$336 ;
   always @(posedge clk)
-    cmp_n <= \$333 ;
+    cmp_n <= \$337 ;
   always @(posedge clk)
-    cmp_h <= \$334 ;
+    cmp_h <= \$338 ;
   always @(posedge clk)
-    cmp_p <= \$335 ;
+    cmp_p <= \$339 ;
   always @(posedge clk)
-    zero_hi <= \$336 ;
+    zero_hi <= \$340 ;
   always @(posedge clk)
-    c0_27_28 <= \$337 ;
+    c0_27_28 <= \$341 ;
   always @(posedge clk)
-    c0_lt37 <= \$338 ;
+    c0_lt37 <= \$342 ;
   always @(posedge clk)
-    c0_gt1 <= \$339 ;
+    c0_gt1 <= \$343 ;
   always @(posedge clk)
-    c0_ones <= \$340 ;
+    c0_ones <= \$344 ;
   always @(posedge clk)
-    c0_zero <= \$341 ;
+    c0_zero <= \$345 ;
   always @(posedge clk)
-    c0_one <= \$342 ;
+    c0_one <= \$346 ;
   always @(posedge clk)
-    prio <= \$343 ;
+    prio <= \$347 ;
   always @(posedge clk)
-    o_rec__valid <= \$344 ;
+    o_rec__valid <= \$348 ;
   always @(posedge clk)
-    o_rec__payload <= \$345 ;
+    o_rec__payload <= \$349 ;
   always @(posedge clk)
-    rec_nonce <= \$346 ;
+    rec_nonce <= \$350 ;
   always @(posedge clk)
-    rec_gas_limit <= \$347 ;
+    rec_gas_limit <= \$351 ;
   always @(posedge clk)
-    rec_chain_id <= \$348 ;
+    rec_chain_id <= \$352 ;
   always @(posedge clk)
-    rec_gas_price <= \$349 ;
+    rec_gas_price <= \$353 ;
   always @(posedge clk)
-    rec_max_priority_fee_per_gas <= \$350 ;
+    rec_max_priority_fee_per_gas <= \$354 ;
   always @(posedge clk)
-    rec_max_fee_per_gas <= \$351 ;
+    rec_max_fee_per_gas <= \$355 ;
   always @(posedge clk)
-    rec_max_fee_per_blob_gas <= \$352 ;
+    rec_max_fee_per_blob_gas <= \$356 ;
   always @(posedge clk)
-    rec_value <= \$353 ;
+    rec_value <= \$357 ;
   always @(posedge clk)
-    rec_v <= \$354 ;
+    rec_v <= \$358 ;
   always @(posedge clk)
-    rec_r <= \$355 ;
+    rec_r <= \$359 ;
   always @(posedge clk)
-    rec_s <= \$356 ;
+    rec_s <= \$360 ;
   always @(posedge clk)
-    rec_to <= \$357 ;
+    rec_to <= \$361 ;
   always @(posedge clk)
-    best_v <= \$358 ;
+    best_v <= \$362 ;
   always @(posedge clk)
-    best <= \$359 ;
+    best <= \$363 ;
   \tx_values_top.values.ends  ends (
     .clk(clk),
     .\port$20$0 (\$13 [22:0]),
@@ -5424,7 +5432,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$40 [3:0])
+    casez (\$44 [3:0])
       4'h0:
           beat_q = buf0;
       4'h1:
@@ -5457,82 +5465,6 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
           beat_q = buf14;
       4'hf:
           beat_q = buf15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$191 [3:0])
-      4'h0:
-          \$192  = buf0;
-      4'h1:
-          \$192  = buf1;
-      4'h2:
-          \$192  = buf2;
-      4'h3:
-          \$192  = buf3;
-      4'h4:
-          \$192  = buf4;
-      4'h5:
-          \$192  = buf5;
-      4'h6:
-          \$192  = buf6;
-      4'h7:
-          \$192  = buf7;
-      4'h8:
-          \$192  = buf8;
-      4'h9:
-          \$192  = buf9;
-      4'ha:
-          \$192  = buf10;
-      4'hb:
-          \$192  = buf11;
-      4'hc:
-          \$192  = buf12;
-      4'hd:
-          \$192  = buf13;
-      4'he:
-          \$192  = buf14;
-      4'hf:
-          \$192  = buf15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$193 [3:0])
-      4'h0:
-          \$194  = buf0;
-      4'h1:
-          \$194  = buf1;
-      4'h2:
-          \$194  = buf2;
-      4'h3:
-          \$194  = buf3;
-      4'h4:
-          \$194  = buf4;
-      4'h5:
-          \$194  = buf5;
-      4'h6:
-          \$194  = buf6;
-      4'h7:
-          \$194  = buf7;
-      4'h8:
-          \$194  = buf8;
-      4'h9:
-          \$194  = buf9;
-      4'ha:
-          \$194  = buf10;
-      4'hb:
-          \$194  = buf11;
-      4'hc:
-          \$194  = buf12;
-      4'hd:
-          \$194  = buf13;
-      4'he:
-          \$194  = buf14;
-      4'hf:
-          \$194  = buf15;
     endcase
   end
   always @* begin
@@ -5651,13 +5583,89 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$201 [3:0])
+      4'h0:
+          \$202  = buf0;
+      4'h1:
+          \$202  = buf1;
+      4'h2:
+          \$202  = buf2;
+      4'h3:
+          \$202  = buf3;
+      4'h4:
+          \$202  = buf4;
+      4'h5:
+          \$202  = buf5;
+      4'h6:
+          \$202  = buf6;
+      4'h7:
+          \$202  = buf7;
+      4'h8:
+          \$202  = buf8;
+      4'h9:
+          \$202  = buf9;
+      4'ha:
+          \$202  = buf10;
+      4'hb:
+          \$202  = buf11;
+      4'hc:
+          \$202  = buf12;
+      4'hd:
+          \$202  = buf13;
+      4'he:
+          \$202  = buf14;
+      4'hf:
+          \$202  = buf15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$203 [3:0])
+      4'h0:
+          \$204  = buf0;
+      4'h1:
+          \$204  = buf1;
+      4'h2:
+          \$204  = buf2;
+      4'h3:
+          \$204  = buf3;
+      4'h4:
+          \$204  = buf4;
+      4'h5:
+          \$204  = buf5;
+      4'h6:
+          \$204  = buf6;
+      4'h7:
+          \$204  = buf7;
+      4'h8:
+          \$204  = buf8;
+      4'h9:
+          \$204  = buf9;
+      4'ha:
+          \$204  = buf10;
+      4'hb:
+          \$204  = buf11;
+      4'hc:
+          \$204  = buf12;
+      4'hd:
+          \$204  = buf13;
+      4'he:
+          \$204  = buf14;
+      4'hf:
+          \$204  = buf15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_seq = { 1'h0, i_job__payload[25:2] };
-    if (\$52 ) begin
+    if (\$56 ) begin
       casez (i_job__payload[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$53 ) begin
+            if (\$57 ) begin
               t0_seq = { 1'h0, i_job__payload[25:2] };
             end
       endcase
@@ -5666,21 +5674,21 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     i_job__ready = 1'h0;
-    if (\$52 ) begin
+    if (\$56 ) begin
       casez (i_job__payload[1:0])
         2'h1:
             i_job__ready = 1'h1;
         2'h2:
-            if (\$53 ) begin
+            if (\$57 ) begin
               i_job__ready = 1'h1;
             end
         2'h0:
             if (is_data) begin
-              if (\$55 ) begin
+              if (\$59 ) begin
                 if (s_done_now) begin
                   i_job__ready = 1'h1;
                 end else if (cd_free) begin
-                  if (\$59 ) begin
+                  if (\$63 ) begin
                     i_job__ready = 1'h1;
                   end
                 end
@@ -5694,12 +5702,12 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     r_en = 1'h0;
-    if (\$52 ) begin
+    if (\$56 ) begin
       casez (i_job__payload[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$53 ) begin
+            if (\$57 ) begin
               r_en = 1'h1;
             end
       endcase
@@ -5708,12 +5716,12 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_valid = 1'h0;
-    if (\$52 ) begin
+    if (\$56 ) begin
       casez (i_job__payload[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$53 ) begin
+            if (\$57 ) begin
               t0_valid = 1'h1;
             end
         2'h0:
@@ -5730,12 +5738,12 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_end = 1'h0;
-    if (\$52 ) begin
+    if (\$56 ) begin
       casez (i_job__payload[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$53 ) begin
+            if (\$57 ) begin
               t0_end = 1'h1;
             end
       endcase
@@ -5744,14 +5752,14 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_r0v = 1'h0;
-    if (\$52 ) begin
+    if (\$56 ) begin
       casez (i_job__payload[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$53 ) begin
+            if (\$57 ) begin
               if (d_valid) begin
-                if (\$54 ) begin
+                if (\$58 ) begin
                   t0_r0v = 1'h1;
                 end else if (d_ver) begin
                   t0_r0v = 1'h1;
@@ -5760,9 +5768,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             end
         2'h0:
             if (i_job__ready) begin
-              if (\$66 ) begin
+              if (\$70 ) begin
                 t0_r0v = 1'h1;
-              end else if (\$68 ) begin
+              end else if (\$72 ) begin
                 t0_r0v = 1'h1;
               end
             end
@@ -5772,14 +5780,14 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_r0 = 33'h000000000;
-    if (\$52 ) begin
+    if (\$56 ) begin
       casez (i_job__payload[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$53 ) begin
+            if (\$57 ) begin
               if (d_valid) begin
-                if (\$54 ) begin
+                if (\$58 ) begin
                   t0_r0[24:0] = { 1'h0, d_seq };
                   t0_r0[27:25] = 3'h3;
                   t0_r0[32:28] = 5'h03;
@@ -5790,9 +5798,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             end
         2'h0:
             if (i_job__ready) begin
-              if (\$66 ) begin
+              if (\$70 ) begin
                 t0_r0 = rd_ok;
-              end else if (\$68 ) begin
+              end else if (\$72 ) begin
                 t0_r0 = own;
               end
             end
@@ -5802,7 +5810,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     own_v = 1'h0;
-    if (\$52 ) begin
+    if (\$56 ) begin
       casez (i_job__payload[1:0])
         2'h1:
             /* empty */;
@@ -5813,7 +5821,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
               if (i_job__ready) begin
                 if (first_absent) begin
                   own_v = 1'h1;
-                end else if (\$61 ) begin
+                end else if (\$65 ) begin
                   own_v = 1'h1;
                 end else if (past_end) begin
                   own_v = 1'h1;
@@ -5830,7 +5838,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
               end else if (have_last) begin
                 if (past_end) begin
                   own_v = 1'h1;
-                end else if (\$65 ) begin
+                end else if (\$69 ) begin
                   own_v = 1'h1;
                 end
               end else begin
@@ -5843,7 +5851,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     own = 33'h000000000;
-    if (\$52 ) begin
+    if (\$56 ) begin
       casez (i_job__payload[1:0])
         2'h1:
             /* empty */;
@@ -5856,7 +5864,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
                   own[24:0] = { 1'h0, i_job__payload[25:2] };
                   own[27:25] = 3'h2;
                   own[32:28] = 5'h03;
-                end else if (\$61 ) begin
+                end else if (\$65 ) begin
                   own[24:0] = { 1'h0, i_job__payload[25:2] };
                   own[27:25] = 3'h2;
                   own[32:28] = 5'h05;
@@ -5882,7 +5890,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
                   own[24:0] = { 1'h0, i_job__payload[25:2] };
                   own[27:25] = 3'h3;
                   own[32:28] = 5'h03;
-                end else if (\$65 ) begin
+                end else if (\$69 ) begin
                   own[24:0] = { 1'h0, i_job__payload[25:2] };
                   own[27:25] = 3'h4;
                   own[32:28] = 5'h1a;
@@ -5895,7 +5903,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_first = 1'h0;
-    if (\$52 ) begin
+    if (\$56 ) begin
       casez (i_job__payload[1:0])
         2'h1:
             /* empty */;
@@ -5904,7 +5912,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         2'h0:
             if (is_data) begin
             end else if (bytes_in) begin
-              t0_first = \$64 ;
+              t0_first = \$68 ;
             end
       endcase
     end
@@ -5912,7 +5920,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_own_fail = 1'h0;
-    if (\$52 ) begin
+    if (\$56 ) begin
       casez (i_job__payload[1:0])
         2'h1:
             /* empty */;
@@ -5931,9 +5939,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
     if (t2_first) begin
       if (t2_wrapped) begin
         r3v = 1'h1;
-      end else if (\$89 ) begin
+      end else if (\$93 ) begin
         r3v = 1'h1;
-      end else if (\$92 ) begin
+      end else if (\$96 ) begin
         r3v = 1'h1;
       end
     end
@@ -5946,11 +5954,11 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h05;
-      end else if (\$89 ) begin
+      end else if (\$93 ) begin
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h06;
-      end else if (\$92 ) begin
+      end else if (\$96 ) begin
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h16;
@@ -5960,36 +5968,36 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     r5v = 1'h0;
-    if (\$98 ) begin
+    if (\$102 ) begin
       casez (t4_fld)
         6'h03:
-            if (\$99 ) begin
+            if (\$103 ) begin
               r5v = 1'h1;
             end
         6'h06:
-            if (\$107 ) begin
+            if (\$111 ) begin
               r5v = 1'h1;
             end
         6'h0f:
-            if (\$110 ) begin
+            if (\$114 ) begin
               r5v = 1'h1;
             end
         6'h10:
-            if (\$112 ) begin
+            if (\$116 ) begin
               r5v = 1'h1;
             end
         6'h11:
-            if (\$123 ) begin
+            if (\$127 ) begin
               r5v = 1'h1;
             end
         6'h12:
-            if (\$134 ) begin
+            if (\$138 ) begin
               r5v = 1'h1;
-            end else if (\$146 ) begin
+            end else if (\$150 ) begin
               r5v = 1'h1;
             end
         6'h20:
-            if (\$148 ) begin
+            if (\$152 ) begin
               r5v = 1'h1;
             end
       endcase
@@ -5998,50 +6006,50 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     r5 = 33'h000000000;
-    if (\$98 ) begin
+    if (\$102 ) begin
       casez (t4_fld)
         6'h03:
-            if (\$99 ) begin
+            if (\$103 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h0c;
             end
         6'h06:
-            if (\$107 ) begin
+            if (\$111 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h18;
             end
         6'h0f:
-            if (\$110 ) begin
+            if (\$114 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h10;
             end
         6'h10:
-            if (\$112 ) begin
+            if (\$116 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h11;
             end
         6'h11:
-            if (\$123 ) begin
+            if (\$127 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h12;
             end
         6'h12:
-            if (\$134 ) begin
+            if (\$138 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h13;
-            end else if (\$146 ) begin
+            end else if (\$150 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h14;
             end
         6'h20:
-            if (\$148 ) begin
+            if (\$152 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h1a;
@@ -6051,53 +6059,53 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$251  = buf0;
-    if (\$169 ) begin
+    \$255  = buf0;
+    if (\$173 ) begin
       casez (wr[3:0])
         4'h0:
-            \$251  = i_beat__payload[63:0];
+            \$255  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$251  = 64'h0000000000000000;
+      \$255  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$252  = buf1;
-    if (\$169 ) begin
+    \$256  = buf1;
+    if (\$173 ) begin
       casez (wr[3:0])
         4'h0:
             /* empty */;
         4'h1:
-            \$252  = i_beat__payload[63:0];
+            \$256  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$252  = 64'h0000000000000000;
+      \$256  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$253  = buf2;
-    if (\$169 ) begin
+    \$257  = buf2;
+    if (\$173 ) begin
       casez (wr[3:0])
         4'h0:
             /* empty */;
         4'h1:
             /* empty */;
         4'h2:
-            \$253  = i_beat__payload[63:0];
+            \$257  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$253  = 64'h0000000000000000;
+      \$257  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$254  = buf3;
-    if (\$169 ) begin
+    \$258  = buf3;
+    if (\$173 ) begin
       casez (wr[3:0])
         4'h0:
             /* empty */;
@@ -6106,17 +6114,17 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h2:
             /* empty */;
         4'h3:
-            \$254  = i_beat__payload[63:0];
+            \$258  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$254  = 64'h0000000000000000;
+      \$258  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$255  = buf4;
-    if (\$169 ) begin
+    \$259  = buf4;
+    if (\$173 ) begin
       casez (wr[3:0])
         4'h0:
             /* empty */;
@@ -6127,17 +6135,17 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h3:
             /* empty */;
         4'h4:
-            \$255  = i_beat__payload[63:0];
+            \$259  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$255  = 64'h0000000000000000;
+      \$259  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$256  = buf5;
-    if (\$169 ) begin
+    \$260  = buf5;
+    if (\$173 ) begin
       casez (wr[3:0])
         4'h0:
             /* empty */;
@@ -6150,17 +6158,17 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h4:
             /* empty */;
         4'h5:
-            \$256  = i_beat__payload[63:0];
+            \$260  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$256  = 64'h0000000000000000;
+      \$260  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$257  = buf6;
-    if (\$169 ) begin
+    \$261  = buf6;
+    if (\$173 ) begin
       casez (wr[3:0])
         4'h0:
             /* empty */;
@@ -6175,17 +6183,17 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h5:
             /* empty */;
         4'h6:
-            \$257  = i_beat__payload[63:0];
+            \$261  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$257  = 64'h0000000000000000;
+      \$261  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$258  = buf7;
-    if (\$169 ) begin
+    \$262  = buf7;
+    if (\$173 ) begin
       casez (wr[3:0])
         4'h0:
             /* empty */;
@@ -6202,17 +6210,17 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h6:
             /* empty */;
         4'h7:
-            \$258  = i_beat__payload[63:0];
+            \$262  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$258  = 64'h0000000000000000;
+      \$262  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$259  = buf8;
-    if (\$169 ) begin
+    \$263  = buf8;
+    if (\$173 ) begin
       casez (wr[3:0])
         4'h0:
             /* empty */;
@@ -6231,17 +6239,17 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h7:
             /* empty */;
         4'h8:
-            \$259  = i_beat__payload[63:0];
+            \$263  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$259  = 64'h0000000000000000;
+      \$263  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$260  = buf9;
-    if (\$169 ) begin
+    \$264  = buf9;
+    if (\$173 ) begin
       casez (wr[3:0])
         4'h0:
             /* empty */;
@@ -6262,17 +6270,17 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h8:
             /* empty */;
         4'h9:
-            \$260  = i_beat__payload[63:0];
+            \$264  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$260  = 64'h0000000000000000;
+      \$264  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$261  = buf10;
-    if (\$169 ) begin
+    \$265  = buf10;
+    if (\$173 ) begin
       casez (wr[3:0])
         4'h0:
             /* empty */;
@@ -6295,17 +6303,17 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h9:
             /* empty */;
         4'ha:
-            \$261  = i_beat__payload[63:0];
+            \$265  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$261  = 64'h0000000000000000;
+      \$265  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$262  = buf11;
-    if (\$169 ) begin
+    \$266  = buf11;
+    if (\$173 ) begin
       casez (wr[3:0])
         4'h0:
             /* empty */;
@@ -6330,17 +6338,17 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'ha:
             /* empty */;
         4'hb:
-            \$262  = i_beat__payload[63:0];
+            \$266  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$262  = 64'h0000000000000000;
+      \$266  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$263  = buf12;
-    if (\$169 ) begin
+    \$267  = buf12;
+    if (\$173 ) begin
       casez (wr[3:0])
         4'h0:
             /* empty */;
@@ -6367,17 +6375,17 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'hb:
             /* empty */;
         4'hc:
-            \$263  = i_beat__payload[63:0];
+            \$267  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$263  = 64'h0000000000000000;
+      \$267  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$264  = buf13;
-    if (\$169 ) begin
+    \$268  = buf13;
+    if (\$173 ) begin
       casez (wr[3:0])
         4'h0:
             /* empty */;
@@ -6406,17 +6414,17 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'hc:
             /* empty */;
         4'hd:
-            \$264  = i_beat__payload[63:0];
+            \$268  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$264  = 64'h0000000000000000;
+      \$268  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$265  = buf14;
-    if (\$169 ) begin
+    \$269  = buf14;
+    if (\$173 ) begin
       casez (wr[3:0])
         4'h0:
             /* empty */;
@@ -6447,17 +6455,17 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'hd:
             /* empty */;
         4'he:
-            \$265  = i_beat__payload[63:0];
+            \$269  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$265  = 64'h0000000000000000;
+      \$269  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$266  = buf15;
-    if (\$169 ) begin
+    \$270  = buf15;
+    if (\$173 ) begin
       (* full_case = 32'd1 *)
       casez (wr[3:0])
         4'h0:
@@ -6491,170 +6499,65 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'he:
             /* empty */;
         4'hf:
-            \$266  = i_beat__payload[63:0];
+            \$270  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$266  = 64'h0000000000000000;
+      \$270  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$267  = wr;
-    if (\$169 ) begin
-      \$267  = \$170 [23:0];
+    \$271  = wr;
+    if (\$173 ) begin
+      \$271  = \$174 [23:0];
     end
     if (rst) begin
-      \$267  = 24'h000000;
+      \$271  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$268  = in_nb;
-    if (\$169 ) begin
+    \$272  = in_nb;
+    if (\$173 ) begin
       if (i_beat__payload[72]) begin
-        \$268  = 23'h000000;
-      end else if (\$171 ) begin
-        \$268  = \$172 [22:0];
+        \$272  = 23'h000000;
+      end else if (\$175 ) begin
+        \$272  = \$176 [22:0];
       end
     end
     if (rst) begin
-      \$268  = 23'h000000;
+      \$272  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$269  = \$173 [23:0];
-    if (rst) begin
-      \$269  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$270  = o_calldata__valid;
-    if (o_calldata__ready) begin
-      \$270  = 1'h0;
-    end
-    if (\$174 ) begin
-      casez (i_job__payload[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$176 ) begin
-              \$270  = 1'h1;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$178 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$270  = 1'h1;
-                end
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$270  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$271  = low;
-    if (\$174 ) begin
-      casez (i_job__payload[1:0])
-        2'h1:
-            if (\$175 ) begin
-              \$271  = { 1'h0, i_job__payload[56:32] };
-            end
-        2'h2:
-            if (\$176 ) begin
-              \$271  = 26'h0000000;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$178 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  if (\$181 ) begin
-                    \$271  = ce;
-                  end
-                end
-              end
-            end else if (bytes_in) begin
-              if (\$182 ) begin
-                \$271  = j_end;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$271  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$272  = o_calldata__payload;
-    if (\$174 ) begin
-      casez (i_job__payload[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$176 ) begin
-              \$272 [67:64] = 4'h0;
-              \$272 [68] = 1'h1;
-              \$272 [63:0] = 64'h0000000000000000;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$178 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$272 [68] = 1'h0;
-                  \$272 [63:0] = \$179 ;
-                  \$272 [67:64] = \$180 [3:0];
-                end
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$272  = 69'h000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$273  = cur_base;
-    if (\$174 ) begin
-      casez (i_job__payload[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$176 ) begin
-              \$273  = \$177 [23:0];
-            end
-      endcase
-    end
+    \$273  = \$177 [23:0];
     if (rst) begin
       \$273  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$274  = d_valid;
-    if (\$174 ) begin
+    \$274  = o_calldata__valid;
+    if (o_calldata__ready) begin
+      \$274  = 1'h0;
+    end
+    if (\$178 ) begin
       casez (i_job__payload[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$176 ) begin
-              \$274  = 1'h0;
+            if (\$180 ) begin
+              \$274  = 1'h1;
             end
         2'h0:
-            if (i_job__ready) begin
-              \$274  = 1'h0;
-              if (\$189 ) begin
-                \$274  = 1'h1;
+            if (is_data) begin
+              if (\$182 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$274  = 1'h1;
+                end
               end
             end
       endcase
@@ -6665,20 +6568,30 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$275  = q;
-    if (\$174 ) begin
+    \$275  = low;
+    if (\$178 ) begin
       casez (i_job__payload[1:0])
         2'h1:
-            /* empty */;
+            if (\$179 ) begin
+              \$275  = { 1'h0, i_job__payload[56:32] };
+            end
         2'h2:
-            /* empty */;
+            if (\$180 ) begin
+              \$275  = 26'h0000000;
+            end
         2'h0:
             if (is_data) begin
-              if (\$178 ) begin
+              if (\$182 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$275  = ce;
+                  if (\$185 ) begin
+                    \$275  = ce;
+                  end
                 end
+              end
+            end else if (bytes_in) begin
+              if (\$186 ) begin
+                \$275  = j_end;
               end
             end
       endcase
@@ -6689,45 +6602,44 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$276  = streaming;
-    if (\$174 ) begin
+    \$276  = o_calldata__payload;
+    if (\$178 ) begin
       casez (i_job__payload[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            /* empty */;
+            if (\$180 ) begin
+              \$276 [67:64] = 4'h0;
+              \$276 [68] = 1'h1;
+              \$276 [63:0] = 64'h0000000000000000;
+            end
         2'h0:
             if (is_data) begin
-              if (\$178 ) begin
+              if (\$182 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$276  = 1'h1;
+                  \$276 [68] = 1'h0;
+                  \$276 [63:0] = \$183 ;
+                  \$276 [67:64] = \$184 [3:0];
                 end
-              end
-              if (i_job__ready) begin
-                \$276  = 1'h0;
               end
             end
       endcase
     end
     if (rst) begin
-      \$276  = 1'h0;
+      \$276  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$277  = d_seq;
-    if (\$174 ) begin
+    \$277  = cur_base;
+    if (\$178 ) begin
       casez (i_job__payload[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            /* empty */;
-        2'h0:
-            if (i_job__ready) begin
-              if (\$189 ) begin
-                \$277  = i_job__payload[25:2];
-              end
+            if (\$180 ) begin
+              \$277  = \$181 [23:0];
             end
       endcase
     end
@@ -6737,51 +6649,74 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$278  = d_end;
-    if (\$174 ) begin
+    \$278  = d_valid;
+    if (\$178 ) begin
+      casez (i_job__payload[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$180 ) begin
+              \$278  = 1'h0;
+            end
+        2'h0:
+            if (i_job__ready) begin
+              \$278  = 1'h0;
+              if (\$193 ) begin
+                \$278  = 1'h1;
+              end
+            end
+      endcase
+    end
+    if (rst) begin
+      \$278  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$279  = q;
+    if (\$178 ) begin
       casez (i_job__payload[1:0])
         2'h1:
             /* empty */;
         2'h2:
             /* empty */;
         2'h0:
-            if (i_job__ready) begin
-              if (\$189 ) begin
-                \$278  = j_end;
+            if (is_data) begin
+              if (\$182 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$279  = ce;
+                end
               end
             end
       endcase
     end
     if (rst) begin
-      \$278  = 26'h0000000;
+      \$279  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$279  = d_ver;
-    if (\$174 ) begin
+    \$280  = streaming;
+    if (\$178 ) begin
       casez (i_job__payload[1:0])
         2'h1:
             /* empty */;
         2'h2:
             /* empty */;
         2'h0:
-            if (i_job__ready) begin
-              if (\$189 ) begin
-                \$279  = \$190 ;
+            if (is_data) begin
+              if (\$182 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$280  = 1'h1;
+                end
+              end
+              if (i_job__ready) begin
+                \$280  = 1'h0;
               end
             end
       endcase
-    end
-    if (rst) begin
-      \$279  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$280  = t1_valid;
-    if (adv) begin
-      \$280  = t0_valid;
     end
     if (rst) begin
       \$280  = 1'h0;
@@ -6789,49 +6724,82 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$281  = t1_end;
-    if (adv) begin
-      \$281  = t0_end;
+    \$281  = d_seq;
+    if (\$178 ) begin
+      casez (i_job__payload[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (i_job__ready) begin
+              if (\$193 ) begin
+                \$281  = i_job__payload[25:2];
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$281  = 1'h0;
+      \$281  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$282  = t1_fld;
-    if (adv) begin
-      \$282  = i_job__payload[31:26];
+    \$282  = d_end;
+    if (\$178 ) begin
+      casez (i_job__payload[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (i_job__ready) begin
+              if (\$193 ) begin
+                \$282  = j_end;
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$282  = 6'h00;
+      \$282  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$283  = t1_seq;
-    if (adv) begin
-      \$283  = t0_seq;
+    \$283  = d_ver;
+    if (\$178 ) begin
+      casez (i_job__payload[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (i_job__ready) begin
+              if (\$193 ) begin
+                \$283  = \$194 ;
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$283  = 25'h0000000;
+      \$283  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$284  = t1_ln;
+    \$284  = t1_valid;
     if (adv) begin
-      \$284  = \$36 [5:0];
+      \$284  = t0_valid;
     end
     if (rst) begin
-      \$284  = 6'h00;
+      \$284  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$285  = t1_short;
+    \$285  = t1_end;
     if (adv) begin
-      \$285  = short;
+      \$285  = t0_end;
     end
     if (rst) begin
       \$285  = 1'h0;
@@ -6839,39 +6807,39 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$286  = t1_first;
+    \$286  = t1_fld;
     if (adv) begin
-      \$286  = t0_first;
+      \$286  = i_job__payload[31:26];
     end
     if (rst) begin
-      \$286  = 1'h0;
+      \$286  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$287  = t1_wrapped;
+    \$287  = t1_seq;
     if (adv) begin
-      \$287  = i_job__payload[82];
+      \$287  = t0_seq;
     end
     if (rst) begin
-      \$287  = 1'h0;
+      \$287  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$288  = t1_own_fail;
+    \$288  = t1_ln;
     if (adv) begin
-      \$288  = t0_own_fail;
+      \$288  = \$40 [5:0];
     end
     if (rst) begin
-      \$288  = 1'h0;
+      \$288  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$289  = t1_r0v;
+    \$289  = t1_short;
     if (adv) begin
-      \$289  = t0_r0v;
+      \$289  = short;
     end
     if (rst) begin
       \$289  = 1'h0;
@@ -6879,39 +6847,39 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$290  = t1_r0;
+    \$290  = t1_first;
     if (adv) begin
-      \$290  = t0_r0;
+      \$290  = t0_first;
     end
     if (rst) begin
-      \$290  = 33'h000000000;
+      \$290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$291  = lane1;
+    \$291  = t1_wrapped;
     if (adv) begin
-      \$291  = i_job__payload[34:32];
+      \$291  = i_job__payload[82];
     end
     if (rst) begin
-      \$291  = 3'h0;
+      \$291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$292  = g1;
+    \$292  = t1_own_fail;
     if (adv) begin
-      \$292  = \$38 [3:0];
+      \$292  = t0_own_fail;
     end
     if (rst) begin
-      \$292  = 4'h0;
+      \$292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$293  = t2_valid;
+    \$293  = t1_r0v;
     if (adv) begin
-      \$293  = t1_valid;
+      \$293  = t0_r0v;
     end
     if (rst) begin
       \$293  = 1'h0;
@@ -6919,49 +6887,49 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$294  = t2_end;
+    \$294  = t1_r0;
     if (adv) begin
-      \$294  = t1_end;
+      \$294  = t0_r0;
     end
     if (rst) begin
-      \$294  = 1'h0;
+      \$294  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$295  = t2_fld;
+    \$295  = lane1;
     if (adv) begin
-      \$295  = t1_fld;
+      \$295  = i_job__payload[34:32];
     end
     if (rst) begin
-      \$295  = 6'h00;
+      \$295  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$296  = t2_seq;
+    \$296  = g1;
     if (adv) begin
-      \$296  = t1_seq;
+      \$296  = \$42 [3:0];
     end
     if (rst) begin
-      \$296  = 25'h0000000;
+      \$296  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$297  = t2_ln;
+    \$297  = t2_valid;
     if (adv) begin
-      \$297  = t1_ln;
+      \$297  = t1_valid;
     end
     if (rst) begin
-      \$297  = 6'h00;
+      \$297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$298  = t2_short;
+    \$298  = t2_end;
     if (adv) begin
-      \$298  = t1_short;
+      \$298  = t1_end;
     end
     if (rst) begin
       \$298  = 1'h0;
@@ -6969,39 +6937,39 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$299  = t2_first;
+    \$299  = t2_fld;
     if (adv) begin
-      \$299  = t1_first;
+      \$299  = t1_fld;
     end
     if (rst) begin
-      \$299  = 1'h0;
+      \$299  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$300  = t2_wrapped;
+    \$300  = t2_seq;
     if (adv) begin
-      \$300  = t1_wrapped;
+      \$300  = t1_seq;
     end
     if (rst) begin
-      \$300  = 1'h0;
+      \$300  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$301  = t2_own_fail;
+    \$301  = t2_ln;
     if (adv) begin
-      \$301  = t1_own_fail;
+      \$301  = t1_ln;
     end
     if (rst) begin
-      \$301  = 1'h0;
+      \$301  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$302  = t2_r0v;
+    \$302  = t2_short;
     if (adv) begin
-      \$302  = t1_r0v;
+      \$302  = t1_short;
     end
     if (rst) begin
       \$302  = 1'h0;
@@ -7009,29 +6977,29 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$303  = t2_r0;
+    \$303  = t2_first;
     if (adv) begin
-      \$303  = t1_r0;
+      \$303  = t1_first;
     end
     if (rst) begin
-      \$303  = 33'h000000000;
+      \$303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$304  = win;
+    \$304  = t2_wrapped;
     if (adv) begin
-      \$304  = \$201 ;
+      \$304  = t1_wrapped;
     end
     if (rst) begin
-      \$304  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$305  = t3_valid;
+    \$305  = t2_own_fail;
     if (adv) begin
-      \$305  = t2_valid;
+      \$305  = t1_own_fail;
     end
     if (rst) begin
       \$305  = 1'h0;
@@ -7039,9 +7007,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$306  = t3_end;
+    \$306  = t2_r0v;
     if (adv) begin
-      \$306  = t2_end;
+      \$306  = t1_r0v;
     end
     if (rst) begin
       \$306  = 1'h0;
@@ -7049,39 +7017,39 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$307  = t3_fld;
+    \$307  = t2_r0;
     if (adv) begin
-      \$307  = t2_fld;
+      \$307  = t1_r0;
     end
     if (rst) begin
-      \$307  = 6'h00;
+      \$307  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$308  = t3_seq;
+    \$308  = win;
     if (adv) begin
-      \$308  = t2_seq;
+      \$308  = \$205 ;
     end
     if (rst) begin
-      \$308  = 25'h0000000;
+      \$308  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$309  = t3_ln;
+    \$309  = t3_valid;
     if (adv) begin
-      \$309  = t2_ln;
+      \$309  = t2_valid;
     end
     if (rst) begin
-      \$309  = 6'h00;
+      \$309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$310  = t3_short;
+    \$310  = t3_end;
     if (adv) begin
-      \$310  = t2_short;
+      \$310  = t2_end;
     end
     if (rst) begin
       \$310  = 1'h0;
@@ -7089,39 +7057,39 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$311  = t3_first;
+    \$311  = t3_fld;
     if (adv) begin
-      \$311  = t2_first;
+      \$311  = t2_fld;
     end
     if (rst) begin
-      \$311  = 1'h0;
+      \$311  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$312  = t3_wrapped;
+    \$312  = t3_seq;
     if (adv) begin
-      \$312  = t2_wrapped;
+      \$312  = t2_seq;
     end
     if (rst) begin
-      \$312  = 1'h0;
+      \$312  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$313  = t3_own_fail;
+    \$313  = t3_ln;
     if (adv) begin
-      \$313  = \$203 ;
+      \$313  = t2_ln;
     end
     if (rst) begin
-      \$313  = 1'h0;
+      \$313  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$314  = t3_r0v;
+    \$314  = t3_short;
     if (adv) begin
-      \$314  = t2_r0v;
+      \$314  = t2_short;
     end
     if (rst) begin
       \$314  = 1'h0;
@@ -7129,29 +7097,29 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$315  = t3_r0;
+    \$315  = t3_first;
     if (adv) begin
-      \$315  = t2_r0;
+      \$315  = t2_first;
     end
     if (rst) begin
-      \$315  = 33'h000000000;
+      \$315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$316  = val3;
+    \$316  = t3_wrapped;
     if (adv) begin
-      \$316  = \$202 ;
+      \$316  = t2_wrapped;
     end
     if (rst) begin
-      \$316  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$317  = r3v_q;
+    \$317  = t3_own_fail;
     if (adv) begin
-      \$317  = r3v;
+      \$317  = \$207 ;
     end
     if (rst) begin
       \$317  = 1'h0;
@@ -7159,69 +7127,69 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$318  = r3_q;
+    \$318  = t3_r0v;
     if (adv) begin
-      \$318  = r3;
+      \$318  = t2_r0v;
     end
     if (rst) begin
-      \$318  = 33'h000000000;
+      \$318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$319  = t4_valid;
+    \$319  = t3_r0;
     if (adv) begin
-      \$319  = t3_valid;
+      \$319  = t2_r0;
     end
     if (rst) begin
-      \$319  = 1'h0;
+      \$319  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$320  = t4_end;
+    \$320  = val3;
     if (adv) begin
-      \$320  = t3_end;
+      \$320  = \$206 ;
     end
     if (rst) begin
-      \$320  = 1'h0;
+      \$320  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$321  = t4_fld;
+    \$321  = r3v_q;
     if (adv) begin
-      \$321  = t3_fld;
+      \$321  = r3v;
     end
     if (rst) begin
-      \$321  = 6'h00;
+      \$321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$322  = t4_seq;
+    \$322  = r3_q;
     if (adv) begin
-      \$322  = t3_seq;
+      \$322  = r3;
     end
     if (rst) begin
-      \$322  = 25'h0000000;
+      \$322  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$323  = t4_ln;
+    \$323  = t4_valid;
     if (adv) begin
-      \$323  = t3_ln;
+      \$323  = t3_valid;
     end
     if (rst) begin
-      \$323  = 6'h00;
+      \$323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$324  = t4_short;
+    \$324  = t4_end;
     if (adv) begin
-      \$324  = t3_short;
+      \$324  = t3_end;
     end
     if (rst) begin
       \$324  = 1'h0;
@@ -7229,39 +7197,39 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$325  = t4_first;
+    \$325  = t4_fld;
     if (adv) begin
-      \$325  = t3_first;
+      \$325  = t3_fld;
     end
     if (rst) begin
-      \$325  = 1'h0;
+      \$325  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$326  = t4_wrapped;
+    \$326  = t4_seq;
     if (adv) begin
-      \$326  = t3_wrapped;
+      \$326  = t3_seq;
     end
     if (rst) begin
-      \$326  = 1'h0;
+      \$326  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$327  = t4_own_fail;
+    \$327  = t4_ln;
     if (adv) begin
-      \$327  = t3_own_fail;
+      \$327  = t3_ln;
     end
     if (rst) begin
-      \$327  = 1'h0;
+      \$327  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$328  = t4_r0v;
+    \$328  = t4_short;
     if (adv) begin
-      \$328  = t3_r0v;
+      \$328  = t3_short;
     end
     if (rst) begin
       \$328  = 1'h0;
@@ -7269,29 +7237,29 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$329  = t4_r0;
+    \$329  = t4_first;
     if (adv) begin
-      \$329  = t3_r0;
+      \$329  = t3_first;
     end
     if (rst) begin
-      \$329  = 33'h000000000;
+      \$329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$330  = val4;
+    \$330  = t4_wrapped;
     if (adv) begin
-      \$330  = val3;
+      \$330  = t3_wrapped;
     end
     if (rst) begin
-      \$330  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$331  = r3v_4;
+    \$331  = t4_own_fail;
     if (adv) begin
-      \$331  = r3v_q;
+      \$331  = t3_own_fail;
     end
     if (rst) begin
       \$331  = 1'h0;
@@ -7299,89 +7267,89 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$332  = r3_4;
+    \$332  = t4_r0v;
     if (adv) begin
-      \$332  = r3_q;
+      \$332  = t3_r0v;
     end
     if (rst) begin
-      \$332  = 33'h000000000;
+      \$332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$333  = cmp_n;
+    \$333  = t4_r0;
     if (adv) begin
-      \$333  = { \$211 , \$210 , \$209 , \$208 , \$207 , \$206 , \$205 , \$204  };
+      \$333  = t3_r0;
     end
     if (rst) begin
-      \$333  = 8'h00;
+      \$333  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$334  = cmp_h;
+    \$334  = val4;
     if (adv) begin
-      \$334  = { \$219 , \$218 , \$217 , \$216 , \$215 , \$214 , \$213 , \$212  };
+      \$334  = val3;
     end
     if (rst) begin
-      \$334  = 8'h00;
+      \$334  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$335  = cmp_p;
+    \$335  = r3v_4;
     if (adv) begin
-      \$335  = { \$227 , \$226 , \$225 , \$224 , \$223 , \$222 , \$221 , \$220  };
+      \$335  = r3v_q;
     end
     if (rst) begin
-      \$335  = 8'h00;
+      \$335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$336  = zero_hi;
+    \$336  = r3_4;
     if (adv) begin
-      \$336  = \$228 ;
+      \$336  = r3_q;
     end
     if (rst) begin
-      \$336  = 1'h0;
+      \$336  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$337  = c0_27_28;
+    \$337  = cmp_n;
     if (adv) begin
-      \$337  = \$231 ;
+      \$337  = { \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208  };
     end
     if (rst) begin
-      \$337  = 1'h0;
+      \$337  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$338  = c0_lt37;
+    \$338  = cmp_h;
     if (adv) begin
-      \$338  = \$232 ;
+      \$338  = { \$223 , \$222 , \$221 , \$220 , \$219 , \$218 , \$217 , \$216  };
     end
     if (rst) begin
-      \$338  = 1'h0;
+      \$338  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$339  = c0_gt1;
+    \$339  = cmp_p;
     if (adv) begin
-      \$339  = \$233 ;
+      \$339  = { \$231 , \$230 , \$229 , \$228 , \$227 , \$226 , \$225 , \$224  };
     end
     if (rst) begin
-      \$339  = 1'h0;
+      \$339  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$340  = c0_ones;
+    \$340  = zero_hi;
     if (adv) begin
-      \$340  = \$234 ;
+      \$340  = \$232 ;
     end
     if (rst) begin
       \$340  = 1'h0;
@@ -7389,7 +7357,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$341  = c0_zero;
+    \$341  = c0_27_28;
     if (adv) begin
       \$341  = \$235 ;
     end
@@ -7399,7 +7367,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$342  = c0_one;
+    \$342  = c0_lt37;
     if (adv) begin
       \$342  = \$236 ;
     end
@@ -7409,89 +7377,129 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$343  = prio;
+    \$343  = c0_gt1;
     if (adv) begin
-      if (\$237 ) begin
-        \$343  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else if (\$243 ) begin
-        \$343  = val3;
-      end
+      \$343  = \$237 ;
     end
     if (rst) begin
-      \$343  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$343  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$344  = o_rec__valid;
+    \$344  = c0_ones;
+    if (adv) begin
+      \$344  = \$238 ;
+    end
+    if (rst) begin
+      \$344  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$345  = c0_zero;
+    if (adv) begin
+      \$345  = \$239 ;
+    end
+    if (rst) begin
+      \$345  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$346  = c0_one;
+    if (adv) begin
+      \$346  = \$240 ;
+    end
+    if (rst) begin
+      \$346  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$347  = prio;
+    if (adv) begin
+      if (\$241 ) begin
+        \$347  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else if (\$247 ) begin
+        \$347  = val3;
+      end
+    end
+    if (rst) begin
+      \$347  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$348  = o_rec__valid;
     if (o_rec__ready) begin
-      \$344  = 1'h0;
+      \$348  = 1'h0;
     end
-    if (\$244 ) begin
+    if (\$248 ) begin
       if (t4_end) begin
-        \$344  = 1'h1;
+        \$348  = 1'h1;
       end
     end
     if (rst) begin
-      \$344  = 1'h0;
+      \$348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$345  = o_rec__payload;
-    if (\$244 ) begin
+    \$349  = o_rec__payload;
+    if (\$248 ) begin
       if (t4_end) begin
-        \$345 [2592] = mv2;
-        \$345 [2625:2593] = mr2;
-        \$345 [63:0] = rec_nonce;
-        \$345 [127:64] = rec_gas_limit;
-        \$345 [383:128] = rec_chain_id;
-        \$345 [639:384] = rec_gas_price;
-        \$345 [895:640] = rec_max_priority_fee_per_gas;
-        \$345 [1151:896] = rec_max_fee_per_gas;
-        \$345 [1407:1152] = rec_max_fee_per_blob_gas;
-        \$345 [1663:1408] = rec_value;
-        \$345 [1919:1664] = rec_v;
-        \$345 [2175:1920] = rec_r;
-        \$345 [2431:2176] = rec_s;
-        \$345 [2591:2432] = rec_to;
+        \$349 [2592] = mv2;
+        \$349 [2625:2593] = mr2;
+        \$349 [63:0] = rec_nonce;
+        \$349 [127:64] = rec_gas_limit;
+        \$349 [383:128] = rec_chain_id;
+        \$349 [639:384] = rec_gas_price;
+        \$349 [895:640] = rec_max_priority_fee_per_gas;
+        \$349 [1151:896] = rec_max_fee_per_gas;
+        \$349 [1407:1152] = rec_max_fee_per_blob_gas;
+        \$349 [1663:1408] = rec_value;
+        \$349 [1919:1664] = rec_v;
+        \$349 [2175:1920] = rec_r;
+        \$349 [2431:2176] = rec_s;
+        \$349 [2591:2432] = rec_to;
       end
     end
     if (rst) begin
-      \$345  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$349  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$346  = rec_nonce;
-    if (\$244 ) begin
+    \$350  = rec_nonce;
+    if (\$248 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$346  = 64'h0000000000000000;
+        \$350  = 64'h0000000000000000;
       end else begin
-        if (\$250 ) begin
+        if (\$254 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
             6'h03:
-                \$346  = val4[63:0];
+                \$350  = val4[63:0];
           endcase
         end
       end
     end
     if (rst) begin
-      \$346  = 64'h0000000000000000;
+      \$350  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$347  = rec_gas_limit;
-    if (\$244 ) begin
+    \$351  = rec_gas_limit;
+    if (\$248 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$347  = 64'h0000000000000000;
+        \$351  = 64'h0000000000000000;
       end else begin
-        if (\$250 ) begin
+        if (\$254 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -7504,68 +7512,68 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             6'h06:
                 /* empty */;
             6'h07:
-                \$347  = val4[63:0];
+                \$351  = val4[63:0];
           endcase
         end
       end
     end
     if (rst) begin
-      \$347  = 64'h0000000000000000;
+      \$351  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$348  = rec_chain_id;
-    if (\$244 ) begin
+    \$352  = rec_chain_id;
+    if (\$248 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$348  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$352  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$250 ) begin
+        if (\$254 ) begin
           casez (t4_fld)
             6'h02:
-                \$348  = val4;
+                \$352  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$348  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$352  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$349  = rec_gas_price;
-    if (\$244 ) begin
+    \$353  = rec_gas_price;
+    if (\$248 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$349  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$353  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$250 ) begin
+        if (\$254 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
             6'h03:
                 /* empty */;
             6'h04:
-                \$349  = val4;
+                \$353  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$349  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$353  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$350  = rec_max_priority_fee_per_gas;
-    if (\$244 ) begin
+    \$354  = rec_max_priority_fee_per_gas;
+    if (\$248 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$350  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$354  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$250 ) begin
+        if (\$254 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -7574,24 +7582,24 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             6'h04:
                 /* empty */;
             6'h05:
-                \$350  = val4;
+                \$354  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$350  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$354  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$351  = rec_max_fee_per_gas;
-    if (\$244 ) begin
+    \$355  = rec_max_fee_per_gas;
+    if (\$248 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$351  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$355  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$250 ) begin
+        if (\$254 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -7602,24 +7610,24 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             6'h05:
                 /* empty */;
             6'h06:
-                \$351  = val4;
+                \$355  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$351  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$355  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$352  = rec_max_fee_per_blob_gas;
-    if (\$244 ) begin
+    \$356  = rec_max_fee_per_blob_gas;
+    if (\$248 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$352  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$356  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$250 ) begin
+        if (\$254 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -7636,24 +7644,24 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             6'h09:
                 /* empty */;
             6'h0c:
-                \$352  = val4;
+                \$356  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$352  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$356  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$353  = rec_value;
-    if (\$244 ) begin
+    \$357  = rec_value;
+    if (\$248 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$353  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$357  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$250 ) begin
+        if (\$254 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -7668,24 +7676,24 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             6'h07:
                 /* empty */;
             6'h09:
-                \$353  = val4;
+                \$357  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$353  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$357  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$354  = rec_v;
-    if (\$244 ) begin
+    \$358  = rec_v;
+    if (\$248 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$354  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$358  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$250 ) begin
+        if (\$254 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -7704,26 +7712,26 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             6'h0c:
                 /* empty */;
             6'h0f:
-                \$354  = val4;
+                \$358  = val4;
             6'h10:
-                \$354  = val4;
+                \$358  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$354  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$358  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$355  = rec_r;
-    if (\$244 ) begin
+    \$359  = rec_r;
+    if (\$248 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$355  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$359  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$250 ) begin
+        if (\$254 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -7746,24 +7754,24 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             6'h10:
                 /* empty */;
             6'h11:
-                \$355  = val4;
+                \$359  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$355  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$359  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$356  = rec_s;
-    if (\$244 ) begin
+    \$360  = rec_s;
+    if (\$248 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$356  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$360  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$250 ) begin
+        if (\$254 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -7788,24 +7796,24 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             6'h11:
                 /* empty */;
             6'h12:
-                \$356  = val4;
+                \$360  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$356  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$360  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$357  = rec_to;
-    if (\$244 ) begin
+    \$361  = rec_to;
+    if (\$248 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$357  = 160'h0000000000000000000000000000000000000000;
+        \$361  = 160'h0000000000000000000000000000000000000000;
       end else begin
-        if (\$250 ) begin
+        if (\$254 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -7832,42 +7840,42 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             6'h12:
                 /* empty */;
             6'h08:
-                \$357  = val4[159:0];
+                \$361  = val4[159:0];
           endcase
         end
       end
     end
     if (rst) begin
-      \$357  = 160'h0000000000000000000000000000000000000000;
+      \$361  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$358  = best_v;
-    if (\$244 ) begin
+    \$362  = best_v;
+    if (\$248 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$358  = 1'h0;
+        \$362  = 1'h0;
       end else begin
-        \$358  = mv2;
+        \$362  = mv2;
       end
     end
     if (rst) begin
-      \$358  = 1'h0;
+      \$362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$359  = best;
-    if (\$244 ) begin
+    \$363  = best;
+    if (\$248 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$359  = mr2;
+        \$363  = mr2;
       end
     end
     if (rst) begin
-      \$359  = 33'h000000000;
+      \$363  = 33'h000000000;
     end
   end
   assign nkeep = \$8 [3:0];
@@ -7876,17 +7884,17 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   assign p_nbeats = r_data[22:0];
   assign p_size = r_data[47:23];
   assign avail = \$17 [23:0];
-  assign keep_from = \$25 [23:0];
+  assign keep_from = \$29 [23:0];
   assign t0_fld = i_job__payload[31:26];
   assign t0_wrapped = i_job__payload[82];
-  assign t0_ln = \$36 [5:0];
+  assign t0_ln = \$40 [5:0];
   assign t0_short = short;
-  assign g0 = \$38 [3:0];
+  assign g0 = \$42 [3:0];
   assign lane0 = i_job__payload[34:32];
-  assign qb = \$47 [22:0];
-  assign ce_a = \$44 [25:0];
+  assign qb = \$51 [22:0];
+  assign ce_a = \$48 [25:0];
   assign val_be = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] };
-  assign rsh = \$93 [5:0];
+  assign rsh = \$97 [5:0];
   assign merged_v = mv2;
   assign merged = mr2;
   assign \i_beat__payload.data  = i_beat__payload[63:0];
@@ -7970,18 +7978,18 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   assign rd_ok[27:25] = 3'h4;
   assign rd_ok[24:0] = { 1'h0, d_seq };
   assign \$22  = { 3'h0, low_eff[25:3] };
-  assign \$24  = { 3'h0, low_eff[25:3] };
-  assign \$30  = { 3'h0, \$29 [25:3] };
-  assign \$37  = { 3'h0, i_job__payload[56:35] };
-  assign \$47  = { 3'h0, q_from[25:3] };
-  assign \$100  = 1'h0;
-  assign \$101  = cmp_p[0];
-  assign \$114  = 1'h0;
-  assign \$115  = cmp_n[0];
-  assign \$125  = 1'h0;
-  assign \$126  = cmp_n[0];
-  assign \$135  = 1'h0;
-  assign \$136  = cmp_h[0];
+  assign \$28  = { 3'h0, low_eff[25:3] };
+  assign \$34  = { 3'h0, \$33 [25:3] };
+  assign \$41  = { 3'h0, i_job__payload[56:35] };
+  assign \$51  = { 3'h0, q_from[25:3] };
+  assign \$104  = 1'h0;
+  assign \$105  = cmp_p[0];
+  assign \$118  = 1'h0;
+  assign \$119  = cmp_n[0];
+  assign \$129  = 1'h0;
+  assign \$130  = cmp_n[0];
+  assign \$139  = 1'h0;
+  assign \$140  = cmp_h[0];
 endmodule
 
 (* generator = "Amaranth" *)

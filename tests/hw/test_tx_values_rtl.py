@@ -1,0 +1,25 @@
+"""The generated value-stage RTL (``tx_values_top``) in Verilator (cocotb), against the grammar model.
+
+Each case is one simulator run of one cocotb test group (see ``sim/tb/tx_values/test_tx_values.py`` for
+what each checks); the Verilator model is built once and cached under ``build/sim/``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mevblade.sim.tb.tx_values.runner import run_cocotb
+
+pytestmark = [pytest.mark.rtl, pytest.mark.timeout(1800)]
+
+# one simulator run per group (a regex on the cocotb test names) -> how many cocotb tests it runs
+GROUPS = {
+    "test_mainnet_block|test_reset_mid_packet": 4,
+    "test_vector_slice|test_fuzz|test_one_input_far_behind|test_halted_progress_skips": 6,
+}
+
+
+@pytest.mark.parametrize("group", list(GROUPS))
+def test_values_rtl(group: str, vectors) -> None:
+    passed = run_cocotb(rf"\.({group})(/|$)", vectors, name=group.split("|")[0])
+    assert passed == GROUPS[group]
