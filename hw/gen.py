@@ -36,6 +36,7 @@ TOPS: dict[str, str] = {
     "tx_walker_top": "mevblade.hw.top_tx_walker:TxWalkerTop",
     "tx_values_top": "mevblade.hw.top_tx_values:TxValuesTop",
     "tx_grammar_top": "mevblade.hw.top_tx_grammar:TxGrammarTop",
+    "tx_decoder2_top": "mevblade.hw.top_tx_decoder2:TxDecoder2Top",
 }
 
 
