@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.rtl, pytest.mark.timeout(1800)]
 
 # one simulator run per group (a regex on the cocotb test names) -> how many cocotb tests it runs
 GROUPS = {
-    "test_mainnet_block|test_reset_mid_packet": 4,
+    "test_mainnet_block|test_reset_mid_packet": 3,
     "test_vector_slice|test_fuzz|test_one_input_far_behind|test_halted_progress_skips": 6,
 }
 

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 
 from mevblade.control.engine.software.rlp_walk import beats
 from mevblade.control.engine.software.tx_grammar_model import (
-    EndEntry, ErrorMerge, GrammarFsm, ValueStage, extract,
+    EndEntry, ErrorMerge, GrammarFsm, ValueStage, extract, fsm_outputs,
 )
 from mevblade.hw.layouts import POS_BITS, TxHeader
 from mevblade.hw.tx_grammar import F
 from mevblade.hw.tx_grammar_layouts import JobKind
 
-__all__ = ["VALUE_FIELDS", "ValueExpect", "job_stream", "expected", "halted_progress_skips"]
+__all__ = ["VALUE_FIELDS", "ValueExpect", "job_stream", "fsm_job_stream", "expected"]
 
 #: the record fields the value stage writes (the model's ``_REC_FIELD`` targets), in TxHeader order
 VALUE_FIELDS = tuple(name for name, _ in TxHeader if name in {
@@ -65,7 +65,7 @@ def _walk(raw: bytes):
                          "fld": 0 if vj is None else int(vj.fld), "start": min(entry.start, _SAT),
                          "length": min(entry.length, _SAT), "wrapped": int(entry.wrapped)})
             seq += 1
-    return jobs, fsm.jobs, len(raw), fsm.halted
+    return jobs, fsm.jobs, len(raw)
 
 
 def job_stream(raw: bytes) -> list[dict[str, int]]:
@@ -73,25 +73,16 @@ def job_stream(raw: bytes) -> list[dict[str, int]]:
     return _walk(raw)[0]
 
 
-def halted_progress_skips(raw: bytes) -> list[dict[str, int]]:
-    """:func:`job_stream` with the PROGRESS jobs after the FSM's halt pointing past their item
-    (``start`` = the item's end, capped at the packet size): what an FSM may send once no VALUE job
-    can follow, so that the value stage lets a long string's bytes go (see ``hw/tx_values.py``)."""
-    jobs, vjobs, size, halted = _walk(raw)
-    if not halted:
-        return jobs
-    last_value = max((j["seq"] for j in jobs if j["kind"] == JobKind.VALUE.value), default=-1)
-    out = []
-    for j in jobs:
-        if j["kind"] == JobKind.PROGRESS.value and j["seq"] > last_value:
-            j = dict(j, start=min(j["start"] + j["length"], size))
-        out.append(j)
-    return out
+def fsm_job_stream(raw: bytes) -> list[dict[str, int]]:
+    """The job stream in the grammar FSM gateware's own form (``tx_grammar_model.fsm_outputs``): as
+    :func:`job_stream`, but from the FSM's first error on a PROGRESS job's ``start`` is its item's end
+    (saturated), so that the value stage lets a long string's beats go (no VALUE job can follow)."""
+    return fsm_outputs(raw).jobs
 
 
 def expected(raw: bytes) -> ValueExpect:
     """The value fields, the value stage's lowest report and the calldata bytes for ``raw``."""
-    _, vjobs, size, _ = _walk(raw)
+    _, vjobs, size = _walk(raw)
     rec = {name: 0 for name, _ in TxHeader}
     merge = ErrorMerge()
     vs = ValueStage(rec, merge)
