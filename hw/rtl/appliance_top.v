@@ -1112,21 +1112,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .pool_rd_data(pool_rd_data),
     .pool_rd_en(rd_en),
     .pool_rd_slot(rd_slot),
-    .\port$20362$0 (dir_data_0_value),
-    .\port$20364$0 (dir_data_1_value),
-    .\port$20366$0 (dir_data_2_value),
-    .\port$20368$0 (dir_data_3_value),
-    .\port$20370$0 (dir_data_4_value),
-    .\port$20372$0 (dir_data_5_value),
-    .\port$20374$0 (dir_data_6_value),
-    .\port$20376$0 (dir_data_7_value),
-    .\port$20378$0 (dir_data_8_value),
-    .\port$20380$0 (dir_data_9_value),
-    .\port$20382$0 (dir_data_10_value),
-    .\port$20384$0 (dir_data_11_value),
-    .\port$20386$0 (dir_data_12_value),
-    .\port$20388$0 (dir_data_13_value),
-    .\port$20390$0 (dir_data_14_value[29:0]),
+    .\port$21871$0 (dir_data_0_value),
+    .\port$21873$0 (dir_data_1_value),
+    .\port$21875$0 (dir_data_2_value),
+    .\port$21877$0 (dir_data_3_value),
+    .\port$21879$0 (dir_data_4_value),
+    .\port$21881$0 (dir_data_5_value),
+    .\port$21883$0 (dir_data_6_value),
+    .\port$21885$0 (dir_data_7_value),
+    .\port$21887$0 (dir_data_8_value),
+    .\port$21889$0 (dir_data_9_value),
+    .\port$21891$0 (dir_data_10_value),
+    .\port$21893$0 (dir_data_11_value),
+    .\port$21895$0 (dir_data_12_value),
+    .\port$21897$0 (dir_data_13_value),
+    .\port$21899$0 (dir_data_14_value[29:0]),
     .rst(rst)
   );
   \appliance_top.csr  csr (
@@ -1234,7 +1234,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .pool_data_5_cur(pool_data_5_value),
     .pool_data_6_cur(pool_data_6_value),
     .pool_data_7_cur(pool_data_7_value),
-    .\port$20115$0 (host_rd_data),
+    .\port$21624$0 (host_rd_data),
     .records_rd(records_value),
     .router_cfg_valid(router_cfg_valid),
     .router_cfg_venue(router_cfg_venue),
@@ -1293,15 +1293,15 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .host_error(status_pool_error),
     .host_pending(status_pool_busy),
     .host_rd_data(host_rd_data),
-    .\port$20304$0 (pool_addr_index),
-    .\port$20306$0 (pool_data_0_value),
-    .\port$20308$0 (pool_data_1_value),
-    .\port$20310$0 (pool_data_2_value),
-    .\port$20312$0 (pool_data_3_value),
-    .\port$20314$0 (pool_data_4_value),
-    .\port$20316$0 (pool_data_5_value),
-    .\port$20318$0 (pool_data_6_value),
-    .\port$20320$0 (pool_data_7_value),
+    .\port$21813$0 (pool_addr_index),
+    .\port$21815$0 (pool_data_0_value),
+    .\port$21817$0 (pool_data_1_value),
+    .\port$21819$0 (pool_data_2_value),
+    .\port$21821$0 (pool_data_3_value),
+    .\port$21823$0 (pool_data_4_value),
+    .\port$21825$0 (pool_data_5_value),
+    .\port$21827$0 (pool_data_6_value),
+    .\port$21829$0 (pool_data_7_value),
     .rd_data(pool_rd_data),
     .rd_slot(rd_slot),
     .rp_eval__en(rd_en),
@@ -3084,7 +3084,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign version_major = 8'h01;
   assign version_minor = 8'h06;
   assign version_features = 8'h3f;
-  assign src_hash_value = 32'd1405385752;
+  assign src_hash_value = 32'd1287256688;
   assign cnt_rst = control_soft_reset;
   assign cycle = cycle_value;
   assign w_data = cycle_value[31:0];
@@ -3383,8 +3383,8 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.backrun (rst, pipe_rst, \o__ready$112 , pool_rd_data, c__payload, c__valid, i__valid, \i__payload$100 , dwp__en, dwp__addr, dir_count, maxc, \port$20362$0 , \port$20364$0 , \port$20366$0 , \port$20368$0 , \port$20370$0 , \port$20372$0 , \port$20374$0 , \port$20376$0 , \port$20378$0 
-, \port$20380$0 , \port$20382$0 , \port$20384$0 , \port$20386$0 , \port$20388$0 , \port$20390$0 , busy, i__ready, c__ready, begin_eval, pool_rd_slot, pool_rd_en, o__payload, o__valid, clk);
+module \appliance_top.backrun (rst, pipe_rst, \o__ready$112 , pool_rd_data, c__payload, c__valid, i__valid, \i__payload$100 , dwp__en, dwp__addr, dir_count, maxc, \port$21871$0 , \port$21873$0 , \port$21875$0 , \port$21877$0 , \port$21879$0 , \port$21881$0 , \port$21883$0 , \port$21885$0 , \port$21887$0 
+, \port$21889$0 , \port$21891$0 , \port$21893$0 , \port$21895$0 , \port$21897$0 , \port$21899$0 , busy, i__ready, c__ready, begin_eval, pool_rd_slot, pool_rd_en, o__payload, o__valid, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$2  = 0;
   input rst;
   wire rst;
@@ -3410,36 +3410,36 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$112 , pool_rd_data, c__p
   wire [8:0] dir_count;
   input [16:0] maxc;
   wire [16:0] maxc;
-  input [31:0] \port$20362$0 ;
-  wire [31:0] \port$20362$0 ;
-  input [31:0] \port$20364$0 ;
-  wire [31:0] \port$20364$0 ;
-  input [31:0] \port$20366$0 ;
-  wire [31:0] \port$20366$0 ;
-  input [31:0] \port$20368$0 ;
-  wire [31:0] \port$20368$0 ;
-  input [31:0] \port$20370$0 ;
-  wire [31:0] \port$20370$0 ;
-  input [31:0] \port$20372$0 ;
-  wire [31:0] \port$20372$0 ;
-  input [31:0] \port$20374$0 ;
-  wire [31:0] \port$20374$0 ;
-  input [31:0] \port$20376$0 ;
-  wire [31:0] \port$20376$0 ;
-  input [31:0] \port$20378$0 ;
-  wire [31:0] \port$20378$0 ;
-  input [31:0] \port$20380$0 ;
-  wire [31:0] \port$20380$0 ;
-  input [31:0] \port$20382$0 ;
-  wire [31:0] \port$20382$0 ;
-  input [31:0] \port$20384$0 ;
-  wire [31:0] \port$20384$0 ;
-  input [31:0] \port$20386$0 ;
-  wire [31:0] \port$20386$0 ;
-  input [31:0] \port$20388$0 ;
-  wire [31:0] \port$20388$0 ;
-  input [29:0] \port$20390$0 ;
-  wire [29:0] \port$20390$0 ;
+  input [31:0] \port$21871$0 ;
+  wire [31:0] \port$21871$0 ;
+  input [31:0] \port$21873$0 ;
+  wire [31:0] \port$21873$0 ;
+  input [31:0] \port$21875$0 ;
+  wire [31:0] \port$21875$0 ;
+  input [31:0] \port$21877$0 ;
+  wire [31:0] \port$21877$0 ;
+  input [31:0] \port$21879$0 ;
+  wire [31:0] \port$21879$0 ;
+  input [31:0] \port$21881$0 ;
+  wire [31:0] \port$21881$0 ;
+  input [31:0] \port$21883$0 ;
+  wire [31:0] \port$21883$0 ;
+  input [31:0] \port$21885$0 ;
+  wire [31:0] \port$21885$0 ;
+  input [31:0] \port$21887$0 ;
+  wire [31:0] \port$21887$0 ;
+  input [31:0] \port$21889$0 ;
+  wire [31:0] \port$21889$0 ;
+  input [31:0] \port$21891$0 ;
+  wire [31:0] \port$21891$0 ;
+  input [31:0] \port$21893$0 ;
+  wire [31:0] \port$21893$0 ;
+  input [31:0] \port$21895$0 ;
+  wire [31:0] \port$21895$0 ;
+  input [31:0] \port$21897$0 ;
+  wire [31:0] \port$21897$0 ;
+  input [29:0] \port$21899$0 ;
+  wire [29:0] \port$21899$0 ;
   output busy;
   reg busy;
   output i__ready;
@@ -4268,7 +4268,7 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$112 , pool_rd_data, c__p
   end
   always @(posedge clk) begin
     if (dwp__en)
-      dir[dwp__addr] <= { \port$20390$0 , \port$20388$0 , \port$20386$0 , \port$20384$0 , \port$20382$0 , \port$20380$0 , \port$20378$0 , \port$20376$0 , \port$20374$0 , \port$20372$0 , \port$20370$0 , \port$20368$0 , \port$20366$0 , \port$20364$0 , \port$20362$0  };
+      dir[dwp__addr] <= { \port$21899$0 , \port$21897$0 , \port$21895$0 , \port$21893$0 , \port$21891$0 , \port$21889$0 , \port$21887$0 , \port$21885$0 , \port$21883$0 , \port$21881$0 , \port$21879$0 , \port$21877$0 , \port$21875$0 , \port$21873$0 , \port$21871$0  };
   end
   reg [477:0] _0_;
   always @(posedge clk) begin
@@ -8576,44 +8576,44 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$112 , pool_rd_data, c__p
     end
   end
   assign dir_index = dwp__addr;
-  assign dwp__data = { \port$20390$0 , \port$20388$0 , \port$20386$0 , \port$20384$0 , \port$20382$0 , \port$20380$0 , \port$20378$0 , \port$20376$0 , \port$20374$0 , \port$20372$0 , \port$20370$0 , \port$20368$0 , \port$20366$0 , \port$20364$0 , \port$20362$0  };
-  assign dir_data = { \port$20390$0 , \port$20388$0 , \port$20386$0 , \port$20384$0 , \port$20382$0 , \port$20380$0 , \port$20378$0 , \port$20376$0 , \port$20374$0 , \port$20372$0 , \port$20370$0 , \port$20368$0 , \port$20366$0 , \port$20364$0 , \port$20362$0  };
+  assign dwp__data = { \port$21899$0 , \port$21897$0 , \port$21895$0 , \port$21893$0 , \port$21891$0 , \port$21889$0 , \port$21887$0 , \port$21885$0 , \port$21883$0 , \port$21881$0 , \port$21879$0 , \port$21877$0 , \port$21875$0 , \port$21873$0 , \port$21871$0  };
+  assign dir_data = { \port$21899$0 , \port$21897$0 , \port$21895$0 , \port$21893$0 , \port$21891$0 , \port$21889$0 , \port$21887$0 , \port$21885$0 , \port$21883$0 , \port$21881$0 , \port$21879$0 , \port$21877$0 , \port$21875$0 , \port$21873$0 , \port$21871$0  };
   assign dir_we = dwp__en;
   assign drp__data = dent;
   assign out = o__payload;
   assign o_valid = o__valid;
-  assign \dwp__data.valid  = \port$20362$0 [0];
-  assign \dwp__data.venue  = \port$20362$0 [8:1];
-  assign \dwp__data.base1  = \port$20362$0 [9];
-  assign \dwp__data.nsib  = \port$20362$0 [13:10];
-  assign \dwp__data.slot  = \port$20362$0 [29:14];
-  assign \dwp__data.token0  = { \port$20372$0 [29:0], \port$20370$0 , \port$20368$0 , \port$20366$0 , \port$20364$0 , \port$20362$0 [31:30] };
-  assign \dwp__data.token1  = { \port$20382$0 [29:0], \port$20380$0 , \port$20378$0 , \port$20376$0 , \port$20374$0 , \port$20372$0 [31:30] };
-  assign \dwp__data.sibs  = { \port$20390$0 , \port$20388$0 , \port$20386$0 , \port$20384$0 , \port$20382$0 [31:30] };
-  assign \dwp__data.sibs[0]  = { \port$20384$0 [13:0], \port$20382$0 [31:30] };
-  assign \dwp__data.sibs[1]  = \port$20384$0 [29:14];
-  assign \dwp__data.sibs[2]  = { \port$20386$0 [13:0], \port$20384$0 [31:30] };
-  assign \dwp__data.sibs[3]  = \port$20386$0 [29:14];
-  assign \dwp__data.sibs[4]  = { \port$20388$0 [13:0], \port$20386$0 [31:30] };
-  assign \dwp__data.sibs[5]  = \port$20388$0 [29:14];
-  assign \dwp__data.sibs[6]  = { \port$20390$0 [13:0], \port$20388$0 [31:30] };
-  assign \dwp__data.sibs[7]  = \port$20390$0 [29:14];
-  assign \dir_data.valid  = \port$20362$0 [0];
-  assign \dir_data.venue  = \port$20362$0 [8:1];
-  assign \dir_data.base1  = \port$20362$0 [9];
-  assign \dir_data.nsib  = \port$20362$0 [13:10];
-  assign \dir_data.slot  = \port$20362$0 [29:14];
-  assign \dir_data.token0  = { \port$20372$0 [29:0], \port$20370$0 , \port$20368$0 , \port$20366$0 , \port$20364$0 , \port$20362$0 [31:30] };
-  assign \dir_data.token1  = { \port$20382$0 [29:0], \port$20380$0 , \port$20378$0 , \port$20376$0 , \port$20374$0 , \port$20372$0 [31:30] };
-  assign \dir_data.sibs  = { \port$20390$0 , \port$20388$0 , \port$20386$0 , \port$20384$0 , \port$20382$0 [31:30] };
-  assign \dir_data.sibs[0]  = { \port$20384$0 [13:0], \port$20382$0 [31:30] };
-  assign \dir_data.sibs[1]  = \port$20384$0 [29:14];
-  assign \dir_data.sibs[2]  = { \port$20386$0 [13:0], \port$20384$0 [31:30] };
-  assign \dir_data.sibs[3]  = \port$20386$0 [29:14];
-  assign \dir_data.sibs[4]  = { \port$20388$0 [13:0], \port$20386$0 [31:30] };
-  assign \dir_data.sibs[5]  = \port$20388$0 [29:14];
-  assign \dir_data.sibs[6]  = { \port$20390$0 [13:0], \port$20388$0 [31:30] };
-  assign \dir_data.sibs[7]  = \port$20390$0 [29:14];
+  assign \dwp__data.valid  = \port$21871$0 [0];
+  assign \dwp__data.venue  = \port$21871$0 [8:1];
+  assign \dwp__data.base1  = \port$21871$0 [9];
+  assign \dwp__data.nsib  = \port$21871$0 [13:10];
+  assign \dwp__data.slot  = \port$21871$0 [29:14];
+  assign \dwp__data.token0  = { \port$21881$0 [29:0], \port$21879$0 , \port$21877$0 , \port$21875$0 , \port$21873$0 , \port$21871$0 [31:30] };
+  assign \dwp__data.token1  = { \port$21891$0 [29:0], \port$21889$0 , \port$21887$0 , \port$21885$0 , \port$21883$0 , \port$21881$0 [31:30] };
+  assign \dwp__data.sibs  = { \port$21899$0 , \port$21897$0 , \port$21895$0 , \port$21893$0 , \port$21891$0 [31:30] };
+  assign \dwp__data.sibs[0]  = { \port$21893$0 [13:0], \port$21891$0 [31:30] };
+  assign \dwp__data.sibs[1]  = \port$21893$0 [29:14];
+  assign \dwp__data.sibs[2]  = { \port$21895$0 [13:0], \port$21893$0 [31:30] };
+  assign \dwp__data.sibs[3]  = \port$21895$0 [29:14];
+  assign \dwp__data.sibs[4]  = { \port$21897$0 [13:0], \port$21895$0 [31:30] };
+  assign \dwp__data.sibs[5]  = \port$21897$0 [29:14];
+  assign \dwp__data.sibs[6]  = { \port$21899$0 [13:0], \port$21897$0 [31:30] };
+  assign \dwp__data.sibs[7]  = \port$21899$0 [29:14];
+  assign \dir_data.valid  = \port$21871$0 [0];
+  assign \dir_data.venue  = \port$21871$0 [8:1];
+  assign \dir_data.base1  = \port$21871$0 [9];
+  assign \dir_data.nsib  = \port$21871$0 [13:10];
+  assign \dir_data.slot  = \port$21871$0 [29:14];
+  assign \dir_data.token0  = { \port$21881$0 [29:0], \port$21879$0 , \port$21877$0 , \port$21875$0 , \port$21873$0 , \port$21871$0 [31:30] };
+  assign \dir_data.token1  = { \port$21891$0 [29:0], \port$21889$0 , \port$21887$0 , \port$21885$0 , \port$21883$0 , \port$21881$0 [31:30] };
+  assign \dir_data.sibs  = { \port$21899$0 , \port$21897$0 , \port$21895$0 , \port$21893$0 , \port$21891$0 [31:30] };
+  assign \dir_data.sibs[0]  = { \port$21893$0 [13:0], \port$21891$0 [31:30] };
+  assign \dir_data.sibs[1]  = \port$21893$0 [29:14];
+  assign \dir_data.sibs[2]  = { \port$21895$0 [13:0], \port$21893$0 [31:30] };
+  assign \dir_data.sibs[3]  = \port$21895$0 [29:14];
+  assign \dir_data.sibs[4]  = { \port$21897$0 [13:0], \port$21895$0 [31:30] };
+  assign \dir_data.sibs[5]  = \port$21897$0 [29:14];
+  assign \dir_data.sibs[6]  = { \port$21899$0 [13:0], \port$21897$0 [31:30] };
+  assign \dir_data.sibs[7]  = \port$21899$0 [29:14];
   assign \dent.valid  = dent[0];
   assign \dent.venue  = dent[8:1];
   assign \dent.base1  = dent[9];
@@ -16690,7 +16690,7 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, status_pool_busy, \port$20115$0 , cycle_rd, status_in_packet, bytes_rd, packets_rd, drops_rd
+module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, status_pool_busy, \port$21624$0 , cycle_rd, status_in_packet, bytes_rd, packets_rd, drops_rd
 , swaps_rd, opportunities_rd, host_evals_rd, records_rd, decode_errors_rd, err_empty_rd, err_unknown_type_rd, err_truncated_rd, err_trailing_bytes_rd, err_non_canonical_size_rd, err_leading_zero_rd, err_overruns_parent_rd, err_expected_string_rd, err_expected_list_rd, err_too_few_fields_rd, err_too_many_fields_rd, err_int_out_of_range_rd, err_bad_address_rd, err_bad_storage_key_rd, err_missing_to_rd, err_bad_v_rd
 , err_bad_y_parity_rd, err_bad_r_rd, err_bad_s_rd, err_high_s_rd, err_no_blob_hashes_rd, err_bad_blob_hash_rd, err_empty_authorization_list_rd, err_priority_fee_above_max_rd, err_initcode_too_large_rd, err_bad_sidecar_rd, err_too_large_rd, err_recovery_failed_rd, bus__bvalid, control_soft_reset, control_flush, pool_cmd_commit, pool_cmd_readback, router_cmd_commit, dir_cmd_commit, cyc_cmd_go, control_enable
 , output_cfg_tx_headers, output_cfg_swaps, output_cfg_opportunities, pool_addr_index, pool_data_0_cur, pool_data_1_cur, pool_data_2_cur, pool_data_3_cur, pool_data_4_cur, pool_data_5_cur, pool_data_6_cur, pool_data_7_cur, router_sel_index, router_cfg_valid, router_cfg_weth_valid, router_cfg_venue, router_cfg_venue_valid, selector_mask_enable, router_chain_cur, router_word_0_cur, router_word_1_cur
@@ -16728,8 +16728,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire bus__arready;
   input status_pool_busy;
   wire status_pool_busy;
-  input [255:0] \port$20115$0 ;
-  wire [255:0] \port$20115$0 ;
+  input [255:0] \port$21624$0 ;
+  wire [255:0] \port$21624$0 ;
   input [63:0] cycle_rd;
   wire [63:0] cycle_rd;
   input status_in_packet;
@@ -19072,7 +19072,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h001:
             \$402  = version_rd;
         10'h002:
-            \$402  = 32'd1405385752;
+            \$402  = 32'd1287256688;
         10'h004:
             \$402  = control_rd;
         10'h005:
@@ -19104,21 +19104,21 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h04f:
             \$402  = pool_data_7_cur;
         10'h050:
-            \$402  = \port$20115$0 [31:0];
+            \$402  = \port$21624$0 [31:0];
         10'h051:
-            \$402  = \port$20115$0 [63:32];
+            \$402  = \port$21624$0 [63:32];
         10'h052:
-            \$402  = \port$20115$0 [95:64];
+            \$402  = \port$21624$0 [95:64];
         10'h053:
-            \$402  = \port$20115$0 [127:96];
+            \$402  = \port$21624$0 [127:96];
         10'h054:
-            \$402  = \port$20115$0 [159:128];
+            \$402  = \port$21624$0 [159:128];
         10'h055:
-            \$402  = \port$20115$0 [191:160];
+            \$402  = \port$21624$0 [191:160];
         10'h056:
-            \$402  = \port$20115$0 [223:192];
+            \$402  = \port$21624$0 [223:192];
         10'h057:
-            \$402  = \port$20115$0 [255:224];
+            \$402  = \port$21624$0 [255:224];
         10'h080:
             \$402  = router_sel_rd;
         10'h081:
@@ -19581,8 +19581,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign version_minor = 8'h06;
   assign version_major = 8'h01;
   assign version_features = 8'h3f;
-  assign src_hash_rd = 32'd1405385752;
-  assign src_hash_value = 32'd1405385752;
+  assign src_hash_rd = 32'd1287256688;
+  assign src_hash_value = 32'd1287256688;
   assign cycle_value = cycle_rd;
   assign pool_data_0_rd = pool_data_0_cur;
   assign pool_data_1_rd = pool_data_1_cur;
@@ -19592,22 +19592,22 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign pool_data_5_rd = pool_data_5_cur;
   assign pool_data_6_rd = pool_data_6_cur;
   assign pool_data_7_rd = pool_data_7_cur;
-  assign pool_rdata_0_rd = \port$20115$0 [31:0];
-  assign pool_rdata_0_value = \port$20115$0 [31:0];
-  assign pool_rdata_1_rd = \port$20115$0 [63:32];
-  assign pool_rdata_1_value = \port$20115$0 [63:32];
-  assign pool_rdata_2_rd = \port$20115$0 [95:64];
-  assign pool_rdata_2_value = \port$20115$0 [95:64];
-  assign pool_rdata_3_rd = \port$20115$0 [127:96];
-  assign pool_rdata_3_value = \port$20115$0 [127:96];
-  assign pool_rdata_4_rd = \port$20115$0 [159:128];
-  assign pool_rdata_4_value = \port$20115$0 [159:128];
-  assign pool_rdata_5_rd = \port$20115$0 [191:160];
-  assign pool_rdata_5_value = \port$20115$0 [191:160];
-  assign pool_rdata_6_rd = \port$20115$0 [223:192];
-  assign pool_rdata_6_value = \port$20115$0 [223:192];
-  assign pool_rdata_7_rd = \port$20115$0 [255:224];
-  assign pool_rdata_7_value = \port$20115$0 [255:224];
+  assign pool_rdata_0_rd = \port$21624$0 [31:0];
+  assign pool_rdata_0_value = \port$21624$0 [31:0];
+  assign pool_rdata_1_rd = \port$21624$0 [63:32];
+  assign pool_rdata_1_value = \port$21624$0 [63:32];
+  assign pool_rdata_2_rd = \port$21624$0 [95:64];
+  assign pool_rdata_2_value = \port$21624$0 [95:64];
+  assign pool_rdata_3_rd = \port$21624$0 [127:96];
+  assign pool_rdata_3_value = \port$21624$0 [127:96];
+  assign pool_rdata_4_rd = \port$21624$0 [159:128];
+  assign pool_rdata_4_value = \port$21624$0 [159:128];
+  assign pool_rdata_5_rd = \port$21624$0 [191:160];
+  assign pool_rdata_5_value = \port$21624$0 [191:160];
+  assign pool_rdata_6_rd = \port$21624$0 [223:192];
+  assign pool_rdata_6_value = \port$21624$0 [223:192];
+  assign pool_rdata_7_rd = \port$21624$0 [255:224];
+  assign pool_rdata_7_value = \port$21624$0 [255:224];
   assign router_chain_rd = router_chain_cur;
   assign router_word_0_rd = router_word_0_cur;
   assign router_word_1_rd = router_word_1_cur;
@@ -20046,22 +20046,22 @@ module \appliance_top.decoder (rst, pipe_rst, o__ready, i__ready, \o__ready$36 ,
     .o_calldata__ready(o_calldata__ready),
     .o_calldata__valid(w_en),
     .pipe_rst(pipe_rst),
-    .\port$20501$0 (\$1 ),
-    .\port$20503$0 (\$2 ),
-    .\port$20505$0 (\$3 ),
-    .\port$20507$0 (\$4 ),
-    .\port$20509$0 (\$5 ),
-    .\port$20511$0 (\$6 ),
-    .\port$20513$0 (\$7 ),
-    .\port$20515$0 (\$8 ),
-    .\port$20517$0 (\$9 ),
-    .\port$20519$0 (\$10 ),
-    .\port$20521$0 (\$11 ),
-    .\port$20523$0 (\$12 ),
-    .\port$20525$0 (\$13 ),
-    .\port$20527$0 (\$14 ),
-    .\port$20529$0 (\$15 ),
-    .\port$20531$0 (\$16 ),
+    .\port$22010$0 (\$1 ),
+    .\port$22012$0 (\$2 ),
+    .\port$22014$0 (\$3 ),
+    .\port$22016$0 (\$4 ),
+    .\port$22018$0 (\$5 ),
+    .\port$22020$0 (\$6 ),
+    .\port$22022$0 (\$7 ),
+    .\port$22024$0 (\$8 ),
+    .\port$22026$0 (\$9 ),
+    .\port$22028$0 (\$10 ),
+    .\port$22030$0 (\$11 ),
+    .\port$22032$0 (\$12 ),
+    .\port$22034$0 (\$13 ),
+    .\port$22036$0 (\$14 ),
+    .\port$22038$0 (\$15 ),
+    .\port$22040$0 (\$16 ),
     .\release (\release ),
     .rst(rst)
   );
@@ -26422,7 +26422,7 @@ module \appliance_top.decoder.gearbox (rst, pipe_rst, avail, i__ready, i__valid,
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata__ready, \port$20501$0 , \port$20503$0 , \port$20505$0 , \port$20507$0 , \port$20509$0 , \port$20511$0 , \port$20513$0 , \port$20515$0 , \port$20517$0 , \port$20519$0 , \port$20521$0 , \port$20523$0 , \port$20525$0 , \port$20527$0 , \port$20529$0 , \port$20531$0 
+module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata__ready, \port$22010$0 , \port$22012$0 , \port$22014$0 , \port$22016$0 , \port$22018$0 , \port$22020$0 , \port$22022$0 , \port$22024$0 , \port$22026$0 , \port$22028$0 , \port$22030$0 , \port$22032$0 , \port$22034$0 , \port$22036$0 , \port$22038$0 , \port$22040$0 
 , at_end, o_calldata__valid, o_calldata__payload, consume, \release , o__valid, o__payload, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$9  = 0;
   input rst;
@@ -26435,38 +26435,38 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   wire [5:0] avail;
   input o_calldata__ready;
   wire o_calldata__ready;
-  input [7:0] \port$20501$0 ;
-  wire [7:0] \port$20501$0 ;
-  input [7:0] \port$20503$0 ;
-  wire [7:0] \port$20503$0 ;
-  input [7:0] \port$20505$0 ;
-  wire [7:0] \port$20505$0 ;
-  input [7:0] \port$20507$0 ;
-  wire [7:0] \port$20507$0 ;
-  input [7:0] \port$20509$0 ;
-  wire [7:0] \port$20509$0 ;
-  input [7:0] \port$20511$0 ;
-  wire [7:0] \port$20511$0 ;
-  input [7:0] \port$20513$0 ;
-  wire [7:0] \port$20513$0 ;
-  input [7:0] \port$20515$0 ;
-  wire [7:0] \port$20515$0 ;
-  input [7:0] \port$20517$0 ;
-  wire [7:0] \port$20517$0 ;
-  input [7:0] \port$20519$0 ;
-  wire [7:0] \port$20519$0 ;
-  input [7:0] \port$20521$0 ;
-  wire [7:0] \port$20521$0 ;
-  input [7:0] \port$20523$0 ;
-  wire [7:0] \port$20523$0 ;
-  input [7:0] \port$20525$0 ;
-  wire [7:0] \port$20525$0 ;
-  input [7:0] \port$20527$0 ;
-  wire [7:0] \port$20527$0 ;
-  input [7:0] \port$20529$0 ;
-  wire [7:0] \port$20529$0 ;
-  input [7:0] \port$20531$0 ;
-  wire [7:0] \port$20531$0 ;
+  input [7:0] \port$22010$0 ;
+  wire [7:0] \port$22010$0 ;
+  input [7:0] \port$22012$0 ;
+  wire [7:0] \port$22012$0 ;
+  input [7:0] \port$22014$0 ;
+  wire [7:0] \port$22014$0 ;
+  input [7:0] \port$22016$0 ;
+  wire [7:0] \port$22016$0 ;
+  input [7:0] \port$22018$0 ;
+  wire [7:0] \port$22018$0 ;
+  input [7:0] \port$22020$0 ;
+  wire [7:0] \port$22020$0 ;
+  input [7:0] \port$22022$0 ;
+  wire [7:0] \port$22022$0 ;
+  input [7:0] \port$22024$0 ;
+  wire [7:0] \port$22024$0 ;
+  input [7:0] \port$22026$0 ;
+  wire [7:0] \port$22026$0 ;
+  input [7:0] \port$22028$0 ;
+  wire [7:0] \port$22028$0 ;
+  input [7:0] \port$22030$0 ;
+  wire [7:0] \port$22030$0 ;
+  input [7:0] \port$22032$0 ;
+  wire [7:0] \port$22032$0 ;
+  input [7:0] \port$22034$0 ;
+  wire [7:0] \port$22034$0 ;
+  input [7:0] \port$22036$0 ;
+  wire [7:0] \port$22036$0 ;
+  input [7:0] \port$22038$0 ;
+  wire [7:0] \port$22038$0 ;
+  input [7:0] \port$22040$0 ;
+  wire [7:0] \port$22040$0 ;
   input at_end;
   wire at_end;
   output o_calldata__valid;
@@ -28675,12 +28675,12 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$19  = cur_f == 5'h1e;
   assign \$20  = cur_f == 6'h20;
   assign \$21  = | { \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3  };
-  assign \$22  = ! \port$20501$0 ;
+  assign \$22  = ! \port$22010$0 ;
   assign lz = \$21  & \$22 ;
-  assign \$23  = \port$20501$0  < 8'h80;
+  assign \$23  = \port$22010$0  < 8'h80;
   assign \$24  = cur_wrapped & \$23 ;
   assign \$25  = cur_f == 5'h17;
-  assign \$26  = \port$20501$0  != 1'h1;
+  assign \$26  = \port$22010$0  != 1'h1;
   assign \$27  = \$25  & \$26 ;
   assign \$28  = avail < t;
   assign a_trunc = at_end & \$28 ;
@@ -28763,7 +28763,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$78  = \$77  & err;
   assign \$79  = a_complete & \err$24 ;
   assign b_active = rem < 4'h8;
-  assign \$80  = \port$20501$0  < 8'h80;
+  assign \$80  = \port$22010$0  < 8'h80;
   assign typed = start & \$80 ;
   assign o = rem[2:0] | { 2'h0, typed };
   assign p = pos + o;
@@ -28777,14 +28777,14 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$85  = $signed(\$81 ) < $signed(6'h10);
   assign rel_near = \$84  & \$85 ;
   assign has_byte = avail > o;
-  assign ll_l0 = \port$20501$0 [2:0] + 1'h1;
-  assign ll_l1 = \port$20503$0 [2:0] + 1'h1;
-  assign ll_l2 = \port$20505$0 [2:0] + 1'h1;
-  assign ll_l3 = \port$20507$0 [2:0] + 1'h1;
-  assign ll_l4 = \port$20509$0 [2:0] + 1'h1;
-  assign ll_l5 = \port$20511$0 [2:0] + 1'h1;
-  assign ll_l6 = \port$20513$0 [2:0] + 1'h1;
-  assign ll_l7 = \port$20515$0 [2:0] + 1'h1;
+  assign ll_l0 = \port$22010$0 [2:0] + 1'h1;
+  assign ll_l1 = \port$22012$0 [2:0] + 1'h1;
+  assign ll_l2 = \port$22014$0 [2:0] + 1'h1;
+  assign ll_l3 = \port$22016$0 [2:0] + 1'h1;
+  assign ll_l4 = \port$22018$0 [2:0] + 1'h1;
+  assign ll_l5 = \port$22020$0 [2:0] + 1'h1;
+  assign ll_l6 = \port$22022$0 [2:0] + 1'h1;
+  assign ll_l7 = \port$22024$0 [2:0] + 1'h1;
   assign \$86  = ll_at_o >= 3'h4;
   assign huge = is_long_at_o & \$86 ;
   assign \$87  = p + h_at_o;
@@ -28908,12 +28908,12 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign trailing = \$199  | \$200 ;
   assign \$201  = ! avail;
   assign \$202  = at_end & \$201 ;
-  assign \$203  = \port$20501$0  >= 8'h80;
-  assign \$204  = \port$20501$0  < 8'hc0;
+  assign \$203  = \port$22010$0  >= 8'h80;
+  assign \$204  = \port$22010$0  < 8'hc0;
   assign \$205  = \$203  & \$204 ;
-  assign \$206  = \port$20501$0  < 8'h80;
-  assign \$207  = ! \port$20501$0 ;
-  assign \$208  = \port$20501$0  > 3'h4;
+  assign \$206  = \port$22010$0  < 8'h80;
+  assign \$207  = ! \port$22010$0 ;
+  assign \$208  = \port$22010$0  > 3'h4;
   assign \$209  = \$207  | \$208 ;
   assign \$210  = \$206  & \$209 ;
   assign \$211  = | depth;
@@ -29047,12 +29047,12 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign over14 = at_end & \$324 ;
   assign \$325  = avail < 4'hf;
   assign over15 = at_end & \$325 ;
-  assign single2_p0 = \port$20501$0  < 8'h80;
-  assign \$326  = \port$20501$0  >= 8'h80;
-  assign \$327  = \port$20501$0  < 8'hb8;
+  assign single2_p0 = \port$22010$0  < 8'h80;
+  assign \$326  = \port$22010$0  >= 8'h80;
+  assign \$327  = \port$22010$0  < 8'hb8;
   assign short2_p0 = \$326  & \$327 ;
-  assign len2_p0 = single2_p0 ? 6'h01 : \port$20501$0 [5:0];
-  assign fb2_p0 = single2_p0 ? \port$20501$0  : \port$20503$0 ;
+  assign len2_p0 = single2_p0 ? 6'h01 : \port$22010$0 [5:0];
+  assign fb2_p0 = single2_p0 ? \port$22010$0  : \port$22012$0 ;
   assign \$328  = len2_p0 <= 6'h20;
   assign \$329  = len2_p0 <= 4'h8;
   assign \$330  = len2_p0 <= 6'h20;
@@ -29073,7 +29073,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$345  = \$344  & fast2_p0;
   assign \$346  = ! len2_p0;
   assign \$347  = | fb2_p0;
-  assign \$348  = \port$20501$0  == 8'h81;
+  assign \$348  = \port$22010$0  == 8'h81;
   assign \$349  = fb2_p0 < 8'h80;
   assign \$350  = \$348  & \$349 ;
   assign \$351  = ~ \$350 ;
@@ -29086,12 +29086,12 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$357  = rel_far | \$356 ;
   assign relok2_p0 = \$354  & \$357 ;
   assign \$359  = \$358  ? avail : { 2'h0, dec2_p0_oe };
-  assign single2_p1 = \port$20503$0  < 8'h80;
-  assign \$360  = \port$20503$0  >= 8'h80;
-  assign \$361  = \port$20503$0  < 8'hb8;
+  assign single2_p1 = \port$22012$0  < 8'h80;
+  assign \$360  = \port$22012$0  >= 8'h80;
+  assign \$361  = \port$22012$0  < 8'hb8;
   assign short2_p1 = \$360  & \$361 ;
-  assign len2_p1 = single2_p1 ? 6'h01 : \port$20503$0 [5:0];
-  assign fb2_p1 = single2_p1 ? \port$20503$0  : \port$20505$0 ;
+  assign len2_p1 = single2_p1 ? 6'h01 : \port$22012$0 [5:0];
+  assign fb2_p1 = single2_p1 ? \port$22012$0  : \port$22014$0 ;
   assign \$362  = len2_p1 <= 6'h20;
   assign \$363  = len2_p1 <= 4'h8;
   assign \$364  = len2_p1 <= 6'h20;
@@ -29112,7 +29112,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$379  = \$378  & fast2_p1;
   assign \$380  = ! len2_p1;
   assign \$381  = | fb2_p1;
-  assign \$382  = \port$20503$0  == 8'h81;
+  assign \$382  = \port$22012$0  == 8'h81;
   assign \$383  = fb2_p1 < 8'h80;
   assign \$384  = \$382  & \$383 ;
   assign \$385  = ~ \$384 ;
@@ -29125,12 +29125,12 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$391  = rel_far | \$390 ;
   assign relok2_p1 = \$388  & \$391 ;
   assign \$393  = \$392  ? avail : { 2'h0, dec2_p1_oe };
-  assign single2_p2 = \port$20505$0  < 8'h80;
-  assign \$394  = \port$20505$0  >= 8'h80;
-  assign \$395  = \port$20505$0  < 8'hb8;
+  assign single2_p2 = \port$22014$0  < 8'h80;
+  assign \$394  = \port$22014$0  >= 8'h80;
+  assign \$395  = \port$22014$0  < 8'hb8;
   assign short2_p2 = \$394  & \$395 ;
-  assign len2_p2 = single2_p2 ? 6'h01 : \port$20505$0 [5:0];
-  assign fb2_p2 = single2_p2 ? \port$20505$0  : \port$20507$0 ;
+  assign len2_p2 = single2_p2 ? 6'h01 : \port$22014$0 [5:0];
+  assign fb2_p2 = single2_p2 ? \port$22014$0  : \port$22016$0 ;
   assign \$396  = len2_p2 <= 6'h20;
   assign \$397  = len2_p2 <= 4'h8;
   assign \$398  = len2_p2 <= 6'h20;
@@ -29151,7 +29151,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$413  = \$412  & fast2_p2;
   assign \$414  = ! len2_p2;
   assign \$415  = | fb2_p2;
-  assign \$416  = \port$20505$0  == 8'h81;
+  assign \$416  = \port$22014$0  == 8'h81;
   assign \$417  = fb2_p2 < 8'h80;
   assign \$418  = \$416  & \$417 ;
   assign \$419  = ~ \$418 ;
@@ -29164,12 +29164,12 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$425  = rel_far | \$424 ;
   assign relok2_p2 = \$422  & \$425 ;
   assign \$427  = \$426  ? avail : { 2'h0, dec2_p2_oe };
-  assign single2_p3 = \port$20507$0  < 8'h80;
-  assign \$428  = \port$20507$0  >= 8'h80;
-  assign \$429  = \port$20507$0  < 8'hb8;
+  assign single2_p3 = \port$22016$0  < 8'h80;
+  assign \$428  = \port$22016$0  >= 8'h80;
+  assign \$429  = \port$22016$0  < 8'hb8;
   assign short2_p3 = \$428  & \$429 ;
-  assign len2_p3 = single2_p3 ? 6'h01 : \port$20507$0 [5:0];
-  assign fb2_p3 = single2_p3 ? \port$20507$0  : \port$20509$0 ;
+  assign len2_p3 = single2_p3 ? 6'h01 : \port$22016$0 [5:0];
+  assign fb2_p3 = single2_p3 ? \port$22016$0  : \port$22018$0 ;
   assign \$430  = len2_p3 <= 6'h20;
   assign \$431  = len2_p3 <= 4'h8;
   assign \$432  = len2_p3 <= 6'h20;
@@ -29190,7 +29190,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$447  = \$446  & fast2_p3;
   assign \$448  = ! len2_p3;
   assign \$449  = | fb2_p3;
-  assign \$450  = \port$20507$0  == 8'h81;
+  assign \$450  = \port$22016$0  == 8'h81;
   assign \$451  = fb2_p3 < 8'h80;
   assign \$452  = \$450  & \$451 ;
   assign \$453  = ~ \$452 ;
@@ -29203,12 +29203,12 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$459  = rel_far | \$458 ;
   assign relok2_p3 = \$456  & \$459 ;
   assign \$461  = \$460  ? avail : { 2'h0, dec2_p3_oe };
-  assign single2_p4 = \port$20509$0  < 8'h80;
-  assign \$462  = \port$20509$0  >= 8'h80;
-  assign \$463  = \port$20509$0  < 8'hb8;
+  assign single2_p4 = \port$22018$0  < 8'h80;
+  assign \$462  = \port$22018$0  >= 8'h80;
+  assign \$463  = \port$22018$0  < 8'hb8;
   assign short2_p4 = \$462  & \$463 ;
-  assign len2_p4 = single2_p4 ? 6'h01 : \port$20509$0 [5:0];
-  assign fb2_p4 = single2_p4 ? \port$20509$0  : \port$20511$0 ;
+  assign len2_p4 = single2_p4 ? 6'h01 : \port$22018$0 [5:0];
+  assign fb2_p4 = single2_p4 ? \port$22018$0  : \port$22020$0 ;
   assign \$464  = len2_p4 <= 6'h20;
   assign \$465  = len2_p4 <= 4'h8;
   assign \$466  = len2_p4 <= 6'h20;
@@ -29229,7 +29229,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$481  = \$480  & fast2_p4;
   assign \$482  = ! len2_p4;
   assign \$483  = | fb2_p4;
-  assign \$484  = \port$20509$0  == 8'h81;
+  assign \$484  = \port$22018$0  == 8'h81;
   assign \$485  = fb2_p4 < 8'h80;
   assign \$486  = \$484  & \$485 ;
   assign \$487  = ~ \$486 ;
@@ -29242,12 +29242,12 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$493  = rel_far | \$492 ;
   assign relok2_p4 = \$490  & \$493 ;
   assign \$495  = \$494  ? avail : { 2'h0, dec2_p4_oe };
-  assign single2_p5 = \port$20511$0  < 8'h80;
-  assign \$496  = \port$20511$0  >= 8'h80;
-  assign \$497  = \port$20511$0  < 8'hb8;
+  assign single2_p5 = \port$22020$0  < 8'h80;
+  assign \$496  = \port$22020$0  >= 8'h80;
+  assign \$497  = \port$22020$0  < 8'hb8;
   assign short2_p5 = \$496  & \$497 ;
-  assign len2_p5 = single2_p5 ? 6'h01 : \port$20511$0 [5:0];
-  assign fb2_p5 = single2_p5 ? \port$20511$0  : \port$20513$0 ;
+  assign len2_p5 = single2_p5 ? 6'h01 : \port$22020$0 [5:0];
+  assign fb2_p5 = single2_p5 ? \port$22020$0  : \port$22022$0 ;
   assign \$498  = len2_p5 <= 6'h20;
   assign \$499  = len2_p5 <= 4'h8;
   assign \$500  = len2_p5 <= 6'h20;
@@ -29268,7 +29268,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$515  = \$514  & fast2_p5;
   assign \$516  = ! len2_p5;
   assign \$517  = | fb2_p5;
-  assign \$518  = \port$20511$0  == 8'h81;
+  assign \$518  = \port$22020$0  == 8'h81;
   assign \$519  = fb2_p5 < 8'h80;
   assign \$520  = \$518  & \$519 ;
   assign \$521  = ~ \$520 ;
@@ -29281,12 +29281,12 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$527  = rel_far | \$526 ;
   assign relok2_p5 = \$524  & \$527 ;
   assign \$529  = \$528  ? avail : { 2'h0, dec2_p5_oe };
-  assign single2_p6 = \port$20513$0  < 8'h80;
-  assign \$530  = \port$20513$0  >= 8'h80;
-  assign \$531  = \port$20513$0  < 8'hb8;
+  assign single2_p6 = \port$22022$0  < 8'h80;
+  assign \$530  = \port$22022$0  >= 8'h80;
+  assign \$531  = \port$22022$0  < 8'hb8;
   assign short2_p6 = \$530  & \$531 ;
-  assign len2_p6 = single2_p6 ? 6'h01 : \port$20513$0 [5:0];
-  assign fb2_p6 = single2_p6 ? \port$20513$0  : \port$20515$0 ;
+  assign len2_p6 = single2_p6 ? 6'h01 : \port$22022$0 [5:0];
+  assign fb2_p6 = single2_p6 ? \port$22022$0  : \port$22024$0 ;
   assign \$532  = len2_p6 <= 6'h20;
   assign \$533  = len2_p6 <= 4'h8;
   assign \$534  = len2_p6 <= 6'h20;
@@ -29307,7 +29307,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$549  = \$548  & fast2_p6;
   assign \$550  = ! len2_p6;
   assign \$551  = | fb2_p6;
-  assign \$552  = \port$20513$0  == 8'h81;
+  assign \$552  = \port$22022$0  == 8'h81;
   assign \$553  = fb2_p6 < 8'h80;
   assign \$554  = \$552  & \$553 ;
   assign \$555  = ~ \$554 ;
@@ -29320,12 +29320,12 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$561  = rel_far | \$560 ;
   assign relok2_p6 = \$558  & \$561 ;
   assign \$563  = \$562  ? avail : { 2'h0, dec2_p6_oe };
-  assign single2_p7 = \port$20515$0  < 8'h80;
-  assign \$564  = \port$20515$0  >= 8'h80;
-  assign \$565  = \port$20515$0  < 8'hb8;
+  assign single2_p7 = \port$22024$0  < 8'h80;
+  assign \$564  = \port$22024$0  >= 8'h80;
+  assign \$565  = \port$22024$0  < 8'hb8;
   assign short2_p7 = \$564  & \$565 ;
-  assign len2_p7 = single2_p7 ? 6'h01 : \port$20515$0 [5:0];
-  assign fb2_p7 = single2_p7 ? \port$20515$0  : \port$20517$0 ;
+  assign len2_p7 = single2_p7 ? 6'h01 : \port$22024$0 [5:0];
+  assign fb2_p7 = single2_p7 ? \port$22024$0  : \port$22026$0 ;
   assign \$566  = len2_p7 <= 6'h20;
   assign \$567  = len2_p7 <= 4'h8;
   assign \$568  = len2_p7 <= 6'h20;
@@ -29346,7 +29346,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$583  = \$582  & fast2_p7;
   assign \$584  = ! len2_p7;
   assign \$585  = | fb2_p7;
-  assign \$586  = \port$20515$0  == 8'h81;
+  assign \$586  = \port$22024$0  == 8'h81;
   assign \$587  = fb2_p7 < 8'h80;
   assign \$588  = \$586  & \$587 ;
   assign \$589  = ~ \$588 ;
@@ -29377,7 +29377,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign \$617  = wrap_v ? 6'h21 : 6'h22;
   assign \$618  = wrap_v ? 6'h22 : 6'h23;
   assign \$619  = wrap_v ? 6'h23 : 6'h00;
-  assign \$621  = \port$20501$0  == 8'hc0;
+  assign \$621  = \port$22010$0  == 8'hc0;
   assign \$622  = dec_l0_list ? fld_list : fld_string;
   assign \$623  = \$622  == 4'hb;
   assign \$624  = dec_l0_list ? fld_list : fld_string;
@@ -29401,7 +29401,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign c_take_l0 = \$635  & \$643 ;
   assign \$645  = \$644  ? avail : { 2'h0, dec_l0_o2[3:0] };
   assign amount_l0 = c_take_l0 ? \$646  : \$645 [3:0];
-  assign \$648  = \port$20503$0  == 8'hc0;
+  assign \$648  = \port$22012$0  == 8'hc0;
   assign \$649  = dec_l1_list ? fld_list : fld_string;
   assign \$650  = \$649  == 4'hb;
   assign \$651  = dec_l1_list ? fld_list : fld_string;
@@ -29425,7 +29425,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign c_take_l1 = \$662  & \$670 ;
   assign \$672  = \$671  ? avail : { 2'h0, dec_l1_o2[3:0] };
   assign amount_l1 = c_take_l1 ? \$673  : \$672 [3:0];
-  assign \$675  = \port$20505$0  == 8'hc0;
+  assign \$675  = \port$22014$0  == 8'hc0;
   assign \$676  = dec_l2_list ? fld_list : fld_string;
   assign \$677  = \$676  == 4'hb;
   assign \$678  = dec_l2_list ? fld_list : fld_string;
@@ -29449,7 +29449,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign c_take_l2 = \$689  & \$697 ;
   assign \$699  = \$698  ? avail : { 2'h0, dec_l2_o2[3:0] };
   assign amount_l2 = c_take_l2 ? \$700  : \$699 [3:0];
-  assign \$702  = \port$20507$0  == 8'hc0;
+  assign \$702  = \port$22016$0  == 8'hc0;
   assign \$703  = dec_l3_list ? fld_list : fld_string;
   assign \$704  = \$703  == 4'hb;
   assign \$705  = dec_l3_list ? fld_list : fld_string;
@@ -29473,7 +29473,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign c_take_l3 = \$716  & \$724 ;
   assign \$726  = \$725  ? avail : { 2'h0, dec_l3_o2[3:0] };
   assign amount_l3 = c_take_l3 ? \$727  : \$726 [3:0];
-  assign \$729  = \port$20509$0  == 8'hc0;
+  assign \$729  = \port$22018$0  == 8'hc0;
   assign \$730  = dec_l4_list ? fld_list : fld_string;
   assign \$731  = \$730  == 4'hb;
   assign \$732  = dec_l4_list ? fld_list : fld_string;
@@ -29497,7 +29497,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign c_take_l4 = \$743  & \$751 ;
   assign \$753  = \$752  ? avail : { 2'h0, dec_l4_o2[3:0] };
   assign amount_l4 = c_take_l4 ? \$754  : \$753 [3:0];
-  assign \$756  = \port$20511$0  == 8'hc0;
+  assign \$756  = \port$22020$0  == 8'hc0;
   assign \$757  = dec_l5_list ? fld_list : fld_string;
   assign \$758  = \$757  == 4'hb;
   assign \$759  = dec_l5_list ? fld_list : fld_string;
@@ -29521,7 +29521,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign c_take_l5 = \$770  & \$778 ;
   assign \$780  = \$779  ? avail : { 2'h0, dec_l5_o2[3:0] };
   assign amount_l5 = c_take_l5 ? \$781  : \$780 [3:0];
-  assign \$783  = \port$20513$0  == 8'hc0;
+  assign \$783  = \port$22022$0  == 8'hc0;
   assign \$784  = dec_l6_list ? fld_list : fld_string;
   assign \$785  = \$784  == 4'hb;
   assign \$786  = dec_l6_list ? fld_list : fld_string;
@@ -29545,7 +29545,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   assign c_take_l6 = \$797  & \$805 ;
   assign \$807  = \$806  ? avail : { 2'h0, dec_l6_o2[3:0] };
   assign amount_l6 = c_take_l6 ? \$808  : \$807 [3:0];
-  assign \$810  = \port$20515$0  == 8'hc0;
+  assign \$810  = \port$22024$0  == 8'hc0;
   assign \$811  = dec_l7_list ? fld_list : fld_string;
   assign \$812  = \$811  == 4'hb;
   assign \$813  = dec_l7_list ? fld_list : fld_string;
@@ -29890,21 +29890,21 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          b_at_o = \port$20501$0 ;
+          b_at_o = \port$22010$0 ;
       3'h1:
-          b_at_o = \port$20503$0 ;
+          b_at_o = \port$22012$0 ;
       3'h2:
-          b_at_o = \port$20505$0 ;
+          b_at_o = \port$22014$0 ;
       3'h3:
-          b_at_o = \port$20507$0 ;
+          b_at_o = \port$22016$0 ;
       3'h4:
-          b_at_o = \port$20509$0 ;
+          b_at_o = \port$22018$0 ;
       3'h5:
-          b_at_o = \port$20511$0 ;
+          b_at_o = \port$22020$0 ;
       3'h6:
-          b_at_o = \port$20513$0 ;
+          b_at_o = \port$22022$0 ;
       3'h7:
-          b_at_o = \port$20515$0 ;
+          b_at_o = \port$22024$0 ;
     endcase
   end
   always @* begin
@@ -30000,21 +30000,21 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (o)
       3'h0:
-          L1_at_o = \port$20503$0 ;
+          L1_at_o = \port$22012$0 ;
       3'h1:
-          L1_at_o = \port$20505$0 ;
+          L1_at_o = \port$22014$0 ;
       3'h2:
-          L1_at_o = \port$20507$0 ;
+          L1_at_o = \port$22016$0 ;
       3'h3:
-          L1_at_o = \port$20509$0 ;
+          L1_at_o = \port$22018$0 ;
       3'h4:
-          L1_at_o = \port$20511$0 ;
+          L1_at_o = \port$22020$0 ;
       3'h5:
-          L1_at_o = \port$20513$0 ;
+          L1_at_o = \port$22022$0 ;
       3'h6:
-          L1_at_o = \port$20515$0 ;
+          L1_at_o = \port$22024$0 ;
       3'h7:
-          L1_at_o = \port$20517$0 ;
+          L1_at_o = \port$22026$0 ;
     endcase
   end
   always @* begin
@@ -30110,37 +30110,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$114 [3:0])
       4'h0:
-          s0 = \port$20501$0 ;
+          s0 = \port$22010$0 ;
       4'h1:
-          s0 = \port$20503$0 ;
+          s0 = \port$22012$0 ;
       4'h2:
-          s0 = \port$20505$0 ;
+          s0 = \port$22014$0 ;
       4'h3:
-          s0 = \port$20507$0 ;
+          s0 = \port$22016$0 ;
       4'h4:
-          s0 = \port$20509$0 ;
+          s0 = \port$22018$0 ;
       4'h5:
-          s0 = \port$20511$0 ;
+          s0 = \port$22020$0 ;
       4'h6:
-          s0 = \port$20513$0 ;
+          s0 = \port$22022$0 ;
       4'h7:
-          s0 = \port$20515$0 ;
+          s0 = \port$22024$0 ;
       4'h8:
-          s0 = \port$20517$0 ;
+          s0 = \port$22026$0 ;
       4'h9:
-          s0 = \port$20519$0 ;
+          s0 = \port$22028$0 ;
       4'ha:
-          s0 = \port$20521$0 ;
+          s0 = \port$22030$0 ;
       4'hb:
-          s0 = \port$20523$0 ;
+          s0 = \port$22032$0 ;
       4'hc:
-          s0 = \port$20525$0 ;
+          s0 = \port$22034$0 ;
       4'hd:
-          s0 = \port$20527$0 ;
+          s0 = \port$22036$0 ;
       4'he:
-          s0 = \port$20529$0 ;
+          s0 = \port$22038$0 ;
       4'hf:
-          s0 = \port$20531$0 ;
+          s0 = \port$22040$0 ;
     endcase
   end
   always @* begin
@@ -30148,37 +30148,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$115 [3:0])
       4'h0:
-          s1 = \port$20501$0 ;
+          s1 = \port$22010$0 ;
       4'h1:
-          s1 = \port$20503$0 ;
+          s1 = \port$22012$0 ;
       4'h2:
-          s1 = \port$20505$0 ;
+          s1 = \port$22014$0 ;
       4'h3:
-          s1 = \port$20507$0 ;
+          s1 = \port$22016$0 ;
       4'h4:
-          s1 = \port$20509$0 ;
+          s1 = \port$22018$0 ;
       4'h5:
-          s1 = \port$20511$0 ;
+          s1 = \port$22020$0 ;
       4'h6:
-          s1 = \port$20513$0 ;
+          s1 = \port$22022$0 ;
       4'h7:
-          s1 = \port$20515$0 ;
+          s1 = \port$22024$0 ;
       4'h8:
-          s1 = \port$20517$0 ;
+          s1 = \port$22026$0 ;
       4'h9:
-          s1 = \port$20519$0 ;
+          s1 = \port$22028$0 ;
       4'ha:
-          s1 = \port$20521$0 ;
+          s1 = \port$22030$0 ;
       4'hb:
-          s1 = \port$20523$0 ;
+          s1 = \port$22032$0 ;
       4'hc:
-          s1 = \port$20525$0 ;
+          s1 = \port$22034$0 ;
       4'hd:
-          s1 = \port$20527$0 ;
+          s1 = \port$22036$0 ;
       4'he:
-          s1 = \port$20529$0 ;
+          s1 = \port$22038$0 ;
       4'hf:
-          s1 = \port$20531$0 ;
+          s1 = \port$22040$0 ;
     endcase
   end
   always @* begin
@@ -30186,37 +30186,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$116 [3:0])
       4'h0:
-          s2 = \port$20501$0 ;
+          s2 = \port$22010$0 ;
       4'h1:
-          s2 = \port$20503$0 ;
+          s2 = \port$22012$0 ;
       4'h2:
-          s2 = \port$20505$0 ;
+          s2 = \port$22014$0 ;
       4'h3:
-          s2 = \port$20507$0 ;
+          s2 = \port$22016$0 ;
       4'h4:
-          s2 = \port$20509$0 ;
+          s2 = \port$22018$0 ;
       4'h5:
-          s2 = \port$20511$0 ;
+          s2 = \port$22020$0 ;
       4'h6:
-          s2 = \port$20513$0 ;
+          s2 = \port$22022$0 ;
       4'h7:
-          s2 = \port$20515$0 ;
+          s2 = \port$22024$0 ;
       4'h8:
-          s2 = \port$20517$0 ;
+          s2 = \port$22026$0 ;
       4'h9:
-          s2 = \port$20519$0 ;
+          s2 = \port$22028$0 ;
       4'ha:
-          s2 = \port$20521$0 ;
+          s2 = \port$22030$0 ;
       4'hb:
-          s2 = \port$20523$0 ;
+          s2 = \port$22032$0 ;
       4'hc:
-          s2 = \port$20525$0 ;
+          s2 = \port$22034$0 ;
       4'hd:
-          s2 = \port$20527$0 ;
+          s2 = \port$22036$0 ;
       4'he:
-          s2 = \port$20529$0 ;
+          s2 = \port$22038$0 ;
       4'hf:
-          s2 = \port$20531$0 ;
+          s2 = \port$22040$0 ;
     endcase
   end
   always @* begin
@@ -30224,37 +30224,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$117 [3:0])
       4'h0:
-          s3 = \port$20501$0 ;
+          s3 = \port$22010$0 ;
       4'h1:
-          s3 = \port$20503$0 ;
+          s3 = \port$22012$0 ;
       4'h2:
-          s3 = \port$20505$0 ;
+          s3 = \port$22014$0 ;
       4'h3:
-          s3 = \port$20507$0 ;
+          s3 = \port$22016$0 ;
       4'h4:
-          s3 = \port$20509$0 ;
+          s3 = \port$22018$0 ;
       4'h5:
-          s3 = \port$20511$0 ;
+          s3 = \port$22020$0 ;
       4'h6:
-          s3 = \port$20513$0 ;
+          s3 = \port$22022$0 ;
       4'h7:
-          s3 = \port$20515$0 ;
+          s3 = \port$22024$0 ;
       4'h8:
-          s3 = \port$20517$0 ;
+          s3 = \port$22026$0 ;
       4'h9:
-          s3 = \port$20519$0 ;
+          s3 = \port$22028$0 ;
       4'ha:
-          s3 = \port$20521$0 ;
+          s3 = \port$22030$0 ;
       4'hb:
-          s3 = \port$20523$0 ;
+          s3 = \port$22032$0 ;
       4'hc:
-          s3 = \port$20525$0 ;
+          s3 = \port$22034$0 ;
       4'hd:
-          s3 = \port$20527$0 ;
+          s3 = \port$22036$0 ;
       4'he:
-          s3 = \port$20529$0 ;
+          s3 = \port$22038$0 ;
       4'hf:
-          s3 = \port$20531$0 ;
+          s3 = \port$22040$0 ;
     endcase
   end
   always @* begin
@@ -30262,37 +30262,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$118 [3:0])
       4'h0:
-          s4 = \port$20501$0 ;
+          s4 = \port$22010$0 ;
       4'h1:
-          s4 = \port$20503$0 ;
+          s4 = \port$22012$0 ;
       4'h2:
-          s4 = \port$20505$0 ;
+          s4 = \port$22014$0 ;
       4'h3:
-          s4 = \port$20507$0 ;
+          s4 = \port$22016$0 ;
       4'h4:
-          s4 = \port$20509$0 ;
+          s4 = \port$22018$0 ;
       4'h5:
-          s4 = \port$20511$0 ;
+          s4 = \port$22020$0 ;
       4'h6:
-          s4 = \port$20513$0 ;
+          s4 = \port$22022$0 ;
       4'h7:
-          s4 = \port$20515$0 ;
+          s4 = \port$22024$0 ;
       4'h8:
-          s4 = \port$20517$0 ;
+          s4 = \port$22026$0 ;
       4'h9:
-          s4 = \port$20519$0 ;
+          s4 = \port$22028$0 ;
       4'ha:
-          s4 = \port$20521$0 ;
+          s4 = \port$22030$0 ;
       4'hb:
-          s4 = \port$20523$0 ;
+          s4 = \port$22032$0 ;
       4'hc:
-          s4 = \port$20525$0 ;
+          s4 = \port$22034$0 ;
       4'hd:
-          s4 = \port$20527$0 ;
+          s4 = \port$22036$0 ;
       4'he:
-          s4 = \port$20529$0 ;
+          s4 = \port$22038$0 ;
       4'hf:
-          s4 = \port$20531$0 ;
+          s4 = \port$22040$0 ;
     endcase
   end
   always @* begin
@@ -30300,37 +30300,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$119 [3:0])
       4'h0:
-          s5 = \port$20501$0 ;
+          s5 = \port$22010$0 ;
       4'h1:
-          s5 = \port$20503$0 ;
+          s5 = \port$22012$0 ;
       4'h2:
-          s5 = \port$20505$0 ;
+          s5 = \port$22014$0 ;
       4'h3:
-          s5 = \port$20507$0 ;
+          s5 = \port$22016$0 ;
       4'h4:
-          s5 = \port$20509$0 ;
+          s5 = \port$22018$0 ;
       4'h5:
-          s5 = \port$20511$0 ;
+          s5 = \port$22020$0 ;
       4'h6:
-          s5 = \port$20513$0 ;
+          s5 = \port$22022$0 ;
       4'h7:
-          s5 = \port$20515$0 ;
+          s5 = \port$22024$0 ;
       4'h8:
-          s5 = \port$20517$0 ;
+          s5 = \port$22026$0 ;
       4'h9:
-          s5 = \port$20519$0 ;
+          s5 = \port$22028$0 ;
       4'ha:
-          s5 = \port$20521$0 ;
+          s5 = \port$22030$0 ;
       4'hb:
-          s5 = \port$20523$0 ;
+          s5 = \port$22032$0 ;
       4'hc:
-          s5 = \port$20525$0 ;
+          s5 = \port$22034$0 ;
       4'hd:
-          s5 = \port$20527$0 ;
+          s5 = \port$22036$0 ;
       4'he:
-          s5 = \port$20529$0 ;
+          s5 = \port$22038$0 ;
       4'hf:
-          s5 = \port$20531$0 ;
+          s5 = \port$22040$0 ;
     endcase
   end
   always @* begin
@@ -30338,37 +30338,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$120 [3:0])
       4'h0:
-          s6 = \port$20501$0 ;
+          s6 = \port$22010$0 ;
       4'h1:
-          s6 = \port$20503$0 ;
+          s6 = \port$22012$0 ;
       4'h2:
-          s6 = \port$20505$0 ;
+          s6 = \port$22014$0 ;
       4'h3:
-          s6 = \port$20507$0 ;
+          s6 = \port$22016$0 ;
       4'h4:
-          s6 = \port$20509$0 ;
+          s6 = \port$22018$0 ;
       4'h5:
-          s6 = \port$20511$0 ;
+          s6 = \port$22020$0 ;
       4'h6:
-          s6 = \port$20513$0 ;
+          s6 = \port$22022$0 ;
       4'h7:
-          s6 = \port$20515$0 ;
+          s6 = \port$22024$0 ;
       4'h8:
-          s6 = \port$20517$0 ;
+          s6 = \port$22026$0 ;
       4'h9:
-          s6 = \port$20519$0 ;
+          s6 = \port$22028$0 ;
       4'ha:
-          s6 = \port$20521$0 ;
+          s6 = \port$22030$0 ;
       4'hb:
-          s6 = \port$20523$0 ;
+          s6 = \port$22032$0 ;
       4'hc:
-          s6 = \port$20525$0 ;
+          s6 = \port$22034$0 ;
       4'hd:
-          s6 = \port$20527$0 ;
+          s6 = \port$22036$0 ;
       4'he:
-          s6 = \port$20529$0 ;
+          s6 = \port$22038$0 ;
       4'hf:
-          s6 = \port$20531$0 ;
+          s6 = \port$22040$0 ;
     endcase
   end
   always @* begin
@@ -30376,37 +30376,37 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     (* full_case = 32'd1 *)
     casez (\$121 [3:0])
       4'h0:
-          s7 = \port$20501$0 ;
+          s7 = \port$22010$0 ;
       4'h1:
-          s7 = \port$20503$0 ;
+          s7 = \port$22012$0 ;
       4'h2:
-          s7 = \port$20505$0 ;
+          s7 = \port$22014$0 ;
       4'h3:
-          s7 = \port$20507$0 ;
+          s7 = \port$22016$0 ;
       4'h4:
-          s7 = \port$20509$0 ;
+          s7 = \port$22018$0 ;
       4'h5:
-          s7 = \port$20511$0 ;
+          s7 = \port$22020$0 ;
       4'h6:
-          s7 = \port$20513$0 ;
+          s7 = \port$22022$0 ;
       4'h7:
-          s7 = \port$20515$0 ;
+          s7 = \port$22024$0 ;
       4'h8:
-          s7 = \port$20517$0 ;
+          s7 = \port$22026$0 ;
       4'h9:
-          s7 = \port$20519$0 ;
+          s7 = \port$22028$0 ;
       4'ha:
-          s7 = \port$20521$0 ;
+          s7 = \port$22030$0 ;
       4'hb:
-          s7 = \port$20523$0 ;
+          s7 = \port$22032$0 ;
       4'hc:
-          s7 = \port$20525$0 ;
+          s7 = \port$22034$0 ;
       4'hd:
-          s7 = \port$20527$0 ;
+          s7 = \port$22036$0 ;
       4'he:
-          s7 = \port$20529$0 ;
+          s7 = \port$22038$0 ;
       4'hf:
-          s7 = \port$20531$0 ;
+          s7 = \port$22040$0 ;
     endcase
   end
   always @* begin
@@ -32076,21 +32076,21 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
       4'h0:
           val_a = acc;
       4'h1:
-          val_a = { acc[247:0], \port$20501$0  };
+          val_a = { acc[247:0], \port$22010$0  };
       4'h2:
-          val_a = { acc[239:0], \port$20501$0 , \port$20503$0  };
+          val_a = { acc[239:0], \port$22010$0 , \port$22012$0  };
       4'h3:
-          val_a = { acc[231:0], \port$20501$0 , \port$20503$0 , \port$20505$0  };
+          val_a = { acc[231:0], \port$22010$0 , \port$22012$0 , \port$22014$0  };
       4'h4:
-          val_a = { acc[223:0], \port$20501$0 , \port$20503$0 , \port$20505$0 , \port$20507$0  };
+          val_a = { acc[223:0], \port$22010$0 , \port$22012$0 , \port$22014$0 , \port$22016$0  };
       4'h5:
-          val_a = { acc[215:0], \port$20501$0 , \port$20503$0 , \port$20505$0 , \port$20507$0 , \port$20509$0  };
+          val_a = { acc[215:0], \port$22010$0 , \port$22012$0 , \port$22014$0 , \port$22016$0 , \port$22018$0  };
       4'h6:
-          val_a = { acc[207:0], \port$20501$0 , \port$20503$0 , \port$20505$0 , \port$20507$0 , \port$20509$0 , \port$20511$0  };
+          val_a = { acc[207:0], \port$22010$0 , \port$22012$0 , \port$22014$0 , \port$22016$0 , \port$22018$0 , \port$22020$0  };
       4'h7:
-          val_a = { acc[199:0], \port$20501$0 , \port$20503$0 , \port$20505$0 , \port$20507$0 , \port$20509$0 , \port$20511$0 , \port$20513$0  };
+          val_a = { acc[199:0], \port$22010$0 , \port$22012$0 , \port$22014$0 , \port$22016$0 , \port$22018$0 , \port$22020$0 , \port$22022$0  };
       4'h8:
-          val_a = { acc[191:0], \port$20501$0 , \port$20503$0 , \port$20505$0 , \port$20507$0 , \port$20509$0 , \port$20511$0 , \port$20513$0 , \port$20515$0  };
+          val_a = { acc[191:0], \port$22010$0 , \port$22012$0 , \port$22014$0 , \port$22016$0 , \port$22018$0 , \port$22020$0 , \port$22022$0 , \port$22024$0  };
     endcase
   end
   always @* begin
@@ -32310,19 +32310,19 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20501$0 [2:0])
+    casez (\port$22010$0 [2:0])
       3'h0:
-          long_len_l0 = { 16'h0000, \port$20503$0  };
+          long_len_l0 = { 16'h0000, \port$22012$0  };
       3'h1:
-          long_len_l0 = { 8'h00, \port$20503$0 , \port$20505$0  };
+          long_len_l0 = { 8'h00, \port$22012$0 , \port$22014$0  };
       default:
-          long_len_l0 = { \port$20503$0 , \port$20505$0 , \port$20507$0  };
+          long_len_l0 = { \port$22012$0 , \port$22014$0 , \port$22016$0  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20501$0 )
+    casez (\port$22010$0 )
       8'h00, 8'h40:
           dec_l0_single = 1'h1;
       8'h01, 8'h41:
@@ -32548,7 +32548,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20501$0 )
+    casez (\port$22010$0 )
       8'h00, 8'h40:
           dec_l0_list = 1'h0;
       8'h01, 8'h41:
@@ -32774,7 +32774,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20501$0 )
+    casez (\port$22010$0 )
       8'h00, 8'h40:
           dec_l0_long = 1'h0;
       8'h01, 8'h41:
@@ -33000,7 +33000,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20501$0 )
+    casez (\port$22010$0 )
       8'h00, 8'h40:
           dec_l0_h = 4'h0;
       8'h01, 8'h41:
@@ -33226,7 +33226,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20501$0 )
+    casez (\port$22010$0 )
       8'h00, 8'h40:
           dec_l0_oh = 5'h00;
       8'h01, 8'h41:
@@ -33452,7 +33452,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20501$0 )
+    casez (\port$22010$0 )
       8'h00, 8'h40:
           dec_l0_o2 = 5'h01;
       8'h01, 8'h41:
@@ -33678,7 +33678,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20501$0 )
+    casez (\port$22010$0 )
       8'h00, 8'h40:
           dec_l0_cmpl = 1'h1;
       8'h01, 8'h41:
@@ -33904,7 +33904,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20501$0 )
+    casez (\port$22010$0 )
       8'h00, 8'h40:
           dec_l0_n = 4'h1;
       8'h01, 8'h41:
@@ -34130,7 +34130,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20501$0 )
+    casez (\port$22010$0 )
       8'h00, 8'h40:
           dec_l0_defer = 1'h0;
       8'h01, 8'h41:
@@ -34356,7 +34356,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20501$0 )
+    casez (\port$22010$0 )
       8'h00, 8'h40:
           dec_l0_out_end = 5'h00;
       8'h01, 8'h41:
@@ -34587,25 +34587,25 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end else if (dec_l0_long) begin
       ln_l0 = long_len_l0;
     end else begin
-      ln_l0 = { 18'h00000, \port$20501$0 [5:0] };
+      ln_l0 = { 18'h00000, \port$22010$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20503$0 [2:0])
+    casez (\port$22012$0 [2:0])
       3'h0:
-          long_len_l1 = { 16'h0000, \port$20505$0  };
+          long_len_l1 = { 16'h0000, \port$22014$0  };
       3'h1:
-          long_len_l1 = { 8'h00, \port$20505$0 , \port$20507$0  };
+          long_len_l1 = { 8'h00, \port$22014$0 , \port$22016$0  };
       default:
-          long_len_l1 = { \port$20505$0 , \port$20507$0 , \port$20509$0  };
+          long_len_l1 = { \port$22014$0 , \port$22016$0 , \port$22018$0  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20503$0 )
+    casez (\port$22012$0 )
       8'h00, 8'h40:
           dec_l1_single = 1'h1;
       8'h01, 8'h41:
@@ -34825,7 +34825,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20503$0 )
+    casez (\port$22012$0 )
       8'h00, 8'h40:
           dec_l1_list = 1'h0;
       8'h01, 8'h41:
@@ -35045,7 +35045,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20503$0 )
+    casez (\port$22012$0 )
       8'h00, 8'h40:
           dec_l1_long = 1'h0;
       8'h01, 8'h41:
@@ -35265,7 +35265,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20503$0 )
+    casez (\port$22012$0 )
       8'h00, 8'h40:
           dec_l1_h = 4'h0;
       8'h01, 8'h41:
@@ -35485,7 +35485,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20503$0 )
+    casez (\port$22012$0 )
       8'h00, 8'h40:
           dec_l1_oh = 5'h01;
       8'h01, 8'h41:
@@ -35705,7 +35705,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20503$0 )
+    casez (\port$22012$0 )
       8'h00, 8'h40:
           dec_l1_o2 = 5'h02;
       8'h01, 8'h41:
@@ -35925,7 +35925,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20503$0 )
+    casez (\port$22012$0 )
       8'h00, 8'h40:
           dec_l1_cmpl = 1'h1;
       8'h01, 8'h41:
@@ -36145,7 +36145,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20503$0 )
+    casez (\port$22012$0 )
       8'h00, 8'h40:
           dec_l1_n = 4'h1;
       8'h01, 8'h41:
@@ -36365,7 +36365,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20503$0 )
+    casez (\port$22012$0 )
       8'h00, 8'h40:
           dec_l1_defer = 1'h0;
       8'h01, 8'h41:
@@ -36585,7 +36585,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20503$0 )
+    casez (\port$22012$0 )
       8'h00, 8'h40:
           dec_l1_out_end = 5'h01;
       8'h01, 8'h41:
@@ -36810,25 +36810,25 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end else if (dec_l1_long) begin
       ln_l1 = long_len_l1;
     end else begin
-      ln_l1 = { 18'h00000, \port$20503$0 [5:0] };
+      ln_l1 = { 18'h00000, \port$22012$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20505$0 [2:0])
+    casez (\port$22014$0 [2:0])
       3'h0:
-          long_len_l2 = { 16'h0000, \port$20507$0  };
+          long_len_l2 = { 16'h0000, \port$22016$0  };
       3'h1:
-          long_len_l2 = { 8'h00, \port$20507$0 , \port$20509$0  };
+          long_len_l2 = { 8'h00, \port$22016$0 , \port$22018$0  };
       default:
-          long_len_l2 = { \port$20507$0 , \port$20509$0 , \port$20511$0  };
+          long_len_l2 = { \port$22016$0 , \port$22018$0 , \port$22020$0  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20505$0 )
+    casez (\port$22014$0 )
       8'h00, 8'h40:
           dec_l2_single = 1'h1;
       8'h01, 8'h41:
@@ -37042,7 +37042,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20505$0 )
+    casez (\port$22014$0 )
       8'h00, 8'h40:
           dec_l2_list = 1'h0;
       8'h01, 8'h41:
@@ -37256,7 +37256,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20505$0 )
+    casez (\port$22014$0 )
       8'h00, 8'h40:
           dec_l2_long = 1'h0;
       8'h01, 8'h41:
@@ -37470,7 +37470,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20505$0 )
+    casez (\port$22014$0 )
       8'h00, 8'h40:
           dec_l2_h = 4'h0;
       8'h01, 8'h41:
@@ -37684,7 +37684,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20505$0 )
+    casez (\port$22014$0 )
       8'h00, 8'h40:
           dec_l2_oh = 5'h02;
       8'h01, 8'h41:
@@ -37898,7 +37898,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20505$0 )
+    casez (\port$22014$0 )
       8'h00, 8'h40:
           dec_l2_o2 = 5'h03;
       8'h01, 8'h41:
@@ -38112,7 +38112,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20505$0 )
+    casez (\port$22014$0 )
       8'h00, 8'h40:
           dec_l2_cmpl = 1'h1;
       8'h01, 8'h41:
@@ -38326,7 +38326,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20505$0 )
+    casez (\port$22014$0 )
       8'h00, 8'h40:
           dec_l2_n = 4'h1;
       8'h01, 8'h41:
@@ -38540,7 +38540,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20505$0 )
+    casez (\port$22014$0 )
       8'h00, 8'h40:
           dec_l2_defer = 1'h0;
       8'h01, 8'h41:
@@ -38754,7 +38754,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20505$0 )
+    casez (\port$22014$0 )
       8'h00, 8'h40:
           dec_l2_out_end = 5'h02;
       8'h01, 8'h41:
@@ -38973,25 +38973,25 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end else if (dec_l2_long) begin
       ln_l2 = long_len_l2;
     end else begin
-      ln_l2 = { 18'h00000, \port$20505$0 [5:0] };
+      ln_l2 = { 18'h00000, \port$22014$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20507$0 [2:0])
+    casez (\port$22016$0 [2:0])
       3'h0:
-          long_len_l3 = { 16'h0000, \port$20509$0  };
+          long_len_l3 = { 16'h0000, \port$22018$0  };
       3'h1:
-          long_len_l3 = { 8'h00, \port$20509$0 , \port$20511$0  };
+          long_len_l3 = { 8'h00, \port$22018$0 , \port$22020$0  };
       default:
-          long_len_l3 = { \port$20509$0 , \port$20511$0 , \port$20513$0  };
+          long_len_l3 = { \port$22018$0 , \port$22020$0 , \port$22022$0  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20507$0 )
+    casez (\port$22016$0 )
       8'h00, 8'h40:
           dec_l3_single = 1'h1;
       8'h01, 8'h41:
@@ -39199,7 +39199,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20507$0 )
+    casez (\port$22016$0 )
       8'h00, 8'h40:
           dec_l3_list = 1'h0;
       8'h01, 8'h41:
@@ -39407,7 +39407,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20507$0 )
+    casez (\port$22016$0 )
       8'h00, 8'h40:
           dec_l3_long = 1'h0;
       8'h01, 8'h41:
@@ -39615,7 +39615,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20507$0 )
+    casez (\port$22016$0 )
       8'h00, 8'h40:
           dec_l3_h = 4'h0;
       8'h01, 8'h41:
@@ -39823,7 +39823,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20507$0 )
+    casez (\port$22016$0 )
       8'h00, 8'h40:
           dec_l3_oh = 5'h03;
       8'h01, 8'h41:
@@ -40031,7 +40031,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20507$0 )
+    casez (\port$22016$0 )
       8'h00, 8'h40:
           dec_l3_o2 = 5'h04;
       8'h01, 8'h41:
@@ -40239,7 +40239,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20507$0 )
+    casez (\port$22016$0 )
       8'h00, 8'h40:
           dec_l3_cmpl = 1'h1;
       8'h01, 8'h41:
@@ -40447,7 +40447,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20507$0 )
+    casez (\port$22016$0 )
       8'h00, 8'h40:
           dec_l3_n = 4'h1;
       8'h01, 8'h41:
@@ -40655,7 +40655,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20507$0 )
+    casez (\port$22016$0 )
       8'h00, 8'h40:
           dec_l3_defer = 1'h0;
       8'h01, 8'h41:
@@ -40863,7 +40863,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20507$0 )
+    casez (\port$22016$0 )
       8'h00, 8'h40:
           dec_l3_out_end = 5'h03;
       8'h01, 8'h41:
@@ -41076,25 +41076,25 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end else if (dec_l3_long) begin
       ln_l3 = long_len_l3;
     end else begin
-      ln_l3 = { 18'h00000, \port$20507$0 [5:0] };
+      ln_l3 = { 18'h00000, \port$22016$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20509$0 [2:0])
+    casez (\port$22018$0 [2:0])
       3'h0:
-          long_len_l4 = { 16'h0000, \port$20511$0  };
+          long_len_l4 = { 16'h0000, \port$22020$0  };
       3'h1:
-          long_len_l4 = { 8'h00, \port$20511$0 , \port$20513$0  };
+          long_len_l4 = { 8'h00, \port$22020$0 , \port$22022$0  };
       default:
-          long_len_l4 = { \port$20511$0 , \port$20513$0 , \port$20515$0  };
+          long_len_l4 = { \port$22020$0 , \port$22022$0 , \port$22024$0  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20509$0 )
+    casez (\port$22018$0 )
       8'h00, 8'h40:
           dec_l4_single = 1'h1;
       8'h01, 8'h41:
@@ -41296,7 +41296,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20509$0 )
+    casez (\port$22018$0 )
       8'h00, 8'h40:
           dec_l4_list = 1'h0;
       8'h01, 8'h41:
@@ -41498,7 +41498,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20509$0 )
+    casez (\port$22018$0 )
       8'h00, 8'h40:
           dec_l4_long = 1'h0;
       8'h01, 8'h41:
@@ -41700,7 +41700,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20509$0 )
+    casez (\port$22018$0 )
       8'h00, 8'h40:
           dec_l4_h = 4'h0;
       8'h01, 8'h41:
@@ -41902,7 +41902,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20509$0 )
+    casez (\port$22018$0 )
       8'h00, 8'h40:
           dec_l4_oh = 5'h04;
       8'h01, 8'h41:
@@ -42104,7 +42104,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20509$0 )
+    casez (\port$22018$0 )
       8'h00, 8'h40:
           dec_l4_o2 = 5'h05;
       8'h01, 8'h41:
@@ -42306,7 +42306,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20509$0 )
+    casez (\port$22018$0 )
       8'h00, 8'h40:
           dec_l4_cmpl = 1'h1;
       8'h01, 8'h41:
@@ -42508,7 +42508,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20509$0 )
+    casez (\port$22018$0 )
       8'h00, 8'h40:
           dec_l4_n = 4'h1;
       8'h01, 8'h41:
@@ -42710,7 +42710,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20509$0 )
+    casez (\port$22018$0 )
       8'h00, 8'h40:
           dec_l4_defer = 1'h0;
       8'h01, 8'h41:
@@ -42912,7 +42912,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20509$0 )
+    casez (\port$22018$0 )
       8'h00, 8'h40:
           dec_l4_out_end = 5'h04;
       8'h01, 8'h41:
@@ -43119,25 +43119,25 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end else if (dec_l4_long) begin
       ln_l4 = long_len_l4;
     end else begin
-      ln_l4 = { 18'h00000, \port$20509$0 [5:0] };
+      ln_l4 = { 18'h00000, \port$22018$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20511$0 [2:0])
+    casez (\port$22020$0 [2:0])
       3'h0:
-          long_len_l5 = { 16'h0000, \port$20513$0  };
+          long_len_l5 = { 16'h0000, \port$22022$0  };
       3'h1:
-          long_len_l5 = { 8'h00, \port$20513$0 , \port$20515$0  };
+          long_len_l5 = { 8'h00, \port$22022$0 , \port$22024$0  };
       default:
-          long_len_l5 = { \port$20513$0 , \port$20515$0 , \port$20517$0  };
+          long_len_l5 = { \port$22022$0 , \port$22024$0 , \port$22026$0  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20511$0 )
+    casez (\port$22020$0 )
       8'h00, 8'h40:
           dec_l5_single = 1'h1;
       8'h01, 8'h41:
@@ -43333,7 +43333,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20511$0 )
+    casez (\port$22020$0 )
       8'h00, 8'h40:
           dec_l5_list = 1'h0;
       8'h01, 8'h41:
@@ -43529,7 +43529,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20511$0 )
+    casez (\port$22020$0 )
       8'h00, 8'h40:
           dec_l5_long = 1'h0;
       8'h01, 8'h41:
@@ -43725,7 +43725,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20511$0 )
+    casez (\port$22020$0 )
       8'h00, 8'h40:
           dec_l5_h = 4'h0;
       8'h01, 8'h41:
@@ -43921,7 +43921,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20511$0 )
+    casez (\port$22020$0 )
       8'h00, 8'h40:
           dec_l5_oh = 5'h05;
       8'h01, 8'h41:
@@ -44117,7 +44117,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20511$0 )
+    casez (\port$22020$0 )
       8'h00, 8'h40:
           dec_l5_o2 = 5'h06;
       8'h01, 8'h41:
@@ -44313,7 +44313,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20511$0 )
+    casez (\port$22020$0 )
       8'h00, 8'h40:
           dec_l5_cmpl = 1'h1;
       8'h01, 8'h41:
@@ -44509,7 +44509,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20511$0 )
+    casez (\port$22020$0 )
       8'h00, 8'h40:
           dec_l5_n = 4'h1;
       8'h01, 8'h41:
@@ -44705,7 +44705,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20511$0 )
+    casez (\port$22020$0 )
       8'h00, 8'h40:
           dec_l5_defer = 1'h0;
       8'h01, 8'h41:
@@ -44901,7 +44901,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20511$0 )
+    casez (\port$22020$0 )
       8'h00, 8'h40:
           dec_l5_out_end = 5'h05;
       8'h01, 8'h41:
@@ -45102,25 +45102,25 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end else if (dec_l5_long) begin
       ln_l5 = long_len_l5;
     end else begin
-      ln_l5 = { 18'h00000, \port$20511$0 [5:0] };
+      ln_l5 = { 18'h00000, \port$22020$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20513$0 [2:0])
+    casez (\port$22022$0 [2:0])
       3'h0:
-          long_len_l6 = { 16'h0000, \port$20515$0  };
+          long_len_l6 = { 16'h0000, \port$22024$0  };
       3'h1:
-          long_len_l6 = { 8'h00, \port$20515$0 , \port$20517$0  };
+          long_len_l6 = { 8'h00, \port$22024$0 , \port$22026$0  };
       default:
-          long_len_l6 = { \port$20515$0 , \port$20517$0 , \port$20519$0  };
+          long_len_l6 = { \port$22024$0 , \port$22026$0 , \port$22028$0  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20513$0 )
+    casez (\port$22022$0 )
       8'h00, 8'h40:
           dec_l6_single = 1'h1;
       8'h01, 8'h41:
@@ -45310,7 +45310,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20513$0 )
+    casez (\port$22022$0 )
       8'h00, 8'h40:
           dec_l6_list = 1'h0;
       8'h01, 8'h41:
@@ -45500,7 +45500,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20513$0 )
+    casez (\port$22022$0 )
       8'h00, 8'h40:
           dec_l6_long = 1'h0;
       8'h01, 8'h41:
@@ -45690,7 +45690,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20513$0 )
+    casez (\port$22022$0 )
       8'h00, 8'h40:
           dec_l6_h = 4'h0;
       8'h01, 8'h41:
@@ -45880,7 +45880,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20513$0 )
+    casez (\port$22022$0 )
       8'h00, 8'h40:
           dec_l6_oh = 5'h06;
       8'h01, 8'h41:
@@ -46070,7 +46070,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20513$0 )
+    casez (\port$22022$0 )
       8'h00, 8'h40:
           dec_l6_o2 = 5'h07;
       8'h01, 8'h41:
@@ -46260,7 +46260,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20513$0 )
+    casez (\port$22022$0 )
       8'h00, 8'h40:
           dec_l6_cmpl = 1'h1;
       8'h01, 8'h41:
@@ -46450,7 +46450,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20513$0 )
+    casez (\port$22022$0 )
       8'h00, 8'h40:
           dec_l6_n = 4'h1;
       8'h01, 8'h41:
@@ -46640,7 +46640,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20513$0 )
+    casez (\port$22022$0 )
       8'h00, 8'h40:
           dec_l6_defer = 1'h0;
       8'h01, 8'h41:
@@ -46830,7 +46830,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20513$0 )
+    casez (\port$22022$0 )
       8'h00, 8'h40:
           dec_l6_out_end = 5'h06;
       8'h01, 8'h41:
@@ -47025,25 +47025,25 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end else if (dec_l6_long) begin
       ln_l6 = long_len_l6;
     end else begin
-      ln_l6 = { 18'h00000, \port$20513$0 [5:0] };
+      ln_l6 = { 18'h00000, \port$22022$0 [5:0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20515$0 [2:0])
+    casez (\port$22024$0 [2:0])
       3'h0:
-          long_len_l7 = { 16'h0000, \port$20517$0  };
+          long_len_l7 = { 16'h0000, \port$22026$0  };
       3'h1:
-          long_len_l7 = { 8'h00, \port$20517$0 , \port$20519$0  };
+          long_len_l7 = { 8'h00, \port$22026$0 , \port$22028$0  };
       default:
-          long_len_l7 = { \port$20517$0 , \port$20519$0 , \port$20521$0  };
+          long_len_l7 = { \port$22026$0 , \port$22028$0 , \port$22030$0  };
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20515$0 )
+    casez (\port$22024$0 )
       8'h00, 8'h40:
           dec_l7_single = 1'h1;
       8'h01, 8'h41:
@@ -47227,7 +47227,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20515$0 )
+    casez (\port$22024$0 )
       8'h00, 8'h40:
           dec_l7_list = 1'h0;
       8'h01, 8'h41:
@@ -47411,7 +47411,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20515$0 )
+    casez (\port$22024$0 )
       8'h00, 8'h40:
           dec_l7_long = 1'h0;
       8'h01, 8'h41:
@@ -47595,7 +47595,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20515$0 )
+    casez (\port$22024$0 )
       8'h00, 8'h40:
           dec_l7_h = 4'h0;
       8'h01, 8'h41:
@@ -47779,7 +47779,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20515$0 )
+    casez (\port$22024$0 )
       8'h00, 8'h40:
           dec_l7_oh = 5'h07;
       8'h01, 8'h41:
@@ -47963,7 +47963,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20515$0 )
+    casez (\port$22024$0 )
       8'h00, 8'h40:
           dec_l7_o2 = 5'h08;
       8'h01, 8'h41:
@@ -48147,7 +48147,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20515$0 )
+    casez (\port$22024$0 )
       8'h00, 8'h40:
           dec_l7_cmpl = 1'h1;
       8'h01, 8'h41:
@@ -48331,7 +48331,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20515$0 )
+    casez (\port$22024$0 )
       8'h00, 8'h40:
           dec_l7_n = 4'h1;
       8'h01, 8'h41:
@@ -48515,7 +48515,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20515$0 )
+    casez (\port$22024$0 )
       8'h00, 8'h40:
           dec_l7_defer = 1'h0;
       8'h01, 8'h41:
@@ -48699,7 +48699,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20515$0 )
+    casez (\port$22024$0 )
       8'h00, 8'h40:
           dec_l7_out_end = 5'h07;
       8'h01, 8'h41:
@@ -48888,7 +48888,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     end else if (dec_l7_long) begin
       ln_l7 = long_len_l7;
     end else begin
-      ln_l7 = { 18'h00000, \port$20515$0 [5:0] };
+      ln_l7 = { 18'h00000, \port$22024$0 [5:0] };
     end
   end
   always @* begin
@@ -49903,7 +49903,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20501$0 )
+    casez (\port$22010$0 )
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
           dec2_p0_oe = 4'h1;
       8'h81:
@@ -49955,7 +49955,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20501$0 )
+    casez (\port$22010$0 )
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
           dec2_p0_fits = 1'h1;
       8'h81:
@@ -50008,26 +50008,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p0) begin
-      val2_p0 = { 48'h000000000000, \port$20501$0  };
+      val2_p0 = { 48'h000000000000, \port$22010$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$20501$0 [2:0])
+      casez (\port$22010$0 [2:0])
         3'h0:
             val2_p0 = 56'h00000000000000;
         3'h1:
-            val2_p0 = { 48'h000000000000, \port$20503$0  };
+            val2_p0 = { 48'h000000000000, \port$22012$0  };
         3'h2:
-            val2_p0 = { 40'h0000000000, \port$20503$0 , \port$20505$0  };
+            val2_p0 = { 40'h0000000000, \port$22012$0 , \port$22014$0  };
         3'h3:
-            val2_p0 = { 32'h00000000, \port$20503$0 , \port$20505$0 , \port$20507$0  };
+            val2_p0 = { 32'h00000000, \port$22012$0 , \port$22014$0 , \port$22016$0  };
         3'h4:
-            val2_p0 = { 24'h000000, \port$20503$0 , \port$20505$0 , \port$20507$0 , \port$20509$0  };
+            val2_p0 = { 24'h000000, \port$22012$0 , \port$22014$0 , \port$22016$0 , \port$22018$0  };
         3'h5:
-            val2_p0 = { 16'h0000, \port$20503$0 , \port$20505$0 , \port$20507$0 , \port$20509$0 , \port$20511$0  };
+            val2_p0 = { 16'h0000, \port$22012$0 , \port$22014$0 , \port$22016$0 , \port$22018$0 , \port$22020$0  };
         3'h6:
-            val2_p0 = { 8'h00, \port$20503$0 , \port$20505$0 , \port$20507$0 , \port$20509$0 , \port$20511$0 , \port$20513$0  };
+            val2_p0 = { 8'h00, \port$22012$0 , \port$22014$0 , \port$22016$0 , \port$22018$0 , \port$22020$0 , \port$22022$0  };
         3'h7:
-            val2_p0 = { \port$20503$0 , \port$20505$0 , \port$20507$0 , \port$20509$0 , \port$20511$0 , \port$20513$0 , \port$20515$0  };
+            val2_p0 = { \port$22012$0 , \port$22014$0 , \port$22016$0 , \port$22018$0 , \port$22020$0 , \port$22022$0 , \port$22024$0  };
       endcase
     end
   end
@@ -50066,7 +50066,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20503$0 )
+    casez (\port$22012$0 )
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
           dec2_p1_oe = 4'h2;
       8'h81:
@@ -50114,7 +50114,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20503$0 )
+    casez (\port$22012$0 )
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
           dec2_p1_fits = 1'h1;
       8'h81:
@@ -50163,26 +50163,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p1) begin
-      val2_p1 = { 48'h000000000000, \port$20503$0  };
+      val2_p1 = { 48'h000000000000, \port$22012$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$20503$0 [2:0])
+      casez (\port$22012$0 [2:0])
         3'h0:
             val2_p1 = 56'h00000000000000;
         3'h1:
-            val2_p1 = { 48'h000000000000, \port$20505$0  };
+            val2_p1 = { 48'h000000000000, \port$22014$0  };
         3'h2:
-            val2_p1 = { 40'h0000000000, \port$20505$0 , \port$20507$0  };
+            val2_p1 = { 40'h0000000000, \port$22014$0 , \port$22016$0  };
         3'h3:
-            val2_p1 = { 32'h00000000, \port$20505$0 , \port$20507$0 , \port$20509$0  };
+            val2_p1 = { 32'h00000000, \port$22014$0 , \port$22016$0 , \port$22018$0  };
         3'h4:
-            val2_p1 = { 24'h000000, \port$20505$0 , \port$20507$0 , \port$20509$0 , \port$20511$0  };
+            val2_p1 = { 24'h000000, \port$22014$0 , \port$22016$0 , \port$22018$0 , \port$22020$0  };
         3'h5:
-            val2_p1 = { 16'h0000, \port$20505$0 , \port$20507$0 , \port$20509$0 , \port$20511$0 , \port$20513$0  };
+            val2_p1 = { 16'h0000, \port$22014$0 , \port$22016$0 , \port$22018$0 , \port$22020$0 , \port$22022$0  };
         3'h6:
-            val2_p1 = { 8'h00, \port$20505$0 , \port$20507$0 , \port$20509$0 , \port$20511$0 , \port$20513$0 , \port$20515$0  };
+            val2_p1 = { 8'h00, \port$22014$0 , \port$22016$0 , \port$22018$0 , \port$22020$0 , \port$22022$0 , \port$22024$0  };
         3'h7:
-            val2_p1 = { \port$20505$0 , \port$20507$0 , \port$20509$0 , \port$20511$0 , \port$20513$0 , \port$20515$0 , \port$20517$0  };
+            val2_p1 = { \port$22014$0 , \port$22016$0 , \port$22018$0 , \port$22020$0 , \port$22022$0 , \port$22024$0 , \port$22026$0  };
       endcase
     end
   end
@@ -50221,7 +50221,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20505$0 )
+    casez (\port$22014$0 )
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
           dec2_p2_oe = 4'h3;
       8'h81:
@@ -50265,7 +50265,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20505$0 )
+    casez (\port$22014$0 )
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
           dec2_p2_fits = 1'h1;
       8'h81:
@@ -50310,26 +50310,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p2) begin
-      val2_p2 = { 48'h000000000000, \port$20505$0  };
+      val2_p2 = { 48'h000000000000, \port$22014$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$20505$0 [2:0])
+      casez (\port$22014$0 [2:0])
         3'h0:
             val2_p2 = 56'h00000000000000;
         3'h1:
-            val2_p2 = { 48'h000000000000, \port$20507$0  };
+            val2_p2 = { 48'h000000000000, \port$22016$0  };
         3'h2:
-            val2_p2 = { 40'h0000000000, \port$20507$0 , \port$20509$0  };
+            val2_p2 = { 40'h0000000000, \port$22016$0 , \port$22018$0  };
         3'h3:
-            val2_p2 = { 32'h00000000, \port$20507$0 , \port$20509$0 , \port$20511$0  };
+            val2_p2 = { 32'h00000000, \port$22016$0 , \port$22018$0 , \port$22020$0  };
         3'h4:
-            val2_p2 = { 24'h000000, \port$20507$0 , \port$20509$0 , \port$20511$0 , \port$20513$0  };
+            val2_p2 = { 24'h000000, \port$22016$0 , \port$22018$0 , \port$22020$0 , \port$22022$0  };
         3'h5:
-            val2_p2 = { 16'h0000, \port$20507$0 , \port$20509$0 , \port$20511$0 , \port$20513$0 , \port$20515$0  };
+            val2_p2 = { 16'h0000, \port$22016$0 , \port$22018$0 , \port$22020$0 , \port$22022$0 , \port$22024$0  };
         3'h6:
-            val2_p2 = { 8'h00, \port$20507$0 , \port$20509$0 , \port$20511$0 , \port$20513$0 , \port$20515$0 , \port$20517$0  };
+            val2_p2 = { 8'h00, \port$22016$0 , \port$22018$0 , \port$22020$0 , \port$22022$0 , \port$22024$0 , \port$22026$0  };
         3'h7:
-            val2_p2 = { \port$20507$0 , \port$20509$0 , \port$20511$0 , \port$20513$0 , \port$20515$0 , \port$20517$0 , \port$20519$0  };
+            val2_p2 = { \port$22016$0 , \port$22018$0 , \port$22020$0 , \port$22022$0 , \port$22024$0 , \port$22026$0 , \port$22028$0  };
       endcase
     end
   end
@@ -50368,7 +50368,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20507$0 )
+    casez (\port$22016$0 )
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
           dec2_p3_oe = 4'h4;
       8'h81:
@@ -50408,7 +50408,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20507$0 )
+    casez (\port$22016$0 )
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
           dec2_p3_fits = 1'h1;
       8'h81:
@@ -50449,26 +50449,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p3) begin
-      val2_p3 = { 48'h000000000000, \port$20507$0  };
+      val2_p3 = { 48'h000000000000, \port$22016$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$20507$0 [2:0])
+      casez (\port$22016$0 [2:0])
         3'h0:
             val2_p3 = 56'h00000000000000;
         3'h1:
-            val2_p3 = { 48'h000000000000, \port$20509$0  };
+            val2_p3 = { 48'h000000000000, \port$22018$0  };
         3'h2:
-            val2_p3 = { 40'h0000000000, \port$20509$0 , \port$20511$0  };
+            val2_p3 = { 40'h0000000000, \port$22018$0 , \port$22020$0  };
         3'h3:
-            val2_p3 = { 32'h00000000, \port$20509$0 , \port$20511$0 , \port$20513$0  };
+            val2_p3 = { 32'h00000000, \port$22018$0 , \port$22020$0 , \port$22022$0  };
         3'h4:
-            val2_p3 = { 24'h000000, \port$20509$0 , \port$20511$0 , \port$20513$0 , \port$20515$0  };
+            val2_p3 = { 24'h000000, \port$22018$0 , \port$22020$0 , \port$22022$0 , \port$22024$0  };
         3'h5:
-            val2_p3 = { 16'h0000, \port$20509$0 , \port$20511$0 , \port$20513$0 , \port$20515$0 , \port$20517$0  };
+            val2_p3 = { 16'h0000, \port$22018$0 , \port$22020$0 , \port$22022$0 , \port$22024$0 , \port$22026$0  };
         3'h6:
-            val2_p3 = { 8'h00, \port$20509$0 , \port$20511$0 , \port$20513$0 , \port$20515$0 , \port$20517$0 , \port$20519$0  };
+            val2_p3 = { 8'h00, \port$22018$0 , \port$22020$0 , \port$22022$0 , \port$22024$0 , \port$22026$0 , \port$22028$0  };
         3'h7:
-            val2_p3 = { \port$20509$0 , \port$20511$0 , \port$20513$0 , \port$20515$0 , \port$20517$0 , \port$20519$0 , \port$20521$0  };
+            val2_p3 = { \port$22018$0 , \port$22020$0 , \port$22022$0 , \port$22024$0 , \port$22026$0 , \port$22028$0 , \port$22030$0  };
       endcase
     end
   end
@@ -50507,7 +50507,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20509$0 )
+    casez (\port$22018$0 )
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
           dec2_p4_oe = 4'h5;
       8'h81:
@@ -50543,7 +50543,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20509$0 )
+    casez (\port$22018$0 )
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
           dec2_p4_fits = 1'h1;
       8'h81:
@@ -50580,26 +50580,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p4) begin
-      val2_p4 = { 48'h000000000000, \port$20509$0  };
+      val2_p4 = { 48'h000000000000, \port$22018$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$20509$0 [2:0])
+      casez (\port$22018$0 [2:0])
         3'h0:
             val2_p4 = 56'h00000000000000;
         3'h1:
-            val2_p4 = { 48'h000000000000, \port$20511$0  };
+            val2_p4 = { 48'h000000000000, \port$22020$0  };
         3'h2:
-            val2_p4 = { 40'h0000000000, \port$20511$0 , \port$20513$0  };
+            val2_p4 = { 40'h0000000000, \port$22020$0 , \port$22022$0  };
         3'h3:
-            val2_p4 = { 32'h00000000, \port$20511$0 , \port$20513$0 , \port$20515$0  };
+            val2_p4 = { 32'h00000000, \port$22020$0 , \port$22022$0 , \port$22024$0  };
         3'h4:
-            val2_p4 = { 24'h000000, \port$20511$0 , \port$20513$0 , \port$20515$0 , \port$20517$0  };
+            val2_p4 = { 24'h000000, \port$22020$0 , \port$22022$0 , \port$22024$0 , \port$22026$0  };
         3'h5:
-            val2_p4 = { 16'h0000, \port$20511$0 , \port$20513$0 , \port$20515$0 , \port$20517$0 , \port$20519$0  };
+            val2_p4 = { 16'h0000, \port$22020$0 , \port$22022$0 , \port$22024$0 , \port$22026$0 , \port$22028$0  };
         3'h6:
-            val2_p4 = { 8'h00, \port$20511$0 , \port$20513$0 , \port$20515$0 , \port$20517$0 , \port$20519$0 , \port$20521$0  };
+            val2_p4 = { 8'h00, \port$22020$0 , \port$22022$0 , \port$22024$0 , \port$22026$0 , \port$22028$0 , \port$22030$0  };
         3'h7:
-            val2_p4 = { \port$20511$0 , \port$20513$0 , \port$20515$0 , \port$20517$0 , \port$20519$0 , \port$20521$0 , \port$20523$0  };
+            val2_p4 = { \port$22020$0 , \port$22022$0 , \port$22024$0 , \port$22026$0 , \port$22028$0 , \port$22030$0 , \port$22032$0  };
       endcase
     end
   end
@@ -50638,7 +50638,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20511$0 )
+    casez (\port$22020$0 )
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
           dec2_p5_oe = 4'h6;
       8'h81:
@@ -50670,7 +50670,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20511$0 )
+    casez (\port$22020$0 )
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
           dec2_p5_fits = 1'h1;
       8'h81:
@@ -50703,26 +50703,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p5) begin
-      val2_p5 = { 48'h000000000000, \port$20511$0  };
+      val2_p5 = { 48'h000000000000, \port$22020$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$20511$0 [2:0])
+      casez (\port$22020$0 [2:0])
         3'h0:
             val2_p5 = 56'h00000000000000;
         3'h1:
-            val2_p5 = { 48'h000000000000, \port$20513$0  };
+            val2_p5 = { 48'h000000000000, \port$22022$0  };
         3'h2:
-            val2_p5 = { 40'h0000000000, \port$20513$0 , \port$20515$0  };
+            val2_p5 = { 40'h0000000000, \port$22022$0 , \port$22024$0  };
         3'h3:
-            val2_p5 = { 32'h00000000, \port$20513$0 , \port$20515$0 , \port$20517$0  };
+            val2_p5 = { 32'h00000000, \port$22022$0 , \port$22024$0 , \port$22026$0  };
         3'h4:
-            val2_p5 = { 24'h000000, \port$20513$0 , \port$20515$0 , \port$20517$0 , \port$20519$0  };
+            val2_p5 = { 24'h000000, \port$22022$0 , \port$22024$0 , \port$22026$0 , \port$22028$0  };
         3'h5:
-            val2_p5 = { 16'h0000, \port$20513$0 , \port$20515$0 , \port$20517$0 , \port$20519$0 , \port$20521$0  };
+            val2_p5 = { 16'h0000, \port$22022$0 , \port$22024$0 , \port$22026$0 , \port$22028$0 , \port$22030$0  };
         3'h6:
-            val2_p5 = { 8'h00, \port$20513$0 , \port$20515$0 , \port$20517$0 , \port$20519$0 , \port$20521$0 , \port$20523$0  };
+            val2_p5 = { 8'h00, \port$22022$0 , \port$22024$0 , \port$22026$0 , \port$22028$0 , \port$22030$0 , \port$22032$0  };
         3'h7:
-            val2_p5 = { \port$20513$0 , \port$20515$0 , \port$20517$0 , \port$20519$0 , \port$20521$0 , \port$20523$0 , \port$20525$0  };
+            val2_p5 = { \port$22022$0 , \port$22024$0 , \port$22026$0 , \port$22028$0 , \port$22030$0 , \port$22032$0 , \port$22034$0  };
       endcase
     end
   end
@@ -50761,7 +50761,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20513$0 )
+    casez (\port$22022$0 )
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
           dec2_p6_oe = 4'h7;
       8'h81:
@@ -50789,7 +50789,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20513$0 )
+    casez (\port$22022$0 )
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
           dec2_p6_fits = 1'h1;
       8'h81:
@@ -50818,26 +50818,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p6) begin
-      val2_p6 = { 48'h000000000000, \port$20513$0  };
+      val2_p6 = { 48'h000000000000, \port$22022$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$20513$0 [2:0])
+      casez (\port$22022$0 [2:0])
         3'h0:
             val2_p6 = 56'h00000000000000;
         3'h1:
-            val2_p6 = { 48'h000000000000, \port$20515$0  };
+            val2_p6 = { 48'h000000000000, \port$22024$0  };
         3'h2:
-            val2_p6 = { 40'h0000000000, \port$20515$0 , \port$20517$0  };
+            val2_p6 = { 40'h0000000000, \port$22024$0 , \port$22026$0  };
         3'h3:
-            val2_p6 = { 32'h00000000, \port$20515$0 , \port$20517$0 , \port$20519$0  };
+            val2_p6 = { 32'h00000000, \port$22024$0 , \port$22026$0 , \port$22028$0  };
         3'h4:
-            val2_p6 = { 24'h000000, \port$20515$0 , \port$20517$0 , \port$20519$0 , \port$20521$0  };
+            val2_p6 = { 24'h000000, \port$22024$0 , \port$22026$0 , \port$22028$0 , \port$22030$0  };
         3'h5:
-            val2_p6 = { 16'h0000, \port$20515$0 , \port$20517$0 , \port$20519$0 , \port$20521$0 , \port$20523$0  };
+            val2_p6 = { 16'h0000, \port$22024$0 , \port$22026$0 , \port$22028$0 , \port$22030$0 , \port$22032$0  };
         3'h6:
-            val2_p6 = { 8'h00, \port$20515$0 , \port$20517$0 , \port$20519$0 , \port$20521$0 , \port$20523$0 , \port$20525$0  };
+            val2_p6 = { 8'h00, \port$22024$0 , \port$22026$0 , \port$22028$0 , \port$22030$0 , \port$22032$0 , \port$22034$0  };
         3'h7:
-            val2_p6 = { \port$20515$0 , \port$20517$0 , \port$20519$0 , \port$20521$0 , \port$20523$0 , \port$20525$0 , \port$20527$0  };
+            val2_p6 = { \port$22024$0 , \port$22026$0 , \port$22028$0 , \port$22030$0 , \port$22032$0 , \port$22034$0 , \port$22036$0  };
       endcase
     end
   end
@@ -50876,7 +50876,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20515$0 )
+    casez (\port$22024$0 )
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
           dec2_p7_oe = 4'h8;
       8'h81, 8'hc1:
@@ -50900,7 +50900,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
-    casez (\port$20515$0 )
+    casez (\port$22024$0 )
       8'h00, 8'h01, 8'h02, 8'h03, 8'h04, 8'h05, 8'h06, 8'h07, 8'h08, 8'h09, 8'h0a, 8'h0b, 8'h0c, 8'h0d, 8'h0e, 8'h0f, 8'h10, 8'h11, 8'h12, 8'h13, 8'h14, 8'h15, 8'h16, 8'h17, 8'h18, 8'h19, 8'h1a, 8'h1b, 8'h1c, 8'h1d, 8'h1e, 8'h1f, 8'h20, 8'h21, 8'h22, 8'h23, 8'h24, 8'h25, 8'h26, 8'h27, 8'h28, 8'h29, 8'h2a, 8'h2b, 8'h2c, 8'h2d, 8'h2e, 8'h2f, 8'h30, 8'h31, 8'h32, 8'h33, 8'h34, 8'h35, 8'h36, 8'h37, 8'h38, 8'h39, 8'h3a, 8'h3b, 8'h3c, 8'h3d, 8'h3e, 8'h3f, 8'h40, 8'h41, 8'h42, 8'h43, 8'h44, 8'h45, 8'h46, 8'h47, 8'h48, 8'h49, 8'h4a, 8'h4b, 8'h4c, 8'h4d, 8'h4e, 8'h4f, 8'h50, 8'h51, 8'h52, 8'h53, 8'h54, 8'h55, 8'h56, 8'h57, 8'h58, 8'h59, 8'h5a, 8'h5b, 8'h5c, 8'h5d, 8'h5e, 8'h5f, 8'h60, 8'h61, 8'h62, 8'h63, 8'h64, 8'h65, 8'h66, 8'h67, 8'h68, 8'h69, 8'h6a, 8'h6b, 8'h6c, 8'h6d, 8'h6e, 8'h6f, 8'h70, 8'h71, 8'h72, 8'h73, 8'h74, 8'h75, 8'h76, 8'h77, 8'h78, 8'h79, 8'h7a, 8'h7b, 8'h7c, 8'h7d, 8'h7e, 8'h7f, 8'h80:
           dec2_p7_fits = 1'h1;
       8'h81, 8'hc1:
@@ -50925,26 +50925,26 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (\$auto$verilog_backend.cc:2505:dump_module$9 ) begin end
     (* full_case = 32'd1 *)
     if (single2_p7) begin
-      val2_p7 = { 48'h000000000000, \port$20515$0  };
+      val2_p7 = { 48'h000000000000, \port$22024$0  };
     end else begin
       (* full_case = 32'd1 *)
-      casez (\port$20515$0 [2:0])
+      casez (\port$22024$0 [2:0])
         3'h0:
             val2_p7 = 56'h00000000000000;
         3'h1:
-            val2_p7 = { 48'h000000000000, \port$20517$0  };
+            val2_p7 = { 48'h000000000000, \port$22026$0  };
         3'h2:
-            val2_p7 = { 40'h0000000000, \port$20517$0 , \port$20519$0  };
+            val2_p7 = { 40'h0000000000, \port$22026$0 , \port$22028$0  };
         3'h3:
-            val2_p7 = { 32'h00000000, \port$20517$0 , \port$20519$0 , \port$20521$0  };
+            val2_p7 = { 32'h00000000, \port$22026$0 , \port$22028$0 , \port$22030$0  };
         3'h4:
-            val2_p7 = { 24'h000000, \port$20517$0 , \port$20519$0 , \port$20521$0 , \port$20523$0  };
+            val2_p7 = { 24'h000000, \port$22026$0 , \port$22028$0 , \port$22030$0 , \port$22032$0  };
         3'h5:
-            val2_p7 = { 16'h0000, \port$20517$0 , \port$20519$0 , \port$20521$0 , \port$20523$0 , \port$20525$0  };
+            val2_p7 = { 16'h0000, \port$22026$0 , \port$22028$0 , \port$22030$0 , \port$22032$0 , \port$22034$0  };
         3'h6:
-            val2_p7 = { 8'h00, \port$20517$0 , \port$20519$0 , \port$20521$0 , \port$20523$0 , \port$20525$0 , \port$20527$0  };
+            val2_p7 = { 8'h00, \port$22026$0 , \port$22028$0 , \port$22030$0 , \port$22032$0 , \port$22034$0 , \port$22036$0  };
         3'h7:
-            val2_p7 = { \port$20517$0 , \port$20519$0 , \port$20521$0 , \port$20523$0 , \port$20525$0 , \port$20527$0 , \port$20529$0  };
+            val2_p7 = { \port$22026$0 , \port$22028$0 , \port$22030$0 , \port$22032$0 , \port$22034$0 , \port$22036$0 , \port$22038$0  };
       endcase
     end
   end
@@ -51496,7 +51496,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
     if (chunk_valid) begin
       (* full_case = 32'd1 *)
       if (cd_a) begin
-        o_calldata__payload[63:0] = { \port$20515$0 , \port$20513$0 , \port$20511$0 , \port$20509$0 , \port$20507$0 , \port$20505$0 , \port$20503$0 , \port$20501$0  };
+        o_calldata__payload[63:0] = { \port$22024$0 , \port$22022$0 , \port$22020$0 , \port$22018$0 , \port$22016$0 , \port$22014$0 , \port$22012$0 , \port$22010$0  };
         o_calldata__payload[67:64] = t;
       end else begin
         o_calldata__payload[63:0] = { s7, s6, s5, s4, s3, s2, s1, s0 };
@@ -51763,7 +51763,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
               if (opt_close) begin
               end else if (opt_header) begin
                 if (typed) begin
-                  \$1055 [7:5] = \port$20501$0 [2:0];
+                  \$1055 [7:5] = \port$22010$0 [2:0];
                 end
                 casez (fld)
                   6'h01, 6'h1f:
@@ -53153,7 +53153,7 @@ module \appliance_top.decoder.parser (rst, pipe_rst, o__ready, avail, o_calldata
   end
   assign out_rec = o__payload;
   assign out_valid = o__valid;
-  assign window = { \port$20531$0 , \port$20529$0 , \port$20527$0 , \port$20525$0 , \port$20523$0 , \port$20521$0 , \port$20519$0 , \port$20517$0 , \port$20515$0 , \port$20513$0 , \port$20511$0 , \port$20509$0 , \port$20507$0 , \port$20505$0 , \port$20503$0 , \port$20501$0  };
+  assign window = { \port$22040$0 , \port$22038$0 , \port$22036$0 , \port$22034$0 , \port$22032$0 , \port$22030$0 , \port$22028$0 , \port$22026$0 , \port$22024$0 , \port$22022$0 , \port$22020$0 , \port$22018$0 , \port$22016$0 , \port$22014$0 , \port$22012$0 , \port$22010$0  };
   assign rel_top = { \$81 [26], \$81  };
   assign item_end = \$88 [26:0];
   assign n_room = \$113 [3:0];
@@ -76025,7 +76025,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data, host_commit, rp_host__en, \port$20304$0 , \port$20306$0 , \port$20308$0 , \port$20310$0 , \port$20312$0 , \port$20314$0 , \port$20316$0 , \port$20318$0 , \port$20320$0 , rd_slot, rp_eval__en, host_error, clk);
+module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data, host_commit, rp_host__en, \port$21813$0 , \port$21815$0 , \port$21817$0 , \port$21819$0 , \port$21821$0 , \port$21823$0 , \port$21825$0 , \port$21827$0 , \port$21829$0 , rd_slot, rp_eval__en, host_error, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$11  = 0;
   input rst;
   wire rst;
@@ -76041,24 +76041,24 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   wire host_commit;
   input rp_host__en;
   wire rp_host__en;
-  input [15:0] \port$20304$0 ;
-  wire [15:0] \port$20304$0 ;
-  input [31:0] \port$20306$0 ;
-  wire [31:0] \port$20306$0 ;
-  input [31:0] \port$20308$0 ;
-  wire [31:0] \port$20308$0 ;
-  input [31:0] \port$20310$0 ;
-  wire [31:0] \port$20310$0 ;
-  input [31:0] \port$20312$0 ;
-  wire [31:0] \port$20312$0 ;
-  input [31:0] \port$20314$0 ;
-  wire [31:0] \port$20314$0 ;
-  input [31:0] \port$20316$0 ;
-  wire [31:0] \port$20316$0 ;
-  input [31:0] \port$20318$0 ;
-  wire [31:0] \port$20318$0 ;
-  input [31:0] \port$20320$0 ;
-  wire [31:0] \port$20320$0 ;
+  input [15:0] \port$21813$0 ;
+  wire [15:0] \port$21813$0 ;
+  input [31:0] \port$21815$0 ;
+  wire [31:0] \port$21815$0 ;
+  input [31:0] \port$21817$0 ;
+  wire [31:0] \port$21817$0 ;
+  input [31:0] \port$21819$0 ;
+  wire [31:0] \port$21819$0 ;
+  input [31:0] \port$21821$0 ;
+  wire [31:0] \port$21821$0 ;
+  input [31:0] \port$21823$0 ;
+  wire [31:0] \port$21823$0 ;
+  input [31:0] \port$21825$0 ;
+  wire [31:0] \port$21825$0 ;
+  input [31:0] \port$21827$0 ;
+  wire [31:0] \port$21827$0 ;
+  input [31:0] \port$21829$0 ;
+  wire [31:0] \port$21829$0 ;
   input [9:0] rd_slot;
   wire [9:0] rd_slot;
   input rp_eval__en;
@@ -78187,13 +78187,13 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   end
   always @(posedge clk) begin
     if (wp__en)
-      mem[{ \$4 , \port$20304$0 [9:0] }] <= { \port$20320$0 , \port$20318$0 , \port$20316$0 , \port$20314$0 , \port$20312$0 , \port$20310$0 , \port$20308$0 , \port$20306$0  };
+      mem[{ \$4 , \port$21813$0 [9:0] }] <= { \port$21829$0 , \port$21827$0 , \port$21825$0 , \port$21823$0 , \port$21821$0 , \port$21819$0 , \port$21817$0 , \port$21815$0  };
   end
   reg [255:0] _0_;
   reg [255:0] _1_;
   always @(posedge clk) begin
     if (rp_host__en) begin
-      _0_ <= mem[{ \$15 , \port$20304$0 [9:0] }];
+      _0_ <= mem[{ \$15 , \port$21813$0 [9:0] }];
     end
     if (rp_eval__en) begin
       _1_ <= mem[{ \$12 , rd_slot }];
@@ -78207,36 +78207,36 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   assign active_next = active ^ \$1 ;
   assign \$2  = ~ boundary;
   assign pending_base = pending & \$2 ;
-  assign \$3  = active_next >> \port$20304$0 [9:0];
+  assign \$3  = active_next >> \port$21813$0 [9:0];
   assign \$4  = ~ \$3 ;
-  assign \$5  = \port$20304$0  < 11'h400;
+  assign \$5  = \port$21813$0  < 11'h400;
   assign \$6  = host_commit & \$5 ;
-  assign \$7  = | \port$20320$0 [31:16];
-  assign \$8  = | \port$20320$0 [15:0];
+  assign \$7  = | \port$21829$0 [31:16];
+  assign \$8  = | \port$21829$0 [15:0];
   assign \$9  = \$7  & \$8 ;
-  assign \$10  = \port$20320$0 [15:0] <= \port$20320$0 [31:16];
+  assign \$10  = \port$21829$0 [15:0] <= \port$21829$0 [31:16];
   assign \$11  = \$9  & \$10 ;
   assign wp__en = \$6  & \$11 ;
   assign \$12  = active >> rd_slot;
-  assign \$13  = active >> \port$20304$0 [9:0];
-  assign \$14  = pending >> \port$20304$0 [9:0];
+  assign \$13  = active >> \port$21813$0 [9:0];
+  assign \$14  = pending >> \port$21813$0 [9:0];
   assign \$15  = \$13  ^ \$14 ;
-  assign \$16  = \port$20304$0  < 11'h400;
+  assign \$16  = \port$21813$0  < 11'h400;
   assign \$17  = host_commit & \$16 ;
-  assign \$18  = | \port$20320$0 [31:16];
-  assign \$19  = | \port$20320$0 [15:0];
+  assign \$18  = | \port$21829$0 [31:16];
+  assign \$19  = | \port$21829$0 [15:0];
   assign \$20  = \$18  & \$19 ;
-  assign \$21  = \port$20320$0 [15:0] <= \port$20320$0 [31:16];
+  assign \$21  = \port$21829$0 [15:0] <= \port$21829$0 [31:16];
   assign \$22  = \$20  & \$21 ;
   assign \$23  = \$17  & \$22 ;
-  assign \$24  = 1'h1 << \port$20304$0 [9:0];
+  assign \$24  = 1'h1 << \port$21813$0 [9:0];
   assign \$25  = { 1023'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, pending_base } | \$24 ;
-  assign \$26  = \port$20304$0  < 11'h400;
+  assign \$26  = \port$21813$0  < 11'h400;
   assign \$27  = ~ \$26 ;
-  assign \$28  = | \port$20320$0 [31:16];
-  assign \$29  = | \port$20320$0 [15:0];
+  assign \$28  = | \port$21829$0 [31:16];
+  assign \$29  = | \port$21829$0 [15:0];
   assign \$30  = \$28  & \$29 ;
-  assign \$31  = \port$20320$0 [15:0] <= \port$20320$0 [31:16];
+  assign \$31  = \port$21829$0 [15:0] <= \port$21829$0 [31:16];
   assign \$32  = \$30  & \$31 ;
   assign \$33  = ~ \$32 ;
   assign \$34  = \$32  ? 2'h0 : 2'h3;
@@ -78276,21 +78276,21 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
       \$38  = 4'h0;
     end
   end
-  assign wp__addr = { \$4 , \port$20304$0 [9:0] };
-  assign host_slot = { 16'h0000, \port$20304$0  };
-  assign wp__data = { \port$20320$0 , \port$20318$0 , \port$20316$0 , \port$20314$0 , \port$20312$0 , \port$20310$0 , \port$20308$0 , \port$20306$0  };
-  assign host_data = { \port$20320$0 , \port$20318$0 , \port$20316$0 , \port$20314$0 , \port$20312$0 , \port$20310$0 , \port$20308$0 , \port$20306$0  };
+  assign wp__addr = { \$4 , \port$21813$0 [9:0] };
+  assign host_slot = { 16'h0000, \port$21813$0  };
+  assign wp__data = { \port$21829$0 , \port$21827$0 , \port$21825$0 , \port$21823$0 , \port$21821$0 , \port$21819$0 , \port$21817$0 , \port$21815$0  };
+  assign host_data = { \port$21829$0 , \port$21827$0 , \port$21825$0 , \port$21823$0 , \port$21821$0 , \port$21819$0 , \port$21817$0 , \port$21815$0  };
   assign rp_eval__addr = { \$12 , rd_slot };
   assign rd_en = rp_eval__en;
   assign rp_eval__data = rd_data;
-  assign rp_host__addr = { \$15 , \port$20304$0 [9:0] };
-  assign host_rd_slot = \port$20304$0 [9:0];
+  assign rp_host__addr = { \$15 , \port$21813$0 [9:0] };
+  assign host_rd_slot = \port$21813$0 [9:0];
   assign host_rd_en = rp_host__en;
   assign rp_host__data = host_rd_data;
-  assign \host_data.reserve0  = { \port$20312$0 [15:0], \port$20310$0 , \port$20308$0 , \port$20306$0  };
-  assign \host_data.reserve1  = { \port$20318$0 , \port$20316$0 , \port$20314$0 , \port$20312$0 [31:16] };
-  assign \host_data.fee_num  = \port$20320$0 [15:0];
-  assign \host_data.fee_den  = \port$20320$0 [31:16];
+  assign \host_data.reserve0  = { \port$21821$0 [15:0], \port$21819$0 , \port$21817$0 , \port$21815$0  };
+  assign \host_data.reserve1  = { \port$21827$0 , \port$21825$0 , \port$21823$0 , \port$21821$0 [31:16] };
+  assign \host_data.fee_num  = \port$21829$0 [15:0];
+  assign \host_data.fee_den  = \port$21829$0 [31:16];
   assign \rd_data.reserve0  = rd_data[111:0];
   assign \rd_data.reserve1  = rd_data[223:112];
   assign \rd_data.fee_num  = rd_data[239:224];
@@ -78540,256 +78540,1900 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
   input clk;
   wire clk;
   wire \$1 ;
-  wire [24:0] \$10 ;
-  wire [255:0] \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire [23:0] \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  wire \$10 ;
+  wire [7:0] \$100 ;
+  wire \$1000 ;
+  wire \$1001 ;
+  wire \$1002 ;
+  wire \$1003 ;
+  wire \$1004 ;
+  wire \$1005 ;
+  wire \$1006 ;
+  wire \$1007 ;
+  wire \$1008 ;
+  wire \$1009 ;
+  wire [7:0] \$101 ;
+  wire \$1010 ;
+  wire \$1011 ;
+  wire \$1012 ;
+  wire \$1013 ;
+  wire \$1014 ;
+  wire \$1015 ;
+  wire \$1016 ;
+  wire \$1017 ;
+  wire \$1018 ;
+  wire \$1019 ;
+  wire [7:0] \$102 ;
+  wire \$1020 ;
+  wire \$1021 ;
+  wire \$1022 ;
+  wire \$1023 ;
+  wire \$1024 ;
+  wire \$1025 ;
+  wire \$1026 ;
+  wire \$1027 ;
+  wire \$1028 ;
+  wire \$1029 ;
+  wire [7:0] \$103 ;
+  wire \$1030 ;
+  wire \$1031 ;
+  wire \$1032 ;
+  wire \$1033 ;
+  wire \$1034 ;
+  wire \$1035 ;
+  wire \$1036 ;
+  wire \$1037 ;
+  wire \$1038 ;
+  wire \$1039 ;
+  wire [7:0] \$104 ;
+  wire \$1040 ;
+  wire \$1041 ;
+  wire \$1042 ;
+  wire \$1043 ;
+  wire \$1044 ;
+  wire \$1045 ;
+  wire \$1046 ;
+  wire \$1047 ;
+  wire \$1048 ;
+  wire \$1049 ;
+  wire [7:0] \$105 ;
+  wire \$1050 ;
+  wire \$1051 ;
+  wire \$1052 ;
+  wire \$1053 ;
+  wire \$1054 ;
+  wire \$1055 ;
+  wire \$1056 ;
+  wire \$1057 ;
+  wire \$1058 ;
+  wire \$1059 ;
+  wire [7:0] \$106 ;
+  wire \$1060 ;
+  wire \$1061 ;
+  wire \$1062 ;
+  wire \$1063 ;
+  wire \$1064 ;
+  wire \$1065 ;
+  wire \$1066 ;
+  wire \$1067 ;
+  wire \$1068 ;
+  wire \$1069 ;
+  wire [7:0] \$107 ;
+  wire \$1070 ;
+  wire \$1071 ;
+  wire \$1072 ;
+  wire \$1073 ;
+  wire \$1074 ;
+  wire \$1075 ;
+  wire \$1076 ;
+  wire \$1077 ;
+  wire \$1078 ;
+  wire \$1079 ;
+  wire [7:0] \$108 ;
+  wire \$1080 ;
+  wire \$1081 ;
+  wire \$1082 ;
+  wire \$1083 ;
+  wire \$1084 ;
+  wire \$1085 ;
+  wire \$1086 ;
+  wire \$1087 ;
+  wire \$1088 ;
+  wire \$1089 ;
+  wire [7:0] \$109 ;
+  wire \$1090 ;
+  wire \$1091 ;
+  wire \$1092 ;
+  wire \$1093 ;
+  wire \$1094 ;
+  wire \$1095 ;
+  wire \$1096 ;
+  wire \$1097 ;
+  wire \$1098 ;
+  wire \$1099 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
+  wire [7:0] \$110 ;
+  wire \$1100 ;
+  wire \$1101 ;
+  wire \$1102 ;
+  wire \$1103 ;
+  wire \$1104 ;
+  wire \$1105 ;
+  wire \$1106 ;
+  wire \$1107 ;
+  wire \$1108 ;
+  wire \$1109 ;
+  wire [7:0] \$111 ;
+  wire \$1110 ;
+  wire \$1111 ;
+  wire \$1112 ;
+  wire \$1113 ;
+  wire \$1114 ;
+  wire \$1115 ;
+  wire \$1116 ;
+  wire \$1117 ;
+  wire \$1118 ;
+  wire \$1119 ;
+  wire [7:0] \$112 ;
+  wire \$1120 ;
+  wire \$1121 ;
+  wire \$1122 ;
+  wire \$1123 ;
+  wire \$1124 ;
+  wire \$1125 ;
+  wire \$1126 ;
+  wire \$1127 ;
+  wire \$1128 ;
+  wire \$1129 ;
+  wire [7:0] \$113 ;
+  wire \$1130 ;
+  wire \$1131 ;
+  wire \$1132 ;
+  wire \$1133 ;
+  wire \$1134 ;
+  wire \$1135 ;
+  wire \$1136 ;
+  wire \$1137 ;
+  wire \$1138 ;
+  wire \$1139 ;
+  wire [7:0] \$114 ;
+  wire \$1140 ;
+  wire \$1141 ;
+  wire \$1142 ;
+  wire \$1143 ;
+  wire \$1144 ;
+  wire \$1145 ;
+  wire \$1146 ;
+  wire \$1147 ;
+  wire \$1148 ;
+  wire \$1149 ;
+  wire [7:0] \$115 ;
+  wire \$1150 ;
+  wire \$1151 ;
+  wire \$1152 ;
+  wire \$1153 ;
+  wire \$1154 ;
+  wire \$1155 ;
+  wire \$1156 ;
+  wire \$1157 ;
+  wire \$1158 ;
+  wire \$1159 ;
+  wire [7:0] \$116 ;
+  wire \$1160 ;
+  wire \$1161 ;
+  wire \$1162 ;
+  wire \$1163 ;
+  wire \$1164 ;
+  wire \$1165 ;
+  wire \$1166 ;
+  wire \$1167 ;
+  wire \$1168 ;
+  wire \$1169 ;
+  wire [7:0] \$117 ;
+  wire \$1170 ;
+  wire \$1171 ;
+  wire \$1172 ;
+  wire \$1173 ;
+  wire \$1174 ;
+  wire \$1175 ;
+  wire \$1176 ;
+  wire \$1177 ;
+  wire \$1178 ;
+  wire \$1179 ;
+  wire [7:0] \$118 ;
+  wire \$1180 ;
+  wire \$1181 ;
+  wire \$1182 ;
+  wire \$1183 ;
+  wire \$1184 ;
+  wire \$1185 ;
+  wire \$1186 ;
+  wire \$1187 ;
+  wire \$1188 ;
+  wire \$1189 ;
+  wire [7:0] \$119 ;
+  wire \$1190 ;
+  wire \$1191 ;
+  wire \$1192 ;
+  wire \$1193 ;
+  wire \$1194 ;
+  wire \$1195 ;
+  wire \$1196 ;
+  wire \$1197 ;
+  wire \$1198 ;
+  wire \$1199 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
+  wire [7:0] \$120 ;
+  wire \$1200 ;
+  wire \$1201 ;
+  wire \$1202 ;
+  wire \$1203 ;
+  wire \$1204 ;
+  wire \$1205 ;
+  wire \$1206 ;
+  wire \$1207 ;
+  wire \$1208 ;
+  wire \$1209 ;
+  wire [7:0] \$121 ;
+  wire \$1210 ;
+  wire \$1211 ;
+  wire \$1212 ;
+  wire \$1213 ;
+  wire \$1214 ;
+  wire \$1215 ;
+  wire \$1216 ;
+  wire \$1217 ;
+  wire \$1218 ;
+  wire \$1219 ;
+  wire [7:0] \$122 ;
+  wire \$1220 ;
+  wire \$1221 ;
+  wire \$1222 ;
+  wire \$1223 ;
+  wire \$1224 ;
+  wire \$1225 ;
+  wire \$1226 ;
+  wire \$1227 ;
+  wire \$1228 ;
+  wire \$1229 ;
+  wire [7:0] \$123 ;
+  wire \$1230 ;
+  wire \$1231 ;
+  wire \$1232 ;
+  wire \$1233 ;
+  wire \$1234 ;
+  wire \$1235 ;
+  wire \$1236 ;
+  wire \$1237 ;
+  wire \$1238 ;
+  wire \$1239 ;
+  wire [7:0] \$124 ;
+  wire \$1240 ;
+  wire \$1241 ;
+  wire \$1242 ;
+  wire \$1243 ;
+  wire \$1244 ;
+  wire \$1245 ;
+  wire \$1246 ;
+  wire \$1247 ;
+  wire \$1248 ;
+  wire \$1249 ;
+  wire [7:0] \$125 ;
+  wire \$1250 ;
+  wire \$1251 ;
+  wire \$1252 ;
+  wire \$1253 ;
+  wire \$1254 ;
+  wire \$1255 ;
+  wire \$1256 ;
+  wire \$1257 ;
+  wire \$1258 ;
+  wire \$1259 ;
+  wire [7:0] \$126 ;
+  wire \$1260 ;
+  wire \$1261 ;
+  wire \$1262 ;
+  wire \$1263 ;
+  wire \$1264 ;
+  wire \$1265 ;
+  wire \$1266 ;
+  wire \$1267 ;
+  wire \$1268 ;
+  wire \$1269 ;
+  wire [7:0] \$127 ;
+  wire \$1270 ;
+  wire \$1271 ;
+  wire \$1272 ;
+  wire \$1273 ;
+  wire \$1274 ;
+  wire \$1275 ;
+  wire \$1276 ;
+  wire \$1277 ;
+  wire \$1278 ;
+  wire \$1279 ;
+  wire [7:0] \$128 ;
+  wire \$1280 ;
+  wire \$1281 ;
+  wire \$1282 ;
+  wire \$1283 ;
+  wire \$1284 ;
+  wire \$1285 ;
+  wire \$1286 ;
+  wire \$1287 ;
+  wire \$1288 ;
+  wire \$1289 ;
+  wire [7:0] \$129 ;
+  wire \$1290 ;
+  wire \$1291 ;
+  wire \$1292 ;
+  wire \$1293 ;
+  wire \$1294 ;
+  wire \$1295 ;
+  wire \$1296 ;
+  wire \$1297 ;
+  wire \$1298 ;
+  wire \$1299 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  wire [7:0] \$130 ;
+  wire \$1300 ;
+  wire \$1301 ;
+  wire \$1302 ;
+  wire \$1303 ;
+  wire \$1304 ;
+  wire \$1305 ;
+  wire \$1306 ;
+  wire \$1307 ;
+  wire \$1308 ;
+  wire \$1309 ;
+  wire [7:0] \$131 ;
+  wire \$1310 ;
+  wire \$1311 ;
+  wire \$1312 ;
+  wire \$1313 ;
+  wire \$1314 ;
+  wire \$1315 ;
+  wire \$1316 ;
+  wire \$1317 ;
+  wire \$1318 ;
+  wire \$1319 ;
+  wire [7:0] \$132 ;
+  wire \$1320 ;
+  wire \$1321 ;
+  wire \$1322 ;
+  wire \$1323 ;
+  wire \$1324 ;
+  wire \$1325 ;
+  wire \$1326 ;
+  wire \$1327 ;
+  wire \$1328 ;
+  wire \$1329 ;
+  wire [7:0] \$133 ;
+  wire \$1330 ;
+  wire \$1331 ;
+  wire \$1332 ;
+  wire \$1333 ;
+  wire \$1334 ;
+  wire \$1335 ;
+  wire \$1336 ;
+  wire \$1337 ;
+  wire \$1338 ;
+  wire \$1339 ;
+  wire [7:0] \$134 ;
+  wire \$1340 ;
+  wire \$1341 ;
+  wire \$1342 ;
+  wire \$1343 ;
+  wire \$1344 ;
+  wire \$1345 ;
+  wire \$1346 ;
+  wire \$1347 ;
+  wire \$1348 ;
+  wire \$1349 ;
+  wire [7:0] \$135 ;
+  wire \$1350 ;
+  wire \$1351 ;
+  wire \$1352 ;
+  wire \$1353 ;
+  wire \$1354 ;
+  wire \$1355 ;
+  wire \$1356 ;
+  wire \$1357 ;
+  wire \$1358 ;
+  wire \$1359 ;
+  wire [7:0] \$136 ;
+  wire \$1360 ;
+  wire \$1361 ;
+  wire \$1362 ;
+  wire \$1363 ;
+  wire \$1364 ;
+  wire \$1365 ;
+  wire \$1366 ;
+  wire \$1367 ;
+  wire \$1368 ;
+  wire \$1369 ;
+  wire [7:0] \$137 ;
+  wire \$1370 ;
+  wire \$1371 ;
+  wire \$1372 ;
+  wire \$1373 ;
+  wire \$1374 ;
+  wire \$1375 ;
+  wire \$1376 ;
+  wire \$1377 ;
+  wire \$1378 ;
+  wire \$1379 ;
+  wire [7:0] \$138 ;
+  wire \$1380 ;
+  wire \$1381 ;
+  wire \$1382 ;
+  wire \$1383 ;
+  wire \$1384 ;
+  wire \$1385 ;
+  wire \$1386 ;
+  wire \$1387 ;
+  wire \$1388 ;
+  wire \$1389 ;
+  wire [7:0] \$139 ;
+  wire \$1390 ;
+  wire \$1391 ;
+  wire \$1392 ;
+  wire \$1393 ;
+  wire \$1394 ;
+  wire \$1395 ;
+  wire \$1396 ;
+  wire \$1397 ;
+  wire \$1398 ;
+  wire \$1399 ;
   wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  wire [7:0] \$140 ;
+  wire \$1400 ;
+  wire \$1401 ;
+  wire \$1402 ;
+  wire \$1403 ;
+  wire \$1404 ;
+  wire \$1405 ;
+  wire \$1406 ;
+  wire \$1407 ;
+  wire \$1408 ;
+  wire \$1409 ;
+  wire [7:0] \$141 ;
+  wire \$1410 ;
+  wire \$1411 ;
+  wire \$1412 ;
+  wire \$1413 ;
+  wire \$1414 ;
+  wire \$1415 ;
+  wire \$1416 ;
+  wire \$1417 ;
+  wire \$1418 ;
+  wire \$1419 ;
+  wire [7:0] \$142 ;
+  wire \$1420 ;
+  wire \$1421 ;
+  wire \$1422 ;
+  wire \$1423 ;
+  wire \$1424 ;
+  wire \$1425 ;
+  wire \$1426 ;
+  wire \$1427 ;
+  wire \$1428 ;
+  wire \$1429 ;
+  wire [7:0] \$143 ;
+  wire \$1430 ;
+  wire \$1431 ;
+  wire \$1432 ;
+  wire \$1433 ;
+  wire \$1434 ;
+  wire \$1435 ;
+  wire \$1436 ;
+  wire \$1437 ;
+  wire \$1438 ;
+  wire \$1439 ;
+  wire [7:0] \$144 ;
+  wire \$1440 ;
+  wire \$1441 ;
+  wire \$1442 ;
+  wire \$1443 ;
+  wire \$1444 ;
+  wire \$1445 ;
+  wire \$1446 ;
+  wire \$1447 ;
+  wire \$1448 ;
+  wire \$1449 ;
+  wire [7:0] \$145 ;
+  wire \$1450 ;
+  wire \$1451 ;
+  wire \$1452 ;
+  wire \$1453 ;
+  wire \$1454 ;
+  wire \$1455 ;
+  wire \$1456 ;
+  wire \$1457 ;
+  wire \$1458 ;
+  wire \$1459 ;
+  wire [7:0] \$146 ;
+  wire \$1460 ;
+  wire \$1461 ;
+  wire \$1462 ;
+  wire \$1463 ;
+  wire \$1464 ;
+  wire \$1465 ;
+  wire \$1466 ;
+  wire \$1467 ;
+  wire \$1468 ;
+  wire \$1469 ;
+  wire [7:0] \$147 ;
+  wire \$1470 ;
+  wire \$1471 ;
+  wire \$1472 ;
+  wire \$1473 ;
+  wire \$1474 ;
+  wire \$1475 ;
+  wire \$1476 ;
+  wire \$1477 ;
+  wire \$1478 ;
+  wire \$1479 ;
+  wire [7:0] \$148 ;
+  wire \$1480 ;
+  wire \$1481 ;
+  wire \$1482 ;
+  wire \$1483 ;
+  wire \$1484 ;
+  wire \$1485 ;
+  wire \$1486 ;
+  wire \$1487 ;
+  wire \$1488 ;
+  wire \$1489 ;
+  wire [7:0] \$149 ;
+  wire \$1490 ;
+  wire \$1491 ;
+  wire \$1492 ;
+  wire \$1493 ;
+  wire \$1494 ;
+  wire \$1495 ;
+  wire \$1496 ;
+  wire \$1497 ;
+  wire \$1498 ;
+  wire \$1499 ;
   wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  wire [7:0] \$150 ;
+  wire \$1500 ;
+  wire \$1501 ;
+  wire \$1502 ;
+  wire \$1503 ;
+  wire \$1504 ;
+  wire \$1505 ;
+  wire \$1506 ;
+  wire \$1507 ;
+  wire \$1508 ;
+  wire \$1509 ;
+  wire [7:0] \$151 ;
+  wire \$1510 ;
+  wire \$1511 ;
+  wire \$1512 ;
+  wire \$1513 ;
+  wire \$1514 ;
+  wire \$1515 ;
+  wire \$1516 ;
+  wire \$1517 ;
+  wire \$1518 ;
+  wire \$1519 ;
+  wire [7:0] \$152 ;
+  wire \$1520 ;
+  wire \$1521 ;
+  wire \$1522 ;
+  wire \$1523 ;
+  wire \$1524 ;
+  wire \$1525 ;
+  wire \$1526 ;
+  wire \$1527 ;
+  wire \$1528 ;
+  wire \$1529 ;
+  wire [7:0] \$153 ;
+  wire \$1530 ;
+  wire \$1531 ;
+  wire \$1532 ;
+  wire \$1533 ;
+  wire \$1534 ;
+  wire \$1535 ;
+  wire \$1536 ;
+  wire \$1537 ;
+  wire \$1538 ;
+  wire \$1539 ;
+  wire [7:0] \$154 ;
+  wire \$1540 ;
+  wire \$1541 ;
+  wire \$1542 ;
+  wire \$1543 ;
+  wire \$1544 ;
+  wire \$1545 ;
+  wire \$1546 ;
+  wire \$1547 ;
+  wire \$1548 ;
+  wire \$1549 ;
+  wire [7:0] \$155 ;
+  wire \$1550 ;
+  wire \$1551 ;
+  wire \$1552 ;
+  wire \$1553 ;
+  wire \$1554 ;
+  wire \$1555 ;
+  wire \$1556 ;
+  wire \$1557 ;
+  wire \$1558 ;
+  wire \$1559 ;
+  wire [7:0] \$156 ;
+  wire \$1560 ;
+  wire \$1561 ;
+  wire \$1562 ;
+  wire \$1563 ;
+  wire \$1564 ;
+  wire \$1565 ;
+  wire \$1566 ;
+  wire \$1567 ;
+  wire \$1568 ;
+  wire \$1569 ;
+  wire [7:0] \$157 ;
+  wire \$1570 ;
+  wire \$1571 ;
+  wire \$1572 ;
+  wire \$1573 ;
+  wire \$1574 ;
+  wire \$1575 ;
+  wire \$1576 ;
+  wire \$1577 ;
+  wire \$1578 ;
+  wire \$1579 ;
+  wire [7:0] \$158 ;
+  wire \$1580 ;
+  wire \$1581 ;
+  wire \$1582 ;
+  wire \$1583 ;
+  wire \$1584 ;
+  wire \$1585 ;
+  wire \$1586 ;
+  wire \$1587 ;
+  wire \$1588 ;
+  wire \$1589 ;
+  wire [7:0] \$159 ;
+  wire \$1590 ;
+  wire \$1591 ;
+  wire \$1592 ;
+  wire \$1593 ;
+  wire \$1594 ;
+  wire \$1595 ;
+  wire \$1596 ;
+  wire \$1597 ;
+  wire \$1598 ;
+  wire \$1599 ;
   wire \$16 ;
-  reg \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  reg \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  reg \$168 ;
-  wire [2:0] \$169 ;
+  wire [7:0] \$160 ;
+  wire \$1600 ;
+  wire \$1601 ;
+  wire \$1602 ;
+  wire \$1603 ;
+  wire \$1604 ;
+  wire \$1605 ;
+  wire \$1606 ;
+  wire \$1607 ;
+  wire \$1608 ;
+  wire \$1609 ;
+  wire [7:0] \$161 ;
+  wire \$1610 ;
+  wire \$1611 ;
+  wire \$1612 ;
+  wire \$1613 ;
+  wire \$1614 ;
+  wire \$1615 ;
+  wire \$1616 ;
+  wire \$1617 ;
+  wire \$1618 ;
+  wire \$1619 ;
+  wire [7:0] \$162 ;
+  wire \$1620 ;
+  wire \$1621 ;
+  wire \$1622 ;
+  wire \$1623 ;
+  wire \$1624 ;
+  wire \$1625 ;
+  wire \$1626 ;
+  wire \$1627 ;
+  wire \$1628 ;
+  wire \$1629 ;
+  wire [7:0] \$163 ;
+  wire \$1630 ;
+  wire \$1631 ;
+  wire \$1632 ;
+  wire \$1633 ;
+  wire \$1634 ;
+  wire \$1635 ;
+  wire \$1636 ;
+  wire \$1637 ;
+  wire \$1638 ;
+  wire \$1639 ;
+  wire [7:0] \$164 ;
+  wire \$1640 ;
+  wire \$1641 ;
+  wire \$1642 ;
+  wire \$1643 ;
+  wire \$1644 ;
+  wire \$1645 ;
+  wire \$1646 ;
+  wire \$1647 ;
+  wire \$1648 ;
+  wire \$1649 ;
+  wire [7:0] \$165 ;
+  wire \$1650 ;
+  wire \$1651 ;
+  wire \$1652 ;
+  wire \$1653 ;
+  wire \$1654 ;
+  wire \$1655 ;
+  wire \$1656 ;
+  wire \$1657 ;
+  wire \$1658 ;
+  wire \$1659 ;
+  wire [7:0] \$166 ;
+  wire \$1660 ;
+  wire \$1661 ;
+  wire \$1662 ;
+  wire \$1663 ;
+  wire \$1664 ;
+  wire \$1665 ;
+  wire \$1666 ;
+  wire \$1667 ;
+  wire \$1668 ;
+  wire \$1669 ;
+  wire [7:0] \$167 ;
+  wire \$1670 ;
+  wire \$1671 ;
+  wire \$1672 ;
+  wire \$1673 ;
+  wire \$1674 ;
+  wire \$1675 ;
+  wire \$1676 ;
+  wire \$1677 ;
+  wire \$1678 ;
+  wire \$1679 ;
+  wire [7:0] \$168 ;
+  wire \$1680 ;
+  wire \$1681 ;
+  wire \$1682 ;
+  wire \$1683 ;
+  wire \$1684 ;
+  wire \$1685 ;
+  wire \$1686 ;
+  wire \$1687 ;
+  wire \$1688 ;
+  wire \$1689 ;
+  wire [7:0] \$169 ;
+  wire \$1690 ;
+  wire \$1691 ;
+  wire \$1692 ;
+  wire \$1693 ;
+  wire \$1694 ;
+  wire \$1695 ;
+  wire \$1696 ;
+  wire \$1697 ;
+  wire \$1698 ;
+  wire \$1699 ;
   wire \$17 ;
-  wire [8:0] \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire [11:0] \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  reg \$178 ;
-  wire [255:0] \$179 ;
+  wire [7:0] \$170 ;
+  wire \$1700 ;
+  wire \$1701 ;
+  wire [5:0] \$1702 ;
+  wire [5:0] \$1703 ;
+  wire [4:0] \$1704 ;
+  wire \$1705 ;
+  reg \$1706 ;
+  reg [159:0] \$1707 ;
+  wire \$1708 ;
+  wire \$1709 ;
+  wire [7:0] \$171 ;
+  wire \$1710 ;
+  wire \$1711 ;
+  wire \$1712 ;
+  wire \$1713 ;
+  wire \$1714 ;
+  wire \$1715 ;
+  wire \$1716 ;
+  wire \$1717 ;
+  wire \$1718 ;
+  wire \$1719 ;
+  wire [7:0] \$172 ;
+  wire \$1720 ;
+  wire \$1721 ;
+  wire \$1722 ;
+  wire \$1723 ;
+  wire \$1724 ;
+  wire \$1725 ;
+  wire \$1726 ;
+  wire \$1727 ;
+  wire [255:0] \$1728 ;
+  wire \$1729 ;
+  wire [7:0] \$173 ;
+  wire \$1730 ;
+  wire \$1731 ;
+  wire \$1732 ;
+  wire \$1733 ;
+  wire \$1734 ;
+  wire \$1735 ;
+  wire \$1736 ;
+  wire \$1737 ;
+  wire \$1738 ;
+  wire \$1739 ;
+  wire [7:0] \$174 ;
+  wire \$1740 ;
+  wire \$1741 ;
+  wire \$1742 ;
+  wire \$1743 ;
+  wire \$1744 ;
+  wire \$1745 ;
+  wire \$1746 ;
+  wire \$1747 ;
+  wire \$1748 ;
+  wire \$1749 ;
+  wire [7:0] \$175 ;
+  wire \$1750 ;
+  wire \$1751 ;
+  wire \$1752 ;
+  wire \$1753 ;
+  wire \$1754 ;
+  wire \$1755 ;
+  wire \$1756 ;
+  wire \$1757 ;
+  wire \$1758 ;
+  wire \$1759 ;
+  wire [7:0] \$176 ;
+  wire \$1760 ;
+  wire \$1761 ;
+  wire \$1762 ;
+  wire \$1763 ;
+  wire \$1764 ;
+  wire \$1765 ;
+  wire \$1766 ;
+  wire \$1767 ;
+  wire \$1768 ;
+  wire \$1769 ;
+  wire [7:0] \$177 ;
+  wire \$1770 ;
+  wire \$1771 ;
+  wire \$1772 ;
+  wire \$1773 ;
+  wire \$1774 ;
+  wire \$1775 ;
+  wire \$1776 ;
+  wire \$1777 ;
+  wire \$1778 ;
+  wire \$1779 ;
+  wire [7:0] \$178 ;
+  wire \$1780 ;
+  wire \$1781 ;
+  wire \$1782 ;
+  wire \$1783 ;
+  wire \$1784 ;
+  wire \$1785 ;
+  wire \$1786 ;
+  wire \$1787 ;
+  wire \$1788 ;
+  wire \$1789 ;
+  wire [7:0] \$179 ;
+  wire \$1790 ;
+  wire \$1791 ;
+  wire \$1792 ;
+  wire \$1793 ;
+  wire \$1794 ;
+  wire \$1795 ;
+  wire \$1796 ;
+  wire \$1797 ;
+  wire \$1798 ;
+  wire \$1799 ;
   wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  reg \$182 ;
-  reg \$183 ;
-  wire [255:0] \$184 ;
-  wire [255:0] \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
+  wire [7:0] \$180 ;
+  wire [23:0] \$1800 ;
+  wire \$1801 ;
+  wire \$1802 ;
+  wire \$1803 ;
+  wire \$1804 ;
+  wire [2:0] \$1805 ;
+  wire [8:0] \$1806 ;
+  wire \$1807 ;
+  wire \$1808 ;
+  wire \$1809 ;
+  wire [7:0] \$181 ;
+  wire [11:0] \$1810 ;
+  wire \$1811 ;
+  wire \$1812 ;
+  wire \$1813 ;
+  wire \$1814 ;
+  wire \$1815 ;
+  wire \$1816 ;
+  wire \$1817 ;
+  wire \$1818 ;
+  wire \$1819 ;
+  wire [7:0] \$182 ;
+  wire \$1820 ;
+  wire [4:0] \$1821 ;
+  wire \$1822 ;
+  wire \$1823 ;
+  wire \$1824 ;
+  wire \$1825 ;
+  wire \$1826 ;
+  wire \$1827 ;
+  wire \$1828 ;
+  wire \$1829 ;
+  wire [7:0] \$183 ;
+  wire \$1830 ;
+  wire [11:0] \$1831 ;
+  wire [10:0] \$1832 ;
+  wire [12:0] \$1833 ;
+  wire \$1834 ;
+  wire \$1835 ;
+  wire \$1836 ;
+  wire \$1837 ;
+  wire \$1838 ;
+  wire \$1839 ;
+  wire [7:0] \$184 ;
+  wire \$1840 ;
+  wire \$1841 ;
+  wire \$1842 ;
+  wire [4:0] \$1843 ;
+  wire \$1844 ;
+  wire \$1845 ;
+  wire \$1846 ;
+  wire \$1847 ;
+  wire \$1848 ;
+  wire \$1849 ;
+  wire [7:0] \$185 ;
+  wire \$1850 ;
+  wire \$1851 ;
+  wire \$1852 ;
+  wire \$1853 ;
+  wire \$1854 ;
+  reg [385:0] \$1855 ;
+  reg [385:0] \$1856 ;
+  reg [385:0] \$1857 ;
+  reg [385:0] \$1858 ;
+  reg \$1859 ;
+  wire [7:0] \$186 ;
+  reg [1:0] \$1860 ;
+  reg [255:0] \$1861 ;
+  reg \$1862 ;
+  reg \$1863 ;
+  reg \$1864 ;
+  reg [3:0] \$1865 ;
+  reg \$1866 ;
+  reg \$1867 ;
+  reg \$1868 ;
+  reg \$1869 ;
+  wire [7:0] \$187 ;
+  reg [23:0] \$1870 ;
+  reg \$1871 ;
+  reg \$1872 ;
+  reg [255:0] \$1873 ;
+  reg [255:0] \$1874 ;
+  reg [10:0] \$1875 ;
+  reg \$1876 ;
+  reg [159:0] \$1877 ;
+  reg \$1878 ;
+  reg [255:0] \$1879 ;
+  wire [7:0] \$188 ;
+  reg \$1880 ;
+  reg \$1881 ;
+  reg [4:0] \$1882 ;
+  reg [4:0] \$1883 ;
+  reg [3:0] \$1884 ;
+  reg \$1885 ;
+  reg [287:0] \$1886 ;
+  reg \$1887 ;
+  reg [159:0] \$1888 ;
+  reg [3:0] \$1889 ;
+  wire [7:0] \$189 ;
+  reg [159:0] \$1890 ;
+  reg [2222:0] \$1891 ;
+  reg \$1892 ;
   wire \$19 ;
-  wire \$190 ;
-  wire [4:0] \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire [11:0] \$199 ;
+  wire [7:0] \$190 ;
+  wire [7:0] \$191 ;
+  wire [7:0] \$192 ;
+  wire [7:0] \$193 ;
+  wire [7:0] \$194 ;
+  wire [7:0] \$195 ;
+  wire [7:0] \$196 ;
+  wire [7:0] \$197 ;
+  wire [7:0] \$198 ;
+  wire [7:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [10:0] \$200 ;
-  wire [12:0] \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire [4:0] \$209 ;
+  wire [7:0] \$200 ;
+  wire [7:0] \$201 ;
+  wire [7:0] \$202 ;
+  wire [7:0] \$203 ;
+  wire [7:0] \$204 ;
+  wire [7:0] \$205 ;
+  wire [7:0] \$206 ;
+  wire [7:0] \$207 ;
+  wire [7:0] \$208 ;
+  wire [7:0] \$209 ;
   wire \$21 ;
-  reg [159:0] \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire [4:0] \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  reg [385:0] \$219 ;
+  wire [7:0] \$210 ;
+  wire [7:0] \$211 ;
+  wire [7:0] \$212 ;
+  wire [7:0] \$213 ;
+  wire [7:0] \$214 ;
+  wire [7:0] \$215 ;
+  wire [7:0] \$216 ;
+  wire [7:0] \$217 ;
+  wire [7:0] \$218 ;
+  wire [7:0] \$219 ;
   wire \$22 ;
-  reg [385:0] \$220 ;
-  reg [385:0] \$221 ;
-  reg [385:0] \$222 ;
-  reg [673:0] \$223 ;
-  reg \$224 ;
-  reg [31:0] \$225 ;
-  reg [5:0] \$226 ;
-  reg [23:0] \$227 ;
-  reg \$228 ;
-  reg [255:0] \$229 ;
+  wire [7:0] \$220 ;
+  wire [7:0] \$221 ;
+  wire [7:0] \$222 ;
+  wire [7:0] \$223 ;
+  wire [7:0] \$224 ;
+  wire [7:0] \$225 ;
+  wire [7:0] \$226 ;
+  wire [7:0] \$227 ;
+  wire [7:0] \$228 ;
+  wire [7:0] \$229 ;
   wire \$23 ;
-  reg [255:0] \$230 ;
-  reg [255:0] \$231 ;
-  reg [255:0] \$232 ;
-  reg [255:0] \$233 ;
-  reg \$234 ;
-  reg \$235 ;
-  reg [4:0] \$236 ;
-  reg [4:0] \$237 ;
-  reg [10:0] \$238 ;
-  reg [3:0] \$239 ;
+  wire [7:0] \$230 ;
+  wire [7:0] \$231 ;
+  wire [7:0] \$232 ;
+  wire [7:0] \$233 ;
+  wire [7:0] \$234 ;
+  wire [7:0] \$235 ;
+  wire [7:0] \$236 ;
+  wire [7:0] \$237 ;
+  wire [7:0] \$238 ;
+  wire [7:0] \$239 ;
   wire \$24 ;
-  reg [159:0] \$240 ;
-  reg [159:0] \$241 ;
-  reg [159:0] \$242 ;
-  reg [159:0] \$243 ;
-  reg [159:0] \$244 ;
-  reg [159:0] \$245 ;
-  reg [159:0] \$246 ;
-  reg [159:0] \$247 ;
-  reg [1:0] \$248 ;
-  reg [2222:0] \$249 ;
+  wire [7:0] \$240 ;
+  wire [7:0] \$241 ;
+  wire [7:0] \$242 ;
+  wire [7:0] \$243 ;
+  wire [7:0] \$244 ;
+  wire [7:0] \$245 ;
+  wire [7:0] \$246 ;
+  wire [7:0] \$247 ;
+  wire [7:0] \$248 ;
+  wire [7:0] \$249 ;
   wire \$25 ;
-  reg [255:0] \$250 ;
-  reg [3:0] \$251 ;
+  wire [7:0] \$250 ;
+  wire [7:0] \$251 ;
+  wire [7:0] \$252 ;
+  wire [7:0] \$253 ;
+  wire [7:0] \$254 ;
+  wire [7:0] \$255 ;
+  wire [7:0] \$256 ;
+  wire [7:0] \$257 ;
+  wire [7:0] \$258 ;
+  wire [7:0] \$259 ;
   wire \$26 ;
+  wire [7:0] \$260 ;
+  wire [7:0] \$261 ;
+  wire [7:0] \$262 ;
+  wire [7:0] \$263 ;
+  wire [7:0] \$264 ;
+  wire [7:0] \$265 ;
+  wire [7:0] \$266 ;
+  wire [7:0] \$267 ;
+  wire [7:0] \$268 ;
+  wire [7:0] \$269 ;
   wire \$27 ;
+  wire [7:0] \$270 ;
+  wire [7:0] \$271 ;
+  wire [7:0] \$272 ;
+  wire [7:0] \$273 ;
+  wire [7:0] \$274 ;
+  wire [7:0] \$275 ;
+  wire [7:0] \$276 ;
+  wire [7:0] \$277 ;
+  wire [7:0] \$278 ;
+  wire [7:0] \$279 ;
   wire \$28 ;
+  wire [7:0] \$280 ;
+  wire [7:0] \$281 ;
+  wire [7:0] \$282 ;
+  wire [7:0] \$283 ;
+  wire [7:0] \$284 ;
+  wire [7:0] \$285 ;
+  wire [7:0] \$286 ;
+  wire [7:0] \$287 ;
+  wire [7:0] \$288 ;
+  wire [7:0] \$289 ;
   wire \$29 ;
+  wire [7:0] \$290 ;
+  wire [7:0] \$291 ;
+  wire [7:0] \$292 ;
+  wire [7:0] \$293 ;
+  wire [7:0] \$294 ;
+  wire [7:0] \$295 ;
+  wire [7:0] \$296 ;
+  wire [7:0] \$297 ;
+  wire [7:0] \$298 ;
+  wire [7:0] \$299 ;
   wire \$3 ;
   wire \$30 ;
+  wire [7:0] \$300 ;
+  wire [7:0] \$301 ;
+  wire [7:0] \$302 ;
+  wire [7:0] \$303 ;
+  wire [7:0] \$304 ;
+  wire [7:0] \$305 ;
+  wire [7:0] \$306 ;
+  wire [7:0] \$307 ;
+  wire [7:0] \$308 ;
+  wire [7:0] \$309 ;
   wire \$31 ;
+  wire [7:0] \$310 ;
+  wire [7:0] \$311 ;
+  wire [7:0] \$312 ;
+  wire [7:0] \$313 ;
+  wire [7:0] \$314 ;
+  wire [7:0] \$315 ;
+  wire [7:0] \$316 ;
+  wire [7:0] \$317 ;
+  wire [7:0] \$318 ;
+  wire [7:0] \$319 ;
   wire \$32 ;
+  wire [7:0] \$320 ;
+  wire [7:0] \$321 ;
+  wire [7:0] \$322 ;
+  wire [7:0] \$323 ;
+  wire [7:0] \$324 ;
+  wire [7:0] \$325 ;
+  wire [7:0] \$326 ;
+  wire [7:0] \$327 ;
+  wire [7:0] \$328 ;
+  wire [7:0] \$329 ;
   wire \$33 ;
+  wire [7:0] \$330 ;
+  wire [7:0] \$331 ;
+  wire [7:0] \$332 ;
+  wire [7:0] \$333 ;
+  wire [7:0] \$334 ;
+  wire [7:0] \$335 ;
+  wire [7:0] \$336 ;
+  wire [7:0] \$337 ;
+  wire [7:0] \$338 ;
+  wire [7:0] \$339 ;
   wire \$34 ;
+  wire [7:0] \$340 ;
+  wire [7:0] \$341 ;
+  wire [7:0] \$342 ;
+  wire [7:0] \$343 ;
+  wire [7:0] \$344 ;
+  wire [7:0] \$345 ;
+  wire [7:0] \$346 ;
+  wire [7:0] \$347 ;
+  wire [7:0] \$348 ;
+  wire [7:0] \$349 ;
   wire \$35 ;
+  wire [7:0] \$350 ;
+  wire [7:0] \$351 ;
+  wire [7:0] \$352 ;
+  wire [7:0] \$353 ;
+  wire [7:0] \$354 ;
+  wire [7:0] \$355 ;
+  wire [7:0] \$356 ;
+  wire [7:0] \$357 ;
+  wire [7:0] \$358 ;
+  wire [7:0] \$359 ;
   wire \$36 ;
+  wire [7:0] \$360 ;
+  wire [7:0] \$361 ;
+  wire [7:0] \$362 ;
+  wire [7:0] \$363 ;
+  wire [7:0] \$364 ;
+  wire [7:0] \$365 ;
+  wire [7:0] \$366 ;
+  wire [7:0] \$367 ;
+  wire [7:0] \$368 ;
+  wire [7:0] \$369 ;
   wire \$37 ;
+  wire [7:0] \$370 ;
+  wire [7:0] \$371 ;
+  wire [7:0] \$372 ;
+  wire [7:0] \$373 ;
+  wire [7:0] \$374 ;
+  wire [7:0] \$375 ;
+  wire [7:0] \$376 ;
+  wire [7:0] \$377 ;
+  wire [7:0] \$378 ;
+  wire [7:0] \$379 ;
   wire \$38 ;
-  wire \$39 ;
+  wire [7:0] \$380 ;
+  wire [7:0] \$381 ;
+  wire [7:0] \$382 ;
+  wire [7:0] \$383 ;
+  wire [7:0] \$384 ;
+  wire [7:0] \$385 ;
+  wire [7:0] \$386 ;
+  wire [7:0] \$387 ;
+  wire [7:0] \$388 ;
+  wire [7:0] \$389 ;
+  wire [24:0] \$39 ;
+  wire [7:0] \$390 ;
+  wire [7:0] \$391 ;
+  wire [7:0] \$392 ;
+  wire [7:0] \$393 ;
+  wire [7:0] \$394 ;
+  wire [7:0] \$395 ;
+  wire [7:0] \$396 ;
+  wire [7:0] \$397 ;
+  wire [7:0] \$398 ;
+  wire [7:0] \$399 ;
   wire \$4 ;
-  wire \$40 ;
+  wire [24:0] \$40 ;
+  wire [7:0] \$400 ;
+  wire [7:0] \$401 ;
+  wire [7:0] \$402 ;
+  wire [7:0] \$403 ;
+  wire [7:0] \$404 ;
+  wire [7:0] \$405 ;
+  wire [7:0] \$406 ;
+  wire [7:0] \$407 ;
+  wire [7:0] \$408 ;
+  wire [7:0] \$409 ;
   wire \$41 ;
+  wire [7:0] \$410 ;
+  wire [7:0] \$411 ;
+  wire [7:0] \$412 ;
+  wire [7:0] \$413 ;
+  wire [7:0] \$414 ;
+  wire [7:0] \$415 ;
+  wire [7:0] \$416 ;
+  wire [7:0] \$417 ;
+  wire [7:0] \$418 ;
+  wire [7:0] \$419 ;
   wire \$42 ;
+  wire [7:0] \$420 ;
+  wire [7:0] \$421 ;
+  wire [7:0] \$422 ;
+  wire [7:0] \$423 ;
+  wire [7:0] \$424 ;
+  wire [7:0] \$425 ;
+  wire [7:0] \$426 ;
+  wire [7:0] \$427 ;
+  wire [7:0] \$428 ;
+  wire [7:0] \$429 ;
   wire \$43 ;
-  wire [5:0] \$44 ;
-  wire [5:0] \$45 ;
-  wire [4:0] \$46 ;
+  wire [7:0] \$430 ;
+  wire [7:0] \$431 ;
+  wire [7:0] \$432 ;
+  wire [7:0] \$433 ;
+  wire [7:0] \$434 ;
+  wire [7:0] \$435 ;
+  wire [7:0] \$436 ;
+  wire [7:0] \$437 ;
+  wire [7:0] \$438 ;
+  wire [7:0] \$439 ;
+  wire \$44 ;
+  wire [7:0] \$440 ;
+  wire [7:0] \$441 ;
+  wire [7:0] \$442 ;
+  wire [7:0] \$443 ;
+  wire [7:0] \$444 ;
+  wire [7:0] \$445 ;
+  wire [7:0] \$446 ;
+  wire [7:0] \$447 ;
+  wire [7:0] \$448 ;
+  wire [7:0] \$449 ;
+  wire \$45 ;
+  wire [7:0] \$450 ;
+  wire [7:0] \$451 ;
+  wire [7:0] \$452 ;
+  wire [7:0] \$453 ;
+  wire [7:0] \$454 ;
+  wire [7:0] \$455 ;
+  wire [7:0] \$456 ;
+  wire [7:0] \$457 ;
+  wire [7:0] \$458 ;
+  wire [7:0] \$459 ;
+  wire \$46 ;
+  wire [7:0] \$460 ;
+  wire [7:0] \$461 ;
+  wire [7:0] \$462 ;
+  wire [7:0] \$463 ;
+  wire [7:0] \$464 ;
+  wire [7:0] \$465 ;
+  wire [7:0] \$466 ;
+  wire [7:0] \$467 ;
+  wire [7:0] \$468 ;
+  wire [7:0] \$469 ;
   wire \$47 ;
+  wire [7:0] \$470 ;
+  wire [7:0] \$471 ;
+  wire [7:0] \$472 ;
+  wire [7:0] \$473 ;
+  wire [7:0] \$474 ;
+  wire [7:0] \$475 ;
+  wire [7:0] \$476 ;
+  wire [7:0] \$477 ;
+  wire [7:0] \$478 ;
+  wire [7:0] \$479 ;
   wire \$48 ;
+  wire [7:0] \$480 ;
+  wire [7:0] \$481 ;
+  wire [7:0] \$482 ;
+  wire [7:0] \$483 ;
+  wire [7:0] \$484 ;
+  wire [7:0] \$485 ;
+  wire [7:0] \$486 ;
+  wire [7:0] \$487 ;
+  wire [7:0] \$488 ;
+  wire [7:0] \$489 ;
   wire \$49 ;
+  wire [7:0] \$490 ;
+  wire [7:0] \$491 ;
+  wire [7:0] \$492 ;
+  wire [7:0] \$493 ;
+  wire [7:0] \$494 ;
+  wire [7:0] \$495 ;
+  wire [7:0] \$496 ;
+  wire [7:0] \$497 ;
+  wire [7:0] \$498 ;
+  wire [7:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
+  wire [7:0] \$500 ;
+  wire [7:0] \$501 ;
+  wire [7:0] \$502 ;
+  wire [7:0] \$503 ;
+  wire [7:0] \$504 ;
+  wire [7:0] \$505 ;
+  wire [7:0] \$506 ;
+  wire [7:0] \$507 ;
+  wire [7:0] \$508 ;
+  wire [7:0] \$509 ;
   wire \$51 ;
+  wire [7:0] \$510 ;
+  wire [7:0] \$511 ;
+  wire [7:0] \$512 ;
+  wire [7:0] \$513 ;
+  wire [7:0] \$514 ;
+  wire [7:0] \$515 ;
+  wire [7:0] \$516 ;
+  wire [7:0] \$517 ;
+  wire [7:0] \$518 ;
+  wire [7:0] \$519 ;
   wire \$52 ;
+  wire [7:0] \$520 ;
+  wire [7:0] \$521 ;
+  wire [7:0] \$522 ;
+  wire [7:0] \$523 ;
+  wire [7:0] \$524 ;
+  wire [7:0] \$525 ;
+  wire [7:0] \$526 ;
+  wire [7:0] \$527 ;
+  wire [7:0] \$528 ;
+  wire [7:0] \$529 ;
   wire \$53 ;
-  wire [4:0] \$54 ;
-  reg [159:0] \$55 ;
+  wire [7:0] \$530 ;
+  wire [7:0] \$531 ;
+  wire [7:0] \$532 ;
+  wire [7:0] \$533 ;
+  wire [7:0] \$534 ;
+  wire [7:0] \$535 ;
+  wire [7:0] \$536 ;
+  wire [7:0] \$537 ;
+  wire [7:0] \$538 ;
+  wire [7:0] \$539 ;
+  wire \$54 ;
+  wire [7:0] \$540 ;
+  wire [7:0] \$541 ;
+  wire [7:0] \$542 ;
+  wire [7:0] \$543 ;
+  wire [7:0] \$544 ;
+  wire [7:0] \$545 ;
+  wire [7:0] \$546 ;
+  wire [7:0] \$547 ;
+  wire [7:0] \$548 ;
+  wire [7:0] \$549 ;
+  wire \$55 ;
+  wire [7:0] \$550 ;
+  wire [7:0] \$551 ;
+  wire [7:0] \$552 ;
+  wire [7:0] \$553 ;
+  wire [7:0] \$554 ;
+  wire [7:0] \$555 ;
+  wire [7:0] \$556 ;
+  wire [7:0] \$557 ;
+  wire [7:0] \$558 ;
+  wire [7:0] \$559 ;
   wire \$56 ;
+  wire [7:0] \$560 ;
+  wire [7:0] \$561 ;
+  wire [7:0] \$562 ;
+  wire [7:0] \$563 ;
+  wire [7:0] \$564 ;
+  wire [7:0] \$565 ;
+  wire [7:0] \$566 ;
+  wire [7:0] \$567 ;
+  wire [7:0] \$568 ;
+  wire [7:0] \$569 ;
   wire \$57 ;
+  wire [7:0] \$570 ;
+  wire [7:0] \$571 ;
+  wire [7:0] \$572 ;
+  wire [7:0] \$573 ;
+  wire [7:0] \$574 ;
+  wire [7:0] \$575 ;
+  wire [7:0] \$576 ;
+  wire [7:0] \$577 ;
+  wire [7:0] \$578 ;
+  wire [7:0] \$579 ;
   wire \$58 ;
+  wire [7:0] \$580 ;
+  wire [7:0] \$581 ;
+  wire [7:0] \$582 ;
+  wire [7:0] \$583 ;
+  wire [7:0] \$584 ;
+  wire [7:0] \$585 ;
+  wire [7:0] \$586 ;
+  wire [7:0] \$587 ;
+  wire [7:0] \$588 ;
+  wire [7:0] \$589 ;
   wire \$59 ;
+  wire [7:0] \$590 ;
+  wire [7:0] \$591 ;
+  wire [7:0] \$592 ;
+  wire [7:0] \$593 ;
+  wire [7:0] \$594 ;
+  wire [7:0] \$595 ;
+  wire [7:0] \$596 ;
+  wire [7:0] \$597 ;
+  wire [7:0] \$598 ;
+  wire [7:0] \$599 ;
   wire \$6 ;
   wire \$60 ;
+  wire [7:0] \$600 ;
+  wire [7:0] \$601 ;
+  wire [7:0] \$602 ;
+  wire [7:0] \$603 ;
+  wire [7:0] \$604 ;
+  wire [7:0] \$605 ;
+  wire [7:0] \$606 ;
+  wire [7:0] \$607 ;
+  wire [7:0] \$608 ;
+  wire [7:0] \$609 ;
   wire \$61 ;
+  wire [7:0] \$610 ;
+  wire [7:0] \$611 ;
+  wire [7:0] \$612 ;
+  wire [7:0] \$613 ;
+  wire [7:0] \$614 ;
+  wire [7:0] \$615 ;
+  wire [7:0] \$616 ;
+  wire [7:0] \$617 ;
+  wire [7:0] \$618 ;
+  wire [7:0] \$619 ;
   wire \$62 ;
+  wire [7:0] \$620 ;
+  wire [7:0] \$621 ;
+  wire [7:0] \$622 ;
+  wire [7:0] \$623 ;
+  wire [7:0] \$624 ;
+  wire [7:0] \$625 ;
+  wire [7:0] \$626 ;
+  wire [7:0] \$627 ;
+  wire [7:0] \$628 ;
+  wire [7:0] \$629 ;
   wire \$63 ;
+  wire [7:0] \$630 ;
+  wire [7:0] \$631 ;
+  wire [7:0] \$632 ;
+  wire [7:0] \$633 ;
+  wire [7:0] \$634 ;
+  wire [7:0] \$635 ;
+  wire [7:0] \$636 ;
+  wire [7:0] \$637 ;
+  wire [7:0] \$638 ;
+  wire [7:0] \$639 ;
   wire \$64 ;
+  wire [7:0] \$640 ;
+  wire [7:0] \$641 ;
+  wire [7:0] \$642 ;
+  wire [7:0] \$643 ;
+  wire [7:0] \$644 ;
+  wire [7:0] \$645 ;
+  wire [7:0] \$646 ;
+  wire [7:0] \$647 ;
+  wire [7:0] \$648 ;
+  wire [7:0] \$649 ;
   wire \$65 ;
+  wire [7:0] \$650 ;
+  wire [7:0] \$651 ;
+  wire [7:0] \$652 ;
+  wire [7:0] \$653 ;
+  wire [7:0] \$654 ;
+  wire [7:0] \$655 ;
+  wire [7:0] \$656 ;
+  wire [7:0] \$657 ;
+  wire [7:0] \$658 ;
+  wire [7:0] \$659 ;
   wire \$66 ;
-  reg \$67 ;
+  wire [7:0] \$660 ;
+  wire [7:0] \$661 ;
+  wire [7:0] \$662 ;
+  wire [7:0] \$663 ;
+  wire [7:0] \$664 ;
+  wire [7:0] \$665 ;
+  wire [7:0] \$666 ;
+  wire [7:0] \$667 ;
+  wire [7:0] \$668 ;
+  wire [7:0] \$669 ;
+  wire [1:0] \$67 ;
+  wire [7:0] \$670 ;
+  wire [7:0] \$671 ;
+  wire [7:0] \$672 ;
+  wire [7:0] \$673 ;
+  wire [7:0] \$674 ;
+  wire [7:0] \$675 ;
+  wire [7:0] \$676 ;
+  wire [7:0] \$677 ;
+  wire [7:0] \$678 ;
+  wire [7:0] \$679 ;
   wire \$68 ;
-  reg \$69 ;
+  wire [7:0] \$680 ;
+  wire [7:0] \$681 ;
+  wire [7:0] \$682 ;
+  wire [7:0] \$683 ;
+  wire [7:0] \$684 ;
+  wire [7:0] \$685 ;
+  wire [7:0] \$686 ;
+  wire [7:0] \$687 ;
+  wire [7:0] \$688 ;
+  wire [7:0] \$689 ;
+  wire \$69 ;
+  wire [7:0] \$690 ;
+  wire [7:0] \$691 ;
+  wire [7:0] \$692 ;
+  wire [7:0] \$693 ;
+  wire [7:0] \$694 ;
+  wire [7:0] \$695 ;
+  wire [7:0] \$696 ;
+  wire [7:0] \$697 ;
+  wire [7:0] \$698 ;
+  wire [7:0] \$699 ;
   wire \$7 ;
   wire \$70 ;
-  reg [159:0] \$71 ;
+  wire [7:0] \$700 ;
+  wire [7:0] \$701 ;
+  wire [7:0] \$702 ;
+  wire [7:0] \$703 ;
+  wire [7:0] \$704 ;
+  wire [7:0] \$705 ;
+  wire \$706 ;
+  wire \$707 ;
+  wire \$708 ;
+  wire \$709 ;
+  wire \$71 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire \$714 ;
+  wire \$715 ;
+  wire \$716 ;
+  wire \$717 ;
+  wire \$718 ;
+  wire \$719 ;
   wire \$72 ;
+  wire \$720 ;
+  wire \$721 ;
+  wire \$722 ;
+  wire \$723 ;
+  wire \$724 ;
+  wire \$725 ;
+  wire \$726 ;
+  wire \$727 ;
+  wire \$728 ;
+  wire \$729 ;
   wire \$73 ;
-  reg \$74 ;
+  wire \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire \$736 ;
+  wire \$737 ;
+  wire \$738 ;
+  wire \$739 ;
+  wire \$74 ;
+  wire \$740 ;
+  wire \$741 ;
+  wire \$742 ;
+  wire \$743 ;
+  wire \$744 ;
+  wire \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire \$748 ;
+  wire \$749 ;
   wire \$75 ;
-  reg [159:0] \$76 ;
-  wire [4:0] \$77 ;
-  reg [159:0] \$78 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  wire \$753 ;
+  wire \$754 ;
+  wire \$755 ;
+  wire \$756 ;
+  wire \$757 ;
+  wire \$758 ;
+  wire \$759 ;
+  wire [1:0] \$76 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire \$762 ;
+  wire \$763 ;
+  wire \$764 ;
+  wire \$765 ;
+  wire \$766 ;
+  wire \$767 ;
+  wire \$768 ;
+  wire \$769 ;
+  wire \$77 ;
+  wire \$770 ;
+  wire \$771 ;
+  wire \$772 ;
+  wire \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire \$776 ;
+  wire \$777 ;
+  wire \$778 ;
+  wire \$779 ;
+  wire \$78 ;
+  wire \$780 ;
+  wire \$781 ;
+  wire \$782 ;
+  wire \$783 ;
+  wire \$784 ;
+  wire \$785 ;
+  wire \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire \$789 ;
   wire \$79 ;
+  wire \$790 ;
+  wire \$791 ;
+  wire \$792 ;
+  wire \$793 ;
+  wire \$794 ;
+  wire \$795 ;
+  wire \$796 ;
+  wire \$797 ;
+  wire \$798 ;
+  wire \$799 ;
   wire \$8 ;
   wire \$80 ;
+  wire \$800 ;
+  wire \$801 ;
+  wire \$802 ;
+  wire \$803 ;
+  wire \$804 ;
+  wire \$805 ;
+  wire \$806 ;
+  wire \$807 ;
+  wire \$808 ;
+  wire \$809 ;
   wire \$81 ;
+  wire \$810 ;
+  wire \$811 ;
+  wire \$812 ;
+  wire \$813 ;
+  wire \$814 ;
+  wire \$815 ;
+  wire \$816 ;
+  wire \$817 ;
+  wire \$818 ;
+  wire \$819 ;
   wire \$82 ;
-  reg \$83 ;
-  reg \$84 ;
-  reg \$85 ;
-  reg \$86 ;
-  reg \$87 ;
-  reg \$88 ;
-  wire [255:0] \$89 ;
-  wire [24:0] \$9 ;
-  reg \$90 ;
-  wire [255:0] \$91 ;
-  wire [255:0] \$92 ;
-  reg \$93 ;
-  reg \$94 ;
-  wire [255:0] \$95 ;
-  wire [255:0] \$96 ;
-  reg \$97 ;
-  wire [255:0] \$98 ;
-  reg \$99 ;
+  wire \$820 ;
+  wire \$821 ;
+  wire \$822 ;
+  wire \$823 ;
+  wire \$824 ;
+  wire \$825 ;
+  wire \$826 ;
+  wire \$827 ;
+  wire \$828 ;
+  wire \$829 ;
+  wire [2:0] \$83 ;
+  wire \$830 ;
+  wire \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire \$834 ;
+  wire \$835 ;
+  wire \$836 ;
+  wire \$837 ;
+  wire \$838 ;
+  wire \$839 ;
+  wire \$84 ;
+  wire \$840 ;
+  wire \$841 ;
+  wire \$842 ;
+  wire \$843 ;
+  wire \$844 ;
+  wire \$845 ;
+  wire \$846 ;
+  wire \$847 ;
+  wire \$848 ;
+  wire \$849 ;
+  wire \$85 ;
+  wire \$850 ;
+  wire \$851 ;
+  wire \$852 ;
+  wire \$853 ;
+  wire \$854 ;
+  wire \$855 ;
+  wire \$856 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire \$859 ;
+  wire [7:0] \$86 ;
+  wire \$860 ;
+  wire \$861 ;
+  wire \$862 ;
+  wire \$863 ;
+  wire \$864 ;
+  wire \$865 ;
+  wire \$866 ;
+  wire \$867 ;
+  wire \$868 ;
+  wire \$869 ;
+  wire [7:0] \$87 ;
+  wire \$870 ;
+  wire \$871 ;
+  wire \$872 ;
+  wire \$873 ;
+  wire \$874 ;
+  wire \$875 ;
+  wire \$876 ;
+  wire \$877 ;
+  wire \$878 ;
+  wire \$879 ;
+  wire [7:0] \$88 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire \$882 ;
+  wire \$883 ;
+  wire \$884 ;
+  wire \$885 ;
+  wire \$886 ;
+  wire \$887 ;
+  wire \$888 ;
+  wire \$889 ;
+  wire [7:0] \$89 ;
+  wire \$890 ;
+  wire \$891 ;
+  wire \$892 ;
+  wire \$893 ;
+  wire \$894 ;
+  wire \$895 ;
+  wire \$896 ;
+  wire \$897 ;
+  wire \$898 ;
+  wire \$899 ;
+  wire \$9 ;
+  wire [7:0] \$90 ;
+  wire \$900 ;
+  wire \$901 ;
+  wire \$902 ;
+  wire \$903 ;
+  wire \$904 ;
+  wire \$905 ;
+  wire \$906 ;
+  wire \$907 ;
+  wire \$908 ;
+  wire \$909 ;
+  wire [7:0] \$91 ;
+  wire \$910 ;
+  wire \$911 ;
+  wire \$912 ;
+  wire \$913 ;
+  wire \$914 ;
+  wire \$915 ;
+  wire \$916 ;
+  wire \$917 ;
+  wire \$918 ;
+  wire \$919 ;
+  wire [7:0] \$92 ;
+  wire \$920 ;
+  wire \$921 ;
+  wire \$922 ;
+  wire \$923 ;
+  wire \$924 ;
+  wire \$925 ;
+  wire \$926 ;
+  wire \$927 ;
+  wire \$928 ;
+  wire \$929 ;
+  wire [7:0] \$93 ;
+  wire \$930 ;
+  wire \$931 ;
+  wire \$932 ;
+  wire \$933 ;
+  wire \$934 ;
+  wire \$935 ;
+  wire \$936 ;
+  wire \$937 ;
+  wire \$938 ;
+  wire \$939 ;
+  wire [7:0] \$94 ;
+  wire \$940 ;
+  wire \$941 ;
+  wire \$942 ;
+  wire \$943 ;
+  wire \$944 ;
+  wire \$945 ;
+  wire \$946 ;
+  wire \$947 ;
+  wire \$948 ;
+  wire \$949 ;
+  wire [7:0] \$95 ;
+  wire \$950 ;
+  wire \$951 ;
+  wire \$952 ;
+  wire \$953 ;
+  wire \$954 ;
+  wire \$955 ;
+  wire \$956 ;
+  wire \$957 ;
+  wire \$958 ;
+  wire \$959 ;
+  wire [7:0] \$96 ;
+  wire \$960 ;
+  wire \$961 ;
+  wire \$962 ;
+  wire \$963 ;
+  wire \$964 ;
+  wire \$965 ;
+  wire \$966 ;
+  wire \$967 ;
+  wire \$968 ;
+  wire \$969 ;
+  wire [7:0] \$97 ;
+  wire \$970 ;
+  wire \$971 ;
+  wire \$972 ;
+  wire \$973 ;
+  wire \$974 ;
+  wire \$975 ;
+  wire \$976 ;
+  wire \$977 ;
+  wire \$978 ;
+  wire \$979 ;
+  wire [7:0] \$98 ;
+  wire \$980 ;
+  wire \$981 ;
+  wire \$982 ;
+  wire \$983 ;
+  wire \$984 ;
+  wire \$985 ;
+  wire \$986 ;
+  wire \$987 ;
+  wire \$988 ;
+  wire \$989 ;
+  wire [7:0] \$99 ;
+  wire \$990 ;
+  wire \$991 ;
+  wire \$992 ;
+  wire \$993 ;
+  wire \$994 ;
+  wire \$995 ;
+  wire \$996 ;
+  wire \$997 ;
+  wire \$998 ;
+  wire \$999 ;
+  reg amt0_nz = 1'h0;
+  reg [255:0] amt_in_w = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [255:0] amt_out = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [23:0] args_len = 24'h000000;
   reg cd_done = 1'h0;
   wire [159:0] \cfg_entry.address ;
@@ -78797,19 +80441,20 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
   wire \cfg_entry.valid ;
   wire [159:0] \cfg_entry.weth ;
   wire \cfg_entry.weth_valid ;
-  wire [255:0] chain_eff;
   reg [3:0] count = 4'h0;
+  reg [255:0] deadline = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg done;
+  reg f_eth_in = 1'h0;
+  reg f_eth_out = 1'h0;
+  reg f_exact_out = 1'h0;
+  reg f_fot = 1'h0;
   reg fail;
   wire first_ok;
-  reg fn_hit;
-  reg [3:0] fn_idx;
-  reg [1:0] fsm_state = 2'h0;
-  reg [255:0] head0 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  reg [255:0] head1 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  reg [255:0] head2 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  reg [255:0] head3 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  reg [255:0] head4 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg first_weth = 1'h0;
+  reg fn_hit = 1'h0;
+  reg [3:0] fn_idx = 4'h0;
+  reg fsm_state = 1'h0;
+  reg hit;
   wire [255:0] \i_cd__payload.data ;
   wire [15:0] \i_cd__payload.index ;
   (* enum_base_type = "CalldataWordKind" *)
@@ -78823,7 +80468,10 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
   wire [159:0] \i_tx__payload.to ;
   wire \i_tx__payload.to_present ;
   wire [255:0] \i_tx__payload.value ;
-  reg [3:0] idx;
+  reg [1:0] idx;
+  reg [3:0] \idx$55 ;
+  reg [159:0] last_tok = 160'h0000000000000000000000000000000000000000;
+  wire [31:0] nzb;
   (* init = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 *)
   wire [2222:0] o__payload;
   wire [255:0] \o__payload.amount_in ;
@@ -78849,22 +80497,15 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
   wire [1:0] \o__payload.router ;
   (* init = 1'h0 *)
   wire o__valid;
-  wire [255:0] off;
-  reg [10:0] off_r = 11'h000;
+  reg [10:0] off = 11'h000;
+  reg off_ok = 1'h0;
   reg past_window = 1'h0;
-  reg [159:0] path0 = 160'h0000000000000000000000000000000000000000;
-  reg [159:0] path1 = 160'h0000000000000000000000000000000000000000;
-  reg [159:0] path2 = 160'h0000000000000000000000000000000000000000;
-  reg [159:0] path3 = 160'h0000000000000000000000000000000000000000;
-  reg [159:0] path4 = 160'h0000000000000000000000000000000000000000;
-  reg [159:0] path5 = 160'h0000000000000000000000000000000000000000;
-  reg [159:0] path6 = 160'h0000000000000000000000000000000000000000;
-  reg [159:0] path7 = 160'h0000000000000000000000000000000000000000;
   reg [3:0] plen = 4'h0;
-  reg [255:0] prev = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [287:0] prev = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [255:0] \prev.data ;
+  wire [31:0] \prev.nz ;
   reg [4:0] q = 5'h00;
-  reg r_hit;
-  reg [1:0] r_idx;
+  reg [1:0] r_idx = 2'h0;
   wire [255:0] \rec.amount_in ;
   wire [255:0] \rec.amount_out ;
   wire [255:0] \rec.deadline ;
@@ -78886,6 +80527,9 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
   wire [3:0] \rec.path_len ;
   wire [159:0] \rec.recipient ;
   wire [1:0] \rec.router ;
+  reg rec_clear;
+  reg [159:0] recipient = 160'h0000000000000000000000000000000000000000;
+  reg recipient_ok = 1'h0;
   reg [385:0] router0 = 386'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   wire [159:0] \router0.address ;
   wire [63:0] \router0.chain_id ;
@@ -78911,62 +80555,66 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
   wire [159:0] \router3.weth ;
   wire \router3.weth_valid ;
   reg [4:0] rp__addr;
-  wire [255:0] rp__data;
-  reg [31:0] sel = 32'd0;
-  reg [5:0] sel_n = 6'h00;
+  wire [287:0] rp__data;
+  wire [255:0] \rp__data.data ;
+  wire [31:0] \rp__data.nz ;
   reg [4:0] sh = 5'h00;
-  reg [673:0] tx = 674'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  wire [255:0] \tx.chain_id ;
-  wire \tx.ok ;
-  wire [159:0] \tx.to ;
-  wire \tx.to_present ;
-  wire [255:0] \tx.value ;
+  reg [159:0] sw_bytes = 160'h0000000000000000000000000000000000000000;
+  reg [31:0] sw_nz = 32'd0;
   reg tx_have = 1'h0;
+  reg tx_ok = 1'h0;
+  reg [255:0] tx_value = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg value_nz = 1'h0;
+  reg [159:0] weth = 160'h0000000000000000000000000000000000000000;
+  reg weth_valid = 1'h0;
   wire [10:0] win_len;
-  reg [255:0] word;
   reg [4:0] wp__addr;
-  reg [255:0] wp__data;
+  reg [287:0] wp__data;
+  wire [255:0] \wp__data.data ;
+  wire [31:0] \wp__data.nz ;
   reg wp__en;
-  reg [255:0] mem [31:0];
+  (* no_rw_check = 32'd1 *)
+  (* ram_style = "block" *)
+  reg [287:0] mem [31:0];
   initial begin
-    mem[0] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[1] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[2] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[3] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[4] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[5] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[6] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[7] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[8] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[9] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[10] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[11] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[12] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[13] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[14] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[15] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[16] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[17] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[18] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[19] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[20] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[21] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[22] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[23] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[24] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[25] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[26] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[27] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[28] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[29] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[30] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    mem[31] = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    mem[0] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[1] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[2] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[3] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[4] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[5] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[6] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[7] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[8] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[9] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[10] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[11] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[12] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[13] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[14] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[15] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[16] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[17] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[18] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[19] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[20] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[21] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[22] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[23] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[24] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[25] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[26] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[27] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[28] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[29] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[30] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    mem[31] = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
   end
   always @(posedge clk) begin
     if (wp__en)
       mem[wp__addr] <= wp__data;
   end
-  reg [255:0] _0_;
+  reg [287:0] _0_;
   always @(posedge clk) begin
     _0_ <= mem[rp__addr];
   end
@@ -78976,284 +80624,1946 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
   assign \$3  = cfg_index == 2'h2;
   assign \$4  = cfg_index == 2'h3;
   assign \$5  = i_tx__valid & i_tx__ready;
-  assign \$6  = i_cd__valid & i_cd__ready;
-  assign \$7  = ! i_cd__payload[262];
-  assign \$8  = args_len >= 21'h100000;
-  assign \$9  = args_len + i_cd__payload[261:256];
-  assign \$10  = \$8  ? { 1'h0, args_len } : \$9 ;
-  assign \$11  = i_cd__payload[278:263] < 6'h20;
-  assign \$12  = ~ past_window;
+  assign \$6  = i_tx__payload[0] & i_tx__payload[1];
+  assign \$7  = \$6  & hit;
+  assign \$8  = | i_tx__payload[417:162];
+  assign \$9  = i_cd__valid & i_cd__ready;
+  assign \$10  = ! i_cd__payload[262];
+  assign \$11  = i_cd__payload[261:256] == 3'h4;
+  assign \$12  = i_cd__payload[255:224] == 30'h38ed1739;
   assign \$13  = \$11  & \$12 ;
-  assign \$14  = ~ \$13 ;
-  assign \$15  = i_cd__payload[278:263] < 6'h20;
-  assign \$16  = ~ past_window;
-  assign \$17  = \$15  & \$16 ;
-  assign \$18  = ! i_cd__payload[278:263];
+  assign \$14  = i_cd__payload[261:256] == 3'h4;
+  assign \$15  = i_cd__payload[255:224] == 32'd2281954286;
+  assign \$16  = \$14  & \$15 ;
+  assign \$17  = i_cd__payload[261:256] == 3'h4;
+  assign \$18  = i_cd__payload[255:224] == 31'h7ff36ab5;
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = i_cd__payload[278:263] < 6'h20;
-  assign \$21  = ~ past_window;
+  assign \$20  = i_cd__payload[261:256] == 3'h4;
+  assign \$21  = i_cd__payload[255:224] == 31'h4a25d94a;
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = i_cd__payload[278:263] == 1'h1;
-  assign \$24  = \$22  & \$23 ;
-  assign \$25  = i_cd__payload[278:263] < 6'h20;
-  assign \$26  = ~ past_window;
-  assign \$27  = \$25  & \$26 ;
-  assign \$28  = i_cd__payload[278:263] == 2'h2;
-  assign \$29  = \$27  & \$28 ;
-  assign \$30  = i_cd__payload[278:263] < 6'h20;
-  assign \$31  = ~ past_window;
-  assign \$32  = \$30  & \$31 ;
-  assign \$33  = i_cd__payload[278:263] == 2'h3;
+  assign \$23  = i_cd__payload[261:256] == 3'h4;
+  assign \$24  = i_cd__payload[255:224] == 29'h18cbafe5;
+  assign \$25  = \$23  & \$24 ;
+  assign \$26  = i_cd__payload[261:256] == 3'h4;
+  assign \$27  = i_cd__payload[255:224] == 32'd4215003969;
+  assign \$28  = \$26  & \$27 ;
+  assign \$29  = i_cd__payload[261:256] == 3'h4;
+  assign \$30  = i_cd__payload[255:224] == 31'h5c11d795;
+  assign \$31  = \$29  & \$30 ;
+  assign \$32  = i_cd__payload[261:256] == 3'h4;
+  assign \$33  = i_cd__payload[255:224] == 32'd3069828757;
   assign \$34  = \$32  & \$33 ;
-  assign \$35  = i_cd__payload[278:263] < 6'h20;
-  assign \$36  = ~ past_window;
+  assign \$35  = i_cd__payload[261:256] == 3'h4;
+  assign \$36  = i_cd__payload[255:224] == 31'h791ac947;
   assign \$37  = \$35  & \$36 ;
-  assign \$38  = i_cd__payload[278:263] == 3'h4;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = cd_done & tx_have;
-  assign \$41  = ~ o_valid;
-  assign \$42  = \$41  | o__ready;
-  assign \$43  = \$40  & \$42 ;
-  assign \$44  = off[9:5] + 1'h1;
-  assign \$45  = q + 1'h1;
-  assign \$46  = count + 1'h1;
-  assign \$47  = count == 1'h1;
-  assign \$48  = count >= 2'h2;
-  assign \$49  = ! word[255:160];
-  assign \$50  = ~ \$49 ;
-  assign \$51  = ! word[159:0];
-  assign \$52  = \$50  | \$51 ;
-  assign \$53  = | idx;
-  assign \$54  = idx - 1'h1;
-  assign \$56  = \$55  == word[159:0];
-  assign \$57  = \$53  & \$56 ;
-  assign \$58  = \$52  | \$57 ;
-  assign \$59  = ! idx;
-  assign \$60  = idx == 1'h1;
-  assign \$61  = idx == 2'h2;
-  assign \$62  = idx == 2'h3;
-  assign \$63  = idx == 3'h4;
-  assign \$64  = idx == 3'h5;
-  assign \$65  = idx == 3'h6;
-  assign \$66  = idx == 3'h7;
-  assign \$68  = ~ \$67 ;
-  assign \$70  = ~ \$69 ;
-  assign \$72  = \$71  == path0;
-  assign \$73  = \$70  | \$72 ;
-  assign \$75  = ~ \$74 ;
-  assign \$77  = plen - 1'h1;
-  assign \$79  = \$76  == \$78 ;
-  assign \$80  = \$75  | \$79 ;
-  assign \$81  = \$73  & \$80 ;
-  assign \$82  = \$68  | \$81 ;
-  assign \$89  = \$88  ? tx[417:162] : head1;
-  assign \$91  = \$90  ? tx[417:162] : head0;
-  assign \$92  = \$87  ? \$89  : \$91 ;
-  assign \$95  = \$94  ? head0 : head1;
-  assign \$96  = \$93  ? head0 : \$95 ;
-  assign \$98  = \$97  ? head2 : head3;
-  assign \$100  = \$99  ? head3 : head4;
+  assign \$38  = args_len >= 21'h100000;
+  assign \$39  = args_len + i_cd__payload[261:256];
+  assign \$40  = \$38  ? { 1'h0, args_len } : \$39 ;
+  assign \$41  = i_cd__payload[278:263] < 6'h20;
+  assign \$42  = ~ past_window;
+  assign \$43  = \$41  & \$42 ;
+  assign \$44  = ~ \$43 ;
+  assign \$45  = i_cd__payload[278:263] < 6'h20;
+  assign \$46  = ~ past_window;
+  assign \$47  = \$45  & \$46 ;
+  assign \$48  = ! i_cd__payload[278:263];
+  assign \$49  = \$47  & \$48 ;
+  assign \$50  = | { \$1793 , \$1792 , \$1791 , \$1790 , \$1789 , \$1788 , \$1787 , \$1786 , \$1785 , \$1784 , \$1783 , \$1782 , \$1781 , \$1780 , \$1779 , \$1778 , \$1777 , \$1776 , \$1775 , \$1774 , \$1773 , \$1772 , \$1771 , \$1770 , \$1769 , \$1768 , \$1767 , \$1766 , \$1765 , \$1764 , \$1763 , \$1762  };
+  assign \$51  = i_cd__payload[278:263] < 6'h20;
+  assign \$52  = ~ past_window;
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = i_cd__payload[278:263] == f_exact_out;
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = i_cd__payload[278:263] < 6'h20;
+  assign \$57  = ~ past_window;
+  assign \$58  = \$56  & \$57 ;
+  assign \$59  = ~ f_exact_out;
+  assign \$60  = ~ f_eth_in;
+  assign \$61  = \$59  & \$60 ;
+  assign \$62  = i_cd__payload[278:263] == \$61 ;
+  assign \$63  = \$58  & \$62 ;
+  assign \$64  = i_cd__payload[278:263] < 6'h20;
+  assign \$65  = ~ past_window;
+  assign \$66  = \$64  & \$65 ;
+  assign \$67  = f_eth_in ? 2'h1 : 2'h2;
+  assign \$68  = i_cd__payload[278:263] == \$67 ;
+  assign \$69  = \$66  & \$68 ;
+  assign \$70  = ! { \$1791 , \$1790 , \$1789 , \$1788 , \$1787 , \$1786 , \$1785 , \$1784 , \$1783 , \$1782 , \$1781 , \$1780 , \$1779 , \$1778 , \$1777 , \$1776 , \$1775 , \$1774 , \$1773 , \$1772 , \$1771 , \$1770 , \$1769 , \$1768 , \$1767 , \$1766 , \$1765 , \$1764 , \$1763 , \$1762  };
+  assign \$71  = ! i_cd__payload[15:11];
+  assign \$72  = \$70  & \$71 ;
+  assign \$73  = i_cd__payload[278:263] < 6'h20;
+  assign \$74  = ~ past_window;
+  assign \$75  = \$73  & \$74 ;
+  assign \$76  = f_eth_in ? 2'h2 : 2'h3;
+  assign \$77  = i_cd__payload[278:263] == \$76 ;
+  assign \$78  = \$75  & \$77 ;
+  assign \$79  = ! { \$1773 , \$1772 , \$1771 , \$1770 , \$1769 , \$1768 , \$1767 , \$1766 , \$1765 , \$1764 , \$1763 , \$1762  };
+  assign \$80  = i_cd__payload[278:263] < 6'h20;
+  assign \$81  = ~ past_window;
+  assign \$82  = \$80  & \$81 ;
+  assign \$83  = f_eth_in ? 3'h3 : 3'h4;
+  assign \$84  = i_cd__payload[278:263] == \$83 ;
+  assign \$85  = \$82  & \$84 ;
+  assign \$86  = sh[4] ? rp__data[15:8] : rp__data[143:136];
+  assign \$87  = sh[4] ? rp__data[79:72] : rp__data[207:200];
+  assign \$88  = sh[3] ? \$86  : \$87 ;
+  assign \$89  = sh[4] ? rp__data[47:40] : rp__data[175:168];
+  assign \$90  = sh[4] ? rp__data[111:104] : rp__data[239:232];
+  assign \$91  = sh[3] ? \$89  : \$90 ;
+  assign \$92  = sh[2] ? \$88  : \$91 ;
+  assign \$93  = sh[4] ? rp__data[31:24] : rp__data[159:152];
+  assign \$94  = sh[4] ? rp__data[95:88] : rp__data[223:216];
+  assign \$95  = sh[3] ? \$93  : \$94 ;
+  assign \$96  = sh[4] ? rp__data[63:56] : rp__data[191:184];
+  assign \$97  = sh[4] ? rp__data[127:120] : rp__data[255:248];
+  assign \$98  = sh[3] ? \$96  : \$97 ;
+  assign \$99  = sh[2] ? \$95  : \$98 ;
+  assign \$100  = sh[1] ? \$92  : \$99 ;
+  assign \$101  = sh[4] ? rp__data[23:16] : rp__data[151:144];
+  assign \$102  = sh[4] ? rp__data[87:80] : rp__data[215:208];
+  assign \$103  = sh[3] ? \$101  : \$102 ;
+  assign \$104  = sh[4] ? rp__data[55:48] : rp__data[183:176];
+  assign \$105  = sh[4] ? rp__data[119:112] : rp__data[247:240];
+  assign \$106  = sh[3] ? \$104  : \$105 ;
+  assign \$107  = sh[2] ? \$103  : \$106 ;
+  assign \$108  = sh[4] ? rp__data[39:32] : rp__data[167:160];
+  assign \$109  = sh[4] ? rp__data[103:96] : rp__data[231:224];
+  assign \$110  = sh[3] ? \$108  : \$109 ;
+  assign \$111  = sh[4] ? rp__data[71:64] : rp__data[199:192];
+  assign \$112  = sh[4] ? rp__data[135:128] : prev[7:0];
+  assign \$113  = sh[3] ? \$111  : \$112 ;
+  assign \$114  = sh[2] ? \$110  : \$113 ;
+  assign \$115  = sh[1] ? \$107  : \$114 ;
+  assign \$116  = sh[0] ? \$100  : \$115 ;
+  assign \$117  = sh[4] ? rp__data[23:16] : rp__data[151:144];
+  assign \$118  = sh[4] ? rp__data[87:80] : rp__data[215:208];
+  assign \$119  = sh[3] ? \$117  : \$118 ;
+  assign \$120  = sh[4] ? rp__data[55:48] : rp__data[183:176];
+  assign \$121  = sh[4] ? rp__data[119:112] : rp__data[247:240];
+  assign \$122  = sh[3] ? \$120  : \$121 ;
+  assign \$123  = sh[2] ? \$119  : \$122 ;
+  assign \$124  = sh[4] ? rp__data[39:32] : rp__data[167:160];
+  assign \$125  = sh[4] ? rp__data[103:96] : rp__data[231:224];
+  assign \$126  = sh[3] ? \$124  : \$125 ;
+  assign \$127  = sh[4] ? rp__data[71:64] : rp__data[199:192];
+  assign \$128  = sh[4] ? rp__data[135:128] : prev[7:0];
+  assign \$129  = sh[3] ? \$127  : \$128 ;
+  assign \$130  = sh[2] ? \$126  : \$129 ;
+  assign \$131  = sh[1] ? \$123  : \$130 ;
+  assign \$132  = sh[4] ? rp__data[31:24] : rp__data[159:152];
+  assign \$133  = sh[4] ? rp__data[95:88] : rp__data[223:216];
+  assign \$134  = sh[3] ? \$132  : \$133 ;
+  assign \$135  = sh[4] ? rp__data[63:56] : rp__data[191:184];
+  assign \$136  = sh[4] ? rp__data[127:120] : rp__data[255:248];
+  assign \$137  = sh[3] ? \$135  : \$136 ;
+  assign \$138  = sh[2] ? \$134  : \$137 ;
+  assign \$139  = sh[4] ? rp__data[47:40] : rp__data[175:168];
+  assign \$140  = sh[4] ? rp__data[111:104] : rp__data[239:232];
+  assign \$141  = sh[3] ? \$139  : \$140 ;
+  assign \$142  = sh[4] ? rp__data[79:72] : rp__data[207:200];
+  assign \$143  = sh[4] ? rp__data[143:136] : prev[15:8];
+  assign \$144  = sh[3] ? \$142  : \$143 ;
+  assign \$145  = sh[2] ? \$141  : \$144 ;
+  assign \$146  = sh[1] ? \$138  : \$145 ;
+  assign \$147  = sh[0] ? \$131  : \$146 ;
+  assign \$148  = sh[4] ? rp__data[31:24] : rp__data[159:152];
+  assign \$149  = sh[4] ? rp__data[95:88] : rp__data[223:216];
+  assign \$150  = sh[3] ? \$148  : \$149 ;
+  assign \$151  = sh[4] ? rp__data[63:56] : rp__data[191:184];
+  assign \$152  = sh[4] ? rp__data[127:120] : rp__data[255:248];
+  assign \$153  = sh[3] ? \$151  : \$152 ;
+  assign \$154  = sh[2] ? \$150  : \$153 ;
+  assign \$155  = sh[4] ? rp__data[47:40] : rp__data[175:168];
+  assign \$156  = sh[4] ? rp__data[111:104] : rp__data[239:232];
+  assign \$157  = sh[3] ? \$155  : \$156 ;
+  assign \$158  = sh[4] ? rp__data[79:72] : rp__data[207:200];
+  assign \$159  = sh[4] ? rp__data[143:136] : prev[15:8];
+  assign \$160  = sh[3] ? \$158  : \$159 ;
+  assign \$161  = sh[2] ? \$157  : \$160 ;
+  assign \$162  = sh[1] ? \$154  : \$161 ;
+  assign \$163  = sh[4] ? rp__data[39:32] : rp__data[167:160];
+  assign \$164  = sh[4] ? rp__data[103:96] : rp__data[231:224];
+  assign \$165  = sh[3] ? \$163  : \$164 ;
+  assign \$166  = sh[4] ? rp__data[71:64] : rp__data[199:192];
+  assign \$167  = sh[4] ? rp__data[135:128] : prev[7:0];
+  assign \$168  = sh[3] ? \$166  : \$167 ;
+  assign \$169  = sh[2] ? \$165  : \$168 ;
+  assign \$170  = sh[4] ? rp__data[55:48] : rp__data[183:176];
+  assign \$171  = sh[4] ? rp__data[119:112] : rp__data[247:240];
+  assign \$172  = sh[3] ? \$170  : \$171 ;
+  assign \$173  = sh[4] ? rp__data[87:80] : rp__data[215:208];
+  assign \$174  = sh[4] ? rp__data[151:144] : prev[23:16];
+  assign \$175  = sh[3] ? \$173  : \$174 ;
+  assign \$176  = sh[2] ? \$172  : \$175 ;
+  assign \$177  = sh[1] ? \$169  : \$176 ;
+  assign \$178  = sh[0] ? \$162  : \$177 ;
+  assign \$179  = sh[4] ? rp__data[39:32] : rp__data[167:160];
+  assign \$180  = sh[4] ? rp__data[103:96] : rp__data[231:224];
+  assign \$181  = sh[3] ? \$179  : \$180 ;
+  assign \$182  = sh[4] ? rp__data[71:64] : rp__data[199:192];
+  assign \$183  = sh[4] ? rp__data[135:128] : prev[7:0];
+  assign \$184  = sh[3] ? \$182  : \$183 ;
+  assign \$185  = sh[2] ? \$181  : \$184 ;
+  assign \$186  = sh[4] ? rp__data[55:48] : rp__data[183:176];
+  assign \$187  = sh[4] ? rp__data[119:112] : rp__data[247:240];
+  assign \$188  = sh[3] ? \$186  : \$187 ;
+  assign \$189  = sh[4] ? rp__data[87:80] : rp__data[215:208];
+  assign \$190  = sh[4] ? rp__data[151:144] : prev[23:16];
+  assign \$191  = sh[3] ? \$189  : \$190 ;
+  assign \$192  = sh[2] ? \$188  : \$191 ;
+  assign \$193  = sh[1] ? \$185  : \$192 ;
+  assign \$194  = sh[4] ? rp__data[47:40] : rp__data[175:168];
+  assign \$195  = sh[4] ? rp__data[111:104] : rp__data[239:232];
+  assign \$196  = sh[3] ? \$194  : \$195 ;
+  assign \$197  = sh[4] ? rp__data[79:72] : rp__data[207:200];
+  assign \$198  = sh[4] ? rp__data[143:136] : prev[15:8];
+  assign \$199  = sh[3] ? \$197  : \$198 ;
+  assign \$200  = sh[2] ? \$196  : \$199 ;
+  assign \$201  = sh[4] ? rp__data[63:56] : rp__data[191:184];
+  assign \$202  = sh[4] ? rp__data[127:120] : rp__data[255:248];
+  assign \$203  = sh[3] ? \$201  : \$202 ;
+  assign \$204  = sh[4] ? rp__data[95:88] : rp__data[223:216];
+  assign \$205  = sh[4] ? rp__data[159:152] : prev[31:24];
+  assign \$206  = sh[3] ? \$204  : \$205 ;
+  assign \$207  = sh[2] ? \$203  : \$206 ;
+  assign \$208  = sh[1] ? \$200  : \$207 ;
+  assign \$209  = sh[0] ? \$193  : \$208 ;
+  assign \$210  = sh[4] ? rp__data[47:40] : rp__data[175:168];
+  assign \$211  = sh[4] ? rp__data[111:104] : rp__data[239:232];
+  assign \$212  = sh[3] ? \$210  : \$211 ;
+  assign \$213  = sh[4] ? rp__data[79:72] : rp__data[207:200];
+  assign \$214  = sh[4] ? rp__data[143:136] : prev[15:8];
+  assign \$215  = sh[3] ? \$213  : \$214 ;
+  assign \$216  = sh[2] ? \$212  : \$215 ;
+  assign \$217  = sh[4] ? rp__data[63:56] : rp__data[191:184];
+  assign \$218  = sh[4] ? rp__data[127:120] : rp__data[255:248];
+  assign \$219  = sh[3] ? \$217  : \$218 ;
+  assign \$220  = sh[4] ? rp__data[95:88] : rp__data[223:216];
+  assign \$221  = sh[4] ? rp__data[159:152] : prev[31:24];
+  assign \$222  = sh[3] ? \$220  : \$221 ;
+  assign \$223  = sh[2] ? \$219  : \$222 ;
+  assign \$224  = sh[1] ? \$216  : \$223 ;
+  assign \$225  = sh[4] ? rp__data[55:48] : rp__data[183:176];
+  assign \$226  = sh[4] ? rp__data[119:112] : rp__data[247:240];
+  assign \$227  = sh[3] ? \$225  : \$226 ;
+  assign \$228  = sh[4] ? rp__data[87:80] : rp__data[215:208];
+  assign \$229  = sh[4] ? rp__data[151:144] : prev[23:16];
+  assign \$230  = sh[3] ? \$228  : \$229 ;
+  assign \$231  = sh[2] ? \$227  : \$230 ;
+  assign \$232  = sh[4] ? rp__data[71:64] : rp__data[199:192];
+  assign \$233  = sh[4] ? rp__data[135:128] : prev[7:0];
+  assign \$234  = sh[3] ? \$232  : \$233 ;
+  assign \$235  = sh[4] ? rp__data[103:96] : rp__data[231:224];
+  assign \$236  = sh[4] ? rp__data[167:160] : prev[39:32];
+  assign \$237  = sh[3] ? \$235  : \$236 ;
+  assign \$238  = sh[2] ? \$234  : \$237 ;
+  assign \$239  = sh[1] ? \$231  : \$238 ;
+  assign \$240  = sh[0] ? \$224  : \$239 ;
+  assign \$241  = sh[4] ? rp__data[55:48] : rp__data[183:176];
+  assign \$242  = sh[4] ? rp__data[119:112] : rp__data[247:240];
+  assign \$243  = sh[3] ? \$241  : \$242 ;
+  assign \$244  = sh[4] ? rp__data[87:80] : rp__data[215:208];
+  assign \$245  = sh[4] ? rp__data[151:144] : prev[23:16];
+  assign \$246  = sh[3] ? \$244  : \$245 ;
+  assign \$247  = sh[2] ? \$243  : \$246 ;
+  assign \$248  = sh[4] ? rp__data[71:64] : rp__data[199:192];
+  assign \$249  = sh[4] ? rp__data[135:128] : prev[7:0];
+  assign \$250  = sh[3] ? \$248  : \$249 ;
+  assign \$251  = sh[4] ? rp__data[103:96] : rp__data[231:224];
+  assign \$252  = sh[4] ? rp__data[167:160] : prev[39:32];
+  assign \$253  = sh[3] ? \$251  : \$252 ;
+  assign \$254  = sh[2] ? \$250  : \$253 ;
+  assign \$255  = sh[1] ? \$247  : \$254 ;
+  assign \$256  = sh[4] ? rp__data[63:56] : rp__data[191:184];
+  assign \$257  = sh[4] ? rp__data[127:120] : rp__data[255:248];
+  assign \$258  = sh[3] ? \$256  : \$257 ;
+  assign \$259  = sh[4] ? rp__data[95:88] : rp__data[223:216];
+  assign \$260  = sh[4] ? rp__data[159:152] : prev[31:24];
+  assign \$261  = sh[3] ? \$259  : \$260 ;
+  assign \$262  = sh[2] ? \$258  : \$261 ;
+  assign \$263  = sh[4] ? rp__data[79:72] : rp__data[207:200];
+  assign \$264  = sh[4] ? rp__data[143:136] : prev[15:8];
+  assign \$265  = sh[3] ? \$263  : \$264 ;
+  assign \$266  = sh[4] ? rp__data[111:104] : rp__data[239:232];
+  assign \$267  = sh[4] ? rp__data[175:168] : prev[47:40];
+  assign \$268  = sh[3] ? \$266  : \$267 ;
+  assign \$269  = sh[2] ? \$265  : \$268 ;
+  assign \$270  = sh[1] ? \$262  : \$269 ;
+  assign \$271  = sh[0] ? \$255  : \$270 ;
+  assign \$272  = sh[4] ? rp__data[63:56] : rp__data[191:184];
+  assign \$273  = sh[4] ? rp__data[127:120] : rp__data[255:248];
+  assign \$274  = sh[3] ? \$272  : \$273 ;
+  assign \$275  = sh[4] ? rp__data[95:88] : rp__data[223:216];
+  assign \$276  = sh[4] ? rp__data[159:152] : prev[31:24];
+  assign \$277  = sh[3] ? \$275  : \$276 ;
+  assign \$278  = sh[2] ? \$274  : \$277 ;
+  assign \$279  = sh[4] ? rp__data[79:72] : rp__data[207:200];
+  assign \$280  = sh[4] ? rp__data[143:136] : prev[15:8];
+  assign \$281  = sh[3] ? \$279  : \$280 ;
+  assign \$282  = sh[4] ? rp__data[111:104] : rp__data[239:232];
+  assign \$283  = sh[4] ? rp__data[175:168] : prev[47:40];
+  assign \$284  = sh[3] ? \$282  : \$283 ;
+  assign \$285  = sh[2] ? \$281  : \$284 ;
+  assign \$286  = sh[1] ? \$278  : \$285 ;
+  assign \$287  = sh[4] ? rp__data[71:64] : rp__data[199:192];
+  assign \$288  = sh[4] ? rp__data[135:128] : prev[7:0];
+  assign \$289  = sh[3] ? \$287  : \$288 ;
+  assign \$290  = sh[4] ? rp__data[103:96] : rp__data[231:224];
+  assign \$291  = sh[4] ? rp__data[167:160] : prev[39:32];
+  assign \$292  = sh[3] ? \$290  : \$291 ;
+  assign \$293  = sh[2] ? \$289  : \$292 ;
+  assign \$294  = sh[4] ? rp__data[87:80] : rp__data[215:208];
+  assign \$295  = sh[4] ? rp__data[151:144] : prev[23:16];
+  assign \$296  = sh[3] ? \$294  : \$295 ;
+  assign \$297  = sh[4] ? rp__data[119:112] : rp__data[247:240];
+  assign \$298  = sh[4] ? rp__data[183:176] : prev[55:48];
+  assign \$299  = sh[3] ? \$297  : \$298 ;
+  assign \$300  = sh[2] ? \$296  : \$299 ;
+  assign \$301  = sh[1] ? \$293  : \$300 ;
+  assign \$302  = sh[0] ? \$286  : \$301 ;
+  assign \$303  = sh[4] ? rp__data[71:64] : rp__data[199:192];
+  assign \$304  = sh[4] ? rp__data[135:128] : prev[7:0];
+  assign \$305  = sh[3] ? \$303  : \$304 ;
+  assign \$306  = sh[4] ? rp__data[103:96] : rp__data[231:224];
+  assign \$307  = sh[4] ? rp__data[167:160] : prev[39:32];
+  assign \$308  = sh[3] ? \$306  : \$307 ;
+  assign \$309  = sh[2] ? \$305  : \$308 ;
+  assign \$310  = sh[4] ? rp__data[87:80] : rp__data[215:208];
+  assign \$311  = sh[4] ? rp__data[151:144] : prev[23:16];
+  assign \$312  = sh[3] ? \$310  : \$311 ;
+  assign \$313  = sh[4] ? rp__data[119:112] : rp__data[247:240];
+  assign \$314  = sh[4] ? rp__data[183:176] : prev[55:48];
+  assign \$315  = sh[3] ? \$313  : \$314 ;
+  assign \$316  = sh[2] ? \$312  : \$315 ;
+  assign \$317  = sh[1] ? \$309  : \$316 ;
+  assign \$318  = sh[4] ? rp__data[79:72] : rp__data[207:200];
+  assign \$319  = sh[4] ? rp__data[143:136] : prev[15:8];
+  assign \$320  = sh[3] ? \$318  : \$319 ;
+  assign \$321  = sh[4] ? rp__data[111:104] : rp__data[239:232];
+  assign \$322  = sh[4] ? rp__data[175:168] : prev[47:40];
+  assign \$323  = sh[3] ? \$321  : \$322 ;
+  assign \$324  = sh[2] ? \$320  : \$323 ;
+  assign \$325  = sh[4] ? rp__data[95:88] : rp__data[223:216];
+  assign \$326  = sh[4] ? rp__data[159:152] : prev[31:24];
+  assign \$327  = sh[3] ? \$325  : \$326 ;
+  assign \$328  = sh[4] ? rp__data[127:120] : rp__data[255:248];
+  assign \$329  = sh[4] ? rp__data[191:184] : prev[63:56];
+  assign \$330  = sh[3] ? \$328  : \$329 ;
+  assign \$331  = sh[2] ? \$327  : \$330 ;
+  assign \$332  = sh[1] ? \$324  : \$331 ;
+  assign \$333  = sh[0] ? \$317  : \$332 ;
+  assign \$334  = sh[4] ? rp__data[79:72] : rp__data[207:200];
+  assign \$335  = sh[4] ? rp__data[143:136] : prev[15:8];
+  assign \$336  = sh[3] ? \$334  : \$335 ;
+  assign \$337  = sh[4] ? rp__data[111:104] : rp__data[239:232];
+  assign \$338  = sh[4] ? rp__data[175:168] : prev[47:40];
+  assign \$339  = sh[3] ? \$337  : \$338 ;
+  assign \$340  = sh[2] ? \$336  : \$339 ;
+  assign \$341  = sh[4] ? rp__data[95:88] : rp__data[223:216];
+  assign \$342  = sh[4] ? rp__data[159:152] : prev[31:24];
+  assign \$343  = sh[3] ? \$341  : \$342 ;
+  assign \$344  = sh[4] ? rp__data[127:120] : rp__data[255:248];
+  assign \$345  = sh[4] ? rp__data[191:184] : prev[63:56];
+  assign \$346  = sh[3] ? \$344  : \$345 ;
+  assign \$347  = sh[2] ? \$343  : \$346 ;
+  assign \$348  = sh[1] ? \$340  : \$347 ;
+  assign \$349  = sh[4] ? rp__data[87:80] : rp__data[215:208];
+  assign \$350  = sh[4] ? rp__data[151:144] : prev[23:16];
+  assign \$351  = sh[3] ? \$349  : \$350 ;
+  assign \$352  = sh[4] ? rp__data[119:112] : rp__data[247:240];
+  assign \$353  = sh[4] ? rp__data[183:176] : prev[55:48];
+  assign \$354  = sh[3] ? \$352  : \$353 ;
+  assign \$355  = sh[2] ? \$351  : \$354 ;
+  assign \$356  = sh[4] ? rp__data[103:96] : rp__data[231:224];
+  assign \$357  = sh[4] ? rp__data[167:160] : prev[39:32];
+  assign \$358  = sh[3] ? \$356  : \$357 ;
+  assign \$359  = sh[4] ? rp__data[135:128] : prev[7:0];
+  assign \$360  = sh[4] ? rp__data[199:192] : prev[71:64];
+  assign \$361  = sh[3] ? \$359  : \$360 ;
+  assign \$362  = sh[2] ? \$358  : \$361 ;
+  assign \$363  = sh[1] ? \$355  : \$362 ;
+  assign \$364  = sh[0] ? \$348  : \$363 ;
+  assign \$365  = sh[4] ? rp__data[87:80] : rp__data[215:208];
+  assign \$366  = sh[4] ? rp__data[151:144] : prev[23:16];
+  assign \$367  = sh[3] ? \$365  : \$366 ;
+  assign \$368  = sh[4] ? rp__data[119:112] : rp__data[247:240];
+  assign \$369  = sh[4] ? rp__data[183:176] : prev[55:48];
+  assign \$370  = sh[3] ? \$368  : \$369 ;
+  assign \$371  = sh[2] ? \$367  : \$370 ;
+  assign \$372  = sh[4] ? rp__data[103:96] : rp__data[231:224];
+  assign \$373  = sh[4] ? rp__data[167:160] : prev[39:32];
+  assign \$374  = sh[3] ? \$372  : \$373 ;
+  assign \$375  = sh[4] ? rp__data[135:128] : prev[7:0];
+  assign \$376  = sh[4] ? rp__data[199:192] : prev[71:64];
+  assign \$377  = sh[3] ? \$375  : \$376 ;
+  assign \$378  = sh[2] ? \$374  : \$377 ;
+  assign \$379  = sh[1] ? \$371  : \$378 ;
+  assign \$380  = sh[4] ? rp__data[95:88] : rp__data[223:216];
+  assign \$381  = sh[4] ? rp__data[159:152] : prev[31:24];
+  assign \$382  = sh[3] ? \$380  : \$381 ;
+  assign \$383  = sh[4] ? rp__data[127:120] : rp__data[255:248];
+  assign \$384  = sh[4] ? rp__data[191:184] : prev[63:56];
+  assign \$385  = sh[3] ? \$383  : \$384 ;
+  assign \$386  = sh[2] ? \$382  : \$385 ;
+  assign \$387  = sh[4] ? rp__data[111:104] : rp__data[239:232];
+  assign \$388  = sh[4] ? rp__data[175:168] : prev[47:40];
+  assign \$389  = sh[3] ? \$387  : \$388 ;
+  assign \$390  = sh[4] ? rp__data[143:136] : prev[15:8];
+  assign \$391  = sh[4] ? rp__data[207:200] : prev[79:72];
+  assign \$392  = sh[3] ? \$390  : \$391 ;
+  assign \$393  = sh[2] ? \$389  : \$392 ;
+  assign \$394  = sh[1] ? \$386  : \$393 ;
+  assign \$395  = sh[0] ? \$379  : \$394 ;
+  assign \$396  = sh[4] ? rp__data[95:88] : rp__data[223:216];
+  assign \$397  = sh[4] ? rp__data[159:152] : prev[31:24];
+  assign \$398  = sh[3] ? \$396  : \$397 ;
+  assign \$399  = sh[4] ? rp__data[127:120] : rp__data[255:248];
+  assign \$400  = sh[4] ? rp__data[191:184] : prev[63:56];
+  assign \$401  = sh[3] ? \$399  : \$400 ;
+  assign \$402  = sh[2] ? \$398  : \$401 ;
+  assign \$403  = sh[4] ? rp__data[111:104] : rp__data[239:232];
+  assign \$404  = sh[4] ? rp__data[175:168] : prev[47:40];
+  assign \$405  = sh[3] ? \$403  : \$404 ;
+  assign \$406  = sh[4] ? rp__data[143:136] : prev[15:8];
+  assign \$407  = sh[4] ? rp__data[207:200] : prev[79:72];
+  assign \$408  = sh[3] ? \$406  : \$407 ;
+  assign \$409  = sh[2] ? \$405  : \$408 ;
+  assign \$410  = sh[1] ? \$402  : \$409 ;
+  assign \$411  = sh[4] ? rp__data[103:96] : rp__data[231:224];
+  assign \$412  = sh[4] ? rp__data[167:160] : prev[39:32];
+  assign \$413  = sh[3] ? \$411  : \$412 ;
+  assign \$414  = sh[4] ? rp__data[135:128] : prev[7:0];
+  assign \$415  = sh[4] ? rp__data[199:192] : prev[71:64];
+  assign \$416  = sh[3] ? \$414  : \$415 ;
+  assign \$417  = sh[2] ? \$413  : \$416 ;
+  assign \$418  = sh[4] ? rp__data[119:112] : rp__data[247:240];
+  assign \$419  = sh[4] ? rp__data[183:176] : prev[55:48];
+  assign \$420  = sh[3] ? \$418  : \$419 ;
+  assign \$421  = sh[4] ? rp__data[151:144] : prev[23:16];
+  assign \$422  = sh[4] ? rp__data[215:208] : prev[87:80];
+  assign \$423  = sh[3] ? \$421  : \$422 ;
+  assign \$424  = sh[2] ? \$420  : \$423 ;
+  assign \$425  = sh[1] ? \$417  : \$424 ;
+  assign \$426  = sh[0] ? \$410  : \$425 ;
+  assign \$427  = sh[4] ? rp__data[103:96] : rp__data[231:224];
+  assign \$428  = sh[4] ? rp__data[167:160] : prev[39:32];
+  assign \$429  = sh[3] ? \$427  : \$428 ;
+  assign \$430  = sh[4] ? rp__data[135:128] : prev[7:0];
+  assign \$431  = sh[4] ? rp__data[199:192] : prev[71:64];
+  assign \$432  = sh[3] ? \$430  : \$431 ;
+  assign \$433  = sh[2] ? \$429  : \$432 ;
+  assign \$434  = sh[4] ? rp__data[119:112] : rp__data[247:240];
+  assign \$435  = sh[4] ? rp__data[183:176] : prev[55:48];
+  assign \$436  = sh[3] ? \$434  : \$435 ;
+  assign \$437  = sh[4] ? rp__data[151:144] : prev[23:16];
+  assign \$438  = sh[4] ? rp__data[215:208] : prev[87:80];
+  assign \$439  = sh[3] ? \$437  : \$438 ;
+  assign \$440  = sh[2] ? \$436  : \$439 ;
+  assign \$441  = sh[1] ? \$433  : \$440 ;
+  assign \$442  = sh[4] ? rp__data[111:104] : rp__data[239:232];
+  assign \$443  = sh[4] ? rp__data[175:168] : prev[47:40];
+  assign \$444  = sh[3] ? \$442  : \$443 ;
+  assign \$445  = sh[4] ? rp__data[143:136] : prev[15:8];
+  assign \$446  = sh[4] ? rp__data[207:200] : prev[79:72];
+  assign \$447  = sh[3] ? \$445  : \$446 ;
+  assign \$448  = sh[2] ? \$444  : \$447 ;
+  assign \$449  = sh[4] ? rp__data[127:120] : rp__data[255:248];
+  assign \$450  = sh[4] ? rp__data[191:184] : prev[63:56];
+  assign \$451  = sh[3] ? \$449  : \$450 ;
+  assign \$452  = sh[4] ? rp__data[159:152] : prev[31:24];
+  assign \$453  = sh[4] ? rp__data[223:216] : prev[95:88];
+  assign \$454  = sh[3] ? \$452  : \$453 ;
+  assign \$455  = sh[2] ? \$451  : \$454 ;
+  assign \$456  = sh[1] ? \$448  : \$455 ;
+  assign \$457  = sh[0] ? \$441  : \$456 ;
+  assign \$458  = sh[4] ? rp__data[111:104] : rp__data[239:232];
+  assign \$459  = sh[4] ? rp__data[175:168] : prev[47:40];
+  assign \$460  = sh[3] ? \$458  : \$459 ;
+  assign \$461  = sh[4] ? rp__data[143:136] : prev[15:8];
+  assign \$462  = sh[4] ? rp__data[207:200] : prev[79:72];
+  assign \$463  = sh[3] ? \$461  : \$462 ;
+  assign \$464  = sh[2] ? \$460  : \$463 ;
+  assign \$465  = sh[4] ? rp__data[127:120] : rp__data[255:248];
+  assign \$466  = sh[4] ? rp__data[191:184] : prev[63:56];
+  assign \$467  = sh[3] ? \$465  : \$466 ;
+  assign \$468  = sh[4] ? rp__data[159:152] : prev[31:24];
+  assign \$469  = sh[4] ? rp__data[223:216] : prev[95:88];
+  assign \$470  = sh[3] ? \$468  : \$469 ;
+  assign \$471  = sh[2] ? \$467  : \$470 ;
+  assign \$472  = sh[1] ? \$464  : \$471 ;
+  assign \$473  = sh[4] ? rp__data[119:112] : rp__data[247:240];
+  assign \$474  = sh[4] ? rp__data[183:176] : prev[55:48];
+  assign \$475  = sh[3] ? \$473  : \$474 ;
+  assign \$476  = sh[4] ? rp__data[151:144] : prev[23:16];
+  assign \$477  = sh[4] ? rp__data[215:208] : prev[87:80];
+  assign \$478  = sh[3] ? \$476  : \$477 ;
+  assign \$479  = sh[2] ? \$475  : \$478 ;
+  assign \$480  = sh[4] ? rp__data[135:128] : prev[7:0];
+  assign \$481  = sh[4] ? rp__data[199:192] : prev[71:64];
+  assign \$482  = sh[3] ? \$480  : \$481 ;
+  assign \$483  = sh[4] ? rp__data[167:160] : prev[39:32];
+  assign \$484  = sh[4] ? rp__data[231:224] : prev[103:96];
+  assign \$485  = sh[3] ? \$483  : \$484 ;
+  assign \$486  = sh[2] ? \$482  : \$485 ;
+  assign \$487  = sh[1] ? \$479  : \$486 ;
+  assign \$488  = sh[0] ? \$472  : \$487 ;
+  assign \$489  = sh[4] ? rp__data[119:112] : rp__data[247:240];
+  assign \$490  = sh[4] ? rp__data[183:176] : prev[55:48];
+  assign \$491  = sh[3] ? \$489  : \$490 ;
+  assign \$492  = sh[4] ? rp__data[151:144] : prev[23:16];
+  assign \$493  = sh[4] ? rp__data[215:208] : prev[87:80];
+  assign \$494  = sh[3] ? \$492  : \$493 ;
+  assign \$495  = sh[2] ? \$491  : \$494 ;
+  assign \$496  = sh[4] ? rp__data[135:128] : prev[7:0];
+  assign \$497  = sh[4] ? rp__data[199:192] : prev[71:64];
+  assign \$498  = sh[3] ? \$496  : \$497 ;
+  assign \$499  = sh[4] ? rp__data[167:160] : prev[39:32];
+  assign \$500  = sh[4] ? rp__data[231:224] : prev[103:96];
+  assign \$501  = sh[3] ? \$499  : \$500 ;
+  assign \$502  = sh[2] ? \$498  : \$501 ;
+  assign \$503  = sh[1] ? \$495  : \$502 ;
+  assign \$504  = sh[4] ? rp__data[127:120] : rp__data[255:248];
+  assign \$505  = sh[4] ? rp__data[191:184] : prev[63:56];
+  assign \$506  = sh[3] ? \$504  : \$505 ;
+  assign \$507  = sh[4] ? rp__data[159:152] : prev[31:24];
+  assign \$508  = sh[4] ? rp__data[223:216] : prev[95:88];
+  assign \$509  = sh[3] ? \$507  : \$508 ;
+  assign \$510  = sh[2] ? \$506  : \$509 ;
+  assign \$511  = sh[4] ? rp__data[143:136] : prev[15:8];
+  assign \$512  = sh[4] ? rp__data[207:200] : prev[79:72];
+  assign \$513  = sh[3] ? \$511  : \$512 ;
+  assign \$514  = sh[4] ? rp__data[175:168] : prev[47:40];
+  assign \$515  = sh[4] ? rp__data[239:232] : prev[111:104];
+  assign \$516  = sh[3] ? \$514  : \$515 ;
+  assign \$517  = sh[2] ? \$513  : \$516 ;
+  assign \$518  = sh[1] ? \$510  : \$517 ;
+  assign \$519  = sh[0] ? \$503  : \$518 ;
+  assign \$520  = sh[4] ? rp__data[127:120] : rp__data[255:248];
+  assign \$521  = sh[4] ? rp__data[191:184] : prev[63:56];
+  assign \$522  = sh[3] ? \$520  : \$521 ;
+  assign \$523  = sh[4] ? rp__data[159:152] : prev[31:24];
+  assign \$524  = sh[4] ? rp__data[223:216] : prev[95:88];
+  assign \$525  = sh[3] ? \$523  : \$524 ;
+  assign \$526  = sh[2] ? \$522  : \$525 ;
+  assign \$527  = sh[4] ? rp__data[143:136] : prev[15:8];
+  assign \$528  = sh[4] ? rp__data[207:200] : prev[79:72];
+  assign \$529  = sh[3] ? \$527  : \$528 ;
+  assign \$530  = sh[4] ? rp__data[175:168] : prev[47:40];
+  assign \$531  = sh[4] ? rp__data[239:232] : prev[111:104];
+  assign \$532  = sh[3] ? \$530  : \$531 ;
+  assign \$533  = sh[2] ? \$529  : \$532 ;
+  assign \$534  = sh[1] ? \$526  : \$533 ;
+  assign \$535  = sh[4] ? rp__data[135:128] : prev[7:0];
+  assign \$536  = sh[4] ? rp__data[199:192] : prev[71:64];
+  assign \$537  = sh[3] ? \$535  : \$536 ;
+  assign \$538  = sh[4] ? rp__data[167:160] : prev[39:32];
+  assign \$539  = sh[4] ? rp__data[231:224] : prev[103:96];
+  assign \$540  = sh[3] ? \$538  : \$539 ;
+  assign \$541  = sh[2] ? \$537  : \$540 ;
+  assign \$542  = sh[4] ? rp__data[151:144] : prev[23:16];
+  assign \$543  = sh[4] ? rp__data[215:208] : prev[87:80];
+  assign \$544  = sh[3] ? \$542  : \$543 ;
+  assign \$545  = sh[4] ? rp__data[183:176] : prev[55:48];
+  assign \$546  = sh[4] ? rp__data[247:240] : prev[119:112];
+  assign \$547  = sh[3] ? \$545  : \$546 ;
+  assign \$548  = sh[2] ? \$544  : \$547 ;
+  assign \$549  = sh[1] ? \$541  : \$548 ;
+  assign \$550  = sh[0] ? \$534  : \$549 ;
+  assign \$551  = sh[4] ? rp__data[135:128] : prev[7:0];
+  assign \$552  = sh[4] ? rp__data[199:192] : prev[71:64];
+  assign \$553  = sh[3] ? \$551  : \$552 ;
+  assign \$554  = sh[4] ? rp__data[167:160] : prev[39:32];
+  assign \$555  = sh[4] ? rp__data[231:224] : prev[103:96];
+  assign \$556  = sh[3] ? \$554  : \$555 ;
+  assign \$557  = sh[2] ? \$553  : \$556 ;
+  assign \$558  = sh[4] ? rp__data[151:144] : prev[23:16];
+  assign \$559  = sh[4] ? rp__data[215:208] : prev[87:80];
+  assign \$560  = sh[3] ? \$558  : \$559 ;
+  assign \$561  = sh[4] ? rp__data[183:176] : prev[55:48];
+  assign \$562  = sh[4] ? rp__data[247:240] : prev[119:112];
+  assign \$563  = sh[3] ? \$561  : \$562 ;
+  assign \$564  = sh[2] ? \$560  : \$563 ;
+  assign \$565  = sh[1] ? \$557  : \$564 ;
+  assign \$566  = sh[4] ? rp__data[143:136] : prev[15:8];
+  assign \$567  = sh[4] ? rp__data[207:200] : prev[79:72];
+  assign \$568  = sh[3] ? \$566  : \$567 ;
+  assign \$569  = sh[4] ? rp__data[175:168] : prev[47:40];
+  assign \$570  = sh[4] ? rp__data[239:232] : prev[111:104];
+  assign \$571  = sh[3] ? \$569  : \$570 ;
+  assign \$572  = sh[2] ? \$568  : \$571 ;
+  assign \$573  = sh[4] ? rp__data[159:152] : prev[31:24];
+  assign \$574  = sh[4] ? rp__data[223:216] : prev[95:88];
+  assign \$575  = sh[3] ? \$573  : \$574 ;
+  assign \$576  = sh[4] ? rp__data[191:184] : prev[63:56];
+  assign \$577  = sh[4] ? rp__data[255:248] : prev[127:120];
+  assign \$578  = sh[3] ? \$576  : \$577 ;
+  assign \$579  = sh[2] ? \$575  : \$578 ;
+  assign \$580  = sh[1] ? \$572  : \$579 ;
+  assign \$581  = sh[0] ? \$565  : \$580 ;
+  assign \$582  = sh[4] ? rp__data[143:136] : prev[15:8];
+  assign \$583  = sh[4] ? rp__data[207:200] : prev[79:72];
+  assign \$584  = sh[3] ? \$582  : \$583 ;
+  assign \$585  = sh[4] ? rp__data[175:168] : prev[47:40];
+  assign \$586  = sh[4] ? rp__data[239:232] : prev[111:104];
+  assign \$587  = sh[3] ? \$585  : \$586 ;
+  assign \$588  = sh[2] ? \$584  : \$587 ;
+  assign \$589  = sh[4] ? rp__data[159:152] : prev[31:24];
+  assign \$590  = sh[4] ? rp__data[223:216] : prev[95:88];
+  assign \$591  = sh[3] ? \$589  : \$590 ;
+  assign \$592  = sh[4] ? rp__data[191:184] : prev[63:56];
+  assign \$593  = sh[4] ? rp__data[255:248] : prev[127:120];
+  assign \$594  = sh[3] ? \$592  : \$593 ;
+  assign \$595  = sh[2] ? \$591  : \$594 ;
+  assign \$596  = sh[1] ? \$588  : \$595 ;
+  assign \$597  = sh[4] ? rp__data[151:144] : prev[23:16];
+  assign \$598  = sh[4] ? rp__data[215:208] : prev[87:80];
+  assign \$599  = sh[3] ? \$597  : \$598 ;
+  assign \$600  = sh[4] ? rp__data[183:176] : prev[55:48];
+  assign \$601  = sh[4] ? rp__data[247:240] : prev[119:112];
+  assign \$602  = sh[3] ? \$600  : \$601 ;
+  assign \$603  = sh[2] ? \$599  : \$602 ;
+  assign \$604  = sh[4] ? rp__data[167:160] : prev[39:32];
+  assign \$605  = sh[4] ? rp__data[231:224] : prev[103:96];
+  assign \$606  = sh[3] ? \$604  : \$605 ;
+  assign \$607  = sh[4] ? rp__data[199:192] : prev[71:64];
+  assign \$608  = sh[4] ? prev[7:0] : prev[135:128];
+  assign \$609  = sh[3] ? \$607  : \$608 ;
+  assign \$610  = sh[2] ? \$606  : \$609 ;
+  assign \$611  = sh[1] ? \$603  : \$610 ;
+  assign \$612  = sh[0] ? \$596  : \$611 ;
+  assign \$613  = sh[4] ? rp__data[151:144] : prev[23:16];
+  assign \$614  = sh[4] ? rp__data[215:208] : prev[87:80];
+  assign \$615  = sh[3] ? \$613  : \$614 ;
+  assign \$616  = sh[4] ? rp__data[183:176] : prev[55:48];
+  assign \$617  = sh[4] ? rp__data[247:240] : prev[119:112];
+  assign \$618  = sh[3] ? \$616  : \$617 ;
+  assign \$619  = sh[2] ? \$615  : \$618 ;
+  assign \$620  = sh[4] ? rp__data[167:160] : prev[39:32];
+  assign \$621  = sh[4] ? rp__data[231:224] : prev[103:96];
+  assign \$622  = sh[3] ? \$620  : \$621 ;
+  assign \$623  = sh[4] ? rp__data[199:192] : prev[71:64];
+  assign \$624  = sh[4] ? prev[7:0] : prev[135:128];
+  assign \$625  = sh[3] ? \$623  : \$624 ;
+  assign \$626  = sh[2] ? \$622  : \$625 ;
+  assign \$627  = sh[1] ? \$619  : \$626 ;
+  assign \$628  = sh[4] ? rp__data[159:152] : prev[31:24];
+  assign \$629  = sh[4] ? rp__data[223:216] : prev[95:88];
+  assign \$630  = sh[3] ? \$628  : \$629 ;
+  assign \$631  = sh[4] ? rp__data[191:184] : prev[63:56];
+  assign \$632  = sh[4] ? rp__data[255:248] : prev[127:120];
+  assign \$633  = sh[3] ? \$631  : \$632 ;
+  assign \$634  = sh[2] ? \$630  : \$633 ;
+  assign \$635  = sh[4] ? rp__data[175:168] : prev[47:40];
+  assign \$636  = sh[4] ? rp__data[239:232] : prev[111:104];
+  assign \$637  = sh[3] ? \$635  : \$636 ;
+  assign \$638  = sh[4] ? rp__data[207:200] : prev[79:72];
+  assign \$639  = sh[4] ? prev[15:8] : prev[143:136];
+  assign \$640  = sh[3] ? \$638  : \$639 ;
+  assign \$641  = sh[2] ? \$637  : \$640 ;
+  assign \$642  = sh[1] ? \$634  : \$641 ;
+  assign \$643  = sh[0] ? \$627  : \$642 ;
+  assign \$644  = sh[4] ? rp__data[159:152] : prev[31:24];
+  assign \$645  = sh[4] ? rp__data[223:216] : prev[95:88];
+  assign \$646  = sh[3] ? \$644  : \$645 ;
+  assign \$647  = sh[4] ? rp__data[191:184] : prev[63:56];
+  assign \$648  = sh[4] ? rp__data[255:248] : prev[127:120];
+  assign \$649  = sh[3] ? \$647  : \$648 ;
+  assign \$650  = sh[2] ? \$646  : \$649 ;
+  assign \$651  = sh[4] ? rp__data[175:168] : prev[47:40];
+  assign \$652  = sh[4] ? rp__data[239:232] : prev[111:104];
+  assign \$653  = sh[3] ? \$651  : \$652 ;
+  assign \$654  = sh[4] ? rp__data[207:200] : prev[79:72];
+  assign \$655  = sh[4] ? prev[15:8] : prev[143:136];
+  assign \$656  = sh[3] ? \$654  : \$655 ;
+  assign \$657  = sh[2] ? \$653  : \$656 ;
+  assign \$658  = sh[1] ? \$650  : \$657 ;
+  assign \$659  = sh[4] ? rp__data[167:160] : prev[39:32];
+  assign \$660  = sh[4] ? rp__data[231:224] : prev[103:96];
+  assign \$661  = sh[3] ? \$659  : \$660 ;
+  assign \$662  = sh[4] ? rp__data[199:192] : prev[71:64];
+  assign \$663  = sh[4] ? prev[7:0] : prev[135:128];
+  assign \$664  = sh[3] ? \$662  : \$663 ;
+  assign \$665  = sh[2] ? \$661  : \$664 ;
+  assign \$666  = sh[4] ? rp__data[183:176] : prev[55:48];
+  assign \$667  = sh[4] ? rp__data[247:240] : prev[119:112];
+  assign \$668  = sh[3] ? \$666  : \$667 ;
+  assign \$669  = sh[4] ? rp__data[215:208] : prev[87:80];
+  assign \$670  = sh[4] ? prev[23:16] : prev[151:144];
+  assign \$671  = sh[3] ? \$669  : \$670 ;
+  assign \$672  = sh[2] ? \$668  : \$671 ;
+  assign \$673  = sh[1] ? \$665  : \$672 ;
+  assign \$674  = sh[0] ? \$658  : \$673 ;
+  assign \$675  = sh[4] ? rp__data[167:160] : prev[39:32];
+  assign \$676  = sh[4] ? rp__data[231:224] : prev[103:96];
+  assign \$677  = sh[3] ? \$675  : \$676 ;
+  assign \$678  = sh[4] ? rp__data[199:192] : prev[71:64];
+  assign \$679  = sh[4] ? prev[7:0] : prev[135:128];
+  assign \$680  = sh[3] ? \$678  : \$679 ;
+  assign \$681  = sh[2] ? \$677  : \$680 ;
+  assign \$682  = sh[4] ? rp__data[183:176] : prev[55:48];
+  assign \$683  = sh[4] ? rp__data[247:240] : prev[119:112];
+  assign \$684  = sh[3] ? \$682  : \$683 ;
+  assign \$685  = sh[4] ? rp__data[215:208] : prev[87:80];
+  assign \$686  = sh[4] ? prev[23:16] : prev[151:144];
+  assign \$687  = sh[3] ? \$685  : \$686 ;
+  assign \$688  = sh[2] ? \$684  : \$687 ;
+  assign \$689  = sh[1] ? \$681  : \$688 ;
+  assign \$690  = sh[4] ? rp__data[175:168] : prev[47:40];
+  assign \$691  = sh[4] ? rp__data[239:232] : prev[111:104];
+  assign \$692  = sh[3] ? \$690  : \$691 ;
+  assign \$693  = sh[4] ? rp__data[207:200] : prev[79:72];
+  assign \$694  = sh[4] ? prev[15:8] : prev[143:136];
+  assign \$695  = sh[3] ? \$693  : \$694 ;
+  assign \$696  = sh[2] ? \$692  : \$695 ;
+  assign \$697  = sh[4] ? rp__data[191:184] : prev[63:56];
+  assign \$698  = sh[4] ? rp__data[255:248] : prev[127:120];
+  assign \$699  = sh[3] ? \$697  : \$698 ;
+  assign \$700  = sh[4] ? rp__data[223:216] : prev[95:88];
+  assign \$701  = sh[4] ? prev[31:24] : prev[159:152];
+  assign \$702  = sh[3] ? \$700  : \$701 ;
+  assign \$703  = sh[2] ? \$699  : \$702 ;
+  assign \$704  = sh[1] ? \$696  : \$703 ;
+  assign \$705  = sh[0] ? \$689  : \$704 ;
+  assign \$706  = sh[4] ? prev[287] : prev[271];
+  assign \$707  = sh[4] ? prev[279] : prev[263];
+  assign \$708  = sh[3] ? \$706  : \$707 ;
+  assign \$709  = sh[4] ? prev[283] : prev[267];
+  assign \$710  = sh[4] ? prev[275] : prev[259];
+  assign \$711  = sh[3] ? \$709  : \$710 ;
+  assign \$712  = sh[2] ? \$708  : \$711 ;
+  assign \$713  = sh[4] ? prev[285] : prev[269];
+  assign \$714  = sh[4] ? prev[277] : prev[261];
+  assign \$715  = sh[3] ? \$713  : \$714 ;
+  assign \$716  = sh[4] ? prev[281] : prev[265];
+  assign \$717  = sh[4] ? prev[273] : prev[257];
+  assign \$718  = sh[3] ? \$716  : \$717 ;
+  assign \$719  = sh[2] ? \$715  : \$718 ;
+  assign \$720  = sh[1] ? \$712  : \$719 ;
+  assign \$721  = sh[4] ? prev[286] : prev[270];
+  assign \$722  = sh[4] ? prev[278] : prev[262];
+  assign \$723  = sh[3] ? \$721  : \$722 ;
+  assign \$724  = sh[4] ? prev[282] : prev[266];
+  assign \$725  = sh[4] ? prev[274] : prev[258];
+  assign \$726  = sh[3] ? \$724  : \$725 ;
+  assign \$727  = sh[2] ? \$723  : \$726 ;
+  assign \$728  = sh[4] ? prev[284] : prev[268];
+  assign \$729  = sh[4] ? prev[276] : prev[260];
+  assign \$730  = sh[3] ? \$728  : \$729 ;
+  assign \$731  = sh[4] ? prev[280] : prev[264];
+  assign \$732  = sh[4] ? prev[272] : prev[256];
+  assign \$733  = sh[3] ? \$731  : \$732 ;
+  assign \$734  = sh[2] ? \$730  : \$733 ;
+  assign \$735  = sh[1] ? \$727  : \$734 ;
+  assign \$736  = sh[0] ? \$720  : \$735 ;
+  assign \$737  = sh[4] ? rp__data[256] : prev[272];
+  assign \$738  = sh[4] ? prev[280] : prev[264];
+  assign \$739  = sh[3] ? \$737  : \$738 ;
+  assign \$740  = sh[4] ? prev[284] : prev[268];
+  assign \$741  = sh[4] ? prev[276] : prev[260];
+  assign \$742  = sh[3] ? \$740  : \$741 ;
+  assign \$743  = sh[2] ? \$739  : \$742 ;
+  assign \$744  = sh[4] ? prev[286] : prev[270];
+  assign \$745  = sh[4] ? prev[278] : prev[262];
+  assign \$746  = sh[3] ? \$744  : \$745 ;
+  assign \$747  = sh[4] ? prev[282] : prev[266];
+  assign \$748  = sh[4] ? prev[274] : prev[258];
+  assign \$749  = sh[3] ? \$747  : \$748 ;
+  assign \$750  = sh[2] ? \$746  : \$749 ;
+  assign \$751  = sh[1] ? \$743  : \$750 ;
+  assign \$752  = sh[4] ? prev[287] : prev[271];
+  assign \$753  = sh[4] ? prev[279] : prev[263];
+  assign \$754  = sh[3] ? \$752  : \$753 ;
+  assign \$755  = sh[4] ? prev[283] : prev[267];
+  assign \$756  = sh[4] ? prev[275] : prev[259];
+  assign \$757  = sh[3] ? \$755  : \$756 ;
+  assign \$758  = sh[2] ? \$754  : \$757 ;
+  assign \$759  = sh[4] ? prev[285] : prev[269];
+  assign \$760  = sh[4] ? prev[277] : prev[261];
+  assign \$761  = sh[3] ? \$759  : \$760 ;
+  assign \$762  = sh[4] ? prev[281] : prev[265];
+  assign \$763  = sh[4] ? prev[273] : prev[257];
+  assign \$764  = sh[3] ? \$762  : \$763 ;
+  assign \$765  = sh[2] ? \$761  : \$764 ;
+  assign \$766  = sh[1] ? \$758  : \$765 ;
+  assign \$767  = sh[0] ? \$751  : \$766 ;
+  assign \$768  = sh[4] ? rp__data[257] : prev[273];
+  assign \$769  = sh[4] ? prev[281] : prev[265];
+  assign \$770  = sh[3] ? \$768  : \$769 ;
+  assign \$771  = sh[4] ? prev[285] : prev[269];
+  assign \$772  = sh[4] ? prev[277] : prev[261];
+  assign \$773  = sh[3] ? \$771  : \$772 ;
+  assign \$774  = sh[2] ? \$770  : \$773 ;
+  assign \$775  = sh[4] ? prev[287] : prev[271];
+  assign \$776  = sh[4] ? prev[279] : prev[263];
+  assign \$777  = sh[3] ? \$775  : \$776 ;
+  assign \$778  = sh[4] ? prev[283] : prev[267];
+  assign \$779  = sh[4] ? prev[275] : prev[259];
+  assign \$780  = sh[3] ? \$778  : \$779 ;
+  assign \$781  = sh[2] ? \$777  : \$780 ;
+  assign \$782  = sh[1] ? \$774  : \$781 ;
+  assign \$783  = sh[4] ? rp__data[256] : prev[272];
+  assign \$784  = sh[4] ? prev[280] : prev[264];
+  assign \$785  = sh[3] ? \$783  : \$784 ;
+  assign \$786  = sh[4] ? prev[284] : prev[268];
+  assign \$787  = sh[4] ? prev[276] : prev[260];
+  assign \$788  = sh[3] ? \$786  : \$787 ;
+  assign \$789  = sh[2] ? \$785  : \$788 ;
+  assign \$790  = sh[4] ? prev[286] : prev[270];
+  assign \$791  = sh[4] ? prev[278] : prev[262];
+  assign \$792  = sh[3] ? \$790  : \$791 ;
+  assign \$793  = sh[4] ? prev[282] : prev[266];
+  assign \$794  = sh[4] ? prev[274] : prev[258];
+  assign \$795  = sh[3] ? \$793  : \$794 ;
+  assign \$796  = sh[2] ? \$792  : \$795 ;
+  assign \$797  = sh[1] ? \$789  : \$796 ;
+  assign \$798  = sh[0] ? \$782  : \$797 ;
+  assign \$799  = sh[4] ? rp__data[258] : prev[274];
+  assign \$800  = sh[4] ? prev[282] : prev[266];
+  assign \$801  = sh[3] ? \$799  : \$800 ;
+  assign \$802  = sh[4] ? prev[286] : prev[270];
+  assign \$803  = sh[4] ? prev[278] : prev[262];
+  assign \$804  = sh[3] ? \$802  : \$803 ;
+  assign \$805  = sh[2] ? \$801  : \$804 ;
+  assign \$806  = sh[4] ? rp__data[256] : prev[272];
+  assign \$807  = sh[4] ? prev[280] : prev[264];
+  assign \$808  = sh[3] ? \$806  : \$807 ;
+  assign \$809  = sh[4] ? prev[284] : prev[268];
+  assign \$810  = sh[4] ? prev[276] : prev[260];
+  assign \$811  = sh[3] ? \$809  : \$810 ;
+  assign \$812  = sh[2] ? \$808  : \$811 ;
+  assign \$813  = sh[1] ? \$805  : \$812 ;
+  assign \$814  = sh[4] ? rp__data[257] : prev[273];
+  assign \$815  = sh[4] ? prev[281] : prev[265];
+  assign \$816  = sh[3] ? \$814  : \$815 ;
+  assign \$817  = sh[4] ? prev[285] : prev[269];
+  assign \$818  = sh[4] ? prev[277] : prev[261];
+  assign \$819  = sh[3] ? \$817  : \$818 ;
+  assign \$820  = sh[2] ? \$816  : \$819 ;
+  assign \$821  = sh[4] ? prev[287] : prev[271];
+  assign \$822  = sh[4] ? prev[279] : prev[263];
+  assign \$823  = sh[3] ? \$821  : \$822 ;
+  assign \$824  = sh[4] ? prev[283] : prev[267];
+  assign \$825  = sh[4] ? prev[275] : prev[259];
+  assign \$826  = sh[3] ? \$824  : \$825 ;
+  assign \$827  = sh[2] ? \$823  : \$826 ;
+  assign \$828  = sh[1] ? \$820  : \$827 ;
+  assign \$829  = sh[0] ? \$813  : \$828 ;
+  assign \$830  = sh[4] ? rp__data[259] : prev[275];
+  assign \$831  = sh[4] ? prev[283] : prev[267];
+  assign \$832  = sh[3] ? \$830  : \$831 ;
+  assign \$833  = sh[4] ? prev[287] : prev[271];
+  assign \$834  = sh[4] ? prev[279] : prev[263];
+  assign \$835  = sh[3] ? \$833  : \$834 ;
+  assign \$836  = sh[2] ? \$832  : \$835 ;
+  assign \$837  = sh[4] ? rp__data[257] : prev[273];
+  assign \$838  = sh[4] ? prev[281] : prev[265];
+  assign \$839  = sh[3] ? \$837  : \$838 ;
+  assign \$840  = sh[4] ? prev[285] : prev[269];
+  assign \$841  = sh[4] ? prev[277] : prev[261];
+  assign \$842  = sh[3] ? \$840  : \$841 ;
+  assign \$843  = sh[2] ? \$839  : \$842 ;
+  assign \$844  = sh[1] ? \$836  : \$843 ;
+  assign \$845  = sh[4] ? rp__data[258] : prev[274];
+  assign \$846  = sh[4] ? prev[282] : prev[266];
+  assign \$847  = sh[3] ? \$845  : \$846 ;
+  assign \$848  = sh[4] ? prev[286] : prev[270];
+  assign \$849  = sh[4] ? prev[278] : prev[262];
+  assign \$850  = sh[3] ? \$848  : \$849 ;
+  assign \$851  = sh[2] ? \$847  : \$850 ;
+  assign \$852  = sh[4] ? rp__data[256] : prev[272];
+  assign \$853  = sh[4] ? prev[280] : prev[264];
+  assign \$854  = sh[3] ? \$852  : \$853 ;
+  assign \$855  = sh[4] ? prev[284] : prev[268];
+  assign \$856  = sh[4] ? prev[276] : prev[260];
+  assign \$857  = sh[3] ? \$855  : \$856 ;
+  assign \$858  = sh[2] ? \$854  : \$857 ;
+  assign \$859  = sh[1] ? \$851  : \$858 ;
+  assign \$860  = sh[0] ? \$844  : \$859 ;
+  assign \$861  = sh[4] ? rp__data[260] : prev[276];
+  assign \$862  = sh[4] ? prev[284] : prev[268];
+  assign \$863  = sh[3] ? \$861  : \$862 ;
+  assign \$864  = sh[4] ? rp__data[256] : prev[272];
+  assign \$865  = sh[4] ? prev[280] : prev[264];
+  assign \$866  = sh[3] ? \$864  : \$865 ;
+  assign \$867  = sh[2] ? \$863  : \$866 ;
+  assign \$868  = sh[4] ? rp__data[258] : prev[274];
+  assign \$869  = sh[4] ? prev[282] : prev[266];
+  assign \$870  = sh[3] ? \$868  : \$869 ;
+  assign \$871  = sh[4] ? prev[286] : prev[270];
+  assign \$872  = sh[4] ? prev[278] : prev[262];
+  assign \$873  = sh[3] ? \$871  : \$872 ;
+  assign \$874  = sh[2] ? \$870  : \$873 ;
+  assign \$875  = sh[1] ? \$867  : \$874 ;
+  assign \$876  = sh[4] ? rp__data[259] : prev[275];
+  assign \$877  = sh[4] ? prev[283] : prev[267];
+  assign \$878  = sh[3] ? \$876  : \$877 ;
+  assign \$879  = sh[4] ? prev[287] : prev[271];
+  assign \$880  = sh[4] ? prev[279] : prev[263];
+  assign \$881  = sh[3] ? \$879  : \$880 ;
+  assign \$882  = sh[2] ? \$878  : \$881 ;
+  assign \$883  = sh[4] ? rp__data[257] : prev[273];
+  assign \$884  = sh[4] ? prev[281] : prev[265];
+  assign \$885  = sh[3] ? \$883  : \$884 ;
+  assign \$886  = sh[4] ? prev[285] : prev[269];
+  assign \$887  = sh[4] ? prev[277] : prev[261];
+  assign \$888  = sh[3] ? \$886  : \$887 ;
+  assign \$889  = sh[2] ? \$885  : \$888 ;
+  assign \$890  = sh[1] ? \$882  : \$889 ;
+  assign \$891  = sh[0] ? \$875  : \$890 ;
+  assign \$892  = sh[4] ? rp__data[261] : prev[277];
+  assign \$893  = sh[4] ? prev[285] : prev[269];
+  assign \$894  = sh[3] ? \$892  : \$893 ;
+  assign \$895  = sh[4] ? rp__data[257] : prev[273];
+  assign \$896  = sh[4] ? prev[281] : prev[265];
+  assign \$897  = sh[3] ? \$895  : \$896 ;
+  assign \$898  = sh[2] ? \$894  : \$897 ;
+  assign \$899  = sh[4] ? rp__data[259] : prev[275];
+  assign \$900  = sh[4] ? prev[283] : prev[267];
+  assign \$901  = sh[3] ? \$899  : \$900 ;
+  assign \$902  = sh[4] ? prev[287] : prev[271];
+  assign \$903  = sh[4] ? prev[279] : prev[263];
+  assign \$904  = sh[3] ? \$902  : \$903 ;
+  assign \$905  = sh[2] ? \$901  : \$904 ;
+  assign \$906  = sh[1] ? \$898  : \$905 ;
+  assign \$907  = sh[4] ? rp__data[260] : prev[276];
+  assign \$908  = sh[4] ? prev[284] : prev[268];
+  assign \$909  = sh[3] ? \$907  : \$908 ;
+  assign \$910  = sh[4] ? rp__data[256] : prev[272];
+  assign \$911  = sh[4] ? prev[280] : prev[264];
+  assign \$912  = sh[3] ? \$910  : \$911 ;
+  assign \$913  = sh[2] ? \$909  : \$912 ;
+  assign \$914  = sh[4] ? rp__data[258] : prev[274];
+  assign \$915  = sh[4] ? prev[282] : prev[266];
+  assign \$916  = sh[3] ? \$914  : \$915 ;
+  assign \$917  = sh[4] ? prev[286] : prev[270];
+  assign \$918  = sh[4] ? prev[278] : prev[262];
+  assign \$919  = sh[3] ? \$917  : \$918 ;
+  assign \$920  = sh[2] ? \$916  : \$919 ;
+  assign \$921  = sh[1] ? \$913  : \$920 ;
+  assign \$922  = sh[0] ? \$906  : \$921 ;
+  assign \$923  = sh[4] ? rp__data[262] : prev[278];
+  assign \$924  = sh[4] ? prev[286] : prev[270];
+  assign \$925  = sh[3] ? \$923  : \$924 ;
+  assign \$926  = sh[4] ? rp__data[258] : prev[274];
+  assign \$927  = sh[4] ? prev[282] : prev[266];
+  assign \$928  = sh[3] ? \$926  : \$927 ;
+  assign \$929  = sh[2] ? \$925  : \$928 ;
+  assign \$930  = sh[4] ? rp__data[260] : prev[276];
+  assign \$931  = sh[4] ? prev[284] : prev[268];
+  assign \$932  = sh[3] ? \$930  : \$931 ;
+  assign \$933  = sh[4] ? rp__data[256] : prev[272];
+  assign \$934  = sh[4] ? prev[280] : prev[264];
+  assign \$935  = sh[3] ? \$933  : \$934 ;
+  assign \$936  = sh[2] ? \$932  : \$935 ;
+  assign \$937  = sh[1] ? \$929  : \$936 ;
+  assign \$938  = sh[4] ? rp__data[261] : prev[277];
+  assign \$939  = sh[4] ? prev[285] : prev[269];
+  assign \$940  = sh[3] ? \$938  : \$939 ;
+  assign \$941  = sh[4] ? rp__data[257] : prev[273];
+  assign \$942  = sh[4] ? prev[281] : prev[265];
+  assign \$943  = sh[3] ? \$941  : \$942 ;
+  assign \$944  = sh[2] ? \$940  : \$943 ;
+  assign \$945  = sh[4] ? rp__data[259] : prev[275];
+  assign \$946  = sh[4] ? prev[283] : prev[267];
+  assign \$947  = sh[3] ? \$945  : \$946 ;
+  assign \$948  = sh[4] ? prev[287] : prev[271];
+  assign \$949  = sh[4] ? prev[279] : prev[263];
+  assign \$950  = sh[3] ? \$948  : \$949 ;
+  assign \$951  = sh[2] ? \$947  : \$950 ;
+  assign \$952  = sh[1] ? \$944  : \$951 ;
+  assign \$953  = sh[0] ? \$937  : \$952 ;
+  assign \$954  = sh[4] ? rp__data[263] : prev[279];
+  assign \$955  = sh[4] ? prev[287] : prev[271];
+  assign \$956  = sh[3] ? \$954  : \$955 ;
+  assign \$957  = sh[4] ? rp__data[259] : prev[275];
+  assign \$958  = sh[4] ? prev[283] : prev[267];
+  assign \$959  = sh[3] ? \$957  : \$958 ;
+  assign \$960  = sh[2] ? \$956  : \$959 ;
+  assign \$961  = sh[4] ? rp__data[261] : prev[277];
+  assign \$962  = sh[4] ? prev[285] : prev[269];
+  assign \$963  = sh[3] ? \$961  : \$962 ;
+  assign \$964  = sh[4] ? rp__data[257] : prev[273];
+  assign \$965  = sh[4] ? prev[281] : prev[265];
+  assign \$966  = sh[3] ? \$964  : \$965 ;
+  assign \$967  = sh[2] ? \$963  : \$966 ;
+  assign \$968  = sh[1] ? \$960  : \$967 ;
+  assign \$969  = sh[4] ? rp__data[262] : prev[278];
+  assign \$970  = sh[4] ? prev[286] : prev[270];
+  assign \$971  = sh[3] ? \$969  : \$970 ;
+  assign \$972  = sh[4] ? rp__data[258] : prev[274];
+  assign \$973  = sh[4] ? prev[282] : prev[266];
+  assign \$974  = sh[3] ? \$972  : \$973 ;
+  assign \$975  = sh[2] ? \$971  : \$974 ;
+  assign \$976  = sh[4] ? rp__data[260] : prev[276];
+  assign \$977  = sh[4] ? prev[284] : prev[268];
+  assign \$978  = sh[3] ? \$976  : \$977 ;
+  assign \$979  = sh[4] ? rp__data[256] : prev[272];
+  assign \$980  = sh[4] ? prev[280] : prev[264];
+  assign \$981  = sh[3] ? \$979  : \$980 ;
+  assign \$982  = sh[2] ? \$978  : \$981 ;
+  assign \$983  = sh[1] ? \$975  : \$982 ;
+  assign \$984  = sh[0] ? \$968  : \$983 ;
+  assign \$985  = sh[4] ? rp__data[264] : prev[280];
+  assign \$986  = sh[4] ? rp__data[256] : prev[272];
+  assign \$987  = sh[3] ? \$985  : \$986 ;
+  assign \$988  = sh[4] ? rp__data[260] : prev[276];
+  assign \$989  = sh[4] ? prev[284] : prev[268];
+  assign \$990  = sh[3] ? \$988  : \$989 ;
+  assign \$991  = sh[2] ? \$987  : \$990 ;
+  assign \$992  = sh[4] ? rp__data[262] : prev[278];
+  assign \$993  = sh[4] ? prev[286] : prev[270];
+  assign \$994  = sh[3] ? \$992  : \$993 ;
+  assign \$995  = sh[4] ? rp__data[258] : prev[274];
+  assign \$996  = sh[4] ? prev[282] : prev[266];
+  assign \$997  = sh[3] ? \$995  : \$996 ;
+  assign \$998  = sh[2] ? \$994  : \$997 ;
+  assign \$999  = sh[1] ? \$991  : \$998 ;
+  assign \$1000  = sh[4] ? rp__data[263] : prev[279];
+  assign \$1001  = sh[4] ? prev[287] : prev[271];
+  assign \$1002  = sh[3] ? \$1000  : \$1001 ;
+  assign \$1003  = sh[4] ? rp__data[259] : prev[275];
+  assign \$1004  = sh[4] ? prev[283] : prev[267];
+  assign \$1005  = sh[3] ? \$1003  : \$1004 ;
+  assign \$1006  = sh[2] ? \$1002  : \$1005 ;
+  assign \$1007  = sh[4] ? rp__data[261] : prev[277];
+  assign \$1008  = sh[4] ? prev[285] : prev[269];
+  assign \$1009  = sh[3] ? \$1007  : \$1008 ;
+  assign \$1010  = sh[4] ? rp__data[257] : prev[273];
+  assign \$1011  = sh[4] ? prev[281] : prev[265];
+  assign \$1012  = sh[3] ? \$1010  : \$1011 ;
+  assign \$1013  = sh[2] ? \$1009  : \$1012 ;
+  assign \$1014  = sh[1] ? \$1006  : \$1013 ;
+  assign \$1015  = sh[0] ? \$999  : \$1014 ;
+  assign \$1016  = sh[4] ? rp__data[265] : prev[281];
+  assign \$1017  = sh[4] ? rp__data[257] : prev[273];
+  assign \$1018  = sh[3] ? \$1016  : \$1017 ;
+  assign \$1019  = sh[4] ? rp__data[261] : prev[277];
+  assign \$1020  = sh[4] ? prev[285] : prev[269];
+  assign \$1021  = sh[3] ? \$1019  : \$1020 ;
+  assign \$1022  = sh[2] ? \$1018  : \$1021 ;
+  assign \$1023  = sh[4] ? rp__data[263] : prev[279];
+  assign \$1024  = sh[4] ? prev[287] : prev[271];
+  assign \$1025  = sh[3] ? \$1023  : \$1024 ;
+  assign \$1026  = sh[4] ? rp__data[259] : prev[275];
+  assign \$1027  = sh[4] ? prev[283] : prev[267];
+  assign \$1028  = sh[3] ? \$1026  : \$1027 ;
+  assign \$1029  = sh[2] ? \$1025  : \$1028 ;
+  assign \$1030  = sh[1] ? \$1022  : \$1029 ;
+  assign \$1031  = sh[4] ? rp__data[264] : prev[280];
+  assign \$1032  = sh[4] ? rp__data[256] : prev[272];
+  assign \$1033  = sh[3] ? \$1031  : \$1032 ;
+  assign \$1034  = sh[4] ? rp__data[260] : prev[276];
+  assign \$1035  = sh[4] ? prev[284] : prev[268];
+  assign \$1036  = sh[3] ? \$1034  : \$1035 ;
+  assign \$1037  = sh[2] ? \$1033  : \$1036 ;
+  assign \$1038  = sh[4] ? rp__data[262] : prev[278];
+  assign \$1039  = sh[4] ? prev[286] : prev[270];
+  assign \$1040  = sh[3] ? \$1038  : \$1039 ;
+  assign \$1041  = sh[4] ? rp__data[258] : prev[274];
+  assign \$1042  = sh[4] ? prev[282] : prev[266];
+  assign \$1043  = sh[3] ? \$1041  : \$1042 ;
+  assign \$1044  = sh[2] ? \$1040  : \$1043 ;
+  assign \$1045  = sh[1] ? \$1037  : \$1044 ;
+  assign \$1046  = sh[0] ? \$1030  : \$1045 ;
+  assign \$1047  = sh[4] ? rp__data[266] : prev[282];
+  assign \$1048  = sh[4] ? rp__data[258] : prev[274];
+  assign \$1049  = sh[3] ? \$1047  : \$1048 ;
+  assign \$1050  = sh[4] ? rp__data[262] : prev[278];
+  assign \$1051  = sh[4] ? prev[286] : prev[270];
+  assign \$1052  = sh[3] ? \$1050  : \$1051 ;
+  assign \$1053  = sh[2] ? \$1049  : \$1052 ;
+  assign \$1054  = sh[4] ? rp__data[264] : prev[280];
+  assign \$1055  = sh[4] ? rp__data[256] : prev[272];
+  assign \$1056  = sh[3] ? \$1054  : \$1055 ;
+  assign \$1057  = sh[4] ? rp__data[260] : prev[276];
+  assign \$1058  = sh[4] ? prev[284] : prev[268];
+  assign \$1059  = sh[3] ? \$1057  : \$1058 ;
+  assign \$1060  = sh[2] ? \$1056  : \$1059 ;
+  assign \$1061  = sh[1] ? \$1053  : \$1060 ;
+  assign \$1062  = sh[4] ? rp__data[265] : prev[281];
+  assign \$1063  = sh[4] ? rp__data[257] : prev[273];
+  assign \$1064  = sh[3] ? \$1062  : \$1063 ;
+  assign \$1065  = sh[4] ? rp__data[261] : prev[277];
+  assign \$1066  = sh[4] ? prev[285] : prev[269];
+  assign \$1067  = sh[3] ? \$1065  : \$1066 ;
+  assign \$1068  = sh[2] ? \$1064  : \$1067 ;
+  assign \$1069  = sh[4] ? rp__data[263] : prev[279];
+  assign \$1070  = sh[4] ? prev[287] : prev[271];
+  assign \$1071  = sh[3] ? \$1069  : \$1070 ;
+  assign \$1072  = sh[4] ? rp__data[259] : prev[275];
+  assign \$1073  = sh[4] ? prev[283] : prev[267];
+  assign \$1074  = sh[3] ? \$1072  : \$1073 ;
+  assign \$1075  = sh[2] ? \$1071  : \$1074 ;
+  assign \$1076  = sh[1] ? \$1068  : \$1075 ;
+  assign \$1077  = sh[0] ? \$1061  : \$1076 ;
+  assign \$1078  = sh[4] ? rp__data[267] : prev[283];
+  assign \$1079  = sh[4] ? rp__data[259] : prev[275];
+  assign \$1080  = sh[3] ? \$1078  : \$1079 ;
+  assign \$1081  = sh[4] ? rp__data[263] : prev[279];
+  assign \$1082  = sh[4] ? prev[287] : prev[271];
+  assign \$1083  = sh[3] ? \$1081  : \$1082 ;
+  assign \$1084  = sh[2] ? \$1080  : \$1083 ;
+  assign \$1085  = sh[4] ? rp__data[265] : prev[281];
+  assign \$1086  = sh[4] ? rp__data[257] : prev[273];
+  assign \$1087  = sh[3] ? \$1085  : \$1086 ;
+  assign \$1088  = sh[4] ? rp__data[261] : prev[277];
+  assign \$1089  = sh[4] ? prev[285] : prev[269];
+  assign \$1090  = sh[3] ? \$1088  : \$1089 ;
+  assign \$1091  = sh[2] ? \$1087  : \$1090 ;
+  assign \$1092  = sh[1] ? \$1084  : \$1091 ;
+  assign \$1093  = sh[4] ? rp__data[266] : prev[282];
+  assign \$1094  = sh[4] ? rp__data[258] : prev[274];
+  assign \$1095  = sh[3] ? \$1093  : \$1094 ;
+  assign \$1096  = sh[4] ? rp__data[262] : prev[278];
+  assign \$1097  = sh[4] ? prev[286] : prev[270];
+  assign \$1098  = sh[3] ? \$1096  : \$1097 ;
+  assign \$1099  = sh[2] ? \$1095  : \$1098 ;
+  assign \$1100  = sh[4] ? rp__data[264] : prev[280];
+  assign \$1101  = sh[4] ? rp__data[256] : prev[272];
+  assign \$1102  = sh[3] ? \$1100  : \$1101 ;
+  assign \$1103  = sh[4] ? rp__data[260] : prev[276];
+  assign \$1104  = sh[4] ? prev[284] : prev[268];
+  assign \$1105  = sh[3] ? \$1103  : \$1104 ;
+  assign \$1106  = sh[2] ? \$1102  : \$1105 ;
+  assign \$1107  = sh[1] ? \$1099  : \$1106 ;
+  assign \$1108  = sh[0] ? \$1092  : \$1107 ;
+  assign \$1109  = sh[4] ? rp__data[268] : prev[284];
+  assign \$1110  = sh[4] ? rp__data[260] : prev[276];
+  assign \$1111  = sh[3] ? \$1109  : \$1110 ;
+  assign \$1112  = sh[4] ? rp__data[264] : prev[280];
+  assign \$1113  = sh[4] ? rp__data[256] : prev[272];
+  assign \$1114  = sh[3] ? \$1112  : \$1113 ;
+  assign \$1115  = sh[2] ? \$1111  : \$1114 ;
+  assign \$1116  = sh[4] ? rp__data[266] : prev[282];
+  assign \$1117  = sh[4] ? rp__data[258] : prev[274];
+  assign \$1118  = sh[3] ? \$1116  : \$1117 ;
+  assign \$1119  = sh[4] ? rp__data[262] : prev[278];
+  assign \$1120  = sh[4] ? prev[286] : prev[270];
+  assign \$1121  = sh[3] ? \$1119  : \$1120 ;
+  assign \$1122  = sh[2] ? \$1118  : \$1121 ;
+  assign \$1123  = sh[1] ? \$1115  : \$1122 ;
+  assign \$1124  = sh[4] ? rp__data[267] : prev[283];
+  assign \$1125  = sh[4] ? rp__data[259] : prev[275];
+  assign \$1126  = sh[3] ? \$1124  : \$1125 ;
+  assign \$1127  = sh[4] ? rp__data[263] : prev[279];
+  assign \$1128  = sh[4] ? prev[287] : prev[271];
+  assign \$1129  = sh[3] ? \$1127  : \$1128 ;
+  assign \$1130  = sh[2] ? \$1126  : \$1129 ;
+  assign \$1131  = sh[4] ? rp__data[265] : prev[281];
+  assign \$1132  = sh[4] ? rp__data[257] : prev[273];
+  assign \$1133  = sh[3] ? \$1131  : \$1132 ;
+  assign \$1134  = sh[4] ? rp__data[261] : prev[277];
+  assign \$1135  = sh[4] ? prev[285] : prev[269];
+  assign \$1136  = sh[3] ? \$1134  : \$1135 ;
+  assign \$1137  = sh[2] ? \$1133  : \$1136 ;
+  assign \$1138  = sh[1] ? \$1130  : \$1137 ;
+  assign \$1139  = sh[0] ? \$1123  : \$1138 ;
+  assign \$1140  = sh[4] ? rp__data[269] : prev[285];
+  assign \$1141  = sh[4] ? rp__data[261] : prev[277];
+  assign \$1142  = sh[3] ? \$1140  : \$1141 ;
+  assign \$1143  = sh[4] ? rp__data[265] : prev[281];
+  assign \$1144  = sh[4] ? rp__data[257] : prev[273];
+  assign \$1145  = sh[3] ? \$1143  : \$1144 ;
+  assign \$1146  = sh[2] ? \$1142  : \$1145 ;
+  assign \$1147  = sh[4] ? rp__data[267] : prev[283];
+  assign \$1148  = sh[4] ? rp__data[259] : prev[275];
+  assign \$1149  = sh[3] ? \$1147  : \$1148 ;
+  assign \$1150  = sh[4] ? rp__data[263] : prev[279];
+  assign \$1151  = sh[4] ? prev[287] : prev[271];
+  assign \$1152  = sh[3] ? \$1150  : \$1151 ;
+  assign \$1153  = sh[2] ? \$1149  : \$1152 ;
+  assign \$1154  = sh[1] ? \$1146  : \$1153 ;
+  assign \$1155  = sh[4] ? rp__data[268] : prev[284];
+  assign \$1156  = sh[4] ? rp__data[260] : prev[276];
+  assign \$1157  = sh[3] ? \$1155  : \$1156 ;
+  assign \$1158  = sh[4] ? rp__data[264] : prev[280];
+  assign \$1159  = sh[4] ? rp__data[256] : prev[272];
+  assign \$1160  = sh[3] ? \$1158  : \$1159 ;
+  assign \$1161  = sh[2] ? \$1157  : \$1160 ;
+  assign \$1162  = sh[4] ? rp__data[266] : prev[282];
+  assign \$1163  = sh[4] ? rp__data[258] : prev[274];
+  assign \$1164  = sh[3] ? \$1162  : \$1163 ;
+  assign \$1165  = sh[4] ? rp__data[262] : prev[278];
+  assign \$1166  = sh[4] ? prev[286] : prev[270];
+  assign \$1167  = sh[3] ? \$1165  : \$1166 ;
+  assign \$1168  = sh[2] ? \$1164  : \$1167 ;
+  assign \$1169  = sh[1] ? \$1161  : \$1168 ;
+  assign \$1170  = sh[0] ? \$1154  : \$1169 ;
+  assign \$1171  = sh[4] ? rp__data[270] : prev[286];
+  assign \$1172  = sh[4] ? rp__data[262] : prev[278];
+  assign \$1173  = sh[3] ? \$1171  : \$1172 ;
+  assign \$1174  = sh[4] ? rp__data[266] : prev[282];
+  assign \$1175  = sh[4] ? rp__data[258] : prev[274];
+  assign \$1176  = sh[3] ? \$1174  : \$1175 ;
+  assign \$1177  = sh[2] ? \$1173  : \$1176 ;
+  assign \$1178  = sh[4] ? rp__data[268] : prev[284];
+  assign \$1179  = sh[4] ? rp__data[260] : prev[276];
+  assign \$1180  = sh[3] ? \$1178  : \$1179 ;
+  assign \$1181  = sh[4] ? rp__data[264] : prev[280];
+  assign \$1182  = sh[4] ? rp__data[256] : prev[272];
+  assign \$1183  = sh[3] ? \$1181  : \$1182 ;
+  assign \$1184  = sh[2] ? \$1180  : \$1183 ;
+  assign \$1185  = sh[1] ? \$1177  : \$1184 ;
+  assign \$1186  = sh[4] ? rp__data[269] : prev[285];
+  assign \$1187  = sh[4] ? rp__data[261] : prev[277];
+  assign \$1188  = sh[3] ? \$1186  : \$1187 ;
+  assign \$1189  = sh[4] ? rp__data[265] : prev[281];
+  assign \$1190  = sh[4] ? rp__data[257] : prev[273];
+  assign \$1191  = sh[3] ? \$1189  : \$1190 ;
+  assign \$1192  = sh[2] ? \$1188  : \$1191 ;
+  assign \$1193  = sh[4] ? rp__data[267] : prev[283];
+  assign \$1194  = sh[4] ? rp__data[259] : prev[275];
+  assign \$1195  = sh[3] ? \$1193  : \$1194 ;
+  assign \$1196  = sh[4] ? rp__data[263] : prev[279];
+  assign \$1197  = sh[4] ? prev[287] : prev[271];
+  assign \$1198  = sh[3] ? \$1196  : \$1197 ;
+  assign \$1199  = sh[2] ? \$1195  : \$1198 ;
+  assign \$1200  = sh[1] ? \$1192  : \$1199 ;
+  assign \$1201  = sh[0] ? \$1185  : \$1200 ;
+  assign \$1202  = sh[4] ? rp__data[271] : prev[287];
+  assign \$1203  = sh[4] ? rp__data[263] : prev[279];
+  assign \$1204  = sh[3] ? \$1202  : \$1203 ;
+  assign \$1205  = sh[4] ? rp__data[267] : prev[283];
+  assign \$1206  = sh[4] ? rp__data[259] : prev[275];
+  assign \$1207  = sh[3] ? \$1205  : \$1206 ;
+  assign \$1208  = sh[2] ? \$1204  : \$1207 ;
+  assign \$1209  = sh[4] ? rp__data[269] : prev[285];
+  assign \$1210  = sh[4] ? rp__data[261] : prev[277];
+  assign \$1211  = sh[3] ? \$1209  : \$1210 ;
+  assign \$1212  = sh[4] ? rp__data[265] : prev[281];
+  assign \$1213  = sh[4] ? rp__data[257] : prev[273];
+  assign \$1214  = sh[3] ? \$1212  : \$1213 ;
+  assign \$1215  = sh[2] ? \$1211  : \$1214 ;
+  assign \$1216  = sh[1] ? \$1208  : \$1215 ;
+  assign \$1217  = sh[4] ? rp__data[270] : prev[286];
+  assign \$1218  = sh[4] ? rp__data[262] : prev[278];
+  assign \$1219  = sh[3] ? \$1217  : \$1218 ;
+  assign \$1220  = sh[4] ? rp__data[266] : prev[282];
+  assign \$1221  = sh[4] ? rp__data[258] : prev[274];
+  assign \$1222  = sh[3] ? \$1220  : \$1221 ;
+  assign \$1223  = sh[2] ? \$1219  : \$1222 ;
+  assign \$1224  = sh[4] ? rp__data[268] : prev[284];
+  assign \$1225  = sh[4] ? rp__data[260] : prev[276];
+  assign \$1226  = sh[3] ? \$1224  : \$1225 ;
+  assign \$1227  = sh[4] ? rp__data[264] : prev[280];
+  assign \$1228  = sh[4] ? rp__data[256] : prev[272];
+  assign \$1229  = sh[3] ? \$1227  : \$1228 ;
+  assign \$1230  = sh[2] ? \$1226  : \$1229 ;
+  assign \$1231  = sh[1] ? \$1223  : \$1230 ;
+  assign \$1232  = sh[0] ? \$1216  : \$1231 ;
+  assign \$1233  = sh[4] ? rp__data[272] : rp__data[256];
+  assign \$1234  = sh[4] ? rp__data[264] : prev[280];
+  assign \$1235  = sh[3] ? \$1233  : \$1234 ;
+  assign \$1236  = sh[4] ? rp__data[268] : prev[284];
+  assign \$1237  = sh[4] ? rp__data[260] : prev[276];
+  assign \$1238  = sh[3] ? \$1236  : \$1237 ;
+  assign \$1239  = sh[2] ? \$1235  : \$1238 ;
+  assign \$1240  = sh[4] ? rp__data[270] : prev[286];
+  assign \$1241  = sh[4] ? rp__data[262] : prev[278];
+  assign \$1242  = sh[3] ? \$1240  : \$1241 ;
+  assign \$1243  = sh[4] ? rp__data[266] : prev[282];
+  assign \$1244  = sh[4] ? rp__data[258] : prev[274];
+  assign \$1245  = sh[3] ? \$1243  : \$1244 ;
+  assign \$1246  = sh[2] ? \$1242  : \$1245 ;
+  assign \$1247  = sh[1] ? \$1239  : \$1246 ;
+  assign \$1248  = sh[4] ? rp__data[271] : prev[287];
+  assign \$1249  = sh[4] ? rp__data[263] : prev[279];
+  assign \$1250  = sh[3] ? \$1248  : \$1249 ;
+  assign \$1251  = sh[4] ? rp__data[267] : prev[283];
+  assign \$1252  = sh[4] ? rp__data[259] : prev[275];
+  assign \$1253  = sh[3] ? \$1251  : \$1252 ;
+  assign \$1254  = sh[2] ? \$1250  : \$1253 ;
+  assign \$1255  = sh[4] ? rp__data[269] : prev[285];
+  assign \$1256  = sh[4] ? rp__data[261] : prev[277];
+  assign \$1257  = sh[3] ? \$1255  : \$1256 ;
+  assign \$1258  = sh[4] ? rp__data[265] : prev[281];
+  assign \$1259  = sh[4] ? rp__data[257] : prev[273];
+  assign \$1260  = sh[3] ? \$1258  : \$1259 ;
+  assign \$1261  = sh[2] ? \$1257  : \$1260 ;
+  assign \$1262  = sh[1] ? \$1254  : \$1261 ;
+  assign \$1263  = sh[0] ? \$1247  : \$1262 ;
+  assign \$1264  = sh[4] ? rp__data[273] : rp__data[257];
+  assign \$1265  = sh[4] ? rp__data[265] : prev[281];
+  assign \$1266  = sh[3] ? \$1264  : \$1265 ;
+  assign \$1267  = sh[4] ? rp__data[269] : prev[285];
+  assign \$1268  = sh[4] ? rp__data[261] : prev[277];
+  assign \$1269  = sh[3] ? \$1267  : \$1268 ;
+  assign \$1270  = sh[2] ? \$1266  : \$1269 ;
+  assign \$1271  = sh[4] ? rp__data[271] : prev[287];
+  assign \$1272  = sh[4] ? rp__data[263] : prev[279];
+  assign \$1273  = sh[3] ? \$1271  : \$1272 ;
+  assign \$1274  = sh[4] ? rp__data[267] : prev[283];
+  assign \$1275  = sh[4] ? rp__data[259] : prev[275];
+  assign \$1276  = sh[3] ? \$1274  : \$1275 ;
+  assign \$1277  = sh[2] ? \$1273  : \$1276 ;
+  assign \$1278  = sh[1] ? \$1270  : \$1277 ;
+  assign \$1279  = sh[4] ? rp__data[272] : rp__data[256];
+  assign \$1280  = sh[4] ? rp__data[264] : prev[280];
+  assign \$1281  = sh[3] ? \$1279  : \$1280 ;
+  assign \$1282  = sh[4] ? rp__data[268] : prev[284];
+  assign \$1283  = sh[4] ? rp__data[260] : prev[276];
+  assign \$1284  = sh[3] ? \$1282  : \$1283 ;
+  assign \$1285  = sh[2] ? \$1281  : \$1284 ;
+  assign \$1286  = sh[4] ? rp__data[270] : prev[286];
+  assign \$1287  = sh[4] ? rp__data[262] : prev[278];
+  assign \$1288  = sh[3] ? \$1286  : \$1287 ;
+  assign \$1289  = sh[4] ? rp__data[266] : prev[282];
+  assign \$1290  = sh[4] ? rp__data[258] : prev[274];
+  assign \$1291  = sh[3] ? \$1289  : \$1290 ;
+  assign \$1292  = sh[2] ? \$1288  : \$1291 ;
+  assign \$1293  = sh[1] ? \$1285  : \$1292 ;
+  assign \$1294  = sh[0] ? \$1278  : \$1293 ;
+  assign \$1295  = sh[4] ? rp__data[274] : rp__data[258];
+  assign \$1296  = sh[4] ? rp__data[266] : prev[282];
+  assign \$1297  = sh[3] ? \$1295  : \$1296 ;
+  assign \$1298  = sh[4] ? rp__data[270] : prev[286];
+  assign \$1299  = sh[4] ? rp__data[262] : prev[278];
+  assign \$1300  = sh[3] ? \$1298  : \$1299 ;
+  assign \$1301  = sh[2] ? \$1297  : \$1300 ;
+  assign \$1302  = sh[4] ? rp__data[272] : rp__data[256];
+  assign \$1303  = sh[4] ? rp__data[264] : prev[280];
+  assign \$1304  = sh[3] ? \$1302  : \$1303 ;
+  assign \$1305  = sh[4] ? rp__data[268] : prev[284];
+  assign \$1306  = sh[4] ? rp__data[260] : prev[276];
+  assign \$1307  = sh[3] ? \$1305  : \$1306 ;
+  assign \$1308  = sh[2] ? \$1304  : \$1307 ;
+  assign \$1309  = sh[1] ? \$1301  : \$1308 ;
+  assign \$1310  = sh[4] ? rp__data[273] : rp__data[257];
+  assign \$1311  = sh[4] ? rp__data[265] : prev[281];
+  assign \$1312  = sh[3] ? \$1310  : \$1311 ;
+  assign \$1313  = sh[4] ? rp__data[269] : prev[285];
+  assign \$1314  = sh[4] ? rp__data[261] : prev[277];
+  assign \$1315  = sh[3] ? \$1313  : \$1314 ;
+  assign \$1316  = sh[2] ? \$1312  : \$1315 ;
+  assign \$1317  = sh[4] ? rp__data[271] : prev[287];
+  assign \$1318  = sh[4] ? rp__data[263] : prev[279];
+  assign \$1319  = sh[3] ? \$1317  : \$1318 ;
+  assign \$1320  = sh[4] ? rp__data[267] : prev[283];
+  assign \$1321  = sh[4] ? rp__data[259] : prev[275];
+  assign \$1322  = sh[3] ? \$1320  : \$1321 ;
+  assign \$1323  = sh[2] ? \$1319  : \$1322 ;
+  assign \$1324  = sh[1] ? \$1316  : \$1323 ;
+  assign \$1325  = sh[0] ? \$1309  : \$1324 ;
+  assign \$1326  = sh[4] ? rp__data[275] : rp__data[259];
+  assign \$1327  = sh[4] ? rp__data[267] : prev[283];
+  assign \$1328  = sh[3] ? \$1326  : \$1327 ;
+  assign \$1329  = sh[4] ? rp__data[271] : prev[287];
+  assign \$1330  = sh[4] ? rp__data[263] : prev[279];
+  assign \$1331  = sh[3] ? \$1329  : \$1330 ;
+  assign \$1332  = sh[2] ? \$1328  : \$1331 ;
+  assign \$1333  = sh[4] ? rp__data[273] : rp__data[257];
+  assign \$1334  = sh[4] ? rp__data[265] : prev[281];
+  assign \$1335  = sh[3] ? \$1333  : \$1334 ;
+  assign \$1336  = sh[4] ? rp__data[269] : prev[285];
+  assign \$1337  = sh[4] ? rp__data[261] : prev[277];
+  assign \$1338  = sh[3] ? \$1336  : \$1337 ;
+  assign \$1339  = sh[2] ? \$1335  : \$1338 ;
+  assign \$1340  = sh[1] ? \$1332  : \$1339 ;
+  assign \$1341  = sh[4] ? rp__data[274] : rp__data[258];
+  assign \$1342  = sh[4] ? rp__data[266] : prev[282];
+  assign \$1343  = sh[3] ? \$1341  : \$1342 ;
+  assign \$1344  = sh[4] ? rp__data[270] : prev[286];
+  assign \$1345  = sh[4] ? rp__data[262] : prev[278];
+  assign \$1346  = sh[3] ? \$1344  : \$1345 ;
+  assign \$1347  = sh[2] ? \$1343  : \$1346 ;
+  assign \$1348  = sh[4] ? rp__data[272] : rp__data[256];
+  assign \$1349  = sh[4] ? rp__data[264] : prev[280];
+  assign \$1350  = sh[3] ? \$1348  : \$1349 ;
+  assign \$1351  = sh[4] ? rp__data[268] : prev[284];
+  assign \$1352  = sh[4] ? rp__data[260] : prev[276];
+  assign \$1353  = sh[3] ? \$1351  : \$1352 ;
+  assign \$1354  = sh[2] ? \$1350  : \$1353 ;
+  assign \$1355  = sh[1] ? \$1347  : \$1354 ;
+  assign \$1356  = sh[0] ? \$1340  : \$1355 ;
+  assign \$1357  = sh[4] ? rp__data[276] : rp__data[260];
+  assign \$1358  = sh[4] ? rp__data[268] : prev[284];
+  assign \$1359  = sh[3] ? \$1357  : \$1358 ;
+  assign \$1360  = sh[4] ? rp__data[272] : rp__data[256];
+  assign \$1361  = sh[4] ? rp__data[264] : prev[280];
+  assign \$1362  = sh[3] ? \$1360  : \$1361 ;
+  assign \$1363  = sh[2] ? \$1359  : \$1362 ;
+  assign \$1364  = sh[4] ? rp__data[274] : rp__data[258];
+  assign \$1365  = sh[4] ? rp__data[266] : prev[282];
+  assign \$1366  = sh[3] ? \$1364  : \$1365 ;
+  assign \$1367  = sh[4] ? rp__data[270] : prev[286];
+  assign \$1368  = sh[4] ? rp__data[262] : prev[278];
+  assign \$1369  = sh[3] ? \$1367  : \$1368 ;
+  assign \$1370  = sh[2] ? \$1366  : \$1369 ;
+  assign \$1371  = sh[1] ? \$1363  : \$1370 ;
+  assign \$1372  = sh[4] ? rp__data[275] : rp__data[259];
+  assign \$1373  = sh[4] ? rp__data[267] : prev[283];
+  assign \$1374  = sh[3] ? \$1372  : \$1373 ;
+  assign \$1375  = sh[4] ? rp__data[271] : prev[287];
+  assign \$1376  = sh[4] ? rp__data[263] : prev[279];
+  assign \$1377  = sh[3] ? \$1375  : \$1376 ;
+  assign \$1378  = sh[2] ? \$1374  : \$1377 ;
+  assign \$1379  = sh[4] ? rp__data[273] : rp__data[257];
+  assign \$1380  = sh[4] ? rp__data[265] : prev[281];
+  assign \$1381  = sh[3] ? \$1379  : \$1380 ;
+  assign \$1382  = sh[4] ? rp__data[269] : prev[285];
+  assign \$1383  = sh[4] ? rp__data[261] : prev[277];
+  assign \$1384  = sh[3] ? \$1382  : \$1383 ;
+  assign \$1385  = sh[2] ? \$1381  : \$1384 ;
+  assign \$1386  = sh[1] ? \$1378  : \$1385 ;
+  assign \$1387  = sh[0] ? \$1371  : \$1386 ;
+  assign \$1388  = sh[4] ? rp__data[277] : rp__data[261];
+  assign \$1389  = sh[4] ? rp__data[269] : prev[285];
+  assign \$1390  = sh[3] ? \$1388  : \$1389 ;
+  assign \$1391  = sh[4] ? rp__data[273] : rp__data[257];
+  assign \$1392  = sh[4] ? rp__data[265] : prev[281];
+  assign \$1393  = sh[3] ? \$1391  : \$1392 ;
+  assign \$1394  = sh[2] ? \$1390  : \$1393 ;
+  assign \$1395  = sh[4] ? rp__data[275] : rp__data[259];
+  assign \$1396  = sh[4] ? rp__data[267] : prev[283];
+  assign \$1397  = sh[3] ? \$1395  : \$1396 ;
+  assign \$1398  = sh[4] ? rp__data[271] : prev[287];
+  assign \$1399  = sh[4] ? rp__data[263] : prev[279];
+  assign \$1400  = sh[3] ? \$1398  : \$1399 ;
+  assign \$1401  = sh[2] ? \$1397  : \$1400 ;
+  assign \$1402  = sh[1] ? \$1394  : \$1401 ;
+  assign \$1403  = sh[4] ? rp__data[276] : rp__data[260];
+  assign \$1404  = sh[4] ? rp__data[268] : prev[284];
+  assign \$1405  = sh[3] ? \$1403  : \$1404 ;
+  assign \$1406  = sh[4] ? rp__data[272] : rp__data[256];
+  assign \$1407  = sh[4] ? rp__data[264] : prev[280];
+  assign \$1408  = sh[3] ? \$1406  : \$1407 ;
+  assign \$1409  = sh[2] ? \$1405  : \$1408 ;
+  assign \$1410  = sh[4] ? rp__data[274] : rp__data[258];
+  assign \$1411  = sh[4] ? rp__data[266] : prev[282];
+  assign \$1412  = sh[3] ? \$1410  : \$1411 ;
+  assign \$1413  = sh[4] ? rp__data[270] : prev[286];
+  assign \$1414  = sh[4] ? rp__data[262] : prev[278];
+  assign \$1415  = sh[3] ? \$1413  : \$1414 ;
+  assign \$1416  = sh[2] ? \$1412  : \$1415 ;
+  assign \$1417  = sh[1] ? \$1409  : \$1416 ;
+  assign \$1418  = sh[0] ? \$1402  : \$1417 ;
+  assign \$1419  = sh[4] ? rp__data[278] : rp__data[262];
+  assign \$1420  = sh[4] ? rp__data[270] : prev[286];
+  assign \$1421  = sh[3] ? \$1419  : \$1420 ;
+  assign \$1422  = sh[4] ? rp__data[274] : rp__data[258];
+  assign \$1423  = sh[4] ? rp__data[266] : prev[282];
+  assign \$1424  = sh[3] ? \$1422  : \$1423 ;
+  assign \$1425  = sh[2] ? \$1421  : \$1424 ;
+  assign \$1426  = sh[4] ? rp__data[276] : rp__data[260];
+  assign \$1427  = sh[4] ? rp__data[268] : prev[284];
+  assign \$1428  = sh[3] ? \$1426  : \$1427 ;
+  assign \$1429  = sh[4] ? rp__data[272] : rp__data[256];
+  assign \$1430  = sh[4] ? rp__data[264] : prev[280];
+  assign \$1431  = sh[3] ? \$1429  : \$1430 ;
+  assign \$1432  = sh[2] ? \$1428  : \$1431 ;
+  assign \$1433  = sh[1] ? \$1425  : \$1432 ;
+  assign \$1434  = sh[4] ? rp__data[277] : rp__data[261];
+  assign \$1435  = sh[4] ? rp__data[269] : prev[285];
+  assign \$1436  = sh[3] ? \$1434  : \$1435 ;
+  assign \$1437  = sh[4] ? rp__data[273] : rp__data[257];
+  assign \$1438  = sh[4] ? rp__data[265] : prev[281];
+  assign \$1439  = sh[3] ? \$1437  : \$1438 ;
+  assign \$1440  = sh[2] ? \$1436  : \$1439 ;
+  assign \$1441  = sh[4] ? rp__data[275] : rp__data[259];
+  assign \$1442  = sh[4] ? rp__data[267] : prev[283];
+  assign \$1443  = sh[3] ? \$1441  : \$1442 ;
+  assign \$1444  = sh[4] ? rp__data[271] : prev[287];
+  assign \$1445  = sh[4] ? rp__data[263] : prev[279];
+  assign \$1446  = sh[3] ? \$1444  : \$1445 ;
+  assign \$1447  = sh[2] ? \$1443  : \$1446 ;
+  assign \$1448  = sh[1] ? \$1440  : \$1447 ;
+  assign \$1449  = sh[0] ? \$1433  : \$1448 ;
+  assign \$1450  = sh[4] ? rp__data[279] : rp__data[263];
+  assign \$1451  = sh[4] ? rp__data[271] : prev[287];
+  assign \$1452  = sh[3] ? \$1450  : \$1451 ;
+  assign \$1453  = sh[4] ? rp__data[275] : rp__data[259];
+  assign \$1454  = sh[4] ? rp__data[267] : prev[283];
+  assign \$1455  = sh[3] ? \$1453  : \$1454 ;
+  assign \$1456  = sh[2] ? \$1452  : \$1455 ;
+  assign \$1457  = sh[4] ? rp__data[277] : rp__data[261];
+  assign \$1458  = sh[4] ? rp__data[269] : prev[285];
+  assign \$1459  = sh[3] ? \$1457  : \$1458 ;
+  assign \$1460  = sh[4] ? rp__data[273] : rp__data[257];
+  assign \$1461  = sh[4] ? rp__data[265] : prev[281];
+  assign \$1462  = sh[3] ? \$1460  : \$1461 ;
+  assign \$1463  = sh[2] ? \$1459  : \$1462 ;
+  assign \$1464  = sh[1] ? \$1456  : \$1463 ;
+  assign \$1465  = sh[4] ? rp__data[278] : rp__data[262];
+  assign \$1466  = sh[4] ? rp__data[270] : prev[286];
+  assign \$1467  = sh[3] ? \$1465  : \$1466 ;
+  assign \$1468  = sh[4] ? rp__data[274] : rp__data[258];
+  assign \$1469  = sh[4] ? rp__data[266] : prev[282];
+  assign \$1470  = sh[3] ? \$1468  : \$1469 ;
+  assign \$1471  = sh[2] ? \$1467  : \$1470 ;
+  assign \$1472  = sh[4] ? rp__data[276] : rp__data[260];
+  assign \$1473  = sh[4] ? rp__data[268] : prev[284];
+  assign \$1474  = sh[3] ? \$1472  : \$1473 ;
+  assign \$1475  = sh[4] ? rp__data[272] : rp__data[256];
+  assign \$1476  = sh[4] ? rp__data[264] : prev[280];
+  assign \$1477  = sh[3] ? \$1475  : \$1476 ;
+  assign \$1478  = sh[2] ? \$1474  : \$1477 ;
+  assign \$1479  = sh[1] ? \$1471  : \$1478 ;
+  assign \$1480  = sh[0] ? \$1464  : \$1479 ;
+  assign \$1481  = sh[4] ? rp__data[280] : rp__data[264];
+  assign \$1482  = sh[4] ? rp__data[272] : rp__data[256];
+  assign \$1483  = sh[3] ? \$1481  : \$1482 ;
+  assign \$1484  = sh[4] ? rp__data[276] : rp__data[260];
+  assign \$1485  = sh[4] ? rp__data[268] : prev[284];
+  assign \$1486  = sh[3] ? \$1484  : \$1485 ;
+  assign \$1487  = sh[2] ? \$1483  : \$1486 ;
+  assign \$1488  = sh[4] ? rp__data[278] : rp__data[262];
+  assign \$1489  = sh[4] ? rp__data[270] : prev[286];
+  assign \$1490  = sh[3] ? \$1488  : \$1489 ;
+  assign \$1491  = sh[4] ? rp__data[274] : rp__data[258];
+  assign \$1492  = sh[4] ? rp__data[266] : prev[282];
+  assign \$1493  = sh[3] ? \$1491  : \$1492 ;
+  assign \$1494  = sh[2] ? \$1490  : \$1493 ;
+  assign \$1495  = sh[1] ? \$1487  : \$1494 ;
+  assign \$1496  = sh[4] ? rp__data[279] : rp__data[263];
+  assign \$1497  = sh[4] ? rp__data[271] : prev[287];
+  assign \$1498  = sh[3] ? \$1496  : \$1497 ;
+  assign \$1499  = sh[4] ? rp__data[275] : rp__data[259];
+  assign \$1500  = sh[4] ? rp__data[267] : prev[283];
+  assign \$1501  = sh[3] ? \$1499  : \$1500 ;
+  assign \$1502  = sh[2] ? \$1498  : \$1501 ;
+  assign \$1503  = sh[4] ? rp__data[277] : rp__data[261];
+  assign \$1504  = sh[4] ? rp__data[269] : prev[285];
+  assign \$1505  = sh[3] ? \$1503  : \$1504 ;
+  assign \$1506  = sh[4] ? rp__data[273] : rp__data[257];
+  assign \$1507  = sh[4] ? rp__data[265] : prev[281];
+  assign \$1508  = sh[3] ? \$1506  : \$1507 ;
+  assign \$1509  = sh[2] ? \$1505  : \$1508 ;
+  assign \$1510  = sh[1] ? \$1502  : \$1509 ;
+  assign \$1511  = sh[0] ? \$1495  : \$1510 ;
+  assign \$1512  = sh[4] ? rp__data[281] : rp__data[265];
+  assign \$1513  = sh[4] ? rp__data[273] : rp__data[257];
+  assign \$1514  = sh[3] ? \$1512  : \$1513 ;
+  assign \$1515  = sh[4] ? rp__data[277] : rp__data[261];
+  assign \$1516  = sh[4] ? rp__data[269] : prev[285];
+  assign \$1517  = sh[3] ? \$1515  : \$1516 ;
+  assign \$1518  = sh[2] ? \$1514  : \$1517 ;
+  assign \$1519  = sh[4] ? rp__data[279] : rp__data[263];
+  assign \$1520  = sh[4] ? rp__data[271] : prev[287];
+  assign \$1521  = sh[3] ? \$1519  : \$1520 ;
+  assign \$1522  = sh[4] ? rp__data[275] : rp__data[259];
+  assign \$1523  = sh[4] ? rp__data[267] : prev[283];
+  assign \$1524  = sh[3] ? \$1522  : \$1523 ;
+  assign \$1525  = sh[2] ? \$1521  : \$1524 ;
+  assign \$1526  = sh[1] ? \$1518  : \$1525 ;
+  assign \$1527  = sh[4] ? rp__data[280] : rp__data[264];
+  assign \$1528  = sh[4] ? rp__data[272] : rp__data[256];
+  assign \$1529  = sh[3] ? \$1527  : \$1528 ;
+  assign \$1530  = sh[4] ? rp__data[276] : rp__data[260];
+  assign \$1531  = sh[4] ? rp__data[268] : prev[284];
+  assign \$1532  = sh[3] ? \$1530  : \$1531 ;
+  assign \$1533  = sh[2] ? \$1529  : \$1532 ;
+  assign \$1534  = sh[4] ? rp__data[278] : rp__data[262];
+  assign \$1535  = sh[4] ? rp__data[270] : prev[286];
+  assign \$1536  = sh[3] ? \$1534  : \$1535 ;
+  assign \$1537  = sh[4] ? rp__data[274] : rp__data[258];
+  assign \$1538  = sh[4] ? rp__data[266] : prev[282];
+  assign \$1539  = sh[3] ? \$1537  : \$1538 ;
+  assign \$1540  = sh[2] ? \$1536  : \$1539 ;
+  assign \$1541  = sh[1] ? \$1533  : \$1540 ;
+  assign \$1542  = sh[0] ? \$1526  : \$1541 ;
+  assign \$1543  = sh[4] ? rp__data[282] : rp__data[266];
+  assign \$1544  = sh[4] ? rp__data[274] : rp__data[258];
+  assign \$1545  = sh[3] ? \$1543  : \$1544 ;
+  assign \$1546  = sh[4] ? rp__data[278] : rp__data[262];
+  assign \$1547  = sh[4] ? rp__data[270] : prev[286];
+  assign \$1548  = sh[3] ? \$1546  : \$1547 ;
+  assign \$1549  = sh[2] ? \$1545  : \$1548 ;
+  assign \$1550  = sh[4] ? rp__data[280] : rp__data[264];
+  assign \$1551  = sh[4] ? rp__data[272] : rp__data[256];
+  assign \$1552  = sh[3] ? \$1550  : \$1551 ;
+  assign \$1553  = sh[4] ? rp__data[276] : rp__data[260];
+  assign \$1554  = sh[4] ? rp__data[268] : prev[284];
+  assign \$1555  = sh[3] ? \$1553  : \$1554 ;
+  assign \$1556  = sh[2] ? \$1552  : \$1555 ;
+  assign \$1557  = sh[1] ? \$1549  : \$1556 ;
+  assign \$1558  = sh[4] ? rp__data[281] : rp__data[265];
+  assign \$1559  = sh[4] ? rp__data[273] : rp__data[257];
+  assign \$1560  = sh[3] ? \$1558  : \$1559 ;
+  assign \$1561  = sh[4] ? rp__data[277] : rp__data[261];
+  assign \$1562  = sh[4] ? rp__data[269] : prev[285];
+  assign \$1563  = sh[3] ? \$1561  : \$1562 ;
+  assign \$1564  = sh[2] ? \$1560  : \$1563 ;
+  assign \$1565  = sh[4] ? rp__data[279] : rp__data[263];
+  assign \$1566  = sh[4] ? rp__data[271] : prev[287];
+  assign \$1567  = sh[3] ? \$1565  : \$1566 ;
+  assign \$1568  = sh[4] ? rp__data[275] : rp__data[259];
+  assign \$1569  = sh[4] ? rp__data[267] : prev[283];
+  assign \$1570  = sh[3] ? \$1568  : \$1569 ;
+  assign \$1571  = sh[2] ? \$1567  : \$1570 ;
+  assign \$1572  = sh[1] ? \$1564  : \$1571 ;
+  assign \$1573  = sh[0] ? \$1557  : \$1572 ;
+  assign \$1574  = sh[4] ? rp__data[283] : rp__data[267];
+  assign \$1575  = sh[4] ? rp__data[275] : rp__data[259];
+  assign \$1576  = sh[3] ? \$1574  : \$1575 ;
+  assign \$1577  = sh[4] ? rp__data[279] : rp__data[263];
+  assign \$1578  = sh[4] ? rp__data[271] : prev[287];
+  assign \$1579  = sh[3] ? \$1577  : \$1578 ;
+  assign \$1580  = sh[2] ? \$1576  : \$1579 ;
+  assign \$1581  = sh[4] ? rp__data[281] : rp__data[265];
+  assign \$1582  = sh[4] ? rp__data[273] : rp__data[257];
+  assign \$1583  = sh[3] ? \$1581  : \$1582 ;
+  assign \$1584  = sh[4] ? rp__data[277] : rp__data[261];
+  assign \$1585  = sh[4] ? rp__data[269] : prev[285];
+  assign \$1586  = sh[3] ? \$1584  : \$1585 ;
+  assign \$1587  = sh[2] ? \$1583  : \$1586 ;
+  assign \$1588  = sh[1] ? \$1580  : \$1587 ;
+  assign \$1589  = sh[4] ? rp__data[282] : rp__data[266];
+  assign \$1590  = sh[4] ? rp__data[274] : rp__data[258];
+  assign \$1591  = sh[3] ? \$1589  : \$1590 ;
+  assign \$1592  = sh[4] ? rp__data[278] : rp__data[262];
+  assign \$1593  = sh[4] ? rp__data[270] : prev[286];
+  assign \$1594  = sh[3] ? \$1592  : \$1593 ;
+  assign \$1595  = sh[2] ? \$1591  : \$1594 ;
+  assign \$1596  = sh[4] ? rp__data[280] : rp__data[264];
+  assign \$1597  = sh[4] ? rp__data[272] : rp__data[256];
+  assign \$1598  = sh[3] ? \$1596  : \$1597 ;
+  assign \$1599  = sh[4] ? rp__data[276] : rp__data[260];
+  assign \$1600  = sh[4] ? rp__data[268] : prev[284];
+  assign \$1601  = sh[3] ? \$1599  : \$1600 ;
+  assign \$1602  = sh[2] ? \$1598  : \$1601 ;
+  assign \$1603  = sh[1] ? \$1595  : \$1602 ;
+  assign \$1604  = sh[0] ? \$1588  : \$1603 ;
+  assign \$1605  = sh[4] ? rp__data[284] : rp__data[268];
+  assign \$1606  = sh[4] ? rp__data[276] : rp__data[260];
+  assign \$1607  = sh[3] ? \$1605  : \$1606 ;
+  assign \$1608  = sh[4] ? rp__data[280] : rp__data[264];
+  assign \$1609  = sh[4] ? rp__data[272] : rp__data[256];
+  assign \$1610  = sh[3] ? \$1608  : \$1609 ;
+  assign \$1611  = sh[2] ? \$1607  : \$1610 ;
+  assign \$1612  = sh[4] ? rp__data[282] : rp__data[266];
+  assign \$1613  = sh[4] ? rp__data[274] : rp__data[258];
+  assign \$1614  = sh[3] ? \$1612  : \$1613 ;
+  assign \$1615  = sh[4] ? rp__data[278] : rp__data[262];
+  assign \$1616  = sh[4] ? rp__data[270] : prev[286];
+  assign \$1617  = sh[3] ? \$1615  : \$1616 ;
+  assign \$1618  = sh[2] ? \$1614  : \$1617 ;
+  assign \$1619  = sh[1] ? \$1611  : \$1618 ;
+  assign \$1620  = sh[4] ? rp__data[283] : rp__data[267];
+  assign \$1621  = sh[4] ? rp__data[275] : rp__data[259];
+  assign \$1622  = sh[3] ? \$1620  : \$1621 ;
+  assign \$1623  = sh[4] ? rp__data[279] : rp__data[263];
+  assign \$1624  = sh[4] ? rp__data[271] : prev[287];
+  assign \$1625  = sh[3] ? \$1623  : \$1624 ;
+  assign \$1626  = sh[2] ? \$1622  : \$1625 ;
+  assign \$1627  = sh[4] ? rp__data[281] : rp__data[265];
+  assign \$1628  = sh[4] ? rp__data[273] : rp__data[257];
+  assign \$1629  = sh[3] ? \$1627  : \$1628 ;
+  assign \$1630  = sh[4] ? rp__data[277] : rp__data[261];
+  assign \$1631  = sh[4] ? rp__data[269] : prev[285];
+  assign \$1632  = sh[3] ? \$1630  : \$1631 ;
+  assign \$1633  = sh[2] ? \$1629  : \$1632 ;
+  assign \$1634  = sh[1] ? \$1626  : \$1633 ;
+  assign \$1635  = sh[0] ? \$1619  : \$1634 ;
+  assign \$1636  = sh[4] ? rp__data[285] : rp__data[269];
+  assign \$1637  = sh[4] ? rp__data[277] : rp__data[261];
+  assign \$1638  = sh[3] ? \$1636  : \$1637 ;
+  assign \$1639  = sh[4] ? rp__data[281] : rp__data[265];
+  assign \$1640  = sh[4] ? rp__data[273] : rp__data[257];
+  assign \$1641  = sh[3] ? \$1639  : \$1640 ;
+  assign \$1642  = sh[2] ? \$1638  : \$1641 ;
+  assign \$1643  = sh[4] ? rp__data[283] : rp__data[267];
+  assign \$1644  = sh[4] ? rp__data[275] : rp__data[259];
+  assign \$1645  = sh[3] ? \$1643  : \$1644 ;
+  assign \$1646  = sh[4] ? rp__data[279] : rp__data[263];
+  assign \$1647  = sh[4] ? rp__data[271] : prev[287];
+  assign \$1648  = sh[3] ? \$1646  : \$1647 ;
+  assign \$1649  = sh[2] ? \$1645  : \$1648 ;
+  assign \$1650  = sh[1] ? \$1642  : \$1649 ;
+  assign \$1651  = sh[4] ? rp__data[284] : rp__data[268];
+  assign \$1652  = sh[4] ? rp__data[276] : rp__data[260];
+  assign \$1653  = sh[3] ? \$1651  : \$1652 ;
+  assign \$1654  = sh[4] ? rp__data[280] : rp__data[264];
+  assign \$1655  = sh[4] ? rp__data[272] : rp__data[256];
+  assign \$1656  = sh[3] ? \$1654  : \$1655 ;
+  assign \$1657  = sh[2] ? \$1653  : \$1656 ;
+  assign \$1658  = sh[4] ? rp__data[282] : rp__data[266];
+  assign \$1659  = sh[4] ? rp__data[274] : rp__data[258];
+  assign \$1660  = sh[3] ? \$1658  : \$1659 ;
+  assign \$1661  = sh[4] ? rp__data[278] : rp__data[262];
+  assign \$1662  = sh[4] ? rp__data[270] : prev[286];
+  assign \$1663  = sh[3] ? \$1661  : \$1662 ;
+  assign \$1664  = sh[2] ? \$1660  : \$1663 ;
+  assign \$1665  = sh[1] ? \$1657  : \$1664 ;
+  assign \$1666  = sh[0] ? \$1650  : \$1665 ;
+  assign \$1667  = sh[4] ? rp__data[286] : rp__data[270];
+  assign \$1668  = sh[4] ? rp__data[278] : rp__data[262];
+  assign \$1669  = sh[3] ? \$1667  : \$1668 ;
+  assign \$1670  = sh[4] ? rp__data[282] : rp__data[266];
+  assign \$1671  = sh[4] ? rp__data[274] : rp__data[258];
+  assign \$1672  = sh[3] ? \$1670  : \$1671 ;
+  assign \$1673  = sh[2] ? \$1669  : \$1672 ;
+  assign \$1674  = sh[4] ? rp__data[284] : rp__data[268];
+  assign \$1675  = sh[4] ? rp__data[276] : rp__data[260];
+  assign \$1676  = sh[3] ? \$1674  : \$1675 ;
+  assign \$1677  = sh[4] ? rp__data[280] : rp__data[264];
+  assign \$1678  = sh[4] ? rp__data[272] : rp__data[256];
+  assign \$1679  = sh[3] ? \$1677  : \$1678 ;
+  assign \$1680  = sh[2] ? \$1676  : \$1679 ;
+  assign \$1681  = sh[1] ? \$1673  : \$1680 ;
+  assign \$1682  = sh[4] ? rp__data[285] : rp__data[269];
+  assign \$1683  = sh[4] ? rp__data[277] : rp__data[261];
+  assign \$1684  = sh[3] ? \$1682  : \$1683 ;
+  assign \$1685  = sh[4] ? rp__data[281] : rp__data[265];
+  assign \$1686  = sh[4] ? rp__data[273] : rp__data[257];
+  assign \$1687  = sh[3] ? \$1685  : \$1686 ;
+  assign \$1688  = sh[2] ? \$1684  : \$1687 ;
+  assign \$1689  = sh[4] ? rp__data[283] : rp__data[267];
+  assign \$1690  = sh[4] ? rp__data[275] : rp__data[259];
+  assign \$1691  = sh[3] ? \$1689  : \$1690 ;
+  assign \$1692  = sh[4] ? rp__data[279] : rp__data[263];
+  assign \$1693  = sh[4] ? rp__data[271] : prev[287];
+  assign \$1694  = sh[3] ? \$1692  : \$1693 ;
+  assign \$1695  = sh[2] ? \$1691  : \$1694 ;
+  assign \$1696  = sh[1] ? \$1688  : \$1695 ;
+  assign \$1697  = sh[0] ? \$1681  : \$1696 ;
+  assign \$1698  = cd_done & tx_have;
+  assign \$1699  = ~ o_valid;
+  assign \$1700  = \$1699  | o__ready;
+  assign \$1701  = \$1698  & \$1700 ;
+  assign \$1702  = off[9:5] + 1'h1;
+  assign \$1703  = q + 1'h1;
+  assign \$1704  = count + 1'h1;
+  assign \$1705  = ! count;
+  assign \$1708  = count == 2'h2;
+  assign \$1709  = count >= 2'h3;
+  assign \$1710  = ! \idx$55 ;
+  assign \$1711  = \idx$55  == 1'h1;
+  assign \$1712  = \idx$55  == 2'h2;
+  assign \$1713  = \idx$55  == 2'h3;
+  assign \$1714  = \idx$55  == 3'h4;
+  assign \$1715  = \idx$55  == 3'h5;
+  assign \$1716  = \idx$55  == 3'h6;
+  assign \$1717  = \idx$55  == 3'h7;
+  assign \$1718  = ! \idx$55 ;
+  assign \$1719  = sw_bytes == weth;
+  assign \$1720  = ~ weth_valid;
+  assign \$1721  = ~ f_eth_in;
+  assign \$1722  = \$1721  | first_weth;
+  assign \$1723  = ~ f_eth_out;
+  assign \$1724  = sw_bytes == weth;
+  assign \$1725  = \$1723  | \$1724 ;
+  assign \$1726  = \$1722  & \$1725 ;
+  assign \$1727  = \$1720  | \$1726 ;
+  assign \$1728  = f_eth_in ? tx_value : amt_in_w;
   assign i_tx__ready = ~ tx_have;
+  assign \$1729  = i_tx__valid & i_tx__ready;
+  assign \$1730  = router3[224:65] == i_tx__payload[161:2];
+  assign \$1731  = router3[0] & \$1730 ;
+  assign \$1732  = ! i_tx__payload[673:482];
+  assign \$1733  = \$1731  & \$1732 ;
+  assign \$1734  = ! i_tx__payload[481:418];
+  assign \$1735  = i_tx__payload[418] | \$1734 ;
+  assign \$1736  = { i_tx__payload[481:419], \$1735  } == router3[64:1];
+  assign \$1737  = \$1733  & \$1736 ;
+  assign \$1738  = router2[224:65] == i_tx__payload[161:2];
+  assign \$1739  = router2[0] & \$1738 ;
+  assign \$1740  = ! i_tx__payload[673:482];
+  assign \$1741  = \$1739  & \$1740 ;
+  assign \$1742  = ! i_tx__payload[481:418];
+  assign \$1743  = i_tx__payload[418] | \$1742 ;
+  assign \$1744  = { i_tx__payload[481:419], \$1743  } == router2[64:1];
+  assign \$1745  = \$1741  & \$1744 ;
+  assign \$1746  = router1[224:65] == i_tx__payload[161:2];
+  assign \$1747  = router1[0] & \$1746 ;
+  assign \$1748  = ! i_tx__payload[673:482];
+  assign \$1749  = \$1747  & \$1748 ;
+  assign \$1750  = ! i_tx__payload[481:418];
+  assign \$1751  = i_tx__payload[418] | \$1750 ;
+  assign \$1752  = { i_tx__payload[481:419], \$1751  } == router1[64:1];
+  assign \$1753  = \$1749  & \$1752 ;
+  assign \$1754  = router0[224:65] == i_tx__payload[161:2];
+  assign \$1755  = router0[0] & \$1754 ;
+  assign \$1756  = ! i_tx__payload[673:482];
+  assign \$1757  = \$1755  & \$1756 ;
+  assign \$1758  = ! i_tx__payload[481:418];
+  assign \$1759  = i_tx__payload[418] | \$1758 ;
+  assign \$1760  = { i_tx__payload[481:419], \$1759  } == router0[64:1];
+  assign \$1761  = \$1757  & \$1760 ;
   assign i_cd__ready = ~ cd_done;
-  assign \$101  = i_cd__valid & i_cd__ready;
-  assign \$102  = ! i_cd__payload[262];
-  assign \$103  = i_cd__payload[278:263] < 6'h20;
-  assign \$104  = ~ past_window;
-  assign \$105  = \$103  & \$104 ;
-  assign \$106  = args_len > 10'h3fc;
-  assign \$107  = \$106  ? 24'h0003fc : args_len;
-  assign \$108  = sel_n == 3'h4;
-  assign \$109  = sel == 30'h38ed1739;
-  assign \$110  = \$108  & \$109 ;
-  assign \$111  = sel_n == 3'h4;
-  assign \$112  = sel == 32'd2281954286;
-  assign \$113  = \$111  & \$112 ;
-  assign \$114  = sel_n == 3'h4;
-  assign \$115  = sel == 31'h7ff36ab5;
-  assign \$116  = \$114  & \$115 ;
-  assign \$117  = sel_n == 3'h4;
-  assign \$118  = sel == 31'h4a25d94a;
-  assign \$119  = \$117  & \$118 ;
-  assign \$120  = sel_n == 3'h4;
-  assign \$121  = sel == 29'h18cbafe5;
-  assign \$122  = \$120  & \$121 ;
-  assign \$123  = sel_n == 3'h4;
-  assign \$124  = sel == 32'd4215003969;
-  assign \$125  = \$123  & \$124 ;
-  assign \$126  = sel_n == 3'h4;
-  assign \$127  = sel == 31'h5c11d795;
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = sel_n == 3'h4;
-  assign \$130  = sel == 32'd3069828757;
-  assign \$131  = \$129  & \$130 ;
-  assign \$132  = sel_n == 3'h4;
-  assign \$133  = sel == 31'h791ac947;
-  assign \$134  = \$132  & \$133 ;
-  assign \$135  = ! tx[673:418];
-  assign chain_eff = \$135  ? 256'h0000000000000000000000000000000000000000000000000000000000000001 : tx[673:418];
-  assign \$136  = router3[224:65] == tx[161:2];
-  assign \$137  = router3[0] & \$136 ;
-  assign \$138  = ! chain_eff[255:64];
-  assign \$139  = \$137  & \$138 ;
-  assign \$140  = chain_eff[63:0] == router3[64:1];
-  assign \$141  = \$139  & \$140 ;
-  assign \$142  = router2[224:65] == tx[161:2];
-  assign \$143  = router2[0] & \$142 ;
-  assign \$144  = ! chain_eff[255:64];
-  assign \$145  = \$143  & \$144 ;
-  assign \$146  = chain_eff[63:0] == router2[64:1];
-  assign \$147  = \$145  & \$146 ;
-  assign \$148  = router1[224:65] == tx[161:2];
-  assign \$149  = router1[0] & \$148 ;
-  assign \$150  = ! chain_eff[255:64];
-  assign \$151  = \$149  & \$150 ;
-  assign \$152  = chain_eff[63:0] == router1[64:1];
-  assign \$153  = \$151  & \$152 ;
-  assign \$154  = router0[224:65] == tx[161:2];
-  assign \$155  = router0[0] & \$154 ;
-  assign \$156  = ! chain_eff[255:64];
-  assign \$157  = \$155  & \$156 ;
-  assign \$158  = chain_eff[63:0] == router0[64:1];
-  assign \$159  = \$157  & \$158 ;
-  assign off = \$160  ? head1 : head2;
-  assign \$161  = tx[0] & tx[1];
-  assign \$162  = \$161  & fn_hit;
-  assign \$163  = \$162  & r_hit;
-  assign \$165  = ! tx[417:162];
-  assign \$166  = \$164  | \$165 ;
-  assign \$167  = \$163  & \$166 ;
-  assign \$169  = \$168  ? 3'h4 : 3'h5;
-  assign \$170  = \$169  * 6'h20;
-  assign \$171  = \$107 [10:0] >= \$170 ;
-  assign \$172  = \$167  & \$171 ;
-  assign \$173  = ! off[255:11];
-  assign \$174  = \$172  & \$173 ;
-  assign \$175  = off[10:0] + 6'h20;
-  assign \$176  = \$175  <= \$107 [10:0];
-  assign \$177  = \$174  & \$176 ;
-  assign \$179  = \$178  ? head2 : head3;
-  assign \$180  = ! \$179 [255:160];
-  assign \$181  = \$177  & \$180 ;
-  assign \$184  = \$183  ? tx[417:162] : head0;
-  assign \$185  = \$182  ? head0 : \$184 ;
-  assign \$186  = | \$185 ;
-  assign first_ok = \$181  & \$186 ;
-  assign \$187  = cd_done & tx_have;
-  assign \$188  = ~ o_valid;
-  assign \$189  = \$188  | o__ready;
-  assign \$190  = \$187  & \$189 ;
-  assign \$191  = count - 2'h2;
-  assign \$192  = count == 1'h1;
-  assign \$193  = count >= 2'h2;
-  assign \$194  = | word[255:4];
-  assign \$195  = word[3:0] < 2'h2;
-  assign \$196  = \$194  | \$195 ;
-  assign \$197  = word[3:0] > 4'h8;
-  assign \$198  = \$196  | \$197 ;
-  assign \$199  = off_r + 6'h20;
-  assign \$201  = \$199  + \$200 ;
-  assign \$202  = \$201  > \$107 [10:0];
-  assign \$203  = \$198  | \$202 ;
-  assign \$204  = ! word[255:160];
-  assign \$205  = ~ \$204 ;
-  assign \$206  = ! word[159:0];
-  assign \$207  = \$205  | \$206 ;
-  assign \$208  = | idx;
-  assign \$209  = idx - 1'h1;
-  assign \$211  = \$210  == word[159:0];
-  assign \$212  = \$208  & \$211 ;
-  assign \$213  = \$207  | \$212 ;
-  assign \$214  = idx + 1'h1;
-  assign \$215  = \$214  == plen;
-  assign \$216  = ! fsm_state;
-  assign \$217  = fsm_state == 1'h1;
-  assign \$218  = fsm_state == 2'h2;
+  assign \$1762  = | i_cd__payload[255:248];
+  assign \$1763  = | i_cd__payload[247:240];
+  assign \$1764  = | i_cd__payload[239:232];
+  assign \$1765  = | i_cd__payload[231:224];
+  assign \$1766  = | i_cd__payload[223:216];
+  assign \$1767  = | i_cd__payload[215:208];
+  assign \$1768  = | i_cd__payload[207:200];
+  assign \$1769  = | i_cd__payload[199:192];
+  assign \$1770  = | i_cd__payload[191:184];
+  assign \$1771  = | i_cd__payload[183:176];
+  assign \$1772  = | i_cd__payload[175:168];
+  assign \$1773  = | i_cd__payload[167:160];
+  assign \$1774  = | i_cd__payload[159:152];
+  assign \$1775  = | i_cd__payload[151:144];
+  assign \$1776  = | i_cd__payload[143:136];
+  assign \$1777  = | i_cd__payload[135:128];
+  assign \$1778  = | i_cd__payload[127:120];
+  assign \$1779  = | i_cd__payload[119:112];
+  assign \$1780  = | i_cd__payload[111:104];
+  assign \$1781  = | i_cd__payload[103:96];
+  assign \$1782  = | i_cd__payload[95:88];
+  assign \$1783  = | i_cd__payload[87:80];
+  assign \$1784  = | i_cd__payload[79:72];
+  assign \$1785  = | i_cd__payload[71:64];
+  assign \$1786  = | i_cd__payload[63:56];
+  assign \$1787  = | i_cd__payload[55:48];
+  assign \$1788  = | i_cd__payload[47:40];
+  assign \$1789  = | i_cd__payload[39:32];
+  assign \$1790  = | i_cd__payload[31:24];
+  assign \$1791  = | i_cd__payload[23:16];
+  assign \$1792  = | i_cd__payload[15:8];
+  assign \$1793  = | i_cd__payload[7:0];
+  assign \$1794  = i_cd__valid & i_cd__ready;
+  assign \$1795  = ! i_cd__payload[262];
+  assign \$1796  = i_cd__payload[278:263] < 6'h20;
+  assign \$1797  = ~ past_window;
+  assign \$1798  = \$1796  & \$1797 ;
+  assign \$1799  = args_len > 10'h3fc;
+  assign \$1800  = \$1799  ? 24'h0003fc : args_len;
+  assign \$1801  = tx_ok & fn_hit;
+  assign \$1802  = ~ value_nz;
+  assign \$1803  = f_eth_in | \$1802 ;
+  assign \$1804  = \$1801  & \$1803 ;
+  assign \$1805  = f_eth_in ? 3'h4 : 3'h5;
+  assign \$1806  = \$1805  * 6'h20;
+  assign \$1807  = \$1800 [10:0] >= \$1806 ;
+  assign \$1808  = \$1804  & \$1807 ;
+  assign \$1809  = \$1808  & off_ok;
+  assign \$1810  = off + 6'h20;
+  assign \$1811  = \$1810  <= \$1800 [10:0];
+  assign \$1812  = \$1809  & \$1811 ;
+  assign \$1813  = \$1812  & recipient_ok;
+  assign \$1814  = ~ f_exact_out;
+  assign \$1815  = \$1814  & f_eth_in;
+  assign \$1816  = \$1815  ? value_nz : amt0_nz;
+  assign first_ok = \$1813  & \$1816 ;
+  assign \$1817  = cd_done & tx_have;
+  assign \$1818  = ~ o_valid;
+  assign \$1819  = \$1818  | o__ready;
+  assign \$1820  = \$1817  & \$1819 ;
+  assign \$1821  = count - 2'h3;
+  assign \$1822  = count == 2'h2;
+  assign \$1823  = count >= 2'h3;
+  assign \$1824  = | sw_nz[30:0];
+  assign \$1825  = | sw_bytes[7:4];
+  assign \$1826  = \$1824  | \$1825 ;
+  assign \$1827  = sw_bytes[3:0] < 2'h2;
+  assign \$1828  = \$1826  | \$1827 ;
+  assign \$1829  = sw_bytes[3:0] > 4'h8;
+  assign \$1830  = \$1828  | \$1829 ;
+  assign \$1831  = off + 6'h20;
+  assign \$1833  = \$1831  + \$1832 ;
+  assign \$1834  = \$1833  > \$1800 [10:0];
+  assign \$1835  = \$1830  | \$1834 ;
+  assign \$1836  = | sw_nz[11:0];
+  assign \$1837  = ! sw_nz[31:12];
+  assign \$1838  = \$1836  | \$1837 ;
+  assign \$1839  = | \idx$55 ;
+  assign \$1840  = sw_bytes == last_tok;
+  assign \$1841  = \$1839  & \$1840 ;
+  assign \$1842  = \$1838  | \$1841 ;
+  assign \$1843  = \idx$55  + 1'h1;
+  assign \$1844  = \$1843  == plen;
+  assign \$1845  = ~ weth_valid;
+  assign \$1846  = ~ f_eth_in;
+  assign \$1847  = \$1846  | first_weth;
+  assign \$1848  = ~ f_eth_out;
+  assign \$1849  = sw_bytes == weth;
+  assign \$1850  = \$1848  | \$1849 ;
+  assign \$1851  = \$1847  & \$1850 ;
+  assign \$1852  = \$1845  | \$1851 ;
+  assign \$1853  = ! fsm_state;
   always @(posedge clk)
-    router0 <= \$219 ;
+    router0 <= \$1855 ;
   always @(posedge clk)
-    router1 <= \$220 ;
+    router1 <= \$1856 ;
   always @(posedge clk)
-    router2 <= \$221 ;
+    router2 <= \$1857 ;
   always @(posedge clk)
-    router3 <= \$222 ;
+    router3 <= \$1858 ;
   always @(posedge clk)
-    tx <= \$223 ;
+    tx_ok <= \$1859 ;
   always @(posedge clk)
-    tx_have <= \$224 ;
+    r_idx <= \$1860 ;
   always @(posedge clk)
-    sel <= \$225 ;
+    tx_value <= \$1861 ;
   always @(posedge clk)
-    sel_n <= \$226 ;
+    value_nz <= \$1862 ;
   always @(posedge clk)
-    args_len <= \$227 ;
+    tx_have <= \$1863 ;
   always @(posedge clk)
-    past_window <= \$228 ;
+    fn_hit <= \$1864 ;
   always @(posedge clk)
-    head0 <= \$229 ;
+    fn_idx <= \$1865 ;
   always @(posedge clk)
-    head1 <= \$230 ;
+    f_eth_in <= \$1866 ;
   always @(posedge clk)
-    head2 <= \$231 ;
+    f_eth_out <= \$1867 ;
   always @(posedge clk)
-    head3 <= \$232 ;
+    f_exact_out <= \$1868 ;
   always @(posedge clk)
-    head4 <= \$233 ;
+    f_fot <= \$1869 ;
   always @(posedge clk)
-    cd_done <= \$234 ;
+    args_len <= \$1870 ;
   always @(posedge clk)
-    o_valid <= \$235 ;
+    past_window <= \$1871 ;
   always @(posedge clk)
-    q <= \$236 ;
+    amt0_nz <= \$1872 ;
   always @(posedge clk)
-    sh <= \$237 ;
+    amt_in_w <= \$1873 ;
   always @(posedge clk)
-    off_r <= \$238 ;
+    amt_out <= \$1874 ;
   always @(posedge clk)
-    count <= \$239 ;
+    off <= \$1875 ;
   always @(posedge clk)
-    path0 <= \$240 ;
+    off_ok <= \$1876 ;
   always @(posedge clk)
-    path1 <= \$241 ;
+    recipient <= \$1877 ;
   always @(posedge clk)
-    path2 <= \$242 ;
+    recipient_ok <= \$1878 ;
   always @(posedge clk)
-    path3 <= \$243 ;
+    deadline <= \$1879 ;
   always @(posedge clk)
-    path4 <= \$244 ;
+    cd_done <= \$1880 ;
   always @(posedge clk)
-    path5 <= \$245 ;
+    o_valid <= \$1881 ;
   always @(posedge clk)
-    path6 <= \$246 ;
+    sw_bytes <= { \$705 , \$674 , \$643 , \$612 , \$581 , \$550 , \$519 , \$488 , \$457 , \$426 , \$395 , \$364 , \$333 , \$302 , \$271 , \$240 , \$209 , \$178 , \$147 , \$116  };
   always @(posedge clk)
-    path7 <= \$247 ;
+    sw_nz <= { \$1697 , \$1666 , \$1635 , \$1604 , \$1573 , \$1542 , \$1511 , \$1480 , \$1449 , \$1418 , \$1387 , \$1356 , \$1325 , \$1294 , \$1263 , \$1232 , \$1201 , \$1170 , \$1139 , \$1108 , \$1077 , \$1046 , \$1015 , \$984 , \$953 , \$922 , \$891 , \$860 , \$829 , \$798 , \$767 , \$736  };
   always @(posedge clk)
-    fsm_state <= \$248 ;
+    q <= \$1882 ;
   always @(posedge clk)
-    rec <= \$249 ;
+    sh <= \$1883 ;
   always @(posedge clk)
-    prev <= \$250 ;
+    count <= \$1884 ;
   always @(posedge clk)
-    plen <= \$251 ;
+    fsm_state <= \$1885 ;
+  always @(posedge clk)
+    prev <= \$1886 ;
+  always @(posedge clk)
+    weth_valid <= \$1887 ;
+  always @(posedge clk)
+    weth <= \$1888 ;
+  always @(posedge clk)
+    plen <= \$1889 ;
+  always @(posedge clk)
+    last_tok <= \$1890 ;
+  always @(posedge clk)
+    rec <= \$1891 ;
+  always @(posedge clk)
+    first_weth <= \$1892 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$54 [2:0])
-      3'h0:
-          \$55  = path0;
-      3'h1:
-          \$55  = path1;
-      3'h2:
-          \$55  = path2;
-      3'h3:
-          \$55  = path3;
-      3'h4:
-          \$55  = path4;
-      3'h5:
-          \$55  = path5;
-      3'h6:
-          \$55  = path6;
-      3'h7:
-          \$55  = path7;
+    casez (r_idx)
+      2'h0:
+          \$1706  = router0[225];
+      2'h1:
+          \$1706  = router1[225];
+      2'h2:
+          \$1706  = router2[225];
+      2'h3:
+          \$1706  = router3[225];
     endcase
   end
   always @* begin
@@ -79261,1733 +82571,935 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
     (* full_case = 32'd1 *)
     casez (r_idx)
       2'h0:
-          \$67  = router0[225];
+          \$1707  = router0[385:226];
       2'h1:
-          \$67  = router1[225];
+          \$1707  = router1[385:226];
       2'h2:
-          \$67  = router2[225];
+          \$1707  = router2[385:226];
       2'h3:
-          \$67  = router3[225];
+          \$1707  = router3[385:226];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (fn_idx)
-      4'h0:
-          \$69  = 1'h0;
-      4'h1:
-          \$69  = 1'h0;
-      4'h2:
-          \$69  = 1'h1;
-      4'h3:
-          \$69  = 1'h0;
-      4'h4:
-          \$69  = 1'h0;
-      4'h5:
-          \$69  = 1'h1;
-      4'h6:
-          \$69  = 1'h0;
-      4'h7:
-          \$69  = 1'h1;
-      4'h8:
-          \$69  = 1'h0;
-      4'h9:
-          \$69  = 1'h0;
-      4'ha:
-          \$69  = 1'h0;
-      4'hb:
-          \$69  = 1'h0;
-      4'hc:
-          \$69  = 1'h0;
-      4'hd:
-          \$69  = 1'h0;
-      4'he:
-          \$69  = 1'h0;
-      4'hf:
-          \$69  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (r_idx)
-      2'h0:
-          \$71  = router0[385:226];
-      2'h1:
-          \$71  = router1[385:226];
-      2'h2:
-          \$71  = router2[385:226];
-      2'h3:
-          \$71  = router3[385:226];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (fn_idx)
-      4'h0:
-          \$74  = 1'h0;
-      4'h1:
-          \$74  = 1'h0;
-      4'h2:
-          \$74  = 1'h0;
-      4'h3:
-          \$74  = 1'h1;
-      4'h4:
-          \$74  = 1'h1;
-      4'h5:
-          \$74  = 1'h0;
-      4'h6:
-          \$74  = 1'h0;
-      4'h7:
-          \$74  = 1'h0;
-      4'h8:
-          \$74  = 1'h1;
-      4'h9:
-          \$74  = 1'h0;
-      4'ha:
-          \$74  = 1'h0;
-      4'hb:
-          \$74  = 1'h0;
-      4'hc:
-          \$74  = 1'h0;
-      4'hd:
-          \$74  = 1'h0;
-      4'he:
-          \$74  = 1'h0;
-      4'hf:
-          \$74  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (r_idx)
-      2'h0:
-          \$76  = router0[385:226];
-      2'h1:
-          \$76  = router1[385:226];
-      2'h2:
-          \$76  = router2[385:226];
-      2'h3:
-          \$76  = router3[385:226];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$77 [2:0])
-      3'h0:
-          \$78  = path0;
-      3'h1:
-          \$78  = path1;
-      3'h2:
-          \$78  = path2;
-      3'h3:
-          \$78  = path3;
-      3'h4:
-          \$78  = path4;
-      3'h5:
-          \$78  = path5;
-      3'h6:
-          \$78  = path6;
-      3'h7:
-          \$78  = path7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (fn_idx)
-      4'h0:
-          \$83  = 1'h0;
-      4'h1:
-          \$83  = 1'h1;
-      4'h2:
-          \$83  = 1'h0;
-      4'h3:
-          \$83  = 1'h1;
-      4'h4:
-          \$83  = 1'h0;
-      4'h5:
-          \$83  = 1'h1;
-      4'h6:
-          \$83  = 1'h0;
-      4'h7:
-          \$83  = 1'h0;
-      4'h8:
-          \$83  = 1'h0;
-      4'h9:
-          \$83  = 1'h0;
-      4'ha:
-          \$83  = 1'h0;
-      4'hb:
-          \$83  = 1'h0;
-      4'hc:
-          \$83  = 1'h0;
-      4'hd:
-          \$83  = 1'h0;
-      4'he:
-          \$83  = 1'h0;
-      4'hf:
-          \$83  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (fn_idx)
-      4'h0:
-          \$84  = 1'h0;
-      4'h1:
-          \$84  = 1'h0;
-      4'h2:
-          \$84  = 1'h1;
-      4'h3:
-          \$84  = 1'h0;
-      4'h4:
-          \$84  = 1'h0;
-      4'h5:
-          \$84  = 1'h1;
-      4'h6:
-          \$84  = 1'h0;
-      4'h7:
-          \$84  = 1'h1;
-      4'h8:
-          \$84  = 1'h0;
-      4'h9:
-          \$84  = 1'h0;
-      4'ha:
-          \$84  = 1'h0;
-      4'hb:
-          \$84  = 1'h0;
-      4'hc:
-          \$84  = 1'h0;
-      4'hd:
-          \$84  = 1'h0;
-      4'he:
-          \$84  = 1'h0;
-      4'hf:
-          \$84  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (fn_idx)
-      4'h0:
-          \$85  = 1'h0;
-      4'h1:
-          \$85  = 1'h0;
-      4'h2:
-          \$85  = 1'h0;
-      4'h3:
-          \$85  = 1'h1;
-      4'h4:
-          \$85  = 1'h1;
-      4'h5:
-          \$85  = 1'h0;
-      4'h6:
-          \$85  = 1'h0;
-      4'h7:
-          \$85  = 1'h0;
-      4'h8:
-          \$85  = 1'h1;
-      4'h9:
-          \$85  = 1'h0;
-      4'ha:
-          \$85  = 1'h0;
-      4'hb:
-          \$85  = 1'h0;
-      4'hc:
-          \$85  = 1'h0;
-      4'hd:
-          \$85  = 1'h0;
-      4'he:
-          \$85  = 1'h0;
-      4'hf:
-          \$85  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (fn_idx)
-      4'h0:
-          \$86  = 1'h0;
-      4'h1:
-          \$86  = 1'h0;
-      4'h2:
-          \$86  = 1'h0;
-      4'h3:
-          \$86  = 1'h0;
-      4'h4:
-          \$86  = 1'h0;
-      4'h5:
-          \$86  = 1'h0;
-      4'h6:
-          \$86  = 1'h1;
-      4'h7:
-          \$86  = 1'h1;
-      4'h8:
-          \$86  = 1'h1;
-      4'h9:
-          \$86  = 1'h0;
-      4'ha:
-          \$86  = 1'h0;
-      4'hb:
-          \$86  = 1'h0;
-      4'hc:
-          \$86  = 1'h0;
-      4'hd:
-          \$86  = 1'h0;
-      4'he:
-          \$86  = 1'h0;
-      4'hf:
-          \$86  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (fn_idx)
-      4'h0:
-          \$87  = 1'h0;
-      4'h1:
-          \$87  = 1'h1;
-      4'h2:
-          \$87  = 1'h0;
-      4'h3:
-          \$87  = 1'h1;
-      4'h4:
-          \$87  = 1'h0;
-      4'h5:
-          \$87  = 1'h1;
-      4'h6:
-          \$87  = 1'h0;
-      4'h7:
-          \$87  = 1'h0;
-      4'h8:
-          \$87  = 1'h0;
-      4'h9:
-          \$87  = 1'h0;
-      4'ha:
-          \$87  = 1'h0;
-      4'hb:
-          \$87  = 1'h0;
-      4'hc:
-          \$87  = 1'h0;
-      4'hd:
-          \$87  = 1'h0;
-      4'he:
-          \$87  = 1'h0;
-      4'hf:
-          \$87  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (fn_idx)
-      4'h0:
-          \$88  = 1'h0;
-      4'h1:
-          \$88  = 1'h0;
-      4'h2:
-          \$88  = 1'h1;
-      4'h3:
-          \$88  = 1'h0;
-      4'h4:
-          \$88  = 1'h0;
-      4'h5:
-          \$88  = 1'h1;
-      4'h6:
-          \$88  = 1'h0;
-      4'h7:
-          \$88  = 1'h1;
-      4'h8:
-          \$88  = 1'h0;
-      4'h9:
-          \$88  = 1'h0;
-      4'ha:
-          \$88  = 1'h0;
-      4'hb:
-          \$88  = 1'h0;
-      4'hc:
-          \$88  = 1'h0;
-      4'hd:
-          \$88  = 1'h0;
-      4'he:
-          \$88  = 1'h0;
-      4'hf:
-          \$88  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (fn_idx)
-      4'h0:
-          \$90  = 1'h0;
-      4'h1:
-          \$90  = 1'h0;
-      4'h2:
-          \$90  = 1'h1;
-      4'h3:
-          \$90  = 1'h0;
-      4'h4:
-          \$90  = 1'h0;
-      4'h5:
-          \$90  = 1'h1;
-      4'h6:
-          \$90  = 1'h0;
-      4'h7:
-          \$90  = 1'h1;
-      4'h8:
-          \$90  = 1'h0;
-      4'h9:
-          \$90  = 1'h0;
-      4'ha:
-          \$90  = 1'h0;
-      4'hb:
-          \$90  = 1'h0;
-      4'hc:
-          \$90  = 1'h0;
-      4'hd:
-          \$90  = 1'h0;
-      4'he:
-          \$90  = 1'h0;
-      4'hf:
-          \$90  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (fn_idx)
-      4'h0:
-          \$93  = 1'h0;
-      4'h1:
-          \$93  = 1'h1;
-      4'h2:
-          \$93  = 1'h0;
-      4'h3:
-          \$93  = 1'h1;
-      4'h4:
-          \$93  = 1'h0;
-      4'h5:
-          \$93  = 1'h1;
-      4'h6:
-          \$93  = 1'h0;
-      4'h7:
-          \$93  = 1'h0;
-      4'h8:
-          \$93  = 1'h0;
-      4'h9:
-          \$93  = 1'h0;
-      4'ha:
-          \$93  = 1'h0;
-      4'hb:
-          \$93  = 1'h0;
-      4'hc:
-          \$93  = 1'h0;
-      4'hd:
-          \$93  = 1'h0;
-      4'he:
-          \$93  = 1'h0;
-      4'hf:
-          \$93  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (fn_idx)
-      4'h0:
-          \$94  = 1'h0;
-      4'h1:
-          \$94  = 1'h0;
-      4'h2:
-          \$94  = 1'h1;
-      4'h3:
-          \$94  = 1'h0;
-      4'h4:
-          \$94  = 1'h0;
-      4'h5:
-          \$94  = 1'h1;
-      4'h6:
-          \$94  = 1'h0;
-      4'h7:
-          \$94  = 1'h1;
-      4'h8:
-          \$94  = 1'h0;
-      4'h9:
-          \$94  = 1'h0;
-      4'ha:
-          \$94  = 1'h0;
-      4'hb:
-          \$94  = 1'h0;
-      4'hc:
-          \$94  = 1'h0;
-      4'hd:
-          \$94  = 1'h0;
-      4'he:
-          \$94  = 1'h0;
-      4'hf:
-          \$94  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (fn_idx)
-      4'h0:
-          \$97  = 1'h0;
-      4'h1:
-          \$97  = 1'h0;
-      4'h2:
-          \$97  = 1'h1;
-      4'h3:
-          \$97  = 1'h0;
-      4'h4:
-          \$97  = 1'h0;
-      4'h5:
-          \$97  = 1'h1;
-      4'h6:
-          \$97  = 1'h0;
-      4'h7:
-          \$97  = 1'h1;
-      4'h8:
-          \$97  = 1'h0;
-      4'h9:
-          \$97  = 1'h0;
-      4'ha:
-          \$97  = 1'h0;
-      4'hb:
-          \$97  = 1'h0;
-      4'hc:
-          \$97  = 1'h0;
-      4'hd:
-          \$97  = 1'h0;
-      4'he:
-          \$97  = 1'h0;
-      4'hf:
-          \$97  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (fn_idx)
-      4'h0:
-          \$99  = 1'h0;
-      4'h1:
-          \$99  = 1'h0;
-      4'h2:
-          \$99  = 1'h1;
-      4'h3:
-          \$99  = 1'h0;
-      4'h4:
-          \$99  = 1'h0;
-      4'h5:
-          \$99  = 1'h1;
-      4'h6:
-          \$99  = 1'h0;
-      4'h7:
-          \$99  = 1'h1;
-      4'h8:
-          \$99  = 1'h0;
-      4'h9:
-          \$99  = 1'h0;
-      4'ha:
-          \$99  = 1'h0;
-      4'hb:
-          \$99  = 1'h0;
-      4'hc:
-          \$99  = 1'h0;
-      4'hd:
-          \$99  = 1'h0;
-      4'he:
-          \$99  = 1'h0;
-      4'hf:
-          \$99  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (fn_idx)
-      4'h0:
-          \$160  = 1'h0;
-      4'h1:
-          \$160  = 1'h0;
-      4'h2:
-          \$160  = 1'h1;
-      4'h3:
-          \$160  = 1'h0;
-      4'h4:
-          \$160  = 1'h0;
-      4'h5:
-          \$160  = 1'h1;
-      4'h6:
-          \$160  = 1'h0;
-      4'h7:
-          \$160  = 1'h1;
-      4'h8:
-          \$160  = 1'h0;
-      4'h9:
-          \$160  = 1'h0;
-      4'ha:
-          \$160  = 1'h0;
-      4'hb:
-          \$160  = 1'h0;
-      4'hc:
-          \$160  = 1'h0;
-      4'hd:
-          \$160  = 1'h0;
-      4'he:
-          \$160  = 1'h0;
-      4'hf:
-          \$160  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (fn_idx)
-      4'h0:
-          \$164  = 1'h0;
-      4'h1:
-          \$164  = 1'h0;
-      4'h2:
-          \$164  = 1'h1;
-      4'h3:
-          \$164  = 1'h0;
-      4'h4:
-          \$164  = 1'h0;
-      4'h5:
-          \$164  = 1'h1;
-      4'h6:
-          \$164  = 1'h0;
-      4'h7:
-          \$164  = 1'h1;
-      4'h8:
-          \$164  = 1'h0;
-      4'h9:
-          \$164  = 1'h0;
-      4'ha:
-          \$164  = 1'h0;
-      4'hb:
-          \$164  = 1'h0;
-      4'hc:
-          \$164  = 1'h0;
-      4'hd:
-          \$164  = 1'h0;
-      4'he:
-          \$164  = 1'h0;
-      4'hf:
-          \$164  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (fn_idx)
-      4'h0:
-          \$168  = 1'h0;
-      4'h1:
-          \$168  = 1'h0;
-      4'h2:
-          \$168  = 1'h1;
-      4'h3:
-          \$168  = 1'h0;
-      4'h4:
-          \$168  = 1'h0;
-      4'h5:
-          \$168  = 1'h1;
-      4'h6:
-          \$168  = 1'h0;
-      4'h7:
-          \$168  = 1'h1;
-      4'h8:
-          \$168  = 1'h0;
-      4'h9:
-          \$168  = 1'h0;
-      4'ha:
-          \$168  = 1'h0;
-      4'hb:
-          \$168  = 1'h0;
-      4'hc:
-          \$168  = 1'h0;
-      4'hd:
-          \$168  = 1'h0;
-      4'he:
-          \$168  = 1'h0;
-      4'hf:
-          \$168  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (fn_idx)
-      4'h0:
-          \$178  = 1'h0;
-      4'h1:
-          \$178  = 1'h0;
-      4'h2:
-          \$178  = 1'h1;
-      4'h3:
-          \$178  = 1'h0;
-      4'h4:
-          \$178  = 1'h0;
-      4'h5:
-          \$178  = 1'h1;
-      4'h6:
-          \$178  = 1'h0;
-      4'h7:
-          \$178  = 1'h1;
-      4'h8:
-          \$178  = 1'h0;
-      4'h9:
-          \$178  = 1'h0;
-      4'ha:
-          \$178  = 1'h0;
-      4'hb:
-          \$178  = 1'h0;
-      4'hc:
-          \$178  = 1'h0;
-      4'hd:
-          \$178  = 1'h0;
-      4'he:
-          \$178  = 1'h0;
-      4'hf:
-          \$178  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (fn_idx)
-      4'h0:
-          \$182  = 1'h0;
-      4'h1:
-          \$182  = 1'h1;
-      4'h2:
-          \$182  = 1'h0;
-      4'h3:
-          \$182  = 1'h1;
-      4'h4:
-          \$182  = 1'h0;
-      4'h5:
-          \$182  = 1'h1;
-      4'h6:
-          \$182  = 1'h0;
-      4'h7:
-          \$182  = 1'h0;
-      4'h8:
-          \$182  = 1'h0;
-      4'h9:
-          \$182  = 1'h0;
-      4'ha:
-          \$182  = 1'h0;
-      4'hb:
-          \$182  = 1'h0;
-      4'hc:
-          \$182  = 1'h0;
-      4'hd:
-          \$182  = 1'h0;
-      4'he:
-          \$182  = 1'h0;
-      4'hf:
-          \$182  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (fn_idx)
-      4'h0:
-          \$183  = 1'h0;
-      4'h1:
-          \$183  = 1'h0;
-      4'h2:
-          \$183  = 1'h1;
-      4'h3:
-          \$183  = 1'h0;
-      4'h4:
-          \$183  = 1'h0;
-      4'h5:
-          \$183  = 1'h1;
-      4'h6:
-          \$183  = 1'h0;
-      4'h7:
-          \$183  = 1'h1;
-      4'h8:
-          \$183  = 1'h0;
-      4'h9:
-          \$183  = 1'h0;
-      4'ha:
-          \$183  = 1'h0;
-      4'hb:
-          \$183  = 1'h0;
-      4'hc:
-          \$183  = 1'h0;
-      4'hd:
-          \$183  = 1'h0;
-      4'he:
-          \$183  = 1'h0;
-      4'hf:
-          \$183  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (sh)
-      5'h00:
-          word = prev;
-      5'h01:
-          word = { prev[247:0], rp__data[255:248] };
-      5'h02:
-          word = { prev[239:0], rp__data[255:240] };
-      5'h03:
-          word = { prev[231:0], rp__data[255:232] };
-      5'h04:
-          word = { prev[223:0], rp__data[255:224] };
-      5'h05:
-          word = { prev[215:0], rp__data[255:216] };
-      5'h06:
-          word = { prev[207:0], rp__data[255:208] };
-      5'h07:
-          word = { prev[199:0], rp__data[255:200] };
-      5'h08:
-          word = { prev[191:0], rp__data[255:192] };
-      5'h09:
-          word = { prev[183:0], rp__data[255:184] };
-      5'h0a:
-          word = { prev[175:0], rp__data[255:176] };
-      5'h0b:
-          word = { prev[167:0], rp__data[255:168] };
-      5'h0c:
-          word = { prev[159:0], rp__data[255:160] };
-      5'h0d:
-          word = { prev[151:0], rp__data[255:152] };
-      5'h0e:
-          word = { prev[143:0], rp__data[255:144] };
-      5'h0f:
-          word = { prev[135:0], rp__data[255:136] };
-      5'h10:
-          word = { prev[127:0], rp__data[255:128] };
-      5'h11:
-          word = { prev[119:0], rp__data[255:120] };
-      5'h12:
-          word = { prev[111:0], rp__data[255:112] };
-      5'h13:
-          word = { prev[103:0], rp__data[255:104] };
-      5'h14:
-          word = { prev[95:0], rp__data[255:96] };
-      5'h15:
-          word = { prev[87:0], rp__data[255:88] };
-      5'h16:
-          word = { prev[79:0], rp__data[255:80] };
-      5'h17:
-          word = { prev[71:0], rp__data[255:72] };
-      5'h18:
-          word = { prev[63:0], rp__data[255:64] };
-      5'h19:
-          word = { prev[55:0], rp__data[255:56] };
-      5'h1a:
-          word = { prev[47:0], rp__data[255:48] };
-      5'h1b:
-          word = { prev[39:0], rp__data[255:40] };
-      5'h1c:
-          word = { prev[31:0], rp__data[255:32] };
-      5'h1d:
-          word = { prev[23:0], rp__data[255:24] };
-      5'h1e:
-          word = { prev[15:0], rp__data[255:16] };
-      5'h1f:
-          word = { prev[7:0], rp__data[255:8] };
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$209 [2:0])
-      3'h0:
-          \$210  = path0;
-      3'h1:
-          \$210  = path1;
-      3'h2:
-          \$210  = path2;
-      3'h3:
-          \$210  = path3;
-      3'h4:
-          \$210  = path4;
-      3'h5:
-          \$210  = path5;
-      3'h6:
-          \$210  = path6;
-      3'h7:
-          \$210  = path7;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$219  = router0;
+    \$1855  = router0;
     if (cfg_we) begin
       if (\$1 ) begin
-        \$219  = cfg_entry;
+        \$1855  = cfg_entry;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$220  = router1;
+    \$1856  = router1;
     if (cfg_we) begin
       if (\$2 ) begin
-        \$220  = cfg_entry;
+        \$1856  = cfg_entry;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$221  = router2;
+    \$1857  = router2;
     if (cfg_we) begin
       if (\$3 ) begin
-        \$221  = cfg_entry;
+        \$1857  = cfg_entry;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$222  = router3;
+    \$1858  = router3;
     if (cfg_we) begin
       if (\$4 ) begin
-        \$222  = cfg_entry;
+        \$1858  = cfg_entry;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$223  = tx;
+    \$1859  = tx_ok;
     if (\$5 ) begin
-      \$223  = i_tx__payload;
+      \$1859  = \$7 ;
     end
     if (pipe_rst) begin
-      \$223  = 674'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1859  = 1'h0;
     end
     if (rst) begin
-      \$223  = 674'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1859  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$224  = tx_have;
+    \$1860  = r_idx;
     if (\$5 ) begin
-      \$224  = 1'h1;
+      \$1860  = idx;
     end
+    if (pipe_rst) begin
+      \$1860  = 2'h0;
+    end
+    if (rst) begin
+      \$1860  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1861  = tx_value;
+    if (\$5 ) begin
+      \$1861  = i_tx__payload[417:162];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1862  = value_nz;
+    if (\$5 ) begin
+      \$1862  = \$8 ;
+    end
+    if (pipe_rst) begin
+      \$1862  = 1'h0;
+    end
+    if (rst) begin
+      \$1862  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1863  = tx_have;
+    if (\$5 ) begin
+      \$1863  = 1'h1;
+    end
+    (* full_case = 32'd1 *)
     casez (fsm_state)
-      2'h0:
-          if (\$43 ) begin
+      1'h0:
+          if (\$1701 ) begin
             (* full_case = 32'd1 *)
             if (first_ok) begin
             end else begin
-              \$224  = 1'h0;
+              \$1863  = 1'h0;
             end
           end
-      2'h1:
+      1'h1:
           if (fail) begin
-            \$224  = 1'h0;
-          end
-      2'h2:
-          \$224  = 1'h0;
-    endcase
-    if (pipe_rst) begin
-      \$224  = 1'h0;
-    end
-    if (rst) begin
-      \$224  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$225  = sel;
-    if (\$6 ) begin
-      if (\$7 ) begin
-        \$225  = i_cd__payload[255:224];
-      end
-    end
-    if (pipe_rst) begin
-      \$225  = 32'd0;
-    end
-    if (rst) begin
-      \$225  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$226  = sel_n;
-    if (\$6 ) begin
-      if (\$7 ) begin
-        \$226  = i_cd__payload[261:256];
-      end
-    end
-    casez (fsm_state)
-      2'h0:
-          if (\$43 ) begin
-            (* full_case = 32'd1 *)
-            if (first_ok) begin
-            end else begin
-              \$226  = 6'h00;
-            end
-          end
-      2'h1:
-          if (fail) begin
-            \$226  = 6'h00;
-          end
-      2'h2:
-          \$226  = 6'h00;
-    endcase
-    if (pipe_rst) begin
-      \$226  = 6'h00;
-    end
-    if (rst) begin
-      \$226  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$227  = args_len;
-    if (\$6 ) begin
-      (* full_case = 32'd1 *)
-      if (\$7 ) begin
-      end else begin
-        \$227  = \$10 [23:0];
-      end
-    end
-    casez (fsm_state)
-      2'h0:
-          if (\$43 ) begin
-            (* full_case = 32'd1 *)
-            if (first_ok) begin
-            end else begin
-              \$227  = 24'h000000;
-            end
-          end
-      2'h1:
-          if (fail) begin
-            \$227  = 24'h000000;
-          end
-      2'h2:
-          \$227  = 24'h000000;
-    endcase
-    if (pipe_rst) begin
-      \$227  = 24'h000000;
-    end
-    if (rst) begin
-      \$227  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$228  = past_window;
-    if (\$6 ) begin
-      (* full_case = 32'd1 *)
-      if (\$7 ) begin
-      end else begin
-        if (\$14 ) begin
-          \$228  = 1'h1;
-        end
-      end
-    end
-    casez (fsm_state)
-      2'h0:
-          if (\$43 ) begin
-            (* full_case = 32'd1 *)
-            if (first_ok) begin
-            end else begin
-              \$228  = 1'h0;
-            end
-          end
-      2'h1:
-          if (fail) begin
-            \$228  = 1'h0;
-          end
-      2'h2:
-          \$228  = 1'h0;
-    endcase
-    if (pipe_rst) begin
-      \$228  = 1'h0;
-    end
-    if (rst) begin
-      \$228  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$229  = head0;
-    if (\$6 ) begin
-      (* full_case = 32'd1 *)
-      if (\$7 ) begin
-      end else begin
-        if (\$19 ) begin
-          \$229  = i_cd__payload[255:0];
-        end
-      end
-    end
-    casez (fsm_state)
-      2'h0:
-          if (\$43 ) begin
-            (* full_case = 32'd1 *)
-            if (first_ok) begin
-            end else begin
-              \$229  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-            end
-          end
-      2'h1:
-          if (fail) begin
-            \$229  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-          end
-      2'h2:
-          \$229  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    endcase
-    if (pipe_rst) begin
-      \$229  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$229  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$230  = head1;
-    if (\$6 ) begin
-      (* full_case = 32'd1 *)
-      if (\$7 ) begin
-      end else begin
-        if (\$24 ) begin
-          \$230  = i_cd__payload[255:0];
-        end
-      end
-    end
-    casez (fsm_state)
-      2'h0:
-          if (\$43 ) begin
-            (* full_case = 32'd1 *)
-            if (first_ok) begin
-            end else begin
-              \$230  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-            end
-          end
-      2'h1:
-          if (fail) begin
-            \$230  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-          end
-      2'h2:
-          \$230  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    endcase
-    if (pipe_rst) begin
-      \$230  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$230  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$231  = head2;
-    if (\$6 ) begin
-      (* full_case = 32'd1 *)
-      if (\$7 ) begin
-      end else begin
-        if (\$29 ) begin
-          \$231  = i_cd__payload[255:0];
-        end
-      end
-    end
-    casez (fsm_state)
-      2'h0:
-          if (\$43 ) begin
-            (* full_case = 32'd1 *)
-            if (first_ok) begin
-            end else begin
-              \$231  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-            end
-          end
-      2'h1:
-          if (fail) begin
-            \$231  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-          end
-      2'h2:
-          \$231  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    endcase
-    if (pipe_rst) begin
-      \$231  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$231  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$232  = head3;
-    if (\$6 ) begin
-      (* full_case = 32'd1 *)
-      if (\$7 ) begin
-      end else begin
-        if (\$34 ) begin
-          \$232  = i_cd__payload[255:0];
-        end
-      end
-    end
-    casez (fsm_state)
-      2'h0:
-          if (\$43 ) begin
-            (* full_case = 32'd1 *)
-            if (first_ok) begin
-            end else begin
-              \$232  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-            end
-          end
-      2'h1:
-          if (fail) begin
-            \$232  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-          end
-      2'h2:
-          \$232  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    endcase
-    if (pipe_rst) begin
-      \$232  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$232  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$233  = head4;
-    if (\$6 ) begin
-      (* full_case = 32'd1 *)
-      if (\$7 ) begin
-      end else begin
-        if (\$39 ) begin
-          \$233  = i_cd__payload[255:0];
-        end
-      end
-    end
-    casez (fsm_state)
-      2'h0:
-          if (\$43 ) begin
-            (* full_case = 32'd1 *)
-            if (first_ok) begin
-            end else begin
-              \$233  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-            end
-          end
-      2'h1:
-          if (fail) begin
-            \$233  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-          end
-      2'h2:
-          \$233  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    endcase
-    if (pipe_rst) begin
-      \$233  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$233  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$234  = cd_done;
-    if (\$6 ) begin
-      if (i_cd__payload[279]) begin
-        \$234  = 1'h1;
-      end
-    end
-    casez (fsm_state)
-      2'h0:
-          if (\$43 ) begin
-            (* full_case = 32'd1 *)
-            if (first_ok) begin
-            end else begin
-              \$234  = 1'h0;
-            end
-          end
-      2'h1:
-          if (fail) begin
-            \$234  = 1'h0;
-          end
-      2'h2:
-          \$234  = 1'h0;
-    endcase
-    if (pipe_rst) begin
-      \$234  = 1'h0;
-    end
-    if (rst) begin
-      \$234  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$235  = o_valid;
-    if (o__ready) begin
-      \$235  = 1'h0;
-    end
-    casez (fsm_state)
-      2'h0:
-          if (\$43 ) begin
-            (* full_case = 32'd1 *)
-            if (first_ok) begin
-            end else begin
-              \$235  = 1'h1;
-            end
-          end
-      2'h1:
-          if (fail) begin
-            \$235  = 1'h1;
-          end
-      2'h2:
-          \$235  = 1'h1;
-    endcase
-    if (pipe_rst) begin
-      \$235  = 1'h0;
-    end
-    if (rst) begin
-      \$235  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$236  = q;
-    casez (fsm_state)
-      2'h0:
-          if (\$43 ) begin
-            if (first_ok) begin
-              \$236  = \$44 [4:0];
-            end
-          end
-      2'h1:
-          \$236  = \$45 [4:0];
-    endcase
-    if (pipe_rst) begin
-      \$236  = 5'h00;
-    end
-    if (rst) begin
-      \$236  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$237  = sh;
-    casez (fsm_state)
-      2'h0:
-          if (\$43 ) begin
-            if (first_ok) begin
-              \$237  = off[4:0];
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$237  = 5'h00;
-    end
-    if (rst) begin
-      \$237  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$238  = off_r;
-    casez (fsm_state)
-      2'h0:
-          if (\$43 ) begin
-            if (first_ok) begin
-              \$238  = off[10:0];
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$238  = 11'h000;
-    end
-    if (rst) begin
-      \$238  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$239  = count;
-    casez (fsm_state)
-      2'h0:
-          if (\$43 ) begin
-            if (first_ok) begin
-              \$239  = 4'h0;
-            end
-          end
-      2'h1:
-          \$239  = \$46 [3:0];
-    endcase
-    if (pipe_rst) begin
-      \$239  = 4'h0;
-    end
-    if (rst) begin
-      \$239  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$240  = path0;
-    casez (fsm_state)
-      2'h0:
-          if (\$43 ) begin
-            if (first_ok) begin
-              \$240  = 160'h0000000000000000000000000000000000000000;
-            end
-          end
-      2'h1:
-          if (\$47 ) begin
-          end else if (\$48 ) begin
-            (* full_case = 32'd1 *)
-            if (\$58 ) begin
-            end else begin
-              if (\$59 ) begin
-                \$240  = word[159:0];
-              end
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$240  = 160'h0000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$240  = 160'h0000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$241  = path1;
-    casez (fsm_state)
-      2'h0:
-          if (\$43 ) begin
-            if (first_ok) begin
-              \$241  = 160'h0000000000000000000000000000000000000000;
-            end
-          end
-      2'h1:
-          if (\$47 ) begin
-          end else if (\$48 ) begin
-            (* full_case = 32'd1 *)
-            if (\$58 ) begin
-            end else begin
-              if (\$60 ) begin
-                \$241  = word[159:0];
-              end
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$241  = 160'h0000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$241  = 160'h0000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$242  = path2;
-    casez (fsm_state)
-      2'h0:
-          if (\$43 ) begin
-            if (first_ok) begin
-              \$242  = 160'h0000000000000000000000000000000000000000;
-            end
-          end
-      2'h1:
-          if (\$47 ) begin
-          end else if (\$48 ) begin
-            (* full_case = 32'd1 *)
-            if (\$58 ) begin
-            end else begin
-              if (\$61 ) begin
-                \$242  = word[159:0];
-              end
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$242  = 160'h0000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$242  = 160'h0000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$243  = path3;
-    casez (fsm_state)
-      2'h0:
-          if (\$43 ) begin
-            if (first_ok) begin
-              \$243  = 160'h0000000000000000000000000000000000000000;
-            end
-          end
-      2'h1:
-          if (\$47 ) begin
-          end else if (\$48 ) begin
-            (* full_case = 32'd1 *)
-            if (\$58 ) begin
-            end else begin
-              if (\$62 ) begin
-                \$243  = word[159:0];
-              end
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$243  = 160'h0000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$243  = 160'h0000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$244  = path4;
-    casez (fsm_state)
-      2'h0:
-          if (\$43 ) begin
-            if (first_ok) begin
-              \$244  = 160'h0000000000000000000000000000000000000000;
-            end
-          end
-      2'h1:
-          if (\$47 ) begin
-          end else if (\$48 ) begin
-            (* full_case = 32'd1 *)
-            if (\$58 ) begin
-            end else begin
-              if (\$63 ) begin
-                \$244  = word[159:0];
-              end
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$244  = 160'h0000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$244  = 160'h0000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$245  = path5;
-    casez (fsm_state)
-      2'h0:
-          if (\$43 ) begin
-            if (first_ok) begin
-              \$245  = 160'h0000000000000000000000000000000000000000;
-            end
-          end
-      2'h1:
-          if (\$47 ) begin
-          end else if (\$48 ) begin
-            (* full_case = 32'd1 *)
-            if (\$58 ) begin
-            end else begin
-              if (\$64 ) begin
-                \$245  = word[159:0];
-              end
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$245  = 160'h0000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$245  = 160'h0000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$246  = path6;
-    casez (fsm_state)
-      2'h0:
-          if (\$43 ) begin
-            if (first_ok) begin
-              \$246  = 160'h0000000000000000000000000000000000000000;
-            end
-          end
-      2'h1:
-          if (\$47 ) begin
-          end else if (\$48 ) begin
-            (* full_case = 32'd1 *)
-            if (\$58 ) begin
-            end else begin
-              if (\$65 ) begin
-                \$246  = word[159:0];
-              end
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$246  = 160'h0000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$246  = 160'h0000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$247  = path7;
-    casez (fsm_state)
-      2'h0:
-          if (\$43 ) begin
-            if (first_ok) begin
-              \$247  = 160'h0000000000000000000000000000000000000000;
-            end
-          end
-      2'h1:
-          if (\$47 ) begin
-          end else if (\$48 ) begin
-            (* full_case = 32'd1 *)
-            if (\$58 ) begin
-            end else begin
-              if (\$66 ) begin
-                \$247  = word[159:0];
-              end
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$247  = 160'h0000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$247  = 160'h0000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$248  = fsm_state;
-    casez (fsm_state)
-      2'h0:
-          if (\$43 ) begin
-            if (first_ok) begin
-              \$248  = 2'h1;
-            end
-          end
-      2'h1:
-          if (fail) begin
-            \$248  = 2'h0;
+            \$1863  = 1'h0;
           end else if (done) begin
-            \$248  = 2'h2;
+            \$1863  = 1'h0;
           end
-      2'h2:
-          \$248  = 2'h0;
     endcase
     if (pipe_rst) begin
-      \$248  = 2'h0;
+      \$1863  = 1'h0;
     end
     if (rst) begin
-      \$248  = 2'h0;
+      \$1863  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$249  = rec;
+    \$1864  = fn_hit;
+    if (\$9 ) begin
+      if (\$10 ) begin
+        \$1864  = 1'h0;
+        if (\$13 ) begin
+          \$1864  = 1'h1;
+        end
+        if (\$16 ) begin
+          \$1864  = 1'h1;
+        end
+        if (\$19 ) begin
+          \$1864  = 1'h1;
+        end
+        if (\$22 ) begin
+          \$1864  = 1'h1;
+        end
+        if (\$25 ) begin
+          \$1864  = 1'h1;
+        end
+        if (\$28 ) begin
+          \$1864  = 1'h1;
+        end
+        if (\$31 ) begin
+          \$1864  = 1'h1;
+        end
+        if (\$34 ) begin
+          \$1864  = 1'h1;
+        end
+        if (\$37 ) begin
+          \$1864  = 1'h1;
+        end
+      end
+    end
+    (* full_case = 32'd1 *)
     casez (fsm_state)
-      2'h0:
-          if (\$43 ) begin
+      1'h0:
+          if (\$1701 ) begin
             (* full_case = 32'd1 *)
             if (first_ok) begin
             end else begin
-              \$249 [2222:1] = 2222'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-              \$249 [0] = 1'h0;
+              \$1864  = 1'h0;
             end
           end
-      2'h1:
+      1'h1:
           if (fail) begin
-            \$249 [2222:1] = 2222'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-            \$249 [0] = 1'h0;
+            \$1864  = 1'h0;
+          end else if (done) begin
+            \$1864  = 1'h0;
           end
-      2'h2:
+    endcase
+    if (pipe_rst) begin
+      \$1864  = 1'h0;
+    end
+    if (rst) begin
+      \$1864  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1865  = fn_idx;
+    if (\$9 ) begin
+      if (\$10 ) begin
+        if (\$13 ) begin
+          \$1865  = 4'h0;
+        end
+        if (\$16 ) begin
+          \$1865  = 4'h1;
+        end
+        if (\$19 ) begin
+          \$1865  = 4'h2;
+        end
+        if (\$22 ) begin
+          \$1865  = 4'h3;
+        end
+        if (\$25 ) begin
+          \$1865  = 4'h4;
+        end
+        if (\$28 ) begin
+          \$1865  = 4'h5;
+        end
+        if (\$31 ) begin
+          \$1865  = 4'h6;
+        end
+        if (\$34 ) begin
+          \$1865  = 4'h7;
+        end
+        if (\$37 ) begin
+          \$1865  = 4'h8;
+        end
+      end
+    end
+    if (pipe_rst) begin
+      \$1865  = 4'h0;
+    end
+    if (rst) begin
+      \$1865  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1866  = f_eth_in;
+    if (\$9 ) begin
+      if (\$10 ) begin
+        if (\$13 ) begin
+          \$1866  = 1'h0;
+        end
+        if (\$16 ) begin
+          \$1866  = 1'h0;
+        end
+        if (\$19 ) begin
+          \$1866  = 1'h1;
+        end
+        if (\$22 ) begin
+          \$1866  = 1'h0;
+        end
+        if (\$25 ) begin
+          \$1866  = 1'h0;
+        end
+        if (\$28 ) begin
+          \$1866  = 1'h1;
+        end
+        if (\$31 ) begin
+          \$1866  = 1'h0;
+        end
+        if (\$34 ) begin
+          \$1866  = 1'h1;
+        end
+        if (\$37 ) begin
+          \$1866  = 1'h0;
+        end
+      end
+    end
+    if (pipe_rst) begin
+      \$1866  = 1'h0;
+    end
+    if (rst) begin
+      \$1866  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1867  = f_eth_out;
+    if (\$9 ) begin
+      if (\$10 ) begin
+        if (\$13 ) begin
+          \$1867  = 1'h0;
+        end
+        if (\$16 ) begin
+          \$1867  = 1'h0;
+        end
+        if (\$19 ) begin
+          \$1867  = 1'h0;
+        end
+        if (\$22 ) begin
+          \$1867  = 1'h1;
+        end
+        if (\$25 ) begin
+          \$1867  = 1'h1;
+        end
+        if (\$28 ) begin
+          \$1867  = 1'h0;
+        end
+        if (\$31 ) begin
+          \$1867  = 1'h0;
+        end
+        if (\$34 ) begin
+          \$1867  = 1'h0;
+        end
+        if (\$37 ) begin
+          \$1867  = 1'h1;
+        end
+      end
+    end
+    if (pipe_rst) begin
+      \$1867  = 1'h0;
+    end
+    if (rst) begin
+      \$1867  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1868  = f_exact_out;
+    if (\$9 ) begin
+      if (\$10 ) begin
+        if (\$13 ) begin
+          \$1868  = 1'h0;
+        end
+        if (\$16 ) begin
+          \$1868  = 1'h1;
+        end
+        if (\$19 ) begin
+          \$1868  = 1'h0;
+        end
+        if (\$22 ) begin
+          \$1868  = 1'h1;
+        end
+        if (\$25 ) begin
+          \$1868  = 1'h0;
+        end
+        if (\$28 ) begin
+          \$1868  = 1'h1;
+        end
+        if (\$31 ) begin
+          \$1868  = 1'h0;
+        end
+        if (\$34 ) begin
+          \$1868  = 1'h0;
+        end
+        if (\$37 ) begin
+          \$1868  = 1'h0;
+        end
+      end
+    end
+    if (pipe_rst) begin
+      \$1868  = 1'h0;
+    end
+    if (rst) begin
+      \$1868  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1869  = f_fot;
+    if (\$9 ) begin
+      if (\$10 ) begin
+        if (\$13 ) begin
+          \$1869  = 1'h0;
+        end
+        if (\$16 ) begin
+          \$1869  = 1'h0;
+        end
+        if (\$19 ) begin
+          \$1869  = 1'h0;
+        end
+        if (\$22 ) begin
+          \$1869  = 1'h0;
+        end
+        if (\$25 ) begin
+          \$1869  = 1'h0;
+        end
+        if (\$28 ) begin
+          \$1869  = 1'h0;
+        end
+        if (\$31 ) begin
+          \$1869  = 1'h1;
+        end
+        if (\$34 ) begin
+          \$1869  = 1'h1;
+        end
+        if (\$37 ) begin
+          \$1869  = 1'h1;
+        end
+      end
+    end
+    if (pipe_rst) begin
+      \$1869  = 1'h0;
+    end
+    if (rst) begin
+      \$1869  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1870  = args_len;
+    if (\$9 ) begin
+      (* full_case = 32'd1 *)
+      if (\$10 ) begin
+      end else begin
+        \$1870  = \$40 [23:0];
+      end
+    end
+    (* full_case = 32'd1 *)
+    casez (fsm_state)
+      1'h0:
+          if (\$1701 ) begin
+            (* full_case = 32'd1 *)
+            if (first_ok) begin
+            end else begin
+              \$1870  = 24'h000000;
+            end
+          end
+      1'h1:
+          if (fail) begin
+            \$1870  = 24'h000000;
+          end else if (done) begin
+            \$1870  = 24'h000000;
+          end
+    endcase
+    if (pipe_rst) begin
+      \$1870  = 24'h000000;
+    end
+    if (rst) begin
+      \$1870  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1871  = past_window;
+    if (\$9 ) begin
+      (* full_case = 32'd1 *)
+      if (\$10 ) begin
+      end else begin
+        if (\$44 ) begin
+          \$1871  = 1'h1;
+        end
+      end
+    end
+    (* full_case = 32'd1 *)
+    casez (fsm_state)
+      1'h0:
+          if (\$1701 ) begin
+            (* full_case = 32'd1 *)
+            if (first_ok) begin
+            end else begin
+              \$1871  = 1'h0;
+            end
+          end
+      1'h1:
+          if (fail) begin
+            \$1871  = 1'h0;
+          end else if (done) begin
+            \$1871  = 1'h0;
+          end
+    endcase
+    if (pipe_rst) begin
+      \$1871  = 1'h0;
+    end
+    if (rst) begin
+      \$1871  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1872  = amt0_nz;
+    if (\$9 ) begin
+      (* full_case = 32'd1 *)
+      if (\$10 ) begin
+      end else begin
+        if (\$49 ) begin
+          \$1872  = \$50 ;
+        end
+      end
+    end
+    if (pipe_rst) begin
+      \$1872  = 1'h0;
+    end
+    if (rst) begin
+      \$1872  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1873  = amt_in_w;
+    if (\$9 ) begin
+      (* full_case = 32'd1 *)
+      if (\$10 ) begin
+      end else begin
+        if (\$55 ) begin
+          \$1873  = i_cd__payload[255:0];
+        end
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1874  = amt_out;
+    if (\$9 ) begin
+      (* full_case = 32'd1 *)
+      if (\$10 ) begin
+      end else begin
+        if (\$63 ) begin
+          \$1874  = i_cd__payload[255:0];
+        end
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1875  = off;
+    if (\$9 ) begin
+      (* full_case = 32'd1 *)
+      if (\$10 ) begin
+      end else begin
+        if (\$69 ) begin
+          \$1875  = i_cd__payload[10:0];
+        end
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1876  = off_ok;
+    if (\$9 ) begin
+      (* full_case = 32'd1 *)
+      if (\$10 ) begin
+      end else begin
+        if (\$69 ) begin
+          \$1876  = \$72 ;
+        end
+      end
+    end
+    if (pipe_rst) begin
+      \$1876  = 1'h0;
+    end
+    if (rst) begin
+      \$1876  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1877  = recipient;
+    if (\$9 ) begin
+      (* full_case = 32'd1 *)
+      if (\$10 ) begin
+      end else begin
+        if (\$78 ) begin
+          \$1877  = i_cd__payload[159:0];
+        end
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1878  = recipient_ok;
+    if (\$9 ) begin
+      (* full_case = 32'd1 *)
+      if (\$10 ) begin
+      end else begin
+        if (\$78 ) begin
+          \$1878  = \$79 ;
+        end
+      end
+    end
+    if (pipe_rst) begin
+      \$1878  = 1'h0;
+    end
+    if (rst) begin
+      \$1878  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1879  = deadline;
+    if (\$9 ) begin
+      (* full_case = 32'd1 *)
+      if (\$10 ) begin
+      end else begin
+        if (\$85 ) begin
+          \$1879  = i_cd__payload[255:0];
+        end
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1880  = cd_done;
+    if (\$9 ) begin
+      if (i_cd__payload[279]) begin
+        \$1880  = 1'h1;
+      end
+    end
+    (* full_case = 32'd1 *)
+    casez (fsm_state)
+      1'h0:
+          if (\$1701 ) begin
+            (* full_case = 32'd1 *)
+            if (first_ok) begin
+            end else begin
+              \$1880  = 1'h0;
+            end
+          end
+      1'h1:
+          if (fail) begin
+            \$1880  = 1'h0;
+          end else if (done) begin
+            \$1880  = 1'h0;
+          end
+    endcase
+    if (pipe_rst) begin
+      \$1880  = 1'h0;
+    end
+    if (rst) begin
+      \$1880  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1881  = o_valid;
+    if (o__ready) begin
+      \$1881  = 1'h0;
+    end
+    (* full_case = 32'd1 *)
+    casez (fsm_state)
+      1'h0:
+          if (\$1701 ) begin
+            (* full_case = 32'd1 *)
+            if (first_ok) begin
+            end else begin
+              \$1881  = 1'h1;
+            end
+          end
+      1'h1:
+          if (fail) begin
+            \$1881  = 1'h1;
+          end else if (done) begin
+            \$1881  = 1'h1;
+          end
+    endcase
+    if (pipe_rst) begin
+      \$1881  = 1'h0;
+    end
+    if (rst) begin
+      \$1881  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1882  = q;
+    (* full_case = 32'd1 *)
+    casez (fsm_state)
+      1'h0:
+          if (\$1701 ) begin
+            if (first_ok) begin
+              \$1882  = \$1702 [4:0];
+            end
+          end
+      1'h1:
+          \$1882  = \$1703 [4:0];
+    endcase
+    if (pipe_rst) begin
+      \$1882  = 5'h00;
+    end
+    if (rst) begin
+      \$1882  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1883  = sh;
+    casez (fsm_state)
+      1'h0:
+          if (\$1701 ) begin
+            if (first_ok) begin
+              \$1883  = off[4:0];
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$1883  = 5'h00;
+    end
+    if (rst) begin
+      \$1883  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1884  = count;
+    (* full_case = 32'd1 *)
+    casez (fsm_state)
+      1'h0:
+          if (\$1701 ) begin
+            if (first_ok) begin
+              \$1884  = 4'h0;
+            end
+          end
+      1'h1:
+          \$1884  = \$1704 [3:0];
+    endcase
+    if (pipe_rst) begin
+      \$1884  = 4'h0;
+    end
+    if (rst) begin
+      \$1884  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1885  = fsm_state;
+    (* full_case = 32'd1 *)
+    casez (fsm_state)
+      1'h0:
+          if (\$1701 ) begin
+            if (first_ok) begin
+              \$1885  = 1'h1;
+            end
+          end
+      1'h1:
+          if (fail) begin
+            \$1885  = 1'h0;
+          end else if (done) begin
+            \$1885  = 1'h0;
+          end
+    endcase
+    if (pipe_rst) begin
+      \$1885  = 1'h0;
+    end
+    if (rst) begin
+      \$1885  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1886  = prev;
+    (* full_case = 32'd1 *)
+    casez (fsm_state)
+      1'h0:
+          /* empty */;
+      1'h1:
+          \$1886  = rp__data;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1887  = weth_valid;
+    (* full_case = 32'd1 *)
+    casez (fsm_state)
+      1'h0:
+          /* empty */;
+      1'h1:
+          if (\$1705 ) begin
+            \$1887  = \$1706 ;
+          end
+    endcase
+    if (pipe_rst) begin
+      \$1887  = 1'h0;
+    end
+    if (rst) begin
+      \$1887  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1888  = weth;
+    (* full_case = 32'd1 *)
+    casez (fsm_state)
+      1'h0:
+          /* empty */;
+      1'h1:
+          if (\$1705 ) begin
+            \$1888  = \$1707 ;
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1889  = plen;
+    (* full_case = 32'd1 *)
+    casez (fsm_state)
+      1'h0:
+          /* empty */;
+      1'h1:
+          if (\$1708 ) begin
+            \$1889  = sw_bytes[3:0];
+          end
+    endcase
+    if (pipe_rst) begin
+      \$1889  = 4'h0;
+    end
+    if (rst) begin
+      \$1889  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1890  = last_tok;
+    (* full_case = 32'd1 *)
+    casez (fsm_state)
+      1'h0:
+          /* empty */;
+      1'h1:
+          if (\$1708 ) begin
+          end else if (\$1709 ) begin
+            \$1890  = sw_bytes;
+          end
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    \$1891  = rec;
+    (* full_case = 32'd1 *)
+    casez (fsm_state)
+      1'h0:
+          /* empty */;
+      1'h1:
         begin
-          \$249 [2222:1] = 2222'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-          \$249 [0] = 1'h0;
-          if (\$82 ) begin
-            \$249 [4:1] = fn_idx;
-            \$249 [5] = \$83 ;
-            \$249 [6] = \$84 ;
-            \$249 [7] = \$85 ;
-            \$249 [8] = \$86 ;
-            \$249 [10:9] = r_idx;
-            \$249 [270:15] = \$92 ;
-            \$249 [526:271] = \$96 ;
-            \$249 [686:527] = \$98 [159:0];
-            \$249 [942:687] = \$100 ;
-            \$249 [0] = 1'h1;
-            \$249 [14:11] = plen;
-            \$249 [1102:943] = path0;
-            \$249 [1262:1103] = path1;
-            \$249 [1422:1263] = path2;
-            \$249 [1582:1423] = path3;
-            \$249 [1742:1583] = path4;
-            \$249 [1902:1743] = path5;
-            \$249 [2062:1903] = path6;
-            \$249 [2222:2063] = path7;
+          if (\$1708 ) begin
+          end else if (\$1709 ) begin
+            if (\$1710 ) begin
+              \$1891 [1102:943] = sw_bytes;
+            end
+            if (\$1711 ) begin
+              \$1891 [1262:1103] = sw_bytes;
+            end
+            if (\$1712 ) begin
+              \$1891 [1422:1263] = sw_bytes;
+            end
+            if (\$1713 ) begin
+              \$1891 [1582:1423] = sw_bytes;
+            end
+            if (\$1714 ) begin
+              \$1891 [1742:1583] = sw_bytes;
+            end
+            if (\$1715 ) begin
+              \$1891 [1902:1743] = sw_bytes;
+            end
+            if (\$1716 ) begin
+              \$1891 [2062:1903] = sw_bytes;
+            end
+            if (\$1717 ) begin
+              \$1891 [2222:2063] = sw_bytes;
+            end
+          end
+          if (fail) begin
+          end else if (done) begin
+            if (\$1727 ) begin
+              \$1891 [4:1] = fn_idx;
+              \$1891 [5] = f_exact_out;
+              \$1891 [6] = f_eth_in;
+              \$1891 [7] = f_eth_out;
+              \$1891 [8] = f_fot;
+              \$1891 [10:9] = r_idx;
+              \$1891 [14:11] = plen;
+              \$1891 [270:15] = \$1728 ;
+              \$1891 [526:271] = amt_out;
+              \$1891 [686:527] = recipient;
+              \$1891 [942:687] = deadline;
+              \$1891 [0] = 1'h1;
+            end
           end
         end
     endcase
+    if (rec_clear) begin
+      \$1891  = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
     if (pipe_rst) begin
-      \$249  = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1891  = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$249  = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1891  = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$250  = prev;
+    \$1892  = first_weth;
+    (* full_case = 32'd1 *)
     casez (fsm_state)
-      2'h0:
+      1'h0:
           /* empty */;
-      2'h1:
-          \$250  = rp__data;
-    endcase
-    if (pipe_rst) begin
-      \$250  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$250  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    \$251  = plen;
-    casez (fsm_state)
-      2'h0:
-          /* empty */;
-      2'h1:
-          if (\$47 ) begin
-            \$251  = word[3:0];
+      1'h1:
+          if (\$1708 ) begin
+          end else if (\$1709 ) begin
+            if (\$1718 ) begin
+              \$1892  = \$1719 ;
+            end
           end
     endcase
     if (pipe_rst) begin
-      \$251  = 4'h0;
+      \$1892  = 1'h0;
     end
     if (rst) begin
-      \$251  = 4'h0;
+      \$1892  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    hit = 1'h0;
+    if (\$1729 ) begin
+      if (\$1737 ) begin
+        hit = 1'h1;
+      end
+      if (\$1745 ) begin
+        hit = 1'h1;
+      end
+      if (\$1753 ) begin
+        hit = 1'h1;
+      end
+      if (\$1761 ) begin
+        hit = 1'h1;
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
+    idx = 2'h0;
+    if (\$1729 ) begin
+      if (\$1737 ) begin
+        idx = 2'h3;
+      end
+      if (\$1745 ) begin
+        idx = 2'h2;
+      end
+      if (\$1753 ) begin
+        idx = 2'h1;
+      end
+      if (\$1761 ) begin
+        idx = 2'h0;
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     wp__addr = 5'h00;
-    if (\$101 ) begin
+    if (\$1794 ) begin
       (* full_case = 32'd1 *)
-      if (\$102 ) begin
+      if (\$1795 ) begin
       end else begin
         wp__addr = i_cd__payload[267:263];
       end
@@ -80995,157 +83507,88 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    wp__data = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    if (\$101 ) begin
+    wp__data = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+    if (\$1794 ) begin
       (* full_case = 32'd1 *)
-      if (\$102 ) begin
+      if (\$1795 ) begin
       end else begin
-        wp__data = i_cd__payload[255:0];
+        wp__data[255:0] = i_cd__payload[255:0];
+        wp__data[287:256] = { \$1793 , \$1792 , \$1791 , \$1790 , \$1789 , \$1788 , \$1787 , \$1786 , \$1785 , \$1784 , \$1783 , \$1782 , \$1781 , \$1780 , \$1779 , \$1778 , \$1777 , \$1776 , \$1775 , \$1774 , \$1773 , \$1772 , \$1771 , \$1770 , \$1769 , \$1768 , \$1767 , \$1766 , \$1765 , \$1764 , \$1763 , \$1762  };
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     wp__en = 1'h0;
-    if (\$101 ) begin
+    if (\$1794 ) begin
       (* full_case = 32'd1 *)
-      if (\$102 ) begin
+      if (\$1795 ) begin
       end else begin
-        wp__en = \$105 ;
+        wp__en = \$1798 ;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    fn_hit = 1'h0;
-    if (\$110 ) begin
-      fn_hit = 1'h1;
-    end
-    if (\$113 ) begin
-      fn_hit = 1'h1;
-    end
-    if (\$116 ) begin
-      fn_hit = 1'h1;
-    end
-    if (\$119 ) begin
-      fn_hit = 1'h1;
-    end
-    if (\$122 ) begin
-      fn_hit = 1'h1;
-    end
-    if (\$125 ) begin
-      fn_hit = 1'h1;
-    end
-    if (\$128 ) begin
-      fn_hit = 1'h1;
-    end
-    if (\$131 ) begin
-      fn_hit = 1'h1;
-    end
-    if (\$134 ) begin
-      fn_hit = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    fn_idx = 4'h0;
-    if (\$110 ) begin
-      fn_idx = 4'h0;
-    end
-    if (\$113 ) begin
-      fn_idx = 4'h1;
-    end
-    if (\$116 ) begin
-      fn_idx = 4'h2;
-    end
-    if (\$119 ) begin
-      fn_idx = 4'h3;
-    end
-    if (\$122 ) begin
-      fn_idx = 4'h4;
-    end
-    if (\$125 ) begin
-      fn_idx = 4'h5;
-    end
-    if (\$128 ) begin
-      fn_idx = 4'h6;
-    end
-    if (\$131 ) begin
-      fn_idx = 4'h7;
-    end
-    if (\$134 ) begin
-      fn_idx = 4'h8;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    r_hit = 1'h0;
-    if (\$141 ) begin
-      r_hit = 1'h1;
-    end
-    if (\$147 ) begin
-      r_hit = 1'h1;
-    end
-    if (\$153 ) begin
-      r_hit = 1'h1;
-    end
-    if (\$159 ) begin
-      r_hit = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    r_idx = 2'h0;
-    if (\$141 ) begin
-      r_idx = 2'h3;
-    end
-    if (\$147 ) begin
-      r_idx = 2'h2;
-    end
-    if (\$153 ) begin
-      r_idx = 2'h1;
-    end
-    if (\$159 ) begin
-      r_idx = 2'h0;
-    end
+    rec_clear = 1'h0;
+    (* full_case = 32'd1 *)
+    casez (fsm_state)
+      1'h0:
+          if (\$1820 ) begin
+            rec_clear = 1'h1;
+          end
+      1'h1:
+          if (fail) begin
+            rec_clear = 1'h1;
+          end else if (done) begin
+            (* full_case = 32'd1 *)
+            if (\$1852 ) begin
+            end else begin
+              rec_clear = 1'h1;
+            end
+          end
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     rp__addr = 5'h00;
+    (* full_case = 32'd1 *)
     casez (fsm_state)
-      2'h0:
-          if (\$190 ) begin
+      1'h0:
+          if (\$1820 ) begin
             if (first_ok) begin
               rp__addr = off[9:5];
             end
           end
-      2'h1:
+      1'h1:
           rp__addr = q;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
-    idx = 4'h0;
+    \idx$55  = 4'h0;
+    (* full_case = 32'd1 *)
     casez (fsm_state)
-      2'h0:
+      1'h0:
           /* empty */;
-      2'h1:
-          idx = \$191 [3:0];
+      1'h1:
+          \idx$55  = \$1821 [3:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     fail = 1'h0;
+    (* full_case = 32'd1 *)
     casez (fsm_state)
-      2'h0:
+      1'h0:
           /* empty */;
-      2'h1:
-          if (\$192 ) begin
-            if (\$203 ) begin
+      1'h1:
+          if (\$1822 ) begin
+            if (\$1835 ) begin
               fail = 1'h1;
             end
-          end else if (\$193 ) begin
-            if (\$213 ) begin
+          end else if (\$1823 ) begin
+            if (\$1842 ) begin
               fail = 1'h1;
             end
           end
@@ -81154,19 +83597,21 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$13 ) begin end
     done = 1'h0;
+    (* full_case = 32'd1 *)
     casez (fsm_state)
-      2'h0:
+      1'h0:
           /* empty */;
-      2'h1:
-          if (\$192 ) begin
-          end else if (\$193 ) begin
-            if (\$215 ) begin
+      1'h1:
+          if (\$1822 ) begin
+          end else if (\$1823 ) begin
+            if (\$1844 ) begin
               done = 1'h1;
             end
           end
     endcase
   end
-  assign win_len = \$107 [10:0];
+  assign nzb = { \$1793 , \$1792 , \$1791 , \$1790 , \$1789 , \$1788 , \$1787 , \$1786 , \$1785 , \$1784 , \$1783 , \$1782 , \$1781 , \$1780 , \$1779 , \$1778 , \$1777 , \$1776 , \$1775 , \$1774 , \$1773 , \$1772 , \$1771 , \$1770 , \$1769 , \$1768 , \$1767 , \$1766 , \$1765 , \$1764 , \$1763 , \$1762  };
+  assign win_len = \$1800 [10:0];
   assign o__payload = rec;
   assign o__valid = o_valid;
   assign \router0.valid  = router0[0];
@@ -81194,11 +83639,6 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
   assign \router3.address  = router3[224:65];
   assign \router3.weth_valid  = router3[225];
   assign \router3.weth  = router3[385:226];
-  assign \tx.ok  = tx[0];
-  assign \tx.to_present  = tx[1];
-  assign \tx.to  = tx[161:2];
-  assign \tx.value  = tx[417:162];
-  assign \tx.chain_id  = tx[673:418];
   assign \i_tx__payload.ok  = i_tx__payload[0];
   assign \i_tx__payload.to_present  = i_tx__payload[1];
   assign \i_tx__payload.to  = i_tx__payload[161:2];
@@ -81209,6 +83649,10 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
   assign \i_cd__payload.kind  = i_cd__payload[262];
   assign \i_cd__payload.index  = i_cd__payload[278:263];
   assign \i_cd__payload.last  = i_cd__payload[279];
+  assign \prev.data  = prev[255:0];
+  assign \prev.nz  = prev[287:256];
+  assign \rp__data.data  = rp__data[255:0];
+  assign \rp__data.nz  = rp__data[287:256];
   assign \rec.is_swap  = rec[0];
   assign \rec.fn  = rec[4:1];
   assign \rec.exact_out  = rec[5];
@@ -81230,6 +83674,8 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
   assign \rec.path[5]  = rec[1902:1743];
   assign \rec.path[6]  = rec[2062:1903];
   assign \rec.path[7]  = rec[2222:2063];
+  assign \wp__data.data  = wp__data[255:0];
+  assign \wp__data.nz  = wp__data[287:256];
   assign \o__payload.is_swap  = rec[0];
   assign \o__payload.fn  = rec[4:1];
   assign \o__payload.exact_out  = rec[5];
@@ -81251,5 +83697,6 @@ module \appliance_top.swap (rst, pipe_rst, i_tx__valid, o__ready, i_tx__ready, i
   assign \o__payload.path[5]  = rec[1902:1743];
   assign \o__payload.path[6]  = rec[2062:1903];
   assign \o__payload.path[7]  = rec[2222:2063];
-  assign \$200  = { 2'h0, word[3:0], 5'h00 };
+  assign \$1832  = { 2'h0, sw_bytes[3:0], 5'h00 };
+  assign \$1854  = fsm_state;
 endmodule

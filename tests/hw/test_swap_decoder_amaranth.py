@@ -9,10 +9,13 @@ from amaranth.sim import Simulator
 from mevblade.hw.swap_decoder import SwapDecoder
 from mevblade.sim.tb.swap_decoder.cases import (
     ROUTERS, calldata_beats, expected, make_cases, record_of, registry, router_entry, tx_info, unpack_record,
+    window_edge_cases,
 )
 
 
-def simulate(cases, seed: int = 1, idle: float = 0.3, stall: float = 0.3) -> list[int]:
+def simulate(cases, seed: int = 1, idle: float = 0.3, stall: float = 0.3, blocked: int = 0) -> list[int]:
+    """Records of ``cases`` streamed back to back with random idle input cycles and random output
+    stalls; ``blocked``: the output is not ready at all for that many cycles first."""
     dut = SwapDecoder()
     rng = random.Random(seed)
     got: list[int] = []
@@ -52,6 +55,8 @@ def simulate(cases, seed: int = 1, idle: float = 0.3, stall: float = 0.3) -> lis
             ctx.set(dut.i_tx.valid, 0)
 
     async def sink(ctx):
+        if blocked:
+            await ctx.tick().repeat(blocked)
         while len(got) < len(cases):
             ctx.set(dut.o.ready, rng.random() >= stall)
             await ctx.tick()
@@ -69,15 +74,13 @@ def simulate(cases, seed: int = 1, idle: float = 0.3, stall: float = 0.3) -> lis
     sim.add_testbench(tx_source)
     sim.add_testbench(sink)
     sim.add_process(monitor)
-    sim.run_until(1e-8 * (200 + 80 * len(cases)))
+    words = sum(len(calldata_beats(c.data, closing_beat=True)) for c in cases)
+    sim.run_until(1e-8 * (200 + blocked + 80 * len(cases) + 3 * words))
     return got
 
 
-def test_swap_decoder_matches_software_decoder() -> None:
-    cases = make_cases(seed=2, per_function=7)
+def _mismatches(cases, got) -> list:
     reg = registry()
-    got = simulate(cases)
-    assert len(got) == len(cases)
     bad = []
     for c, word in zip(cases, got):
         want = record_of(expected(reg, c))
@@ -85,7 +88,38 @@ def test_swap_decoder_matches_software_decoder() -> None:
         if want != have:
             bad.append((c.name, {k: (want.get(k), have.get(k)) for k in set(want) | set(have)
                                  if want.get(k) != have.get(k)}))
+    return bad
+
+
+def test_swap_decoder_matches_software_decoder() -> None:
+    cases = make_cases(seed=2, per_function=7)
+    got = simulate(cases)
+    assert len(got) == len(cases)
+    bad = _mismatches(cases, got)
     assert not bad, bad[:5]
+
+
+def test_paths_at_the_window_end_and_every_byte_shift() -> None:
+    """The path walk's funnel at each byte shift, and paths ending at (or one byte past) the end
+    of the window, equal the software decoder."""
+    cases = window_edge_cases()
+    got = simulate(cases, seed=3)
+    assert len(got) == len(cases)
+    bad = _mismatches(cases, got)
+    assert not bad, bad[:5]
+    assert sum(unpack_record(w)["is_swap"] for w in got) == len(cases) - 3
+
+
+def test_words_stream_in_while_a_record_waits() -> None:
+    """The output is blocked for 600 cycles: the first record waits while the next packets' words
+    and transaction fields arrive (their head fields are captured meanwhile); once released,
+    every record equals the software decoder's, in order."""
+    cases = make_cases(seed=8, per_function=1)[:12]
+    got = simulate(cases, seed=5, idle=0.0, stall=0.0, blocked=600)
+    assert len(got) == len(cases)
+    bad = _mismatches(cases, got)
+    assert not bad, bad[:5]
+    assert sum(unpack_record(w)["is_swap"] for w in got) >= 8
 
 
 def test_wrapped_word_index_past_the_window_is_ignored() -> None:

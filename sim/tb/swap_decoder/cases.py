@@ -15,7 +15,7 @@ from eth_abi import encode
 from mevblade.control.engine.software.swap import V2_FUNCTIONS, RouterConfig, SwapRegistry
 from mevblade.control.engine.software.types_swap import SwapKind
 
-__all__ = ["Case", "ROUTERS", "registry", "make_cases", "expected", "WETH", "calldata_beats",
+__all__ = ["Case", "ROUTERS", "registry", "make_cases", "window_edge_cases", "expected", "WETH", "calldata_beats",
            "record_of", "unpack_record", "router_entry", "tx_info"]
 
 WETH = bytes.fromhex("c02aaa39b223fe8d0a0e5c4f27ead9083c756cc2")
@@ -151,6 +151,43 @@ def make_cases(seed: int = 1, per_function: int = 7) -> list[Case]:
         pos = rng.randrange(len(d))
         d[pos] ^= 1 << rng.randrange(8)
         add(f"mutated/{i}", bytes(d), 0 if i % 2 else v_eth)
+    return cases
+
+
+def window_edge_cases(seed: int = 7) -> list[Case]:
+    """Paths at the end of the 1,024-byte window (1,020 argument bytes) and at every byte shift.
+
+    For 2, 3 and 8 tokens: the last element ending exactly at the window's last byte (a swap,
+    with the calldata ending there or continuing past the window), one byte later (not a
+    swap), a few bytes earlier (other byte shifts near the end) and at the last aligned place
+    (its last element is word 30, so the walk's pair reads word 31 as its unused half). Then
+    one path at each byte shift 0..31 of the offset in the middle of the calldata.
+    """
+    rng = random.Random(seed)
+    fn = V2_FUNCTIONS[bytes.fromhex("38ed1739")]
+    r0 = ROUTERS[0]
+    window_args = 1020
+    cases: list[Case] = []
+
+    def placed(plen: int, off: int, total_args: int, name: str) -> None:
+        good, _ = _swap(rng, fn, r0, plen)
+        assert off >= 160, "the path must lie after the five head words"
+        tail = good[4 + 160:]                                    # length word + elements
+        args = bytearray(good[4:4 + 160]) + rng.randbytes(off - 160) + tail
+        args += rng.randbytes(max(0, total_args - len(args)))
+        args[64:96] = off.to_bytes(32, "big")                    # head word 2: the path offset
+        cases.append(Case(name, r0.address, good[:4] + bytes(args), 0, 1))
+
+    for plen in (2, 3, 8):
+        end = window_args - 32 * (plen + 1)          # the last element ends at byte 1020
+        placed(plen, end, window_args, f"window-end/len{plen}/exact")
+        placed(plen, end, window_args + 200, f"window-end/len{plen}/exact+more")
+        placed(plen, end + 1, window_args + 200, f"window-end/len{plen}/one-past")
+        for back in (1, 13, 27):
+            placed(plen, end - back, window_args + 8, f"window-end/len{plen}/back{back}")
+        placed(plen, end - end % 32, window_args + 40, f"window-end/len{plen}/aligned")
+    for shift in range(32):
+        placed(2 + shift % 7, 160 + 32 * (shift % 3) + shift, 700, f"shift/{shift}")
     return cases
 
 

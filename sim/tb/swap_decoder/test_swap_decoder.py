@@ -9,6 +9,7 @@ both inputs and the output, and ends by checking that no stray record follows. R
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import cocotb
 from cocotb.clock import Clock
@@ -17,6 +18,7 @@ from cocotb.triggers import RisingEdge
 from mevblade.sim.tb.common import PAUSES, StreamSink, pause_generator
 from mevblade.sim.tb.swap_decoder.cases import (
     ROUTERS, calldata_beats, expected, make_cases, record_of, registry, router_entry, tx_info, unpack_record,
+    window_edge_cases,
 )
 from mevblade.control.engine.software.swap import SwapRegistry
 from mevblade.hw.swap_decoder import N_ROUTERS
@@ -227,4 +229,21 @@ async def test_empty_table_decodes_nothing(dut):
     cases = make_cases(seed=5, per_function=1)
     got = await tb.run(cases)
     assert all(unpack_record(w) == {"is_swap": 0} for w in got)
+    await tb.assert_quiet()
+
+
+@cocotb.test()
+async def test_window_end_byte_shifts_and_a_long_stall(dut):
+    """Paths ending at (or one byte past) the window's end and at every byte shift, with the
+    output blocked for the first 600 cycles (the next packets' words and fields arrive while
+    the first record waits), then random back-pressure and idle input cycles."""
+    tb = TB(dut)
+    tb.set_idle_generator("random", seed=21)
+    tb.sink.set_pause_generator(itertools.chain([1] * 600, pause_generator("random", 22)))
+    await tb.reset()
+    await tb.configure(ROUTERS)
+    cases = window_edge_cases()
+    got = await tb.run(cases)
+    compare(cases, got, registry())
+    assert sum(unpack_record(w)["is_swap"] for w in got) == len(cases) - 3
     await tb.assert_quiet()
