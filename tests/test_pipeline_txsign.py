@@ -168,3 +168,44 @@ def test_warm_call_bundle_steps_sign_the_request_body_with_id_0():
         st()
     assert steps[-1]() == FlashbotsAuth(auth).header(call_bundle_body(0, txs, 77))
     assert client.encode_call_bundle(txs, 77)[0] == call_bundle_body(1, txs, 77)  # the warm-up took no id
+
+
+# -- the executor's calldata words and its own-hash record ------------------------------------------------------
+def test_execute_calldata_is_the_same_for_a_bytearray_pair():
+    """Hop words are cached by hop; a hop that cannot be a cache key (a bytearray pair) is packed as before."""
+    from mevblade.control.pipeline.arbcontract import Hop, execute_calldata
+
+    a = [Hop(b"\x01" * 20, True), Hop(b"\x02" * 20, False, 3, 1000)]
+    b = [Hop(bytearray(b"\x01" * 20), True), Hop(b"\x02" * 20, False, 3, 1000)]
+    assert execute_calldata(10**18, a, 10**16, 2500, True) == execute_calldata(10**18, b, 10**16, 2500, True)
+
+
+def test_a_hop_that_does_not_pack_keeps_raising():
+    from mevblade.control.pipeline.arbcontract import Hop, execute_calldata
+
+    bad = [Hop(b"\x01" * 20, True, 1001, 1000), Hop(b"\x02" * 20, False)]
+    for _ in range(2):  # nothing cached for it
+        with pytest.raises(ValueError, match="fee_num must be <= fee_den"):
+            execute_calldata(1, bad, 0)
+
+
+@pytest.mark.parametrize("coinbase_bps", [5000.0, "5000"])
+def test_execute_calldata_refuses_a_non_integer_bid(coinbase_bps):
+    from mevblade.control.pipeline.arbcontract import Hop, execute_calldata
+
+    with pytest.raises((TypeError, AttributeError)):
+        execute_calldata(1, [Hop(b"\x01" * 20, True), Hop(b"\x02" * 20, False)], 0, coinbase_bps)
+
+
+def test_sign_remembers_our_hash_the_hot_paths_sign_does_not():
+    from mevblade.control.pipeline.arbcontract import Hop
+    from mevblade.control.pipeline.events import BackrunBundle
+    from mevblade.control.pipeline.executor import BundleExecutor
+
+    ex = BundleExecutor(Signer(Account.from_key(_devnet_key(17))), [RelayClient("http://127.0.0.1:9", Account.from_key(
+        _devnet_key(18)))], contract="0x" + CONTRACT.hex(), chain_id=31337, node_http="http://127.0.0.1:9")
+    a = BackrunBundle("opp", b"\x02", b"\x11" * 32, [Hop(b"\x01" * 20, True), Hop(b"\x02" * 20, False)], 10**17,
+                      10**16, 0, 11, 3 * 10**9, 0, 400_000, 0, 0)
+    raw = ex._sign(a, 4)
+    assert keccak(raw) not in ex.own_tx_hashes
+    assert ex.sign(a, 4) == raw and keccak(raw) in ex.own_tx_hashes

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import eth_abi
 from eth_utils import keccak
@@ -49,20 +50,42 @@ def pack_hop(hop: Hop) -> int:
     return _addr(hop.pair) | (int(bool(hop.zero_for_one)) << 160) | (hop.fee_num << 168) | (hop.fee_den << 200)
 
 
+@lru_cache(maxsize=4096)
+def _hop_word(hop: Hop) -> bytes:
+    """``pack_hop(hop)`` as its 32-byte ABI word (a pool's hop is the same in every bundle through it: cached;
+    a hop that does not pack raises, and nothing is cached for it)."""
+    return pack_hop(hop).to_bytes(32, "big")
+
+
+_U256 = 2**256
+_WORD_A0 = (0xA0).to_bytes(32, "big")
+_FLASH = ((0).to_bytes(32, "big"), (1).to_bytes(32, "big"))
+
+
 def execute_calldata(amount_in: int, hops: Sequence[Hop], min_profit: int, coinbase_bps: int = 0,
                      flash: bool = True) -> bytes:
-    if len(hops) < 2:
-        raise ValueError(f"a cycle needs at least 2 hops, not {len(hops)}")
+    n = len(hops)
+    if n < 2:
+        raise ValueError(f"a cycle needs at least 2 hops, not {n}")
     if not 0 <= coinbase_bps <= 10_000:
         raise ValueError(f"coinbase_bps must be in 0..10000, not {coinbase_bps!r}")
-    for name, v in (("amount_in", amount_in), ("min_profit", min_profit)):
-        if not isinstance(v, int) or not 0 <= v < 2**256:
-            raise ValueError(f"{name} must be an integer in 0..2**256-1, not {v!r}")
+    if not isinstance(amount_in, int) or not 0 <= amount_in < _U256:
+        raise ValueError(f"amount_in must be an integer in 0..2**256-1, not {amount_in!r}")
+    if not isinstance(min_profit, int) or not 0 <= min_profit < _U256:
+        raise ValueError(f"min_profit must be an integer in 0..2**256-1, not {min_profit!r}")
     # ABI head (amount_in, offset of the array = 5 words, min_profit, coinbase_bps, flash), then the array
     # (length, elements) — by hand: eth-abi's generic encoder cost ~30x more on the hot path (checked
-    # against eth-abi in the tests)
-    words = (amount_in, 0xA0, min_profit, coinbase_bps, 1 if flash else 0, len(hops), *(pack_hop(h) for h in hops))
-    return EXECUTE_SELECTOR + b"".join(w.to_bytes(32, "big") for w in words)
+    # against eth-abi in the tests); constant words and each pool's hop word computed once (sixth session)
+    return b"".join([EXECUTE_SELECTOR, amount_in.to_bytes(32, "big"), _WORD_A0, min_profit.to_bytes(32, "big"),
+                     coinbase_bps.to_bytes(32, "big"), _FLASH[1 if flash else 0], n.to_bytes(32, "big"),
+                     *[_word_of(h) for h in hops]])
+
+
+def _word_of(hop: Hop) -> bytes:
+    try:
+        return _hop_word(hop)
+    except TypeError:  # not hashable (e.g. a bytearray pair): packed each time
+        return pack_hop(hop).to_bytes(32, "big")
 
 
 def withdraw_calldata(token: str, amount: int) -> bytes:

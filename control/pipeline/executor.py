@@ -298,6 +298,17 @@ class BundleExecutor:
         return (a.victim_hash, a.pools, a.amount_in)
 
     def sign(self, a: BackrunBundle, nonce: int) -> bytes:
+        """Our transaction for ``a`` with ``nonce``, remembered in :attr:`own_tx_hashes`."""
+        raw = self._sign(a, nonce)
+        self._note_own(raw)
+        return raw
+
+    def _note_own(self, raw: bytes) -> None:
+        _remember(self.own_tx_hashes, keccak256(raw))
+
+    def _sign(self, a: BackrunBundle, nonce: int) -> bytes:
+        """:meth:`sign` without remembering the hash: the hot path hashes its transaction once the first
+        request carrying it is on the wire (it cannot be seen pending before it was sent anywhere)."""
         data = execute_calldata(a.amount_in, a.hops, a.expected_profit_wei, a.coinbase_bps, self.flash)
         tpl = self._tpl
         if tpl is not None:  # the same bytes as Signer.sign_eip1559, from the precomputed template
@@ -307,7 +318,6 @@ class BundleExecutor:
                                            max_priority_fee_per_gas=a.priority_fee_per_gas,
                                            max_fee_per_gas=a.max_fee_per_gas, gas=a.gas_limit,
                                            to=self._contract_b, value=0, data=data)
-        _remember(self.own_tx_hashes, keccak256(raw))
         return raw
 
     def expect_victim_check(self, victim_hash: bytes) -> None:
@@ -474,14 +484,17 @@ class BundleExecutor:
                 self._record_opportunity(a)
             return self._conflict(a)
         slot, alt = place
-        raw = self.sign(a, chain.base + slot)
+        raw = self._sign(a, chain.base + slot)
         t_signed = time.perf_counter_ns()
         bundle = [a.victim_raw, raw]
         prefix = chain.prefix(slot)
         if not retarget:
             self.lat_signed_ns.append(t_signed - a.seen_ns)
         # 1. simulate (on top of our earlier bundles for this block) on the first relay that answers
-        sim = await self._simulate(a, prefix + bundle, measure=not retarget)
+        try:
+            sim = await self._simulate(a, prefix + bundle, measure=not retarget)
+        finally:  # our transaction is remembered by hash once its first request is out (off the hot path)
+            self._note_own(raw)
         if not retarget:  # recorded once the first request is on the wire (off the measured hot path)
             self._record_opportunity(a)
         if sim is None:
