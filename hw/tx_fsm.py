@@ -64,6 +64,19 @@ _Frame = data.StructLayout({
     "outer": 1,
 })
 
+#: the pipelined FSM's frame: also the count saturated at 15 (the field tables' index; no
+#: context has more fixed fields), so no wide compare sits before the field table
+_FrameP = data.StructLayout({
+    "valid": 1,
+    "ctx": 4,
+    "end": END_BITS,
+    "hi": 1,
+    "count": _COUNT_BITS,
+    "small": 4,
+    "versioned": 1,
+    "outer": 1,
+})
+
 _NOT_SEEN = -1
 
 
@@ -124,7 +137,317 @@ class GrammarFsm(wiring.Component):
     o_job: Out(stream.Signature(GrammarJob))
     o_rec: Out(stream.Signature(FsmRecord))
 
+    def __init__(self, pipelined: bool = False) -> None:
+        self.pipelined = bool(pipelined)
+        super().__init__()
+
     def elaborate(self, platform):
+        return self._elaborate_pipelined(platform) if self.pipelined else self._elaborate_single(platform)
+
+    def _elaborate_pipelined(self, platform):
+        m = Module()
+        # ---------------------------------------------------------------- A: ends and compares
+        a_valid = Signal()
+        a = Signal(ItemEntry)
+        a_full = Signal(FULL_END_BITS)
+        a_end = Signal(END_BITS)
+        a_hi = Signal()
+        a_start = Signal(POS_BITS + 1)
+        a_p1 = Signal(POS_BITS + 1)
+        a_csize = Signal(POS_BITS + 2)
+        a_len_sat = Signal(JOB_LEN_BITS)
+        flag_names = ("z", "gt1", "gt8", "gt32", "ne20", "ne32", "ne48", "neblob", "gtinit")
+        flags = {k: Signal(name=f"a_{k}") for k in flag_names}
+        f_go = Signal()
+        a_take = Signal()
+        m.d.comb += [self.i.ready.eq(~a_valid | f_go), a_take.eq(self.i.valid & self.i.ready)]
+        e = self.i.payload
+        ln = e.length
+        with m.If(a_take):
+            full = e.pos + e.hdr + ln
+            # end ≥ 2^26: a length bit ≥ 2^26, or the carry out of the low 26-bit sum (pos + hdr < 2^26)
+            low = e.pos + e.hdr + ln[:END_BITS]
+            m.d.sync += [
+                a_valid.eq(1), a.eq(e),
+                a_full.eq(full), a_end.eq(low[:END_BITS]), a_hi.eq((ln[END_BITS:] != 0) | low[END_BITS]),
+                a_start.eq(e.pos + e.hdr), a_p1.eq(e.pos + 1), a_csize.eq(e.pos + e.cut),
+                a_len_sat.eq(Mux(ln[JOB_LEN_BITS:] != 0, (1 << JOB_LEN_BITS) - 1, ln[:JOB_LEN_BITS])),
+                flags["z"].eq(ln == 0), flags["gt1"].eq(ln > 1), flags["gt8"].eq(ln > 8),
+                flags["gt32"].eq(ln > 32), flags["ne20"].eq(ln != 20), flags["ne32"].eq(ln != 32),
+                flags["ne48"].eq(ln != KZG_BYTES), flags["neblob"].eq(ln != BLOB_BYTES),
+                flags["gtinit"].eq(ln > INITCODE_LIMIT),
+            ]
+        with m.Elif(f_go):
+            m.d.sync += a_valid.eq(0)
+
+        # ---------------------------------------------------------------- F: the structure
+        # (closes, parent, field class, stack) — speculative: it does not know about errors;
+        # after the first error its state is not looked at until the packet-end entry resets it
+        START, OUTER, LISTS = 0, 1, 2
+        top = Signal(2)
+        idx = Signal(SEQ_BITS + 1)
+        tx_type = Signal(3)
+        wver = Signal()  # the wrapper's version item was seen (EIP-7594 form)
+        hi_end = Signal(FULL_END_BITS)
+        f_to_present = Signal()
+        f_blobs = Signal(_WIDTHS["blob_hash_count"])
+        frames = [Signal(_FrameP, name=f"frame{j}") for j in range(MAX_DEPTH)]  # frame0 = innermost
+
+        pos = a.pos
+        close = Signal(MAX_DEPTH)
+        cfail = Signal(MAX_DEPTH)
+        ccode = [Signal(5, name=f"ccode{j}") for j in range(MAX_DEPTH)]
+        n_tx = Signal(4)
+        with m.Switch(tx_type):
+            for ty, seq in TX_FIELDS.items():
+                with m.Case(ty):
+                    m.d.comb += n_tx.eq(len(seq))
+        for j, fr in enumerate(frames):
+            m.d.comb += close[j].eq(fr.valid & ~fr.hi & (fr.end <= pos))
+            few = Signal(name=f"few{j}")
+            bad_sc = Signal(name=f"badsc{j}")
+            with m.Switch(fr.ctx):
+                with m.Case(Ctx.TX):
+                    m.d.comb += few.eq(fr.small < n_tx)
+                for ctx, n in FIXED_ARITY.items():
+                    with m.Case(ctx):
+                        m.d.comb += few.eq(fr.small < n)
+                with m.Case(Ctx.WRAP):
+                    m.d.comb += few.eq(fr.small < Mux(fr.versioned, 5, 4))
+                with m.Case(Ctx.SCB, Ctx.SCC):
+                    m.d.comb += bad_sc.eq(fr.count != f_blobs)
+                with m.Case(Ctx.SCP):
+                    m.d.comb += bad_sc.eq(fr.count != Mux(wver, f_blobs * CELLS_PER_BLOB, f_blobs))
+            m.d.comb += [cfail[j].eq(few | bad_sc),
+                         ccode[j].eq(Mux(few, int(E.TOO_FEW_FIELDS), int(E.BAD_SIDECAR)))]
+        close_fail = Signal()
+        close_code = Signal(5)
+        for j in reversed(range(MAX_DEPTH)):  # the innermost failing closing list
+            with m.If(close[j] & cfail[j]):
+                m.d.comb += [close_fail.eq(1), close_code.eq(ccode[j])]
+        remaining = Signal(MAX_DEPTH)
+        m.d.comb += remaining.eq(Cat(*(fr.valid for fr in frames)) & ~close)
+        # the parent after the closes (the lists closing are a prefix of the stack: inner ends ≤
+        # outer ends): frame j when frames 0..j-1 close and frame j does not (one-hot)
+        sel = Signal(MAX_DEPTH)
+        for j, fr in enumerate(frames):
+            m.d.comb += sel[j].eq((close[j - 1] if j else 1) & ~close[j] & fr.valid)
+
+        def pick(values, width: int, name: str) -> Signal:
+            """The parent frame's candidate value (AND-OR over the one-hot ``sel``)."""
+            out = Signal(width, name=name)
+            acc = Const(0, width)
+            for j, v in enumerate(values):
+                acc = acc | Mux(sel[j], v, 0)
+            m.d.comb += out.eq(acc)
+            return out
+
+        # every frame is classified as if it were the parent, in parallel with the close
+        # compares; the one-hot parent select comes last
+        table: dict[int, list[int]] = {}
+        for (ctx, i, ty, lst, ver), f in field_table().items():
+            table.setdefault(f, []).append(i | ty << 4 | lst << 7 | ver << 8 | ctx << 9)
+        cand = []
+        for j, fr in enumerate(frames):
+            conv = Signal(name=f"conv{j}")
+            m.d.comb += conv.eq((fr.ctx == Ctx.TX) & (fr.small == 0) & (tx_type == 3) & a.is_list & fr.outer)
+            ctx_j = Signal(4, name=f"ctx_eff{j}")
+            m.d.comb += ctx_j.eq(Mux(conv, Ctx.WRAP, fr.ctx))
+            fld_j = Signal(FIELD_BITS, name=f"fld{j}")
+            with m.Switch(Cat(fr.small, tx_type, a.is_list, fr.versioned, ctx_j)):
+                for f, keys in sorted(table.items()):
+                    if f == F.EXTRA:
+                        continue
+                    with m.Case(*keys):
+                        m.d.comb += fld_j.eq(f)
+                with m.Default():
+                    m.d.comb += fld_j.eq(F.EXTRA)
+            upd_j = Signal(_FrameP, name=f"upd{j}")
+            m.d.comb += [upd_j.eq(fr), upd_j.ctx.eq(ctx_j), upd_j.count.eq(fr.count + 1),
+                         upd_j.small.eq(Mux(fr.small == 15, 15, fr.small + 1)),
+                         upd_j.versioned.eq(fr.versioned | (fld_j == F.VERSION))]
+            child_j = Signal(4, name=f"child{j}")
+            with m.Switch(fld_j):
+                for f, c in LIST_CHILD.items():
+                    with m.Case(f):
+                        m.d.comb += child_j.eq(c)
+            cand.append((conv, fld_j, upd_j.as_value(), child_j, fr.end, fr.hi))
+        convert = pick([c[0] for c in cand], 1, "convert")
+        fld = pick([c[1] for c in cand], FIELD_BITS, "fld")
+        upd = pick([c[2] for c in cand], _FrameP.size, "upd")
+        child = pick([c[3] for c in cand], 4, "child")
+        pend_end = pick([c[4] for c in cand], END_BITS, "pend_end")
+        pend_hi = pick([c[5] for c in cand], 1, "pend_hi")
+        hi_over = Signal()
+        m.d.comb += hi_over.eq(a_hi & (a_full > hi_end))
+
+        # F → W register (the entry, what F found)
+        w_valid = Signal()
+        w = {name: Signal.like(sig, name=f"w_{name}") for name, sig in {
+            "a": a, "a_full": a_full, "a_end": a_end, "a_hi": a_hi, "a_start": a_start, "a_p1": a_p1,
+            "a_csize": a_csize, "a_len_sat": a_len_sat, "top": top, "idx": idx, "tx_type": tx_type,
+            "fld": fld, "convert": convert, "close_fail": close_fail, "close_code": close_code,
+            "trailing": Signal(), "open": Signal(), "pend_end": pend_end, "pend_hi": pend_hi,
+            "hi_over": hi_over, "to_present": f_to_present, **{f"fl_{k}": v for k, v in flags.items()},
+        }.items()}
+        w_go = Signal()
+        m.d.comb += f_go.eq(a_valid & (~w_valid | w_go))
+        with m.If(f_go):
+            m.d.sync += [w_valid.eq(1)]
+            m.d.sync += [w[n].eq(v) for n, v in {
+                "a": a, "a_full": a_full, "a_end": a_end, "a_hi": a_hi, "a_start": a_start, "a_p1": a_p1,
+                "a_csize": a_csize, "a_len_sat": a_len_sat, "top": top, "idx": idx, "tx_type": tx_type,
+                "fld": fld, "convert": convert, "close_fail": close_fail, "close_code": close_code,
+                "pend_end": pend_end, "pend_hi": pend_hi, "hi_over": hi_over, "to_present": f_to_present,
+                **{f"fl_{k}": v for k, v in flags.items()}}.items()]
+            m.d.sync += [w["trailing"].eq(remaining == 0)]
+        with m.Elif(w_go):
+            m.d.sync += w_valid.eq(0)
+
+        with m.If(f_go):
+            with m.If(a.end):  # back to the reset state for the next packet
+                m.d.sync += [top.eq(START), idx.eq(0), tx_type.eq(0), wver.eq(0), hi_end.eq(0), f_to_present.eq(0),
+                             f_blobs.eq(0)]
+                m.d.sync += [fr.eq(0) for fr in frames]
+            with m.Else():
+                m.d.sync += idx.eq(idx + 1)
+                open_outer = Signal()
+                with m.Switch(top):
+                    with m.Case(START):
+                        with m.If(a.is_list):
+                            m.d.comb += open_outer.eq(1)
+                        with m.Elif((a.hdr == 0) & (a.byte >= 1) & (a.byte <= 4)):
+                            m.d.sync += [tx_type.eq(a.byte[:3]), top.eq(OUTER)]
+                    with m.Case(OUTER):
+                        m.d.comb += open_outer.eq(a.is_list)
+                    with m.Case(LISTS):
+                        self._p_stack_update(m, frames, sel, upd, child, a, a_end, a_hi)
+                        with m.If(a.is_list & a_hi):
+                            m.d.sync += hi_end.eq(a_full)
+                        with m.Switch(fld):
+                            with m.Case(F.VERSION):
+                                m.d.sync += wver.eq(1)
+                            with m.Case(F.TO):
+                                m.d.sync += f_to_present.eq(~flags["ne20"])
+                            with m.Case(F.BLOB_HASH):
+                                m.d.sync += f_blobs.eq(f_blobs + 1)
+                with m.If(open_outer):
+                    m.d.sync += [top.eq(LISTS),
+                                 frames[0].eq(Cat(Const(1, 1), Const(Ctx.TX, 4), a_end, a_hi,
+                                                  Const(0, _COUNT_BITS), Const(0, 4), Const(0, 1), Const(1, 1)))]
+                    with m.If(a_hi):
+                        m.d.sync += hi_end.eq(a_full)
+
+        # ---------------------------------------------------------------- W: checks, report, record, job
+        halted = Signal()
+        rec = Signal(FsmRecord)
+        job_valid = Signal()
+        job = Signal(GrammarJob)
+        rec_valid = Signal()
+        recq = Signal(FsmRecord)
+        m.d.comb += [
+            self.o_job.valid.eq(job_valid), self.o_job.payload.eq(job),
+            self.o_rec.valid.eq(rec_valid), self.o_rec.payload.eq(recq),
+        ]
+        wa = w["a"]
+        m.d.comb += w_go.eq(w_valid & (~job_valid | self.o_job.ready) & (~wa.end | ~rec_valid | self.o_rec.ready))
+        with m.If(self.o_job.ready):
+            m.d.sync += job_valid.eq(0)
+        with m.If(self.o_rec.ready):
+            m.d.sync += rec_valid.eq(0)
+        chk = (wa, w["a_start"], w["a_p1"], w["a_csize"], w["a_hi"], w["a_end"])
+        h_outer, h_outer_code = self._p_header_checks(m, "hdr_outer", True, None, None, None, *chk)
+        h_in, h_in_code = self._p_header_checks(m, "hdr_in", False, w["pend_end"], w["pend_hi"], w["hi_over"], *chk)
+        wflags = {k: w[f"fl_{k}"] for k in flag_names}
+        f_fail, f_code = self._p_field_checks(m, "fc", w["fld"], wa, wflags, w["tx_type"], w["to_present"])
+
+        fail = Signal()
+        phase = Signal(Phase)
+        code = Signal(5)
+        ok_item = Signal()   # an item inside the lists that passed: record / VALUE job
+        ok_open = Signal()
+        with m.If(halted):
+            pass
+        with m.Elif(wa.end):
+            with m.If(w["top"] == START):
+                m.d.comb += [fail.eq(1), phase.eq(Phase.CLOSE), code.eq(E.EMPTY)]
+            with m.Elif(w["top"] == OUTER):
+                m.d.comb += [fail.eq(1), phase.eq(Phase.CLOSE), code.eq(E.TRUNCATED)]
+            with m.Elif(w["close_fail"]):
+                m.d.comb += [fail.eq(1), phase.eq(Phase.CLOSE), code.eq(w["close_code"])]
+            with m.Elif(~w["trailing"]):
+                m.d.comb += [fail.eq(1), phase.eq(Phase.HEADER), code.eq(E.TRUNCATED)]
+        with m.Elif(w["top"] == START):
+            with m.If(wa.is_list):
+                with m.If(h_outer):
+                    m.d.comb += [fail.eq(1), phase.eq(Phase.HEADER), code.eq(h_outer_code)]
+                with m.Else():
+                    m.d.comb += ok_open.eq(1)
+            with m.Elif(~((wa.hdr == 0) & (wa.byte >= 1) & (wa.byte <= 4))):
+                m.d.comb += [fail.eq(1), phase.eq(Phase.HEADER),
+                             code.eq(Mux(wa.hdr == 0, int(E.UNKNOWN_TYPE), int(E.EXPECTED_LIST)))]
+        with m.Elif(w["top"] == OUTER):
+            with m.If(h_outer):
+                m.d.comb += [fail.eq(1), phase.eq(Phase.HEADER), code.eq(h_outer_code)]
+            with m.Elif(~wa.is_list):
+                m.d.comb += [fail.eq(1), phase.eq(Phase.HEADER), code.eq(E.EXPECTED_LIST)]
+            with m.Else():
+                m.d.comb += ok_open.eq(1)
+        with m.Else():
+            with m.If(w["close_fail"]):
+                m.d.comb += [fail.eq(1), phase.eq(Phase.CLOSE), code.eq(w["close_code"])]
+            with m.Elif(w["trailing"]):
+                m.d.comb += [fail.eq(1), phase.eq(Phase.CLOSE), code.eq(E.TRAILING_BYTES)]
+            with m.Elif(w["fld"] == F.EXTRA):
+                m.d.comb += [fail.eq(1), phase.eq(Phase.CLOSE), code.eq(E.TOO_MANY_FIELDS)]
+            with m.Elif(h_in):
+                m.d.comb += [fail.eq(1), phase.eq(Phase.HEADER), code.eq(h_in_code)]
+            with m.Elif(f_fail):
+                m.d.comb += [fail.eq(1), phase.eq(Phase.HEADER), code.eq(f_code)]
+            with m.Else():
+                m.d.comb += ok_item.eq(1)
+
+        # the report after this entry (what o_rec carries at END)
+        rep_valid = Signal()
+        rep = Signal(ErrorReport)
+        m.d.comb += [rep_valid.eq(rec.err_valid | fail),
+                     rep.eq(Mux(rec.err_valid, rec.err.as_value(), Cat(w["idx"], phase, code)))]
+
+        pos24 = wa.pos[:POS_BITS]
+        start24 = w["a_start"][:POS_BITS]
+        end24 = w["a_end"][:POS_BITS]
+        value_job = ok_item & ~wa.is_list
+        w_skip = Signal(POS_BITS + 1)  # the item's end, saturated as GrammarJob.start
+        m.d.comb += w_skip.eq(Mux(w["a_hi"] | (w["a_end"][POS_BITS + 1:] != 0), (1 << (POS_BITS + 1)) - 1,
+                                  w["a_end"][:POS_BITS + 1]))
+        with m.If(w_go):
+            m.d.sync += [
+                job_valid.eq(1),
+                job.seq.eq(w["idx"]),
+                job.kind.eq(Mux(wa.end, JobKind.END, Mux(value_job, JobKind.VALUE, JobKind.PROGRESS))),
+                job.fld.eq(Mux(value_job, w["fld"], 0)),
+                # after the FSM's first error no VALUE job follows: a PROGRESS job then points past its
+                # item (its end, saturated), so the value stage lets a long string's beats go
+                job.start.eq(Mux(wa.end, 0, Mux(halted | fail, w_skip, w["a_start"]))),
+                job.length.eq(Mux(wa.end, wa.pos, w["a_len_sat"])),
+                job.wrapped.eq(~wa.end & wa.wrapped),
+            ]
+            with m.If(fail):
+                m.d.sync += [halted.eq(1), rec.err_valid.eq(1), rec.err.eq(rep)]
+            with m.If(~halted & ~wa.end & (w["top"] == START) & ~fail):
+                m.d.sync += rec.tx_type.eq(Mux(wa.is_list, 0, wa.byte[:3]))
+            with m.If(ok_open):
+                m.d.sync += [rec.tx_list_offset.eq(pos24), rec.body_offset.eq(start24), rec.tx_list_end.eq(end24)]
+            with m.If(~halted & ~wa.end & (w["top"] == LISTS) & ~w["close_fail"] & ~w["trailing"] & w["convert"]):
+                m.d.sync += rec.network_form.eq(1)
+            with m.If(ok_item):
+                self._record(m, rec, w["fld"], pos24, start24, end24, wa.length, w["fl_ne20"])
+            with m.If(wa.end):  # the record out; back to the reset state for the next packet
+                m.d.sync += [rec_valid.eq(1), recq.eq(rec), recq.err_valid.eq(rep_valid), recq.err.eq(rep),
+                             halted.eq(0), rec.eq(0)]
+        return m
+
+    def _elaborate_single(self, platform):
         m = Module()
         # ---------------------------------------------------------------- A: ends and compares
         a_valid = Signal()
@@ -439,6 +762,88 @@ class GrammarFsm(wiring.Component):
             m.d.sync += frames[0].eq(upd)
             for j in range(1, MAX_DEPTH):
                 m.d.sync += frames[j].eq(a_frames[k + j])
+
+    @staticmethod
+    def _p_header_checks(m, name, inf, pend_end, pend_hi, hi_over, a, a_start, a_p1, a_csize, a_hi, a_end):
+        """txdecode's header order against a parent ending at (pend_end, pend_hi) or nowhere."""
+        if inf:
+            lt_ph, p1_lt, le_size, over = Const(0), Const(1), Const(0), Const(0)
+        else:
+            lt_ph = ~pend_hi & (pend_end < a_start)
+            p1_lt = pend_hi | (a_p1 < pend_end)
+            le_size = ~pend_hi & (pend_end <= a_csize)
+            # a parent with a full-width end is the innermost such list (hi_end: the compare made in F)
+            over = Mux(pend_hi, hi_over, a_hi | (a_end > pend_end))
+        long = a.hdr > 1
+        return _code(m, [
+            (long & a.hdr_trunc & (a.cut >= 2) & p1_lt & a.len_lz, E.NON_CANONICAL_SIZE),
+            (long & a.hdr_trunc & le_size, E.OVERRUNS_PARENT),
+            (long & a.hdr_trunc, E.TRUNCATED),
+            (long & lt_ph & p1_lt & a.len_lz, E.NON_CANONICAL_SIZE),
+            (long & lt_ph, E.OVERRUNS_PARENT),
+            (long & (a.len_lz | a.len_short), E.NON_CANONICAL_SIZE),
+            (over, E.OVERRUNS_PARENT),
+        ], name)
+
+    @staticmethod
+    def _p_field_checks(m, name, fld, a, fl, tx_type, to_present):
+        """String/list, width and emptiness of field ``fld`` (the model's ``_field_code``)."""
+        wants_list = Signal(name=f"{name}_wants_list")
+        m.d.comb += wants_list.eq(Cat(*(fld == f for f in LIST_CHILD)).any())
+        width_fail = Signal(name=f"{name}_wfail")
+        width_code = Signal(5, name=f"{name}_wcode")
+        with m.Switch(fld):
+            for f in F:
+                conds: list[tuple[object, ErrorCode]] = []
+                if f in EMPTY_LIST_ERROR:
+                    conds.append((fl["z"], EMPTY_LIST_ERROR[f]))
+                if f in INT_WIDTH:
+                    conds.append(({32: fl["gt32"], 8: fl["gt8"], 1: fl["gt1"]}[INT_WIDTH[f]], E.INT_OUT_OF_RANGE))
+                if f in EXACT_WIDTH:
+                    n, c = EXACT_WIDTH[f]
+                    conds.append(({20: fl["ne20"], 32: fl["ne32"], KZG_BYTES: fl["ne48"],
+                                   BLOB_BYTES: fl["neblob"]}[n], c))
+                if f == F.Y:
+                    conds.append((fl["gt1"], E.BAD_Y_PARITY))
+                if f == F.TO:
+                    conds.append((fl["z"] & ((tx_type == 3) | (tx_type == 4)), E.MISSING_TO))
+                    conds.append((~fl["z"] & fl["ne20"], E.BAD_ADDRESS))
+                if f == F.DATA:
+                    conds.append((~to_present & fl["gtinit"], E.INITCODE_TOO_LARGE))
+                if conds:
+                    with m.Case(f):
+                        hit, c = _code(m, conds, f"{name}_{f.name.lower()}")
+                        m.d.comb += [width_fail.eq(hit), width_code.eq(c)]
+        return _code(m, [
+            (a.is_list & ~wants_list, E.EXPECTED_STRING),
+            (~a.is_list & wants_list, E.EXPECTED_LIST),
+            (width_fail, width_code),  # type: ignore[list-item]
+        ], name)
+
+    @staticmethod
+    def _p_stack_update(m, frames, sel, upd, child, a, a_end, a_hi) -> None:
+        """Closed lists popped (the one-hot parent select ``sel``), the parent updated (``upd``:
+        count + 1, context, version bit), the item pushed if it is a list."""
+        n = len(frames)
+        vals = [fr.as_value() for fr in frames]
+
+        def shifted(off: int):  # frame (parent index + off), by the one-hot parent select
+            acc = Const(0, _FrameP.size)
+            for i in range(n):
+                if i + off < n:
+                    acc = acc | Mux(sel[i], vals[i + off], 0)
+            return acc
+
+        new = Signal(_FrameP)
+        m.d.comb += [new.valid.eq(1), new.ctx.eq(child), new.end.eq(a_end), new.hi.eq(a_hi)]
+        with m.If(a.is_list):
+            m.d.sync += [frames[0].eq(new), frames[1].eq(upd)]
+            for j in range(2, n):
+                m.d.sync += frames[j].eq(shifted(j - 1))
+        with m.Else():
+            m.d.sync += frames[0].eq(upd)
+            for j in range(1, n):
+                m.d.sync += frames[j].eq(shifted(j))
 
     @staticmethod
     def _record(m, rec, fld, pos24, start24, end24, length, ne20) -> None:

@@ -16,9 +16,8 @@ pytestmark = [pytest.mark.rtl, pytest.mark.timeout(1800)]
 
 # one simulator run per group (a regex on the cocotb test names) -> how many cocotb tests it runs
 GROUPS = {
-    "test_mainnet_block": 3,
-    "test_vector_slice|test_big_lengths_and_precedence|test_network_forms": 3,
-    "test_fuzz|test_reset_mid_packet": 3,
+    "test_mainnet_block|test_reset_mid_packet": 3,
+    "test_vector_slice|test_big_lengths_and_precedence|test_network_forms|test_fuzz": 4,
 }
 
 
