@@ -79,10 +79,10 @@ async def test_mainnet_block(dut, idle: str, job_idle: str, backpressure: str):
 
 @cocotb.test()
 async def test_vector_slice(dut):
-    """Every RLP, transaction-test and EIP-7702 vector, 12 typed transactions of each type, type-3 network
+    """Every RLP, transaction-test and EIP-7702 vector, 8 typed transactions of each type, type-3 network
     forms (plain, EIP-7594, bad versions, cut in a blob) and one packet per value check."""
     tb = await setup(dut, "random", "random", "random")
-    sets = corpus.vector_slice(VECTORS, typed_per_type=12)
+    sets = corpus.vector_slice(VECTORS, typed_per_type=8)
     sets["network_forms"] = list(network_forms().values())
     sets["value_cases"] = list(value_cases().values())
     packets = [p for name in sorted(sets) for p in sets[name]]
@@ -98,7 +98,7 @@ async def test_fuzz(dut, idle: str, job_idle: str):
     seed = SEED + len(idle)
     dut._log.info("fuzz seed %d", seed)
     tb = await setup(dut, idle, job_idle, "random", seed)
-    packets = corpus.mutated(corpus.mainnet()[:40], 100, seed) + corpus.random_packets(40, seed + 1) \
+    packets = corpus.mutated(corpus.mainnet()[:40], 70, seed) + corpus.random_packets(30, seed + 1) \
         + corpus.edge_packets()
     random.Random(seed).shuffle(packets)
     out = await tb.run(packets)
