@@ -7,7 +7,7 @@ Reference model: :class:`mevblade.control.engine.software.tx_grammar_model.Value
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -244,7 +244,6 @@ class TxValueStage(wiring.Component):
         # DATA streaming (stays in stage 0, one chunk a cycle)
         streaming = Signal()
         q = Signal(_POS)            # next calldata byte
-        s_first_done = Signal()
         qb = Signal(_POS - 3)
         beat_q = Signal(8 * BEAT_BYTES)
         m.d.comb += beat_q.eq(buf[(cur_base[:AB] + qb[:AB])[:AB]])

@@ -108,7 +108,8 @@ def mismatches(packets: list[bytes], out: dict) -> list[str]:
         if rep != want.report:
             diff.append(f"report {rep} (want {want.report})")
         if cd != want.calldata:
-            diff.append(f"calldata {len(cd)} B {cd[:16].hex()} (want {len(want.calldata)} B {want.calldata[:16].hex()})")
+            diff.append(f"calldata {len(cd)} B {cd[:16].hex()} "
+                        f"(want {len(want.calldata)} B {want.calldata[:16].hex()})")
         if diff:
             bad.append(f"packet #{i} ({len(raw)} B {raw[:12].hex()}…): " + "; ".join(diff))
     return bad

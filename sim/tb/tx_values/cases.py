@@ -100,10 +100,10 @@ def network_forms(blob_bytes: int = 40) -> dict[str, bytes]:
     forms = {
         "plain": [tx, blobs, kzg, kzg], "eip7594": [tx, 1, blobs, kzg, kzg * 2],
         "version_2": [tx, 2, blobs, kzg, kzg], "version_leading_zero": [tx, Raw(b"\x82\x00\x01"), blobs, kzg, kzg],
-        "version_wrapped": [tx, Raw(b"\x81\x01"), blobs, kzg, kzg], "version_33_bytes": [tx, b"\x01" * 33, blobs, kzg, kzg],
-        "blob_hash_version_0": None,
+        "version_wrapped": [tx, Raw(b"\x81\x01"), blobs, kzg, kzg],
+        "version_33_bytes": [tx, b"\x01" * 33, blobs, kzg, kzg],
     }
-    out = {k: b"\x03" + enc(v) for k, v in forms.items() if v is not None}
+    out = {k: b"\x03" + enc(v) for k, v in forms.items()}
     bad_bh = [1, 9, 2, 30, 21000, _TO, 0, b"", [], 1, [bytes(32)], 1, _R, _S]
     out["blob_hash_version_0"] = b"\x03" + enc(bad_bh)
     out["cut_in_blob"] = out["plain"][: len(out["plain"]) - 120]
