@@ -94,7 +94,7 @@ def path_harness(victims: int, mark: Callable[[str], None]) -> tuple[Any, Callab
     # harness's own objects only)
     for name, label in (("decode_deferred", "decode"), ("decode_swap", "swap_decode"), ("evaluate", "evaluate")):
         wrap(stage, name, label)
-    wrap(ex, "sign", "sign")
+    wrap(ex, "_sign" if hasattr(ex, "_sign") else "sign", "sign")
     wrap(relay, "encode_call_bundle" if hasattr(relay, "encode_call_bundle") else "encode", "encode")
     for entry in strategy_entries:
         s = entry.strategy
