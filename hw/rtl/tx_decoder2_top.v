@@ -6918,12 +6918,12 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   wire clk;
   wire \$1 ;
   wire \$10 ;
-  wire [1:0] \$100 ;
-  wire [2:0] \$101 ;
-  wire [3:0] \$102 ;
-  wire [4:0] \$103 ;
-  wire [5:0] \$104 ;
-  wire [6:0] \$105 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
   wire \$106 ;
   wire \$107 ;
   wire \$108 ;
@@ -6936,11 +6936,11 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
-  wire \$117 ;
+  wire [25:0] \$117 ;
   wire \$118 ;
-  wire \$119 ;
-  wire \$12 ;
-  wire \$120 ;
+  wire [4:0] \$119 ;
+  wire [31:0] \$12 ;
+  wire [4:0] \$120 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
@@ -6949,11 +6949,11 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
-  wire \$129 ;
-  wire \$13 ;
+  wire [25:0] \$129 ;
+  wire [31:0] \$13 ;
   wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
+  wire [4:0] \$131 ;
+  wire [4:0] \$132 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
@@ -6963,10 +6963,10 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   wire \$139 ;
   wire \$14 ;
   wire \$140 ;
-  wire \$141 ;
+  wire [25:0] \$141 ;
   wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
+  wire [4:0] \$143 ;
+  wire [4:0] \$144 ;
   wire \$145 ;
   wire \$146 ;
   wire \$147 ;
@@ -6976,23 +6976,23 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire \$153 ;
+  wire [25:0] \$153 ;
   wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
+  wire [4:0] \$155 ;
+  wire [4:0] \$156 ;
   wire \$157 ;
   wire \$158 ;
   wire \$159 ;
-  wire [2:0] \$16 ;
+  wire \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
-  wire \$165 ;
+  wire [25:0] \$165 ;
   wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
+  wire [4:0] \$167 ;
+  wire [4:0] \$168 ;
   wire \$169 ;
   wire \$17 ;
   wire \$170 ;
@@ -7002,11 +7002,11 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
-  wire \$177 ;
+  wire [25:0] \$177 ;
   wire \$178 ;
-  wire \$179 ;
+  wire [4:0] \$179 ;
   wire \$18 ;
-  wire \$180 ;
+  wire [4:0] \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
@@ -7016,73 +7016,73 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
-  wire [31:0] \$19 ;
+  wire \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
   wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  wire [5:0] \$194 ;
+  wire [5:0] \$195 ;
+  wire [5:0] \$196 ;
+  wire [5:0] \$197 ;
+  wire [5:0] \$198 ;
+  wire [5:0] \$199 ;
   wire \$2 ;
-  wire [31:0] \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire [3:0] \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
+  wire \$20 ;
+  wire [5:0] \$200 ;
+  wire [5:0] \$201 ;
+  wire [5:0] \$202 ;
+  wire [5:0] \$203 ;
+  wire [5:0] \$204 ;
+  wire [62:0] \$205 ;
+  wire [62:0] \$206 ;
+  wire [62:0] \$207 ;
+  wire [62:0] \$208 ;
+  wire [62:0] \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire [25:0] \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire [25:0] \$215 ;
-  wire [64:0] \$216 ;
-  wire [25:0] \$217 ;
-  wire [64:0] \$218 ;
-  wire [25:0] \$219 ;
+  wire [62:0] \$210 ;
+  wire [62:0] \$211 ;
+  wire [62:0] \$212 ;
+  wire [62:0] \$213 ;
+  wire [62:0] \$214 ;
+  wire [62:0] \$215 ;
+  wire [3:0] \$216 ;
+  wire [3:0] \$217 ;
+  wire [3:0] \$218 ;
+  wire [3:0] \$219 ;
   wire \$22 ;
-  wire [64:0] \$220 ;
-  wire \$221 ;
-  wire [25:0] \$222 ;
-  wire [25:0] \$223 ;
-  wire [25:0] \$224 ;
-  wire \$225 ;
-  wire [24:0] \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
-  wire \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire [1:0] \$238 ;
-  wire [1:0] \$239 ;
+  wire [3:0] \$220 ;
+  wire [3:0] \$221 ;
+  wire [3:0] \$222 ;
+  wire [3:0] \$223 ;
+  wire [3:0] \$224 ;
+  wire [3:0] \$225 ;
+  wire [3:0] \$226 ;
+  wire [25:0] \$227 ;
+  wire [25:0] \$228 ;
+  wire [25:0] \$229 ;
+  wire [2:0] \$23 ;
+  wire [25:0] \$230 ;
+  wire [25:0] \$231 ;
+  wire [25:0] \$232 ;
+  wire [25:0] \$233 ;
+  wire [25:0] \$234 ;
+  wire [25:0] \$235 ;
+  wire [25:0] \$236 ;
+  wire [25:0] \$237 ;
+  wire \$238 ;
+  wire \$239 ;
   wire \$24 ;
   wire \$240 ;
   wire \$241 ;
-  wire [5:0] \$242 ;
+  wire \$242 ;
   wire \$243 ;
-  wire [24:0] \$244 ;
-  wire [24:0] \$245 ;
-  wire [24:0] \$246 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
   wire \$247 ;
   wire \$248 ;
-  wire [25:0] \$249 ;
+  wire \$249 ;
   wire \$25 ;
   wire \$250 ;
   wire \$251 ;
@@ -7094,7 +7094,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
-  wire \$26 ;
+  wire [31:0] \$26 ;
   wire \$260 ;
   wire \$261 ;
   wire \$262 ;
@@ -7102,150 +7102,372 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   wire \$264 ;
   wire \$265 ;
   wire \$266 ;
-  wire [3:0] \$267 ;
-  wire [4:0] \$268 ;
-  reg [58:0] \$269 ;
-  wire \$27 ;
-  wire [3:0] \$270 ;
-  wire [4:0] \$271 ;
-  reg [58:0] \$272 ;
-  wire [3:0] \$273 ;
-  wire [4:0] \$274 ;
-  reg [58:0] \$275 ;
-  wire [3:0] \$276 ;
-  wire [4:0] \$277 ;
-  reg [58:0] \$278 ;
-  wire [3:0] \$279 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
+  wire [31:0] \$27 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
   wire \$28 ;
-  reg [58:0] \$280 ;
-  wire [3:0] \$281 ;
-  reg [58:0] \$282 ;
-  wire [3:0] \$283 ;
-  reg [58:0] \$284 ;
-  wire [3:0] \$285 ;
-  reg [58:0] \$286 ;
-  wire [3:0] \$287 ;
-  reg [58:0] \$288 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
   wire \$289 ;
   wire \$29 ;
   wire \$290 ;
   wire \$291 ;
-  wire [24:0] \$292 ;
-  wire [24:0] \$293 ;
-  wire [24:0] \$294 ;
-  wire [24:0] \$295 ;
-  reg \$296 ;
-  reg [110:0] \$297 ;
-  reg [65:0] \$298 ;
-  reg [25:0] \$299 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
   wire \$3 ;
-  wire [2:0] \$30 ;
-  reg \$300 ;
-  reg [24:0] \$301 ;
-  reg [24:0] \$302 ;
-  reg [25:0] \$303 ;
-  reg [24:0] \$304 ;
-  reg \$305 ;
-  reg \$306 ;
-  reg \$307 ;
-  reg \$308 ;
-  reg \$309 ;
+  wire \$30 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
   wire \$31 ;
-  reg \$310 ;
-  reg \$311 ;
-  reg \$312 ;
-  reg \$313 ;
-  reg \$314 ;
-  reg \$315 ;
-  reg [82:0] \$316 ;
-  reg \$317 ;
-  reg [423:0] \$318 ;
-  reg [423:0] \$319 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
   wire \$32 ;
-  reg [1:0] \$320 ;
-  reg [24:0] \$321 ;
-  reg [2:0] \$322 ;
-  reg \$323 ;
-  reg [65:0] \$324 ;
-  reg [58:0] \$325 ;
-  reg [58:0] \$326 ;
-  reg [58:0] \$327 ;
-  reg [58:0] \$328 ;
-  reg [58:0] \$329 ;
-  wire [31:0] \$33 ;
-  reg [58:0] \$330 ;
-  wire [31:0] \$34 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
+  wire \$33 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire \$339 ;
+  wire \$34 ;
+  wire \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire \$345 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
   wire \$35 ;
+  wire \$350 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire [3:0] \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  wire \$359 ;
   wire \$36 ;
-  wire \$37 ;
+  wire [25:0] \$360 ;
+  wire [64:0] \$361 ;
+  wire [25:0] \$362 ;
+  wire [26:0] \$363 ;
+  wire \$364 ;
+  wire [25:0] \$365 ;
+  wire [26:0] \$366 ;
+  wire \$367 ;
+  wire [25:0] \$368 ;
+  wire [25:0] \$369 ;
+  wire [2:0] \$37 ;
+  wire [25:0] \$370 ;
+  wire \$371 ;
+  wire [24:0] \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
   wire \$38 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire [25:0] \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire [62:0] \$389 ;
   wire \$39 ;
+  wire [62:0] \$390 ;
+  wire [62:0] \$391 ;
+  wire [62:0] \$392 ;
+  wire [62:0] \$393 ;
+  wire [62:0] \$394 ;
+  wire [62:0] \$395 ;
+  wire [62:0] \$396 ;
+  wire [62:0] \$397 ;
+  wire [62:0] \$398 ;
+  wire [62:0] \$399 ;
   wire \$4 ;
-  wire \$40 ;
-  wire \$41 ;
+  wire [31:0] \$40 ;
+  wire [62:0] \$400 ;
+  wire [62:0] \$401 ;
+  wire [62:0] \$402 ;
+  wire [62:0] \$403 ;
+  wire [62:0] \$404 ;
+  wire [62:0] \$405 ;
+  wire [62:0] \$406 ;
+  wire [62:0] \$407 ;
+  wire [62:0] \$408 ;
+  wire [62:0] \$409 ;
+  wire [31:0] \$41 ;
+  wire [62:0] \$410 ;
+  wire [62:0] \$411 ;
+  wire [62:0] \$412 ;
+  wire [62:0] \$413 ;
+  wire [62:0] \$414 ;
+  wire [62:0] \$415 ;
+  wire [62:0] \$416 ;
+  wire [62:0] \$417 ;
+  wire [62:0] \$418 ;
+  wire [62:0] \$419 ;
   wire \$42 ;
+  wire [62:0] \$420 ;
+  wire [62:0] \$421 ;
+  wire [62:0] \$422 ;
+  wire [62:0] \$423 ;
+  wire [62:0] \$424 ;
+  wire [62:0] \$425 ;
+  wire [62:0] \$426 ;
+  wire [62:0] \$427 ;
+  wire [62:0] \$428 ;
+  wire [62:0] \$429 ;
   wire \$43 ;
-  wire [2:0] \$44 ;
+  wire [62:0] \$430 ;
+  wire [62:0] \$431 ;
+  wire [62:0] \$432 ;
+  wire [62:0] \$433 ;
+  wire [62:0] \$434 ;
+  wire [62:0] \$435 ;
+  wire [62:0] \$436 ;
+  wire [62:0] \$437 ;
+  wire [62:0] \$438 ;
+  wire [62:0] \$439 ;
+  wire \$44 ;
+  wire [62:0] \$440 ;
+  wire [62:0] \$441 ;
+  wire [62:0] \$442 ;
+  wire [62:0] \$443 ;
+  wire [62:0] \$444 ;
+  wire [62:0] \$445 ;
+  wire [62:0] \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire [24:0] \$449 ;
   wire \$45 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire [1:0] \$452 ;
+  wire [1:0] \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire [5:0] \$456 ;
+  wire \$457 ;
+  wire [24:0] \$458 ;
+  wire [24:0] \$459 ;
   wire \$46 ;
-  wire [31:0] \$47 ;
-  wire [31:0] \$48 ;
+  wire [24:0] \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
+  wire \$47 ;
+  wire [2:0] \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
+  wire \$48 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire [24:0] \$482 ;
+  wire [24:0] \$483 ;
+  wire [24:0] \$484 ;
+  wire [24:0] \$485 ;
+  reg \$486 ;
+  reg [110:0] \$487 ;
+  reg [65:0] \$488 ;
+  reg [25:0] \$489 ;
   wire \$49 ;
+  reg \$490 ;
+  reg [24:0] \$491 ;
+  reg [24:0] \$492 ;
+  reg [25:0] \$493 ;
+  reg [24:0] \$494 ;
+  reg \$495 ;
+  reg \$496 ;
+  reg \$497 ;
+  reg \$498 ;
+  reg \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$51 ;
+  reg \$500 ;
+  reg \$501 ;
+  reg \$502 ;
+  reg \$503 ;
+  reg \$504 ;
+  reg [110:0] \$505 ;
+  reg [65:0] \$506 ;
+  reg [25:0] \$507 ;
+  reg \$508 ;
+  reg [24:0] \$509 ;
+  wire [2:0] \$51 ;
+  reg [24:0] \$510 ;
+  reg [25:0] \$511 ;
+  reg [24:0] \$512 ;
+  reg [1:0] \$513 ;
+  reg [24:0] \$514 ;
+  reg [2:0] \$515 ;
+  reg [5:0] \$516 ;
+  reg \$517 ;
+  reg \$518 ;
+  reg [4:0] \$519 ;
   wire \$52 ;
+  reg [25:0] \$520 ;
+  reg \$521 ;
+  reg \$522 ;
+  reg \$523 ;
+  reg \$524 ;
+  reg \$525 ;
+  reg \$526 ;
+  reg \$527 ;
+  reg \$528 ;
+  reg \$529 ;
   wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
+  reg \$530 ;
+  reg \$531 ;
+  reg \$532 ;
+  reg \$533 ;
+  reg [1:0] \$534 ;
+  reg [24:0] \$535 ;
+  reg [2:0] \$536 ;
+  reg \$537 ;
+  reg [65:0] \$538 ;
+  reg \$539 ;
+  wire [31:0] \$54 ;
+  reg [23:0] \$540 ;
+  reg [62:0] \$541 ;
+  reg [62:0] \$542 ;
+  reg [62:0] \$543 ;
+  reg [62:0] \$544 ;
+  reg [62:0] \$545 ;
+  reg [62:0] \$546 ;
+  reg \$547 ;
+  reg \$548 ;
+  reg [82:0] \$549 ;
+  wire [31:0] \$55 ;
+  reg \$550 ;
+  reg [423:0] \$551 ;
+  reg [423:0] \$552 ;
   wire \$56 ;
   wire \$57 ;
-  wire [2:0] \$58 ;
+  wire \$58 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
-  wire [31:0] \$61 ;
-  wire [31:0] \$62 ;
+  wire \$61 ;
+  wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire \$65 ;
+  wire [2:0] \$65 ;
   wire \$66 ;
   wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  wire [31:0] \$68 ;
+  wire [31:0] \$69 ;
   wire \$7 ;
   wire \$70 ;
   wire \$71 ;
-  wire [2:0] \$72 ;
+  wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire [31:0] \$75 ;
-  wire [31:0] \$76 ;
+  wire \$75 ;
+  wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
+  wire [2:0] \$79 ;
   wire \$8 ;
   wire \$80 ;
   wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
+  wire [31:0] \$82 ;
+  wire [31:0] \$83 ;
   wire \$84 ;
   wire \$85 ;
-  wire [2:0] \$86 ;
+  wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire [31:0] \$89 ;
-  wire \$9 ;
-  wire [31:0] \$90 ;
+  wire \$89 ;
+  wire [2:0] \$9 ;
+  wire \$90 ;
   wire \$91 ;
-  wire \$92 ;
+  wire [5:0] \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire [5:0] \$99 ;
+  wire \$99 ;
   reg [110:0] a = 111'h0000000000000000000000000000;
   wire [7:0] \a.byte ;
   wire [3:0] \a.cut ;
@@ -7272,7 +7494,6 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   reg a_ne48 = 1'h0;
   reg a_neblob = 1'h0;
   reg [24:0] a_p1 = 25'h0000000;
-  wire [24:0] a_skip;
   reg [24:0] a_start = 25'h0000000;
   wire a_take;
   reg a_valid = 1'h0;
@@ -7290,13 +7511,33 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   wire [4:0] ccode4;
   wire [4:0] ccode5;
   wire [5:0] cfail;
-  reg [3:0] child;
+  wire [3:0] child;
+  reg [3:0] child0;
+  reg [3:0] child1;
+  reg [3:0] child2;
+  reg [3:0] child3;
+  reg [3:0] child4;
+  reg [3:0] child5;
   wire [5:0] close;
   reg [4:0] close_code;
   reg close_fail;
   reg [4:0] code;
+  wire conv0;
+  wire conv1;
+  wire conv2;
+  wire conv3;
+  wire conv4;
+  wire conv5;
   wire convert;
-  wire [3:0] ctx_eff;
+  wire [3:0] ctx_eff0;
+  wire [3:0] ctx_eff1;
+  wire [3:0] ctx_eff2;
+  wire [3:0] ctx_eff3;
+  wire [3:0] ctx_eff4;
+  wire [3:0] ctx_eff5;
+  reg [23:0] f_blobs = 24'h000000;
+  wire f_go;
+  reg f_to_present = 1'h0;
   reg fail;
   reg [4:0] fc_a_addr_code;
   reg fc_a_addr_hit;
@@ -7322,12 +7563,14 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   reg fc_blobs_hit;
   reg [4:0] fc_chain_id_code;
   reg fc_chain_id_hit;
+  reg [4:0] fc_code;
   reg [4:0] fc_data_code;
   reg fc_data_hit;
   reg [4:0] fc_gas_code;
   reg fc_gas_hit;
   reg [4:0] fc_gas_price_code;
   reg fc_gas_price_hit;
+  reg fc_hit;
   reg [4:0] fc_key_code;
   reg fc_key_hit;
   reg [4:0] fc_maxfee_code;
@@ -7350,6 +7593,9 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   reg fc_v_hit;
   reg [4:0] fc_value_code;
   reg fc_value_hit;
+  wire fc_wants_list;
+  reg [4:0] fc_wcode;
+  reg fc_wfail;
   reg [4:0] fc_y_code;
   reg fc_y_hit;
   reg few0;
@@ -7358,64 +7604,74 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   reg few3;
   reg few4;
   reg few5;
-  reg [4:0] field_code;
-  reg field_hit;
-  reg [5:0] fld;
-  reg [58:0] frame0 = 59'h000000000000000;
+  wire [5:0] fld;
+  reg [5:0] fld0;
+  reg [5:0] fld1;
+  reg [5:0] fld2;
+  reg [5:0] fld3;
+  reg [5:0] fld4;
+  reg [5:0] fld5;
+  reg [62:0] frame0 = 63'h0000000000000000;
   wire [24:0] \frame0.count ;
   wire [3:0] \frame0.ctx ;
   wire [25:0] \frame0.end ;
   wire \frame0.hi ;
   wire \frame0.outer ;
+  wire [3:0] \frame0.small ;
   wire \frame0.valid ;
   wire \frame0.versioned ;
-  reg [58:0] frame1 = 59'h000000000000000;
+  reg [62:0] frame1 = 63'h0000000000000000;
   wire [24:0] \frame1.count ;
   wire [3:0] \frame1.ctx ;
   wire [25:0] \frame1.end ;
   wire \frame1.hi ;
   wire \frame1.outer ;
+  wire [3:0] \frame1.small ;
   wire \frame1.valid ;
   wire \frame1.versioned ;
-  reg [58:0] frame2 = 59'h000000000000000;
+  reg [62:0] frame2 = 63'h0000000000000000;
   wire [24:0] \frame2.count ;
   wire [3:0] \frame2.ctx ;
   wire [25:0] \frame2.end ;
   wire \frame2.hi ;
   wire \frame2.outer ;
+  wire [3:0] \frame2.small ;
   wire \frame2.valid ;
   wire \frame2.versioned ;
-  reg [58:0] frame3 = 59'h000000000000000;
+  reg [62:0] frame3 = 63'h0000000000000000;
   wire [24:0] \frame3.count ;
   wire [3:0] \frame3.ctx ;
   wire [25:0] \frame3.end ;
   wire \frame3.hi ;
   wire \frame3.outer ;
+  wire [3:0] \frame3.small ;
   wire \frame3.valid ;
   wire \frame3.versioned ;
-  reg [58:0] frame4 = 59'h000000000000000;
+  reg [62:0] frame4 = 63'h0000000000000000;
   wire [24:0] \frame4.count ;
   wire [3:0] \frame4.ctx ;
   wire [25:0] \frame4.end ;
   wire \frame4.hi ;
   wire \frame4.outer ;
+  wire [3:0] \frame4.small ;
   wire \frame4.valid ;
   wire \frame4.versioned ;
-  reg [58:0] frame5 = 59'h000000000000000;
+  reg [62:0] frame5 = 63'h0000000000000000;
   wire [24:0] \frame5.count ;
   wire [3:0] \frame5.ctx ;
   wire [25:0] \frame5.end ;
   wire \frame5.hi ;
   wire \frame5.outer ;
+  wire [3:0] \frame5.small ;
   wire \frame5.valid ;
   wire \frame5.versioned ;
-  wire go;
   reg halted = 1'h0;
   reg [4:0] hdr_in_code;
   reg hdr_in_hit;
   reg [4:0] hdr_outer_code;
   reg hdr_outer_hit;
   reg [65:0] hi_end = 66'h00000000000000000;
+  wire hi_over;
   wire [7:0] \i__payload.byte ;
   wire [3:0] \i__payload.cut ;
   wire \i__payload.end ;
@@ -7428,7 +7684,6 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   wire [24:0] \i__payload.pos ;
   wire \i__payload.wrapped ;
   reg [24:0] idx = 25'h0000000;
-  wire [3:0] idx4;
   (* init = 83'h000000000000000000000 *)
   wire [82:0] job;
   wire [5:0] \job.fld ;
@@ -7443,14 +7698,14 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   wire \job.wrapped ;
   (* init = 1'h0 *)
   wire job_valid;
-  wire [2:0] k;
   reg [3:0] n_tx;
-  reg [58:0] \new ;
+  reg [62:0] \new ;
   wire [24:0] \new.count ;
   wire [3:0] \new.ctx ;
   wire [25:0] \new.end ;
   wire \new.hi ;
   wire \new.outer ;
+  wire [3:0] \new.small ;
   wire \new.valid ;
   wire \new.versioned ;
   wire [5:0] \o_job__payload.fld ;
@@ -7525,15 +7780,10 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   wire [23:0] \o_rec__payload.tx_list_offset ;
   wire [2:0] \o_rec__payload.tx_type ;
   reg ok_item;
+  reg ok_open;
   reg open_outer;
-  reg [58:0] parent;
-  wire [24:0] \parent.count ;
-  wire [3:0] \parent.ctx ;
-  wire [25:0] \parent.end ;
-  wire \parent.hi ;
-  wire \parent.outer ;
-  wire \parent.valid ;
-  wire \parent.versioned ;
+  wire [25:0] pend_end;
+  wire pend_hi;
   (* enum_base_type = "Phase" *)
   (* enum_value_000 = "CLOSE" *)
   (* enum_value_001 = "HEADER" *)
@@ -7710,696 +7960,738 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   wire [2:0] \rep.phase ;
   wire [24:0] \rep.seq ;
   wire rep_valid;
+  wire [5:0] sel;
   reg [1:0] top = 2'h0;
   reg [2:0] tx_type = 3'h0;
-  reg [58:0] upd;
-  wire [24:0] \upd.count ;
-  wire [3:0] \upd.ctx ;
-  wire [25:0] \upd.end ;
-  wire \upd.hi ;
-  wire \upd.outer ;
-  wire \upd.valid ;
-  wire \upd.versioned ;
-  wire wants_list;
-  reg [4:0] width_code;
-  reg width_fail;
+  wire [62:0] upd;
+  wire [62:0] upd0;
+  wire [24:0] \upd0.count ;
+  wire [3:0] \upd0.ctx ;
+  wire [25:0] \upd0.end ;
+  wire \upd0.hi ;
+  wire \upd0.outer ;
+  wire [3:0] \upd0.small ;
+  wire \upd0.valid ;
+  wire \upd0.versioned ;
+  wire [62:0] upd1;
+  wire [24:0] \upd1.count ;
+  wire [3:0] \upd1.ctx ;
+  wire [25:0] \upd1.end ;
+  wire \upd1.hi ;
+  wire \upd1.outer ;
+  wire [3:0] \upd1.small ;
+  wire \upd1.valid ;
+  wire \upd1.versioned ;
+  wire [62:0] upd2;
+  wire [24:0] \upd2.count ;
+  wire [3:0] \upd2.ctx ;
+  wire [25:0] \upd2.end ;
+  wire \upd2.hi ;
+  wire \upd2.outer ;
+  wire [3:0] \upd2.small ;
+  wire \upd2.valid ;
+  wire \upd2.versioned ;
+  wire [62:0] upd3;
+  wire [24:0] \upd3.count ;
+  wire [3:0] \upd3.ctx ;
+  wire [25:0] \upd3.end ;
+  wire \upd3.hi ;
+  wire \upd3.outer ;
+  wire [3:0] \upd3.small ;
+  wire \upd3.valid ;
+  wire \upd3.versioned ;
+  wire [62:0] upd4;
+  wire [24:0] \upd4.count ;
+  wire [3:0] \upd4.ctx ;
+  wire [25:0] \upd4.end ;
+  wire \upd4.hi ;
+  wire \upd4.outer ;
+  wire [3:0] \upd4.small ;
+  wire \upd4.valid ;
+  wire \upd4.versioned ;
+  wire [62:0] upd5;
+  wire [24:0] \upd5.count ;
+  wire [3:0] \upd5.ctx ;
+  wire [25:0] \upd5.end ;
+  wire \upd5.hi ;
+  wire \upd5.outer ;
+  wire [3:0] \upd5.small ;
+  wire \upd5.valid ;
+  wire \upd5.versioned ;
+  reg [110:0] w_a = 111'h0000000000000000000000000000;
+  wire [7:0] \w_a.byte ;
+  wire [3:0] \w_a.cut ;
+  wire \w_a.end ;
+  wire [3:0] \w_a.hdr ;
+  wire \w_a.hdr_trunc ;
+  wire \w_a.is_list ;
+  wire \w_a.len_lz ;
+  wire \w_a.len_short ;
+  wire [63:0] \w_a.length ;
+  wire [24:0] \w_a.pos ;
+  wire \w_a.wrapped ;
+  reg [25:0] w_a_csize = 26'h0000000;
+  reg [25:0] w_a_end = 26'h0000000;
+  reg [65:0] w_a_full = 66'h00000000000000000;
+  reg w_a_hi = 1'h0;
+  reg [24:0] w_a_len_sat = 25'h0000000;
+  reg [24:0] w_a_p1 = 25'h0000000;
+  reg [24:0] w_a_start = 25'h0000000;
+  reg [4:0] w_close_code = 5'h00;
+  reg w_close_fail = 1'h0;
+  reg w_convert = 1'h0;
+  reg w_fl_gt1 = 1'h0;
+  reg w_fl_gt32 = 1'h0;
+  reg w_fl_gt8 = 1'h0;
+  reg w_fl_gtinit = 1'h0;
+  reg w_fl_ne20 = 1'h0;
+  reg w_fl_ne32 = 1'h0;
+  reg w_fl_ne48 = 1'h0;
+  reg w_fl_neblob = 1'h0;
+  reg w_fl_z = 1'h0;
+  reg [5:0] w_fld = 6'h00;
+  wire w_go;
+  reg w_hi_over = 1'h0;
+  reg [24:0] w_idx = 25'h0000000;
+  reg [25:0] w_pend_end = 26'h0000000;
+  reg w_pend_hi = 1'h0;
+  wire [24:0] w_skip;
+  reg w_to_present = 1'h0;
+  reg [1:0] w_top = 2'h0;
+  reg w_trailing = 1'h0;
+  reg [2:0] w_tx_type = 3'h0;
+  reg w_valid = 1'h0;
   reg wver = 1'h0;
+  assign \$415  = sel[1] ? frame5 : 63'h0000000000000000;
+  assign \$416  = \$414  | \$415 ;
+  assign \$417  = sel[0] ? frame1 : 63'h0000000000000000;
+  assign \$419  = sel[1] ? frame2 : 63'h0000000000000000;
+  assign \$420  = \$418  | \$419 ;
+  assign \$421  = sel[2] ? frame3 : 63'h0000000000000000;
+  assign \$422  = \$420  | \$421 ;
+  assign \$423  = sel[3] ? frame4 : 63'h0000000000000000;
+  assign \$424  = \$422  | \$423 ;
+  assign \$425  = sel[4] ? frame5 : 63'h0000000000000000;
+  assign \$426  = \$424  | \$425 ;
+  assign \$427  = sel[0] ? frame2 : 63'h0000000000000000;
+  assign \$429  = sel[1] ? frame3 : 63'h0000000000000000;
+  assign \$430  = \$428  | \$429 ;
+  assign \$431  = sel[2] ? frame4 : 63'h0000000000000000;
+  assign \$432  = \$430  | \$431 ;
+  assign \$433  = sel[3] ? frame5 : 63'h0000000000000000;
+  assign \$434  = \$432  | \$433 ;
+  assign \$435  = sel[0] ? frame3 : 63'h0000000000000000;
+  assign \$437  = sel[1] ? frame4 : 63'h0000000000000000;
+  assign \$438  = \$436  | \$437 ;
+  assign \$439  = sel[2] ? frame5 : 63'h0000000000000000;
+  assign \$440  = \$438  | \$439 ;
+  assign \$441  = sel[0] ? frame4 : 63'h0000000000000000;
+  assign \$443  = sel[1] ? frame5 : 63'h0000000000000000;
+  assign \$444  = \$442  | \$443 ;
+  assign \$445  = sel[0] ? frame5 : 63'h0000000000000000;
+  assign \$447  = a[38] & a_hi;
+  assign \$448  = ~ a_ne20;
+  assign \$449  = f_blobs + 1'h1;
+  assign \$450  = ~ w_a[38];
+  assign \$451  = ok_item & \$450 ;
+  assign \$452  = \$451  ? 2'h0 : 2'h1;
+  assign \$453  = w_a[0] ? 2'h2 : \$452 ;
+  assign \$454  = ~ w_a[38];
+  assign \$455  = ok_item & \$454 ;
+  assign \$456  = \$455  ? w_fld : 6'h00;
+  assign \$457  = halted | fail;
+  assign \$458  = \$457  ? w_skip : w_a_start;
+  assign \$459  = w_a[0] ? 25'h0000000 : \$458 ;
+  assign \$460  = w_a[0] ? w_a[25:1] : w_a_len_sat;
+  assign \$461  = ~ w_a[0];
+  assign \$462  = \$461  & w_a[106];
+  assign \$463  = ~ halted;
+  assign \$464  = ~ w_a[0];
+  assign \$465  = \$463  & \$464 ;
+  assign \$466  = ! w_top;
+  assign \$467  = \$465  & \$466 ;
+  assign \$468  = ~ fail;
+  assign \$469  = \$467  & \$468 ;
+  assign \$470  = w_a[38] ? 3'h0 : w_a[28:26];
+  assign \$471  = ~ halted;
+  assign \$472  = ~ w_a[0];
+  assign \$473  = \$471  & \$472 ;
+  assign \$474  = w_top == 2'h2;
+  assign \$475  = \$473  & \$474 ;
+  assign \$476  = ~ w_close_fail;
+  assign \$477  = \$475  & \$476 ;
+  assign \$478  = ~ w_trailing;
+  assign \$479  = \$477  & \$478 ;
+  assign \$480  = \$479  & w_convert;
+  assign \$481  = ~ w_fl_ne20;
+  assign \$482  = rec[77:54] + 1'h1;
+  assign \$483  = rec[101:78] + 1'h1;
+  assign \$484  = rec[125:102] + 1'h1;
+  assign \$485  = rec[149:126] + 1'h1;
+  always @(posedge clk)
+    a_valid <= \$486 ;
+  always @(posedge clk)
+    a <= \$487 ;
+  always @(posedge clk)
+    a_full <= \$488 ;
+  always @(posedge clk)
+    a_end <= \$489 ;
+  always @(posedge clk)
+    a_hi <= \$490 ;
+  always @(posedge clk)
+    a_start <= \$491 ;
+  always @(posedge clk)
+    a_p1 <= \$492 ;
+  always @(posedge clk)
+    a_csize <= \$493 ;
+  always @(posedge clk)
+    a_len_sat <= \$494 ;
+  always @(posedge clk)
+    a_z <= \$495 ;
+  always @(posedge clk)
+    a_gt1 <= \$496 ;
+  always @(posedge clk)
+    a_gt8 <= \$497 ;
+  always @(posedge clk)
+    a_gt32 <= \$498 ;
+  always @(posedge clk)
+    a_ne20 <= \$499 ;
+  always @(posedge clk)
+    a_ne32 <= \$500 ;
+  always @(posedge clk)
+    a_ne48 <= \$501 ;
+  always @(posedge clk)
+    a_neblob <= \$502 ;
+  always @(posedge clk)
+    a_gtinit <= \$503 ;
+  always @(posedge clk)
+    w_valid <= \$504 ;
+  always @(posedge clk)
+    w_a <= \$505 ;
+  always @(posedge clk)
+    w_a_full <= \$506 ;
+  always @(posedge clk)
+    w_a_end <= \$507 ;
+  always @(posedge clk)
+    w_a_hi <= \$508 ;
+  always @(posedge clk)
+    w_a_start <= \$509 ;
+  always @(posedge clk)
+    w_a_p1 <= \$510 ;
+  always @(posedge clk)
+    w_a_csize <= \$511 ;
+  always @(posedge clk)
+    w_a_len_sat <= \$512 ;
+  always @(posedge clk)
+    w_top <= \$513 ;
+  always @(posedge clk)
+    w_idx <= \$514 ;
+  always @(posedge clk)
+    w_tx_type <= \$515 ;
+  always @(posedge clk)
+    w_fld <= \$516 ;
+  always @(posedge clk)
+    w_convert <= \$517 ;
+  always @(posedge clk)
+    w_close_fail <= \$518 ;
+  always @(posedge clk)
+    w_close_code <= \$519 ;
+  always @(posedge clk)
+    w_pend_end <= \$520 ;
+  always @(posedge clk)
+    w_pend_hi <= \$521 ;
+  always @(posedge clk)
+    w_hi_over <= \$522 ;
+  always @(posedge clk)
+    w_to_present <= \$523 ;
+  always @(posedge clk)
+    w_fl_z <= \$524 ;
+  always @(posedge clk)
+    w_fl_gt1 <= \$525 ;
+  always @(posedge clk)
+    w_fl_gt8 <= \$526 ;
+  always @(posedge clk)
+    w_fl_gt32 <= \$527 ;
+  always @(posedge clk)
+    w_fl_ne20 <= \$528 ;
+  always @(posedge clk)
+    w_fl_ne32 <= \$529 ;
+  always @(posedge clk)
+    w_fl_ne48 <= \$530 ;
+  always @(posedge clk)
+    w_fl_neblob <= \$531 ;
+  always @(posedge clk)
+    w_fl_gtinit <= \$532 ;
+  always @(posedge clk)
+    w_trailing <= \$533 ;
+  always @(posedge clk)
+    top <= \$534 ;
+  always @(posedge clk)
+    idx <= \$535 ;
+  always @(posedge clk)
+    tx_type <= \$536 ;
+  always @(posedge clk)
+    wver <= \$537 ;
+  always @(posedge clk)
+    hi_end <= \$538 ;
+  always @(posedge clk)
+    f_to_present <= \$539 ;
+  always @(posedge clk)
+    f_blobs <= \$540 ;
+  always @(posedge clk)
+    frame0 <= \$541 ;
+  always @(posedge clk)
+    frame1 <= \$542 ;
+  always @(posedge clk)
+    frame2 <= \$543 ;
+  always @(posedge clk)
+    frame3 <= \$544 ;
+  always @(posedge clk)
+    frame4 <= \$545 ;
+  always @(posedge clk)
+    frame5 <= \$546 ;
+  always @(posedge clk)
+    o_job__valid <= \$547 ;
+  always @(posedge clk)
+    o_rec__valid <= \$548 ;
+  always @(posedge clk)
+    o_job__payload <= \$549 ;
+  always @(posedge clk)
+    halted <= \$550 ;
+  always @(posedge clk)
+    rec <= \$551 ;
+  always @(posedge clk)
+    o_rec__payload <= \$552 ;
   assign \$1  = ~ a_valid;
-  assign i__ready = \$1  | go;
+  assign i__ready = \$1  | f_go;
   assign a_take = i__valid & i__ready;
-  assign \$2  = ~ o_job__valid;
-  assign \$3  = \$2  | o_job__ready;
-  assign \$4  = a_valid & \$3 ;
-  assign \$5  = ~ a[0];
-  assign \$6  = ~ o_rec__valid;
-  assign \$7  = \$6  | o_rec__ready;
-  assign \$8  = \$5  | \$7 ;
-  assign go = \$4  & \$8 ;
-  assign \$9  = ~ frame0[31];
-  assign \$10  = frame0[0] & \$9 ;
-  assign \$11  = frame0[30:5] <= a[25:1];
-  assign \$12  = \$10  & \$11 ;
-  assign \$13  = frame0[56:32] < n_tx;
-  assign \$14  = frame0[56:32] < 2'h2;
-  assign \$15  = frame0[56:32] < 3'h6;
-  assign \$16  = frame0[57] ? 3'h5 : 3'h4;
-  assign \$17  = frame0[56:32] < \$16 ;
-  assign \$18  = frame0[56:32] != rec[125:102];
-  assign \$19  = rec[125:102] * 8'h80;
-  assign \$20  = wver ? \$19  : { 8'h00, rec[125:102] };
-  assign \$21  = frame0[56:32] != \$20 ;
-  assign \$22  = few0 | badsc0;
+  assign \$2  = ~ frame0[31];
+  assign \$3  = frame0[0] & \$2 ;
+  assign \$4  = frame0[30:5] <= a[25:1];
+  assign \$5  = \$3  & \$4 ;
+  assign \$6  = frame0[60:57] < n_tx;
+  assign \$7  = frame0[60:57] < 2'h2;
+  assign \$8  = frame0[60:57] < 3'h6;
+  assign \$9  = frame0[61] ? 3'h5 : 3'h4;
+  assign \$10  = frame0[60:57] < \$9 ;
+  assign \$11  = frame0[56:32] != f_blobs;
+  assign \$12  = f_blobs * 8'h80;
+  assign \$13  = wver ? \$12  : { 8'h00, f_blobs };
+  assign \$14  = frame0[56:32] != \$13 ;
+  assign \$15  = few0 | badsc0;
   assign ccode0 = few0 ? 5'h0a : 5'h1a;
-  assign \$23  = ~ frame1[31];
-  assign \$24  = frame1[0] & \$23 ;
-  assign \$25  = frame1[30:5] <= a[25:1];
-  assign \$26  = \$24  & \$25 ;
-  assign \$27  = frame1[56:32] < n_tx;
-  assign \$28  = frame1[56:32] < 2'h2;
-  assign \$29  = frame1[56:32] < 3'h6;
-  assign \$30  = frame1[57] ? 3'h5 : 3'h4;
-  assign \$31  = frame1[56:32] < \$30 ;
-  assign \$32  = frame1[56:32] != rec[125:102];
-  assign \$33  = rec[125:102] * 8'h80;
-  assign \$34  = wver ? \$33  : { 8'h00, rec[125:102] };
-  assign \$35  = frame1[56:32] != \$34 ;
-  assign \$36  = few1 | badsc1;
+  assign \$16  = ~ frame1[31];
+  assign \$17  = frame1[0] & \$16 ;
+  assign \$18  = frame1[30:5] <= a[25:1];
+  assign \$19  = \$17  & \$18 ;
+  assign \$20  = frame1[60:57] < n_tx;
+  assign \$21  = frame1[60:57] < 2'h2;
+  assign \$22  = frame1[60:57] < 3'h6;
+  assign \$23  = frame1[61] ? 3'h5 : 3'h4;
+  assign \$24  = frame1[60:57] < \$23 ;
+  assign \$25  = frame1[56:32] != f_blobs;
+  assign \$26  = f_blobs * 8'h80;
+  assign \$27  = wver ? \$26  : { 8'h00, f_blobs };
+  assign \$28  = frame1[56:32] != \$27 ;
+  assign \$29  = few1 | badsc1;
   assign ccode1 = few1 ? 5'h0a : 5'h1a;
-  assign \$37  = ~ frame2[31];
-  assign \$38  = frame2[0] & \$37 ;
-  assign \$39  = frame2[30:5] <= a[25:1];
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = frame2[56:32] < n_tx;
-  assign \$42  = frame2[56:32] < 2'h2;
-  assign \$43  = frame2[56:32] < 3'h6;
-  assign \$44  = frame2[57] ? 3'h5 : 3'h4;
-  assign \$45  = frame2[56:32] < \$44 ;
-  assign \$46  = frame2[56:32] != rec[125:102];
-  assign \$47  = rec[125:102] * 8'h80;
-  assign \$48  = wver ? \$47  : { 8'h00, rec[125:102] };
-  assign \$49  = frame2[56:32] != \$48 ;
-  assign \$50  = few2 | badsc2;
+  assign \$30  = ~ frame2[31];
+  assign \$31  = frame2[0] & \$30 ;
+  assign \$32  = frame2[30:5] <= a[25:1];
+  assign \$33  = \$31  & \$32 ;
+  assign \$34  = frame2[60:57] < n_tx;
+  assign \$35  = frame2[60:57] < 2'h2;
+  assign \$36  = frame2[60:57] < 3'h6;
+  assign \$37  = frame2[61] ? 3'h5 : 3'h4;
+  assign \$38  = frame2[60:57] < \$37 ;
+  assign \$39  = frame2[56:32] != f_blobs;
+  assign \$40  = f_blobs * 8'h80;
+  assign \$41  = wver ? \$40  : { 8'h00, f_blobs };
+  assign \$42  = frame2[56:32] != \$41 ;
+  assign \$43  = few2 | badsc2;
   assign ccode2 = few2 ? 5'h0a : 5'h1a;
-  assign \$51  = ~ frame3[31];
-  assign \$52  = frame3[0] & \$51 ;
-  assign \$53  = frame3[30:5] <= a[25:1];
-  assign \$54  = \$52  & \$53 ;
-  assign \$55  = frame3[56:32] < n_tx;
-  assign \$56  = frame3[56:32] < 2'h2;
-  assign \$57  = frame3[56:32] < 3'h6;
-  assign \$58  = frame3[57] ? 3'h5 : 3'h4;
-  assign \$59  = frame3[56:32] < \$58 ;
-  assign \$60  = frame3[56:32] != rec[125:102];
-  assign \$61  = rec[125:102] * 8'h80;
-  assign \$62  = wver ? \$61  : { 8'h00, rec[125:102] };
-  assign \$63  = frame3[56:32] != \$62 ;
-  assign \$64  = few3 | badsc3;
+  assign \$44  = ~ frame3[31];
+  assign \$45  = frame3[0] & \$44 ;
+  assign \$46  = frame3[30:5] <= a[25:1];
+  assign \$47  = \$45  & \$46 ;
+  assign \$48  = frame3[60:57] < n_tx;
+  assign \$49  = frame3[60:57] < 2'h2;
+  assign \$50  = frame3[60:57] < 3'h6;
+  assign \$51  = frame3[61] ? 3'h5 : 3'h4;
+  assign \$52  = frame3[60:57] < \$51 ;
+  assign \$53  = frame3[56:32] != f_blobs;
+  assign \$54  = f_blobs * 8'h80;
+  assign \$55  = wver ? \$54  : { 8'h00, f_blobs };
+  assign \$56  = frame3[56:32] != \$55 ;
+  assign \$57  = few3 | badsc3;
   assign ccode3 = few3 ? 5'h0a : 5'h1a;
-  assign \$65  = ~ frame4[31];
-  assign \$66  = frame4[0] & \$65 ;
-  assign \$67  = frame4[30:5] <= a[25:1];
-  assign \$68  = \$66  & \$67 ;
-  assign \$69  = frame4[56:32] < n_tx;
-  assign \$70  = frame4[56:32] < 2'h2;
-  assign \$71  = frame4[56:32] < 3'h6;
-  assign \$72  = frame4[57] ? 3'h5 : 3'h4;
-  assign \$73  = frame4[56:32] < \$72 ;
-  assign \$74  = frame4[56:32] != rec[125:102];
-  assign \$75  = rec[125:102] * 8'h80;
-  assign \$76  = wver ? \$75  : { 8'h00, rec[125:102] };
-  assign \$77  = frame4[56:32] != \$76 ;
-  assign \$78  = few4 | badsc4;
+  assign \$58  = ~ frame4[31];
+  assign \$59  = frame4[0] & \$58 ;
+  assign \$60  = frame4[30:5] <= a[25:1];
+  assign \$61  = \$59  & \$60 ;
+  assign \$62  = frame4[60:57] < n_tx;
+  assign \$63  = frame4[60:57] < 2'h2;
+  assign \$64  = frame4[60:57] < 3'h6;
+  assign \$65  = frame4[61] ? 3'h5 : 3'h4;
+  assign \$66  = frame4[60:57] < \$65 ;
+  assign \$67  = frame4[56:32] != f_blobs;
+  assign \$68  = f_blobs * 8'h80;
+  assign \$69  = wver ? \$68  : { 8'h00, f_blobs };
+  assign \$70  = frame4[56:32] != \$69 ;
+  assign \$71  = few4 | badsc4;
   assign ccode4 = few4 ? 5'h0a : 5'h1a;
-  assign \$79  = ~ frame5[31];
-  assign \$80  = frame5[0] & \$79 ;
-  assign \$81  = frame5[30:5] <= a[25:1];
-  assign \$82  = \$80  & \$81 ;
-  assign \$83  = frame5[56:32] < n_tx;
-  assign \$84  = frame5[56:32] < 2'h2;
-  assign \$85  = frame5[56:32] < 3'h6;
-  assign \$86  = frame5[57] ? 3'h5 : 3'h4;
-  assign \$87  = frame5[56:32] < \$86 ;
-  assign \$88  = frame5[56:32] != rec[125:102];
-  assign \$89  = rec[125:102] * 8'h80;
-  assign \$90  = wver ? \$89  : { 8'h00, rec[125:102] };
-  assign \$91  = frame5[56:32] != \$90 ;
-  assign \$92  = few5 | badsc5;
+  assign \$72  = ~ frame5[31];
+  assign \$73  = frame5[0] & \$72 ;
+  assign \$74  = frame5[30:5] <= a[25:1];
+  assign \$75  = \$73  & \$74 ;
+  assign \$76  = frame5[60:57] < n_tx;
+  assign \$77  = frame5[60:57] < 2'h2;
+  assign \$78  = frame5[60:57] < 3'h6;
+  assign \$79  = frame5[61] ? 3'h5 : 3'h4;
+  assign \$80  = frame5[60:57] < \$79 ;
+  assign \$81  = frame5[56:32] != f_blobs;
+  assign \$82  = f_blobs * 8'h80;
+  assign \$83  = wver ? \$82  : { 8'h00, f_blobs };
+  assign \$84  = frame5[56:32] != \$83 ;
+  assign \$85  = few5 | badsc5;
   assign ccode5 = few5 ? 5'h0a : 5'h1a;
-  assign \$93  = close[5] & cfail[5];
-  assign \$94  = close[4] & cfail[4];
-  assign \$95  = close[3] & cfail[3];
-  assign \$96  = close[2] & cfail[2];
-  assign \$97  = close[1] & cfail[1];
-  assign \$98  = close[0] & cfail[0];
-  assign \$99  = ~ close;
-  assign remaining = { frame5[0], frame4[0], frame3[0], frame2[0], frame1[0], frame0[0] } & \$99 ;
-  assign \$100  = 1'h0 + close[0];
-  assign \$101  = \$100  + close[1];
-  assign \$102  = \$101  + close[2];
-  assign \$103  = \$102  + close[3];
-  assign \$104  = \$103  + close[4];
-  assign \$105  = \$104  + close[5];
-  assign \$106  = ! parent[4:1];
-  assign \$107  = ! parent[56:32];
-  assign \$108  = \$106  & \$107 ;
-  assign \$109  = tx_type == 2'h3;
-  assign \$110  = \$108  & \$109 ;
-  assign \$111  = \$110  & a[38];
-  assign convert = \$111  & parent[58];
-  assign ctx_eff = convert ? 4'h7 : parent[4:1];
-  assign \$112  = parent[56:32] > 4'hf;
-  assign idx4 = \$112  ? 4'hf : parent[35:32];
-  assign \$113  = a[37:34] > 1'h1;
-  assign \$114  = a[104] | a[105];
+  assign \$86  = close[5] & cfail[5];
+  assign \$87  = close[4] & cfail[4];
+  assign \$88  = close[3] & cfail[3];
+  assign \$89  = close[2] & cfail[2];
+  assign \$90  = close[1] & cfail[1];
+  assign \$91  = close[0] & cfail[0];
+  assign \$92  = ~ close;
+  assign remaining = { frame5[0], frame4[0], frame3[0], frame2[0], frame1[0], frame0[0] } & \$92 ;
+  assign \$93  = ~ close[0];
+  assign \$95  = \$94  & frame0[0];
+  assign \$96  = ~ close[1];
+  assign \$97  = close[0] & \$96 ;
+  assign \$98  = \$97  & frame1[0];
+  assign \$99  = ~ close[2];
+  assign \$100  = close[1] & \$99 ;
+  assign \$101  = \$100  & frame2[0];
+  assign \$102  = ~ close[3];
+  assign \$103  = close[2] & \$102 ;
+  assign \$104  = \$103  & frame3[0];
+  assign \$105  = ~ close[4];
+  assign \$106  = close[3] & \$105 ;
+  assign \$107  = \$106  & frame4[0];
+  assign \$108  = ~ close[5];
+  assign \$109  = close[4] & \$108 ;
+  assign \$110  = \$109  & frame5[0];
+  assign \$111  = ! frame0[4:1];
+  assign \$112  = ! frame0[60:57];
+  assign \$113  = \$111  & \$112 ;
+  assign \$114  = tx_type == 2'h3;
   assign \$115  = \$113  & \$114 ;
-  assign \$116  = a[37:34] > 1'h1;
-  assign \$118  = a[37:34] > 1'h1;
-  assign \$122  = a[37:34] > 1'h1;
-  assign \$123  = \$122  & a[103];
-  assign \$124  = a[37:34] > 1'h1;
-  assign \$125  = \$124  & a[103];
-  assign \$127  = a[37:34] > 1'h1;
-  assign \$128  = \$127  & a[103];
-  assign \$129  = a[110:107] >= 2'h2;
-  assign \$130  = \$128  & \$129 ;
-  assign \$132  = \$131  & a[104];
-  assign \$133  = a_full > hi_end;
-  assign \$134  = a_hi & \$133 ;
-  assign \$135  = a_end > parent[30:5];
-  assign \$136  = a_hi | \$135 ;
-  assign \$137  = parent[31] ? \$134  : \$136 ;
-  assign \$138  = a[37:34] > 1'h1;
-  assign \$139  = a[104] | a[105];
-  assign \$140  = \$138  & \$139 ;
-  assign \$141  = a[37:34] > 1'h1;
-  assign \$142  = ~ parent[31];
-  assign \$143  = parent[30:5] < a_start;
-  assign \$144  = \$142  & \$143 ;
-  assign \$145  = \$141  & \$144 ;
-  assign \$146  = a[37:34] > 1'h1;
-  assign \$147  = ~ parent[31];
-  assign \$148  = parent[30:5] < a_start;
+  assign \$116  = \$115  & a[38];
+  assign conv0 = \$116  & frame0[62];
+  assign ctx_eff0 = conv0 ? 4'h7 : frame0[4:1];
+  assign \$117  = frame0[56:32] + 1'h1;
+  assign \$118  = frame0[60:57] == 4'hf;
+  assign \$119  = frame0[60:57] + 1'h1;
+  assign \$120  = \$118  ? 5'h0f : \$119 ;
+  assign \$121  = fld0 == 6'h20;
+  assign \$122  = frame0[61] | \$121 ;
+  assign \$123  = ! frame1[4:1];
+  assign \$124  = ! frame1[60:57];
+  assign \$125  = \$123  & \$124 ;
+  assign \$126  = tx_type == 2'h3;
+  assign \$127  = \$125  & \$126 ;
+  assign \$128  = \$127  & a[38];
+  assign conv1 = \$128  & frame1[62];
+  assign ctx_eff1 = conv1 ? 4'h7 : frame1[4:1];
+  assign \$129  = frame1[56:32] + 1'h1;
+  assign \$130  = frame1[60:57] == 4'hf;
+  assign \$131  = frame1[60:57] + 1'h1;
+  assign \$132  = \$130  ? 5'h0f : \$131 ;
+  assign \$133  = fld1 == 6'h20;
+  assign \$134  = frame1[61] | \$133 ;
+  assign \$135  = ! frame2[4:1];
+  assign \$136  = ! frame2[60:57];
+  assign \$137  = \$135  & \$136 ;
+  assign \$138  = tx_type == 2'h3;
+  assign \$139  = \$137  & \$138 ;
+  assign \$140  = \$139  & a[38];
+  assign conv2 = \$140  & frame2[62];
+  assign ctx_eff2 = conv2 ? 4'h7 : frame2[4:1];
+  assign \$141  = frame2[56:32] + 1'h1;
+  assign \$142  = frame2[60:57] == 4'hf;
+  assign \$143  = frame2[60:57] + 1'h1;
+  assign \$144  = \$142  ? 5'h0f : \$143 ;
+  assign \$145  = fld2 == 6'h20;
+  assign \$146  = frame2[61] | \$145 ;
+  assign \$147  = ! frame3[4:1];
+  assign \$148  = ! frame3[60:57];
   assign \$149  = \$147  & \$148 ;
-  assign \$150  = \$146  & \$149 ;
-  assign \$151  = a_p1 < parent[30:5];
-  assign \$152  = parent[31] | \$151 ;
-  assign \$153  = \$150  & \$152 ;
-  assign \$154  = \$153  & a[104];
-  assign \$155  = a[37:34] > 1'h1;
-  assign \$156  = \$155  & a[103];
-  assign \$157  = a[37:34] > 1'h1;
-  assign \$158  = \$157  & a[103];
-  assign \$159  = ~ parent[31];
-  assign \$160  = parent[30:5] <= a_csize;
+  assign \$150  = tx_type == 2'h3;
+  assign \$151  = \$149  & \$150 ;
+  assign \$152  = \$151  & a[38];
+  assign conv3 = \$152  & frame3[62];
+  assign ctx_eff3 = conv3 ? 4'h7 : frame3[4:1];
+  assign \$153  = frame3[56:32] + 1'h1;
+  assign \$154  = frame3[60:57] == 4'hf;
+  assign \$155  = frame3[60:57] + 1'h1;
+  assign \$156  = \$154  ? 5'h0f : \$155 ;
+  assign \$157  = fld3 == 6'h20;
+  assign \$158  = frame3[61] | \$157 ;
+  assign \$159  = ! frame4[4:1];
+  assign \$160  = ! frame4[60:57];
   assign \$161  = \$159  & \$160 ;
-  assign \$162  = \$158  & \$161 ;
-  assign \$163  = a[37:34] > 1'h1;
-  assign \$164  = \$163  & a[103];
-  assign \$165  = a[110:107] >= 2'h2;
-  assign \$166  = \$164  & \$165 ;
-  assign \$167  = a_p1 < parent[30:5];
-  assign \$168  = parent[31] | \$167 ;
-  assign \$169  = \$166  & \$168 ;
-  assign \$170  = \$169  & a[104];
-  assign \$171  = fld == 1'h1;
-  assign \$172  = fld == 5'h1f;
-  assign \$173  = fld == 4'hb;
-  assign \$174  = fld == 5'h13;
-  assign \$175  = fld == 5'h15;
-  assign \$176  = fld == 4'hd;
-  assign \$177  = fld == 4'he;
-  assign \$178  = fld == 5'h18;
-  assign \$179  = fld == 6'h21;
-  assign \$180  = fld == 6'h22;
-  assign \$181  = fld == 6'h23;
-  assign wants_list = | { \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171  };
-  assign \$182  = ~ a_z;
-  assign \$183  = \$182  & a_ne20;
-  assign \$184  = tx_type == 2'h3;
-  assign \$185  = tx_type == 3'h4;
+  assign \$162  = tx_type == 2'h3;
+  assign \$163  = \$161  & \$162 ;
+  assign \$164  = \$163  & a[38];
+  assign conv4 = \$164  & frame4[62];
+  assign ctx_eff4 = conv4 ? 4'h7 : frame4[4:1];
+  assign \$165  = frame4[56:32] + 1'h1;
+  assign \$166  = frame4[60:57] == 4'hf;
+  assign \$167  = frame4[60:57] + 1'h1;
+  assign \$168  = \$166  ? 5'h0f : \$167 ;
+  assign \$169  = fld4 == 6'h20;
+  assign \$170  = frame4[61] | \$169 ;
+  assign \$171  = ! frame5[4:1];
+  assign \$172  = ! frame5[60:57];
+  assign \$173  = \$171  & \$172 ;
+  assign \$174  = tx_type == 2'h3;
+  assign \$175  = \$173  & \$174 ;
+  assign \$176  = \$175  & a[38];
+  assign conv5 = \$176  & frame5[62];
+  assign ctx_eff5 = conv5 ? 4'h7 : frame5[4:1];
+  assign \$177  = frame5[56:32] + 1'h1;
+  assign \$178  = frame5[60:57] == 4'hf;
+  assign \$179  = frame5[60:57] + 1'h1;
+  assign \$180  = \$178  ? 5'h0f : \$179 ;
+  assign \$181  = fld5 == 6'h20;
+  assign \$182  = frame5[61] | \$181 ;
+  assign \$183  = sel[0] ? conv0 : 1'h0;
+  assign \$185  = sel[1] ? conv1 : 1'h0;
   assign \$186  = \$184  | \$185 ;
-  assign \$187  = a_z & \$186 ;
-  assign \$188  = ~ rec[5];
-  assign \$189  = \$188  & a_gtinit;
-  assign \$190  = ~ a[38];
-  assign \$191  = \$190  & wants_list;
-  assign \$192  = ~ wants_list;
-  assign \$193  = a[38] & \$192 ;
-  assign \$194  = ! top;
-  assign \$195  = top == 1'h1;
-  assign \$196  = ! top;
-  assign \$197  = top == 1'h1;
-  assign \$198  = | remaining;
-  assign \$199  = ! a[37:34];
-  assign \$200  = a[33:26] >= 1'h1;
-  assign \$201  = \$199  & \$200 ;
-  assign \$202  = a[33:26] <= 3'h4;
-  assign \$203  = \$201  & \$202 ;
-  assign \$204  = ~ \$203 ;
-  assign \$205  = ! a[37:34];
-  assign \$206  = \$205  ? 4'h2 : 4'h9;
-  assign \$207  = ~ a[38];
-  assign \$208  = ! remaining;
-  assign \$209  = ! fld;
-  assign rep_valid = rec[390] | fail;
-  assign rep = rec[390] ? rec[423:391] : { code, phase, idx };
-  assign \$211  = a_hi | \$210 ;
-  assign a_skip = \$211  ? 25'h1ffffff : a_end[24:0];
-  assign \$212  = parent[56:32] + 1'h1;
-  assign \$213  = fld == 6'h20;
-  assign \$214  = parent[57] | \$213 ;
-  assign \$215  = i__payload[25:1] + i__payload[37:34];
-  assign \$216  = \$215  + i__payload[102:39];
-  assign \$217  = i__payload[25:1] + i__payload[37:34];
-  assign \$218  = \$217  + i__payload[102:39];
-  assign \$219  = i__payload[25:1] + i__payload[37:34];
-  assign \$220  = \$219  + i__payload[102:39];
-  assign \$221  = | \$220 [64:26];
-  assign \$222  = i__payload[25:1] + i__payload[37:34];
-  assign \$223  = i__payload[25:1] + 1'h1;
-  assign \$224  = i__payload[25:1] + i__payload[110:107];
-  assign \$225  = | i__payload[102:64];
-  assign \$226  = \$225  ? 25'h1ffffff : i__payload[63:39];
-  assign \$227  = ! i__payload[102:39];
-  assign \$228  = i__payload[102:39] > 1'h1;
-  assign \$229  = i__payload[102:39] > 4'h8;
-  assign \$230  = i__payload[102:39] > 6'h20;
-  assign \$231  = i__payload[102:39] != 5'h14;
-  assign \$232  = i__payload[102:39] != 6'h20;
-  assign \$233  = i__payload[102:39] != 6'h30;
-  assign \$234  = i__payload[102:39] != 18'h20000;
-  assign \$235  = i__payload[102:39] > 16'hc000;
-  assign \$236  = ~ a[38];
-  assign \$237  = ok_item & \$236 ;
-  assign \$238  = \$237  ? 2'h0 : 2'h1;
-  assign \$239  = a[0] ? 2'h2 : \$238 ;
-  assign \$240  = ~ a[38];
-  assign \$241  = ok_item & \$240 ;
-  assign \$242  = \$241  ? fld : 6'h00;
-  assign \$243  = halted | fail;
-  assign \$244  = \$243  ? a_skip : a_start;
-  assign \$245  = a[0] ? 25'h0000000 : \$244 ;
-  assign \$246  = a[0] ? a[25:1] : a_len_sat;
-  assign \$247  = ~ a[0];
-  assign \$248  = \$247  & a[106];
-  assign \$249  = idx + 1'h1;
-  assign \$250  = ~ halted;
-  assign \$251  = ~ a[0];
-  assign \$252  = \$250  & \$251 ;
-  assign \$253  = ! top;
+  assign \$187  = sel[2] ? conv2 : 1'h0;
+  assign \$188  = \$186  | \$187 ;
+  assign \$189  = sel[3] ? conv3 : 1'h0;
+  assign \$190  = \$188  | \$189 ;
+  assign \$191  = sel[4] ? conv4 : 1'h0;
+  assign \$192  = \$190  | \$191 ;
+  assign \$193  = sel[5] ? conv5 : 1'h0;
+  assign convert = \$192  | \$193 ;
+  assign \$194  = sel[0] ? fld0 : 6'h00;
+  assign \$196  = sel[1] ? fld1 : 6'h00;
+  assign \$197  = \$195  | \$196 ;
+  assign \$198  = sel[2] ? fld2 : 6'h00;
+  assign \$199  = \$197  | \$198 ;
+  assign \$200  = sel[3] ? fld3 : 6'h00;
+  assign \$201  = \$199  | \$200 ;
+  assign \$202  = sel[4] ? fld4 : 6'h00;
+  assign \$203  = \$201  | \$202 ;
+  assign \$204  = sel[5] ? fld5 : 6'h00;
+  assign fld = \$203  | \$204 ;
+  assign \$205  = sel[0] ? upd0 : 63'h0000000000000000;
+  assign \$207  = sel[1] ? upd1 : 63'h0000000000000000;
+  assign \$208  = \$206  | \$207 ;
+  assign \$209  = sel[2] ? upd2 : 63'h0000000000000000;
+  assign \$210  = \$208  | \$209 ;
+  assign \$211  = sel[3] ? upd3 : 63'h0000000000000000;
+  assign \$212  = \$210  | \$211 ;
+  assign \$213  = sel[4] ? upd4 : 63'h0000000000000000;
+  assign \$214  = \$212  | \$213 ;
+  assign \$215  = sel[5] ? upd5 : 63'h0000000000000000;
+  assign upd = \$214  | \$215 ;
+  assign \$216  = sel[0] ? child0 : 4'h0;
+  assign \$218  = sel[1] ? child1 : 4'h0;
+  assign \$219  = \$217  | \$218 ;
+  assign \$220  = sel[2] ? child2 : 4'h0;
+  assign \$221  = \$219  | \$220 ;
+  assign \$222  = sel[3] ? child3 : 4'h0;
+  assign \$223  = \$221  | \$222 ;
+  assign \$224  = sel[4] ? child4 : 4'h0;
+  assign \$225  = \$223  | \$224 ;
+  assign \$226  = sel[5] ? child5 : 4'h0;
+  assign child = \$225  | \$226 ;
+  assign \$227  = sel[0] ? frame0[30:5] : 26'h0000000;
+  assign \$229  = sel[1] ? frame1[30:5] : 26'h0000000;
+  assign \$230  = \$228  | \$229 ;
+  assign \$231  = sel[2] ? frame2[30:5] : 26'h0000000;
+  assign \$232  = \$230  | \$231 ;
+  assign \$233  = sel[3] ? frame3[30:5] : 26'h0000000;
+  assign \$234  = \$232  | \$233 ;
+  assign \$235  = sel[4] ? frame4[30:5] : 26'h0000000;
+  assign \$236  = \$234  | \$235 ;
+  assign \$237  = sel[5] ? frame5[30:5] : 26'h0000000;
+  assign pend_end = \$236  | \$237 ;
+  assign \$238  = sel[0] ? frame0[31] : 1'h0;
+  assign \$240  = sel[1] ? frame1[31] : 1'h0;
+  assign \$241  = \$239  | \$240 ;
+  assign \$242  = sel[2] ? frame2[31] : 1'h0;
+  assign \$243  = \$241  | \$242 ;
+  assign \$244  = sel[3] ? frame3[31] : 1'h0;
+  assign \$245  = \$243  | \$244 ;
+  assign \$246  = sel[4] ? frame4[31] : 1'h0;
+  assign \$247  = \$245  | \$246 ;
+  assign \$248  = sel[5] ? frame5[31] : 1'h0;
+  assign pend_hi = \$247  | \$248 ;
+  assign \$249  = a_full > hi_end;
+  assign hi_over = a_hi & \$249 ;
+  assign \$250  = ~ w_valid;
+  assign \$251  = \$250  | w_go;
+  assign f_go = a_valid & \$251 ;
+  assign \$252  = ! a[37:34];
+  assign \$253  = a[33:26] >= 1'h1;
   assign \$254  = \$252  & \$253 ;
-  assign \$255  = ~ fail;
+  assign \$255  = a[33:26] <= 3'h4;
   assign \$256  = \$254  & \$255 ;
-  assign \$257  = ~ halted;
-  assign \$258  = ~ a[0];
-  assign \$259  = \$257  & \$258 ;
-  assign \$260  = top == 2'h2;
-  assign \$261  = \$259  & \$260 ;
-  assign \$262  = ~ close_fail;
-  assign \$263  = \$261  & \$262 ;
-  assign \$264  = | remaining;
-  assign \$265  = \$263  & \$264 ;
-  assign \$266  = \$265  & convert;
-  assign \$267  = \$105 [2:0] + 2'h2;
-  assign \$268  = \$267  - 1'h1;
-  assign \$270  = \$105 [2:0] + 2'h3;
-  assign \$271  = \$270  - 1'h1;
-  assign \$273  = \$105 [2:0] + 3'h4;
-  assign \$274  = \$273  - 1'h1;
-  assign \$276  = \$105 [2:0] + 3'h5;
-  assign \$277  = \$276  - 1'h1;
-  assign \$279  = \$105 [2:0] + 1'h1;
-  assign \$281  = \$105 [2:0] + 2'h2;
-  assign \$283  = \$105 [2:0] + 2'h3;
-  assign \$285  = \$105 [2:0] + 3'h4;
-  assign \$287  = \$105 [2:0] + 3'h5;
-  assign \$289  = a[38] & a_hi;
-  assign \$290  = fld == 6'h20;
-  assign \$291  = ~ a_ne20;
-  assign \$292  = rec[77:54] + 1'h1;
-  assign \$293  = rec[101:78] + 1'h1;
-  assign \$294  = rec[125:102] + 1'h1;
-  assign \$295  = rec[149:126] + 1'h1;
-  always @(posedge clk)
-    a_valid <= \$296 ;
-  always @(posedge clk)
-    a <= \$297 ;
-  always @(posedge clk)
-    a_full <= \$298 ;
-  always @(posedge clk)
-    a_end <= \$299 ;
-  always @(posedge clk)
-    a_hi <= \$300 ;
-  always @(posedge clk)
-    a_start <= \$301 ;
-  always @(posedge clk)
-    a_p1 <= \$302 ;
-  always @(posedge clk)
-    a_csize <= \$303 ;
-  always @(posedge clk)
-    a_len_sat <= \$304 ;
-  always @(posedge clk)
-    a_z <= \$305 ;
-  always @(posedge clk)
-    a_gt1 <= \$306 ;
-  always @(posedge clk)
-    a_gt8 <= \$307 ;
-  always @(posedge clk)
-    a_gt32 <= \$308 ;
-  always @(posedge clk)
-    a_ne20 <= \$309 ;
-  always @(posedge clk)
-    a_ne32 <= \$310 ;
-  always @(posedge clk)
-    a_ne48 <= \$311 ;
-  always @(posedge clk)
-    a_neblob <= \$312 ;
-  always @(posedge clk)
-    a_gtinit <= \$313 ;
-  always @(posedge clk)
-    o_job__valid <= \$314 ;
-  always @(posedge clk)
-    o_rec__valid <= \$315 ;
-  always @(posedge clk)
-    o_job__payload <= \$316 ;
-  always @(posedge clk)
-    halted <= \$317 ;
-  always @(posedge clk)
-    rec <= \$318 ;
-  always @(posedge clk)
-    o_rec__payload <= \$319 ;
-  always @(posedge clk)
-    top <= \$320 ;
-  always @(posedge clk)
-    idx <= \$321 ;
-  always @(posedge clk)
-    tx_type <= \$322 ;
-  always @(posedge clk)
-    wver <= \$323 ;
-  always @(posedge clk)
-    hi_end <= \$324 ;
-  always @(posedge clk)
-    frame0 <= \$325 ;
-  always @(posedge clk)
-    frame1 <= \$326 ;
-  always @(posedge clk)
-    frame2 <= \$327 ;
-  always @(posedge clk)
-    frame3 <= \$328 ;
-  always @(posedge clk)
-    frame4 <= \$329 ;
-  always @(posedge clk)
-    frame5 <= \$330 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$105 [2:0])
-      3'h0:
-          parent = frame0;
-      3'h1:
-          parent = frame1;
-      3'h2:
-          parent = frame2;
-      3'h3:
-          parent = frame3;
-      3'h4:
-          parent = frame4;
-      3'h5:
-          parent = frame5;
-      3'h6:
-          parent = 59'h000000000000000;
-      3'h7:
-          parent = 59'h000000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$269  = 59'h000000000000000;
-    casez (\$268 )
-      5'h00:
-          \$269  = frame0;
-      5'h01:
-          \$269  = frame1;
-      5'h02:
-          \$269  = frame2;
-      5'h03:
-          \$269  = frame3;
-      5'h04:
-          \$269  = frame4;
-      5'h05:
-          \$269  = frame5;
-      5'h06:
-          \$269  = 59'h000000000000000;
-      5'h07:
-          \$269  = 59'h000000000000000;
-      5'h08:
-          \$269  = 59'h000000000000000;
-      5'h09:
-          \$269  = 59'h000000000000000;
-      5'h0a:
-          \$269  = 59'h000000000000000;
-      5'h0b:
-          \$269  = 59'h000000000000000;
-      5'h0c:
-          \$269  = 59'h000000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$272  = 59'h000000000000000;
-    casez (\$271 )
-      5'h00:
-          \$272  = frame0;
-      5'h01:
-          \$272  = frame1;
-      5'h02:
-          \$272  = frame2;
-      5'h03:
-          \$272  = frame3;
-      5'h04:
-          \$272  = frame4;
-      5'h05:
-          \$272  = frame5;
-      5'h06:
-          \$272  = 59'h000000000000000;
-      5'h07:
-          \$272  = 59'h000000000000000;
-      5'h08:
-          \$272  = 59'h000000000000000;
-      5'h09:
-          \$272  = 59'h000000000000000;
-      5'h0a:
-          \$272  = 59'h000000000000000;
-      5'h0b:
-          \$272  = 59'h000000000000000;
-      5'h0c:
-          \$272  = 59'h000000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$275  = 59'h000000000000000;
-    casez (\$274 )
-      5'h00:
-          \$275  = frame0;
-      5'h01:
-          \$275  = frame1;
-      5'h02:
-          \$275  = frame2;
-      5'h03:
-          \$275  = frame3;
-      5'h04:
-          \$275  = frame4;
-      5'h05:
-          \$275  = frame5;
-      5'h06:
-          \$275  = 59'h000000000000000;
-      5'h07:
-          \$275  = 59'h000000000000000;
-      5'h08:
-          \$275  = 59'h000000000000000;
-      5'h09:
-          \$275  = 59'h000000000000000;
-      5'h0a:
-          \$275  = 59'h000000000000000;
-      5'h0b:
-          \$275  = 59'h000000000000000;
-      5'h0c:
-          \$275  = 59'h000000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$278  = 59'h000000000000000;
-    casez (\$277 )
-      5'h00:
-          \$278  = frame0;
-      5'h01:
-          \$278  = frame1;
-      5'h02:
-          \$278  = frame2;
-      5'h03:
-          \$278  = frame3;
-      5'h04:
-          \$278  = frame4;
-      5'h05:
-          \$278  = frame5;
-      5'h06:
-          \$278  = 59'h000000000000000;
-      5'h07:
-          \$278  = 59'h000000000000000;
-      5'h08:
-          \$278  = 59'h000000000000000;
-      5'h09:
-          \$278  = 59'h000000000000000;
-      5'h0a:
-          \$278  = 59'h000000000000000;
-      5'h0b:
-          \$278  = 59'h000000000000000;
-      5'h0c:
-          \$278  = 59'h000000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$280  = 59'h000000000000000;
-    casez (\$279 )
-      4'h0:
-          \$280  = frame0;
-      4'h1:
-          \$280  = frame1;
-      4'h2:
-          \$280  = frame2;
-      4'h3:
-          \$280  = frame3;
-      4'h4:
-          \$280  = frame4;
-      4'h5:
-          \$280  = frame5;
-      4'h6:
-          \$280  = 59'h000000000000000;
-      4'h7:
-          \$280  = 59'h000000000000000;
-      4'h8:
-          \$280  = 59'h000000000000000;
-      4'h9:
-          \$280  = 59'h000000000000000;
-      4'ha:
-          \$280  = 59'h000000000000000;
-      4'hb:
-          \$280  = 59'h000000000000000;
-      4'hc:
-          \$280  = 59'h000000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$282  = 59'h000000000000000;
-    casez (\$281 )
-      4'h0:
-          \$282  = frame0;
-      4'h1:
-          \$282  = frame1;
-      4'h2:
-          \$282  = frame2;
-      4'h3:
-          \$282  = frame3;
-      4'h4:
-          \$282  = frame4;
-      4'h5:
-          \$282  = frame5;
-      4'h6:
-          \$282  = 59'h000000000000000;
-      4'h7:
-          \$282  = 59'h000000000000000;
-      4'h8:
-          \$282  = 59'h000000000000000;
-      4'h9:
-          \$282  = 59'h000000000000000;
-      4'ha:
-          \$282  = 59'h000000000000000;
-      4'hb:
-          \$282  = 59'h000000000000000;
-      4'hc:
-          \$282  = 59'h000000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$284  = 59'h000000000000000;
-    casez (\$283 )
-      4'h0:
-          \$284  = frame0;
-      4'h1:
-          \$284  = frame1;
-      4'h2:
-          \$284  = frame2;
-      4'h3:
-          \$284  = frame3;
-      4'h4:
-          \$284  = frame4;
-      4'h5:
-          \$284  = frame5;
-      4'h6:
-          \$284  = 59'h000000000000000;
-      4'h7:
-          \$284  = 59'h000000000000000;
-      4'h8:
-          \$284  = 59'h000000000000000;
-      4'h9:
-          \$284  = 59'h000000000000000;
-      4'ha:
-          \$284  = 59'h000000000000000;
-      4'hb:
-          \$284  = 59'h000000000000000;
-      4'hc:
-          \$284  = 59'h000000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$286  = 59'h000000000000000;
-    casez (\$285 )
-      4'h0:
-          \$286  = frame0;
-      4'h1:
-          \$286  = frame1;
-      4'h2:
-          \$286  = frame2;
-      4'h3:
-          \$286  = frame3;
-      4'h4:
-          \$286  = frame4;
-      4'h5:
-          \$286  = frame5;
-      4'h6:
-          \$286  = 59'h000000000000000;
-      4'h7:
-          \$286  = 59'h000000000000000;
-      4'h8:
-          \$286  = 59'h000000000000000;
-      4'h9:
-          \$286  = 59'h000000000000000;
-      4'ha:
-          \$286  = 59'h000000000000000;
-      4'hb:
-          \$286  = 59'h000000000000000;
-      4'hc:
-          \$286  = 59'h000000000000000;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$288  = 59'h000000000000000;
-    casez (\$287 )
-      4'h0:
-          \$288  = frame0;
-      4'h1:
-          \$288  = frame1;
-      4'h2:
-          \$288  = frame2;
-      4'h3:
-          \$288  = frame3;
-      4'h4:
-          \$288  = frame4;
-      4'h5:
-          \$288  = frame5;
-      4'h6:
-          \$288  = 59'h000000000000000;
-      4'h7:
-          \$288  = 59'h000000000000000;
-      4'h8:
-          \$288  = 59'h000000000000000;
-      4'h9:
-          \$288  = 59'h000000000000000;
-      4'ha:
-          \$288  = 59'h000000000000000;
-      4'hb:
-          \$288  = 59'h000000000000000;
-      4'hc:
-          \$288  = 59'h000000000000000;
-    endcase
-  end
+  assign \$257  = ~ o_job__valid;
+  assign \$258  = \$257  | o_job__ready;
+  assign \$259  = w_valid & \$258 ;
+  assign \$260  = ~ w_a[0];
+  assign \$261  = ~ o_rec__valid;
+  assign \$262  = \$260  | \$261 ;
+  assign \$263  = \$262  | o_rec__ready;
+  assign w_go = \$259  & \$263 ;
+  assign \$264  = w_a[37:34] > 1'h1;
+  assign \$265  = w_a[104] | w_a[105];
+  assign \$266  = \$264  & \$265 ;
+  assign \$267  = w_a[37:34] > 1'h1;
+  assign \$269  = w_a[37:34] > 1'h1;
+  assign \$273  = w_a[37:34] > 1'h1;
+  assign \$274  = \$273  & w_a[103];
+  assign \$275  = w_a[37:34] > 1'h1;
+  assign \$276  = \$275  & w_a[103];
+  assign \$278  = w_a[37:34] > 1'h1;
+  assign \$279  = \$278  & w_a[103];
+  assign \$280  = w_a[110:107] >= 2'h2;
+  assign \$281  = \$279  & \$280 ;
+  assign \$283  = \$282  & w_a[104];
+  assign \$284  = w_a_end > w_pend_end;
+  assign \$285  = w_a_hi | \$284 ;
+  assign \$286  = w_pend_hi ? w_hi_over : \$285 ;
+  assign \$287  = w_a[37:34] > 1'h1;
+  assign \$288  = w_a[104] | w_a[105];
+  assign \$289  = \$287  & \$288 ;
+  assign \$290  = w_a[37:34] > 1'h1;
+  assign \$291  = ~ w_pend_hi;
+  assign \$292  = w_pend_end < w_a_start;
+  assign \$293  = \$291  & \$292 ;
+  assign \$294  = \$290  & \$293 ;
+  assign \$295  = w_a[37:34] > 1'h1;
+  assign \$296  = ~ w_pend_hi;
+  assign \$297  = w_pend_end < w_a_start;
+  assign \$298  = \$296  & \$297 ;
+  assign \$299  = \$295  & \$298 ;
+  assign \$300  = w_a_p1 < w_pend_end;
+  assign \$301  = w_pend_hi | \$300 ;
+  assign \$302  = \$299  & \$301 ;
+  assign \$303  = \$302  & w_a[104];
+  assign \$304  = w_a[37:34] > 1'h1;
+  assign \$305  = \$304  & w_a[103];
+  assign \$306  = w_a[37:34] > 1'h1;
+  assign \$307  = \$306  & w_a[103];
+  assign \$308  = ~ w_pend_hi;
+  assign \$309  = w_pend_end <= w_a_csize;
+  assign \$310  = \$308  & \$309 ;
+  assign \$311  = \$307  & \$310 ;
+  assign \$312  = w_a[37:34] > 1'h1;
+  assign \$313  = \$312  & w_a[103];
+  assign \$314  = w_a[110:107] >= 2'h2;
+  assign \$315  = \$313  & \$314 ;
+  assign \$316  = w_a_p1 < w_pend_end;
+  assign \$317  = w_pend_hi | \$316 ;
+  assign \$318  = \$315  & \$317 ;
+  assign \$319  = \$318  & w_a[104];
+  assign \$320  = w_fld == 1'h1;
+  assign \$321  = w_fld == 5'h1f;
+  assign \$322  = w_fld == 4'hb;
+  assign \$323  = w_fld == 5'h13;
+  assign \$324  = w_fld == 5'h15;
+  assign \$325  = w_fld == 4'hd;
+  assign \$326  = w_fld == 4'he;
+  assign \$327  = w_fld == 5'h18;
+  assign \$328  = w_fld == 6'h21;
+  assign \$329  = w_fld == 6'h22;
+  assign \$330  = w_fld == 6'h23;
+  assign fc_wants_list = | { \$330 , \$329 , \$328 , \$327 , \$326 , \$325 , \$324 , \$323 , \$322 , \$321 , \$320  };
+  assign \$331  = ~ w_fl_z;
+  assign \$332  = \$331  & w_fl_ne20;
+  assign \$333  = w_tx_type == 2'h3;
+  assign \$334  = w_tx_type == 3'h4;
+  assign \$335  = \$333  | \$334 ;
+  assign \$336  = w_fl_z & \$335 ;
+  assign \$337  = ~ w_to_present;
+  assign \$338  = \$337  & w_fl_gtinit;
+  assign \$339  = ~ w_a[38];
+  assign \$340  = \$339  & fc_wants_list;
+  assign \$341  = ~ fc_wants_list;
+  assign \$342  = w_a[38] & \$341 ;
+  assign \$343  = ! w_top;
+  assign \$344  = w_top == 1'h1;
+  assign \$345  = ! w_top;
+  assign \$346  = w_top == 1'h1;
+  assign \$347  = ~ w_trailing;
+  assign \$348  = ! w_a[37:34];
+  assign \$349  = w_a[33:26] >= 1'h1;
+  assign \$350  = \$348  & \$349 ;
+  assign \$351  = w_a[33:26] <= 3'h4;
+  assign \$352  = \$350  & \$351 ;
+  assign \$353  = ~ \$352 ;
+  assign \$354  = ! w_a[37:34];
+  assign \$355  = \$354  ? 4'h2 : 4'h9;
+  assign \$356  = ~ w_a[38];
+  assign \$357  = ! w_fld;
+  assign rep_valid = rec[390] | fail;
+  assign rep = rec[390] ? rec[423:391] : { code, phase, w_idx };
+  assign \$359  = w_a_hi | \$358 ;
+  assign w_skip = \$359  ? 25'h1ffffff : w_a_end[24:0];
+  assign \$360  = i__payload[25:1] + i__payload[37:34];
+  assign \$361  = \$360  + i__payload[102:39];
+  assign \$362  = i__payload[25:1] + i__payload[37:34];
+  assign \$363  = \$362  + i__payload[64:39];
+  assign \$364  = | i__payload[102:65];
+  assign \$365  = i__payload[25:1] + i__payload[37:34];
+  assign \$366  = \$365  + i__payload[64:39];
+  assign \$367  = \$364  | \$366 [26];
+  assign \$368  = i__payload[25:1] + i__payload[37:34];
+  assign \$369  = i__payload[25:1] + 1'h1;
+  assign \$370  = i__payload[25:1] + i__payload[110:107];
+  assign \$371  = | i__payload[102:64];
+  assign \$372  = \$371  ? 25'h1ffffff : i__payload[63:39];
+  assign \$373  = ! i__payload[102:39];
+  assign \$374  = i__payload[102:39] > 1'h1;
+  assign \$375  = i__payload[102:39] > 4'h8;
+  assign \$376  = i__payload[102:39] > 6'h20;
+  assign \$377  = i__payload[102:39] != 5'h14;
+  assign \$378  = i__payload[102:39] != 6'h20;
+  assign \$379  = i__payload[102:39] != 6'h30;
+  assign \$380  = i__payload[102:39] != 18'h20000;
+  assign \$381  = i__payload[102:39] > 16'hc000;
+  assign \$382  = ! remaining;
+  assign \$383  = idx + 1'h1;
+  assign \$384  = ! a[37:34];
+  assign \$385  = a[33:26] >= 1'h1;
+  assign \$386  = \$384  & \$385 ;
+  assign \$387  = a[33:26] <= 3'h4;
+  assign \$388  = \$386  & \$387 ;
+  assign \$389  = sel[0] ? frame1 : 63'h0000000000000000;
+  assign \$391  = sel[1] ? frame2 : 63'h0000000000000000;
+  assign \$392  = \$390  | \$391 ;
+  assign \$393  = sel[2] ? frame3 : 63'h0000000000000000;
+  assign \$394  = \$392  | \$393 ;
+  assign \$395  = sel[3] ? frame4 : 63'h0000000000000000;
+  assign \$396  = \$394  | \$395 ;
+  assign \$397  = sel[4] ? frame5 : 63'h0000000000000000;
+  assign \$398  = \$396  | \$397 ;
+  assign \$399  = sel[0] ? frame2 : 63'h0000000000000000;
+  assign \$401  = sel[1] ? frame3 : 63'h0000000000000000;
+  assign \$402  = \$400  | \$401 ;
+  assign \$403  = sel[2] ? frame4 : 63'h0000000000000000;
+  assign \$404  = \$402  | \$403 ;
+  assign \$405  = sel[3] ? frame5 : 63'h0000000000000000;
+  assign \$406  = \$404  | \$405 ;
+  assign \$407  = sel[0] ? frame3 : 63'h0000000000000000;
+  assign \$409  = sel[1] ? frame4 : 63'h0000000000000000;
+  assign \$410  = \$408  | \$409 ;
+  assign \$411  = sel[2] ? frame5 : 63'h0000000000000000;
+  assign \$412  = \$410  | \$411 ;
+  assign \$413  = sel[0] ? frame4 : 63'h0000000000000000;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     n_tx = 4'h0;
@@ -8421,13 +8713,13 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
     few0 = 1'h0;
     casez (frame0[4:1])
       4'h0:
-          few0 = \$13 ;
+          few0 = \$6 ;
       4'h2:
-          few0 = \$14 ;
+          few0 = \$7 ;
       4'h6:
-          few0 = \$15 ;
+          few0 = \$8 ;
       4'h7:
-          few0 = \$17 ;
+          few0 = \$10 ;
     endcase
   end
   always @* begin
@@ -8443,9 +8735,9 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       4'h7:
           /* empty */;
       4'h8, 4'h9:
-          badsc0 = \$18 ;
+          badsc0 = \$11 ;
       4'ha:
-          badsc0 = \$21 ;
+          badsc0 = \$14 ;
     endcase
   end
   always @* begin
@@ -8453,13 +8745,13 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
     few1 = 1'h0;
     casez (frame1[4:1])
       4'h0:
-          few1 = \$27 ;
+          few1 = \$20 ;
       4'h2:
-          few1 = \$28 ;
+          few1 = \$21 ;
       4'h6:
-          few1 = \$29 ;
+          few1 = \$22 ;
       4'h7:
-          few1 = \$31 ;
+          few1 = \$24 ;
     endcase
   end
   always @* begin
@@ -8475,9 +8767,9 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       4'h7:
           /* empty */;
       4'h8, 4'h9:
-          badsc1 = \$32 ;
+          badsc1 = \$25 ;
       4'ha:
-          badsc1 = \$35 ;
+          badsc1 = \$28 ;
     endcase
   end
   always @* begin
@@ -8485,13 +8777,13 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
     few2 = 1'h0;
     casez (frame2[4:1])
       4'h0:
-          few2 = \$41 ;
+          few2 = \$34 ;
       4'h2:
-          few2 = \$42 ;
+          few2 = \$35 ;
       4'h6:
-          few2 = \$43 ;
+          few2 = \$36 ;
       4'h7:
-          few2 = \$45 ;
+          few2 = \$38 ;
     endcase
   end
   always @* begin
@@ -8507,9 +8799,9 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       4'h7:
           /* empty */;
       4'h8, 4'h9:
-          badsc2 = \$46 ;
+          badsc2 = \$39 ;
       4'ha:
-          badsc2 = \$49 ;
+          badsc2 = \$42 ;
     endcase
   end
   always @* begin
@@ -8517,13 +8809,13 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
     few3 = 1'h0;
     casez (frame3[4:1])
       4'h0:
-          few3 = \$55 ;
+          few3 = \$48 ;
       4'h2:
-          few3 = \$56 ;
+          few3 = \$49 ;
       4'h6:
-          few3 = \$57 ;
+          few3 = \$50 ;
       4'h7:
-          few3 = \$59 ;
+          few3 = \$52 ;
     endcase
   end
   always @* begin
@@ -8539,9 +8831,9 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       4'h7:
           /* empty */;
       4'h8, 4'h9:
-          badsc3 = \$60 ;
+          badsc3 = \$53 ;
       4'ha:
-          badsc3 = \$63 ;
+          badsc3 = \$56 ;
     endcase
   end
   always @* begin
@@ -8549,13 +8841,13 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
     few4 = 1'h0;
     casez (frame4[4:1])
       4'h0:
-          few4 = \$69 ;
+          few4 = \$62 ;
       4'h2:
-          few4 = \$70 ;
+          few4 = \$63 ;
       4'h6:
-          few4 = \$71 ;
+          few4 = \$64 ;
       4'h7:
-          few4 = \$73 ;
+          few4 = \$66 ;
     endcase
   end
   always @* begin
@@ -8571,9 +8863,9 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       4'h7:
           /* empty */;
       4'h8, 4'h9:
-          badsc4 = \$74 ;
+          badsc4 = \$67 ;
       4'ha:
-          badsc4 = \$77 ;
+          badsc4 = \$70 ;
     endcase
   end
   always @* begin
@@ -8581,13 +8873,13 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
     few5 = 1'h0;
     casez (frame5[4:1])
       4'h0:
-          few5 = \$83 ;
+          few5 = \$76 ;
       4'h2:
-          few5 = \$84 ;
+          few5 = \$77 ;
       4'h6:
-          few5 = \$85 ;
+          few5 = \$78 ;
       4'h7:
-          few5 = \$87 ;
+          few5 = \$80 ;
     endcase
   end
   always @* begin
@@ -8603,235 +8895,844 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       4'h7:
           /* empty */;
       4'h8, 4'h9:
-          badsc5 = \$88 ;
+          badsc5 = \$81 ;
       4'ha:
-          badsc5 = \$91 ;
+          badsc5 = \$84 ;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     close_fail = 1'h0;
-    if (\$93 ) begin
+    if (\$86 ) begin
       close_fail = 1'h1;
     end
-    if (\$94 ) begin
+    if (\$87 ) begin
       close_fail = 1'h1;
     end
-    if (\$95 ) begin
+    if (\$88 ) begin
       close_fail = 1'h1;
     end
-    if (\$96 ) begin
+    if (\$89 ) begin
       close_fail = 1'h1;
     end
-    if (\$97 ) begin
+    if (\$90 ) begin
       close_fail = 1'h1;
     end
-    if (\$98 ) begin
+    if (\$91 ) begin
       close_fail = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     close_code = 5'h00;
-    if (\$93 ) begin
+    if (\$86 ) begin
       close_code = ccode5;
     end
-    if (\$94 ) begin
+    if (\$87 ) begin
       close_code = ccode4;
     end
-    if (\$95 ) begin
+    if (\$88 ) begin
       close_code = ccode3;
     end
-    if (\$96 ) begin
+    if (\$89 ) begin
       close_code = ccode2;
     end
-    if (\$97 ) begin
+    if (\$90 ) begin
       close_code = ccode1;
     end
-    if (\$98 ) begin
+    if (\$91 ) begin
       close_code = ccode0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     (* full_case = 32'd1 *)
-    casez ({ ctx_eff, parent[57], a[38], tx_type, idx4 })
+    casez ({ ctx_eff0, frame0[61], a[38], tx_type, frame0[60:57] })
       13'h0010, 13'h0110, 13'h0090, 13'h0190, 13'h0020, 13'h0120, 13'h00a0, 13'h01a0, 13'h0030, 13'h0130, 13'h00b0, 13'h01b0, 13'h0040, 13'h0140, 13'h00c0, 13'h01c0:
-          fld = 6'h02;
+          fld0 = 6'h02;
       13'h0000, 13'h0100, 13'h0080, 13'h0180, 13'h0011, 13'h0111, 13'h0091, 13'h0191, 13'h0021, 13'h0121, 13'h00a1, 13'h01a1, 13'h0031, 13'h0131, 13'h00b1, 13'h01b1, 13'h0041, 13'h0141, 13'h00c1, 13'h01c1:
-          fld = 6'h03;
+          fld0 = 6'h03;
       13'h0001, 13'h0101, 13'h0081, 13'h0181, 13'h0012, 13'h0112, 13'h0092, 13'h0192:
-          fld = 6'h04;
+          fld0 = 6'h04;
       13'h0022, 13'h0122, 13'h00a2, 13'h01a2, 13'h0032, 13'h0132, 13'h00b2, 13'h01b2, 13'h0042, 13'h0142, 13'h00c2, 13'h01c2:
-          fld = 6'h05;
+          fld0 = 6'h05;
       13'h0023, 13'h0123, 13'h00a3, 13'h01a3, 13'h0033, 13'h0133, 13'h00b3, 13'h01b3, 13'h0043, 13'h0143, 13'h00c3, 13'h01c3:
-          fld = 6'h06;
+          fld0 = 6'h06;
       13'h0002, 13'h0102, 13'h0082, 13'h0182, 13'h0013, 13'h0113, 13'h0093, 13'h0193, 13'h0024, 13'h0124, 13'h00a4, 13'h01a4, 13'h0034, 13'h0134, 13'h00b4, 13'h01b4, 13'h0044, 13'h0144, 13'h00c4, 13'h01c4:
-          fld = 6'h07;
+          fld0 = 6'h07;
       13'h0003, 13'h0103, 13'h0083, 13'h0183, 13'h0014, 13'h0114, 13'h0094, 13'h0194, 13'h0025, 13'h0125, 13'h00a5, 13'h01a5, 13'h0035, 13'h0135, 13'h00b5, 13'h01b5, 13'h0045, 13'h0145, 13'h00c5, 13'h01c5:
-          fld = 6'h08;
+          fld0 = 6'h08;
       13'h0004, 13'h0104, 13'h0084, 13'h0184, 13'h0015, 13'h0115, 13'h0095, 13'h0195, 13'h0026, 13'h0126, 13'h00a6, 13'h01a6, 13'h0036, 13'h0136, 13'h00b6, 13'h01b6, 13'h0046, 13'h0146, 13'h00c6, 13'h01c6:
-          fld = 6'h09;
+          fld0 = 6'h09;
       13'h0005, 13'h0105, 13'h0085, 13'h0185, 13'h0016, 13'h0116, 13'h0096, 13'h0196, 13'h0027, 13'h0127, 13'h00a7, 13'h01a7, 13'h0037, 13'h0137, 13'h00b7, 13'h01b7, 13'h0047, 13'h0147, 13'h00c7, 13'h01c7:
-          fld = 6'h0a;
+          fld0 = 6'h0a;
       13'h0017, 13'h0117, 13'h0097, 13'h0197, 13'h0028, 13'h0128, 13'h00a8, 13'h01a8, 13'h0038, 13'h0138, 13'h00b8, 13'h01b8, 13'h0048, 13'h0148, 13'h00c8, 13'h01c8:
-          fld = 6'h0b;
+          fld0 = 6'h0b;
       13'h0039, 13'h0139, 13'h00b9, 13'h01b9:
-          fld = 6'h0c;
+          fld0 = 6'h0c;
       13'h003a, 13'h013a, 13'h00ba, 13'h01ba:
-          fld = 6'h0d;
+          fld0 = 6'h0d;
       13'h0049, 13'h0149, 13'h00c9, 13'h01c9:
-          fld = 6'h0e;
+          fld0 = 6'h0e;
       13'h0006, 13'h0106, 13'h0086, 13'h0186:
-          fld = 6'h0f;
+          fld0 = 6'h0f;
       13'h0018, 13'h0118, 13'h0098, 13'h0198, 13'h0029, 13'h0129, 13'h00a9, 13'h01a9, 13'h003b, 13'h013b, 13'h00bb, 13'h01bb, 13'h004a, 13'h014a, 13'h00ca, 13'h01ca:
-          fld = 6'h10;
+          fld0 = 6'h10;
       13'h0007, 13'h0107, 13'h0087, 13'h0187, 13'h0019, 13'h0119, 13'h0099, 13'h0199, 13'h002a, 13'h012a, 13'h00aa, 13'h01aa, 13'h003c, 13'h013c, 13'h00bc, 13'h01bc, 13'h004b, 13'h014b, 13'h00cb, 13'h01cb:
-          fld = 6'h11;
+          fld0 = 6'h11;
       13'h0008, 13'h0108, 13'h0088, 13'h0188, 13'h001a, 13'h011a, 13'h009a, 13'h019a, 13'h002b, 13'h012b, 13'h00ab, 13'h01ab, 13'h003d, 13'h013d, 13'h00bd, 13'h01bd, 13'h004c, 13'h014c, 13'h00cc, 13'h01cc:
-          fld = 6'h12;
+          fld0 = 6'h12;
       13'h0200, 13'h0300, 13'h0280, 13'h0380, 13'h0201, 13'h0301, 13'h0281, 13'h0381, 13'h0202, 13'h0302, 13'h0282, 13'h0382, 13'h0203, 13'h0303, 13'h0283, 13'h0383, 13'h0204, 13'h0304, 13'h0284, 13'h0384, 13'h0205, 13'h0305, 13'h0285, 13'h0385, 13'h0206, 13'h0306, 13'h0286, 13'h0386, 13'h0207, 13'h0307, 13'h0287, 13'h0387, 13'h0208, 13'h0308, 13'h0288, 13'h0388, 13'h0209, 13'h0309, 13'h0289, 13'h0389, 13'h020a, 13'h030a, 13'h028a, 13'h038a, 13'h020b, 13'h030b, 13'h028b, 13'h038b, 13'h020c, 13'h030c, 13'h028c, 13'h038c, 13'h020d, 13'h030d, 13'h028d, 13'h038d, 13'h020e, 13'h030e, 13'h028e, 13'h038e, 13'h020f, 13'h030f, 13'h028f, 13'h038f, 13'h0210, 13'h0310, 13'h0290, 13'h0390, 13'h0211, 13'h0311, 13'h0291, 13'h0391, 13'h0212, 13'h0312, 13'h0292, 13'h0392, 13'h0213, 13'h0313, 13'h0293, 13'h0393, 13'h0214, 13'h0314, 13'h0294, 13'h0394, 13'h0215, 13'h0315, 13'h0295, 13'h0395, 13'h0216, 13'h0316, 13'h0296, 13'h0396, 13'h0217, 13'h0317, 13'h0297, 13'h0397, 13'h0218, 13'h0318, 13'h0298, 13'h0398, 13'h0219, 13'h0319, 13'h0299, 13'h0399, 13'h021a, 13'h031a, 13'h029a, 13'h039a, 13'h021b, 13'h031b, 13'h029b, 13'h039b, 13'h021c, 13'h031c, 13'h029c, 13'h039c, 13'h021d, 13'h031d, 13'h029d, 13'h039d, 13'h021e, 13'h031e, 13'h029e, 13'h039e, 13'h021f, 13'h031f, 13'h029f, 13'h039f, 13'h0220, 13'h0320, 13'h02a0, 13'h03a0, 13'h0221, 13'h0321, 13'h02a1, 13'h03a1, 13'h0222, 13'h0322, 13'h02a2, 13'h03a2, 13'h0223, 13'h0323, 13'h02a3, 13'h03a3, 13'h0224, 13'h0324, 13'h02a4, 13'h03a4, 13'h0225, 13'h0325, 13'h02a5, 13'h03a5, 13'h0226, 13'h0326, 13'h02a6, 13'h03a6, 13'h0227, 13'h0327, 13'h02a7, 13'h03a7, 13'h0228, 13'h0328, 13'h02a8, 13'h03a8, 13'h0229, 13'h0329, 13'h02a9, 13'h03a9, 13'h022a, 13'h032a, 13'h02aa, 13'h03aa, 13'h022b, 13'h032b, 13'h02ab, 13'h03ab, 13'h022c, 13'h032c, 13'h02ac, 13'h03ac, 13'h022d, 13'h032d, 13'h02ad, 13'h03ad, 13'h022e, 13'h032e, 13'h02ae, 13'h03ae, 13'h022f, 13'h032f, 13'h02af, 13'h03af, 13'h0230, 13'h0330, 13'h02b0, 13'h03b0, 13'h0231, 13'h0331, 13'h02b1, 13'h03b1, 13'h0232, 13'h0332, 13'h02b2, 13'h03b2, 13'h0233, 13'h0333, 13'h02b3, 13'h03b3, 13'h0234, 13'h0334, 13'h02b4, 13'h03b4, 13'h0235, 13'h0335, 13'h02b5, 13'h03b5, 13'h0236, 13'h0336, 13'h02b6, 13'h03b6, 13'h0237, 13'h0337, 13'h02b7, 13'h03b7, 13'h0238, 13'h0338, 13'h02b8, 13'h03b8, 13'h0239, 13'h0339, 13'h02b9, 13'h03b9, 13'h023a, 13'h033a, 13'h02ba, 13'h03ba, 13'h023b, 13'h033b, 13'h02bb, 13'h03bb, 13'h023c, 13'h033c, 13'h02bc, 13'h03bc, 13'h023d, 13'h033d, 13'h02bd, 13'h03bd, 13'h023e, 13'h033e, 13'h02be, 13'h03be, 13'h023f, 13'h033f, 13'h02bf, 13'h03bf, 13'h0240, 13'h0340, 13'h02c0, 13'h03c0, 13'h0241, 13'h0341, 13'h02c1, 13'h03c1, 13'h0242, 13'h0342, 13'h02c2, 13'h03c2, 13'h0243, 13'h0343, 13'h02c3, 13'h03c3, 13'h0244, 13'h0344, 13'h02c4, 13'h03c4, 13'h0245, 13'h0345, 13'h02c5, 13'h03c5, 13'h0246, 13'h0346, 13'h02c6, 13'h03c6, 13'h0247, 13'h0347, 13'h02c7, 13'h03c7, 13'h0248, 13'h0348, 13'h02c8, 13'h03c8, 13'h0249, 13'h0349, 13'h02c9, 13'h03c9, 13'h024a, 13'h034a, 13'h02ca, 13'h03ca, 13'h024b, 13'h034b, 13'h02cb, 13'h03cb, 13'h024c, 13'h034c, 13'h02cc, 13'h03cc, 13'h024d, 13'h034d, 13'h02cd, 13'h03cd, 13'h024e, 13'h034e, 13'h02ce, 13'h03ce, 13'h024f, 13'h034f, 13'h02cf, 13'h03cf:
-          fld = 6'h13;
+          fld0 = 6'h13;
       13'h0400, 13'h0500, 13'h0480, 13'h0580, 13'h0410, 13'h0510, 13'h0490, 13'h0590, 13'h0420, 13'h0520, 13'h04a0, 13'h05a0, 13'h0430, 13'h0530, 13'h04b0, 13'h05b0, 13'h0440, 13'h0540, 13'h04c0, 13'h05c0:
-          fld = 6'h14;
+          fld0 = 6'h14;
       13'h0401, 13'h0501, 13'h0481, 13'h0581, 13'h0411, 13'h0511, 13'h0491, 13'h0591, 13'h0421, 13'h0521, 13'h04a1, 13'h05a1, 13'h0431, 13'h0531, 13'h04b1, 13'h05b1, 13'h0441, 13'h0541, 13'h04c1, 13'h05c1:
-          fld = 6'h15;
+          fld0 = 6'h15;
       13'h0600, 13'h0700, 13'h0680, 13'h0780, 13'h0601, 13'h0701, 13'h0681, 13'h0781, 13'h0602, 13'h0702, 13'h0682, 13'h0782, 13'h0603, 13'h0703, 13'h0683, 13'h0783, 13'h0604, 13'h0704, 13'h0684, 13'h0784, 13'h0605, 13'h0705, 13'h0685, 13'h0785, 13'h0606, 13'h0706, 13'h0686, 13'h0786, 13'h0607, 13'h0707, 13'h0687, 13'h0787, 13'h0608, 13'h0708, 13'h0688, 13'h0788, 13'h0609, 13'h0709, 13'h0689, 13'h0789, 13'h060a, 13'h070a, 13'h068a, 13'h078a, 13'h060b, 13'h070b, 13'h068b, 13'h078b, 13'h060c, 13'h070c, 13'h068c, 13'h078c, 13'h060d, 13'h070d, 13'h068d, 13'h078d, 13'h060e, 13'h070e, 13'h068e, 13'h078e, 13'h060f, 13'h070f, 13'h068f, 13'h078f, 13'h0610, 13'h0710, 13'h0690, 13'h0790, 13'h0611, 13'h0711, 13'h0691, 13'h0791, 13'h0612, 13'h0712, 13'h0692, 13'h0792, 13'h0613, 13'h0713, 13'h0693, 13'h0793, 13'h0614, 13'h0714, 13'h0694, 13'h0794, 13'h0615, 13'h0715, 13'h0695, 13'h0795, 13'h0616, 13'h0716, 13'h0696, 13'h0796, 13'h0617, 13'h0717, 13'h0697, 13'h0797, 13'h0618, 13'h0718, 13'h0698, 13'h0798, 13'h0619, 13'h0719, 13'h0699, 13'h0799, 13'h061a, 13'h071a, 13'h069a, 13'h079a, 13'h061b, 13'h071b, 13'h069b, 13'h079b, 13'h061c, 13'h071c, 13'h069c, 13'h079c, 13'h061d, 13'h071d, 13'h069d, 13'h079d, 13'h061e, 13'h071e, 13'h069e, 13'h079e, 13'h061f, 13'h071f, 13'h069f, 13'h079f, 13'h0620, 13'h0720, 13'h06a0, 13'h07a0, 13'h0621, 13'h0721, 13'h06a1, 13'h07a1, 13'h0622, 13'h0722, 13'h06a2, 13'h07a2, 13'h0623, 13'h0723, 13'h06a3, 13'h07a3, 13'h0624, 13'h0724, 13'h06a4, 13'h07a4, 13'h0625, 13'h0725, 13'h06a5, 13'h07a5, 13'h0626, 13'h0726, 13'h06a6, 13'h07a6, 13'h0627, 13'h0727, 13'h06a7, 13'h07a7, 13'h0628, 13'h0728, 13'h06a8, 13'h07a8, 13'h0629, 13'h0729, 13'h06a9, 13'h07a9, 13'h062a, 13'h072a, 13'h06aa, 13'h07aa, 13'h062b, 13'h072b, 13'h06ab, 13'h07ab, 13'h062c, 13'h072c, 13'h06ac, 13'h07ac, 13'h062d, 13'h072d, 13'h06ad, 13'h07ad, 13'h062e, 13'h072e, 13'h06ae, 13'h07ae, 13'h062f, 13'h072f, 13'h06af, 13'h07af, 13'h0630, 13'h0730, 13'h06b0, 13'h07b0, 13'h0631, 13'h0731, 13'h06b1, 13'h07b1, 13'h0632, 13'h0732, 13'h06b2, 13'h07b2, 13'h0633, 13'h0733, 13'h06b3, 13'h07b3, 13'h0634, 13'h0734, 13'h06b4, 13'h07b4, 13'h0635, 13'h0735, 13'h06b5, 13'h07b5, 13'h0636, 13'h0736, 13'h06b6, 13'h07b6, 13'h0637, 13'h0737, 13'h06b7, 13'h07b7, 13'h0638, 13'h0738, 13'h06b8, 13'h07b8, 13'h0639, 13'h0739, 13'h06b9, 13'h07b9, 13'h063a, 13'h073a, 13'h06ba, 13'h07ba, 13'h063b, 13'h073b, 13'h06bb, 13'h07bb, 13'h063c, 13'h073c, 13'h06bc, 13'h07bc, 13'h063d, 13'h073d, 13'h06bd, 13'h07bd, 13'h063e, 13'h073e, 13'h06be, 13'h07be, 13'h063f, 13'h073f, 13'h06bf, 13'h07bf, 13'h0640, 13'h0740, 13'h06c0, 13'h07c0, 13'h0641, 13'h0741, 13'h06c1, 13'h07c1, 13'h0642, 13'h0742, 13'h06c2, 13'h07c2, 13'h0643, 13'h0743, 13'h06c3, 13'h07c3, 13'h0644, 13'h0744, 13'h06c4, 13'h07c4, 13'h0645, 13'h0745, 13'h06c5, 13'h07c5, 13'h0646, 13'h0746, 13'h06c6, 13'h07c6, 13'h0647, 13'h0747, 13'h06c7, 13'h07c7, 13'h0648, 13'h0748, 13'h06c8, 13'h07c8, 13'h0649, 13'h0749, 13'h06c9, 13'h07c9, 13'h064a, 13'h074a, 13'h06ca, 13'h07ca, 13'h064b, 13'h074b, 13'h06cb, 13'h07cb, 13'h064c, 13'h074c, 13'h06cc, 13'h07cc, 13'h064d, 13'h074d, 13'h06cd, 13'h07cd, 13'h064e, 13'h074e, 13'h06ce, 13'h07ce, 13'h064f, 13'h074f, 13'h06cf, 13'h07cf:
-          fld = 6'h16;
+          fld0 = 6'h16;
       13'h0800, 13'h0900, 13'h0880, 13'h0980, 13'h0801, 13'h0901, 13'h0881, 13'h0981, 13'h0802, 13'h0902, 13'h0882, 13'h0982, 13'h0803, 13'h0903, 13'h0883, 13'h0983, 13'h0804, 13'h0904, 13'h0884, 13'h0984, 13'h0805, 13'h0905, 13'h0885, 13'h0985, 13'h0806, 13'h0906, 13'h0886, 13'h0986, 13'h0807, 13'h0907, 13'h0887, 13'h0987, 13'h0808, 13'h0908, 13'h0888, 13'h0988, 13'h0809, 13'h0909, 13'h0889, 13'h0989, 13'h080a, 13'h090a, 13'h088a, 13'h098a, 13'h080b, 13'h090b, 13'h088b, 13'h098b, 13'h080c, 13'h090c, 13'h088c, 13'h098c, 13'h080d, 13'h090d, 13'h088d, 13'h098d, 13'h080e, 13'h090e, 13'h088e, 13'h098e, 13'h080f, 13'h090f, 13'h088f, 13'h098f, 13'h0810, 13'h0910, 13'h0890, 13'h0990, 13'h0811, 13'h0911, 13'h0891, 13'h0991, 13'h0812, 13'h0912, 13'h0892, 13'h0992, 13'h0813, 13'h0913, 13'h0893, 13'h0993, 13'h0814, 13'h0914, 13'h0894, 13'h0994, 13'h0815, 13'h0915, 13'h0895, 13'h0995, 13'h0816, 13'h0916, 13'h0896, 13'h0996, 13'h0817, 13'h0917, 13'h0897, 13'h0997, 13'h0818, 13'h0918, 13'h0898, 13'h0998, 13'h0819, 13'h0919, 13'h0899, 13'h0999, 13'h081a, 13'h091a, 13'h089a, 13'h099a, 13'h081b, 13'h091b, 13'h089b, 13'h099b, 13'h081c, 13'h091c, 13'h089c, 13'h099c, 13'h081d, 13'h091d, 13'h089d, 13'h099d, 13'h081e, 13'h091e, 13'h089e, 13'h099e, 13'h081f, 13'h091f, 13'h089f, 13'h099f, 13'h0820, 13'h0920, 13'h08a0, 13'h09a0, 13'h0821, 13'h0921, 13'h08a1, 13'h09a1, 13'h0822, 13'h0922, 13'h08a2, 13'h09a2, 13'h0823, 13'h0923, 13'h08a3, 13'h09a3, 13'h0824, 13'h0924, 13'h08a4, 13'h09a4, 13'h0825, 13'h0925, 13'h08a5, 13'h09a5, 13'h0826, 13'h0926, 13'h08a6, 13'h09a6, 13'h0827, 13'h0927, 13'h08a7, 13'h09a7, 13'h0828, 13'h0928, 13'h08a8, 13'h09a8, 13'h0829, 13'h0929, 13'h08a9, 13'h09a9, 13'h082a, 13'h092a, 13'h08aa, 13'h09aa, 13'h082b, 13'h092b, 13'h08ab, 13'h09ab, 13'h082c, 13'h092c, 13'h08ac, 13'h09ac, 13'h082d, 13'h092d, 13'h08ad, 13'h09ad, 13'h082e, 13'h092e, 13'h08ae, 13'h09ae, 13'h082f, 13'h092f, 13'h08af, 13'h09af, 13'h0830, 13'h0930, 13'h08b0, 13'h09b0, 13'h0831, 13'h0931, 13'h08b1, 13'h09b1, 13'h0832, 13'h0932, 13'h08b2, 13'h09b2, 13'h0833, 13'h0933, 13'h08b3, 13'h09b3, 13'h0834, 13'h0934, 13'h08b4, 13'h09b4, 13'h0835, 13'h0935, 13'h08b5, 13'h09b5, 13'h0836, 13'h0936, 13'h08b6, 13'h09b6, 13'h0837, 13'h0937, 13'h08b7, 13'h09b7, 13'h0838, 13'h0938, 13'h08b8, 13'h09b8, 13'h0839, 13'h0939, 13'h08b9, 13'h09b9, 13'h083a, 13'h093a, 13'h08ba, 13'h09ba, 13'h083b, 13'h093b, 13'h08bb, 13'h09bb, 13'h083c, 13'h093c, 13'h08bc, 13'h09bc, 13'h083d, 13'h093d, 13'h08bd, 13'h09bd, 13'h083e, 13'h093e, 13'h08be, 13'h09be, 13'h083f, 13'h093f, 13'h08bf, 13'h09bf, 13'h0840, 13'h0940, 13'h08c0, 13'h09c0, 13'h0841, 13'h0941, 13'h08c1, 13'h09c1, 13'h0842, 13'h0942, 13'h08c2, 13'h09c2, 13'h0843, 13'h0943, 13'h08c3, 13'h09c3, 13'h0844, 13'h0944, 13'h08c4, 13'h09c4, 13'h0845, 13'h0945, 13'h08c5, 13'h09c5, 13'h0846, 13'h0946, 13'h08c6, 13'h09c6, 13'h0847, 13'h0947, 13'h08c7, 13'h09c7, 13'h0848, 13'h0948, 13'h08c8, 13'h09c8, 13'h0849, 13'h0949, 13'h08c9, 13'h09c9, 13'h084a, 13'h094a, 13'h08ca, 13'h09ca, 13'h084b, 13'h094b, 13'h08cb, 13'h09cb, 13'h084c, 13'h094c, 13'h08cc, 13'h09cc, 13'h084d, 13'h094d, 13'h08cd, 13'h09cd, 13'h084e, 13'h094e, 13'h08ce, 13'h09ce, 13'h084f, 13'h094f, 13'h08cf, 13'h09cf:
-          fld = 6'h17;
+          fld0 = 6'h17;
       13'h0a00, 13'h0b00, 13'h0a80, 13'h0b80, 13'h0a01, 13'h0b01, 13'h0a81, 13'h0b81, 13'h0a02, 13'h0b02, 13'h0a82, 13'h0b82, 13'h0a03, 13'h0b03, 13'h0a83, 13'h0b83, 13'h0a04, 13'h0b04, 13'h0a84, 13'h0b84, 13'h0a05, 13'h0b05, 13'h0a85, 13'h0b85, 13'h0a06, 13'h0b06, 13'h0a86, 13'h0b86, 13'h0a07, 13'h0b07, 13'h0a87, 13'h0b87, 13'h0a08, 13'h0b08, 13'h0a88, 13'h0b88, 13'h0a09, 13'h0b09, 13'h0a89, 13'h0b89, 13'h0a0a, 13'h0b0a, 13'h0a8a, 13'h0b8a, 13'h0a0b, 13'h0b0b, 13'h0a8b, 13'h0b8b, 13'h0a0c, 13'h0b0c, 13'h0a8c, 13'h0b8c, 13'h0a0d, 13'h0b0d, 13'h0a8d, 13'h0b8d, 13'h0a0e, 13'h0b0e, 13'h0a8e, 13'h0b8e, 13'h0a0f, 13'h0b0f, 13'h0a8f, 13'h0b8f, 13'h0a10, 13'h0b10, 13'h0a90, 13'h0b90, 13'h0a11, 13'h0b11, 13'h0a91, 13'h0b91, 13'h0a12, 13'h0b12, 13'h0a92, 13'h0b92, 13'h0a13, 13'h0b13, 13'h0a93, 13'h0b93, 13'h0a14, 13'h0b14, 13'h0a94, 13'h0b94, 13'h0a15, 13'h0b15, 13'h0a95, 13'h0b95, 13'h0a16, 13'h0b16, 13'h0a96, 13'h0b96, 13'h0a17, 13'h0b17, 13'h0a97, 13'h0b97, 13'h0a18, 13'h0b18, 13'h0a98, 13'h0b98, 13'h0a19, 13'h0b19, 13'h0a99, 13'h0b99, 13'h0a1a, 13'h0b1a, 13'h0a9a, 13'h0b9a, 13'h0a1b, 13'h0b1b, 13'h0a9b, 13'h0b9b, 13'h0a1c, 13'h0b1c, 13'h0a9c, 13'h0b9c, 13'h0a1d, 13'h0b1d, 13'h0a9d, 13'h0b9d, 13'h0a1e, 13'h0b1e, 13'h0a9e, 13'h0b9e, 13'h0a1f, 13'h0b1f, 13'h0a9f, 13'h0b9f, 13'h0a20, 13'h0b20, 13'h0aa0, 13'h0ba0, 13'h0a21, 13'h0b21, 13'h0aa1, 13'h0ba1, 13'h0a22, 13'h0b22, 13'h0aa2, 13'h0ba2, 13'h0a23, 13'h0b23, 13'h0aa3, 13'h0ba3, 13'h0a24, 13'h0b24, 13'h0aa4, 13'h0ba4, 13'h0a25, 13'h0b25, 13'h0aa5, 13'h0ba5, 13'h0a26, 13'h0b26, 13'h0aa6, 13'h0ba6, 13'h0a27, 13'h0b27, 13'h0aa7, 13'h0ba7, 13'h0a28, 13'h0b28, 13'h0aa8, 13'h0ba8, 13'h0a29, 13'h0b29, 13'h0aa9, 13'h0ba9, 13'h0a2a, 13'h0b2a, 13'h0aaa, 13'h0baa, 13'h0a2b, 13'h0b2b, 13'h0aab, 13'h0bab, 13'h0a2c, 13'h0b2c, 13'h0aac, 13'h0bac, 13'h0a2d, 13'h0b2d, 13'h0aad, 13'h0bad, 13'h0a2e, 13'h0b2e, 13'h0aae, 13'h0bae, 13'h0a2f, 13'h0b2f, 13'h0aaf, 13'h0baf, 13'h0a30, 13'h0b30, 13'h0ab0, 13'h0bb0, 13'h0a31, 13'h0b31, 13'h0ab1, 13'h0bb1, 13'h0a32, 13'h0b32, 13'h0ab2, 13'h0bb2, 13'h0a33, 13'h0b33, 13'h0ab3, 13'h0bb3, 13'h0a34, 13'h0b34, 13'h0ab4, 13'h0bb4, 13'h0a35, 13'h0b35, 13'h0ab5, 13'h0bb5, 13'h0a36, 13'h0b36, 13'h0ab6, 13'h0bb6, 13'h0a37, 13'h0b37, 13'h0ab7, 13'h0bb7, 13'h0a38, 13'h0b38, 13'h0ab8, 13'h0bb8, 13'h0a39, 13'h0b39, 13'h0ab9, 13'h0bb9, 13'h0a3a, 13'h0b3a, 13'h0aba, 13'h0bba, 13'h0a3b, 13'h0b3b, 13'h0abb, 13'h0bbb, 13'h0a3c, 13'h0b3c, 13'h0abc, 13'h0bbc, 13'h0a3d, 13'h0b3d, 13'h0abd, 13'h0bbd, 13'h0a3e, 13'h0b3e, 13'h0abe, 13'h0bbe, 13'h0a3f, 13'h0b3f, 13'h0abf, 13'h0bbf, 13'h0a40, 13'h0b40, 13'h0ac0, 13'h0bc0, 13'h0a41, 13'h0b41, 13'h0ac1, 13'h0bc1, 13'h0a42, 13'h0b42, 13'h0ac2, 13'h0bc2, 13'h0a43, 13'h0b43, 13'h0ac3, 13'h0bc3, 13'h0a44, 13'h0b44, 13'h0ac4, 13'h0bc4, 13'h0a45, 13'h0b45, 13'h0ac5, 13'h0bc5, 13'h0a46, 13'h0b46, 13'h0ac6, 13'h0bc6, 13'h0a47, 13'h0b47, 13'h0ac7, 13'h0bc7, 13'h0a48, 13'h0b48, 13'h0ac8, 13'h0bc8, 13'h0a49, 13'h0b49, 13'h0ac9, 13'h0bc9, 13'h0a4a, 13'h0b4a, 13'h0aca, 13'h0bca, 13'h0a4b, 13'h0b4b, 13'h0acb, 13'h0bcb, 13'h0a4c, 13'h0b4c, 13'h0acc, 13'h0bcc, 13'h0a4d, 13'h0b4d, 13'h0acd, 13'h0bcd, 13'h0a4e, 13'h0b4e, 13'h0ace, 13'h0bce, 13'h0a4f, 13'h0b4f, 13'h0acf, 13'h0bcf:
-          fld = 6'h18;
+          fld0 = 6'h18;
       13'h0c00, 13'h0d00, 13'h0c80, 13'h0d80, 13'h0c10, 13'h0d10, 13'h0c90, 13'h0d90, 13'h0c20, 13'h0d20, 13'h0ca0, 13'h0da0, 13'h0c30, 13'h0d30, 13'h0cb0, 13'h0db0, 13'h0c40, 13'h0d40, 13'h0cc0, 13'h0dc0:
-          fld = 6'h19;
+          fld0 = 6'h19;
       13'h0c01, 13'h0d01, 13'h0c81, 13'h0d81, 13'h0c11, 13'h0d11, 13'h0c91, 13'h0d91, 13'h0c21, 13'h0d21, 13'h0ca1, 13'h0da1, 13'h0c31, 13'h0d31, 13'h0cb1, 13'h0db1, 13'h0c41, 13'h0d41, 13'h0cc1, 13'h0dc1:
-          fld = 6'h1a;
+          fld0 = 6'h1a;
       13'h0c02, 13'h0d02, 13'h0c82, 13'h0d82, 13'h0c12, 13'h0d12, 13'h0c92, 13'h0d92, 13'h0c22, 13'h0d22, 13'h0ca2, 13'h0da2, 13'h0c32, 13'h0d32, 13'h0cb2, 13'h0db2, 13'h0c42, 13'h0d42, 13'h0cc2, 13'h0dc2:
-          fld = 6'h1b;
+          fld0 = 6'h1b;
       13'h0c03, 13'h0d03, 13'h0c83, 13'h0d83, 13'h0c13, 13'h0d13, 13'h0c93, 13'h0d93, 13'h0c23, 13'h0d23, 13'h0ca3, 13'h0da3, 13'h0c33, 13'h0d33, 13'h0cb3, 13'h0db3, 13'h0c43, 13'h0d43, 13'h0cc3, 13'h0dc3:
-          fld = 6'h1c;
+          fld0 = 6'h1c;
       13'h0c04, 13'h0d04, 13'h0c84, 13'h0d84, 13'h0c14, 13'h0d14, 13'h0c94, 13'h0d94, 13'h0c24, 13'h0d24, 13'h0ca4, 13'h0da4, 13'h0c34, 13'h0d34, 13'h0cb4, 13'h0db4, 13'h0c44, 13'h0d44, 13'h0cc4, 13'h0dc4:
-          fld = 6'h1d;
+          fld0 = 6'h1d;
       13'h0c05, 13'h0d05, 13'h0c85, 13'h0d85, 13'h0c15, 13'h0d15, 13'h0c95, 13'h0d95, 13'h0c25, 13'h0d25, 13'h0ca5, 13'h0da5, 13'h0c35, 13'h0d35, 13'h0cb5, 13'h0db5, 13'h0c45, 13'h0d45, 13'h0cc5, 13'h0dc5:
-          fld = 6'h1e;
+          fld0 = 6'h1e;
       13'h0e00, 13'h0f00, 13'h0e80, 13'h0f80, 13'h0e10, 13'h0f10, 13'h0e90, 13'h0f90, 13'h0e20, 13'h0f20, 13'h0ea0, 13'h0fa0, 13'h0e30, 13'h0f30, 13'h0eb0, 13'h0fb0, 13'h0e40, 13'h0f40, 13'h0ec0, 13'h0fc0:
-          fld = 6'h1f;
+          fld0 = 6'h1f;
       13'h0e01, 13'h0f01, 13'h0e11, 13'h0f11, 13'h0e21, 13'h0f21, 13'h0e31, 13'h0f31, 13'h0e41, 13'h0f41:
-          fld = 6'h20;
+          fld0 = 6'h20;
       13'h0e81, 13'h0f81, 13'h0f02, 13'h0f82, 13'h0e91, 13'h0f91, 13'h0f12, 13'h0f92, 13'h0ea1, 13'h0fa1, 13'h0f22, 13'h0fa2, 13'h0eb1, 13'h0fb1, 13'h0f32, 13'h0fb2, 13'h0ec1, 13'h0fc1, 13'h0f42, 13'h0fc2:
-          fld = 6'h21;
+          fld0 = 6'h21;
       13'h0e02, 13'h0e82, 13'h0f03, 13'h0f83, 13'h0e12, 13'h0e92, 13'h0f13, 13'h0f93, 13'h0e22, 13'h0ea2, 13'h0f23, 13'h0fa3, 13'h0e32, 13'h0eb2, 13'h0f33, 13'h0fb3, 13'h0e42, 13'h0ec2, 13'h0f43, 13'h0fc3:
-          fld = 6'h22;
+          fld0 = 6'h22;
       13'h0e03, 13'h0e83, 13'h0f04, 13'h0f84, 13'h0e13, 13'h0e93, 13'h0f14, 13'h0f94, 13'h0e23, 13'h0ea3, 13'h0f24, 13'h0fa4, 13'h0e33, 13'h0eb3, 13'h0f34, 13'h0fb4, 13'h0e43, 13'h0ec3, 13'h0f44, 13'h0fc4:
-          fld = 6'h23;
+          fld0 = 6'h23;
       13'h1000, 13'h1100, 13'h1080, 13'h1180, 13'h1001, 13'h1101, 13'h1081, 13'h1181, 13'h1002, 13'h1102, 13'h1082, 13'h1182, 13'h1003, 13'h1103, 13'h1083, 13'h1183, 13'h1004, 13'h1104, 13'h1084, 13'h1184, 13'h1005, 13'h1105, 13'h1085, 13'h1185, 13'h1006, 13'h1106, 13'h1086, 13'h1186, 13'h1007, 13'h1107, 13'h1087, 13'h1187, 13'h1008, 13'h1108, 13'h1088, 13'h1188, 13'h1009, 13'h1109, 13'h1089, 13'h1189, 13'h100a, 13'h110a, 13'h108a, 13'h118a, 13'h100b, 13'h110b, 13'h108b, 13'h118b, 13'h100c, 13'h110c, 13'h108c, 13'h118c, 13'h100d, 13'h110d, 13'h108d, 13'h118d, 13'h100e, 13'h110e, 13'h108e, 13'h118e, 13'h100f, 13'h110f, 13'h108f, 13'h118f, 13'h1010, 13'h1110, 13'h1090, 13'h1190, 13'h1011, 13'h1111, 13'h1091, 13'h1191, 13'h1012, 13'h1112, 13'h1092, 13'h1192, 13'h1013, 13'h1113, 13'h1093, 13'h1193, 13'h1014, 13'h1114, 13'h1094, 13'h1194, 13'h1015, 13'h1115, 13'h1095, 13'h1195, 13'h1016, 13'h1116, 13'h1096, 13'h1196, 13'h1017, 13'h1117, 13'h1097, 13'h1197, 13'h1018, 13'h1118, 13'h1098, 13'h1198, 13'h1019, 13'h1119, 13'h1099, 13'h1199, 13'h101a, 13'h111a, 13'h109a, 13'h119a, 13'h101b, 13'h111b, 13'h109b, 13'h119b, 13'h101c, 13'h111c, 13'h109c, 13'h119c, 13'h101d, 13'h111d, 13'h109d, 13'h119d, 13'h101e, 13'h111e, 13'h109e, 13'h119e, 13'h101f, 13'h111f, 13'h109f, 13'h119f, 13'h1020, 13'h1120, 13'h10a0, 13'h11a0, 13'h1021, 13'h1121, 13'h10a1, 13'h11a1, 13'h1022, 13'h1122, 13'h10a2, 13'h11a2, 13'h1023, 13'h1123, 13'h10a3, 13'h11a3, 13'h1024, 13'h1124, 13'h10a4, 13'h11a4, 13'h1025, 13'h1125, 13'h10a5, 13'h11a5, 13'h1026, 13'h1126, 13'h10a6, 13'h11a6, 13'h1027, 13'h1127, 13'h10a7, 13'h11a7, 13'h1028, 13'h1128, 13'h10a8, 13'h11a8, 13'h1029, 13'h1129, 13'h10a9, 13'h11a9, 13'h102a, 13'h112a, 13'h10aa, 13'h11aa, 13'h102b, 13'h112b, 13'h10ab, 13'h11ab, 13'h102c, 13'h112c, 13'h10ac, 13'h11ac, 13'h102d, 13'h112d, 13'h10ad, 13'h11ad, 13'h102e, 13'h112e, 13'h10ae, 13'h11ae, 13'h102f, 13'h112f, 13'h10af, 13'h11af, 13'h1030, 13'h1130, 13'h10b0, 13'h11b0, 13'h1031, 13'h1131, 13'h10b1, 13'h11b1, 13'h1032, 13'h1132, 13'h10b2, 13'h11b2, 13'h1033, 13'h1133, 13'h10b3, 13'h11b3, 13'h1034, 13'h1134, 13'h10b4, 13'h11b4, 13'h1035, 13'h1135, 13'h10b5, 13'h11b5, 13'h1036, 13'h1136, 13'h10b6, 13'h11b6, 13'h1037, 13'h1137, 13'h10b7, 13'h11b7, 13'h1038, 13'h1138, 13'h10b8, 13'h11b8, 13'h1039, 13'h1139, 13'h10b9, 13'h11b9, 13'h103a, 13'h113a, 13'h10ba, 13'h11ba, 13'h103b, 13'h113b, 13'h10bb, 13'h11bb, 13'h103c, 13'h113c, 13'h10bc, 13'h11bc, 13'h103d, 13'h113d, 13'h10bd, 13'h11bd, 13'h103e, 13'h113e, 13'h10be, 13'h11be, 13'h103f, 13'h113f, 13'h10bf, 13'h11bf, 13'h1040, 13'h1140, 13'h10c0, 13'h11c0, 13'h1041, 13'h1141, 13'h10c1, 13'h11c1, 13'h1042, 13'h1142, 13'h10c2, 13'h11c2, 13'h1043, 13'h1143, 13'h10c3, 13'h11c3, 13'h1044, 13'h1144, 13'h10c4, 13'h11c4, 13'h1045, 13'h1145, 13'h10c5, 13'h11c5, 13'h1046, 13'h1146, 13'h10c6, 13'h11c6, 13'h1047, 13'h1147, 13'h10c7, 13'h11c7, 13'h1048, 13'h1148, 13'h10c8, 13'h11c8, 13'h1049, 13'h1149, 13'h10c9, 13'h11c9, 13'h104a, 13'h114a, 13'h10ca, 13'h11ca, 13'h104b, 13'h114b, 13'h10cb, 13'h11cb, 13'h104c, 13'h114c, 13'h10cc, 13'h11cc, 13'h104d, 13'h114d, 13'h10cd, 13'h11cd, 13'h104e, 13'h114e, 13'h10ce, 13'h11ce, 13'h104f, 13'h114f, 13'h10cf, 13'h11cf:
-          fld = 6'h24;
+          fld0 = 6'h24;
       13'h1200, 13'h1300, 13'h1280, 13'h1380, 13'h1201, 13'h1301, 13'h1281, 13'h1381, 13'h1202, 13'h1302, 13'h1282, 13'h1382, 13'h1203, 13'h1303, 13'h1283, 13'h1383, 13'h1204, 13'h1304, 13'h1284, 13'h1384, 13'h1205, 13'h1305, 13'h1285, 13'h1385, 13'h1206, 13'h1306, 13'h1286, 13'h1386, 13'h1207, 13'h1307, 13'h1287, 13'h1387, 13'h1208, 13'h1308, 13'h1288, 13'h1388, 13'h1209, 13'h1309, 13'h1289, 13'h1389, 13'h120a, 13'h130a, 13'h128a, 13'h138a, 13'h120b, 13'h130b, 13'h128b, 13'h138b, 13'h120c, 13'h130c, 13'h128c, 13'h138c, 13'h120d, 13'h130d, 13'h128d, 13'h138d, 13'h120e, 13'h130e, 13'h128e, 13'h138e, 13'h120f, 13'h130f, 13'h128f, 13'h138f, 13'h1210, 13'h1310, 13'h1290, 13'h1390, 13'h1211, 13'h1311, 13'h1291, 13'h1391, 13'h1212, 13'h1312, 13'h1292, 13'h1392, 13'h1213, 13'h1313, 13'h1293, 13'h1393, 13'h1214, 13'h1314, 13'h1294, 13'h1394, 13'h1215, 13'h1315, 13'h1295, 13'h1395, 13'h1216, 13'h1316, 13'h1296, 13'h1396, 13'h1217, 13'h1317, 13'h1297, 13'h1397, 13'h1218, 13'h1318, 13'h1298, 13'h1398, 13'h1219, 13'h1319, 13'h1299, 13'h1399, 13'h121a, 13'h131a, 13'h129a, 13'h139a, 13'h121b, 13'h131b, 13'h129b, 13'h139b, 13'h121c, 13'h131c, 13'h129c, 13'h139c, 13'h121d, 13'h131d, 13'h129d, 13'h139d, 13'h121e, 13'h131e, 13'h129e, 13'h139e, 13'h121f, 13'h131f, 13'h129f, 13'h139f, 13'h1220, 13'h1320, 13'h12a0, 13'h13a0, 13'h1221, 13'h1321, 13'h12a1, 13'h13a1, 13'h1222, 13'h1322, 13'h12a2, 13'h13a2, 13'h1223, 13'h1323, 13'h12a3, 13'h13a3, 13'h1224, 13'h1324, 13'h12a4, 13'h13a4, 13'h1225, 13'h1325, 13'h12a5, 13'h13a5, 13'h1226, 13'h1326, 13'h12a6, 13'h13a6, 13'h1227, 13'h1327, 13'h12a7, 13'h13a7, 13'h1228, 13'h1328, 13'h12a8, 13'h13a8, 13'h1229, 13'h1329, 13'h12a9, 13'h13a9, 13'h122a, 13'h132a, 13'h12aa, 13'h13aa, 13'h122b, 13'h132b, 13'h12ab, 13'h13ab, 13'h122c, 13'h132c, 13'h12ac, 13'h13ac, 13'h122d, 13'h132d, 13'h12ad, 13'h13ad, 13'h122e, 13'h132e, 13'h12ae, 13'h13ae, 13'h122f, 13'h132f, 13'h12af, 13'h13af, 13'h1230, 13'h1330, 13'h12b0, 13'h13b0, 13'h1231, 13'h1331, 13'h12b1, 13'h13b1, 13'h1232, 13'h1332, 13'h12b2, 13'h13b2, 13'h1233, 13'h1333, 13'h12b3, 13'h13b3, 13'h1234, 13'h1334, 13'h12b4, 13'h13b4, 13'h1235, 13'h1335, 13'h12b5, 13'h13b5, 13'h1236, 13'h1336, 13'h12b6, 13'h13b6, 13'h1237, 13'h1337, 13'h12b7, 13'h13b7, 13'h1238, 13'h1338, 13'h12b8, 13'h13b8, 13'h1239, 13'h1339, 13'h12b9, 13'h13b9, 13'h123a, 13'h133a, 13'h12ba, 13'h13ba, 13'h123b, 13'h133b, 13'h12bb, 13'h13bb, 13'h123c, 13'h133c, 13'h12bc, 13'h13bc, 13'h123d, 13'h133d, 13'h12bd, 13'h13bd, 13'h123e, 13'h133e, 13'h12be, 13'h13be, 13'h123f, 13'h133f, 13'h12bf, 13'h13bf, 13'h1240, 13'h1340, 13'h12c0, 13'h13c0, 13'h1241, 13'h1341, 13'h12c1, 13'h13c1, 13'h1242, 13'h1342, 13'h12c2, 13'h13c2, 13'h1243, 13'h1343, 13'h12c3, 13'h13c3, 13'h1244, 13'h1344, 13'h12c4, 13'h13c4, 13'h1245, 13'h1345, 13'h12c5, 13'h13c5, 13'h1246, 13'h1346, 13'h12c6, 13'h13c6, 13'h1247, 13'h1347, 13'h12c7, 13'h13c7, 13'h1248, 13'h1348, 13'h12c8, 13'h13c8, 13'h1249, 13'h1349, 13'h12c9, 13'h13c9, 13'h124a, 13'h134a, 13'h12ca, 13'h13ca, 13'h124b, 13'h134b, 13'h12cb, 13'h13cb, 13'h124c, 13'h134c, 13'h12cc, 13'h13cc, 13'h124d, 13'h134d, 13'h12cd, 13'h13cd, 13'h124e, 13'h134e, 13'h12ce, 13'h13ce, 13'h124f, 13'h134f, 13'h12cf, 13'h13cf, 13'h1400, 13'h1500, 13'h1480, 13'h1580, 13'h1401, 13'h1501, 13'h1481, 13'h1581, 13'h1402, 13'h1502, 13'h1482, 13'h1582, 13'h1403, 13'h1503, 13'h1483, 13'h1583, 13'h1404, 13'h1504, 13'h1484, 13'h1584, 13'h1405, 13'h1505, 13'h1485, 13'h1585, 13'h1406, 13'h1506, 13'h1486, 13'h1586, 13'h1407, 13'h1507, 13'h1487, 13'h1587, 13'h1408, 13'h1508, 13'h1488, 13'h1588, 13'h1409, 13'h1509, 13'h1489, 13'h1589, 13'h140a, 13'h150a, 13'h148a, 13'h158a, 13'h140b, 13'h150b, 13'h148b, 13'h158b, 13'h140c, 13'h150c, 13'h148c, 13'h158c, 13'h140d, 13'h150d, 13'h148d, 13'h158d, 13'h140e, 13'h150e, 13'h148e, 13'h158e, 13'h140f, 13'h150f, 13'h148f, 13'h158f, 13'h1410, 13'h1510, 13'h1490, 13'h1590, 13'h1411, 13'h1511, 13'h1491, 13'h1591, 13'h1412, 13'h1512, 13'h1492, 13'h1592, 13'h1413, 13'h1513, 13'h1493, 13'h1593, 13'h1414, 13'h1514, 13'h1494, 13'h1594, 13'h1415, 13'h1515, 13'h1495, 13'h1595, 13'h1416, 13'h1516, 13'h1496, 13'h1596, 13'h1417, 13'h1517, 13'h1497, 13'h1597, 13'h1418, 13'h1518, 13'h1498, 13'h1598, 13'h1419, 13'h1519, 13'h1499, 13'h1599, 13'h141a, 13'h151a, 13'h149a, 13'h159a, 13'h141b, 13'h151b, 13'h149b, 13'h159b, 13'h141c, 13'h151c, 13'h149c, 13'h159c, 13'h141d, 13'h151d, 13'h149d, 13'h159d, 13'h141e, 13'h151e, 13'h149e, 13'h159e, 13'h141f, 13'h151f, 13'h149f, 13'h159f, 13'h1420, 13'h1520, 13'h14a0, 13'h15a0, 13'h1421, 13'h1521, 13'h14a1, 13'h15a1, 13'h1422, 13'h1522, 13'h14a2, 13'h15a2, 13'h1423, 13'h1523, 13'h14a3, 13'h15a3, 13'h1424, 13'h1524, 13'h14a4, 13'h15a4, 13'h1425, 13'h1525, 13'h14a5, 13'h15a5, 13'h1426, 13'h1526, 13'h14a6, 13'h15a6, 13'h1427, 13'h1527, 13'h14a7, 13'h15a7, 13'h1428, 13'h1528, 13'h14a8, 13'h15a8, 13'h1429, 13'h1529, 13'h14a9, 13'h15a9, 13'h142a, 13'h152a, 13'h14aa, 13'h15aa, 13'h142b, 13'h152b, 13'h14ab, 13'h15ab, 13'h142c, 13'h152c, 13'h14ac, 13'h15ac, 13'h142d, 13'h152d, 13'h14ad, 13'h15ad, 13'h142e, 13'h152e, 13'h14ae, 13'h15ae, 13'h142f, 13'h152f, 13'h14af, 13'h15af, 13'h1430, 13'h1530, 13'h14b0, 13'h15b0, 13'h1431, 13'h1531, 13'h14b1, 13'h15b1, 13'h1432, 13'h1532, 13'h14b2, 13'h15b2, 13'h1433, 13'h1533, 13'h14b3, 13'h15b3, 13'h1434, 13'h1534, 13'h14b4, 13'h15b4, 13'h1435, 13'h1535, 13'h14b5, 13'h15b5, 13'h1436, 13'h1536, 13'h14b6, 13'h15b6, 13'h1437, 13'h1537, 13'h14b7, 13'h15b7, 13'h1438, 13'h1538, 13'h14b8, 13'h15b8, 13'h1439, 13'h1539, 13'h14b9, 13'h15b9, 13'h143a, 13'h153a, 13'h14ba, 13'h15ba, 13'h143b, 13'h153b, 13'h14bb, 13'h15bb, 13'h143c, 13'h153c, 13'h14bc, 13'h15bc, 13'h143d, 13'h153d, 13'h14bd, 13'h15bd, 13'h143e, 13'h153e, 13'h14be, 13'h15be, 13'h143f, 13'h153f, 13'h14bf, 13'h15bf, 13'h1440, 13'h1540, 13'h14c0, 13'h15c0, 13'h1441, 13'h1541, 13'h14c1, 13'h15c1, 13'h1442, 13'h1542, 13'h14c2, 13'h15c2, 13'h1443, 13'h1543, 13'h14c3, 13'h15c3, 13'h1444, 13'h1544, 13'h14c4, 13'h15c4, 13'h1445, 13'h1545, 13'h14c5, 13'h15c5, 13'h1446, 13'h1546, 13'h14c6, 13'h15c6, 13'h1447, 13'h1547, 13'h14c7, 13'h15c7, 13'h1448, 13'h1548, 13'h14c8, 13'h15c8, 13'h1449, 13'h1549, 13'h14c9, 13'h15c9, 13'h144a, 13'h154a, 13'h14ca, 13'h15ca, 13'h144b, 13'h154b, 13'h14cb, 13'h15cb, 13'h144c, 13'h154c, 13'h14cc, 13'h15cc, 13'h144d, 13'h154d, 13'h14cd, 13'h15cd, 13'h144e, 13'h154e, 13'h14ce, 13'h15ce, 13'h144f, 13'h154f, 13'h14cf, 13'h15cf:
-          fld = 6'h25;
+          fld0 = 6'h25;
       default:
-          fld = 6'h00;
+          fld0 = 6'h00;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    child0 = 4'h0;
+    casez (fld0)
+      6'h01:
+          child0 = 4'h0;
+      6'h1f:
+          child0 = 4'h0;
+      6'h0b:
+          child0 = 4'h1;
+      6'h13:
+          child0 = 4'h2;
+      6'h15:
+          child0 = 4'h3;
+      6'h0d:
+          child0 = 4'h4;
+      6'h0e:
+          child0 = 4'h5;
+      6'h18:
+          child0 = 4'h6;
+      6'h21:
+          child0 = 4'h8;
+      6'h22:
+          child0 = 4'h9;
+      6'h23:
+          child0 = 4'ha;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ ctx_eff1, frame1[61], a[38], tx_type, frame1[60:57] })
+      13'h0010, 13'h0110, 13'h0090, 13'h0190, 13'h0020, 13'h0120, 13'h00a0, 13'h01a0, 13'h0030, 13'h0130, 13'h00b0, 13'h01b0, 13'h0040, 13'h0140, 13'h00c0, 13'h01c0:
+          fld1 = 6'h02;
+      13'h0000, 13'h0100, 13'h0080, 13'h0180, 13'h0011, 13'h0111, 13'h0091, 13'h0191, 13'h0021, 13'h0121, 13'h00a1, 13'h01a1, 13'h0031, 13'h0131, 13'h00b1, 13'h01b1, 13'h0041, 13'h0141, 13'h00c1, 13'h01c1:
+          fld1 = 6'h03;
+      13'h0001, 13'h0101, 13'h0081, 13'h0181, 13'h0012, 13'h0112, 13'h0092, 13'h0192:
+          fld1 = 6'h04;
+      13'h0022, 13'h0122, 13'h00a2, 13'h01a2, 13'h0032, 13'h0132, 13'h00b2, 13'h01b2, 13'h0042, 13'h0142, 13'h00c2, 13'h01c2:
+          fld1 = 6'h05;
+      13'h0023, 13'h0123, 13'h00a3, 13'h01a3, 13'h0033, 13'h0133, 13'h00b3, 13'h01b3, 13'h0043, 13'h0143, 13'h00c3, 13'h01c3:
+          fld1 = 6'h06;
+      13'h0002, 13'h0102, 13'h0082, 13'h0182, 13'h0013, 13'h0113, 13'h0093, 13'h0193, 13'h0024, 13'h0124, 13'h00a4, 13'h01a4, 13'h0034, 13'h0134, 13'h00b4, 13'h01b4, 13'h0044, 13'h0144, 13'h00c4, 13'h01c4:
+          fld1 = 6'h07;
+      13'h0003, 13'h0103, 13'h0083, 13'h0183, 13'h0014, 13'h0114, 13'h0094, 13'h0194, 13'h0025, 13'h0125, 13'h00a5, 13'h01a5, 13'h0035, 13'h0135, 13'h00b5, 13'h01b5, 13'h0045, 13'h0145, 13'h00c5, 13'h01c5:
+          fld1 = 6'h08;
+      13'h0004, 13'h0104, 13'h0084, 13'h0184, 13'h0015, 13'h0115, 13'h0095, 13'h0195, 13'h0026, 13'h0126, 13'h00a6, 13'h01a6, 13'h0036, 13'h0136, 13'h00b6, 13'h01b6, 13'h0046, 13'h0146, 13'h00c6, 13'h01c6:
+          fld1 = 6'h09;
+      13'h0005, 13'h0105, 13'h0085, 13'h0185, 13'h0016, 13'h0116, 13'h0096, 13'h0196, 13'h0027, 13'h0127, 13'h00a7, 13'h01a7, 13'h0037, 13'h0137, 13'h00b7, 13'h01b7, 13'h0047, 13'h0147, 13'h00c7, 13'h01c7:
+          fld1 = 6'h0a;
+      13'h0017, 13'h0117, 13'h0097, 13'h0197, 13'h0028, 13'h0128, 13'h00a8, 13'h01a8, 13'h0038, 13'h0138, 13'h00b8, 13'h01b8, 13'h0048, 13'h0148, 13'h00c8, 13'h01c8:
+          fld1 = 6'h0b;
+      13'h0039, 13'h0139, 13'h00b9, 13'h01b9:
+          fld1 = 6'h0c;
+      13'h003a, 13'h013a, 13'h00ba, 13'h01ba:
+          fld1 = 6'h0d;
+      13'h0049, 13'h0149, 13'h00c9, 13'h01c9:
+          fld1 = 6'h0e;
+      13'h0006, 13'h0106, 13'h0086, 13'h0186:
+          fld1 = 6'h0f;
+      13'h0018, 13'h0118, 13'h0098, 13'h0198, 13'h0029, 13'h0129, 13'h00a9, 13'h01a9, 13'h003b, 13'h013b, 13'h00bb, 13'h01bb, 13'h004a, 13'h014a, 13'h00ca, 13'h01ca:
+          fld1 = 6'h10;
+      13'h0007, 13'h0107, 13'h0087, 13'h0187, 13'h0019, 13'h0119, 13'h0099, 13'h0199, 13'h002a, 13'h012a, 13'h00aa, 13'h01aa, 13'h003c, 13'h013c, 13'h00bc, 13'h01bc, 13'h004b, 13'h014b, 13'h00cb, 13'h01cb:
+          fld1 = 6'h11;
+      13'h0008, 13'h0108, 13'h0088, 13'h0188, 13'h001a, 13'h011a, 13'h009a, 13'h019a, 13'h002b, 13'h012b, 13'h00ab, 13'h01ab, 13'h003d, 13'h013d, 13'h00bd, 13'h01bd, 13'h004c, 13'h014c, 13'h00cc, 13'h01cc:
+          fld1 = 6'h12;
+      13'h0200, 13'h0300, 13'h0280, 13'h0380, 13'h0201, 13'h0301, 13'h0281, 13'h0381, 13'h0202, 13'h0302, 13'h0282, 13'h0382, 13'h0203, 13'h0303, 13'h0283, 13'h0383, 13'h0204, 13'h0304, 13'h0284, 13'h0384, 13'h0205, 13'h0305, 13'h0285, 13'h0385, 13'h0206, 13'h0306, 13'h0286, 13'h0386, 13'h0207, 13'h0307, 13'h0287, 13'h0387, 13'h0208, 13'h0308, 13'h0288, 13'h0388, 13'h0209, 13'h0309, 13'h0289, 13'h0389, 13'h020a, 13'h030a, 13'h028a, 13'h038a, 13'h020b, 13'h030b, 13'h028b, 13'h038b, 13'h020c, 13'h030c, 13'h028c, 13'h038c, 13'h020d, 13'h030d, 13'h028d, 13'h038d, 13'h020e, 13'h030e, 13'h028e, 13'h038e, 13'h020f, 13'h030f, 13'h028f, 13'h038f, 13'h0210, 13'h0310, 13'h0290, 13'h0390, 13'h0211, 13'h0311, 13'h0291, 13'h0391, 13'h0212, 13'h0312, 13'h0292, 13'h0392, 13'h0213, 13'h0313, 13'h0293, 13'h0393, 13'h0214, 13'h0314, 13'h0294, 13'h0394, 13'h0215, 13'h0315, 13'h0295, 13'h0395, 13'h0216, 13'h0316, 13'h0296, 13'h0396, 13'h0217, 13'h0317, 13'h0297, 13'h0397, 13'h0218, 13'h0318, 13'h0298, 13'h0398, 13'h0219, 13'h0319, 13'h0299, 13'h0399, 13'h021a, 13'h031a, 13'h029a, 13'h039a, 13'h021b, 13'h031b, 13'h029b, 13'h039b, 13'h021c, 13'h031c, 13'h029c, 13'h039c, 13'h021d, 13'h031d, 13'h029d, 13'h039d, 13'h021e, 13'h031e, 13'h029e, 13'h039e, 13'h021f, 13'h031f, 13'h029f, 13'h039f, 13'h0220, 13'h0320, 13'h02a0, 13'h03a0, 13'h0221, 13'h0321, 13'h02a1, 13'h03a1, 13'h0222, 13'h0322, 13'h02a2, 13'h03a2, 13'h0223, 13'h0323, 13'h02a3, 13'h03a3, 13'h0224, 13'h0324, 13'h02a4, 13'h03a4, 13'h0225, 13'h0325, 13'h02a5, 13'h03a5, 13'h0226, 13'h0326, 13'h02a6, 13'h03a6, 13'h0227, 13'h0327, 13'h02a7, 13'h03a7, 13'h0228, 13'h0328, 13'h02a8, 13'h03a8, 13'h0229, 13'h0329, 13'h02a9, 13'h03a9, 13'h022a, 13'h032a, 13'h02aa, 13'h03aa, 13'h022b, 13'h032b, 13'h02ab, 13'h03ab, 13'h022c, 13'h032c, 13'h02ac, 13'h03ac, 13'h022d, 13'h032d, 13'h02ad, 13'h03ad, 13'h022e, 13'h032e, 13'h02ae, 13'h03ae, 13'h022f, 13'h032f, 13'h02af, 13'h03af, 13'h0230, 13'h0330, 13'h02b0, 13'h03b0, 13'h0231, 13'h0331, 13'h02b1, 13'h03b1, 13'h0232, 13'h0332, 13'h02b2, 13'h03b2, 13'h0233, 13'h0333, 13'h02b3, 13'h03b3, 13'h0234, 13'h0334, 13'h02b4, 13'h03b4, 13'h0235, 13'h0335, 13'h02b5, 13'h03b5, 13'h0236, 13'h0336, 13'h02b6, 13'h03b6, 13'h0237, 13'h0337, 13'h02b7, 13'h03b7, 13'h0238, 13'h0338, 13'h02b8, 13'h03b8, 13'h0239, 13'h0339, 13'h02b9, 13'h03b9, 13'h023a, 13'h033a, 13'h02ba, 13'h03ba, 13'h023b, 13'h033b, 13'h02bb, 13'h03bb, 13'h023c, 13'h033c, 13'h02bc, 13'h03bc, 13'h023d, 13'h033d, 13'h02bd, 13'h03bd, 13'h023e, 13'h033e, 13'h02be, 13'h03be, 13'h023f, 13'h033f, 13'h02bf, 13'h03bf, 13'h0240, 13'h0340, 13'h02c0, 13'h03c0, 13'h0241, 13'h0341, 13'h02c1, 13'h03c1, 13'h0242, 13'h0342, 13'h02c2, 13'h03c2, 13'h0243, 13'h0343, 13'h02c3, 13'h03c3, 13'h0244, 13'h0344, 13'h02c4, 13'h03c4, 13'h0245, 13'h0345, 13'h02c5, 13'h03c5, 13'h0246, 13'h0346, 13'h02c6, 13'h03c6, 13'h0247, 13'h0347, 13'h02c7, 13'h03c7, 13'h0248, 13'h0348, 13'h02c8, 13'h03c8, 13'h0249, 13'h0349, 13'h02c9, 13'h03c9, 13'h024a, 13'h034a, 13'h02ca, 13'h03ca, 13'h024b, 13'h034b, 13'h02cb, 13'h03cb, 13'h024c, 13'h034c, 13'h02cc, 13'h03cc, 13'h024d, 13'h034d, 13'h02cd, 13'h03cd, 13'h024e, 13'h034e, 13'h02ce, 13'h03ce, 13'h024f, 13'h034f, 13'h02cf, 13'h03cf:
+          fld1 = 6'h13;
+      13'h0400, 13'h0500, 13'h0480, 13'h0580, 13'h0410, 13'h0510, 13'h0490, 13'h0590, 13'h0420, 13'h0520, 13'h04a0, 13'h05a0, 13'h0430, 13'h0530, 13'h04b0, 13'h05b0, 13'h0440, 13'h0540, 13'h04c0, 13'h05c0:
+          fld1 = 6'h14;
+      13'h0401, 13'h0501, 13'h0481, 13'h0581, 13'h0411, 13'h0511, 13'h0491, 13'h0591, 13'h0421, 13'h0521, 13'h04a1, 13'h05a1, 13'h0431, 13'h0531, 13'h04b1, 13'h05b1, 13'h0441, 13'h0541, 13'h04c1, 13'h05c1:
+          fld1 = 6'h15;
+      13'h0600, 13'h0700, 13'h0680, 13'h0780, 13'h0601, 13'h0701, 13'h0681, 13'h0781, 13'h0602, 13'h0702, 13'h0682, 13'h0782, 13'h0603, 13'h0703, 13'h0683, 13'h0783, 13'h0604, 13'h0704, 13'h0684, 13'h0784, 13'h0605, 13'h0705, 13'h0685, 13'h0785, 13'h0606, 13'h0706, 13'h0686, 13'h0786, 13'h0607, 13'h0707, 13'h0687, 13'h0787, 13'h0608, 13'h0708, 13'h0688, 13'h0788, 13'h0609, 13'h0709, 13'h0689, 13'h0789, 13'h060a, 13'h070a, 13'h068a, 13'h078a, 13'h060b, 13'h070b, 13'h068b, 13'h078b, 13'h060c, 13'h070c, 13'h068c, 13'h078c, 13'h060d, 13'h070d, 13'h068d, 13'h078d, 13'h060e, 13'h070e, 13'h068e, 13'h078e, 13'h060f, 13'h070f, 13'h068f, 13'h078f, 13'h0610, 13'h0710, 13'h0690, 13'h0790, 13'h0611, 13'h0711, 13'h0691, 13'h0791, 13'h0612, 13'h0712, 13'h0692, 13'h0792, 13'h0613, 13'h0713, 13'h0693, 13'h0793, 13'h0614, 13'h0714, 13'h0694, 13'h0794, 13'h0615, 13'h0715, 13'h0695, 13'h0795, 13'h0616, 13'h0716, 13'h0696, 13'h0796, 13'h0617, 13'h0717, 13'h0697, 13'h0797, 13'h0618, 13'h0718, 13'h0698, 13'h0798, 13'h0619, 13'h0719, 13'h0699, 13'h0799, 13'h061a, 13'h071a, 13'h069a, 13'h079a, 13'h061b, 13'h071b, 13'h069b, 13'h079b, 13'h061c, 13'h071c, 13'h069c, 13'h079c, 13'h061d, 13'h071d, 13'h069d, 13'h079d, 13'h061e, 13'h071e, 13'h069e, 13'h079e, 13'h061f, 13'h071f, 13'h069f, 13'h079f, 13'h0620, 13'h0720, 13'h06a0, 13'h07a0, 13'h0621, 13'h0721, 13'h06a1, 13'h07a1, 13'h0622, 13'h0722, 13'h06a2, 13'h07a2, 13'h0623, 13'h0723, 13'h06a3, 13'h07a3, 13'h0624, 13'h0724, 13'h06a4, 13'h07a4, 13'h0625, 13'h0725, 13'h06a5, 13'h07a5, 13'h0626, 13'h0726, 13'h06a6, 13'h07a6, 13'h0627, 13'h0727, 13'h06a7, 13'h07a7, 13'h0628, 13'h0728, 13'h06a8, 13'h07a8, 13'h0629, 13'h0729, 13'h06a9, 13'h07a9, 13'h062a, 13'h072a, 13'h06aa, 13'h07aa, 13'h062b, 13'h072b, 13'h06ab, 13'h07ab, 13'h062c, 13'h072c, 13'h06ac, 13'h07ac, 13'h062d, 13'h072d, 13'h06ad, 13'h07ad, 13'h062e, 13'h072e, 13'h06ae, 13'h07ae, 13'h062f, 13'h072f, 13'h06af, 13'h07af, 13'h0630, 13'h0730, 13'h06b0, 13'h07b0, 13'h0631, 13'h0731, 13'h06b1, 13'h07b1, 13'h0632, 13'h0732, 13'h06b2, 13'h07b2, 13'h0633, 13'h0733, 13'h06b3, 13'h07b3, 13'h0634, 13'h0734, 13'h06b4, 13'h07b4, 13'h0635, 13'h0735, 13'h06b5, 13'h07b5, 13'h0636, 13'h0736, 13'h06b6, 13'h07b6, 13'h0637, 13'h0737, 13'h06b7, 13'h07b7, 13'h0638, 13'h0738, 13'h06b8, 13'h07b8, 13'h0639, 13'h0739, 13'h06b9, 13'h07b9, 13'h063a, 13'h073a, 13'h06ba, 13'h07ba, 13'h063b, 13'h073b, 13'h06bb, 13'h07bb, 13'h063c, 13'h073c, 13'h06bc, 13'h07bc, 13'h063d, 13'h073d, 13'h06bd, 13'h07bd, 13'h063e, 13'h073e, 13'h06be, 13'h07be, 13'h063f, 13'h073f, 13'h06bf, 13'h07bf, 13'h0640, 13'h0740, 13'h06c0, 13'h07c0, 13'h0641, 13'h0741, 13'h06c1, 13'h07c1, 13'h0642, 13'h0742, 13'h06c2, 13'h07c2, 13'h0643, 13'h0743, 13'h06c3, 13'h07c3, 13'h0644, 13'h0744, 13'h06c4, 13'h07c4, 13'h0645, 13'h0745, 13'h06c5, 13'h07c5, 13'h0646, 13'h0746, 13'h06c6, 13'h07c6, 13'h0647, 13'h0747, 13'h06c7, 13'h07c7, 13'h0648, 13'h0748, 13'h06c8, 13'h07c8, 13'h0649, 13'h0749, 13'h06c9, 13'h07c9, 13'h064a, 13'h074a, 13'h06ca, 13'h07ca, 13'h064b, 13'h074b, 13'h06cb, 13'h07cb, 13'h064c, 13'h074c, 13'h06cc, 13'h07cc, 13'h064d, 13'h074d, 13'h06cd, 13'h07cd, 13'h064e, 13'h074e, 13'h06ce, 13'h07ce, 13'h064f, 13'h074f, 13'h06cf, 13'h07cf:
+          fld1 = 6'h16;
+      13'h0800, 13'h0900, 13'h0880, 13'h0980, 13'h0801, 13'h0901, 13'h0881, 13'h0981, 13'h0802, 13'h0902, 13'h0882, 13'h0982, 13'h0803, 13'h0903, 13'h0883, 13'h0983, 13'h0804, 13'h0904, 13'h0884, 13'h0984, 13'h0805, 13'h0905, 13'h0885, 13'h0985, 13'h0806, 13'h0906, 13'h0886, 13'h0986, 13'h0807, 13'h0907, 13'h0887, 13'h0987, 13'h0808, 13'h0908, 13'h0888, 13'h0988, 13'h0809, 13'h0909, 13'h0889, 13'h0989, 13'h080a, 13'h090a, 13'h088a, 13'h098a, 13'h080b, 13'h090b, 13'h088b, 13'h098b, 13'h080c, 13'h090c, 13'h088c, 13'h098c, 13'h080d, 13'h090d, 13'h088d, 13'h098d, 13'h080e, 13'h090e, 13'h088e, 13'h098e, 13'h080f, 13'h090f, 13'h088f, 13'h098f, 13'h0810, 13'h0910, 13'h0890, 13'h0990, 13'h0811, 13'h0911, 13'h0891, 13'h0991, 13'h0812, 13'h0912, 13'h0892, 13'h0992, 13'h0813, 13'h0913, 13'h0893, 13'h0993, 13'h0814, 13'h0914, 13'h0894, 13'h0994, 13'h0815, 13'h0915, 13'h0895, 13'h0995, 13'h0816, 13'h0916, 13'h0896, 13'h0996, 13'h0817, 13'h0917, 13'h0897, 13'h0997, 13'h0818, 13'h0918, 13'h0898, 13'h0998, 13'h0819, 13'h0919, 13'h0899, 13'h0999, 13'h081a, 13'h091a, 13'h089a, 13'h099a, 13'h081b, 13'h091b, 13'h089b, 13'h099b, 13'h081c, 13'h091c, 13'h089c, 13'h099c, 13'h081d, 13'h091d, 13'h089d, 13'h099d, 13'h081e, 13'h091e, 13'h089e, 13'h099e, 13'h081f, 13'h091f, 13'h089f, 13'h099f, 13'h0820, 13'h0920, 13'h08a0, 13'h09a0, 13'h0821, 13'h0921, 13'h08a1, 13'h09a1, 13'h0822, 13'h0922, 13'h08a2, 13'h09a2, 13'h0823, 13'h0923, 13'h08a3, 13'h09a3, 13'h0824, 13'h0924, 13'h08a4, 13'h09a4, 13'h0825, 13'h0925, 13'h08a5, 13'h09a5, 13'h0826, 13'h0926, 13'h08a6, 13'h09a6, 13'h0827, 13'h0927, 13'h08a7, 13'h09a7, 13'h0828, 13'h0928, 13'h08a8, 13'h09a8, 13'h0829, 13'h0929, 13'h08a9, 13'h09a9, 13'h082a, 13'h092a, 13'h08aa, 13'h09aa, 13'h082b, 13'h092b, 13'h08ab, 13'h09ab, 13'h082c, 13'h092c, 13'h08ac, 13'h09ac, 13'h082d, 13'h092d, 13'h08ad, 13'h09ad, 13'h082e, 13'h092e, 13'h08ae, 13'h09ae, 13'h082f, 13'h092f, 13'h08af, 13'h09af, 13'h0830, 13'h0930, 13'h08b0, 13'h09b0, 13'h0831, 13'h0931, 13'h08b1, 13'h09b1, 13'h0832, 13'h0932, 13'h08b2, 13'h09b2, 13'h0833, 13'h0933, 13'h08b3, 13'h09b3, 13'h0834, 13'h0934, 13'h08b4, 13'h09b4, 13'h0835, 13'h0935, 13'h08b5, 13'h09b5, 13'h0836, 13'h0936, 13'h08b6, 13'h09b6, 13'h0837, 13'h0937, 13'h08b7, 13'h09b7, 13'h0838, 13'h0938, 13'h08b8, 13'h09b8, 13'h0839, 13'h0939, 13'h08b9, 13'h09b9, 13'h083a, 13'h093a, 13'h08ba, 13'h09ba, 13'h083b, 13'h093b, 13'h08bb, 13'h09bb, 13'h083c, 13'h093c, 13'h08bc, 13'h09bc, 13'h083d, 13'h093d, 13'h08bd, 13'h09bd, 13'h083e, 13'h093e, 13'h08be, 13'h09be, 13'h083f, 13'h093f, 13'h08bf, 13'h09bf, 13'h0840, 13'h0940, 13'h08c0, 13'h09c0, 13'h0841, 13'h0941, 13'h08c1, 13'h09c1, 13'h0842, 13'h0942, 13'h08c2, 13'h09c2, 13'h0843, 13'h0943, 13'h08c3, 13'h09c3, 13'h0844, 13'h0944, 13'h08c4, 13'h09c4, 13'h0845, 13'h0945, 13'h08c5, 13'h09c5, 13'h0846, 13'h0946, 13'h08c6, 13'h09c6, 13'h0847, 13'h0947, 13'h08c7, 13'h09c7, 13'h0848, 13'h0948, 13'h08c8, 13'h09c8, 13'h0849, 13'h0949, 13'h08c9, 13'h09c9, 13'h084a, 13'h094a, 13'h08ca, 13'h09ca, 13'h084b, 13'h094b, 13'h08cb, 13'h09cb, 13'h084c, 13'h094c, 13'h08cc, 13'h09cc, 13'h084d, 13'h094d, 13'h08cd, 13'h09cd, 13'h084e, 13'h094e, 13'h08ce, 13'h09ce, 13'h084f, 13'h094f, 13'h08cf, 13'h09cf:
+          fld1 = 6'h17;
+      13'h0a00, 13'h0b00, 13'h0a80, 13'h0b80, 13'h0a01, 13'h0b01, 13'h0a81, 13'h0b81, 13'h0a02, 13'h0b02, 13'h0a82, 13'h0b82, 13'h0a03, 13'h0b03, 13'h0a83, 13'h0b83, 13'h0a04, 13'h0b04, 13'h0a84, 13'h0b84, 13'h0a05, 13'h0b05, 13'h0a85, 13'h0b85, 13'h0a06, 13'h0b06, 13'h0a86, 13'h0b86, 13'h0a07, 13'h0b07, 13'h0a87, 13'h0b87, 13'h0a08, 13'h0b08, 13'h0a88, 13'h0b88, 13'h0a09, 13'h0b09, 13'h0a89, 13'h0b89, 13'h0a0a, 13'h0b0a, 13'h0a8a, 13'h0b8a, 13'h0a0b, 13'h0b0b, 13'h0a8b, 13'h0b8b, 13'h0a0c, 13'h0b0c, 13'h0a8c, 13'h0b8c, 13'h0a0d, 13'h0b0d, 13'h0a8d, 13'h0b8d, 13'h0a0e, 13'h0b0e, 13'h0a8e, 13'h0b8e, 13'h0a0f, 13'h0b0f, 13'h0a8f, 13'h0b8f, 13'h0a10, 13'h0b10, 13'h0a90, 13'h0b90, 13'h0a11, 13'h0b11, 13'h0a91, 13'h0b91, 13'h0a12, 13'h0b12, 13'h0a92, 13'h0b92, 13'h0a13, 13'h0b13, 13'h0a93, 13'h0b93, 13'h0a14, 13'h0b14, 13'h0a94, 13'h0b94, 13'h0a15, 13'h0b15, 13'h0a95, 13'h0b95, 13'h0a16, 13'h0b16, 13'h0a96, 13'h0b96, 13'h0a17, 13'h0b17, 13'h0a97, 13'h0b97, 13'h0a18, 13'h0b18, 13'h0a98, 13'h0b98, 13'h0a19, 13'h0b19, 13'h0a99, 13'h0b99, 13'h0a1a, 13'h0b1a, 13'h0a9a, 13'h0b9a, 13'h0a1b, 13'h0b1b, 13'h0a9b, 13'h0b9b, 13'h0a1c, 13'h0b1c, 13'h0a9c, 13'h0b9c, 13'h0a1d, 13'h0b1d, 13'h0a9d, 13'h0b9d, 13'h0a1e, 13'h0b1e, 13'h0a9e, 13'h0b9e, 13'h0a1f, 13'h0b1f, 13'h0a9f, 13'h0b9f, 13'h0a20, 13'h0b20, 13'h0aa0, 13'h0ba0, 13'h0a21, 13'h0b21, 13'h0aa1, 13'h0ba1, 13'h0a22, 13'h0b22, 13'h0aa2, 13'h0ba2, 13'h0a23, 13'h0b23, 13'h0aa3, 13'h0ba3, 13'h0a24, 13'h0b24, 13'h0aa4, 13'h0ba4, 13'h0a25, 13'h0b25, 13'h0aa5, 13'h0ba5, 13'h0a26, 13'h0b26, 13'h0aa6, 13'h0ba6, 13'h0a27, 13'h0b27, 13'h0aa7, 13'h0ba7, 13'h0a28, 13'h0b28, 13'h0aa8, 13'h0ba8, 13'h0a29, 13'h0b29, 13'h0aa9, 13'h0ba9, 13'h0a2a, 13'h0b2a, 13'h0aaa, 13'h0baa, 13'h0a2b, 13'h0b2b, 13'h0aab, 13'h0bab, 13'h0a2c, 13'h0b2c, 13'h0aac, 13'h0bac, 13'h0a2d, 13'h0b2d, 13'h0aad, 13'h0bad, 13'h0a2e, 13'h0b2e, 13'h0aae, 13'h0bae, 13'h0a2f, 13'h0b2f, 13'h0aaf, 13'h0baf, 13'h0a30, 13'h0b30, 13'h0ab0, 13'h0bb0, 13'h0a31, 13'h0b31, 13'h0ab1, 13'h0bb1, 13'h0a32, 13'h0b32, 13'h0ab2, 13'h0bb2, 13'h0a33, 13'h0b33, 13'h0ab3, 13'h0bb3, 13'h0a34, 13'h0b34, 13'h0ab4, 13'h0bb4, 13'h0a35, 13'h0b35, 13'h0ab5, 13'h0bb5, 13'h0a36, 13'h0b36, 13'h0ab6, 13'h0bb6, 13'h0a37, 13'h0b37, 13'h0ab7, 13'h0bb7, 13'h0a38, 13'h0b38, 13'h0ab8, 13'h0bb8, 13'h0a39, 13'h0b39, 13'h0ab9, 13'h0bb9, 13'h0a3a, 13'h0b3a, 13'h0aba, 13'h0bba, 13'h0a3b, 13'h0b3b, 13'h0abb, 13'h0bbb, 13'h0a3c, 13'h0b3c, 13'h0abc, 13'h0bbc, 13'h0a3d, 13'h0b3d, 13'h0abd, 13'h0bbd, 13'h0a3e, 13'h0b3e, 13'h0abe, 13'h0bbe, 13'h0a3f, 13'h0b3f, 13'h0abf, 13'h0bbf, 13'h0a40, 13'h0b40, 13'h0ac0, 13'h0bc0, 13'h0a41, 13'h0b41, 13'h0ac1, 13'h0bc1, 13'h0a42, 13'h0b42, 13'h0ac2, 13'h0bc2, 13'h0a43, 13'h0b43, 13'h0ac3, 13'h0bc3, 13'h0a44, 13'h0b44, 13'h0ac4, 13'h0bc4, 13'h0a45, 13'h0b45, 13'h0ac5, 13'h0bc5, 13'h0a46, 13'h0b46, 13'h0ac6, 13'h0bc6, 13'h0a47, 13'h0b47, 13'h0ac7, 13'h0bc7, 13'h0a48, 13'h0b48, 13'h0ac8, 13'h0bc8, 13'h0a49, 13'h0b49, 13'h0ac9, 13'h0bc9, 13'h0a4a, 13'h0b4a, 13'h0aca, 13'h0bca, 13'h0a4b, 13'h0b4b, 13'h0acb, 13'h0bcb, 13'h0a4c, 13'h0b4c, 13'h0acc, 13'h0bcc, 13'h0a4d, 13'h0b4d, 13'h0acd, 13'h0bcd, 13'h0a4e, 13'h0b4e, 13'h0ace, 13'h0bce, 13'h0a4f, 13'h0b4f, 13'h0acf, 13'h0bcf:
+          fld1 = 6'h18;
+      13'h0c00, 13'h0d00, 13'h0c80, 13'h0d80, 13'h0c10, 13'h0d10, 13'h0c90, 13'h0d90, 13'h0c20, 13'h0d20, 13'h0ca0, 13'h0da0, 13'h0c30, 13'h0d30, 13'h0cb0, 13'h0db0, 13'h0c40, 13'h0d40, 13'h0cc0, 13'h0dc0:
+          fld1 = 6'h19;
+      13'h0c01, 13'h0d01, 13'h0c81, 13'h0d81, 13'h0c11, 13'h0d11, 13'h0c91, 13'h0d91, 13'h0c21, 13'h0d21, 13'h0ca1, 13'h0da1, 13'h0c31, 13'h0d31, 13'h0cb1, 13'h0db1, 13'h0c41, 13'h0d41, 13'h0cc1, 13'h0dc1:
+          fld1 = 6'h1a;
+      13'h0c02, 13'h0d02, 13'h0c82, 13'h0d82, 13'h0c12, 13'h0d12, 13'h0c92, 13'h0d92, 13'h0c22, 13'h0d22, 13'h0ca2, 13'h0da2, 13'h0c32, 13'h0d32, 13'h0cb2, 13'h0db2, 13'h0c42, 13'h0d42, 13'h0cc2, 13'h0dc2:
+          fld1 = 6'h1b;
+      13'h0c03, 13'h0d03, 13'h0c83, 13'h0d83, 13'h0c13, 13'h0d13, 13'h0c93, 13'h0d93, 13'h0c23, 13'h0d23, 13'h0ca3, 13'h0da3, 13'h0c33, 13'h0d33, 13'h0cb3, 13'h0db3, 13'h0c43, 13'h0d43, 13'h0cc3, 13'h0dc3:
+          fld1 = 6'h1c;
+      13'h0c04, 13'h0d04, 13'h0c84, 13'h0d84, 13'h0c14, 13'h0d14, 13'h0c94, 13'h0d94, 13'h0c24, 13'h0d24, 13'h0ca4, 13'h0da4, 13'h0c34, 13'h0d34, 13'h0cb4, 13'h0db4, 13'h0c44, 13'h0d44, 13'h0cc4, 13'h0dc4:
+          fld1 = 6'h1d;
+      13'h0c05, 13'h0d05, 13'h0c85, 13'h0d85, 13'h0c15, 13'h0d15, 13'h0c95, 13'h0d95, 13'h0c25, 13'h0d25, 13'h0ca5, 13'h0da5, 13'h0c35, 13'h0d35, 13'h0cb5, 13'h0db5, 13'h0c45, 13'h0d45, 13'h0cc5, 13'h0dc5:
+          fld1 = 6'h1e;
+      13'h0e00, 13'h0f00, 13'h0e80, 13'h0f80, 13'h0e10, 13'h0f10, 13'h0e90, 13'h0f90, 13'h0e20, 13'h0f20, 13'h0ea0, 13'h0fa0, 13'h0e30, 13'h0f30, 13'h0eb0, 13'h0fb0, 13'h0e40, 13'h0f40, 13'h0ec0, 13'h0fc0:
+          fld1 = 6'h1f;
+      13'h0e01, 13'h0f01, 13'h0e11, 13'h0f11, 13'h0e21, 13'h0f21, 13'h0e31, 13'h0f31, 13'h0e41, 13'h0f41:
+          fld1 = 6'h20;
+      13'h0e81, 13'h0f81, 13'h0f02, 13'h0f82, 13'h0e91, 13'h0f91, 13'h0f12, 13'h0f92, 13'h0ea1, 13'h0fa1, 13'h0f22, 13'h0fa2, 13'h0eb1, 13'h0fb1, 13'h0f32, 13'h0fb2, 13'h0ec1, 13'h0fc1, 13'h0f42, 13'h0fc2:
+          fld1 = 6'h21;
+      13'h0e02, 13'h0e82, 13'h0f03, 13'h0f83, 13'h0e12, 13'h0e92, 13'h0f13, 13'h0f93, 13'h0e22, 13'h0ea2, 13'h0f23, 13'h0fa3, 13'h0e32, 13'h0eb2, 13'h0f33, 13'h0fb3, 13'h0e42, 13'h0ec2, 13'h0f43, 13'h0fc3:
+          fld1 = 6'h22;
+      13'h0e03, 13'h0e83, 13'h0f04, 13'h0f84, 13'h0e13, 13'h0e93, 13'h0f14, 13'h0f94, 13'h0e23, 13'h0ea3, 13'h0f24, 13'h0fa4, 13'h0e33, 13'h0eb3, 13'h0f34, 13'h0fb4, 13'h0e43, 13'h0ec3, 13'h0f44, 13'h0fc4:
+          fld1 = 6'h23;
+      13'h1000, 13'h1100, 13'h1080, 13'h1180, 13'h1001, 13'h1101, 13'h1081, 13'h1181, 13'h1002, 13'h1102, 13'h1082, 13'h1182, 13'h1003, 13'h1103, 13'h1083, 13'h1183, 13'h1004, 13'h1104, 13'h1084, 13'h1184, 13'h1005, 13'h1105, 13'h1085, 13'h1185, 13'h1006, 13'h1106, 13'h1086, 13'h1186, 13'h1007, 13'h1107, 13'h1087, 13'h1187, 13'h1008, 13'h1108, 13'h1088, 13'h1188, 13'h1009, 13'h1109, 13'h1089, 13'h1189, 13'h100a, 13'h110a, 13'h108a, 13'h118a, 13'h100b, 13'h110b, 13'h108b, 13'h118b, 13'h100c, 13'h110c, 13'h108c, 13'h118c, 13'h100d, 13'h110d, 13'h108d, 13'h118d, 13'h100e, 13'h110e, 13'h108e, 13'h118e, 13'h100f, 13'h110f, 13'h108f, 13'h118f, 13'h1010, 13'h1110, 13'h1090, 13'h1190, 13'h1011, 13'h1111, 13'h1091, 13'h1191, 13'h1012, 13'h1112, 13'h1092, 13'h1192, 13'h1013, 13'h1113, 13'h1093, 13'h1193, 13'h1014, 13'h1114, 13'h1094, 13'h1194, 13'h1015, 13'h1115, 13'h1095, 13'h1195, 13'h1016, 13'h1116, 13'h1096, 13'h1196, 13'h1017, 13'h1117, 13'h1097, 13'h1197, 13'h1018, 13'h1118, 13'h1098, 13'h1198, 13'h1019, 13'h1119, 13'h1099, 13'h1199, 13'h101a, 13'h111a, 13'h109a, 13'h119a, 13'h101b, 13'h111b, 13'h109b, 13'h119b, 13'h101c, 13'h111c, 13'h109c, 13'h119c, 13'h101d, 13'h111d, 13'h109d, 13'h119d, 13'h101e, 13'h111e, 13'h109e, 13'h119e, 13'h101f, 13'h111f, 13'h109f, 13'h119f, 13'h1020, 13'h1120, 13'h10a0, 13'h11a0, 13'h1021, 13'h1121, 13'h10a1, 13'h11a1, 13'h1022, 13'h1122, 13'h10a2, 13'h11a2, 13'h1023, 13'h1123, 13'h10a3, 13'h11a3, 13'h1024, 13'h1124, 13'h10a4, 13'h11a4, 13'h1025, 13'h1125, 13'h10a5, 13'h11a5, 13'h1026, 13'h1126, 13'h10a6, 13'h11a6, 13'h1027, 13'h1127, 13'h10a7, 13'h11a7, 13'h1028, 13'h1128, 13'h10a8, 13'h11a8, 13'h1029, 13'h1129, 13'h10a9, 13'h11a9, 13'h102a, 13'h112a, 13'h10aa, 13'h11aa, 13'h102b, 13'h112b, 13'h10ab, 13'h11ab, 13'h102c, 13'h112c, 13'h10ac, 13'h11ac, 13'h102d, 13'h112d, 13'h10ad, 13'h11ad, 13'h102e, 13'h112e, 13'h10ae, 13'h11ae, 13'h102f, 13'h112f, 13'h10af, 13'h11af, 13'h1030, 13'h1130, 13'h10b0, 13'h11b0, 13'h1031, 13'h1131, 13'h10b1, 13'h11b1, 13'h1032, 13'h1132, 13'h10b2, 13'h11b2, 13'h1033, 13'h1133, 13'h10b3, 13'h11b3, 13'h1034, 13'h1134, 13'h10b4, 13'h11b4, 13'h1035, 13'h1135, 13'h10b5, 13'h11b5, 13'h1036, 13'h1136, 13'h10b6, 13'h11b6, 13'h1037, 13'h1137, 13'h10b7, 13'h11b7, 13'h1038, 13'h1138, 13'h10b8, 13'h11b8, 13'h1039, 13'h1139, 13'h10b9, 13'h11b9, 13'h103a, 13'h113a, 13'h10ba, 13'h11ba, 13'h103b, 13'h113b, 13'h10bb, 13'h11bb, 13'h103c, 13'h113c, 13'h10bc, 13'h11bc, 13'h103d, 13'h113d, 13'h10bd, 13'h11bd, 13'h103e, 13'h113e, 13'h10be, 13'h11be, 13'h103f, 13'h113f, 13'h10bf, 13'h11bf, 13'h1040, 13'h1140, 13'h10c0, 13'h11c0, 13'h1041, 13'h1141, 13'h10c1, 13'h11c1, 13'h1042, 13'h1142, 13'h10c2, 13'h11c2, 13'h1043, 13'h1143, 13'h10c3, 13'h11c3, 13'h1044, 13'h1144, 13'h10c4, 13'h11c4, 13'h1045, 13'h1145, 13'h10c5, 13'h11c5, 13'h1046, 13'h1146, 13'h10c6, 13'h11c6, 13'h1047, 13'h1147, 13'h10c7, 13'h11c7, 13'h1048, 13'h1148, 13'h10c8, 13'h11c8, 13'h1049, 13'h1149, 13'h10c9, 13'h11c9, 13'h104a, 13'h114a, 13'h10ca, 13'h11ca, 13'h104b, 13'h114b, 13'h10cb, 13'h11cb, 13'h104c, 13'h114c, 13'h10cc, 13'h11cc, 13'h104d, 13'h114d, 13'h10cd, 13'h11cd, 13'h104e, 13'h114e, 13'h10ce, 13'h11ce, 13'h104f, 13'h114f, 13'h10cf, 13'h11cf:
+          fld1 = 6'h24;
+      13'h1200, 13'h1300, 13'h1280, 13'h1380, 13'h1201, 13'h1301, 13'h1281, 13'h1381, 13'h1202, 13'h1302, 13'h1282, 13'h1382, 13'h1203, 13'h1303, 13'h1283, 13'h1383, 13'h1204, 13'h1304, 13'h1284, 13'h1384, 13'h1205, 13'h1305, 13'h1285, 13'h1385, 13'h1206, 13'h1306, 13'h1286, 13'h1386, 13'h1207, 13'h1307, 13'h1287, 13'h1387, 13'h1208, 13'h1308, 13'h1288, 13'h1388, 13'h1209, 13'h1309, 13'h1289, 13'h1389, 13'h120a, 13'h130a, 13'h128a, 13'h138a, 13'h120b, 13'h130b, 13'h128b, 13'h138b, 13'h120c, 13'h130c, 13'h128c, 13'h138c, 13'h120d, 13'h130d, 13'h128d, 13'h138d, 13'h120e, 13'h130e, 13'h128e, 13'h138e, 13'h120f, 13'h130f, 13'h128f, 13'h138f, 13'h1210, 13'h1310, 13'h1290, 13'h1390, 13'h1211, 13'h1311, 13'h1291, 13'h1391, 13'h1212, 13'h1312, 13'h1292, 13'h1392, 13'h1213, 13'h1313, 13'h1293, 13'h1393, 13'h1214, 13'h1314, 13'h1294, 13'h1394, 13'h1215, 13'h1315, 13'h1295, 13'h1395, 13'h1216, 13'h1316, 13'h1296, 13'h1396, 13'h1217, 13'h1317, 13'h1297, 13'h1397, 13'h1218, 13'h1318, 13'h1298, 13'h1398, 13'h1219, 13'h1319, 13'h1299, 13'h1399, 13'h121a, 13'h131a, 13'h129a, 13'h139a, 13'h121b, 13'h131b, 13'h129b, 13'h139b, 13'h121c, 13'h131c, 13'h129c, 13'h139c, 13'h121d, 13'h131d, 13'h129d, 13'h139d, 13'h121e, 13'h131e, 13'h129e, 13'h139e, 13'h121f, 13'h131f, 13'h129f, 13'h139f, 13'h1220, 13'h1320, 13'h12a0, 13'h13a0, 13'h1221, 13'h1321, 13'h12a1, 13'h13a1, 13'h1222, 13'h1322, 13'h12a2, 13'h13a2, 13'h1223, 13'h1323, 13'h12a3, 13'h13a3, 13'h1224, 13'h1324, 13'h12a4, 13'h13a4, 13'h1225, 13'h1325, 13'h12a5, 13'h13a5, 13'h1226, 13'h1326, 13'h12a6, 13'h13a6, 13'h1227, 13'h1327, 13'h12a7, 13'h13a7, 13'h1228, 13'h1328, 13'h12a8, 13'h13a8, 13'h1229, 13'h1329, 13'h12a9, 13'h13a9, 13'h122a, 13'h132a, 13'h12aa, 13'h13aa, 13'h122b, 13'h132b, 13'h12ab, 13'h13ab, 13'h122c, 13'h132c, 13'h12ac, 13'h13ac, 13'h122d, 13'h132d, 13'h12ad, 13'h13ad, 13'h122e, 13'h132e, 13'h12ae, 13'h13ae, 13'h122f, 13'h132f, 13'h12af, 13'h13af, 13'h1230, 13'h1330, 13'h12b0, 13'h13b0, 13'h1231, 13'h1331, 13'h12b1, 13'h13b1, 13'h1232, 13'h1332, 13'h12b2, 13'h13b2, 13'h1233, 13'h1333, 13'h12b3, 13'h13b3, 13'h1234, 13'h1334, 13'h12b4, 13'h13b4, 13'h1235, 13'h1335, 13'h12b5, 13'h13b5, 13'h1236, 13'h1336, 13'h12b6, 13'h13b6, 13'h1237, 13'h1337, 13'h12b7, 13'h13b7, 13'h1238, 13'h1338, 13'h12b8, 13'h13b8, 13'h1239, 13'h1339, 13'h12b9, 13'h13b9, 13'h123a, 13'h133a, 13'h12ba, 13'h13ba, 13'h123b, 13'h133b, 13'h12bb, 13'h13bb, 13'h123c, 13'h133c, 13'h12bc, 13'h13bc, 13'h123d, 13'h133d, 13'h12bd, 13'h13bd, 13'h123e, 13'h133e, 13'h12be, 13'h13be, 13'h123f, 13'h133f, 13'h12bf, 13'h13bf, 13'h1240, 13'h1340, 13'h12c0, 13'h13c0, 13'h1241, 13'h1341, 13'h12c1, 13'h13c1, 13'h1242, 13'h1342, 13'h12c2, 13'h13c2, 13'h1243, 13'h1343, 13'h12c3, 13'h13c3, 13'h1244, 13'h1344, 13'h12c4, 13'h13c4, 13'h1245, 13'h1345, 13'h12c5, 13'h13c5, 13'h1246, 13'h1346, 13'h12c6, 13'h13c6, 13'h1247, 13'h1347, 13'h12c7, 13'h13c7, 13'h1248, 13'h1348, 13'h12c8, 13'h13c8, 13'h1249, 13'h1349, 13'h12c9, 13'h13c9, 13'h124a, 13'h134a, 13'h12ca, 13'h13ca, 13'h124b, 13'h134b, 13'h12cb, 13'h13cb, 13'h124c, 13'h134c, 13'h12cc, 13'h13cc, 13'h124d, 13'h134d, 13'h12cd, 13'h13cd, 13'h124e, 13'h134e, 13'h12ce, 13'h13ce, 13'h124f, 13'h134f, 13'h12cf, 13'h13cf, 13'h1400, 13'h1500, 13'h1480, 13'h1580, 13'h1401, 13'h1501, 13'h1481, 13'h1581, 13'h1402, 13'h1502, 13'h1482, 13'h1582, 13'h1403, 13'h1503, 13'h1483, 13'h1583, 13'h1404, 13'h1504, 13'h1484, 13'h1584, 13'h1405, 13'h1505, 13'h1485, 13'h1585, 13'h1406, 13'h1506, 13'h1486, 13'h1586, 13'h1407, 13'h1507, 13'h1487, 13'h1587, 13'h1408, 13'h1508, 13'h1488, 13'h1588, 13'h1409, 13'h1509, 13'h1489, 13'h1589, 13'h140a, 13'h150a, 13'h148a, 13'h158a, 13'h140b, 13'h150b, 13'h148b, 13'h158b, 13'h140c, 13'h150c, 13'h148c, 13'h158c, 13'h140d, 13'h150d, 13'h148d, 13'h158d, 13'h140e, 13'h150e, 13'h148e, 13'h158e, 13'h140f, 13'h150f, 13'h148f, 13'h158f, 13'h1410, 13'h1510, 13'h1490, 13'h1590, 13'h1411, 13'h1511, 13'h1491, 13'h1591, 13'h1412, 13'h1512, 13'h1492, 13'h1592, 13'h1413, 13'h1513, 13'h1493, 13'h1593, 13'h1414, 13'h1514, 13'h1494, 13'h1594, 13'h1415, 13'h1515, 13'h1495, 13'h1595, 13'h1416, 13'h1516, 13'h1496, 13'h1596, 13'h1417, 13'h1517, 13'h1497, 13'h1597, 13'h1418, 13'h1518, 13'h1498, 13'h1598, 13'h1419, 13'h1519, 13'h1499, 13'h1599, 13'h141a, 13'h151a, 13'h149a, 13'h159a, 13'h141b, 13'h151b, 13'h149b, 13'h159b, 13'h141c, 13'h151c, 13'h149c, 13'h159c, 13'h141d, 13'h151d, 13'h149d, 13'h159d, 13'h141e, 13'h151e, 13'h149e, 13'h159e, 13'h141f, 13'h151f, 13'h149f, 13'h159f, 13'h1420, 13'h1520, 13'h14a0, 13'h15a0, 13'h1421, 13'h1521, 13'h14a1, 13'h15a1, 13'h1422, 13'h1522, 13'h14a2, 13'h15a2, 13'h1423, 13'h1523, 13'h14a3, 13'h15a3, 13'h1424, 13'h1524, 13'h14a4, 13'h15a4, 13'h1425, 13'h1525, 13'h14a5, 13'h15a5, 13'h1426, 13'h1526, 13'h14a6, 13'h15a6, 13'h1427, 13'h1527, 13'h14a7, 13'h15a7, 13'h1428, 13'h1528, 13'h14a8, 13'h15a8, 13'h1429, 13'h1529, 13'h14a9, 13'h15a9, 13'h142a, 13'h152a, 13'h14aa, 13'h15aa, 13'h142b, 13'h152b, 13'h14ab, 13'h15ab, 13'h142c, 13'h152c, 13'h14ac, 13'h15ac, 13'h142d, 13'h152d, 13'h14ad, 13'h15ad, 13'h142e, 13'h152e, 13'h14ae, 13'h15ae, 13'h142f, 13'h152f, 13'h14af, 13'h15af, 13'h1430, 13'h1530, 13'h14b0, 13'h15b0, 13'h1431, 13'h1531, 13'h14b1, 13'h15b1, 13'h1432, 13'h1532, 13'h14b2, 13'h15b2, 13'h1433, 13'h1533, 13'h14b3, 13'h15b3, 13'h1434, 13'h1534, 13'h14b4, 13'h15b4, 13'h1435, 13'h1535, 13'h14b5, 13'h15b5, 13'h1436, 13'h1536, 13'h14b6, 13'h15b6, 13'h1437, 13'h1537, 13'h14b7, 13'h15b7, 13'h1438, 13'h1538, 13'h14b8, 13'h15b8, 13'h1439, 13'h1539, 13'h14b9, 13'h15b9, 13'h143a, 13'h153a, 13'h14ba, 13'h15ba, 13'h143b, 13'h153b, 13'h14bb, 13'h15bb, 13'h143c, 13'h153c, 13'h14bc, 13'h15bc, 13'h143d, 13'h153d, 13'h14bd, 13'h15bd, 13'h143e, 13'h153e, 13'h14be, 13'h15be, 13'h143f, 13'h153f, 13'h14bf, 13'h15bf, 13'h1440, 13'h1540, 13'h14c0, 13'h15c0, 13'h1441, 13'h1541, 13'h14c1, 13'h15c1, 13'h1442, 13'h1542, 13'h14c2, 13'h15c2, 13'h1443, 13'h1543, 13'h14c3, 13'h15c3, 13'h1444, 13'h1544, 13'h14c4, 13'h15c4, 13'h1445, 13'h1545, 13'h14c5, 13'h15c5, 13'h1446, 13'h1546, 13'h14c6, 13'h15c6, 13'h1447, 13'h1547, 13'h14c7, 13'h15c7, 13'h1448, 13'h1548, 13'h14c8, 13'h15c8, 13'h1449, 13'h1549, 13'h14c9, 13'h15c9, 13'h144a, 13'h154a, 13'h14ca, 13'h15ca, 13'h144b, 13'h154b, 13'h14cb, 13'h15cb, 13'h144c, 13'h154c, 13'h14cc, 13'h15cc, 13'h144d, 13'h154d, 13'h14cd, 13'h15cd, 13'h144e, 13'h154e, 13'h14ce, 13'h15ce, 13'h144f, 13'h154f, 13'h14cf, 13'h15cf:
+          fld1 = 6'h25;
+      default:
+          fld1 = 6'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    child1 = 4'h0;
+    casez (fld1)
+      6'h01:
+          child1 = 4'h0;
+      6'h1f:
+          child1 = 4'h0;
+      6'h0b:
+          child1 = 4'h1;
+      6'h13:
+          child1 = 4'h2;
+      6'h15:
+          child1 = 4'h3;
+      6'h0d:
+          child1 = 4'h4;
+      6'h0e:
+          child1 = 4'h5;
+      6'h18:
+          child1 = 4'h6;
+      6'h21:
+          child1 = 4'h8;
+      6'h22:
+          child1 = 4'h9;
+      6'h23:
+          child1 = 4'ha;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ ctx_eff2, frame2[61], a[38], tx_type, frame2[60:57] })
+      13'h0010, 13'h0110, 13'h0090, 13'h0190, 13'h0020, 13'h0120, 13'h00a0, 13'h01a0, 13'h0030, 13'h0130, 13'h00b0, 13'h01b0, 13'h0040, 13'h0140, 13'h00c0, 13'h01c0:
+          fld2 = 6'h02;
+      13'h0000, 13'h0100, 13'h0080, 13'h0180, 13'h0011, 13'h0111, 13'h0091, 13'h0191, 13'h0021, 13'h0121, 13'h00a1, 13'h01a1, 13'h0031, 13'h0131, 13'h00b1, 13'h01b1, 13'h0041, 13'h0141, 13'h00c1, 13'h01c1:
+          fld2 = 6'h03;
+      13'h0001, 13'h0101, 13'h0081, 13'h0181, 13'h0012, 13'h0112, 13'h0092, 13'h0192:
+          fld2 = 6'h04;
+      13'h0022, 13'h0122, 13'h00a2, 13'h01a2, 13'h0032, 13'h0132, 13'h00b2, 13'h01b2, 13'h0042, 13'h0142, 13'h00c2, 13'h01c2:
+          fld2 = 6'h05;
+      13'h0023, 13'h0123, 13'h00a3, 13'h01a3, 13'h0033, 13'h0133, 13'h00b3, 13'h01b3, 13'h0043, 13'h0143, 13'h00c3, 13'h01c3:
+          fld2 = 6'h06;
+      13'h0002, 13'h0102, 13'h0082, 13'h0182, 13'h0013, 13'h0113, 13'h0093, 13'h0193, 13'h0024, 13'h0124, 13'h00a4, 13'h01a4, 13'h0034, 13'h0134, 13'h00b4, 13'h01b4, 13'h0044, 13'h0144, 13'h00c4, 13'h01c4:
+          fld2 = 6'h07;
+      13'h0003, 13'h0103, 13'h0083, 13'h0183, 13'h0014, 13'h0114, 13'h0094, 13'h0194, 13'h0025, 13'h0125, 13'h00a5, 13'h01a5, 13'h0035, 13'h0135, 13'h00b5, 13'h01b5, 13'h0045, 13'h0145, 13'h00c5, 13'h01c5:
+          fld2 = 6'h08;
+      13'h0004, 13'h0104, 13'h0084, 13'h0184, 13'h0015, 13'h0115, 13'h0095, 13'h0195, 13'h0026, 13'h0126, 13'h00a6, 13'h01a6, 13'h0036, 13'h0136, 13'h00b6, 13'h01b6, 13'h0046, 13'h0146, 13'h00c6, 13'h01c6:
+          fld2 = 6'h09;
+      13'h0005, 13'h0105, 13'h0085, 13'h0185, 13'h0016, 13'h0116, 13'h0096, 13'h0196, 13'h0027, 13'h0127, 13'h00a7, 13'h01a7, 13'h0037, 13'h0137, 13'h00b7, 13'h01b7, 13'h0047, 13'h0147, 13'h00c7, 13'h01c7:
+          fld2 = 6'h0a;
+      13'h0017, 13'h0117, 13'h0097, 13'h0197, 13'h0028, 13'h0128, 13'h00a8, 13'h01a8, 13'h0038, 13'h0138, 13'h00b8, 13'h01b8, 13'h0048, 13'h0148, 13'h00c8, 13'h01c8:
+          fld2 = 6'h0b;
+      13'h0039, 13'h0139, 13'h00b9, 13'h01b9:
+          fld2 = 6'h0c;
+      13'h003a, 13'h013a, 13'h00ba, 13'h01ba:
+          fld2 = 6'h0d;
+      13'h0049, 13'h0149, 13'h00c9, 13'h01c9:
+          fld2 = 6'h0e;
+      13'h0006, 13'h0106, 13'h0086, 13'h0186:
+          fld2 = 6'h0f;
+      13'h0018, 13'h0118, 13'h0098, 13'h0198, 13'h0029, 13'h0129, 13'h00a9, 13'h01a9, 13'h003b, 13'h013b, 13'h00bb, 13'h01bb, 13'h004a, 13'h014a, 13'h00ca, 13'h01ca:
+          fld2 = 6'h10;
+      13'h0007, 13'h0107, 13'h0087, 13'h0187, 13'h0019, 13'h0119, 13'h0099, 13'h0199, 13'h002a, 13'h012a, 13'h00aa, 13'h01aa, 13'h003c, 13'h013c, 13'h00bc, 13'h01bc, 13'h004b, 13'h014b, 13'h00cb, 13'h01cb:
+          fld2 = 6'h11;
+      13'h0008, 13'h0108, 13'h0088, 13'h0188, 13'h001a, 13'h011a, 13'h009a, 13'h019a, 13'h002b, 13'h012b, 13'h00ab, 13'h01ab, 13'h003d, 13'h013d, 13'h00bd, 13'h01bd, 13'h004c, 13'h014c, 13'h00cc, 13'h01cc:
+          fld2 = 6'h12;
+      13'h0200, 13'h0300, 13'h0280, 13'h0380, 13'h0201, 13'h0301, 13'h0281, 13'h0381, 13'h0202, 13'h0302, 13'h0282, 13'h0382, 13'h0203, 13'h0303, 13'h0283, 13'h0383, 13'h0204, 13'h0304, 13'h0284, 13'h0384, 13'h0205, 13'h0305, 13'h0285, 13'h0385, 13'h0206, 13'h0306, 13'h0286, 13'h0386, 13'h0207, 13'h0307, 13'h0287, 13'h0387, 13'h0208, 13'h0308, 13'h0288, 13'h0388, 13'h0209, 13'h0309, 13'h0289, 13'h0389, 13'h020a, 13'h030a, 13'h028a, 13'h038a, 13'h020b, 13'h030b, 13'h028b, 13'h038b, 13'h020c, 13'h030c, 13'h028c, 13'h038c, 13'h020d, 13'h030d, 13'h028d, 13'h038d, 13'h020e, 13'h030e, 13'h028e, 13'h038e, 13'h020f, 13'h030f, 13'h028f, 13'h038f, 13'h0210, 13'h0310, 13'h0290, 13'h0390, 13'h0211, 13'h0311, 13'h0291, 13'h0391, 13'h0212, 13'h0312, 13'h0292, 13'h0392, 13'h0213, 13'h0313, 13'h0293, 13'h0393, 13'h0214, 13'h0314, 13'h0294, 13'h0394, 13'h0215, 13'h0315, 13'h0295, 13'h0395, 13'h0216, 13'h0316, 13'h0296, 13'h0396, 13'h0217, 13'h0317, 13'h0297, 13'h0397, 13'h0218, 13'h0318, 13'h0298, 13'h0398, 13'h0219, 13'h0319, 13'h0299, 13'h0399, 13'h021a, 13'h031a, 13'h029a, 13'h039a, 13'h021b, 13'h031b, 13'h029b, 13'h039b, 13'h021c, 13'h031c, 13'h029c, 13'h039c, 13'h021d, 13'h031d, 13'h029d, 13'h039d, 13'h021e, 13'h031e, 13'h029e, 13'h039e, 13'h021f, 13'h031f, 13'h029f, 13'h039f, 13'h0220, 13'h0320, 13'h02a0, 13'h03a0, 13'h0221, 13'h0321, 13'h02a1, 13'h03a1, 13'h0222, 13'h0322, 13'h02a2, 13'h03a2, 13'h0223, 13'h0323, 13'h02a3, 13'h03a3, 13'h0224, 13'h0324, 13'h02a4, 13'h03a4, 13'h0225, 13'h0325, 13'h02a5, 13'h03a5, 13'h0226, 13'h0326, 13'h02a6, 13'h03a6, 13'h0227, 13'h0327, 13'h02a7, 13'h03a7, 13'h0228, 13'h0328, 13'h02a8, 13'h03a8, 13'h0229, 13'h0329, 13'h02a9, 13'h03a9, 13'h022a, 13'h032a, 13'h02aa, 13'h03aa, 13'h022b, 13'h032b, 13'h02ab, 13'h03ab, 13'h022c, 13'h032c, 13'h02ac, 13'h03ac, 13'h022d, 13'h032d, 13'h02ad, 13'h03ad, 13'h022e, 13'h032e, 13'h02ae, 13'h03ae, 13'h022f, 13'h032f, 13'h02af, 13'h03af, 13'h0230, 13'h0330, 13'h02b0, 13'h03b0, 13'h0231, 13'h0331, 13'h02b1, 13'h03b1, 13'h0232, 13'h0332, 13'h02b2, 13'h03b2, 13'h0233, 13'h0333, 13'h02b3, 13'h03b3, 13'h0234, 13'h0334, 13'h02b4, 13'h03b4, 13'h0235, 13'h0335, 13'h02b5, 13'h03b5, 13'h0236, 13'h0336, 13'h02b6, 13'h03b6, 13'h0237, 13'h0337, 13'h02b7, 13'h03b7, 13'h0238, 13'h0338, 13'h02b8, 13'h03b8, 13'h0239, 13'h0339, 13'h02b9, 13'h03b9, 13'h023a, 13'h033a, 13'h02ba, 13'h03ba, 13'h023b, 13'h033b, 13'h02bb, 13'h03bb, 13'h023c, 13'h033c, 13'h02bc, 13'h03bc, 13'h023d, 13'h033d, 13'h02bd, 13'h03bd, 13'h023e, 13'h033e, 13'h02be, 13'h03be, 13'h023f, 13'h033f, 13'h02bf, 13'h03bf, 13'h0240, 13'h0340, 13'h02c0, 13'h03c0, 13'h0241, 13'h0341, 13'h02c1, 13'h03c1, 13'h0242, 13'h0342, 13'h02c2, 13'h03c2, 13'h0243, 13'h0343, 13'h02c3, 13'h03c3, 13'h0244, 13'h0344, 13'h02c4, 13'h03c4, 13'h0245, 13'h0345, 13'h02c5, 13'h03c5, 13'h0246, 13'h0346, 13'h02c6, 13'h03c6, 13'h0247, 13'h0347, 13'h02c7, 13'h03c7, 13'h0248, 13'h0348, 13'h02c8, 13'h03c8, 13'h0249, 13'h0349, 13'h02c9, 13'h03c9, 13'h024a, 13'h034a, 13'h02ca, 13'h03ca, 13'h024b, 13'h034b, 13'h02cb, 13'h03cb, 13'h024c, 13'h034c, 13'h02cc, 13'h03cc, 13'h024d, 13'h034d, 13'h02cd, 13'h03cd, 13'h024e, 13'h034e, 13'h02ce, 13'h03ce, 13'h024f, 13'h034f, 13'h02cf, 13'h03cf:
+          fld2 = 6'h13;
+      13'h0400, 13'h0500, 13'h0480, 13'h0580, 13'h0410, 13'h0510, 13'h0490, 13'h0590, 13'h0420, 13'h0520, 13'h04a0, 13'h05a0, 13'h0430, 13'h0530, 13'h04b0, 13'h05b0, 13'h0440, 13'h0540, 13'h04c0, 13'h05c0:
+          fld2 = 6'h14;
+      13'h0401, 13'h0501, 13'h0481, 13'h0581, 13'h0411, 13'h0511, 13'h0491, 13'h0591, 13'h0421, 13'h0521, 13'h04a1, 13'h05a1, 13'h0431, 13'h0531, 13'h04b1, 13'h05b1, 13'h0441, 13'h0541, 13'h04c1, 13'h05c1:
+          fld2 = 6'h15;
+      13'h0600, 13'h0700, 13'h0680, 13'h0780, 13'h0601, 13'h0701, 13'h0681, 13'h0781, 13'h0602, 13'h0702, 13'h0682, 13'h0782, 13'h0603, 13'h0703, 13'h0683, 13'h0783, 13'h0604, 13'h0704, 13'h0684, 13'h0784, 13'h0605, 13'h0705, 13'h0685, 13'h0785, 13'h0606, 13'h0706, 13'h0686, 13'h0786, 13'h0607, 13'h0707, 13'h0687, 13'h0787, 13'h0608, 13'h0708, 13'h0688, 13'h0788, 13'h0609, 13'h0709, 13'h0689, 13'h0789, 13'h060a, 13'h070a, 13'h068a, 13'h078a, 13'h060b, 13'h070b, 13'h068b, 13'h078b, 13'h060c, 13'h070c, 13'h068c, 13'h078c, 13'h060d, 13'h070d, 13'h068d, 13'h078d, 13'h060e, 13'h070e, 13'h068e, 13'h078e, 13'h060f, 13'h070f, 13'h068f, 13'h078f, 13'h0610, 13'h0710, 13'h0690, 13'h0790, 13'h0611, 13'h0711, 13'h0691, 13'h0791, 13'h0612, 13'h0712, 13'h0692, 13'h0792, 13'h0613, 13'h0713, 13'h0693, 13'h0793, 13'h0614, 13'h0714, 13'h0694, 13'h0794, 13'h0615, 13'h0715, 13'h0695, 13'h0795, 13'h0616, 13'h0716, 13'h0696, 13'h0796, 13'h0617, 13'h0717, 13'h0697, 13'h0797, 13'h0618, 13'h0718, 13'h0698, 13'h0798, 13'h0619, 13'h0719, 13'h0699, 13'h0799, 13'h061a, 13'h071a, 13'h069a, 13'h079a, 13'h061b, 13'h071b, 13'h069b, 13'h079b, 13'h061c, 13'h071c, 13'h069c, 13'h079c, 13'h061d, 13'h071d, 13'h069d, 13'h079d, 13'h061e, 13'h071e, 13'h069e, 13'h079e, 13'h061f, 13'h071f, 13'h069f, 13'h079f, 13'h0620, 13'h0720, 13'h06a0, 13'h07a0, 13'h0621, 13'h0721, 13'h06a1, 13'h07a1, 13'h0622, 13'h0722, 13'h06a2, 13'h07a2, 13'h0623, 13'h0723, 13'h06a3, 13'h07a3, 13'h0624, 13'h0724, 13'h06a4, 13'h07a4, 13'h0625, 13'h0725, 13'h06a5, 13'h07a5, 13'h0626, 13'h0726, 13'h06a6, 13'h07a6, 13'h0627, 13'h0727, 13'h06a7, 13'h07a7, 13'h0628, 13'h0728, 13'h06a8, 13'h07a8, 13'h0629, 13'h0729, 13'h06a9, 13'h07a9, 13'h062a, 13'h072a, 13'h06aa, 13'h07aa, 13'h062b, 13'h072b, 13'h06ab, 13'h07ab, 13'h062c, 13'h072c, 13'h06ac, 13'h07ac, 13'h062d, 13'h072d, 13'h06ad, 13'h07ad, 13'h062e, 13'h072e, 13'h06ae, 13'h07ae, 13'h062f, 13'h072f, 13'h06af, 13'h07af, 13'h0630, 13'h0730, 13'h06b0, 13'h07b0, 13'h0631, 13'h0731, 13'h06b1, 13'h07b1, 13'h0632, 13'h0732, 13'h06b2, 13'h07b2, 13'h0633, 13'h0733, 13'h06b3, 13'h07b3, 13'h0634, 13'h0734, 13'h06b4, 13'h07b4, 13'h0635, 13'h0735, 13'h06b5, 13'h07b5, 13'h0636, 13'h0736, 13'h06b6, 13'h07b6, 13'h0637, 13'h0737, 13'h06b7, 13'h07b7, 13'h0638, 13'h0738, 13'h06b8, 13'h07b8, 13'h0639, 13'h0739, 13'h06b9, 13'h07b9, 13'h063a, 13'h073a, 13'h06ba, 13'h07ba, 13'h063b, 13'h073b, 13'h06bb, 13'h07bb, 13'h063c, 13'h073c, 13'h06bc, 13'h07bc, 13'h063d, 13'h073d, 13'h06bd, 13'h07bd, 13'h063e, 13'h073e, 13'h06be, 13'h07be, 13'h063f, 13'h073f, 13'h06bf, 13'h07bf, 13'h0640, 13'h0740, 13'h06c0, 13'h07c0, 13'h0641, 13'h0741, 13'h06c1, 13'h07c1, 13'h0642, 13'h0742, 13'h06c2, 13'h07c2, 13'h0643, 13'h0743, 13'h06c3, 13'h07c3, 13'h0644, 13'h0744, 13'h06c4, 13'h07c4, 13'h0645, 13'h0745, 13'h06c5, 13'h07c5, 13'h0646, 13'h0746, 13'h06c6, 13'h07c6, 13'h0647, 13'h0747, 13'h06c7, 13'h07c7, 13'h0648, 13'h0748, 13'h06c8, 13'h07c8, 13'h0649, 13'h0749, 13'h06c9, 13'h07c9, 13'h064a, 13'h074a, 13'h06ca, 13'h07ca, 13'h064b, 13'h074b, 13'h06cb, 13'h07cb, 13'h064c, 13'h074c, 13'h06cc, 13'h07cc, 13'h064d, 13'h074d, 13'h06cd, 13'h07cd, 13'h064e, 13'h074e, 13'h06ce, 13'h07ce, 13'h064f, 13'h074f, 13'h06cf, 13'h07cf:
+          fld2 = 6'h16;
+      13'h0800, 13'h0900, 13'h0880, 13'h0980, 13'h0801, 13'h0901, 13'h0881, 13'h0981, 13'h0802, 13'h0902, 13'h0882, 13'h0982, 13'h0803, 13'h0903, 13'h0883, 13'h0983, 13'h0804, 13'h0904, 13'h0884, 13'h0984, 13'h0805, 13'h0905, 13'h0885, 13'h0985, 13'h0806, 13'h0906, 13'h0886, 13'h0986, 13'h0807, 13'h0907, 13'h0887, 13'h0987, 13'h0808, 13'h0908, 13'h0888, 13'h0988, 13'h0809, 13'h0909, 13'h0889, 13'h0989, 13'h080a, 13'h090a, 13'h088a, 13'h098a, 13'h080b, 13'h090b, 13'h088b, 13'h098b, 13'h080c, 13'h090c, 13'h088c, 13'h098c, 13'h080d, 13'h090d, 13'h088d, 13'h098d, 13'h080e, 13'h090e, 13'h088e, 13'h098e, 13'h080f, 13'h090f, 13'h088f, 13'h098f, 13'h0810, 13'h0910, 13'h0890, 13'h0990, 13'h0811, 13'h0911, 13'h0891, 13'h0991, 13'h0812, 13'h0912, 13'h0892, 13'h0992, 13'h0813, 13'h0913, 13'h0893, 13'h0993, 13'h0814, 13'h0914, 13'h0894, 13'h0994, 13'h0815, 13'h0915, 13'h0895, 13'h0995, 13'h0816, 13'h0916, 13'h0896, 13'h0996, 13'h0817, 13'h0917, 13'h0897, 13'h0997, 13'h0818, 13'h0918, 13'h0898, 13'h0998, 13'h0819, 13'h0919, 13'h0899, 13'h0999, 13'h081a, 13'h091a, 13'h089a, 13'h099a, 13'h081b, 13'h091b, 13'h089b, 13'h099b, 13'h081c, 13'h091c, 13'h089c, 13'h099c, 13'h081d, 13'h091d, 13'h089d, 13'h099d, 13'h081e, 13'h091e, 13'h089e, 13'h099e, 13'h081f, 13'h091f, 13'h089f, 13'h099f, 13'h0820, 13'h0920, 13'h08a0, 13'h09a0, 13'h0821, 13'h0921, 13'h08a1, 13'h09a1, 13'h0822, 13'h0922, 13'h08a2, 13'h09a2, 13'h0823, 13'h0923, 13'h08a3, 13'h09a3, 13'h0824, 13'h0924, 13'h08a4, 13'h09a4, 13'h0825, 13'h0925, 13'h08a5, 13'h09a5, 13'h0826, 13'h0926, 13'h08a6, 13'h09a6, 13'h0827, 13'h0927, 13'h08a7, 13'h09a7, 13'h0828, 13'h0928, 13'h08a8, 13'h09a8, 13'h0829, 13'h0929, 13'h08a9, 13'h09a9, 13'h082a, 13'h092a, 13'h08aa, 13'h09aa, 13'h082b, 13'h092b, 13'h08ab, 13'h09ab, 13'h082c, 13'h092c, 13'h08ac, 13'h09ac, 13'h082d, 13'h092d, 13'h08ad, 13'h09ad, 13'h082e, 13'h092e, 13'h08ae, 13'h09ae, 13'h082f, 13'h092f, 13'h08af, 13'h09af, 13'h0830, 13'h0930, 13'h08b0, 13'h09b0, 13'h0831, 13'h0931, 13'h08b1, 13'h09b1, 13'h0832, 13'h0932, 13'h08b2, 13'h09b2, 13'h0833, 13'h0933, 13'h08b3, 13'h09b3, 13'h0834, 13'h0934, 13'h08b4, 13'h09b4, 13'h0835, 13'h0935, 13'h08b5, 13'h09b5, 13'h0836, 13'h0936, 13'h08b6, 13'h09b6, 13'h0837, 13'h0937, 13'h08b7, 13'h09b7, 13'h0838, 13'h0938, 13'h08b8, 13'h09b8, 13'h0839, 13'h0939, 13'h08b9, 13'h09b9, 13'h083a, 13'h093a, 13'h08ba, 13'h09ba, 13'h083b, 13'h093b, 13'h08bb, 13'h09bb, 13'h083c, 13'h093c, 13'h08bc, 13'h09bc, 13'h083d, 13'h093d, 13'h08bd, 13'h09bd, 13'h083e, 13'h093e, 13'h08be, 13'h09be, 13'h083f, 13'h093f, 13'h08bf, 13'h09bf, 13'h0840, 13'h0940, 13'h08c0, 13'h09c0, 13'h0841, 13'h0941, 13'h08c1, 13'h09c1, 13'h0842, 13'h0942, 13'h08c2, 13'h09c2, 13'h0843, 13'h0943, 13'h08c3, 13'h09c3, 13'h0844, 13'h0944, 13'h08c4, 13'h09c4, 13'h0845, 13'h0945, 13'h08c5, 13'h09c5, 13'h0846, 13'h0946, 13'h08c6, 13'h09c6, 13'h0847, 13'h0947, 13'h08c7, 13'h09c7, 13'h0848, 13'h0948, 13'h08c8, 13'h09c8, 13'h0849, 13'h0949, 13'h08c9, 13'h09c9, 13'h084a, 13'h094a, 13'h08ca, 13'h09ca, 13'h084b, 13'h094b, 13'h08cb, 13'h09cb, 13'h084c, 13'h094c, 13'h08cc, 13'h09cc, 13'h084d, 13'h094d, 13'h08cd, 13'h09cd, 13'h084e, 13'h094e, 13'h08ce, 13'h09ce, 13'h084f, 13'h094f, 13'h08cf, 13'h09cf:
+          fld2 = 6'h17;
+      13'h0a00, 13'h0b00, 13'h0a80, 13'h0b80, 13'h0a01, 13'h0b01, 13'h0a81, 13'h0b81, 13'h0a02, 13'h0b02, 13'h0a82, 13'h0b82, 13'h0a03, 13'h0b03, 13'h0a83, 13'h0b83, 13'h0a04, 13'h0b04, 13'h0a84, 13'h0b84, 13'h0a05, 13'h0b05, 13'h0a85, 13'h0b85, 13'h0a06, 13'h0b06, 13'h0a86, 13'h0b86, 13'h0a07, 13'h0b07, 13'h0a87, 13'h0b87, 13'h0a08, 13'h0b08, 13'h0a88, 13'h0b88, 13'h0a09, 13'h0b09, 13'h0a89, 13'h0b89, 13'h0a0a, 13'h0b0a, 13'h0a8a, 13'h0b8a, 13'h0a0b, 13'h0b0b, 13'h0a8b, 13'h0b8b, 13'h0a0c, 13'h0b0c, 13'h0a8c, 13'h0b8c, 13'h0a0d, 13'h0b0d, 13'h0a8d, 13'h0b8d, 13'h0a0e, 13'h0b0e, 13'h0a8e, 13'h0b8e, 13'h0a0f, 13'h0b0f, 13'h0a8f, 13'h0b8f, 13'h0a10, 13'h0b10, 13'h0a90, 13'h0b90, 13'h0a11, 13'h0b11, 13'h0a91, 13'h0b91, 13'h0a12, 13'h0b12, 13'h0a92, 13'h0b92, 13'h0a13, 13'h0b13, 13'h0a93, 13'h0b93, 13'h0a14, 13'h0b14, 13'h0a94, 13'h0b94, 13'h0a15, 13'h0b15, 13'h0a95, 13'h0b95, 13'h0a16, 13'h0b16, 13'h0a96, 13'h0b96, 13'h0a17, 13'h0b17, 13'h0a97, 13'h0b97, 13'h0a18, 13'h0b18, 13'h0a98, 13'h0b98, 13'h0a19, 13'h0b19, 13'h0a99, 13'h0b99, 13'h0a1a, 13'h0b1a, 13'h0a9a, 13'h0b9a, 13'h0a1b, 13'h0b1b, 13'h0a9b, 13'h0b9b, 13'h0a1c, 13'h0b1c, 13'h0a9c, 13'h0b9c, 13'h0a1d, 13'h0b1d, 13'h0a9d, 13'h0b9d, 13'h0a1e, 13'h0b1e, 13'h0a9e, 13'h0b9e, 13'h0a1f, 13'h0b1f, 13'h0a9f, 13'h0b9f, 13'h0a20, 13'h0b20, 13'h0aa0, 13'h0ba0, 13'h0a21, 13'h0b21, 13'h0aa1, 13'h0ba1, 13'h0a22, 13'h0b22, 13'h0aa2, 13'h0ba2, 13'h0a23, 13'h0b23, 13'h0aa3, 13'h0ba3, 13'h0a24, 13'h0b24, 13'h0aa4, 13'h0ba4, 13'h0a25, 13'h0b25, 13'h0aa5, 13'h0ba5, 13'h0a26, 13'h0b26, 13'h0aa6, 13'h0ba6, 13'h0a27, 13'h0b27, 13'h0aa7, 13'h0ba7, 13'h0a28, 13'h0b28, 13'h0aa8, 13'h0ba8, 13'h0a29, 13'h0b29, 13'h0aa9, 13'h0ba9, 13'h0a2a, 13'h0b2a, 13'h0aaa, 13'h0baa, 13'h0a2b, 13'h0b2b, 13'h0aab, 13'h0bab, 13'h0a2c, 13'h0b2c, 13'h0aac, 13'h0bac, 13'h0a2d, 13'h0b2d, 13'h0aad, 13'h0bad, 13'h0a2e, 13'h0b2e, 13'h0aae, 13'h0bae, 13'h0a2f, 13'h0b2f, 13'h0aaf, 13'h0baf, 13'h0a30, 13'h0b30, 13'h0ab0, 13'h0bb0, 13'h0a31, 13'h0b31, 13'h0ab1, 13'h0bb1, 13'h0a32, 13'h0b32, 13'h0ab2, 13'h0bb2, 13'h0a33, 13'h0b33, 13'h0ab3, 13'h0bb3, 13'h0a34, 13'h0b34, 13'h0ab4, 13'h0bb4, 13'h0a35, 13'h0b35, 13'h0ab5, 13'h0bb5, 13'h0a36, 13'h0b36, 13'h0ab6, 13'h0bb6, 13'h0a37, 13'h0b37, 13'h0ab7, 13'h0bb7, 13'h0a38, 13'h0b38, 13'h0ab8, 13'h0bb8, 13'h0a39, 13'h0b39, 13'h0ab9, 13'h0bb9, 13'h0a3a, 13'h0b3a, 13'h0aba, 13'h0bba, 13'h0a3b, 13'h0b3b, 13'h0abb, 13'h0bbb, 13'h0a3c, 13'h0b3c, 13'h0abc, 13'h0bbc, 13'h0a3d, 13'h0b3d, 13'h0abd, 13'h0bbd, 13'h0a3e, 13'h0b3e, 13'h0abe, 13'h0bbe, 13'h0a3f, 13'h0b3f, 13'h0abf, 13'h0bbf, 13'h0a40, 13'h0b40, 13'h0ac0, 13'h0bc0, 13'h0a41, 13'h0b41, 13'h0ac1, 13'h0bc1, 13'h0a42, 13'h0b42, 13'h0ac2, 13'h0bc2, 13'h0a43, 13'h0b43, 13'h0ac3, 13'h0bc3, 13'h0a44, 13'h0b44, 13'h0ac4, 13'h0bc4, 13'h0a45, 13'h0b45, 13'h0ac5, 13'h0bc5, 13'h0a46, 13'h0b46, 13'h0ac6, 13'h0bc6, 13'h0a47, 13'h0b47, 13'h0ac7, 13'h0bc7, 13'h0a48, 13'h0b48, 13'h0ac8, 13'h0bc8, 13'h0a49, 13'h0b49, 13'h0ac9, 13'h0bc9, 13'h0a4a, 13'h0b4a, 13'h0aca, 13'h0bca, 13'h0a4b, 13'h0b4b, 13'h0acb, 13'h0bcb, 13'h0a4c, 13'h0b4c, 13'h0acc, 13'h0bcc, 13'h0a4d, 13'h0b4d, 13'h0acd, 13'h0bcd, 13'h0a4e, 13'h0b4e, 13'h0ace, 13'h0bce, 13'h0a4f, 13'h0b4f, 13'h0acf, 13'h0bcf:
+          fld2 = 6'h18;
+      13'h0c00, 13'h0d00, 13'h0c80, 13'h0d80, 13'h0c10, 13'h0d10, 13'h0c90, 13'h0d90, 13'h0c20, 13'h0d20, 13'h0ca0, 13'h0da0, 13'h0c30, 13'h0d30, 13'h0cb0, 13'h0db0, 13'h0c40, 13'h0d40, 13'h0cc0, 13'h0dc0:
+          fld2 = 6'h19;
+      13'h0c01, 13'h0d01, 13'h0c81, 13'h0d81, 13'h0c11, 13'h0d11, 13'h0c91, 13'h0d91, 13'h0c21, 13'h0d21, 13'h0ca1, 13'h0da1, 13'h0c31, 13'h0d31, 13'h0cb1, 13'h0db1, 13'h0c41, 13'h0d41, 13'h0cc1, 13'h0dc1:
+          fld2 = 6'h1a;
+      13'h0c02, 13'h0d02, 13'h0c82, 13'h0d82, 13'h0c12, 13'h0d12, 13'h0c92, 13'h0d92, 13'h0c22, 13'h0d22, 13'h0ca2, 13'h0da2, 13'h0c32, 13'h0d32, 13'h0cb2, 13'h0db2, 13'h0c42, 13'h0d42, 13'h0cc2, 13'h0dc2:
+          fld2 = 6'h1b;
+      13'h0c03, 13'h0d03, 13'h0c83, 13'h0d83, 13'h0c13, 13'h0d13, 13'h0c93, 13'h0d93, 13'h0c23, 13'h0d23, 13'h0ca3, 13'h0da3, 13'h0c33, 13'h0d33, 13'h0cb3, 13'h0db3, 13'h0c43, 13'h0d43, 13'h0cc3, 13'h0dc3:
+          fld2 = 6'h1c;
+      13'h0c04, 13'h0d04, 13'h0c84, 13'h0d84, 13'h0c14, 13'h0d14, 13'h0c94, 13'h0d94, 13'h0c24, 13'h0d24, 13'h0ca4, 13'h0da4, 13'h0c34, 13'h0d34, 13'h0cb4, 13'h0db4, 13'h0c44, 13'h0d44, 13'h0cc4, 13'h0dc4:
+          fld2 = 6'h1d;
+      13'h0c05, 13'h0d05, 13'h0c85, 13'h0d85, 13'h0c15, 13'h0d15, 13'h0c95, 13'h0d95, 13'h0c25, 13'h0d25, 13'h0ca5, 13'h0da5, 13'h0c35, 13'h0d35, 13'h0cb5, 13'h0db5, 13'h0c45, 13'h0d45, 13'h0cc5, 13'h0dc5:
+          fld2 = 6'h1e;
+      13'h0e00, 13'h0f00, 13'h0e80, 13'h0f80, 13'h0e10, 13'h0f10, 13'h0e90, 13'h0f90, 13'h0e20, 13'h0f20, 13'h0ea0, 13'h0fa0, 13'h0e30, 13'h0f30, 13'h0eb0, 13'h0fb0, 13'h0e40, 13'h0f40, 13'h0ec0, 13'h0fc0:
+          fld2 = 6'h1f;
+      13'h0e01, 13'h0f01, 13'h0e11, 13'h0f11, 13'h0e21, 13'h0f21, 13'h0e31, 13'h0f31, 13'h0e41, 13'h0f41:
+          fld2 = 6'h20;
+      13'h0e81, 13'h0f81, 13'h0f02, 13'h0f82, 13'h0e91, 13'h0f91, 13'h0f12, 13'h0f92, 13'h0ea1, 13'h0fa1, 13'h0f22, 13'h0fa2, 13'h0eb1, 13'h0fb1, 13'h0f32, 13'h0fb2, 13'h0ec1, 13'h0fc1, 13'h0f42, 13'h0fc2:
+          fld2 = 6'h21;
+      13'h0e02, 13'h0e82, 13'h0f03, 13'h0f83, 13'h0e12, 13'h0e92, 13'h0f13, 13'h0f93, 13'h0e22, 13'h0ea2, 13'h0f23, 13'h0fa3, 13'h0e32, 13'h0eb2, 13'h0f33, 13'h0fb3, 13'h0e42, 13'h0ec2, 13'h0f43, 13'h0fc3:
+          fld2 = 6'h22;
+      13'h0e03, 13'h0e83, 13'h0f04, 13'h0f84, 13'h0e13, 13'h0e93, 13'h0f14, 13'h0f94, 13'h0e23, 13'h0ea3, 13'h0f24, 13'h0fa4, 13'h0e33, 13'h0eb3, 13'h0f34, 13'h0fb4, 13'h0e43, 13'h0ec3, 13'h0f44, 13'h0fc4:
+          fld2 = 6'h23;
+      13'h1000, 13'h1100, 13'h1080, 13'h1180, 13'h1001, 13'h1101, 13'h1081, 13'h1181, 13'h1002, 13'h1102, 13'h1082, 13'h1182, 13'h1003, 13'h1103, 13'h1083, 13'h1183, 13'h1004, 13'h1104, 13'h1084, 13'h1184, 13'h1005, 13'h1105, 13'h1085, 13'h1185, 13'h1006, 13'h1106, 13'h1086, 13'h1186, 13'h1007, 13'h1107, 13'h1087, 13'h1187, 13'h1008, 13'h1108, 13'h1088, 13'h1188, 13'h1009, 13'h1109, 13'h1089, 13'h1189, 13'h100a, 13'h110a, 13'h108a, 13'h118a, 13'h100b, 13'h110b, 13'h108b, 13'h118b, 13'h100c, 13'h110c, 13'h108c, 13'h118c, 13'h100d, 13'h110d, 13'h108d, 13'h118d, 13'h100e, 13'h110e, 13'h108e, 13'h118e, 13'h100f, 13'h110f, 13'h108f, 13'h118f, 13'h1010, 13'h1110, 13'h1090, 13'h1190, 13'h1011, 13'h1111, 13'h1091, 13'h1191, 13'h1012, 13'h1112, 13'h1092, 13'h1192, 13'h1013, 13'h1113, 13'h1093, 13'h1193, 13'h1014, 13'h1114, 13'h1094, 13'h1194, 13'h1015, 13'h1115, 13'h1095, 13'h1195, 13'h1016, 13'h1116, 13'h1096, 13'h1196, 13'h1017, 13'h1117, 13'h1097, 13'h1197, 13'h1018, 13'h1118, 13'h1098, 13'h1198, 13'h1019, 13'h1119, 13'h1099, 13'h1199, 13'h101a, 13'h111a, 13'h109a, 13'h119a, 13'h101b, 13'h111b, 13'h109b, 13'h119b, 13'h101c, 13'h111c, 13'h109c, 13'h119c, 13'h101d, 13'h111d, 13'h109d, 13'h119d, 13'h101e, 13'h111e, 13'h109e, 13'h119e, 13'h101f, 13'h111f, 13'h109f, 13'h119f, 13'h1020, 13'h1120, 13'h10a0, 13'h11a0, 13'h1021, 13'h1121, 13'h10a1, 13'h11a1, 13'h1022, 13'h1122, 13'h10a2, 13'h11a2, 13'h1023, 13'h1123, 13'h10a3, 13'h11a3, 13'h1024, 13'h1124, 13'h10a4, 13'h11a4, 13'h1025, 13'h1125, 13'h10a5, 13'h11a5, 13'h1026, 13'h1126, 13'h10a6, 13'h11a6, 13'h1027, 13'h1127, 13'h10a7, 13'h11a7, 13'h1028, 13'h1128, 13'h10a8, 13'h11a8, 13'h1029, 13'h1129, 13'h10a9, 13'h11a9, 13'h102a, 13'h112a, 13'h10aa, 13'h11aa, 13'h102b, 13'h112b, 13'h10ab, 13'h11ab, 13'h102c, 13'h112c, 13'h10ac, 13'h11ac, 13'h102d, 13'h112d, 13'h10ad, 13'h11ad, 13'h102e, 13'h112e, 13'h10ae, 13'h11ae, 13'h102f, 13'h112f, 13'h10af, 13'h11af, 13'h1030, 13'h1130, 13'h10b0, 13'h11b0, 13'h1031, 13'h1131, 13'h10b1, 13'h11b1, 13'h1032, 13'h1132, 13'h10b2, 13'h11b2, 13'h1033, 13'h1133, 13'h10b3, 13'h11b3, 13'h1034, 13'h1134, 13'h10b4, 13'h11b4, 13'h1035, 13'h1135, 13'h10b5, 13'h11b5, 13'h1036, 13'h1136, 13'h10b6, 13'h11b6, 13'h1037, 13'h1137, 13'h10b7, 13'h11b7, 13'h1038, 13'h1138, 13'h10b8, 13'h11b8, 13'h1039, 13'h1139, 13'h10b9, 13'h11b9, 13'h103a, 13'h113a, 13'h10ba, 13'h11ba, 13'h103b, 13'h113b, 13'h10bb, 13'h11bb, 13'h103c, 13'h113c, 13'h10bc, 13'h11bc, 13'h103d, 13'h113d, 13'h10bd, 13'h11bd, 13'h103e, 13'h113e, 13'h10be, 13'h11be, 13'h103f, 13'h113f, 13'h10bf, 13'h11bf, 13'h1040, 13'h1140, 13'h10c0, 13'h11c0, 13'h1041, 13'h1141, 13'h10c1, 13'h11c1, 13'h1042, 13'h1142, 13'h10c2, 13'h11c2, 13'h1043, 13'h1143, 13'h10c3, 13'h11c3, 13'h1044, 13'h1144, 13'h10c4, 13'h11c4, 13'h1045, 13'h1145, 13'h10c5, 13'h11c5, 13'h1046, 13'h1146, 13'h10c6, 13'h11c6, 13'h1047, 13'h1147, 13'h10c7, 13'h11c7, 13'h1048, 13'h1148, 13'h10c8, 13'h11c8, 13'h1049, 13'h1149, 13'h10c9, 13'h11c9, 13'h104a, 13'h114a, 13'h10ca, 13'h11ca, 13'h104b, 13'h114b, 13'h10cb, 13'h11cb, 13'h104c, 13'h114c, 13'h10cc, 13'h11cc, 13'h104d, 13'h114d, 13'h10cd, 13'h11cd, 13'h104e, 13'h114e, 13'h10ce, 13'h11ce, 13'h104f, 13'h114f, 13'h10cf, 13'h11cf:
+          fld2 = 6'h24;
+      13'h1200, 13'h1300, 13'h1280, 13'h1380, 13'h1201, 13'h1301, 13'h1281, 13'h1381, 13'h1202, 13'h1302, 13'h1282, 13'h1382, 13'h1203, 13'h1303, 13'h1283, 13'h1383, 13'h1204, 13'h1304, 13'h1284, 13'h1384, 13'h1205, 13'h1305, 13'h1285, 13'h1385, 13'h1206, 13'h1306, 13'h1286, 13'h1386, 13'h1207, 13'h1307, 13'h1287, 13'h1387, 13'h1208, 13'h1308, 13'h1288, 13'h1388, 13'h1209, 13'h1309, 13'h1289, 13'h1389, 13'h120a, 13'h130a, 13'h128a, 13'h138a, 13'h120b, 13'h130b, 13'h128b, 13'h138b, 13'h120c, 13'h130c, 13'h128c, 13'h138c, 13'h120d, 13'h130d, 13'h128d, 13'h138d, 13'h120e, 13'h130e, 13'h128e, 13'h138e, 13'h120f, 13'h130f, 13'h128f, 13'h138f, 13'h1210, 13'h1310, 13'h1290, 13'h1390, 13'h1211, 13'h1311, 13'h1291, 13'h1391, 13'h1212, 13'h1312, 13'h1292, 13'h1392, 13'h1213, 13'h1313, 13'h1293, 13'h1393, 13'h1214, 13'h1314, 13'h1294, 13'h1394, 13'h1215, 13'h1315, 13'h1295, 13'h1395, 13'h1216, 13'h1316, 13'h1296, 13'h1396, 13'h1217, 13'h1317, 13'h1297, 13'h1397, 13'h1218, 13'h1318, 13'h1298, 13'h1398, 13'h1219, 13'h1319, 13'h1299, 13'h1399, 13'h121a, 13'h131a, 13'h129a, 13'h139a, 13'h121b, 13'h131b, 13'h129b, 13'h139b, 13'h121c, 13'h131c, 13'h129c, 13'h139c, 13'h121d, 13'h131d, 13'h129d, 13'h139d, 13'h121e, 13'h131e, 13'h129e, 13'h139e, 13'h121f, 13'h131f, 13'h129f, 13'h139f, 13'h1220, 13'h1320, 13'h12a0, 13'h13a0, 13'h1221, 13'h1321, 13'h12a1, 13'h13a1, 13'h1222, 13'h1322, 13'h12a2, 13'h13a2, 13'h1223, 13'h1323, 13'h12a3, 13'h13a3, 13'h1224, 13'h1324, 13'h12a4, 13'h13a4, 13'h1225, 13'h1325, 13'h12a5, 13'h13a5, 13'h1226, 13'h1326, 13'h12a6, 13'h13a6, 13'h1227, 13'h1327, 13'h12a7, 13'h13a7, 13'h1228, 13'h1328, 13'h12a8, 13'h13a8, 13'h1229, 13'h1329, 13'h12a9, 13'h13a9, 13'h122a, 13'h132a, 13'h12aa, 13'h13aa, 13'h122b, 13'h132b, 13'h12ab, 13'h13ab, 13'h122c, 13'h132c, 13'h12ac, 13'h13ac, 13'h122d, 13'h132d, 13'h12ad, 13'h13ad, 13'h122e, 13'h132e, 13'h12ae, 13'h13ae, 13'h122f, 13'h132f, 13'h12af, 13'h13af, 13'h1230, 13'h1330, 13'h12b0, 13'h13b0, 13'h1231, 13'h1331, 13'h12b1, 13'h13b1, 13'h1232, 13'h1332, 13'h12b2, 13'h13b2, 13'h1233, 13'h1333, 13'h12b3, 13'h13b3, 13'h1234, 13'h1334, 13'h12b4, 13'h13b4, 13'h1235, 13'h1335, 13'h12b5, 13'h13b5, 13'h1236, 13'h1336, 13'h12b6, 13'h13b6, 13'h1237, 13'h1337, 13'h12b7, 13'h13b7, 13'h1238, 13'h1338, 13'h12b8, 13'h13b8, 13'h1239, 13'h1339, 13'h12b9, 13'h13b9, 13'h123a, 13'h133a, 13'h12ba, 13'h13ba, 13'h123b, 13'h133b, 13'h12bb, 13'h13bb, 13'h123c, 13'h133c, 13'h12bc, 13'h13bc, 13'h123d, 13'h133d, 13'h12bd, 13'h13bd, 13'h123e, 13'h133e, 13'h12be, 13'h13be, 13'h123f, 13'h133f, 13'h12bf, 13'h13bf, 13'h1240, 13'h1340, 13'h12c0, 13'h13c0, 13'h1241, 13'h1341, 13'h12c1, 13'h13c1, 13'h1242, 13'h1342, 13'h12c2, 13'h13c2, 13'h1243, 13'h1343, 13'h12c3, 13'h13c3, 13'h1244, 13'h1344, 13'h12c4, 13'h13c4, 13'h1245, 13'h1345, 13'h12c5, 13'h13c5, 13'h1246, 13'h1346, 13'h12c6, 13'h13c6, 13'h1247, 13'h1347, 13'h12c7, 13'h13c7, 13'h1248, 13'h1348, 13'h12c8, 13'h13c8, 13'h1249, 13'h1349, 13'h12c9, 13'h13c9, 13'h124a, 13'h134a, 13'h12ca, 13'h13ca, 13'h124b, 13'h134b, 13'h12cb, 13'h13cb, 13'h124c, 13'h134c, 13'h12cc, 13'h13cc, 13'h124d, 13'h134d, 13'h12cd, 13'h13cd, 13'h124e, 13'h134e, 13'h12ce, 13'h13ce, 13'h124f, 13'h134f, 13'h12cf, 13'h13cf, 13'h1400, 13'h1500, 13'h1480, 13'h1580, 13'h1401, 13'h1501, 13'h1481, 13'h1581, 13'h1402, 13'h1502, 13'h1482, 13'h1582, 13'h1403, 13'h1503, 13'h1483, 13'h1583, 13'h1404, 13'h1504, 13'h1484, 13'h1584, 13'h1405, 13'h1505, 13'h1485, 13'h1585, 13'h1406, 13'h1506, 13'h1486, 13'h1586, 13'h1407, 13'h1507, 13'h1487, 13'h1587, 13'h1408, 13'h1508, 13'h1488, 13'h1588, 13'h1409, 13'h1509, 13'h1489, 13'h1589, 13'h140a, 13'h150a, 13'h148a, 13'h158a, 13'h140b, 13'h150b, 13'h148b, 13'h158b, 13'h140c, 13'h150c, 13'h148c, 13'h158c, 13'h140d, 13'h150d, 13'h148d, 13'h158d, 13'h140e, 13'h150e, 13'h148e, 13'h158e, 13'h140f, 13'h150f, 13'h148f, 13'h158f, 13'h1410, 13'h1510, 13'h1490, 13'h1590, 13'h1411, 13'h1511, 13'h1491, 13'h1591, 13'h1412, 13'h1512, 13'h1492, 13'h1592, 13'h1413, 13'h1513, 13'h1493, 13'h1593, 13'h1414, 13'h1514, 13'h1494, 13'h1594, 13'h1415, 13'h1515, 13'h1495, 13'h1595, 13'h1416, 13'h1516, 13'h1496, 13'h1596, 13'h1417, 13'h1517, 13'h1497, 13'h1597, 13'h1418, 13'h1518, 13'h1498, 13'h1598, 13'h1419, 13'h1519, 13'h1499, 13'h1599, 13'h141a, 13'h151a, 13'h149a, 13'h159a, 13'h141b, 13'h151b, 13'h149b, 13'h159b, 13'h141c, 13'h151c, 13'h149c, 13'h159c, 13'h141d, 13'h151d, 13'h149d, 13'h159d, 13'h141e, 13'h151e, 13'h149e, 13'h159e, 13'h141f, 13'h151f, 13'h149f, 13'h159f, 13'h1420, 13'h1520, 13'h14a0, 13'h15a0, 13'h1421, 13'h1521, 13'h14a1, 13'h15a1, 13'h1422, 13'h1522, 13'h14a2, 13'h15a2, 13'h1423, 13'h1523, 13'h14a3, 13'h15a3, 13'h1424, 13'h1524, 13'h14a4, 13'h15a4, 13'h1425, 13'h1525, 13'h14a5, 13'h15a5, 13'h1426, 13'h1526, 13'h14a6, 13'h15a6, 13'h1427, 13'h1527, 13'h14a7, 13'h15a7, 13'h1428, 13'h1528, 13'h14a8, 13'h15a8, 13'h1429, 13'h1529, 13'h14a9, 13'h15a9, 13'h142a, 13'h152a, 13'h14aa, 13'h15aa, 13'h142b, 13'h152b, 13'h14ab, 13'h15ab, 13'h142c, 13'h152c, 13'h14ac, 13'h15ac, 13'h142d, 13'h152d, 13'h14ad, 13'h15ad, 13'h142e, 13'h152e, 13'h14ae, 13'h15ae, 13'h142f, 13'h152f, 13'h14af, 13'h15af, 13'h1430, 13'h1530, 13'h14b0, 13'h15b0, 13'h1431, 13'h1531, 13'h14b1, 13'h15b1, 13'h1432, 13'h1532, 13'h14b2, 13'h15b2, 13'h1433, 13'h1533, 13'h14b3, 13'h15b3, 13'h1434, 13'h1534, 13'h14b4, 13'h15b4, 13'h1435, 13'h1535, 13'h14b5, 13'h15b5, 13'h1436, 13'h1536, 13'h14b6, 13'h15b6, 13'h1437, 13'h1537, 13'h14b7, 13'h15b7, 13'h1438, 13'h1538, 13'h14b8, 13'h15b8, 13'h1439, 13'h1539, 13'h14b9, 13'h15b9, 13'h143a, 13'h153a, 13'h14ba, 13'h15ba, 13'h143b, 13'h153b, 13'h14bb, 13'h15bb, 13'h143c, 13'h153c, 13'h14bc, 13'h15bc, 13'h143d, 13'h153d, 13'h14bd, 13'h15bd, 13'h143e, 13'h153e, 13'h14be, 13'h15be, 13'h143f, 13'h153f, 13'h14bf, 13'h15bf, 13'h1440, 13'h1540, 13'h14c0, 13'h15c0, 13'h1441, 13'h1541, 13'h14c1, 13'h15c1, 13'h1442, 13'h1542, 13'h14c2, 13'h15c2, 13'h1443, 13'h1543, 13'h14c3, 13'h15c3, 13'h1444, 13'h1544, 13'h14c4, 13'h15c4, 13'h1445, 13'h1545, 13'h14c5, 13'h15c5, 13'h1446, 13'h1546, 13'h14c6, 13'h15c6, 13'h1447, 13'h1547, 13'h14c7, 13'h15c7, 13'h1448, 13'h1548, 13'h14c8, 13'h15c8, 13'h1449, 13'h1549, 13'h14c9, 13'h15c9, 13'h144a, 13'h154a, 13'h14ca, 13'h15ca, 13'h144b, 13'h154b, 13'h14cb, 13'h15cb, 13'h144c, 13'h154c, 13'h14cc, 13'h15cc, 13'h144d, 13'h154d, 13'h14cd, 13'h15cd, 13'h144e, 13'h154e, 13'h14ce, 13'h15ce, 13'h144f, 13'h154f, 13'h14cf, 13'h15cf:
+          fld2 = 6'h25;
+      default:
+          fld2 = 6'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    child2 = 4'h0;
+    casez (fld2)
+      6'h01:
+          child2 = 4'h0;
+      6'h1f:
+          child2 = 4'h0;
+      6'h0b:
+          child2 = 4'h1;
+      6'h13:
+          child2 = 4'h2;
+      6'h15:
+          child2 = 4'h3;
+      6'h0d:
+          child2 = 4'h4;
+      6'h0e:
+          child2 = 4'h5;
+      6'h18:
+          child2 = 4'h6;
+      6'h21:
+          child2 = 4'h8;
+      6'h22:
+          child2 = 4'h9;
+      6'h23:
+          child2 = 4'ha;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ ctx_eff3, frame3[61], a[38], tx_type, frame3[60:57] })
+      13'h0010, 13'h0110, 13'h0090, 13'h0190, 13'h0020, 13'h0120, 13'h00a0, 13'h01a0, 13'h0030, 13'h0130, 13'h00b0, 13'h01b0, 13'h0040, 13'h0140, 13'h00c0, 13'h01c0:
+          fld3 = 6'h02;
+      13'h0000, 13'h0100, 13'h0080, 13'h0180, 13'h0011, 13'h0111, 13'h0091, 13'h0191, 13'h0021, 13'h0121, 13'h00a1, 13'h01a1, 13'h0031, 13'h0131, 13'h00b1, 13'h01b1, 13'h0041, 13'h0141, 13'h00c1, 13'h01c1:
+          fld3 = 6'h03;
+      13'h0001, 13'h0101, 13'h0081, 13'h0181, 13'h0012, 13'h0112, 13'h0092, 13'h0192:
+          fld3 = 6'h04;
+      13'h0022, 13'h0122, 13'h00a2, 13'h01a2, 13'h0032, 13'h0132, 13'h00b2, 13'h01b2, 13'h0042, 13'h0142, 13'h00c2, 13'h01c2:
+          fld3 = 6'h05;
+      13'h0023, 13'h0123, 13'h00a3, 13'h01a3, 13'h0033, 13'h0133, 13'h00b3, 13'h01b3, 13'h0043, 13'h0143, 13'h00c3, 13'h01c3:
+          fld3 = 6'h06;
+      13'h0002, 13'h0102, 13'h0082, 13'h0182, 13'h0013, 13'h0113, 13'h0093, 13'h0193, 13'h0024, 13'h0124, 13'h00a4, 13'h01a4, 13'h0034, 13'h0134, 13'h00b4, 13'h01b4, 13'h0044, 13'h0144, 13'h00c4, 13'h01c4:
+          fld3 = 6'h07;
+      13'h0003, 13'h0103, 13'h0083, 13'h0183, 13'h0014, 13'h0114, 13'h0094, 13'h0194, 13'h0025, 13'h0125, 13'h00a5, 13'h01a5, 13'h0035, 13'h0135, 13'h00b5, 13'h01b5, 13'h0045, 13'h0145, 13'h00c5, 13'h01c5:
+          fld3 = 6'h08;
+      13'h0004, 13'h0104, 13'h0084, 13'h0184, 13'h0015, 13'h0115, 13'h0095, 13'h0195, 13'h0026, 13'h0126, 13'h00a6, 13'h01a6, 13'h0036, 13'h0136, 13'h00b6, 13'h01b6, 13'h0046, 13'h0146, 13'h00c6, 13'h01c6:
+          fld3 = 6'h09;
+      13'h0005, 13'h0105, 13'h0085, 13'h0185, 13'h0016, 13'h0116, 13'h0096, 13'h0196, 13'h0027, 13'h0127, 13'h00a7, 13'h01a7, 13'h0037, 13'h0137, 13'h00b7, 13'h01b7, 13'h0047, 13'h0147, 13'h00c7, 13'h01c7:
+          fld3 = 6'h0a;
+      13'h0017, 13'h0117, 13'h0097, 13'h0197, 13'h0028, 13'h0128, 13'h00a8, 13'h01a8, 13'h0038, 13'h0138, 13'h00b8, 13'h01b8, 13'h0048, 13'h0148, 13'h00c8, 13'h01c8:
+          fld3 = 6'h0b;
+      13'h0039, 13'h0139, 13'h00b9, 13'h01b9:
+          fld3 = 6'h0c;
+      13'h003a, 13'h013a, 13'h00ba, 13'h01ba:
+          fld3 = 6'h0d;
+      13'h0049, 13'h0149, 13'h00c9, 13'h01c9:
+          fld3 = 6'h0e;
+      13'h0006, 13'h0106, 13'h0086, 13'h0186:
+          fld3 = 6'h0f;
+      13'h0018, 13'h0118, 13'h0098, 13'h0198, 13'h0029, 13'h0129, 13'h00a9, 13'h01a9, 13'h003b, 13'h013b, 13'h00bb, 13'h01bb, 13'h004a, 13'h014a, 13'h00ca, 13'h01ca:
+          fld3 = 6'h10;
+      13'h0007, 13'h0107, 13'h0087, 13'h0187, 13'h0019, 13'h0119, 13'h0099, 13'h0199, 13'h002a, 13'h012a, 13'h00aa, 13'h01aa, 13'h003c, 13'h013c, 13'h00bc, 13'h01bc, 13'h004b, 13'h014b, 13'h00cb, 13'h01cb:
+          fld3 = 6'h11;
+      13'h0008, 13'h0108, 13'h0088, 13'h0188, 13'h001a, 13'h011a, 13'h009a, 13'h019a, 13'h002b, 13'h012b, 13'h00ab, 13'h01ab, 13'h003d, 13'h013d, 13'h00bd, 13'h01bd, 13'h004c, 13'h014c, 13'h00cc, 13'h01cc:
+          fld3 = 6'h12;
+      13'h0200, 13'h0300, 13'h0280, 13'h0380, 13'h0201, 13'h0301, 13'h0281, 13'h0381, 13'h0202, 13'h0302, 13'h0282, 13'h0382, 13'h0203, 13'h0303, 13'h0283, 13'h0383, 13'h0204, 13'h0304, 13'h0284, 13'h0384, 13'h0205, 13'h0305, 13'h0285, 13'h0385, 13'h0206, 13'h0306, 13'h0286, 13'h0386, 13'h0207, 13'h0307, 13'h0287, 13'h0387, 13'h0208, 13'h0308, 13'h0288, 13'h0388, 13'h0209, 13'h0309, 13'h0289, 13'h0389, 13'h020a, 13'h030a, 13'h028a, 13'h038a, 13'h020b, 13'h030b, 13'h028b, 13'h038b, 13'h020c, 13'h030c, 13'h028c, 13'h038c, 13'h020d, 13'h030d, 13'h028d, 13'h038d, 13'h020e, 13'h030e, 13'h028e, 13'h038e, 13'h020f, 13'h030f, 13'h028f, 13'h038f, 13'h0210, 13'h0310, 13'h0290, 13'h0390, 13'h0211, 13'h0311, 13'h0291, 13'h0391, 13'h0212, 13'h0312, 13'h0292, 13'h0392, 13'h0213, 13'h0313, 13'h0293, 13'h0393, 13'h0214, 13'h0314, 13'h0294, 13'h0394, 13'h0215, 13'h0315, 13'h0295, 13'h0395, 13'h0216, 13'h0316, 13'h0296, 13'h0396, 13'h0217, 13'h0317, 13'h0297, 13'h0397, 13'h0218, 13'h0318, 13'h0298, 13'h0398, 13'h0219, 13'h0319, 13'h0299, 13'h0399, 13'h021a, 13'h031a, 13'h029a, 13'h039a, 13'h021b, 13'h031b, 13'h029b, 13'h039b, 13'h021c, 13'h031c, 13'h029c, 13'h039c, 13'h021d, 13'h031d, 13'h029d, 13'h039d, 13'h021e, 13'h031e, 13'h029e, 13'h039e, 13'h021f, 13'h031f, 13'h029f, 13'h039f, 13'h0220, 13'h0320, 13'h02a0, 13'h03a0, 13'h0221, 13'h0321, 13'h02a1, 13'h03a1, 13'h0222, 13'h0322, 13'h02a2, 13'h03a2, 13'h0223, 13'h0323, 13'h02a3, 13'h03a3, 13'h0224, 13'h0324, 13'h02a4, 13'h03a4, 13'h0225, 13'h0325, 13'h02a5, 13'h03a5, 13'h0226, 13'h0326, 13'h02a6, 13'h03a6, 13'h0227, 13'h0327, 13'h02a7, 13'h03a7, 13'h0228, 13'h0328, 13'h02a8, 13'h03a8, 13'h0229, 13'h0329, 13'h02a9, 13'h03a9, 13'h022a, 13'h032a, 13'h02aa, 13'h03aa, 13'h022b, 13'h032b, 13'h02ab, 13'h03ab, 13'h022c, 13'h032c, 13'h02ac, 13'h03ac, 13'h022d, 13'h032d, 13'h02ad, 13'h03ad, 13'h022e, 13'h032e, 13'h02ae, 13'h03ae, 13'h022f, 13'h032f, 13'h02af, 13'h03af, 13'h0230, 13'h0330, 13'h02b0, 13'h03b0, 13'h0231, 13'h0331, 13'h02b1, 13'h03b1, 13'h0232, 13'h0332, 13'h02b2, 13'h03b2, 13'h0233, 13'h0333, 13'h02b3, 13'h03b3, 13'h0234, 13'h0334, 13'h02b4, 13'h03b4, 13'h0235, 13'h0335, 13'h02b5, 13'h03b5, 13'h0236, 13'h0336, 13'h02b6, 13'h03b6, 13'h0237, 13'h0337, 13'h02b7, 13'h03b7, 13'h0238, 13'h0338, 13'h02b8, 13'h03b8, 13'h0239, 13'h0339, 13'h02b9, 13'h03b9, 13'h023a, 13'h033a, 13'h02ba, 13'h03ba, 13'h023b, 13'h033b, 13'h02bb, 13'h03bb, 13'h023c, 13'h033c, 13'h02bc, 13'h03bc, 13'h023d, 13'h033d, 13'h02bd, 13'h03bd, 13'h023e, 13'h033e, 13'h02be, 13'h03be, 13'h023f, 13'h033f, 13'h02bf, 13'h03bf, 13'h0240, 13'h0340, 13'h02c0, 13'h03c0, 13'h0241, 13'h0341, 13'h02c1, 13'h03c1, 13'h0242, 13'h0342, 13'h02c2, 13'h03c2, 13'h0243, 13'h0343, 13'h02c3, 13'h03c3, 13'h0244, 13'h0344, 13'h02c4, 13'h03c4, 13'h0245, 13'h0345, 13'h02c5, 13'h03c5, 13'h0246, 13'h0346, 13'h02c6, 13'h03c6, 13'h0247, 13'h0347, 13'h02c7, 13'h03c7, 13'h0248, 13'h0348, 13'h02c8, 13'h03c8, 13'h0249, 13'h0349, 13'h02c9, 13'h03c9, 13'h024a, 13'h034a, 13'h02ca, 13'h03ca, 13'h024b, 13'h034b, 13'h02cb, 13'h03cb, 13'h024c, 13'h034c, 13'h02cc, 13'h03cc, 13'h024d, 13'h034d, 13'h02cd, 13'h03cd, 13'h024e, 13'h034e, 13'h02ce, 13'h03ce, 13'h024f, 13'h034f, 13'h02cf, 13'h03cf:
+          fld3 = 6'h13;
+      13'h0400, 13'h0500, 13'h0480, 13'h0580, 13'h0410, 13'h0510, 13'h0490, 13'h0590, 13'h0420, 13'h0520, 13'h04a0, 13'h05a0, 13'h0430, 13'h0530, 13'h04b0, 13'h05b0, 13'h0440, 13'h0540, 13'h04c0, 13'h05c0:
+          fld3 = 6'h14;
+      13'h0401, 13'h0501, 13'h0481, 13'h0581, 13'h0411, 13'h0511, 13'h0491, 13'h0591, 13'h0421, 13'h0521, 13'h04a1, 13'h05a1, 13'h0431, 13'h0531, 13'h04b1, 13'h05b1, 13'h0441, 13'h0541, 13'h04c1, 13'h05c1:
+          fld3 = 6'h15;
+      13'h0600, 13'h0700, 13'h0680, 13'h0780, 13'h0601, 13'h0701, 13'h0681, 13'h0781, 13'h0602, 13'h0702, 13'h0682, 13'h0782, 13'h0603, 13'h0703, 13'h0683, 13'h0783, 13'h0604, 13'h0704, 13'h0684, 13'h0784, 13'h0605, 13'h0705, 13'h0685, 13'h0785, 13'h0606, 13'h0706, 13'h0686, 13'h0786, 13'h0607, 13'h0707, 13'h0687, 13'h0787, 13'h0608, 13'h0708, 13'h0688, 13'h0788, 13'h0609, 13'h0709, 13'h0689, 13'h0789, 13'h060a, 13'h070a, 13'h068a, 13'h078a, 13'h060b, 13'h070b, 13'h068b, 13'h078b, 13'h060c, 13'h070c, 13'h068c, 13'h078c, 13'h060d, 13'h070d, 13'h068d, 13'h078d, 13'h060e, 13'h070e, 13'h068e, 13'h078e, 13'h060f, 13'h070f, 13'h068f, 13'h078f, 13'h0610, 13'h0710, 13'h0690, 13'h0790, 13'h0611, 13'h0711, 13'h0691, 13'h0791, 13'h0612, 13'h0712, 13'h0692, 13'h0792, 13'h0613, 13'h0713, 13'h0693, 13'h0793, 13'h0614, 13'h0714, 13'h0694, 13'h0794, 13'h0615, 13'h0715, 13'h0695, 13'h0795, 13'h0616, 13'h0716, 13'h0696, 13'h0796, 13'h0617, 13'h0717, 13'h0697, 13'h0797, 13'h0618, 13'h0718, 13'h0698, 13'h0798, 13'h0619, 13'h0719, 13'h0699, 13'h0799, 13'h061a, 13'h071a, 13'h069a, 13'h079a, 13'h061b, 13'h071b, 13'h069b, 13'h079b, 13'h061c, 13'h071c, 13'h069c, 13'h079c, 13'h061d, 13'h071d, 13'h069d, 13'h079d, 13'h061e, 13'h071e, 13'h069e, 13'h079e, 13'h061f, 13'h071f, 13'h069f, 13'h079f, 13'h0620, 13'h0720, 13'h06a0, 13'h07a0, 13'h0621, 13'h0721, 13'h06a1, 13'h07a1, 13'h0622, 13'h0722, 13'h06a2, 13'h07a2, 13'h0623, 13'h0723, 13'h06a3, 13'h07a3, 13'h0624, 13'h0724, 13'h06a4, 13'h07a4, 13'h0625, 13'h0725, 13'h06a5, 13'h07a5, 13'h0626, 13'h0726, 13'h06a6, 13'h07a6, 13'h0627, 13'h0727, 13'h06a7, 13'h07a7, 13'h0628, 13'h0728, 13'h06a8, 13'h07a8, 13'h0629, 13'h0729, 13'h06a9, 13'h07a9, 13'h062a, 13'h072a, 13'h06aa, 13'h07aa, 13'h062b, 13'h072b, 13'h06ab, 13'h07ab, 13'h062c, 13'h072c, 13'h06ac, 13'h07ac, 13'h062d, 13'h072d, 13'h06ad, 13'h07ad, 13'h062e, 13'h072e, 13'h06ae, 13'h07ae, 13'h062f, 13'h072f, 13'h06af, 13'h07af, 13'h0630, 13'h0730, 13'h06b0, 13'h07b0, 13'h0631, 13'h0731, 13'h06b1, 13'h07b1, 13'h0632, 13'h0732, 13'h06b2, 13'h07b2, 13'h0633, 13'h0733, 13'h06b3, 13'h07b3, 13'h0634, 13'h0734, 13'h06b4, 13'h07b4, 13'h0635, 13'h0735, 13'h06b5, 13'h07b5, 13'h0636, 13'h0736, 13'h06b6, 13'h07b6, 13'h0637, 13'h0737, 13'h06b7, 13'h07b7, 13'h0638, 13'h0738, 13'h06b8, 13'h07b8, 13'h0639, 13'h0739, 13'h06b9, 13'h07b9, 13'h063a, 13'h073a, 13'h06ba, 13'h07ba, 13'h063b, 13'h073b, 13'h06bb, 13'h07bb, 13'h063c, 13'h073c, 13'h06bc, 13'h07bc, 13'h063d, 13'h073d, 13'h06bd, 13'h07bd, 13'h063e, 13'h073e, 13'h06be, 13'h07be, 13'h063f, 13'h073f, 13'h06bf, 13'h07bf, 13'h0640, 13'h0740, 13'h06c0, 13'h07c0, 13'h0641, 13'h0741, 13'h06c1, 13'h07c1, 13'h0642, 13'h0742, 13'h06c2, 13'h07c2, 13'h0643, 13'h0743, 13'h06c3, 13'h07c3, 13'h0644, 13'h0744, 13'h06c4, 13'h07c4, 13'h0645, 13'h0745, 13'h06c5, 13'h07c5, 13'h0646, 13'h0746, 13'h06c6, 13'h07c6, 13'h0647, 13'h0747, 13'h06c7, 13'h07c7, 13'h0648, 13'h0748, 13'h06c8, 13'h07c8, 13'h0649, 13'h0749, 13'h06c9, 13'h07c9, 13'h064a, 13'h074a, 13'h06ca, 13'h07ca, 13'h064b, 13'h074b, 13'h06cb, 13'h07cb, 13'h064c, 13'h074c, 13'h06cc, 13'h07cc, 13'h064d, 13'h074d, 13'h06cd, 13'h07cd, 13'h064e, 13'h074e, 13'h06ce, 13'h07ce, 13'h064f, 13'h074f, 13'h06cf, 13'h07cf:
+          fld3 = 6'h16;
+      13'h0800, 13'h0900, 13'h0880, 13'h0980, 13'h0801, 13'h0901, 13'h0881, 13'h0981, 13'h0802, 13'h0902, 13'h0882, 13'h0982, 13'h0803, 13'h0903, 13'h0883, 13'h0983, 13'h0804, 13'h0904, 13'h0884, 13'h0984, 13'h0805, 13'h0905, 13'h0885, 13'h0985, 13'h0806, 13'h0906, 13'h0886, 13'h0986, 13'h0807, 13'h0907, 13'h0887, 13'h0987, 13'h0808, 13'h0908, 13'h0888, 13'h0988, 13'h0809, 13'h0909, 13'h0889, 13'h0989, 13'h080a, 13'h090a, 13'h088a, 13'h098a, 13'h080b, 13'h090b, 13'h088b, 13'h098b, 13'h080c, 13'h090c, 13'h088c, 13'h098c, 13'h080d, 13'h090d, 13'h088d, 13'h098d, 13'h080e, 13'h090e, 13'h088e, 13'h098e, 13'h080f, 13'h090f, 13'h088f, 13'h098f, 13'h0810, 13'h0910, 13'h0890, 13'h0990, 13'h0811, 13'h0911, 13'h0891, 13'h0991, 13'h0812, 13'h0912, 13'h0892, 13'h0992, 13'h0813, 13'h0913, 13'h0893, 13'h0993, 13'h0814, 13'h0914, 13'h0894, 13'h0994, 13'h0815, 13'h0915, 13'h0895, 13'h0995, 13'h0816, 13'h0916, 13'h0896, 13'h0996, 13'h0817, 13'h0917, 13'h0897, 13'h0997, 13'h0818, 13'h0918, 13'h0898, 13'h0998, 13'h0819, 13'h0919, 13'h0899, 13'h0999, 13'h081a, 13'h091a, 13'h089a, 13'h099a, 13'h081b, 13'h091b, 13'h089b, 13'h099b, 13'h081c, 13'h091c, 13'h089c, 13'h099c, 13'h081d, 13'h091d, 13'h089d, 13'h099d, 13'h081e, 13'h091e, 13'h089e, 13'h099e, 13'h081f, 13'h091f, 13'h089f, 13'h099f, 13'h0820, 13'h0920, 13'h08a0, 13'h09a0, 13'h0821, 13'h0921, 13'h08a1, 13'h09a1, 13'h0822, 13'h0922, 13'h08a2, 13'h09a2, 13'h0823, 13'h0923, 13'h08a3, 13'h09a3, 13'h0824, 13'h0924, 13'h08a4, 13'h09a4, 13'h0825, 13'h0925, 13'h08a5, 13'h09a5, 13'h0826, 13'h0926, 13'h08a6, 13'h09a6, 13'h0827, 13'h0927, 13'h08a7, 13'h09a7, 13'h0828, 13'h0928, 13'h08a8, 13'h09a8, 13'h0829, 13'h0929, 13'h08a9, 13'h09a9, 13'h082a, 13'h092a, 13'h08aa, 13'h09aa, 13'h082b, 13'h092b, 13'h08ab, 13'h09ab, 13'h082c, 13'h092c, 13'h08ac, 13'h09ac, 13'h082d, 13'h092d, 13'h08ad, 13'h09ad, 13'h082e, 13'h092e, 13'h08ae, 13'h09ae, 13'h082f, 13'h092f, 13'h08af, 13'h09af, 13'h0830, 13'h0930, 13'h08b0, 13'h09b0, 13'h0831, 13'h0931, 13'h08b1, 13'h09b1, 13'h0832, 13'h0932, 13'h08b2, 13'h09b2, 13'h0833, 13'h0933, 13'h08b3, 13'h09b3, 13'h0834, 13'h0934, 13'h08b4, 13'h09b4, 13'h0835, 13'h0935, 13'h08b5, 13'h09b5, 13'h0836, 13'h0936, 13'h08b6, 13'h09b6, 13'h0837, 13'h0937, 13'h08b7, 13'h09b7, 13'h0838, 13'h0938, 13'h08b8, 13'h09b8, 13'h0839, 13'h0939, 13'h08b9, 13'h09b9, 13'h083a, 13'h093a, 13'h08ba, 13'h09ba, 13'h083b, 13'h093b, 13'h08bb, 13'h09bb, 13'h083c, 13'h093c, 13'h08bc, 13'h09bc, 13'h083d, 13'h093d, 13'h08bd, 13'h09bd, 13'h083e, 13'h093e, 13'h08be, 13'h09be, 13'h083f, 13'h093f, 13'h08bf, 13'h09bf, 13'h0840, 13'h0940, 13'h08c0, 13'h09c0, 13'h0841, 13'h0941, 13'h08c1, 13'h09c1, 13'h0842, 13'h0942, 13'h08c2, 13'h09c2, 13'h0843, 13'h0943, 13'h08c3, 13'h09c3, 13'h0844, 13'h0944, 13'h08c4, 13'h09c4, 13'h0845, 13'h0945, 13'h08c5, 13'h09c5, 13'h0846, 13'h0946, 13'h08c6, 13'h09c6, 13'h0847, 13'h0947, 13'h08c7, 13'h09c7, 13'h0848, 13'h0948, 13'h08c8, 13'h09c8, 13'h0849, 13'h0949, 13'h08c9, 13'h09c9, 13'h084a, 13'h094a, 13'h08ca, 13'h09ca, 13'h084b, 13'h094b, 13'h08cb, 13'h09cb, 13'h084c, 13'h094c, 13'h08cc, 13'h09cc, 13'h084d, 13'h094d, 13'h08cd, 13'h09cd, 13'h084e, 13'h094e, 13'h08ce, 13'h09ce, 13'h084f, 13'h094f, 13'h08cf, 13'h09cf:
+          fld3 = 6'h17;
+      13'h0a00, 13'h0b00, 13'h0a80, 13'h0b80, 13'h0a01, 13'h0b01, 13'h0a81, 13'h0b81, 13'h0a02, 13'h0b02, 13'h0a82, 13'h0b82, 13'h0a03, 13'h0b03, 13'h0a83, 13'h0b83, 13'h0a04, 13'h0b04, 13'h0a84, 13'h0b84, 13'h0a05, 13'h0b05, 13'h0a85, 13'h0b85, 13'h0a06, 13'h0b06, 13'h0a86, 13'h0b86, 13'h0a07, 13'h0b07, 13'h0a87, 13'h0b87, 13'h0a08, 13'h0b08, 13'h0a88, 13'h0b88, 13'h0a09, 13'h0b09, 13'h0a89, 13'h0b89, 13'h0a0a, 13'h0b0a, 13'h0a8a, 13'h0b8a, 13'h0a0b, 13'h0b0b, 13'h0a8b, 13'h0b8b, 13'h0a0c, 13'h0b0c, 13'h0a8c, 13'h0b8c, 13'h0a0d, 13'h0b0d, 13'h0a8d, 13'h0b8d, 13'h0a0e, 13'h0b0e, 13'h0a8e, 13'h0b8e, 13'h0a0f, 13'h0b0f, 13'h0a8f, 13'h0b8f, 13'h0a10, 13'h0b10, 13'h0a90, 13'h0b90, 13'h0a11, 13'h0b11, 13'h0a91, 13'h0b91, 13'h0a12, 13'h0b12, 13'h0a92, 13'h0b92, 13'h0a13, 13'h0b13, 13'h0a93, 13'h0b93, 13'h0a14, 13'h0b14, 13'h0a94, 13'h0b94, 13'h0a15, 13'h0b15, 13'h0a95, 13'h0b95, 13'h0a16, 13'h0b16, 13'h0a96, 13'h0b96, 13'h0a17, 13'h0b17, 13'h0a97, 13'h0b97, 13'h0a18, 13'h0b18, 13'h0a98, 13'h0b98, 13'h0a19, 13'h0b19, 13'h0a99, 13'h0b99, 13'h0a1a, 13'h0b1a, 13'h0a9a, 13'h0b9a, 13'h0a1b, 13'h0b1b, 13'h0a9b, 13'h0b9b, 13'h0a1c, 13'h0b1c, 13'h0a9c, 13'h0b9c, 13'h0a1d, 13'h0b1d, 13'h0a9d, 13'h0b9d, 13'h0a1e, 13'h0b1e, 13'h0a9e, 13'h0b9e, 13'h0a1f, 13'h0b1f, 13'h0a9f, 13'h0b9f, 13'h0a20, 13'h0b20, 13'h0aa0, 13'h0ba0, 13'h0a21, 13'h0b21, 13'h0aa1, 13'h0ba1, 13'h0a22, 13'h0b22, 13'h0aa2, 13'h0ba2, 13'h0a23, 13'h0b23, 13'h0aa3, 13'h0ba3, 13'h0a24, 13'h0b24, 13'h0aa4, 13'h0ba4, 13'h0a25, 13'h0b25, 13'h0aa5, 13'h0ba5, 13'h0a26, 13'h0b26, 13'h0aa6, 13'h0ba6, 13'h0a27, 13'h0b27, 13'h0aa7, 13'h0ba7, 13'h0a28, 13'h0b28, 13'h0aa8, 13'h0ba8, 13'h0a29, 13'h0b29, 13'h0aa9, 13'h0ba9, 13'h0a2a, 13'h0b2a, 13'h0aaa, 13'h0baa, 13'h0a2b, 13'h0b2b, 13'h0aab, 13'h0bab, 13'h0a2c, 13'h0b2c, 13'h0aac, 13'h0bac, 13'h0a2d, 13'h0b2d, 13'h0aad, 13'h0bad, 13'h0a2e, 13'h0b2e, 13'h0aae, 13'h0bae, 13'h0a2f, 13'h0b2f, 13'h0aaf, 13'h0baf, 13'h0a30, 13'h0b30, 13'h0ab0, 13'h0bb0, 13'h0a31, 13'h0b31, 13'h0ab1, 13'h0bb1, 13'h0a32, 13'h0b32, 13'h0ab2, 13'h0bb2, 13'h0a33, 13'h0b33, 13'h0ab3, 13'h0bb3, 13'h0a34, 13'h0b34, 13'h0ab4, 13'h0bb4, 13'h0a35, 13'h0b35, 13'h0ab5, 13'h0bb5, 13'h0a36, 13'h0b36, 13'h0ab6, 13'h0bb6, 13'h0a37, 13'h0b37, 13'h0ab7, 13'h0bb7, 13'h0a38, 13'h0b38, 13'h0ab8, 13'h0bb8, 13'h0a39, 13'h0b39, 13'h0ab9, 13'h0bb9, 13'h0a3a, 13'h0b3a, 13'h0aba, 13'h0bba, 13'h0a3b, 13'h0b3b, 13'h0abb, 13'h0bbb, 13'h0a3c, 13'h0b3c, 13'h0abc, 13'h0bbc, 13'h0a3d, 13'h0b3d, 13'h0abd, 13'h0bbd, 13'h0a3e, 13'h0b3e, 13'h0abe, 13'h0bbe, 13'h0a3f, 13'h0b3f, 13'h0abf, 13'h0bbf, 13'h0a40, 13'h0b40, 13'h0ac0, 13'h0bc0, 13'h0a41, 13'h0b41, 13'h0ac1, 13'h0bc1, 13'h0a42, 13'h0b42, 13'h0ac2, 13'h0bc2, 13'h0a43, 13'h0b43, 13'h0ac3, 13'h0bc3, 13'h0a44, 13'h0b44, 13'h0ac4, 13'h0bc4, 13'h0a45, 13'h0b45, 13'h0ac5, 13'h0bc5, 13'h0a46, 13'h0b46, 13'h0ac6, 13'h0bc6, 13'h0a47, 13'h0b47, 13'h0ac7, 13'h0bc7, 13'h0a48, 13'h0b48, 13'h0ac8, 13'h0bc8, 13'h0a49, 13'h0b49, 13'h0ac9, 13'h0bc9, 13'h0a4a, 13'h0b4a, 13'h0aca, 13'h0bca, 13'h0a4b, 13'h0b4b, 13'h0acb, 13'h0bcb, 13'h0a4c, 13'h0b4c, 13'h0acc, 13'h0bcc, 13'h0a4d, 13'h0b4d, 13'h0acd, 13'h0bcd, 13'h0a4e, 13'h0b4e, 13'h0ace, 13'h0bce, 13'h0a4f, 13'h0b4f, 13'h0acf, 13'h0bcf:
+          fld3 = 6'h18;
+      13'h0c00, 13'h0d00, 13'h0c80, 13'h0d80, 13'h0c10, 13'h0d10, 13'h0c90, 13'h0d90, 13'h0c20, 13'h0d20, 13'h0ca0, 13'h0da0, 13'h0c30, 13'h0d30, 13'h0cb0, 13'h0db0, 13'h0c40, 13'h0d40, 13'h0cc0, 13'h0dc0:
+          fld3 = 6'h19;
+      13'h0c01, 13'h0d01, 13'h0c81, 13'h0d81, 13'h0c11, 13'h0d11, 13'h0c91, 13'h0d91, 13'h0c21, 13'h0d21, 13'h0ca1, 13'h0da1, 13'h0c31, 13'h0d31, 13'h0cb1, 13'h0db1, 13'h0c41, 13'h0d41, 13'h0cc1, 13'h0dc1:
+          fld3 = 6'h1a;
+      13'h0c02, 13'h0d02, 13'h0c82, 13'h0d82, 13'h0c12, 13'h0d12, 13'h0c92, 13'h0d92, 13'h0c22, 13'h0d22, 13'h0ca2, 13'h0da2, 13'h0c32, 13'h0d32, 13'h0cb2, 13'h0db2, 13'h0c42, 13'h0d42, 13'h0cc2, 13'h0dc2:
+          fld3 = 6'h1b;
+      13'h0c03, 13'h0d03, 13'h0c83, 13'h0d83, 13'h0c13, 13'h0d13, 13'h0c93, 13'h0d93, 13'h0c23, 13'h0d23, 13'h0ca3, 13'h0da3, 13'h0c33, 13'h0d33, 13'h0cb3, 13'h0db3, 13'h0c43, 13'h0d43, 13'h0cc3, 13'h0dc3:
+          fld3 = 6'h1c;
+      13'h0c04, 13'h0d04, 13'h0c84, 13'h0d84, 13'h0c14, 13'h0d14, 13'h0c94, 13'h0d94, 13'h0c24, 13'h0d24, 13'h0ca4, 13'h0da4, 13'h0c34, 13'h0d34, 13'h0cb4, 13'h0db4, 13'h0c44, 13'h0d44, 13'h0cc4, 13'h0dc4:
+          fld3 = 6'h1d;
+      13'h0c05, 13'h0d05, 13'h0c85, 13'h0d85, 13'h0c15, 13'h0d15, 13'h0c95, 13'h0d95, 13'h0c25, 13'h0d25, 13'h0ca5, 13'h0da5, 13'h0c35, 13'h0d35, 13'h0cb5, 13'h0db5, 13'h0c45, 13'h0d45, 13'h0cc5, 13'h0dc5:
+          fld3 = 6'h1e;
+      13'h0e00, 13'h0f00, 13'h0e80, 13'h0f80, 13'h0e10, 13'h0f10, 13'h0e90, 13'h0f90, 13'h0e20, 13'h0f20, 13'h0ea0, 13'h0fa0, 13'h0e30, 13'h0f30, 13'h0eb0, 13'h0fb0, 13'h0e40, 13'h0f40, 13'h0ec0, 13'h0fc0:
+          fld3 = 6'h1f;
+      13'h0e01, 13'h0f01, 13'h0e11, 13'h0f11, 13'h0e21, 13'h0f21, 13'h0e31, 13'h0f31, 13'h0e41, 13'h0f41:
+          fld3 = 6'h20;
+      13'h0e81, 13'h0f81, 13'h0f02, 13'h0f82, 13'h0e91, 13'h0f91, 13'h0f12, 13'h0f92, 13'h0ea1, 13'h0fa1, 13'h0f22, 13'h0fa2, 13'h0eb1, 13'h0fb1, 13'h0f32, 13'h0fb2, 13'h0ec1, 13'h0fc1, 13'h0f42, 13'h0fc2:
+          fld3 = 6'h21;
+      13'h0e02, 13'h0e82, 13'h0f03, 13'h0f83, 13'h0e12, 13'h0e92, 13'h0f13, 13'h0f93, 13'h0e22, 13'h0ea2, 13'h0f23, 13'h0fa3, 13'h0e32, 13'h0eb2, 13'h0f33, 13'h0fb3, 13'h0e42, 13'h0ec2, 13'h0f43, 13'h0fc3:
+          fld3 = 6'h22;
+      13'h0e03, 13'h0e83, 13'h0f04, 13'h0f84, 13'h0e13, 13'h0e93, 13'h0f14, 13'h0f94, 13'h0e23, 13'h0ea3, 13'h0f24, 13'h0fa4, 13'h0e33, 13'h0eb3, 13'h0f34, 13'h0fb4, 13'h0e43, 13'h0ec3, 13'h0f44, 13'h0fc4:
+          fld3 = 6'h23;
+      13'h1000, 13'h1100, 13'h1080, 13'h1180, 13'h1001, 13'h1101, 13'h1081, 13'h1181, 13'h1002, 13'h1102, 13'h1082, 13'h1182, 13'h1003, 13'h1103, 13'h1083, 13'h1183, 13'h1004, 13'h1104, 13'h1084, 13'h1184, 13'h1005, 13'h1105, 13'h1085, 13'h1185, 13'h1006, 13'h1106, 13'h1086, 13'h1186, 13'h1007, 13'h1107, 13'h1087, 13'h1187, 13'h1008, 13'h1108, 13'h1088, 13'h1188, 13'h1009, 13'h1109, 13'h1089, 13'h1189, 13'h100a, 13'h110a, 13'h108a, 13'h118a, 13'h100b, 13'h110b, 13'h108b, 13'h118b, 13'h100c, 13'h110c, 13'h108c, 13'h118c, 13'h100d, 13'h110d, 13'h108d, 13'h118d, 13'h100e, 13'h110e, 13'h108e, 13'h118e, 13'h100f, 13'h110f, 13'h108f, 13'h118f, 13'h1010, 13'h1110, 13'h1090, 13'h1190, 13'h1011, 13'h1111, 13'h1091, 13'h1191, 13'h1012, 13'h1112, 13'h1092, 13'h1192, 13'h1013, 13'h1113, 13'h1093, 13'h1193, 13'h1014, 13'h1114, 13'h1094, 13'h1194, 13'h1015, 13'h1115, 13'h1095, 13'h1195, 13'h1016, 13'h1116, 13'h1096, 13'h1196, 13'h1017, 13'h1117, 13'h1097, 13'h1197, 13'h1018, 13'h1118, 13'h1098, 13'h1198, 13'h1019, 13'h1119, 13'h1099, 13'h1199, 13'h101a, 13'h111a, 13'h109a, 13'h119a, 13'h101b, 13'h111b, 13'h109b, 13'h119b, 13'h101c, 13'h111c, 13'h109c, 13'h119c, 13'h101d, 13'h111d, 13'h109d, 13'h119d, 13'h101e, 13'h111e, 13'h109e, 13'h119e, 13'h101f, 13'h111f, 13'h109f, 13'h119f, 13'h1020, 13'h1120, 13'h10a0, 13'h11a0, 13'h1021, 13'h1121, 13'h10a1, 13'h11a1, 13'h1022, 13'h1122, 13'h10a2, 13'h11a2, 13'h1023, 13'h1123, 13'h10a3, 13'h11a3, 13'h1024, 13'h1124, 13'h10a4, 13'h11a4, 13'h1025, 13'h1125, 13'h10a5, 13'h11a5, 13'h1026, 13'h1126, 13'h10a6, 13'h11a6, 13'h1027, 13'h1127, 13'h10a7, 13'h11a7, 13'h1028, 13'h1128, 13'h10a8, 13'h11a8, 13'h1029, 13'h1129, 13'h10a9, 13'h11a9, 13'h102a, 13'h112a, 13'h10aa, 13'h11aa, 13'h102b, 13'h112b, 13'h10ab, 13'h11ab, 13'h102c, 13'h112c, 13'h10ac, 13'h11ac, 13'h102d, 13'h112d, 13'h10ad, 13'h11ad, 13'h102e, 13'h112e, 13'h10ae, 13'h11ae, 13'h102f, 13'h112f, 13'h10af, 13'h11af, 13'h1030, 13'h1130, 13'h10b0, 13'h11b0, 13'h1031, 13'h1131, 13'h10b1, 13'h11b1, 13'h1032, 13'h1132, 13'h10b2, 13'h11b2, 13'h1033, 13'h1133, 13'h10b3, 13'h11b3, 13'h1034, 13'h1134, 13'h10b4, 13'h11b4, 13'h1035, 13'h1135, 13'h10b5, 13'h11b5, 13'h1036, 13'h1136, 13'h10b6, 13'h11b6, 13'h1037, 13'h1137, 13'h10b7, 13'h11b7, 13'h1038, 13'h1138, 13'h10b8, 13'h11b8, 13'h1039, 13'h1139, 13'h10b9, 13'h11b9, 13'h103a, 13'h113a, 13'h10ba, 13'h11ba, 13'h103b, 13'h113b, 13'h10bb, 13'h11bb, 13'h103c, 13'h113c, 13'h10bc, 13'h11bc, 13'h103d, 13'h113d, 13'h10bd, 13'h11bd, 13'h103e, 13'h113e, 13'h10be, 13'h11be, 13'h103f, 13'h113f, 13'h10bf, 13'h11bf, 13'h1040, 13'h1140, 13'h10c0, 13'h11c0, 13'h1041, 13'h1141, 13'h10c1, 13'h11c1, 13'h1042, 13'h1142, 13'h10c2, 13'h11c2, 13'h1043, 13'h1143, 13'h10c3, 13'h11c3, 13'h1044, 13'h1144, 13'h10c4, 13'h11c4, 13'h1045, 13'h1145, 13'h10c5, 13'h11c5, 13'h1046, 13'h1146, 13'h10c6, 13'h11c6, 13'h1047, 13'h1147, 13'h10c7, 13'h11c7, 13'h1048, 13'h1148, 13'h10c8, 13'h11c8, 13'h1049, 13'h1149, 13'h10c9, 13'h11c9, 13'h104a, 13'h114a, 13'h10ca, 13'h11ca, 13'h104b, 13'h114b, 13'h10cb, 13'h11cb, 13'h104c, 13'h114c, 13'h10cc, 13'h11cc, 13'h104d, 13'h114d, 13'h10cd, 13'h11cd, 13'h104e, 13'h114e, 13'h10ce, 13'h11ce, 13'h104f, 13'h114f, 13'h10cf, 13'h11cf:
+          fld3 = 6'h24;
+      13'h1200, 13'h1300, 13'h1280, 13'h1380, 13'h1201, 13'h1301, 13'h1281, 13'h1381, 13'h1202, 13'h1302, 13'h1282, 13'h1382, 13'h1203, 13'h1303, 13'h1283, 13'h1383, 13'h1204, 13'h1304, 13'h1284, 13'h1384, 13'h1205, 13'h1305, 13'h1285, 13'h1385, 13'h1206, 13'h1306, 13'h1286, 13'h1386, 13'h1207, 13'h1307, 13'h1287, 13'h1387, 13'h1208, 13'h1308, 13'h1288, 13'h1388, 13'h1209, 13'h1309, 13'h1289, 13'h1389, 13'h120a, 13'h130a, 13'h128a, 13'h138a, 13'h120b, 13'h130b, 13'h128b, 13'h138b, 13'h120c, 13'h130c, 13'h128c, 13'h138c, 13'h120d, 13'h130d, 13'h128d, 13'h138d, 13'h120e, 13'h130e, 13'h128e, 13'h138e, 13'h120f, 13'h130f, 13'h128f, 13'h138f, 13'h1210, 13'h1310, 13'h1290, 13'h1390, 13'h1211, 13'h1311, 13'h1291, 13'h1391, 13'h1212, 13'h1312, 13'h1292, 13'h1392, 13'h1213, 13'h1313, 13'h1293, 13'h1393, 13'h1214, 13'h1314, 13'h1294, 13'h1394, 13'h1215, 13'h1315, 13'h1295, 13'h1395, 13'h1216, 13'h1316, 13'h1296, 13'h1396, 13'h1217, 13'h1317, 13'h1297, 13'h1397, 13'h1218, 13'h1318, 13'h1298, 13'h1398, 13'h1219, 13'h1319, 13'h1299, 13'h1399, 13'h121a, 13'h131a, 13'h129a, 13'h139a, 13'h121b, 13'h131b, 13'h129b, 13'h139b, 13'h121c, 13'h131c, 13'h129c, 13'h139c, 13'h121d, 13'h131d, 13'h129d, 13'h139d, 13'h121e, 13'h131e, 13'h129e, 13'h139e, 13'h121f, 13'h131f, 13'h129f, 13'h139f, 13'h1220, 13'h1320, 13'h12a0, 13'h13a0, 13'h1221, 13'h1321, 13'h12a1, 13'h13a1, 13'h1222, 13'h1322, 13'h12a2, 13'h13a2, 13'h1223, 13'h1323, 13'h12a3, 13'h13a3, 13'h1224, 13'h1324, 13'h12a4, 13'h13a4, 13'h1225, 13'h1325, 13'h12a5, 13'h13a5, 13'h1226, 13'h1326, 13'h12a6, 13'h13a6, 13'h1227, 13'h1327, 13'h12a7, 13'h13a7, 13'h1228, 13'h1328, 13'h12a8, 13'h13a8, 13'h1229, 13'h1329, 13'h12a9, 13'h13a9, 13'h122a, 13'h132a, 13'h12aa, 13'h13aa, 13'h122b, 13'h132b, 13'h12ab, 13'h13ab, 13'h122c, 13'h132c, 13'h12ac, 13'h13ac, 13'h122d, 13'h132d, 13'h12ad, 13'h13ad, 13'h122e, 13'h132e, 13'h12ae, 13'h13ae, 13'h122f, 13'h132f, 13'h12af, 13'h13af, 13'h1230, 13'h1330, 13'h12b0, 13'h13b0, 13'h1231, 13'h1331, 13'h12b1, 13'h13b1, 13'h1232, 13'h1332, 13'h12b2, 13'h13b2, 13'h1233, 13'h1333, 13'h12b3, 13'h13b3, 13'h1234, 13'h1334, 13'h12b4, 13'h13b4, 13'h1235, 13'h1335, 13'h12b5, 13'h13b5, 13'h1236, 13'h1336, 13'h12b6, 13'h13b6, 13'h1237, 13'h1337, 13'h12b7, 13'h13b7, 13'h1238, 13'h1338, 13'h12b8, 13'h13b8, 13'h1239, 13'h1339, 13'h12b9, 13'h13b9, 13'h123a, 13'h133a, 13'h12ba, 13'h13ba, 13'h123b, 13'h133b, 13'h12bb, 13'h13bb, 13'h123c, 13'h133c, 13'h12bc, 13'h13bc, 13'h123d, 13'h133d, 13'h12bd, 13'h13bd, 13'h123e, 13'h133e, 13'h12be, 13'h13be, 13'h123f, 13'h133f, 13'h12bf, 13'h13bf, 13'h1240, 13'h1340, 13'h12c0, 13'h13c0, 13'h1241, 13'h1341, 13'h12c1, 13'h13c1, 13'h1242, 13'h1342, 13'h12c2, 13'h13c2, 13'h1243, 13'h1343, 13'h12c3, 13'h13c3, 13'h1244, 13'h1344, 13'h12c4, 13'h13c4, 13'h1245, 13'h1345, 13'h12c5, 13'h13c5, 13'h1246, 13'h1346, 13'h12c6, 13'h13c6, 13'h1247, 13'h1347, 13'h12c7, 13'h13c7, 13'h1248, 13'h1348, 13'h12c8, 13'h13c8, 13'h1249, 13'h1349, 13'h12c9, 13'h13c9, 13'h124a, 13'h134a, 13'h12ca, 13'h13ca, 13'h124b, 13'h134b, 13'h12cb, 13'h13cb, 13'h124c, 13'h134c, 13'h12cc, 13'h13cc, 13'h124d, 13'h134d, 13'h12cd, 13'h13cd, 13'h124e, 13'h134e, 13'h12ce, 13'h13ce, 13'h124f, 13'h134f, 13'h12cf, 13'h13cf, 13'h1400, 13'h1500, 13'h1480, 13'h1580, 13'h1401, 13'h1501, 13'h1481, 13'h1581, 13'h1402, 13'h1502, 13'h1482, 13'h1582, 13'h1403, 13'h1503, 13'h1483, 13'h1583, 13'h1404, 13'h1504, 13'h1484, 13'h1584, 13'h1405, 13'h1505, 13'h1485, 13'h1585, 13'h1406, 13'h1506, 13'h1486, 13'h1586, 13'h1407, 13'h1507, 13'h1487, 13'h1587, 13'h1408, 13'h1508, 13'h1488, 13'h1588, 13'h1409, 13'h1509, 13'h1489, 13'h1589, 13'h140a, 13'h150a, 13'h148a, 13'h158a, 13'h140b, 13'h150b, 13'h148b, 13'h158b, 13'h140c, 13'h150c, 13'h148c, 13'h158c, 13'h140d, 13'h150d, 13'h148d, 13'h158d, 13'h140e, 13'h150e, 13'h148e, 13'h158e, 13'h140f, 13'h150f, 13'h148f, 13'h158f, 13'h1410, 13'h1510, 13'h1490, 13'h1590, 13'h1411, 13'h1511, 13'h1491, 13'h1591, 13'h1412, 13'h1512, 13'h1492, 13'h1592, 13'h1413, 13'h1513, 13'h1493, 13'h1593, 13'h1414, 13'h1514, 13'h1494, 13'h1594, 13'h1415, 13'h1515, 13'h1495, 13'h1595, 13'h1416, 13'h1516, 13'h1496, 13'h1596, 13'h1417, 13'h1517, 13'h1497, 13'h1597, 13'h1418, 13'h1518, 13'h1498, 13'h1598, 13'h1419, 13'h1519, 13'h1499, 13'h1599, 13'h141a, 13'h151a, 13'h149a, 13'h159a, 13'h141b, 13'h151b, 13'h149b, 13'h159b, 13'h141c, 13'h151c, 13'h149c, 13'h159c, 13'h141d, 13'h151d, 13'h149d, 13'h159d, 13'h141e, 13'h151e, 13'h149e, 13'h159e, 13'h141f, 13'h151f, 13'h149f, 13'h159f, 13'h1420, 13'h1520, 13'h14a0, 13'h15a0, 13'h1421, 13'h1521, 13'h14a1, 13'h15a1, 13'h1422, 13'h1522, 13'h14a2, 13'h15a2, 13'h1423, 13'h1523, 13'h14a3, 13'h15a3, 13'h1424, 13'h1524, 13'h14a4, 13'h15a4, 13'h1425, 13'h1525, 13'h14a5, 13'h15a5, 13'h1426, 13'h1526, 13'h14a6, 13'h15a6, 13'h1427, 13'h1527, 13'h14a7, 13'h15a7, 13'h1428, 13'h1528, 13'h14a8, 13'h15a8, 13'h1429, 13'h1529, 13'h14a9, 13'h15a9, 13'h142a, 13'h152a, 13'h14aa, 13'h15aa, 13'h142b, 13'h152b, 13'h14ab, 13'h15ab, 13'h142c, 13'h152c, 13'h14ac, 13'h15ac, 13'h142d, 13'h152d, 13'h14ad, 13'h15ad, 13'h142e, 13'h152e, 13'h14ae, 13'h15ae, 13'h142f, 13'h152f, 13'h14af, 13'h15af, 13'h1430, 13'h1530, 13'h14b0, 13'h15b0, 13'h1431, 13'h1531, 13'h14b1, 13'h15b1, 13'h1432, 13'h1532, 13'h14b2, 13'h15b2, 13'h1433, 13'h1533, 13'h14b3, 13'h15b3, 13'h1434, 13'h1534, 13'h14b4, 13'h15b4, 13'h1435, 13'h1535, 13'h14b5, 13'h15b5, 13'h1436, 13'h1536, 13'h14b6, 13'h15b6, 13'h1437, 13'h1537, 13'h14b7, 13'h15b7, 13'h1438, 13'h1538, 13'h14b8, 13'h15b8, 13'h1439, 13'h1539, 13'h14b9, 13'h15b9, 13'h143a, 13'h153a, 13'h14ba, 13'h15ba, 13'h143b, 13'h153b, 13'h14bb, 13'h15bb, 13'h143c, 13'h153c, 13'h14bc, 13'h15bc, 13'h143d, 13'h153d, 13'h14bd, 13'h15bd, 13'h143e, 13'h153e, 13'h14be, 13'h15be, 13'h143f, 13'h153f, 13'h14bf, 13'h15bf, 13'h1440, 13'h1540, 13'h14c0, 13'h15c0, 13'h1441, 13'h1541, 13'h14c1, 13'h15c1, 13'h1442, 13'h1542, 13'h14c2, 13'h15c2, 13'h1443, 13'h1543, 13'h14c3, 13'h15c3, 13'h1444, 13'h1544, 13'h14c4, 13'h15c4, 13'h1445, 13'h1545, 13'h14c5, 13'h15c5, 13'h1446, 13'h1546, 13'h14c6, 13'h15c6, 13'h1447, 13'h1547, 13'h14c7, 13'h15c7, 13'h1448, 13'h1548, 13'h14c8, 13'h15c8, 13'h1449, 13'h1549, 13'h14c9, 13'h15c9, 13'h144a, 13'h154a, 13'h14ca, 13'h15ca, 13'h144b, 13'h154b, 13'h14cb, 13'h15cb, 13'h144c, 13'h154c, 13'h14cc, 13'h15cc, 13'h144d, 13'h154d, 13'h14cd, 13'h15cd, 13'h144e, 13'h154e, 13'h14ce, 13'h15ce, 13'h144f, 13'h154f, 13'h14cf, 13'h15cf:
+          fld3 = 6'h25;
+      default:
+          fld3 = 6'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    child3 = 4'h0;
+    casez (fld3)
+      6'h01:
+          child3 = 4'h0;
+      6'h1f:
+          child3 = 4'h0;
+      6'h0b:
+          child3 = 4'h1;
+      6'h13:
+          child3 = 4'h2;
+      6'h15:
+          child3 = 4'h3;
+      6'h0d:
+          child3 = 4'h4;
+      6'h0e:
+          child3 = 4'h5;
+      6'h18:
+          child3 = 4'h6;
+      6'h21:
+          child3 = 4'h8;
+      6'h22:
+          child3 = 4'h9;
+      6'h23:
+          child3 = 4'ha;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ ctx_eff4, frame4[61], a[38], tx_type, frame4[60:57] })
+      13'h0010, 13'h0110, 13'h0090, 13'h0190, 13'h0020, 13'h0120, 13'h00a0, 13'h01a0, 13'h0030, 13'h0130, 13'h00b0, 13'h01b0, 13'h0040, 13'h0140, 13'h00c0, 13'h01c0:
+          fld4 = 6'h02;
+      13'h0000, 13'h0100, 13'h0080, 13'h0180, 13'h0011, 13'h0111, 13'h0091, 13'h0191, 13'h0021, 13'h0121, 13'h00a1, 13'h01a1, 13'h0031, 13'h0131, 13'h00b1, 13'h01b1, 13'h0041, 13'h0141, 13'h00c1, 13'h01c1:
+          fld4 = 6'h03;
+      13'h0001, 13'h0101, 13'h0081, 13'h0181, 13'h0012, 13'h0112, 13'h0092, 13'h0192:
+          fld4 = 6'h04;
+      13'h0022, 13'h0122, 13'h00a2, 13'h01a2, 13'h0032, 13'h0132, 13'h00b2, 13'h01b2, 13'h0042, 13'h0142, 13'h00c2, 13'h01c2:
+          fld4 = 6'h05;
+      13'h0023, 13'h0123, 13'h00a3, 13'h01a3, 13'h0033, 13'h0133, 13'h00b3, 13'h01b3, 13'h0043, 13'h0143, 13'h00c3, 13'h01c3:
+          fld4 = 6'h06;
+      13'h0002, 13'h0102, 13'h0082, 13'h0182, 13'h0013, 13'h0113, 13'h0093, 13'h0193, 13'h0024, 13'h0124, 13'h00a4, 13'h01a4, 13'h0034, 13'h0134, 13'h00b4, 13'h01b4, 13'h0044, 13'h0144, 13'h00c4, 13'h01c4:
+          fld4 = 6'h07;
+      13'h0003, 13'h0103, 13'h0083, 13'h0183, 13'h0014, 13'h0114, 13'h0094, 13'h0194, 13'h0025, 13'h0125, 13'h00a5, 13'h01a5, 13'h0035, 13'h0135, 13'h00b5, 13'h01b5, 13'h0045, 13'h0145, 13'h00c5, 13'h01c5:
+          fld4 = 6'h08;
+      13'h0004, 13'h0104, 13'h0084, 13'h0184, 13'h0015, 13'h0115, 13'h0095, 13'h0195, 13'h0026, 13'h0126, 13'h00a6, 13'h01a6, 13'h0036, 13'h0136, 13'h00b6, 13'h01b6, 13'h0046, 13'h0146, 13'h00c6, 13'h01c6:
+          fld4 = 6'h09;
+      13'h0005, 13'h0105, 13'h0085, 13'h0185, 13'h0016, 13'h0116, 13'h0096, 13'h0196, 13'h0027, 13'h0127, 13'h00a7, 13'h01a7, 13'h0037, 13'h0137, 13'h00b7, 13'h01b7, 13'h0047, 13'h0147, 13'h00c7, 13'h01c7:
+          fld4 = 6'h0a;
+      13'h0017, 13'h0117, 13'h0097, 13'h0197, 13'h0028, 13'h0128, 13'h00a8, 13'h01a8, 13'h0038, 13'h0138, 13'h00b8, 13'h01b8, 13'h0048, 13'h0148, 13'h00c8, 13'h01c8:
+          fld4 = 6'h0b;
+      13'h0039, 13'h0139, 13'h00b9, 13'h01b9:
+          fld4 = 6'h0c;
+      13'h003a, 13'h013a, 13'h00ba, 13'h01ba:
+          fld4 = 6'h0d;
+      13'h0049, 13'h0149, 13'h00c9, 13'h01c9:
+          fld4 = 6'h0e;
+      13'h0006, 13'h0106, 13'h0086, 13'h0186:
+          fld4 = 6'h0f;
+      13'h0018, 13'h0118, 13'h0098, 13'h0198, 13'h0029, 13'h0129, 13'h00a9, 13'h01a9, 13'h003b, 13'h013b, 13'h00bb, 13'h01bb, 13'h004a, 13'h014a, 13'h00ca, 13'h01ca:
+          fld4 = 6'h10;
+      13'h0007, 13'h0107, 13'h0087, 13'h0187, 13'h0019, 13'h0119, 13'h0099, 13'h0199, 13'h002a, 13'h012a, 13'h00aa, 13'h01aa, 13'h003c, 13'h013c, 13'h00bc, 13'h01bc, 13'h004b, 13'h014b, 13'h00cb, 13'h01cb:
+          fld4 = 6'h11;
+      13'h0008, 13'h0108, 13'h0088, 13'h0188, 13'h001a, 13'h011a, 13'h009a, 13'h019a, 13'h002b, 13'h012b, 13'h00ab, 13'h01ab, 13'h003d, 13'h013d, 13'h00bd, 13'h01bd, 13'h004c, 13'h014c, 13'h00cc, 13'h01cc:
+          fld4 = 6'h12;
+      13'h0200, 13'h0300, 13'h0280, 13'h0380, 13'h0201, 13'h0301, 13'h0281, 13'h0381, 13'h0202, 13'h0302, 13'h0282, 13'h0382, 13'h0203, 13'h0303, 13'h0283, 13'h0383, 13'h0204, 13'h0304, 13'h0284, 13'h0384, 13'h0205, 13'h0305, 13'h0285, 13'h0385, 13'h0206, 13'h0306, 13'h0286, 13'h0386, 13'h0207, 13'h0307, 13'h0287, 13'h0387, 13'h0208, 13'h0308, 13'h0288, 13'h0388, 13'h0209, 13'h0309, 13'h0289, 13'h0389, 13'h020a, 13'h030a, 13'h028a, 13'h038a, 13'h020b, 13'h030b, 13'h028b, 13'h038b, 13'h020c, 13'h030c, 13'h028c, 13'h038c, 13'h020d, 13'h030d, 13'h028d, 13'h038d, 13'h020e, 13'h030e, 13'h028e, 13'h038e, 13'h020f, 13'h030f, 13'h028f, 13'h038f, 13'h0210, 13'h0310, 13'h0290, 13'h0390, 13'h0211, 13'h0311, 13'h0291, 13'h0391, 13'h0212, 13'h0312, 13'h0292, 13'h0392, 13'h0213, 13'h0313, 13'h0293, 13'h0393, 13'h0214, 13'h0314, 13'h0294, 13'h0394, 13'h0215, 13'h0315, 13'h0295, 13'h0395, 13'h0216, 13'h0316, 13'h0296, 13'h0396, 13'h0217, 13'h0317, 13'h0297, 13'h0397, 13'h0218, 13'h0318, 13'h0298, 13'h0398, 13'h0219, 13'h0319, 13'h0299, 13'h0399, 13'h021a, 13'h031a, 13'h029a, 13'h039a, 13'h021b, 13'h031b, 13'h029b, 13'h039b, 13'h021c, 13'h031c, 13'h029c, 13'h039c, 13'h021d, 13'h031d, 13'h029d, 13'h039d, 13'h021e, 13'h031e, 13'h029e, 13'h039e, 13'h021f, 13'h031f, 13'h029f, 13'h039f, 13'h0220, 13'h0320, 13'h02a0, 13'h03a0, 13'h0221, 13'h0321, 13'h02a1, 13'h03a1, 13'h0222, 13'h0322, 13'h02a2, 13'h03a2, 13'h0223, 13'h0323, 13'h02a3, 13'h03a3, 13'h0224, 13'h0324, 13'h02a4, 13'h03a4, 13'h0225, 13'h0325, 13'h02a5, 13'h03a5, 13'h0226, 13'h0326, 13'h02a6, 13'h03a6, 13'h0227, 13'h0327, 13'h02a7, 13'h03a7, 13'h0228, 13'h0328, 13'h02a8, 13'h03a8, 13'h0229, 13'h0329, 13'h02a9, 13'h03a9, 13'h022a, 13'h032a, 13'h02aa, 13'h03aa, 13'h022b, 13'h032b, 13'h02ab, 13'h03ab, 13'h022c, 13'h032c, 13'h02ac, 13'h03ac, 13'h022d, 13'h032d, 13'h02ad, 13'h03ad, 13'h022e, 13'h032e, 13'h02ae, 13'h03ae, 13'h022f, 13'h032f, 13'h02af, 13'h03af, 13'h0230, 13'h0330, 13'h02b0, 13'h03b0, 13'h0231, 13'h0331, 13'h02b1, 13'h03b1, 13'h0232, 13'h0332, 13'h02b2, 13'h03b2, 13'h0233, 13'h0333, 13'h02b3, 13'h03b3, 13'h0234, 13'h0334, 13'h02b4, 13'h03b4, 13'h0235, 13'h0335, 13'h02b5, 13'h03b5, 13'h0236, 13'h0336, 13'h02b6, 13'h03b6, 13'h0237, 13'h0337, 13'h02b7, 13'h03b7, 13'h0238, 13'h0338, 13'h02b8, 13'h03b8, 13'h0239, 13'h0339, 13'h02b9, 13'h03b9, 13'h023a, 13'h033a, 13'h02ba, 13'h03ba, 13'h023b, 13'h033b, 13'h02bb, 13'h03bb, 13'h023c, 13'h033c, 13'h02bc, 13'h03bc, 13'h023d, 13'h033d, 13'h02bd, 13'h03bd, 13'h023e, 13'h033e, 13'h02be, 13'h03be, 13'h023f, 13'h033f, 13'h02bf, 13'h03bf, 13'h0240, 13'h0340, 13'h02c0, 13'h03c0, 13'h0241, 13'h0341, 13'h02c1, 13'h03c1, 13'h0242, 13'h0342, 13'h02c2, 13'h03c2, 13'h0243, 13'h0343, 13'h02c3, 13'h03c3, 13'h0244, 13'h0344, 13'h02c4, 13'h03c4, 13'h0245, 13'h0345, 13'h02c5, 13'h03c5, 13'h0246, 13'h0346, 13'h02c6, 13'h03c6, 13'h0247, 13'h0347, 13'h02c7, 13'h03c7, 13'h0248, 13'h0348, 13'h02c8, 13'h03c8, 13'h0249, 13'h0349, 13'h02c9, 13'h03c9, 13'h024a, 13'h034a, 13'h02ca, 13'h03ca, 13'h024b, 13'h034b, 13'h02cb, 13'h03cb, 13'h024c, 13'h034c, 13'h02cc, 13'h03cc, 13'h024d, 13'h034d, 13'h02cd, 13'h03cd, 13'h024e, 13'h034e, 13'h02ce, 13'h03ce, 13'h024f, 13'h034f, 13'h02cf, 13'h03cf:
+          fld4 = 6'h13;
+      13'h0400, 13'h0500, 13'h0480, 13'h0580, 13'h0410, 13'h0510, 13'h0490, 13'h0590, 13'h0420, 13'h0520, 13'h04a0, 13'h05a0, 13'h0430, 13'h0530, 13'h04b0, 13'h05b0, 13'h0440, 13'h0540, 13'h04c0, 13'h05c0:
+          fld4 = 6'h14;
+      13'h0401, 13'h0501, 13'h0481, 13'h0581, 13'h0411, 13'h0511, 13'h0491, 13'h0591, 13'h0421, 13'h0521, 13'h04a1, 13'h05a1, 13'h0431, 13'h0531, 13'h04b1, 13'h05b1, 13'h0441, 13'h0541, 13'h04c1, 13'h05c1:
+          fld4 = 6'h15;
+      13'h0600, 13'h0700, 13'h0680, 13'h0780, 13'h0601, 13'h0701, 13'h0681, 13'h0781, 13'h0602, 13'h0702, 13'h0682, 13'h0782, 13'h0603, 13'h0703, 13'h0683, 13'h0783, 13'h0604, 13'h0704, 13'h0684, 13'h0784, 13'h0605, 13'h0705, 13'h0685, 13'h0785, 13'h0606, 13'h0706, 13'h0686, 13'h0786, 13'h0607, 13'h0707, 13'h0687, 13'h0787, 13'h0608, 13'h0708, 13'h0688, 13'h0788, 13'h0609, 13'h0709, 13'h0689, 13'h0789, 13'h060a, 13'h070a, 13'h068a, 13'h078a, 13'h060b, 13'h070b, 13'h068b, 13'h078b, 13'h060c, 13'h070c, 13'h068c, 13'h078c, 13'h060d, 13'h070d, 13'h068d, 13'h078d, 13'h060e, 13'h070e, 13'h068e, 13'h078e, 13'h060f, 13'h070f, 13'h068f, 13'h078f, 13'h0610, 13'h0710, 13'h0690, 13'h0790, 13'h0611, 13'h0711, 13'h0691, 13'h0791, 13'h0612, 13'h0712, 13'h0692, 13'h0792, 13'h0613, 13'h0713, 13'h0693, 13'h0793, 13'h0614, 13'h0714, 13'h0694, 13'h0794, 13'h0615, 13'h0715, 13'h0695, 13'h0795, 13'h0616, 13'h0716, 13'h0696, 13'h0796, 13'h0617, 13'h0717, 13'h0697, 13'h0797, 13'h0618, 13'h0718, 13'h0698, 13'h0798, 13'h0619, 13'h0719, 13'h0699, 13'h0799, 13'h061a, 13'h071a, 13'h069a, 13'h079a, 13'h061b, 13'h071b, 13'h069b, 13'h079b, 13'h061c, 13'h071c, 13'h069c, 13'h079c, 13'h061d, 13'h071d, 13'h069d, 13'h079d, 13'h061e, 13'h071e, 13'h069e, 13'h079e, 13'h061f, 13'h071f, 13'h069f, 13'h079f, 13'h0620, 13'h0720, 13'h06a0, 13'h07a0, 13'h0621, 13'h0721, 13'h06a1, 13'h07a1, 13'h0622, 13'h0722, 13'h06a2, 13'h07a2, 13'h0623, 13'h0723, 13'h06a3, 13'h07a3, 13'h0624, 13'h0724, 13'h06a4, 13'h07a4, 13'h0625, 13'h0725, 13'h06a5, 13'h07a5, 13'h0626, 13'h0726, 13'h06a6, 13'h07a6, 13'h0627, 13'h0727, 13'h06a7, 13'h07a7, 13'h0628, 13'h0728, 13'h06a8, 13'h07a8, 13'h0629, 13'h0729, 13'h06a9, 13'h07a9, 13'h062a, 13'h072a, 13'h06aa, 13'h07aa, 13'h062b, 13'h072b, 13'h06ab, 13'h07ab, 13'h062c, 13'h072c, 13'h06ac, 13'h07ac, 13'h062d, 13'h072d, 13'h06ad, 13'h07ad, 13'h062e, 13'h072e, 13'h06ae, 13'h07ae, 13'h062f, 13'h072f, 13'h06af, 13'h07af, 13'h0630, 13'h0730, 13'h06b0, 13'h07b0, 13'h0631, 13'h0731, 13'h06b1, 13'h07b1, 13'h0632, 13'h0732, 13'h06b2, 13'h07b2, 13'h0633, 13'h0733, 13'h06b3, 13'h07b3, 13'h0634, 13'h0734, 13'h06b4, 13'h07b4, 13'h0635, 13'h0735, 13'h06b5, 13'h07b5, 13'h0636, 13'h0736, 13'h06b6, 13'h07b6, 13'h0637, 13'h0737, 13'h06b7, 13'h07b7, 13'h0638, 13'h0738, 13'h06b8, 13'h07b8, 13'h0639, 13'h0739, 13'h06b9, 13'h07b9, 13'h063a, 13'h073a, 13'h06ba, 13'h07ba, 13'h063b, 13'h073b, 13'h06bb, 13'h07bb, 13'h063c, 13'h073c, 13'h06bc, 13'h07bc, 13'h063d, 13'h073d, 13'h06bd, 13'h07bd, 13'h063e, 13'h073e, 13'h06be, 13'h07be, 13'h063f, 13'h073f, 13'h06bf, 13'h07bf, 13'h0640, 13'h0740, 13'h06c0, 13'h07c0, 13'h0641, 13'h0741, 13'h06c1, 13'h07c1, 13'h0642, 13'h0742, 13'h06c2, 13'h07c2, 13'h0643, 13'h0743, 13'h06c3, 13'h07c3, 13'h0644, 13'h0744, 13'h06c4, 13'h07c4, 13'h0645, 13'h0745, 13'h06c5, 13'h07c5, 13'h0646, 13'h0746, 13'h06c6, 13'h07c6, 13'h0647, 13'h0747, 13'h06c7, 13'h07c7, 13'h0648, 13'h0748, 13'h06c8, 13'h07c8, 13'h0649, 13'h0749, 13'h06c9, 13'h07c9, 13'h064a, 13'h074a, 13'h06ca, 13'h07ca, 13'h064b, 13'h074b, 13'h06cb, 13'h07cb, 13'h064c, 13'h074c, 13'h06cc, 13'h07cc, 13'h064d, 13'h074d, 13'h06cd, 13'h07cd, 13'h064e, 13'h074e, 13'h06ce, 13'h07ce, 13'h064f, 13'h074f, 13'h06cf, 13'h07cf:
+          fld4 = 6'h16;
+      13'h0800, 13'h0900, 13'h0880, 13'h0980, 13'h0801, 13'h0901, 13'h0881, 13'h0981, 13'h0802, 13'h0902, 13'h0882, 13'h0982, 13'h0803, 13'h0903, 13'h0883, 13'h0983, 13'h0804, 13'h0904, 13'h0884, 13'h0984, 13'h0805, 13'h0905, 13'h0885, 13'h0985, 13'h0806, 13'h0906, 13'h0886, 13'h0986, 13'h0807, 13'h0907, 13'h0887, 13'h0987, 13'h0808, 13'h0908, 13'h0888, 13'h0988, 13'h0809, 13'h0909, 13'h0889, 13'h0989, 13'h080a, 13'h090a, 13'h088a, 13'h098a, 13'h080b, 13'h090b, 13'h088b, 13'h098b, 13'h080c, 13'h090c, 13'h088c, 13'h098c, 13'h080d, 13'h090d, 13'h088d, 13'h098d, 13'h080e, 13'h090e, 13'h088e, 13'h098e, 13'h080f, 13'h090f, 13'h088f, 13'h098f, 13'h0810, 13'h0910, 13'h0890, 13'h0990, 13'h0811, 13'h0911, 13'h0891, 13'h0991, 13'h0812, 13'h0912, 13'h0892, 13'h0992, 13'h0813, 13'h0913, 13'h0893, 13'h0993, 13'h0814, 13'h0914, 13'h0894, 13'h0994, 13'h0815, 13'h0915, 13'h0895, 13'h0995, 13'h0816, 13'h0916, 13'h0896, 13'h0996, 13'h0817, 13'h0917, 13'h0897, 13'h0997, 13'h0818, 13'h0918, 13'h0898, 13'h0998, 13'h0819, 13'h0919, 13'h0899, 13'h0999, 13'h081a, 13'h091a, 13'h089a, 13'h099a, 13'h081b, 13'h091b, 13'h089b, 13'h099b, 13'h081c, 13'h091c, 13'h089c, 13'h099c, 13'h081d, 13'h091d, 13'h089d, 13'h099d, 13'h081e, 13'h091e, 13'h089e, 13'h099e, 13'h081f, 13'h091f, 13'h089f, 13'h099f, 13'h0820, 13'h0920, 13'h08a0, 13'h09a0, 13'h0821, 13'h0921, 13'h08a1, 13'h09a1, 13'h0822, 13'h0922, 13'h08a2, 13'h09a2, 13'h0823, 13'h0923, 13'h08a3, 13'h09a3, 13'h0824, 13'h0924, 13'h08a4, 13'h09a4, 13'h0825, 13'h0925, 13'h08a5, 13'h09a5, 13'h0826, 13'h0926, 13'h08a6, 13'h09a6, 13'h0827, 13'h0927, 13'h08a7, 13'h09a7, 13'h0828, 13'h0928, 13'h08a8, 13'h09a8, 13'h0829, 13'h0929, 13'h08a9, 13'h09a9, 13'h082a, 13'h092a, 13'h08aa, 13'h09aa, 13'h082b, 13'h092b, 13'h08ab, 13'h09ab, 13'h082c, 13'h092c, 13'h08ac, 13'h09ac, 13'h082d, 13'h092d, 13'h08ad, 13'h09ad, 13'h082e, 13'h092e, 13'h08ae, 13'h09ae, 13'h082f, 13'h092f, 13'h08af, 13'h09af, 13'h0830, 13'h0930, 13'h08b0, 13'h09b0, 13'h0831, 13'h0931, 13'h08b1, 13'h09b1, 13'h0832, 13'h0932, 13'h08b2, 13'h09b2, 13'h0833, 13'h0933, 13'h08b3, 13'h09b3, 13'h0834, 13'h0934, 13'h08b4, 13'h09b4, 13'h0835, 13'h0935, 13'h08b5, 13'h09b5, 13'h0836, 13'h0936, 13'h08b6, 13'h09b6, 13'h0837, 13'h0937, 13'h08b7, 13'h09b7, 13'h0838, 13'h0938, 13'h08b8, 13'h09b8, 13'h0839, 13'h0939, 13'h08b9, 13'h09b9, 13'h083a, 13'h093a, 13'h08ba, 13'h09ba, 13'h083b, 13'h093b, 13'h08bb, 13'h09bb, 13'h083c, 13'h093c, 13'h08bc, 13'h09bc, 13'h083d, 13'h093d, 13'h08bd, 13'h09bd, 13'h083e, 13'h093e, 13'h08be, 13'h09be, 13'h083f, 13'h093f, 13'h08bf, 13'h09bf, 13'h0840, 13'h0940, 13'h08c0, 13'h09c0, 13'h0841, 13'h0941, 13'h08c1, 13'h09c1, 13'h0842, 13'h0942, 13'h08c2, 13'h09c2, 13'h0843, 13'h0943, 13'h08c3, 13'h09c3, 13'h0844, 13'h0944, 13'h08c4, 13'h09c4, 13'h0845, 13'h0945, 13'h08c5, 13'h09c5, 13'h0846, 13'h0946, 13'h08c6, 13'h09c6, 13'h0847, 13'h0947, 13'h08c7, 13'h09c7, 13'h0848, 13'h0948, 13'h08c8, 13'h09c8, 13'h0849, 13'h0949, 13'h08c9, 13'h09c9, 13'h084a, 13'h094a, 13'h08ca, 13'h09ca, 13'h084b, 13'h094b, 13'h08cb, 13'h09cb, 13'h084c, 13'h094c, 13'h08cc, 13'h09cc, 13'h084d, 13'h094d, 13'h08cd, 13'h09cd, 13'h084e, 13'h094e, 13'h08ce, 13'h09ce, 13'h084f, 13'h094f, 13'h08cf, 13'h09cf:
+          fld4 = 6'h17;
+      13'h0a00, 13'h0b00, 13'h0a80, 13'h0b80, 13'h0a01, 13'h0b01, 13'h0a81, 13'h0b81, 13'h0a02, 13'h0b02, 13'h0a82, 13'h0b82, 13'h0a03, 13'h0b03, 13'h0a83, 13'h0b83, 13'h0a04, 13'h0b04, 13'h0a84, 13'h0b84, 13'h0a05, 13'h0b05, 13'h0a85, 13'h0b85, 13'h0a06, 13'h0b06, 13'h0a86, 13'h0b86, 13'h0a07, 13'h0b07, 13'h0a87, 13'h0b87, 13'h0a08, 13'h0b08, 13'h0a88, 13'h0b88, 13'h0a09, 13'h0b09, 13'h0a89, 13'h0b89, 13'h0a0a, 13'h0b0a, 13'h0a8a, 13'h0b8a, 13'h0a0b, 13'h0b0b, 13'h0a8b, 13'h0b8b, 13'h0a0c, 13'h0b0c, 13'h0a8c, 13'h0b8c, 13'h0a0d, 13'h0b0d, 13'h0a8d, 13'h0b8d, 13'h0a0e, 13'h0b0e, 13'h0a8e, 13'h0b8e, 13'h0a0f, 13'h0b0f, 13'h0a8f, 13'h0b8f, 13'h0a10, 13'h0b10, 13'h0a90, 13'h0b90, 13'h0a11, 13'h0b11, 13'h0a91, 13'h0b91, 13'h0a12, 13'h0b12, 13'h0a92, 13'h0b92, 13'h0a13, 13'h0b13, 13'h0a93, 13'h0b93, 13'h0a14, 13'h0b14, 13'h0a94, 13'h0b94, 13'h0a15, 13'h0b15, 13'h0a95, 13'h0b95, 13'h0a16, 13'h0b16, 13'h0a96, 13'h0b96, 13'h0a17, 13'h0b17, 13'h0a97, 13'h0b97, 13'h0a18, 13'h0b18, 13'h0a98, 13'h0b98, 13'h0a19, 13'h0b19, 13'h0a99, 13'h0b99, 13'h0a1a, 13'h0b1a, 13'h0a9a, 13'h0b9a, 13'h0a1b, 13'h0b1b, 13'h0a9b, 13'h0b9b, 13'h0a1c, 13'h0b1c, 13'h0a9c, 13'h0b9c, 13'h0a1d, 13'h0b1d, 13'h0a9d, 13'h0b9d, 13'h0a1e, 13'h0b1e, 13'h0a9e, 13'h0b9e, 13'h0a1f, 13'h0b1f, 13'h0a9f, 13'h0b9f, 13'h0a20, 13'h0b20, 13'h0aa0, 13'h0ba0, 13'h0a21, 13'h0b21, 13'h0aa1, 13'h0ba1, 13'h0a22, 13'h0b22, 13'h0aa2, 13'h0ba2, 13'h0a23, 13'h0b23, 13'h0aa3, 13'h0ba3, 13'h0a24, 13'h0b24, 13'h0aa4, 13'h0ba4, 13'h0a25, 13'h0b25, 13'h0aa5, 13'h0ba5, 13'h0a26, 13'h0b26, 13'h0aa6, 13'h0ba6, 13'h0a27, 13'h0b27, 13'h0aa7, 13'h0ba7, 13'h0a28, 13'h0b28, 13'h0aa8, 13'h0ba8, 13'h0a29, 13'h0b29, 13'h0aa9, 13'h0ba9, 13'h0a2a, 13'h0b2a, 13'h0aaa, 13'h0baa, 13'h0a2b, 13'h0b2b, 13'h0aab, 13'h0bab, 13'h0a2c, 13'h0b2c, 13'h0aac, 13'h0bac, 13'h0a2d, 13'h0b2d, 13'h0aad, 13'h0bad, 13'h0a2e, 13'h0b2e, 13'h0aae, 13'h0bae, 13'h0a2f, 13'h0b2f, 13'h0aaf, 13'h0baf, 13'h0a30, 13'h0b30, 13'h0ab0, 13'h0bb0, 13'h0a31, 13'h0b31, 13'h0ab1, 13'h0bb1, 13'h0a32, 13'h0b32, 13'h0ab2, 13'h0bb2, 13'h0a33, 13'h0b33, 13'h0ab3, 13'h0bb3, 13'h0a34, 13'h0b34, 13'h0ab4, 13'h0bb4, 13'h0a35, 13'h0b35, 13'h0ab5, 13'h0bb5, 13'h0a36, 13'h0b36, 13'h0ab6, 13'h0bb6, 13'h0a37, 13'h0b37, 13'h0ab7, 13'h0bb7, 13'h0a38, 13'h0b38, 13'h0ab8, 13'h0bb8, 13'h0a39, 13'h0b39, 13'h0ab9, 13'h0bb9, 13'h0a3a, 13'h0b3a, 13'h0aba, 13'h0bba, 13'h0a3b, 13'h0b3b, 13'h0abb, 13'h0bbb, 13'h0a3c, 13'h0b3c, 13'h0abc, 13'h0bbc, 13'h0a3d, 13'h0b3d, 13'h0abd, 13'h0bbd, 13'h0a3e, 13'h0b3e, 13'h0abe, 13'h0bbe, 13'h0a3f, 13'h0b3f, 13'h0abf, 13'h0bbf, 13'h0a40, 13'h0b40, 13'h0ac0, 13'h0bc0, 13'h0a41, 13'h0b41, 13'h0ac1, 13'h0bc1, 13'h0a42, 13'h0b42, 13'h0ac2, 13'h0bc2, 13'h0a43, 13'h0b43, 13'h0ac3, 13'h0bc3, 13'h0a44, 13'h0b44, 13'h0ac4, 13'h0bc4, 13'h0a45, 13'h0b45, 13'h0ac5, 13'h0bc5, 13'h0a46, 13'h0b46, 13'h0ac6, 13'h0bc6, 13'h0a47, 13'h0b47, 13'h0ac7, 13'h0bc7, 13'h0a48, 13'h0b48, 13'h0ac8, 13'h0bc8, 13'h0a49, 13'h0b49, 13'h0ac9, 13'h0bc9, 13'h0a4a, 13'h0b4a, 13'h0aca, 13'h0bca, 13'h0a4b, 13'h0b4b, 13'h0acb, 13'h0bcb, 13'h0a4c, 13'h0b4c, 13'h0acc, 13'h0bcc, 13'h0a4d, 13'h0b4d, 13'h0acd, 13'h0bcd, 13'h0a4e, 13'h0b4e, 13'h0ace, 13'h0bce, 13'h0a4f, 13'h0b4f, 13'h0acf, 13'h0bcf:
+          fld4 = 6'h18;
+      13'h0c00, 13'h0d00, 13'h0c80, 13'h0d80, 13'h0c10, 13'h0d10, 13'h0c90, 13'h0d90, 13'h0c20, 13'h0d20, 13'h0ca0, 13'h0da0, 13'h0c30, 13'h0d30, 13'h0cb0, 13'h0db0, 13'h0c40, 13'h0d40, 13'h0cc0, 13'h0dc0:
+          fld4 = 6'h19;
+      13'h0c01, 13'h0d01, 13'h0c81, 13'h0d81, 13'h0c11, 13'h0d11, 13'h0c91, 13'h0d91, 13'h0c21, 13'h0d21, 13'h0ca1, 13'h0da1, 13'h0c31, 13'h0d31, 13'h0cb1, 13'h0db1, 13'h0c41, 13'h0d41, 13'h0cc1, 13'h0dc1:
+          fld4 = 6'h1a;
+      13'h0c02, 13'h0d02, 13'h0c82, 13'h0d82, 13'h0c12, 13'h0d12, 13'h0c92, 13'h0d92, 13'h0c22, 13'h0d22, 13'h0ca2, 13'h0da2, 13'h0c32, 13'h0d32, 13'h0cb2, 13'h0db2, 13'h0c42, 13'h0d42, 13'h0cc2, 13'h0dc2:
+          fld4 = 6'h1b;
+      13'h0c03, 13'h0d03, 13'h0c83, 13'h0d83, 13'h0c13, 13'h0d13, 13'h0c93, 13'h0d93, 13'h0c23, 13'h0d23, 13'h0ca3, 13'h0da3, 13'h0c33, 13'h0d33, 13'h0cb3, 13'h0db3, 13'h0c43, 13'h0d43, 13'h0cc3, 13'h0dc3:
+          fld4 = 6'h1c;
+      13'h0c04, 13'h0d04, 13'h0c84, 13'h0d84, 13'h0c14, 13'h0d14, 13'h0c94, 13'h0d94, 13'h0c24, 13'h0d24, 13'h0ca4, 13'h0da4, 13'h0c34, 13'h0d34, 13'h0cb4, 13'h0db4, 13'h0c44, 13'h0d44, 13'h0cc4, 13'h0dc4:
+          fld4 = 6'h1d;
+      13'h0c05, 13'h0d05, 13'h0c85, 13'h0d85, 13'h0c15, 13'h0d15, 13'h0c95, 13'h0d95, 13'h0c25, 13'h0d25, 13'h0ca5, 13'h0da5, 13'h0c35, 13'h0d35, 13'h0cb5, 13'h0db5, 13'h0c45, 13'h0d45, 13'h0cc5, 13'h0dc5:
+          fld4 = 6'h1e;
+      13'h0e00, 13'h0f00, 13'h0e80, 13'h0f80, 13'h0e10, 13'h0f10, 13'h0e90, 13'h0f90, 13'h0e20, 13'h0f20, 13'h0ea0, 13'h0fa0, 13'h0e30, 13'h0f30, 13'h0eb0, 13'h0fb0, 13'h0e40, 13'h0f40, 13'h0ec0, 13'h0fc0:
+          fld4 = 6'h1f;
+      13'h0e01, 13'h0f01, 13'h0e11, 13'h0f11, 13'h0e21, 13'h0f21, 13'h0e31, 13'h0f31, 13'h0e41, 13'h0f41:
+          fld4 = 6'h20;
+      13'h0e81, 13'h0f81, 13'h0f02, 13'h0f82, 13'h0e91, 13'h0f91, 13'h0f12, 13'h0f92, 13'h0ea1, 13'h0fa1, 13'h0f22, 13'h0fa2, 13'h0eb1, 13'h0fb1, 13'h0f32, 13'h0fb2, 13'h0ec1, 13'h0fc1, 13'h0f42, 13'h0fc2:
+          fld4 = 6'h21;
+      13'h0e02, 13'h0e82, 13'h0f03, 13'h0f83, 13'h0e12, 13'h0e92, 13'h0f13, 13'h0f93, 13'h0e22, 13'h0ea2, 13'h0f23, 13'h0fa3, 13'h0e32, 13'h0eb2, 13'h0f33, 13'h0fb3, 13'h0e42, 13'h0ec2, 13'h0f43, 13'h0fc3:
+          fld4 = 6'h22;
+      13'h0e03, 13'h0e83, 13'h0f04, 13'h0f84, 13'h0e13, 13'h0e93, 13'h0f14, 13'h0f94, 13'h0e23, 13'h0ea3, 13'h0f24, 13'h0fa4, 13'h0e33, 13'h0eb3, 13'h0f34, 13'h0fb4, 13'h0e43, 13'h0ec3, 13'h0f44, 13'h0fc4:
+          fld4 = 6'h23;
+      13'h1000, 13'h1100, 13'h1080, 13'h1180, 13'h1001, 13'h1101, 13'h1081, 13'h1181, 13'h1002, 13'h1102, 13'h1082, 13'h1182, 13'h1003, 13'h1103, 13'h1083, 13'h1183, 13'h1004, 13'h1104, 13'h1084, 13'h1184, 13'h1005, 13'h1105, 13'h1085, 13'h1185, 13'h1006, 13'h1106, 13'h1086, 13'h1186, 13'h1007, 13'h1107, 13'h1087, 13'h1187, 13'h1008, 13'h1108, 13'h1088, 13'h1188, 13'h1009, 13'h1109, 13'h1089, 13'h1189, 13'h100a, 13'h110a, 13'h108a, 13'h118a, 13'h100b, 13'h110b, 13'h108b, 13'h118b, 13'h100c, 13'h110c, 13'h108c, 13'h118c, 13'h100d, 13'h110d, 13'h108d, 13'h118d, 13'h100e, 13'h110e, 13'h108e, 13'h118e, 13'h100f, 13'h110f, 13'h108f, 13'h118f, 13'h1010, 13'h1110, 13'h1090, 13'h1190, 13'h1011, 13'h1111, 13'h1091, 13'h1191, 13'h1012, 13'h1112, 13'h1092, 13'h1192, 13'h1013, 13'h1113, 13'h1093, 13'h1193, 13'h1014, 13'h1114, 13'h1094, 13'h1194, 13'h1015, 13'h1115, 13'h1095, 13'h1195, 13'h1016, 13'h1116, 13'h1096, 13'h1196, 13'h1017, 13'h1117, 13'h1097, 13'h1197, 13'h1018, 13'h1118, 13'h1098, 13'h1198, 13'h1019, 13'h1119, 13'h1099, 13'h1199, 13'h101a, 13'h111a, 13'h109a, 13'h119a, 13'h101b, 13'h111b, 13'h109b, 13'h119b, 13'h101c, 13'h111c, 13'h109c, 13'h119c, 13'h101d, 13'h111d, 13'h109d, 13'h119d, 13'h101e, 13'h111e, 13'h109e, 13'h119e, 13'h101f, 13'h111f, 13'h109f, 13'h119f, 13'h1020, 13'h1120, 13'h10a0, 13'h11a0, 13'h1021, 13'h1121, 13'h10a1, 13'h11a1, 13'h1022, 13'h1122, 13'h10a2, 13'h11a2, 13'h1023, 13'h1123, 13'h10a3, 13'h11a3, 13'h1024, 13'h1124, 13'h10a4, 13'h11a4, 13'h1025, 13'h1125, 13'h10a5, 13'h11a5, 13'h1026, 13'h1126, 13'h10a6, 13'h11a6, 13'h1027, 13'h1127, 13'h10a7, 13'h11a7, 13'h1028, 13'h1128, 13'h10a8, 13'h11a8, 13'h1029, 13'h1129, 13'h10a9, 13'h11a9, 13'h102a, 13'h112a, 13'h10aa, 13'h11aa, 13'h102b, 13'h112b, 13'h10ab, 13'h11ab, 13'h102c, 13'h112c, 13'h10ac, 13'h11ac, 13'h102d, 13'h112d, 13'h10ad, 13'h11ad, 13'h102e, 13'h112e, 13'h10ae, 13'h11ae, 13'h102f, 13'h112f, 13'h10af, 13'h11af, 13'h1030, 13'h1130, 13'h10b0, 13'h11b0, 13'h1031, 13'h1131, 13'h10b1, 13'h11b1, 13'h1032, 13'h1132, 13'h10b2, 13'h11b2, 13'h1033, 13'h1133, 13'h10b3, 13'h11b3, 13'h1034, 13'h1134, 13'h10b4, 13'h11b4, 13'h1035, 13'h1135, 13'h10b5, 13'h11b5, 13'h1036, 13'h1136, 13'h10b6, 13'h11b6, 13'h1037, 13'h1137, 13'h10b7, 13'h11b7, 13'h1038, 13'h1138, 13'h10b8, 13'h11b8, 13'h1039, 13'h1139, 13'h10b9, 13'h11b9, 13'h103a, 13'h113a, 13'h10ba, 13'h11ba, 13'h103b, 13'h113b, 13'h10bb, 13'h11bb, 13'h103c, 13'h113c, 13'h10bc, 13'h11bc, 13'h103d, 13'h113d, 13'h10bd, 13'h11bd, 13'h103e, 13'h113e, 13'h10be, 13'h11be, 13'h103f, 13'h113f, 13'h10bf, 13'h11bf, 13'h1040, 13'h1140, 13'h10c0, 13'h11c0, 13'h1041, 13'h1141, 13'h10c1, 13'h11c1, 13'h1042, 13'h1142, 13'h10c2, 13'h11c2, 13'h1043, 13'h1143, 13'h10c3, 13'h11c3, 13'h1044, 13'h1144, 13'h10c4, 13'h11c4, 13'h1045, 13'h1145, 13'h10c5, 13'h11c5, 13'h1046, 13'h1146, 13'h10c6, 13'h11c6, 13'h1047, 13'h1147, 13'h10c7, 13'h11c7, 13'h1048, 13'h1148, 13'h10c8, 13'h11c8, 13'h1049, 13'h1149, 13'h10c9, 13'h11c9, 13'h104a, 13'h114a, 13'h10ca, 13'h11ca, 13'h104b, 13'h114b, 13'h10cb, 13'h11cb, 13'h104c, 13'h114c, 13'h10cc, 13'h11cc, 13'h104d, 13'h114d, 13'h10cd, 13'h11cd, 13'h104e, 13'h114e, 13'h10ce, 13'h11ce, 13'h104f, 13'h114f, 13'h10cf, 13'h11cf:
+          fld4 = 6'h24;
+      13'h1200, 13'h1300, 13'h1280, 13'h1380, 13'h1201, 13'h1301, 13'h1281, 13'h1381, 13'h1202, 13'h1302, 13'h1282, 13'h1382, 13'h1203, 13'h1303, 13'h1283, 13'h1383, 13'h1204, 13'h1304, 13'h1284, 13'h1384, 13'h1205, 13'h1305, 13'h1285, 13'h1385, 13'h1206, 13'h1306, 13'h1286, 13'h1386, 13'h1207, 13'h1307, 13'h1287, 13'h1387, 13'h1208, 13'h1308, 13'h1288, 13'h1388, 13'h1209, 13'h1309, 13'h1289, 13'h1389, 13'h120a, 13'h130a, 13'h128a, 13'h138a, 13'h120b, 13'h130b, 13'h128b, 13'h138b, 13'h120c, 13'h130c, 13'h128c, 13'h138c, 13'h120d, 13'h130d, 13'h128d, 13'h138d, 13'h120e, 13'h130e, 13'h128e, 13'h138e, 13'h120f, 13'h130f, 13'h128f, 13'h138f, 13'h1210, 13'h1310, 13'h1290, 13'h1390, 13'h1211, 13'h1311, 13'h1291, 13'h1391, 13'h1212, 13'h1312, 13'h1292, 13'h1392, 13'h1213, 13'h1313, 13'h1293, 13'h1393, 13'h1214, 13'h1314, 13'h1294, 13'h1394, 13'h1215, 13'h1315, 13'h1295, 13'h1395, 13'h1216, 13'h1316, 13'h1296, 13'h1396, 13'h1217, 13'h1317, 13'h1297, 13'h1397, 13'h1218, 13'h1318, 13'h1298, 13'h1398, 13'h1219, 13'h1319, 13'h1299, 13'h1399, 13'h121a, 13'h131a, 13'h129a, 13'h139a, 13'h121b, 13'h131b, 13'h129b, 13'h139b, 13'h121c, 13'h131c, 13'h129c, 13'h139c, 13'h121d, 13'h131d, 13'h129d, 13'h139d, 13'h121e, 13'h131e, 13'h129e, 13'h139e, 13'h121f, 13'h131f, 13'h129f, 13'h139f, 13'h1220, 13'h1320, 13'h12a0, 13'h13a0, 13'h1221, 13'h1321, 13'h12a1, 13'h13a1, 13'h1222, 13'h1322, 13'h12a2, 13'h13a2, 13'h1223, 13'h1323, 13'h12a3, 13'h13a3, 13'h1224, 13'h1324, 13'h12a4, 13'h13a4, 13'h1225, 13'h1325, 13'h12a5, 13'h13a5, 13'h1226, 13'h1326, 13'h12a6, 13'h13a6, 13'h1227, 13'h1327, 13'h12a7, 13'h13a7, 13'h1228, 13'h1328, 13'h12a8, 13'h13a8, 13'h1229, 13'h1329, 13'h12a9, 13'h13a9, 13'h122a, 13'h132a, 13'h12aa, 13'h13aa, 13'h122b, 13'h132b, 13'h12ab, 13'h13ab, 13'h122c, 13'h132c, 13'h12ac, 13'h13ac, 13'h122d, 13'h132d, 13'h12ad, 13'h13ad, 13'h122e, 13'h132e, 13'h12ae, 13'h13ae, 13'h122f, 13'h132f, 13'h12af, 13'h13af, 13'h1230, 13'h1330, 13'h12b0, 13'h13b0, 13'h1231, 13'h1331, 13'h12b1, 13'h13b1, 13'h1232, 13'h1332, 13'h12b2, 13'h13b2, 13'h1233, 13'h1333, 13'h12b3, 13'h13b3, 13'h1234, 13'h1334, 13'h12b4, 13'h13b4, 13'h1235, 13'h1335, 13'h12b5, 13'h13b5, 13'h1236, 13'h1336, 13'h12b6, 13'h13b6, 13'h1237, 13'h1337, 13'h12b7, 13'h13b7, 13'h1238, 13'h1338, 13'h12b8, 13'h13b8, 13'h1239, 13'h1339, 13'h12b9, 13'h13b9, 13'h123a, 13'h133a, 13'h12ba, 13'h13ba, 13'h123b, 13'h133b, 13'h12bb, 13'h13bb, 13'h123c, 13'h133c, 13'h12bc, 13'h13bc, 13'h123d, 13'h133d, 13'h12bd, 13'h13bd, 13'h123e, 13'h133e, 13'h12be, 13'h13be, 13'h123f, 13'h133f, 13'h12bf, 13'h13bf, 13'h1240, 13'h1340, 13'h12c0, 13'h13c0, 13'h1241, 13'h1341, 13'h12c1, 13'h13c1, 13'h1242, 13'h1342, 13'h12c2, 13'h13c2, 13'h1243, 13'h1343, 13'h12c3, 13'h13c3, 13'h1244, 13'h1344, 13'h12c4, 13'h13c4, 13'h1245, 13'h1345, 13'h12c5, 13'h13c5, 13'h1246, 13'h1346, 13'h12c6, 13'h13c6, 13'h1247, 13'h1347, 13'h12c7, 13'h13c7, 13'h1248, 13'h1348, 13'h12c8, 13'h13c8, 13'h1249, 13'h1349, 13'h12c9, 13'h13c9, 13'h124a, 13'h134a, 13'h12ca, 13'h13ca, 13'h124b, 13'h134b, 13'h12cb, 13'h13cb, 13'h124c, 13'h134c, 13'h12cc, 13'h13cc, 13'h124d, 13'h134d, 13'h12cd, 13'h13cd, 13'h124e, 13'h134e, 13'h12ce, 13'h13ce, 13'h124f, 13'h134f, 13'h12cf, 13'h13cf, 13'h1400, 13'h1500, 13'h1480, 13'h1580, 13'h1401, 13'h1501, 13'h1481, 13'h1581, 13'h1402, 13'h1502, 13'h1482, 13'h1582, 13'h1403, 13'h1503, 13'h1483, 13'h1583, 13'h1404, 13'h1504, 13'h1484, 13'h1584, 13'h1405, 13'h1505, 13'h1485, 13'h1585, 13'h1406, 13'h1506, 13'h1486, 13'h1586, 13'h1407, 13'h1507, 13'h1487, 13'h1587, 13'h1408, 13'h1508, 13'h1488, 13'h1588, 13'h1409, 13'h1509, 13'h1489, 13'h1589, 13'h140a, 13'h150a, 13'h148a, 13'h158a, 13'h140b, 13'h150b, 13'h148b, 13'h158b, 13'h140c, 13'h150c, 13'h148c, 13'h158c, 13'h140d, 13'h150d, 13'h148d, 13'h158d, 13'h140e, 13'h150e, 13'h148e, 13'h158e, 13'h140f, 13'h150f, 13'h148f, 13'h158f, 13'h1410, 13'h1510, 13'h1490, 13'h1590, 13'h1411, 13'h1511, 13'h1491, 13'h1591, 13'h1412, 13'h1512, 13'h1492, 13'h1592, 13'h1413, 13'h1513, 13'h1493, 13'h1593, 13'h1414, 13'h1514, 13'h1494, 13'h1594, 13'h1415, 13'h1515, 13'h1495, 13'h1595, 13'h1416, 13'h1516, 13'h1496, 13'h1596, 13'h1417, 13'h1517, 13'h1497, 13'h1597, 13'h1418, 13'h1518, 13'h1498, 13'h1598, 13'h1419, 13'h1519, 13'h1499, 13'h1599, 13'h141a, 13'h151a, 13'h149a, 13'h159a, 13'h141b, 13'h151b, 13'h149b, 13'h159b, 13'h141c, 13'h151c, 13'h149c, 13'h159c, 13'h141d, 13'h151d, 13'h149d, 13'h159d, 13'h141e, 13'h151e, 13'h149e, 13'h159e, 13'h141f, 13'h151f, 13'h149f, 13'h159f, 13'h1420, 13'h1520, 13'h14a0, 13'h15a0, 13'h1421, 13'h1521, 13'h14a1, 13'h15a1, 13'h1422, 13'h1522, 13'h14a2, 13'h15a2, 13'h1423, 13'h1523, 13'h14a3, 13'h15a3, 13'h1424, 13'h1524, 13'h14a4, 13'h15a4, 13'h1425, 13'h1525, 13'h14a5, 13'h15a5, 13'h1426, 13'h1526, 13'h14a6, 13'h15a6, 13'h1427, 13'h1527, 13'h14a7, 13'h15a7, 13'h1428, 13'h1528, 13'h14a8, 13'h15a8, 13'h1429, 13'h1529, 13'h14a9, 13'h15a9, 13'h142a, 13'h152a, 13'h14aa, 13'h15aa, 13'h142b, 13'h152b, 13'h14ab, 13'h15ab, 13'h142c, 13'h152c, 13'h14ac, 13'h15ac, 13'h142d, 13'h152d, 13'h14ad, 13'h15ad, 13'h142e, 13'h152e, 13'h14ae, 13'h15ae, 13'h142f, 13'h152f, 13'h14af, 13'h15af, 13'h1430, 13'h1530, 13'h14b0, 13'h15b0, 13'h1431, 13'h1531, 13'h14b1, 13'h15b1, 13'h1432, 13'h1532, 13'h14b2, 13'h15b2, 13'h1433, 13'h1533, 13'h14b3, 13'h15b3, 13'h1434, 13'h1534, 13'h14b4, 13'h15b4, 13'h1435, 13'h1535, 13'h14b5, 13'h15b5, 13'h1436, 13'h1536, 13'h14b6, 13'h15b6, 13'h1437, 13'h1537, 13'h14b7, 13'h15b7, 13'h1438, 13'h1538, 13'h14b8, 13'h15b8, 13'h1439, 13'h1539, 13'h14b9, 13'h15b9, 13'h143a, 13'h153a, 13'h14ba, 13'h15ba, 13'h143b, 13'h153b, 13'h14bb, 13'h15bb, 13'h143c, 13'h153c, 13'h14bc, 13'h15bc, 13'h143d, 13'h153d, 13'h14bd, 13'h15bd, 13'h143e, 13'h153e, 13'h14be, 13'h15be, 13'h143f, 13'h153f, 13'h14bf, 13'h15bf, 13'h1440, 13'h1540, 13'h14c0, 13'h15c0, 13'h1441, 13'h1541, 13'h14c1, 13'h15c1, 13'h1442, 13'h1542, 13'h14c2, 13'h15c2, 13'h1443, 13'h1543, 13'h14c3, 13'h15c3, 13'h1444, 13'h1544, 13'h14c4, 13'h15c4, 13'h1445, 13'h1545, 13'h14c5, 13'h15c5, 13'h1446, 13'h1546, 13'h14c6, 13'h15c6, 13'h1447, 13'h1547, 13'h14c7, 13'h15c7, 13'h1448, 13'h1548, 13'h14c8, 13'h15c8, 13'h1449, 13'h1549, 13'h14c9, 13'h15c9, 13'h144a, 13'h154a, 13'h14ca, 13'h15ca, 13'h144b, 13'h154b, 13'h14cb, 13'h15cb, 13'h144c, 13'h154c, 13'h14cc, 13'h15cc, 13'h144d, 13'h154d, 13'h14cd, 13'h15cd, 13'h144e, 13'h154e, 13'h14ce, 13'h15ce, 13'h144f, 13'h154f, 13'h14cf, 13'h15cf:
+          fld4 = 6'h25;
+      default:
+          fld4 = 6'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    child4 = 4'h0;
+    casez (fld4)
+      6'h01:
+          child4 = 4'h0;
+      6'h1f:
+          child4 = 4'h0;
+      6'h0b:
+          child4 = 4'h1;
+      6'h13:
+          child4 = 4'h2;
+      6'h15:
+          child4 = 4'h3;
+      6'h0d:
+          child4 = 4'h4;
+      6'h0e:
+          child4 = 4'h5;
+      6'h18:
+          child4 = 4'h6;
+      6'h21:
+          child4 = 4'h8;
+      6'h22:
+          child4 = 4'h9;
+      6'h23:
+          child4 = 4'ha;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    (* full_case = 32'd1 *)
+    casez ({ ctx_eff5, frame5[61], a[38], tx_type, frame5[60:57] })
+      13'h0010, 13'h0110, 13'h0090, 13'h0190, 13'h0020, 13'h0120, 13'h00a0, 13'h01a0, 13'h0030, 13'h0130, 13'h00b0, 13'h01b0, 13'h0040, 13'h0140, 13'h00c0, 13'h01c0:
+          fld5 = 6'h02;
+      13'h0000, 13'h0100, 13'h0080, 13'h0180, 13'h0011, 13'h0111, 13'h0091, 13'h0191, 13'h0021, 13'h0121, 13'h00a1, 13'h01a1, 13'h0031, 13'h0131, 13'h00b1, 13'h01b1, 13'h0041, 13'h0141, 13'h00c1, 13'h01c1:
+          fld5 = 6'h03;
+      13'h0001, 13'h0101, 13'h0081, 13'h0181, 13'h0012, 13'h0112, 13'h0092, 13'h0192:
+          fld5 = 6'h04;
+      13'h0022, 13'h0122, 13'h00a2, 13'h01a2, 13'h0032, 13'h0132, 13'h00b2, 13'h01b2, 13'h0042, 13'h0142, 13'h00c2, 13'h01c2:
+          fld5 = 6'h05;
+      13'h0023, 13'h0123, 13'h00a3, 13'h01a3, 13'h0033, 13'h0133, 13'h00b3, 13'h01b3, 13'h0043, 13'h0143, 13'h00c3, 13'h01c3:
+          fld5 = 6'h06;
+      13'h0002, 13'h0102, 13'h0082, 13'h0182, 13'h0013, 13'h0113, 13'h0093, 13'h0193, 13'h0024, 13'h0124, 13'h00a4, 13'h01a4, 13'h0034, 13'h0134, 13'h00b4, 13'h01b4, 13'h0044, 13'h0144, 13'h00c4, 13'h01c4:
+          fld5 = 6'h07;
+      13'h0003, 13'h0103, 13'h0083, 13'h0183, 13'h0014, 13'h0114, 13'h0094, 13'h0194, 13'h0025, 13'h0125, 13'h00a5, 13'h01a5, 13'h0035, 13'h0135, 13'h00b5, 13'h01b5, 13'h0045, 13'h0145, 13'h00c5, 13'h01c5:
+          fld5 = 6'h08;
+      13'h0004, 13'h0104, 13'h0084, 13'h0184, 13'h0015, 13'h0115, 13'h0095, 13'h0195, 13'h0026, 13'h0126, 13'h00a6, 13'h01a6, 13'h0036, 13'h0136, 13'h00b6, 13'h01b6, 13'h0046, 13'h0146, 13'h00c6, 13'h01c6:
+          fld5 = 6'h09;
+      13'h0005, 13'h0105, 13'h0085, 13'h0185, 13'h0016, 13'h0116, 13'h0096, 13'h0196, 13'h0027, 13'h0127, 13'h00a7, 13'h01a7, 13'h0037, 13'h0137, 13'h00b7, 13'h01b7, 13'h0047, 13'h0147, 13'h00c7, 13'h01c7:
+          fld5 = 6'h0a;
+      13'h0017, 13'h0117, 13'h0097, 13'h0197, 13'h0028, 13'h0128, 13'h00a8, 13'h01a8, 13'h0038, 13'h0138, 13'h00b8, 13'h01b8, 13'h0048, 13'h0148, 13'h00c8, 13'h01c8:
+          fld5 = 6'h0b;
+      13'h0039, 13'h0139, 13'h00b9, 13'h01b9:
+          fld5 = 6'h0c;
+      13'h003a, 13'h013a, 13'h00ba, 13'h01ba:
+          fld5 = 6'h0d;
+      13'h0049, 13'h0149, 13'h00c9, 13'h01c9:
+          fld5 = 6'h0e;
+      13'h0006, 13'h0106, 13'h0086, 13'h0186:
+          fld5 = 6'h0f;
+      13'h0018, 13'h0118, 13'h0098, 13'h0198, 13'h0029, 13'h0129, 13'h00a9, 13'h01a9, 13'h003b, 13'h013b, 13'h00bb, 13'h01bb, 13'h004a, 13'h014a, 13'h00ca, 13'h01ca:
+          fld5 = 6'h10;
+      13'h0007, 13'h0107, 13'h0087, 13'h0187, 13'h0019, 13'h0119, 13'h0099, 13'h0199, 13'h002a, 13'h012a, 13'h00aa, 13'h01aa, 13'h003c, 13'h013c, 13'h00bc, 13'h01bc, 13'h004b, 13'h014b, 13'h00cb, 13'h01cb:
+          fld5 = 6'h11;
+      13'h0008, 13'h0108, 13'h0088, 13'h0188, 13'h001a, 13'h011a, 13'h009a, 13'h019a, 13'h002b, 13'h012b, 13'h00ab, 13'h01ab, 13'h003d, 13'h013d, 13'h00bd, 13'h01bd, 13'h004c, 13'h014c, 13'h00cc, 13'h01cc:
+          fld5 = 6'h12;
+      13'h0200, 13'h0300, 13'h0280, 13'h0380, 13'h0201, 13'h0301, 13'h0281, 13'h0381, 13'h0202, 13'h0302, 13'h0282, 13'h0382, 13'h0203, 13'h0303, 13'h0283, 13'h0383, 13'h0204, 13'h0304, 13'h0284, 13'h0384, 13'h0205, 13'h0305, 13'h0285, 13'h0385, 13'h0206, 13'h0306, 13'h0286, 13'h0386, 13'h0207, 13'h0307, 13'h0287, 13'h0387, 13'h0208, 13'h0308, 13'h0288, 13'h0388, 13'h0209, 13'h0309, 13'h0289, 13'h0389, 13'h020a, 13'h030a, 13'h028a, 13'h038a, 13'h020b, 13'h030b, 13'h028b, 13'h038b, 13'h020c, 13'h030c, 13'h028c, 13'h038c, 13'h020d, 13'h030d, 13'h028d, 13'h038d, 13'h020e, 13'h030e, 13'h028e, 13'h038e, 13'h020f, 13'h030f, 13'h028f, 13'h038f, 13'h0210, 13'h0310, 13'h0290, 13'h0390, 13'h0211, 13'h0311, 13'h0291, 13'h0391, 13'h0212, 13'h0312, 13'h0292, 13'h0392, 13'h0213, 13'h0313, 13'h0293, 13'h0393, 13'h0214, 13'h0314, 13'h0294, 13'h0394, 13'h0215, 13'h0315, 13'h0295, 13'h0395, 13'h0216, 13'h0316, 13'h0296, 13'h0396, 13'h0217, 13'h0317, 13'h0297, 13'h0397, 13'h0218, 13'h0318, 13'h0298, 13'h0398, 13'h0219, 13'h0319, 13'h0299, 13'h0399, 13'h021a, 13'h031a, 13'h029a, 13'h039a, 13'h021b, 13'h031b, 13'h029b, 13'h039b, 13'h021c, 13'h031c, 13'h029c, 13'h039c, 13'h021d, 13'h031d, 13'h029d, 13'h039d, 13'h021e, 13'h031e, 13'h029e, 13'h039e, 13'h021f, 13'h031f, 13'h029f, 13'h039f, 13'h0220, 13'h0320, 13'h02a0, 13'h03a0, 13'h0221, 13'h0321, 13'h02a1, 13'h03a1, 13'h0222, 13'h0322, 13'h02a2, 13'h03a2, 13'h0223, 13'h0323, 13'h02a3, 13'h03a3, 13'h0224, 13'h0324, 13'h02a4, 13'h03a4, 13'h0225, 13'h0325, 13'h02a5, 13'h03a5, 13'h0226, 13'h0326, 13'h02a6, 13'h03a6, 13'h0227, 13'h0327, 13'h02a7, 13'h03a7, 13'h0228, 13'h0328, 13'h02a8, 13'h03a8, 13'h0229, 13'h0329, 13'h02a9, 13'h03a9, 13'h022a, 13'h032a, 13'h02aa, 13'h03aa, 13'h022b, 13'h032b, 13'h02ab, 13'h03ab, 13'h022c, 13'h032c, 13'h02ac, 13'h03ac, 13'h022d, 13'h032d, 13'h02ad, 13'h03ad, 13'h022e, 13'h032e, 13'h02ae, 13'h03ae, 13'h022f, 13'h032f, 13'h02af, 13'h03af, 13'h0230, 13'h0330, 13'h02b0, 13'h03b0, 13'h0231, 13'h0331, 13'h02b1, 13'h03b1, 13'h0232, 13'h0332, 13'h02b2, 13'h03b2, 13'h0233, 13'h0333, 13'h02b3, 13'h03b3, 13'h0234, 13'h0334, 13'h02b4, 13'h03b4, 13'h0235, 13'h0335, 13'h02b5, 13'h03b5, 13'h0236, 13'h0336, 13'h02b6, 13'h03b6, 13'h0237, 13'h0337, 13'h02b7, 13'h03b7, 13'h0238, 13'h0338, 13'h02b8, 13'h03b8, 13'h0239, 13'h0339, 13'h02b9, 13'h03b9, 13'h023a, 13'h033a, 13'h02ba, 13'h03ba, 13'h023b, 13'h033b, 13'h02bb, 13'h03bb, 13'h023c, 13'h033c, 13'h02bc, 13'h03bc, 13'h023d, 13'h033d, 13'h02bd, 13'h03bd, 13'h023e, 13'h033e, 13'h02be, 13'h03be, 13'h023f, 13'h033f, 13'h02bf, 13'h03bf, 13'h0240, 13'h0340, 13'h02c0, 13'h03c0, 13'h0241, 13'h0341, 13'h02c1, 13'h03c1, 13'h0242, 13'h0342, 13'h02c2, 13'h03c2, 13'h0243, 13'h0343, 13'h02c3, 13'h03c3, 13'h0244, 13'h0344, 13'h02c4, 13'h03c4, 13'h0245, 13'h0345, 13'h02c5, 13'h03c5, 13'h0246, 13'h0346, 13'h02c6, 13'h03c6, 13'h0247, 13'h0347, 13'h02c7, 13'h03c7, 13'h0248, 13'h0348, 13'h02c8, 13'h03c8, 13'h0249, 13'h0349, 13'h02c9, 13'h03c9, 13'h024a, 13'h034a, 13'h02ca, 13'h03ca, 13'h024b, 13'h034b, 13'h02cb, 13'h03cb, 13'h024c, 13'h034c, 13'h02cc, 13'h03cc, 13'h024d, 13'h034d, 13'h02cd, 13'h03cd, 13'h024e, 13'h034e, 13'h02ce, 13'h03ce, 13'h024f, 13'h034f, 13'h02cf, 13'h03cf:
+          fld5 = 6'h13;
+      13'h0400, 13'h0500, 13'h0480, 13'h0580, 13'h0410, 13'h0510, 13'h0490, 13'h0590, 13'h0420, 13'h0520, 13'h04a0, 13'h05a0, 13'h0430, 13'h0530, 13'h04b0, 13'h05b0, 13'h0440, 13'h0540, 13'h04c0, 13'h05c0:
+          fld5 = 6'h14;
+      13'h0401, 13'h0501, 13'h0481, 13'h0581, 13'h0411, 13'h0511, 13'h0491, 13'h0591, 13'h0421, 13'h0521, 13'h04a1, 13'h05a1, 13'h0431, 13'h0531, 13'h04b1, 13'h05b1, 13'h0441, 13'h0541, 13'h04c1, 13'h05c1:
+          fld5 = 6'h15;
+      13'h0600, 13'h0700, 13'h0680, 13'h0780, 13'h0601, 13'h0701, 13'h0681, 13'h0781, 13'h0602, 13'h0702, 13'h0682, 13'h0782, 13'h0603, 13'h0703, 13'h0683, 13'h0783, 13'h0604, 13'h0704, 13'h0684, 13'h0784, 13'h0605, 13'h0705, 13'h0685, 13'h0785, 13'h0606, 13'h0706, 13'h0686, 13'h0786, 13'h0607, 13'h0707, 13'h0687, 13'h0787, 13'h0608, 13'h0708, 13'h0688, 13'h0788, 13'h0609, 13'h0709, 13'h0689, 13'h0789, 13'h060a, 13'h070a, 13'h068a, 13'h078a, 13'h060b, 13'h070b, 13'h068b, 13'h078b, 13'h060c, 13'h070c, 13'h068c, 13'h078c, 13'h060d, 13'h070d, 13'h068d, 13'h078d, 13'h060e, 13'h070e, 13'h068e, 13'h078e, 13'h060f, 13'h070f, 13'h068f, 13'h078f, 13'h0610, 13'h0710, 13'h0690, 13'h0790, 13'h0611, 13'h0711, 13'h0691, 13'h0791, 13'h0612, 13'h0712, 13'h0692, 13'h0792, 13'h0613, 13'h0713, 13'h0693, 13'h0793, 13'h0614, 13'h0714, 13'h0694, 13'h0794, 13'h0615, 13'h0715, 13'h0695, 13'h0795, 13'h0616, 13'h0716, 13'h0696, 13'h0796, 13'h0617, 13'h0717, 13'h0697, 13'h0797, 13'h0618, 13'h0718, 13'h0698, 13'h0798, 13'h0619, 13'h0719, 13'h0699, 13'h0799, 13'h061a, 13'h071a, 13'h069a, 13'h079a, 13'h061b, 13'h071b, 13'h069b, 13'h079b, 13'h061c, 13'h071c, 13'h069c, 13'h079c, 13'h061d, 13'h071d, 13'h069d, 13'h079d, 13'h061e, 13'h071e, 13'h069e, 13'h079e, 13'h061f, 13'h071f, 13'h069f, 13'h079f, 13'h0620, 13'h0720, 13'h06a0, 13'h07a0, 13'h0621, 13'h0721, 13'h06a1, 13'h07a1, 13'h0622, 13'h0722, 13'h06a2, 13'h07a2, 13'h0623, 13'h0723, 13'h06a3, 13'h07a3, 13'h0624, 13'h0724, 13'h06a4, 13'h07a4, 13'h0625, 13'h0725, 13'h06a5, 13'h07a5, 13'h0626, 13'h0726, 13'h06a6, 13'h07a6, 13'h0627, 13'h0727, 13'h06a7, 13'h07a7, 13'h0628, 13'h0728, 13'h06a8, 13'h07a8, 13'h0629, 13'h0729, 13'h06a9, 13'h07a9, 13'h062a, 13'h072a, 13'h06aa, 13'h07aa, 13'h062b, 13'h072b, 13'h06ab, 13'h07ab, 13'h062c, 13'h072c, 13'h06ac, 13'h07ac, 13'h062d, 13'h072d, 13'h06ad, 13'h07ad, 13'h062e, 13'h072e, 13'h06ae, 13'h07ae, 13'h062f, 13'h072f, 13'h06af, 13'h07af, 13'h0630, 13'h0730, 13'h06b0, 13'h07b0, 13'h0631, 13'h0731, 13'h06b1, 13'h07b1, 13'h0632, 13'h0732, 13'h06b2, 13'h07b2, 13'h0633, 13'h0733, 13'h06b3, 13'h07b3, 13'h0634, 13'h0734, 13'h06b4, 13'h07b4, 13'h0635, 13'h0735, 13'h06b5, 13'h07b5, 13'h0636, 13'h0736, 13'h06b6, 13'h07b6, 13'h0637, 13'h0737, 13'h06b7, 13'h07b7, 13'h0638, 13'h0738, 13'h06b8, 13'h07b8, 13'h0639, 13'h0739, 13'h06b9, 13'h07b9, 13'h063a, 13'h073a, 13'h06ba, 13'h07ba, 13'h063b, 13'h073b, 13'h06bb, 13'h07bb, 13'h063c, 13'h073c, 13'h06bc, 13'h07bc, 13'h063d, 13'h073d, 13'h06bd, 13'h07bd, 13'h063e, 13'h073e, 13'h06be, 13'h07be, 13'h063f, 13'h073f, 13'h06bf, 13'h07bf, 13'h0640, 13'h0740, 13'h06c0, 13'h07c0, 13'h0641, 13'h0741, 13'h06c1, 13'h07c1, 13'h0642, 13'h0742, 13'h06c2, 13'h07c2, 13'h0643, 13'h0743, 13'h06c3, 13'h07c3, 13'h0644, 13'h0744, 13'h06c4, 13'h07c4, 13'h0645, 13'h0745, 13'h06c5, 13'h07c5, 13'h0646, 13'h0746, 13'h06c6, 13'h07c6, 13'h0647, 13'h0747, 13'h06c7, 13'h07c7, 13'h0648, 13'h0748, 13'h06c8, 13'h07c8, 13'h0649, 13'h0749, 13'h06c9, 13'h07c9, 13'h064a, 13'h074a, 13'h06ca, 13'h07ca, 13'h064b, 13'h074b, 13'h06cb, 13'h07cb, 13'h064c, 13'h074c, 13'h06cc, 13'h07cc, 13'h064d, 13'h074d, 13'h06cd, 13'h07cd, 13'h064e, 13'h074e, 13'h06ce, 13'h07ce, 13'h064f, 13'h074f, 13'h06cf, 13'h07cf:
+          fld5 = 6'h16;
+      13'h0800, 13'h0900, 13'h0880, 13'h0980, 13'h0801, 13'h0901, 13'h0881, 13'h0981, 13'h0802, 13'h0902, 13'h0882, 13'h0982, 13'h0803, 13'h0903, 13'h0883, 13'h0983, 13'h0804, 13'h0904, 13'h0884, 13'h0984, 13'h0805, 13'h0905, 13'h0885, 13'h0985, 13'h0806, 13'h0906, 13'h0886, 13'h0986, 13'h0807, 13'h0907, 13'h0887, 13'h0987, 13'h0808, 13'h0908, 13'h0888, 13'h0988, 13'h0809, 13'h0909, 13'h0889, 13'h0989, 13'h080a, 13'h090a, 13'h088a, 13'h098a, 13'h080b, 13'h090b, 13'h088b, 13'h098b, 13'h080c, 13'h090c, 13'h088c, 13'h098c, 13'h080d, 13'h090d, 13'h088d, 13'h098d, 13'h080e, 13'h090e, 13'h088e, 13'h098e, 13'h080f, 13'h090f, 13'h088f, 13'h098f, 13'h0810, 13'h0910, 13'h0890, 13'h0990, 13'h0811, 13'h0911, 13'h0891, 13'h0991, 13'h0812, 13'h0912, 13'h0892, 13'h0992, 13'h0813, 13'h0913, 13'h0893, 13'h0993, 13'h0814, 13'h0914, 13'h0894, 13'h0994, 13'h0815, 13'h0915, 13'h0895, 13'h0995, 13'h0816, 13'h0916, 13'h0896, 13'h0996, 13'h0817, 13'h0917, 13'h0897, 13'h0997, 13'h0818, 13'h0918, 13'h0898, 13'h0998, 13'h0819, 13'h0919, 13'h0899, 13'h0999, 13'h081a, 13'h091a, 13'h089a, 13'h099a, 13'h081b, 13'h091b, 13'h089b, 13'h099b, 13'h081c, 13'h091c, 13'h089c, 13'h099c, 13'h081d, 13'h091d, 13'h089d, 13'h099d, 13'h081e, 13'h091e, 13'h089e, 13'h099e, 13'h081f, 13'h091f, 13'h089f, 13'h099f, 13'h0820, 13'h0920, 13'h08a0, 13'h09a0, 13'h0821, 13'h0921, 13'h08a1, 13'h09a1, 13'h0822, 13'h0922, 13'h08a2, 13'h09a2, 13'h0823, 13'h0923, 13'h08a3, 13'h09a3, 13'h0824, 13'h0924, 13'h08a4, 13'h09a4, 13'h0825, 13'h0925, 13'h08a5, 13'h09a5, 13'h0826, 13'h0926, 13'h08a6, 13'h09a6, 13'h0827, 13'h0927, 13'h08a7, 13'h09a7, 13'h0828, 13'h0928, 13'h08a8, 13'h09a8, 13'h0829, 13'h0929, 13'h08a9, 13'h09a9, 13'h082a, 13'h092a, 13'h08aa, 13'h09aa, 13'h082b, 13'h092b, 13'h08ab, 13'h09ab, 13'h082c, 13'h092c, 13'h08ac, 13'h09ac, 13'h082d, 13'h092d, 13'h08ad, 13'h09ad, 13'h082e, 13'h092e, 13'h08ae, 13'h09ae, 13'h082f, 13'h092f, 13'h08af, 13'h09af, 13'h0830, 13'h0930, 13'h08b0, 13'h09b0, 13'h0831, 13'h0931, 13'h08b1, 13'h09b1, 13'h0832, 13'h0932, 13'h08b2, 13'h09b2, 13'h0833, 13'h0933, 13'h08b3, 13'h09b3, 13'h0834, 13'h0934, 13'h08b4, 13'h09b4, 13'h0835, 13'h0935, 13'h08b5, 13'h09b5, 13'h0836, 13'h0936, 13'h08b6, 13'h09b6, 13'h0837, 13'h0937, 13'h08b7, 13'h09b7, 13'h0838, 13'h0938, 13'h08b8, 13'h09b8, 13'h0839, 13'h0939, 13'h08b9, 13'h09b9, 13'h083a, 13'h093a, 13'h08ba, 13'h09ba, 13'h083b, 13'h093b, 13'h08bb, 13'h09bb, 13'h083c, 13'h093c, 13'h08bc, 13'h09bc, 13'h083d, 13'h093d, 13'h08bd, 13'h09bd, 13'h083e, 13'h093e, 13'h08be, 13'h09be, 13'h083f, 13'h093f, 13'h08bf, 13'h09bf, 13'h0840, 13'h0940, 13'h08c0, 13'h09c0, 13'h0841, 13'h0941, 13'h08c1, 13'h09c1, 13'h0842, 13'h0942, 13'h08c2, 13'h09c2, 13'h0843, 13'h0943, 13'h08c3, 13'h09c3, 13'h0844, 13'h0944, 13'h08c4, 13'h09c4, 13'h0845, 13'h0945, 13'h08c5, 13'h09c5, 13'h0846, 13'h0946, 13'h08c6, 13'h09c6, 13'h0847, 13'h0947, 13'h08c7, 13'h09c7, 13'h0848, 13'h0948, 13'h08c8, 13'h09c8, 13'h0849, 13'h0949, 13'h08c9, 13'h09c9, 13'h084a, 13'h094a, 13'h08ca, 13'h09ca, 13'h084b, 13'h094b, 13'h08cb, 13'h09cb, 13'h084c, 13'h094c, 13'h08cc, 13'h09cc, 13'h084d, 13'h094d, 13'h08cd, 13'h09cd, 13'h084e, 13'h094e, 13'h08ce, 13'h09ce, 13'h084f, 13'h094f, 13'h08cf, 13'h09cf:
+          fld5 = 6'h17;
+      13'h0a00, 13'h0b00, 13'h0a80, 13'h0b80, 13'h0a01, 13'h0b01, 13'h0a81, 13'h0b81, 13'h0a02, 13'h0b02, 13'h0a82, 13'h0b82, 13'h0a03, 13'h0b03, 13'h0a83, 13'h0b83, 13'h0a04, 13'h0b04, 13'h0a84, 13'h0b84, 13'h0a05, 13'h0b05, 13'h0a85, 13'h0b85, 13'h0a06, 13'h0b06, 13'h0a86, 13'h0b86, 13'h0a07, 13'h0b07, 13'h0a87, 13'h0b87, 13'h0a08, 13'h0b08, 13'h0a88, 13'h0b88, 13'h0a09, 13'h0b09, 13'h0a89, 13'h0b89, 13'h0a0a, 13'h0b0a, 13'h0a8a, 13'h0b8a, 13'h0a0b, 13'h0b0b, 13'h0a8b, 13'h0b8b, 13'h0a0c, 13'h0b0c, 13'h0a8c, 13'h0b8c, 13'h0a0d, 13'h0b0d, 13'h0a8d, 13'h0b8d, 13'h0a0e, 13'h0b0e, 13'h0a8e, 13'h0b8e, 13'h0a0f, 13'h0b0f, 13'h0a8f, 13'h0b8f, 13'h0a10, 13'h0b10, 13'h0a90, 13'h0b90, 13'h0a11, 13'h0b11, 13'h0a91, 13'h0b91, 13'h0a12, 13'h0b12, 13'h0a92, 13'h0b92, 13'h0a13, 13'h0b13, 13'h0a93, 13'h0b93, 13'h0a14, 13'h0b14, 13'h0a94, 13'h0b94, 13'h0a15, 13'h0b15, 13'h0a95, 13'h0b95, 13'h0a16, 13'h0b16, 13'h0a96, 13'h0b96, 13'h0a17, 13'h0b17, 13'h0a97, 13'h0b97, 13'h0a18, 13'h0b18, 13'h0a98, 13'h0b98, 13'h0a19, 13'h0b19, 13'h0a99, 13'h0b99, 13'h0a1a, 13'h0b1a, 13'h0a9a, 13'h0b9a, 13'h0a1b, 13'h0b1b, 13'h0a9b, 13'h0b9b, 13'h0a1c, 13'h0b1c, 13'h0a9c, 13'h0b9c, 13'h0a1d, 13'h0b1d, 13'h0a9d, 13'h0b9d, 13'h0a1e, 13'h0b1e, 13'h0a9e, 13'h0b9e, 13'h0a1f, 13'h0b1f, 13'h0a9f, 13'h0b9f, 13'h0a20, 13'h0b20, 13'h0aa0, 13'h0ba0, 13'h0a21, 13'h0b21, 13'h0aa1, 13'h0ba1, 13'h0a22, 13'h0b22, 13'h0aa2, 13'h0ba2, 13'h0a23, 13'h0b23, 13'h0aa3, 13'h0ba3, 13'h0a24, 13'h0b24, 13'h0aa4, 13'h0ba4, 13'h0a25, 13'h0b25, 13'h0aa5, 13'h0ba5, 13'h0a26, 13'h0b26, 13'h0aa6, 13'h0ba6, 13'h0a27, 13'h0b27, 13'h0aa7, 13'h0ba7, 13'h0a28, 13'h0b28, 13'h0aa8, 13'h0ba8, 13'h0a29, 13'h0b29, 13'h0aa9, 13'h0ba9, 13'h0a2a, 13'h0b2a, 13'h0aaa, 13'h0baa, 13'h0a2b, 13'h0b2b, 13'h0aab, 13'h0bab, 13'h0a2c, 13'h0b2c, 13'h0aac, 13'h0bac, 13'h0a2d, 13'h0b2d, 13'h0aad, 13'h0bad, 13'h0a2e, 13'h0b2e, 13'h0aae, 13'h0bae, 13'h0a2f, 13'h0b2f, 13'h0aaf, 13'h0baf, 13'h0a30, 13'h0b30, 13'h0ab0, 13'h0bb0, 13'h0a31, 13'h0b31, 13'h0ab1, 13'h0bb1, 13'h0a32, 13'h0b32, 13'h0ab2, 13'h0bb2, 13'h0a33, 13'h0b33, 13'h0ab3, 13'h0bb3, 13'h0a34, 13'h0b34, 13'h0ab4, 13'h0bb4, 13'h0a35, 13'h0b35, 13'h0ab5, 13'h0bb5, 13'h0a36, 13'h0b36, 13'h0ab6, 13'h0bb6, 13'h0a37, 13'h0b37, 13'h0ab7, 13'h0bb7, 13'h0a38, 13'h0b38, 13'h0ab8, 13'h0bb8, 13'h0a39, 13'h0b39, 13'h0ab9, 13'h0bb9, 13'h0a3a, 13'h0b3a, 13'h0aba, 13'h0bba, 13'h0a3b, 13'h0b3b, 13'h0abb, 13'h0bbb, 13'h0a3c, 13'h0b3c, 13'h0abc, 13'h0bbc, 13'h0a3d, 13'h0b3d, 13'h0abd, 13'h0bbd, 13'h0a3e, 13'h0b3e, 13'h0abe, 13'h0bbe, 13'h0a3f, 13'h0b3f, 13'h0abf, 13'h0bbf, 13'h0a40, 13'h0b40, 13'h0ac0, 13'h0bc0, 13'h0a41, 13'h0b41, 13'h0ac1, 13'h0bc1, 13'h0a42, 13'h0b42, 13'h0ac2, 13'h0bc2, 13'h0a43, 13'h0b43, 13'h0ac3, 13'h0bc3, 13'h0a44, 13'h0b44, 13'h0ac4, 13'h0bc4, 13'h0a45, 13'h0b45, 13'h0ac5, 13'h0bc5, 13'h0a46, 13'h0b46, 13'h0ac6, 13'h0bc6, 13'h0a47, 13'h0b47, 13'h0ac7, 13'h0bc7, 13'h0a48, 13'h0b48, 13'h0ac8, 13'h0bc8, 13'h0a49, 13'h0b49, 13'h0ac9, 13'h0bc9, 13'h0a4a, 13'h0b4a, 13'h0aca, 13'h0bca, 13'h0a4b, 13'h0b4b, 13'h0acb, 13'h0bcb, 13'h0a4c, 13'h0b4c, 13'h0acc, 13'h0bcc, 13'h0a4d, 13'h0b4d, 13'h0acd, 13'h0bcd, 13'h0a4e, 13'h0b4e, 13'h0ace, 13'h0bce, 13'h0a4f, 13'h0b4f, 13'h0acf, 13'h0bcf:
+          fld5 = 6'h18;
+      13'h0c00, 13'h0d00, 13'h0c80, 13'h0d80, 13'h0c10, 13'h0d10, 13'h0c90, 13'h0d90, 13'h0c20, 13'h0d20, 13'h0ca0, 13'h0da0, 13'h0c30, 13'h0d30, 13'h0cb0, 13'h0db0, 13'h0c40, 13'h0d40, 13'h0cc0, 13'h0dc0:
+          fld5 = 6'h19;
+      13'h0c01, 13'h0d01, 13'h0c81, 13'h0d81, 13'h0c11, 13'h0d11, 13'h0c91, 13'h0d91, 13'h0c21, 13'h0d21, 13'h0ca1, 13'h0da1, 13'h0c31, 13'h0d31, 13'h0cb1, 13'h0db1, 13'h0c41, 13'h0d41, 13'h0cc1, 13'h0dc1:
+          fld5 = 6'h1a;
+      13'h0c02, 13'h0d02, 13'h0c82, 13'h0d82, 13'h0c12, 13'h0d12, 13'h0c92, 13'h0d92, 13'h0c22, 13'h0d22, 13'h0ca2, 13'h0da2, 13'h0c32, 13'h0d32, 13'h0cb2, 13'h0db2, 13'h0c42, 13'h0d42, 13'h0cc2, 13'h0dc2:
+          fld5 = 6'h1b;
+      13'h0c03, 13'h0d03, 13'h0c83, 13'h0d83, 13'h0c13, 13'h0d13, 13'h0c93, 13'h0d93, 13'h0c23, 13'h0d23, 13'h0ca3, 13'h0da3, 13'h0c33, 13'h0d33, 13'h0cb3, 13'h0db3, 13'h0c43, 13'h0d43, 13'h0cc3, 13'h0dc3:
+          fld5 = 6'h1c;
+      13'h0c04, 13'h0d04, 13'h0c84, 13'h0d84, 13'h0c14, 13'h0d14, 13'h0c94, 13'h0d94, 13'h0c24, 13'h0d24, 13'h0ca4, 13'h0da4, 13'h0c34, 13'h0d34, 13'h0cb4, 13'h0db4, 13'h0c44, 13'h0d44, 13'h0cc4, 13'h0dc4:
+          fld5 = 6'h1d;
+      13'h0c05, 13'h0d05, 13'h0c85, 13'h0d85, 13'h0c15, 13'h0d15, 13'h0c95, 13'h0d95, 13'h0c25, 13'h0d25, 13'h0ca5, 13'h0da5, 13'h0c35, 13'h0d35, 13'h0cb5, 13'h0db5, 13'h0c45, 13'h0d45, 13'h0cc5, 13'h0dc5:
+          fld5 = 6'h1e;
+      13'h0e00, 13'h0f00, 13'h0e80, 13'h0f80, 13'h0e10, 13'h0f10, 13'h0e90, 13'h0f90, 13'h0e20, 13'h0f20, 13'h0ea0, 13'h0fa0, 13'h0e30, 13'h0f30, 13'h0eb0, 13'h0fb0, 13'h0e40, 13'h0f40, 13'h0ec0, 13'h0fc0:
+          fld5 = 6'h1f;
+      13'h0e01, 13'h0f01, 13'h0e11, 13'h0f11, 13'h0e21, 13'h0f21, 13'h0e31, 13'h0f31, 13'h0e41, 13'h0f41:
+          fld5 = 6'h20;
+      13'h0e81, 13'h0f81, 13'h0f02, 13'h0f82, 13'h0e91, 13'h0f91, 13'h0f12, 13'h0f92, 13'h0ea1, 13'h0fa1, 13'h0f22, 13'h0fa2, 13'h0eb1, 13'h0fb1, 13'h0f32, 13'h0fb2, 13'h0ec1, 13'h0fc1, 13'h0f42, 13'h0fc2:
+          fld5 = 6'h21;
+      13'h0e02, 13'h0e82, 13'h0f03, 13'h0f83, 13'h0e12, 13'h0e92, 13'h0f13, 13'h0f93, 13'h0e22, 13'h0ea2, 13'h0f23, 13'h0fa3, 13'h0e32, 13'h0eb2, 13'h0f33, 13'h0fb3, 13'h0e42, 13'h0ec2, 13'h0f43, 13'h0fc3:
+          fld5 = 6'h22;
+      13'h0e03, 13'h0e83, 13'h0f04, 13'h0f84, 13'h0e13, 13'h0e93, 13'h0f14, 13'h0f94, 13'h0e23, 13'h0ea3, 13'h0f24, 13'h0fa4, 13'h0e33, 13'h0eb3, 13'h0f34, 13'h0fb4, 13'h0e43, 13'h0ec3, 13'h0f44, 13'h0fc4:
+          fld5 = 6'h23;
+      13'h1000, 13'h1100, 13'h1080, 13'h1180, 13'h1001, 13'h1101, 13'h1081, 13'h1181, 13'h1002, 13'h1102, 13'h1082, 13'h1182, 13'h1003, 13'h1103, 13'h1083, 13'h1183, 13'h1004, 13'h1104, 13'h1084, 13'h1184, 13'h1005, 13'h1105, 13'h1085, 13'h1185, 13'h1006, 13'h1106, 13'h1086, 13'h1186, 13'h1007, 13'h1107, 13'h1087, 13'h1187, 13'h1008, 13'h1108, 13'h1088, 13'h1188, 13'h1009, 13'h1109, 13'h1089, 13'h1189, 13'h100a, 13'h110a, 13'h108a, 13'h118a, 13'h100b, 13'h110b, 13'h108b, 13'h118b, 13'h100c, 13'h110c, 13'h108c, 13'h118c, 13'h100d, 13'h110d, 13'h108d, 13'h118d, 13'h100e, 13'h110e, 13'h108e, 13'h118e, 13'h100f, 13'h110f, 13'h108f, 13'h118f, 13'h1010, 13'h1110, 13'h1090, 13'h1190, 13'h1011, 13'h1111, 13'h1091, 13'h1191, 13'h1012, 13'h1112, 13'h1092, 13'h1192, 13'h1013, 13'h1113, 13'h1093, 13'h1193, 13'h1014, 13'h1114, 13'h1094, 13'h1194, 13'h1015, 13'h1115, 13'h1095, 13'h1195, 13'h1016, 13'h1116, 13'h1096, 13'h1196, 13'h1017, 13'h1117, 13'h1097, 13'h1197, 13'h1018, 13'h1118, 13'h1098, 13'h1198, 13'h1019, 13'h1119, 13'h1099, 13'h1199, 13'h101a, 13'h111a, 13'h109a, 13'h119a, 13'h101b, 13'h111b, 13'h109b, 13'h119b, 13'h101c, 13'h111c, 13'h109c, 13'h119c, 13'h101d, 13'h111d, 13'h109d, 13'h119d, 13'h101e, 13'h111e, 13'h109e, 13'h119e, 13'h101f, 13'h111f, 13'h109f, 13'h119f, 13'h1020, 13'h1120, 13'h10a0, 13'h11a0, 13'h1021, 13'h1121, 13'h10a1, 13'h11a1, 13'h1022, 13'h1122, 13'h10a2, 13'h11a2, 13'h1023, 13'h1123, 13'h10a3, 13'h11a3, 13'h1024, 13'h1124, 13'h10a4, 13'h11a4, 13'h1025, 13'h1125, 13'h10a5, 13'h11a5, 13'h1026, 13'h1126, 13'h10a6, 13'h11a6, 13'h1027, 13'h1127, 13'h10a7, 13'h11a7, 13'h1028, 13'h1128, 13'h10a8, 13'h11a8, 13'h1029, 13'h1129, 13'h10a9, 13'h11a9, 13'h102a, 13'h112a, 13'h10aa, 13'h11aa, 13'h102b, 13'h112b, 13'h10ab, 13'h11ab, 13'h102c, 13'h112c, 13'h10ac, 13'h11ac, 13'h102d, 13'h112d, 13'h10ad, 13'h11ad, 13'h102e, 13'h112e, 13'h10ae, 13'h11ae, 13'h102f, 13'h112f, 13'h10af, 13'h11af, 13'h1030, 13'h1130, 13'h10b0, 13'h11b0, 13'h1031, 13'h1131, 13'h10b1, 13'h11b1, 13'h1032, 13'h1132, 13'h10b2, 13'h11b2, 13'h1033, 13'h1133, 13'h10b3, 13'h11b3, 13'h1034, 13'h1134, 13'h10b4, 13'h11b4, 13'h1035, 13'h1135, 13'h10b5, 13'h11b5, 13'h1036, 13'h1136, 13'h10b6, 13'h11b6, 13'h1037, 13'h1137, 13'h10b7, 13'h11b7, 13'h1038, 13'h1138, 13'h10b8, 13'h11b8, 13'h1039, 13'h1139, 13'h10b9, 13'h11b9, 13'h103a, 13'h113a, 13'h10ba, 13'h11ba, 13'h103b, 13'h113b, 13'h10bb, 13'h11bb, 13'h103c, 13'h113c, 13'h10bc, 13'h11bc, 13'h103d, 13'h113d, 13'h10bd, 13'h11bd, 13'h103e, 13'h113e, 13'h10be, 13'h11be, 13'h103f, 13'h113f, 13'h10bf, 13'h11bf, 13'h1040, 13'h1140, 13'h10c0, 13'h11c0, 13'h1041, 13'h1141, 13'h10c1, 13'h11c1, 13'h1042, 13'h1142, 13'h10c2, 13'h11c2, 13'h1043, 13'h1143, 13'h10c3, 13'h11c3, 13'h1044, 13'h1144, 13'h10c4, 13'h11c4, 13'h1045, 13'h1145, 13'h10c5, 13'h11c5, 13'h1046, 13'h1146, 13'h10c6, 13'h11c6, 13'h1047, 13'h1147, 13'h10c7, 13'h11c7, 13'h1048, 13'h1148, 13'h10c8, 13'h11c8, 13'h1049, 13'h1149, 13'h10c9, 13'h11c9, 13'h104a, 13'h114a, 13'h10ca, 13'h11ca, 13'h104b, 13'h114b, 13'h10cb, 13'h11cb, 13'h104c, 13'h114c, 13'h10cc, 13'h11cc, 13'h104d, 13'h114d, 13'h10cd, 13'h11cd, 13'h104e, 13'h114e, 13'h10ce, 13'h11ce, 13'h104f, 13'h114f, 13'h10cf, 13'h11cf:
+          fld5 = 6'h24;
+      13'h1200, 13'h1300, 13'h1280, 13'h1380, 13'h1201, 13'h1301, 13'h1281, 13'h1381, 13'h1202, 13'h1302, 13'h1282, 13'h1382, 13'h1203, 13'h1303, 13'h1283, 13'h1383, 13'h1204, 13'h1304, 13'h1284, 13'h1384, 13'h1205, 13'h1305, 13'h1285, 13'h1385, 13'h1206, 13'h1306, 13'h1286, 13'h1386, 13'h1207, 13'h1307, 13'h1287, 13'h1387, 13'h1208, 13'h1308, 13'h1288, 13'h1388, 13'h1209, 13'h1309, 13'h1289, 13'h1389, 13'h120a, 13'h130a, 13'h128a, 13'h138a, 13'h120b, 13'h130b, 13'h128b, 13'h138b, 13'h120c, 13'h130c, 13'h128c, 13'h138c, 13'h120d, 13'h130d, 13'h128d, 13'h138d, 13'h120e, 13'h130e, 13'h128e, 13'h138e, 13'h120f, 13'h130f, 13'h128f, 13'h138f, 13'h1210, 13'h1310, 13'h1290, 13'h1390, 13'h1211, 13'h1311, 13'h1291, 13'h1391, 13'h1212, 13'h1312, 13'h1292, 13'h1392, 13'h1213, 13'h1313, 13'h1293, 13'h1393, 13'h1214, 13'h1314, 13'h1294, 13'h1394, 13'h1215, 13'h1315, 13'h1295, 13'h1395, 13'h1216, 13'h1316, 13'h1296, 13'h1396, 13'h1217, 13'h1317, 13'h1297, 13'h1397, 13'h1218, 13'h1318, 13'h1298, 13'h1398, 13'h1219, 13'h1319, 13'h1299, 13'h1399, 13'h121a, 13'h131a, 13'h129a, 13'h139a, 13'h121b, 13'h131b, 13'h129b, 13'h139b, 13'h121c, 13'h131c, 13'h129c, 13'h139c, 13'h121d, 13'h131d, 13'h129d, 13'h139d, 13'h121e, 13'h131e, 13'h129e, 13'h139e, 13'h121f, 13'h131f, 13'h129f, 13'h139f, 13'h1220, 13'h1320, 13'h12a0, 13'h13a0, 13'h1221, 13'h1321, 13'h12a1, 13'h13a1, 13'h1222, 13'h1322, 13'h12a2, 13'h13a2, 13'h1223, 13'h1323, 13'h12a3, 13'h13a3, 13'h1224, 13'h1324, 13'h12a4, 13'h13a4, 13'h1225, 13'h1325, 13'h12a5, 13'h13a5, 13'h1226, 13'h1326, 13'h12a6, 13'h13a6, 13'h1227, 13'h1327, 13'h12a7, 13'h13a7, 13'h1228, 13'h1328, 13'h12a8, 13'h13a8, 13'h1229, 13'h1329, 13'h12a9, 13'h13a9, 13'h122a, 13'h132a, 13'h12aa, 13'h13aa, 13'h122b, 13'h132b, 13'h12ab, 13'h13ab, 13'h122c, 13'h132c, 13'h12ac, 13'h13ac, 13'h122d, 13'h132d, 13'h12ad, 13'h13ad, 13'h122e, 13'h132e, 13'h12ae, 13'h13ae, 13'h122f, 13'h132f, 13'h12af, 13'h13af, 13'h1230, 13'h1330, 13'h12b0, 13'h13b0, 13'h1231, 13'h1331, 13'h12b1, 13'h13b1, 13'h1232, 13'h1332, 13'h12b2, 13'h13b2, 13'h1233, 13'h1333, 13'h12b3, 13'h13b3, 13'h1234, 13'h1334, 13'h12b4, 13'h13b4, 13'h1235, 13'h1335, 13'h12b5, 13'h13b5, 13'h1236, 13'h1336, 13'h12b6, 13'h13b6, 13'h1237, 13'h1337, 13'h12b7, 13'h13b7, 13'h1238, 13'h1338, 13'h12b8, 13'h13b8, 13'h1239, 13'h1339, 13'h12b9, 13'h13b9, 13'h123a, 13'h133a, 13'h12ba, 13'h13ba, 13'h123b, 13'h133b, 13'h12bb, 13'h13bb, 13'h123c, 13'h133c, 13'h12bc, 13'h13bc, 13'h123d, 13'h133d, 13'h12bd, 13'h13bd, 13'h123e, 13'h133e, 13'h12be, 13'h13be, 13'h123f, 13'h133f, 13'h12bf, 13'h13bf, 13'h1240, 13'h1340, 13'h12c0, 13'h13c0, 13'h1241, 13'h1341, 13'h12c1, 13'h13c1, 13'h1242, 13'h1342, 13'h12c2, 13'h13c2, 13'h1243, 13'h1343, 13'h12c3, 13'h13c3, 13'h1244, 13'h1344, 13'h12c4, 13'h13c4, 13'h1245, 13'h1345, 13'h12c5, 13'h13c5, 13'h1246, 13'h1346, 13'h12c6, 13'h13c6, 13'h1247, 13'h1347, 13'h12c7, 13'h13c7, 13'h1248, 13'h1348, 13'h12c8, 13'h13c8, 13'h1249, 13'h1349, 13'h12c9, 13'h13c9, 13'h124a, 13'h134a, 13'h12ca, 13'h13ca, 13'h124b, 13'h134b, 13'h12cb, 13'h13cb, 13'h124c, 13'h134c, 13'h12cc, 13'h13cc, 13'h124d, 13'h134d, 13'h12cd, 13'h13cd, 13'h124e, 13'h134e, 13'h12ce, 13'h13ce, 13'h124f, 13'h134f, 13'h12cf, 13'h13cf, 13'h1400, 13'h1500, 13'h1480, 13'h1580, 13'h1401, 13'h1501, 13'h1481, 13'h1581, 13'h1402, 13'h1502, 13'h1482, 13'h1582, 13'h1403, 13'h1503, 13'h1483, 13'h1583, 13'h1404, 13'h1504, 13'h1484, 13'h1584, 13'h1405, 13'h1505, 13'h1485, 13'h1585, 13'h1406, 13'h1506, 13'h1486, 13'h1586, 13'h1407, 13'h1507, 13'h1487, 13'h1587, 13'h1408, 13'h1508, 13'h1488, 13'h1588, 13'h1409, 13'h1509, 13'h1489, 13'h1589, 13'h140a, 13'h150a, 13'h148a, 13'h158a, 13'h140b, 13'h150b, 13'h148b, 13'h158b, 13'h140c, 13'h150c, 13'h148c, 13'h158c, 13'h140d, 13'h150d, 13'h148d, 13'h158d, 13'h140e, 13'h150e, 13'h148e, 13'h158e, 13'h140f, 13'h150f, 13'h148f, 13'h158f, 13'h1410, 13'h1510, 13'h1490, 13'h1590, 13'h1411, 13'h1511, 13'h1491, 13'h1591, 13'h1412, 13'h1512, 13'h1492, 13'h1592, 13'h1413, 13'h1513, 13'h1493, 13'h1593, 13'h1414, 13'h1514, 13'h1494, 13'h1594, 13'h1415, 13'h1515, 13'h1495, 13'h1595, 13'h1416, 13'h1516, 13'h1496, 13'h1596, 13'h1417, 13'h1517, 13'h1497, 13'h1597, 13'h1418, 13'h1518, 13'h1498, 13'h1598, 13'h1419, 13'h1519, 13'h1499, 13'h1599, 13'h141a, 13'h151a, 13'h149a, 13'h159a, 13'h141b, 13'h151b, 13'h149b, 13'h159b, 13'h141c, 13'h151c, 13'h149c, 13'h159c, 13'h141d, 13'h151d, 13'h149d, 13'h159d, 13'h141e, 13'h151e, 13'h149e, 13'h159e, 13'h141f, 13'h151f, 13'h149f, 13'h159f, 13'h1420, 13'h1520, 13'h14a0, 13'h15a0, 13'h1421, 13'h1521, 13'h14a1, 13'h15a1, 13'h1422, 13'h1522, 13'h14a2, 13'h15a2, 13'h1423, 13'h1523, 13'h14a3, 13'h15a3, 13'h1424, 13'h1524, 13'h14a4, 13'h15a4, 13'h1425, 13'h1525, 13'h14a5, 13'h15a5, 13'h1426, 13'h1526, 13'h14a6, 13'h15a6, 13'h1427, 13'h1527, 13'h14a7, 13'h15a7, 13'h1428, 13'h1528, 13'h14a8, 13'h15a8, 13'h1429, 13'h1529, 13'h14a9, 13'h15a9, 13'h142a, 13'h152a, 13'h14aa, 13'h15aa, 13'h142b, 13'h152b, 13'h14ab, 13'h15ab, 13'h142c, 13'h152c, 13'h14ac, 13'h15ac, 13'h142d, 13'h152d, 13'h14ad, 13'h15ad, 13'h142e, 13'h152e, 13'h14ae, 13'h15ae, 13'h142f, 13'h152f, 13'h14af, 13'h15af, 13'h1430, 13'h1530, 13'h14b0, 13'h15b0, 13'h1431, 13'h1531, 13'h14b1, 13'h15b1, 13'h1432, 13'h1532, 13'h14b2, 13'h15b2, 13'h1433, 13'h1533, 13'h14b3, 13'h15b3, 13'h1434, 13'h1534, 13'h14b4, 13'h15b4, 13'h1435, 13'h1535, 13'h14b5, 13'h15b5, 13'h1436, 13'h1536, 13'h14b6, 13'h15b6, 13'h1437, 13'h1537, 13'h14b7, 13'h15b7, 13'h1438, 13'h1538, 13'h14b8, 13'h15b8, 13'h1439, 13'h1539, 13'h14b9, 13'h15b9, 13'h143a, 13'h153a, 13'h14ba, 13'h15ba, 13'h143b, 13'h153b, 13'h14bb, 13'h15bb, 13'h143c, 13'h153c, 13'h14bc, 13'h15bc, 13'h143d, 13'h153d, 13'h14bd, 13'h15bd, 13'h143e, 13'h153e, 13'h14be, 13'h15be, 13'h143f, 13'h153f, 13'h14bf, 13'h15bf, 13'h1440, 13'h1540, 13'h14c0, 13'h15c0, 13'h1441, 13'h1541, 13'h14c1, 13'h15c1, 13'h1442, 13'h1542, 13'h14c2, 13'h15c2, 13'h1443, 13'h1543, 13'h14c3, 13'h15c3, 13'h1444, 13'h1544, 13'h14c4, 13'h15c4, 13'h1445, 13'h1545, 13'h14c5, 13'h15c5, 13'h1446, 13'h1546, 13'h14c6, 13'h15c6, 13'h1447, 13'h1547, 13'h14c7, 13'h15c7, 13'h1448, 13'h1548, 13'h14c8, 13'h15c8, 13'h1449, 13'h1549, 13'h14c9, 13'h15c9, 13'h144a, 13'h154a, 13'h14ca, 13'h15ca, 13'h144b, 13'h154b, 13'h14cb, 13'h15cb, 13'h144c, 13'h154c, 13'h14cc, 13'h15cc, 13'h144d, 13'h154d, 13'h14cd, 13'h15cd, 13'h144e, 13'h154e, 13'h14ce, 13'h15ce, 13'h144f, 13'h154f, 13'h14cf, 13'h15cf:
+          fld5 = 6'h25;
+      default:
+          fld5 = 6'h00;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    child5 = 4'h0;
+    casez (fld5)
+      6'h01:
+          child5 = 4'h0;
+      6'h1f:
+          child5 = 4'h0;
+      6'h0b:
+          child5 = 4'h1;
+      6'h13:
+          child5 = 4'h2;
+      6'h15:
+          child5 = 4'h3;
+      6'h0d:
+          child5 = 4'h4;
+      6'h0e:
+          child5 = 4'h5;
+      6'h18:
+          child5 = 4'h6;
+      6'h21:
+          child5 = 4'h8;
+      6'h22:
+          child5 = 4'h9;
+      6'h23:
+          child5 = 4'ha;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    open_outer = 1'h0;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+      end else begin
+        casez (top)
+          2'h0:
+              if (a[38]) begin
+                open_outer = 1'h1;
+              end
+          2'h1:
+              open_outer = a[38];
+        endcase
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \new [31:0] = 32'd0;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+            begin
+              \new [0] = 1'h1;
+              \new [4:1] = child;
+              \new [30:5] = a_end;
+              \new [31] = a_hi;
+            end
+        endcase
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     hdr_outer_hit = 1'h0;
-    if (\$115 ) begin
+    if (\$266 ) begin
       hdr_outer_hit = 1'h1;
     end
-    if (\$117 ) begin
+    if (\$268 ) begin
       hdr_outer_hit = 1'h1;
     end
-    if (\$121 ) begin
+    if (\$272 ) begin
       hdr_outer_hit = 1'h1;
     end
-    if (\$123 ) begin
+    if (\$274 ) begin
       hdr_outer_hit = 1'h1;
     end
-    if (\$126 ) begin
+    if (\$277 ) begin
       hdr_outer_hit = 1'h1;
     end
-    if (\$132 ) begin
+    if (\$283 ) begin
       hdr_outer_hit = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     hdr_outer_code = 5'h00;
-    if (\$115 ) begin
+    if (\$266 ) begin
       hdr_outer_code = 5'h05;
     end
-    if (\$117 ) begin
+    if (\$268 ) begin
       hdr_outer_code = 5'h07;
     end
-    if (\$121 ) begin
+    if (\$272 ) begin
       hdr_outer_code = 5'h05;
     end
-    if (\$123 ) begin
+    if (\$274 ) begin
       hdr_outer_code = 5'h03;
     end
-    if (\$126 ) begin
+    if (\$277 ) begin
       hdr_outer_code = 5'h07;
     end
-    if (\$132 ) begin
+    if (\$283 ) begin
       hdr_outer_code = 5'h05;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     hdr_in_hit = 1'h0;
-    if (\$137 ) begin
+    if (\$286 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$140 ) begin
+    if (\$289 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$145 ) begin
+    if (\$294 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$154 ) begin
+    if (\$303 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$156 ) begin
+    if (\$305 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$162 ) begin
+    if (\$311 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$170 ) begin
+    if (\$319 ) begin
       hdr_in_hit = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     hdr_in_code = 5'h00;
-    if (\$137 ) begin
+    if (\$286 ) begin
       hdr_in_code = 5'h07;
     end
-    if (\$140 ) begin
+    if (\$289 ) begin
       hdr_in_code = 5'h05;
     end
-    if (\$145 ) begin
+    if (\$294 ) begin
       hdr_in_code = 5'h07;
     end
-    if (\$154 ) begin
+    if (\$303 ) begin
       hdr_in_code = 5'h05;
     end
-    if (\$156 ) begin
+    if (\$305 ) begin
       hdr_in_code = 5'h03;
     end
-    if (\$162 ) begin
+    if (\$311 ) begin
       hdr_in_code = 5'h07;
     end
-    if (\$170 ) begin
+    if (\$319 ) begin
       hdr_in_code = 5'h05;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_chain_id_hit = 1'h0;
-    casez (fld)
+    casez (w_fld)
       6'h02:
-          if (a_gt32) begin
+          if (w_fl_gt32) begin
             fc_chain_id_hit = 1'h1;
           end
     endcase
@@ -8839,141 +9740,141 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_chain_id_code = 5'h00;
-    casez (fld)
+    casez (w_fld)
       6'h02:
-          if (a_gt32) begin
+          if (w_fl_gt32) begin
             fc_chain_id_code = 5'h0c;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    width_fail = 1'h0;
-    casez (fld)
+    fc_wfail = 1'h0;
+    casez (w_fld)
       6'h02:
-          width_fail = fc_chain_id_hit;
+          fc_wfail = fc_chain_id_hit;
       6'h03:
-          width_fail = fc_nonce_hit;
+          fc_wfail = fc_nonce_hit;
       6'h04:
-          width_fail = fc_gas_price_hit;
+          fc_wfail = fc_gas_price_hit;
       6'h05:
-          width_fail = fc_prio_hit;
+          fc_wfail = fc_prio_hit;
       6'h06:
-          width_fail = fc_maxfee_hit;
+          fc_wfail = fc_maxfee_hit;
       6'h07:
-          width_fail = fc_gas_hit;
+          fc_wfail = fc_gas_hit;
       6'h08:
-          width_fail = fc_to_hit;
+          fc_wfail = fc_to_hit;
       6'h09:
-          width_fail = fc_value_hit;
+          fc_wfail = fc_value_hit;
       6'h0a:
-          width_fail = fc_data_hit;
+          fc_wfail = fc_data_hit;
       6'h0c:
-          width_fail = fc_blobfee_hit;
+          fc_wfail = fc_blobfee_hit;
       6'h0d:
-          width_fail = fc_blobs_hit;
+          fc_wfail = fc_blobs_hit;
       6'h0e:
-          width_fail = fc_auths_hit;
+          fc_wfail = fc_auths_hit;
       6'h0f:
-          width_fail = fc_v_hit;
+          fc_wfail = fc_v_hit;
       6'h10:
-          width_fail = fc_y_hit;
+          fc_wfail = fc_y_hit;
       6'h11:
-          width_fail = fc_r_hit;
+          fc_wfail = fc_r_hit;
       6'h12:
-          width_fail = fc_s_hit;
+          fc_wfail = fc_s_hit;
       6'h14:
-          width_fail = fc_al_addr_hit;
+          fc_wfail = fc_al_addr_hit;
       6'h16:
-          width_fail = fc_key_hit;
+          fc_wfail = fc_key_hit;
       6'h17:
-          width_fail = fc_blob_hash_hit;
+          fc_wfail = fc_blob_hash_hit;
       6'h19:
-          width_fail = fc_a_chain_hit;
+          fc_wfail = fc_a_chain_hit;
       6'h1a:
-          width_fail = fc_a_addr_hit;
+          fc_wfail = fc_a_addr_hit;
       6'h1b:
-          width_fail = fc_a_nonce_hit;
+          fc_wfail = fc_a_nonce_hit;
       6'h1c:
-          width_fail = fc_a_y_hit;
+          fc_wfail = fc_a_y_hit;
       6'h1d:
-          width_fail = fc_a_r_hit;
+          fc_wfail = fc_a_r_hit;
       6'h1e:
-          width_fail = fc_a_s_hit;
+          fc_wfail = fc_a_s_hit;
       6'h24:
-          width_fail = fc_sc_blob_hit;
+          fc_wfail = fc_sc_blob_hit;
       6'h25:
-          width_fail = fc_sc_kzg_hit;
+          fc_wfail = fc_sc_kzg_hit;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    width_code = 5'h00;
-    casez (fld)
+    fc_wcode = 5'h00;
+    casez (w_fld)
       6'h02:
-          width_code = fc_chain_id_code;
+          fc_wcode = fc_chain_id_code;
       6'h03:
-          width_code = fc_nonce_code;
+          fc_wcode = fc_nonce_code;
       6'h04:
-          width_code = fc_gas_price_code;
+          fc_wcode = fc_gas_price_code;
       6'h05:
-          width_code = fc_prio_code;
+          fc_wcode = fc_prio_code;
       6'h06:
-          width_code = fc_maxfee_code;
+          fc_wcode = fc_maxfee_code;
       6'h07:
-          width_code = fc_gas_code;
+          fc_wcode = fc_gas_code;
       6'h08:
-          width_code = fc_to_code;
+          fc_wcode = fc_to_code;
       6'h09:
-          width_code = fc_value_code;
+          fc_wcode = fc_value_code;
       6'h0a:
-          width_code = fc_data_code;
+          fc_wcode = fc_data_code;
       6'h0c:
-          width_code = fc_blobfee_code;
+          fc_wcode = fc_blobfee_code;
       6'h0d:
-          width_code = fc_blobs_code;
+          fc_wcode = fc_blobs_code;
       6'h0e:
-          width_code = fc_auths_code;
+          fc_wcode = fc_auths_code;
       6'h0f:
-          width_code = fc_v_code;
+          fc_wcode = fc_v_code;
       6'h10:
-          width_code = fc_y_code;
+          fc_wcode = fc_y_code;
       6'h11:
-          width_code = fc_r_code;
+          fc_wcode = fc_r_code;
       6'h12:
-          width_code = fc_s_code;
+          fc_wcode = fc_s_code;
       6'h14:
-          width_code = fc_al_addr_code;
+          fc_wcode = fc_al_addr_code;
       6'h16:
-          width_code = fc_key_code;
+          fc_wcode = fc_key_code;
       6'h17:
-          width_code = fc_blob_hash_code;
+          fc_wcode = fc_blob_hash_code;
       6'h19:
-          width_code = fc_a_chain_code;
+          fc_wcode = fc_a_chain_code;
       6'h1a:
-          width_code = fc_a_addr_code;
+          fc_wcode = fc_a_addr_code;
       6'h1b:
-          width_code = fc_a_nonce_code;
+          fc_wcode = fc_a_nonce_code;
       6'h1c:
-          width_code = fc_a_y_code;
+          fc_wcode = fc_a_y_code;
       6'h1d:
-          width_code = fc_a_r_code;
+          fc_wcode = fc_a_r_code;
       6'h1e:
-          width_code = fc_a_s_code;
+          fc_wcode = fc_a_s_code;
       6'h24:
-          width_code = fc_sc_blob_code;
+          fc_wcode = fc_sc_blob_code;
       6'h25:
-          width_code = fc_sc_kzg_code;
+          fc_wcode = fc_sc_kzg_code;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_nonce_hit = 1'h0;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
-          if (a_gt8) begin
+          if (w_fl_gt8) begin
             fc_nonce_hit = 1'h1;
           end
     endcase
@@ -8981,11 +9882,11 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_nonce_code = 5'h00;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
-          if (a_gt8) begin
+          if (w_fl_gt8) begin
             fc_nonce_code = 5'h0c;
           end
     endcase
@@ -8993,13 +9894,13 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_gas_price_hit = 1'h0;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
           /* empty */;
       6'h04:
-          if (a_gt32) begin
+          if (w_fl_gt32) begin
             fc_gas_price_hit = 1'h1;
           end
     endcase
@@ -9007,13 +9908,13 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_gas_price_code = 5'h00;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
           /* empty */;
       6'h04:
-          if (a_gt32) begin
+          if (w_fl_gt32) begin
             fc_gas_price_code = 5'h0c;
           end
     endcase
@@ -9021,7 +9922,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_prio_hit = 1'h0;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9029,7 +9930,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h04:
           /* empty */;
       6'h05:
-          if (a_gt32) begin
+          if (w_fl_gt32) begin
             fc_prio_hit = 1'h1;
           end
     endcase
@@ -9037,7 +9938,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_prio_code = 5'h00;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9045,7 +9946,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h04:
           /* empty */;
       6'h05:
-          if (a_gt32) begin
+          if (w_fl_gt32) begin
             fc_prio_code = 5'h0c;
           end
     endcase
@@ -9053,7 +9954,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_maxfee_hit = 1'h0;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9063,7 +9964,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h05:
           /* empty */;
       6'h06:
-          if (a_gt32) begin
+          if (w_fl_gt32) begin
             fc_maxfee_hit = 1'h1;
           end
     endcase
@@ -9071,7 +9972,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_maxfee_code = 5'h00;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9081,7 +9982,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h05:
           /* empty */;
       6'h06:
-          if (a_gt32) begin
+          if (w_fl_gt32) begin
             fc_maxfee_code = 5'h0c;
           end
     endcase
@@ -9089,7 +9990,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_gas_hit = 1'h0;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9101,7 +10002,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h06:
           /* empty */;
       6'h07:
-          if (a_gt8) begin
+          if (w_fl_gt8) begin
             fc_gas_hit = 1'h1;
           end
     endcase
@@ -9109,7 +10010,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_gas_code = 5'h00;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9121,7 +10022,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h06:
           /* empty */;
       6'h07:
-          if (a_gt8) begin
+          if (w_fl_gt8) begin
             fc_gas_code = 5'h0c;
           end
     endcase
@@ -9129,7 +10030,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_to_hit = 1'h0;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9144,10 +10045,10 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
           /* empty */;
       6'h08:
         begin
-          if (\$183 ) begin
+          if (\$332 ) begin
             fc_to_hit = 1'h1;
           end
-          if (\$187 ) begin
+          if (\$336 ) begin
             fc_to_hit = 1'h1;
           end
         end
@@ -9156,7 +10057,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_to_code = 5'h00;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9171,10 +10072,10 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
           /* empty */;
       6'h08:
         begin
-          if (\$183 ) begin
+          if (\$332 ) begin
             fc_to_code = 5'h0d;
           end
-          if (\$187 ) begin
+          if (\$336 ) begin
             fc_to_code = 5'h0f;
           end
         end
@@ -9183,7 +10084,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_value_hit = 1'h0;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9199,7 +10100,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h08:
           /* empty */;
       6'h09:
-          if (a_gt32) begin
+          if (w_fl_gt32) begin
             fc_value_hit = 1'h1;
           end
     endcase
@@ -9207,7 +10108,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_value_code = 5'h00;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9223,7 +10124,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h08:
           /* empty */;
       6'h09:
-          if (a_gt32) begin
+          if (w_fl_gt32) begin
             fc_value_code = 5'h0c;
           end
     endcase
@@ -9231,7 +10132,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_data_hit = 1'h0;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9249,7 +10150,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h09:
           /* empty */;
       6'h0a:
-          if (\$189 ) begin
+          if (\$338 ) begin
             fc_data_hit = 1'h1;
           end
     endcase
@@ -9257,7 +10158,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_data_code = 5'h00;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9275,7 +10176,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h09:
           /* empty */;
       6'h0a:
-          if (\$189 ) begin
+          if (\$338 ) begin
             fc_data_code = 5'h19;
           end
     endcase
@@ -9283,7 +10184,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_blobfee_hit = 1'h0;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9303,7 +10204,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h0a:
           /* empty */;
       6'h0c:
-          if (a_gt32) begin
+          if (w_fl_gt32) begin
             fc_blobfee_hit = 1'h1;
           end
     endcase
@@ -9311,7 +10212,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_blobfee_code = 5'h00;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9331,7 +10232,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h0a:
           /* empty */;
       6'h0c:
-          if (a_gt32) begin
+          if (w_fl_gt32) begin
             fc_blobfee_code = 5'h0c;
           end
     endcase
@@ -9339,7 +10240,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_blobs_hit = 1'h0;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9361,7 +10262,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h0c:
           /* empty */;
       6'h0d:
-          if (a_z) begin
+          if (w_fl_z) begin
             fc_blobs_hit = 1'h1;
           end
     endcase
@@ -9369,7 +10270,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_blobs_code = 5'h00;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9391,7 +10292,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h0c:
           /* empty */;
       6'h0d:
-          if (a_z) begin
+          if (w_fl_z) begin
             fc_blobs_code = 5'h15;
           end
     endcase
@@ -9399,7 +10300,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_auths_hit = 1'h0;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9423,7 +10324,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h0d:
           /* empty */;
       6'h0e:
-          if (a_z) begin
+          if (w_fl_z) begin
             fc_auths_hit = 1'h1;
           end
     endcase
@@ -9431,7 +10332,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_auths_code = 5'h00;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9455,7 +10356,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h0d:
           /* empty */;
       6'h0e:
-          if (a_z) begin
+          if (w_fl_z) begin
             fc_auths_code = 5'h17;
           end
     endcase
@@ -9463,7 +10364,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_v_hit = 1'h0;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9489,7 +10390,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h0e:
           /* empty */;
       6'h0f:
-          if (a_gt32) begin
+          if (w_fl_gt32) begin
             fc_v_hit = 1'h1;
           end
     endcase
@@ -9497,7 +10398,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_v_code = 5'h00;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9523,7 +10424,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h0e:
           /* empty */;
       6'h0f:
-          if (a_gt32) begin
+          if (w_fl_gt32) begin
             fc_v_code = 5'h0c;
           end
     endcase
@@ -9531,7 +10432,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_y_hit = 1'h0;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9559,7 +10460,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h0f:
           /* empty */;
       6'h10:
-          if (a_gt1) begin
+          if (w_fl_gt1) begin
             fc_y_hit = 1'h1;
           end
     endcase
@@ -9567,7 +10468,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_y_code = 5'h00;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9595,7 +10496,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h0f:
           /* empty */;
       6'h10:
-          if (a_gt1) begin
+          if (w_fl_gt1) begin
             fc_y_code = 5'h11;
           end
     endcase
@@ -9603,7 +10504,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_r_hit = 1'h0;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9633,7 +10534,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h10:
           /* empty */;
       6'h11:
-          if (a_gt32) begin
+          if (w_fl_gt32) begin
             fc_r_hit = 1'h1;
           end
     endcase
@@ -9641,7 +10542,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_r_code = 5'h00;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9671,7 +10572,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h10:
           /* empty */;
       6'h11:
-          if (a_gt32) begin
+          if (w_fl_gt32) begin
             fc_r_code = 5'h0c;
           end
     endcase
@@ -9679,7 +10580,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_s_hit = 1'h0;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9711,7 +10612,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h11:
           /* empty */;
       6'h12:
-          if (a_gt32) begin
+          if (w_fl_gt32) begin
             fc_s_hit = 1'h1;
           end
     endcase
@@ -9719,7 +10620,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_s_code = 5'h00;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9751,7 +10652,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h11:
           /* empty */;
       6'h12:
-          if (a_gt32) begin
+          if (w_fl_gt32) begin
             fc_s_code = 5'h0c;
           end
     endcase
@@ -9759,7 +10660,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_al_addr_hit = 1'h0;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9793,7 +10694,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h12:
           /* empty */;
       6'h14:
-          if (a_ne20) begin
+          if (w_fl_ne20) begin
             fc_al_addr_hit = 1'h1;
           end
     endcase
@@ -9801,7 +10702,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_al_addr_code = 5'h00;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9835,7 +10736,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h12:
           /* empty */;
       6'h14:
-          if (a_ne20) begin
+          if (w_fl_ne20) begin
             fc_al_addr_code = 5'h0d;
           end
     endcase
@@ -9843,7 +10744,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_key_hit = 1'h0;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9879,7 +10780,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h14:
           /* empty */;
       6'h16:
-          if (a_ne32) begin
+          if (w_fl_ne32) begin
             fc_key_hit = 1'h1;
           end
     endcase
@@ -9887,7 +10788,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_key_code = 5'h00;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9923,7 +10824,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h14:
           /* empty */;
       6'h16:
-          if (a_ne32) begin
+          if (w_fl_ne32) begin
             fc_key_code = 5'h0e;
           end
     endcase
@@ -9931,7 +10832,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_blob_hash_hit = 1'h0;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -9969,7 +10870,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h16:
           /* empty */;
       6'h17:
-          if (a_ne32) begin
+          if (w_fl_ne32) begin
             fc_blob_hash_hit = 1'h1;
           end
     endcase
@@ -9977,7 +10878,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_blob_hash_code = 5'h00;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -10015,7 +10916,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h16:
           /* empty */;
       6'h17:
-          if (a_ne32) begin
+          if (w_fl_ne32) begin
             fc_blob_hash_code = 5'h16;
           end
     endcase
@@ -10023,7 +10924,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_a_chain_hit = 1'h0;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -10063,7 +10964,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h17:
           /* empty */;
       6'h19:
-          if (a_gt32) begin
+          if (w_fl_gt32) begin
             fc_a_chain_hit = 1'h1;
           end
     endcase
@@ -10071,7 +10972,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_a_chain_code = 5'h00;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -10111,7 +11012,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h17:
           /* empty */;
       6'h19:
-          if (a_gt32) begin
+          if (w_fl_gt32) begin
             fc_a_chain_code = 5'h0c;
           end
     endcase
@@ -10119,7 +11020,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_a_addr_hit = 1'h0;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -10161,7 +11062,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h19:
           /* empty */;
       6'h1a:
-          if (a_ne20) begin
+          if (w_fl_ne20) begin
             fc_a_addr_hit = 1'h1;
           end
     endcase
@@ -10169,7 +11070,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_a_addr_code = 5'h00;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -10211,7 +11112,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h19:
           /* empty */;
       6'h1a:
-          if (a_ne20) begin
+          if (w_fl_ne20) begin
             fc_a_addr_code = 5'h0d;
           end
     endcase
@@ -10219,7 +11120,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_a_nonce_hit = 1'h0;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -10263,7 +11164,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h1a:
           /* empty */;
       6'h1b:
-          if (a_gt8) begin
+          if (w_fl_gt8) begin
             fc_a_nonce_hit = 1'h1;
           end
     endcase
@@ -10271,7 +11172,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_a_nonce_code = 5'h00;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -10315,7 +11216,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h1a:
           /* empty */;
       6'h1b:
-          if (a_gt8) begin
+          if (w_fl_gt8) begin
             fc_a_nonce_code = 5'h0c;
           end
     endcase
@@ -10323,7 +11224,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_a_y_hit = 1'h0;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -10369,7 +11270,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h1b:
           /* empty */;
       6'h1c:
-          if (a_gt1) begin
+          if (w_fl_gt1) begin
             fc_a_y_hit = 1'h1;
           end
     endcase
@@ -10377,7 +11278,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_a_y_code = 5'h00;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -10423,7 +11324,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h1b:
           /* empty */;
       6'h1c:
-          if (a_gt1) begin
+          if (w_fl_gt1) begin
             fc_a_y_code = 5'h0c;
           end
     endcase
@@ -10431,7 +11332,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_a_r_hit = 1'h0;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -10479,7 +11380,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h1c:
           /* empty */;
       6'h1d:
-          if (a_gt32) begin
+          if (w_fl_gt32) begin
             fc_a_r_hit = 1'h1;
           end
     endcase
@@ -10487,7 +11388,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_a_r_code = 5'h00;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -10535,7 +11436,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h1c:
           /* empty */;
       6'h1d:
-          if (a_gt32) begin
+          if (w_fl_gt32) begin
             fc_a_r_code = 5'h0c;
           end
     endcase
@@ -10543,7 +11444,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_a_s_hit = 1'h0;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -10593,7 +11494,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h1d:
           /* empty */;
       6'h1e:
-          if (a_gt32) begin
+          if (w_fl_gt32) begin
             fc_a_s_hit = 1'h1;
           end
     endcase
@@ -10601,7 +11502,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_a_s_code = 5'h00;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -10651,7 +11552,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h1d:
           /* empty */;
       6'h1e:
-          if (a_gt32) begin
+          if (w_fl_gt32) begin
             fc_a_s_code = 5'h0c;
           end
     endcase
@@ -10659,7 +11560,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_sc_blob_hit = 1'h0;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -10711,7 +11612,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h1e:
           /* empty */;
       6'h24:
-          if (a_neblob) begin
+          if (w_fl_neblob) begin
             fc_sc_blob_hit = 1'h1;
           end
     endcase
@@ -10719,7 +11620,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_sc_blob_code = 5'h00;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -10771,7 +11672,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h1e:
           /* empty */;
       6'h24:
-          if (a_neblob) begin
+          if (w_fl_neblob) begin
             fc_sc_blob_code = 5'h1a;
           end
     endcase
@@ -10779,7 +11680,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_sc_kzg_hit = 1'h0;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -10833,7 +11734,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h24:
           /* empty */;
       6'h25:
-          if (a_ne48) begin
+          if (w_fl_ne48) begin
             fc_sc_kzg_hit = 1'h1;
           end
     endcase
@@ -10841,7 +11742,7 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     fc_sc_kzg_code = 5'h00;
-    casez (fld)
+    casez (w_fld)
       6'h02:
           /* empty */;
       6'h03:
@@ -10895,35 +11796,35 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
       6'h24:
           /* empty */;
       6'h25:
-          if (a_ne48) begin
+          if (w_fl_ne48) begin
             fc_sc_kzg_code = 5'h1a;
           end
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    field_hit = 1'h0;
-    if (width_fail) begin
-      field_hit = 1'h1;
+    fc_hit = 1'h0;
+    if (fc_wfail) begin
+      fc_hit = 1'h1;
     end
-    if (\$191 ) begin
-      field_hit = 1'h1;
+    if (\$340 ) begin
+      fc_hit = 1'h1;
     end
-    if (\$193 ) begin
-      field_hit = 1'h1;
+    if (\$342 ) begin
+      fc_hit = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    field_code = 5'h00;
-    if (width_fail) begin
-      field_code = width_code;
+    fc_code = 5'h00;
+    if (fc_wfail) begin
+      fc_code = fc_wcode;
     end
-    if (\$191 ) begin
-      field_code = 5'h09;
+    if (\$340 ) begin
+      fc_code = 5'h09;
     end
-    if (\$193 ) begin
-      field_code = 5'h08;
+    if (\$342 ) begin
+      fc_code = 5'h08;
     end
   end
   always @* begin
@@ -10931,40 +11832,40 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
     fail = 1'h0;
     (* full_case = 32'd1 *)
     if (halted) begin
-    end else if (a[0]) begin
-      if (\$196 ) begin
+    end else if (w_a[0]) begin
+      if (\$345 ) begin
         fail = 1'h1;
-      end else if (\$197 ) begin
+      end else if (\$346 ) begin
         fail = 1'h1;
-      end else if (close_fail) begin
+      end else if (w_close_fail) begin
         fail = 1'h1;
-      end else if (\$198 ) begin
+      end else if (\$347 ) begin
         fail = 1'h1;
       end
-    end else if (\$194 ) begin
-      if (a[38]) begin
+    end else if (\$343 ) begin
+      if (w_a[38]) begin
         if (hdr_outer_hit) begin
           fail = 1'h1;
         end
-      end else if (\$204 ) begin
+      end else if (\$353 ) begin
         fail = 1'h1;
       end
-    end else if (\$195 ) begin
+    end else if (\$344 ) begin
       if (hdr_outer_hit) begin
         fail = 1'h1;
-      end else if (\$207 ) begin
+      end else if (\$356 ) begin
         fail = 1'h1;
       end
     end else begin
-      if (close_fail) begin
+      if (w_close_fail) begin
         fail = 1'h1;
-      end else if (\$208 ) begin
+      end else if (w_trailing) begin
         fail = 1'h1;
-      end else if (\$209 ) begin
+      end else if (\$357 ) begin
         fail = 1'h1;
       end else if (hdr_in_hit) begin
         fail = 1'h1;
-      end else if (field_hit) begin
+      end else if (fc_hit) begin
         fail = 1'h1;
       end
     end
@@ -10974,40 +11875,40 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
     phase = 3'h0;
     (* full_case = 32'd1 *)
     if (halted) begin
-    end else if (a[0]) begin
-      if (\$196 ) begin
+    end else if (w_a[0]) begin
+      if (\$345 ) begin
         phase = 3'h0;
-      end else if (\$197 ) begin
+      end else if (\$346 ) begin
         phase = 3'h0;
-      end else if (close_fail) begin
+      end else if (w_close_fail) begin
         phase = 3'h0;
-      end else if (\$198 ) begin
+      end else if (\$347 ) begin
         phase = 3'h1;
       end
-    end else if (\$194 ) begin
-      if (a[38]) begin
+    end else if (\$343 ) begin
+      if (w_a[38]) begin
         if (hdr_outer_hit) begin
           phase = 3'h1;
         end
-      end else if (\$204 ) begin
+      end else if (\$353 ) begin
         phase = 3'h1;
       end
-    end else if (\$195 ) begin
+    end else if (\$344 ) begin
       if (hdr_outer_hit) begin
         phase = 3'h1;
-      end else if (\$207 ) begin
+      end else if (\$356 ) begin
         phase = 3'h1;
       end
     end else begin
-      if (close_fail) begin
+      if (w_close_fail) begin
         phase = 3'h0;
-      end else if (\$208 ) begin
+      end else if (w_trailing) begin
         phase = 3'h0;
-      end else if (\$209 ) begin
+      end else if (\$357 ) begin
         phase = 3'h0;
       end else if (hdr_in_hit) begin
         phase = 3'h1;
-      end else if (field_hit) begin
+      end else if (fc_hit) begin
         phase = 3'h1;
       end
     end
@@ -11017,63 +11918,63 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
     code = 5'h00;
     (* full_case = 32'd1 *)
     if (halted) begin
-    end else if (a[0]) begin
-      if (\$196 ) begin
+    end else if (w_a[0]) begin
+      if (\$345 ) begin
         code = 5'h01;
-      end else if (\$197 ) begin
+      end else if (\$346 ) begin
         code = 5'h03;
-      end else if (close_fail) begin
-        code = close_code;
-      end else if (\$198 ) begin
+      end else if (w_close_fail) begin
+        code = w_close_code;
+      end else if (\$347 ) begin
         code = 5'h03;
       end
-    end else if (\$194 ) begin
-      if (a[38]) begin
+    end else if (\$343 ) begin
+      if (w_a[38]) begin
         if (hdr_outer_hit) begin
           code = hdr_outer_code;
         end
-      end else if (\$204 ) begin
-        code = { 1'h0, \$206  };
+      end else if (\$353 ) begin
+        code = { 1'h0, \$355  };
       end
-    end else if (\$195 ) begin
+    end else if (\$344 ) begin
       if (hdr_outer_hit) begin
         code = hdr_outer_code;
-      end else if (\$207 ) begin
+      end else if (\$356 ) begin
         code = 5'h09;
       end
     end else begin
-      if (close_fail) begin
-        code = close_code;
-      end else if (\$208 ) begin
+      if (w_close_fail) begin
+        code = w_close_code;
+      end else if (w_trailing) begin
         code = 5'h04;
-      end else if (\$209 ) begin
+      end else if (\$357 ) begin
         code = 5'h0b;
       end else if (hdr_in_hit) begin
         code = hdr_in_code;
-      end else if (field_hit) begin
-        code = field_code;
+      end else if (fc_hit) begin
+        code = fc_code;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    open_outer = 1'h0;
+    ok_open = 1'h0;
     if (halted) begin
-    end else if (a[0]) begin
-    end else if (\$194 ) begin
-      if (a[38]) begin
+    end else if (w_a[0]) begin
+    end else if (\$343 ) begin
+      if (w_a[38]) begin
         (* full_case = 32'd1 *)
         if (hdr_outer_hit) begin
         end else begin
-          open_outer = 1'h1;
+          ok_open = 1'h1;
         end
       end
-    end else if (\$195 ) begin
+    end else if (\$344 ) begin
       (* full_case = 32'd1 *)
       if (hdr_outer_hit) begin
-      end else if (\$207 ) begin
+      end else if (\$356 ) begin
       end else begin
-        open_outer = 1'h1;
+        ok_open = 1'h1;
       end
     end
   end
@@ -11082,16 +11983,16 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
     ok_item = 1'h0;
     (* full_case = 32'd1 *)
     if (halted) begin
-    end else if (a[0]) begin
-    end else if (\$194 ) begin
-    end else if (\$195 ) begin
+    end else if (w_a[0]) begin
+    end else if (\$343 ) begin
+    end else if (\$344 ) begin
     end else begin
       (* full_case = 32'd1 *)
-      if (close_fail) begin
-      end else if (\$208 ) begin
-      end else if (\$209 ) begin
+      if (w_close_fail) begin
+      end else if (w_trailing) begin
+      end else if (\$357 ) begin
       end else if (hdr_in_hit) begin
-      end else if (field_hit) begin
+      end else if (fc_hit) begin
       end else begin
         ok_item = 1'h1;
       end
@@ -11099,614 +12000,1085 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    upd = 59'h000000000000000;
-    if (go) begin
-      if (ok_item) begin
-        { upd[58], upd[31:5], upd[0] } = { parent[58], parent[31:5], parent[0] };
-        upd[4:1] = ctx_eff;
-        upd[56:32] = \$212 [24:0];
-        upd[57] = \$214 ;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    child = 4'h0;
-    if (go) begin
-      if (ok_item) begin
-        casez (fld)
-          6'h01:
-              child = 4'h0;
-          6'h1f:
-              child = 4'h0;
-          6'h0b:
-              child = 4'h1;
-          6'h13:
-              child = 4'h2;
-          6'h15:
-              child = 4'h3;
-          6'h0d:
-              child = 4'h4;
-          6'h0e:
-              child = 4'h5;
-          6'h18:
-              child = 4'h6;
-          6'h21:
-              child = 4'h8;
-          6'h22:
-              child = 4'h9;
-          6'h23:
-              child = 4'ha;
-        endcase
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \new [31:0] = 32'd0;
-    if (go) begin
-      if (ok_item) begin
-        \new [0] = 1'h1;
-        \new [4:1] = child;
-        \new [30:5] = a_end;
-        \new [31] = a_hi;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$296  = a_valid;
+    \$486  = a_valid;
     if (a_take) begin
-      \$296  = 1'h1;
-    end else if (go) begin
-      \$296  = 1'h0;
+      \$486  = 1'h1;
+    end else if (f_go) begin
+      \$486  = 1'h0;
     end
     if (rst) begin
-      \$296  = 1'h0;
+      \$486  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$297  = a;
+    \$487  = a;
     if (a_take) begin
-      \$297  = i__payload;
+      \$487  = i__payload;
     end
     if (rst) begin
-      \$297  = 111'h0000000000000000000000000000;
+      \$487  = 111'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$298  = a_full;
+    \$488  = a_full;
     if (a_take) begin
-      \$298  = { 1'h0, \$216  };
+      \$488  = { 1'h0, \$361  };
     end
     if (rst) begin
-      \$298  = 66'h00000000000000000;
+      \$488  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$299  = a_end;
+    \$489  = a_end;
     if (a_take) begin
-      \$299  = \$218 [25:0];
+      \$489  = \$363 [25:0];
     end
     if (rst) begin
-      \$299  = 26'h0000000;
+      \$489  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$300  = a_hi;
+    \$490  = a_hi;
     if (a_take) begin
-      \$300  = \$221 ;
+      \$490  = \$367 ;
     end
     if (rst) begin
-      \$300  = 1'h0;
+      \$490  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$301  = a_start;
+    \$491  = a_start;
     if (a_take) begin
-      \$301  = \$222 [24:0];
+      \$491  = \$368 [24:0];
     end
     if (rst) begin
-      \$301  = 25'h0000000;
+      \$491  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$302  = a_p1;
+    \$492  = a_p1;
     if (a_take) begin
-      \$302  = \$223 [24:0];
+      \$492  = \$369 [24:0];
     end
     if (rst) begin
-      \$302  = 25'h0000000;
+      \$492  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$303  = a_csize;
+    \$493  = a_csize;
     if (a_take) begin
-      \$303  = \$224 ;
+      \$493  = \$370 ;
     end
     if (rst) begin
-      \$303  = 26'h0000000;
+      \$493  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$304  = a_len_sat;
+    \$494  = a_len_sat;
     if (a_take) begin
-      \$304  = \$226 ;
+      \$494  = \$372 ;
     end
     if (rst) begin
-      \$304  = 25'h0000000;
+      \$494  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$305  = a_z;
+    \$495  = a_z;
     if (a_take) begin
-      \$305  = \$227 ;
+      \$495  = \$373 ;
     end
     if (rst) begin
-      \$305  = 1'h0;
+      \$495  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$306  = a_gt1;
+    \$496  = a_gt1;
     if (a_take) begin
-      \$306  = \$228 ;
+      \$496  = \$374 ;
     end
     if (rst) begin
-      \$306  = 1'h0;
+      \$496  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$307  = a_gt8;
+    \$497  = a_gt8;
     if (a_take) begin
-      \$307  = \$229 ;
+      \$497  = \$375 ;
     end
     if (rst) begin
-      \$307  = 1'h0;
+      \$497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$308  = a_gt32;
+    \$498  = a_gt32;
     if (a_take) begin
-      \$308  = \$230 ;
+      \$498  = \$376 ;
     end
     if (rst) begin
-      \$308  = 1'h0;
+      \$498  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$309  = a_ne20;
+    \$499  = a_ne20;
     if (a_take) begin
-      \$309  = \$231 ;
+      \$499  = \$377 ;
     end
     if (rst) begin
-      \$309  = 1'h0;
+      \$499  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$310  = a_ne32;
+    \$500  = a_ne32;
     if (a_take) begin
-      \$310  = \$232 ;
+      \$500  = \$378 ;
     end
     if (rst) begin
-      \$310  = 1'h0;
+      \$500  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$311  = a_ne48;
+    \$501  = a_ne48;
     if (a_take) begin
-      \$311  = \$233 ;
+      \$501  = \$379 ;
     end
     if (rst) begin
-      \$311  = 1'h0;
+      \$501  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$312  = a_neblob;
+    \$502  = a_neblob;
     if (a_take) begin
-      \$312  = \$234 ;
+      \$502  = \$380 ;
     end
     if (rst) begin
-      \$312  = 1'h0;
+      \$502  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$313  = a_gtinit;
+    \$503  = a_gtinit;
     if (a_take) begin
-      \$313  = \$235 ;
+      \$503  = \$381 ;
     end
     if (rst) begin
-      \$313  = 1'h0;
+      \$503  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$314  = o_job__valid;
-    if (o_job__ready) begin
-      \$314  = 1'h0;
-    end
-    if (go) begin
-      \$314  = 1'h1;
+    \$504  = w_valid;
+    if (f_go) begin
+      \$504  = 1'h1;
+    end else if (w_go) begin
+      \$504  = 1'h0;
     end
     if (rst) begin
-      \$314  = 1'h0;
+      \$504  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$315  = o_rec__valid;
-    if (o_rec__ready) begin
-      \$315  = 1'h0;
-    end
-    if (go) begin
-      if (a[0]) begin
-        \$315  = 1'h1;
-      end
+    \$505  = w_a;
+    if (f_go) begin
+      \$505  = a;
     end
     if (rst) begin
-      \$315  = 1'h0;
+      \$505  = 111'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$316  = o_job__payload;
-    if (go) begin
-      \$316 [25:2] = idx[23:0];
-      \$316 [1:0] = \$239 ;
-      \$316 [31:26] = \$242 ;
-      \$316 [56:32] = \$245 ;
-      \$316 [81:57] = \$246 ;
-      \$316 [82] = \$248 ;
+    \$506  = w_a_full;
+    if (f_go) begin
+      \$506  = a_full;
     end
     if (rst) begin
-      \$316  = 83'h000000000000000000000;
+      \$506  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$317  = halted;
-    if (go) begin
-      if (fail) begin
-        \$317  = 1'h1;
-      end
-      if (a[0]) begin
-        \$317  = 1'h0;
-      end
+    \$507  = w_a_end;
+    if (f_go) begin
+      \$507  = a_end;
     end
     if (rst) begin
-      \$317  = 1'h0;
+      \$507  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$318  = rec;
-    if (go) begin
-      if (fail) begin
-        \$318 [390] = 1'h1;
-        \$318 [423:391] = rep;
-      end
-      if (a[0]) begin
-        \$318  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-      end
-      if (\$256 ) begin
-        (* full_case = 32'd1 *)
-        if (a[38]) begin
-          \$318 [2:0] = 3'h0;
-        end else begin
-          \$318 [2:0] = a[28:26];
-        end
-      end
-      if (open_outer) begin
-        \$318 [317:294] = a[24:1];
-        \$318 [341:318] = a_start[23:0];
-        \$318 [389:366] = a_end[23:0];
-      end
-      if (\$266 ) begin
-        \$318 [3] = 1'h1;
-      end
-      if (ok_item) begin
-        casez (fld)
-          6'h1f:
-            begin
-              \$318 [317:294] = a[24:1];
-              \$318 [341:318] = a_start[23:0];
-              \$318 [389:366] = a_end[23:0];
-            end
-          6'h0f, 6'h10:
-              \$318 [365:342] = a[24:1];
-          6'h08:
-              \$318 [5] = \$291 ;
-          6'h0a:
-            begin
-              \$318 [29:6] = a_start[23:0];
-              \$318 [53:30] = a[62:39];
-            end
-          6'h0b:
-            begin
-              \$318 [173:150] = a[24:1];
-              \$318 [197:174] = a_end[23:0];
-            end
-          6'h0d:
-            begin
-              \$318 [221:198] = a[24:1];
-              \$318 [245:222] = a_end[23:0];
-            end
-          6'h0e:
-            begin
-              \$318 [269:246] = a[24:1];
-              \$318 [293:270] = a_end[23:0];
-            end
-          6'h13:
-              \$318 [77:54] = \$292 [23:0];
-          6'h16:
-              \$318 [101:78] = \$293 [23:0];
-          6'h17:
-              \$318 [125:102] = \$294 [23:0];
-          6'h18:
-              \$318 [149:126] = \$295 [23:0];
-          6'h02:
-              \$318 [4] = 1'h1;
-        endcase
-      end
+    \$508  = w_a_hi;
+    if (f_go) begin
+      \$508  = a_hi;
     end
     if (rst) begin
-      \$318  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$508  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$319  = o_rec__payload;
-    if (go) begin
-      if (a[0]) begin
-        \$319 [389:0] = rec[389:0];
-        \$319 [390] = rep_valid;
-        \$319 [423:391] = rep;
-      end
+    \$509  = w_a_start;
+    if (f_go) begin
+      \$509  = a_start;
     end
     if (rst) begin
-      \$319  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$509  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$320  = top;
-    if (go) begin
-      if (a[0]) begin
-        \$320  = 2'h0;
-      end
-      if (\$256 ) begin
-        (* full_case = 32'd1 *)
-        if (a[38]) begin
-        end else begin
-          \$320  = 2'h1;
-        end
-      end
-      if (open_outer) begin
-        \$320  = 2'h2;
-      end
+    \$510  = w_a_p1;
+    if (f_go) begin
+      \$510  = a_p1;
     end
     if (rst) begin
-      \$320  = 2'h0;
+      \$510  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$321  = idx;
-    if (go) begin
+    \$511  = w_a_csize;
+    if (f_go) begin
+      \$511  = a_csize;
+    end
+    if (rst) begin
+      \$511  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$512  = w_a_len_sat;
+    if (f_go) begin
+      \$512  = a_len_sat;
+    end
+    if (rst) begin
+      \$512  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$513  = w_top;
+    if (f_go) begin
+      \$513  = top;
+    end
+    if (rst) begin
+      \$513  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$514  = w_idx;
+    if (f_go) begin
+      \$514  = idx;
+    end
+    if (rst) begin
+      \$514  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$515  = w_tx_type;
+    if (f_go) begin
+      \$515  = tx_type;
+    end
+    if (rst) begin
+      \$515  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$516  = w_fld;
+    if (f_go) begin
+      \$516  = fld;
+    end
+    if (rst) begin
+      \$516  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$517  = w_convert;
+    if (f_go) begin
+      \$517  = convert;
+    end
+    if (rst) begin
+      \$517  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$518  = w_close_fail;
+    if (f_go) begin
+      \$518  = close_fail;
+    end
+    if (rst) begin
+      \$518  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$519  = w_close_code;
+    if (f_go) begin
+      \$519  = close_code;
+    end
+    if (rst) begin
+      \$519  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$520  = w_pend_end;
+    if (f_go) begin
+      \$520  = pend_end;
+    end
+    if (rst) begin
+      \$520  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$521  = w_pend_hi;
+    if (f_go) begin
+      \$521  = pend_hi;
+    end
+    if (rst) begin
+      \$521  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$522  = w_hi_over;
+    if (f_go) begin
+      \$522  = hi_over;
+    end
+    if (rst) begin
+      \$522  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$523  = w_to_present;
+    if (f_go) begin
+      \$523  = f_to_present;
+    end
+    if (rst) begin
+      \$523  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$524  = w_fl_z;
+    if (f_go) begin
+      \$524  = a_z;
+    end
+    if (rst) begin
+      \$524  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$525  = w_fl_gt1;
+    if (f_go) begin
+      \$525  = a_gt1;
+    end
+    if (rst) begin
+      \$525  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$526  = w_fl_gt8;
+    if (f_go) begin
+      \$526  = a_gt8;
+    end
+    if (rst) begin
+      \$526  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$527  = w_fl_gt32;
+    if (f_go) begin
+      \$527  = a_gt32;
+    end
+    if (rst) begin
+      \$527  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$528  = w_fl_ne20;
+    if (f_go) begin
+      \$528  = a_ne20;
+    end
+    if (rst) begin
+      \$528  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$529  = w_fl_ne32;
+    if (f_go) begin
+      \$529  = a_ne32;
+    end
+    if (rst) begin
+      \$529  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$530  = w_fl_ne48;
+    if (f_go) begin
+      \$530  = a_ne48;
+    end
+    if (rst) begin
+      \$530  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$531  = w_fl_neblob;
+    if (f_go) begin
+      \$531  = a_neblob;
+    end
+    if (rst) begin
+      \$531  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$532  = w_fl_gtinit;
+    if (f_go) begin
+      \$532  = a_gtinit;
+    end
+    if (rst) begin
+      \$532  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$533  = w_trailing;
+    if (f_go) begin
+      \$533  = \$382 ;
+    end
+    if (rst) begin
+      \$533  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$534  = top;
+    if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$321  = 25'h0000000;
+        \$534  = 2'h0;
       end else begin
-        \$321  = \$249 [24:0];
-      end
-    end
-    if (rst) begin
-      \$321  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$322  = tx_type;
-    if (go) begin
-      if (a[0]) begin
-        \$322  = 3'h0;
-      end
-      if (\$256 ) begin
-        (* full_case = 32'd1 *)
-        if (a[38]) begin
-          \$322  = 3'h0;
-        end else begin
-          \$322  = a[28:26];
+        casez (top)
+          2'h0:
+              if (a[38]) begin
+              end else if (\$388 ) begin
+                \$534  = 2'h1;
+              end
+        endcase
+        if (open_outer) begin
+          \$534  = 2'h2;
         end
       end
     end
     if (rst) begin
-      \$322  = 3'h0;
+      \$534  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$323  = wver;
-    if (go) begin
+    \$535  = idx;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$323  = 1'h0;
+        \$535  = 25'h0000000;
+      end else begin
+        \$535  = \$383 [24:0];
+      end
+    end
+    if (rst) begin
+      \$535  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$536  = tx_type;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$536  = 3'h0;
+      end else begin
+        casez (top)
+          2'h0:
+              if (a[38]) begin
+              end else if (\$388 ) begin
+                \$536  = a[28:26];
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$536  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$537  = wver;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$537  = 1'h0;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              casez (fld)
+                6'h20:
+                    \$537  = 1'h1;
+              endcase
+        endcase
+      end
+    end
+    if (rst) begin
+      \$537  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$538  = hi_end;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$538  = 66'h00000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              if (\$447 ) begin
+                \$538  = a_full;
+              end
+        endcase
+        if (open_outer) begin
+          if (a_hi) begin
+            \$538  = a_full;
+          end
+        end
+      end
+    end
+    if (rst) begin
+      \$538  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$539  = f_to_present;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$539  = 1'h0;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              casez (fld)
+                6'h20:
+                    /* empty */;
+                6'h08:
+                    \$539  = \$448 ;
+              endcase
+        endcase
+      end
+    end
+    if (rst) begin
+      \$539  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$540  = f_blobs;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$540  = 24'h000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              casez (fld)
+                6'h20:
+                    /* empty */;
+                6'h08:
+                    /* empty */;
+                6'h17:
+                    \$540  = \$449 [23:0];
+              endcase
+        endcase
+      end
+    end
+    if (rst) begin
+      \$540  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$541  = frame0;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$541  = 63'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$541  = \new ;
+              end else begin
+                \$541  = upd;
+              end
+        endcase
+        if (open_outer) begin
+          \$541  = { 31'h40000000, a_hi, a_end, 5'h01 };
+        end
+      end
+    end
+    if (rst) begin
+      \$541  = 63'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$542  = frame1;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$542  = 63'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$542  = upd;
+              end else begin
+                \$542  = \$426 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$542  = 63'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$543  = frame2;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$543  = 63'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$543  = \$398 ;
+              end else begin
+                \$543  = \$434 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$543  = 63'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$544  = frame3;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$544  = 63'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$544  = \$406 ;
+              end else begin
+                \$544  = \$440 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$544  = 63'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$545  = frame4;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$545  = 63'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$545  = \$412 ;
+              end else begin
+                \$545  = \$444 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$545  = 63'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$546  = frame5;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$546  = 63'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$546  = \$416 ;
+              end else begin
+                \$546  = \$446 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$546  = 63'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$547  = o_job__valid;
+    if (o_job__ready) begin
+      \$547  = 1'h0;
+    end
+    if (w_go) begin
+      \$547  = 1'h1;
+    end
+    if (rst) begin
+      \$547  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$548  = o_rec__valid;
+    if (o_rec__ready) begin
+      \$548  = 1'h0;
+    end
+    if (w_go) begin
+      if (w_a[0]) begin
+        \$548  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$548  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$549  = o_job__payload;
+    if (w_go) begin
+      \$549 [25:2] = w_idx[23:0];
+      \$549 [1:0] = \$453 ;
+      \$549 [31:26] = \$456 ;
+      \$549 [56:32] = \$459 ;
+      \$549 [81:57] = \$460 ;
+      \$549 [82] = \$462 ;
+    end
+    if (rst) begin
+      \$549  = 83'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$550  = halted;
+    if (w_go) begin
+      if (fail) begin
+        \$550  = 1'h1;
+      end
+      if (w_a[0]) begin
+        \$550  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$550  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$551  = rec;
+    if (w_go) begin
+      if (fail) begin
+        \$551 [390] = 1'h1;
+        \$551 [423:391] = rep;
+      end
+      if (\$469 ) begin
+        \$551 [2:0] = \$470 ;
+      end
+      if (ok_open) begin
+        \$551 [317:294] = w_a[24:1];
+        \$551 [341:318] = w_a_start[23:0];
+        \$551 [389:366] = w_a_end[23:0];
+      end
+      if (\$480 ) begin
+        \$551 [3] = 1'h1;
       end
       if (ok_item) begin
-        if (\$290 ) begin
-          \$323  = 1'h1;
-        end
+        casez (w_fld)
+          6'h1f:
+            begin
+              \$551 [317:294] = w_a[24:1];
+              \$551 [341:318] = w_a_start[23:0];
+              \$551 [389:366] = w_a_end[23:0];
+            end
+          6'h0f, 6'h10:
+              \$551 [365:342] = w_a[24:1];
+          6'h08:
+              \$551 [5] = \$481 ;
+          6'h0a:
+            begin
+              \$551 [29:6] = w_a_start[23:0];
+              \$551 [53:30] = w_a[62:39];
+            end
+          6'h0b:
+            begin
+              \$551 [173:150] = w_a[24:1];
+              \$551 [197:174] = w_a_end[23:0];
+            end
+          6'h0d:
+            begin
+              \$551 [221:198] = w_a[24:1];
+              \$551 [245:222] = w_a_end[23:0];
+            end
+          6'h0e:
+            begin
+              \$551 [269:246] = w_a[24:1];
+              \$551 [293:270] = w_a_end[23:0];
+            end
+          6'h13:
+              \$551 [77:54] = \$482 [23:0];
+          6'h16:
+              \$551 [101:78] = \$483 [23:0];
+          6'h17:
+              \$551 [125:102] = \$484 [23:0];
+          6'h18:
+              \$551 [149:126] = \$485 [23:0];
+          6'h02:
+              \$551 [4] = 1'h1;
+        endcase
+      end
+      if (w_a[0]) begin
+        \$551  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$323  = 1'h0;
+      \$551  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$324  = hi_end;
-    if (go) begin
-      if (a[0]) begin
-        \$324  = 66'h00000000000000000;
-      end
-      if (open_outer) begin
-        if (a_hi) begin
-          \$324  = a_full;
-        end
-      end
-      if (ok_item) begin
-        if (\$289 ) begin
-          \$324  = a_full;
-        end
+    \$552  = o_rec__payload;
+    if (w_go) begin
+      if (w_a[0]) begin
+        \$552 [389:0] = rec[389:0];
+        \$552 [390] = rep_valid;
+        \$552 [423:391] = rep;
       end
     end
     if (rst) begin
-      \$324  = 66'h00000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$325  = frame0;
-    if (go) begin
-      if (a[0]) begin
-        \$325  = 59'h000000000000000;
-      end
-      if (open_outer) begin
-        \$325  = { 27'h4000000, a_hi, a_end, 5'h01 };
-      end
-      if (ok_item) begin
-        (* full_case = 32'd1 *)
-        if (a[38]) begin
-          \$325  = \new ;
-        end else begin
-          \$325  = upd;
-        end
-      end
-    end
-    if (rst) begin
-      \$325  = 59'h000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$326  = frame1;
-    if (go) begin
-      if (a[0]) begin
-        \$326  = 59'h000000000000000;
-      end
-      if (ok_item) begin
-        (* full_case = 32'd1 *)
-        if (a[38]) begin
-          \$326  = upd;
-        end else begin
-          \$326  = \$280 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$326  = 59'h000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$327  = frame2;
-    if (go) begin
-      if (a[0]) begin
-        \$327  = 59'h000000000000000;
-      end
-      if (ok_item) begin
-        (* full_case = 32'd1 *)
-        if (a[38]) begin
-          \$327  = \$269 ;
-        end else begin
-          \$327  = \$282 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$327  = 59'h000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$328  = frame3;
-    if (go) begin
-      if (a[0]) begin
-        \$328  = 59'h000000000000000;
-      end
-      if (ok_item) begin
-        (* full_case = 32'd1 *)
-        if (a[38]) begin
-          \$328  = \$272 ;
-        end else begin
-          \$328  = \$284 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$328  = 59'h000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$329  = frame4;
-    if (go) begin
-      if (a[0]) begin
-        \$329  = 59'h000000000000000;
-      end
-      if (ok_item) begin
-        (* full_case = 32'd1 *)
-        if (a[38]) begin
-          \$329  = \$275 ;
-        end else begin
-          \$329  = \$286 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$329  = 59'h000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$330  = frame5;
-    if (go) begin
-      if (a[0]) begin
-        \$330  = 59'h000000000000000;
-      end
-      if (ok_item) begin
-        (* full_case = 32'd1 *)
-        if (a[38]) begin
-          \$330  = \$278 ;
-        end else begin
-          \$330  = \$288 ;
-        end
-      end
-    end
-    if (rst) begin
-      \$330  = 59'h000000000000000;
+      \$552  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   assign job_valid = o_job__valid;
   assign job = o_job__payload;
   assign rec_valid = o_rec__valid;
   assign recq = o_rec__payload;
-  assign k = \$105 [2:0];
+  assign \frame0.valid  = frame0[0];
+  assign \frame0.ctx  = frame0[4:1];
+  assign \frame0.end  = frame0[30:5];
+  assign \frame0.hi  = frame0[31];
+  assign \frame0.count  = frame0[56:32];
+  assign \frame0.small  = frame0[60:57];
+  assign \frame0.versioned  = frame0[61];
+  assign \frame0.outer  = frame0[62];
+  assign \a.end  = a[0];
+  assign \a.pos  = a[25:1];
+  assign \a.byte  = a[33:26];
+  assign \a.hdr  = a[37:34];
+  assign \a.is_list  = a[38];
+  assign \a.length  = a[102:39];
+  assign \a.hdr_trunc  = a[103];
+  assign \a.len_lz  = a[104];
+  assign \a.len_short  = a[105];
+  assign \a.wrapped  = a[106];
+  assign \a.cut  = a[110:107];
+  assign \frame1.valid  = frame1[0];
+  assign \frame1.ctx  = frame1[4:1];
+  assign \frame1.end  = frame1[30:5];
+  assign \frame1.hi  = frame1[31];
+  assign \frame1.count  = frame1[56:32];
+  assign \frame1.small  = frame1[60:57];
+  assign \frame1.versioned  = frame1[61];
+  assign \frame1.outer  = frame1[62];
+  assign \frame2.valid  = frame2[0];
+  assign \frame2.ctx  = frame2[4:1];
+  assign \frame2.end  = frame2[30:5];
+  assign \frame2.hi  = frame2[31];
+  assign \frame2.count  = frame2[56:32];
+  assign \frame2.small  = frame2[60:57];
+  assign \frame2.versioned  = frame2[61];
+  assign \frame2.outer  = frame2[62];
+  assign \frame3.valid  = frame3[0];
+  assign \frame3.ctx  = frame3[4:1];
+  assign \frame3.end  = frame3[30:5];
+  assign \frame3.hi  = frame3[31];
+  assign \frame3.count  = frame3[56:32];
+  assign \frame3.small  = frame3[60:57];
+  assign \frame3.versioned  = frame3[61];
+  assign \frame3.outer  = frame3[62];
+  assign \frame4.valid  = frame4[0];
+  assign \frame4.ctx  = frame4[4:1];
+  assign \frame4.end  = frame4[30:5];
+  assign \frame4.hi  = frame4[31];
+  assign \frame4.count  = frame4[56:32];
+  assign \frame4.small  = frame4[60:57];
+  assign \frame4.versioned  = frame4[61];
+  assign \frame4.outer  = frame4[62];
+  assign \frame5.valid  = frame5[0];
+  assign \frame5.ctx  = frame5[4:1];
+  assign \frame5.end  = frame5[30:5];
+  assign \frame5.hi  = frame5[31];
+  assign \frame5.count  = frame5[56:32];
+  assign \frame5.small  = frame5[60:57];
+  assign \frame5.versioned  = frame5[61];
+  assign \frame5.outer  = frame5[62];
+  assign \upd0.valid  = upd0[0];
+  assign \upd0.ctx  = upd0[4:1];
+  assign \upd0.end  = upd0[30:5];
+  assign \upd0.hi  = upd0[31];
+  assign \upd0.count  = upd0[56:32];
+  assign \upd0.small  = upd0[60:57];
+  assign \upd0.versioned  = upd0[61];
+  assign \upd0.outer  = upd0[62];
+  assign \upd1.valid  = upd1[0];
+  assign \upd1.ctx  = upd1[4:1];
+  assign \upd1.end  = upd1[30:5];
+  assign \upd1.hi  = upd1[31];
+  assign \upd1.count  = upd1[56:32];
+  assign \upd1.small  = upd1[60:57];
+  assign \upd1.versioned  = upd1[61];
+  assign \upd1.outer  = upd1[62];
+  assign \upd2.valid  = upd2[0];
+  assign \upd2.ctx  = upd2[4:1];
+  assign \upd2.end  = upd2[30:5];
+  assign \upd2.hi  = upd2[31];
+  assign \upd2.count  = upd2[56:32];
+  assign \upd2.small  = upd2[60:57];
+  assign \upd2.versioned  = upd2[61];
+  assign \upd2.outer  = upd2[62];
+  assign \upd3.valid  = upd3[0];
+  assign \upd3.ctx  = upd3[4:1];
+  assign \upd3.end  = upd3[30:5];
+  assign \upd3.hi  = upd3[31];
+  assign \upd3.count  = upd3[56:32];
+  assign \upd3.small  = upd3[60:57];
+  assign \upd3.versioned  = upd3[61];
+  assign \upd3.outer  = upd3[62];
+  assign \upd4.valid  = upd4[0];
+  assign \upd4.ctx  = upd4[4:1];
+  assign \upd4.end  = upd4[30:5];
+  assign \upd4.hi  = upd4[31];
+  assign \upd4.count  = upd4[56:32];
+  assign \upd4.small  = upd4[60:57];
+  assign \upd4.versioned  = upd4[61];
+  assign \upd4.outer  = upd4[62];
+  assign \upd5.valid  = upd5[0];
+  assign \upd5.ctx  = upd5[4:1];
+  assign \upd5.end  = upd5[30:5];
+  assign \upd5.hi  = upd5[31];
+  assign \upd5.count  = upd5[56:32];
+  assign \upd5.small  = upd5[60:57];
+  assign \upd5.versioned  = upd5[61];
+  assign \upd5.outer  = upd5[62];
+  assign \new.valid  = \new [0];
+  assign \new.ctx  = \new [4:1];
+  assign \new.end  = \new [30:5];
+  assign \new.hi  = \new [31];
+  assign \new.count  = \new [56:32];
+  assign \new.small  = \new [60:57];
+  assign \new.versioned  = \new [61];
+  assign \new.outer  = \new [62];
   assign \o_job__payload.kind  = o_job__payload[1:0];
   assign \o_job__payload.seq  = o_job__payload[25:2];
   assign \o_job__payload.fld  = o_job__payload[31:26];
@@ -11769,24 +13141,17 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   assign \recq.err.seq  = o_rec__payload[415:391];
   assign \recq.err.phase  = o_rec__payload[418:416];
   assign \recq.err.code  = o_rec__payload[423:419];
-  assign \a.end  = a[0];
-  assign \a.pos  = a[25:1];
-  assign \a.byte  = a[33:26];
-  assign \a.hdr  = a[37:34];
-  assign \a.is_list  = a[38];
-  assign \a.length  = a[102:39];
-  assign \a.hdr_trunc  = a[103];
-  assign \a.len_lz  = a[104];
-  assign \a.len_short  = a[105];
-  assign \a.wrapped  = a[106];
-  assign \a.cut  = a[110:107];
-  assign \frame0.valid  = frame0[0];
-  assign \frame0.ctx  = frame0[4:1];
-  assign \frame0.end  = frame0[30:5];
-  assign \frame0.hi  = frame0[31];
-  assign \frame0.count  = frame0[56:32];
-  assign \frame0.versioned  = frame0[57];
-  assign \frame0.outer  = frame0[58];
+  assign \w_a.end  = w_a[0];
+  assign \w_a.pos  = w_a[25:1];
+  assign \w_a.byte  = w_a[33:26];
+  assign \w_a.hdr  = w_a[37:34];
+  assign \w_a.is_list  = w_a[38];
+  assign \w_a.length  = w_a[102:39];
+  assign \w_a.hdr_trunc  = w_a[103];
+  assign \w_a.len_lz  = w_a[104];
+  assign \w_a.len_short  = w_a[105];
+  assign \w_a.wrapped  = w_a[106];
+  assign \w_a.cut  = w_a[110:107];
   assign \rec.tx_type  = rec[2:0];
   assign \rec.network_form  = rec[3];
   assign \rec.chain_id_present  = rec[4];
@@ -11812,65 +13177,9 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   assign \rec.err.seq  = rec[415:391];
   assign \rec.err.phase  = rec[418:416];
   assign \rec.err.code  = rec[423:419];
-  assign \frame1.valid  = frame1[0];
-  assign \frame1.ctx  = frame1[4:1];
-  assign \frame1.end  = frame1[30:5];
-  assign \frame1.hi  = frame1[31];
-  assign \frame1.count  = frame1[56:32];
-  assign \frame1.versioned  = frame1[57];
-  assign \frame1.outer  = frame1[58];
-  assign \frame2.valid  = frame2[0];
-  assign \frame2.ctx  = frame2[4:1];
-  assign \frame2.end  = frame2[30:5];
-  assign \frame2.hi  = frame2[31];
-  assign \frame2.count  = frame2[56:32];
-  assign \frame2.versioned  = frame2[57];
-  assign \frame2.outer  = frame2[58];
-  assign \frame3.valid  = frame3[0];
-  assign \frame3.ctx  = frame3[4:1];
-  assign \frame3.end  = frame3[30:5];
-  assign \frame3.hi  = frame3[31];
-  assign \frame3.count  = frame3[56:32];
-  assign \frame3.versioned  = frame3[57];
-  assign \frame3.outer  = frame3[58];
-  assign \frame4.valid  = frame4[0];
-  assign \frame4.ctx  = frame4[4:1];
-  assign \frame4.end  = frame4[30:5];
-  assign \frame4.hi  = frame4[31];
-  assign \frame4.count  = frame4[56:32];
-  assign \frame4.versioned  = frame4[57];
-  assign \frame4.outer  = frame4[58];
-  assign \frame5.valid  = frame5[0];
-  assign \frame5.ctx  = frame5[4:1];
-  assign \frame5.end  = frame5[30:5];
-  assign \frame5.hi  = frame5[31];
-  assign \frame5.count  = frame5[56:32];
-  assign \frame5.versioned  = frame5[57];
-  assign \frame5.outer  = frame5[58];
-  assign \parent.valid  = parent[0];
-  assign \parent.ctx  = parent[4:1];
-  assign \parent.end  = parent[30:5];
-  assign \parent.hi  = parent[31];
-  assign \parent.count  = parent[56:32];
-  assign \parent.versioned  = parent[57];
-  assign \parent.outer  = parent[58];
   assign \rep.seq  = rep[24:0];
   assign \rep.phase  = rep[27:25];
   assign \rep.code  = rep[32:28];
-  assign \upd.valid  = upd[0];
-  assign \upd.ctx  = upd[4:1];
-  assign \upd.end  = upd[30:5];
-  assign \upd.hi  = upd[31];
-  assign \upd.count  = upd[56:32];
-  assign \upd.versioned  = upd[57];
-  assign \upd.outer  = upd[58];
-  assign \new.valid  = \new [0];
-  assign \new.ctx  = \new [4:1];
-  assign \new.end  = \new [30:5];
-  assign \new.hi  = \new [31];
-  assign \new.count  = \new [56:32];
-  assign \new.versioned  = \new [57];
-  assign \new.outer  = \new [58];
   assign \i__payload.end  = i__payload[0];
   assign \i__payload.pos  = i__payload[25:1];
   assign \i__payload.byte  = i__payload[33:26];
@@ -11883,26 +13192,78 @@ module \tx_decoder2_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, 
   assign \i__payload.wrapped  = i__payload[106];
   assign \i__payload.cut  = i__payload[110:107];
   always @*
-    \new [58:32] = 27'h0000000;
-  assign cfail[5] = \$92 ;
-  assign cfail[4] = \$78 ;
-  assign cfail[3] = \$64 ;
-  assign cfail[2] = \$50 ;
-  assign cfail[1] = \$36 ;
-  assign cfail[0] = \$22 ;
-  assign close[5] = \$82 ;
-  assign close[4] = \$68 ;
-  assign close[3] = \$54 ;
-  assign close[2] = \$40 ;
-  assign close[1] = \$26 ;
-  assign close[0] = \$12 ;
-  assign \$117  = 1'h0;
-  assign \$119  = 1'h0;
-  assign \$120  = 1'h0;
-  assign \$121  = 1'h0;
-  assign \$126  = 1'h0;
-  assign \$131  = \$130 ;
-  assign \$210  = a_end[25];
+    \new [62:32] = 31'h00000000;
+  assign upd5[61] = \$182 ;
+  assign upd5[60:57] = \$180 [3:0];
+  assign upd5[56:32] = \$177 [24:0];
+  assign upd5[4:1] = ctx_eff5;
+  assign { upd5[62], upd5[31:5], upd5[0] } = { frame5[62], frame5[31:5], frame5[0] };
+  assign upd4[61] = \$170 ;
+  assign upd4[60:57] = \$168 [3:0];
+  assign upd4[56:32] = \$165 [24:0];
+  assign upd4[4:1] = ctx_eff4;
+  assign { upd4[62], upd4[31:5], upd4[0] } = { frame4[62], frame4[31:5], frame4[0] };
+  assign upd3[61] = \$158 ;
+  assign upd3[60:57] = \$156 [3:0];
+  assign upd3[56:32] = \$153 [24:0];
+  assign upd3[4:1] = ctx_eff3;
+  assign { upd3[62], upd3[31:5], upd3[0] } = { frame3[62], frame3[31:5], frame3[0] };
+  assign upd2[61] = \$146 ;
+  assign upd2[60:57] = \$144 [3:0];
+  assign upd2[56:32] = \$141 [24:0];
+  assign upd2[4:1] = ctx_eff2;
+  assign { upd2[62], upd2[31:5], upd2[0] } = { frame2[62], frame2[31:5], frame2[0] };
+  assign upd1[61] = \$134 ;
+  assign upd1[60:57] = \$132 [3:0];
+  assign upd1[56:32] = \$129 [24:0];
+  assign upd1[4:1] = ctx_eff1;
+  assign { upd1[62], upd1[31:5], upd1[0] } = { frame1[62], frame1[31:5], frame1[0] };
+  assign upd0[61] = \$122 ;
+  assign upd0[60:57] = \$120 [3:0];
+  assign upd0[56:32] = \$117 [24:0];
+  assign upd0[4:1] = ctx_eff0;
+  assign { upd0[62], upd0[31:5], upd0[0] } = { frame0[62], frame0[31:5], frame0[0] };
+  assign sel[5] = \$110 ;
+  assign sel[4] = \$107 ;
+  assign sel[3] = \$104 ;
+  assign sel[2] = \$101 ;
+  assign sel[1] = \$98 ;
+  assign sel[0] = \$95 ;
+  assign cfail[5] = \$85 ;
+  assign cfail[4] = \$71 ;
+  assign cfail[3] = \$57 ;
+  assign cfail[2] = \$43 ;
+  assign cfail[1] = \$29 ;
+  assign cfail[0] = \$15 ;
+  assign close[5] = \$75 ;
+  assign close[4] = \$61 ;
+  assign close[3] = \$47 ;
+  assign close[2] = \$33 ;
+  assign close[1] = \$19 ;
+  assign close[0] = \$5 ;
+  assign \$94  = \$93 ;
+  assign \$184  = \$183 ;
+  assign \$195  = \$194 ;
+  assign \$206  = \$205 ;
+  assign \$217  = \$216 ;
+  assign \$228  = \$227 ;
+  assign \$239  = \$238 ;
+  assign \$268  = 1'h0;
+  assign \$270  = 1'h0;
+  assign \$271  = 1'h0;
+  assign \$272  = 1'h0;
+  assign \$277  = 1'h0;
+  assign \$282  = \$281 ;
+  assign \$390  = \$389 ;
+  assign \$400  = \$399 ;
+  assign \$408  = \$407 ;
+  assign \$414  = \$413 ;
+  assign \$418  = \$417 ;
+  assign \$428  = \$427 ;
+  assign \$436  = \$435 ;
+  assign \$442  = \$441 ;
+  assign \$446  = \$445 ;
+  assign \$358  = w_a_end[25];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -14983,8 +16344,8 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
     best <= \$363 ;
   \tx_decoder2_top.decoder.values.ends  ends (
     .clk(clk),
-    .\port$4307$0 (\$13 [22:0]),
-    .\port$4309$0 (\$15 [24:0]),
+    .\port$4642$0 (\$13 [22:0]),
+    .\port$4644$0 (\$15 [24:0]),
     .r_data(r_data),
     .r_en(r_en),
     .r_rdy(have_last),
@@ -17556,14 +18917,14 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_decoder2_top.decoder.values.ends (rst, \port$4307$0 , \port$4309$0 , w_en, w_rdy, r_rdy, r_data, r_en, clk);
+module \tx_decoder2_top.decoder.values.ends (rst, \port$4642$0 , \port$4644$0 , w_en, w_rdy, r_rdy, r_data, r_en, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$11  = 0;
   input rst;
   wire rst;
-  input [22:0] \port$4307$0 ;
-  wire [22:0] \port$4307$0 ;
-  input [24:0] \port$4309$0 ;
-  wire [24:0] \port$4309$0 ;
+  input [22:0] \port$4642$0 ;
+  wire [22:0] \port$4642$0 ;
+  input [24:0] \port$4644$0 ;
+  wire [24:0] \port$4644$0 ;
   input w_en;
   wire w_en;
   output w_rdy;
@@ -17621,7 +18982,7 @@ module \tx_decoder2_top.decoder.values.ends (rst, \port$4307$0 , \port$4309$0 , 
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$4309$0 , \port$4307$0  };
+      storage[w_port__addr] <= { \port$4644$0 , \port$4642$0  };
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 4'h8;
@@ -17683,8 +19044,8 @@ module \tx_decoder2_top.decoder.values.ends (rst, \port$4307$0 , \port$4309$0 , 
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$4309$0 , \port$4307$0  };
-  assign w_data = { \port$4309$0 , \port$4307$0  };
+  assign w_port__data = { \port$4644$0 , \port$4642$0  };
+  assign w_data = { \port$4644$0 , \port$4642$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
