@@ -29,6 +29,9 @@ class TxDecoderTop(wiring.Component):
     Latency, throughput and back-pressure: those of :class:`TxDecoder`.
     """
 
+    #: the decoder behind the flat ports (a drop-in with the ports of :class:`TxDecoder`)
+    DECODER: type[wiring.Component] = TxDecoder
+
     s_axis_tdata: In(8 * BEAT_BYTES)
     s_axis_tkeep: In(BEAT_BYTES)
     s_axis_tvalid: In(1)
@@ -46,7 +49,7 @@ class TxDecoderTop(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.decoder = dec = TxDecoder()
+        m.submodules.decoder = dec = self.DECODER()
         m.d.comb += [
             dec.i.payload.data.eq(self.s_axis_tdata),
             dec.i.payload.keep.eq(self.s_axis_tkeep),
