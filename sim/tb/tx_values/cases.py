@@ -7,38 +7,13 @@ so a case only chooses the bytes. Built on a type-2 and a legacy transaction wit
 from __future__ import annotations
 
 from mevblade.control.types import SECP256K1_N
+# the RLP encoder of the software engine's tests (hand-made, possibly invalid items); run under pytest
+from tests.engine.txbuild import Raw, enc
 
 __all__ = ["Raw", "enc", "value_cases", "network_forms"]
 
 _N = SECP256K1_N
 _TO = bytes.fromhex("095e7baea6a6c7c4c2dfeb977efac326af552d87")
-
-
-class Raw:
-    """Bytes spliced into the encoding as they are (non-canonical forms)."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-
-def _len(n: int, short: int) -> bytes:
-    if n < 56:
-        return bytes([short + n])
-    b = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([short + 55 + len(b)]) + b
-
-
-def enc(item: object) -> bytes:
-    if isinstance(item, Raw):
-        return item.data
-    if isinstance(item, int):
-        item = item.to_bytes((item.bit_length() + 7) // 8, "big") if item else b""
-    if isinstance(item, (bytes, bytearray)):
-        if len(item) == 1 and item[0] < 0x80:
-            return bytes(item)
-        return _len(len(item), 0x80) + bytes(item)
-    body = b"".join(enc(x) for x in item)  # type: ignore[union-attr]
-    return _len(len(body), 0xC0) + body
 
 
 _R = (0x1B << 248) | 0x5E6C4A8F0D2E3C4B5A69788796A5B4C3D2E1F00112233445566778899AAB
