@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "REPO", "RTL_DIR", "BUILD_ROOT", "verilator_env", "build", "prune_builds", "run", "assert_passed",
+    "REPO", "RTL_DIR", "BUILD_ROOT", "verilator_env", "build", "prune_builds", "run", "assert_passed", "run_group",
     "PAUSES", "pause_generator", "StreamSink",
 ]
 
@@ -178,6 +178,19 @@ def assert_passed(results_xml: Path, expect_tests: int | None = None) -> int:
         raise AssertionError(f"expected {expect_tests} cocotb tests, {len(cases)} ran")
     return len(cases)
 
+
+
+def run_group(top: str, module: str, test_filter: str | None, vectors: Path, name: str,
+              seed_env: str | None = None, seed: int | None = None) -> int:
+    """One simulator run of the cocotb tests of ``module`` whose names match the regex ``test_filter``
+    (None = all) on the cached build of ``top``, with the shared vectors (and ``seed`` in ``seed_env``);
+    returns how many passed (raises unless all did)."""
+    env = {"MEVBLADE_VECTORS": str(vectors)}
+    if seed is not None and seed_env:
+        env[seed_env] = str(seed)
+    xml = run(top, module, build_dir=build(top), test_filter=test_filter, extra_env=env,
+              name=f"{name}-{os.getpid()}")
+    return assert_passed(Path(xml))
 
 # ---------------------------------------------------------------------- pause generators
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from mevblade.sim.tb.common import assert_passed, build, run
+from mevblade.sim.tb.common import run_group
 
 __all__ = ["TOP", "MODULE", "run_cocotb"]
 
@@ -16,9 +15,4 @@ MODULE = "mevblade.sim.tb.tx_walker.test_tx_walker"
 def run_cocotb(test_filter: str | None, vectors: Path, name: str, seed: int | None = None) -> int:
     """Run the cocotb tests whose names match the regex ``test_filter`` (None = all); returns how many
     passed."""
-    env = {"MEVBLADE_VECTORS": str(vectors)}
-    if seed is not None:
-        env["WALK_SEED"] = str(seed)
-    xml = run(TOP, MODULE, build_dir=build(TOP), test_filter=test_filter, extra_env=env,
-              name=f"walker-{name}-{os.getpid()}")
-    return assert_passed(Path(xml))
+    return run_group(TOP, MODULE, test_filter, vectors, f"walker-{name}", "WALK_SEED", seed)
