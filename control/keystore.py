@@ -14,6 +14,9 @@ from typing import Any
 
 from eth_account import Account
 
+# the RLP encoders of the executor's transaction template (same bytes; one implementation)
+from mevblade.control.pipeline.txsign import rlp_bytes, rlp_int, rlp_list
+
 __all__ = ["KeystoreError", "Signer", "load_signer", "create_keystore", "PASSWORD_ENV"]
 
 PASSWORD_ENV = "MEVBLADE_KEYSTORE_PASSWORD"
@@ -21,28 +24,6 @@ PASSWORD_ENV = "MEVBLADE_KEYSTORE_PASSWORD"
 
 class KeystoreError(Exception):
     """The keystore cannot be read or decrypted (the message never names the file or shows key material)."""
-
-
-def _rlp_bytes(b: bytes) -> bytes:
-    n = len(b)
-    if n == 1 and b[0] < 0x80:
-        return b
-    if n < 56:
-        return bytes([0x80 + n]) + b
-    ln = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0xB7 + len(ln)]) + ln + b
-
-
-def _rlp_int(v: int) -> bytes:
-    return _rlp_bytes(v.to_bytes((v.bit_length() + 7) // 8, "big") if v else b"")
-
-
-def _rlp_list(payload: bytes) -> bytes:
-    n = len(payload)
-    if n < 56:
-        return bytes([0xC0 + n]) + payload
-    ln = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0xF7 + len(ln)]) + ln + payload
 
 
 class Signer:
@@ -71,11 +52,11 @@ class Signer:
 
         if len(to) != 20:
             raise ValueError(f"to must be a 20-byte address, not {len(to)} bytes")
-        body = (_rlp_int(chain_id) + _rlp_int(nonce) + _rlp_int(max_priority_fee_per_gas) + _rlp_int(max_fee_per_gas)
-                + _rlp_int(gas) + _rlp_bytes(to) + _rlp_int(value) + _rlp_bytes(data) + b"\xc0")
-        sig = self._ck.sign_recoverable(keccak(b"\x02" + _rlp_list(body)), hasher=None)
+        body = (rlp_int(chain_id) + rlp_int(nonce) + rlp_int(max_priority_fee_per_gas) + rlp_int(max_fee_per_gas)
+                + rlp_int(gas) + rlp_bytes(to) + rlp_int(value) + rlp_bytes(data) + b"\xc0")
+        sig = self._ck.sign_recoverable(keccak(b"\x02" + rlp_list(body)), hasher=None)
         r, s_, v = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:64], "big"), sig[64]
-        return b"\x02" + _rlp_list(body + _rlp_int(v) + _rlp_int(r) + _rlp_int(s_))
+        return b"\x02" + rlp_list(body + rlp_int(v) + rlp_int(r) + rlp_int(s_))
 
     def __repr__(self) -> str:
         return f"Signer(address={self.address})"
