@@ -5,8 +5,11 @@ Usage::
     python -m mevblade.hw.gen [--out DIR] [--only NAME ...]
 
 Each entry of :data:`TOPS` becomes ``<out>/<name>.v``; ``<out>/MANIFEST.json`` records
-the Amaranth version and the SHA-256 of every file, so a stale checkout is easy to
-spot (``tests/test_rtl_fresh.py`` regenerates into a temporary directory and compares).
+the Amaranth version, the SHA-256 of every file and the hash of the ``hw/`` sources it was
+generated from (``src_sha1``, :func:`mevblade.hw.csr.rtl_source_hash` of the top's module),
+so a stale checkout is easy to spot (``tests/test_rtl_fresh.py`` regenerates into a temporary
+directory and compares) and :func:`checked_in_verilog` can hand out the checked-in file when
+the sources have not moved since.
 To add a component, add one line to :data:`TOPS`.
 """
 
@@ -20,7 +23,7 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["TOPS", "RTL_DIR", "generate", "generate_all", "main"]
+__all__ = ["TOPS", "RTL_DIR", "generate", "generate_all", "source_hash", "checked_in_verilog", "main"]
 
 RTL_DIR = Path(__file__).resolve().parent / "rtl"
 
@@ -62,6 +65,38 @@ def generate(name: str) -> str:
     return verilog.convert(cls(), name=name, emit_src=False)
 
 
+def source_hash(name: str) -> str:
+    """Hash of the ``hw/`` sources the top ``name`` is generated from (its module and what it imports)."""
+    from mevblade.hw.csr import rtl_source_hash
+
+    module_name = TOPS[name].partition(":")[0]
+    return rtl_source_hash(top=module_name.rpartition(".")[2])
+
+
+def checked_in_verilog(name: str, rtl_dir: Path = RTL_DIR) -> Path | None:
+    """``hw/rtl/<name>.v`` if it is what the current sources generate, as far as the manifest tells.
+
+    True when the manifest's ``src_sha1`` for ``name`` equals :func:`source_hash` of the tree, its
+    ``sha256`` equals the file's and its Amaranth version is the installed one; otherwise ``None``
+    (the caller generates the text itself). This spares a simulation the conversion of a large
+    top; whether the checked-in text really is what the sources give is what
+    ``tests/test_rtl_fresh.py`` proves by regenerating.
+    """
+    import amaranth
+
+    path = rtl_dir / f"{name}.v"
+    try:
+        manifest = json.loads((rtl_dir / "MANIFEST.json").read_text())
+        entry = manifest["tops"][name]
+        if manifest.get("amaranth") != amaranth.__version__ or entry.get("src_sha1") != source_hash(name):
+            return None
+        if hashlib.sha256(path.read_bytes()).hexdigest() != entry.get("sha256"):
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return path
+
+
 def generate_all(out: Path, only: list[str] | None = None) -> dict[str, object]:
     """Write the selected tops (all by default) and the manifest into ``out``."""
     import amaranth
@@ -76,9 +111,11 @@ def generate_all(out: Path, only: list[str] | None = None) -> dict[str, object]:
     tops = manifest.setdefault("tops", {})
     assert isinstance(tops, dict)
     for name in names:
+        src = source_hash(name)  # before generating: a source edited meanwhile then reads as stale
         text = generate(name)
         (out / f"{name}.v").write_text(text)
-        tops[name] = {"source": TOPS[name], "sha256": hashlib.sha256(text.encode()).hexdigest()}
+        tops[name] = {"source": TOPS[name], "sha256": hashlib.sha256(text.encode()).hexdigest(),
+                      "src_sha1": src}
     for stale in set(tops) - set(TOPS):
         del tops[stale]
     manifest["tops"] = dict(sorted(tops.items()))
