@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     #: seconds a detected opportunity stays executable through POST /api/v1/mev/execute
     opportunity_ttl: float = Field(24.0, gt=0)
     relay_timeout: float = Field(5.0, gt=0)
+    #: the pipeline busy-polls the pending-transaction socket instead of sleeping in the event loop (one core
+    #: kept 100 % busy: an appliance on cores of its own, ``serve --cpus``); off by default
+    pipeline_busy_poll: bool = False
     # auth
     jwt_secret: SecretStr | None = None
     jwt_algorithm: str = "HS256"

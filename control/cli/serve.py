@@ -111,7 +111,8 @@ async def serve_async(settings: Any, *, api_port: int, grpc_port: int, host: str
         from mevblade.control.pipeline.service import PipelineConfigError, start_pipeline
 
         try:
-            pipeline = await start_pipeline(ctx, warm_path_s=warm_path_s)
+            pipeline = await start_pipeline(ctx, warm_path_s=warm_path_s,
+                                            busy_poll=bool(getattr(settings, "pipeline_busy_poll", False)))
             ctx.metrics.attach_stats(pipeline.stats)
         except PipelineConfigError as exc:
             log.error("pipeline not started: %s; serving the API from the store", exc)
@@ -194,9 +195,13 @@ def register(app: typer.Typer) -> None:
                                               "e.g. 0 or 2-3: the appliance on cores of its own (Linux)"),
               warm_path_us: float = typer.Option(0.0, "--warm-path-us", min=0.0, help="pipeline cache warm-up "
                                                  "period in µs while idle (0 = off; costs idle CPU)"),
+              busy_poll: bool | None = typer.Option(None, "--busy-poll/--no-busy-poll", help="pipeline reads the "
+                                                    "pending-tx socket by spinning instead of sleeping in the event "
+                                                    "loop (PIPELINE_BUSY_POLL; off by default: it keeps one core "
+                                                    "100 % busy — use with --cpus)"),
               config: Path | None = CONFIG_OPTION) -> None:
         """Run the control plane: pipeline (when a node is configured) + gRPC + REST/WebSocket API."""
-        settings = settings_from(config, eth_node_url=node_url)
+        settings = settings_from(config, eth_node_url=node_url, pipeline_busy_poll=busy_poll)
         logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         if loop not in LOOPS:

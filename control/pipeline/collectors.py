@@ -205,6 +205,19 @@ class WsCollector:
         except (OSError, ValueError, TypeError):
             return False
 
+    def poll_now(self) -> int:
+        """Busy-poll read (``PipelineConfig.busy_poll``): one non-blocking read of the kernel-stamped socket now
+        (:meth:`StampedWebSocket.poll`: same stamp, parser and counts as the reader callback; under :meth:`run`
+        a notification is then converted and put before this returns). The number of messages read; 0 without
+        a stamped connection (the loop's own reader callback still reads it)."""
+        ws = self._ws
+        if ws is None:
+            return 0
+        try:
+            return ws.poll()  # type: ignore[no-any-return]
+        except Exception:  # noqa: BLE001 - the reader callback's own errors are handled inside; never raise here
+            return 0
+
     async def run(self, put: Callable[[Any], None]) -> None:
         self._direct_put = put
         try:

@@ -52,6 +52,13 @@ class PipelineConfig:
     #: per event-loop turn, discarding the results. Nothing is sent or recorded. Costs CPU while idle (an
     #: appliance with its own core); 0 = off. See docs/PERFORMANCE.md ("fourth session").
     warm_path_s: float = 0.0
+    #: busy-poll the pending collector's socket instead of sleeping in the event loop (an appliance on a core of
+    #: its own: that core then never idles). A task spins — one non-blocking ``recvmsg`` per turn, the same
+    #: kernel stamp, parser and counts as the reader callback (:meth:`WsCollector.poll_now`) — and, with
+    #: ``warm_path_s``, runs the warm-up's sub-steps between polls instead of after a sleep: a frame is read
+    #: within one poll (a few µs) or the sub-step in progress of its arrival, without the idle core's wake-up.
+    #: Costs a whole core's CPU all the time; off by default. See docs/PERFORMANCE.md ("seventh session").
+    busy_poll: bool = False
 
 
 # -- garbage collection between events ---------------------------------------------------------------------------
@@ -245,6 +252,9 @@ class Pipeline:
         self.warm_rounds_yielded = 0
         #: sub-step name -> how many times it took over 1 ms of wall time
         self.warm_slow_steps: dict[str, int] = {}
+        #: busy-poll mode: spin turns, and polls that read at least one message
+        self.busy_poll_turns = 0
+        self.busy_poll_reads = 0
 
     # -- queue helpers -------------------------------------------------------------------------------------
     def _put(self, q: asyncio.Queue[Any], name: str, item: Any) -> None:
@@ -299,6 +309,8 @@ class Pipeline:
                 tasks.append(tg.create_task(self._gc_loop(), name="gc"))
             if self.config.warm_path_s > 0:
                 tasks.append(tg.create_task(self._warm_loop(self.config.warm_path_s), name="warm"))
+            elif self.config.busy_poll:
+                tasks.append(tg.create_task(self._spin(None), name="busy-poll"))
             for c in (self.pools, self.heads, self.pending):
                 if c is not None:
                     tasks.append(tg.create_task(c.run(self.put_event), name=f"collector-{c.name}"))
@@ -384,13 +396,21 @@ class Pipeline:
         at once (:attr:`warm_rounds_yielded`) and the frame is read at the next turn. A frame that arrives
         during a sub-step waits for its end: counted in :attr:`warm_steps_preempted`, the sub-step's duration
         in :attr:`warm_step_ns` — and, with the kernel-stamped reader, inside the measured span."""
+        busy = self.config.busy_poll
+        pending = self.pending
         while True:
-            await asyncio.sleep(period_s)
+            if busy:  # spin (polling the socket) until the round is due, instead of sleeping
+                await self._spin(time.perf_counter_ns() + int(period_s * 1e9))
+            else:
+                await asyncio.sleep(period_s)
             sample = self._warm_sample
             if sample is None:
                 continue
-            pending = self.pending
             for step in self._warm_steps(sample):
+                if busy and pending is not None and pending.poll_now():
+                    self.busy_poll_reads += 1  # read and put now: the dispatch runs at the next turn
+                    self.warm_rounds_yielded += 1
+                    break
                 if not self._quiet():
                     break
                 if pending is not None and pending.pending_data():
@@ -413,6 +433,19 @@ class Pipeline:
                     self.warm_rounds_yielded += 1
                     break
                 await asyncio.sleep(0)
+
+    async def _spin(self, until_ns: int | None) -> None:
+        """Busy-poll (:attr:`PipelineConfig.busy_poll`) until ``perf_counter_ns`` passes ``until_ns`` (``None``:
+        until cancelled): each turn, one non-blocking read of the pending collector's socket, then the loop's
+        turn (``sleep(0)``: every other task and callback runs as usual; the loop never blocks in its poll)."""
+        pending = self.pending
+        poll = pending.poll_now if pending is not None else None
+        clock = time.perf_counter_ns
+        while until_ns is None or clock() < until_ns:
+            if poll is not None and poll():
+                self.busy_poll_reads += 1
+            self.busy_poll_turns += 1
+            await asyncio.sleep(0)
 
     async def _on_head(self, h: NewHead) -> None:
         prev = self.head
@@ -601,4 +634,7 @@ class Pipeline:
             out["warm_steps"] = self.warm_steps
             out["warm_steps_preempted"] = self.warm_steps_preempted
             out["warm_rounds_yielded"] = self.warm_rounds_yielded
+        if self.config.busy_poll:
+            out["busy_poll_turns"] = self.busy_poll_turns
+            out["busy_poll_reads"] = self.busy_poll_reads
         return out

@@ -280,6 +280,17 @@ class StampedWebSocket:
         except (OSError, ValueError):
             return False
 
+    def poll(self) -> int:
+        """One non-blocking read now, as the reader callback would do it when the loop next sees the socket
+        readable (same ``recvmsg``, kernel stamp, parser and counts): the busy-poll mode's read
+        (``PipelineConfig.busy_poll``). Returns the number of complete messages it got (0 when nothing was
+        waiting or the connection is not being read)."""
+        if not self._reading:
+            return 0
+        before = self.messages
+        self._on_readable()
+        return self.messages - before
+
     def __aiter__(self) -> StampedWebSocket:
         return self
 

@@ -121,12 +121,12 @@ def _send(node_http: str, raws_file: Path, rate: float, cpus: set[int] | None = 
     return proc
 
 
-_FLAGS = ("isolate", "warm", "noquickack", "nostamp")
+_FLAGS = ("isolate", "warm", "busy", "noquickack", "nostamp")
 
 
 def _variant(spec: str) -> dict[str, bool]:
     """``plain`` or ``+``-joined flags: ``isolate`` (appliance on its own CPU, devnet on the others), ``warm``
-    (pipeline cache warm-up), ``noquickack`` (the collectors' delayed ACKs, as before the fourth session),
+    (pipeline cache warm-up), ``busy`` (busy-poll mode, ``PipelineConfig.busy_poll``), ``noquickack`` (the collectors' delayed ACKs, as before the fourth session),
     ``nostamp`` (the pending collector on the websockets library's reader, span from the frame's read, as
     before the fifth session)."""
     flags = {f for f in spec.split("+") if f and f != "plain"}
@@ -143,7 +143,8 @@ def _bunched(seen: list[int], within_ns: int = 5_000_000) -> int:
 
 
 async def _run_mevblade(net: Any, signer: Any, contract: str, stub_url: str, raws_file: Path, n_tx: int,
-                        rate: float, engine: str, *, warm_path_s: float = 0.0, quickack: bool = True,
+                        rate: float, engine: str, *, warm_path_s: float = 0.0, busy_poll: bool = False,
+                        quickack: bool = True,
                         kernel_stamp: bool = True, devnet_cpus: set[int] | None = None,
                         prime_raws: list[bytes] = ()) -> dict[str, Any]:
     from eth_account import Account
@@ -154,7 +155,8 @@ async def _run_mevblade(net: Any, signer: Any, contract: str, stub_url: str, raw
     net.rpc.call("anvil_dropAllTransactions")
     pipe = build_pipeline(net.dep, node_http=net.anvil.http_url, node_ws=net.anvil.ws_url, relay_urls=[stub_url],
                           signer=signer, relay_auth=Account.from_key(keccak(b"bench-relay-auth-DEVNET-ONLY")),
-                          contract=contract, engine=engine, max_retargets=0, warm_path_s=warm_path_s)
+                          contract=contract, engine=engine, max_retargets=0, warm_path_s=warm_path_s,
+                          busy_poll=busy_poll)
     for c in (pipe.pending, pipe.heads, pipe.pools):
         if c is not None:
             c.quickack = quickack
@@ -202,7 +204,7 @@ async def _run_mevblade(net: Any, signer: Any, contract: str, stub_url: str, raw
                "seen_to_wire_cpu": _pct(pipe.executor.cpu_callbundle_ns),
                "seen_to_signed": _pct(pipe.executor.lat_signed_ns), "engine_stage": _pct(pipe.engine_ns),
                "queue_drops": sum(pipe.drops.values()),
-               "arrivals_within_5ms": _bunched(seen), "quickack": quickack,
+               "arrivals_within_5ms": _bunched(seen), "quickack": quickack, "busy_poll": busy_poll,
                "process_cpu_share": round(cpu / wall, 3) if wall else None}
         if primed is not None:
             out["primed"] = primed
@@ -213,6 +215,8 @@ async def _run_mevblade(net: Any, signer: Any, contract: str, stub_url: str, raw
             split = list(pipe.pending.wait_split)
             out["socket_wait_split"] = {"kernel_to_socket_read": _pct([a for a, _ in split]),
                                         "socket_read_to_collector": _pct([b for _, b in split])}
+        if busy_poll:
+            out["busy_poll_turns"], out["busy_poll_reads"] = pipe.busy_poll_turns, pipe.busy_poll_reads
         if warm_path_s:
             out["warm"] = {"period_us": round(warm_path_s * 1e6, 1), "steps": pipe.warm_steps,
                            "steps_preempted": pipe.warm_steps_preempted,
@@ -281,8 +285,8 @@ def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float 
     CPU, anvil (every thread), the traffic sender and the stub relay to the others — an appliance with a core
     of its own. ``warm_us``: the pipeline's cache warm-up period (``PipelineConfig.warm_path_s``; 0 = off).
     ``variants``: more software-engine passes over the same traffic in the same run, comma-separated, each
-    ``plain`` or ``+``-joined flags among ``isolate``, ``warm`` (at ``warm_us``, 1000 if 0), ``noquickack``
-    and ``nostamp`` — e.g. ``plain,isolate,isolate+warm`` (results under ``mevblade_variants``)."""
+    ``plain`` or ``+``-joined flags among ``isolate``, ``warm`` (at ``warm_us``, 1000 if 0), ``busy``
+    (busy-poll mode), ``noquickack`` and ``nostamp`` — e.g. ``plain,isolate,isolate+warm`` (results under ``mevblade_variants``)."""
     from mevblade.control.pipeline.affinity import available_cpus, pin, split_for_appliance
     from eth_utils import keccak
 
@@ -349,6 +353,7 @@ def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float 
                 devc = place(f["isolate"])
                 res = run_loop(_run_mevblade(net, signer, contract, stub_url, raws_file, len(raws), rate, "sw",
                                              warm_path_s=(warm_us or 1000.0) / 1e6 if f["warm"] else 0.0,
+                                             busy_poll=f["busy"],
                                              quickack=not f["noquickack"], kernel_stamp=not f["nostamp"],
                                              devnet_cpus=devc), loop)
                 res["variant"] = f
