@@ -25,6 +25,7 @@ from typing import Any
 from mevblade.control.engine.base import EngineUnavailable
 from mevblade.control.pipeline.arbcontract import Hop
 from mevblade.control.pipeline.collectors import NewHeadsCollector, PendingTxCollector, PoolSyncCollector
+from mevblade.control.pipeline.eager import start_eager
 from mevblade.control.pipeline.events import NewHead, OpportunityEvent, PendingTx, PoolSync
 from mevblade.control.pipeline.registry import StrategyRegistry
 
@@ -59,6 +60,12 @@ class PipelineConfig:
     #: within one poll (a few µs) or the sub-step in progress of its arrival, without the idle core's wake-up.
     #: Costs a whole core's CPU all the time; off by default. See docs/PERFORMANCE.md ("seventh session").
     busy_poll: bool = False
+    #: same-turn hand-over: an event that finds the event queue empty and the dispatch stage idle is handled
+    #: at once, in the loop turn that produced it (for a pending transaction: the reader callback that read its
+    #: frame), instead of one turn later by the dispatch task; an action that finds the action queue empty
+    #: starts its executor task eagerly (:func:`~.eager.start_eager`: up to its first request on the wire) in the
+    #: same turn. Otherwise both queue as before, bounded, drops counted, handled in order. See :meth:`put_event`.
+    same_turn: bool = True
 
 
 # -- garbage collection between events ---------------------------------------------------------------------------
@@ -230,7 +237,16 @@ class Pipeline:
         self.executor_head = 0
         self._seen: OrderedDict[bytes, None] = OrderedDict()
         self._stop = asyncio.Event()
+        self._dispatch_running = False
+        self._failure: BaseException | None = None
         self._busy = 0
+        #: the dispatch stage is handling an event (in its task, or started in the producer's turn)
+        self._dispatching = False
+        self._dispatch_free = asyncio.Event()
+        self._dispatch_free.set()
+        #: events handled in the turn that produced them / actions whose task started eagerly (same-turn)
+        self.same_turn_events = 0
+        self.same_turn_actions = 0
         self._exec_tasks: set[asyncio.Task[Any]] = set()
         self._executor_running = False
         self.counts: dict[str, int] = {k: 0 for k in (
@@ -243,6 +259,8 @@ class Pipeline:
         self.opportunity_profit_wei = 0
         #: (victim raw, swap, action) of the last transaction that gave an action: what the warm-up replays
         self._warm_sample: tuple[bytes, Any, Any] | None = None
+        #: the opportunity event that gave that action (the warm-up's event + strategy sub-step)
+        self._warm_event: OpportunityEvent | None = None
         #: warm-up steps run, and how many of them ended with a frame waiting on the pending collector's
         #: socket (it waited at most that step: ``warm_step_ns`` has their durations)
         self.warm_steps = 0
@@ -266,7 +284,26 @@ class Pipeline:
                 self.metrics.queue_drops.labels(queue=name).inc()
 
     def put_event(self, ev: Any) -> None:
+        """An event from a collector. Same-turn hand-over (:attr:`PipelineConfig.same_turn`): when the event
+        queue is empty and the dispatch stage is idle, the event is handled now — the dispatch stage's step
+        started eagerly in this loop turn (:func:`~.eager.start_eager`; for a pending transaction read by the
+        stamped collector that is the reader callback's turn) — instead of being queued for the dispatch task's
+        next turn. Nothing is bypassed that could drop or reorder: the queue is empty (a put could not be
+        dropped) and nothing is being handled (no earlier event is passed). Anything else is queued as before
+        (bounded, drops counted) and the dispatch task takes it in order, never while an event started this
+        way is still being handled."""
+        if (self.config.same_turn and not self._dispatching and self.events.empty()
+                and self._dispatch_running):
+            self.same_turn_events += 1
+            start_eager(self._handle(ev), name="dispatch-now").add_done_callback(self._eager_done)
+            return
         self._put(self.events, "events", ev)
+
+    def _eager_done(self, t: asyncio.Task[Any]) -> None:
+        if not t.cancelled() and t.exception() is not None:  # as a failing dispatch task would: stop the pipeline
+            self._failure = t.exception()
+            log.error("dispatch failed: %s", type(self._failure).__name__)
+            self._stop.set()
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -317,26 +354,42 @@ class Pipeline:
             await self._stop.wait()
             for t in tasks:
                 t.cancel()
+            if self._failure is not None:
+                raise self._failure
         for c in (self.pools, self.heads, self.pending):
             if c is not None:
                 await c.aclose()
 
     # -- stages --------------------------------------------------------------------------------------------
     async def _dispatch(self) -> None:
-        while True:
-            ev = await self.events.get()
-            self._busy += 1
-            try:
-                if isinstance(ev, PendingTx):
-                    await self._on_pending(ev)
-                elif isinstance(ev, NewHead):
-                    await self._on_head(ev)
-                elif isinstance(ev, PoolSync):
-                    self._on_sync(ev)
-            finally:
-                self._busy -= 1
-            if self.config.gc_between_events and self.events.empty():
-                _gc_step()
+        self._dispatch_running = True
+        try:
+            while True:
+                ev = await self.events.get()
+                while self._dispatching:  # an event handled in its producer's turn is not finished yet
+                    await self._dispatch_free.wait()
+                await self._handle(ev)
+        finally:
+            self._dispatch_running = False
+
+    async def _handle(self, ev: Any) -> None:
+        """The dispatch stage for one event (from the dispatch task, or started in the producer's turn)."""
+        self._busy += 1
+        self._dispatching = True
+        self._dispatch_free.clear()
+        try:
+            if isinstance(ev, PendingTx):
+                await self._on_pending(ev)
+            elif isinstance(ev, NewHead):
+                await self._on_head(ev)
+            elif isinstance(ev, PoolSync):
+                self._on_sync(ev)
+        finally:
+            self._busy -= 1
+            self._dispatching = False
+            self._dispatch_free.set()
+        if self.config.gc_between_events and self.events.empty():
+            _gc_step()
 
     async def _gc_loop(self, period_s: float = 0.05) -> None:
         """Collect for what other tasks allocate while no event comes (the dispatch collects after events)."""
@@ -355,7 +408,8 @@ class Pipeline:
     def _warm_steps(self, sample: tuple[bytes, Any, Any]) -> list[Any]:
         """The warm-up round for ``sample`` as a list of sub-steps, each a few tens of µs of CPU at most
         (``mevblade bench e2e_warm_steps`` measures them): the frame's JSON parse; its raw rebuild + hash;
-        decode; swap decode; the victim's simulation on the pool table; the optimum search; our transaction's
+        decode; swap decode; the victim's simulation on the pool table; the optimum search; the opportunity
+        event and the strategies (:meth:`_warm_strategy`, seventh session); our transaction's
         calldata, its signing hash, its ECDSA signature, its encoding; the request's JSON, its auth digest,
         the auth signature."""
         raw, swap, action = sample
@@ -380,6 +434,12 @@ class Pipeline:
                 steps.append(swap_decode)
         if backends["evaluate"] == "sw":
             steps.extend(stage.warm_evaluate_steps(swap, raw))
+        ev = self._warm_event
+        if ev is not None and ev.victim_raw == raw:
+            def strategy() -> None:
+                self._warm_strategy(ev, swap)
+
+            steps.append(strategy)
         warm_sign_steps = getattr(self.executor, "warm_sign_steps", None)
         warm_request_steps = getattr(self.executor, "warm_request_steps", None)
         relays = getattr(self.executor, "relays", None) or [None]
@@ -389,6 +449,34 @@ class Pipeline:
             steps.extend(warm_request_steps(action, signed))
         return steps
 
+    def _warm_strategy(self, ev: OpportunityEvent, swap: Any) -> None:
+        """Warm-up sub-step: the code between the evaluation and the hand-over (cold on the live path:
+        seventh session) on the event that gave the sample's action — the opportunity's hops and the victim's
+        pools from the pool table, the event's construction, and each strategy that declares itself
+        ``warm_safe`` (its ``process_event`` driven to its end without a loop turn; anything it returns is
+        discarded, its ``skipped`` counts restored). Registry counts, queues and the executor are not touched."""
+        opp = ev.opportunity
+        hops = self.stage.hops_for(opp)
+        pools = self.stage.victim_pools(swap)
+        ev2 = OpportunityEvent(opp, ev.victim_raw, ev.victim_hash, ev.victim_sender, ev.head, ev.seen_ns, ev.engine_ns,
+                               ev.swap_function, hops, pools, ev.seen_cpu_ns, ev.read_ns)
+        for entry in self.registry.active_entries():
+            s = entry.strategy
+            if not getattr(s, "warm_safe", False):
+                continue
+            skipped = dict(getattr(s, "skipped", {}))
+            coro = s.process_event(ev2)
+            try:
+                coro.send(None)
+            except StopIteration:
+                pass
+            else:  # it suspended after all: not run any further
+                coro.close()
+            finally:
+                if isinstance(getattr(s, "skipped", None), dict):
+                    s.skipped.clear()
+                    s.skipped.update(skipped)
+
     async def _warm_loop(self, period_s: float) -> None:
         """The hot path's sub-steps on the last actionable transaction while nothing is in flight (see
         :attr:`PipelineConfig.warm_path_s`), one per event-loop turn. Before each sub-step the pending
@@ -397,7 +485,6 @@ class Pipeline:
         during a sub-step waits for its end: counted in :attr:`warm_steps_preempted`, the sub-step's duration
         in :attr:`warm_step_ns` — and, with the kernel-stamped reader, inside the measured span."""
         busy = self.config.busy_poll
-        pending = self.pending
         while True:
             if busy:  # spin (polling the socket) until the round is due, instead of sleeping
                 await self._spin(time.perf_counter_ns() + int(period_s * 1e9))
@@ -406,6 +493,7 @@ class Pipeline:
             sample = self._warm_sample
             if sample is None:
                 continue
+            pending = self.pending
             for step in self._warm_steps(sample):
                 if busy and pending is not None and pending.poll_now():
                     self.busy_poll_reads += 1  # read and put now: the dispatch runs at the next turn
@@ -542,7 +630,7 @@ class Pipeline:
         opps = self.stage.evaluate(swap, p.raw)
         t1 = time.perf_counter_ns()
         self.engine_ns.append(t1 - t0)
-        handed = 0
+        handed = eager = 0
         victim_pools: tuple[str, ...] | None = None
         for opp in opps:
             c["opportunities"] += 1
@@ -572,10 +660,11 @@ class Pipeline:
                     checked = True
                 for a in acts:
                     c["actions"] += 1
-                    self._hand_over(a)
+                    eager += self._hand_over(a)
                     self._warm_sample = (p.raw, swap, a)
+                    self._warm_event = ev
                 handed += len(acts)
-        if handed:
+        if handed > eager:
             # hand the loop to the executor now: a backlog of pending events must not delay a bundle (its tasks
             # sign and write the requests). Once for all of this transaction's actions: their tasks then run in
             # order up to their first request each, before any of them handles an answer — a second bundle
@@ -596,17 +685,23 @@ class Pipeline:
             finally:
                 self._busy -= 1
 
-    def _hand_over(self, a: Any) -> None:
+    def _hand_over(self, a: Any) -> bool:
         """An action to the executor: its task is started at once when the action queue is empty (what the
-        executor loop would do one event-loop turn later), else the action queues behind the others (order
-        kept; a full queue drops and counts it)."""
+        executor loop would do one event-loop turn later) — eagerly with :attr:`PipelineConfig.same_turn`:
+        its first step (sign, simulate request written) runs now, in this turn —, else the action queues
+        behind the others (order kept; a full queue drops and counts it). True: started eagerly."""
         if self.actions.empty() and self._executor_running:
-            self._spawn(a)
-        else:
-            self._put(self.actions, "actions", a)
+            eager = self.config.same_turn
+            self._spawn(a, eager=eager)
+            if eager:
+                self.same_turn_actions += 1
+            return eager
+        self._put(self.actions, "actions", a)
+        return False
 
-    def _spawn(self, a: Any) -> None:
-        t = asyncio.create_task(self.executor.execute(a))
+    def _spawn(self, a: Any, eager: bool = False) -> None:
+        coro = self.executor.execute(a)
+        t = start_eager(coro) if eager else asyncio.create_task(coro)
         self._exec_tasks.add(t)
         t.add_done_callback(self._exec_done)
 
@@ -634,6 +729,9 @@ class Pipeline:
             out["warm_steps"] = self.warm_steps
             out["warm_steps_preempted"] = self.warm_steps_preempted
             out["warm_rounds_yielded"] = self.warm_rounds_yielded
+        if self.config.same_turn:
+            out["same_turn_events"] = self.same_turn_events
+            out["same_turn_actions"] = self.same_turn_actions
         if self.config.busy_poll:
             out["busy_poll_turns"] = self.busy_poll_turns
             out["busy_poll_reads"] = self.busy_poll_reads

@@ -44,11 +44,14 @@ class _Msg:
         self.seen_ns = self.read_ns = time.perf_counter_ns()
 
 
-def path_harness(victims: int, mark: Callable[[str], None]) -> tuple[Any, Callable[[], Any]]:
+def path_harness(victims: int, mark: Callable[[str], None], *,
+                 same_turn: bool = True) -> tuple[Any, Callable[[], Any]]:
     """``(pipeline, run)``: ``run()`` is a coroutine function that starts the pipeline, feeds ``victims``
     frames one after the other through the collector's reader callback (each waits until its
     ``eth_callBundle`` reached the relay client's ``post`` and the pipeline is idle again) and stops it.
-    ``mark(name)`` is called at each boundary of :data:`SEGMENTS` ("read" before the frame)."""
+    ``mark(name)`` is called at each boundary of :data:`SEGMENTS` ("read" before the frame). ``same_turn``:
+    :attr:`~mevblade.control.pipeline.core.PipelineConfig.same_turn` (seventh session; False = the hand-over
+    through the dispatch task and an executor task started one turn later, as before)."""
     from eth_account import Account
     from eth_utils import keccak
 
@@ -57,6 +60,7 @@ def path_harness(victims: int, mark: Callable[[str], None]) -> tuple[Any, Callab
     from mevblade.sim.bench.e2e_warm import _sample_pipeline
 
     pipe, ex, coll = _sample_pipeline()
+    pipe.config.same_turn = same_turn
     raw0, _, _ = pipe._warm_sample
     # the sample ran on an event loop of its own (now closed): fresh loop-bound objects for the next run
     pipe._stop, pipe.head_ready = asyncio.Event(), asyncio.Event()
@@ -171,7 +175,7 @@ def mark(name, getppid=os.getppid, add=labels.append):
         add(name)
         getppid()
 warm_up, victims, loop = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-pipe, run = path_harness(warm_up + victims, mark)
+pipe, run = path_harness(warm_up + victims, mark, same_turn=sys.argv[5] == "1")
 import mevblade.sim.bench.e2e_path as m
 orig = m._Msg
 count = [0]
@@ -193,7 +197,8 @@ with open(sys.argv[4], "w") as f:
 
 @benchmark("e2e_path_instructions", "instructions per segment of the live path from the frame's read to the "
            "eth_callBundle on the wire (callgrind, in-process pipeline, load-independent)", default=False)
-def e2e_path_instructions(victims: int = 20, warm_up: int = 5, loop: str = "auto") -> dict[str, Any]:
+def e2e_path_instructions(victims: int = 20, warm_up: int = 5, loop: str = "auto",
+                          same_turn: bool = True) -> dict[str, Any]:
     """Median instructions per segment (:data:`SEGMENTS`, each ending at its mark) over ``victims`` victims
     after ``warm_up`` uncounted ones, and the whole read → wire path (the sum of the segments of each victim,
     median over victims). ``other``: whatever ran between the wire and the next read (answer handling, idle
@@ -205,7 +210,8 @@ def e2e_path_instructions(victims: int = 20, warm_up: int = 5, loop: str = "auto
     import tempfile
     from pathlib import Path
 
-    out: dict[str, Any] = {"machine": machine_info(), "victims": victims, "warm_up": warm_up, "loop": loop}
+    out: dict[str, Any] = {"machine": machine_info(), "victims": victims, "warm_up": warm_up, "loop": loop,
+                           "same_turn": same_turn}
     if shutil.which("valgrind") is None:
         out["unavailable"] = "valgrind is not installed"
         return out
@@ -213,7 +219,8 @@ def e2e_path_instructions(victims: int = 20, warm_up: int = 5, loop: str = "auto
         base = Path(tmp) / "cg.out"
         labels_file = Path(tmp) / "labels.txt"
         r = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={base}", "--dump-before=getppid",
-                            sys.executable, "-c", _CG_SCRIPT, str(warm_up), str(victims), loop, str(labels_file)],
+                            sys.executable, "-c", _CG_SCRIPT, str(warm_up), str(victims), loop, str(labels_file),
+                            "1" if same_turn else "0"],
                            capture_output=True, text=True, timeout=3600)
         if r.returncode != 0:
             raise RuntimeError(f"callgrind run failed: {r.stderr[-600:]}")
@@ -261,7 +268,7 @@ def _segments(out: dict[str, Any], labels: list[str], values: list[int], unit: s
 
 @benchmark("e2e_path_cpu", "CPU time per segment of the live path from the frame's read to the eth_callBundle on "
            "the wire (in-process pipeline)")
-def e2e_path_cpu(victims: int = 200, warm_up: int = 20, loop: str = "auto") -> dict[str, Any]:
+def e2e_path_cpu(victims: int = 200, warm_up: int = 20, loop: str = "auto", same_turn: bool = True) -> dict[str, Any]:
     """``process_time_ns`` per segment (median over ``victims``) and per whole read → wire path; same
     harness as ``e2e_path_instructions``. Hot caches (victims back to back), unlike a live frame."""
     labels: list[str] = []
@@ -274,7 +281,7 @@ def e2e_path_cpu(victims: int = 200, warm_up: int = 20, loop: str = "auto") -> d
             stamps.append(pt())
             labels.append(name)
 
-    pipe, run = path_harness(warm_up + victims, mark)
+    pipe, run = path_harness(warm_up + victims, mark, same_turn=same_turn)
     import mevblade.sim.bench.e2e_path as mod
 
     orig = mod._Msg
@@ -296,7 +303,7 @@ def e2e_path_cpu(victims: int = 200, warm_up: int = 20, loop: str = "auto") -> d
         mod._Msg = orig  # type: ignore[misc]
     values = [b - a for a, b in zip(stamps, stamps[1:])]
     out: dict[str, Any] = {"machine": machine_info(), "victims": victims, "warm_up": warm_up, "loop": loop,
-                           "pid_load": os.getloadavg()[0]}
+                           "same_turn": same_turn, "pid_load": os.getloadavg()[0]}
     res = _segments(out, labels, values, "ns")
     res["segments_us"] = {k: round(v / 1000, 1) for k, v in res.pop("segments_ns").items()}
     rtw = res.pop("read_to_wire_ns")

@@ -102,8 +102,11 @@ def _sample_pipeline() -> tuple[Any, Any, Any]:
 def _names(n: int, evaluate_split: bool, sign_split: bool, request_split: bool) -> list[str]:
     names = ["frame.parse", "frame.rebuild_hash", "decode", "swap_decode"]
     names += ["evaluate.simulate", "evaluate.search"] if evaluate_split else ["evaluate"]
+    at = len(names)
     names += ["sign.calldata", "sign.payload_hash", "sign.ecdsa", "sign.encode"] if sign_split else ["sign"]
     names += ["request.json", "request.auth_digest", "request.auth_ecdsa"] if request_split else ["request"]
+    if len(names) + 1 == n:  # the event + strategy sub-step (seventh session) after the evaluation
+        names.insert(at, "event_strategy")
     if len(names) != n:
         return [f"step{i}" for i in range(n)]
     return names
