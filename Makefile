@@ -52,8 +52,11 @@ demo: setup
 	$(CLEAN_ENV) $(PY) -m mevblade.control.cli demo --summary-json build/demo-summary.json
 	$(CLEAN_ENV) $(PY) -m mevblade.control.cli api-demo --blocks 8 --update-at 3
 
+# The appliance top's Verilator model (the longest single step of a cold run) is built beside the
+# workers from the start; each test's wall-clock span goes to build/test-timeline/ (see tests/conftest.py).
 test: setup
-	$(CLEAN_ENV) $(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
+	rm -rf build/test-timeline
+	$(CLEAN_ENV) MEVBLADE_PREBUILD_TOP=1 MEVBLADE_TEST_TIMELINE=$(CURDIR)/build/test-timeline $(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 # The full appliance-top cocotb suites (slow in Verilator; kept out of `make test`): every test marked top_full
 # (the whole top, and the PYNQ driver on the front-end build).

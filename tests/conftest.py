@@ -58,3 +58,62 @@ def redis_url(tmp_path_factory):
         pytest.skip(str(e))
     with server:
         yield server.url
+
+
+# --------------------------------------------------------------------------------------------
+# Run plumbing for `make test` (both opt-in by environment; a plain `pytest` does neither)
+# --------------------------------------------------------------------------------------------
+
+_prebuild: dict[str, object] = {}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With ``MEVBLADE_PREBUILD_TOP=1`` (set by `make test`), the controller starts building the
+    appliance top's Verilator model at once, beside the workers (see ``mevblade.sim.tb.top.prebuild``)."""
+    if os.environ.get("MEVBLADE_PREBUILD_TOP") != "1" or hasattr(session.config, "workerinput"):
+        return
+    import subprocess
+    import sys
+    import time
+
+    log_path = REPO / "build" / "prebuild-top.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "w")
+    proc = subprocess.Popen([sys.executable, "-m", "mevblade.sim.tb.top.prebuild"], stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    _prebuild.update(proc=proc, log=log, t0=time.time())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    proc = _prebuild.pop("proc", None)
+    if proc is None:
+        return
+    import signal
+    import subprocess
+
+    if proc.poll() is None:  # the run ended before the build (a partial run): stop it cleanly
+        os.killpg(proc.pid, signal.SIGTERM)  # make removes the objects it was writing
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    _prebuild.pop("log").close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """With ``MEVBLADE_TEST_TIMELINE=DIR``, each worker appends ``{"worker", "test", "start", "end"}``
+    (wall clock) per test to ``DIR/<worker>.jsonl``: where a run's 30 minutes go, idle waits included."""
+    out = os.environ.get("MEVBLADE_TEST_TIMELINE")
+    if not out:
+        yield
+        return
+    import time
+
+    start = time.time()
+    yield
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    Path(out).mkdir(parents=True, exist_ok=True)
+    with open(Path(out) / f"{worker}.jsonl", "a") as f:
+        f.write(json.dumps({"worker": worker, "test": item.nodeid, "start": start, "end": time.time()}) + "\n")

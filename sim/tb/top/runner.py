@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["REPO", "BUILD", "toolchain_env", "generate_verilog", "run_cocotb", "random_pause", "cycle_pause"]
+__all__ = ["REPO", "BUILD", "toolchain_env", "generate_verilog", "build_model", "run_cocotb", "random_pause", "cycle_pause"]
 
 REPO = Path(__file__).resolve().parents[3]
 BUILD = REPO / "build"
@@ -60,6 +60,32 @@ def generate_verilog(name: str, factory: Callable[[], Any]) -> Path:
     return out
 
 
+def build_model(*, sources: list[Path], toplevel: str, build_key: str | None = None) -> Path:
+    """Build the Verilator model of ``toplevel`` (cached by ``build_key``) and return its directory.
+
+    One builder at a time per directory (an exclusive lock: the others, e.g. pytest -n 2 workers,
+    wait and then find it built; Verilator skips an identical re-verilation and make the
+    up-to-date objects).
+    """
+    toolchain_env()
+    from cocotb_tools.runner import get_runner
+
+    key = build_key or hashlib.sha1("".join(p.name for p in sources).encode()).hexdigest()[:12]
+    build_dir = BUILD / "sim" / f"{toplevel}-{key}"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with open(build_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        get_runner("verilator").build(
+            sources=[str(p) for p in sources],
+            hdl_toplevel=toplevel,
+            build_dir=build_dir,
+            always=False,
+            timescale=("1ns", "1ps"),
+            build_args=["-Wno-fatal", "-O2"],
+        )
+    return build_dir
+
+
 def run_cocotb(
     *,
     sources: list[Path],
@@ -70,28 +96,16 @@ def run_cocotb(
     build_key: str | None = None,
 ) -> tuple[int, int]:
     """Build (cached) and run; returns ``(tests, failures)`` from the results XML."""
-    toolchain_env()
+    build_dir = build_model(sources=sources, toplevel=toplevel, build_key=build_key)
     from cocotb_tools.runner import get_results, get_runner
 
-    key = build_key or hashlib.sha1("".join(p.name for p in sources).encode()).hexdigest()[:12]
-    build_dir = BUILD / "sim" / f"{toplevel}-{key}"
     runner = get_runner("verilator")
-    build_dir.mkdir(parents=True, exist_ok=True)
-    with open(build_dir / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder at a time (pytest -n 2); the others then find it done
-        runner.build(
-            sources=[str(p) for p in sources],
-            hdl_toplevel=toplevel,
-            build_dir=build_dir,
-            always=False,
-            timescale=("1ns", "1ps"),
-            build_args=["-Wno-fatal", "-O2"],
-        )
     tag = hashlib.sha1(f"{test_module}{testcase}{sorted((extra_env or {}).items())}{os.getpid()}".encode())
     results = build_dir / f"results-{tag.hexdigest()[:10]}.xml"
     runner.test(
         test_module=test_module,
         hdl_toplevel=toplevel,
+        hdl_toplevel_lang="verilog",
         build_dir=build_dir,
         test_dir=build_dir,
         testcase=testcase,

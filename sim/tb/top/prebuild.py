@@ -1,0 +1,34 @@
+"""Build the appliance top's Verilator model ahead of the tests that need it.
+
+``python -m mevblade.sim.tb.top.prebuild``
+
+`make test` starts this beside the pytest workers (``MEVBLADE_PREBUILD_TOP=1``, see
+``tests/conftest.py``): the model is the longest single step of a cold run (~10 min on two
+cores), and a worker that reaches a test needing it otherwise waits, idle, behind the other
+worker's build. Same Verilog (:func:`~mevblade.sim.pynq_shim.appliance_verilog`) and same build
+directory key as the PYNQ shim and the backrun-top test, so they find it built (or wait on its
+lock while it finishes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+
+
+def main() -> int:
+    from mevblade.sim.pynq_shim import appliance_verilog
+    from mevblade.sim.tb.top.runner import build_model
+    from mevblade.sim.tb.top.tb import TOP
+
+    t0 = time.monotonic()
+    verilog = appliance_verilog()
+    build_dir = build_model(sources=[verilog], toplevel=TOP,
+                            build_key=hashlib.sha1(verilog.read_bytes()).hexdigest()[:12])
+    print(f"prebuild: {TOP} model in {build_dir} ({time.monotonic() - t0:.0f} s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
