@@ -334,6 +334,9 @@ class Pipeline:
                 _gc_release()
 
     async def _run(self) -> None:
+        self._dispatch_free = asyncio.Event()  # bound to this run's loop
+        self._dispatch_free.set()
+        self._dispatching = False
         async with asyncio.TaskGroup() as tg:
             tasks = [tg.create_task(self._executor_loop(), name="executor"),
                      tg.create_task(self._head_loop(), name="heads-to-executor")]
