@@ -121,13 +121,14 @@ def _send(node_http: str, raws_file: Path, rate: float, cpus: set[int] | None = 
     return proc
 
 
-_FLAGS = ("isolate", "warm", "busy", "noquickack", "nostamp")
+_FLAGS = ("isolate", "warm", "busy", "noturn", "noquickack", "nostamp")
 
 
 def _variant(spec: str) -> dict[str, bool]:
     """``plain`` or ``+``-joined flags: ``isolate`` (appliance on its own CPU, devnet on the others), ``warm``
-    (pipeline cache warm-up), ``busy`` (busy-poll mode, ``PipelineConfig.busy_poll``), ``noquickack`` (the collectors' delayed ACKs, as before the fourth session),
-    ``nostamp`` (the pending collector on the websockets library's reader, span from the frame's read, as
+    (pipeline cache warm-up), ``busy`` (busy-poll mode, ``PipelineConfig.busy_poll``), ``noturn`` (no same-turn
+    hand-over, ``PipelineConfig.same_turn`` off: as before the seventh session), ``noquickack`` (the
+    collectors' delayed ACKs, as before the fourth session), ``nostamp`` (the pending collector on the websockets library's reader, span from the frame's read, as
     before the fifth session)."""
     flags = {f for f in spec.split("+") if f and f != "plain"}
     unknown = flags - set(_FLAGS)
@@ -144,7 +145,7 @@ def _bunched(seen: list[int], within_ns: int = 5_000_000) -> int:
 
 async def _run_mevblade(net: Any, signer: Any, contract: str, stub_url: str, raws_file: Path, n_tx: int,
                         rate: float, engine: str, *, warm_path_s: float = 0.0, busy_poll: bool = False,
-                        quickack: bool = True,
+                        same_turn: bool = True, quickack: bool = True,
                         kernel_stamp: bool = True, devnet_cpus: set[int] | None = None,
                         prime_raws: list[bytes] = ()) -> dict[str, Any]:
     from eth_account import Account
@@ -157,6 +158,7 @@ async def _run_mevblade(net: Any, signer: Any, contract: str, stub_url: str, raw
                           signer=signer, relay_auth=Account.from_key(keccak(b"bench-relay-auth-DEVNET-ONLY")),
                           contract=contract, engine=engine, max_retargets=0, warm_path_s=warm_path_s,
                           busy_poll=busy_poll)
+    pipe.config.same_turn = same_turn
     for c in (pipe.pending, pipe.heads, pipe.pools):
         if c is not None:
             c.quickack = quickack
@@ -205,6 +207,7 @@ async def _run_mevblade(net: Any, signer: Any, contract: str, stub_url: str, raw
                "seen_to_signed": _pct(pipe.executor.lat_signed_ns), "engine_stage": _pct(pipe.engine_ns),
                "queue_drops": sum(pipe.drops.values()),
                "arrivals_within_5ms": _bunched(seen), "quickack": quickack, "busy_poll": busy_poll,
+               "same_turn": same_turn,
                "process_cpu_share": round(cpu / wall, 3) if wall else None}
         if primed is not None:
             out["primed"] = primed
@@ -286,7 +289,7 @@ def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float 
     of its own. ``warm_us``: the pipeline's cache warm-up period (``PipelineConfig.warm_path_s``; 0 = off).
     ``variants``: more software-engine passes over the same traffic in the same run, comma-separated, each
     ``plain`` or ``+``-joined flags among ``isolate``, ``warm`` (at ``warm_us``, 1000 if 0), ``busy``
-    (busy-poll mode), ``noquickack`` and ``nostamp`` — e.g. ``plain,isolate,isolate+warm`` (results under ``mevblade_variants``)."""
+    (busy-poll mode), ``noturn`` (no same-turn hand-over), ``noquickack`` and ``nostamp`` — e.g. ``plain,isolate,isolate+warm`` (results under ``mevblade_variants``)."""
     from mevblade.control.pipeline.affinity import available_cpus, pin, split_for_appliance
     from eth_utils import keccak
 
@@ -353,7 +356,7 @@ def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float 
                 devc = place(f["isolate"])
                 res = run_loop(_run_mevblade(net, signer, contract, stub_url, raws_file, len(raws), rate, "sw",
                                              warm_path_s=(warm_us or 1000.0) / 1e6 if f["warm"] else 0.0,
-                                             busy_poll=f["busy"],
+                                             busy_poll=f["busy"], same_turn=not f["noturn"],
                                              quickack=not f["noquickack"], kernel_stamp=not f["nostamp"],
                                              devnet_cpus=devc), loop)
                 res["variant"] = f
