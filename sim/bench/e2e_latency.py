@@ -128,8 +128,8 @@ def _variant(spec: str) -> dict[str, bool]:
     """``plain`` or ``+``-joined flags: ``isolate`` (appliance on its own CPU, devnet on the others), ``warm``
     (pipeline cache warm-up), ``busy`` (busy-poll mode, ``PipelineConfig.busy_poll``), ``noturn`` (no same-turn
     hand-over, ``PipelineConfig.same_turn`` off: as before the seventh session), ``noquickack`` (the
-    collectors' delayed ACKs, as before the fourth session), ``nostamp`` (the pending collector on the websockets library's reader, span from the frame's read, as
-    before the fifth session)."""
+    collectors' delayed ACKs, as before the fourth session), ``nostamp`` (the pending collector on the
+    websockets library's reader, span from the frame's read, as before the fifth session)."""
     flags = {f for f in spec.split("+") if f and f != "plain"}
     unknown = flags - set(_FLAGS)
     if unknown:
