@@ -42,9 +42,9 @@ ValueRecord = data.StructLayout({
 
 #: default depth of the beat buffer, in beats (see :class:`TxValueStage`)
 BUFFER_BEATS = 16
-#: cycles from the END job's transfer to its record's transfer (no back-pressure): issue → gather →
+#: cycles from the END job's transfer to its record's transfer (no back-pressure): job register → issue → gather →
 #: byte align → first byte / right align → compares → merge into the output register
-RECORD_LATENCY = 5
+RECORD_LATENCY = 6
 
 _GB = POS_BITS            # global beat counters (differences stay below 2**(POS_BITS - 2))
 _NB = POS_BITS - 1        # beats in one packet
@@ -86,7 +86,7 @@ class TxValueStage(wiring.Component):
 
     Latency: a job is taken as soon as the bytes it reads are in (first byte, or for a value of
     ≤ 32 bytes the whole value; or the packet's last beat); the record can be taken
-    :data:`RECORD_LATENCY` (5) cycles after its END job was (issue → gather → byte align →
+    :data:`RECORD_LATENCY` (6) cycles after its END job was (job register → issue → gather → byte align →
     first byte / right align → compares → merge into the output register).
     Throughput: one job per cycle (PROGRESS and ≤ 32-byte VALUE jobs); a DATA job takes one
     cycle per chunk (8 bytes a cycle once aligned); one beat per cycle in while the buffer has
@@ -150,6 +150,23 @@ class TxValueStage(wiring.Component):
             with m.Elif(in_nb != (1 << _NB) - 2):
                 m.d.sync += in_nb.eq(in_nb + 1)
 
+        # ------------------------------------------------------------ job input register
+        # The job at the issue stage sits in a register with its end, the beat its bytes are waited
+        # for up to and (for DATA) the calldata pointer already computed, so that every issue
+        # decision is a compare between registers (and the packet-end FIFO) — no adder in front
+        # of a compare in front of ``ready``.
+        j_in = self.i_job.payload
+        j = Signal(GrammarJob)      # the job at the issue stage
+        jv = Signal()
+        j_end = Signal(_POS)        # start + length
+        j_nb = Signal(_POS - 3)     # beat of the last byte waited for (first byte / whole value)
+        short = Signal()            # length <= 32
+        j_zl = Signal()             # length == 0
+        take = Signal()             # the issue stage takes the job in ``j``
+        in_end = Signal(_POS)
+        m.d.comb += [in_end.eq(j_in.start + j_in.length),
+                     self.i_job.ready.eq(~jv | take)]
+
         # ------------------------------------------------------------ job side: packet state
         cur_base = Signal(_GB)      # global index of the current job packet's first beat
         low = Signal(_POS)          # no later job of the packet reads a byte below this
@@ -157,19 +174,23 @@ class TxValueStage(wiring.Component):
         p_nbeats = Signal(_NB)
         p_size = Signal(POS_BITS + 1)
         m.d.comb += [have_last.eq(ends.r_rdy), p_nbeats.eq(ends.r_data[:_NB]), p_size.eq(ends.r_data[_NB:])]
-        avail = Signal(_GB)         # beats of the packet (and after it) in or past the buffer
-        m.d.comb += avail.eq(wr - cur_base)
+        # beats of the packet (and after it) in or past the buffer: ``wr - cur_base``, kept as a register
+        avail = Signal(_GB)
+        m.d.sync += avail.eq(avail + (self.i_beat.valid & self.i_beat.ready) - Mux(ends.r_en, p_nbeats, 0))
         lim = Signal(_GB)
         m.d.comb += lim.eq(Mux(have_last, p_nbeats, avail))
-        # the job waiting at the input bounds the bytes still needed as well
-        j_in = self.i_job.payload
-        low_eff = Signal(_POS)
-        m.d.comb += low_eff.eq(Mux(self.i_job.valid & (j_in.kind != JobKind.END) & (j_in.start > low),
-                                   j_in.start, low))
-        keep_from = Signal(_GB)     # (an END job waiting: nothing of the packet is needed any more)
-        m.d.comb += keep_from.eq(Mux(((low_eff >> 3) < lim) & ~(self.i_job.valid & (j_in.kind == JobKind.END)),
-                                     low_eff >> 3, lim))
-        m.d.sync += head.eq(cur_base + keep_from)
+        # the head (oldest beat still needed) from a registered snapshot of the job side: it only
+        # grows, so a head one cycle older is merely conservative. The job waiting at the issue
+        # stage bounds the bytes still needed as well; an END job there: nothing of the packet is.
+        h_low = Signal(_POS - 3)
+        h_lim = Signal(_GB)
+        h_end = Signal()
+        h_base = Signal(_GB)
+        m.d.sync += [
+            h_low.eq(Mux(jv & (j.kind != JobKind.END) & (j.start > low), j.start >> 3, low >> 3)),
+            h_lim.eq(lim), h_end.eq(jv & (j.kind == JobKind.END)), h_base.eq(cur_base),
+            head.eq(h_base + Mux((h_low < h_lim) & ~h_end, h_low, h_lim)),
+        ]
 
         # deferred payload end of a > 32-byte value (its bytes are not waited for): only the last
         # VALUE job of a packet can end past the packet, so it is decided by the next VALUE job
@@ -180,22 +201,14 @@ class TxValueStage(wiring.Component):
         d_ver = Signal()
 
         # ------------------------------------------------------------ issue (stage 0)
-        j = self.i_job.payload
-        is_value = Signal()
         is_data = Signal()
-        short = Signal()
-        m.d.comb += [is_value.eq(j.kind == JobKind.VALUE), is_data.eq(j.fld == F.DATA),
-                     short.eq(j.length <= 32)]
-        j_end = Signal(_POS)
-        m.d.comb += j_end.eq(j.start + j.length)
-        need = Signal(_POS)         # one past the last byte the job waits for
-        m.d.comb += need.eq(Mux(short, j_end, j.start + 1))
+        m.d.comb += is_data.eq(j.fld == F.DATA)
         bytes_in = Signal()
-        m.d.comb += bytes_in.eq(have_last | (need == j.start) | (((need - 1)[:_POS] >> 3) < avail))
+        m.d.comb += bytes_in.eq(have_last | j_zl | (j_nb < avail))
         first_absent = Signal()
-        m.d.comb += first_absent.eq((j.length != 0) & have_last & (j.start >= p_size))
+        m.d.comb += first_absent.eq(~j_zl & have_last & (j.start >= p_size))
         past_end = Signal()
-        m.d.comb += past_end.eq(have_last & (j_end > p_size))
+        m.d.comb += past_end.eq(have_last & (p_size < j_end))
 
         def rank_sig(name):
             return Signal(ErrorReport, name=name)
@@ -241,33 +254,39 @@ class TxValueStage(wiring.Component):
         with m.If(cd.ready):
             m.d.sync += cd.valid.eq(0)
 
-        # DATA streaming (stays in stage 0, one chunk a cycle)
-        streaming = Signal()
-        q = Signal(_POS)            # next calldata byte
-        qb = Signal(_POS - 3)
+        # DATA streaming (stays in stage 0, one chunk a cycle). ``q`` (next calldata byte) and ``qa``
+        # (the next 8-byte boundary above it) are loaded with the job; the chunk end is the least of
+        # ``qa``, the job's end and the packet size, chosen by three compares side by side.
+        q = Signal(_POS)
+        qa = Signal(_POS)
         beat_q = Signal(8 * BEAT_BYTES)
-        m.d.comb += beat_q.eq(buf[(cur_base[:AB] + qb[:AB])[:AB]])
+        m.d.comb += beat_q.eq(buf[(cur_base[:AB] + (q >> 3)[:AB])[:AB]])
+        a_lt_e = Signal()           # qa < end
+        a_lt_s = Signal()           # qa < size
+        e_lt_s = Signal()           # end < size
+        m.d.comb += [a_lt_e.eq(qa < j_end), a_lt_s.eq(qa < p_size), e_lt_s.eq(j_end < p_size)]
+        by_size = Signal()          # the chunk ends at the packet size
+        m.d.comb += by_size.eq(have_last & ~Mux(a_lt_e, a_lt_s, e_lt_s))
         ce = Signal(_POS)           # one past the last byte of this chunk
-        ce_a = Signal(_POS)
-        m.d.comb += ce_a.eq(Mux(Cat(Const(0, 3), qb + 1) < j_end, Cat(Const(0, 3), qb + 1), j_end))
-        m.d.comb += ce.eq(Mux(have_last & (p_size < ce_a), p_size, ce_a))
-        q_from = Signal(_POS)
-        m.d.comb += q_from.eq(Mux(streaming, q, j.start))
-        m.d.comb += qb.eq(q_from >> 3)
+        m.d.comb += ce.eq(Mux(by_size, p_size, Mux(a_lt_e, qa, j_end)))
+        cn = Signal(4)              # its byte count (1..8 when a chunk goes)
+        m.d.comb += cn.eq(Mux(by_size, (p_size - q)[:4], Mux(a_lt_e, 8 - q[:3], (j_end - q)[:4])))
+        c_last = Signal()           # this chunk is the job's last
+        m.d.comb += c_last.eq(~a_lt_e | (have_last & ~a_lt_s))
         s_done_now = Signal()       # nothing (more) to send
-        m.d.comb += s_done_now.eq((q_from >= j_end) | (have_last & (q_from >= p_size)))
+        m.d.comb += s_done_now.eq(~(q < j_end) | (have_last & ~(q < p_size)))
         s_beat_in = Signal()
-        m.d.comb += s_beat_in.eq(have_last | (qb < avail))
+        m.d.comb += s_beat_in.eq(have_last | ((q >> 3) < avail))
 
-        with m.If(adv & self.i_job.valid):
+        with m.If(adv & jv):
             with m.Switch(j.kind):
                 with m.Case(JobKind.PROGRESS):
-                    m.d.comb += self.i_job.ready.eq(1)
+                    m.d.comb += take.eq(1)
                     with m.If(j.start > low):
                         m.d.sync += low.eq(j.start)
                 with m.Case(JobKind.END):
                     with m.If(have_last & cd_free):
-                        m.d.comb += [self.i_job.ready.eq(1), ends.r_en.eq(1), t0.valid.eq(1), t0.end.eq(1),
+                        m.d.comb += [take.eq(1), ends.r_en.eq(1), t0.valid.eq(1), t0.end.eq(1),
                                      t0.seq.eq(j.seq)]
                         m.d.sync += [cd.valid.eq(1), cd.payload.n.eq(0), cd.payload.end.eq(1), cd.payload.data.eq(0),
                                      cur_base.eq(cur_base + p_nbeats), low.eq(0), d_valid.eq(0)]
@@ -283,29 +302,27 @@ class TxValueStage(wiring.Component):
                         # stream the chunks; the job leaves with the last one
                         with m.If(s_beat_in | s_done_now):
                             with m.If(s_done_now):
-                                m.d.comb += self.i_job.ready.eq(1)
+                                m.d.comb += take.eq(1)
                             with m.Elif(cd_free):
                                 m.d.sync += [
                                     cd.valid.eq(1), cd.payload.end.eq(0),
-                                    cd.payload.data.eq(beat_q >> Cat(Const(0, 3), q_from[:3])),
-                                    cd.payload.n.eq(ce - q_from), q.eq(ce), streaming.eq(1),
+                                    cd.payload.data.eq(beat_q >> Cat(Const(0, 3), q[:3])),
+                                    cd.payload.n.eq(cn), q.eq(qa), qa.eq(qa + 8),
                                 ]
-                                with m.If((ce >= j_end) | (have_last & (ce >= p_size))):
-                                    m.d.comb += self.i_job.ready.eq(1)
+                                with m.If(c_last):
+                                    m.d.comb += take.eq(1)
                                 with m.If(ce > low):
                                     m.d.sync += low.eq(ce)
-                        with m.If(self.i_job.ready):
-                            m.d.sync += streaming.eq(0)
+                        with m.If(take):
                             m.d.comb += t0.valid.eq(1)
                             with m.If(first_absent):
                                 m.d.comb += [own_v.eq(1), *report(own, j.seq, Phase.FIRST, E.TRUNCATED)]
-                            with m.Elif((j.length != 0) & j.wrapped):
+                            with m.Elif(~j_zl & j.wrapped):
                                 m.d.comb += [own_v.eq(1), *report(own, j.seq, Phase.FIRST, E.NON_CANONICAL_SIZE)]
                             with m.Elif(past_end):
                                 m.d.comb += [own_v.eq(1), *report(own, j.seq, Phase.TRUNC, E.TRUNCATED)]
                     with m.Elif(bytes_in):
-                        m.d.comb += [self.i_job.ready.eq(1), t0.valid.eq(1),
-                                     t0.first.eq((j.length != 0) & ~first_absent)]
+                        m.d.comb += [take.eq(1), t0.valid.eq(1), t0.first.eq(~j_zl & ~first_absent)]
                         with m.If(j_end > low):
                             m.d.sync += low.eq(j_end)
                         with m.If(first_absent):
@@ -321,7 +338,7 @@ class TxValueStage(wiring.Component):
                         with m.Else():
                             m.d.comb += own_v.eq(1)  # decided later: no capture, no whole-value check
                     # a VALUE job after the deferred one: that one ends inside the packet
-                    with m.If(self.i_job.ready):
+                    with m.If(take):
                         with m.If(d_valid & d_ver):
                             m.d.comb += [t0.r0v.eq(1), t0.r0.eq(rd_ok)]
                         with m.Elif(own_v & (own.code != TxError.OK)):
@@ -331,6 +348,16 @@ class TxValueStage(wiring.Component):
                         with m.If(~is_data & ~short & ~have_last & ~first_absent):
                             m.d.sync += [d_valid.eq(1), d_seq.eq(j.seq), d_end.eq(j_end),
                                          d_ver.eq(j.fld == F.VERSION)]
+
+        # the next job into the issue register (after the issue logic: its loads win over a chunk's)
+        with m.If(self.i_job.valid & self.i_job.ready):
+            m.d.sync += [
+                jv.eq(1), j.eq(j_in), j_end.eq(in_end), short.eq(j_in.length <= 32), j_zl.eq(j_in.length == 0),
+                j_nb.eq(Mux(j_in.length <= 32, in_end - 1, j_in.start)[:_POS] >> 3),
+                q.eq(j_in.start), qa.eq(Cat(Const(0, 3), (j_in.start >> 3) + 1)),
+            ]
+        with m.Elif(take):
+            m.d.sync += jv.eq(0)
 
         # ------------------------------------------------------------ stage 1: gather 5 beats
         t1 = Tok("t1")

@@ -14606,7 +14606,7 @@ module \tx_decoder2_top.decoder.sizes (rst, w_en, r_en, w_rdy, r_data, w_port__d
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__ready, i_beat__payload, i_job__payload, i_job__ready, o_calldata__valid, o_calldata__payload, o_rec__valid, o_rec__payload, o_calldata__ready, i_beat__valid, clk);
+module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__ready, i_job__ready, i_beat__payload, i_job__payload, o_calldata__valid, o_calldata__payload, o_rec__valid, o_rec__payload, o_calldata__ready, i_beat__valid, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$10  = 0;
   input rst;
   wire rst;
@@ -14616,12 +14616,12 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   wire o_rec__ready;
   output i_beat__ready;
   wire i_beat__ready;
+  output i_job__ready;
+  wire i_job__ready;
   input [72:0] i_beat__payload;
   wire [72:0] i_beat__payload;
   input [82:0] i_job__payload;
   wire [82:0] i_job__payload;
-  output i_job__ready;
-  reg i_job__ready;
   output o_calldata__valid;
   reg o_calldata__valid = 1'h0;
   output [68:0] o_calldata__payload;
@@ -14706,72 +14706,72 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
-  wire \$162 ;
+  wire [24:0] \$162 ;
   wire \$163 ;
-  wire \$164 ;
+  wire [23:0] \$164 ;
   wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
+  wire [24:0] \$166 ;
+  wire [22:0] \$167 ;
+  wire [25:0] \$168 ;
   wire \$169 ;
-  wire [24:0] \$17 ;
+  wire \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire \$173 ;
-  wire [24:0] \$174 ;
-  wire \$175 ;
-  wire [23:0] \$176 ;
-  wire [24:0] \$177 ;
+  wire [24:0] \$173 ;
+  wire [25:0] \$174 ;
+  wire [25:0] \$175 ;
+  wire \$176 ;
+  wire \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire \$18 ;
   wire \$180 ;
-  wire [24:0] \$181 ;
-  wire \$182 ;
-  wire [63:0] \$183 ;
-  wire [26:0] \$184 ;
+  wire [23:0] \$181 ;
+  wire [24:0] \$182 ;
+  wire \$183 ;
+  wire \$184 ;
   wire \$185 ;
-  wire \$186 ;
+  wire [24:0] \$186 ;
   wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
+  wire [63:0] \$188 ;
+  wire [26:0] \$189 ;
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
-  wire [4:0] \$195 ;
-  reg [63:0] \$196 ;
-  wire [4:0] \$197 ;
-  reg [63:0] \$198 ;
-  wire [4:0] \$199 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire [2:0] \$2 ;
   wire \$20 ;
-  reg [63:0] \$200 ;
-  wire [4:0] \$201 ;
-  reg [63:0] \$202 ;
-  wire [4:0] \$203 ;
-  reg [63:0] \$204 ;
-  wire [319:0] \$205 ;
-  wire [255:0] \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire [26:0] \$204 ;
+  wire [26:0] \$205 ;
+  wire [25:0] \$206 ;
+  wire [24:0] \$207 ;
+  wire [25:0] \$208 ;
+  wire [4:0] \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
-  wire [25:0] \$22 ;
-  wire \$220 ;
+  reg [63:0] \$210 ;
+  wire [4:0] \$211 ;
+  reg [63:0] \$212 ;
+  wire [4:0] \$213 ;
+  reg [63:0] \$214 ;
+  wire [4:0] \$215 ;
+  reg [63:0] \$216 ;
+  wire [4:0] \$217 ;
+  reg [63:0] \$218 ;
+  wire [319:0] \$219 ;
+  wire \$22 ;
+  wire [255:0] \$220 ;
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
@@ -14792,7 +14792,7 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   wire \$237 ;
   wire \$238 ;
   wire \$239 ;
-  wire \$24 ;
+  wire [24:0] \$24 ;
   wire \$240 ;
   wire \$241 ;
   wire \$242 ;
@@ -14803,72 +14803,72 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
-  wire \$25 ;
+  wire [24:0] \$25 ;
   wire \$250 ;
   wire \$251 ;
   wire \$252 ;
   wire \$253 ;
   wire \$254 ;
-  reg [63:0] \$255 ;
-  reg [63:0] \$256 ;
-  reg [63:0] \$257 ;
-  reg [63:0] \$258 ;
-  reg [63:0] \$259 ;
-  wire \$26 ;
-  reg [63:0] \$260 ;
-  reg [63:0] \$261 ;
-  reg [63:0] \$262 ;
-  reg [63:0] \$263 ;
-  reg [63:0] \$264 ;
-  reg [63:0] \$265 ;
-  reg [63:0] \$266 ;
-  reg [63:0] \$267 ;
-  reg [63:0] \$268 ;
+  wire \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
+  wire [4:0] \$26 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
   reg [63:0] \$269 ;
   wire \$27 ;
   reg [63:0] \$270 ;
-  reg [23:0] \$271 ;
-  reg [22:0] \$272 ;
-  reg [23:0] \$273 ;
-  reg \$274 ;
-  reg [25:0] \$275 ;
-  reg [68:0] \$276 ;
-  reg [23:0] \$277 ;
-  reg \$278 ;
-  reg [25:0] \$279 ;
+  reg [63:0] \$271 ;
+  reg [63:0] \$272 ;
+  reg [63:0] \$273 ;
+  reg [63:0] \$274 ;
+  reg [63:0] \$275 ;
+  reg [63:0] \$276 ;
+  reg [63:0] \$277 ;
+  reg [63:0] \$278 ;
+  reg [63:0] \$279 ;
   wire [25:0] \$28 ;
-  reg \$280 ;
-  reg [23:0] \$281 ;
-  reg [25:0] \$282 ;
-  reg \$283 ;
-  reg \$284 ;
-  reg \$285 ;
-  reg [5:0] \$286 ;
-  reg [24:0] \$287 ;
-  reg [5:0] \$288 ;
-  reg \$289 ;
-  wire [25:0] \$29 ;
+  reg [63:0] \$280 ;
+  reg [63:0] \$281 ;
+  reg [63:0] \$282 ;
+  reg [63:0] \$283 ;
+  reg [63:0] \$284 ;
+  reg [23:0] \$285 ;
+  reg [22:0] \$286 ;
+  reg [23:0] \$287 ;
+  reg [22:0] \$288 ;
+  reg [23:0] \$289 ;
+  wire [4:0] \$29 ;
   reg \$290 ;
-  reg \$291 ;
-  reg \$292 ;
+  reg [23:0] \$291 ;
+  reg [23:0] \$292 ;
   reg \$293 ;
-  reg [32:0] \$294 ;
-  reg [2:0] \$295 ;
-  reg [3:0] \$296 ;
+  reg [25:0] \$294 ;
+  reg [68:0] \$295 ;
+  reg [23:0] \$296 ;
   reg \$297 ;
-  reg \$298 ;
-  reg [5:0] \$299 ;
+  reg [25:0] \$298 ;
+  reg [25:0] \$299 ;
   wire [3:0] \$3 ;
-  wire [25:0] \$30 ;
-  reg [24:0] \$300 ;
-  reg [5:0] \$301 ;
+  wire \$30 ;
+  reg [23:0] \$300 ;
+  reg [25:0] \$301 ;
   reg \$302 ;
   reg \$303 ;
-  reg \$304 ;
-  reg \$305 ;
+  reg [82:0] \$304 ;
+  reg [25:0] \$305 ;
   reg \$306 ;
-  reg [32:0] \$307 ;
-  reg [319:0] \$308 ;
+  reg \$307 ;
+  reg [22:0] \$308 ;
   reg \$309 ;
   wire \$31 ;
   reg \$310 ;
@@ -14881,72 +14881,97 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   reg \$317 ;
   reg \$318 ;
   reg [32:0] \$319 ;
-  wire \$32 ;
-  reg [255:0] \$320 ;
-  reg \$321 ;
-  reg [32:0] \$322 ;
+  wire [25:0] \$32 ;
+  reg [2:0] \$320 ;
+  reg [3:0] \$321 ;
+  reg \$322 ;
   reg \$323 ;
-  reg \$324 ;
-  reg [5:0] \$325 ;
-  reg [24:0] \$326 ;
-  reg [5:0] \$327 ;
+  reg [5:0] \$324 ;
+  reg [24:0] \$325 ;
+  reg [5:0] \$326 ;
+  reg \$327 ;
   reg \$328 ;
   reg \$329 ;
   wire [26:0] \$33 ;
   reg \$330 ;
   reg \$331 ;
-  reg \$332 ;
-  reg [32:0] \$333 ;
-  reg [255:0] \$334 ;
+  reg [32:0] \$332 ;
+  reg [319:0] \$333 ;
+  reg \$334 ;
   reg \$335 ;
-  reg [32:0] \$336 ;
-  reg [7:0] \$337 ;
-  reg [7:0] \$338 ;
-  reg [7:0] \$339 ;
-  wire [25:0] \$34 ;
+  reg [5:0] \$336 ;
+  reg [24:0] \$337 ;
+  reg [5:0] \$338 ;
+  reg \$339 ;
+  wire [4:0] \$34 ;
   reg \$340 ;
   reg \$341 ;
   reg \$342 ;
   reg \$343 ;
-  reg \$344 ;
-  reg \$345 ;
+  reg [32:0] \$344 ;
+  reg [255:0] \$345 ;
   reg \$346 ;
-  reg [255:0] \$347 ;
+  reg [32:0] \$347 ;
   reg \$348 ;
-  reg [2625:0] \$349 ;
-  wire \$35 ;
-  reg [63:0] \$350 ;
-  reg [63:0] \$351 ;
-  reg [255:0] \$352 ;
-  reg [255:0] \$353 ;
-  reg [255:0] \$354 ;
-  reg [255:0] \$355 ;
-  reg [255:0] \$356 ;
-  reg [255:0] \$357 ;
-  reg [255:0] \$358 ;
+  reg \$349 ;
+  wire [26:0] \$35 ;
+  reg [5:0] \$350 ;
+  reg [24:0] \$351 ;
+  reg [5:0] \$352 ;
+  reg \$353 ;
+  reg \$354 ;
+  reg \$355 ;
+  reg \$356 ;
+  reg \$357 ;
+  reg [32:0] \$358 ;
   reg [255:0] \$359 ;
-  wire \$36 ;
-  reg [255:0] \$360 ;
-  reg [159:0] \$361 ;
-  reg \$362 ;
-  reg [32:0] \$363 ;
-  wire \$37 ;
+  wire [4:0] \$36 ;
+  reg \$360 ;
+  reg [32:0] \$361 ;
+  reg [7:0] \$362 ;
+  reg [7:0] \$363 ;
+  reg [7:0] \$364 ;
+  reg \$365 ;
+  reg \$366 ;
+  reg \$367 ;
+  reg \$368 ;
+  reg \$369 ;
+  wire [4:0] \$37 ;
+  reg \$370 ;
+  reg \$371 ;
+  reg [255:0] \$372 ;
+  reg \$373 ;
+  reg [2625:0] \$374 ;
+  reg [63:0] \$375 ;
+  reg [63:0] \$376 ;
+  reg [255:0] \$377 ;
+  reg [255:0] \$378 ;
+  reg [255:0] \$379 ;
   wire \$38 ;
+  reg [255:0] \$380 ;
+  reg [255:0] \$381 ;
+  reg [255:0] \$382 ;
+  reg [255:0] \$383 ;
+  reg [255:0] \$384 ;
+  reg [255:0] \$385 ;
+  reg [159:0] \$386 ;
+  reg \$387 ;
+  reg [32:0] \$388 ;
   wire \$39 ;
   wire [4:0] \$4 ;
-  wire [24:0] \$40 ;
-  wire [24:0] \$41 ;
-  wire [4:0] \$42 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
   wire \$43 ;
-  wire [4:0] \$44 ;
-  wire [23:0] \$45 ;
-  wire \$46 ;
-  wire [23:0] \$47 ;
-  wire [26:0] \$48 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire [25:0] \$46 ;
+  wire \$47 ;
+  wire \$48 ;
   wire \$49 ;
   wire [5:0] \$5 ;
   wire \$50 ;
-  wire [25:0] \$51 ;
+  wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
@@ -14983,7 +15008,7 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
-  wire \$85 ;
+  wire [6:0] \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
@@ -14996,11 +15021,13 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
-  wire [6:0] \$97 ;
+  wire \$97 ;
   wire \$98 ;
   wire \$99 ;
+  wire a_lt_e;
+  wire a_lt_s;
   wire adv;
-  wire [23:0] avail;
+  reg [23:0] avail = 24'h000000;
   reg [63:0] beat_q;
   reg [32:0] best = 33'h000000000;
   (* enum_base_type = "TxError" *)
@@ -15059,6 +15086,7 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   reg [63:0] buf7 = 64'h0000000000000000;
   reg [63:0] buf8 = 64'h0000000000000000;
   reg [63:0] buf9 = 64'h0000000000000000;
+  wire by_size;
   wire bytes_in;
   reg c0_27_28 = 1'h0;
   reg c0_gt1 = 1'h0;
@@ -15066,20 +15094,26 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   reg c0_one = 1'h0;
   reg c0_ones = 1'h0;
   reg c0_zero = 1'h0;
+  wire c_last;
   wire cd_free;
   wire [25:0] ce;
-  wire [25:0] ce_a;
   reg [7:0] cmp_h = 8'h00;
   reg [7:0] cmp_n = 8'h00;
   reg [7:0] cmp_p = 8'h00;
+  wire [3:0] cn;
   reg [23:0] cur_base = 24'h000000;
   reg [25:0] d_end = 26'h0000000;
   reg [23:0] d_seq = 24'h000000;
   reg d_valid = 1'h0;
   reg d_ver = 1'h0;
+  wire e_lt_s;
   wire first_absent;
   wire [3:0] g0;
   reg [3:0] g1 = 4'h0;
+  reg [23:0] h_base = 24'h000000;
+  reg h_end = 1'h0;
+  reg [23:0] h_lim = 24'h000000;
+  reg [22:0] h_low = 23'h000000;
   wire have_last;
   reg [23:0] head = 24'h000000;
   wire [63:0] \i_beat__payload.data ;
@@ -15095,17 +15129,29 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   wire [23:0] \i_job__payload.seq ;
   wire [24:0] \i_job__payload.start ;
   wire \i_job__payload.wrapped ;
+  wire [25:0] in_end;
   reg [22:0] in_nb = 23'h000000;
   wire [26:0] in_size;
   wire is_data;
-  wire is_value;
-  wire [25:0] j_end;
-  wire [23:0] keep_from;
+  reg [82:0] j = 83'h000000000000000000000;
+  wire [5:0] \j.fld ;
+  (* enum_base_type = "JobKind" *)
+  (* enum_value_00 = "VALUE" *)
+  (* enum_value_01 = "PROGRESS" *)
+  (* enum_value_10 = "END" *)
+  wire [1:0] \j.kind ;
+  wire [24:0] \j.length ;
+  wire [23:0] \j.seq ;
+  wire [24:0] \j.start ;
+  wire \j.wrapped ;
+  reg [25:0] j_end = 26'h0000000;
+  reg [22:0] j_nb = 23'h000000;
+  reg j_zl = 1'h0;
+  reg jv = 1'h0;
   wire [2:0] lane0;
   reg [2:0] lane1 = 3'h0;
   wire [23:0] lim;
   reg [25:0] low = 26'h0000000;
-  wire [25:0] low_eff;
   wire [32:0] merged;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
@@ -15270,7 +15316,6 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   wire mv0;
   wire mv1;
   wire mv2;
-  wire [25:0] need;
   wire [3:0] nkeep;
   wire [63:0] \o_calldata__payload.data ;
   wire \o_calldata__payload.end ;
@@ -15374,8 +15419,7 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   wire past_end;
   reg [255:0] prio = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [25:0] q = 26'h0000000;
-  wire [25:0] q_from;
-  wire [22:0] qb;
+  reg [25:0] qa = 26'h0000000;
   reg [32:0] r3;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
@@ -15600,8 +15644,7 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   wire [5:0] rsh;
   wire s_beat_in;
   wire s_done_now;
-  wire short;
-  reg streaming = 1'h0;
+  reg short = 1'h0;
   reg t0_end;
   reg t0_first;
   wire [5:0] t0_fld;
@@ -15649,6 +15692,7 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   wire [24:0] \t0_r0.seq ;
   reg t0_r0v;
   reg [24:0] t0_seq;
+  (* init = 1'h0 *)
   wire t0_short;
   reg t0_valid;
   wire t0_wrapped;
@@ -15852,6 +15896,7 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   reg t4_short = 1'h0;
   reg t4_valid = 1'h0;
   reg t4_wrapped = 1'h0;
+  reg take;
   reg [255:0] val3 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] val4 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [255:0] val_be;
@@ -15881,467 +15926,502 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   assign \$15  = \$14  ? 27'h1ffffff : in_size;
   assign \$16  = i_beat__valid & i_beat__ready;
   assign w_en = \$16  & i_beat__payload[72];
-  assign \$17  = wr - cur_base;
-  assign lim = have_last ? { 1'h0, r_data[22:0] } : \$17 [23:0];
-  assign \$18  = i_job__payload[1:0] != 2'h2;
-  assign \$19  = i_job__valid & \$18 ;
-  assign \$20  = i_job__payload[56:32] > low;
-  assign \$21  = \$19  & \$20 ;
-  assign low_eff = \$21  ? { 1'h0, i_job__payload[56:32] } : low;
-  assign \$23  = \$22  < lim;
-  assign \$24  = i_job__payload[1:0] == 2'h2;
-  assign \$25  = i_job__valid & \$24 ;
-  assign \$26  = ~ \$25 ;
-  assign \$27  = \$23  & \$26 ;
-  assign \$29  = \$27  ? \$28  : { 2'h0, lim };
-  assign is_value = ! i_job__payload[1:0];
-  assign is_data = i_job__payload[31:26] == 4'ha;
-  assign short = i_job__payload[81:57] <= 6'h20;
-  assign j_end = i_job__payload[56:32] + i_job__payload[81:57];
-  assign \$30  = i_job__payload[56:32] + 1'h1;
-  assign need = short ? j_end : \$30 ;
-  assign \$31  = need == i_job__payload[56:32];
-  assign \$32  = have_last | \$31 ;
-  assign \$33  = need - 1'h1;
-  assign \$35  = \$34  < \$17 [23:0];
-  assign bytes_in = \$32  | \$35 ;
-  assign \$36  = | i_job__payload[81:57];
-  assign \$37  = \$36  & have_last;
-  assign \$38  = i_job__payload[56:32] >= r_data[47:23];
-  assign first_absent = \$37  & \$38 ;
-  assign \$39  = j_end > r_data[47:23];
-  assign past_end = have_last & \$39 ;
-  assign \$40  = short ? i_job__payload[81:57] : 25'h0000020;
-  assign \$42  = cur_base[3:0] + \$41 [3:0];
-  assign \$43  = ~ o_calldata__valid;
-  assign cd_free = \$43  | o_calldata__ready;
-  assign \$44  = cur_base[3:0] + \$51 [3:0];
-  assign \$45  = \$51 [22:0] + 1'h1;
-  assign \$46  = { \$45 , 3'h0 } < j_end;
-  assign \$47  = \$51 [22:0] + 1'h1;
-  assign \$48  = \$46  ? { \$47 , 3'h0 } : { 1'h0, j_end };
-  assign \$49  = r_data[47:23] < \$48 [25:0];
-  assign \$50  = have_last & \$49 ;
-  assign ce = \$50  ? { 1'h0, r_data[47:23] } : \$48 [25:0];
-  assign q_from = streaming ? q : { 1'h0, i_job__payload[56:32] };
-  assign \$52  = q_from >= j_end;
-  assign \$53  = q_from >= r_data[47:23];
-  assign \$54  = have_last & \$53 ;
-  assign s_done_now = \$52  | \$54 ;
-  assign \$55  = \$51 [22:0] < \$17 [23:0];
-  assign s_beat_in = have_last | \$55 ;
-  assign \$56  = adv & i_job__valid;
-  assign \$57  = have_last & cd_free;
-  assign \$58  = d_end > r_data[47:23];
-  assign \$59  = s_beat_in | s_done_now;
-  assign \$60  = ce >= j_end;
-  assign \$61  = ce >= r_data[47:23];
-  assign \$62  = have_last & \$61 ;
-  assign \$63  = \$60  | \$62 ;
-  assign \$64  = | i_job__payload[81:57];
-  assign \$65  = \$64  & i_job__payload[82];
-  assign \$66  = | i_job__payload[81:57];
-  assign \$67  = ~ first_absent;
-  assign \$68  = \$66  & \$67 ;
-  assign \$69  = i_job__payload[31:26] == 6'h20;
-  assign \$70  = d_valid & d_ver;
-  assign \$71  = | own[32:28];
-  assign \$72  = own_v & \$71 ;
-  assign \$73  = ! win[7:0];
-  assign \$74  = t2_fld == 2'h2;
-  assign \$75  = t2_fld == 2'h3;
-  assign \$76  = t2_fld == 3'h4;
-  assign \$77  = t2_fld == 3'h5;
-  assign \$78  = t2_fld == 3'h6;
-  assign \$79  = t2_fld == 3'h7;
-  assign \$80  = t2_fld == 4'h9;
-  assign \$81  = t2_fld == 4'hc;
-  assign \$82  = t2_fld == 4'hf;
-  assign \$83  = t2_fld == 5'h10;
-  assign \$84  = t2_fld == 5'h11;
-  assign \$85  = t2_fld == 5'h12;
-  assign \$86  = t2_fld == 5'h19;
-  assign \$87  = t2_fld == 5'h1b;
-  assign \$88  = t2_fld == 5'h1c;
-  assign \$89  = t2_fld == 5'h1d;
-  assign \$90  = t2_fld == 5'h1e;
-  assign \$91  = t2_fld == 6'h20;
-  assign \$92  = | { \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74  };
-  assign \$93  = \$73  & \$92 ;
-  assign \$94  = t2_fld == 5'h17;
-  assign \$95  = win[7:0] != 1'h1;
-  assign \$96  = \$94  & \$95 ;
-  assign \$97  = 6'h20 - t2_ln;
-  assign \$98  = ~ t4_end;
-  assign \$99  = t4_valid & \$98 ;
-  assign \$100  = \$99  & t4_short;
-  assign \$101  = ~ t4_own_fail;
-  assign \$102  = \$100  & \$101 ;
-  assign \$103  = zero_hi & c0_ones;
-  assign \$106  = cmp_p[3] & \$105 ;
-  assign \$107  = cmp_p[2] | \$106 ;
-  assign \$108  = cmp_p[5] & \$107 ;
-  assign \$109  = cmp_p[4] | \$108 ;
-  assign \$110  = cmp_p[7] & \$109 ;
-  assign \$111  = cmp_p[6] | \$110 ;
-  assign \$112  = ~ c0_27_28;
-  assign \$113  = zero_hi & \$112 ;
-  assign \$114  = \$113  & c0_lt37;
-  assign \$115  = ~ zero_hi;
-  assign \$116  = \$115  | c0_gt1;
-  assign \$117  = zero_hi & c0_zero;
-  assign \$120  = cmp_n[3] & \$119 ;
-  assign \$121  = cmp_n[2] | \$120 ;
-  assign \$122  = cmp_n[5] & \$121 ;
-  assign \$123  = cmp_n[4] | \$122 ;
-  assign \$124  = cmp_n[7] & \$123 ;
-  assign \$125  = cmp_n[6] | \$124 ;
-  assign \$126  = ~ \$125 ;
-  assign \$127  = \$117  | \$126 ;
-  assign \$128  = zero_hi & c0_zero;
-  assign \$131  = cmp_n[3] & \$130 ;
-  assign \$132  = cmp_n[2] | \$131 ;
-  assign \$133  = cmp_n[5] & \$132 ;
-  assign \$134  = cmp_n[4] | \$133 ;
-  assign \$135  = cmp_n[7] & \$134 ;
-  assign \$136  = cmp_n[6] | \$135 ;
+  assign in_end = i_job__payload[56:32] + i_job__payload[81:57];
+  assign \$17  = ~ jv;
+  assign i_job__ready = \$17  | take;
+  assign lim = have_last ? { 1'h0, r_data[22:0] } : avail;
+  assign is_data = j[31:26] == 4'ha;
+  assign \$18  = have_last | j_zl;
+  assign \$19  = j_nb < avail;
+  assign bytes_in = \$18  | \$19 ;
+  assign \$20  = ~ j_zl;
+  assign \$21  = \$20  & have_last;
+  assign \$22  = j[56:32] >= r_data[47:23];
+  assign first_absent = \$21  & \$22 ;
+  assign \$23  = r_data[47:23] < j_end;
+  assign past_end = have_last & \$23 ;
+  assign \$24  = short ? j[81:57] : 25'h0000020;
+  assign \$26  = cur_base[3:0] + \$25 [3:0];
+  assign \$27  = ~ o_calldata__valid;
+  assign cd_free = \$27  | o_calldata__ready;
+  assign \$29  = cur_base[3:0] + \$28 [3:0];
+  assign a_lt_e = qa < j_end;
+  assign a_lt_s = qa < r_data[47:23];
+  assign e_lt_s = j_end < r_data[47:23];
+  assign \$30  = a_lt_e ? a_lt_s : e_lt_s;
+  assign \$31  = ~ \$30 ;
+  assign by_size = have_last & \$31 ;
+  assign \$32  = a_lt_e ? qa : j_end;
+  assign ce = by_size ? { 1'h0, r_data[47:23] } : \$32 ;
+  assign \$33  = r_data[47:23] - q;
+  assign \$34  = 4'h8 - q[2:0];
+  assign \$35  = j_end - q;
+  assign \$36  = a_lt_e ? \$34  : { 1'h0, \$35 [3:0] };
+  assign \$37  = by_size ? { 1'h0, \$33 [3:0] } : \$36 ;
+  assign \$38  = ~ a_lt_e;
+  assign \$39  = ~ a_lt_s;
+  assign \$40  = have_last & \$39 ;
+  assign c_last = \$38  | \$40 ;
+  assign \$41  = q < j_end;
+  assign \$42  = ~ \$41 ;
+  assign \$43  = q < r_data[47:23];
+  assign \$44  = ~ \$43 ;
+  assign \$45  = have_last & \$44 ;
+  assign s_done_now = \$42  | \$45 ;
+  assign \$47  = \$46  < avail;
+  assign s_beat_in = have_last | \$47 ;
+  assign \$48  = adv & jv;
+  assign \$49  = have_last & cd_free;
+  assign \$50  = d_end > r_data[47:23];
+  assign \$51  = s_beat_in | s_done_now;
+  assign \$52  = ~ j_zl;
+  assign \$53  = \$52  & j[82];
+  assign \$54  = ~ j_zl;
+  assign \$55  = ~ first_absent;
+  assign \$56  = \$54  & \$55 ;
+  assign \$57  = j[31:26] == 6'h20;
+  assign \$58  = d_valid & d_ver;
+  assign \$59  = | own[32:28];
+  assign \$60  = own_v & \$59 ;
+  assign \$61  = ! win[7:0];
+  assign \$62  = t2_fld == 2'h2;
+  assign \$63  = t2_fld == 2'h3;
+  assign \$64  = t2_fld == 3'h4;
+  assign \$65  = t2_fld == 3'h5;
+  assign \$66  = t2_fld == 3'h6;
+  assign \$67  = t2_fld == 3'h7;
+  assign \$68  = t2_fld == 4'h9;
+  assign \$69  = t2_fld == 4'hc;
+  assign \$70  = t2_fld == 4'hf;
+  assign \$71  = t2_fld == 5'h10;
+  assign \$72  = t2_fld == 5'h11;
+  assign \$73  = t2_fld == 5'h12;
+  assign \$74  = t2_fld == 5'h19;
+  assign \$75  = t2_fld == 5'h1b;
+  assign \$76  = t2_fld == 5'h1c;
+  assign \$77  = t2_fld == 5'h1d;
+  assign \$78  = t2_fld == 5'h1e;
+  assign \$79  = t2_fld == 6'h20;
+  assign \$80  = | { \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62  };
+  assign \$81  = \$61  & \$80 ;
+  assign \$82  = t2_fld == 5'h17;
+  assign \$83  = win[7:0] != 1'h1;
+  assign \$84  = \$82  & \$83 ;
+  assign \$85  = 6'h20 - t2_ln;
+  assign \$86  = ~ t4_end;
+  assign \$87  = t4_valid & \$86 ;
+  assign \$88  = \$87  & t4_short;
+  assign \$89  = ~ t4_own_fail;
+  assign \$90  = \$88  & \$89 ;
+  assign \$91  = zero_hi & c0_ones;
+  assign \$94  = cmp_p[3] & \$93 ;
+  assign \$95  = cmp_p[2] | \$94 ;
+  assign \$96  = cmp_p[5] & \$95 ;
+  assign \$97  = cmp_p[4] | \$96 ;
+  assign \$98  = cmp_p[7] & \$97 ;
+  assign \$99  = cmp_p[6] | \$98 ;
+  assign \$100  = ~ c0_27_28;
+  assign \$101  = zero_hi & \$100 ;
+  assign \$102  = \$101  & c0_lt37;
+  assign \$103  = ~ zero_hi;
+  assign \$104  = \$103  | c0_gt1;
+  assign \$105  = zero_hi & c0_zero;
+  assign \$108  = cmp_n[3] & \$107 ;
+  assign \$109  = cmp_n[2] | \$108 ;
+  assign \$110  = cmp_n[5] & \$109 ;
+  assign \$111  = cmp_n[4] | \$110 ;
+  assign \$112  = cmp_n[7] & \$111 ;
+  assign \$113  = cmp_n[6] | \$112 ;
+  assign \$114  = ~ \$113 ;
+  assign \$115  = \$105  | \$114 ;
+  assign \$116  = zero_hi & c0_zero;
+  assign \$119  = cmp_n[3] & \$118 ;
+  assign \$120  = cmp_n[2] | \$119 ;
+  assign \$121  = cmp_n[5] & \$120 ;
+  assign \$122  = cmp_n[4] | \$121 ;
+  assign \$123  = cmp_n[7] & \$122 ;
+  assign \$124  = cmp_n[6] | \$123 ;
+  assign \$125  = ~ \$124 ;
+  assign \$126  = \$116  | \$125 ;
+  assign \$129  = cmp_h[3] & \$128 ;
+  assign \$130  = cmp_h[2] | \$129 ;
+  assign \$131  = cmp_h[5] & \$130 ;
+  assign \$132  = cmp_h[4] | \$131 ;
+  assign \$133  = cmp_h[7] & \$132 ;
+  assign \$134  = cmp_h[6] | \$133 ;
+  assign \$135  = ~ \$134 ;
+  assign \$136  = & { cmp_h[7], cmp_h[5], cmp_h[3], cmp_h[1] };
   assign \$137  = ~ \$136 ;
-  assign \$138  = \$128  | \$137 ;
-  assign \$141  = cmp_h[3] & \$140 ;
-  assign \$142  = cmp_h[2] | \$141 ;
-  assign \$143  = cmp_h[5] & \$142 ;
-  assign \$144  = cmp_h[4] | \$143 ;
-  assign \$145  = cmp_h[7] & \$144 ;
-  assign \$146  = cmp_h[6] | \$145 ;
-  assign \$147  = ~ \$146 ;
-  assign \$148  = & { cmp_h[7], cmp_h[5], cmp_h[3], cmp_h[1] };
-  assign \$149  = ~ \$148 ;
-  assign \$150  = \$147  & \$149 ;
-  assign \$151  = zero_hi & c0_one;
-  assign \$152  = ~ \$151 ;
-  assign \$153  = t4_valid & t4_r0v;
-  assign mv0 = best_v | \$153 ;
-  assign \$154  = t4_valid & t4_r0v;
-  assign \$155  = ~ best_v;
-  assign \$156  = { t4_r0[24:0], t4_r0[27:25] } < { best[24:0], best[27:25] };
-  assign \$157  = \$155  | \$156 ;
-  assign \$158  = \$154  & \$157 ;
-  assign mr0 = \$158  ? t4_r0 : best;
-  assign \$159  = t4_valid & r3v_4;
-  assign mv1 = mv0 | \$159 ;
-  assign \$160  = t4_valid & r3v_4;
-  assign \$161  = ~ mv0;
-  assign \$162  = { r3_4[24:0], r3_4[27:25] } < { mr0[24:0], mr0[27:25] };
-  assign \$163  = \$161  | \$162 ;
-  assign \$164  = \$160  & \$163 ;
-  assign mr1 = \$164  ? r3_4 : mr0;
+  assign \$138  = \$135  & \$137 ;
+  assign \$139  = zero_hi & c0_one;
+  assign \$140  = ~ \$139 ;
+  assign \$141  = t4_valid & t4_r0v;
+  assign mv0 = best_v | \$141 ;
+  assign \$142  = t4_valid & t4_r0v;
+  assign \$143  = ~ best_v;
+  assign \$144  = { t4_r0[24:0], t4_r0[27:25] } < { best[24:0], best[27:25] };
+  assign \$145  = \$143  | \$144 ;
+  assign \$146  = \$142  & \$145 ;
+  assign mr0 = \$146  ? t4_r0 : best;
+  assign \$147  = t4_valid & r3v_4;
+  assign mv1 = mv0 | \$147 ;
+  assign \$148  = t4_valid & r3v_4;
+  assign \$149  = ~ mv0;
+  assign \$150  = { r3_4[24:0], r3_4[27:25] } < { mr0[24:0], mr0[27:25] };
+  assign \$151  = \$149  | \$150 ;
+  assign \$152  = \$148  & \$151 ;
+  assign mr1 = \$152  ? r3_4 : mr0;
   assign mv2 = mv1 | r5v;
-  assign \$165  = ~ mv1;
-  assign \$166  = { r5[24:0], r5[27:25] } < { mr1[24:0], mr1[27:25] };
-  assign \$167  = \$165  | \$166 ;
-  assign \$168  = r5v & \$167 ;
-  assign mr2 = \$168  ? r5 : mr1;
-  assign \$169  = ~ o_rec__valid;
-  assign rec_free = \$169  | o_rec__ready;
-  assign \$170  = t4_valid & t4_end;
-  assign \$171  = ~ rec_free;
+  assign \$153  = ~ mv1;
+  assign \$154  = { r5[24:0], r5[27:25] } < { mr1[24:0], mr1[27:25] };
+  assign \$155  = \$153  | \$154 ;
+  assign \$156  = r5v & \$155 ;
+  assign mr2 = \$156  ? r5 : mr1;
+  assign \$157  = ~ o_rec__valid;
+  assign rec_free = \$157  | o_rec__ready;
+  assign \$158  = t4_valid & t4_end;
+  assign \$159  = ~ rec_free;
+  assign \$160  = \$158  & \$159 ;
+  assign adv = ~ \$160 ;
+  assign \$161  = i_beat__valid & i_beat__ready;
+  assign \$162  = wr + 1'h1;
+  assign \$163  = in_nb != 23'h7ffffe;
+  assign \$164  = in_nb + 1'h1;
+  assign \$165  = i_beat__valid & i_beat__ready;
+  assign \$166  = avail + \$165 ;
+  assign \$167  = r_en ? r_data[22:0] : 23'h000000;
+  assign \$168  = \$166  - \$167 ;
+  assign \$169  = j[1:0] != 2'h2;
+  assign \$170  = jv & \$169 ;
+  assign \$171  = j[56:32] > low;
   assign \$172  = \$170  & \$171 ;
-  assign adv = ~ \$172 ;
-  assign \$173  = i_beat__valid & i_beat__ready;
-  assign \$174  = wr + 1'h1;
-  assign \$175  = in_nb != 23'h7ffffe;
-  assign \$176  = in_nb + 1'h1;
-  assign \$177  = cur_base + \$29 [23:0];
-  assign \$178  = adv & i_job__valid;
-  assign \$179  = i_job__payload[56:32] > low;
-  assign \$180  = have_last & cd_free;
-  assign \$181  = cur_base + r_data[22:0];
-  assign \$182  = s_beat_in | s_done_now;
-  assign \$183  = beat_q >> { q_from[2:0], 3'h0 };
-  assign \$184  = ce - q_from;
-  assign \$185  = ce > low;
-  assign \$186  = j_end > low;
-  assign \$187  = ~ is_data;
-  assign \$188  = ~ short;
-  assign \$189  = \$187  & \$188 ;
-  assign \$190  = ~ have_last;
-  assign \$191  = \$189  & \$190 ;
-  assign \$192  = ~ first_absent;
-  assign \$193  = \$191  & \$192 ;
-  assign \$194  = i_job__payload[31:26] == 6'h20;
-  assign \$195  = g1 + 1'h0;
-  assign \$197  = g1 + 1'h1;
-  assign \$199  = g1 + 2'h2;
-  assign \$201  = g1 + 2'h3;
-  assign \$203  = g1 + 3'h4;
-  assign \$205  = { \$204 , \$202 , \$200 , \$198 , \$196  } >> { lane1, 3'h0 };
-  assign \$206  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$97 [5:0], 3'h0 };
-  assign \$207  = t2_own_fail | r3v;
-  assign \$208  = val3[63:0] < 64'hbfd25e8cd0364141;
-  assign \$209  = val3[63:0] == 64'hbfd25e8cd0364141;
-  assign \$210  = val3[127:64] < 64'hbaaedce6af48a03b;
-  assign \$211  = val3[127:64] == 64'hbaaedce6af48a03b;
-  assign \$212  = val3[191:128] < 64'hfffffffffffffffe;
-  assign \$213  = val3[191:128] == 64'hfffffffffffffffe;
-  assign \$214  = val3[255:192] < 64'hffffffffffffffff;
-  assign \$215  = val3[255:192] == 64'hffffffffffffffff;
-  assign \$216  = val3[63:0] < 64'hdfe92f46681b20a0;
-  assign \$217  = val3[63:0] == 64'hdfe92f46681b20a0;
-  assign \$218  = val3[127:64] < 63'h5d576e7357a4501d;
-  assign \$219  = val3[127:64] == 63'h5d576e7357a4501d;
-  assign \$220  = val3[191:128] < 64'hffffffffffffffff;
-  assign \$221  = val3[191:128] == 64'hffffffffffffffff;
-  assign \$222  = val3[255:192] < 63'h7fffffffffffffff;
-  assign \$223  = val3[255:192] == 63'h7fffffffffffffff;
-  assign \$224  = val3[63:0] < prio[63:0];
-  assign \$225  = val3[63:0] == prio[63:0];
-  assign \$226  = val3[127:64] < prio[127:64];
-  assign \$227  = val3[127:64] == prio[127:64];
-  assign \$228  = val3[191:128] < prio[191:128];
-  assign \$229  = val3[191:128] == prio[191:128];
-  assign \$230  = val3[255:192] < prio[255:192];
-  assign \$231  = val3[255:192] == prio[255:192];
-  assign \$232  = ! val3[255:64];
-  assign \$233  = val3[63:0] == 5'h1b;
-  assign \$234  = val3[63:0] == 5'h1c;
-  assign \$235  = \$233  | \$234 ;
-  assign \$236  = val3[63:0] < 6'h25;
-  assign \$237  = val3[63:0] > 1'h1;
-  assign \$238  = val3[63:0] == 64'hffffffffffffffff;
-  assign \$239  = ! val3[63:0];
-  assign \$240  = val3[63:0] == 1'h1;
-  assign \$241  = t3_valid & t3_end;
-  assign \$242  = t3_fld == 3'h5;
-  assign \$243  = t3_valid & \$242 ;
-  assign \$244  = ~ t3_end;
-  assign \$245  = \$243  & \$244 ;
-  assign \$246  = ~ t3_own_fail;
-  assign \$247  = \$245  & \$246 ;
-  assign \$248  = adv & t4_valid;
-  assign \$249  = ~ t4_own_fail;
-  assign \$250  = t4_short & \$249 ;
-  assign \$251  = ~ r3v_4;
-  assign \$252  = \$250  & \$251 ;
-  assign \$253  = ~ r5v;
-  assign \$254  = \$252  & \$253 ;
+  assign \$175  = \$172  ? { 1'h0, \$173  } : \$174 ;
+  assign \$176  = j[1:0] == 2'h2;
+  assign \$177  = jv & \$176 ;
+  assign \$178  = h_low < h_lim;
+  assign \$179  = ~ h_end;
+  assign \$180  = \$178  & \$179 ;
+  assign \$181  = \$180  ? { 1'h0, h_low } : h_lim;
+  assign \$182  = h_base + \$181 ;
+  assign \$183  = adv & jv;
+  assign \$184  = j[56:32] > low;
+  assign \$185  = have_last & cd_free;
+  assign \$186  = cur_base + r_data[22:0];
+  assign \$187  = s_beat_in | s_done_now;
+  assign \$188  = beat_q >> { q[2:0], 3'h0 };
+  assign \$189  = qa + 4'h8;
+  assign \$190  = ce > low;
+  assign \$191  = j_end > low;
+  assign \$192  = ~ is_data;
+  assign \$193  = ~ short;
+  assign \$194  = \$192  & \$193 ;
+  assign \$195  = ~ have_last;
+  assign \$196  = \$194  & \$195 ;
+  assign \$197  = ~ first_absent;
+  assign \$198  = \$196  & \$197 ;
+  assign \$199  = j[31:26] == 6'h20;
+  assign \$200  = i_job__valid & i_job__ready;
+  assign \$201  = i_job__payload[81:57] <= 6'h20;
+  assign \$202  = ! i_job__payload[81:57];
+  assign \$203  = i_job__payload[81:57] <= 6'h20;
+  assign \$204  = in_end - 1'h1;
+  assign \$205  = \$203  ? \$204  : { 2'h0, i_job__payload[56:32] };
+  assign \$208  = \$207  + 1'h1;
+  assign \$209  = g1 + 1'h0;
+  assign \$211  = g1 + 1'h1;
+  assign \$213  = g1 + 2'h2;
+  assign \$215  = g1 + 2'h3;
+  assign \$217  = g1 + 3'h4;
+  assign \$219  = { \$218 , \$216 , \$214 , \$212 , \$210  } >> { lane1, 3'h0 };
+  assign \$220  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$85 [5:0], 3'h0 };
+  assign \$221  = t2_own_fail | r3v;
+  assign \$222  = val3[63:0] < 64'hbfd25e8cd0364141;
+  assign \$223  = val3[63:0] == 64'hbfd25e8cd0364141;
+  assign \$224  = val3[127:64] < 64'hbaaedce6af48a03b;
+  assign \$225  = val3[127:64] == 64'hbaaedce6af48a03b;
+  assign \$226  = val3[191:128] < 64'hfffffffffffffffe;
+  assign \$227  = val3[191:128] == 64'hfffffffffffffffe;
+  assign \$228  = val3[255:192] < 64'hffffffffffffffff;
+  assign \$229  = val3[255:192] == 64'hffffffffffffffff;
+  assign \$230  = val3[63:0] < 64'hdfe92f46681b20a0;
+  assign \$231  = val3[63:0] == 64'hdfe92f46681b20a0;
+  assign \$232  = val3[127:64] < 63'h5d576e7357a4501d;
+  assign \$233  = val3[127:64] == 63'h5d576e7357a4501d;
+  assign \$234  = val3[191:128] < 64'hffffffffffffffff;
+  assign \$235  = val3[191:128] == 64'hffffffffffffffff;
+  assign \$236  = val3[255:192] < 63'h7fffffffffffffff;
+  assign \$237  = val3[255:192] == 63'h7fffffffffffffff;
+  assign \$238  = val3[63:0] < prio[63:0];
+  assign \$239  = val3[63:0] == prio[63:0];
+  assign \$240  = val3[127:64] < prio[127:64];
+  assign \$241  = val3[127:64] == prio[127:64];
+  assign \$242  = val3[191:128] < prio[191:128];
+  assign \$243  = val3[191:128] == prio[191:128];
+  assign \$244  = val3[255:192] < prio[255:192];
+  assign \$245  = val3[255:192] == prio[255:192];
+  assign \$246  = ! val3[255:64];
+  assign \$247  = val3[63:0] == 5'h1b;
+  assign \$248  = val3[63:0] == 5'h1c;
+  assign \$249  = \$247  | \$248 ;
+  assign \$250  = val3[63:0] < 6'h25;
+  assign \$251  = val3[63:0] > 1'h1;
+  assign \$252  = val3[63:0] == 64'hffffffffffffffff;
+  assign \$253  = ! val3[63:0];
+  assign \$254  = val3[63:0] == 1'h1;
+  assign \$255  = t3_valid & t3_end;
+  assign \$256  = t3_fld == 3'h5;
+  assign \$257  = t3_valid & \$256 ;
+  assign \$258  = ~ t3_end;
+  assign \$259  = \$257  & \$258 ;
+  assign \$260  = ~ t3_own_fail;
+  assign \$261  = \$259  & \$260 ;
+  assign \$262  = adv & t4_valid;
+  assign \$263  = ~ t4_own_fail;
+  assign \$264  = t4_short & \$263 ;
+  assign \$265  = ~ r3v_4;
+  assign \$266  = \$264  & \$265 ;
+  assign \$267  = ~ r5v;
+  assign \$268  = \$266  & \$267 ;
   always @(posedge clk)
-    buf0 <= \$255 ;
+    buf0 <= \$269 ;
   always @(posedge clk)
-    buf1 <= \$256 ;
+    buf1 <= \$270 ;
   always @(posedge clk)
-    buf2 <= \$257 ;
+    buf2 <= \$271 ;
   always @(posedge clk)
-    buf3 <= \$258 ;
+    buf3 <= \$272 ;
   always @(posedge clk)
-    buf4 <= \$259 ;
+    buf4 <= \$273 ;
   always @(posedge clk)
-    buf5 <= \$260 ;
+    buf5 <= \$274 ;
   always @(posedge clk)
-    buf6 <= \$261 ;
+    buf6 <= \$275 ;
   always @(posedge clk)
-    buf7 <= \$262 ;
+    buf7 <= \$276 ;
   always @(posedge clk)
-    buf8 <= \$263 ;
+    buf8 <= \$277 ;
   always @(posedge clk)
-    buf9 <= \$264 ;
+    buf9 <= \$278 ;
   always @(posedge clk)
-    buf10 <= \$265 ;
+    buf10 <= \$279 ;
   always @(posedge clk)
-    buf11 <= \$266 ;
+    buf11 <= \$280 ;
   always @(posedge clk)
-    buf12 <= \$267 ;
+    buf12 <= \$281 ;
   always @(posedge clk)
-    buf13 <= \$268 ;
+    buf13 <= \$282 ;
   always @(posedge clk)
-    buf14 <= \$269 ;
+    buf14 <= \$283 ;
   always @(posedge clk)
-    buf15 <= \$270 ;
+    buf15 <= \$284 ;
   always @(posedge clk)
-    wr <= \$271 ;
+    wr <= \$285 ;
   always @(posedge clk)
-    in_nb <= \$272 ;
+    in_nb <= \$286 ;
   always @(posedge clk)
-    head <= \$273 ;
+    avail <= \$287 ;
   always @(posedge clk)
-    o_calldata__valid <= \$274 ;
+    h_low <= \$288 ;
   always @(posedge clk)
-    low <= \$275 ;
+    h_lim <= \$289 ;
   always @(posedge clk)
-    o_calldata__payload <= \$276 ;
+    h_end <= \$290 ;
   always @(posedge clk)
-    cur_base <= \$277 ;
+    h_base <= \$291 ;
   always @(posedge clk)
-    d_valid <= \$278 ;
+    head <= \$292 ;
   always @(posedge clk)
-    q <= \$279 ;
+    o_calldata__valid <= \$293 ;
   always @(posedge clk)
-    streaming <= \$280 ;
+    low <= \$294 ;
   always @(posedge clk)
-    d_seq <= \$281 ;
+    o_calldata__payload <= \$295 ;
   always @(posedge clk)
-    d_end <= \$282 ;
+    cur_base <= \$296 ;
   always @(posedge clk)
-    d_ver <= \$283 ;
+    d_valid <= \$297 ;
   always @(posedge clk)
-    t1_valid <= \$284 ;
+    q <= \$298 ;
   always @(posedge clk)
-    t1_end <= \$285 ;
+    qa <= \$299 ;
   always @(posedge clk)
-    t1_fld <= \$286 ;
+    d_seq <= \$300 ;
   always @(posedge clk)
-    t1_seq <= \$287 ;
+    d_end <= \$301 ;
   always @(posedge clk)
-    t1_ln <= \$288 ;
+    d_ver <= \$302 ;
   always @(posedge clk)
-    t1_short <= \$289 ;
+    jv <= \$303 ;
   always @(posedge clk)
-    t1_first <= \$290 ;
+    j <= \$304 ;
   always @(posedge clk)
-    t1_wrapped <= \$291 ;
+    j_end <= \$305 ;
   always @(posedge clk)
-    t1_own_fail <= \$292 ;
+    short <= \$306 ;
   always @(posedge clk)
-    t1_r0v <= \$293 ;
+    j_zl <= \$307 ;
   always @(posedge clk)
-    t1_r0 <= \$294 ;
+    j_nb <= \$308 ;
   always @(posedge clk)
-    lane1 <= \$295 ;
+    t1_valid <= \$309 ;
   always @(posedge clk)
-    g1 <= \$296 ;
+    t1_end <= \$310 ;
   always @(posedge clk)
-    t2_valid <= \$297 ;
+    t1_fld <= \$311 ;
   always @(posedge clk)
-    t2_end <= \$298 ;
+    t1_seq <= \$312 ;
   always @(posedge clk)
-    t2_fld <= \$299 ;
+    t1_ln <= \$313 ;
   always @(posedge clk)
-    t2_seq <= \$300 ;
+    t1_short <= \$314 ;
   always @(posedge clk)
-    t2_ln <= \$301 ;
+    t1_first <= \$315 ;
   always @(posedge clk)
-    t2_short <= \$302 ;
+    t1_wrapped <= \$316 ;
   always @(posedge clk)
-    t2_first <= \$303 ;
+    t1_own_fail <= \$317 ;
   always @(posedge clk)
-    t2_wrapped <= \$304 ;
+    t1_r0v <= \$318 ;
   always @(posedge clk)
-    t2_own_fail <= \$305 ;
+    t1_r0 <= \$319 ;
   always @(posedge clk)
-    t2_r0v <= \$306 ;
+    lane1 <= \$320 ;
   always @(posedge clk)
-    t2_r0 <= \$307 ;
+    g1 <= \$321 ;
   always @(posedge clk)
-    win <= \$308 ;
+    t2_valid <= \$322 ;
   always @(posedge clk)
-    t3_valid <= \$309 ;
+    t2_end <= \$323 ;
   always @(posedge clk)
-    t3_end <= \$310 ;
+    t2_fld <= \$324 ;
   always @(posedge clk)
-    t3_fld <= \$311 ;
+    t2_seq <= \$325 ;
   always @(posedge clk)
-    t3_seq <= \$312 ;
+    t2_ln <= \$326 ;
   always @(posedge clk)
-    t3_ln <= \$313 ;
+    t2_short <= \$327 ;
   always @(posedge clk)
-    t3_short <= \$314 ;
+    t2_first <= \$328 ;
   always @(posedge clk)
-    t3_first <= \$315 ;
+    t2_wrapped <= \$329 ;
   always @(posedge clk)
-    t3_wrapped <= \$316 ;
+    t2_own_fail <= \$330 ;
   always @(posedge clk)
-    t3_own_fail <= \$317 ;
+    t2_r0v <= \$331 ;
   always @(posedge clk)
-    t3_r0v <= \$318 ;
+    t2_r0 <= \$332 ;
   always @(posedge clk)
-    t3_r0 <= \$319 ;
+    win <= \$333 ;
   always @(posedge clk)
-    val3 <= \$320 ;
+    t3_valid <= \$334 ;
   always @(posedge clk)
-    r3v_q <= \$321 ;
+    t3_end <= \$335 ;
   always @(posedge clk)
-    r3_q <= \$322 ;
+    t3_fld <= \$336 ;
   always @(posedge clk)
-    t4_valid <= \$323 ;
+    t3_seq <= \$337 ;
   always @(posedge clk)
-    t4_end <= \$324 ;
+    t3_ln <= \$338 ;
   always @(posedge clk)
-    t4_fld <= \$325 ;
+    t3_short <= \$339 ;
   always @(posedge clk)
-    t4_seq <= \$326 ;
+    t3_first <= \$340 ;
   always @(posedge clk)
-    t4_ln <= \$327 ;
+    t3_wrapped <= \$341 ;
   always @(posedge clk)
-    t4_short <= \$328 ;
+    t3_own_fail <= \$342 ;
   always @(posedge clk)
-    t4_first <= \$329 ;
+    t3_r0v <= \$343 ;
   always @(posedge clk)
-    t4_wrapped <= \$330 ;
+    t3_r0 <= \$344 ;
   always @(posedge clk)
-    t4_own_fail <= \$331 ;
+    val3 <= \$345 ;
   always @(posedge clk)
-    t4_r0v <= \$332 ;
+    r3v_q <= \$346 ;
   always @(posedge clk)
-    t4_r0 <= \$333 ;
+    r3_q <= \$347 ;
   always @(posedge clk)
-    val4 <= \$334 ;
+    t4_valid <= \$348 ;
   always @(posedge clk)
-    r3v_4 <= \$335 ;
+    t4_end <= \$349 ;
   always @(posedge clk)
-    r3_4 <= \$336 ;
+    t4_fld <= \$350 ;
   always @(posedge clk)
-    cmp_n <= \$337 ;
+    t4_seq <= \$351 ;
   always @(posedge clk)
-    cmp_h <= \$338 ;
+    t4_ln <= \$352 ;
   always @(posedge clk)
-    cmp_p <= \$339 ;
+    t4_short <= \$353 ;
   always @(posedge clk)
-    zero_hi <= \$340 ;
+    t4_first <= \$354 ;
   always @(posedge clk)
-    c0_27_28 <= \$341 ;
+    t4_wrapped <= \$355 ;
   always @(posedge clk)
-    c0_lt37 <= \$342 ;
+    t4_own_fail <= \$356 ;
   always @(posedge clk)
-    c0_gt1 <= \$343 ;
+    t4_r0v <= \$357 ;
   always @(posedge clk)
-    c0_ones <= \$344 ;
+    t4_r0 <= \$358 ;
   always @(posedge clk)
-    c0_zero <= \$345 ;
+    val4 <= \$359 ;
   always @(posedge clk)
-    c0_one <= \$346 ;
+    r3v_4 <= \$360 ;
   always @(posedge clk)
-    prio <= \$347 ;
+    r3_4 <= \$361 ;
   always @(posedge clk)
-    o_rec__valid <= \$348 ;
+    cmp_n <= \$362 ;
   always @(posedge clk)
-    o_rec__payload <= \$349 ;
+    cmp_h <= \$363 ;
   always @(posedge clk)
-    rec_nonce <= \$350 ;
+    cmp_p <= \$364 ;
   always @(posedge clk)
-    rec_gas_limit <= \$351 ;
+    zero_hi <= \$365 ;
   always @(posedge clk)
-    rec_chain_id <= \$352 ;
+    c0_27_28 <= \$366 ;
   always @(posedge clk)
-    rec_gas_price <= \$353 ;
+    c0_lt37 <= \$367 ;
   always @(posedge clk)
-    rec_max_priority_fee_per_gas <= \$354 ;
+    c0_gt1 <= \$368 ;
   always @(posedge clk)
-    rec_max_fee_per_gas <= \$355 ;
+    c0_ones <= \$369 ;
   always @(posedge clk)
-    rec_max_fee_per_blob_gas <= \$356 ;
+    c0_zero <= \$370 ;
   always @(posedge clk)
-    rec_value <= \$357 ;
+    c0_one <= \$371 ;
   always @(posedge clk)
-    rec_v <= \$358 ;
+    prio <= \$372 ;
   always @(posedge clk)
-    rec_r <= \$359 ;
+    o_rec__valid <= \$373 ;
   always @(posedge clk)
-    rec_s <= \$360 ;
+    o_rec__payload <= \$374 ;
   always @(posedge clk)
-    rec_to <= \$361 ;
+    rec_nonce <= \$375 ;
   always @(posedge clk)
-    best_v <= \$362 ;
+    rec_gas_limit <= \$376 ;
   always @(posedge clk)
-    best <= \$363 ;
+    rec_chain_id <= \$377 ;
+  always @(posedge clk)
+    rec_gas_price <= \$378 ;
+  always @(posedge clk)
+    rec_max_priority_fee_per_gas <= \$379 ;
+  always @(posedge clk)
+    rec_max_fee_per_gas <= \$380 ;
+  always @(posedge clk)
+    rec_max_fee_per_blob_gas <= \$381 ;
+  always @(posedge clk)
+    rec_value <= \$382 ;
+  always @(posedge clk)
+    rec_v <= \$383 ;
+  always @(posedge clk)
+    rec_r <= \$384 ;
+  always @(posedge clk)
+    rec_s <= \$385 ;
+  always @(posedge clk)
+    rec_to <= \$386 ;
+  always @(posedge clk)
+    best_v <= \$387 ;
+  always @(posedge clk)
+    best <= \$388 ;
   \tx_decoder2_top.decoder.values.ends  ends (
     .clk(clk),
     .\port$4642$0 (\$13 [22:0]),
@@ -16356,7 +16436,7 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$44 [3:0])
+    casez (\$29 [3:0])
       4'h0:
           beat_q = buf0;
       4'h1:
@@ -16394,231 +16474,231 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$195 [3:0])
+    casez (\$209 [3:0])
       4'h0:
-          \$196  = buf0;
+          \$210  = buf0;
       4'h1:
-          \$196  = buf1;
+          \$210  = buf1;
       4'h2:
-          \$196  = buf2;
+          \$210  = buf2;
       4'h3:
-          \$196  = buf3;
+          \$210  = buf3;
       4'h4:
-          \$196  = buf4;
+          \$210  = buf4;
       4'h5:
-          \$196  = buf5;
+          \$210  = buf5;
       4'h6:
-          \$196  = buf6;
+          \$210  = buf6;
       4'h7:
-          \$196  = buf7;
+          \$210  = buf7;
       4'h8:
-          \$196  = buf8;
+          \$210  = buf8;
       4'h9:
-          \$196  = buf9;
+          \$210  = buf9;
       4'ha:
-          \$196  = buf10;
+          \$210  = buf10;
       4'hb:
-          \$196  = buf11;
+          \$210  = buf11;
       4'hc:
-          \$196  = buf12;
+          \$210  = buf12;
       4'hd:
-          \$196  = buf13;
+          \$210  = buf13;
       4'he:
-          \$196  = buf14;
+          \$210  = buf14;
       4'hf:
-          \$196  = buf15;
+          \$210  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$197 [3:0])
+    casez (\$211 [3:0])
       4'h0:
-          \$198  = buf0;
+          \$212  = buf0;
       4'h1:
-          \$198  = buf1;
+          \$212  = buf1;
       4'h2:
-          \$198  = buf2;
+          \$212  = buf2;
       4'h3:
-          \$198  = buf3;
+          \$212  = buf3;
       4'h4:
-          \$198  = buf4;
+          \$212  = buf4;
       4'h5:
-          \$198  = buf5;
+          \$212  = buf5;
       4'h6:
-          \$198  = buf6;
+          \$212  = buf6;
       4'h7:
-          \$198  = buf7;
+          \$212  = buf7;
       4'h8:
-          \$198  = buf8;
+          \$212  = buf8;
       4'h9:
-          \$198  = buf9;
+          \$212  = buf9;
       4'ha:
-          \$198  = buf10;
+          \$212  = buf10;
       4'hb:
-          \$198  = buf11;
+          \$212  = buf11;
       4'hc:
-          \$198  = buf12;
+          \$212  = buf12;
       4'hd:
-          \$198  = buf13;
+          \$212  = buf13;
       4'he:
-          \$198  = buf14;
+          \$212  = buf14;
       4'hf:
-          \$198  = buf15;
+          \$212  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$199 [3:0])
+    casez (\$213 [3:0])
       4'h0:
-          \$200  = buf0;
+          \$214  = buf0;
       4'h1:
-          \$200  = buf1;
+          \$214  = buf1;
       4'h2:
-          \$200  = buf2;
+          \$214  = buf2;
       4'h3:
-          \$200  = buf3;
+          \$214  = buf3;
       4'h4:
-          \$200  = buf4;
+          \$214  = buf4;
       4'h5:
-          \$200  = buf5;
+          \$214  = buf5;
       4'h6:
-          \$200  = buf6;
+          \$214  = buf6;
       4'h7:
-          \$200  = buf7;
+          \$214  = buf7;
       4'h8:
-          \$200  = buf8;
+          \$214  = buf8;
       4'h9:
-          \$200  = buf9;
+          \$214  = buf9;
       4'ha:
-          \$200  = buf10;
+          \$214  = buf10;
       4'hb:
-          \$200  = buf11;
+          \$214  = buf11;
       4'hc:
-          \$200  = buf12;
+          \$214  = buf12;
       4'hd:
-          \$200  = buf13;
+          \$214  = buf13;
       4'he:
-          \$200  = buf14;
+          \$214  = buf14;
       4'hf:
-          \$200  = buf15;
+          \$214  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$201 [3:0])
+    casez (\$215 [3:0])
       4'h0:
-          \$202  = buf0;
+          \$216  = buf0;
       4'h1:
-          \$202  = buf1;
+          \$216  = buf1;
       4'h2:
-          \$202  = buf2;
+          \$216  = buf2;
       4'h3:
-          \$202  = buf3;
+          \$216  = buf3;
       4'h4:
-          \$202  = buf4;
+          \$216  = buf4;
       4'h5:
-          \$202  = buf5;
+          \$216  = buf5;
       4'h6:
-          \$202  = buf6;
+          \$216  = buf6;
       4'h7:
-          \$202  = buf7;
+          \$216  = buf7;
       4'h8:
-          \$202  = buf8;
+          \$216  = buf8;
       4'h9:
-          \$202  = buf9;
+          \$216  = buf9;
       4'ha:
-          \$202  = buf10;
+          \$216  = buf10;
       4'hb:
-          \$202  = buf11;
+          \$216  = buf11;
       4'hc:
-          \$202  = buf12;
+          \$216  = buf12;
       4'hd:
-          \$202  = buf13;
+          \$216  = buf13;
       4'he:
-          \$202  = buf14;
+          \$216  = buf14;
       4'hf:
-          \$202  = buf15;
+          \$216  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$203 [3:0])
+    casez (\$217 [3:0])
       4'h0:
-          \$204  = buf0;
+          \$218  = buf0;
       4'h1:
-          \$204  = buf1;
+          \$218  = buf1;
       4'h2:
-          \$204  = buf2;
+          \$218  = buf2;
       4'h3:
-          \$204  = buf3;
+          \$218  = buf3;
       4'h4:
-          \$204  = buf4;
+          \$218  = buf4;
       4'h5:
-          \$204  = buf5;
+          \$218  = buf5;
       4'h6:
-          \$204  = buf6;
+          \$218  = buf6;
       4'h7:
-          \$204  = buf7;
+          \$218  = buf7;
       4'h8:
-          \$204  = buf8;
+          \$218  = buf8;
       4'h9:
-          \$204  = buf9;
+          \$218  = buf9;
       4'ha:
-          \$204  = buf10;
+          \$218  = buf10;
       4'hb:
-          \$204  = buf11;
+          \$218  = buf11;
       4'hc:
-          \$204  = buf12;
+          \$218  = buf12;
       4'hd:
-          \$204  = buf13;
+          \$218  = buf13;
       4'he:
-          \$204  = buf14;
+          \$218  = buf14;
       4'hf:
-          \$204  = buf15;
+          \$218  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    t0_seq = { 1'h0, i_job__payload[25:2] };
-    if (\$56 ) begin
-      casez (i_job__payload[1:0])
+    t0_seq = { 1'h0, j[25:2] };
+    if (\$48 ) begin
+      casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$57 ) begin
-              t0_seq = { 1'h0, i_job__payload[25:2] };
+            if (\$49 ) begin
+              t0_seq = { 1'h0, j[25:2] };
             end
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    i_job__ready = 1'h0;
-    if (\$56 ) begin
-      casez (i_job__payload[1:0])
+    take = 1'h0;
+    if (\$48 ) begin
+      casez (j[1:0])
         2'h1:
-            i_job__ready = 1'h1;
+            take = 1'h1;
         2'h2:
-            if (\$57 ) begin
-              i_job__ready = 1'h1;
+            if (\$49 ) begin
+              take = 1'h1;
             end
         2'h0:
             if (is_data) begin
-              if (\$59 ) begin
+              if (\$51 ) begin
                 if (s_done_now) begin
-                  i_job__ready = 1'h1;
+                  take = 1'h1;
                 end else if (cd_free) begin
-                  if (\$63 ) begin
-                    i_job__ready = 1'h1;
+                  if (c_last) begin
+                    take = 1'h1;
                   end
                 end
               end
             end else if (bytes_in) begin
-              i_job__ready = 1'h1;
+              take = 1'h1;
             end
       endcase
     end
@@ -16626,12 +16706,12 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     r_en = 1'h0;
-    if (\$56 ) begin
-      casez (i_job__payload[1:0])
+    if (\$48 ) begin
+      casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$57 ) begin
+            if (\$49 ) begin
               r_en = 1'h1;
             end
       endcase
@@ -16640,17 +16720,17 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_valid = 1'h0;
-    if (\$56 ) begin
-      casez (i_job__payload[1:0])
+    if (\$48 ) begin
+      casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$57 ) begin
+            if (\$49 ) begin
               t0_valid = 1'h1;
             end
         2'h0:
             if (is_data) begin
-              if (i_job__ready) begin
+              if (take) begin
                 t0_valid = 1'h1;
               end
             end else if (bytes_in) begin
@@ -16662,12 +16742,12 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_end = 1'h0;
-    if (\$56 ) begin
-      casez (i_job__payload[1:0])
+    if (\$48 ) begin
+      casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$57 ) begin
+            if (\$49 ) begin
               t0_end = 1'h1;
             end
       endcase
@@ -16676,14 +16756,14 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_r0v = 1'h0;
-    if (\$56 ) begin
-      casez (i_job__payload[1:0])
+    if (\$48 ) begin
+      casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$57 ) begin
+            if (\$49 ) begin
               if (d_valid) begin
-                if (\$58 ) begin
+                if (\$50 ) begin
                   t0_r0v = 1'h1;
                 end else if (d_ver) begin
                   t0_r0v = 1'h1;
@@ -16691,10 +16771,10 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
               end
             end
         2'h0:
-            if (i_job__ready) begin
-              if (\$70 ) begin
+            if (take) begin
+              if (\$58 ) begin
                 t0_r0v = 1'h1;
-              end else if (\$72 ) begin
+              end else if (\$60 ) begin
                 t0_r0v = 1'h1;
               end
             end
@@ -16704,14 +16784,14 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_r0 = 33'h000000000;
-    if (\$56 ) begin
-      casez (i_job__payload[1:0])
+    if (\$48 ) begin
+      casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$57 ) begin
+            if (\$49 ) begin
               if (d_valid) begin
-                if (\$58 ) begin
+                if (\$50 ) begin
                   t0_r0[24:0] = { 1'h0, d_seq };
                   t0_r0[27:25] = 3'h3;
                   t0_r0[32:28] = 5'h03;
@@ -16721,10 +16801,10 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
               end
             end
         2'h0:
-            if (i_job__ready) begin
-              if (\$70 ) begin
+            if (take) begin
+              if (\$58 ) begin
                 t0_r0 = rd_ok;
-              end else if (\$72 ) begin
+              end else if (\$60 ) begin
                 t0_r0 = own;
               end
             end
@@ -16734,18 +16814,18 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     own_v = 1'h0;
-    if (\$56 ) begin
-      casez (i_job__payload[1:0])
+    if (\$48 ) begin
+      casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (i_job__ready) begin
+              if (take) begin
                 if (first_absent) begin
                   own_v = 1'h1;
-                end else if (\$65 ) begin
+                end else if (\$53 ) begin
                   own_v = 1'h1;
                 end else if (past_end) begin
                   own_v = 1'h1;
@@ -16762,7 +16842,7 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
               end else if (have_last) begin
                 if (past_end) begin
                   own_v = 1'h1;
-                end else if (\$69 ) begin
+                end else if (\$57 ) begin
                   own_v = 1'h1;
                 end
               end else begin
@@ -16775,47 +16855,47 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     own = 33'h000000000;
-    if (\$56 ) begin
-      casez (i_job__payload[1:0])
+    if (\$48 ) begin
+      casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (i_job__ready) begin
+              if (take) begin
                 if (first_absent) begin
-                  own[24:0] = { 1'h0, i_job__payload[25:2] };
+                  own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h2;
                   own[32:28] = 5'h03;
-                end else if (\$65 ) begin
-                  own[24:0] = { 1'h0, i_job__payload[25:2] };
+                end else if (\$53 ) begin
+                  own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h2;
                   own[32:28] = 5'h05;
                 end else if (past_end) begin
-                  own[24:0] = { 1'h0, i_job__payload[25:2] };
+                  own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h3;
                   own[32:28] = 5'h03;
                 end
               end
             end else if (bytes_in) begin
               if (first_absent) begin
-                own[24:0] = { 1'h0, i_job__payload[25:2] };
+                own[24:0] = { 1'h0, j[25:2] };
                 own[27:25] = 3'h2;
                 own[32:28] = 5'h03;
               end else if (short) begin
                 if (past_end) begin
-                  own[24:0] = { 1'h0, i_job__payload[25:2] };
+                  own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h3;
                   own[32:28] = 5'h03;
                 end
               end else if (have_last) begin
                 if (past_end) begin
-                  own[24:0] = { 1'h0, i_job__payload[25:2] };
+                  own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h3;
                   own[32:28] = 5'h03;
-                end else if (\$69 ) begin
-                  own[24:0] = { 1'h0, i_job__payload[25:2] };
+                end else if (\$57 ) begin
+                  own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h4;
                   own[32:28] = 5'h1a;
                 end
@@ -16827,8 +16907,8 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_first = 1'h0;
-    if (\$56 ) begin
-      casez (i_job__payload[1:0])
+    if (\$48 ) begin
+      casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
@@ -16836,7 +16916,7 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
         2'h0:
             if (is_data) begin
             end else if (bytes_in) begin
-              t0_first = \$68 ;
+              t0_first = \$56 ;
             end
       endcase
     end
@@ -16844,14 +16924,14 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_own_fail = 1'h0;
-    if (\$56 ) begin
-      casez (i_job__payload[1:0])
+    if (\$48 ) begin
+      casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
             /* empty */;
         2'h0:
-            if (i_job__ready) begin
+            if (take) begin
               t0_own_fail = own_v;
             end
       endcase
@@ -16863,9 +16943,9 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
     if (t2_first) begin
       if (t2_wrapped) begin
         r3v = 1'h1;
-      end else if (\$93 ) begin
+      end else if (\$81 ) begin
         r3v = 1'h1;
-      end else if (\$96 ) begin
+      end else if (\$84 ) begin
         r3v = 1'h1;
       end
     end
@@ -16878,11 +16958,11 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h05;
-      end else if (\$93 ) begin
+      end else if (\$81 ) begin
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h06;
-      end else if (\$96 ) begin
+      end else if (\$84 ) begin
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h16;
@@ -16892,36 +16972,36 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     r5v = 1'h0;
-    if (\$102 ) begin
+    if (\$90 ) begin
       casez (t4_fld)
         6'h03:
-            if (\$103 ) begin
+            if (\$91 ) begin
               r5v = 1'h1;
             end
         6'h06:
-            if (\$111 ) begin
+            if (\$99 ) begin
               r5v = 1'h1;
             end
         6'h0f:
-            if (\$114 ) begin
+            if (\$102 ) begin
               r5v = 1'h1;
             end
         6'h10:
-            if (\$116 ) begin
+            if (\$104 ) begin
               r5v = 1'h1;
             end
         6'h11:
-            if (\$127 ) begin
+            if (\$115 ) begin
               r5v = 1'h1;
             end
         6'h12:
-            if (\$138 ) begin
+            if (\$126 ) begin
               r5v = 1'h1;
-            end else if (\$150 ) begin
+            end else if (\$138 ) begin
               r5v = 1'h1;
             end
         6'h20:
-            if (\$152 ) begin
+            if (\$140 ) begin
               r5v = 1'h1;
             end
       endcase
@@ -16930,50 +17010,50 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     r5 = 33'h000000000;
-    if (\$102 ) begin
+    if (\$90 ) begin
       casez (t4_fld)
         6'h03:
-            if (\$103 ) begin
+            if (\$91 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h0c;
             end
         6'h06:
-            if (\$111 ) begin
+            if (\$99 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h18;
             end
         6'h0f:
-            if (\$114 ) begin
+            if (\$102 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h10;
             end
         6'h10:
-            if (\$116 ) begin
+            if (\$104 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h11;
             end
         6'h11:
-            if (\$127 ) begin
+            if (\$115 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h12;
             end
         6'h12:
-            if (\$138 ) begin
+            if (\$126 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h13;
-            end else if (\$150 ) begin
+            end else if (\$138 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h14;
             end
         6'h20:
-            if (\$152 ) begin
+            if (\$140 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h1a;
@@ -16983,53 +17063,53 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$255  = buf0;
-    if (\$173 ) begin
+    \$269  = buf0;
+    if (\$161 ) begin
       casez (wr[3:0])
         4'h0:
-            \$255  = i_beat__payload[63:0];
+            \$269  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$255  = 64'h0000000000000000;
+      \$269  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$256  = buf1;
-    if (\$173 ) begin
+    \$270  = buf1;
+    if (\$161 ) begin
       casez (wr[3:0])
         4'h0:
             /* empty */;
         4'h1:
-            \$256  = i_beat__payload[63:0];
+            \$270  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$256  = 64'h0000000000000000;
+      \$270  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$257  = buf2;
-    if (\$173 ) begin
+    \$271  = buf2;
+    if (\$161 ) begin
       casez (wr[3:0])
         4'h0:
             /* empty */;
         4'h1:
             /* empty */;
         4'h2:
-            \$257  = i_beat__payload[63:0];
+            \$271  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$257  = 64'h0000000000000000;
+      \$271  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$258  = buf3;
-    if (\$173 ) begin
+    \$272  = buf3;
+    if (\$161 ) begin
       casez (wr[3:0])
         4'h0:
             /* empty */;
@@ -17038,17 +17118,17 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
         4'h2:
             /* empty */;
         4'h3:
-            \$258  = i_beat__payload[63:0];
+            \$272  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$258  = 64'h0000000000000000;
+      \$272  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$259  = buf4;
-    if (\$173 ) begin
+    \$273  = buf4;
+    if (\$161 ) begin
       casez (wr[3:0])
         4'h0:
             /* empty */;
@@ -17059,17 +17139,17 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
         4'h3:
             /* empty */;
         4'h4:
-            \$259  = i_beat__payload[63:0];
+            \$273  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$259  = 64'h0000000000000000;
+      \$273  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$260  = buf5;
-    if (\$173 ) begin
+    \$274  = buf5;
+    if (\$161 ) begin
       casez (wr[3:0])
         4'h0:
             /* empty */;
@@ -17082,17 +17162,17 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
         4'h4:
             /* empty */;
         4'h5:
-            \$260  = i_beat__payload[63:0];
+            \$274  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$260  = 64'h0000000000000000;
+      \$274  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$261  = buf6;
-    if (\$173 ) begin
+    \$275  = buf6;
+    if (\$161 ) begin
       casez (wr[3:0])
         4'h0:
             /* empty */;
@@ -17107,17 +17187,17 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
         4'h5:
             /* empty */;
         4'h6:
-            \$261  = i_beat__payload[63:0];
+            \$275  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$261  = 64'h0000000000000000;
+      \$275  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$262  = buf7;
-    if (\$173 ) begin
+    \$276  = buf7;
+    if (\$161 ) begin
       casez (wr[3:0])
         4'h0:
             /* empty */;
@@ -17134,17 +17214,17 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
         4'h6:
             /* empty */;
         4'h7:
-            \$262  = i_beat__payload[63:0];
+            \$276  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$262  = 64'h0000000000000000;
+      \$276  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$263  = buf8;
-    if (\$173 ) begin
+    \$277  = buf8;
+    if (\$161 ) begin
       casez (wr[3:0])
         4'h0:
             /* empty */;
@@ -17163,17 +17243,17 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
         4'h7:
             /* empty */;
         4'h8:
-            \$263  = i_beat__payload[63:0];
+            \$277  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$263  = 64'h0000000000000000;
+      \$277  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$264  = buf9;
-    if (\$173 ) begin
+    \$278  = buf9;
+    if (\$161 ) begin
       casez (wr[3:0])
         4'h0:
             /* empty */;
@@ -17194,17 +17274,17 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
         4'h8:
             /* empty */;
         4'h9:
-            \$264  = i_beat__payload[63:0];
+            \$278  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$264  = 64'h0000000000000000;
+      \$278  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$265  = buf10;
-    if (\$173 ) begin
+    \$279  = buf10;
+    if (\$161 ) begin
       casez (wr[3:0])
         4'h0:
             /* empty */;
@@ -17227,17 +17307,17 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
         4'h9:
             /* empty */;
         4'ha:
-            \$265  = i_beat__payload[63:0];
+            \$279  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$265  = 64'h0000000000000000;
+      \$279  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$266  = buf11;
-    if (\$173 ) begin
+    \$280  = buf11;
+    if (\$161 ) begin
       casez (wr[3:0])
         4'h0:
             /* empty */;
@@ -17262,17 +17342,17 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
         4'ha:
             /* empty */;
         4'hb:
-            \$266  = i_beat__payload[63:0];
+            \$280  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$266  = 64'h0000000000000000;
+      \$280  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$267  = buf12;
-    if (\$173 ) begin
+    \$281  = buf12;
+    if (\$161 ) begin
       casez (wr[3:0])
         4'h0:
             /* empty */;
@@ -17299,17 +17379,17 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
         4'hb:
             /* empty */;
         4'hc:
-            \$267  = i_beat__payload[63:0];
+            \$281  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$267  = 64'h0000000000000000;
+      \$281  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$268  = buf13;
-    if (\$173 ) begin
+    \$282  = buf13;
+    if (\$161 ) begin
       casez (wr[3:0])
         4'h0:
             /* empty */;
@@ -17338,17 +17418,17 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
         4'hc:
             /* empty */;
         4'hd:
-            \$268  = i_beat__payload[63:0];
+            \$282  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$268  = 64'h0000000000000000;
+      \$282  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$269  = buf14;
-    if (\$173 ) begin
+    \$283  = buf14;
+    if (\$161 ) begin
       casez (wr[3:0])
         4'h0:
             /* empty */;
@@ -17379,17 +17459,17 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
         4'hd:
             /* empty */;
         4'he:
-            \$269  = i_beat__payload[63:0];
+            \$283  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$269  = 64'h0000000000000000;
+      \$283  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$270  = buf15;
-    if (\$173 ) begin
+    \$284  = buf15;
+    if (\$161 ) begin
       (* full_case = 32'd1 *)
       casez (wr[3:0])
         4'h0:
@@ -17423,387 +17503,103 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
         4'he:
             /* empty */;
         4'hf:
-            \$270  = i_beat__payload[63:0];
+            \$284  = i_beat__payload[63:0];
       endcase
     end
     if (rst) begin
-      \$270  = 64'h0000000000000000;
+      \$284  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$271  = wr;
-    if (\$173 ) begin
-      \$271  = \$174 [23:0];
+    \$285  = wr;
+    if (\$161 ) begin
+      \$285  = \$162 [23:0];
     end
     if (rst) begin
-      \$271  = 24'h000000;
+      \$285  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$272  = in_nb;
-    if (\$173 ) begin
+    \$286  = in_nb;
+    if (\$161 ) begin
       if (i_beat__payload[72]) begin
-        \$272  = 23'h000000;
-      end else if (\$175 ) begin
-        \$272  = \$176 [22:0];
+        \$286  = 23'h000000;
+      end else if (\$163 ) begin
+        \$286  = \$164 [22:0];
       end
     end
     if (rst) begin
-      \$272  = 23'h000000;
+      \$286  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$273  = \$177 [23:0];
+    \$287  = \$168 [23:0];
     if (rst) begin
-      \$273  = 24'h000000;
+      \$287  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$274  = o_calldata__valid;
-    if (o_calldata__ready) begin
-      \$274  = 1'h0;
-    end
-    if (\$178 ) begin
-      casez (i_job__payload[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$180 ) begin
-              \$274  = 1'h1;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$182 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$274  = 1'h1;
-                end
-              end
-            end
-      endcase
-    end
+    \$288  = \$175 [22:0];
     if (rst) begin
-      \$274  = 1'h0;
+      \$288  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$275  = low;
-    if (\$178 ) begin
-      casez (i_job__payload[1:0])
-        2'h1:
-            if (\$179 ) begin
-              \$275  = { 1'h0, i_job__payload[56:32] };
-            end
-        2'h2:
-            if (\$180 ) begin
-              \$275  = 26'h0000000;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$182 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  if (\$185 ) begin
-                    \$275  = ce;
-                  end
-                end
-              end
-            end else if (bytes_in) begin
-              if (\$186 ) begin
-                \$275  = j_end;
-              end
-            end
-      endcase
-    end
+    \$289  = lim;
     if (rst) begin
-      \$275  = 26'h0000000;
+      \$289  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$276  = o_calldata__payload;
-    if (\$178 ) begin
-      casez (i_job__payload[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$180 ) begin
-              \$276 [67:64] = 4'h0;
-              \$276 [68] = 1'h1;
-              \$276 [63:0] = 64'h0000000000000000;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$182 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$276 [68] = 1'h0;
-                  \$276 [63:0] = \$183 ;
-                  \$276 [67:64] = \$184 [3:0];
-                end
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$276  = 69'h000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$277  = cur_base;
-    if (\$178 ) begin
-      casez (i_job__payload[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$180 ) begin
-              \$277  = \$181 [23:0];
-            end
-      endcase
-    end
-    if (rst) begin
-      \$277  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$278  = d_valid;
-    if (\$178 ) begin
-      casez (i_job__payload[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$180 ) begin
-              \$278  = 1'h0;
-            end
-        2'h0:
-            if (i_job__ready) begin
-              \$278  = 1'h0;
-              if (\$193 ) begin
-                \$278  = 1'h1;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$278  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$279  = q;
-    if (\$178 ) begin
-      casez (i_job__payload[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$182 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$279  = ce;
-                end
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$279  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$280  = streaming;
-    if (\$178 ) begin
-      casez (i_job__payload[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$182 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$280  = 1'h1;
-                end
-              end
-              if (i_job__ready) begin
-                \$280  = 1'h0;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$280  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$281  = d_seq;
-    if (\$178 ) begin
-      casez (i_job__payload[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (i_job__ready) begin
-              if (\$193 ) begin
-                \$281  = i_job__payload[25:2];
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$281  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$282  = d_end;
-    if (\$178 ) begin
-      casez (i_job__payload[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (i_job__ready) begin
-              if (\$193 ) begin
-                \$282  = j_end;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$282  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$283  = d_ver;
-    if (\$178 ) begin
-      casez (i_job__payload[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (i_job__ready) begin
-              if (\$193 ) begin
-                \$283  = \$194 ;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$283  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$284  = t1_valid;
-    if (adv) begin
-      \$284  = t0_valid;
-    end
-    if (rst) begin
-      \$284  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$285  = t1_end;
-    if (adv) begin
-      \$285  = t0_end;
-    end
-    if (rst) begin
-      \$285  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$286  = t1_fld;
-    if (adv) begin
-      \$286  = i_job__payload[31:26];
-    end
-    if (rst) begin
-      \$286  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$287  = t1_seq;
-    if (adv) begin
-      \$287  = t0_seq;
-    end
-    if (rst) begin
-      \$287  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$288  = t1_ln;
-    if (adv) begin
-      \$288  = \$40 [5:0];
-    end
-    if (rst) begin
-      \$288  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$289  = t1_short;
-    if (adv) begin
-      \$289  = short;
-    end
-    if (rst) begin
-      \$289  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$290  = t1_first;
-    if (adv) begin
-      \$290  = t0_first;
-    end
+    \$290  = \$177 ;
     if (rst) begin
       \$290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$291  = t1_wrapped;
-    if (adv) begin
-      \$291  = i_job__payload[82];
-    end
+    \$291  = cur_base;
     if (rst) begin
-      \$291  = 1'h0;
+      \$291  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$292  = t1_own_fail;
-    if (adv) begin
-      \$292  = t0_own_fail;
-    end
+    \$292  = \$182 [23:0];
     if (rst) begin
-      \$292  = 1'h0;
+      \$292  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$293  = t1_r0v;
-    if (adv) begin
-      \$293  = t0_r0v;
+    \$293  = o_calldata__valid;
+    if (o_calldata__ready) begin
+      \$293  = 1'h0;
+    end
+    if (\$183 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$185 ) begin
+              \$293  = 1'h1;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$187 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$293  = 1'h1;
+                end
+              end
+            end
+      endcase
     end
     if (rst) begin
       \$293  = 1'h0;
@@ -17811,39 +17607,104 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$294  = t1_r0;
-    if (adv) begin
-      \$294  = t0_r0;
+    \$294  = low;
+    if (\$183 ) begin
+      casez (j[1:0])
+        2'h1:
+            if (\$184 ) begin
+              \$294  = { 1'h0, j[56:32] };
+            end
+        2'h2:
+            if (\$185 ) begin
+              \$294  = 26'h0000000;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$187 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  if (\$190 ) begin
+                    \$294  = ce;
+                  end
+                end
+              end
+            end else if (bytes_in) begin
+              if (\$191 ) begin
+                \$294  = j_end;
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$294  = 33'h000000000;
+      \$294  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$295  = lane1;
-    if (adv) begin
-      \$295  = i_job__payload[34:32];
+    \$295  = o_calldata__payload;
+    if (\$183 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$185 ) begin
+              \$295 [67:64] = 4'h0;
+              \$295 [68] = 1'h1;
+              \$295 [63:0] = 64'h0000000000000000;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$187 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$295 [68] = 1'h0;
+                  \$295 [63:0] = \$188 ;
+                  \$295 [67:64] = \$37 [3:0];
+                end
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$295  = 3'h0;
+      \$295  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$296  = g1;
-    if (adv) begin
-      \$296  = \$42 [3:0];
+    \$296  = cur_base;
+    if (\$183 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$185 ) begin
+              \$296  = \$186 [23:0];
+            end
+      endcase
     end
     if (rst) begin
-      \$296  = 4'h0;
+      \$296  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$297  = t2_valid;
-    if (adv) begin
-      \$297  = t1_valid;
+    \$297  = d_valid;
+    if (\$183 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$185 ) begin
+              \$297  = 1'h0;
+            end
+        2'h0:
+            if (take) begin
+              \$297  = 1'h0;
+              if (\$198 ) begin
+                \$297  = 1'h1;
+              end
+            end
+      endcase
     end
     if (rst) begin
       \$297  = 1'h0;
@@ -17851,49 +17712,116 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$298  = t2_end;
-    if (adv) begin
-      \$298  = t1_end;
+    \$298  = q;
+    if (\$183 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$187 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$298  = qa;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$200 ) begin
+      \$298  = { 1'h0, i_job__payload[56:32] };
     end
     if (rst) begin
-      \$298  = 1'h0;
+      \$298  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$299  = t2_fld;
-    if (adv) begin
-      \$299  = t1_fld;
+    \$299  = qa;
+    if (\$183 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$187 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$299  = \$189 [25:0];
+                end
+              end
+            end
+      endcase
+    end
+    if (\$200 ) begin
+      \$299  = { \$208 [22:0], 3'h0 };
     end
     if (rst) begin
-      \$299  = 6'h00;
+      \$299  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$300  = t2_seq;
-    if (adv) begin
-      \$300  = t1_seq;
+    \$300  = d_seq;
+    if (\$183 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$198 ) begin
+                \$300  = j[25:2];
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$300  = 25'h0000000;
+      \$300  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$301  = t2_ln;
-    if (adv) begin
-      \$301  = t1_ln;
+    \$301  = d_end;
+    if (\$183 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$198 ) begin
+                \$301  = j_end;
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$301  = 6'h00;
+      \$301  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$302  = t2_short;
-    if (adv) begin
-      \$302  = t1_short;
+    \$302  = d_ver;
+    if (\$183 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$198 ) begin
+                \$302  = \$199 ;
+              end
+            end
+      endcase
     end
     if (rst) begin
       \$302  = 1'h0;
@@ -17901,9 +17829,11 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$303  = t2_first;
-    if (adv) begin
-      \$303  = t1_first;
+    \$303  = jv;
+    if (\$200 ) begin
+      \$303  = 1'h1;
+    end else if (take) begin
+      \$303  = 1'h0;
     end
     if (rst) begin
       \$303  = 1'h0;
@@ -17911,29 +17841,29 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$304  = t2_wrapped;
-    if (adv) begin
-      \$304  = t1_wrapped;
+    \$304  = j;
+    if (\$200 ) begin
+      \$304  = i_job__payload;
     end
     if (rst) begin
-      \$304  = 1'h0;
+      \$304  = 83'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$305  = t2_own_fail;
-    if (adv) begin
-      \$305  = t1_own_fail;
+    \$305  = j_end;
+    if (\$200 ) begin
+      \$305  = in_end;
     end
     if (rst) begin
-      \$305  = 1'h0;
+      \$305  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$306  = t2_r0v;
-    if (adv) begin
-      \$306  = t1_r0v;
+    \$306  = short;
+    if (\$200 ) begin
+      \$306  = \$201 ;
     end
     if (rst) begin
       \$306  = 1'h0;
@@ -17941,29 +17871,29 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$307  = t2_r0;
-    if (adv) begin
-      \$307  = t1_r0;
+    \$307  = j_zl;
+    if (\$200 ) begin
+      \$307  = \$202 ;
     end
     if (rst) begin
-      \$307  = 33'h000000000;
+      \$307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$308  = win;
-    if (adv) begin
-      \$308  = \$205 ;
+    \$308  = j_nb;
+    if (\$200 ) begin
+      \$308  = \$206 [22:0];
     end
     if (rst) begin
-      \$308  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$308  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$309  = t3_valid;
+    \$309  = t1_valid;
     if (adv) begin
-      \$309  = t2_valid;
+      \$309  = t0_valid;
     end
     if (rst) begin
       \$309  = 1'h0;
@@ -17971,9 +17901,9 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$310  = t3_end;
+    \$310  = t1_end;
     if (adv) begin
-      \$310  = t2_end;
+      \$310  = t0_end;
     end
     if (rst) begin
       \$310  = 1'h0;
@@ -17981,9 +17911,9 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$311  = t3_fld;
+    \$311  = t1_fld;
     if (adv) begin
-      \$311  = t2_fld;
+      \$311  = j[31:26];
     end
     if (rst) begin
       \$311  = 6'h00;
@@ -17991,9 +17921,9 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$312  = t3_seq;
+    \$312  = t1_seq;
     if (adv) begin
-      \$312  = t2_seq;
+      \$312  = t0_seq;
     end
     if (rst) begin
       \$312  = 25'h0000000;
@@ -18001,9 +17931,9 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$313  = t3_ln;
+    \$313  = t1_ln;
     if (adv) begin
-      \$313  = t2_ln;
+      \$313  = \$24 [5:0];
     end
     if (rst) begin
       \$313  = 6'h00;
@@ -18011,9 +17941,9 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$314  = t3_short;
+    \$314  = t1_short;
     if (adv) begin
-      \$314  = t2_short;
+      \$314  = short;
     end
     if (rst) begin
       \$314  = 1'h0;
@@ -18021,9 +17951,9 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$315  = t3_first;
+    \$315  = t1_first;
     if (adv) begin
-      \$315  = t2_first;
+      \$315  = t0_first;
     end
     if (rst) begin
       \$315  = 1'h0;
@@ -18031,9 +17961,9 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$316  = t3_wrapped;
+    \$316  = t1_wrapped;
     if (adv) begin
-      \$316  = t2_wrapped;
+      \$316  = j[82];
     end
     if (rst) begin
       \$316  = 1'h0;
@@ -18041,9 +17971,9 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$317  = t3_own_fail;
+    \$317  = t1_own_fail;
     if (adv) begin
-      \$317  = \$207 ;
+      \$317  = t0_own_fail;
     end
     if (rst) begin
       \$317  = 1'h0;
@@ -18051,9 +17981,9 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$318  = t3_r0v;
+    \$318  = t1_r0v;
     if (adv) begin
-      \$318  = t2_r0v;
+      \$318  = t0_r0v;
     end
     if (rst) begin
       \$318  = 1'h0;
@@ -18061,9 +17991,9 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$319  = t3_r0;
+    \$319  = t1_r0;
     if (adv) begin
-      \$319  = t2_r0;
+      \$319  = t0_r0;
     end
     if (rst) begin
       \$319  = 33'h000000000;
@@ -18071,39 +18001,39 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$320  = val3;
+    \$320  = lane1;
     if (adv) begin
-      \$320  = \$206 ;
+      \$320  = j[34:32];
     end
     if (rst) begin
-      \$320  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$320  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$321  = r3v_q;
+    \$321  = g1;
     if (adv) begin
-      \$321  = r3v;
+      \$321  = \$26 [3:0];
     end
     if (rst) begin
-      \$321  = 1'h0;
+      \$321  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$322  = r3_q;
+    \$322  = t2_valid;
     if (adv) begin
-      \$322  = r3;
+      \$322  = t1_valid;
     end
     if (rst) begin
-      \$322  = 33'h000000000;
+      \$322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$323  = t4_valid;
+    \$323  = t2_end;
     if (adv) begin
-      \$323  = t3_valid;
+      \$323  = t1_end;
     end
     if (rst) begin
       \$323  = 1'h0;
@@ -18111,49 +18041,49 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$324  = t4_end;
+    \$324  = t2_fld;
     if (adv) begin
-      \$324  = t3_end;
+      \$324  = t1_fld;
     end
     if (rst) begin
-      \$324  = 1'h0;
+      \$324  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$325  = t4_fld;
+    \$325  = t2_seq;
     if (adv) begin
-      \$325  = t3_fld;
+      \$325  = t1_seq;
     end
     if (rst) begin
-      \$325  = 6'h00;
+      \$325  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$326  = t4_seq;
+    \$326  = t2_ln;
     if (adv) begin
-      \$326  = t3_seq;
+      \$326  = t1_ln;
     end
     if (rst) begin
-      \$326  = 25'h0000000;
+      \$326  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$327  = t4_ln;
+    \$327  = t2_short;
     if (adv) begin
-      \$327  = t3_ln;
+      \$327  = t1_short;
     end
     if (rst) begin
-      \$327  = 6'h00;
+      \$327  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$328  = t4_short;
+    \$328  = t2_first;
     if (adv) begin
-      \$328  = t3_short;
+      \$328  = t1_first;
     end
     if (rst) begin
       \$328  = 1'h0;
@@ -18161,9 +18091,9 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$329  = t4_first;
+    \$329  = t2_wrapped;
     if (adv) begin
-      \$329  = t3_first;
+      \$329  = t1_wrapped;
     end
     if (rst) begin
       \$329  = 1'h0;
@@ -18171,9 +18101,9 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$330  = t4_wrapped;
+    \$330  = t2_own_fail;
     if (adv) begin
-      \$330  = t3_wrapped;
+      \$330  = t1_own_fail;
     end
     if (rst) begin
       \$330  = 1'h0;
@@ -18181,9 +18111,9 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$331  = t4_own_fail;
+    \$331  = t2_r0v;
     if (adv) begin
-      \$331  = t3_own_fail;
+      \$331  = t1_r0v;
     end
     if (rst) begin
       \$331  = 1'h0;
@@ -18191,39 +18121,39 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$332  = t4_r0v;
+    \$332  = t2_r0;
     if (adv) begin
-      \$332  = t3_r0v;
+      \$332  = t1_r0;
     end
     if (rst) begin
-      \$332  = 1'h0;
+      \$332  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$333  = t4_r0;
+    \$333  = win;
     if (adv) begin
-      \$333  = t3_r0;
+      \$333  = \$219 ;
     end
     if (rst) begin
-      \$333  = 33'h000000000;
+      \$333  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$334  = val4;
+    \$334  = t3_valid;
     if (adv) begin
-      \$334  = val3;
+      \$334  = t2_valid;
     end
     if (rst) begin
-      \$334  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$335  = r3v_4;
+    \$335  = t3_end;
     if (adv) begin
-      \$335  = r3v_q;
+      \$335  = t2_end;
     end
     if (rst) begin
       \$335  = 1'h0;
@@ -18231,49 +18161,49 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$336  = r3_4;
+    \$336  = t3_fld;
     if (adv) begin
-      \$336  = r3_q;
+      \$336  = t2_fld;
     end
     if (rst) begin
-      \$336  = 33'h000000000;
+      \$336  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$337  = cmp_n;
+    \$337  = t3_seq;
     if (adv) begin
-      \$337  = { \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208  };
+      \$337  = t2_seq;
     end
     if (rst) begin
-      \$337  = 8'h00;
+      \$337  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$338  = cmp_h;
+    \$338  = t3_ln;
     if (adv) begin
-      \$338  = { \$223 , \$222 , \$221 , \$220 , \$219 , \$218 , \$217 , \$216  };
+      \$338  = t2_ln;
     end
     if (rst) begin
-      \$338  = 8'h00;
+      \$338  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$339  = cmp_p;
+    \$339  = t3_short;
     if (adv) begin
-      \$339  = { \$231 , \$230 , \$229 , \$228 , \$227 , \$226 , \$225 , \$224  };
+      \$339  = t2_short;
     end
     if (rst) begin
-      \$339  = 8'h00;
+      \$339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$340  = zero_hi;
+    \$340  = t3_first;
     if (adv) begin
-      \$340  = \$232 ;
+      \$340  = t2_first;
     end
     if (rst) begin
       \$340  = 1'h0;
@@ -18281,9 +18211,9 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$341  = c0_27_28;
+    \$341  = t3_wrapped;
     if (adv) begin
-      \$341  = \$235 ;
+      \$341  = t2_wrapped;
     end
     if (rst) begin
       \$341  = 1'h0;
@@ -18291,9 +18221,9 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$342  = c0_lt37;
+    \$342  = t3_own_fail;
     if (adv) begin
-      \$342  = \$236 ;
+      \$342  = \$221 ;
     end
     if (rst) begin
       \$342  = 1'h0;
@@ -18301,9 +18231,9 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$343  = c0_gt1;
+    \$343  = t3_r0v;
     if (adv) begin
-      \$343  = \$237 ;
+      \$343  = t2_r0v;
     end
     if (rst) begin
       \$343  = 1'h0;
@@ -18311,29 +18241,29 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$344  = c0_ones;
+    \$344  = t3_r0;
     if (adv) begin
-      \$344  = \$238 ;
+      \$344  = t2_r0;
     end
     if (rst) begin
-      \$344  = 1'h0;
+      \$344  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$345  = c0_zero;
+    \$345  = val3;
     if (adv) begin
-      \$345  = \$239 ;
+      \$345  = \$220 ;
     end
     if (rst) begin
-      \$345  = 1'h0;
+      \$345  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$346  = c0_one;
+    \$346  = r3v_q;
     if (adv) begin
-      \$346  = \$240 ;
+      \$346  = r3v;
     end
     if (rst) begin
       \$346  = 1'h0;
@@ -18341,89 +18271,339 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$347  = prio;
+    \$347  = r3_q;
     if (adv) begin
-      if (\$241 ) begin
-        \$347  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else if (\$247 ) begin
-        \$347  = val3;
-      end
+      \$347  = r3;
     end
     if (rst) begin
-      \$347  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$347  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$348  = o_rec__valid;
+    \$348  = t4_valid;
+    if (adv) begin
+      \$348  = t3_valid;
+    end
+    if (rst) begin
+      \$348  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$349  = t4_end;
+    if (adv) begin
+      \$349  = t3_end;
+    end
+    if (rst) begin
+      \$349  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$350  = t4_fld;
+    if (adv) begin
+      \$350  = t3_fld;
+    end
+    if (rst) begin
+      \$350  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$351  = t4_seq;
+    if (adv) begin
+      \$351  = t3_seq;
+    end
+    if (rst) begin
+      \$351  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$352  = t4_ln;
+    if (adv) begin
+      \$352  = t3_ln;
+    end
+    if (rst) begin
+      \$352  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$353  = t4_short;
+    if (adv) begin
+      \$353  = t3_short;
+    end
+    if (rst) begin
+      \$353  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$354  = t4_first;
+    if (adv) begin
+      \$354  = t3_first;
+    end
+    if (rst) begin
+      \$354  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$355  = t4_wrapped;
+    if (adv) begin
+      \$355  = t3_wrapped;
+    end
+    if (rst) begin
+      \$355  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$356  = t4_own_fail;
+    if (adv) begin
+      \$356  = t3_own_fail;
+    end
+    if (rst) begin
+      \$356  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$357  = t4_r0v;
+    if (adv) begin
+      \$357  = t3_r0v;
+    end
+    if (rst) begin
+      \$357  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$358  = t4_r0;
+    if (adv) begin
+      \$358  = t3_r0;
+    end
+    if (rst) begin
+      \$358  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$359  = val4;
+    if (adv) begin
+      \$359  = val3;
+    end
+    if (rst) begin
+      \$359  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$360  = r3v_4;
+    if (adv) begin
+      \$360  = r3v_q;
+    end
+    if (rst) begin
+      \$360  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$361  = r3_4;
+    if (adv) begin
+      \$361  = r3_q;
+    end
+    if (rst) begin
+      \$361  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$362  = cmp_n;
+    if (adv) begin
+      \$362  = { \$229 , \$228 , \$227 , \$226 , \$225 , \$224 , \$223 , \$222  };
+    end
+    if (rst) begin
+      \$362  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$363  = cmp_h;
+    if (adv) begin
+      \$363  = { \$237 , \$236 , \$235 , \$234 , \$233 , \$232 , \$231 , \$230  };
+    end
+    if (rst) begin
+      \$363  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$364  = cmp_p;
+    if (adv) begin
+      \$364  = { \$245 , \$244 , \$243 , \$242 , \$241 , \$240 , \$239 , \$238  };
+    end
+    if (rst) begin
+      \$364  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$365  = zero_hi;
+    if (adv) begin
+      \$365  = \$246 ;
+    end
+    if (rst) begin
+      \$365  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$366  = c0_27_28;
+    if (adv) begin
+      \$366  = \$249 ;
+    end
+    if (rst) begin
+      \$366  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$367  = c0_lt37;
+    if (adv) begin
+      \$367  = \$250 ;
+    end
+    if (rst) begin
+      \$367  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$368  = c0_gt1;
+    if (adv) begin
+      \$368  = \$251 ;
+    end
+    if (rst) begin
+      \$368  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$369  = c0_ones;
+    if (adv) begin
+      \$369  = \$252 ;
+    end
+    if (rst) begin
+      \$369  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$370  = c0_zero;
+    if (adv) begin
+      \$370  = \$253 ;
+    end
+    if (rst) begin
+      \$370  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$371  = c0_one;
+    if (adv) begin
+      \$371  = \$254 ;
+    end
+    if (rst) begin
+      \$371  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$372  = prio;
+    if (adv) begin
+      if (\$255 ) begin
+        \$372  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else if (\$261 ) begin
+        \$372  = val3;
+      end
+    end
+    if (rst) begin
+      \$372  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$373  = o_rec__valid;
     if (o_rec__ready) begin
-      \$348  = 1'h0;
+      \$373  = 1'h0;
     end
-    if (\$248 ) begin
+    if (\$262 ) begin
       if (t4_end) begin
-        \$348  = 1'h1;
+        \$373  = 1'h1;
       end
     end
     if (rst) begin
-      \$348  = 1'h0;
+      \$373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$349  = o_rec__payload;
-    if (\$248 ) begin
+    \$374  = o_rec__payload;
+    if (\$262 ) begin
       if (t4_end) begin
-        \$349 [2592] = mv2;
-        \$349 [2625:2593] = mr2;
-        \$349 [63:0] = rec_nonce;
-        \$349 [127:64] = rec_gas_limit;
-        \$349 [383:128] = rec_chain_id;
-        \$349 [639:384] = rec_gas_price;
-        \$349 [895:640] = rec_max_priority_fee_per_gas;
-        \$349 [1151:896] = rec_max_fee_per_gas;
-        \$349 [1407:1152] = rec_max_fee_per_blob_gas;
-        \$349 [1663:1408] = rec_value;
-        \$349 [1919:1664] = rec_v;
-        \$349 [2175:1920] = rec_r;
-        \$349 [2431:2176] = rec_s;
-        \$349 [2591:2432] = rec_to;
+        \$374 [2592] = mv2;
+        \$374 [2625:2593] = mr2;
+        \$374 [63:0] = rec_nonce;
+        \$374 [127:64] = rec_gas_limit;
+        \$374 [383:128] = rec_chain_id;
+        \$374 [639:384] = rec_gas_price;
+        \$374 [895:640] = rec_max_priority_fee_per_gas;
+        \$374 [1151:896] = rec_max_fee_per_gas;
+        \$374 [1407:1152] = rec_max_fee_per_blob_gas;
+        \$374 [1663:1408] = rec_value;
+        \$374 [1919:1664] = rec_v;
+        \$374 [2175:1920] = rec_r;
+        \$374 [2431:2176] = rec_s;
+        \$374 [2591:2432] = rec_to;
       end
     end
     if (rst) begin
-      \$349  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$374  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$350  = rec_nonce;
-    if (\$248 ) begin
+    \$375  = rec_nonce;
+    if (\$262 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$350  = 64'h0000000000000000;
+        \$375  = 64'h0000000000000000;
       end else begin
-        if (\$254 ) begin
+        if (\$268 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
             6'h03:
-                \$350  = val4[63:0];
+                \$375  = val4[63:0];
           endcase
         end
       end
     end
     if (rst) begin
-      \$350  = 64'h0000000000000000;
+      \$375  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$351  = rec_gas_limit;
-    if (\$248 ) begin
+    \$376  = rec_gas_limit;
+    if (\$262 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$351  = 64'h0000000000000000;
+        \$376  = 64'h0000000000000000;
       end else begin
-        if (\$254 ) begin
+        if (\$268 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -18436,68 +18616,68 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
             6'h06:
                 /* empty */;
             6'h07:
-                \$351  = val4[63:0];
+                \$376  = val4[63:0];
           endcase
         end
       end
     end
     if (rst) begin
-      \$351  = 64'h0000000000000000;
+      \$376  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$352  = rec_chain_id;
-    if (\$248 ) begin
+    \$377  = rec_chain_id;
+    if (\$262 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$352  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$377  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$254 ) begin
+        if (\$268 ) begin
           casez (t4_fld)
             6'h02:
-                \$352  = val4;
+                \$377  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$352  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$377  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$353  = rec_gas_price;
-    if (\$248 ) begin
+    \$378  = rec_gas_price;
+    if (\$262 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$353  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$378  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$254 ) begin
+        if (\$268 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
             6'h03:
                 /* empty */;
             6'h04:
-                \$353  = val4;
+                \$378  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$353  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$378  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$354  = rec_max_priority_fee_per_gas;
-    if (\$248 ) begin
+    \$379  = rec_max_priority_fee_per_gas;
+    if (\$262 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$354  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$379  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$254 ) begin
+        if (\$268 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -18506,24 +18686,24 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
             6'h04:
                 /* empty */;
             6'h05:
-                \$354  = val4;
+                \$379  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$354  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$379  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$355  = rec_max_fee_per_gas;
-    if (\$248 ) begin
+    \$380  = rec_max_fee_per_gas;
+    if (\$262 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$355  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$380  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$254 ) begin
+        if (\$268 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -18534,24 +18714,24 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
             6'h05:
                 /* empty */;
             6'h06:
-                \$355  = val4;
+                \$380  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$355  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$380  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$356  = rec_max_fee_per_blob_gas;
-    if (\$248 ) begin
+    \$381  = rec_max_fee_per_blob_gas;
+    if (\$262 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$356  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$381  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$254 ) begin
+        if (\$268 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -18568,24 +18748,24 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
             6'h09:
                 /* empty */;
             6'h0c:
-                \$356  = val4;
+                \$381  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$356  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$381  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$357  = rec_value;
-    if (\$248 ) begin
+    \$382  = rec_value;
+    if (\$262 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$357  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$382  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$254 ) begin
+        if (\$268 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -18600,24 +18780,24 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
             6'h07:
                 /* empty */;
             6'h09:
-                \$357  = val4;
+                \$382  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$357  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$382  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$358  = rec_v;
-    if (\$248 ) begin
+    \$383  = rec_v;
+    if (\$262 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$358  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$383  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$254 ) begin
+        if (\$268 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -18636,26 +18816,26 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
             6'h0c:
                 /* empty */;
             6'h0f:
-                \$358  = val4;
+                \$383  = val4;
             6'h10:
-                \$358  = val4;
+                \$383  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$358  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$383  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$359  = rec_r;
-    if (\$248 ) begin
+    \$384  = rec_r;
+    if (\$262 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$359  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$384  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$254 ) begin
+        if (\$268 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -18678,24 +18858,24 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
             6'h10:
                 /* empty */;
             6'h11:
-                \$359  = val4;
+                \$384  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$359  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$384  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$360  = rec_s;
-    if (\$248 ) begin
+    \$385  = rec_s;
+    if (\$262 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$360  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$385  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$254 ) begin
+        if (\$268 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -18720,24 +18900,24 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
             6'h11:
                 /* empty */;
             6'h12:
-                \$360  = val4;
+                \$385  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$360  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$385  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$361  = rec_to;
-    if (\$248 ) begin
+    \$386  = rec_to;
+    if (\$262 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$361  = 160'h0000000000000000000000000000000000000000;
+        \$386  = 160'h0000000000000000000000000000000000000000;
       end else begin
-        if (\$254 ) begin
+        if (\$268 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -18764,42 +18944,42 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
             6'h12:
                 /* empty */;
             6'h08:
-                \$361  = val4[159:0];
+                \$386  = val4[159:0];
           endcase
         end
       end
     end
     if (rst) begin
-      \$361  = 160'h0000000000000000000000000000000000000000;
+      \$386  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$362  = best_v;
-    if (\$248 ) begin
+    \$387  = best_v;
+    if (\$262 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$362  = 1'h0;
+        \$387  = 1'h0;
       end else begin
-        \$362  = mv2;
+        \$387  = mv2;
       end
     end
     if (rst) begin
-      \$362  = 1'h0;
+      \$387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$363  = best;
-    if (\$248 ) begin
+    \$388  = best;
+    if (\$262 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$363  = mr2;
+        \$388  = mr2;
       end
     end
     if (rst) begin
-      \$363  = 33'h000000000;
+      \$388  = 33'h000000000;
     end
   end
   assign nkeep = \$8 [3:0];
@@ -18807,18 +18987,15 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   assign r_rdy = have_last;
   assign p_nbeats = r_data[22:0];
   assign p_size = r_data[47:23];
-  assign avail = \$17 [23:0];
-  assign keep_from = \$29 [23:0];
-  assign t0_fld = i_job__payload[31:26];
-  assign t0_wrapped = i_job__payload[82];
-  assign t0_ln = \$40 [5:0];
+  assign t0_fld = j[31:26];
+  assign t0_wrapped = j[82];
+  assign t0_ln = \$24 [5:0];
   assign t0_short = short;
-  assign g0 = \$42 [3:0];
-  assign lane0 = i_job__payload[34:32];
-  assign qb = \$51 [22:0];
-  assign ce_a = \$48 [25:0];
+  assign g0 = \$26 [3:0];
+  assign lane0 = j[34:32];
+  assign cn = \$37 [3:0];
   assign val_be = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] };
-  assign rsh = \$97 [5:0];
+  assign rsh = \$85 [5:0];
   assign merged_v = mv2;
   assign merged = mr2;
   assign \i_beat__payload.data  = i_beat__payload[63:0];
@@ -18830,6 +19007,12 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   assign \i_job__payload.start  = i_job__payload[56:32];
   assign \i_job__payload.length  = i_job__payload[81:57];
   assign \i_job__payload.wrapped  = i_job__payload[82];
+  assign \j.kind  = j[1:0];
+  assign \j.seq  = j[25:2];
+  assign \j.fld  = j[31:26];
+  assign \j.start  = j[56:32];
+  assign \j.length  = j[81:57];
+  assign \j.wrapped  = j[82];
   assign \rd_ok.seq  = rd_ok[24:0];
   assign \rd_ok.phase  = rd_ok[27:25];
   assign \rd_ok.code  = rd_ok[32:28];
@@ -18901,19 +19084,21 @@ module \tx_decoder2_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat_
   assign rd_ok[32:28] = 5'h1a;
   assign rd_ok[27:25] = 3'h4;
   assign rd_ok[24:0] = { 1'h0, d_seq };
-  assign \$22  = { 3'h0, low_eff[25:3] };
-  assign \$28  = { 3'h0, low_eff[25:3] };
-  assign \$34  = { 3'h0, \$33 [25:3] };
-  assign \$41  = { 3'h0, i_job__payload[56:35] };
-  assign \$51  = { 3'h0, q_from[25:3] };
-  assign \$104  = 1'h0;
-  assign \$105  = cmp_p[0];
-  assign \$118  = 1'h0;
-  assign \$119  = cmp_n[0];
-  assign \$129  = 1'h0;
-  assign \$130  = cmp_n[0];
-  assign \$139  = 1'h0;
-  assign \$140  = cmp_h[0];
+  assign \$25  = { 3'h0, j[56:35] };
+  assign \$28  = { 3'h0, q[25:3] };
+  assign \$46  = { 3'h0, q[25:3] };
+  assign \$92  = 1'h0;
+  assign \$93  = cmp_p[0];
+  assign \$106  = 1'h0;
+  assign \$107  = cmp_n[0];
+  assign \$117  = 1'h0;
+  assign \$118  = cmp_n[0];
+  assign \$127  = 1'h0;
+  assign \$128  = cmp_h[0];
+  assign \$173  = { 3'h0, j[56:35] };
+  assign \$174  = { 3'h0, low[25:3] };
+  assign \$206  = { 3'h0, \$205 [25:3] };
+  assign \$207  = { 3'h0, i_job__payload[56:35] };
 endmodule
 
 (* generator = "Amaranth" *)
