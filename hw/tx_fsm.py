@@ -147,38 +147,10 @@ class GrammarFsm(wiring.Component):
     def _elaborate_pipelined(self, platform):
         m = Module()
         # ---------------------------------------------------------------- A: ends and compares
-        a_valid = Signal()
-        a = Signal(ItemEntry)
-        a_full = Signal(FULL_END_BITS)
-        a_end = Signal(END_BITS)
-        a_hi = Signal()
-        a_start = Signal(POS_BITS + 1)
-        a_p1 = Signal(POS_BITS + 1)
-        a_csize = Signal(POS_BITS + 2)
-        a_len_sat = Signal(JOB_LEN_BITS)
-        flag_names = ("z", "gt1", "gt8", "gt32", "ne20", "ne32", "ne48", "neblob", "gtinit")
-        flags = {k: Signal(name=f"a_{k}") for k in flag_names}
         f_go = Signal()
-        a_take = Signal()
-        m.d.comb += [self.i.ready.eq(~a_valid | f_go), a_take.eq(self.i.valid & self.i.ready)]
-        e = self.i.payload
-        ln = e.length
-        with m.If(a_take):
-            full = e.pos + e.hdr + ln
-            # end ≥ 2^26: a length bit ≥ 2^26, or the carry out of the low 26-bit sum (pos + hdr < 2^26)
-            low = e.pos + e.hdr + ln[:END_BITS]
-            m.d.sync += [
-                a_valid.eq(1), a.eq(e),
-                a_full.eq(full), a_end.eq(low[:END_BITS]), a_hi.eq((ln[END_BITS:] != 0) | low[END_BITS]),
-                a_start.eq(e.pos + e.hdr), a_p1.eq(e.pos + 1), a_csize.eq(e.pos + e.cut),
-                a_len_sat.eq(Mux(ln[JOB_LEN_BITS:] != 0, (1 << JOB_LEN_BITS) - 1, ln[:JOB_LEN_BITS])),
-                flags["z"].eq(ln == 0), flags["gt1"].eq(ln > 1), flags["gt8"].eq(ln > 8),
-                flags["gt32"].eq(ln > 32), flags["ne20"].eq(ln != 20), flags["ne32"].eq(ln != 32),
-                flags["ne48"].eq(ln != KZG_BYTES), flags["neblob"].eq(ln != BLOB_BYTES),
-                flags["gtinit"].eq(ln > INITCODE_LIMIT),
-            ]
-        with m.Elif(f_go):
-            m.d.sync += a_valid.eq(0)
+        a_valid, a, a_full, a_end, a_hi, a_start, a_p1, a_csize, a_len_sat, flags = \
+            self._entry_stage(m, f_go, split_end=True)
+        flag_names = self.FLAG_NAMES
 
         # ---------------------------------------------------------------- F: the structure
         # (closes, parent, field class, stack) — speculative: it does not know about errors;
@@ -194,39 +166,8 @@ class GrammarFsm(wiring.Component):
         frames = [Signal(_FrameP, name=f"frame{j}") for j in range(MAX_DEPTH)]  # frame0 = innermost
 
         pos = a.pos
-        close = Signal(MAX_DEPTH)
-        cfail = Signal(MAX_DEPTH)
-        ccode = [Signal(5, name=f"ccode{j}") for j in range(MAX_DEPTH)]
-        n_tx = Signal(4)
-        with m.Switch(tx_type):
-            for ty, seq in TX_FIELDS.items():
-                with m.Case(ty):
-                    m.d.comb += n_tx.eq(len(seq))
-        for j, fr in enumerate(frames):
-            m.d.comb += close[j].eq(fr.valid & ~fr.hi & (fr.end <= pos))
-            few = Signal(name=f"few{j}")
-            bad_sc = Signal(name=f"badsc{j}")
-            with m.Switch(fr.ctx):
-                with m.Case(Ctx.TX):
-                    m.d.comb += few.eq(fr.small < n_tx)
-                for ctx, n in FIXED_ARITY.items():
-                    with m.Case(ctx):
-                        m.d.comb += few.eq(fr.small < n)
-                with m.Case(Ctx.WRAP):
-                    m.d.comb += few.eq(fr.small < Mux(fr.versioned, 5, 4))
-                with m.Case(Ctx.SCB, Ctx.SCC):
-                    m.d.comb += bad_sc.eq(fr.count != f_blobs)
-                with m.Case(Ctx.SCP):
-                    m.d.comb += bad_sc.eq(fr.count != Mux(wver, f_blobs * CELLS_PER_BLOB, f_blobs))
-            m.d.comb += [cfail[j].eq(few | bad_sc),
-                         ccode[j].eq(Mux(few, int(E.TOO_FEW_FIELDS), int(E.BAD_SIDECAR)))]
-        close_fail = Signal()
-        close_code = Signal(5)
-        for j in reversed(range(MAX_DEPTH)):  # the innermost failing closing list
-            with m.If(close[j] & cfail[j]):
-                m.d.comb += [close_fail.eq(1), close_code.eq(ccode[j])]
-        remaining = Signal(MAX_DEPTH)
-        m.d.comb += remaining.eq(Cat(*(fr.valid for fr in frames)) & ~close)
+        close, close_fail, close_code, remaining = self._closes(m, frames, pos, tx_type, "small", f_blobs,
+                                                                wver)
         # the parent after the closes (the lists closing are a prefix of the stack: inner ends ≤
         # outer ends): frame j when frames 0..j-1 close and frame j does not (one-hot)
         sel = Signal(MAX_DEPTH)
@@ -394,18 +335,8 @@ class GrammarFsm(wiring.Component):
             with m.Else():
                 m.d.comb += ok_open.eq(1)
         with m.Else():
-            with m.If(w["close_fail"]):
-                m.d.comb += [fail.eq(1), phase.eq(Phase.CLOSE), code.eq(w["close_code"])]
-            with m.Elif(w["trailing"]):
-                m.d.comb += [fail.eq(1), phase.eq(Phase.CLOSE), code.eq(E.TRAILING_BYTES)]
-            with m.Elif(w["fld"] == F.EXTRA):
-                m.d.comb += [fail.eq(1), phase.eq(Phase.CLOSE), code.eq(E.TOO_MANY_FIELDS)]
-            with m.Elif(h_in):
-                m.d.comb += [fail.eq(1), phase.eq(Phase.HEADER), code.eq(h_in_code)]
-            with m.Elif(f_fail):
-                m.d.comb += [fail.eq(1), phase.eq(Phase.HEADER), code.eq(f_code)]
-            with m.Else():
-                m.d.comb += ok_item.eq(1)
+            self._item_verdict(m, (fail, phase, code, ok_item), (w["close_fail"], w["close_code"]),
+                               w["trailing"], w["fld"], (h_in, h_in_code), (f_fail, f_code))
 
         # the report after this entry (what o_rec carries at END)
         rep_valid = Signal()
@@ -450,36 +381,9 @@ class GrammarFsm(wiring.Component):
     def _elaborate_single(self, platform):
         m = Module()
         # ---------------------------------------------------------------- A: ends and compares
-        a_valid = Signal()
-        a = Signal(ItemEntry)
-        a_full = Signal(FULL_END_BITS)
-        a_end = Signal(END_BITS)
-        a_hi = Signal()
-        a_start = Signal(POS_BITS + 1)
-        a_p1 = Signal(POS_BITS + 1)
-        a_csize = Signal(POS_BITS + 2)
-        a_len_sat = Signal(JOB_LEN_BITS)
-        flags = {k: Signal(name=f"a_{k}") for k in
-                 ("z", "gt1", "gt8", "gt32", "ne20", "ne32", "ne48", "neblob", "gtinit")}
         go = Signal()
-        a_take = Signal()
-        m.d.comb += [self.i.ready.eq(~a_valid | go), a_take.eq(self.i.valid & self.i.ready)]
-        e = self.i.payload
-        ln = e.length
-        with m.If(a_take):
-            full = e.pos + e.hdr + ln
-            m.d.sync += [
-                a_valid.eq(1), a.eq(e),
-                a_full.eq(full), a_end.eq(full[:END_BITS]), a_hi.eq(full[END_BITS:] != 0),
-                a_start.eq(e.pos + e.hdr), a_p1.eq(e.pos + 1), a_csize.eq(e.pos + e.cut),
-                a_len_sat.eq(Mux(ln[JOB_LEN_BITS:] != 0, (1 << JOB_LEN_BITS) - 1, ln[:JOB_LEN_BITS])),
-                flags["z"].eq(ln == 0), flags["gt1"].eq(ln > 1), flags["gt8"].eq(ln > 8),
-                flags["gt32"].eq(ln > 32), flags["ne20"].eq(ln != 20), flags["ne32"].eq(ln != 32),
-                flags["ne48"].eq(ln != KZG_BYTES), flags["neblob"].eq(ln != BLOB_BYTES),
-                flags["gtinit"].eq(ln > INITCODE_LIMIT),
-            ]
-        with m.Elif(go):
-            m.d.sync += a_valid.eq(0)
+        a_valid, a, a_full, a_end, a_hi, a_start, a_p1, a_csize, a_len_sat, flags = \
+            self._entry_stage(m, go, split_end=False)
 
         # ---------------------------------------------------------------- F: state
         START, OUTER, LISTS = 0, 1, 2
@@ -510,39 +414,7 @@ class GrammarFsm(wiring.Component):
         # ---------------------------------------------------------------- closes
         pos = a.pos
         blobs = rec.blob_hash_count
-        close = Signal(MAX_DEPTH)
-        cfail = Signal(MAX_DEPTH)
-        ccode = [Signal(5, name=f"ccode{j}") for j in range(MAX_DEPTH)]
-        n_tx = Signal(4)
-        with m.Switch(tx_type):
-            for ty, seq in TX_FIELDS.items():
-                with m.Case(ty):
-                    m.d.comb += n_tx.eq(len(seq))
-        for j, fr in enumerate(frames):
-            m.d.comb += close[j].eq(fr.valid & ~fr.hi & (fr.end <= pos))
-            few = Signal(name=f"few{j}")
-            bad_sc = Signal(name=f"badsc{j}")
-            with m.Switch(fr.ctx):
-                with m.Case(Ctx.TX):
-                    m.d.comb += few.eq(fr.count < n_tx)
-                for ctx, n in FIXED_ARITY.items():
-                    with m.Case(ctx):
-                        m.d.comb += few.eq(fr.count < n)
-                with m.Case(Ctx.WRAP):
-                    m.d.comb += few.eq(fr.count < Mux(fr.versioned, 5, 4))
-                with m.Case(Ctx.SCB, Ctx.SCC):
-                    m.d.comb += bad_sc.eq(fr.count != blobs)
-                with m.Case(Ctx.SCP):
-                    m.d.comb += bad_sc.eq(fr.count != Mux(wver, blobs * CELLS_PER_BLOB, blobs))
-            m.d.comb += [cfail[j].eq(few | bad_sc),
-                         ccode[j].eq(Mux(few, int(E.TOO_FEW_FIELDS), int(E.BAD_SIDECAR)))]
-        close_fail = Signal()
-        close_code = Signal(5)
-        for j in reversed(range(MAX_DEPTH)):  # the innermost failing closing list
-            with m.If(close[j] & cfail[j]):
-                m.d.comb += [close_fail.eq(1), close_code.eq(ccode[j])]
-        remaining = Signal(MAX_DEPTH)
-        m.d.comb += remaining.eq(Cat(*(fr.valid for fr in frames)) & ~close)
+        close, close_fail, close_code, remaining = self._closes(m, frames, pos, tx_type, "count", blobs, wver)
         # k = lists closing (a prefix of the stack: inner ends ≤ outer ends)
         k = Signal(range(MAX_DEPTH + 1))
         m.d.comb += k.eq(sum(close[j] for j in range(MAX_DEPTH)))
@@ -574,63 +446,13 @@ class GrammarFsm(wiring.Component):
                 m.d.comb += fld.eq(F.EXTRA)
 
         # ---------------------------------------------------------------- header checks
-        def header_checks(name: str, inf: bool, pend_end, pend_hi) -> tuple[Signal, Signal]:
-            """txdecode's header order against a parent ending at (pend_end, pend_hi) or nowhere."""
-            if inf:
-                lt_ph, p1_lt, le_size, over = Const(0), Const(1), Const(0), Const(0)
-            else:
-                lt_ph = ~pend_hi & (pend_end < a_start)
-                p1_lt = pend_hi | (a_p1 < pend_end)
-                le_size = ~pend_hi & (pend_end <= a_csize)
-                over = Mux(pend_hi, a_hi & (a_full > hi_end), a_hi | (a_end > pend_end))
-            long = a.hdr > 1
-            return _code(m, [
-                (long & a.hdr_trunc & (a.cut >= 2) & p1_lt & a.len_lz, E.NON_CANONICAL_SIZE),
-                (long & a.hdr_trunc & le_size, E.OVERRUNS_PARENT),
-                (long & a.hdr_trunc, E.TRUNCATED),
-                (long & lt_ph & p1_lt & a.len_lz, E.NON_CANONICAL_SIZE),
-                (long & lt_ph, E.OVERRUNS_PARENT),
-                (long & (a.len_lz | a.len_short), E.NON_CANONICAL_SIZE),
-                (over, E.OVERRUNS_PARENT),
-            ], name)
-
-        h_outer, h_outer_code = header_checks("hdr_outer", True, None, None)
-        h_in, h_in_code = header_checks("hdr_in", False, parent.end, parent.hi)
+        chk = (a, a_start, a_p1, a_csize, a_hi, a_end)
+        h_outer, h_outer_code = self._p_header_checks(m, "hdr_outer", True, None, None, None, *chk)
+        h_in, h_in_code = self._p_header_checks(m, "hdr_in", False, parent.end, parent.hi,
+                                                a_hi & (a_full > hi_end), *chk)
 
         # ---------------------------------------------------------------- field checks
-        fl = flags
-        wants_list = Signal()
-        m.d.comb += wants_list.eq(Cat(*(fld == f for f in LIST_CHILD)).any())
-        width_fail = Signal()
-        width_code = Signal(5)
-        with m.Switch(fld):
-            for f in F:
-                conds: list[tuple[object, ErrorCode]] = []
-                if f in EMPTY_LIST_ERROR:
-                    conds.append((fl["z"], EMPTY_LIST_ERROR[f]))
-                if f in INT_WIDTH:
-                    w = INT_WIDTH[f]
-                    conds.append(({32: fl["gt32"], 8: fl["gt8"], 1: fl["gt1"]}[w], E.INT_OUT_OF_RANGE))
-                if f in EXACT_WIDTH:
-                    n, c = EXACT_WIDTH[f]
-                    conds.append(({20: fl["ne20"], 32: fl["ne32"], KZG_BYTES: fl["ne48"],
-                                   BLOB_BYTES: fl["neblob"]}[n], c))
-                if f == F.Y:
-                    conds.append((fl["gt1"], E.BAD_Y_PARITY))
-                if f == F.TO:
-                    conds.append((fl["z"] & ((tx_type == 3) | (tx_type == 4)), E.MISSING_TO))
-                    conds.append((~fl["z"] & fl["ne20"], E.BAD_ADDRESS))
-                if f == F.DATA:
-                    conds.append((~rec.to_present & fl["gtinit"], E.INITCODE_TOO_LARGE))
-                if conds:
-                    with m.Case(f):
-                        hit, c = _code(m, conds, f"fc_{f.name.lower()}")
-                        m.d.comb += [width_fail.eq(hit), width_code.eq(c)]
-        f_fail, f_code = _code(m, [
-            (a.is_list & ~wants_list, E.EXPECTED_STRING),
-            (~a.is_list & wants_list, E.EXPECTED_LIST),
-            (width_fail, width_code),  # type: ignore[list-item]
-        ], "field")
+        f_fail, f_code = self._p_field_checks(m, "fc", fld, a, flags, tx_type, rec.to_present)
 
         # ---------------------------------------------------------------- what this entry does
         fail = Signal()
@@ -666,18 +488,8 @@ class GrammarFsm(wiring.Component):
             with m.Else():
                 m.d.comb += open_outer.eq(1)
         with m.Else():
-            with m.If(close_fail):
-                m.d.comb += [fail.eq(1), phase.eq(Phase.CLOSE), code.eq(close_code)]
-            with m.Elif(remaining == 0):
-                m.d.comb += [fail.eq(1), phase.eq(Phase.CLOSE), code.eq(E.TRAILING_BYTES)]
-            with m.Elif(fld == F.EXTRA):
-                m.d.comb += [fail.eq(1), phase.eq(Phase.CLOSE), code.eq(E.TOO_MANY_FIELDS)]
-            with m.Elif(h_in):
-                m.d.comb += [fail.eq(1), phase.eq(Phase.HEADER), code.eq(h_in_code)]
-            with m.Elif(f_fail):
-                m.d.comb += [fail.eq(1), phase.eq(Phase.HEADER), code.eq(f_code)]
-            with m.Else():
-                m.d.comb += ok_item.eq(1)
+            self._item_verdict(m, (fail, phase, code, ok_item), (close_fail, close_code), remaining == 0,
+                               fld, (h_in, h_in_code), (f_fail, f_code))
 
         # the report after this entry (what o_rec carries at END)
         rep_valid = Signal()
@@ -739,6 +551,107 @@ class GrammarFsm(wiring.Component):
                     m.d.sync += wver.eq(1)
                 self._record(m, rec, fld, pos24, a_start[:POS_BITS], end24, a.length, flags["ne20"])
         return m
+
+    #: the length compares of an entry that the field checks need (registered in stage A)
+    FLAG_NAMES = ("z", "gt1", "gt8", "gt32", "ne20", "ne32", "ne48", "neblob", "gtinit")
+
+    def _entry_stage(self, m, go, split_end: bool):
+        """Stage A (both forms): the entry register, taken while empty or ``go``, with its end
+        (full width, low bits, ``hi``), content start, ``pos + 1``, cut size, saturated length and
+        the length flags. ``split_end``: the low end from a 26-bit sum and its carry (pipelined
+        form) instead of the full sum's bits."""
+        a_valid = Signal()
+        a = Signal(ItemEntry)
+        a_full = Signal(FULL_END_BITS)
+        a_end = Signal(END_BITS)
+        a_hi = Signal()
+        a_start = Signal(POS_BITS + 1)
+        a_p1 = Signal(POS_BITS + 1)
+        a_csize = Signal(POS_BITS + 2)
+        a_len_sat = Signal(JOB_LEN_BITS)
+        flags = {k: Signal(name=f"a_{k}") for k in self.FLAG_NAMES}
+        a_take = Signal()
+        m.d.comb += [self.i.ready.eq(~a_valid | go), a_take.eq(self.i.valid & self.i.ready)]
+        e = self.i.payload
+        ln = e.length
+        with m.If(a_take):
+            full = e.pos + e.hdr + ln
+            if split_end:
+                # end ≥ 2^26: a length bit ≥ 2^26, or the carry out of the low 26-bit sum
+                # (pos + hdr < 2^26)
+                low = e.pos + e.hdr + ln[:END_BITS]
+                ends = [a_end.eq(low[:END_BITS]), a_hi.eq((ln[END_BITS:] != 0) | low[END_BITS])]
+            else:
+                ends = [a_end.eq(full[:END_BITS]), a_hi.eq(full[END_BITS:] != 0)]
+            m.d.sync += [
+                a_valid.eq(1), a.eq(e), a_full.eq(full), *ends,
+                a_start.eq(e.pos + e.hdr), a_p1.eq(e.pos + 1), a_csize.eq(e.pos + e.cut),
+                a_len_sat.eq(Mux(ln[JOB_LEN_BITS:] != 0, (1 << JOB_LEN_BITS) - 1, ln[:JOB_LEN_BITS])),
+                flags["z"].eq(ln == 0), flags["gt1"].eq(ln > 1), flags["gt8"].eq(ln > 8),
+                flags["gt32"].eq(ln > 32), flags["ne20"].eq(ln != 20), flags["ne32"].eq(ln != 32),
+                flags["ne48"].eq(ln != KZG_BYTES), flags["neblob"].eq(ln != BLOB_BYTES),
+                flags["gtinit"].eq(ln > INITCODE_LIMIT),
+            ]
+        with m.Elif(go):
+            m.d.sync += a_valid.eq(0)
+        return a_valid, a, a_full, a_end, a_hi, a_start, a_p1, a_csize, a_len_sat, flags
+
+    @staticmethod
+    def _item_verdict(m, out, closing, trailing, fld, hdr, field) -> None:
+        """An item inside the lists, in txdecode's order: a closing list's count check, trailing
+        bytes, too many fields, the header checks, the field checks; else it passes (``ok_item``).
+        ``out`` = (fail, phase, code, ok_item); ``closing``, ``hdr``, ``field`` = (fail, code)."""
+        fail, phase, code, ok_item = out
+        checks = ((closing[0], Phase.CLOSE, closing[1]), (trailing, Phase.CLOSE, E.TRAILING_BYTES),
+                  (fld == F.EXTRA, Phase.CLOSE, E.TOO_MANY_FIELDS), (hdr[0], Phase.HEADER, hdr[1]),
+                  (field[0], Phase.HEADER, field[1]))
+        for n, (cond, ph, c) in enumerate(checks):
+            with (m.Elif if n else m.If)(cond):
+                m.d.comb += [fail.eq(1), phase.eq(ph), code.eq(c)]
+        with m.Else():
+            m.d.comb += ok_item.eq(1)
+
+    @staticmethod
+    def _closes(m, frames, pos, tx_type, counter: str, blobs, wver):
+        """Every list whose end ≤ ``pos`` closes (all stack ends compared in parallel); the
+        innermost failing field-count / sidecar check of a closing list wins. ``counter``: the
+        frame field the arity checks read (``"small"``, saturated, in the pipelined form).
+        Returns (close, close_fail, close_code, remaining)."""
+        close = Signal(MAX_DEPTH)
+        cfail = Signal(MAX_DEPTH)
+        ccode = [Signal(5, name=f"ccode{j}") for j in range(MAX_DEPTH)]
+        n_tx = Signal(4)
+        with m.Switch(tx_type):
+            for ty, seq in TX_FIELDS.items():
+                with m.Case(ty):
+                    m.d.comb += n_tx.eq(len(seq))
+        for j, fr in enumerate(frames):
+            m.d.comb += close[j].eq(fr.valid & ~fr.hi & (fr.end <= pos))
+            few = Signal(name=f"few{j}")
+            bad_sc = Signal(name=f"badsc{j}")
+            n_fields = getattr(fr, counter)
+            with m.Switch(fr.ctx):
+                with m.Case(Ctx.TX):
+                    m.d.comb += few.eq(n_fields < n_tx)
+                for ctx, n in FIXED_ARITY.items():
+                    with m.Case(ctx):
+                        m.d.comb += few.eq(n_fields < n)
+                with m.Case(Ctx.WRAP):
+                    m.d.comb += few.eq(n_fields < Mux(fr.versioned, 5, 4))
+                with m.Case(Ctx.SCB, Ctx.SCC):
+                    m.d.comb += bad_sc.eq(fr.count != blobs)
+                with m.Case(Ctx.SCP):
+                    m.d.comb += bad_sc.eq(fr.count != Mux(wver, blobs * CELLS_PER_BLOB, blobs))
+            m.d.comb += [cfail[j].eq(few | bad_sc),
+                         ccode[j].eq(Mux(few, int(E.TOO_FEW_FIELDS), int(E.BAD_SIDECAR)))]
+        close_fail = Signal()
+        close_code = Signal(5)
+        for j in reversed(range(MAX_DEPTH)):  # the innermost failing closing list
+            with m.If(close[j] & cfail[j]):
+                m.d.comb += [close_fail.eq(1), close_code.eq(ccode[j])]
+        remaining = Signal(MAX_DEPTH)
+        m.d.comb += remaining.eq(Cat(*(fr.valid for fr in frames)) & ~close)
+        return close, close_fail, close_code, remaining
 
     @staticmethod
     def _stack_update(m, frames, a_frames, k, parent, ctx_eff, fld, a, a_end, a_hi) -> None:
