@@ -39,7 +39,6 @@ TOPS: dict[str, str] = {
     "tx_walker_top": "mevblade.hw.top_tx_walker:TxWalkerTop",
     "tx_values_top": "mevblade.hw.top_tx_values:TxValuesTop",
     "tx_grammar_top": "mevblade.hw.top_tx_grammar:TxGrammarTop",
-    "tx_decoder2_top": "mevblade.hw.top_tx_decoder2:TxDecoder2Top",
 }
 
 

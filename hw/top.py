@@ -3,7 +3,7 @@
 This is the Verilog-facing top that a board build packages (flat ``s_axis_*``,
 ``m_axis_*`` and ``s_axil_*`` names, one clock domain ``sync``). Inside it:
 
-* the transaction decoder (:class:`~mevblade.hw.tx_decoder.TxDecoder`) and, on the same
+* the transaction decoder (:class:`~mevblade.hw.tx_decoder2.TxDecoder2`) and, on the same
   input beats, the Keccak-256 core (:class:`~mevblade.hw.keccak.Keccak256`);
 * the swap decoder (:class:`~mevblade.hw.swap_decoder.SwapDecoder`) on the decoder's
   calldata stream and header record, with its router table written through the CSRs;
@@ -84,7 +84,7 @@ from mevblade.hw.keccak import Keccak256
 from mevblade.hw.layouts import BEAT_BYTES, TX_HEADER_BITS
 from mevblade.hw.pool_table import PoolTable
 from mevblade.hw.swap_decoder import N_ROUTERS, SwapDecoder, SwapRecord
-from mevblade.hw.tx_decoder import TxDecoder
+from mevblade.hw.tx_decoder2 import TxDecoder2
 
 __all__ = ["ApplianceTop", "MSG_TX_HEADER", "MSG_SWAP", "MSG_OPPORTUNITY", "MSG_EVAL_DONE", "MSG_CYCLE", "OPP_WORDS",
            "HEADER_WORDS", "DIGEST_WORDS", "PAYLOAD_WORDS",
@@ -135,7 +135,8 @@ class ApplianceTop(wiring.Component):
 
     Latency
     -------
-    Decoder latency (last beat in → record, ≥ 3 cycles) + 1 cycle to load the framer;
+    Decoder latency (last beat in → record, at most
+    :data:`~mevblade.hw.tx_decoder2.LATENCY_MAX_CYCLES` for an idle decoder) + 1 cycle to load the framer;
     the message then takes ``PREAMBLE_WORDS + HEADER_WORDS`` cycles to leave. Swap →
     opportunity: the swap record, one cycle into the request slot, then the backrun unit's
     latency (:class:`~mevblade.hw.backrun.Backrun`; ``mevblade bench top-rtl`` measures
@@ -225,7 +226,7 @@ class ApplianceTop(wiring.Component):
         m.d.sync += cycle.eq(cycle + 1)
         m.d.comb += csr.cycle_value.eq(cycle)
 
-        dec = TxDecoder()
+        dec = TxDecoder2()
         m.submodules.decoder = ResetInserter(pipe_rst)(dec)
         kec = Keccak256(rounds_per_cycle=self.keccak_rounds_per_cycle)
         m.submodules.keccak = ResetInserter(pipe_rst)(kec)

@@ -1,4 +1,8 @@
-"""Flat-AXI Verilog top of the transaction decoder (for export, simulation and synthesis only)."""
+"""Flat-AXI Verilog top of the transaction decoder (for export, simulation and synthesis only).
+
+Since session 7 the decoder is the two-stage :class:`~mevblade.hw.tx_decoder2.TxDecoder2`
+(walker → grammar FSM → value stage → record join); the first decoder (gearbox + parser) is retired.
+"""
 
 
 from amaranth.hdl import Module
@@ -6,7 +10,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from mevblade.hw.layouts import BEAT_BYTES, TX_HEADER_BITS, TX_HEADER_BYTES
-from mevblade.hw.tx_decoder import TxDecoder
+from mevblade.hw.tx_decoder2 import TxDecoder2
 
 __all__ = ["TxDecoderTop", "CD_TUSER_BITS"]
 
@@ -15,7 +19,7 @@ CD_TUSER_BITS = 6 + 1 + 16
 
 
 class TxDecoderTop(wiring.Component):
-    """:class:`TxDecoder` with plain AXI-Stream port names (taxi / verilog-ethernet style).
+    """:class:`TxDecoder2` with plain AXI-Stream port names (taxi / verilog-ethernet style).
 
     Interface
     ---------
@@ -26,11 +30,11 @@ class TxDecoderTop(wiring.Component):
     ``m_axis_cd_*`` : calldata words (``tdata`` 256 bits, byte 0 of the word in the top
         byte; ``tuser`` = {index, kind, nbytes}; ``tlast`` closes each packet's message).
 
-    Latency, throughput and back-pressure: those of :class:`TxDecoder`.
+    Latency, throughput and back-pressure: those of :class:`TxDecoder2`.
     """
 
-    #: the decoder behind the flat ports (a drop-in with the ports of :class:`TxDecoder`)
-    DECODER: type[wiring.Component] = TxDecoder
+    #: the decoder behind the flat ports
+    DECODER: type[wiring.Component] = TxDecoder2
 
     s_axis_tdata: In(8 * BEAT_BYTES)
     s_axis_tkeep: In(BEAT_BYTES)

@@ -17,7 +17,7 @@ def run_cocotb(test_filter: str | None, vectors: Path, name: str, seed: int | No
                latency_max: int | None = None) -> int:
     """Run the cocotb tests whose names match the regex ``test_filter`` (None = all) against ``top``
     (a top with the flat ports of ``tx_decoder_top``; ``latency_max``: its bound for the latency test,
-    default the :class:`TxDecoder`'s); returns how many passed."""
+    default the :class:`~mevblade.hw.tx_decoder2.TxDecoder2`'s); returns how many passed."""
     env = {"MEVBLADE_VECTORS": str(vectors)}
     if seed is not None:
         env["TX_SEED"] = str(seed)

@@ -19,14 +19,15 @@ from cocotb.triggers import ClockCycles
 
 from mevblade.control.engine.software.txdecode import decode_tx
 from mevblade.control.types import ErrorCode
-from mevblade.hw.tx_decoder import LATENCY_MAX_CYCLES
+from mevblade.hw.tx_decoder2 import LATENCY_MAX_CYCLES
 from mevblade.sim.tb.common import PAUSES
 from mevblade.sim.tb.tx_decoder import corpus
 from mevblade.sim.tb.tx_decoder.diff import record_mismatches
 from mevblade.sim.tb.tx_decoder.tb import Collected, TxDecoderTB
 
 SEED = int(os.environ.get("TX_SEED", "20261126"))
-#: the latency bound of the top under test (``TX_LATENCY_MAX``; default :class:`TxDecoder`'s)
+#: the latency bound of the top under test (``TX_LATENCY_MAX``; default
+#: :class:`~mevblade.hw.tx_decoder2.TxDecoder2`'s)
 LATENCY_MAX = int(os.environ.get("TX_LATENCY_MAX", LATENCY_MAX_CYCLES))
 VECTORS = Path(os.environ.get("MEVBLADE_VECTORS", Path(__file__).resolve().parents[4] / "shared" / "vectors"))
 
