@@ -68,14 +68,14 @@ def build_model(*, sources: list[Path], toplevel: str, build_key: str | None = N
     up-to-date objects).
     """
     toolchain_env()
-    from cocotb_tools.runner import get_runner
+    from mevblade.sim.tb.common import VERILATOR_PUBLIC, verilator_runner
 
     key = build_key or hashlib.sha1("".join(p.name for p in sources).encode()).hexdigest()[:12]
-    build_dir = BUILD / "sim" / f"{toplevel}-{key}"
+    build_dir = BUILD / "sim" / f"{toplevel}-{key}-d{VERILATOR_PUBLIC[1]}"
     build_dir.mkdir(parents=True, exist_ok=True)
     with open(build_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        get_runner("verilator").build(
+        verilator_runner().build(
             sources=[str(p) for p in sources],
             hdl_toplevel=toplevel,
             build_dir=build_dir,
