@@ -27,7 +27,8 @@ def _raws(n: int) -> list[bytes]:
 
 def _victims(relay) -> list[str]:
     calls = [json.loads(body) for body, _ in relay.wire]
-    return [c["params"][0]["txs"][0] for c in calls if c["method"] == "eth_callBundle"]
+    # each victim (the bundle's second-to-last transaction) at its first simulation request
+    return list(dict.fromkeys(c["params"][0]["txs"][-2] for c in calls if c["method"] == "eth_callBundle"))
 
 
 async def _started(pipe):
