@@ -18,22 +18,9 @@ from mevblade.control.pipeline.collectors import PendingTxCollector
 from mevblade.control.pipeline.wsstamp import StampedWebSocket
 from tests.test_pipeline_hotpath import E18, _pipeline, _RecordingRelay, _swap_tx
 from tests.test_pipeline_wsstamp import Node, _block_until, kernel_stamping_on  # noqa: F401 - module fixture
+from tests.test_pipeline_wsstamp import notification as _notification
 
 pytestmark = pytest.mark.skipif(not wsstamp.kernel_stamps_supported(), reason="kernel receive stamps: Linux only")
-
-
-def _notification(raw: bytes) -> str:
-    """The node's ``eth_subscription`` notification of the signed type-2 transaction ``raw``."""
-    import rlp
-
-    f = rlp.decode(raw[1:])
-    q = lambda b: hex(int.from_bytes(b, "big"))  # noqa: E731
-    obj = {"type": "0x2", "hash": "0x" + keccak(raw).hex(), "chainId": q(f[0]), "nonce": q(f[1]),
-           "maxPriorityFeePerGas": q(f[2]), "maxFeePerGas": q(f[3]), "gas": q(f[4]), "to": "0x" + f[5].hex(),
-           "value": q(f[6]), "input": "0x" + f[7].hex(), "accessList": [], "yParity": q(f[9]), "r": q(f[10]),
-           "s": q(f[11])}
-    return json.dumps({"jsonrpc": "2.0", "method": "eth_subscription",
-                       "params": {"subscription": "0x1", "result": obj}})
 
 
 def _poll_until(ws: StampedWebSocket, cond, limit: int = 5_000_000) -> int:

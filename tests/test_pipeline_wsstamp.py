@@ -99,21 +99,26 @@ class Node:
         self._thread.join(10)
 
 
-def _frame() -> tuple[str, bytes]:
-    """An ``eth_subscription`` notification of a signed type-2 transaction (the node's JSON shape) and its raw."""
+def notification(raw: bytes) -> str:
+    """The node's ``eth_subscription`` notification (its JSON shape) of the signed type-2 transaction ``raw``."""
     import rlp
 
-    raw = bytes(USER.sign_transaction({"type": 2, "chainId": 31337, "nonce": 3, "maxPriorityFeePerGas": 10**9,
-                                       "maxFeePerGas": 3 * 10**9, "gas": 90_000, "to": USER.address,
-                                       "value": 12345, "data": b"\x01\x02"}).raw_transaction)
     f = rlp.decode(raw[1:])
     q = lambda b: hex(int.from_bytes(b, "big"))  # noqa: E731
     obj = {"type": "0x2", "hash": "0x" + keccak(raw).hex(), "chainId": q(f[0]), "nonce": q(f[1]),
            "maxPriorityFeePerGas": q(f[2]), "maxFeePerGas": q(f[3]), "gas": q(f[4]), "to": "0x" + f[5].hex(),
            "value": q(f[6]), "input": "0x" + f[7].hex(), "accessList": [], "yParity": q(f[9]), "r": q(f[10]),
            "s": q(f[11])}
-    msg = {"jsonrpc": "2.0", "method": "eth_subscription", "params": {"subscription": "0x1", "result": obj}}
-    return json.dumps(msg), raw
+    return json.dumps({"jsonrpc": "2.0", "method": "eth_subscription",
+                       "params": {"subscription": "0x1", "result": obj}})
+
+
+def _frame() -> tuple[str, bytes]:
+    """A notification of a signed type-2 transaction and its raw."""
+    raw = bytes(USER.sign_transaction({"type": 2, "chainId": 31337, "nonce": 3, "maxPriorityFeePerGas": 10**9,
+                                       "maxFeePerGas": 3 * 10**9, "gas": 90_000, "to": USER.address,
+                                       "value": 12345, "data": b"\x01\x02"}).raw_transaction)
+    return notification(raw), raw
 
 
 def _block_until(ev: threading.Event) -> int:
