@@ -105,9 +105,7 @@ class _Feeder(Node):
     def _handler(self, ws) -> None:
         for msg in ws:
             if msg.startswith("{"):
-                req = json.loads(msg)
-                ws.send(json.dumps({"jsonrpc": "2.0", "id": req["id"], "result": "0x1"}))
-                self.subscribers.append(ws)
+                self._subscribe(ws, msg)
             elif msg == "next":
                 payload, self._next = self.payloads[self._next], self._next + 1
                 for target in self.subscribers:

@@ -68,12 +68,16 @@ class Node:
         self.url = f"ws://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._srv.serve_forever, daemon=True)
 
+    def _subscribe(self, ws, msg: str) -> None:
+        """Answer an ``eth_subscribe`` request and count ``ws`` among the subscribers."""
+        req = json.loads(msg)
+        ws.send(json.dumps({"jsonrpc": "2.0", "id": req["id"], "result": "0x1"}))
+        self.subscribers.append(ws)
+
     def _handler(self, ws) -> None:
         for msg in ws:
             if msg.startswith("{"):
-                req = json.loads(msg)
-                ws.send(json.dumps({"jsonrpc": "2.0", "id": req["id"], "result": "0x1"}))
-                self.subscribers.append(ws)
+                self._subscribe(ws, msg)
                 continue
             if msg == "ping":  # our client must answer the node's ping
                 ws.send("pong-ok" if ws.ping(b"are you there").wait(10) else "pong-missing")
