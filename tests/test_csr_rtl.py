@@ -14,7 +14,6 @@ def test_csr_block_cocotb() -> None:
     from mevblade.sim.tb.top.runner import generate_verilog, run_cocotb
 
     v = generate_verilog("csr_top", lambda: FlatCSR(appliance_map()))
-    tests, fails = run_cocotb(sources=[v], toplevel="csr_top", test_module="mevblade.sim.tb.csr.test_csr",
-                              build_key=v.stem)
+    tests, fails = run_cocotb(sources=[v], toplevel="csr_top", test_module="mevblade.sim.tb.csr.test_csr")
     assert tests >= 20
     assert fails == 0

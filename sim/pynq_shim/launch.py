@@ -21,14 +21,8 @@ def main(argv: list[str] | None = None) -> int:
 
     verilog = args.verilog or appliance_verilog()
     tests, fails = run_cocotb(sources=[verilog], toplevel=TOP, test_module="mevblade.sim.pynq_shim.device",
-                              extra_env={"MEVBLADE_SHIM_SOCK": args.sock}, build_key=_key(verilog))
+                              extra_env={"MEVBLADE_SHIM_SOCK": args.sock})
     return 0 if tests and not fails else 1
-
-
-def _key(verilog: Path) -> str:
-    import hashlib
-
-    return hashlib.sha1(verilog.read_bytes()).hexdigest()[:12]
 
 
 if __name__ == "__main__":

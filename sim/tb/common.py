@@ -79,11 +79,13 @@ def verilator_runner() -> Any:
     return _PortsOnlyVerilator()
 
 
-def build(top: str, sources: Sequence[Path] | None = None, build_args: Sequence[str] = ()) -> Path:
+def build(top: str, sources: Sequence[Path] | None = None, build_args: Sequence[str] = (),
+          timescale: tuple[str, str] | None = None) -> Path:
     """Compile ``top`` (default source ``hw/rtl/<top>.v``) and return the build directory.
 
     The directory name carries a hash of the Verilog text and the build arguments, so
     a regenerated top gets a fresh build and an unchanged one is reused across runs.
+    ``timescale`` (``(unit, precision)``) is for sources without a `` `timescale`` of their own.
     """
     srcs = [Path(s) for s in (sources or [RTL_DIR / f"{top}.v"])]
     for s in srcs:
@@ -92,7 +94,7 @@ def build(top: str, sources: Sequence[Path] | None = None, build_args: Sequence[
     digest = hashlib.sha256()
     for s in srcs:
         digest.update(s.read_bytes())
-    digest.update("\0".join([*build_args, *VERILATOR_PUBLIC]).encode())
+    digest.update("\0".join([*build_args, *VERILATOR_PUBLIC, *(timescale or ())]).encode())
     build_dir = BUILD_ROOT / f"{top}-{digest.hexdigest()[:16]}"
     build_dir.mkdir(parents=True, exist_ok=True)
     _apply_env(verilator_env())
@@ -104,7 +106,7 @@ def build(top: str, sources: Sequence[Path] | None = None, build_args: Sequence[
             runner.build(
                 sources=srcs, hdl_toplevel=top, build_dir=build_dir, always=True,
                 build_args=["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-O2", *build_args],
-                log_file=build_dir / "build.log",
+                log_file=build_dir / "build.log", timescale=timescale,
             )
             done.write_text("ok\n")
             prune_builds(top, keep=build_dir)

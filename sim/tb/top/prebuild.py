@@ -12,7 +12,6 @@ lock while it finishes).
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import time
 
@@ -24,8 +23,7 @@ def main() -> int:
 
     t0 = time.monotonic()
     verilog = appliance_verilog()
-    build_dir = build_model(sources=[verilog], toplevel=TOP,
-                            build_key=hashlib.sha1(verilog.read_bytes()).hexdigest()[:12])
+    build_dir = build_model(sources=[verilog], toplevel=TOP)
     print(f"prebuild: {TOP} model in {build_dir} ({time.monotonic() - t0:.0f} s)", flush=True)
     return 0
 

@@ -8,7 +8,6 @@ converges on ``sim/tb/common.py`` when the decoder's shared helpers land.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import random
@@ -60,30 +59,14 @@ def generate_verilog(name: str, factory: Callable[[], Any]) -> Path:
     return out
 
 
-def build_model(*, sources: list[Path], toplevel: str, build_key: str | None = None) -> Path:
-    """Build the Verilator model of ``toplevel`` (cached by ``build_key``) and return its directory.
-
-    One builder at a time per directory (an exclusive lock: the others, e.g. pytest -n 2 workers,
-    wait and then find it built; Verilator skips an identical re-verilation and make the
-    up-to-date objects).
-    """
+def build_model(*, sources: list[Path], toplevel: str) -> Path:
+    """The Verilator model of ``toplevel`` from ``sources``: :func:`mevblade.sim.tb.common.build`
+    (cached by the sources' content, one builder at a time) with the 1 ns / 1 ps timescale these
+    testbenches' clocks use."""
     toolchain_env()
-    from mevblade.sim.tb.common import VERILATOR_PUBLIC, verilator_runner
+    from mevblade.sim.tb.common import build
 
-    key = build_key or hashlib.sha1("".join(p.name for p in sources).encode()).hexdigest()[:12]
-    build_dir = BUILD / "sim" / f"{toplevel}-{key}-d{VERILATOR_PUBLIC[1]}"
-    build_dir.mkdir(parents=True, exist_ok=True)
-    with open(build_dir / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        verilator_runner().build(
-            sources=[str(p) for p in sources],
-            hdl_toplevel=toplevel,
-            build_dir=build_dir,
-            always=False,
-            timescale=("1ns", "1ps"),
-            build_args=["-Wno-fatal", "-O2"],
-        )
-    return build_dir
+    return build(toplevel, sources, timescale=("1ns", "1ps"))
 
 
 def run_cocotb(
@@ -93,10 +76,9 @@ def run_cocotb(
     test_module: str,
     testcase: str | list[str] | None = None,
     extra_env: dict[str, str] | None = None,
-    build_key: str | None = None,
 ) -> tuple[int, int]:
     """Build (cached) and run; returns ``(tests, failures)`` from the results XML."""
-    build_dir = build_model(sources=sources, toplevel=toplevel, build_key=build_key)
+    build_dir = build_model(sources=sources, toplevel=toplevel)
     from cocotb_tools.runner import get_results, get_runner
 
     runner = get_runner("verilator")
