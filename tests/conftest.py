@@ -74,14 +74,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     import subprocess
     import sys
-    import time
 
     log_path = REPO / "build" / "prebuild-top.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "w")
     proc = subprocess.Popen([sys.executable, "-m", "mevblade.sim.tb.top.prebuild"], stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
-    _prebuild.update(proc=proc, log=log, t0=time.time())
+    _prebuild.update(proc=proc, log=log)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
