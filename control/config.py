@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     #: the pipeline busy-polls the pending-transaction socket instead of sleeping in the event loop (one core
     #: kept 100 % busy: an appliance on cores of its own, ``serve --cpus``); off by default
     pipeline_busy_poll: bool = False
+    #: pre-computed ECDSA nonces kept per signing key for the hot path's two signatures (offline/online signing,
+    #: ``serve --presign N``); 0 = off (the default): the deterministic RFC 6979 signer
+    pipeline_presign: int = Field(0, ge=0, le=65536)
     # auth
     jwt_secret: SecretStr | None = None
     jwt_algorithm: str = "HS256"

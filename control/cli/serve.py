@@ -112,7 +112,8 @@ async def serve_async(settings: Any, *, api_port: int, grpc_port: int, host: str
 
         try:
             pipeline = await start_pipeline(ctx, warm_path_s=warm_path_s,
-                                            busy_poll=bool(getattr(settings, "pipeline_busy_poll", False)))
+                                            busy_poll=bool(getattr(settings, "pipeline_busy_poll", False)),
+                                            presign=int(getattr(settings, "pipeline_presign", 0)))
             ctx.metrics.attach_stats(pipeline.stats)
         except PipelineConfigError as exc:
             log.error("pipeline not started: %s; serving the API from the store", exc)
@@ -199,9 +200,15 @@ def register(app: typer.Typer) -> None:
                                                     "pending-tx socket by spinning instead of sleeping in the event "
                                                     "loop (PIPELINE_BUSY_POLL; off by default: it keeps one core "
                                                     "100 % busy — use with --cpus)"),
+              presign: int | None = typer.Option(None, "--presign", min=0, max=65536, help="pre-computed ECDSA "
+                                                 "nonces kept per signing key: the executor transaction and the "
+                                                 "relay auth header signed in ~5 µs instead of ~50 µs "
+                                                 "(PIPELINE_PRESIGN; 0 = off, the default: deterministic "
+                                                 "RFC 6979 signing)"),
               config: Path | None = CONFIG_OPTION) -> None:
         """Run the control plane: pipeline (when a node is configured) + gRPC + REST/WebSocket API."""
-        settings = settings_from(config, eth_node_url=node_url, pipeline_busy_poll=busy_poll)
+        settings = settings_from(config, eth_node_url=node_url, pipeline_busy_poll=busy_poll,
+                                 pipeline_presign=presign)
         logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         if loop not in LOOPS:

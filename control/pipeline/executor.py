@@ -353,6 +353,40 @@ class BundleExecutor:
         finally:
             self.hot.discard(key)
 
+    def use_presign(self, capacity: int) -> list[Any]:
+        """Sign from pre-computed nonces (:class:`~.presign.Presigner`, a pool of ``capacity`` per key: our
+        transaction's key and each relay's auth key; 0 = off, RFC 6979); returns the pools, empty (the caller
+        fills them: :attr:`~.core.PipelineConfig.presign`). A signer without the template's fast path keeps
+        RFC 6979 for our transaction."""
+        from mevblade.control.pipeline.presign import Presigner
+
+        pools: list[Any] = []
+        tpl = self._tpl
+        if tpl is not None:
+            if tpl.presign is not None:
+                tpl.presign.clear()
+            tpl.presign = Presigner(tpl._ck, capacity) if capacity else None  # noqa: SLF001
+            if tpl.presign is not None:
+                pools.append(tpl.presign)
+        for r in self.relays:
+            use = getattr(r, "use_presign", None)
+            if use is not None:
+                pools.extend(use(capacity))
+        return pools
+
+    def presign_stats(self) -> dict[str, int]:
+        """Signatures from pre-computed nonces, RFC 6979 fall-backs (empty pool) and entries ready, over every
+        key's pool (zeros when off)."""
+        out = {"presign_used": 0, "presign_fallbacks": 0, "presign_ready": 0}
+        pools = [self._tpl.presign] if self._tpl is not None and self._tpl.presign is not None else []
+        for r in self.relays:
+            pools.extend(getattr(r, "presigners", list)())
+        for p in pools:
+            out["presign_used"] += p.used
+            out["presign_fallbacks"] += p.fallbacks
+            out["presign_ready"] += len(p)
+        return out
+
     #: EIP-2681 caps nonces below 2**64 - 1: a transaction with this nonce can never be included
     WARM_NONCE = 2**64 - 1
 
@@ -362,7 +396,8 @@ class BundleExecutor:
         Recorded nowhere (not in :attr:`own_tx_hashes`), never sent; the caller discards it."""
         data = execute_calldata(a.amount_in, a.hops, a.expected_profit_wei, a.coinbase_bps, self.flash)
         if self._tpl is not None:
-            raw = self._tpl.sign(self.WARM_NONCE, a.priority_fee_per_gas, a.max_fee_per_gas, a.gas_limit, data)
+            raw = self._tpl.sign(self.WARM_NONCE, a.priority_fee_per_gas, a.max_fee_per_gas, a.gas_limit, data,
+                                 warm=True)
         else:
             raw = self.signer.sign_eip1559(chain_id=self.chain_id, nonce=self.WARM_NONCE,
                                            max_priority_fee_per_gas=a.priority_fee_per_gas,
@@ -389,7 +424,7 @@ class BundleExecutor:
                                                    a.gas_limit, st["data"])
 
         def ecdsa() -> None:  # the signature and the encoded transaction (ExecTxTemplate.finish)
-            st["raw"] = tpl.finish(st["body"], st["digest"])
+            st["raw"] = tpl.finish(st["body"], st["digest"], warm=True)
 
         def encode() -> None:
             raw = st["raw"]

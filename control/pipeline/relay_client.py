@@ -71,13 +71,15 @@ class FlashbotsAuth:
     :func:`flashbots_header` (tested), about 5x faster (eth-account builds a message object, re-validates the
     key and goes through eth-keys). The key is held privately and never shown."""
 
-    __slots__ = ("_ck", "address")
+    __slots__ = ("_ck", "address", "presign")
 
     def __init__(self, account: Any) -> None:
         import coincurve
 
         self._ck = coincurve.PrivateKey(bytes(account.key))
         self.address: str = account.address
+        #: pre-computed nonces for this key (:class:`~.presign.Presigner`; None: RFC 6979 for every signature)
+        self.presign: Any = None
 
     def header(self, body: bytes) -> str:
         return self.sign_digest(self.digest(body))
@@ -87,8 +89,14 @@ class FlashbotsAuth:
         """EIP-191 personal-message hash of the body's hex keccak (what the relay recovers the signer from)."""
         return keccak256(b"\x19Ethereum Signed Message:\n66" + b"0x" + hexlify(keccak256(body)))
 
-    def sign_digest(self, digest: bytes) -> str:
-        sig = self._ck.sign_recoverable(digest, hasher=None)
+    def sign_digest(self, digest: bytes, warm: bool = False) -> str:
+        """The header value for :meth:`digest`'s output: with :attr:`presign` from one pre-computed nonce
+        (``warm``: its arithmetic on public constants, no nonce used, no valid signature), else RFC 6979."""
+        p = self.presign
+        if p is None:
+            sig = self._ck.sign_recoverable(digest, hasher=None)
+        else:
+            sig = p.warm(digest) if warm else p.sign(digest)
         return f"{self.address}:0x{sig[:64].hex()}{sig[64] + 27:02x}"
 
     def __repr__(self) -> str:
@@ -124,12 +132,18 @@ class RelayClient:
     def encode(self, method: str, params: list[Any]) -> tuple[bytes, dict[str, str]]:
         return self._encode(next(self._ids), method, params)
 
-    def _encode(self, rid: int, method: str, params: list[Any]) -> tuple[bytes, dict[str, str]]:
+    def _encode(self, rid: int, method: str, params: list[Any], warm: bool = False) -> tuple[bytes, dict[str, str]]:
         body = _COMPACT.encode({"jsonrpc": "2.0", "id": rid, "method": method, "params": params}).encode()
-        return self._signed(body)
+        return self._signed(body, warm)
 
-    def _signed(self, body: bytes) -> tuple[bytes, dict[str, str]]:
-        sig = self._auth.header(body) if self._auth is not None else flashbots_header(self._account, body)
+    def _signed(self, body: bytes, warm: bool = False) -> tuple[bytes, dict[str, str]]:
+        auth = self._auth
+        if auth is None:
+            sig = flashbots_header(self._account, body)
+        elif warm:  # no pre-computed nonce spent on a warm-up
+            sig = auth.sign_digest(auth.digest(body), warm=True)
+        else:
+            sig = auth.header(body)
         return body, {"Content-Type": "application/json", "X-Flashbots-Signature": sig}
 
     def encode_call_bundle(self, txs: Sequence[bytes], block: int) -> tuple[bytes, dict[str, str]]:
@@ -139,8 +153,9 @@ class RelayClient:
 
     def warm(self, method: str, params: list[Any]) -> None:
         """:meth:`encode` (JSON + auth signature) with request id 0, discarded: the pipeline's cache warm-up.
-        Takes no request id, so the requests actually sent are the same bytes with or without warm-ups."""
-        self._encode(0, method, params)
+        Takes no request id, so the requests actually sent are the same bytes with or without warm-ups; spends
+        no pre-computed nonce (:attr:`FlashbotsAuth.presign`)."""
+        self._encode(0, method, params, warm=True)
 
     def warm_steps(self, method: str, params: Callable[[], list[Any]]) -> list[Callable[[], Any]]:
         """:meth:`warm` as warm-up sub-steps — the JSON body (request id 0), the auth digest, the auth
@@ -151,11 +166,29 @@ class RelayClient:
         return self._warm_signing_steps(
             lambda: _COMPACT.encode({"jsonrpc": "2.0", "id": 0, "method": method, "params": params()}).encode())
 
+    def presigners(self) -> list[Any]:
+        """The relay-auth key's :class:`~.presign.Presigner` (made with ``capacity`` by
+        :meth:`use_presign`), as a list (empty: none)."""
+        p = self._auth.presign if self._auth is not None else None
+        return [p] if p is not None else []
+
+    def use_presign(self, capacity: int) -> list[Any]:
+        """Sign the auth header from pre-computed nonces (a pool of ``capacity``, 0 = off: RFC 6979); returns
+        the pools made (none for an account without a raw key). Filled by the caller (the pipeline)."""
+        from mevblade.control.pipeline.presign import Presigner
+
+        if self._auth is None:
+            return []
+        if self._auth.presign is not None:
+            self._auth.presign.clear()
+        self._auth.presign = Presigner(self._auth._ck, capacity) if capacity else None  # noqa: SLF001
+        return self.presigners()
+
     def warm_call_bundle_steps(self, txs: Callable[[], Sequence[bytes]], block: int) -> list[Callable[[], Any]]:
         """:meth:`warm_steps` for the request :meth:`encode_call_bundle` writes (request id 0): the body
         (:func:`call_bundle_body` of ``txs()``), the auth digest, the auth signature."""
         if self._auth is None:
-            return [lambda: self._signed(call_bundle_body(0, txs(), block))]
+            return [lambda: self._signed(call_bundle_body(0, txs(), block), warm=True)]
         return self._warm_signing_steps(lambda: call_bundle_body(0, txs(), block))
 
     def _warm_signing_steps(self, make_body: Callable[[], bytes]) -> list[Callable[[], Any]]:
@@ -170,7 +203,7 @@ class RelayClient:
             st["digest"] = auth.digest(st["body"])
 
         def sign() -> str:
-            return auth.sign_digest(st["digest"])
+            return auth.sign_digest(st["digest"], warm=True)
 
         return [body, digest, sign]
 

@@ -548,7 +548,7 @@ async def start_pipeline(ctx: Any, *, chain_config: ChainConfig | None = None, s
                          relay_auth: Any = None, contract: str | None = None, relay_urls: list[str] | None = None,
                          node_http: str | None = None, node_ws: str | None = None,
                          connect_timeout_s: float = 30.0, warm_path_s: float = 0.0,
-                         busy_poll: bool = False) -> ServicePipeline:
+                         busy_poll: bool = False, presign: int = 0) -> ServicePipeline:
     """Start the pipeline over ``ctx`` (settings, store, registry, hub, metrics); returns its handle.
 
     Everything not given comes from ``ctx.settings`` (see the module docstring); a missing piece raises
@@ -601,7 +601,7 @@ async def start_pipeline(ctx: Any, *, chain_config: ChainConfig | None = None, s
     pipe = build_pipeline(chain_config, node_http=node_http, node_ws=node_ws, relay_urls=relay_urls, signer=signer,
                           relay_auth=relay_auth, contract=contract, engine=engine, recorder=svc.recorder,
                           metrics=ctx.metrics, relay_timeout_s=s.relay_timeout, registry=view,
-                          warm_path_s=warm_path_s, busy_poll=busy_poll)
+                          warm_path_s=warm_path_s, busy_poll=busy_poll, presign=presign)
     old = pipe.executor
     pipe.executor = _ServiceBundleExecutor(signer, old.relays, contract=contract, chain_id=chain_config.chain_id,
                                            node_http=node_http, recorder=svc.recorder,

@@ -66,7 +66,7 @@ class ExecTxTemplate:
     transaction) and :meth:`sign` (both) are separate so that the pipeline's warm-up can run them as
     sub-steps."""
 
-    __slots__ = ("_ck", "_chain", "_to_value", "address")
+    __slots__ = ("_ck", "_chain", "_to_value", "address", "presign")
 
     def __init__(self, signer: Any, chain_id: int, to: bytes) -> None:
         ck = getattr(signer, "_ck", None)
@@ -80,6 +80,8 @@ class ExecTxTemplate:
         self._chain = rlp_int(chain_id)
         self._to_value = rlp_bytes(bytes(to)) + b"\x80"  # to, value 0
         self.address: str = getattr(signer, "address", "")
+        #: pre-computed nonces for this key (:class:`~.presign.Presigner`; None: RFC 6979 for every signature)
+        self.presign: Any = None
 
     def payload(self, nonce: int, max_priority_fee_per_gas: int, max_fee_per_gas: int, gas: int,
                 data: bytes) -> tuple[bytes, bytes]:
@@ -89,14 +91,20 @@ class ExecTxTemplate:
                 + rlp_int(gas) + self._to_value + rlp_bytes(data) + b"\xc0")
         return body, keccak256(b"\x02" + rlp_list(body))
 
-    def finish(self, body: bytes, digest: bytes) -> bytes:
-        """The signed transaction (``0x02 || rlp([fields, v, r, s])``) for :meth:`payload`'s output."""
-        sig = self._ck.sign_recoverable(digest, hasher=None)
+    def finish(self, body: bytes, digest: bytes, warm: bool = False) -> bytes:
+        """The signed transaction (``0x02 || rlp([fields, v, r, s])``) for :meth:`payload`'s output: with
+        :attr:`presign`, from one pre-computed nonce (``warm``: its arithmetic on public constants, no nonce
+        used — the warm-up's transaction then carries no valid signature), else RFC 6979."""
+        p = self.presign
+        if p is None:
+            sig = self._ck.sign_recoverable(digest, hasher=None)
+        else:
+            sig = p.warm(digest) if warm else p.sign(digest)
         return b"\x02" + rlp_list(body + _sig_rlp(sig))
 
     def sign(self, nonce: int, max_priority_fee_per_gas: int, max_fee_per_gas: int, gas: int,
-             data: bytes) -> bytes:
-        return self.finish(*self.payload(nonce, max_priority_fee_per_gas, max_fee_per_gas, gas, data))
+             data: bytes, warm: bool = False) -> bytes:
+        return self.finish(*self.payload(nonce, max_priority_fee_per_gas, max_fee_per_gas, gas, data), warm)
 
     def __repr__(self) -> str:
         return f"ExecTxTemplate(address={self.address})"
