@@ -114,6 +114,10 @@ def register(app: typer.Typer) -> None:
                                      "and the relays on the others (Linux, 2+ CPUs)"),
         warm_path_us: float = typer.Option(0.0, "--warm-path-us", min=0.0, help="keep the hot path in the CPU "
                                            "caches: warm-up period in µs while idle (0 = off; costs idle CPU)"),
+        busy_poll: bool = typer.Option(False, "--busy-poll/--no-busy-poll", help="the pipeline reads the "
+                                       "pending-tx socket by spinning (one core kept busy; with --isolate)"),
+        presign: int = typer.Option(0, "--presign", min=0, max=65536, help="pre-computed ECDSA nonces per "
+                                    "signing key (offline/online signing; 0 = off: RFC 6979)"),
     ) -> None:
         """End-to-end demo: devnet + real Uniswap V2 + executor contract + local relay, appliance live."""
         from mevblade.sim.devnet.loop import LoopConfig, run_loop
@@ -136,7 +140,8 @@ def register(app: typer.Typer) -> None:
             except AffinityError as exc:
                 raise typer.BadParameter(str(exc), param_hint="--isolate") from None
         cfg = LoopConfig(blocks=blocks, seed=seed, engine=engine, rate=rate, block_time_s=block_time, pace=pace,
-                         relays=relays, store_url=db or None, isolate=isolate, warm_path_s=warm_path_us / 1e6)
+                         relays=relays, store_url=db or None, isolate=isolate, warm_path_s=warm_path_us / 1e6,
+                         busy_poll=busy_poll, presign=presign)
         with Progress(TextColumn("[bold]step 2 — devnet loop"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console) as prog:
             task = prog.add_task("blocks", total=blocks, info="starting anvil, deploying Uniswap V2 + executor …")

@@ -50,6 +50,8 @@ class LoopConfig:
     #: 2+ CPUs). The relays run in this process: they still share its interpreter lock
     isolate: bool = False
     warm_path_s: float = 0.0      # the pipeline's cache warm-up period (PipelineConfig.warm_path_s); 0 = off
+    busy_poll: bool = False       # the pipeline busy-polls the pending socket (PipelineConfig.busy_poll)
+    presign: int = 0              # pre-computed ECDSA nonces per key (PipelineConfig.presign); 0 = RFC 6979
 
 
 def percentiles(ns: list[int]) -> dict[str, float]:
@@ -141,7 +143,8 @@ async def run_loop(cfg: LoopConfig, progress: Callable[[int, dict[str, Any]], No
             pipe = build_pipeline(net.dep, node_http=net.anvil.http_url, node_ws=hooks.get("ws_url", net.anvil.ws_url),
                                   relay_urls=[r.url for r in relays], signer=signer, relay_auth=relay_auth,
                                   contract=contract, engine=cfg.engine, params=cfg.params, recorder=recorder,
-                                  relay_timeout_s=cfg.relay_timeout_s, warm_path_s=cfg.warm_path_s)
+                                  relay_timeout_s=cfg.relay_timeout_s, warm_path_s=cfg.warm_path_s,
+                                  busy_poll=cfg.busy_poll, presign=cfg.presign)
             if "on_pipeline" in hooks:
                 hooks["on_pipeline"](pipe, net, relays)
             task = asyncio.create_task(pipe.run())
@@ -253,6 +256,10 @@ async def run_loop(cfg: LoopConfig, progress: Callable[[int, dict[str, Any]], No
         "isolate": cfg.isolate,
         "warm_path_us": round(cfg.warm_path_s * 1e6, 1),
         "warm_steps": stats.get("warm_steps", 0),
+        "busy_poll": cfg.busy_poll,
+        "presign": cfg.presign,
+        "presign_used": stats.get("presign_used", 0),
+        "presign_fallbacks": stats.get("presign_fallbacks", 0),
     }
     return summary
 
