@@ -37,7 +37,7 @@ MUL        ``R[d] = R[a] * R[b]`` (``R[b]`` the multiplier,     ``max(1, ceil(bi
            consumed :data:`MUL_DIGIT` bits per cycle while      MUL_DIGIT))``
            non-zero bits remain: keep it the short, >= 0 one)
 DIV/DIVC   ``R[d] = floor / ceil (R[a] / R[b])``,               ``1 + ceil(q / DIV_RADIX_BITS)``
-           ``R[a], R[b] < 2**DIV_BITS``, ``R[b] > 0``           with ``q = max(0, bitlen(R[a]) -
+           ``R[a] < 2**DIV_BITS``, ``0 < R[b] < 2**DEN_BITS``   with ``q = max(0, bitlen(R[a]) -
                                                                 bitlen(R[b]) + 1)``
 ISQRT      ``R[d] = isqrt(R[a])``, ``R[a] < 2**(2*DIV_BITS)``   ``1 + ceil(ceil(bitlen / 2) /
                                                                 SQRT_RADIX_BITS)``
@@ -60,7 +60,7 @@ from dataclasses import dataclass
 from math import isqrt
 
 __all__ = [
-    "WIDTH", "REG_BITS", "N_REGS", "N_FIXED", "MUL_DIGIT", "DIV_BITS", "DIV_RADIX_BITS", "SQRT_RADIX_BITS",
+    "WIDTH", "REG_BITS", "N_REGS", "N_FIXED", "MUL_DIGIT", "DIV_BITS", "DEN_BITS", "DIV_RADIX_BITS", "SQRT_RADIX_BITS",
     "Op", "INPUT_REGS", "CONST_REGS", "RESULT_REGS", "MODE_CYCLE", "MODE_PAIR",
     "Program", "build_program", "PROGRAM", "encode", "decode", "run", "RunResult", "mul_cycles",
     "div_cycles", "isqrt_cycles",
@@ -76,6 +76,13 @@ N_FIXED = 24
 MUL_DIGIT = 32
 #: divider operand width (every numerator of the program is below 2**256)
 DIV_BITS = 256
+#: divisor width: every divisor of the program is below ``2**145`` for any request (reserves
+#: ``< 2**112``, fees ``< 2**16``): ``K = m2·f0 + n1·f1 < 2·2**144``; ``m1 + x0·f0`` with
+#: ``x0 <= sqrt(N·M) / K <= sqrt(n2·m1 / (f0·f1)) < 2**128``; ``(h0ro - s)·f0 < 2**128``;
+#: ``x·f + m < 2**129`` (``x``, ``ey`` pass the uint112 check first). The remainder of a
+#: restoring division stays below the divisor, so the divider's compare/subtract steps are
+#: ``DEN_BITS + 1`` bits wide, not ``DIV_BITS + 1``.
+DEN_BITS = 145
 #: quotient bits per cycle of the divider / root bits per cycle of the square root
 DIV_RADIX_BITS = 8
 SQRT_RADIX_BITS = 8
@@ -570,6 +577,7 @@ class RunResult:
     direction: int
     cycles: int        #: clock edges from the request's transfer to the output's first valid cycle
     instructions: int
+    divisor_bits: int = 0  #: bit length of the widest divisor the run handed the divider (<= DEN_BITS)
 
 
 def _signed(v: int) -> int:
@@ -590,7 +598,7 @@ def run(inputs: Mapping[str, int], words: list[int] | None = None, max_steps: in
         R[FIXED[name]] = v & MASK
     for name, v in CONST_REGS.items():
         R[FIXED[name]] = v
-    pc, cycles, steps = 0, 0, 0
+    pc, cycles, steps, widest = 0, 0, 0, 0
     while True:
         steps += 1
         if steps > max_steps:
@@ -617,7 +625,8 @@ def run(inputs: Mapping[str, int], words: list[int] | None = None, max_steps: in
         elif op is Op.MUL:
             val, cyc = a * b, mul_cycles(b)
         elif op in (Op.DIV, Op.DIVC):
-            assert a < 1 << DIV_BITS and 0 < b < 1 << DIV_BITS, (pc, a, b)
+            assert a < 1 << DIV_BITS and 0 < b < 1 << DEN_BITS, (pc, a, b)
+            widest = max(widest, b.bit_length())
             q, r = divmod(a, b)
             val, cyc = q + (op is Op.DIVC and r != 0), div_cycles(a, b)
         elif op is Op.ISQRT:
@@ -648,4 +657,4 @@ def run(inputs: Mapping[str, int], words: list[int] | None = None, max_steps: in
         cycles += cyc
         pc = nxt
     g = {n: R[FIXED[n]] for n in RESULT_REGS}
-    return RunResult(g["resx"], _signed(g["resp"]), bool(g["rese"]), g["resc"], g["dir"], cycles, steps)
+    return RunResult(g["resx"], _signed(g["resp"]), bool(g["rese"]), g["resc"], g["dir"], cycles, steps, widest)

@@ -14,7 +14,11 @@ from amaranth.lib.wiring import In, Out
 from mevblade.hw import eval_program as ep
 from mevblade.hw.eval_program import Op
 
-__all__ = ["EvalRequest", "EvalRecord", "EvalSearch"]
+__all__ = ["EvalRequest", "EvalRecord", "EvalSearch", "ADD_CHUNK"]
+
+#: carry-chain length of the 640-bit adders (ALU, multiplier accumulator): carry-select in
+#: chunks of this many bits
+ADD_CHUNK = 128
 
 #: one evaluation: pool A (the touched pool) and pool B (the sibling), reserves oriented
 #: base/other (``base`` = the profit token); MODE_CYCLE treats them as the single cycle
@@ -48,6 +52,63 @@ _FIXED_WIDTH = {
     "b_fn": 16, "b_fd": 16, "maxc": 17, "resx": 128, "resp": 128, "rese": 1, "resc": 17, "dir": 1,
 }
 _WRITABLE = set(ep.RESULT_REGS)
+
+
+def _add_with_carry(m: Module, x, y, cin, name: str) -> tuple[Signal, Signal]:
+    """``x + y + cin`` of two equally wide values as one carry chain; (sum, carry out).
+
+    Written ``(2x + cin) + (2y + cin) = 2 (x + y + cin)`` so that the carry input is part of the
+    one adder (no second adder after it) and two such adders of the same operands with different
+    ``cin`` stay two cells (no sharing by yosys)."""
+    n = len(x)
+    full = Signal(n + 2, name=f"{name}_full")
+    m.d.comb += full.eq(Cat(cin, x) + Cat(cin, y))
+    return full[1:n + 1], full[n + 1]
+
+
+def _carry_select_add(m: Module, x, y, cin, chunk: int, name: str) -> tuple[Signal, Signal]:
+    """``x + y + cin`` (equal widths) as a carry-select adder: ``chunk``-bit carry chains side by side.
+
+    Every chunk after the first is added twice (carry in 0 and 1), and the chunk carries select
+    sum and carry out with and-or logic (not a ``$mux``: yosys' ``opt_share`` would fold the two
+    adders of a chunk back into one behind a multiplexed operand). Delay: one ``chunk``-bit chain
+    plus one select level per further chunk, instead of one ``len(x)``-bit chain.
+    """
+    n = len(x)
+    out = Signal(n, name=f"{name}_sum")
+    carry = cin
+    parts = []
+    for k, lo in enumerate(range(0, n, chunk)):
+        hi = min(n, lo + chunk)
+        xs, ys = x[lo:hi], y[lo:hi]
+        if k == 0:
+            s, c = _add_with_carry(m, xs, ys, cin, f"{name}_c0")
+        else:
+            s0, c0 = _add_with_carry(m, xs, ys, Const(0, 1), f"{name}_c{k}n")
+            s1, c1 = _add_with_carry(m, xs, ys, Const(1, 1), f"{name}_c{k}y")
+            sel = Signal(name=f"{name}_cin{k}")
+            m.d.comb += sel.eq(carry)
+            s = Signal(hi - lo, name=f"{name}_s{k}")
+            c = Signal(name=f"{name}_co{k}")
+            rep = sel.replicate(hi - lo)
+            m.d.comb += [s.eq((s0 & ~rep) | (s1 & rep)), c.eq((c0 & ~sel) | (c1 & sel))]
+        parts.append(s)
+        carry = c
+    cout = Signal(name=f"{name}_cout")
+    m.d.comb += [out.eq(Cat(*parts)), cout.eq(carry)]
+    return out, cout
+
+
+def _alu(m: Module, x, y, sub, chunk: int, name: str = "alu") -> tuple[Signal, Signal, Signal]:
+    """``x + y + sub`` by :func:`_carry_select_add`, and for ``y = ~b``, ``sub = 1`` (``x - b``)
+    the compares ``x < b`` unsigned (no carry out) and signed (sign of the difference xor
+    overflow); (sum, lt_u, lt_s)."""
+    total, cout = _carry_select_add(m, x, y, sub, chunk, name)
+    lt_u = Signal(name=f"{name}_ltu")
+    lt_s = Signal(name=f"{name}_lts")
+    overflow = (x[-1] == y[-1]) & (total[-1] != x[-1])
+    m.d.comb += [lt_u.eq(~cout), lt_s.eq(total[-1] ^ overflow)]
+    return total, lt_u, lt_s
 
 
 def _bitlen(m: Module, value, name: str) -> Signal:
@@ -173,13 +234,14 @@ class EvalSearch(wiring.Component):
         mul_y = Signal(D)
         partial = Signal(W)
         m.d.comb += partial.eq((mul_x * mul_y)[:W])
-        acc_next = Signal(W)
-        m.d.comb += acc_next.eq(acc + partial)
+        acc_next, _ = _carry_select_add(m, acc, partial, Const(0, 1), ADD_CHUNK, "macc")
 
         # ---- divider -----------------------------------------------------------------------------
+        # numerator DB bits, divisor (and so the remainder) DN bits: the steps are DN + 1 bits wide
+        DN = ep.DEN_BITS
         a_lo = Signal(DB)
-        b_lo = Signal(DB)
-        m.d.comb += [a_lo.eq(a[:DB]), b_lo.eq(b[:DB])]
+        b_lo = Signal(DN)
+        m.d.comb += [a_lo.eq(a[:DB]), b_lo.eq(b[:DN])]
         bl_a = _bitlen(m, a_lo, "bl_a")
         bl_b = _bitlen(m, b_lo, "bl_b")
         qb_raw = Signal(range(DB + 2))
@@ -189,9 +251,9 @@ class EvalSearch(wiring.Component):
         m.d.comb += qb.eq((qb_raw + (RD - 1)) & ~(RD - 1))
         div_shl = Signal(range(DB + 1))
         m.d.comb += div_shl.eq(DB - qb)
-        den = Signal(DB)
+        den = Signal(DN)
         dnum = Signal(DB)
-        drem = Signal(DB + 1)
+        drem = Signal(DN)
         quo = Signal(DB)
         count = Signal(range(2 * DB + 1))
 
@@ -200,13 +262,25 @@ class EvalSearch(wiring.Component):
         for k in range(RD):
             shifted = Cat(num_c[DB - 1], rem_c)
             ge = shifted >= den
-            r_new = Signal(DB + 1, name=f"drem_{k}")
+            r_new = Signal(DN, name=f"drem_{k}")     # < den: the restoring invariant
             q_new = Signal(DB, name=f"quo_{k}")
             n_new = Signal(DB, name=f"dnum_{k}")
             m.d.comb += [r_new.eq(Mux(ge, shifted - den, shifted)), q_new.eq(Cat(ge, quo_c)),
                          n_new.eq(num_c << 1)]
             rem_c, num_c, quo_c = r_new, n_new, q_new
         div_rem_next, div_num_next, div_quo_next = rem_c, num_c, quo_c
+        # the last step's result, rounded up for DIVC: the increment of the quotient's upper bits
+        # (those already in ``quo``) is computed from the register beside the chain, and the carry
+        # out of the RD fresh bits only selects it
+        div_up = Signal()
+        m.d.comb += div_up.eq(ceil & (div_rem_next != 0))
+        q_lo = Signal(RD + 1)
+        m.d.comb += q_lo.eq(div_quo_next[:RD] + div_up)
+        q_hi = quo[:DB - RD]
+        q_hi_inc = Signal(DB - RD)
+        m.d.comb += q_hi_inc.eq(q_hi + 1)
+        div_result = Signal(DB)
+        m.d.comb += div_result.eq(Cat(q_lo[:RD], Mux(q_lo[RD], q_hi_inc, q_hi)))
 
         # ---- integer square root -----------------------------------------------------------------
         SB = 2 * DB
@@ -242,8 +316,18 @@ class EvalSearch(wiring.Component):
 
         imm_sext = Signal(W)
         m.d.comb += imm_sext.eq(Cat(imm, imm[-1].replicate(W - ep.IMM_BITS)))
-        a_s = a.as_signed()
-        b_s = b.as_signed()
+
+        # ---- the one adder of ADD / SUB / ADDI and the BLTU / BLTS compares (a - b) -------------
+        alu_y = Signal(W)
+        alu_sub = Signal()
+        m.d.comb += alu_sub.eq(op.matches(Op.SUB, Op.BLTU, Op.BLTS))
+        with m.If(alu_sub):
+            m.d.comb += alu_y.eq(~b)
+        with m.Elif(op == Op.ADDI):
+            m.d.comb += alu_y.eq(imm_sext)
+        with m.Else():
+            m.d.comb += alu_y.eq(b)
+        alu_sum, lt_u, lt_s = _alu(m, a, alu_y, alu_sub, ADD_CHUNK)
 
         with m.FSM():
             with m.State("IDLE"):
@@ -266,12 +350,8 @@ class EvalSearch(wiring.Component):
                         write(imm)
                     with m.Case(Op.MOV):
                         write(a)
-                    with m.Case(Op.ADD):
-                        write(a + b)
-                    with m.Case(Op.SUB):
-                        write(a - b)
-                    with m.Case(Op.ADDI):
-                        write(a + imm_sext)
+                    with m.Case(Op.ADD, Op.SUB, Op.ADDI):
+                        write(alu_sum)
                     with m.Case(Op.SHR1):
                         write(a >> 1)
                     with m.Case(Op.MUL):
@@ -300,9 +380,9 @@ class EvalSearch(wiring.Component):
                                          count.eq(pairs)]
                             m.next = "SQRT"
                     with m.Case(Op.BLTU):
-                        branch(a < b)
+                        branch(lt_u)
                     with m.Case(Op.BLTS):
-                        branch(a_s < b_s)
+                        branch(lt_s)
                     with m.Case(Op.BEQ):
                         branch(a == b)
                     with m.Case(Op.BNE):
@@ -342,7 +422,7 @@ class EvalSearch(wiring.Component):
                              count.eq(count - RD)]
                 with m.If(count == RD):
                     m.d.comb += [wr_en.eq(dst != 0), wr_addr.eq(dst),
-                                 wr_data.eq(div_quo_next + (ceil & (div_rem_next != 0)))]
+                                 wr_data.eq(div_result)]
                     m.d.sync += pc.eq(pc + 1)
                     m.next = "RUN"
             with m.State("SQRT"):

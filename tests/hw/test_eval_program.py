@@ -110,3 +110,34 @@ def test_program_fits_the_register_file_and_rom() -> None:
     assert max(ep.PROGRAM.regs.values()) < ep.N_REGS
     assert len(ep.WORDS) < 1 << ep.IMM_BITS
     assert all(ep.encode(ep.decode(w)) == w for w in ep.WORDS)
+
+
+def _extreme_hops(seed: int, n: int) -> list[list[Hop]]:
+    import random
+
+    rng = random.Random(seed)
+    pick = [1, 2, 3, (1 << 112) - 1, (1 << 112) - 2]
+    fees = [(1, 1), (1, 65535), (65534, 65535), (65535, 65535), (997, 1000)]
+    out = []
+    for _ in range(n):
+        hops = []
+        for _ in range(2):
+            rin = rng.choice(pick + [rng.getrandbits(rng.choice([8, 64, 112])) or 1])
+            rout = rng.choice(pick + [rng.getrandbits(rng.choice([8, 64, 112])) or 1])
+            hops.append(Hop(rin, rout, *rng.choice(fees)))
+        out.append(hops)
+    return out
+
+
+def test_divisors_stay_within_the_narrow_divider() -> None:
+    """Every divisor the program hands the divider is below 2**DEN_BITS (the interpreter asserts
+    it; the gateware's divider is that wide), on extreme reserves and fees, and the results still
+    equal optimal_cycle's. The widest divisor seen must come near the bound, so the cases reach it."""
+    widest = 0
+    for hops in _extreme_hops(12, 150):
+        want = optimal_cycle(hops, 3)
+        got = _run(request_of(hops, 3))
+        assert (got.amount_in, got.profit, got.exact, got.candidates) == (want.amount_in, want.profit, want.exact, want.candidates), hops
+        assert got.divisor_bits <= ep.DEN_BITS
+        widest = max(widest, got.divisor_bits)
+    assert widest >= ep.DEN_BITS - 2
