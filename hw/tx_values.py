@@ -136,15 +136,39 @@ class TxValueStage(wiring.Component):
         m.d.comb += nkeep.eq(sum(ib.keep[k] for k in range(BEAT_BYTES)))
         in_size = Signal(POS_BITS + 3)
         m.d.comb += in_size.eq(Cat(Const(0, 3), in_nb) + nkeep)
-        room = Signal()
-        m.d.comb += room.eq((wr - head)[:_GB] < N)
+        # The room is a register, one cycle ahead: ``wr`` of the next cycle (this one's plus the beat
+        # taken now) against this cycle's head. The head only grows, so the room is merely
+        # conservative by the head's last step; ``wr - head`` is a difference of registers and the
+        # beat taken now only selects between two compares (no chain behind ``ready``).
+        room = Signal(init=1)
+        fire = Signal()
+        m.d.comb += fire.eq(self.i_beat.valid & self.i_beat.ready)
+        used = Signal(_GB)
+        m.d.comb += used.eq(wr - head)
+        m.d.sync += room.eq(Mux(fire, used < N - 1, used < N))
+        # The beat taken is registered (with its buffer index and its packet-end entry) and written
+        # into the buffer and the packet-end FIFO the next cycle, so that ``ready`` drives a few
+        # registers, not the buffer's write enables. ``avail`` counts a beat when it is written, so a
+        # beat is read only once it is in the buffer. A packet end still to be written takes a place
+        # in the packet-end FIFO.
+        w_v = Signal()
+        w_last = Signal()
+        w_idx = Signal(AB)
+        w_data = Signal(8 * BEAT_BYTES)
+        w_end = Signal(_NB + POS_BITS + 1)
+        ends_ok = Signal()
+        m.d.comb += ends_ok.eq(Mux(w_v & w_last, ends.level < ends.depth - 1, ends.w_rdy))
         m.d.comb += [
-            self.i_beat.ready.eq(room & adv & (~ib.last | ends.w_rdy)),
-            ends.w_data.eq(Cat((in_nb + 1)[:_NB], Mux(in_size > _SIZE_MAX, _SIZE_MAX, in_size)[:POS_BITS + 1])),
-            ends.w_en.eq(self.i_beat.valid & self.i_beat.ready & ib.last),
+            self.i_beat.ready.eq(room & adv & (~ib.last | ends_ok)),
+            ends.w_data.eq(w_end),
+            ends.w_en.eq(w_v & w_last),
         ]
-        with m.If(self.i_beat.valid & self.i_beat.ready):
-            m.d.sync += [buf[wr[:AB]].eq(ib.data), wr.eq(wr + 1)]
+        m.d.sync += [w_v.eq(fire), w_last.eq(ib.last), w_idx.eq(wr[:AB]), w_data.eq(ib.data),
+                     w_end.eq(Cat((in_nb + 1)[:_NB], Mux(in_size > _SIZE_MAX, _SIZE_MAX, in_size)[:POS_BITS + 1]))]
+        with m.If(w_v):
+            m.d.sync += buf[w_idx].eq(w_data)
+        with m.If(fire):
+            m.d.sync += wr.eq(wr + 1)
             with m.If(ib.last):
                 m.d.sync += in_nb.eq(0)
             with m.Elif(in_nb != (1 << _NB) - 2):
@@ -176,7 +200,7 @@ class TxValueStage(wiring.Component):
         m.d.comb += [have_last.eq(ends.r_rdy), p_nbeats.eq(ends.r_data[:_NB]), p_size.eq(ends.r_data[_NB:])]
         # beats of the packet (and after it) in or past the buffer: ``wr - cur_base``, kept as a register
         avail = Signal(_GB)
-        m.d.sync += avail.eq(avail + (self.i_beat.valid & self.i_beat.ready) - Mux(ends.r_en, p_nbeats, 0))
+        m.d.sync += avail.eq(avail + w_v - Mux(ends.r_en, p_nbeats, 0))
         lim = Signal(_GB)
         m.d.comb += lim.eq(Mux(have_last, p_nbeats, avail))
         # the head (oldest beat still needed) from a registered snapshot of the job side: it only

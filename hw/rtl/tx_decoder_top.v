@@ -14670,7 +14670,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
-  wire [23:0] \$13 ;
+  wire \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
@@ -14692,7 +14692,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
-  wire [26:0] \$15 ;
+  wire \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
@@ -14706,39 +14706,39 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
-  wire [24:0] \$162 ;
+  wire [23:0] \$162 ;
   wire \$163 ;
-  wire [23:0] \$164 ;
-  wire \$165 ;
-  wire [24:0] \$166 ;
-  wire [22:0] \$167 ;
-  wire [25:0] \$168 ;
-  wire \$169 ;
+  wire [26:0] \$164 ;
+  wire [24:0] \$165 ;
+  wire \$166 ;
+  wire [23:0] \$167 ;
+  wire [24:0] \$168 ;
+  wire [22:0] \$169 ;
   wire \$17 ;
-  wire \$170 ;
+  wire [25:0] \$170 ;
   wire \$171 ;
   wire \$172 ;
-  wire [24:0] \$173 ;
-  wire [25:0] \$174 ;
-  wire [25:0] \$175 ;
-  wire \$176 ;
-  wire \$177 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire [24:0] \$175 ;
+  wire [25:0] \$176 ;
+  wire [25:0] \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire \$18 ;
   wire \$180 ;
-  wire [23:0] \$181 ;
-  wire [24:0] \$182 ;
-  wire \$183 ;
-  wire \$184 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire [23:0] \$183 ;
+  wire [24:0] \$184 ;
   wire \$185 ;
-  wire [24:0] \$186 ;
+  wire \$186 ;
   wire \$187 ;
-  wire [63:0] \$188 ;
-  wire [26:0] \$189 ;
+  wire [24:0] \$188 ;
+  wire \$189 ;
   wire \$19 ;
-  wire \$190 ;
-  wire \$191 ;
+  wire [63:0] \$190 ;
+  wire [26:0] \$191 ;
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
@@ -14753,14 +14753,14 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$201 ;
   wire \$202 ;
   wire \$203 ;
-  wire [26:0] \$204 ;
-  wire [26:0] \$205 ;
-  wire [25:0] \$206 ;
-  wire [24:0] \$207 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire [26:0] \$206 ;
+  wire [26:0] \$207 ;
   wire [25:0] \$208 ;
-  wire [4:0] \$209 ;
+  wire [24:0] \$209 ;
   wire \$21 ;
-  reg [63:0] \$210 ;
+  wire [25:0] \$210 ;
   wire [4:0] \$211 ;
   reg [63:0] \$212 ;
   wire [4:0] \$213 ;
@@ -14769,11 +14769,11 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg [63:0] \$216 ;
   wire [4:0] \$217 ;
   reg [63:0] \$218 ;
-  wire [319:0] \$219 ;
-  wire \$22 ;
-  wire [255:0] \$220 ;
-  wire \$221 ;
-  wire \$222 ;
+  wire [4:0] \$219 ;
+  wire [24:0] \$22 ;
+  reg [63:0] \$220 ;
+  wire [319:0] \$221 ;
+  wire [255:0] \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
@@ -14781,7 +14781,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
-  wire \$23 ;
+  wire [24:0] \$23 ;
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
@@ -14792,7 +14792,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$237 ;
   wire \$238 ;
   wire \$239 ;
-  wire [24:0] \$24 ;
+  wire [4:0] \$24 ;
   wire \$240 ;
   wire \$241 ;
   wire \$242 ;
@@ -14803,7 +14803,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
-  wire [24:0] \$25 ;
+  wire \$25 ;
   wire \$250 ;
   wire \$251 ;
   wire \$252 ;
@@ -14814,7 +14814,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
-  wire [4:0] \$26 ;
+  wire [25:0] \$26 ;
   wire \$260 ;
   wire \$261 ;
   wire \$262 ;
@@ -14824,148 +14824,156 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$266 ;
   wire \$267 ;
   wire \$268 ;
-  reg [63:0] \$269 ;
-  wire \$27 ;
-  reg [63:0] \$270 ;
-  reg [63:0] \$271 ;
-  reg [63:0] \$272 ;
-  reg [63:0] \$273 ;
-  reg [63:0] \$274 ;
+  wire \$269 ;
+  wire [4:0] \$27 ;
+  wire \$270 ;
+  reg \$271 ;
+  reg \$272 ;
+  reg \$273 ;
+  reg [3:0] \$274 ;
   reg [63:0] \$275 ;
-  reg [63:0] \$276 ;
+  reg [47:0] \$276 ;
   reg [63:0] \$277 ;
   reg [63:0] \$278 ;
   reg [63:0] \$279 ;
-  wire [25:0] \$28 ;
+  wire \$28 ;
   reg [63:0] \$280 ;
   reg [63:0] \$281 ;
   reg [63:0] \$282 ;
   reg [63:0] \$283 ;
   reg [63:0] \$284 ;
-  reg [23:0] \$285 ;
-  reg [22:0] \$286 ;
-  reg [23:0] \$287 ;
-  reg [22:0] \$288 ;
-  reg [23:0] \$289 ;
-  wire [4:0] \$29 ;
-  reg \$290 ;
-  reg [23:0] \$291 ;
-  reg [23:0] \$292 ;
-  reg \$293 ;
-  reg [25:0] \$294 ;
-  reg [68:0] \$295 ;
-  reg [23:0] \$296 ;
-  reg \$297 ;
-  reg [25:0] \$298 ;
-  reg [25:0] \$299 ;
+  reg [63:0] \$285 ;
+  reg [63:0] \$286 ;
+  reg [63:0] \$287 ;
+  reg [63:0] \$288 ;
+  reg [63:0] \$289 ;
+  wire \$29 ;
+  reg [63:0] \$290 ;
+  reg [63:0] \$291 ;
+  reg [63:0] \$292 ;
+  reg [23:0] \$293 ;
+  reg [22:0] \$294 ;
+  reg [23:0] \$295 ;
+  reg [22:0] \$296 ;
+  reg [23:0] \$297 ;
+  reg \$298 ;
+  reg [23:0] \$299 ;
   wire [3:0] \$3 ;
-  wire \$30 ;
+  wire [25:0] \$30 ;
   reg [23:0] \$300 ;
-  reg [25:0] \$301 ;
-  reg \$302 ;
-  reg \$303 ;
-  reg [82:0] \$304 ;
-  reg [25:0] \$305 ;
-  reg \$306 ;
-  reg \$307 ;
-  reg [22:0] \$308 ;
-  reg \$309 ;
-  wire \$31 ;
+  reg \$301 ;
+  reg [25:0] \$302 ;
+  reg [68:0] \$303 ;
+  reg [23:0] \$304 ;
+  reg \$305 ;
+  reg [25:0] \$306 ;
+  reg [25:0] \$307 ;
+  reg [23:0] \$308 ;
+  reg [25:0] \$309 ;
+  wire [26:0] \$31 ;
   reg \$310 ;
-  reg [5:0] \$311 ;
-  reg [24:0] \$312 ;
-  reg [5:0] \$313 ;
+  reg \$311 ;
+  reg [82:0] \$312 ;
+  reg [25:0] \$313 ;
   reg \$314 ;
   reg \$315 ;
-  reg \$316 ;
+  reg [22:0] \$316 ;
   reg \$317 ;
   reg \$318 ;
-  reg [32:0] \$319 ;
-  wire [25:0] \$32 ;
-  reg [2:0] \$320 ;
-  reg [3:0] \$321 ;
+  reg [5:0] \$319 ;
+  wire [4:0] \$32 ;
+  reg [24:0] \$320 ;
+  reg [5:0] \$321 ;
   reg \$322 ;
   reg \$323 ;
-  reg [5:0] \$324 ;
-  reg [24:0] \$325 ;
-  reg [5:0] \$326 ;
-  reg \$327 ;
-  reg \$328 ;
-  reg \$329 ;
+  reg \$324 ;
+  reg \$325 ;
+  reg \$326 ;
+  reg [32:0] \$327 ;
+  reg [2:0] \$328 ;
+  reg [3:0] \$329 ;
   wire [26:0] \$33 ;
   reg \$330 ;
   reg \$331 ;
-  reg [32:0] \$332 ;
-  reg [319:0] \$333 ;
-  reg \$334 ;
+  reg [5:0] \$332 ;
+  reg [24:0] \$333 ;
+  reg [5:0] \$334 ;
   reg \$335 ;
-  reg [5:0] \$336 ;
-  reg [24:0] \$337 ;
-  reg [5:0] \$338 ;
+  reg \$336 ;
+  reg \$337 ;
+  reg \$338 ;
   reg \$339 ;
   wire [4:0] \$34 ;
-  reg \$340 ;
-  reg \$341 ;
+  reg [32:0] \$340 ;
+  reg [319:0] \$341 ;
   reg \$342 ;
   reg \$343 ;
-  reg [32:0] \$344 ;
-  reg [255:0] \$345 ;
-  reg \$346 ;
-  reg [32:0] \$347 ;
+  reg [5:0] \$344 ;
+  reg [24:0] \$345 ;
+  reg [5:0] \$346 ;
+  reg \$347 ;
   reg \$348 ;
   reg \$349 ;
-  wire [26:0] \$35 ;
-  reg [5:0] \$350 ;
-  reg [24:0] \$351 ;
-  reg [5:0] \$352 ;
-  reg \$353 ;
+  wire [4:0] \$35 ;
+  reg \$350 ;
+  reg \$351 ;
+  reg [32:0] \$352 ;
+  reg [255:0] \$353 ;
   reg \$354 ;
-  reg \$355 ;
+  reg [32:0] \$355 ;
   reg \$356 ;
   reg \$357 ;
-  reg [32:0] \$358 ;
-  reg [255:0] \$359 ;
-  wire [4:0] \$36 ;
-  reg \$360 ;
-  reg [32:0] \$361 ;
-  reg [7:0] \$362 ;
-  reg [7:0] \$363 ;
-  reg [7:0] \$364 ;
+  reg [5:0] \$358 ;
+  reg [24:0] \$359 ;
+  wire \$36 ;
+  reg [5:0] \$360 ;
+  reg \$361 ;
+  reg \$362 ;
+  reg \$363 ;
+  reg \$364 ;
   reg \$365 ;
-  reg \$366 ;
-  reg \$367 ;
+  reg [32:0] \$366 ;
+  reg [255:0] \$367 ;
   reg \$368 ;
-  reg \$369 ;
-  wire [4:0] \$37 ;
-  reg \$370 ;
-  reg \$371 ;
-  reg [255:0] \$372 ;
+  reg [32:0] \$369 ;
+  wire \$37 ;
+  reg [7:0] \$370 ;
+  reg [7:0] \$371 ;
+  reg [7:0] \$372 ;
   reg \$373 ;
-  reg [2625:0] \$374 ;
-  reg [63:0] \$375 ;
-  reg [63:0] \$376 ;
-  reg [255:0] \$377 ;
-  reg [255:0] \$378 ;
-  reg [255:0] \$379 ;
+  reg \$374 ;
+  reg \$375 ;
+  reg \$376 ;
+  reg \$377 ;
+  reg \$378 ;
+  reg \$379 ;
   wire \$38 ;
   reg [255:0] \$380 ;
-  reg [255:0] \$381 ;
-  reg [255:0] \$382 ;
-  reg [255:0] \$383 ;
-  reg [255:0] \$384 ;
+  reg \$381 ;
+  reg [2625:0] \$382 ;
+  reg [63:0] \$383 ;
+  reg [63:0] \$384 ;
   reg [255:0] \$385 ;
-  reg [159:0] \$386 ;
-  reg \$387 ;
-  reg [32:0] \$388 ;
+  reg [255:0] \$386 ;
+  reg [255:0] \$387 ;
+  reg [255:0] \$388 ;
+  reg [255:0] \$389 ;
   wire \$39 ;
+  reg [255:0] \$390 ;
+  reg [255:0] \$391 ;
+  reg [255:0] \$392 ;
+  reg [255:0] \$393 ;
+  reg [159:0] \$394 ;
+  reg \$395 ;
+  reg [32:0] \$396 ;
   wire [4:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire \$44 ;
+  wire [25:0] \$44 ;
   wire \$45 ;
-  wire [25:0] \$46 ;
+  wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
@@ -15006,9 +15014,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
+  wire [6:0] \$83 ;
   wire \$84 ;
-  wire [6:0] \$85 ;
+  wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
@@ -15107,6 +15115,8 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg d_valid = 1'h0;
   reg d_ver = 1'h0;
   wire e_lt_s;
+  wire ends_ok;
+  wire fire;
   wire first_absent;
   wire [3:0] g0;
   reg [3:0] g1 = 4'h0;
@@ -15150,6 +15160,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg jv = 1'h0;
   wire [2:0] lane0;
   reg [2:0] lane1 = 3'h0;
+  wire [3:0] level;
   wire [23:0] lim;
   reg [25:0] low = 26'h0000000;
   wire [32:0] merged;
@@ -15640,7 +15651,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg [159:0] rec_to = 160'h0000000000000000000000000000000000000000;
   reg [255:0] rec_v = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] rec_value = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  wire room;
+  reg room = 1'h1;
   wire [5:0] rsh;
   wire s_beat_in;
   wire s_done_now;
@@ -15897,12 +15908,19 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg t4_valid = 1'h0;
   reg t4_wrapped = 1'h0;
   reg take;
+  wire [23:0] used;
   reg [255:0] val3 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] val4 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [255:0] val_be;
-  wire [47:0] w_data;
+  reg [47:0] w_data = 48'h000000000000;
+  reg [63:0] \w_data$142  = 64'h0000000000000000;
   wire w_en;
+  (* init = 48'h000000000000 *)
+  wire [47:0] w_end;
+  reg [3:0] w_idx = 4'h0;
+  reg w_last = 1'h0;
   wire w_rdy;
+  reg w_v = 1'h0;
   reg [319:0] win = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
   reg [23:0] wr = 24'h000000;
   reg zero_hi = 1'h0;
@@ -15915,528 +15933,543 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   assign \$7  = \$6  + i_beat__payload[70];
   assign \$8  = \$7  + i_beat__payload[71];
   assign in_size = { in_nb, 3'h0 } + \$8 [3:0];
+  assign fire = i_beat__valid & i_beat__ready;
   assign \$9  = wr - head;
-  assign room = \$9 [23:0] < 5'h10;
-  assign \$10  = room & adv;
-  assign \$11  = ~ i_beat__payload[72];
-  assign \$12  = \$11  | w_rdy;
-  assign i_beat__ready = \$10  & \$12 ;
-  assign \$13  = in_nb + 1'h1;
-  assign \$14  = in_size > 25'h1ffffff;
-  assign \$15  = \$14  ? 27'h1ffffff : in_size;
-  assign \$16  = i_beat__valid & i_beat__ready;
-  assign w_en = \$16  & i_beat__payload[72];
+  assign \$10  = w_v & w_last;
+  assign \$11  = level < 3'h7;
+  assign ends_ok = \$10  ? \$11  : w_rdy;
+  assign \$12  = room & adv;
+  assign \$13  = ~ i_beat__payload[72];
+  assign \$14  = \$13  | ends_ok;
+  assign i_beat__ready = \$12  & \$14 ;
+  assign w_en = w_v & w_last;
   assign in_end = i_job__payload[56:32] + i_job__payload[81:57];
-  assign \$17  = ~ jv;
-  assign i_job__ready = \$17  | take;
+  assign \$15  = ~ jv;
+  assign i_job__ready = \$15  | take;
   assign lim = have_last ? { 1'h0, r_data[22:0] } : avail;
   assign is_data = j[31:26] == 4'ha;
-  assign \$18  = have_last | j_zl;
-  assign \$19  = j_nb < avail;
-  assign bytes_in = \$18  | \$19 ;
-  assign \$20  = ~ j_zl;
-  assign \$21  = \$20  & have_last;
-  assign \$22  = j[56:32] >= r_data[47:23];
-  assign first_absent = \$21  & \$22 ;
-  assign \$23  = r_data[47:23] < j_end;
-  assign past_end = have_last & \$23 ;
-  assign \$24  = short ? j[81:57] : 25'h0000020;
-  assign \$26  = cur_base[3:0] + \$25 [3:0];
-  assign \$27  = ~ o_calldata__valid;
-  assign cd_free = \$27  | o_calldata__ready;
-  assign \$29  = cur_base[3:0] + \$28 [3:0];
+  assign \$16  = have_last | j_zl;
+  assign \$17  = j_nb < avail;
+  assign bytes_in = \$16  | \$17 ;
+  assign \$18  = ~ j_zl;
+  assign \$19  = \$18  & have_last;
+  assign \$20  = j[56:32] >= r_data[47:23];
+  assign first_absent = \$19  & \$20 ;
+  assign \$21  = r_data[47:23] < j_end;
+  assign past_end = have_last & \$21 ;
+  assign \$22  = short ? j[81:57] : 25'h0000020;
+  assign \$24  = cur_base[3:0] + \$23 [3:0];
+  assign \$25  = ~ o_calldata__valid;
+  assign cd_free = \$25  | o_calldata__ready;
+  assign \$27  = cur_base[3:0] + \$26 [3:0];
   assign a_lt_e = qa < j_end;
   assign a_lt_s = qa < r_data[47:23];
   assign e_lt_s = j_end < r_data[47:23];
-  assign \$30  = a_lt_e ? a_lt_s : e_lt_s;
-  assign \$31  = ~ \$30 ;
-  assign by_size = have_last & \$31 ;
-  assign \$32  = a_lt_e ? qa : j_end;
-  assign ce = by_size ? { 1'h0, r_data[47:23] } : \$32 ;
-  assign \$33  = r_data[47:23] - q;
-  assign \$34  = 4'h8 - q[2:0];
-  assign \$35  = j_end - q;
-  assign \$36  = a_lt_e ? \$34  : { 1'h0, \$35 [3:0] };
-  assign \$37  = by_size ? { 1'h0, \$33 [3:0] } : \$36 ;
-  assign \$38  = ~ a_lt_e;
-  assign \$39  = ~ a_lt_s;
-  assign \$40  = have_last & \$39 ;
-  assign c_last = \$38  | \$40 ;
-  assign \$41  = q < j_end;
+  assign \$28  = a_lt_e ? a_lt_s : e_lt_s;
+  assign \$29  = ~ \$28 ;
+  assign by_size = have_last & \$29 ;
+  assign \$30  = a_lt_e ? qa : j_end;
+  assign ce = by_size ? { 1'h0, r_data[47:23] } : \$30 ;
+  assign \$31  = r_data[47:23] - q;
+  assign \$32  = 4'h8 - q[2:0];
+  assign \$33  = j_end - q;
+  assign \$34  = a_lt_e ? \$32  : { 1'h0, \$33 [3:0] };
+  assign \$35  = by_size ? { 1'h0, \$31 [3:0] } : \$34 ;
+  assign \$36  = ~ a_lt_e;
+  assign \$37  = ~ a_lt_s;
+  assign \$38  = have_last & \$37 ;
+  assign c_last = \$36  | \$38 ;
+  assign \$39  = q < j_end;
+  assign \$40  = ~ \$39 ;
+  assign \$41  = q < r_data[47:23];
   assign \$42  = ~ \$41 ;
-  assign \$43  = q < r_data[47:23];
-  assign \$44  = ~ \$43 ;
-  assign \$45  = have_last & \$44 ;
-  assign s_done_now = \$42  | \$45 ;
-  assign \$47  = \$46  < avail;
-  assign s_beat_in = have_last | \$47 ;
-  assign \$48  = adv & jv;
-  assign \$49  = have_last & cd_free;
-  assign \$50  = d_end > r_data[47:23];
-  assign \$51  = s_beat_in | s_done_now;
+  assign \$43  = have_last & \$42 ;
+  assign s_done_now = \$40  | \$43 ;
+  assign \$45  = \$44  < avail;
+  assign s_beat_in = have_last | \$45 ;
+  assign \$46  = adv & jv;
+  assign \$47  = have_last & cd_free;
+  assign \$48  = d_end > r_data[47:23];
+  assign \$49  = s_beat_in | s_done_now;
+  assign \$50  = ~ j_zl;
+  assign \$51  = \$50  & j[82];
   assign \$52  = ~ j_zl;
-  assign \$53  = \$52  & j[82];
-  assign \$54  = ~ j_zl;
-  assign \$55  = ~ first_absent;
-  assign \$56  = \$54  & \$55 ;
-  assign \$57  = j[31:26] == 6'h20;
-  assign \$58  = d_valid & d_ver;
-  assign \$59  = | own[32:28];
-  assign \$60  = own_v & \$59 ;
-  assign \$61  = ! win[7:0];
-  assign \$62  = t2_fld == 2'h2;
-  assign \$63  = t2_fld == 2'h3;
-  assign \$64  = t2_fld == 3'h4;
-  assign \$65  = t2_fld == 3'h5;
-  assign \$66  = t2_fld == 3'h6;
-  assign \$67  = t2_fld == 3'h7;
-  assign \$68  = t2_fld == 4'h9;
-  assign \$69  = t2_fld == 4'hc;
-  assign \$70  = t2_fld == 4'hf;
-  assign \$71  = t2_fld == 5'h10;
-  assign \$72  = t2_fld == 5'h11;
-  assign \$73  = t2_fld == 5'h12;
-  assign \$74  = t2_fld == 5'h19;
-  assign \$75  = t2_fld == 5'h1b;
-  assign \$76  = t2_fld == 5'h1c;
-  assign \$77  = t2_fld == 5'h1d;
-  assign \$78  = t2_fld == 5'h1e;
-  assign \$79  = t2_fld == 6'h20;
-  assign \$80  = | { \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62  };
-  assign \$81  = \$61  & \$80 ;
-  assign \$82  = t2_fld == 5'h17;
-  assign \$83  = win[7:0] != 1'h1;
-  assign \$84  = \$82  & \$83 ;
-  assign \$85  = 6'h20 - t2_ln;
-  assign \$86  = ~ t4_end;
-  assign \$87  = t4_valid & \$86 ;
-  assign \$88  = \$87  & t4_short;
-  assign \$89  = ~ t4_own_fail;
-  assign \$90  = \$88  & \$89 ;
-  assign \$91  = zero_hi & c0_ones;
-  assign \$94  = cmp_p[3] & \$93 ;
-  assign \$95  = cmp_p[2] | \$94 ;
-  assign \$96  = cmp_p[5] & \$95 ;
-  assign \$97  = cmp_p[4] | \$96 ;
-  assign \$98  = cmp_p[7] & \$97 ;
-  assign \$99  = cmp_p[6] | \$98 ;
-  assign \$100  = ~ c0_27_28;
-  assign \$101  = zero_hi & \$100 ;
-  assign \$102  = \$101  & c0_lt37;
-  assign \$103  = ~ zero_hi;
-  assign \$104  = \$103  | c0_gt1;
-  assign \$105  = zero_hi & c0_zero;
-  assign \$108  = cmp_n[3] & \$107 ;
-  assign \$109  = cmp_n[2] | \$108 ;
-  assign \$110  = cmp_n[5] & \$109 ;
-  assign \$111  = cmp_n[4] | \$110 ;
-  assign \$112  = cmp_n[7] & \$111 ;
-  assign \$113  = cmp_n[6] | \$112 ;
-  assign \$114  = ~ \$113 ;
-  assign \$115  = \$105  | \$114 ;
-  assign \$116  = zero_hi & c0_zero;
-  assign \$119  = cmp_n[3] & \$118 ;
-  assign \$120  = cmp_n[2] | \$119 ;
-  assign \$121  = cmp_n[5] & \$120 ;
-  assign \$122  = cmp_n[4] | \$121 ;
-  assign \$123  = cmp_n[7] & \$122 ;
-  assign \$124  = cmp_n[6] | \$123 ;
-  assign \$125  = ~ \$124 ;
-  assign \$126  = \$116  | \$125 ;
-  assign \$129  = cmp_h[3] & \$128 ;
-  assign \$130  = cmp_h[2] | \$129 ;
-  assign \$131  = cmp_h[5] & \$130 ;
-  assign \$132  = cmp_h[4] | \$131 ;
-  assign \$133  = cmp_h[7] & \$132 ;
-  assign \$134  = cmp_h[6] | \$133 ;
+  assign \$53  = ~ first_absent;
+  assign \$54  = \$52  & \$53 ;
+  assign \$55  = j[31:26] == 6'h20;
+  assign \$56  = d_valid & d_ver;
+  assign \$57  = | own[32:28];
+  assign \$58  = own_v & \$57 ;
+  assign \$59  = ! win[7:0];
+  assign \$60  = t2_fld == 2'h2;
+  assign \$61  = t2_fld == 2'h3;
+  assign \$62  = t2_fld == 3'h4;
+  assign \$63  = t2_fld == 3'h5;
+  assign \$64  = t2_fld == 3'h6;
+  assign \$65  = t2_fld == 3'h7;
+  assign \$66  = t2_fld == 4'h9;
+  assign \$67  = t2_fld == 4'hc;
+  assign \$68  = t2_fld == 4'hf;
+  assign \$69  = t2_fld == 5'h10;
+  assign \$70  = t2_fld == 5'h11;
+  assign \$71  = t2_fld == 5'h12;
+  assign \$72  = t2_fld == 5'h19;
+  assign \$73  = t2_fld == 5'h1b;
+  assign \$74  = t2_fld == 5'h1c;
+  assign \$75  = t2_fld == 5'h1d;
+  assign \$76  = t2_fld == 5'h1e;
+  assign \$77  = t2_fld == 6'h20;
+  assign \$78  = | { \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60  };
+  assign \$79  = \$59  & \$78 ;
+  assign \$80  = t2_fld == 5'h17;
+  assign \$81  = win[7:0] != 1'h1;
+  assign \$82  = \$80  & \$81 ;
+  assign \$83  = 6'h20 - t2_ln;
+  assign \$84  = ~ t4_end;
+  assign \$85  = t4_valid & \$84 ;
+  assign \$86  = \$85  & t4_short;
+  assign \$87  = ~ t4_own_fail;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = zero_hi & c0_ones;
+  assign \$92  = cmp_p[3] & \$91 ;
+  assign \$93  = cmp_p[2] | \$92 ;
+  assign \$94  = cmp_p[5] & \$93 ;
+  assign \$95  = cmp_p[4] | \$94 ;
+  assign \$96  = cmp_p[7] & \$95 ;
+  assign \$97  = cmp_p[6] | \$96 ;
+  assign \$98  = ~ c0_27_28;
+  assign \$99  = zero_hi & \$98 ;
+  assign \$100  = \$99  & c0_lt37;
+  assign \$101  = ~ zero_hi;
+  assign \$102  = \$101  | c0_gt1;
+  assign \$103  = zero_hi & c0_zero;
+  assign \$106  = cmp_n[3] & \$105 ;
+  assign \$107  = cmp_n[2] | \$106 ;
+  assign \$108  = cmp_n[5] & \$107 ;
+  assign \$109  = cmp_n[4] | \$108 ;
+  assign \$110  = cmp_n[7] & \$109 ;
+  assign \$111  = cmp_n[6] | \$110 ;
+  assign \$112  = ~ \$111 ;
+  assign \$113  = \$103  | \$112 ;
+  assign \$114  = zero_hi & c0_zero;
+  assign \$117  = cmp_n[3] & \$116 ;
+  assign \$118  = cmp_n[2] | \$117 ;
+  assign \$119  = cmp_n[5] & \$118 ;
+  assign \$120  = cmp_n[4] | \$119 ;
+  assign \$121  = cmp_n[7] & \$120 ;
+  assign \$122  = cmp_n[6] | \$121 ;
+  assign \$123  = ~ \$122 ;
+  assign \$124  = \$114  | \$123 ;
+  assign \$127  = cmp_h[3] & \$126 ;
+  assign \$128  = cmp_h[2] | \$127 ;
+  assign \$129  = cmp_h[5] & \$128 ;
+  assign \$130  = cmp_h[4] | \$129 ;
+  assign \$131  = cmp_h[7] & \$130 ;
+  assign \$132  = cmp_h[6] | \$131 ;
+  assign \$133  = ~ \$132 ;
+  assign \$134  = & { cmp_h[7], cmp_h[5], cmp_h[3], cmp_h[1] };
   assign \$135  = ~ \$134 ;
-  assign \$136  = & { cmp_h[7], cmp_h[5], cmp_h[3], cmp_h[1] };
-  assign \$137  = ~ \$136 ;
-  assign \$138  = \$135  & \$137 ;
-  assign \$139  = zero_hi & c0_one;
-  assign \$140  = ~ \$139 ;
-  assign \$141  = t4_valid & t4_r0v;
-  assign mv0 = best_v | \$141 ;
-  assign \$142  = t4_valid & t4_r0v;
-  assign \$143  = ~ best_v;
-  assign \$144  = { t4_r0[24:0], t4_r0[27:25] } < { best[24:0], best[27:25] };
-  assign \$145  = \$143  | \$144 ;
-  assign \$146  = \$142  & \$145 ;
-  assign mr0 = \$146  ? t4_r0 : best;
-  assign \$147  = t4_valid & r3v_4;
-  assign mv1 = mv0 | \$147 ;
-  assign \$148  = t4_valid & r3v_4;
-  assign \$149  = ~ mv0;
-  assign \$150  = { r3_4[24:0], r3_4[27:25] } < { mr0[24:0], mr0[27:25] };
-  assign \$151  = \$149  | \$150 ;
-  assign \$152  = \$148  & \$151 ;
-  assign mr1 = \$152  ? r3_4 : mr0;
+  assign \$136  = \$133  & \$135 ;
+  assign \$137  = zero_hi & c0_one;
+  assign \$138  = ~ \$137 ;
+  assign \$139  = t4_valid & t4_r0v;
+  assign mv0 = best_v | \$139 ;
+  assign \$140  = t4_valid & t4_r0v;
+  assign \$141  = ~ best_v;
+  assign \$142  = { t4_r0[24:0], t4_r0[27:25] } < { best[24:0], best[27:25] };
+  assign \$143  = \$141  | \$142 ;
+  assign \$144  = \$140  & \$143 ;
+  assign mr0 = \$144  ? t4_r0 : best;
+  assign \$145  = t4_valid & r3v_4;
+  assign mv1 = mv0 | \$145 ;
+  assign \$146  = t4_valid & r3v_4;
+  assign \$147  = ~ mv0;
+  assign \$148  = { r3_4[24:0], r3_4[27:25] } < { mr0[24:0], mr0[27:25] };
+  assign \$149  = \$147  | \$148 ;
+  assign \$150  = \$146  & \$149 ;
+  assign mr1 = \$150  ? r3_4 : mr0;
   assign mv2 = mv1 | r5v;
-  assign \$153  = ~ mv1;
-  assign \$154  = { r5[24:0], r5[27:25] } < { mr1[24:0], mr1[27:25] };
-  assign \$155  = \$153  | \$154 ;
-  assign \$156  = r5v & \$155 ;
-  assign mr2 = \$156  ? r5 : mr1;
-  assign \$157  = ~ o_rec__valid;
-  assign rec_free = \$157  | o_rec__ready;
-  assign \$158  = t4_valid & t4_end;
-  assign \$159  = ~ rec_free;
-  assign \$160  = \$158  & \$159 ;
-  assign adv = ~ \$160 ;
-  assign \$161  = i_beat__valid & i_beat__ready;
-  assign \$162  = wr + 1'h1;
-  assign \$163  = in_nb != 23'h7ffffe;
-  assign \$164  = in_nb + 1'h1;
-  assign \$165  = i_beat__valid & i_beat__ready;
-  assign \$166  = avail + \$165 ;
-  assign \$167  = r_en ? r_data[22:0] : 23'h000000;
-  assign \$168  = \$166  - \$167 ;
-  assign \$169  = j[1:0] != 2'h2;
-  assign \$170  = jv & \$169 ;
-  assign \$171  = j[56:32] > low;
-  assign \$172  = \$170  & \$171 ;
-  assign \$175  = \$172  ? { 1'h0, \$173  } : \$174 ;
-  assign \$176  = j[1:0] == 2'h2;
-  assign \$177  = jv & \$176 ;
-  assign \$178  = h_low < h_lim;
-  assign \$179  = ~ h_end;
-  assign \$180  = \$178  & \$179 ;
-  assign \$181  = \$180  ? { 1'h0, h_low } : h_lim;
-  assign \$182  = h_base + \$181 ;
-  assign \$183  = adv & jv;
-  assign \$184  = j[56:32] > low;
-  assign \$185  = have_last & cd_free;
-  assign \$186  = cur_base + r_data[22:0];
-  assign \$187  = s_beat_in | s_done_now;
-  assign \$188  = beat_q >> { q[2:0], 3'h0 };
-  assign \$189  = qa + 4'h8;
-  assign \$190  = ce > low;
-  assign \$191  = j_end > low;
-  assign \$192  = ~ is_data;
-  assign \$193  = ~ short;
-  assign \$194  = \$192  & \$193 ;
-  assign \$195  = ~ have_last;
+  assign \$151  = ~ mv1;
+  assign \$152  = { r5[24:0], r5[27:25] } < { mr1[24:0], mr1[27:25] };
+  assign \$153  = \$151  | \$152 ;
+  assign \$154  = r5v & \$153 ;
+  assign mr2 = \$154  ? r5 : mr1;
+  assign \$155  = ~ o_rec__valid;
+  assign rec_free = \$155  | o_rec__ready;
+  assign \$156  = t4_valid & t4_end;
+  assign \$157  = ~ rec_free;
+  assign \$158  = \$156  & \$157 ;
+  assign adv = ~ \$158 ;
+  assign \$159  = \$9 [23:0] < 4'hf;
+  assign \$160  = \$9 [23:0] < 5'h10;
+  assign \$161  = fire ? \$159  : \$160 ;
+  assign \$162  = in_nb + 1'h1;
+  assign \$163  = in_size > 25'h1ffffff;
+  assign \$164  = \$163  ? 27'h1ffffff : in_size;
+  assign \$165  = wr + 1'h1;
+  assign \$166  = in_nb != 23'h7ffffe;
+  assign \$167  = in_nb + 1'h1;
+  assign \$168  = avail + w_v;
+  assign \$169  = r_en ? r_data[22:0] : 23'h000000;
+  assign \$170  = \$168  - \$169 ;
+  assign \$171  = j[1:0] != 2'h2;
+  assign \$172  = jv & \$171 ;
+  assign \$173  = j[56:32] > low;
+  assign \$174  = \$172  & \$173 ;
+  assign \$177  = \$174  ? { 1'h0, \$175  } : \$176 ;
+  assign \$178  = j[1:0] == 2'h2;
+  assign \$179  = jv & \$178 ;
+  assign \$180  = h_low < h_lim;
+  assign \$181  = ~ h_end;
+  assign \$182  = \$180  & \$181 ;
+  assign \$183  = \$182  ? { 1'h0, h_low } : h_lim;
+  assign \$184  = h_base + \$183 ;
+  assign \$185  = adv & jv;
+  assign \$186  = j[56:32] > low;
+  assign \$187  = have_last & cd_free;
+  assign \$188  = cur_base + r_data[22:0];
+  assign \$189  = s_beat_in | s_done_now;
+  assign \$190  = beat_q >> { q[2:0], 3'h0 };
+  assign \$191  = qa + 4'h8;
+  assign \$192  = ce > low;
+  assign \$193  = j_end > low;
+  assign \$194  = ~ is_data;
+  assign \$195  = ~ short;
   assign \$196  = \$194  & \$195 ;
-  assign \$197  = ~ first_absent;
+  assign \$197  = ~ have_last;
   assign \$198  = \$196  & \$197 ;
-  assign \$199  = j[31:26] == 6'h20;
-  assign \$200  = i_job__valid & i_job__ready;
-  assign \$201  = i_job__payload[81:57] <= 6'h20;
-  assign \$202  = ! i_job__payload[81:57];
+  assign \$199  = ~ first_absent;
+  assign \$200  = \$198  & \$199 ;
+  assign \$201  = j[31:26] == 6'h20;
+  assign \$202  = i_job__valid & i_job__ready;
   assign \$203  = i_job__payload[81:57] <= 6'h20;
-  assign \$204  = in_end - 1'h1;
-  assign \$205  = \$203  ? \$204  : { 2'h0, i_job__payload[56:32] };
-  assign \$208  = \$207  + 1'h1;
-  assign \$209  = g1 + 1'h0;
-  assign \$211  = g1 + 1'h1;
-  assign \$213  = g1 + 2'h2;
-  assign \$215  = g1 + 2'h3;
-  assign \$217  = g1 + 3'h4;
-  assign \$219  = { \$218 , \$216 , \$214 , \$212 , \$210  } >> { lane1, 3'h0 };
-  assign \$220  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$85 [5:0], 3'h0 };
-  assign \$221  = t2_own_fail | r3v;
-  assign \$222  = val3[63:0] < 64'hbfd25e8cd0364141;
-  assign \$223  = val3[63:0] == 64'hbfd25e8cd0364141;
-  assign \$224  = val3[127:64] < 64'hbaaedce6af48a03b;
-  assign \$225  = val3[127:64] == 64'hbaaedce6af48a03b;
-  assign \$226  = val3[191:128] < 64'hfffffffffffffffe;
-  assign \$227  = val3[191:128] == 64'hfffffffffffffffe;
-  assign \$228  = val3[255:192] < 64'hffffffffffffffff;
-  assign \$229  = val3[255:192] == 64'hffffffffffffffff;
-  assign \$230  = val3[63:0] < 64'hdfe92f46681b20a0;
-  assign \$231  = val3[63:0] == 64'hdfe92f46681b20a0;
-  assign \$232  = val3[127:64] < 63'h5d576e7357a4501d;
-  assign \$233  = val3[127:64] == 63'h5d576e7357a4501d;
-  assign \$234  = val3[191:128] < 64'hffffffffffffffff;
-  assign \$235  = val3[191:128] == 64'hffffffffffffffff;
-  assign \$236  = val3[255:192] < 63'h7fffffffffffffff;
-  assign \$237  = val3[255:192] == 63'h7fffffffffffffff;
-  assign \$238  = val3[63:0] < prio[63:0];
-  assign \$239  = val3[63:0] == prio[63:0];
-  assign \$240  = val3[127:64] < prio[127:64];
-  assign \$241  = val3[127:64] == prio[127:64];
-  assign \$242  = val3[191:128] < prio[191:128];
-  assign \$243  = val3[191:128] == prio[191:128];
-  assign \$244  = val3[255:192] < prio[255:192];
-  assign \$245  = val3[255:192] == prio[255:192];
-  assign \$246  = ! val3[255:64];
-  assign \$247  = val3[63:0] == 5'h1b;
-  assign \$248  = val3[63:0] == 5'h1c;
-  assign \$249  = \$247  | \$248 ;
-  assign \$250  = val3[63:0] < 6'h25;
-  assign \$251  = val3[63:0] > 1'h1;
-  assign \$252  = val3[63:0] == 64'hffffffffffffffff;
-  assign \$253  = ! val3[63:0];
-  assign \$254  = val3[63:0] == 1'h1;
-  assign \$255  = t3_valid & t3_end;
-  assign \$256  = t3_fld == 3'h5;
-  assign \$257  = t3_valid & \$256 ;
-  assign \$258  = ~ t3_end;
-  assign \$259  = \$257  & \$258 ;
-  assign \$260  = ~ t3_own_fail;
+  assign \$204  = ! i_job__payload[81:57];
+  assign \$205  = i_job__payload[81:57] <= 6'h20;
+  assign \$206  = in_end - 1'h1;
+  assign \$207  = \$205  ? \$206  : { 2'h0, i_job__payload[56:32] };
+  assign \$210  = \$209  + 1'h1;
+  assign \$211  = g1 + 1'h0;
+  assign \$213  = g1 + 1'h1;
+  assign \$215  = g1 + 2'h2;
+  assign \$217  = g1 + 2'h3;
+  assign \$219  = g1 + 3'h4;
+  assign \$221  = { \$220 , \$218 , \$216 , \$214 , \$212  } >> { lane1, 3'h0 };
+  assign \$222  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$83 [5:0], 3'h0 };
+  assign \$223  = t2_own_fail | r3v;
+  assign \$224  = val3[63:0] < 64'hbfd25e8cd0364141;
+  assign \$225  = val3[63:0] == 64'hbfd25e8cd0364141;
+  assign \$226  = val3[127:64] < 64'hbaaedce6af48a03b;
+  assign \$227  = val3[127:64] == 64'hbaaedce6af48a03b;
+  assign \$228  = val3[191:128] < 64'hfffffffffffffffe;
+  assign \$229  = val3[191:128] == 64'hfffffffffffffffe;
+  assign \$230  = val3[255:192] < 64'hffffffffffffffff;
+  assign \$231  = val3[255:192] == 64'hffffffffffffffff;
+  assign \$232  = val3[63:0] < 64'hdfe92f46681b20a0;
+  assign \$233  = val3[63:0] == 64'hdfe92f46681b20a0;
+  assign \$234  = val3[127:64] < 63'h5d576e7357a4501d;
+  assign \$235  = val3[127:64] == 63'h5d576e7357a4501d;
+  assign \$236  = val3[191:128] < 64'hffffffffffffffff;
+  assign \$237  = val3[191:128] == 64'hffffffffffffffff;
+  assign \$238  = val3[255:192] < 63'h7fffffffffffffff;
+  assign \$239  = val3[255:192] == 63'h7fffffffffffffff;
+  assign \$240  = val3[63:0] < prio[63:0];
+  assign \$241  = val3[63:0] == prio[63:0];
+  assign \$242  = val3[127:64] < prio[127:64];
+  assign \$243  = val3[127:64] == prio[127:64];
+  assign \$244  = val3[191:128] < prio[191:128];
+  assign \$245  = val3[191:128] == prio[191:128];
+  assign \$246  = val3[255:192] < prio[255:192];
+  assign \$247  = val3[255:192] == prio[255:192];
+  assign \$248  = ! val3[255:64];
+  assign \$249  = val3[63:0] == 5'h1b;
+  assign \$250  = val3[63:0] == 5'h1c;
+  assign \$251  = \$249  | \$250 ;
+  assign \$252  = val3[63:0] < 6'h25;
+  assign \$253  = val3[63:0] > 1'h1;
+  assign \$254  = val3[63:0] == 64'hffffffffffffffff;
+  assign \$255  = ! val3[63:0];
+  assign \$256  = val3[63:0] == 1'h1;
+  assign \$257  = t3_valid & t3_end;
+  assign \$258  = t3_fld == 3'h5;
+  assign \$259  = t3_valid & \$258 ;
+  assign \$260  = ~ t3_end;
   assign \$261  = \$259  & \$260 ;
-  assign \$262  = adv & t4_valid;
-  assign \$263  = ~ t4_own_fail;
-  assign \$264  = t4_short & \$263 ;
-  assign \$265  = ~ r3v_4;
-  assign \$266  = \$264  & \$265 ;
-  assign \$267  = ~ r5v;
+  assign \$262  = ~ t3_own_fail;
+  assign \$263  = \$261  & \$262 ;
+  assign \$264  = adv & t4_valid;
+  assign \$265  = ~ t4_own_fail;
+  assign \$266  = t4_short & \$265 ;
+  assign \$267  = ~ r3v_4;
   assign \$268  = \$266  & \$267 ;
+  assign \$269  = ~ r5v;
+  assign \$270  = \$268  & \$269 ;
   always @(posedge clk)
-    buf0 <= \$269 ;
+    room <= \$271 ;
   always @(posedge clk)
-    buf1 <= \$270 ;
+    w_v <= \$272 ;
   always @(posedge clk)
-    buf2 <= \$271 ;
+    w_last <= \$273 ;
   always @(posedge clk)
-    buf3 <= \$272 ;
+    w_idx <= \$274 ;
   always @(posedge clk)
-    buf4 <= \$273 ;
+    \w_data$142  <= \$275 ;
   always @(posedge clk)
-    buf5 <= \$274 ;
+    w_data <= \$276 ;
   always @(posedge clk)
-    buf6 <= \$275 ;
+    buf0 <= \$277 ;
   always @(posedge clk)
-    buf7 <= \$276 ;
+    buf1 <= \$278 ;
   always @(posedge clk)
-    buf8 <= \$277 ;
+    buf2 <= \$279 ;
   always @(posedge clk)
-    buf9 <= \$278 ;
+    buf3 <= \$280 ;
   always @(posedge clk)
-    buf10 <= \$279 ;
+    buf4 <= \$281 ;
   always @(posedge clk)
-    buf11 <= \$280 ;
+    buf5 <= \$282 ;
   always @(posedge clk)
-    buf12 <= \$281 ;
+    buf6 <= \$283 ;
   always @(posedge clk)
-    buf13 <= \$282 ;
+    buf7 <= \$284 ;
   always @(posedge clk)
-    buf14 <= \$283 ;
+    buf8 <= \$285 ;
   always @(posedge clk)
-    buf15 <= \$284 ;
+    buf9 <= \$286 ;
   always @(posedge clk)
-    wr <= \$285 ;
+    buf10 <= \$287 ;
   always @(posedge clk)
-    in_nb <= \$286 ;
+    buf11 <= \$288 ;
   always @(posedge clk)
-    avail <= \$287 ;
+    buf12 <= \$289 ;
   always @(posedge clk)
-    h_low <= \$288 ;
+    buf13 <= \$290 ;
   always @(posedge clk)
-    h_lim <= \$289 ;
+    buf14 <= \$291 ;
   always @(posedge clk)
-    h_end <= \$290 ;
+    buf15 <= \$292 ;
   always @(posedge clk)
-    h_base <= \$291 ;
+    wr <= \$293 ;
   always @(posedge clk)
-    head <= \$292 ;
+    in_nb <= \$294 ;
   always @(posedge clk)
-    o_calldata__valid <= \$293 ;
+    avail <= \$295 ;
   always @(posedge clk)
-    low <= \$294 ;
+    h_low <= \$296 ;
   always @(posedge clk)
-    o_calldata__payload <= \$295 ;
+    h_lim <= \$297 ;
   always @(posedge clk)
-    cur_base <= \$296 ;
+    h_end <= \$298 ;
   always @(posedge clk)
-    d_valid <= \$297 ;
+    h_base <= \$299 ;
   always @(posedge clk)
-    q <= \$298 ;
+    head <= \$300 ;
   always @(posedge clk)
-    qa <= \$299 ;
+    o_calldata__valid <= \$301 ;
   always @(posedge clk)
-    d_seq <= \$300 ;
+    low <= \$302 ;
   always @(posedge clk)
-    d_end <= \$301 ;
+    o_calldata__payload <= \$303 ;
   always @(posedge clk)
-    d_ver <= \$302 ;
+    cur_base <= \$304 ;
   always @(posedge clk)
-    jv <= \$303 ;
+    d_valid <= \$305 ;
   always @(posedge clk)
-    j <= \$304 ;
+    q <= \$306 ;
   always @(posedge clk)
-    j_end <= \$305 ;
+    qa <= \$307 ;
   always @(posedge clk)
-    short <= \$306 ;
+    d_seq <= \$308 ;
   always @(posedge clk)
-    j_zl <= \$307 ;
+    d_end <= \$309 ;
   always @(posedge clk)
-    j_nb <= \$308 ;
+    d_ver <= \$310 ;
   always @(posedge clk)
-    t1_valid <= \$309 ;
+    jv <= \$311 ;
   always @(posedge clk)
-    t1_end <= \$310 ;
+    j <= \$312 ;
   always @(posedge clk)
-    t1_fld <= \$311 ;
+    j_end <= \$313 ;
   always @(posedge clk)
-    t1_seq <= \$312 ;
+    short <= \$314 ;
   always @(posedge clk)
-    t1_ln <= \$313 ;
+    j_zl <= \$315 ;
   always @(posedge clk)
-    t1_short <= \$314 ;
+    j_nb <= \$316 ;
   always @(posedge clk)
-    t1_first <= \$315 ;
+    t1_valid <= \$317 ;
   always @(posedge clk)
-    t1_wrapped <= \$316 ;
+    t1_end <= \$318 ;
   always @(posedge clk)
-    t1_own_fail <= \$317 ;
+    t1_fld <= \$319 ;
   always @(posedge clk)
-    t1_r0v <= \$318 ;
+    t1_seq <= \$320 ;
   always @(posedge clk)
-    t1_r0 <= \$319 ;
+    t1_ln <= \$321 ;
   always @(posedge clk)
-    lane1 <= \$320 ;
+    t1_short <= \$322 ;
   always @(posedge clk)
-    g1 <= \$321 ;
+    t1_first <= \$323 ;
   always @(posedge clk)
-    t2_valid <= \$322 ;
+    t1_wrapped <= \$324 ;
   always @(posedge clk)
-    t2_end <= \$323 ;
+    t1_own_fail <= \$325 ;
   always @(posedge clk)
-    t2_fld <= \$324 ;
+    t1_r0v <= \$326 ;
   always @(posedge clk)
-    t2_seq <= \$325 ;
+    t1_r0 <= \$327 ;
   always @(posedge clk)
-    t2_ln <= \$326 ;
+    lane1 <= \$328 ;
   always @(posedge clk)
-    t2_short <= \$327 ;
+    g1 <= \$329 ;
   always @(posedge clk)
-    t2_first <= \$328 ;
+    t2_valid <= \$330 ;
   always @(posedge clk)
-    t2_wrapped <= \$329 ;
+    t2_end <= \$331 ;
   always @(posedge clk)
-    t2_own_fail <= \$330 ;
+    t2_fld <= \$332 ;
   always @(posedge clk)
-    t2_r0v <= \$331 ;
+    t2_seq <= \$333 ;
   always @(posedge clk)
-    t2_r0 <= \$332 ;
+    t2_ln <= \$334 ;
   always @(posedge clk)
-    win <= \$333 ;
+    t2_short <= \$335 ;
   always @(posedge clk)
-    t3_valid <= \$334 ;
+    t2_first <= \$336 ;
   always @(posedge clk)
-    t3_end <= \$335 ;
+    t2_wrapped <= \$337 ;
   always @(posedge clk)
-    t3_fld <= \$336 ;
+    t2_own_fail <= \$338 ;
   always @(posedge clk)
-    t3_seq <= \$337 ;
+    t2_r0v <= \$339 ;
   always @(posedge clk)
-    t3_ln <= \$338 ;
+    t2_r0 <= \$340 ;
   always @(posedge clk)
-    t3_short <= \$339 ;
+    win <= \$341 ;
   always @(posedge clk)
-    t3_first <= \$340 ;
+    t3_valid <= \$342 ;
   always @(posedge clk)
-    t3_wrapped <= \$341 ;
+    t3_end <= \$343 ;
   always @(posedge clk)
-    t3_own_fail <= \$342 ;
+    t3_fld <= \$344 ;
   always @(posedge clk)
-    t3_r0v <= \$343 ;
+    t3_seq <= \$345 ;
   always @(posedge clk)
-    t3_r0 <= \$344 ;
+    t3_ln <= \$346 ;
   always @(posedge clk)
-    val3 <= \$345 ;
+    t3_short <= \$347 ;
   always @(posedge clk)
-    r3v_q <= \$346 ;
+    t3_first <= \$348 ;
   always @(posedge clk)
-    r3_q <= \$347 ;
+    t3_wrapped <= \$349 ;
   always @(posedge clk)
-    t4_valid <= \$348 ;
+    t3_own_fail <= \$350 ;
   always @(posedge clk)
-    t4_end <= \$349 ;
+    t3_r0v <= \$351 ;
   always @(posedge clk)
-    t4_fld <= \$350 ;
+    t3_r0 <= \$352 ;
   always @(posedge clk)
-    t4_seq <= \$351 ;
+    val3 <= \$353 ;
   always @(posedge clk)
-    t4_ln <= \$352 ;
+    r3v_q <= \$354 ;
   always @(posedge clk)
-    t4_short <= \$353 ;
+    r3_q <= \$355 ;
   always @(posedge clk)
-    t4_first <= \$354 ;
+    t4_valid <= \$356 ;
   always @(posedge clk)
-    t4_wrapped <= \$355 ;
+    t4_end <= \$357 ;
   always @(posedge clk)
-    t4_own_fail <= \$356 ;
+    t4_fld <= \$358 ;
   always @(posedge clk)
-    t4_r0v <= \$357 ;
+    t4_seq <= \$359 ;
   always @(posedge clk)
-    t4_r0 <= \$358 ;
+    t4_ln <= \$360 ;
   always @(posedge clk)
-    val4 <= \$359 ;
+    t4_short <= \$361 ;
   always @(posedge clk)
-    r3v_4 <= \$360 ;
+    t4_first <= \$362 ;
   always @(posedge clk)
-    r3_4 <= \$361 ;
+    t4_wrapped <= \$363 ;
   always @(posedge clk)
-    cmp_n <= \$362 ;
+    t4_own_fail <= \$364 ;
   always @(posedge clk)
-    cmp_h <= \$363 ;
+    t4_r0v <= \$365 ;
   always @(posedge clk)
-    cmp_p <= \$364 ;
+    t4_r0 <= \$366 ;
   always @(posedge clk)
-    zero_hi <= \$365 ;
+    val4 <= \$367 ;
   always @(posedge clk)
-    c0_27_28 <= \$366 ;
+    r3v_4 <= \$368 ;
   always @(posedge clk)
-    c0_lt37 <= \$367 ;
+    r3_4 <= \$369 ;
   always @(posedge clk)
-    c0_gt1 <= \$368 ;
+    cmp_n <= \$370 ;
   always @(posedge clk)
-    c0_ones <= \$369 ;
+    cmp_h <= \$371 ;
   always @(posedge clk)
-    c0_zero <= \$370 ;
+    cmp_p <= \$372 ;
   always @(posedge clk)
-    c0_one <= \$371 ;
+    zero_hi <= \$373 ;
   always @(posedge clk)
-    prio <= \$372 ;
+    c0_27_28 <= \$374 ;
   always @(posedge clk)
-    o_rec__valid <= \$373 ;
+    c0_lt37 <= \$375 ;
   always @(posedge clk)
-    o_rec__payload <= \$374 ;
+    c0_gt1 <= \$376 ;
   always @(posedge clk)
-    rec_nonce <= \$375 ;
+    c0_ones <= \$377 ;
   always @(posedge clk)
-    rec_gas_limit <= \$376 ;
+    c0_zero <= \$378 ;
   always @(posedge clk)
-    rec_chain_id <= \$377 ;
+    c0_one <= \$379 ;
   always @(posedge clk)
-    rec_gas_price <= \$378 ;
+    prio <= \$380 ;
   always @(posedge clk)
-    rec_max_priority_fee_per_gas <= \$379 ;
+    o_rec__valid <= \$381 ;
   always @(posedge clk)
-    rec_max_fee_per_gas <= \$380 ;
+    o_rec__payload <= \$382 ;
   always @(posedge clk)
-    rec_max_fee_per_blob_gas <= \$381 ;
+    rec_nonce <= \$383 ;
   always @(posedge clk)
-    rec_value <= \$382 ;
+    rec_gas_limit <= \$384 ;
   always @(posedge clk)
-    rec_v <= \$383 ;
+    rec_chain_id <= \$385 ;
   always @(posedge clk)
-    rec_r <= \$384 ;
+    rec_gas_price <= \$386 ;
   always @(posedge clk)
-    rec_s <= \$385 ;
+    rec_max_priority_fee_per_gas <= \$387 ;
   always @(posedge clk)
-    rec_to <= \$386 ;
+    rec_max_fee_per_gas <= \$388 ;
   always @(posedge clk)
-    best_v <= \$387 ;
+    rec_max_fee_per_blob_gas <= \$389 ;
   always @(posedge clk)
-    best <= \$388 ;
+    rec_value <= \$390 ;
+  always @(posedge clk)
+    rec_v <= \$391 ;
+  always @(posedge clk)
+    rec_r <= \$392 ;
+  always @(posedge clk)
+    rec_s <= \$393 ;
+  always @(posedge clk)
+    rec_to <= \$394 ;
+  always @(posedge clk)
+    best_v <= \$395 ;
+  always @(posedge clk)
+    best <= \$396 ;
   \tx_decoder_top.decoder.values.ends  ends (
     .clk(clk),
-    .\port$4642$0 (\$13 [22:0]),
-    .\port$4644$0 (\$15 [24:0]),
+    .level(level),
     .r_data(r_data),
     .r_en(r_en),
     .r_rdy(have_last),
     .rst(rst),
     .w_en(w_en),
+    .w_port__data(w_data),
     .w_rdy(w_rdy)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$29 [3:0])
+    casez (\$27 [3:0])
       4'h0:
           beat_q = buf0;
       4'h1:
@@ -16469,44 +16502,6 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
           beat_q = buf14;
       4'hf:
           beat_q = buf15;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    (* full_case = 32'd1 *)
-    casez (\$209 [3:0])
-      4'h0:
-          \$210  = buf0;
-      4'h1:
-          \$210  = buf1;
-      4'h2:
-          \$210  = buf2;
-      4'h3:
-          \$210  = buf3;
-      4'h4:
-          \$210  = buf4;
-      4'h5:
-          \$210  = buf5;
-      4'h6:
-          \$210  = buf6;
-      4'h7:
-          \$210  = buf7;
-      4'h8:
-          \$210  = buf8;
-      4'h9:
-          \$210  = buf9;
-      4'ha:
-          \$210  = buf10;
-      4'hb:
-          \$210  = buf11;
-      4'hc:
-          \$210  = buf12;
-      4'hd:
-          \$210  = buf13;
-      4'he:
-          \$210  = buf14;
-      4'hf:
-          \$210  = buf15;
     endcase
   end
   always @* begin
@@ -16663,13 +16658,51 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    (* full_case = 32'd1 *)
+    casez (\$219 [3:0])
+      4'h0:
+          \$220  = buf0;
+      4'h1:
+          \$220  = buf1;
+      4'h2:
+          \$220  = buf2;
+      4'h3:
+          \$220  = buf3;
+      4'h4:
+          \$220  = buf4;
+      4'h5:
+          \$220  = buf5;
+      4'h6:
+          \$220  = buf6;
+      4'h7:
+          \$220  = buf7;
+      4'h8:
+          \$220  = buf8;
+      4'h9:
+          \$220  = buf9;
+      4'ha:
+          \$220  = buf10;
+      4'hb:
+          \$220  = buf11;
+      4'hc:
+          \$220  = buf12;
+      4'hd:
+          \$220  = buf13;
+      4'he:
+          \$220  = buf14;
+      4'hf:
+          \$220  = buf15;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_seq = { 1'h0, j[25:2] };
-    if (\$48 ) begin
+    if (\$46 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$49 ) begin
+            if (\$47 ) begin
               t0_seq = { 1'h0, j[25:2] };
             end
       endcase
@@ -16678,17 +16711,17 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     take = 1'h0;
-    if (\$48 ) begin
+    if (\$46 ) begin
       casez (j[1:0])
         2'h1:
             take = 1'h1;
         2'h2:
-            if (\$49 ) begin
+            if (\$47 ) begin
               take = 1'h1;
             end
         2'h0:
             if (is_data) begin
-              if (\$51 ) begin
+              if (\$49 ) begin
                 if (s_done_now) begin
                   take = 1'h1;
                 end else if (cd_free) begin
@@ -16706,12 +16739,12 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     r_en = 1'h0;
-    if (\$48 ) begin
+    if (\$46 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$49 ) begin
+            if (\$47 ) begin
               r_en = 1'h1;
             end
       endcase
@@ -16720,12 +16753,12 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_valid = 1'h0;
-    if (\$48 ) begin
+    if (\$46 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$49 ) begin
+            if (\$47 ) begin
               t0_valid = 1'h1;
             end
         2'h0:
@@ -16742,12 +16775,12 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_end = 1'h0;
-    if (\$48 ) begin
+    if (\$46 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$49 ) begin
+            if (\$47 ) begin
               t0_end = 1'h1;
             end
       endcase
@@ -16756,14 +16789,14 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_r0v = 1'h0;
-    if (\$48 ) begin
+    if (\$46 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$49 ) begin
+            if (\$47 ) begin
               if (d_valid) begin
-                if (\$50 ) begin
+                if (\$48 ) begin
                   t0_r0v = 1'h1;
                 end else if (d_ver) begin
                   t0_r0v = 1'h1;
@@ -16772,9 +16805,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             end
         2'h0:
             if (take) begin
-              if (\$58 ) begin
+              if (\$56 ) begin
                 t0_r0v = 1'h1;
-              end else if (\$60 ) begin
+              end else if (\$58 ) begin
                 t0_r0v = 1'h1;
               end
             end
@@ -16784,14 +16817,14 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_r0 = 33'h000000000;
-    if (\$48 ) begin
+    if (\$46 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$49 ) begin
+            if (\$47 ) begin
               if (d_valid) begin
-                if (\$50 ) begin
+                if (\$48 ) begin
                   t0_r0[24:0] = { 1'h0, d_seq };
                   t0_r0[27:25] = 3'h3;
                   t0_r0[32:28] = 5'h03;
@@ -16802,9 +16835,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             end
         2'h0:
             if (take) begin
-              if (\$58 ) begin
+              if (\$56 ) begin
                 t0_r0 = rd_ok;
-              end else if (\$60 ) begin
+              end else if (\$58 ) begin
                 t0_r0 = own;
               end
             end
@@ -16814,7 +16847,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     own_v = 1'h0;
-    if (\$48 ) begin
+    if (\$46 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -16825,7 +16858,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
               if (take) begin
                 if (first_absent) begin
                   own_v = 1'h1;
-                end else if (\$53 ) begin
+                end else if (\$51 ) begin
                   own_v = 1'h1;
                 end else if (past_end) begin
                   own_v = 1'h1;
@@ -16842,7 +16875,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
               end else if (have_last) begin
                 if (past_end) begin
                   own_v = 1'h1;
-                end else if (\$57 ) begin
+                end else if (\$55 ) begin
                   own_v = 1'h1;
                 end
               end else begin
@@ -16855,7 +16888,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     own = 33'h000000000;
-    if (\$48 ) begin
+    if (\$46 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -16868,7 +16901,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h2;
                   own[32:28] = 5'h03;
-                end else if (\$53 ) begin
+                end else if (\$51 ) begin
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h2;
                   own[32:28] = 5'h05;
@@ -16894,7 +16927,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h3;
                   own[32:28] = 5'h03;
-                end else if (\$57 ) begin
+                end else if (\$55 ) begin
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h4;
                   own[32:28] = 5'h1a;
@@ -16907,7 +16940,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_first = 1'h0;
-    if (\$48 ) begin
+    if (\$46 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -16916,7 +16949,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         2'h0:
             if (is_data) begin
             end else if (bytes_in) begin
-              t0_first = \$56 ;
+              t0_first = \$54 ;
             end
       endcase
     end
@@ -16924,7 +16957,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_own_fail = 1'h0;
-    if (\$48 ) begin
+    if (\$46 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -16943,9 +16976,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
     if (t2_first) begin
       if (t2_wrapped) begin
         r3v = 1'h1;
-      end else if (\$81 ) begin
+      end else if (\$79 ) begin
         r3v = 1'h1;
-      end else if (\$84 ) begin
+      end else if (\$82 ) begin
         r3v = 1'h1;
       end
     end
@@ -16958,11 +16991,11 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h05;
-      end else if (\$81 ) begin
+      end else if (\$79 ) begin
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h06;
-      end else if (\$84 ) begin
+      end else if (\$82 ) begin
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h16;
@@ -16972,36 +17005,36 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     r5v = 1'h0;
-    if (\$90 ) begin
+    if (\$88 ) begin
       casez (t4_fld)
         6'h03:
-            if (\$91 ) begin
+            if (\$89 ) begin
               r5v = 1'h1;
             end
         6'h06:
-            if (\$99 ) begin
+            if (\$97 ) begin
               r5v = 1'h1;
             end
         6'h0f:
-            if (\$102 ) begin
+            if (\$100 ) begin
               r5v = 1'h1;
             end
         6'h10:
-            if (\$104 ) begin
+            if (\$102 ) begin
               r5v = 1'h1;
             end
         6'h11:
-            if (\$115 ) begin
+            if (\$113 ) begin
               r5v = 1'h1;
             end
         6'h12:
-            if (\$126 ) begin
+            if (\$124 ) begin
               r5v = 1'h1;
-            end else if (\$138 ) begin
+            end else if (\$136 ) begin
               r5v = 1'h1;
             end
         6'h20:
-            if (\$140 ) begin
+            if (\$138 ) begin
               r5v = 1'h1;
             end
       endcase
@@ -17010,50 +17043,50 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     r5 = 33'h000000000;
-    if (\$90 ) begin
+    if (\$88 ) begin
       casez (t4_fld)
         6'h03:
-            if (\$91 ) begin
+            if (\$89 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h0c;
             end
         6'h06:
-            if (\$99 ) begin
+            if (\$97 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h18;
             end
         6'h0f:
-            if (\$102 ) begin
+            if (\$100 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h10;
             end
         6'h10:
-            if (\$104 ) begin
+            if (\$102 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h11;
             end
         6'h11:
-            if (\$115 ) begin
+            if (\$113 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h12;
             end
         6'h12:
-            if (\$126 ) begin
+            if (\$124 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h13;
-            end else if (\$138 ) begin
+            end else if (\$136 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h14;
             end
         6'h20:
-            if (\$140 ) begin
+            if (\$138 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h1a;
@@ -17063,54 +17096,96 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$269  = buf0;
-    if (\$161 ) begin
-      casez (wr[3:0])
-        4'h0:
-            \$269  = i_beat__payload[63:0];
-      endcase
-    end
+    \$271  = \$161 ;
     if (rst) begin
-      \$269  = 64'h0000000000000000;
+      \$271  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$270  = buf1;
-    if (\$161 ) begin
-      casez (wr[3:0])
+    \$272  = fire;
+    if (rst) begin
+      \$272  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$273  = i_beat__payload[72];
+    if (rst) begin
+      \$273  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$274  = wr[3:0];
+    if (rst) begin
+      \$274  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$275  = i_beat__payload[63:0];
+    if (rst) begin
+      \$275  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$276  = { \$164 [24:0], \$162 [22:0] };
+    if (rst) begin
+      \$276  = 48'h000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$277  = buf0;
+    if (w_v) begin
+      casez (w_idx)
+        4'h0:
+            \$277  = \w_data$142 ;
+      endcase
+    end
+    if (rst) begin
+      \$277  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$278  = buf1;
+    if (w_v) begin
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
-            \$270  = i_beat__payload[63:0];
+            \$278  = \w_data$142 ;
       endcase
     end
     if (rst) begin
-      \$270  = 64'h0000000000000000;
+      \$278  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$271  = buf2;
-    if (\$161 ) begin
-      casez (wr[3:0])
+    \$279  = buf2;
+    if (w_v) begin
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
             /* empty */;
         4'h2:
-            \$271  = i_beat__payload[63:0];
+            \$279  = \w_data$142 ;
       endcase
     end
     if (rst) begin
-      \$271  = 64'h0000000000000000;
+      \$279  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$272  = buf3;
-    if (\$161 ) begin
-      casez (wr[3:0])
+    \$280  = buf3;
+    if (w_v) begin
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
@@ -17118,18 +17193,18 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h2:
             /* empty */;
         4'h3:
-            \$272  = i_beat__payload[63:0];
+            \$280  = \w_data$142 ;
       endcase
     end
     if (rst) begin
-      \$272  = 64'h0000000000000000;
+      \$280  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$273  = buf4;
-    if (\$161 ) begin
-      casez (wr[3:0])
+    \$281  = buf4;
+    if (w_v) begin
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
@@ -17139,18 +17214,18 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h3:
             /* empty */;
         4'h4:
-            \$273  = i_beat__payload[63:0];
+            \$281  = \w_data$142 ;
       endcase
     end
     if (rst) begin
-      \$273  = 64'h0000000000000000;
+      \$281  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$274  = buf5;
-    if (\$161 ) begin
-      casez (wr[3:0])
+    \$282  = buf5;
+    if (w_v) begin
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
@@ -17162,18 +17237,18 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h4:
             /* empty */;
         4'h5:
-            \$274  = i_beat__payload[63:0];
+            \$282  = \w_data$142 ;
       endcase
     end
     if (rst) begin
-      \$274  = 64'h0000000000000000;
+      \$282  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$275  = buf6;
-    if (\$161 ) begin
-      casez (wr[3:0])
+    \$283  = buf6;
+    if (w_v) begin
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
@@ -17187,18 +17262,18 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h5:
             /* empty */;
         4'h6:
-            \$275  = i_beat__payload[63:0];
+            \$283  = \w_data$142 ;
       endcase
     end
     if (rst) begin
-      \$275  = 64'h0000000000000000;
+      \$283  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$276  = buf7;
-    if (\$161 ) begin
-      casez (wr[3:0])
+    \$284  = buf7;
+    if (w_v) begin
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
@@ -17214,18 +17289,18 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h6:
             /* empty */;
         4'h7:
-            \$276  = i_beat__payload[63:0];
+            \$284  = \w_data$142 ;
       endcase
     end
     if (rst) begin
-      \$276  = 64'h0000000000000000;
+      \$284  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$277  = buf8;
-    if (\$161 ) begin
-      casez (wr[3:0])
+    \$285  = buf8;
+    if (w_v) begin
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
@@ -17243,18 +17318,18 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h7:
             /* empty */;
         4'h8:
-            \$277  = i_beat__payload[63:0];
+            \$285  = \w_data$142 ;
       endcase
     end
     if (rst) begin
-      \$277  = 64'h0000000000000000;
+      \$285  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$278  = buf9;
-    if (\$161 ) begin
-      casez (wr[3:0])
+    \$286  = buf9;
+    if (w_v) begin
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
@@ -17274,18 +17349,18 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h8:
             /* empty */;
         4'h9:
-            \$278  = i_beat__payload[63:0];
+            \$286  = \w_data$142 ;
       endcase
     end
     if (rst) begin
-      \$278  = 64'h0000000000000000;
+      \$286  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$279  = buf10;
-    if (\$161 ) begin
-      casez (wr[3:0])
+    \$287  = buf10;
+    if (w_v) begin
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
@@ -17307,18 +17382,18 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h9:
             /* empty */;
         4'ha:
-            \$279  = i_beat__payload[63:0];
+            \$287  = \w_data$142 ;
       endcase
     end
     if (rst) begin
-      \$279  = 64'h0000000000000000;
+      \$287  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$280  = buf11;
-    if (\$161 ) begin
-      casez (wr[3:0])
+    \$288  = buf11;
+    if (w_v) begin
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
@@ -17342,18 +17417,18 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'ha:
             /* empty */;
         4'hb:
-            \$280  = i_beat__payload[63:0];
+            \$288  = \w_data$142 ;
       endcase
     end
     if (rst) begin
-      \$280  = 64'h0000000000000000;
+      \$288  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$281  = buf12;
-    if (\$161 ) begin
-      casez (wr[3:0])
+    \$289  = buf12;
+    if (w_v) begin
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
@@ -17379,18 +17454,18 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'hb:
             /* empty */;
         4'hc:
-            \$281  = i_beat__payload[63:0];
+            \$289  = \w_data$142 ;
       endcase
     end
     if (rst) begin
-      \$281  = 64'h0000000000000000;
+      \$289  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$282  = buf13;
-    if (\$161 ) begin
-      casez (wr[3:0])
+    \$290  = buf13;
+    if (w_v) begin
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
@@ -17418,18 +17493,18 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'hc:
             /* empty */;
         4'hd:
-            \$282  = i_beat__payload[63:0];
+            \$290  = \w_data$142 ;
       endcase
     end
     if (rst) begin
-      \$282  = 64'h0000000000000000;
+      \$290  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$283  = buf14;
-    if (\$161 ) begin
-      casez (wr[3:0])
+    \$291  = buf14;
+    if (w_v) begin
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
@@ -17459,19 +17534,19 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'hd:
             /* empty */;
         4'he:
-            \$283  = i_beat__payload[63:0];
+            \$291  = \w_data$142 ;
       endcase
     end
     if (rst) begin
-      \$283  = 64'h0000000000000000;
+      \$291  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$284  = buf15;
-    if (\$161 ) begin
+    \$292  = buf15;
+    if (w_v) begin
       (* full_case = 32'd1 *)
-      casez (wr[3:0])
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
@@ -17503,292 +17578,271 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'he:
             /* empty */;
         4'hf:
-            \$284  = i_beat__payload[63:0];
+            \$292  = \w_data$142 ;
       endcase
     end
     if (rst) begin
-      \$284  = 64'h0000000000000000;
+      \$292  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$285  = wr;
-    if (\$161 ) begin
-      \$285  = \$162 [23:0];
+    \$293  = wr;
+    if (fire) begin
+      \$293  = \$165 [23:0];
     end
     if (rst) begin
-      \$285  = 24'h000000;
+      \$293  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$286  = in_nb;
-    if (\$161 ) begin
+    \$294  = in_nb;
+    if (fire) begin
       if (i_beat__payload[72]) begin
-        \$286  = 23'h000000;
-      end else if (\$163 ) begin
-        \$286  = \$164 [22:0];
+        \$294  = 23'h000000;
+      end else if (\$166 ) begin
+        \$294  = \$167 [22:0];
       end
     end
     if (rst) begin
-      \$286  = 23'h000000;
+      \$294  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$287  = \$168 [23:0];
+    \$295  = \$170 [23:0];
     if (rst) begin
-      \$287  = 24'h000000;
+      \$295  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$288  = \$175 [22:0];
+    \$296  = \$177 [22:0];
     if (rst) begin
-      \$288  = 23'h000000;
+      \$296  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$289  = lim;
+    \$297  = lim;
     if (rst) begin
-      \$289  = 24'h000000;
+      \$297  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$290  = \$177 ;
+    \$298  = \$179 ;
     if (rst) begin
-      \$290  = 1'h0;
+      \$298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$291  = cur_base;
+    \$299  = cur_base;
     if (rst) begin
-      \$291  = 24'h000000;
+      \$299  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$292  = \$182 [23:0];
-    if (rst) begin
-      \$292  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$293  = o_calldata__valid;
-    if (o_calldata__ready) begin
-      \$293  = 1'h0;
-    end
-    if (\$183 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$185 ) begin
-              \$293  = 1'h1;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$187 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$293  = 1'h1;
-                end
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$293  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$294  = low;
-    if (\$183 ) begin
-      casez (j[1:0])
-        2'h1:
-            if (\$184 ) begin
-              \$294  = { 1'h0, j[56:32] };
-            end
-        2'h2:
-            if (\$185 ) begin
-              \$294  = 26'h0000000;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$187 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  if (\$190 ) begin
-                    \$294  = ce;
-                  end
-                end
-              end
-            end else if (bytes_in) begin
-              if (\$191 ) begin
-                \$294  = j_end;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$294  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$295  = o_calldata__payload;
-    if (\$183 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$185 ) begin
-              \$295 [67:64] = 4'h0;
-              \$295 [68] = 1'h1;
-              \$295 [63:0] = 64'h0000000000000000;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$187 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$295 [68] = 1'h0;
-                  \$295 [63:0] = \$188 ;
-                  \$295 [67:64] = \$37 [3:0];
-                end
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$295  = 69'h000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$296  = cur_base;
-    if (\$183 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$185 ) begin
-              \$296  = \$186 [23:0];
-            end
-      endcase
-    end
-    if (rst) begin
-      \$296  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$297  = d_valid;
-    if (\$183 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$185 ) begin
-              \$297  = 1'h0;
-            end
-        2'h0:
-            if (take) begin
-              \$297  = 1'h0;
-              if (\$198 ) begin
-                \$297  = 1'h1;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$297  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$298  = q;
-    if (\$183 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$187 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$298  = qa;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$200 ) begin
-      \$298  = { 1'h0, i_job__payload[56:32] };
-    end
-    if (rst) begin
-      \$298  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$299  = qa;
-    if (\$183 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$187 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$299  = \$189 [25:0];
-                end
-              end
-            end
-      endcase
-    end
-    if (\$200 ) begin
-      \$299  = { \$208 [22:0], 3'h0 };
-    end
-    if (rst) begin
-      \$299  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$300  = d_seq;
-    if (\$183 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$198 ) begin
-                \$300  = j[25:2];
-              end
-            end
-      endcase
-    end
+    \$300  = \$184 [23:0];
     if (rst) begin
       \$300  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$301  = d_end;
-    if (\$183 ) begin
+    \$301  = o_calldata__valid;
+    if (o_calldata__ready) begin
+      \$301  = 1'h0;
+    end
+    if (\$185 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$187 ) begin
+              \$301  = 1'h1;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$189 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$301  = 1'h1;
+                end
+              end
+            end
+      endcase
+    end
+    if (rst) begin
+      \$301  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$302  = low;
+    if (\$185 ) begin
+      casez (j[1:0])
+        2'h1:
+            if (\$186 ) begin
+              \$302  = { 1'h0, j[56:32] };
+            end
+        2'h2:
+            if (\$187 ) begin
+              \$302  = 26'h0000000;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$189 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  if (\$192 ) begin
+                    \$302  = ce;
+                  end
+                end
+              end
+            end else if (bytes_in) begin
+              if (\$193 ) begin
+                \$302  = j_end;
+              end
+            end
+      endcase
+    end
+    if (rst) begin
+      \$302  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$303  = o_calldata__payload;
+    if (\$185 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$187 ) begin
+              \$303 [67:64] = 4'h0;
+              \$303 [68] = 1'h1;
+              \$303 [63:0] = 64'h0000000000000000;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$189 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$303 [68] = 1'h0;
+                  \$303 [63:0] = \$190 ;
+                  \$303 [67:64] = \$35 [3:0];
+                end
+              end
+            end
+      endcase
+    end
+    if (rst) begin
+      \$303  = 69'h000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$304  = cur_base;
+    if (\$185 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$187 ) begin
+              \$304  = \$188 [23:0];
+            end
+      endcase
+    end
+    if (rst) begin
+      \$304  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$305  = d_valid;
+    if (\$185 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$187 ) begin
+              \$305  = 1'h0;
+            end
+        2'h0:
+            if (take) begin
+              \$305  = 1'h0;
+              if (\$200 ) begin
+                \$305  = 1'h1;
+              end
+            end
+      endcase
+    end
+    if (rst) begin
+      \$305  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$306  = q;
+    if (\$185 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$189 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$306  = qa;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$202 ) begin
+      \$306  = { 1'h0, i_job__payload[56:32] };
+    end
+    if (rst) begin
+      \$306  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$307  = qa;
+    if (\$185 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$189 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$307  = \$191 [25:0];
+                end
+              end
+            end
+      endcase
+    end
+    if (\$202 ) begin
+      \$307  = { \$210 [22:0], 3'h0 };
+    end
+    if (rst) begin
+      \$307  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$308  = d_seq;
+    if (\$185 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -17796,20 +17850,20 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             /* empty */;
         2'h0:
             if (take) begin
-              if (\$198 ) begin
-                \$301  = j_end;
+              if (\$200 ) begin
+                \$308  = j[25:2];
               end
             end
       endcase
     end
     if (rst) begin
-      \$301  = 26'h0000000;
+      \$308  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$302  = d_ver;
-    if (\$183 ) begin
+    \$309  = d_end;
+    if (\$185 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -17817,93 +17871,32 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             /* empty */;
         2'h0:
             if (take) begin
-              if (\$198 ) begin
-                \$302  = \$199 ;
+              if (\$200 ) begin
+                \$309  = j_end;
               end
             end
       endcase
     end
     if (rst) begin
-      \$302  = 1'h0;
+      \$309  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$303  = jv;
-    if (\$200 ) begin
-      \$303  = 1'h1;
-    end else if (take) begin
-      \$303  = 1'h0;
-    end
-    if (rst) begin
-      \$303  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$304  = j;
-    if (\$200 ) begin
-      \$304  = i_job__payload;
-    end
-    if (rst) begin
-      \$304  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$305  = j_end;
-    if (\$200 ) begin
-      \$305  = in_end;
-    end
-    if (rst) begin
-      \$305  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$306  = short;
-    if (\$200 ) begin
-      \$306  = \$201 ;
-    end
-    if (rst) begin
-      \$306  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$307  = j_zl;
-    if (\$200 ) begin
-      \$307  = \$202 ;
-    end
-    if (rst) begin
-      \$307  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$308  = j_nb;
-    if (\$200 ) begin
-      \$308  = \$206 [22:0];
-    end
-    if (rst) begin
-      \$308  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$309  = t1_valid;
-    if (adv) begin
-      \$309  = t0_valid;
-    end
-    if (rst) begin
-      \$309  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$310  = t1_end;
-    if (adv) begin
-      \$310  = t0_end;
+    \$310  = d_ver;
+    if (\$185 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$200 ) begin
+                \$310  = \$201 ;
+              end
+            end
+      endcase
     end
     if (rst) begin
       \$310  = 1'h0;
@@ -17911,39 +17904,41 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$311  = t1_fld;
-    if (adv) begin
-      \$311  = j[31:26];
+    \$311  = jv;
+    if (\$202 ) begin
+      \$311  = 1'h1;
+    end else if (take) begin
+      \$311  = 1'h0;
     end
     if (rst) begin
-      \$311  = 6'h00;
+      \$311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$312  = t1_seq;
-    if (adv) begin
-      \$312  = t0_seq;
+    \$312  = j;
+    if (\$202 ) begin
+      \$312  = i_job__payload;
     end
     if (rst) begin
-      \$312  = 25'h0000000;
+      \$312  = 83'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$313  = t1_ln;
-    if (adv) begin
-      \$313  = \$24 [5:0];
+    \$313  = j_end;
+    if (\$202 ) begin
+      \$313  = in_end;
     end
     if (rst) begin
-      \$313  = 6'h00;
+      \$313  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$314  = t1_short;
-    if (adv) begin
-      \$314  = short;
+    \$314  = short;
+    if (\$202 ) begin
+      \$314  = \$203 ;
     end
     if (rst) begin
       \$314  = 1'h0;
@@ -17951,9 +17946,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$315  = t1_first;
-    if (adv) begin
-      \$315  = t0_first;
+    \$315  = j_zl;
+    if (\$202 ) begin
+      \$315  = \$204 ;
     end
     if (rst) begin
       \$315  = 1'h0;
@@ -17961,19 +17956,19 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$316  = t1_wrapped;
-    if (adv) begin
-      \$316  = j[82];
+    \$316  = j_nb;
+    if (\$202 ) begin
+      \$316  = \$208 [22:0];
     end
     if (rst) begin
-      \$316  = 1'h0;
+      \$316  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$317  = t1_own_fail;
+    \$317  = t1_valid;
     if (adv) begin
-      \$317  = t0_own_fail;
+      \$317  = t0_valid;
     end
     if (rst) begin
       \$317  = 1'h0;
@@ -17981,9 +17976,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$318  = t1_r0v;
+    \$318  = t1_end;
     if (adv) begin
-      \$318  = t0_r0v;
+      \$318  = t0_end;
     end
     if (rst) begin
       \$318  = 1'h0;
@@ -17991,39 +17986,39 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$319  = t1_r0;
+    \$319  = t1_fld;
     if (adv) begin
-      \$319  = t0_r0;
+      \$319  = j[31:26];
     end
     if (rst) begin
-      \$319  = 33'h000000000;
+      \$319  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$320  = lane1;
+    \$320  = t1_seq;
     if (adv) begin
-      \$320  = j[34:32];
+      \$320  = t0_seq;
     end
     if (rst) begin
-      \$320  = 3'h0;
+      \$320  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$321  = g1;
+    \$321  = t1_ln;
     if (adv) begin
-      \$321  = \$26 [3:0];
+      \$321  = \$22 [5:0];
     end
     if (rst) begin
-      \$321  = 4'h0;
+      \$321  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$322  = t2_valid;
+    \$322  = t1_short;
     if (adv) begin
-      \$322  = t1_valid;
+      \$322  = short;
     end
     if (rst) begin
       \$322  = 1'h0;
@@ -18031,9 +18026,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$323  = t2_end;
+    \$323  = t1_first;
     if (adv) begin
-      \$323  = t1_end;
+      \$323  = t0_first;
     end
     if (rst) begin
       \$323  = 1'h0;
@@ -18041,69 +18036,69 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$324  = t2_fld;
+    \$324  = t1_wrapped;
     if (adv) begin
-      \$324  = t1_fld;
+      \$324  = j[82];
     end
     if (rst) begin
-      \$324  = 6'h00;
+      \$324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$325  = t2_seq;
+    \$325  = t1_own_fail;
     if (adv) begin
-      \$325  = t1_seq;
+      \$325  = t0_own_fail;
     end
     if (rst) begin
-      \$325  = 25'h0000000;
+      \$325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$326  = t2_ln;
+    \$326  = t1_r0v;
     if (adv) begin
-      \$326  = t1_ln;
+      \$326  = t0_r0v;
     end
     if (rst) begin
-      \$326  = 6'h00;
+      \$326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$327  = t2_short;
+    \$327  = t1_r0;
     if (adv) begin
-      \$327  = t1_short;
+      \$327  = t0_r0;
     end
     if (rst) begin
-      \$327  = 1'h0;
+      \$327  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$328  = t2_first;
+    \$328  = lane1;
     if (adv) begin
-      \$328  = t1_first;
+      \$328  = j[34:32];
     end
     if (rst) begin
-      \$328  = 1'h0;
+      \$328  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$329  = t2_wrapped;
+    \$329  = g1;
     if (adv) begin
-      \$329  = t1_wrapped;
+      \$329  = \$24 [3:0];
     end
     if (rst) begin
-      \$329  = 1'h0;
+      \$329  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$330  = t2_own_fail;
+    \$330  = t2_valid;
     if (adv) begin
-      \$330  = t1_own_fail;
+      \$330  = t1_valid;
     end
     if (rst) begin
       \$330  = 1'h0;
@@ -18111,9 +18106,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$331  = t2_r0v;
+    \$331  = t2_end;
     if (adv) begin
-      \$331  = t1_r0v;
+      \$331  = t1_end;
     end
     if (rst) begin
       \$331  = 1'h0;
@@ -18121,39 +18116,39 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$332  = t2_r0;
+    \$332  = t2_fld;
     if (adv) begin
-      \$332  = t1_r0;
+      \$332  = t1_fld;
     end
     if (rst) begin
-      \$332  = 33'h000000000;
+      \$332  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$333  = win;
+    \$333  = t2_seq;
     if (adv) begin
-      \$333  = \$219 ;
+      \$333  = t1_seq;
     end
     if (rst) begin
-      \$333  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$333  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$334  = t3_valid;
+    \$334  = t2_ln;
     if (adv) begin
-      \$334  = t2_valid;
+      \$334  = t1_ln;
     end
     if (rst) begin
-      \$334  = 1'h0;
+      \$334  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$335  = t3_end;
+    \$335  = t2_short;
     if (adv) begin
-      \$335  = t2_end;
+      \$335  = t1_short;
     end
     if (rst) begin
       \$335  = 1'h0;
@@ -18161,39 +18156,39 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$336  = t3_fld;
+    \$336  = t2_first;
     if (adv) begin
-      \$336  = t2_fld;
+      \$336  = t1_first;
     end
     if (rst) begin
-      \$336  = 6'h00;
+      \$336  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$337  = t3_seq;
+    \$337  = t2_wrapped;
     if (adv) begin
-      \$337  = t2_seq;
+      \$337  = t1_wrapped;
     end
     if (rst) begin
-      \$337  = 25'h0000000;
+      \$337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$338  = t3_ln;
+    \$338  = t2_own_fail;
     if (adv) begin
-      \$338  = t2_ln;
+      \$338  = t1_own_fail;
     end
     if (rst) begin
-      \$338  = 6'h00;
+      \$338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$339  = t3_short;
+    \$339  = t2_r0v;
     if (adv) begin
-      \$339  = t2_short;
+      \$339  = t1_r0v;
     end
     if (rst) begin
       \$339  = 1'h0;
@@ -18201,29 +18196,29 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$340  = t3_first;
+    \$340  = t2_r0;
     if (adv) begin
-      \$340  = t2_first;
+      \$340  = t1_r0;
     end
     if (rst) begin
-      \$340  = 1'h0;
+      \$340  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$341  = t3_wrapped;
+    \$341  = win;
     if (adv) begin
-      \$341  = t2_wrapped;
+      \$341  = \$221 ;
     end
     if (rst) begin
-      \$341  = 1'h0;
+      \$341  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$342  = t3_own_fail;
+    \$342  = t3_valid;
     if (adv) begin
-      \$342  = \$221 ;
+      \$342  = t2_valid;
     end
     if (rst) begin
       \$342  = 1'h0;
@@ -18231,9 +18226,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$343  = t3_r0v;
+    \$343  = t3_end;
     if (adv) begin
-      \$343  = t2_r0v;
+      \$343  = t2_end;
     end
     if (rst) begin
       \$343  = 1'h0;
@@ -18241,49 +18236,49 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$344  = t3_r0;
+    \$344  = t3_fld;
     if (adv) begin
-      \$344  = t2_r0;
+      \$344  = t2_fld;
     end
     if (rst) begin
-      \$344  = 33'h000000000;
+      \$344  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$345  = val3;
+    \$345  = t3_seq;
     if (adv) begin
-      \$345  = \$220 ;
+      \$345  = t2_seq;
     end
     if (rst) begin
-      \$345  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$345  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$346  = r3v_q;
+    \$346  = t3_ln;
     if (adv) begin
-      \$346  = r3v;
+      \$346  = t2_ln;
     end
     if (rst) begin
-      \$346  = 1'h0;
+      \$346  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$347  = r3_q;
+    \$347  = t3_short;
     if (adv) begin
-      \$347  = r3;
+      \$347  = t2_short;
     end
     if (rst) begin
-      \$347  = 33'h000000000;
+      \$347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$348  = t4_valid;
+    \$348  = t3_first;
     if (adv) begin
-      \$348  = t3_valid;
+      \$348  = t2_first;
     end
     if (rst) begin
       \$348  = 1'h0;
@@ -18291,9 +18286,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$349  = t4_end;
+    \$349  = t3_wrapped;
     if (adv) begin
-      \$349  = t3_end;
+      \$349  = t2_wrapped;
     end
     if (rst) begin
       \$349  = 1'h0;
@@ -18301,49 +18296,49 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$350  = t4_fld;
+    \$350  = t3_own_fail;
     if (adv) begin
-      \$350  = t3_fld;
+      \$350  = \$223 ;
     end
     if (rst) begin
-      \$350  = 6'h00;
+      \$350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$351  = t4_seq;
+    \$351  = t3_r0v;
     if (adv) begin
-      \$351  = t3_seq;
+      \$351  = t2_r0v;
     end
     if (rst) begin
-      \$351  = 25'h0000000;
+      \$351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$352  = t4_ln;
+    \$352  = t3_r0;
     if (adv) begin
-      \$352  = t3_ln;
+      \$352  = t2_r0;
     end
     if (rst) begin
-      \$352  = 6'h00;
+      \$352  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$353  = t4_short;
+    \$353  = val3;
     if (adv) begin
-      \$353  = t3_short;
+      \$353  = \$222 ;
     end
     if (rst) begin
-      \$353  = 1'h0;
+      \$353  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$354  = t4_first;
+    \$354  = r3v_q;
     if (adv) begin
-      \$354  = t3_first;
+      \$354  = r3v;
     end
     if (rst) begin
       \$354  = 1'h0;
@@ -18351,19 +18346,19 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$355  = t4_wrapped;
+    \$355  = r3_q;
     if (adv) begin
-      \$355  = t3_wrapped;
+      \$355  = r3;
     end
     if (rst) begin
-      \$355  = 1'h0;
+      \$355  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$356  = t4_own_fail;
+    \$356  = t4_valid;
     if (adv) begin
-      \$356  = t3_own_fail;
+      \$356  = t3_valid;
     end
     if (rst) begin
       \$356  = 1'h0;
@@ -18371,9 +18366,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$357  = t4_r0v;
+    \$357  = t4_end;
     if (adv) begin
-      \$357  = t3_r0v;
+      \$357  = t3_end;
     end
     if (rst) begin
       \$357  = 1'h0;
@@ -18381,79 +18376,79 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$358  = t4_r0;
+    \$358  = t4_fld;
     if (adv) begin
-      \$358  = t3_r0;
+      \$358  = t3_fld;
     end
     if (rst) begin
-      \$358  = 33'h000000000;
+      \$358  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$359  = val4;
+    \$359  = t4_seq;
     if (adv) begin
-      \$359  = val3;
+      \$359  = t3_seq;
     end
     if (rst) begin
-      \$359  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$359  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$360  = r3v_4;
+    \$360  = t4_ln;
     if (adv) begin
-      \$360  = r3v_q;
+      \$360  = t3_ln;
     end
     if (rst) begin
-      \$360  = 1'h0;
+      \$360  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$361  = r3_4;
+    \$361  = t4_short;
     if (adv) begin
-      \$361  = r3_q;
+      \$361  = t3_short;
     end
     if (rst) begin
-      \$361  = 33'h000000000;
+      \$361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$362  = cmp_n;
+    \$362  = t4_first;
     if (adv) begin
-      \$362  = { \$229 , \$228 , \$227 , \$226 , \$225 , \$224 , \$223 , \$222  };
+      \$362  = t3_first;
     end
     if (rst) begin
-      \$362  = 8'h00;
+      \$362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$363  = cmp_h;
+    \$363  = t4_wrapped;
     if (adv) begin
-      \$363  = { \$237 , \$236 , \$235 , \$234 , \$233 , \$232 , \$231 , \$230  };
+      \$363  = t3_wrapped;
     end
     if (rst) begin
-      \$363  = 8'h00;
+      \$363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$364  = cmp_p;
+    \$364  = t4_own_fail;
     if (adv) begin
-      \$364  = { \$245 , \$244 , \$243 , \$242 , \$241 , \$240 , \$239 , \$238  };
+      \$364  = t3_own_fail;
     end
     if (rst) begin
-      \$364  = 8'h00;
+      \$364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$365  = zero_hi;
+    \$365  = t4_r0v;
     if (adv) begin
-      \$365  = \$246 ;
+      \$365  = t3_r0v;
     end
     if (rst) begin
       \$365  = 1'h0;
@@ -18461,29 +18456,29 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$366  = c0_27_28;
+    \$366  = t4_r0;
     if (adv) begin
-      \$366  = \$249 ;
+      \$366  = t3_r0;
     end
     if (rst) begin
-      \$366  = 1'h0;
+      \$366  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$367  = c0_lt37;
+    \$367  = val4;
     if (adv) begin
-      \$367  = \$250 ;
+      \$367  = val3;
     end
     if (rst) begin
-      \$367  = 1'h0;
+      \$367  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$368  = c0_gt1;
+    \$368  = r3v_4;
     if (adv) begin
-      \$368  = \$251 ;
+      \$368  = r3v_q;
     end
     if (rst) begin
       \$368  = 1'h0;
@@ -18491,119 +18486,199 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$369  = c0_ones;
+    \$369  = r3_4;
     if (adv) begin
-      \$369  = \$252 ;
+      \$369  = r3_q;
     end
     if (rst) begin
-      \$369  = 1'h0;
+      \$369  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$370  = c0_zero;
+    \$370  = cmp_n;
     if (adv) begin
-      \$370  = \$253 ;
+      \$370  = { \$231 , \$230 , \$229 , \$228 , \$227 , \$226 , \$225 , \$224  };
     end
     if (rst) begin
-      \$370  = 1'h0;
+      \$370  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$371  = c0_one;
+    \$371  = cmp_h;
     if (adv) begin
-      \$371  = \$254 ;
+      \$371  = { \$239 , \$238 , \$237 , \$236 , \$235 , \$234 , \$233 , \$232  };
     end
     if (rst) begin
-      \$371  = 1'h0;
+      \$371  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$372  = prio;
+    \$372  = cmp_p;
     if (adv) begin
-      if (\$255 ) begin
-        \$372  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else if (\$261 ) begin
-        \$372  = val3;
+      \$372  = { \$247 , \$246 , \$245 , \$244 , \$243 , \$242 , \$241 , \$240  };
+    end
+    if (rst) begin
+      \$372  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$373  = zero_hi;
+    if (adv) begin
+      \$373  = \$248 ;
+    end
+    if (rst) begin
+      \$373  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$374  = c0_27_28;
+    if (adv) begin
+      \$374  = \$251 ;
+    end
+    if (rst) begin
+      \$374  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$375  = c0_lt37;
+    if (adv) begin
+      \$375  = \$252 ;
+    end
+    if (rst) begin
+      \$375  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$376  = c0_gt1;
+    if (adv) begin
+      \$376  = \$253 ;
+    end
+    if (rst) begin
+      \$376  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$377  = c0_ones;
+    if (adv) begin
+      \$377  = \$254 ;
+    end
+    if (rst) begin
+      \$377  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$378  = c0_zero;
+    if (adv) begin
+      \$378  = \$255 ;
+    end
+    if (rst) begin
+      \$378  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$379  = c0_one;
+    if (adv) begin
+      \$379  = \$256 ;
+    end
+    if (rst) begin
+      \$379  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$380  = prio;
+    if (adv) begin
+      if (\$257 ) begin
+        \$380  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else if (\$263 ) begin
+        \$380  = val3;
       end
     end
     if (rst) begin
-      \$372  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$380  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$373  = o_rec__valid;
+    \$381  = o_rec__valid;
     if (o_rec__ready) begin
-      \$373  = 1'h0;
+      \$381  = 1'h0;
     end
-    if (\$262 ) begin
+    if (\$264 ) begin
       if (t4_end) begin
-        \$373  = 1'h1;
+        \$381  = 1'h1;
       end
     end
     if (rst) begin
-      \$373  = 1'h0;
+      \$381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$374  = o_rec__payload;
-    if (\$262 ) begin
+    \$382  = o_rec__payload;
+    if (\$264 ) begin
       if (t4_end) begin
-        \$374 [2592] = mv2;
-        \$374 [2625:2593] = mr2;
-        \$374 [63:0] = rec_nonce;
-        \$374 [127:64] = rec_gas_limit;
-        \$374 [383:128] = rec_chain_id;
-        \$374 [639:384] = rec_gas_price;
-        \$374 [895:640] = rec_max_priority_fee_per_gas;
-        \$374 [1151:896] = rec_max_fee_per_gas;
-        \$374 [1407:1152] = rec_max_fee_per_blob_gas;
-        \$374 [1663:1408] = rec_value;
-        \$374 [1919:1664] = rec_v;
-        \$374 [2175:1920] = rec_r;
-        \$374 [2431:2176] = rec_s;
-        \$374 [2591:2432] = rec_to;
+        \$382 [2592] = mv2;
+        \$382 [2625:2593] = mr2;
+        \$382 [63:0] = rec_nonce;
+        \$382 [127:64] = rec_gas_limit;
+        \$382 [383:128] = rec_chain_id;
+        \$382 [639:384] = rec_gas_price;
+        \$382 [895:640] = rec_max_priority_fee_per_gas;
+        \$382 [1151:896] = rec_max_fee_per_gas;
+        \$382 [1407:1152] = rec_max_fee_per_blob_gas;
+        \$382 [1663:1408] = rec_value;
+        \$382 [1919:1664] = rec_v;
+        \$382 [2175:1920] = rec_r;
+        \$382 [2431:2176] = rec_s;
+        \$382 [2591:2432] = rec_to;
       end
     end
     if (rst) begin
-      \$374  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$382  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$375  = rec_nonce;
-    if (\$262 ) begin
+    \$383  = rec_nonce;
+    if (\$264 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$375  = 64'h0000000000000000;
+        \$383  = 64'h0000000000000000;
       end else begin
-        if (\$268 ) begin
+        if (\$270 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
             6'h03:
-                \$375  = val4[63:0];
+                \$383  = val4[63:0];
           endcase
         end
       end
     end
     if (rst) begin
-      \$375  = 64'h0000000000000000;
+      \$383  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$376  = rec_gas_limit;
-    if (\$262 ) begin
+    \$384  = rec_gas_limit;
+    if (\$264 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$376  = 64'h0000000000000000;
+        \$384  = 64'h0000000000000000;
       end else begin
-        if (\$268 ) begin
+        if (\$270 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -18616,68 +18691,68 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             6'h06:
                 /* empty */;
             6'h07:
-                \$376  = val4[63:0];
+                \$384  = val4[63:0];
           endcase
         end
       end
     end
     if (rst) begin
-      \$376  = 64'h0000000000000000;
+      \$384  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$377  = rec_chain_id;
-    if (\$262 ) begin
+    \$385  = rec_chain_id;
+    if (\$264 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$377  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$385  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$268 ) begin
+        if (\$270 ) begin
           casez (t4_fld)
             6'h02:
-                \$377  = val4;
+                \$385  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$377  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$385  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$378  = rec_gas_price;
-    if (\$262 ) begin
+    \$386  = rec_gas_price;
+    if (\$264 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$378  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$386  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$268 ) begin
+        if (\$270 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
             6'h03:
                 /* empty */;
             6'h04:
-                \$378  = val4;
+                \$386  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$378  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$386  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$379  = rec_max_priority_fee_per_gas;
-    if (\$262 ) begin
+    \$387  = rec_max_priority_fee_per_gas;
+    if (\$264 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$379  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$387  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$268 ) begin
+        if (\$270 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -18686,24 +18761,24 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             6'h04:
                 /* empty */;
             6'h05:
-                \$379  = val4;
+                \$387  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$379  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$387  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$380  = rec_max_fee_per_gas;
-    if (\$262 ) begin
+    \$388  = rec_max_fee_per_gas;
+    if (\$264 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$380  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$388  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$268 ) begin
+        if (\$270 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -18714,24 +18789,24 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             6'h05:
                 /* empty */;
             6'h06:
-                \$380  = val4;
+                \$388  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$380  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$388  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$381  = rec_max_fee_per_blob_gas;
-    if (\$262 ) begin
+    \$389  = rec_max_fee_per_blob_gas;
+    if (\$264 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$381  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$389  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$268 ) begin
+        if (\$270 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -18748,24 +18823,24 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             6'h09:
                 /* empty */;
             6'h0c:
-                \$381  = val4;
+                \$389  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$381  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$389  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$382  = rec_value;
-    if (\$262 ) begin
+    \$390  = rec_value;
+    if (\$264 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$382  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$390  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$268 ) begin
+        if (\$270 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -18780,24 +18855,24 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             6'h07:
                 /* empty */;
             6'h09:
-                \$382  = val4;
+                \$390  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$382  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$390  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$383  = rec_v;
-    if (\$262 ) begin
+    \$391  = rec_v;
+    if (\$264 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$383  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$391  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$268 ) begin
+        if (\$270 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -18816,26 +18891,26 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             6'h0c:
                 /* empty */;
             6'h0f:
-                \$383  = val4;
+                \$391  = val4;
             6'h10:
-                \$383  = val4;
+                \$391  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$383  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$391  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$384  = rec_r;
-    if (\$262 ) begin
+    \$392  = rec_r;
+    if (\$264 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$384  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$392  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$268 ) begin
+        if (\$270 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -18858,24 +18933,24 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             6'h10:
                 /* empty */;
             6'h11:
-                \$384  = val4;
+                \$392  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$384  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$392  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$385  = rec_s;
-    if (\$262 ) begin
+    \$393  = rec_s;
+    if (\$264 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$385  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$393  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$268 ) begin
+        if (\$270 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -18900,24 +18975,24 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             6'h11:
                 /* empty */;
             6'h12:
-                \$385  = val4;
+                \$393  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$385  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$393  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$386  = rec_to;
-    if (\$262 ) begin
+    \$394  = rec_to;
+    if (\$264 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$386  = 160'h0000000000000000000000000000000000000000;
+        \$394  = 160'h0000000000000000000000000000000000000000;
       end else begin
-        if (\$268 ) begin
+        if (\$270 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -18944,58 +19019,59 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             6'h12:
                 /* empty */;
             6'h08:
-                \$386  = val4[159:0];
+                \$394  = val4[159:0];
           endcase
         end
       end
     end
     if (rst) begin
-      \$386  = 160'h0000000000000000000000000000000000000000;
+      \$394  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$387  = best_v;
-    if (\$262 ) begin
+    \$395  = best_v;
+    if (\$264 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$387  = 1'h0;
+        \$395  = 1'h0;
       end else begin
-        \$387  = mv2;
+        \$395  = mv2;
       end
     end
     if (rst) begin
-      \$387  = 1'h0;
+      \$395  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$388  = best;
-    if (\$262 ) begin
+    \$396  = best;
+    if (\$264 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$388  = mr2;
+        \$396  = mr2;
       end
     end
     if (rst) begin
-      \$388  = 33'h000000000;
+      \$396  = 33'h000000000;
     end
   end
   assign nkeep = \$8 [3:0];
-  assign w_data = { \$15 [24:0], \$13 [22:0] };
+  assign used = \$9 [23:0];
+  assign w_end = w_data;
   assign r_rdy = have_last;
   assign p_nbeats = r_data[22:0];
   assign p_size = r_data[47:23];
   assign t0_fld = j[31:26];
   assign t0_wrapped = j[82];
-  assign t0_ln = \$24 [5:0];
+  assign t0_ln = \$22 [5:0];
   assign t0_short = short;
-  assign g0 = \$26 [3:0];
+  assign g0 = \$24 [3:0];
   assign lane0 = j[34:32];
-  assign cn = \$37 [3:0];
+  assign cn = \$35 [3:0];
   assign val_be = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] };
-  assign rsh = \$85 [5:0];
+  assign rsh = \$83 [5:0];
   assign merged_v = mv2;
   assign merged = mr2;
   assign \i_beat__payload.data  = i_beat__payload[63:0];
@@ -19084,32 +19160,28 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   assign rd_ok[32:28] = 5'h1a;
   assign rd_ok[27:25] = 3'h4;
   assign rd_ok[24:0] = { 1'h0, d_seq };
-  assign \$25  = { 3'h0, j[56:35] };
-  assign \$28  = { 3'h0, q[25:3] };
-  assign \$46  = { 3'h0, q[25:3] };
-  assign \$92  = 1'h0;
-  assign \$93  = cmp_p[0];
-  assign \$106  = 1'h0;
-  assign \$107  = cmp_n[0];
-  assign \$117  = 1'h0;
-  assign \$118  = cmp_n[0];
-  assign \$127  = 1'h0;
-  assign \$128  = cmp_h[0];
-  assign \$173  = { 3'h0, j[56:35] };
-  assign \$174  = { 3'h0, low[25:3] };
-  assign \$206  = { 3'h0, \$205 [25:3] };
-  assign \$207  = { 3'h0, i_job__payload[56:35] };
+  assign \$23  = { 3'h0, j[56:35] };
+  assign \$26  = { 3'h0, q[25:3] };
+  assign \$44  = { 3'h0, q[25:3] };
+  assign \$90  = 1'h0;
+  assign \$91  = cmp_p[0];
+  assign \$104  = 1'h0;
+  assign \$105  = cmp_n[0];
+  assign \$115  = 1'h0;
+  assign \$116  = cmp_n[0];
+  assign \$125  = 1'h0;
+  assign \$126  = cmp_h[0];
+  assign \$175  = { 3'h0, j[56:35] };
+  assign \$176  = { 3'h0, low[25:3] };
+  assign \$208  = { 3'h0, \$207 [25:3] };
+  assign \$209  = { 3'h0, i_job__payload[56:35] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_decoder_top.decoder.values.ends (rst, \port$4642$0 , \port$4644$0 , w_en, w_rdy, r_rdy, r_data, r_en, clk);
+module \tx_decoder_top.decoder.values.ends (rst, w_en, w_rdy, r_rdy, r_data, r_en, w_port__data, level, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$11  = 0;
   input rst;
   wire rst;
-  input [22:0] \port$4642$0 ;
-  wire [22:0] \port$4642$0 ;
-  input [24:0] \port$4644$0 ;
-  wire [24:0] \port$4644$0 ;
   input w_en;
   wire w_en;
   output w_rdy;
@@ -19120,6 +19192,10 @@ module \tx_decoder_top.decoder.values.ends (rst, \port$4642$0 , \port$4644$0 , w
   wire [47:0] r_data;
   input r_en;
   wire r_en;
+  input [47:0] w_port__data;
+  wire [47:0] w_port__data;
+  output [3:0] level;
+  reg [3:0] level = 4'h0;
   input clk;
   wire clk;
   wire \$1 ;
@@ -19141,7 +19217,6 @@ module \tx_decoder_top.decoder.values.ends (rst, \port$4642$0 , \port$4644$0 , w
   wire [4:0] \$9 ;
   (* init = 3'h0 *)
   wire [2:0] consume;
-  reg [3:0] level = 4'h0;
   (* init = 3'h0 *)
   wire [2:0] produce;
   (* init = 4'h0 *)
@@ -19152,7 +19227,6 @@ module \tx_decoder_top.decoder.values.ends (rst, \port$4642$0 , \port$4644$0 , w
   (* init = 4'h0 *)
   wire [3:0] w_level;
   reg [2:0] w_port__addr = 3'h0;
-  wire [47:0] w_port__data;
   wire w_port__en;
   reg [47:0] storage [7:0];
   initial begin
@@ -19167,7 +19241,7 @@ module \tx_decoder_top.decoder.values.ends (rst, \port$4642$0 , \port$4644$0 , w
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$4644$0 , \port$4642$0  };
+      storage[w_port__addr] <= w_port__data;
   end
   assign r_data = storage[r_port__addr];
   assign w_rdy = level != 4'h8;
@@ -19229,8 +19303,7 @@ module \tx_decoder_top.decoder.values.ends (rst, \port$4642$0 , \port$4644$0 , w
   assign w_level = level;
   assign r_level = level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$4644$0 , \port$4642$0  };
-  assign w_data = { \port$4644$0 , \port$4642$0  };
+  assign w_data = w_port__data;
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
