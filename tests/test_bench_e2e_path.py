@@ -22,6 +22,17 @@ def test_each_victim_goes_through_every_segment_to_the_wire():
     assert pipe.counts["opportunities"] >= 3  # the sample's own one, plus one per victim
 
 
+def test_the_harness_with_presign_signs_every_victim_from_the_pools():
+    """``presign``: the same segments, and both signatures of each victim (its transaction, the request's
+    auth header) from a pre-computed nonce — none from RFC 6979."""
+    marks: list[str] = []
+    pipe, run = path_harness(3, marks.append, presign=8)
+    asyncio.run(run())
+    assert marks == ORDER * 3
+    st = pipe.executor.presign_stats()
+    assert (st["presign_used"], st["presign_fallbacks"]) == (2 * 3, 0)
+
+
 def test_segments_sum_each_path_from_the_frame_to_the_wire():
     labels = ORDER * 2
     values = list(range(1, len(labels)))  # value i ends at labels[i + 1]

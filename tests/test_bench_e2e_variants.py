@@ -16,13 +16,14 @@ from mevblade.sim.bench.e2e_latency import _variant
     ("noquickack", {"noquickack"}),
     ("isolate+warm+busy", {"isolate", "warm", "busy"}),
     ("busy+noturn", {"busy", "noturn"}),
+    ("isolate+warm+busy+presign", {"isolate", "warm", "busy", "presign"}),
 ])
 def test_variant_flags(spec, on):
     flags = _variant(spec)
     assert {k for k, v in flags.items() if v} == on
-    assert set(flags) == {"isolate", "warm", "busy", "noturn", "noquickack", "nostamp"}
+    assert set(flags) == {"isolate", "warm", "busy", "presign", "noturn", "noquickack", "nostamp"}
 
 
 def test_unknown_variant_flag_is_refused_with_the_known_ones():
-    with pytest.raises(ValueError, match=r"among isolate, warm, busy, noturn, noquickack, nostamp .*\['fast'\]"):
+    with pytest.raises(ValueError, match=r"among isolate, warm, busy, presign, noturn, noquickack, nostamp .*\['fast'\]"):
         _variant("isolate+fast")

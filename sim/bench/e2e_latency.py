@@ -121,12 +121,16 @@ def _send(node_http: str, raws_file: Path, rate: float, cpus: set[int] | None = 
     return proc
 
 
-_FLAGS = ("isolate", "warm", "busy", "noturn", "noquickack", "nostamp")
+_FLAGS = ("isolate", "warm", "busy", "presign", "noturn", "noquickack", "nostamp")
+
+#: pre-computed nonces per key for the ``presign`` variant flag (``PipelineConfig.presign``)
+PRESIGN_POOL = 256
 
 
 def _variant(spec: str) -> dict[str, bool]:
     """``plain`` or ``+``-joined flags: ``isolate`` (appliance on its own CPU, devnet on the others), ``warm``
-    (pipeline cache warm-up), ``busy`` (busy-poll mode, ``PipelineConfig.busy_poll``), ``noturn`` (no same-turn
+    (pipeline cache warm-up), ``busy`` (busy-poll mode, ``PipelineConfig.busy_poll``), ``presign``
+    (offline/online ECDSA, ``PipelineConfig.presign`` = :data:`PRESIGN_POOL`: eighth session), ``noturn`` (no same-turn
     hand-over, ``PipelineConfig.same_turn`` off: as before the seventh session), ``noquickack`` (the
     collectors' delayed ACKs, as before the fourth session), ``nostamp`` (the pending collector on the
     websockets library's reader, span from the frame's read, as before the fifth session)."""
@@ -145,7 +149,7 @@ def _bunched(seen: list[int], within_ns: int = 5_000_000) -> int:
 
 async def _run_mevblade(net: Any, signer: Any, contract: str, stub_url: str, raws_file: Path, n_tx: int,
                         rate: float, engine: str, *, warm_path_s: float = 0.0, busy_poll: bool = False,
-                        same_turn: bool = True, quickack: bool = True,
+                        presign: int = 0, same_turn: bool = True, quickack: bool = True,
                         kernel_stamp: bool = True, devnet_cpus: set[int] | None = None,
                         prime_raws: list[bytes] = ()) -> dict[str, Any]:
     from eth_account import Account
@@ -157,7 +161,7 @@ async def _run_mevblade(net: Any, signer: Any, contract: str, stub_url: str, raw
     pipe = build_pipeline(net.dep, node_http=net.anvil.http_url, node_ws=net.anvil.ws_url, relay_urls=[stub_url],
                           signer=signer, relay_auth=Account.from_key(keccak(b"bench-relay-auth-DEVNET-ONLY")),
                           contract=contract, engine=engine, max_retargets=0, warm_path_s=warm_path_s,
-                          busy_poll=busy_poll)
+                          busy_poll=busy_poll, presign=presign)
     pipe.config.same_turn = same_turn
     for c in (pipe.pending, pipe.heads, pipe.pools):
         if c is not None:
@@ -220,6 +224,9 @@ async def _run_mevblade(net: Any, signer: Any, contract: str, stub_url: str, raw
                                         "socket_read_to_collector": _pct([b for _, b in split])}
         if busy_poll:
             out["busy_poll_turns"], out["busy_poll_reads"] = pipe.busy_poll_turns, pipe.busy_poll_reads
+        if presign:
+            out["presign"] = {"pool": presign, "used": st.get("presign_used", 0),
+                              "fallbacks": st.get("presign_fallbacks", 0), "refills": st.get("presign_refills", 0)}
         if warm_path_s:
             out["warm"] = {"period_us": round(warm_path_s * 1e6, 1), "steps": pipe.warm_steps,
                            "steps_preempted": pipe.warm_steps_preempted,
@@ -289,7 +296,8 @@ def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float 
     of its own. ``warm_us``: the pipeline's cache warm-up period (``PipelineConfig.warm_path_s``; 0 = off).
     ``variants``: more software-engine passes over the same traffic in the same run, comma-separated, each
     ``plain`` or ``+``-joined flags among ``isolate``, ``warm`` (at ``warm_us``, 1000 if 0), ``busy``
-    (busy-poll mode), ``noturn`` (no same-turn hand-over), ``noquickack`` and ``nostamp`` — e.g. ``plain,isolate,isolate+warm`` (results under ``mevblade_variants``)."""
+    (busy-poll mode), ``presign`` (offline/online ECDSA), ``noturn`` (no same-turn hand-over), ``noquickack``
+    and ``nostamp`` — e.g. ``plain,isolate,isolate+warm`` (results under ``mevblade_variants``)."""
     from mevblade.control.pipeline.affinity import available_cpus, pin, split_for_appliance
     from eth_utils import keccak
 
@@ -356,7 +364,8 @@ def e2e_latency(opportunities: int = 2000, engines: str = "sw,rtl", rate: float 
                 devc = place(f["isolate"])
                 res = run_loop(_run_mevblade(net, signer, contract, stub_url, raws_file, len(raws), rate, "sw",
                                              warm_path_s=(warm_us or 1000.0) / 1e6 if f["warm"] else 0.0,
-                                             busy_poll=f["busy"], same_turn=not f["noturn"],
+                                             busy_poll=f["busy"], presign=PRESIGN_POOL if f["presign"] else 0,
+                                             same_turn=not f["noturn"],
                                              quickack=not f["noquickack"], kernel_stamp=not f["nostamp"],
                                              devnet_cpus=devc), loop)
                 res["variant"] = f

@@ -45,13 +45,15 @@ class _Msg:
 
 
 def path_harness(victims: int, mark: Callable[[str], None], *,
-                 same_turn: bool = True) -> tuple[Any, Callable[[], Any]]:
+                 same_turn: bool = True, presign: int = 0) -> tuple[Any, Callable[[], Any]]:
     """``(pipeline, run)``: ``run()`` is a coroutine function that starts the pipeline, feeds ``victims``
     frames one after the other through the collector's reader callback (each waits until its
     ``eth_callBundle`` reached the relay client's ``post`` and the pipeline is idle again) and stops it.
     ``mark(name)`` is called at each boundary of :data:`SEGMENTS` ("read" before the frame). ``same_turn``:
     :attr:`~mevblade.control.pipeline.core.PipelineConfig.same_turn` (seventh session; False = the hand-over
-    through the dispatch task and an executor task started one turn later, as before)."""
+    through the dispatch task and an executor task started one turn later, as before). ``presign``:
+    :attr:`~mevblade.control.pipeline.core.PipelineConfig.presign` (eighth session; pools filled when the
+    pipeline starts, so with ``presign`` ≥ ``victims`` every signature comes from a pre-computed nonce)."""
     from eth_account import Account
     from eth_utils import keccak
 
@@ -61,6 +63,7 @@ def path_harness(victims: int, mark: Callable[[str], None], *,
 
     pipe, ex, coll = _sample_pipeline()
     pipe.config.same_turn = same_turn
+    pipe.config.presign = presign
     raw0, _, _ = pipe._warm_sample
     # the sample ran on an event loop of its own (now closed): fresh loop-bound objects for the next run
     pipe._stop, pipe.head_ready = asyncio.Event(), asyncio.Event()
@@ -175,7 +178,7 @@ def mark(name, getppid=os.getppid, add=labels.append):
         add(name)
         getppid()
 warm_up, victims, loop = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-pipe, run = path_harness(warm_up + victims, mark, same_turn=sys.argv[5] == "1")
+pipe, run = path_harness(warm_up + victims, mark, same_turn=sys.argv[5] == "1", presign=int(sys.argv[6]))
 import mevblade.sim.bench.e2e_path as m
 orig = m._Msg
 count = [0]
@@ -198,11 +201,12 @@ with open(sys.argv[4], "w") as f:
 @benchmark("e2e_path_instructions", "instructions per segment of the live path from the frame's read to the "
            "eth_callBundle on the wire (callgrind, in-process pipeline, load-independent)", default=False)
 def e2e_path_instructions(victims: int = 20, warm_up: int = 5, loop: str = "auto",
-                          same_turn: bool = True) -> dict[str, Any]:
+                          same_turn: bool = True, presign: int = 0) -> dict[str, Any]:
     """Median instructions per segment (:data:`SEGMENTS`, each ending at its mark) over ``victims`` victims
     after ``warm_up`` uncounted ones, and the whole read → wire path (the sum of the segments of each victim,
     median over victims). ``other``: whatever ran between the wire and the next read (answer handling, idle
-    checks) — not on the path."""
+    checks) — not on the path. ``presign``: pre-computed nonces per key (0 = RFC 6979 signing; the pools are
+    sized to the victims so that none falls back)."""
     import re
     import shutil
     import subprocess
@@ -211,7 +215,8 @@ def e2e_path_instructions(victims: int = 20, warm_up: int = 5, loop: str = "auto
     from pathlib import Path
 
     out: dict[str, Any] = {"machine": machine_info(), "victims": victims, "warm_up": warm_up, "loop": loop,
-                           "same_turn": same_turn}
+                           "same_turn": same_turn, "presign": presign}
+    pool = max(presign, 2 * (warm_up + victims)) if presign else 0
     if shutil.which("valgrind") is None:
         out["unavailable"] = "valgrind is not installed"
         return out
@@ -220,7 +225,7 @@ def e2e_path_instructions(victims: int = 20, warm_up: int = 5, loop: str = "auto
         labels_file = Path(tmp) / "labels.txt"
         r = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={base}", "--dump-before=getppid",
                             sys.executable, "-c", _CG_SCRIPT, str(warm_up), str(victims), loop, str(labels_file),
-                            "1" if same_turn else "0"],
+                            "1" if same_turn else "0", str(pool)],
                            capture_output=True, text=True, timeout=3600)
         if r.returncode != 0:
             raise RuntimeError(f"callgrind run failed: {r.stderr[-600:]}")
@@ -268,9 +273,11 @@ def _segments(out: dict[str, Any], labels: list[str], values: list[int], unit: s
 
 @benchmark("e2e_path_cpu", "CPU time per segment of the live path from the frame's read to the eth_callBundle on "
            "the wire (in-process pipeline)")
-def e2e_path_cpu(victims: int = 200, warm_up: int = 20, loop: str = "auto", same_turn: bool = True) -> dict[str, Any]:
+def e2e_path_cpu(victims: int = 200, warm_up: int = 20, loop: str = "auto", same_turn: bool = True,
+                 presign: int = 0) -> dict[str, Any]:
     """``process_time_ns`` per segment (median over ``victims``) and per whole read → wire path; same
-    harness as ``e2e_path_instructions``. Hot caches (victims back to back), unlike a live frame."""
+    harness as ``e2e_path_instructions``. Hot caches (victims back to back), unlike a live frame.
+    ``presign``: as for ``e2e_path_instructions``."""
     labels: list[str] = []
     stamps: list[int] = []
     armed = [False]
@@ -281,7 +288,8 @@ def e2e_path_cpu(victims: int = 200, warm_up: int = 20, loop: str = "auto", same
             stamps.append(pt())
             labels.append(name)
 
-    pipe, run = path_harness(warm_up + victims, mark, same_turn=same_turn)
+    pool = max(presign, 2 * (warm_up + victims)) if presign else 0
+    pipe, run = path_harness(warm_up + victims, mark, same_turn=same_turn, presign=pool)
     import mevblade.sim.bench.e2e_path as mod
 
     orig = mod._Msg
@@ -303,7 +311,10 @@ def e2e_path_cpu(victims: int = 200, warm_up: int = 20, loop: str = "auto", same
         mod._Msg = orig  # type: ignore[misc]
     values = [b - a for a, b in zip(stamps, stamps[1:])]
     out: dict[str, Any] = {"machine": machine_info(), "victims": victims, "warm_up": warm_up, "loop": loop,
-                           "same_turn": same_turn, "pid_load": os.getloadavg()[0]}
+                           "same_turn": same_turn, "presign": presign, "pid_load": os.getloadavg()[0]}
+    if presign:
+        ps = pipe.executor.presign_stats()
+        out["presign_used"], out["presign_fallbacks"] = ps["presign_used"], ps["presign_fallbacks"]
     res = _segments(out, labels, values, "ns")
     res["segments_us"] = {k: round(v / 1000, 1) for k, v in res.pop("segments_ns").items()}
     rtw = res.pop("read_to_wire_ns")
