@@ -65,7 +65,9 @@ _Frame = data.StructLayout({
 })
 
 #: the pipelined FSM's frame: also the count saturated at 15 (the field tables' index; no
-#: context has more fixed fields), so no wide compare sits before the field table
+#: context has more fixed fields), so no wide compare sits before the field table, and ``le``:
+#: ``end ≤ pos`` of the entry in the A register, compared when that entry was taken (so no
+#: wide compare sits in the F loop either)
 _FrameP = data.StructLayout({
     "valid": 1,
     "ctx": 4,
@@ -75,6 +77,7 @@ _FrameP = data.StructLayout({
     "small": 4,
     "versioned": 1,
     "outer": 1,
+    "le": 1,
 })
 
 _NOT_SEEN = -1
@@ -165,8 +168,24 @@ class GrammarFsm(wiring.Component):
         f_blobs = Signal(_WIDTHS["blob_hash_count"])
         frames = [Signal(_FrameP, name=f"frame{j}") for j in range(MAX_DEPTH)]  # frame0 = innermost
 
-        pos = a.pos
-        close, close_fail, close_code, remaining = self._closes(m, frames, pos, tx_type, "small", f_blobs,
+        # The close compares one entry ahead: when an entry is taken into A, its position is compared
+        # with every frame's end and with the end of the entry in A (the list F may push this cycle);
+        # the bits travel with the frames through F's pops and pushes (``le``), so F reads them from
+        # registers. While A is taken without F moving, the frames stand still and only ``le`` loads.
+        nxt_pos = self.i.payload.pos
+        a_take = Signal()
+        m.d.comb += a_take.eq(self.i.valid & self.i.ready)
+        le_old = Signal(MAX_DEPTH)
+        le_new = Signal()
+        m.d.comb += [le_old.eq(Cat(*(fr.end <= nxt_pos for fr in frames))), le_new.eq(a_end <= nxt_pos)]
+        with m.If(a_take):
+            m.d.sync += [fr.le.eq(le_old[j]) for j, fr in enumerate(frames)]
+        nxt_frames = []   # the frames with their ``le`` for the next entry (what F's update moves)
+        for j, fr in enumerate(frames):
+            nf = Signal(_FrameP, name=f"nxt_frame{j}")
+            m.d.comb += [nf.eq(fr), nf.le.eq(le_old[j])]
+            nxt_frames.append(nf)
+        close, close_fail, close_code, remaining = self._closes(m, frames, None, tx_type, "small", f_blobs,
                                                                 wver)
         # the parent after the closes (the lists closing are a prefix of the stack: inner ends ≤
         # outer ends): frame j when frames 0..j-1 close and frame j does not (one-hot)
@@ -204,7 +223,7 @@ class GrammarFsm(wiring.Component):
                 with m.Default():
                     m.d.comb += fld_j.eq(F.EXTRA)
             upd_j = Signal(_FrameP, name=f"upd{j}")
-            m.d.comb += [upd_j.eq(fr), upd_j.ctx.eq(ctx_j), upd_j.count.eq(fr.count + 1),
+            m.d.comb += [upd_j.eq(nxt_frames[j]), upd_j.ctx.eq(ctx_j), upd_j.count.eq(fr.count + 1),
                          upd_j.small.eq(Mux(fr.small == 15, 15, fr.small + 1)),
                          upd_j.versioned.eq(fr.versioned | (fld_j == F.VERSION))]
             child_j = Signal(4, name=f"child{j}")
@@ -262,7 +281,7 @@ class GrammarFsm(wiring.Component):
                     with m.Case(OUTER):
                         m.d.comb += open_outer.eq(a.is_list)
                     with m.Case(LISTS):
-                        self._p_stack_update(m, frames, sel, upd, child, a, a_end, a_hi)
+                        self._p_stack_update(m, frames, nxt_frames, sel, upd, child, a_end, a_hi, le_new, a.is_list)
                         with m.If(a.is_list & a_hi):
                             m.d.sync += hi_end.eq(a_full)
                         with m.Switch(fld):
@@ -275,7 +294,8 @@ class GrammarFsm(wiring.Component):
                 with m.If(open_outer):
                     m.d.sync += [top.eq(LISTS),
                                  frames[0].eq(Cat(Const(1, 1), Const(Ctx.TX, 4), a_end, a_hi,
-                                                  Const(0, _COUNT_BITS), Const(0, 4), Const(0, 1), Const(1, 1)))]
+                                                  Const(0, _COUNT_BITS), Const(0, 4), Const(0, 1), Const(1, 1),
+                                                  le_new))]
                     with m.If(a_hi):
                         m.d.sync += hi_end.eq(a_full)
 
@@ -613,7 +633,8 @@ class GrammarFsm(wiring.Component):
 
     @staticmethod
     def _closes(m, frames, pos, tx_type, counter: str, blobs, wver):
-        """Every list whose end ≤ ``pos`` closes (all stack ends compared in parallel); the
+        """Every list whose end ≤ ``pos`` closes (all stack ends compared in parallel; ``pos`` None:
+        the frames' registered ``le`` bits, the pipelined form); the
         innermost failing field-count / sidecar check of a closing list wins. ``counter``: the
         frame field the arity checks read (``"small"``, saturated, in the pipelined form).
         Returns (close, close_fail, close_code, remaining)."""
@@ -626,7 +647,8 @@ class GrammarFsm(wiring.Component):
                 with m.Case(ty):
                     m.d.comb += n_tx.eq(len(seq))
         for j, fr in enumerate(frames):
-            m.d.comb += close[j].eq(fr.valid & ~fr.hi & (fr.end <= pos))
+            le = fr.le if pos is None else (fr.end <= pos)
+            m.d.comb += close[j].eq(fr.valid & ~fr.hi & le)
             few = Signal(name=f"few{j}")
             bad_sc = Signal(name=f"badsc{j}")
             n_fields = getattr(fr, counter)
@@ -734,11 +756,12 @@ class GrammarFsm(wiring.Component):
         ], name)
 
     @staticmethod
-    def _p_stack_update(m, frames, sel, upd, child, a, a_end, a_hi) -> None:
+    def _p_stack_update(m, frames, nxt_frames, sel, upd, child, a_end, a_hi, le_new, is_list) -> None:
         """Closed lists popped (the one-hot parent select ``sel``), the parent updated (``upd``:
-        count + 1, context, version bit), the item pushed if it is a list."""
+        count + 1, context, version bit), the item pushed if it is a list; ``nxt_frames``: the
+        frames with their ``le`` bits for the next entry, ``le_new`` the pushed list's."""
         n = len(frames)
-        vals = [fr.as_value() for fr in frames]
+        vals = [fr.as_value() for fr in nxt_frames]
 
         def shifted(off: int):  # frame (parent index + off), by the one-hot parent select
             acc = Const(0, _FrameP.size)
@@ -748,8 +771,8 @@ class GrammarFsm(wiring.Component):
             return acc
 
         new = Signal(_FrameP)
-        m.d.comb += [new.valid.eq(1), new.ctx.eq(child), new.end.eq(a_end), new.hi.eq(a_hi)]
-        with m.If(a.is_list):
+        m.d.comb += [new.valid.eq(1), new.ctx.eq(child), new.end.eq(a_end), new.hi.eq(a_hi), new.le.eq(le_new)]
+        with m.If(is_list):
             m.d.sync += [frames[0].eq(new), frames[1].eq(upd)]
             for j in range(2, n):
                 m.d.sync += frames[j].eq(shifted(j - 1))

@@ -2182,7 +2182,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire [25:0] \$117 ;
   wire \$118 ;
   wire [4:0] \$119 ;
-  wire [31:0] \$12 ;
+  wire \$12 ;
   wire [4:0] \$120 ;
   wire \$121 ;
   wire \$122 ;
@@ -2193,7 +2193,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire \$127 ;
   wire \$128 ;
   wire [25:0] \$129 ;
-  wire [31:0] \$13 ;
+  wire \$13 ;
   wire \$130 ;
   wire [4:0] \$131 ;
   wire [4:0] \$132 ;
@@ -2204,7 +2204,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire \$14 ;
+  wire [2:0] \$14 ;
   wire \$140 ;
   wire [25:0] \$141 ;
   wire \$142 ;
@@ -2237,7 +2237,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire [4:0] \$167 ;
   wire [4:0] \$168 ;
   wire \$169 ;
-  wire \$17 ;
+  wire [31:0] \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
@@ -2248,7 +2248,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire [25:0] \$177 ;
   wire \$178 ;
   wire [4:0] \$179 ;
-  wire \$18 ;
+  wire [31:0] \$18 ;
   wire [4:0] \$180 ;
   wire \$181 ;
   wire \$182 ;
@@ -2277,18 +2277,18 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire [5:0] \$202 ;
   wire [5:0] \$203 ;
   wire [5:0] \$204 ;
-  wire [62:0] \$205 ;
-  wire [62:0] \$206 ;
-  wire [62:0] \$207 ;
-  wire [62:0] \$208 ;
-  wire [62:0] \$209 ;
+  wire [63:0] \$205 ;
+  wire [63:0] \$206 ;
+  wire [63:0] \$207 ;
+  wire [63:0] \$208 ;
+  wire [63:0] \$209 ;
   wire \$21 ;
-  wire [62:0] \$210 ;
-  wire [62:0] \$211 ;
-  wire [62:0] \$212 ;
-  wire [62:0] \$213 ;
-  wire [62:0] \$214 ;
-  wire [62:0] \$215 ;
+  wire [63:0] \$210 ;
+  wire [63:0] \$211 ;
+  wire [63:0] \$212 ;
+  wire [63:0] \$213 ;
+  wire [63:0] \$214 ;
+  wire [63:0] \$215 ;
   wire [3:0] \$216 ;
   wire [3:0] \$217 ;
   wire [3:0] \$218 ;
@@ -2304,7 +2304,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire [25:0] \$227 ;
   wire [25:0] \$228 ;
   wire [25:0] \$229 ;
-  wire [2:0] \$23 ;
+  wire \$23 ;
   wire [25:0] \$230 ;
   wire [25:0] \$231 ;
   wire [25:0] \$232 ;
@@ -2337,7 +2337,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
-  wire [31:0] \$26 ;
+  wire \$26 ;
   wire \$260 ;
   wire \$261 ;
   wire \$262 ;
@@ -2348,7 +2348,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire \$267 ;
   wire \$268 ;
   wire \$269 ;
-  wire [31:0] \$27 ;
+  wire [2:0] \$27 ;
   wire \$270 ;
   wire \$271 ;
   wire \$272 ;
@@ -2382,7 +2382,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire \$298 ;
   wire \$299 ;
   wire \$3 ;
-  wire \$30 ;
+  wire [31:0] \$30 ;
   wire \$300 ;
   wire \$301 ;
   wire \$302 ;
@@ -2393,7 +2393,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
-  wire \$31 ;
+  wire [31:0] \$31 ;
   wire \$310 ;
   wire \$311 ;
   wire \$312 ;
@@ -2459,7 +2459,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire \$367 ;
   wire [25:0] \$368 ;
   wire [25:0] \$369 ;
-  wire [2:0] \$37 ;
+  wire \$37 ;
   wire [25:0] \$370 ;
   wire \$371 ;
   wire [24:0] \$372 ;
@@ -2480,71 +2480,71 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire \$386 ;
   wire \$387 ;
   wire \$388 ;
-  wire [62:0] \$389 ;
+  wire [63:0] \$389 ;
   wire \$39 ;
-  wire [62:0] \$390 ;
-  wire [62:0] \$391 ;
-  wire [62:0] \$392 ;
-  wire [62:0] \$393 ;
-  wire [62:0] \$394 ;
-  wire [62:0] \$395 ;
-  wire [62:0] \$396 ;
-  wire [62:0] \$397 ;
-  wire [62:0] \$398 ;
-  wire [62:0] \$399 ;
+  wire [63:0] \$390 ;
+  wire [63:0] \$391 ;
+  wire [63:0] \$392 ;
+  wire [63:0] \$393 ;
+  wire [63:0] \$394 ;
+  wire [63:0] \$395 ;
+  wire [63:0] \$396 ;
+  wire [63:0] \$397 ;
+  wire [63:0] \$398 ;
+  wire [63:0] \$399 ;
   wire \$4 ;
-  wire [31:0] \$40 ;
-  wire [62:0] \$400 ;
-  wire [62:0] \$401 ;
-  wire [62:0] \$402 ;
-  wire [62:0] \$403 ;
-  wire [62:0] \$404 ;
-  wire [62:0] \$405 ;
-  wire [62:0] \$406 ;
-  wire [62:0] \$407 ;
-  wire [62:0] \$408 ;
-  wire [62:0] \$409 ;
-  wire [31:0] \$41 ;
-  wire [62:0] \$410 ;
-  wire [62:0] \$411 ;
-  wire [62:0] \$412 ;
-  wire [62:0] \$413 ;
-  wire [62:0] \$414 ;
-  wire [62:0] \$415 ;
-  wire [62:0] \$416 ;
-  wire [62:0] \$417 ;
-  wire [62:0] \$418 ;
-  wire [62:0] \$419 ;
+  wire [2:0] \$40 ;
+  wire [63:0] \$400 ;
+  wire [63:0] \$401 ;
+  wire [63:0] \$402 ;
+  wire [63:0] \$403 ;
+  wire [63:0] \$404 ;
+  wire [63:0] \$405 ;
+  wire [63:0] \$406 ;
+  wire [63:0] \$407 ;
+  wire [63:0] \$408 ;
+  wire [63:0] \$409 ;
+  wire \$41 ;
+  wire [63:0] \$410 ;
+  wire [63:0] \$411 ;
+  wire [63:0] \$412 ;
+  wire [63:0] \$413 ;
+  wire [63:0] \$414 ;
+  wire [63:0] \$415 ;
+  wire [63:0] \$416 ;
+  wire [63:0] \$417 ;
+  wire [63:0] \$418 ;
+  wire [63:0] \$419 ;
   wire \$42 ;
-  wire [62:0] \$420 ;
-  wire [62:0] \$421 ;
-  wire [62:0] \$422 ;
-  wire [62:0] \$423 ;
-  wire [62:0] \$424 ;
-  wire [62:0] \$425 ;
-  wire [62:0] \$426 ;
-  wire [62:0] \$427 ;
-  wire [62:0] \$428 ;
-  wire [62:0] \$429 ;
-  wire \$43 ;
-  wire [62:0] \$430 ;
-  wire [62:0] \$431 ;
-  wire [62:0] \$432 ;
-  wire [62:0] \$433 ;
-  wire [62:0] \$434 ;
-  wire [62:0] \$435 ;
-  wire [62:0] \$436 ;
-  wire [62:0] \$437 ;
-  wire [62:0] \$438 ;
-  wire [62:0] \$439 ;
-  wire \$44 ;
-  wire [62:0] \$440 ;
-  wire [62:0] \$441 ;
-  wire [62:0] \$442 ;
-  wire [62:0] \$443 ;
-  wire [62:0] \$444 ;
-  wire [62:0] \$445 ;
-  wire [62:0] \$446 ;
+  wire [63:0] \$420 ;
+  wire [63:0] \$421 ;
+  wire [63:0] \$422 ;
+  wire [63:0] \$423 ;
+  wire [63:0] \$424 ;
+  wire [63:0] \$425 ;
+  wire [63:0] \$426 ;
+  wire [63:0] \$427 ;
+  wire [63:0] \$428 ;
+  wire [63:0] \$429 ;
+  wire [31:0] \$43 ;
+  wire [63:0] \$430 ;
+  wire [63:0] \$431 ;
+  wire [63:0] \$432 ;
+  wire [63:0] \$433 ;
+  wire [63:0] \$434 ;
+  wire [63:0] \$435 ;
+  wire [63:0] \$436 ;
+  wire [63:0] \$437 ;
+  wire [63:0] \$438 ;
+  wire [63:0] \$439 ;
+  wire [31:0] \$44 ;
+  wire [63:0] \$440 ;
+  wire [63:0] \$441 ;
+  wire [63:0] \$442 ;
+  wire [63:0] \$443 ;
+  wire [63:0] \$444 ;
+  wire [63:0] \$445 ;
+  wire [63:0] \$446 ;
   wire \$447 ;
   wire \$448 ;
   wire [24:0] \$449 ;
@@ -2609,62 +2609,62 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   reg \$501 ;
   reg \$502 ;
   reg \$503 ;
-  reg \$504 ;
-  reg [110:0] \$505 ;
-  reg [65:0] \$506 ;
-  reg [25:0] \$507 ;
-  reg \$508 ;
-  reg [24:0] \$509 ;
-  wire [2:0] \$51 ;
-  reg [24:0] \$510 ;
-  reg [25:0] \$511 ;
-  reg [24:0] \$512 ;
-  reg [1:0] \$513 ;
-  reg [24:0] \$514 ;
-  reg [2:0] \$515 ;
-  reg [5:0] \$516 ;
-  reg \$517 ;
-  reg \$518 ;
-  reg [4:0] \$519 ;
+  reg [63:0] \$504 ;
+  reg [63:0] \$505 ;
+  reg [63:0] \$506 ;
+  reg [63:0] \$507 ;
+  reg [63:0] \$508 ;
+  reg [63:0] \$509 ;
+  wire \$51 ;
+  reg \$510 ;
+  reg [110:0] \$511 ;
+  reg [65:0] \$512 ;
+  reg [25:0] \$513 ;
+  reg \$514 ;
+  reg [24:0] \$515 ;
+  reg [24:0] \$516 ;
+  reg [25:0] \$517 ;
+  reg [24:0] \$518 ;
+  reg [1:0] \$519 ;
   wire \$52 ;
-  reg [25:0] \$520 ;
-  reg \$521 ;
-  reg \$522 ;
+  reg [24:0] \$520 ;
+  reg [2:0] \$521 ;
+  reg [5:0] \$522 ;
   reg \$523 ;
   reg \$524 ;
-  reg \$525 ;
-  reg \$526 ;
+  reg [4:0] \$525 ;
+  reg [25:0] \$526 ;
   reg \$527 ;
   reg \$528 ;
   reg \$529 ;
-  wire \$53 ;
+  wire [2:0] \$53 ;
   reg \$530 ;
   reg \$531 ;
   reg \$532 ;
   reg \$533 ;
-  reg [1:0] \$534 ;
-  reg [24:0] \$535 ;
-  reg [2:0] \$536 ;
+  reg \$534 ;
+  reg \$535 ;
+  reg \$536 ;
   reg \$537 ;
-  reg [65:0] \$538 ;
+  reg \$538 ;
   reg \$539 ;
-  wire [31:0] \$54 ;
-  reg [23:0] \$540 ;
-  reg [62:0] \$541 ;
-  reg [62:0] \$542 ;
-  reg [62:0] \$543 ;
-  reg [62:0] \$544 ;
-  reg [62:0] \$545 ;
-  reg [62:0] \$546 ;
+  wire \$54 ;
+  reg [1:0] \$540 ;
+  reg [24:0] \$541 ;
+  reg [2:0] \$542 ;
+  reg \$543 ;
+  reg [65:0] \$544 ;
+  reg \$545 ;
+  reg [23:0] \$546 ;
   reg \$547 ;
   reg \$548 ;
   reg [82:0] \$549 ;
-  wire [31:0] \$55 ;
+  wire \$55 ;
   reg \$550 ;
   reg [423:0] \$551 ;
   reg [423:0] \$552 ;
-  wire \$56 ;
-  wire \$57 ;
+  wire [31:0] \$56 ;
+  wire [31:0] \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
@@ -2673,13 +2673,13 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire [2:0] \$65 ;
-  wire \$66 ;
+  wire \$65 ;
+  wire [2:0] \$66 ;
   wire \$67 ;
-  wire [31:0] \$68 ;
+  wire \$68 ;
   wire [31:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [31:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
@@ -2700,7 +2700,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
-  wire [2:0] \$9 ;
+  wire \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire [5:0] \$92 ;
@@ -2739,6 +2739,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   reg [24:0] a_p1 = 25'h0000000;
   reg [24:0] a_start = 25'h0000000;
   wire a_take;
+  wire \a_take$5 ;
   reg a_valid = 1'h0;
   reg a_z = 1'h0;
   reg badsc0;
@@ -2854,56 +2855,62 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   reg [5:0] fld3;
   reg [5:0] fld4;
   reg [5:0] fld5;
-  reg [62:0] frame0 = 63'h0000000000000000;
+  reg [63:0] frame0 = 64'h0000000000000000;
   wire [24:0] \frame0.count ;
   wire [3:0] \frame0.ctx ;
   wire [25:0] \frame0.end ;
   wire \frame0.hi ;
+  wire \frame0.le ;
   wire \frame0.outer ;
   wire [3:0] \frame0.small ;
   wire \frame0.valid ;
   wire \frame0.versioned ;
-  reg [62:0] frame1 = 63'h0000000000000000;
+  reg [63:0] frame1 = 64'h0000000000000000;
   wire [24:0] \frame1.count ;
   wire [3:0] \frame1.ctx ;
   wire [25:0] \frame1.end ;
   wire \frame1.hi ;
+  wire \frame1.le ;
   wire \frame1.outer ;
   wire [3:0] \frame1.small ;
   wire \frame1.valid ;
   wire \frame1.versioned ;
-  reg [62:0] frame2 = 63'h0000000000000000;
+  reg [63:0] frame2 = 64'h0000000000000000;
   wire [24:0] \frame2.count ;
   wire [3:0] \frame2.ctx ;
   wire [25:0] \frame2.end ;
   wire \frame2.hi ;
+  wire \frame2.le ;
   wire \frame2.outer ;
   wire [3:0] \frame2.small ;
   wire \frame2.valid ;
   wire \frame2.versioned ;
-  reg [62:0] frame3 = 63'h0000000000000000;
+  reg [63:0] frame3 = 64'h0000000000000000;
   wire [24:0] \frame3.count ;
   wire [3:0] \frame3.ctx ;
   wire [25:0] \frame3.end ;
   wire \frame3.hi ;
+  wire \frame3.le ;
   wire \frame3.outer ;
   wire [3:0] \frame3.small ;
   wire \frame3.valid ;
   wire \frame3.versioned ;
-  reg [62:0] frame4 = 63'h0000000000000000;
+  reg [63:0] frame4 = 64'h0000000000000000;
   wire [24:0] \frame4.count ;
   wire [3:0] \frame4.ctx ;
   wire [25:0] \frame4.end ;
   wire \frame4.hi ;
+  wire \frame4.le ;
   wire \frame4.outer ;
   wire [3:0] \frame4.small ;
   wire \frame4.valid ;
   wire \frame4.versioned ;
-  reg [62:0] frame5 = 63'h0000000000000000;
+  reg [63:0] frame5 = 64'h0000000000000000;
   wire [24:0] \frame5.count ;
   wire [3:0] \frame5.ctx ;
   wire [25:0] \frame5.end ;
   wire \frame5.hi ;
+  wire \frame5.le ;
   wire \frame5.outer ;
   wire [3:0] \frame5.small ;
   wire \frame5.valid ;
@@ -2941,16 +2948,79 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire \job.wrapped ;
   (* init = 1'h0 *)
   wire job_valid;
+  wire le_new;
+  wire [5:0] le_old;
   reg [3:0] n_tx;
-  reg [62:0] \new ;
+  reg [63:0] \new ;
   wire [24:0] \new.count ;
   wire [3:0] \new.ctx ;
   wire [25:0] \new.end ;
   wire \new.hi ;
+  wire \new.le ;
   wire \new.outer ;
   wire [3:0] \new.small ;
   wire \new.valid ;
   wire \new.versioned ;
+  wire [63:0] nxt_frame0;
+  wire [24:0] \nxt_frame0.count ;
+  wire [3:0] \nxt_frame0.ctx ;
+  wire [25:0] \nxt_frame0.end ;
+  wire \nxt_frame0.hi ;
+  wire \nxt_frame0.le ;
+  wire \nxt_frame0.outer ;
+  wire [3:0] \nxt_frame0.small ;
+  wire \nxt_frame0.valid ;
+  wire \nxt_frame0.versioned ;
+  wire [63:0] nxt_frame1;
+  wire [24:0] \nxt_frame1.count ;
+  wire [3:0] \nxt_frame1.ctx ;
+  wire [25:0] \nxt_frame1.end ;
+  wire \nxt_frame1.hi ;
+  wire \nxt_frame1.le ;
+  wire \nxt_frame1.outer ;
+  wire [3:0] \nxt_frame1.small ;
+  wire \nxt_frame1.valid ;
+  wire \nxt_frame1.versioned ;
+  wire [63:0] nxt_frame2;
+  wire [24:0] \nxt_frame2.count ;
+  wire [3:0] \nxt_frame2.ctx ;
+  wire [25:0] \nxt_frame2.end ;
+  wire \nxt_frame2.hi ;
+  wire \nxt_frame2.le ;
+  wire \nxt_frame2.outer ;
+  wire [3:0] \nxt_frame2.small ;
+  wire \nxt_frame2.valid ;
+  wire \nxt_frame2.versioned ;
+  wire [63:0] nxt_frame3;
+  wire [24:0] \nxt_frame3.count ;
+  wire [3:0] \nxt_frame3.ctx ;
+  wire [25:0] \nxt_frame3.end ;
+  wire \nxt_frame3.hi ;
+  wire \nxt_frame3.le ;
+  wire \nxt_frame3.outer ;
+  wire [3:0] \nxt_frame3.small ;
+  wire \nxt_frame3.valid ;
+  wire \nxt_frame3.versioned ;
+  wire [63:0] nxt_frame4;
+  wire [24:0] \nxt_frame4.count ;
+  wire [3:0] \nxt_frame4.ctx ;
+  wire [25:0] \nxt_frame4.end ;
+  wire \nxt_frame4.hi ;
+  wire \nxt_frame4.le ;
+  wire \nxt_frame4.outer ;
+  wire [3:0] \nxt_frame4.small ;
+  wire \nxt_frame4.valid ;
+  wire \nxt_frame4.versioned ;
+  wire [63:0] nxt_frame5;
+  wire [24:0] \nxt_frame5.count ;
+  wire [3:0] \nxt_frame5.ctx ;
+  wire [25:0] \nxt_frame5.end ;
+  wire \nxt_frame5.hi ;
+  wire \nxt_frame5.le ;
+  wire \nxt_frame5.outer ;
+  wire [3:0] \nxt_frame5.small ;
+  wire \nxt_frame5.valid ;
+  wire \nxt_frame5.versioned ;
   wire [5:0] \o_job__payload.fld ;
   (* enum_base_type = "JobKind" *)
   (* enum_value_00 = "VALUE" *)
@@ -3206,57 +3276,63 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire [5:0] sel;
   reg [1:0] top = 2'h0;
   reg [2:0] tx_type = 3'h0;
-  wire [62:0] upd;
-  wire [62:0] upd0;
+  wire [63:0] upd;
+  wire [63:0] upd0;
   wire [24:0] \upd0.count ;
   wire [3:0] \upd0.ctx ;
   wire [25:0] \upd0.end ;
   wire \upd0.hi ;
+  wire \upd0.le ;
   wire \upd0.outer ;
   wire [3:0] \upd0.small ;
   wire \upd0.valid ;
   wire \upd0.versioned ;
-  wire [62:0] upd1;
+  wire [63:0] upd1;
   wire [24:0] \upd1.count ;
   wire [3:0] \upd1.ctx ;
   wire [25:0] \upd1.end ;
   wire \upd1.hi ;
+  wire \upd1.le ;
   wire \upd1.outer ;
   wire [3:0] \upd1.small ;
   wire \upd1.valid ;
   wire \upd1.versioned ;
-  wire [62:0] upd2;
+  wire [63:0] upd2;
   wire [24:0] \upd2.count ;
   wire [3:0] \upd2.ctx ;
   wire [25:0] \upd2.end ;
   wire \upd2.hi ;
+  wire \upd2.le ;
   wire \upd2.outer ;
   wire [3:0] \upd2.small ;
   wire \upd2.valid ;
   wire \upd2.versioned ;
-  wire [62:0] upd3;
+  wire [63:0] upd3;
   wire [24:0] \upd3.count ;
   wire [3:0] \upd3.ctx ;
   wire [25:0] \upd3.end ;
   wire \upd3.hi ;
+  wire \upd3.le ;
   wire \upd3.outer ;
   wire [3:0] \upd3.small ;
   wire \upd3.valid ;
   wire \upd3.versioned ;
-  wire [62:0] upd4;
+  wire [63:0] upd4;
   wire [24:0] \upd4.count ;
   wire [3:0] \upd4.ctx ;
   wire [25:0] \upd4.end ;
   wire \upd4.hi ;
+  wire \upd4.le ;
   wire \upd4.outer ;
   wire [3:0] \upd4.small ;
   wire \upd4.valid ;
   wire \upd4.versioned ;
-  wire [62:0] upd5;
+  wire [63:0] upd5;
   wire [24:0] \upd5.count ;
   wire [3:0] \upd5.ctx ;
   wire [25:0] \upd5.end ;
   wire \upd5.hi ;
+  wire \upd5.le ;
   wire \upd5.outer ;
   wire [3:0] \upd5.small ;
   wire \upd5.valid ;
@@ -3305,33 +3381,35 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   reg [2:0] w_tx_type = 3'h0;
   reg w_valid = 1'h0;
   reg wver = 1'h0;
-  assign \$415  = sel[1] ? frame5 : 63'h0000000000000000;
+  assign \$412  = \$410  | \$411 ;
+  assign \$413  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$415  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
   assign \$416  = \$414  | \$415 ;
-  assign \$417  = sel[0] ? frame1 : 63'h0000000000000000;
-  assign \$419  = sel[1] ? frame2 : 63'h0000000000000000;
+  assign \$417  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
+  assign \$419  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
   assign \$420  = \$418  | \$419 ;
-  assign \$421  = sel[2] ? frame3 : 63'h0000000000000000;
+  assign \$421  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
   assign \$422  = \$420  | \$421 ;
-  assign \$423  = sel[3] ? frame4 : 63'h0000000000000000;
+  assign \$423  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
   assign \$424  = \$422  | \$423 ;
-  assign \$425  = sel[4] ? frame5 : 63'h0000000000000000;
+  assign \$425  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
   assign \$426  = \$424  | \$425 ;
-  assign \$427  = sel[0] ? frame2 : 63'h0000000000000000;
-  assign \$429  = sel[1] ? frame3 : 63'h0000000000000000;
+  assign \$427  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$429  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
   assign \$430  = \$428  | \$429 ;
-  assign \$431  = sel[2] ? frame4 : 63'h0000000000000000;
+  assign \$431  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
   assign \$432  = \$430  | \$431 ;
-  assign \$433  = sel[3] ? frame5 : 63'h0000000000000000;
+  assign \$433  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
   assign \$434  = \$432  | \$433 ;
-  assign \$435  = sel[0] ? frame3 : 63'h0000000000000000;
-  assign \$437  = sel[1] ? frame4 : 63'h0000000000000000;
+  assign \$435  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$437  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
   assign \$438  = \$436  | \$437 ;
-  assign \$439  = sel[2] ? frame5 : 63'h0000000000000000;
+  assign \$439  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
   assign \$440  = \$438  | \$439 ;
-  assign \$441  = sel[0] ? frame4 : 63'h0000000000000000;
-  assign \$443  = sel[1] ? frame5 : 63'h0000000000000000;
+  assign \$441  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$443  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
   assign \$444  = \$442  | \$443 ;
-  assign \$445  = sel[0] ? frame5 : 63'h0000000000000000;
+  assign \$445  = sel[0] ? nxt_frame5 : 64'h0000000000000000;
   assign \$447  = a[38] & a_hi;
   assign \$448  = ~ a_ne20;
   assign \$449  = f_blobs + 1'h1;
@@ -3408,91 +3486,91 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   always @(posedge clk)
     a_gtinit <= \$503 ;
   always @(posedge clk)
-    w_valid <= \$504 ;
+    frame0 <= \$504 ;
   always @(posedge clk)
-    w_a <= \$505 ;
+    frame1 <= \$505 ;
   always @(posedge clk)
-    w_a_full <= \$506 ;
+    frame2 <= \$506 ;
   always @(posedge clk)
-    w_a_end <= \$507 ;
+    frame3 <= \$507 ;
   always @(posedge clk)
-    w_a_hi <= \$508 ;
+    frame4 <= \$508 ;
   always @(posedge clk)
-    w_a_start <= \$509 ;
+    frame5 <= \$509 ;
   always @(posedge clk)
-    w_a_p1 <= \$510 ;
+    w_valid <= \$510 ;
   always @(posedge clk)
-    w_a_csize <= \$511 ;
+    w_a <= \$511 ;
   always @(posedge clk)
-    w_a_len_sat <= \$512 ;
+    w_a_full <= \$512 ;
   always @(posedge clk)
-    w_top <= \$513 ;
+    w_a_end <= \$513 ;
   always @(posedge clk)
-    w_idx <= \$514 ;
+    w_a_hi <= \$514 ;
   always @(posedge clk)
-    w_tx_type <= \$515 ;
+    w_a_start <= \$515 ;
   always @(posedge clk)
-    w_fld <= \$516 ;
+    w_a_p1 <= \$516 ;
   always @(posedge clk)
-    w_convert <= \$517 ;
+    w_a_csize <= \$517 ;
   always @(posedge clk)
-    w_close_fail <= \$518 ;
+    w_a_len_sat <= \$518 ;
   always @(posedge clk)
-    w_close_code <= \$519 ;
+    w_top <= \$519 ;
   always @(posedge clk)
-    w_pend_end <= \$520 ;
+    w_idx <= \$520 ;
   always @(posedge clk)
-    w_pend_hi <= \$521 ;
+    w_tx_type <= \$521 ;
   always @(posedge clk)
-    w_hi_over <= \$522 ;
+    w_fld <= \$522 ;
   always @(posedge clk)
-    w_to_present <= \$523 ;
+    w_convert <= \$523 ;
   always @(posedge clk)
-    w_fl_z <= \$524 ;
+    w_close_fail <= \$524 ;
   always @(posedge clk)
-    w_fl_gt1 <= \$525 ;
+    w_close_code <= \$525 ;
   always @(posedge clk)
-    w_fl_gt8 <= \$526 ;
+    w_pend_end <= \$526 ;
   always @(posedge clk)
-    w_fl_gt32 <= \$527 ;
+    w_pend_hi <= \$527 ;
   always @(posedge clk)
-    w_fl_ne20 <= \$528 ;
+    w_hi_over <= \$528 ;
   always @(posedge clk)
-    w_fl_ne32 <= \$529 ;
+    w_to_present <= \$529 ;
   always @(posedge clk)
-    w_fl_ne48 <= \$530 ;
+    w_fl_z <= \$530 ;
   always @(posedge clk)
-    w_fl_neblob <= \$531 ;
+    w_fl_gt1 <= \$531 ;
   always @(posedge clk)
-    w_fl_gtinit <= \$532 ;
+    w_fl_gt8 <= \$532 ;
   always @(posedge clk)
-    w_trailing <= \$533 ;
+    w_fl_gt32 <= \$533 ;
   always @(posedge clk)
-    top <= \$534 ;
+    w_fl_ne20 <= \$534 ;
   always @(posedge clk)
-    idx <= \$535 ;
+    w_fl_ne32 <= \$535 ;
   always @(posedge clk)
-    tx_type <= \$536 ;
+    w_fl_ne48 <= \$536 ;
   always @(posedge clk)
-    wver <= \$537 ;
+    w_fl_neblob <= \$537 ;
   always @(posedge clk)
-    hi_end <= \$538 ;
+    w_fl_gtinit <= \$538 ;
   always @(posedge clk)
-    f_to_present <= \$539 ;
+    w_trailing <= \$539 ;
   always @(posedge clk)
-    f_blobs <= \$540 ;
+    top <= \$540 ;
   always @(posedge clk)
-    frame0 <= \$541 ;
+    idx <= \$541 ;
   always @(posedge clk)
-    frame1 <= \$542 ;
+    tx_type <= \$542 ;
   always @(posedge clk)
-    frame2 <= \$543 ;
+    wver <= \$543 ;
   always @(posedge clk)
-    frame3 <= \$544 ;
+    hi_end <= \$544 ;
   always @(posedge clk)
-    frame4 <= \$545 ;
+    f_to_present <= \$545 ;
   always @(posedge clk)
-    frame5 <= \$546 ;
+    f_blobs <= \$546 ;
   always @(posedge clk)
     o_job__valid <= \$547 ;
   always @(posedge clk)
@@ -3508,85 +3586,87 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \$1  = ~ a_valid;
   assign i__ready = \$1  | f_go;
   assign a_take = i__valid & i__ready;
-  assign \$2  = ~ frame0[31];
-  assign \$3  = frame0[0] & \$2 ;
-  assign \$4  = frame0[30:5] <= a[25:1];
-  assign \$5  = \$3  & \$4 ;
-  assign \$6  = frame0[60:57] < n_tx;
-  assign \$7  = frame0[60:57] < 2'h2;
-  assign \$8  = frame0[60:57] < 3'h6;
-  assign \$9  = frame0[61] ? 3'h5 : 3'h4;
-  assign \$10  = frame0[60:57] < \$9 ;
-  assign \$11  = frame0[56:32] != f_blobs;
-  assign \$12  = f_blobs * 8'h80;
-  assign \$13  = wver ? \$12  : { 8'h00, f_blobs };
-  assign \$14  = frame0[56:32] != \$13 ;
-  assign \$15  = few0 | badsc0;
+  assign \a_take$5  = i__valid & i__ready;
+  assign \$2  = frame0[30:5] <= i__payload[25:1];
+  assign \$3  = frame1[30:5] <= i__payload[25:1];
+  assign \$4  = frame2[30:5] <= i__payload[25:1];
+  assign \$5  = frame3[30:5] <= i__payload[25:1];
+  assign \$6  = frame4[30:5] <= i__payload[25:1];
+  assign \$7  = frame5[30:5] <= i__payload[25:1];
+  assign le_new = a_end <= i__payload[25:1];
+  assign \$8  = ~ frame0[31];
+  assign \$9  = frame0[0] & \$8 ;
+  assign \$10  = \$9  & frame0[63];
+  assign \$11  = frame0[60:57] < n_tx;
+  assign \$12  = frame0[60:57] < 2'h2;
+  assign \$13  = frame0[60:57] < 3'h6;
+  assign \$14  = frame0[61] ? 3'h5 : 3'h4;
+  assign \$15  = frame0[60:57] < \$14 ;
+  assign \$16  = frame0[56:32] != f_blobs;
+  assign \$17  = f_blobs * 8'h80;
+  assign \$18  = wver ? \$17  : { 8'h00, f_blobs };
+  assign \$19  = frame0[56:32] != \$18 ;
+  assign \$20  = few0 | badsc0;
   assign ccode0 = few0 ? 5'h0a : 5'h1a;
-  assign \$16  = ~ frame1[31];
-  assign \$17  = frame1[0] & \$16 ;
-  assign \$18  = frame1[30:5] <= a[25:1];
-  assign \$19  = \$17  & \$18 ;
-  assign \$20  = frame1[60:57] < n_tx;
-  assign \$21  = frame1[60:57] < 2'h2;
-  assign \$22  = frame1[60:57] < 3'h6;
-  assign \$23  = frame1[61] ? 3'h5 : 3'h4;
-  assign \$24  = frame1[60:57] < \$23 ;
-  assign \$25  = frame1[56:32] != f_blobs;
-  assign \$26  = f_blobs * 8'h80;
-  assign \$27  = wver ? \$26  : { 8'h00, f_blobs };
-  assign \$28  = frame1[56:32] != \$27 ;
-  assign \$29  = few1 | badsc1;
+  assign \$21  = ~ frame1[31];
+  assign \$22  = frame1[0] & \$21 ;
+  assign \$23  = \$22  & frame1[63];
+  assign \$24  = frame1[60:57] < n_tx;
+  assign \$25  = frame1[60:57] < 2'h2;
+  assign \$26  = frame1[60:57] < 3'h6;
+  assign \$27  = frame1[61] ? 3'h5 : 3'h4;
+  assign \$28  = frame1[60:57] < \$27 ;
+  assign \$29  = frame1[56:32] != f_blobs;
+  assign \$30  = f_blobs * 8'h80;
+  assign \$31  = wver ? \$30  : { 8'h00, f_blobs };
+  assign \$32  = frame1[56:32] != \$31 ;
+  assign \$33  = few1 | badsc1;
   assign ccode1 = few1 ? 5'h0a : 5'h1a;
-  assign \$30  = ~ frame2[31];
-  assign \$31  = frame2[0] & \$30 ;
-  assign \$32  = frame2[30:5] <= a[25:1];
-  assign \$33  = \$31  & \$32 ;
-  assign \$34  = frame2[60:57] < n_tx;
-  assign \$35  = frame2[60:57] < 2'h2;
-  assign \$36  = frame2[60:57] < 3'h6;
-  assign \$37  = frame2[61] ? 3'h5 : 3'h4;
-  assign \$38  = frame2[60:57] < \$37 ;
-  assign \$39  = frame2[56:32] != f_blobs;
-  assign \$40  = f_blobs * 8'h80;
-  assign \$41  = wver ? \$40  : { 8'h00, f_blobs };
-  assign \$42  = frame2[56:32] != \$41 ;
-  assign \$43  = few2 | badsc2;
+  assign \$34  = ~ frame2[31];
+  assign \$35  = frame2[0] & \$34 ;
+  assign \$36  = \$35  & frame2[63];
+  assign \$37  = frame2[60:57] < n_tx;
+  assign \$38  = frame2[60:57] < 2'h2;
+  assign \$39  = frame2[60:57] < 3'h6;
+  assign \$40  = frame2[61] ? 3'h5 : 3'h4;
+  assign \$41  = frame2[60:57] < \$40 ;
+  assign \$42  = frame2[56:32] != f_blobs;
+  assign \$43  = f_blobs * 8'h80;
+  assign \$44  = wver ? \$43  : { 8'h00, f_blobs };
+  assign \$45  = frame2[56:32] != \$44 ;
+  assign \$46  = few2 | badsc2;
   assign ccode2 = few2 ? 5'h0a : 5'h1a;
-  assign \$44  = ~ frame3[31];
-  assign \$45  = frame3[0] & \$44 ;
-  assign \$46  = frame3[30:5] <= a[25:1];
-  assign \$47  = \$45  & \$46 ;
-  assign \$48  = frame3[60:57] < n_tx;
-  assign \$49  = frame3[60:57] < 2'h2;
-  assign \$50  = frame3[60:57] < 3'h6;
-  assign \$51  = frame3[61] ? 3'h5 : 3'h4;
-  assign \$52  = frame3[60:57] < \$51 ;
-  assign \$53  = frame3[56:32] != f_blobs;
-  assign \$54  = f_blobs * 8'h80;
-  assign \$55  = wver ? \$54  : { 8'h00, f_blobs };
-  assign \$56  = frame3[56:32] != \$55 ;
-  assign \$57  = few3 | badsc3;
+  assign \$47  = ~ frame3[31];
+  assign \$48  = frame3[0] & \$47 ;
+  assign \$49  = \$48  & frame3[63];
+  assign \$50  = frame3[60:57] < n_tx;
+  assign \$51  = frame3[60:57] < 2'h2;
+  assign \$52  = frame3[60:57] < 3'h6;
+  assign \$53  = frame3[61] ? 3'h5 : 3'h4;
+  assign \$54  = frame3[60:57] < \$53 ;
+  assign \$55  = frame3[56:32] != f_blobs;
+  assign \$56  = f_blobs * 8'h80;
+  assign \$57  = wver ? \$56  : { 8'h00, f_blobs };
+  assign \$58  = frame3[56:32] != \$57 ;
+  assign \$59  = few3 | badsc3;
   assign ccode3 = few3 ? 5'h0a : 5'h1a;
-  assign \$58  = ~ frame4[31];
-  assign \$59  = frame4[0] & \$58 ;
-  assign \$60  = frame4[30:5] <= a[25:1];
-  assign \$61  = \$59  & \$60 ;
-  assign \$62  = frame4[60:57] < n_tx;
-  assign \$63  = frame4[60:57] < 2'h2;
-  assign \$64  = frame4[60:57] < 3'h6;
-  assign \$65  = frame4[61] ? 3'h5 : 3'h4;
-  assign \$66  = frame4[60:57] < \$65 ;
-  assign \$67  = frame4[56:32] != f_blobs;
-  assign \$68  = f_blobs * 8'h80;
-  assign \$69  = wver ? \$68  : { 8'h00, f_blobs };
-  assign \$70  = frame4[56:32] != \$69 ;
-  assign \$71  = few4 | badsc4;
+  assign \$60  = ~ frame4[31];
+  assign \$61  = frame4[0] & \$60 ;
+  assign \$62  = \$61  & frame4[63];
+  assign \$63  = frame4[60:57] < n_tx;
+  assign \$64  = frame4[60:57] < 2'h2;
+  assign \$65  = frame4[60:57] < 3'h6;
+  assign \$66  = frame4[61] ? 3'h5 : 3'h4;
+  assign \$67  = frame4[60:57] < \$66 ;
+  assign \$68  = frame4[56:32] != f_blobs;
+  assign \$69  = f_blobs * 8'h80;
+  assign \$70  = wver ? \$69  : { 8'h00, f_blobs };
+  assign \$71  = frame4[56:32] != \$70 ;
+  assign \$72  = few4 | badsc4;
   assign ccode4 = few4 ? 5'h0a : 5'h1a;
-  assign \$72  = ~ frame5[31];
-  assign \$73  = frame5[0] & \$72 ;
-  assign \$74  = frame5[30:5] <= a[25:1];
-  assign \$75  = \$73  & \$74 ;
+  assign \$73  = ~ frame5[31];
+  assign \$74  = frame5[0] & \$73 ;
+  assign \$75  = \$74  & frame5[63];
   assign \$76  = frame5[60:57] < n_tx;
   assign \$77  = frame5[60:57] < 2'h2;
   assign \$78  = frame5[60:57] < 3'h6;
@@ -3729,16 +3809,16 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \$203  = \$201  | \$202 ;
   assign \$204  = sel[5] ? fld5 : 6'h00;
   assign fld = \$203  | \$204 ;
-  assign \$205  = sel[0] ? upd0 : 63'h0000000000000000;
-  assign \$207  = sel[1] ? upd1 : 63'h0000000000000000;
+  assign \$205  = sel[0] ? upd0 : 64'h0000000000000000;
+  assign \$207  = sel[1] ? upd1 : 64'h0000000000000000;
   assign \$208  = \$206  | \$207 ;
-  assign \$209  = sel[2] ? upd2 : 63'h0000000000000000;
+  assign \$209  = sel[2] ? upd2 : 64'h0000000000000000;
   assign \$210  = \$208  | \$209 ;
-  assign \$211  = sel[3] ? upd3 : 63'h0000000000000000;
+  assign \$211  = sel[3] ? upd3 : 64'h0000000000000000;
   assign \$212  = \$210  | \$211 ;
-  assign \$213  = sel[4] ? upd4 : 63'h0000000000000000;
+  assign \$213  = sel[4] ? upd4 : 64'h0000000000000000;
   assign \$214  = \$212  | \$213 ;
-  assign \$215  = sel[5] ? upd5 : 63'h0000000000000000;
+  assign \$215  = sel[5] ? upd5 : 64'h0000000000000000;
   assign upd = \$214  | \$215 ;
   assign \$216  = sel[0] ? child0 : 4'h0;
   assign \$218  = sel[1] ? child1 : 4'h0;
@@ -3913,28 +3993,26 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \$386  = \$384  & \$385 ;
   assign \$387  = a[33:26] <= 3'h4;
   assign \$388  = \$386  & \$387 ;
-  assign \$389  = sel[0] ? frame1 : 63'h0000000000000000;
-  assign \$391  = sel[1] ? frame2 : 63'h0000000000000000;
+  assign \$389  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
+  assign \$391  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
   assign \$392  = \$390  | \$391 ;
-  assign \$393  = sel[2] ? frame3 : 63'h0000000000000000;
+  assign \$393  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
   assign \$394  = \$392  | \$393 ;
-  assign \$395  = sel[3] ? frame4 : 63'h0000000000000000;
+  assign \$395  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
   assign \$396  = \$394  | \$395 ;
-  assign \$397  = sel[4] ? frame5 : 63'h0000000000000000;
+  assign \$397  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
   assign \$398  = \$396  | \$397 ;
-  assign \$399  = sel[0] ? frame2 : 63'h0000000000000000;
-  assign \$401  = sel[1] ? frame3 : 63'h0000000000000000;
+  assign \$399  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$401  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
   assign \$402  = \$400  | \$401 ;
-  assign \$403  = sel[2] ? frame4 : 63'h0000000000000000;
+  assign \$403  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
   assign \$404  = \$402  | \$403 ;
-  assign \$405  = sel[3] ? frame5 : 63'h0000000000000000;
+  assign \$405  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
   assign \$406  = \$404  | \$405 ;
-  assign \$407  = sel[0] ? frame3 : 63'h0000000000000000;
-  assign \$409  = sel[1] ? frame4 : 63'h0000000000000000;
+  assign \$407  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$409  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
   assign \$410  = \$408  | \$409 ;
-  assign \$411  = sel[2] ? frame5 : 63'h0000000000000000;
-  assign \$412  = \$410  | \$411 ;
-  assign \$413  = sel[0] ? frame4 : 63'h0000000000000000;
+  assign \$411  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     n_tx = 4'h0;
@@ -3956,13 +4034,13 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
     few0 = 1'h0;
     casez (frame0[4:1])
       4'h0:
-          few0 = \$6 ;
+          few0 = \$11 ;
       4'h2:
-          few0 = \$7 ;
+          few0 = \$12 ;
       4'h6:
-          few0 = \$8 ;
+          few0 = \$13 ;
       4'h7:
-          few0 = \$10 ;
+          few0 = \$15 ;
     endcase
   end
   always @* begin
@@ -3978,9 +4056,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
       4'h7:
           /* empty */;
       4'h8, 4'h9:
-          badsc0 = \$11 ;
+          badsc0 = \$16 ;
       4'ha:
-          badsc0 = \$14 ;
+          badsc0 = \$19 ;
     endcase
   end
   always @* begin
@@ -3988,13 +4066,13 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
     few1 = 1'h0;
     casez (frame1[4:1])
       4'h0:
-          few1 = \$20 ;
-      4'h2:
-          few1 = \$21 ;
-      4'h6:
-          few1 = \$22 ;
-      4'h7:
           few1 = \$24 ;
+      4'h2:
+          few1 = \$25 ;
+      4'h6:
+          few1 = \$26 ;
+      4'h7:
+          few1 = \$28 ;
     endcase
   end
   always @* begin
@@ -4010,9 +4088,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
       4'h7:
           /* empty */;
       4'h8, 4'h9:
-          badsc1 = \$25 ;
+          badsc1 = \$29 ;
       4'ha:
-          badsc1 = \$28 ;
+          badsc1 = \$32 ;
     endcase
   end
   always @* begin
@@ -4020,13 +4098,13 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
     few2 = 1'h0;
     casez (frame2[4:1])
       4'h0:
-          few2 = \$34 ;
+          few2 = \$37 ;
       4'h2:
-          few2 = \$35 ;
-      4'h6:
-          few2 = \$36 ;
-      4'h7:
           few2 = \$38 ;
+      4'h6:
+          few2 = \$39 ;
+      4'h7:
+          few2 = \$41 ;
     endcase
   end
   always @* begin
@@ -4042,9 +4120,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
       4'h7:
           /* empty */;
       4'h8, 4'h9:
-          badsc2 = \$39 ;
-      4'ha:
           badsc2 = \$42 ;
+      4'ha:
+          badsc2 = \$45 ;
     endcase
   end
   always @* begin
@@ -4052,13 +4130,13 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
     few3 = 1'h0;
     casez (frame3[4:1])
       4'h0:
-          few3 = \$48 ;
-      4'h2:
-          few3 = \$49 ;
-      4'h6:
           few3 = \$50 ;
-      4'h7:
+      4'h2:
+          few3 = \$51 ;
+      4'h6:
           few3 = \$52 ;
+      4'h7:
+          few3 = \$54 ;
     endcase
   end
   always @* begin
@@ -4074,9 +4152,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
       4'h7:
           /* empty */;
       4'h8, 4'h9:
-          badsc3 = \$53 ;
+          badsc3 = \$55 ;
       4'ha:
-          badsc3 = \$56 ;
+          badsc3 = \$58 ;
     endcase
   end
   always @* begin
@@ -4084,13 +4162,13 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
     few4 = 1'h0;
     casez (frame4[4:1])
       4'h0:
-          few4 = \$62 ;
-      4'h2:
           few4 = \$63 ;
-      4'h6:
+      4'h2:
           few4 = \$64 ;
+      4'h6:
+          few4 = \$65 ;
       4'h7:
-          few4 = \$66 ;
+          few4 = \$67 ;
     endcase
   end
   always @* begin
@@ -4106,9 +4184,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
       4'h7:
           /* empty */;
       4'h8, 4'h9:
-          badsc4 = \$67 ;
+          badsc4 = \$68 ;
       4'ha:
-          badsc4 = \$70 ;
+          badsc4 = \$71 ;
     endcase
   end
   always @* begin
@@ -4855,7 +4933,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \new [31:0] = 32'd0;
+    { \new [63], \new [31:0] } = 33'h000000000;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
@@ -4871,6 +4949,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
               \new [4:1] = child;
               \new [30:5] = a_end;
               \new [31] = a_hi;
+              \new [63] = le_new;
             end
         endcase
       end
@@ -7425,201 +7504,324 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$504  = w_valid;
+    \$504  = frame0;
+    if (\a_take$5 ) begin
+      \$504 [63] = \$2 ;
+    end
     if (f_go) begin
-      \$504  = 1'h1;
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$504  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$504  = \new ;
+              end else begin
+                \$504  = upd;
+              end
+        endcase
+        if (open_outer) begin
+          \$504  = { le_new, 31'h40000000, a_hi, a_end, 5'h01 };
+        end
+      end
+    end
+    if (rst) begin
+      \$504  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$505  = frame1;
+    if (\a_take$5 ) begin
+      \$505 [63] = \$3 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$505  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$505  = upd;
+              end else begin
+                \$505  = \$426 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$505  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$506  = frame2;
+    if (\a_take$5 ) begin
+      \$506 [63] = \$4 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$506  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$506  = \$398 ;
+              end else begin
+                \$506  = \$434 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$506  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$507  = frame3;
+    if (\a_take$5 ) begin
+      \$507 [63] = \$5 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$507  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$507  = \$406 ;
+              end else begin
+                \$507  = \$440 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$507  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$508  = frame4;
+    if (\a_take$5 ) begin
+      \$508 [63] = \$6 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$508  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$508  = \$412 ;
+              end else begin
+                \$508  = \$444 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$508  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$509  = frame5;
+    if (\a_take$5 ) begin
+      \$509 [63] = \$7 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$509  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$509  = \$416 ;
+              end else begin
+                \$509  = \$446 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$509  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$510  = w_valid;
+    if (f_go) begin
+      \$510  = 1'h1;
     end else if (w_go) begin
-      \$504  = 1'h0;
+      \$510  = 1'h0;
     end
     if (rst) begin
-      \$504  = 1'h0;
+      \$510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$505  = w_a;
+    \$511  = w_a;
     if (f_go) begin
-      \$505  = a;
+      \$511  = a;
     end
     if (rst) begin
-      \$505  = 111'h0000000000000000000000000000;
+      \$511  = 111'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$506  = w_a_full;
+    \$512  = w_a_full;
     if (f_go) begin
-      \$506  = a_full;
+      \$512  = a_full;
     end
     if (rst) begin
-      \$506  = 66'h00000000000000000;
+      \$512  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$507  = w_a_end;
+    \$513  = w_a_end;
     if (f_go) begin
-      \$507  = a_end;
+      \$513  = a_end;
     end
     if (rst) begin
-      \$507  = 26'h0000000;
+      \$513  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$508  = w_a_hi;
+    \$514  = w_a_hi;
     if (f_go) begin
-      \$508  = a_hi;
+      \$514  = a_hi;
     end
     if (rst) begin
-      \$508  = 1'h0;
+      \$514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$509  = w_a_start;
+    \$515  = w_a_start;
     if (f_go) begin
-      \$509  = a_start;
+      \$515  = a_start;
     end
     if (rst) begin
-      \$509  = 25'h0000000;
+      \$515  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$510  = w_a_p1;
+    \$516  = w_a_p1;
     if (f_go) begin
-      \$510  = a_p1;
+      \$516  = a_p1;
     end
     if (rst) begin
-      \$510  = 25'h0000000;
+      \$516  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$511  = w_a_csize;
+    \$517  = w_a_csize;
     if (f_go) begin
-      \$511  = a_csize;
+      \$517  = a_csize;
     end
     if (rst) begin
-      \$511  = 26'h0000000;
+      \$517  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$512  = w_a_len_sat;
+    \$518  = w_a_len_sat;
     if (f_go) begin
-      \$512  = a_len_sat;
+      \$518  = a_len_sat;
     end
     if (rst) begin
-      \$512  = 25'h0000000;
+      \$518  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$513  = w_top;
+    \$519  = w_top;
     if (f_go) begin
-      \$513  = top;
+      \$519  = top;
     end
     if (rst) begin
-      \$513  = 2'h0;
+      \$519  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$514  = w_idx;
+    \$520  = w_idx;
     if (f_go) begin
-      \$514  = idx;
+      \$520  = idx;
     end
     if (rst) begin
-      \$514  = 25'h0000000;
+      \$520  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$515  = w_tx_type;
+    \$521  = w_tx_type;
     if (f_go) begin
-      \$515  = tx_type;
+      \$521  = tx_type;
     end
     if (rst) begin
-      \$515  = 3'h0;
+      \$521  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$516  = w_fld;
+    \$522  = w_fld;
     if (f_go) begin
-      \$516  = fld;
+      \$522  = fld;
     end
     if (rst) begin
-      \$516  = 6'h00;
+      \$522  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$517  = w_convert;
+    \$523  = w_convert;
     if (f_go) begin
-      \$517  = convert;
-    end
-    if (rst) begin
-      \$517  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$518  = w_close_fail;
-    if (f_go) begin
-      \$518  = close_fail;
-    end
-    if (rst) begin
-      \$518  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$519  = w_close_code;
-    if (f_go) begin
-      \$519  = close_code;
-    end
-    if (rst) begin
-      \$519  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$520  = w_pend_end;
-    if (f_go) begin
-      \$520  = pend_end;
-    end
-    if (rst) begin
-      \$520  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$521  = w_pend_hi;
-    if (f_go) begin
-      \$521  = pend_hi;
-    end
-    if (rst) begin
-      \$521  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$522  = w_hi_over;
-    if (f_go) begin
-      \$522  = hi_over;
-    end
-    if (rst) begin
-      \$522  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$523  = w_to_present;
-    if (f_go) begin
-      \$523  = f_to_present;
+      \$523  = convert;
     end
     if (rst) begin
       \$523  = 1'h0;
@@ -7627,9 +7829,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$524  = w_fl_z;
+    \$524  = w_close_fail;
     if (f_go) begin
-      \$524  = a_z;
+      \$524  = close_fail;
     end
     if (rst) begin
       \$524  = 1'h0;
@@ -7637,29 +7839,29 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$525  = w_fl_gt1;
+    \$525  = w_close_code;
     if (f_go) begin
-      \$525  = a_gt1;
+      \$525  = close_code;
     end
     if (rst) begin
-      \$525  = 1'h0;
+      \$525  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$526  = w_fl_gt8;
+    \$526  = w_pend_end;
     if (f_go) begin
-      \$526  = a_gt8;
+      \$526  = pend_end;
     end
     if (rst) begin
-      \$526  = 1'h0;
+      \$526  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$527  = w_fl_gt32;
+    \$527  = w_pend_hi;
     if (f_go) begin
-      \$527  = a_gt32;
+      \$527  = pend_hi;
     end
     if (rst) begin
       \$527  = 1'h0;
@@ -7667,9 +7869,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$528  = w_fl_ne20;
+    \$528  = w_hi_over;
     if (f_go) begin
-      \$528  = a_ne20;
+      \$528  = hi_over;
     end
     if (rst) begin
       \$528  = 1'h0;
@@ -7677,9 +7879,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$529  = w_fl_ne32;
+    \$529  = w_to_present;
     if (f_go) begin
-      \$529  = a_ne32;
+      \$529  = f_to_present;
     end
     if (rst) begin
       \$529  = 1'h0;
@@ -7687,9 +7889,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$530  = w_fl_ne48;
+    \$530  = w_fl_z;
     if (f_go) begin
-      \$530  = a_ne48;
+      \$530  = a_z;
     end
     if (rst) begin
       \$530  = 1'h0;
@@ -7697,9 +7899,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$531  = w_fl_neblob;
+    \$531  = w_fl_gt1;
     if (f_go) begin
-      \$531  = a_neblob;
+      \$531  = a_gt1;
     end
     if (rst) begin
       \$531  = 1'h0;
@@ -7707,9 +7909,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$532  = w_fl_gtinit;
+    \$532  = w_fl_gt8;
     if (f_go) begin
-      \$532  = a_gtinit;
+      \$532  = a_gt8;
     end
     if (rst) begin
       \$532  = 1'h0;
@@ -7717,9 +7919,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$533  = w_trailing;
+    \$533  = w_fl_gt32;
     if (f_go) begin
-      \$533  = \$382 ;
+      \$533  = a_gt32;
     end
     if (rst) begin
       \$533  = 1'h0;
@@ -7727,71 +7929,131 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$534  = top;
+    \$534  = w_fl_ne20;
+    if (f_go) begin
+      \$534  = a_ne20;
+    end
+    if (rst) begin
+      \$534  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$535  = w_fl_ne32;
+    if (f_go) begin
+      \$535  = a_ne32;
+    end
+    if (rst) begin
+      \$535  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$536  = w_fl_ne48;
+    if (f_go) begin
+      \$536  = a_ne48;
+    end
+    if (rst) begin
+      \$536  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$537  = w_fl_neblob;
+    if (f_go) begin
+      \$537  = a_neblob;
+    end
+    if (rst) begin
+      \$537  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$538  = w_fl_gtinit;
+    if (f_go) begin
+      \$538  = a_gtinit;
+    end
+    if (rst) begin
+      \$538  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$539  = w_trailing;
+    if (f_go) begin
+      \$539  = \$382 ;
+    end
+    if (rst) begin
+      \$539  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$540  = top;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$534  = 2'h0;
+        \$540  = 2'h0;
       end else begin
         casez (top)
           2'h0:
               if (a[38]) begin
               end else if (\$388 ) begin
-                \$534  = 2'h1;
+                \$540  = 2'h1;
               end
         endcase
         if (open_outer) begin
-          \$534  = 2'h2;
+          \$540  = 2'h2;
         end
       end
     end
     if (rst) begin
-      \$534  = 2'h0;
+      \$540  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$535  = idx;
+    \$541  = idx;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$535  = 25'h0000000;
+        \$541  = 25'h0000000;
       end else begin
-        \$535  = \$383 [24:0];
+        \$541  = \$383 [24:0];
       end
     end
     if (rst) begin
-      \$535  = 25'h0000000;
+      \$541  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$536  = tx_type;
+    \$542  = tx_type;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$536  = 3'h0;
+        \$542  = 3'h0;
       end else begin
         casez (top)
           2'h0:
               if (a[38]) begin
               end else if (\$388 ) begin
-                \$536  = a[28:26];
+                \$542  = a[28:26];
               end
         endcase
       end
     end
     if (rst) begin
-      \$536  = 3'h0;
+      \$542  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$537  = wver;
+    \$543  = wver;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$537  = 1'h0;
+        \$543  = 1'h0;
       end else begin
         casez (top)
           2'h0:
@@ -7801,22 +8063,22 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
           2'h2:
               casez (fld)
                 6'h20:
-                    \$537  = 1'h1;
+                    \$543  = 1'h1;
               endcase
         endcase
       end
     end
     if (rst) begin
-      \$537  = 1'h0;
+      \$543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$538  = hi_end;
+    \$544  = hi_end;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$538  = 66'h00000000000000000;
+        \$544  = 66'h00000000000000000;
       end else begin
         casez (top)
           2'h0:
@@ -7825,27 +8087,27 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
               /* empty */;
           2'h2:
               if (\$447 ) begin
-                \$538  = a_full;
+                \$544  = a_full;
               end
         endcase
         if (open_outer) begin
           if (a_hi) begin
-            \$538  = a_full;
+            \$544  = a_full;
           end
         end
       end
     end
     if (rst) begin
-      \$538  = 66'h00000000000000000;
+      \$544  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$539  = f_to_present;
+    \$545  = f_to_present;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$539  = 1'h0;
+        \$545  = 1'h0;
       end else begin
         casez (top)
           2'h0:
@@ -7857,22 +8119,22 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
                 6'h20:
                     /* empty */;
                 6'h08:
-                    \$539  = \$448 ;
+                    \$545  = \$448 ;
               endcase
         endcase
       end
     end
     if (rst) begin
-      \$539  = 1'h0;
+      \$545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$540  = f_blobs;
+    \$546  = f_blobs;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$540  = 24'h000000;
+        \$546  = 24'h000000;
       end else begin
         casez (top)
           2'h0:
@@ -7886,178 +8148,13 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
                 6'h08:
                     /* empty */;
                 6'h17:
-                    \$540  = \$449 [23:0];
+                    \$546  = \$449 [23:0];
               endcase
         endcase
       end
     end
     if (rst) begin
-      \$540  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$541  = frame0;
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$541  = 63'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$541  = \new ;
-              end else begin
-                \$541  = upd;
-              end
-        endcase
-        if (open_outer) begin
-          \$541  = { 31'h40000000, a_hi, a_end, 5'h01 };
-        end
-      end
-    end
-    if (rst) begin
-      \$541  = 63'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$542  = frame1;
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$542  = 63'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$542  = upd;
-              end else begin
-                \$542  = \$426 ;
-              end
-        endcase
-      end
-    end
-    if (rst) begin
-      \$542  = 63'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$543  = frame2;
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$543  = 63'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$543  = \$398 ;
-              end else begin
-                \$543  = \$434 ;
-              end
-        endcase
-      end
-    end
-    if (rst) begin
-      \$543  = 63'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$544  = frame3;
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$544  = 63'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$544  = \$406 ;
-              end else begin
-                \$544  = \$440 ;
-              end
-        endcase
-      end
-    end
-    if (rst) begin
-      \$544  = 63'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$545  = frame4;
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$545  = 63'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$545  = \$412 ;
-              end else begin
-                \$545  = \$444 ;
-              end
-        endcase
-      end
-    end
-    if (rst) begin
-      \$545  = 63'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$546  = frame5;
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$546  = 63'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$546  = \$416 ;
-              end else begin
-                \$546  = \$446 ;
-              end
-        endcase
-      end
-    end
-    if (rst) begin
-      \$546  = 63'h0000000000000000;
+      \$546  = 24'h000000;
     end
   end
   always @* begin
@@ -8203,6 +8300,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
       \$552  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
+  assign le_old = { \$7 , \$6 , \$5 , \$4 , \$3 , \$2  };
   assign job_valid = o_job__valid;
   assign job = o_job__payload;
   assign rec_valid = o_rec__valid;
@@ -8215,6 +8313,117 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \frame0.small  = frame0[60:57];
   assign \frame0.versioned  = frame0[61];
   assign \frame0.outer  = frame0[62];
+  assign \frame0.le  = frame0[63];
+  assign \i__payload.end  = i__payload[0];
+  assign \i__payload.pos  = i__payload[25:1];
+  assign \i__payload.byte  = i__payload[33:26];
+  assign \i__payload.hdr  = i__payload[37:34];
+  assign \i__payload.is_list  = i__payload[38];
+  assign \i__payload.length  = i__payload[102:39];
+  assign \i__payload.hdr_trunc  = i__payload[103];
+  assign \i__payload.len_lz  = i__payload[104];
+  assign \i__payload.len_short  = i__payload[105];
+  assign \i__payload.wrapped  = i__payload[106];
+  assign \i__payload.cut  = i__payload[110:107];
+  assign \frame1.valid  = frame1[0];
+  assign \frame1.ctx  = frame1[4:1];
+  assign \frame1.end  = frame1[30:5];
+  assign \frame1.hi  = frame1[31];
+  assign \frame1.count  = frame1[56:32];
+  assign \frame1.small  = frame1[60:57];
+  assign \frame1.versioned  = frame1[61];
+  assign \frame1.outer  = frame1[62];
+  assign \frame1.le  = frame1[63];
+  assign \frame2.valid  = frame2[0];
+  assign \frame2.ctx  = frame2[4:1];
+  assign \frame2.end  = frame2[30:5];
+  assign \frame2.hi  = frame2[31];
+  assign \frame2.count  = frame2[56:32];
+  assign \frame2.small  = frame2[60:57];
+  assign \frame2.versioned  = frame2[61];
+  assign \frame2.outer  = frame2[62];
+  assign \frame2.le  = frame2[63];
+  assign \frame3.valid  = frame3[0];
+  assign \frame3.ctx  = frame3[4:1];
+  assign \frame3.end  = frame3[30:5];
+  assign \frame3.hi  = frame3[31];
+  assign \frame3.count  = frame3[56:32];
+  assign \frame3.small  = frame3[60:57];
+  assign \frame3.versioned  = frame3[61];
+  assign \frame3.outer  = frame3[62];
+  assign \frame3.le  = frame3[63];
+  assign \frame4.valid  = frame4[0];
+  assign \frame4.ctx  = frame4[4:1];
+  assign \frame4.end  = frame4[30:5];
+  assign \frame4.hi  = frame4[31];
+  assign \frame4.count  = frame4[56:32];
+  assign \frame4.small  = frame4[60:57];
+  assign \frame4.versioned  = frame4[61];
+  assign \frame4.outer  = frame4[62];
+  assign \frame4.le  = frame4[63];
+  assign \frame5.valid  = frame5[0];
+  assign \frame5.ctx  = frame5[4:1];
+  assign \frame5.end  = frame5[30:5];
+  assign \frame5.hi  = frame5[31];
+  assign \frame5.count  = frame5[56:32];
+  assign \frame5.small  = frame5[60:57];
+  assign \frame5.versioned  = frame5[61];
+  assign \frame5.outer  = frame5[62];
+  assign \frame5.le  = frame5[63];
+  assign \nxt_frame0.valid  = nxt_frame0[0];
+  assign \nxt_frame0.ctx  = nxt_frame0[4:1];
+  assign \nxt_frame0.end  = nxt_frame0[30:5];
+  assign \nxt_frame0.hi  = nxt_frame0[31];
+  assign \nxt_frame0.count  = nxt_frame0[56:32];
+  assign \nxt_frame0.small  = nxt_frame0[60:57];
+  assign \nxt_frame0.versioned  = nxt_frame0[61];
+  assign \nxt_frame0.outer  = nxt_frame0[62];
+  assign \nxt_frame0.le  = nxt_frame0[63];
+  assign \nxt_frame1.valid  = nxt_frame1[0];
+  assign \nxt_frame1.ctx  = nxt_frame1[4:1];
+  assign \nxt_frame1.end  = nxt_frame1[30:5];
+  assign \nxt_frame1.hi  = nxt_frame1[31];
+  assign \nxt_frame1.count  = nxt_frame1[56:32];
+  assign \nxt_frame1.small  = nxt_frame1[60:57];
+  assign \nxt_frame1.versioned  = nxt_frame1[61];
+  assign \nxt_frame1.outer  = nxt_frame1[62];
+  assign \nxt_frame1.le  = nxt_frame1[63];
+  assign \nxt_frame2.valid  = nxt_frame2[0];
+  assign \nxt_frame2.ctx  = nxt_frame2[4:1];
+  assign \nxt_frame2.end  = nxt_frame2[30:5];
+  assign \nxt_frame2.hi  = nxt_frame2[31];
+  assign \nxt_frame2.count  = nxt_frame2[56:32];
+  assign \nxt_frame2.small  = nxt_frame2[60:57];
+  assign \nxt_frame2.versioned  = nxt_frame2[61];
+  assign \nxt_frame2.outer  = nxt_frame2[62];
+  assign \nxt_frame2.le  = nxt_frame2[63];
+  assign \nxt_frame3.valid  = nxt_frame3[0];
+  assign \nxt_frame3.ctx  = nxt_frame3[4:1];
+  assign \nxt_frame3.end  = nxt_frame3[30:5];
+  assign \nxt_frame3.hi  = nxt_frame3[31];
+  assign \nxt_frame3.count  = nxt_frame3[56:32];
+  assign \nxt_frame3.small  = nxt_frame3[60:57];
+  assign \nxt_frame3.versioned  = nxt_frame3[61];
+  assign \nxt_frame3.outer  = nxt_frame3[62];
+  assign \nxt_frame3.le  = nxt_frame3[63];
+  assign \nxt_frame4.valid  = nxt_frame4[0];
+  assign \nxt_frame4.ctx  = nxt_frame4[4:1];
+  assign \nxt_frame4.end  = nxt_frame4[30:5];
+  assign \nxt_frame4.hi  = nxt_frame4[31];
+  assign \nxt_frame4.count  = nxt_frame4[56:32];
+  assign \nxt_frame4.small  = nxt_frame4[60:57];
+  assign \nxt_frame4.versioned  = nxt_frame4[61];
+  assign \nxt_frame4.outer  = nxt_frame4[62];
+  assign \nxt_frame4.le  = nxt_frame4[63];
+  assign \nxt_frame5.valid  = nxt_frame5[0];
+  assign \nxt_frame5.ctx  = nxt_frame5[4:1];
+  assign \nxt_frame5.end  = nxt_frame5[30:5];
+  assign \nxt_frame5.hi  = nxt_frame5[31];
+  assign \nxt_frame5.count  = nxt_frame5[56:32];
+  assign \nxt_frame5.small  = nxt_frame5[60:57];
+  assign \nxt_frame5.versioned  = nxt_frame5[61];
+  assign \nxt_frame5.outer  = nxt_frame5[62];
+  assign \nxt_frame5.le  = nxt_frame5[63];
   assign \a.end  = a[0];
   assign \a.pos  = a[25:1];
   assign \a.byte  = a[33:26];
@@ -8226,46 +8435,6 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \a.len_short  = a[105];
   assign \a.wrapped  = a[106];
   assign \a.cut  = a[110:107];
-  assign \frame1.valid  = frame1[0];
-  assign \frame1.ctx  = frame1[4:1];
-  assign \frame1.end  = frame1[30:5];
-  assign \frame1.hi  = frame1[31];
-  assign \frame1.count  = frame1[56:32];
-  assign \frame1.small  = frame1[60:57];
-  assign \frame1.versioned  = frame1[61];
-  assign \frame1.outer  = frame1[62];
-  assign \frame2.valid  = frame2[0];
-  assign \frame2.ctx  = frame2[4:1];
-  assign \frame2.end  = frame2[30:5];
-  assign \frame2.hi  = frame2[31];
-  assign \frame2.count  = frame2[56:32];
-  assign \frame2.small  = frame2[60:57];
-  assign \frame2.versioned  = frame2[61];
-  assign \frame2.outer  = frame2[62];
-  assign \frame3.valid  = frame3[0];
-  assign \frame3.ctx  = frame3[4:1];
-  assign \frame3.end  = frame3[30:5];
-  assign \frame3.hi  = frame3[31];
-  assign \frame3.count  = frame3[56:32];
-  assign \frame3.small  = frame3[60:57];
-  assign \frame3.versioned  = frame3[61];
-  assign \frame3.outer  = frame3[62];
-  assign \frame4.valid  = frame4[0];
-  assign \frame4.ctx  = frame4[4:1];
-  assign \frame4.end  = frame4[30:5];
-  assign \frame4.hi  = frame4[31];
-  assign \frame4.count  = frame4[56:32];
-  assign \frame4.small  = frame4[60:57];
-  assign \frame4.versioned  = frame4[61];
-  assign \frame4.outer  = frame4[62];
-  assign \frame5.valid  = frame5[0];
-  assign \frame5.ctx  = frame5[4:1];
-  assign \frame5.end  = frame5[30:5];
-  assign \frame5.hi  = frame5[31];
-  assign \frame5.count  = frame5[56:32];
-  assign \frame5.small  = frame5[60:57];
-  assign \frame5.versioned  = frame5[61];
-  assign \frame5.outer  = frame5[62];
   assign \upd0.valid  = upd0[0];
   assign \upd0.ctx  = upd0[4:1];
   assign \upd0.end  = upd0[30:5];
@@ -8274,6 +8443,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \upd0.small  = upd0[60:57];
   assign \upd0.versioned  = upd0[61];
   assign \upd0.outer  = upd0[62];
+  assign \upd0.le  = upd0[63];
   assign \upd1.valid  = upd1[0];
   assign \upd1.ctx  = upd1[4:1];
   assign \upd1.end  = upd1[30:5];
@@ -8282,6 +8452,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \upd1.small  = upd1[60:57];
   assign \upd1.versioned  = upd1[61];
   assign \upd1.outer  = upd1[62];
+  assign \upd1.le  = upd1[63];
   assign \upd2.valid  = upd2[0];
   assign \upd2.ctx  = upd2[4:1];
   assign \upd2.end  = upd2[30:5];
@@ -8290,6 +8461,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \upd2.small  = upd2[60:57];
   assign \upd2.versioned  = upd2[61];
   assign \upd2.outer  = upd2[62];
+  assign \upd2.le  = upd2[63];
   assign \upd3.valid  = upd3[0];
   assign \upd3.ctx  = upd3[4:1];
   assign \upd3.end  = upd3[30:5];
@@ -8298,6 +8470,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \upd3.small  = upd3[60:57];
   assign \upd3.versioned  = upd3[61];
   assign \upd3.outer  = upd3[62];
+  assign \upd3.le  = upd3[63];
   assign \upd4.valid  = upd4[0];
   assign \upd4.ctx  = upd4[4:1];
   assign \upd4.end  = upd4[30:5];
@@ -8306,6 +8479,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \upd4.small  = upd4[60:57];
   assign \upd4.versioned  = upd4[61];
   assign \upd4.outer  = upd4[62];
+  assign \upd4.le  = upd4[63];
   assign \upd5.valid  = upd5[0];
   assign \upd5.ctx  = upd5[4:1];
   assign \upd5.end  = upd5[30:5];
@@ -8314,6 +8488,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \upd5.small  = upd5[60:57];
   assign \upd5.versioned  = upd5[61];
   assign \upd5.outer  = upd5[62];
+  assign \upd5.le  = upd5[63];
   assign \new.valid  = \new [0];
   assign \new.ctx  = \new [4:1];
   assign \new.end  = \new [30:5];
@@ -8322,6 +8497,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \new.small  = \new [60:57];
   assign \new.versioned  = \new [61];
   assign \new.outer  = \new [62];
+  assign \new.le  = \new [63];
   assign \o_job__payload.kind  = o_job__payload[1:0];
   assign \o_job__payload.seq  = o_job__payload[25:2];
   assign \o_job__payload.fld  = o_job__payload[31:26];
@@ -8423,49 +8599,38 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \rep.seq  = rep[24:0];
   assign \rep.phase  = rep[27:25];
   assign \rep.code  = rep[32:28];
-  assign \i__payload.end  = i__payload[0];
-  assign \i__payload.pos  = i__payload[25:1];
-  assign \i__payload.byte  = i__payload[33:26];
-  assign \i__payload.hdr  = i__payload[37:34];
-  assign \i__payload.is_list  = i__payload[38];
-  assign \i__payload.length  = i__payload[102:39];
-  assign \i__payload.hdr_trunc  = i__payload[103];
-  assign \i__payload.len_lz  = i__payload[104];
-  assign \i__payload.len_short  = i__payload[105];
-  assign \i__payload.wrapped  = i__payload[106];
-  assign \i__payload.cut  = i__payload[110:107];
   always @*
     \new [62:32] = 31'h00000000;
   assign upd5[61] = \$182 ;
   assign upd5[60:57] = \$180 [3:0];
   assign upd5[56:32] = \$177 [24:0];
   assign upd5[4:1] = ctx_eff5;
-  assign { upd5[62], upd5[31:5], upd5[0] } = { frame5[62], frame5[31:5], frame5[0] };
+  assign { upd5[63:62], upd5[31:5], upd5[0] } = { nxt_frame5[63:62], nxt_frame5[31:5], nxt_frame5[0] };
   assign upd4[61] = \$170 ;
   assign upd4[60:57] = \$168 [3:0];
   assign upd4[56:32] = \$165 [24:0];
   assign upd4[4:1] = ctx_eff4;
-  assign { upd4[62], upd4[31:5], upd4[0] } = { frame4[62], frame4[31:5], frame4[0] };
+  assign { upd4[63:62], upd4[31:5], upd4[0] } = { nxt_frame4[63:62], nxt_frame4[31:5], nxt_frame4[0] };
   assign upd3[61] = \$158 ;
   assign upd3[60:57] = \$156 [3:0];
   assign upd3[56:32] = \$153 [24:0];
   assign upd3[4:1] = ctx_eff3;
-  assign { upd3[62], upd3[31:5], upd3[0] } = { frame3[62], frame3[31:5], frame3[0] };
+  assign { upd3[63:62], upd3[31:5], upd3[0] } = { nxt_frame3[63:62], nxt_frame3[31:5], nxt_frame3[0] };
   assign upd2[61] = \$146 ;
   assign upd2[60:57] = \$144 [3:0];
   assign upd2[56:32] = \$141 [24:0];
   assign upd2[4:1] = ctx_eff2;
-  assign { upd2[62], upd2[31:5], upd2[0] } = { frame2[62], frame2[31:5], frame2[0] };
+  assign { upd2[63:62], upd2[31:5], upd2[0] } = { nxt_frame2[63:62], nxt_frame2[31:5], nxt_frame2[0] };
   assign upd1[61] = \$134 ;
   assign upd1[60:57] = \$132 [3:0];
   assign upd1[56:32] = \$129 [24:0];
   assign upd1[4:1] = ctx_eff1;
-  assign { upd1[62], upd1[31:5], upd1[0] } = { frame1[62], frame1[31:5], frame1[0] };
+  assign { upd1[63:62], upd1[31:5], upd1[0] } = { nxt_frame1[63:62], nxt_frame1[31:5], nxt_frame1[0] };
   assign upd0[61] = \$122 ;
   assign upd0[60:57] = \$120 [3:0];
   assign upd0[56:32] = \$117 [24:0];
   assign upd0[4:1] = ctx_eff0;
-  assign { upd0[62], upd0[31:5], upd0[0] } = { frame0[62], frame0[31:5], frame0[0] };
+  assign { upd0[63:62], upd0[31:5], upd0[0] } = { nxt_frame0[63:62], nxt_frame0[31:5], nxt_frame0[0] };
   assign sel[5] = \$110 ;
   assign sel[4] = \$107 ;
   assign sel[3] = \$104 ;
@@ -8473,17 +8638,29 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign sel[1] = \$98 ;
   assign sel[0] = \$95 ;
   assign cfail[5] = \$85 ;
-  assign cfail[4] = \$71 ;
-  assign cfail[3] = \$57 ;
-  assign cfail[2] = \$43 ;
-  assign cfail[1] = \$29 ;
-  assign cfail[0] = \$15 ;
+  assign cfail[4] = \$72 ;
+  assign cfail[3] = \$59 ;
+  assign cfail[2] = \$46 ;
+  assign cfail[1] = \$33 ;
+  assign cfail[0] = \$20 ;
   assign close[5] = \$75 ;
-  assign close[4] = \$61 ;
-  assign close[3] = \$47 ;
-  assign close[2] = \$33 ;
-  assign close[1] = \$19 ;
-  assign close[0] = \$5 ;
+  assign close[4] = \$62 ;
+  assign close[3] = \$49 ;
+  assign close[2] = \$36 ;
+  assign close[1] = \$23 ;
+  assign close[0] = \$10 ;
+  assign nxt_frame5[63] = \$7 ;
+  assign nxt_frame5[62:0] = frame5[62:0];
+  assign nxt_frame4[63] = \$6 ;
+  assign nxt_frame4[62:0] = frame4[62:0];
+  assign nxt_frame3[63] = \$5 ;
+  assign nxt_frame3[62:0] = frame3[62:0];
+  assign nxt_frame2[63] = \$4 ;
+  assign nxt_frame2[62:0] = frame2[62:0];
+  assign nxt_frame1[63] = \$3 ;
+  assign nxt_frame1[62:0] = frame1[62:0];
+  assign nxt_frame0[63] = \$2 ;
+  assign nxt_frame0[62:0] = frame0[62:0];
   assign \$94  = \$93 ;
   assign \$184  = \$183 ;
   assign \$195  = \$194 ;
