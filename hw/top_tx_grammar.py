@@ -75,7 +75,7 @@ class TxGrammarTop(wiring.Component):
         m.submodules.walker = walker = TxWalker()
         m.submodules.extractor = extractor = ItemExtractor()
         m.submodules.items = items = ItemFifo()
-        m.submodules.fsm = fsm = GrammarFsm(pipelined=True)
+        m.submodules.fsm = fsm = GrammarFsm()
         wiring.connect(m, walker.o, extractor.i)
         wiring.connect(m, extractor.o, items.i)
         wiring.connect(m, items.o, fsm.i)

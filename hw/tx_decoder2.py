@@ -62,7 +62,7 @@ class TxDecoder2(wiring.Component):
 
     Latency: last input beat accepted in cycle *t* → record valid at *t +*
     :data:`LATENCY_MAX_CYCLES` at most for a packet that arrives while the decoder is idle
-    (walker 9, extractor look-ahead and FIFO, FSM 3 (its pipelined form), value stage 6 (its job register
+    (walker 9, extractor look-ahead and FIFO, FSM 3, value stage 6 (its job register
     since session 7), join 2; measured by the
     cocotb test, ``docs/PERFORMANCE.md``).
     Throughput: one 8-byte beat per cycle while the item entries average ≤ 1 per cycle (the
@@ -81,7 +81,7 @@ class TxDecoder2(wiring.Component):
         self.walker = TxWalker()
         self.extractor = ItemExtractor()
         self.items = ItemFifo()
-        self.fsm = GrammarFsm(pipelined=True)
+        self.fsm = GrammarFsm()
         self.values = TxValueStage()
         self.aligner = TxCalldataAligner()
 

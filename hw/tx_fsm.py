@@ -19,7 +19,7 @@ register) is the only end a ``hi`` item must be compared with exactly (the model
 lengths ≥ 2^24 ordered against each other, ``tx_grammar_model.ItemEntry``).
 """
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -54,17 +54,7 @@ FsmRecord = data.StructLayout({
     "err": ErrorReport,
 })
 
-_Frame = data.StructLayout({
-    "valid": 1,
-    "ctx": 4,
-    "end": END_BITS,
-    "hi": 1,
-    "count": _COUNT_BITS,
-    "versioned": 1,
-    "outer": 1,
-})
-
-#: the pipelined FSM's frame: also the count saturated at 15 (the field tables' index; no
+#: a list on the FSM's stack: also the count saturated at 15 (the field tables' index; no
 #: context has more fixed fields), so no wide compare sits before the field table, and ``le``:
 #: ``end ≤ pos`` of the entry in the A register, compared when that entry was taken (so no
 #: wide compare sits in the F loop either)
@@ -113,9 +103,14 @@ class GrammarFsm(wiring.Component):
     """The grammar FSM: one :data:`~mevblade.hw.tx_items.ItemEntry` per cycle.
 
     Pipeline: *A* registers the entry with its end (``pos + hdr + length``, full width and as
-    low bits + ``hi``), its content start and the length compares the field checks need;
-    *F* is the FSM cycle (closes, field class, checks, stack and record update) whose results
-    are registered in the output registers of ``o_job`` and ``o_rec``.
+    low bits + ``hi``), its content start and the length compares the field checks need; as
+    the entry is taken into A, its position is compared with every stack frame's end and with
+    the end of the list *F* may push in the same cycle (the ``le`` bits that move with the
+    frames). *F* is the structure (closes from ``le``, every frame classified as if it were the
+    parent, one-hot parent select, speculative stack update) and registers the entry with what
+    it found; *W* runs the header / field checks against the registered parent, keeps the first
+    error (then halts: PROGRESS jobs only) and loads the output registers of ``o_job`` and
+    ``o_rec``.
 
     Interface
     ---------
@@ -132,7 +127,7 @@ class GrammarFsm(wiring.Component):
         FSM writes and its report (``err_valid``, ``err`` = the first failing check's
         ``(seq, phase, code)``; ``TOO_LARGE`` and the value checks are the merge's).
 
-    Latency: 2 cycles from an entry's handshake on ``i`` to its job valid on ``o_job``.
+    Latency: 3 cycles from an entry's handshake on ``i`` to its job valid on ``o_job`` (A, F, W).
     Throughput: one entry per cycle while ``o_job`` (and for ``END``, ``o_rec``) can take it.
     """
 
@@ -140,19 +135,12 @@ class GrammarFsm(wiring.Component):
     o_job: Out(stream.Signature(GrammarJob))
     o_rec: Out(stream.Signature(FsmRecord))
 
-    def __init__(self, pipelined: bool = False) -> None:
-        self.pipelined = bool(pipelined)
-        super().__init__()
-
     def elaborate(self, platform):
-        return self._elaborate_pipelined(platform) if self.pipelined else self._elaborate_single(platform)
-
-    def _elaborate_pipelined(self, platform):
         m = Module()
         # ---------------------------------------------------------------- A: ends and compares
         f_go = Signal()
         a_valid, a, a_full, a_end, a_hi, a_start, a_p1, a_csize, a_len_sat, flags = \
-            self._entry_stage(m, f_go, split_end=True)
+            self._entry_stage(m, f_go)
         flag_names = self.FLAG_NAMES
 
         # ---------------------------------------------------------------- F: the structure
@@ -185,8 +173,7 @@ class GrammarFsm(wiring.Component):
             nf = Signal(_FrameP, name=f"nxt_frame{j}")
             m.d.comb += [nf.eq(fr), nf.le.eq(le_old[j])]
             nxt_frames.append(nf)
-        close, close_fail, close_code, remaining = self._closes(m, frames, None, tx_type, "small", f_blobs,
-                                                                wver)
+        close, close_fail, close_code, remaining = self._closes(m, frames, tx_type, f_blobs, wver)
         # the parent after the closes (the lists closing are a prefix of the stack: inner ends ≤
         # outer ends): frame j when frames 0..j-1 close and frame j does not (one-hot)
         sel = Signal(MAX_DEPTH)
@@ -398,188 +385,13 @@ class GrammarFsm(wiring.Component):
                              halted.eq(0), rec.eq(0)]
         return m
 
-    def _elaborate_single(self, platform):
-        m = Module()
-        # ---------------------------------------------------------------- A: ends and compares
-        go = Signal()
-        a_valid, a, a_full, a_end, a_hi, a_start, a_p1, a_csize, a_len_sat, flags = \
-            self._entry_stage(m, go, split_end=False)
-
-        # ---------------------------------------------------------------- F: state
-        START, OUTER, LISTS = 0, 1, 2
-        top = Signal(2)
-        halted = Signal()
-        idx = Signal(SEQ_BITS + 1)
-        tx_type = Signal(3)
-        wver = Signal()  # the wrapper's version item was accepted (EIP-7594 form)
-        hi_end = Signal(FULL_END_BITS)
-        frames = [Signal(_Frame, name=f"frame{j}") for j in range(MAX_DEPTH)]  # frame0 = innermost
-        rec = Signal(FsmRecord)
-        job_valid = Signal()
-        job = Signal(GrammarJob)
-        rec_valid = Signal()
-        recq = Signal(FsmRecord)
-        m.d.comb += [
-            self.o_job.valid.eq(job_valid), self.o_job.payload.eq(job),
-            self.o_rec.valid.eq(rec_valid), self.o_rec.payload.eq(recq),
-        ]
-        job_free = ~job_valid | self.o_job.ready
-        rec_free = ~rec_valid | self.o_rec.ready
-        m.d.comb += go.eq(a_valid & job_free & (~a.end | rec_free))
-        with m.If(self.o_job.ready):
-            m.d.sync += job_valid.eq(0)
-        with m.If(self.o_rec.ready):
-            m.d.sync += rec_valid.eq(0)
-
-        # ---------------------------------------------------------------- closes
-        pos = a.pos
-        blobs = rec.blob_hash_count
-        close, close_fail, close_code, remaining = self._closes(m, frames, pos, tx_type, "count", blobs, wver)
-        # k = lists closing (a prefix of the stack: inner ends ≤ outer ends)
-        k = Signal(range(MAX_DEPTH + 1))
-        m.d.comb += k.eq(sum(close[j] for j in range(MAX_DEPTH)))
-        zero = Const(0, _Frame.size)
-        a_frames = Array([fr.as_value() for fr in frames] + [zero] * (MAX_DEPTH + 1))
-        parent = Signal(_Frame)
-        m.d.comb += parent.eq(a_frames[k])
-
-        # ---------------------------------------------------------------- field class
-        convert = Signal()
-        m.d.comb += convert.eq((parent.ctx == Ctx.TX) & (parent.count == 0) & (tx_type == 3) & a.is_list
-                               & parent.outer)
-        ctx_eff = Signal(4)
-        m.d.comb += ctx_eff.eq(Mux(convert, Ctx.WRAP, parent.ctx))
-        idx4 = Signal(4)
-        m.d.comb += idx4.eq(Mux(parent.count > 15, 15, parent.count[:4]))
-        fld = Signal(FIELD_BITS)
-        groups: dict[int, list[int]] = {}
-        for (ctx, i, ty, lst, ver), f in field_table().items():
-            key = i | ty << 4 | lst << 7 | ver << 8 | ctx << 9
-            groups.setdefault(f, []).append(key)
-        with m.Switch(Cat(idx4, tx_type, a.is_list, parent.versioned, ctx_eff)):
-            for f, keys in sorted(groups.items()):
-                if f == F.EXTRA:
-                    continue
-                with m.Case(*keys):
-                    m.d.comb += fld.eq(f)
-            with m.Default():
-                m.d.comb += fld.eq(F.EXTRA)
-
-        # ---------------------------------------------------------------- header checks
-        chk = (a, a_start, a_p1, a_csize, a_hi, a_end)
-        h_outer, h_outer_code = self._p_header_checks(m, "hdr_outer", True, None, None, None, *chk)
-        h_in, h_in_code = self._p_header_checks(m, "hdr_in", False, parent.end, parent.hi,
-                                                a_hi & (a_full > hi_end), *chk)
-
-        # ---------------------------------------------------------------- field checks
-        f_fail, f_code = self._p_field_checks(m, "fc", fld, a, flags, tx_type, rec.to_present)
-
-        # ---------------------------------------------------------------- what this entry does
-        fail = Signal()
-        phase = Signal(Phase)
-        code = Signal(5)
-        ok_item = Signal()   # an item inside the lists that passed: count, record, push / job
-        open_outer = Signal()
-        with m.If(halted):
-            pass
-        with m.Elif(a.end):
-            with m.If(top == START):
-                m.d.comb += [fail.eq(1), phase.eq(Phase.CLOSE), code.eq(E.EMPTY)]
-            with m.Elif(top == OUTER):
-                m.d.comb += [fail.eq(1), phase.eq(Phase.CLOSE), code.eq(E.TRUNCATED)]
-            with m.Elif(close_fail):
-                m.d.comb += [fail.eq(1), phase.eq(Phase.CLOSE), code.eq(close_code)]
-            with m.Elif(remaining != 0):
-                m.d.comb += [fail.eq(1), phase.eq(Phase.HEADER), code.eq(E.TRUNCATED)]
-        with m.Elif(top == START):
-            with m.If(a.is_list):
-                with m.If(h_outer):
-                    m.d.comb += [fail.eq(1), phase.eq(Phase.HEADER), code.eq(h_outer_code)]
-                with m.Else():
-                    m.d.comb += open_outer.eq(1)
-            with m.Elif(~((a.hdr == 0) & (a.byte >= 1) & (a.byte <= 4))):
-                m.d.comb += [fail.eq(1), phase.eq(Phase.HEADER),
-                             code.eq(Mux(a.hdr == 0, int(E.UNKNOWN_TYPE), int(E.EXPECTED_LIST)))]
-        with m.Elif(top == OUTER):
-            with m.If(h_outer):
-                m.d.comb += [fail.eq(1), phase.eq(Phase.HEADER), code.eq(h_outer_code)]
-            with m.Elif(~a.is_list):
-                m.d.comb += [fail.eq(1), phase.eq(Phase.HEADER), code.eq(E.EXPECTED_LIST)]
-            with m.Else():
-                m.d.comb += open_outer.eq(1)
-        with m.Else():
-            self._item_verdict(m, (fail, phase, code, ok_item), (close_fail, close_code), remaining == 0,
-                               fld, (h_in, h_in_code), (f_fail, f_code))
-
-        # the report after this entry (what o_rec carries at END)
-        rep_valid = Signal()
-        rep = Signal(ErrorReport)
-        m.d.comb += [rep_valid.eq(rec.err_valid | fail),
-                     rep.eq(Mux(rec.err_valid, rec.err.as_value(), Cat(idx, phase, code)))]
-
-        # ---------------------------------------------------------------- updates
-        end24 = a_end[:POS_BITS]
-        pos24 = pos[:POS_BITS]
-        a_skip = Signal(POS_BITS + 1)  # the item's end, saturated as GrammarJob.start
-        m.d.comb += a_skip.eq(Mux(a_hi | (a_end[POS_BITS + 1:] != 0), (1 << (POS_BITS + 1)) - 1,
-                                  a_end[:POS_BITS + 1]))
-        with m.If(go):
-            # job: one per entry
-            m.d.sync += [
-                job_valid.eq(1),
-                job.seq.eq(idx),
-                job.kind.eq(Mux(a.end, JobKind.END, Mux(ok_item & ~a.is_list, JobKind.VALUE, JobKind.PROGRESS))),
-                job.fld.eq(Mux(ok_item & ~a.is_list, fld, 0)),
-                # after the FSM's first error no VALUE job follows: the PROGRESS job then points
-                # past its item, so the value stage lets a long string's beats go (else it would
-                # hold them while the walker needs them to reach the next entry: a deadlock)
-                job.start.eq(Mux(a.end, 0, Mux(halted | fail, a_skip, a_start))),
-                job.length.eq(Mux(a.end, pos, a_len_sat)),
-                job.wrapped.eq(~a.end & a.wrapped),
-            ]
-            with m.If(fail):
-                m.d.sync += [halted.eq(1), rec.err_valid.eq(1), rec.err.eq(rep)]
-            with m.If(a.end):
-                # the record out; every register back to its reset value for the next packet
-                m.d.sync += [rec_valid.eq(1), recq.eq(rec), recq.err_valid.eq(rep_valid), recq.err.eq(rep)]
-                m.d.sync += [top.eq(START), halted.eq(0), idx.eq(0), tx_type.eq(0), wver.eq(0), hi_end.eq(0),
-                             rec.eq(0)]
-                m.d.sync += [fr.eq(0) for fr in frames]
-            with m.Else():
-                m.d.sync += idx.eq(idx + 1)
-            with m.If(~halted & ~a.end & (top == START) & ~fail):
-                with m.If(a.is_list):
-                    m.d.sync += [tx_type.eq(0), rec.tx_type.eq(0)]
-                with m.Else():
-                    m.d.sync += [tx_type.eq(a.byte[:3]), rec.tx_type.eq(a.byte[:3]), top.eq(OUTER)]
-            with m.If(open_outer):
-                m.d.sync += [
-                    top.eq(LISTS),
-                    rec.tx_list_offset.eq(pos24), rec.body_offset.eq(a_start[:POS_BITS]), rec.tx_list_end.eq(end24),
-                    frames[0].eq(Cat(Const(1, 1), Const(Ctx.TX, 4), a_end, a_hi, Const(0, _COUNT_BITS),
-                                     Const(0, 1), Const(1, 1))),
-                ]
-                with m.If(a_hi):
-                    m.d.sync += hi_end.eq(a_full)
-            with m.If(~halted & ~a.end & (top == LISTS) & ~close_fail & (remaining != 0) & convert):
-                m.d.sync += rec.network_form.eq(1)
-            with m.If(ok_item):
-                self._stack_update(m, frames, a_frames, k, parent, ctx_eff, fld, a, a_end, a_hi)
-                with m.If(a.is_list & a_hi):
-                    m.d.sync += hi_end.eq(a_full)
-                with m.If(fld == F.VERSION):
-                    m.d.sync += wver.eq(1)
-                self._record(m, rec, fld, pos24, a_start[:POS_BITS], end24, a.length, flags["ne20"])
-        return m
-
     #: the length compares of an entry that the field checks need (registered in stage A)
     FLAG_NAMES = ("z", "gt1", "gt8", "gt32", "ne20", "ne32", "ne48", "neblob", "gtinit")
 
-    def _entry_stage(self, m, go, split_end: bool):
-        """Stage A (both forms): the entry register, taken while empty or ``go``, with its end
-        (full width, low bits, ``hi``), content start, ``pos + 1``, cut size, saturated length and
-        the length flags. ``split_end``: the low end from a 26-bit sum and its carry (pipelined
-        form) instead of the full sum's bits."""
+    def _entry_stage(self, m, go):
+        """Stage A: the entry register, taken while empty or ``go``, with its end (full width, and
+        low bits + ``hi`` from a 26-bit sum and its carry), content start, ``pos + 1``, cut size,
+        saturated length and the length flags."""
         a_valid = Signal()
         a = Signal(ItemEntry)
         a_full = Signal(FULL_END_BITS)
@@ -596,13 +408,10 @@ class GrammarFsm(wiring.Component):
         ln = e.length
         with m.If(a_take):
             full = e.pos + e.hdr + ln
-            if split_end:
-                # end ≥ 2^26: a length bit ≥ 2^26, or the carry out of the low 26-bit sum
-                # (pos + hdr < 2^26)
-                low = e.pos + e.hdr + ln[:END_BITS]
-                ends = [a_end.eq(low[:END_BITS]), a_hi.eq((ln[END_BITS:] != 0) | low[END_BITS])]
-            else:
-                ends = [a_end.eq(full[:END_BITS]), a_hi.eq(full[END_BITS:] != 0)]
+            # end ≥ 2^26: a length bit ≥ 2^26, or the carry out of the low 26-bit sum
+            # (pos + hdr < 2^26)
+            low = e.pos + e.hdr + ln[:END_BITS]
+            ends = [a_end.eq(low[:END_BITS]), a_hi.eq((ln[END_BITS:] != 0) | low[END_BITS])]
             m.d.sync += [
                 a_valid.eq(1), a.eq(e), a_full.eq(full), *ends,
                 a_start.eq(e.pos + e.hdr), a_p1.eq(e.pos + 1), a_csize.eq(e.pos + e.cut),
@@ -632,12 +441,10 @@ class GrammarFsm(wiring.Component):
             m.d.comb += ok_item.eq(1)
 
     @staticmethod
-    def _closes(m, frames, pos, tx_type, counter: str, blobs, wver):
-        """Every list whose end ≤ ``pos`` closes (all stack ends compared in parallel; ``pos`` None:
-        the frames' registered ``le`` bits, the pipelined form); the
-        innermost failing field-count / sidecar check of a closing list wins. ``counter``: the
-        frame field the arity checks read (``"small"``, saturated, in the pipelined form).
-        Returns (close, close_fail, close_code, remaining)."""
+    def _closes(m, frames, tx_type, blobs, wver):
+        """Every list whose end ≤ the entry's ``pos`` closes (the frames' ``le`` bits, compared when
+        the entry was taken into A); the innermost failing field-count (saturated ``small``) /
+        sidecar check of a closing list wins. Returns (close, close_fail, close_code, remaining)."""
         close = Signal(MAX_DEPTH)
         cfail = Signal(MAX_DEPTH)
         ccode = [Signal(5, name=f"ccode{j}") for j in range(MAX_DEPTH)]
@@ -647,11 +454,10 @@ class GrammarFsm(wiring.Component):
                 with m.Case(ty):
                     m.d.comb += n_tx.eq(len(seq))
         for j, fr in enumerate(frames):
-            le = fr.le if pos is None else (fr.end <= pos)
-            m.d.comb += close[j].eq(fr.valid & ~fr.hi & le)
+            m.d.comb += close[j].eq(fr.valid & ~fr.hi & fr.le)
             few = Signal(name=f"few{j}")
             bad_sc = Signal(name=f"badsc{j}")
-            n_fields = getattr(fr, counter)
+            n_fields = fr.small
             with m.Switch(fr.ctx):
                 with m.Case(Ctx.TX):
                     m.d.comb += few.eq(n_fields < n_tx)
@@ -674,29 +480,6 @@ class GrammarFsm(wiring.Component):
         remaining = Signal(MAX_DEPTH)
         m.d.comb += remaining.eq(Cat(*(fr.valid for fr in frames)) & ~close)
         return close, close_fail, close_code, remaining
-
-    @staticmethod
-    def _stack_update(m, frames, a_frames, k, parent, ctx_eff, fld, a, a_end, a_hi) -> None:
-        """Closed lists popped, the parent's count + 1 (and its context, version bit), the item
-        pushed if it is a list."""
-        upd = Signal(_Frame)
-        m.d.comb += [upd.eq(parent), upd.ctx.eq(ctx_eff), upd.count.eq(parent.count + 1),
-                     upd.versioned.eq(parent.versioned | (fld == F.VERSION))]
-        child = Signal(4)
-        with m.Switch(fld):
-            for f, c in LIST_CHILD.items():
-                with m.Case(f):
-                    m.d.comb += child.eq(c)
-        new = Signal(_Frame)
-        m.d.comb += [new.valid.eq(1), new.ctx.eq(child), new.end.eq(a_end), new.hi.eq(a_hi)]
-        with m.If(a.is_list):
-            m.d.sync += [frames[0].eq(new), frames[1].eq(upd)]
-            for j in range(2, MAX_DEPTH):
-                m.d.sync += frames[j].eq(a_frames[k + j - 1])
-        with m.Else():
-            m.d.sync += frames[0].eq(upd)
-            for j in range(1, MAX_DEPTH):
-                m.d.sync += frames[j].eq(a_frames[k + j])
 
     @staticmethod
     def _p_header_checks(m, name, inf, pend_end, pend_hi, hi_over, a, a_start, a_p1, a_csize, a_hi, a_end):
