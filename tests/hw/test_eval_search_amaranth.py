@@ -7,6 +7,7 @@ coordinates), a pair request, and a held record under back-pressure.
 
 from __future__ import annotations
 
+import pytest
 from amaranth.hdl import Mux
 from amaranth.sim import Simulator
 
@@ -127,6 +128,63 @@ def test_alu_adds_and_compares_like_python() -> None:
             assert ctx.get(total) == (xv - bv) % (1 << W), (xv, bv)
             assert ctx.get(lt_u) == (xv < bv), (xv, bv)
             assert ctx.get(lt_s) == (signed(xv) < signed(bv)), (xv, bv)
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+@pytest.mark.parametrize("width", [1, 3, ep.DEN_BITS, ep.DIV_BITS, 2 * ep.DIV_BITS])
+def test_bit_length_tree_equals_int_bit_length(width: int) -> None:
+    """The divider's / square root's bit length (a tree of halves) against ``int.bit_length``:
+    zero, all ones, every single bit, and random values of every magnitude."""
+    import random
+
+    from amaranth.hdl import Module, Signal
+
+    from mevblade.hw.eval_search import _bitlen
+
+    m = Module()
+    v = Signal(width)
+    bl = _bitlen(m, v, "bl")
+    rng = random.Random(width)
+    values = [0, (1 << width) - 1] + [1 << k for k in range(width)]
+    values += [rng.getrandbits(width) >> rng.randrange(width) for _ in range(60)]
+
+    async def bench(ctx):
+        for x in values:
+            ctx.set(v, x)
+            assert ctx.get(bl) == x.bit_length(), x
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_multiplier_digit_step_equals_python() -> None:
+    """One step of EvalSearch's multiplier (DSP tiles, carry-save reduction, carry-select sum):
+    ``(x * digit + acc) mod 2**640`` against Python, all-ones operands and random ones."""
+    import random
+
+    from amaranth.hdl import Module, Signal
+
+    from mevblade.hw.eval_search import _mul_acc
+
+    W, D = ep.WIDTH, ep.MUL_DIGIT
+    m = Module()
+    x, y, acc = Signal(W), Signal(D), Signal(W)
+    total = _mul_acc(m, x, y, acc)
+    rng = random.Random(5)
+    ones = (1 << W) - 1
+    cases = [(ones, (1 << D) - 1, ones), (ones, 1, 1), (0, 0, 0), (1, (1 << D) - 1, 0)]
+    cases += [(rng.getrandbits(W) >> rng.randrange(W), rng.getrandbits(D), rng.getrandbits(W)) for _ in range(60)]
+
+    async def bench(ctx):
+        for xv, yv, av in cases:
+            ctx.set(x, xv)
+            ctx.set(y, yv)
+            ctx.set(acc, av)
+            assert ctx.get(total) == (xv * yv + av) % (1 << W), (xv, yv, av)
 
     sim = Simulator(m)
     sim.add_testbench(bench)
