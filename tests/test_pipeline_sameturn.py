@@ -83,21 +83,29 @@ def test_eager_task_errors_and_cancellation_are_the_tasks():
 
 
 # -- the pipeline ------------------------------------------------------------------------------------------------
-def test_an_idle_pipeline_puts_the_bundle_on_the_wire_before_put_event_returns():
+def _one_victim(snapshot=None):
+    """``(pipe, executor, relay, raw, snap)``: a started pipeline given one victim, run until idle and stopped;
+    ``snap`` is ``snapshot(pipe, relay)`` taken right after ``put_event`` returned (no await in between)."""
     relay = _RecordingRelay("a")
-    pipe, _ = _pipeline(relay)
+    pipe, ex = _pipeline(relay)
     raw = _raws(1)[0]
 
     async def go():
         task = await _started(pipe)
         pipe.put_event(PendingTx(raw, keccak256(raw), 0))
-        now = (list(relay.wire), dict(pipe.counts), pipe.events.qsize())  # no await since the put
+        snap = snapshot(pipe, relay) if snapshot is not None else None
         await asyncio.wait_for(pipe.wait_idle(), 10)
         pipe.stop()
         await task
-        return now
+        return snap
 
-    wire, counts, queued = asyncio.run(go())
+    snap = asyncio.run(go())
+    return pipe, ex, relay, raw, snap
+
+
+def test_an_idle_pipeline_puts_the_bundle_on_the_wire_before_put_event_returns():
+    pipe, _, _, raw, (wire, counts, queued) = _one_victim(
+        lambda pipe, relay: (list(relay.wire), dict(pipe.counts), pipe.events.qsize()))
     assert queued == 0 and counts["pending_seen"] == 1 and counts["actions"] == 1
     assert len(wire) == 1 and json.loads(wire[0][0])["method"] == "eth_callBundle"
     assert json.loads(wire[0][0])["params"][0]["txs"][0] == "0x" + raw.hex()
@@ -169,18 +177,7 @@ def test_same_turn_changes_no_request_and_no_count():
 # -- warm-up: the event + strategy sub-step ---------------------------------------------------------------------
 @pytest.mark.parametrize("skips", [False, True])
 def test_warm_up_strategy_step_runs_the_strategy_on_the_last_event_and_changes_nothing(skips):
-    relay = _RecordingRelay("a")
-    pipe, ex = _pipeline(relay)
-    raw = _raws(1)[0]
-
-    async def go():
-        task = await _started(pipe)
-        pipe.put_event(PendingTx(raw, keccak256(raw), 0))
-        await asyncio.wait_for(pipe.wait_idle(), 10)
-        pipe.stop()
-        await task
-
-    asyncio.run(go())
+    pipe, ex, relay, raw, _ = _one_victim()
     live = pipe._warm_event
     assert live is not None and live.victim_raw == raw
     entry = pipe.registry.active_entries()[0]

@@ -248,8 +248,8 @@ class Pipeline:
         self._busy = 0
         #: the dispatch stage is handling an event (in its task, or started in the producer's turn)
         self._dispatching = False
-        self._dispatch_free = asyncio.Event()
-        self._dispatch_free.set()
+        #: set while no event is being handled: made per run in :meth:`_run` (bound to that run's loop)
+        self._dispatch_free: asyncio.Event
         #: events handled in the turn that produced them / actions whose task started eagerly (same-turn)
         self.same_turn_events = 0
         self.same_turn_actions = 0
