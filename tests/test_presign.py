@@ -16,7 +16,6 @@ import pytest
 import rlp
 from coincurve import PrivateKey, PublicKey
 from coincurve._libsecp256k1 import ffi, lib
-from coincurve.context import GLOBAL_CONTEXT
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_utils import keccak, to_checksum_address
@@ -29,7 +28,7 @@ from mevblade.control.pipeline.presign import HALF_N, N, Presigner
 from mevblade.control.pipeline.relay_client import FlashbotsAuth, RelayClient
 from mevblade.control.pipeline.txsign import ExecTxTemplate
 from mevblade.sim.relay import verify_signature
-from tests.test_pipeline_hotpath import E18, OURS, USER, _pipeline, _RecordingRelay, _swap_tx
+from tests.test_pipeline_hotpath import E18, OURS, _pipeline, _RecordingRelay, _swap_tx
 
 CHAIN = 31337
 TO = bytes.fromhex("cc" * 20)

@@ -88,5 +88,6 @@ def e2e_sign_cpu(rounds: int = 15, calls: int = 200) -> dict[str, Any]:
                            "cpu_us_per_call": {k: med(v) for k, v in per.items()},
                            "fallbacks": pool.fallbacks + tpl_pre.presign.fallbacks + auth_pre.presign.fallbacks}
     c = out["cpu_us_per_call"]
-    out["online_speedup"] = round(c["rfc6979_sign_recoverable"] / c["presign_online"], 1) if c["presign_online"] else None
+    online = c["presign_online"]
+    out["online_speedup"] = round(c["rfc6979_sign_recoverable"] / online, 1) if online else None
     return out
