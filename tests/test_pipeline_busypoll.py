@@ -116,16 +116,18 @@ class _Feeder(Node):
                         target.send(payload)
 
 
-def _live_run(busy: bool, warm_s: float, n: int = 5, one_by_one: bool = False):
+def _live_run(busy: bool, warm_s: float, n: int = 5, one_by_one: bool = False, presign: int = 0):
     """``n`` users' swaps notified by the node — back to back, or ``one_by_one`` (the next once the pipeline is
     idle again: the same request order whatever the timing) — through a pipeline whose pending collector reads
-    the node; the relay records every request's bytes. Returns (pipeline, relay, raws, stamp stats, tasks left)."""
+    the node; the relay records every request's bytes. Returns (pipeline, relay, raws, stamp stats, tasks left).
+    ``presign``: ``PipelineConfig.presign`` (eighth session)."""
     users = [Account.from_key(keccak(b"busy-user-%d-DEVNET-ONLY" % i)) for i in range(n)]
     raws = [_swap_tx(u, eth=(2 + i) * E18) for i, u in enumerate(users)]
     relay = _RecordingRelay("a")
     pipe, ex = _pipeline(relay)
     pipe.config.busy_poll = busy
     pipe.config.warm_path_s = warm_s
+    pipe.config.presign = presign
     with _Feeder([_notification(r) for r in raws]) as node:
         pipe.pending = PendingTxCollector(node.url, "http://127.0.0.1:9")
 

@@ -374,6 +374,35 @@ def test_pipeline_with_presign_sends_the_same_requests_signed_from_the_pools(war
     assert all(len(p) == 0 for p in pipe._presigners)  # cleared when the run ended
 
 
+def test_live_collector_busy_poll_warm_and_presign_send_the_same_requests():
+    """The appliance setting (busy-poll + warm-up + presign) on a real stamped WebSocket: the same requests as
+    the plain pipeline but for the signatures, each signed from a pool, and no task left behind."""
+    from tests.test_pipeline_busypoll import _live_run
+
+    plain, plain_relay, _, _, _ = _live_run(False, 0.0, n=3, one_by_one=True)
+    best, best_relay, _, _, left = _live_run(True, 0.0005, n=3, one_by_one=True, presign=16)
+    assert best_relay.wire and [_unsigned(r) for r in _requests(best_relay)] == \
+        [_unsigned(r) for r in _requests(plain_relay)]
+    assert best.counts == plain.counts and left == []
+    for body, header in best_relay.wire:
+        assert verify_signature(header, body).lower() == best_relay._auth.address.lower()
+        assert Account.recover_transaction(bytes.fromhex(json.loads(body)["params"][0]["txs"][-1][2:])) == \
+            OURS.address
+    st = best.stats()
+    assert st["presign_used"] >= len(best_relay.wire) and st["presign_fallbacks"] == 0
+    assert plain.stats().get("presign_used") is None  # off: no pools, no figures
+
+
+def test_serve_and_demo_refuse_a_negative_presign():
+    from typer.testing import CliRunner
+
+    from mevblade.control.cli import app
+
+    for cmd in (["serve", "--presign", "-1"], ["demo", "--presign", "-1", "--skip-decode"]):
+        r = CliRunner().invoke(app, cmd)
+        assert r.exit_code == 2 and "--presign" in r.output
+
+
 def test_pipeline_logs_show_no_key_and_no_nonce(monkeypatch, caplog):
     made: list[str] = []
     real = Presigner._entry
