@@ -190,6 +190,25 @@ def test_warm_spends_no_entry():
     assert (len(p), p.used, p.fallbacks) == (2, 0, 0)
 
 
+def test_a_forked_child_inherits_no_entry():
+    import os
+
+    p = Presigner(_key(random.Random(10)), 3)
+    p.fill()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report what it holds, never return into pytest
+        try:
+            os.write(w, b"%d" % len(p))
+        finally:
+            os._exit(0)
+    os.close(w)
+    child = os.read(r, 16)
+    os.close(r)
+    os.waitpid(pid, 0)
+    assert child == b"0" and len(p) == 3  # the parent keeps its entries
+
+
 @pytest.mark.parametrize("cap", [0, -1, True, 1.5])
 def test_capacity_must_be_a_positive_integer(cap):
     with pytest.raises(ValueError, match="capacity must be a positive integer"):

@@ -28,7 +28,8 @@ entry's own buffer; low-s (EIP-2): ``s > n/2`` → ``secp256k1_ec_seckey_negate`
 result is ``r || s || recid``, the format of ``coincurve.PrivateKey.sign_recoverable`` — byte-identical to what
 libsecp256k1 signs with the same ``k`` (tested against its custom-nonce path). The entry's buffers are zeroed
 after use. An empty pool, a hash that reduces to 0 or an ``s`` of 0 fall back to ``sign_recoverable``
-(RFC 6979), counted in :attr:`Presigner.fallbacks`.
+(RFC 6979), counted in :attr:`Presigner.fallbacks`. A forked child process empties (and zeroes) every pool it
+inherited before it runs anything else (``os.register_at_fork``): the parent's entries are the parent's only.
 
 What is and is not constant time: every operation on a secret (``k``, ``k⁻¹``, ``d``, ``c``) runs inside
 libsecp256k1's constant-time scalar and point code, on fixed 32-byte operands; no secret ever becomes a
@@ -43,7 +44,9 @@ every other path uses; turn it on for an appliance on a core of its own (``serve
 
 from __future__ import annotations
 
+import os
 import secrets
+import weakref
 from typing import Any
 
 from coincurve._libsecp256k1 import ffi, lib
@@ -72,6 +75,19 @@ _WARM_C = bytes.fromhex("1b2c3d4e5f60718293a4b5c6d7e8f9011223344556677889900aabb
 _WARM_R = bytes.fromhex("2a" * 32)
 
 
+#: every live pool: a forked child empties its copies at once (the parent keeps using them: a nonce shared by two
+#: processes would be a nonce used twice)
+_POOLS: weakref.WeakSet[Presigner] = weakref.WeakSet()
+
+
+def _forget_after_fork() -> None:
+    for p in list(_POOLS):
+        p.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 def _scalar(nbytes: bytes) -> Any:
     return _new("unsigned char[32]", nbytes)
 
@@ -97,7 +113,7 @@ class Presigner:
     Python) vs ≈ 50 µs for ``sign_recoverable``; :meth:`refill` ≈ one ``k·G`` (≈ 20-40 µs).
     """
 
-    __slots__ = ("_ck", "_d", "_pool", "capacity", "used", "fallbacks", "made")
+    __slots__ = ("_ck", "_d", "_pool", "capacity", "used", "fallbacks", "made", "__weakref__")
 
     def __init__(self, ck: Any, capacity: int) -> None:
         if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
@@ -112,6 +128,7 @@ class Presigner:
         self.used = 0
         self.fallbacks = 0
         self.made = 0
+        _POOLS.add(self)
 
     def __len__(self) -> int:
         return len(self._pool)
