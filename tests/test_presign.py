@@ -182,6 +182,18 @@ def test_refill_stops_at_capacity_and_clear_empties():
     assert all(bytes(ffi.buffer(e[2], 32)) == bytes(32) == bytes(ffi.buffer(e[3], 32)) for e in entries)  # zeroed
 
 
+def test_refill_steps_make_an_entry_in_two_halves_and_clear_zeroes_a_half():
+    p = Presigner(_key(random.Random(11)), 2)
+    assert [p.refill_step(), len(p), p.refill_step(), len(p)] == [False, 0, True, 1]
+    assert p.refill_step() is False and p._half is not None
+    k = p._half[0]
+    assert bytes(ffi.buffer(k, 32)) != bytes(32)
+    p.clear()
+    assert p._half is None and bytes(ffi.buffer(k, 32)) == bytes(32) and len(p) == 0
+    p.fill()
+    assert len(p) == 2 and p.refill_step() is True and len(p) == 2  # full: nothing more
+
+
 def test_warm_spends_no_entry():
     p = Presigner(_key(random.Random(9)), 2)
     p.fill()
@@ -424,16 +436,16 @@ def test_serve_and_demo_refuse_a_negative_presign():
 
 def test_pipeline_logs_show_no_key_and_no_nonce(monkeypatch, caplog):
     made: list[str] = []
-    real = Presigner._entry
+    real = Presigner._finish
 
-    def spy(self, k):
-        e = real(self, k)
+    def spy(self, k, r, parity):
+        made.append(bytes(ffi.buffer(k, 32)).hex())  # k itself (zeroed by _finish)
+        e = real(self, k, r, parity)
         if e is not None:
-            made.extend([bytes(ffi.buffer(k, 32)).hex(), bytes(ffi.buffer(e[2], 32)).hex(),
-                         bytes(ffi.buffer(e[3], 32)).hex()])
+            made.extend([bytes(ffi.buffer(e[2], 32)).hex(), bytes(ffi.buffer(e[3], 32)).hex()])
         return e
 
-    monkeypatch.setattr(Presigner, "_entry", spy)
+    monkeypatch.setattr(Presigner, "_finish", spy)
     caplog.set_level(logging.DEBUG)
     texts: list[str] = []
     pipe, ex, relay = _run(4, record=lambda p, e: texts.extend([repr(p.stats()), repr(e._tpl), repr(e.relays[0]),

@@ -553,7 +553,8 @@ class Pipeline:
     async def _presign_loop(self, period_s: float = 0.0005) -> None:
         """Refill the pre-computed nonce pools (:attr:`PipelineConfig.presign`) off the hot path: every
         ``period_s``, while nothing is in flight (:meth:`_quiet`) and no frame waits on the pending collector's
-        socket, one entry (≈ one ``k·G``) per event-loop turn until every pool is full."""
+        socket, half an entry (:meth:`~.presign.Presigner.refill_step`: ``k·G``, then the inverse and ``c``) per
+        event-loop turn until every pool is full."""
         pending = self.pending
         while True:
             await asyncio.sleep(period_s)
@@ -561,8 +562,8 @@ class Pipeline:
                 while p.needs() > 0:
                     if not self._quiet() or (pending is not None and pending.pending_data()):
                         break
-                    p.refill()
-                    self.presign_refills += 1
+                    if p.refill_step():
+                        self.presign_refills += 1
                     await asyncio.sleep(0)
 
     async def _spin(self, until_ns: int | None) -> None:
