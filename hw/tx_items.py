@@ -14,7 +14,7 @@ model, entry for entry, is :func:`mevblade.control.engine.software.tx_grammar_mo
   cycle** in lane order (a priority encoder over what is left of the head beat).
 """
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -233,12 +233,19 @@ class ItemFifo(wiring.Component):
         m.d.comb += adv.eq(q.r_rdy & (~e_valid | self.o.ready))
 
         nxt = Signal(ItemEntry)
-        lanes = Array(head.lanes[k] for k in range(LANES))
         idx = Signal(range(LANES))
         for k in reversed(range(LANES)):  # the lowest set bit of pick (one-hot) wins
             with m.If(pick[k]):
                 m.d.comb += idx.eq(k)
-        sel = lanes[idx]
+        # the picked lane by an AND-OR over the one-hot ``pick`` (no encode → mux in series); the
+        # packet-end entry carries lane 0's fields, as the encoded index 0 did (the FSM ignores them)
+        lane_sel = Signal(LANES)
+        m.d.comb += lane_sel.eq(Cat(pick[0] | pick[LANES], pick[1:LANES]))
+        sel = Signal(LaneEntry)
+        acc = Const(0, LaneEntry.size)
+        for k in range(LANES):
+            acc = acc | Mux(lane_sel[k], head.lanes[k].as_value(), 0)
+        m.d.comb += sel.eq(acc)
         base_pos = Cat(Const(0, 3), head.base)
         m.d.comb += [
             nxt.end.eq(pick[LANES]),

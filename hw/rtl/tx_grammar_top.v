@@ -8706,32 +8706,39 @@ module \tx_grammar_top.items (rst, i__ready, o__ready, w_en, w_data, o__valid, o
   input clk;
   wire clk;
   wire [8:0] \$1 ;
-  reg [3:0] \$10 ;
-  reg \$11 ;
-  reg [63:0] \$12 ;
-  reg \$13 ;
-  reg \$14 ;
-  reg \$15 ;
-  reg \$16 ;
-  reg [3:0] \$17 ;
-  wire [8:0] \$18 ;
-  wire [8:0] \$19 ;
+  wire [84:0] \$10 ;
+  wire [84:0] \$11 ;
+  wire [84:0] \$12 ;
+  wire [84:0] \$13 ;
+  wire [84:0] \$14 ;
+  wire [84:0] \$15 ;
+  wire [84:0] \$16 ;
+  wire [84:0] \$17 ;
+  wire [84:0] \$18 ;
+  wire [84:0] \$19 ;
   wire [8:0] \$2 ;
-  wire \$20 ;
-  wire [8:0] \$21 ;
-  wire [8:0] \$22 ;
-  wire \$23 ;
-  wire [8:0] \$24 ;
-  reg \$25 ;
-  reg [110:0] \$26 ;
-  reg [8:0] \$27 ;
+  wire [84:0] \$20 ;
+  wire [84:0] \$21 ;
+  wire [84:0] \$22 ;
+  wire [3:0] \$23 ;
+  wire [25:0] \$24 ;
+  wire [8:0] \$25 ;
+  wire [8:0] \$26 ;
+  wire \$27 ;
+  wire [8:0] \$28 ;
+  wire [8:0] \$29 ;
   wire [9:0] \$3 ;
+  wire \$30 ;
+  wire [8:0] \$31 ;
+  reg \$32 ;
+  reg [110:0] \$33 ;
+  reg [8:0] \$34 ;
   wire [9:0] \$4 ;
   wire \$5 ;
   wire \$6 ;
-  wire [3:0] \$7 ;
-  wire [25:0] \$8 ;
-  reg [7:0] \$9 ;
+  wire \$7 ;
+  wire [84:0] \$8 ;
+  wire [84:0] \$9 ;
   wire adv;
   wire [8:0] cur;
   (* init = 111'h0000000000000000000000000000 *)
@@ -8921,6 +8928,7 @@ module \tx_grammar_top.items (rst, i__ready, o__ready, w_en, w_data, o__valid, o
   wire [3:0] \i__payload.nkeep ;
   wire i__valid;
   reg [2:0] idx;
+  wire [7:0] lane_sel;
   wire [110:0] nxt;
   wire [7:0] \nxt.byte ;
   wire [3:0] \nxt.cut ;
@@ -8948,6 +8956,16 @@ module \tx_grammar_top.items (rst, i__ready, o__ready, w_en, w_data, o__valid, o
   wire [714:0] r_data;
   reg r_en;
   wire r_rdy;
+  wire [84:0] sel;
+  wire [7:0] \sel.byte ;
+  wire [3:0] \sel.cut ;
+  wire [3:0] \sel.hdr ;
+  wire \sel.hdr_trunc ;
+  wire \sel.is_list ;
+  wire \sel.len_lz ;
+  wire \sel.len_short ;
+  wire [63:0] \sel.length ;
+  wire \sel.wrapped ;
   reg [8:0] taken = 9'h000;
   wire w_rdy;
   assign \$1  = ~ taken;
@@ -8958,21 +8976,37 @@ module \tx_grammar_top.items (rst, i__ready, o__ready, w_en, w_data, o__valid, o
   assign \$5  = ~ o__valid;
   assign \$6  = \$5  | o__ready;
   assign adv = r_rdy & \$6 ;
-  assign \$7  = \$4 [8] ? head[34:31] : { 1'h0, idx };
-  assign \$8  = { head[21:0], 3'h0 } + \$7 ;
-  assign \$18  = ~ \$4 [8:0];
-  assign \$19  = cur & \$18 ;
-  assign \$20  = ! \$19 ;
-  assign \$21  = ~ \$4 [8:0];
-  assign \$22  = cur & \$21 ;
-  assign \$23  = ! \$22 ;
-  assign \$24  = taken | \$4 [8:0];
+  assign \$7  = \$4 [0] | \$4 [8];
+  assign \$8  = \$7  ? head[119:35] : 85'h0000000000000000000000;
+  assign \$10  = \$4 [1] ? head[204:120] : 85'h0000000000000000000000;
+  assign \$11  = \$9  | \$10 ;
+  assign \$12  = \$4 [2] ? head[289:205] : 85'h0000000000000000000000;
+  assign \$13  = \$11  | \$12 ;
+  assign \$14  = \$4 [3] ? head[374:290] : 85'h0000000000000000000000;
+  assign \$15  = \$13  | \$14 ;
+  assign \$16  = \$4 [4] ? head[459:375] : 85'h0000000000000000000000;
+  assign \$17  = \$15  | \$16 ;
+  assign \$18  = \$4 [5] ? head[544:460] : 85'h0000000000000000000000;
+  assign \$19  = \$17  | \$18 ;
+  assign \$20  = \$4 [6] ? head[629:545] : 85'h0000000000000000000000;
+  assign \$21  = \$19  | \$20 ;
+  assign \$22  = \$4 [7] ? head[714:630] : 85'h0000000000000000000000;
+  assign sel = \$21  | \$22 ;
+  assign \$23  = \$4 [8] ? head[34:31] : { 1'h0, idx };
+  assign \$24  = { head[21:0], 3'h0 } + \$23 ;
+  assign \$25  = ~ \$4 [8:0];
+  assign \$26  = cur & \$25 ;
+  assign \$27  = ! \$26 ;
+  assign \$28  = ~ \$4 [8:0];
+  assign \$29  = cur & \$28 ;
+  assign \$30  = ! \$29 ;
+  assign \$31  = taken | \$4 [8:0];
   always @(posedge clk)
-    o__valid <= \$25 ;
+    o__valid <= \$32 ;
   always @(posedge clk)
-    o__payload <= \$26 ;
+    o__payload <= \$33 ;
   always @(posedge clk)
-    taken <= \$27 ;
+    taken <= \$34 ;
   \tx_grammar_top.items.beats  beats (
     .clk(clk),
     .r_data(head),
@@ -8983,204 +9017,6 @@ module \tx_grammar_top.items (rst, i__ready, o__ready, w_en, w_data, o__valid, o
     .w_port__data(w_data),
     .w_rdy(i__ready)
   );
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    casez (idx)
-      3'h0:
-          \$9  = head[42:35];
-      3'h1:
-          \$9  = head[127:120];
-      3'h2:
-          \$9  = head[212:205];
-      3'h3:
-          \$9  = head[297:290];
-      3'h4:
-          \$9  = head[382:375];
-      3'h5:
-          \$9  = head[467:460];
-      3'h6:
-          \$9  = head[552:545];
-      3'h7:
-          \$9  = head[637:630];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    casez (idx)
-      3'h0:
-          \$10  = head[46:43];
-      3'h1:
-          \$10  = head[131:128];
-      3'h2:
-          \$10  = head[216:213];
-      3'h3:
-          \$10  = head[301:298];
-      3'h4:
-          \$10  = head[386:383];
-      3'h5:
-          \$10  = head[471:468];
-      3'h6:
-          \$10  = head[556:553];
-      3'h7:
-          \$10  = head[641:638];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    casez (idx)
-      3'h0:
-          \$11  = head[47];
-      3'h1:
-          \$11  = head[132];
-      3'h2:
-          \$11  = head[217];
-      3'h3:
-          \$11  = head[302];
-      3'h4:
-          \$11  = head[387];
-      3'h5:
-          \$11  = head[472];
-      3'h6:
-          \$11  = head[557];
-      3'h7:
-          \$11  = head[642];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    casez (idx)
-      3'h0:
-          \$12  = head[111:48];
-      3'h1:
-          \$12  = head[196:133];
-      3'h2:
-          \$12  = head[281:218];
-      3'h3:
-          \$12  = head[366:303];
-      3'h4:
-          \$12  = head[451:388];
-      3'h5:
-          \$12  = head[536:473];
-      3'h6:
-          \$12  = head[621:558];
-      3'h7:
-          \$12  = head[706:643];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    casez (idx)
-      3'h0:
-          \$13  = head[112];
-      3'h1:
-          \$13  = head[197];
-      3'h2:
-          \$13  = head[282];
-      3'h3:
-          \$13  = head[367];
-      3'h4:
-          \$13  = head[452];
-      3'h5:
-          \$13  = head[537];
-      3'h6:
-          \$13  = head[622];
-      3'h7:
-          \$13  = head[707];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    casez (idx)
-      3'h0:
-          \$14  = head[113];
-      3'h1:
-          \$14  = head[198];
-      3'h2:
-          \$14  = head[283];
-      3'h3:
-          \$14  = head[368];
-      3'h4:
-          \$14  = head[453];
-      3'h5:
-          \$14  = head[538];
-      3'h6:
-          \$14  = head[623];
-      3'h7:
-          \$14  = head[708];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    casez (idx)
-      3'h0:
-          \$15  = head[114];
-      3'h1:
-          \$15  = head[199];
-      3'h2:
-          \$15  = head[284];
-      3'h3:
-          \$15  = head[369];
-      3'h4:
-          \$15  = head[454];
-      3'h5:
-          \$15  = head[539];
-      3'h6:
-          \$15  = head[624];
-      3'h7:
-          \$15  = head[709];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    casez (idx)
-      3'h0:
-          \$16  = head[115];
-      3'h1:
-          \$16  = head[200];
-      3'h2:
-          \$16  = head[285];
-      3'h3:
-          \$16  = head[370];
-      3'h4:
-          \$16  = head[455];
-      3'h5:
-          \$16  = head[540];
-      3'h6:
-          \$16  = head[625];
-      3'h7:
-          \$16  = head[710];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    (* full_case = 32'd1 *)
-    casez (idx)
-      3'h0:
-          \$17  = head[119:116];
-      3'h1:
-          \$17  = head[204:201];
-      3'h2:
-          \$17  = head[289:286];
-      3'h3:
-          \$17  = head[374:371];
-      3'h4:
-          \$17  = head[459:456];
-      3'h5:
-          \$17  = head[544:541];
-      3'h6:
-          \$17  = head[629:626];
-      3'h7:
-          \$17  = head[714:711];
-    endcase
-  end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     idx = 3'h0;
@@ -9213,46 +9049,46 @@ module \tx_grammar_top.items (rst, i__ready, o__ready, w_en, w_data, o__valid, o
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
     r_en = 1'h0;
     if (adv) begin
-      if (\$20 ) begin
+      if (\$27 ) begin
         r_en = 1'h1;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$25  = o__valid;
+    \$32  = o__valid;
     if (adv) begin
-      \$25  = 1'h1;
+      \$32  = 1'h1;
     end else if (o__ready) begin
-      \$25  = 1'h0;
+      \$32  = 1'h0;
     end
     if (rst) begin
-      \$25  = 1'h0;
+      \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$26  = o__payload;
+    \$33  = o__payload;
     if (adv) begin
-      \$26  = nxt;
+      \$33  = nxt;
     end
     if (rst) begin
-      \$26  = 111'h0000000000000000000000000000;
+      \$33  = 111'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$3 ) begin end
-    \$27  = taken;
+    \$34  = taken;
     if (adv) begin
       (* full_case = 32'd1 *)
-      if (\$23 ) begin
-        \$27  = 9'h000;
+      if (\$30 ) begin
+        \$34  = 9'h000;
       end else begin
-        \$27  = \$24 ;
+        \$34  = \$31 ;
       end
     end
     if (rst) begin
-      \$27  = 9'h000;
+      \$34  = 9'h000;
     end
   end
   assign i__payload = w_data;
@@ -9262,6 +9098,7 @@ module \tx_grammar_top.items (rst, i__ready, o__ready, w_en, w_data, o__valid, o
   assign pick = \$4 [8:0];
   assign e_valid = o__valid;
   assign e = o__payload;
+  assign lane_sel = { \$4 [7:1], \$7  };
   assign \i__payload.base  = w_data[21:0];
   assign \i__payload.mask  = w_data[30:22];
   assign \i__payload.nkeep  = w_data[34:31];
@@ -9452,6 +9289,15 @@ module \tx_grammar_top.items (rst, i__ready, o__ready, w_en, w_data, o__valid, o
   assign \e.len_short  = o__payload[105];
   assign \e.wrapped  = o__payload[106];
   assign \e.cut  = o__payload[110:107];
+  assign \sel.byte  = sel[7:0];
+  assign \sel.hdr  = sel[11:8];
+  assign \sel.is_list  = sel[12];
+  assign \sel.length  = sel[76:13];
+  assign \sel.hdr_trunc  = sel[77];
+  assign \sel.len_lz  = sel[78];
+  assign \sel.len_short  = sel[79];
+  assign \sel.wrapped  = sel[80];
+  assign \sel.cut  = sel[84:81];
   assign \nxt.end  = nxt[0];
   assign \nxt.pos  = nxt[25:1];
   assign \nxt.byte  = nxt[33:26];
@@ -9463,17 +9309,18 @@ module \tx_grammar_top.items (rst, i__ready, o__ready, w_en, w_data, o__valid, o
   assign \nxt.len_short  = nxt[105];
   assign \nxt.wrapped  = nxt[106];
   assign \nxt.cut  = nxt[110:107];
-  assign nxt[110:107] = \$17 ;
-  assign nxt[106] = \$16 ;
-  assign nxt[105] = \$15 ;
-  assign nxt[104] = \$14 ;
-  assign nxt[103] = \$13 ;
-  assign nxt[102:39] = \$12 ;
-  assign nxt[38] = \$11 ;
-  assign nxt[37:34] = \$10 ;
-  assign nxt[33:26] = \$9 ;
-  assign nxt[25:1] = \$8 [24:0];
+  assign nxt[110:107] = sel[84:81];
+  assign nxt[106] = sel[80];
+  assign nxt[105] = sel[79];
+  assign nxt[104] = sel[78];
+  assign nxt[103] = sel[77];
+  assign nxt[102:39] = sel[76:13];
+  assign nxt[38] = sel[12];
+  assign nxt[37:34] = sel[11:8];
+  assign nxt[33:26] = sel[7:0];
+  assign nxt[25:1] = \$24 [24:0];
   assign nxt[0] = \$4 [8];
+  assign \$9  = \$8 ;
 endmodule
 
 (* generator = "Amaranth" *)
