@@ -128,9 +128,12 @@ class TxValueStage(wiring.Component):
         wr = Signal(_GB)            # global index of the next beat written
         head = Signal(_GB)          # oldest beat still needed (registered)
         in_nb = Signal(_NB)         # beats of the current input packet so far
-        # per packet in the buffer: its beat count and size (readable the cycle after its last beat,
-        # as that beat counts in ``avail``)
-        m.submodules.ends = ends = fifo.SyncFIFO(width=_NB + POS_BITS + 1, depth=8)
+        # per packet in the buffer: its beat count and size, from a registered output (the issue
+        # stage's compares against the size start at a register, not at the FIFO's LUT RAM). It is
+        # written when the last beat is taken and readable two cycles later, the cycle that beat
+        # counts in ``avail`` (no later: a value ending past the packet must see the size when its
+        # last beat is in)
+        m.submodules.ends = ends = fifo.SyncFIFOBuffered(width=_NB + POS_BITS + 1, depth=8)
         ib = self.i_beat.payload
         nkeep = Signal(range(BEAT_BYTES + 1))
         m.d.comb += nkeep.eq(sum(ib.keep[k] for k in range(BEAT_BYTES)))
@@ -146,25 +149,18 @@ class TxValueStage(wiring.Component):
         used = Signal(_GB)
         m.d.comb += used.eq(wr - head)
         m.d.sync += room.eq(Mux(fire, used < N - 1, used < N))
-        # The beat taken is registered (with its buffer index and its packet-end entry) and written
-        # into the buffer and the packet-end FIFO the next cycle, so that ``ready`` drives a few
-        # registers, not the buffer's write enables. ``avail`` counts a beat when it is written, so a
-        # beat is read only once it is in the buffer. A packet end still to be written takes a place
-        # in the packet-end FIFO.
+        # The beat taken is registered with its buffer index and written into the buffer the next
+        # cycle, so that ``ready`` drives a few registers, not the buffer's write enables. ``avail``
+        # counts a beat when it is written, so a beat is read only once it is in the buffer.
         w_v = Signal()
-        w_last = Signal()
         w_idx = Signal(AB)
         w_data = Signal(8 * BEAT_BYTES)
-        w_end = Signal(_NB + POS_BITS + 1)
-        ends_ok = Signal()
-        m.d.comb += ends_ok.eq(Mux(w_v & w_last, ends.level < ends.depth - 1, ends.w_rdy))
         m.d.comb += [
-            self.i_beat.ready.eq(room & adv & (~ib.last | ends_ok)),
-            ends.w_data.eq(w_end),
-            ends.w_en.eq(w_v & w_last),
+            self.i_beat.ready.eq(room & adv & (~ib.last | ends.w_rdy)),
+            ends.w_data.eq(Cat((in_nb + 1)[:_NB], Mux(in_size > _SIZE_MAX, _SIZE_MAX, in_size)[:POS_BITS + 1])),
+            ends.w_en.eq(fire & ib.last),
         ]
-        m.d.sync += [w_v.eq(fire), w_last.eq(ib.last), w_idx.eq(wr[:AB]), w_data.eq(ib.data),
-                     w_end.eq(Cat((in_nb + 1)[:_NB], Mux(in_size > _SIZE_MAX, _SIZE_MAX, in_size)[:POS_BITS + 1]))]
+        m.d.sync += [w_v.eq(fire), w_idx.eq(wr[:AB]), w_data.eq(ib.data)]
         with m.If(w_v):
             m.d.sync += buf[w_idx].eq(w_data)
         with m.If(fire):
@@ -291,8 +287,6 @@ class TxValueStage(wiring.Component):
         m.d.comb += [a_lt_e.eq(qa < j_end), a_lt_s.eq(qa < p_size), e_lt_s.eq(j_end < p_size)]
         by_size = Signal()          # the chunk ends at the packet size
         m.d.comb += by_size.eq(have_last & ~Mux(a_lt_e, a_lt_s, e_lt_s))
-        ce = Signal(_POS)           # one past the last byte of this chunk
-        m.d.comb += ce.eq(Mux(by_size, p_size, Mux(a_lt_e, qa, j_end)))
         cn = Signal(4)              # its byte count (1..8 when a chunk goes)
         m.d.comb += cn.eq(Mux(by_size, (p_size - q)[:4], Mux(a_lt_e, 8 - q[:3], (j_end - q)[:4])))
         c_last = Signal()           # this chunk is the job's last
@@ -335,8 +329,10 @@ class TxValueStage(wiring.Component):
                                 ]
                                 with m.If(c_last):
                                     m.d.comb += take.eq(1)
-                                with m.If(ce > low):
-                                    m.d.sync += low.eq(ce)
+                                # the chunk's start, not its end: a compare between registers (the
+                                # end is a choice behind the size compares); one beat conservative
+                                with m.If(q > low):
+                                    m.d.sync += low.eq(q)
                         with m.If(take):
                             m.d.comb += t0.valid.eq(1)
                             with m.If(first_absent):

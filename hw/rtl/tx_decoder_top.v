@@ -14694,7 +14694,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
-  wire \$13 ;
+  wire [23:0] \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
@@ -14716,7 +14716,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
-  wire \$15 ;
+  wire [26:0] \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
@@ -14730,39 +14730,39 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
-  wire [23:0] \$162 ;
+  wire [24:0] \$162 ;
   wire \$163 ;
-  wire [26:0] \$164 ;
+  wire [23:0] \$164 ;
   wire [24:0] \$165 ;
-  wire \$166 ;
-  wire [23:0] \$167 ;
-  wire [24:0] \$168 ;
-  wire [22:0] \$169 ;
+  wire [22:0] \$166 ;
+  wire [25:0] \$167 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
-  wire [25:0] \$170 ;
+  wire \$170 ;
   wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire [24:0] \$175 ;
-  wire [25:0] \$176 ;
-  wire [25:0] \$177 ;
+  wire [24:0] \$172 ;
+  wire [25:0] \$173 ;
+  wire [25:0] \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
+  wire [23:0] \$180 ;
+  wire [24:0] \$181 ;
   wire \$182 ;
-  wire [23:0] \$183 ;
-  wire [24:0] \$184 ;
-  wire \$185 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire [24:0] \$185 ;
   wire \$186 ;
-  wire \$187 ;
-  wire [24:0] \$188 ;
+  wire [63:0] \$187 ;
+  wire [26:0] \$188 ;
   wire \$189 ;
   wire \$19 ;
-  wire [63:0] \$190 ;
-  wire [26:0] \$191 ;
+  wire \$190 ;
+  wire \$191 ;
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
@@ -14776,28 +14776,28 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$200 ;
   wire \$201 ;
   wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire [26:0] \$206 ;
-  wire [26:0] \$207 ;
-  wire [25:0] \$208 ;
-  wire [24:0] \$209 ;
+  wire [26:0] \$203 ;
+  wire [26:0] \$204 ;
+  wire [25:0] \$205 ;
+  wire [24:0] \$206 ;
+  wire [25:0] \$207 ;
+  wire [4:0] \$208 ;
+  reg [63:0] \$209 ;
   wire \$21 ;
-  wire [25:0] \$210 ;
-  wire [4:0] \$211 ;
-  reg [63:0] \$212 ;
-  wire [4:0] \$213 ;
-  reg [63:0] \$214 ;
-  wire [4:0] \$215 ;
-  reg [63:0] \$216 ;
-  wire [4:0] \$217 ;
-  reg [63:0] \$218 ;
-  wire [4:0] \$219 ;
-  wire [24:0] \$22 ;
-  reg [63:0] \$220 ;
-  wire [319:0] \$221 ;
-  wire [255:0] \$222 ;
+  wire [4:0] \$210 ;
+  reg [63:0] \$211 ;
+  wire [4:0] \$212 ;
+  reg [63:0] \$213 ;
+  wire [4:0] \$214 ;
+  reg [63:0] \$215 ;
+  wire [4:0] \$216 ;
+  reg [63:0] \$217 ;
+  wire [319:0] \$218 ;
+  wire [255:0] \$219 ;
+  wire \$22 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
@@ -14816,7 +14816,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$237 ;
   wire \$238 ;
   wire \$239 ;
-  wire [4:0] \$24 ;
+  wire [24:0] \$24 ;
   wire \$240 ;
   wire \$241 ;
   wire \$242 ;
@@ -14827,7 +14827,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
-  wire \$25 ;
+  wire [4:0] \$25 ;
   wire \$250 ;
   wire \$251 ;
   wire \$252 ;
@@ -14838,7 +14838,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
-  wire [25:0] \$26 ;
+  wire \$26 ;
   wire \$260 ;
   wire \$261 ;
   wire \$262 ;
@@ -14847,20 +14847,20 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$265 ;
   wire \$266 ;
   wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
-  wire [4:0] \$27 ;
-  wire \$270 ;
-  reg \$271 ;
-  reg \$272 ;
-  reg \$273 ;
-  reg [3:0] \$274 ;
+  reg \$268 ;
+  reg \$269 ;
+  wire [25:0] \$27 ;
+  reg [3:0] \$270 ;
+  reg [63:0] \$271 ;
+  reg [63:0] \$272 ;
+  reg [63:0] \$273 ;
+  reg [63:0] \$274 ;
   reg [63:0] \$275 ;
-  reg [47:0] \$276 ;
+  reg [63:0] \$276 ;
   reg [63:0] \$277 ;
   reg [63:0] \$278 ;
   reg [63:0] \$279 ;
-  wire \$28 ;
+  wire [4:0] \$28 ;
   reg [63:0] \$280 ;
   reg [63:0] \$281 ;
   reg [63:0] \$282 ;
@@ -14869,127 +14869,122 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg [63:0] \$285 ;
   reg [63:0] \$286 ;
   reg [63:0] \$287 ;
-  reg [63:0] \$288 ;
-  reg [63:0] \$289 ;
+  reg [23:0] \$288 ;
+  reg [22:0] \$289 ;
   wire \$29 ;
-  reg [63:0] \$290 ;
-  reg [63:0] \$291 ;
-  reg [63:0] \$292 ;
-  reg [23:0] \$293 ;
-  reg [22:0] \$294 ;
+  reg [23:0] \$290 ;
+  reg [22:0] \$291 ;
+  reg [23:0] \$292 ;
+  reg \$293 ;
+  reg [23:0] \$294 ;
   reg [23:0] \$295 ;
-  reg [22:0] \$296 ;
-  reg [23:0] \$297 ;
-  reg \$298 ;
+  reg \$296 ;
+  reg [25:0] \$297 ;
+  reg [68:0] \$298 ;
   reg [23:0] \$299 ;
   wire [3:0] \$3 ;
-  wire [25:0] \$30 ;
-  reg [23:0] \$300 ;
-  reg \$301 ;
+  wire \$30 ;
+  reg \$300 ;
+  reg [25:0] \$301 ;
   reg [25:0] \$302 ;
-  reg [68:0] \$303 ;
-  reg [23:0] \$304 ;
+  reg [23:0] \$303 ;
+  reg [25:0] \$304 ;
   reg \$305 ;
-  reg [25:0] \$306 ;
-  reg [25:0] \$307 ;
-  reg [23:0] \$308 ;
-  reg [25:0] \$309 ;
+  reg \$306 ;
+  reg [82:0] \$307 ;
+  reg [25:0] \$308 ;
+  reg \$309 ;
   wire [26:0] \$31 ;
   reg \$310 ;
-  reg \$311 ;
-  reg [82:0] \$312 ;
-  reg [25:0] \$313 ;
-  reg \$314 ;
-  reg \$315 ;
-  reg [22:0] \$316 ;
+  reg [22:0] \$311 ;
+  reg \$312 ;
+  reg \$313 ;
+  reg [5:0] \$314 ;
+  reg [24:0] \$315 ;
+  reg [5:0] \$316 ;
   reg \$317 ;
   reg \$318 ;
-  reg [5:0] \$319 ;
+  reg \$319 ;
   wire [4:0] \$32 ;
-  reg [24:0] \$320 ;
-  reg [5:0] \$321 ;
-  reg \$322 ;
-  reg \$323 ;
-  reg \$324 ;
+  reg \$320 ;
+  reg \$321 ;
+  reg [32:0] \$322 ;
+  reg [2:0] \$323 ;
+  reg [3:0] \$324 ;
   reg \$325 ;
   reg \$326 ;
-  reg [32:0] \$327 ;
-  reg [2:0] \$328 ;
-  reg [3:0] \$329 ;
+  reg [5:0] \$327 ;
+  reg [24:0] \$328 ;
+  reg [5:0] \$329 ;
   wire [26:0] \$33 ;
   reg \$330 ;
   reg \$331 ;
-  reg [5:0] \$332 ;
-  reg [24:0] \$333 ;
-  reg [5:0] \$334 ;
-  reg \$335 ;
-  reg \$336 ;
+  reg \$332 ;
+  reg \$333 ;
+  reg \$334 ;
+  reg [32:0] \$335 ;
+  reg [319:0] \$336 ;
   reg \$337 ;
   reg \$338 ;
-  reg \$339 ;
+  reg [5:0] \$339 ;
   wire [4:0] \$34 ;
-  reg [32:0] \$340 ;
-  reg [319:0] \$341 ;
+  reg [24:0] \$340 ;
+  reg [5:0] \$341 ;
   reg \$342 ;
   reg \$343 ;
-  reg [5:0] \$344 ;
-  reg [24:0] \$345 ;
-  reg [5:0] \$346 ;
-  reg \$347 ;
-  reg \$348 ;
+  reg \$344 ;
+  reg \$345 ;
+  reg \$346 ;
+  reg [32:0] \$347 ;
+  reg [255:0] \$348 ;
   reg \$349 ;
   wire [4:0] \$35 ;
-  reg \$350 ;
+  reg [32:0] \$350 ;
   reg \$351 ;
-  reg [32:0] \$352 ;
-  reg [255:0] \$353 ;
-  reg \$354 ;
-  reg [32:0] \$355 ;
+  reg \$352 ;
+  reg [5:0] \$353 ;
+  reg [24:0] \$354 ;
+  reg [5:0] \$355 ;
   reg \$356 ;
   reg \$357 ;
-  reg [5:0] \$358 ;
-  reg [24:0] \$359 ;
+  reg \$358 ;
+  reg \$359 ;
   wire \$36 ;
-  reg [5:0] \$360 ;
-  reg \$361 ;
-  reg \$362 ;
+  reg \$360 ;
+  reg [32:0] \$361 ;
+  reg [255:0] \$362 ;
   reg \$363 ;
-  reg \$364 ;
-  reg \$365 ;
-  reg [32:0] \$366 ;
-  reg [255:0] \$367 ;
+  reg [32:0] \$364 ;
+  reg [7:0] \$365 ;
+  reg [7:0] \$366 ;
+  reg [7:0] \$367 ;
   reg \$368 ;
-  reg [32:0] \$369 ;
+  reg \$369 ;
   wire \$37 ;
-  reg [7:0] \$370 ;
-  reg [7:0] \$371 ;
-  reg [7:0] \$372 ;
+  reg \$370 ;
+  reg \$371 ;
+  reg \$372 ;
   reg \$373 ;
   reg \$374 ;
-  reg \$375 ;
+  reg [255:0] \$375 ;
   reg \$376 ;
-  reg \$377 ;
-  reg \$378 ;
-  reg \$379 ;
+  reg [2625:0] \$377 ;
+  reg [63:0] \$378 ;
+  reg [63:0] \$379 ;
   wire \$38 ;
   reg [255:0] \$380 ;
-  reg \$381 ;
-  reg [2625:0] \$382 ;
-  reg [63:0] \$383 ;
-  reg [63:0] \$384 ;
+  reg [255:0] \$381 ;
+  reg [255:0] \$382 ;
+  reg [255:0] \$383 ;
+  reg [255:0] \$384 ;
   reg [255:0] \$385 ;
   reg [255:0] \$386 ;
   reg [255:0] \$387 ;
   reg [255:0] \$388 ;
-  reg [255:0] \$389 ;
+  reg [159:0] \$389 ;
   wire \$39 ;
-  reg [255:0] \$390 ;
-  reg [255:0] \$391 ;
-  reg [255:0] \$392 ;
-  reg [255:0] \$393 ;
-  reg [159:0] \$394 ;
-  reg \$395 ;
-  reg [32:0] \$396 ;
+  reg \$390 ;
+  reg [32:0] \$391 ;
   wire [4:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
@@ -15128,7 +15123,6 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg c0_zero = 1'h0;
   wire c_last;
   wire cd_free;
-  wire [25:0] ce;
   reg [7:0] cmp_h = 8'h00;
   reg [7:0] cmp_n = 8'h00;
   reg [7:0] cmp_p = 8'h00;
@@ -15139,7 +15133,6 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg d_valid = 1'h0;
   reg d_ver = 1'h0;
   wire e_lt_s;
-  wire ends_ok;
   wire fire;
   wire first_absent;
   wire [3:0] g0;
@@ -15184,7 +15177,6 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg jv = 1'h0;
   wire [2:0] lane0;
   reg [2:0] lane1 = 3'h0;
-  wire [3:0] level;
   wire [23:0] lim;
   reg [25:0] low = 26'h0000000;
   wire [32:0] merged;
@@ -15936,13 +15928,10 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg [255:0] val3 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] val4 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [255:0] val_be;
-  reg [47:0] w_data = 48'h000000000000;
-  reg [63:0] \w_data$142  = 64'h0000000000000000;
+  wire [47:0] w_data;
+  reg [63:0] \w_data$137  = 64'h0000000000000000;
   wire w_en;
-  (* init = 48'h000000000000 *)
-  wire [47:0] w_end;
   reg [3:0] w_idx = 4'h0;
-  reg w_last = 1'h0;
   wire w_rdy;
   reg w_v = 1'h0;
   reg [319:0] win = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
@@ -15959,41 +15948,39 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   assign in_size = { in_nb, 3'h0 } + \$8 [3:0];
   assign fire = i_beat__valid & i_beat__ready;
   assign \$9  = wr - head;
-  assign \$10  = w_v & w_last;
-  assign \$11  = level < 3'h7;
-  assign ends_ok = \$10  ? \$11  : w_rdy;
-  assign \$12  = room & adv;
-  assign \$13  = ~ i_beat__payload[72];
-  assign \$14  = \$13  | ends_ok;
-  assign i_beat__ready = \$12  & \$14 ;
-  assign w_en = w_v & w_last;
+  assign \$10  = room & adv;
+  assign \$11  = ~ i_beat__payload[72];
+  assign \$12  = \$11  | w_rdy;
+  assign i_beat__ready = \$10  & \$12 ;
+  assign \$13  = in_nb + 1'h1;
+  assign \$14  = in_size > 25'h1ffffff;
+  assign \$15  = \$14  ? 27'h1ffffff : in_size;
+  assign w_en = fire & i_beat__payload[72];
   assign in_end = i_job__payload[56:32] + i_job__payload[81:57];
-  assign \$15  = ~ jv;
-  assign i_job__ready = \$15  | take;
+  assign \$16  = ~ jv;
+  assign i_job__ready = \$16  | take;
   assign lim = have_last ? { 1'h0, r_data[22:0] } : avail;
   assign is_data = j[31:26] == 4'ha;
-  assign \$16  = have_last | j_zl;
-  assign \$17  = j_nb < avail;
-  assign bytes_in = \$16  | \$17 ;
-  assign \$18  = ~ j_zl;
-  assign \$19  = \$18  & have_last;
-  assign \$20  = j[56:32] >= r_data[47:23];
-  assign first_absent = \$19  & \$20 ;
-  assign \$21  = r_data[47:23] < j_end;
-  assign past_end = have_last & \$21 ;
-  assign \$22  = short ? j[81:57] : 25'h0000020;
-  assign \$24  = cur_base[3:0] + \$23 [3:0];
-  assign \$25  = ~ o_calldata__valid;
-  assign cd_free = \$25  | o_calldata__ready;
-  assign \$27  = cur_base[3:0] + \$26 [3:0];
+  assign \$17  = have_last | j_zl;
+  assign \$18  = j_nb < avail;
+  assign bytes_in = \$17  | \$18 ;
+  assign \$19  = ~ j_zl;
+  assign \$20  = \$19  & have_last;
+  assign \$21  = j[56:32] >= r_data[47:23];
+  assign first_absent = \$20  & \$21 ;
+  assign \$22  = r_data[47:23] < j_end;
+  assign past_end = have_last & \$22 ;
+  assign \$23  = short ? j[81:57] : 25'h0000020;
+  assign \$25  = cur_base[3:0] + \$24 [3:0];
+  assign \$26  = ~ o_calldata__valid;
+  assign cd_free = \$26  | o_calldata__ready;
+  assign \$28  = cur_base[3:0] + \$27 [3:0];
   assign a_lt_e = qa < j_end;
   assign a_lt_s = qa < r_data[47:23];
   assign e_lt_s = j_end < r_data[47:23];
-  assign \$28  = a_lt_e ? a_lt_s : e_lt_s;
-  assign \$29  = ~ \$28 ;
-  assign by_size = have_last & \$29 ;
-  assign \$30  = a_lt_e ? qa : j_end;
-  assign ce = by_size ? { 1'h0, r_data[47:23] } : \$30 ;
+  assign \$29  = a_lt_e ? a_lt_s : e_lt_s;
+  assign \$30  = ~ \$29 ;
+  assign by_size = have_last & \$30 ;
   assign \$31  = r_data[47:23] - q;
   assign \$32  = 4'h8 - q[2:0];
   assign \$33  = j_end - q;
@@ -16127,373 +16114,366 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   assign \$159  = \$9 [23:0] < 4'hf;
   assign \$160  = \$9 [23:0] < 5'h10;
   assign \$161  = fire ? \$159  : \$160 ;
-  assign \$162  = in_nb + 1'h1;
-  assign \$163  = in_size > 25'h1ffffff;
-  assign \$164  = \$163  ? 27'h1ffffff : in_size;
-  assign \$165  = wr + 1'h1;
-  assign \$166  = in_nb != 23'h7ffffe;
-  assign \$167  = in_nb + 1'h1;
-  assign \$168  = avail + w_v;
-  assign \$169  = r_en ? r_data[22:0] : 23'h000000;
-  assign \$170  = \$168  - \$169 ;
-  assign \$171  = j[1:0] != 2'h2;
-  assign \$172  = jv & \$171 ;
-  assign \$173  = j[56:32] > low;
-  assign \$174  = \$172  & \$173 ;
-  assign \$177  = \$174  ? { 1'h0, \$175  } : \$176 ;
-  assign \$178  = j[1:0] == 2'h2;
-  assign \$179  = jv & \$178 ;
-  assign \$180  = h_low < h_lim;
-  assign \$181  = ~ h_end;
-  assign \$182  = \$180  & \$181 ;
-  assign \$183  = \$182  ? { 1'h0, h_low } : h_lim;
-  assign \$184  = h_base + \$183 ;
-  assign \$185  = adv & jv;
-  assign \$186  = j[56:32] > low;
-  assign \$187  = have_last & cd_free;
-  assign \$188  = cur_base + r_data[22:0];
-  assign \$189  = s_beat_in | s_done_now;
-  assign \$190  = beat_q >> { q[2:0], 3'h0 };
-  assign \$191  = qa + 4'h8;
-  assign \$192  = ce > low;
-  assign \$193  = j_end > low;
-  assign \$194  = ~ is_data;
-  assign \$195  = ~ short;
-  assign \$196  = \$194  & \$195 ;
-  assign \$197  = ~ have_last;
-  assign \$198  = \$196  & \$197 ;
-  assign \$199  = ~ first_absent;
-  assign \$200  = \$198  & \$199 ;
-  assign \$201  = j[31:26] == 6'h20;
-  assign \$202  = i_job__valid & i_job__ready;
-  assign \$203  = i_job__payload[81:57] <= 6'h20;
-  assign \$204  = ! i_job__payload[81:57];
-  assign \$205  = i_job__payload[81:57] <= 6'h20;
-  assign \$206  = in_end - 1'h1;
-  assign \$207  = \$205  ? \$206  : { 2'h0, i_job__payload[56:32] };
-  assign \$210  = \$209  + 1'h1;
-  assign \$211  = g1 + 1'h0;
-  assign \$213  = g1 + 1'h1;
-  assign \$215  = g1 + 2'h2;
-  assign \$217  = g1 + 2'h3;
-  assign \$219  = g1 + 3'h4;
-  assign \$221  = { \$220 , \$218 , \$216 , \$214 , \$212  } >> { lane1, 3'h0 };
-  assign \$222  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$83 [5:0], 3'h0 };
-  assign \$223  = t2_own_fail | r3v;
-  assign \$224  = val3[63:0] < 64'hbfd25e8cd0364141;
-  assign \$225  = val3[63:0] == 64'hbfd25e8cd0364141;
-  assign \$226  = val3[127:64] < 64'hbaaedce6af48a03b;
-  assign \$227  = val3[127:64] == 64'hbaaedce6af48a03b;
-  assign \$228  = val3[191:128] < 64'hfffffffffffffffe;
-  assign \$229  = val3[191:128] == 64'hfffffffffffffffe;
-  assign \$230  = val3[255:192] < 64'hffffffffffffffff;
-  assign \$231  = val3[255:192] == 64'hffffffffffffffff;
-  assign \$232  = val3[63:0] < 64'hdfe92f46681b20a0;
-  assign \$233  = val3[63:0] == 64'hdfe92f46681b20a0;
-  assign \$234  = val3[127:64] < 63'h5d576e7357a4501d;
-  assign \$235  = val3[127:64] == 63'h5d576e7357a4501d;
-  assign \$236  = val3[191:128] < 64'hffffffffffffffff;
-  assign \$237  = val3[191:128] == 64'hffffffffffffffff;
-  assign \$238  = val3[255:192] < 63'h7fffffffffffffff;
-  assign \$239  = val3[255:192] == 63'h7fffffffffffffff;
-  assign \$240  = val3[63:0] < prio[63:0];
-  assign \$241  = val3[63:0] == prio[63:0];
-  assign \$242  = val3[127:64] < prio[127:64];
-  assign \$243  = val3[127:64] == prio[127:64];
-  assign \$244  = val3[191:128] < prio[191:128];
-  assign \$245  = val3[191:128] == prio[191:128];
-  assign \$246  = val3[255:192] < prio[255:192];
-  assign \$247  = val3[255:192] == prio[255:192];
-  assign \$248  = ! val3[255:64];
-  assign \$249  = val3[63:0] == 5'h1b;
-  assign \$250  = val3[63:0] == 5'h1c;
-  assign \$251  = \$249  | \$250 ;
-  assign \$252  = val3[63:0] < 6'h25;
-  assign \$253  = val3[63:0] > 1'h1;
-  assign \$254  = val3[63:0] == 64'hffffffffffffffff;
-  assign \$255  = ! val3[63:0];
-  assign \$256  = val3[63:0] == 1'h1;
-  assign \$257  = t3_valid & t3_end;
-  assign \$258  = t3_fld == 3'h5;
-  assign \$259  = t3_valid & \$258 ;
-  assign \$260  = ~ t3_end;
-  assign \$261  = \$259  & \$260 ;
-  assign \$262  = ~ t3_own_fail;
-  assign \$263  = \$261  & \$262 ;
-  assign \$264  = adv & t4_valid;
-  assign \$265  = ~ t4_own_fail;
-  assign \$266  = t4_short & \$265 ;
-  assign \$267  = ~ r3v_4;
-  assign \$268  = \$266  & \$267 ;
-  assign \$269  = ~ r5v;
-  assign \$270  = \$268  & \$269 ;
+  assign \$162  = wr + 1'h1;
+  assign \$163  = in_nb != 23'h7ffffe;
+  assign \$164  = in_nb + 1'h1;
+  assign \$165  = avail + w_v;
+  assign \$166  = r_en ? r_data[22:0] : 23'h000000;
+  assign \$167  = \$165  - \$166 ;
+  assign \$168  = j[1:0] != 2'h2;
+  assign \$169  = jv & \$168 ;
+  assign \$170  = j[56:32] > low;
+  assign \$171  = \$169  & \$170 ;
+  assign \$174  = \$171  ? { 1'h0, \$172  } : \$173 ;
+  assign \$175  = j[1:0] == 2'h2;
+  assign \$176  = jv & \$175 ;
+  assign \$177  = h_low < h_lim;
+  assign \$178  = ~ h_end;
+  assign \$179  = \$177  & \$178 ;
+  assign \$180  = \$179  ? { 1'h0, h_low } : h_lim;
+  assign \$181  = h_base + \$180 ;
+  assign \$182  = adv & jv;
+  assign \$183  = j[56:32] > low;
+  assign \$184  = have_last & cd_free;
+  assign \$185  = cur_base + r_data[22:0];
+  assign \$186  = s_beat_in | s_done_now;
+  assign \$187  = beat_q >> { q[2:0], 3'h0 };
+  assign \$188  = qa + 4'h8;
+  assign \$189  = q > low;
+  assign \$190  = j_end > low;
+  assign \$191  = ~ is_data;
+  assign \$192  = ~ short;
+  assign \$193  = \$191  & \$192 ;
+  assign \$194  = ~ have_last;
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = ~ first_absent;
+  assign \$197  = \$195  & \$196 ;
+  assign \$198  = j[31:26] == 6'h20;
+  assign \$199  = i_job__valid & i_job__ready;
+  assign \$200  = i_job__payload[81:57] <= 6'h20;
+  assign \$201  = ! i_job__payload[81:57];
+  assign \$202  = i_job__payload[81:57] <= 6'h20;
+  assign \$203  = in_end - 1'h1;
+  assign \$204  = \$202  ? \$203  : { 2'h0, i_job__payload[56:32] };
+  assign \$207  = \$206  + 1'h1;
+  assign \$208  = g1 + 1'h0;
+  assign \$210  = g1 + 1'h1;
+  assign \$212  = g1 + 2'h2;
+  assign \$214  = g1 + 2'h3;
+  assign \$216  = g1 + 3'h4;
+  assign \$218  = { \$217 , \$215 , \$213 , \$211 , \$209  } >> { lane1, 3'h0 };
+  assign \$219  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$83 [5:0], 3'h0 };
+  assign \$220  = t2_own_fail | r3v;
+  assign \$221  = val3[63:0] < 64'hbfd25e8cd0364141;
+  assign \$222  = val3[63:0] == 64'hbfd25e8cd0364141;
+  assign \$223  = val3[127:64] < 64'hbaaedce6af48a03b;
+  assign \$224  = val3[127:64] == 64'hbaaedce6af48a03b;
+  assign \$225  = val3[191:128] < 64'hfffffffffffffffe;
+  assign \$226  = val3[191:128] == 64'hfffffffffffffffe;
+  assign \$227  = val3[255:192] < 64'hffffffffffffffff;
+  assign \$228  = val3[255:192] == 64'hffffffffffffffff;
+  assign \$229  = val3[63:0] < 64'hdfe92f46681b20a0;
+  assign \$230  = val3[63:0] == 64'hdfe92f46681b20a0;
+  assign \$231  = val3[127:64] < 63'h5d576e7357a4501d;
+  assign \$232  = val3[127:64] == 63'h5d576e7357a4501d;
+  assign \$233  = val3[191:128] < 64'hffffffffffffffff;
+  assign \$234  = val3[191:128] == 64'hffffffffffffffff;
+  assign \$235  = val3[255:192] < 63'h7fffffffffffffff;
+  assign \$236  = val3[255:192] == 63'h7fffffffffffffff;
+  assign \$237  = val3[63:0] < prio[63:0];
+  assign \$238  = val3[63:0] == prio[63:0];
+  assign \$239  = val3[127:64] < prio[127:64];
+  assign \$240  = val3[127:64] == prio[127:64];
+  assign \$241  = val3[191:128] < prio[191:128];
+  assign \$242  = val3[191:128] == prio[191:128];
+  assign \$243  = val3[255:192] < prio[255:192];
+  assign \$244  = val3[255:192] == prio[255:192];
+  assign \$245  = ! val3[255:64];
+  assign \$246  = val3[63:0] == 5'h1b;
+  assign \$247  = val3[63:0] == 5'h1c;
+  assign \$248  = \$246  | \$247 ;
+  assign \$249  = val3[63:0] < 6'h25;
+  assign \$250  = val3[63:0] > 1'h1;
+  assign \$251  = val3[63:0] == 64'hffffffffffffffff;
+  assign \$252  = ! val3[63:0];
+  assign \$253  = val3[63:0] == 1'h1;
+  assign \$254  = t3_valid & t3_end;
+  assign \$255  = t3_fld == 3'h5;
+  assign \$256  = t3_valid & \$255 ;
+  assign \$257  = ~ t3_end;
+  assign \$258  = \$256  & \$257 ;
+  assign \$259  = ~ t3_own_fail;
+  assign \$260  = \$258  & \$259 ;
+  assign \$261  = adv & t4_valid;
+  assign \$262  = ~ t4_own_fail;
+  assign \$263  = t4_short & \$262 ;
+  assign \$264  = ~ r3v_4;
+  assign \$265  = \$263  & \$264 ;
+  assign \$266  = ~ r5v;
+  assign \$267  = \$265  & \$266 ;
   always @(posedge clk)
-    room <= \$271 ;
+    room <= \$268 ;
   always @(posedge clk)
-    w_v <= \$272 ;
+    w_v <= \$269 ;
   always @(posedge clk)
-    w_last <= \$273 ;
+    w_idx <= \$270 ;
   always @(posedge clk)
-    w_idx <= \$274 ;
+    \w_data$137  <= \$271 ;
   always @(posedge clk)
-    \w_data$142  <= \$275 ;
+    buf0 <= \$272 ;
   always @(posedge clk)
-    w_data <= \$276 ;
+    buf1 <= \$273 ;
   always @(posedge clk)
-    buf0 <= \$277 ;
+    buf2 <= \$274 ;
   always @(posedge clk)
-    buf1 <= \$278 ;
+    buf3 <= \$275 ;
   always @(posedge clk)
-    buf2 <= \$279 ;
+    buf4 <= \$276 ;
   always @(posedge clk)
-    buf3 <= \$280 ;
+    buf5 <= \$277 ;
   always @(posedge clk)
-    buf4 <= \$281 ;
+    buf6 <= \$278 ;
   always @(posedge clk)
-    buf5 <= \$282 ;
+    buf7 <= \$279 ;
   always @(posedge clk)
-    buf6 <= \$283 ;
+    buf8 <= \$280 ;
   always @(posedge clk)
-    buf7 <= \$284 ;
+    buf9 <= \$281 ;
   always @(posedge clk)
-    buf8 <= \$285 ;
+    buf10 <= \$282 ;
   always @(posedge clk)
-    buf9 <= \$286 ;
+    buf11 <= \$283 ;
   always @(posedge clk)
-    buf10 <= \$287 ;
+    buf12 <= \$284 ;
   always @(posedge clk)
-    buf11 <= \$288 ;
+    buf13 <= \$285 ;
   always @(posedge clk)
-    buf12 <= \$289 ;
+    buf14 <= \$286 ;
   always @(posedge clk)
-    buf13 <= \$290 ;
+    buf15 <= \$287 ;
   always @(posedge clk)
-    buf14 <= \$291 ;
+    wr <= \$288 ;
   always @(posedge clk)
-    buf15 <= \$292 ;
+    in_nb <= \$289 ;
   always @(posedge clk)
-    wr <= \$293 ;
+    avail <= \$290 ;
   always @(posedge clk)
-    in_nb <= \$294 ;
+    h_low <= \$291 ;
   always @(posedge clk)
-    avail <= \$295 ;
+    h_lim <= \$292 ;
   always @(posedge clk)
-    h_low <= \$296 ;
+    h_end <= \$293 ;
   always @(posedge clk)
-    h_lim <= \$297 ;
+    h_base <= \$294 ;
   always @(posedge clk)
-    h_end <= \$298 ;
+    head <= \$295 ;
   always @(posedge clk)
-    h_base <= \$299 ;
+    o_calldata__valid <= \$296 ;
   always @(posedge clk)
-    head <= \$300 ;
+    low <= \$297 ;
   always @(posedge clk)
-    o_calldata__valid <= \$301 ;
+    o_calldata__payload <= \$298 ;
   always @(posedge clk)
-    low <= \$302 ;
+    cur_base <= \$299 ;
   always @(posedge clk)
-    o_calldata__payload <= \$303 ;
+    d_valid <= \$300 ;
   always @(posedge clk)
-    cur_base <= \$304 ;
+    q <= \$301 ;
   always @(posedge clk)
-    d_valid <= \$305 ;
+    qa <= \$302 ;
   always @(posedge clk)
-    q <= \$306 ;
+    d_seq <= \$303 ;
   always @(posedge clk)
-    qa <= \$307 ;
+    d_end <= \$304 ;
   always @(posedge clk)
-    d_seq <= \$308 ;
+    d_ver <= \$305 ;
   always @(posedge clk)
-    d_end <= \$309 ;
+    jv <= \$306 ;
   always @(posedge clk)
-    d_ver <= \$310 ;
+    j <= \$307 ;
   always @(posedge clk)
-    jv <= \$311 ;
+    j_end <= \$308 ;
   always @(posedge clk)
-    j <= \$312 ;
+    short <= \$309 ;
   always @(posedge clk)
-    j_end <= \$313 ;
+    j_zl <= \$310 ;
   always @(posedge clk)
-    short <= \$314 ;
+    j_nb <= \$311 ;
   always @(posedge clk)
-    j_zl <= \$315 ;
+    t1_valid <= \$312 ;
   always @(posedge clk)
-    j_nb <= \$316 ;
+    t1_end <= \$313 ;
   always @(posedge clk)
-    t1_valid <= \$317 ;
+    t1_fld <= \$314 ;
   always @(posedge clk)
-    t1_end <= \$318 ;
+    t1_seq <= \$315 ;
   always @(posedge clk)
-    t1_fld <= \$319 ;
+    t1_ln <= \$316 ;
   always @(posedge clk)
-    t1_seq <= \$320 ;
+    t1_short <= \$317 ;
   always @(posedge clk)
-    t1_ln <= \$321 ;
+    t1_first <= \$318 ;
   always @(posedge clk)
-    t1_short <= \$322 ;
+    t1_wrapped <= \$319 ;
   always @(posedge clk)
-    t1_first <= \$323 ;
+    t1_own_fail <= \$320 ;
   always @(posedge clk)
-    t1_wrapped <= \$324 ;
+    t1_r0v <= \$321 ;
   always @(posedge clk)
-    t1_own_fail <= \$325 ;
+    t1_r0 <= \$322 ;
   always @(posedge clk)
-    t1_r0v <= \$326 ;
+    lane1 <= \$323 ;
   always @(posedge clk)
-    t1_r0 <= \$327 ;
+    g1 <= \$324 ;
   always @(posedge clk)
-    lane1 <= \$328 ;
+    t2_valid <= \$325 ;
   always @(posedge clk)
-    g1 <= \$329 ;
+    t2_end <= \$326 ;
   always @(posedge clk)
-    t2_valid <= \$330 ;
+    t2_fld <= \$327 ;
   always @(posedge clk)
-    t2_end <= \$331 ;
+    t2_seq <= \$328 ;
   always @(posedge clk)
-    t2_fld <= \$332 ;
+    t2_ln <= \$329 ;
   always @(posedge clk)
-    t2_seq <= \$333 ;
+    t2_short <= \$330 ;
   always @(posedge clk)
-    t2_ln <= \$334 ;
+    t2_first <= \$331 ;
   always @(posedge clk)
-    t2_short <= \$335 ;
+    t2_wrapped <= \$332 ;
   always @(posedge clk)
-    t2_first <= \$336 ;
+    t2_own_fail <= \$333 ;
   always @(posedge clk)
-    t2_wrapped <= \$337 ;
+    t2_r0v <= \$334 ;
   always @(posedge clk)
-    t2_own_fail <= \$338 ;
+    t2_r0 <= \$335 ;
   always @(posedge clk)
-    t2_r0v <= \$339 ;
+    win <= \$336 ;
   always @(posedge clk)
-    t2_r0 <= \$340 ;
+    t3_valid <= \$337 ;
   always @(posedge clk)
-    win <= \$341 ;
+    t3_end <= \$338 ;
   always @(posedge clk)
-    t3_valid <= \$342 ;
+    t3_fld <= \$339 ;
   always @(posedge clk)
-    t3_end <= \$343 ;
+    t3_seq <= \$340 ;
   always @(posedge clk)
-    t3_fld <= \$344 ;
+    t3_ln <= \$341 ;
   always @(posedge clk)
-    t3_seq <= \$345 ;
+    t3_short <= \$342 ;
   always @(posedge clk)
-    t3_ln <= \$346 ;
+    t3_first <= \$343 ;
   always @(posedge clk)
-    t3_short <= \$347 ;
+    t3_wrapped <= \$344 ;
   always @(posedge clk)
-    t3_first <= \$348 ;
+    t3_own_fail <= \$345 ;
   always @(posedge clk)
-    t3_wrapped <= \$349 ;
+    t3_r0v <= \$346 ;
   always @(posedge clk)
-    t3_own_fail <= \$350 ;
+    t3_r0 <= \$347 ;
   always @(posedge clk)
-    t3_r0v <= \$351 ;
+    val3 <= \$348 ;
   always @(posedge clk)
-    t3_r0 <= \$352 ;
+    r3v_q <= \$349 ;
   always @(posedge clk)
-    val3 <= \$353 ;
+    r3_q <= \$350 ;
   always @(posedge clk)
-    r3v_q <= \$354 ;
+    t4_valid <= \$351 ;
   always @(posedge clk)
-    r3_q <= \$355 ;
+    t4_end <= \$352 ;
   always @(posedge clk)
-    t4_valid <= \$356 ;
+    t4_fld <= \$353 ;
   always @(posedge clk)
-    t4_end <= \$357 ;
+    t4_seq <= \$354 ;
   always @(posedge clk)
-    t4_fld <= \$358 ;
+    t4_ln <= \$355 ;
   always @(posedge clk)
-    t4_seq <= \$359 ;
+    t4_short <= \$356 ;
   always @(posedge clk)
-    t4_ln <= \$360 ;
+    t4_first <= \$357 ;
   always @(posedge clk)
-    t4_short <= \$361 ;
+    t4_wrapped <= \$358 ;
   always @(posedge clk)
-    t4_first <= \$362 ;
+    t4_own_fail <= \$359 ;
   always @(posedge clk)
-    t4_wrapped <= \$363 ;
+    t4_r0v <= \$360 ;
   always @(posedge clk)
-    t4_own_fail <= \$364 ;
+    t4_r0 <= \$361 ;
   always @(posedge clk)
-    t4_r0v <= \$365 ;
+    val4 <= \$362 ;
   always @(posedge clk)
-    t4_r0 <= \$366 ;
+    r3v_4 <= \$363 ;
   always @(posedge clk)
-    val4 <= \$367 ;
+    r3_4 <= \$364 ;
   always @(posedge clk)
-    r3v_4 <= \$368 ;
+    cmp_n <= \$365 ;
   always @(posedge clk)
-    r3_4 <= \$369 ;
+    cmp_h <= \$366 ;
   always @(posedge clk)
-    cmp_n <= \$370 ;
+    cmp_p <= \$367 ;
   always @(posedge clk)
-    cmp_h <= \$371 ;
+    zero_hi <= \$368 ;
   always @(posedge clk)
-    cmp_p <= \$372 ;
+    c0_27_28 <= \$369 ;
   always @(posedge clk)
-    zero_hi <= \$373 ;
+    c0_lt37 <= \$370 ;
   always @(posedge clk)
-    c0_27_28 <= \$374 ;
+    c0_gt1 <= \$371 ;
   always @(posedge clk)
-    c0_lt37 <= \$375 ;
+    c0_ones <= \$372 ;
   always @(posedge clk)
-    c0_gt1 <= \$376 ;
+    c0_zero <= \$373 ;
   always @(posedge clk)
-    c0_ones <= \$377 ;
+    c0_one <= \$374 ;
   always @(posedge clk)
-    c0_zero <= \$378 ;
+    prio <= \$375 ;
   always @(posedge clk)
-    c0_one <= \$379 ;
+    o_rec__valid <= \$376 ;
   always @(posedge clk)
-    prio <= \$380 ;
+    o_rec__payload <= \$377 ;
   always @(posedge clk)
-    o_rec__valid <= \$381 ;
+    rec_nonce <= \$378 ;
   always @(posedge clk)
-    o_rec__payload <= \$382 ;
+    rec_gas_limit <= \$379 ;
   always @(posedge clk)
-    rec_nonce <= \$383 ;
+    rec_chain_id <= \$380 ;
   always @(posedge clk)
-    rec_gas_limit <= \$384 ;
+    rec_gas_price <= \$381 ;
   always @(posedge clk)
-    rec_chain_id <= \$385 ;
+    rec_max_priority_fee_per_gas <= \$382 ;
   always @(posedge clk)
-    rec_gas_price <= \$386 ;
+    rec_max_fee_per_gas <= \$383 ;
   always @(posedge clk)
-    rec_max_priority_fee_per_gas <= \$387 ;
+    rec_max_fee_per_blob_gas <= \$384 ;
   always @(posedge clk)
-    rec_max_fee_per_gas <= \$388 ;
+    rec_value <= \$385 ;
   always @(posedge clk)
-    rec_max_fee_per_blob_gas <= \$389 ;
+    rec_v <= \$386 ;
   always @(posedge clk)
-    rec_value <= \$390 ;
+    rec_r <= \$387 ;
   always @(posedge clk)
-    rec_v <= \$391 ;
+    rec_s <= \$388 ;
   always @(posedge clk)
-    rec_r <= \$392 ;
+    rec_to <= \$389 ;
   always @(posedge clk)
-    rec_s <= \$393 ;
+    best_v <= \$390 ;
   always @(posedge clk)
-    rec_to <= \$394 ;
-  always @(posedge clk)
-    best_v <= \$395 ;
-  always @(posedge clk)
-    best <= \$396 ;
+    best <= \$391 ;
   \tx_decoder_top.decoder.values.ends  ends (
     .clk(clk),
-    .level(level),
+    .\port$4573$0 (\$13 [22:0]),
+    .\port$4575$0 (\$15 [24:0]),
     .r_data(r_data),
     .r_en(r_en),
     .r_rdy(have_last),
     .rst(rst),
     .w_en(w_en),
-    .w_port__data(w_data),
     .w_rdy(w_rdy)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$27 [3:0])
+    casez (\$28 [3:0])
       4'h0:
           beat_q = buf0;
       4'h1:
@@ -16531,191 +16511,191 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$211 [3:0])
+    casez (\$208 [3:0])
       4'h0:
-          \$212  = buf0;
+          \$209  = buf0;
       4'h1:
-          \$212  = buf1;
+          \$209  = buf1;
       4'h2:
-          \$212  = buf2;
+          \$209  = buf2;
       4'h3:
-          \$212  = buf3;
+          \$209  = buf3;
       4'h4:
-          \$212  = buf4;
+          \$209  = buf4;
       4'h5:
-          \$212  = buf5;
+          \$209  = buf5;
       4'h6:
-          \$212  = buf6;
+          \$209  = buf6;
       4'h7:
-          \$212  = buf7;
+          \$209  = buf7;
       4'h8:
-          \$212  = buf8;
+          \$209  = buf8;
       4'h9:
-          \$212  = buf9;
+          \$209  = buf9;
       4'ha:
-          \$212  = buf10;
+          \$209  = buf10;
       4'hb:
-          \$212  = buf11;
+          \$209  = buf11;
       4'hc:
-          \$212  = buf12;
+          \$209  = buf12;
       4'hd:
-          \$212  = buf13;
+          \$209  = buf13;
       4'he:
-          \$212  = buf14;
+          \$209  = buf14;
       4'hf:
-          \$212  = buf15;
+          \$209  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$213 [3:0])
+    casez (\$210 [3:0])
       4'h0:
-          \$214  = buf0;
+          \$211  = buf0;
       4'h1:
-          \$214  = buf1;
+          \$211  = buf1;
       4'h2:
-          \$214  = buf2;
+          \$211  = buf2;
       4'h3:
-          \$214  = buf3;
+          \$211  = buf3;
       4'h4:
-          \$214  = buf4;
+          \$211  = buf4;
       4'h5:
-          \$214  = buf5;
+          \$211  = buf5;
       4'h6:
-          \$214  = buf6;
+          \$211  = buf6;
       4'h7:
-          \$214  = buf7;
+          \$211  = buf7;
       4'h8:
-          \$214  = buf8;
+          \$211  = buf8;
       4'h9:
-          \$214  = buf9;
+          \$211  = buf9;
       4'ha:
-          \$214  = buf10;
+          \$211  = buf10;
       4'hb:
-          \$214  = buf11;
+          \$211  = buf11;
       4'hc:
-          \$214  = buf12;
+          \$211  = buf12;
       4'hd:
-          \$214  = buf13;
+          \$211  = buf13;
       4'he:
-          \$214  = buf14;
+          \$211  = buf14;
       4'hf:
-          \$214  = buf15;
+          \$211  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$215 [3:0])
+    casez (\$212 [3:0])
       4'h0:
-          \$216  = buf0;
+          \$213  = buf0;
       4'h1:
-          \$216  = buf1;
+          \$213  = buf1;
       4'h2:
-          \$216  = buf2;
+          \$213  = buf2;
       4'h3:
-          \$216  = buf3;
+          \$213  = buf3;
       4'h4:
-          \$216  = buf4;
+          \$213  = buf4;
       4'h5:
-          \$216  = buf5;
+          \$213  = buf5;
       4'h6:
-          \$216  = buf6;
+          \$213  = buf6;
       4'h7:
-          \$216  = buf7;
+          \$213  = buf7;
       4'h8:
-          \$216  = buf8;
+          \$213  = buf8;
       4'h9:
-          \$216  = buf9;
+          \$213  = buf9;
       4'ha:
-          \$216  = buf10;
+          \$213  = buf10;
       4'hb:
-          \$216  = buf11;
+          \$213  = buf11;
       4'hc:
-          \$216  = buf12;
+          \$213  = buf12;
       4'hd:
-          \$216  = buf13;
+          \$213  = buf13;
       4'he:
-          \$216  = buf14;
+          \$213  = buf14;
       4'hf:
-          \$216  = buf15;
+          \$213  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$217 [3:0])
+    casez (\$214 [3:0])
       4'h0:
-          \$218  = buf0;
+          \$215  = buf0;
       4'h1:
-          \$218  = buf1;
+          \$215  = buf1;
       4'h2:
-          \$218  = buf2;
+          \$215  = buf2;
       4'h3:
-          \$218  = buf3;
+          \$215  = buf3;
       4'h4:
-          \$218  = buf4;
+          \$215  = buf4;
       4'h5:
-          \$218  = buf5;
+          \$215  = buf5;
       4'h6:
-          \$218  = buf6;
+          \$215  = buf6;
       4'h7:
-          \$218  = buf7;
+          \$215  = buf7;
       4'h8:
-          \$218  = buf8;
+          \$215  = buf8;
       4'h9:
-          \$218  = buf9;
+          \$215  = buf9;
       4'ha:
-          \$218  = buf10;
+          \$215  = buf10;
       4'hb:
-          \$218  = buf11;
+          \$215  = buf11;
       4'hc:
-          \$218  = buf12;
+          \$215  = buf12;
       4'hd:
-          \$218  = buf13;
+          \$215  = buf13;
       4'he:
-          \$218  = buf14;
+          \$215  = buf14;
       4'hf:
-          \$218  = buf15;
+          \$215  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$219 [3:0])
+    casez (\$216 [3:0])
       4'h0:
-          \$220  = buf0;
+          \$217  = buf0;
       4'h1:
-          \$220  = buf1;
+          \$217  = buf1;
       4'h2:
-          \$220  = buf2;
+          \$217  = buf2;
       4'h3:
-          \$220  = buf3;
+          \$217  = buf3;
       4'h4:
-          \$220  = buf4;
+          \$217  = buf4;
       4'h5:
-          \$220  = buf5;
+          \$217  = buf5;
       4'h6:
-          \$220  = buf6;
+          \$217  = buf6;
       4'h7:
-          \$220  = buf7;
+          \$217  = buf7;
       4'h8:
-          \$220  = buf8;
+          \$217  = buf8;
       4'h9:
-          \$220  = buf9;
+          \$217  = buf9;
       4'ha:
-          \$220  = buf10;
+          \$217  = buf10;
       4'hb:
-          \$220  = buf11;
+          \$217  = buf11;
       4'hc:
-          \$220  = buf12;
+          \$217  = buf12;
       4'hd:
-          \$220  = buf13;
+          \$217  = buf13;
       4'he:
-          \$220  = buf14;
+          \$217  = buf14;
       4'hf:
-          \$220  = buf15;
+          \$217  = buf15;
     endcase
   end
   always @* begin
@@ -17120,77 +17100,63 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$271  = \$161 ;
+    \$268  = \$161 ;
     if (rst) begin
-      \$271  = 1'h1;
+      \$268  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$272  = fire;
+    \$269  = fire;
     if (rst) begin
-      \$272  = 1'h0;
+      \$269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$273  = i_beat__payload[72];
+    \$270  = wr[3:0];
     if (rst) begin
-      \$273  = 1'h0;
+      \$270  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$274  = wr[3:0];
+    \$271  = i_beat__payload[63:0];
     if (rst) begin
-      \$274  = 4'h0;
+      \$271  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$275  = i_beat__payload[63:0];
-    if (rst) begin
-      \$275  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$276  = { \$164 [24:0], \$162 [22:0] };
-    if (rst) begin
-      \$276  = 48'h000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$277  = buf0;
+    \$272  = buf0;
     if (w_v) begin
       casez (w_idx)
         4'h0:
-            \$277  = \w_data$142 ;
+            \$272  = \w_data$137 ;
       endcase
     end
     if (rst) begin
-      \$277  = 64'h0000000000000000;
+      \$272  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$278  = buf1;
+    \$273  = buf1;
     if (w_v) begin
       casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
-            \$278  = \w_data$142 ;
+            \$273  = \w_data$137 ;
       endcase
     end
     if (rst) begin
-      \$278  = 64'h0000000000000000;
+      \$273  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$279  = buf2;
+    \$274  = buf2;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -17198,16 +17164,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h1:
             /* empty */;
         4'h2:
-            \$279  = \w_data$142 ;
+            \$274  = \w_data$137 ;
       endcase
     end
     if (rst) begin
-      \$279  = 64'h0000000000000000;
+      \$274  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$280  = buf3;
+    \$275  = buf3;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -17217,16 +17183,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h2:
             /* empty */;
         4'h3:
-            \$280  = \w_data$142 ;
+            \$275  = \w_data$137 ;
       endcase
     end
     if (rst) begin
-      \$280  = 64'h0000000000000000;
+      \$275  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$281  = buf4;
+    \$276  = buf4;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -17238,16 +17204,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h3:
             /* empty */;
         4'h4:
-            \$281  = \w_data$142 ;
+            \$276  = \w_data$137 ;
       endcase
     end
     if (rst) begin
-      \$281  = 64'h0000000000000000;
+      \$276  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$282  = buf5;
+    \$277  = buf5;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -17261,16 +17227,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h4:
             /* empty */;
         4'h5:
-            \$282  = \w_data$142 ;
+            \$277  = \w_data$137 ;
       endcase
     end
     if (rst) begin
-      \$282  = 64'h0000000000000000;
+      \$277  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$283  = buf6;
+    \$278  = buf6;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -17286,16 +17252,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h5:
             /* empty */;
         4'h6:
-            \$283  = \w_data$142 ;
+            \$278  = \w_data$137 ;
       endcase
     end
     if (rst) begin
-      \$283  = 64'h0000000000000000;
+      \$278  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$284  = buf7;
+    \$279  = buf7;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -17313,16 +17279,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h6:
             /* empty */;
         4'h7:
-            \$284  = \w_data$142 ;
+            \$279  = \w_data$137 ;
       endcase
     end
     if (rst) begin
-      \$284  = 64'h0000000000000000;
+      \$279  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$285  = buf8;
+    \$280  = buf8;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -17342,16 +17308,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h7:
             /* empty */;
         4'h8:
-            \$285  = \w_data$142 ;
+            \$280  = \w_data$137 ;
       endcase
     end
     if (rst) begin
-      \$285  = 64'h0000000000000000;
+      \$280  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$286  = buf9;
+    \$281  = buf9;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -17373,16 +17339,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h8:
             /* empty */;
         4'h9:
-            \$286  = \w_data$142 ;
+            \$281  = \w_data$137 ;
       endcase
     end
     if (rst) begin
-      \$286  = 64'h0000000000000000;
+      \$281  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$287  = buf10;
+    \$282  = buf10;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -17406,16 +17372,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h9:
             /* empty */;
         4'ha:
-            \$287  = \w_data$142 ;
+            \$282  = \w_data$137 ;
       endcase
     end
     if (rst) begin
-      \$287  = 64'h0000000000000000;
+      \$282  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$288  = buf11;
+    \$283  = buf11;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -17441,16 +17407,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'ha:
             /* empty */;
         4'hb:
-            \$288  = \w_data$142 ;
+            \$283  = \w_data$137 ;
       endcase
     end
     if (rst) begin
-      \$288  = 64'h0000000000000000;
+      \$283  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$289  = buf12;
+    \$284  = buf12;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -17478,16 +17444,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'hb:
             /* empty */;
         4'hc:
-            \$289  = \w_data$142 ;
+            \$284  = \w_data$137 ;
       endcase
     end
     if (rst) begin
-      \$289  = 64'h0000000000000000;
+      \$284  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$290  = buf13;
+    \$285  = buf13;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -17517,16 +17483,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'hc:
             /* empty */;
         4'hd:
-            \$290  = \w_data$142 ;
+            \$285  = \w_data$137 ;
       endcase
     end
     if (rst) begin
-      \$290  = 64'h0000000000000000;
+      \$285  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$291  = buf14;
+    \$286  = buf14;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -17558,16 +17524,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'hd:
             /* empty */;
         4'he:
-            \$291  = \w_data$142 ;
+            \$286  = \w_data$137 ;
       endcase
     end
     if (rst) begin
-      \$291  = 64'h0000000000000000;
+      \$286  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$292  = buf15;
+    \$287  = buf15;
     if (w_v) begin
       (* full_case = 32'd1 *)
       casez (w_idx)
@@ -17602,137 +17568,262 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'he:
             /* empty */;
         4'hf:
-            \$292  = \w_data$142 ;
+            \$287  = \w_data$137 ;
       endcase
     end
     if (rst) begin
-      \$292  = 64'h0000000000000000;
+      \$287  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$293  = wr;
+    \$288  = wr;
     if (fire) begin
-      \$293  = \$165 [23:0];
+      \$288  = \$162 [23:0];
     end
     if (rst) begin
-      \$293  = 24'h000000;
+      \$288  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$294  = in_nb;
+    \$289  = in_nb;
     if (fire) begin
       if (i_beat__payload[72]) begin
-        \$294  = 23'h000000;
-      end else if (\$166 ) begin
-        \$294  = \$167 [22:0];
+        \$289  = 23'h000000;
+      end else if (\$163 ) begin
+        \$289  = \$164 [22:0];
       end
     end
     if (rst) begin
-      \$294  = 23'h000000;
+      \$289  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$295  = \$170 [23:0];
+    \$290  = \$167 [23:0];
+    if (rst) begin
+      \$290  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$291  = \$174 [22:0];
+    if (rst) begin
+      \$291  = 23'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$292  = lim;
+    if (rst) begin
+      \$292  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$293  = \$176 ;
+    if (rst) begin
+      \$293  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$294  = cur_base;
+    if (rst) begin
+      \$294  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$295  = \$181 [23:0];
     if (rst) begin
       \$295  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$296  = \$177 [22:0];
+    \$296  = o_calldata__valid;
+    if (o_calldata__ready) begin
+      \$296  = 1'h0;
+    end
+    if (\$182 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$184 ) begin
+              \$296  = 1'h1;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$186 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$296  = 1'h1;
+                end
+              end
+            end
+      endcase
+    end
     if (rst) begin
-      \$296  = 23'h000000;
+      \$296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$297  = lim;
+    \$297  = low;
+    if (\$182 ) begin
+      casez (j[1:0])
+        2'h1:
+            if (\$183 ) begin
+              \$297  = { 1'h0, j[56:32] };
+            end
+        2'h2:
+            if (\$184 ) begin
+              \$297  = 26'h0000000;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$186 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  if (\$189 ) begin
+                    \$297  = q;
+                  end
+                end
+              end
+            end else if (bytes_in) begin
+              if (\$190 ) begin
+                \$297  = j_end;
+              end
+            end
+      endcase
+    end
     if (rst) begin
-      \$297  = 24'h000000;
+      \$297  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$298  = \$179 ;
+    \$298  = o_calldata__payload;
+    if (\$182 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$184 ) begin
+              \$298 [67:64] = 4'h0;
+              \$298 [68] = 1'h1;
+              \$298 [63:0] = 64'h0000000000000000;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$186 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$298 [68] = 1'h0;
+                  \$298 [63:0] = \$187 ;
+                  \$298 [67:64] = \$35 [3:0];
+                end
+              end
+            end
+      endcase
+    end
     if (rst) begin
-      \$298  = 1'h0;
+      \$298  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     \$299  = cur_base;
+    if (\$182 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$184 ) begin
+              \$299  = \$185 [23:0];
+            end
+      endcase
+    end
     if (rst) begin
       \$299  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$300  = \$184 [23:0];
-    if (rst) begin
-      \$300  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$301  = o_calldata__valid;
-    if (o_calldata__ready) begin
-      \$301  = 1'h0;
-    end
-    if (\$185 ) begin
+    \$300  = d_valid;
+    if (\$182 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$187 ) begin
-              \$301  = 1'h1;
+            if (\$184 ) begin
+              \$300  = 1'h0;
             end
         2'h0:
-            if (is_data) begin
-              if (\$189 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$301  = 1'h1;
-                end
+            if (take) begin
+              \$300  = 1'h0;
+              if (\$197 ) begin
+                \$300  = 1'h1;
               end
             end
       endcase
     end
     if (rst) begin
-      \$301  = 1'h0;
+      \$300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$302  = low;
-    if (\$185 ) begin
+    \$301  = q;
+    if (\$182 ) begin
       casez (j[1:0])
         2'h1:
-            if (\$186 ) begin
-              \$302  = { 1'h0, j[56:32] };
-            end
+            /* empty */;
         2'h2:
-            if (\$187 ) begin
-              \$302  = 26'h0000000;
-            end
+            /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$189 ) begin
+              if (\$186 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  if (\$192 ) begin
-                    \$302  = ce;
-                  end
+                  \$301  = qa;
                 end
-              end
-            end else if (bytes_in) begin
-              if (\$193 ) begin
-                \$302  = j_end;
               end
             end
       endcase
+    end
+    if (\$199 ) begin
+      \$301  = { 1'h0, i_job__payload[56:32] };
+    end
+    if (rst) begin
+      \$301  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$302  = qa;
+    if (\$182 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$186 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$302  = \$188 [25:0];
+                end
+              end
+            end
+      endcase
+    end
+    if (\$199 ) begin
+      \$302  = { \$207 [22:0], 3'h0 };
     end
     if (rst) begin
       \$302  = 26'h0000000;
@@ -17740,67 +17831,59 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$303  = o_calldata__payload;
-    if (\$185 ) begin
+    \$303  = d_seq;
+    if (\$182 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$187 ) begin
-              \$303 [67:64] = 4'h0;
-              \$303 [68] = 1'h1;
-              \$303 [63:0] = 64'h0000000000000000;
-            end
+            /* empty */;
         2'h0:
-            if (is_data) begin
-              if (\$189 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$303 [68] = 1'h0;
-                  \$303 [63:0] = \$190 ;
-                  \$303 [67:64] = \$35 [3:0];
-                end
+            if (take) begin
+              if (\$197 ) begin
+                \$303  = j[25:2];
               end
             end
       endcase
     end
     if (rst) begin
-      \$303  = 69'h000000000000000000;
+      \$303  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$304  = cur_base;
-    if (\$185 ) begin
+    \$304  = d_end;
+    if (\$182 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$187 ) begin
-              \$304  = \$188 [23:0];
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$197 ) begin
+                \$304  = j_end;
+              end
             end
       endcase
     end
     if (rst) begin
-      \$304  = 24'h000000;
+      \$304  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$305  = d_valid;
-    if (\$185 ) begin
+    \$305  = d_ver;
+    if (\$182 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$187 ) begin
-              \$305  = 1'h0;
-            end
+            /* empty */;
         2'h0:
             if (take) begin
-              \$305  = 1'h0;
-              if (\$200 ) begin
-                \$305  = 1'h1;
+              if (\$197 ) begin
+                \$305  = \$198 ;
               end
             end
       endcase
@@ -17811,116 +17894,51 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$306  = q;
-    if (\$185 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$189 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$306  = qa;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$202 ) begin
-      \$306  = { 1'h0, i_job__payload[56:32] };
+    \$306  = jv;
+    if (\$199 ) begin
+      \$306  = 1'h1;
+    end else if (take) begin
+      \$306  = 1'h0;
     end
     if (rst) begin
-      \$306  = 26'h0000000;
+      \$306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$307  = qa;
-    if (\$185 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$189 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$307  = \$191 [25:0];
-                end
-              end
-            end
-      endcase
-    end
-    if (\$202 ) begin
-      \$307  = { \$210 [22:0], 3'h0 };
+    \$307  = j;
+    if (\$199 ) begin
+      \$307  = i_job__payload;
     end
     if (rst) begin
-      \$307  = 26'h0000000;
+      \$307  = 83'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$308  = d_seq;
-    if (\$185 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$200 ) begin
-                \$308  = j[25:2];
-              end
-            end
-      endcase
+    \$308  = j_end;
+    if (\$199 ) begin
+      \$308  = in_end;
     end
     if (rst) begin
-      \$308  = 24'h000000;
+      \$308  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$309  = d_end;
-    if (\$185 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$200 ) begin
-                \$309  = j_end;
-              end
-            end
-      endcase
+    \$309  = short;
+    if (\$199 ) begin
+      \$309  = \$200 ;
     end
     if (rst) begin
-      \$309  = 26'h0000000;
+      \$309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$310  = d_ver;
-    if (\$185 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$200 ) begin
-                \$310  = \$201 ;
-              end
-            end
-      endcase
+    \$310  = j_zl;
+    if (\$199 ) begin
+      \$310  = \$201 ;
     end
     if (rst) begin
       \$310  = 1'h0;
@@ -17928,71 +17946,69 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$311  = jv;
-    if (\$202 ) begin
-      \$311  = 1'h1;
-    end else if (take) begin
-      \$311  = 1'h0;
+    \$311  = j_nb;
+    if (\$199 ) begin
+      \$311  = \$205 [22:0];
     end
     if (rst) begin
-      \$311  = 1'h0;
+      \$311  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$312  = j;
-    if (\$202 ) begin
-      \$312  = i_job__payload;
-    end
-    if (rst) begin
-      \$312  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$313  = j_end;
-    if (\$202 ) begin
-      \$313  = in_end;
-    end
-    if (rst) begin
-      \$313  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$314  = short;
-    if (\$202 ) begin
-      \$314  = \$203 ;
-    end
-    if (rst) begin
-      \$314  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$315  = j_zl;
-    if (\$202 ) begin
-      \$315  = \$204 ;
-    end
-    if (rst) begin
-      \$315  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$316  = j_nb;
-    if (\$202 ) begin
-      \$316  = \$208 [22:0];
-    end
-    if (rst) begin
-      \$316  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$317  = t1_valid;
+    \$312  = t1_valid;
     if (adv) begin
-      \$317  = t0_valid;
+      \$312  = t0_valid;
+    end
+    if (rst) begin
+      \$312  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$313  = t1_end;
+    if (adv) begin
+      \$313  = t0_end;
+    end
+    if (rst) begin
+      \$313  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$314  = t1_fld;
+    if (adv) begin
+      \$314  = j[31:26];
+    end
+    if (rst) begin
+      \$314  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$315  = t1_seq;
+    if (adv) begin
+      \$315  = t0_seq;
+    end
+    if (rst) begin
+      \$315  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$316  = t1_ln;
+    if (adv) begin
+      \$316  = \$23 [5:0];
+    end
+    if (rst) begin
+      \$316  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$317  = t1_short;
+    if (adv) begin
+      \$317  = short;
     end
     if (rst) begin
       \$317  = 1'h0;
@@ -18000,9 +18016,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$318  = t1_end;
+    \$318  = t1_first;
     if (adv) begin
-      \$318  = t0_end;
+      \$318  = t0_first;
     end
     if (rst) begin
       \$318  = 1'h0;
@@ -18010,69 +18026,69 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$319  = t1_fld;
+    \$319  = t1_wrapped;
     if (adv) begin
-      \$319  = j[31:26];
+      \$319  = j[82];
     end
     if (rst) begin
-      \$319  = 6'h00;
+      \$319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$320  = t1_seq;
+    \$320  = t1_own_fail;
     if (adv) begin
-      \$320  = t0_seq;
+      \$320  = t0_own_fail;
     end
     if (rst) begin
-      \$320  = 25'h0000000;
+      \$320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$321  = t1_ln;
+    \$321  = t1_r0v;
     if (adv) begin
-      \$321  = \$22 [5:0];
+      \$321  = t0_r0v;
     end
     if (rst) begin
-      \$321  = 6'h00;
+      \$321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$322  = t1_short;
+    \$322  = t1_r0;
     if (adv) begin
-      \$322  = short;
+      \$322  = t0_r0;
     end
     if (rst) begin
-      \$322  = 1'h0;
+      \$322  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$323  = t1_first;
+    \$323  = lane1;
     if (adv) begin
-      \$323  = t0_first;
+      \$323  = j[34:32];
     end
     if (rst) begin
-      \$323  = 1'h0;
+      \$323  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$324  = t1_wrapped;
+    \$324  = g1;
     if (adv) begin
-      \$324  = j[82];
+      \$324  = \$25 [3:0];
     end
     if (rst) begin
-      \$324  = 1'h0;
+      \$324  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$325  = t1_own_fail;
+    \$325  = t2_valid;
     if (adv) begin
-      \$325  = t0_own_fail;
+      \$325  = t1_valid;
     end
     if (rst) begin
       \$325  = 1'h0;
@@ -18080,9 +18096,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$326  = t1_r0v;
+    \$326  = t2_end;
     if (adv) begin
-      \$326  = t0_r0v;
+      \$326  = t1_end;
     end
     if (rst) begin
       \$326  = 1'h0;
@@ -18090,39 +18106,39 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$327  = t1_r0;
+    \$327  = t2_fld;
     if (adv) begin
-      \$327  = t0_r0;
+      \$327  = t1_fld;
     end
     if (rst) begin
-      \$327  = 33'h000000000;
+      \$327  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$328  = lane1;
+    \$328  = t2_seq;
     if (adv) begin
-      \$328  = j[34:32];
+      \$328  = t1_seq;
     end
     if (rst) begin
-      \$328  = 3'h0;
+      \$328  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$329  = g1;
+    \$329  = t2_ln;
     if (adv) begin
-      \$329  = \$24 [3:0];
+      \$329  = t1_ln;
     end
     if (rst) begin
-      \$329  = 4'h0;
+      \$329  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$330  = t2_valid;
+    \$330  = t2_short;
     if (adv) begin
-      \$330  = t1_valid;
+      \$330  = t1_short;
     end
     if (rst) begin
       \$330  = 1'h0;
@@ -18130,9 +18146,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$331  = t2_end;
+    \$331  = t2_first;
     if (adv) begin
-      \$331  = t1_end;
+      \$331  = t1_first;
     end
     if (rst) begin
       \$331  = 1'h0;
@@ -18140,59 +18156,59 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$332  = t2_fld;
+    \$332  = t2_wrapped;
     if (adv) begin
-      \$332  = t1_fld;
+      \$332  = t1_wrapped;
     end
     if (rst) begin
-      \$332  = 6'h00;
+      \$332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$333  = t2_seq;
+    \$333  = t2_own_fail;
     if (adv) begin
-      \$333  = t1_seq;
+      \$333  = t1_own_fail;
     end
     if (rst) begin
-      \$333  = 25'h0000000;
+      \$333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$334  = t2_ln;
+    \$334  = t2_r0v;
     if (adv) begin
-      \$334  = t1_ln;
+      \$334  = t1_r0v;
     end
     if (rst) begin
-      \$334  = 6'h00;
+      \$334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$335  = t2_short;
+    \$335  = t2_r0;
     if (adv) begin
-      \$335  = t1_short;
+      \$335  = t1_r0;
     end
     if (rst) begin
-      \$335  = 1'h0;
+      \$335  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$336  = t2_first;
+    \$336  = win;
     if (adv) begin
-      \$336  = t1_first;
+      \$336  = \$218 ;
     end
     if (rst) begin
-      \$336  = 1'h0;
+      \$336  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$337  = t2_wrapped;
+    \$337  = t3_valid;
     if (adv) begin
-      \$337  = t1_wrapped;
+      \$337  = t2_valid;
     end
     if (rst) begin
       \$337  = 1'h0;
@@ -18200,9 +18216,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$338  = t2_own_fail;
+    \$338  = t3_end;
     if (adv) begin
-      \$338  = t1_own_fail;
+      \$338  = t2_end;
     end
     if (rst) begin
       \$338  = 1'h0;
@@ -18210,39 +18226,39 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$339  = t2_r0v;
+    \$339  = t3_fld;
     if (adv) begin
-      \$339  = t1_r0v;
+      \$339  = t2_fld;
     end
     if (rst) begin
-      \$339  = 1'h0;
+      \$339  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$340  = t2_r0;
+    \$340  = t3_seq;
     if (adv) begin
-      \$340  = t1_r0;
+      \$340  = t2_seq;
     end
     if (rst) begin
-      \$340  = 33'h000000000;
+      \$340  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$341  = win;
+    \$341  = t3_ln;
     if (adv) begin
-      \$341  = \$221 ;
+      \$341  = t2_ln;
     end
     if (rst) begin
-      \$341  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$341  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$342  = t3_valid;
+    \$342  = t3_short;
     if (adv) begin
-      \$342  = t2_valid;
+      \$342  = t2_short;
     end
     if (rst) begin
       \$342  = 1'h0;
@@ -18250,9 +18266,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$343  = t3_end;
+    \$343  = t3_first;
     if (adv) begin
-      \$343  = t2_end;
+      \$343  = t2_first;
     end
     if (rst) begin
       \$343  = 1'h0;
@@ -18260,59 +18276,59 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$344  = t3_fld;
+    \$344  = t3_wrapped;
     if (adv) begin
-      \$344  = t2_fld;
+      \$344  = t2_wrapped;
     end
     if (rst) begin
-      \$344  = 6'h00;
+      \$344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$345  = t3_seq;
+    \$345  = t3_own_fail;
     if (adv) begin
-      \$345  = t2_seq;
+      \$345  = \$220 ;
     end
     if (rst) begin
-      \$345  = 25'h0000000;
+      \$345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$346  = t3_ln;
+    \$346  = t3_r0v;
     if (adv) begin
-      \$346  = t2_ln;
+      \$346  = t2_r0v;
     end
     if (rst) begin
-      \$346  = 6'h00;
+      \$346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$347  = t3_short;
+    \$347  = t3_r0;
     if (adv) begin
-      \$347  = t2_short;
+      \$347  = t2_r0;
     end
     if (rst) begin
-      \$347  = 1'h0;
+      \$347  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$348  = t3_first;
+    \$348  = val3;
     if (adv) begin
-      \$348  = t2_first;
+      \$348  = \$219 ;
     end
     if (rst) begin
-      \$348  = 1'h0;
+      \$348  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$349  = t3_wrapped;
+    \$349  = r3v_q;
     if (adv) begin
-      \$349  = t2_wrapped;
+      \$349  = r3v;
     end
     if (rst) begin
       \$349  = 1'h0;
@@ -18320,19 +18336,19 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$350  = t3_own_fail;
+    \$350  = r3_q;
     if (adv) begin
-      \$350  = \$223 ;
+      \$350  = r3;
     end
     if (rst) begin
-      \$350  = 1'h0;
+      \$350  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$351  = t3_r0v;
+    \$351  = t4_valid;
     if (adv) begin
-      \$351  = t2_r0v;
+      \$351  = t3_valid;
     end
     if (rst) begin
       \$351  = 1'h0;
@@ -18340,49 +18356,49 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$352  = t3_r0;
+    \$352  = t4_end;
     if (adv) begin
-      \$352  = t2_r0;
+      \$352  = t3_end;
     end
     if (rst) begin
-      \$352  = 33'h000000000;
+      \$352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$353  = val3;
+    \$353  = t4_fld;
     if (adv) begin
-      \$353  = \$222 ;
+      \$353  = t3_fld;
     end
     if (rst) begin
-      \$353  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$353  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$354  = r3v_q;
+    \$354  = t4_seq;
     if (adv) begin
-      \$354  = r3v;
+      \$354  = t3_seq;
     end
     if (rst) begin
-      \$354  = 1'h0;
+      \$354  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$355  = r3_q;
+    \$355  = t4_ln;
     if (adv) begin
-      \$355  = r3;
+      \$355  = t3_ln;
     end
     if (rst) begin
-      \$355  = 33'h000000000;
+      \$355  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$356  = t4_valid;
+    \$356  = t4_short;
     if (adv) begin
-      \$356  = t3_valid;
+      \$356  = t3_short;
     end
     if (rst) begin
       \$356  = 1'h0;
@@ -18390,9 +18406,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$357  = t4_end;
+    \$357  = t4_first;
     if (adv) begin
-      \$357  = t3_end;
+      \$357  = t3_first;
     end
     if (rst) begin
       \$357  = 1'h0;
@@ -18400,59 +18416,59 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$358  = t4_fld;
+    \$358  = t4_wrapped;
     if (adv) begin
-      \$358  = t3_fld;
+      \$358  = t3_wrapped;
     end
     if (rst) begin
-      \$358  = 6'h00;
+      \$358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$359  = t4_seq;
+    \$359  = t4_own_fail;
     if (adv) begin
-      \$359  = t3_seq;
+      \$359  = t3_own_fail;
     end
     if (rst) begin
-      \$359  = 25'h0000000;
+      \$359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$360  = t4_ln;
+    \$360  = t4_r0v;
     if (adv) begin
-      \$360  = t3_ln;
+      \$360  = t3_r0v;
     end
     if (rst) begin
-      \$360  = 6'h00;
+      \$360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$361  = t4_short;
+    \$361  = t4_r0;
     if (adv) begin
-      \$361  = t3_short;
+      \$361  = t3_r0;
     end
     if (rst) begin
-      \$361  = 1'h0;
+      \$361  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$362  = t4_first;
+    \$362  = val4;
     if (adv) begin
-      \$362  = t3_first;
+      \$362  = val3;
     end
     if (rst) begin
-      \$362  = 1'h0;
+      \$362  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$363  = t4_wrapped;
+    \$363  = r3v_4;
     if (adv) begin
-      \$363  = t3_wrapped;
+      \$363  = r3v_q;
     end
     if (rst) begin
       \$363  = 1'h0;
@@ -18460,49 +18476,49 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$364  = t4_own_fail;
+    \$364  = r3_4;
     if (adv) begin
-      \$364  = t3_own_fail;
+      \$364  = r3_q;
     end
     if (rst) begin
-      \$364  = 1'h0;
+      \$364  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$365  = t4_r0v;
+    \$365  = cmp_n;
     if (adv) begin
-      \$365  = t3_r0v;
+      \$365  = { \$228 , \$227 , \$226 , \$225 , \$224 , \$223 , \$222 , \$221  };
     end
     if (rst) begin
-      \$365  = 1'h0;
+      \$365  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$366  = t4_r0;
+    \$366  = cmp_h;
     if (adv) begin
-      \$366  = t3_r0;
+      \$366  = { \$236 , \$235 , \$234 , \$233 , \$232 , \$231 , \$230 , \$229  };
     end
     if (rst) begin
-      \$366  = 33'h000000000;
+      \$366  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$367  = val4;
+    \$367  = cmp_p;
     if (adv) begin
-      \$367  = val3;
+      \$367  = { \$244 , \$243 , \$242 , \$241 , \$240 , \$239 , \$238 , \$237  };
     end
     if (rst) begin
-      \$367  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$367  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$368  = r3v_4;
+    \$368  = zero_hi;
     if (adv) begin
-      \$368  = r3v_q;
+      \$368  = \$245 ;
     end
     if (rst) begin
       \$368  = 1'h0;
@@ -18510,49 +18526,49 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$369  = r3_4;
+    \$369  = c0_27_28;
     if (adv) begin
-      \$369  = r3_q;
+      \$369  = \$248 ;
     end
     if (rst) begin
-      \$369  = 33'h000000000;
+      \$369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$370  = cmp_n;
+    \$370  = c0_lt37;
     if (adv) begin
-      \$370  = { \$231 , \$230 , \$229 , \$228 , \$227 , \$226 , \$225 , \$224  };
+      \$370  = \$249 ;
     end
     if (rst) begin
-      \$370  = 8'h00;
+      \$370  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$371  = cmp_h;
+    \$371  = c0_gt1;
     if (adv) begin
-      \$371  = { \$239 , \$238 , \$237 , \$236 , \$235 , \$234 , \$233 , \$232  };
+      \$371  = \$250 ;
     end
     if (rst) begin
-      \$371  = 8'h00;
+      \$371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$372  = cmp_p;
+    \$372  = c0_ones;
     if (adv) begin
-      \$372  = { \$247 , \$246 , \$245 , \$244 , \$243 , \$242 , \$241 , \$240  };
+      \$372  = \$251 ;
     end
     if (rst) begin
-      \$372  = 8'h00;
+      \$372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$373  = zero_hi;
+    \$373  = c0_zero;
     if (adv) begin
-      \$373  = \$248 ;
+      \$373  = \$252 ;
     end
     if (rst) begin
       \$373  = 1'h0;
@@ -18560,9 +18576,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$374  = c0_27_28;
+    \$374  = c0_one;
     if (adv) begin
-      \$374  = \$251 ;
+      \$374  = \$253 ;
     end
     if (rst) begin
       \$374  = 1'h0;
@@ -18570,19 +18586,28 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$375  = c0_lt37;
+    \$375  = prio;
     if (adv) begin
-      \$375  = \$252 ;
+      if (\$254 ) begin
+        \$375  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else if (\$260 ) begin
+        \$375  = val3;
+      end
     end
     if (rst) begin
-      \$375  = 1'h0;
+      \$375  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$376  = c0_gt1;
-    if (adv) begin
-      \$376  = \$253 ;
+    \$376  = o_rec__valid;
+    if (o_rec__ready) begin
+      \$376  = 1'h0;
+    end
+    if (\$261 ) begin
+      if (t4_end) begin
+        \$376  = 1'h1;
+      end
     end
     if (rst) begin
       \$376  = 1'h0;
@@ -18590,119 +18615,60 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$377  = c0_ones;
-    if (adv) begin
-      \$377  = \$254 ;
-    end
-    if (rst) begin
-      \$377  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$378  = c0_zero;
-    if (adv) begin
-      \$378  = \$255 ;
-    end
-    if (rst) begin
-      \$378  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$379  = c0_one;
-    if (adv) begin
-      \$379  = \$256 ;
-    end
-    if (rst) begin
-      \$379  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$380  = prio;
-    if (adv) begin
-      if (\$257 ) begin
-        \$380  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else if (\$263 ) begin
-        \$380  = val3;
-      end
-    end
-    if (rst) begin
-      \$380  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$381  = o_rec__valid;
-    if (o_rec__ready) begin
-      \$381  = 1'h0;
-    end
-    if (\$264 ) begin
+    \$377  = o_rec__payload;
+    if (\$261 ) begin
       if (t4_end) begin
-        \$381  = 1'h1;
+        \$377 [2592] = mv2;
+        \$377 [2625:2593] = mr2;
+        \$377 [63:0] = rec_nonce;
+        \$377 [127:64] = rec_gas_limit;
+        \$377 [383:128] = rec_chain_id;
+        \$377 [639:384] = rec_gas_price;
+        \$377 [895:640] = rec_max_priority_fee_per_gas;
+        \$377 [1151:896] = rec_max_fee_per_gas;
+        \$377 [1407:1152] = rec_max_fee_per_blob_gas;
+        \$377 [1663:1408] = rec_value;
+        \$377 [1919:1664] = rec_v;
+        \$377 [2175:1920] = rec_r;
+        \$377 [2431:2176] = rec_s;
+        \$377 [2591:2432] = rec_to;
       end
     end
     if (rst) begin
-      \$381  = 1'h0;
+      \$377  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$382  = o_rec__payload;
-    if (\$264 ) begin
-      if (t4_end) begin
-        \$382 [2592] = mv2;
-        \$382 [2625:2593] = mr2;
-        \$382 [63:0] = rec_nonce;
-        \$382 [127:64] = rec_gas_limit;
-        \$382 [383:128] = rec_chain_id;
-        \$382 [639:384] = rec_gas_price;
-        \$382 [895:640] = rec_max_priority_fee_per_gas;
-        \$382 [1151:896] = rec_max_fee_per_gas;
-        \$382 [1407:1152] = rec_max_fee_per_blob_gas;
-        \$382 [1663:1408] = rec_value;
-        \$382 [1919:1664] = rec_v;
-        \$382 [2175:1920] = rec_r;
-        \$382 [2431:2176] = rec_s;
-        \$382 [2591:2432] = rec_to;
-      end
-    end
-    if (rst) begin
-      \$382  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$383  = rec_nonce;
-    if (\$264 ) begin
+    \$378  = rec_nonce;
+    if (\$261 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$383  = 64'h0000000000000000;
+        \$378  = 64'h0000000000000000;
       end else begin
-        if (\$270 ) begin
+        if (\$267 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
             6'h03:
-                \$383  = val4[63:0];
+                \$378  = val4[63:0];
           endcase
         end
       end
     end
     if (rst) begin
-      \$383  = 64'h0000000000000000;
+      \$378  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$384  = rec_gas_limit;
-    if (\$264 ) begin
+    \$379  = rec_gas_limit;
+    if (\$261 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$384  = 64'h0000000000000000;
+        \$379  = 64'h0000000000000000;
       end else begin
-        if (\$270 ) begin
+        if (\$267 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -18715,68 +18681,68 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             6'h06:
                 /* empty */;
             6'h07:
-                \$384  = val4[63:0];
+                \$379  = val4[63:0];
           endcase
         end
       end
     end
     if (rst) begin
-      \$384  = 64'h0000000000000000;
+      \$379  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$385  = rec_chain_id;
-    if (\$264 ) begin
+    \$380  = rec_chain_id;
+    if (\$261 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$385  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$380  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$270 ) begin
+        if (\$267 ) begin
           casez (t4_fld)
             6'h02:
-                \$385  = val4;
+                \$380  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$385  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$380  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$386  = rec_gas_price;
-    if (\$264 ) begin
+    \$381  = rec_gas_price;
+    if (\$261 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$386  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$381  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$270 ) begin
+        if (\$267 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
             6'h03:
                 /* empty */;
             6'h04:
-                \$386  = val4;
+                \$381  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$386  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$381  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$387  = rec_max_priority_fee_per_gas;
-    if (\$264 ) begin
+    \$382  = rec_max_priority_fee_per_gas;
+    if (\$261 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$387  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$382  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$270 ) begin
+        if (\$267 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -18785,24 +18751,24 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             6'h04:
                 /* empty */;
             6'h05:
-                \$387  = val4;
+                \$382  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$387  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$382  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$388  = rec_max_fee_per_gas;
-    if (\$264 ) begin
+    \$383  = rec_max_fee_per_gas;
+    if (\$261 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$388  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$383  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$270 ) begin
+        if (\$267 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -18813,24 +18779,24 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             6'h05:
                 /* empty */;
             6'h06:
-                \$388  = val4;
+                \$383  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$388  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$383  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$389  = rec_max_fee_per_blob_gas;
-    if (\$264 ) begin
+    \$384  = rec_max_fee_per_blob_gas;
+    if (\$261 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$389  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$384  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$270 ) begin
+        if (\$267 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -18847,24 +18813,24 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             6'h09:
                 /* empty */;
             6'h0c:
-                \$389  = val4;
+                \$384  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$389  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$384  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$390  = rec_value;
-    if (\$264 ) begin
+    \$385  = rec_value;
+    if (\$261 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$390  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$385  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$270 ) begin
+        if (\$267 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -18879,24 +18845,24 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             6'h07:
                 /* empty */;
             6'h09:
-                \$390  = val4;
+                \$385  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$390  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$385  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$391  = rec_v;
-    if (\$264 ) begin
+    \$386  = rec_v;
+    if (\$261 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$391  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$386  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$270 ) begin
+        if (\$267 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -18915,26 +18881,26 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             6'h0c:
                 /* empty */;
             6'h0f:
-                \$391  = val4;
+                \$386  = val4;
             6'h10:
-                \$391  = val4;
+                \$386  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$391  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$386  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$392  = rec_r;
-    if (\$264 ) begin
+    \$387  = rec_r;
+    if (\$261 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$392  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$387  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$270 ) begin
+        if (\$267 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -18957,24 +18923,24 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             6'h10:
                 /* empty */;
             6'h11:
-                \$392  = val4;
+                \$387  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$392  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$387  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$393  = rec_s;
-    if (\$264 ) begin
+    \$388  = rec_s;
+    if (\$261 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$393  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$388  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$270 ) begin
+        if (\$267 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -18999,24 +18965,24 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             6'h11:
                 /* empty */;
             6'h12:
-                \$393  = val4;
+                \$388  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$393  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$388  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$394  = rec_to;
-    if (\$264 ) begin
+    \$389  = rec_to;
+    if (\$261 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$394  = 160'h0000000000000000000000000000000000000000;
+        \$389  = 160'h0000000000000000000000000000000000000000;
       end else begin
-        if (\$270 ) begin
+        if (\$267 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -19043,55 +19009,55 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             6'h12:
                 /* empty */;
             6'h08:
-                \$394  = val4[159:0];
+                \$389  = val4[159:0];
           endcase
         end
       end
     end
     if (rst) begin
-      \$394  = 160'h0000000000000000000000000000000000000000;
+      \$389  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$395  = best_v;
-    if (\$264 ) begin
+    \$390  = best_v;
+    if (\$261 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$395  = 1'h0;
+        \$390  = 1'h0;
       end else begin
-        \$395  = mv2;
+        \$390  = mv2;
       end
     end
     if (rst) begin
-      \$395  = 1'h0;
+      \$390  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$396  = best;
-    if (\$264 ) begin
+    \$391  = best;
+    if (\$261 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$396  = mr2;
+        \$391  = mr2;
       end
     end
     if (rst) begin
-      \$396  = 33'h000000000;
+      \$391  = 33'h000000000;
     end
   end
   assign nkeep = \$8 [3:0];
   assign used = \$9 [23:0];
-  assign w_end = w_data;
+  assign w_data = { \$15 [24:0], \$13 [22:0] };
   assign r_rdy = have_last;
   assign p_nbeats = r_data[22:0];
   assign p_size = r_data[47:23];
   assign t0_fld = j[31:26];
   assign t0_wrapped = j[82];
-  assign t0_ln = \$22 [5:0];
+  assign t0_ln = \$23 [5:0];
   assign t0_short = short;
-  assign g0 = \$24 [3:0];
+  assign g0 = \$25 [3:0];
   assign lane0 = j[34:32];
   assign cn = \$35 [3:0];
   assign val_be = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] };
@@ -19184,8 +19150,8 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   assign rd_ok[32:28] = 5'h1a;
   assign rd_ok[27:25] = 3'h4;
   assign rd_ok[24:0] = { 1'h0, d_seq };
-  assign \$23  = { 3'h0, j[56:35] };
-  assign \$26  = { 3'h0, q[25:3] };
+  assign \$24  = { 3'h0, j[56:35] };
+  assign \$27  = { 3'h0, q[25:3] };
   assign \$44  = { 3'h0, q[25:3] };
   assign \$90  = 1'h0;
   assign \$91  = cmp_p[0];
@@ -19195,64 +19161,83 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   assign \$116  = cmp_n[0];
   assign \$125  = 1'h0;
   assign \$126  = cmp_h[0];
-  assign \$175  = { 3'h0, j[56:35] };
-  assign \$176  = { 3'h0, low[25:3] };
-  assign \$208  = { 3'h0, \$207 [25:3] };
-  assign \$209  = { 3'h0, i_job__payload[56:35] };
+  assign \$172  = { 3'h0, j[56:35] };
+  assign \$173  = { 3'h0, low[25:3] };
+  assign \$205  = { 3'h0, \$204 [25:3] };
+  assign \$206  = { 3'h0, i_job__payload[56:35] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_decoder_top.decoder.values.ends (rst, w_en, w_rdy, r_rdy, r_data, r_en, w_port__data, level, clk);
+module \tx_decoder_top.decoder.values.ends (rst, \port$4573$0 , \port$4575$0 , w_en, w_rdy, r_data, r_en, r_rdy, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$11  = 0;
   input rst;
   wire rst;
+  input [22:0] \port$4573$0 ;
+  wire [22:0] \port$4573$0 ;
+  input [24:0] \port$4575$0 ;
+  wire [24:0] \port$4575$0 ;
   input w_en;
   wire w_en;
   output w_rdy;
   wire w_rdy;
-  output r_rdy;
-  wire r_rdy;
   output [47:0] r_data;
   wire [47:0] r_data;
   input r_en;
   wire r_en;
-  input [47:0] w_port__data;
-  wire [47:0] w_port__data;
-  output [3:0] level;
-  reg [3:0] level = 4'h0;
+  output r_rdy;
+  reg r_rdy = 1'h0;
   input clk;
   wire clk;
   wire \$1 ;
   wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
+  wire [3:0] \$11 ;
+  wire [3:0] \$12 ;
   wire \$13 ;
-  wire [4:0] \$14 ;
-  reg [2:0] \$15 ;
-  reg [2:0] \$16 ;
-  reg [3:0] \$17 ;
-  wire [3:0] \$2 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire [3:0] \$19 ;
+  wire \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire [3:0] \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire \$3 ;
-  wire [3:0] \$4 ;
-  wire \$5 ;
-  wire \$6 ;
+  reg [2:0] \$30 ;
+  reg [2:0] \$31 ;
+  reg [2:0] \$32 ;
+  reg \$33 ;
+  wire \$4 ;
+  wire [3:0] \$5 ;
+  wire [3:0] \$6 ;
   wire \$7 ;
   wire \$8 ;
-  wire [4:0] \$9 ;
+  wire \$9 ;
   (* init = 3'h0 *)
   wire [2:0] consume;
+  reg [2:0] inner_level = 3'h0;
+  wire inner_r_rdy;
+  wire [3:0] level;
   (* init = 3'h0 *)
   wire [2:0] produce;
-  (* init = 4'h0 *)
   wire [3:0] r_level;
   reg [2:0] r_port__addr = 3'h0;
   wire [47:0] r_port__data;
+  wire r_port__en;
   wire [47:0] w_data;
-  (* init = 4'h0 *)
   wire [3:0] w_level;
   reg [2:0] w_port__addr = 3'h0;
+  wire [47:0] w_port__data;
   wire w_port__en;
-  reg [47:0] storage [7:0];
+  reg [47:0] storage [6:0];
   initial begin
     storage[0] = 48'h000000000000;
     storage[1] = 48'h000000000000;
@@ -19261,73 +19246,110 @@ module \tx_decoder_top.decoder.values.ends (rst, w_en, w_rdy, r_rdy, r_data, r_e
     storage[4] = 48'h000000000000;
     storage[5] = 48'h000000000000;
     storage[6] = 48'h000000000000;
-    storage[7] = 48'h000000000000;
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= w_port__data;
+      storage[w_port__addr] <= { \port$4575$0 , \port$4573$0  };
   end
-  assign r_data = storage[r_port__addr];
-  assign w_rdy = level != 4'h8;
-  assign r_rdy = | level;
-  assign w_port__en = w_en & w_rdy;
-  assign \$1  = w_rdy & w_en;
-  assign \$2  = w_port__addr + 1'h1;
-  assign \$3  = r_rdy & r_en;
-  assign \$4  = r_port__addr + 1'h1;
-  assign \$5  = w_rdy & w_en;
-  assign \$6  = r_rdy & r_en;
-  assign \$7  = ~ \$6 ;
-  assign \$8  = \$5  & \$7 ;
-  assign \$9  = level + 1'h1;
-  assign \$10  = r_rdy & r_en;
-  assign \$11  = w_rdy & w_en;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = level - 1'h1;
-  always @(posedge clk)
-    w_port__addr <= \$15 ;
-  always @(posedge clk)
-    r_port__addr <= \$16 ;
-  always @(posedge clk)
-    level <= \$17 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$11 ) begin end
-    \$15  = w_port__addr;
-    if (\$1 ) begin
-      \$15  = \$2 [2:0];
-    end
-    if (rst) begin
-      \$15  = 3'h0;
+  reg [47:0] _0_;
+  always @(posedge clk) begin
+    if (r_port__en) begin
+      _0_ <= storage[r_port__addr];
     end
   end
+  assign r_data = _0_;
+  assign w_rdy = inner_level != 3'h7;
+  assign inner_r_rdy = | inner_level;
+  assign w_port__en = w_rdy & w_en;
+  assign \$1  = ~ r_rdy;
+  assign \$2  = \$1  | r_en;
+  assign r_port__en = inner_r_rdy & \$2 ;
+  assign w_level = inner_level + r_rdy;
+  assign \$3  = w_rdy & w_en;
+  assign \$4  = w_port__addr == 3'h6;
+  assign \$5  = w_port__addr + 1'h1;
+  assign \$6  = \$4  ? 4'h0 : \$5 ;
+  assign \$7  = ~ r_rdy;
+  assign \$8  = \$7  | r_en;
+  assign \$9  = inner_r_rdy & \$8 ;
+  assign \$10  = r_port__addr == 3'h6;
+  assign \$11  = r_port__addr + 1'h1;
+  assign \$12  = \$10  ? 4'h0 : \$11 ;
+  assign \$13  = w_rdy & w_en;
+  assign \$14  = ~ r_rdy;
+  assign \$15  = \$14  | r_en;
+  assign \$16  = inner_r_rdy & \$15 ;
+  assign \$17  = ~ \$16 ;
+  assign \$18  = \$13  & \$17 ;
+  assign \$19  = inner_level + 1'h1;
+  assign \$20  = ~ r_rdy;
+  assign \$21  = \$20  | r_en;
+  assign \$22  = inner_r_rdy & \$21 ;
+  assign \$23  = w_rdy & w_en;
+  assign \$24  = ~ \$23 ;
+  assign \$25  = \$22  & \$24 ;
+  assign \$26  = inner_level - 1'h1;
+  assign \$27  = ~ r_rdy;
+  assign \$28  = \$27  | r_en;
+  assign \$29  = inner_r_rdy & \$28 ;
+  always @(posedge clk)
+    w_port__addr <= \$30 ;
+  always @(posedge clk)
+    r_port__addr <= \$31 ;
+  always @(posedge clk)
+    inner_level <= \$32 ;
+  always @(posedge clk)
+    r_rdy <= \$33 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$11 ) begin end
-    \$16  = r_port__addr;
+    \$30  = w_port__addr;
     if (\$3 ) begin
-      \$16  = \$4 [2:0];
+      \$30  = \$6 [2:0];
     end
     if (rst) begin
-      \$16  = 3'h0;
+      \$30  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$11 ) begin end
-    \$17  = level;
-    if (\$8 ) begin
-      \$17  = \$9 [3:0];
-    end
-    if (\$13 ) begin
-      \$17  = \$14 [3:0];
+    \$31  = r_port__addr;
+    if (\$9 ) begin
+      \$31  = \$12 [2:0];
     end
     if (rst) begin
-      \$17  = 4'h0;
+      \$31  = 3'h0;
     end
   end
-  assign w_level = level;
-  assign r_level = level;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$11 ) begin end
+    \$32  = inner_level;
+    if (\$18 ) begin
+      \$32  = \$19 [2:0];
+    end
+    if (\$25 ) begin
+      \$32  = \$26 [2:0];
+    end
+    if (rst) begin
+      \$32  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$11 ) begin end
+    \$33  = r_rdy;
+    if (\$29 ) begin
+      \$33  = 1'h1;
+    end else if (r_en) begin
+      \$33  = 1'h0;
+    end
+    if (rst) begin
+      \$33  = 1'h0;
+    end
+  end
+  assign level = w_level;
+  assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_data = w_port__data;
+  assign w_port__data = { \port$4575$0 , \port$4573$0  };
+  assign w_data = { \port$4575$0 , \port$4573$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
