@@ -84,8 +84,8 @@ DIV_BITS = 256
 #: ``DEN_BITS + 1`` bits wide, not ``DIV_BITS + 1``.
 DEN_BITS = 145
 #: quotient bits per cycle of the divider / root bits per cycle of the square root
-DIV_RADIX_BITS = 8
-SQRT_RADIX_BITS = 8
+DIV_RADIX_BITS = 4
+SQRT_RADIX_BITS = 4
 IMM_BITS = 16
 MASK = (1 << WIDTH) - 1
 

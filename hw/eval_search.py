@@ -19,6 +19,8 @@ __all__ = ["EvalRequest", "EvalRecord", "EvalSearch", "ADD_CHUNK"]
 #: carry-chain length of the 640-bit adders (ALU, multiplier accumulator): carry-select in
 #: chunks of this many bits
 ADD_CHUNK = 128
+#: carry-chain length of the square root's compare/subtract steps (262 bits wide)
+SQRT_CHUNK = 64
 
 #: one evaluation: pool A (the touched pool) and pool B (the sibling), reserves oriented
 #: base/other (``base`` = the profit token); MODE_CYCLE treats them as the single cycle
@@ -327,9 +329,14 @@ class EvalSearch(wiring.Component):
 
         # div steps (combinational chain of RD radix-2 steps)
         rem_c, num_c, quo_c = drem, dnum, quo
+        rem_zero = Signal()     # the last step's remainder is 0 (for DIVC's round-up)
         for k in range(RD):
             shifted = Cat(num_c[DB - 1], rem_c)
             ge = shifted >= den
+            if k == RD - 1:
+                # beside the last step's subtraction rather than an OR tree after it:
+                # shifted - den == 0 (taken) or shifted == 0 (not taken)
+                m.d.comb += rem_zero.eq(Mux(ge, shifted == den, shifted == 0))
             r_new = Signal(DN, name=f"drem_{k}")     # < den: the restoring invariant
             q_new = Signal(DB, name=f"quo_{k}")
             n_new = Signal(DB, name=f"dnum_{k}")
@@ -341,7 +348,7 @@ class EvalSearch(wiring.Component):
         # (those already in ``quo``) is computed from the register beside the chain, and the carry
         # out of the RD fresh bits only selects it
         div_up = Signal()
-        m.d.comb += div_up.eq(ceil & (div_rem_next != 0))
+        m.d.comb += div_up.eq(ceil & ~rem_zero)
         q_lo = Signal(RD + 1)
         m.d.comb += q_lo.eq(div_quo_next[:RD] + div_up)
         q_hi = quo[:DB - RD]
@@ -364,13 +371,15 @@ class EvalSearch(wiring.Component):
         root = Signal(DB)
         rem_c, work_c, root_c = srem, work, root
         for k in range(RS):
-            r2 = Cat(work_c[SB - 2:SB], rem_c)
-            trial = Cat(Const(1, 2), root_c)
-            ge = r2 >= trial
+            # r2 - trial by a carry-select subtraction (SQRT_CHUNK-bit chains); ge = its carry out
+            r2 = Signal(DB + 6, name=f"sq_r2_{k}")
+            trial = Signal(DB + 6, name=f"sq_trial_{k}")
+            m.d.comb += [r2.eq(Cat(work_c[SB - 2:SB], rem_c)), trial.eq(Cat(Const(1, 2), root_c))]
+            diff, ge = _carry_select_add(m, r2, ~trial, Const(1, 1), SQRT_CHUNK, f"sq{k}")
             r_new = Signal(DB + 4, name=f"srem_{k}")
             t_new = Signal(DB, name=f"root_{k}")
             w_new = Signal(SB, name=f"work_{k}")
-            m.d.comb += [r_new.eq(Mux(ge, r2 - trial, r2)), t_new.eq(Cat(ge, root_c)), w_new.eq(work_c << 2)]
+            m.d.comb += [r_new.eq(Mux(ge, diff, r2)), t_new.eq(Cat(ge, root_c)), w_new.eq(work_c << 2)]
             rem_c, work_c, root_c = r_new, w_new, t_new
         sq_rem_next, sq_work_next, sq_root_next = rem_c, work_c, root_c
 

@@ -96,260 +96,2479 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   reg [306:0] o__payload = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
   input [561:0] i__payload;
   wire [561:0] i__payload;
-  wire [671:0] \$1 ;
-  wire \$10 ;
-  wire \$100 ;
-  wire [640:0] \$101 ;
-  wire \$102 ;
-  wire [640:0] \$103 ;
+  wire [27:0] \$1 ;
+  wire [639:0] \$10 ;
+  wire [261:0] \$100 ;
+  wire [63:0] \$101 ;
+  wire [63:0] \$102 ;
+  wire [63:0] \$103 ;
   wire \$104 ;
-  wire [640:0] \$105 ;
+  wire \$105 ;
   wire \$106 ;
-  wire [639:0] \$107 ;
-  wire [639:0] \$108 ;
-  wire \$109 ;
-  wire [258:0] \$11 ;
-  wire \$110 ;
-  wire \$111 ;
+  wire [261:0] \$107 ;
+  wire [261:0] \$108 ;
+  wire [63:0] \$109 ;
+  wire [639:0] \$11 ;
+  wire [63:0] \$110 ;
+  wire [63:0] \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire [16:0] \$119 ;
-  wire [258:0] \$12 ;
-  wire [639:0] \$120 ;
+  wire [261:0] \$115 ;
+  wire [261:0] \$116 ;
+  wire [5:0] \$117 ;
+  wire [5:0] \$118 ;
+  wire [5:0] \$119 ;
+  wire [639:0] \$12 ;
+  wire \$120 ;
   wire \$121 ;
   wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire [256:0] \$127 ;
-  wire \$128 ;
-  wire \$129 ;
-  wire \$13 ;
-  wire \$130 ;
+  wire [261:0] \$123 ;
+  wire [514:0] \$124 ;
+  wire [261:0] \$125 ;
+  wire [261:0] \$126 ;
+  wire [261:0] \$127 ;
+  wire [63:0] \$128 ;
+  wire [63:0] \$129 ;
+  wire [639:0] \$13 ;
+  wire [63:0] \$130 ;
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire [639:0] \$136 ;
-  wire \$137 ;
-  wire [702:0] \$138 ;
-  wire [639:0] \$139 ;
-  wire [256:0] \$14 ;
+  wire [261:0] \$134 ;
+  wire [261:0] \$135 ;
+  wire [63:0] \$136 ;
+  wire [63:0] \$137 ;
+  wire [63:0] \$138 ;
+  wire \$139 ;
+  wire [639:0] \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire [255:0] \$142 ;
-  wire [766:0] \$143 ;
-  wire \$144 ;
-  wire [1534:0] \$145 ;
-  wire \$146 ;
-  wire [16:0] \$147 ;
-  wire [16:0] \$148 ;
+  wire [261:0] \$142 ;
+  wire [261:0] \$143 ;
+  wire [63:0] \$144 ;
+  wire [63:0] \$145 ;
+  wire [63:0] \$146 ;
+  wire \$147 ;
+  wire \$148 ;
   wire \$149 ;
-  wire \$15 ;
-  wire [16:0] \$150 ;
-  wire [16:0] \$151 ;
-  wire \$152 ;
-  wire [16:0] \$153 ;
-  wire [16:0] \$154 ;
+  wire [639:0] \$15 ;
+  wire [261:0] \$150 ;
+  wire [261:0] \$151 ;
+  wire [5:0] \$152 ;
+  wire [5:0] \$153 ;
+  wire [5:0] \$154 ;
   wire \$155 ;
-  wire [16:0] \$156 ;
-  wire [16:0] \$157 ;
-  wire \$158 ;
-  wire \$159 ;
-  wire [258:0] \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire [16:0] \$165 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire [261:0] \$158 ;
+  wire [514:0] \$159 ;
+  wire [639:0] \$16 ;
+  wire [261:0] \$160 ;
+  wire [261:0] \$161 ;
+  wire [261:0] \$162 ;
+  wire [63:0] \$163 ;
+  wire [63:0] \$164 ;
+  wire [63:0] \$165 ;
   wire \$166 ;
-  wire [639:0] \$167 ;
+  wire \$167 ;
   wire \$168 ;
-  wire \$169 ;
-  wire [258:0] \$17 ;
-  wire [16:0] \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
+  wire [261:0] \$169 ;
+  wire [639:0] \$17 ;
+  wire [261:0] \$170 ;
+  wire [63:0] \$171 ;
+  wire [63:0] \$172 ;
+  wire [63:0] \$173 ;
   wire \$174 ;
   wire \$175 ;
-  wire [16:0] \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
-  wire \$18 ;
-  wire [16:0] \$180 ;
-  wire [702:0] \$181 ;
-  wire [639:0] \$182 ;
-  wire [639:0] \$183 ;
+  wire \$176 ;
+  wire [261:0] \$177 ;
+  wire [261:0] \$178 ;
+  wire [63:0] \$179 ;
+  wire [639:0] \$18 ;
+  wire [63:0] \$180 ;
+  wire [63:0] \$181 ;
+  wire \$182 ;
+  wire \$183 ;
   wire \$184 ;
-  wire [16:0] \$185 ;
-  wire [10:0] \$186 ;
-  wire \$187 ;
-  wire [16:0] \$188 ;
-  wire [10:0] \$189 ;
-  wire [256:0] \$19 ;
+  wire [261:0] \$185 ;
+  wire [261:0] \$186 ;
+  wire [5:0] \$187 ;
+  wire [5:0] \$188 ;
+  wire [5:0] \$189 ;
+  wire [639:0] \$19 ;
   wire \$190 ;
-  wire [16:0] \$191 ;
-  reg [127:0] \$192 ;
-  reg [127:0] \$193 ;
-  reg \$194 ;
-  reg [16:0] \$195 ;
-  reg \$196 ;
-  reg \$197 ;
-  reg \$198 ;
-  reg [111:0] \$199 ;
-  wire [640:0] \$2 ;
-  wire \$20 ;
-  reg [111:0] \$200 ;
-  reg [15:0] \$201 ;
-  reg [15:0] \$202 ;
-  reg [111:0] \$203 ;
-  reg [111:0] \$204 ;
-  reg [15:0] \$205 ;
-  reg [15:0] \$206 ;
-  reg [16:0] \$207 ;
-  reg [31:0] \$208 ;
-  reg [15:0] \$209 ;
-  wire [258:0] \$21 ;
-  reg [2:0] \$210 ;
-  reg [639:0] \$211 ;
-  reg [639:0] \$212 ;
-  reg [639:0] \$213 ;
-  reg [6:0] \$214 ;
-  reg \$215 ;
-  reg [255:0] \$216 ;
-  reg [256:0] \$217 ;
-  reg [255:0] \$218 ;
-  reg [255:0] \$219 ;
-  wire [258:0] \$22 ;
-  reg [9:0] \$220 ;
-  reg [511:0] \$221 ;
-  reg [259:0] \$222 ;
-  reg [255:0] \$223 ;
-  reg [306:0] \$224 ;
-  wire \$23 ;
-  wire [256:0] \$24 ;
-  wire \$25 ;
-  wire [258:0] \$26 ;
-  wire [258:0] \$27 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire [261:0] \$193 ;
+  wire [514:0] \$194 ;
+  wire [261:0] \$195 ;
+  wire [261:0] \$196 ;
+  wire [261:0] \$197 ;
+  wire [63:0] \$198 ;
+  wire [63:0] \$199 ;
+  wire [639:0] \$2 ;
+  wire [639:0] \$20 ;
+  wire [63:0] \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire [261:0] \$204 ;
+  wire [261:0] \$205 ;
+  wire [63:0] \$206 ;
+  wire [63:0] \$207 ;
+  wire [63:0] \$208 ;
+  wire \$209 ;
+  wire [639:0] \$21 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire [261:0] \$212 ;
+  wire [261:0] \$213 ;
+  wire [63:0] \$214 ;
+  wire [63:0] \$215 ;
+  wire [63:0] \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
+  wire [639:0] \$22 ;
+  wire [261:0] \$220 ;
+  wire [261:0] \$221 ;
+  wire [5:0] \$222 ;
+  wire [5:0] \$223 ;
+  wire [5:0] \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire [261:0] \$228 ;
+  wire [514:0] \$229 ;
+  wire [127:0] \$23 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire [639:0] \$234 ;
+  wire [127:0] \$235 ;
+  wire [127:0] \$236 ;
+  wire [127:0] \$237 ;
+  wire \$238 ;
+  wire \$239 ;
+  wire [127:0] \$24 ;
+  wire \$240 ;
+  wire [127:0] \$241 ;
+  wire [127:0] \$242 ;
+  wire [127:0] \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire [127:0] \$247 ;
+  wire [127:0] \$248 ;
+  wire [127:0] \$249 ;
+  wire [127:0] \$25 ;
+  wire \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire [127:0] \$253 ;
+  wire [127:0] \$254 ;
+  wire [127:0] \$255 ;
+  wire \$256 ;
+  wire \$257 ;
+  wire \$258 ;
+  wire \$259 ;
+  wire \$26 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire [639:0] \$268 ;
+  wire [639:0] \$269 ;
+  wire \$27 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
   wire \$28 ;
-  wire [256:0] \$29 ;
-  wire [9:0] \$3 ;
-  wire \$30 ;
-  wire [258:0] \$31 ;
-  wire [258:0] \$32 ;
+  wire [16:0] \$280 ;
+  wire [639:0] \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
+  wire [127:0] \$29 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire [639:0] \$294 ;
+  wire \$295 ;
+  wire [702:0] \$296 ;
+  wire [639:0] \$297 ;
+  wire \$298 ;
+  wire \$299 ;
+  wire [639:0] \$3 ;
+  wire [127:0] \$30 ;
+  wire [255:0] \$300 ;
+  wire [766:0] \$301 ;
+  wire \$302 ;
+  wire [1534:0] \$303 ;
+  wire [16:0] \$304 ;
+  wire [16:0] \$305 ;
+  wire [16:0] \$306 ;
+  wire [16:0] \$307 ;
+  wire \$308 ;
+  wire [16:0] \$309 ;
+  wire [127:0] \$31 ;
+  wire [16:0] \$310 ;
+  wire \$311 ;
+  wire [16:0] \$312 ;
+  wire [16:0] \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  wire \$317 ;
+  wire \$318 ;
+  wire \$319 ;
+  wire \$32 ;
+  wire \$320 ;
+  wire [16:0] \$321 ;
+  wire \$322 ;
+  wire [639:0] \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire [16:0] \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
   wire \$33 ;
-  wire [256:0] \$34 ;
-  wire \$35 ;
-  wire [258:0] \$36 ;
-  wire [258:0] \$37 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire [16:0] \$332 ;
+  wire \$333 ;
+  wire \$334 ;
+  wire \$335 ;
+  wire [16:0] \$336 ;
+  wire [702:0] \$337 ;
+  wire [639:0] \$338 ;
+  wire [639:0] \$339 ;
+  wire \$34 ;
+  wire \$340 ;
+  wire [16:0] \$341 ;
+  wire [10:0] \$342 ;
+  wire \$343 ;
+  wire [16:0] \$344 ;
+  wire [10:0] \$345 ;
+  wire \$346 ;
+  wire [16:0] \$347 ;
+  reg [127:0] \$348 ;
+  reg [127:0] \$349 ;
+  wire [127:0] \$35 ;
+  reg \$350 ;
+  reg [16:0] \$351 ;
+  reg \$352 ;
+  reg \$353 ;
+  reg \$354 ;
+  reg [111:0] \$355 ;
+  reg [111:0] \$356 ;
+  reg [15:0] \$357 ;
+  reg [15:0] \$358 ;
+  reg [111:0] \$359 ;
+  wire [127:0] \$36 ;
+  reg [111:0] \$360 ;
+  reg [15:0] \$361 ;
+  reg [15:0] \$362 ;
+  reg [16:0] \$363 ;
+  reg [31:0] \$364 ;
+  reg [15:0] \$365 ;
+  reg [2:0] \$366 ;
+  reg [639:0] \$367 ;
+  reg [639:0] \$368 ;
+  reg [639:0] \$369 ;
+  wire [127:0] \$37 ;
+  reg [6:0] \$370 ;
+  reg \$371 ;
+  reg [144:0] \$372 ;
+  reg [144:0] \$373 ;
+  reg [255:0] \$374 ;
+  reg [255:0] \$375 ;
+  reg [9:0] \$376 ;
+  reg [511:0] \$377 ;
+  reg [259:0] \$378 ;
+  reg [255:0] \$379 ;
   wire \$38 ;
-  wire [256:0] \$39 ;
-  wire \$4 ;
+  reg [306:0] \$380 ;
+  wire \$39 ;
+  wire [639:0] \$4 ;
   wire \$40 ;
-  wire [258:0] \$41 ;
-  wire [258:0] \$42 ;
-  wire \$43 ;
-  wire [256:0] \$44 ;
+  wire [127:0] \$41 ;
+  wire [127:0] \$42 ;
+  wire [127:0] \$43 ;
+  wire \$44 ;
   wire \$45 ;
-  wire [258:0] \$46 ;
-  wire [258:0] \$47 ;
-  wire \$48 ;
-  wire [256:0] \$49 ;
-  wire [9:0] \$5 ;
-  wire [10:0] \$50 ;
-  wire [10:0] \$51 ;
-  wire [11:0] \$52 ;
-  wire [12:0] \$53 ;
-  wire [10:0] \$54 ;
-  wire [11:0] \$55 ;
-  wire \$56 ;
-  wire [262:0] \$57 ;
-  wire [262:0] \$58 ;
-  wire \$59 ;
-  wire [10:0] \$6 ;
-  wire [514:0] \$60 ;
-  wire \$61 ;
-  wire [262:0] \$62 ;
-  wire [262:0] \$63 ;
-  wire \$64 ;
-  wire [514:0] \$65 ;
-  wire \$66 ;
-  wire [262:0] \$67 ;
-  wire [262:0] \$68 ;
-  wire \$69 ;
-  wire [9:0] \$7 ;
-  wire [514:0] \$70 ;
-  wire \$71 ;
-  wire [262:0] \$72 ;
-  wire [262:0] \$73 ;
+  wire \$46 ;
+  wire [8:0] \$47 ;
+  wire [8:0] \$48 ;
+  wire [8:0] \$49 ;
+  wire [639:0] \$5 ;
+  wire [9:0] \$50 ;
+  wire \$51 ;
+  wire [9:0] \$52 ;
+  wire [10:0] \$53 ;
+  wire [9:0] \$54 ;
+  wire [10:0] \$55 ;
+  wire [9:0] \$56 ;
+  wire \$57 ;
+  wire [146:0] \$58 ;
+  wire [146:0] \$59 ;
+  wire [639:0] \$6 ;
+  wire \$60 ;
+  wire [256:0] \$61 ;
+  wire \$62 ;
+  wire [146:0] \$63 ;
+  wire [146:0] \$64 ;
+  wire \$65 ;
+  wire [256:0] \$66 ;
+  wire \$67 ;
+  wire [146:0] \$68 ;
+  wire [146:0] \$69 ;
+  wire [639:0] \$7 ;
+  wire \$70 ;
+  wire [256:0] \$71 ;
+  wire \$72 ;
+  wire \$73 ;
   wire \$74 ;
-  wire [514:0] \$75 ;
-  wire \$76 ;
-  wire [262:0] \$77 ;
-  wire [262:0] \$78 ;
-  wire \$79 ;
-  wire [10:0] \$8 ;
-  wire [514:0] \$80 ;
-  wire \$81 ;
-  wire [262:0] \$82 ;
-  wire [262:0] \$83 ;
-  wire \$84 ;
-  wire [514:0] \$85 ;
-  wire \$86 ;
-  wire [262:0] \$87 ;
-  wire [262:0] \$88 ;
-  wire \$89 ;
-  wire [9:0] \$9 ;
-  wire [514:0] \$90 ;
-  wire \$91 ;
-  wire [262:0] \$92 ;
-  wire [262:0] \$93 ;
-  wire \$94 ;
-  wire [514:0] \$95 ;
+  wire \$75 ;
+  wire [146:0] \$76 ;
+  wire [146:0] \$77 ;
+  wire \$78 ;
+  wire [256:0] \$79 ;
+  wire [639:0] \$8 ;
+  wire \$80 ;
+  wire [252:0] \$81 ;
+  wire [251:0] \$82 ;
+  wire [9:0] \$83 ;
+  wire [10:0] \$84 ;
+  wire [10:0] \$85 ;
+  wire [11:0] \$86 ;
+  wire [12:0] \$87 ;
+  wire [10:0] \$88 ;
+  wire [11:0] \$89 ;
+  wire [639:0] \$9 ;
+  wire [261:0] \$90 ;
+  wire [261:0] \$91 ;
+  wire [261:0] \$92 ;
+  wire [63:0] \$93 ;
+  wire [63:0] \$94 ;
+  wire [63:0] \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire \$99 ;
+  wire [261:0] \$99 ;
   wire [255:0] a_lo;
   wire [511:0] a_sq;
   reg [639:0] acc = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  wire [639:0] acc_next;
-  wire [255:0] b_lo;
-  reg [8:0] bl_a;
-  reg [8:0] bl_b;
-  reg [9:0] bl_sq;
+  reg acc_use;
+  wire [129:0] alu_c0_full;
+  wire [129:0] alu_c1n_full;
+  wire [129:0] alu_c1y_full;
+  wire [129:0] alu_c2n_full;
+  wire [129:0] alu_c2y_full;
+  wire [129:0] alu_c3n_full;
+  wire [129:0] alu_c3y_full;
+  wire [129:0] alu_c4n_full;
+  wire [129:0] alu_c4y_full;
+  wire alu_cin1;
+  wire alu_cin2;
+  wire alu_cin3;
+  wire alu_cin4;
+  wire alu_co1;
+  wire alu_co2;
+  wire alu_co3;
+  wire alu_co4;
+  wire alu_cout;
+  wire alu_lts;
+  wire alu_ltu;
+  wire [127:0] alu_s1;
+  wire [127:0] alu_s2;
+  wire [127:0] alu_s3;
+  wire [127:0] alu_s4;
+  wire alu_sub;
+  wire [639:0] alu_sum;
+  reg [639:0] alu_y;
+  wire [144:0] b_lo;
+  wire [8:0] bl_a;
+  wire bl_a_any_0_128;
+  wire bl_a_any_0_16;
+  wire bl_a_any_0_2;
+  wire bl_a_any_0_256;
+  wire bl_a_any_0_32;
+  wire bl_a_any_0_4;
+  wire bl_a_any_0_64;
+  wire bl_a_any_0_8;
+  wire bl_a_any_100_2;
+  wire bl_a_any_100_4;
+  wire bl_a_any_102_2;
+  wire bl_a_any_104_2;
+  wire bl_a_any_104_4;
+  wire bl_a_any_104_8;
+  wire bl_a_any_106_2;
+  wire bl_a_any_108_2;
+  wire bl_a_any_108_4;
+  wire bl_a_any_10_2;
+  wire bl_a_any_110_2;
+  wire bl_a_any_112_16;
+  wire bl_a_any_112_2;
+  wire bl_a_any_112_4;
+  wire bl_a_any_112_8;
+  wire bl_a_any_114_2;
+  wire bl_a_any_116_2;
+  wire bl_a_any_116_4;
+  wire bl_a_any_118_2;
+  wire bl_a_any_120_2;
+  wire bl_a_any_120_4;
+  wire bl_a_any_120_8;
+  wire bl_a_any_122_2;
+  wire bl_a_any_124_2;
+  wire bl_a_any_124_4;
+  wire bl_a_any_126_2;
+  wire bl_a_any_128_128;
+  wire bl_a_any_128_16;
+  wire bl_a_any_128_2;
+  wire bl_a_any_128_32;
+  wire bl_a_any_128_4;
+  wire bl_a_any_128_64;
+  wire bl_a_any_128_8;
+  wire bl_a_any_12_2;
+  wire bl_a_any_12_4;
+  wire bl_a_any_130_2;
+  wire bl_a_any_132_2;
+  wire bl_a_any_132_4;
+  wire bl_a_any_134_2;
+  wire bl_a_any_136_2;
+  wire bl_a_any_136_4;
+  wire bl_a_any_136_8;
+  wire bl_a_any_138_2;
+  wire bl_a_any_140_2;
+  wire bl_a_any_140_4;
+  wire bl_a_any_142_2;
+  wire bl_a_any_144_16;
+  wire bl_a_any_144_2;
+  wire bl_a_any_144_4;
+  wire bl_a_any_144_8;
+  wire bl_a_any_146_2;
+  wire bl_a_any_148_2;
+  wire bl_a_any_148_4;
+  wire bl_a_any_14_2;
+  wire bl_a_any_150_2;
+  wire bl_a_any_152_2;
+  wire bl_a_any_152_4;
+  wire bl_a_any_152_8;
+  wire bl_a_any_154_2;
+  wire bl_a_any_156_2;
+  wire bl_a_any_156_4;
+  wire bl_a_any_158_2;
+  wire bl_a_any_160_16;
+  wire bl_a_any_160_2;
+  wire bl_a_any_160_32;
+  wire bl_a_any_160_4;
+  wire bl_a_any_160_8;
+  wire bl_a_any_162_2;
+  wire bl_a_any_164_2;
+  wire bl_a_any_164_4;
+  wire bl_a_any_166_2;
+  wire bl_a_any_168_2;
+  wire bl_a_any_168_4;
+  wire bl_a_any_168_8;
+  wire bl_a_any_16_16;
+  wire bl_a_any_16_2;
+  wire bl_a_any_16_4;
+  wire bl_a_any_16_8;
+  wire bl_a_any_170_2;
+  wire bl_a_any_172_2;
+  wire bl_a_any_172_4;
+  wire bl_a_any_174_2;
+  wire bl_a_any_176_16;
+  wire bl_a_any_176_2;
+  wire bl_a_any_176_4;
+  wire bl_a_any_176_8;
+  wire bl_a_any_178_2;
+  wire bl_a_any_180_2;
+  wire bl_a_any_180_4;
+  wire bl_a_any_182_2;
+  wire bl_a_any_184_2;
+  wire bl_a_any_184_4;
+  wire bl_a_any_184_8;
+  wire bl_a_any_186_2;
+  wire bl_a_any_188_2;
+  wire bl_a_any_188_4;
+  wire bl_a_any_18_2;
+  wire bl_a_any_190_2;
+  wire bl_a_any_192_16;
+  wire bl_a_any_192_2;
+  wire bl_a_any_192_32;
+  wire bl_a_any_192_4;
+  wire bl_a_any_192_64;
+  wire bl_a_any_192_8;
+  wire bl_a_any_194_2;
+  wire bl_a_any_196_2;
+  wire bl_a_any_196_4;
+  wire bl_a_any_198_2;
+  wire bl_a_any_200_2;
+  wire bl_a_any_200_4;
+  wire bl_a_any_200_8;
+  wire bl_a_any_202_2;
+  wire bl_a_any_204_2;
+  wire bl_a_any_204_4;
+  wire bl_a_any_206_2;
+  wire bl_a_any_208_16;
+  wire bl_a_any_208_2;
+  wire bl_a_any_208_4;
+  wire bl_a_any_208_8;
+  wire bl_a_any_20_2;
+  wire bl_a_any_20_4;
+  wire bl_a_any_210_2;
+  wire bl_a_any_212_2;
+  wire bl_a_any_212_4;
+  wire bl_a_any_214_2;
+  wire bl_a_any_216_2;
+  wire bl_a_any_216_4;
+  wire bl_a_any_216_8;
+  wire bl_a_any_218_2;
+  wire bl_a_any_220_2;
+  wire bl_a_any_220_4;
+  wire bl_a_any_222_2;
+  wire bl_a_any_224_16;
+  wire bl_a_any_224_2;
+  wire bl_a_any_224_32;
+  wire bl_a_any_224_4;
+  wire bl_a_any_224_8;
+  wire bl_a_any_226_2;
+  wire bl_a_any_228_2;
+  wire bl_a_any_228_4;
+  wire bl_a_any_22_2;
+  wire bl_a_any_230_2;
+  wire bl_a_any_232_2;
+  wire bl_a_any_232_4;
+  wire bl_a_any_232_8;
+  wire bl_a_any_234_2;
+  wire bl_a_any_236_2;
+  wire bl_a_any_236_4;
+  wire bl_a_any_238_2;
+  wire bl_a_any_240_16;
+  wire bl_a_any_240_2;
+  wire bl_a_any_240_4;
+  wire bl_a_any_240_8;
+  wire bl_a_any_242_2;
+  wire bl_a_any_244_2;
+  wire bl_a_any_244_4;
+  wire bl_a_any_246_2;
+  wire bl_a_any_248_2;
+  wire bl_a_any_248_4;
+  wire bl_a_any_248_8;
+  wire bl_a_any_24_2;
+  wire bl_a_any_24_4;
+  wire bl_a_any_24_8;
+  wire bl_a_any_250_2;
+  wire bl_a_any_252_2;
+  wire bl_a_any_252_4;
+  wire bl_a_any_254_2;
+  wire bl_a_any_26_2;
+  wire bl_a_any_28_2;
+  wire bl_a_any_28_4;
+  wire bl_a_any_2_2;
+  wire bl_a_any_30_2;
+  wire bl_a_any_32_16;
+  wire bl_a_any_32_2;
+  wire bl_a_any_32_32;
+  wire bl_a_any_32_4;
+  wire bl_a_any_32_8;
+  wire bl_a_any_34_2;
+  wire bl_a_any_36_2;
+  wire bl_a_any_36_4;
+  wire bl_a_any_38_2;
+  wire bl_a_any_40_2;
+  wire bl_a_any_40_4;
+  wire bl_a_any_40_8;
+  wire bl_a_any_42_2;
+  wire bl_a_any_44_2;
+  wire bl_a_any_44_4;
+  wire bl_a_any_46_2;
+  wire bl_a_any_48_16;
+  wire bl_a_any_48_2;
+  wire bl_a_any_48_4;
+  wire bl_a_any_48_8;
+  wire bl_a_any_4_2;
+  wire bl_a_any_4_4;
+  wire bl_a_any_50_2;
+  wire bl_a_any_52_2;
+  wire bl_a_any_52_4;
+  wire bl_a_any_54_2;
+  wire bl_a_any_56_2;
+  wire bl_a_any_56_4;
+  wire bl_a_any_56_8;
+  wire bl_a_any_58_2;
+  wire bl_a_any_60_2;
+  wire bl_a_any_60_4;
+  wire bl_a_any_62_2;
+  wire bl_a_any_64_16;
+  wire bl_a_any_64_2;
+  wire bl_a_any_64_32;
+  wire bl_a_any_64_4;
+  wire bl_a_any_64_64;
+  wire bl_a_any_64_8;
+  wire bl_a_any_66_2;
+  wire bl_a_any_68_2;
+  wire bl_a_any_68_4;
+  wire bl_a_any_6_2;
+  wire bl_a_any_70_2;
+  wire bl_a_any_72_2;
+  wire bl_a_any_72_4;
+  wire bl_a_any_72_8;
+  wire bl_a_any_74_2;
+  wire bl_a_any_76_2;
+  wire bl_a_any_76_4;
+  wire bl_a_any_78_2;
+  wire bl_a_any_80_16;
+  wire bl_a_any_80_2;
+  wire bl_a_any_80_4;
+  wire bl_a_any_80_8;
+  wire bl_a_any_82_2;
+  wire bl_a_any_84_2;
+  wire bl_a_any_84_4;
+  wire bl_a_any_86_2;
+  wire bl_a_any_88_2;
+  wire bl_a_any_88_4;
+  wire bl_a_any_88_8;
+  wire bl_a_any_8_2;
+  wire bl_a_any_8_4;
+  wire bl_a_any_8_8;
+  wire bl_a_any_90_2;
+  wire bl_a_any_92_2;
+  wire bl_a_any_92_4;
+  wire bl_a_any_94_2;
+  wire bl_a_any_96_16;
+  wire bl_a_any_96_2;
+  wire bl_a_any_96_32;
+  wire bl_a_any_96_4;
+  wire bl_a_any_96_8;
+  wire bl_a_any_98_2;
+  wire [6:0] bl_a_top_0_128;
+  wire [3:0] bl_a_top_0_16;
+  wire bl_a_top_0_2;
+  wire [7:0] bl_a_top_0_256;
+  wire [4:0] bl_a_top_0_32;
+  wire [1:0] bl_a_top_0_4;
+  wire [5:0] bl_a_top_0_64;
+  wire [2:0] bl_a_top_0_8;
+  wire bl_a_top_100_2;
+  wire [1:0] bl_a_top_100_4;
+  wire bl_a_top_102_2;
+  wire bl_a_top_104_2;
+  wire [1:0] bl_a_top_104_4;
+  wire [2:0] bl_a_top_104_8;
+  wire bl_a_top_106_2;
+  wire bl_a_top_108_2;
+  wire [1:0] bl_a_top_108_4;
+  wire bl_a_top_10_2;
+  wire bl_a_top_110_2;
+  wire [3:0] bl_a_top_112_16;
+  wire bl_a_top_112_2;
+  wire [1:0] bl_a_top_112_4;
+  wire [2:0] bl_a_top_112_8;
+  wire bl_a_top_114_2;
+  wire bl_a_top_116_2;
+  wire [1:0] bl_a_top_116_4;
+  wire bl_a_top_118_2;
+  wire bl_a_top_120_2;
+  wire [1:0] bl_a_top_120_4;
+  wire [2:0] bl_a_top_120_8;
+  wire bl_a_top_122_2;
+  wire bl_a_top_124_2;
+  wire [1:0] bl_a_top_124_4;
+  wire bl_a_top_126_2;
+  wire [6:0] bl_a_top_128_128;
+  wire [3:0] bl_a_top_128_16;
+  wire bl_a_top_128_2;
+  wire [4:0] bl_a_top_128_32;
+  wire [1:0] bl_a_top_128_4;
+  wire [5:0] bl_a_top_128_64;
+  wire [2:0] bl_a_top_128_8;
+  wire bl_a_top_12_2;
+  wire [1:0] bl_a_top_12_4;
+  wire bl_a_top_130_2;
+  wire bl_a_top_132_2;
+  wire [1:0] bl_a_top_132_4;
+  wire bl_a_top_134_2;
+  wire bl_a_top_136_2;
+  wire [1:0] bl_a_top_136_4;
+  wire [2:0] bl_a_top_136_8;
+  wire bl_a_top_138_2;
+  wire bl_a_top_140_2;
+  wire [1:0] bl_a_top_140_4;
+  wire bl_a_top_142_2;
+  wire [3:0] bl_a_top_144_16;
+  wire bl_a_top_144_2;
+  wire [1:0] bl_a_top_144_4;
+  wire [2:0] bl_a_top_144_8;
+  wire bl_a_top_146_2;
+  wire bl_a_top_148_2;
+  wire [1:0] bl_a_top_148_4;
+  wire bl_a_top_14_2;
+  wire bl_a_top_150_2;
+  wire bl_a_top_152_2;
+  wire [1:0] bl_a_top_152_4;
+  wire [2:0] bl_a_top_152_8;
+  wire bl_a_top_154_2;
+  wire bl_a_top_156_2;
+  wire [1:0] bl_a_top_156_4;
+  wire bl_a_top_158_2;
+  wire [3:0] bl_a_top_160_16;
+  wire bl_a_top_160_2;
+  wire [4:0] bl_a_top_160_32;
+  wire [1:0] bl_a_top_160_4;
+  wire [2:0] bl_a_top_160_8;
+  wire bl_a_top_162_2;
+  wire bl_a_top_164_2;
+  wire [1:0] bl_a_top_164_4;
+  wire bl_a_top_166_2;
+  wire bl_a_top_168_2;
+  wire [1:0] bl_a_top_168_4;
+  wire [2:0] bl_a_top_168_8;
+  wire [3:0] bl_a_top_16_16;
+  wire bl_a_top_16_2;
+  wire [1:0] bl_a_top_16_4;
+  wire [2:0] bl_a_top_16_8;
+  wire bl_a_top_170_2;
+  wire bl_a_top_172_2;
+  wire [1:0] bl_a_top_172_4;
+  wire bl_a_top_174_2;
+  wire [3:0] bl_a_top_176_16;
+  wire bl_a_top_176_2;
+  wire [1:0] bl_a_top_176_4;
+  wire [2:0] bl_a_top_176_8;
+  wire bl_a_top_178_2;
+  wire bl_a_top_180_2;
+  wire [1:0] bl_a_top_180_4;
+  wire bl_a_top_182_2;
+  wire bl_a_top_184_2;
+  wire [1:0] bl_a_top_184_4;
+  wire [2:0] bl_a_top_184_8;
+  wire bl_a_top_186_2;
+  wire bl_a_top_188_2;
+  wire [1:0] bl_a_top_188_4;
+  wire bl_a_top_18_2;
+  wire bl_a_top_190_2;
+  wire [3:0] bl_a_top_192_16;
+  wire bl_a_top_192_2;
+  wire [4:0] bl_a_top_192_32;
+  wire [1:0] bl_a_top_192_4;
+  wire [5:0] bl_a_top_192_64;
+  wire [2:0] bl_a_top_192_8;
+  wire bl_a_top_194_2;
+  wire bl_a_top_196_2;
+  wire [1:0] bl_a_top_196_4;
+  wire bl_a_top_198_2;
+  wire bl_a_top_200_2;
+  wire [1:0] bl_a_top_200_4;
+  wire [2:0] bl_a_top_200_8;
+  wire bl_a_top_202_2;
+  wire bl_a_top_204_2;
+  wire [1:0] bl_a_top_204_4;
+  wire bl_a_top_206_2;
+  wire [3:0] bl_a_top_208_16;
+  wire bl_a_top_208_2;
+  wire [1:0] bl_a_top_208_4;
+  wire [2:0] bl_a_top_208_8;
+  wire bl_a_top_20_2;
+  wire [1:0] bl_a_top_20_4;
+  wire bl_a_top_210_2;
+  wire bl_a_top_212_2;
+  wire [1:0] bl_a_top_212_4;
+  wire bl_a_top_214_2;
+  wire bl_a_top_216_2;
+  wire [1:0] bl_a_top_216_4;
+  wire [2:0] bl_a_top_216_8;
+  wire bl_a_top_218_2;
+  wire bl_a_top_220_2;
+  wire [1:0] bl_a_top_220_4;
+  wire bl_a_top_222_2;
+  wire [3:0] bl_a_top_224_16;
+  wire bl_a_top_224_2;
+  wire [4:0] bl_a_top_224_32;
+  wire [1:0] bl_a_top_224_4;
+  wire [2:0] bl_a_top_224_8;
+  wire bl_a_top_226_2;
+  wire bl_a_top_228_2;
+  wire [1:0] bl_a_top_228_4;
+  wire bl_a_top_22_2;
+  wire bl_a_top_230_2;
+  wire bl_a_top_232_2;
+  wire [1:0] bl_a_top_232_4;
+  wire [2:0] bl_a_top_232_8;
+  wire bl_a_top_234_2;
+  wire bl_a_top_236_2;
+  wire [1:0] bl_a_top_236_4;
+  wire bl_a_top_238_2;
+  wire [3:0] bl_a_top_240_16;
+  wire bl_a_top_240_2;
+  wire [1:0] bl_a_top_240_4;
+  wire [2:0] bl_a_top_240_8;
+  wire bl_a_top_242_2;
+  wire bl_a_top_244_2;
+  wire [1:0] bl_a_top_244_4;
+  wire bl_a_top_246_2;
+  wire bl_a_top_248_2;
+  wire [1:0] bl_a_top_248_4;
+  wire [2:0] bl_a_top_248_8;
+  wire bl_a_top_24_2;
+  wire [1:0] bl_a_top_24_4;
+  wire [2:0] bl_a_top_24_8;
+  wire bl_a_top_250_2;
+  wire bl_a_top_252_2;
+  wire [1:0] bl_a_top_252_4;
+  wire bl_a_top_254_2;
+  wire bl_a_top_26_2;
+  wire bl_a_top_28_2;
+  wire [1:0] bl_a_top_28_4;
+  wire bl_a_top_2_2;
+  wire bl_a_top_30_2;
+  wire [3:0] bl_a_top_32_16;
+  wire bl_a_top_32_2;
+  wire [4:0] bl_a_top_32_32;
+  wire [1:0] bl_a_top_32_4;
+  wire [2:0] bl_a_top_32_8;
+  wire bl_a_top_34_2;
+  wire bl_a_top_36_2;
+  wire [1:0] bl_a_top_36_4;
+  wire bl_a_top_38_2;
+  wire bl_a_top_40_2;
+  wire [1:0] bl_a_top_40_4;
+  wire [2:0] bl_a_top_40_8;
+  wire bl_a_top_42_2;
+  wire bl_a_top_44_2;
+  wire [1:0] bl_a_top_44_4;
+  wire bl_a_top_46_2;
+  wire [3:0] bl_a_top_48_16;
+  wire bl_a_top_48_2;
+  wire [1:0] bl_a_top_48_4;
+  wire [2:0] bl_a_top_48_8;
+  wire bl_a_top_4_2;
+  wire [1:0] bl_a_top_4_4;
+  wire bl_a_top_50_2;
+  wire bl_a_top_52_2;
+  wire [1:0] bl_a_top_52_4;
+  wire bl_a_top_54_2;
+  wire bl_a_top_56_2;
+  wire [1:0] bl_a_top_56_4;
+  wire [2:0] bl_a_top_56_8;
+  wire bl_a_top_58_2;
+  wire bl_a_top_60_2;
+  wire [1:0] bl_a_top_60_4;
+  wire bl_a_top_62_2;
+  wire [3:0] bl_a_top_64_16;
+  wire bl_a_top_64_2;
+  wire [4:0] bl_a_top_64_32;
+  wire [1:0] bl_a_top_64_4;
+  wire [5:0] bl_a_top_64_64;
+  wire [2:0] bl_a_top_64_8;
+  wire bl_a_top_66_2;
+  wire bl_a_top_68_2;
+  wire [1:0] bl_a_top_68_4;
+  wire bl_a_top_6_2;
+  wire bl_a_top_70_2;
+  wire bl_a_top_72_2;
+  wire [1:0] bl_a_top_72_4;
+  wire [2:0] bl_a_top_72_8;
+  wire bl_a_top_74_2;
+  wire bl_a_top_76_2;
+  wire [1:0] bl_a_top_76_4;
+  wire bl_a_top_78_2;
+  wire [3:0] bl_a_top_80_16;
+  wire bl_a_top_80_2;
+  wire [1:0] bl_a_top_80_4;
+  wire [2:0] bl_a_top_80_8;
+  wire bl_a_top_82_2;
+  wire bl_a_top_84_2;
+  wire [1:0] bl_a_top_84_4;
+  wire bl_a_top_86_2;
+  wire bl_a_top_88_2;
+  wire [1:0] bl_a_top_88_4;
+  wire [2:0] bl_a_top_88_8;
+  wire bl_a_top_8_2;
+  wire [1:0] bl_a_top_8_4;
+  wire [2:0] bl_a_top_8_8;
+  wire bl_a_top_90_2;
+  wire bl_a_top_92_2;
+  wire [1:0] bl_a_top_92_4;
+  wire bl_a_top_94_2;
+  wire [3:0] bl_a_top_96_16;
+  wire bl_a_top_96_2;
+  wire [4:0] bl_a_top_96_32;
+  wire [1:0] bl_a_top_96_4;
+  wire [2:0] bl_a_top_96_8;
+  wire bl_a_top_98_2;
+  wire [7:0] bl_b;
+  wire bl_b_any_0_128;
+  wire bl_b_any_0_16;
+  wire bl_b_any_0_2;
+  wire bl_b_any_0_256;
+  wire bl_b_any_0_32;
+  wire bl_b_any_0_4;
+  wire bl_b_any_0_64;
+  wire bl_b_any_0_8;
+  wire bl_b_any_100_2;
+  wire bl_b_any_100_4;
+  wire bl_b_any_102_2;
+  wire bl_b_any_104_2;
+  wire bl_b_any_104_4;
+  wire bl_b_any_104_8;
+  wire bl_b_any_106_2;
+  wire bl_b_any_108_2;
+  wire bl_b_any_108_4;
+  wire bl_b_any_10_2;
+  wire bl_b_any_110_2;
+  wire bl_b_any_112_16;
+  wire bl_b_any_112_2;
+  wire bl_b_any_112_4;
+  wire bl_b_any_112_8;
+  wire bl_b_any_114_2;
+  wire bl_b_any_116_2;
+  wire bl_b_any_116_4;
+  wire bl_b_any_118_2;
+  wire bl_b_any_120_2;
+  wire bl_b_any_120_4;
+  wire bl_b_any_120_8;
+  wire bl_b_any_122_2;
+  wire bl_b_any_124_2;
+  wire bl_b_any_124_4;
+  wire bl_b_any_126_2;
+  wire bl_b_any_128_128;
+  wire bl_b_any_128_16;
+  wire bl_b_any_128_2;
+  wire bl_b_any_128_32;
+  wire bl_b_any_128_4;
+  wire bl_b_any_128_64;
+  wire bl_b_any_128_8;
+  wire bl_b_any_12_2;
+  wire bl_b_any_12_4;
+  wire bl_b_any_130_2;
+  wire bl_b_any_132_2;
+  wire bl_b_any_132_4;
+  wire bl_b_any_134_2;
+  wire bl_b_any_136_2;
+  wire bl_b_any_136_4;
+  wire bl_b_any_136_8;
+  wire bl_b_any_138_2;
+  wire bl_b_any_140_2;
+  wire bl_b_any_140_4;
+  wire bl_b_any_142_2;
+  wire bl_b_any_144_16;
+  wire bl_b_any_144_2;
+  wire bl_b_any_144_4;
+  wire bl_b_any_144_8;
+  wire bl_b_any_146_2;
+  wire bl_b_any_148_2;
+  wire bl_b_any_148_4;
+  wire bl_b_any_14_2;
+  wire bl_b_any_150_2;
+  wire bl_b_any_152_2;
+  wire bl_b_any_152_4;
+  wire bl_b_any_152_8;
+  wire bl_b_any_154_2;
+  wire bl_b_any_156_2;
+  wire bl_b_any_156_4;
+  wire bl_b_any_158_2;
+  wire bl_b_any_160_16;
+  wire bl_b_any_160_2;
+  wire bl_b_any_160_32;
+  wire bl_b_any_160_4;
+  wire bl_b_any_160_8;
+  wire bl_b_any_162_2;
+  wire bl_b_any_164_2;
+  wire bl_b_any_164_4;
+  wire bl_b_any_166_2;
+  wire bl_b_any_168_2;
+  wire bl_b_any_168_4;
+  wire bl_b_any_168_8;
+  wire bl_b_any_16_16;
+  wire bl_b_any_16_2;
+  wire bl_b_any_16_4;
+  wire bl_b_any_16_8;
+  wire bl_b_any_170_2;
+  wire bl_b_any_172_2;
+  wire bl_b_any_172_4;
+  wire bl_b_any_174_2;
+  wire bl_b_any_176_16;
+  wire bl_b_any_176_2;
+  wire bl_b_any_176_4;
+  wire bl_b_any_176_8;
+  wire bl_b_any_178_2;
+  wire bl_b_any_180_2;
+  wire bl_b_any_180_4;
+  wire bl_b_any_182_2;
+  wire bl_b_any_184_2;
+  wire bl_b_any_184_4;
+  wire bl_b_any_184_8;
+  wire bl_b_any_186_2;
+  wire bl_b_any_188_2;
+  wire bl_b_any_188_4;
+  wire bl_b_any_18_2;
+  wire bl_b_any_190_2;
+  wire bl_b_any_192_16;
+  wire bl_b_any_192_2;
+  wire bl_b_any_192_32;
+  wire bl_b_any_192_4;
+  wire bl_b_any_192_64;
+  wire bl_b_any_192_8;
+  wire bl_b_any_194_2;
+  wire bl_b_any_196_2;
+  wire bl_b_any_196_4;
+  wire bl_b_any_198_2;
+  wire bl_b_any_200_2;
+  wire bl_b_any_200_4;
+  wire bl_b_any_200_8;
+  wire bl_b_any_202_2;
+  wire bl_b_any_204_2;
+  wire bl_b_any_204_4;
+  wire bl_b_any_206_2;
+  wire bl_b_any_208_16;
+  wire bl_b_any_208_2;
+  wire bl_b_any_208_4;
+  wire bl_b_any_208_8;
+  wire bl_b_any_20_2;
+  wire bl_b_any_20_4;
+  wire bl_b_any_210_2;
+  wire bl_b_any_212_2;
+  wire bl_b_any_212_4;
+  wire bl_b_any_214_2;
+  wire bl_b_any_216_2;
+  wire bl_b_any_216_4;
+  wire bl_b_any_216_8;
+  wire bl_b_any_218_2;
+  wire bl_b_any_220_2;
+  wire bl_b_any_220_4;
+  wire bl_b_any_222_2;
+  wire bl_b_any_224_16;
+  wire bl_b_any_224_2;
+  wire bl_b_any_224_32;
+  wire bl_b_any_224_4;
+  wire bl_b_any_224_8;
+  wire bl_b_any_226_2;
+  wire bl_b_any_228_2;
+  wire bl_b_any_228_4;
+  wire bl_b_any_22_2;
+  wire bl_b_any_230_2;
+  wire bl_b_any_232_2;
+  wire bl_b_any_232_4;
+  wire bl_b_any_232_8;
+  wire bl_b_any_234_2;
+  wire bl_b_any_236_2;
+  wire bl_b_any_236_4;
+  wire bl_b_any_238_2;
+  wire bl_b_any_240_16;
+  wire bl_b_any_240_2;
+  wire bl_b_any_240_4;
+  wire bl_b_any_240_8;
+  wire bl_b_any_242_2;
+  wire bl_b_any_244_2;
+  wire bl_b_any_244_4;
+  wire bl_b_any_246_2;
+  wire bl_b_any_248_2;
+  wire bl_b_any_248_4;
+  wire bl_b_any_248_8;
+  wire bl_b_any_24_2;
+  wire bl_b_any_24_4;
+  wire bl_b_any_24_8;
+  wire bl_b_any_250_2;
+  wire bl_b_any_252_2;
+  wire bl_b_any_252_4;
+  wire bl_b_any_254_2;
+  wire bl_b_any_26_2;
+  wire bl_b_any_28_2;
+  wire bl_b_any_28_4;
+  wire bl_b_any_2_2;
+  wire bl_b_any_30_2;
+  wire bl_b_any_32_16;
+  wire bl_b_any_32_2;
+  wire bl_b_any_32_32;
+  wire bl_b_any_32_4;
+  wire bl_b_any_32_8;
+  wire bl_b_any_34_2;
+  wire bl_b_any_36_2;
+  wire bl_b_any_36_4;
+  wire bl_b_any_38_2;
+  wire bl_b_any_40_2;
+  wire bl_b_any_40_4;
+  wire bl_b_any_40_8;
+  wire bl_b_any_42_2;
+  wire bl_b_any_44_2;
+  wire bl_b_any_44_4;
+  wire bl_b_any_46_2;
+  wire bl_b_any_48_16;
+  wire bl_b_any_48_2;
+  wire bl_b_any_48_4;
+  wire bl_b_any_48_8;
+  wire bl_b_any_4_2;
+  wire bl_b_any_4_4;
+  wire bl_b_any_50_2;
+  wire bl_b_any_52_2;
+  wire bl_b_any_52_4;
+  wire bl_b_any_54_2;
+  wire bl_b_any_56_2;
+  wire bl_b_any_56_4;
+  wire bl_b_any_56_8;
+  wire bl_b_any_58_2;
+  wire bl_b_any_60_2;
+  wire bl_b_any_60_4;
+  wire bl_b_any_62_2;
+  wire bl_b_any_64_16;
+  wire bl_b_any_64_2;
+  wire bl_b_any_64_32;
+  wire bl_b_any_64_4;
+  wire bl_b_any_64_64;
+  wire bl_b_any_64_8;
+  wire bl_b_any_66_2;
+  wire bl_b_any_68_2;
+  wire bl_b_any_68_4;
+  wire bl_b_any_6_2;
+  wire bl_b_any_70_2;
+  wire bl_b_any_72_2;
+  wire bl_b_any_72_4;
+  wire bl_b_any_72_8;
+  wire bl_b_any_74_2;
+  wire bl_b_any_76_2;
+  wire bl_b_any_76_4;
+  wire bl_b_any_78_2;
+  wire bl_b_any_80_16;
+  wire bl_b_any_80_2;
+  wire bl_b_any_80_4;
+  wire bl_b_any_80_8;
+  wire bl_b_any_82_2;
+  wire bl_b_any_84_2;
+  wire bl_b_any_84_4;
+  wire bl_b_any_86_2;
+  wire bl_b_any_88_2;
+  wire bl_b_any_88_4;
+  wire bl_b_any_88_8;
+  wire bl_b_any_8_2;
+  wire bl_b_any_8_4;
+  wire bl_b_any_8_8;
+  wire bl_b_any_90_2;
+  wire bl_b_any_92_2;
+  wire bl_b_any_92_4;
+  wire bl_b_any_94_2;
+  wire bl_b_any_96_16;
+  wire bl_b_any_96_2;
+  wire bl_b_any_96_32;
+  wire bl_b_any_96_4;
+  wire bl_b_any_96_8;
+  wire bl_b_any_98_2;
+  wire [6:0] bl_b_top_0_128;
+  wire [3:0] bl_b_top_0_16;
+  wire bl_b_top_0_2;
+  wire [7:0] bl_b_top_0_256;
+  wire [4:0] bl_b_top_0_32;
+  wire [1:0] bl_b_top_0_4;
+  wire [5:0] bl_b_top_0_64;
+  wire [2:0] bl_b_top_0_8;
+  wire bl_b_top_100_2;
+  wire [1:0] bl_b_top_100_4;
+  wire bl_b_top_102_2;
+  wire bl_b_top_104_2;
+  wire [1:0] bl_b_top_104_4;
+  wire [2:0] bl_b_top_104_8;
+  wire bl_b_top_106_2;
+  wire bl_b_top_108_2;
+  wire [1:0] bl_b_top_108_4;
+  wire bl_b_top_10_2;
+  wire bl_b_top_110_2;
+  wire [3:0] bl_b_top_112_16;
+  wire bl_b_top_112_2;
+  wire [1:0] bl_b_top_112_4;
+  wire [2:0] bl_b_top_112_8;
+  wire bl_b_top_114_2;
+  wire bl_b_top_116_2;
+  wire [1:0] bl_b_top_116_4;
+  wire bl_b_top_118_2;
+  wire bl_b_top_120_2;
+  wire [1:0] bl_b_top_120_4;
+  wire [2:0] bl_b_top_120_8;
+  wire bl_b_top_122_2;
+  wire bl_b_top_124_2;
+  wire [1:0] bl_b_top_124_4;
+  wire bl_b_top_126_2;
+  wire [6:0] bl_b_top_128_128;
+  wire [3:0] bl_b_top_128_16;
+  wire bl_b_top_128_2;
+  wire [4:0] bl_b_top_128_32;
+  wire [1:0] bl_b_top_128_4;
+  wire [5:0] bl_b_top_128_64;
+  wire [2:0] bl_b_top_128_8;
+  wire bl_b_top_12_2;
+  wire [1:0] bl_b_top_12_4;
+  wire bl_b_top_130_2;
+  wire bl_b_top_132_2;
+  wire [1:0] bl_b_top_132_4;
+  wire bl_b_top_134_2;
+  wire bl_b_top_136_2;
+  wire [1:0] bl_b_top_136_4;
+  wire [2:0] bl_b_top_136_8;
+  wire bl_b_top_138_2;
+  wire bl_b_top_140_2;
+  wire [1:0] bl_b_top_140_4;
+  wire bl_b_top_142_2;
+  wire [3:0] bl_b_top_144_16;
+  wire bl_b_top_144_2;
+  wire [1:0] bl_b_top_144_4;
+  wire [2:0] bl_b_top_144_8;
+  wire bl_b_top_146_2;
+  wire bl_b_top_148_2;
+  wire [1:0] bl_b_top_148_4;
+  wire bl_b_top_14_2;
+  wire bl_b_top_150_2;
+  wire bl_b_top_152_2;
+  wire [1:0] bl_b_top_152_4;
+  wire [2:0] bl_b_top_152_8;
+  wire bl_b_top_154_2;
+  wire bl_b_top_156_2;
+  wire [1:0] bl_b_top_156_4;
+  wire bl_b_top_158_2;
+  wire [3:0] bl_b_top_160_16;
+  wire bl_b_top_160_2;
+  wire [4:0] bl_b_top_160_32;
+  wire [1:0] bl_b_top_160_4;
+  wire [2:0] bl_b_top_160_8;
+  wire bl_b_top_162_2;
+  wire bl_b_top_164_2;
+  wire [1:0] bl_b_top_164_4;
+  wire bl_b_top_166_2;
+  wire bl_b_top_168_2;
+  wire [1:0] bl_b_top_168_4;
+  wire [2:0] bl_b_top_168_8;
+  wire [3:0] bl_b_top_16_16;
+  wire bl_b_top_16_2;
+  wire [1:0] bl_b_top_16_4;
+  wire [2:0] bl_b_top_16_8;
+  wire bl_b_top_170_2;
+  wire bl_b_top_172_2;
+  wire [1:0] bl_b_top_172_4;
+  wire bl_b_top_174_2;
+  wire [3:0] bl_b_top_176_16;
+  wire bl_b_top_176_2;
+  wire [1:0] bl_b_top_176_4;
+  wire [2:0] bl_b_top_176_8;
+  wire bl_b_top_178_2;
+  wire bl_b_top_180_2;
+  wire [1:0] bl_b_top_180_4;
+  wire bl_b_top_182_2;
+  wire bl_b_top_184_2;
+  wire [1:0] bl_b_top_184_4;
+  wire [2:0] bl_b_top_184_8;
+  wire bl_b_top_186_2;
+  wire bl_b_top_188_2;
+  wire [1:0] bl_b_top_188_4;
+  wire bl_b_top_18_2;
+  wire bl_b_top_190_2;
+  wire [3:0] bl_b_top_192_16;
+  wire bl_b_top_192_2;
+  wire [4:0] bl_b_top_192_32;
+  wire [1:0] bl_b_top_192_4;
+  wire [5:0] bl_b_top_192_64;
+  wire [2:0] bl_b_top_192_8;
+  wire bl_b_top_194_2;
+  wire bl_b_top_196_2;
+  wire [1:0] bl_b_top_196_4;
+  wire bl_b_top_198_2;
+  wire bl_b_top_200_2;
+  wire [1:0] bl_b_top_200_4;
+  wire [2:0] bl_b_top_200_8;
+  wire bl_b_top_202_2;
+  wire bl_b_top_204_2;
+  wire [1:0] bl_b_top_204_4;
+  wire bl_b_top_206_2;
+  wire [3:0] bl_b_top_208_16;
+  wire bl_b_top_208_2;
+  wire [1:0] bl_b_top_208_4;
+  wire [2:0] bl_b_top_208_8;
+  wire bl_b_top_20_2;
+  wire [1:0] bl_b_top_20_4;
+  wire bl_b_top_210_2;
+  wire bl_b_top_212_2;
+  wire [1:0] bl_b_top_212_4;
+  wire bl_b_top_214_2;
+  wire bl_b_top_216_2;
+  wire [1:0] bl_b_top_216_4;
+  wire [2:0] bl_b_top_216_8;
+  wire bl_b_top_218_2;
+  wire bl_b_top_220_2;
+  wire [1:0] bl_b_top_220_4;
+  wire bl_b_top_222_2;
+  wire [3:0] bl_b_top_224_16;
+  wire bl_b_top_224_2;
+  wire [4:0] bl_b_top_224_32;
+  wire [1:0] bl_b_top_224_4;
+  wire [2:0] bl_b_top_224_8;
+  wire bl_b_top_226_2;
+  wire bl_b_top_228_2;
+  wire [1:0] bl_b_top_228_4;
+  wire bl_b_top_22_2;
+  wire bl_b_top_230_2;
+  wire bl_b_top_232_2;
+  wire [1:0] bl_b_top_232_4;
+  wire [2:0] bl_b_top_232_8;
+  wire bl_b_top_234_2;
+  wire bl_b_top_236_2;
+  wire [1:0] bl_b_top_236_4;
+  wire bl_b_top_238_2;
+  wire [3:0] bl_b_top_240_16;
+  wire bl_b_top_240_2;
+  wire [1:0] bl_b_top_240_4;
+  wire [2:0] bl_b_top_240_8;
+  wire bl_b_top_242_2;
+  wire bl_b_top_244_2;
+  wire [1:0] bl_b_top_244_4;
+  wire bl_b_top_246_2;
+  wire bl_b_top_248_2;
+  wire [1:0] bl_b_top_248_4;
+  wire [2:0] bl_b_top_248_8;
+  wire bl_b_top_24_2;
+  wire [1:0] bl_b_top_24_4;
+  wire [2:0] bl_b_top_24_8;
+  wire bl_b_top_250_2;
+  wire bl_b_top_252_2;
+  wire [1:0] bl_b_top_252_4;
+  wire bl_b_top_254_2;
+  wire bl_b_top_26_2;
+  wire bl_b_top_28_2;
+  wire [1:0] bl_b_top_28_4;
+  wire bl_b_top_2_2;
+  wire bl_b_top_30_2;
+  wire [3:0] bl_b_top_32_16;
+  wire bl_b_top_32_2;
+  wire [4:0] bl_b_top_32_32;
+  wire [1:0] bl_b_top_32_4;
+  wire [2:0] bl_b_top_32_8;
+  wire bl_b_top_34_2;
+  wire bl_b_top_36_2;
+  wire [1:0] bl_b_top_36_4;
+  wire bl_b_top_38_2;
+  wire bl_b_top_40_2;
+  wire [1:0] bl_b_top_40_4;
+  wire [2:0] bl_b_top_40_8;
+  wire bl_b_top_42_2;
+  wire bl_b_top_44_2;
+  wire [1:0] bl_b_top_44_4;
+  wire bl_b_top_46_2;
+  wire [3:0] bl_b_top_48_16;
+  wire bl_b_top_48_2;
+  wire [1:0] bl_b_top_48_4;
+  wire [2:0] bl_b_top_48_8;
+  wire bl_b_top_4_2;
+  wire [1:0] bl_b_top_4_4;
+  wire bl_b_top_50_2;
+  wire bl_b_top_52_2;
+  wire [1:0] bl_b_top_52_4;
+  wire bl_b_top_54_2;
+  wire bl_b_top_56_2;
+  wire [1:0] bl_b_top_56_4;
+  wire [2:0] bl_b_top_56_8;
+  wire bl_b_top_58_2;
+  wire bl_b_top_60_2;
+  wire [1:0] bl_b_top_60_4;
+  wire bl_b_top_62_2;
+  wire [3:0] bl_b_top_64_16;
+  wire bl_b_top_64_2;
+  wire [4:0] bl_b_top_64_32;
+  wire [1:0] bl_b_top_64_4;
+  wire [5:0] bl_b_top_64_64;
+  wire [2:0] bl_b_top_64_8;
+  wire bl_b_top_66_2;
+  wire bl_b_top_68_2;
+  wire [1:0] bl_b_top_68_4;
+  wire bl_b_top_6_2;
+  wire bl_b_top_70_2;
+  wire bl_b_top_72_2;
+  wire [1:0] bl_b_top_72_4;
+  wire [2:0] bl_b_top_72_8;
+  wire bl_b_top_74_2;
+  wire bl_b_top_76_2;
+  wire [1:0] bl_b_top_76_4;
+  wire bl_b_top_78_2;
+  wire [3:0] bl_b_top_80_16;
+  wire bl_b_top_80_2;
+  wire [1:0] bl_b_top_80_4;
+  wire [2:0] bl_b_top_80_8;
+  wire bl_b_top_82_2;
+  wire bl_b_top_84_2;
+  wire [1:0] bl_b_top_84_4;
+  wire bl_b_top_86_2;
+  wire bl_b_top_88_2;
+  wire [1:0] bl_b_top_88_4;
+  wire [2:0] bl_b_top_88_8;
+  wire bl_b_top_8_2;
+  wire [1:0] bl_b_top_8_4;
+  wire [2:0] bl_b_top_8_8;
+  wire bl_b_top_90_2;
+  wire bl_b_top_92_2;
+  wire [1:0] bl_b_top_92_4;
+  wire bl_b_top_94_2;
+  wire [3:0] bl_b_top_96_16;
+  wire bl_b_top_96_2;
+  wire [4:0] bl_b_top_96_32;
+  wire [1:0] bl_b_top_96_4;
+  wire [2:0] bl_b_top_96_8;
+  wire bl_b_top_98_2;
+  wire [9:0] bl_sq;
+  wire bl_sq_any_0_128;
+  wire bl_sq_any_0_16;
+  wire bl_sq_any_0_2;
+  wire bl_sq_any_0_256;
+  wire bl_sq_any_0_32;
+  wire bl_sq_any_0_4;
+  wire bl_sq_any_0_512;
+  wire bl_sq_any_0_64;
+  wire bl_sq_any_0_8;
+  wire bl_sq_any_100_2;
+  wire bl_sq_any_100_4;
+  wire bl_sq_any_102_2;
+  wire bl_sq_any_104_2;
+  wire bl_sq_any_104_4;
+  wire bl_sq_any_104_8;
+  wire bl_sq_any_106_2;
+  wire bl_sq_any_108_2;
+  wire bl_sq_any_108_4;
+  wire bl_sq_any_10_2;
+  wire bl_sq_any_110_2;
+  wire bl_sq_any_112_16;
+  wire bl_sq_any_112_2;
+  wire bl_sq_any_112_4;
+  wire bl_sq_any_112_8;
+  wire bl_sq_any_114_2;
+  wire bl_sq_any_116_2;
+  wire bl_sq_any_116_4;
+  wire bl_sq_any_118_2;
+  wire bl_sq_any_120_2;
+  wire bl_sq_any_120_4;
+  wire bl_sq_any_120_8;
+  wire bl_sq_any_122_2;
+  wire bl_sq_any_124_2;
+  wire bl_sq_any_124_4;
+  wire bl_sq_any_126_2;
+  wire bl_sq_any_128_128;
+  wire bl_sq_any_128_16;
+  wire bl_sq_any_128_2;
+  wire bl_sq_any_128_32;
+  wire bl_sq_any_128_4;
+  wire bl_sq_any_128_64;
+  wire bl_sq_any_128_8;
+  wire bl_sq_any_12_2;
+  wire bl_sq_any_12_4;
+  wire bl_sq_any_130_2;
+  wire bl_sq_any_132_2;
+  wire bl_sq_any_132_4;
+  wire bl_sq_any_134_2;
+  wire bl_sq_any_136_2;
+  wire bl_sq_any_136_4;
+  wire bl_sq_any_136_8;
+  wire bl_sq_any_138_2;
+  wire bl_sq_any_140_2;
+  wire bl_sq_any_140_4;
+  wire bl_sq_any_142_2;
+  wire bl_sq_any_144_16;
+  wire bl_sq_any_144_2;
+  wire bl_sq_any_144_4;
+  wire bl_sq_any_144_8;
+  wire bl_sq_any_146_2;
+  wire bl_sq_any_148_2;
+  wire bl_sq_any_148_4;
+  wire bl_sq_any_14_2;
+  wire bl_sq_any_150_2;
+  wire bl_sq_any_152_2;
+  wire bl_sq_any_152_4;
+  wire bl_sq_any_152_8;
+  wire bl_sq_any_154_2;
+  wire bl_sq_any_156_2;
+  wire bl_sq_any_156_4;
+  wire bl_sq_any_158_2;
+  wire bl_sq_any_160_16;
+  wire bl_sq_any_160_2;
+  wire bl_sq_any_160_32;
+  wire bl_sq_any_160_4;
+  wire bl_sq_any_160_8;
+  wire bl_sq_any_162_2;
+  wire bl_sq_any_164_2;
+  wire bl_sq_any_164_4;
+  wire bl_sq_any_166_2;
+  wire bl_sq_any_168_2;
+  wire bl_sq_any_168_4;
+  wire bl_sq_any_168_8;
+  wire bl_sq_any_16_16;
+  wire bl_sq_any_16_2;
+  wire bl_sq_any_16_4;
+  wire bl_sq_any_16_8;
+  wire bl_sq_any_170_2;
+  wire bl_sq_any_172_2;
+  wire bl_sq_any_172_4;
+  wire bl_sq_any_174_2;
+  wire bl_sq_any_176_16;
+  wire bl_sq_any_176_2;
+  wire bl_sq_any_176_4;
+  wire bl_sq_any_176_8;
+  wire bl_sq_any_178_2;
+  wire bl_sq_any_180_2;
+  wire bl_sq_any_180_4;
+  wire bl_sq_any_182_2;
+  wire bl_sq_any_184_2;
+  wire bl_sq_any_184_4;
+  wire bl_sq_any_184_8;
+  wire bl_sq_any_186_2;
+  wire bl_sq_any_188_2;
+  wire bl_sq_any_188_4;
+  wire bl_sq_any_18_2;
+  wire bl_sq_any_190_2;
+  wire bl_sq_any_192_16;
+  wire bl_sq_any_192_2;
+  wire bl_sq_any_192_32;
+  wire bl_sq_any_192_4;
+  wire bl_sq_any_192_64;
+  wire bl_sq_any_192_8;
+  wire bl_sq_any_194_2;
+  wire bl_sq_any_196_2;
+  wire bl_sq_any_196_4;
+  wire bl_sq_any_198_2;
+  wire bl_sq_any_200_2;
+  wire bl_sq_any_200_4;
+  wire bl_sq_any_200_8;
+  wire bl_sq_any_202_2;
+  wire bl_sq_any_204_2;
+  wire bl_sq_any_204_4;
+  wire bl_sq_any_206_2;
+  wire bl_sq_any_208_16;
+  wire bl_sq_any_208_2;
+  wire bl_sq_any_208_4;
+  wire bl_sq_any_208_8;
+  wire bl_sq_any_20_2;
+  wire bl_sq_any_20_4;
+  wire bl_sq_any_210_2;
+  wire bl_sq_any_212_2;
+  wire bl_sq_any_212_4;
+  wire bl_sq_any_214_2;
+  wire bl_sq_any_216_2;
+  wire bl_sq_any_216_4;
+  wire bl_sq_any_216_8;
+  wire bl_sq_any_218_2;
+  wire bl_sq_any_220_2;
+  wire bl_sq_any_220_4;
+  wire bl_sq_any_222_2;
+  wire bl_sq_any_224_16;
+  wire bl_sq_any_224_2;
+  wire bl_sq_any_224_32;
+  wire bl_sq_any_224_4;
+  wire bl_sq_any_224_8;
+  wire bl_sq_any_226_2;
+  wire bl_sq_any_228_2;
+  wire bl_sq_any_228_4;
+  wire bl_sq_any_22_2;
+  wire bl_sq_any_230_2;
+  wire bl_sq_any_232_2;
+  wire bl_sq_any_232_4;
+  wire bl_sq_any_232_8;
+  wire bl_sq_any_234_2;
+  wire bl_sq_any_236_2;
+  wire bl_sq_any_236_4;
+  wire bl_sq_any_238_2;
+  wire bl_sq_any_240_16;
+  wire bl_sq_any_240_2;
+  wire bl_sq_any_240_4;
+  wire bl_sq_any_240_8;
+  wire bl_sq_any_242_2;
+  wire bl_sq_any_244_2;
+  wire bl_sq_any_244_4;
+  wire bl_sq_any_246_2;
+  wire bl_sq_any_248_2;
+  wire bl_sq_any_248_4;
+  wire bl_sq_any_248_8;
+  wire bl_sq_any_24_2;
+  wire bl_sq_any_24_4;
+  wire bl_sq_any_24_8;
+  wire bl_sq_any_250_2;
+  wire bl_sq_any_252_2;
+  wire bl_sq_any_252_4;
+  wire bl_sq_any_254_2;
+  wire bl_sq_any_256_128;
+  wire bl_sq_any_256_16;
+  wire bl_sq_any_256_2;
+  wire bl_sq_any_256_256;
+  wire bl_sq_any_256_32;
+  wire bl_sq_any_256_4;
+  wire bl_sq_any_256_64;
+  wire bl_sq_any_256_8;
+  wire bl_sq_any_258_2;
+  wire bl_sq_any_260_2;
+  wire bl_sq_any_260_4;
+  wire bl_sq_any_262_2;
+  wire bl_sq_any_264_2;
+  wire bl_sq_any_264_4;
+  wire bl_sq_any_264_8;
+  wire bl_sq_any_266_2;
+  wire bl_sq_any_268_2;
+  wire bl_sq_any_268_4;
+  wire bl_sq_any_26_2;
+  wire bl_sq_any_270_2;
+  wire bl_sq_any_272_16;
+  wire bl_sq_any_272_2;
+  wire bl_sq_any_272_4;
+  wire bl_sq_any_272_8;
+  wire bl_sq_any_274_2;
+  wire bl_sq_any_276_2;
+  wire bl_sq_any_276_4;
+  wire bl_sq_any_278_2;
+  wire bl_sq_any_280_2;
+  wire bl_sq_any_280_4;
+  wire bl_sq_any_280_8;
+  wire bl_sq_any_282_2;
+  wire bl_sq_any_284_2;
+  wire bl_sq_any_284_4;
+  wire bl_sq_any_286_2;
+  wire bl_sq_any_288_16;
+  wire bl_sq_any_288_2;
+  wire bl_sq_any_288_32;
+  wire bl_sq_any_288_4;
+  wire bl_sq_any_288_8;
+  wire bl_sq_any_28_2;
+  wire bl_sq_any_28_4;
+  wire bl_sq_any_290_2;
+  wire bl_sq_any_292_2;
+  wire bl_sq_any_292_4;
+  wire bl_sq_any_294_2;
+  wire bl_sq_any_296_2;
+  wire bl_sq_any_296_4;
+  wire bl_sq_any_296_8;
+  wire bl_sq_any_298_2;
+  wire bl_sq_any_2_2;
+  wire bl_sq_any_300_2;
+  wire bl_sq_any_300_4;
+  wire bl_sq_any_302_2;
+  wire bl_sq_any_304_16;
+  wire bl_sq_any_304_2;
+  wire bl_sq_any_304_4;
+  wire bl_sq_any_304_8;
+  wire bl_sq_any_306_2;
+  wire bl_sq_any_308_2;
+  wire bl_sq_any_308_4;
+  wire bl_sq_any_30_2;
+  wire bl_sq_any_310_2;
+  wire bl_sq_any_312_2;
+  wire bl_sq_any_312_4;
+  wire bl_sq_any_312_8;
+  wire bl_sq_any_314_2;
+  wire bl_sq_any_316_2;
+  wire bl_sq_any_316_4;
+  wire bl_sq_any_318_2;
+  wire bl_sq_any_320_16;
+  wire bl_sq_any_320_2;
+  wire bl_sq_any_320_32;
+  wire bl_sq_any_320_4;
+  wire bl_sq_any_320_64;
+  wire bl_sq_any_320_8;
+  wire bl_sq_any_322_2;
+  wire bl_sq_any_324_2;
+  wire bl_sq_any_324_4;
+  wire bl_sq_any_326_2;
+  wire bl_sq_any_328_2;
+  wire bl_sq_any_328_4;
+  wire bl_sq_any_328_8;
+  wire bl_sq_any_32_16;
+  wire bl_sq_any_32_2;
+  wire bl_sq_any_32_32;
+  wire bl_sq_any_32_4;
+  wire bl_sq_any_32_8;
+  wire bl_sq_any_330_2;
+  wire bl_sq_any_332_2;
+  wire bl_sq_any_332_4;
+  wire bl_sq_any_334_2;
+  wire bl_sq_any_336_16;
+  wire bl_sq_any_336_2;
+  wire bl_sq_any_336_4;
+  wire bl_sq_any_336_8;
+  wire bl_sq_any_338_2;
+  wire bl_sq_any_340_2;
+  wire bl_sq_any_340_4;
+  wire bl_sq_any_342_2;
+  wire bl_sq_any_344_2;
+  wire bl_sq_any_344_4;
+  wire bl_sq_any_344_8;
+  wire bl_sq_any_346_2;
+  wire bl_sq_any_348_2;
+  wire bl_sq_any_348_4;
+  wire bl_sq_any_34_2;
+  wire bl_sq_any_350_2;
+  wire bl_sq_any_352_16;
+  wire bl_sq_any_352_2;
+  wire bl_sq_any_352_32;
+  wire bl_sq_any_352_4;
+  wire bl_sq_any_352_8;
+  wire bl_sq_any_354_2;
+  wire bl_sq_any_356_2;
+  wire bl_sq_any_356_4;
+  wire bl_sq_any_358_2;
+  wire bl_sq_any_360_2;
+  wire bl_sq_any_360_4;
+  wire bl_sq_any_360_8;
+  wire bl_sq_any_362_2;
+  wire bl_sq_any_364_2;
+  wire bl_sq_any_364_4;
+  wire bl_sq_any_366_2;
+  wire bl_sq_any_368_16;
+  wire bl_sq_any_368_2;
+  wire bl_sq_any_368_4;
+  wire bl_sq_any_368_8;
+  wire bl_sq_any_36_2;
+  wire bl_sq_any_36_4;
+  wire bl_sq_any_370_2;
+  wire bl_sq_any_372_2;
+  wire bl_sq_any_372_4;
+  wire bl_sq_any_374_2;
+  wire bl_sq_any_376_2;
+  wire bl_sq_any_376_4;
+  wire bl_sq_any_376_8;
+  wire bl_sq_any_378_2;
+  wire bl_sq_any_380_2;
+  wire bl_sq_any_380_4;
+  wire bl_sq_any_382_2;
+  wire bl_sq_any_384_128;
+  wire bl_sq_any_384_16;
+  wire bl_sq_any_384_2;
+  wire bl_sq_any_384_32;
+  wire bl_sq_any_384_4;
+  wire bl_sq_any_384_64;
+  wire bl_sq_any_384_8;
+  wire bl_sq_any_386_2;
+  wire bl_sq_any_388_2;
+  wire bl_sq_any_388_4;
+  wire bl_sq_any_38_2;
+  wire bl_sq_any_390_2;
+  wire bl_sq_any_392_2;
+  wire bl_sq_any_392_4;
+  wire bl_sq_any_392_8;
+  wire bl_sq_any_394_2;
+  wire bl_sq_any_396_2;
+  wire bl_sq_any_396_4;
+  wire bl_sq_any_398_2;
+  wire bl_sq_any_400_16;
+  wire bl_sq_any_400_2;
+  wire bl_sq_any_400_4;
+  wire bl_sq_any_400_8;
+  wire bl_sq_any_402_2;
+  wire bl_sq_any_404_2;
+  wire bl_sq_any_404_4;
+  wire bl_sq_any_406_2;
+  wire bl_sq_any_408_2;
+  wire bl_sq_any_408_4;
+  wire bl_sq_any_408_8;
+  wire bl_sq_any_40_2;
+  wire bl_sq_any_40_4;
+  wire bl_sq_any_40_8;
+  wire bl_sq_any_410_2;
+  wire bl_sq_any_412_2;
+  wire bl_sq_any_412_4;
+  wire bl_sq_any_414_2;
+  wire bl_sq_any_416_16;
+  wire bl_sq_any_416_2;
+  wire bl_sq_any_416_32;
+  wire bl_sq_any_416_4;
+  wire bl_sq_any_416_8;
+  wire bl_sq_any_418_2;
+  wire bl_sq_any_420_2;
+  wire bl_sq_any_420_4;
+  wire bl_sq_any_422_2;
+  wire bl_sq_any_424_2;
+  wire bl_sq_any_424_4;
+  wire bl_sq_any_424_8;
+  wire bl_sq_any_426_2;
+  wire bl_sq_any_428_2;
+  wire bl_sq_any_428_4;
+  wire bl_sq_any_42_2;
+  wire bl_sq_any_430_2;
+  wire bl_sq_any_432_16;
+  wire bl_sq_any_432_2;
+  wire bl_sq_any_432_4;
+  wire bl_sq_any_432_8;
+  wire bl_sq_any_434_2;
+  wire bl_sq_any_436_2;
+  wire bl_sq_any_436_4;
+  wire bl_sq_any_438_2;
+  wire bl_sq_any_440_2;
+  wire bl_sq_any_440_4;
+  wire bl_sq_any_440_8;
+  wire bl_sq_any_442_2;
+  wire bl_sq_any_444_2;
+  wire bl_sq_any_444_4;
+  wire bl_sq_any_446_2;
+  wire bl_sq_any_448_16;
+  wire bl_sq_any_448_2;
+  wire bl_sq_any_448_32;
+  wire bl_sq_any_448_4;
+  wire bl_sq_any_448_64;
+  wire bl_sq_any_448_8;
+  wire bl_sq_any_44_2;
+  wire bl_sq_any_44_4;
+  wire bl_sq_any_450_2;
+  wire bl_sq_any_452_2;
+  wire bl_sq_any_452_4;
+  wire bl_sq_any_454_2;
+  wire bl_sq_any_456_2;
+  wire bl_sq_any_456_4;
+  wire bl_sq_any_456_8;
+  wire bl_sq_any_458_2;
+  wire bl_sq_any_460_2;
+  wire bl_sq_any_460_4;
+  wire bl_sq_any_462_2;
+  wire bl_sq_any_464_16;
+  wire bl_sq_any_464_2;
+  wire bl_sq_any_464_4;
+  wire bl_sq_any_464_8;
+  wire bl_sq_any_466_2;
+  wire bl_sq_any_468_2;
+  wire bl_sq_any_468_4;
+  wire bl_sq_any_46_2;
+  wire bl_sq_any_470_2;
+  wire bl_sq_any_472_2;
+  wire bl_sq_any_472_4;
+  wire bl_sq_any_472_8;
+  wire bl_sq_any_474_2;
+  wire bl_sq_any_476_2;
+  wire bl_sq_any_476_4;
+  wire bl_sq_any_478_2;
+  wire bl_sq_any_480_16;
+  wire bl_sq_any_480_2;
+  wire bl_sq_any_480_32;
+  wire bl_sq_any_480_4;
+  wire bl_sq_any_480_8;
+  wire bl_sq_any_482_2;
+  wire bl_sq_any_484_2;
+  wire bl_sq_any_484_4;
+  wire bl_sq_any_486_2;
+  wire bl_sq_any_488_2;
+  wire bl_sq_any_488_4;
+  wire bl_sq_any_488_8;
+  wire bl_sq_any_48_16;
+  wire bl_sq_any_48_2;
+  wire bl_sq_any_48_4;
+  wire bl_sq_any_48_8;
+  wire bl_sq_any_490_2;
+  wire bl_sq_any_492_2;
+  wire bl_sq_any_492_4;
+  wire bl_sq_any_494_2;
+  wire bl_sq_any_496_16;
+  wire bl_sq_any_496_2;
+  wire bl_sq_any_496_4;
+  wire bl_sq_any_496_8;
+  wire bl_sq_any_498_2;
+  wire bl_sq_any_4_2;
+  wire bl_sq_any_4_4;
+  wire bl_sq_any_500_2;
+  wire bl_sq_any_500_4;
+  wire bl_sq_any_502_2;
+  wire bl_sq_any_504_2;
+  wire bl_sq_any_504_4;
+  wire bl_sq_any_504_8;
+  wire bl_sq_any_506_2;
+  wire bl_sq_any_508_2;
+  wire bl_sq_any_508_4;
+  wire bl_sq_any_50_2;
+  wire bl_sq_any_510_2;
+  wire bl_sq_any_52_2;
+  wire bl_sq_any_52_4;
+  wire bl_sq_any_54_2;
+  wire bl_sq_any_56_2;
+  wire bl_sq_any_56_4;
+  wire bl_sq_any_56_8;
+  wire bl_sq_any_58_2;
+  wire bl_sq_any_60_2;
+  wire bl_sq_any_60_4;
+  wire bl_sq_any_62_2;
+  wire bl_sq_any_64_16;
+  wire bl_sq_any_64_2;
+  wire bl_sq_any_64_32;
+  wire bl_sq_any_64_4;
+  wire bl_sq_any_64_64;
+  wire bl_sq_any_64_8;
+  wire bl_sq_any_66_2;
+  wire bl_sq_any_68_2;
+  wire bl_sq_any_68_4;
+  wire bl_sq_any_6_2;
+  wire bl_sq_any_70_2;
+  wire bl_sq_any_72_2;
+  wire bl_sq_any_72_4;
+  wire bl_sq_any_72_8;
+  wire bl_sq_any_74_2;
+  wire bl_sq_any_76_2;
+  wire bl_sq_any_76_4;
+  wire bl_sq_any_78_2;
+  wire bl_sq_any_80_16;
+  wire bl_sq_any_80_2;
+  wire bl_sq_any_80_4;
+  wire bl_sq_any_80_8;
+  wire bl_sq_any_82_2;
+  wire bl_sq_any_84_2;
+  wire bl_sq_any_84_4;
+  wire bl_sq_any_86_2;
+  wire bl_sq_any_88_2;
+  wire bl_sq_any_88_4;
+  wire bl_sq_any_88_8;
+  wire bl_sq_any_8_2;
+  wire bl_sq_any_8_4;
+  wire bl_sq_any_8_8;
+  wire bl_sq_any_90_2;
+  wire bl_sq_any_92_2;
+  wire bl_sq_any_92_4;
+  wire bl_sq_any_94_2;
+  wire bl_sq_any_96_16;
+  wire bl_sq_any_96_2;
+  wire bl_sq_any_96_32;
+  wire bl_sq_any_96_4;
+  wire bl_sq_any_96_8;
+  wire bl_sq_any_98_2;
+  wire [6:0] bl_sq_top_0_128;
+  wire [3:0] bl_sq_top_0_16;
+  wire bl_sq_top_0_2;
+  wire [7:0] bl_sq_top_0_256;
+  wire [4:0] bl_sq_top_0_32;
+  wire [1:0] bl_sq_top_0_4;
+  wire [8:0] bl_sq_top_0_512;
+  wire [5:0] bl_sq_top_0_64;
+  wire [2:0] bl_sq_top_0_8;
+  wire bl_sq_top_100_2;
+  wire [1:0] bl_sq_top_100_4;
+  wire bl_sq_top_102_2;
+  wire bl_sq_top_104_2;
+  wire [1:0] bl_sq_top_104_4;
+  wire [2:0] bl_sq_top_104_8;
+  wire bl_sq_top_106_2;
+  wire bl_sq_top_108_2;
+  wire [1:0] bl_sq_top_108_4;
+  wire bl_sq_top_10_2;
+  wire bl_sq_top_110_2;
+  wire [3:0] bl_sq_top_112_16;
+  wire bl_sq_top_112_2;
+  wire [1:0] bl_sq_top_112_4;
+  wire [2:0] bl_sq_top_112_8;
+  wire bl_sq_top_114_2;
+  wire bl_sq_top_116_2;
+  wire [1:0] bl_sq_top_116_4;
+  wire bl_sq_top_118_2;
+  wire bl_sq_top_120_2;
+  wire [1:0] bl_sq_top_120_4;
+  wire [2:0] bl_sq_top_120_8;
+  wire bl_sq_top_122_2;
+  wire bl_sq_top_124_2;
+  wire [1:0] bl_sq_top_124_4;
+  wire bl_sq_top_126_2;
+  wire [6:0] bl_sq_top_128_128;
+  wire [3:0] bl_sq_top_128_16;
+  wire bl_sq_top_128_2;
+  wire [4:0] bl_sq_top_128_32;
+  wire [1:0] bl_sq_top_128_4;
+  wire [5:0] bl_sq_top_128_64;
+  wire [2:0] bl_sq_top_128_8;
+  wire bl_sq_top_12_2;
+  wire [1:0] bl_sq_top_12_4;
+  wire bl_sq_top_130_2;
+  wire bl_sq_top_132_2;
+  wire [1:0] bl_sq_top_132_4;
+  wire bl_sq_top_134_2;
+  wire bl_sq_top_136_2;
+  wire [1:0] bl_sq_top_136_4;
+  wire [2:0] bl_sq_top_136_8;
+  wire bl_sq_top_138_2;
+  wire bl_sq_top_140_2;
+  wire [1:0] bl_sq_top_140_4;
+  wire bl_sq_top_142_2;
+  wire [3:0] bl_sq_top_144_16;
+  wire bl_sq_top_144_2;
+  wire [1:0] bl_sq_top_144_4;
+  wire [2:0] bl_sq_top_144_8;
+  wire bl_sq_top_146_2;
+  wire bl_sq_top_148_2;
+  wire [1:0] bl_sq_top_148_4;
+  wire bl_sq_top_14_2;
+  wire bl_sq_top_150_2;
+  wire bl_sq_top_152_2;
+  wire [1:0] bl_sq_top_152_4;
+  wire [2:0] bl_sq_top_152_8;
+  wire bl_sq_top_154_2;
+  wire bl_sq_top_156_2;
+  wire [1:0] bl_sq_top_156_4;
+  wire bl_sq_top_158_2;
+  wire [3:0] bl_sq_top_160_16;
+  wire bl_sq_top_160_2;
+  wire [4:0] bl_sq_top_160_32;
+  wire [1:0] bl_sq_top_160_4;
+  wire [2:0] bl_sq_top_160_8;
+  wire bl_sq_top_162_2;
+  wire bl_sq_top_164_2;
+  wire [1:0] bl_sq_top_164_4;
+  wire bl_sq_top_166_2;
+  wire bl_sq_top_168_2;
+  wire [1:0] bl_sq_top_168_4;
+  wire [2:0] bl_sq_top_168_8;
+  wire [3:0] bl_sq_top_16_16;
+  wire bl_sq_top_16_2;
+  wire [1:0] bl_sq_top_16_4;
+  wire [2:0] bl_sq_top_16_8;
+  wire bl_sq_top_170_2;
+  wire bl_sq_top_172_2;
+  wire [1:0] bl_sq_top_172_4;
+  wire bl_sq_top_174_2;
+  wire [3:0] bl_sq_top_176_16;
+  wire bl_sq_top_176_2;
+  wire [1:0] bl_sq_top_176_4;
+  wire [2:0] bl_sq_top_176_8;
+  wire bl_sq_top_178_2;
+  wire bl_sq_top_180_2;
+  wire [1:0] bl_sq_top_180_4;
+  wire bl_sq_top_182_2;
+  wire bl_sq_top_184_2;
+  wire [1:0] bl_sq_top_184_4;
+  wire [2:0] bl_sq_top_184_8;
+  wire bl_sq_top_186_2;
+  wire bl_sq_top_188_2;
+  wire [1:0] bl_sq_top_188_4;
+  wire bl_sq_top_18_2;
+  wire bl_sq_top_190_2;
+  wire [3:0] bl_sq_top_192_16;
+  wire bl_sq_top_192_2;
+  wire [4:0] bl_sq_top_192_32;
+  wire [1:0] bl_sq_top_192_4;
+  wire [5:0] bl_sq_top_192_64;
+  wire [2:0] bl_sq_top_192_8;
+  wire bl_sq_top_194_2;
+  wire bl_sq_top_196_2;
+  wire [1:0] bl_sq_top_196_4;
+  wire bl_sq_top_198_2;
+  wire bl_sq_top_200_2;
+  wire [1:0] bl_sq_top_200_4;
+  wire [2:0] bl_sq_top_200_8;
+  wire bl_sq_top_202_2;
+  wire bl_sq_top_204_2;
+  wire [1:0] bl_sq_top_204_4;
+  wire bl_sq_top_206_2;
+  wire [3:0] bl_sq_top_208_16;
+  wire bl_sq_top_208_2;
+  wire [1:0] bl_sq_top_208_4;
+  wire [2:0] bl_sq_top_208_8;
+  wire bl_sq_top_20_2;
+  wire [1:0] bl_sq_top_20_4;
+  wire bl_sq_top_210_2;
+  wire bl_sq_top_212_2;
+  wire [1:0] bl_sq_top_212_4;
+  wire bl_sq_top_214_2;
+  wire bl_sq_top_216_2;
+  wire [1:0] bl_sq_top_216_4;
+  wire [2:0] bl_sq_top_216_8;
+  wire bl_sq_top_218_2;
+  wire bl_sq_top_220_2;
+  wire [1:0] bl_sq_top_220_4;
+  wire bl_sq_top_222_2;
+  wire [3:0] bl_sq_top_224_16;
+  wire bl_sq_top_224_2;
+  wire [4:0] bl_sq_top_224_32;
+  wire [1:0] bl_sq_top_224_4;
+  wire [2:0] bl_sq_top_224_8;
+  wire bl_sq_top_226_2;
+  wire bl_sq_top_228_2;
+  wire [1:0] bl_sq_top_228_4;
+  wire bl_sq_top_22_2;
+  wire bl_sq_top_230_2;
+  wire bl_sq_top_232_2;
+  wire [1:0] bl_sq_top_232_4;
+  wire [2:0] bl_sq_top_232_8;
+  wire bl_sq_top_234_2;
+  wire bl_sq_top_236_2;
+  wire [1:0] bl_sq_top_236_4;
+  wire bl_sq_top_238_2;
+  wire [3:0] bl_sq_top_240_16;
+  wire bl_sq_top_240_2;
+  wire [1:0] bl_sq_top_240_4;
+  wire [2:0] bl_sq_top_240_8;
+  wire bl_sq_top_242_2;
+  wire bl_sq_top_244_2;
+  wire [1:0] bl_sq_top_244_4;
+  wire bl_sq_top_246_2;
+  wire bl_sq_top_248_2;
+  wire [1:0] bl_sq_top_248_4;
+  wire [2:0] bl_sq_top_248_8;
+  wire bl_sq_top_24_2;
+  wire [1:0] bl_sq_top_24_4;
+  wire [2:0] bl_sq_top_24_8;
+  wire bl_sq_top_250_2;
+  wire bl_sq_top_252_2;
+  wire [1:0] bl_sq_top_252_4;
+  wire bl_sq_top_254_2;
+  wire [6:0] bl_sq_top_256_128;
+  wire [3:0] bl_sq_top_256_16;
+  wire bl_sq_top_256_2;
+  wire [7:0] bl_sq_top_256_256;
+  wire [4:0] bl_sq_top_256_32;
+  wire [1:0] bl_sq_top_256_4;
+  wire [5:0] bl_sq_top_256_64;
+  wire [2:0] bl_sq_top_256_8;
+  wire bl_sq_top_258_2;
+  wire bl_sq_top_260_2;
+  wire [1:0] bl_sq_top_260_4;
+  wire bl_sq_top_262_2;
+  wire bl_sq_top_264_2;
+  wire [1:0] bl_sq_top_264_4;
+  wire [2:0] bl_sq_top_264_8;
+  wire bl_sq_top_266_2;
+  wire bl_sq_top_268_2;
+  wire [1:0] bl_sq_top_268_4;
+  wire bl_sq_top_26_2;
+  wire bl_sq_top_270_2;
+  wire [3:0] bl_sq_top_272_16;
+  wire bl_sq_top_272_2;
+  wire [1:0] bl_sq_top_272_4;
+  wire [2:0] bl_sq_top_272_8;
+  wire bl_sq_top_274_2;
+  wire bl_sq_top_276_2;
+  wire [1:0] bl_sq_top_276_4;
+  wire bl_sq_top_278_2;
+  wire bl_sq_top_280_2;
+  wire [1:0] bl_sq_top_280_4;
+  wire [2:0] bl_sq_top_280_8;
+  wire bl_sq_top_282_2;
+  wire bl_sq_top_284_2;
+  wire [1:0] bl_sq_top_284_4;
+  wire bl_sq_top_286_2;
+  wire [3:0] bl_sq_top_288_16;
+  wire bl_sq_top_288_2;
+  wire [4:0] bl_sq_top_288_32;
+  wire [1:0] bl_sq_top_288_4;
+  wire [2:0] bl_sq_top_288_8;
+  wire bl_sq_top_28_2;
+  wire [1:0] bl_sq_top_28_4;
+  wire bl_sq_top_290_2;
+  wire bl_sq_top_292_2;
+  wire [1:0] bl_sq_top_292_4;
+  wire bl_sq_top_294_2;
+  wire bl_sq_top_296_2;
+  wire [1:0] bl_sq_top_296_4;
+  wire [2:0] bl_sq_top_296_8;
+  wire bl_sq_top_298_2;
+  wire bl_sq_top_2_2;
+  wire bl_sq_top_300_2;
+  wire [1:0] bl_sq_top_300_4;
+  wire bl_sq_top_302_2;
+  wire [3:0] bl_sq_top_304_16;
+  wire bl_sq_top_304_2;
+  wire [1:0] bl_sq_top_304_4;
+  wire [2:0] bl_sq_top_304_8;
+  wire bl_sq_top_306_2;
+  wire bl_sq_top_308_2;
+  wire [1:0] bl_sq_top_308_4;
+  wire bl_sq_top_30_2;
+  wire bl_sq_top_310_2;
+  wire bl_sq_top_312_2;
+  wire [1:0] bl_sq_top_312_4;
+  wire [2:0] bl_sq_top_312_8;
+  wire bl_sq_top_314_2;
+  wire bl_sq_top_316_2;
+  wire [1:0] bl_sq_top_316_4;
+  wire bl_sq_top_318_2;
+  wire [3:0] bl_sq_top_320_16;
+  wire bl_sq_top_320_2;
+  wire [4:0] bl_sq_top_320_32;
+  wire [1:0] bl_sq_top_320_4;
+  wire [5:0] bl_sq_top_320_64;
+  wire [2:0] bl_sq_top_320_8;
+  wire bl_sq_top_322_2;
+  wire bl_sq_top_324_2;
+  wire [1:0] bl_sq_top_324_4;
+  wire bl_sq_top_326_2;
+  wire bl_sq_top_328_2;
+  wire [1:0] bl_sq_top_328_4;
+  wire [2:0] bl_sq_top_328_8;
+  wire [3:0] bl_sq_top_32_16;
+  wire bl_sq_top_32_2;
+  wire [4:0] bl_sq_top_32_32;
+  wire [1:0] bl_sq_top_32_4;
+  wire [2:0] bl_sq_top_32_8;
+  wire bl_sq_top_330_2;
+  wire bl_sq_top_332_2;
+  wire [1:0] bl_sq_top_332_4;
+  wire bl_sq_top_334_2;
+  wire [3:0] bl_sq_top_336_16;
+  wire bl_sq_top_336_2;
+  wire [1:0] bl_sq_top_336_4;
+  wire [2:0] bl_sq_top_336_8;
+  wire bl_sq_top_338_2;
+  wire bl_sq_top_340_2;
+  wire [1:0] bl_sq_top_340_4;
+  wire bl_sq_top_342_2;
+  wire bl_sq_top_344_2;
+  wire [1:0] bl_sq_top_344_4;
+  wire [2:0] bl_sq_top_344_8;
+  wire bl_sq_top_346_2;
+  wire bl_sq_top_348_2;
+  wire [1:0] bl_sq_top_348_4;
+  wire bl_sq_top_34_2;
+  wire bl_sq_top_350_2;
+  wire [3:0] bl_sq_top_352_16;
+  wire bl_sq_top_352_2;
+  wire [4:0] bl_sq_top_352_32;
+  wire [1:0] bl_sq_top_352_4;
+  wire [2:0] bl_sq_top_352_8;
+  wire bl_sq_top_354_2;
+  wire bl_sq_top_356_2;
+  wire [1:0] bl_sq_top_356_4;
+  wire bl_sq_top_358_2;
+  wire bl_sq_top_360_2;
+  wire [1:0] bl_sq_top_360_4;
+  wire [2:0] bl_sq_top_360_8;
+  wire bl_sq_top_362_2;
+  wire bl_sq_top_364_2;
+  wire [1:0] bl_sq_top_364_4;
+  wire bl_sq_top_366_2;
+  wire [3:0] bl_sq_top_368_16;
+  wire bl_sq_top_368_2;
+  wire [1:0] bl_sq_top_368_4;
+  wire [2:0] bl_sq_top_368_8;
+  wire bl_sq_top_36_2;
+  wire [1:0] bl_sq_top_36_4;
+  wire bl_sq_top_370_2;
+  wire bl_sq_top_372_2;
+  wire [1:0] bl_sq_top_372_4;
+  wire bl_sq_top_374_2;
+  wire bl_sq_top_376_2;
+  wire [1:0] bl_sq_top_376_4;
+  wire [2:0] bl_sq_top_376_8;
+  wire bl_sq_top_378_2;
+  wire bl_sq_top_380_2;
+  wire [1:0] bl_sq_top_380_4;
+  wire bl_sq_top_382_2;
+  wire [6:0] bl_sq_top_384_128;
+  wire [3:0] bl_sq_top_384_16;
+  wire bl_sq_top_384_2;
+  wire [4:0] bl_sq_top_384_32;
+  wire [1:0] bl_sq_top_384_4;
+  wire [5:0] bl_sq_top_384_64;
+  wire [2:0] bl_sq_top_384_8;
+  wire bl_sq_top_386_2;
+  wire bl_sq_top_388_2;
+  wire [1:0] bl_sq_top_388_4;
+  wire bl_sq_top_38_2;
+  wire bl_sq_top_390_2;
+  wire bl_sq_top_392_2;
+  wire [1:0] bl_sq_top_392_4;
+  wire [2:0] bl_sq_top_392_8;
+  wire bl_sq_top_394_2;
+  wire bl_sq_top_396_2;
+  wire [1:0] bl_sq_top_396_4;
+  wire bl_sq_top_398_2;
+  wire [3:0] bl_sq_top_400_16;
+  wire bl_sq_top_400_2;
+  wire [1:0] bl_sq_top_400_4;
+  wire [2:0] bl_sq_top_400_8;
+  wire bl_sq_top_402_2;
+  wire bl_sq_top_404_2;
+  wire [1:0] bl_sq_top_404_4;
+  wire bl_sq_top_406_2;
+  wire bl_sq_top_408_2;
+  wire [1:0] bl_sq_top_408_4;
+  wire [2:0] bl_sq_top_408_8;
+  wire bl_sq_top_40_2;
+  wire [1:0] bl_sq_top_40_4;
+  wire [2:0] bl_sq_top_40_8;
+  wire bl_sq_top_410_2;
+  wire bl_sq_top_412_2;
+  wire [1:0] bl_sq_top_412_4;
+  wire bl_sq_top_414_2;
+  wire [3:0] bl_sq_top_416_16;
+  wire bl_sq_top_416_2;
+  wire [4:0] bl_sq_top_416_32;
+  wire [1:0] bl_sq_top_416_4;
+  wire [2:0] bl_sq_top_416_8;
+  wire bl_sq_top_418_2;
+  wire bl_sq_top_420_2;
+  wire [1:0] bl_sq_top_420_4;
+  wire bl_sq_top_422_2;
+  wire bl_sq_top_424_2;
+  wire [1:0] bl_sq_top_424_4;
+  wire [2:0] bl_sq_top_424_8;
+  wire bl_sq_top_426_2;
+  wire bl_sq_top_428_2;
+  wire [1:0] bl_sq_top_428_4;
+  wire bl_sq_top_42_2;
+  wire bl_sq_top_430_2;
+  wire [3:0] bl_sq_top_432_16;
+  wire bl_sq_top_432_2;
+  wire [1:0] bl_sq_top_432_4;
+  wire [2:0] bl_sq_top_432_8;
+  wire bl_sq_top_434_2;
+  wire bl_sq_top_436_2;
+  wire [1:0] bl_sq_top_436_4;
+  wire bl_sq_top_438_2;
+  wire bl_sq_top_440_2;
+  wire [1:0] bl_sq_top_440_4;
+  wire [2:0] bl_sq_top_440_8;
+  wire bl_sq_top_442_2;
+  wire bl_sq_top_444_2;
+  wire [1:0] bl_sq_top_444_4;
+  wire bl_sq_top_446_2;
+  wire [3:0] bl_sq_top_448_16;
+  wire bl_sq_top_448_2;
+  wire [4:0] bl_sq_top_448_32;
+  wire [1:0] bl_sq_top_448_4;
+  wire [5:0] bl_sq_top_448_64;
+  wire [2:0] bl_sq_top_448_8;
+  wire bl_sq_top_44_2;
+  wire [1:0] bl_sq_top_44_4;
+  wire bl_sq_top_450_2;
+  wire bl_sq_top_452_2;
+  wire [1:0] bl_sq_top_452_4;
+  wire bl_sq_top_454_2;
+  wire bl_sq_top_456_2;
+  wire [1:0] bl_sq_top_456_4;
+  wire [2:0] bl_sq_top_456_8;
+  wire bl_sq_top_458_2;
+  wire bl_sq_top_460_2;
+  wire [1:0] bl_sq_top_460_4;
+  wire bl_sq_top_462_2;
+  wire [3:0] bl_sq_top_464_16;
+  wire bl_sq_top_464_2;
+  wire [1:0] bl_sq_top_464_4;
+  wire [2:0] bl_sq_top_464_8;
+  wire bl_sq_top_466_2;
+  wire bl_sq_top_468_2;
+  wire [1:0] bl_sq_top_468_4;
+  wire bl_sq_top_46_2;
+  wire bl_sq_top_470_2;
+  wire bl_sq_top_472_2;
+  wire [1:0] bl_sq_top_472_4;
+  wire [2:0] bl_sq_top_472_8;
+  wire bl_sq_top_474_2;
+  wire bl_sq_top_476_2;
+  wire [1:0] bl_sq_top_476_4;
+  wire bl_sq_top_478_2;
+  wire [3:0] bl_sq_top_480_16;
+  wire bl_sq_top_480_2;
+  wire [4:0] bl_sq_top_480_32;
+  wire [1:0] bl_sq_top_480_4;
+  wire [2:0] bl_sq_top_480_8;
+  wire bl_sq_top_482_2;
+  wire bl_sq_top_484_2;
+  wire [1:0] bl_sq_top_484_4;
+  wire bl_sq_top_486_2;
+  wire bl_sq_top_488_2;
+  wire [1:0] bl_sq_top_488_4;
+  wire [2:0] bl_sq_top_488_8;
+  wire [3:0] bl_sq_top_48_16;
+  wire bl_sq_top_48_2;
+  wire [1:0] bl_sq_top_48_4;
+  wire [2:0] bl_sq_top_48_8;
+  wire bl_sq_top_490_2;
+  wire bl_sq_top_492_2;
+  wire [1:0] bl_sq_top_492_4;
+  wire bl_sq_top_494_2;
+  wire [3:0] bl_sq_top_496_16;
+  wire bl_sq_top_496_2;
+  wire [1:0] bl_sq_top_496_4;
+  wire [2:0] bl_sq_top_496_8;
+  wire bl_sq_top_498_2;
+  wire bl_sq_top_4_2;
+  wire [1:0] bl_sq_top_4_4;
+  wire bl_sq_top_500_2;
+  wire [1:0] bl_sq_top_500_4;
+  wire bl_sq_top_502_2;
+  wire bl_sq_top_504_2;
+  wire [1:0] bl_sq_top_504_4;
+  wire [2:0] bl_sq_top_504_8;
+  wire bl_sq_top_506_2;
+  wire bl_sq_top_508_2;
+  wire [1:0] bl_sq_top_508_4;
+  wire bl_sq_top_50_2;
+  wire bl_sq_top_510_2;
+  wire bl_sq_top_52_2;
+  wire [1:0] bl_sq_top_52_4;
+  wire bl_sq_top_54_2;
+  wire bl_sq_top_56_2;
+  wire [1:0] bl_sq_top_56_4;
+  wire [2:0] bl_sq_top_56_8;
+  wire bl_sq_top_58_2;
+  wire bl_sq_top_60_2;
+  wire [1:0] bl_sq_top_60_4;
+  wire bl_sq_top_62_2;
+  wire [3:0] bl_sq_top_64_16;
+  wire bl_sq_top_64_2;
+  wire [4:0] bl_sq_top_64_32;
+  wire [1:0] bl_sq_top_64_4;
+  wire [5:0] bl_sq_top_64_64;
+  wire [2:0] bl_sq_top_64_8;
+  wire bl_sq_top_66_2;
+  wire bl_sq_top_68_2;
+  wire [1:0] bl_sq_top_68_4;
+  wire bl_sq_top_6_2;
+  wire bl_sq_top_70_2;
+  wire bl_sq_top_72_2;
+  wire [1:0] bl_sq_top_72_4;
+  wire [2:0] bl_sq_top_72_8;
+  wire bl_sq_top_74_2;
+  wire bl_sq_top_76_2;
+  wire [1:0] bl_sq_top_76_4;
+  wire bl_sq_top_78_2;
+  wire [3:0] bl_sq_top_80_16;
+  wire bl_sq_top_80_2;
+  wire [1:0] bl_sq_top_80_4;
+  wire [2:0] bl_sq_top_80_8;
+  wire bl_sq_top_82_2;
+  wire bl_sq_top_84_2;
+  wire [1:0] bl_sq_top_84_4;
+  wire bl_sq_top_86_2;
+  wire bl_sq_top_88_2;
+  wire [1:0] bl_sq_top_88_4;
+  wire [2:0] bl_sq_top_88_8;
+  wire bl_sq_top_8_2;
+  wire [1:0] bl_sq_top_8_4;
+  wire [2:0] bl_sq_top_8_8;
+  wire bl_sq_top_90_2;
+  wire bl_sq_top_92_2;
+  wire [1:0] bl_sq_top_92_4;
+  wire bl_sq_top_94_2;
+  wire [3:0] bl_sq_top_96_16;
+  wire bl_sq_top_96_2;
+  wire [4:0] bl_sq_top_96_32;
+  wire [1:0] bl_sq_top_96_4;
+  wire [2:0] bl_sq_top_96_8;
+  wire bl_sq_top_98_2;
   reg ceil = 1'h0;
   reg [9:0] count = 10'h000;
-  reg [255:0] den = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [144:0] den = 145'h0000000000000000000000000000000000000;
+  wire [255:0] div_result;
   wire [8:0] div_shl;
+  wire div_up;
   reg [255:0] dnum = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [255:0] dnum_0;
   wire [255:0] dnum_1;
   wire [255:0] dnum_2;
   wire [255:0] dnum_3;
-  wire [255:0] dnum_4;
-  wire [255:0] dnum_5;
-  wire [255:0] dnum_6;
-  wire [255:0] dnum_7;
-  reg [256:0] drem = 257'h00000000000000000000000000000000000000000000000000000000000000000;
-  wire [256:0] drem_0;
-  wire [256:0] drem_1;
-  wire [256:0] drem_2;
-  wire [256:0] drem_3;
-  wire [256:0] drem_4;
-  wire [256:0] drem_5;
-  wire [256:0] drem_6;
-  wire [256:0] drem_7;
+  reg [144:0] drem = 145'h0000000000000000000000000000000000000;
+  wire [144:0] drem_0;
+  wire [144:0] drem_1;
+  wire [144:0] drem_2;
+  wire [144:0] drem_3;
   reg [6:0] dst = 7'h00;
   wire [6:0] f_a;
   wire [6:0] f_b;
@@ -370,6 +2589,110 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [639:0] imm_sext;
   reg [639:0] ma = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   reg [639:0] mb = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [129:0] mul_cpa_c0_full;
+  wire [129:0] mul_cpa_c1n_full;
+  wire [129:0] mul_cpa_c1y_full;
+  wire [129:0] mul_cpa_c2n_full;
+  wire [129:0] mul_cpa_c2y_full;
+  wire [129:0] mul_cpa_c3n_full;
+  wire [129:0] mul_cpa_c3y_full;
+  wire [129:0] mul_cpa_c4n_full;
+  wire [129:0] mul_cpa_c4y_full;
+  wire mul_cpa_cin1;
+  wire mul_cpa_cin2;
+  wire mul_cpa_cin3;
+  wire mul_cpa_cin4;
+  wire mul_cpa_co1;
+  wire mul_cpa_co2;
+  wire mul_cpa_co3;
+  wire mul_cpa_co4;
+  wire mul_cpa_cout;
+  wire [127:0] mul_cpa_s1;
+  wire [127:0] mul_cpa_s2;
+  wire [127:0] mul_cpa_s3;
+  wire [127:0] mul_cpa_s4;
+  wire [639:0] mul_cpa_sum;
+  wire [639:0] mul_csa1_c;
+  wire [639:0] mul_csa1_s;
+  wire [639:0] mul_csa2_c;
+  wire [639:0] mul_csa2_s;
+  wire [639:0] mul_csa3_c;
+  wire [639:0] mul_csa3_s;
+  wire [35:0] mul_pp0_0;
+  wire [35:0] mul_pp0_1;
+  wire [35:0] mul_pp0_10;
+  wire [35:0] mul_pp0_11;
+  wire [35:0] mul_pp0_12;
+  wire [35:0] mul_pp0_13;
+  wire [35:0] mul_pp0_14;
+  wire [35:0] mul_pp0_15;
+  wire [35:0] mul_pp0_16;
+  wire [35:0] mul_pp0_17;
+  wire [35:0] mul_pp0_18;
+  wire [35:0] mul_pp0_19;
+  wire [35:0] mul_pp0_2;
+  wire [35:0] mul_pp0_20;
+  wire [35:0] mul_pp0_21;
+  wire [35:0] mul_pp0_22;
+  wire [35:0] mul_pp0_23;
+  wire [35:0] mul_pp0_24;
+  wire [35:0] mul_pp0_25;
+  wire [35:0] mul_pp0_26;
+  wire [35:0] mul_pp0_27;
+  wire [35:0] mul_pp0_28;
+  wire [35:0] mul_pp0_29;
+  wire [35:0] mul_pp0_3;
+  wire [35:0] mul_pp0_30;
+  wire [35:0] mul_pp0_31;
+  wire [35:0] mul_pp0_32;
+  wire [35:0] mul_pp0_33;
+  wire [35:0] mul_pp0_34;
+  wire [35:0] mul_pp0_35;
+  wire [35:0] mul_pp0_4;
+  wire [35:0] mul_pp0_5;
+  wire [35:0] mul_pp0_6;
+  wire [35:0] mul_pp0_7;
+  wire [35:0] mul_pp0_8;
+  wire [35:0] mul_pp0_9;
+  wire [31:0] mul_pp1_0;
+  wire [31:0] mul_pp1_1;
+  wire [31:0] mul_pp1_10;
+  wire [31:0] mul_pp1_11;
+  wire [31:0] mul_pp1_12;
+  wire [31:0] mul_pp1_13;
+  wire [31:0] mul_pp1_14;
+  wire [31:0] mul_pp1_15;
+  wire [31:0] mul_pp1_16;
+  wire [31:0] mul_pp1_17;
+  wire [31:0] mul_pp1_18;
+  wire [31:0] mul_pp1_19;
+  wire [31:0] mul_pp1_2;
+  wire [31:0] mul_pp1_20;
+  wire [31:0] mul_pp1_21;
+  wire [31:0] mul_pp1_22;
+  wire [31:0] mul_pp1_23;
+  wire [31:0] mul_pp1_24;
+  wire [31:0] mul_pp1_25;
+  wire [31:0] mul_pp1_26;
+  wire [31:0] mul_pp1_27;
+  wire [31:0] mul_pp1_28;
+  wire [31:0] mul_pp1_29;
+  wire [31:0] mul_pp1_3;
+  wire [31:0] mul_pp1_30;
+  wire [31:0] mul_pp1_31;
+  wire [31:0] mul_pp1_32;
+  wire [31:0] mul_pp1_33;
+  wire [31:0] mul_pp1_34;
+  wire [31:0] mul_pp1_4;
+  wire [31:0] mul_pp1_5;
+  wire [31:0] mul_pp1_6;
+  wire [31:0] mul_pp1_7;
+  wire [31:0] mul_pp1_8;
+  wire [31:0] mul_pp1_9;
+  wire [639:0] mul_v00;
+  wire [639:0] mul_v01;
+  wire [639:0] mul_v10;
+  wire [639:0] mul_v11;
   reg [639:0] mul_x;
   reg [31:0] mul_y;
   wire [127:0] \o__payload.amount_in ;
@@ -382,8 +2705,9 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire o_valid;
   wire [4:0] op;
   wire [8:0] pairs;
-  wire [639:0] partial;
   reg [15:0] pc = 16'h0000;
+  wire [251:0] q_hi_inc;
+  wire [4:0] q_lo;
   wire [8:0] qb;
   reg [8:0] qb_raw;
   reg [255:0] quo = 256'h0000000000000000000000000000000000000000000000000000000000000000;
@@ -391,10 +2715,6 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [255:0] quo_1;
   wire [255:0] quo_2;
   wire [255:0] quo_3;
-  wire [255:0] quo_4;
-  wire [255:0] quo_5;
-  wire [255:0] quo_6;
-  wire [255:0] quo_7;
   reg [111:0] r_a_base = 112'h0000000000000000000000000000;
   reg [15:0] r_a_fd = 16'h0000;
   reg [15:0] r_a_fn = 16'h0000;
@@ -424,6 +2744,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \rec.exact ;
   wire [127:0] \rec.profit ;
   wire [31:0] \rec.tag ;
+  wire rem_zero;
   wire [9:0] rom_rd__addr;
   wire [41:0] rom_rd__data;
   reg [255:0] root = 256'h0000000000000000000000000000000000000000000000000000000000000000;
@@ -431,20 +2752,112 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [255:0] root_1;
   wire [255:0] root_2;
   wire [255:0] root_3;
-  wire [255:0] root_4;
-  wire [255:0] root_5;
-  wire [255:0] root_6;
-  wire [255:0] root_7;
+  wire [65:0] sq0_c0_full;
+  wire [65:0] sq0_c1n_full;
+  wire [65:0] sq0_c1y_full;
+  wire [65:0] sq0_c2n_full;
+  wire [65:0] sq0_c2y_full;
+  wire [65:0] sq0_c3n_full;
+  wire [65:0] sq0_c3y_full;
+  wire [7:0] sq0_c4n_full;
+  wire [7:0] sq0_c4y_full;
+  wire sq0_cin1;
+  wire sq0_cin2;
+  wire sq0_cin3;
+  wire sq0_cin4;
+  wire sq0_co1;
+  wire sq0_co2;
+  wire sq0_co3;
+  wire sq0_co4;
+  wire sq0_cout;
+  wire [63:0] sq0_s1;
+  wire [63:0] sq0_s2;
+  wire [63:0] sq0_s3;
+  wire [5:0] sq0_s4;
+  wire [261:0] sq0_sum;
+  wire [65:0] sq1_c0_full;
+  wire [65:0] sq1_c1n_full;
+  wire [65:0] sq1_c1y_full;
+  wire [65:0] sq1_c2n_full;
+  wire [65:0] sq1_c2y_full;
+  wire [65:0] sq1_c3n_full;
+  wire [65:0] sq1_c3y_full;
+  wire [7:0] sq1_c4n_full;
+  wire [7:0] sq1_c4y_full;
+  wire sq1_cin1;
+  wire sq1_cin2;
+  wire sq1_cin3;
+  wire sq1_cin4;
+  wire sq1_co1;
+  wire sq1_co2;
+  wire sq1_co3;
+  wire sq1_co4;
+  wire sq1_cout;
+  wire [63:0] sq1_s1;
+  wire [63:0] sq1_s2;
+  wire [63:0] sq1_s3;
+  wire [5:0] sq1_s4;
+  wire [261:0] sq1_sum;
+  wire [65:0] sq2_c0_full;
+  wire [65:0] sq2_c1n_full;
+  wire [65:0] sq2_c1y_full;
+  wire [65:0] sq2_c2n_full;
+  wire [65:0] sq2_c2y_full;
+  wire [65:0] sq2_c3n_full;
+  wire [65:0] sq2_c3y_full;
+  wire [7:0] sq2_c4n_full;
+  wire [7:0] sq2_c4y_full;
+  wire sq2_cin1;
+  wire sq2_cin2;
+  wire sq2_cin3;
+  wire sq2_cin4;
+  wire sq2_co1;
+  wire sq2_co2;
+  wire sq2_co3;
+  wire sq2_co4;
+  wire sq2_cout;
+  wire [63:0] sq2_s1;
+  wire [63:0] sq2_s2;
+  wire [63:0] sq2_s3;
+  wire [5:0] sq2_s4;
+  wire [261:0] sq2_sum;
+  wire [65:0] sq3_c0_full;
+  wire [65:0] sq3_c1n_full;
+  wire [65:0] sq3_c1y_full;
+  wire [65:0] sq3_c2n_full;
+  wire [65:0] sq3_c2y_full;
+  wire [65:0] sq3_c3n_full;
+  wire [65:0] sq3_c3y_full;
+  wire [7:0] sq3_c4n_full;
+  wire [7:0] sq3_c4y_full;
+  wire sq3_cin1;
+  wire sq3_cin2;
+  wire sq3_cin3;
+  wire sq3_cin4;
+  wire sq3_co1;
+  wire sq3_co2;
+  wire sq3_co3;
+  wire sq3_co4;
+  wire sq3_cout;
+  wire [63:0] sq3_s1;
+  wire [63:0] sq3_s2;
+  wire [63:0] sq3_s3;
+  wire [5:0] sq3_s4;
+  wire [261:0] sq3_sum;
+  wire [261:0] sq_r2_0;
+  wire [261:0] sq_r2_1;
+  wire [261:0] sq_r2_2;
+  wire [261:0] sq_r2_3;
   wire [9:0] sq_shl;
+  wire [261:0] sq_trial_0;
+  wire [261:0] sq_trial_1;
+  wire [261:0] sq_trial_2;
+  wire [261:0] sq_trial_3;
   reg [259:0] srem = 260'h00000000000000000000000000000000000000000000000000000000000000000;
   wire [259:0] srem_0;
   wire [259:0] srem_1;
   wire [259:0] srem_2;
   wire [259:0] srem_3;
-  wire [259:0] srem_4;
-  wire [259:0] srem_5;
-  wire [259:0] srem_6;
-  wire [259:0] srem_7;
   reg [31:0] tag = 32'd0;
   wire [41:0] word;
   reg [511:0] work = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
@@ -452,10 +2865,6 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [511:0] work_1;
   wire [511:0] work_2;
   wire [511:0] work_3;
-  wire [511:0] work_4;
-  wire [511:0] work_5;
-  wire [511:0] work_6;
-  wire [511:0] work_7;
   reg [6:0] wp__addr;
   reg [639:0] wp__data;
   reg wp__en;
@@ -1380,234 +3789,2401 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[776] = 42'h00000025010;
   end
   assign word = rom[pc[9:0]];
-  assign \$1  = mul_x * mul_y;
-  assign \$2  = acc + \$1 [639:0];
-  assign \$3  = bl_a + 1'h1;
-  assign \$4  = \$3  > bl_b;
-  assign \$5  = bl_a + 1'h1;
-  assign \$6  = \$5  - bl_b;
-  assign \$7  = qb_raw + 3'h7;
-  assign \$9  = 9'h100 - \$8 [8:0];
-  assign \$10  = { drem, dnum[255] } >= den;
-  assign \$11  = { drem, dnum[255] } - den;
-  assign \$12  = \$10  ? \$11  : { 1'h0, drem, dnum[255] };
-  assign \$13  = { drem, dnum[255] } >= den;
-  assign \$15  = { \$12 [256:0], \$14 [255] } >= den;
-  assign \$16  = { \$12 [256:0], \$14 [255] } - den;
-  assign \$17  = \$15  ? \$16  : { 1'h0, \$12 [256:0], \$14 [255] };
-  assign \$18  = { \$12 [256:0], \$14 [255] } >= den;
-  assign \$20  = { \$17 [256:0], \$19 [255] } >= den;
-  assign \$21  = { \$17 [256:0], \$19 [255] } - den;
-  assign \$22  = \$20  ? \$21  : { 1'h0, \$17 [256:0], \$19 [255] };
-  assign \$23  = { \$17 [256:0], \$19 [255] } >= den;
-  assign \$25  = { \$22 [256:0], \$24 [255] } >= den;
-  assign \$26  = { \$22 [256:0], \$24 [255] } - den;
-  assign \$27  = \$25  ? \$26  : { 1'h0, \$22 [256:0], \$24 [255] };
-  assign \$28  = { \$22 [256:0], \$24 [255] } >= den;
-  assign \$30  = { \$27 [256:0], \$29 [255] } >= den;
-  assign \$31  = { \$27 [256:0], \$29 [255] } - den;
-  assign \$32  = \$30  ? \$31  : { 1'h0, \$27 [256:0], \$29 [255] };
-  assign \$33  = { \$27 [256:0], \$29 [255] } >= den;
-  assign \$35  = { \$32 [256:0], \$34 [255] } >= den;
-  assign \$36  = { \$32 [256:0], \$34 [255] } - den;
-  assign \$37  = \$35  ? \$36  : { 1'h0, \$32 [256:0], \$34 [255] };
-  assign \$38  = { \$32 [256:0], \$34 [255] } >= den;
-  assign \$40  = { \$37 [256:0], \$39 [255] } >= den;
-  assign \$41  = { \$37 [256:0], \$39 [255] } - den;
-  assign \$42  = \$40  ? \$41  : { 1'h0, \$37 [256:0], \$39 [255] };
-  assign \$43  = { \$37 [256:0], \$39 [255] } >= den;
-  assign \$45  = { \$42 [256:0], \$44 [255] } >= den;
-  assign \$46  = { \$42 [256:0], \$44 [255] } - den;
-  assign \$47  = \$45  ? \$46  : { 1'h0, \$42 [256:0], \$44 [255] };
-  assign \$48  = { \$42 [256:0], \$44 [255] } >= den;
-  assign \$50  = bl_sq + 1'h1;
-  assign \$52  = \$51  + 3'h7;
-  assign \$54  = 2'h2 * \$53 [8:0];
-  assign \$55  = 10'h200 - \$54 ;
-  assign \$56  = { srem, work[511:510] } >= { root, 2'h1 };
-  assign \$57  = { srem, work[511:510] } - { root, 2'h1 };
-  assign \$58  = \$56  ? \$57  : { 1'h0, srem, work[511:510] };
-  assign \$59  = { srem, work[511:510] } >= { root, 2'h1 };
-  assign \$61  = { \$58 [259:0], \$60 [511:510] } >= { root[254:0], \$59 , 2'h1 };
-  assign \$62  = { \$58 [259:0], \$60 [511:510] } - { root[254:0], \$59 , 2'h1 };
-  assign \$63  = \$61  ? \$62  : { 1'h0, \$58 [259:0], \$60 [511:510] };
-  assign \$64  = { \$58 [259:0], \$60 [511:510] } >= { root[254:0], \$59 , 2'h1 };
-  assign \$66  = { \$63 [259:0], \$65 [511:510] } >= { root[253:0], \$59 , \$64 , 2'h1 };
-  assign \$67  = { \$63 [259:0], \$65 [511:510] } - { root[253:0], \$59 , \$64 , 2'h1 };
-  assign \$68  = \$66  ? \$67  : { 1'h0, \$63 [259:0], \$65 [511:510] };
-  assign \$69  = { \$63 [259:0], \$65 [511:510] } >= { root[253:0], \$59 , \$64 , 2'h1 };
-  assign \$71  = { \$68 [259:0], \$70 [511:510] } >= { root[252:0], \$59 , \$64 , \$69 , 2'h1 };
-  assign \$72  = { \$68 [259:0], \$70 [511:510] } - { root[252:0], \$59 , \$64 , \$69 , 2'h1 };
-  assign \$73  = \$71  ? \$72  : { 1'h0, \$68 [259:0], \$70 [511:510] };
-  assign \$74  = { \$68 [259:0], \$70 [511:510] } >= { root[252:0], \$59 , \$64 , \$69 , 2'h1 };
-  assign \$76  = { \$73 [259:0], \$75 [511:510] } >= { root[251:0], \$59 , \$64 , \$69 , \$74 , 2'h1 };
-  assign \$77  = { \$73 [259:0], \$75 [511:510] } - { root[251:0], \$59 , \$64 , \$69 , \$74 , 2'h1 };
-  assign \$78  = \$76  ? \$77  : { 1'h0, \$73 [259:0], \$75 [511:510] };
-  assign \$79  = { \$73 [259:0], \$75 [511:510] } >= { root[251:0], \$59 , \$64 , \$69 , \$74 , 2'h1 };
-  assign \$81  = { \$78 [259:0], \$80 [511:510] } >= { root[250:0], \$59 , \$64 , \$69 , \$74 , \$79 , 2'h1 };
-  assign \$82  = { \$78 [259:0], \$80 [511:510] } - { root[250:0], \$59 , \$64 , \$69 , \$74 , \$79 , 2'h1 };
-  assign \$83  = \$81  ? \$82  : { 1'h0, \$78 [259:0], \$80 [511:510] };
-  assign \$84  = { \$78 [259:0], \$80 [511:510] } >= { root[250:0], \$59 , \$64 , \$69 , \$74 , \$79 , 2'h1 };
-  assign \$86  = { \$83 [259:0], \$85 [511:510] } >= { root[249:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , 2'h1 };
-  assign \$87  = { \$83 [259:0], \$85 [511:510] } - { root[249:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , 2'h1 };
-  assign \$88  = \$86  ? \$87  : { 1'h0, \$83 [259:0], \$85 [511:510] };
-  assign \$89  = { \$83 [259:0], \$85 [511:510] } >= { root[249:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , 2'h1 };
-  assign \$91  = { \$88 [259:0], \$90 [511:510] } >= { root[248:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , \$89 , 2'h1 };
-  assign \$92  = { \$88 [259:0], \$90 [511:510] } - { root[248:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , \$89 , 2'h1 };
-  assign \$93  = \$91  ? \$92  : { 1'h0, \$88 [259:0], \$90 [511:510] };
-  assign \$94  = { \$88 [259:0], \$90 [511:510] } >= { root[248:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , \$89 , 2'h1 };
-  assign \$96  = ~ o__valid;
-  assign \$97  = \$96  | o__ready;
-  assign \$98  = | word[11:5];
-  assign \$99  = | word[11:5];
-  assign \$100  = | word[11:5];
-  assign \$101  = ra + rb;
-  assign \$102  = | word[11:5];
-  assign \$103  = ra - rb;
-  assign \$104  = | word[11:5];
-  assign \$105  = ra + { word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41:26] };
-  assign \$106  = | word[11:5];
-  assign \$109  = ! \$108 ;
-  assign \$110  = | word[11:5];
-  assign \$111  = ! \$8 [8:0];
-  assign \$112  = | word[11:5];
-  assign \$113  = word[4:0] == 4'h8;
-  assign \$114  = | ra[255:0];
-  assign \$115  = \$113  ? \$114  : 1'h0;
-  assign \$116  = ! \$53 [8:0];
-  assign \$117  = | word[11:5];
-  assign \$118  = | word[11:5];
-  assign \$119  = pc + 1'h1;
-  assign \$121  = ! \$120 ;
-  assign \$122  = | dst;
-  assign \$123  = count == 4'h8;
-  assign \$124  = | dst;
-  assign \$125  = | \$47 [256:0];
-  assign \$126  = ceil & \$125 ;
-  assign \$127  = { quo[247:0], \$13 , \$18 , \$23 , \$28 , \$33 , \$38 , \$43 , \$48  } + \$126 ;
-  assign \$128  = count == 4'h8;
-  assign \$129  = | dst;
-  assign \$130  = ! fsm_state;
-  assign \$131  = fsm_state == 1'h1;
-  assign \$132  = fsm_state == 2'h2;
-  assign \$133  = fsm_state == 2'h3;
-  assign \$134  = fsm_state == 3'h4;
-  assign \$135  = i__valid & i__ready;
-  assign \$137  = ! \$136 ;
-  assign \$140  = word[4:0] == 4'h8;
-  assign \$141  = ! \$8 [8:0];
-  assign \$142  = ra[255:0] >> \$8 [8:0];
-  assign \$143  = ra[255:0] << \$9 [8:0];
-  assign \$144  = ! \$53 [8:0];
-  assign \$145  = ra[511:0] << \$55 [9:0];
-  assign \$146  = ra < rb;
-  assign \$147  = pc + 1'h1;
-  assign \$148  = \$146  ? { 1'h0, word[41:26] } : \$147 ;
-  assign \$149  = $signed(ra) < $signed(rb);
-  assign \$150  = pc + 1'h1;
-  assign \$151  = \$149  ? { 1'h0, word[41:26] } : \$150 ;
-  assign \$152  = ra == rb;
-  assign \$153  = pc + 1'h1;
-  assign \$154  = \$152  ? { 1'h0, word[41:26] } : \$153 ;
-  assign \$155  = ra != rb;
-  assign \$156  = pc + 1'h1;
-  assign \$157  = \$155  ? { 1'h0, word[41:26] } : \$156 ;
-  assign \$158  = ! word[4:0];
-  assign \$159  = word[4:0] == 1'h1;
-  assign \$160  = word[4:0] == 2'h2;
-  assign \$161  = word[4:0] == 2'h3;
-  assign \$162  = word[4:0] == 3'h4;
-  assign \$163  = word[4:0] == 3'h5;
-  assign \$164  = | { \$163 , \$162 , \$161 , \$160 , \$159 , \$158  };
-  assign \$165  = pc + 1'h1;
-  assign \$166  = word[4:0] == 3'h6;
-  assign \$168  = ! \$167 ;
-  assign \$169  = \$166  & \$168 ;
-  assign \$170  = pc + 1'h1;
-  assign \$171  = word[4:0] == 3'h7;
-  assign \$172  = word[4:0] == 4'h8;
-  assign \$173  = | { \$172 , \$171  };
-  assign \$174  = ! \$8 [8:0];
-  assign \$175  = \$173  & \$174 ;
-  assign \$176  = pc + 1'h1;
-  assign \$177  = word[4:0] == 4'h9;
-  assign \$178  = ! \$53 [8:0];
-  assign \$179  = \$177  & \$178 ;
-  assign \$180  = pc + 1'h1;
-  assign \$184  = ! \$183 ;
-  assign \$185  = pc + 1'h1;
-  assign \$186  = count - 4'h8;
-  assign \$187  = count == 4'h8;
-  assign \$188  = pc + 1'h1;
-  assign \$189  = count - 4'h8;
-  assign \$190  = count == 4'h8;
-  assign \$191  = pc + 1'h1;
+  assign bl_a_top_244_4 = bl_a_any_246_2 ? { 1'h1, bl_a_top_246_2 } : { 1'h0, bl_a_top_244_2 };
+  assign bl_a_any_240_8 = bl_a_any_240_4 | bl_a_any_244_4;
+  assign bl_a_top_240_8 = bl_a_any_244_4 ? { 1'h1, bl_a_top_244_4 } : { 1'h0, bl_a_top_240_4 };
+  assign bl_a_any_248_2 = ra[248] | ra[249];
+  assign bl_a_top_248_2 = ra[249] ? 1'h1 : 1'h0;
+  assign bl_a_any_250_2 = ra[250] | ra[251];
+  assign bl_a_top_250_2 = ra[251] ? 1'h1 : 1'h0;
+  assign bl_a_any_248_4 = bl_a_any_248_2 | bl_a_any_250_2;
+  assign bl_a_top_248_4 = bl_a_any_250_2 ? { 1'h1, bl_a_top_250_2 } : { 1'h0, bl_a_top_248_2 };
+  assign bl_a_any_252_2 = ra[252] | ra[253];
+  assign bl_a_top_252_2 = ra[253] ? 1'h1 : 1'h0;
+  assign bl_a_any_254_2 = ra[254] | ra[255];
+  assign bl_a_top_254_2 = ra[255] ? 1'h1 : 1'h0;
+  assign bl_a_any_252_4 = bl_a_any_252_2 | bl_a_any_254_2;
+  assign bl_a_top_252_4 = bl_a_any_254_2 ? { 1'h1, bl_a_top_254_2 } : { 1'h0, bl_a_top_252_2 };
+  assign bl_a_any_248_8 = bl_a_any_248_4 | bl_a_any_252_4;
+  assign bl_a_top_248_8 = bl_a_any_252_4 ? { 1'h1, bl_a_top_252_4 } : { 1'h0, bl_a_top_248_4 };
+  assign bl_a_any_240_16 = bl_a_any_240_8 | bl_a_any_248_8;
+  assign bl_a_top_240_16 = bl_a_any_248_8 ? { 1'h1, bl_a_top_248_8 } : { 1'h0, bl_a_top_240_8 };
+  assign bl_a_any_224_32 = bl_a_any_224_16 | bl_a_any_240_16;
+  assign bl_a_top_224_32 = bl_a_any_240_16 ? { 1'h1, bl_a_top_240_16 } : { 1'h0, bl_a_top_224_16 };
+  assign bl_a_any_192_64 = bl_a_any_192_32 | bl_a_any_224_32;
+  assign bl_a_top_192_64 = bl_a_any_224_32 ? { 1'h1, bl_a_top_224_32 } : { 1'h0, bl_a_top_192_32 };
+  assign bl_a_any_128_128 = bl_a_any_128_64 | bl_a_any_192_64;
+  assign bl_a_top_128_128 = bl_a_any_192_64 ? { 1'h1, bl_a_top_192_64 } : { 1'h0, bl_a_top_128_64 };
+  assign bl_a_any_0_256 = bl_a_any_0_128 | bl_a_any_128_128;
+  assign bl_a_top_0_256 = bl_a_any_128_128 ? { 1'h1, bl_a_top_128_128 } : { 1'h0, bl_a_top_0_128 };
+  assign \$47  = bl_a_top_0_256 + 1'h1;
+  assign bl_a = bl_a_any_0_256 ? \$47  : 9'h000;
+  assign bl_b_any_0_2 = rb[0] | rb[1];
+  assign bl_b_top_0_2 = rb[1] ? 1'h1 : 1'h0;
+  assign bl_b_any_2_2 = rb[2] | rb[3];
+  assign bl_b_top_2_2 = rb[3] ? 1'h1 : 1'h0;
+  assign bl_b_any_0_4 = bl_b_any_0_2 | bl_b_any_2_2;
+  assign bl_b_top_0_4 = bl_b_any_2_2 ? { 1'h1, bl_b_top_2_2 } : { 1'h0, bl_b_top_0_2 };
+  assign bl_b_any_4_2 = rb[4] | rb[5];
+  assign bl_b_top_4_2 = rb[5] ? 1'h1 : 1'h0;
+  assign bl_b_any_6_2 = rb[6] | rb[7];
+  assign bl_b_top_6_2 = rb[7] ? 1'h1 : 1'h0;
+  assign bl_b_any_4_4 = bl_b_any_4_2 | bl_b_any_6_2;
+  assign bl_b_top_4_4 = bl_b_any_6_2 ? { 1'h1, bl_b_top_6_2 } : { 1'h0, bl_b_top_4_2 };
+  assign bl_b_any_0_8 = bl_b_any_0_4 | bl_b_any_4_4;
+  assign bl_b_top_0_8 = bl_b_any_4_4 ? { 1'h1, bl_b_top_4_4 } : { 1'h0, bl_b_top_0_4 };
+  assign bl_b_any_8_2 = rb[8] | rb[9];
+  assign bl_b_top_8_2 = rb[9] ? 1'h1 : 1'h0;
+  assign bl_b_any_10_2 = rb[10] | rb[11];
+  assign bl_b_top_10_2 = rb[11] ? 1'h1 : 1'h0;
+  assign bl_b_any_8_4 = bl_b_any_8_2 | bl_b_any_10_2;
+  assign bl_b_top_8_4 = bl_b_any_10_2 ? { 1'h1, bl_b_top_10_2 } : { 1'h0, bl_b_top_8_2 };
+  assign bl_b_any_12_2 = rb[12] | rb[13];
+  assign bl_b_top_12_2 = rb[13] ? 1'h1 : 1'h0;
+  assign bl_b_any_14_2 = rb[14] | rb[15];
+  assign bl_b_top_14_2 = rb[15] ? 1'h1 : 1'h0;
+  assign bl_b_any_12_4 = bl_b_any_12_2 | bl_b_any_14_2;
+  assign bl_b_top_12_4 = bl_b_any_14_2 ? { 1'h1, bl_b_top_14_2 } : { 1'h0, bl_b_top_12_2 };
+  assign bl_b_any_8_8 = bl_b_any_8_4 | bl_b_any_12_4;
+  assign bl_b_top_8_8 = bl_b_any_12_4 ? { 1'h1, bl_b_top_12_4 } : { 1'h0, bl_b_top_8_4 };
+  assign bl_b_any_0_16 = bl_b_any_0_8 | bl_b_any_8_8;
+  assign bl_b_top_0_16 = bl_b_any_8_8 ? { 1'h1, bl_b_top_8_8 } : { 1'h0, bl_b_top_0_8 };
+  assign bl_b_any_16_2 = rb[16] | rb[17];
+  assign bl_b_top_16_2 = rb[17] ? 1'h1 : 1'h0;
+  assign bl_b_any_18_2 = rb[18] | rb[19];
+  assign bl_b_top_18_2 = rb[19] ? 1'h1 : 1'h0;
+  assign bl_b_any_16_4 = bl_b_any_16_2 | bl_b_any_18_2;
+  assign bl_b_top_16_4 = bl_b_any_18_2 ? { 1'h1, bl_b_top_18_2 } : { 1'h0, bl_b_top_16_2 };
+  assign bl_b_any_20_2 = rb[20] | rb[21];
+  assign bl_b_top_20_2 = rb[21] ? 1'h1 : 1'h0;
+  assign bl_b_any_22_2 = rb[22] | rb[23];
+  assign bl_b_top_22_2 = rb[23] ? 1'h1 : 1'h0;
+  assign bl_b_any_20_4 = bl_b_any_20_2 | bl_b_any_22_2;
+  assign bl_b_top_20_4 = bl_b_any_22_2 ? { 1'h1, bl_b_top_22_2 } : { 1'h0, bl_b_top_20_2 };
+  assign bl_b_any_16_8 = bl_b_any_16_4 | bl_b_any_20_4;
+  assign bl_b_top_16_8 = bl_b_any_20_4 ? { 1'h1, bl_b_top_20_4 } : { 1'h0, bl_b_top_16_4 };
+  assign bl_b_any_24_2 = rb[24] | rb[25];
+  assign bl_b_top_24_2 = rb[25] ? 1'h1 : 1'h0;
+  assign bl_b_any_26_2 = rb[26] | rb[27];
+  assign bl_b_top_26_2 = rb[27] ? 1'h1 : 1'h0;
+  assign bl_b_any_24_4 = bl_b_any_24_2 | bl_b_any_26_2;
+  assign bl_b_top_24_4 = bl_b_any_26_2 ? { 1'h1, bl_b_top_26_2 } : { 1'h0, bl_b_top_24_2 };
+  assign bl_b_any_28_2 = rb[28] | rb[29];
+  assign bl_b_top_28_2 = rb[29] ? 1'h1 : 1'h0;
+  assign bl_b_any_30_2 = rb[30] | rb[31];
+  assign bl_b_top_30_2 = rb[31] ? 1'h1 : 1'h0;
+  assign bl_b_any_28_4 = bl_b_any_28_2 | bl_b_any_30_2;
+  assign bl_b_top_28_4 = bl_b_any_30_2 ? { 1'h1, bl_b_top_30_2 } : { 1'h0, bl_b_top_28_2 };
+  assign bl_b_any_24_8 = bl_b_any_24_4 | bl_b_any_28_4;
+  assign bl_b_top_24_8 = bl_b_any_28_4 ? { 1'h1, bl_b_top_28_4 } : { 1'h0, bl_b_top_24_4 };
+  assign bl_b_any_16_16 = bl_b_any_16_8 | bl_b_any_24_8;
+  assign bl_b_top_16_16 = bl_b_any_24_8 ? { 1'h1, bl_b_top_24_8 } : { 1'h0, bl_b_top_16_8 };
+  assign bl_b_any_0_32 = bl_b_any_0_16 | bl_b_any_16_16;
+  assign bl_b_top_0_32 = bl_b_any_16_16 ? { 1'h1, bl_b_top_16_16 } : { 1'h0, bl_b_top_0_16 };
+  assign bl_b_any_32_2 = rb[32] | rb[33];
+  assign bl_b_top_32_2 = rb[33] ? 1'h1 : 1'h0;
+  assign bl_b_any_34_2 = rb[34] | rb[35];
+  assign bl_b_top_34_2 = rb[35] ? 1'h1 : 1'h0;
+  assign bl_b_any_32_4 = bl_b_any_32_2 | bl_b_any_34_2;
+  assign bl_b_top_32_4 = bl_b_any_34_2 ? { 1'h1, bl_b_top_34_2 } : { 1'h0, bl_b_top_32_2 };
+  assign bl_b_any_36_2 = rb[36] | rb[37];
+  assign bl_b_top_36_2 = rb[37] ? 1'h1 : 1'h0;
+  assign bl_b_any_38_2 = rb[38] | rb[39];
+  assign bl_b_top_38_2 = rb[39] ? 1'h1 : 1'h0;
+  assign bl_b_any_36_4 = bl_b_any_36_2 | bl_b_any_38_2;
+  assign bl_b_top_36_4 = bl_b_any_38_2 ? { 1'h1, bl_b_top_38_2 } : { 1'h0, bl_b_top_36_2 };
+  assign bl_b_any_32_8 = bl_b_any_32_4 | bl_b_any_36_4;
+  assign bl_b_top_32_8 = bl_b_any_36_4 ? { 1'h1, bl_b_top_36_4 } : { 1'h0, bl_b_top_32_4 };
+  assign bl_b_any_40_2 = rb[40] | rb[41];
+  assign bl_b_top_40_2 = rb[41] ? 1'h1 : 1'h0;
+  assign bl_b_any_42_2 = rb[42] | rb[43];
+  assign bl_b_top_42_2 = rb[43] ? 1'h1 : 1'h0;
+  assign bl_b_any_40_4 = bl_b_any_40_2 | bl_b_any_42_2;
+  assign bl_b_top_40_4 = bl_b_any_42_2 ? { 1'h1, bl_b_top_42_2 } : { 1'h0, bl_b_top_40_2 };
+  assign bl_b_any_44_2 = rb[44] | rb[45];
+  assign bl_b_top_44_2 = rb[45] ? 1'h1 : 1'h0;
+  assign bl_b_any_46_2 = rb[46] | rb[47];
+  assign bl_b_top_46_2 = rb[47] ? 1'h1 : 1'h0;
+  assign bl_b_any_44_4 = bl_b_any_44_2 | bl_b_any_46_2;
+  assign bl_b_top_44_4 = bl_b_any_46_2 ? { 1'h1, bl_b_top_46_2 } : { 1'h0, bl_b_top_44_2 };
+  assign bl_b_any_40_8 = bl_b_any_40_4 | bl_b_any_44_4;
+  assign bl_b_top_40_8 = bl_b_any_44_4 ? { 1'h1, bl_b_top_44_4 } : { 1'h0, bl_b_top_40_4 };
+  assign bl_b_any_32_16 = bl_b_any_32_8 | bl_b_any_40_8;
+  assign bl_b_top_32_16 = bl_b_any_40_8 ? { 1'h1, bl_b_top_40_8 } : { 1'h0, bl_b_top_32_8 };
+  assign bl_b_any_48_2 = rb[48] | rb[49];
+  assign bl_b_top_48_2 = rb[49] ? 1'h1 : 1'h0;
+  assign bl_b_any_50_2 = rb[50] | rb[51];
+  assign bl_b_top_50_2 = rb[51] ? 1'h1 : 1'h0;
+  assign bl_b_any_48_4 = bl_b_any_48_2 | bl_b_any_50_2;
+  assign bl_b_top_48_4 = bl_b_any_50_2 ? { 1'h1, bl_b_top_50_2 } : { 1'h0, bl_b_top_48_2 };
+  assign bl_b_any_52_2 = rb[52] | rb[53];
+  assign bl_b_top_52_2 = rb[53] ? 1'h1 : 1'h0;
+  assign bl_b_any_54_2 = rb[54] | rb[55];
+  assign bl_b_top_54_2 = rb[55] ? 1'h1 : 1'h0;
+  assign bl_b_any_52_4 = bl_b_any_52_2 | bl_b_any_54_2;
+  assign bl_b_top_52_4 = bl_b_any_54_2 ? { 1'h1, bl_b_top_54_2 } : { 1'h0, bl_b_top_52_2 };
+  assign bl_b_any_48_8 = bl_b_any_48_4 | bl_b_any_52_4;
+  assign bl_b_top_48_8 = bl_b_any_52_4 ? { 1'h1, bl_b_top_52_4 } : { 1'h0, bl_b_top_48_4 };
+  assign bl_b_any_56_2 = rb[56] | rb[57];
+  assign bl_b_top_56_2 = rb[57] ? 1'h1 : 1'h0;
+  assign bl_b_any_58_2 = rb[58] | rb[59];
+  assign bl_b_top_58_2 = rb[59] ? 1'h1 : 1'h0;
+  assign bl_b_any_56_4 = bl_b_any_56_2 | bl_b_any_58_2;
+  assign bl_b_top_56_4 = bl_b_any_58_2 ? { 1'h1, bl_b_top_58_2 } : { 1'h0, bl_b_top_56_2 };
+  assign bl_b_any_60_2 = rb[60] | rb[61];
+  assign bl_b_top_60_2 = rb[61] ? 1'h1 : 1'h0;
+  assign bl_b_any_62_2 = rb[62] | rb[63];
+  assign bl_b_top_62_2 = rb[63] ? 1'h1 : 1'h0;
+  assign bl_b_any_60_4 = bl_b_any_60_2 | bl_b_any_62_2;
+  assign bl_b_top_60_4 = bl_b_any_62_2 ? { 1'h1, bl_b_top_62_2 } : { 1'h0, bl_b_top_60_2 };
+  assign bl_b_any_56_8 = bl_b_any_56_4 | bl_b_any_60_4;
+  assign bl_b_top_56_8 = bl_b_any_60_4 ? { 1'h1, bl_b_top_60_4 } : { 1'h0, bl_b_top_56_4 };
+  assign bl_b_any_48_16 = bl_b_any_48_8 | bl_b_any_56_8;
+  assign bl_b_top_48_16 = bl_b_any_56_8 ? { 1'h1, bl_b_top_56_8 } : { 1'h0, bl_b_top_48_8 };
+  assign bl_b_any_32_32 = bl_b_any_32_16 | bl_b_any_48_16;
+  assign bl_b_top_32_32 = bl_b_any_48_16 ? { 1'h1, bl_b_top_48_16 } : { 1'h0, bl_b_top_32_16 };
+  assign bl_b_any_0_64 = bl_b_any_0_32 | bl_b_any_32_32;
+  assign bl_b_top_0_64 = bl_b_any_32_32 ? { 1'h1, bl_b_top_32_32 } : { 1'h0, bl_b_top_0_32 };
+  assign bl_b_any_64_2 = rb[64] | rb[65];
+  assign bl_b_top_64_2 = rb[65] ? 1'h1 : 1'h0;
+  assign bl_b_any_66_2 = rb[66] | rb[67];
+  assign bl_b_top_66_2 = rb[67] ? 1'h1 : 1'h0;
+  assign bl_b_any_64_4 = bl_b_any_64_2 | bl_b_any_66_2;
+  assign bl_b_top_64_4 = bl_b_any_66_2 ? { 1'h1, bl_b_top_66_2 } : { 1'h0, bl_b_top_64_2 };
+  assign bl_b_any_68_2 = rb[68] | rb[69];
+  assign bl_b_top_68_2 = rb[69] ? 1'h1 : 1'h0;
+  assign bl_b_any_70_2 = rb[70] | rb[71];
+  assign bl_b_top_70_2 = rb[71] ? 1'h1 : 1'h0;
+  assign bl_b_any_68_4 = bl_b_any_68_2 | bl_b_any_70_2;
+  assign bl_b_top_68_4 = bl_b_any_70_2 ? { 1'h1, bl_b_top_70_2 } : { 1'h0, bl_b_top_68_2 };
+  assign bl_b_any_64_8 = bl_b_any_64_4 | bl_b_any_68_4;
+  assign bl_b_top_64_8 = bl_b_any_68_4 ? { 1'h1, bl_b_top_68_4 } : { 1'h0, bl_b_top_64_4 };
+  assign bl_b_any_72_2 = rb[72] | rb[73];
+  assign bl_b_top_72_2 = rb[73] ? 1'h1 : 1'h0;
+  assign bl_b_any_74_2 = rb[74] | rb[75];
+  assign bl_b_top_74_2 = rb[75] ? 1'h1 : 1'h0;
+  assign bl_b_any_72_4 = bl_b_any_72_2 | bl_b_any_74_2;
+  assign bl_b_top_72_4 = bl_b_any_74_2 ? { 1'h1, bl_b_top_74_2 } : { 1'h0, bl_b_top_72_2 };
+  assign bl_b_any_76_2 = rb[76] | rb[77];
+  assign bl_b_top_76_2 = rb[77] ? 1'h1 : 1'h0;
+  assign bl_b_any_78_2 = rb[78] | rb[79];
+  assign bl_b_top_78_2 = rb[79] ? 1'h1 : 1'h0;
+  assign bl_b_any_76_4 = bl_b_any_76_2 | bl_b_any_78_2;
+  assign bl_b_top_76_4 = bl_b_any_78_2 ? { 1'h1, bl_b_top_78_2 } : { 1'h0, bl_b_top_76_2 };
+  assign bl_b_any_72_8 = bl_b_any_72_4 | bl_b_any_76_4;
+  assign bl_b_top_72_8 = bl_b_any_76_4 ? { 1'h1, bl_b_top_76_4 } : { 1'h0, bl_b_top_72_4 };
+  assign bl_b_any_64_16 = bl_b_any_64_8 | bl_b_any_72_8;
+  assign bl_b_top_64_16 = bl_b_any_72_8 ? { 1'h1, bl_b_top_72_8 } : { 1'h0, bl_b_top_64_8 };
+  assign bl_b_any_80_2 = rb[80] | rb[81];
+  assign bl_b_top_80_2 = rb[81] ? 1'h1 : 1'h0;
+  assign bl_b_any_82_2 = rb[82] | rb[83];
+  assign bl_b_top_82_2 = rb[83] ? 1'h1 : 1'h0;
+  assign bl_b_any_80_4 = bl_b_any_80_2 | bl_b_any_82_2;
+  assign bl_b_top_80_4 = bl_b_any_82_2 ? { 1'h1, bl_b_top_82_2 } : { 1'h0, bl_b_top_80_2 };
+  assign bl_b_any_84_2 = rb[84] | rb[85];
+  assign bl_b_top_84_2 = rb[85] ? 1'h1 : 1'h0;
+  assign bl_b_any_86_2 = rb[86] | rb[87];
+  assign bl_b_top_86_2 = rb[87] ? 1'h1 : 1'h0;
+  assign bl_b_any_84_4 = bl_b_any_84_2 | bl_b_any_86_2;
+  assign bl_b_top_84_4 = bl_b_any_86_2 ? { 1'h1, bl_b_top_86_2 } : { 1'h0, bl_b_top_84_2 };
+  assign bl_b_any_80_8 = bl_b_any_80_4 | bl_b_any_84_4;
+  assign bl_b_top_80_8 = bl_b_any_84_4 ? { 1'h1, bl_b_top_84_4 } : { 1'h0, bl_b_top_80_4 };
+  assign bl_b_any_88_2 = rb[88] | rb[89];
+  assign bl_b_top_88_2 = rb[89] ? 1'h1 : 1'h0;
+  assign bl_b_any_90_2 = rb[90] | rb[91];
+  assign bl_b_top_90_2 = rb[91] ? 1'h1 : 1'h0;
+  assign bl_b_any_88_4 = bl_b_any_88_2 | bl_b_any_90_2;
+  assign bl_b_top_88_4 = bl_b_any_90_2 ? { 1'h1, bl_b_top_90_2 } : { 1'h0, bl_b_top_88_2 };
+  assign bl_b_any_92_2 = rb[92] | rb[93];
+  assign bl_b_top_92_2 = rb[93] ? 1'h1 : 1'h0;
+  assign bl_b_any_94_2 = rb[94] | rb[95];
+  assign bl_b_top_94_2 = rb[95] ? 1'h1 : 1'h0;
+  assign bl_b_any_92_4 = bl_b_any_92_2 | bl_b_any_94_2;
+  assign bl_b_top_92_4 = bl_b_any_94_2 ? { 1'h1, bl_b_top_94_2 } : { 1'h0, bl_b_top_92_2 };
+  assign bl_b_any_88_8 = bl_b_any_88_4 | bl_b_any_92_4;
+  assign bl_b_top_88_8 = bl_b_any_92_4 ? { 1'h1, bl_b_top_92_4 } : { 1'h0, bl_b_top_88_4 };
+  assign bl_b_any_80_16 = bl_b_any_80_8 | bl_b_any_88_8;
+  assign bl_b_top_80_16 = bl_b_any_88_8 ? { 1'h1, bl_b_top_88_8 } : { 1'h0, bl_b_top_80_8 };
+  assign bl_b_any_64_32 = bl_b_any_64_16 | bl_b_any_80_16;
+  assign bl_b_top_64_32 = bl_b_any_80_16 ? { 1'h1, bl_b_top_80_16 } : { 1'h0, bl_b_top_64_16 };
+  assign bl_b_any_96_2 = rb[96] | rb[97];
+  assign bl_b_top_96_2 = rb[97] ? 1'h1 : 1'h0;
+  assign bl_b_any_98_2 = rb[98] | rb[99];
+  assign bl_b_top_98_2 = rb[99] ? 1'h1 : 1'h0;
+  assign bl_b_any_96_4 = bl_b_any_96_2 | bl_b_any_98_2;
+  assign bl_b_top_96_4 = bl_b_any_98_2 ? { 1'h1, bl_b_top_98_2 } : { 1'h0, bl_b_top_96_2 };
+  assign bl_b_any_100_2 = rb[100] | rb[101];
+  assign bl_b_top_100_2 = rb[101] ? 1'h1 : 1'h0;
+  assign bl_b_any_102_2 = rb[102] | rb[103];
+  assign bl_b_top_102_2 = rb[103] ? 1'h1 : 1'h0;
+  assign bl_b_any_100_4 = bl_b_any_100_2 | bl_b_any_102_2;
+  assign bl_b_top_100_4 = bl_b_any_102_2 ? { 1'h1, bl_b_top_102_2 } : { 1'h0, bl_b_top_100_2 };
+  assign bl_b_any_96_8 = bl_b_any_96_4 | bl_b_any_100_4;
+  assign bl_b_top_96_8 = bl_b_any_100_4 ? { 1'h1, bl_b_top_100_4 } : { 1'h0, bl_b_top_96_4 };
+  assign bl_b_any_104_2 = rb[104] | rb[105];
+  assign bl_b_top_104_2 = rb[105] ? 1'h1 : 1'h0;
+  assign bl_b_any_106_2 = rb[106] | rb[107];
+  assign bl_b_top_106_2 = rb[107] ? 1'h1 : 1'h0;
+  assign bl_b_any_104_4 = bl_b_any_104_2 | bl_b_any_106_2;
+  assign bl_b_top_104_4 = bl_b_any_106_2 ? { 1'h1, bl_b_top_106_2 } : { 1'h0, bl_b_top_104_2 };
+  assign bl_b_any_108_2 = rb[108] | rb[109];
+  assign bl_b_top_108_2 = rb[109] ? 1'h1 : 1'h0;
+  assign bl_b_any_110_2 = rb[110] | rb[111];
+  assign bl_b_top_110_2 = rb[111] ? 1'h1 : 1'h0;
+  assign bl_b_any_108_4 = bl_b_any_108_2 | bl_b_any_110_2;
+  assign bl_b_top_108_4 = bl_b_any_110_2 ? { 1'h1, bl_b_top_110_2 } : { 1'h0, bl_b_top_108_2 };
+  assign bl_b_any_104_8 = bl_b_any_104_4 | bl_b_any_108_4;
+  assign bl_b_top_104_8 = bl_b_any_108_4 ? { 1'h1, bl_b_top_108_4 } : { 1'h0, bl_b_top_104_4 };
+  assign bl_b_any_96_16 = bl_b_any_96_8 | bl_b_any_104_8;
+  assign bl_b_top_96_16 = bl_b_any_104_8 ? { 1'h1, bl_b_top_104_8 } : { 1'h0, bl_b_top_96_8 };
+  assign bl_b_any_112_2 = rb[112] | rb[113];
+  assign bl_b_top_112_2 = rb[113] ? 1'h1 : 1'h0;
+  assign bl_b_any_114_2 = rb[114] | rb[115];
+  assign bl_b_top_114_2 = rb[115] ? 1'h1 : 1'h0;
+  assign bl_b_any_112_4 = bl_b_any_112_2 | bl_b_any_114_2;
+  assign bl_b_top_112_4 = bl_b_any_114_2 ? { 1'h1, bl_b_top_114_2 } : { 1'h0, bl_b_top_112_2 };
+  assign bl_b_any_116_2 = rb[116] | rb[117];
+  assign bl_b_top_116_2 = rb[117] ? 1'h1 : 1'h0;
+  assign bl_b_any_118_2 = rb[118] | rb[119];
+  assign bl_b_top_118_2 = rb[119] ? 1'h1 : 1'h0;
+  assign bl_b_any_116_4 = bl_b_any_116_2 | bl_b_any_118_2;
+  assign bl_b_top_116_4 = bl_b_any_118_2 ? { 1'h1, bl_b_top_118_2 } : { 1'h0, bl_b_top_116_2 };
+  assign bl_b_any_112_8 = bl_b_any_112_4 | bl_b_any_116_4;
+  assign bl_b_top_112_8 = bl_b_any_116_4 ? { 1'h1, bl_b_top_116_4 } : { 1'h0, bl_b_top_112_4 };
+  assign bl_b_any_120_2 = rb[120] | rb[121];
+  assign bl_b_top_120_2 = rb[121] ? 1'h1 : 1'h0;
+  assign bl_b_any_122_2 = rb[122] | rb[123];
+  assign bl_b_top_122_2 = rb[123] ? 1'h1 : 1'h0;
+  assign bl_b_any_120_4 = bl_b_any_120_2 | bl_b_any_122_2;
+  assign bl_b_top_120_4 = bl_b_any_122_2 ? { 1'h1, bl_b_top_122_2 } : { 1'h0, bl_b_top_120_2 };
+  assign bl_b_any_124_2 = rb[124] | rb[125];
+  assign bl_b_top_124_2 = rb[125] ? 1'h1 : 1'h0;
+  assign bl_b_any_126_2 = rb[126] | rb[127];
+  assign bl_b_top_126_2 = rb[127] ? 1'h1 : 1'h0;
+  assign bl_b_any_124_4 = bl_b_any_124_2 | bl_b_any_126_2;
+  assign bl_b_top_124_4 = bl_b_any_126_2 ? { 1'h1, bl_b_top_126_2 } : { 1'h0, bl_b_top_124_2 };
+  assign bl_b_any_120_8 = bl_b_any_120_4 | bl_b_any_124_4;
+  assign bl_b_top_120_8 = bl_b_any_124_4 ? { 1'h1, bl_b_top_124_4 } : { 1'h0, bl_b_top_120_4 };
+  assign bl_b_any_112_16 = bl_b_any_112_8 | bl_b_any_120_8;
+  assign bl_b_top_112_16 = bl_b_any_120_8 ? { 1'h1, bl_b_top_120_8 } : { 1'h0, bl_b_top_112_8 };
+  assign bl_b_any_96_32 = bl_b_any_96_16 | bl_b_any_112_16;
+  assign bl_b_top_96_32 = bl_b_any_112_16 ? { 1'h1, bl_b_top_112_16 } : { 1'h0, bl_b_top_96_16 };
+  assign bl_b_any_64_64 = bl_b_any_64_32 | bl_b_any_96_32;
+  assign bl_b_top_64_64 = bl_b_any_96_32 ? { 1'h1, bl_b_top_96_32 } : { 1'h0, bl_b_top_64_32 };
+  assign bl_b_any_0_128 = bl_b_any_0_64 | bl_b_any_64_64;
+  assign bl_b_top_0_128 = bl_b_any_64_64 ? { 1'h1, bl_b_top_64_64 } : { 1'h0, bl_b_top_0_64 };
+  assign bl_b_any_128_2 = rb[128] | rb[129];
+  assign bl_b_top_128_2 = rb[129] ? 1'h1 : 1'h0;
+  assign bl_b_any_130_2 = rb[130] | rb[131];
+  assign bl_b_top_130_2 = rb[131] ? 1'h1 : 1'h0;
+  assign bl_b_any_128_4 = bl_b_any_128_2 | bl_b_any_130_2;
+  assign bl_b_top_128_4 = bl_b_any_130_2 ? { 1'h1, bl_b_top_130_2 } : { 1'h0, bl_b_top_128_2 };
+  assign bl_b_any_132_2 = rb[132] | rb[133];
+  assign bl_b_top_132_2 = rb[133] ? 1'h1 : 1'h0;
+  assign bl_b_any_134_2 = rb[134] | rb[135];
+  assign bl_b_top_134_2 = rb[135] ? 1'h1 : 1'h0;
+  assign bl_b_any_132_4 = bl_b_any_132_2 | bl_b_any_134_2;
+  assign bl_b_top_132_4 = bl_b_any_134_2 ? { 1'h1, bl_b_top_134_2 } : { 1'h0, bl_b_top_132_2 };
+  assign bl_b_any_128_8 = bl_b_any_128_4 | bl_b_any_132_4;
+  assign bl_b_top_128_8 = bl_b_any_132_4 ? { 1'h1, bl_b_top_132_4 } : { 1'h0, bl_b_top_128_4 };
+  assign bl_b_any_136_2 = rb[136] | rb[137];
+  assign bl_b_top_136_2 = rb[137] ? 1'h1 : 1'h0;
+  assign bl_b_any_138_2 = rb[138] | rb[139];
+  assign bl_b_top_138_2 = rb[139] ? 1'h1 : 1'h0;
+  assign bl_b_any_136_4 = bl_b_any_136_2 | bl_b_any_138_2;
+  assign bl_b_top_136_4 = bl_b_any_138_2 ? { 1'h1, bl_b_top_138_2 } : { 1'h0, bl_b_top_136_2 };
+  assign bl_b_any_140_2 = rb[140] | rb[141];
+  assign bl_b_top_140_2 = rb[141] ? 1'h1 : 1'h0;
+  assign bl_b_any_142_2 = rb[142] | rb[143];
+  assign bl_b_top_142_2 = rb[143] ? 1'h1 : 1'h0;
+  assign bl_b_any_140_4 = bl_b_any_140_2 | bl_b_any_142_2;
+  assign bl_b_top_140_4 = bl_b_any_142_2 ? { 1'h1, bl_b_top_142_2 } : { 1'h0, bl_b_top_140_2 };
+  assign bl_b_any_136_8 = bl_b_any_136_4 | bl_b_any_140_4;
+  assign bl_b_top_136_8 = bl_b_any_140_4 ? { 1'h1, bl_b_top_140_4 } : { 1'h0, bl_b_top_136_4 };
+  assign bl_b_any_128_16 = bl_b_any_128_8 | bl_b_any_136_8;
+  assign bl_b_top_128_16 = bl_b_any_136_8 ? { 1'h1, bl_b_top_136_8 } : { 1'h0, bl_b_top_128_8 };
+  assign bl_b_any_128_32 = bl_b_any_128_16 | bl_b_any_144_16;
+  assign bl_b_top_128_32 = bl_b_any_144_16 ? 5'h10 : { 1'h0, bl_b_top_128_16 };
+  assign bl_b_any_0_256 = bl_b_any_0_128 | bl_b_any_128_128;
+  assign bl_b_top_0_256 = bl_b_any_128_128 ? { 1'h1, bl_b_top_128_128 } : { 1'h0, bl_b_top_0_128 };
+  assign \$48  = bl_b_top_0_256 + 1'h1;
+  assign \$49  = bl_b_any_0_256 ? \$48  : 9'h000;
+  assign \$50  = bl_a + 1'h1;
+  assign \$51  = \$50  > \$49 [7:0];
+  assign \$52  = bl_a + 1'h1;
+  assign \$53  = \$52  - \$49 [7:0];
+  assign \$54  = qb_raw + 2'h3;
+  assign \$56  = 9'h100 - \$55 [8:0];
+  assign \$57  = { drem, dnum[255] } >= den;
+  assign \$58  = { drem, dnum[255] } - den;
+  assign \$59  = \$57  ? \$58  : { 1'h0, drem, dnum[255] };
+  assign \$60  = { drem, dnum[255] } >= den;
+  assign \$62  = { \$59 [144:0], \$61 [255] } >= den;
+  assign \$63  = { \$59 [144:0], \$61 [255] } - den;
+  assign \$64  = \$62  ? \$63  : { 1'h0, \$59 [144:0], \$61 [255] };
+  assign \$65  = { \$59 [144:0], \$61 [255] } >= den;
+  assign \$67  = { \$64 [144:0], \$66 [255] } >= den;
+  assign \$68  = { \$64 [144:0], \$66 [255] } - den;
+  assign \$69  = \$67  ? \$68  : { 1'h0, \$64 [144:0], \$66 [255] };
+  assign \$70  = { \$64 [144:0], \$66 [255] } >= den;
+  assign \$72  = { \$69 [144:0], \$71 [255] } >= den;
+  assign \$73  = { \$69 [144:0], \$71 [255] } == den;
+  assign \$74  = ! { \$69 [144:0], \$71 [255] };
+  assign rem_zero = \$72  ? \$73  : \$74 ;
+  assign \$75  = { \$69 [144:0], \$71 [255] } >= den;
+  assign \$76  = { \$69 [144:0], \$71 [255] } - den;
+  assign \$77  = \$75  ? \$76  : { 1'h0, \$69 [144:0], \$71 [255] };
+  assign \$78  = { \$69 [144:0], \$71 [255] } >= den;
+  assign \$80  = ~ rem_zero;
+  assign div_up = ceil & \$80 ;
+  assign q_lo = { \$60 , \$65 , \$70 , \$78  } + div_up;
+  assign \$81  = quo[251:0] + 1'h1;
+  assign \$82  = q_lo[4] ? \$81 [251:0] : quo[251:0];
+  assign bl_sq_any_0_2 = ra[0] | ra[1];
+  assign bl_sq_top_0_2 = ra[1] ? 1'h1 : 1'h0;
+  assign bl_sq_any_2_2 = ra[2] | ra[3];
+  assign bl_sq_top_2_2 = ra[3] ? 1'h1 : 1'h0;
+  assign bl_sq_any_0_4 = bl_sq_any_0_2 | bl_sq_any_2_2;
+  assign bl_sq_top_0_4 = bl_sq_any_2_2 ? { 1'h1, bl_sq_top_2_2 } : { 1'h0, bl_sq_top_0_2 };
+  assign bl_sq_any_4_2 = ra[4] | ra[5];
+  assign bl_sq_top_4_2 = ra[5] ? 1'h1 : 1'h0;
+  assign bl_sq_any_6_2 = ra[6] | ra[7];
+  assign bl_sq_top_6_2 = ra[7] ? 1'h1 : 1'h0;
+  assign bl_sq_any_4_4 = bl_sq_any_4_2 | bl_sq_any_6_2;
+  assign bl_sq_top_4_4 = bl_sq_any_6_2 ? { 1'h1, bl_sq_top_6_2 } : { 1'h0, bl_sq_top_4_2 };
+  assign bl_sq_any_0_8 = bl_sq_any_0_4 | bl_sq_any_4_4;
+  assign bl_sq_top_0_8 = bl_sq_any_4_4 ? { 1'h1, bl_sq_top_4_4 } : { 1'h0, bl_sq_top_0_4 };
+  assign bl_sq_any_8_2 = ra[8] | ra[9];
+  assign bl_sq_top_8_2 = ra[9] ? 1'h1 : 1'h0;
+  assign bl_sq_any_10_2 = ra[10] | ra[11];
+  assign bl_sq_top_10_2 = ra[11] ? 1'h1 : 1'h0;
+  assign bl_sq_any_8_4 = bl_sq_any_8_2 | bl_sq_any_10_2;
+  assign bl_sq_top_8_4 = bl_sq_any_10_2 ? { 1'h1, bl_sq_top_10_2 } : { 1'h0, bl_sq_top_8_2 };
+  assign bl_sq_any_12_2 = ra[12] | ra[13];
+  assign bl_sq_top_12_2 = ra[13] ? 1'h1 : 1'h0;
+  assign bl_sq_any_14_2 = ra[14] | ra[15];
+  assign bl_sq_top_14_2 = ra[15] ? 1'h1 : 1'h0;
+  assign bl_sq_any_12_4 = bl_sq_any_12_2 | bl_sq_any_14_2;
+  assign bl_sq_top_12_4 = bl_sq_any_14_2 ? { 1'h1, bl_sq_top_14_2 } : { 1'h0, bl_sq_top_12_2 };
+  assign bl_sq_any_8_8 = bl_sq_any_8_4 | bl_sq_any_12_4;
+  assign bl_sq_top_8_8 = bl_sq_any_12_4 ? { 1'h1, bl_sq_top_12_4 } : { 1'h0, bl_sq_top_8_4 };
+  assign bl_sq_any_0_16 = bl_sq_any_0_8 | bl_sq_any_8_8;
+  assign bl_sq_top_0_16 = bl_sq_any_8_8 ? { 1'h1, bl_sq_top_8_8 } : { 1'h0, bl_sq_top_0_8 };
+  assign bl_sq_any_16_2 = ra[16] | ra[17];
+  assign bl_sq_top_16_2 = ra[17] ? 1'h1 : 1'h0;
+  assign bl_sq_any_18_2 = ra[18] | ra[19];
+  assign bl_sq_top_18_2 = ra[19] ? 1'h1 : 1'h0;
+  assign bl_sq_any_16_4 = bl_sq_any_16_2 | bl_sq_any_18_2;
+  assign bl_sq_top_16_4 = bl_sq_any_18_2 ? { 1'h1, bl_sq_top_18_2 } : { 1'h0, bl_sq_top_16_2 };
+  assign bl_sq_any_20_2 = ra[20] | ra[21];
+  assign bl_sq_top_20_2 = ra[21] ? 1'h1 : 1'h0;
+  assign bl_sq_any_22_2 = ra[22] | ra[23];
+  assign bl_sq_top_22_2 = ra[23] ? 1'h1 : 1'h0;
+  assign bl_sq_any_20_4 = bl_sq_any_20_2 | bl_sq_any_22_2;
+  assign bl_sq_top_20_4 = bl_sq_any_22_2 ? { 1'h1, bl_sq_top_22_2 } : { 1'h0, bl_sq_top_20_2 };
+  assign bl_sq_any_16_8 = bl_sq_any_16_4 | bl_sq_any_20_4;
+  assign bl_sq_top_16_8 = bl_sq_any_20_4 ? { 1'h1, bl_sq_top_20_4 } : { 1'h0, bl_sq_top_16_4 };
+  assign bl_sq_any_24_2 = ra[24] | ra[25];
+  assign bl_sq_top_24_2 = ra[25] ? 1'h1 : 1'h0;
+  assign bl_sq_any_26_2 = ra[26] | ra[27];
+  assign bl_sq_top_26_2 = ra[27] ? 1'h1 : 1'h0;
+  assign bl_sq_any_24_4 = bl_sq_any_24_2 | bl_sq_any_26_2;
+  assign bl_sq_top_24_4 = bl_sq_any_26_2 ? { 1'h1, bl_sq_top_26_2 } : { 1'h0, bl_sq_top_24_2 };
+  assign bl_sq_any_28_2 = ra[28] | ra[29];
+  assign bl_sq_top_28_2 = ra[29] ? 1'h1 : 1'h0;
+  assign bl_sq_any_30_2 = ra[30] | ra[31];
+  assign bl_sq_top_30_2 = ra[31] ? 1'h1 : 1'h0;
+  assign bl_sq_any_28_4 = bl_sq_any_28_2 | bl_sq_any_30_2;
+  assign bl_sq_top_28_4 = bl_sq_any_30_2 ? { 1'h1, bl_sq_top_30_2 } : { 1'h0, bl_sq_top_28_2 };
+  assign bl_sq_any_24_8 = bl_sq_any_24_4 | bl_sq_any_28_4;
+  assign bl_sq_top_24_8 = bl_sq_any_28_4 ? { 1'h1, bl_sq_top_28_4 } : { 1'h0, bl_sq_top_24_4 };
+  assign bl_sq_any_16_16 = bl_sq_any_16_8 | bl_sq_any_24_8;
+  assign bl_sq_top_16_16 = bl_sq_any_24_8 ? { 1'h1, bl_sq_top_24_8 } : { 1'h0, bl_sq_top_16_8 };
+  assign bl_sq_any_0_32 = bl_sq_any_0_16 | bl_sq_any_16_16;
+  assign bl_sq_top_0_32 = bl_sq_any_16_16 ? { 1'h1, bl_sq_top_16_16 } : { 1'h0, bl_sq_top_0_16 };
+  assign bl_sq_any_32_2 = ra[32] | ra[33];
+  assign bl_sq_top_32_2 = ra[33] ? 1'h1 : 1'h0;
+  assign bl_sq_any_34_2 = ra[34] | ra[35];
+  assign bl_sq_top_34_2 = ra[35] ? 1'h1 : 1'h0;
+  assign bl_sq_any_32_4 = bl_sq_any_32_2 | bl_sq_any_34_2;
+  assign bl_sq_top_32_4 = bl_sq_any_34_2 ? { 1'h1, bl_sq_top_34_2 } : { 1'h0, bl_sq_top_32_2 };
+  assign bl_sq_any_36_2 = ra[36] | ra[37];
+  assign bl_sq_top_36_2 = ra[37] ? 1'h1 : 1'h0;
+  assign bl_sq_any_38_2 = ra[38] | ra[39];
+  assign bl_sq_top_38_2 = ra[39] ? 1'h1 : 1'h0;
+  assign bl_sq_any_36_4 = bl_sq_any_36_2 | bl_sq_any_38_2;
+  assign bl_sq_top_36_4 = bl_sq_any_38_2 ? { 1'h1, bl_sq_top_38_2 } : { 1'h0, bl_sq_top_36_2 };
+  assign bl_sq_any_32_8 = bl_sq_any_32_4 | bl_sq_any_36_4;
+  assign bl_sq_top_32_8 = bl_sq_any_36_4 ? { 1'h1, bl_sq_top_36_4 } : { 1'h0, bl_sq_top_32_4 };
+  assign bl_sq_any_40_2 = ra[40] | ra[41];
+  assign bl_sq_top_40_2 = ra[41] ? 1'h1 : 1'h0;
+  assign bl_sq_any_42_2 = ra[42] | ra[43];
+  assign bl_sq_top_42_2 = ra[43] ? 1'h1 : 1'h0;
+  assign bl_sq_any_40_4 = bl_sq_any_40_2 | bl_sq_any_42_2;
+  assign bl_sq_top_40_4 = bl_sq_any_42_2 ? { 1'h1, bl_sq_top_42_2 } : { 1'h0, bl_sq_top_40_2 };
+  assign bl_sq_any_44_2 = ra[44] | ra[45];
+  assign bl_sq_top_44_2 = ra[45] ? 1'h1 : 1'h0;
+  assign bl_sq_any_46_2 = ra[46] | ra[47];
+  assign bl_sq_top_46_2 = ra[47] ? 1'h1 : 1'h0;
+  assign bl_sq_any_44_4 = bl_sq_any_44_2 | bl_sq_any_46_2;
+  assign bl_sq_top_44_4 = bl_sq_any_46_2 ? { 1'h1, bl_sq_top_46_2 } : { 1'h0, bl_sq_top_44_2 };
+  assign bl_sq_any_40_8 = bl_sq_any_40_4 | bl_sq_any_44_4;
+  assign bl_sq_top_40_8 = bl_sq_any_44_4 ? { 1'h1, bl_sq_top_44_4 } : { 1'h0, bl_sq_top_40_4 };
+  assign bl_sq_any_32_16 = bl_sq_any_32_8 | bl_sq_any_40_8;
+  assign bl_sq_top_32_16 = bl_sq_any_40_8 ? { 1'h1, bl_sq_top_40_8 } : { 1'h0, bl_sq_top_32_8 };
+  assign bl_sq_any_48_2 = ra[48] | ra[49];
+  assign bl_sq_top_48_2 = ra[49] ? 1'h1 : 1'h0;
+  assign bl_sq_any_50_2 = ra[50] | ra[51];
+  assign bl_sq_top_50_2 = ra[51] ? 1'h1 : 1'h0;
+  assign bl_sq_any_48_4 = bl_sq_any_48_2 | bl_sq_any_50_2;
+  assign bl_sq_top_48_4 = bl_sq_any_50_2 ? { 1'h1, bl_sq_top_50_2 } : { 1'h0, bl_sq_top_48_2 };
+  assign bl_sq_any_52_2 = ra[52] | ra[53];
+  assign bl_sq_top_52_2 = ra[53] ? 1'h1 : 1'h0;
+  assign bl_sq_any_54_2 = ra[54] | ra[55];
+  assign bl_sq_top_54_2 = ra[55] ? 1'h1 : 1'h0;
+  assign bl_sq_any_52_4 = bl_sq_any_52_2 | bl_sq_any_54_2;
+  assign bl_sq_top_52_4 = bl_sq_any_54_2 ? { 1'h1, bl_sq_top_54_2 } : { 1'h0, bl_sq_top_52_2 };
+  assign bl_sq_any_48_8 = bl_sq_any_48_4 | bl_sq_any_52_4;
+  assign bl_sq_top_48_8 = bl_sq_any_52_4 ? { 1'h1, bl_sq_top_52_4 } : { 1'h0, bl_sq_top_48_4 };
+  assign bl_sq_any_56_2 = ra[56] | ra[57];
+  assign bl_sq_top_56_2 = ra[57] ? 1'h1 : 1'h0;
+  assign bl_sq_any_58_2 = ra[58] | ra[59];
+  assign bl_sq_top_58_2 = ra[59] ? 1'h1 : 1'h0;
+  assign bl_sq_any_56_4 = bl_sq_any_56_2 | bl_sq_any_58_2;
+  assign bl_sq_top_56_4 = bl_sq_any_58_2 ? { 1'h1, bl_sq_top_58_2 } : { 1'h0, bl_sq_top_56_2 };
+  assign bl_sq_any_60_2 = ra[60] | ra[61];
+  assign bl_sq_top_60_2 = ra[61] ? 1'h1 : 1'h0;
+  assign bl_sq_any_62_2 = ra[62] | ra[63];
+  assign bl_sq_top_62_2 = ra[63] ? 1'h1 : 1'h0;
+  assign bl_sq_any_60_4 = bl_sq_any_60_2 | bl_sq_any_62_2;
+  assign bl_sq_top_60_4 = bl_sq_any_62_2 ? { 1'h1, bl_sq_top_62_2 } : { 1'h0, bl_sq_top_60_2 };
+  assign bl_sq_any_56_8 = bl_sq_any_56_4 | bl_sq_any_60_4;
+  assign bl_sq_top_56_8 = bl_sq_any_60_4 ? { 1'h1, bl_sq_top_60_4 } : { 1'h0, bl_sq_top_56_4 };
+  assign bl_sq_any_48_16 = bl_sq_any_48_8 | bl_sq_any_56_8;
+  assign bl_sq_top_48_16 = bl_sq_any_56_8 ? { 1'h1, bl_sq_top_56_8 } : { 1'h0, bl_sq_top_48_8 };
+  assign bl_sq_any_32_32 = bl_sq_any_32_16 | bl_sq_any_48_16;
+  assign bl_sq_top_32_32 = bl_sq_any_48_16 ? { 1'h1, bl_sq_top_48_16 } : { 1'h0, bl_sq_top_32_16 };
+  assign bl_sq_any_0_64 = bl_sq_any_0_32 | bl_sq_any_32_32;
+  assign bl_sq_top_0_64 = bl_sq_any_32_32 ? { 1'h1, bl_sq_top_32_32 } : { 1'h0, bl_sq_top_0_32 };
+  assign bl_sq_any_64_2 = ra[64] | ra[65];
+  assign bl_sq_top_64_2 = ra[65] ? 1'h1 : 1'h0;
+  assign bl_sq_any_66_2 = ra[66] | ra[67];
+  assign bl_sq_top_66_2 = ra[67] ? 1'h1 : 1'h0;
+  assign bl_sq_any_64_4 = bl_sq_any_64_2 | bl_sq_any_66_2;
+  assign bl_sq_top_64_4 = bl_sq_any_66_2 ? { 1'h1, bl_sq_top_66_2 } : { 1'h0, bl_sq_top_64_2 };
+  assign bl_sq_any_68_2 = ra[68] | ra[69];
+  assign bl_sq_top_68_2 = ra[69] ? 1'h1 : 1'h0;
+  assign bl_sq_any_70_2 = ra[70] | ra[71];
+  assign bl_sq_top_70_2 = ra[71] ? 1'h1 : 1'h0;
+  assign bl_sq_any_68_4 = bl_sq_any_68_2 | bl_sq_any_70_2;
+  assign bl_sq_top_68_4 = bl_sq_any_70_2 ? { 1'h1, bl_sq_top_70_2 } : { 1'h0, bl_sq_top_68_2 };
+  assign bl_sq_any_64_8 = bl_sq_any_64_4 | bl_sq_any_68_4;
+  assign bl_sq_top_64_8 = bl_sq_any_68_4 ? { 1'h1, bl_sq_top_68_4 } : { 1'h0, bl_sq_top_64_4 };
+  assign bl_sq_any_72_2 = ra[72] | ra[73];
+  assign bl_sq_top_72_2 = ra[73] ? 1'h1 : 1'h0;
+  assign bl_sq_any_74_2 = ra[74] | ra[75];
+  assign bl_sq_top_74_2 = ra[75] ? 1'h1 : 1'h0;
+  assign bl_sq_any_72_4 = bl_sq_any_72_2 | bl_sq_any_74_2;
+  assign bl_sq_top_72_4 = bl_sq_any_74_2 ? { 1'h1, bl_sq_top_74_2 } : { 1'h0, bl_sq_top_72_2 };
+  assign bl_sq_any_76_2 = ra[76] | ra[77];
+  assign bl_sq_top_76_2 = ra[77] ? 1'h1 : 1'h0;
+  assign bl_sq_any_78_2 = ra[78] | ra[79];
+  assign bl_sq_top_78_2 = ra[79] ? 1'h1 : 1'h0;
+  assign bl_sq_any_76_4 = bl_sq_any_76_2 | bl_sq_any_78_2;
+  assign bl_sq_top_76_4 = bl_sq_any_78_2 ? { 1'h1, bl_sq_top_78_2 } : { 1'h0, bl_sq_top_76_2 };
+  assign bl_sq_any_72_8 = bl_sq_any_72_4 | bl_sq_any_76_4;
+  assign bl_sq_top_72_8 = bl_sq_any_76_4 ? { 1'h1, bl_sq_top_76_4 } : { 1'h0, bl_sq_top_72_4 };
+  assign bl_sq_any_64_16 = bl_sq_any_64_8 | bl_sq_any_72_8;
+  assign bl_sq_top_64_16 = bl_sq_any_72_8 ? { 1'h1, bl_sq_top_72_8 } : { 1'h0, bl_sq_top_64_8 };
+  assign bl_sq_any_80_2 = ra[80] | ra[81];
+  assign bl_sq_top_80_2 = ra[81] ? 1'h1 : 1'h0;
+  assign bl_sq_any_82_2 = ra[82] | ra[83];
+  assign bl_sq_top_82_2 = ra[83] ? 1'h1 : 1'h0;
+  assign bl_sq_any_80_4 = bl_sq_any_80_2 | bl_sq_any_82_2;
+  assign bl_sq_top_80_4 = bl_sq_any_82_2 ? { 1'h1, bl_sq_top_82_2 } : { 1'h0, bl_sq_top_80_2 };
+  assign bl_sq_any_84_2 = ra[84] | ra[85];
+  assign bl_sq_top_84_2 = ra[85] ? 1'h1 : 1'h0;
+  assign bl_sq_any_86_2 = ra[86] | ra[87];
+  assign bl_sq_top_86_2 = ra[87] ? 1'h1 : 1'h0;
+  assign bl_sq_any_84_4 = bl_sq_any_84_2 | bl_sq_any_86_2;
+  assign bl_sq_top_84_4 = bl_sq_any_86_2 ? { 1'h1, bl_sq_top_86_2 } : { 1'h0, bl_sq_top_84_2 };
+  assign bl_sq_any_80_8 = bl_sq_any_80_4 | bl_sq_any_84_4;
+  assign bl_sq_top_80_8 = bl_sq_any_84_4 ? { 1'h1, bl_sq_top_84_4 } : { 1'h0, bl_sq_top_80_4 };
+  assign bl_sq_any_88_2 = ra[88] | ra[89];
+  assign bl_sq_top_88_2 = ra[89] ? 1'h1 : 1'h0;
+  assign bl_sq_any_90_2 = ra[90] | ra[91];
+  assign bl_sq_top_90_2 = ra[91] ? 1'h1 : 1'h0;
+  assign bl_sq_any_88_4 = bl_sq_any_88_2 | bl_sq_any_90_2;
+  assign bl_sq_top_88_4 = bl_sq_any_90_2 ? { 1'h1, bl_sq_top_90_2 } : { 1'h0, bl_sq_top_88_2 };
+  assign bl_sq_any_92_2 = ra[92] | ra[93];
+  assign bl_sq_top_92_2 = ra[93] ? 1'h1 : 1'h0;
+  assign bl_sq_any_94_2 = ra[94] | ra[95];
+  assign bl_sq_top_94_2 = ra[95] ? 1'h1 : 1'h0;
+  assign bl_sq_any_92_4 = bl_sq_any_92_2 | bl_sq_any_94_2;
+  assign bl_sq_top_92_4 = bl_sq_any_94_2 ? { 1'h1, bl_sq_top_94_2 } : { 1'h0, bl_sq_top_92_2 };
+  assign bl_sq_any_88_8 = bl_sq_any_88_4 | bl_sq_any_92_4;
+  assign bl_sq_top_88_8 = bl_sq_any_92_4 ? { 1'h1, bl_sq_top_92_4 } : { 1'h0, bl_sq_top_88_4 };
+  assign bl_sq_any_80_16 = bl_sq_any_80_8 | bl_sq_any_88_8;
+  assign bl_sq_top_80_16 = bl_sq_any_88_8 ? { 1'h1, bl_sq_top_88_8 } : { 1'h0, bl_sq_top_80_8 };
+  assign bl_sq_any_64_32 = bl_sq_any_64_16 | bl_sq_any_80_16;
+  assign bl_sq_top_64_32 = bl_sq_any_80_16 ? { 1'h1, bl_sq_top_80_16 } : { 1'h0, bl_sq_top_64_16 };
+  assign bl_sq_any_96_2 = ra[96] | ra[97];
+  assign bl_sq_top_96_2 = ra[97] ? 1'h1 : 1'h0;
+  assign bl_sq_any_98_2 = ra[98] | ra[99];
+  assign bl_sq_top_98_2 = ra[99] ? 1'h1 : 1'h0;
+  assign bl_sq_any_96_4 = bl_sq_any_96_2 | bl_sq_any_98_2;
+  assign bl_sq_top_96_4 = bl_sq_any_98_2 ? { 1'h1, bl_sq_top_98_2 } : { 1'h0, bl_sq_top_96_2 };
+  assign bl_sq_any_100_2 = ra[100] | ra[101];
+  assign bl_sq_top_100_2 = ra[101] ? 1'h1 : 1'h0;
+  assign bl_sq_any_102_2 = ra[102] | ra[103];
+  assign bl_sq_top_102_2 = ra[103] ? 1'h1 : 1'h0;
+  assign bl_sq_any_100_4 = bl_sq_any_100_2 | bl_sq_any_102_2;
+  assign bl_sq_top_100_4 = bl_sq_any_102_2 ? { 1'h1, bl_sq_top_102_2 } : { 1'h0, bl_sq_top_100_2 };
+  assign bl_sq_any_96_8 = bl_sq_any_96_4 | bl_sq_any_100_4;
+  assign bl_sq_top_96_8 = bl_sq_any_100_4 ? { 1'h1, bl_sq_top_100_4 } : { 1'h0, bl_sq_top_96_4 };
+  assign bl_sq_any_104_2 = ra[104] | ra[105];
+  assign bl_sq_top_104_2 = ra[105] ? 1'h1 : 1'h0;
+  assign bl_sq_any_106_2 = ra[106] | ra[107];
+  assign bl_sq_top_106_2 = ra[107] ? 1'h1 : 1'h0;
+  assign bl_sq_any_104_4 = bl_sq_any_104_2 | bl_sq_any_106_2;
+  assign bl_sq_top_104_4 = bl_sq_any_106_2 ? { 1'h1, bl_sq_top_106_2 } : { 1'h0, bl_sq_top_104_2 };
+  assign bl_sq_any_108_2 = ra[108] | ra[109];
+  assign bl_sq_top_108_2 = ra[109] ? 1'h1 : 1'h0;
+  assign bl_sq_any_110_2 = ra[110] | ra[111];
+  assign bl_sq_top_110_2 = ra[111] ? 1'h1 : 1'h0;
+  assign bl_sq_any_108_4 = bl_sq_any_108_2 | bl_sq_any_110_2;
+  assign bl_sq_top_108_4 = bl_sq_any_110_2 ? { 1'h1, bl_sq_top_110_2 } : { 1'h0, bl_sq_top_108_2 };
+  assign bl_sq_any_104_8 = bl_sq_any_104_4 | bl_sq_any_108_4;
+  assign bl_sq_top_104_8 = bl_sq_any_108_4 ? { 1'h1, bl_sq_top_108_4 } : { 1'h0, bl_sq_top_104_4 };
+  assign bl_sq_any_96_16 = bl_sq_any_96_8 | bl_sq_any_104_8;
+  assign bl_sq_top_96_16 = bl_sq_any_104_8 ? { 1'h1, bl_sq_top_104_8 } : { 1'h0, bl_sq_top_96_8 };
+  assign bl_sq_any_112_2 = ra[112] | ra[113];
+  assign bl_sq_top_112_2 = ra[113] ? 1'h1 : 1'h0;
+  assign bl_sq_any_114_2 = ra[114] | ra[115];
+  assign bl_sq_top_114_2 = ra[115] ? 1'h1 : 1'h0;
+  assign bl_sq_any_112_4 = bl_sq_any_112_2 | bl_sq_any_114_2;
+  assign bl_sq_top_112_4 = bl_sq_any_114_2 ? { 1'h1, bl_sq_top_114_2 } : { 1'h0, bl_sq_top_112_2 };
+  assign bl_sq_any_116_2 = ra[116] | ra[117];
+  assign bl_sq_top_116_2 = ra[117] ? 1'h1 : 1'h0;
+  assign bl_sq_any_118_2 = ra[118] | ra[119];
+  assign bl_sq_top_118_2 = ra[119] ? 1'h1 : 1'h0;
+  assign bl_sq_any_116_4 = bl_sq_any_116_2 | bl_sq_any_118_2;
+  assign bl_sq_top_116_4 = bl_sq_any_118_2 ? { 1'h1, bl_sq_top_118_2 } : { 1'h0, bl_sq_top_116_2 };
+  assign bl_sq_any_112_8 = bl_sq_any_112_4 | bl_sq_any_116_4;
+  assign bl_sq_top_112_8 = bl_sq_any_116_4 ? { 1'h1, bl_sq_top_116_4 } : { 1'h0, bl_sq_top_112_4 };
+  assign bl_sq_any_120_2 = ra[120] | ra[121];
+  assign bl_sq_top_120_2 = ra[121] ? 1'h1 : 1'h0;
+  assign bl_sq_any_122_2 = ra[122] | ra[123];
+  assign bl_sq_top_122_2 = ra[123] ? 1'h1 : 1'h0;
+  assign bl_sq_any_120_4 = bl_sq_any_120_2 | bl_sq_any_122_2;
+  assign bl_sq_top_120_4 = bl_sq_any_122_2 ? { 1'h1, bl_sq_top_122_2 } : { 1'h0, bl_sq_top_120_2 };
+  assign bl_sq_any_124_2 = ra[124] | ra[125];
+  assign bl_sq_top_124_2 = ra[125] ? 1'h1 : 1'h0;
+  assign bl_sq_any_126_2 = ra[126] | ra[127];
+  assign bl_sq_top_126_2 = ra[127] ? 1'h1 : 1'h0;
+  assign bl_sq_any_124_4 = bl_sq_any_124_2 | bl_sq_any_126_2;
+  assign bl_sq_top_124_4 = bl_sq_any_126_2 ? { 1'h1, bl_sq_top_126_2 } : { 1'h0, bl_sq_top_124_2 };
+  assign bl_sq_any_120_8 = bl_sq_any_120_4 | bl_sq_any_124_4;
+  assign bl_sq_top_120_8 = bl_sq_any_124_4 ? { 1'h1, bl_sq_top_124_4 } : { 1'h0, bl_sq_top_120_4 };
+  assign bl_sq_any_112_16 = bl_sq_any_112_8 | bl_sq_any_120_8;
+  assign bl_sq_top_112_16 = bl_sq_any_120_8 ? { 1'h1, bl_sq_top_120_8 } : { 1'h0, bl_sq_top_112_8 };
+  assign bl_sq_any_96_32 = bl_sq_any_96_16 | bl_sq_any_112_16;
+  assign bl_sq_top_96_32 = bl_sq_any_112_16 ? { 1'h1, bl_sq_top_112_16 } : { 1'h0, bl_sq_top_96_16 };
+  assign bl_sq_any_64_64 = bl_sq_any_64_32 | bl_sq_any_96_32;
+  assign bl_sq_top_64_64 = bl_sq_any_96_32 ? { 1'h1, bl_sq_top_96_32 } : { 1'h0, bl_sq_top_64_32 };
+  assign bl_sq_any_0_128 = bl_sq_any_0_64 | bl_sq_any_64_64;
+  assign bl_sq_top_0_128 = bl_sq_any_64_64 ? { 1'h1, bl_sq_top_64_64 } : { 1'h0, bl_sq_top_0_64 };
+  assign bl_sq_any_128_2 = ra[128] | ra[129];
+  assign bl_sq_top_128_2 = ra[129] ? 1'h1 : 1'h0;
+  assign bl_sq_any_130_2 = ra[130] | ra[131];
+  assign bl_sq_top_130_2 = ra[131] ? 1'h1 : 1'h0;
+  assign bl_sq_any_128_4 = bl_sq_any_128_2 | bl_sq_any_130_2;
+  assign bl_sq_top_128_4 = bl_sq_any_130_2 ? { 1'h1, bl_sq_top_130_2 } : { 1'h0, bl_sq_top_128_2 };
+  assign bl_sq_any_132_2 = ra[132] | ra[133];
+  assign bl_sq_top_132_2 = ra[133] ? 1'h1 : 1'h0;
+  assign bl_sq_any_134_2 = ra[134] | ra[135];
+  assign bl_sq_top_134_2 = ra[135] ? 1'h1 : 1'h0;
+  assign bl_sq_any_132_4 = bl_sq_any_132_2 | bl_sq_any_134_2;
+  assign bl_sq_top_132_4 = bl_sq_any_134_2 ? { 1'h1, bl_sq_top_134_2 } : { 1'h0, bl_sq_top_132_2 };
+  assign bl_sq_any_128_8 = bl_sq_any_128_4 | bl_sq_any_132_4;
+  assign bl_sq_top_128_8 = bl_sq_any_132_4 ? { 1'h1, bl_sq_top_132_4 } : { 1'h0, bl_sq_top_128_4 };
+  assign bl_sq_any_136_2 = ra[136] | ra[137];
+  assign bl_sq_top_136_2 = ra[137] ? 1'h1 : 1'h0;
+  assign bl_sq_any_138_2 = ra[138] | ra[139];
+  assign bl_sq_top_138_2 = ra[139] ? 1'h1 : 1'h0;
+  assign bl_sq_any_136_4 = bl_sq_any_136_2 | bl_sq_any_138_2;
+  assign bl_sq_top_136_4 = bl_sq_any_138_2 ? { 1'h1, bl_sq_top_138_2 } : { 1'h0, bl_sq_top_136_2 };
+  assign bl_sq_any_140_2 = ra[140] | ra[141];
+  assign bl_sq_top_140_2 = ra[141] ? 1'h1 : 1'h0;
+  assign bl_sq_any_142_2 = ra[142] | ra[143];
+  assign bl_sq_top_142_2 = ra[143] ? 1'h1 : 1'h0;
+  assign bl_sq_any_140_4 = bl_sq_any_140_2 | bl_sq_any_142_2;
+  assign bl_sq_top_140_4 = bl_sq_any_142_2 ? { 1'h1, bl_sq_top_142_2 } : { 1'h0, bl_sq_top_140_2 };
+  assign bl_sq_any_136_8 = bl_sq_any_136_4 | bl_sq_any_140_4;
+  assign bl_sq_top_136_8 = bl_sq_any_140_4 ? { 1'h1, bl_sq_top_140_4 } : { 1'h0, bl_sq_top_136_4 };
+  assign bl_sq_any_128_16 = bl_sq_any_128_8 | bl_sq_any_136_8;
+  assign bl_sq_top_128_16 = bl_sq_any_136_8 ? { 1'h1, bl_sq_top_136_8 } : { 1'h0, bl_sq_top_128_8 };
+  assign bl_sq_any_144_2 = ra[144] | ra[145];
+  assign bl_sq_top_144_2 = ra[145] ? 1'h1 : 1'h0;
+  assign bl_sq_any_146_2 = ra[146] | ra[147];
+  assign bl_sq_top_146_2 = ra[147] ? 1'h1 : 1'h0;
+  assign bl_sq_any_144_4 = bl_sq_any_144_2 | bl_sq_any_146_2;
+  assign bl_sq_top_144_4 = bl_sq_any_146_2 ? { 1'h1, bl_sq_top_146_2 } : { 1'h0, bl_sq_top_144_2 };
+  assign bl_sq_any_148_2 = ra[148] | ra[149];
+  assign bl_sq_top_148_2 = ra[149] ? 1'h1 : 1'h0;
+  assign bl_sq_any_150_2 = ra[150] | ra[151];
+  assign bl_sq_top_150_2 = ra[151] ? 1'h1 : 1'h0;
+  assign bl_sq_any_148_4 = bl_sq_any_148_2 | bl_sq_any_150_2;
+  assign bl_sq_top_148_4 = bl_sq_any_150_2 ? { 1'h1, bl_sq_top_150_2 } : { 1'h0, bl_sq_top_148_2 };
+  assign bl_sq_any_144_8 = bl_sq_any_144_4 | bl_sq_any_148_4;
+  assign bl_sq_top_144_8 = bl_sq_any_148_4 ? { 1'h1, bl_sq_top_148_4 } : { 1'h0, bl_sq_top_144_4 };
+  assign bl_sq_any_152_2 = ra[152] | ra[153];
+  assign bl_sq_top_152_2 = ra[153] ? 1'h1 : 1'h0;
+  assign bl_sq_any_154_2 = ra[154] | ra[155];
+  assign bl_sq_top_154_2 = ra[155] ? 1'h1 : 1'h0;
+  assign bl_sq_any_152_4 = bl_sq_any_152_2 | bl_sq_any_154_2;
+  assign bl_sq_top_152_4 = bl_sq_any_154_2 ? { 1'h1, bl_sq_top_154_2 } : { 1'h0, bl_sq_top_152_2 };
+  assign bl_sq_any_156_2 = ra[156] | ra[157];
+  assign bl_sq_top_156_2 = ra[157] ? 1'h1 : 1'h0;
+  assign bl_sq_any_158_2 = ra[158] | ra[159];
+  assign bl_sq_top_158_2 = ra[159] ? 1'h1 : 1'h0;
+  assign bl_sq_any_156_4 = bl_sq_any_156_2 | bl_sq_any_158_2;
+  assign bl_sq_top_156_4 = bl_sq_any_158_2 ? { 1'h1, bl_sq_top_158_2 } : { 1'h0, bl_sq_top_156_2 };
+  assign bl_sq_any_152_8 = bl_sq_any_152_4 | bl_sq_any_156_4;
+  assign bl_sq_top_152_8 = bl_sq_any_156_4 ? { 1'h1, bl_sq_top_156_4 } : { 1'h0, bl_sq_top_152_4 };
+  assign bl_sq_any_144_16 = bl_sq_any_144_8 | bl_sq_any_152_8;
+  assign bl_sq_top_144_16 = bl_sq_any_152_8 ? { 1'h1, bl_sq_top_152_8 } : { 1'h0, bl_sq_top_144_8 };
+  assign bl_sq_any_128_32 = bl_sq_any_128_16 | bl_sq_any_144_16;
+  assign bl_sq_top_128_32 = bl_sq_any_144_16 ? { 1'h1, bl_sq_top_144_16 } : { 1'h0, bl_sq_top_128_16 };
+  assign bl_sq_any_160_2 = ra[160] | ra[161];
+  assign bl_sq_top_160_2 = ra[161] ? 1'h1 : 1'h0;
+  assign bl_sq_any_162_2 = ra[162] | ra[163];
+  assign bl_sq_top_162_2 = ra[163] ? 1'h1 : 1'h0;
+  assign bl_sq_any_160_4 = bl_sq_any_160_2 | bl_sq_any_162_2;
+  assign bl_sq_top_160_4 = bl_sq_any_162_2 ? { 1'h1, bl_sq_top_162_2 } : { 1'h0, bl_sq_top_160_2 };
+  assign bl_sq_any_164_2 = ra[164] | ra[165];
+  assign bl_sq_top_164_2 = ra[165] ? 1'h1 : 1'h0;
+  assign bl_sq_any_166_2 = ra[166] | ra[167];
+  assign bl_sq_top_166_2 = ra[167] ? 1'h1 : 1'h0;
+  assign bl_sq_any_164_4 = bl_sq_any_164_2 | bl_sq_any_166_2;
+  assign bl_sq_top_164_4 = bl_sq_any_166_2 ? { 1'h1, bl_sq_top_166_2 } : { 1'h0, bl_sq_top_164_2 };
+  assign bl_sq_any_160_8 = bl_sq_any_160_4 | bl_sq_any_164_4;
+  assign bl_sq_top_160_8 = bl_sq_any_164_4 ? { 1'h1, bl_sq_top_164_4 } : { 1'h0, bl_sq_top_160_4 };
+  assign bl_sq_any_168_2 = ra[168] | ra[169];
+  assign bl_sq_top_168_2 = ra[169] ? 1'h1 : 1'h0;
+  assign bl_sq_any_170_2 = ra[170] | ra[171];
+  assign bl_sq_top_170_2 = ra[171] ? 1'h1 : 1'h0;
+  assign bl_sq_any_168_4 = bl_sq_any_168_2 | bl_sq_any_170_2;
+  assign bl_sq_top_168_4 = bl_sq_any_170_2 ? { 1'h1, bl_sq_top_170_2 } : { 1'h0, bl_sq_top_168_2 };
+  assign bl_sq_any_172_2 = ra[172] | ra[173];
+  assign bl_sq_top_172_2 = ra[173] ? 1'h1 : 1'h0;
+  assign bl_sq_any_174_2 = ra[174] | ra[175];
+  assign bl_sq_top_174_2 = ra[175] ? 1'h1 : 1'h0;
+  assign bl_sq_any_172_4 = bl_sq_any_172_2 | bl_sq_any_174_2;
+  assign bl_sq_top_172_4 = bl_sq_any_174_2 ? { 1'h1, bl_sq_top_174_2 } : { 1'h0, bl_sq_top_172_2 };
+  assign bl_sq_any_168_8 = bl_sq_any_168_4 | bl_sq_any_172_4;
+  assign bl_sq_top_168_8 = bl_sq_any_172_4 ? { 1'h1, bl_sq_top_172_4 } : { 1'h0, bl_sq_top_168_4 };
+  assign bl_sq_any_160_16 = bl_sq_any_160_8 | bl_sq_any_168_8;
+  assign bl_sq_top_160_16 = bl_sq_any_168_8 ? { 1'h1, bl_sq_top_168_8 } : { 1'h0, bl_sq_top_160_8 };
+  assign bl_sq_any_176_2 = ra[176] | ra[177];
+  assign bl_sq_top_176_2 = ra[177] ? 1'h1 : 1'h0;
+  assign bl_sq_any_178_2 = ra[178] | ra[179];
+  assign bl_sq_top_178_2 = ra[179] ? 1'h1 : 1'h0;
+  assign bl_sq_any_176_4 = bl_sq_any_176_2 | bl_sq_any_178_2;
+  assign bl_sq_top_176_4 = bl_sq_any_178_2 ? { 1'h1, bl_sq_top_178_2 } : { 1'h0, bl_sq_top_176_2 };
+  assign bl_sq_any_180_2 = ra[180] | ra[181];
+  assign bl_sq_top_180_2 = ra[181] ? 1'h1 : 1'h0;
+  assign bl_sq_any_182_2 = ra[182] | ra[183];
+  assign bl_sq_top_182_2 = ra[183] ? 1'h1 : 1'h0;
+  assign bl_sq_any_180_4 = bl_sq_any_180_2 | bl_sq_any_182_2;
+  assign bl_sq_top_180_4 = bl_sq_any_182_2 ? { 1'h1, bl_sq_top_182_2 } : { 1'h0, bl_sq_top_180_2 };
+  assign bl_sq_any_176_8 = bl_sq_any_176_4 | bl_sq_any_180_4;
+  assign bl_sq_top_176_8 = bl_sq_any_180_4 ? { 1'h1, bl_sq_top_180_4 } : { 1'h0, bl_sq_top_176_4 };
+  assign bl_sq_any_184_2 = ra[184] | ra[185];
+  assign bl_sq_top_184_2 = ra[185] ? 1'h1 : 1'h0;
+  assign bl_sq_any_186_2 = ra[186] | ra[187];
+  assign bl_sq_top_186_2 = ra[187] ? 1'h1 : 1'h0;
+  assign bl_sq_any_184_4 = bl_sq_any_184_2 | bl_sq_any_186_2;
+  assign bl_sq_top_184_4 = bl_sq_any_186_2 ? { 1'h1, bl_sq_top_186_2 } : { 1'h0, bl_sq_top_184_2 };
+  assign bl_sq_any_188_2 = ra[188] | ra[189];
+  assign bl_sq_top_188_2 = ra[189] ? 1'h1 : 1'h0;
+  assign bl_sq_any_190_2 = ra[190] | ra[191];
+  assign bl_sq_top_190_2 = ra[191] ? 1'h1 : 1'h0;
+  assign bl_sq_any_188_4 = bl_sq_any_188_2 | bl_sq_any_190_2;
+  assign bl_sq_top_188_4 = bl_sq_any_190_2 ? { 1'h1, bl_sq_top_190_2 } : { 1'h0, bl_sq_top_188_2 };
+  assign bl_sq_any_184_8 = bl_sq_any_184_4 | bl_sq_any_188_4;
+  assign bl_sq_top_184_8 = bl_sq_any_188_4 ? { 1'h1, bl_sq_top_188_4 } : { 1'h0, bl_sq_top_184_4 };
+  assign bl_sq_any_176_16 = bl_sq_any_176_8 | bl_sq_any_184_8;
+  assign bl_sq_top_176_16 = bl_sq_any_184_8 ? { 1'h1, bl_sq_top_184_8 } : { 1'h0, bl_sq_top_176_8 };
+  assign bl_sq_any_160_32 = bl_sq_any_160_16 | bl_sq_any_176_16;
+  assign bl_sq_top_160_32 = bl_sq_any_176_16 ? { 1'h1, bl_sq_top_176_16 } : { 1'h0, bl_sq_top_160_16 };
+  assign bl_sq_any_128_64 = bl_sq_any_128_32 | bl_sq_any_160_32;
+  assign bl_sq_top_128_64 = bl_sq_any_160_32 ? { 1'h1, bl_sq_top_160_32 } : { 1'h0, bl_sq_top_128_32 };
+  assign bl_sq_any_192_2 = ra[192] | ra[193];
+  assign bl_sq_top_192_2 = ra[193] ? 1'h1 : 1'h0;
+  assign bl_sq_any_194_2 = ra[194] | ra[195];
+  assign bl_sq_top_194_2 = ra[195] ? 1'h1 : 1'h0;
+  assign bl_sq_any_192_4 = bl_sq_any_192_2 | bl_sq_any_194_2;
+  assign bl_sq_top_192_4 = bl_sq_any_194_2 ? { 1'h1, bl_sq_top_194_2 } : { 1'h0, bl_sq_top_192_2 };
+  assign bl_sq_any_196_2 = ra[196] | ra[197];
+  assign bl_sq_top_196_2 = ra[197] ? 1'h1 : 1'h0;
+  assign bl_sq_any_198_2 = ra[198] | ra[199];
+  assign bl_sq_top_198_2 = ra[199] ? 1'h1 : 1'h0;
+  assign bl_sq_any_196_4 = bl_sq_any_196_2 | bl_sq_any_198_2;
+  assign bl_sq_top_196_4 = bl_sq_any_198_2 ? { 1'h1, bl_sq_top_198_2 } : { 1'h0, bl_sq_top_196_2 };
+  assign bl_sq_any_192_8 = bl_sq_any_192_4 | bl_sq_any_196_4;
+  assign bl_sq_top_192_8 = bl_sq_any_196_4 ? { 1'h1, bl_sq_top_196_4 } : { 1'h0, bl_sq_top_192_4 };
+  assign bl_sq_any_200_2 = ra[200] | ra[201];
+  assign bl_sq_top_200_2 = ra[201] ? 1'h1 : 1'h0;
+  assign bl_sq_any_202_2 = ra[202] | ra[203];
+  assign bl_sq_top_202_2 = ra[203] ? 1'h1 : 1'h0;
+  assign bl_sq_any_200_4 = bl_sq_any_200_2 | bl_sq_any_202_2;
+  assign bl_sq_top_200_4 = bl_sq_any_202_2 ? { 1'h1, bl_sq_top_202_2 } : { 1'h0, bl_sq_top_200_2 };
+  assign bl_sq_any_204_2 = ra[204] | ra[205];
+  assign bl_sq_top_204_2 = ra[205] ? 1'h1 : 1'h0;
+  assign bl_sq_any_206_2 = ra[206] | ra[207];
+  assign bl_sq_top_206_2 = ra[207] ? 1'h1 : 1'h0;
+  assign bl_sq_any_204_4 = bl_sq_any_204_2 | bl_sq_any_206_2;
+  assign bl_sq_top_204_4 = bl_sq_any_206_2 ? { 1'h1, bl_sq_top_206_2 } : { 1'h0, bl_sq_top_204_2 };
+  assign bl_sq_any_200_8 = bl_sq_any_200_4 | bl_sq_any_204_4;
+  assign bl_sq_top_200_8 = bl_sq_any_204_4 ? { 1'h1, bl_sq_top_204_4 } : { 1'h0, bl_sq_top_200_4 };
+  assign bl_sq_any_192_16 = bl_sq_any_192_8 | bl_sq_any_200_8;
+  assign bl_sq_top_192_16 = bl_sq_any_200_8 ? { 1'h1, bl_sq_top_200_8 } : { 1'h0, bl_sq_top_192_8 };
+  assign bl_sq_any_208_2 = ra[208] | ra[209];
+  assign bl_sq_top_208_2 = ra[209] ? 1'h1 : 1'h0;
+  assign bl_sq_any_210_2 = ra[210] | ra[211];
+  assign bl_sq_top_210_2 = ra[211] ? 1'h1 : 1'h0;
+  assign bl_sq_any_208_4 = bl_sq_any_208_2 | bl_sq_any_210_2;
+  assign bl_sq_top_208_4 = bl_sq_any_210_2 ? { 1'h1, bl_sq_top_210_2 } : { 1'h0, bl_sq_top_208_2 };
+  assign bl_sq_any_212_2 = ra[212] | ra[213];
+  assign bl_sq_top_212_2 = ra[213] ? 1'h1 : 1'h0;
+  assign bl_sq_any_214_2 = ra[214] | ra[215];
+  assign bl_sq_top_214_2 = ra[215] ? 1'h1 : 1'h0;
+  assign bl_sq_any_212_4 = bl_sq_any_212_2 | bl_sq_any_214_2;
+  assign bl_sq_top_212_4 = bl_sq_any_214_2 ? { 1'h1, bl_sq_top_214_2 } : { 1'h0, bl_sq_top_212_2 };
+  assign bl_sq_any_208_8 = bl_sq_any_208_4 | bl_sq_any_212_4;
+  assign bl_sq_top_208_8 = bl_sq_any_212_4 ? { 1'h1, bl_sq_top_212_4 } : { 1'h0, bl_sq_top_208_4 };
+  assign bl_sq_any_216_2 = ra[216] | ra[217];
+  assign bl_sq_top_216_2 = ra[217] ? 1'h1 : 1'h0;
+  assign bl_sq_any_218_2 = ra[218] | ra[219];
+  assign bl_sq_top_218_2 = ra[219] ? 1'h1 : 1'h0;
+  assign bl_sq_any_216_4 = bl_sq_any_216_2 | bl_sq_any_218_2;
+  assign bl_sq_top_216_4 = bl_sq_any_218_2 ? { 1'h1, bl_sq_top_218_2 } : { 1'h0, bl_sq_top_216_2 };
+  assign bl_sq_any_220_2 = ra[220] | ra[221];
+  assign bl_sq_top_220_2 = ra[221] ? 1'h1 : 1'h0;
+  assign bl_sq_any_222_2 = ra[222] | ra[223];
+  assign bl_sq_top_222_2 = ra[223] ? 1'h1 : 1'h0;
+  assign bl_sq_any_220_4 = bl_sq_any_220_2 | bl_sq_any_222_2;
+  assign bl_sq_top_220_4 = bl_sq_any_222_2 ? { 1'h1, bl_sq_top_222_2 } : { 1'h0, bl_sq_top_220_2 };
+  assign bl_sq_any_216_8 = bl_sq_any_216_4 | bl_sq_any_220_4;
+  assign bl_sq_top_216_8 = bl_sq_any_220_4 ? { 1'h1, bl_sq_top_220_4 } : { 1'h0, bl_sq_top_216_4 };
+  assign bl_sq_any_208_16 = bl_sq_any_208_8 | bl_sq_any_216_8;
+  assign bl_sq_top_208_16 = bl_sq_any_216_8 ? { 1'h1, bl_sq_top_216_8 } : { 1'h0, bl_sq_top_208_8 };
+  assign bl_sq_any_192_32 = bl_sq_any_192_16 | bl_sq_any_208_16;
+  assign bl_sq_top_192_32 = bl_sq_any_208_16 ? { 1'h1, bl_sq_top_208_16 } : { 1'h0, bl_sq_top_192_16 };
+  assign bl_sq_any_224_2 = ra[224] | ra[225];
+  assign bl_sq_top_224_2 = ra[225] ? 1'h1 : 1'h0;
+  assign bl_sq_any_226_2 = ra[226] | ra[227];
+  assign bl_sq_top_226_2 = ra[227] ? 1'h1 : 1'h0;
+  assign bl_sq_any_224_4 = bl_sq_any_224_2 | bl_sq_any_226_2;
+  assign bl_sq_top_224_4 = bl_sq_any_226_2 ? { 1'h1, bl_sq_top_226_2 } : { 1'h0, bl_sq_top_224_2 };
+  assign bl_sq_any_228_2 = ra[228] | ra[229];
+  assign bl_sq_top_228_2 = ra[229] ? 1'h1 : 1'h0;
+  assign bl_sq_any_230_2 = ra[230] | ra[231];
+  assign bl_sq_top_230_2 = ra[231] ? 1'h1 : 1'h0;
+  assign bl_sq_any_228_4 = bl_sq_any_228_2 | bl_sq_any_230_2;
+  assign bl_sq_top_228_4 = bl_sq_any_230_2 ? { 1'h1, bl_sq_top_230_2 } : { 1'h0, bl_sq_top_228_2 };
+  assign bl_sq_any_224_8 = bl_sq_any_224_4 | bl_sq_any_228_4;
+  assign bl_sq_top_224_8 = bl_sq_any_228_4 ? { 1'h1, bl_sq_top_228_4 } : { 1'h0, bl_sq_top_224_4 };
+  assign bl_sq_any_232_2 = ra[232] | ra[233];
+  assign bl_sq_top_232_2 = ra[233] ? 1'h1 : 1'h0;
+  assign bl_sq_any_234_2 = ra[234] | ra[235];
+  assign bl_sq_top_234_2 = ra[235] ? 1'h1 : 1'h0;
+  assign bl_sq_any_232_4 = bl_sq_any_232_2 | bl_sq_any_234_2;
+  assign bl_sq_top_232_4 = bl_sq_any_234_2 ? { 1'h1, bl_sq_top_234_2 } : { 1'h0, bl_sq_top_232_2 };
+  assign bl_sq_any_236_2 = ra[236] | ra[237];
+  assign bl_sq_top_236_2 = ra[237] ? 1'h1 : 1'h0;
+  assign bl_sq_any_238_2 = ra[238] | ra[239];
+  assign bl_sq_top_238_2 = ra[239] ? 1'h1 : 1'h0;
+  assign bl_sq_any_236_4 = bl_sq_any_236_2 | bl_sq_any_238_2;
+  assign bl_sq_top_236_4 = bl_sq_any_238_2 ? { 1'h1, bl_sq_top_238_2 } : { 1'h0, bl_sq_top_236_2 };
+  assign bl_sq_any_232_8 = bl_sq_any_232_4 | bl_sq_any_236_4;
+  assign bl_sq_top_232_8 = bl_sq_any_236_4 ? { 1'h1, bl_sq_top_236_4 } : { 1'h0, bl_sq_top_232_4 };
+  assign bl_sq_any_224_16 = bl_sq_any_224_8 | bl_sq_any_232_8;
+  assign bl_sq_top_224_16 = bl_sq_any_232_8 ? { 1'h1, bl_sq_top_232_8 } : { 1'h0, bl_sq_top_224_8 };
+  assign bl_sq_any_240_2 = ra[240] | ra[241];
+  assign bl_sq_top_240_2 = ra[241] ? 1'h1 : 1'h0;
+  assign bl_sq_any_242_2 = ra[242] | ra[243];
+  assign bl_sq_top_242_2 = ra[243] ? 1'h1 : 1'h0;
+  assign bl_sq_any_240_4 = bl_sq_any_240_2 | bl_sq_any_242_2;
+  assign bl_sq_top_240_4 = bl_sq_any_242_2 ? { 1'h1, bl_sq_top_242_2 } : { 1'h0, bl_sq_top_240_2 };
+  assign bl_sq_any_244_2 = ra[244] | ra[245];
+  assign bl_sq_top_244_2 = ra[245] ? 1'h1 : 1'h0;
+  assign bl_sq_any_246_2 = ra[246] | ra[247];
+  assign bl_sq_top_246_2 = ra[247] ? 1'h1 : 1'h0;
+  assign bl_sq_any_244_4 = bl_sq_any_244_2 | bl_sq_any_246_2;
+  assign bl_sq_top_244_4 = bl_sq_any_246_2 ? { 1'h1, bl_sq_top_246_2 } : { 1'h0, bl_sq_top_244_2 };
+  assign bl_sq_any_240_8 = bl_sq_any_240_4 | bl_sq_any_244_4;
+  assign bl_sq_top_240_8 = bl_sq_any_244_4 ? { 1'h1, bl_sq_top_244_4 } : { 1'h0, bl_sq_top_240_4 };
+  assign bl_sq_any_248_2 = ra[248] | ra[249];
+  assign bl_sq_top_248_2 = ra[249] ? 1'h1 : 1'h0;
+  assign bl_sq_any_250_2 = ra[250] | ra[251];
+  assign bl_sq_top_250_2 = ra[251] ? 1'h1 : 1'h0;
+  assign bl_sq_any_248_4 = bl_sq_any_248_2 | bl_sq_any_250_2;
+  assign bl_sq_top_248_4 = bl_sq_any_250_2 ? { 1'h1, bl_sq_top_250_2 } : { 1'h0, bl_sq_top_248_2 };
+  assign bl_sq_any_252_2 = ra[252] | ra[253];
+  assign bl_sq_top_252_2 = ra[253] ? 1'h1 : 1'h0;
+  assign bl_sq_any_254_2 = ra[254] | ra[255];
+  assign bl_sq_top_254_2 = ra[255] ? 1'h1 : 1'h0;
+  assign bl_sq_any_252_4 = bl_sq_any_252_2 | bl_sq_any_254_2;
+  assign bl_sq_top_252_4 = bl_sq_any_254_2 ? { 1'h1, bl_sq_top_254_2 } : { 1'h0, bl_sq_top_252_2 };
+  assign bl_sq_any_248_8 = bl_sq_any_248_4 | bl_sq_any_252_4;
+  assign bl_sq_top_248_8 = bl_sq_any_252_4 ? { 1'h1, bl_sq_top_252_4 } : { 1'h0, bl_sq_top_248_4 };
+  assign bl_sq_any_240_16 = bl_sq_any_240_8 | bl_sq_any_248_8;
+  assign bl_sq_top_240_16 = bl_sq_any_248_8 ? { 1'h1, bl_sq_top_248_8 } : { 1'h0, bl_sq_top_240_8 };
+  assign bl_sq_any_224_32 = bl_sq_any_224_16 | bl_sq_any_240_16;
+  assign bl_sq_top_224_32 = bl_sq_any_240_16 ? { 1'h1, bl_sq_top_240_16 } : { 1'h0, bl_sq_top_224_16 };
+  assign bl_sq_any_192_64 = bl_sq_any_192_32 | bl_sq_any_224_32;
+  assign bl_sq_top_192_64 = bl_sq_any_224_32 ? { 1'h1, bl_sq_top_224_32 } : { 1'h0, bl_sq_top_192_32 };
+  assign bl_sq_any_128_128 = bl_sq_any_128_64 | bl_sq_any_192_64;
+  assign bl_sq_top_128_128 = bl_sq_any_192_64 ? { 1'h1, bl_sq_top_192_64 } : { 1'h0, bl_sq_top_128_64 };
+  assign bl_sq_any_0_256 = bl_sq_any_0_128 | bl_sq_any_128_128;
+  assign bl_sq_top_0_256 = bl_sq_any_128_128 ? { 1'h1, bl_sq_top_128_128 } : { 1'h0, bl_sq_top_0_128 };
+  assign bl_sq_any_256_2 = ra[256] | ra[257];
+  assign bl_sq_top_256_2 = ra[257] ? 1'h1 : 1'h0;
+  assign bl_sq_any_258_2 = ra[258] | ra[259];
+  assign bl_sq_top_258_2 = ra[259] ? 1'h1 : 1'h0;
+  assign bl_sq_any_256_4 = bl_sq_any_256_2 | bl_sq_any_258_2;
+  assign bl_sq_top_256_4 = bl_sq_any_258_2 ? { 1'h1, bl_sq_top_258_2 } : { 1'h0, bl_sq_top_256_2 };
+  assign bl_sq_any_260_2 = ra[260] | ra[261];
+  assign bl_sq_top_260_2 = ra[261] ? 1'h1 : 1'h0;
+  assign bl_sq_any_262_2 = ra[262] | ra[263];
+  assign bl_sq_top_262_2 = ra[263] ? 1'h1 : 1'h0;
+  assign bl_sq_any_260_4 = bl_sq_any_260_2 | bl_sq_any_262_2;
+  assign bl_sq_top_260_4 = bl_sq_any_262_2 ? { 1'h1, bl_sq_top_262_2 } : { 1'h0, bl_sq_top_260_2 };
+  assign bl_sq_any_256_8 = bl_sq_any_256_4 | bl_sq_any_260_4;
+  assign bl_sq_top_256_8 = bl_sq_any_260_4 ? { 1'h1, bl_sq_top_260_4 } : { 1'h0, bl_sq_top_256_4 };
+  assign bl_sq_any_264_2 = ra[264] | ra[265];
+  assign bl_sq_top_264_2 = ra[265] ? 1'h1 : 1'h0;
+  assign bl_sq_any_266_2 = ra[266] | ra[267];
+  assign bl_sq_top_266_2 = ra[267] ? 1'h1 : 1'h0;
+  assign bl_sq_any_264_4 = bl_sq_any_264_2 | bl_sq_any_266_2;
+  assign bl_sq_top_264_4 = bl_sq_any_266_2 ? { 1'h1, bl_sq_top_266_2 } : { 1'h0, bl_sq_top_264_2 };
+  assign bl_sq_any_268_2 = ra[268] | ra[269];
+  assign bl_sq_top_268_2 = ra[269] ? 1'h1 : 1'h0;
+  assign bl_sq_any_270_2 = ra[270] | ra[271];
+  assign bl_sq_top_270_2 = ra[271] ? 1'h1 : 1'h0;
+  assign bl_sq_any_268_4 = bl_sq_any_268_2 | bl_sq_any_270_2;
+  assign bl_sq_top_268_4 = bl_sq_any_270_2 ? { 1'h1, bl_sq_top_270_2 } : { 1'h0, bl_sq_top_268_2 };
+  assign bl_sq_any_264_8 = bl_sq_any_264_4 | bl_sq_any_268_4;
+  assign bl_sq_top_264_8 = bl_sq_any_268_4 ? { 1'h1, bl_sq_top_268_4 } : { 1'h0, bl_sq_top_264_4 };
+  assign bl_sq_any_256_16 = bl_sq_any_256_8 | bl_sq_any_264_8;
+  assign bl_sq_top_256_16 = bl_sq_any_264_8 ? { 1'h1, bl_sq_top_264_8 } : { 1'h0, bl_sq_top_256_8 };
+  assign bl_sq_any_272_2 = ra[272] | ra[273];
+  assign bl_sq_top_272_2 = ra[273] ? 1'h1 : 1'h0;
+  assign bl_sq_any_274_2 = ra[274] | ra[275];
+  assign bl_sq_top_274_2 = ra[275] ? 1'h1 : 1'h0;
+  assign bl_sq_any_272_4 = bl_sq_any_272_2 | bl_sq_any_274_2;
+  assign bl_sq_top_272_4 = bl_sq_any_274_2 ? { 1'h1, bl_sq_top_274_2 } : { 1'h0, bl_sq_top_272_2 };
+  assign bl_sq_any_276_2 = ra[276] | ra[277];
+  assign bl_sq_top_276_2 = ra[277] ? 1'h1 : 1'h0;
+  assign bl_sq_any_278_2 = ra[278] | ra[279];
+  assign bl_sq_top_278_2 = ra[279] ? 1'h1 : 1'h0;
+  assign bl_sq_any_276_4 = bl_sq_any_276_2 | bl_sq_any_278_2;
+  assign bl_sq_top_276_4 = bl_sq_any_278_2 ? { 1'h1, bl_sq_top_278_2 } : { 1'h0, bl_sq_top_276_2 };
+  assign bl_sq_any_272_8 = bl_sq_any_272_4 | bl_sq_any_276_4;
+  assign bl_sq_top_272_8 = bl_sq_any_276_4 ? { 1'h1, bl_sq_top_276_4 } : { 1'h0, bl_sq_top_272_4 };
+  assign bl_sq_any_280_2 = ra[280] | ra[281];
+  assign bl_sq_top_280_2 = ra[281] ? 1'h1 : 1'h0;
+  assign bl_sq_any_282_2 = ra[282] | ra[283];
+  assign bl_sq_top_282_2 = ra[283] ? 1'h1 : 1'h0;
+  assign bl_sq_any_280_4 = bl_sq_any_280_2 | bl_sq_any_282_2;
+  assign bl_sq_top_280_4 = bl_sq_any_282_2 ? { 1'h1, bl_sq_top_282_2 } : { 1'h0, bl_sq_top_280_2 };
+  assign bl_sq_any_284_2 = ra[284] | ra[285];
+  assign bl_sq_top_284_2 = ra[285] ? 1'h1 : 1'h0;
+  assign bl_sq_any_286_2 = ra[286] | ra[287];
+  assign bl_sq_top_286_2 = ra[287] ? 1'h1 : 1'h0;
+  assign bl_sq_any_284_4 = bl_sq_any_284_2 | bl_sq_any_286_2;
+  assign bl_sq_top_284_4 = bl_sq_any_286_2 ? { 1'h1, bl_sq_top_286_2 } : { 1'h0, bl_sq_top_284_2 };
+  assign bl_sq_any_280_8 = bl_sq_any_280_4 | bl_sq_any_284_4;
+  assign bl_sq_top_280_8 = bl_sq_any_284_4 ? { 1'h1, bl_sq_top_284_4 } : { 1'h0, bl_sq_top_280_4 };
+  assign bl_sq_any_272_16 = bl_sq_any_272_8 | bl_sq_any_280_8;
+  assign bl_sq_top_272_16 = bl_sq_any_280_8 ? { 1'h1, bl_sq_top_280_8 } : { 1'h0, bl_sq_top_272_8 };
+  assign bl_sq_any_256_32 = bl_sq_any_256_16 | bl_sq_any_272_16;
+  assign bl_sq_top_256_32 = bl_sq_any_272_16 ? { 1'h1, bl_sq_top_272_16 } : { 1'h0, bl_sq_top_256_16 };
+  assign bl_sq_any_288_2 = ra[288] | ra[289];
+  assign bl_sq_top_288_2 = ra[289] ? 1'h1 : 1'h0;
+  assign bl_sq_any_290_2 = ra[290] | ra[291];
+  assign bl_sq_top_290_2 = ra[291] ? 1'h1 : 1'h0;
+  assign bl_sq_any_288_4 = bl_sq_any_288_2 | bl_sq_any_290_2;
+  assign bl_sq_top_288_4 = bl_sq_any_290_2 ? { 1'h1, bl_sq_top_290_2 } : { 1'h0, bl_sq_top_288_2 };
+  assign bl_sq_any_292_2 = ra[292] | ra[293];
+  assign bl_sq_top_292_2 = ra[293] ? 1'h1 : 1'h0;
+  assign bl_sq_any_294_2 = ra[294] | ra[295];
+  assign bl_sq_top_294_2 = ra[295] ? 1'h1 : 1'h0;
+  assign bl_sq_any_292_4 = bl_sq_any_292_2 | bl_sq_any_294_2;
+  assign bl_sq_top_292_4 = bl_sq_any_294_2 ? { 1'h1, bl_sq_top_294_2 } : { 1'h0, bl_sq_top_292_2 };
+  assign bl_sq_any_288_8 = bl_sq_any_288_4 | bl_sq_any_292_4;
+  assign bl_sq_top_288_8 = bl_sq_any_292_4 ? { 1'h1, bl_sq_top_292_4 } : { 1'h0, bl_sq_top_288_4 };
+  assign bl_sq_any_296_2 = ra[296] | ra[297];
+  assign bl_sq_top_296_2 = ra[297] ? 1'h1 : 1'h0;
+  assign bl_sq_any_298_2 = ra[298] | ra[299];
+  assign bl_sq_top_298_2 = ra[299] ? 1'h1 : 1'h0;
+  assign bl_sq_any_296_4 = bl_sq_any_296_2 | bl_sq_any_298_2;
+  assign bl_sq_top_296_4 = bl_sq_any_298_2 ? { 1'h1, bl_sq_top_298_2 } : { 1'h0, bl_sq_top_296_2 };
+  assign bl_sq_any_300_2 = ra[300] | ra[301];
+  assign bl_sq_top_300_2 = ra[301] ? 1'h1 : 1'h0;
+  assign bl_sq_any_302_2 = ra[302] | ra[303];
+  assign bl_sq_top_302_2 = ra[303] ? 1'h1 : 1'h0;
+  assign bl_sq_any_300_4 = bl_sq_any_300_2 | bl_sq_any_302_2;
+  assign bl_sq_top_300_4 = bl_sq_any_302_2 ? { 1'h1, bl_sq_top_302_2 } : { 1'h0, bl_sq_top_300_2 };
+  assign bl_sq_any_296_8 = bl_sq_any_296_4 | bl_sq_any_300_4;
+  assign bl_sq_top_296_8 = bl_sq_any_300_4 ? { 1'h1, bl_sq_top_300_4 } : { 1'h0, bl_sq_top_296_4 };
+  assign bl_sq_any_288_16 = bl_sq_any_288_8 | bl_sq_any_296_8;
+  assign bl_sq_top_288_16 = bl_sq_any_296_8 ? { 1'h1, bl_sq_top_296_8 } : { 1'h0, bl_sq_top_288_8 };
+  assign bl_sq_any_304_2 = ra[304] | ra[305];
+  assign bl_sq_top_304_2 = ra[305] ? 1'h1 : 1'h0;
+  assign bl_sq_any_306_2 = ra[306] | ra[307];
+  assign bl_sq_top_306_2 = ra[307] ? 1'h1 : 1'h0;
+  assign bl_sq_any_304_4 = bl_sq_any_304_2 | bl_sq_any_306_2;
+  assign bl_sq_top_304_4 = bl_sq_any_306_2 ? { 1'h1, bl_sq_top_306_2 } : { 1'h0, bl_sq_top_304_2 };
+  assign bl_sq_any_308_2 = ra[308] | ra[309];
+  assign bl_sq_top_308_2 = ra[309] ? 1'h1 : 1'h0;
+  assign bl_sq_any_310_2 = ra[310] | ra[311];
+  assign bl_sq_top_310_2 = ra[311] ? 1'h1 : 1'h0;
+  assign bl_sq_any_308_4 = bl_sq_any_308_2 | bl_sq_any_310_2;
+  assign bl_sq_top_308_4 = bl_sq_any_310_2 ? { 1'h1, bl_sq_top_310_2 } : { 1'h0, bl_sq_top_308_2 };
+  assign bl_sq_any_304_8 = bl_sq_any_304_4 | bl_sq_any_308_4;
+  assign bl_sq_top_304_8 = bl_sq_any_308_4 ? { 1'h1, bl_sq_top_308_4 } : { 1'h0, bl_sq_top_304_4 };
+  assign bl_sq_any_312_2 = ra[312] | ra[313];
+  assign bl_sq_top_312_2 = ra[313] ? 1'h1 : 1'h0;
+  assign bl_sq_any_314_2 = ra[314] | ra[315];
+  assign bl_sq_top_314_2 = ra[315] ? 1'h1 : 1'h0;
+  assign bl_sq_any_312_4 = bl_sq_any_312_2 | bl_sq_any_314_2;
+  assign bl_sq_top_312_4 = bl_sq_any_314_2 ? { 1'h1, bl_sq_top_314_2 } : { 1'h0, bl_sq_top_312_2 };
+  assign bl_sq_any_316_2 = ra[316] | ra[317];
+  assign bl_sq_top_316_2 = ra[317] ? 1'h1 : 1'h0;
+  assign bl_sq_any_318_2 = ra[318] | ra[319];
+  assign bl_sq_top_318_2 = ra[319] ? 1'h1 : 1'h0;
+  assign bl_sq_any_316_4 = bl_sq_any_316_2 | bl_sq_any_318_2;
+  assign bl_sq_top_316_4 = bl_sq_any_318_2 ? { 1'h1, bl_sq_top_318_2 } : { 1'h0, bl_sq_top_316_2 };
+  assign bl_sq_any_312_8 = bl_sq_any_312_4 | bl_sq_any_316_4;
+  assign bl_sq_top_312_8 = bl_sq_any_316_4 ? { 1'h1, bl_sq_top_316_4 } : { 1'h0, bl_sq_top_312_4 };
+  assign bl_sq_any_304_16 = bl_sq_any_304_8 | bl_sq_any_312_8;
+  assign bl_sq_top_304_16 = bl_sq_any_312_8 ? { 1'h1, bl_sq_top_312_8 } : { 1'h0, bl_sq_top_304_8 };
+  assign bl_sq_any_288_32 = bl_sq_any_288_16 | bl_sq_any_304_16;
+  assign bl_sq_top_288_32 = bl_sq_any_304_16 ? { 1'h1, bl_sq_top_304_16 } : { 1'h0, bl_sq_top_288_16 };
+  assign bl_sq_any_256_64 = bl_sq_any_256_32 | bl_sq_any_288_32;
+  assign bl_sq_top_256_64 = bl_sq_any_288_32 ? { 1'h1, bl_sq_top_288_32 } : { 1'h0, bl_sq_top_256_32 };
+  assign bl_sq_any_320_2 = ra[320] | ra[321];
+  assign bl_sq_top_320_2 = ra[321] ? 1'h1 : 1'h0;
+  assign bl_sq_any_322_2 = ra[322] | ra[323];
+  assign bl_sq_top_322_2 = ra[323] ? 1'h1 : 1'h0;
+  assign bl_sq_any_320_4 = bl_sq_any_320_2 | bl_sq_any_322_2;
+  assign bl_sq_top_320_4 = bl_sq_any_322_2 ? { 1'h1, bl_sq_top_322_2 } : { 1'h0, bl_sq_top_320_2 };
+  assign bl_sq_any_324_2 = ra[324] | ra[325];
+  assign bl_sq_top_324_2 = ra[325] ? 1'h1 : 1'h0;
+  assign bl_sq_any_326_2 = ra[326] | ra[327];
+  assign bl_sq_top_326_2 = ra[327] ? 1'h1 : 1'h0;
+  assign bl_sq_any_324_4 = bl_sq_any_324_2 | bl_sq_any_326_2;
+  assign bl_sq_top_324_4 = bl_sq_any_326_2 ? { 1'h1, bl_sq_top_326_2 } : { 1'h0, bl_sq_top_324_2 };
+  assign bl_sq_any_320_8 = bl_sq_any_320_4 | bl_sq_any_324_4;
+  assign bl_sq_top_320_8 = bl_sq_any_324_4 ? { 1'h1, bl_sq_top_324_4 } : { 1'h0, bl_sq_top_320_4 };
+  assign bl_sq_any_328_2 = ra[328] | ra[329];
+  assign bl_sq_top_328_2 = ra[329] ? 1'h1 : 1'h0;
+  assign bl_sq_any_330_2 = ra[330] | ra[331];
+  assign bl_sq_top_330_2 = ra[331] ? 1'h1 : 1'h0;
+  assign bl_sq_any_328_4 = bl_sq_any_328_2 | bl_sq_any_330_2;
+  assign bl_sq_top_328_4 = bl_sq_any_330_2 ? { 1'h1, bl_sq_top_330_2 } : { 1'h0, bl_sq_top_328_2 };
+  assign bl_sq_any_332_2 = ra[332] | ra[333];
+  assign bl_sq_top_332_2 = ra[333] ? 1'h1 : 1'h0;
+  assign bl_sq_any_334_2 = ra[334] | ra[335];
+  assign bl_sq_top_334_2 = ra[335] ? 1'h1 : 1'h0;
+  assign bl_sq_any_332_4 = bl_sq_any_332_2 | bl_sq_any_334_2;
+  assign bl_sq_top_332_4 = bl_sq_any_334_2 ? { 1'h1, bl_sq_top_334_2 } : { 1'h0, bl_sq_top_332_2 };
+  assign bl_sq_any_328_8 = bl_sq_any_328_4 | bl_sq_any_332_4;
+  assign bl_sq_top_328_8 = bl_sq_any_332_4 ? { 1'h1, bl_sq_top_332_4 } : { 1'h0, bl_sq_top_328_4 };
+  assign bl_sq_any_320_16 = bl_sq_any_320_8 | bl_sq_any_328_8;
+  assign bl_sq_top_320_16 = bl_sq_any_328_8 ? { 1'h1, bl_sq_top_328_8 } : { 1'h0, bl_sq_top_320_8 };
+  assign bl_sq_any_336_2 = ra[336] | ra[337];
+  assign bl_sq_top_336_2 = ra[337] ? 1'h1 : 1'h0;
+  assign bl_sq_any_338_2 = ra[338] | ra[339];
+  assign bl_sq_top_338_2 = ra[339] ? 1'h1 : 1'h0;
+  assign bl_sq_any_336_4 = bl_sq_any_336_2 | bl_sq_any_338_2;
+  assign bl_sq_top_336_4 = bl_sq_any_338_2 ? { 1'h1, bl_sq_top_338_2 } : { 1'h0, bl_sq_top_336_2 };
+  assign bl_sq_any_340_2 = ra[340] | ra[341];
+  assign bl_sq_top_340_2 = ra[341] ? 1'h1 : 1'h0;
+  assign bl_sq_any_342_2 = ra[342] | ra[343];
+  assign bl_sq_top_342_2 = ra[343] ? 1'h1 : 1'h0;
+  assign bl_sq_any_340_4 = bl_sq_any_340_2 | bl_sq_any_342_2;
+  assign bl_sq_top_340_4 = bl_sq_any_342_2 ? { 1'h1, bl_sq_top_342_2 } : { 1'h0, bl_sq_top_340_2 };
+  assign bl_sq_any_336_8 = bl_sq_any_336_4 | bl_sq_any_340_4;
+  assign bl_sq_top_336_8 = bl_sq_any_340_4 ? { 1'h1, bl_sq_top_340_4 } : { 1'h0, bl_sq_top_336_4 };
+  assign bl_sq_any_344_2 = ra[344] | ra[345];
+  assign bl_sq_top_344_2 = ra[345] ? 1'h1 : 1'h0;
+  assign bl_sq_any_346_2 = ra[346] | ra[347];
+  assign bl_sq_top_346_2 = ra[347] ? 1'h1 : 1'h0;
+  assign bl_sq_any_344_4 = bl_sq_any_344_2 | bl_sq_any_346_2;
+  assign bl_sq_top_344_4 = bl_sq_any_346_2 ? { 1'h1, bl_sq_top_346_2 } : { 1'h0, bl_sq_top_344_2 };
+  assign bl_sq_any_348_2 = ra[348] | ra[349];
+  assign bl_sq_top_348_2 = ra[349] ? 1'h1 : 1'h0;
+  assign bl_sq_any_350_2 = ra[350] | ra[351];
+  assign bl_sq_top_350_2 = ra[351] ? 1'h1 : 1'h0;
+  assign bl_sq_any_348_4 = bl_sq_any_348_2 | bl_sq_any_350_2;
+  assign bl_sq_top_348_4 = bl_sq_any_350_2 ? { 1'h1, bl_sq_top_350_2 } : { 1'h0, bl_sq_top_348_2 };
+  assign bl_sq_any_344_8 = bl_sq_any_344_4 | bl_sq_any_348_4;
+  assign bl_sq_top_344_8 = bl_sq_any_348_4 ? { 1'h1, bl_sq_top_348_4 } : { 1'h0, bl_sq_top_344_4 };
+  assign bl_sq_any_336_16 = bl_sq_any_336_8 | bl_sq_any_344_8;
+  assign bl_sq_top_336_16 = bl_sq_any_344_8 ? { 1'h1, bl_sq_top_344_8 } : { 1'h0, bl_sq_top_336_8 };
+  assign bl_sq_any_320_32 = bl_sq_any_320_16 | bl_sq_any_336_16;
+  assign bl_sq_top_320_32 = bl_sq_any_336_16 ? { 1'h1, bl_sq_top_336_16 } : { 1'h0, bl_sq_top_320_16 };
+  assign bl_sq_any_352_2 = ra[352] | ra[353];
+  assign bl_sq_top_352_2 = ra[353] ? 1'h1 : 1'h0;
+  assign bl_sq_any_354_2 = ra[354] | ra[355];
+  assign bl_sq_top_354_2 = ra[355] ? 1'h1 : 1'h0;
+  assign bl_sq_any_352_4 = bl_sq_any_352_2 | bl_sq_any_354_2;
+  assign bl_sq_top_352_4 = bl_sq_any_354_2 ? { 1'h1, bl_sq_top_354_2 } : { 1'h0, bl_sq_top_352_2 };
+  assign bl_sq_any_356_2 = ra[356] | ra[357];
+  assign bl_sq_top_356_2 = ra[357] ? 1'h1 : 1'h0;
+  assign bl_sq_any_358_2 = ra[358] | ra[359];
+  assign bl_sq_top_358_2 = ra[359] ? 1'h1 : 1'h0;
+  assign bl_sq_any_356_4 = bl_sq_any_356_2 | bl_sq_any_358_2;
+  assign bl_sq_top_356_4 = bl_sq_any_358_2 ? { 1'h1, bl_sq_top_358_2 } : { 1'h0, bl_sq_top_356_2 };
+  assign bl_sq_any_352_8 = bl_sq_any_352_4 | bl_sq_any_356_4;
+  assign bl_sq_top_352_8 = bl_sq_any_356_4 ? { 1'h1, bl_sq_top_356_4 } : { 1'h0, bl_sq_top_352_4 };
+  assign bl_sq_any_360_2 = ra[360] | ra[361];
+  assign bl_sq_top_360_2 = ra[361] ? 1'h1 : 1'h0;
+  assign bl_sq_any_362_2 = ra[362] | ra[363];
+  assign bl_sq_top_362_2 = ra[363] ? 1'h1 : 1'h0;
+  assign bl_sq_any_360_4 = bl_sq_any_360_2 | bl_sq_any_362_2;
+  assign bl_sq_top_360_4 = bl_sq_any_362_2 ? { 1'h1, bl_sq_top_362_2 } : { 1'h0, bl_sq_top_360_2 };
+  assign bl_sq_any_364_2 = ra[364] | ra[365];
+  assign bl_sq_top_364_2 = ra[365] ? 1'h1 : 1'h0;
+  assign bl_sq_any_366_2 = ra[366] | ra[367];
+  assign bl_sq_top_366_2 = ra[367] ? 1'h1 : 1'h0;
+  assign bl_sq_any_364_4 = bl_sq_any_364_2 | bl_sq_any_366_2;
+  assign bl_sq_top_364_4 = bl_sq_any_366_2 ? { 1'h1, bl_sq_top_366_2 } : { 1'h0, bl_sq_top_364_2 };
+  assign bl_sq_any_360_8 = bl_sq_any_360_4 | bl_sq_any_364_4;
+  assign bl_sq_top_360_8 = bl_sq_any_364_4 ? { 1'h1, bl_sq_top_364_4 } : { 1'h0, bl_sq_top_360_4 };
+  assign bl_sq_any_352_16 = bl_sq_any_352_8 | bl_sq_any_360_8;
+  assign bl_sq_top_352_16 = bl_sq_any_360_8 ? { 1'h1, bl_sq_top_360_8 } : { 1'h0, bl_sq_top_352_8 };
+  assign bl_sq_any_368_2 = ra[368] | ra[369];
+  assign bl_sq_top_368_2 = ra[369] ? 1'h1 : 1'h0;
+  assign bl_sq_any_370_2 = ra[370] | ra[371];
+  assign bl_sq_top_370_2 = ra[371] ? 1'h1 : 1'h0;
+  assign bl_sq_any_368_4 = bl_sq_any_368_2 | bl_sq_any_370_2;
+  assign bl_sq_top_368_4 = bl_sq_any_370_2 ? { 1'h1, bl_sq_top_370_2 } : { 1'h0, bl_sq_top_368_2 };
+  assign bl_sq_any_372_2 = ra[372] | ra[373];
+  assign bl_sq_top_372_2 = ra[373] ? 1'h1 : 1'h0;
+  assign bl_sq_any_374_2 = ra[374] | ra[375];
+  assign bl_sq_top_374_2 = ra[375] ? 1'h1 : 1'h0;
+  assign bl_sq_any_372_4 = bl_sq_any_372_2 | bl_sq_any_374_2;
+  assign bl_sq_top_372_4 = bl_sq_any_374_2 ? { 1'h1, bl_sq_top_374_2 } : { 1'h0, bl_sq_top_372_2 };
+  assign bl_sq_any_368_8 = bl_sq_any_368_4 | bl_sq_any_372_4;
+  assign bl_sq_top_368_8 = bl_sq_any_372_4 ? { 1'h1, bl_sq_top_372_4 } : { 1'h0, bl_sq_top_368_4 };
+  assign bl_sq_any_376_2 = ra[376] | ra[377];
+  assign bl_sq_top_376_2 = ra[377] ? 1'h1 : 1'h0;
+  assign bl_sq_any_378_2 = ra[378] | ra[379];
+  assign bl_sq_top_378_2 = ra[379] ? 1'h1 : 1'h0;
+  assign bl_sq_any_376_4 = bl_sq_any_376_2 | bl_sq_any_378_2;
+  assign bl_sq_top_376_4 = bl_sq_any_378_2 ? { 1'h1, bl_sq_top_378_2 } : { 1'h0, bl_sq_top_376_2 };
+  assign bl_sq_any_380_2 = ra[380] | ra[381];
+  assign bl_sq_top_380_2 = ra[381] ? 1'h1 : 1'h0;
+  assign bl_sq_any_382_2 = ra[382] | ra[383];
+  assign bl_sq_top_382_2 = ra[383] ? 1'h1 : 1'h0;
+  assign bl_sq_any_380_4 = bl_sq_any_380_2 | bl_sq_any_382_2;
+  assign bl_sq_top_380_4 = bl_sq_any_382_2 ? { 1'h1, bl_sq_top_382_2 } : { 1'h0, bl_sq_top_380_2 };
+  assign bl_sq_any_376_8 = bl_sq_any_376_4 | bl_sq_any_380_4;
+  assign bl_sq_top_376_8 = bl_sq_any_380_4 ? { 1'h1, bl_sq_top_380_4 } : { 1'h0, bl_sq_top_376_4 };
+  assign bl_sq_any_368_16 = bl_sq_any_368_8 | bl_sq_any_376_8;
+  assign bl_sq_top_368_16 = bl_sq_any_376_8 ? { 1'h1, bl_sq_top_376_8 } : { 1'h0, bl_sq_top_368_8 };
+  assign bl_sq_any_352_32 = bl_sq_any_352_16 | bl_sq_any_368_16;
+  assign bl_sq_top_352_32 = bl_sq_any_368_16 ? { 1'h1, bl_sq_top_368_16 } : { 1'h0, bl_sq_top_352_16 };
+  assign bl_sq_any_320_64 = bl_sq_any_320_32 | bl_sq_any_352_32;
+  assign bl_sq_top_320_64 = bl_sq_any_352_32 ? { 1'h1, bl_sq_top_352_32 } : { 1'h0, bl_sq_top_320_32 };
+  assign bl_sq_any_256_128 = bl_sq_any_256_64 | bl_sq_any_320_64;
+  assign bl_sq_top_256_128 = bl_sq_any_320_64 ? { 1'h1, bl_sq_top_320_64 } : { 1'h0, bl_sq_top_256_64 };
+  assign bl_sq_any_384_2 = ra[384] | ra[385];
+  assign bl_sq_top_384_2 = ra[385] ? 1'h1 : 1'h0;
+  assign bl_sq_any_386_2 = ra[386] | ra[387];
+  assign bl_sq_top_386_2 = ra[387] ? 1'h1 : 1'h0;
+  assign bl_sq_any_384_4 = bl_sq_any_384_2 | bl_sq_any_386_2;
+  assign bl_sq_top_384_4 = bl_sq_any_386_2 ? { 1'h1, bl_sq_top_386_2 } : { 1'h0, bl_sq_top_384_2 };
+  assign bl_sq_any_388_2 = ra[388] | ra[389];
+  assign bl_sq_top_388_2 = ra[389] ? 1'h1 : 1'h0;
+  assign bl_sq_any_390_2 = ra[390] | ra[391];
+  assign bl_sq_top_390_2 = ra[391] ? 1'h1 : 1'h0;
+  assign bl_sq_any_388_4 = bl_sq_any_388_2 | bl_sq_any_390_2;
+  assign bl_sq_top_388_4 = bl_sq_any_390_2 ? { 1'h1, bl_sq_top_390_2 } : { 1'h0, bl_sq_top_388_2 };
+  assign bl_sq_any_384_8 = bl_sq_any_384_4 | bl_sq_any_388_4;
+  assign bl_sq_top_384_8 = bl_sq_any_388_4 ? { 1'h1, bl_sq_top_388_4 } : { 1'h0, bl_sq_top_384_4 };
+  assign bl_sq_any_392_2 = ra[392] | ra[393];
+  assign bl_sq_top_392_2 = ra[393] ? 1'h1 : 1'h0;
+  assign bl_sq_any_394_2 = ra[394] | ra[395];
+  assign bl_sq_top_394_2 = ra[395] ? 1'h1 : 1'h0;
+  assign bl_sq_any_392_4 = bl_sq_any_392_2 | bl_sq_any_394_2;
+  assign bl_sq_top_392_4 = bl_sq_any_394_2 ? { 1'h1, bl_sq_top_394_2 } : { 1'h0, bl_sq_top_392_2 };
+  assign bl_sq_any_396_2 = ra[396] | ra[397];
+  assign bl_sq_top_396_2 = ra[397] ? 1'h1 : 1'h0;
+  assign bl_sq_any_398_2 = ra[398] | ra[399];
+  assign bl_sq_top_398_2 = ra[399] ? 1'h1 : 1'h0;
+  assign bl_sq_any_396_4 = bl_sq_any_396_2 | bl_sq_any_398_2;
+  assign bl_sq_top_396_4 = bl_sq_any_398_2 ? { 1'h1, bl_sq_top_398_2 } : { 1'h0, bl_sq_top_396_2 };
+  assign bl_sq_any_392_8 = bl_sq_any_392_4 | bl_sq_any_396_4;
+  assign bl_sq_top_392_8 = bl_sq_any_396_4 ? { 1'h1, bl_sq_top_396_4 } : { 1'h0, bl_sq_top_392_4 };
+  assign bl_sq_any_384_16 = bl_sq_any_384_8 | bl_sq_any_392_8;
+  assign bl_sq_top_384_16 = bl_sq_any_392_8 ? { 1'h1, bl_sq_top_392_8 } : { 1'h0, bl_sq_top_384_8 };
+  assign bl_sq_any_400_2 = ra[400] | ra[401];
+  assign bl_sq_top_400_2 = ra[401] ? 1'h1 : 1'h0;
+  assign bl_sq_any_402_2 = ra[402] | ra[403];
+  assign bl_sq_top_402_2 = ra[403] ? 1'h1 : 1'h0;
+  assign bl_sq_any_400_4 = bl_sq_any_400_2 | bl_sq_any_402_2;
+  assign bl_sq_top_400_4 = bl_sq_any_402_2 ? { 1'h1, bl_sq_top_402_2 } : { 1'h0, bl_sq_top_400_2 };
+  assign bl_sq_any_404_2 = ra[404] | ra[405];
+  assign bl_sq_top_404_2 = ra[405] ? 1'h1 : 1'h0;
+  assign bl_sq_any_406_2 = ra[406] | ra[407];
+  assign bl_sq_top_406_2 = ra[407] ? 1'h1 : 1'h0;
+  assign bl_sq_any_404_4 = bl_sq_any_404_2 | bl_sq_any_406_2;
+  assign bl_sq_top_404_4 = bl_sq_any_406_2 ? { 1'h1, bl_sq_top_406_2 } : { 1'h0, bl_sq_top_404_2 };
+  assign bl_sq_any_400_8 = bl_sq_any_400_4 | bl_sq_any_404_4;
+  assign bl_sq_top_400_8 = bl_sq_any_404_4 ? { 1'h1, bl_sq_top_404_4 } : { 1'h0, bl_sq_top_400_4 };
+  assign bl_sq_any_408_2 = ra[408] | ra[409];
+  assign bl_sq_top_408_2 = ra[409] ? 1'h1 : 1'h0;
+  assign bl_sq_any_410_2 = ra[410] | ra[411];
+  assign bl_sq_top_410_2 = ra[411] ? 1'h1 : 1'h0;
+  assign bl_sq_any_408_4 = bl_sq_any_408_2 | bl_sq_any_410_2;
+  assign bl_sq_top_408_4 = bl_sq_any_410_2 ? { 1'h1, bl_sq_top_410_2 } : { 1'h0, bl_sq_top_408_2 };
+  assign bl_sq_any_412_2 = ra[412] | ra[413];
+  assign bl_sq_top_412_2 = ra[413] ? 1'h1 : 1'h0;
+  assign bl_sq_any_414_2 = ra[414] | ra[415];
+  assign bl_sq_top_414_2 = ra[415] ? 1'h1 : 1'h0;
+  assign bl_sq_any_412_4 = bl_sq_any_412_2 | bl_sq_any_414_2;
+  assign bl_sq_top_412_4 = bl_sq_any_414_2 ? { 1'h1, bl_sq_top_414_2 } : { 1'h0, bl_sq_top_412_2 };
+  assign bl_sq_any_408_8 = bl_sq_any_408_4 | bl_sq_any_412_4;
+  assign bl_sq_top_408_8 = bl_sq_any_412_4 ? { 1'h1, bl_sq_top_412_4 } : { 1'h0, bl_sq_top_408_4 };
+  assign bl_sq_any_400_16 = bl_sq_any_400_8 | bl_sq_any_408_8;
+  assign bl_sq_top_400_16 = bl_sq_any_408_8 ? { 1'h1, bl_sq_top_408_8 } : { 1'h0, bl_sq_top_400_8 };
+  assign bl_sq_any_384_32 = bl_sq_any_384_16 | bl_sq_any_400_16;
+  assign bl_sq_top_384_32 = bl_sq_any_400_16 ? { 1'h1, bl_sq_top_400_16 } : { 1'h0, bl_sq_top_384_16 };
+  assign bl_sq_any_416_2 = ra[416] | ra[417];
+  assign bl_sq_top_416_2 = ra[417] ? 1'h1 : 1'h0;
+  assign bl_sq_any_418_2 = ra[418] | ra[419];
+  assign bl_sq_top_418_2 = ra[419] ? 1'h1 : 1'h0;
+  assign bl_sq_any_416_4 = bl_sq_any_416_2 | bl_sq_any_418_2;
+  assign bl_sq_top_416_4 = bl_sq_any_418_2 ? { 1'h1, bl_sq_top_418_2 } : { 1'h0, bl_sq_top_416_2 };
+  assign bl_sq_any_420_2 = ra[420] | ra[421];
+  assign bl_sq_top_420_2 = ra[421] ? 1'h1 : 1'h0;
+  assign bl_sq_any_422_2 = ra[422] | ra[423];
+  assign bl_sq_top_422_2 = ra[423] ? 1'h1 : 1'h0;
+  assign bl_sq_any_420_4 = bl_sq_any_420_2 | bl_sq_any_422_2;
+  assign bl_sq_top_420_4 = bl_sq_any_422_2 ? { 1'h1, bl_sq_top_422_2 } : { 1'h0, bl_sq_top_420_2 };
+  assign bl_sq_any_416_8 = bl_sq_any_416_4 | bl_sq_any_420_4;
+  assign bl_sq_top_416_8 = bl_sq_any_420_4 ? { 1'h1, bl_sq_top_420_4 } : { 1'h0, bl_sq_top_416_4 };
+  assign bl_sq_any_424_2 = ra[424] | ra[425];
+  assign bl_sq_top_424_2 = ra[425] ? 1'h1 : 1'h0;
+  assign bl_sq_any_426_2 = ra[426] | ra[427];
+  assign bl_sq_top_426_2 = ra[427] ? 1'h1 : 1'h0;
+  assign bl_sq_any_424_4 = bl_sq_any_424_2 | bl_sq_any_426_2;
+  assign bl_sq_top_424_4 = bl_sq_any_426_2 ? { 1'h1, bl_sq_top_426_2 } : { 1'h0, bl_sq_top_424_2 };
+  assign bl_sq_any_428_2 = ra[428] | ra[429];
+  assign bl_sq_top_428_2 = ra[429] ? 1'h1 : 1'h0;
+  assign bl_sq_any_430_2 = ra[430] | ra[431];
+  assign bl_sq_top_430_2 = ra[431] ? 1'h1 : 1'h0;
+  assign bl_sq_any_428_4 = bl_sq_any_428_2 | bl_sq_any_430_2;
+  assign bl_sq_top_428_4 = bl_sq_any_430_2 ? { 1'h1, bl_sq_top_430_2 } : { 1'h0, bl_sq_top_428_2 };
+  assign bl_sq_any_424_8 = bl_sq_any_424_4 | bl_sq_any_428_4;
+  assign bl_sq_top_424_8 = bl_sq_any_428_4 ? { 1'h1, bl_sq_top_428_4 } : { 1'h0, bl_sq_top_424_4 };
+  assign bl_sq_any_416_16 = bl_sq_any_416_8 | bl_sq_any_424_8;
+  assign bl_sq_top_416_16 = bl_sq_any_424_8 ? { 1'h1, bl_sq_top_424_8 } : { 1'h0, bl_sq_top_416_8 };
+  assign bl_sq_any_432_2 = ra[432] | ra[433];
+  assign bl_sq_top_432_2 = ra[433] ? 1'h1 : 1'h0;
+  assign bl_sq_any_434_2 = ra[434] | ra[435];
+  assign bl_sq_top_434_2 = ra[435] ? 1'h1 : 1'h0;
+  assign bl_sq_any_432_4 = bl_sq_any_432_2 | bl_sq_any_434_2;
+  assign bl_sq_top_432_4 = bl_sq_any_434_2 ? { 1'h1, bl_sq_top_434_2 } : { 1'h0, bl_sq_top_432_2 };
+  assign bl_sq_any_436_2 = ra[436] | ra[437];
+  assign bl_sq_top_436_2 = ra[437] ? 1'h1 : 1'h0;
+  assign bl_sq_any_438_2 = ra[438] | ra[439];
+  assign bl_sq_top_438_2 = ra[439] ? 1'h1 : 1'h0;
+  assign bl_sq_any_436_4 = bl_sq_any_436_2 | bl_sq_any_438_2;
+  assign bl_sq_top_436_4 = bl_sq_any_438_2 ? { 1'h1, bl_sq_top_438_2 } : { 1'h0, bl_sq_top_436_2 };
+  assign bl_sq_any_432_8 = bl_sq_any_432_4 | bl_sq_any_436_4;
+  assign bl_sq_top_432_8 = bl_sq_any_436_4 ? { 1'h1, bl_sq_top_436_4 } : { 1'h0, bl_sq_top_432_4 };
+  assign bl_sq_any_440_2 = ra[440] | ra[441];
+  assign bl_sq_top_440_2 = ra[441] ? 1'h1 : 1'h0;
+  assign bl_sq_any_442_2 = ra[442] | ra[443];
+  assign bl_sq_top_442_2 = ra[443] ? 1'h1 : 1'h0;
+  assign bl_sq_any_440_4 = bl_sq_any_440_2 | bl_sq_any_442_2;
+  assign bl_sq_top_440_4 = bl_sq_any_442_2 ? { 1'h1, bl_sq_top_442_2 } : { 1'h0, bl_sq_top_440_2 };
+  assign bl_sq_any_444_2 = ra[444] | ra[445];
+  assign bl_sq_top_444_2 = ra[445] ? 1'h1 : 1'h0;
+  assign bl_sq_any_446_2 = ra[446] | ra[447];
+  assign bl_sq_top_446_2 = ra[447] ? 1'h1 : 1'h0;
+  assign bl_sq_any_444_4 = bl_sq_any_444_2 | bl_sq_any_446_2;
+  assign bl_sq_top_444_4 = bl_sq_any_446_2 ? { 1'h1, bl_sq_top_446_2 } : { 1'h0, bl_sq_top_444_2 };
+  assign bl_sq_any_440_8 = bl_sq_any_440_4 | bl_sq_any_444_4;
+  assign bl_sq_top_440_8 = bl_sq_any_444_4 ? { 1'h1, bl_sq_top_444_4 } : { 1'h0, bl_sq_top_440_4 };
+  assign bl_sq_any_432_16 = bl_sq_any_432_8 | bl_sq_any_440_8;
+  assign bl_sq_top_432_16 = bl_sq_any_440_8 ? { 1'h1, bl_sq_top_440_8 } : { 1'h0, bl_sq_top_432_8 };
+  assign bl_sq_any_416_32 = bl_sq_any_416_16 | bl_sq_any_432_16;
+  assign bl_sq_top_416_32 = bl_sq_any_432_16 ? { 1'h1, bl_sq_top_432_16 } : { 1'h0, bl_sq_top_416_16 };
+  assign bl_sq_any_384_64 = bl_sq_any_384_32 | bl_sq_any_416_32;
+  assign bl_sq_top_384_64 = bl_sq_any_416_32 ? { 1'h1, bl_sq_top_416_32 } : { 1'h0, bl_sq_top_384_32 };
+  assign bl_sq_any_448_2 = ra[448] | ra[449];
+  assign bl_sq_top_448_2 = ra[449] ? 1'h1 : 1'h0;
+  assign bl_sq_any_450_2 = ra[450] | ra[451];
+  assign bl_sq_top_450_2 = ra[451] ? 1'h1 : 1'h0;
+  assign bl_sq_any_448_4 = bl_sq_any_448_2 | bl_sq_any_450_2;
+  assign bl_sq_top_448_4 = bl_sq_any_450_2 ? { 1'h1, bl_sq_top_450_2 } : { 1'h0, bl_sq_top_448_2 };
+  assign bl_sq_any_452_2 = ra[452] | ra[453];
+  assign bl_sq_top_452_2 = ra[453] ? 1'h1 : 1'h0;
+  assign bl_sq_any_454_2 = ra[454] | ra[455];
+  assign bl_sq_top_454_2 = ra[455] ? 1'h1 : 1'h0;
+  assign bl_sq_any_452_4 = bl_sq_any_452_2 | bl_sq_any_454_2;
+  assign bl_sq_top_452_4 = bl_sq_any_454_2 ? { 1'h1, bl_sq_top_454_2 } : { 1'h0, bl_sq_top_452_2 };
+  assign bl_sq_any_448_8 = bl_sq_any_448_4 | bl_sq_any_452_4;
+  assign bl_sq_top_448_8 = bl_sq_any_452_4 ? { 1'h1, bl_sq_top_452_4 } : { 1'h0, bl_sq_top_448_4 };
+  assign bl_sq_any_456_2 = ra[456] | ra[457];
+  assign bl_sq_top_456_2 = ra[457] ? 1'h1 : 1'h0;
+  assign bl_sq_any_458_2 = ra[458] | ra[459];
+  assign bl_sq_top_458_2 = ra[459] ? 1'h1 : 1'h0;
+  assign bl_sq_any_456_4 = bl_sq_any_456_2 | bl_sq_any_458_2;
+  assign bl_sq_top_456_4 = bl_sq_any_458_2 ? { 1'h1, bl_sq_top_458_2 } : { 1'h0, bl_sq_top_456_2 };
+  assign bl_sq_any_460_2 = ra[460] | ra[461];
+  assign bl_sq_top_460_2 = ra[461] ? 1'h1 : 1'h0;
+  assign bl_sq_any_462_2 = ra[462] | ra[463];
+  assign bl_sq_top_462_2 = ra[463] ? 1'h1 : 1'h0;
+  assign bl_sq_any_460_4 = bl_sq_any_460_2 | bl_sq_any_462_2;
+  assign bl_sq_top_460_4 = bl_sq_any_462_2 ? { 1'h1, bl_sq_top_462_2 } : { 1'h0, bl_sq_top_460_2 };
+  assign bl_sq_any_456_8 = bl_sq_any_456_4 | bl_sq_any_460_4;
+  assign bl_sq_top_456_8 = bl_sq_any_460_4 ? { 1'h1, bl_sq_top_460_4 } : { 1'h0, bl_sq_top_456_4 };
+  assign bl_sq_any_448_16 = bl_sq_any_448_8 | bl_sq_any_456_8;
+  assign bl_sq_top_448_16 = bl_sq_any_456_8 ? { 1'h1, bl_sq_top_456_8 } : { 1'h0, bl_sq_top_448_8 };
+  assign bl_sq_any_464_2 = ra[464] | ra[465];
+  assign bl_sq_top_464_2 = ra[465] ? 1'h1 : 1'h0;
+  assign bl_sq_any_466_2 = ra[466] | ra[467];
+  assign bl_sq_top_466_2 = ra[467] ? 1'h1 : 1'h0;
+  assign bl_sq_any_464_4 = bl_sq_any_464_2 | bl_sq_any_466_2;
+  assign bl_sq_top_464_4 = bl_sq_any_466_2 ? { 1'h1, bl_sq_top_466_2 } : { 1'h0, bl_sq_top_464_2 };
+  assign bl_sq_any_468_2 = ra[468] | ra[469];
+  assign bl_sq_top_468_2 = ra[469] ? 1'h1 : 1'h0;
+  assign bl_sq_any_470_2 = ra[470] | ra[471];
+  assign bl_sq_top_470_2 = ra[471] ? 1'h1 : 1'h0;
+  assign bl_sq_any_468_4 = bl_sq_any_468_2 | bl_sq_any_470_2;
+  assign bl_sq_top_468_4 = bl_sq_any_470_2 ? { 1'h1, bl_sq_top_470_2 } : { 1'h0, bl_sq_top_468_2 };
+  assign bl_sq_any_464_8 = bl_sq_any_464_4 | bl_sq_any_468_4;
+  assign bl_sq_top_464_8 = bl_sq_any_468_4 ? { 1'h1, bl_sq_top_468_4 } : { 1'h0, bl_sq_top_464_4 };
+  assign bl_sq_any_472_2 = ra[472] | ra[473];
+  assign bl_sq_top_472_2 = ra[473] ? 1'h1 : 1'h0;
+  assign bl_sq_any_474_2 = ra[474] | ra[475];
+  assign bl_sq_top_474_2 = ra[475] ? 1'h1 : 1'h0;
+  assign bl_sq_any_472_4 = bl_sq_any_472_2 | bl_sq_any_474_2;
+  assign bl_sq_top_472_4 = bl_sq_any_474_2 ? { 1'h1, bl_sq_top_474_2 } : { 1'h0, bl_sq_top_472_2 };
+  assign bl_sq_any_476_2 = ra[476] | ra[477];
+  assign bl_sq_top_476_2 = ra[477] ? 1'h1 : 1'h0;
+  assign bl_sq_any_478_2 = ra[478] | ra[479];
+  assign bl_sq_top_478_2 = ra[479] ? 1'h1 : 1'h0;
+  assign bl_sq_any_476_4 = bl_sq_any_476_2 | bl_sq_any_478_2;
+  assign bl_sq_top_476_4 = bl_sq_any_478_2 ? { 1'h1, bl_sq_top_478_2 } : { 1'h0, bl_sq_top_476_2 };
+  assign bl_sq_any_472_8 = bl_sq_any_472_4 | bl_sq_any_476_4;
+  assign bl_sq_top_472_8 = bl_sq_any_476_4 ? { 1'h1, bl_sq_top_476_4 } : { 1'h0, bl_sq_top_472_4 };
+  assign bl_sq_any_464_16 = bl_sq_any_464_8 | bl_sq_any_472_8;
+  assign bl_sq_top_464_16 = bl_sq_any_472_8 ? { 1'h1, bl_sq_top_472_8 } : { 1'h0, bl_sq_top_464_8 };
+  assign bl_sq_any_448_32 = bl_sq_any_448_16 | bl_sq_any_464_16;
+  assign bl_sq_top_448_32 = bl_sq_any_464_16 ? { 1'h1, bl_sq_top_464_16 } : { 1'h0, bl_sq_top_448_16 };
+  assign bl_sq_any_480_2 = ra[480] | ra[481];
+  assign bl_sq_top_480_2 = ra[481] ? 1'h1 : 1'h0;
+  assign bl_sq_any_482_2 = ra[482] | ra[483];
+  assign bl_sq_top_482_2 = ra[483] ? 1'h1 : 1'h0;
+  assign bl_sq_any_480_4 = bl_sq_any_480_2 | bl_sq_any_482_2;
+  assign bl_sq_top_480_4 = bl_sq_any_482_2 ? { 1'h1, bl_sq_top_482_2 } : { 1'h0, bl_sq_top_480_2 };
+  assign bl_sq_any_484_2 = ra[484] | ra[485];
+  assign bl_sq_top_484_2 = ra[485] ? 1'h1 : 1'h0;
+  assign bl_sq_any_486_2 = ra[486] | ra[487];
+  assign bl_sq_top_486_2 = ra[487] ? 1'h1 : 1'h0;
+  assign bl_sq_any_484_4 = bl_sq_any_484_2 | bl_sq_any_486_2;
+  assign bl_sq_top_484_4 = bl_sq_any_486_2 ? { 1'h1, bl_sq_top_486_2 } : { 1'h0, bl_sq_top_484_2 };
+  assign bl_sq_any_480_8 = bl_sq_any_480_4 | bl_sq_any_484_4;
+  assign bl_sq_top_480_8 = bl_sq_any_484_4 ? { 1'h1, bl_sq_top_484_4 } : { 1'h0, bl_sq_top_480_4 };
+  assign bl_sq_any_488_2 = ra[488] | ra[489];
+  assign bl_sq_top_488_2 = ra[489] ? 1'h1 : 1'h0;
+  assign bl_sq_any_490_2 = ra[490] | ra[491];
+  assign bl_sq_top_490_2 = ra[491] ? 1'h1 : 1'h0;
+  assign bl_sq_any_488_4 = bl_sq_any_488_2 | bl_sq_any_490_2;
+  assign bl_sq_top_488_4 = bl_sq_any_490_2 ? { 1'h1, bl_sq_top_490_2 } : { 1'h0, bl_sq_top_488_2 };
+  assign bl_sq_any_492_2 = ra[492] | ra[493];
+  assign bl_sq_top_492_2 = ra[493] ? 1'h1 : 1'h0;
+  assign bl_sq_any_494_2 = ra[494] | ra[495];
+  assign bl_sq_top_494_2 = ra[495] ? 1'h1 : 1'h0;
+  assign bl_sq_any_492_4 = bl_sq_any_492_2 | bl_sq_any_494_2;
+  assign bl_sq_top_492_4 = bl_sq_any_494_2 ? { 1'h1, bl_sq_top_494_2 } : { 1'h0, bl_sq_top_492_2 };
+  assign bl_sq_any_488_8 = bl_sq_any_488_4 | bl_sq_any_492_4;
+  assign bl_sq_top_488_8 = bl_sq_any_492_4 ? { 1'h1, bl_sq_top_492_4 } : { 1'h0, bl_sq_top_488_4 };
+  assign bl_sq_any_480_16 = bl_sq_any_480_8 | bl_sq_any_488_8;
+  assign bl_sq_top_480_16 = bl_sq_any_488_8 ? { 1'h1, bl_sq_top_488_8 } : { 1'h0, bl_sq_top_480_8 };
+  assign bl_sq_any_496_2 = ra[496] | ra[497];
+  assign bl_sq_top_496_2 = ra[497] ? 1'h1 : 1'h0;
+  assign bl_sq_any_498_2 = ra[498] | ra[499];
+  assign bl_sq_top_498_2 = ra[499] ? 1'h1 : 1'h0;
+  assign bl_sq_any_496_4 = bl_sq_any_496_2 | bl_sq_any_498_2;
+  assign bl_sq_top_496_4 = bl_sq_any_498_2 ? { 1'h1, bl_sq_top_498_2 } : { 1'h0, bl_sq_top_496_2 };
+  assign bl_sq_any_500_2 = ra[500] | ra[501];
+  assign bl_sq_top_500_2 = ra[501] ? 1'h1 : 1'h0;
+  assign bl_sq_any_502_2 = ra[502] | ra[503];
+  assign bl_sq_top_502_2 = ra[503] ? 1'h1 : 1'h0;
+  assign bl_sq_any_500_4 = bl_sq_any_500_2 | bl_sq_any_502_2;
+  assign bl_sq_top_500_4 = bl_sq_any_502_2 ? { 1'h1, bl_sq_top_502_2 } : { 1'h0, bl_sq_top_500_2 };
+  assign bl_sq_any_496_8 = bl_sq_any_496_4 | bl_sq_any_500_4;
+  assign bl_sq_top_496_8 = bl_sq_any_500_4 ? { 1'h1, bl_sq_top_500_4 } : { 1'h0, bl_sq_top_496_4 };
+  assign bl_sq_any_504_2 = ra[504] | ra[505];
+  assign bl_sq_top_504_2 = ra[505] ? 1'h1 : 1'h0;
+  assign bl_sq_any_506_2 = ra[506] | ra[507];
+  assign bl_sq_top_506_2 = ra[507] ? 1'h1 : 1'h0;
+  assign bl_sq_any_504_4 = bl_sq_any_504_2 | bl_sq_any_506_2;
+  assign bl_sq_top_504_4 = bl_sq_any_506_2 ? { 1'h1, bl_sq_top_506_2 } : { 1'h0, bl_sq_top_504_2 };
+  assign bl_sq_any_508_2 = ra[508] | ra[509];
+  assign bl_sq_top_508_2 = ra[509] ? 1'h1 : 1'h0;
+  assign bl_sq_any_510_2 = ra[510] | ra[511];
+  assign bl_sq_top_510_2 = ra[511] ? 1'h1 : 1'h0;
+  assign bl_sq_any_508_4 = bl_sq_any_508_2 | bl_sq_any_510_2;
+  assign bl_sq_top_508_4 = bl_sq_any_510_2 ? { 1'h1, bl_sq_top_510_2 } : { 1'h0, bl_sq_top_508_2 };
+  assign bl_sq_any_504_8 = bl_sq_any_504_4 | bl_sq_any_508_4;
+  assign bl_sq_top_504_8 = bl_sq_any_508_4 ? { 1'h1, bl_sq_top_508_4 } : { 1'h0, bl_sq_top_504_4 };
+  assign bl_sq_any_496_16 = bl_sq_any_496_8 | bl_sq_any_504_8;
+  assign bl_sq_top_496_16 = bl_sq_any_504_8 ? { 1'h1, bl_sq_top_504_8 } : { 1'h0, bl_sq_top_496_8 };
+  assign bl_sq_any_480_32 = bl_sq_any_480_16 | bl_sq_any_496_16;
+  assign bl_sq_top_480_32 = bl_sq_any_496_16 ? { 1'h1, bl_sq_top_496_16 } : { 1'h0, bl_sq_top_480_16 };
+  assign bl_sq_any_448_64 = bl_sq_any_448_32 | bl_sq_any_480_32;
+  assign bl_sq_top_448_64 = bl_sq_any_480_32 ? { 1'h1, bl_sq_top_480_32 } : { 1'h0, bl_sq_top_448_32 };
+  assign bl_sq_any_384_128 = bl_sq_any_384_64 | bl_sq_any_448_64;
+  assign bl_sq_top_384_128 = bl_sq_any_448_64 ? { 1'h1, bl_sq_top_448_64 } : { 1'h0, bl_sq_top_384_64 };
+  assign bl_sq_any_256_256 = bl_sq_any_256_128 | bl_sq_any_384_128;
+  assign bl_sq_top_256_256 = bl_sq_any_384_128 ? { 1'h1, bl_sq_top_384_128 } : { 1'h0, bl_sq_top_256_128 };
+  assign bl_sq_any_0_512 = bl_sq_any_0_256 | bl_sq_any_256_256;
+  assign bl_sq_top_0_512 = bl_sq_any_256_256 ? { 1'h1, bl_sq_top_256_256 } : { 1'h0, bl_sq_top_0_256 };
+  assign \$83  = bl_sq_top_0_512 + 1'h1;
+  assign bl_sq = bl_sq_any_0_512 ? \$83  : 10'h000;
+  assign \$84  = bl_sq + 1'h1;
+  assign \$86  = \$85  + 2'h3;
+  assign \$88  = 2'h2 * \$87 [8:0];
+  assign \$89  = 10'h200 - \$88 ;
+  assign \$90  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c0_full = { srem[61:0], work[511:510], 1'h1 } + { \$90 [63:0], 1'h1 };
+  assign \$91  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c1n_full = { srem[125:62], 1'h0 } + { \$91 [127:64], 1'h0 };
+  assign \$92  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c1y_full = { srem[125:62], 1'h1 } + { \$92 [127:64], 1'h1 };
+  assign \$93  = ~ { sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65] };
+  assign \$94  = sq0_c1n_full[64:1] & \$93 ;
+  assign \$95  = sq0_c1y_full[64:1] & { sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65] };
+  assign sq0_s1 = \$94  | \$95 ;
+  assign \$96  = ~ sq0_c0_full[65];
+  assign \$97  = sq0_c1n_full[65] & \$96 ;
+  assign \$98  = sq0_c1y_full[65] & sq0_c0_full[65];
+  assign sq0_co1 = \$97  | \$98 ;
+  assign \$99  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c2n_full = { srem[189:126], 1'h0 } + { \$99 [191:128], 1'h0 };
+  assign \$100  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c2y_full = { srem[189:126], 1'h1 } + { \$100 [191:128], 1'h1 };
+  assign \$101  = ~ { sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1 };
+  assign \$102  = sq0_c2n_full[64:1] & \$101 ;
+  assign \$103  = sq0_c2y_full[64:1] & { sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1 };
+  assign sq0_s2 = \$102  | \$103 ;
+  assign \$104  = ~ sq0_co1;
+  assign \$105  = sq0_c2n_full[65] & \$104 ;
+  assign \$106  = sq0_c2y_full[65] & sq0_co1;
+  assign sq0_co2 = \$105  | \$106 ;
+  assign \$107  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c3n_full = { srem[253:190], 1'h0 } + { \$107 [255:192], 1'h0 };
+  assign \$108  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c3y_full = { srem[253:190], 1'h1 } + { \$108 [255:192], 1'h1 };
+  assign \$109  = ~ { sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2 };
+  assign \$110  = sq0_c3n_full[64:1] & \$109 ;
+  assign \$111  = sq0_c3y_full[64:1] & { sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2 };
+  assign sq0_s3 = \$110  | \$111 ;
+  assign \$112  = ~ sq0_co2;
+  assign \$113  = sq0_c3n_full[65] & \$112 ;
+  assign \$114  = sq0_c3y_full[65] & sq0_co2;
+  assign sq0_co3 = \$113  | \$114 ;
+  assign \$115  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c4n_full = { srem[259:254], 1'h0 } + { \$115 [261:256], 1'h0 };
+  assign \$116  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c4y_full = { srem[259:254], 1'h1 } + { \$116 [261:256], 1'h1 };
+  assign \$117  = ~ { sq0_co3, sq0_co3, sq0_co3, sq0_co3, sq0_co3, sq0_co3 };
+  assign \$118  = sq0_c4n_full[6:1] & \$117 ;
+  assign \$119  = sq0_c4y_full[6:1] & { sq0_co3, sq0_co3, sq0_co3, sq0_co3, sq0_co3, sq0_co3 };
+  assign sq0_s4 = \$118  | \$119 ;
+  assign \$120  = ~ sq0_co3;
+  assign \$121  = sq0_c4n_full[7] & \$120 ;
+  assign \$122  = sq0_c4y_full[7] & sq0_co3;
+  assign sq0_co4 = \$121  | \$122 ;
+  assign \$123  = sq0_co4 ? { sq0_s4, sq0_s3, sq0_s2, sq0_s1, sq0_c0_full[64:1] } : { srem, work[511:510] };
+  assign \$125  = ~ { 4'h0, root[254:0], sq0_co4, 2'h1 };
+  assign sq1_c0_full = { \$123 [61:0], \$124 [511:510], 1'h1 } + { \$125 [63:0], 1'h1 };
+  assign \$126  = ~ { 4'h0, root[254:0], sq0_co4, 2'h1 };
+  assign sq1_c1n_full = { \$123 [125:62], 1'h0 } + { \$126 [127:64], 1'h0 };
+  assign \$127  = ~ { 4'h0, root[254:0], sq0_co4, 2'h1 };
+  assign sq1_c1y_full = { \$123 [125:62], 1'h1 } + { \$127 [127:64], 1'h1 };
+  assign \$128  = ~ { sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65] };
+  assign \$129  = sq1_c1n_full[64:1] & \$128 ;
+  assign \$130  = sq1_c1y_full[64:1] & { sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65] };
+  assign sq1_s1 = \$129  | \$130 ;
+  assign \$131  = ~ sq1_c0_full[65];
+  assign \$132  = sq1_c1n_full[65] & \$131 ;
+  assign \$133  = sq1_c1y_full[65] & sq1_c0_full[65];
+  assign sq1_co1 = \$132  | \$133 ;
+  assign \$134  = ~ { 4'h0, root[254:0], sq0_co4, 2'h1 };
+  assign sq1_c2n_full = { \$123 [189:126], 1'h0 } + { \$134 [191:128], 1'h0 };
+  assign \$135  = ~ { 4'h0, root[254:0], sq0_co4, 2'h1 };
+  assign sq1_c2y_full = { \$123 [189:126], 1'h1 } + { \$135 [191:128], 1'h1 };
+  assign \$136  = ~ { sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1 };
+  assign \$137  = sq1_c2n_full[64:1] & \$136 ;
+  assign \$138  = sq1_c2y_full[64:1] & { sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1 };
+  assign sq1_s2 = \$137  | \$138 ;
+  assign \$139  = ~ sq1_co1;
+  assign \$140  = sq1_c2n_full[65] & \$139 ;
+  assign \$141  = sq1_c2y_full[65] & sq1_co1;
+  assign sq1_co2 = \$140  | \$141 ;
+  assign \$142  = ~ { 4'h0, root[254:0], sq0_co4, 2'h1 };
+  assign sq1_c3n_full = { \$123 [253:190], 1'h0 } + { \$142 [255:192], 1'h0 };
+  assign \$143  = ~ { 4'h0, root[254:0], sq0_co4, 2'h1 };
+  assign sq1_c3y_full = { \$123 [253:190], 1'h1 } + { \$143 [255:192], 1'h1 };
+  assign \$144  = ~ { sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2 };
+  assign \$145  = sq1_c3n_full[64:1] & \$144 ;
+  assign \$146  = sq1_c3y_full[64:1] & { sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2 };
+  assign sq1_s3 = \$145  | \$146 ;
+  assign \$147  = ~ sq1_co2;
+  assign \$148  = sq1_c3n_full[65] & \$147 ;
+  assign \$149  = sq1_c3y_full[65] & sq1_co2;
+  assign sq1_co3 = \$148  | \$149 ;
+  assign \$150  = ~ { 4'h0, root[254:0], sq0_co4, 2'h1 };
+  assign sq1_c4n_full = { \$123 [259:254], 1'h0 } + { \$150 [261:256], 1'h0 };
+  assign \$151  = ~ { 4'h0, root[254:0], sq0_co4, 2'h1 };
+  assign sq1_c4y_full = { \$123 [259:254], 1'h1 } + { \$151 [261:256], 1'h1 };
+  assign \$152  = ~ { sq1_co3, sq1_co3, sq1_co3, sq1_co3, sq1_co3, sq1_co3 };
+  assign \$153  = sq1_c4n_full[6:1] & \$152 ;
+  assign \$154  = sq1_c4y_full[6:1] & { sq1_co3, sq1_co3, sq1_co3, sq1_co3, sq1_co3, sq1_co3 };
+  assign sq1_s4 = \$153  | \$154 ;
+  assign \$155  = ~ sq1_co3;
+  assign \$156  = sq1_c4n_full[7] & \$155 ;
+  assign \$157  = sq1_c4y_full[7] & sq1_co3;
+  assign sq1_co4 = \$156  | \$157 ;
+  assign \$158  = sq1_co4 ? { sq1_s4, sq1_s3, sq1_s2, sq1_s1, sq1_c0_full[64:1] } : { \$123 [259:0], \$124 [511:510] };
+  assign \$160  = ~ { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
+  assign sq2_c0_full = { \$158 [61:0], \$159 [511:510], 1'h1 } + { \$160 [63:0], 1'h1 };
+  assign \$161  = ~ { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
+  assign sq2_c1n_full = { \$158 [125:62], 1'h0 } + { \$161 [127:64], 1'h0 };
+  assign \$162  = ~ { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
+  assign sq2_c1y_full = { \$158 [125:62], 1'h1 } + { \$162 [127:64], 1'h1 };
+  assign \$163  = ~ { sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65] };
+  assign \$164  = sq2_c1n_full[64:1] & \$163 ;
+  assign \$165  = sq2_c1y_full[64:1] & { sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65] };
+  assign sq2_s1 = \$164  | \$165 ;
+  assign \$166  = ~ sq2_c0_full[65];
+  assign \$167  = sq2_c1n_full[65] & \$166 ;
+  assign \$168  = sq2_c1y_full[65] & sq2_c0_full[65];
+  assign sq2_co1 = \$167  | \$168 ;
+  assign \$169  = ~ { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
+  assign sq2_c2n_full = { \$158 [189:126], 1'h0 } + { \$169 [191:128], 1'h0 };
+  assign \$170  = ~ { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
+  assign sq2_c2y_full = { \$158 [189:126], 1'h1 } + { \$170 [191:128], 1'h1 };
+  assign \$171  = ~ { sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1 };
+  assign \$172  = sq2_c2n_full[64:1] & \$171 ;
+  assign \$173  = sq2_c2y_full[64:1] & { sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1 };
+  assign sq2_s2 = \$172  | \$173 ;
+  assign \$174  = ~ sq2_co1;
+  assign \$175  = sq2_c2n_full[65] & \$174 ;
+  assign \$176  = sq2_c2y_full[65] & sq2_co1;
+  assign sq2_co2 = \$175  | \$176 ;
+  assign \$177  = ~ { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
+  assign sq2_c3n_full = { \$158 [253:190], 1'h0 } + { \$177 [255:192], 1'h0 };
+  assign \$178  = ~ { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
+  assign sq2_c3y_full = { \$158 [253:190], 1'h1 } + { \$178 [255:192], 1'h1 };
+  assign \$179  = ~ { sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2 };
+  assign \$180  = sq2_c3n_full[64:1] & \$179 ;
+  assign \$181  = sq2_c3y_full[64:1] & { sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2 };
+  assign sq2_s3 = \$180  | \$181 ;
+  assign \$182  = ~ sq2_co2;
+  assign \$183  = sq2_c3n_full[65] & \$182 ;
+  assign \$184  = sq2_c3y_full[65] & sq2_co2;
+  assign sq2_co3 = \$183  | \$184 ;
+  assign \$185  = ~ { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
+  assign sq2_c4n_full = { \$158 [259:254], 1'h0 } + { \$185 [261:256], 1'h0 };
+  assign \$186  = ~ { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
+  assign sq2_c4y_full = { \$158 [259:254], 1'h1 } + { \$186 [261:256], 1'h1 };
+  assign \$187  = ~ { sq2_co3, sq2_co3, sq2_co3, sq2_co3, sq2_co3, sq2_co3 };
+  assign \$188  = sq2_c4n_full[6:1] & \$187 ;
+  assign \$189  = sq2_c4y_full[6:1] & { sq2_co3, sq2_co3, sq2_co3, sq2_co3, sq2_co3, sq2_co3 };
+  assign sq2_s4 = \$188  | \$189 ;
+  assign \$190  = ~ sq2_co3;
+  assign \$191  = sq2_c4n_full[7] & \$190 ;
+  assign \$192  = sq2_c4y_full[7] & sq2_co3;
+  assign sq2_co4 = \$191  | \$192 ;
+  assign \$193  = sq2_co4 ? { sq2_s4, sq2_s3, sq2_s2, sq2_s1, sq2_c0_full[64:1] } : { \$158 [259:0], \$159 [511:510] };
+  assign \$195  = ~ { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
+  assign sq3_c0_full = { \$193 [61:0], \$194 [511:510], 1'h1 } + { \$195 [63:0], 1'h1 };
+  assign \$196  = ~ { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
+  assign sq3_c1n_full = { \$193 [125:62], 1'h0 } + { \$196 [127:64], 1'h0 };
+  assign \$197  = ~ { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
+  assign sq3_c1y_full = { \$193 [125:62], 1'h1 } + { \$197 [127:64], 1'h1 };
+  assign \$198  = ~ { sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65] };
+  assign \$199  = sq3_c1n_full[64:1] & \$198 ;
+  assign \$200  = sq3_c1y_full[64:1] & { sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65] };
+  assign sq3_s1 = \$199  | \$200 ;
+  assign \$201  = ~ sq3_c0_full[65];
+  assign \$202  = sq3_c1n_full[65] & \$201 ;
+  assign \$203  = sq3_c1y_full[65] & sq3_c0_full[65];
+  assign sq3_co1 = \$202  | \$203 ;
+  assign \$204  = ~ { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
+  assign sq3_c2n_full = { \$193 [189:126], 1'h0 } + { \$204 [191:128], 1'h0 };
+  assign \$205  = ~ { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
+  assign sq3_c2y_full = { \$193 [189:126], 1'h1 } + { \$205 [191:128], 1'h1 };
+  assign \$206  = ~ { sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1 };
+  assign \$207  = sq3_c2n_full[64:1] & \$206 ;
+  assign \$208  = sq3_c2y_full[64:1] & { sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1 };
+  assign sq3_s2 = \$207  | \$208 ;
+  assign \$209  = ~ sq3_co1;
+  assign \$210  = sq3_c2n_full[65] & \$209 ;
+  assign \$211  = sq3_c2y_full[65] & sq3_co1;
+  assign sq3_co2 = \$210  | \$211 ;
+  assign \$212  = ~ { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
+  assign sq3_c3n_full = { \$193 [253:190], 1'h0 } + { \$212 [255:192], 1'h0 };
+  assign \$213  = ~ { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
+  assign sq3_c3y_full = { \$193 [253:190], 1'h1 } + { \$213 [255:192], 1'h1 };
+  assign \$214  = ~ { sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2 };
+  assign \$215  = sq3_c3n_full[64:1] & \$214 ;
+  assign \$216  = sq3_c3y_full[64:1] & { sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2 };
+  assign sq3_s3 = \$215  | \$216 ;
+  assign \$217  = ~ sq3_co2;
+  assign \$218  = sq3_c3n_full[65] & \$217 ;
+  assign \$219  = sq3_c3y_full[65] & sq3_co2;
+  assign sq3_co3 = \$218  | \$219 ;
+  assign \$220  = ~ { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
+  assign sq3_c4n_full = { \$193 [259:254], 1'h0 } + { \$220 [261:256], 1'h0 };
+  assign \$221  = ~ { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
+  assign sq3_c4y_full = { \$193 [259:254], 1'h1 } + { \$221 [261:256], 1'h1 };
+  assign \$222  = ~ { sq3_co3, sq3_co3, sq3_co3, sq3_co3, sq3_co3, sq3_co3 };
+  assign \$223  = sq3_c4n_full[6:1] & \$222 ;
+  assign \$224  = sq3_c4y_full[6:1] & { sq3_co3, sq3_co3, sq3_co3, sq3_co3, sq3_co3, sq3_co3 };
+  assign sq3_s4 = \$223  | \$224 ;
+  assign \$225  = ~ sq3_co3;
+  assign \$226  = sq3_c4n_full[7] & \$225 ;
+  assign \$227  = sq3_c4y_full[7] & sq3_co3;
+  assign sq3_co4 = \$226  | \$227 ;
+  assign \$228  = sq3_co4 ? { sq3_s4, sq3_s3, sq3_s2, sq3_s1, sq3_c0_full[64:1] } : { \$193 [259:0], \$194 [511:510] };
+  assign \$230  = word[4:0] == 2'h3;
+  assign \$231  = word[4:0] == 4'ha;
+  assign \$232  = word[4:0] == 4'hb;
+  assign alu_sub = | { \$232 , \$231 , \$230  };
+  assign \$233  = word[4:0] == 3'h4;
+  assign \$234  = ~ rb;
+  assign alu_c0_full = { ra[127:0], alu_sub } + { alu_y[127:0], alu_sub };
+  assign alu_c1n_full = { ra[255:128], 1'h0 } + { alu_y[255:128], 1'h0 };
+  assign alu_c1y_full = { ra[255:128], 1'h1 } + { alu_y[255:128], 1'h1 };
+  assign \$235  = ~ { alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129] };
+  assign \$236  = alu_c1n_full[128:1] & \$235 ;
+  assign \$237  = alu_c1y_full[128:1] & { alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129] };
+  assign alu_s1 = \$236  | \$237 ;
+  assign \$238  = ~ alu_c0_full[129];
+  assign \$239  = alu_c1n_full[129] & \$238 ;
+  assign \$240  = alu_c1y_full[129] & alu_c0_full[129];
+  assign alu_co1 = \$239  | \$240 ;
+  assign alu_c2n_full = { ra[383:256], 1'h0 } + { alu_y[383:256], 1'h0 };
+  assign alu_c2y_full = { ra[383:256], 1'h1 } + { alu_y[383:256], 1'h1 };
+  assign \$241  = ~ { alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1 };
+  assign \$242  = alu_c2n_full[128:1] & \$241 ;
+  assign \$243  = alu_c2y_full[128:1] & { alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1 };
+  assign alu_s2 = \$242  | \$243 ;
+  assign \$244  = ~ alu_co1;
+  assign \$245  = alu_c2n_full[129] & \$244 ;
+  assign \$246  = alu_c2y_full[129] & alu_co1;
+  assign alu_co2 = \$245  | \$246 ;
+  assign alu_c3n_full = { ra[511:384], 1'h0 } + { alu_y[511:384], 1'h0 };
+  assign alu_c3y_full = { ra[511:384], 1'h1 } + { alu_y[511:384], 1'h1 };
+  assign \$247  = ~ { alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2 };
+  assign \$248  = alu_c3n_full[128:1] & \$247 ;
+  assign \$249  = alu_c3y_full[128:1] & { alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2 };
+  assign alu_s3 = \$248  | \$249 ;
+  assign \$250  = ~ alu_co2;
+  assign \$251  = alu_c3n_full[129] & \$250 ;
+  assign \$252  = alu_c3y_full[129] & alu_co2;
+  assign alu_co3 = \$251  | \$252 ;
+  assign alu_c4n_full = { ra[639:512], 1'h0 } + { alu_y[639:512], 1'h0 };
+  assign alu_c4y_full = { ra[639:512], 1'h1 } + { alu_y[639:512], 1'h1 };
+  assign \$253  = ~ { alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3 };
+  assign \$254  = alu_c4n_full[128:1] & \$253 ;
+  assign \$255  = alu_c4y_full[128:1] & { alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3 };
+  assign alu_s4 = \$254  | \$255 ;
+  assign \$256  = ~ alu_co3;
+  assign \$257  = alu_c4n_full[129] & \$256 ;
+  assign \$258  = alu_c4y_full[129] & alu_co3;
+  assign alu_co4 = \$257  | \$258 ;
+  assign alu_ltu = ~ alu_co4;
+  assign \$259  = ra[639] == alu_y[639];
+  assign \$260  = alu_s4[127] != ra[639];
+  assign \$261  = \$259  & \$260 ;
+  assign alu_lts = alu_s4[127] ^ \$261 ;
+  assign \$262  = ~ o__valid;
+  assign \$263  = \$262  | o__ready;
+  assign \$264  = | word[11:5];
+  assign \$265  = | word[11:5];
+  assign \$266  = | word[11:5];
+  assign \$267  = | word[11:5];
+  assign \$270  = ! \$269 ;
+  assign \$271  = | word[11:5];
+  assign \$272  = ! \$55 [8:0];
+  assign \$273  = | word[11:5];
+  assign \$274  = word[4:0] == 4'h8;
+  assign \$275  = | ra[255:0];
+  assign \$276  = \$274  ? \$275  : 1'h0;
+  assign \$277  = ! \$87 [8:0];
+  assign \$278  = | word[11:5];
+  assign \$279  = | word[11:5];
+  assign \$280  = pc + 1'h1;
+  assign \$282  = ! \$281 ;
+  assign \$283  = | dst;
+  assign \$284  = count == 3'h4;
+  assign \$285  = | dst;
+  assign \$286  = count == 3'h4;
+  assign \$287  = | dst;
+  assign \$288  = ! fsm_state;
+  assign \$289  = fsm_state == 1'h1;
+  assign \$290  = fsm_state == 2'h2;
+  assign \$291  = fsm_state == 2'h3;
+  assign \$292  = fsm_state == 3'h4;
+  assign \$293  = i__valid & i__ready;
+  assign \$295  = ! \$294 ;
+  assign \$298  = word[4:0] == 4'h8;
+  assign \$299  = ! \$55 [8:0];
+  assign \$300  = ra[255:0] >> \$55 [8:0];
+  assign \$301  = ra[255:0] << \$56 [8:0];
+  assign \$302  = ! \$87 [8:0];
+  assign \$303  = ra[511:0] << \$89 [9:0];
+  assign \$304  = pc + 1'h1;
+  assign \$305  = alu_co4 ? \$304  : { 1'h0, word[41:26] };
+  assign \$306  = pc + 1'h1;
+  assign \$307  = alu_lts ? { 1'h0, word[41:26] } : \$306 ;
+  assign \$308  = ra == rb;
+  assign \$309  = pc + 1'h1;
+  assign \$310  = \$308  ? { 1'h0, word[41:26] } : \$309 ;
+  assign \$311  = ra != rb;
+  assign \$312  = pc + 1'h1;
+  assign \$313  = \$311  ? { 1'h0, word[41:26] } : \$312 ;
+  assign \$314  = ! word[4:0];
+  assign \$315  = word[4:0] == 1'h1;
+  assign \$316  = word[4:0] == 2'h2;
+  assign \$317  = word[4:0] == 2'h3;
+  assign \$318  = word[4:0] == 3'h4;
+  assign \$319  = word[4:0] == 3'h5;
+  assign \$320  = | { \$319 , \$318 , \$317 , \$316 , \$315 , \$314  };
+  assign \$321  = pc + 1'h1;
+  assign \$322  = word[4:0] == 3'h6;
+  assign \$324  = ! \$323 ;
+  assign \$325  = \$322  & \$324 ;
+  assign \$326  = pc + 1'h1;
+  assign \$327  = word[4:0] == 3'h7;
+  assign \$328  = word[4:0] == 4'h8;
+  assign \$329  = | { \$328 , \$327  };
+  assign \$330  = ! \$55 [8:0];
+  assign \$331  = \$329  & \$330 ;
+  assign \$332  = pc + 1'h1;
+  assign \$333  = word[4:0] == 4'h9;
+  assign \$334  = ! \$87 [8:0];
+  assign \$335  = \$333  & \$334 ;
+  assign \$336  = pc + 1'h1;
+  assign \$340  = ! \$339 ;
+  assign \$341  = pc + 1'h1;
+  assign \$342  = count - 3'h4;
+  assign \$343  = count == 3'h4;
+  assign \$344  = pc + 1'h1;
+  assign \$345  = count - 3'h4;
+  assign \$346  = count == 3'h4;
+  assign \$347  = pc + 1'h1;
   always @(posedge clk)
-    r_resx <= \$192 ;
+    r_resx <= \$348 ;
   always @(posedge clk)
-    r_resp <= \$193 ;
+    r_resp <= \$349 ;
   always @(posedge clk)
-    r_rese <= \$194 ;
+    r_rese <= \$350 ;
   always @(posedge clk)
-    r_resc <= \$195 ;
+    r_resc <= \$351 ;
   always @(posedge clk)
-    r_dir <= \$196 ;
+    r_dir <= \$352 ;
   always @(posedge clk)
-    o__valid <= \$197 ;
+    o__valid <= \$353 ;
   always @(posedge clk)
-    r_mode <= \$198 ;
+    r_mode <= \$354 ;
   always @(posedge clk)
-    r_a_base <= \$199 ;
+    r_a_base <= \$355 ;
   always @(posedge clk)
-    r_a_other <= \$200 ;
+    r_a_other <= \$356 ;
   always @(posedge clk)
-    r_a_fn <= \$201 ;
+    r_a_fn <= \$357 ;
   always @(posedge clk)
-    r_a_fd <= \$202 ;
+    r_a_fd <= \$358 ;
   always @(posedge clk)
-    r_b_base <= \$203 ;
+    r_b_base <= \$359 ;
   always @(posedge clk)
-    r_b_other <= \$204 ;
+    r_b_other <= \$360 ;
   always @(posedge clk)
-    r_b_fn <= \$205 ;
+    r_b_fn <= \$361 ;
   always @(posedge clk)
-    r_b_fd <= \$206 ;
+    r_b_fd <= \$362 ;
   always @(posedge clk)
-    r_maxc <= \$207 ;
+    r_maxc <= \$363 ;
   always @(posedge clk)
-    tag <= \$208 ;
+    tag <= \$364 ;
   always @(posedge clk)
-    pc <= \$209 ;
+    pc <= \$365 ;
   always @(posedge clk)
-    fsm_state <= \$210 ;
+    fsm_state <= \$366 ;
   always @(posedge clk)
-    acc <= \$211 ;
+    acc <= \$367 ;
   always @(posedge clk)
-    ma <= \$212 ;
+    ma <= \$368 ;
   always @(posedge clk)
-    mb <= \$213 ;
+    mb <= \$369 ;
   always @(posedge clk)
-    dst <= \$214 ;
+    dst <= \$370 ;
   always @(posedge clk)
-    ceil <= \$215 ;
+    ceil <= \$371 ;
   always @(posedge clk)
-    den <= \$216 ;
+    den <= \$372 ;
   always @(posedge clk)
-    drem <= \$217 ;
+    drem <= \$373 ;
   always @(posedge clk)
-    dnum <= \$218 ;
+    dnum <= \$374 ;
   always @(posedge clk)
-    quo <= \$219 ;
+    quo <= \$375 ;
   always @(posedge clk)
-    count <= \$220 ;
+    count <= \$376 ;
   always @(posedge clk)
-    work <= \$221 ;
+    work <= \$377 ;
   always @(posedge clk)
-    srem <= \$222 ;
+    srem <= \$378 ;
   always @(posedge clk)
-    root <= \$223 ;
+    root <= \$379 ;
   always @(posedge clk)
-    o__payload <= \$224 ;
+    o__payload <= \$380 ;
+  assign mul_pp0_0 = mul_x[17:0] * mul_y[17:0];
+  assign mul_pp0_2 = mul_x[53:36] * mul_y[17:0];
+  assign mul_pp0_4 = mul_x[89:72] * mul_y[17:0];
+  assign mul_pp0_6 = mul_x[125:108] * mul_y[17:0];
+  assign mul_pp0_8 = mul_x[161:144] * mul_y[17:0];
+  assign mul_pp0_10 = mul_x[197:180] * mul_y[17:0];
+  assign mul_pp0_12 = mul_x[233:216] * mul_y[17:0];
+  assign mul_pp0_14 = mul_x[269:252] * mul_y[17:0];
+  assign mul_pp0_16 = mul_x[305:288] * mul_y[17:0];
+  assign mul_pp0_18 = mul_x[341:324] * mul_y[17:0];
+  assign mul_pp0_20 = mul_x[377:360] * mul_y[17:0];
+  assign mul_pp0_22 = mul_x[413:396] * mul_y[17:0];
+  assign mul_pp0_24 = mul_x[449:432] * mul_y[17:0];
+  assign mul_pp0_26 = mul_x[485:468] * mul_y[17:0];
+  assign mul_pp0_28 = mul_x[521:504] * mul_y[17:0];
+  assign mul_pp0_30 = mul_x[557:540] * mul_y[17:0];
+  assign mul_pp0_32 = mul_x[593:576] * mul_y[17:0];
+  assign mul_pp0_34 = mul_x[629:612] * mul_y[17:0];
+  assign mul_pp0_1 = mul_x[35:18] * mul_y[17:0];
+  assign mul_pp0_3 = mul_x[71:54] * mul_y[17:0];
+  assign mul_pp0_5 = mul_x[107:90] * mul_y[17:0];
+  assign mul_pp0_7 = mul_x[143:126] * mul_y[17:0];
+  assign mul_pp0_9 = mul_x[179:162] * mul_y[17:0];
+  assign mul_pp0_11 = mul_x[215:198] * mul_y[17:0];
+  assign mul_pp0_13 = mul_x[251:234] * mul_y[17:0];
+  assign mul_pp0_15 = mul_x[287:270] * mul_y[17:0];
+  assign mul_pp0_17 = mul_x[323:306] * mul_y[17:0];
+  assign mul_pp0_19 = mul_x[359:342] * mul_y[17:0];
+  assign mul_pp0_21 = mul_x[395:378] * mul_y[17:0];
+  assign mul_pp0_23 = mul_x[431:414] * mul_y[17:0];
+  assign mul_pp0_25 = mul_x[467:450] * mul_y[17:0];
+  assign mul_pp0_27 = mul_x[503:486] * mul_y[17:0];
+  assign mul_pp0_29 = mul_x[539:522] * mul_y[17:0];
+  assign mul_pp0_31 = mul_x[575:558] * mul_y[17:0];
+  assign mul_pp0_33 = mul_x[611:594] * mul_y[17:0];
+  assign \$1  = mul_x[639:630] * mul_y[17:0];
+  assign mul_pp1_0 = mul_x[17:0] * mul_y[31:18];
+  assign mul_pp1_2 = mul_x[53:36] * mul_y[31:18];
+  assign mul_pp1_4 = mul_x[89:72] * mul_y[31:18];
+  assign mul_pp1_6 = mul_x[125:108] * mul_y[31:18];
+  assign mul_pp1_8 = mul_x[161:144] * mul_y[31:18];
+  assign mul_pp1_10 = mul_x[197:180] * mul_y[31:18];
+  assign mul_pp1_12 = mul_x[233:216] * mul_y[31:18];
+  assign mul_pp1_14 = mul_x[269:252] * mul_y[31:18];
+  assign mul_pp1_16 = mul_x[305:288] * mul_y[31:18];
+  assign mul_pp1_18 = mul_x[341:324] * mul_y[31:18];
+  assign mul_pp1_20 = mul_x[377:360] * mul_y[31:18];
+  assign mul_pp1_22 = mul_x[413:396] * mul_y[31:18];
+  assign mul_pp1_24 = mul_x[449:432] * mul_y[31:18];
+  assign mul_pp1_26 = mul_x[485:468] * mul_y[31:18];
+  assign mul_pp1_28 = mul_x[521:504] * mul_y[31:18];
+  assign mul_pp1_30 = mul_x[557:540] * mul_y[31:18];
+  assign mul_pp1_32 = mul_x[593:576] * mul_y[31:18];
+  assign mul_pp1_34 = mul_x[629:612] * mul_y[31:18];
+  assign mul_pp1_1 = mul_x[35:18] * mul_y[31:18];
+  assign mul_pp1_3 = mul_x[71:54] * mul_y[31:18];
+  assign mul_pp1_5 = mul_x[107:90] * mul_y[31:18];
+  assign mul_pp1_7 = mul_x[143:126] * mul_y[31:18];
+  assign mul_pp1_9 = mul_x[179:162] * mul_y[31:18];
+  assign mul_pp1_11 = mul_x[215:198] * mul_y[31:18];
+  assign mul_pp1_13 = mul_x[251:234] * mul_y[31:18];
+  assign mul_pp1_15 = mul_x[287:270] * mul_y[31:18];
+  assign mul_pp1_17 = mul_x[323:306] * mul_y[31:18];
+  assign mul_pp1_19 = mul_x[359:342] * mul_y[31:18];
+  assign mul_pp1_21 = mul_x[395:378] * mul_y[31:18];
+  assign mul_pp1_23 = mul_x[431:414] * mul_y[31:18];
+  assign mul_pp1_25 = mul_x[467:450] * mul_y[31:18];
+  assign mul_pp1_27 = mul_x[503:486] * mul_y[31:18];
+  assign mul_pp1_29 = mul_x[539:522] * mul_y[31:18];
+  assign mul_pp1_31 = mul_x[575:558] * mul_y[31:18];
+  assign mul_pp1_33 = mul_x[611:594] * mul_y[31:18];
+  assign \$2  = { mul_pp0_34[27:0], mul_pp0_32, mul_pp0_30, mul_pp0_28, mul_pp0_26, mul_pp0_24, mul_pp0_22, mul_pp0_20, mul_pp0_18, mul_pp0_16, mul_pp0_14, mul_pp0_12, mul_pp0_10, mul_pp0_8, mul_pp0_6, mul_pp0_4, mul_pp0_2, mul_pp0_0 } ^ { \$1 [9:0], mul_pp0_33, mul_pp0_31, mul_pp0_29, mul_pp0_27, mul_pp0_25, mul_pp0_23, mul_pp0_21, mul_pp0_19, mul_pp0_17, mul_pp0_15, mul_pp0_13, mul_pp0_11, mul_pp0_9, mul_pp0_7, mul_pp0_5, mul_pp0_3, mul_pp0_1, 18'h00000 };
+  assign mul_csa1_s = \$2  ^ { mul_pp1_34[9:0], 4'h0, mul_pp1_32, 4'h0, mul_pp1_30, 4'h0, mul_pp1_28, 4'h0, mul_pp1_26, 4'h0, mul_pp1_24, 4'h0, mul_pp1_22, 4'h0, mul_pp1_20, 4'h0, mul_pp1_18, 4'h0, mul_pp1_16, 4'h0, mul_pp1_14, 4'h0, mul_pp1_12, 4'h0, mul_pp1_10, 4'h0, mul_pp1_8, 4'h0, mul_pp1_6, 4'h0, mul_pp1_4, 4'h0, mul_pp1_2, 4'h0, mul_pp1_0, 18'h00000 };
+  assign \$3  = { mul_pp0_34[27:0], mul_pp0_32, mul_pp0_30, mul_pp0_28, mul_pp0_26, mul_pp0_24, mul_pp0_22, mul_pp0_20, mul_pp0_18, mul_pp0_16, mul_pp0_14, mul_pp0_12, mul_pp0_10, mul_pp0_8, mul_pp0_6, mul_pp0_4, mul_pp0_2, mul_pp0_0 } & { \$1 [9:0], mul_pp0_33, mul_pp0_31, mul_pp0_29, mul_pp0_27, mul_pp0_25, mul_pp0_23, mul_pp0_21, mul_pp0_19, mul_pp0_17, mul_pp0_15, mul_pp0_13, mul_pp0_11, mul_pp0_9, mul_pp0_7, mul_pp0_5, mul_pp0_3, mul_pp0_1, 18'h00000 };
+  assign \$4  = { mul_pp0_34[27:0], mul_pp0_32, mul_pp0_30, mul_pp0_28, mul_pp0_26, mul_pp0_24, mul_pp0_22, mul_pp0_20, mul_pp0_18, mul_pp0_16, mul_pp0_14, mul_pp0_12, mul_pp0_10, mul_pp0_8, mul_pp0_6, mul_pp0_4, mul_pp0_2, mul_pp0_0 } & { mul_pp1_34[9:0], 4'h0, mul_pp1_32, 4'h0, mul_pp1_30, 4'h0, mul_pp1_28, 4'h0, mul_pp1_26, 4'h0, mul_pp1_24, 4'h0, mul_pp1_22, 4'h0, mul_pp1_20, 4'h0, mul_pp1_18, 4'h0, mul_pp1_16, 4'h0, mul_pp1_14, 4'h0, mul_pp1_12, 4'h0, mul_pp1_10, 4'h0, mul_pp1_8, 4'h0, mul_pp1_6, 4'h0, mul_pp1_4, 4'h0, mul_pp1_2, 4'h0, mul_pp1_0, 18'h00000 };
+  assign \$5  = \$3  | \$4 ;
+  assign \$6  = { \$1 [9:0], mul_pp0_33, mul_pp0_31, mul_pp0_29, mul_pp0_27, mul_pp0_25, mul_pp0_23, mul_pp0_21, mul_pp0_19, mul_pp0_17, mul_pp0_15, mul_pp0_13, mul_pp0_11, mul_pp0_9, mul_pp0_7, mul_pp0_5, mul_pp0_3, mul_pp0_1, 18'h00000 } & { mul_pp1_34[9:0], 4'h0, mul_pp1_32, 4'h0, mul_pp1_30, 4'h0, mul_pp1_28, 4'h0, mul_pp1_26, 4'h0, mul_pp1_24, 4'h0, mul_pp1_22, 4'h0, mul_pp1_20, 4'h0, mul_pp1_18, 4'h0, mul_pp1_16, 4'h0, mul_pp1_14, 4'h0, mul_pp1_12, 4'h0, mul_pp1_10, 4'h0, mul_pp1_8, 4'h0, mul_pp1_6, 4'h0, mul_pp1_4, 4'h0, mul_pp1_2, 4'h0, mul_pp1_0, 18'h00000 };
+  assign \$7  = \$5  | \$6 ;
+  assign \$8  = acc & { acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use };
+  assign \$9  = { mul_pp1_33[27:0], 4'h0, mul_pp1_31, 4'h0, mul_pp1_29, 4'h0, mul_pp1_27, 4'h0, mul_pp1_25, 4'h0, mul_pp1_23, 4'h0, mul_pp1_21, 4'h0, mul_pp1_19, 4'h0, mul_pp1_17, 4'h0, mul_pp1_15, 4'h0, mul_pp1_13, 4'h0, mul_pp1_11, 4'h0, mul_pp1_9, 4'h0, mul_pp1_7, 4'h0, mul_pp1_5, 4'h0, mul_pp1_3, 4'h0, mul_pp1_1, 36'h000000000 } ^ \$8 ;
+  assign mul_csa2_s = \$9  ^ mul_csa1_s;
+  assign \$10  = acc & { acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use };
+  assign \$11  = { mul_pp1_33[27:0], 4'h0, mul_pp1_31, 4'h0, mul_pp1_29, 4'h0, mul_pp1_27, 4'h0, mul_pp1_25, 4'h0, mul_pp1_23, 4'h0, mul_pp1_21, 4'h0, mul_pp1_19, 4'h0, mul_pp1_17, 4'h0, mul_pp1_15, 4'h0, mul_pp1_13, 4'h0, mul_pp1_11, 4'h0, mul_pp1_9, 4'h0, mul_pp1_7, 4'h0, mul_pp1_5, 4'h0, mul_pp1_3, 4'h0, mul_pp1_1, 36'h000000000 } & \$10 ;
+  assign \$12  = { mul_pp1_33[27:0], 4'h0, mul_pp1_31, 4'h0, mul_pp1_29, 4'h0, mul_pp1_27, 4'h0, mul_pp1_25, 4'h0, mul_pp1_23, 4'h0, mul_pp1_21, 4'h0, mul_pp1_19, 4'h0, mul_pp1_17, 4'h0, mul_pp1_15, 4'h0, mul_pp1_13, 4'h0, mul_pp1_11, 4'h0, mul_pp1_9, 4'h0, mul_pp1_7, 4'h0, mul_pp1_5, 4'h0, mul_pp1_3, 4'h0, mul_pp1_1, 36'h000000000 } & mul_csa1_s;
+  assign \$13  = \$11  | \$12 ;
+  assign \$14  = acc & { acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use };
+  assign \$15  = \$14  & mul_csa1_s;
+  assign \$16  = \$13  | \$15 ;
+  assign \$17  = { \$7 [638:0], 1'h0 } ^ mul_csa2_s;
+  assign mul_csa3_s = \$17  ^ { \$16 [638:0], 1'h0 };
+  assign \$18  = { \$7 [638:0], 1'h0 } & mul_csa2_s;
+  assign \$19  = { \$7 [638:0], 1'h0 } & { \$16 [638:0], 1'h0 };
+  assign \$20  = \$18  | \$19 ;
+  assign \$21  = mul_csa2_s & { \$16 [638:0], 1'h0 };
+  assign \$22  = \$20  | \$21 ;
+  assign mul_cpa_c0_full = { mul_csa3_s[127:0], 1'h0 } + { \$22 [126:0], 2'h0 };
+  assign mul_cpa_c1n_full = { mul_csa3_s[255:128], 1'h0 } + { \$22 [254:127], 1'h0 };
+  assign mul_cpa_c1y_full = { mul_csa3_s[255:128], 1'h1 } + { \$22 [254:127], 1'h1 };
+  assign \$23  = ~ { mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129] };
+  assign \$24  = mul_cpa_c1n_full[128:1] & \$23 ;
+  assign \$25  = mul_cpa_c1y_full[128:1] & { mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129] };
+  assign mul_cpa_s1 = \$24  | \$25 ;
+  assign \$26  = ~ mul_cpa_c0_full[129];
+  assign \$27  = mul_cpa_c1n_full[129] & \$26 ;
+  assign \$28  = mul_cpa_c1y_full[129] & mul_cpa_c0_full[129];
+  assign mul_cpa_co1 = \$27  | \$28 ;
+  assign mul_cpa_c2n_full = { mul_csa3_s[383:256], 1'h0 } + { \$22 [382:255], 1'h0 };
+  assign mul_cpa_c2y_full = { mul_csa3_s[383:256], 1'h1 } + { \$22 [382:255], 1'h1 };
+  assign \$29  = ~ { mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1 };
+  assign \$30  = mul_cpa_c2n_full[128:1] & \$29 ;
+  assign \$31  = mul_cpa_c2y_full[128:1] & { mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1 };
+  assign mul_cpa_s2 = \$30  | \$31 ;
+  assign \$32  = ~ mul_cpa_co1;
+  assign \$33  = mul_cpa_c2n_full[129] & \$32 ;
+  assign \$34  = mul_cpa_c2y_full[129] & mul_cpa_co1;
+  assign mul_cpa_co2 = \$33  | \$34 ;
+  assign mul_cpa_c3n_full = { mul_csa3_s[511:384], 1'h0 } + { \$22 [510:383], 1'h0 };
+  assign mul_cpa_c3y_full = { mul_csa3_s[511:384], 1'h1 } + { \$22 [510:383], 1'h1 };
+  assign \$35  = ~ { mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2 };
+  assign \$36  = mul_cpa_c3n_full[128:1] & \$35 ;
+  assign \$37  = mul_cpa_c3y_full[128:1] & { mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2 };
+  assign mul_cpa_s3 = \$36  | \$37 ;
+  assign \$38  = ~ mul_cpa_co2;
+  assign \$39  = mul_cpa_c3n_full[129] & \$38 ;
+  assign \$40  = mul_cpa_c3y_full[129] & mul_cpa_co2;
+  assign mul_cpa_co3 = \$39  | \$40 ;
+  assign mul_cpa_c4n_full = { mul_csa3_s[639:512], 1'h0 } + { \$22 [638:511], 1'h0 };
+  assign mul_cpa_c4y_full = { mul_csa3_s[639:512], 1'h1 } + { \$22 [638:511], 1'h1 };
+  assign \$41  = ~ { mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3 };
+  assign \$42  = mul_cpa_c4n_full[128:1] & \$41 ;
+  assign \$43  = mul_cpa_c4y_full[128:1] & { mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3 };
+  assign mul_cpa_s4 = \$42  | \$43 ;
+  assign \$44  = ~ mul_cpa_co3;
+  assign \$45  = mul_cpa_c4n_full[129] & \$44 ;
+  assign \$46  = mul_cpa_c4y_full[129] & mul_cpa_co3;
+  assign mul_cpa_co4 = \$45  | \$46 ;
+  assign bl_a_any_0_2 = ra[0] | ra[1];
+  assign bl_a_top_0_2 = ra[1] ? 1'h1 : 1'h0;
+  assign bl_a_any_2_2 = ra[2] | ra[3];
+  assign bl_a_top_2_2 = ra[3] ? 1'h1 : 1'h0;
+  assign bl_a_any_0_4 = bl_a_any_0_2 | bl_a_any_2_2;
+  assign bl_a_top_0_4 = bl_a_any_2_2 ? { 1'h1, bl_a_top_2_2 } : { 1'h0, bl_a_top_0_2 };
+  assign bl_a_any_4_2 = ra[4] | ra[5];
+  assign bl_a_top_4_2 = ra[5] ? 1'h1 : 1'h0;
+  assign bl_a_any_6_2 = ra[6] | ra[7];
+  assign bl_a_top_6_2 = ra[7] ? 1'h1 : 1'h0;
+  assign bl_a_any_4_4 = bl_a_any_4_2 | bl_a_any_6_2;
+  assign bl_a_top_4_4 = bl_a_any_6_2 ? { 1'h1, bl_a_top_6_2 } : { 1'h0, bl_a_top_4_2 };
+  assign bl_a_any_0_8 = bl_a_any_0_4 | bl_a_any_4_4;
+  assign bl_a_top_0_8 = bl_a_any_4_4 ? { 1'h1, bl_a_top_4_4 } : { 1'h0, bl_a_top_0_4 };
+  assign bl_a_any_8_2 = ra[8] | ra[9];
+  assign bl_a_top_8_2 = ra[9] ? 1'h1 : 1'h0;
+  assign bl_a_any_10_2 = ra[10] | ra[11];
+  assign bl_a_top_10_2 = ra[11] ? 1'h1 : 1'h0;
+  assign bl_a_any_8_4 = bl_a_any_8_2 | bl_a_any_10_2;
+  assign bl_a_top_8_4 = bl_a_any_10_2 ? { 1'h1, bl_a_top_10_2 } : { 1'h0, bl_a_top_8_2 };
+  assign bl_a_any_12_2 = ra[12] | ra[13];
+  assign bl_a_top_12_2 = ra[13] ? 1'h1 : 1'h0;
+  assign bl_a_any_14_2 = ra[14] | ra[15];
+  assign bl_a_top_14_2 = ra[15] ? 1'h1 : 1'h0;
+  assign bl_a_any_12_4 = bl_a_any_12_2 | bl_a_any_14_2;
+  assign bl_a_top_12_4 = bl_a_any_14_2 ? { 1'h1, bl_a_top_14_2 } : { 1'h0, bl_a_top_12_2 };
+  assign bl_a_any_8_8 = bl_a_any_8_4 | bl_a_any_12_4;
+  assign bl_a_top_8_8 = bl_a_any_12_4 ? { 1'h1, bl_a_top_12_4 } : { 1'h0, bl_a_top_8_4 };
+  assign bl_a_any_0_16 = bl_a_any_0_8 | bl_a_any_8_8;
+  assign bl_a_top_0_16 = bl_a_any_8_8 ? { 1'h1, bl_a_top_8_8 } : { 1'h0, bl_a_top_0_8 };
+  assign bl_a_any_16_2 = ra[16] | ra[17];
+  assign bl_a_top_16_2 = ra[17] ? 1'h1 : 1'h0;
+  assign bl_a_any_18_2 = ra[18] | ra[19];
+  assign bl_a_top_18_2 = ra[19] ? 1'h1 : 1'h0;
+  assign bl_a_any_16_4 = bl_a_any_16_2 | bl_a_any_18_2;
+  assign bl_a_top_16_4 = bl_a_any_18_2 ? { 1'h1, bl_a_top_18_2 } : { 1'h0, bl_a_top_16_2 };
+  assign bl_a_any_20_2 = ra[20] | ra[21];
+  assign bl_a_top_20_2 = ra[21] ? 1'h1 : 1'h0;
+  assign bl_a_any_22_2 = ra[22] | ra[23];
+  assign bl_a_top_22_2 = ra[23] ? 1'h1 : 1'h0;
+  assign bl_a_any_20_4 = bl_a_any_20_2 | bl_a_any_22_2;
+  assign bl_a_top_20_4 = bl_a_any_22_2 ? { 1'h1, bl_a_top_22_2 } : { 1'h0, bl_a_top_20_2 };
+  assign bl_a_any_16_8 = bl_a_any_16_4 | bl_a_any_20_4;
+  assign bl_a_top_16_8 = bl_a_any_20_4 ? { 1'h1, bl_a_top_20_4 } : { 1'h0, bl_a_top_16_4 };
+  assign bl_a_any_24_2 = ra[24] | ra[25];
+  assign bl_a_top_24_2 = ra[25] ? 1'h1 : 1'h0;
+  assign bl_a_any_26_2 = ra[26] | ra[27];
+  assign bl_a_top_26_2 = ra[27] ? 1'h1 : 1'h0;
+  assign bl_a_any_24_4 = bl_a_any_24_2 | bl_a_any_26_2;
+  assign bl_a_top_24_4 = bl_a_any_26_2 ? { 1'h1, bl_a_top_26_2 } : { 1'h0, bl_a_top_24_2 };
+  assign bl_a_any_28_2 = ra[28] | ra[29];
+  assign bl_a_top_28_2 = ra[29] ? 1'h1 : 1'h0;
+  assign bl_a_any_30_2 = ra[30] | ra[31];
+  assign bl_a_top_30_2 = ra[31] ? 1'h1 : 1'h0;
+  assign bl_a_any_28_4 = bl_a_any_28_2 | bl_a_any_30_2;
+  assign bl_a_top_28_4 = bl_a_any_30_2 ? { 1'h1, bl_a_top_30_2 } : { 1'h0, bl_a_top_28_2 };
+  assign bl_a_any_24_8 = bl_a_any_24_4 | bl_a_any_28_4;
+  assign bl_a_top_24_8 = bl_a_any_28_4 ? { 1'h1, bl_a_top_28_4 } : { 1'h0, bl_a_top_24_4 };
+  assign bl_a_any_16_16 = bl_a_any_16_8 | bl_a_any_24_8;
+  assign bl_a_top_16_16 = bl_a_any_24_8 ? { 1'h1, bl_a_top_24_8 } : { 1'h0, bl_a_top_16_8 };
+  assign bl_a_any_0_32 = bl_a_any_0_16 | bl_a_any_16_16;
+  assign bl_a_top_0_32 = bl_a_any_16_16 ? { 1'h1, bl_a_top_16_16 } : { 1'h0, bl_a_top_0_16 };
+  assign bl_a_any_32_2 = ra[32] | ra[33];
+  assign bl_a_top_32_2 = ra[33] ? 1'h1 : 1'h0;
+  assign bl_a_any_34_2 = ra[34] | ra[35];
+  assign bl_a_top_34_2 = ra[35] ? 1'h1 : 1'h0;
+  assign bl_a_any_32_4 = bl_a_any_32_2 | bl_a_any_34_2;
+  assign bl_a_top_32_4 = bl_a_any_34_2 ? { 1'h1, bl_a_top_34_2 } : { 1'h0, bl_a_top_32_2 };
+  assign bl_a_any_36_2 = ra[36] | ra[37];
+  assign bl_a_top_36_2 = ra[37] ? 1'h1 : 1'h0;
+  assign bl_a_any_38_2 = ra[38] | ra[39];
+  assign bl_a_top_38_2 = ra[39] ? 1'h1 : 1'h0;
+  assign bl_a_any_36_4 = bl_a_any_36_2 | bl_a_any_38_2;
+  assign bl_a_top_36_4 = bl_a_any_38_2 ? { 1'h1, bl_a_top_38_2 } : { 1'h0, bl_a_top_36_2 };
+  assign bl_a_any_32_8 = bl_a_any_32_4 | bl_a_any_36_4;
+  assign bl_a_top_32_8 = bl_a_any_36_4 ? { 1'h1, bl_a_top_36_4 } : { 1'h0, bl_a_top_32_4 };
+  assign bl_a_any_40_2 = ra[40] | ra[41];
+  assign bl_a_top_40_2 = ra[41] ? 1'h1 : 1'h0;
+  assign bl_a_any_42_2 = ra[42] | ra[43];
+  assign bl_a_top_42_2 = ra[43] ? 1'h1 : 1'h0;
+  assign bl_a_any_40_4 = bl_a_any_40_2 | bl_a_any_42_2;
+  assign bl_a_top_40_4 = bl_a_any_42_2 ? { 1'h1, bl_a_top_42_2 } : { 1'h0, bl_a_top_40_2 };
+  assign bl_a_any_44_2 = ra[44] | ra[45];
+  assign bl_a_top_44_2 = ra[45] ? 1'h1 : 1'h0;
+  assign bl_a_any_46_2 = ra[46] | ra[47];
+  assign bl_a_top_46_2 = ra[47] ? 1'h1 : 1'h0;
+  assign bl_a_any_44_4 = bl_a_any_44_2 | bl_a_any_46_2;
+  assign bl_a_top_44_4 = bl_a_any_46_2 ? { 1'h1, bl_a_top_46_2 } : { 1'h0, bl_a_top_44_2 };
+  assign bl_a_any_40_8 = bl_a_any_40_4 | bl_a_any_44_4;
+  assign bl_a_top_40_8 = bl_a_any_44_4 ? { 1'h1, bl_a_top_44_4 } : { 1'h0, bl_a_top_40_4 };
+  assign bl_a_any_32_16 = bl_a_any_32_8 | bl_a_any_40_8;
+  assign bl_a_top_32_16 = bl_a_any_40_8 ? { 1'h1, bl_a_top_40_8 } : { 1'h0, bl_a_top_32_8 };
+  assign bl_a_any_48_2 = ra[48] | ra[49];
+  assign bl_a_top_48_2 = ra[49] ? 1'h1 : 1'h0;
+  assign bl_a_any_50_2 = ra[50] | ra[51];
+  assign bl_a_top_50_2 = ra[51] ? 1'h1 : 1'h0;
+  assign bl_a_any_48_4 = bl_a_any_48_2 | bl_a_any_50_2;
+  assign bl_a_top_48_4 = bl_a_any_50_2 ? { 1'h1, bl_a_top_50_2 } : { 1'h0, bl_a_top_48_2 };
+  assign bl_a_any_52_2 = ra[52] | ra[53];
+  assign bl_a_top_52_2 = ra[53] ? 1'h1 : 1'h0;
+  assign bl_a_any_54_2 = ra[54] | ra[55];
+  assign bl_a_top_54_2 = ra[55] ? 1'h1 : 1'h0;
+  assign bl_a_any_52_4 = bl_a_any_52_2 | bl_a_any_54_2;
+  assign bl_a_top_52_4 = bl_a_any_54_2 ? { 1'h1, bl_a_top_54_2 } : { 1'h0, bl_a_top_52_2 };
+  assign bl_a_any_48_8 = bl_a_any_48_4 | bl_a_any_52_4;
+  assign bl_a_top_48_8 = bl_a_any_52_4 ? { 1'h1, bl_a_top_52_4 } : { 1'h0, bl_a_top_48_4 };
+  assign bl_a_any_56_2 = ra[56] | ra[57];
+  assign bl_a_top_56_2 = ra[57] ? 1'h1 : 1'h0;
+  assign bl_a_any_58_2 = ra[58] | ra[59];
+  assign bl_a_top_58_2 = ra[59] ? 1'h1 : 1'h0;
+  assign bl_a_any_56_4 = bl_a_any_56_2 | bl_a_any_58_2;
+  assign bl_a_top_56_4 = bl_a_any_58_2 ? { 1'h1, bl_a_top_58_2 } : { 1'h0, bl_a_top_56_2 };
+  assign bl_a_any_60_2 = ra[60] | ra[61];
+  assign bl_a_top_60_2 = ra[61] ? 1'h1 : 1'h0;
+  assign bl_a_any_62_2 = ra[62] | ra[63];
+  assign bl_a_top_62_2 = ra[63] ? 1'h1 : 1'h0;
+  assign bl_a_any_60_4 = bl_a_any_60_2 | bl_a_any_62_2;
+  assign bl_a_top_60_4 = bl_a_any_62_2 ? { 1'h1, bl_a_top_62_2 } : { 1'h0, bl_a_top_60_2 };
+  assign bl_a_any_56_8 = bl_a_any_56_4 | bl_a_any_60_4;
+  assign bl_a_top_56_8 = bl_a_any_60_4 ? { 1'h1, bl_a_top_60_4 } : { 1'h0, bl_a_top_56_4 };
+  assign bl_a_any_48_16 = bl_a_any_48_8 | bl_a_any_56_8;
+  assign bl_a_top_48_16 = bl_a_any_56_8 ? { 1'h1, bl_a_top_56_8 } : { 1'h0, bl_a_top_48_8 };
+  assign bl_a_any_32_32 = bl_a_any_32_16 | bl_a_any_48_16;
+  assign bl_a_top_32_32 = bl_a_any_48_16 ? { 1'h1, bl_a_top_48_16 } : { 1'h0, bl_a_top_32_16 };
+  assign bl_a_any_0_64 = bl_a_any_0_32 | bl_a_any_32_32;
+  assign bl_a_top_0_64 = bl_a_any_32_32 ? { 1'h1, bl_a_top_32_32 } : { 1'h0, bl_a_top_0_32 };
+  assign bl_a_any_64_2 = ra[64] | ra[65];
+  assign bl_a_top_64_2 = ra[65] ? 1'h1 : 1'h0;
+  assign bl_a_any_66_2 = ra[66] | ra[67];
+  assign bl_a_top_66_2 = ra[67] ? 1'h1 : 1'h0;
+  assign bl_a_any_64_4 = bl_a_any_64_2 | bl_a_any_66_2;
+  assign bl_a_top_64_4 = bl_a_any_66_2 ? { 1'h1, bl_a_top_66_2 } : { 1'h0, bl_a_top_64_2 };
+  assign bl_a_any_68_2 = ra[68] | ra[69];
+  assign bl_a_top_68_2 = ra[69] ? 1'h1 : 1'h0;
+  assign bl_a_any_70_2 = ra[70] | ra[71];
+  assign bl_a_top_70_2 = ra[71] ? 1'h1 : 1'h0;
+  assign bl_a_any_68_4 = bl_a_any_68_2 | bl_a_any_70_2;
+  assign bl_a_top_68_4 = bl_a_any_70_2 ? { 1'h1, bl_a_top_70_2 } : { 1'h0, bl_a_top_68_2 };
+  assign bl_a_any_64_8 = bl_a_any_64_4 | bl_a_any_68_4;
+  assign bl_a_top_64_8 = bl_a_any_68_4 ? { 1'h1, bl_a_top_68_4 } : { 1'h0, bl_a_top_64_4 };
+  assign bl_a_any_72_2 = ra[72] | ra[73];
+  assign bl_a_top_72_2 = ra[73] ? 1'h1 : 1'h0;
+  assign bl_a_any_74_2 = ra[74] | ra[75];
+  assign bl_a_top_74_2 = ra[75] ? 1'h1 : 1'h0;
+  assign bl_a_any_72_4 = bl_a_any_72_2 | bl_a_any_74_2;
+  assign bl_a_top_72_4 = bl_a_any_74_2 ? { 1'h1, bl_a_top_74_2 } : { 1'h0, bl_a_top_72_2 };
+  assign bl_a_any_76_2 = ra[76] | ra[77];
+  assign bl_a_top_76_2 = ra[77] ? 1'h1 : 1'h0;
+  assign bl_a_any_78_2 = ra[78] | ra[79];
+  assign bl_a_top_78_2 = ra[79] ? 1'h1 : 1'h0;
+  assign bl_a_any_76_4 = bl_a_any_76_2 | bl_a_any_78_2;
+  assign bl_a_top_76_4 = bl_a_any_78_2 ? { 1'h1, bl_a_top_78_2 } : { 1'h0, bl_a_top_76_2 };
+  assign bl_a_any_72_8 = bl_a_any_72_4 | bl_a_any_76_4;
+  assign bl_a_top_72_8 = bl_a_any_76_4 ? { 1'h1, bl_a_top_76_4 } : { 1'h0, bl_a_top_72_4 };
+  assign bl_a_any_64_16 = bl_a_any_64_8 | bl_a_any_72_8;
+  assign bl_a_top_64_16 = bl_a_any_72_8 ? { 1'h1, bl_a_top_72_8 } : { 1'h0, bl_a_top_64_8 };
+  assign bl_a_any_80_2 = ra[80] | ra[81];
+  assign bl_a_top_80_2 = ra[81] ? 1'h1 : 1'h0;
+  assign bl_a_any_82_2 = ra[82] | ra[83];
+  assign bl_a_top_82_2 = ra[83] ? 1'h1 : 1'h0;
+  assign bl_a_any_80_4 = bl_a_any_80_2 | bl_a_any_82_2;
+  assign bl_a_top_80_4 = bl_a_any_82_2 ? { 1'h1, bl_a_top_82_2 } : { 1'h0, bl_a_top_80_2 };
+  assign bl_a_any_84_2 = ra[84] | ra[85];
+  assign bl_a_top_84_2 = ra[85] ? 1'h1 : 1'h0;
+  assign bl_a_any_86_2 = ra[86] | ra[87];
+  assign bl_a_top_86_2 = ra[87] ? 1'h1 : 1'h0;
+  assign bl_a_any_84_4 = bl_a_any_84_2 | bl_a_any_86_2;
+  assign bl_a_top_84_4 = bl_a_any_86_2 ? { 1'h1, bl_a_top_86_2 } : { 1'h0, bl_a_top_84_2 };
+  assign bl_a_any_80_8 = bl_a_any_80_4 | bl_a_any_84_4;
+  assign bl_a_top_80_8 = bl_a_any_84_4 ? { 1'h1, bl_a_top_84_4 } : { 1'h0, bl_a_top_80_4 };
+  assign bl_a_any_88_2 = ra[88] | ra[89];
+  assign bl_a_top_88_2 = ra[89] ? 1'h1 : 1'h0;
+  assign bl_a_any_90_2 = ra[90] | ra[91];
+  assign bl_a_top_90_2 = ra[91] ? 1'h1 : 1'h0;
+  assign bl_a_any_88_4 = bl_a_any_88_2 | bl_a_any_90_2;
+  assign bl_a_top_88_4 = bl_a_any_90_2 ? { 1'h1, bl_a_top_90_2 } : { 1'h0, bl_a_top_88_2 };
+  assign bl_a_any_92_2 = ra[92] | ra[93];
+  assign bl_a_top_92_2 = ra[93] ? 1'h1 : 1'h0;
+  assign bl_a_any_94_2 = ra[94] | ra[95];
+  assign bl_a_top_94_2 = ra[95] ? 1'h1 : 1'h0;
+  assign bl_a_any_92_4 = bl_a_any_92_2 | bl_a_any_94_2;
+  assign bl_a_top_92_4 = bl_a_any_94_2 ? { 1'h1, bl_a_top_94_2 } : { 1'h0, bl_a_top_92_2 };
+  assign bl_a_any_88_8 = bl_a_any_88_4 | bl_a_any_92_4;
+  assign bl_a_top_88_8 = bl_a_any_92_4 ? { 1'h1, bl_a_top_92_4 } : { 1'h0, bl_a_top_88_4 };
+  assign bl_a_any_80_16 = bl_a_any_80_8 | bl_a_any_88_8;
+  assign bl_a_top_80_16 = bl_a_any_88_8 ? { 1'h1, bl_a_top_88_8 } : { 1'h0, bl_a_top_80_8 };
+  assign bl_a_any_64_32 = bl_a_any_64_16 | bl_a_any_80_16;
+  assign bl_a_top_64_32 = bl_a_any_80_16 ? { 1'h1, bl_a_top_80_16 } : { 1'h0, bl_a_top_64_16 };
+  assign bl_a_any_96_2 = ra[96] | ra[97];
+  assign bl_a_top_96_2 = ra[97] ? 1'h1 : 1'h0;
+  assign bl_a_any_98_2 = ra[98] | ra[99];
+  assign bl_a_top_98_2 = ra[99] ? 1'h1 : 1'h0;
+  assign bl_a_any_96_4 = bl_a_any_96_2 | bl_a_any_98_2;
+  assign bl_a_top_96_4 = bl_a_any_98_2 ? { 1'h1, bl_a_top_98_2 } : { 1'h0, bl_a_top_96_2 };
+  assign bl_a_any_100_2 = ra[100] | ra[101];
+  assign bl_a_top_100_2 = ra[101] ? 1'h1 : 1'h0;
+  assign bl_a_any_102_2 = ra[102] | ra[103];
+  assign bl_a_top_102_2 = ra[103] ? 1'h1 : 1'h0;
+  assign bl_a_any_100_4 = bl_a_any_100_2 | bl_a_any_102_2;
+  assign bl_a_top_100_4 = bl_a_any_102_2 ? { 1'h1, bl_a_top_102_2 } : { 1'h0, bl_a_top_100_2 };
+  assign bl_a_any_96_8 = bl_a_any_96_4 | bl_a_any_100_4;
+  assign bl_a_top_96_8 = bl_a_any_100_4 ? { 1'h1, bl_a_top_100_4 } : { 1'h0, bl_a_top_96_4 };
+  assign bl_a_any_104_2 = ra[104] | ra[105];
+  assign bl_a_top_104_2 = ra[105] ? 1'h1 : 1'h0;
+  assign bl_a_any_106_2 = ra[106] | ra[107];
+  assign bl_a_top_106_2 = ra[107] ? 1'h1 : 1'h0;
+  assign bl_a_any_104_4 = bl_a_any_104_2 | bl_a_any_106_2;
+  assign bl_a_top_104_4 = bl_a_any_106_2 ? { 1'h1, bl_a_top_106_2 } : { 1'h0, bl_a_top_104_2 };
+  assign bl_a_any_108_2 = ra[108] | ra[109];
+  assign bl_a_top_108_2 = ra[109] ? 1'h1 : 1'h0;
+  assign bl_a_any_110_2 = ra[110] | ra[111];
+  assign bl_a_top_110_2 = ra[111] ? 1'h1 : 1'h0;
+  assign bl_a_any_108_4 = bl_a_any_108_2 | bl_a_any_110_2;
+  assign bl_a_top_108_4 = bl_a_any_110_2 ? { 1'h1, bl_a_top_110_2 } : { 1'h0, bl_a_top_108_2 };
+  assign bl_a_any_104_8 = bl_a_any_104_4 | bl_a_any_108_4;
+  assign bl_a_top_104_8 = bl_a_any_108_4 ? { 1'h1, bl_a_top_108_4 } : { 1'h0, bl_a_top_104_4 };
+  assign bl_a_any_96_16 = bl_a_any_96_8 | bl_a_any_104_8;
+  assign bl_a_top_96_16 = bl_a_any_104_8 ? { 1'h1, bl_a_top_104_8 } : { 1'h0, bl_a_top_96_8 };
+  assign bl_a_any_112_2 = ra[112] | ra[113];
+  assign bl_a_top_112_2 = ra[113] ? 1'h1 : 1'h0;
+  assign bl_a_any_114_2 = ra[114] | ra[115];
+  assign bl_a_top_114_2 = ra[115] ? 1'h1 : 1'h0;
+  assign bl_a_any_112_4 = bl_a_any_112_2 | bl_a_any_114_2;
+  assign bl_a_top_112_4 = bl_a_any_114_2 ? { 1'h1, bl_a_top_114_2 } : { 1'h0, bl_a_top_112_2 };
+  assign bl_a_any_116_2 = ra[116] | ra[117];
+  assign bl_a_top_116_2 = ra[117] ? 1'h1 : 1'h0;
+  assign bl_a_any_118_2 = ra[118] | ra[119];
+  assign bl_a_top_118_2 = ra[119] ? 1'h1 : 1'h0;
+  assign bl_a_any_116_4 = bl_a_any_116_2 | bl_a_any_118_2;
+  assign bl_a_top_116_4 = bl_a_any_118_2 ? { 1'h1, bl_a_top_118_2 } : { 1'h0, bl_a_top_116_2 };
+  assign bl_a_any_112_8 = bl_a_any_112_4 | bl_a_any_116_4;
+  assign bl_a_top_112_8 = bl_a_any_116_4 ? { 1'h1, bl_a_top_116_4 } : { 1'h0, bl_a_top_112_4 };
+  assign bl_a_any_120_2 = ra[120] | ra[121];
+  assign bl_a_top_120_2 = ra[121] ? 1'h1 : 1'h0;
+  assign bl_a_any_122_2 = ra[122] | ra[123];
+  assign bl_a_top_122_2 = ra[123] ? 1'h1 : 1'h0;
+  assign bl_a_any_120_4 = bl_a_any_120_2 | bl_a_any_122_2;
+  assign bl_a_top_120_4 = bl_a_any_122_2 ? { 1'h1, bl_a_top_122_2 } : { 1'h0, bl_a_top_120_2 };
+  assign bl_a_any_124_2 = ra[124] | ra[125];
+  assign bl_a_top_124_2 = ra[125] ? 1'h1 : 1'h0;
+  assign bl_a_any_126_2 = ra[126] | ra[127];
+  assign bl_a_top_126_2 = ra[127] ? 1'h1 : 1'h0;
+  assign bl_a_any_124_4 = bl_a_any_124_2 | bl_a_any_126_2;
+  assign bl_a_top_124_4 = bl_a_any_126_2 ? { 1'h1, bl_a_top_126_2 } : { 1'h0, bl_a_top_124_2 };
+  assign bl_a_any_120_8 = bl_a_any_120_4 | bl_a_any_124_4;
+  assign bl_a_top_120_8 = bl_a_any_124_4 ? { 1'h1, bl_a_top_124_4 } : { 1'h0, bl_a_top_120_4 };
+  assign bl_a_any_112_16 = bl_a_any_112_8 | bl_a_any_120_8;
+  assign bl_a_top_112_16 = bl_a_any_120_8 ? { 1'h1, bl_a_top_120_8 } : { 1'h0, bl_a_top_112_8 };
+  assign bl_a_any_96_32 = bl_a_any_96_16 | bl_a_any_112_16;
+  assign bl_a_top_96_32 = bl_a_any_112_16 ? { 1'h1, bl_a_top_112_16 } : { 1'h0, bl_a_top_96_16 };
+  assign bl_a_any_64_64 = bl_a_any_64_32 | bl_a_any_96_32;
+  assign bl_a_top_64_64 = bl_a_any_96_32 ? { 1'h1, bl_a_top_96_32 } : { 1'h0, bl_a_top_64_32 };
+  assign bl_a_any_0_128 = bl_a_any_0_64 | bl_a_any_64_64;
+  assign bl_a_top_0_128 = bl_a_any_64_64 ? { 1'h1, bl_a_top_64_64 } : { 1'h0, bl_a_top_0_64 };
+  assign bl_a_any_128_2 = ra[128] | ra[129];
+  assign bl_a_top_128_2 = ra[129] ? 1'h1 : 1'h0;
+  assign bl_a_any_130_2 = ra[130] | ra[131];
+  assign bl_a_top_130_2 = ra[131] ? 1'h1 : 1'h0;
+  assign bl_a_any_128_4 = bl_a_any_128_2 | bl_a_any_130_2;
+  assign bl_a_top_128_4 = bl_a_any_130_2 ? { 1'h1, bl_a_top_130_2 } : { 1'h0, bl_a_top_128_2 };
+  assign bl_a_any_132_2 = ra[132] | ra[133];
+  assign bl_a_top_132_2 = ra[133] ? 1'h1 : 1'h0;
+  assign bl_a_any_134_2 = ra[134] | ra[135];
+  assign bl_a_top_134_2 = ra[135] ? 1'h1 : 1'h0;
+  assign bl_a_any_132_4 = bl_a_any_132_2 | bl_a_any_134_2;
+  assign bl_a_top_132_4 = bl_a_any_134_2 ? { 1'h1, bl_a_top_134_2 } : { 1'h0, bl_a_top_132_2 };
+  assign bl_a_any_128_8 = bl_a_any_128_4 | bl_a_any_132_4;
+  assign bl_a_top_128_8 = bl_a_any_132_4 ? { 1'h1, bl_a_top_132_4 } : { 1'h0, bl_a_top_128_4 };
+  assign bl_a_any_136_2 = ra[136] | ra[137];
+  assign bl_a_top_136_2 = ra[137] ? 1'h1 : 1'h0;
+  assign bl_a_any_138_2 = ra[138] | ra[139];
+  assign bl_a_top_138_2 = ra[139] ? 1'h1 : 1'h0;
+  assign bl_a_any_136_4 = bl_a_any_136_2 | bl_a_any_138_2;
+  assign bl_a_top_136_4 = bl_a_any_138_2 ? { 1'h1, bl_a_top_138_2 } : { 1'h0, bl_a_top_136_2 };
+  assign bl_a_any_140_2 = ra[140] | ra[141];
+  assign bl_a_top_140_2 = ra[141] ? 1'h1 : 1'h0;
+  assign bl_a_any_142_2 = ra[142] | ra[143];
+  assign bl_a_top_142_2 = ra[143] ? 1'h1 : 1'h0;
+  assign bl_a_any_140_4 = bl_a_any_140_2 | bl_a_any_142_2;
+  assign bl_a_top_140_4 = bl_a_any_142_2 ? { 1'h1, bl_a_top_142_2 } : { 1'h0, bl_a_top_140_2 };
+  assign bl_a_any_136_8 = bl_a_any_136_4 | bl_a_any_140_4;
+  assign bl_a_top_136_8 = bl_a_any_140_4 ? { 1'h1, bl_a_top_140_4 } : { 1'h0, bl_a_top_136_4 };
+  assign bl_a_any_128_16 = bl_a_any_128_8 | bl_a_any_136_8;
+  assign bl_a_top_128_16 = bl_a_any_136_8 ? { 1'h1, bl_a_top_136_8 } : { 1'h0, bl_a_top_128_8 };
+  assign bl_a_any_144_2 = ra[144] | ra[145];
+  assign bl_a_top_144_2 = ra[145] ? 1'h1 : 1'h0;
+  assign bl_a_any_146_2 = ra[146] | ra[147];
+  assign bl_a_top_146_2 = ra[147] ? 1'h1 : 1'h0;
+  assign bl_a_any_144_4 = bl_a_any_144_2 | bl_a_any_146_2;
+  assign bl_a_top_144_4 = bl_a_any_146_2 ? { 1'h1, bl_a_top_146_2 } : { 1'h0, bl_a_top_144_2 };
+  assign bl_a_any_148_2 = ra[148] | ra[149];
+  assign bl_a_top_148_2 = ra[149] ? 1'h1 : 1'h0;
+  assign bl_a_any_150_2 = ra[150] | ra[151];
+  assign bl_a_top_150_2 = ra[151] ? 1'h1 : 1'h0;
+  assign bl_a_any_148_4 = bl_a_any_148_2 | bl_a_any_150_2;
+  assign bl_a_top_148_4 = bl_a_any_150_2 ? { 1'h1, bl_a_top_150_2 } : { 1'h0, bl_a_top_148_2 };
+  assign bl_a_any_144_8 = bl_a_any_144_4 | bl_a_any_148_4;
+  assign bl_a_top_144_8 = bl_a_any_148_4 ? { 1'h1, bl_a_top_148_4 } : { 1'h0, bl_a_top_144_4 };
+  assign bl_a_any_152_2 = ra[152] | ra[153];
+  assign bl_a_top_152_2 = ra[153] ? 1'h1 : 1'h0;
+  assign bl_a_any_154_2 = ra[154] | ra[155];
+  assign bl_a_top_154_2 = ra[155] ? 1'h1 : 1'h0;
+  assign bl_a_any_152_4 = bl_a_any_152_2 | bl_a_any_154_2;
+  assign bl_a_top_152_4 = bl_a_any_154_2 ? { 1'h1, bl_a_top_154_2 } : { 1'h0, bl_a_top_152_2 };
+  assign bl_a_any_156_2 = ra[156] | ra[157];
+  assign bl_a_top_156_2 = ra[157] ? 1'h1 : 1'h0;
+  assign bl_a_any_158_2 = ra[158] | ra[159];
+  assign bl_a_top_158_2 = ra[159] ? 1'h1 : 1'h0;
+  assign bl_a_any_156_4 = bl_a_any_156_2 | bl_a_any_158_2;
+  assign bl_a_top_156_4 = bl_a_any_158_2 ? { 1'h1, bl_a_top_158_2 } : { 1'h0, bl_a_top_156_2 };
+  assign bl_a_any_152_8 = bl_a_any_152_4 | bl_a_any_156_4;
+  assign bl_a_top_152_8 = bl_a_any_156_4 ? { 1'h1, bl_a_top_156_4 } : { 1'h0, bl_a_top_152_4 };
+  assign bl_a_any_144_16 = bl_a_any_144_8 | bl_a_any_152_8;
+  assign bl_a_top_144_16 = bl_a_any_152_8 ? { 1'h1, bl_a_top_152_8 } : { 1'h0, bl_a_top_144_8 };
+  assign bl_a_any_128_32 = bl_a_any_128_16 | bl_a_any_144_16;
+  assign bl_a_top_128_32 = bl_a_any_144_16 ? { 1'h1, bl_a_top_144_16 } : { 1'h0, bl_a_top_128_16 };
+  assign bl_a_any_160_2 = ra[160] | ra[161];
+  assign bl_a_top_160_2 = ra[161] ? 1'h1 : 1'h0;
+  assign bl_a_any_162_2 = ra[162] | ra[163];
+  assign bl_a_top_162_2 = ra[163] ? 1'h1 : 1'h0;
+  assign bl_a_any_160_4 = bl_a_any_160_2 | bl_a_any_162_2;
+  assign bl_a_top_160_4 = bl_a_any_162_2 ? { 1'h1, bl_a_top_162_2 } : { 1'h0, bl_a_top_160_2 };
+  assign bl_a_any_164_2 = ra[164] | ra[165];
+  assign bl_a_top_164_2 = ra[165] ? 1'h1 : 1'h0;
+  assign bl_a_any_166_2 = ra[166] | ra[167];
+  assign bl_a_top_166_2 = ra[167] ? 1'h1 : 1'h0;
+  assign bl_a_any_164_4 = bl_a_any_164_2 | bl_a_any_166_2;
+  assign bl_a_top_164_4 = bl_a_any_166_2 ? { 1'h1, bl_a_top_166_2 } : { 1'h0, bl_a_top_164_2 };
+  assign bl_a_any_160_8 = bl_a_any_160_4 | bl_a_any_164_4;
+  assign bl_a_top_160_8 = bl_a_any_164_4 ? { 1'h1, bl_a_top_164_4 } : { 1'h0, bl_a_top_160_4 };
+  assign bl_a_any_168_2 = ra[168] | ra[169];
+  assign bl_a_top_168_2 = ra[169] ? 1'h1 : 1'h0;
+  assign bl_a_any_170_2 = ra[170] | ra[171];
+  assign bl_a_top_170_2 = ra[171] ? 1'h1 : 1'h0;
+  assign bl_a_any_168_4 = bl_a_any_168_2 | bl_a_any_170_2;
+  assign bl_a_top_168_4 = bl_a_any_170_2 ? { 1'h1, bl_a_top_170_2 } : { 1'h0, bl_a_top_168_2 };
+  assign bl_a_any_172_2 = ra[172] | ra[173];
+  assign bl_a_top_172_2 = ra[173] ? 1'h1 : 1'h0;
+  assign bl_a_any_174_2 = ra[174] | ra[175];
+  assign bl_a_top_174_2 = ra[175] ? 1'h1 : 1'h0;
+  assign bl_a_any_172_4 = bl_a_any_172_2 | bl_a_any_174_2;
+  assign bl_a_top_172_4 = bl_a_any_174_2 ? { 1'h1, bl_a_top_174_2 } : { 1'h0, bl_a_top_172_2 };
+  assign bl_a_any_168_8 = bl_a_any_168_4 | bl_a_any_172_4;
+  assign bl_a_top_168_8 = bl_a_any_172_4 ? { 1'h1, bl_a_top_172_4 } : { 1'h0, bl_a_top_168_4 };
+  assign bl_a_any_160_16 = bl_a_any_160_8 | bl_a_any_168_8;
+  assign bl_a_top_160_16 = bl_a_any_168_8 ? { 1'h1, bl_a_top_168_8 } : { 1'h0, bl_a_top_160_8 };
+  assign bl_a_any_176_2 = ra[176] | ra[177];
+  assign bl_a_top_176_2 = ra[177] ? 1'h1 : 1'h0;
+  assign bl_a_any_178_2 = ra[178] | ra[179];
+  assign bl_a_top_178_2 = ra[179] ? 1'h1 : 1'h0;
+  assign bl_a_any_176_4 = bl_a_any_176_2 | bl_a_any_178_2;
+  assign bl_a_top_176_4 = bl_a_any_178_2 ? { 1'h1, bl_a_top_178_2 } : { 1'h0, bl_a_top_176_2 };
+  assign bl_a_any_180_2 = ra[180] | ra[181];
+  assign bl_a_top_180_2 = ra[181] ? 1'h1 : 1'h0;
+  assign bl_a_any_182_2 = ra[182] | ra[183];
+  assign bl_a_top_182_2 = ra[183] ? 1'h1 : 1'h0;
+  assign bl_a_any_180_4 = bl_a_any_180_2 | bl_a_any_182_2;
+  assign bl_a_top_180_4 = bl_a_any_182_2 ? { 1'h1, bl_a_top_182_2 } : { 1'h0, bl_a_top_180_2 };
+  assign bl_a_any_176_8 = bl_a_any_176_4 | bl_a_any_180_4;
+  assign bl_a_top_176_8 = bl_a_any_180_4 ? { 1'h1, bl_a_top_180_4 } : { 1'h0, bl_a_top_176_4 };
+  assign bl_a_any_184_2 = ra[184] | ra[185];
+  assign bl_a_top_184_2 = ra[185] ? 1'h1 : 1'h0;
+  assign bl_a_any_186_2 = ra[186] | ra[187];
+  assign bl_a_top_186_2 = ra[187] ? 1'h1 : 1'h0;
+  assign bl_a_any_184_4 = bl_a_any_184_2 | bl_a_any_186_2;
+  assign bl_a_top_184_4 = bl_a_any_186_2 ? { 1'h1, bl_a_top_186_2 } : { 1'h0, bl_a_top_184_2 };
+  assign bl_a_any_188_2 = ra[188] | ra[189];
+  assign bl_a_top_188_2 = ra[189] ? 1'h1 : 1'h0;
+  assign bl_a_any_190_2 = ra[190] | ra[191];
+  assign bl_a_top_190_2 = ra[191] ? 1'h1 : 1'h0;
+  assign bl_a_any_188_4 = bl_a_any_188_2 | bl_a_any_190_2;
+  assign bl_a_top_188_4 = bl_a_any_190_2 ? { 1'h1, bl_a_top_190_2 } : { 1'h0, bl_a_top_188_2 };
+  assign bl_a_any_184_8 = bl_a_any_184_4 | bl_a_any_188_4;
+  assign bl_a_top_184_8 = bl_a_any_188_4 ? { 1'h1, bl_a_top_188_4 } : { 1'h0, bl_a_top_184_4 };
+  assign bl_a_any_176_16 = bl_a_any_176_8 | bl_a_any_184_8;
+  assign bl_a_top_176_16 = bl_a_any_184_8 ? { 1'h1, bl_a_top_184_8 } : { 1'h0, bl_a_top_176_8 };
+  assign bl_a_any_160_32 = bl_a_any_160_16 | bl_a_any_176_16;
+  assign bl_a_top_160_32 = bl_a_any_176_16 ? { 1'h1, bl_a_top_176_16 } : { 1'h0, bl_a_top_160_16 };
+  assign bl_a_any_128_64 = bl_a_any_128_32 | bl_a_any_160_32;
+  assign bl_a_top_128_64 = bl_a_any_160_32 ? { 1'h1, bl_a_top_160_32 } : { 1'h0, bl_a_top_128_32 };
+  assign bl_a_any_192_2 = ra[192] | ra[193];
+  assign bl_a_top_192_2 = ra[193] ? 1'h1 : 1'h0;
+  assign bl_a_any_194_2 = ra[194] | ra[195];
+  assign bl_a_top_194_2 = ra[195] ? 1'h1 : 1'h0;
+  assign bl_a_any_192_4 = bl_a_any_192_2 | bl_a_any_194_2;
+  assign bl_a_top_192_4 = bl_a_any_194_2 ? { 1'h1, bl_a_top_194_2 } : { 1'h0, bl_a_top_192_2 };
+  assign bl_a_any_196_2 = ra[196] | ra[197];
+  assign bl_a_top_196_2 = ra[197] ? 1'h1 : 1'h0;
+  assign bl_a_any_198_2 = ra[198] | ra[199];
+  assign bl_a_top_198_2 = ra[199] ? 1'h1 : 1'h0;
+  assign bl_a_any_196_4 = bl_a_any_196_2 | bl_a_any_198_2;
+  assign bl_a_top_196_4 = bl_a_any_198_2 ? { 1'h1, bl_a_top_198_2 } : { 1'h0, bl_a_top_196_2 };
+  assign bl_a_any_192_8 = bl_a_any_192_4 | bl_a_any_196_4;
+  assign bl_a_top_192_8 = bl_a_any_196_4 ? { 1'h1, bl_a_top_196_4 } : { 1'h0, bl_a_top_192_4 };
+  assign bl_a_any_200_2 = ra[200] | ra[201];
+  assign bl_a_top_200_2 = ra[201] ? 1'h1 : 1'h0;
+  assign bl_a_any_202_2 = ra[202] | ra[203];
+  assign bl_a_top_202_2 = ra[203] ? 1'h1 : 1'h0;
+  assign bl_a_any_200_4 = bl_a_any_200_2 | bl_a_any_202_2;
+  assign bl_a_top_200_4 = bl_a_any_202_2 ? { 1'h1, bl_a_top_202_2 } : { 1'h0, bl_a_top_200_2 };
+  assign bl_a_any_204_2 = ra[204] | ra[205];
+  assign bl_a_top_204_2 = ra[205] ? 1'h1 : 1'h0;
+  assign bl_a_any_206_2 = ra[206] | ra[207];
+  assign bl_a_top_206_2 = ra[207] ? 1'h1 : 1'h0;
+  assign bl_a_any_204_4 = bl_a_any_204_2 | bl_a_any_206_2;
+  assign bl_a_top_204_4 = bl_a_any_206_2 ? { 1'h1, bl_a_top_206_2 } : { 1'h0, bl_a_top_204_2 };
+  assign bl_a_any_200_8 = bl_a_any_200_4 | bl_a_any_204_4;
+  assign bl_a_top_200_8 = bl_a_any_204_4 ? { 1'h1, bl_a_top_204_4 } : { 1'h0, bl_a_top_200_4 };
+  assign bl_a_any_192_16 = bl_a_any_192_8 | bl_a_any_200_8;
+  assign bl_a_top_192_16 = bl_a_any_200_8 ? { 1'h1, bl_a_top_200_8 } : { 1'h0, bl_a_top_192_8 };
+  assign bl_a_any_208_2 = ra[208] | ra[209];
+  assign bl_a_top_208_2 = ra[209] ? 1'h1 : 1'h0;
+  assign bl_a_any_210_2 = ra[210] | ra[211];
+  assign bl_a_top_210_2 = ra[211] ? 1'h1 : 1'h0;
+  assign bl_a_any_208_4 = bl_a_any_208_2 | bl_a_any_210_2;
+  assign bl_a_top_208_4 = bl_a_any_210_2 ? { 1'h1, bl_a_top_210_2 } : { 1'h0, bl_a_top_208_2 };
+  assign bl_a_any_212_2 = ra[212] | ra[213];
+  assign bl_a_top_212_2 = ra[213] ? 1'h1 : 1'h0;
+  assign bl_a_any_214_2 = ra[214] | ra[215];
+  assign bl_a_top_214_2 = ra[215] ? 1'h1 : 1'h0;
+  assign bl_a_any_212_4 = bl_a_any_212_2 | bl_a_any_214_2;
+  assign bl_a_top_212_4 = bl_a_any_214_2 ? { 1'h1, bl_a_top_214_2 } : { 1'h0, bl_a_top_212_2 };
+  assign bl_a_any_208_8 = bl_a_any_208_4 | bl_a_any_212_4;
+  assign bl_a_top_208_8 = bl_a_any_212_4 ? { 1'h1, bl_a_top_212_4 } : { 1'h0, bl_a_top_208_4 };
+  assign bl_a_any_216_2 = ra[216] | ra[217];
+  assign bl_a_top_216_2 = ra[217] ? 1'h1 : 1'h0;
+  assign bl_a_any_218_2 = ra[218] | ra[219];
+  assign bl_a_top_218_2 = ra[219] ? 1'h1 : 1'h0;
+  assign bl_a_any_216_4 = bl_a_any_216_2 | bl_a_any_218_2;
+  assign bl_a_top_216_4 = bl_a_any_218_2 ? { 1'h1, bl_a_top_218_2 } : { 1'h0, bl_a_top_216_2 };
+  assign bl_a_any_220_2 = ra[220] | ra[221];
+  assign bl_a_top_220_2 = ra[221] ? 1'h1 : 1'h0;
+  assign bl_a_any_222_2 = ra[222] | ra[223];
+  assign bl_a_top_222_2 = ra[223] ? 1'h1 : 1'h0;
+  assign bl_a_any_220_4 = bl_a_any_220_2 | bl_a_any_222_2;
+  assign bl_a_top_220_4 = bl_a_any_222_2 ? { 1'h1, bl_a_top_222_2 } : { 1'h0, bl_a_top_220_2 };
+  assign bl_a_any_216_8 = bl_a_any_216_4 | bl_a_any_220_4;
+  assign bl_a_top_216_8 = bl_a_any_220_4 ? { 1'h1, bl_a_top_220_4 } : { 1'h0, bl_a_top_216_4 };
+  assign bl_a_any_208_16 = bl_a_any_208_8 | bl_a_any_216_8;
+  assign bl_a_top_208_16 = bl_a_any_216_8 ? { 1'h1, bl_a_top_216_8 } : { 1'h0, bl_a_top_208_8 };
+  assign bl_a_any_192_32 = bl_a_any_192_16 | bl_a_any_208_16;
+  assign bl_a_top_192_32 = bl_a_any_208_16 ? { 1'h1, bl_a_top_208_16 } : { 1'h0, bl_a_top_192_16 };
+  assign bl_a_any_224_2 = ra[224] | ra[225];
+  assign bl_a_top_224_2 = ra[225] ? 1'h1 : 1'h0;
+  assign bl_a_any_226_2 = ra[226] | ra[227];
+  assign bl_a_top_226_2 = ra[227] ? 1'h1 : 1'h0;
+  assign bl_a_any_224_4 = bl_a_any_224_2 | bl_a_any_226_2;
+  assign bl_a_top_224_4 = bl_a_any_226_2 ? { 1'h1, bl_a_top_226_2 } : { 1'h0, bl_a_top_224_2 };
+  assign bl_a_any_228_2 = ra[228] | ra[229];
+  assign bl_a_top_228_2 = ra[229] ? 1'h1 : 1'h0;
+  assign bl_a_any_230_2 = ra[230] | ra[231];
+  assign bl_a_top_230_2 = ra[231] ? 1'h1 : 1'h0;
+  assign bl_a_any_228_4 = bl_a_any_228_2 | bl_a_any_230_2;
+  assign bl_a_top_228_4 = bl_a_any_230_2 ? { 1'h1, bl_a_top_230_2 } : { 1'h0, bl_a_top_228_2 };
+  assign bl_a_any_224_8 = bl_a_any_224_4 | bl_a_any_228_4;
+  assign bl_a_top_224_8 = bl_a_any_228_4 ? { 1'h1, bl_a_top_228_4 } : { 1'h0, bl_a_top_224_4 };
+  assign bl_a_any_232_2 = ra[232] | ra[233];
+  assign bl_a_top_232_2 = ra[233] ? 1'h1 : 1'h0;
+  assign bl_a_any_234_2 = ra[234] | ra[235];
+  assign bl_a_top_234_2 = ra[235] ? 1'h1 : 1'h0;
+  assign bl_a_any_232_4 = bl_a_any_232_2 | bl_a_any_234_2;
+  assign bl_a_top_232_4 = bl_a_any_234_2 ? { 1'h1, bl_a_top_234_2 } : { 1'h0, bl_a_top_232_2 };
+  assign bl_a_any_236_2 = ra[236] | ra[237];
+  assign bl_a_top_236_2 = ra[237] ? 1'h1 : 1'h0;
+  assign bl_a_any_238_2 = ra[238] | ra[239];
+  assign bl_a_top_238_2 = ra[239] ? 1'h1 : 1'h0;
+  assign bl_a_any_236_4 = bl_a_any_236_2 | bl_a_any_238_2;
+  assign bl_a_top_236_4 = bl_a_any_238_2 ? { 1'h1, bl_a_top_238_2 } : { 1'h0, bl_a_top_236_2 };
+  assign bl_a_any_232_8 = bl_a_any_232_4 | bl_a_any_236_4;
+  assign bl_a_top_232_8 = bl_a_any_236_4 ? { 1'h1, bl_a_top_236_4 } : { 1'h0, bl_a_top_232_4 };
+  assign bl_a_any_224_16 = bl_a_any_224_8 | bl_a_any_232_8;
+  assign bl_a_top_224_16 = bl_a_any_232_8 ? { 1'h1, bl_a_top_232_8 } : { 1'h0, bl_a_top_224_8 };
+  assign bl_a_any_240_2 = ra[240] | ra[241];
+  assign bl_a_top_240_2 = ra[241] ? 1'h1 : 1'h0;
+  assign bl_a_any_242_2 = ra[242] | ra[243];
+  assign bl_a_top_242_2 = ra[243] ? 1'h1 : 1'h0;
+  assign bl_a_any_240_4 = bl_a_any_240_2 | bl_a_any_242_2;
+  assign bl_a_top_240_4 = bl_a_any_242_2 ? { 1'h1, bl_a_top_242_2 } : { 1'h0, bl_a_top_240_2 };
+  assign bl_a_any_244_2 = ra[244] | ra[245];
+  assign bl_a_top_244_2 = ra[245] ? 1'h1 : 1'h0;
+  assign bl_a_any_246_2 = ra[246] | ra[247];
+  assign bl_a_top_246_2 = ra[247] ? 1'h1 : 1'h0;
+  assign bl_a_any_244_4 = bl_a_any_244_2 | bl_a_any_246_2;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
@@ -1745,3093 +6321,20 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    bl_a = 9'h000;
-    if (ra[0]) begin
-      bl_a = 9'h001;
-    end
-    if (ra[1]) begin
-      bl_a = 9'h002;
-    end
-    if (ra[2]) begin
-      bl_a = 9'h003;
-    end
-    if (ra[3]) begin
-      bl_a = 9'h004;
-    end
-    if (ra[4]) begin
-      bl_a = 9'h005;
-    end
-    if (ra[5]) begin
-      bl_a = 9'h006;
-    end
-    if (ra[6]) begin
-      bl_a = 9'h007;
-    end
-    if (ra[7]) begin
-      bl_a = 9'h008;
-    end
-    if (ra[8]) begin
-      bl_a = 9'h009;
-    end
-    if (ra[9]) begin
-      bl_a = 9'h00a;
-    end
-    if (ra[10]) begin
-      bl_a = 9'h00b;
-    end
-    if (ra[11]) begin
-      bl_a = 9'h00c;
-    end
-    if (ra[12]) begin
-      bl_a = 9'h00d;
-    end
-    if (ra[13]) begin
-      bl_a = 9'h00e;
-    end
-    if (ra[14]) begin
-      bl_a = 9'h00f;
-    end
-    if (ra[15]) begin
-      bl_a = 9'h010;
-    end
-    if (ra[16]) begin
-      bl_a = 9'h011;
-    end
-    if (ra[17]) begin
-      bl_a = 9'h012;
-    end
-    if (ra[18]) begin
-      bl_a = 9'h013;
-    end
-    if (ra[19]) begin
-      bl_a = 9'h014;
-    end
-    if (ra[20]) begin
-      bl_a = 9'h015;
-    end
-    if (ra[21]) begin
-      bl_a = 9'h016;
-    end
-    if (ra[22]) begin
-      bl_a = 9'h017;
-    end
-    if (ra[23]) begin
-      bl_a = 9'h018;
-    end
-    if (ra[24]) begin
-      bl_a = 9'h019;
-    end
-    if (ra[25]) begin
-      bl_a = 9'h01a;
-    end
-    if (ra[26]) begin
-      bl_a = 9'h01b;
-    end
-    if (ra[27]) begin
-      bl_a = 9'h01c;
-    end
-    if (ra[28]) begin
-      bl_a = 9'h01d;
-    end
-    if (ra[29]) begin
-      bl_a = 9'h01e;
-    end
-    if (ra[30]) begin
-      bl_a = 9'h01f;
-    end
-    if (ra[31]) begin
-      bl_a = 9'h020;
-    end
-    if (ra[32]) begin
-      bl_a = 9'h021;
-    end
-    if (ra[33]) begin
-      bl_a = 9'h022;
-    end
-    if (ra[34]) begin
-      bl_a = 9'h023;
-    end
-    if (ra[35]) begin
-      bl_a = 9'h024;
-    end
-    if (ra[36]) begin
-      bl_a = 9'h025;
-    end
-    if (ra[37]) begin
-      bl_a = 9'h026;
-    end
-    if (ra[38]) begin
-      bl_a = 9'h027;
-    end
-    if (ra[39]) begin
-      bl_a = 9'h028;
-    end
-    if (ra[40]) begin
-      bl_a = 9'h029;
-    end
-    if (ra[41]) begin
-      bl_a = 9'h02a;
-    end
-    if (ra[42]) begin
-      bl_a = 9'h02b;
-    end
-    if (ra[43]) begin
-      bl_a = 9'h02c;
-    end
-    if (ra[44]) begin
-      bl_a = 9'h02d;
-    end
-    if (ra[45]) begin
-      bl_a = 9'h02e;
-    end
-    if (ra[46]) begin
-      bl_a = 9'h02f;
-    end
-    if (ra[47]) begin
-      bl_a = 9'h030;
-    end
-    if (ra[48]) begin
-      bl_a = 9'h031;
-    end
-    if (ra[49]) begin
-      bl_a = 9'h032;
-    end
-    if (ra[50]) begin
-      bl_a = 9'h033;
-    end
-    if (ra[51]) begin
-      bl_a = 9'h034;
-    end
-    if (ra[52]) begin
-      bl_a = 9'h035;
-    end
-    if (ra[53]) begin
-      bl_a = 9'h036;
-    end
-    if (ra[54]) begin
-      bl_a = 9'h037;
-    end
-    if (ra[55]) begin
-      bl_a = 9'h038;
-    end
-    if (ra[56]) begin
-      bl_a = 9'h039;
-    end
-    if (ra[57]) begin
-      bl_a = 9'h03a;
-    end
-    if (ra[58]) begin
-      bl_a = 9'h03b;
-    end
-    if (ra[59]) begin
-      bl_a = 9'h03c;
-    end
-    if (ra[60]) begin
-      bl_a = 9'h03d;
-    end
-    if (ra[61]) begin
-      bl_a = 9'h03e;
-    end
-    if (ra[62]) begin
-      bl_a = 9'h03f;
-    end
-    if (ra[63]) begin
-      bl_a = 9'h040;
-    end
-    if (ra[64]) begin
-      bl_a = 9'h041;
-    end
-    if (ra[65]) begin
-      bl_a = 9'h042;
-    end
-    if (ra[66]) begin
-      bl_a = 9'h043;
-    end
-    if (ra[67]) begin
-      bl_a = 9'h044;
-    end
-    if (ra[68]) begin
-      bl_a = 9'h045;
-    end
-    if (ra[69]) begin
-      bl_a = 9'h046;
-    end
-    if (ra[70]) begin
-      bl_a = 9'h047;
-    end
-    if (ra[71]) begin
-      bl_a = 9'h048;
-    end
-    if (ra[72]) begin
-      bl_a = 9'h049;
-    end
-    if (ra[73]) begin
-      bl_a = 9'h04a;
-    end
-    if (ra[74]) begin
-      bl_a = 9'h04b;
-    end
-    if (ra[75]) begin
-      bl_a = 9'h04c;
-    end
-    if (ra[76]) begin
-      bl_a = 9'h04d;
-    end
-    if (ra[77]) begin
-      bl_a = 9'h04e;
-    end
-    if (ra[78]) begin
-      bl_a = 9'h04f;
-    end
-    if (ra[79]) begin
-      bl_a = 9'h050;
-    end
-    if (ra[80]) begin
-      bl_a = 9'h051;
-    end
-    if (ra[81]) begin
-      bl_a = 9'h052;
-    end
-    if (ra[82]) begin
-      bl_a = 9'h053;
-    end
-    if (ra[83]) begin
-      bl_a = 9'h054;
-    end
-    if (ra[84]) begin
-      bl_a = 9'h055;
-    end
-    if (ra[85]) begin
-      bl_a = 9'h056;
-    end
-    if (ra[86]) begin
-      bl_a = 9'h057;
-    end
-    if (ra[87]) begin
-      bl_a = 9'h058;
-    end
-    if (ra[88]) begin
-      bl_a = 9'h059;
-    end
-    if (ra[89]) begin
-      bl_a = 9'h05a;
-    end
-    if (ra[90]) begin
-      bl_a = 9'h05b;
-    end
-    if (ra[91]) begin
-      bl_a = 9'h05c;
-    end
-    if (ra[92]) begin
-      bl_a = 9'h05d;
-    end
-    if (ra[93]) begin
-      bl_a = 9'h05e;
-    end
-    if (ra[94]) begin
-      bl_a = 9'h05f;
-    end
-    if (ra[95]) begin
-      bl_a = 9'h060;
-    end
-    if (ra[96]) begin
-      bl_a = 9'h061;
-    end
-    if (ra[97]) begin
-      bl_a = 9'h062;
-    end
-    if (ra[98]) begin
-      bl_a = 9'h063;
-    end
-    if (ra[99]) begin
-      bl_a = 9'h064;
-    end
-    if (ra[100]) begin
-      bl_a = 9'h065;
-    end
-    if (ra[101]) begin
-      bl_a = 9'h066;
-    end
-    if (ra[102]) begin
-      bl_a = 9'h067;
-    end
-    if (ra[103]) begin
-      bl_a = 9'h068;
-    end
-    if (ra[104]) begin
-      bl_a = 9'h069;
-    end
-    if (ra[105]) begin
-      bl_a = 9'h06a;
-    end
-    if (ra[106]) begin
-      bl_a = 9'h06b;
-    end
-    if (ra[107]) begin
-      bl_a = 9'h06c;
-    end
-    if (ra[108]) begin
-      bl_a = 9'h06d;
-    end
-    if (ra[109]) begin
-      bl_a = 9'h06e;
-    end
-    if (ra[110]) begin
-      bl_a = 9'h06f;
-    end
-    if (ra[111]) begin
-      bl_a = 9'h070;
-    end
-    if (ra[112]) begin
-      bl_a = 9'h071;
-    end
-    if (ra[113]) begin
-      bl_a = 9'h072;
-    end
-    if (ra[114]) begin
-      bl_a = 9'h073;
-    end
-    if (ra[115]) begin
-      bl_a = 9'h074;
-    end
-    if (ra[116]) begin
-      bl_a = 9'h075;
-    end
-    if (ra[117]) begin
-      bl_a = 9'h076;
-    end
-    if (ra[118]) begin
-      bl_a = 9'h077;
-    end
-    if (ra[119]) begin
-      bl_a = 9'h078;
-    end
-    if (ra[120]) begin
-      bl_a = 9'h079;
-    end
-    if (ra[121]) begin
-      bl_a = 9'h07a;
-    end
-    if (ra[122]) begin
-      bl_a = 9'h07b;
-    end
-    if (ra[123]) begin
-      bl_a = 9'h07c;
-    end
-    if (ra[124]) begin
-      bl_a = 9'h07d;
-    end
-    if (ra[125]) begin
-      bl_a = 9'h07e;
-    end
-    if (ra[126]) begin
-      bl_a = 9'h07f;
-    end
-    if (ra[127]) begin
-      bl_a = 9'h080;
-    end
-    if (ra[128]) begin
-      bl_a = 9'h081;
-    end
-    if (ra[129]) begin
-      bl_a = 9'h082;
-    end
-    if (ra[130]) begin
-      bl_a = 9'h083;
-    end
-    if (ra[131]) begin
-      bl_a = 9'h084;
-    end
-    if (ra[132]) begin
-      bl_a = 9'h085;
-    end
-    if (ra[133]) begin
-      bl_a = 9'h086;
-    end
-    if (ra[134]) begin
-      bl_a = 9'h087;
-    end
-    if (ra[135]) begin
-      bl_a = 9'h088;
-    end
-    if (ra[136]) begin
-      bl_a = 9'h089;
-    end
-    if (ra[137]) begin
-      bl_a = 9'h08a;
-    end
-    if (ra[138]) begin
-      bl_a = 9'h08b;
-    end
-    if (ra[139]) begin
-      bl_a = 9'h08c;
-    end
-    if (ra[140]) begin
-      bl_a = 9'h08d;
-    end
-    if (ra[141]) begin
-      bl_a = 9'h08e;
-    end
-    if (ra[142]) begin
-      bl_a = 9'h08f;
-    end
-    if (ra[143]) begin
-      bl_a = 9'h090;
-    end
-    if (ra[144]) begin
-      bl_a = 9'h091;
-    end
-    if (ra[145]) begin
-      bl_a = 9'h092;
-    end
-    if (ra[146]) begin
-      bl_a = 9'h093;
-    end
-    if (ra[147]) begin
-      bl_a = 9'h094;
-    end
-    if (ra[148]) begin
-      bl_a = 9'h095;
-    end
-    if (ra[149]) begin
-      bl_a = 9'h096;
-    end
-    if (ra[150]) begin
-      bl_a = 9'h097;
-    end
-    if (ra[151]) begin
-      bl_a = 9'h098;
-    end
-    if (ra[152]) begin
-      bl_a = 9'h099;
-    end
-    if (ra[153]) begin
-      bl_a = 9'h09a;
-    end
-    if (ra[154]) begin
-      bl_a = 9'h09b;
-    end
-    if (ra[155]) begin
-      bl_a = 9'h09c;
-    end
-    if (ra[156]) begin
-      bl_a = 9'h09d;
-    end
-    if (ra[157]) begin
-      bl_a = 9'h09e;
-    end
-    if (ra[158]) begin
-      bl_a = 9'h09f;
-    end
-    if (ra[159]) begin
-      bl_a = 9'h0a0;
-    end
-    if (ra[160]) begin
-      bl_a = 9'h0a1;
-    end
-    if (ra[161]) begin
-      bl_a = 9'h0a2;
-    end
-    if (ra[162]) begin
-      bl_a = 9'h0a3;
-    end
-    if (ra[163]) begin
-      bl_a = 9'h0a4;
-    end
-    if (ra[164]) begin
-      bl_a = 9'h0a5;
-    end
-    if (ra[165]) begin
-      bl_a = 9'h0a6;
-    end
-    if (ra[166]) begin
-      bl_a = 9'h0a7;
-    end
-    if (ra[167]) begin
-      bl_a = 9'h0a8;
-    end
-    if (ra[168]) begin
-      bl_a = 9'h0a9;
-    end
-    if (ra[169]) begin
-      bl_a = 9'h0aa;
-    end
-    if (ra[170]) begin
-      bl_a = 9'h0ab;
-    end
-    if (ra[171]) begin
-      bl_a = 9'h0ac;
-    end
-    if (ra[172]) begin
-      bl_a = 9'h0ad;
-    end
-    if (ra[173]) begin
-      bl_a = 9'h0ae;
-    end
-    if (ra[174]) begin
-      bl_a = 9'h0af;
-    end
-    if (ra[175]) begin
-      bl_a = 9'h0b0;
-    end
-    if (ra[176]) begin
-      bl_a = 9'h0b1;
-    end
-    if (ra[177]) begin
-      bl_a = 9'h0b2;
-    end
-    if (ra[178]) begin
-      bl_a = 9'h0b3;
-    end
-    if (ra[179]) begin
-      bl_a = 9'h0b4;
-    end
-    if (ra[180]) begin
-      bl_a = 9'h0b5;
-    end
-    if (ra[181]) begin
-      bl_a = 9'h0b6;
-    end
-    if (ra[182]) begin
-      bl_a = 9'h0b7;
-    end
-    if (ra[183]) begin
-      bl_a = 9'h0b8;
-    end
-    if (ra[184]) begin
-      bl_a = 9'h0b9;
-    end
-    if (ra[185]) begin
-      bl_a = 9'h0ba;
-    end
-    if (ra[186]) begin
-      bl_a = 9'h0bb;
-    end
-    if (ra[187]) begin
-      bl_a = 9'h0bc;
-    end
-    if (ra[188]) begin
-      bl_a = 9'h0bd;
-    end
-    if (ra[189]) begin
-      bl_a = 9'h0be;
-    end
-    if (ra[190]) begin
-      bl_a = 9'h0bf;
-    end
-    if (ra[191]) begin
-      bl_a = 9'h0c0;
-    end
-    if (ra[192]) begin
-      bl_a = 9'h0c1;
-    end
-    if (ra[193]) begin
-      bl_a = 9'h0c2;
-    end
-    if (ra[194]) begin
-      bl_a = 9'h0c3;
-    end
-    if (ra[195]) begin
-      bl_a = 9'h0c4;
-    end
-    if (ra[196]) begin
-      bl_a = 9'h0c5;
-    end
-    if (ra[197]) begin
-      bl_a = 9'h0c6;
-    end
-    if (ra[198]) begin
-      bl_a = 9'h0c7;
-    end
-    if (ra[199]) begin
-      bl_a = 9'h0c8;
-    end
-    if (ra[200]) begin
-      bl_a = 9'h0c9;
-    end
-    if (ra[201]) begin
-      bl_a = 9'h0ca;
-    end
-    if (ra[202]) begin
-      bl_a = 9'h0cb;
-    end
-    if (ra[203]) begin
-      bl_a = 9'h0cc;
-    end
-    if (ra[204]) begin
-      bl_a = 9'h0cd;
-    end
-    if (ra[205]) begin
-      bl_a = 9'h0ce;
-    end
-    if (ra[206]) begin
-      bl_a = 9'h0cf;
-    end
-    if (ra[207]) begin
-      bl_a = 9'h0d0;
-    end
-    if (ra[208]) begin
-      bl_a = 9'h0d1;
-    end
-    if (ra[209]) begin
-      bl_a = 9'h0d2;
-    end
-    if (ra[210]) begin
-      bl_a = 9'h0d3;
-    end
-    if (ra[211]) begin
-      bl_a = 9'h0d4;
-    end
-    if (ra[212]) begin
-      bl_a = 9'h0d5;
-    end
-    if (ra[213]) begin
-      bl_a = 9'h0d6;
-    end
-    if (ra[214]) begin
-      bl_a = 9'h0d7;
-    end
-    if (ra[215]) begin
-      bl_a = 9'h0d8;
-    end
-    if (ra[216]) begin
-      bl_a = 9'h0d9;
-    end
-    if (ra[217]) begin
-      bl_a = 9'h0da;
-    end
-    if (ra[218]) begin
-      bl_a = 9'h0db;
-    end
-    if (ra[219]) begin
-      bl_a = 9'h0dc;
-    end
-    if (ra[220]) begin
-      bl_a = 9'h0dd;
-    end
-    if (ra[221]) begin
-      bl_a = 9'h0de;
-    end
-    if (ra[222]) begin
-      bl_a = 9'h0df;
-    end
-    if (ra[223]) begin
-      bl_a = 9'h0e0;
-    end
-    if (ra[224]) begin
-      bl_a = 9'h0e1;
-    end
-    if (ra[225]) begin
-      bl_a = 9'h0e2;
-    end
-    if (ra[226]) begin
-      bl_a = 9'h0e3;
-    end
-    if (ra[227]) begin
-      bl_a = 9'h0e4;
-    end
-    if (ra[228]) begin
-      bl_a = 9'h0e5;
-    end
-    if (ra[229]) begin
-      bl_a = 9'h0e6;
-    end
-    if (ra[230]) begin
-      bl_a = 9'h0e7;
-    end
-    if (ra[231]) begin
-      bl_a = 9'h0e8;
-    end
-    if (ra[232]) begin
-      bl_a = 9'h0e9;
-    end
-    if (ra[233]) begin
-      bl_a = 9'h0ea;
-    end
-    if (ra[234]) begin
-      bl_a = 9'h0eb;
-    end
-    if (ra[235]) begin
-      bl_a = 9'h0ec;
-    end
-    if (ra[236]) begin
-      bl_a = 9'h0ed;
-    end
-    if (ra[237]) begin
-      bl_a = 9'h0ee;
-    end
-    if (ra[238]) begin
-      bl_a = 9'h0ef;
-    end
-    if (ra[239]) begin
-      bl_a = 9'h0f0;
-    end
-    if (ra[240]) begin
-      bl_a = 9'h0f1;
-    end
-    if (ra[241]) begin
-      bl_a = 9'h0f2;
-    end
-    if (ra[242]) begin
-      bl_a = 9'h0f3;
-    end
-    if (ra[243]) begin
-      bl_a = 9'h0f4;
-    end
-    if (ra[244]) begin
-      bl_a = 9'h0f5;
-    end
-    if (ra[245]) begin
-      bl_a = 9'h0f6;
-    end
-    if (ra[246]) begin
-      bl_a = 9'h0f7;
-    end
-    if (ra[247]) begin
-      bl_a = 9'h0f8;
-    end
-    if (ra[248]) begin
-      bl_a = 9'h0f9;
-    end
-    if (ra[249]) begin
-      bl_a = 9'h0fa;
-    end
-    if (ra[250]) begin
-      bl_a = 9'h0fb;
-    end
-    if (ra[251]) begin
-      bl_a = 9'h0fc;
-    end
-    if (ra[252]) begin
-      bl_a = 9'h0fd;
-    end
-    if (ra[253]) begin
-      bl_a = 9'h0fe;
-    end
-    if (ra[254]) begin
-      bl_a = 9'h0ff;
-    end
-    if (ra[255]) begin
-      bl_a = 9'h100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    bl_b = 9'h000;
-    if (rb[0]) begin
-      bl_b = 9'h001;
-    end
-    if (rb[1]) begin
-      bl_b = 9'h002;
-    end
-    if (rb[2]) begin
-      bl_b = 9'h003;
-    end
-    if (rb[3]) begin
-      bl_b = 9'h004;
-    end
-    if (rb[4]) begin
-      bl_b = 9'h005;
-    end
-    if (rb[5]) begin
-      bl_b = 9'h006;
-    end
-    if (rb[6]) begin
-      bl_b = 9'h007;
-    end
-    if (rb[7]) begin
-      bl_b = 9'h008;
-    end
-    if (rb[8]) begin
-      bl_b = 9'h009;
-    end
-    if (rb[9]) begin
-      bl_b = 9'h00a;
-    end
-    if (rb[10]) begin
-      bl_b = 9'h00b;
-    end
-    if (rb[11]) begin
-      bl_b = 9'h00c;
-    end
-    if (rb[12]) begin
-      bl_b = 9'h00d;
-    end
-    if (rb[13]) begin
-      bl_b = 9'h00e;
-    end
-    if (rb[14]) begin
-      bl_b = 9'h00f;
-    end
-    if (rb[15]) begin
-      bl_b = 9'h010;
-    end
-    if (rb[16]) begin
-      bl_b = 9'h011;
-    end
-    if (rb[17]) begin
-      bl_b = 9'h012;
-    end
-    if (rb[18]) begin
-      bl_b = 9'h013;
-    end
-    if (rb[19]) begin
-      bl_b = 9'h014;
-    end
-    if (rb[20]) begin
-      bl_b = 9'h015;
-    end
-    if (rb[21]) begin
-      bl_b = 9'h016;
-    end
-    if (rb[22]) begin
-      bl_b = 9'h017;
-    end
-    if (rb[23]) begin
-      bl_b = 9'h018;
-    end
-    if (rb[24]) begin
-      bl_b = 9'h019;
-    end
-    if (rb[25]) begin
-      bl_b = 9'h01a;
-    end
-    if (rb[26]) begin
-      bl_b = 9'h01b;
-    end
-    if (rb[27]) begin
-      bl_b = 9'h01c;
-    end
-    if (rb[28]) begin
-      bl_b = 9'h01d;
-    end
-    if (rb[29]) begin
-      bl_b = 9'h01e;
-    end
-    if (rb[30]) begin
-      bl_b = 9'h01f;
-    end
-    if (rb[31]) begin
-      bl_b = 9'h020;
-    end
-    if (rb[32]) begin
-      bl_b = 9'h021;
-    end
-    if (rb[33]) begin
-      bl_b = 9'h022;
-    end
-    if (rb[34]) begin
-      bl_b = 9'h023;
-    end
-    if (rb[35]) begin
-      bl_b = 9'h024;
-    end
-    if (rb[36]) begin
-      bl_b = 9'h025;
-    end
-    if (rb[37]) begin
-      bl_b = 9'h026;
-    end
-    if (rb[38]) begin
-      bl_b = 9'h027;
-    end
-    if (rb[39]) begin
-      bl_b = 9'h028;
-    end
-    if (rb[40]) begin
-      bl_b = 9'h029;
-    end
-    if (rb[41]) begin
-      bl_b = 9'h02a;
-    end
-    if (rb[42]) begin
-      bl_b = 9'h02b;
-    end
-    if (rb[43]) begin
-      bl_b = 9'h02c;
-    end
-    if (rb[44]) begin
-      bl_b = 9'h02d;
-    end
-    if (rb[45]) begin
-      bl_b = 9'h02e;
-    end
-    if (rb[46]) begin
-      bl_b = 9'h02f;
-    end
-    if (rb[47]) begin
-      bl_b = 9'h030;
-    end
-    if (rb[48]) begin
-      bl_b = 9'h031;
-    end
-    if (rb[49]) begin
-      bl_b = 9'h032;
-    end
-    if (rb[50]) begin
-      bl_b = 9'h033;
-    end
-    if (rb[51]) begin
-      bl_b = 9'h034;
-    end
-    if (rb[52]) begin
-      bl_b = 9'h035;
-    end
-    if (rb[53]) begin
-      bl_b = 9'h036;
-    end
-    if (rb[54]) begin
-      bl_b = 9'h037;
-    end
-    if (rb[55]) begin
-      bl_b = 9'h038;
-    end
-    if (rb[56]) begin
-      bl_b = 9'h039;
-    end
-    if (rb[57]) begin
-      bl_b = 9'h03a;
-    end
-    if (rb[58]) begin
-      bl_b = 9'h03b;
-    end
-    if (rb[59]) begin
-      bl_b = 9'h03c;
-    end
-    if (rb[60]) begin
-      bl_b = 9'h03d;
-    end
-    if (rb[61]) begin
-      bl_b = 9'h03e;
-    end
-    if (rb[62]) begin
-      bl_b = 9'h03f;
-    end
-    if (rb[63]) begin
-      bl_b = 9'h040;
-    end
-    if (rb[64]) begin
-      bl_b = 9'h041;
-    end
-    if (rb[65]) begin
-      bl_b = 9'h042;
-    end
-    if (rb[66]) begin
-      bl_b = 9'h043;
-    end
-    if (rb[67]) begin
-      bl_b = 9'h044;
-    end
-    if (rb[68]) begin
-      bl_b = 9'h045;
-    end
-    if (rb[69]) begin
-      bl_b = 9'h046;
-    end
-    if (rb[70]) begin
-      bl_b = 9'h047;
-    end
-    if (rb[71]) begin
-      bl_b = 9'h048;
-    end
-    if (rb[72]) begin
-      bl_b = 9'h049;
-    end
-    if (rb[73]) begin
-      bl_b = 9'h04a;
-    end
-    if (rb[74]) begin
-      bl_b = 9'h04b;
-    end
-    if (rb[75]) begin
-      bl_b = 9'h04c;
-    end
-    if (rb[76]) begin
-      bl_b = 9'h04d;
-    end
-    if (rb[77]) begin
-      bl_b = 9'h04e;
-    end
-    if (rb[78]) begin
-      bl_b = 9'h04f;
-    end
-    if (rb[79]) begin
-      bl_b = 9'h050;
-    end
-    if (rb[80]) begin
-      bl_b = 9'h051;
-    end
-    if (rb[81]) begin
-      bl_b = 9'h052;
-    end
-    if (rb[82]) begin
-      bl_b = 9'h053;
-    end
-    if (rb[83]) begin
-      bl_b = 9'h054;
-    end
-    if (rb[84]) begin
-      bl_b = 9'h055;
-    end
-    if (rb[85]) begin
-      bl_b = 9'h056;
-    end
-    if (rb[86]) begin
-      bl_b = 9'h057;
-    end
-    if (rb[87]) begin
-      bl_b = 9'h058;
-    end
-    if (rb[88]) begin
-      bl_b = 9'h059;
-    end
-    if (rb[89]) begin
-      bl_b = 9'h05a;
-    end
-    if (rb[90]) begin
-      bl_b = 9'h05b;
-    end
-    if (rb[91]) begin
-      bl_b = 9'h05c;
-    end
-    if (rb[92]) begin
-      bl_b = 9'h05d;
-    end
-    if (rb[93]) begin
-      bl_b = 9'h05e;
-    end
-    if (rb[94]) begin
-      bl_b = 9'h05f;
-    end
-    if (rb[95]) begin
-      bl_b = 9'h060;
-    end
-    if (rb[96]) begin
-      bl_b = 9'h061;
-    end
-    if (rb[97]) begin
-      bl_b = 9'h062;
-    end
-    if (rb[98]) begin
-      bl_b = 9'h063;
-    end
-    if (rb[99]) begin
-      bl_b = 9'h064;
-    end
-    if (rb[100]) begin
-      bl_b = 9'h065;
-    end
-    if (rb[101]) begin
-      bl_b = 9'h066;
-    end
-    if (rb[102]) begin
-      bl_b = 9'h067;
-    end
-    if (rb[103]) begin
-      bl_b = 9'h068;
-    end
-    if (rb[104]) begin
-      bl_b = 9'h069;
-    end
-    if (rb[105]) begin
-      bl_b = 9'h06a;
-    end
-    if (rb[106]) begin
-      bl_b = 9'h06b;
-    end
-    if (rb[107]) begin
-      bl_b = 9'h06c;
-    end
-    if (rb[108]) begin
-      bl_b = 9'h06d;
-    end
-    if (rb[109]) begin
-      bl_b = 9'h06e;
-    end
-    if (rb[110]) begin
-      bl_b = 9'h06f;
-    end
-    if (rb[111]) begin
-      bl_b = 9'h070;
-    end
-    if (rb[112]) begin
-      bl_b = 9'h071;
-    end
-    if (rb[113]) begin
-      bl_b = 9'h072;
-    end
-    if (rb[114]) begin
-      bl_b = 9'h073;
-    end
-    if (rb[115]) begin
-      bl_b = 9'h074;
-    end
-    if (rb[116]) begin
-      bl_b = 9'h075;
-    end
-    if (rb[117]) begin
-      bl_b = 9'h076;
-    end
-    if (rb[118]) begin
-      bl_b = 9'h077;
-    end
-    if (rb[119]) begin
-      bl_b = 9'h078;
-    end
-    if (rb[120]) begin
-      bl_b = 9'h079;
-    end
-    if (rb[121]) begin
-      bl_b = 9'h07a;
-    end
-    if (rb[122]) begin
-      bl_b = 9'h07b;
-    end
-    if (rb[123]) begin
-      bl_b = 9'h07c;
-    end
-    if (rb[124]) begin
-      bl_b = 9'h07d;
-    end
-    if (rb[125]) begin
-      bl_b = 9'h07e;
-    end
-    if (rb[126]) begin
-      bl_b = 9'h07f;
-    end
-    if (rb[127]) begin
-      bl_b = 9'h080;
-    end
-    if (rb[128]) begin
-      bl_b = 9'h081;
-    end
-    if (rb[129]) begin
-      bl_b = 9'h082;
-    end
-    if (rb[130]) begin
-      bl_b = 9'h083;
-    end
-    if (rb[131]) begin
-      bl_b = 9'h084;
-    end
-    if (rb[132]) begin
-      bl_b = 9'h085;
-    end
-    if (rb[133]) begin
-      bl_b = 9'h086;
-    end
-    if (rb[134]) begin
-      bl_b = 9'h087;
-    end
-    if (rb[135]) begin
-      bl_b = 9'h088;
-    end
-    if (rb[136]) begin
-      bl_b = 9'h089;
-    end
-    if (rb[137]) begin
-      bl_b = 9'h08a;
-    end
-    if (rb[138]) begin
-      bl_b = 9'h08b;
-    end
-    if (rb[139]) begin
-      bl_b = 9'h08c;
-    end
-    if (rb[140]) begin
-      bl_b = 9'h08d;
-    end
-    if (rb[141]) begin
-      bl_b = 9'h08e;
-    end
-    if (rb[142]) begin
-      bl_b = 9'h08f;
-    end
-    if (rb[143]) begin
-      bl_b = 9'h090;
-    end
-    if (rb[144]) begin
-      bl_b = 9'h091;
-    end
-    if (rb[145]) begin
-      bl_b = 9'h092;
-    end
-    if (rb[146]) begin
-      bl_b = 9'h093;
-    end
-    if (rb[147]) begin
-      bl_b = 9'h094;
-    end
-    if (rb[148]) begin
-      bl_b = 9'h095;
-    end
-    if (rb[149]) begin
-      bl_b = 9'h096;
-    end
-    if (rb[150]) begin
-      bl_b = 9'h097;
-    end
-    if (rb[151]) begin
-      bl_b = 9'h098;
-    end
-    if (rb[152]) begin
-      bl_b = 9'h099;
-    end
-    if (rb[153]) begin
-      bl_b = 9'h09a;
-    end
-    if (rb[154]) begin
-      bl_b = 9'h09b;
-    end
-    if (rb[155]) begin
-      bl_b = 9'h09c;
-    end
-    if (rb[156]) begin
-      bl_b = 9'h09d;
-    end
-    if (rb[157]) begin
-      bl_b = 9'h09e;
-    end
-    if (rb[158]) begin
-      bl_b = 9'h09f;
-    end
-    if (rb[159]) begin
-      bl_b = 9'h0a0;
-    end
-    if (rb[160]) begin
-      bl_b = 9'h0a1;
-    end
-    if (rb[161]) begin
-      bl_b = 9'h0a2;
-    end
-    if (rb[162]) begin
-      bl_b = 9'h0a3;
-    end
-    if (rb[163]) begin
-      bl_b = 9'h0a4;
-    end
-    if (rb[164]) begin
-      bl_b = 9'h0a5;
-    end
-    if (rb[165]) begin
-      bl_b = 9'h0a6;
-    end
-    if (rb[166]) begin
-      bl_b = 9'h0a7;
-    end
-    if (rb[167]) begin
-      bl_b = 9'h0a8;
-    end
-    if (rb[168]) begin
-      bl_b = 9'h0a9;
-    end
-    if (rb[169]) begin
-      bl_b = 9'h0aa;
-    end
-    if (rb[170]) begin
-      bl_b = 9'h0ab;
-    end
-    if (rb[171]) begin
-      bl_b = 9'h0ac;
-    end
-    if (rb[172]) begin
-      bl_b = 9'h0ad;
-    end
-    if (rb[173]) begin
-      bl_b = 9'h0ae;
-    end
-    if (rb[174]) begin
-      bl_b = 9'h0af;
-    end
-    if (rb[175]) begin
-      bl_b = 9'h0b0;
-    end
-    if (rb[176]) begin
-      bl_b = 9'h0b1;
-    end
-    if (rb[177]) begin
-      bl_b = 9'h0b2;
-    end
-    if (rb[178]) begin
-      bl_b = 9'h0b3;
-    end
-    if (rb[179]) begin
-      bl_b = 9'h0b4;
-    end
-    if (rb[180]) begin
-      bl_b = 9'h0b5;
-    end
-    if (rb[181]) begin
-      bl_b = 9'h0b6;
-    end
-    if (rb[182]) begin
-      bl_b = 9'h0b7;
-    end
-    if (rb[183]) begin
-      bl_b = 9'h0b8;
-    end
-    if (rb[184]) begin
-      bl_b = 9'h0b9;
-    end
-    if (rb[185]) begin
-      bl_b = 9'h0ba;
-    end
-    if (rb[186]) begin
-      bl_b = 9'h0bb;
-    end
-    if (rb[187]) begin
-      bl_b = 9'h0bc;
-    end
-    if (rb[188]) begin
-      bl_b = 9'h0bd;
-    end
-    if (rb[189]) begin
-      bl_b = 9'h0be;
-    end
-    if (rb[190]) begin
-      bl_b = 9'h0bf;
-    end
-    if (rb[191]) begin
-      bl_b = 9'h0c0;
-    end
-    if (rb[192]) begin
-      bl_b = 9'h0c1;
-    end
-    if (rb[193]) begin
-      bl_b = 9'h0c2;
-    end
-    if (rb[194]) begin
-      bl_b = 9'h0c3;
-    end
-    if (rb[195]) begin
-      bl_b = 9'h0c4;
-    end
-    if (rb[196]) begin
-      bl_b = 9'h0c5;
-    end
-    if (rb[197]) begin
-      bl_b = 9'h0c6;
-    end
-    if (rb[198]) begin
-      bl_b = 9'h0c7;
-    end
-    if (rb[199]) begin
-      bl_b = 9'h0c8;
-    end
-    if (rb[200]) begin
-      bl_b = 9'h0c9;
-    end
-    if (rb[201]) begin
-      bl_b = 9'h0ca;
-    end
-    if (rb[202]) begin
-      bl_b = 9'h0cb;
-    end
-    if (rb[203]) begin
-      bl_b = 9'h0cc;
-    end
-    if (rb[204]) begin
-      bl_b = 9'h0cd;
-    end
-    if (rb[205]) begin
-      bl_b = 9'h0ce;
-    end
-    if (rb[206]) begin
-      bl_b = 9'h0cf;
-    end
-    if (rb[207]) begin
-      bl_b = 9'h0d0;
-    end
-    if (rb[208]) begin
-      bl_b = 9'h0d1;
-    end
-    if (rb[209]) begin
-      bl_b = 9'h0d2;
-    end
-    if (rb[210]) begin
-      bl_b = 9'h0d3;
-    end
-    if (rb[211]) begin
-      bl_b = 9'h0d4;
-    end
-    if (rb[212]) begin
-      bl_b = 9'h0d5;
-    end
-    if (rb[213]) begin
-      bl_b = 9'h0d6;
-    end
-    if (rb[214]) begin
-      bl_b = 9'h0d7;
-    end
-    if (rb[215]) begin
-      bl_b = 9'h0d8;
-    end
-    if (rb[216]) begin
-      bl_b = 9'h0d9;
-    end
-    if (rb[217]) begin
-      bl_b = 9'h0da;
-    end
-    if (rb[218]) begin
-      bl_b = 9'h0db;
-    end
-    if (rb[219]) begin
-      bl_b = 9'h0dc;
-    end
-    if (rb[220]) begin
-      bl_b = 9'h0dd;
-    end
-    if (rb[221]) begin
-      bl_b = 9'h0de;
-    end
-    if (rb[222]) begin
-      bl_b = 9'h0df;
-    end
-    if (rb[223]) begin
-      bl_b = 9'h0e0;
-    end
-    if (rb[224]) begin
-      bl_b = 9'h0e1;
-    end
-    if (rb[225]) begin
-      bl_b = 9'h0e2;
-    end
-    if (rb[226]) begin
-      bl_b = 9'h0e3;
-    end
-    if (rb[227]) begin
-      bl_b = 9'h0e4;
-    end
-    if (rb[228]) begin
-      bl_b = 9'h0e5;
-    end
-    if (rb[229]) begin
-      bl_b = 9'h0e6;
-    end
-    if (rb[230]) begin
-      bl_b = 9'h0e7;
-    end
-    if (rb[231]) begin
-      bl_b = 9'h0e8;
-    end
-    if (rb[232]) begin
-      bl_b = 9'h0e9;
-    end
-    if (rb[233]) begin
-      bl_b = 9'h0ea;
-    end
-    if (rb[234]) begin
-      bl_b = 9'h0eb;
-    end
-    if (rb[235]) begin
-      bl_b = 9'h0ec;
-    end
-    if (rb[236]) begin
-      bl_b = 9'h0ed;
-    end
-    if (rb[237]) begin
-      bl_b = 9'h0ee;
-    end
-    if (rb[238]) begin
-      bl_b = 9'h0ef;
-    end
-    if (rb[239]) begin
-      bl_b = 9'h0f0;
-    end
-    if (rb[240]) begin
-      bl_b = 9'h0f1;
-    end
-    if (rb[241]) begin
-      bl_b = 9'h0f2;
-    end
-    if (rb[242]) begin
-      bl_b = 9'h0f3;
-    end
-    if (rb[243]) begin
-      bl_b = 9'h0f4;
-    end
-    if (rb[244]) begin
-      bl_b = 9'h0f5;
-    end
-    if (rb[245]) begin
-      bl_b = 9'h0f6;
-    end
-    if (rb[246]) begin
-      bl_b = 9'h0f7;
-    end
-    if (rb[247]) begin
-      bl_b = 9'h0f8;
-    end
-    if (rb[248]) begin
-      bl_b = 9'h0f9;
-    end
-    if (rb[249]) begin
-      bl_b = 9'h0fa;
-    end
-    if (rb[250]) begin
-      bl_b = 9'h0fb;
-    end
-    if (rb[251]) begin
-      bl_b = 9'h0fc;
-    end
-    if (rb[252]) begin
-      bl_b = 9'h0fd;
-    end
-    if (rb[253]) begin
-      bl_b = 9'h0fe;
-    end
-    if (rb[254]) begin
-      bl_b = 9'h0ff;
-    end
-    if (rb[255]) begin
-      bl_b = 9'h100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     qb_raw = 9'h000;
-    if (\$4 ) begin
-      qb_raw = \$6 [8:0];
+    if (\$51 ) begin
+      qb_raw = \$53 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    bl_sq = 10'h000;
-    if (ra[0]) begin
-      bl_sq = 10'h001;
-    end
-    if (ra[1]) begin
-      bl_sq = 10'h002;
-    end
-    if (ra[2]) begin
-      bl_sq = 10'h003;
-    end
-    if (ra[3]) begin
-      bl_sq = 10'h004;
-    end
-    if (ra[4]) begin
-      bl_sq = 10'h005;
-    end
-    if (ra[5]) begin
-      bl_sq = 10'h006;
-    end
-    if (ra[6]) begin
-      bl_sq = 10'h007;
-    end
-    if (ra[7]) begin
-      bl_sq = 10'h008;
-    end
-    if (ra[8]) begin
-      bl_sq = 10'h009;
-    end
-    if (ra[9]) begin
-      bl_sq = 10'h00a;
-    end
-    if (ra[10]) begin
-      bl_sq = 10'h00b;
-    end
-    if (ra[11]) begin
-      bl_sq = 10'h00c;
-    end
-    if (ra[12]) begin
-      bl_sq = 10'h00d;
-    end
-    if (ra[13]) begin
-      bl_sq = 10'h00e;
-    end
-    if (ra[14]) begin
-      bl_sq = 10'h00f;
-    end
-    if (ra[15]) begin
-      bl_sq = 10'h010;
-    end
-    if (ra[16]) begin
-      bl_sq = 10'h011;
-    end
-    if (ra[17]) begin
-      bl_sq = 10'h012;
-    end
-    if (ra[18]) begin
-      bl_sq = 10'h013;
-    end
-    if (ra[19]) begin
-      bl_sq = 10'h014;
-    end
-    if (ra[20]) begin
-      bl_sq = 10'h015;
-    end
-    if (ra[21]) begin
-      bl_sq = 10'h016;
-    end
-    if (ra[22]) begin
-      bl_sq = 10'h017;
-    end
-    if (ra[23]) begin
-      bl_sq = 10'h018;
-    end
-    if (ra[24]) begin
-      bl_sq = 10'h019;
-    end
-    if (ra[25]) begin
-      bl_sq = 10'h01a;
-    end
-    if (ra[26]) begin
-      bl_sq = 10'h01b;
-    end
-    if (ra[27]) begin
-      bl_sq = 10'h01c;
-    end
-    if (ra[28]) begin
-      bl_sq = 10'h01d;
-    end
-    if (ra[29]) begin
-      bl_sq = 10'h01e;
-    end
-    if (ra[30]) begin
-      bl_sq = 10'h01f;
-    end
-    if (ra[31]) begin
-      bl_sq = 10'h020;
-    end
-    if (ra[32]) begin
-      bl_sq = 10'h021;
-    end
-    if (ra[33]) begin
-      bl_sq = 10'h022;
-    end
-    if (ra[34]) begin
-      bl_sq = 10'h023;
-    end
-    if (ra[35]) begin
-      bl_sq = 10'h024;
-    end
-    if (ra[36]) begin
-      bl_sq = 10'h025;
-    end
-    if (ra[37]) begin
-      bl_sq = 10'h026;
-    end
-    if (ra[38]) begin
-      bl_sq = 10'h027;
-    end
-    if (ra[39]) begin
-      bl_sq = 10'h028;
-    end
-    if (ra[40]) begin
-      bl_sq = 10'h029;
-    end
-    if (ra[41]) begin
-      bl_sq = 10'h02a;
-    end
-    if (ra[42]) begin
-      bl_sq = 10'h02b;
-    end
-    if (ra[43]) begin
-      bl_sq = 10'h02c;
-    end
-    if (ra[44]) begin
-      bl_sq = 10'h02d;
-    end
-    if (ra[45]) begin
-      bl_sq = 10'h02e;
-    end
-    if (ra[46]) begin
-      bl_sq = 10'h02f;
-    end
-    if (ra[47]) begin
-      bl_sq = 10'h030;
-    end
-    if (ra[48]) begin
-      bl_sq = 10'h031;
-    end
-    if (ra[49]) begin
-      bl_sq = 10'h032;
-    end
-    if (ra[50]) begin
-      bl_sq = 10'h033;
-    end
-    if (ra[51]) begin
-      bl_sq = 10'h034;
-    end
-    if (ra[52]) begin
-      bl_sq = 10'h035;
-    end
-    if (ra[53]) begin
-      bl_sq = 10'h036;
-    end
-    if (ra[54]) begin
-      bl_sq = 10'h037;
-    end
-    if (ra[55]) begin
-      bl_sq = 10'h038;
-    end
-    if (ra[56]) begin
-      bl_sq = 10'h039;
-    end
-    if (ra[57]) begin
-      bl_sq = 10'h03a;
-    end
-    if (ra[58]) begin
-      bl_sq = 10'h03b;
-    end
-    if (ra[59]) begin
-      bl_sq = 10'h03c;
-    end
-    if (ra[60]) begin
-      bl_sq = 10'h03d;
-    end
-    if (ra[61]) begin
-      bl_sq = 10'h03e;
-    end
-    if (ra[62]) begin
-      bl_sq = 10'h03f;
-    end
-    if (ra[63]) begin
-      bl_sq = 10'h040;
-    end
-    if (ra[64]) begin
-      bl_sq = 10'h041;
-    end
-    if (ra[65]) begin
-      bl_sq = 10'h042;
-    end
-    if (ra[66]) begin
-      bl_sq = 10'h043;
-    end
-    if (ra[67]) begin
-      bl_sq = 10'h044;
-    end
-    if (ra[68]) begin
-      bl_sq = 10'h045;
-    end
-    if (ra[69]) begin
-      bl_sq = 10'h046;
-    end
-    if (ra[70]) begin
-      bl_sq = 10'h047;
-    end
-    if (ra[71]) begin
-      bl_sq = 10'h048;
-    end
-    if (ra[72]) begin
-      bl_sq = 10'h049;
-    end
-    if (ra[73]) begin
-      bl_sq = 10'h04a;
-    end
-    if (ra[74]) begin
-      bl_sq = 10'h04b;
-    end
-    if (ra[75]) begin
-      bl_sq = 10'h04c;
-    end
-    if (ra[76]) begin
-      bl_sq = 10'h04d;
-    end
-    if (ra[77]) begin
-      bl_sq = 10'h04e;
-    end
-    if (ra[78]) begin
-      bl_sq = 10'h04f;
-    end
-    if (ra[79]) begin
-      bl_sq = 10'h050;
-    end
-    if (ra[80]) begin
-      bl_sq = 10'h051;
-    end
-    if (ra[81]) begin
-      bl_sq = 10'h052;
-    end
-    if (ra[82]) begin
-      bl_sq = 10'h053;
-    end
-    if (ra[83]) begin
-      bl_sq = 10'h054;
-    end
-    if (ra[84]) begin
-      bl_sq = 10'h055;
-    end
-    if (ra[85]) begin
-      bl_sq = 10'h056;
-    end
-    if (ra[86]) begin
-      bl_sq = 10'h057;
-    end
-    if (ra[87]) begin
-      bl_sq = 10'h058;
-    end
-    if (ra[88]) begin
-      bl_sq = 10'h059;
-    end
-    if (ra[89]) begin
-      bl_sq = 10'h05a;
-    end
-    if (ra[90]) begin
-      bl_sq = 10'h05b;
-    end
-    if (ra[91]) begin
-      bl_sq = 10'h05c;
-    end
-    if (ra[92]) begin
-      bl_sq = 10'h05d;
-    end
-    if (ra[93]) begin
-      bl_sq = 10'h05e;
-    end
-    if (ra[94]) begin
-      bl_sq = 10'h05f;
-    end
-    if (ra[95]) begin
-      bl_sq = 10'h060;
-    end
-    if (ra[96]) begin
-      bl_sq = 10'h061;
-    end
-    if (ra[97]) begin
-      bl_sq = 10'h062;
-    end
-    if (ra[98]) begin
-      bl_sq = 10'h063;
-    end
-    if (ra[99]) begin
-      bl_sq = 10'h064;
-    end
-    if (ra[100]) begin
-      bl_sq = 10'h065;
-    end
-    if (ra[101]) begin
-      bl_sq = 10'h066;
-    end
-    if (ra[102]) begin
-      bl_sq = 10'h067;
-    end
-    if (ra[103]) begin
-      bl_sq = 10'h068;
-    end
-    if (ra[104]) begin
-      bl_sq = 10'h069;
-    end
-    if (ra[105]) begin
-      bl_sq = 10'h06a;
-    end
-    if (ra[106]) begin
-      bl_sq = 10'h06b;
-    end
-    if (ra[107]) begin
-      bl_sq = 10'h06c;
-    end
-    if (ra[108]) begin
-      bl_sq = 10'h06d;
-    end
-    if (ra[109]) begin
-      bl_sq = 10'h06e;
-    end
-    if (ra[110]) begin
-      bl_sq = 10'h06f;
-    end
-    if (ra[111]) begin
-      bl_sq = 10'h070;
-    end
-    if (ra[112]) begin
-      bl_sq = 10'h071;
-    end
-    if (ra[113]) begin
-      bl_sq = 10'h072;
-    end
-    if (ra[114]) begin
-      bl_sq = 10'h073;
-    end
-    if (ra[115]) begin
-      bl_sq = 10'h074;
-    end
-    if (ra[116]) begin
-      bl_sq = 10'h075;
-    end
-    if (ra[117]) begin
-      bl_sq = 10'h076;
-    end
-    if (ra[118]) begin
-      bl_sq = 10'h077;
-    end
-    if (ra[119]) begin
-      bl_sq = 10'h078;
-    end
-    if (ra[120]) begin
-      bl_sq = 10'h079;
-    end
-    if (ra[121]) begin
-      bl_sq = 10'h07a;
-    end
-    if (ra[122]) begin
-      bl_sq = 10'h07b;
-    end
-    if (ra[123]) begin
-      bl_sq = 10'h07c;
-    end
-    if (ra[124]) begin
-      bl_sq = 10'h07d;
-    end
-    if (ra[125]) begin
-      bl_sq = 10'h07e;
-    end
-    if (ra[126]) begin
-      bl_sq = 10'h07f;
-    end
-    if (ra[127]) begin
-      bl_sq = 10'h080;
-    end
-    if (ra[128]) begin
-      bl_sq = 10'h081;
-    end
-    if (ra[129]) begin
-      bl_sq = 10'h082;
-    end
-    if (ra[130]) begin
-      bl_sq = 10'h083;
-    end
-    if (ra[131]) begin
-      bl_sq = 10'h084;
-    end
-    if (ra[132]) begin
-      bl_sq = 10'h085;
-    end
-    if (ra[133]) begin
-      bl_sq = 10'h086;
-    end
-    if (ra[134]) begin
-      bl_sq = 10'h087;
-    end
-    if (ra[135]) begin
-      bl_sq = 10'h088;
-    end
-    if (ra[136]) begin
-      bl_sq = 10'h089;
-    end
-    if (ra[137]) begin
-      bl_sq = 10'h08a;
-    end
-    if (ra[138]) begin
-      bl_sq = 10'h08b;
-    end
-    if (ra[139]) begin
-      bl_sq = 10'h08c;
-    end
-    if (ra[140]) begin
-      bl_sq = 10'h08d;
-    end
-    if (ra[141]) begin
-      bl_sq = 10'h08e;
-    end
-    if (ra[142]) begin
-      bl_sq = 10'h08f;
-    end
-    if (ra[143]) begin
-      bl_sq = 10'h090;
-    end
-    if (ra[144]) begin
-      bl_sq = 10'h091;
-    end
-    if (ra[145]) begin
-      bl_sq = 10'h092;
-    end
-    if (ra[146]) begin
-      bl_sq = 10'h093;
-    end
-    if (ra[147]) begin
-      bl_sq = 10'h094;
-    end
-    if (ra[148]) begin
-      bl_sq = 10'h095;
-    end
-    if (ra[149]) begin
-      bl_sq = 10'h096;
-    end
-    if (ra[150]) begin
-      bl_sq = 10'h097;
-    end
-    if (ra[151]) begin
-      bl_sq = 10'h098;
-    end
-    if (ra[152]) begin
-      bl_sq = 10'h099;
-    end
-    if (ra[153]) begin
-      bl_sq = 10'h09a;
-    end
-    if (ra[154]) begin
-      bl_sq = 10'h09b;
-    end
-    if (ra[155]) begin
-      bl_sq = 10'h09c;
-    end
-    if (ra[156]) begin
-      bl_sq = 10'h09d;
-    end
-    if (ra[157]) begin
-      bl_sq = 10'h09e;
-    end
-    if (ra[158]) begin
-      bl_sq = 10'h09f;
-    end
-    if (ra[159]) begin
-      bl_sq = 10'h0a0;
-    end
-    if (ra[160]) begin
-      bl_sq = 10'h0a1;
-    end
-    if (ra[161]) begin
-      bl_sq = 10'h0a2;
-    end
-    if (ra[162]) begin
-      bl_sq = 10'h0a3;
-    end
-    if (ra[163]) begin
-      bl_sq = 10'h0a4;
-    end
-    if (ra[164]) begin
-      bl_sq = 10'h0a5;
-    end
-    if (ra[165]) begin
-      bl_sq = 10'h0a6;
-    end
-    if (ra[166]) begin
-      bl_sq = 10'h0a7;
-    end
-    if (ra[167]) begin
-      bl_sq = 10'h0a8;
-    end
-    if (ra[168]) begin
-      bl_sq = 10'h0a9;
-    end
-    if (ra[169]) begin
-      bl_sq = 10'h0aa;
-    end
-    if (ra[170]) begin
-      bl_sq = 10'h0ab;
-    end
-    if (ra[171]) begin
-      bl_sq = 10'h0ac;
-    end
-    if (ra[172]) begin
-      bl_sq = 10'h0ad;
-    end
-    if (ra[173]) begin
-      bl_sq = 10'h0ae;
-    end
-    if (ra[174]) begin
-      bl_sq = 10'h0af;
-    end
-    if (ra[175]) begin
-      bl_sq = 10'h0b0;
-    end
-    if (ra[176]) begin
-      bl_sq = 10'h0b1;
-    end
-    if (ra[177]) begin
-      bl_sq = 10'h0b2;
-    end
-    if (ra[178]) begin
-      bl_sq = 10'h0b3;
-    end
-    if (ra[179]) begin
-      bl_sq = 10'h0b4;
-    end
-    if (ra[180]) begin
-      bl_sq = 10'h0b5;
-    end
-    if (ra[181]) begin
-      bl_sq = 10'h0b6;
-    end
-    if (ra[182]) begin
-      bl_sq = 10'h0b7;
-    end
-    if (ra[183]) begin
-      bl_sq = 10'h0b8;
-    end
-    if (ra[184]) begin
-      bl_sq = 10'h0b9;
-    end
-    if (ra[185]) begin
-      bl_sq = 10'h0ba;
-    end
-    if (ra[186]) begin
-      bl_sq = 10'h0bb;
-    end
-    if (ra[187]) begin
-      bl_sq = 10'h0bc;
-    end
-    if (ra[188]) begin
-      bl_sq = 10'h0bd;
-    end
-    if (ra[189]) begin
-      bl_sq = 10'h0be;
-    end
-    if (ra[190]) begin
-      bl_sq = 10'h0bf;
-    end
-    if (ra[191]) begin
-      bl_sq = 10'h0c0;
-    end
-    if (ra[192]) begin
-      bl_sq = 10'h0c1;
-    end
-    if (ra[193]) begin
-      bl_sq = 10'h0c2;
-    end
-    if (ra[194]) begin
-      bl_sq = 10'h0c3;
-    end
-    if (ra[195]) begin
-      bl_sq = 10'h0c4;
-    end
-    if (ra[196]) begin
-      bl_sq = 10'h0c5;
-    end
-    if (ra[197]) begin
-      bl_sq = 10'h0c6;
-    end
-    if (ra[198]) begin
-      bl_sq = 10'h0c7;
-    end
-    if (ra[199]) begin
-      bl_sq = 10'h0c8;
-    end
-    if (ra[200]) begin
-      bl_sq = 10'h0c9;
-    end
-    if (ra[201]) begin
-      bl_sq = 10'h0ca;
-    end
-    if (ra[202]) begin
-      bl_sq = 10'h0cb;
-    end
-    if (ra[203]) begin
-      bl_sq = 10'h0cc;
-    end
-    if (ra[204]) begin
-      bl_sq = 10'h0cd;
-    end
-    if (ra[205]) begin
-      bl_sq = 10'h0ce;
-    end
-    if (ra[206]) begin
-      bl_sq = 10'h0cf;
-    end
-    if (ra[207]) begin
-      bl_sq = 10'h0d0;
-    end
-    if (ra[208]) begin
-      bl_sq = 10'h0d1;
-    end
-    if (ra[209]) begin
-      bl_sq = 10'h0d2;
-    end
-    if (ra[210]) begin
-      bl_sq = 10'h0d3;
-    end
-    if (ra[211]) begin
-      bl_sq = 10'h0d4;
-    end
-    if (ra[212]) begin
-      bl_sq = 10'h0d5;
-    end
-    if (ra[213]) begin
-      bl_sq = 10'h0d6;
-    end
-    if (ra[214]) begin
-      bl_sq = 10'h0d7;
-    end
-    if (ra[215]) begin
-      bl_sq = 10'h0d8;
-    end
-    if (ra[216]) begin
-      bl_sq = 10'h0d9;
-    end
-    if (ra[217]) begin
-      bl_sq = 10'h0da;
-    end
-    if (ra[218]) begin
-      bl_sq = 10'h0db;
-    end
-    if (ra[219]) begin
-      bl_sq = 10'h0dc;
-    end
-    if (ra[220]) begin
-      bl_sq = 10'h0dd;
-    end
-    if (ra[221]) begin
-      bl_sq = 10'h0de;
-    end
-    if (ra[222]) begin
-      bl_sq = 10'h0df;
-    end
-    if (ra[223]) begin
-      bl_sq = 10'h0e0;
-    end
-    if (ra[224]) begin
-      bl_sq = 10'h0e1;
-    end
-    if (ra[225]) begin
-      bl_sq = 10'h0e2;
-    end
-    if (ra[226]) begin
-      bl_sq = 10'h0e3;
-    end
-    if (ra[227]) begin
-      bl_sq = 10'h0e4;
-    end
-    if (ra[228]) begin
-      bl_sq = 10'h0e5;
-    end
-    if (ra[229]) begin
-      bl_sq = 10'h0e6;
-    end
-    if (ra[230]) begin
-      bl_sq = 10'h0e7;
-    end
-    if (ra[231]) begin
-      bl_sq = 10'h0e8;
-    end
-    if (ra[232]) begin
-      bl_sq = 10'h0e9;
-    end
-    if (ra[233]) begin
-      bl_sq = 10'h0ea;
-    end
-    if (ra[234]) begin
-      bl_sq = 10'h0eb;
-    end
-    if (ra[235]) begin
-      bl_sq = 10'h0ec;
-    end
-    if (ra[236]) begin
-      bl_sq = 10'h0ed;
-    end
-    if (ra[237]) begin
-      bl_sq = 10'h0ee;
-    end
-    if (ra[238]) begin
-      bl_sq = 10'h0ef;
-    end
-    if (ra[239]) begin
-      bl_sq = 10'h0f0;
-    end
-    if (ra[240]) begin
-      bl_sq = 10'h0f1;
-    end
-    if (ra[241]) begin
-      bl_sq = 10'h0f2;
-    end
-    if (ra[242]) begin
-      bl_sq = 10'h0f3;
-    end
-    if (ra[243]) begin
-      bl_sq = 10'h0f4;
-    end
-    if (ra[244]) begin
-      bl_sq = 10'h0f5;
-    end
-    if (ra[245]) begin
-      bl_sq = 10'h0f6;
-    end
-    if (ra[246]) begin
-      bl_sq = 10'h0f7;
-    end
-    if (ra[247]) begin
-      bl_sq = 10'h0f8;
-    end
-    if (ra[248]) begin
-      bl_sq = 10'h0f9;
-    end
-    if (ra[249]) begin
-      bl_sq = 10'h0fa;
-    end
-    if (ra[250]) begin
-      bl_sq = 10'h0fb;
-    end
-    if (ra[251]) begin
-      bl_sq = 10'h0fc;
-    end
-    if (ra[252]) begin
-      bl_sq = 10'h0fd;
-    end
-    if (ra[253]) begin
-      bl_sq = 10'h0fe;
-    end
-    if (ra[254]) begin
-      bl_sq = 10'h0ff;
-    end
-    if (ra[255]) begin
-      bl_sq = 10'h100;
-    end
-    if (ra[256]) begin
-      bl_sq = 10'h101;
-    end
-    if (ra[257]) begin
-      bl_sq = 10'h102;
-    end
-    if (ra[258]) begin
-      bl_sq = 10'h103;
-    end
-    if (ra[259]) begin
-      bl_sq = 10'h104;
-    end
-    if (ra[260]) begin
-      bl_sq = 10'h105;
-    end
-    if (ra[261]) begin
-      bl_sq = 10'h106;
-    end
-    if (ra[262]) begin
-      bl_sq = 10'h107;
-    end
-    if (ra[263]) begin
-      bl_sq = 10'h108;
-    end
-    if (ra[264]) begin
-      bl_sq = 10'h109;
-    end
-    if (ra[265]) begin
-      bl_sq = 10'h10a;
-    end
-    if (ra[266]) begin
-      bl_sq = 10'h10b;
-    end
-    if (ra[267]) begin
-      bl_sq = 10'h10c;
-    end
-    if (ra[268]) begin
-      bl_sq = 10'h10d;
-    end
-    if (ra[269]) begin
-      bl_sq = 10'h10e;
-    end
-    if (ra[270]) begin
-      bl_sq = 10'h10f;
-    end
-    if (ra[271]) begin
-      bl_sq = 10'h110;
-    end
-    if (ra[272]) begin
-      bl_sq = 10'h111;
-    end
-    if (ra[273]) begin
-      bl_sq = 10'h112;
-    end
-    if (ra[274]) begin
-      bl_sq = 10'h113;
-    end
-    if (ra[275]) begin
-      bl_sq = 10'h114;
-    end
-    if (ra[276]) begin
-      bl_sq = 10'h115;
-    end
-    if (ra[277]) begin
-      bl_sq = 10'h116;
-    end
-    if (ra[278]) begin
-      bl_sq = 10'h117;
-    end
-    if (ra[279]) begin
-      bl_sq = 10'h118;
-    end
-    if (ra[280]) begin
-      bl_sq = 10'h119;
-    end
-    if (ra[281]) begin
-      bl_sq = 10'h11a;
-    end
-    if (ra[282]) begin
-      bl_sq = 10'h11b;
-    end
-    if (ra[283]) begin
-      bl_sq = 10'h11c;
-    end
-    if (ra[284]) begin
-      bl_sq = 10'h11d;
-    end
-    if (ra[285]) begin
-      bl_sq = 10'h11e;
-    end
-    if (ra[286]) begin
-      bl_sq = 10'h11f;
-    end
-    if (ra[287]) begin
-      bl_sq = 10'h120;
-    end
-    if (ra[288]) begin
-      bl_sq = 10'h121;
-    end
-    if (ra[289]) begin
-      bl_sq = 10'h122;
-    end
-    if (ra[290]) begin
-      bl_sq = 10'h123;
-    end
-    if (ra[291]) begin
-      bl_sq = 10'h124;
-    end
-    if (ra[292]) begin
-      bl_sq = 10'h125;
-    end
-    if (ra[293]) begin
-      bl_sq = 10'h126;
-    end
-    if (ra[294]) begin
-      bl_sq = 10'h127;
-    end
-    if (ra[295]) begin
-      bl_sq = 10'h128;
-    end
-    if (ra[296]) begin
-      bl_sq = 10'h129;
-    end
-    if (ra[297]) begin
-      bl_sq = 10'h12a;
-    end
-    if (ra[298]) begin
-      bl_sq = 10'h12b;
-    end
-    if (ra[299]) begin
-      bl_sq = 10'h12c;
-    end
-    if (ra[300]) begin
-      bl_sq = 10'h12d;
-    end
-    if (ra[301]) begin
-      bl_sq = 10'h12e;
-    end
-    if (ra[302]) begin
-      bl_sq = 10'h12f;
-    end
-    if (ra[303]) begin
-      bl_sq = 10'h130;
-    end
-    if (ra[304]) begin
-      bl_sq = 10'h131;
-    end
-    if (ra[305]) begin
-      bl_sq = 10'h132;
-    end
-    if (ra[306]) begin
-      bl_sq = 10'h133;
-    end
-    if (ra[307]) begin
-      bl_sq = 10'h134;
-    end
-    if (ra[308]) begin
-      bl_sq = 10'h135;
-    end
-    if (ra[309]) begin
-      bl_sq = 10'h136;
-    end
-    if (ra[310]) begin
-      bl_sq = 10'h137;
-    end
-    if (ra[311]) begin
-      bl_sq = 10'h138;
-    end
-    if (ra[312]) begin
-      bl_sq = 10'h139;
-    end
-    if (ra[313]) begin
-      bl_sq = 10'h13a;
-    end
-    if (ra[314]) begin
-      bl_sq = 10'h13b;
-    end
-    if (ra[315]) begin
-      bl_sq = 10'h13c;
-    end
-    if (ra[316]) begin
-      bl_sq = 10'h13d;
-    end
-    if (ra[317]) begin
-      bl_sq = 10'h13e;
-    end
-    if (ra[318]) begin
-      bl_sq = 10'h13f;
-    end
-    if (ra[319]) begin
-      bl_sq = 10'h140;
-    end
-    if (ra[320]) begin
-      bl_sq = 10'h141;
-    end
-    if (ra[321]) begin
-      bl_sq = 10'h142;
-    end
-    if (ra[322]) begin
-      bl_sq = 10'h143;
-    end
-    if (ra[323]) begin
-      bl_sq = 10'h144;
-    end
-    if (ra[324]) begin
-      bl_sq = 10'h145;
-    end
-    if (ra[325]) begin
-      bl_sq = 10'h146;
-    end
-    if (ra[326]) begin
-      bl_sq = 10'h147;
-    end
-    if (ra[327]) begin
-      bl_sq = 10'h148;
-    end
-    if (ra[328]) begin
-      bl_sq = 10'h149;
-    end
-    if (ra[329]) begin
-      bl_sq = 10'h14a;
-    end
-    if (ra[330]) begin
-      bl_sq = 10'h14b;
-    end
-    if (ra[331]) begin
-      bl_sq = 10'h14c;
-    end
-    if (ra[332]) begin
-      bl_sq = 10'h14d;
-    end
-    if (ra[333]) begin
-      bl_sq = 10'h14e;
-    end
-    if (ra[334]) begin
-      bl_sq = 10'h14f;
-    end
-    if (ra[335]) begin
-      bl_sq = 10'h150;
-    end
-    if (ra[336]) begin
-      bl_sq = 10'h151;
-    end
-    if (ra[337]) begin
-      bl_sq = 10'h152;
-    end
-    if (ra[338]) begin
-      bl_sq = 10'h153;
-    end
-    if (ra[339]) begin
-      bl_sq = 10'h154;
-    end
-    if (ra[340]) begin
-      bl_sq = 10'h155;
-    end
-    if (ra[341]) begin
-      bl_sq = 10'h156;
-    end
-    if (ra[342]) begin
-      bl_sq = 10'h157;
-    end
-    if (ra[343]) begin
-      bl_sq = 10'h158;
-    end
-    if (ra[344]) begin
-      bl_sq = 10'h159;
-    end
-    if (ra[345]) begin
-      bl_sq = 10'h15a;
-    end
-    if (ra[346]) begin
-      bl_sq = 10'h15b;
-    end
-    if (ra[347]) begin
-      bl_sq = 10'h15c;
-    end
-    if (ra[348]) begin
-      bl_sq = 10'h15d;
-    end
-    if (ra[349]) begin
-      bl_sq = 10'h15e;
-    end
-    if (ra[350]) begin
-      bl_sq = 10'h15f;
-    end
-    if (ra[351]) begin
-      bl_sq = 10'h160;
-    end
-    if (ra[352]) begin
-      bl_sq = 10'h161;
-    end
-    if (ra[353]) begin
-      bl_sq = 10'h162;
-    end
-    if (ra[354]) begin
-      bl_sq = 10'h163;
-    end
-    if (ra[355]) begin
-      bl_sq = 10'h164;
-    end
-    if (ra[356]) begin
-      bl_sq = 10'h165;
-    end
-    if (ra[357]) begin
-      bl_sq = 10'h166;
-    end
-    if (ra[358]) begin
-      bl_sq = 10'h167;
-    end
-    if (ra[359]) begin
-      bl_sq = 10'h168;
-    end
-    if (ra[360]) begin
-      bl_sq = 10'h169;
-    end
-    if (ra[361]) begin
-      bl_sq = 10'h16a;
-    end
-    if (ra[362]) begin
-      bl_sq = 10'h16b;
-    end
-    if (ra[363]) begin
-      bl_sq = 10'h16c;
-    end
-    if (ra[364]) begin
-      bl_sq = 10'h16d;
-    end
-    if (ra[365]) begin
-      bl_sq = 10'h16e;
-    end
-    if (ra[366]) begin
-      bl_sq = 10'h16f;
-    end
-    if (ra[367]) begin
-      bl_sq = 10'h170;
-    end
-    if (ra[368]) begin
-      bl_sq = 10'h171;
-    end
-    if (ra[369]) begin
-      bl_sq = 10'h172;
-    end
-    if (ra[370]) begin
-      bl_sq = 10'h173;
-    end
-    if (ra[371]) begin
-      bl_sq = 10'h174;
-    end
-    if (ra[372]) begin
-      bl_sq = 10'h175;
-    end
-    if (ra[373]) begin
-      bl_sq = 10'h176;
-    end
-    if (ra[374]) begin
-      bl_sq = 10'h177;
-    end
-    if (ra[375]) begin
-      bl_sq = 10'h178;
-    end
-    if (ra[376]) begin
-      bl_sq = 10'h179;
-    end
-    if (ra[377]) begin
-      bl_sq = 10'h17a;
-    end
-    if (ra[378]) begin
-      bl_sq = 10'h17b;
-    end
-    if (ra[379]) begin
-      bl_sq = 10'h17c;
-    end
-    if (ra[380]) begin
-      bl_sq = 10'h17d;
-    end
-    if (ra[381]) begin
-      bl_sq = 10'h17e;
-    end
-    if (ra[382]) begin
-      bl_sq = 10'h17f;
-    end
-    if (ra[383]) begin
-      bl_sq = 10'h180;
-    end
-    if (ra[384]) begin
-      bl_sq = 10'h181;
-    end
-    if (ra[385]) begin
-      bl_sq = 10'h182;
-    end
-    if (ra[386]) begin
-      bl_sq = 10'h183;
-    end
-    if (ra[387]) begin
-      bl_sq = 10'h184;
-    end
-    if (ra[388]) begin
-      bl_sq = 10'h185;
-    end
-    if (ra[389]) begin
-      bl_sq = 10'h186;
-    end
-    if (ra[390]) begin
-      bl_sq = 10'h187;
-    end
-    if (ra[391]) begin
-      bl_sq = 10'h188;
-    end
-    if (ra[392]) begin
-      bl_sq = 10'h189;
-    end
-    if (ra[393]) begin
-      bl_sq = 10'h18a;
-    end
-    if (ra[394]) begin
-      bl_sq = 10'h18b;
-    end
-    if (ra[395]) begin
-      bl_sq = 10'h18c;
-    end
-    if (ra[396]) begin
-      bl_sq = 10'h18d;
-    end
-    if (ra[397]) begin
-      bl_sq = 10'h18e;
-    end
-    if (ra[398]) begin
-      bl_sq = 10'h18f;
-    end
-    if (ra[399]) begin
-      bl_sq = 10'h190;
-    end
-    if (ra[400]) begin
-      bl_sq = 10'h191;
-    end
-    if (ra[401]) begin
-      bl_sq = 10'h192;
-    end
-    if (ra[402]) begin
-      bl_sq = 10'h193;
-    end
-    if (ra[403]) begin
-      bl_sq = 10'h194;
-    end
-    if (ra[404]) begin
-      bl_sq = 10'h195;
-    end
-    if (ra[405]) begin
-      bl_sq = 10'h196;
-    end
-    if (ra[406]) begin
-      bl_sq = 10'h197;
-    end
-    if (ra[407]) begin
-      bl_sq = 10'h198;
-    end
-    if (ra[408]) begin
-      bl_sq = 10'h199;
-    end
-    if (ra[409]) begin
-      bl_sq = 10'h19a;
-    end
-    if (ra[410]) begin
-      bl_sq = 10'h19b;
-    end
-    if (ra[411]) begin
-      bl_sq = 10'h19c;
-    end
-    if (ra[412]) begin
-      bl_sq = 10'h19d;
-    end
-    if (ra[413]) begin
-      bl_sq = 10'h19e;
-    end
-    if (ra[414]) begin
-      bl_sq = 10'h19f;
-    end
-    if (ra[415]) begin
-      bl_sq = 10'h1a0;
-    end
-    if (ra[416]) begin
-      bl_sq = 10'h1a1;
-    end
-    if (ra[417]) begin
-      bl_sq = 10'h1a2;
-    end
-    if (ra[418]) begin
-      bl_sq = 10'h1a3;
-    end
-    if (ra[419]) begin
-      bl_sq = 10'h1a4;
-    end
-    if (ra[420]) begin
-      bl_sq = 10'h1a5;
-    end
-    if (ra[421]) begin
-      bl_sq = 10'h1a6;
-    end
-    if (ra[422]) begin
-      bl_sq = 10'h1a7;
-    end
-    if (ra[423]) begin
-      bl_sq = 10'h1a8;
-    end
-    if (ra[424]) begin
-      bl_sq = 10'h1a9;
-    end
-    if (ra[425]) begin
-      bl_sq = 10'h1aa;
-    end
-    if (ra[426]) begin
-      bl_sq = 10'h1ab;
-    end
-    if (ra[427]) begin
-      bl_sq = 10'h1ac;
-    end
-    if (ra[428]) begin
-      bl_sq = 10'h1ad;
-    end
-    if (ra[429]) begin
-      bl_sq = 10'h1ae;
-    end
-    if (ra[430]) begin
-      bl_sq = 10'h1af;
-    end
-    if (ra[431]) begin
-      bl_sq = 10'h1b0;
-    end
-    if (ra[432]) begin
-      bl_sq = 10'h1b1;
-    end
-    if (ra[433]) begin
-      bl_sq = 10'h1b2;
-    end
-    if (ra[434]) begin
-      bl_sq = 10'h1b3;
-    end
-    if (ra[435]) begin
-      bl_sq = 10'h1b4;
-    end
-    if (ra[436]) begin
-      bl_sq = 10'h1b5;
-    end
-    if (ra[437]) begin
-      bl_sq = 10'h1b6;
-    end
-    if (ra[438]) begin
-      bl_sq = 10'h1b7;
-    end
-    if (ra[439]) begin
-      bl_sq = 10'h1b8;
-    end
-    if (ra[440]) begin
-      bl_sq = 10'h1b9;
-    end
-    if (ra[441]) begin
-      bl_sq = 10'h1ba;
-    end
-    if (ra[442]) begin
-      bl_sq = 10'h1bb;
-    end
-    if (ra[443]) begin
-      bl_sq = 10'h1bc;
-    end
-    if (ra[444]) begin
-      bl_sq = 10'h1bd;
-    end
-    if (ra[445]) begin
-      bl_sq = 10'h1be;
-    end
-    if (ra[446]) begin
-      bl_sq = 10'h1bf;
-    end
-    if (ra[447]) begin
-      bl_sq = 10'h1c0;
-    end
-    if (ra[448]) begin
-      bl_sq = 10'h1c1;
-    end
-    if (ra[449]) begin
-      bl_sq = 10'h1c2;
-    end
-    if (ra[450]) begin
-      bl_sq = 10'h1c3;
-    end
-    if (ra[451]) begin
-      bl_sq = 10'h1c4;
-    end
-    if (ra[452]) begin
-      bl_sq = 10'h1c5;
-    end
-    if (ra[453]) begin
-      bl_sq = 10'h1c6;
-    end
-    if (ra[454]) begin
-      bl_sq = 10'h1c7;
-    end
-    if (ra[455]) begin
-      bl_sq = 10'h1c8;
-    end
-    if (ra[456]) begin
-      bl_sq = 10'h1c9;
-    end
-    if (ra[457]) begin
-      bl_sq = 10'h1ca;
-    end
-    if (ra[458]) begin
-      bl_sq = 10'h1cb;
-    end
-    if (ra[459]) begin
-      bl_sq = 10'h1cc;
-    end
-    if (ra[460]) begin
-      bl_sq = 10'h1cd;
-    end
-    if (ra[461]) begin
-      bl_sq = 10'h1ce;
-    end
-    if (ra[462]) begin
-      bl_sq = 10'h1cf;
-    end
-    if (ra[463]) begin
-      bl_sq = 10'h1d0;
-    end
-    if (ra[464]) begin
-      bl_sq = 10'h1d1;
-    end
-    if (ra[465]) begin
-      bl_sq = 10'h1d2;
-    end
-    if (ra[466]) begin
-      bl_sq = 10'h1d3;
-    end
-    if (ra[467]) begin
-      bl_sq = 10'h1d4;
-    end
-    if (ra[468]) begin
-      bl_sq = 10'h1d5;
-    end
-    if (ra[469]) begin
-      bl_sq = 10'h1d6;
-    end
-    if (ra[470]) begin
-      bl_sq = 10'h1d7;
-    end
-    if (ra[471]) begin
-      bl_sq = 10'h1d8;
-    end
-    if (ra[472]) begin
-      bl_sq = 10'h1d9;
-    end
-    if (ra[473]) begin
-      bl_sq = 10'h1da;
-    end
-    if (ra[474]) begin
-      bl_sq = 10'h1db;
-    end
-    if (ra[475]) begin
-      bl_sq = 10'h1dc;
-    end
-    if (ra[476]) begin
-      bl_sq = 10'h1dd;
-    end
-    if (ra[477]) begin
-      bl_sq = 10'h1de;
-    end
-    if (ra[478]) begin
-      bl_sq = 10'h1df;
-    end
-    if (ra[479]) begin
-      bl_sq = 10'h1e0;
-    end
-    if (ra[480]) begin
-      bl_sq = 10'h1e1;
-    end
-    if (ra[481]) begin
-      bl_sq = 10'h1e2;
-    end
-    if (ra[482]) begin
-      bl_sq = 10'h1e3;
-    end
-    if (ra[483]) begin
-      bl_sq = 10'h1e4;
-    end
-    if (ra[484]) begin
-      bl_sq = 10'h1e5;
-    end
-    if (ra[485]) begin
-      bl_sq = 10'h1e6;
-    end
-    if (ra[486]) begin
-      bl_sq = 10'h1e7;
-    end
-    if (ra[487]) begin
-      bl_sq = 10'h1e8;
-    end
-    if (ra[488]) begin
-      bl_sq = 10'h1e9;
-    end
-    if (ra[489]) begin
-      bl_sq = 10'h1ea;
-    end
-    if (ra[490]) begin
-      bl_sq = 10'h1eb;
-    end
-    if (ra[491]) begin
-      bl_sq = 10'h1ec;
-    end
-    if (ra[492]) begin
-      bl_sq = 10'h1ed;
-    end
-    if (ra[493]) begin
-      bl_sq = 10'h1ee;
-    end
-    if (ra[494]) begin
-      bl_sq = 10'h1ef;
-    end
-    if (ra[495]) begin
-      bl_sq = 10'h1f0;
-    end
-    if (ra[496]) begin
-      bl_sq = 10'h1f1;
-    end
-    if (ra[497]) begin
-      bl_sq = 10'h1f2;
-    end
-    if (ra[498]) begin
-      bl_sq = 10'h1f3;
-    end
-    if (ra[499]) begin
-      bl_sq = 10'h1f4;
-    end
-    if (ra[500]) begin
-      bl_sq = 10'h1f5;
-    end
-    if (ra[501]) begin
-      bl_sq = 10'h1f6;
-    end
-    if (ra[502]) begin
-      bl_sq = 10'h1f7;
-    end
-    if (ra[503]) begin
-      bl_sq = 10'h1f8;
-    end
-    if (ra[504]) begin
-      bl_sq = 10'h1f9;
-    end
-    if (ra[505]) begin
-      bl_sq = 10'h1fa;
-    end
-    if (ra[506]) begin
-      bl_sq = 10'h1fb;
-    end
-    if (ra[507]) begin
-      bl_sq = 10'h1fc;
-    end
-    if (ra[508]) begin
-      bl_sq = 10'h1fd;
-    end
-    if (ra[509]) begin
-      bl_sq = 10'h1fe;
-    end
-    if (ra[510]) begin
-      bl_sq = 10'h1ff;
-    end
-    if (ra[511]) begin
-      bl_sq = 10'h200;
+    (* full_case = 32'd1 *)
+    if (alu_sub) begin
+      alu_y = \$234 ;
+    end else if (\$233 ) begin
+      alu_y = { word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41:26] };
+    end else begin
+      alu_y = rb;
     end
   end
   always @* begin
@@ -4839,7 +6342,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
     i__ready = 1'h0;
     casez (fsm_state)
       3'h0:
-          i__ready = \$97 ;
+          i__ready = \$263 ;
     endcase
   end
   always @* begin
@@ -4851,28 +6354,24 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       3'h1:
           casez (word[4:0])
             5'h00:
-                wr_en = \$98 ;
+                wr_en = \$264 ;
             5'h01:
-                wr_en = \$99 ;
-            5'h02:
-                wr_en = \$100 ;
-            5'h03:
-                wr_en = \$102 ;
-            5'h04:
-                wr_en = \$104 ;
+                wr_en = \$265 ;
+            5'h02, 5'h03, 5'h04:
+                wr_en = \$266 ;
             5'h05:
-                wr_en = \$106 ;
+                wr_en = \$267 ;
             5'h06:
-                if (\$109 ) begin
-                  wr_en = \$110 ;
+                if (\$270 ) begin
+                  wr_en = \$271 ;
                 end
             5'h07, 5'h08:
-                if (\$111 ) begin
-                  wr_en = \$112 ;
+                if (\$272 ) begin
+                  wr_en = \$273 ;
                 end
             5'h09:
-                if (\$116 ) begin
-                  wr_en = \$117 ;
+                if (\$277 ) begin
+                  wr_en = \$278 ;
                 end
             5'h0a:
                 /* empty */;
@@ -4885,19 +6384,19 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h0e:
                 /* empty */;
             5'h0f:
-                wr_en = \$118 ;
+                wr_en = \$279 ;
           endcase
       3'h2:
-          if (\$121 ) begin
-            wr_en = \$122 ;
+          if (\$282 ) begin
+            wr_en = \$283 ;
           end
       3'h3:
-          if (\$123 ) begin
-            wr_en = \$124 ;
+          if (\$284 ) begin
+            wr_en = \$285 ;
           end
       3'h4:
-          if (\$128 ) begin
-            wr_en = \$129 ;
+          if (\$286 ) begin
+            wr_en = \$287 ;
           end
     endcase
   end
@@ -4913,24 +6412,20 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 wp__addr = word[11:5];
             5'h01:
                 wp__addr = word[11:5];
-            5'h02:
-                wp__addr = word[11:5];
-            5'h03:
-                wp__addr = word[11:5];
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 wp__addr = word[11:5];
             5'h05:
                 wp__addr = word[11:5];
             5'h06:
-                if (\$109 ) begin
+                if (\$270 ) begin
                   wp__addr = word[11:5];
                 end
             5'h07, 5'h08:
-                if (\$111 ) begin
+                if (\$272 ) begin
                   wp__addr = word[11:5];
                 end
             5'h09:
-                if (\$116 ) begin
+                if (\$277 ) begin
                   wp__addr = word[11:5];
                 end
             5'h0a:
@@ -4947,15 +6442,15 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 wp__addr = word[11:5];
           endcase
       3'h2:
-          if (\$121 ) begin
+          if (\$282 ) begin
             wp__addr = dst;
           end
       3'h3:
-          if (\$123 ) begin
+          if (\$284 ) begin
             wp__addr = dst;
           end
       3'h4:
-          if (\$128 ) begin
+          if (\$286 ) begin
             wp__addr = dst;
           end
     endcase
@@ -4972,24 +6467,20 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 wp__data = { 624'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, word[41:26] };
             5'h01:
                 wp__data = ra;
-            5'h02:
-                wp__data = \$101 [639:0];
-            5'h03:
-                wp__data = \$103 [639:0];
-            5'h04:
-                wp__data = \$105 [639:0];
+            5'h02, 5'h03, 5'h04:
+                wp__data = { alu_s4, alu_s3, alu_s2, alu_s1, alu_c0_full[128:1] };
             5'h05:
-                wp__data = \$107 ;
+                wp__data = \$268 ;
             5'h06:
-                if (\$109 ) begin
-                  wp__data = \$1 [639:0];
+                if (\$270 ) begin
+                  wp__data = { mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[128:1] };
                 end
             5'h07, 5'h08:
-                if (\$111 ) begin
-                  wp__data = { 639'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$115  };
+                if (\$272 ) begin
+                  wp__data = { 639'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$276  };
                 end
             5'h09:
-                if (\$116 ) begin
+                if (\$277 ) begin
                   wp__data = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
                 end
             5'h0a:
@@ -5003,19 +6494,19 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h0e:
                 /* empty */;
             5'h0f:
-                wp__data = { 623'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$119  };
+                wp__data = { 623'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$280  };
           endcase
       3'h2:
-          if (\$121 ) begin
-            wp__data = \$2 [639:0];
+          if (\$282 ) begin
+            wp__data = { mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[128:1] };
           end
       3'h3:
-          if (\$123 ) begin
-            wp__data = { 383'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$127  };
+          if (\$284 ) begin
+            wp__data = { 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$82 , q_lo[3:0] };
           end
       3'h4:
-          if (\$128 ) begin
-            wp__data = { 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, root[247:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , \$89 , \$94  };
+          if (\$286 ) begin
+            wp__data = { 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, root[251:0], sq0_co4, sq1_co4, sq2_co4, sq3_co4 };
           end
     endcase
   end
@@ -5031,11 +6522,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
@@ -5058,11 +6545,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
@@ -5075,7 +6558,19 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$192  = r_resx;
+    acc_use = 1'h0;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          acc_use = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$348  = r_resx;
     if (wr_en) begin
       casez (wp__addr)
         7'h00:
@@ -5105,16 +6600,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h0c:
             /* empty */;
         7'h0d:
-            \$192  = wp__data[127:0];
+            \$348  = wp__data[127:0];
       endcase
     end
     if (rst) begin
-      \$192  = 128'h00000000000000000000000000000000;
+      \$348  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$193  = r_resp;
+    \$349  = r_resp;
     if (wr_en) begin
       casez (wp__addr)
         7'h00:
@@ -5146,16 +6641,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h0d:
             /* empty */;
         7'h0e:
-            \$193  = wp__data[127:0];
+            \$349  = wp__data[127:0];
       endcase
     end
     if (rst) begin
-      \$193  = 128'h00000000000000000000000000000000;
+      \$349  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$194  = r_rese;
+    \$350  = r_rese;
     if (wr_en) begin
       casez (wp__addr)
         7'h00:
@@ -5189,16 +6684,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h0e:
             /* empty */;
         7'h0f:
-            \$194  = wp__data[0];
+            \$350  = wp__data[0];
       endcase
     end
     if (rst) begin
-      \$194  = 1'h0;
+      \$350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$195  = r_resc;
+    \$351  = r_resc;
     if (wr_en) begin
       casez (wp__addr)
         7'h00:
@@ -5234,16 +6729,16 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h0f:
             /* empty */;
         7'h10:
-            \$195  = wp__data[16:0];
+            \$351  = wp__data[16:0];
       endcase
     end
     if (rst) begin
-      \$195  = 17'h00000;
+      \$351  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$196  = r_dir;
+    \$352  = r_dir;
     if (wr_en) begin
       casez (wp__addr)
         7'h00:
@@ -5281,18 +6776,18 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
         7'h10:
             /* empty */;
         7'h11:
-            \$196  = wp__data[0];
+            \$352  = wp__data[0];
       endcase
     end
     if (rst) begin
-      \$196  = 1'h0;
+      \$352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$197  = o__valid;
+    \$353  = o__valid;
     if (o__ready) begin
-      \$197  = 1'h0;
+      \$353  = 1'h0;
     end
     casez (fsm_state)
       3'h0:
@@ -5303,11 +6798,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
@@ -5332,163 +6823,163 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h10:
                 /* empty */;
             5'h11:
-                \$197  = 1'h1;
+                \$353  = 1'h1;
           endcase
     endcase
     if (rst) begin
-      \$197  = 1'h0;
+      \$353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$198  = r_mode;
+    \$354  = r_mode;
     casez (fsm_state)
       3'h0:
-          if (\$135 ) begin
-            \$198  = i__payload[0];
+          if (\$293 ) begin
+            \$354  = i__payload[0];
           end
     endcase
     if (rst) begin
-      \$198  = 1'h0;
+      \$354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$199  = r_a_base;
+    \$355  = r_a_base;
     casez (fsm_state)
       3'h0:
-          if (\$135 ) begin
-            \$199  = i__payload[112:1];
+          if (\$293 ) begin
+            \$355  = i__payload[112:1];
           end
     endcase
     if (rst) begin
-      \$199  = 112'h0000000000000000000000000000;
+      \$355  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$200  = r_a_other;
+    \$356  = r_a_other;
     casez (fsm_state)
       3'h0:
-          if (\$135 ) begin
-            \$200  = i__payload[224:113];
+          if (\$293 ) begin
+            \$356  = i__payload[224:113];
           end
     endcase
     if (rst) begin
-      \$200  = 112'h0000000000000000000000000000;
+      \$356  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$201  = r_a_fn;
+    \$357  = r_a_fn;
     casez (fsm_state)
       3'h0:
-          if (\$135 ) begin
-            \$201  = i__payload[240:225];
+          if (\$293 ) begin
+            \$357  = i__payload[240:225];
           end
     endcase
     if (rst) begin
-      \$201  = 16'h0000;
+      \$357  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$202  = r_a_fd;
+    \$358  = r_a_fd;
     casez (fsm_state)
       3'h0:
-          if (\$135 ) begin
-            \$202  = i__payload[256:241];
+          if (\$293 ) begin
+            \$358  = i__payload[256:241];
           end
     endcase
     if (rst) begin
-      \$202  = 16'h0000;
+      \$358  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$203  = r_b_base;
+    \$359  = r_b_base;
     casez (fsm_state)
       3'h0:
-          if (\$135 ) begin
-            \$203  = i__payload[368:257];
+          if (\$293 ) begin
+            \$359  = i__payload[368:257];
           end
     endcase
     if (rst) begin
-      \$203  = 112'h0000000000000000000000000000;
+      \$359  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$204  = r_b_other;
+    \$360  = r_b_other;
     casez (fsm_state)
       3'h0:
-          if (\$135 ) begin
-            \$204  = i__payload[480:369];
+          if (\$293 ) begin
+            \$360  = i__payload[480:369];
           end
     endcase
     if (rst) begin
-      \$204  = 112'h0000000000000000000000000000;
+      \$360  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$205  = r_b_fn;
+    \$361  = r_b_fn;
     casez (fsm_state)
       3'h0:
-          if (\$135 ) begin
-            \$205  = i__payload[496:481];
+          if (\$293 ) begin
+            \$361  = i__payload[496:481];
           end
     endcase
     if (rst) begin
-      \$205  = 16'h0000;
+      \$361  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$206  = r_b_fd;
+    \$362  = r_b_fd;
     casez (fsm_state)
       3'h0:
-          if (\$135 ) begin
-            \$206  = i__payload[512:497];
+          if (\$293 ) begin
+            \$362  = i__payload[512:497];
           end
     endcase
     if (rst) begin
-      \$206  = 16'h0000;
+      \$362  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$207  = r_maxc;
+    \$363  = r_maxc;
     casez (fsm_state)
       3'h0:
-          if (\$135 ) begin
-            \$207  = i__payload[529:513];
+          if (\$293 ) begin
+            \$363  = i__payload[529:513];
           end
     endcase
     if (rst) begin
-      \$207  = 17'h00000;
+      \$363  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$208  = tag;
+    \$364  = tag;
     casez (fsm_state)
       3'h0:
-          if (\$135 ) begin
-            \$208  = i__payload[561:530];
+          if (\$293 ) begin
+            \$364  = i__payload[561:530];
           end
     endcase
     if (rst) begin
-      \$208  = 32'd0;
+      \$364  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$209  = pc;
+    \$365  = pc;
     casez (fsm_state)
       3'h0:
-          if (\$135 ) begin
-            \$209  = 16'h0000;
+          if (\$293 ) begin
+            \$365  = 16'h0000;
           end
       3'h1:
         begin
@@ -5497,11 +6988,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
@@ -5512,57 +6999,57 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h09:
                 /* empty */;
             5'h0a:
-                \$209  = \$148 [15:0];
+                \$365  = \$305 [15:0];
             5'h0b:
-                \$209  = \$151 [15:0];
+                \$365  = \$307 [15:0];
             5'h0c:
-                \$209  = \$154 [15:0];
+                \$365  = \$310 [15:0];
             5'h0d:
-                \$209  = \$157 [15:0];
+                \$365  = \$313 [15:0];
             5'h0e:
-                \$209  = word[41:26];
+                \$365  = word[41:26];
             5'h0f:
-                \$209  = word[41:26];
+                \$365  = word[41:26];
             5'h10:
-                \$209  = ra[15:0];
+                \$365  = ra[15:0];
           endcase
-          if (\$164 ) begin
-            \$209  = \$165 [15:0];
+          if (\$320 ) begin
+            \$365  = \$321 [15:0];
           end
-          if (\$169 ) begin
-            \$209  = \$170 [15:0];
+          if (\$325 ) begin
+            \$365  = \$326 [15:0];
           end
-          if (\$175 ) begin
-            \$209  = \$176 [15:0];
+          if (\$331 ) begin
+            \$365  = \$332 [15:0];
           end
-          if (\$179 ) begin
-            \$209  = \$180 [15:0];
+          if (\$335 ) begin
+            \$365  = \$336 [15:0];
           end
         end
       3'h2:
-          if (\$184 ) begin
-            \$209  = \$185 [15:0];
+          if (\$340 ) begin
+            \$365  = \$341 [15:0];
           end
       3'h3:
-          if (\$187 ) begin
-            \$209  = \$188 [15:0];
+          if (\$343 ) begin
+            \$365  = \$344 [15:0];
           end
       3'h4:
-          if (\$190 ) begin
-            \$209  = \$191 [15:0];
+          if (\$346 ) begin
+            \$365  = \$347 [15:0];
           end
     endcase
     if (rst) begin
-      \$209  = 16'h0000;
+      \$365  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$210  = fsm_state;
+    \$366  = fsm_state;
     casez (fsm_state)
       3'h0:
-          if (\$135 ) begin
-            \$210  = 3'h1;
+          if (\$293 ) begin
+            \$366  = 3'h1;
           end
       3'h1:
           casez (word[4:0])
@@ -5570,31 +7057,27 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$137 ) begin
+                if (\$295 ) begin
                 end else begin
-                  \$210  = 3'h2;
+                  \$366  = 3'h2;
                 end
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$141 ) begin
+                if (\$299 ) begin
                 end else begin
-                  \$210  = 3'h3;
+                  \$366  = 3'h3;
                 end
             5'h09:
                 (* full_case = 32'd1 *)
-                if (\$144 ) begin
+                if (\$302 ) begin
                 end else begin
-                  \$210  = 3'h4;
+                  \$366  = 3'h4;
                 end
             5'h0a:
                 /* empty */;
@@ -5611,28 +7094,28 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h10:
                 /* empty */;
             5'h11:
-                \$210  = 3'h0;
+                \$366  = 3'h0;
           endcase
       3'h2:
-          if (\$184 ) begin
-            \$210  = 3'h1;
+          if (\$340 ) begin
+            \$366  = 3'h1;
           end
       3'h3:
-          if (\$187 ) begin
-            \$210  = 3'h1;
+          if (\$343 ) begin
+            \$366  = 3'h1;
           end
       3'h4:
-          if (\$190 ) begin
-            \$210  = 3'h1;
+          if (\$346 ) begin
+            \$366  = 3'h1;
           end
     endcase
     if (rst) begin
-      \$210  = 3'h0;
+      \$366  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$211  = acc;
+    \$367  = acc;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -5642,31 +7125,27 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$137 ) begin
+                if (\$295 ) begin
                 end else begin
-                  \$211  = \$1 [639:0];
+                  \$367  = { mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[128:1] };
                 end
           endcase
       3'h2:
-          \$211  = \$2 [639:0];
+          \$367  = { mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[128:1] };
     endcase
     if (rst) begin
-      \$211  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$367  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$212  = ma;
+    \$368  = ma;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -5676,31 +7155,27 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$137 ) begin
+                if (\$295 ) begin
                 end else begin
-                  \$212  = \$138 [639:0];
+                  \$368  = \$296 [639:0];
                 end
           endcase
       3'h2:
-          \$212  = \$181 [639:0];
+          \$368  = \$337 [639:0];
     endcase
     if (rst) begin
-      \$212  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$368  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$213  = mb;
+    \$369  = mb;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -5710,31 +7185,27 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$137 ) begin
+                if (\$295 ) begin
                 end else begin
-                  \$213  = \$139 ;
+                  \$369  = \$297 ;
                 end
           endcase
       3'h2:
-          \$213  = \$182 ;
+          \$369  = \$338 ;
     endcase
     if (rst) begin
-      \$213  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$369  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$214  = dst;
+    \$370  = dst;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -5744,33 +7215,29 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$137 ) begin
+                if (\$295 ) begin
                 end else begin
-                  \$214  = word[11:5];
+                  \$370  = word[11:5];
                 end
             5'h07, 5'h08:
-                \$214  = word[11:5];
+                \$370  = word[11:5];
             5'h09:
-                \$214  = word[11:5];
+                \$370  = word[11:5];
           endcase
     endcase
     if (rst) begin
-      \$214  = 7'h00;
+      \$370  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$215  = ceil;
+    \$371  = ceil;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -5780,27 +7247,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
-                \$215  = \$140 ;
+                \$371  = \$298 ;
           endcase
     endcase
     if (rst) begin
-      \$215  = 1'h0;
+      \$371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$216  = den;
+    \$372  = den;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -5810,11 +7273,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
@@ -5822,19 +7281,19 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$141 ) begin
+                if (\$299 ) begin
                 end else begin
-                  \$216  = rb[255:0];
+                  \$372  = rb[144:0];
                 end
           endcase
     endcase
     if (rst) begin
-      \$216  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$372  = 145'h0000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$217  = drem;
+    \$373  = drem;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -5844,11 +7303,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
@@ -5856,23 +7311,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$141 ) begin
+                if (\$299 ) begin
                 end else begin
-                  \$217  = { 1'h0, \$142  };
+                  \$373  = \$300 [144:0];
                 end
           endcase
       3'h2:
           /* empty */;
       3'h3:
-          \$217  = \$47 [256:0];
+          \$373  = \$77 [144:0];
     endcase
     if (rst) begin
-      \$217  = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+      \$373  = 145'h0000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$218  = dnum;
+    \$374  = dnum;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -5882,11 +7337,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
@@ -5894,23 +7345,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$141 ) begin
+                if (\$299 ) begin
                 end else begin
-                  \$218  = \$143 [255:0];
+                  \$374  = \$301 [255:0];
                 end
           endcase
       3'h2:
           /* empty */;
       3'h3:
-          \$218  = \$49 [255:0];
+          \$374  = \$79 [255:0];
     endcase
     if (rst) begin
-      \$218  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$374  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$219  = quo;
+    \$375  = quo;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -5920,11 +7371,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
@@ -5932,23 +7379,23 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$141 ) begin
+                if (\$299 ) begin
                 end else begin
-                  \$219  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+                  \$375  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
                 end
           endcase
       3'h2:
           /* empty */;
       3'h3:
-          \$219  = { quo[247:0], \$13 , \$18 , \$23 , \$28 , \$33 , \$38 , \$43 , \$48  };
+          \$375  = { quo[251:0], \$60 , \$65 , \$70 , \$78  };
     endcase
     if (rst) begin
-      \$219  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$375  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$220  = count;
+    \$376  = count;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -5958,11 +7405,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
@@ -5970,31 +7413,31 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$141 ) begin
+                if (\$299 ) begin
                 end else begin
-                  \$220  = { 1'h0, \$8 [8:0] };
+                  \$376  = { 1'h0, \$55 [8:0] };
                 end
             5'h09:
                 (* full_case = 32'd1 *)
-                if (\$144 ) begin
+                if (\$302 ) begin
                 end else begin
-                  \$220  = { 1'h0, \$53 [8:0] };
+                  \$376  = { 1'h0, \$87 [8:0] };
                 end
           endcase
       3'h2:
           /* empty */;
       3'h3:
-          \$220  = \$186 [9:0];
+          \$376  = \$342 [9:0];
       3'h4:
-          \$220  = \$189 [9:0];
+          \$376  = \$345 [9:0];
     endcase
     if (rst) begin
-      \$220  = 10'h000;
+      \$376  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$221  = work;
+    \$377  = work;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -6004,11 +7447,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
@@ -6018,9 +7457,9 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h09:
                 (* full_case = 32'd1 *)
-                if (\$144 ) begin
+                if (\$302 ) begin
                 end else begin
-                  \$221  = \$145 [511:0];
+                  \$377  = \$303 [511:0];
                 end
           endcase
       3'h2:
@@ -6028,15 +7467,15 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       3'h3:
           /* empty */;
       3'h4:
-          \$221  = \$95 [511:0];
+          \$377  = \$229 [511:0];
     endcase
     if (rst) begin
-      \$221  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$377  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$222  = srem;
+    \$378  = srem;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -6046,11 +7485,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
@@ -6060,9 +7495,9 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h09:
                 (* full_case = 32'd1 *)
-                if (\$144 ) begin
+                if (\$302 ) begin
                 end else begin
-                  \$222  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+                  \$378  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
                 end
           endcase
       3'h2:
@@ -6070,15 +7505,15 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       3'h3:
           /* empty */;
       3'h4:
-          \$222  = \$93 [259:0];
+          \$378  = \$228 [259:0];
     endcase
     if (rst) begin
-      \$222  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+      \$378  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$223  = root;
+    \$379  = root;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -6088,11 +7523,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
@@ -6102,9 +7533,9 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h09:
                 (* full_case = 32'd1 *)
-                if (\$144 ) begin
+                if (\$302 ) begin
                 end else begin
-                  \$223  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+                  \$379  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
                 end
           endcase
       3'h2:
@@ -6112,15 +7543,15 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
       3'h3:
           /* empty */;
       3'h4:
-          \$223  = { root[247:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , \$89 , \$94  };
+          \$379  = { root[251:0], sq0_co4, sq1_co4, sq2_co4, sq3_co4 };
     endcase
     if (rst) begin
-      \$223  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$379  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$224  = o__payload;
+    \$380  = o__payload;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -6130,11 +7561,7 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
@@ -6160,17 +7587,17 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h11:
               begin
-                \$224 [31:0] = tag;
-                \$224 [32] = r_dir;
-                \$224 [33] = r_rese;
-                \$224 [50:34] = r_resc;
-                \$224 [178:51] = r_resx;
-                \$224 [306:179] = r_resp;
+                \$380 [31:0] = tag;
+                \$380 [32] = r_dir;
+                \$380 [33] = r_rese;
+                \$380 [50:34] = r_resc;
+                \$380 [178:51] = r_resx;
+                \$380 [306:179] = r_resp;
               end
           endcase
     endcase
     if (rst) begin
-      \$224  = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$380  = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   assign rom_rd__addr = pc[9:0];
@@ -6184,66 +7611,95 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign rd_b__addr = word[25:19];
   assign wr_addr = wp__addr;
   assign wr_data = wp__data;
-  assign partial = \$1 [639:0];
-  assign acc_next = \$2 [639:0];
+  assign mul_v00 = { mul_pp0_34[27:0], mul_pp0_32, mul_pp0_30, mul_pp0_28, mul_pp0_26, mul_pp0_24, mul_pp0_22, mul_pp0_20, mul_pp0_18, mul_pp0_16, mul_pp0_14, mul_pp0_12, mul_pp0_10, mul_pp0_8, mul_pp0_6, mul_pp0_4, mul_pp0_2, mul_pp0_0 };
+  assign mul_pp0_35 = { 8'h00, \$1  };
+  assign mul_v01 = { \$1 [9:0], mul_pp0_33, mul_pp0_31, mul_pp0_29, mul_pp0_27, mul_pp0_25, mul_pp0_23, mul_pp0_21, mul_pp0_19, mul_pp0_17, mul_pp0_15, mul_pp0_13, mul_pp0_11, mul_pp0_9, mul_pp0_7, mul_pp0_5, mul_pp0_3, mul_pp0_1, 18'h00000 };
+  assign mul_v10 = { mul_pp1_34[9:0], 4'h0, mul_pp1_32, 4'h0, mul_pp1_30, 4'h0, mul_pp1_28, 4'h0, mul_pp1_26, 4'h0, mul_pp1_24, 4'h0, mul_pp1_22, 4'h0, mul_pp1_20, 4'h0, mul_pp1_18, 4'h0, mul_pp1_16, 4'h0, mul_pp1_14, 4'h0, mul_pp1_12, 4'h0, mul_pp1_10, 4'h0, mul_pp1_8, 4'h0, mul_pp1_6, 4'h0, mul_pp1_4, 4'h0, mul_pp1_2, 4'h0, mul_pp1_0, 18'h00000 };
+  assign mul_v11 = { mul_pp1_33[27:0], 4'h0, mul_pp1_31, 4'h0, mul_pp1_29, 4'h0, mul_pp1_27, 4'h0, mul_pp1_25, 4'h0, mul_pp1_23, 4'h0, mul_pp1_21, 4'h0, mul_pp1_19, 4'h0, mul_pp1_17, 4'h0, mul_pp1_15, 4'h0, mul_pp1_13, 4'h0, mul_pp1_11, 4'h0, mul_pp1_9, 4'h0, mul_pp1_7, 4'h0, mul_pp1_5, 4'h0, mul_pp1_3, 4'h0, mul_pp1_1, 36'h000000000 };
+  assign mul_csa1_c = { \$7 [638:0], 1'h0 };
+  assign mul_csa2_c = { \$16 [638:0], 1'h0 };
+  assign mul_csa3_c = { \$22 [638:0], 1'h0 };
+  assign mul_cpa_cin1 = mul_cpa_c0_full[129];
+  assign mul_cpa_cin2 = mul_cpa_co1;
+  assign mul_cpa_cin3 = mul_cpa_co2;
+  assign mul_cpa_cin4 = mul_cpa_co3;
+  assign mul_cpa_sum = { mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[128:1] };
+  assign mul_cpa_cout = mul_cpa_co4;
   assign a_lo = ra[255:0];
-  assign b_lo = rb[255:0];
-  assign qb = \$8 [8:0];
-  assign div_shl = \$9 [8:0];
-  assign drem_0 = \$12 [256:0];
-  assign quo_0 = { quo[254:0], \$13  };
-  assign dnum_0 = \$14 [255:0];
-  assign drem_1 = \$17 [256:0];
-  assign quo_1 = { quo[253:0], \$13 , \$18  };
-  assign dnum_1 = \$19 [255:0];
-  assign drem_2 = \$22 [256:0];
-  assign quo_2 = { quo[252:0], \$13 , \$18 , \$23  };
-  assign dnum_2 = \$24 [255:0];
-  assign drem_3 = \$27 [256:0];
-  assign quo_3 = { quo[251:0], \$13 , \$18 , \$23 , \$28  };
-  assign dnum_3 = \$29 [255:0];
-  assign drem_4 = \$32 [256:0];
-  assign quo_4 = { quo[250:0], \$13 , \$18 , \$23 , \$28 , \$33  };
-  assign dnum_4 = \$34 [255:0];
-  assign drem_5 = \$37 [256:0];
-  assign quo_5 = { quo[249:0], \$13 , \$18 , \$23 , \$28 , \$33 , \$38  };
-  assign dnum_5 = \$39 [255:0];
-  assign drem_6 = \$42 [256:0];
-  assign quo_6 = { quo[248:0], \$13 , \$18 , \$23 , \$28 , \$33 , \$38 , \$43  };
-  assign dnum_6 = \$44 [255:0];
-  assign drem_7 = \$47 [256:0];
-  assign quo_7 = { quo[247:0], \$13 , \$18 , \$23 , \$28 , \$33 , \$38 , \$43 , \$48  };
-  assign dnum_7 = \$49 [255:0];
+  assign b_lo = rb[144:0];
+  assign bl_b = \$49 [7:0];
+  assign qb = \$55 [8:0];
+  assign div_shl = \$56 [8:0];
+  assign drem_0 = \$59 [144:0];
+  assign quo_0 = { quo[254:0], \$60  };
+  assign dnum_0 = \$61 [255:0];
+  assign drem_1 = \$64 [144:0];
+  assign quo_1 = { quo[253:0], \$60 , \$65  };
+  assign dnum_1 = \$66 [255:0];
+  assign drem_2 = \$69 [144:0];
+  assign quo_2 = { quo[252:0], \$60 , \$65 , \$70  };
+  assign dnum_2 = \$71 [255:0];
+  assign drem_3 = \$77 [144:0];
+  assign quo_3 = { quo[251:0], \$60 , \$65 , \$70 , \$78  };
+  assign dnum_3 = \$79 [255:0];
+  assign q_hi_inc = \$81 [251:0];
+  assign div_result = { \$82 , q_lo[3:0] };
   assign a_sq = ra[511:0];
-  assign pairs = \$53 [8:0];
-  assign sq_shl = \$55 [9:0];
-  assign srem_0 = \$58 [259:0];
-  assign root_0 = { root[254:0], \$59  };
-  assign work_0 = \$60 [511:0];
-  assign srem_1 = \$63 [259:0];
-  assign root_1 = { root[253:0], \$59 , \$64  };
-  assign work_1 = \$65 [511:0];
-  assign srem_2 = \$68 [259:0];
-  assign root_2 = { root[252:0], \$59 , \$64 , \$69  };
-  assign work_2 = \$70 [511:0];
-  assign srem_3 = \$73 [259:0];
-  assign root_3 = { root[251:0], \$59 , \$64 , \$69 , \$74  };
-  assign work_3 = \$75 [511:0];
-  assign srem_4 = \$78 [259:0];
-  assign root_4 = { root[250:0], \$59 , \$64 , \$69 , \$74 , \$79  };
-  assign work_4 = \$80 [511:0];
-  assign srem_5 = \$83 [259:0];
-  assign root_5 = { root[249:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84  };
-  assign work_5 = \$85 [511:0];
-  assign srem_6 = \$88 [259:0];
-  assign root_6 = { root[248:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , \$89  };
-  assign work_6 = \$90 [511:0];
-  assign srem_7 = \$93 [259:0];
-  assign root_7 = { root[247:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , \$89 , \$94  };
-  assign work_7 = \$95 [511:0];
+  assign pairs = \$87 [8:0];
+  assign sq_shl = \$89 [9:0];
+  assign sq_r2_0 = { srem, work[511:510] };
+  assign sq_trial_0 = { 4'h0, root, 2'h1 };
+  assign sq0_cin1 = sq0_c0_full[65];
+  assign sq0_cin2 = sq0_co1;
+  assign sq0_cin3 = sq0_co2;
+  assign sq0_cin4 = sq0_co3;
+  assign sq0_sum = { sq0_s4, sq0_s3, sq0_s2, sq0_s1, sq0_c0_full[64:1] };
+  assign sq0_cout = sq0_co4;
+  assign srem_0 = \$123 [259:0];
+  assign root_0 = { root[254:0], sq0_co4 };
+  assign work_0 = \$124 [511:0];
+  assign sq_r2_1 = { \$123 [259:0], \$124 [511:510] };
+  assign sq_trial_1 = { 4'h0, root[254:0], sq0_co4, 2'h1 };
+  assign sq1_cin1 = sq1_c0_full[65];
+  assign sq1_cin2 = sq1_co1;
+  assign sq1_cin3 = sq1_co2;
+  assign sq1_cin4 = sq1_co3;
+  assign sq1_sum = { sq1_s4, sq1_s3, sq1_s2, sq1_s1, sq1_c0_full[64:1] };
+  assign sq1_cout = sq1_co4;
+  assign srem_1 = \$158 [259:0];
+  assign root_1 = { root[253:0], sq0_co4, sq1_co4 };
+  assign work_1 = \$159 [511:0];
+  assign sq_r2_2 = { \$158 [259:0], \$159 [511:510] };
+  assign sq_trial_2 = { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
+  assign sq2_cin1 = sq2_c0_full[65];
+  assign sq2_cin2 = sq2_co1;
+  assign sq2_cin3 = sq2_co2;
+  assign sq2_cin4 = sq2_co3;
+  assign sq2_sum = { sq2_s4, sq2_s3, sq2_s2, sq2_s1, sq2_c0_full[64:1] };
+  assign sq2_cout = sq2_co4;
+  assign srem_2 = \$193 [259:0];
+  assign root_2 = { root[252:0], sq0_co4, sq1_co4, sq2_co4 };
+  assign work_2 = \$194 [511:0];
+  assign sq_r2_3 = { \$193 [259:0], \$194 [511:510] };
+  assign sq_trial_3 = { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
+  assign sq3_cin1 = sq3_c0_full[65];
+  assign sq3_cin2 = sq3_co1;
+  assign sq3_cin3 = sq3_co2;
+  assign sq3_cin4 = sq3_co3;
+  assign sq3_sum = { sq3_s4, sq3_s3, sq3_s2, sq3_s1, sq3_c0_full[64:1] };
+  assign sq3_cout = sq3_co4;
+  assign srem_3 = \$228 [259:0];
+  assign root_3 = { root[251:0], sq0_co4, sq1_co4, sq2_co4, sq3_co4 };
+  assign work_3 = \$229 [511:0];
   assign o_valid = o__valid;
   assign rec = o__payload;
   assign imm_sext = { word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41:26] };
+  assign alu_cin1 = alu_c0_full[129];
+  assign alu_cin2 = alu_co1;
+  assign alu_cin3 = alu_co2;
+  assign alu_cin4 = alu_co3;
+  assign alu_sum = { alu_s4, alu_s3, alu_s2, alu_s1, alu_c0_full[128:1] };
+  assign alu_cout = alu_co4;
   assign \o__payload.tag  = o__payload[31:0];
   assign \o__payload.direction  = o__payload[32];
   assign \o__payload.exact  = o__payload[33];
@@ -6267,35 +7723,249 @@ module \eval_search_top.search (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \i__payload.b_fd  = i__payload[512:497];
   assign \i__payload.maxc  = i__payload[529:513];
   assign \i__payload.tag  = i__payload[561:530];
-  assign \$8 [2:0] = 3'h0;
-  assign \$8 [10:3] = { 1'h0, \$7 [9:3] };
-  assign \$14  = { dnum, 1'h0 };
-  assign \$19  = { \$14 [255:0], 1'h0 };
-  assign \$24  = { \$19 [255:0], 1'h0 };
-  assign \$29  = { \$24 [255:0], 1'h0 };
-  assign \$34  = { \$29 [255:0], 1'h0 };
-  assign \$39  = { \$34 [255:0], 1'h0 };
-  assign \$44  = { \$39 [255:0], 1'h0 };
-  assign \$49  = { \$44 [255:0], 1'h0 };
-  assign \$51  = { 1'h0, \$50 [10:1] };
-  assign \$53 [2:0] = 3'h0;
-  assign \$53 [12:3] = { 1'h0, \$52 [11:3] };
-  assign \$60  = { 1'h0, work, 2'h0 };
-  assign \$65  = { 1'h0, \$60 [511:0], 2'h0 };
-  assign \$70  = { 1'h0, \$65 [511:0], 2'h0 };
-  assign \$75  = { 1'h0, \$70 [511:0], 2'h0 };
-  assign \$80  = { 1'h0, \$75 [511:0], 2'h0 };
-  assign \$85  = { 1'h0, \$80 [511:0], 2'h0 };
-  assign \$90  = { 1'h0, \$85 [511:0], 2'h0 };
-  assign \$95  = { 1'h0, \$90 [511:0], 2'h0 };
-  assign \$107  = { 1'h0, ra[639:1] };
-  assign \$108  = { 32'h00000000, rb[639:32] };
-  assign \$120  = { 32'h00000000, mb[639:32] };
-  assign \$136  = { 32'h00000000, rb[639:32] };
-  assign \$138  = { 31'h00000000, ra, 32'h00000000 };
-  assign \$139  = { 32'h00000000, rb[639:32] };
-  assign \$167  = { 32'h00000000, rb[639:32] };
-  assign \$181  = { 31'h00000000, ma, 32'h00000000 };
-  assign \$182  = { 32'h00000000, mb[639:32] };
-  assign \$183  = { 32'h00000000, mb[639:32] };
+  assign bl_b_any_144_2 = rb[144];
+  assign bl_b_top_144_2 = 1'h0;
+  assign bl_b_any_146_2 = 1'h0;
+  assign bl_b_top_146_2 = 1'h0;
+  assign bl_b_any_144_4 = rb[144];
+  assign bl_b_top_144_4 = 2'h0;
+  assign bl_b_any_148_2 = 1'h0;
+  assign bl_b_top_148_2 = 1'h0;
+  assign bl_b_any_150_2 = 1'h0;
+  assign bl_b_top_150_2 = 1'h0;
+  assign bl_b_any_148_4 = 1'h0;
+  assign bl_b_top_148_4 = 2'h0;
+  assign bl_b_any_144_8 = rb[144];
+  assign bl_b_top_144_8 = 3'h0;
+  assign bl_b_any_152_2 = 1'h0;
+  assign bl_b_top_152_2 = 1'h0;
+  assign bl_b_any_154_2 = 1'h0;
+  assign bl_b_top_154_2 = 1'h0;
+  assign bl_b_any_152_4 = 1'h0;
+  assign bl_b_top_152_4 = 2'h0;
+  assign bl_b_any_156_2 = 1'h0;
+  assign bl_b_top_156_2 = 1'h0;
+  assign bl_b_any_158_2 = 1'h0;
+  assign bl_b_top_158_2 = 1'h0;
+  assign bl_b_any_156_4 = 1'h0;
+  assign bl_b_top_156_4 = 2'h0;
+  assign bl_b_any_152_8 = 1'h0;
+  assign bl_b_top_152_8 = 3'h0;
+  assign bl_b_any_144_16 = rb[144];
+  assign bl_b_top_144_16 = 4'h0;
+  assign bl_b_any_160_2 = 1'h0;
+  assign bl_b_top_160_2 = 1'h0;
+  assign bl_b_any_162_2 = 1'h0;
+  assign bl_b_top_162_2 = 1'h0;
+  assign bl_b_any_160_4 = 1'h0;
+  assign bl_b_top_160_4 = 2'h0;
+  assign bl_b_any_164_2 = 1'h0;
+  assign bl_b_top_164_2 = 1'h0;
+  assign bl_b_any_166_2 = 1'h0;
+  assign bl_b_top_166_2 = 1'h0;
+  assign bl_b_any_164_4 = 1'h0;
+  assign bl_b_top_164_4 = 2'h0;
+  assign bl_b_any_160_8 = 1'h0;
+  assign bl_b_top_160_8 = 3'h0;
+  assign bl_b_any_168_2 = 1'h0;
+  assign bl_b_top_168_2 = 1'h0;
+  assign bl_b_any_170_2 = 1'h0;
+  assign bl_b_top_170_2 = 1'h0;
+  assign bl_b_any_168_4 = 1'h0;
+  assign bl_b_top_168_4 = 2'h0;
+  assign bl_b_any_172_2 = 1'h0;
+  assign bl_b_top_172_2 = 1'h0;
+  assign bl_b_any_174_2 = 1'h0;
+  assign bl_b_top_174_2 = 1'h0;
+  assign bl_b_any_172_4 = 1'h0;
+  assign bl_b_top_172_4 = 2'h0;
+  assign bl_b_any_168_8 = 1'h0;
+  assign bl_b_top_168_8 = 3'h0;
+  assign bl_b_any_160_16 = 1'h0;
+  assign bl_b_top_160_16 = 4'h0;
+  assign bl_b_any_176_2 = 1'h0;
+  assign bl_b_top_176_2 = 1'h0;
+  assign bl_b_any_178_2 = 1'h0;
+  assign bl_b_top_178_2 = 1'h0;
+  assign bl_b_any_176_4 = 1'h0;
+  assign bl_b_top_176_4 = 2'h0;
+  assign bl_b_any_180_2 = 1'h0;
+  assign bl_b_top_180_2 = 1'h0;
+  assign bl_b_any_182_2 = 1'h0;
+  assign bl_b_top_182_2 = 1'h0;
+  assign bl_b_any_180_4 = 1'h0;
+  assign bl_b_top_180_4 = 2'h0;
+  assign bl_b_any_176_8 = 1'h0;
+  assign bl_b_top_176_8 = 3'h0;
+  assign bl_b_any_184_2 = 1'h0;
+  assign bl_b_top_184_2 = 1'h0;
+  assign bl_b_any_186_2 = 1'h0;
+  assign bl_b_top_186_2 = 1'h0;
+  assign bl_b_any_184_4 = 1'h0;
+  assign bl_b_top_184_4 = 2'h0;
+  assign bl_b_any_188_2 = 1'h0;
+  assign bl_b_top_188_2 = 1'h0;
+  assign bl_b_any_190_2 = 1'h0;
+  assign bl_b_top_190_2 = 1'h0;
+  assign bl_b_any_188_4 = 1'h0;
+  assign bl_b_top_188_4 = 2'h0;
+  assign bl_b_any_184_8 = 1'h0;
+  assign bl_b_top_184_8 = 3'h0;
+  assign bl_b_any_176_16 = 1'h0;
+  assign bl_b_top_176_16 = 4'h0;
+  assign bl_b_any_160_32 = 1'h0;
+  assign bl_b_top_160_32 = 5'h00;
+  assign bl_b_any_128_64 = bl_b_any_128_32;
+  assign bl_b_top_128_64 = { 1'h0, bl_b_top_128_32 };
+  assign bl_b_any_192_2 = 1'h0;
+  assign bl_b_top_192_2 = 1'h0;
+  assign bl_b_any_194_2 = 1'h0;
+  assign bl_b_top_194_2 = 1'h0;
+  assign bl_b_any_192_4 = 1'h0;
+  assign bl_b_top_192_4 = 2'h0;
+  assign bl_b_any_196_2 = 1'h0;
+  assign bl_b_top_196_2 = 1'h0;
+  assign bl_b_any_198_2 = 1'h0;
+  assign bl_b_top_198_2 = 1'h0;
+  assign bl_b_any_196_4 = 1'h0;
+  assign bl_b_top_196_4 = 2'h0;
+  assign bl_b_any_192_8 = 1'h0;
+  assign bl_b_top_192_8 = 3'h0;
+  assign bl_b_any_200_2 = 1'h0;
+  assign bl_b_top_200_2 = 1'h0;
+  assign bl_b_any_202_2 = 1'h0;
+  assign bl_b_top_202_2 = 1'h0;
+  assign bl_b_any_200_4 = 1'h0;
+  assign bl_b_top_200_4 = 2'h0;
+  assign bl_b_any_204_2 = 1'h0;
+  assign bl_b_top_204_2 = 1'h0;
+  assign bl_b_any_206_2 = 1'h0;
+  assign bl_b_top_206_2 = 1'h0;
+  assign bl_b_any_204_4 = 1'h0;
+  assign bl_b_top_204_4 = 2'h0;
+  assign bl_b_any_200_8 = 1'h0;
+  assign bl_b_top_200_8 = 3'h0;
+  assign bl_b_any_192_16 = 1'h0;
+  assign bl_b_top_192_16 = 4'h0;
+  assign bl_b_any_208_2 = 1'h0;
+  assign bl_b_top_208_2 = 1'h0;
+  assign bl_b_any_210_2 = 1'h0;
+  assign bl_b_top_210_2 = 1'h0;
+  assign bl_b_any_208_4 = 1'h0;
+  assign bl_b_top_208_4 = 2'h0;
+  assign bl_b_any_212_2 = 1'h0;
+  assign bl_b_top_212_2 = 1'h0;
+  assign bl_b_any_214_2 = 1'h0;
+  assign bl_b_top_214_2 = 1'h0;
+  assign bl_b_any_212_4 = 1'h0;
+  assign bl_b_top_212_4 = 2'h0;
+  assign bl_b_any_208_8 = 1'h0;
+  assign bl_b_top_208_8 = 3'h0;
+  assign bl_b_any_216_2 = 1'h0;
+  assign bl_b_top_216_2 = 1'h0;
+  assign bl_b_any_218_2 = 1'h0;
+  assign bl_b_top_218_2 = 1'h0;
+  assign bl_b_any_216_4 = 1'h0;
+  assign bl_b_top_216_4 = 2'h0;
+  assign bl_b_any_220_2 = 1'h0;
+  assign bl_b_top_220_2 = 1'h0;
+  assign bl_b_any_222_2 = 1'h0;
+  assign bl_b_top_222_2 = 1'h0;
+  assign bl_b_any_220_4 = 1'h0;
+  assign bl_b_top_220_4 = 2'h0;
+  assign bl_b_any_216_8 = 1'h0;
+  assign bl_b_top_216_8 = 3'h0;
+  assign bl_b_any_208_16 = 1'h0;
+  assign bl_b_top_208_16 = 4'h0;
+  assign bl_b_any_192_32 = 1'h0;
+  assign bl_b_top_192_32 = 5'h00;
+  assign bl_b_any_224_2 = 1'h0;
+  assign bl_b_top_224_2 = 1'h0;
+  assign bl_b_any_226_2 = 1'h0;
+  assign bl_b_top_226_2 = 1'h0;
+  assign bl_b_any_224_4 = 1'h0;
+  assign bl_b_top_224_4 = 2'h0;
+  assign bl_b_any_228_2 = 1'h0;
+  assign bl_b_top_228_2 = 1'h0;
+  assign bl_b_any_230_2 = 1'h0;
+  assign bl_b_top_230_2 = 1'h0;
+  assign bl_b_any_228_4 = 1'h0;
+  assign bl_b_top_228_4 = 2'h0;
+  assign bl_b_any_224_8 = 1'h0;
+  assign bl_b_top_224_8 = 3'h0;
+  assign bl_b_any_232_2 = 1'h0;
+  assign bl_b_top_232_2 = 1'h0;
+  assign bl_b_any_234_2 = 1'h0;
+  assign bl_b_top_234_2 = 1'h0;
+  assign bl_b_any_232_4 = 1'h0;
+  assign bl_b_top_232_4 = 2'h0;
+  assign bl_b_any_236_2 = 1'h0;
+  assign bl_b_top_236_2 = 1'h0;
+  assign bl_b_any_238_2 = 1'h0;
+  assign bl_b_top_238_2 = 1'h0;
+  assign bl_b_any_236_4 = 1'h0;
+  assign bl_b_top_236_4 = 2'h0;
+  assign bl_b_any_232_8 = 1'h0;
+  assign bl_b_top_232_8 = 3'h0;
+  assign bl_b_any_224_16 = 1'h0;
+  assign bl_b_top_224_16 = 4'h0;
+  assign bl_b_any_240_2 = 1'h0;
+  assign bl_b_top_240_2 = 1'h0;
+  assign bl_b_any_242_2 = 1'h0;
+  assign bl_b_top_242_2 = 1'h0;
+  assign bl_b_any_240_4 = 1'h0;
+  assign bl_b_top_240_4 = 2'h0;
+  assign bl_b_any_244_2 = 1'h0;
+  assign bl_b_top_244_2 = 1'h0;
+  assign bl_b_any_246_2 = 1'h0;
+  assign bl_b_top_246_2 = 1'h0;
+  assign bl_b_any_244_4 = 1'h0;
+  assign bl_b_top_244_4 = 2'h0;
+  assign bl_b_any_240_8 = 1'h0;
+  assign bl_b_top_240_8 = 3'h0;
+  assign bl_b_any_248_2 = 1'h0;
+  assign bl_b_top_248_2 = 1'h0;
+  assign bl_b_any_250_2 = 1'h0;
+  assign bl_b_top_250_2 = 1'h0;
+  assign bl_b_any_248_4 = 1'h0;
+  assign bl_b_top_248_4 = 2'h0;
+  assign bl_b_any_252_2 = 1'h0;
+  assign bl_b_top_252_2 = 1'h0;
+  assign bl_b_any_254_2 = 1'h0;
+  assign bl_b_top_254_2 = 1'h0;
+  assign bl_b_any_252_4 = 1'h0;
+  assign bl_b_top_252_4 = 2'h0;
+  assign bl_b_any_248_8 = 1'h0;
+  assign bl_b_top_248_8 = 3'h0;
+  assign bl_b_any_240_16 = 1'h0;
+  assign bl_b_top_240_16 = 4'h0;
+  assign bl_b_any_224_32 = 1'h0;
+  assign bl_b_top_224_32 = 5'h00;
+  assign bl_b_any_192_64 = 1'h0;
+  assign bl_b_top_192_64 = 6'h00;
+  assign bl_b_any_128_128 = bl_b_any_128_32;
+  assign bl_b_top_128_128 = { 1'h0, bl_b_top_128_64 };
+  assign \$55 [1:0] = 2'h0;
+  assign \$55 [10:2] = { 1'h0, \$54 [9:2] };
+  assign \$61  = { dnum, 1'h0 };
+  assign \$66  = { \$61 [255:0], 1'h0 };
+  assign \$71  = { \$66 [255:0], 1'h0 };
+  assign \$79  = { \$71 [255:0], 1'h0 };
+  assign \$85  = { 1'h0, \$84 [10:1] };
+  assign \$87 [1:0] = 2'h0;
+  assign \$87 [12:2] = { 1'h0, \$86 [11:2] };
+  assign \$124  = { 1'h0, work, 2'h0 };
+  assign \$159  = { 1'h0, \$124 [511:0], 2'h0 };
+  assign \$194  = { 1'h0, \$159 [511:0], 2'h0 };
+  assign \$229  = { 1'h0, \$194 [511:0], 2'h0 };
+  assign \$268  = { 1'h0, ra[639:1] };
+  assign \$269  = { 32'h00000000, rb[639:32] };
+  assign \$281  = { 32'h00000000, mb[639:32] };
+  assign \$294  = { 32'h00000000, rb[639:32] };
+  assign \$296  = { 31'h00000000, ra, 32'h00000000 };
+  assign \$297  = { 32'h00000000, rb[639:32] };
+  assign \$323  = { 32'h00000000, rb[639:32] };
+  assign \$337  = { 31'h00000000, ma, 32'h00000000 };
+  assign \$338  = { 32'h00000000, mb[639:32] };
+  assign \$339  = { 32'h00000000, mb[639:32] };
 endmodule

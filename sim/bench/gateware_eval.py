@@ -222,5 +222,20 @@ def eval_search_bench(n: int = 40, **_: Any) -> dict[str, Any]:
         res["classes"][f"model_{cls}"]["sw_optimal_cycle_per_s"] = sw
     if f:
         res["fmax_mhz"] = f
+    # the quick fmax proxy (cell delays only, no routing: an upper bound on the clock) when it ran:
+    # ns per evaluation = cycles x its period, the figure of merit of the session-8 datapath work
+    proxy_json = REPO / "build" / "synth" / "eval_search_top" / "proxy.json"
+    proxy_src = proxy_json.with_name("design.v")
+    rtl = REPO / "hw" / "rtl" / "eval_search_top.v"
+    if proxy_json.is_file() and proxy_src.is_file() and rtl.is_file() and proxy_src.read_bytes() == rtl.read_bytes():
+        px = json.loads(proxy_json.read_text()).get("proxy") or {}
+        if px.get("cell_path_ps"):
+            period_ns = px["cell_path_ps"] / 1e3
+            res["proxy"] = {"cell_path_ns": period_ns, "cell_only_mhz": px.get("cell_only_mhz"),
+                            "lut4": px.get("lut4"), "ccu2c": px.get("ccu2c"), "ff": px.get("ff"),
+                            "note": "cell delays only (no routing), of the checked-in Verilog; "
+                                    "build/synth/eval_search_top/proxy.json"}
+            for c in res["classes"].values():
+                c["latency_ns_p50_at_proxy_clock"] = c["latency_cycles"]["p50"] * period_ns
     res["machine"] = machine_info()
     return res
