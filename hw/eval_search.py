@@ -204,23 +204,26 @@ class EvalSearch(wiring.Component):
     --------
     A microcode ROM (:data:`~mevblade.hw.eval_program.WORDS`), a register file of
     640-bit registers (the request, constants and results in flip-flops; the program's
-    working registers in a RAM with two asynchronous read ports), and three iterative
-    units shared by the program: a digit-serial multiplier (``640 × MUL_DIGIT`` bits per
-    cycle, the first digit in the issue cycle, stopping when the multiplier's remaining
-    bits are zero), a restoring divider
-    (``DIV_RADIX_BITS`` quotient bits per cycle, leading zero quotient bits skipped) and a
-    restoring integer square root (``SQRT_RADIX_BITS`` root bits per cycle, leading zero
-    pairs skipped).
+    working registers in a RAM with two asynchronous read ports), one carry-select adder
+    (``ADD_CHUNK``-bit chains) for ``ADD``/``SUB``/``ADDI`` and the ``BLTU``/``BLTS``
+    compares, and three iterative units shared by the program: a digit-serial multiplier
+    (``640 × MUL_DIGIT`` bits per cycle from 18 × 18 DSP tiles, carry-save reduction with the
+    accumulator and one carry-select sum; the first digit in the issue cycle, stopping when
+    the multiplier's remaining bits are zero), a restoring divider (``DIV_RADIX_BITS``
+    quotient bits per cycle on ``DEN_BITS + 1``-bit steps, leading zero quotient bits skipped
+    by tree bit lengths) and a restoring integer square root (``SQRT_RADIX_BITS`` root bits
+    per cycle on carry-select steps, leading zero pairs skipped). No pipeline registers: each
+    cycle goes ROM → register read → unit → write-back / ``pc``.
 
     Latency
     -------
     Data dependent: exactly the cycles :func:`mevblade.hw.eval_program.run` reports for
-    the same request (checked by the tests). Typical profitable 2-pool cycles on realistic
-    pools take ~190–350 cycles (p50 ~250, ``MODE_PAIR`` included: only the direction with
-    ``N > M`` is searched; ``mevblade bench gateware_eval_search``); cases near the ``uint112``
-    limit need the feasibility search and take thousands. The ROM holds
-    ``len(eval_program.WORDS)`` words (777 since session 4's specialised, inlined program;
-    290 before), read asynchronously (LUT ROM).
+    the same request (checked by the tests). Session 8 (4 quotient / root bits per cycle,
+    was 8): realistic cycles p50 ~390 cycles (p90 ~680), pairs (``MODE_PAIR``) p50 ~300, was
+    ~320 / ~250 — at a clock three times faster (fmax proxy, cell delays only: 20.0 ns, was
+    60.3 ns), so ~2.5× less time per evaluation; ``mevblade bench gateware_eval_search``.
+    Cases near the ``uint112`` limit need the feasibility search and take thousands. The ROM
+    holds ``len(eval_program.WORDS)`` words (777), read asynchronously (LUT ROM).
 
     Throughput
     ----------
