@@ -298,11 +298,29 @@ class GrammarFsm(wiring.Component):
             self.o_rec.valid.eq(rec_valid), self.o_rec.payload.eq(recq),
         ]
         wa = w["a"]
-        m.d.comb += w_go.eq(w_valid & (~job_valid | self.o_job.ready) & (~wa.end | ~rec_valid | self.o_rec.ready))
-        with m.If(self.o_job.ready):
-            m.d.sync += job_valid.eq(0)
-        with m.If(self.o_rec.ready):
-            m.d.sync += rec_valid.eq(0)
+        # Both outputs are skid buffers (an output register and a spare): W moves while the spares
+        # are empty, so ``w_go`` — the clock enable of the record and stack-side registers — is
+        # made of registers, not of the consumers' ready (in the decoder, the value stage's job
+        # take). No cycle is added: the output register loads straight from W when it is free.
+        job_n = Signal(GrammarJob)      # the job W makes this cycle
+        rec_n = Signal(FsmRecord)       # the record W makes this cycle (at END)
+        sk_job_valid = Signal()
+        sk_job = Signal(GrammarJob)
+        sk_rec_valid = Signal()
+        sk_rec = Signal(FsmRecord)
+        m.d.comb += w_go.eq(w_valid & ~sk_job_valid & (~wa.end | ~sk_rec_valid))
+        with m.If(~job_valid | self.o_job.ready):
+            m.d.sync += [job_valid.eq(sk_job_valid | w_go), job.eq(Mux(sk_job_valid, sk_job, job_n)),
+                         sk_job_valid.eq(0)]
+        with m.Elif(w_go):
+            m.d.sync += [sk_job_valid.eq(1), sk_job.eq(job_n)]
+        rec_go = Signal()
+        m.d.comb += rec_go.eq(w_go & wa.end)
+        with m.If(~rec_valid | self.o_rec.ready):
+            m.d.sync += [rec_valid.eq(sk_rec_valid | rec_go), recq.eq(Mux(sk_rec_valid, sk_rec, rec_n)),
+                         sk_rec_valid.eq(0)]
+        with m.Elif(rec_go):
+            m.d.sync += [sk_rec_valid.eq(1), sk_rec.eq(rec_n)]
         chk = (wa, w["a_start"], w["a_p1"], w["a_csize"], w["a_hi"], w["a_end"])
         h_outer, h_outer_code = self._p_header_checks(m, "hdr_outer", True, None, None, None, *chk)
         h_in, h_in_code = self._p_header_checks(m, "hdr_in", False, w["pend_end"], w["pend_hi"], w["hi_over"], *chk)
@@ -358,18 +376,18 @@ class GrammarFsm(wiring.Component):
         w_skip = Signal(POS_BITS + 1)  # the item's end, saturated as GrammarJob.start
         m.d.comb += w_skip.eq(Mux(w["a_hi"] | (w["a_end"][POS_BITS + 1:] != 0), (1 << (POS_BITS + 1)) - 1,
                                   w["a_end"][:POS_BITS + 1]))
+        m.d.comb += [
+            job_n.seq.eq(w["idx"]),
+            job_n.kind.eq(Mux(wa.end, JobKind.END, Mux(value_job, JobKind.VALUE, JobKind.PROGRESS))),
+            job_n.fld.eq(Mux(value_job, w["fld"], 0)),
+            # after the FSM's first error no VALUE job follows: a PROGRESS job then points past its
+            # item (its end, saturated), so the value stage lets a long string's beats go
+            job_n.start.eq(Mux(wa.end, 0, Mux(halted | fail, w_skip, w["a_start"]))),
+            job_n.length.eq(Mux(wa.end, wa.pos, w["a_len_sat"])),
+            job_n.wrapped.eq(~wa.end & wa.wrapped),
+            rec_n.eq(rec), rec_n.err_valid.eq(rep_valid), rec_n.err.eq(rep),
+        ]
         with m.If(w_go):
-            m.d.sync += [
-                job_valid.eq(1),
-                job.seq.eq(w["idx"]),
-                job.kind.eq(Mux(wa.end, JobKind.END, Mux(value_job, JobKind.VALUE, JobKind.PROGRESS))),
-                job.fld.eq(Mux(value_job, w["fld"], 0)),
-                # after the FSM's first error no VALUE job follows: a PROGRESS job then points past its
-                # item (its end, saturated), so the value stage lets a long string's beats go
-                job.start.eq(Mux(wa.end, 0, Mux(halted | fail, w_skip, w["a_start"]))),
-                job.length.eq(Mux(wa.end, wa.pos, w["a_len_sat"])),
-                job.wrapped.eq(~wa.end & wa.wrapped),
-            ]
             with m.If(fail):
                 m.d.sync += [halted.eq(1), rec.err_valid.eq(1), rec.err.eq(rep)]
             with m.If(~halted & ~wa.end & (w["top"] == START) & ~fail):
@@ -381,8 +399,7 @@ class GrammarFsm(wiring.Component):
             with m.If(ok_item):
                 self._record(m, rec, w["fld"], pos24, start24, end24, wa.length, w["fl_ne20"])
             with m.If(wa.end):  # the record out; back to the reset state for the next packet
-                m.d.sync += [rec_valid.eq(1), recq.eq(rec), recq.err_valid.eq(rep_valid), recq.err.eq(rep),
-                             halted.eq(0), rec.eq(0)]
+                m.d.sync += [halted.eq(0), rec.eq(0)]
         return m
 
     #: the length compares of an entry that the field checks need (registered in stage A)

@@ -2135,7 +2135,7 @@ module \tx_grammar_top.extractor (rst, i__valid, i__payload, i__ready, o__ready,
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__payload, o_job__valid, o_rec__valid, o_job__payload, o_rec__payload, o_job__ready);
+module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__payload, o_job__valid, o_job__payload, o_rec__valid, o_rec__payload, o_job__ready);
   reg \$auto$verilog_backend.cc:2505:dump_module$2  = 0;
   input o_rec__ready;
   wire o_rec__ready;
@@ -2151,10 +2151,10 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire [110:0] i__payload;
   output o_job__valid;
   reg o_job__valid = 1'h0;
-  output o_rec__valid;
-  reg o_rec__valid = 1'h0;
   output [82:0] o_job__payload;
   reg [82:0] o_job__payload = 83'h000000000000000000000;
+  output o_rec__valid;
+  reg o_rec__valid = 1'h0;
   output [423:0] o_rec__payload;
   reg [423:0] o_rec__payload = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   input o_job__ready;
@@ -2441,57 +2441,57 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
-  wire \$353 ;
+  wire [3:0] \$353 ;
   wire \$354 ;
-  wire [3:0] \$355 ;
+  wire \$355 ;
   wire \$356 ;
   wire \$357 ;
   wire \$358 ;
   wire \$359 ;
   wire \$36 ;
-  wire [25:0] \$360 ;
-  wire [64:0] \$361 ;
-  wire [25:0] \$362 ;
-  wire [26:0] \$363 ;
-  wire \$364 ;
-  wire [25:0] \$365 ;
-  wire [26:0] \$366 ;
-  wire \$367 ;
-  wire [25:0] \$368 ;
-  wire [25:0] \$369 ;
+  wire [1:0] \$360 ;
+  wire [1:0] \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire [5:0] \$364 ;
+  wire \$365 ;
+  wire [24:0] \$366 ;
+  wire [24:0] \$367 ;
+  wire [24:0] \$368 ;
+  wire \$369 ;
   wire \$37 ;
-  wire [25:0] \$370 ;
-  wire \$371 ;
-  wire [24:0] \$372 ;
-  wire \$373 ;
-  wire \$374 ;
+  wire \$370 ;
+  wire [25:0] \$371 ;
+  wire [64:0] \$372 ;
+  wire [25:0] \$373 ;
+  wire [26:0] \$374 ;
   wire \$375 ;
-  wire \$376 ;
-  wire \$377 ;
+  wire [25:0] \$376 ;
+  wire [26:0] \$377 ;
   wire \$378 ;
-  wire \$379 ;
+  wire [25:0] \$379 ;
   wire \$38 ;
-  wire \$380 ;
-  wire \$381 ;
+  wire [25:0] \$380 ;
+  wire [25:0] \$381 ;
   wire \$382 ;
-  wire [25:0] \$383 ;
+  wire [24:0] \$383 ;
   wire \$384 ;
   wire \$385 ;
   wire \$386 ;
   wire \$387 ;
   wire \$388 ;
-  wire [63:0] \$389 ;
+  wire \$389 ;
   wire \$39 ;
-  wire [63:0] \$390 ;
-  wire [63:0] \$391 ;
-  wire [63:0] \$392 ;
-  wire [63:0] \$393 ;
-  wire [63:0] \$394 ;
-  wire [63:0] \$395 ;
-  wire [63:0] \$396 ;
-  wire [63:0] \$397 ;
-  wire [63:0] \$398 ;
-  wire [63:0] \$399 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire [25:0] \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
   wire \$4 ;
   wire [2:0] \$40 ;
   wire [63:0] \$400 ;
@@ -2545,102 +2545,102 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire [63:0] \$444 ;
   wire [63:0] \$445 ;
   wire [63:0] \$446 ;
-  wire \$447 ;
-  wire \$448 ;
-  wire [24:0] \$449 ;
+  wire [63:0] \$447 ;
+  wire [63:0] \$448 ;
+  wire [63:0] \$449 ;
   wire \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire [1:0] \$452 ;
-  wire [1:0] \$453 ;
-  wire \$454 ;
-  wire \$455 ;
-  wire [5:0] \$456 ;
-  wire \$457 ;
-  wire [24:0] \$458 ;
-  wire [24:0] \$459 ;
+  wire [63:0] \$450 ;
+  wire [63:0] \$451 ;
+  wire [63:0] \$452 ;
+  wire [63:0] \$453 ;
+  wire [63:0] \$454 ;
+  wire [63:0] \$455 ;
+  wire [63:0] \$456 ;
+  wire [63:0] \$457 ;
+  wire \$458 ;
+  wire \$459 ;
   wire \$46 ;
   wire [24:0] \$460 ;
   wire \$461 ;
   wire \$462 ;
   wire \$463 ;
-  wire \$464 ;
+  wire [82:0] \$464 ;
   wire \$465 ;
   wire \$466 ;
   wire \$467 ;
-  wire \$468 ;
+  wire [423:0] \$468 ;
   wire \$469 ;
   wire \$47 ;
-  wire [2:0] \$470 ;
+  wire \$470 ;
   wire \$471 ;
   wire \$472 ;
   wire \$473 ;
   wire \$474 ;
   wire \$475 ;
-  wire \$476 ;
+  wire [2:0] \$476 ;
   wire \$477 ;
   wire \$478 ;
   wire \$479 ;
   wire \$48 ;
   wire \$480 ;
   wire \$481 ;
-  wire [24:0] \$482 ;
-  wire [24:0] \$483 ;
-  wire [24:0] \$484 ;
-  wire [24:0] \$485 ;
-  reg \$486 ;
-  reg [110:0] \$487 ;
-  reg [65:0] \$488 ;
-  reg [25:0] \$489 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire [24:0] \$488 ;
+  wire [24:0] \$489 ;
   wire \$49 ;
-  reg \$490 ;
-  reg [24:0] \$491 ;
-  reg [24:0] \$492 ;
-  reg [25:0] \$493 ;
-  reg [24:0] \$494 ;
-  reg \$495 ;
+  wire [24:0] \$490 ;
+  wire [24:0] \$491 ;
+  reg \$492 ;
+  reg [110:0] \$493 ;
+  reg [65:0] \$494 ;
+  reg [25:0] \$495 ;
   reg \$496 ;
-  reg \$497 ;
-  reg \$498 ;
-  reg \$499 ;
+  reg [24:0] \$497 ;
+  reg [24:0] \$498 ;
+  reg [25:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
-  reg \$500 ;
+  reg [24:0] \$500 ;
   reg \$501 ;
   reg \$502 ;
   reg \$503 ;
-  reg [63:0] \$504 ;
-  reg [63:0] \$505 ;
-  reg [63:0] \$506 ;
-  reg [63:0] \$507 ;
-  reg [63:0] \$508 ;
-  reg [63:0] \$509 ;
+  reg \$504 ;
+  reg \$505 ;
+  reg \$506 ;
+  reg \$507 ;
+  reg \$508 ;
+  reg \$509 ;
   wire \$51 ;
-  reg \$510 ;
-  reg [110:0] \$511 ;
-  reg [65:0] \$512 ;
-  reg [25:0] \$513 ;
-  reg \$514 ;
-  reg [24:0] \$515 ;
-  reg [24:0] \$516 ;
-  reg [25:0] \$517 ;
-  reg [24:0] \$518 ;
-  reg [1:0] \$519 ;
+  reg [63:0] \$510 ;
+  reg [63:0] \$511 ;
+  reg [63:0] \$512 ;
+  reg [63:0] \$513 ;
+  reg [63:0] \$514 ;
+  reg [63:0] \$515 ;
+  reg \$516 ;
+  reg [110:0] \$517 ;
+  reg [65:0] \$518 ;
+  reg [25:0] \$519 ;
   wire \$52 ;
-  reg [24:0] \$520 ;
-  reg [2:0] \$521 ;
-  reg [5:0] \$522 ;
-  reg \$523 ;
-  reg \$524 ;
-  reg [4:0] \$525 ;
-  reg [25:0] \$526 ;
-  reg \$527 ;
-  reg \$528 ;
+  reg \$520 ;
+  reg [24:0] \$521 ;
+  reg [24:0] \$522 ;
+  reg [25:0] \$523 ;
+  reg [24:0] \$524 ;
+  reg [1:0] \$525 ;
+  reg [24:0] \$526 ;
+  reg [2:0] \$527 ;
+  reg [5:0] \$528 ;
   reg \$529 ;
   wire [2:0] \$53 ;
   reg \$530 ;
-  reg \$531 ;
-  reg \$532 ;
+  reg [4:0] \$531 ;
+  reg [25:0] \$532 ;
   reg \$533 ;
   reg \$534 ;
   reg \$535 ;
@@ -2649,21 +2649,31 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   reg \$538 ;
   reg \$539 ;
   wire \$54 ;
-  reg [1:0] \$540 ;
-  reg [24:0] \$541 ;
-  reg [2:0] \$542 ;
+  reg \$540 ;
+  reg \$541 ;
+  reg \$542 ;
   reg \$543 ;
-  reg [65:0] \$544 ;
+  reg \$544 ;
   reg \$545 ;
-  reg [23:0] \$546 ;
-  reg \$547 ;
-  reg \$548 ;
-  reg [82:0] \$549 ;
+  reg [1:0] \$546 ;
+  reg [24:0] \$547 ;
+  reg [2:0] \$548 ;
+  reg \$549 ;
   wire \$55 ;
-  reg \$550 ;
-  reg [423:0] \$551 ;
-  reg [423:0] \$552 ;
+  reg [65:0] \$550 ;
+  reg \$551 ;
+  reg [23:0] \$552 ;
+  reg \$553 ;
+  reg [82:0] \$554 ;
+  reg \$555 ;
+  reg [82:0] \$556 ;
+  reg \$557 ;
+  reg [423:0] \$558 ;
+  reg \$559 ;
   wire [31:0] \$56 ;
+  reg [423:0] \$560 ;
+  reg \$561 ;
+  reg [423:0] \$562 ;
   wire [31:0] \$57 ;
   wire \$58 ;
   wire \$59 ;
@@ -2946,6 +2956,17 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire [23:0] \job.seq ;
   wire [24:0] \job.start ;
   wire \job.wrapped ;
+  wire [82:0] job_n;
+  wire [5:0] \job_n.fld ;
+  (* enum_base_type = "JobKind" *)
+  (* enum_value_00 = "VALUE" *)
+  (* enum_value_01 = "PROGRESS" *)
+  (* enum_value_10 = "END" *)
+  wire [1:0] \job_n.kind ;
+  wire [24:0] \job_n.length ;
+  wire [23:0] \job_n.seq ;
+  wire [24:0] \job_n.start ;
+  wire \job_n.wrapped ;
   (* init = 1'h0 *)
   wire job_valid;
   wire le_new;
@@ -3166,6 +3187,69 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire [23:0] \rec.tx_list_end ;
   wire [23:0] \rec.tx_list_offset ;
   wire [2:0] \rec.tx_type ;
+  wire rec_go;
+  wire [423:0] rec_n;
+  wire [23:0] \rec_n.access_list_count ;
+  wire [23:0] \rec_n.access_list_end ;
+  wire [23:0] \rec_n.access_list_offset ;
+  wire [23:0] \rec_n.authorization_count ;
+  wire [23:0] \rec_n.authorizations_end ;
+  wire [23:0] \rec_n.authorizations_offset ;
+  wire [23:0] \rec_n.blob_hash_count ;
+  wire [23:0] \rec_n.blob_hashes_end ;
+  wire [23:0] \rec_n.blob_hashes_offset ;
+  wire [23:0] \rec_n.body_offset ;
+  wire \rec_n.chain_id_present ;
+  wire [23:0] \rec_n.data_len ;
+  wire [23:0] \rec_n.data_offset ;
+  wire [32:0] \rec_n.err ;
+  (* enum_base_type = "TxError" *)
+  (* enum_value_00000 = "OK" *)
+  (* enum_value_00001 = "EMPTY" *)
+  (* enum_value_00010 = "UNKNOWN_TYPE" *)
+  (* enum_value_00011 = "TRUNCATED" *)
+  (* enum_value_00100 = "TRAILING_BYTES" *)
+  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
+  (* enum_value_00110 = "LEADING_ZERO" *)
+  (* enum_value_00111 = "OVERRUNS_PARENT" *)
+  (* enum_value_01000 = "EXPECTED_STRING" *)
+  (* enum_value_01001 = "EXPECTED_LIST" *)
+  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
+  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
+  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
+  (* enum_value_01101 = "BAD_ADDRESS" *)
+  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
+  (* enum_value_01111 = "MISSING_TO" *)
+  (* enum_value_10000 = "BAD_V" *)
+  (* enum_value_10001 = "BAD_Y_PARITY" *)
+  (* enum_value_10010 = "BAD_R" *)
+  (* enum_value_10011 = "BAD_S" *)
+  (* enum_value_10100 = "HIGH_S" *)
+  (* enum_value_10101 = "NO_BLOB_HASHES" *)
+  (* enum_value_10110 = "BAD_BLOB_HASH" *)
+  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
+  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
+  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
+  (* enum_value_11010 = "BAD_SIDECAR" *)
+  (* enum_value_11011 = "TOO_LARGE" *)
+  (* enum_value_11100 = "RECOVERY_FAILED" *)
+  wire [4:0] \rec_n.err.code ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  wire [2:0] \rec_n.err.phase ;
+  wire [24:0] \rec_n.err.seq ;
+  wire \rec_n.err_valid ;
+  wire \rec_n.network_form ;
+  wire [23:0] \rec_n.sig_offset ;
+  wire [23:0] \rec_n.storage_key_count ;
+  wire \rec_n.to_present ;
+  wire [23:0] \rec_n.tx_list_end ;
+  wire [23:0] \rec_n.tx_list_offset ;
+  wire [2:0] \rec_n.tx_type ;
   (* init = 1'h0 *)
   wire rec_valid;
   (* init = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 *)
@@ -3274,6 +3358,81 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire [24:0] \rep.seq ;
   wire rep_valid;
   wire [5:0] sel;
+  reg [82:0] sk_job = 83'h000000000000000000000;
+  wire [5:0] \sk_job.fld ;
+  (* enum_base_type = "JobKind" *)
+  (* enum_value_00 = "VALUE" *)
+  (* enum_value_01 = "PROGRESS" *)
+  (* enum_value_10 = "END" *)
+  wire [1:0] \sk_job.kind ;
+  wire [24:0] \sk_job.length ;
+  wire [23:0] \sk_job.seq ;
+  wire [24:0] \sk_job.start ;
+  wire \sk_job.wrapped ;
+  reg sk_job_valid = 1'h0;
+  reg [423:0] sk_rec = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [23:0] \sk_rec.access_list_count ;
+  wire [23:0] \sk_rec.access_list_end ;
+  wire [23:0] \sk_rec.access_list_offset ;
+  wire [23:0] \sk_rec.authorization_count ;
+  wire [23:0] \sk_rec.authorizations_end ;
+  wire [23:0] \sk_rec.authorizations_offset ;
+  wire [23:0] \sk_rec.blob_hash_count ;
+  wire [23:0] \sk_rec.blob_hashes_end ;
+  wire [23:0] \sk_rec.blob_hashes_offset ;
+  wire [23:0] \sk_rec.body_offset ;
+  wire \sk_rec.chain_id_present ;
+  wire [23:0] \sk_rec.data_len ;
+  wire [23:0] \sk_rec.data_offset ;
+  wire [32:0] \sk_rec.err ;
+  (* enum_base_type = "TxError" *)
+  (* enum_value_00000 = "OK" *)
+  (* enum_value_00001 = "EMPTY" *)
+  (* enum_value_00010 = "UNKNOWN_TYPE" *)
+  (* enum_value_00011 = "TRUNCATED" *)
+  (* enum_value_00100 = "TRAILING_BYTES" *)
+  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
+  (* enum_value_00110 = "LEADING_ZERO" *)
+  (* enum_value_00111 = "OVERRUNS_PARENT" *)
+  (* enum_value_01000 = "EXPECTED_STRING" *)
+  (* enum_value_01001 = "EXPECTED_LIST" *)
+  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
+  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
+  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
+  (* enum_value_01101 = "BAD_ADDRESS" *)
+  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
+  (* enum_value_01111 = "MISSING_TO" *)
+  (* enum_value_10000 = "BAD_V" *)
+  (* enum_value_10001 = "BAD_Y_PARITY" *)
+  (* enum_value_10010 = "BAD_R" *)
+  (* enum_value_10011 = "BAD_S" *)
+  (* enum_value_10100 = "HIGH_S" *)
+  (* enum_value_10101 = "NO_BLOB_HASHES" *)
+  (* enum_value_10110 = "BAD_BLOB_HASH" *)
+  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
+  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
+  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
+  (* enum_value_11010 = "BAD_SIDECAR" *)
+  (* enum_value_11011 = "TOO_LARGE" *)
+  (* enum_value_11100 = "RECOVERY_FAILED" *)
+  wire [4:0] \sk_rec.err.code ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  wire [2:0] \sk_rec.err.phase ;
+  wire [24:0] \sk_rec.err.seq ;
+  wire \sk_rec.err_valid ;
+  wire \sk_rec.network_form ;
+  wire [23:0] \sk_rec.sig_offset ;
+  wire [23:0] \sk_rec.storage_key_count ;
+  wire \sk_rec.to_present ;
+  wire [23:0] \sk_rec.tx_list_end ;
+  wire [23:0] \sk_rec.tx_list_offset ;
+  wire [2:0] \sk_rec.tx_type ;
+  reg sk_rec_valid = 1'h0;
   reg [1:0] top = 2'h0;
   reg [2:0] tx_type = 3'h0;
   wire [63:0] upd;
@@ -3381,208 +3540,230 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   reg [2:0] w_tx_type = 3'h0;
   reg w_valid = 1'h0;
   reg wver = 1'h0;
-  assign \$412  = \$410  | \$411 ;
-  assign \$413  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$415  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$416  = \$414  | \$415 ;
-  assign \$417  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
-  assign \$419  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$420  = \$418  | \$419 ;
-  assign \$421  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$422  = \$420  | \$421 ;
-  assign \$423  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$424  = \$422  | \$423 ;
-  assign \$425  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$426  = \$424  | \$425 ;
-  assign \$427  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$429  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$430  = \$428  | \$429 ;
-  assign \$431  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$432  = \$430  | \$431 ;
-  assign \$433  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$434  = \$432  | \$433 ;
-  assign \$435  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$437  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$438  = \$436  | \$437 ;
-  assign \$439  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$440  = \$438  | \$439 ;
-  assign \$441  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$443  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$444  = \$442  | \$443 ;
-  assign \$445  = sel[0] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$447  = a[38] & a_hi;
-  assign \$448  = ~ a_ne20;
-  assign \$449  = f_blobs + 1'h1;
-  assign \$450  = ~ w_a[38];
-  assign \$451  = ok_item & \$450 ;
-  assign \$452  = \$451  ? 2'h0 : 2'h1;
-  assign \$453  = w_a[0] ? 2'h2 : \$452 ;
-  assign \$454  = ~ w_a[38];
-  assign \$455  = ok_item & \$454 ;
-  assign \$456  = \$455  ? w_fld : 6'h00;
-  assign \$457  = halted | fail;
-  assign \$458  = \$457  ? w_skip : w_a_start;
-  assign \$459  = w_a[0] ? 25'h0000000 : \$458 ;
-  assign \$460  = w_a[0] ? w_a[25:1] : w_a_len_sat;
-  assign \$461  = ~ w_a[0];
-  assign \$462  = \$461  & w_a[106];
-  assign \$463  = ~ halted;
-  assign \$464  = ~ w_a[0];
-  assign \$465  = \$463  & \$464 ;
-  assign \$466  = ! w_top;
-  assign \$467  = \$465  & \$466 ;
-  assign \$468  = ~ fail;
-  assign \$469  = \$467  & \$468 ;
-  assign \$470  = w_a[38] ? 3'h0 : w_a[28:26];
-  assign \$471  = ~ halted;
-  assign \$472  = ~ w_a[0];
+  assign \$402  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$403  = \$401  | \$402 ;
+  assign \$404  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$405  = \$403  | \$404 ;
+  assign \$406  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$407  = \$405  | \$406 ;
+  assign \$408  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$409  = \$407  | \$408 ;
+  assign \$410  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$412  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$413  = \$411  | \$412 ;
+  assign \$414  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$415  = \$413  | \$414 ;
+  assign \$416  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$417  = \$415  | \$416 ;
+  assign \$418  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$420  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$421  = \$419  | \$420 ;
+  assign \$422  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$423  = \$421  | \$422 ;
+  assign \$424  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$426  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$427  = \$425  | \$426 ;
+  assign \$428  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
+  assign \$430  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$431  = \$429  | \$430 ;
+  assign \$432  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$433  = \$431  | \$432 ;
+  assign \$434  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$435  = \$433  | \$434 ;
+  assign \$436  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$437  = \$435  | \$436 ;
+  assign \$438  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$440  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$441  = \$439  | \$440 ;
+  assign \$442  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$443  = \$441  | \$442 ;
+  assign \$444  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$445  = \$443  | \$444 ;
+  assign \$446  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$448  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$449  = \$447  | \$448 ;
+  assign \$450  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$451  = \$449  | \$450 ;
+  assign \$452  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$454  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$455  = \$453  | \$454 ;
+  assign \$456  = sel[0] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$458  = a[38] & a_hi;
+  assign \$459  = ~ a_ne20;
+  assign \$460  = f_blobs + 1'h1;
+  assign \$461  = ~ o_job__valid;
+  assign \$462  = \$461  | o_job__ready;
+  assign \$463  = sk_job_valid | w_go;
+  assign \$464  = sk_job_valid ? sk_job : job_n;
+  assign \$465  = ~ o_rec__valid;
+  assign \$466  = \$465  | o_rec__ready;
+  assign \$467  = sk_rec_valid | rec_go;
+  assign \$468  = sk_rec_valid ? sk_rec : rec_n;
+  assign \$469  = ~ halted;
+  assign \$470  = ~ w_a[0];
+  assign \$471  = \$469  & \$470 ;
+  assign \$472  = ! w_top;
   assign \$473  = \$471  & \$472 ;
-  assign \$474  = w_top == 2'h2;
+  assign \$474  = ~ fail;
   assign \$475  = \$473  & \$474 ;
-  assign \$476  = ~ w_close_fail;
-  assign \$477  = \$475  & \$476 ;
-  assign \$478  = ~ w_trailing;
+  assign \$476  = w_a[38] ? 3'h0 : w_a[28:26];
+  assign \$477  = ~ halted;
+  assign \$478  = ~ w_a[0];
   assign \$479  = \$477  & \$478 ;
-  assign \$480  = \$479  & w_convert;
-  assign \$481  = ~ w_fl_ne20;
-  assign \$482  = rec[77:54] + 1'h1;
-  assign \$483  = rec[101:78] + 1'h1;
-  assign \$484  = rec[125:102] + 1'h1;
-  assign \$485  = rec[149:126] + 1'h1;
+  assign \$480  = w_top == 2'h2;
+  assign \$481  = \$479  & \$480 ;
+  assign \$482  = ~ w_close_fail;
+  assign \$483  = \$481  & \$482 ;
+  assign \$484  = ~ w_trailing;
+  assign \$485  = \$483  & \$484 ;
+  assign \$486  = \$485  & w_convert;
+  assign \$487  = ~ w_fl_ne20;
+  assign \$488  = rec[77:54] + 1'h1;
+  assign \$489  = rec[101:78] + 1'h1;
+  assign \$490  = rec[125:102] + 1'h1;
+  assign \$491  = rec[149:126] + 1'h1;
   always @(posedge clk)
-    a_valid <= \$486 ;
+    a_valid <= \$492 ;
   always @(posedge clk)
-    a <= \$487 ;
+    a <= \$493 ;
   always @(posedge clk)
-    a_full <= \$488 ;
+    a_full <= \$494 ;
   always @(posedge clk)
-    a_end <= \$489 ;
+    a_end <= \$495 ;
   always @(posedge clk)
-    a_hi <= \$490 ;
+    a_hi <= \$496 ;
   always @(posedge clk)
-    a_start <= \$491 ;
+    a_start <= \$497 ;
   always @(posedge clk)
-    a_p1 <= \$492 ;
+    a_p1 <= \$498 ;
   always @(posedge clk)
-    a_csize <= \$493 ;
+    a_csize <= \$499 ;
   always @(posedge clk)
-    a_len_sat <= \$494 ;
+    a_len_sat <= \$500 ;
   always @(posedge clk)
-    a_z <= \$495 ;
+    a_z <= \$501 ;
   always @(posedge clk)
-    a_gt1 <= \$496 ;
+    a_gt1 <= \$502 ;
   always @(posedge clk)
-    a_gt8 <= \$497 ;
+    a_gt8 <= \$503 ;
   always @(posedge clk)
-    a_gt32 <= \$498 ;
+    a_gt32 <= \$504 ;
   always @(posedge clk)
-    a_ne20 <= \$499 ;
+    a_ne20 <= \$505 ;
   always @(posedge clk)
-    a_ne32 <= \$500 ;
+    a_ne32 <= \$506 ;
   always @(posedge clk)
-    a_ne48 <= \$501 ;
+    a_ne48 <= \$507 ;
   always @(posedge clk)
-    a_neblob <= \$502 ;
+    a_neblob <= \$508 ;
   always @(posedge clk)
-    a_gtinit <= \$503 ;
+    a_gtinit <= \$509 ;
   always @(posedge clk)
-    frame0 <= \$504 ;
+    frame0 <= \$510 ;
   always @(posedge clk)
-    frame1 <= \$505 ;
+    frame1 <= \$511 ;
   always @(posedge clk)
-    frame2 <= \$506 ;
+    frame2 <= \$512 ;
   always @(posedge clk)
-    frame3 <= \$507 ;
+    frame3 <= \$513 ;
   always @(posedge clk)
-    frame4 <= \$508 ;
+    frame4 <= \$514 ;
   always @(posedge clk)
-    frame5 <= \$509 ;
+    frame5 <= \$515 ;
   always @(posedge clk)
-    w_valid <= \$510 ;
+    w_valid <= \$516 ;
   always @(posedge clk)
-    w_a <= \$511 ;
+    w_a <= \$517 ;
   always @(posedge clk)
-    w_a_full <= \$512 ;
+    w_a_full <= \$518 ;
   always @(posedge clk)
-    w_a_end <= \$513 ;
+    w_a_end <= \$519 ;
   always @(posedge clk)
-    w_a_hi <= \$514 ;
+    w_a_hi <= \$520 ;
   always @(posedge clk)
-    w_a_start <= \$515 ;
+    w_a_start <= \$521 ;
   always @(posedge clk)
-    w_a_p1 <= \$516 ;
+    w_a_p1 <= \$522 ;
   always @(posedge clk)
-    w_a_csize <= \$517 ;
+    w_a_csize <= \$523 ;
   always @(posedge clk)
-    w_a_len_sat <= \$518 ;
+    w_a_len_sat <= \$524 ;
   always @(posedge clk)
-    w_top <= \$519 ;
+    w_top <= \$525 ;
   always @(posedge clk)
-    w_idx <= \$520 ;
+    w_idx <= \$526 ;
   always @(posedge clk)
-    w_tx_type <= \$521 ;
+    w_tx_type <= \$527 ;
   always @(posedge clk)
-    w_fld <= \$522 ;
+    w_fld <= \$528 ;
   always @(posedge clk)
-    w_convert <= \$523 ;
+    w_convert <= \$529 ;
   always @(posedge clk)
-    w_close_fail <= \$524 ;
+    w_close_fail <= \$530 ;
   always @(posedge clk)
-    w_close_code <= \$525 ;
+    w_close_code <= \$531 ;
   always @(posedge clk)
-    w_pend_end <= \$526 ;
+    w_pend_end <= \$532 ;
   always @(posedge clk)
-    w_pend_hi <= \$527 ;
+    w_pend_hi <= \$533 ;
   always @(posedge clk)
-    w_hi_over <= \$528 ;
+    w_hi_over <= \$534 ;
   always @(posedge clk)
-    w_to_present <= \$529 ;
+    w_to_present <= \$535 ;
   always @(posedge clk)
-    w_fl_z <= \$530 ;
+    w_fl_z <= \$536 ;
   always @(posedge clk)
-    w_fl_gt1 <= \$531 ;
+    w_fl_gt1 <= \$537 ;
   always @(posedge clk)
-    w_fl_gt8 <= \$532 ;
+    w_fl_gt8 <= \$538 ;
   always @(posedge clk)
-    w_fl_gt32 <= \$533 ;
+    w_fl_gt32 <= \$539 ;
   always @(posedge clk)
-    w_fl_ne20 <= \$534 ;
+    w_fl_ne20 <= \$540 ;
   always @(posedge clk)
-    w_fl_ne32 <= \$535 ;
+    w_fl_ne32 <= \$541 ;
   always @(posedge clk)
-    w_fl_ne48 <= \$536 ;
+    w_fl_ne48 <= \$542 ;
   always @(posedge clk)
-    w_fl_neblob <= \$537 ;
+    w_fl_neblob <= \$543 ;
   always @(posedge clk)
-    w_fl_gtinit <= \$538 ;
+    w_fl_gtinit <= \$544 ;
   always @(posedge clk)
-    w_trailing <= \$539 ;
+    w_trailing <= \$545 ;
   always @(posedge clk)
-    top <= \$540 ;
+    top <= \$546 ;
   always @(posedge clk)
-    idx <= \$541 ;
+    idx <= \$547 ;
   always @(posedge clk)
-    tx_type <= \$542 ;
+    tx_type <= \$548 ;
   always @(posedge clk)
-    wver <= \$543 ;
+    wver <= \$549 ;
   always @(posedge clk)
-    hi_end <= \$544 ;
+    hi_end <= \$550 ;
   always @(posedge clk)
-    f_to_present <= \$545 ;
+    f_to_present <= \$551 ;
   always @(posedge clk)
-    f_blobs <= \$546 ;
+    f_blobs <= \$552 ;
   always @(posedge clk)
-    o_job__valid <= \$547 ;
+    o_job__valid <= \$553 ;
   always @(posedge clk)
-    o_rec__valid <= \$548 ;
+    o_job__payload <= \$554 ;
   always @(posedge clk)
-    o_job__payload <= \$549 ;
+    sk_job_valid <= \$555 ;
   always @(posedge clk)
-    halted <= \$550 ;
+    sk_job <= \$556 ;
   always @(posedge clk)
-    rec <= \$551 ;
+    o_rec__valid <= \$557 ;
   always @(posedge clk)
-    o_rec__payload <= \$552 ;
+    o_rec__payload <= \$558 ;
+  always @(posedge clk)
+    sk_rec_valid <= \$559 ;
+  always @(posedge clk)
+    sk_rec <= \$560 ;
+  always @(posedge clk)
+    halted <= \$561 ;
+  always @(posedge clk)
+    rec <= \$562 ;
   assign \$1  = ~ a_valid;
   assign i__ready = \$1  | f_go;
   assign a_take = i__valid & i__ready;
@@ -3863,156 +4044,149 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \$254  = \$252  & \$253 ;
   assign \$255  = a[33:26] <= 3'h4;
   assign \$256  = \$254  & \$255 ;
-  assign \$257  = ~ o_job__valid;
-  assign \$258  = \$257  | o_job__ready;
-  assign \$259  = w_valid & \$258 ;
-  assign \$260  = ~ w_a[0];
-  assign \$261  = ~ o_rec__valid;
-  assign \$262  = \$260  | \$261 ;
-  assign \$263  = \$262  | o_rec__ready;
-  assign w_go = \$259  & \$263 ;
-  assign \$264  = w_a[37:34] > 1'h1;
-  assign \$265  = w_a[104] | w_a[105];
-  assign \$266  = \$264  & \$265 ;
+  assign \$257  = ~ sk_job_valid;
+  assign \$258  = w_valid & \$257 ;
+  assign \$259  = ~ w_a[0];
+  assign \$260  = ~ sk_rec_valid;
+  assign \$261  = \$259  | \$260 ;
+  assign w_go = \$258  & \$261 ;
+  assign rec_go = w_go & w_a[0];
+  assign \$262  = w_a[37:34] > 1'h1;
+  assign \$263  = w_a[104] | w_a[105];
+  assign \$264  = \$262  & \$263 ;
+  assign \$265  = w_a[37:34] > 1'h1;
   assign \$267  = w_a[37:34] > 1'h1;
-  assign \$269  = w_a[37:34] > 1'h1;
+  assign \$271  = w_a[37:34] > 1'h1;
+  assign \$272  = \$271  & w_a[103];
   assign \$273  = w_a[37:34] > 1'h1;
   assign \$274  = \$273  & w_a[103];
-  assign \$275  = w_a[37:34] > 1'h1;
-  assign \$276  = \$275  & w_a[103];
-  assign \$278  = w_a[37:34] > 1'h1;
-  assign \$279  = \$278  & w_a[103];
-  assign \$280  = w_a[110:107] >= 2'h2;
-  assign \$281  = \$279  & \$280 ;
-  assign \$283  = \$282  & w_a[104];
-  assign \$284  = w_a_end > w_pend_end;
-  assign \$285  = w_a_hi | \$284 ;
-  assign \$286  = w_pend_hi ? w_hi_over : \$285 ;
-  assign \$287  = w_a[37:34] > 1'h1;
-  assign \$288  = w_a[104] | w_a[105];
-  assign \$289  = \$287  & \$288 ;
-  assign \$290  = w_a[37:34] > 1'h1;
-  assign \$291  = ~ w_pend_hi;
-  assign \$292  = w_pend_end < w_a_start;
-  assign \$293  = \$291  & \$292 ;
-  assign \$294  = \$290  & \$293 ;
-  assign \$295  = w_a[37:34] > 1'h1;
-  assign \$296  = ~ w_pend_hi;
-  assign \$297  = w_pend_end < w_a_start;
-  assign \$298  = \$296  & \$297 ;
-  assign \$299  = \$295  & \$298 ;
-  assign \$300  = w_a_p1 < w_pend_end;
-  assign \$301  = w_pend_hi | \$300 ;
-  assign \$302  = \$299  & \$301 ;
-  assign \$303  = \$302  & w_a[104];
+  assign \$276  = w_a[37:34] > 1'h1;
+  assign \$277  = \$276  & w_a[103];
+  assign \$278  = w_a[110:107] >= 2'h2;
+  assign \$279  = \$277  & \$278 ;
+  assign \$281  = \$280  & w_a[104];
+  assign \$282  = w_a_end > w_pend_end;
+  assign \$283  = w_a_hi | \$282 ;
+  assign \$284  = w_pend_hi ? w_hi_over : \$283 ;
+  assign \$285  = w_a[37:34] > 1'h1;
+  assign \$286  = w_a[104] | w_a[105];
+  assign \$287  = \$285  & \$286 ;
+  assign \$288  = w_a[37:34] > 1'h1;
+  assign \$289  = ~ w_pend_hi;
+  assign \$290  = w_pend_end < w_a_start;
+  assign \$291  = \$289  & \$290 ;
+  assign \$292  = \$288  & \$291 ;
+  assign \$293  = w_a[37:34] > 1'h1;
+  assign \$294  = ~ w_pend_hi;
+  assign \$295  = w_pend_end < w_a_start;
+  assign \$296  = \$294  & \$295 ;
+  assign \$297  = \$293  & \$296 ;
+  assign \$298  = w_a_p1 < w_pend_end;
+  assign \$299  = w_pend_hi | \$298 ;
+  assign \$300  = \$297  & \$299 ;
+  assign \$301  = \$300  & w_a[104];
+  assign \$302  = w_a[37:34] > 1'h1;
+  assign \$303  = \$302  & w_a[103];
   assign \$304  = w_a[37:34] > 1'h1;
   assign \$305  = \$304  & w_a[103];
-  assign \$306  = w_a[37:34] > 1'h1;
-  assign \$307  = \$306  & w_a[103];
-  assign \$308  = ~ w_pend_hi;
-  assign \$309  = w_pend_end <= w_a_csize;
-  assign \$310  = \$308  & \$309 ;
-  assign \$311  = \$307  & \$310 ;
-  assign \$312  = w_a[37:34] > 1'h1;
-  assign \$313  = \$312  & w_a[103];
-  assign \$314  = w_a[110:107] >= 2'h2;
-  assign \$315  = \$313  & \$314 ;
-  assign \$316  = w_a_p1 < w_pend_end;
-  assign \$317  = w_pend_hi | \$316 ;
-  assign \$318  = \$315  & \$317 ;
-  assign \$319  = \$318  & w_a[104];
-  assign \$320  = w_fld == 1'h1;
-  assign \$321  = w_fld == 5'h1f;
-  assign \$322  = w_fld == 4'hb;
-  assign \$323  = w_fld == 5'h13;
-  assign \$324  = w_fld == 5'h15;
-  assign \$325  = w_fld == 4'hd;
-  assign \$326  = w_fld == 4'he;
-  assign \$327  = w_fld == 5'h18;
-  assign \$328  = w_fld == 6'h21;
-  assign \$329  = w_fld == 6'h22;
-  assign \$330  = w_fld == 6'h23;
-  assign fc_wants_list = | { \$330 , \$329 , \$328 , \$327 , \$326 , \$325 , \$324 , \$323 , \$322 , \$321 , \$320  };
-  assign \$331  = ~ w_fl_z;
-  assign \$332  = \$331  & w_fl_ne20;
-  assign \$333  = w_tx_type == 2'h3;
-  assign \$334  = w_tx_type == 3'h4;
-  assign \$335  = \$333  | \$334 ;
-  assign \$336  = w_fl_z & \$335 ;
-  assign \$337  = ~ w_to_present;
-  assign \$338  = \$337  & w_fl_gtinit;
-  assign \$339  = ~ w_a[38];
-  assign \$340  = \$339  & fc_wants_list;
-  assign \$341  = ~ fc_wants_list;
-  assign \$342  = w_a[38] & \$341 ;
+  assign \$306  = ~ w_pend_hi;
+  assign \$307  = w_pend_end <= w_a_csize;
+  assign \$308  = \$306  & \$307 ;
+  assign \$309  = \$305  & \$308 ;
+  assign \$310  = w_a[37:34] > 1'h1;
+  assign \$311  = \$310  & w_a[103];
+  assign \$312  = w_a[110:107] >= 2'h2;
+  assign \$313  = \$311  & \$312 ;
+  assign \$314  = w_a_p1 < w_pend_end;
+  assign \$315  = w_pend_hi | \$314 ;
+  assign \$316  = \$313  & \$315 ;
+  assign \$317  = \$316  & w_a[104];
+  assign \$318  = w_fld == 1'h1;
+  assign \$319  = w_fld == 5'h1f;
+  assign \$320  = w_fld == 4'hb;
+  assign \$321  = w_fld == 5'h13;
+  assign \$322  = w_fld == 5'h15;
+  assign \$323  = w_fld == 4'hd;
+  assign \$324  = w_fld == 4'he;
+  assign \$325  = w_fld == 5'h18;
+  assign \$326  = w_fld == 6'h21;
+  assign \$327  = w_fld == 6'h22;
+  assign \$328  = w_fld == 6'h23;
+  assign fc_wants_list = | { \$328 , \$327 , \$326 , \$325 , \$324 , \$323 , \$322 , \$321 , \$320 , \$319 , \$318  };
+  assign \$329  = ~ w_fl_z;
+  assign \$330  = \$329  & w_fl_ne20;
+  assign \$331  = w_tx_type == 2'h3;
+  assign \$332  = w_tx_type == 3'h4;
+  assign \$333  = \$331  | \$332 ;
+  assign \$334  = w_fl_z & \$333 ;
+  assign \$335  = ~ w_to_present;
+  assign \$336  = \$335  & w_fl_gtinit;
+  assign \$337  = ~ w_a[38];
+  assign \$338  = \$337  & fc_wants_list;
+  assign \$339  = ~ fc_wants_list;
+  assign \$340  = w_a[38] & \$339 ;
+  assign \$341  = ! w_top;
+  assign \$342  = w_top == 1'h1;
   assign \$343  = ! w_top;
   assign \$344  = w_top == 1'h1;
-  assign \$345  = ! w_top;
-  assign \$346  = w_top == 1'h1;
-  assign \$347  = ~ w_trailing;
-  assign \$348  = ! w_a[37:34];
-  assign \$349  = w_a[33:26] >= 1'h1;
+  assign \$345  = ~ w_trailing;
+  assign \$346  = ! w_a[37:34];
+  assign \$347  = w_a[33:26] >= 1'h1;
+  assign \$348  = \$346  & \$347 ;
+  assign \$349  = w_a[33:26] <= 3'h4;
   assign \$350  = \$348  & \$349 ;
-  assign \$351  = w_a[33:26] <= 3'h4;
-  assign \$352  = \$350  & \$351 ;
-  assign \$353  = ~ \$352 ;
-  assign \$354  = ! w_a[37:34];
-  assign \$355  = \$354  ? 4'h2 : 4'h9;
-  assign \$356  = ~ w_a[38];
-  assign \$357  = ! w_fld;
+  assign \$351  = ~ \$350 ;
+  assign \$352  = ! w_a[37:34];
+  assign \$353  = \$352  ? 4'h2 : 4'h9;
+  assign \$354  = ~ w_a[38];
+  assign \$355  = ! w_fld;
   assign rep_valid = rec[390] | fail;
   assign rep = rec[390] ? rec[423:391] : { code, phase, w_idx };
-  assign \$359  = w_a_hi | \$358 ;
-  assign w_skip = \$359  ? 25'h1ffffff : w_a_end[24:0];
-  assign \$360  = i__payload[25:1] + i__payload[37:34];
-  assign \$361  = \$360  + i__payload[102:39];
-  assign \$362  = i__payload[25:1] + i__payload[37:34];
-  assign \$363  = \$362  + i__payload[64:39];
-  assign \$364  = | i__payload[102:65];
-  assign \$365  = i__payload[25:1] + i__payload[37:34];
-  assign \$366  = \$365  + i__payload[64:39];
-  assign \$367  = \$364  | \$366 [26];
-  assign \$368  = i__payload[25:1] + i__payload[37:34];
-  assign \$369  = i__payload[25:1] + 1'h1;
-  assign \$370  = i__payload[25:1] + i__payload[110:107];
-  assign \$371  = | i__payload[102:64];
-  assign \$372  = \$371  ? 25'h1ffffff : i__payload[63:39];
-  assign \$373  = ! i__payload[102:39];
-  assign \$374  = i__payload[102:39] > 1'h1;
-  assign \$375  = i__payload[102:39] > 4'h8;
-  assign \$376  = i__payload[102:39] > 6'h20;
-  assign \$377  = i__payload[102:39] != 5'h14;
-  assign \$378  = i__payload[102:39] != 6'h20;
-  assign \$379  = i__payload[102:39] != 6'h30;
-  assign \$380  = i__payload[102:39] != 18'h20000;
-  assign \$381  = i__payload[102:39] > 16'hc000;
-  assign \$382  = ! remaining;
-  assign \$383  = idx + 1'h1;
-  assign \$384  = ! a[37:34];
-  assign \$385  = a[33:26] >= 1'h1;
-  assign \$386  = \$384  & \$385 ;
-  assign \$387  = a[33:26] <= 3'h4;
-  assign \$388  = \$386  & \$387 ;
-  assign \$389  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
-  assign \$391  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$392  = \$390  | \$391 ;
-  assign \$393  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$394  = \$392  | \$393 ;
-  assign \$395  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$396  = \$394  | \$395 ;
-  assign \$397  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$398  = \$396  | \$397 ;
-  assign \$399  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$401  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$402  = \$400  | \$401 ;
-  assign \$403  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$404  = \$402  | \$403 ;
-  assign \$405  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$406  = \$404  | \$405 ;
-  assign \$407  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$409  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$410  = \$408  | \$409 ;
-  assign \$411  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$357  = w_a_hi | \$356 ;
+  assign w_skip = \$357  ? 25'h1ffffff : w_a_end[24:0];
+  assign \$358  = ~ w_a[38];
+  assign \$359  = ok_item & \$358 ;
+  assign \$360  = \$359  ? 2'h0 : 2'h1;
+  assign \$361  = w_a[0] ? 2'h2 : \$360 ;
+  assign \$362  = ~ w_a[38];
+  assign \$363  = ok_item & \$362 ;
+  assign \$364  = \$363  ? w_fld : 6'h00;
+  assign \$365  = halted | fail;
+  assign \$366  = \$365  ? w_skip : w_a_start;
+  assign \$367  = w_a[0] ? 25'h0000000 : \$366 ;
+  assign \$368  = w_a[0] ? w_a[25:1] : w_a_len_sat;
+  assign \$369  = ~ w_a[0];
+  assign \$370  = \$369  & w_a[106];
+  assign \$371  = i__payload[25:1] + i__payload[37:34];
+  assign \$372  = \$371  + i__payload[102:39];
+  assign \$373  = i__payload[25:1] + i__payload[37:34];
+  assign \$374  = \$373  + i__payload[64:39];
+  assign \$375  = | i__payload[102:65];
+  assign \$376  = i__payload[25:1] + i__payload[37:34];
+  assign \$377  = \$376  + i__payload[64:39];
+  assign \$378  = \$375  | \$377 [26];
+  assign \$379  = i__payload[25:1] + i__payload[37:34];
+  assign \$380  = i__payload[25:1] + 1'h1;
+  assign \$381  = i__payload[25:1] + i__payload[110:107];
+  assign \$382  = | i__payload[102:64];
+  assign \$383  = \$382  ? 25'h1ffffff : i__payload[63:39];
+  assign \$384  = ! i__payload[102:39];
+  assign \$385  = i__payload[102:39] > 1'h1;
+  assign \$386  = i__payload[102:39] > 4'h8;
+  assign \$387  = i__payload[102:39] > 6'h20;
+  assign \$388  = i__payload[102:39] != 5'h14;
+  assign \$389  = i__payload[102:39] != 6'h20;
+  assign \$390  = i__payload[102:39] != 6'h30;
+  assign \$391  = i__payload[102:39] != 18'h20000;
+  assign \$392  = i__payload[102:39] > 16'hc000;
+  assign \$393  = ! remaining;
+  assign \$394  = idx + 1'h1;
+  assign \$395  = ! a[37:34];
+  assign \$396  = a[33:26] >= 1'h1;
+  assign \$397  = \$395  & \$396 ;
+  assign \$398  = a[33:26] <= 3'h4;
+  assign \$399  = \$397  & \$398 ;
+  assign \$400  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     n_tx = 4'h0;
@@ -4958,94 +5132,94 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     hdr_outer_hit = 1'h0;
+    if (\$264 ) begin
+      hdr_outer_hit = 1'h1;
+    end
     if (\$266 ) begin
       hdr_outer_hit = 1'h1;
     end
-    if (\$268 ) begin
+    if (\$270 ) begin
       hdr_outer_hit = 1'h1;
     end
     if (\$272 ) begin
       hdr_outer_hit = 1'h1;
     end
-    if (\$274 ) begin
+    if (\$275 ) begin
       hdr_outer_hit = 1'h1;
     end
-    if (\$277 ) begin
-      hdr_outer_hit = 1'h1;
-    end
-    if (\$283 ) begin
+    if (\$281 ) begin
       hdr_outer_hit = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     hdr_outer_code = 5'h00;
-    if (\$266 ) begin
+    if (\$264 ) begin
       hdr_outer_code = 5'h05;
     end
-    if (\$268 ) begin
+    if (\$266 ) begin
       hdr_outer_code = 5'h07;
+    end
+    if (\$270 ) begin
+      hdr_outer_code = 5'h05;
     end
     if (\$272 ) begin
-      hdr_outer_code = 5'h05;
-    end
-    if (\$274 ) begin
       hdr_outer_code = 5'h03;
     end
-    if (\$277 ) begin
+    if (\$275 ) begin
       hdr_outer_code = 5'h07;
     end
-    if (\$283 ) begin
+    if (\$281 ) begin
       hdr_outer_code = 5'h05;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     hdr_in_hit = 1'h0;
-    if (\$286 ) begin
+    if (\$284 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$289 ) begin
+    if (\$287 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$294 ) begin
+    if (\$292 ) begin
+      hdr_in_hit = 1'h1;
+    end
+    if (\$301 ) begin
       hdr_in_hit = 1'h1;
     end
     if (\$303 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$305 ) begin
+    if (\$309 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$311 ) begin
-      hdr_in_hit = 1'h1;
-    end
-    if (\$319 ) begin
+    if (\$317 ) begin
       hdr_in_hit = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     hdr_in_code = 5'h00;
-    if (\$286 ) begin
+    if (\$284 ) begin
       hdr_in_code = 5'h07;
     end
-    if (\$289 ) begin
+    if (\$287 ) begin
       hdr_in_code = 5'h05;
     end
-    if (\$294 ) begin
+    if (\$292 ) begin
       hdr_in_code = 5'h07;
+    end
+    if (\$301 ) begin
+      hdr_in_code = 5'h05;
     end
     if (\$303 ) begin
-      hdr_in_code = 5'h05;
-    end
-    if (\$305 ) begin
       hdr_in_code = 5'h03;
     end
-    if (\$311 ) begin
+    if (\$309 ) begin
       hdr_in_code = 5'h07;
     end
-    if (\$319 ) begin
+    if (\$317 ) begin
       hdr_in_code = 5'h05;
     end
   end
@@ -5367,10 +5541,10 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
           /* empty */;
       6'h08:
         begin
-          if (\$332 ) begin
+          if (\$330 ) begin
             fc_to_hit = 1'h1;
           end
-          if (\$336 ) begin
+          if (\$334 ) begin
             fc_to_hit = 1'h1;
           end
         end
@@ -5394,10 +5568,10 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
           /* empty */;
       6'h08:
         begin
-          if (\$332 ) begin
+          if (\$330 ) begin
             fc_to_code = 5'h0d;
           end
-          if (\$336 ) begin
+          if (\$334 ) begin
             fc_to_code = 5'h0f;
           end
         end
@@ -5472,7 +5646,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
       6'h09:
           /* empty */;
       6'h0a:
-          if (\$338 ) begin
+          if (\$336 ) begin
             fc_data_hit = 1'h1;
           end
     endcase
@@ -5498,7 +5672,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
       6'h09:
           /* empty */;
       6'h0a:
-          if (\$338 ) begin
+          if (\$336 ) begin
             fc_data_code = 5'h19;
           end
     endcase
@@ -7129,10 +7303,10 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
     if (fc_wfail) begin
       fc_hit = 1'h1;
     end
-    if (\$340 ) begin
+    if (\$338 ) begin
       fc_hit = 1'h1;
     end
-    if (\$342 ) begin
+    if (\$340 ) begin
       fc_hit = 1'h1;
     end
   end
@@ -7142,10 +7316,10 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
     if (fc_wfail) begin
       fc_code = fc_wcode;
     end
-    if (\$340 ) begin
+    if (\$338 ) begin
       fc_code = 5'h09;
     end
-    if (\$342 ) begin
+    if (\$340 ) begin
       fc_code = 5'h08;
     end
   end
@@ -7155,27 +7329,27 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
     (* full_case = 32'd1 *)
     if (halted) begin
     end else if (w_a[0]) begin
-      if (\$345 ) begin
+      if (\$343 ) begin
         fail = 1'h1;
-      end else if (\$346 ) begin
+      end else if (\$344 ) begin
         fail = 1'h1;
       end else if (w_close_fail) begin
         fail = 1'h1;
-      end else if (\$347 ) begin
+      end else if (\$345 ) begin
         fail = 1'h1;
       end
-    end else if (\$343 ) begin
+    end else if (\$341 ) begin
       if (w_a[38]) begin
         if (hdr_outer_hit) begin
           fail = 1'h1;
         end
-      end else if (\$353 ) begin
+      end else if (\$351 ) begin
         fail = 1'h1;
       end
-    end else if (\$344 ) begin
+    end else if (\$342 ) begin
       if (hdr_outer_hit) begin
         fail = 1'h1;
-      end else if (\$356 ) begin
+      end else if (\$354 ) begin
         fail = 1'h1;
       end
     end else begin
@@ -7183,7 +7357,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
         fail = 1'h1;
       end else if (w_trailing) begin
         fail = 1'h1;
-      end else if (\$357 ) begin
+      end else if (\$355 ) begin
         fail = 1'h1;
       end else if (hdr_in_hit) begin
         fail = 1'h1;
@@ -7198,27 +7372,27 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
     (* full_case = 32'd1 *)
     if (halted) begin
     end else if (w_a[0]) begin
-      if (\$345 ) begin
+      if (\$343 ) begin
         phase = 3'h0;
-      end else if (\$346 ) begin
+      end else if (\$344 ) begin
         phase = 3'h0;
       end else if (w_close_fail) begin
         phase = 3'h0;
-      end else if (\$347 ) begin
+      end else if (\$345 ) begin
         phase = 3'h1;
       end
-    end else if (\$343 ) begin
+    end else if (\$341 ) begin
       if (w_a[38]) begin
         if (hdr_outer_hit) begin
           phase = 3'h1;
         end
-      end else if (\$353 ) begin
+      end else if (\$351 ) begin
         phase = 3'h1;
       end
-    end else if (\$344 ) begin
+    end else if (\$342 ) begin
       if (hdr_outer_hit) begin
         phase = 3'h1;
-      end else if (\$356 ) begin
+      end else if (\$354 ) begin
         phase = 3'h1;
       end
     end else begin
@@ -7226,7 +7400,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
         phase = 3'h0;
       end else if (w_trailing) begin
         phase = 3'h0;
-      end else if (\$357 ) begin
+      end else if (\$355 ) begin
         phase = 3'h0;
       end else if (hdr_in_hit) begin
         phase = 3'h1;
@@ -7241,27 +7415,27 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
     (* full_case = 32'd1 *)
     if (halted) begin
     end else if (w_a[0]) begin
-      if (\$345 ) begin
+      if (\$343 ) begin
         code = 5'h01;
-      end else if (\$346 ) begin
+      end else if (\$344 ) begin
         code = 5'h03;
       end else if (w_close_fail) begin
         code = w_close_code;
-      end else if (\$347 ) begin
+      end else if (\$345 ) begin
         code = 5'h03;
       end
-    end else if (\$343 ) begin
+    end else if (\$341 ) begin
       if (w_a[38]) begin
         if (hdr_outer_hit) begin
           code = hdr_outer_code;
         end
-      end else if (\$353 ) begin
-        code = { 1'h0, \$355  };
+      end else if (\$351 ) begin
+        code = { 1'h0, \$353  };
       end
-    end else if (\$344 ) begin
+    end else if (\$342 ) begin
       if (hdr_outer_hit) begin
         code = hdr_outer_code;
-      end else if (\$356 ) begin
+      end else if (\$354 ) begin
         code = 5'h09;
       end
     end else begin
@@ -7269,7 +7443,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
         code = w_close_code;
       end else if (w_trailing) begin
         code = 5'h04;
-      end else if (\$357 ) begin
+      end else if (\$355 ) begin
         code = 5'h0b;
       end else if (hdr_in_hit) begin
         code = hdr_in_code;
@@ -7283,7 +7457,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
     ok_open = 1'h0;
     if (halted) begin
     end else if (w_a[0]) begin
-    end else if (\$343 ) begin
+    end else if (\$341 ) begin
       if (w_a[38]) begin
         (* full_case = 32'd1 *)
         if (hdr_outer_hit) begin
@@ -7291,10 +7465,10 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
           ok_open = 1'h1;
         end
       end
-    end else if (\$344 ) begin
+    end else if (\$342 ) begin
       (* full_case = 32'd1 *)
       if (hdr_outer_hit) begin
-      end else if (\$356 ) begin
+      end else if (\$354 ) begin
       end else begin
         ok_open = 1'h1;
       end
@@ -7306,13 +7480,13 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
     (* full_case = 32'd1 *)
     if (halted) begin
     end else if (w_a[0]) begin
-    end else if (\$343 ) begin
-    end else if (\$344 ) begin
+    end else if (\$341 ) begin
+    end else if (\$342 ) begin
     end else begin
       (* full_case = 32'd1 *)
       if (w_close_fail) begin
       end else if (w_trailing) begin
-      end else if (\$357 ) begin
+      end else if (\$355 ) begin
       end else if (hdr_in_hit) begin
       end else if (fc_hit) begin
       end else begin
@@ -7322,111 +7496,51 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$486  = a_valid;
+    \$492  = a_valid;
     if (a_take) begin
-      \$486  = 1'h1;
+      \$492  = 1'h1;
     end else if (f_go) begin
-      \$486  = 1'h0;
+      \$492  = 1'h0;
     end
     if (rst) begin
-      \$486  = 1'h0;
+      \$492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$487  = a;
+    \$493  = a;
     if (a_take) begin
-      \$487  = i__payload;
+      \$493  = i__payload;
     end
     if (rst) begin
-      \$487  = 111'h0000000000000000000000000000;
+      \$493  = 111'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$488  = a_full;
+    \$494  = a_full;
     if (a_take) begin
-      \$488  = { 1'h0, \$361  };
+      \$494  = { 1'h0, \$372  };
     end
     if (rst) begin
-      \$488  = 66'h00000000000000000;
+      \$494  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$489  = a_end;
+    \$495  = a_end;
     if (a_take) begin
-      \$489  = \$363 [25:0];
+      \$495  = \$374 [25:0];
     end
     if (rst) begin
-      \$489  = 26'h0000000;
+      \$495  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$490  = a_hi;
+    \$496  = a_hi;
     if (a_take) begin
-      \$490  = \$367 ;
-    end
-    if (rst) begin
-      \$490  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$491  = a_start;
-    if (a_take) begin
-      \$491  = \$368 [24:0];
-    end
-    if (rst) begin
-      \$491  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$492  = a_p1;
-    if (a_take) begin
-      \$492  = \$369 [24:0];
-    end
-    if (rst) begin
-      \$492  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$493  = a_csize;
-    if (a_take) begin
-      \$493  = \$370 ;
-    end
-    if (rst) begin
-      \$493  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$494  = a_len_sat;
-    if (a_take) begin
-      \$494  = \$372 ;
-    end
-    if (rst) begin
-      \$494  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$495  = a_z;
-    if (a_take) begin
-      \$495  = \$373 ;
-    end
-    if (rst) begin
-      \$495  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$496  = a_gt1;
-    if (a_take) begin
-      \$496  = \$374 ;
+      \$496  = \$378 ;
     end
     if (rst) begin
       \$496  = 1'h0;
@@ -7434,49 +7548,49 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$497  = a_gt8;
+    \$497  = a_start;
     if (a_take) begin
-      \$497  = \$375 ;
+      \$497  = \$379 [24:0];
     end
     if (rst) begin
-      \$497  = 1'h0;
+      \$497  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$498  = a_gt32;
+    \$498  = a_p1;
     if (a_take) begin
-      \$498  = \$376 ;
+      \$498  = \$380 [24:0];
     end
     if (rst) begin
-      \$498  = 1'h0;
+      \$498  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$499  = a_ne20;
+    \$499  = a_csize;
     if (a_take) begin
-      \$499  = \$377 ;
+      \$499  = \$381 ;
     end
     if (rst) begin
-      \$499  = 1'h0;
+      \$499  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$500  = a_ne32;
+    \$500  = a_len_sat;
     if (a_take) begin
-      \$500  = \$378 ;
+      \$500  = \$383 ;
     end
     if (rst) begin
-      \$500  = 1'h0;
+      \$500  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$501  = a_ne48;
+    \$501  = a_z;
     if (a_take) begin
-      \$501  = \$379 ;
+      \$501  = \$384 ;
     end
     if (rst) begin
       \$501  = 1'h0;
@@ -7484,9 +7598,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$502  = a_neblob;
+    \$502  = a_gt1;
     if (a_take) begin
-      \$502  = \$380 ;
+      \$502  = \$385 ;
     end
     if (rst) begin
       \$502  = 1'h0;
@@ -7494,9 +7608,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$503  = a_gtinit;
+    \$503  = a_gt8;
     if (a_take) begin
-      \$503  = \$381 ;
+      \$503  = \$386 ;
     end
     if (rst) begin
       \$503  = 1'h0;
@@ -7504,14 +7618,74 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$504  = frame0;
+    \$504  = a_gt32;
+    if (a_take) begin
+      \$504  = \$387 ;
+    end
+    if (rst) begin
+      \$504  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$505  = a_ne20;
+    if (a_take) begin
+      \$505  = \$388 ;
+    end
+    if (rst) begin
+      \$505  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$506  = a_ne32;
+    if (a_take) begin
+      \$506  = \$389 ;
+    end
+    if (rst) begin
+      \$506  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$507  = a_ne48;
+    if (a_take) begin
+      \$507  = \$390 ;
+    end
+    if (rst) begin
+      \$507  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$508  = a_neblob;
+    if (a_take) begin
+      \$508  = \$391 ;
+    end
+    if (rst) begin
+      \$508  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$509  = a_gtinit;
+    if (a_take) begin
+      \$509  = \$392 ;
+    end
+    if (rst) begin
+      \$509  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$510  = frame0;
     if (\a_take$5 ) begin
-      \$504 [63] = \$2 ;
+      \$510 [63] = \$2 ;
     end
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$504  = 64'h0000000000000000;
+        \$510  = 64'h0000000000000000;
       end else begin
         casez (top)
           2'h0:
@@ -7521,30 +7695,30 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
           2'h2:
               (* full_case = 32'd1 *)
               if (a[38]) begin
-                \$504  = \new ;
+                \$510  = \new ;
               end else begin
-                \$504  = upd;
+                \$510  = upd;
               end
         endcase
         if (open_outer) begin
-          \$504  = { le_new, 31'h40000000, a_hi, a_end, 5'h01 };
+          \$510  = { le_new, 31'h40000000, a_hi, a_end, 5'h01 };
         end
       end
     end
     if (rst) begin
-      \$504  = 64'h0000000000000000;
+      \$510  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$505  = frame1;
+    \$511  = frame1;
     if (\a_take$5 ) begin
-      \$505 [63] = \$3 ;
+      \$511 [63] = \$3 ;
     end
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$505  = 64'h0000000000000000;
+        \$511  = 64'h0000000000000000;
       end else begin
         casez (top)
           2'h0:
@@ -7554,27 +7728,27 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
           2'h2:
               (* full_case = 32'd1 *)
               if (a[38]) begin
-                \$505  = upd;
+                \$511  = upd;
               end else begin
-                \$505  = \$426 ;
+                \$511  = \$437 ;
               end
         endcase
       end
     end
     if (rst) begin
-      \$505  = 64'h0000000000000000;
+      \$511  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$506  = frame2;
+    \$512  = frame2;
     if (\a_take$5 ) begin
-      \$506 [63] = \$4 ;
+      \$512 [63] = \$4 ;
     end
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$506  = 64'h0000000000000000;
+        \$512  = 64'h0000000000000000;
       end else begin
         casez (top)
           2'h0:
@@ -7584,27 +7758,27 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
           2'h2:
               (* full_case = 32'd1 *)
               if (a[38]) begin
-                \$506  = \$398 ;
+                \$512  = \$409 ;
               end else begin
-                \$506  = \$434 ;
+                \$512  = \$445 ;
               end
         endcase
       end
     end
     if (rst) begin
-      \$506  = 64'h0000000000000000;
+      \$512  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$507  = frame3;
+    \$513  = frame3;
     if (\a_take$5 ) begin
-      \$507 [63] = \$5 ;
+      \$513 [63] = \$5 ;
     end
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$507  = 64'h0000000000000000;
+        \$513  = 64'h0000000000000000;
       end else begin
         casez (top)
           2'h0:
@@ -7614,27 +7788,27 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
           2'h2:
               (* full_case = 32'd1 *)
               if (a[38]) begin
-                \$507  = \$406 ;
+                \$513  = \$417 ;
               end else begin
-                \$507  = \$440 ;
+                \$513  = \$451 ;
               end
         endcase
       end
     end
     if (rst) begin
-      \$507  = 64'h0000000000000000;
+      \$513  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$508  = frame4;
+    \$514  = frame4;
     if (\a_take$5 ) begin
-      \$508 [63] = \$6 ;
+      \$514 [63] = \$6 ;
     end
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$508  = 64'h0000000000000000;
+        \$514  = 64'h0000000000000000;
       end else begin
         casez (top)
           2'h0:
@@ -7644,27 +7818,27 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
           2'h2:
               (* full_case = 32'd1 *)
               if (a[38]) begin
-                \$508  = \$412 ;
+                \$514  = \$423 ;
               end else begin
-                \$508  = \$444 ;
+                \$514  = \$455 ;
               end
         endcase
       end
     end
     if (rst) begin
-      \$508  = 64'h0000000000000000;
+      \$514  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$509  = frame5;
+    \$515  = frame5;
     if (\a_take$5 ) begin
-      \$509 [63] = \$7 ;
+      \$515 [63] = \$7 ;
     end
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$509  = 64'h0000000000000000;
+        \$515  = 64'h0000000000000000;
       end else begin
         casez (top)
           2'h0:
@@ -7674,214 +7848,154 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
           2'h2:
               (* full_case = 32'd1 *)
               if (a[38]) begin
-                \$509  = \$416 ;
+                \$515  = \$427 ;
               end else begin
-                \$509  = \$446 ;
+                \$515  = \$457 ;
               end
         endcase
       end
     end
     if (rst) begin
-      \$509  = 64'h0000000000000000;
+      \$515  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$510  = w_valid;
+    \$516  = w_valid;
     if (f_go) begin
-      \$510  = 1'h1;
+      \$516  = 1'h1;
     end else if (w_go) begin
-      \$510  = 1'h0;
+      \$516  = 1'h0;
     end
     if (rst) begin
-      \$510  = 1'h0;
+      \$516  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$511  = w_a;
+    \$517  = w_a;
     if (f_go) begin
-      \$511  = a;
+      \$517  = a;
     end
     if (rst) begin
-      \$511  = 111'h0000000000000000000000000000;
+      \$517  = 111'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$512  = w_a_full;
+    \$518  = w_a_full;
     if (f_go) begin
-      \$512  = a_full;
+      \$518  = a_full;
     end
     if (rst) begin
-      \$512  = 66'h00000000000000000;
+      \$518  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$513  = w_a_end;
+    \$519  = w_a_end;
     if (f_go) begin
-      \$513  = a_end;
+      \$519  = a_end;
     end
     if (rst) begin
-      \$513  = 26'h0000000;
+      \$519  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$514  = w_a_hi;
+    \$520  = w_a_hi;
     if (f_go) begin
-      \$514  = a_hi;
+      \$520  = a_hi;
     end
     if (rst) begin
-      \$514  = 1'h0;
+      \$520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$515  = w_a_start;
+    \$521  = w_a_start;
     if (f_go) begin
-      \$515  = a_start;
+      \$521  = a_start;
     end
     if (rst) begin
-      \$515  = 25'h0000000;
+      \$521  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$516  = w_a_p1;
+    \$522  = w_a_p1;
     if (f_go) begin
-      \$516  = a_p1;
+      \$522  = a_p1;
     end
     if (rst) begin
-      \$516  = 25'h0000000;
+      \$522  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$517  = w_a_csize;
+    \$523  = w_a_csize;
     if (f_go) begin
-      \$517  = a_csize;
+      \$523  = a_csize;
     end
     if (rst) begin
-      \$517  = 26'h0000000;
+      \$523  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$518  = w_a_len_sat;
+    \$524  = w_a_len_sat;
     if (f_go) begin
-      \$518  = a_len_sat;
+      \$524  = a_len_sat;
     end
     if (rst) begin
-      \$518  = 25'h0000000;
+      \$524  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$519  = w_top;
+    \$525  = w_top;
     if (f_go) begin
-      \$519  = top;
+      \$525  = top;
     end
     if (rst) begin
-      \$519  = 2'h0;
+      \$525  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$520  = w_idx;
+    \$526  = w_idx;
     if (f_go) begin
-      \$520  = idx;
+      \$526  = idx;
     end
     if (rst) begin
-      \$520  = 25'h0000000;
+      \$526  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$521  = w_tx_type;
+    \$527  = w_tx_type;
     if (f_go) begin
-      \$521  = tx_type;
+      \$527  = tx_type;
     end
     if (rst) begin
-      \$521  = 3'h0;
+      \$527  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$522  = w_fld;
+    \$528  = w_fld;
     if (f_go) begin
-      \$522  = fld;
+      \$528  = fld;
     end
     if (rst) begin
-      \$522  = 6'h00;
+      \$528  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$523  = w_convert;
+    \$529  = w_convert;
     if (f_go) begin
-      \$523  = convert;
-    end
-    if (rst) begin
-      \$523  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$524  = w_close_fail;
-    if (f_go) begin
-      \$524  = close_fail;
-    end
-    if (rst) begin
-      \$524  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$525  = w_close_code;
-    if (f_go) begin
-      \$525  = close_code;
-    end
-    if (rst) begin
-      \$525  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$526  = w_pend_end;
-    if (f_go) begin
-      \$526  = pend_end;
-    end
-    if (rst) begin
-      \$526  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$527  = w_pend_hi;
-    if (f_go) begin
-      \$527  = pend_hi;
-    end
-    if (rst) begin
-      \$527  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$528  = w_hi_over;
-    if (f_go) begin
-      \$528  = hi_over;
-    end
-    if (rst) begin
-      \$528  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$529  = w_to_present;
-    if (f_go) begin
-      \$529  = f_to_present;
+      \$529  = convert;
     end
     if (rst) begin
       \$529  = 1'h0;
@@ -7889,9 +8003,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$530  = w_fl_z;
+    \$530  = w_close_fail;
     if (f_go) begin
-      \$530  = a_z;
+      \$530  = close_fail;
     end
     if (rst) begin
       \$530  = 1'h0;
@@ -7899,29 +8013,29 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$531  = w_fl_gt1;
+    \$531  = w_close_code;
     if (f_go) begin
-      \$531  = a_gt1;
+      \$531  = close_code;
     end
     if (rst) begin
-      \$531  = 1'h0;
+      \$531  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$532  = w_fl_gt8;
+    \$532  = w_pend_end;
     if (f_go) begin
-      \$532  = a_gt8;
+      \$532  = pend_end;
     end
     if (rst) begin
-      \$532  = 1'h0;
+      \$532  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$533  = w_fl_gt32;
+    \$533  = w_pend_hi;
     if (f_go) begin
-      \$533  = a_gt32;
+      \$533  = pend_hi;
     end
     if (rst) begin
       \$533  = 1'h0;
@@ -7929,9 +8043,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$534  = w_fl_ne20;
+    \$534  = w_hi_over;
     if (f_go) begin
-      \$534  = a_ne20;
+      \$534  = hi_over;
     end
     if (rst) begin
       \$534  = 1'h0;
@@ -7939,9 +8053,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$535  = w_fl_ne32;
+    \$535  = w_to_present;
     if (f_go) begin
-      \$535  = a_ne32;
+      \$535  = f_to_present;
     end
     if (rst) begin
       \$535  = 1'h0;
@@ -7949,9 +8063,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$536  = w_fl_ne48;
+    \$536  = w_fl_z;
     if (f_go) begin
-      \$536  = a_ne48;
+      \$536  = a_z;
     end
     if (rst) begin
       \$536  = 1'h0;
@@ -7959,9 +8073,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$537  = w_fl_neblob;
+    \$537  = w_fl_gt1;
     if (f_go) begin
-      \$537  = a_neblob;
+      \$537  = a_gt1;
     end
     if (rst) begin
       \$537  = 1'h0;
@@ -7969,9 +8083,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$538  = w_fl_gtinit;
+    \$538  = w_fl_gt8;
     if (f_go) begin
-      \$538  = a_gtinit;
+      \$538  = a_gt8;
     end
     if (rst) begin
       \$538  = 1'h0;
@@ -7979,9 +8093,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$539  = w_trailing;
+    \$539  = w_fl_gt32;
     if (f_go) begin
-      \$539  = \$382 ;
+      \$539  = a_gt32;
     end
     if (rst) begin
       \$539  = 1'h0;
@@ -7989,71 +8103,131 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$540  = top;
+    \$540  = w_fl_ne20;
+    if (f_go) begin
+      \$540  = a_ne20;
+    end
+    if (rst) begin
+      \$540  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$541  = w_fl_ne32;
+    if (f_go) begin
+      \$541  = a_ne32;
+    end
+    if (rst) begin
+      \$541  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$542  = w_fl_ne48;
+    if (f_go) begin
+      \$542  = a_ne48;
+    end
+    if (rst) begin
+      \$542  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$543  = w_fl_neblob;
+    if (f_go) begin
+      \$543  = a_neblob;
+    end
+    if (rst) begin
+      \$543  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$544  = w_fl_gtinit;
+    if (f_go) begin
+      \$544  = a_gtinit;
+    end
+    if (rst) begin
+      \$544  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$545  = w_trailing;
+    if (f_go) begin
+      \$545  = \$393 ;
+    end
+    if (rst) begin
+      \$545  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$546  = top;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$540  = 2'h0;
+        \$546  = 2'h0;
       end else begin
         casez (top)
           2'h0:
               if (a[38]) begin
-              end else if (\$388 ) begin
-                \$540  = 2'h1;
+              end else if (\$399 ) begin
+                \$546  = 2'h1;
               end
         endcase
         if (open_outer) begin
-          \$540  = 2'h2;
+          \$546  = 2'h2;
         end
       end
     end
     if (rst) begin
-      \$540  = 2'h0;
+      \$546  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$541  = idx;
+    \$547  = idx;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$541  = 25'h0000000;
+        \$547  = 25'h0000000;
       end else begin
-        \$541  = \$383 [24:0];
+        \$547  = \$394 [24:0];
       end
     end
     if (rst) begin
-      \$541  = 25'h0000000;
+      \$547  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$542  = tx_type;
+    \$548  = tx_type;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$542  = 3'h0;
+        \$548  = 3'h0;
       end else begin
         casez (top)
           2'h0:
               if (a[38]) begin
-              end else if (\$388 ) begin
-                \$542  = a[28:26];
+              end else if (\$399 ) begin
+                \$548  = a[28:26];
               end
         endcase
       end
     end
     if (rst) begin
-      \$542  = 3'h0;
+      \$548  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$543  = wver;
+    \$549  = wver;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$543  = 1'h0;
+        \$549  = 1'h0;
       end else begin
         casez (top)
           2'h0:
@@ -8063,22 +8237,22 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
           2'h2:
               casez (fld)
                 6'h20:
-                    \$543  = 1'h1;
+                    \$549  = 1'h1;
               endcase
         endcase
       end
     end
     if (rst) begin
-      \$543  = 1'h0;
+      \$549  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$544  = hi_end;
+    \$550  = hi_end;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$544  = 66'h00000000000000000;
+        \$550  = 66'h00000000000000000;
       end else begin
         casez (top)
           2'h0:
@@ -8086,28 +8260,28 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
           2'h1:
               /* empty */;
           2'h2:
-              if (\$447 ) begin
-                \$544  = a_full;
+              if (\$458 ) begin
+                \$550  = a_full;
               end
         endcase
         if (open_outer) begin
           if (a_hi) begin
-            \$544  = a_full;
+            \$550  = a_full;
           end
         end
       end
     end
     if (rst) begin
-      \$544  = 66'h00000000000000000;
+      \$550  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$545  = f_to_present;
+    \$551  = f_to_present;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$545  = 1'h0;
+        \$551  = 1'h0;
       end else begin
         casez (top)
           2'h0:
@@ -8119,22 +8293,22 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
                 6'h20:
                     /* empty */;
                 6'h08:
-                    \$545  = \$448 ;
+                    \$551  = \$459 ;
               endcase
         endcase
       end
     end
     if (rst) begin
-      \$545  = 1'h0;
+      \$551  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$546  = f_blobs;
+    \$552  = f_blobs;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$546  = 24'h000000;
+        \$552  = 24'h000000;
       end else begin
         casez (top)
           2'h0:
@@ -8148,156 +8322,185 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
                 6'h08:
                     /* empty */;
                 6'h17:
-                    \$546  = \$449 [23:0];
+                    \$552  = \$460 [23:0];
               endcase
         endcase
       end
     end
     if (rst) begin
-      \$546  = 24'h000000;
+      \$552  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$547  = o_job__valid;
-    if (o_job__ready) begin
-      \$547  = 1'h0;
-    end
-    if (w_go) begin
-      \$547  = 1'h1;
+    \$553  = o_job__valid;
+    if (\$462 ) begin
+      \$553  = \$463 ;
     end
     if (rst) begin
-      \$547  = 1'h0;
+      \$553  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$548  = o_rec__valid;
-    if (o_rec__ready) begin
-      \$548  = 1'h0;
-    end
-    if (w_go) begin
-      if (w_a[0]) begin
-        \$548  = 1'h1;
-      end
+    \$554  = o_job__payload;
+    if (\$462 ) begin
+      \$554  = \$464 ;
     end
     if (rst) begin
-      \$548  = 1'h0;
+      \$554  = 83'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$549  = o_job__payload;
-    if (w_go) begin
-      \$549 [25:2] = w_idx[23:0];
-      \$549 [1:0] = \$453 ;
-      \$549 [31:26] = \$456 ;
-      \$549 [56:32] = \$459 ;
-      \$549 [81:57] = \$460 ;
-      \$549 [82] = \$462 ;
+    \$555  = sk_job_valid;
+    if (\$462 ) begin
+      \$555  = 1'h0;
+    end else if (w_go) begin
+      \$555  = 1'h1;
     end
     if (rst) begin
-      \$549  = 83'h000000000000000000000;
+      \$555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$550  = halted;
+    \$556  = sk_job;
+    if (\$462 ) begin
+    end else if (w_go) begin
+      \$556  = job_n;
+    end
+    if (rst) begin
+      \$556  = 83'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$557  = o_rec__valid;
+    if (\$466 ) begin
+      \$557  = \$467 ;
+    end
+    if (rst) begin
+      \$557  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$558  = o_rec__payload;
+    if (\$466 ) begin
+      \$558  = \$468 ;
+    end
+    if (rst) begin
+      \$558  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$559  = sk_rec_valid;
+    if (\$466 ) begin
+      \$559  = 1'h0;
+    end else if (rec_go) begin
+      \$559  = 1'h1;
+    end
+    if (rst) begin
+      \$559  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$560  = sk_rec;
+    if (\$466 ) begin
+    end else if (rec_go) begin
+      \$560  = rec_n;
+    end
+    if (rst) begin
+      \$560  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$561  = halted;
     if (w_go) begin
       if (fail) begin
-        \$550  = 1'h1;
+        \$561  = 1'h1;
       end
       if (w_a[0]) begin
-        \$550  = 1'h0;
+        \$561  = 1'h0;
       end
     end
     if (rst) begin
-      \$550  = 1'h0;
+      \$561  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$551  = rec;
+    \$562  = rec;
     if (w_go) begin
       if (fail) begin
-        \$551 [390] = 1'h1;
-        \$551 [423:391] = rep;
+        \$562 [390] = 1'h1;
+        \$562 [423:391] = rep;
       end
-      if (\$469 ) begin
-        \$551 [2:0] = \$470 ;
+      if (\$475 ) begin
+        \$562 [2:0] = \$476 ;
       end
       if (ok_open) begin
-        \$551 [317:294] = w_a[24:1];
-        \$551 [341:318] = w_a_start[23:0];
-        \$551 [389:366] = w_a_end[23:0];
+        \$562 [317:294] = w_a[24:1];
+        \$562 [341:318] = w_a_start[23:0];
+        \$562 [389:366] = w_a_end[23:0];
       end
-      if (\$480 ) begin
-        \$551 [3] = 1'h1;
+      if (\$486 ) begin
+        \$562 [3] = 1'h1;
       end
       if (ok_item) begin
         casez (w_fld)
           6'h1f:
             begin
-              \$551 [317:294] = w_a[24:1];
-              \$551 [341:318] = w_a_start[23:0];
-              \$551 [389:366] = w_a_end[23:0];
+              \$562 [317:294] = w_a[24:1];
+              \$562 [341:318] = w_a_start[23:0];
+              \$562 [389:366] = w_a_end[23:0];
             end
           6'h0f, 6'h10:
-              \$551 [365:342] = w_a[24:1];
+              \$562 [365:342] = w_a[24:1];
           6'h08:
-              \$551 [5] = \$481 ;
+              \$562 [5] = \$487 ;
           6'h0a:
             begin
-              \$551 [29:6] = w_a_start[23:0];
-              \$551 [53:30] = w_a[62:39];
+              \$562 [29:6] = w_a_start[23:0];
+              \$562 [53:30] = w_a[62:39];
             end
           6'h0b:
             begin
-              \$551 [173:150] = w_a[24:1];
-              \$551 [197:174] = w_a_end[23:0];
+              \$562 [173:150] = w_a[24:1];
+              \$562 [197:174] = w_a_end[23:0];
             end
           6'h0d:
             begin
-              \$551 [221:198] = w_a[24:1];
-              \$551 [245:222] = w_a_end[23:0];
+              \$562 [221:198] = w_a[24:1];
+              \$562 [245:222] = w_a_end[23:0];
             end
           6'h0e:
             begin
-              \$551 [269:246] = w_a[24:1];
-              \$551 [293:270] = w_a_end[23:0];
+              \$562 [269:246] = w_a[24:1];
+              \$562 [293:270] = w_a_end[23:0];
             end
           6'h13:
-              \$551 [77:54] = \$482 [23:0];
+              \$562 [77:54] = \$488 [23:0];
           6'h16:
-              \$551 [101:78] = \$483 [23:0];
+              \$562 [101:78] = \$489 [23:0];
           6'h17:
-              \$551 [125:102] = \$484 [23:0];
+              \$562 [125:102] = \$490 [23:0];
           6'h18:
-              \$551 [149:126] = \$485 [23:0];
+              \$562 [149:126] = \$491 [23:0];
           6'h02:
-              \$551 [4] = 1'h1;
+              \$562 [4] = 1'h1;
         endcase
       end
       if (w_a[0]) begin
-        \$551  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+        \$562  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$551  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$552  = o_rec__payload;
-    if (w_go) begin
-      if (w_a[0]) begin
-        \$552 [389:0] = rec[389:0];
-        \$552 [390] = rep_valid;
-        \$552 [423:391] = rep;
-      end
-    end
-    if (rst) begin
-      \$552  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$562  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   assign le_old = { \$7 , \$6 , \$5 , \$4 , \$3 , \$2  };
@@ -8599,6 +8802,77 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \rep.seq  = rep[24:0];
   assign \rep.phase  = rep[27:25];
   assign \rep.code  = rep[32:28];
+  assign \job_n.kind  = job_n[1:0];
+  assign \job_n.seq  = job_n[25:2];
+  assign \job_n.fld  = job_n[31:26];
+  assign \job_n.start  = job_n[56:32];
+  assign \job_n.length  = job_n[81:57];
+  assign \job_n.wrapped  = job_n[82];
+  assign \rec_n.tx_type  = rec_n[2:0];
+  assign \rec_n.network_form  = rec_n[3];
+  assign \rec_n.chain_id_present  = rec_n[4];
+  assign \rec_n.to_present  = rec_n[5];
+  assign \rec_n.data_offset  = rec_n[29:6];
+  assign \rec_n.data_len  = rec_n[53:30];
+  assign \rec_n.access_list_count  = rec_n[77:54];
+  assign \rec_n.storage_key_count  = rec_n[101:78];
+  assign \rec_n.blob_hash_count  = rec_n[125:102];
+  assign \rec_n.authorization_count  = rec_n[149:126];
+  assign \rec_n.access_list_offset  = rec_n[173:150];
+  assign \rec_n.access_list_end  = rec_n[197:174];
+  assign \rec_n.blob_hashes_offset  = rec_n[221:198];
+  assign \rec_n.blob_hashes_end  = rec_n[245:222];
+  assign \rec_n.authorizations_offset  = rec_n[269:246];
+  assign \rec_n.authorizations_end  = rec_n[293:270];
+  assign \rec_n.tx_list_offset  = rec_n[317:294];
+  assign \rec_n.body_offset  = rec_n[341:318];
+  assign \rec_n.sig_offset  = rec_n[365:342];
+  assign \rec_n.tx_list_end  = rec_n[389:366];
+  assign \rec_n.err_valid  = rec_n[390];
+  assign \rec_n.err  = rec_n[423:391];
+  assign \rec_n.err.seq  = rec_n[415:391];
+  assign \rec_n.err.phase  = rec_n[418:416];
+  assign \rec_n.err.code  = rec_n[423:419];
+  assign \sk_job.kind  = sk_job[1:0];
+  assign \sk_job.seq  = sk_job[25:2];
+  assign \sk_job.fld  = sk_job[31:26];
+  assign \sk_job.start  = sk_job[56:32];
+  assign \sk_job.length  = sk_job[81:57];
+  assign \sk_job.wrapped  = sk_job[82];
+  assign \sk_rec.tx_type  = sk_rec[2:0];
+  assign \sk_rec.network_form  = sk_rec[3];
+  assign \sk_rec.chain_id_present  = sk_rec[4];
+  assign \sk_rec.to_present  = sk_rec[5];
+  assign \sk_rec.data_offset  = sk_rec[29:6];
+  assign \sk_rec.data_len  = sk_rec[53:30];
+  assign \sk_rec.access_list_count  = sk_rec[77:54];
+  assign \sk_rec.storage_key_count  = sk_rec[101:78];
+  assign \sk_rec.blob_hash_count  = sk_rec[125:102];
+  assign \sk_rec.authorization_count  = sk_rec[149:126];
+  assign \sk_rec.access_list_offset  = sk_rec[173:150];
+  assign \sk_rec.access_list_end  = sk_rec[197:174];
+  assign \sk_rec.blob_hashes_offset  = sk_rec[221:198];
+  assign \sk_rec.blob_hashes_end  = sk_rec[245:222];
+  assign \sk_rec.authorizations_offset  = sk_rec[269:246];
+  assign \sk_rec.authorizations_end  = sk_rec[293:270];
+  assign \sk_rec.tx_list_offset  = sk_rec[317:294];
+  assign \sk_rec.body_offset  = sk_rec[341:318];
+  assign \sk_rec.sig_offset  = sk_rec[365:342];
+  assign \sk_rec.tx_list_end  = sk_rec[389:366];
+  assign \sk_rec.err_valid  = sk_rec[390];
+  assign \sk_rec.err  = sk_rec[423:391];
+  assign \sk_rec.err.seq  = sk_rec[415:391];
+  assign \sk_rec.err.phase  = sk_rec[418:416];
+  assign \sk_rec.err.code  = sk_rec[423:419];
+  assign rec_n[423:391] = rep;
+  assign rec_n[390] = rep_valid;
+  assign rec_n[389:0] = rec[389:0];
+  assign job_n[82] = \$370 ;
+  assign job_n[81:57] = \$368 ;
+  assign job_n[56:32] = \$367 ;
+  assign job_n[31:26] = \$364 ;
+  assign job_n[1:0] = \$361 ;
+  assign job_n[25:2] = w_idx[23:0];
   always @*
     \new [62:32] = 31'h00000000;
   assign upd5[61] = \$182 ;
@@ -8668,22 +8942,22 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \$217  = \$216 ;
   assign \$228  = \$227 ;
   assign \$239  = \$238 ;
+  assign \$266  = 1'h0;
   assign \$268  = 1'h0;
+  assign \$269  = 1'h0;
   assign \$270  = 1'h0;
-  assign \$271  = 1'h0;
-  assign \$272  = 1'h0;
-  assign \$277  = 1'h0;
-  assign \$282  = \$281 ;
-  assign \$390  = \$389 ;
-  assign \$400  = \$399 ;
-  assign \$408  = \$407 ;
-  assign \$414  = \$413 ;
-  assign \$418  = \$417 ;
-  assign \$428  = \$427 ;
-  assign \$436  = \$435 ;
-  assign \$442  = \$441 ;
-  assign \$446  = \$445 ;
-  assign \$358  = w_a_end[25];
+  assign \$275  = 1'h0;
+  assign \$280  = \$279 ;
+  assign \$401  = \$400 ;
+  assign \$411  = \$410 ;
+  assign \$419  = \$418 ;
+  assign \$425  = \$424 ;
+  assign \$429  = \$428 ;
+  assign \$439  = \$438 ;
+  assign \$447  = \$446 ;
+  assign \$453  = \$452 ;
+  assign \$457  = \$456 ;
+  assign \$356  = w_a_end[25];
 endmodule
 
 (* generator = "Amaranth" *)
