@@ -148,8 +148,7 @@ def _mul_acc(m: Module, x, y, acc) -> Signal:
                 lo = t * i + t * r
                 if lo >= n:
                     break
-                prod = Signal(t + len(yr), name=f"mul_pp{r}_{i}")
-                m.d.comb += prod.eq(x[t * i:t * (i + 1)] * yr)
+                prod = (x[t * i:t * (i + 1)] * yr)[:t + len(yr)]
                 if lo > pos:
                     pieces.append(Const(0, lo - pos))
                 pieces.append(prod)
@@ -175,16 +174,14 @@ def _bitlen(m: Module, value, name: str) -> Signal:
     bits = Cat(value, Const(0, size - n)) if size > n else value
 
     def tree(lo: int, width: int):
-        # (any one in bits[lo:lo+width], index of the highest one there)
+        # (any one in bits[lo:lo+width], index of the highest one there), as expressions: no
+        # signal per node (Amaranth's simulator pays per signal; yosys merges the repeats)
         if width == 1:
             return bits[lo], Const(0, 0)
         half = width // 2
         any_lo, hi_lo = tree(lo, half)
         any_hi, hi_hi = tree(lo + half, half)
-        any_ = Signal(name=f"{name}_any_{lo}_{width}")
-        top = Signal(max(1, (width - 1).bit_length()), name=f"{name}_top_{lo}_{width}")
-        m.d.comb += [any_.eq(any_lo | any_hi), top.eq(Mux(any_hi, Cat(hi_hi, 1), Cat(hi_lo, 0)))]
-        return any_, top
+        return any_lo | any_hi, Mux(any_hi, Cat(hi_hi, 1), Cat(hi_lo, 0))
 
     any_, top = tree(0, size)
     bl = Signal(range(n + 1), name=name)
