@@ -217,7 +217,7 @@ class EvalSearch(wiring.Component):
     Data dependent: exactly the cycles :func:`mevblade.hw.eval_program.run` reports for
     the same request (checked by the tests). Session 8 (4 quotient / root bits per cycle,
     was 8): realistic cycles p50 ~390 cycles (p90 ~680), pairs (``MODE_PAIR``) p50 ~300, was
-    ~320 / ~250 — at a clock three times faster (fmax proxy, cell delays only: 20.0 ns, was
+    ~320 / ~250 — at a clock three times faster (fmax proxy, cell delays only: 20.1 ns, was
     60.3 ns), so ~2.5× less time per evaluation; ``mevblade bench gateware_eval_search``.
     Cases near the ``uint112`` limit need the feasibility search and take thousands. The ROM
     holds ``len(eval_program.WORDS)`` words (777), read asynchronously (LUT ROM).
