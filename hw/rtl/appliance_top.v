@@ -1112,21 +1112,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .pool_rd_data(pool_rd_data),
     .pool_rd_en(rd_en),
     .pool_rd_slot(rd_slot),
-    .\port$23285$0 (dir_data_0_value),
-    .\port$23287$0 (dir_data_1_value),
-    .\port$23289$0 (dir_data_2_value),
-    .\port$23291$0 (dir_data_3_value),
-    .\port$23293$0 (dir_data_4_value),
-    .\port$23295$0 (dir_data_5_value),
-    .\port$23297$0 (dir_data_6_value),
-    .\port$23299$0 (dir_data_7_value),
-    .\port$23301$0 (dir_data_8_value),
-    .\port$23303$0 (dir_data_9_value),
-    .\port$23305$0 (dir_data_10_value),
-    .\port$23307$0 (dir_data_11_value),
-    .\port$23309$0 (dir_data_12_value),
-    .\port$23311$0 (dir_data_13_value),
-    .\port$23313$0 (dir_data_14_value[29:0]),
+    .\port$26910$0 (dir_data_0_value),
+    .\port$26912$0 (dir_data_1_value),
+    .\port$26914$0 (dir_data_2_value),
+    .\port$26916$0 (dir_data_3_value),
+    .\port$26918$0 (dir_data_4_value),
+    .\port$26920$0 (dir_data_5_value),
+    .\port$26922$0 (dir_data_6_value),
+    .\port$26924$0 (dir_data_7_value),
+    .\port$26926$0 (dir_data_8_value),
+    .\port$26928$0 (dir_data_9_value),
+    .\port$26930$0 (dir_data_10_value),
+    .\port$26932$0 (dir_data_11_value),
+    .\port$26934$0 (dir_data_12_value),
+    .\port$26936$0 (dir_data_13_value),
+    .\port$26938$0 (dir_data_14_value[29:0]),
     .rst(rst)
   );
   \appliance_top.csr  csr (
@@ -1234,7 +1234,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .pool_data_5_cur(pool_data_5_value),
     .pool_data_6_cur(pool_data_6_value),
     .pool_data_7_cur(pool_data_7_value),
-    .\port$23038$0 (host_rd_data),
+    .\port$26663$0 (host_rd_data),
     .records_rd(records_value),
     .router_cfg_valid(router_cfg_valid),
     .router_cfg_venue(router_cfg_venue),
@@ -1293,15 +1293,15 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .host_error(status_pool_error),
     .host_pending(status_pool_busy),
     .host_rd_data(host_rd_data),
-    .\port$23227$0 (pool_addr_index),
-    .\port$23229$0 (pool_data_0_value),
-    .\port$23231$0 (pool_data_1_value),
-    .\port$23233$0 (pool_data_2_value),
-    .\port$23235$0 (pool_data_3_value),
-    .\port$23237$0 (pool_data_4_value),
-    .\port$23239$0 (pool_data_5_value),
-    .\port$23241$0 (pool_data_6_value),
-    .\port$23243$0 (pool_data_7_value),
+    .\port$26852$0 (pool_addr_index),
+    .\port$26854$0 (pool_data_0_value),
+    .\port$26856$0 (pool_data_1_value),
+    .\port$26858$0 (pool_data_2_value),
+    .\port$26860$0 (pool_data_3_value),
+    .\port$26862$0 (pool_data_4_value),
+    .\port$26864$0 (pool_data_5_value),
+    .\port$26866$0 (pool_data_6_value),
+    .\port$26868$0 (pool_data_7_value),
     .rd_data(pool_rd_data),
     .rd_slot(rd_slot),
     .rp_eval__en(rd_en),
@@ -3084,7 +3084,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign version_major = 8'h01;
   assign version_minor = 8'h06;
   assign version_features = 8'h3f;
-  assign src_hash_value = 32'd1983308913;
+  assign src_hash_value = 32'd3218105739;
   assign cnt_rst = control_soft_reset;
   assign cycle = cycle_value;
   assign w_data = cycle_value[31:0];
@@ -3383,8 +3383,8 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.backrun (rst, pipe_rst, \o__ready$112 , pool_rd_data, c__payload, c__valid, i__valid, \i__payload$100 , dwp__en, dwp__addr, dir_count, maxc, \port$23285$0 , \port$23287$0 , \port$23289$0 , \port$23291$0 , \port$23293$0 , \port$23295$0 , \port$23297$0 , \port$23299$0 , \port$23301$0 
-, \port$23303$0 , \port$23305$0 , \port$23307$0 , \port$23309$0 , \port$23311$0 , \port$23313$0 , busy, i__ready, c__ready, begin_eval, pool_rd_slot, pool_rd_en, o__payload, o__valid, clk);
+module \appliance_top.backrun (rst, pipe_rst, \o__ready$112 , pool_rd_data, c__payload, c__valid, i__valid, \i__payload$100 , dwp__en, dwp__addr, dir_count, maxc, \port$26910$0 , \port$26912$0 , \port$26914$0 , \port$26916$0 , \port$26918$0 , \port$26920$0 , \port$26922$0 , \port$26924$0 , \port$26926$0 
+, \port$26928$0 , \port$26930$0 , \port$26932$0 , \port$26934$0 , \port$26936$0 , \port$26938$0 , busy, i__ready, c__ready, begin_eval, pool_rd_slot, pool_rd_en, o__payload, o__valid, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$2  = 0;
   input rst;
   wire rst;
@@ -3410,36 +3410,36 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$112 , pool_rd_data, c__p
   wire [8:0] dir_count;
   input [16:0] maxc;
   wire [16:0] maxc;
-  input [31:0] \port$23285$0 ;
-  wire [31:0] \port$23285$0 ;
-  input [31:0] \port$23287$0 ;
-  wire [31:0] \port$23287$0 ;
-  input [31:0] \port$23289$0 ;
-  wire [31:0] \port$23289$0 ;
-  input [31:0] \port$23291$0 ;
-  wire [31:0] \port$23291$0 ;
-  input [31:0] \port$23293$0 ;
-  wire [31:0] \port$23293$0 ;
-  input [31:0] \port$23295$0 ;
-  wire [31:0] \port$23295$0 ;
-  input [31:0] \port$23297$0 ;
-  wire [31:0] \port$23297$0 ;
-  input [31:0] \port$23299$0 ;
-  wire [31:0] \port$23299$0 ;
-  input [31:0] \port$23301$0 ;
-  wire [31:0] \port$23301$0 ;
-  input [31:0] \port$23303$0 ;
-  wire [31:0] \port$23303$0 ;
-  input [31:0] \port$23305$0 ;
-  wire [31:0] \port$23305$0 ;
-  input [31:0] \port$23307$0 ;
-  wire [31:0] \port$23307$0 ;
-  input [31:0] \port$23309$0 ;
-  wire [31:0] \port$23309$0 ;
-  input [31:0] \port$23311$0 ;
-  wire [31:0] \port$23311$0 ;
-  input [29:0] \port$23313$0 ;
-  wire [29:0] \port$23313$0 ;
+  input [31:0] \port$26910$0 ;
+  wire [31:0] \port$26910$0 ;
+  input [31:0] \port$26912$0 ;
+  wire [31:0] \port$26912$0 ;
+  input [31:0] \port$26914$0 ;
+  wire [31:0] \port$26914$0 ;
+  input [31:0] \port$26916$0 ;
+  wire [31:0] \port$26916$0 ;
+  input [31:0] \port$26918$0 ;
+  wire [31:0] \port$26918$0 ;
+  input [31:0] \port$26920$0 ;
+  wire [31:0] \port$26920$0 ;
+  input [31:0] \port$26922$0 ;
+  wire [31:0] \port$26922$0 ;
+  input [31:0] \port$26924$0 ;
+  wire [31:0] \port$26924$0 ;
+  input [31:0] \port$26926$0 ;
+  wire [31:0] \port$26926$0 ;
+  input [31:0] \port$26928$0 ;
+  wire [31:0] \port$26928$0 ;
+  input [31:0] \port$26930$0 ;
+  wire [31:0] \port$26930$0 ;
+  input [31:0] \port$26932$0 ;
+  wire [31:0] \port$26932$0 ;
+  input [31:0] \port$26934$0 ;
+  wire [31:0] \port$26934$0 ;
+  input [31:0] \port$26936$0 ;
+  wire [31:0] \port$26936$0 ;
+  input [29:0] \port$26938$0 ;
+  wire [29:0] \port$26938$0 ;
   output busy;
   reg busy;
   output i__ready;
@@ -4268,7 +4268,7 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$112 , pool_rd_data, c__p
   end
   always @(posedge clk) begin
     if (dwp__en)
-      dir[dwp__addr] <= { \port$23313$0 , \port$23311$0 , \port$23309$0 , \port$23307$0 , \port$23305$0 , \port$23303$0 , \port$23301$0 , \port$23299$0 , \port$23297$0 , \port$23295$0 , \port$23293$0 , \port$23291$0 , \port$23289$0 , \port$23287$0 , \port$23285$0  };
+      dir[dwp__addr] <= { \port$26938$0 , \port$26936$0 , \port$26934$0 , \port$26932$0 , \port$26930$0 , \port$26928$0 , \port$26926$0 , \port$26924$0 , \port$26922$0 , \port$26920$0 , \port$26918$0 , \port$26916$0 , \port$26914$0 , \port$26912$0 , \port$26910$0  };
   end
   reg [477:0] _0_;
   always @(posedge clk) begin
@@ -8576,44 +8576,44 @@ module \appliance_top.backrun (rst, pipe_rst, \o__ready$112 , pool_rd_data, c__p
     end
   end
   assign dir_index = dwp__addr;
-  assign dwp__data = { \port$23313$0 , \port$23311$0 , \port$23309$0 , \port$23307$0 , \port$23305$0 , \port$23303$0 , \port$23301$0 , \port$23299$0 , \port$23297$0 , \port$23295$0 , \port$23293$0 , \port$23291$0 , \port$23289$0 , \port$23287$0 , \port$23285$0  };
-  assign dir_data = { \port$23313$0 , \port$23311$0 , \port$23309$0 , \port$23307$0 , \port$23305$0 , \port$23303$0 , \port$23301$0 , \port$23299$0 , \port$23297$0 , \port$23295$0 , \port$23293$0 , \port$23291$0 , \port$23289$0 , \port$23287$0 , \port$23285$0  };
+  assign dwp__data = { \port$26938$0 , \port$26936$0 , \port$26934$0 , \port$26932$0 , \port$26930$0 , \port$26928$0 , \port$26926$0 , \port$26924$0 , \port$26922$0 , \port$26920$0 , \port$26918$0 , \port$26916$0 , \port$26914$0 , \port$26912$0 , \port$26910$0  };
+  assign dir_data = { \port$26938$0 , \port$26936$0 , \port$26934$0 , \port$26932$0 , \port$26930$0 , \port$26928$0 , \port$26926$0 , \port$26924$0 , \port$26922$0 , \port$26920$0 , \port$26918$0 , \port$26916$0 , \port$26914$0 , \port$26912$0 , \port$26910$0  };
   assign dir_we = dwp__en;
   assign drp__data = dent;
   assign out = o__payload;
   assign o_valid = o__valid;
-  assign \dwp__data.valid  = \port$23285$0 [0];
-  assign \dwp__data.venue  = \port$23285$0 [8:1];
-  assign \dwp__data.base1  = \port$23285$0 [9];
-  assign \dwp__data.nsib  = \port$23285$0 [13:10];
-  assign \dwp__data.slot  = \port$23285$0 [29:14];
-  assign \dwp__data.token0  = { \port$23295$0 [29:0], \port$23293$0 , \port$23291$0 , \port$23289$0 , \port$23287$0 , \port$23285$0 [31:30] };
-  assign \dwp__data.token1  = { \port$23305$0 [29:0], \port$23303$0 , \port$23301$0 , \port$23299$0 , \port$23297$0 , \port$23295$0 [31:30] };
-  assign \dwp__data.sibs  = { \port$23313$0 , \port$23311$0 , \port$23309$0 , \port$23307$0 , \port$23305$0 [31:30] };
-  assign \dwp__data.sibs[0]  = { \port$23307$0 [13:0], \port$23305$0 [31:30] };
-  assign \dwp__data.sibs[1]  = \port$23307$0 [29:14];
-  assign \dwp__data.sibs[2]  = { \port$23309$0 [13:0], \port$23307$0 [31:30] };
-  assign \dwp__data.sibs[3]  = \port$23309$0 [29:14];
-  assign \dwp__data.sibs[4]  = { \port$23311$0 [13:0], \port$23309$0 [31:30] };
-  assign \dwp__data.sibs[5]  = \port$23311$0 [29:14];
-  assign \dwp__data.sibs[6]  = { \port$23313$0 [13:0], \port$23311$0 [31:30] };
-  assign \dwp__data.sibs[7]  = \port$23313$0 [29:14];
-  assign \dir_data.valid  = \port$23285$0 [0];
-  assign \dir_data.venue  = \port$23285$0 [8:1];
-  assign \dir_data.base1  = \port$23285$0 [9];
-  assign \dir_data.nsib  = \port$23285$0 [13:10];
-  assign \dir_data.slot  = \port$23285$0 [29:14];
-  assign \dir_data.token0  = { \port$23295$0 [29:0], \port$23293$0 , \port$23291$0 , \port$23289$0 , \port$23287$0 , \port$23285$0 [31:30] };
-  assign \dir_data.token1  = { \port$23305$0 [29:0], \port$23303$0 , \port$23301$0 , \port$23299$0 , \port$23297$0 , \port$23295$0 [31:30] };
-  assign \dir_data.sibs  = { \port$23313$0 , \port$23311$0 , \port$23309$0 , \port$23307$0 , \port$23305$0 [31:30] };
-  assign \dir_data.sibs[0]  = { \port$23307$0 [13:0], \port$23305$0 [31:30] };
-  assign \dir_data.sibs[1]  = \port$23307$0 [29:14];
-  assign \dir_data.sibs[2]  = { \port$23309$0 [13:0], \port$23307$0 [31:30] };
-  assign \dir_data.sibs[3]  = \port$23309$0 [29:14];
-  assign \dir_data.sibs[4]  = { \port$23311$0 [13:0], \port$23309$0 [31:30] };
-  assign \dir_data.sibs[5]  = \port$23311$0 [29:14];
-  assign \dir_data.sibs[6]  = { \port$23313$0 [13:0], \port$23311$0 [31:30] };
-  assign \dir_data.sibs[7]  = \port$23313$0 [29:14];
+  assign \dwp__data.valid  = \port$26910$0 [0];
+  assign \dwp__data.venue  = \port$26910$0 [8:1];
+  assign \dwp__data.base1  = \port$26910$0 [9];
+  assign \dwp__data.nsib  = \port$26910$0 [13:10];
+  assign \dwp__data.slot  = \port$26910$0 [29:14];
+  assign \dwp__data.token0  = { \port$26920$0 [29:0], \port$26918$0 , \port$26916$0 , \port$26914$0 , \port$26912$0 , \port$26910$0 [31:30] };
+  assign \dwp__data.token1  = { \port$26930$0 [29:0], \port$26928$0 , \port$26926$0 , \port$26924$0 , \port$26922$0 , \port$26920$0 [31:30] };
+  assign \dwp__data.sibs  = { \port$26938$0 , \port$26936$0 , \port$26934$0 , \port$26932$0 , \port$26930$0 [31:30] };
+  assign \dwp__data.sibs[0]  = { \port$26932$0 [13:0], \port$26930$0 [31:30] };
+  assign \dwp__data.sibs[1]  = \port$26932$0 [29:14];
+  assign \dwp__data.sibs[2]  = { \port$26934$0 [13:0], \port$26932$0 [31:30] };
+  assign \dwp__data.sibs[3]  = \port$26934$0 [29:14];
+  assign \dwp__data.sibs[4]  = { \port$26936$0 [13:0], \port$26934$0 [31:30] };
+  assign \dwp__data.sibs[5]  = \port$26936$0 [29:14];
+  assign \dwp__data.sibs[6]  = { \port$26938$0 [13:0], \port$26936$0 [31:30] };
+  assign \dwp__data.sibs[7]  = \port$26938$0 [29:14];
+  assign \dir_data.valid  = \port$26910$0 [0];
+  assign \dir_data.venue  = \port$26910$0 [8:1];
+  assign \dir_data.base1  = \port$26910$0 [9];
+  assign \dir_data.nsib  = \port$26910$0 [13:10];
+  assign \dir_data.slot  = \port$26910$0 [29:14];
+  assign \dir_data.token0  = { \port$26920$0 [29:0], \port$26918$0 , \port$26916$0 , \port$26914$0 , \port$26912$0 , \port$26910$0 [31:30] };
+  assign \dir_data.token1  = { \port$26930$0 [29:0], \port$26928$0 , \port$26926$0 , \port$26924$0 , \port$26922$0 , \port$26920$0 [31:30] };
+  assign \dir_data.sibs  = { \port$26938$0 , \port$26936$0 , \port$26934$0 , \port$26932$0 , \port$26930$0 [31:30] };
+  assign \dir_data.sibs[0]  = { \port$26932$0 [13:0], \port$26930$0 [31:30] };
+  assign \dir_data.sibs[1]  = \port$26932$0 [29:14];
+  assign \dir_data.sibs[2]  = { \port$26934$0 [13:0], \port$26932$0 [31:30] };
+  assign \dir_data.sibs[3]  = \port$26934$0 [29:14];
+  assign \dir_data.sibs[4]  = { \port$26936$0 [13:0], \port$26934$0 [31:30] };
+  assign \dir_data.sibs[5]  = \port$26936$0 [29:14];
+  assign \dir_data.sibs[6]  = { \port$26938$0 [13:0], \port$26936$0 [31:30] };
+  assign \dir_data.sibs[7]  = \port$26938$0 [29:14];
   assign \dent.valid  = dent[0];
   assign \dent.venue  = dent[8:1];
   assign \dent.base1  = dent[9];
@@ -10386,260 +10386,5880 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
   reg [306:0] o__payload = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
   input clk;
   wire clk;
-  wire [671:0] \$1 ;
-  wire \$10 ;
-  wire \$100 ;
-  wire [640:0] \$101 ;
+  wire [35:0] \$1 ;
+  wire [35:0] \$10 ;
+  wire [127:0] \$100 ;
+  wire \$1000 ;
+  wire \$1001 ;
+  wire \$1002 ;
+  wire \$1003 ;
+  wire \$1004 ;
+  wire \$1005 ;
+  wire \$1006 ;
+  wire \$1007 ;
+  wire \$1008 ;
+  wire \$1009 ;
+  wire [127:0] \$101 ;
+  wire \$1010 ;
+  wire \$1011 ;
+  wire \$1012 ;
+  wire \$1013 ;
+  wire \$1014 ;
+  wire \$1015 ;
+  wire \$1016 ;
+  wire \$1017 ;
+  wire \$1018 ;
+  wire \$1019 ;
   wire \$102 ;
-  wire [640:0] \$103 ;
+  wire \$1020 ;
+  wire \$1021 ;
+  wire \$1022 ;
+  wire \$1023 ;
+  wire \$1024 ;
+  wire \$1025 ;
+  wire \$1026 ;
+  wire \$1027 ;
+  wire \$1028 ;
+  wire \$1029 ;
+  wire \$103 ;
+  wire \$1030 ;
+  wire \$1031 ;
+  wire \$1032 ;
+  wire \$1033 ;
+  wire \$1034 ;
+  wire \$1035 ;
+  wire \$1036 ;
+  wire \$1037 ;
+  wire \$1038 ;
+  wire \$1039 ;
   wire \$104 ;
-  wire [640:0] \$105 ;
-  wire \$106 ;
-  wire [639:0] \$107 ;
-  wire [639:0] \$108 ;
+  wire \$1040 ;
+  wire \$1041 ;
+  wire \$1042 ;
+  wire \$1043 ;
+  wire \$1044 ;
+  wire \$1045 ;
+  wire \$1046 ;
+  wire \$1047 ;
+  wire \$1048 ;
+  wire \$1049 ;
+  wire [127:0] \$105 ;
+  wire \$1050 ;
+  wire \$1051 ;
+  wire \$1052 ;
+  wire \$1053 ;
+  wire \$1054 ;
+  wire \$1055 ;
+  wire \$1056 ;
+  wire \$1057 ;
+  wire \$1058 ;
+  wire \$1059 ;
+  wire [127:0] \$106 ;
+  wire \$1060 ;
+  wire \$1061 ;
+  wire \$1062 ;
+  wire \$1063 ;
+  wire \$1064 ;
+  wire \$1065 ;
+  wire \$1066 ;
+  wire \$1067 ;
+  wire \$1068 ;
+  wire [1:0] \$1069 ;
+  wire [127:0] \$107 ;
+  wire \$1070 ;
+  wire \$1071 ;
+  wire \$1072 ;
+  wire [1:0] \$1073 ;
+  wire [2:0] \$1074 ;
+  wire \$1075 ;
+  wire \$1076 ;
+  wire \$1077 ;
+  wire \$1078 ;
+  wire \$1079 ;
+  wire \$108 ;
+  wire \$1080 ;
+  wire [1:0] \$1081 ;
+  wire \$1082 ;
+  wire \$1083 ;
+  wire \$1084 ;
+  wire [1:0] \$1085 ;
+  wire [2:0] \$1086 ;
+  wire [3:0] \$1087 ;
+  wire \$1088 ;
+  wire \$1089 ;
   wire \$109 ;
-  wire [258:0] \$11 ;
+  wire \$1090 ;
+  wire \$1091 ;
+  wire \$1092 ;
+  wire \$1093 ;
+  wire \$1094 ;
+  wire \$1095 ;
+  wire \$1096 ;
+  wire \$1097 ;
+  wire \$1098 ;
+  wire \$1099 ;
+  wire [35:0] \$11 ;
   wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
+  wire \$1100 ;
+  wire [1:0] \$1101 ;
+  wire \$1102 ;
+  wire \$1103 ;
+  wire \$1104 ;
+  wire [1:0] \$1105 ;
+  wire [2:0] \$1106 ;
+  wire \$1107 ;
+  wire \$1108 ;
+  wire \$1109 ;
+  wire [127:0] \$111 ;
+  wire \$1110 ;
+  wire \$1111 ;
+  wire \$1112 ;
+  wire [1:0] \$1113 ;
+  wire \$1114 ;
+  wire \$1115 ;
+  wire \$1116 ;
+  wire [1:0] \$1117 ;
+  wire [2:0] \$1118 ;
+  wire [3:0] \$1119 ;
+  wire [127:0] \$112 ;
+  wire [4:0] \$1120 ;
+  wire \$1121 ;
+  wire \$1122 ;
+  wire \$1123 ;
+  wire \$1124 ;
+  wire \$1125 ;
+  wire \$1126 ;
+  wire \$1127 ;
+  wire \$1128 ;
+  wire \$1129 ;
+  wire [127:0] \$113 ;
+  wire \$1130 ;
+  wire \$1131 ;
+  wire \$1132 ;
+  wire \$1133 ;
+  wire \$1134 ;
+  wire \$1135 ;
+  wire \$1136 ;
+  wire \$1137 ;
+  wire \$1138 ;
+  wire \$1139 ;
   wire \$114 ;
+  wire \$1140 ;
+  wire \$1141 ;
+  wire \$1142 ;
+  wire \$1143 ;
+  wire \$1144 ;
+  wire \$1145 ;
+  wire \$1146 ;
+  wire \$1147 ;
+  wire \$1148 ;
+  wire [1:0] \$1149 ;
   wire \$115 ;
+  wire \$1150 ;
+  wire \$1151 ;
+  wire \$1152 ;
+  wire [1:0] \$1153 ;
+  wire [2:0] \$1154 ;
+  wire \$1155 ;
+  wire \$1156 ;
+  wire \$1157 ;
+  wire \$1158 ;
+  wire \$1159 ;
   wire \$116 ;
+  wire \$1160 ;
+  wire [1:0] \$1161 ;
+  wire \$1162 ;
+  wire \$1163 ;
+  wire \$1164 ;
+  wire [1:0] \$1165 ;
+  wire [2:0] \$1166 ;
+  wire [3:0] \$1167 ;
+  wire \$1168 ;
+  wire \$1169 ;
   wire \$117 ;
+  wire \$1170 ;
+  wire \$1171 ;
+  wire \$1172 ;
+  wire \$1173 ;
+  wire \$1174 ;
+  wire \$1175 ;
+  wire \$1176 ;
+  wire \$1177 ;
+  wire \$1178 ;
+  wire \$1179 ;
   wire \$118 ;
-  wire [16:0] \$119 ;
-  wire [258:0] \$12 ;
-  wire [639:0] \$120 ;
+  wire \$1180 ;
+  wire [1:0] \$1181 ;
+  wire \$1182 ;
+  wire \$1183 ;
+  wire \$1184 ;
+  wire [1:0] \$1185 ;
+  wire [2:0] \$1186 ;
+  wire \$1187 ;
+  wire \$1188 ;
+  wire \$1189 ;
+  wire \$119 ;
+  wire \$1190 ;
+  wire \$1191 ;
+  wire \$1192 ;
+  wire [1:0] \$1193 ;
+  wire \$1194 ;
+  wire \$1195 ;
+  wire \$1196 ;
+  wire [1:0] \$1197 ;
+  wire [2:0] \$1198 ;
+  wire [3:0] \$1199 ;
+  wire [35:0] \$12 ;
+  wire \$120 ;
+  wire [4:0] \$1200 ;
+  wire [5:0] \$1201 ;
+  wire \$1202 ;
+  wire \$1203 ;
+  wire \$1204 ;
+  wire \$1205 ;
+  wire \$1206 ;
+  wire \$1207 ;
+  wire \$1208 ;
+  wire \$1209 ;
   wire \$121 ;
+  wire \$1210 ;
+  wire \$1211 ;
+  wire \$1212 ;
+  wire \$1213 ;
+  wire \$1214 ;
+  wire \$1215 ;
+  wire \$1216 ;
+  wire \$1217 ;
+  wire \$1218 ;
+  wire \$1219 ;
   wire \$122 ;
+  wire \$1220 ;
+  wire \$1221 ;
+  wire \$1222 ;
+  wire \$1223 ;
+  wire \$1224 ;
+  wire \$1225 ;
+  wire \$1226 ;
+  wire \$1227 ;
+  wire \$1228 ;
+  wire \$1229 ;
   wire \$123 ;
+  wire \$1230 ;
+  wire \$1231 ;
+  wire \$1232 ;
+  wire \$1233 ;
+  wire \$1234 ;
+  wire \$1235 ;
+  wire \$1236 ;
+  wire \$1237 ;
+  wire \$1238 ;
+  wire \$1239 ;
   wire \$124 ;
+  wire \$1240 ;
+  wire \$1241 ;
+  wire \$1242 ;
+  wire \$1243 ;
+  wire \$1244 ;
+  wire \$1245 ;
+  wire \$1246 ;
+  wire \$1247 ;
+  wire \$1248 ;
+  wire \$1249 ;
   wire \$125 ;
+  wire \$1250 ;
+  wire \$1251 ;
+  wire \$1252 ;
+  wire \$1253 ;
+  wire \$1254 ;
+  wire \$1255 ;
+  wire \$1256 ;
+  wire \$1257 ;
+  wire \$1258 ;
+  wire \$1259 ;
   wire \$126 ;
-  wire [256:0] \$127 ;
+  wire \$1260 ;
+  wire [1:0] \$1261 ;
+  wire \$1262 ;
+  wire \$1263 ;
+  wire \$1264 ;
+  wire [1:0] \$1265 ;
+  wire [2:0] \$1266 ;
+  wire \$1267 ;
+  wire \$1268 ;
+  wire \$1269 ;
+  wire \$127 ;
+  wire \$1270 ;
+  wire \$1271 ;
+  wire \$1272 ;
+  wire [1:0] \$1273 ;
+  wire \$1274 ;
+  wire \$1275 ;
+  wire \$1276 ;
+  wire [1:0] \$1277 ;
+  wire [2:0] \$1278 ;
+  wire [3:0] \$1279 ;
   wire \$128 ;
+  wire \$1280 ;
+  wire \$1281 ;
+  wire \$1282 ;
+  wire \$1283 ;
+  wire \$1284 ;
+  wire \$1285 ;
+  wire \$1286 ;
+  wire \$1287 ;
+  wire \$1288 ;
+  wire \$1289 ;
   wire \$129 ;
-  wire \$13 ;
+  wire \$1290 ;
+  wire \$1291 ;
+  wire \$1292 ;
+  wire [1:0] \$1293 ;
+  wire \$1294 ;
+  wire \$1295 ;
+  wire \$1296 ;
+  wire [1:0] \$1297 ;
+  wire [2:0] \$1298 ;
+  wire \$1299 ;
+  wire [35:0] \$13 ;
   wire \$130 ;
+  wire \$1300 ;
+  wire \$1301 ;
+  wire \$1302 ;
+  wire \$1303 ;
+  wire \$1304 ;
+  wire [1:0] \$1305 ;
+  wire \$1306 ;
+  wire \$1307 ;
+  wire \$1308 ;
+  wire [1:0] \$1309 ;
   wire \$131 ;
+  wire [2:0] \$1310 ;
+  wire [3:0] \$1311 ;
+  wire [4:0] \$1312 ;
+  wire \$1313 ;
+  wire \$1314 ;
+  wire \$1315 ;
+  wire \$1316 ;
+  wire \$1317 ;
+  wire \$1318 ;
+  wire \$1319 ;
   wire \$132 ;
+  wire \$1320 ;
+  wire \$1321 ;
+  wire \$1322 ;
+  wire \$1323 ;
+  wire \$1324 ;
+  wire \$1325 ;
+  wire \$1326 ;
+  wire \$1327 ;
+  wire \$1328 ;
+  wire \$1329 ;
   wire \$133 ;
+  wire \$1330 ;
+  wire \$1331 ;
+  wire \$1332 ;
+  wire \$1333 ;
+  wire \$1334 ;
+  wire \$1335 ;
+  wire \$1336 ;
+  wire \$1337 ;
+  wire \$1338 ;
+  wire \$1339 ;
   wire \$134 ;
+  wire \$1340 ;
+  wire [1:0] \$1341 ;
+  wire \$1342 ;
+  wire \$1343 ;
+  wire \$1344 ;
+  wire [1:0] \$1345 ;
+  wire [2:0] \$1346 ;
+  wire \$1347 ;
+  wire \$1348 ;
+  wire \$1349 ;
   wire \$135 ;
-  wire [639:0] \$136 ;
+  wire \$1350 ;
+  wire \$1351 ;
+  wire \$1352 ;
+  wire [1:0] \$1353 ;
+  wire \$1354 ;
+  wire \$1355 ;
+  wire \$1356 ;
+  wire [1:0] \$1357 ;
+  wire [2:0] \$1358 ;
+  wire [3:0] \$1359 ;
+  wire \$136 ;
+  wire \$1360 ;
+  wire \$1361 ;
+  wire \$1362 ;
+  wire \$1363 ;
+  wire \$1364 ;
+  wire \$1365 ;
+  wire \$1366 ;
+  wire \$1367 ;
+  wire \$1368 ;
+  wire \$1369 ;
   wire \$137 ;
-  wire [702:0] \$138 ;
-  wire [639:0] \$139 ;
-  wire [256:0] \$14 ;
+  wire \$1370 ;
+  wire \$1371 ;
+  wire \$1372 ;
+  wire [1:0] \$1373 ;
+  wire \$1374 ;
+  wire \$1375 ;
+  wire \$1376 ;
+  wire [1:0] \$1377 ;
+  wire [2:0] \$1378 ;
+  wire \$1379 ;
+  wire \$138 ;
+  wire \$1380 ;
+  wire \$1381 ;
+  wire \$1382 ;
+  wire \$1383 ;
+  wire \$1384 ;
+  wire [1:0] \$1385 ;
+  wire \$1386 ;
+  wire \$1387 ;
+  wire \$1388 ;
+  wire [1:0] \$1389 ;
+  wire \$139 ;
+  wire [2:0] \$1390 ;
+  wire [3:0] \$1391 ;
+  wire [4:0] \$1392 ;
+  wire [5:0] \$1393 ;
+  wire [6:0] \$1394 ;
+  wire [7:0] \$1395 ;
+  wire [8:0] \$1396 ;
+  wire \$1397 ;
+  wire \$1398 ;
+  wire \$1399 ;
+  wire [35:0] \$14 ;
   wire \$140 ;
+  wire \$1400 ;
+  wire \$1401 ;
+  wire \$1402 ;
+  wire \$1403 ;
+  wire \$1404 ;
+  wire \$1405 ;
+  wire \$1406 ;
+  wire \$1407 ;
+  wire \$1408 ;
+  wire \$1409 ;
   wire \$141 ;
-  wire [255:0] \$142 ;
-  wire [766:0] \$143 ;
+  wire \$1410 ;
+  wire \$1411 ;
+  wire \$1412 ;
+  wire \$1413 ;
+  wire \$1414 ;
+  wire \$1415 ;
+  wire \$1416 ;
+  wire \$1417 ;
+  wire \$1418 ;
+  wire \$1419 ;
+  wire \$142 ;
+  wire \$1420 ;
+  wire \$1421 ;
+  wire \$1422 ;
+  wire \$1423 ;
+  wire \$1424 ;
+  wire \$1425 ;
+  wire \$1426 ;
+  wire \$1427 ;
+  wire \$1428 ;
+  wire \$1429 ;
+  wire \$143 ;
+  wire \$1430 ;
+  wire \$1431 ;
+  wire \$1432 ;
+  wire \$1433 ;
+  wire \$1434 ;
+  wire \$1435 ;
+  wire \$1436 ;
+  wire \$1437 ;
+  wire \$1438 ;
+  wire \$1439 ;
   wire \$144 ;
-  wire [1534:0] \$145 ;
+  wire \$1440 ;
+  wire \$1441 ;
+  wire \$1442 ;
+  wire \$1443 ;
+  wire \$1444 ;
+  wire \$1445 ;
+  wire \$1446 ;
+  wire \$1447 ;
+  wire \$1448 ;
+  wire \$1449 ;
+  wire \$145 ;
+  wire \$1450 ;
+  wire \$1451 ;
+  wire \$1452 ;
+  wire \$1453 ;
+  wire \$1454 ;
+  wire \$1455 ;
+  wire \$1456 ;
+  wire \$1457 ;
+  wire \$1458 ;
+  wire \$1459 ;
   wire \$146 ;
-  wire [16:0] \$147 ;
-  wire [16:0] \$148 ;
+  wire \$1460 ;
+  wire \$1461 ;
+  wire \$1462 ;
+  wire \$1463 ;
+  wire \$1464 ;
+  wire \$1465 ;
+  wire \$1466 ;
+  wire \$1467 ;
+  wire \$1468 ;
+  wire \$1469 ;
+  wire \$147 ;
+  wire \$1470 ;
+  wire \$1471 ;
+  wire \$1472 ;
+  wire \$1473 ;
+  wire \$1474 ;
+  wire \$1475 ;
+  wire \$1476 ;
+  wire \$1477 ;
+  wire \$1478 ;
+  wire \$1479 ;
+  wire \$148 ;
+  wire \$1480 ;
+  wire \$1481 ;
+  wire \$1482 ;
+  wire \$1483 ;
+  wire \$1484 ;
+  wire \$1485 ;
+  wire \$1486 ;
+  wire \$1487 ;
+  wire \$1488 ;
+  wire \$1489 ;
   wire \$149 ;
-  wire \$15 ;
-  wire [16:0] \$150 ;
-  wire [16:0] \$151 ;
+  wire \$1490 ;
+  wire \$1491 ;
+  wire \$1492 ;
+  wire \$1493 ;
+  wire \$1494 ;
+  wire \$1495 ;
+  wire \$1496 ;
+  wire \$1497 ;
+  wire \$1498 ;
+  wire \$1499 ;
+  wire [35:0] \$15 ;
+  wire \$150 ;
+  wire \$1500 ;
+  wire \$1501 ;
+  wire \$1502 ;
+  wire \$1503 ;
+  wire \$1504 ;
+  wire \$1505 ;
+  wire \$1506 ;
+  wire \$1507 ;
+  wire \$1508 ;
+  wire \$1509 ;
+  wire \$151 ;
+  wire \$1510 ;
+  wire \$1511 ;
+  wire \$1512 ;
+  wire \$1513 ;
+  wire \$1514 ;
+  wire \$1515 ;
+  wire \$1516 ;
+  wire \$1517 ;
+  wire \$1518 ;
+  wire \$1519 ;
   wire \$152 ;
-  wire [16:0] \$153 ;
-  wire [16:0] \$154 ;
+  wire \$1520 ;
+  wire \$1521 ;
+  wire \$1522 ;
+  wire \$1523 ;
+  wire \$1524 ;
+  wire \$1525 ;
+  wire \$1526 ;
+  wire \$1527 ;
+  wire \$1528 ;
+  wire \$1529 ;
+  wire \$153 ;
+  wire \$1530 ;
+  wire \$1531 ;
+  wire \$1532 ;
+  wire \$1533 ;
+  wire \$1534 ;
+  wire \$1535 ;
+  wire \$1536 ;
+  wire \$1537 ;
+  wire \$1538 ;
+  wire \$1539 ;
+  wire \$154 ;
+  wire \$1540 ;
+  wire \$1541 ;
+  wire \$1542 ;
+  wire \$1543 ;
+  wire \$1544 ;
+  wire \$1545 ;
+  wire \$1546 ;
+  wire \$1547 ;
+  wire \$1548 ;
+  wire \$1549 ;
   wire \$155 ;
-  wire [16:0] \$156 ;
-  wire [16:0] \$157 ;
+  wire \$1550 ;
+  wire \$1551 ;
+  wire \$1552 ;
+  wire \$1553 ;
+  wire \$1554 ;
+  wire \$1555 ;
+  wire \$1556 ;
+  wire \$1557 ;
+  wire \$1558 ;
+  wire \$1559 ;
+  wire \$156 ;
+  wire \$1560 ;
+  wire \$1561 ;
+  wire \$1562 ;
+  wire \$1563 ;
+  wire \$1564 ;
+  wire \$1565 ;
+  wire \$1566 ;
+  wire \$1567 ;
+  wire \$1568 ;
+  wire \$1569 ;
+  wire \$157 ;
+  wire \$1570 ;
+  wire \$1571 ;
+  wire \$1572 ;
+  wire \$1573 ;
+  wire \$1574 ;
+  wire \$1575 ;
+  wire \$1576 ;
+  wire \$1577 ;
+  wire \$1578 ;
+  wire \$1579 ;
   wire \$158 ;
+  wire \$1580 ;
+  wire \$1581 ;
+  wire \$1582 ;
+  wire \$1583 ;
+  wire \$1584 ;
+  wire \$1585 ;
+  wire \$1586 ;
+  wire \$1587 ;
+  wire \$1588 ;
+  wire \$1589 ;
   wire \$159 ;
-  wire [258:0] \$16 ;
+  wire \$1590 ;
+  wire \$1591 ;
+  wire \$1592 ;
+  wire \$1593 ;
+  wire \$1594 ;
+  wire \$1595 ;
+  wire \$1596 ;
+  wire \$1597 ;
+  wire \$1598 ;
+  wire \$1599 ;
+  wire [35:0] \$16 ;
   wire \$160 ;
+  wire \$1600 ;
+  wire \$1601 ;
+  wire \$1602 ;
+  wire \$1603 ;
+  wire \$1604 ;
+  wire \$1605 ;
+  wire \$1606 ;
+  wire \$1607 ;
+  wire \$1608 ;
+  wire \$1609 ;
   wire \$161 ;
+  wire \$1610 ;
+  wire \$1611 ;
+  wire \$1612 ;
+  wire \$1613 ;
+  wire \$1614 ;
+  wire \$1615 ;
+  wire \$1616 ;
+  wire \$1617 ;
+  wire \$1618 ;
+  wire \$1619 ;
   wire \$162 ;
+  wire \$1620 ;
+  wire \$1621 ;
+  wire \$1622 ;
+  wire \$1623 ;
+  wire \$1624 ;
+  wire \$1625 ;
+  wire \$1626 ;
+  wire \$1627 ;
+  wire \$1628 ;
+  wire \$1629 ;
   wire \$163 ;
+  wire \$1630 ;
+  wire \$1631 ;
+  wire \$1632 ;
+  wire \$1633 ;
+  wire \$1634 ;
+  wire \$1635 ;
+  wire \$1636 ;
+  wire \$1637 ;
+  wire \$1638 ;
+  wire \$1639 ;
   wire \$164 ;
-  wire [16:0] \$165 ;
+  wire \$1640 ;
+  wire \$1641 ;
+  wire \$1642 ;
+  wire \$1643 ;
+  wire \$1644 ;
+  wire \$1645 ;
+  wire \$1646 ;
+  wire \$1647 ;
+  wire \$1648 ;
+  wire \$1649 ;
+  wire \$165 ;
+  wire \$1650 ;
+  wire \$1651 ;
+  wire \$1652 ;
+  wire \$1653 ;
+  wire \$1654 ;
+  wire \$1655 ;
+  wire \$1656 ;
+  wire \$1657 ;
+  wire \$1658 ;
+  wire \$1659 ;
   wire \$166 ;
-  wire [639:0] \$167 ;
+  wire \$1660 ;
+  wire \$1661 ;
+  wire \$1662 ;
+  wire \$1663 ;
+  wire \$1664 ;
+  wire \$1665 ;
+  wire \$1666 ;
+  wire \$1667 ;
+  wire \$1668 ;
+  wire \$1669 ;
+  wire \$167 ;
+  wire \$1670 ;
+  wire \$1671 ;
+  wire \$1672 ;
+  wire \$1673 ;
+  wire \$1674 ;
+  wire \$1675 ;
+  wire \$1676 ;
+  wire \$1677 ;
+  wire \$1678 ;
+  wire \$1679 ;
   wire \$168 ;
+  wire \$1680 ;
+  wire \$1681 ;
+  wire \$1682 ;
+  wire \$1683 ;
+  wire \$1684 ;
+  wire \$1685 ;
+  wire \$1686 ;
+  wire \$1687 ;
+  wire \$1688 ;
+  wire \$1689 ;
   wire \$169 ;
-  wire [258:0] \$17 ;
-  wire [16:0] \$170 ;
+  wire \$1690 ;
+  wire \$1691 ;
+  wire \$1692 ;
+  wire \$1693 ;
+  wire \$1694 ;
+  wire \$1695 ;
+  wire \$1696 ;
+  wire \$1697 ;
+  wire \$1698 ;
+  wire \$1699 ;
+  wire [35:0] \$17 ;
+  wire \$170 ;
+  wire \$1700 ;
+  wire \$1701 ;
+  wire \$1702 ;
+  wire \$1703 ;
+  wire \$1704 ;
+  wire \$1705 ;
+  wire \$1706 ;
+  wire \$1707 ;
+  wire \$1708 ;
+  wire \$1709 ;
   wire \$171 ;
+  wire \$1710 ;
+  wire \$1711 ;
+  wire \$1712 ;
+  wire \$1713 ;
+  wire \$1714 ;
+  wire \$1715 ;
+  wire \$1716 ;
+  wire \$1717 ;
+  wire \$1718 ;
+  wire \$1719 ;
   wire \$172 ;
+  wire \$1720 ;
+  wire \$1721 ;
+  wire \$1722 ;
+  wire \$1723 ;
+  wire \$1724 ;
+  wire \$1725 ;
+  wire \$1726 ;
+  wire \$1727 ;
+  wire \$1728 ;
+  wire \$1729 ;
   wire \$173 ;
+  wire \$1730 ;
+  wire \$1731 ;
+  wire \$1732 ;
+  wire \$1733 ;
+  wire \$1734 ;
+  wire \$1735 ;
+  wire \$1736 ;
+  wire \$1737 ;
+  wire \$1738 ;
+  wire \$1739 ;
   wire \$174 ;
+  wire \$1740 ;
+  wire \$1741 ;
+  wire \$1742 ;
+  wire \$1743 ;
+  wire \$1744 ;
+  wire \$1745 ;
+  wire \$1746 ;
+  wire \$1747 ;
+  wire \$1748 ;
+  wire \$1749 ;
   wire \$175 ;
-  wire [16:0] \$176 ;
+  wire \$1750 ;
+  wire \$1751 ;
+  wire \$1752 ;
+  wire \$1753 ;
+  wire \$1754 ;
+  wire \$1755 ;
+  wire \$1756 ;
+  wire \$1757 ;
+  wire \$1758 ;
+  wire \$1759 ;
+  wire \$176 ;
+  wire \$1760 ;
+  wire \$1761 ;
+  wire \$1762 ;
+  wire \$1763 ;
+  wire \$1764 ;
+  wire \$1765 ;
+  wire \$1766 ;
+  wire \$1767 ;
+  wire \$1768 ;
+  wire \$1769 ;
   wire \$177 ;
+  wire \$1770 ;
+  wire \$1771 ;
+  wire \$1772 ;
+  wire \$1773 ;
+  wire \$1774 ;
+  wire \$1775 ;
+  wire \$1776 ;
+  wire \$1777 ;
+  wire \$1778 ;
+  wire \$1779 ;
   wire \$178 ;
+  wire \$1780 ;
+  wire \$1781 ;
+  wire \$1782 ;
+  wire \$1783 ;
+  wire \$1784 ;
+  wire \$1785 ;
+  wire \$1786 ;
+  wire \$1787 ;
+  wire \$1788 ;
+  wire \$1789 ;
   wire \$179 ;
-  wire \$18 ;
-  wire [16:0] \$180 ;
-  wire [702:0] \$181 ;
-  wire [639:0] \$182 ;
-  wire [639:0] \$183 ;
+  wire \$1790 ;
+  wire \$1791 ;
+  wire \$1792 ;
+  wire \$1793 ;
+  wire \$1794 ;
+  wire \$1795 ;
+  wire \$1796 ;
+  wire \$1797 ;
+  wire \$1798 ;
+  wire \$1799 ;
+  wire [35:0] \$18 ;
+  wire \$180 ;
+  wire \$1800 ;
+  wire \$1801 ;
+  wire \$1802 ;
+  wire \$1803 ;
+  wire \$1804 ;
+  wire \$1805 ;
+  wire \$1806 ;
+  wire \$1807 ;
+  wire \$1808 ;
+  wire \$1809 ;
+  wire \$181 ;
+  wire \$1810 ;
+  wire \$1811 ;
+  wire \$1812 ;
+  wire \$1813 ;
+  wire \$1814 ;
+  wire \$1815 ;
+  wire \$1816 ;
+  wire \$1817 ;
+  wire \$1818 ;
+  wire \$1819 ;
+  wire \$182 ;
+  wire \$1820 ;
+  wire \$1821 ;
+  wire \$1822 ;
+  wire \$1823 ;
+  wire \$1824 ;
+  wire \$1825 ;
+  wire \$1826 ;
+  wire \$1827 ;
+  wire \$1828 ;
+  wire \$1829 ;
+  wire \$183 ;
+  wire \$1830 ;
+  wire \$1831 ;
+  wire \$1832 ;
+  wire \$1833 ;
+  wire \$1834 ;
+  wire \$1835 ;
+  wire \$1836 ;
+  wire \$1837 ;
+  wire \$1838 ;
+  wire \$1839 ;
   wire \$184 ;
-  wire [16:0] \$185 ;
-  wire [10:0] \$186 ;
+  wire \$1840 ;
+  wire \$1841 ;
+  wire \$1842 ;
+  wire \$1843 ;
+  wire \$1844 ;
+  wire \$1845 ;
+  wire \$1846 ;
+  wire \$1847 ;
+  wire \$1848 ;
+  wire \$1849 ;
+  wire \$185 ;
+  wire \$1850 ;
+  wire \$1851 ;
+  wire \$1852 ;
+  wire \$1853 ;
+  wire \$1854 ;
+  wire \$1855 ;
+  wire \$1856 ;
+  wire \$1857 ;
+  wire \$1858 ;
+  wire \$1859 ;
+  wire \$186 ;
+  wire \$1860 ;
+  wire \$1861 ;
+  wire \$1862 ;
+  wire \$1863 ;
+  wire \$1864 ;
+  wire \$1865 ;
+  wire \$1866 ;
+  wire \$1867 ;
+  wire \$1868 ;
+  wire \$1869 ;
   wire \$187 ;
-  wire [16:0] \$188 ;
-  wire [10:0] \$189 ;
-  wire [256:0] \$19 ;
+  wire \$1870 ;
+  wire \$1871 ;
+  wire \$1872 ;
+  wire \$1873 ;
+  wire \$1874 ;
+  wire \$1875 ;
+  wire \$1876 ;
+  wire \$1877 ;
+  wire \$1878 ;
+  wire \$1879 ;
+  wire \$188 ;
+  wire \$1880 ;
+  wire \$1881 ;
+  wire \$1882 ;
+  wire \$1883 ;
+  wire \$1884 ;
+  wire \$1885 ;
+  wire \$1886 ;
+  wire \$1887 ;
+  wire \$1888 ;
+  wire \$1889 ;
+  wire \$189 ;
+  wire \$1890 ;
+  wire \$1891 ;
+  wire \$1892 ;
+  wire \$1893 ;
+  wire \$1894 ;
+  wire \$1895 ;
+  wire \$1896 ;
+  wire \$1897 ;
+  wire \$1898 ;
+  wire \$1899 ;
+  wire [35:0] \$19 ;
   wire \$190 ;
-  wire [16:0] \$191 ;
-  reg [127:0] \$192 ;
-  reg [127:0] \$193 ;
-  reg \$194 ;
-  reg [16:0] \$195 ;
-  reg \$196 ;
-  reg \$197 ;
-  reg \$198 ;
-  reg [111:0] \$199 ;
-  wire [640:0] \$2 ;
-  wire \$20 ;
-  reg [111:0] \$200 ;
-  reg [15:0] \$201 ;
-  reg [15:0] \$202 ;
-  reg [111:0] \$203 ;
-  reg [111:0] \$204 ;
-  reg [15:0] \$205 ;
-  reg [15:0] \$206 ;
-  reg [16:0] \$207 ;
-  reg [31:0] \$208 ;
-  reg [15:0] \$209 ;
-  wire [258:0] \$21 ;
-  reg [2:0] \$210 ;
-  reg [639:0] \$211 ;
-  reg [639:0] \$212 ;
-  reg [639:0] \$213 ;
-  reg [6:0] \$214 ;
-  reg \$215 ;
-  reg [255:0] \$216 ;
-  reg [256:0] \$217 ;
-  reg [255:0] \$218 ;
-  reg [255:0] \$219 ;
-  wire [258:0] \$22 ;
-  reg [9:0] \$220 ;
-  reg [511:0] \$221 ;
-  reg [259:0] \$222 ;
-  reg [255:0] \$223 ;
-  reg [306:0] \$224 ;
-  wire \$23 ;
-  wire [256:0] \$24 ;
-  wire \$25 ;
-  wire [258:0] \$26 ;
-  wire [258:0] \$27 ;
-  wire \$28 ;
-  wire [256:0] \$29 ;
-  wire [9:0] \$3 ;
-  wire \$30 ;
-  wire [258:0] \$31 ;
-  wire [258:0] \$32 ;
-  wire \$33 ;
-  wire [256:0] \$34 ;
-  wire \$35 ;
-  wire [258:0] \$36 ;
-  wire [258:0] \$37 ;
-  wire \$38 ;
-  wire [256:0] \$39 ;
-  wire \$4 ;
-  wire \$40 ;
-  wire [258:0] \$41 ;
-  wire [258:0] \$42 ;
-  wire \$43 ;
-  wire [256:0] \$44 ;
-  wire \$45 ;
-  wire [258:0] \$46 ;
-  wire [258:0] \$47 ;
-  wire \$48 ;
-  wire [256:0] \$49 ;
-  wire [9:0] \$5 ;
-  wire [10:0] \$50 ;
-  wire [10:0] \$51 ;
-  wire [11:0] \$52 ;
-  wire [12:0] \$53 ;
-  wire [10:0] \$54 ;
-  wire [11:0] \$55 ;
-  wire \$56 ;
-  wire [262:0] \$57 ;
-  wire [262:0] \$58 ;
-  wire \$59 ;
-  wire [10:0] \$6 ;
-  wire [514:0] \$60 ;
-  wire \$61 ;
-  wire [262:0] \$62 ;
-  wire [262:0] \$63 ;
-  wire \$64 ;
-  wire [514:0] \$65 ;
-  wire \$66 ;
-  wire [262:0] \$67 ;
-  wire [262:0] \$68 ;
-  wire \$69 ;
-  wire [9:0] \$7 ;
-  wire [514:0] \$70 ;
-  wire \$71 ;
-  wire [262:0] \$72 ;
-  wire [262:0] \$73 ;
-  wire \$74 ;
-  wire [514:0] \$75 ;
-  wire \$76 ;
-  wire [262:0] \$77 ;
-  wire [262:0] \$78 ;
-  wire \$79 ;
-  wire [10:0] \$8 ;
-  wire [514:0] \$80 ;
-  wire \$81 ;
-  wire [262:0] \$82 ;
-  wire [262:0] \$83 ;
-  wire \$84 ;
-  wire [514:0] \$85 ;
-  wire \$86 ;
-  wire [262:0] \$87 ;
-  wire [262:0] \$88 ;
-  wire \$89 ;
-  wire [9:0] \$9 ;
-  wire [514:0] \$90 ;
-  wire \$91 ;
-  wire [262:0] \$92 ;
-  wire [262:0] \$93 ;
-  wire \$94 ;
-  wire [514:0] \$95 ;
+  wire \$1900 ;
+  wire [1:0] \$1901 ;
+  wire \$1902 ;
+  wire \$1903 ;
+  wire \$1904 ;
+  wire [1:0] \$1905 ;
+  wire [2:0] \$1906 ;
+  wire \$1907 ;
+  wire \$1908 ;
+  wire \$1909 ;
+  wire \$191 ;
+  wire \$1910 ;
+  wire \$1911 ;
+  wire \$1912 ;
+  wire [1:0] \$1913 ;
+  wire \$1914 ;
+  wire \$1915 ;
+  wire \$1916 ;
+  wire [1:0] \$1917 ;
+  wire [2:0] \$1918 ;
+  wire [3:0] \$1919 ;
+  wire \$192 ;
+  wire \$1920 ;
+  wire \$1921 ;
+  wire \$1922 ;
+  wire \$1923 ;
+  wire \$1924 ;
+  wire \$1925 ;
+  wire \$1926 ;
+  wire \$1927 ;
+  wire \$1928 ;
+  wire \$1929 ;
+  wire \$193 ;
+  wire \$1930 ;
+  wire \$1931 ;
+  wire \$1932 ;
+  wire [1:0] \$1933 ;
+  wire \$1934 ;
+  wire \$1935 ;
+  wire \$1936 ;
+  wire [1:0] \$1937 ;
+  wire [2:0] \$1938 ;
+  wire \$1939 ;
+  wire \$194 ;
+  wire \$1940 ;
+  wire \$1941 ;
+  wire \$1942 ;
+  wire \$1943 ;
+  wire \$1944 ;
+  wire [1:0] \$1945 ;
+  wire \$1946 ;
+  wire \$1947 ;
+  wire \$1948 ;
+  wire [1:0] \$1949 ;
+  wire \$195 ;
+  wire [2:0] \$1950 ;
+  wire [3:0] \$1951 ;
+  wire [4:0] \$1952 ;
+  wire \$1953 ;
+  wire \$1954 ;
+  wire \$1955 ;
+  wire \$1956 ;
+  wire \$1957 ;
+  wire \$1958 ;
+  wire \$1959 ;
+  wire \$196 ;
+  wire \$1960 ;
+  wire \$1961 ;
+  wire \$1962 ;
+  wire \$1963 ;
+  wire \$1964 ;
+  wire \$1965 ;
+  wire \$1966 ;
+  wire \$1967 ;
+  wire \$1968 ;
+  wire \$1969 ;
+  wire \$197 ;
+  wire \$1970 ;
+  wire \$1971 ;
+  wire \$1972 ;
+  wire \$1973 ;
+  wire \$1974 ;
+  wire \$1975 ;
+  wire \$1976 ;
+  wire \$1977 ;
+  wire \$1978 ;
+  wire \$1979 ;
+  wire \$198 ;
+  wire \$1980 ;
+  wire [1:0] \$1981 ;
+  wire \$1982 ;
+  wire \$1983 ;
+  wire \$1984 ;
+  wire [1:0] \$1985 ;
+  wire [2:0] \$1986 ;
+  wire \$1987 ;
+  wire \$1988 ;
+  wire \$1989 ;
+  wire \$199 ;
+  wire \$1990 ;
+  wire \$1991 ;
+  wire \$1992 ;
+  wire [1:0] \$1993 ;
+  wire \$1994 ;
+  wire \$1995 ;
+  wire \$1996 ;
+  wire [1:0] \$1997 ;
+  wire [2:0] \$1998 ;
+  wire [3:0] \$1999 ;
+  wire [35:0] \$2 ;
+  wire [35:0] \$20 ;
+  wire \$200 ;
+  wire \$2000 ;
+  wire \$2001 ;
+  wire \$2002 ;
+  wire \$2003 ;
+  wire \$2004 ;
+  wire \$2005 ;
+  wire \$2006 ;
+  wire \$2007 ;
+  wire \$2008 ;
+  wire \$2009 ;
+  wire \$201 ;
+  wire \$2010 ;
+  wire \$2011 ;
+  wire \$2012 ;
+  wire [1:0] \$2013 ;
+  wire \$2014 ;
+  wire \$2015 ;
+  wire \$2016 ;
+  wire [1:0] \$2017 ;
+  wire [2:0] \$2018 ;
+  wire \$2019 ;
+  wire \$202 ;
+  wire \$2020 ;
+  wire \$2021 ;
+  wire \$2022 ;
+  wire \$2023 ;
+  wire \$2024 ;
+  wire [1:0] \$2025 ;
+  wire \$2026 ;
+  wire \$2027 ;
+  wire \$2028 ;
+  wire [1:0] \$2029 ;
+  wire \$203 ;
+  wire [2:0] \$2030 ;
+  wire [3:0] \$2031 ;
+  wire [4:0] \$2032 ;
+  wire [5:0] \$2033 ;
+  wire \$2034 ;
+  wire \$2035 ;
+  wire \$2036 ;
+  wire \$2037 ;
+  wire \$2038 ;
+  wire \$2039 ;
+  wire \$204 ;
+  wire \$2040 ;
+  wire \$2041 ;
+  wire \$2042 ;
+  wire \$2043 ;
+  wire \$2044 ;
+  wire \$2045 ;
+  wire \$2046 ;
+  wire \$2047 ;
+  wire \$2048 ;
+  wire \$2049 ;
+  wire \$205 ;
+  wire \$2050 ;
+  wire \$2051 ;
+  wire \$2052 ;
+  wire \$2053 ;
+  wire \$2054 ;
+  wire \$2055 ;
+  wire \$2056 ;
+  wire \$2057 ;
+  wire \$2058 ;
+  wire \$2059 ;
+  wire \$206 ;
+  wire \$2060 ;
+  wire \$2061 ;
+  wire \$2062 ;
+  wire \$2063 ;
+  wire \$2064 ;
+  wire \$2065 ;
+  wire \$2066 ;
+  wire \$2067 ;
+  wire \$2068 ;
+  wire \$2069 ;
+  wire \$207 ;
+  wire \$2070 ;
+  wire \$2071 ;
+  wire \$2072 ;
+  wire \$2073 ;
+  wire \$2074 ;
+  wire \$2075 ;
+  wire \$2076 ;
+  wire \$2077 ;
+  wire \$2078 ;
+  wire \$2079 ;
+  wire \$208 ;
+  wire \$2080 ;
+  wire \$2081 ;
+  wire \$2082 ;
+  wire \$2083 ;
+  wire \$2084 ;
+  wire \$2085 ;
+  wire \$2086 ;
+  wire \$2087 ;
+  wire \$2088 ;
+  wire \$2089 ;
+  wire \$209 ;
+  wire \$2090 ;
+  wire \$2091 ;
+  wire \$2092 ;
+  wire [1:0] \$2093 ;
+  wire \$2094 ;
+  wire \$2095 ;
+  wire \$2096 ;
+  wire [1:0] \$2097 ;
+  wire [2:0] \$2098 ;
+  wire \$2099 ;
+  wire [35:0] \$21 ;
+  wire \$210 ;
+  wire \$2100 ;
+  wire \$2101 ;
+  wire \$2102 ;
+  wire \$2103 ;
+  wire \$2104 ;
+  wire [1:0] \$2105 ;
+  wire \$2106 ;
+  wire \$2107 ;
+  wire \$2108 ;
+  wire [1:0] \$2109 ;
+  wire \$211 ;
+  wire [2:0] \$2110 ;
+  wire [3:0] \$2111 ;
+  wire \$2112 ;
+  wire \$2113 ;
+  wire \$2114 ;
+  wire \$2115 ;
+  wire \$2116 ;
+  wire \$2117 ;
+  wire \$2118 ;
+  wire \$2119 ;
+  wire \$212 ;
+  wire \$2120 ;
+  wire \$2121 ;
+  wire \$2122 ;
+  wire \$2123 ;
+  wire \$2124 ;
+  wire [1:0] \$2125 ;
+  wire \$2126 ;
+  wire \$2127 ;
+  wire \$2128 ;
+  wire [1:0] \$2129 ;
+  wire \$213 ;
+  wire [2:0] \$2130 ;
+  wire \$2131 ;
+  wire \$2132 ;
+  wire \$2133 ;
+  wire \$2134 ;
+  wire \$2135 ;
+  wire \$2136 ;
+  wire [1:0] \$2137 ;
+  wire \$2138 ;
+  wire \$2139 ;
+  wire \$214 ;
+  wire \$2140 ;
+  wire [1:0] \$2141 ;
+  wire [2:0] \$2142 ;
+  wire [3:0] \$2143 ;
+  wire [4:0] \$2144 ;
+  wire \$2145 ;
+  wire \$2146 ;
+  wire \$2147 ;
+  wire \$2148 ;
+  wire \$2149 ;
+  wire \$215 ;
+  wire \$2150 ;
+  wire \$2151 ;
+  wire \$2152 ;
+  wire \$2153 ;
+  wire \$2154 ;
+  wire \$2155 ;
+  wire \$2156 ;
+  wire \$2157 ;
+  wire \$2158 ;
+  wire \$2159 ;
+  wire \$216 ;
+  wire \$2160 ;
+  wire \$2161 ;
+  wire \$2162 ;
+  wire \$2163 ;
+  wire \$2164 ;
+  wire \$2165 ;
+  wire \$2166 ;
+  wire \$2167 ;
+  wire \$2168 ;
+  wire \$2169 ;
+  wire \$217 ;
+  wire \$2170 ;
+  wire \$2171 ;
+  wire \$2172 ;
+  wire [1:0] \$2173 ;
+  wire \$2174 ;
+  wire \$2175 ;
+  wire \$2176 ;
+  wire [1:0] \$2177 ;
+  wire [2:0] \$2178 ;
+  wire \$2179 ;
+  wire \$218 ;
+  wire \$2180 ;
+  wire \$2181 ;
+  wire \$2182 ;
+  wire \$2183 ;
+  wire \$2184 ;
+  wire [1:0] \$2185 ;
+  wire \$2186 ;
+  wire \$2187 ;
+  wire \$2188 ;
+  wire [1:0] \$2189 ;
+  wire \$219 ;
+  wire [2:0] \$2190 ;
+  wire [3:0] \$2191 ;
+  wire \$2192 ;
+  wire \$2193 ;
+  wire \$2194 ;
+  wire \$2195 ;
+  wire \$2196 ;
+  wire \$2197 ;
+  wire \$2198 ;
+  wire \$2199 ;
+  wire [35:0] \$22 ;
+  wire \$220 ;
+  wire \$2200 ;
+  wire \$2201 ;
+  wire \$2202 ;
+  wire \$2203 ;
+  wire \$2204 ;
+  wire [1:0] \$2205 ;
+  wire \$2206 ;
+  wire \$2207 ;
+  wire \$2208 ;
+  wire [1:0] \$2209 ;
+  wire \$221 ;
+  wire [2:0] \$2210 ;
+  wire \$2211 ;
+  wire \$2212 ;
+  wire \$2213 ;
+  wire \$2214 ;
+  wire \$2215 ;
+  wire \$2216 ;
+  wire [1:0] \$2217 ;
+  wire \$2218 ;
+  wire \$2219 ;
+  wire \$222 ;
+  wire \$2220 ;
+  wire [1:0] \$2221 ;
+  wire [2:0] \$2222 ;
+  wire [3:0] \$2223 ;
+  wire [4:0] \$2224 ;
+  wire [5:0] \$2225 ;
+  wire [6:0] \$2226 ;
+  wire \$2227 ;
+  wire \$2228 ;
+  wire \$2229 ;
+  wire \$223 ;
+  wire \$2230 ;
+  wire \$2231 ;
+  wire \$2232 ;
+  wire \$2233 ;
+  wire \$2234 ;
+  wire \$2235 ;
+  wire \$2236 ;
+  wire \$2237 ;
+  wire \$2238 ;
+  wire \$2239 ;
+  wire \$224 ;
+  wire \$2240 ;
+  wire \$2241 ;
+  wire \$2242 ;
+  wire \$2243 ;
+  wire \$2244 ;
+  wire \$2245 ;
+  wire \$2246 ;
+  wire \$2247 ;
+  wire \$2248 ;
+  wire \$2249 ;
+  wire \$225 ;
+  wire \$2250 ;
+  wire \$2251 ;
+  wire \$2252 ;
+  wire \$2253 ;
+  wire \$2254 ;
+  wire \$2255 ;
+  wire \$2256 ;
+  wire \$2257 ;
+  wire \$2258 ;
+  wire \$2259 ;
+  wire \$226 ;
+  wire \$2260 ;
+  wire \$2261 ;
+  wire \$2262 ;
+  wire \$2263 ;
+  wire \$2264 ;
+  wire \$2265 ;
+  wire \$2266 ;
+  wire \$2267 ;
+  wire \$2268 ;
+  wire \$2269 ;
+  wire \$227 ;
+  wire \$2270 ;
+  wire \$2271 ;
+  wire \$2272 ;
+  wire \$2273 ;
+  wire \$2274 ;
+  wire \$2275 ;
+  wire \$2276 ;
+  wire \$2277 ;
+  wire \$2278 ;
+  wire \$2279 ;
+  wire \$228 ;
+  wire \$2280 ;
+  wire \$2281 ;
+  wire \$2282 ;
+  wire \$2283 ;
+  wire \$2284 ;
+  wire \$2285 ;
+  wire \$2286 ;
+  wire \$2287 ;
+  wire \$2288 ;
+  wire \$2289 ;
+  wire \$229 ;
+  wire \$2290 ;
+  wire \$2291 ;
+  wire \$2292 ;
+  wire \$2293 ;
+  wire \$2294 ;
+  wire \$2295 ;
+  wire \$2296 ;
+  wire \$2297 ;
+  wire \$2298 ;
+  wire \$2299 ;
+  wire [35:0] \$23 ;
+  wire \$230 ;
+  wire \$2300 ;
+  wire \$2301 ;
+  wire \$2302 ;
+  wire \$2303 ;
+  wire \$2304 ;
+  wire \$2305 ;
+  wire \$2306 ;
+  wire \$2307 ;
+  wire \$2308 ;
+  wire \$2309 ;
+  wire \$231 ;
+  wire \$2310 ;
+  wire \$2311 ;
+  wire \$2312 ;
+  wire \$2313 ;
+  wire \$2314 ;
+  wire \$2315 ;
+  wire \$2316 ;
+  wire \$2317 ;
+  wire \$2318 ;
+  wire \$2319 ;
+  wire \$232 ;
+  wire \$2320 ;
+  wire \$2321 ;
+  wire \$2322 ;
+  wire \$2323 ;
+  wire \$2324 ;
+  wire \$2325 ;
+  wire \$2326 ;
+  wire \$2327 ;
+  wire \$2328 ;
+  wire \$2329 ;
+  wire \$233 ;
+  wire \$2330 ;
+  wire \$2331 ;
+  wire \$2332 ;
+  wire \$2333 ;
+  wire \$2334 ;
+  wire \$2335 ;
+  wire \$2336 ;
+  wire \$2337 ;
+  wire \$2338 ;
+  wire \$2339 ;
+  wire \$234 ;
+  wire \$2340 ;
+  wire \$2341 ;
+  wire \$2342 ;
+  wire \$2343 ;
+  wire \$2344 ;
+  wire \$2345 ;
+  wire \$2346 ;
+  wire \$2347 ;
+  wire \$2348 ;
+  wire [1:0] \$2349 ;
+  wire \$235 ;
+  wire \$2350 ;
+  wire \$2351 ;
+  wire \$2352 ;
+  wire [1:0] \$2353 ;
+  wire [2:0] \$2354 ;
+  wire \$2355 ;
+  wire \$2356 ;
+  wire \$2357 ;
+  wire \$2358 ;
+  wire \$2359 ;
+  wire \$236 ;
+  wire \$2360 ;
+  wire [1:0] \$2361 ;
+  wire \$2362 ;
+  wire \$2363 ;
+  wire \$2364 ;
+  wire [1:0] \$2365 ;
+  wire [2:0] \$2366 ;
+  wire [3:0] \$2367 ;
+  wire \$2368 ;
+  wire \$2369 ;
+  wire \$237 ;
+  wire \$2370 ;
+  wire \$2371 ;
+  wire \$2372 ;
+  wire \$2373 ;
+  wire \$2374 ;
+  wire \$2375 ;
+  wire \$2376 ;
+  wire \$2377 ;
+  wire \$2378 ;
+  wire \$2379 ;
+  wire \$238 ;
+  wire \$2380 ;
+  wire [1:0] \$2381 ;
+  wire \$2382 ;
+  wire \$2383 ;
+  wire \$2384 ;
+  wire [1:0] \$2385 ;
+  wire [2:0] \$2386 ;
+  wire \$2387 ;
+  wire \$2388 ;
+  wire \$2389 ;
+  wire \$239 ;
+  wire \$2390 ;
+  wire \$2391 ;
+  wire \$2392 ;
+  wire [1:0] \$2393 ;
+  wire \$2394 ;
+  wire \$2395 ;
+  wire \$2396 ;
+  wire [1:0] \$2397 ;
+  wire [2:0] \$2398 ;
+  wire [3:0] \$2399 ;
+  wire [35:0] \$24 ;
+  wire \$240 ;
+  wire [4:0] \$2400 ;
+  wire \$2401 ;
+  wire \$2402 ;
+  wire \$2403 ;
+  wire \$2404 ;
+  wire \$2405 ;
+  wire \$2406 ;
+  wire \$2407 ;
+  wire \$2408 ;
+  wire \$2409 ;
+  wire \$241 ;
+  wire \$2410 ;
+  wire \$2411 ;
+  wire \$2412 ;
+  wire \$2413 ;
+  wire \$2414 ;
+  wire \$2415 ;
+  wire \$2416 ;
+  wire \$2417 ;
+  wire \$2418 ;
+  wire \$2419 ;
+  wire \$242 ;
+  wire \$2420 ;
+  wire \$2421 ;
+  wire \$2422 ;
+  wire \$2423 ;
+  wire \$2424 ;
+  wire \$2425 ;
+  wire \$2426 ;
+  wire \$2427 ;
+  wire \$2428 ;
+  wire [1:0] \$2429 ;
+  wire \$243 ;
+  wire \$2430 ;
+  wire \$2431 ;
+  wire \$2432 ;
+  wire [1:0] \$2433 ;
+  wire [2:0] \$2434 ;
+  wire \$2435 ;
+  wire \$2436 ;
+  wire \$2437 ;
+  wire \$2438 ;
+  wire \$2439 ;
+  wire \$244 ;
+  wire \$2440 ;
+  wire [1:0] \$2441 ;
+  wire \$2442 ;
+  wire \$2443 ;
+  wire \$2444 ;
+  wire [1:0] \$2445 ;
+  wire [2:0] \$2446 ;
+  wire [3:0] \$2447 ;
+  wire \$2448 ;
+  wire \$2449 ;
+  wire \$245 ;
+  wire \$2450 ;
+  wire \$2451 ;
+  wire \$2452 ;
+  wire \$2453 ;
+  wire \$2454 ;
+  wire \$2455 ;
+  wire \$2456 ;
+  wire \$2457 ;
+  wire \$2458 ;
+  wire \$2459 ;
+  wire \$246 ;
+  wire \$2460 ;
+  wire [1:0] \$2461 ;
+  wire \$2462 ;
+  wire \$2463 ;
+  wire \$2464 ;
+  wire [1:0] \$2465 ;
+  wire [2:0] \$2466 ;
+  wire \$2467 ;
+  wire \$2468 ;
+  wire \$2469 ;
+  wire \$247 ;
+  wire \$2470 ;
+  wire \$2471 ;
+  wire \$2472 ;
+  wire [1:0] \$2473 ;
+  wire \$2474 ;
+  wire \$2475 ;
+  wire \$2476 ;
+  wire [1:0] \$2477 ;
+  wire [2:0] \$2478 ;
+  wire [3:0] \$2479 ;
+  wire \$248 ;
+  wire [4:0] \$2480 ;
+  wire [5:0] \$2481 ;
+  wire \$2482 ;
+  wire \$2483 ;
+  wire \$2484 ;
+  wire \$2485 ;
+  wire \$2486 ;
+  wire \$2487 ;
+  wire \$2488 ;
+  wire \$2489 ;
+  wire \$249 ;
+  wire \$2490 ;
+  wire \$2491 ;
+  wire \$2492 ;
+  wire \$2493 ;
+  wire \$2494 ;
+  wire \$2495 ;
+  wire \$2496 ;
+  wire \$2497 ;
+  wire \$2498 ;
+  wire \$2499 ;
+  wire [35:0] \$25 ;
+  wire \$250 ;
+  wire \$2500 ;
+  wire \$2501 ;
+  wire \$2502 ;
+  wire \$2503 ;
+  wire \$2504 ;
+  wire \$2505 ;
+  wire \$2506 ;
+  wire \$2507 ;
+  wire \$2508 ;
+  wire \$2509 ;
+  wire \$251 ;
+  wire \$2510 ;
+  wire \$2511 ;
+  wire \$2512 ;
+  wire \$2513 ;
+  wire \$2514 ;
+  wire \$2515 ;
+  wire \$2516 ;
+  wire \$2517 ;
+  wire \$2518 ;
+  wire \$2519 ;
+  wire \$252 ;
+  wire \$2520 ;
+  wire \$2521 ;
+  wire \$2522 ;
+  wire \$2523 ;
+  wire \$2524 ;
+  wire \$2525 ;
+  wire \$2526 ;
+  wire \$2527 ;
+  wire \$2528 ;
+  wire \$2529 ;
+  wire \$253 ;
+  wire \$2530 ;
+  wire \$2531 ;
+  wire \$2532 ;
+  wire \$2533 ;
+  wire \$2534 ;
+  wire \$2535 ;
+  wire \$2536 ;
+  wire \$2537 ;
+  wire \$2538 ;
+  wire \$2539 ;
+  wire \$254 ;
+  wire \$2540 ;
+  wire [1:0] \$2541 ;
+  wire \$2542 ;
+  wire \$2543 ;
+  wire \$2544 ;
+  wire [1:0] \$2545 ;
+  wire [2:0] \$2546 ;
+  wire \$2547 ;
+  wire \$2548 ;
+  wire \$2549 ;
+  wire \$255 ;
+  wire \$2550 ;
+  wire \$2551 ;
+  wire \$2552 ;
+  wire [1:0] \$2553 ;
+  wire \$2554 ;
+  wire \$2555 ;
+  wire \$2556 ;
+  wire [1:0] \$2557 ;
+  wire [2:0] \$2558 ;
+  wire [3:0] \$2559 ;
+  wire \$256 ;
+  wire \$2560 ;
+  wire \$2561 ;
+  wire \$2562 ;
+  wire \$2563 ;
+  wire \$2564 ;
+  wire \$2565 ;
+  wire \$2566 ;
+  wire \$2567 ;
+  wire \$2568 ;
+  wire \$2569 ;
+  wire \$257 ;
+  wire \$2570 ;
+  wire \$2571 ;
+  wire \$2572 ;
+  wire [1:0] \$2573 ;
+  wire \$2574 ;
+  wire \$2575 ;
+  wire \$2576 ;
+  wire [1:0] \$2577 ;
+  wire [2:0] \$2578 ;
+  wire \$2579 ;
+  wire \$258 ;
+  wire \$2580 ;
+  wire \$2581 ;
+  wire \$2582 ;
+  wire \$2583 ;
+  wire \$2584 ;
+  wire [1:0] \$2585 ;
+  wire \$2586 ;
+  wire \$2587 ;
+  wire \$2588 ;
+  wire [1:0] \$2589 ;
+  wire \$259 ;
+  wire [2:0] \$2590 ;
+  wire [3:0] \$2591 ;
+  wire [4:0] \$2592 ;
+  wire \$2593 ;
+  wire \$2594 ;
+  wire \$2595 ;
+  wire \$2596 ;
+  wire \$2597 ;
+  wire \$2598 ;
+  wire \$2599 ;
+  wire [35:0] \$26 ;
+  wire \$260 ;
+  wire \$2600 ;
+  wire \$2601 ;
+  wire \$2602 ;
+  wire \$2603 ;
+  wire \$2604 ;
+  wire \$2605 ;
+  wire \$2606 ;
+  wire \$2607 ;
+  wire \$2608 ;
+  wire \$2609 ;
+  wire \$261 ;
+  wire \$2610 ;
+  wire \$2611 ;
+  wire \$2612 ;
+  wire \$2613 ;
+  wire \$2614 ;
+  wire \$2615 ;
+  wire \$2616 ;
+  wire \$2617 ;
+  wire \$2618 ;
+  wire \$2619 ;
+  wire \$262 ;
+  wire \$2620 ;
+  wire [1:0] \$2621 ;
+  wire \$2622 ;
+  wire \$2623 ;
+  wire \$2624 ;
+  wire [1:0] \$2625 ;
+  wire [2:0] \$2626 ;
+  wire \$2627 ;
+  wire \$2628 ;
+  wire \$2629 ;
+  wire \$263 ;
+  wire \$2630 ;
+  wire \$2631 ;
+  wire \$2632 ;
+  wire [1:0] \$2633 ;
+  wire \$2634 ;
+  wire \$2635 ;
+  wire \$2636 ;
+  wire [1:0] \$2637 ;
+  wire [2:0] \$2638 ;
+  wire [3:0] \$2639 ;
+  wire \$264 ;
+  wire \$2640 ;
+  wire \$2641 ;
+  wire \$2642 ;
+  wire \$2643 ;
+  wire \$2644 ;
+  wire \$2645 ;
+  wire \$2646 ;
+  wire \$2647 ;
+  wire \$2648 ;
+  wire \$2649 ;
+  wire \$265 ;
+  wire \$2650 ;
+  wire \$2651 ;
+  wire \$2652 ;
+  wire [1:0] \$2653 ;
+  wire \$2654 ;
+  wire \$2655 ;
+  wire \$2656 ;
+  wire [1:0] \$2657 ;
+  wire [2:0] \$2658 ;
+  wire \$2659 ;
+  wire \$266 ;
+  wire \$2660 ;
+  wire \$2661 ;
+  wire \$2662 ;
+  wire \$2663 ;
+  wire \$2664 ;
+  wire [1:0] \$2665 ;
+  wire \$2666 ;
+  wire \$2667 ;
+  wire \$2668 ;
+  wire [1:0] \$2669 ;
+  wire \$267 ;
+  wire [2:0] \$2670 ;
+  wire [3:0] \$2671 ;
+  wire [4:0] \$2672 ;
+  wire [5:0] \$2673 ;
+  wire [6:0] \$2674 ;
+  wire [7:0] \$2675 ;
+  wire [8:0] \$2676 ;
+  wire [8:0] \$2677 ;
+  wire [9:0] \$2678 ;
+  wire \$2679 ;
+  wire \$268 ;
+  wire [9:0] \$2680 ;
+  wire [10:0] \$2681 ;
+  wire [9:0] \$2682 ;
+  wire [10:0] \$2683 ;
+  wire [9:0] \$2684 ;
+  wire \$2685 ;
+  wire [146:0] \$2686 ;
+  wire [146:0] \$2687 ;
+  wire \$2688 ;
+  wire [256:0] \$2689 ;
+  wire \$269 ;
+  wire \$2690 ;
+  wire [146:0] \$2691 ;
+  wire [146:0] \$2692 ;
+  wire \$2693 ;
+  wire [256:0] \$2694 ;
+  wire \$2695 ;
+  wire [146:0] \$2696 ;
+  wire [146:0] \$2697 ;
+  wire \$2698 ;
+  wire [256:0] \$2699 ;
+  wire [35:0] \$27 ;
+  wire \$270 ;
+  wire \$2700 ;
+  wire \$2701 ;
+  wire \$2702 ;
+  wire \$2703 ;
+  wire [146:0] \$2704 ;
+  wire [146:0] \$2705 ;
+  wire \$2706 ;
+  wire [256:0] \$2707 ;
+  wire \$2708 ;
+  wire [252:0] \$2709 ;
+  wire \$271 ;
+  wire [251:0] \$2710 ;
+  wire \$2711 ;
+  wire \$2712 ;
+  wire \$2713 ;
+  wire \$2714 ;
+  wire \$2715 ;
+  wire \$2716 ;
+  wire \$2717 ;
+  wire \$2718 ;
+  wire \$2719 ;
+  wire \$272 ;
+  wire \$2720 ;
+  wire \$2721 ;
+  wire \$2722 ;
+  wire \$2723 ;
+  wire \$2724 ;
+  wire \$2725 ;
+  wire \$2726 ;
+  wire \$2727 ;
+  wire \$2728 ;
+  wire \$2729 ;
+  wire \$273 ;
+  wire \$2730 ;
+  wire \$2731 ;
+  wire \$2732 ;
+  wire \$2733 ;
+  wire \$2734 ;
+  wire \$2735 ;
+  wire \$2736 ;
+  wire \$2737 ;
+  wire \$2738 ;
+  wire \$2739 ;
+  wire \$274 ;
+  wire \$2740 ;
+  wire \$2741 ;
+  wire \$2742 ;
+  wire \$2743 ;
+  wire \$2744 ;
+  wire \$2745 ;
+  wire \$2746 ;
+  wire \$2747 ;
+  wire \$2748 ;
+  wire \$2749 ;
+  wire \$275 ;
+  wire \$2750 ;
+  wire \$2751 ;
+  wire \$2752 ;
+  wire \$2753 ;
+  wire \$2754 ;
+  wire \$2755 ;
+  wire \$2756 ;
+  wire \$2757 ;
+  wire \$2758 ;
+  wire \$2759 ;
+  wire \$276 ;
+  wire \$2760 ;
+  wire \$2761 ;
+  wire \$2762 ;
+  wire \$2763 ;
+  wire \$2764 ;
+  wire \$2765 ;
+  wire \$2766 ;
+  wire \$2767 ;
+  wire \$2768 ;
+  wire \$2769 ;
+  wire \$277 ;
+  wire \$2770 ;
+  wire \$2771 ;
+  wire \$2772 ;
+  wire \$2773 ;
+  wire \$2774 ;
+  wire \$2775 ;
+  wire \$2776 ;
+  wire \$2777 ;
+  wire \$2778 ;
+  wire \$2779 ;
+  wire \$278 ;
+  wire \$2780 ;
+  wire \$2781 ;
+  wire \$2782 ;
+  wire \$2783 ;
+  wire \$2784 ;
+  wire \$2785 ;
+  wire \$2786 ;
+  wire \$2787 ;
+  wire \$2788 ;
+  wire \$2789 ;
+  wire \$279 ;
+  wire \$2790 ;
+  wire \$2791 ;
+  wire \$2792 ;
+  wire \$2793 ;
+  wire \$2794 ;
+  wire \$2795 ;
+  wire \$2796 ;
+  wire \$2797 ;
+  wire \$2798 ;
+  wire \$2799 ;
+  wire [35:0] \$28 ;
+  wire \$280 ;
+  wire \$2800 ;
+  wire \$2801 ;
+  wire \$2802 ;
+  wire \$2803 ;
+  wire \$2804 ;
+  wire \$2805 ;
+  wire \$2806 ;
+  wire \$2807 ;
+  wire \$2808 ;
+  wire \$2809 ;
+  wire \$281 ;
+  wire \$2810 ;
+  wire \$2811 ;
+  wire \$2812 ;
+  wire \$2813 ;
+  wire \$2814 ;
+  wire \$2815 ;
+  wire \$2816 ;
+  wire \$2817 ;
+  wire \$2818 ;
+  wire \$2819 ;
+  wire \$282 ;
+  wire \$2820 ;
+  wire \$2821 ;
+  wire \$2822 ;
+  wire \$2823 ;
+  wire \$2824 ;
+  wire \$2825 ;
+  wire \$2826 ;
+  wire \$2827 ;
+  wire \$2828 ;
+  wire \$2829 ;
+  wire \$283 ;
+  wire \$2830 ;
+  wire \$2831 ;
+  wire \$2832 ;
+  wire \$2833 ;
+  wire \$2834 ;
+  wire \$2835 ;
+  wire \$2836 ;
+  wire \$2837 ;
+  wire \$2838 ;
+  wire \$2839 ;
+  wire \$284 ;
+  wire \$2840 ;
+  wire \$2841 ;
+  wire \$2842 ;
+  wire \$2843 ;
+  wire \$2844 ;
+  wire \$2845 ;
+  wire \$2846 ;
+  wire \$2847 ;
+  wire \$2848 ;
+  wire \$2849 ;
+  wire \$285 ;
+  wire \$2850 ;
+  wire \$2851 ;
+  wire \$2852 ;
+  wire \$2853 ;
+  wire \$2854 ;
+  wire \$2855 ;
+  wire \$2856 ;
+  wire \$2857 ;
+  wire \$2858 ;
+  wire \$2859 ;
+  wire \$286 ;
+  wire \$2860 ;
+  wire \$2861 ;
+  wire \$2862 ;
+  wire \$2863 ;
+  wire \$2864 ;
+  wire \$2865 ;
+  wire \$2866 ;
+  wire \$2867 ;
+  wire \$2868 ;
+  wire \$2869 ;
+  wire \$287 ;
+  wire \$2870 ;
+  wire \$2871 ;
+  wire \$2872 ;
+  wire \$2873 ;
+  wire \$2874 ;
+  wire \$2875 ;
+  wire \$2876 ;
+  wire \$2877 ;
+  wire \$2878 ;
+  wire \$2879 ;
+  wire \$288 ;
+  wire \$2880 ;
+  wire \$2881 ;
+  wire \$2882 ;
+  wire \$2883 ;
+  wire \$2884 ;
+  wire \$2885 ;
+  wire \$2886 ;
+  wire \$2887 ;
+  wire \$2888 ;
+  wire \$2889 ;
+  wire \$289 ;
+  wire \$2890 ;
+  wire \$2891 ;
+  wire \$2892 ;
+  wire \$2893 ;
+  wire \$2894 ;
+  wire \$2895 ;
+  wire \$2896 ;
+  wire \$2897 ;
+  wire \$2898 ;
+  wire \$2899 ;
+  wire [35:0] \$29 ;
+  wire \$290 ;
+  wire \$2900 ;
+  wire \$2901 ;
+  wire \$2902 ;
+  wire \$2903 ;
+  wire \$2904 ;
+  wire \$2905 ;
+  wire \$2906 ;
+  wire \$2907 ;
+  wire \$2908 ;
+  wire \$2909 ;
+  wire \$291 ;
+  wire \$2910 ;
+  wire \$2911 ;
+  wire \$2912 ;
+  wire \$2913 ;
+  wire \$2914 ;
+  wire \$2915 ;
+  wire \$2916 ;
+  wire \$2917 ;
+  wire \$2918 ;
+  wire \$2919 ;
+  wire \$292 ;
+  wire \$2920 ;
+  wire \$2921 ;
+  wire \$2922 ;
+  wire \$2923 ;
+  wire \$2924 ;
+  wire \$2925 ;
+  wire \$2926 ;
+  wire \$2927 ;
+  wire \$2928 ;
+  wire \$2929 ;
+  wire \$293 ;
+  wire \$2930 ;
+  wire \$2931 ;
+  wire \$2932 ;
+  wire \$2933 ;
+  wire \$2934 ;
+  wire \$2935 ;
+  wire \$2936 ;
+  wire \$2937 ;
+  wire \$2938 ;
+  wire \$2939 ;
+  wire \$294 ;
+  wire \$2940 ;
+  wire \$2941 ;
+  wire \$2942 ;
+  wire \$2943 ;
+  wire \$2944 ;
+  wire \$2945 ;
+  wire \$2946 ;
+  wire \$2947 ;
+  wire \$2948 ;
+  wire \$2949 ;
+  wire \$295 ;
+  wire \$2950 ;
+  wire \$2951 ;
+  wire \$2952 ;
+  wire \$2953 ;
+  wire \$2954 ;
+  wire \$2955 ;
+  wire \$2956 ;
+  wire \$2957 ;
+  wire \$2958 ;
+  wire \$2959 ;
+  wire \$296 ;
+  wire \$2960 ;
+  wire \$2961 ;
+  wire \$2962 ;
+  wire \$2963 ;
+  wire \$2964 ;
+  wire \$2965 ;
+  wire \$2966 ;
+  wire \$2967 ;
+  wire \$2968 ;
+  wire \$2969 ;
+  wire \$297 ;
+  wire \$2970 ;
+  wire \$2971 ;
+  wire \$2972 ;
+  wire \$2973 ;
+  wire \$2974 ;
+  wire \$2975 ;
+  wire \$2976 ;
+  wire \$2977 ;
+  wire \$2978 ;
+  wire \$2979 ;
+  wire \$298 ;
+  wire \$2980 ;
+  wire \$2981 ;
+  wire \$2982 ;
+  wire \$2983 ;
+  wire \$2984 ;
+  wire \$2985 ;
+  wire \$2986 ;
+  wire \$2987 ;
+  wire \$2988 ;
+  wire \$2989 ;
+  wire \$299 ;
+  wire \$2990 ;
+  wire \$2991 ;
+  wire \$2992 ;
+  wire \$2993 ;
+  wire \$2994 ;
+  wire \$2995 ;
+  wire \$2996 ;
+  wire \$2997 ;
+  wire \$2998 ;
+  wire \$2999 ;
+  wire [35:0] \$3 ;
+  wire [35:0] \$30 ;
+  wire \$300 ;
+  wire \$3000 ;
+  wire \$3001 ;
+  wire \$3002 ;
+  wire \$3003 ;
+  wire \$3004 ;
+  wire \$3005 ;
+  wire \$3006 ;
+  wire \$3007 ;
+  wire \$3008 ;
+  wire \$3009 ;
+  wire \$301 ;
+  wire \$3010 ;
+  wire \$3011 ;
+  wire \$3012 ;
+  wire \$3013 ;
+  wire \$3014 ;
+  wire \$3015 ;
+  wire \$3016 ;
+  wire \$3017 ;
+  wire \$3018 ;
+  wire \$3019 ;
+  wire \$302 ;
+  wire \$3020 ;
+  wire \$3021 ;
+  wire \$3022 ;
+  wire \$3023 ;
+  wire \$3024 ;
+  wire \$3025 ;
+  wire \$3026 ;
+  wire \$3027 ;
+  wire \$3028 ;
+  wire \$3029 ;
+  wire \$303 ;
+  wire \$3030 ;
+  wire \$3031 ;
+  wire \$3032 ;
+  wire \$3033 ;
+  wire \$3034 ;
+  wire \$3035 ;
+  wire \$3036 ;
+  wire \$3037 ;
+  wire \$3038 ;
+  wire \$3039 ;
+  wire \$304 ;
+  wire \$3040 ;
+  wire \$3041 ;
+  wire \$3042 ;
+  wire \$3043 ;
+  wire \$3044 ;
+  wire \$3045 ;
+  wire \$3046 ;
+  wire \$3047 ;
+  wire \$3048 ;
+  wire \$3049 ;
+  wire \$305 ;
+  wire \$3050 ;
+  wire \$3051 ;
+  wire \$3052 ;
+  wire \$3053 ;
+  wire \$3054 ;
+  wire \$3055 ;
+  wire \$3056 ;
+  wire \$3057 ;
+  wire \$3058 ;
+  wire \$3059 ;
+  wire \$306 ;
+  wire \$3060 ;
+  wire \$3061 ;
+  wire \$3062 ;
+  wire \$3063 ;
+  wire \$3064 ;
+  wire \$3065 ;
+  wire \$3066 ;
+  wire \$3067 ;
+  wire \$3068 ;
+  wire \$3069 ;
+  wire \$307 ;
+  wire \$3070 ;
+  wire \$3071 ;
+  wire \$3072 ;
+  wire \$3073 ;
+  wire \$3074 ;
+  wire \$3075 ;
+  wire \$3076 ;
+  wire \$3077 ;
+  wire \$3078 ;
+  wire \$3079 ;
+  wire \$308 ;
+  wire \$3080 ;
+  wire \$3081 ;
+  wire \$3082 ;
+  wire \$3083 ;
+  wire \$3084 ;
+  wire \$3085 ;
+  wire \$3086 ;
+  wire \$3087 ;
+  wire \$3088 ;
+  wire \$3089 ;
+  wire \$309 ;
+  wire \$3090 ;
+  wire \$3091 ;
+  wire \$3092 ;
+  wire \$3093 ;
+  wire \$3094 ;
+  wire \$3095 ;
+  wire \$3096 ;
+  wire \$3097 ;
+  wire \$3098 ;
+  wire \$3099 ;
+  wire [35:0] \$31 ;
+  wire \$310 ;
+  wire \$3100 ;
+  wire \$3101 ;
+  wire \$3102 ;
+  wire \$3103 ;
+  wire \$3104 ;
+  wire \$3105 ;
+  wire \$3106 ;
+  wire \$3107 ;
+  wire \$3108 ;
+  wire \$3109 ;
+  wire \$311 ;
+  wire \$3110 ;
+  wire \$3111 ;
+  wire \$3112 ;
+  wire \$3113 ;
+  wire \$3114 ;
+  wire \$3115 ;
+  wire \$3116 ;
+  wire \$3117 ;
+  wire \$3118 ;
+  wire \$3119 ;
+  wire \$312 ;
+  wire \$3120 ;
+  wire \$3121 ;
+  wire \$3122 ;
+  wire \$3123 ;
+  wire \$3124 ;
+  wire \$3125 ;
+  wire \$3126 ;
+  wire \$3127 ;
+  wire \$3128 ;
+  wire \$3129 ;
+  wire \$313 ;
+  wire \$3130 ;
+  wire \$3131 ;
+  wire \$3132 ;
+  wire \$3133 ;
+  wire \$3134 ;
+  wire \$3135 ;
+  wire \$3136 ;
+  wire \$3137 ;
+  wire \$3138 ;
+  wire \$3139 ;
+  wire \$314 ;
+  wire \$3140 ;
+  wire \$3141 ;
+  wire \$3142 ;
+  wire \$3143 ;
+  wire \$3144 ;
+  wire \$3145 ;
+  wire \$3146 ;
+  wire \$3147 ;
+  wire \$3148 ;
+  wire \$3149 ;
+  wire \$315 ;
+  wire \$3150 ;
+  wire \$3151 ;
+  wire \$3152 ;
+  wire \$3153 ;
+  wire \$3154 ;
+  wire \$3155 ;
+  wire \$3156 ;
+  wire \$3157 ;
+  wire \$3158 ;
+  wire \$3159 ;
+  wire \$316 ;
+  wire \$3160 ;
+  wire \$3161 ;
+  wire \$3162 ;
+  wire \$3163 ;
+  wire \$3164 ;
+  wire \$3165 ;
+  wire \$3166 ;
+  wire \$3167 ;
+  wire \$3168 ;
+  wire \$3169 ;
+  wire \$317 ;
+  wire \$3170 ;
+  wire \$3171 ;
+  wire \$3172 ;
+  wire \$3173 ;
+  wire \$3174 ;
+  wire \$3175 ;
+  wire \$3176 ;
+  wire \$3177 ;
+  wire \$3178 ;
+  wire \$3179 ;
+  wire \$318 ;
+  wire \$3180 ;
+  wire \$3181 ;
+  wire \$3182 ;
+  wire \$3183 ;
+  wire \$3184 ;
+  wire \$3185 ;
+  wire \$3186 ;
+  wire \$3187 ;
+  wire \$3188 ;
+  wire \$3189 ;
+  wire \$319 ;
+  wire \$3190 ;
+  wire \$3191 ;
+  wire \$3192 ;
+  wire \$3193 ;
+  wire \$3194 ;
+  wire \$3195 ;
+  wire \$3196 ;
+  wire \$3197 ;
+  wire \$3198 ;
+  wire \$3199 ;
+  wire [35:0] \$32 ;
+  wire \$320 ;
+  wire \$3200 ;
+  wire \$3201 ;
+  wire \$3202 ;
+  wire \$3203 ;
+  wire \$3204 ;
+  wire \$3205 ;
+  wire \$3206 ;
+  wire \$3207 ;
+  wire \$3208 ;
+  wire \$3209 ;
+  wire \$321 ;
+  wire \$3210 ;
+  wire \$3211 ;
+  wire \$3212 ;
+  wire \$3213 ;
+  wire \$3214 ;
+  wire \$3215 ;
+  wire \$3216 ;
+  wire \$3217 ;
+  wire \$3218 ;
+  wire \$3219 ;
+  wire \$322 ;
+  wire \$3220 ;
+  wire \$3221 ;
+  wire \$3222 ;
+  wire \$3223 ;
+  wire \$3224 ;
+  wire \$3225 ;
+  wire \$3226 ;
+  wire \$3227 ;
+  wire \$3228 ;
+  wire \$3229 ;
+  wire \$323 ;
+  wire \$3230 ;
+  wire \$3231 ;
+  wire \$3232 ;
+  wire \$3233 ;
+  wire \$3234 ;
+  wire \$3235 ;
+  wire \$3236 ;
+  wire \$3237 ;
+  wire \$3238 ;
+  wire \$3239 ;
+  wire \$324 ;
+  wire \$3240 ;
+  wire \$3241 ;
+  wire \$3242 ;
+  wire \$3243 ;
+  wire \$3244 ;
+  wire \$3245 ;
+  wire \$3246 ;
+  wire \$3247 ;
+  wire \$3248 ;
+  wire \$3249 ;
+  wire \$325 ;
+  wire \$3250 ;
+  wire \$3251 ;
+  wire \$3252 ;
+  wire \$3253 ;
+  wire \$3254 ;
+  wire \$3255 ;
+  wire \$3256 ;
+  wire \$3257 ;
+  wire \$3258 ;
+  wire \$3259 ;
+  wire \$326 ;
+  wire \$3260 ;
+  wire \$3261 ;
+  wire \$3262 ;
+  wire \$3263 ;
+  wire \$3264 ;
+  wire \$3265 ;
+  wire \$3266 ;
+  wire \$3267 ;
+  wire \$3268 ;
+  wire \$3269 ;
+  wire \$327 ;
+  wire \$3270 ;
+  wire \$3271 ;
+  wire \$3272 ;
+  wire \$3273 ;
+  wire \$3274 ;
+  wire \$3275 ;
+  wire \$3276 ;
+  wire \$3277 ;
+  wire \$3278 ;
+  wire \$3279 ;
+  wire \$328 ;
+  wire \$3280 ;
+  wire \$3281 ;
+  wire \$3282 ;
+  wire \$3283 ;
+  wire \$3284 ;
+  wire \$3285 ;
+  wire \$3286 ;
+  wire \$3287 ;
+  wire \$3288 ;
+  wire \$3289 ;
+  wire \$329 ;
+  wire \$3290 ;
+  wire \$3291 ;
+  wire \$3292 ;
+  wire \$3293 ;
+  wire \$3294 ;
+  wire \$3295 ;
+  wire \$3296 ;
+  wire \$3297 ;
+  wire \$3298 ;
+  wire \$3299 ;
+  wire [35:0] \$33 ;
+  wire \$330 ;
+  wire \$3300 ;
+  wire \$3301 ;
+  wire \$3302 ;
+  wire \$3303 ;
+  wire \$3304 ;
+  wire \$3305 ;
+  wire \$3306 ;
+  wire \$3307 ;
+  wire \$3308 ;
+  wire \$3309 ;
+  wire \$331 ;
+  wire \$3310 ;
+  wire \$3311 ;
+  wire \$3312 ;
+  wire \$3313 ;
+  wire \$3314 ;
+  wire \$3315 ;
+  wire \$3316 ;
+  wire \$3317 ;
+  wire \$3318 ;
+  wire \$3319 ;
+  wire \$332 ;
+  wire \$3320 ;
+  wire \$3321 ;
+  wire \$3322 ;
+  wire \$3323 ;
+  wire \$3324 ;
+  wire \$3325 ;
+  wire \$3326 ;
+  wire \$3327 ;
+  wire \$3328 ;
+  wire \$3329 ;
+  wire \$333 ;
+  wire \$3330 ;
+  wire \$3331 ;
+  wire \$3332 ;
+  wire \$3333 ;
+  wire \$3334 ;
+  wire \$3335 ;
+  wire \$3336 ;
+  wire \$3337 ;
+  wire \$3338 ;
+  wire \$3339 ;
+  wire \$334 ;
+  wire \$3340 ;
+  wire \$3341 ;
+  wire \$3342 ;
+  wire \$3343 ;
+  wire \$3344 ;
+  wire \$3345 ;
+  wire \$3346 ;
+  wire \$3347 ;
+  wire \$3348 ;
+  wire \$3349 ;
+  wire \$335 ;
+  wire \$3350 ;
+  wire \$3351 ;
+  wire \$3352 ;
+  wire \$3353 ;
+  wire \$3354 ;
+  wire \$3355 ;
+  wire \$3356 ;
+  wire \$3357 ;
+  wire \$3358 ;
+  wire \$3359 ;
+  wire \$336 ;
+  wire \$3360 ;
+  wire \$3361 ;
+  wire \$3362 ;
+  wire \$3363 ;
+  wire \$3364 ;
+  wire \$3365 ;
+  wire \$3366 ;
+  wire \$3367 ;
+  wire \$3368 ;
+  wire \$3369 ;
+  wire \$337 ;
+  wire \$3370 ;
+  wire \$3371 ;
+  wire \$3372 ;
+  wire \$3373 ;
+  wire \$3374 ;
+  wire \$3375 ;
+  wire \$3376 ;
+  wire \$3377 ;
+  wire \$3378 ;
+  wire \$3379 ;
+  wire \$338 ;
+  wire \$3380 ;
+  wire \$3381 ;
+  wire \$3382 ;
+  wire \$3383 ;
+  wire \$3384 ;
+  wire \$3385 ;
+  wire \$3386 ;
+  wire \$3387 ;
+  wire \$3388 ;
+  wire \$3389 ;
+  wire \$339 ;
+  wire \$3390 ;
+  wire \$3391 ;
+  wire \$3392 ;
+  wire \$3393 ;
+  wire \$3394 ;
+  wire \$3395 ;
+  wire \$3396 ;
+  wire \$3397 ;
+  wire \$3398 ;
+  wire \$3399 ;
+  wire [35:0] \$34 ;
+  wire \$340 ;
+  wire \$3400 ;
+  wire \$3401 ;
+  wire \$3402 ;
+  wire \$3403 ;
+  wire \$3404 ;
+  wire \$3405 ;
+  wire \$3406 ;
+  wire \$3407 ;
+  wire \$3408 ;
+  wire \$3409 ;
+  wire \$341 ;
+  wire \$3410 ;
+  wire \$3411 ;
+  wire \$3412 ;
+  wire \$3413 ;
+  wire \$3414 ;
+  wire \$3415 ;
+  wire \$3416 ;
+  wire \$3417 ;
+  wire \$3418 ;
+  wire \$3419 ;
+  wire \$342 ;
+  wire \$3420 ;
+  wire \$3421 ;
+  wire \$3422 ;
+  wire \$3423 ;
+  wire \$3424 ;
+  wire \$3425 ;
+  wire \$3426 ;
+  wire \$3427 ;
+  wire \$3428 ;
+  wire \$3429 ;
+  wire \$343 ;
+  wire \$3430 ;
+  wire \$3431 ;
+  wire \$3432 ;
+  wire \$3433 ;
+  wire \$3434 ;
+  wire \$3435 ;
+  wire \$3436 ;
+  wire \$3437 ;
+  wire \$3438 ;
+  wire \$3439 ;
+  wire \$344 ;
+  wire \$3440 ;
+  wire \$3441 ;
+  wire \$3442 ;
+  wire \$3443 ;
+  wire \$3444 ;
+  wire \$3445 ;
+  wire \$3446 ;
+  wire \$3447 ;
+  wire \$3448 ;
+  wire \$3449 ;
+  wire \$345 ;
+  wire \$3450 ;
+  wire \$3451 ;
+  wire \$3452 ;
+  wire \$3453 ;
+  wire \$3454 ;
+  wire \$3455 ;
+  wire \$3456 ;
+  wire \$3457 ;
+  wire \$3458 ;
+  wire \$3459 ;
+  wire \$346 ;
+  wire \$3460 ;
+  wire \$3461 ;
+  wire \$3462 ;
+  wire \$3463 ;
+  wire \$3464 ;
+  wire \$3465 ;
+  wire \$3466 ;
+  wire \$3467 ;
+  wire \$3468 ;
+  wire \$3469 ;
+  wire \$347 ;
+  wire \$3470 ;
+  wire \$3471 ;
+  wire \$3472 ;
+  wire \$3473 ;
+  wire \$3474 ;
+  wire \$3475 ;
+  wire \$3476 ;
+  wire \$3477 ;
+  wire \$3478 ;
+  wire \$3479 ;
+  wire \$348 ;
+  wire \$3480 ;
+  wire \$3481 ;
+  wire \$3482 ;
+  wire \$3483 ;
+  wire \$3484 ;
+  wire \$3485 ;
+  wire \$3486 ;
+  wire \$3487 ;
+  wire \$3488 ;
+  wire \$3489 ;
+  wire \$349 ;
+  wire \$3490 ;
+  wire \$3491 ;
+  wire \$3492 ;
+  wire \$3493 ;
+  wire \$3494 ;
+  wire \$3495 ;
+  wire \$3496 ;
+  wire \$3497 ;
+  wire \$3498 ;
+  wire \$3499 ;
+  wire [35:0] \$35 ;
+  wire \$350 ;
+  wire \$3500 ;
+  wire \$3501 ;
+  wire \$3502 ;
+  wire \$3503 ;
+  wire \$3504 ;
+  wire \$3505 ;
+  wire \$3506 ;
+  wire \$3507 ;
+  wire \$3508 ;
+  wire \$3509 ;
+  wire \$351 ;
+  wire \$3510 ;
+  wire \$3511 ;
+  wire \$3512 ;
+  wire \$3513 ;
+  wire \$3514 ;
+  wire \$3515 ;
+  wire \$3516 ;
+  wire \$3517 ;
+  wire \$3518 ;
+  wire \$3519 ;
+  wire \$352 ;
+  wire \$3520 ;
+  wire \$3521 ;
+  wire \$3522 ;
+  wire \$3523 ;
+  wire \$3524 ;
+  wire \$3525 ;
+  wire \$3526 ;
+  wire \$3527 ;
+  wire \$3528 ;
+  wire \$3529 ;
+  wire \$353 ;
+  wire \$3530 ;
+  wire \$3531 ;
+  wire \$3532 ;
+  wire \$3533 ;
+  wire \$3534 ;
+  wire \$3535 ;
+  wire \$3536 ;
+  wire \$3537 ;
+  wire \$3538 ;
+  wire \$3539 ;
+  wire \$354 ;
+  wire \$3540 ;
+  wire \$3541 ;
+  wire \$3542 ;
+  wire \$3543 ;
+  wire \$3544 ;
+  wire \$3545 ;
+  wire \$3546 ;
+  wire \$3547 ;
+  wire \$3548 ;
+  wire \$3549 ;
+  wire \$355 ;
+  wire \$3550 ;
+  wire \$3551 ;
+  wire \$3552 ;
+  wire \$3553 ;
+  wire \$3554 ;
+  wire \$3555 ;
+  wire \$3556 ;
+  wire \$3557 ;
+  wire \$3558 ;
+  wire \$3559 ;
+  wire \$356 ;
+  wire \$3560 ;
+  wire \$3561 ;
+  wire \$3562 ;
+  wire \$3563 ;
+  wire \$3564 ;
+  wire \$3565 ;
+  wire \$3566 ;
+  wire \$3567 ;
+  wire \$3568 ;
+  wire \$3569 ;
+  wire \$357 ;
+  wire \$3570 ;
+  wire \$3571 ;
+  wire \$3572 ;
+  wire \$3573 ;
+  wire \$3574 ;
+  wire \$3575 ;
+  wire \$3576 ;
+  wire \$3577 ;
+  wire \$3578 ;
+  wire \$3579 ;
+  wire \$358 ;
+  wire \$3580 ;
+  wire \$3581 ;
+  wire \$3582 ;
+  wire \$3583 ;
+  wire \$3584 ;
+  wire \$3585 ;
+  wire \$3586 ;
+  wire \$3587 ;
+  wire \$3588 ;
+  wire \$3589 ;
+  wire \$359 ;
+  wire \$3590 ;
+  wire \$3591 ;
+  wire \$3592 ;
+  wire \$3593 ;
+  wire \$3594 ;
+  wire \$3595 ;
+  wire \$3596 ;
+  wire \$3597 ;
+  wire \$3598 ;
+  wire \$3599 ;
+  wire [27:0] \$36 ;
+  wire \$360 ;
+  wire \$3600 ;
+  wire \$3601 ;
+  wire \$3602 ;
+  wire \$3603 ;
+  wire \$3604 ;
+  wire \$3605 ;
+  wire \$3606 ;
+  wire \$3607 ;
+  wire \$3608 ;
+  wire \$3609 ;
+  wire \$361 ;
+  wire \$3610 ;
+  wire \$3611 ;
+  wire \$3612 ;
+  wire \$3613 ;
+  wire \$3614 ;
+  wire \$3615 ;
+  wire \$3616 ;
+  wire \$3617 ;
+  wire \$3618 ;
+  wire \$3619 ;
+  wire \$362 ;
+  wire \$3620 ;
+  wire \$3621 ;
+  wire \$3622 ;
+  wire \$3623 ;
+  wire \$3624 ;
+  wire \$3625 ;
+  wire \$3626 ;
+  wire \$3627 ;
+  wire \$3628 ;
+  wire \$3629 ;
+  wire \$363 ;
+  wire \$3630 ;
+  wire \$3631 ;
+  wire \$3632 ;
+  wire \$3633 ;
+  wire \$3634 ;
+  wire \$3635 ;
+  wire \$3636 ;
+  wire \$3637 ;
+  wire \$3638 ;
+  wire \$3639 ;
+  wire \$364 ;
+  wire \$3640 ;
+  wire \$3641 ;
+  wire \$3642 ;
+  wire \$3643 ;
+  wire \$3644 ;
+  wire \$3645 ;
+  wire \$3646 ;
+  wire \$3647 ;
+  wire \$3648 ;
+  wire \$3649 ;
+  wire \$365 ;
+  wire \$3650 ;
+  wire \$3651 ;
+  wire \$3652 ;
+  wire \$3653 ;
+  wire \$3654 ;
+  wire \$3655 ;
+  wire \$3656 ;
+  wire \$3657 ;
+  wire \$3658 ;
+  wire \$3659 ;
+  wire \$366 ;
+  wire \$3660 ;
+  wire \$3661 ;
+  wire \$3662 ;
+  wire \$3663 ;
+  wire \$3664 ;
+  wire \$3665 ;
+  wire \$3666 ;
+  wire \$3667 ;
+  wire \$3668 ;
+  wire \$3669 ;
+  wire \$367 ;
+  wire \$3670 ;
+  wire \$3671 ;
+  wire \$3672 ;
+  wire \$3673 ;
+  wire \$3674 ;
+  wire \$3675 ;
+  wire \$3676 ;
+  wire \$3677 ;
+  wire \$3678 ;
+  wire \$3679 ;
+  wire \$368 ;
+  wire \$3680 ;
+  wire \$3681 ;
+  wire \$3682 ;
+  wire \$3683 ;
+  wire \$3684 ;
+  wire \$3685 ;
+  wire \$3686 ;
+  wire \$3687 ;
+  wire \$3688 ;
+  wire \$3689 ;
+  wire \$369 ;
+  wire \$3690 ;
+  wire \$3691 ;
+  wire \$3692 ;
+  wire \$3693 ;
+  wire \$3694 ;
+  wire \$3695 ;
+  wire \$3696 ;
+  wire \$3697 ;
+  wire \$3698 ;
+  wire \$3699 ;
+  wire [31:0] \$37 ;
+  wire \$370 ;
+  wire \$3700 ;
+  wire \$3701 ;
+  wire \$3702 ;
+  wire \$3703 ;
+  wire \$3704 ;
+  wire \$3705 ;
+  wire \$3706 ;
+  wire \$3707 ;
+  wire \$3708 ;
+  wire \$3709 ;
+  wire \$371 ;
+  wire \$3710 ;
+  wire \$3711 ;
+  wire \$3712 ;
+  wire \$3713 ;
+  wire \$3714 ;
+  wire \$3715 ;
+  wire \$3716 ;
+  wire \$3717 ;
+  wire \$3718 ;
+  wire \$3719 ;
+  wire \$372 ;
+  wire \$3720 ;
+  wire \$3721 ;
+  wire \$3722 ;
+  wire \$3723 ;
+  wire \$3724 ;
+  wire \$3725 ;
+  wire [1:0] \$3726 ;
+  wire \$3727 ;
+  wire \$3728 ;
+  wire \$3729 ;
+  wire \$373 ;
+  wire [1:0] \$3730 ;
+  wire [2:0] \$3731 ;
+  wire \$3732 ;
+  wire \$3733 ;
+  wire \$3734 ;
+  wire \$3735 ;
+  wire \$3736 ;
+  wire \$3737 ;
+  wire [1:0] \$3738 ;
+  wire \$3739 ;
+  wire \$374 ;
+  wire \$3740 ;
+  wire \$3741 ;
+  wire [1:0] \$3742 ;
+  wire [2:0] \$3743 ;
+  wire [3:0] \$3744 ;
+  wire \$3745 ;
+  wire \$3746 ;
+  wire \$3747 ;
+  wire \$3748 ;
+  wire \$3749 ;
+  wire \$375 ;
+  wire \$3750 ;
+  wire \$3751 ;
+  wire \$3752 ;
+  wire \$3753 ;
+  wire \$3754 ;
+  wire \$3755 ;
+  wire \$3756 ;
+  wire \$3757 ;
+  wire [1:0] \$3758 ;
+  wire \$3759 ;
+  wire \$376 ;
+  wire \$3760 ;
+  wire \$3761 ;
+  wire [1:0] \$3762 ;
+  wire [2:0] \$3763 ;
+  wire \$3764 ;
+  wire \$3765 ;
+  wire \$3766 ;
+  wire \$3767 ;
+  wire \$3768 ;
+  wire \$3769 ;
+  wire \$377 ;
+  wire [1:0] \$3770 ;
+  wire \$3771 ;
+  wire \$3772 ;
+  wire \$3773 ;
+  wire [1:0] \$3774 ;
+  wire [2:0] \$3775 ;
+  wire [3:0] \$3776 ;
+  wire [4:0] \$3777 ;
+  wire \$3778 ;
+  wire \$3779 ;
+  wire \$378 ;
+  wire \$3780 ;
+  wire \$3781 ;
+  wire \$3782 ;
+  wire \$3783 ;
+  wire \$3784 ;
+  wire \$3785 ;
+  wire \$3786 ;
+  wire \$3787 ;
+  wire \$3788 ;
+  wire \$3789 ;
+  wire \$379 ;
+  wire \$3790 ;
+  wire \$3791 ;
+  wire \$3792 ;
+  wire \$3793 ;
+  wire \$3794 ;
+  wire \$3795 ;
+  wire \$3796 ;
+  wire \$3797 ;
+  wire \$3798 ;
+  wire \$3799 ;
+  wire [31:0] \$38 ;
+  wire \$380 ;
+  wire \$3800 ;
+  wire \$3801 ;
+  wire \$3802 ;
+  wire \$3803 ;
+  wire \$3804 ;
+  wire \$3805 ;
+  wire [1:0] \$3806 ;
+  wire \$3807 ;
+  wire \$3808 ;
+  wire \$3809 ;
+  wire \$381 ;
+  wire [1:0] \$3810 ;
+  wire [2:0] \$3811 ;
+  wire \$3812 ;
+  wire \$3813 ;
+  wire \$3814 ;
+  wire \$3815 ;
+  wire \$3816 ;
+  wire \$3817 ;
+  wire [1:0] \$3818 ;
+  wire \$3819 ;
+  wire \$382 ;
+  wire \$3820 ;
+  wire \$3821 ;
+  wire [1:0] \$3822 ;
+  wire [2:0] \$3823 ;
+  wire [3:0] \$3824 ;
+  wire \$3825 ;
+  wire \$3826 ;
+  wire \$3827 ;
+  wire \$3828 ;
+  wire \$3829 ;
+  wire \$383 ;
+  wire \$3830 ;
+  wire \$3831 ;
+  wire \$3832 ;
+  wire \$3833 ;
+  wire \$3834 ;
+  wire \$3835 ;
+  wire \$3836 ;
+  wire \$3837 ;
+  wire [1:0] \$3838 ;
+  wire \$3839 ;
+  wire \$384 ;
+  wire \$3840 ;
+  wire \$3841 ;
+  wire [1:0] \$3842 ;
+  wire [2:0] \$3843 ;
+  wire \$3844 ;
+  wire \$3845 ;
+  wire \$3846 ;
+  wire \$3847 ;
+  wire \$3848 ;
+  wire \$3849 ;
+  wire \$385 ;
+  wire [1:0] \$3850 ;
+  wire \$3851 ;
+  wire \$3852 ;
+  wire \$3853 ;
+  wire [1:0] \$3854 ;
+  wire [2:0] \$3855 ;
+  wire [3:0] \$3856 ;
+  wire [4:0] \$3857 ;
+  wire [5:0] \$3858 ;
+  wire \$3859 ;
+  wire \$386 ;
+  wire \$3860 ;
+  wire \$3861 ;
+  wire \$3862 ;
+  wire \$3863 ;
+  wire \$3864 ;
+  wire \$3865 ;
+  wire \$3866 ;
+  wire \$3867 ;
+  wire \$3868 ;
+  wire \$3869 ;
+  wire \$387 ;
+  wire \$3870 ;
+  wire \$3871 ;
+  wire \$3872 ;
+  wire \$3873 ;
+  wire \$3874 ;
+  wire \$3875 ;
+  wire \$3876 ;
+  wire \$3877 ;
+  wire \$3878 ;
+  wire \$3879 ;
+  wire \$388 ;
+  wire \$3880 ;
+  wire \$3881 ;
+  wire \$3882 ;
+  wire \$3883 ;
+  wire \$3884 ;
+  wire \$3885 ;
+  wire \$3886 ;
+  wire \$3887 ;
+  wire \$3888 ;
+  wire \$3889 ;
+  wire \$389 ;
+  wire \$3890 ;
+  wire \$3891 ;
+  wire \$3892 ;
+  wire \$3893 ;
+  wire \$3894 ;
+  wire \$3895 ;
+  wire \$3896 ;
+  wire \$3897 ;
+  wire \$3898 ;
+  wire \$3899 ;
+  wire [31:0] \$39 ;
+  wire \$390 ;
+  wire \$3900 ;
+  wire \$3901 ;
+  wire \$3902 ;
+  wire \$3903 ;
+  wire \$3904 ;
+  wire \$3905 ;
+  wire \$3906 ;
+  wire \$3907 ;
+  wire \$3908 ;
+  wire \$3909 ;
+  wire \$391 ;
+  wire \$3910 ;
+  wire \$3911 ;
+  wire \$3912 ;
+  wire \$3913 ;
+  wire \$3914 ;
+  wire \$3915 ;
+  wire \$3916 ;
+  wire \$3917 ;
+  wire [1:0] \$3918 ;
+  wire \$3919 ;
+  wire \$392 ;
+  wire \$3920 ;
+  wire \$3921 ;
+  wire [1:0] \$3922 ;
+  wire [2:0] \$3923 ;
+  wire \$3924 ;
+  wire \$3925 ;
+  wire \$3926 ;
+  wire \$3927 ;
+  wire \$3928 ;
+  wire \$3929 ;
+  wire \$393 ;
+  wire [1:0] \$3930 ;
+  wire \$3931 ;
+  wire \$3932 ;
+  wire \$3933 ;
+  wire [1:0] \$3934 ;
+  wire [2:0] \$3935 ;
+  wire [3:0] \$3936 ;
+  wire \$3937 ;
+  wire \$3938 ;
+  wire \$3939 ;
+  wire \$394 ;
+  wire \$3940 ;
+  wire \$3941 ;
+  wire \$3942 ;
+  wire \$3943 ;
+  wire \$3944 ;
+  wire \$3945 ;
+  wire \$3946 ;
+  wire \$3947 ;
+  wire \$3948 ;
+  wire \$3949 ;
+  wire \$395 ;
+  wire [1:0] \$3950 ;
+  wire \$3951 ;
+  wire \$3952 ;
+  wire \$3953 ;
+  wire [1:0] \$3954 ;
+  wire [2:0] \$3955 ;
+  wire \$3956 ;
+  wire \$3957 ;
+  wire \$3958 ;
+  wire \$3959 ;
+  wire \$396 ;
+  wire \$3960 ;
+  wire \$3961 ;
+  wire [1:0] \$3962 ;
+  wire \$3963 ;
+  wire \$3964 ;
+  wire \$3965 ;
+  wire [1:0] \$3966 ;
+  wire [2:0] \$3967 ;
+  wire [3:0] \$3968 ;
+  wire [4:0] \$3969 ;
+  wire \$397 ;
+  wire \$3970 ;
+  wire \$3971 ;
+  wire \$3972 ;
+  wire \$3973 ;
+  wire \$3974 ;
+  wire \$3975 ;
+  wire \$3976 ;
+  wire \$3977 ;
+  wire \$3978 ;
+  wire \$3979 ;
+  wire \$398 ;
+  wire \$3980 ;
+  wire \$3981 ;
+  wire \$3982 ;
+  wire \$3983 ;
+  wire \$3984 ;
+  wire \$3985 ;
+  wire \$3986 ;
+  wire \$3987 ;
+  wire \$3988 ;
+  wire \$3989 ;
+  wire \$399 ;
+  wire \$3990 ;
+  wire \$3991 ;
+  wire \$3992 ;
+  wire \$3993 ;
+  wire \$3994 ;
+  wire \$3995 ;
+  wire \$3996 ;
+  wire \$3997 ;
+  wire [1:0] \$3998 ;
+  wire \$3999 ;
+  wire [35:0] \$4 ;
+  wire [31:0] \$40 ;
+  wire \$400 ;
+  wire \$4000 ;
+  wire \$4001 ;
+  wire [1:0] \$4002 ;
+  wire [2:0] \$4003 ;
+  wire \$4004 ;
+  wire \$4005 ;
+  wire \$4006 ;
+  wire \$4007 ;
+  wire \$4008 ;
+  wire \$4009 ;
+  wire \$401 ;
+  wire [1:0] \$4010 ;
+  wire \$4011 ;
+  wire \$4012 ;
+  wire \$4013 ;
+  wire [1:0] \$4014 ;
+  wire [2:0] \$4015 ;
+  wire [3:0] \$4016 ;
+  wire \$4017 ;
+  wire \$4018 ;
+  wire \$4019 ;
+  wire \$402 ;
+  wire \$4020 ;
+  wire \$4021 ;
+  wire \$4022 ;
+  wire \$4023 ;
+  wire \$4024 ;
+  wire \$4025 ;
+  wire \$4026 ;
+  wire \$4027 ;
+  wire \$4028 ;
+  wire \$4029 ;
+  wire \$403 ;
+  wire [1:0] \$4030 ;
+  wire \$4031 ;
+  wire \$4032 ;
+  wire \$4033 ;
+  wire [1:0] \$4034 ;
+  wire [2:0] \$4035 ;
+  wire \$4036 ;
+  wire \$4037 ;
+  wire \$4038 ;
+  wire \$4039 ;
+  wire \$404 ;
+  wire \$4040 ;
+  wire \$4041 ;
+  wire [1:0] \$4042 ;
+  wire \$4043 ;
+  wire \$4044 ;
+  wire \$4045 ;
+  wire [1:0] \$4046 ;
+  wire [2:0] \$4047 ;
+  wire [3:0] \$4048 ;
+  wire [4:0] \$4049 ;
+  wire \$405 ;
+  wire [5:0] \$4050 ;
+  wire [6:0] \$4051 ;
+  wire \$4052 ;
+  wire \$4053 ;
+  wire \$4054 ;
+  wire \$4055 ;
+  wire \$4056 ;
+  wire \$4057 ;
+  wire \$4058 ;
+  wire \$4059 ;
+  wire \$406 ;
+  wire \$4060 ;
+  wire \$4061 ;
+  wire \$4062 ;
+  wire \$4063 ;
+  wire \$4064 ;
+  wire \$4065 ;
+  wire \$4066 ;
+  wire \$4067 ;
+  wire \$4068 ;
+  wire \$4069 ;
+  wire \$407 ;
+  wire \$4070 ;
+  wire \$4071 ;
+  wire \$4072 ;
+  wire \$4073 ;
+  wire \$4074 ;
+  wire \$4075 ;
+  wire \$4076 ;
+  wire \$4077 ;
+  wire \$4078 ;
+  wire \$4079 ;
+  wire \$408 ;
+  wire \$4080 ;
+  wire \$4081 ;
+  wire \$4082 ;
+  wire \$4083 ;
+  wire \$4084 ;
+  wire \$4085 ;
+  wire \$4086 ;
+  wire \$4087 ;
+  wire \$4088 ;
+  wire \$4089 ;
+  wire \$409 ;
+  wire \$4090 ;
+  wire \$4091 ;
+  wire \$4092 ;
+  wire \$4093 ;
+  wire \$4094 ;
+  wire \$4095 ;
+  wire \$4096 ;
+  wire \$4097 ;
+  wire \$4098 ;
+  wire \$4099 ;
+  wire [31:0] \$41 ;
+  wire \$410 ;
+  wire \$4100 ;
+  wire \$4101 ;
+  wire \$4102 ;
+  wire \$4103 ;
+  wire \$4104 ;
+  wire \$4105 ;
+  wire \$4106 ;
+  wire \$4107 ;
+  wire \$4108 ;
+  wire \$4109 ;
+  wire \$411 ;
+  wire \$4110 ;
+  wire \$4111 ;
+  wire \$4112 ;
+  wire \$4113 ;
+  wire \$4114 ;
+  wire \$4115 ;
+  wire \$4116 ;
+  wire \$4117 ;
+  wire \$4118 ;
+  wire \$4119 ;
+  wire \$412 ;
+  wire \$4120 ;
+  wire \$4121 ;
+  wire \$4122 ;
+  wire \$4123 ;
+  wire \$4124 ;
+  wire \$4125 ;
+  wire \$4126 ;
+  wire \$4127 ;
+  wire \$4128 ;
+  wire \$4129 ;
+  wire \$413 ;
+  wire \$4130 ;
+  wire \$4131 ;
+  wire \$4132 ;
+  wire \$4133 ;
+  wire \$4134 ;
+  wire \$4135 ;
+  wire \$4136 ;
+  wire \$4137 ;
+  wire \$4138 ;
+  wire \$4139 ;
+  wire \$414 ;
+  wire \$4140 ;
+  wire \$4141 ;
+  wire \$4142 ;
+  wire \$4143 ;
+  wire \$4144 ;
+  wire \$4145 ;
+  wire \$4146 ;
+  wire \$4147 ;
+  wire \$4148 ;
+  wire \$4149 ;
+  wire \$415 ;
+  wire \$4150 ;
+  wire \$4151 ;
+  wire \$4152 ;
+  wire \$4153 ;
+  wire \$4154 ;
+  wire \$4155 ;
+  wire \$4156 ;
+  wire \$4157 ;
+  wire \$4158 ;
+  wire \$4159 ;
+  wire \$416 ;
+  wire \$4160 ;
+  wire \$4161 ;
+  wire \$4162 ;
+  wire \$4163 ;
+  wire \$4164 ;
+  wire \$4165 ;
+  wire \$4166 ;
+  wire \$4167 ;
+  wire \$4168 ;
+  wire \$4169 ;
+  wire \$417 ;
+  wire \$4170 ;
+  wire \$4171 ;
+  wire \$4172 ;
+  wire \$4173 ;
+  wire [1:0] \$4174 ;
+  wire \$4175 ;
+  wire \$4176 ;
+  wire \$4177 ;
+  wire [1:0] \$4178 ;
+  wire [2:0] \$4179 ;
+  wire \$418 ;
+  wire \$4180 ;
+  wire \$4181 ;
+  wire \$4182 ;
+  wire \$4183 ;
+  wire \$4184 ;
+  wire \$4185 ;
+  wire [1:0] \$4186 ;
+  wire \$4187 ;
+  wire \$4188 ;
+  wire \$4189 ;
+  wire \$419 ;
+  wire [1:0] \$4190 ;
+  wire [2:0] \$4191 ;
+  wire [3:0] \$4192 ;
+  wire \$4193 ;
+  wire \$4194 ;
+  wire \$4195 ;
+  wire \$4196 ;
+  wire \$4197 ;
+  wire \$4198 ;
+  wire \$4199 ;
+  wire [31:0] \$42 ;
+  wire \$420 ;
+  wire \$4200 ;
+  wire \$4201 ;
+  wire \$4202 ;
+  wire \$4203 ;
+  wire \$4204 ;
+  wire \$4205 ;
+  wire [1:0] \$4206 ;
+  wire \$4207 ;
+  wire \$4208 ;
+  wire \$4209 ;
+  wire \$421 ;
+  wire [1:0] \$4210 ;
+  wire [2:0] \$4211 ;
+  wire \$4212 ;
+  wire \$4213 ;
+  wire \$4214 ;
+  wire \$4215 ;
+  wire \$4216 ;
+  wire \$4217 ;
+  wire [1:0] \$4218 ;
+  wire \$4219 ;
+  wire \$422 ;
+  wire \$4220 ;
+  wire \$4221 ;
+  wire [1:0] \$4222 ;
+  wire [2:0] \$4223 ;
+  wire [3:0] \$4224 ;
+  wire [4:0] \$4225 ;
+  wire \$4226 ;
+  wire \$4227 ;
+  wire \$4228 ;
+  wire \$4229 ;
+  wire \$423 ;
+  wire \$4230 ;
+  wire \$4231 ;
+  wire \$4232 ;
+  wire \$4233 ;
+  wire \$4234 ;
+  wire \$4235 ;
+  wire \$4236 ;
+  wire \$4237 ;
+  wire \$4238 ;
+  wire \$4239 ;
+  wire \$424 ;
+  wire \$4240 ;
+  wire \$4241 ;
+  wire \$4242 ;
+  wire \$4243 ;
+  wire \$4244 ;
+  wire \$4245 ;
+  wire \$4246 ;
+  wire \$4247 ;
+  wire \$4248 ;
+  wire \$4249 ;
+  wire \$425 ;
+  wire \$4250 ;
+  wire \$4251 ;
+  wire \$4252 ;
+  wire \$4253 ;
+  wire [1:0] \$4254 ;
+  wire \$4255 ;
+  wire \$4256 ;
+  wire \$4257 ;
+  wire [1:0] \$4258 ;
+  wire [2:0] \$4259 ;
+  wire \$426 ;
+  wire \$4260 ;
+  wire \$4261 ;
+  wire \$4262 ;
+  wire \$4263 ;
+  wire \$4264 ;
+  wire \$4265 ;
+  wire [1:0] \$4266 ;
+  wire \$4267 ;
+  wire \$4268 ;
+  wire \$4269 ;
+  wire \$427 ;
+  wire [1:0] \$4270 ;
+  wire [2:0] \$4271 ;
+  wire [3:0] \$4272 ;
+  wire \$4273 ;
+  wire \$4274 ;
+  wire \$4275 ;
+  wire \$4276 ;
+  wire \$4277 ;
+  wire \$4278 ;
+  wire \$4279 ;
+  wire \$428 ;
+  wire \$4280 ;
+  wire \$4281 ;
+  wire \$4282 ;
+  wire \$4283 ;
+  wire \$4284 ;
+  wire \$4285 ;
+  wire [1:0] \$4286 ;
+  wire \$4287 ;
+  wire \$4288 ;
+  wire \$4289 ;
+  wire \$429 ;
+  wire [1:0] \$4290 ;
+  wire [2:0] \$4291 ;
+  wire \$4292 ;
+  wire \$4293 ;
+  wire \$4294 ;
+  wire \$4295 ;
+  wire \$4296 ;
+  wire \$4297 ;
+  wire [1:0] \$4298 ;
+  wire \$4299 ;
+  wire [31:0] \$43 ;
+  wire \$430 ;
+  wire \$4300 ;
+  wire \$4301 ;
+  wire [1:0] \$4302 ;
+  wire [2:0] \$4303 ;
+  wire [3:0] \$4304 ;
+  wire [4:0] \$4305 ;
+  wire [5:0] \$4306 ;
+  wire \$4307 ;
+  wire \$4308 ;
+  wire \$4309 ;
+  wire \$431 ;
+  wire \$4310 ;
+  wire \$4311 ;
+  wire \$4312 ;
+  wire \$4313 ;
+  wire \$4314 ;
+  wire \$4315 ;
+  wire \$4316 ;
+  wire \$4317 ;
+  wire \$4318 ;
+  wire \$4319 ;
+  wire \$432 ;
+  wire \$4320 ;
+  wire \$4321 ;
+  wire \$4322 ;
+  wire \$4323 ;
+  wire \$4324 ;
+  wire \$4325 ;
+  wire \$4326 ;
+  wire \$4327 ;
+  wire \$4328 ;
+  wire \$4329 ;
+  wire \$433 ;
+  wire \$4330 ;
+  wire \$4331 ;
+  wire \$4332 ;
+  wire \$4333 ;
+  wire \$4334 ;
+  wire \$4335 ;
+  wire \$4336 ;
+  wire \$4337 ;
+  wire \$4338 ;
+  wire \$4339 ;
+  wire \$434 ;
+  wire \$4340 ;
+  wire \$4341 ;
+  wire \$4342 ;
+  wire \$4343 ;
+  wire \$4344 ;
+  wire \$4345 ;
+  wire \$4346 ;
+  wire \$4347 ;
+  wire \$4348 ;
+  wire \$4349 ;
+  wire \$435 ;
+  wire \$4350 ;
+  wire \$4351 ;
+  wire \$4352 ;
+  wire \$4353 ;
+  wire \$4354 ;
+  wire \$4355 ;
+  wire \$4356 ;
+  wire \$4357 ;
+  wire \$4358 ;
+  wire \$4359 ;
+  wire \$436 ;
+  wire \$4360 ;
+  wire \$4361 ;
+  wire \$4362 ;
+  wire \$4363 ;
+  wire \$4364 ;
+  wire \$4365 ;
+  wire [1:0] \$4366 ;
+  wire \$4367 ;
+  wire \$4368 ;
+  wire \$4369 ;
+  wire \$437 ;
+  wire [1:0] \$4370 ;
+  wire [2:0] \$4371 ;
+  wire \$4372 ;
+  wire \$4373 ;
+  wire \$4374 ;
+  wire \$4375 ;
+  wire \$4376 ;
+  wire \$4377 ;
+  wire [1:0] \$4378 ;
+  wire \$4379 ;
+  wire \$438 ;
+  wire \$4380 ;
+  wire \$4381 ;
+  wire [1:0] \$4382 ;
+  wire [2:0] \$4383 ;
+  wire [3:0] \$4384 ;
+  wire \$4385 ;
+  wire \$4386 ;
+  wire \$4387 ;
+  wire \$4388 ;
+  wire \$4389 ;
+  wire \$439 ;
+  wire \$4390 ;
+  wire \$4391 ;
+  wire \$4392 ;
+  wire \$4393 ;
+  wire \$4394 ;
+  wire \$4395 ;
+  wire \$4396 ;
+  wire \$4397 ;
+  wire [1:0] \$4398 ;
+  wire \$4399 ;
+  wire [31:0] \$44 ;
+  wire \$440 ;
+  wire \$4400 ;
+  wire \$4401 ;
+  wire [1:0] \$4402 ;
+  wire [2:0] \$4403 ;
+  wire \$4404 ;
+  wire \$4405 ;
+  wire \$4406 ;
+  wire \$4407 ;
+  wire \$4408 ;
+  wire \$4409 ;
+  wire \$441 ;
+  wire [1:0] \$4410 ;
+  wire \$4411 ;
+  wire \$4412 ;
+  wire \$4413 ;
+  wire [1:0] \$4414 ;
+  wire [2:0] \$4415 ;
+  wire [3:0] \$4416 ;
+  wire [4:0] \$4417 ;
+  wire \$4418 ;
+  wire \$4419 ;
+  wire \$442 ;
+  wire \$4420 ;
+  wire \$4421 ;
+  wire \$4422 ;
+  wire \$4423 ;
+  wire \$4424 ;
+  wire \$4425 ;
+  wire \$4426 ;
+  wire \$4427 ;
+  wire \$4428 ;
+  wire \$4429 ;
+  wire \$443 ;
+  wire \$4430 ;
+  wire \$4431 ;
+  wire \$4432 ;
+  wire \$4433 ;
+  wire \$4434 ;
+  wire \$4435 ;
+  wire \$4436 ;
+  wire \$4437 ;
+  wire \$4438 ;
+  wire \$4439 ;
+  wire \$444 ;
+  wire \$4440 ;
+  wire \$4441 ;
+  wire \$4442 ;
+  wire \$4443 ;
+  wire \$4444 ;
+  wire \$4445 ;
+  wire [1:0] \$4446 ;
+  wire \$4447 ;
+  wire \$4448 ;
+  wire \$4449 ;
+  wire \$445 ;
+  wire [1:0] \$4450 ;
+  wire [2:0] \$4451 ;
+  wire \$4452 ;
+  wire \$4453 ;
+  wire \$4454 ;
+  wire \$4455 ;
+  wire \$4456 ;
+  wire \$4457 ;
+  wire [1:0] \$4458 ;
+  wire \$4459 ;
+  wire \$446 ;
+  wire \$4460 ;
+  wire \$4461 ;
+  wire [1:0] \$4462 ;
+  wire [2:0] \$4463 ;
+  wire [3:0] \$4464 ;
+  wire \$4465 ;
+  wire \$4466 ;
+  wire \$4467 ;
+  wire \$4468 ;
+  wire \$4469 ;
+  wire \$447 ;
+  wire \$4470 ;
+  wire \$4471 ;
+  wire \$4472 ;
+  wire \$4473 ;
+  wire \$4474 ;
+  wire \$4475 ;
+  wire \$4476 ;
+  wire \$4477 ;
+  wire [1:0] \$4478 ;
+  wire \$4479 ;
+  wire \$448 ;
+  wire \$4480 ;
+  wire \$4481 ;
+  wire [1:0] \$4482 ;
+  wire [2:0] \$4483 ;
+  wire \$4484 ;
+  wire \$4485 ;
+  wire \$4486 ;
+  wire \$4487 ;
+  wire \$4488 ;
+  wire \$4489 ;
+  wire \$449 ;
+  wire [1:0] \$4490 ;
+  wire \$4491 ;
+  wire \$4492 ;
+  wire \$4493 ;
+  wire [1:0] \$4494 ;
+  wire [2:0] \$4495 ;
+  wire [3:0] \$4496 ;
+  wire [4:0] \$4497 ;
+  wire [5:0] \$4498 ;
+  wire [6:0] \$4499 ;
+  wire [31:0] \$45 ;
+  wire \$450 ;
+  wire [7:0] \$4500 ;
+  wire \$4501 ;
+  wire \$4502 ;
+  wire \$4503 ;
+  wire \$4504 ;
+  wire \$4505 ;
+  wire \$4506 ;
+  wire \$4507 ;
+  wire \$4508 ;
+  wire \$4509 ;
+  wire \$451 ;
+  wire \$4510 ;
+  wire \$4511 ;
+  wire \$4512 ;
+  wire \$4513 ;
+  wire \$4514 ;
+  wire \$4515 ;
+  wire \$4516 ;
+  wire \$4517 ;
+  wire \$4518 ;
+  wire \$4519 ;
+  wire \$452 ;
+  wire \$4520 ;
+  wire \$4521 ;
+  wire \$4522 ;
+  wire \$4523 ;
+  wire \$4524 ;
+  wire \$4525 ;
+  wire \$4526 ;
+  wire \$4527 ;
+  wire \$4528 ;
+  wire \$4529 ;
+  wire \$453 ;
+  wire \$4530 ;
+  wire \$4531 ;
+  wire \$4532 ;
+  wire \$4533 ;
+  wire \$4534 ;
+  wire \$4535 ;
+  wire \$4536 ;
+  wire \$4537 ;
+  wire \$4538 ;
+  wire \$4539 ;
+  wire \$454 ;
+  wire \$4540 ;
+  wire \$4541 ;
+  wire \$4542 ;
+  wire \$4543 ;
+  wire \$4544 ;
+  wire \$4545 ;
+  wire \$4546 ;
+  wire \$4547 ;
+  wire \$4548 ;
+  wire \$4549 ;
+  wire \$455 ;
+  wire \$4550 ;
+  wire \$4551 ;
+  wire \$4552 ;
+  wire \$4553 ;
+  wire \$4554 ;
+  wire \$4555 ;
+  wire \$4556 ;
+  wire \$4557 ;
+  wire \$4558 ;
+  wire \$4559 ;
+  wire \$456 ;
+  wire \$4560 ;
+  wire \$4561 ;
+  wire \$4562 ;
+  wire \$4563 ;
+  wire \$4564 ;
+  wire \$4565 ;
+  wire \$4566 ;
+  wire \$4567 ;
+  wire \$4568 ;
+  wire \$4569 ;
+  wire \$457 ;
+  wire \$4570 ;
+  wire \$4571 ;
+  wire \$4572 ;
+  wire \$4573 ;
+  wire \$4574 ;
+  wire \$4575 ;
+  wire \$4576 ;
+  wire \$4577 ;
+  wire \$4578 ;
+  wire \$4579 ;
+  wire \$458 ;
+  wire \$4580 ;
+  wire \$4581 ;
+  wire \$4582 ;
+  wire \$4583 ;
+  wire \$4584 ;
+  wire \$4585 ;
+  wire \$4586 ;
+  wire \$4587 ;
+  wire \$4588 ;
+  wire \$4589 ;
+  wire \$459 ;
+  wire \$4590 ;
+  wire \$4591 ;
+  wire \$4592 ;
+  wire \$4593 ;
+  wire \$4594 ;
+  wire \$4595 ;
+  wire \$4596 ;
+  wire \$4597 ;
+  wire \$4598 ;
+  wire \$4599 ;
+  wire [31:0] \$46 ;
+  wire \$460 ;
+  wire \$4600 ;
+  wire \$4601 ;
+  wire \$4602 ;
+  wire \$4603 ;
+  wire \$4604 ;
+  wire \$4605 ;
+  wire \$4606 ;
+  wire \$4607 ;
+  wire \$4608 ;
+  wire \$4609 ;
+  wire \$461 ;
+  wire \$4610 ;
+  wire \$4611 ;
+  wire \$4612 ;
+  wire \$4613 ;
+  wire \$4614 ;
+  wire \$4615 ;
+  wire \$4616 ;
+  wire \$4617 ;
+  wire \$4618 ;
+  wire \$4619 ;
+  wire \$462 ;
+  wire \$4620 ;
+  wire \$4621 ;
+  wire \$4622 ;
+  wire \$4623 ;
+  wire \$4624 ;
+  wire \$4625 ;
+  wire \$4626 ;
+  wire \$4627 ;
+  wire \$4628 ;
+  wire \$4629 ;
+  wire \$463 ;
+  wire \$4630 ;
+  wire \$4631 ;
+  wire \$4632 ;
+  wire \$4633 ;
+  wire \$4634 ;
+  wire \$4635 ;
+  wire \$4636 ;
+  wire \$4637 ;
+  wire \$4638 ;
+  wire \$4639 ;
+  wire \$464 ;
+  wire \$4640 ;
+  wire \$4641 ;
+  wire \$4642 ;
+  wire \$4643 ;
+  wire \$4644 ;
+  wire \$4645 ;
+  wire \$4646 ;
+  wire \$4647 ;
+  wire \$4648 ;
+  wire \$4649 ;
+  wire \$465 ;
+  wire \$4650 ;
+  wire \$4651 ;
+  wire \$4652 ;
+  wire \$4653 ;
+  wire \$4654 ;
+  wire \$4655 ;
+  wire \$4656 ;
+  wire \$4657 ;
+  wire \$4658 ;
+  wire \$4659 ;
+  wire \$466 ;
+  wire \$4660 ;
+  wire \$4661 ;
+  wire \$4662 ;
+  wire \$4663 ;
+  wire \$4664 ;
+  wire \$4665 ;
+  wire \$4666 ;
+  wire \$4667 ;
+  wire \$4668 ;
+  wire \$4669 ;
+  wire \$467 ;
+  wire \$4670 ;
+  wire \$4671 ;
+  wire \$4672 ;
+  wire \$4673 ;
+  wire \$4674 ;
+  wire \$4675 ;
+  wire \$4676 ;
+  wire \$4677 ;
+  wire \$4678 ;
+  wire \$4679 ;
+  wire \$468 ;
+  wire \$4680 ;
+  wire \$4681 ;
+  wire \$4682 ;
+  wire \$4683 ;
+  wire \$4684 ;
+  wire \$4685 ;
+  wire \$4686 ;
+  wire \$4687 ;
+  wire \$4688 ;
+  wire \$4689 ;
+  wire \$469 ;
+  wire \$4690 ;
+  wire \$4691 ;
+  wire \$4692 ;
+  wire \$4693 ;
+  wire \$4694 ;
+  wire \$4695 ;
+  wire \$4696 ;
+  wire \$4697 ;
+  wire \$4698 ;
+  wire \$4699 ;
+  wire [31:0] \$47 ;
+  wire \$470 ;
+  wire \$4700 ;
+  wire \$4701 ;
+  wire \$4702 ;
+  wire \$4703 ;
+  wire \$4704 ;
+  wire \$4705 ;
+  wire \$4706 ;
+  wire \$4707 ;
+  wire \$4708 ;
+  wire \$4709 ;
+  wire \$471 ;
+  wire \$4710 ;
+  wire \$4711 ;
+  wire \$4712 ;
+  wire \$4713 ;
+  wire \$4714 ;
+  wire \$4715 ;
+  wire \$4716 ;
+  wire \$4717 ;
+  wire \$4718 ;
+  wire \$4719 ;
+  wire \$472 ;
+  wire \$4720 ;
+  wire \$4721 ;
+  wire \$4722 ;
+  wire \$4723 ;
+  wire \$4724 ;
+  wire \$4725 ;
+  wire \$4726 ;
+  wire \$4727 ;
+  wire \$4728 ;
+  wire \$4729 ;
+  wire \$473 ;
+  wire \$4730 ;
+  wire \$4731 ;
+  wire \$4732 ;
+  wire \$4733 ;
+  wire \$4734 ;
+  wire \$4735 ;
+  wire \$4736 ;
+  wire \$4737 ;
+  wire \$4738 ;
+  wire \$4739 ;
+  wire \$474 ;
+  wire \$4740 ;
+  wire \$4741 ;
+  wire \$4742 ;
+  wire \$4743 ;
+  wire \$4744 ;
+  wire \$4745 ;
+  wire \$4746 ;
+  wire \$4747 ;
+  wire \$4748 ;
+  wire \$4749 ;
+  wire \$475 ;
+  wire [1:0] \$4750 ;
+  wire \$4751 ;
+  wire \$4752 ;
+  wire \$4753 ;
+  wire [1:0] \$4754 ;
+  wire [2:0] \$4755 ;
+  wire \$4756 ;
+  wire \$4757 ;
+  wire \$4758 ;
+  wire \$4759 ;
+  wire \$476 ;
+  wire \$4760 ;
+  wire \$4761 ;
+  wire [1:0] \$4762 ;
+  wire \$4763 ;
+  wire \$4764 ;
+  wire \$4765 ;
+  wire [1:0] \$4766 ;
+  wire [2:0] \$4767 ;
+  wire [3:0] \$4768 ;
+  wire \$4769 ;
+  wire \$477 ;
+  wire \$4770 ;
+  wire \$4771 ;
+  wire \$4772 ;
+  wire \$4773 ;
+  wire \$4774 ;
+  wire \$4775 ;
+  wire \$4776 ;
+  wire \$4777 ;
+  wire \$4778 ;
+  wire \$4779 ;
+  wire \$478 ;
+  wire \$4780 ;
+  wire \$4781 ;
+  wire [1:0] \$4782 ;
+  wire \$4783 ;
+  wire \$4784 ;
+  wire \$4785 ;
+  wire [1:0] \$4786 ;
+  wire [2:0] \$4787 ;
+  wire \$4788 ;
+  wire \$4789 ;
+  wire \$479 ;
+  wire \$4790 ;
+  wire \$4791 ;
+  wire \$4792 ;
+  wire \$4793 ;
+  wire [1:0] \$4794 ;
+  wire \$4795 ;
+  wire \$4796 ;
+  wire \$4797 ;
+  wire [1:0] \$4798 ;
+  wire [2:0] \$4799 ;
+  wire [31:0] \$48 ;
+  wire \$480 ;
+  wire [3:0] \$4800 ;
+  wire [4:0] \$4801 ;
+  wire \$4802 ;
+  wire \$4803 ;
+  wire \$4804 ;
+  wire \$4805 ;
+  wire \$4806 ;
+  wire \$4807 ;
+  wire \$4808 ;
+  wire \$4809 ;
+  wire \$481 ;
+  wire \$4810 ;
+  wire \$4811 ;
+  wire \$4812 ;
+  wire \$4813 ;
+  wire \$4814 ;
+  wire \$4815 ;
+  wire \$4816 ;
+  wire \$4817 ;
+  wire \$4818 ;
+  wire \$4819 ;
+  wire \$482 ;
+  wire \$4820 ;
+  wire \$4821 ;
+  wire \$4822 ;
+  wire \$4823 ;
+  wire \$4824 ;
+  wire \$4825 ;
+  wire \$4826 ;
+  wire \$4827 ;
+  wire \$4828 ;
+  wire \$4829 ;
+  wire \$483 ;
+  wire [1:0] \$4830 ;
+  wire \$4831 ;
+  wire \$4832 ;
+  wire \$4833 ;
+  wire [1:0] \$4834 ;
+  wire [2:0] \$4835 ;
+  wire \$4836 ;
+  wire \$4837 ;
+  wire \$4838 ;
+  wire \$4839 ;
+  wire \$484 ;
+  wire \$4840 ;
+  wire \$4841 ;
+  wire [1:0] \$4842 ;
+  wire \$4843 ;
+  wire \$4844 ;
+  wire \$4845 ;
+  wire [1:0] \$4846 ;
+  wire [2:0] \$4847 ;
+  wire [3:0] \$4848 ;
+  wire \$4849 ;
+  wire \$485 ;
+  wire \$4850 ;
+  wire \$4851 ;
+  wire \$4852 ;
+  wire \$4853 ;
+  wire \$4854 ;
+  wire \$4855 ;
+  wire \$4856 ;
+  wire \$4857 ;
+  wire \$4858 ;
+  wire \$4859 ;
+  wire \$486 ;
+  wire \$4860 ;
+  wire \$4861 ;
+  wire [1:0] \$4862 ;
+  wire \$4863 ;
+  wire \$4864 ;
+  wire \$4865 ;
+  wire [1:0] \$4866 ;
+  wire [2:0] \$4867 ;
+  wire \$4868 ;
+  wire \$4869 ;
+  wire \$487 ;
+  wire \$4870 ;
+  wire \$4871 ;
+  wire \$4872 ;
+  wire \$4873 ;
+  wire [1:0] \$4874 ;
+  wire \$4875 ;
+  wire \$4876 ;
+  wire \$4877 ;
+  wire [1:0] \$4878 ;
+  wire [2:0] \$4879 ;
+  wire \$488 ;
+  wire [3:0] \$4880 ;
+  wire [4:0] \$4881 ;
+  wire [5:0] \$4882 ;
+  wire \$4883 ;
+  wire \$4884 ;
+  wire \$4885 ;
+  wire \$4886 ;
+  wire \$4887 ;
+  wire \$4888 ;
+  wire \$4889 ;
+  wire \$489 ;
+  wire \$4890 ;
+  wire \$4891 ;
+  wire \$4892 ;
+  wire \$4893 ;
+  wire \$4894 ;
+  wire \$4895 ;
+  wire \$4896 ;
+  wire \$4897 ;
+  wire \$4898 ;
+  wire \$4899 ;
+  wire [31:0] \$49 ;
+  wire \$490 ;
+  wire \$4900 ;
+  wire \$4901 ;
+  wire \$4902 ;
+  wire \$4903 ;
+  wire \$4904 ;
+  wire \$4905 ;
+  wire \$4906 ;
+  wire \$4907 ;
+  wire \$4908 ;
+  wire \$4909 ;
+  wire \$491 ;
+  wire \$4910 ;
+  wire \$4911 ;
+  wire \$4912 ;
+  wire \$4913 ;
+  wire \$4914 ;
+  wire \$4915 ;
+  wire \$4916 ;
+  wire \$4917 ;
+  wire \$4918 ;
+  wire \$4919 ;
+  wire \$492 ;
+  wire \$4920 ;
+  wire \$4921 ;
+  wire \$4922 ;
+  wire \$4923 ;
+  wire \$4924 ;
+  wire \$4925 ;
+  wire \$4926 ;
+  wire \$4927 ;
+  wire \$4928 ;
+  wire \$4929 ;
+  wire \$493 ;
+  wire \$4930 ;
+  wire \$4931 ;
+  wire \$4932 ;
+  wire \$4933 ;
+  wire \$4934 ;
+  wire \$4935 ;
+  wire \$4936 ;
+  wire \$4937 ;
+  wire \$4938 ;
+  wire \$4939 ;
+  wire \$494 ;
+  wire \$4940 ;
+  wire \$4941 ;
+  wire [1:0] \$4942 ;
+  wire \$4943 ;
+  wire \$4944 ;
+  wire \$4945 ;
+  wire [1:0] \$4946 ;
+  wire [2:0] \$4947 ;
+  wire \$4948 ;
+  wire \$4949 ;
+  wire \$495 ;
+  wire \$4950 ;
+  wire \$4951 ;
+  wire \$4952 ;
+  wire \$4953 ;
+  wire [1:0] \$4954 ;
+  wire \$4955 ;
+  wire \$4956 ;
+  wire \$4957 ;
+  wire [1:0] \$4958 ;
+  wire [2:0] \$4959 ;
+  wire \$496 ;
+  wire [3:0] \$4960 ;
+  wire \$4961 ;
+  wire \$4962 ;
+  wire \$4963 ;
+  wire \$4964 ;
+  wire \$4965 ;
+  wire \$4966 ;
+  wire \$4967 ;
+  wire \$4968 ;
+  wire \$4969 ;
+  wire \$497 ;
+  wire \$4970 ;
+  wire \$4971 ;
+  wire \$4972 ;
+  wire \$4973 ;
+  wire [1:0] \$4974 ;
+  wire \$4975 ;
+  wire \$4976 ;
+  wire \$4977 ;
+  wire [1:0] \$4978 ;
+  wire [2:0] \$4979 ;
+  wire \$498 ;
+  wire \$4980 ;
+  wire \$4981 ;
+  wire \$4982 ;
+  wire \$4983 ;
+  wire \$4984 ;
+  wire \$4985 ;
+  wire [1:0] \$4986 ;
+  wire \$4987 ;
+  wire \$4988 ;
+  wire \$4989 ;
+  wire \$499 ;
+  wire [1:0] \$4990 ;
+  wire [2:0] \$4991 ;
+  wire [3:0] \$4992 ;
+  wire [4:0] \$4993 ;
+  wire \$4994 ;
+  wire \$4995 ;
+  wire \$4996 ;
+  wire \$4997 ;
+  wire \$4998 ;
+  wire \$4999 ;
+  wire [35:0] \$5 ;
+  wire [31:0] \$50 ;
+  wire \$500 ;
+  wire \$5000 ;
+  wire \$5001 ;
+  wire \$5002 ;
+  wire \$5003 ;
+  wire \$5004 ;
+  wire \$5005 ;
+  wire \$5006 ;
+  wire \$5007 ;
+  wire \$5008 ;
+  wire \$5009 ;
+  wire \$501 ;
+  wire \$5010 ;
+  wire \$5011 ;
+  wire \$5012 ;
+  wire \$5013 ;
+  wire \$5014 ;
+  wire \$5015 ;
+  wire \$5016 ;
+  wire \$5017 ;
+  wire \$5018 ;
+  wire \$5019 ;
+  wire \$502 ;
+  wire \$5020 ;
+  wire \$5021 ;
+  wire [1:0] \$5022 ;
+  wire \$5023 ;
+  wire \$5024 ;
+  wire \$5025 ;
+  wire [1:0] \$5026 ;
+  wire [2:0] \$5027 ;
+  wire \$5028 ;
+  wire \$5029 ;
+  wire \$503 ;
+  wire \$5030 ;
+  wire \$5031 ;
+  wire \$5032 ;
+  wire \$5033 ;
+  wire [1:0] \$5034 ;
+  wire \$5035 ;
+  wire \$5036 ;
+  wire \$5037 ;
+  wire [1:0] \$5038 ;
+  wire [2:0] \$5039 ;
+  wire \$504 ;
+  wire [3:0] \$5040 ;
+  wire \$5041 ;
+  wire \$5042 ;
+  wire \$5043 ;
+  wire \$5044 ;
+  wire \$5045 ;
+  wire \$5046 ;
+  wire \$5047 ;
+  wire \$5048 ;
+  wire \$5049 ;
+  wire \$505 ;
+  wire \$5050 ;
+  wire \$5051 ;
+  wire \$5052 ;
+  wire \$5053 ;
+  wire [1:0] \$5054 ;
+  wire \$5055 ;
+  wire \$5056 ;
+  wire \$5057 ;
+  wire [1:0] \$5058 ;
+  wire [2:0] \$5059 ;
+  wire \$506 ;
+  wire \$5060 ;
+  wire \$5061 ;
+  wire \$5062 ;
+  wire \$5063 ;
+  wire \$5064 ;
+  wire \$5065 ;
+  wire [1:0] \$5066 ;
+  wire \$5067 ;
+  wire \$5068 ;
+  wire \$5069 ;
+  wire \$507 ;
+  wire [1:0] \$5070 ;
+  wire [2:0] \$5071 ;
+  wire [3:0] \$5072 ;
+  wire [4:0] \$5073 ;
+  wire [5:0] \$5074 ;
+  wire [6:0] \$5075 ;
+  wire \$5076 ;
+  wire \$5077 ;
+  wire \$5078 ;
+  wire \$5079 ;
+  wire \$508 ;
+  wire \$5080 ;
+  wire \$5081 ;
+  wire \$5082 ;
+  wire \$5083 ;
+  wire \$5084 ;
+  wire \$5085 ;
+  wire \$5086 ;
+  wire \$5087 ;
+  wire \$5088 ;
+  wire \$5089 ;
+  wire \$509 ;
+  wire \$5090 ;
+  wire \$5091 ;
+  wire \$5092 ;
+  wire \$5093 ;
+  wire \$5094 ;
+  wire \$5095 ;
+  wire \$5096 ;
+  wire \$5097 ;
+  wire \$5098 ;
+  wire \$5099 ;
+  wire [31:0] \$51 ;
+  wire \$510 ;
+  wire \$5100 ;
+  wire \$5101 ;
+  wire \$5102 ;
+  wire \$5103 ;
+  wire \$5104 ;
+  wire \$5105 ;
+  wire \$5106 ;
+  wire \$5107 ;
+  wire \$5108 ;
+  wire \$5109 ;
+  wire \$511 ;
+  wire \$5110 ;
+  wire \$5111 ;
+  wire \$5112 ;
+  wire \$5113 ;
+  wire \$5114 ;
+  wire \$5115 ;
+  wire \$5116 ;
+  wire \$5117 ;
+  wire \$5118 ;
+  wire \$5119 ;
+  wire \$512 ;
+  wire \$5120 ;
+  wire \$5121 ;
+  wire \$5122 ;
+  wire \$5123 ;
+  wire \$5124 ;
+  wire \$5125 ;
+  wire \$5126 ;
+  wire \$5127 ;
+  wire \$5128 ;
+  wire \$5129 ;
+  wire \$513 ;
+  wire \$5130 ;
+  wire \$5131 ;
+  wire \$5132 ;
+  wire \$5133 ;
+  wire \$5134 ;
+  wire \$5135 ;
+  wire \$5136 ;
+  wire \$5137 ;
+  wire \$5138 ;
+  wire \$5139 ;
+  wire \$514 ;
+  wire \$5140 ;
+  wire \$5141 ;
+  wire \$5142 ;
+  wire \$5143 ;
+  wire \$5144 ;
+  wire \$5145 ;
+  wire \$5146 ;
+  wire \$5147 ;
+  wire \$5148 ;
+  wire \$5149 ;
+  wire \$515 ;
+  wire \$5150 ;
+  wire \$5151 ;
+  wire \$5152 ;
+  wire \$5153 ;
+  wire \$5154 ;
+  wire \$5155 ;
+  wire \$5156 ;
+  wire \$5157 ;
+  wire \$5158 ;
+  wire \$5159 ;
+  wire \$516 ;
+  wire \$5160 ;
+  wire \$5161 ;
+  wire \$5162 ;
+  wire \$5163 ;
+  wire \$5164 ;
+  wire \$5165 ;
+  wire \$5166 ;
+  wire \$5167 ;
+  wire \$5168 ;
+  wire \$5169 ;
+  wire \$517 ;
+  wire \$5170 ;
+  wire \$5171 ;
+  wire \$5172 ;
+  wire \$5173 ;
+  wire \$5174 ;
+  wire \$5175 ;
+  wire \$5176 ;
+  wire \$5177 ;
+  wire \$5178 ;
+  wire \$5179 ;
+  wire \$518 ;
+  wire \$5180 ;
+  wire \$5181 ;
+  wire \$5182 ;
+  wire \$5183 ;
+  wire \$5184 ;
+  wire \$5185 ;
+  wire \$5186 ;
+  wire \$5187 ;
+  wire \$5188 ;
+  wire \$5189 ;
+  wire \$519 ;
+  wire \$5190 ;
+  wire \$5191 ;
+  wire \$5192 ;
+  wire \$5193 ;
+  wire \$5194 ;
+  wire \$5195 ;
+  wire \$5196 ;
+  wire \$5197 ;
+  wire [1:0] \$5198 ;
+  wire \$5199 ;
+  wire [31:0] \$52 ;
+  wire \$520 ;
+  wire \$5200 ;
+  wire \$5201 ;
+  wire [1:0] \$5202 ;
+  wire [2:0] \$5203 ;
+  wire \$5204 ;
+  wire \$5205 ;
+  wire \$5206 ;
+  wire \$5207 ;
+  wire \$5208 ;
+  wire \$5209 ;
+  wire \$521 ;
+  wire [1:0] \$5210 ;
+  wire \$5211 ;
+  wire \$5212 ;
+  wire \$5213 ;
+  wire [1:0] \$5214 ;
+  wire [2:0] \$5215 ;
+  wire [3:0] \$5216 ;
+  wire \$5217 ;
+  wire \$5218 ;
+  wire \$5219 ;
+  wire \$522 ;
+  wire \$5220 ;
+  wire \$5221 ;
+  wire \$5222 ;
+  wire \$5223 ;
+  wire \$5224 ;
+  wire \$5225 ;
+  wire \$5226 ;
+  wire \$5227 ;
+  wire \$5228 ;
+  wire \$5229 ;
+  wire \$523 ;
+  wire [1:0] \$5230 ;
+  wire \$5231 ;
+  wire \$5232 ;
+  wire \$5233 ;
+  wire [1:0] \$5234 ;
+  wire [2:0] \$5235 ;
+  wire \$5236 ;
+  wire \$5237 ;
+  wire \$5238 ;
+  wire \$5239 ;
+  wire \$524 ;
+  wire \$5240 ;
+  wire \$5241 ;
+  wire [1:0] \$5242 ;
+  wire \$5243 ;
+  wire \$5244 ;
+  wire \$5245 ;
+  wire [1:0] \$5246 ;
+  wire [2:0] \$5247 ;
+  wire [3:0] \$5248 ;
+  wire [4:0] \$5249 ;
+  wire \$525 ;
+  wire \$5250 ;
+  wire \$5251 ;
+  wire \$5252 ;
+  wire \$5253 ;
+  wire \$5254 ;
+  wire \$5255 ;
+  wire \$5256 ;
+  wire \$5257 ;
+  wire \$5258 ;
+  wire \$5259 ;
+  wire \$526 ;
+  wire \$5260 ;
+  wire \$5261 ;
+  wire \$5262 ;
+  wire \$5263 ;
+  wire \$5264 ;
+  wire \$5265 ;
+  wire \$5266 ;
+  wire \$5267 ;
+  wire \$5268 ;
+  wire \$5269 ;
+  wire \$527 ;
+  wire \$5270 ;
+  wire \$5271 ;
+  wire \$5272 ;
+  wire \$5273 ;
+  wire \$5274 ;
+  wire \$5275 ;
+  wire \$5276 ;
+  wire \$5277 ;
+  wire [1:0] \$5278 ;
+  wire \$5279 ;
+  wire \$528 ;
+  wire \$5280 ;
+  wire \$5281 ;
+  wire [1:0] \$5282 ;
+  wire [2:0] \$5283 ;
+  wire \$5284 ;
+  wire \$5285 ;
+  wire \$5286 ;
+  wire \$5287 ;
+  wire \$5288 ;
+  wire \$5289 ;
+  wire \$529 ;
+  wire [1:0] \$5290 ;
+  wire \$5291 ;
+  wire \$5292 ;
+  wire \$5293 ;
+  wire [1:0] \$5294 ;
+  wire [2:0] \$5295 ;
+  wire [3:0] \$5296 ;
+  wire \$5297 ;
+  wire \$5298 ;
+  wire \$5299 ;
+  wire [31:0] \$53 ;
+  wire \$530 ;
+  wire \$5300 ;
+  wire \$5301 ;
+  wire \$5302 ;
+  wire \$5303 ;
+  wire \$5304 ;
+  wire \$5305 ;
+  wire \$5306 ;
+  wire \$5307 ;
+  wire \$5308 ;
+  wire \$5309 ;
+  wire \$531 ;
+  wire [1:0] \$5310 ;
+  wire \$5311 ;
+  wire \$5312 ;
+  wire \$5313 ;
+  wire [1:0] \$5314 ;
+  wire [2:0] \$5315 ;
+  wire \$5316 ;
+  wire \$5317 ;
+  wire \$5318 ;
+  wire \$5319 ;
+  wire \$532 ;
+  wire \$5320 ;
+  wire \$5321 ;
+  wire [1:0] \$5322 ;
+  wire \$5323 ;
+  wire \$5324 ;
+  wire \$5325 ;
+  wire [1:0] \$5326 ;
+  wire [2:0] \$5327 ;
+  wire [3:0] \$5328 ;
+  wire [4:0] \$5329 ;
+  wire \$533 ;
+  wire [5:0] \$5330 ;
+  wire \$5331 ;
+  wire \$5332 ;
+  wire \$5333 ;
+  wire \$5334 ;
+  wire \$5335 ;
+  wire \$5336 ;
+  wire \$5337 ;
+  wire \$5338 ;
+  wire \$5339 ;
+  wire \$534 ;
+  wire \$5340 ;
+  wire \$5341 ;
+  wire \$5342 ;
+  wire \$5343 ;
+  wire \$5344 ;
+  wire \$5345 ;
+  wire \$5346 ;
+  wire \$5347 ;
+  wire \$5348 ;
+  wire \$5349 ;
+  wire \$535 ;
+  wire \$5350 ;
+  wire \$5351 ;
+  wire \$5352 ;
+  wire \$5353 ;
+  wire \$5354 ;
+  wire \$5355 ;
+  wire \$5356 ;
+  wire \$5357 ;
+  wire \$5358 ;
+  wire \$5359 ;
+  wire \$536 ;
+  wire \$5360 ;
+  wire \$5361 ;
+  wire \$5362 ;
+  wire \$5363 ;
+  wire \$5364 ;
+  wire \$5365 ;
+  wire \$5366 ;
+  wire \$5367 ;
+  wire \$5368 ;
+  wire \$5369 ;
+  wire \$537 ;
+  wire \$5370 ;
+  wire \$5371 ;
+  wire \$5372 ;
+  wire \$5373 ;
+  wire \$5374 ;
+  wire \$5375 ;
+  wire \$5376 ;
+  wire \$5377 ;
+  wire \$5378 ;
+  wire \$5379 ;
+  wire \$538 ;
+  wire \$5380 ;
+  wire \$5381 ;
+  wire \$5382 ;
+  wire \$5383 ;
+  wire \$5384 ;
+  wire \$5385 ;
+  wire \$5386 ;
+  wire \$5387 ;
+  wire \$5388 ;
+  wire \$5389 ;
+  wire \$539 ;
+  wire [1:0] \$5390 ;
+  wire \$5391 ;
+  wire \$5392 ;
+  wire \$5393 ;
+  wire [1:0] \$5394 ;
+  wire [2:0] \$5395 ;
+  wire \$5396 ;
+  wire \$5397 ;
+  wire \$5398 ;
+  wire \$5399 ;
+  wire [31:0] \$54 ;
+  wire \$540 ;
+  wire \$5400 ;
+  wire \$5401 ;
+  wire [1:0] \$5402 ;
+  wire \$5403 ;
+  wire \$5404 ;
+  wire \$5405 ;
+  wire [1:0] \$5406 ;
+  wire [2:0] \$5407 ;
+  wire [3:0] \$5408 ;
+  wire \$5409 ;
+  wire \$541 ;
+  wire \$5410 ;
+  wire \$5411 ;
+  wire \$5412 ;
+  wire \$5413 ;
+  wire \$5414 ;
+  wire \$5415 ;
+  wire \$5416 ;
+  wire \$5417 ;
+  wire \$5418 ;
+  wire \$5419 ;
+  wire \$542 ;
+  wire \$5420 ;
+  wire \$5421 ;
+  wire [1:0] \$5422 ;
+  wire \$5423 ;
+  wire \$5424 ;
+  wire \$5425 ;
+  wire [1:0] \$5426 ;
+  wire [2:0] \$5427 ;
+  wire \$5428 ;
+  wire \$5429 ;
+  wire \$543 ;
+  wire \$5430 ;
+  wire \$5431 ;
+  wire \$5432 ;
+  wire \$5433 ;
+  wire [1:0] \$5434 ;
+  wire \$5435 ;
+  wire \$5436 ;
+  wire \$5437 ;
+  wire [1:0] \$5438 ;
+  wire [2:0] \$5439 ;
+  wire \$544 ;
+  wire [3:0] \$5440 ;
+  wire [4:0] \$5441 ;
+  wire \$5442 ;
+  wire \$5443 ;
+  wire \$5444 ;
+  wire \$5445 ;
+  wire \$5446 ;
+  wire \$5447 ;
+  wire \$5448 ;
+  wire \$5449 ;
+  wire \$545 ;
+  wire \$5450 ;
+  wire \$5451 ;
+  wire \$5452 ;
+  wire \$5453 ;
+  wire \$5454 ;
+  wire \$5455 ;
+  wire \$5456 ;
+  wire \$5457 ;
+  wire \$5458 ;
+  wire \$5459 ;
+  wire \$546 ;
+  wire \$5460 ;
+  wire \$5461 ;
+  wire \$5462 ;
+  wire \$5463 ;
+  wire \$5464 ;
+  wire \$5465 ;
+  wire \$5466 ;
+  wire \$5467 ;
+  wire \$5468 ;
+  wire \$5469 ;
+  wire \$547 ;
+  wire [1:0] \$5470 ;
+  wire \$5471 ;
+  wire \$5472 ;
+  wire \$5473 ;
+  wire [1:0] \$5474 ;
+  wire [2:0] \$5475 ;
+  wire \$5476 ;
+  wire \$5477 ;
+  wire \$5478 ;
+  wire \$5479 ;
+  wire \$548 ;
+  wire \$5480 ;
+  wire \$5481 ;
+  wire [1:0] \$5482 ;
+  wire \$5483 ;
+  wire \$5484 ;
+  wire \$5485 ;
+  wire [1:0] \$5486 ;
+  wire [2:0] \$5487 ;
+  wire [3:0] \$5488 ;
+  wire \$5489 ;
+  wire \$549 ;
+  wire \$5490 ;
+  wire \$5491 ;
+  wire \$5492 ;
+  wire \$5493 ;
+  wire \$5494 ;
+  wire \$5495 ;
+  wire \$5496 ;
+  wire \$5497 ;
+  wire \$5498 ;
+  wire \$5499 ;
+  wire [31:0] \$55 ;
+  wire \$550 ;
+  wire \$5500 ;
+  wire \$5501 ;
+  wire [1:0] \$5502 ;
+  wire \$5503 ;
+  wire \$5504 ;
+  wire \$5505 ;
+  wire [1:0] \$5506 ;
+  wire [2:0] \$5507 ;
+  wire \$5508 ;
+  wire \$5509 ;
+  wire \$551 ;
+  wire \$5510 ;
+  wire \$5511 ;
+  wire \$5512 ;
+  wire \$5513 ;
+  wire [1:0] \$5514 ;
+  wire \$5515 ;
+  wire \$5516 ;
+  wire \$5517 ;
+  wire [1:0] \$5518 ;
+  wire [2:0] \$5519 ;
+  wire \$552 ;
+  wire [3:0] \$5520 ;
+  wire [4:0] \$5521 ;
+  wire [5:0] \$5522 ;
+  wire [6:0] \$5523 ;
+  wire [7:0] \$5524 ;
+  wire [8:0] \$5525 ;
+  wire [9:0] \$5526 ;
+  wire [10:0] \$5527 ;
+  wire [10:0] \$5528 ;
+  wire [11:0] \$5529 ;
+  wire \$553 ;
+  wire [12:0] \$5530 ;
+  wire [10:0] \$5531 ;
+  wire [11:0] \$5532 ;
+  wire [261:0] \$5533 ;
+  wire [261:0] \$5534 ;
+  wire [261:0] \$5535 ;
+  wire [63:0] \$5536 ;
+  wire [63:0] \$5537 ;
+  wire [63:0] \$5538 ;
+  wire \$5539 ;
+  wire \$554 ;
+  wire \$5540 ;
+  wire \$5541 ;
+  wire [261:0] \$5542 ;
+  wire [261:0] \$5543 ;
+  wire [63:0] \$5544 ;
+  wire [63:0] \$5545 ;
+  wire [63:0] \$5546 ;
+  wire \$5547 ;
+  wire \$5548 ;
+  wire \$5549 ;
+  wire \$555 ;
+  wire [261:0] \$5550 ;
+  wire [261:0] \$5551 ;
+  wire [63:0] \$5552 ;
+  wire [63:0] \$5553 ;
+  wire [63:0] \$5554 ;
+  wire \$5555 ;
+  wire \$5556 ;
+  wire \$5557 ;
+  wire [261:0] \$5558 ;
+  wire [261:0] \$5559 ;
+  wire \$556 ;
+  wire [5:0] \$5560 ;
+  wire [5:0] \$5561 ;
+  wire [5:0] \$5562 ;
+  wire \$5563 ;
+  wire \$5564 ;
+  wire \$5565 ;
+  wire [261:0] \$5566 ;
+  wire [514:0] \$5567 ;
+  wire [261:0] \$5568 ;
+  wire [261:0] \$5569 ;
+  wire \$557 ;
+  wire [261:0] \$5570 ;
+  wire [63:0] \$5571 ;
+  wire [63:0] \$5572 ;
+  wire [63:0] \$5573 ;
+  wire \$5574 ;
+  wire \$5575 ;
+  wire \$5576 ;
+  wire [261:0] \$5577 ;
+  wire [261:0] \$5578 ;
+  wire [63:0] \$5579 ;
+  wire \$558 ;
+  wire [63:0] \$5580 ;
+  wire [63:0] \$5581 ;
+  wire \$5582 ;
+  wire \$5583 ;
+  wire \$5584 ;
+  wire [261:0] \$5585 ;
+  wire [261:0] \$5586 ;
+  wire [63:0] \$5587 ;
+  wire [63:0] \$5588 ;
+  wire [63:0] \$5589 ;
+  wire \$559 ;
+  wire \$5590 ;
+  wire \$5591 ;
+  wire \$5592 ;
+  wire [261:0] \$5593 ;
+  wire [261:0] \$5594 ;
+  wire [5:0] \$5595 ;
+  wire [5:0] \$5596 ;
+  wire [5:0] \$5597 ;
+  wire \$5598 ;
+  wire \$5599 ;
+  wire [31:0] \$56 ;
+  wire \$560 ;
+  wire \$5600 ;
+  wire [261:0] \$5601 ;
+  wire [514:0] \$5602 ;
+  wire [261:0] \$5603 ;
+  wire [261:0] \$5604 ;
+  wire [261:0] \$5605 ;
+  wire [63:0] \$5606 ;
+  wire [63:0] \$5607 ;
+  wire [63:0] \$5608 ;
+  wire \$5609 ;
+  wire \$561 ;
+  wire \$5610 ;
+  wire \$5611 ;
+  wire [261:0] \$5612 ;
+  wire [261:0] \$5613 ;
+  wire [63:0] \$5614 ;
+  wire [63:0] \$5615 ;
+  wire [63:0] \$5616 ;
+  wire \$5617 ;
+  wire \$5618 ;
+  wire \$5619 ;
+  wire \$562 ;
+  wire [261:0] \$5620 ;
+  wire [261:0] \$5621 ;
+  wire [63:0] \$5622 ;
+  wire [63:0] \$5623 ;
+  wire [63:0] \$5624 ;
+  wire \$5625 ;
+  wire \$5626 ;
+  wire \$5627 ;
+  wire [261:0] \$5628 ;
+  wire [261:0] \$5629 ;
+  wire \$563 ;
+  wire [5:0] \$5630 ;
+  wire [5:0] \$5631 ;
+  wire [5:0] \$5632 ;
+  wire \$5633 ;
+  wire \$5634 ;
+  wire \$5635 ;
+  wire [261:0] \$5636 ;
+  wire [514:0] \$5637 ;
+  wire [261:0] \$5638 ;
+  wire [261:0] \$5639 ;
+  wire \$564 ;
+  wire [261:0] \$5640 ;
+  wire [63:0] \$5641 ;
+  wire [63:0] \$5642 ;
+  wire [63:0] \$5643 ;
+  wire \$5644 ;
+  wire \$5645 ;
+  wire \$5646 ;
+  wire [261:0] \$5647 ;
+  wire [261:0] \$5648 ;
+  wire [63:0] \$5649 ;
+  wire \$565 ;
+  wire [63:0] \$5650 ;
+  wire [63:0] \$5651 ;
+  wire \$5652 ;
+  wire \$5653 ;
+  wire \$5654 ;
+  wire [261:0] \$5655 ;
+  wire [261:0] \$5656 ;
+  wire [63:0] \$5657 ;
+  wire [63:0] \$5658 ;
+  wire [63:0] \$5659 ;
+  wire \$566 ;
+  wire \$5660 ;
+  wire \$5661 ;
+  wire \$5662 ;
+  wire [261:0] \$5663 ;
+  wire [261:0] \$5664 ;
+  wire [5:0] \$5665 ;
+  wire [5:0] \$5666 ;
+  wire [5:0] \$5667 ;
+  wire \$5668 ;
+  wire \$5669 ;
+  wire \$567 ;
+  wire \$5670 ;
+  wire [261:0] \$5671 ;
+  wire [514:0] \$5672 ;
+  wire \$5673 ;
+  wire \$5674 ;
+  wire \$5675 ;
+  wire \$5676 ;
+  wire [639:0] \$5677 ;
+  wire [127:0] \$5678 ;
+  wire [127:0] \$5679 ;
+  wire \$568 ;
+  wire [127:0] \$5680 ;
+  wire \$5681 ;
+  wire \$5682 ;
+  wire \$5683 ;
+  wire [127:0] \$5684 ;
+  wire [127:0] \$5685 ;
+  wire [127:0] \$5686 ;
+  wire \$5687 ;
+  wire \$5688 ;
+  wire \$5689 ;
+  wire \$569 ;
+  wire [127:0] \$5690 ;
+  wire [127:0] \$5691 ;
+  wire [127:0] \$5692 ;
+  wire \$5693 ;
+  wire \$5694 ;
+  wire \$5695 ;
+  wire [127:0] \$5696 ;
+  wire [127:0] \$5697 ;
+  wire [127:0] \$5698 ;
+  wire \$5699 ;
+  wire [31:0] \$57 ;
+  wire \$570 ;
+  wire \$5700 ;
+  wire \$5701 ;
+  wire \$5702 ;
+  wire \$5703 ;
+  wire \$5704 ;
+  wire \$5705 ;
+  wire \$5706 ;
+  wire \$5707 ;
+  wire \$5708 ;
+  wire \$5709 ;
+  wire \$571 ;
+  wire \$5710 ;
+  wire [639:0] \$5711 ;
+  wire [639:0] \$5712 ;
+  wire \$5713 ;
+  wire \$5714 ;
+  wire \$5715 ;
+  wire \$5716 ;
+  wire \$5717 ;
+  wire \$5718 ;
+  wire \$5719 ;
+  wire \$572 ;
+  wire \$5720 ;
+  wire \$5721 ;
+  wire \$5722 ;
+  wire [16:0] \$5723 ;
+  wire [639:0] \$5724 ;
+  wire \$5725 ;
+  wire \$5726 ;
+  wire \$5727 ;
+  wire \$5728 ;
+  wire \$5729 ;
+  wire \$573 ;
+  wire \$5730 ;
+  wire \$5731 ;
+  wire \$5732 ;
+  wire \$5733 ;
+  wire \$5734 ;
+  wire \$5735 ;
+  wire \$5736 ;
+  wire [639:0] \$5737 ;
+  wire \$5738 ;
+  wire [702:0] \$5739 ;
+  wire \$574 ;
+  wire [639:0] \$5740 ;
+  wire \$5741 ;
+  wire \$5742 ;
+  wire [255:0] \$5743 ;
+  wire [766:0] \$5744 ;
+  wire \$5745 ;
+  wire [1534:0] \$5746 ;
+  wire [16:0] \$5747 ;
+  wire [16:0] \$5748 ;
+  wire [16:0] \$5749 ;
+  wire \$575 ;
+  wire [16:0] \$5750 ;
+  wire \$5751 ;
+  wire [16:0] \$5752 ;
+  wire [16:0] \$5753 ;
+  wire \$5754 ;
+  wire [16:0] \$5755 ;
+  wire [16:0] \$5756 ;
+  wire \$5757 ;
+  wire \$5758 ;
+  wire \$5759 ;
+  wire \$576 ;
+  wire \$5760 ;
+  wire \$5761 ;
+  wire \$5762 ;
+  wire \$5763 ;
+  wire [16:0] \$5764 ;
+  wire \$5765 ;
+  wire [639:0] \$5766 ;
+  wire \$5767 ;
+  wire \$5768 ;
+  wire [16:0] \$5769 ;
+  wire \$577 ;
+  wire \$5770 ;
+  wire \$5771 ;
+  wire \$5772 ;
+  wire \$5773 ;
+  wire \$5774 ;
+  wire [16:0] \$5775 ;
+  wire \$5776 ;
+  wire \$5777 ;
+  wire \$5778 ;
+  wire [16:0] \$5779 ;
+  wire \$578 ;
+  wire [702:0] \$5780 ;
+  wire [639:0] \$5781 ;
+  wire [639:0] \$5782 ;
+  wire \$5783 ;
+  wire [16:0] \$5784 ;
+  wire [10:0] \$5785 ;
+  wire \$5786 ;
+  wire [16:0] \$5787 ;
+  wire [10:0] \$5788 ;
+  wire \$5789 ;
+  wire \$579 ;
+  wire [16:0] \$5790 ;
+  reg [127:0] \$5791 ;
+  reg [127:0] \$5792 ;
+  reg \$5793 ;
+  reg [16:0] \$5794 ;
+  reg \$5795 ;
+  reg \$5796 ;
+  reg \$5797 ;
+  reg [111:0] \$5798 ;
+  reg [111:0] \$5799 ;
+  wire [31:0] \$58 ;
+  wire \$580 ;
+  reg [15:0] \$5800 ;
+  reg [15:0] \$5801 ;
+  reg [111:0] \$5802 ;
+  reg [111:0] \$5803 ;
+  reg [15:0] \$5804 ;
+  reg [15:0] \$5805 ;
+  reg [16:0] \$5806 ;
+  reg [31:0] \$5807 ;
+  reg [15:0] \$5808 ;
+  reg [2:0] \$5809 ;
+  wire \$581 ;
+  reg [639:0] \$5810 ;
+  reg [639:0] \$5811 ;
+  reg [639:0] \$5812 ;
+  reg [6:0] \$5813 ;
+  reg \$5814 ;
+  reg [144:0] \$5815 ;
+  reg [144:0] \$5816 ;
+  reg [255:0] \$5817 ;
+  reg [255:0] \$5818 ;
+  reg [9:0] \$5819 ;
+  wire \$582 ;
+  reg [511:0] \$5820 ;
+  reg [259:0] \$5821 ;
+  reg [255:0] \$5822 ;
+  reg [306:0] \$5823 ;
+  wire \$583 ;
+  wire \$584 ;
+  wire \$585 ;
+  wire \$586 ;
+  wire \$587 ;
+  wire \$588 ;
+  wire \$589 ;
+  wire [31:0] \$59 ;
+  wire \$590 ;
+  wire \$591 ;
+  wire \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
+  wire \$596 ;
+  wire \$597 ;
+  wire \$598 ;
+  wire \$599 ;
+  wire [35:0] \$6 ;
+  wire [31:0] \$60 ;
+  wire \$600 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire \$609 ;
+  wire [31:0] \$61 ;
+  wire \$610 ;
+  wire \$611 ;
+  wire \$612 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
+  wire [31:0] \$62 ;
+  wire \$620 ;
+  wire [1:0] \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire [1:0] \$625 ;
+  wire [2:0] \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
+  wire [31:0] \$63 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire [1:0] \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire [1:0] \$637 ;
+  wire [2:0] \$638 ;
+  wire [3:0] \$639 ;
+  wire [31:0] \$64 ;
+  wire \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
+  wire [31:0] \$65 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire [1:0] \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire [1:0] \$657 ;
+  wire [2:0] \$658 ;
+  wire \$659 ;
+  wire [31:0] \$66 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire [1:0] \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire \$668 ;
+  wire [1:0] \$669 ;
+  wire [31:0] \$67 ;
+  wire [2:0] \$670 ;
+  wire [3:0] \$671 ;
+  wire [4:0] \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire \$676 ;
+  wire \$677 ;
+  wire \$678 ;
+  wire \$679 ;
+  wire [31:0] \$68 ;
+  wire \$680 ;
+  wire \$681 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire \$684 ;
+  wire \$685 ;
+  wire \$686 ;
+  wire \$687 ;
+  wire \$688 ;
+  wire \$689 ;
+  wire [31:0] \$69 ;
+  wire \$690 ;
+  wire \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire \$694 ;
+  wire \$695 ;
+  wire \$696 ;
+  wire \$697 ;
+  wire \$698 ;
+  wire \$699 ;
+  wire [35:0] \$7 ;
+  wire [31:0] \$70 ;
+  wire \$700 ;
+  wire [1:0] \$701 ;
+  wire \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire [1:0] \$705 ;
+  wire [2:0] \$706 ;
+  wire \$707 ;
+  wire \$708 ;
+  wire \$709 ;
+  wire [31:0] \$71 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire [1:0] \$713 ;
+  wire \$714 ;
+  wire \$715 ;
+  wire \$716 ;
+  wire [1:0] \$717 ;
+  wire [2:0] \$718 ;
+  wire [3:0] \$719 ;
+  wire [639:0] \$72 ;
+  wire \$720 ;
+  wire \$721 ;
+  wire \$722 ;
+  wire \$723 ;
+  wire \$724 ;
+  wire \$725 ;
+  wire \$726 ;
+  wire \$727 ;
+  wire \$728 ;
+  wire \$729 ;
+  wire [639:0] \$73 ;
+  wire \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire [1:0] \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire \$736 ;
+  wire [1:0] \$737 ;
+  wire [2:0] \$738 ;
+  wire \$739 ;
+  wire [639:0] \$74 ;
+  wire \$740 ;
+  wire \$741 ;
+  wire \$742 ;
+  wire \$743 ;
+  wire \$744 ;
+  wire [1:0] \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire \$748 ;
+  wire [1:0] \$749 ;
+  wire [639:0] \$75 ;
+  wire [2:0] \$750 ;
+  wire [3:0] \$751 ;
+  wire [4:0] \$752 ;
+  wire [5:0] \$753 ;
+  wire \$754 ;
+  wire \$755 ;
+  wire \$756 ;
+  wire \$757 ;
+  wire \$758 ;
+  wire \$759 ;
+  wire [639:0] \$76 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire \$762 ;
+  wire \$763 ;
+  wire \$764 ;
+  wire \$765 ;
+  wire \$766 ;
+  wire \$767 ;
+  wire \$768 ;
+  wire \$769 ;
+  wire [639:0] \$77 ;
+  wire \$770 ;
+  wire \$771 ;
+  wire \$772 ;
+  wire \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire \$776 ;
+  wire \$777 ;
+  wire \$778 ;
+  wire \$779 ;
+  wire [639:0] \$78 ;
+  wire \$780 ;
+  wire \$781 ;
+  wire \$782 ;
+  wire \$783 ;
+  wire \$784 ;
+  wire \$785 ;
+  wire \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire \$789 ;
+  wire [639:0] \$79 ;
+  wire \$790 ;
+  wire \$791 ;
+  wire \$792 ;
+  wire \$793 ;
+  wire \$794 ;
+  wire \$795 ;
+  wire \$796 ;
+  wire \$797 ;
+  wire \$798 ;
+  wire \$799 ;
+  wire [35:0] \$8 ;
+  wire [639:0] \$80 ;
+  wire \$800 ;
+  wire \$801 ;
+  wire \$802 ;
+  wire \$803 ;
+  wire \$804 ;
+  wire \$805 ;
+  wire \$806 ;
+  wire \$807 ;
+  wire \$808 ;
+  wire \$809 ;
+  wire [639:0] \$81 ;
+  wire \$810 ;
+  wire \$811 ;
+  wire \$812 ;
+  wire [1:0] \$813 ;
+  wire \$814 ;
+  wire \$815 ;
+  wire \$816 ;
+  wire [1:0] \$817 ;
+  wire [2:0] \$818 ;
+  wire \$819 ;
+  wire [639:0] \$82 ;
+  wire \$820 ;
+  wire \$821 ;
+  wire \$822 ;
+  wire \$823 ;
+  wire \$824 ;
+  wire [1:0] \$825 ;
+  wire \$826 ;
+  wire \$827 ;
+  wire \$828 ;
+  wire [1:0] \$829 ;
+  wire [639:0] \$83 ;
+  wire [2:0] \$830 ;
+  wire [3:0] \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire \$834 ;
+  wire \$835 ;
+  wire \$836 ;
+  wire \$837 ;
+  wire \$838 ;
+  wire \$839 ;
+  wire [639:0] \$84 ;
+  wire \$840 ;
+  wire \$841 ;
+  wire \$842 ;
+  wire \$843 ;
+  wire \$844 ;
+  wire [1:0] \$845 ;
+  wire \$846 ;
+  wire \$847 ;
+  wire \$848 ;
+  wire [1:0] \$849 ;
+  wire [639:0] \$85 ;
+  wire [2:0] \$850 ;
+  wire \$851 ;
+  wire \$852 ;
+  wire \$853 ;
+  wire \$854 ;
+  wire \$855 ;
+  wire \$856 ;
+  wire [1:0] \$857 ;
+  wire \$858 ;
+  wire \$859 ;
+  wire [639:0] \$86 ;
+  wire \$860 ;
+  wire [1:0] \$861 ;
+  wire [2:0] \$862 ;
+  wire [3:0] \$863 ;
+  wire [4:0] \$864 ;
+  wire \$865 ;
+  wire \$866 ;
+  wire \$867 ;
+  wire \$868 ;
+  wire \$869 ;
+  wire [639:0] \$87 ;
+  wire \$870 ;
+  wire \$871 ;
+  wire \$872 ;
+  wire \$873 ;
+  wire \$874 ;
+  wire \$875 ;
+  wire \$876 ;
+  wire \$877 ;
+  wire \$878 ;
+  wire \$879 ;
+  wire [639:0] \$88 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire \$882 ;
+  wire \$883 ;
+  wire \$884 ;
+  wire \$885 ;
+  wire \$886 ;
+  wire \$887 ;
+  wire \$888 ;
+  wire \$889 ;
+  wire [639:0] \$89 ;
+  wire \$890 ;
+  wire \$891 ;
+  wire \$892 ;
+  wire [1:0] \$893 ;
+  wire \$894 ;
+  wire \$895 ;
+  wire \$896 ;
+  wire [1:0] \$897 ;
+  wire [2:0] \$898 ;
+  wire \$899 ;
+  wire [35:0] \$9 ;
+  wire [639:0] \$90 ;
+  wire \$900 ;
+  wire \$901 ;
+  wire \$902 ;
+  wire \$903 ;
+  wire \$904 ;
+  wire [1:0] \$905 ;
+  wire \$906 ;
+  wire \$907 ;
+  wire \$908 ;
+  wire [1:0] \$909 ;
+  wire [639:0] \$91 ;
+  wire [2:0] \$910 ;
+  wire [3:0] \$911 ;
+  wire \$912 ;
+  wire \$913 ;
+  wire \$914 ;
+  wire \$915 ;
+  wire \$916 ;
+  wire \$917 ;
+  wire \$918 ;
+  wire \$919 ;
+  wire [639:0] \$92 ;
+  wire \$920 ;
+  wire \$921 ;
+  wire \$922 ;
+  wire \$923 ;
+  wire \$924 ;
+  wire [1:0] \$925 ;
+  wire \$926 ;
+  wire \$927 ;
+  wire \$928 ;
+  wire [1:0] \$929 ;
+  wire [127:0] \$93 ;
+  wire [2:0] \$930 ;
+  wire \$931 ;
+  wire \$932 ;
+  wire \$933 ;
+  wire \$934 ;
+  wire \$935 ;
+  wire \$936 ;
+  wire [1:0] \$937 ;
+  wire \$938 ;
+  wire \$939 ;
+  wire [127:0] \$94 ;
+  wire \$940 ;
+  wire [1:0] \$941 ;
+  wire [2:0] \$942 ;
+  wire [3:0] \$943 ;
+  wire [4:0] \$944 ;
+  wire [5:0] \$945 ;
+  wire [6:0] \$946 ;
+  wire \$947 ;
+  wire \$948 ;
+  wire \$949 ;
+  wire [127:0] \$95 ;
+  wire \$950 ;
+  wire \$951 ;
+  wire \$952 ;
+  wire \$953 ;
+  wire \$954 ;
+  wire \$955 ;
+  wire \$956 ;
+  wire \$957 ;
+  wire \$958 ;
+  wire \$959 ;
   wire \$96 ;
+  wire \$960 ;
+  wire \$961 ;
+  wire \$962 ;
+  wire \$963 ;
+  wire \$964 ;
+  wire \$965 ;
+  wire \$966 ;
+  wire \$967 ;
+  wire \$968 ;
+  wire \$969 ;
   wire \$97 ;
+  wire \$970 ;
+  wire \$971 ;
+  wire \$972 ;
+  wire \$973 ;
+  wire \$974 ;
+  wire \$975 ;
+  wire \$976 ;
+  wire \$977 ;
+  wire \$978 ;
+  wire \$979 ;
   wire \$98 ;
-  wire \$99 ;
+  wire \$980 ;
+  wire \$981 ;
+  wire \$982 ;
+  wire \$983 ;
+  wire \$984 ;
+  wire \$985 ;
+  wire \$986 ;
+  wire \$987 ;
+  wire \$988 ;
+  wire \$989 ;
+  wire [127:0] \$99 ;
+  wire \$990 ;
+  wire \$991 ;
+  wire \$992 ;
+  wire \$993 ;
+  wire \$994 ;
+  wire \$995 ;
+  wire \$996 ;
+  wire \$997 ;
+  wire \$998 ;
+  wire \$999 ;
   wire [255:0] a_lo;
   wire [511:0] a_sq;
   reg [639:0] acc = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  wire [639:0] acc_next;
-  wire [255:0] b_lo;
-  reg [8:0] bl_a;
-  reg [8:0] bl_b;
-  reg [9:0] bl_sq;
+  reg acc_use;
+  wire [129:0] alu_c0_full;
+  wire [129:0] alu_c1n_full;
+  wire [129:0] alu_c1y_full;
+  wire [129:0] alu_c2n_full;
+  wire [129:0] alu_c2y_full;
+  wire [129:0] alu_c3n_full;
+  wire [129:0] alu_c3y_full;
+  wire [129:0] alu_c4n_full;
+  wire [129:0] alu_c4y_full;
+  wire alu_cin1;
+  wire alu_cin2;
+  wire alu_cin3;
+  wire alu_cin4;
+  wire alu_co1;
+  wire alu_co2;
+  wire alu_co3;
+  wire alu_co4;
+  wire alu_cout;
+  wire alu_lts;
+  wire alu_ltu;
+  wire [127:0] alu_s1;
+  wire [127:0] alu_s2;
+  wire [127:0] alu_s3;
+  wire [127:0] alu_s4;
+  wire alu_sub;
+  wire [639:0] alu_sum;
+  reg [639:0] alu_y;
+  wire [144:0] b_lo;
+  wire [8:0] bl_a;
+  wire [7:0] bl_b;
+  wire [9:0] bl_sq;
   reg ceil = 1'h0;
   reg [9:0] count = 10'h000;
-  reg [255:0] den = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+  reg [144:0] den = 145'h0000000000000000000000000000000000000;
+  wire [255:0] div_result;
   wire [8:0] div_shl;
+  wire div_up;
   reg [255:0] dnum = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [255:0] dnum_0;
   wire [255:0] dnum_1;
   wire [255:0] dnum_2;
   wire [255:0] dnum_3;
-  wire [255:0] dnum_4;
-  wire [255:0] dnum_5;
-  wire [255:0] dnum_6;
-  wire [255:0] dnum_7;
-  reg [256:0] drem = 257'h00000000000000000000000000000000000000000000000000000000000000000;
-  wire [256:0] drem_0;
-  wire [256:0] drem_1;
-  wire [256:0] drem_2;
-  wire [256:0] drem_3;
-  wire [256:0] drem_4;
-  wire [256:0] drem_5;
-  wire [256:0] drem_6;
-  wire [256:0] drem_7;
+  reg [144:0] drem = 145'h0000000000000000000000000000000000000;
+  wire [144:0] drem_0;
+  wire [144:0] drem_1;
+  wire [144:0] drem_2;
+  wire [144:0] drem_3;
   reg [6:0] dst = 7'h00;
   wire [6:0] f_a;
   wire [6:0] f_b;
@@ -10660,6 +16280,39 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
   wire [639:0] imm_sext;
   reg [639:0] ma = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   reg [639:0] mb = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [129:0] mul_cpa_c0_full;
+  wire [129:0] mul_cpa_c1n_full;
+  wire [129:0] mul_cpa_c1y_full;
+  wire [129:0] mul_cpa_c2n_full;
+  wire [129:0] mul_cpa_c2y_full;
+  wire [129:0] mul_cpa_c3n_full;
+  wire [129:0] mul_cpa_c3y_full;
+  wire [129:0] mul_cpa_c4n_full;
+  wire [129:0] mul_cpa_c4y_full;
+  wire mul_cpa_cin1;
+  wire mul_cpa_cin2;
+  wire mul_cpa_cin3;
+  wire mul_cpa_cin4;
+  wire mul_cpa_co1;
+  wire mul_cpa_co2;
+  wire mul_cpa_co3;
+  wire mul_cpa_co4;
+  wire mul_cpa_cout;
+  wire [127:0] mul_cpa_s1;
+  wire [127:0] mul_cpa_s2;
+  wire [127:0] mul_cpa_s3;
+  wire [127:0] mul_cpa_s4;
+  wire [639:0] mul_cpa_sum;
+  wire [639:0] mul_csa1_c;
+  wire [639:0] mul_csa1_s;
+  wire [639:0] mul_csa2_c;
+  wire [639:0] mul_csa2_s;
+  wire [639:0] mul_csa3_c;
+  wire [639:0] mul_csa3_s;
+  wire [639:0] mul_v00;
+  wire [639:0] mul_v01;
+  wire [639:0] mul_v10;
+  wire [639:0] mul_v11;
   reg [639:0] mul_x;
   reg [31:0] mul_y;
   wire [127:0] \o__payload.amount_in ;
@@ -10672,8 +16325,9 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
   wire o_valid;
   wire [4:0] op;
   wire [8:0] pairs;
-  wire [639:0] partial;
   reg [15:0] pc = 16'h0000;
+  wire [251:0] q_hi_inc;
+  wire [4:0] q_lo;
   wire [8:0] qb;
   reg [8:0] qb_raw;
   reg [255:0] quo = 256'h0000000000000000000000000000000000000000000000000000000000000000;
@@ -10681,10 +16335,6 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
   wire [255:0] quo_1;
   wire [255:0] quo_2;
   wire [255:0] quo_3;
-  wire [255:0] quo_4;
-  wire [255:0] quo_5;
-  wire [255:0] quo_6;
-  wire [255:0] quo_7;
   reg [111:0] r_a_base = 112'h0000000000000000000000000000;
   reg [15:0] r_a_fd = 16'h0000;
   reg [15:0] r_a_fn = 16'h0000;
@@ -10714,6 +16364,7 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
   wire \rec.exact ;
   wire [127:0] \rec.profit ;
   wire [31:0] \rec.tag ;
+  wire rem_zero;
   wire [9:0] rom_rd__addr;
   wire [41:0] rom_rd__data;
   reg [255:0] root = 256'h0000000000000000000000000000000000000000000000000000000000000000;
@@ -10721,20 +16372,112 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
   wire [255:0] root_1;
   wire [255:0] root_2;
   wire [255:0] root_3;
-  wire [255:0] root_4;
-  wire [255:0] root_5;
-  wire [255:0] root_6;
-  wire [255:0] root_7;
+  wire [65:0] sq0_c0_full;
+  wire [65:0] sq0_c1n_full;
+  wire [65:0] sq0_c1y_full;
+  wire [65:0] sq0_c2n_full;
+  wire [65:0] sq0_c2y_full;
+  wire [65:0] sq0_c3n_full;
+  wire [65:0] sq0_c3y_full;
+  wire [7:0] sq0_c4n_full;
+  wire [7:0] sq0_c4y_full;
+  wire sq0_cin1;
+  wire sq0_cin2;
+  wire sq0_cin3;
+  wire sq0_cin4;
+  wire sq0_co1;
+  wire sq0_co2;
+  wire sq0_co3;
+  wire sq0_co4;
+  wire sq0_cout;
+  wire [63:0] sq0_s1;
+  wire [63:0] sq0_s2;
+  wire [63:0] sq0_s3;
+  wire [5:0] sq0_s4;
+  wire [261:0] sq0_sum;
+  wire [65:0] sq1_c0_full;
+  wire [65:0] sq1_c1n_full;
+  wire [65:0] sq1_c1y_full;
+  wire [65:0] sq1_c2n_full;
+  wire [65:0] sq1_c2y_full;
+  wire [65:0] sq1_c3n_full;
+  wire [65:0] sq1_c3y_full;
+  wire [7:0] sq1_c4n_full;
+  wire [7:0] sq1_c4y_full;
+  wire sq1_cin1;
+  wire sq1_cin2;
+  wire sq1_cin3;
+  wire sq1_cin4;
+  wire sq1_co1;
+  wire sq1_co2;
+  wire sq1_co3;
+  wire sq1_co4;
+  wire sq1_cout;
+  wire [63:0] sq1_s1;
+  wire [63:0] sq1_s2;
+  wire [63:0] sq1_s3;
+  wire [5:0] sq1_s4;
+  wire [261:0] sq1_sum;
+  wire [65:0] sq2_c0_full;
+  wire [65:0] sq2_c1n_full;
+  wire [65:0] sq2_c1y_full;
+  wire [65:0] sq2_c2n_full;
+  wire [65:0] sq2_c2y_full;
+  wire [65:0] sq2_c3n_full;
+  wire [65:0] sq2_c3y_full;
+  wire [7:0] sq2_c4n_full;
+  wire [7:0] sq2_c4y_full;
+  wire sq2_cin1;
+  wire sq2_cin2;
+  wire sq2_cin3;
+  wire sq2_cin4;
+  wire sq2_co1;
+  wire sq2_co2;
+  wire sq2_co3;
+  wire sq2_co4;
+  wire sq2_cout;
+  wire [63:0] sq2_s1;
+  wire [63:0] sq2_s2;
+  wire [63:0] sq2_s3;
+  wire [5:0] sq2_s4;
+  wire [261:0] sq2_sum;
+  wire [65:0] sq3_c0_full;
+  wire [65:0] sq3_c1n_full;
+  wire [65:0] sq3_c1y_full;
+  wire [65:0] sq3_c2n_full;
+  wire [65:0] sq3_c2y_full;
+  wire [65:0] sq3_c3n_full;
+  wire [65:0] sq3_c3y_full;
+  wire [7:0] sq3_c4n_full;
+  wire [7:0] sq3_c4y_full;
+  wire sq3_cin1;
+  wire sq3_cin2;
+  wire sq3_cin3;
+  wire sq3_cin4;
+  wire sq3_co1;
+  wire sq3_co2;
+  wire sq3_co3;
+  wire sq3_co4;
+  wire sq3_cout;
+  wire [63:0] sq3_s1;
+  wire [63:0] sq3_s2;
+  wire [63:0] sq3_s3;
+  wire [5:0] sq3_s4;
+  wire [261:0] sq3_sum;
+  wire [261:0] sq_r2_0;
+  wire [261:0] sq_r2_1;
+  wire [261:0] sq_r2_2;
+  wire [261:0] sq_r2_3;
   wire [9:0] sq_shl;
+  wire [261:0] sq_trial_0;
+  wire [261:0] sq_trial_1;
+  wire [261:0] sq_trial_2;
+  wire [261:0] sq_trial_3;
   reg [259:0] srem = 260'h00000000000000000000000000000000000000000000000000000000000000000;
   wire [259:0] srem_0;
   wire [259:0] srem_1;
   wire [259:0] srem_2;
   wire [259:0] srem_3;
-  wire [259:0] srem_4;
-  wire [259:0] srem_5;
-  wire [259:0] srem_6;
-  wire [259:0] srem_7;
   reg [31:0] tag = 32'd0;
   wire [41:0] word;
   reg [511:0] work = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
@@ -10742,10 +16485,6 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
   wire [511:0] work_1;
   wire [511:0] work_2;
   wire [511:0] work_3;
-  wire [511:0] work_4;
-  wire [511:0] work_5;
-  wire [511:0] work_6;
-  wire [511:0] work_7;
   reg [6:0] wp__addr;
   reg [639:0] wp__data;
   reg wp__en;
@@ -11670,234 +17409,5317 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
     rom[776] = 42'h00000025010;
   end
   assign word = rom[pc[9:0]];
-  assign \$1  = mul_x * mul_y;
-  assign \$2  = acc + \$1 [639:0];
-  assign \$3  = bl_a + 1'h1;
-  assign \$4  = \$3  > bl_b;
-  assign \$5  = bl_a + 1'h1;
-  assign \$6  = \$5  - bl_b;
-  assign \$7  = qb_raw + 3'h7;
-  assign \$9  = 9'h100 - \$8 [8:0];
-  assign \$10  = { drem, dnum[255] } >= den;
-  assign \$11  = { drem, dnum[255] } - den;
-  assign \$12  = \$10  ? \$11  : { 1'h0, drem, dnum[255] };
-  assign \$13  = { drem, dnum[255] } >= den;
-  assign \$15  = { \$12 [256:0], \$14 [255] } >= den;
-  assign \$16  = { \$12 [256:0], \$14 [255] } - den;
-  assign \$17  = \$15  ? \$16  : { 1'h0, \$12 [256:0], \$14 [255] };
-  assign \$18  = { \$12 [256:0], \$14 [255] } >= den;
-  assign \$20  = { \$17 [256:0], \$19 [255] } >= den;
-  assign \$21  = { \$17 [256:0], \$19 [255] } - den;
-  assign \$22  = \$20  ? \$21  : { 1'h0, \$17 [256:0], \$19 [255] };
-  assign \$23  = { \$17 [256:0], \$19 [255] } >= den;
-  assign \$25  = { \$22 [256:0], \$24 [255] } >= den;
-  assign \$26  = { \$22 [256:0], \$24 [255] } - den;
-  assign \$27  = \$25  ? \$26  : { 1'h0, \$22 [256:0], \$24 [255] };
-  assign \$28  = { \$22 [256:0], \$24 [255] } >= den;
-  assign \$30  = { \$27 [256:0], \$29 [255] } >= den;
-  assign \$31  = { \$27 [256:0], \$29 [255] } - den;
-  assign \$32  = \$30  ? \$31  : { 1'h0, \$27 [256:0], \$29 [255] };
-  assign \$33  = { \$27 [256:0], \$29 [255] } >= den;
-  assign \$35  = { \$32 [256:0], \$34 [255] } >= den;
-  assign \$36  = { \$32 [256:0], \$34 [255] } - den;
-  assign \$37  = \$35  ? \$36  : { 1'h0, \$32 [256:0], \$34 [255] };
-  assign \$38  = { \$32 [256:0], \$34 [255] } >= den;
-  assign \$40  = { \$37 [256:0], \$39 [255] } >= den;
-  assign \$41  = { \$37 [256:0], \$39 [255] } - den;
-  assign \$42  = \$40  ? \$41  : { 1'h0, \$37 [256:0], \$39 [255] };
-  assign \$43  = { \$37 [256:0], \$39 [255] } >= den;
-  assign \$45  = { \$42 [256:0], \$44 [255] } >= den;
-  assign \$46  = { \$42 [256:0], \$44 [255] } - den;
-  assign \$47  = \$45  ? \$46  : { 1'h0, \$42 [256:0], \$44 [255] };
-  assign \$48  = { \$42 [256:0], \$44 [255] } >= den;
-  assign \$50  = bl_sq + 1'h1;
-  assign \$52  = \$51  + 3'h7;
-  assign \$54  = 2'h2 * \$53 [8:0];
-  assign \$55  = 10'h200 - \$54 ;
-  assign \$56  = { srem, work[511:510] } >= { root, 2'h1 };
-  assign \$57  = { srem, work[511:510] } - { root, 2'h1 };
-  assign \$58  = \$56  ? \$57  : { 1'h0, srem, work[511:510] };
-  assign \$59  = { srem, work[511:510] } >= { root, 2'h1 };
-  assign \$61  = { \$58 [259:0], \$60 [511:510] } >= { root[254:0], \$59 , 2'h1 };
-  assign \$62  = { \$58 [259:0], \$60 [511:510] } - { root[254:0], \$59 , 2'h1 };
-  assign \$63  = \$61  ? \$62  : { 1'h0, \$58 [259:0], \$60 [511:510] };
-  assign \$64  = { \$58 [259:0], \$60 [511:510] } >= { root[254:0], \$59 , 2'h1 };
-  assign \$66  = { \$63 [259:0], \$65 [511:510] } >= { root[253:0], \$59 , \$64 , 2'h1 };
-  assign \$67  = { \$63 [259:0], \$65 [511:510] } - { root[253:0], \$59 , \$64 , 2'h1 };
-  assign \$68  = \$66  ? \$67  : { 1'h0, \$63 [259:0], \$65 [511:510] };
-  assign \$69  = { \$63 [259:0], \$65 [511:510] } >= { root[253:0], \$59 , \$64 , 2'h1 };
-  assign \$71  = { \$68 [259:0], \$70 [511:510] } >= { root[252:0], \$59 , \$64 , \$69 , 2'h1 };
-  assign \$72  = { \$68 [259:0], \$70 [511:510] } - { root[252:0], \$59 , \$64 , \$69 , 2'h1 };
-  assign \$73  = \$71  ? \$72  : { 1'h0, \$68 [259:0], \$70 [511:510] };
-  assign \$74  = { \$68 [259:0], \$70 [511:510] } >= { root[252:0], \$59 , \$64 , \$69 , 2'h1 };
-  assign \$76  = { \$73 [259:0], \$75 [511:510] } >= { root[251:0], \$59 , \$64 , \$69 , \$74 , 2'h1 };
-  assign \$77  = { \$73 [259:0], \$75 [511:510] } - { root[251:0], \$59 , \$64 , \$69 , \$74 , 2'h1 };
-  assign \$78  = \$76  ? \$77  : { 1'h0, \$73 [259:0], \$75 [511:510] };
-  assign \$79  = { \$73 [259:0], \$75 [511:510] } >= { root[251:0], \$59 , \$64 , \$69 , \$74 , 2'h1 };
-  assign \$81  = { \$78 [259:0], \$80 [511:510] } >= { root[250:0], \$59 , \$64 , \$69 , \$74 , \$79 , 2'h1 };
-  assign \$82  = { \$78 [259:0], \$80 [511:510] } - { root[250:0], \$59 , \$64 , \$69 , \$74 , \$79 , 2'h1 };
-  assign \$83  = \$81  ? \$82  : { 1'h0, \$78 [259:0], \$80 [511:510] };
-  assign \$84  = { \$78 [259:0], \$80 [511:510] } >= { root[250:0], \$59 , \$64 , \$69 , \$74 , \$79 , 2'h1 };
-  assign \$86  = { \$83 [259:0], \$85 [511:510] } >= { root[249:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , 2'h1 };
-  assign \$87  = { \$83 [259:0], \$85 [511:510] } - { root[249:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , 2'h1 };
-  assign \$88  = \$86  ? \$87  : { 1'h0, \$83 [259:0], \$85 [511:510] };
-  assign \$89  = { \$83 [259:0], \$85 [511:510] } >= { root[249:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , 2'h1 };
-  assign \$91  = { \$88 [259:0], \$90 [511:510] } >= { root[248:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , \$89 , 2'h1 };
-  assign \$92  = { \$88 [259:0], \$90 [511:510] } - { root[248:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , \$89 , 2'h1 };
-  assign \$93  = \$91  ? \$92  : { 1'h0, \$88 [259:0], \$90 [511:510] };
-  assign \$94  = { \$88 [259:0], \$90 [511:510] } >= { root[248:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , \$89 , 2'h1 };
-  assign \$96  = ~ o__valid;
-  assign \$97  = \$96  | o__ready;
-  assign \$98  = | word[11:5];
-  assign \$99  = | word[11:5];
-  assign \$100  = | word[11:5];
-  assign \$101  = ra + rb;
-  assign \$102  = | word[11:5];
-  assign \$103  = ra - rb;
-  assign \$104  = | word[11:5];
-  assign \$105  = ra + { word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41:26] };
-  assign \$106  = | word[11:5];
-  assign \$109  = ! \$108 ;
-  assign \$110  = | word[11:5];
-  assign \$111  = ! \$8 [8:0];
-  assign \$112  = | word[11:5];
-  assign \$113  = word[4:0] == 4'h8;
-  assign \$114  = | ra[255:0];
-  assign \$115  = \$113  ? \$114  : 1'h0;
-  assign \$116  = ! \$53 [8:0];
-  assign \$117  = | word[11:5];
-  assign \$118  = | word[11:5];
-  assign \$119  = pc + 1'h1;
-  assign \$121  = ! \$120 ;
-  assign \$122  = | dst;
-  assign \$123  = count == 4'h8;
-  assign \$124  = | dst;
-  assign \$125  = | \$47 [256:0];
-  assign \$126  = ceil & \$125 ;
-  assign \$127  = { quo[247:0], \$13 , \$18 , \$23 , \$28 , \$33 , \$38 , \$43 , \$48  } + \$126 ;
-  assign \$128  = count == 4'h8;
-  assign \$129  = | dst;
-  assign \$130  = ! fsm_state;
-  assign \$131  = fsm_state == 1'h1;
-  assign \$132  = fsm_state == 2'h2;
-  assign \$133  = fsm_state == 2'h3;
-  assign \$134  = fsm_state == 3'h4;
-  assign \$135  = i__valid & i__ready;
-  assign \$137  = ! \$136 ;
-  assign \$140  = word[4:0] == 4'h8;
-  assign \$141  = ! \$8 [8:0];
-  assign \$142  = ra[255:0] >> \$8 [8:0];
-  assign \$143  = ra[255:0] << \$9 [8:0];
-  assign \$144  = ! \$53 [8:0];
-  assign \$145  = ra[511:0] << \$55 [9:0];
-  assign \$146  = ra < rb;
-  assign \$147  = pc + 1'h1;
-  assign \$148  = \$146  ? { 1'h0, word[41:26] } : \$147 ;
-  assign \$149  = $signed(ra) < $signed(rb);
-  assign \$150  = pc + 1'h1;
-  assign \$151  = \$149  ? { 1'h0, word[41:26] } : \$150 ;
-  assign \$152  = ra == rb;
-  assign \$153  = pc + 1'h1;
-  assign \$154  = \$152  ? { 1'h0, word[41:26] } : \$153 ;
-  assign \$155  = ra != rb;
-  assign \$156  = pc + 1'h1;
-  assign \$157  = \$155  ? { 1'h0, word[41:26] } : \$156 ;
-  assign \$158  = ! word[4:0];
-  assign \$159  = word[4:0] == 1'h1;
-  assign \$160  = word[4:0] == 2'h2;
-  assign \$161  = word[4:0] == 2'h3;
-  assign \$162  = word[4:0] == 3'h4;
-  assign \$163  = word[4:0] == 3'h5;
-  assign \$164  = | { \$163 , \$162 , \$161 , \$160 , \$159 , \$158  };
-  assign \$165  = pc + 1'h1;
-  assign \$166  = word[4:0] == 3'h6;
-  assign \$168  = ! \$167 ;
-  assign \$169  = \$166  & \$168 ;
-  assign \$170  = pc + 1'h1;
-  assign \$171  = word[4:0] == 3'h7;
-  assign \$172  = word[4:0] == 4'h8;
-  assign \$173  = | { \$172 , \$171  };
-  assign \$174  = ! \$8 [8:0];
-  assign \$175  = \$173  & \$174 ;
-  assign \$176  = pc + 1'h1;
-  assign \$177  = word[4:0] == 4'h9;
-  assign \$178  = ! \$53 [8:0];
-  assign \$179  = \$177  & \$178 ;
-  assign \$180  = pc + 1'h1;
-  assign \$184  = ! \$183 ;
-  assign \$185  = pc + 1'h1;
-  assign \$186  = count - 4'h8;
-  assign \$187  = count == 4'h8;
-  assign \$188  = pc + 1'h1;
-  assign \$189  = count - 4'h8;
-  assign \$190  = count == 4'h8;
-  assign \$191  = pc + 1'h1;
+  assign \$4153  = ra[376] | ra[377];
+  assign \$4154  = ra[378] | ra[379];
+  assign \$4155  = \$4153  | \$4154 ;
+  assign \$4156  = ra[380] | ra[381];
+  assign \$4157  = ra[382] | ra[383];
+  assign \$4158  = \$4156  | \$4157 ;
+  assign \$4159  = \$4155  | \$4158 ;
+  assign \$4160  = \$4152  | \$4159 ;
+  assign \$4161  = ra[376] | ra[377];
+  assign \$4162  = ra[378] | ra[379];
+  assign \$4163  = \$4161  | \$4162 ;
+  assign \$4164  = ra[380] | ra[381];
+  assign \$4165  = ra[382] | ra[383];
+  assign \$4166  = \$4164  | \$4165 ;
+  assign \$4167  = \$4163  | \$4166 ;
+  assign \$4168  = ra[380] | ra[381];
+  assign \$4169  = ra[382] | ra[383];
+  assign \$4170  = \$4168  | \$4169 ;
+  assign \$4171  = ra[382] | ra[383];
+  assign \$4172  = ra[383] ? 1'h1 : 1'h0;
+  assign \$4173  = ra[381] ? 1'h1 : 1'h0;
+  assign \$4174  = \$4171  ? { 1'h1, \$4172  } : { 1'h0, \$4173  };
+  assign \$4175  = ra[378] | ra[379];
+  assign \$4176  = ra[379] ? 1'h1 : 1'h0;
+  assign \$4177  = ra[377] ? 1'h1 : 1'h0;
+  assign \$4178  = \$4175  ? { 1'h1, \$4176  } : { 1'h0, \$4177  };
+  assign \$4179  = \$4170  ? { 1'h1, \$4174  } : { 1'h0, \$4178  };
+  assign \$4180  = ra[372] | ra[373];
+  assign \$4181  = ra[374] | ra[375];
+  assign \$4182  = \$4180  | \$4181 ;
+  assign \$4183  = ra[374] | ra[375];
+  assign \$4184  = ra[375] ? 1'h1 : 1'h0;
+  assign \$4185  = ra[373] ? 1'h1 : 1'h0;
+  assign \$4186  = \$4183  ? { 1'h1, \$4184  } : { 1'h0, \$4185  };
+  assign \$4187  = ra[370] | ra[371];
+  assign \$4188  = ra[371] ? 1'h1 : 1'h0;
+  assign \$4189  = ra[369] ? 1'h1 : 1'h0;
+  assign \$4190  = \$4187  ? { 1'h1, \$4188  } : { 1'h0, \$4189  };
+  assign \$4191  = \$4182  ? { 1'h1, \$4186  } : { 1'h0, \$4190  };
+  assign \$4192  = \$4167  ? { 1'h1, \$4179  } : { 1'h0, \$4191  };
+  assign \$4193  = ra[360] | ra[361];
+  assign \$4194  = ra[362] | ra[363];
+  assign \$4195  = \$4193  | \$4194 ;
+  assign \$4196  = ra[364] | ra[365];
+  assign \$4197  = ra[366] | ra[367];
+  assign \$4198  = \$4196  | \$4197 ;
+  assign \$4199  = \$4195  | \$4198 ;
+  assign \$4200  = ra[364] | ra[365];
+  assign \$4201  = ra[366] | ra[367];
+  assign \$4202  = \$4200  | \$4201 ;
+  assign \$4203  = ra[366] | ra[367];
+  assign \$4204  = ra[367] ? 1'h1 : 1'h0;
+  assign \$4205  = ra[365] ? 1'h1 : 1'h0;
+  assign \$4206  = \$4203  ? { 1'h1, \$4204  } : { 1'h0, \$4205  };
+  assign \$4207  = ra[362] | ra[363];
+  assign \$4208  = ra[363] ? 1'h1 : 1'h0;
+  assign \$4209  = ra[361] ? 1'h1 : 1'h0;
+  assign \$4210  = \$4207  ? { 1'h1, \$4208  } : { 1'h0, \$4209  };
+  assign \$4211  = \$4202  ? { 1'h1, \$4206  } : { 1'h0, \$4210  };
+  assign \$4212  = ra[356] | ra[357];
+  assign \$4213  = ra[358] | ra[359];
+  assign \$4214  = \$4212  | \$4213 ;
+  assign \$4215  = ra[358] | ra[359];
+  assign \$4216  = ra[359] ? 1'h1 : 1'h0;
+  assign \$4217  = ra[357] ? 1'h1 : 1'h0;
+  assign \$4218  = \$4215  ? { 1'h1, \$4216  } : { 1'h0, \$4217  };
+  assign \$4219  = ra[354] | ra[355];
+  assign \$4220  = ra[355] ? 1'h1 : 1'h0;
+  assign \$4221  = ra[353] ? 1'h1 : 1'h0;
+  assign \$4222  = \$4219  ? { 1'h1, \$4220  } : { 1'h0, \$4221  };
+  assign \$4223  = \$4214  ? { 1'h1, \$4218  } : { 1'h0, \$4222  };
+  assign \$4224  = \$4199  ? { 1'h1, \$4211  } : { 1'h0, \$4223  };
+  assign \$4225  = \$4160  ? { 1'h1, \$4192  } : { 1'h0, \$4224  };
+  assign \$4226  = ra[336] | ra[337];
+  assign \$4227  = ra[338] | ra[339];
+  assign \$4228  = \$4226  | \$4227 ;
+  assign \$4229  = ra[340] | ra[341];
+  assign \$4230  = ra[342] | ra[343];
+  assign \$4231  = \$4229  | \$4230 ;
+  assign \$4232  = \$4228  | \$4231 ;
+  assign \$4233  = ra[344] | ra[345];
+  assign \$4234  = ra[346] | ra[347];
+  assign \$4235  = \$4233  | \$4234 ;
+  assign \$4236  = ra[348] | ra[349];
+  assign \$4237  = ra[350] | ra[351];
+  assign \$4238  = \$4236  | \$4237 ;
+  assign \$4239  = \$4235  | \$4238 ;
+  assign \$4240  = \$4232  | \$4239 ;
+  assign \$4241  = ra[344] | ra[345];
+  assign \$4242  = ra[346] | ra[347];
+  assign \$4243  = \$4241  | \$4242 ;
+  assign \$4244  = ra[348] | ra[349];
+  assign \$4245  = ra[350] | ra[351];
+  assign \$4246  = \$4244  | \$4245 ;
+  assign \$4247  = \$4243  | \$4246 ;
+  assign \$4248  = ra[348] | ra[349];
+  assign \$4249  = ra[350] | ra[351];
+  assign \$4250  = \$4248  | \$4249 ;
+  assign \$4251  = ra[350] | ra[351];
+  assign \$4252  = ra[351] ? 1'h1 : 1'h0;
+  assign \$4253  = ra[349] ? 1'h1 : 1'h0;
+  assign \$4254  = \$4251  ? { 1'h1, \$4252  } : { 1'h0, \$4253  };
+  assign \$4255  = ra[346] | ra[347];
+  assign \$4256  = ra[347] ? 1'h1 : 1'h0;
+  assign \$4257  = ra[345] ? 1'h1 : 1'h0;
+  assign \$4258  = \$4255  ? { 1'h1, \$4256  } : { 1'h0, \$4257  };
+  assign \$4259  = \$4250  ? { 1'h1, \$4254  } : { 1'h0, \$4258  };
+  assign \$4260  = ra[340] | ra[341];
+  assign \$4261  = ra[342] | ra[343];
+  assign \$4262  = \$4260  | \$4261 ;
+  assign \$4263  = ra[342] | ra[343];
+  assign \$4264  = ra[343] ? 1'h1 : 1'h0;
+  assign \$4265  = ra[341] ? 1'h1 : 1'h0;
+  assign \$4266  = \$4263  ? { 1'h1, \$4264  } : { 1'h0, \$4265  };
+  assign \$4267  = ra[338] | ra[339];
+  assign \$4268  = ra[339] ? 1'h1 : 1'h0;
+  assign \$4269  = ra[337] ? 1'h1 : 1'h0;
+  assign \$4270  = \$4267  ? { 1'h1, \$4268  } : { 1'h0, \$4269  };
+  assign \$4271  = \$4262  ? { 1'h1, \$4266  } : { 1'h0, \$4270  };
+  assign \$4272  = \$4247  ? { 1'h1, \$4259  } : { 1'h0, \$4271  };
+  assign \$4273  = ra[328] | ra[329];
+  assign \$4274  = ra[330] | ra[331];
+  assign \$4275  = \$4273  | \$4274 ;
+  assign \$4276  = ra[332] | ra[333];
+  assign \$4277  = ra[334] | ra[335];
+  assign \$4278  = \$4276  | \$4277 ;
+  assign \$4279  = \$4275  | \$4278 ;
+  assign \$4280  = ra[332] | ra[333];
+  assign \$4281  = ra[334] | ra[335];
+  assign \$4282  = \$4280  | \$4281 ;
+  assign \$4283  = ra[334] | ra[335];
+  assign \$4284  = ra[335] ? 1'h1 : 1'h0;
+  assign \$4285  = ra[333] ? 1'h1 : 1'h0;
+  assign \$4286  = \$4283  ? { 1'h1, \$4284  } : { 1'h0, \$4285  };
+  assign \$4287  = ra[330] | ra[331];
+  assign \$4288  = ra[331] ? 1'h1 : 1'h0;
+  assign \$4289  = ra[329] ? 1'h1 : 1'h0;
+  assign \$4290  = \$4287  ? { 1'h1, \$4288  } : { 1'h0, \$4289  };
+  assign \$4291  = \$4282  ? { 1'h1, \$4286  } : { 1'h0, \$4290  };
+  assign \$4292  = ra[324] | ra[325];
+  assign \$4293  = ra[326] | ra[327];
+  assign \$4294  = \$4292  | \$4293 ;
+  assign \$4295  = ra[326] | ra[327];
+  assign \$4296  = ra[327] ? 1'h1 : 1'h0;
+  assign \$4297  = ra[325] ? 1'h1 : 1'h0;
+  assign \$4298  = \$4295  ? { 1'h1, \$4296  } : { 1'h0, \$4297  };
+  assign \$4299  = ra[322] | ra[323];
+  assign \$4300  = ra[323] ? 1'h1 : 1'h0;
+  assign \$4301  = ra[321] ? 1'h1 : 1'h0;
+  assign \$4302  = \$4299  ? { 1'h1, \$4300  } : { 1'h0, \$4301  };
+  assign \$4303  = \$4294  ? { 1'h1, \$4298  } : { 1'h0, \$4302  };
+  assign \$4304  = \$4279  ? { 1'h1, \$4291  } : { 1'h0, \$4303  };
+  assign \$4305  = \$4240  ? { 1'h1, \$4272  } : { 1'h0, \$4304  };
+  assign \$4306  = \$4145  ? { 1'h1, \$4225  } : { 1'h0, \$4305  };
+  assign \$4307  = ra[288] | ra[289];
+  assign \$4308  = ra[290] | ra[291];
+  assign \$4309  = \$4307  | \$4308 ;
+  assign \$4310  = ra[292] | ra[293];
+  assign \$4311  = ra[294] | ra[295];
+  assign \$4312  = \$4310  | \$4311 ;
+  assign \$4313  = \$4309  | \$4312 ;
+  assign \$4314  = ra[296] | ra[297];
+  assign \$4315  = ra[298] | ra[299];
+  assign \$4316  = \$4314  | \$4315 ;
+  assign \$4317  = ra[300] | ra[301];
+  assign \$4318  = ra[302] | ra[303];
+  assign \$4319  = \$4317  | \$4318 ;
+  assign \$4320  = \$4316  | \$4319 ;
+  assign \$4321  = \$4313  | \$4320 ;
+  assign \$4322  = ra[304] | ra[305];
+  assign \$4323  = ra[306] | ra[307];
+  assign \$4324  = \$4322  | \$4323 ;
+  assign \$4325  = ra[308] | ra[309];
+  assign \$4326  = ra[310] | ra[311];
+  assign \$4327  = \$4325  | \$4326 ;
+  assign \$4328  = \$4324  | \$4327 ;
+  assign \$4329  = ra[312] | ra[313];
+  assign \$4330  = ra[314] | ra[315];
+  assign \$4331  = \$4329  | \$4330 ;
+  assign \$4332  = ra[316] | ra[317];
+  assign \$4333  = ra[318] | ra[319];
+  assign \$4334  = \$4332  | \$4333 ;
+  assign \$4335  = \$4331  | \$4334 ;
+  assign \$4336  = \$4328  | \$4335 ;
+  assign \$4337  = \$4321  | \$4336 ;
+  assign \$4338  = ra[304] | ra[305];
+  assign \$4339  = ra[306] | ra[307];
+  assign \$4340  = \$4338  | \$4339 ;
+  assign \$4341  = ra[308] | ra[309];
+  assign \$4342  = ra[310] | ra[311];
+  assign \$4343  = \$4341  | \$4342 ;
+  assign \$4344  = \$4340  | \$4343 ;
+  assign \$4345  = ra[312] | ra[313];
+  assign \$4346  = ra[314] | ra[315];
+  assign \$4347  = \$4345  | \$4346 ;
+  assign \$4348  = ra[316] | ra[317];
+  assign \$4349  = ra[318] | ra[319];
+  assign \$4350  = \$4348  | \$4349 ;
+  assign \$4351  = \$4347  | \$4350 ;
+  assign \$4352  = \$4344  | \$4351 ;
+  assign \$4353  = ra[312] | ra[313];
+  assign \$4354  = ra[314] | ra[315];
+  assign \$4355  = \$4353  | \$4354 ;
+  assign \$4356  = ra[316] | ra[317];
+  assign \$4357  = ra[318] | ra[319];
+  assign \$4358  = \$4356  | \$4357 ;
+  assign \$4359  = \$4355  | \$4358 ;
+  assign \$4360  = ra[316] | ra[317];
+  assign \$4361  = ra[318] | ra[319];
+  assign \$4362  = \$4360  | \$4361 ;
+  assign \$4363  = ra[318] | ra[319];
+  assign \$4364  = ra[319] ? 1'h1 : 1'h0;
+  assign \$4365  = ra[317] ? 1'h1 : 1'h0;
+  assign \$4366  = \$4363  ? { 1'h1, \$4364  } : { 1'h0, \$4365  };
+  assign \$4367  = ra[314] | ra[315];
+  assign \$4368  = ra[315] ? 1'h1 : 1'h0;
+  assign \$4369  = ra[313] ? 1'h1 : 1'h0;
+  assign \$4370  = \$4367  ? { 1'h1, \$4368  } : { 1'h0, \$4369  };
+  assign \$4371  = \$4362  ? { 1'h1, \$4366  } : { 1'h0, \$4370  };
+  assign \$4372  = ra[308] | ra[309];
+  assign \$4373  = ra[310] | ra[311];
+  assign \$4374  = \$4372  | \$4373 ;
+  assign \$4375  = ra[310] | ra[311];
+  assign \$4376  = ra[311] ? 1'h1 : 1'h0;
+  assign \$4377  = ra[309] ? 1'h1 : 1'h0;
+  assign \$4378  = \$4375  ? { 1'h1, \$4376  } : { 1'h0, \$4377  };
+  assign \$4379  = ra[306] | ra[307];
+  assign \$4380  = ra[307] ? 1'h1 : 1'h0;
+  assign \$4381  = ra[305] ? 1'h1 : 1'h0;
+  assign \$4382  = \$4379  ? { 1'h1, \$4380  } : { 1'h0, \$4381  };
+  assign \$4383  = \$4374  ? { 1'h1, \$4378  } : { 1'h0, \$4382  };
+  assign \$4384  = \$4359  ? { 1'h1, \$4371  } : { 1'h0, \$4383  };
+  assign \$4385  = ra[296] | ra[297];
+  assign \$4386  = ra[298] | ra[299];
+  assign \$4387  = \$4385  | \$4386 ;
+  assign \$4388  = ra[300] | ra[301];
+  assign \$4389  = ra[302] | ra[303];
+  assign \$4390  = \$4388  | \$4389 ;
+  assign \$4391  = \$4387  | \$4390 ;
+  assign \$4392  = ra[300] | ra[301];
+  assign \$4393  = ra[302] | ra[303];
+  assign \$4394  = \$4392  | \$4393 ;
+  assign \$4395  = ra[302] | ra[303];
+  assign \$4396  = ra[303] ? 1'h1 : 1'h0;
+  assign \$4397  = ra[301] ? 1'h1 : 1'h0;
+  assign \$4398  = \$4395  ? { 1'h1, \$4396  } : { 1'h0, \$4397  };
+  assign \$4399  = ra[298] | ra[299];
+  assign \$4400  = ra[299] ? 1'h1 : 1'h0;
+  assign \$4401  = ra[297] ? 1'h1 : 1'h0;
+  assign \$4402  = \$4399  ? { 1'h1, \$4400  } : { 1'h0, \$4401  };
+  assign \$4403  = \$4394  ? { 1'h1, \$4398  } : { 1'h0, \$4402  };
+  assign \$4404  = ra[292] | ra[293];
+  assign \$4405  = ra[294] | ra[295];
+  assign \$4406  = \$4404  | \$4405 ;
+  assign \$4407  = ra[294] | ra[295];
+  assign \$4408  = ra[295] ? 1'h1 : 1'h0;
+  assign \$4409  = ra[293] ? 1'h1 : 1'h0;
+  assign \$4410  = \$4407  ? { 1'h1, \$4408  } : { 1'h0, \$4409  };
+  assign \$4411  = ra[290] | ra[291];
+  assign \$4412  = ra[291] ? 1'h1 : 1'h0;
+  assign \$4413  = ra[289] ? 1'h1 : 1'h0;
+  assign \$4414  = \$4411  ? { 1'h1, \$4412  } : { 1'h0, \$4413  };
+  assign \$4415  = \$4406  ? { 1'h1, \$4410  } : { 1'h0, \$4414  };
+  assign \$4416  = \$4391  ? { 1'h1, \$4403  } : { 1'h0, \$4415  };
+  assign \$4417  = \$4352  ? { 1'h1, \$4384  } : { 1'h0, \$4416  };
+  assign \$4418  = ra[272] | ra[273];
+  assign \$4419  = ra[274] | ra[275];
+  assign \$4420  = \$4418  | \$4419 ;
+  assign \$4421  = ra[276] | ra[277];
+  assign \$4422  = ra[278] | ra[279];
+  assign \$4423  = \$4421  | \$4422 ;
+  assign \$4424  = \$4420  | \$4423 ;
+  assign \$4425  = ra[280] | ra[281];
+  assign \$4426  = ra[282] | ra[283];
+  assign \$4427  = \$4425  | \$4426 ;
+  assign \$4428  = ra[284] | ra[285];
+  assign \$4429  = ra[286] | ra[287];
+  assign \$4430  = \$4428  | \$4429 ;
+  assign \$4431  = \$4427  | \$4430 ;
+  assign \$4432  = \$4424  | \$4431 ;
+  assign \$4433  = ra[280] | ra[281];
+  assign \$4434  = ra[282] | ra[283];
+  assign \$4435  = \$4433  | \$4434 ;
+  assign \$4436  = ra[284] | ra[285];
+  assign \$4437  = ra[286] | ra[287];
+  assign \$4438  = \$4436  | \$4437 ;
+  assign \$4439  = \$4435  | \$4438 ;
+  assign \$4440  = ra[284] | ra[285];
+  assign \$4441  = ra[286] | ra[287];
+  assign \$4442  = \$4440  | \$4441 ;
+  assign \$4443  = ra[286] | ra[287];
+  assign \$4444  = ra[287] ? 1'h1 : 1'h0;
+  assign \$4445  = ra[285] ? 1'h1 : 1'h0;
+  assign \$4446  = \$4443  ? { 1'h1, \$4444  } : { 1'h0, \$4445  };
+  assign \$4447  = ra[282] | ra[283];
+  assign \$4448  = ra[283] ? 1'h1 : 1'h0;
+  assign \$4449  = ra[281] ? 1'h1 : 1'h0;
+  assign \$4450  = \$4447  ? { 1'h1, \$4448  } : { 1'h0, \$4449  };
+  assign \$4451  = \$4442  ? { 1'h1, \$4446  } : { 1'h0, \$4450  };
+  assign \$4452  = ra[276] | ra[277];
+  assign \$4453  = ra[278] | ra[279];
+  assign \$4454  = \$4452  | \$4453 ;
+  assign \$4455  = ra[278] | ra[279];
+  assign \$4456  = ra[279] ? 1'h1 : 1'h0;
+  assign \$4457  = ra[277] ? 1'h1 : 1'h0;
+  assign \$4458  = \$4455  ? { 1'h1, \$4456  } : { 1'h0, \$4457  };
+  assign \$4459  = ra[274] | ra[275];
+  assign \$4460  = ra[275] ? 1'h1 : 1'h0;
+  assign \$4461  = ra[273] ? 1'h1 : 1'h0;
+  assign \$4462  = \$4459  ? { 1'h1, \$4460  } : { 1'h0, \$4461  };
+  assign \$4463  = \$4454  ? { 1'h1, \$4458  } : { 1'h0, \$4462  };
+  assign \$4464  = \$4439  ? { 1'h1, \$4451  } : { 1'h0, \$4463  };
+  assign \$4465  = ra[264] | ra[265];
+  assign \$4466  = ra[266] | ra[267];
+  assign \$4467  = \$4465  | \$4466 ;
+  assign \$4468  = ra[268] | ra[269];
+  assign \$4469  = ra[270] | ra[271];
+  assign \$4470  = \$4468  | \$4469 ;
+  assign \$4471  = \$4467  | \$4470 ;
+  assign \$4472  = ra[268] | ra[269];
+  assign \$4473  = ra[270] | ra[271];
+  assign \$4474  = \$4472  | \$4473 ;
+  assign \$4475  = ra[270] | ra[271];
+  assign \$4476  = ra[271] ? 1'h1 : 1'h0;
+  assign \$4477  = ra[269] ? 1'h1 : 1'h0;
+  assign \$4478  = \$4475  ? { 1'h1, \$4476  } : { 1'h0, \$4477  };
+  assign \$4479  = ra[266] | ra[267];
+  assign \$4480  = ra[267] ? 1'h1 : 1'h0;
+  assign \$4481  = ra[265] ? 1'h1 : 1'h0;
+  assign \$4482  = \$4479  ? { 1'h1, \$4480  } : { 1'h0, \$4481  };
+  assign \$4483  = \$4474  ? { 1'h1, \$4478  } : { 1'h0, \$4482  };
+  assign \$4484  = ra[260] | ra[261];
+  assign \$4485  = ra[262] | ra[263];
+  assign \$4486  = \$4484  | \$4485 ;
+  assign \$4487  = ra[262] | ra[263];
+  assign \$4488  = ra[263] ? 1'h1 : 1'h0;
+  assign \$4489  = ra[261] ? 1'h1 : 1'h0;
+  assign \$4490  = \$4487  ? { 1'h1, \$4488  } : { 1'h0, \$4489  };
+  assign \$4491  = ra[258] | ra[259];
+  assign \$4492  = ra[259] ? 1'h1 : 1'h0;
+  assign \$4493  = ra[257] ? 1'h1 : 1'h0;
+  assign \$4494  = \$4491  ? { 1'h1, \$4492  } : { 1'h0, \$4493  };
+  assign \$4495  = \$4486  ? { 1'h1, \$4490  } : { 1'h0, \$4494  };
+  assign \$4496  = \$4471  ? { 1'h1, \$4483  } : { 1'h0, \$4495  };
+  assign \$4497  = \$4432  ? { 1'h1, \$4464  } : { 1'h0, \$4496  };
+  assign \$4498  = \$4337  ? { 1'h1, \$4417  } : { 1'h0, \$4497  };
+  assign \$4499  = \$4114  ? { 1'h1, \$4306  } : { 1'h0, \$4498  };
+  assign \$4500  = \$3603  ? { 1'h1, \$4051  } : { 1'h0, \$4499  };
+  assign \$4501  = ra[128] | ra[129];
+  assign \$4502  = ra[130] | ra[131];
+  assign \$4503  = \$4501  | \$4502 ;
+  assign \$4504  = ra[132] | ra[133];
+  assign \$4505  = ra[134] | ra[135];
+  assign \$4506  = \$4504  | \$4505 ;
+  assign \$4507  = \$4503  | \$4506 ;
+  assign \$4508  = ra[136] | ra[137];
+  assign \$4509  = ra[138] | ra[139];
+  assign \$4510  = \$4508  | \$4509 ;
+  assign \$4511  = ra[140] | ra[141];
+  assign \$4512  = ra[142] | ra[143];
+  assign \$4513  = \$4511  | \$4512 ;
+  assign \$4514  = \$4510  | \$4513 ;
+  assign \$4515  = \$4507  | \$4514 ;
+  assign \$4516  = ra[144] | ra[145];
+  assign \$4517  = ra[146] | ra[147];
+  assign \$4518  = \$4516  | \$4517 ;
+  assign \$4519  = ra[148] | ra[149];
+  assign \$4520  = ra[150] | ra[151];
+  assign \$4521  = \$4519  | \$4520 ;
+  assign \$4522  = \$4518  | \$4521 ;
+  assign \$4523  = ra[152] | ra[153];
+  assign \$4524  = ra[154] | ra[155];
+  assign \$4525  = \$4523  | \$4524 ;
+  assign \$4526  = ra[156] | ra[157];
+  assign \$4527  = ra[158] | ra[159];
+  assign \$4528  = \$4526  | \$4527 ;
+  assign \$4529  = \$4525  | \$4528 ;
+  assign \$4530  = \$4522  | \$4529 ;
+  assign \$4531  = \$4515  | \$4530 ;
+  assign \$4532  = ra[160] | ra[161];
+  assign \$4533  = ra[162] | ra[163];
+  assign \$4534  = \$4532  | \$4533 ;
+  assign \$4535  = ra[164] | ra[165];
+  assign \$4536  = ra[166] | ra[167];
+  assign \$4537  = \$4535  | \$4536 ;
+  assign \$4538  = \$4534  | \$4537 ;
+  assign \$4539  = ra[168] | ra[169];
+  assign \$4540  = ra[170] | ra[171];
+  assign \$4541  = \$4539  | \$4540 ;
+  assign \$4542  = ra[172] | ra[173];
+  assign \$4543  = ra[174] | ra[175];
+  assign \$4544  = \$4542  | \$4543 ;
+  assign \$4545  = \$4541  | \$4544 ;
+  assign \$4546  = \$4538  | \$4545 ;
+  assign \$4547  = ra[176] | ra[177];
+  assign \$4548  = ra[178] | ra[179];
+  assign \$4549  = \$4547  | \$4548 ;
+  assign \$4550  = ra[180] | ra[181];
+  assign \$4551  = ra[182] | ra[183];
+  assign \$4552  = \$4550  | \$4551 ;
+  assign \$4553  = \$4549  | \$4552 ;
+  assign \$4554  = ra[184] | ra[185];
+  assign \$4555  = ra[186] | ra[187];
+  assign \$4556  = \$4554  | \$4555 ;
+  assign \$4557  = ra[188] | ra[189];
+  assign \$4558  = ra[190] | ra[191];
+  assign \$4559  = \$4557  | \$4558 ;
+  assign \$4560  = \$4556  | \$4559 ;
+  assign \$4561  = \$4553  | \$4560 ;
+  assign \$4562  = \$4546  | \$4561 ;
+  assign \$4563  = \$4531  | \$4562 ;
+  assign \$4564  = ra[192] | ra[193];
+  assign \$4565  = ra[194] | ra[195];
+  assign \$4566  = \$4564  | \$4565 ;
+  assign \$4567  = ra[196] | ra[197];
+  assign \$4568  = ra[198] | ra[199];
+  assign \$4569  = \$4567  | \$4568 ;
+  assign \$4570  = \$4566  | \$4569 ;
+  assign \$4571  = ra[200] | ra[201];
+  assign \$4572  = ra[202] | ra[203];
+  assign \$4573  = \$4571  | \$4572 ;
+  assign \$4574  = ra[204] | ra[205];
+  assign \$4575  = ra[206] | ra[207];
+  assign \$4576  = \$4574  | \$4575 ;
+  assign \$4577  = \$4573  | \$4576 ;
+  assign \$4578  = \$4570  | \$4577 ;
+  assign \$4579  = ra[208] | ra[209];
+  assign \$4580  = ra[210] | ra[211];
+  assign \$4581  = \$4579  | \$4580 ;
+  assign \$4582  = ra[212] | ra[213];
+  assign \$4583  = ra[214] | ra[215];
+  assign \$4584  = \$4582  | \$4583 ;
+  assign \$4585  = \$4581  | \$4584 ;
+  assign \$4586  = ra[216] | ra[217];
+  assign \$4587  = ra[218] | ra[219];
+  assign \$4588  = \$4586  | \$4587 ;
+  assign \$4589  = ra[220] | ra[221];
+  assign \$4590  = ra[222] | ra[223];
+  assign \$4591  = \$4589  | \$4590 ;
+  assign \$4592  = \$4588  | \$4591 ;
+  assign \$4593  = \$4585  | \$4592 ;
+  assign \$4594  = \$4578  | \$4593 ;
+  assign \$4595  = ra[224] | ra[225];
+  assign \$4596  = ra[226] | ra[227];
+  assign \$4597  = \$4595  | \$4596 ;
+  assign \$4598  = ra[228] | ra[229];
+  assign \$4599  = ra[230] | ra[231];
+  assign \$4600  = \$4598  | \$4599 ;
+  assign \$4601  = \$4597  | \$4600 ;
+  assign \$4602  = ra[232] | ra[233];
+  assign \$4603  = ra[234] | ra[235];
+  assign \$4604  = \$4602  | \$4603 ;
+  assign \$4605  = ra[236] | ra[237];
+  assign \$4606  = ra[238] | ra[239];
+  assign \$4607  = \$4605  | \$4606 ;
+  assign \$4608  = \$4604  | \$4607 ;
+  assign \$4609  = \$4601  | \$4608 ;
+  assign \$4610  = ra[240] | ra[241];
+  assign \$4611  = ra[242] | ra[243];
+  assign \$4612  = \$4610  | \$4611 ;
+  assign \$4613  = ra[244] | ra[245];
+  assign \$4614  = ra[246] | ra[247];
+  assign \$4615  = \$4613  | \$4614 ;
+  assign \$4616  = \$4612  | \$4615 ;
+  assign \$4617  = ra[248] | ra[249];
+  assign \$4618  = ra[250] | ra[251];
+  assign \$4619  = \$4617  | \$4618 ;
+  assign \$4620  = ra[252] | ra[253];
+  assign \$4621  = ra[254] | ra[255];
+  assign \$4622  = \$4620  | \$4621 ;
+  assign \$4623  = \$4619  | \$4622 ;
+  assign \$4624  = \$4616  | \$4623 ;
+  assign \$4625  = \$4609  | \$4624 ;
+  assign \$4626  = \$4594  | \$4625 ;
+  assign \$4627  = \$4563  | \$4626 ;
+  assign \$4628  = ra[192] | ra[193];
+  assign \$4629  = ra[194] | ra[195];
+  assign \$4630  = \$4628  | \$4629 ;
+  assign \$4631  = ra[196] | ra[197];
+  assign \$4632  = ra[198] | ra[199];
+  assign \$4633  = \$4631  | \$4632 ;
+  assign \$4634  = \$4630  | \$4633 ;
+  assign \$4635  = ra[200] | ra[201];
+  assign \$4636  = ra[202] | ra[203];
+  assign \$4637  = \$4635  | \$4636 ;
+  assign \$4638  = ra[204] | ra[205];
+  assign \$4639  = ra[206] | ra[207];
+  assign \$4640  = \$4638  | \$4639 ;
+  assign \$4641  = \$4637  | \$4640 ;
+  assign \$4642  = \$4634  | \$4641 ;
+  assign \$4643  = ra[208] | ra[209];
+  assign \$4644  = ra[210] | ra[211];
+  assign \$4645  = \$4643  | \$4644 ;
+  assign \$4646  = ra[212] | ra[213];
+  assign \$4647  = ra[214] | ra[215];
+  assign \$4648  = \$4646  | \$4647 ;
+  assign \$4649  = \$4645  | \$4648 ;
+  assign \$4650  = ra[216] | ra[217];
+  assign \$4651  = ra[218] | ra[219];
+  assign \$4652  = \$4650  | \$4651 ;
+  assign \$4653  = ra[220] | ra[221];
+  assign \$4654  = ra[222] | ra[223];
+  assign \$4655  = \$4653  | \$4654 ;
+  assign \$4656  = \$4652  | \$4655 ;
+  assign \$4657  = \$4649  | \$4656 ;
+  assign \$4658  = \$4642  | \$4657 ;
+  assign \$4659  = ra[224] | ra[225];
+  assign \$4660  = ra[226] | ra[227];
+  assign \$4661  = \$4659  | \$4660 ;
+  assign \$4662  = ra[228] | ra[229];
+  assign \$4663  = ra[230] | ra[231];
+  assign \$4664  = \$4662  | \$4663 ;
+  assign \$4665  = \$4661  | \$4664 ;
+  assign \$4666  = ra[232] | ra[233];
+  assign \$4667  = ra[234] | ra[235];
+  assign \$4668  = \$4666  | \$4667 ;
+  assign \$4669  = ra[236] | ra[237];
+  assign \$4670  = ra[238] | ra[239];
+  assign \$4671  = \$4669  | \$4670 ;
+  assign \$4672  = \$4668  | \$4671 ;
+  assign \$4673  = \$4665  | \$4672 ;
+  assign \$4674  = ra[240] | ra[241];
+  assign \$4675  = ra[242] | ra[243];
+  assign \$4676  = \$4674  | \$4675 ;
+  assign \$4677  = ra[244] | ra[245];
+  assign \$4678  = ra[246] | ra[247];
+  assign \$4679  = \$4677  | \$4678 ;
+  assign \$4680  = \$4676  | \$4679 ;
+  assign \$4681  = ra[248] | ra[249];
+  assign \$4682  = ra[250] | ra[251];
+  assign \$4683  = \$4681  | \$4682 ;
+  assign \$4684  = ra[252] | ra[253];
+  assign \$4685  = ra[254] | ra[255];
+  assign \$4686  = \$4684  | \$4685 ;
+  assign \$4687  = \$4683  | \$4686 ;
+  assign \$4688  = \$4680  | \$4687 ;
+  assign \$4689  = \$4673  | \$4688 ;
+  assign \$4690  = \$4658  | \$4689 ;
+  assign \$4691  = ra[224] | ra[225];
+  assign \$4692  = ra[226] | ra[227];
+  assign \$4693  = \$4691  | \$4692 ;
+  assign \$4694  = ra[228] | ra[229];
+  assign \$4695  = ra[230] | ra[231];
+  assign \$4696  = \$4694  | \$4695 ;
+  assign \$4697  = \$4693  | \$4696 ;
+  assign \$4698  = ra[232] | ra[233];
+  assign \$4699  = ra[234] | ra[235];
+  assign \$4700  = \$4698  | \$4699 ;
+  assign \$4701  = ra[236] | ra[237];
+  assign \$4702  = ra[238] | ra[239];
+  assign \$4703  = \$4701  | \$4702 ;
+  assign \$4704  = \$4700  | \$4703 ;
+  assign \$4705  = \$4697  | \$4704 ;
+  assign \$4706  = ra[240] | ra[241];
+  assign \$4707  = ra[242] | ra[243];
+  assign \$4708  = \$4706  | \$4707 ;
+  assign \$4709  = ra[244] | ra[245];
+  assign \$4710  = ra[246] | ra[247];
+  assign \$4711  = \$4709  | \$4710 ;
+  assign \$4712  = \$4708  | \$4711 ;
+  assign \$4713  = ra[248] | ra[249];
+  assign \$4714  = ra[250] | ra[251];
+  assign \$4715  = \$4713  | \$4714 ;
+  assign \$4716  = ra[252] | ra[253];
+  assign \$4717  = ra[254] | ra[255];
+  assign \$4718  = \$4716  | \$4717 ;
+  assign \$4719  = \$4715  | \$4718 ;
+  assign \$4720  = \$4712  | \$4719 ;
+  assign \$4721  = \$4705  | \$4720 ;
+  assign \$4722  = ra[240] | ra[241];
+  assign \$4723  = ra[242] | ra[243];
+  assign \$4724  = \$4722  | \$4723 ;
+  assign \$4725  = ra[244] | ra[245];
+  assign \$4726  = ra[246] | ra[247];
+  assign \$4727  = \$4725  | \$4726 ;
+  assign \$4728  = \$4724  | \$4727 ;
+  assign \$4729  = ra[248] | ra[249];
+  assign \$4730  = ra[250] | ra[251];
+  assign \$4731  = \$4729  | \$4730 ;
+  assign \$4732  = ra[252] | ra[253];
+  assign \$4733  = ra[254] | ra[255];
+  assign \$4734  = \$4732  | \$4733 ;
+  assign \$4735  = \$4731  | \$4734 ;
+  assign \$4736  = \$4728  | \$4735 ;
+  assign \$4737  = ra[248] | ra[249];
+  assign \$4738  = ra[250] | ra[251];
+  assign \$4739  = \$4737  | \$4738 ;
+  assign \$4740  = ra[252] | ra[253];
+  assign \$4741  = ra[254] | ra[255];
+  assign \$4742  = \$4740  | \$4741 ;
+  assign \$4743  = \$4739  | \$4742 ;
+  assign \$4744  = ra[252] | ra[253];
+  assign \$4745  = ra[254] | ra[255];
+  assign \$4746  = \$4744  | \$4745 ;
+  assign \$4747  = ra[254] | ra[255];
+  assign \$4748  = ra[255] ? 1'h1 : 1'h0;
+  assign \$4749  = ra[253] ? 1'h1 : 1'h0;
+  assign \$4750  = \$4747  ? { 1'h1, \$4748  } : { 1'h0, \$4749  };
+  assign \$4751  = ra[250] | ra[251];
+  assign \$4752  = ra[251] ? 1'h1 : 1'h0;
+  assign \$4753  = ra[249] ? 1'h1 : 1'h0;
+  assign \$4754  = \$4751  ? { 1'h1, \$4752  } : { 1'h0, \$4753  };
+  assign \$4755  = \$4746  ? { 1'h1, \$4750  } : { 1'h0, \$4754  };
+  assign \$4756  = ra[244] | ra[245];
+  assign \$4757  = ra[246] | ra[247];
+  assign \$4758  = \$4756  | \$4757 ;
+  assign \$4759  = ra[246] | ra[247];
+  assign \$4760  = ra[247] ? 1'h1 : 1'h0;
+  assign \$4761  = ra[245] ? 1'h1 : 1'h0;
+  assign \$4762  = \$4759  ? { 1'h1, \$4760  } : { 1'h0, \$4761  };
+  assign \$4763  = ra[242] | ra[243];
+  assign \$4764  = ra[243] ? 1'h1 : 1'h0;
+  assign \$4765  = ra[241] ? 1'h1 : 1'h0;
+  assign \$4766  = \$4763  ? { 1'h1, \$4764  } : { 1'h0, \$4765  };
+  assign \$4767  = \$4758  ? { 1'h1, \$4762  } : { 1'h0, \$4766  };
+  assign \$4768  = \$4743  ? { 1'h1, \$4755  } : { 1'h0, \$4767  };
+  assign \$4769  = ra[232] | ra[233];
+  assign \$4770  = ra[234] | ra[235];
+  assign \$4771  = \$4769  | \$4770 ;
+  assign \$4772  = ra[236] | ra[237];
+  assign \$4773  = ra[238] | ra[239];
+  assign \$4774  = \$4772  | \$4773 ;
+  assign \$4775  = \$4771  | \$4774 ;
+  assign \$4776  = ra[236] | ra[237];
+  assign \$4777  = ra[238] | ra[239];
+  assign \$4778  = \$4776  | \$4777 ;
+  assign \$4779  = ra[238] | ra[239];
+  assign \$4780  = ra[239] ? 1'h1 : 1'h0;
+  assign \$4781  = ra[237] ? 1'h1 : 1'h0;
+  assign \$4782  = \$4779  ? { 1'h1, \$4780  } : { 1'h0, \$4781  };
+  assign \$4783  = ra[234] | ra[235];
+  assign \$4784  = ra[235] ? 1'h1 : 1'h0;
+  assign \$4785  = ra[233] ? 1'h1 : 1'h0;
+  assign \$4786  = \$4783  ? { 1'h1, \$4784  } : { 1'h0, \$4785  };
+  assign \$4787  = \$4778  ? { 1'h1, \$4782  } : { 1'h0, \$4786  };
+  assign \$4788  = ra[228] | ra[229];
+  assign \$4789  = ra[230] | ra[231];
+  assign \$4790  = \$4788  | \$4789 ;
+  assign \$4791  = ra[230] | ra[231];
+  assign \$4792  = ra[231] ? 1'h1 : 1'h0;
+  assign \$4793  = ra[229] ? 1'h1 : 1'h0;
+  assign \$4794  = \$4791  ? { 1'h1, \$4792  } : { 1'h0, \$4793  };
+  assign \$4795  = ra[226] | ra[227];
+  assign \$4796  = ra[227] ? 1'h1 : 1'h0;
+  assign \$4797  = ra[225] ? 1'h1 : 1'h0;
+  assign \$4798  = \$4795  ? { 1'h1, \$4796  } : { 1'h0, \$4797  };
+  assign \$4799  = \$4790  ? { 1'h1, \$4794  } : { 1'h0, \$4798  };
+  assign \$4800  = \$4775  ? { 1'h1, \$4787  } : { 1'h0, \$4799  };
+  assign \$4801  = \$4736  ? { 1'h1, \$4768  } : { 1'h0, \$4800  };
+  assign \$4802  = ra[208] | ra[209];
+  assign \$4803  = ra[210] | ra[211];
+  assign \$4804  = \$4802  | \$4803 ;
+  assign \$4805  = ra[212] | ra[213];
+  assign \$4806  = ra[214] | ra[215];
+  assign \$4807  = \$4805  | \$4806 ;
+  assign \$4808  = \$4804  | \$4807 ;
+  assign \$4809  = ra[216] | ra[217];
+  assign \$4810  = ra[218] | ra[219];
+  assign \$4811  = \$4809  | \$4810 ;
+  assign \$4812  = ra[220] | ra[221];
+  assign \$4813  = ra[222] | ra[223];
+  assign \$4814  = \$4812  | \$4813 ;
+  assign \$4815  = \$4811  | \$4814 ;
+  assign \$4816  = \$4808  | \$4815 ;
+  assign \$4817  = ra[216] | ra[217];
+  assign \$4818  = ra[218] | ra[219];
+  assign \$4819  = \$4817  | \$4818 ;
+  assign \$4820  = ra[220] | ra[221];
+  assign \$4821  = ra[222] | ra[223];
+  assign \$4822  = \$4820  | \$4821 ;
+  assign \$4823  = \$4819  | \$4822 ;
+  assign \$4824  = ra[220] | ra[221];
+  assign \$4825  = ra[222] | ra[223];
+  assign \$4826  = \$4824  | \$4825 ;
+  assign \$4827  = ra[222] | ra[223];
+  assign \$4828  = ra[223] ? 1'h1 : 1'h0;
+  assign \$4829  = ra[221] ? 1'h1 : 1'h0;
+  assign \$4830  = \$4827  ? { 1'h1, \$4828  } : { 1'h0, \$4829  };
+  assign \$4831  = ra[218] | ra[219];
+  assign \$4832  = ra[219] ? 1'h1 : 1'h0;
+  assign \$4833  = ra[217] ? 1'h1 : 1'h0;
+  assign \$4834  = \$4831  ? { 1'h1, \$4832  } : { 1'h0, \$4833  };
+  assign \$4835  = \$4826  ? { 1'h1, \$4830  } : { 1'h0, \$4834  };
+  assign \$4836  = ra[212] | ra[213];
+  assign \$4837  = ra[214] | ra[215];
+  assign \$4838  = \$4836  | \$4837 ;
+  assign \$4839  = ra[214] | ra[215];
+  assign \$4840  = ra[215] ? 1'h1 : 1'h0;
+  assign \$4841  = ra[213] ? 1'h1 : 1'h0;
+  assign \$4842  = \$4839  ? { 1'h1, \$4840  } : { 1'h0, \$4841  };
+  assign \$4843  = ra[210] | ra[211];
+  assign \$4844  = ra[211] ? 1'h1 : 1'h0;
+  assign \$4845  = ra[209] ? 1'h1 : 1'h0;
+  assign \$4846  = \$4843  ? { 1'h1, \$4844  } : { 1'h0, \$4845  };
+  assign \$4847  = \$4838  ? { 1'h1, \$4842  } : { 1'h0, \$4846  };
+  assign \$4848  = \$4823  ? { 1'h1, \$4835  } : { 1'h0, \$4847  };
+  assign \$4849  = ra[200] | ra[201];
+  assign \$4850  = ra[202] | ra[203];
+  assign \$4851  = \$4849  | \$4850 ;
+  assign \$4852  = ra[204] | ra[205];
+  assign \$4853  = ra[206] | ra[207];
+  assign \$4854  = \$4852  | \$4853 ;
+  assign \$4855  = \$4851  | \$4854 ;
+  assign \$4856  = ra[204] | ra[205];
+  assign \$4857  = ra[206] | ra[207];
+  assign \$4858  = \$4856  | \$4857 ;
+  assign \$4859  = ra[206] | ra[207];
+  assign \$4860  = ra[207] ? 1'h1 : 1'h0;
+  assign \$4861  = ra[205] ? 1'h1 : 1'h0;
+  assign \$4862  = \$4859  ? { 1'h1, \$4860  } : { 1'h0, \$4861  };
+  assign \$4863  = ra[202] | ra[203];
+  assign \$4864  = ra[203] ? 1'h1 : 1'h0;
+  assign \$4865  = ra[201] ? 1'h1 : 1'h0;
+  assign \$4866  = \$4863  ? { 1'h1, \$4864  } : { 1'h0, \$4865  };
+  assign \$4867  = \$4858  ? { 1'h1, \$4862  } : { 1'h0, \$4866  };
+  assign \$4868  = ra[196] | ra[197];
+  assign \$4869  = ra[198] | ra[199];
+  assign \$4870  = \$4868  | \$4869 ;
+  assign \$4871  = ra[198] | ra[199];
+  assign \$4872  = ra[199] ? 1'h1 : 1'h0;
+  assign \$4873  = ra[197] ? 1'h1 : 1'h0;
+  assign \$4874  = \$4871  ? { 1'h1, \$4872  } : { 1'h0, \$4873  };
+  assign \$4875  = ra[194] | ra[195];
+  assign \$4876  = ra[195] ? 1'h1 : 1'h0;
+  assign \$4877  = ra[193] ? 1'h1 : 1'h0;
+  assign \$4878  = \$4875  ? { 1'h1, \$4876  } : { 1'h0, \$4877  };
+  assign \$4879  = \$4870  ? { 1'h1, \$4874  } : { 1'h0, \$4878  };
+  assign \$4880  = \$4855  ? { 1'h1, \$4867  } : { 1'h0, \$4879  };
+  assign \$4881  = \$4816  ? { 1'h1, \$4848  } : { 1'h0, \$4880  };
+  assign \$4882  = \$4721  ? { 1'h1, \$4801  } : { 1'h0, \$4881  };
+  assign \$4883  = ra[160] | ra[161];
+  assign \$4884  = ra[162] | ra[163];
+  assign \$4885  = \$4883  | \$4884 ;
+  assign \$4886  = ra[164] | ra[165];
+  assign \$4887  = ra[166] | ra[167];
+  assign \$4888  = \$4886  | \$4887 ;
+  assign \$4889  = \$4885  | \$4888 ;
+  assign \$4890  = ra[168] | ra[169];
+  assign \$4891  = ra[170] | ra[171];
+  assign \$4892  = \$4890  | \$4891 ;
+  assign \$4893  = ra[172] | ra[173];
+  assign \$4894  = ra[174] | ra[175];
+  assign \$4895  = \$4893  | \$4894 ;
+  assign \$4896  = \$4892  | \$4895 ;
+  assign \$4897  = \$4889  | \$4896 ;
+  assign \$4898  = ra[176] | ra[177];
+  assign \$4899  = ra[178] | ra[179];
+  assign \$4900  = \$4898  | \$4899 ;
+  assign \$4901  = ra[180] | ra[181];
+  assign \$4902  = ra[182] | ra[183];
+  assign \$4903  = \$4901  | \$4902 ;
+  assign \$4904  = \$4900  | \$4903 ;
+  assign \$4905  = ra[184] | ra[185];
+  assign \$4906  = ra[186] | ra[187];
+  assign \$4907  = \$4905  | \$4906 ;
+  assign \$4908  = ra[188] | ra[189];
+  assign \$4909  = ra[190] | ra[191];
+  assign \$4910  = \$4908  | \$4909 ;
+  assign \$4911  = \$4907  | \$4910 ;
+  assign \$4912  = \$4904  | \$4911 ;
+  assign \$4913  = \$4897  | \$4912 ;
+  assign \$4914  = ra[176] | ra[177];
+  assign \$4915  = ra[178] | ra[179];
+  assign \$4916  = \$4914  | \$4915 ;
+  assign \$4917  = ra[180] | ra[181];
+  assign \$4918  = ra[182] | ra[183];
+  assign \$4919  = \$4917  | \$4918 ;
+  assign \$4920  = \$4916  | \$4919 ;
+  assign \$4921  = ra[184] | ra[185];
+  assign \$4922  = ra[186] | ra[187];
+  assign \$4923  = \$4921  | \$4922 ;
+  assign \$4924  = ra[188] | ra[189];
+  assign \$4925  = ra[190] | ra[191];
+  assign \$4926  = \$4924  | \$4925 ;
+  assign \$4927  = \$4923  | \$4926 ;
+  assign \$4928  = \$4920  | \$4927 ;
+  assign \$4929  = ra[184] | ra[185];
+  assign \$4930  = ra[186] | ra[187];
+  assign \$4931  = \$4929  | \$4930 ;
+  assign \$4932  = ra[188] | ra[189];
+  assign \$4933  = ra[190] | ra[191];
+  assign \$4934  = \$4932  | \$4933 ;
+  assign \$4935  = \$4931  | \$4934 ;
+  assign \$4936  = ra[188] | ra[189];
+  assign \$4937  = ra[190] | ra[191];
+  assign \$4938  = \$4936  | \$4937 ;
+  assign \$4939  = ra[190] | ra[191];
+  assign \$4940  = ra[191] ? 1'h1 : 1'h0;
+  assign \$4941  = ra[189] ? 1'h1 : 1'h0;
+  assign \$4942  = \$4939  ? { 1'h1, \$4940  } : { 1'h0, \$4941  };
+  assign \$4943  = ra[186] | ra[187];
+  assign \$4944  = ra[187] ? 1'h1 : 1'h0;
+  assign \$4945  = ra[185] ? 1'h1 : 1'h0;
+  assign \$4946  = \$4943  ? { 1'h1, \$4944  } : { 1'h0, \$4945  };
+  assign \$4947  = \$4938  ? { 1'h1, \$4942  } : { 1'h0, \$4946  };
+  assign \$4948  = ra[180] | ra[181];
+  assign \$4949  = ra[182] | ra[183];
+  assign \$4950  = \$4948  | \$4949 ;
+  assign \$4951  = ra[182] | ra[183];
+  assign \$4952  = ra[183] ? 1'h1 : 1'h0;
+  assign \$4953  = ra[181] ? 1'h1 : 1'h0;
+  assign \$4954  = \$4951  ? { 1'h1, \$4952  } : { 1'h0, \$4953  };
+  assign \$4955  = ra[178] | ra[179];
+  assign \$4956  = ra[179] ? 1'h1 : 1'h0;
+  assign \$4957  = ra[177] ? 1'h1 : 1'h0;
+  assign \$4958  = \$4955  ? { 1'h1, \$4956  } : { 1'h0, \$4957  };
+  assign \$4959  = \$4950  ? { 1'h1, \$4954  } : { 1'h0, \$4958  };
+  assign \$4960  = \$4935  ? { 1'h1, \$4947  } : { 1'h0, \$4959  };
+  assign \$4961  = ra[168] | ra[169];
+  assign \$4962  = ra[170] | ra[171];
+  assign \$4963  = \$4961  | \$4962 ;
+  assign \$4964  = ra[172] | ra[173];
+  assign \$4965  = ra[174] | ra[175];
+  assign \$4966  = \$4964  | \$4965 ;
+  assign \$4967  = \$4963  | \$4966 ;
+  assign \$4968  = ra[172] | ra[173];
+  assign \$4969  = ra[174] | ra[175];
+  assign \$4970  = \$4968  | \$4969 ;
+  assign \$4971  = ra[174] | ra[175];
+  assign \$4972  = ra[175] ? 1'h1 : 1'h0;
+  assign \$4973  = ra[173] ? 1'h1 : 1'h0;
+  assign \$4974  = \$4971  ? { 1'h1, \$4972  } : { 1'h0, \$4973  };
+  assign \$4975  = ra[170] | ra[171];
+  assign \$4976  = ra[171] ? 1'h1 : 1'h0;
+  assign \$4977  = ra[169] ? 1'h1 : 1'h0;
+  assign \$4978  = \$4975  ? { 1'h1, \$4976  } : { 1'h0, \$4977  };
+  assign \$4979  = \$4970  ? { 1'h1, \$4974  } : { 1'h0, \$4978  };
+  assign \$4980  = ra[164] | ra[165];
+  assign \$4981  = ra[166] | ra[167];
+  assign \$4982  = \$4980  | \$4981 ;
+  assign \$4983  = ra[166] | ra[167];
+  assign \$4984  = ra[167] ? 1'h1 : 1'h0;
+  assign \$4985  = ra[165] ? 1'h1 : 1'h0;
+  assign \$4986  = \$4983  ? { 1'h1, \$4984  } : { 1'h0, \$4985  };
+  assign \$4987  = ra[162] | ra[163];
+  assign \$4988  = ra[163] ? 1'h1 : 1'h0;
+  assign \$4989  = ra[161] ? 1'h1 : 1'h0;
+  assign \$4990  = \$4987  ? { 1'h1, \$4988  } : { 1'h0, \$4989  };
+  assign \$4991  = \$4982  ? { 1'h1, \$4986  } : { 1'h0, \$4990  };
+  assign \$4992  = \$4967  ? { 1'h1, \$4979  } : { 1'h0, \$4991  };
+  assign \$4993  = \$4928  ? { 1'h1, \$4960  } : { 1'h0, \$4992  };
+  assign \$4994  = ra[144] | ra[145];
+  assign \$4995  = ra[146] | ra[147];
+  assign \$4996  = \$4994  | \$4995 ;
+  assign \$4997  = ra[148] | ra[149];
+  assign \$4998  = ra[150] | ra[151];
+  assign \$4999  = \$4997  | \$4998 ;
+  assign \$5000  = \$4996  | \$4999 ;
+  assign \$5001  = ra[152] | ra[153];
+  assign \$5002  = ra[154] | ra[155];
+  assign \$5003  = \$5001  | \$5002 ;
+  assign \$5004  = ra[156] | ra[157];
+  assign \$5005  = ra[158] | ra[159];
+  assign \$5006  = \$5004  | \$5005 ;
+  assign \$5007  = \$5003  | \$5006 ;
+  assign \$5008  = \$5000  | \$5007 ;
+  assign \$5009  = ra[152] | ra[153];
+  assign \$5010  = ra[154] | ra[155];
+  assign \$5011  = \$5009  | \$5010 ;
+  assign \$5012  = ra[156] | ra[157];
+  assign \$5013  = ra[158] | ra[159];
+  assign \$5014  = \$5012  | \$5013 ;
+  assign \$5015  = \$5011  | \$5014 ;
+  assign \$5016  = ra[156] | ra[157];
+  assign \$5017  = ra[158] | ra[159];
+  assign \$5018  = \$5016  | \$5017 ;
+  assign \$5019  = ra[158] | ra[159];
+  assign \$5020  = ra[159] ? 1'h1 : 1'h0;
+  assign \$5021  = ra[157] ? 1'h1 : 1'h0;
+  assign \$5022  = \$5019  ? { 1'h1, \$5020  } : { 1'h0, \$5021  };
+  assign \$5023  = ra[154] | ra[155];
+  assign \$5024  = ra[155] ? 1'h1 : 1'h0;
+  assign \$5025  = ra[153] ? 1'h1 : 1'h0;
+  assign \$5026  = \$5023  ? { 1'h1, \$5024  } : { 1'h0, \$5025  };
+  assign \$5027  = \$5018  ? { 1'h1, \$5022  } : { 1'h0, \$5026  };
+  assign \$5028  = ra[148] | ra[149];
+  assign \$5029  = ra[150] | ra[151];
+  assign \$5030  = \$5028  | \$5029 ;
+  assign \$5031  = ra[150] | ra[151];
+  assign \$5032  = ra[151] ? 1'h1 : 1'h0;
+  assign \$5033  = ra[149] ? 1'h1 : 1'h0;
+  assign \$5034  = \$5031  ? { 1'h1, \$5032  } : { 1'h0, \$5033  };
+  assign \$5035  = ra[146] | ra[147];
+  assign \$5036  = ra[147] ? 1'h1 : 1'h0;
+  assign \$5037  = ra[145] ? 1'h1 : 1'h0;
+  assign \$5038  = \$5035  ? { 1'h1, \$5036  } : { 1'h0, \$5037  };
+  assign \$5039  = \$5030  ? { 1'h1, \$5034  } : { 1'h0, \$5038  };
+  assign \$5040  = \$5015  ? { 1'h1, \$5027  } : { 1'h0, \$5039  };
+  assign \$5041  = ra[136] | ra[137];
+  assign \$5042  = ra[138] | ra[139];
+  assign \$5043  = \$5041  | \$5042 ;
+  assign \$5044  = ra[140] | ra[141];
+  assign \$5045  = ra[142] | ra[143];
+  assign \$5046  = \$5044  | \$5045 ;
+  assign \$5047  = \$5043  | \$5046 ;
+  assign \$5048  = ra[140] | ra[141];
+  assign \$5049  = ra[142] | ra[143];
+  assign \$5050  = \$5048  | \$5049 ;
+  assign \$5051  = ra[142] | ra[143];
+  assign \$5052  = ra[143] ? 1'h1 : 1'h0;
+  assign \$5053  = ra[141] ? 1'h1 : 1'h0;
+  assign \$5054  = \$5051  ? { 1'h1, \$5052  } : { 1'h0, \$5053  };
+  assign \$5055  = ra[138] | ra[139];
+  assign \$5056  = ra[139] ? 1'h1 : 1'h0;
+  assign \$5057  = ra[137] ? 1'h1 : 1'h0;
+  assign \$5058  = \$5055  ? { 1'h1, \$5056  } : { 1'h0, \$5057  };
+  assign \$5059  = \$5050  ? { 1'h1, \$5054  } : { 1'h0, \$5058  };
+  assign \$5060  = ra[132] | ra[133];
+  assign \$5061  = ra[134] | ra[135];
+  assign \$5062  = \$5060  | \$5061 ;
+  assign \$5063  = ra[134] | ra[135];
+  assign \$5064  = ra[135] ? 1'h1 : 1'h0;
+  assign \$5065  = ra[133] ? 1'h1 : 1'h0;
+  assign \$5066  = \$5063  ? { 1'h1, \$5064  } : { 1'h0, \$5065  };
+  assign \$5067  = ra[130] | ra[131];
+  assign \$5068  = ra[131] ? 1'h1 : 1'h0;
+  assign \$5069  = ra[129] ? 1'h1 : 1'h0;
+  assign \$5070  = \$5067  ? { 1'h1, \$5068  } : { 1'h0, \$5069  };
+  assign \$5071  = \$5062  ? { 1'h1, \$5066  } : { 1'h0, \$5070  };
+  assign \$5072  = \$5047  ? { 1'h1, \$5059  } : { 1'h0, \$5071  };
+  assign \$5073  = \$5008  ? { 1'h1, \$5040  } : { 1'h0, \$5072  };
+  assign \$5074  = \$4913  ? { 1'h1, \$4993  } : { 1'h0, \$5073  };
+  assign \$5075  = \$4690  ? { 1'h1, \$4882  } : { 1'h0, \$5074  };
+  assign \$5076  = ra[64] | ra[65];
+  assign \$5077  = ra[66] | ra[67];
+  assign \$5078  = \$5076  | \$5077 ;
+  assign \$5079  = ra[68] | ra[69];
+  assign \$5080  = ra[70] | ra[71];
+  assign \$5081  = \$5079  | \$5080 ;
+  assign \$5082  = \$5078  | \$5081 ;
+  assign \$5083  = ra[72] | ra[73];
+  assign \$5084  = ra[74] | ra[75];
+  assign \$5085  = \$5083  | \$5084 ;
+  assign \$5086  = ra[76] | ra[77];
+  assign \$5087  = ra[78] | ra[79];
+  assign \$5088  = \$5086  | \$5087 ;
+  assign \$5089  = \$5085  | \$5088 ;
+  assign \$5090  = \$5082  | \$5089 ;
+  assign \$5091  = ra[80] | ra[81];
+  assign \$5092  = ra[82] | ra[83];
+  assign \$5093  = \$5091  | \$5092 ;
+  assign \$5094  = ra[84] | ra[85];
+  assign \$5095  = ra[86] | ra[87];
+  assign \$5096  = \$5094  | \$5095 ;
+  assign \$5097  = \$5093  | \$5096 ;
+  assign \$5098  = ra[88] | ra[89];
+  assign \$5099  = ra[90] | ra[91];
+  assign \$5100  = \$5098  | \$5099 ;
+  assign \$5101  = ra[92] | ra[93];
+  assign \$5102  = ra[94] | ra[95];
+  assign \$5103  = \$5101  | \$5102 ;
+  assign \$5104  = \$5100  | \$5103 ;
+  assign \$5105  = \$5097  | \$5104 ;
+  assign \$5106  = \$5090  | \$5105 ;
+  assign \$5107  = ra[96] | ra[97];
+  assign \$5108  = ra[98] | ra[99];
+  assign \$5109  = \$5107  | \$5108 ;
+  assign \$5110  = ra[100] | ra[101];
+  assign \$5111  = ra[102] | ra[103];
+  assign \$5112  = \$5110  | \$5111 ;
+  assign \$5113  = \$5109  | \$5112 ;
+  assign \$5114  = ra[104] | ra[105];
+  assign \$5115  = ra[106] | ra[107];
+  assign \$5116  = \$5114  | \$5115 ;
+  assign \$5117  = ra[108] | ra[109];
+  assign \$5118  = ra[110] | ra[111];
+  assign \$5119  = \$5117  | \$5118 ;
+  assign \$5120  = \$5116  | \$5119 ;
+  assign \$5121  = \$5113  | \$5120 ;
+  assign \$5122  = ra[112] | ra[113];
+  assign \$5123  = ra[114] | ra[115];
+  assign \$5124  = \$5122  | \$5123 ;
+  assign \$5125  = ra[116] | ra[117];
+  assign \$5126  = ra[118] | ra[119];
+  assign \$5127  = \$5125  | \$5126 ;
+  assign \$5128  = \$5124  | \$5127 ;
+  assign \$5129  = ra[120] | ra[121];
+  assign \$5130  = ra[122] | ra[123];
+  assign \$5131  = \$5129  | \$5130 ;
+  assign \$5132  = ra[124] | ra[125];
+  assign \$5133  = ra[126] | ra[127];
+  assign \$5134  = \$5132  | \$5133 ;
+  assign \$5135  = \$5131  | \$5134 ;
+  assign \$5136  = \$5128  | \$5135 ;
+  assign \$5137  = \$5121  | \$5136 ;
+  assign \$5138  = \$5106  | \$5137 ;
+  assign \$5139  = ra[96] | ra[97];
+  assign \$5140  = ra[98] | ra[99];
+  assign \$5141  = \$5139  | \$5140 ;
+  assign \$5142  = ra[100] | ra[101];
+  assign \$5143  = ra[102] | ra[103];
+  assign \$5144  = \$5142  | \$5143 ;
+  assign \$5145  = \$5141  | \$5144 ;
+  assign \$5146  = ra[104] | ra[105];
+  assign \$5147  = ra[106] | ra[107];
+  assign \$5148  = \$5146  | \$5147 ;
+  assign \$5149  = ra[108] | ra[109];
+  assign \$5150  = ra[110] | ra[111];
+  assign \$5151  = \$5149  | \$5150 ;
+  assign \$5152  = \$5148  | \$5151 ;
+  assign \$5153  = \$5145  | \$5152 ;
+  assign \$5154  = ra[112] | ra[113];
+  assign \$5155  = ra[114] | ra[115];
+  assign \$5156  = \$5154  | \$5155 ;
+  assign \$5157  = ra[116] | ra[117];
+  assign \$5158  = ra[118] | ra[119];
+  assign \$5159  = \$5157  | \$5158 ;
+  assign \$5160  = \$5156  | \$5159 ;
+  assign \$5161  = ra[120] | ra[121];
+  assign \$5162  = ra[122] | ra[123];
+  assign \$5163  = \$5161  | \$5162 ;
+  assign \$5164  = ra[124] | ra[125];
+  assign \$5165  = ra[126] | ra[127];
+  assign \$5166  = \$5164  | \$5165 ;
+  assign \$5167  = \$5163  | \$5166 ;
+  assign \$5168  = \$5160  | \$5167 ;
+  assign \$5169  = \$5153  | \$5168 ;
+  assign \$5170  = ra[112] | ra[113];
+  assign \$5171  = ra[114] | ra[115];
+  assign \$5172  = \$5170  | \$5171 ;
+  assign \$5173  = ra[116] | ra[117];
+  assign \$5174  = ra[118] | ra[119];
+  assign \$5175  = \$5173  | \$5174 ;
+  assign \$5176  = \$5172  | \$5175 ;
+  assign \$5177  = ra[120] | ra[121];
+  assign \$5178  = ra[122] | ra[123];
+  assign \$5179  = \$5177  | \$5178 ;
+  assign \$5180  = ra[124] | ra[125];
+  assign \$5181  = ra[126] | ra[127];
+  assign \$5182  = \$5180  | \$5181 ;
+  assign \$5183  = \$5179  | \$5182 ;
+  assign \$5184  = \$5176  | \$5183 ;
+  assign \$5185  = ra[120] | ra[121];
+  assign \$5186  = ra[122] | ra[123];
+  assign \$5187  = \$5185  | \$5186 ;
+  assign \$5188  = ra[124] | ra[125];
+  assign \$5189  = ra[126] | ra[127];
+  assign \$5190  = \$5188  | \$5189 ;
+  assign \$5191  = \$5187  | \$5190 ;
+  assign \$5192  = ra[124] | ra[125];
+  assign \$5193  = ra[126] | ra[127];
+  assign \$5194  = \$5192  | \$5193 ;
+  assign \$5195  = ra[126] | ra[127];
+  assign \$5196  = ra[127] ? 1'h1 : 1'h0;
+  assign \$5197  = ra[125] ? 1'h1 : 1'h0;
+  assign \$5198  = \$5195  ? { 1'h1, \$5196  } : { 1'h0, \$5197  };
+  assign \$5199  = ra[122] | ra[123];
+  assign \$5200  = ra[123] ? 1'h1 : 1'h0;
+  assign \$5201  = ra[121] ? 1'h1 : 1'h0;
+  assign \$5202  = \$5199  ? { 1'h1, \$5200  } : { 1'h0, \$5201  };
+  assign \$5203  = \$5194  ? { 1'h1, \$5198  } : { 1'h0, \$5202  };
+  assign \$5204  = ra[116] | ra[117];
+  assign \$5205  = ra[118] | ra[119];
+  assign \$5206  = \$5204  | \$5205 ;
+  assign \$5207  = ra[118] | ra[119];
+  assign \$5208  = ra[119] ? 1'h1 : 1'h0;
+  assign \$5209  = ra[117] ? 1'h1 : 1'h0;
+  assign \$5210  = \$5207  ? { 1'h1, \$5208  } : { 1'h0, \$5209  };
+  assign \$5211  = ra[114] | ra[115];
+  assign \$5212  = ra[115] ? 1'h1 : 1'h0;
+  assign \$5213  = ra[113] ? 1'h1 : 1'h0;
+  assign \$5214  = \$5211  ? { 1'h1, \$5212  } : { 1'h0, \$5213  };
+  assign \$5215  = \$5206  ? { 1'h1, \$5210  } : { 1'h0, \$5214  };
+  assign \$5216  = \$5191  ? { 1'h1, \$5203  } : { 1'h0, \$5215  };
+  assign \$5217  = ra[104] | ra[105];
+  assign \$5218  = ra[106] | ra[107];
+  assign \$5219  = \$5217  | \$5218 ;
+  assign \$5220  = ra[108] | ra[109];
+  assign \$5221  = ra[110] | ra[111];
+  assign \$5222  = \$5220  | \$5221 ;
+  assign \$5223  = \$5219  | \$5222 ;
+  assign \$5224  = ra[108] | ra[109];
+  assign \$5225  = ra[110] | ra[111];
+  assign \$5226  = \$5224  | \$5225 ;
+  assign \$5227  = ra[110] | ra[111];
+  assign \$5228  = ra[111] ? 1'h1 : 1'h0;
+  assign \$5229  = ra[109] ? 1'h1 : 1'h0;
+  assign \$5230  = \$5227  ? { 1'h1, \$5228  } : { 1'h0, \$5229  };
+  assign \$5231  = ra[106] | ra[107];
+  assign \$5232  = ra[107] ? 1'h1 : 1'h0;
+  assign \$5233  = ra[105] ? 1'h1 : 1'h0;
+  assign \$5234  = \$5231  ? { 1'h1, \$5232  } : { 1'h0, \$5233  };
+  assign \$5235  = \$5226  ? { 1'h1, \$5230  } : { 1'h0, \$5234  };
+  assign \$5236  = ra[100] | ra[101];
+  assign \$5237  = ra[102] | ra[103];
+  assign \$5238  = \$5236  | \$5237 ;
+  assign \$5239  = ra[102] | ra[103];
+  assign \$5240  = ra[103] ? 1'h1 : 1'h0;
+  assign \$5241  = ra[101] ? 1'h1 : 1'h0;
+  assign \$5242  = \$5239  ? { 1'h1, \$5240  } : { 1'h0, \$5241  };
+  assign \$5243  = ra[98] | ra[99];
+  assign \$5244  = ra[99] ? 1'h1 : 1'h0;
+  assign \$5245  = ra[97] ? 1'h1 : 1'h0;
+  assign \$5246  = \$5243  ? { 1'h1, \$5244  } : { 1'h0, \$5245  };
+  assign \$5247  = \$5238  ? { 1'h1, \$5242  } : { 1'h0, \$5246  };
+  assign \$5248  = \$5223  ? { 1'h1, \$5235  } : { 1'h0, \$5247  };
+  assign \$5249  = \$5184  ? { 1'h1, \$5216  } : { 1'h0, \$5248  };
+  assign \$5250  = ra[80] | ra[81];
+  assign \$5251  = ra[82] | ra[83];
+  assign \$5252  = \$5250  | \$5251 ;
+  assign \$5253  = ra[84] | ra[85];
+  assign \$5254  = ra[86] | ra[87];
+  assign \$5255  = \$5253  | \$5254 ;
+  assign \$5256  = \$5252  | \$5255 ;
+  assign \$5257  = ra[88] | ra[89];
+  assign \$5258  = ra[90] | ra[91];
+  assign \$5259  = \$5257  | \$5258 ;
+  assign \$5260  = ra[92] | ra[93];
+  assign \$5261  = ra[94] | ra[95];
+  assign \$5262  = \$5260  | \$5261 ;
+  assign \$5263  = \$5259  | \$5262 ;
+  assign \$5264  = \$5256  | \$5263 ;
+  assign \$5265  = ra[88] | ra[89];
+  assign \$5266  = ra[90] | ra[91];
+  assign \$5267  = \$5265  | \$5266 ;
+  assign \$5268  = ra[92] | ra[93];
+  assign \$5269  = ra[94] | ra[95];
+  assign \$5270  = \$5268  | \$5269 ;
+  assign \$5271  = \$5267  | \$5270 ;
+  assign \$5272  = ra[92] | ra[93];
+  assign \$5273  = ra[94] | ra[95];
+  assign \$5274  = \$5272  | \$5273 ;
+  assign \$5275  = ra[94] | ra[95];
+  assign \$5276  = ra[95] ? 1'h1 : 1'h0;
+  assign \$5277  = ra[93] ? 1'h1 : 1'h0;
+  assign \$5278  = \$5275  ? { 1'h1, \$5276  } : { 1'h0, \$5277  };
+  assign \$5279  = ra[90] | ra[91];
+  assign \$5280  = ra[91] ? 1'h1 : 1'h0;
+  assign \$5281  = ra[89] ? 1'h1 : 1'h0;
+  assign \$5282  = \$5279  ? { 1'h1, \$5280  } : { 1'h0, \$5281  };
+  assign \$5283  = \$5274  ? { 1'h1, \$5278  } : { 1'h0, \$5282  };
+  assign \$5284  = ra[84] | ra[85];
+  assign \$5285  = ra[86] | ra[87];
+  assign \$5286  = \$5284  | \$5285 ;
+  assign \$5287  = ra[86] | ra[87];
+  assign \$5288  = ra[87] ? 1'h1 : 1'h0;
+  assign \$5289  = ra[85] ? 1'h1 : 1'h0;
+  assign \$5290  = \$5287  ? { 1'h1, \$5288  } : { 1'h0, \$5289  };
+  assign \$5291  = ra[82] | ra[83];
+  assign \$5292  = ra[83] ? 1'h1 : 1'h0;
+  assign \$5293  = ra[81] ? 1'h1 : 1'h0;
+  assign \$5294  = \$5291  ? { 1'h1, \$5292  } : { 1'h0, \$5293  };
+  assign \$5295  = \$5286  ? { 1'h1, \$5290  } : { 1'h0, \$5294  };
+  assign \$5296  = \$5271  ? { 1'h1, \$5283  } : { 1'h0, \$5295  };
+  assign \$5297  = ra[72] | ra[73];
+  assign \$5298  = ra[74] | ra[75];
+  assign \$5299  = \$5297  | \$5298 ;
+  assign \$5300  = ra[76] | ra[77];
+  assign \$5301  = ra[78] | ra[79];
+  assign \$5302  = \$5300  | \$5301 ;
+  assign \$5303  = \$5299  | \$5302 ;
+  assign \$5304  = ra[76] | ra[77];
+  assign \$5305  = ra[78] | ra[79];
+  assign \$5306  = \$5304  | \$5305 ;
+  assign \$5307  = ra[78] | ra[79];
+  assign \$5308  = ra[79] ? 1'h1 : 1'h0;
+  assign \$5309  = ra[77] ? 1'h1 : 1'h0;
+  assign \$5310  = \$5307  ? { 1'h1, \$5308  } : { 1'h0, \$5309  };
+  assign \$5311  = ra[74] | ra[75];
+  assign \$5312  = ra[75] ? 1'h1 : 1'h0;
+  assign \$5313  = ra[73] ? 1'h1 : 1'h0;
+  assign \$5314  = \$5311  ? { 1'h1, \$5312  } : { 1'h0, \$5313  };
+  assign \$5315  = \$5306  ? { 1'h1, \$5310  } : { 1'h0, \$5314  };
+  assign \$5316  = ra[68] | ra[69];
+  assign \$5317  = ra[70] | ra[71];
+  assign \$5318  = \$5316  | \$5317 ;
+  assign \$5319  = ra[70] | ra[71];
+  assign \$5320  = ra[71] ? 1'h1 : 1'h0;
+  assign \$5321  = ra[69] ? 1'h1 : 1'h0;
+  assign \$5322  = \$5319  ? { 1'h1, \$5320  } : { 1'h0, \$5321  };
+  assign \$5323  = ra[66] | ra[67];
+  assign \$5324  = ra[67] ? 1'h1 : 1'h0;
+  assign \$5325  = ra[65] ? 1'h1 : 1'h0;
+  assign \$5326  = \$5323  ? { 1'h1, \$5324  } : { 1'h0, \$5325  };
+  assign \$5327  = \$5318  ? { 1'h1, \$5322  } : { 1'h0, \$5326  };
+  assign \$5328  = \$5303  ? { 1'h1, \$5315  } : { 1'h0, \$5327  };
+  assign \$5329  = \$5264  ? { 1'h1, \$5296  } : { 1'h0, \$5328  };
+  assign \$5330  = \$5169  ? { 1'h1, \$5249  } : { 1'h0, \$5329  };
+  assign \$5331  = ra[32] | ra[33];
+  assign \$5332  = ra[34] | ra[35];
+  assign \$5333  = \$5331  | \$5332 ;
+  assign \$5334  = ra[36] | ra[37];
+  assign \$5335  = ra[38] | ra[39];
+  assign \$5336  = \$5334  | \$5335 ;
+  assign \$5337  = \$5333  | \$5336 ;
+  assign \$5338  = ra[40] | ra[41];
+  assign \$5339  = ra[42] | ra[43];
+  assign \$5340  = \$5338  | \$5339 ;
+  assign \$5341  = ra[44] | ra[45];
+  assign \$5342  = ra[46] | ra[47];
+  assign \$5343  = \$5341  | \$5342 ;
+  assign \$5344  = \$5340  | \$5343 ;
+  assign \$5345  = \$5337  | \$5344 ;
+  assign \$5346  = ra[48] | ra[49];
+  assign \$5347  = ra[50] | ra[51];
+  assign \$5348  = \$5346  | \$5347 ;
+  assign \$5349  = ra[52] | ra[53];
+  assign \$5350  = ra[54] | ra[55];
+  assign \$5351  = \$5349  | \$5350 ;
+  assign \$5352  = \$5348  | \$5351 ;
+  assign \$5353  = ra[56] | ra[57];
+  assign \$5354  = ra[58] | ra[59];
+  assign \$5355  = \$5353  | \$5354 ;
+  assign \$5356  = ra[60] | ra[61];
+  assign \$5357  = ra[62] | ra[63];
+  assign \$5358  = \$5356  | \$5357 ;
+  assign \$5359  = \$5355  | \$5358 ;
+  assign \$5360  = \$5352  | \$5359 ;
+  assign \$5361  = \$5345  | \$5360 ;
+  assign \$5362  = ra[48] | ra[49];
+  assign \$5363  = ra[50] | ra[51];
+  assign \$5364  = \$5362  | \$5363 ;
+  assign \$5365  = ra[52] | ra[53];
+  assign \$5366  = ra[54] | ra[55];
+  assign \$5367  = \$5365  | \$5366 ;
+  assign \$5368  = \$5364  | \$5367 ;
+  assign \$5369  = ra[56] | ra[57];
+  assign \$5370  = ra[58] | ra[59];
+  assign \$5371  = \$5369  | \$5370 ;
+  assign \$5372  = ra[60] | ra[61];
+  assign \$5373  = ra[62] | ra[63];
+  assign \$5374  = \$5372  | \$5373 ;
+  assign \$5375  = \$5371  | \$5374 ;
+  assign \$5376  = \$5368  | \$5375 ;
+  assign \$5377  = ra[56] | ra[57];
+  assign \$5378  = ra[58] | ra[59];
+  assign \$5379  = \$5377  | \$5378 ;
+  assign \$5380  = ra[60] | ra[61];
+  assign \$5381  = ra[62] | ra[63];
+  assign \$5382  = \$5380  | \$5381 ;
+  assign \$5383  = \$5379  | \$5382 ;
+  assign \$5384  = ra[60] | ra[61];
+  assign \$5385  = ra[62] | ra[63];
+  assign \$5386  = \$5384  | \$5385 ;
+  assign \$5387  = ra[62] | ra[63];
+  assign \$5388  = ra[63] ? 1'h1 : 1'h0;
+  assign \$5389  = ra[61] ? 1'h1 : 1'h0;
+  assign \$5390  = \$5387  ? { 1'h1, \$5388  } : { 1'h0, \$5389  };
+  assign \$5391  = ra[58] | ra[59];
+  assign \$5392  = ra[59] ? 1'h1 : 1'h0;
+  assign \$5393  = ra[57] ? 1'h1 : 1'h0;
+  assign \$5394  = \$5391  ? { 1'h1, \$5392  } : { 1'h0, \$5393  };
+  assign \$5395  = \$5386  ? { 1'h1, \$5390  } : { 1'h0, \$5394  };
+  assign \$5396  = ra[52] | ra[53];
+  assign \$5397  = ra[54] | ra[55];
+  assign \$5398  = \$5396  | \$5397 ;
+  assign \$5399  = ra[54] | ra[55];
+  assign \$5400  = ra[55] ? 1'h1 : 1'h0;
+  assign \$5401  = ra[53] ? 1'h1 : 1'h0;
+  assign \$5402  = \$5399  ? { 1'h1, \$5400  } : { 1'h0, \$5401  };
+  assign \$5403  = ra[50] | ra[51];
+  assign \$5404  = ra[51] ? 1'h1 : 1'h0;
+  assign \$5405  = ra[49] ? 1'h1 : 1'h0;
+  assign \$5406  = \$5403  ? { 1'h1, \$5404  } : { 1'h0, \$5405  };
+  assign \$5407  = \$5398  ? { 1'h1, \$5402  } : { 1'h0, \$5406  };
+  assign \$5408  = \$5383  ? { 1'h1, \$5395  } : { 1'h0, \$5407  };
+  assign \$5409  = ra[40] | ra[41];
+  assign \$5410  = ra[42] | ra[43];
+  assign \$5411  = \$5409  | \$5410 ;
+  assign \$5412  = ra[44] | ra[45];
+  assign \$5413  = ra[46] | ra[47];
+  assign \$5414  = \$5412  | \$5413 ;
+  assign \$5415  = \$5411  | \$5414 ;
+  assign \$5416  = ra[44] | ra[45];
+  assign \$5417  = ra[46] | ra[47];
+  assign \$5418  = \$5416  | \$5417 ;
+  assign \$5419  = ra[46] | ra[47];
+  assign \$5420  = ra[47] ? 1'h1 : 1'h0;
+  assign \$5421  = ra[45] ? 1'h1 : 1'h0;
+  assign \$5422  = \$5419  ? { 1'h1, \$5420  } : { 1'h0, \$5421  };
+  assign \$5423  = ra[42] | ra[43];
+  assign \$5424  = ra[43] ? 1'h1 : 1'h0;
+  assign \$5425  = ra[41] ? 1'h1 : 1'h0;
+  assign \$5426  = \$5423  ? { 1'h1, \$5424  } : { 1'h0, \$5425  };
+  assign \$5427  = \$5418  ? { 1'h1, \$5422  } : { 1'h0, \$5426  };
+  assign \$5428  = ra[36] | ra[37];
+  assign \$5429  = ra[38] | ra[39];
+  assign \$5430  = \$5428  | \$5429 ;
+  assign \$5431  = ra[38] | ra[39];
+  assign \$5432  = ra[39] ? 1'h1 : 1'h0;
+  assign \$5433  = ra[37] ? 1'h1 : 1'h0;
+  assign \$5434  = \$5431  ? { 1'h1, \$5432  } : { 1'h0, \$5433  };
+  assign \$5435  = ra[34] | ra[35];
+  assign \$5436  = ra[35] ? 1'h1 : 1'h0;
+  assign \$5437  = ra[33] ? 1'h1 : 1'h0;
+  assign \$5438  = \$5435  ? { 1'h1, \$5436  } : { 1'h0, \$5437  };
+  assign \$5439  = \$5430  ? { 1'h1, \$5434  } : { 1'h0, \$5438  };
+  assign \$5440  = \$5415  ? { 1'h1, \$5427  } : { 1'h0, \$5439  };
+  assign \$5441  = \$5376  ? { 1'h1, \$5408  } : { 1'h0, \$5440  };
+  assign \$5442  = ra[16] | ra[17];
+  assign \$5443  = ra[18] | ra[19];
+  assign \$5444  = \$5442  | \$5443 ;
+  assign \$5445  = ra[20] | ra[21];
+  assign \$5446  = ra[22] | ra[23];
+  assign \$5447  = \$5445  | \$5446 ;
+  assign \$5448  = \$5444  | \$5447 ;
+  assign \$5449  = ra[24] | ra[25];
+  assign \$5450  = ra[26] | ra[27];
+  assign \$5451  = \$5449  | \$5450 ;
+  assign \$5452  = ra[28] | ra[29];
+  assign \$5453  = ra[30] | ra[31];
+  assign \$5454  = \$5452  | \$5453 ;
+  assign \$5455  = \$5451  | \$5454 ;
+  assign \$5456  = \$5448  | \$5455 ;
+  assign \$5457  = ra[24] | ra[25];
+  assign \$5458  = ra[26] | ra[27];
+  assign \$5459  = \$5457  | \$5458 ;
+  assign \$5460  = ra[28] | ra[29];
+  assign \$5461  = ra[30] | ra[31];
+  assign \$5462  = \$5460  | \$5461 ;
+  assign \$5463  = \$5459  | \$5462 ;
+  assign \$5464  = ra[28] | ra[29];
+  assign \$5465  = ra[30] | ra[31];
+  assign \$5466  = \$5464  | \$5465 ;
+  assign \$5467  = ra[30] | ra[31];
+  assign \$5468  = ra[31] ? 1'h1 : 1'h0;
+  assign \$5469  = ra[29] ? 1'h1 : 1'h0;
+  assign \$5470  = \$5467  ? { 1'h1, \$5468  } : { 1'h0, \$5469  };
+  assign \$5471  = ra[26] | ra[27];
+  assign \$5472  = ra[27] ? 1'h1 : 1'h0;
+  assign \$5473  = ra[25] ? 1'h1 : 1'h0;
+  assign \$5474  = \$5471  ? { 1'h1, \$5472  } : { 1'h0, \$5473  };
+  assign \$5475  = \$5466  ? { 1'h1, \$5470  } : { 1'h0, \$5474  };
+  assign \$5476  = ra[20] | ra[21];
+  assign \$5477  = ra[22] | ra[23];
+  assign \$5478  = \$5476  | \$5477 ;
+  assign \$5479  = ra[22] | ra[23];
+  assign \$5480  = ra[23] ? 1'h1 : 1'h0;
+  assign \$5481  = ra[21] ? 1'h1 : 1'h0;
+  assign \$5482  = \$5479  ? { 1'h1, \$5480  } : { 1'h0, \$5481  };
+  assign \$5483  = ra[18] | ra[19];
+  assign \$5484  = ra[19] ? 1'h1 : 1'h0;
+  assign \$5485  = ra[17] ? 1'h1 : 1'h0;
+  assign \$5486  = \$5483  ? { 1'h1, \$5484  } : { 1'h0, \$5485  };
+  assign \$5487  = \$5478  ? { 1'h1, \$5482  } : { 1'h0, \$5486  };
+  assign \$5488  = \$5463  ? { 1'h1, \$5475  } : { 1'h0, \$5487  };
+  assign \$5489  = ra[8] | ra[9];
+  assign \$5490  = ra[10] | ra[11];
+  assign \$5491  = \$5489  | \$5490 ;
+  assign \$5492  = ra[12] | ra[13];
+  assign \$5493  = ra[14] | ra[15];
+  assign \$5494  = \$5492  | \$5493 ;
+  assign \$5495  = \$5491  | \$5494 ;
+  assign \$5496  = ra[12] | ra[13];
+  assign \$5497  = ra[14] | ra[15];
+  assign \$5498  = \$5496  | \$5497 ;
+  assign \$5499  = ra[14] | ra[15];
+  assign \$5500  = ra[15] ? 1'h1 : 1'h0;
+  assign \$5501  = ra[13] ? 1'h1 : 1'h0;
+  assign \$5502  = \$5499  ? { 1'h1, \$5500  } : { 1'h0, \$5501  };
+  assign \$5503  = ra[10] | ra[11];
+  assign \$5504  = ra[11] ? 1'h1 : 1'h0;
+  assign \$5505  = ra[9] ? 1'h1 : 1'h0;
+  assign \$5506  = \$5503  ? { 1'h1, \$5504  } : { 1'h0, \$5505  };
+  assign \$5507  = \$5498  ? { 1'h1, \$5502  } : { 1'h0, \$5506  };
+  assign \$5508  = ra[4] | ra[5];
+  assign \$5509  = ra[6] | ra[7];
+  assign \$5510  = \$5508  | \$5509 ;
+  assign \$5511  = ra[6] | ra[7];
+  assign \$5512  = ra[7] ? 1'h1 : 1'h0;
+  assign \$5513  = ra[5] ? 1'h1 : 1'h0;
+  assign \$5514  = \$5511  ? { 1'h1, \$5512  } : { 1'h0, \$5513  };
+  assign \$5515  = ra[2] | ra[3];
+  assign \$5516  = ra[3] ? 1'h1 : 1'h0;
+  assign \$5517  = ra[1] ? 1'h1 : 1'h0;
+  assign \$5518  = \$5515  ? { 1'h1, \$5516  } : { 1'h0, \$5517  };
+  assign \$5519  = \$5510  ? { 1'h1, \$5514  } : { 1'h0, \$5518  };
+  assign \$5520  = \$5495  ? { 1'h1, \$5507  } : { 1'h0, \$5519  };
+  assign \$5521  = \$5456  ? { 1'h1, \$5488  } : { 1'h0, \$5520  };
+  assign \$5522  = \$5361  ? { 1'h1, \$5441  } : { 1'h0, \$5521  };
+  assign \$5523  = \$5138  ? { 1'h1, \$5330  } : { 1'h0, \$5522  };
+  assign \$5524  = \$4627  ? { 1'h1, \$5075  } : { 1'h0, \$5523  };
+  assign \$5525  = \$3476  ? { 1'h1, \$4500  } : { 1'h0, \$5524  };
+  assign \$5526  = \$5525  + 1'h1;
+  assign bl_sq = \$3221  ? \$5526  : 10'h000;
+  assign \$5527  = bl_sq + 1'h1;
+  assign \$5529  = \$5528  + 2'h3;
+  assign \$5531  = 2'h2 * \$5530 [8:0];
+  assign \$5532  = 10'h200 - \$5531 ;
+  assign \$5533  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c0_full = { srem[61:0], work[511:510], 1'h1 } + { \$5533 [63:0], 1'h1 };
+  assign \$5534  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c1n_full = { srem[125:62], 1'h0 } + { \$5534 [127:64], 1'h0 };
+  assign \$5535  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c1y_full = { srem[125:62], 1'h1 } + { \$5535 [127:64], 1'h1 };
+  assign \$5536  = ~ { sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65] };
+  assign \$5537  = sq0_c1n_full[64:1] & \$5536 ;
+  assign \$5538  = sq0_c1y_full[64:1] & { sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65], sq0_c0_full[65] };
+  assign sq0_s1 = \$5537  | \$5538 ;
+  assign \$5539  = ~ sq0_c0_full[65];
+  assign \$5540  = sq0_c1n_full[65] & \$5539 ;
+  assign \$5541  = sq0_c1y_full[65] & sq0_c0_full[65];
+  assign sq0_co1 = \$5540  | \$5541 ;
+  assign \$5542  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c2n_full = { srem[189:126], 1'h0 } + { \$5542 [191:128], 1'h0 };
+  assign \$5543  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c2y_full = { srem[189:126], 1'h1 } + { \$5543 [191:128], 1'h1 };
+  assign \$5544  = ~ { sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1 };
+  assign \$5545  = sq0_c2n_full[64:1] & \$5544 ;
+  assign \$5546  = sq0_c2y_full[64:1] & { sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1, sq0_co1 };
+  assign sq0_s2 = \$5545  | \$5546 ;
+  assign \$5547  = ~ sq0_co1;
+  assign \$5548  = sq0_c2n_full[65] & \$5547 ;
+  assign \$5549  = sq0_c2y_full[65] & sq0_co1;
+  assign sq0_co2 = \$5548  | \$5549 ;
+  assign \$5550  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c3n_full = { srem[253:190], 1'h0 } + { \$5550 [255:192], 1'h0 };
+  assign \$5551  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c3y_full = { srem[253:190], 1'h1 } + { \$5551 [255:192], 1'h1 };
+  assign \$5552  = ~ { sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2 };
+  assign \$5553  = sq0_c3n_full[64:1] & \$5552 ;
+  assign \$5554  = sq0_c3y_full[64:1] & { sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2, sq0_co2 };
+  assign sq0_s3 = \$5553  | \$5554 ;
+  assign \$5555  = ~ sq0_co2;
+  assign \$5556  = sq0_c3n_full[65] & \$5555 ;
+  assign \$5557  = sq0_c3y_full[65] & sq0_co2;
+  assign sq0_co3 = \$5556  | \$5557 ;
+  assign \$5558  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c4n_full = { srem[259:254], 1'h0 } + { \$5558 [261:256], 1'h0 };
+  assign \$5559  = ~ { 4'h0, root, 2'h1 };
+  assign sq0_c4y_full = { srem[259:254], 1'h1 } + { \$5559 [261:256], 1'h1 };
+  assign \$5560  = ~ { sq0_co3, sq0_co3, sq0_co3, sq0_co3, sq0_co3, sq0_co3 };
+  assign \$5561  = sq0_c4n_full[6:1] & \$5560 ;
+  assign \$5562  = sq0_c4y_full[6:1] & { sq0_co3, sq0_co3, sq0_co3, sq0_co3, sq0_co3, sq0_co3 };
+  assign sq0_s4 = \$5561  | \$5562 ;
+  assign \$5563  = ~ sq0_co3;
+  assign \$5564  = sq0_c4n_full[7] & \$5563 ;
+  assign \$5565  = sq0_c4y_full[7] & sq0_co3;
+  assign sq0_co4 = \$5564  | \$5565 ;
+  assign \$5566  = sq0_co4 ? { sq0_s4, sq0_s3, sq0_s2, sq0_s1, sq0_c0_full[64:1] } : { srem, work[511:510] };
+  assign \$5568  = ~ { 4'h0, root[254:0], sq0_co4, 2'h1 };
+  assign sq1_c0_full = { \$5566 [61:0], \$5567 [511:510], 1'h1 } + { \$5568 [63:0], 1'h1 };
+  assign \$5569  = ~ { 4'h0, root[254:0], sq0_co4, 2'h1 };
+  assign sq1_c1n_full = { \$5566 [125:62], 1'h0 } + { \$5569 [127:64], 1'h0 };
+  assign \$5570  = ~ { 4'h0, root[254:0], sq0_co4, 2'h1 };
+  assign sq1_c1y_full = { \$5566 [125:62], 1'h1 } + { \$5570 [127:64], 1'h1 };
+  assign \$5571  = ~ { sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65] };
+  assign \$5572  = sq1_c1n_full[64:1] & \$5571 ;
+  assign \$5573  = sq1_c1y_full[64:1] & { sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65], sq1_c0_full[65] };
+  assign sq1_s1 = \$5572  | \$5573 ;
+  assign \$5574  = ~ sq1_c0_full[65];
+  assign \$5575  = sq1_c1n_full[65] & \$5574 ;
+  assign \$5576  = sq1_c1y_full[65] & sq1_c0_full[65];
+  assign sq1_co1 = \$5575  | \$5576 ;
+  assign \$5577  = ~ { 4'h0, root[254:0], sq0_co4, 2'h1 };
+  assign sq1_c2n_full = { \$5566 [189:126], 1'h0 } + { \$5577 [191:128], 1'h0 };
+  assign \$5578  = ~ { 4'h0, root[254:0], sq0_co4, 2'h1 };
+  assign sq1_c2y_full = { \$5566 [189:126], 1'h1 } + { \$5578 [191:128], 1'h1 };
+  assign \$5579  = ~ { sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1 };
+  assign \$5580  = sq1_c2n_full[64:1] & \$5579 ;
+  assign \$5581  = sq1_c2y_full[64:1] & { sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1, sq1_co1 };
+  assign sq1_s2 = \$5580  | \$5581 ;
+  assign \$5582  = ~ sq1_co1;
+  assign \$5583  = sq1_c2n_full[65] & \$5582 ;
+  assign \$5584  = sq1_c2y_full[65] & sq1_co1;
+  assign sq1_co2 = \$5583  | \$5584 ;
+  assign \$5585  = ~ { 4'h0, root[254:0], sq0_co4, 2'h1 };
+  assign sq1_c3n_full = { \$5566 [253:190], 1'h0 } + { \$5585 [255:192], 1'h0 };
+  assign \$5586  = ~ { 4'h0, root[254:0], sq0_co4, 2'h1 };
+  assign sq1_c3y_full = { \$5566 [253:190], 1'h1 } + { \$5586 [255:192], 1'h1 };
+  assign \$5587  = ~ { sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2 };
+  assign \$5588  = sq1_c3n_full[64:1] & \$5587 ;
+  assign \$5589  = sq1_c3y_full[64:1] & { sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2, sq1_co2 };
+  assign sq1_s3 = \$5588  | \$5589 ;
+  assign \$5590  = ~ sq1_co2;
+  assign \$5591  = sq1_c3n_full[65] & \$5590 ;
+  assign \$5592  = sq1_c3y_full[65] & sq1_co2;
+  assign sq1_co3 = \$5591  | \$5592 ;
+  assign \$5593  = ~ { 4'h0, root[254:0], sq0_co4, 2'h1 };
+  assign sq1_c4n_full = { \$5566 [259:254], 1'h0 } + { \$5593 [261:256], 1'h0 };
+  assign \$5594  = ~ { 4'h0, root[254:0], sq0_co4, 2'h1 };
+  assign sq1_c4y_full = { \$5566 [259:254], 1'h1 } + { \$5594 [261:256], 1'h1 };
+  assign \$5595  = ~ { sq1_co3, sq1_co3, sq1_co3, sq1_co3, sq1_co3, sq1_co3 };
+  assign \$5596  = sq1_c4n_full[6:1] & \$5595 ;
+  assign \$5597  = sq1_c4y_full[6:1] & { sq1_co3, sq1_co3, sq1_co3, sq1_co3, sq1_co3, sq1_co3 };
+  assign sq1_s4 = \$5596  | \$5597 ;
+  assign \$5598  = ~ sq1_co3;
+  assign \$5599  = sq1_c4n_full[7] & \$5598 ;
+  assign \$5600  = sq1_c4y_full[7] & sq1_co3;
+  assign sq1_co4 = \$5599  | \$5600 ;
+  assign \$5601  = sq1_co4 ? { sq1_s4, sq1_s3, sq1_s2, sq1_s1, sq1_c0_full[64:1] } : { \$5566 [259:0], \$5567 [511:510] };
+  assign \$5603  = ~ { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
+  assign sq2_c0_full = { \$5601 [61:0], \$5602 [511:510], 1'h1 } + { \$5603 [63:0], 1'h1 };
+  assign \$5604  = ~ { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
+  assign sq2_c1n_full = { \$5601 [125:62], 1'h0 } + { \$5604 [127:64], 1'h0 };
+  assign \$5605  = ~ { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
+  assign sq2_c1y_full = { \$5601 [125:62], 1'h1 } + { \$5605 [127:64], 1'h1 };
+  assign \$5606  = ~ { sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65] };
+  assign \$5607  = sq2_c1n_full[64:1] & \$5606 ;
+  assign \$5608  = sq2_c1y_full[64:1] & { sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65], sq2_c0_full[65] };
+  assign sq2_s1 = \$5607  | \$5608 ;
+  assign \$5609  = ~ sq2_c0_full[65];
+  assign \$5610  = sq2_c1n_full[65] & \$5609 ;
+  assign \$5611  = sq2_c1y_full[65] & sq2_c0_full[65];
+  assign sq2_co1 = \$5610  | \$5611 ;
+  assign \$5612  = ~ { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
+  assign sq2_c2n_full = { \$5601 [189:126], 1'h0 } + { \$5612 [191:128], 1'h0 };
+  assign \$5613  = ~ { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
+  assign sq2_c2y_full = { \$5601 [189:126], 1'h1 } + { \$5613 [191:128], 1'h1 };
+  assign \$5614  = ~ { sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1 };
+  assign \$5615  = sq2_c2n_full[64:1] & \$5614 ;
+  assign \$5616  = sq2_c2y_full[64:1] & { sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1, sq2_co1 };
+  assign sq2_s2 = \$5615  | \$5616 ;
+  assign \$5617  = ~ sq2_co1;
+  assign \$5618  = sq2_c2n_full[65] & \$5617 ;
+  assign \$5619  = sq2_c2y_full[65] & sq2_co1;
+  assign sq2_co2 = \$5618  | \$5619 ;
+  assign \$5620  = ~ { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
+  assign sq2_c3n_full = { \$5601 [253:190], 1'h0 } + { \$5620 [255:192], 1'h0 };
+  assign \$5621  = ~ { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
+  assign sq2_c3y_full = { \$5601 [253:190], 1'h1 } + { \$5621 [255:192], 1'h1 };
+  assign \$5622  = ~ { sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2 };
+  assign \$5623  = sq2_c3n_full[64:1] & \$5622 ;
+  assign \$5624  = sq2_c3y_full[64:1] & { sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2, sq2_co2 };
+  assign sq2_s3 = \$5623  | \$5624 ;
+  assign \$5625  = ~ sq2_co2;
+  assign \$5626  = sq2_c3n_full[65] & \$5625 ;
+  assign \$5627  = sq2_c3y_full[65] & sq2_co2;
+  assign sq2_co3 = \$5626  | \$5627 ;
+  assign \$5628  = ~ { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
+  assign sq2_c4n_full = { \$5601 [259:254], 1'h0 } + { \$5628 [261:256], 1'h0 };
+  assign \$5629  = ~ { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
+  assign sq2_c4y_full = { \$5601 [259:254], 1'h1 } + { \$5629 [261:256], 1'h1 };
+  assign \$5630  = ~ { sq2_co3, sq2_co3, sq2_co3, sq2_co3, sq2_co3, sq2_co3 };
+  assign \$5631  = sq2_c4n_full[6:1] & \$5630 ;
+  assign \$5632  = sq2_c4y_full[6:1] & { sq2_co3, sq2_co3, sq2_co3, sq2_co3, sq2_co3, sq2_co3 };
+  assign sq2_s4 = \$5631  | \$5632 ;
+  assign \$5633  = ~ sq2_co3;
+  assign \$5634  = sq2_c4n_full[7] & \$5633 ;
+  assign \$5635  = sq2_c4y_full[7] & sq2_co3;
+  assign sq2_co4 = \$5634  | \$5635 ;
+  assign \$5636  = sq2_co4 ? { sq2_s4, sq2_s3, sq2_s2, sq2_s1, sq2_c0_full[64:1] } : { \$5601 [259:0], \$5602 [511:510] };
+  assign \$5638  = ~ { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
+  assign sq3_c0_full = { \$5636 [61:0], \$5637 [511:510], 1'h1 } + { \$5638 [63:0], 1'h1 };
+  assign \$5639  = ~ { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
+  assign sq3_c1n_full = { \$5636 [125:62], 1'h0 } + { \$5639 [127:64], 1'h0 };
+  assign \$5640  = ~ { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
+  assign sq3_c1y_full = { \$5636 [125:62], 1'h1 } + { \$5640 [127:64], 1'h1 };
+  assign \$5641  = ~ { sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65] };
+  assign \$5642  = sq3_c1n_full[64:1] & \$5641 ;
+  assign \$5643  = sq3_c1y_full[64:1] & { sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65], sq3_c0_full[65] };
+  assign sq3_s1 = \$5642  | \$5643 ;
+  assign \$5644  = ~ sq3_c0_full[65];
+  assign \$5645  = sq3_c1n_full[65] & \$5644 ;
+  assign \$5646  = sq3_c1y_full[65] & sq3_c0_full[65];
+  assign sq3_co1 = \$5645  | \$5646 ;
+  assign \$5647  = ~ { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
+  assign sq3_c2n_full = { \$5636 [189:126], 1'h0 } + { \$5647 [191:128], 1'h0 };
+  assign \$5648  = ~ { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
+  assign sq3_c2y_full = { \$5636 [189:126], 1'h1 } + { \$5648 [191:128], 1'h1 };
+  assign \$5649  = ~ { sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1 };
+  assign \$5650  = sq3_c2n_full[64:1] & \$5649 ;
+  assign \$5651  = sq3_c2y_full[64:1] & { sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1, sq3_co1 };
+  assign sq3_s2 = \$5650  | \$5651 ;
+  assign \$5652  = ~ sq3_co1;
+  assign \$5653  = sq3_c2n_full[65] & \$5652 ;
+  assign \$5654  = sq3_c2y_full[65] & sq3_co1;
+  assign sq3_co2 = \$5653  | \$5654 ;
+  assign \$5655  = ~ { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
+  assign sq3_c3n_full = { \$5636 [253:190], 1'h0 } + { \$5655 [255:192], 1'h0 };
+  assign \$5656  = ~ { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
+  assign sq3_c3y_full = { \$5636 [253:190], 1'h1 } + { \$5656 [255:192], 1'h1 };
+  assign \$5657  = ~ { sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2 };
+  assign \$5658  = sq3_c3n_full[64:1] & \$5657 ;
+  assign \$5659  = sq3_c3y_full[64:1] & { sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2, sq3_co2 };
+  assign sq3_s3 = \$5658  | \$5659 ;
+  assign \$5660  = ~ sq3_co2;
+  assign \$5661  = sq3_c3n_full[65] & \$5660 ;
+  assign \$5662  = sq3_c3y_full[65] & sq3_co2;
+  assign sq3_co3 = \$5661  | \$5662 ;
+  assign \$5663  = ~ { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
+  assign sq3_c4n_full = { \$5636 [259:254], 1'h0 } + { \$5663 [261:256], 1'h0 };
+  assign \$5664  = ~ { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
+  assign sq3_c4y_full = { \$5636 [259:254], 1'h1 } + { \$5664 [261:256], 1'h1 };
+  assign \$5665  = ~ { sq3_co3, sq3_co3, sq3_co3, sq3_co3, sq3_co3, sq3_co3 };
+  assign \$5666  = sq3_c4n_full[6:1] & \$5665 ;
+  assign \$5667  = sq3_c4y_full[6:1] & { sq3_co3, sq3_co3, sq3_co3, sq3_co3, sq3_co3, sq3_co3 };
+  assign sq3_s4 = \$5666  | \$5667 ;
+  assign \$5668  = ~ sq3_co3;
+  assign \$5669  = sq3_c4n_full[7] & \$5668 ;
+  assign \$5670  = sq3_c4y_full[7] & sq3_co3;
+  assign sq3_co4 = \$5669  | \$5670 ;
+  assign \$5671  = sq3_co4 ? { sq3_s4, sq3_s3, sq3_s2, sq3_s1, sq3_c0_full[64:1] } : { \$5636 [259:0], \$5637 [511:510] };
+  assign \$5673  = word[4:0] == 2'h3;
+  assign \$5674  = word[4:0] == 4'ha;
+  assign \$5675  = word[4:0] == 4'hb;
+  assign alu_sub = | { \$5675 , \$5674 , \$5673  };
+  assign \$5676  = word[4:0] == 3'h4;
+  assign \$5677  = ~ rb;
+  assign alu_c0_full = { ra[127:0], alu_sub } + { alu_y[127:0], alu_sub };
+  assign alu_c1n_full = { ra[255:128], 1'h0 } + { alu_y[255:128], 1'h0 };
+  assign alu_c1y_full = { ra[255:128], 1'h1 } + { alu_y[255:128], 1'h1 };
+  assign \$5678  = ~ { alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129] };
+  assign \$5679  = alu_c1n_full[128:1] & \$5678 ;
+  assign \$5680  = alu_c1y_full[128:1] & { alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129], alu_c0_full[129] };
+  assign alu_s1 = \$5679  | \$5680 ;
+  assign \$5681  = ~ alu_c0_full[129];
+  assign \$5682  = alu_c1n_full[129] & \$5681 ;
+  assign \$5683  = alu_c1y_full[129] & alu_c0_full[129];
+  assign alu_co1 = \$5682  | \$5683 ;
+  assign alu_c2n_full = { ra[383:256], 1'h0 } + { alu_y[383:256], 1'h0 };
+  assign alu_c2y_full = { ra[383:256], 1'h1 } + { alu_y[383:256], 1'h1 };
+  assign \$5684  = ~ { alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1 };
+  assign \$5685  = alu_c2n_full[128:1] & \$5684 ;
+  assign \$5686  = alu_c2y_full[128:1] & { alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1, alu_co1 };
+  assign alu_s2 = \$5685  | \$5686 ;
+  assign \$5687  = ~ alu_co1;
+  assign \$5688  = alu_c2n_full[129] & \$5687 ;
+  assign \$5689  = alu_c2y_full[129] & alu_co1;
+  assign alu_co2 = \$5688  | \$5689 ;
+  assign alu_c3n_full = { ra[511:384], 1'h0 } + { alu_y[511:384], 1'h0 };
+  assign alu_c3y_full = { ra[511:384], 1'h1 } + { alu_y[511:384], 1'h1 };
+  assign \$5690  = ~ { alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2 };
+  assign \$5691  = alu_c3n_full[128:1] & \$5690 ;
+  assign \$5692  = alu_c3y_full[128:1] & { alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2, alu_co2 };
+  assign alu_s3 = \$5691  | \$5692 ;
+  assign \$5693  = ~ alu_co2;
+  assign \$5694  = alu_c3n_full[129] & \$5693 ;
+  assign \$5695  = alu_c3y_full[129] & alu_co2;
+  assign alu_co3 = \$5694  | \$5695 ;
+  assign alu_c4n_full = { ra[639:512], 1'h0 } + { alu_y[639:512], 1'h0 };
+  assign alu_c4y_full = { ra[639:512], 1'h1 } + { alu_y[639:512], 1'h1 };
+  assign \$5696  = ~ { alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3 };
+  assign \$5697  = alu_c4n_full[128:1] & \$5696 ;
+  assign \$5698  = alu_c4y_full[128:1] & { alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3, alu_co3 };
+  assign alu_s4 = \$5697  | \$5698 ;
+  assign \$5699  = ~ alu_co3;
+  assign \$5700  = alu_c4n_full[129] & \$5699 ;
+  assign \$5701  = alu_c4y_full[129] & alu_co3;
+  assign alu_co4 = \$5700  | \$5701 ;
+  assign alu_ltu = ~ alu_co4;
+  assign \$5702  = ra[639] == alu_y[639];
+  assign \$5703  = alu_s4[127] != ra[639];
+  assign \$5704  = \$5702  & \$5703 ;
+  assign alu_lts = alu_s4[127] ^ \$5704 ;
+  assign \$5705  = ~ o__valid;
+  assign \$5706  = \$5705  | o__ready;
+  assign \$5707  = | word[11:5];
+  assign \$5708  = | word[11:5];
+  assign \$5709  = | word[11:5];
+  assign \$5710  = | word[11:5];
+  assign \$5713  = ! \$5712 ;
+  assign \$5714  = | word[11:5];
+  assign \$5715  = ! \$2683 [8:0];
+  assign \$5716  = | word[11:5];
+  assign \$5717  = word[4:0] == 4'h8;
+  assign \$5718  = | ra[255:0];
+  assign \$5719  = \$5717  ? \$5718  : 1'h0;
+  assign \$5720  = ! \$5530 [8:0];
+  assign \$5721  = | word[11:5];
+  assign \$5722  = | word[11:5];
+  assign \$5723  = pc + 1'h1;
+  assign \$5725  = ! \$5724 ;
+  assign \$5726  = | dst;
+  assign \$5727  = count == 3'h4;
+  assign \$5728  = | dst;
+  assign \$5729  = count == 3'h4;
+  assign \$5730  = | dst;
+  assign \$5731  = ! fsm_state;
+  assign \$5732  = fsm_state == 1'h1;
+  assign \$5733  = fsm_state == 2'h2;
+  assign \$5734  = fsm_state == 2'h3;
+  assign \$5735  = fsm_state == 3'h4;
+  assign \$5736  = i__valid & i__ready;
+  assign \$5738  = ! \$5737 ;
+  assign \$5741  = word[4:0] == 4'h8;
+  assign \$5742  = ! \$2683 [8:0];
+  assign \$5743  = ra[255:0] >> \$2683 [8:0];
+  assign \$5744  = ra[255:0] << \$2684 [8:0];
+  assign \$5745  = ! \$5530 [8:0];
+  assign \$5746  = ra[511:0] << \$5532 [9:0];
+  assign \$5747  = pc + 1'h1;
+  assign \$5748  = alu_co4 ? \$5747  : { 1'h0, word[41:26] };
+  assign \$5749  = pc + 1'h1;
+  assign \$5750  = alu_lts ? { 1'h0, word[41:26] } : \$5749 ;
+  assign \$5751  = ra == rb;
+  assign \$5752  = pc + 1'h1;
+  assign \$5753  = \$5751  ? { 1'h0, word[41:26] } : \$5752 ;
+  assign \$5754  = ra != rb;
+  assign \$5755  = pc + 1'h1;
+  assign \$5756  = \$5754  ? { 1'h0, word[41:26] } : \$5755 ;
+  assign \$5757  = ! word[4:0];
+  assign \$5758  = word[4:0] == 1'h1;
+  assign \$5759  = word[4:0] == 2'h2;
+  assign \$5760  = word[4:0] == 2'h3;
+  assign \$5761  = word[4:0] == 3'h4;
+  assign \$5762  = word[4:0] == 3'h5;
+  assign \$5763  = | { \$5762 , \$5761 , \$5760 , \$5759 , \$5758 , \$5757  };
+  assign \$5764  = pc + 1'h1;
+  assign \$5765  = word[4:0] == 3'h6;
+  assign \$5767  = ! \$5766 ;
+  assign \$5768  = \$5765  & \$5767 ;
+  assign \$5769  = pc + 1'h1;
+  assign \$5770  = word[4:0] == 3'h7;
+  assign \$5771  = word[4:0] == 4'h8;
+  assign \$5772  = | { \$5771 , \$5770  };
+  assign \$5773  = ! \$2683 [8:0];
+  assign \$5774  = \$5772  & \$5773 ;
+  assign \$5775  = pc + 1'h1;
+  assign \$5776  = word[4:0] == 4'h9;
+  assign \$5777  = ! \$5530 [8:0];
+  assign \$5778  = \$5776  & \$5777 ;
+  assign \$5779  = pc + 1'h1;
+  assign \$5783  = ! \$5782 ;
+  assign \$5784  = pc + 1'h1;
+  assign \$5785  = count - 3'h4;
+  assign \$5786  = count == 3'h4;
+  assign \$5787  = pc + 1'h1;
+  assign \$5788  = count - 3'h4;
+  assign \$5789  = count == 3'h4;
+  assign \$5790  = pc + 1'h1;
   always @(posedge clk)
-    r_resx <= \$192 ;
+    r_resx <= \$5791 ;
   always @(posedge clk)
-    r_resp <= \$193 ;
+    r_resp <= \$5792 ;
   always @(posedge clk)
-    r_rese <= \$194 ;
+    r_rese <= \$5793 ;
   always @(posedge clk)
-    r_resc <= \$195 ;
+    r_resc <= \$5794 ;
   always @(posedge clk)
-    r_dir <= \$196 ;
+    r_dir <= \$5795 ;
   always @(posedge clk)
-    o__valid <= \$197 ;
+    o__valid <= \$5796 ;
   always @(posedge clk)
-    r_mode <= \$198 ;
+    r_mode <= \$5797 ;
   always @(posedge clk)
-    r_a_base <= \$199 ;
+    r_a_base <= \$5798 ;
   always @(posedge clk)
-    r_a_other <= \$200 ;
+    r_a_other <= \$5799 ;
   always @(posedge clk)
-    r_a_fn <= \$201 ;
+    r_a_fn <= \$5800 ;
   always @(posedge clk)
-    r_a_fd <= \$202 ;
+    r_a_fd <= \$5801 ;
   always @(posedge clk)
-    r_b_base <= \$203 ;
+    r_b_base <= \$5802 ;
   always @(posedge clk)
-    r_b_other <= \$204 ;
+    r_b_other <= \$5803 ;
   always @(posedge clk)
-    r_b_fn <= \$205 ;
+    r_b_fn <= \$5804 ;
   always @(posedge clk)
-    r_b_fd <= \$206 ;
+    r_b_fd <= \$5805 ;
   always @(posedge clk)
-    r_maxc <= \$207 ;
+    r_maxc <= \$5806 ;
   always @(posedge clk)
-    tag <= \$208 ;
+    tag <= \$5807 ;
   always @(posedge clk)
-    pc <= \$209 ;
+    pc <= \$5808 ;
   always @(posedge clk)
-    fsm_state <= \$210 ;
+    fsm_state <= \$5809 ;
   always @(posedge clk)
-    acc <= \$211 ;
+    acc <= \$5810 ;
   always @(posedge clk)
-    ma <= \$212 ;
+    ma <= \$5811 ;
   always @(posedge clk)
-    mb <= \$213 ;
+    mb <= \$5812 ;
   always @(posedge clk)
-    dst <= \$214 ;
+    dst <= \$5813 ;
   always @(posedge clk)
-    ceil <= \$215 ;
+    ceil <= \$5814 ;
   always @(posedge clk)
-    den <= \$216 ;
+    den <= \$5815 ;
   always @(posedge clk)
-    drem <= \$217 ;
+    drem <= \$5816 ;
   always @(posedge clk)
-    dnum <= \$218 ;
+    dnum <= \$5817 ;
   always @(posedge clk)
-    quo <= \$219 ;
+    quo <= \$5818 ;
   always @(posedge clk)
-    count <= \$220 ;
+    count <= \$5819 ;
   always @(posedge clk)
-    work <= \$221 ;
+    work <= \$5820 ;
   always @(posedge clk)
-    srem <= \$222 ;
+    srem <= \$5821 ;
   always @(posedge clk)
-    root <= \$223 ;
+    root <= \$5822 ;
   always @(posedge clk)
-    o__payload <= \$224 ;
+    o__payload <= \$5823 ;
+  assign \$1  = mul_x[17:0] * mul_y[17:0];
+  assign \$2  = mul_x[53:36] * mul_y[17:0];
+  assign \$3  = mul_x[89:72] * mul_y[17:0];
+  assign \$4  = mul_x[125:108] * mul_y[17:0];
+  assign \$5  = mul_x[161:144] * mul_y[17:0];
+  assign \$6  = mul_x[197:180] * mul_y[17:0];
+  assign \$7  = mul_x[233:216] * mul_y[17:0];
+  assign \$8  = mul_x[269:252] * mul_y[17:0];
+  assign \$9  = mul_x[305:288] * mul_y[17:0];
+  assign \$10  = mul_x[341:324] * mul_y[17:0];
+  assign \$11  = mul_x[377:360] * mul_y[17:0];
+  assign \$12  = mul_x[413:396] * mul_y[17:0];
+  assign \$13  = mul_x[449:432] * mul_y[17:0];
+  assign \$14  = mul_x[485:468] * mul_y[17:0];
+  assign \$15  = mul_x[521:504] * mul_y[17:0];
+  assign \$16  = mul_x[557:540] * mul_y[17:0];
+  assign \$17  = mul_x[593:576] * mul_y[17:0];
+  assign \$18  = mul_x[629:612] * mul_y[17:0];
+  assign \$19  = mul_x[35:18] * mul_y[17:0];
+  assign \$20  = mul_x[71:54] * mul_y[17:0];
+  assign \$21  = mul_x[107:90] * mul_y[17:0];
+  assign \$22  = mul_x[143:126] * mul_y[17:0];
+  assign \$23  = mul_x[179:162] * mul_y[17:0];
+  assign \$24  = mul_x[215:198] * mul_y[17:0];
+  assign \$25  = mul_x[251:234] * mul_y[17:0];
+  assign \$26  = mul_x[287:270] * mul_y[17:0];
+  assign \$27  = mul_x[323:306] * mul_y[17:0];
+  assign \$28  = mul_x[359:342] * mul_y[17:0];
+  assign \$29  = mul_x[395:378] * mul_y[17:0];
+  assign \$30  = mul_x[431:414] * mul_y[17:0];
+  assign \$31  = mul_x[467:450] * mul_y[17:0];
+  assign \$32  = mul_x[503:486] * mul_y[17:0];
+  assign \$33  = mul_x[539:522] * mul_y[17:0];
+  assign \$34  = mul_x[575:558] * mul_y[17:0];
+  assign \$35  = mul_x[611:594] * mul_y[17:0];
+  assign \$36  = mul_x[639:630] * mul_y[17:0];
+  assign \$37  = mul_x[17:0] * mul_y[31:18];
+  assign \$38  = mul_x[53:36] * mul_y[31:18];
+  assign \$39  = mul_x[89:72] * mul_y[31:18];
+  assign \$40  = mul_x[125:108] * mul_y[31:18];
+  assign \$41  = mul_x[161:144] * mul_y[31:18];
+  assign \$42  = mul_x[197:180] * mul_y[31:18];
+  assign \$43  = mul_x[233:216] * mul_y[31:18];
+  assign \$44  = mul_x[269:252] * mul_y[31:18];
+  assign \$45  = mul_x[305:288] * mul_y[31:18];
+  assign \$46  = mul_x[341:324] * mul_y[31:18];
+  assign \$47  = mul_x[377:360] * mul_y[31:18];
+  assign \$48  = mul_x[413:396] * mul_y[31:18];
+  assign \$49  = mul_x[449:432] * mul_y[31:18];
+  assign \$50  = mul_x[485:468] * mul_y[31:18];
+  assign \$51  = mul_x[521:504] * mul_y[31:18];
+  assign \$52  = mul_x[557:540] * mul_y[31:18];
+  assign \$53  = mul_x[593:576] * mul_y[31:18];
+  assign \$54  = mul_x[629:612] * mul_y[31:18];
+  assign \$55  = mul_x[35:18] * mul_y[31:18];
+  assign \$56  = mul_x[71:54] * mul_y[31:18];
+  assign \$57  = mul_x[107:90] * mul_y[31:18];
+  assign \$58  = mul_x[143:126] * mul_y[31:18];
+  assign \$59  = mul_x[179:162] * mul_y[31:18];
+  assign \$60  = mul_x[215:198] * mul_y[31:18];
+  assign \$61  = mul_x[251:234] * mul_y[31:18];
+  assign \$62  = mul_x[287:270] * mul_y[31:18];
+  assign \$63  = mul_x[323:306] * mul_y[31:18];
+  assign \$64  = mul_x[359:342] * mul_y[31:18];
+  assign \$65  = mul_x[395:378] * mul_y[31:18];
+  assign \$66  = mul_x[431:414] * mul_y[31:18];
+  assign \$67  = mul_x[467:450] * mul_y[31:18];
+  assign \$68  = mul_x[503:486] * mul_y[31:18];
+  assign \$69  = mul_x[539:522] * mul_y[31:18];
+  assign \$70  = mul_x[575:558] * mul_y[31:18];
+  assign \$71  = mul_x[611:594] * mul_y[31:18];
+  assign \$72  = { \$18 [27:0], \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3 , \$2 , \$1  } ^ { \$36 [9:0], \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , 18'h00000 };
+  assign mul_csa1_s = \$72  ^ { \$54 [9:0], 4'h0, \$53 , 4'h0, \$52 , 4'h0, \$51 , 4'h0, \$50 , 4'h0, \$49 , 4'h0, \$48 , 4'h0, \$47 , 4'h0, \$46 , 4'h0, \$45 , 4'h0, \$44 , 4'h0, \$43 , 4'h0, \$42 , 4'h0, \$41 , 4'h0, \$40 , 4'h0, \$39 , 4'h0, \$38 , 4'h0, \$37 , 18'h00000 };
+  assign \$73  = { \$18 [27:0], \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3 , \$2 , \$1  } & { \$36 [9:0], \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , 18'h00000 };
+  assign \$74  = { \$18 [27:0], \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3 , \$2 , \$1  } & { \$54 [9:0], 4'h0, \$53 , 4'h0, \$52 , 4'h0, \$51 , 4'h0, \$50 , 4'h0, \$49 , 4'h0, \$48 , 4'h0, \$47 , 4'h0, \$46 , 4'h0, \$45 , 4'h0, \$44 , 4'h0, \$43 , 4'h0, \$42 , 4'h0, \$41 , 4'h0, \$40 , 4'h0, \$39 , 4'h0, \$38 , 4'h0, \$37 , 18'h00000 };
+  assign \$75  = \$73  | \$74 ;
+  assign \$76  = { \$36 [9:0], \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , 18'h00000 } & { \$54 [9:0], 4'h0, \$53 , 4'h0, \$52 , 4'h0, \$51 , 4'h0, \$50 , 4'h0, \$49 , 4'h0, \$48 , 4'h0, \$47 , 4'h0, \$46 , 4'h0, \$45 , 4'h0, \$44 , 4'h0, \$43 , 4'h0, \$42 , 4'h0, \$41 , 4'h0, \$40 , 4'h0, \$39 , 4'h0, \$38 , 4'h0, \$37 , 18'h00000 };
+  assign \$77  = \$75  | \$76 ;
+  assign \$78  = acc & { acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use };
+  assign \$79  = { \$71 [27:0], 4'h0, \$70 , 4'h0, \$69 , 4'h0, \$68 , 4'h0, \$67 , 4'h0, \$66 , 4'h0, \$65 , 4'h0, \$64 , 4'h0, \$63 , 4'h0, \$62 , 4'h0, \$61 , 4'h0, \$60 , 4'h0, \$59 , 4'h0, \$58 , 4'h0, \$57 , 4'h0, \$56 , 4'h0, \$55 , 36'h000000000 } ^ \$78 ;
+  assign mul_csa2_s = \$79  ^ mul_csa1_s;
+  assign \$80  = acc & { acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use };
+  assign \$81  = { \$71 [27:0], 4'h0, \$70 , 4'h0, \$69 , 4'h0, \$68 , 4'h0, \$67 , 4'h0, \$66 , 4'h0, \$65 , 4'h0, \$64 , 4'h0, \$63 , 4'h0, \$62 , 4'h0, \$61 , 4'h0, \$60 , 4'h0, \$59 , 4'h0, \$58 , 4'h0, \$57 , 4'h0, \$56 , 4'h0, \$55 , 36'h000000000 } & \$80 ;
+  assign \$82  = { \$71 [27:0], 4'h0, \$70 , 4'h0, \$69 , 4'h0, \$68 , 4'h0, \$67 , 4'h0, \$66 , 4'h0, \$65 , 4'h0, \$64 , 4'h0, \$63 , 4'h0, \$62 , 4'h0, \$61 , 4'h0, \$60 , 4'h0, \$59 , 4'h0, \$58 , 4'h0, \$57 , 4'h0, \$56 , 4'h0, \$55 , 36'h000000000 } & mul_csa1_s;
+  assign \$83  = \$81  | \$82 ;
+  assign \$84  = acc & { acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use, acc_use };
+  assign \$85  = \$84  & mul_csa1_s;
+  assign \$86  = \$83  | \$85 ;
+  assign \$87  = { \$77 [638:0], 1'h0 } ^ mul_csa2_s;
+  assign mul_csa3_s = \$87  ^ { \$86 [638:0], 1'h0 };
+  assign \$88  = { \$77 [638:0], 1'h0 } & mul_csa2_s;
+  assign \$89  = { \$77 [638:0], 1'h0 } & { \$86 [638:0], 1'h0 };
+  assign \$90  = \$88  | \$89 ;
+  assign \$91  = mul_csa2_s & { \$86 [638:0], 1'h0 };
+  assign \$92  = \$90  | \$91 ;
+  assign mul_cpa_c0_full = { mul_csa3_s[127:0], 1'h0 } + { \$92 [126:0], 2'h0 };
+  assign mul_cpa_c1n_full = { mul_csa3_s[255:128], 1'h0 } + { \$92 [254:127], 1'h0 };
+  assign mul_cpa_c1y_full = { mul_csa3_s[255:128], 1'h1 } + { \$92 [254:127], 1'h1 };
+  assign \$93  = ~ { mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129] };
+  assign \$94  = mul_cpa_c1n_full[128:1] & \$93 ;
+  assign \$95  = mul_cpa_c1y_full[128:1] & { mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129], mul_cpa_c0_full[129] };
+  assign mul_cpa_s1 = \$94  | \$95 ;
+  assign \$96  = ~ mul_cpa_c0_full[129];
+  assign \$97  = mul_cpa_c1n_full[129] & \$96 ;
+  assign \$98  = mul_cpa_c1y_full[129] & mul_cpa_c0_full[129];
+  assign mul_cpa_co1 = \$97  | \$98 ;
+  assign mul_cpa_c2n_full = { mul_csa3_s[383:256], 1'h0 } + { \$92 [382:255], 1'h0 };
+  assign mul_cpa_c2y_full = { mul_csa3_s[383:256], 1'h1 } + { \$92 [382:255], 1'h1 };
+  assign \$99  = ~ { mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1 };
+  assign \$100  = mul_cpa_c2n_full[128:1] & \$99 ;
+  assign \$101  = mul_cpa_c2y_full[128:1] & { mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1, mul_cpa_co1 };
+  assign mul_cpa_s2 = \$100  | \$101 ;
+  assign \$102  = ~ mul_cpa_co1;
+  assign \$103  = mul_cpa_c2n_full[129] & \$102 ;
+  assign \$104  = mul_cpa_c2y_full[129] & mul_cpa_co1;
+  assign mul_cpa_co2 = \$103  | \$104 ;
+  assign mul_cpa_c3n_full = { mul_csa3_s[511:384], 1'h0 } + { \$92 [510:383], 1'h0 };
+  assign mul_cpa_c3y_full = { mul_csa3_s[511:384], 1'h1 } + { \$92 [510:383], 1'h1 };
+  assign \$105  = ~ { mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2 };
+  assign \$106  = mul_cpa_c3n_full[128:1] & \$105 ;
+  assign \$107  = mul_cpa_c3y_full[128:1] & { mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2, mul_cpa_co2 };
+  assign mul_cpa_s3 = \$106  | \$107 ;
+  assign \$108  = ~ mul_cpa_co2;
+  assign \$109  = mul_cpa_c3n_full[129] & \$108 ;
+  assign \$110  = mul_cpa_c3y_full[129] & mul_cpa_co2;
+  assign mul_cpa_co3 = \$109  | \$110 ;
+  assign mul_cpa_c4n_full = { mul_csa3_s[639:512], 1'h0 } + { \$92 [638:511], 1'h0 };
+  assign mul_cpa_c4y_full = { mul_csa3_s[639:512], 1'h1 } + { \$92 [638:511], 1'h1 };
+  assign \$111  = ~ { mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3 };
+  assign \$112  = mul_cpa_c4n_full[128:1] & \$111 ;
+  assign \$113  = mul_cpa_c4y_full[128:1] & { mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3, mul_cpa_co3 };
+  assign mul_cpa_s4 = \$112  | \$113 ;
+  assign \$114  = ~ mul_cpa_co3;
+  assign \$115  = mul_cpa_c4n_full[129] & \$114 ;
+  assign \$116  = mul_cpa_c4y_full[129] & mul_cpa_co3;
+  assign mul_cpa_co4 = \$115  | \$116 ;
+  assign \$117  = ra[0] | ra[1];
+  assign \$118  = ra[2] | ra[3];
+  assign \$119  = \$117  | \$118 ;
+  assign \$120  = ra[4] | ra[5];
+  assign \$121  = ra[6] | ra[7];
+  assign \$122  = \$120  | \$121 ;
+  assign \$123  = \$119  | \$122 ;
+  assign \$124  = ra[8] | ra[9];
+  assign \$125  = ra[10] | ra[11];
+  assign \$126  = \$124  | \$125 ;
+  assign \$127  = ra[12] | ra[13];
+  assign \$128  = ra[14] | ra[15];
+  assign \$129  = \$127  | \$128 ;
+  assign \$130  = \$126  | \$129 ;
+  assign \$131  = \$123  | \$130 ;
+  assign \$132  = ra[16] | ra[17];
+  assign \$133  = ra[18] | ra[19];
+  assign \$134  = \$132  | \$133 ;
+  assign \$135  = ra[20] | ra[21];
+  assign \$136  = ra[22] | ra[23];
+  assign \$137  = \$135  | \$136 ;
+  assign \$138  = \$134  | \$137 ;
+  assign \$139  = ra[24] | ra[25];
+  assign \$140  = ra[26] | ra[27];
+  assign \$141  = \$139  | \$140 ;
+  assign \$142  = ra[28] | ra[29];
+  assign \$143  = ra[30] | ra[31];
+  assign \$144  = \$142  | \$143 ;
+  assign \$145  = \$141  | \$144 ;
+  assign \$146  = \$138  | \$145 ;
+  assign \$147  = \$131  | \$146 ;
+  assign \$148  = ra[32] | ra[33];
+  assign \$149  = ra[34] | ra[35];
+  assign \$150  = \$148  | \$149 ;
+  assign \$151  = ra[36] | ra[37];
+  assign \$152  = ra[38] | ra[39];
+  assign \$153  = \$151  | \$152 ;
+  assign \$154  = \$150  | \$153 ;
+  assign \$155  = ra[40] | ra[41];
+  assign \$156  = ra[42] | ra[43];
+  assign \$157  = \$155  | \$156 ;
+  assign \$158  = ra[44] | ra[45];
+  assign \$159  = ra[46] | ra[47];
+  assign \$160  = \$158  | \$159 ;
+  assign \$161  = \$157  | \$160 ;
+  assign \$162  = \$154  | \$161 ;
+  assign \$163  = ra[48] | ra[49];
+  assign \$164  = ra[50] | ra[51];
+  assign \$165  = \$163  | \$164 ;
+  assign \$166  = ra[52] | ra[53];
+  assign \$167  = ra[54] | ra[55];
+  assign \$168  = \$166  | \$167 ;
+  assign \$169  = \$165  | \$168 ;
+  assign \$170  = ra[56] | ra[57];
+  assign \$171  = ra[58] | ra[59];
+  assign \$172  = \$170  | \$171 ;
+  assign \$173  = ra[60] | ra[61];
+  assign \$174  = ra[62] | ra[63];
+  assign \$175  = \$173  | \$174 ;
+  assign \$176  = \$172  | \$175 ;
+  assign \$177  = \$169  | \$176 ;
+  assign \$178  = \$162  | \$177 ;
+  assign \$179  = \$147  | \$178 ;
+  assign \$180  = ra[64] | ra[65];
+  assign \$181  = ra[66] | ra[67];
+  assign \$182  = \$180  | \$181 ;
+  assign \$183  = ra[68] | ra[69];
+  assign \$184  = ra[70] | ra[71];
+  assign \$185  = \$183  | \$184 ;
+  assign \$186  = \$182  | \$185 ;
+  assign \$187  = ra[72] | ra[73];
+  assign \$188  = ra[74] | ra[75];
+  assign \$189  = \$187  | \$188 ;
+  assign \$190  = ra[76] | ra[77];
+  assign \$191  = ra[78] | ra[79];
+  assign \$192  = \$190  | \$191 ;
+  assign \$193  = \$189  | \$192 ;
+  assign \$194  = \$186  | \$193 ;
+  assign \$195  = ra[80] | ra[81];
+  assign \$196  = ra[82] | ra[83];
+  assign \$197  = \$195  | \$196 ;
+  assign \$198  = ra[84] | ra[85];
+  assign \$199  = ra[86] | ra[87];
+  assign \$200  = \$198  | \$199 ;
+  assign \$201  = \$197  | \$200 ;
+  assign \$202  = ra[88] | ra[89];
+  assign \$203  = ra[90] | ra[91];
+  assign \$204  = \$202  | \$203 ;
+  assign \$205  = ra[92] | ra[93];
+  assign \$206  = ra[94] | ra[95];
+  assign \$207  = \$205  | \$206 ;
+  assign \$208  = \$204  | \$207 ;
+  assign \$209  = \$201  | \$208 ;
+  assign \$210  = \$194  | \$209 ;
+  assign \$211  = ra[96] | ra[97];
+  assign \$212  = ra[98] | ra[99];
+  assign \$213  = \$211  | \$212 ;
+  assign \$214  = ra[100] | ra[101];
+  assign \$215  = ra[102] | ra[103];
+  assign \$216  = \$214  | \$215 ;
+  assign \$217  = \$213  | \$216 ;
+  assign \$218  = ra[104] | ra[105];
+  assign \$219  = ra[106] | ra[107];
+  assign \$220  = \$218  | \$219 ;
+  assign \$221  = ra[108] | ra[109];
+  assign \$222  = ra[110] | ra[111];
+  assign \$223  = \$221  | \$222 ;
+  assign \$224  = \$220  | \$223 ;
+  assign \$225  = \$217  | \$224 ;
+  assign \$226  = ra[112] | ra[113];
+  assign \$227  = ra[114] | ra[115];
+  assign \$228  = \$226  | \$227 ;
+  assign \$229  = ra[116] | ra[117];
+  assign \$230  = ra[118] | ra[119];
+  assign \$231  = \$229  | \$230 ;
+  assign \$232  = \$228  | \$231 ;
+  assign \$233  = ra[120] | ra[121];
+  assign \$234  = ra[122] | ra[123];
+  assign \$235  = \$233  | \$234 ;
+  assign \$236  = ra[124] | ra[125];
+  assign \$237  = ra[126] | ra[127];
+  assign \$238  = \$236  | \$237 ;
+  assign \$239  = \$235  | \$238 ;
+  assign \$240  = \$232  | \$239 ;
+  assign \$241  = \$225  | \$240 ;
+  assign \$242  = \$210  | \$241 ;
+  assign \$243  = \$179  | \$242 ;
+  assign \$244  = ra[128] | ra[129];
+  assign \$245  = ra[130] | ra[131];
+  assign \$246  = \$244  | \$245 ;
+  assign \$247  = ra[132] | ra[133];
+  assign \$248  = ra[134] | ra[135];
+  assign \$249  = \$247  | \$248 ;
+  assign \$250  = \$246  | \$249 ;
+  assign \$251  = ra[136] | ra[137];
+  assign \$252  = ra[138] | ra[139];
+  assign \$253  = \$251  | \$252 ;
+  assign \$254  = ra[140] | ra[141];
+  assign \$255  = ra[142] | ra[143];
+  assign \$256  = \$254  | \$255 ;
+  assign \$257  = \$253  | \$256 ;
+  assign \$258  = \$250  | \$257 ;
+  assign \$259  = ra[144] | ra[145];
+  assign \$260  = ra[146] | ra[147];
+  assign \$261  = \$259  | \$260 ;
+  assign \$262  = ra[148] | ra[149];
+  assign \$263  = ra[150] | ra[151];
+  assign \$264  = \$262  | \$263 ;
+  assign \$265  = \$261  | \$264 ;
+  assign \$266  = ra[152] | ra[153];
+  assign \$267  = ra[154] | ra[155];
+  assign \$268  = \$266  | \$267 ;
+  assign \$269  = ra[156] | ra[157];
+  assign \$270  = ra[158] | ra[159];
+  assign \$271  = \$269  | \$270 ;
+  assign \$272  = \$268  | \$271 ;
+  assign \$273  = \$265  | \$272 ;
+  assign \$274  = \$258  | \$273 ;
+  assign \$275  = ra[160] | ra[161];
+  assign \$276  = ra[162] | ra[163];
+  assign \$277  = \$275  | \$276 ;
+  assign \$278  = ra[164] | ra[165];
+  assign \$279  = ra[166] | ra[167];
+  assign \$280  = \$278  | \$279 ;
+  assign \$281  = \$277  | \$280 ;
+  assign \$282  = ra[168] | ra[169];
+  assign \$283  = ra[170] | ra[171];
+  assign \$284  = \$282  | \$283 ;
+  assign \$285  = ra[172] | ra[173];
+  assign \$286  = ra[174] | ra[175];
+  assign \$287  = \$285  | \$286 ;
+  assign \$288  = \$284  | \$287 ;
+  assign \$289  = \$281  | \$288 ;
+  assign \$290  = ra[176] | ra[177];
+  assign \$291  = ra[178] | ra[179];
+  assign \$292  = \$290  | \$291 ;
+  assign \$293  = ra[180] | ra[181];
+  assign \$294  = ra[182] | ra[183];
+  assign \$295  = \$293  | \$294 ;
+  assign \$296  = \$292  | \$295 ;
+  assign \$297  = ra[184] | ra[185];
+  assign \$298  = ra[186] | ra[187];
+  assign \$299  = \$297  | \$298 ;
+  assign \$300  = ra[188] | ra[189];
+  assign \$301  = ra[190] | ra[191];
+  assign \$302  = \$300  | \$301 ;
+  assign \$303  = \$299  | \$302 ;
+  assign \$304  = \$296  | \$303 ;
+  assign \$305  = \$289  | \$304 ;
+  assign \$306  = \$274  | \$305 ;
+  assign \$307  = ra[192] | ra[193];
+  assign \$308  = ra[194] | ra[195];
+  assign \$309  = \$307  | \$308 ;
+  assign \$310  = ra[196] | ra[197];
+  assign \$311  = ra[198] | ra[199];
+  assign \$312  = \$310  | \$311 ;
+  assign \$313  = \$309  | \$312 ;
+  assign \$314  = ra[200] | ra[201];
+  assign \$315  = ra[202] | ra[203];
+  assign \$316  = \$314  | \$315 ;
+  assign \$317  = ra[204] | ra[205];
+  assign \$318  = ra[206] | ra[207];
+  assign \$319  = \$317  | \$318 ;
+  assign \$320  = \$316  | \$319 ;
+  assign \$321  = \$313  | \$320 ;
+  assign \$322  = ra[208] | ra[209];
+  assign \$323  = ra[210] | ra[211];
+  assign \$324  = \$322  | \$323 ;
+  assign \$325  = ra[212] | ra[213];
+  assign \$326  = ra[214] | ra[215];
+  assign \$327  = \$325  | \$326 ;
+  assign \$328  = \$324  | \$327 ;
+  assign \$329  = ra[216] | ra[217];
+  assign \$330  = ra[218] | ra[219];
+  assign \$331  = \$329  | \$330 ;
+  assign \$332  = ra[220] | ra[221];
+  assign \$333  = ra[222] | ra[223];
+  assign \$334  = \$332  | \$333 ;
+  assign \$335  = \$331  | \$334 ;
+  assign \$336  = \$328  | \$335 ;
+  assign \$337  = \$321  | \$336 ;
+  assign \$338  = ra[224] | ra[225];
+  assign \$339  = ra[226] | ra[227];
+  assign \$340  = \$338  | \$339 ;
+  assign \$341  = ra[228] | ra[229];
+  assign \$342  = ra[230] | ra[231];
+  assign \$343  = \$341  | \$342 ;
+  assign \$344  = \$340  | \$343 ;
+  assign \$345  = ra[232] | ra[233];
+  assign \$346  = ra[234] | ra[235];
+  assign \$347  = \$345  | \$346 ;
+  assign \$348  = ra[236] | ra[237];
+  assign \$349  = ra[238] | ra[239];
+  assign \$350  = \$348  | \$349 ;
+  assign \$351  = \$347  | \$350 ;
+  assign \$352  = \$344  | \$351 ;
+  assign \$353  = ra[240] | ra[241];
+  assign \$354  = ra[242] | ra[243];
+  assign \$355  = \$353  | \$354 ;
+  assign \$356  = ra[244] | ra[245];
+  assign \$357  = ra[246] | ra[247];
+  assign \$358  = \$356  | \$357 ;
+  assign \$359  = \$355  | \$358 ;
+  assign \$360  = ra[248] | ra[249];
+  assign \$361  = ra[250] | ra[251];
+  assign \$362  = \$360  | \$361 ;
+  assign \$363  = ra[252] | ra[253];
+  assign \$364  = ra[254] | ra[255];
+  assign \$365  = \$363  | \$364 ;
+  assign \$366  = \$362  | \$365 ;
+  assign \$367  = \$359  | \$366 ;
+  assign \$368  = \$352  | \$367 ;
+  assign \$369  = \$337  | \$368 ;
+  assign \$370  = \$306  | \$369 ;
+  assign \$371  = \$243  | \$370 ;
+  assign \$372  = ra[128] | ra[129];
+  assign \$373  = ra[130] | ra[131];
+  assign \$374  = \$372  | \$373 ;
+  assign \$375  = ra[132] | ra[133];
+  assign \$376  = ra[134] | ra[135];
+  assign \$377  = \$375  | \$376 ;
+  assign \$378  = \$374  | \$377 ;
+  assign \$379  = ra[136] | ra[137];
+  assign \$380  = ra[138] | ra[139];
+  assign \$381  = \$379  | \$380 ;
+  assign \$382  = ra[140] | ra[141];
+  assign \$383  = ra[142] | ra[143];
+  assign \$384  = \$382  | \$383 ;
+  assign \$385  = \$381  | \$384 ;
+  assign \$386  = \$378  | \$385 ;
+  assign \$387  = ra[144] | ra[145];
+  assign \$388  = ra[146] | ra[147];
+  assign \$389  = \$387  | \$388 ;
+  assign \$390  = ra[148] | ra[149];
+  assign \$391  = ra[150] | ra[151];
+  assign \$392  = \$390  | \$391 ;
+  assign \$393  = \$389  | \$392 ;
+  assign \$394  = ra[152] | ra[153];
+  assign \$395  = ra[154] | ra[155];
+  assign \$396  = \$394  | \$395 ;
+  assign \$397  = ra[156] | ra[157];
+  assign \$398  = ra[158] | ra[159];
+  assign \$399  = \$397  | \$398 ;
+  assign \$400  = \$396  | \$399 ;
+  assign \$401  = \$393  | \$400 ;
+  assign \$402  = \$386  | \$401 ;
+  assign \$403  = ra[160] | ra[161];
+  assign \$404  = ra[162] | ra[163];
+  assign \$405  = \$403  | \$404 ;
+  assign \$406  = ra[164] | ra[165];
+  assign \$407  = ra[166] | ra[167];
+  assign \$408  = \$406  | \$407 ;
+  assign \$409  = \$405  | \$408 ;
+  assign \$410  = ra[168] | ra[169];
+  assign \$411  = ra[170] | ra[171];
+  assign \$412  = \$410  | \$411 ;
+  assign \$413  = ra[172] | ra[173];
+  assign \$414  = ra[174] | ra[175];
+  assign \$415  = \$413  | \$414 ;
+  assign \$416  = \$412  | \$415 ;
+  assign \$417  = \$409  | \$416 ;
+  assign \$418  = ra[176] | ra[177];
+  assign \$419  = ra[178] | ra[179];
+  assign \$420  = \$418  | \$419 ;
+  assign \$421  = ra[180] | ra[181];
+  assign \$422  = ra[182] | ra[183];
+  assign \$423  = \$421  | \$422 ;
+  assign \$424  = \$420  | \$423 ;
+  assign \$425  = ra[184] | ra[185];
+  assign \$426  = ra[186] | ra[187];
+  assign \$427  = \$425  | \$426 ;
+  assign \$428  = ra[188] | ra[189];
+  assign \$429  = ra[190] | ra[191];
+  assign \$430  = \$428  | \$429 ;
+  assign \$431  = \$427  | \$430 ;
+  assign \$432  = \$424  | \$431 ;
+  assign \$433  = \$417  | \$432 ;
+  assign \$434  = \$402  | \$433 ;
+  assign \$435  = ra[192] | ra[193];
+  assign \$436  = ra[194] | ra[195];
+  assign \$437  = \$435  | \$436 ;
+  assign \$438  = ra[196] | ra[197];
+  assign \$439  = ra[198] | ra[199];
+  assign \$440  = \$438  | \$439 ;
+  assign \$441  = \$437  | \$440 ;
+  assign \$442  = ra[200] | ra[201];
+  assign \$443  = ra[202] | ra[203];
+  assign \$444  = \$442  | \$443 ;
+  assign \$445  = ra[204] | ra[205];
+  assign \$446  = ra[206] | ra[207];
+  assign \$447  = \$445  | \$446 ;
+  assign \$448  = \$444  | \$447 ;
+  assign \$449  = \$441  | \$448 ;
+  assign \$450  = ra[208] | ra[209];
+  assign \$451  = ra[210] | ra[211];
+  assign \$452  = \$450  | \$451 ;
+  assign \$453  = ra[212] | ra[213];
+  assign \$454  = ra[214] | ra[215];
+  assign \$455  = \$453  | \$454 ;
+  assign \$456  = \$452  | \$455 ;
+  assign \$457  = ra[216] | ra[217];
+  assign \$458  = ra[218] | ra[219];
+  assign \$459  = \$457  | \$458 ;
+  assign \$460  = ra[220] | ra[221];
+  assign \$461  = ra[222] | ra[223];
+  assign \$462  = \$460  | \$461 ;
+  assign \$463  = \$459  | \$462 ;
+  assign \$464  = \$456  | \$463 ;
+  assign \$465  = \$449  | \$464 ;
+  assign \$466  = ra[224] | ra[225];
+  assign \$467  = ra[226] | ra[227];
+  assign \$468  = \$466  | \$467 ;
+  assign \$469  = ra[228] | ra[229];
+  assign \$470  = ra[230] | ra[231];
+  assign \$471  = \$469  | \$470 ;
+  assign \$472  = \$468  | \$471 ;
+  assign \$473  = ra[232] | ra[233];
+  assign \$474  = ra[234] | ra[235];
+  assign \$475  = \$473  | \$474 ;
+  assign \$476  = ra[236] | ra[237];
+  assign \$477  = ra[238] | ra[239];
+  assign \$478  = \$476  | \$477 ;
+  assign \$479  = \$475  | \$478 ;
+  assign \$480  = \$472  | \$479 ;
+  assign \$481  = ra[240] | ra[241];
+  assign \$482  = ra[242] | ra[243];
+  assign \$483  = \$481  | \$482 ;
+  assign \$484  = ra[244] | ra[245];
+  assign \$485  = ra[246] | ra[247];
+  assign \$486  = \$484  | \$485 ;
+  assign \$487  = \$483  | \$486 ;
+  assign \$488  = ra[248] | ra[249];
+  assign \$489  = ra[250] | ra[251];
+  assign \$490  = \$488  | \$489 ;
+  assign \$491  = ra[252] | ra[253];
+  assign \$492  = ra[254] | ra[255];
+  assign \$493  = \$491  | \$492 ;
+  assign \$494  = \$490  | \$493 ;
+  assign \$495  = \$487  | \$494 ;
+  assign \$496  = \$480  | \$495 ;
+  assign \$497  = \$465  | \$496 ;
+  assign \$498  = \$434  | \$497 ;
+  assign \$499  = ra[192] | ra[193];
+  assign \$500  = ra[194] | ra[195];
+  assign \$501  = \$499  | \$500 ;
+  assign \$502  = ra[196] | ra[197];
+  assign \$503  = ra[198] | ra[199];
+  assign \$504  = \$502  | \$503 ;
+  assign \$505  = \$501  | \$504 ;
+  assign \$506  = ra[200] | ra[201];
+  assign \$507  = ra[202] | ra[203];
+  assign \$508  = \$506  | \$507 ;
+  assign \$509  = ra[204] | ra[205];
+  assign \$510  = ra[206] | ra[207];
+  assign \$511  = \$509  | \$510 ;
+  assign \$512  = \$508  | \$511 ;
+  assign \$513  = \$505  | \$512 ;
+  assign \$514  = ra[208] | ra[209];
+  assign \$515  = ra[210] | ra[211];
+  assign \$516  = \$514  | \$515 ;
+  assign \$517  = ra[212] | ra[213];
+  assign \$518  = ra[214] | ra[215];
+  assign \$519  = \$517  | \$518 ;
+  assign \$520  = \$516  | \$519 ;
+  assign \$521  = ra[216] | ra[217];
+  assign \$522  = ra[218] | ra[219];
+  assign \$523  = \$521  | \$522 ;
+  assign \$524  = ra[220] | ra[221];
+  assign \$525  = ra[222] | ra[223];
+  assign \$526  = \$524  | \$525 ;
+  assign \$527  = \$523  | \$526 ;
+  assign \$528  = \$520  | \$527 ;
+  assign \$529  = \$513  | \$528 ;
+  assign \$530  = ra[224] | ra[225];
+  assign \$531  = ra[226] | ra[227];
+  assign \$532  = \$530  | \$531 ;
+  assign \$533  = ra[228] | ra[229];
+  assign \$534  = ra[230] | ra[231];
+  assign \$535  = \$533  | \$534 ;
+  assign \$536  = \$532  | \$535 ;
+  assign \$537  = ra[232] | ra[233];
+  assign \$538  = ra[234] | ra[235];
+  assign \$539  = \$537  | \$538 ;
+  assign \$540  = ra[236] | ra[237];
+  assign \$541  = ra[238] | ra[239];
+  assign \$542  = \$540  | \$541 ;
+  assign \$543  = \$539  | \$542 ;
+  assign \$544  = \$536  | \$543 ;
+  assign \$545  = ra[240] | ra[241];
+  assign \$546  = ra[242] | ra[243];
+  assign \$547  = \$545  | \$546 ;
+  assign \$548  = ra[244] | ra[245];
+  assign \$549  = ra[246] | ra[247];
+  assign \$550  = \$548  | \$549 ;
+  assign \$551  = \$547  | \$550 ;
+  assign \$552  = ra[248] | ra[249];
+  assign \$553  = ra[250] | ra[251];
+  assign \$554  = \$552  | \$553 ;
+  assign \$555  = ra[252] | ra[253];
+  assign \$556  = ra[254] | ra[255];
+  assign \$557  = \$555  | \$556 ;
+  assign \$558  = \$554  | \$557 ;
+  assign \$559  = \$551  | \$558 ;
+  assign \$560  = \$544  | \$559 ;
+  assign \$561  = \$529  | \$560 ;
+  assign \$562  = ra[224] | ra[225];
+  assign \$563  = ra[226] | ra[227];
+  assign \$564  = \$562  | \$563 ;
+  assign \$565  = ra[228] | ra[229];
+  assign \$566  = ra[230] | ra[231];
+  assign \$567  = \$565  | \$566 ;
+  assign \$568  = \$564  | \$567 ;
+  assign \$569  = ra[232] | ra[233];
+  assign \$570  = ra[234] | ra[235];
+  assign \$571  = \$569  | \$570 ;
+  assign \$572  = ra[236] | ra[237];
+  assign \$573  = ra[238] | ra[239];
+  assign \$574  = \$572  | \$573 ;
+  assign \$575  = \$571  | \$574 ;
+  assign \$576  = \$568  | \$575 ;
+  assign \$577  = ra[240] | ra[241];
+  assign \$578  = ra[242] | ra[243];
+  assign \$579  = \$577  | \$578 ;
+  assign \$580  = ra[244] | ra[245];
+  assign \$581  = ra[246] | ra[247];
+  assign \$582  = \$580  | \$581 ;
+  assign \$583  = \$579  | \$582 ;
+  assign \$584  = ra[248] | ra[249];
+  assign \$585  = ra[250] | ra[251];
+  assign \$586  = \$584  | \$585 ;
+  assign \$587  = ra[252] | ra[253];
+  assign \$588  = ra[254] | ra[255];
+  assign \$589  = \$587  | \$588 ;
+  assign \$590  = \$586  | \$589 ;
+  assign \$591  = \$583  | \$590 ;
+  assign \$592  = \$576  | \$591 ;
+  assign \$593  = ra[240] | ra[241];
+  assign \$594  = ra[242] | ra[243];
+  assign \$595  = \$593  | \$594 ;
+  assign \$596  = ra[244] | ra[245];
+  assign \$597  = ra[246] | ra[247];
+  assign \$598  = \$596  | \$597 ;
+  assign \$599  = \$595  | \$598 ;
+  assign \$600  = ra[248] | ra[249];
+  assign \$601  = ra[250] | ra[251];
+  assign \$602  = \$600  | \$601 ;
+  assign \$603  = ra[252] | ra[253];
+  assign \$604  = ra[254] | ra[255];
+  assign \$605  = \$603  | \$604 ;
+  assign \$606  = \$602  | \$605 ;
+  assign \$607  = \$599  | \$606 ;
+  assign \$608  = ra[248] | ra[249];
+  assign \$609  = ra[250] | ra[251];
+  assign \$610  = \$608  | \$609 ;
+  assign \$611  = ra[252] | ra[253];
+  assign \$612  = ra[254] | ra[255];
+  assign \$613  = \$611  | \$612 ;
+  assign \$614  = \$610  | \$613 ;
+  assign \$615  = ra[252] | ra[253];
+  assign \$616  = ra[254] | ra[255];
+  assign \$617  = \$615  | \$616 ;
+  assign \$618  = ra[254] | ra[255];
+  assign \$619  = ra[255] ? 1'h1 : 1'h0;
+  assign \$620  = ra[253] ? 1'h1 : 1'h0;
+  assign \$621  = \$618  ? { 1'h1, \$619  } : { 1'h0, \$620  };
+  assign \$622  = ra[250] | ra[251];
+  assign \$623  = ra[251] ? 1'h1 : 1'h0;
+  assign \$624  = ra[249] ? 1'h1 : 1'h0;
+  assign \$625  = \$622  ? { 1'h1, \$623  } : { 1'h0, \$624  };
+  assign \$626  = \$617  ? { 1'h1, \$621  } : { 1'h0, \$625  };
+  assign \$627  = ra[244] | ra[245];
+  assign \$628  = ra[246] | ra[247];
+  assign \$629  = \$627  | \$628 ;
+  assign \$630  = ra[246] | ra[247];
+  assign \$631  = ra[247] ? 1'h1 : 1'h0;
+  assign \$632  = ra[245] ? 1'h1 : 1'h0;
+  assign \$633  = \$630  ? { 1'h1, \$631  } : { 1'h0, \$632  };
+  assign \$634  = ra[242] | ra[243];
+  assign \$635  = ra[243] ? 1'h1 : 1'h0;
+  assign \$636  = ra[241] ? 1'h1 : 1'h0;
+  assign \$637  = \$634  ? { 1'h1, \$635  } : { 1'h0, \$636  };
+  assign \$638  = \$629  ? { 1'h1, \$633  } : { 1'h0, \$637  };
+  assign \$639  = \$614  ? { 1'h1, \$626  } : { 1'h0, \$638  };
+  assign \$640  = ra[232] | ra[233];
+  assign \$641  = ra[234] | ra[235];
+  assign \$642  = \$640  | \$641 ;
+  assign \$643  = ra[236] | ra[237];
+  assign \$644  = ra[238] | ra[239];
+  assign \$645  = \$643  | \$644 ;
+  assign \$646  = \$642  | \$645 ;
+  assign \$647  = ra[236] | ra[237];
+  assign \$648  = ra[238] | ra[239];
+  assign \$649  = \$647  | \$648 ;
+  assign \$650  = ra[238] | ra[239];
+  assign \$651  = ra[239] ? 1'h1 : 1'h0;
+  assign \$652  = ra[237] ? 1'h1 : 1'h0;
+  assign \$653  = \$650  ? { 1'h1, \$651  } : { 1'h0, \$652  };
+  assign \$654  = ra[234] | ra[235];
+  assign \$655  = ra[235] ? 1'h1 : 1'h0;
+  assign \$656  = ra[233] ? 1'h1 : 1'h0;
+  assign \$657  = \$654  ? { 1'h1, \$655  } : { 1'h0, \$656  };
+  assign \$658  = \$649  ? { 1'h1, \$653  } : { 1'h0, \$657  };
+  assign \$659  = ra[228] | ra[229];
+  assign \$660  = ra[230] | ra[231];
+  assign \$661  = \$659  | \$660 ;
+  assign \$662  = ra[230] | ra[231];
+  assign \$663  = ra[231] ? 1'h1 : 1'h0;
+  assign \$664  = ra[229] ? 1'h1 : 1'h0;
+  assign \$665  = \$662  ? { 1'h1, \$663  } : { 1'h0, \$664  };
+  assign \$666  = ra[226] | ra[227];
+  assign \$667  = ra[227] ? 1'h1 : 1'h0;
+  assign \$668  = ra[225] ? 1'h1 : 1'h0;
+  assign \$669  = \$666  ? { 1'h1, \$667  } : { 1'h0, \$668  };
+  assign \$670  = \$661  ? { 1'h1, \$665  } : { 1'h0, \$669  };
+  assign \$671  = \$646  ? { 1'h1, \$658  } : { 1'h0, \$670  };
+  assign \$672  = \$607  ? { 1'h1, \$639  } : { 1'h0, \$671  };
+  assign \$673  = ra[208] | ra[209];
+  assign \$674  = ra[210] | ra[211];
+  assign \$675  = \$673  | \$674 ;
+  assign \$676  = ra[212] | ra[213];
+  assign \$677  = ra[214] | ra[215];
+  assign \$678  = \$676  | \$677 ;
+  assign \$679  = \$675  | \$678 ;
+  assign \$680  = ra[216] | ra[217];
+  assign \$681  = ra[218] | ra[219];
+  assign \$682  = \$680  | \$681 ;
+  assign \$683  = ra[220] | ra[221];
+  assign \$684  = ra[222] | ra[223];
+  assign \$685  = \$683  | \$684 ;
+  assign \$686  = \$682  | \$685 ;
+  assign \$687  = \$679  | \$686 ;
+  assign \$688  = ra[216] | ra[217];
+  assign \$689  = ra[218] | ra[219];
+  assign \$690  = \$688  | \$689 ;
+  assign \$691  = ra[220] | ra[221];
+  assign \$692  = ra[222] | ra[223];
+  assign \$693  = \$691  | \$692 ;
+  assign \$694  = \$690  | \$693 ;
+  assign \$695  = ra[220] | ra[221];
+  assign \$696  = ra[222] | ra[223];
+  assign \$697  = \$695  | \$696 ;
+  assign \$698  = ra[222] | ra[223];
+  assign \$699  = ra[223] ? 1'h1 : 1'h0;
+  assign \$700  = ra[221] ? 1'h1 : 1'h0;
+  assign \$701  = \$698  ? { 1'h1, \$699  } : { 1'h0, \$700  };
+  assign \$702  = ra[218] | ra[219];
+  assign \$703  = ra[219] ? 1'h1 : 1'h0;
+  assign \$704  = ra[217] ? 1'h1 : 1'h0;
+  assign \$705  = \$702  ? { 1'h1, \$703  } : { 1'h0, \$704  };
+  assign \$706  = \$697  ? { 1'h1, \$701  } : { 1'h0, \$705  };
+  assign \$707  = ra[212] | ra[213];
+  assign \$708  = ra[214] | ra[215];
+  assign \$709  = \$707  | \$708 ;
+  assign \$710  = ra[214] | ra[215];
+  assign \$711  = ra[215] ? 1'h1 : 1'h0;
+  assign \$712  = ra[213] ? 1'h1 : 1'h0;
+  assign \$713  = \$710  ? { 1'h1, \$711  } : { 1'h0, \$712  };
+  assign \$714  = ra[210] | ra[211];
+  assign \$715  = ra[211] ? 1'h1 : 1'h0;
+  assign \$716  = ra[209] ? 1'h1 : 1'h0;
+  assign \$717  = \$714  ? { 1'h1, \$715  } : { 1'h0, \$716  };
+  assign \$718  = \$709  ? { 1'h1, \$713  } : { 1'h0, \$717  };
+  assign \$719  = \$694  ? { 1'h1, \$706  } : { 1'h0, \$718  };
+  assign \$720  = ra[200] | ra[201];
+  assign \$721  = ra[202] | ra[203];
+  assign \$722  = \$720  | \$721 ;
+  assign \$723  = ra[204] | ra[205];
+  assign \$724  = ra[206] | ra[207];
+  assign \$725  = \$723  | \$724 ;
+  assign \$726  = \$722  | \$725 ;
+  assign \$727  = ra[204] | ra[205];
+  assign \$728  = ra[206] | ra[207];
+  assign \$729  = \$727  | \$728 ;
+  assign \$730  = ra[206] | ra[207];
+  assign \$731  = ra[207] ? 1'h1 : 1'h0;
+  assign \$732  = ra[205] ? 1'h1 : 1'h0;
+  assign \$733  = \$730  ? { 1'h1, \$731  } : { 1'h0, \$732  };
+  assign \$734  = ra[202] | ra[203];
+  assign \$735  = ra[203] ? 1'h1 : 1'h0;
+  assign \$736  = ra[201] ? 1'h1 : 1'h0;
+  assign \$737  = \$734  ? { 1'h1, \$735  } : { 1'h0, \$736  };
+  assign \$738  = \$729  ? { 1'h1, \$733  } : { 1'h0, \$737  };
+  assign \$739  = ra[196] | ra[197];
+  assign \$740  = ra[198] | ra[199];
+  assign \$741  = \$739  | \$740 ;
+  assign \$742  = ra[198] | ra[199];
+  assign \$743  = ra[199] ? 1'h1 : 1'h0;
+  assign \$744  = ra[197] ? 1'h1 : 1'h0;
+  assign \$745  = \$742  ? { 1'h1, \$743  } : { 1'h0, \$744  };
+  assign \$746  = ra[194] | ra[195];
+  assign \$747  = ra[195] ? 1'h1 : 1'h0;
+  assign \$748  = ra[193] ? 1'h1 : 1'h0;
+  assign \$749  = \$746  ? { 1'h1, \$747  } : { 1'h0, \$748  };
+  assign \$750  = \$741  ? { 1'h1, \$745  } : { 1'h0, \$749  };
+  assign \$751  = \$726  ? { 1'h1, \$738  } : { 1'h0, \$750  };
+  assign \$752  = \$687  ? { 1'h1, \$719  } : { 1'h0, \$751  };
+  assign \$753  = \$592  ? { 1'h1, \$672  } : { 1'h0, \$752  };
+  assign \$754  = ra[160] | ra[161];
+  assign \$755  = ra[162] | ra[163];
+  assign \$756  = \$754  | \$755 ;
+  assign \$757  = ra[164] | ra[165];
+  assign \$758  = ra[166] | ra[167];
+  assign \$759  = \$757  | \$758 ;
+  assign \$760  = \$756  | \$759 ;
+  assign \$761  = ra[168] | ra[169];
+  assign \$762  = ra[170] | ra[171];
+  assign \$763  = \$761  | \$762 ;
+  assign \$764  = ra[172] | ra[173];
+  assign \$765  = ra[174] | ra[175];
+  assign \$766  = \$764  | \$765 ;
+  assign \$767  = \$763  | \$766 ;
+  assign \$768  = \$760  | \$767 ;
+  assign \$769  = ra[176] | ra[177];
+  assign \$770  = ra[178] | ra[179];
+  assign \$771  = \$769  | \$770 ;
+  assign \$772  = ra[180] | ra[181];
+  assign \$773  = ra[182] | ra[183];
+  assign \$774  = \$772  | \$773 ;
+  assign \$775  = \$771  | \$774 ;
+  assign \$776  = ra[184] | ra[185];
+  assign \$777  = ra[186] | ra[187];
+  assign \$778  = \$776  | \$777 ;
+  assign \$779  = ra[188] | ra[189];
+  assign \$780  = ra[190] | ra[191];
+  assign \$781  = \$779  | \$780 ;
+  assign \$782  = \$778  | \$781 ;
+  assign \$783  = \$775  | \$782 ;
+  assign \$784  = \$768  | \$783 ;
+  assign \$785  = ra[176] | ra[177];
+  assign \$786  = ra[178] | ra[179];
+  assign \$787  = \$785  | \$786 ;
+  assign \$788  = ra[180] | ra[181];
+  assign \$789  = ra[182] | ra[183];
+  assign \$790  = \$788  | \$789 ;
+  assign \$791  = \$787  | \$790 ;
+  assign \$792  = ra[184] | ra[185];
+  assign \$793  = ra[186] | ra[187];
+  assign \$794  = \$792  | \$793 ;
+  assign \$795  = ra[188] | ra[189];
+  assign \$796  = ra[190] | ra[191];
+  assign \$797  = \$795  | \$796 ;
+  assign \$798  = \$794  | \$797 ;
+  assign \$799  = \$791  | \$798 ;
+  assign \$800  = ra[184] | ra[185];
+  assign \$801  = ra[186] | ra[187];
+  assign \$802  = \$800  | \$801 ;
+  assign \$803  = ra[188] | ra[189];
+  assign \$804  = ra[190] | ra[191];
+  assign \$805  = \$803  | \$804 ;
+  assign \$806  = \$802  | \$805 ;
+  assign \$807  = ra[188] | ra[189];
+  assign \$808  = ra[190] | ra[191];
+  assign \$809  = \$807  | \$808 ;
+  assign \$810  = ra[190] | ra[191];
+  assign \$811  = ra[191] ? 1'h1 : 1'h0;
+  assign \$812  = ra[189] ? 1'h1 : 1'h0;
+  assign \$813  = \$810  ? { 1'h1, \$811  } : { 1'h0, \$812  };
+  assign \$814  = ra[186] | ra[187];
+  assign \$815  = ra[187] ? 1'h1 : 1'h0;
+  assign \$816  = ra[185] ? 1'h1 : 1'h0;
+  assign \$817  = \$814  ? { 1'h1, \$815  } : { 1'h0, \$816  };
+  assign \$818  = \$809  ? { 1'h1, \$813  } : { 1'h0, \$817  };
+  assign \$819  = ra[180] | ra[181];
+  assign \$820  = ra[182] | ra[183];
+  assign \$821  = \$819  | \$820 ;
+  assign \$822  = ra[182] | ra[183];
+  assign \$823  = ra[183] ? 1'h1 : 1'h0;
+  assign \$824  = ra[181] ? 1'h1 : 1'h0;
+  assign \$825  = \$822  ? { 1'h1, \$823  } : { 1'h0, \$824  };
+  assign \$826  = ra[178] | ra[179];
+  assign \$827  = ra[179] ? 1'h1 : 1'h0;
+  assign \$828  = ra[177] ? 1'h1 : 1'h0;
+  assign \$829  = \$826  ? { 1'h1, \$827  } : { 1'h0, \$828  };
+  assign \$830  = \$821  ? { 1'h1, \$825  } : { 1'h0, \$829  };
+  assign \$831  = \$806  ? { 1'h1, \$818  } : { 1'h0, \$830  };
+  assign \$832  = ra[168] | ra[169];
+  assign \$833  = ra[170] | ra[171];
+  assign \$834  = \$832  | \$833 ;
+  assign \$835  = ra[172] | ra[173];
+  assign \$836  = ra[174] | ra[175];
+  assign \$837  = \$835  | \$836 ;
+  assign \$838  = \$834  | \$837 ;
+  assign \$839  = ra[172] | ra[173];
+  assign \$840  = ra[174] | ra[175];
+  assign \$841  = \$839  | \$840 ;
+  assign \$842  = ra[174] | ra[175];
+  assign \$843  = ra[175] ? 1'h1 : 1'h0;
+  assign \$844  = ra[173] ? 1'h1 : 1'h0;
+  assign \$845  = \$842  ? { 1'h1, \$843  } : { 1'h0, \$844  };
+  assign \$846  = ra[170] | ra[171];
+  assign \$847  = ra[171] ? 1'h1 : 1'h0;
+  assign \$848  = ra[169] ? 1'h1 : 1'h0;
+  assign \$849  = \$846  ? { 1'h1, \$847  } : { 1'h0, \$848  };
+  assign \$850  = \$841  ? { 1'h1, \$845  } : { 1'h0, \$849  };
+  assign \$851  = ra[164] | ra[165];
+  assign \$852  = ra[166] | ra[167];
+  assign \$853  = \$851  | \$852 ;
+  assign \$854  = ra[166] | ra[167];
+  assign \$855  = ra[167] ? 1'h1 : 1'h0;
+  assign \$856  = ra[165] ? 1'h1 : 1'h0;
+  assign \$857  = \$854  ? { 1'h1, \$855  } : { 1'h0, \$856  };
+  assign \$858  = ra[162] | ra[163];
+  assign \$859  = ra[163] ? 1'h1 : 1'h0;
+  assign \$860  = ra[161] ? 1'h1 : 1'h0;
+  assign \$861  = \$858  ? { 1'h1, \$859  } : { 1'h0, \$860  };
+  assign \$862  = \$853  ? { 1'h1, \$857  } : { 1'h0, \$861  };
+  assign \$863  = \$838  ? { 1'h1, \$850  } : { 1'h0, \$862  };
+  assign \$864  = \$799  ? { 1'h1, \$831  } : { 1'h0, \$863  };
+  assign \$865  = ra[144] | ra[145];
+  assign \$866  = ra[146] | ra[147];
+  assign \$867  = \$865  | \$866 ;
+  assign \$868  = ra[148] | ra[149];
+  assign \$869  = ra[150] | ra[151];
+  assign \$870  = \$868  | \$869 ;
+  assign \$871  = \$867  | \$870 ;
+  assign \$872  = ra[152] | ra[153];
+  assign \$873  = ra[154] | ra[155];
+  assign \$874  = \$872  | \$873 ;
+  assign \$875  = ra[156] | ra[157];
+  assign \$876  = ra[158] | ra[159];
+  assign \$877  = \$875  | \$876 ;
+  assign \$878  = \$874  | \$877 ;
+  assign \$879  = \$871  | \$878 ;
+  assign \$880  = ra[152] | ra[153];
+  assign \$881  = ra[154] | ra[155];
+  assign \$882  = \$880  | \$881 ;
+  assign \$883  = ra[156] | ra[157];
+  assign \$884  = ra[158] | ra[159];
+  assign \$885  = \$883  | \$884 ;
+  assign \$886  = \$882  | \$885 ;
+  assign \$887  = ra[156] | ra[157];
+  assign \$888  = ra[158] | ra[159];
+  assign \$889  = \$887  | \$888 ;
+  assign \$890  = ra[158] | ra[159];
+  assign \$891  = ra[159] ? 1'h1 : 1'h0;
+  assign \$892  = ra[157] ? 1'h1 : 1'h0;
+  assign \$893  = \$890  ? { 1'h1, \$891  } : { 1'h0, \$892  };
+  assign \$894  = ra[154] | ra[155];
+  assign \$895  = ra[155] ? 1'h1 : 1'h0;
+  assign \$896  = ra[153] ? 1'h1 : 1'h0;
+  assign \$897  = \$894  ? { 1'h1, \$895  } : { 1'h0, \$896  };
+  assign \$898  = \$889  ? { 1'h1, \$893  } : { 1'h0, \$897  };
+  assign \$899  = ra[148] | ra[149];
+  assign \$900  = ra[150] | ra[151];
+  assign \$901  = \$899  | \$900 ;
+  assign \$902  = ra[150] | ra[151];
+  assign \$903  = ra[151] ? 1'h1 : 1'h0;
+  assign \$904  = ra[149] ? 1'h1 : 1'h0;
+  assign \$905  = \$902  ? { 1'h1, \$903  } : { 1'h0, \$904  };
+  assign \$906  = ra[146] | ra[147];
+  assign \$907  = ra[147] ? 1'h1 : 1'h0;
+  assign \$908  = ra[145] ? 1'h1 : 1'h0;
+  assign \$909  = \$906  ? { 1'h1, \$907  } : { 1'h0, \$908  };
+  assign \$910  = \$901  ? { 1'h1, \$905  } : { 1'h0, \$909  };
+  assign \$911  = \$886  ? { 1'h1, \$898  } : { 1'h0, \$910  };
+  assign \$912  = ra[136] | ra[137];
+  assign \$913  = ra[138] | ra[139];
+  assign \$914  = \$912  | \$913 ;
+  assign \$915  = ra[140] | ra[141];
+  assign \$916  = ra[142] | ra[143];
+  assign \$917  = \$915  | \$916 ;
+  assign \$918  = \$914  | \$917 ;
+  assign \$919  = ra[140] | ra[141];
+  assign \$920  = ra[142] | ra[143];
+  assign \$921  = \$919  | \$920 ;
+  assign \$922  = ra[142] | ra[143];
+  assign \$923  = ra[143] ? 1'h1 : 1'h0;
+  assign \$924  = ra[141] ? 1'h1 : 1'h0;
+  assign \$925  = \$922  ? { 1'h1, \$923  } : { 1'h0, \$924  };
+  assign \$926  = ra[138] | ra[139];
+  assign \$927  = ra[139] ? 1'h1 : 1'h0;
+  assign \$928  = ra[137] ? 1'h1 : 1'h0;
+  assign \$929  = \$926  ? { 1'h1, \$927  } : { 1'h0, \$928  };
+  assign \$930  = \$921  ? { 1'h1, \$925  } : { 1'h0, \$929  };
+  assign \$931  = ra[132] | ra[133];
+  assign \$932  = ra[134] | ra[135];
+  assign \$933  = \$931  | \$932 ;
+  assign \$934  = ra[134] | ra[135];
+  assign \$935  = ra[135] ? 1'h1 : 1'h0;
+  assign \$936  = ra[133] ? 1'h1 : 1'h0;
+  assign \$937  = \$934  ? { 1'h1, \$935  } : { 1'h0, \$936  };
+  assign \$938  = ra[130] | ra[131];
+  assign \$939  = ra[131] ? 1'h1 : 1'h0;
+  assign \$940  = ra[129] ? 1'h1 : 1'h0;
+  assign \$941  = \$938  ? { 1'h1, \$939  } : { 1'h0, \$940  };
+  assign \$942  = \$933  ? { 1'h1, \$937  } : { 1'h0, \$941  };
+  assign \$943  = \$918  ? { 1'h1, \$930  } : { 1'h0, \$942  };
+  assign \$944  = \$879  ? { 1'h1, \$911  } : { 1'h0, \$943  };
+  assign \$945  = \$784  ? { 1'h1, \$864  } : { 1'h0, \$944  };
+  assign \$946  = \$561  ? { 1'h1, \$753  } : { 1'h0, \$945  };
+  assign \$947  = ra[64] | ra[65];
+  assign \$948  = ra[66] | ra[67];
+  assign \$949  = \$947  | \$948 ;
+  assign \$950  = ra[68] | ra[69];
+  assign \$951  = ra[70] | ra[71];
+  assign \$952  = \$950  | \$951 ;
+  assign \$953  = \$949  | \$952 ;
+  assign \$954  = ra[72] | ra[73];
+  assign \$955  = ra[74] | ra[75];
+  assign \$956  = \$954  | \$955 ;
+  assign \$957  = ra[76] | ra[77];
+  assign \$958  = ra[78] | ra[79];
+  assign \$959  = \$957  | \$958 ;
+  assign \$960  = \$956  | \$959 ;
+  assign \$961  = \$953  | \$960 ;
+  assign \$962  = ra[80] | ra[81];
+  assign \$963  = ra[82] | ra[83];
+  assign \$964  = \$962  | \$963 ;
+  assign \$965  = ra[84] | ra[85];
+  assign \$966  = ra[86] | ra[87];
+  assign \$967  = \$965  | \$966 ;
+  assign \$968  = \$964  | \$967 ;
+  assign \$969  = ra[88] | ra[89];
+  assign \$970  = ra[90] | ra[91];
+  assign \$971  = \$969  | \$970 ;
+  assign \$972  = ra[92] | ra[93];
+  assign \$973  = ra[94] | ra[95];
+  assign \$974  = \$972  | \$973 ;
+  assign \$975  = \$971  | \$974 ;
+  assign \$976  = \$968  | \$975 ;
+  assign \$977  = \$961  | \$976 ;
+  assign \$978  = ra[96] | ra[97];
+  assign \$979  = ra[98] | ra[99];
+  assign \$980  = \$978  | \$979 ;
+  assign \$981  = ra[100] | ra[101];
+  assign \$982  = ra[102] | ra[103];
+  assign \$983  = \$981  | \$982 ;
+  assign \$984  = \$980  | \$983 ;
+  assign \$985  = ra[104] | ra[105];
+  assign \$986  = ra[106] | ra[107];
+  assign \$987  = \$985  | \$986 ;
+  assign \$988  = ra[108] | ra[109];
+  assign \$989  = ra[110] | ra[111];
+  assign \$990  = \$988  | \$989 ;
+  assign \$991  = \$987  | \$990 ;
+  assign \$992  = \$984  | \$991 ;
+  assign \$993  = ra[112] | ra[113];
+  assign \$994  = ra[114] | ra[115];
+  assign \$995  = \$993  | \$994 ;
+  assign \$996  = ra[116] | ra[117];
+  assign \$997  = ra[118] | ra[119];
+  assign \$998  = \$996  | \$997 ;
+  assign \$999  = \$995  | \$998 ;
+  assign \$1000  = ra[120] | ra[121];
+  assign \$1001  = ra[122] | ra[123];
+  assign \$1002  = \$1000  | \$1001 ;
+  assign \$1003  = ra[124] | ra[125];
+  assign \$1004  = ra[126] | ra[127];
+  assign \$1005  = \$1003  | \$1004 ;
+  assign \$1006  = \$1002  | \$1005 ;
+  assign \$1007  = \$999  | \$1006 ;
+  assign \$1008  = \$992  | \$1007 ;
+  assign \$1009  = \$977  | \$1008 ;
+  assign \$1010  = ra[96] | ra[97];
+  assign \$1011  = ra[98] | ra[99];
+  assign \$1012  = \$1010  | \$1011 ;
+  assign \$1013  = ra[100] | ra[101];
+  assign \$1014  = ra[102] | ra[103];
+  assign \$1015  = \$1013  | \$1014 ;
+  assign \$1016  = \$1012  | \$1015 ;
+  assign \$1017  = ra[104] | ra[105];
+  assign \$1018  = ra[106] | ra[107];
+  assign \$1019  = \$1017  | \$1018 ;
+  assign \$1020  = ra[108] | ra[109];
+  assign \$1021  = ra[110] | ra[111];
+  assign \$1022  = \$1020  | \$1021 ;
+  assign \$1023  = \$1019  | \$1022 ;
+  assign \$1024  = \$1016  | \$1023 ;
+  assign \$1025  = ra[112] | ra[113];
+  assign \$1026  = ra[114] | ra[115];
+  assign \$1027  = \$1025  | \$1026 ;
+  assign \$1028  = ra[116] | ra[117];
+  assign \$1029  = ra[118] | ra[119];
+  assign \$1030  = \$1028  | \$1029 ;
+  assign \$1031  = \$1027  | \$1030 ;
+  assign \$1032  = ra[120] | ra[121];
+  assign \$1033  = ra[122] | ra[123];
+  assign \$1034  = \$1032  | \$1033 ;
+  assign \$1035  = ra[124] | ra[125];
+  assign \$1036  = ra[126] | ra[127];
+  assign \$1037  = \$1035  | \$1036 ;
+  assign \$1038  = \$1034  | \$1037 ;
+  assign \$1039  = \$1031  | \$1038 ;
+  assign \$1040  = \$1024  | \$1039 ;
+  assign \$1041  = ra[112] | ra[113];
+  assign \$1042  = ra[114] | ra[115];
+  assign \$1043  = \$1041  | \$1042 ;
+  assign \$1044  = ra[116] | ra[117];
+  assign \$1045  = ra[118] | ra[119];
+  assign \$1046  = \$1044  | \$1045 ;
+  assign \$1047  = \$1043  | \$1046 ;
+  assign \$1048  = ra[120] | ra[121];
+  assign \$1049  = ra[122] | ra[123];
+  assign \$1050  = \$1048  | \$1049 ;
+  assign \$1051  = ra[124] | ra[125];
+  assign \$1052  = ra[126] | ra[127];
+  assign \$1053  = \$1051  | \$1052 ;
+  assign \$1054  = \$1050  | \$1053 ;
+  assign \$1055  = \$1047  | \$1054 ;
+  assign \$1056  = ra[120] | ra[121];
+  assign \$1057  = ra[122] | ra[123];
+  assign \$1058  = \$1056  | \$1057 ;
+  assign \$1059  = ra[124] | ra[125];
+  assign \$1060  = ra[126] | ra[127];
+  assign \$1061  = \$1059  | \$1060 ;
+  assign \$1062  = \$1058  | \$1061 ;
+  assign \$1063  = ra[124] | ra[125];
+  assign \$1064  = ra[126] | ra[127];
+  assign \$1065  = \$1063  | \$1064 ;
+  assign \$1066  = ra[126] | ra[127];
+  assign \$1067  = ra[127] ? 1'h1 : 1'h0;
+  assign \$1068  = ra[125] ? 1'h1 : 1'h0;
+  assign \$1069  = \$1066  ? { 1'h1, \$1067  } : { 1'h0, \$1068  };
+  assign \$1070  = ra[122] | ra[123];
+  assign \$1071  = ra[123] ? 1'h1 : 1'h0;
+  assign \$1072  = ra[121] ? 1'h1 : 1'h0;
+  assign \$1073  = \$1070  ? { 1'h1, \$1071  } : { 1'h0, \$1072  };
+  assign \$1074  = \$1065  ? { 1'h1, \$1069  } : { 1'h0, \$1073  };
+  assign \$1075  = ra[116] | ra[117];
+  assign \$1076  = ra[118] | ra[119];
+  assign \$1077  = \$1075  | \$1076 ;
+  assign \$1078  = ra[118] | ra[119];
+  assign \$1079  = ra[119] ? 1'h1 : 1'h0;
+  assign \$1080  = ra[117] ? 1'h1 : 1'h0;
+  assign \$1081  = \$1078  ? { 1'h1, \$1079  } : { 1'h0, \$1080  };
+  assign \$1082  = ra[114] | ra[115];
+  assign \$1083  = ra[115] ? 1'h1 : 1'h0;
+  assign \$1084  = ra[113] ? 1'h1 : 1'h0;
+  assign \$1085  = \$1082  ? { 1'h1, \$1083  } : { 1'h0, \$1084  };
+  assign \$1086  = \$1077  ? { 1'h1, \$1081  } : { 1'h0, \$1085  };
+  assign \$1087  = \$1062  ? { 1'h1, \$1074  } : { 1'h0, \$1086  };
+  assign \$1088  = ra[104] | ra[105];
+  assign \$1089  = ra[106] | ra[107];
+  assign \$1090  = \$1088  | \$1089 ;
+  assign \$1091  = ra[108] | ra[109];
+  assign \$1092  = ra[110] | ra[111];
+  assign \$1093  = \$1091  | \$1092 ;
+  assign \$1094  = \$1090  | \$1093 ;
+  assign \$1095  = ra[108] | ra[109];
+  assign \$1096  = ra[110] | ra[111];
+  assign \$1097  = \$1095  | \$1096 ;
+  assign \$1098  = ra[110] | ra[111];
+  assign \$1099  = ra[111] ? 1'h1 : 1'h0;
+  assign \$1100  = ra[109] ? 1'h1 : 1'h0;
+  assign \$1101  = \$1098  ? { 1'h1, \$1099  } : { 1'h0, \$1100  };
+  assign \$1102  = ra[106] | ra[107];
+  assign \$1103  = ra[107] ? 1'h1 : 1'h0;
+  assign \$1104  = ra[105] ? 1'h1 : 1'h0;
+  assign \$1105  = \$1102  ? { 1'h1, \$1103  } : { 1'h0, \$1104  };
+  assign \$1106  = \$1097  ? { 1'h1, \$1101  } : { 1'h0, \$1105  };
+  assign \$1107  = ra[100] | ra[101];
+  assign \$1108  = ra[102] | ra[103];
+  assign \$1109  = \$1107  | \$1108 ;
+  assign \$1110  = ra[102] | ra[103];
+  assign \$1111  = ra[103] ? 1'h1 : 1'h0;
+  assign \$1112  = ra[101] ? 1'h1 : 1'h0;
+  assign \$1113  = \$1110  ? { 1'h1, \$1111  } : { 1'h0, \$1112  };
+  assign \$1114  = ra[98] | ra[99];
+  assign \$1115  = ra[99] ? 1'h1 : 1'h0;
+  assign \$1116  = ra[97] ? 1'h1 : 1'h0;
+  assign \$1117  = \$1114  ? { 1'h1, \$1115  } : { 1'h0, \$1116  };
+  assign \$1118  = \$1109  ? { 1'h1, \$1113  } : { 1'h0, \$1117  };
+  assign \$1119  = \$1094  ? { 1'h1, \$1106  } : { 1'h0, \$1118  };
+  assign \$1120  = \$1055  ? { 1'h1, \$1087  } : { 1'h0, \$1119  };
+  assign \$1121  = ra[80] | ra[81];
+  assign \$1122  = ra[82] | ra[83];
+  assign \$1123  = \$1121  | \$1122 ;
+  assign \$1124  = ra[84] | ra[85];
+  assign \$1125  = ra[86] | ra[87];
+  assign \$1126  = \$1124  | \$1125 ;
+  assign \$1127  = \$1123  | \$1126 ;
+  assign \$1128  = ra[88] | ra[89];
+  assign \$1129  = ra[90] | ra[91];
+  assign \$1130  = \$1128  | \$1129 ;
+  assign \$1131  = ra[92] | ra[93];
+  assign \$1132  = ra[94] | ra[95];
+  assign \$1133  = \$1131  | \$1132 ;
+  assign \$1134  = \$1130  | \$1133 ;
+  assign \$1135  = \$1127  | \$1134 ;
+  assign \$1136  = ra[88] | ra[89];
+  assign \$1137  = ra[90] | ra[91];
+  assign \$1138  = \$1136  | \$1137 ;
+  assign \$1139  = ra[92] | ra[93];
+  assign \$1140  = ra[94] | ra[95];
+  assign \$1141  = \$1139  | \$1140 ;
+  assign \$1142  = \$1138  | \$1141 ;
+  assign \$1143  = ra[92] | ra[93];
+  assign \$1144  = ra[94] | ra[95];
+  assign \$1145  = \$1143  | \$1144 ;
+  assign \$1146  = ra[94] | ra[95];
+  assign \$1147  = ra[95] ? 1'h1 : 1'h0;
+  assign \$1148  = ra[93] ? 1'h1 : 1'h0;
+  assign \$1149  = \$1146  ? { 1'h1, \$1147  } : { 1'h0, \$1148  };
+  assign \$1150  = ra[90] | ra[91];
+  assign \$1151  = ra[91] ? 1'h1 : 1'h0;
+  assign \$1152  = ra[89] ? 1'h1 : 1'h0;
+  assign \$1153  = \$1150  ? { 1'h1, \$1151  } : { 1'h0, \$1152  };
+  assign \$1154  = \$1145  ? { 1'h1, \$1149  } : { 1'h0, \$1153  };
+  assign \$1155  = ra[84] | ra[85];
+  assign \$1156  = ra[86] | ra[87];
+  assign \$1157  = \$1155  | \$1156 ;
+  assign \$1158  = ra[86] | ra[87];
+  assign \$1159  = ra[87] ? 1'h1 : 1'h0;
+  assign \$1160  = ra[85] ? 1'h1 : 1'h0;
+  assign \$1161  = \$1158  ? { 1'h1, \$1159  } : { 1'h0, \$1160  };
+  assign \$1162  = ra[82] | ra[83];
+  assign \$1163  = ra[83] ? 1'h1 : 1'h0;
+  assign \$1164  = ra[81] ? 1'h1 : 1'h0;
+  assign \$1165  = \$1162  ? { 1'h1, \$1163  } : { 1'h0, \$1164  };
+  assign \$1166  = \$1157  ? { 1'h1, \$1161  } : { 1'h0, \$1165  };
+  assign \$1167  = \$1142  ? { 1'h1, \$1154  } : { 1'h0, \$1166  };
+  assign \$1168  = ra[72] | ra[73];
+  assign \$1169  = ra[74] | ra[75];
+  assign \$1170  = \$1168  | \$1169 ;
+  assign \$1171  = ra[76] | ra[77];
+  assign \$1172  = ra[78] | ra[79];
+  assign \$1173  = \$1171  | \$1172 ;
+  assign \$1174  = \$1170  | \$1173 ;
+  assign \$1175  = ra[76] | ra[77];
+  assign \$1176  = ra[78] | ra[79];
+  assign \$1177  = \$1175  | \$1176 ;
+  assign \$1178  = ra[78] | ra[79];
+  assign \$1179  = ra[79] ? 1'h1 : 1'h0;
+  assign \$1180  = ra[77] ? 1'h1 : 1'h0;
+  assign \$1181  = \$1178  ? { 1'h1, \$1179  } : { 1'h0, \$1180  };
+  assign \$1182  = ra[74] | ra[75];
+  assign \$1183  = ra[75] ? 1'h1 : 1'h0;
+  assign \$1184  = ra[73] ? 1'h1 : 1'h0;
+  assign \$1185  = \$1182  ? { 1'h1, \$1183  } : { 1'h0, \$1184  };
+  assign \$1186  = \$1177  ? { 1'h1, \$1181  } : { 1'h0, \$1185  };
+  assign \$1187  = ra[68] | ra[69];
+  assign \$1188  = ra[70] | ra[71];
+  assign \$1189  = \$1187  | \$1188 ;
+  assign \$1190  = ra[70] | ra[71];
+  assign \$1191  = ra[71] ? 1'h1 : 1'h0;
+  assign \$1192  = ra[69] ? 1'h1 : 1'h0;
+  assign \$1193  = \$1190  ? { 1'h1, \$1191  } : { 1'h0, \$1192  };
+  assign \$1194  = ra[66] | ra[67];
+  assign \$1195  = ra[67] ? 1'h1 : 1'h0;
+  assign \$1196  = ra[65] ? 1'h1 : 1'h0;
+  assign \$1197  = \$1194  ? { 1'h1, \$1195  } : { 1'h0, \$1196  };
+  assign \$1198  = \$1189  ? { 1'h1, \$1193  } : { 1'h0, \$1197  };
+  assign \$1199  = \$1174  ? { 1'h1, \$1186  } : { 1'h0, \$1198  };
+  assign \$1200  = \$1135  ? { 1'h1, \$1167  } : { 1'h0, \$1199  };
+  assign \$1201  = \$1040  ? { 1'h1, \$1120  } : { 1'h0, \$1200  };
+  assign \$1202  = ra[32] | ra[33];
+  assign \$1203  = ra[34] | ra[35];
+  assign \$1204  = \$1202  | \$1203 ;
+  assign \$1205  = ra[36] | ra[37];
+  assign \$1206  = ra[38] | ra[39];
+  assign \$1207  = \$1205  | \$1206 ;
+  assign \$1208  = \$1204  | \$1207 ;
+  assign \$1209  = ra[40] | ra[41];
+  assign \$1210  = ra[42] | ra[43];
+  assign \$1211  = \$1209  | \$1210 ;
+  assign \$1212  = ra[44] | ra[45];
+  assign \$1213  = ra[46] | ra[47];
+  assign \$1214  = \$1212  | \$1213 ;
+  assign \$1215  = \$1211  | \$1214 ;
+  assign \$1216  = \$1208  | \$1215 ;
+  assign \$1217  = ra[48] | ra[49];
+  assign \$1218  = ra[50] | ra[51];
+  assign \$1219  = \$1217  | \$1218 ;
+  assign \$1220  = ra[52] | ra[53];
+  assign \$1221  = ra[54] | ra[55];
+  assign \$1222  = \$1220  | \$1221 ;
+  assign \$1223  = \$1219  | \$1222 ;
+  assign \$1224  = ra[56] | ra[57];
+  assign \$1225  = ra[58] | ra[59];
+  assign \$1226  = \$1224  | \$1225 ;
+  assign \$1227  = ra[60] | ra[61];
+  assign \$1228  = ra[62] | ra[63];
+  assign \$1229  = \$1227  | \$1228 ;
+  assign \$1230  = \$1226  | \$1229 ;
+  assign \$1231  = \$1223  | \$1230 ;
+  assign \$1232  = \$1216  | \$1231 ;
+  assign \$1233  = ra[48] | ra[49];
+  assign \$1234  = ra[50] | ra[51];
+  assign \$1235  = \$1233  | \$1234 ;
+  assign \$1236  = ra[52] | ra[53];
+  assign \$1237  = ra[54] | ra[55];
+  assign \$1238  = \$1236  | \$1237 ;
+  assign \$1239  = \$1235  | \$1238 ;
+  assign \$1240  = ra[56] | ra[57];
+  assign \$1241  = ra[58] | ra[59];
+  assign \$1242  = \$1240  | \$1241 ;
+  assign \$1243  = ra[60] | ra[61];
+  assign \$1244  = ra[62] | ra[63];
+  assign \$1245  = \$1243  | \$1244 ;
+  assign \$1246  = \$1242  | \$1245 ;
+  assign \$1247  = \$1239  | \$1246 ;
+  assign \$1248  = ra[56] | ra[57];
+  assign \$1249  = ra[58] | ra[59];
+  assign \$1250  = \$1248  | \$1249 ;
+  assign \$1251  = ra[60] | ra[61];
+  assign \$1252  = ra[62] | ra[63];
+  assign \$1253  = \$1251  | \$1252 ;
+  assign \$1254  = \$1250  | \$1253 ;
+  assign \$1255  = ra[60] | ra[61];
+  assign \$1256  = ra[62] | ra[63];
+  assign \$1257  = \$1255  | \$1256 ;
+  assign \$1258  = ra[62] | ra[63];
+  assign \$1259  = ra[63] ? 1'h1 : 1'h0;
+  assign \$1260  = ra[61] ? 1'h1 : 1'h0;
+  assign \$1261  = \$1258  ? { 1'h1, \$1259  } : { 1'h0, \$1260  };
+  assign \$1262  = ra[58] | ra[59];
+  assign \$1263  = ra[59] ? 1'h1 : 1'h0;
+  assign \$1264  = ra[57] ? 1'h1 : 1'h0;
+  assign \$1265  = \$1262  ? { 1'h1, \$1263  } : { 1'h0, \$1264  };
+  assign \$1266  = \$1257  ? { 1'h1, \$1261  } : { 1'h0, \$1265  };
+  assign \$1267  = ra[52] | ra[53];
+  assign \$1268  = ra[54] | ra[55];
+  assign \$1269  = \$1267  | \$1268 ;
+  assign \$1270  = ra[54] | ra[55];
+  assign \$1271  = ra[55] ? 1'h1 : 1'h0;
+  assign \$1272  = ra[53] ? 1'h1 : 1'h0;
+  assign \$1273  = \$1270  ? { 1'h1, \$1271  } : { 1'h0, \$1272  };
+  assign \$1274  = ra[50] | ra[51];
+  assign \$1275  = ra[51] ? 1'h1 : 1'h0;
+  assign \$1276  = ra[49] ? 1'h1 : 1'h0;
+  assign \$1277  = \$1274  ? { 1'h1, \$1275  } : { 1'h0, \$1276  };
+  assign \$1278  = \$1269  ? { 1'h1, \$1273  } : { 1'h0, \$1277  };
+  assign \$1279  = \$1254  ? { 1'h1, \$1266  } : { 1'h0, \$1278  };
+  assign \$1280  = ra[40] | ra[41];
+  assign \$1281  = ra[42] | ra[43];
+  assign \$1282  = \$1280  | \$1281 ;
+  assign \$1283  = ra[44] | ra[45];
+  assign \$1284  = ra[46] | ra[47];
+  assign \$1285  = \$1283  | \$1284 ;
+  assign \$1286  = \$1282  | \$1285 ;
+  assign \$1287  = ra[44] | ra[45];
+  assign \$1288  = ra[46] | ra[47];
+  assign \$1289  = \$1287  | \$1288 ;
+  assign \$1290  = ra[46] | ra[47];
+  assign \$1291  = ra[47] ? 1'h1 : 1'h0;
+  assign \$1292  = ra[45] ? 1'h1 : 1'h0;
+  assign \$1293  = \$1290  ? { 1'h1, \$1291  } : { 1'h0, \$1292  };
+  assign \$1294  = ra[42] | ra[43];
+  assign \$1295  = ra[43] ? 1'h1 : 1'h0;
+  assign \$1296  = ra[41] ? 1'h1 : 1'h0;
+  assign \$1297  = \$1294  ? { 1'h1, \$1295  } : { 1'h0, \$1296  };
+  assign \$1298  = \$1289  ? { 1'h1, \$1293  } : { 1'h0, \$1297  };
+  assign \$1299  = ra[36] | ra[37];
+  assign \$1300  = ra[38] | ra[39];
+  assign \$1301  = \$1299  | \$1300 ;
+  assign \$1302  = ra[38] | ra[39];
+  assign \$1303  = ra[39] ? 1'h1 : 1'h0;
+  assign \$1304  = ra[37] ? 1'h1 : 1'h0;
+  assign \$1305  = \$1302  ? { 1'h1, \$1303  } : { 1'h0, \$1304  };
+  assign \$1306  = ra[34] | ra[35];
+  assign \$1307  = ra[35] ? 1'h1 : 1'h0;
+  assign \$1308  = ra[33] ? 1'h1 : 1'h0;
+  assign \$1309  = \$1306  ? { 1'h1, \$1307  } : { 1'h0, \$1308  };
+  assign \$1310  = \$1301  ? { 1'h1, \$1305  } : { 1'h0, \$1309  };
+  assign \$1311  = \$1286  ? { 1'h1, \$1298  } : { 1'h0, \$1310  };
+  assign \$1312  = \$1247  ? { 1'h1, \$1279  } : { 1'h0, \$1311  };
+  assign \$1313  = ra[16] | ra[17];
+  assign \$1314  = ra[18] | ra[19];
+  assign \$1315  = \$1313  | \$1314 ;
+  assign \$1316  = ra[20] | ra[21];
+  assign \$1317  = ra[22] | ra[23];
+  assign \$1318  = \$1316  | \$1317 ;
+  assign \$1319  = \$1315  | \$1318 ;
+  assign \$1320  = ra[24] | ra[25];
+  assign \$1321  = ra[26] | ra[27];
+  assign \$1322  = \$1320  | \$1321 ;
+  assign \$1323  = ra[28] | ra[29];
+  assign \$1324  = ra[30] | ra[31];
+  assign \$1325  = \$1323  | \$1324 ;
+  assign \$1326  = \$1322  | \$1325 ;
+  assign \$1327  = \$1319  | \$1326 ;
+  assign \$1328  = ra[24] | ra[25];
+  assign \$1329  = ra[26] | ra[27];
+  assign \$1330  = \$1328  | \$1329 ;
+  assign \$1331  = ra[28] | ra[29];
+  assign \$1332  = ra[30] | ra[31];
+  assign \$1333  = \$1331  | \$1332 ;
+  assign \$1334  = \$1330  | \$1333 ;
+  assign \$1335  = ra[28] | ra[29];
+  assign \$1336  = ra[30] | ra[31];
+  assign \$1337  = \$1335  | \$1336 ;
+  assign \$1338  = ra[30] | ra[31];
+  assign \$1339  = ra[31] ? 1'h1 : 1'h0;
+  assign \$1340  = ra[29] ? 1'h1 : 1'h0;
+  assign \$1341  = \$1338  ? { 1'h1, \$1339  } : { 1'h0, \$1340  };
+  assign \$1342  = ra[26] | ra[27];
+  assign \$1343  = ra[27] ? 1'h1 : 1'h0;
+  assign \$1344  = ra[25] ? 1'h1 : 1'h0;
+  assign \$1345  = \$1342  ? { 1'h1, \$1343  } : { 1'h0, \$1344  };
+  assign \$1346  = \$1337  ? { 1'h1, \$1341  } : { 1'h0, \$1345  };
+  assign \$1347  = ra[20] | ra[21];
+  assign \$1348  = ra[22] | ra[23];
+  assign \$1349  = \$1347  | \$1348 ;
+  assign \$1350  = ra[22] | ra[23];
+  assign \$1351  = ra[23] ? 1'h1 : 1'h0;
+  assign \$1352  = ra[21] ? 1'h1 : 1'h0;
+  assign \$1353  = \$1350  ? { 1'h1, \$1351  } : { 1'h0, \$1352  };
+  assign \$1354  = ra[18] | ra[19];
+  assign \$1355  = ra[19] ? 1'h1 : 1'h0;
+  assign \$1356  = ra[17] ? 1'h1 : 1'h0;
+  assign \$1357  = \$1354  ? { 1'h1, \$1355  } : { 1'h0, \$1356  };
+  assign \$1358  = \$1349  ? { 1'h1, \$1353  } : { 1'h0, \$1357  };
+  assign \$1359  = \$1334  ? { 1'h1, \$1346  } : { 1'h0, \$1358  };
+  assign \$1360  = ra[8] | ra[9];
+  assign \$1361  = ra[10] | ra[11];
+  assign \$1362  = \$1360  | \$1361 ;
+  assign \$1363  = ra[12] | ra[13];
+  assign \$1364  = ra[14] | ra[15];
+  assign \$1365  = \$1363  | \$1364 ;
+  assign \$1366  = \$1362  | \$1365 ;
+  assign \$1367  = ra[12] | ra[13];
+  assign \$1368  = ra[14] | ra[15];
+  assign \$1369  = \$1367  | \$1368 ;
+  assign \$1370  = ra[14] | ra[15];
+  assign \$1371  = ra[15] ? 1'h1 : 1'h0;
+  assign \$1372  = ra[13] ? 1'h1 : 1'h0;
+  assign \$1373  = \$1370  ? { 1'h1, \$1371  } : { 1'h0, \$1372  };
+  assign \$1374  = ra[10] | ra[11];
+  assign \$1375  = ra[11] ? 1'h1 : 1'h0;
+  assign \$1376  = ra[9] ? 1'h1 : 1'h0;
+  assign \$1377  = \$1374  ? { 1'h1, \$1375  } : { 1'h0, \$1376  };
+  assign \$1378  = \$1369  ? { 1'h1, \$1373  } : { 1'h0, \$1377  };
+  assign \$1379  = ra[4] | ra[5];
+  assign \$1380  = ra[6] | ra[7];
+  assign \$1381  = \$1379  | \$1380 ;
+  assign \$1382  = ra[6] | ra[7];
+  assign \$1383  = ra[7] ? 1'h1 : 1'h0;
+  assign \$1384  = ra[5] ? 1'h1 : 1'h0;
+  assign \$1385  = \$1382  ? { 1'h1, \$1383  } : { 1'h0, \$1384  };
+  assign \$1386  = ra[2] | ra[3];
+  assign \$1387  = ra[3] ? 1'h1 : 1'h0;
+  assign \$1388  = ra[1] ? 1'h1 : 1'h0;
+  assign \$1389  = \$1386  ? { 1'h1, \$1387  } : { 1'h0, \$1388  };
+  assign \$1390  = \$1381  ? { 1'h1, \$1385  } : { 1'h0, \$1389  };
+  assign \$1391  = \$1366  ? { 1'h1, \$1378  } : { 1'h0, \$1390  };
+  assign \$1392  = \$1327  ? { 1'h1, \$1359  } : { 1'h0, \$1391  };
+  assign \$1393  = \$1232  ? { 1'h1, \$1312  } : { 1'h0, \$1392  };
+  assign \$1394  = \$1009  ? { 1'h1, \$1201  } : { 1'h0, \$1393  };
+  assign \$1395  = \$498  ? { 1'h1, \$946  } : { 1'h0, \$1394  };
+  assign \$1396  = \$1395  + 1'h1;
+  assign bl_a = \$371  ? \$1396  : 9'h000;
+  assign \$1397  = rb[0] | rb[1];
+  assign \$1398  = rb[2] | rb[3];
+  assign \$1399  = \$1397  | \$1398 ;
+  assign \$1400  = rb[4] | rb[5];
+  assign \$1401  = rb[6] | rb[7];
+  assign \$1402  = \$1400  | \$1401 ;
+  assign \$1403  = \$1399  | \$1402 ;
+  assign \$1404  = rb[8] | rb[9];
+  assign \$1405  = rb[10] | rb[11];
+  assign \$1406  = \$1404  | \$1405 ;
+  assign \$1407  = rb[12] | rb[13];
+  assign \$1408  = rb[14] | rb[15];
+  assign \$1409  = \$1407  | \$1408 ;
+  assign \$1410  = \$1406  | \$1409 ;
+  assign \$1411  = \$1403  | \$1410 ;
+  assign \$1412  = rb[16] | rb[17];
+  assign \$1413  = rb[18] | rb[19];
+  assign \$1414  = \$1412  | \$1413 ;
+  assign \$1415  = rb[20] | rb[21];
+  assign \$1416  = rb[22] | rb[23];
+  assign \$1417  = \$1415  | \$1416 ;
+  assign \$1418  = \$1414  | \$1417 ;
+  assign \$1419  = rb[24] | rb[25];
+  assign \$1420  = rb[26] | rb[27];
+  assign \$1421  = \$1419  | \$1420 ;
+  assign \$1422  = rb[28] | rb[29];
+  assign \$1423  = rb[30] | rb[31];
+  assign \$1424  = \$1422  | \$1423 ;
+  assign \$1425  = \$1421  | \$1424 ;
+  assign \$1426  = \$1418  | \$1425 ;
+  assign \$1427  = \$1411  | \$1426 ;
+  assign \$1428  = rb[32] | rb[33];
+  assign \$1429  = rb[34] | rb[35];
+  assign \$1430  = \$1428  | \$1429 ;
+  assign \$1431  = rb[36] | rb[37];
+  assign \$1432  = rb[38] | rb[39];
+  assign \$1433  = \$1431  | \$1432 ;
+  assign \$1434  = \$1430  | \$1433 ;
+  assign \$1435  = rb[40] | rb[41];
+  assign \$1436  = rb[42] | rb[43];
+  assign \$1437  = \$1435  | \$1436 ;
+  assign \$1438  = rb[44] | rb[45];
+  assign \$1439  = rb[46] | rb[47];
+  assign \$1440  = \$1438  | \$1439 ;
+  assign \$1441  = \$1437  | \$1440 ;
+  assign \$1442  = \$1434  | \$1441 ;
+  assign \$1443  = rb[48] | rb[49];
+  assign \$1444  = rb[50] | rb[51];
+  assign \$1445  = \$1443  | \$1444 ;
+  assign \$1446  = rb[52] | rb[53];
+  assign \$1447  = rb[54] | rb[55];
+  assign \$1448  = \$1446  | \$1447 ;
+  assign \$1449  = \$1445  | \$1448 ;
+  assign \$1450  = rb[56] | rb[57];
+  assign \$1451  = rb[58] | rb[59];
+  assign \$1452  = \$1450  | \$1451 ;
+  assign \$1453  = rb[60] | rb[61];
+  assign \$1454  = rb[62] | rb[63];
+  assign \$1455  = \$1453  | \$1454 ;
+  assign \$1456  = \$1452  | \$1455 ;
+  assign \$1457  = \$1449  | \$1456 ;
+  assign \$1458  = \$1442  | \$1457 ;
+  assign \$1459  = \$1427  | \$1458 ;
+  assign \$1460  = rb[64] | rb[65];
+  assign \$1461  = rb[66] | rb[67];
+  assign \$1462  = \$1460  | \$1461 ;
+  assign \$1463  = rb[68] | rb[69];
+  assign \$1464  = rb[70] | rb[71];
+  assign \$1465  = \$1463  | \$1464 ;
+  assign \$1466  = \$1462  | \$1465 ;
+  assign \$1467  = rb[72] | rb[73];
+  assign \$1468  = rb[74] | rb[75];
+  assign \$1469  = \$1467  | \$1468 ;
+  assign \$1470  = rb[76] | rb[77];
+  assign \$1471  = rb[78] | rb[79];
+  assign \$1472  = \$1470  | \$1471 ;
+  assign \$1473  = \$1469  | \$1472 ;
+  assign \$1474  = \$1466  | \$1473 ;
+  assign \$1475  = rb[80] | rb[81];
+  assign \$1476  = rb[82] | rb[83];
+  assign \$1477  = \$1475  | \$1476 ;
+  assign \$1478  = rb[84] | rb[85];
+  assign \$1479  = rb[86] | rb[87];
+  assign \$1480  = \$1478  | \$1479 ;
+  assign \$1481  = \$1477  | \$1480 ;
+  assign \$1482  = rb[88] | rb[89];
+  assign \$1483  = rb[90] | rb[91];
+  assign \$1484  = \$1482  | \$1483 ;
+  assign \$1485  = rb[92] | rb[93];
+  assign \$1486  = rb[94] | rb[95];
+  assign \$1487  = \$1485  | \$1486 ;
+  assign \$1488  = \$1484  | \$1487 ;
+  assign \$1489  = \$1481  | \$1488 ;
+  assign \$1490  = \$1474  | \$1489 ;
+  assign \$1491  = rb[96] | rb[97];
+  assign \$1492  = rb[98] | rb[99];
+  assign \$1493  = \$1491  | \$1492 ;
+  assign \$1494  = rb[100] | rb[101];
+  assign \$1495  = rb[102] | rb[103];
+  assign \$1496  = \$1494  | \$1495 ;
+  assign \$1497  = \$1493  | \$1496 ;
+  assign \$1498  = rb[104] | rb[105];
+  assign \$1499  = rb[106] | rb[107];
+  assign \$1500  = \$1498  | \$1499 ;
+  assign \$1501  = rb[108] | rb[109];
+  assign \$1502  = rb[110] | rb[111];
+  assign \$1503  = \$1501  | \$1502 ;
+  assign \$1504  = \$1500  | \$1503 ;
+  assign \$1505  = \$1497  | \$1504 ;
+  assign \$1506  = rb[112] | rb[113];
+  assign \$1507  = rb[114] | rb[115];
+  assign \$1508  = \$1506  | \$1507 ;
+  assign \$1509  = rb[116] | rb[117];
+  assign \$1510  = rb[118] | rb[119];
+  assign \$1511  = \$1509  | \$1510 ;
+  assign \$1512  = \$1508  | \$1511 ;
+  assign \$1513  = rb[120] | rb[121];
+  assign \$1514  = rb[122] | rb[123];
+  assign \$1515  = \$1513  | \$1514 ;
+  assign \$1516  = rb[124] | rb[125];
+  assign \$1517  = rb[126] | rb[127];
+  assign \$1518  = \$1516  | \$1517 ;
+  assign \$1519  = \$1515  | \$1518 ;
+  assign \$1520  = \$1512  | \$1519 ;
+  assign \$1521  = \$1505  | \$1520 ;
+  assign \$1522  = \$1490  | \$1521 ;
+  assign \$1523  = \$1459  | \$1522 ;
+  assign \$1524  = rb[128] | rb[129];
+  assign \$1525  = rb[130] | rb[131];
+  assign \$1526  = \$1524  | \$1525 ;
+  assign \$1527  = rb[132] | rb[133];
+  assign \$1528  = rb[134] | rb[135];
+  assign \$1529  = \$1527  | \$1528 ;
+  assign \$1530  = \$1526  | \$1529 ;
+  assign \$1531  = rb[136] | rb[137];
+  assign \$1532  = rb[138] | rb[139];
+  assign \$1533  = \$1531  | \$1532 ;
+  assign \$1534  = rb[140] | rb[141];
+  assign \$1535  = rb[142] | rb[143];
+  assign \$1536  = \$1534  | \$1535 ;
+  assign \$1537  = \$1533  | \$1536 ;
+  assign \$1538  = \$1530  | \$1537 ;
+  assign \$1554  = \$1538  | \$1553 ;
+  assign \$1651  = \$1523  | \$1650 ;
+  assign \$1652  = rb[128] | rb[129];
+  assign \$1653  = rb[130] | rb[131];
+  assign \$1654  = \$1652  | \$1653 ;
+  assign \$1655  = rb[132] | rb[133];
+  assign \$1656  = rb[134] | rb[135];
+  assign \$1657  = \$1655  | \$1656 ;
+  assign \$1658  = \$1654  | \$1657 ;
+  assign \$1659  = rb[136] | rb[137];
+  assign \$1660  = rb[138] | rb[139];
+  assign \$1661  = \$1659  | \$1660 ;
+  assign \$1662  = rb[140] | rb[141];
+  assign \$1663  = rb[142] | rb[143];
+  assign \$1664  = \$1662  | \$1663 ;
+  assign \$1665  = \$1661  | \$1664 ;
+  assign \$1666  = \$1658  | \$1665 ;
+  assign \$1682  = \$1666  | \$1681 ;
+  assign \$2192  = rb[136] | rb[137];
+  assign \$2193  = rb[138] | rb[139];
+  assign \$2194  = \$2192  | \$2193 ;
+  assign \$2195  = rb[140] | rb[141];
+  assign \$2196  = rb[142] | rb[143];
+  assign \$2197  = \$2195  | \$2196 ;
+  assign \$2198  = \$2194  | \$2197 ;
+  assign \$2199  = rb[140] | rb[141];
+  assign \$2200  = rb[142] | rb[143];
+  assign \$2201  = \$2199  | \$2200 ;
+  assign \$2202  = rb[142] | rb[143];
+  assign \$2203  = rb[143] ? 1'h1 : 1'h0;
+  assign \$2204  = rb[141] ? 1'h1 : 1'h0;
+  assign \$2205  = \$2202  ? { 1'h1, \$2203  } : { 1'h0, \$2204  };
+  assign \$2206  = rb[138] | rb[139];
+  assign \$2207  = rb[139] ? 1'h1 : 1'h0;
+  assign \$2208  = rb[137] ? 1'h1 : 1'h0;
+  assign \$2209  = \$2206  ? { 1'h1, \$2207  } : { 1'h0, \$2208  };
+  assign \$2210  = \$2201  ? { 1'h1, \$2205  } : { 1'h0, \$2209  };
+  assign \$2211  = rb[132] | rb[133];
+  assign \$2212  = rb[134] | rb[135];
+  assign \$2213  = \$2211  | \$2212 ;
+  assign \$2214  = rb[134] | rb[135];
+  assign \$2215  = rb[135] ? 1'h1 : 1'h0;
+  assign \$2216  = rb[133] ? 1'h1 : 1'h0;
+  assign \$2217  = \$2214  ? { 1'h1, \$2215  } : { 1'h0, \$2216  };
+  assign \$2218  = rb[130] | rb[131];
+  assign \$2219  = rb[131] ? 1'h1 : 1'h0;
+  assign \$2220  = rb[129] ? 1'h1 : 1'h0;
+  assign \$2221  = \$2218  ? { 1'h1, \$2219  } : { 1'h0, \$2220  };
+  assign \$2222  = \$2213  ? { 1'h1, \$2217  } : { 1'h0, \$2221  };
+  assign \$2223  = \$2198  ? { 1'h1, \$2210  } : { 1'h0, \$2222  };
+  assign \$2224  = \$2159  ? 5'h10 : { 1'h0, \$2223  };
+  assign \$2227  = rb[64] | rb[65];
+  assign \$2228  = rb[66] | rb[67];
+  assign \$2229  = \$2227  | \$2228 ;
+  assign \$2230  = rb[68] | rb[69];
+  assign \$2231  = rb[70] | rb[71];
+  assign \$2232  = \$2230  | \$2231 ;
+  assign \$2233  = \$2229  | \$2232 ;
+  assign \$2234  = rb[72] | rb[73];
+  assign \$2235  = rb[74] | rb[75];
+  assign \$2236  = \$2234  | \$2235 ;
+  assign \$2237  = rb[76] | rb[77];
+  assign \$2238  = rb[78] | rb[79];
+  assign \$2239  = \$2237  | \$2238 ;
+  assign \$2240  = \$2236  | \$2239 ;
+  assign \$2241  = \$2233  | \$2240 ;
+  assign \$2242  = rb[80] | rb[81];
+  assign \$2243  = rb[82] | rb[83];
+  assign \$2244  = \$2242  | \$2243 ;
+  assign \$2245  = rb[84] | rb[85];
+  assign \$2246  = rb[86] | rb[87];
+  assign \$2247  = \$2245  | \$2246 ;
+  assign \$2248  = \$2244  | \$2247 ;
+  assign \$2249  = rb[88] | rb[89];
+  assign \$2250  = rb[90] | rb[91];
+  assign \$2251  = \$2249  | \$2250 ;
+  assign \$2252  = rb[92] | rb[93];
+  assign \$2253  = rb[94] | rb[95];
+  assign \$2254  = \$2252  | \$2253 ;
+  assign \$2255  = \$2251  | \$2254 ;
+  assign \$2256  = \$2248  | \$2255 ;
+  assign \$2257  = \$2241  | \$2256 ;
+  assign \$2258  = rb[96] | rb[97];
+  assign \$2259  = rb[98] | rb[99];
+  assign \$2260  = \$2258  | \$2259 ;
+  assign \$2261  = rb[100] | rb[101];
+  assign \$2262  = rb[102] | rb[103];
+  assign \$2263  = \$2261  | \$2262 ;
+  assign \$2264  = \$2260  | \$2263 ;
+  assign \$2265  = rb[104] | rb[105];
+  assign \$2266  = rb[106] | rb[107];
+  assign \$2267  = \$2265  | \$2266 ;
+  assign \$2268  = rb[108] | rb[109];
+  assign \$2269  = rb[110] | rb[111];
+  assign \$2270  = \$2268  | \$2269 ;
+  assign \$2271  = \$2267  | \$2270 ;
+  assign \$2272  = \$2264  | \$2271 ;
+  assign \$2273  = rb[112] | rb[113];
+  assign \$2274  = rb[114] | rb[115];
+  assign \$2275  = \$2273  | \$2274 ;
+  assign \$2276  = rb[116] | rb[117];
+  assign \$2277  = rb[118] | rb[119];
+  assign \$2278  = \$2276  | \$2277 ;
+  assign \$2279  = \$2275  | \$2278 ;
+  assign \$2280  = rb[120] | rb[121];
+  assign \$2281  = rb[122] | rb[123];
+  assign \$2282  = \$2280  | \$2281 ;
+  assign \$2283  = rb[124] | rb[125];
+  assign \$2284  = rb[126] | rb[127];
+  assign \$2285  = \$2283  | \$2284 ;
+  assign \$2286  = \$2282  | \$2285 ;
+  assign \$2287  = \$2279  | \$2286 ;
+  assign \$2288  = \$2272  | \$2287 ;
+  assign \$2289  = \$2257  | \$2288 ;
+  assign \$2290  = rb[96] | rb[97];
+  assign \$2291  = rb[98] | rb[99];
+  assign \$2292  = \$2290  | \$2291 ;
+  assign \$2293  = rb[100] | rb[101];
+  assign \$2294  = rb[102] | rb[103];
+  assign \$2295  = \$2293  | \$2294 ;
+  assign \$2296  = \$2292  | \$2295 ;
+  assign \$2297  = rb[104] | rb[105];
+  assign \$2298  = rb[106] | rb[107];
+  assign \$2299  = \$2297  | \$2298 ;
+  assign \$2300  = rb[108] | rb[109];
+  assign \$2301  = rb[110] | rb[111];
+  assign \$2302  = \$2300  | \$2301 ;
+  assign \$2303  = \$2299  | \$2302 ;
+  assign \$2304  = \$2296  | \$2303 ;
+  assign \$2305  = rb[112] | rb[113];
+  assign \$2306  = rb[114] | rb[115];
+  assign \$2307  = \$2305  | \$2306 ;
+  assign \$2308  = rb[116] | rb[117];
+  assign \$2309  = rb[118] | rb[119];
+  assign \$2310  = \$2308  | \$2309 ;
+  assign \$2311  = \$2307  | \$2310 ;
+  assign \$2312  = rb[120] | rb[121];
+  assign \$2313  = rb[122] | rb[123];
+  assign \$2314  = \$2312  | \$2313 ;
+  assign \$2315  = rb[124] | rb[125];
+  assign \$2316  = rb[126] | rb[127];
+  assign \$2317  = \$2315  | \$2316 ;
+  assign \$2318  = \$2314  | \$2317 ;
+  assign \$2319  = \$2311  | \$2318 ;
+  assign \$2320  = \$2304  | \$2319 ;
+  assign \$2321  = rb[112] | rb[113];
+  assign \$2322  = rb[114] | rb[115];
+  assign \$2323  = \$2321  | \$2322 ;
+  assign \$2324  = rb[116] | rb[117];
+  assign \$2325  = rb[118] | rb[119];
+  assign \$2326  = \$2324  | \$2325 ;
+  assign \$2327  = \$2323  | \$2326 ;
+  assign \$2328  = rb[120] | rb[121];
+  assign \$2329  = rb[122] | rb[123];
+  assign \$2330  = \$2328  | \$2329 ;
+  assign \$2331  = rb[124] | rb[125];
+  assign \$2332  = rb[126] | rb[127];
+  assign \$2333  = \$2331  | \$2332 ;
+  assign \$2334  = \$2330  | \$2333 ;
+  assign \$2335  = \$2327  | \$2334 ;
+  assign \$2336  = rb[120] | rb[121];
+  assign \$2337  = rb[122] | rb[123];
+  assign \$2338  = \$2336  | \$2337 ;
+  assign \$2339  = rb[124] | rb[125];
+  assign \$2340  = rb[126] | rb[127];
+  assign \$2341  = \$2339  | \$2340 ;
+  assign \$2342  = \$2338  | \$2341 ;
+  assign \$2343  = rb[124] | rb[125];
+  assign \$2344  = rb[126] | rb[127];
+  assign \$2345  = \$2343  | \$2344 ;
+  assign \$2346  = rb[126] | rb[127];
+  assign \$2347  = rb[127] ? 1'h1 : 1'h0;
+  assign \$2348  = rb[125] ? 1'h1 : 1'h0;
+  assign \$2349  = \$2346  ? { 1'h1, \$2347  } : { 1'h0, \$2348  };
+  assign \$2350  = rb[122] | rb[123];
+  assign \$2351  = rb[123] ? 1'h1 : 1'h0;
+  assign \$2352  = rb[121] ? 1'h1 : 1'h0;
+  assign \$2353  = \$2350  ? { 1'h1, \$2351  } : { 1'h0, \$2352  };
+  assign \$2354  = \$2345  ? { 1'h1, \$2349  } : { 1'h0, \$2353  };
+  assign \$2355  = rb[116] | rb[117];
+  assign \$2356  = rb[118] | rb[119];
+  assign \$2357  = \$2355  | \$2356 ;
+  assign \$2358  = rb[118] | rb[119];
+  assign \$2359  = rb[119] ? 1'h1 : 1'h0;
+  assign \$2360  = rb[117] ? 1'h1 : 1'h0;
+  assign \$2361  = \$2358  ? { 1'h1, \$2359  } : { 1'h0, \$2360  };
+  assign \$2362  = rb[114] | rb[115];
+  assign \$2363  = rb[115] ? 1'h1 : 1'h0;
+  assign \$2364  = rb[113] ? 1'h1 : 1'h0;
+  assign \$2365  = \$2362  ? { 1'h1, \$2363  } : { 1'h0, \$2364  };
+  assign \$2366  = \$2357  ? { 1'h1, \$2361  } : { 1'h0, \$2365  };
+  assign \$2367  = \$2342  ? { 1'h1, \$2354  } : { 1'h0, \$2366  };
+  assign \$2368  = rb[104] | rb[105];
+  assign \$2369  = rb[106] | rb[107];
+  assign \$2370  = \$2368  | \$2369 ;
+  assign \$2371  = rb[108] | rb[109];
+  assign \$2372  = rb[110] | rb[111];
+  assign \$2373  = \$2371  | \$2372 ;
+  assign \$2374  = \$2370  | \$2373 ;
+  assign \$2375  = rb[108] | rb[109];
+  assign \$2376  = rb[110] | rb[111];
+  assign \$2377  = \$2375  | \$2376 ;
+  assign \$2378  = rb[110] | rb[111];
+  assign \$2379  = rb[111] ? 1'h1 : 1'h0;
+  assign \$2380  = rb[109] ? 1'h1 : 1'h0;
+  assign \$2381  = \$2378  ? { 1'h1, \$2379  } : { 1'h0, \$2380  };
+  assign \$2382  = rb[106] | rb[107];
+  assign \$2383  = rb[107] ? 1'h1 : 1'h0;
+  assign \$2384  = rb[105] ? 1'h1 : 1'h0;
+  assign \$2385  = \$2382  ? { 1'h1, \$2383  } : { 1'h0, \$2384  };
+  assign \$2386  = \$2377  ? { 1'h1, \$2381  } : { 1'h0, \$2385  };
+  assign \$2387  = rb[100] | rb[101];
+  assign \$2388  = rb[102] | rb[103];
+  assign \$2389  = \$2387  | \$2388 ;
+  assign \$2390  = rb[102] | rb[103];
+  assign \$2391  = rb[103] ? 1'h1 : 1'h0;
+  assign \$2392  = rb[101] ? 1'h1 : 1'h0;
+  assign \$2393  = \$2390  ? { 1'h1, \$2391  } : { 1'h0, \$2392  };
+  assign \$2394  = rb[98] | rb[99];
+  assign \$2395  = rb[99] ? 1'h1 : 1'h0;
+  assign \$2396  = rb[97] ? 1'h1 : 1'h0;
+  assign \$2397  = \$2394  ? { 1'h1, \$2395  } : { 1'h0, \$2396  };
+  assign \$2398  = \$2389  ? { 1'h1, \$2393  } : { 1'h0, \$2397  };
+  assign \$2399  = \$2374  ? { 1'h1, \$2386  } : { 1'h0, \$2398  };
+  assign \$2400  = \$2335  ? { 1'h1, \$2367  } : { 1'h0, \$2399  };
+  assign \$2401  = rb[80] | rb[81];
+  assign \$2402  = rb[82] | rb[83];
+  assign \$2403  = \$2401  | \$2402 ;
+  assign \$2404  = rb[84] | rb[85];
+  assign \$2405  = rb[86] | rb[87];
+  assign \$2406  = \$2404  | \$2405 ;
+  assign \$2407  = \$2403  | \$2406 ;
+  assign \$2408  = rb[88] | rb[89];
+  assign \$2409  = rb[90] | rb[91];
+  assign \$2410  = \$2408  | \$2409 ;
+  assign \$2411  = rb[92] | rb[93];
+  assign \$2412  = rb[94] | rb[95];
+  assign \$2413  = \$2411  | \$2412 ;
+  assign \$2414  = \$2410  | \$2413 ;
+  assign \$2415  = \$2407  | \$2414 ;
+  assign \$2416  = rb[88] | rb[89];
+  assign \$2417  = rb[90] | rb[91];
+  assign \$2418  = \$2416  | \$2417 ;
+  assign \$2419  = rb[92] | rb[93];
+  assign \$2420  = rb[94] | rb[95];
+  assign \$2421  = \$2419  | \$2420 ;
+  assign \$2422  = \$2418  | \$2421 ;
+  assign \$2423  = rb[92] | rb[93];
+  assign \$2424  = rb[94] | rb[95];
+  assign \$2425  = \$2423  | \$2424 ;
+  assign \$2426  = rb[94] | rb[95];
+  assign \$2427  = rb[95] ? 1'h1 : 1'h0;
+  assign \$2428  = rb[93] ? 1'h1 : 1'h0;
+  assign \$2429  = \$2426  ? { 1'h1, \$2427  } : { 1'h0, \$2428  };
+  assign \$2430  = rb[90] | rb[91];
+  assign \$2431  = rb[91] ? 1'h1 : 1'h0;
+  assign \$2432  = rb[89] ? 1'h1 : 1'h0;
+  assign \$2433  = \$2430  ? { 1'h1, \$2431  } : { 1'h0, \$2432  };
+  assign \$2434  = \$2425  ? { 1'h1, \$2429  } : { 1'h0, \$2433  };
+  assign \$2435  = rb[84] | rb[85];
+  assign \$2436  = rb[86] | rb[87];
+  assign \$2437  = \$2435  | \$2436 ;
+  assign \$2438  = rb[86] | rb[87];
+  assign \$2439  = rb[87] ? 1'h1 : 1'h0;
+  assign \$2440  = rb[85] ? 1'h1 : 1'h0;
+  assign \$2441  = \$2438  ? { 1'h1, \$2439  } : { 1'h0, \$2440  };
+  assign \$2442  = rb[82] | rb[83];
+  assign \$2443  = rb[83] ? 1'h1 : 1'h0;
+  assign \$2444  = rb[81] ? 1'h1 : 1'h0;
+  assign \$2445  = \$2442  ? { 1'h1, \$2443  } : { 1'h0, \$2444  };
+  assign \$2446  = \$2437  ? { 1'h1, \$2441  } : { 1'h0, \$2445  };
+  assign \$2447  = \$2422  ? { 1'h1, \$2434  } : { 1'h0, \$2446  };
+  assign \$2448  = rb[72] | rb[73];
+  assign \$2449  = rb[74] | rb[75];
+  assign \$2450  = \$2448  | \$2449 ;
+  assign \$2451  = rb[76] | rb[77];
+  assign \$2452  = rb[78] | rb[79];
+  assign \$2453  = \$2451  | \$2452 ;
+  assign \$2454  = \$2450  | \$2453 ;
+  assign \$2455  = rb[76] | rb[77];
+  assign \$2456  = rb[78] | rb[79];
+  assign \$2457  = \$2455  | \$2456 ;
+  assign \$2458  = rb[78] | rb[79];
+  assign \$2459  = rb[79] ? 1'h1 : 1'h0;
+  assign \$2460  = rb[77] ? 1'h1 : 1'h0;
+  assign \$2461  = \$2458  ? { 1'h1, \$2459  } : { 1'h0, \$2460  };
+  assign \$2462  = rb[74] | rb[75];
+  assign \$2463  = rb[75] ? 1'h1 : 1'h0;
+  assign \$2464  = rb[73] ? 1'h1 : 1'h0;
+  assign \$2465  = \$2462  ? { 1'h1, \$2463  } : { 1'h0, \$2464  };
+  assign \$2466  = \$2457  ? { 1'h1, \$2461  } : { 1'h0, \$2465  };
+  assign \$2467  = rb[68] | rb[69];
+  assign \$2468  = rb[70] | rb[71];
+  assign \$2469  = \$2467  | \$2468 ;
+  assign \$2470  = rb[70] | rb[71];
+  assign \$2471  = rb[71] ? 1'h1 : 1'h0;
+  assign \$2472  = rb[69] ? 1'h1 : 1'h0;
+  assign \$2473  = \$2470  ? { 1'h1, \$2471  } : { 1'h0, \$2472  };
+  assign \$2474  = rb[66] | rb[67];
+  assign \$2475  = rb[67] ? 1'h1 : 1'h0;
+  assign \$2476  = rb[65] ? 1'h1 : 1'h0;
+  assign \$2477  = \$2474  ? { 1'h1, \$2475  } : { 1'h0, \$2476  };
+  assign \$2478  = \$2469  ? { 1'h1, \$2473  } : { 1'h0, \$2477  };
+  assign \$2479  = \$2454  ? { 1'h1, \$2466  } : { 1'h0, \$2478  };
+  assign \$2480  = \$2415  ? { 1'h1, \$2447  } : { 1'h0, \$2479  };
+  assign \$2481  = \$2320  ? { 1'h1, \$2400  } : { 1'h0, \$2480  };
+  assign \$2482  = rb[32] | rb[33];
+  assign \$2483  = rb[34] | rb[35];
+  assign \$2484  = \$2482  | \$2483 ;
+  assign \$2485  = rb[36] | rb[37];
+  assign \$2486  = rb[38] | rb[39];
+  assign \$2487  = \$2485  | \$2486 ;
+  assign \$2488  = \$2484  | \$2487 ;
+  assign \$2489  = rb[40] | rb[41];
+  assign \$2490  = rb[42] | rb[43];
+  assign \$2491  = \$2489  | \$2490 ;
+  assign \$2492  = rb[44] | rb[45];
+  assign \$2493  = rb[46] | rb[47];
+  assign \$2494  = \$2492  | \$2493 ;
+  assign \$2495  = \$2491  | \$2494 ;
+  assign \$2496  = \$2488  | \$2495 ;
+  assign \$2497  = rb[48] | rb[49];
+  assign \$2498  = rb[50] | rb[51];
+  assign \$2499  = \$2497  | \$2498 ;
+  assign \$2500  = rb[52] | rb[53];
+  assign \$2501  = rb[54] | rb[55];
+  assign \$2502  = \$2500  | \$2501 ;
+  assign \$2503  = \$2499  | \$2502 ;
+  assign \$2504  = rb[56] | rb[57];
+  assign \$2505  = rb[58] | rb[59];
+  assign \$2506  = \$2504  | \$2505 ;
+  assign \$2507  = rb[60] | rb[61];
+  assign \$2508  = rb[62] | rb[63];
+  assign \$2509  = \$2507  | \$2508 ;
+  assign \$2510  = \$2506  | \$2509 ;
+  assign \$2511  = \$2503  | \$2510 ;
+  assign \$2512  = \$2496  | \$2511 ;
+  assign \$2513  = rb[48] | rb[49];
+  assign \$2514  = rb[50] | rb[51];
+  assign \$2515  = \$2513  | \$2514 ;
+  assign \$2516  = rb[52] | rb[53];
+  assign \$2517  = rb[54] | rb[55];
+  assign \$2518  = \$2516  | \$2517 ;
+  assign \$2519  = \$2515  | \$2518 ;
+  assign \$2520  = rb[56] | rb[57];
+  assign \$2521  = rb[58] | rb[59];
+  assign \$2522  = \$2520  | \$2521 ;
+  assign \$2523  = rb[60] | rb[61];
+  assign \$2524  = rb[62] | rb[63];
+  assign \$2525  = \$2523  | \$2524 ;
+  assign \$2526  = \$2522  | \$2525 ;
+  assign \$2527  = \$2519  | \$2526 ;
+  assign \$2528  = rb[56] | rb[57];
+  assign \$2529  = rb[58] | rb[59];
+  assign \$2530  = \$2528  | \$2529 ;
+  assign \$2531  = rb[60] | rb[61];
+  assign \$2532  = rb[62] | rb[63];
+  assign \$2533  = \$2531  | \$2532 ;
+  assign \$2534  = \$2530  | \$2533 ;
+  assign \$2535  = rb[60] | rb[61];
+  assign \$2536  = rb[62] | rb[63];
+  assign \$2537  = \$2535  | \$2536 ;
+  assign \$2538  = rb[62] | rb[63];
+  assign \$2539  = rb[63] ? 1'h1 : 1'h0;
+  assign \$2540  = rb[61] ? 1'h1 : 1'h0;
+  assign \$2541  = \$2538  ? { 1'h1, \$2539  } : { 1'h0, \$2540  };
+  assign \$2542  = rb[58] | rb[59];
+  assign \$2543  = rb[59] ? 1'h1 : 1'h0;
+  assign \$2544  = rb[57] ? 1'h1 : 1'h0;
+  assign \$2545  = \$2542  ? { 1'h1, \$2543  } : { 1'h0, \$2544  };
+  assign \$2546  = \$2537  ? { 1'h1, \$2541  } : { 1'h0, \$2545  };
+  assign \$2547  = rb[52] | rb[53];
+  assign \$2548  = rb[54] | rb[55];
+  assign \$2549  = \$2547  | \$2548 ;
+  assign \$2550  = rb[54] | rb[55];
+  assign \$2551  = rb[55] ? 1'h1 : 1'h0;
+  assign \$2552  = rb[53] ? 1'h1 : 1'h0;
+  assign \$2553  = \$2550  ? { 1'h1, \$2551  } : { 1'h0, \$2552  };
+  assign \$2554  = rb[50] | rb[51];
+  assign \$2555  = rb[51] ? 1'h1 : 1'h0;
+  assign \$2556  = rb[49] ? 1'h1 : 1'h0;
+  assign \$2557  = \$2554  ? { 1'h1, \$2555  } : { 1'h0, \$2556  };
+  assign \$2558  = \$2549  ? { 1'h1, \$2553  } : { 1'h0, \$2557  };
+  assign \$2559  = \$2534  ? { 1'h1, \$2546  } : { 1'h0, \$2558  };
+  assign \$2560  = rb[40] | rb[41];
+  assign \$2561  = rb[42] | rb[43];
+  assign \$2562  = \$2560  | \$2561 ;
+  assign \$2563  = rb[44] | rb[45];
+  assign \$2564  = rb[46] | rb[47];
+  assign \$2565  = \$2563  | \$2564 ;
+  assign \$2566  = \$2562  | \$2565 ;
+  assign \$2567  = rb[44] | rb[45];
+  assign \$2568  = rb[46] | rb[47];
+  assign \$2569  = \$2567  | \$2568 ;
+  assign \$2570  = rb[46] | rb[47];
+  assign \$2571  = rb[47] ? 1'h1 : 1'h0;
+  assign \$2572  = rb[45] ? 1'h1 : 1'h0;
+  assign \$2573  = \$2570  ? { 1'h1, \$2571  } : { 1'h0, \$2572  };
+  assign \$2574  = rb[42] | rb[43];
+  assign \$2575  = rb[43] ? 1'h1 : 1'h0;
+  assign \$2576  = rb[41] ? 1'h1 : 1'h0;
+  assign \$2577  = \$2574  ? { 1'h1, \$2575  } : { 1'h0, \$2576  };
+  assign \$2578  = \$2569  ? { 1'h1, \$2573  } : { 1'h0, \$2577  };
+  assign \$2579  = rb[36] | rb[37];
+  assign \$2580  = rb[38] | rb[39];
+  assign \$2581  = \$2579  | \$2580 ;
+  assign \$2582  = rb[38] | rb[39];
+  assign \$2583  = rb[39] ? 1'h1 : 1'h0;
+  assign \$2584  = rb[37] ? 1'h1 : 1'h0;
+  assign \$2585  = \$2582  ? { 1'h1, \$2583  } : { 1'h0, \$2584  };
+  assign \$2586  = rb[34] | rb[35];
+  assign \$2587  = rb[35] ? 1'h1 : 1'h0;
+  assign \$2588  = rb[33] ? 1'h1 : 1'h0;
+  assign \$2589  = \$2586  ? { 1'h1, \$2587  } : { 1'h0, \$2588  };
+  assign \$2590  = \$2581  ? { 1'h1, \$2585  } : { 1'h0, \$2589  };
+  assign \$2591  = \$2566  ? { 1'h1, \$2578  } : { 1'h0, \$2590  };
+  assign \$2592  = \$2527  ? { 1'h1, \$2559  } : { 1'h0, \$2591  };
+  assign \$2593  = rb[16] | rb[17];
+  assign \$2594  = rb[18] | rb[19];
+  assign \$2595  = \$2593  | \$2594 ;
+  assign \$2596  = rb[20] | rb[21];
+  assign \$2597  = rb[22] | rb[23];
+  assign \$2598  = \$2596  | \$2597 ;
+  assign \$2599  = \$2595  | \$2598 ;
+  assign \$2600  = rb[24] | rb[25];
+  assign \$2601  = rb[26] | rb[27];
+  assign \$2602  = \$2600  | \$2601 ;
+  assign \$2603  = rb[28] | rb[29];
+  assign \$2604  = rb[30] | rb[31];
+  assign \$2605  = \$2603  | \$2604 ;
+  assign \$2606  = \$2602  | \$2605 ;
+  assign \$2607  = \$2599  | \$2606 ;
+  assign \$2608  = rb[24] | rb[25];
+  assign \$2609  = rb[26] | rb[27];
+  assign \$2610  = \$2608  | \$2609 ;
+  assign \$2611  = rb[28] | rb[29];
+  assign \$2612  = rb[30] | rb[31];
+  assign \$2613  = \$2611  | \$2612 ;
+  assign \$2614  = \$2610  | \$2613 ;
+  assign \$2615  = rb[28] | rb[29];
+  assign \$2616  = rb[30] | rb[31];
+  assign \$2617  = \$2615  | \$2616 ;
+  assign \$2618  = rb[30] | rb[31];
+  assign \$2619  = rb[31] ? 1'h1 : 1'h0;
+  assign \$2620  = rb[29] ? 1'h1 : 1'h0;
+  assign \$2621  = \$2618  ? { 1'h1, \$2619  } : { 1'h0, \$2620  };
+  assign \$2622  = rb[26] | rb[27];
+  assign \$2623  = rb[27] ? 1'h1 : 1'h0;
+  assign \$2624  = rb[25] ? 1'h1 : 1'h0;
+  assign \$2625  = \$2622  ? { 1'h1, \$2623  } : { 1'h0, \$2624  };
+  assign \$2626  = \$2617  ? { 1'h1, \$2621  } : { 1'h0, \$2625  };
+  assign \$2627  = rb[20] | rb[21];
+  assign \$2628  = rb[22] | rb[23];
+  assign \$2629  = \$2627  | \$2628 ;
+  assign \$2630  = rb[22] | rb[23];
+  assign \$2631  = rb[23] ? 1'h1 : 1'h0;
+  assign \$2632  = rb[21] ? 1'h1 : 1'h0;
+  assign \$2633  = \$2630  ? { 1'h1, \$2631  } : { 1'h0, \$2632  };
+  assign \$2634  = rb[18] | rb[19];
+  assign \$2635  = rb[19] ? 1'h1 : 1'h0;
+  assign \$2636  = rb[17] ? 1'h1 : 1'h0;
+  assign \$2637  = \$2634  ? { 1'h1, \$2635  } : { 1'h0, \$2636  };
+  assign \$2638  = \$2629  ? { 1'h1, \$2633  } : { 1'h0, \$2637  };
+  assign \$2639  = \$2614  ? { 1'h1, \$2626  } : { 1'h0, \$2638  };
+  assign \$2640  = rb[8] | rb[9];
+  assign \$2641  = rb[10] | rb[11];
+  assign \$2642  = \$2640  | \$2641 ;
+  assign \$2643  = rb[12] | rb[13];
+  assign \$2644  = rb[14] | rb[15];
+  assign \$2645  = \$2643  | \$2644 ;
+  assign \$2646  = \$2642  | \$2645 ;
+  assign \$2647  = rb[12] | rb[13];
+  assign \$2648  = rb[14] | rb[15];
+  assign \$2649  = \$2647  | \$2648 ;
+  assign \$2650  = rb[14] | rb[15];
+  assign \$2651  = rb[15] ? 1'h1 : 1'h0;
+  assign \$2652  = rb[13] ? 1'h1 : 1'h0;
+  assign \$2653  = \$2650  ? { 1'h1, \$2651  } : { 1'h0, \$2652  };
+  assign \$2654  = rb[10] | rb[11];
+  assign \$2655  = rb[11] ? 1'h1 : 1'h0;
+  assign \$2656  = rb[9] ? 1'h1 : 1'h0;
+  assign \$2657  = \$2654  ? { 1'h1, \$2655  } : { 1'h0, \$2656  };
+  assign \$2658  = \$2649  ? { 1'h1, \$2653  } : { 1'h0, \$2657  };
+  assign \$2659  = rb[4] | rb[5];
+  assign \$2660  = rb[6] | rb[7];
+  assign \$2661  = \$2659  | \$2660 ;
+  assign \$2662  = rb[6] | rb[7];
+  assign \$2663  = rb[7] ? 1'h1 : 1'h0;
+  assign \$2664  = rb[5] ? 1'h1 : 1'h0;
+  assign \$2665  = \$2662  ? { 1'h1, \$2663  } : { 1'h0, \$2664  };
+  assign \$2666  = rb[2] | rb[3];
+  assign \$2667  = rb[3] ? 1'h1 : 1'h0;
+  assign \$2668  = rb[1] ? 1'h1 : 1'h0;
+  assign \$2669  = \$2666  ? { 1'h1, \$2667  } : { 1'h0, \$2668  };
+  assign \$2670  = \$2661  ? { 1'h1, \$2665  } : { 1'h0, \$2669  };
+  assign \$2671  = \$2646  ? { 1'h1, \$2658  } : { 1'h0, \$2670  };
+  assign \$2672  = \$2607  ? { 1'h1, \$2639  } : { 1'h0, \$2671  };
+  assign \$2673  = \$2512  ? { 1'h1, \$2592  } : { 1'h0, \$2672  };
+  assign \$2674  = \$2289  ? { 1'h1, \$2481  } : { 1'h0, \$2673  };
+  assign \$2675  = \$1778  ? { 1'h1, \$2226  } : { 1'h0, \$2674  };
+  assign \$2676  = \$2675  + 1'h1;
+  assign \$2677  = \$1651  ? \$2676  : 9'h000;
+  assign \$2678  = bl_a + 1'h1;
+  assign \$2679  = \$2678  > \$2677 [7:0];
+  assign \$2680  = bl_a + 1'h1;
+  assign \$2681  = \$2680  - \$2677 [7:0];
+  assign \$2682  = qb_raw + 2'h3;
+  assign \$2684  = 9'h100 - \$2683 [8:0];
+  assign \$2685  = { drem, dnum[255] } >= den;
+  assign \$2686  = { drem, dnum[255] } - den;
+  assign \$2687  = \$2685  ? \$2686  : { 1'h0, drem, dnum[255] };
+  assign \$2688  = { drem, dnum[255] } >= den;
+  assign \$2690  = { \$2687 [144:0], \$2689 [255] } >= den;
+  assign \$2691  = { \$2687 [144:0], \$2689 [255] } - den;
+  assign \$2692  = \$2690  ? \$2691  : { 1'h0, \$2687 [144:0], \$2689 [255] };
+  assign \$2693  = { \$2687 [144:0], \$2689 [255] } >= den;
+  assign \$2695  = { \$2692 [144:0], \$2694 [255] } >= den;
+  assign \$2696  = { \$2692 [144:0], \$2694 [255] } - den;
+  assign \$2697  = \$2695  ? \$2696  : { 1'h0, \$2692 [144:0], \$2694 [255] };
+  assign \$2698  = { \$2692 [144:0], \$2694 [255] } >= den;
+  assign \$2700  = { \$2697 [144:0], \$2699 [255] } >= den;
+  assign \$2701  = { \$2697 [144:0], \$2699 [255] } == den;
+  assign \$2702  = ! { \$2697 [144:0], \$2699 [255] };
+  assign rem_zero = \$2700  ? \$2701  : \$2702 ;
+  assign \$2703  = { \$2697 [144:0], \$2699 [255] } >= den;
+  assign \$2704  = { \$2697 [144:0], \$2699 [255] } - den;
+  assign \$2705  = \$2703  ? \$2704  : { 1'h0, \$2697 [144:0], \$2699 [255] };
+  assign \$2706  = { \$2697 [144:0], \$2699 [255] } >= den;
+  assign \$2708  = ~ rem_zero;
+  assign div_up = ceil & \$2708 ;
+  assign q_lo = { \$2688 , \$2693 , \$2698 , \$2706  } + div_up;
+  assign \$2709  = quo[251:0] + 1'h1;
+  assign \$2710  = q_lo[4] ? \$2709 [251:0] : quo[251:0];
+  assign \$2711  = ra[0] | ra[1];
+  assign \$2712  = ra[2] | ra[3];
+  assign \$2713  = \$2711  | \$2712 ;
+  assign \$2714  = ra[4] | ra[5];
+  assign \$2715  = ra[6] | ra[7];
+  assign \$2716  = \$2714  | \$2715 ;
+  assign \$2717  = \$2713  | \$2716 ;
+  assign \$2718  = ra[8] | ra[9];
+  assign \$2719  = ra[10] | ra[11];
+  assign \$2720  = \$2718  | \$2719 ;
+  assign \$2721  = ra[12] | ra[13];
+  assign \$2722  = ra[14] | ra[15];
+  assign \$2723  = \$2721  | \$2722 ;
+  assign \$2724  = \$2720  | \$2723 ;
+  assign \$2725  = \$2717  | \$2724 ;
+  assign \$2726  = ra[16] | ra[17];
+  assign \$2727  = ra[18] | ra[19];
+  assign \$2728  = \$2726  | \$2727 ;
+  assign \$2729  = ra[20] | ra[21];
+  assign \$2730  = ra[22] | ra[23];
+  assign \$2731  = \$2729  | \$2730 ;
+  assign \$2732  = \$2728  | \$2731 ;
+  assign \$2733  = ra[24] | ra[25];
+  assign \$2734  = ra[26] | ra[27];
+  assign \$2735  = \$2733  | \$2734 ;
+  assign \$2736  = ra[28] | ra[29];
+  assign \$2737  = ra[30] | ra[31];
+  assign \$2738  = \$2736  | \$2737 ;
+  assign \$2739  = \$2735  | \$2738 ;
+  assign \$2740  = \$2732  | \$2739 ;
+  assign \$2741  = \$2725  | \$2740 ;
+  assign \$2742  = ra[32] | ra[33];
+  assign \$2743  = ra[34] | ra[35];
+  assign \$2744  = \$2742  | \$2743 ;
+  assign \$2745  = ra[36] | ra[37];
+  assign \$2746  = ra[38] | ra[39];
+  assign \$2747  = \$2745  | \$2746 ;
+  assign \$2748  = \$2744  | \$2747 ;
+  assign \$2749  = ra[40] | ra[41];
+  assign \$2750  = ra[42] | ra[43];
+  assign \$2751  = \$2749  | \$2750 ;
+  assign \$2752  = ra[44] | ra[45];
+  assign \$2753  = ra[46] | ra[47];
+  assign \$2754  = \$2752  | \$2753 ;
+  assign \$2755  = \$2751  | \$2754 ;
+  assign \$2756  = \$2748  | \$2755 ;
+  assign \$2757  = ra[48] | ra[49];
+  assign \$2758  = ra[50] | ra[51];
+  assign \$2759  = \$2757  | \$2758 ;
+  assign \$2760  = ra[52] | ra[53];
+  assign \$2761  = ra[54] | ra[55];
+  assign \$2762  = \$2760  | \$2761 ;
+  assign \$2763  = \$2759  | \$2762 ;
+  assign \$2764  = ra[56] | ra[57];
+  assign \$2765  = ra[58] | ra[59];
+  assign \$2766  = \$2764  | \$2765 ;
+  assign \$2767  = ra[60] | ra[61];
+  assign \$2768  = ra[62] | ra[63];
+  assign \$2769  = \$2767  | \$2768 ;
+  assign \$2770  = \$2766  | \$2769 ;
+  assign \$2771  = \$2763  | \$2770 ;
+  assign \$2772  = \$2756  | \$2771 ;
+  assign \$2773  = \$2741  | \$2772 ;
+  assign \$2774  = ra[64] | ra[65];
+  assign \$2775  = ra[66] | ra[67];
+  assign \$2776  = \$2774  | \$2775 ;
+  assign \$2777  = ra[68] | ra[69];
+  assign \$2778  = ra[70] | ra[71];
+  assign \$2779  = \$2777  | \$2778 ;
+  assign \$2780  = \$2776  | \$2779 ;
+  assign \$2781  = ra[72] | ra[73];
+  assign \$2782  = ra[74] | ra[75];
+  assign \$2783  = \$2781  | \$2782 ;
+  assign \$2784  = ra[76] | ra[77];
+  assign \$2785  = ra[78] | ra[79];
+  assign \$2786  = \$2784  | \$2785 ;
+  assign \$2787  = \$2783  | \$2786 ;
+  assign \$2788  = \$2780  | \$2787 ;
+  assign \$2789  = ra[80] | ra[81];
+  assign \$2790  = ra[82] | ra[83];
+  assign \$2791  = \$2789  | \$2790 ;
+  assign \$2792  = ra[84] | ra[85];
+  assign \$2793  = ra[86] | ra[87];
+  assign \$2794  = \$2792  | \$2793 ;
+  assign \$2795  = \$2791  | \$2794 ;
+  assign \$2796  = ra[88] | ra[89];
+  assign \$2797  = ra[90] | ra[91];
+  assign \$2798  = \$2796  | \$2797 ;
+  assign \$2799  = ra[92] | ra[93];
+  assign \$2800  = ra[94] | ra[95];
+  assign \$2801  = \$2799  | \$2800 ;
+  assign \$2802  = \$2798  | \$2801 ;
+  assign \$2803  = \$2795  | \$2802 ;
+  assign \$2804  = \$2788  | \$2803 ;
+  assign \$2805  = ra[96] | ra[97];
+  assign \$2806  = ra[98] | ra[99];
+  assign \$2807  = \$2805  | \$2806 ;
+  assign \$2808  = ra[100] | ra[101];
+  assign \$2809  = ra[102] | ra[103];
+  assign \$2810  = \$2808  | \$2809 ;
+  assign \$2811  = \$2807  | \$2810 ;
+  assign \$2812  = ra[104] | ra[105];
+  assign \$2813  = ra[106] | ra[107];
+  assign \$2814  = \$2812  | \$2813 ;
+  assign \$2815  = ra[108] | ra[109];
+  assign \$2816  = ra[110] | ra[111];
+  assign \$2817  = \$2815  | \$2816 ;
+  assign \$2818  = \$2814  | \$2817 ;
+  assign \$2819  = \$2811  | \$2818 ;
+  assign \$2820  = ra[112] | ra[113];
+  assign \$2821  = ra[114] | ra[115];
+  assign \$2822  = \$2820  | \$2821 ;
+  assign \$2823  = ra[116] | ra[117];
+  assign \$2824  = ra[118] | ra[119];
+  assign \$2825  = \$2823  | \$2824 ;
+  assign \$2826  = \$2822  | \$2825 ;
+  assign \$2827  = ra[120] | ra[121];
+  assign \$2828  = ra[122] | ra[123];
+  assign \$2829  = \$2827  | \$2828 ;
+  assign \$2830  = ra[124] | ra[125];
+  assign \$2831  = ra[126] | ra[127];
+  assign \$2832  = \$2830  | \$2831 ;
+  assign \$2833  = \$2829  | \$2832 ;
+  assign \$2834  = \$2826  | \$2833 ;
+  assign \$2835  = \$2819  | \$2834 ;
+  assign \$2836  = \$2804  | \$2835 ;
+  assign \$2837  = \$2773  | \$2836 ;
+  assign \$2838  = ra[128] | ra[129];
+  assign \$2839  = ra[130] | ra[131];
+  assign \$2840  = \$2838  | \$2839 ;
+  assign \$2841  = ra[132] | ra[133];
+  assign \$2842  = ra[134] | ra[135];
+  assign \$2843  = \$2841  | \$2842 ;
+  assign \$2844  = \$2840  | \$2843 ;
+  assign \$2845  = ra[136] | ra[137];
+  assign \$2846  = ra[138] | ra[139];
+  assign \$2847  = \$2845  | \$2846 ;
+  assign \$2848  = ra[140] | ra[141];
+  assign \$2849  = ra[142] | ra[143];
+  assign \$2850  = \$2848  | \$2849 ;
+  assign \$2851  = \$2847  | \$2850 ;
+  assign \$2852  = \$2844  | \$2851 ;
+  assign \$2853  = ra[144] | ra[145];
+  assign \$2854  = ra[146] | ra[147];
+  assign \$2855  = \$2853  | \$2854 ;
+  assign \$2856  = ra[148] | ra[149];
+  assign \$2857  = ra[150] | ra[151];
+  assign \$2858  = \$2856  | \$2857 ;
+  assign \$2859  = \$2855  | \$2858 ;
+  assign \$2860  = ra[152] | ra[153];
+  assign \$2861  = ra[154] | ra[155];
+  assign \$2862  = \$2860  | \$2861 ;
+  assign \$2863  = ra[156] | ra[157];
+  assign \$2864  = ra[158] | ra[159];
+  assign \$2865  = \$2863  | \$2864 ;
+  assign \$2866  = \$2862  | \$2865 ;
+  assign \$2867  = \$2859  | \$2866 ;
+  assign \$2868  = \$2852  | \$2867 ;
+  assign \$2869  = ra[160] | ra[161];
+  assign \$2870  = ra[162] | ra[163];
+  assign \$2871  = \$2869  | \$2870 ;
+  assign \$2872  = ra[164] | ra[165];
+  assign \$2873  = ra[166] | ra[167];
+  assign \$2874  = \$2872  | \$2873 ;
+  assign \$2875  = \$2871  | \$2874 ;
+  assign \$2876  = ra[168] | ra[169];
+  assign \$2877  = ra[170] | ra[171];
+  assign \$2878  = \$2876  | \$2877 ;
+  assign \$2879  = ra[172] | ra[173];
+  assign \$2880  = ra[174] | ra[175];
+  assign \$2881  = \$2879  | \$2880 ;
+  assign \$2882  = \$2878  | \$2881 ;
+  assign \$2883  = \$2875  | \$2882 ;
+  assign \$2884  = ra[176] | ra[177];
+  assign \$2885  = ra[178] | ra[179];
+  assign \$2886  = \$2884  | \$2885 ;
+  assign \$2887  = ra[180] | ra[181];
+  assign \$2888  = ra[182] | ra[183];
+  assign \$2889  = \$2887  | \$2888 ;
+  assign \$2890  = \$2886  | \$2889 ;
+  assign \$2891  = ra[184] | ra[185];
+  assign \$2892  = ra[186] | ra[187];
+  assign \$2893  = \$2891  | \$2892 ;
+  assign \$2894  = ra[188] | ra[189];
+  assign \$2895  = ra[190] | ra[191];
+  assign \$2896  = \$2894  | \$2895 ;
+  assign \$2897  = \$2893  | \$2896 ;
+  assign \$2898  = \$2890  | \$2897 ;
+  assign \$2899  = \$2883  | \$2898 ;
+  assign \$2900  = \$2868  | \$2899 ;
+  assign \$2901  = ra[192] | ra[193];
+  assign \$2902  = ra[194] | ra[195];
+  assign \$2903  = \$2901  | \$2902 ;
+  assign \$2904  = ra[196] | ra[197];
+  assign \$2905  = ra[198] | ra[199];
+  assign \$2906  = \$2904  | \$2905 ;
+  assign \$2907  = \$2903  | \$2906 ;
+  assign \$2908  = ra[200] | ra[201];
+  assign \$2909  = ra[202] | ra[203];
+  assign \$2910  = \$2908  | \$2909 ;
+  assign \$2911  = ra[204] | ra[205];
+  assign \$2912  = ra[206] | ra[207];
+  assign \$2913  = \$2911  | \$2912 ;
+  assign \$2914  = \$2910  | \$2913 ;
+  assign \$2915  = \$2907  | \$2914 ;
+  assign \$2916  = ra[208] | ra[209];
+  assign \$2917  = ra[210] | ra[211];
+  assign \$2918  = \$2916  | \$2917 ;
+  assign \$2919  = ra[212] | ra[213];
+  assign \$2920  = ra[214] | ra[215];
+  assign \$2921  = \$2919  | \$2920 ;
+  assign \$2922  = \$2918  | \$2921 ;
+  assign \$2923  = ra[216] | ra[217];
+  assign \$2924  = ra[218] | ra[219];
+  assign \$2925  = \$2923  | \$2924 ;
+  assign \$2926  = ra[220] | ra[221];
+  assign \$2927  = ra[222] | ra[223];
+  assign \$2928  = \$2926  | \$2927 ;
+  assign \$2929  = \$2925  | \$2928 ;
+  assign \$2930  = \$2922  | \$2929 ;
+  assign \$2931  = \$2915  | \$2930 ;
+  assign \$2932  = ra[224] | ra[225];
+  assign \$2933  = ra[226] | ra[227];
+  assign \$2934  = \$2932  | \$2933 ;
+  assign \$2935  = ra[228] | ra[229];
+  assign \$2936  = ra[230] | ra[231];
+  assign \$2937  = \$2935  | \$2936 ;
+  assign \$2938  = \$2934  | \$2937 ;
+  assign \$2939  = ra[232] | ra[233];
+  assign \$2940  = ra[234] | ra[235];
+  assign \$2941  = \$2939  | \$2940 ;
+  assign \$2942  = ra[236] | ra[237];
+  assign \$2943  = ra[238] | ra[239];
+  assign \$2944  = \$2942  | \$2943 ;
+  assign \$2945  = \$2941  | \$2944 ;
+  assign \$2946  = \$2938  | \$2945 ;
+  assign \$2947  = ra[240] | ra[241];
+  assign \$2948  = ra[242] | ra[243];
+  assign \$2949  = \$2947  | \$2948 ;
+  assign \$2950  = ra[244] | ra[245];
+  assign \$2951  = ra[246] | ra[247];
+  assign \$2952  = \$2950  | \$2951 ;
+  assign \$2953  = \$2949  | \$2952 ;
+  assign \$2954  = ra[248] | ra[249];
+  assign \$2955  = ra[250] | ra[251];
+  assign \$2956  = \$2954  | \$2955 ;
+  assign \$2957  = ra[252] | ra[253];
+  assign \$2958  = ra[254] | ra[255];
+  assign \$2959  = \$2957  | \$2958 ;
+  assign \$2960  = \$2956  | \$2959 ;
+  assign \$2961  = \$2953  | \$2960 ;
+  assign \$2962  = \$2946  | \$2961 ;
+  assign \$2963  = \$2931  | \$2962 ;
+  assign \$2964  = \$2900  | \$2963 ;
+  assign \$2965  = \$2837  | \$2964 ;
+  assign \$2966  = ra[256] | ra[257];
+  assign \$2967  = ra[258] | ra[259];
+  assign \$2968  = \$2966  | \$2967 ;
+  assign \$2969  = ra[260] | ra[261];
+  assign \$2970  = ra[262] | ra[263];
+  assign \$2971  = \$2969  | \$2970 ;
+  assign \$2972  = \$2968  | \$2971 ;
+  assign \$2973  = ra[264] | ra[265];
+  assign \$2974  = ra[266] | ra[267];
+  assign \$2975  = \$2973  | \$2974 ;
+  assign \$2976  = ra[268] | ra[269];
+  assign \$2977  = ra[270] | ra[271];
+  assign \$2978  = \$2976  | \$2977 ;
+  assign \$2979  = \$2975  | \$2978 ;
+  assign \$2980  = \$2972  | \$2979 ;
+  assign \$2981  = ra[272] | ra[273];
+  assign \$2982  = ra[274] | ra[275];
+  assign \$2983  = \$2981  | \$2982 ;
+  assign \$2984  = ra[276] | ra[277];
+  assign \$2985  = ra[278] | ra[279];
+  assign \$2986  = \$2984  | \$2985 ;
+  assign \$2987  = \$2983  | \$2986 ;
+  assign \$2988  = ra[280] | ra[281];
+  assign \$2989  = ra[282] | ra[283];
+  assign \$2990  = \$2988  | \$2989 ;
+  assign \$2991  = ra[284] | ra[285];
+  assign \$2992  = ra[286] | ra[287];
+  assign \$2993  = \$2991  | \$2992 ;
+  assign \$2994  = \$2990  | \$2993 ;
+  assign \$2995  = \$2987  | \$2994 ;
+  assign \$2996  = \$2980  | \$2995 ;
+  assign \$2997  = ra[288] | ra[289];
+  assign \$2998  = ra[290] | ra[291];
+  assign \$2999  = \$2997  | \$2998 ;
+  assign \$3000  = ra[292] | ra[293];
+  assign \$3001  = ra[294] | ra[295];
+  assign \$3002  = \$3000  | \$3001 ;
+  assign \$3003  = \$2999  | \$3002 ;
+  assign \$3004  = ra[296] | ra[297];
+  assign \$3005  = ra[298] | ra[299];
+  assign \$3006  = \$3004  | \$3005 ;
+  assign \$3007  = ra[300] | ra[301];
+  assign \$3008  = ra[302] | ra[303];
+  assign \$3009  = \$3007  | \$3008 ;
+  assign \$3010  = \$3006  | \$3009 ;
+  assign \$3011  = \$3003  | \$3010 ;
+  assign \$3012  = ra[304] | ra[305];
+  assign \$3013  = ra[306] | ra[307];
+  assign \$3014  = \$3012  | \$3013 ;
+  assign \$3015  = ra[308] | ra[309];
+  assign \$3016  = ra[310] | ra[311];
+  assign \$3017  = \$3015  | \$3016 ;
+  assign \$3018  = \$3014  | \$3017 ;
+  assign \$3019  = ra[312] | ra[313];
+  assign \$3020  = ra[314] | ra[315];
+  assign \$3021  = \$3019  | \$3020 ;
+  assign \$3022  = ra[316] | ra[317];
+  assign \$3023  = ra[318] | ra[319];
+  assign \$3024  = \$3022  | \$3023 ;
+  assign \$3025  = \$3021  | \$3024 ;
+  assign \$3026  = \$3018  | \$3025 ;
+  assign \$3027  = \$3011  | \$3026 ;
+  assign \$3028  = \$2996  | \$3027 ;
+  assign \$3029  = ra[320] | ra[321];
+  assign \$3030  = ra[322] | ra[323];
+  assign \$3031  = \$3029  | \$3030 ;
+  assign \$3032  = ra[324] | ra[325];
+  assign \$3033  = ra[326] | ra[327];
+  assign \$3034  = \$3032  | \$3033 ;
+  assign \$3035  = \$3031  | \$3034 ;
+  assign \$3036  = ra[328] | ra[329];
+  assign \$3037  = ra[330] | ra[331];
+  assign \$3038  = \$3036  | \$3037 ;
+  assign \$3039  = ra[332] | ra[333];
+  assign \$3040  = ra[334] | ra[335];
+  assign \$3041  = \$3039  | \$3040 ;
+  assign \$3042  = \$3038  | \$3041 ;
+  assign \$3043  = \$3035  | \$3042 ;
+  assign \$3044  = ra[336] | ra[337];
+  assign \$3045  = ra[338] | ra[339];
+  assign \$3046  = \$3044  | \$3045 ;
+  assign \$3047  = ra[340] | ra[341];
+  assign \$3048  = ra[342] | ra[343];
+  assign \$3049  = \$3047  | \$3048 ;
+  assign \$3050  = \$3046  | \$3049 ;
+  assign \$3051  = ra[344] | ra[345];
+  assign \$3052  = ra[346] | ra[347];
+  assign \$3053  = \$3051  | \$3052 ;
+  assign \$3054  = ra[348] | ra[349];
+  assign \$3055  = ra[350] | ra[351];
+  assign \$3056  = \$3054  | \$3055 ;
+  assign \$3057  = \$3053  | \$3056 ;
+  assign \$3058  = \$3050  | \$3057 ;
+  assign \$3059  = \$3043  | \$3058 ;
+  assign \$3060  = ra[352] | ra[353];
+  assign \$3061  = ra[354] | ra[355];
+  assign \$3062  = \$3060  | \$3061 ;
+  assign \$3063  = ra[356] | ra[357];
+  assign \$3064  = ra[358] | ra[359];
+  assign \$3065  = \$3063  | \$3064 ;
+  assign \$3066  = \$3062  | \$3065 ;
+  assign \$3067  = ra[360] | ra[361];
+  assign \$3068  = ra[362] | ra[363];
+  assign \$3069  = \$3067  | \$3068 ;
+  assign \$3070  = ra[364] | ra[365];
+  assign \$3071  = ra[366] | ra[367];
+  assign \$3072  = \$3070  | \$3071 ;
+  assign \$3073  = \$3069  | \$3072 ;
+  assign \$3074  = \$3066  | \$3073 ;
+  assign \$3075  = ra[368] | ra[369];
+  assign \$3076  = ra[370] | ra[371];
+  assign \$3077  = \$3075  | \$3076 ;
+  assign \$3078  = ra[372] | ra[373];
+  assign \$3079  = ra[374] | ra[375];
+  assign \$3080  = \$3078  | \$3079 ;
+  assign \$3081  = \$3077  | \$3080 ;
+  assign \$3082  = ra[376] | ra[377];
+  assign \$3083  = ra[378] | ra[379];
+  assign \$3084  = \$3082  | \$3083 ;
+  assign \$3085  = ra[380] | ra[381];
+  assign \$3086  = ra[382] | ra[383];
+  assign \$3087  = \$3085  | \$3086 ;
+  assign \$3088  = \$3084  | \$3087 ;
+  assign \$3089  = \$3081  | \$3088 ;
+  assign \$3090  = \$3074  | \$3089 ;
+  assign \$3091  = \$3059  | \$3090 ;
+  assign \$3092  = \$3028  | \$3091 ;
+  assign \$3093  = ra[384] | ra[385];
+  assign \$3094  = ra[386] | ra[387];
+  assign \$3095  = \$3093  | \$3094 ;
+  assign \$3096  = ra[388] | ra[389];
+  assign \$3097  = ra[390] | ra[391];
+  assign \$3098  = \$3096  | \$3097 ;
+  assign \$3099  = \$3095  | \$3098 ;
+  assign \$3100  = ra[392] | ra[393];
+  assign \$3101  = ra[394] | ra[395];
+  assign \$3102  = \$3100  | \$3101 ;
+  assign \$3103  = ra[396] | ra[397];
+  assign \$3104  = ra[398] | ra[399];
+  assign \$3105  = \$3103  | \$3104 ;
+  assign \$3106  = \$3102  | \$3105 ;
+  assign \$3107  = \$3099  | \$3106 ;
+  assign \$3108  = ra[400] | ra[401];
+  assign \$3109  = ra[402] | ra[403];
+  assign \$3110  = \$3108  | \$3109 ;
+  assign \$3111  = ra[404] | ra[405];
+  assign \$3112  = ra[406] | ra[407];
+  assign \$3113  = \$3111  | \$3112 ;
+  assign \$3114  = \$3110  | \$3113 ;
+  assign \$3115  = ra[408] | ra[409];
+  assign \$3116  = ra[410] | ra[411];
+  assign \$3117  = \$3115  | \$3116 ;
+  assign \$3118  = ra[412] | ra[413];
+  assign \$3119  = ra[414] | ra[415];
+  assign \$3120  = \$3118  | \$3119 ;
+  assign \$3121  = \$3117  | \$3120 ;
+  assign \$3122  = \$3114  | \$3121 ;
+  assign \$3123  = \$3107  | \$3122 ;
+  assign \$3124  = ra[416] | ra[417];
+  assign \$3125  = ra[418] | ra[419];
+  assign \$3126  = \$3124  | \$3125 ;
+  assign \$3127  = ra[420] | ra[421];
+  assign \$3128  = ra[422] | ra[423];
+  assign \$3129  = \$3127  | \$3128 ;
+  assign \$3130  = \$3126  | \$3129 ;
+  assign \$3131  = ra[424] | ra[425];
+  assign \$3132  = ra[426] | ra[427];
+  assign \$3133  = \$3131  | \$3132 ;
+  assign \$3134  = ra[428] | ra[429];
+  assign \$3135  = ra[430] | ra[431];
+  assign \$3136  = \$3134  | \$3135 ;
+  assign \$3137  = \$3133  | \$3136 ;
+  assign \$3138  = \$3130  | \$3137 ;
+  assign \$3139  = ra[432] | ra[433];
+  assign \$3140  = ra[434] | ra[435];
+  assign \$3141  = \$3139  | \$3140 ;
+  assign \$3142  = ra[436] | ra[437];
+  assign \$3143  = ra[438] | ra[439];
+  assign \$3144  = \$3142  | \$3143 ;
+  assign \$3145  = \$3141  | \$3144 ;
+  assign \$3146  = ra[440] | ra[441];
+  assign \$3147  = ra[442] | ra[443];
+  assign \$3148  = \$3146  | \$3147 ;
+  assign \$3149  = ra[444] | ra[445];
+  assign \$3150  = ra[446] | ra[447];
+  assign \$3151  = \$3149  | \$3150 ;
+  assign \$3152  = \$3148  | \$3151 ;
+  assign \$3153  = \$3145  | \$3152 ;
+  assign \$3154  = \$3138  | \$3153 ;
+  assign \$3155  = \$3123  | \$3154 ;
+  assign \$3156  = ra[448] | ra[449];
+  assign \$3157  = ra[450] | ra[451];
+  assign \$3158  = \$3156  | \$3157 ;
+  assign \$3159  = ra[452] | ra[453];
+  assign \$3160  = ra[454] | ra[455];
+  assign \$3161  = \$3159  | \$3160 ;
+  assign \$3162  = \$3158  | \$3161 ;
+  assign \$3163  = ra[456] | ra[457];
+  assign \$3164  = ra[458] | ra[459];
+  assign \$3165  = \$3163  | \$3164 ;
+  assign \$3166  = ra[460] | ra[461];
+  assign \$3167  = ra[462] | ra[463];
+  assign \$3168  = \$3166  | \$3167 ;
+  assign \$3169  = \$3165  | \$3168 ;
+  assign \$3170  = \$3162  | \$3169 ;
+  assign \$3171  = ra[464] | ra[465];
+  assign \$3172  = ra[466] | ra[467];
+  assign \$3173  = \$3171  | \$3172 ;
+  assign \$3174  = ra[468] | ra[469];
+  assign \$3175  = ra[470] | ra[471];
+  assign \$3176  = \$3174  | \$3175 ;
+  assign \$3177  = \$3173  | \$3176 ;
+  assign \$3178  = ra[472] | ra[473];
+  assign \$3179  = ra[474] | ra[475];
+  assign \$3180  = \$3178  | \$3179 ;
+  assign \$3181  = ra[476] | ra[477];
+  assign \$3182  = ra[478] | ra[479];
+  assign \$3183  = \$3181  | \$3182 ;
+  assign \$3184  = \$3180  | \$3183 ;
+  assign \$3185  = \$3177  | \$3184 ;
+  assign \$3186  = \$3170  | \$3185 ;
+  assign \$3187  = ra[480] | ra[481];
+  assign \$3188  = ra[482] | ra[483];
+  assign \$3189  = \$3187  | \$3188 ;
+  assign \$3190  = ra[484] | ra[485];
+  assign \$3191  = ra[486] | ra[487];
+  assign \$3192  = \$3190  | \$3191 ;
+  assign \$3193  = \$3189  | \$3192 ;
+  assign \$3194  = ra[488] | ra[489];
+  assign \$3195  = ra[490] | ra[491];
+  assign \$3196  = \$3194  | \$3195 ;
+  assign \$3197  = ra[492] | ra[493];
+  assign \$3198  = ra[494] | ra[495];
+  assign \$3199  = \$3197  | \$3198 ;
+  assign \$3200  = \$3196  | \$3199 ;
+  assign \$3201  = \$3193  | \$3200 ;
+  assign \$3202  = ra[496] | ra[497];
+  assign \$3203  = ra[498] | ra[499];
+  assign \$3204  = \$3202  | \$3203 ;
+  assign \$3205  = ra[500] | ra[501];
+  assign \$3206  = ra[502] | ra[503];
+  assign \$3207  = \$3205  | \$3206 ;
+  assign \$3208  = \$3204  | \$3207 ;
+  assign \$3209  = ra[504] | ra[505];
+  assign \$3210  = ra[506] | ra[507];
+  assign \$3211  = \$3209  | \$3210 ;
+  assign \$3212  = ra[508] | ra[509];
+  assign \$3213  = ra[510] | ra[511];
+  assign \$3214  = \$3212  | \$3213 ;
+  assign \$3215  = \$3211  | \$3214 ;
+  assign \$3216  = \$3208  | \$3215 ;
+  assign \$3217  = \$3201  | \$3216 ;
+  assign \$3218  = \$3186  | \$3217 ;
+  assign \$3219  = \$3155  | \$3218 ;
+  assign \$3220  = \$3092  | \$3219 ;
+  assign \$3221  = \$2965  | \$3220 ;
+  assign \$3222  = ra[256] | ra[257];
+  assign \$3223  = ra[258] | ra[259];
+  assign \$3224  = \$3222  | \$3223 ;
+  assign \$3225  = ra[260] | ra[261];
+  assign \$3226  = ra[262] | ra[263];
+  assign \$3227  = \$3225  | \$3226 ;
+  assign \$3228  = \$3224  | \$3227 ;
+  assign \$3229  = ra[264] | ra[265];
+  assign \$3230  = ra[266] | ra[267];
+  assign \$3231  = \$3229  | \$3230 ;
+  assign \$3232  = ra[268] | ra[269];
+  assign \$3233  = ra[270] | ra[271];
+  assign \$3234  = \$3232  | \$3233 ;
+  assign \$3235  = \$3231  | \$3234 ;
+  assign \$3236  = \$3228  | \$3235 ;
+  assign \$3237  = ra[272] | ra[273];
+  assign \$3238  = ra[274] | ra[275];
+  assign \$3239  = \$3237  | \$3238 ;
+  assign \$3240  = ra[276] | ra[277];
+  assign \$3241  = ra[278] | ra[279];
+  assign \$3242  = \$3240  | \$3241 ;
+  assign \$3243  = \$3239  | \$3242 ;
+  assign \$3244  = ra[280] | ra[281];
+  assign \$3245  = ra[282] | ra[283];
+  assign \$3246  = \$3244  | \$3245 ;
+  assign \$3247  = ra[284] | ra[285];
+  assign \$3248  = ra[286] | ra[287];
+  assign \$3249  = \$3247  | \$3248 ;
+  assign \$3250  = \$3246  | \$3249 ;
+  assign \$3251  = \$3243  | \$3250 ;
+  assign \$3252  = \$3236  | \$3251 ;
+  assign \$3253  = ra[288] | ra[289];
+  assign \$3254  = ra[290] | ra[291];
+  assign \$3255  = \$3253  | \$3254 ;
+  assign \$3256  = ra[292] | ra[293];
+  assign \$3257  = ra[294] | ra[295];
+  assign \$3258  = \$3256  | \$3257 ;
+  assign \$3259  = \$3255  | \$3258 ;
+  assign \$3260  = ra[296] | ra[297];
+  assign \$3261  = ra[298] | ra[299];
+  assign \$3262  = \$3260  | \$3261 ;
+  assign \$3263  = ra[300] | ra[301];
+  assign \$3264  = ra[302] | ra[303];
+  assign \$3265  = \$3263  | \$3264 ;
+  assign \$3266  = \$3262  | \$3265 ;
+  assign \$3267  = \$3259  | \$3266 ;
+  assign \$3268  = ra[304] | ra[305];
+  assign \$3269  = ra[306] | ra[307];
+  assign \$3270  = \$3268  | \$3269 ;
+  assign \$3271  = ra[308] | ra[309];
+  assign \$3272  = ra[310] | ra[311];
+  assign \$3273  = \$3271  | \$3272 ;
+  assign \$3274  = \$3270  | \$3273 ;
+  assign \$3275  = ra[312] | ra[313];
+  assign \$3276  = ra[314] | ra[315];
+  assign \$3277  = \$3275  | \$3276 ;
+  assign \$3278  = ra[316] | ra[317];
+  assign \$3279  = ra[318] | ra[319];
+  assign \$3280  = \$3278  | \$3279 ;
+  assign \$3281  = \$3277  | \$3280 ;
+  assign \$3282  = \$3274  | \$3281 ;
+  assign \$3283  = \$3267  | \$3282 ;
+  assign \$3284  = \$3252  | \$3283 ;
+  assign \$3285  = ra[320] | ra[321];
+  assign \$3286  = ra[322] | ra[323];
+  assign \$3287  = \$3285  | \$3286 ;
+  assign \$3288  = ra[324] | ra[325];
+  assign \$3289  = ra[326] | ra[327];
+  assign \$3290  = \$3288  | \$3289 ;
+  assign \$3291  = \$3287  | \$3290 ;
+  assign \$3292  = ra[328] | ra[329];
+  assign \$3293  = ra[330] | ra[331];
+  assign \$3294  = \$3292  | \$3293 ;
+  assign \$3295  = ra[332] | ra[333];
+  assign \$3296  = ra[334] | ra[335];
+  assign \$3297  = \$3295  | \$3296 ;
+  assign \$3298  = \$3294  | \$3297 ;
+  assign \$3299  = \$3291  | \$3298 ;
+  assign \$3300  = ra[336] | ra[337];
+  assign \$3301  = ra[338] | ra[339];
+  assign \$3302  = \$3300  | \$3301 ;
+  assign \$3303  = ra[340] | ra[341];
+  assign \$3304  = ra[342] | ra[343];
+  assign \$3305  = \$3303  | \$3304 ;
+  assign \$3306  = \$3302  | \$3305 ;
+  assign \$3307  = ra[344] | ra[345];
+  assign \$3308  = ra[346] | ra[347];
+  assign \$3309  = \$3307  | \$3308 ;
+  assign \$3310  = ra[348] | ra[349];
+  assign \$3311  = ra[350] | ra[351];
+  assign \$3312  = \$3310  | \$3311 ;
+  assign \$3313  = \$3309  | \$3312 ;
+  assign \$3314  = \$3306  | \$3313 ;
+  assign \$3315  = \$3299  | \$3314 ;
+  assign \$3316  = ra[352] | ra[353];
+  assign \$3317  = ra[354] | ra[355];
+  assign \$3318  = \$3316  | \$3317 ;
+  assign \$3319  = ra[356] | ra[357];
+  assign \$3320  = ra[358] | ra[359];
+  assign \$3321  = \$3319  | \$3320 ;
+  assign \$3322  = \$3318  | \$3321 ;
+  assign \$3323  = ra[360] | ra[361];
+  assign \$3324  = ra[362] | ra[363];
+  assign \$3325  = \$3323  | \$3324 ;
+  assign \$3326  = ra[364] | ra[365];
+  assign \$3327  = ra[366] | ra[367];
+  assign \$3328  = \$3326  | \$3327 ;
+  assign \$3329  = \$3325  | \$3328 ;
+  assign \$3330  = \$3322  | \$3329 ;
+  assign \$3331  = ra[368] | ra[369];
+  assign \$3332  = ra[370] | ra[371];
+  assign \$3333  = \$3331  | \$3332 ;
+  assign \$3334  = ra[372] | ra[373];
+  assign \$3335  = ra[374] | ra[375];
+  assign \$3336  = \$3334  | \$3335 ;
+  assign \$3337  = \$3333  | \$3336 ;
+  assign \$3338  = ra[376] | ra[377];
+  assign \$3339  = ra[378] | ra[379];
+  assign \$3340  = \$3338  | \$3339 ;
+  assign \$3341  = ra[380] | ra[381];
+  assign \$3342  = ra[382] | ra[383];
+  assign \$3343  = \$3341  | \$3342 ;
+  assign \$3344  = \$3340  | \$3343 ;
+  assign \$3345  = \$3337  | \$3344 ;
+  assign \$3346  = \$3330  | \$3345 ;
+  assign \$3347  = \$3315  | \$3346 ;
+  assign \$3348  = \$3284  | \$3347 ;
+  assign \$3349  = ra[384] | ra[385];
+  assign \$3350  = ra[386] | ra[387];
+  assign \$3351  = \$3349  | \$3350 ;
+  assign \$3352  = ra[388] | ra[389];
+  assign \$3353  = ra[390] | ra[391];
+  assign \$3354  = \$3352  | \$3353 ;
+  assign \$3355  = \$3351  | \$3354 ;
+  assign \$3356  = ra[392] | ra[393];
+  assign \$3357  = ra[394] | ra[395];
+  assign \$3358  = \$3356  | \$3357 ;
+  assign \$3359  = ra[396] | ra[397];
+  assign \$3360  = ra[398] | ra[399];
+  assign \$3361  = \$3359  | \$3360 ;
+  assign \$3362  = \$3358  | \$3361 ;
+  assign \$3363  = \$3355  | \$3362 ;
+  assign \$3364  = ra[400] | ra[401];
+  assign \$3365  = ra[402] | ra[403];
+  assign \$3366  = \$3364  | \$3365 ;
+  assign \$3367  = ra[404] | ra[405];
+  assign \$3368  = ra[406] | ra[407];
+  assign \$3369  = \$3367  | \$3368 ;
+  assign \$3370  = \$3366  | \$3369 ;
+  assign \$3371  = ra[408] | ra[409];
+  assign \$3372  = ra[410] | ra[411];
+  assign \$3373  = \$3371  | \$3372 ;
+  assign \$3374  = ra[412] | ra[413];
+  assign \$3375  = ra[414] | ra[415];
+  assign \$3376  = \$3374  | \$3375 ;
+  assign \$3377  = \$3373  | \$3376 ;
+  assign \$3378  = \$3370  | \$3377 ;
+  assign \$3379  = \$3363  | \$3378 ;
+  assign \$3380  = ra[416] | ra[417];
+  assign \$3381  = ra[418] | ra[419];
+  assign \$3382  = \$3380  | \$3381 ;
+  assign \$3383  = ra[420] | ra[421];
+  assign \$3384  = ra[422] | ra[423];
+  assign \$3385  = \$3383  | \$3384 ;
+  assign \$3386  = \$3382  | \$3385 ;
+  assign \$3387  = ra[424] | ra[425];
+  assign \$3388  = ra[426] | ra[427];
+  assign \$3389  = \$3387  | \$3388 ;
+  assign \$3390  = ra[428] | ra[429];
+  assign \$3391  = ra[430] | ra[431];
+  assign \$3392  = \$3390  | \$3391 ;
+  assign \$3393  = \$3389  | \$3392 ;
+  assign \$3394  = \$3386  | \$3393 ;
+  assign \$3395  = ra[432] | ra[433];
+  assign \$3396  = ra[434] | ra[435];
+  assign \$3397  = \$3395  | \$3396 ;
+  assign \$3398  = ra[436] | ra[437];
+  assign \$3399  = ra[438] | ra[439];
+  assign \$3400  = \$3398  | \$3399 ;
+  assign \$3401  = \$3397  | \$3400 ;
+  assign \$3402  = ra[440] | ra[441];
+  assign \$3403  = ra[442] | ra[443];
+  assign \$3404  = \$3402  | \$3403 ;
+  assign \$3405  = ra[444] | ra[445];
+  assign \$3406  = ra[446] | ra[447];
+  assign \$3407  = \$3405  | \$3406 ;
+  assign \$3408  = \$3404  | \$3407 ;
+  assign \$3409  = \$3401  | \$3408 ;
+  assign \$3410  = \$3394  | \$3409 ;
+  assign \$3411  = \$3379  | \$3410 ;
+  assign \$3412  = ra[448] | ra[449];
+  assign \$3413  = ra[450] | ra[451];
+  assign \$3414  = \$3412  | \$3413 ;
+  assign \$3415  = ra[452] | ra[453];
+  assign \$3416  = ra[454] | ra[455];
+  assign \$3417  = \$3415  | \$3416 ;
+  assign \$3418  = \$3414  | \$3417 ;
+  assign \$3419  = ra[456] | ra[457];
+  assign \$3420  = ra[458] | ra[459];
+  assign \$3421  = \$3419  | \$3420 ;
+  assign \$3422  = ra[460] | ra[461];
+  assign \$3423  = ra[462] | ra[463];
+  assign \$3424  = \$3422  | \$3423 ;
+  assign \$3425  = \$3421  | \$3424 ;
+  assign \$3426  = \$3418  | \$3425 ;
+  assign \$3427  = ra[464] | ra[465];
+  assign \$3428  = ra[466] | ra[467];
+  assign \$3429  = \$3427  | \$3428 ;
+  assign \$3430  = ra[468] | ra[469];
+  assign \$3431  = ra[470] | ra[471];
+  assign \$3432  = \$3430  | \$3431 ;
+  assign \$3433  = \$3429  | \$3432 ;
+  assign \$3434  = ra[472] | ra[473];
+  assign \$3435  = ra[474] | ra[475];
+  assign \$3436  = \$3434  | \$3435 ;
+  assign \$3437  = ra[476] | ra[477];
+  assign \$3438  = ra[478] | ra[479];
+  assign \$3439  = \$3437  | \$3438 ;
+  assign \$3440  = \$3436  | \$3439 ;
+  assign \$3441  = \$3433  | \$3440 ;
+  assign \$3442  = \$3426  | \$3441 ;
+  assign \$3443  = ra[480] | ra[481];
+  assign \$3444  = ra[482] | ra[483];
+  assign \$3445  = \$3443  | \$3444 ;
+  assign \$3446  = ra[484] | ra[485];
+  assign \$3447  = ra[486] | ra[487];
+  assign \$3448  = \$3446  | \$3447 ;
+  assign \$3449  = \$3445  | \$3448 ;
+  assign \$3450  = ra[488] | ra[489];
+  assign \$3451  = ra[490] | ra[491];
+  assign \$3452  = \$3450  | \$3451 ;
+  assign \$3453  = ra[492] | ra[493];
+  assign \$3454  = ra[494] | ra[495];
+  assign \$3455  = \$3453  | \$3454 ;
+  assign \$3456  = \$3452  | \$3455 ;
+  assign \$3457  = \$3449  | \$3456 ;
+  assign \$3458  = ra[496] | ra[497];
+  assign \$3459  = ra[498] | ra[499];
+  assign \$3460  = \$3458  | \$3459 ;
+  assign \$3461  = ra[500] | ra[501];
+  assign \$3462  = ra[502] | ra[503];
+  assign \$3463  = \$3461  | \$3462 ;
+  assign \$3464  = \$3460  | \$3463 ;
+  assign \$3465  = ra[504] | ra[505];
+  assign \$3466  = ra[506] | ra[507];
+  assign \$3467  = \$3465  | \$3466 ;
+  assign \$3468  = ra[508] | ra[509];
+  assign \$3469  = ra[510] | ra[511];
+  assign \$3470  = \$3468  | \$3469 ;
+  assign \$3471  = \$3467  | \$3470 ;
+  assign \$3472  = \$3464  | \$3471 ;
+  assign \$3473  = \$3457  | \$3472 ;
+  assign \$3474  = \$3442  | \$3473 ;
+  assign \$3475  = \$3411  | \$3474 ;
+  assign \$3476  = \$3348  | \$3475 ;
+  assign \$3477  = ra[384] | ra[385];
+  assign \$3478  = ra[386] | ra[387];
+  assign \$3479  = \$3477  | \$3478 ;
+  assign \$3480  = ra[388] | ra[389];
+  assign \$3481  = ra[390] | ra[391];
+  assign \$3482  = \$3480  | \$3481 ;
+  assign \$3483  = \$3479  | \$3482 ;
+  assign \$3484  = ra[392] | ra[393];
+  assign \$3485  = ra[394] | ra[395];
+  assign \$3486  = \$3484  | \$3485 ;
+  assign \$3487  = ra[396] | ra[397];
+  assign \$3488  = ra[398] | ra[399];
+  assign \$3489  = \$3487  | \$3488 ;
+  assign \$3490  = \$3486  | \$3489 ;
+  assign \$3491  = \$3483  | \$3490 ;
+  assign \$3492  = ra[400] | ra[401];
+  assign \$3493  = ra[402] | ra[403];
+  assign \$3494  = \$3492  | \$3493 ;
+  assign \$3495  = ra[404] | ra[405];
+  assign \$3496  = ra[406] | ra[407];
+  assign \$3497  = \$3495  | \$3496 ;
+  assign \$3498  = \$3494  | \$3497 ;
+  assign \$3499  = ra[408] | ra[409];
+  assign \$3500  = ra[410] | ra[411];
+  assign \$3501  = \$3499  | \$3500 ;
+  assign \$3502  = ra[412] | ra[413];
+  assign \$3503  = ra[414] | ra[415];
+  assign \$3504  = \$3502  | \$3503 ;
+  assign \$3505  = \$3501  | \$3504 ;
+  assign \$3506  = \$3498  | \$3505 ;
+  assign \$3507  = \$3491  | \$3506 ;
+  assign \$3508  = ra[416] | ra[417];
+  assign \$3509  = ra[418] | ra[419];
+  assign \$3510  = \$3508  | \$3509 ;
+  assign \$3511  = ra[420] | ra[421];
+  assign \$3512  = ra[422] | ra[423];
+  assign \$3513  = \$3511  | \$3512 ;
+  assign \$3514  = \$3510  | \$3513 ;
+  assign \$3515  = ra[424] | ra[425];
+  assign \$3516  = ra[426] | ra[427];
+  assign \$3517  = \$3515  | \$3516 ;
+  assign \$3518  = ra[428] | ra[429];
+  assign \$3519  = ra[430] | ra[431];
+  assign \$3520  = \$3518  | \$3519 ;
+  assign \$3521  = \$3517  | \$3520 ;
+  assign \$3522  = \$3514  | \$3521 ;
+  assign \$3523  = ra[432] | ra[433];
+  assign \$3524  = ra[434] | ra[435];
+  assign \$3525  = \$3523  | \$3524 ;
+  assign \$3526  = ra[436] | ra[437];
+  assign \$3527  = ra[438] | ra[439];
+  assign \$3528  = \$3526  | \$3527 ;
+  assign \$3529  = \$3525  | \$3528 ;
+  assign \$3530  = ra[440] | ra[441];
+  assign \$3531  = ra[442] | ra[443];
+  assign \$3532  = \$3530  | \$3531 ;
+  assign \$3533  = ra[444] | ra[445];
+  assign \$3534  = ra[446] | ra[447];
+  assign \$3535  = \$3533  | \$3534 ;
+  assign \$3536  = \$3532  | \$3535 ;
+  assign \$3537  = \$3529  | \$3536 ;
+  assign \$3538  = \$3522  | \$3537 ;
+  assign \$3539  = \$3507  | \$3538 ;
+  assign \$3540  = ra[448] | ra[449];
+  assign \$3541  = ra[450] | ra[451];
+  assign \$3542  = \$3540  | \$3541 ;
+  assign \$3543  = ra[452] | ra[453];
+  assign \$3544  = ra[454] | ra[455];
+  assign \$3545  = \$3543  | \$3544 ;
+  assign \$3546  = \$3542  | \$3545 ;
+  assign \$3547  = ra[456] | ra[457];
+  assign \$3548  = ra[458] | ra[459];
+  assign \$3549  = \$3547  | \$3548 ;
+  assign \$3550  = ra[460] | ra[461];
+  assign \$3551  = ra[462] | ra[463];
+  assign \$3552  = \$3550  | \$3551 ;
+  assign \$3553  = \$3549  | \$3552 ;
+  assign \$3554  = \$3546  | \$3553 ;
+  assign \$3555  = ra[464] | ra[465];
+  assign \$3556  = ra[466] | ra[467];
+  assign \$3557  = \$3555  | \$3556 ;
+  assign \$3558  = ra[468] | ra[469];
+  assign \$3559  = ra[470] | ra[471];
+  assign \$3560  = \$3558  | \$3559 ;
+  assign \$3561  = \$3557  | \$3560 ;
+  assign \$3562  = ra[472] | ra[473];
+  assign \$3563  = ra[474] | ra[475];
+  assign \$3564  = \$3562  | \$3563 ;
+  assign \$3565  = ra[476] | ra[477];
+  assign \$3566  = ra[478] | ra[479];
+  assign \$3567  = \$3565  | \$3566 ;
+  assign \$3568  = \$3564  | \$3567 ;
+  assign \$3569  = \$3561  | \$3568 ;
+  assign \$3570  = \$3554  | \$3569 ;
+  assign \$3571  = ra[480] | ra[481];
+  assign \$3572  = ra[482] | ra[483];
+  assign \$3573  = \$3571  | \$3572 ;
+  assign \$3574  = ra[484] | ra[485];
+  assign \$3575  = ra[486] | ra[487];
+  assign \$3576  = \$3574  | \$3575 ;
+  assign \$3577  = \$3573  | \$3576 ;
+  assign \$3578  = ra[488] | ra[489];
+  assign \$3579  = ra[490] | ra[491];
+  assign \$3580  = \$3578  | \$3579 ;
+  assign \$3581  = ra[492] | ra[493];
+  assign \$3582  = ra[494] | ra[495];
+  assign \$3583  = \$3581  | \$3582 ;
+  assign \$3584  = \$3580  | \$3583 ;
+  assign \$3585  = \$3577  | \$3584 ;
+  assign \$3586  = ra[496] | ra[497];
+  assign \$3587  = ra[498] | ra[499];
+  assign \$3588  = \$3586  | \$3587 ;
+  assign \$3589  = ra[500] | ra[501];
+  assign \$3590  = ra[502] | ra[503];
+  assign \$3591  = \$3589  | \$3590 ;
+  assign \$3592  = \$3588  | \$3591 ;
+  assign \$3593  = ra[504] | ra[505];
+  assign \$3594  = ra[506] | ra[507];
+  assign \$3595  = \$3593  | \$3594 ;
+  assign \$3596  = ra[508] | ra[509];
+  assign \$3597  = ra[510] | ra[511];
+  assign \$3598  = \$3596  | \$3597 ;
+  assign \$3599  = \$3595  | \$3598 ;
+  assign \$3600  = \$3592  | \$3599 ;
+  assign \$3601  = \$3585  | \$3600 ;
+  assign \$3602  = \$3570  | \$3601 ;
+  assign \$3603  = \$3539  | \$3602 ;
+  assign \$3604  = ra[448] | ra[449];
+  assign \$3605  = ra[450] | ra[451];
+  assign \$3606  = \$3604  | \$3605 ;
+  assign \$3607  = ra[452] | ra[453];
+  assign \$3608  = ra[454] | ra[455];
+  assign \$3609  = \$3607  | \$3608 ;
+  assign \$3610  = \$3606  | \$3609 ;
+  assign \$3611  = ra[456] | ra[457];
+  assign \$3612  = ra[458] | ra[459];
+  assign \$3613  = \$3611  | \$3612 ;
+  assign \$3614  = ra[460] | ra[461];
+  assign \$3615  = ra[462] | ra[463];
+  assign \$3616  = \$3614  | \$3615 ;
+  assign \$3617  = \$3613  | \$3616 ;
+  assign \$3618  = \$3610  | \$3617 ;
+  assign \$3619  = ra[464] | ra[465];
+  assign \$3620  = ra[466] | ra[467];
+  assign \$3621  = \$3619  | \$3620 ;
+  assign \$3622  = ra[468] | ra[469];
+  assign \$3623  = ra[470] | ra[471];
+  assign \$3624  = \$3622  | \$3623 ;
+  assign \$3625  = \$3621  | \$3624 ;
+  assign \$3626  = ra[472] | ra[473];
+  assign \$3627  = ra[474] | ra[475];
+  assign \$3628  = \$3626  | \$3627 ;
+  assign \$3629  = ra[476] | ra[477];
+  assign \$3630  = ra[478] | ra[479];
+  assign \$3631  = \$3629  | \$3630 ;
+  assign \$3632  = \$3628  | \$3631 ;
+  assign \$3633  = \$3625  | \$3632 ;
+  assign \$3634  = \$3618  | \$3633 ;
+  assign \$3635  = ra[480] | ra[481];
+  assign \$3636  = ra[482] | ra[483];
+  assign \$3637  = \$3635  | \$3636 ;
+  assign \$3638  = ra[484] | ra[485];
+  assign \$3639  = ra[486] | ra[487];
+  assign \$3640  = \$3638  | \$3639 ;
+  assign \$3641  = \$3637  | \$3640 ;
+  assign \$3642  = ra[488] | ra[489];
+  assign \$3643  = ra[490] | ra[491];
+  assign \$3644  = \$3642  | \$3643 ;
+  assign \$3645  = ra[492] | ra[493];
+  assign \$3646  = ra[494] | ra[495];
+  assign \$3647  = \$3645  | \$3646 ;
+  assign \$3648  = \$3644  | \$3647 ;
+  assign \$3649  = \$3641  | \$3648 ;
+  assign \$3650  = ra[496] | ra[497];
+  assign \$3651  = ra[498] | ra[499];
+  assign \$3652  = \$3650  | \$3651 ;
+  assign \$3653  = ra[500] | ra[501];
+  assign \$3654  = ra[502] | ra[503];
+  assign \$3655  = \$3653  | \$3654 ;
+  assign \$3656  = \$3652  | \$3655 ;
+  assign \$3657  = ra[504] | ra[505];
+  assign \$3658  = ra[506] | ra[507];
+  assign \$3659  = \$3657  | \$3658 ;
+  assign \$3660  = ra[508] | ra[509];
+  assign \$3661  = ra[510] | ra[511];
+  assign \$3662  = \$3660  | \$3661 ;
+  assign \$3663  = \$3659  | \$3662 ;
+  assign \$3664  = \$3656  | \$3663 ;
+  assign \$3665  = \$3649  | \$3664 ;
+  assign \$3666  = \$3634  | \$3665 ;
+  assign \$3667  = ra[480] | ra[481];
+  assign \$3668  = ra[482] | ra[483];
+  assign \$3669  = \$3667  | \$3668 ;
+  assign \$3670  = ra[484] | ra[485];
+  assign \$3671  = ra[486] | ra[487];
+  assign \$3672  = \$3670  | \$3671 ;
+  assign \$3673  = \$3669  | \$3672 ;
+  assign \$3674  = ra[488] | ra[489];
+  assign \$3675  = ra[490] | ra[491];
+  assign \$3676  = \$3674  | \$3675 ;
+  assign \$3677  = ra[492] | ra[493];
+  assign \$3678  = ra[494] | ra[495];
+  assign \$3679  = \$3677  | \$3678 ;
+  assign \$3680  = \$3676  | \$3679 ;
+  assign \$3681  = \$3673  | \$3680 ;
+  assign \$3682  = ra[496] | ra[497];
+  assign \$3683  = ra[498] | ra[499];
+  assign \$3684  = \$3682  | \$3683 ;
+  assign \$3685  = ra[500] | ra[501];
+  assign \$3686  = ra[502] | ra[503];
+  assign \$3687  = \$3685  | \$3686 ;
+  assign \$3688  = \$3684  | \$3687 ;
+  assign \$3689  = ra[504] | ra[505];
+  assign \$3690  = ra[506] | ra[507];
+  assign \$3691  = \$3689  | \$3690 ;
+  assign \$3692  = ra[508] | ra[509];
+  assign \$3693  = ra[510] | ra[511];
+  assign \$3694  = \$3692  | \$3693 ;
+  assign \$3695  = \$3691  | \$3694 ;
+  assign \$3696  = \$3688  | \$3695 ;
+  assign \$3697  = \$3681  | \$3696 ;
+  assign \$3698  = ra[496] | ra[497];
+  assign \$3699  = ra[498] | ra[499];
+  assign \$3700  = \$3698  | \$3699 ;
+  assign \$3701  = ra[500] | ra[501];
+  assign \$3702  = ra[502] | ra[503];
+  assign \$3703  = \$3701  | \$3702 ;
+  assign \$3704  = \$3700  | \$3703 ;
+  assign \$3705  = ra[504] | ra[505];
+  assign \$3706  = ra[506] | ra[507];
+  assign \$3707  = \$3705  | \$3706 ;
+  assign \$3708  = ra[508] | ra[509];
+  assign \$3709  = ra[510] | ra[511];
+  assign \$3710  = \$3708  | \$3709 ;
+  assign \$3711  = \$3707  | \$3710 ;
+  assign \$3712  = \$3704  | \$3711 ;
+  assign \$3713  = ra[504] | ra[505];
+  assign \$3714  = ra[506] | ra[507];
+  assign \$3715  = \$3713  | \$3714 ;
+  assign \$3716  = ra[508] | ra[509];
+  assign \$3717  = ra[510] | ra[511];
+  assign \$3718  = \$3716  | \$3717 ;
+  assign \$3719  = \$3715  | \$3718 ;
+  assign \$3720  = ra[508] | ra[509];
+  assign \$3721  = ra[510] | ra[511];
+  assign \$3722  = \$3720  | \$3721 ;
+  assign \$3723  = ra[510] | ra[511];
+  assign \$3724  = ra[511] ? 1'h1 : 1'h0;
+  assign \$3725  = ra[509] ? 1'h1 : 1'h0;
+  assign \$3726  = \$3723  ? { 1'h1, \$3724  } : { 1'h0, \$3725  };
+  assign \$3727  = ra[506] | ra[507];
+  assign \$3728  = ra[507] ? 1'h1 : 1'h0;
+  assign \$3729  = ra[505] ? 1'h1 : 1'h0;
+  assign \$3730  = \$3727  ? { 1'h1, \$3728  } : { 1'h0, \$3729  };
+  assign \$3731  = \$3722  ? { 1'h1, \$3726  } : { 1'h0, \$3730  };
+  assign \$3732  = ra[500] | ra[501];
+  assign \$3733  = ra[502] | ra[503];
+  assign \$3734  = \$3732  | \$3733 ;
+  assign \$3735  = ra[502] | ra[503];
+  assign \$3736  = ra[503] ? 1'h1 : 1'h0;
+  assign \$3737  = ra[501] ? 1'h1 : 1'h0;
+  assign \$3738  = \$3735  ? { 1'h1, \$3736  } : { 1'h0, \$3737  };
+  assign \$3739  = ra[498] | ra[499];
+  assign \$3740  = ra[499] ? 1'h1 : 1'h0;
+  assign \$3741  = ra[497] ? 1'h1 : 1'h0;
+  assign \$3742  = \$3739  ? { 1'h1, \$3740  } : { 1'h0, \$3741  };
+  assign \$3743  = \$3734  ? { 1'h1, \$3738  } : { 1'h0, \$3742  };
+  assign \$3744  = \$3719  ? { 1'h1, \$3731  } : { 1'h0, \$3743  };
+  assign \$3745  = ra[488] | ra[489];
+  assign \$3746  = ra[490] | ra[491];
+  assign \$3747  = \$3745  | \$3746 ;
+  assign \$3748  = ra[492] | ra[493];
+  assign \$3749  = ra[494] | ra[495];
+  assign \$3750  = \$3748  | \$3749 ;
+  assign \$3751  = \$3747  | \$3750 ;
+  assign \$3752  = ra[492] | ra[493];
+  assign \$3753  = ra[494] | ra[495];
+  assign \$3754  = \$3752  | \$3753 ;
+  assign \$3755  = ra[494] | ra[495];
+  assign \$3756  = ra[495] ? 1'h1 : 1'h0;
+  assign \$3757  = ra[493] ? 1'h1 : 1'h0;
+  assign \$3758  = \$3755  ? { 1'h1, \$3756  } : { 1'h0, \$3757  };
+  assign \$3759  = ra[490] | ra[491];
+  assign \$3760  = ra[491] ? 1'h1 : 1'h0;
+  assign \$3761  = ra[489] ? 1'h1 : 1'h0;
+  assign \$3762  = \$3759  ? { 1'h1, \$3760  } : { 1'h0, \$3761  };
+  assign \$3763  = \$3754  ? { 1'h1, \$3758  } : { 1'h0, \$3762  };
+  assign \$3764  = ra[484] | ra[485];
+  assign \$3765  = ra[486] | ra[487];
+  assign \$3766  = \$3764  | \$3765 ;
+  assign \$3767  = ra[486] | ra[487];
+  assign \$3768  = ra[487] ? 1'h1 : 1'h0;
+  assign \$3769  = ra[485] ? 1'h1 : 1'h0;
+  assign \$3770  = \$3767  ? { 1'h1, \$3768  } : { 1'h0, \$3769  };
+  assign \$3771  = ra[482] | ra[483];
+  assign \$3772  = ra[483] ? 1'h1 : 1'h0;
+  assign \$3773  = ra[481] ? 1'h1 : 1'h0;
+  assign \$3774  = \$3771  ? { 1'h1, \$3772  } : { 1'h0, \$3773  };
+  assign \$3775  = \$3766  ? { 1'h1, \$3770  } : { 1'h0, \$3774  };
+  assign \$3776  = \$3751  ? { 1'h1, \$3763  } : { 1'h0, \$3775  };
+  assign \$3777  = \$3712  ? { 1'h1, \$3744  } : { 1'h0, \$3776  };
+  assign \$3778  = ra[464] | ra[465];
+  assign \$3779  = ra[466] | ra[467];
+  assign \$3780  = \$3778  | \$3779 ;
+  assign \$3781  = ra[468] | ra[469];
+  assign \$3782  = ra[470] | ra[471];
+  assign \$3783  = \$3781  | \$3782 ;
+  assign \$3784  = \$3780  | \$3783 ;
+  assign \$3785  = ra[472] | ra[473];
+  assign \$3786  = ra[474] | ra[475];
+  assign \$3787  = \$3785  | \$3786 ;
+  assign \$3788  = ra[476] | ra[477];
+  assign \$3789  = ra[478] | ra[479];
+  assign \$3790  = \$3788  | \$3789 ;
+  assign \$3791  = \$3787  | \$3790 ;
+  assign \$3792  = \$3784  | \$3791 ;
+  assign \$3793  = ra[472] | ra[473];
+  assign \$3794  = ra[474] | ra[475];
+  assign \$3795  = \$3793  | \$3794 ;
+  assign \$3796  = ra[476] | ra[477];
+  assign \$3797  = ra[478] | ra[479];
+  assign \$3798  = \$3796  | \$3797 ;
+  assign \$3799  = \$3795  | \$3798 ;
+  assign \$3800  = ra[476] | ra[477];
+  assign \$3801  = ra[478] | ra[479];
+  assign \$3802  = \$3800  | \$3801 ;
+  assign \$3803  = ra[478] | ra[479];
+  assign \$3804  = ra[479] ? 1'h1 : 1'h0;
+  assign \$3805  = ra[477] ? 1'h1 : 1'h0;
+  assign \$3806  = \$3803  ? { 1'h1, \$3804  } : { 1'h0, \$3805  };
+  assign \$3807  = ra[474] | ra[475];
+  assign \$3808  = ra[475] ? 1'h1 : 1'h0;
+  assign \$3809  = ra[473] ? 1'h1 : 1'h0;
+  assign \$3810  = \$3807  ? { 1'h1, \$3808  } : { 1'h0, \$3809  };
+  assign \$3811  = \$3802  ? { 1'h1, \$3806  } : { 1'h0, \$3810  };
+  assign \$3812  = ra[468] | ra[469];
+  assign \$3813  = ra[470] | ra[471];
+  assign \$3814  = \$3812  | \$3813 ;
+  assign \$3815  = ra[470] | ra[471];
+  assign \$3816  = ra[471] ? 1'h1 : 1'h0;
+  assign \$3817  = ra[469] ? 1'h1 : 1'h0;
+  assign \$3818  = \$3815  ? { 1'h1, \$3816  } : { 1'h0, \$3817  };
+  assign \$3819  = ra[466] | ra[467];
+  assign \$3820  = ra[467] ? 1'h1 : 1'h0;
+  assign \$3821  = ra[465] ? 1'h1 : 1'h0;
+  assign \$3822  = \$3819  ? { 1'h1, \$3820  } : { 1'h0, \$3821  };
+  assign \$3823  = \$3814  ? { 1'h1, \$3818  } : { 1'h0, \$3822  };
+  assign \$3824  = \$3799  ? { 1'h1, \$3811  } : { 1'h0, \$3823  };
+  assign \$3825  = ra[456] | ra[457];
+  assign \$3826  = ra[458] | ra[459];
+  assign \$3827  = \$3825  | \$3826 ;
+  assign \$3828  = ra[460] | ra[461];
+  assign \$3829  = ra[462] | ra[463];
+  assign \$3830  = \$3828  | \$3829 ;
+  assign \$3831  = \$3827  | \$3830 ;
+  assign \$3832  = ra[460] | ra[461];
+  assign \$3833  = ra[462] | ra[463];
+  assign \$3834  = \$3832  | \$3833 ;
+  assign \$3835  = ra[462] | ra[463];
+  assign \$3836  = ra[463] ? 1'h1 : 1'h0;
+  assign \$3837  = ra[461] ? 1'h1 : 1'h0;
+  assign \$3838  = \$3835  ? { 1'h1, \$3836  } : { 1'h0, \$3837  };
+  assign \$3839  = ra[458] | ra[459];
+  assign \$3840  = ra[459] ? 1'h1 : 1'h0;
+  assign \$3841  = ra[457] ? 1'h1 : 1'h0;
+  assign \$3842  = \$3839  ? { 1'h1, \$3840  } : { 1'h0, \$3841  };
+  assign \$3843  = \$3834  ? { 1'h1, \$3838  } : { 1'h0, \$3842  };
+  assign \$3844  = ra[452] | ra[453];
+  assign \$3845  = ra[454] | ra[455];
+  assign \$3846  = \$3844  | \$3845 ;
+  assign \$3847  = ra[454] | ra[455];
+  assign \$3848  = ra[455] ? 1'h1 : 1'h0;
+  assign \$3849  = ra[453] ? 1'h1 : 1'h0;
+  assign \$3850  = \$3847  ? { 1'h1, \$3848  } : { 1'h0, \$3849  };
+  assign \$3851  = ra[450] | ra[451];
+  assign \$3852  = ra[451] ? 1'h1 : 1'h0;
+  assign \$3853  = ra[449] ? 1'h1 : 1'h0;
+  assign \$3854  = \$3851  ? { 1'h1, \$3852  } : { 1'h0, \$3853  };
+  assign \$3855  = \$3846  ? { 1'h1, \$3850  } : { 1'h0, \$3854  };
+  assign \$3856  = \$3831  ? { 1'h1, \$3843  } : { 1'h0, \$3855  };
+  assign \$3857  = \$3792  ? { 1'h1, \$3824  } : { 1'h0, \$3856  };
+  assign \$3858  = \$3697  ? { 1'h1, \$3777  } : { 1'h0, \$3857  };
+  assign \$3859  = ra[416] | ra[417];
+  assign \$3860  = ra[418] | ra[419];
+  assign \$3861  = \$3859  | \$3860 ;
+  assign \$3862  = ra[420] | ra[421];
+  assign \$3863  = ra[422] | ra[423];
+  assign \$3864  = \$3862  | \$3863 ;
+  assign \$3865  = \$3861  | \$3864 ;
+  assign \$3866  = ra[424] | ra[425];
+  assign \$3867  = ra[426] | ra[427];
+  assign \$3868  = \$3866  | \$3867 ;
+  assign \$3869  = ra[428] | ra[429];
+  assign \$3870  = ra[430] | ra[431];
+  assign \$3871  = \$3869  | \$3870 ;
+  assign \$3872  = \$3868  | \$3871 ;
+  assign \$3873  = \$3865  | \$3872 ;
+  assign \$3874  = ra[432] | ra[433];
+  assign \$3875  = ra[434] | ra[435];
+  assign \$3876  = \$3874  | \$3875 ;
+  assign \$3877  = ra[436] | ra[437];
+  assign \$3878  = ra[438] | ra[439];
+  assign \$3879  = \$3877  | \$3878 ;
+  assign \$3880  = \$3876  | \$3879 ;
+  assign \$3881  = ra[440] | ra[441];
+  assign \$3882  = ra[442] | ra[443];
+  assign \$3883  = \$3881  | \$3882 ;
+  assign \$3884  = ra[444] | ra[445];
+  assign \$3885  = ra[446] | ra[447];
+  assign \$3886  = \$3884  | \$3885 ;
+  assign \$3887  = \$3883  | \$3886 ;
+  assign \$3888  = \$3880  | \$3887 ;
+  assign \$3889  = \$3873  | \$3888 ;
+  assign \$3890  = ra[432] | ra[433];
+  assign \$3891  = ra[434] | ra[435];
+  assign \$3892  = \$3890  | \$3891 ;
+  assign \$3893  = ra[436] | ra[437];
+  assign \$3894  = ra[438] | ra[439];
+  assign \$3895  = \$3893  | \$3894 ;
+  assign \$3896  = \$3892  | \$3895 ;
+  assign \$3897  = ra[440] | ra[441];
+  assign \$3898  = ra[442] | ra[443];
+  assign \$3899  = \$3897  | \$3898 ;
+  assign \$3900  = ra[444] | ra[445];
+  assign \$3901  = ra[446] | ra[447];
+  assign \$3902  = \$3900  | \$3901 ;
+  assign \$3903  = \$3899  | \$3902 ;
+  assign \$3904  = \$3896  | \$3903 ;
+  assign \$3905  = ra[440] | ra[441];
+  assign \$3906  = ra[442] | ra[443];
+  assign \$3907  = \$3905  | \$3906 ;
+  assign \$3908  = ra[444] | ra[445];
+  assign \$3909  = ra[446] | ra[447];
+  assign \$3910  = \$3908  | \$3909 ;
+  assign \$3911  = \$3907  | \$3910 ;
+  assign \$3912  = ra[444] | ra[445];
+  assign \$3913  = ra[446] | ra[447];
+  assign \$3914  = \$3912  | \$3913 ;
+  assign \$3915  = ra[446] | ra[447];
+  assign \$3916  = ra[447] ? 1'h1 : 1'h0;
+  assign \$3917  = ra[445] ? 1'h1 : 1'h0;
+  assign \$3918  = \$3915  ? { 1'h1, \$3916  } : { 1'h0, \$3917  };
+  assign \$3919  = ra[442] | ra[443];
+  assign \$3920  = ra[443] ? 1'h1 : 1'h0;
+  assign \$3921  = ra[441] ? 1'h1 : 1'h0;
+  assign \$3922  = \$3919  ? { 1'h1, \$3920  } : { 1'h0, \$3921  };
+  assign \$3923  = \$3914  ? { 1'h1, \$3918  } : { 1'h0, \$3922  };
+  assign \$3924  = ra[436] | ra[437];
+  assign \$3925  = ra[438] | ra[439];
+  assign \$3926  = \$3924  | \$3925 ;
+  assign \$3927  = ra[438] | ra[439];
+  assign \$3928  = ra[439] ? 1'h1 : 1'h0;
+  assign \$3929  = ra[437] ? 1'h1 : 1'h0;
+  assign \$3930  = \$3927  ? { 1'h1, \$3928  } : { 1'h0, \$3929  };
+  assign \$3931  = ra[434] | ra[435];
+  assign \$3932  = ra[435] ? 1'h1 : 1'h0;
+  assign \$3933  = ra[433] ? 1'h1 : 1'h0;
+  assign \$3934  = \$3931  ? { 1'h1, \$3932  } : { 1'h0, \$3933  };
+  assign \$3935  = \$3926  ? { 1'h1, \$3930  } : { 1'h0, \$3934  };
+  assign \$3936  = \$3911  ? { 1'h1, \$3923  } : { 1'h0, \$3935  };
+  assign \$3937  = ra[424] | ra[425];
+  assign \$3938  = ra[426] | ra[427];
+  assign \$3939  = \$3937  | \$3938 ;
+  assign \$3940  = ra[428] | ra[429];
+  assign \$3941  = ra[430] | ra[431];
+  assign \$3942  = \$3940  | \$3941 ;
+  assign \$3943  = \$3939  | \$3942 ;
+  assign \$3944  = ra[428] | ra[429];
+  assign \$3945  = ra[430] | ra[431];
+  assign \$3946  = \$3944  | \$3945 ;
+  assign \$3947  = ra[430] | ra[431];
+  assign \$3948  = ra[431] ? 1'h1 : 1'h0;
+  assign \$3949  = ra[429] ? 1'h1 : 1'h0;
+  assign \$3950  = \$3947  ? { 1'h1, \$3948  } : { 1'h0, \$3949  };
+  assign \$3951  = ra[426] | ra[427];
+  assign \$3952  = ra[427] ? 1'h1 : 1'h0;
+  assign \$3953  = ra[425] ? 1'h1 : 1'h0;
+  assign \$3954  = \$3951  ? { 1'h1, \$3952  } : { 1'h0, \$3953  };
+  assign \$3955  = \$3946  ? { 1'h1, \$3950  } : { 1'h0, \$3954  };
+  assign \$3956  = ra[420] | ra[421];
+  assign \$3957  = ra[422] | ra[423];
+  assign \$3958  = \$3956  | \$3957 ;
+  assign \$3959  = ra[422] | ra[423];
+  assign \$3960  = ra[423] ? 1'h1 : 1'h0;
+  assign \$3961  = ra[421] ? 1'h1 : 1'h0;
+  assign \$3962  = \$3959  ? { 1'h1, \$3960  } : { 1'h0, \$3961  };
+  assign \$3963  = ra[418] | ra[419];
+  assign \$3964  = ra[419] ? 1'h1 : 1'h0;
+  assign \$3965  = ra[417] ? 1'h1 : 1'h0;
+  assign \$3966  = \$3963  ? { 1'h1, \$3964  } : { 1'h0, \$3965  };
+  assign \$3967  = \$3958  ? { 1'h1, \$3962  } : { 1'h0, \$3966  };
+  assign \$3968  = \$3943  ? { 1'h1, \$3955  } : { 1'h0, \$3967  };
+  assign \$3969  = \$3904  ? { 1'h1, \$3936  } : { 1'h0, \$3968  };
+  assign \$3970  = ra[400] | ra[401];
+  assign \$3971  = ra[402] | ra[403];
+  assign \$3972  = \$3970  | \$3971 ;
+  assign \$3973  = ra[404] | ra[405];
+  assign \$3974  = ra[406] | ra[407];
+  assign \$3975  = \$3973  | \$3974 ;
+  assign \$3976  = \$3972  | \$3975 ;
+  assign \$3977  = ra[408] | ra[409];
+  assign \$3978  = ra[410] | ra[411];
+  assign \$3979  = \$3977  | \$3978 ;
+  assign \$3980  = ra[412] | ra[413];
+  assign \$3981  = ra[414] | ra[415];
+  assign \$3982  = \$3980  | \$3981 ;
+  assign \$3983  = \$3979  | \$3982 ;
+  assign \$3984  = \$3976  | \$3983 ;
+  assign \$3985  = ra[408] | ra[409];
+  assign \$3986  = ra[410] | ra[411];
+  assign \$3987  = \$3985  | \$3986 ;
+  assign \$3988  = ra[412] | ra[413];
+  assign \$3989  = ra[414] | ra[415];
+  assign \$3990  = \$3988  | \$3989 ;
+  assign \$3991  = \$3987  | \$3990 ;
+  assign \$3992  = ra[412] | ra[413];
+  assign \$3993  = ra[414] | ra[415];
+  assign \$3994  = \$3992  | \$3993 ;
+  assign \$3995  = ra[414] | ra[415];
+  assign \$3996  = ra[415] ? 1'h1 : 1'h0;
+  assign \$3997  = ra[413] ? 1'h1 : 1'h0;
+  assign \$3998  = \$3995  ? { 1'h1, \$3996  } : { 1'h0, \$3997  };
+  assign \$3999  = ra[410] | ra[411];
+  assign \$4000  = ra[411] ? 1'h1 : 1'h0;
+  assign \$4001  = ra[409] ? 1'h1 : 1'h0;
+  assign \$4002  = \$3999  ? { 1'h1, \$4000  } : { 1'h0, \$4001  };
+  assign \$4003  = \$3994  ? { 1'h1, \$3998  } : { 1'h0, \$4002  };
+  assign \$4004  = ra[404] | ra[405];
+  assign \$4005  = ra[406] | ra[407];
+  assign \$4006  = \$4004  | \$4005 ;
+  assign \$4007  = ra[406] | ra[407];
+  assign \$4008  = ra[407] ? 1'h1 : 1'h0;
+  assign \$4009  = ra[405] ? 1'h1 : 1'h0;
+  assign \$4010  = \$4007  ? { 1'h1, \$4008  } : { 1'h0, \$4009  };
+  assign \$4011  = ra[402] | ra[403];
+  assign \$4012  = ra[403] ? 1'h1 : 1'h0;
+  assign \$4013  = ra[401] ? 1'h1 : 1'h0;
+  assign \$4014  = \$4011  ? { 1'h1, \$4012  } : { 1'h0, \$4013  };
+  assign \$4015  = \$4006  ? { 1'h1, \$4010  } : { 1'h0, \$4014  };
+  assign \$4016  = \$3991  ? { 1'h1, \$4003  } : { 1'h0, \$4015  };
+  assign \$4017  = ra[392] | ra[393];
+  assign \$4018  = ra[394] | ra[395];
+  assign \$4019  = \$4017  | \$4018 ;
+  assign \$4020  = ra[396] | ra[397];
+  assign \$4021  = ra[398] | ra[399];
+  assign \$4022  = \$4020  | \$4021 ;
+  assign \$4023  = \$4019  | \$4022 ;
+  assign \$4024  = ra[396] | ra[397];
+  assign \$4025  = ra[398] | ra[399];
+  assign \$4026  = \$4024  | \$4025 ;
+  assign \$4027  = ra[398] | ra[399];
+  assign \$4028  = ra[399] ? 1'h1 : 1'h0;
+  assign \$4029  = ra[397] ? 1'h1 : 1'h0;
+  assign \$4030  = \$4027  ? { 1'h1, \$4028  } : { 1'h0, \$4029  };
+  assign \$4031  = ra[394] | ra[395];
+  assign \$4032  = ra[395] ? 1'h1 : 1'h0;
+  assign \$4033  = ra[393] ? 1'h1 : 1'h0;
+  assign \$4034  = \$4031  ? { 1'h1, \$4032  } : { 1'h0, \$4033  };
+  assign \$4035  = \$4026  ? { 1'h1, \$4030  } : { 1'h0, \$4034  };
+  assign \$4036  = ra[388] | ra[389];
+  assign \$4037  = ra[390] | ra[391];
+  assign \$4038  = \$4036  | \$4037 ;
+  assign \$4039  = ra[390] | ra[391];
+  assign \$4040  = ra[391] ? 1'h1 : 1'h0;
+  assign \$4041  = ra[389] ? 1'h1 : 1'h0;
+  assign \$4042  = \$4039  ? { 1'h1, \$4040  } : { 1'h0, \$4041  };
+  assign \$4043  = ra[386] | ra[387];
+  assign \$4044  = ra[387] ? 1'h1 : 1'h0;
+  assign \$4045  = ra[385] ? 1'h1 : 1'h0;
+  assign \$4046  = \$4043  ? { 1'h1, \$4044  } : { 1'h0, \$4045  };
+  assign \$4047  = \$4038  ? { 1'h1, \$4042  } : { 1'h0, \$4046  };
+  assign \$4048  = \$4023  ? { 1'h1, \$4035  } : { 1'h0, \$4047  };
+  assign \$4049  = \$3984  ? { 1'h1, \$4016  } : { 1'h0, \$4048  };
+  assign \$4050  = \$3889  ? { 1'h1, \$3969  } : { 1'h0, \$4049  };
+  assign \$4051  = \$3666  ? { 1'h1, \$3858  } : { 1'h0, \$4050  };
+  assign \$4052  = ra[320] | ra[321];
+  assign \$4053  = ra[322] | ra[323];
+  assign \$4054  = \$4052  | \$4053 ;
+  assign \$4055  = ra[324] | ra[325];
+  assign \$4056  = ra[326] | ra[327];
+  assign \$4057  = \$4055  | \$4056 ;
+  assign \$4058  = \$4054  | \$4057 ;
+  assign \$4059  = ra[328] | ra[329];
+  assign \$4060  = ra[330] | ra[331];
+  assign \$4061  = \$4059  | \$4060 ;
+  assign \$4062  = ra[332] | ra[333];
+  assign \$4063  = ra[334] | ra[335];
+  assign \$4064  = \$4062  | \$4063 ;
+  assign \$4065  = \$4061  | \$4064 ;
+  assign \$4066  = \$4058  | \$4065 ;
+  assign \$4067  = ra[336] | ra[337];
+  assign \$4068  = ra[338] | ra[339];
+  assign \$4069  = \$4067  | \$4068 ;
+  assign \$4070  = ra[340] | ra[341];
+  assign \$4071  = ra[342] | ra[343];
+  assign \$4072  = \$4070  | \$4071 ;
+  assign \$4073  = \$4069  | \$4072 ;
+  assign \$4074  = ra[344] | ra[345];
+  assign \$4075  = ra[346] | ra[347];
+  assign \$4076  = \$4074  | \$4075 ;
+  assign \$4077  = ra[348] | ra[349];
+  assign \$4078  = ra[350] | ra[351];
+  assign \$4079  = \$4077  | \$4078 ;
+  assign \$4080  = \$4076  | \$4079 ;
+  assign \$4081  = \$4073  | \$4080 ;
+  assign \$4082  = \$4066  | \$4081 ;
+  assign \$4083  = ra[352] | ra[353];
+  assign \$4084  = ra[354] | ra[355];
+  assign \$4085  = \$4083  | \$4084 ;
+  assign \$4086  = ra[356] | ra[357];
+  assign \$4087  = ra[358] | ra[359];
+  assign \$4088  = \$4086  | \$4087 ;
+  assign \$4089  = \$4085  | \$4088 ;
+  assign \$4090  = ra[360] | ra[361];
+  assign \$4091  = ra[362] | ra[363];
+  assign \$4092  = \$4090  | \$4091 ;
+  assign \$4093  = ra[364] | ra[365];
+  assign \$4094  = ra[366] | ra[367];
+  assign \$4095  = \$4093  | \$4094 ;
+  assign \$4096  = \$4092  | \$4095 ;
+  assign \$4097  = \$4089  | \$4096 ;
+  assign \$4098  = ra[368] | ra[369];
+  assign \$4099  = ra[370] | ra[371];
+  assign \$4100  = \$4098  | \$4099 ;
+  assign \$4101  = ra[372] | ra[373];
+  assign \$4102  = ra[374] | ra[375];
+  assign \$4103  = \$4101  | \$4102 ;
+  assign \$4104  = \$4100  | \$4103 ;
+  assign \$4105  = ra[376] | ra[377];
+  assign \$4106  = ra[378] | ra[379];
+  assign \$4107  = \$4105  | \$4106 ;
+  assign \$4108  = ra[380] | ra[381];
+  assign \$4109  = ra[382] | ra[383];
+  assign \$4110  = \$4108  | \$4109 ;
+  assign \$4111  = \$4107  | \$4110 ;
+  assign \$4112  = \$4104  | \$4111 ;
+  assign \$4113  = \$4097  | \$4112 ;
+  assign \$4114  = \$4082  | \$4113 ;
+  assign \$4115  = ra[352] | ra[353];
+  assign \$4116  = ra[354] | ra[355];
+  assign \$4117  = \$4115  | \$4116 ;
+  assign \$4118  = ra[356] | ra[357];
+  assign \$4119  = ra[358] | ra[359];
+  assign \$4120  = \$4118  | \$4119 ;
+  assign \$4121  = \$4117  | \$4120 ;
+  assign \$4122  = ra[360] | ra[361];
+  assign \$4123  = ra[362] | ra[363];
+  assign \$4124  = \$4122  | \$4123 ;
+  assign \$4125  = ra[364] | ra[365];
+  assign \$4126  = ra[366] | ra[367];
+  assign \$4127  = \$4125  | \$4126 ;
+  assign \$4128  = \$4124  | \$4127 ;
+  assign \$4129  = \$4121  | \$4128 ;
+  assign \$4130  = ra[368] | ra[369];
+  assign \$4131  = ra[370] | ra[371];
+  assign \$4132  = \$4130  | \$4131 ;
+  assign \$4133  = ra[372] | ra[373];
+  assign \$4134  = ra[374] | ra[375];
+  assign \$4135  = \$4133  | \$4134 ;
+  assign \$4136  = \$4132  | \$4135 ;
+  assign \$4137  = ra[376] | ra[377];
+  assign \$4138  = ra[378] | ra[379];
+  assign \$4139  = \$4137  | \$4138 ;
+  assign \$4140  = ra[380] | ra[381];
+  assign \$4141  = ra[382] | ra[383];
+  assign \$4142  = \$4140  | \$4141 ;
+  assign \$4143  = \$4139  | \$4142 ;
+  assign \$4144  = \$4136  | \$4143 ;
+  assign \$4145  = \$4129  | \$4144 ;
+  assign \$4146  = ra[368] | ra[369];
+  assign \$4147  = ra[370] | ra[371];
+  assign \$4148  = \$4146  | \$4147 ;
+  assign \$4149  = ra[372] | ra[373];
+  assign \$4150  = ra[374] | ra[375];
+  assign \$4151  = \$4149  | \$4150 ;
+  assign \$4152  = \$4148  | \$4151 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     (* full_case = 32'd1 *)
@@ -12035,3093 +22857,20 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    bl_a = 9'h000;
-    if (ra[0]) begin
-      bl_a = 9'h001;
-    end
-    if (ra[1]) begin
-      bl_a = 9'h002;
-    end
-    if (ra[2]) begin
-      bl_a = 9'h003;
-    end
-    if (ra[3]) begin
-      bl_a = 9'h004;
-    end
-    if (ra[4]) begin
-      bl_a = 9'h005;
-    end
-    if (ra[5]) begin
-      bl_a = 9'h006;
-    end
-    if (ra[6]) begin
-      bl_a = 9'h007;
-    end
-    if (ra[7]) begin
-      bl_a = 9'h008;
-    end
-    if (ra[8]) begin
-      bl_a = 9'h009;
-    end
-    if (ra[9]) begin
-      bl_a = 9'h00a;
-    end
-    if (ra[10]) begin
-      bl_a = 9'h00b;
-    end
-    if (ra[11]) begin
-      bl_a = 9'h00c;
-    end
-    if (ra[12]) begin
-      bl_a = 9'h00d;
-    end
-    if (ra[13]) begin
-      bl_a = 9'h00e;
-    end
-    if (ra[14]) begin
-      bl_a = 9'h00f;
-    end
-    if (ra[15]) begin
-      bl_a = 9'h010;
-    end
-    if (ra[16]) begin
-      bl_a = 9'h011;
-    end
-    if (ra[17]) begin
-      bl_a = 9'h012;
-    end
-    if (ra[18]) begin
-      bl_a = 9'h013;
-    end
-    if (ra[19]) begin
-      bl_a = 9'h014;
-    end
-    if (ra[20]) begin
-      bl_a = 9'h015;
-    end
-    if (ra[21]) begin
-      bl_a = 9'h016;
-    end
-    if (ra[22]) begin
-      bl_a = 9'h017;
-    end
-    if (ra[23]) begin
-      bl_a = 9'h018;
-    end
-    if (ra[24]) begin
-      bl_a = 9'h019;
-    end
-    if (ra[25]) begin
-      bl_a = 9'h01a;
-    end
-    if (ra[26]) begin
-      bl_a = 9'h01b;
-    end
-    if (ra[27]) begin
-      bl_a = 9'h01c;
-    end
-    if (ra[28]) begin
-      bl_a = 9'h01d;
-    end
-    if (ra[29]) begin
-      bl_a = 9'h01e;
-    end
-    if (ra[30]) begin
-      bl_a = 9'h01f;
-    end
-    if (ra[31]) begin
-      bl_a = 9'h020;
-    end
-    if (ra[32]) begin
-      bl_a = 9'h021;
-    end
-    if (ra[33]) begin
-      bl_a = 9'h022;
-    end
-    if (ra[34]) begin
-      bl_a = 9'h023;
-    end
-    if (ra[35]) begin
-      bl_a = 9'h024;
-    end
-    if (ra[36]) begin
-      bl_a = 9'h025;
-    end
-    if (ra[37]) begin
-      bl_a = 9'h026;
-    end
-    if (ra[38]) begin
-      bl_a = 9'h027;
-    end
-    if (ra[39]) begin
-      bl_a = 9'h028;
-    end
-    if (ra[40]) begin
-      bl_a = 9'h029;
-    end
-    if (ra[41]) begin
-      bl_a = 9'h02a;
-    end
-    if (ra[42]) begin
-      bl_a = 9'h02b;
-    end
-    if (ra[43]) begin
-      bl_a = 9'h02c;
-    end
-    if (ra[44]) begin
-      bl_a = 9'h02d;
-    end
-    if (ra[45]) begin
-      bl_a = 9'h02e;
-    end
-    if (ra[46]) begin
-      bl_a = 9'h02f;
-    end
-    if (ra[47]) begin
-      bl_a = 9'h030;
-    end
-    if (ra[48]) begin
-      bl_a = 9'h031;
-    end
-    if (ra[49]) begin
-      bl_a = 9'h032;
-    end
-    if (ra[50]) begin
-      bl_a = 9'h033;
-    end
-    if (ra[51]) begin
-      bl_a = 9'h034;
-    end
-    if (ra[52]) begin
-      bl_a = 9'h035;
-    end
-    if (ra[53]) begin
-      bl_a = 9'h036;
-    end
-    if (ra[54]) begin
-      bl_a = 9'h037;
-    end
-    if (ra[55]) begin
-      bl_a = 9'h038;
-    end
-    if (ra[56]) begin
-      bl_a = 9'h039;
-    end
-    if (ra[57]) begin
-      bl_a = 9'h03a;
-    end
-    if (ra[58]) begin
-      bl_a = 9'h03b;
-    end
-    if (ra[59]) begin
-      bl_a = 9'h03c;
-    end
-    if (ra[60]) begin
-      bl_a = 9'h03d;
-    end
-    if (ra[61]) begin
-      bl_a = 9'h03e;
-    end
-    if (ra[62]) begin
-      bl_a = 9'h03f;
-    end
-    if (ra[63]) begin
-      bl_a = 9'h040;
-    end
-    if (ra[64]) begin
-      bl_a = 9'h041;
-    end
-    if (ra[65]) begin
-      bl_a = 9'h042;
-    end
-    if (ra[66]) begin
-      bl_a = 9'h043;
-    end
-    if (ra[67]) begin
-      bl_a = 9'h044;
-    end
-    if (ra[68]) begin
-      bl_a = 9'h045;
-    end
-    if (ra[69]) begin
-      bl_a = 9'h046;
-    end
-    if (ra[70]) begin
-      bl_a = 9'h047;
-    end
-    if (ra[71]) begin
-      bl_a = 9'h048;
-    end
-    if (ra[72]) begin
-      bl_a = 9'h049;
-    end
-    if (ra[73]) begin
-      bl_a = 9'h04a;
-    end
-    if (ra[74]) begin
-      bl_a = 9'h04b;
-    end
-    if (ra[75]) begin
-      bl_a = 9'h04c;
-    end
-    if (ra[76]) begin
-      bl_a = 9'h04d;
-    end
-    if (ra[77]) begin
-      bl_a = 9'h04e;
-    end
-    if (ra[78]) begin
-      bl_a = 9'h04f;
-    end
-    if (ra[79]) begin
-      bl_a = 9'h050;
-    end
-    if (ra[80]) begin
-      bl_a = 9'h051;
-    end
-    if (ra[81]) begin
-      bl_a = 9'h052;
-    end
-    if (ra[82]) begin
-      bl_a = 9'h053;
-    end
-    if (ra[83]) begin
-      bl_a = 9'h054;
-    end
-    if (ra[84]) begin
-      bl_a = 9'h055;
-    end
-    if (ra[85]) begin
-      bl_a = 9'h056;
-    end
-    if (ra[86]) begin
-      bl_a = 9'h057;
-    end
-    if (ra[87]) begin
-      bl_a = 9'h058;
-    end
-    if (ra[88]) begin
-      bl_a = 9'h059;
-    end
-    if (ra[89]) begin
-      bl_a = 9'h05a;
-    end
-    if (ra[90]) begin
-      bl_a = 9'h05b;
-    end
-    if (ra[91]) begin
-      bl_a = 9'h05c;
-    end
-    if (ra[92]) begin
-      bl_a = 9'h05d;
-    end
-    if (ra[93]) begin
-      bl_a = 9'h05e;
-    end
-    if (ra[94]) begin
-      bl_a = 9'h05f;
-    end
-    if (ra[95]) begin
-      bl_a = 9'h060;
-    end
-    if (ra[96]) begin
-      bl_a = 9'h061;
-    end
-    if (ra[97]) begin
-      bl_a = 9'h062;
-    end
-    if (ra[98]) begin
-      bl_a = 9'h063;
-    end
-    if (ra[99]) begin
-      bl_a = 9'h064;
-    end
-    if (ra[100]) begin
-      bl_a = 9'h065;
-    end
-    if (ra[101]) begin
-      bl_a = 9'h066;
-    end
-    if (ra[102]) begin
-      bl_a = 9'h067;
-    end
-    if (ra[103]) begin
-      bl_a = 9'h068;
-    end
-    if (ra[104]) begin
-      bl_a = 9'h069;
-    end
-    if (ra[105]) begin
-      bl_a = 9'h06a;
-    end
-    if (ra[106]) begin
-      bl_a = 9'h06b;
-    end
-    if (ra[107]) begin
-      bl_a = 9'h06c;
-    end
-    if (ra[108]) begin
-      bl_a = 9'h06d;
-    end
-    if (ra[109]) begin
-      bl_a = 9'h06e;
-    end
-    if (ra[110]) begin
-      bl_a = 9'h06f;
-    end
-    if (ra[111]) begin
-      bl_a = 9'h070;
-    end
-    if (ra[112]) begin
-      bl_a = 9'h071;
-    end
-    if (ra[113]) begin
-      bl_a = 9'h072;
-    end
-    if (ra[114]) begin
-      bl_a = 9'h073;
-    end
-    if (ra[115]) begin
-      bl_a = 9'h074;
-    end
-    if (ra[116]) begin
-      bl_a = 9'h075;
-    end
-    if (ra[117]) begin
-      bl_a = 9'h076;
-    end
-    if (ra[118]) begin
-      bl_a = 9'h077;
-    end
-    if (ra[119]) begin
-      bl_a = 9'h078;
-    end
-    if (ra[120]) begin
-      bl_a = 9'h079;
-    end
-    if (ra[121]) begin
-      bl_a = 9'h07a;
-    end
-    if (ra[122]) begin
-      bl_a = 9'h07b;
-    end
-    if (ra[123]) begin
-      bl_a = 9'h07c;
-    end
-    if (ra[124]) begin
-      bl_a = 9'h07d;
-    end
-    if (ra[125]) begin
-      bl_a = 9'h07e;
-    end
-    if (ra[126]) begin
-      bl_a = 9'h07f;
-    end
-    if (ra[127]) begin
-      bl_a = 9'h080;
-    end
-    if (ra[128]) begin
-      bl_a = 9'h081;
-    end
-    if (ra[129]) begin
-      bl_a = 9'h082;
-    end
-    if (ra[130]) begin
-      bl_a = 9'h083;
-    end
-    if (ra[131]) begin
-      bl_a = 9'h084;
-    end
-    if (ra[132]) begin
-      bl_a = 9'h085;
-    end
-    if (ra[133]) begin
-      bl_a = 9'h086;
-    end
-    if (ra[134]) begin
-      bl_a = 9'h087;
-    end
-    if (ra[135]) begin
-      bl_a = 9'h088;
-    end
-    if (ra[136]) begin
-      bl_a = 9'h089;
-    end
-    if (ra[137]) begin
-      bl_a = 9'h08a;
-    end
-    if (ra[138]) begin
-      bl_a = 9'h08b;
-    end
-    if (ra[139]) begin
-      bl_a = 9'h08c;
-    end
-    if (ra[140]) begin
-      bl_a = 9'h08d;
-    end
-    if (ra[141]) begin
-      bl_a = 9'h08e;
-    end
-    if (ra[142]) begin
-      bl_a = 9'h08f;
-    end
-    if (ra[143]) begin
-      bl_a = 9'h090;
-    end
-    if (ra[144]) begin
-      bl_a = 9'h091;
-    end
-    if (ra[145]) begin
-      bl_a = 9'h092;
-    end
-    if (ra[146]) begin
-      bl_a = 9'h093;
-    end
-    if (ra[147]) begin
-      bl_a = 9'h094;
-    end
-    if (ra[148]) begin
-      bl_a = 9'h095;
-    end
-    if (ra[149]) begin
-      bl_a = 9'h096;
-    end
-    if (ra[150]) begin
-      bl_a = 9'h097;
-    end
-    if (ra[151]) begin
-      bl_a = 9'h098;
-    end
-    if (ra[152]) begin
-      bl_a = 9'h099;
-    end
-    if (ra[153]) begin
-      bl_a = 9'h09a;
-    end
-    if (ra[154]) begin
-      bl_a = 9'h09b;
-    end
-    if (ra[155]) begin
-      bl_a = 9'h09c;
-    end
-    if (ra[156]) begin
-      bl_a = 9'h09d;
-    end
-    if (ra[157]) begin
-      bl_a = 9'h09e;
-    end
-    if (ra[158]) begin
-      bl_a = 9'h09f;
-    end
-    if (ra[159]) begin
-      bl_a = 9'h0a0;
-    end
-    if (ra[160]) begin
-      bl_a = 9'h0a1;
-    end
-    if (ra[161]) begin
-      bl_a = 9'h0a2;
-    end
-    if (ra[162]) begin
-      bl_a = 9'h0a3;
-    end
-    if (ra[163]) begin
-      bl_a = 9'h0a4;
-    end
-    if (ra[164]) begin
-      bl_a = 9'h0a5;
-    end
-    if (ra[165]) begin
-      bl_a = 9'h0a6;
-    end
-    if (ra[166]) begin
-      bl_a = 9'h0a7;
-    end
-    if (ra[167]) begin
-      bl_a = 9'h0a8;
-    end
-    if (ra[168]) begin
-      bl_a = 9'h0a9;
-    end
-    if (ra[169]) begin
-      bl_a = 9'h0aa;
-    end
-    if (ra[170]) begin
-      bl_a = 9'h0ab;
-    end
-    if (ra[171]) begin
-      bl_a = 9'h0ac;
-    end
-    if (ra[172]) begin
-      bl_a = 9'h0ad;
-    end
-    if (ra[173]) begin
-      bl_a = 9'h0ae;
-    end
-    if (ra[174]) begin
-      bl_a = 9'h0af;
-    end
-    if (ra[175]) begin
-      bl_a = 9'h0b0;
-    end
-    if (ra[176]) begin
-      bl_a = 9'h0b1;
-    end
-    if (ra[177]) begin
-      bl_a = 9'h0b2;
-    end
-    if (ra[178]) begin
-      bl_a = 9'h0b3;
-    end
-    if (ra[179]) begin
-      bl_a = 9'h0b4;
-    end
-    if (ra[180]) begin
-      bl_a = 9'h0b5;
-    end
-    if (ra[181]) begin
-      bl_a = 9'h0b6;
-    end
-    if (ra[182]) begin
-      bl_a = 9'h0b7;
-    end
-    if (ra[183]) begin
-      bl_a = 9'h0b8;
-    end
-    if (ra[184]) begin
-      bl_a = 9'h0b9;
-    end
-    if (ra[185]) begin
-      bl_a = 9'h0ba;
-    end
-    if (ra[186]) begin
-      bl_a = 9'h0bb;
-    end
-    if (ra[187]) begin
-      bl_a = 9'h0bc;
-    end
-    if (ra[188]) begin
-      bl_a = 9'h0bd;
-    end
-    if (ra[189]) begin
-      bl_a = 9'h0be;
-    end
-    if (ra[190]) begin
-      bl_a = 9'h0bf;
-    end
-    if (ra[191]) begin
-      bl_a = 9'h0c0;
-    end
-    if (ra[192]) begin
-      bl_a = 9'h0c1;
-    end
-    if (ra[193]) begin
-      bl_a = 9'h0c2;
-    end
-    if (ra[194]) begin
-      bl_a = 9'h0c3;
-    end
-    if (ra[195]) begin
-      bl_a = 9'h0c4;
-    end
-    if (ra[196]) begin
-      bl_a = 9'h0c5;
-    end
-    if (ra[197]) begin
-      bl_a = 9'h0c6;
-    end
-    if (ra[198]) begin
-      bl_a = 9'h0c7;
-    end
-    if (ra[199]) begin
-      bl_a = 9'h0c8;
-    end
-    if (ra[200]) begin
-      bl_a = 9'h0c9;
-    end
-    if (ra[201]) begin
-      bl_a = 9'h0ca;
-    end
-    if (ra[202]) begin
-      bl_a = 9'h0cb;
-    end
-    if (ra[203]) begin
-      bl_a = 9'h0cc;
-    end
-    if (ra[204]) begin
-      bl_a = 9'h0cd;
-    end
-    if (ra[205]) begin
-      bl_a = 9'h0ce;
-    end
-    if (ra[206]) begin
-      bl_a = 9'h0cf;
-    end
-    if (ra[207]) begin
-      bl_a = 9'h0d0;
-    end
-    if (ra[208]) begin
-      bl_a = 9'h0d1;
-    end
-    if (ra[209]) begin
-      bl_a = 9'h0d2;
-    end
-    if (ra[210]) begin
-      bl_a = 9'h0d3;
-    end
-    if (ra[211]) begin
-      bl_a = 9'h0d4;
-    end
-    if (ra[212]) begin
-      bl_a = 9'h0d5;
-    end
-    if (ra[213]) begin
-      bl_a = 9'h0d6;
-    end
-    if (ra[214]) begin
-      bl_a = 9'h0d7;
-    end
-    if (ra[215]) begin
-      bl_a = 9'h0d8;
-    end
-    if (ra[216]) begin
-      bl_a = 9'h0d9;
-    end
-    if (ra[217]) begin
-      bl_a = 9'h0da;
-    end
-    if (ra[218]) begin
-      bl_a = 9'h0db;
-    end
-    if (ra[219]) begin
-      bl_a = 9'h0dc;
-    end
-    if (ra[220]) begin
-      bl_a = 9'h0dd;
-    end
-    if (ra[221]) begin
-      bl_a = 9'h0de;
-    end
-    if (ra[222]) begin
-      bl_a = 9'h0df;
-    end
-    if (ra[223]) begin
-      bl_a = 9'h0e0;
-    end
-    if (ra[224]) begin
-      bl_a = 9'h0e1;
-    end
-    if (ra[225]) begin
-      bl_a = 9'h0e2;
-    end
-    if (ra[226]) begin
-      bl_a = 9'h0e3;
-    end
-    if (ra[227]) begin
-      bl_a = 9'h0e4;
-    end
-    if (ra[228]) begin
-      bl_a = 9'h0e5;
-    end
-    if (ra[229]) begin
-      bl_a = 9'h0e6;
-    end
-    if (ra[230]) begin
-      bl_a = 9'h0e7;
-    end
-    if (ra[231]) begin
-      bl_a = 9'h0e8;
-    end
-    if (ra[232]) begin
-      bl_a = 9'h0e9;
-    end
-    if (ra[233]) begin
-      bl_a = 9'h0ea;
-    end
-    if (ra[234]) begin
-      bl_a = 9'h0eb;
-    end
-    if (ra[235]) begin
-      bl_a = 9'h0ec;
-    end
-    if (ra[236]) begin
-      bl_a = 9'h0ed;
-    end
-    if (ra[237]) begin
-      bl_a = 9'h0ee;
-    end
-    if (ra[238]) begin
-      bl_a = 9'h0ef;
-    end
-    if (ra[239]) begin
-      bl_a = 9'h0f0;
-    end
-    if (ra[240]) begin
-      bl_a = 9'h0f1;
-    end
-    if (ra[241]) begin
-      bl_a = 9'h0f2;
-    end
-    if (ra[242]) begin
-      bl_a = 9'h0f3;
-    end
-    if (ra[243]) begin
-      bl_a = 9'h0f4;
-    end
-    if (ra[244]) begin
-      bl_a = 9'h0f5;
-    end
-    if (ra[245]) begin
-      bl_a = 9'h0f6;
-    end
-    if (ra[246]) begin
-      bl_a = 9'h0f7;
-    end
-    if (ra[247]) begin
-      bl_a = 9'h0f8;
-    end
-    if (ra[248]) begin
-      bl_a = 9'h0f9;
-    end
-    if (ra[249]) begin
-      bl_a = 9'h0fa;
-    end
-    if (ra[250]) begin
-      bl_a = 9'h0fb;
-    end
-    if (ra[251]) begin
-      bl_a = 9'h0fc;
-    end
-    if (ra[252]) begin
-      bl_a = 9'h0fd;
-    end
-    if (ra[253]) begin
-      bl_a = 9'h0fe;
-    end
-    if (ra[254]) begin
-      bl_a = 9'h0ff;
-    end
-    if (ra[255]) begin
-      bl_a = 9'h100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    bl_b = 9'h000;
-    if (rb[0]) begin
-      bl_b = 9'h001;
-    end
-    if (rb[1]) begin
-      bl_b = 9'h002;
-    end
-    if (rb[2]) begin
-      bl_b = 9'h003;
-    end
-    if (rb[3]) begin
-      bl_b = 9'h004;
-    end
-    if (rb[4]) begin
-      bl_b = 9'h005;
-    end
-    if (rb[5]) begin
-      bl_b = 9'h006;
-    end
-    if (rb[6]) begin
-      bl_b = 9'h007;
-    end
-    if (rb[7]) begin
-      bl_b = 9'h008;
-    end
-    if (rb[8]) begin
-      bl_b = 9'h009;
-    end
-    if (rb[9]) begin
-      bl_b = 9'h00a;
-    end
-    if (rb[10]) begin
-      bl_b = 9'h00b;
-    end
-    if (rb[11]) begin
-      bl_b = 9'h00c;
-    end
-    if (rb[12]) begin
-      bl_b = 9'h00d;
-    end
-    if (rb[13]) begin
-      bl_b = 9'h00e;
-    end
-    if (rb[14]) begin
-      bl_b = 9'h00f;
-    end
-    if (rb[15]) begin
-      bl_b = 9'h010;
-    end
-    if (rb[16]) begin
-      bl_b = 9'h011;
-    end
-    if (rb[17]) begin
-      bl_b = 9'h012;
-    end
-    if (rb[18]) begin
-      bl_b = 9'h013;
-    end
-    if (rb[19]) begin
-      bl_b = 9'h014;
-    end
-    if (rb[20]) begin
-      bl_b = 9'h015;
-    end
-    if (rb[21]) begin
-      bl_b = 9'h016;
-    end
-    if (rb[22]) begin
-      bl_b = 9'h017;
-    end
-    if (rb[23]) begin
-      bl_b = 9'h018;
-    end
-    if (rb[24]) begin
-      bl_b = 9'h019;
-    end
-    if (rb[25]) begin
-      bl_b = 9'h01a;
-    end
-    if (rb[26]) begin
-      bl_b = 9'h01b;
-    end
-    if (rb[27]) begin
-      bl_b = 9'h01c;
-    end
-    if (rb[28]) begin
-      bl_b = 9'h01d;
-    end
-    if (rb[29]) begin
-      bl_b = 9'h01e;
-    end
-    if (rb[30]) begin
-      bl_b = 9'h01f;
-    end
-    if (rb[31]) begin
-      bl_b = 9'h020;
-    end
-    if (rb[32]) begin
-      bl_b = 9'h021;
-    end
-    if (rb[33]) begin
-      bl_b = 9'h022;
-    end
-    if (rb[34]) begin
-      bl_b = 9'h023;
-    end
-    if (rb[35]) begin
-      bl_b = 9'h024;
-    end
-    if (rb[36]) begin
-      bl_b = 9'h025;
-    end
-    if (rb[37]) begin
-      bl_b = 9'h026;
-    end
-    if (rb[38]) begin
-      bl_b = 9'h027;
-    end
-    if (rb[39]) begin
-      bl_b = 9'h028;
-    end
-    if (rb[40]) begin
-      bl_b = 9'h029;
-    end
-    if (rb[41]) begin
-      bl_b = 9'h02a;
-    end
-    if (rb[42]) begin
-      bl_b = 9'h02b;
-    end
-    if (rb[43]) begin
-      bl_b = 9'h02c;
-    end
-    if (rb[44]) begin
-      bl_b = 9'h02d;
-    end
-    if (rb[45]) begin
-      bl_b = 9'h02e;
-    end
-    if (rb[46]) begin
-      bl_b = 9'h02f;
-    end
-    if (rb[47]) begin
-      bl_b = 9'h030;
-    end
-    if (rb[48]) begin
-      bl_b = 9'h031;
-    end
-    if (rb[49]) begin
-      bl_b = 9'h032;
-    end
-    if (rb[50]) begin
-      bl_b = 9'h033;
-    end
-    if (rb[51]) begin
-      bl_b = 9'h034;
-    end
-    if (rb[52]) begin
-      bl_b = 9'h035;
-    end
-    if (rb[53]) begin
-      bl_b = 9'h036;
-    end
-    if (rb[54]) begin
-      bl_b = 9'h037;
-    end
-    if (rb[55]) begin
-      bl_b = 9'h038;
-    end
-    if (rb[56]) begin
-      bl_b = 9'h039;
-    end
-    if (rb[57]) begin
-      bl_b = 9'h03a;
-    end
-    if (rb[58]) begin
-      bl_b = 9'h03b;
-    end
-    if (rb[59]) begin
-      bl_b = 9'h03c;
-    end
-    if (rb[60]) begin
-      bl_b = 9'h03d;
-    end
-    if (rb[61]) begin
-      bl_b = 9'h03e;
-    end
-    if (rb[62]) begin
-      bl_b = 9'h03f;
-    end
-    if (rb[63]) begin
-      bl_b = 9'h040;
-    end
-    if (rb[64]) begin
-      bl_b = 9'h041;
-    end
-    if (rb[65]) begin
-      bl_b = 9'h042;
-    end
-    if (rb[66]) begin
-      bl_b = 9'h043;
-    end
-    if (rb[67]) begin
-      bl_b = 9'h044;
-    end
-    if (rb[68]) begin
-      bl_b = 9'h045;
-    end
-    if (rb[69]) begin
-      bl_b = 9'h046;
-    end
-    if (rb[70]) begin
-      bl_b = 9'h047;
-    end
-    if (rb[71]) begin
-      bl_b = 9'h048;
-    end
-    if (rb[72]) begin
-      bl_b = 9'h049;
-    end
-    if (rb[73]) begin
-      bl_b = 9'h04a;
-    end
-    if (rb[74]) begin
-      bl_b = 9'h04b;
-    end
-    if (rb[75]) begin
-      bl_b = 9'h04c;
-    end
-    if (rb[76]) begin
-      bl_b = 9'h04d;
-    end
-    if (rb[77]) begin
-      bl_b = 9'h04e;
-    end
-    if (rb[78]) begin
-      bl_b = 9'h04f;
-    end
-    if (rb[79]) begin
-      bl_b = 9'h050;
-    end
-    if (rb[80]) begin
-      bl_b = 9'h051;
-    end
-    if (rb[81]) begin
-      bl_b = 9'h052;
-    end
-    if (rb[82]) begin
-      bl_b = 9'h053;
-    end
-    if (rb[83]) begin
-      bl_b = 9'h054;
-    end
-    if (rb[84]) begin
-      bl_b = 9'h055;
-    end
-    if (rb[85]) begin
-      bl_b = 9'h056;
-    end
-    if (rb[86]) begin
-      bl_b = 9'h057;
-    end
-    if (rb[87]) begin
-      bl_b = 9'h058;
-    end
-    if (rb[88]) begin
-      bl_b = 9'h059;
-    end
-    if (rb[89]) begin
-      bl_b = 9'h05a;
-    end
-    if (rb[90]) begin
-      bl_b = 9'h05b;
-    end
-    if (rb[91]) begin
-      bl_b = 9'h05c;
-    end
-    if (rb[92]) begin
-      bl_b = 9'h05d;
-    end
-    if (rb[93]) begin
-      bl_b = 9'h05e;
-    end
-    if (rb[94]) begin
-      bl_b = 9'h05f;
-    end
-    if (rb[95]) begin
-      bl_b = 9'h060;
-    end
-    if (rb[96]) begin
-      bl_b = 9'h061;
-    end
-    if (rb[97]) begin
-      bl_b = 9'h062;
-    end
-    if (rb[98]) begin
-      bl_b = 9'h063;
-    end
-    if (rb[99]) begin
-      bl_b = 9'h064;
-    end
-    if (rb[100]) begin
-      bl_b = 9'h065;
-    end
-    if (rb[101]) begin
-      bl_b = 9'h066;
-    end
-    if (rb[102]) begin
-      bl_b = 9'h067;
-    end
-    if (rb[103]) begin
-      bl_b = 9'h068;
-    end
-    if (rb[104]) begin
-      bl_b = 9'h069;
-    end
-    if (rb[105]) begin
-      bl_b = 9'h06a;
-    end
-    if (rb[106]) begin
-      bl_b = 9'h06b;
-    end
-    if (rb[107]) begin
-      bl_b = 9'h06c;
-    end
-    if (rb[108]) begin
-      bl_b = 9'h06d;
-    end
-    if (rb[109]) begin
-      bl_b = 9'h06e;
-    end
-    if (rb[110]) begin
-      bl_b = 9'h06f;
-    end
-    if (rb[111]) begin
-      bl_b = 9'h070;
-    end
-    if (rb[112]) begin
-      bl_b = 9'h071;
-    end
-    if (rb[113]) begin
-      bl_b = 9'h072;
-    end
-    if (rb[114]) begin
-      bl_b = 9'h073;
-    end
-    if (rb[115]) begin
-      bl_b = 9'h074;
-    end
-    if (rb[116]) begin
-      bl_b = 9'h075;
-    end
-    if (rb[117]) begin
-      bl_b = 9'h076;
-    end
-    if (rb[118]) begin
-      bl_b = 9'h077;
-    end
-    if (rb[119]) begin
-      bl_b = 9'h078;
-    end
-    if (rb[120]) begin
-      bl_b = 9'h079;
-    end
-    if (rb[121]) begin
-      bl_b = 9'h07a;
-    end
-    if (rb[122]) begin
-      bl_b = 9'h07b;
-    end
-    if (rb[123]) begin
-      bl_b = 9'h07c;
-    end
-    if (rb[124]) begin
-      bl_b = 9'h07d;
-    end
-    if (rb[125]) begin
-      bl_b = 9'h07e;
-    end
-    if (rb[126]) begin
-      bl_b = 9'h07f;
-    end
-    if (rb[127]) begin
-      bl_b = 9'h080;
-    end
-    if (rb[128]) begin
-      bl_b = 9'h081;
-    end
-    if (rb[129]) begin
-      bl_b = 9'h082;
-    end
-    if (rb[130]) begin
-      bl_b = 9'h083;
-    end
-    if (rb[131]) begin
-      bl_b = 9'h084;
-    end
-    if (rb[132]) begin
-      bl_b = 9'h085;
-    end
-    if (rb[133]) begin
-      bl_b = 9'h086;
-    end
-    if (rb[134]) begin
-      bl_b = 9'h087;
-    end
-    if (rb[135]) begin
-      bl_b = 9'h088;
-    end
-    if (rb[136]) begin
-      bl_b = 9'h089;
-    end
-    if (rb[137]) begin
-      bl_b = 9'h08a;
-    end
-    if (rb[138]) begin
-      bl_b = 9'h08b;
-    end
-    if (rb[139]) begin
-      bl_b = 9'h08c;
-    end
-    if (rb[140]) begin
-      bl_b = 9'h08d;
-    end
-    if (rb[141]) begin
-      bl_b = 9'h08e;
-    end
-    if (rb[142]) begin
-      bl_b = 9'h08f;
-    end
-    if (rb[143]) begin
-      bl_b = 9'h090;
-    end
-    if (rb[144]) begin
-      bl_b = 9'h091;
-    end
-    if (rb[145]) begin
-      bl_b = 9'h092;
-    end
-    if (rb[146]) begin
-      bl_b = 9'h093;
-    end
-    if (rb[147]) begin
-      bl_b = 9'h094;
-    end
-    if (rb[148]) begin
-      bl_b = 9'h095;
-    end
-    if (rb[149]) begin
-      bl_b = 9'h096;
-    end
-    if (rb[150]) begin
-      bl_b = 9'h097;
-    end
-    if (rb[151]) begin
-      bl_b = 9'h098;
-    end
-    if (rb[152]) begin
-      bl_b = 9'h099;
-    end
-    if (rb[153]) begin
-      bl_b = 9'h09a;
-    end
-    if (rb[154]) begin
-      bl_b = 9'h09b;
-    end
-    if (rb[155]) begin
-      bl_b = 9'h09c;
-    end
-    if (rb[156]) begin
-      bl_b = 9'h09d;
-    end
-    if (rb[157]) begin
-      bl_b = 9'h09e;
-    end
-    if (rb[158]) begin
-      bl_b = 9'h09f;
-    end
-    if (rb[159]) begin
-      bl_b = 9'h0a0;
-    end
-    if (rb[160]) begin
-      bl_b = 9'h0a1;
-    end
-    if (rb[161]) begin
-      bl_b = 9'h0a2;
-    end
-    if (rb[162]) begin
-      bl_b = 9'h0a3;
-    end
-    if (rb[163]) begin
-      bl_b = 9'h0a4;
-    end
-    if (rb[164]) begin
-      bl_b = 9'h0a5;
-    end
-    if (rb[165]) begin
-      bl_b = 9'h0a6;
-    end
-    if (rb[166]) begin
-      bl_b = 9'h0a7;
-    end
-    if (rb[167]) begin
-      bl_b = 9'h0a8;
-    end
-    if (rb[168]) begin
-      bl_b = 9'h0a9;
-    end
-    if (rb[169]) begin
-      bl_b = 9'h0aa;
-    end
-    if (rb[170]) begin
-      bl_b = 9'h0ab;
-    end
-    if (rb[171]) begin
-      bl_b = 9'h0ac;
-    end
-    if (rb[172]) begin
-      bl_b = 9'h0ad;
-    end
-    if (rb[173]) begin
-      bl_b = 9'h0ae;
-    end
-    if (rb[174]) begin
-      bl_b = 9'h0af;
-    end
-    if (rb[175]) begin
-      bl_b = 9'h0b0;
-    end
-    if (rb[176]) begin
-      bl_b = 9'h0b1;
-    end
-    if (rb[177]) begin
-      bl_b = 9'h0b2;
-    end
-    if (rb[178]) begin
-      bl_b = 9'h0b3;
-    end
-    if (rb[179]) begin
-      bl_b = 9'h0b4;
-    end
-    if (rb[180]) begin
-      bl_b = 9'h0b5;
-    end
-    if (rb[181]) begin
-      bl_b = 9'h0b6;
-    end
-    if (rb[182]) begin
-      bl_b = 9'h0b7;
-    end
-    if (rb[183]) begin
-      bl_b = 9'h0b8;
-    end
-    if (rb[184]) begin
-      bl_b = 9'h0b9;
-    end
-    if (rb[185]) begin
-      bl_b = 9'h0ba;
-    end
-    if (rb[186]) begin
-      bl_b = 9'h0bb;
-    end
-    if (rb[187]) begin
-      bl_b = 9'h0bc;
-    end
-    if (rb[188]) begin
-      bl_b = 9'h0bd;
-    end
-    if (rb[189]) begin
-      bl_b = 9'h0be;
-    end
-    if (rb[190]) begin
-      bl_b = 9'h0bf;
-    end
-    if (rb[191]) begin
-      bl_b = 9'h0c0;
-    end
-    if (rb[192]) begin
-      bl_b = 9'h0c1;
-    end
-    if (rb[193]) begin
-      bl_b = 9'h0c2;
-    end
-    if (rb[194]) begin
-      bl_b = 9'h0c3;
-    end
-    if (rb[195]) begin
-      bl_b = 9'h0c4;
-    end
-    if (rb[196]) begin
-      bl_b = 9'h0c5;
-    end
-    if (rb[197]) begin
-      bl_b = 9'h0c6;
-    end
-    if (rb[198]) begin
-      bl_b = 9'h0c7;
-    end
-    if (rb[199]) begin
-      bl_b = 9'h0c8;
-    end
-    if (rb[200]) begin
-      bl_b = 9'h0c9;
-    end
-    if (rb[201]) begin
-      bl_b = 9'h0ca;
-    end
-    if (rb[202]) begin
-      bl_b = 9'h0cb;
-    end
-    if (rb[203]) begin
-      bl_b = 9'h0cc;
-    end
-    if (rb[204]) begin
-      bl_b = 9'h0cd;
-    end
-    if (rb[205]) begin
-      bl_b = 9'h0ce;
-    end
-    if (rb[206]) begin
-      bl_b = 9'h0cf;
-    end
-    if (rb[207]) begin
-      bl_b = 9'h0d0;
-    end
-    if (rb[208]) begin
-      bl_b = 9'h0d1;
-    end
-    if (rb[209]) begin
-      bl_b = 9'h0d2;
-    end
-    if (rb[210]) begin
-      bl_b = 9'h0d3;
-    end
-    if (rb[211]) begin
-      bl_b = 9'h0d4;
-    end
-    if (rb[212]) begin
-      bl_b = 9'h0d5;
-    end
-    if (rb[213]) begin
-      bl_b = 9'h0d6;
-    end
-    if (rb[214]) begin
-      bl_b = 9'h0d7;
-    end
-    if (rb[215]) begin
-      bl_b = 9'h0d8;
-    end
-    if (rb[216]) begin
-      bl_b = 9'h0d9;
-    end
-    if (rb[217]) begin
-      bl_b = 9'h0da;
-    end
-    if (rb[218]) begin
-      bl_b = 9'h0db;
-    end
-    if (rb[219]) begin
-      bl_b = 9'h0dc;
-    end
-    if (rb[220]) begin
-      bl_b = 9'h0dd;
-    end
-    if (rb[221]) begin
-      bl_b = 9'h0de;
-    end
-    if (rb[222]) begin
-      bl_b = 9'h0df;
-    end
-    if (rb[223]) begin
-      bl_b = 9'h0e0;
-    end
-    if (rb[224]) begin
-      bl_b = 9'h0e1;
-    end
-    if (rb[225]) begin
-      bl_b = 9'h0e2;
-    end
-    if (rb[226]) begin
-      bl_b = 9'h0e3;
-    end
-    if (rb[227]) begin
-      bl_b = 9'h0e4;
-    end
-    if (rb[228]) begin
-      bl_b = 9'h0e5;
-    end
-    if (rb[229]) begin
-      bl_b = 9'h0e6;
-    end
-    if (rb[230]) begin
-      bl_b = 9'h0e7;
-    end
-    if (rb[231]) begin
-      bl_b = 9'h0e8;
-    end
-    if (rb[232]) begin
-      bl_b = 9'h0e9;
-    end
-    if (rb[233]) begin
-      bl_b = 9'h0ea;
-    end
-    if (rb[234]) begin
-      bl_b = 9'h0eb;
-    end
-    if (rb[235]) begin
-      bl_b = 9'h0ec;
-    end
-    if (rb[236]) begin
-      bl_b = 9'h0ed;
-    end
-    if (rb[237]) begin
-      bl_b = 9'h0ee;
-    end
-    if (rb[238]) begin
-      bl_b = 9'h0ef;
-    end
-    if (rb[239]) begin
-      bl_b = 9'h0f0;
-    end
-    if (rb[240]) begin
-      bl_b = 9'h0f1;
-    end
-    if (rb[241]) begin
-      bl_b = 9'h0f2;
-    end
-    if (rb[242]) begin
-      bl_b = 9'h0f3;
-    end
-    if (rb[243]) begin
-      bl_b = 9'h0f4;
-    end
-    if (rb[244]) begin
-      bl_b = 9'h0f5;
-    end
-    if (rb[245]) begin
-      bl_b = 9'h0f6;
-    end
-    if (rb[246]) begin
-      bl_b = 9'h0f7;
-    end
-    if (rb[247]) begin
-      bl_b = 9'h0f8;
-    end
-    if (rb[248]) begin
-      bl_b = 9'h0f9;
-    end
-    if (rb[249]) begin
-      bl_b = 9'h0fa;
-    end
-    if (rb[250]) begin
-      bl_b = 9'h0fb;
-    end
-    if (rb[251]) begin
-      bl_b = 9'h0fc;
-    end
-    if (rb[252]) begin
-      bl_b = 9'h0fd;
-    end
-    if (rb[253]) begin
-      bl_b = 9'h0fe;
-    end
-    if (rb[254]) begin
-      bl_b = 9'h0ff;
-    end
-    if (rb[255]) begin
-      bl_b = 9'h100;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
     qb_raw = 9'h000;
-    if (\$4 ) begin
-      qb_raw = \$6 [8:0];
+    if (\$2679 ) begin
+      qb_raw = \$2681 [8:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    bl_sq = 10'h000;
-    if (ra[0]) begin
-      bl_sq = 10'h001;
-    end
-    if (ra[1]) begin
-      bl_sq = 10'h002;
-    end
-    if (ra[2]) begin
-      bl_sq = 10'h003;
-    end
-    if (ra[3]) begin
-      bl_sq = 10'h004;
-    end
-    if (ra[4]) begin
-      bl_sq = 10'h005;
-    end
-    if (ra[5]) begin
-      bl_sq = 10'h006;
-    end
-    if (ra[6]) begin
-      bl_sq = 10'h007;
-    end
-    if (ra[7]) begin
-      bl_sq = 10'h008;
-    end
-    if (ra[8]) begin
-      bl_sq = 10'h009;
-    end
-    if (ra[9]) begin
-      bl_sq = 10'h00a;
-    end
-    if (ra[10]) begin
-      bl_sq = 10'h00b;
-    end
-    if (ra[11]) begin
-      bl_sq = 10'h00c;
-    end
-    if (ra[12]) begin
-      bl_sq = 10'h00d;
-    end
-    if (ra[13]) begin
-      bl_sq = 10'h00e;
-    end
-    if (ra[14]) begin
-      bl_sq = 10'h00f;
-    end
-    if (ra[15]) begin
-      bl_sq = 10'h010;
-    end
-    if (ra[16]) begin
-      bl_sq = 10'h011;
-    end
-    if (ra[17]) begin
-      bl_sq = 10'h012;
-    end
-    if (ra[18]) begin
-      bl_sq = 10'h013;
-    end
-    if (ra[19]) begin
-      bl_sq = 10'h014;
-    end
-    if (ra[20]) begin
-      bl_sq = 10'h015;
-    end
-    if (ra[21]) begin
-      bl_sq = 10'h016;
-    end
-    if (ra[22]) begin
-      bl_sq = 10'h017;
-    end
-    if (ra[23]) begin
-      bl_sq = 10'h018;
-    end
-    if (ra[24]) begin
-      bl_sq = 10'h019;
-    end
-    if (ra[25]) begin
-      bl_sq = 10'h01a;
-    end
-    if (ra[26]) begin
-      bl_sq = 10'h01b;
-    end
-    if (ra[27]) begin
-      bl_sq = 10'h01c;
-    end
-    if (ra[28]) begin
-      bl_sq = 10'h01d;
-    end
-    if (ra[29]) begin
-      bl_sq = 10'h01e;
-    end
-    if (ra[30]) begin
-      bl_sq = 10'h01f;
-    end
-    if (ra[31]) begin
-      bl_sq = 10'h020;
-    end
-    if (ra[32]) begin
-      bl_sq = 10'h021;
-    end
-    if (ra[33]) begin
-      bl_sq = 10'h022;
-    end
-    if (ra[34]) begin
-      bl_sq = 10'h023;
-    end
-    if (ra[35]) begin
-      bl_sq = 10'h024;
-    end
-    if (ra[36]) begin
-      bl_sq = 10'h025;
-    end
-    if (ra[37]) begin
-      bl_sq = 10'h026;
-    end
-    if (ra[38]) begin
-      bl_sq = 10'h027;
-    end
-    if (ra[39]) begin
-      bl_sq = 10'h028;
-    end
-    if (ra[40]) begin
-      bl_sq = 10'h029;
-    end
-    if (ra[41]) begin
-      bl_sq = 10'h02a;
-    end
-    if (ra[42]) begin
-      bl_sq = 10'h02b;
-    end
-    if (ra[43]) begin
-      bl_sq = 10'h02c;
-    end
-    if (ra[44]) begin
-      bl_sq = 10'h02d;
-    end
-    if (ra[45]) begin
-      bl_sq = 10'h02e;
-    end
-    if (ra[46]) begin
-      bl_sq = 10'h02f;
-    end
-    if (ra[47]) begin
-      bl_sq = 10'h030;
-    end
-    if (ra[48]) begin
-      bl_sq = 10'h031;
-    end
-    if (ra[49]) begin
-      bl_sq = 10'h032;
-    end
-    if (ra[50]) begin
-      bl_sq = 10'h033;
-    end
-    if (ra[51]) begin
-      bl_sq = 10'h034;
-    end
-    if (ra[52]) begin
-      bl_sq = 10'h035;
-    end
-    if (ra[53]) begin
-      bl_sq = 10'h036;
-    end
-    if (ra[54]) begin
-      bl_sq = 10'h037;
-    end
-    if (ra[55]) begin
-      bl_sq = 10'h038;
-    end
-    if (ra[56]) begin
-      bl_sq = 10'h039;
-    end
-    if (ra[57]) begin
-      bl_sq = 10'h03a;
-    end
-    if (ra[58]) begin
-      bl_sq = 10'h03b;
-    end
-    if (ra[59]) begin
-      bl_sq = 10'h03c;
-    end
-    if (ra[60]) begin
-      bl_sq = 10'h03d;
-    end
-    if (ra[61]) begin
-      bl_sq = 10'h03e;
-    end
-    if (ra[62]) begin
-      bl_sq = 10'h03f;
-    end
-    if (ra[63]) begin
-      bl_sq = 10'h040;
-    end
-    if (ra[64]) begin
-      bl_sq = 10'h041;
-    end
-    if (ra[65]) begin
-      bl_sq = 10'h042;
-    end
-    if (ra[66]) begin
-      bl_sq = 10'h043;
-    end
-    if (ra[67]) begin
-      bl_sq = 10'h044;
-    end
-    if (ra[68]) begin
-      bl_sq = 10'h045;
-    end
-    if (ra[69]) begin
-      bl_sq = 10'h046;
-    end
-    if (ra[70]) begin
-      bl_sq = 10'h047;
-    end
-    if (ra[71]) begin
-      bl_sq = 10'h048;
-    end
-    if (ra[72]) begin
-      bl_sq = 10'h049;
-    end
-    if (ra[73]) begin
-      bl_sq = 10'h04a;
-    end
-    if (ra[74]) begin
-      bl_sq = 10'h04b;
-    end
-    if (ra[75]) begin
-      bl_sq = 10'h04c;
-    end
-    if (ra[76]) begin
-      bl_sq = 10'h04d;
-    end
-    if (ra[77]) begin
-      bl_sq = 10'h04e;
-    end
-    if (ra[78]) begin
-      bl_sq = 10'h04f;
-    end
-    if (ra[79]) begin
-      bl_sq = 10'h050;
-    end
-    if (ra[80]) begin
-      bl_sq = 10'h051;
-    end
-    if (ra[81]) begin
-      bl_sq = 10'h052;
-    end
-    if (ra[82]) begin
-      bl_sq = 10'h053;
-    end
-    if (ra[83]) begin
-      bl_sq = 10'h054;
-    end
-    if (ra[84]) begin
-      bl_sq = 10'h055;
-    end
-    if (ra[85]) begin
-      bl_sq = 10'h056;
-    end
-    if (ra[86]) begin
-      bl_sq = 10'h057;
-    end
-    if (ra[87]) begin
-      bl_sq = 10'h058;
-    end
-    if (ra[88]) begin
-      bl_sq = 10'h059;
-    end
-    if (ra[89]) begin
-      bl_sq = 10'h05a;
-    end
-    if (ra[90]) begin
-      bl_sq = 10'h05b;
-    end
-    if (ra[91]) begin
-      bl_sq = 10'h05c;
-    end
-    if (ra[92]) begin
-      bl_sq = 10'h05d;
-    end
-    if (ra[93]) begin
-      bl_sq = 10'h05e;
-    end
-    if (ra[94]) begin
-      bl_sq = 10'h05f;
-    end
-    if (ra[95]) begin
-      bl_sq = 10'h060;
-    end
-    if (ra[96]) begin
-      bl_sq = 10'h061;
-    end
-    if (ra[97]) begin
-      bl_sq = 10'h062;
-    end
-    if (ra[98]) begin
-      bl_sq = 10'h063;
-    end
-    if (ra[99]) begin
-      bl_sq = 10'h064;
-    end
-    if (ra[100]) begin
-      bl_sq = 10'h065;
-    end
-    if (ra[101]) begin
-      bl_sq = 10'h066;
-    end
-    if (ra[102]) begin
-      bl_sq = 10'h067;
-    end
-    if (ra[103]) begin
-      bl_sq = 10'h068;
-    end
-    if (ra[104]) begin
-      bl_sq = 10'h069;
-    end
-    if (ra[105]) begin
-      bl_sq = 10'h06a;
-    end
-    if (ra[106]) begin
-      bl_sq = 10'h06b;
-    end
-    if (ra[107]) begin
-      bl_sq = 10'h06c;
-    end
-    if (ra[108]) begin
-      bl_sq = 10'h06d;
-    end
-    if (ra[109]) begin
-      bl_sq = 10'h06e;
-    end
-    if (ra[110]) begin
-      bl_sq = 10'h06f;
-    end
-    if (ra[111]) begin
-      bl_sq = 10'h070;
-    end
-    if (ra[112]) begin
-      bl_sq = 10'h071;
-    end
-    if (ra[113]) begin
-      bl_sq = 10'h072;
-    end
-    if (ra[114]) begin
-      bl_sq = 10'h073;
-    end
-    if (ra[115]) begin
-      bl_sq = 10'h074;
-    end
-    if (ra[116]) begin
-      bl_sq = 10'h075;
-    end
-    if (ra[117]) begin
-      bl_sq = 10'h076;
-    end
-    if (ra[118]) begin
-      bl_sq = 10'h077;
-    end
-    if (ra[119]) begin
-      bl_sq = 10'h078;
-    end
-    if (ra[120]) begin
-      bl_sq = 10'h079;
-    end
-    if (ra[121]) begin
-      bl_sq = 10'h07a;
-    end
-    if (ra[122]) begin
-      bl_sq = 10'h07b;
-    end
-    if (ra[123]) begin
-      bl_sq = 10'h07c;
-    end
-    if (ra[124]) begin
-      bl_sq = 10'h07d;
-    end
-    if (ra[125]) begin
-      bl_sq = 10'h07e;
-    end
-    if (ra[126]) begin
-      bl_sq = 10'h07f;
-    end
-    if (ra[127]) begin
-      bl_sq = 10'h080;
-    end
-    if (ra[128]) begin
-      bl_sq = 10'h081;
-    end
-    if (ra[129]) begin
-      bl_sq = 10'h082;
-    end
-    if (ra[130]) begin
-      bl_sq = 10'h083;
-    end
-    if (ra[131]) begin
-      bl_sq = 10'h084;
-    end
-    if (ra[132]) begin
-      bl_sq = 10'h085;
-    end
-    if (ra[133]) begin
-      bl_sq = 10'h086;
-    end
-    if (ra[134]) begin
-      bl_sq = 10'h087;
-    end
-    if (ra[135]) begin
-      bl_sq = 10'h088;
-    end
-    if (ra[136]) begin
-      bl_sq = 10'h089;
-    end
-    if (ra[137]) begin
-      bl_sq = 10'h08a;
-    end
-    if (ra[138]) begin
-      bl_sq = 10'h08b;
-    end
-    if (ra[139]) begin
-      bl_sq = 10'h08c;
-    end
-    if (ra[140]) begin
-      bl_sq = 10'h08d;
-    end
-    if (ra[141]) begin
-      bl_sq = 10'h08e;
-    end
-    if (ra[142]) begin
-      bl_sq = 10'h08f;
-    end
-    if (ra[143]) begin
-      bl_sq = 10'h090;
-    end
-    if (ra[144]) begin
-      bl_sq = 10'h091;
-    end
-    if (ra[145]) begin
-      bl_sq = 10'h092;
-    end
-    if (ra[146]) begin
-      bl_sq = 10'h093;
-    end
-    if (ra[147]) begin
-      bl_sq = 10'h094;
-    end
-    if (ra[148]) begin
-      bl_sq = 10'h095;
-    end
-    if (ra[149]) begin
-      bl_sq = 10'h096;
-    end
-    if (ra[150]) begin
-      bl_sq = 10'h097;
-    end
-    if (ra[151]) begin
-      bl_sq = 10'h098;
-    end
-    if (ra[152]) begin
-      bl_sq = 10'h099;
-    end
-    if (ra[153]) begin
-      bl_sq = 10'h09a;
-    end
-    if (ra[154]) begin
-      bl_sq = 10'h09b;
-    end
-    if (ra[155]) begin
-      bl_sq = 10'h09c;
-    end
-    if (ra[156]) begin
-      bl_sq = 10'h09d;
-    end
-    if (ra[157]) begin
-      bl_sq = 10'h09e;
-    end
-    if (ra[158]) begin
-      bl_sq = 10'h09f;
-    end
-    if (ra[159]) begin
-      bl_sq = 10'h0a0;
-    end
-    if (ra[160]) begin
-      bl_sq = 10'h0a1;
-    end
-    if (ra[161]) begin
-      bl_sq = 10'h0a2;
-    end
-    if (ra[162]) begin
-      bl_sq = 10'h0a3;
-    end
-    if (ra[163]) begin
-      bl_sq = 10'h0a4;
-    end
-    if (ra[164]) begin
-      bl_sq = 10'h0a5;
-    end
-    if (ra[165]) begin
-      bl_sq = 10'h0a6;
-    end
-    if (ra[166]) begin
-      bl_sq = 10'h0a7;
-    end
-    if (ra[167]) begin
-      bl_sq = 10'h0a8;
-    end
-    if (ra[168]) begin
-      bl_sq = 10'h0a9;
-    end
-    if (ra[169]) begin
-      bl_sq = 10'h0aa;
-    end
-    if (ra[170]) begin
-      bl_sq = 10'h0ab;
-    end
-    if (ra[171]) begin
-      bl_sq = 10'h0ac;
-    end
-    if (ra[172]) begin
-      bl_sq = 10'h0ad;
-    end
-    if (ra[173]) begin
-      bl_sq = 10'h0ae;
-    end
-    if (ra[174]) begin
-      bl_sq = 10'h0af;
-    end
-    if (ra[175]) begin
-      bl_sq = 10'h0b0;
-    end
-    if (ra[176]) begin
-      bl_sq = 10'h0b1;
-    end
-    if (ra[177]) begin
-      bl_sq = 10'h0b2;
-    end
-    if (ra[178]) begin
-      bl_sq = 10'h0b3;
-    end
-    if (ra[179]) begin
-      bl_sq = 10'h0b4;
-    end
-    if (ra[180]) begin
-      bl_sq = 10'h0b5;
-    end
-    if (ra[181]) begin
-      bl_sq = 10'h0b6;
-    end
-    if (ra[182]) begin
-      bl_sq = 10'h0b7;
-    end
-    if (ra[183]) begin
-      bl_sq = 10'h0b8;
-    end
-    if (ra[184]) begin
-      bl_sq = 10'h0b9;
-    end
-    if (ra[185]) begin
-      bl_sq = 10'h0ba;
-    end
-    if (ra[186]) begin
-      bl_sq = 10'h0bb;
-    end
-    if (ra[187]) begin
-      bl_sq = 10'h0bc;
-    end
-    if (ra[188]) begin
-      bl_sq = 10'h0bd;
-    end
-    if (ra[189]) begin
-      bl_sq = 10'h0be;
-    end
-    if (ra[190]) begin
-      bl_sq = 10'h0bf;
-    end
-    if (ra[191]) begin
-      bl_sq = 10'h0c0;
-    end
-    if (ra[192]) begin
-      bl_sq = 10'h0c1;
-    end
-    if (ra[193]) begin
-      bl_sq = 10'h0c2;
-    end
-    if (ra[194]) begin
-      bl_sq = 10'h0c3;
-    end
-    if (ra[195]) begin
-      bl_sq = 10'h0c4;
-    end
-    if (ra[196]) begin
-      bl_sq = 10'h0c5;
-    end
-    if (ra[197]) begin
-      bl_sq = 10'h0c6;
-    end
-    if (ra[198]) begin
-      bl_sq = 10'h0c7;
-    end
-    if (ra[199]) begin
-      bl_sq = 10'h0c8;
-    end
-    if (ra[200]) begin
-      bl_sq = 10'h0c9;
-    end
-    if (ra[201]) begin
-      bl_sq = 10'h0ca;
-    end
-    if (ra[202]) begin
-      bl_sq = 10'h0cb;
-    end
-    if (ra[203]) begin
-      bl_sq = 10'h0cc;
-    end
-    if (ra[204]) begin
-      bl_sq = 10'h0cd;
-    end
-    if (ra[205]) begin
-      bl_sq = 10'h0ce;
-    end
-    if (ra[206]) begin
-      bl_sq = 10'h0cf;
-    end
-    if (ra[207]) begin
-      bl_sq = 10'h0d0;
-    end
-    if (ra[208]) begin
-      bl_sq = 10'h0d1;
-    end
-    if (ra[209]) begin
-      bl_sq = 10'h0d2;
-    end
-    if (ra[210]) begin
-      bl_sq = 10'h0d3;
-    end
-    if (ra[211]) begin
-      bl_sq = 10'h0d4;
-    end
-    if (ra[212]) begin
-      bl_sq = 10'h0d5;
-    end
-    if (ra[213]) begin
-      bl_sq = 10'h0d6;
-    end
-    if (ra[214]) begin
-      bl_sq = 10'h0d7;
-    end
-    if (ra[215]) begin
-      bl_sq = 10'h0d8;
-    end
-    if (ra[216]) begin
-      bl_sq = 10'h0d9;
-    end
-    if (ra[217]) begin
-      bl_sq = 10'h0da;
-    end
-    if (ra[218]) begin
-      bl_sq = 10'h0db;
-    end
-    if (ra[219]) begin
-      bl_sq = 10'h0dc;
-    end
-    if (ra[220]) begin
-      bl_sq = 10'h0dd;
-    end
-    if (ra[221]) begin
-      bl_sq = 10'h0de;
-    end
-    if (ra[222]) begin
-      bl_sq = 10'h0df;
-    end
-    if (ra[223]) begin
-      bl_sq = 10'h0e0;
-    end
-    if (ra[224]) begin
-      bl_sq = 10'h0e1;
-    end
-    if (ra[225]) begin
-      bl_sq = 10'h0e2;
-    end
-    if (ra[226]) begin
-      bl_sq = 10'h0e3;
-    end
-    if (ra[227]) begin
-      bl_sq = 10'h0e4;
-    end
-    if (ra[228]) begin
-      bl_sq = 10'h0e5;
-    end
-    if (ra[229]) begin
-      bl_sq = 10'h0e6;
-    end
-    if (ra[230]) begin
-      bl_sq = 10'h0e7;
-    end
-    if (ra[231]) begin
-      bl_sq = 10'h0e8;
-    end
-    if (ra[232]) begin
-      bl_sq = 10'h0e9;
-    end
-    if (ra[233]) begin
-      bl_sq = 10'h0ea;
-    end
-    if (ra[234]) begin
-      bl_sq = 10'h0eb;
-    end
-    if (ra[235]) begin
-      bl_sq = 10'h0ec;
-    end
-    if (ra[236]) begin
-      bl_sq = 10'h0ed;
-    end
-    if (ra[237]) begin
-      bl_sq = 10'h0ee;
-    end
-    if (ra[238]) begin
-      bl_sq = 10'h0ef;
-    end
-    if (ra[239]) begin
-      bl_sq = 10'h0f0;
-    end
-    if (ra[240]) begin
-      bl_sq = 10'h0f1;
-    end
-    if (ra[241]) begin
-      bl_sq = 10'h0f2;
-    end
-    if (ra[242]) begin
-      bl_sq = 10'h0f3;
-    end
-    if (ra[243]) begin
-      bl_sq = 10'h0f4;
-    end
-    if (ra[244]) begin
-      bl_sq = 10'h0f5;
-    end
-    if (ra[245]) begin
-      bl_sq = 10'h0f6;
-    end
-    if (ra[246]) begin
-      bl_sq = 10'h0f7;
-    end
-    if (ra[247]) begin
-      bl_sq = 10'h0f8;
-    end
-    if (ra[248]) begin
-      bl_sq = 10'h0f9;
-    end
-    if (ra[249]) begin
-      bl_sq = 10'h0fa;
-    end
-    if (ra[250]) begin
-      bl_sq = 10'h0fb;
-    end
-    if (ra[251]) begin
-      bl_sq = 10'h0fc;
-    end
-    if (ra[252]) begin
-      bl_sq = 10'h0fd;
-    end
-    if (ra[253]) begin
-      bl_sq = 10'h0fe;
-    end
-    if (ra[254]) begin
-      bl_sq = 10'h0ff;
-    end
-    if (ra[255]) begin
-      bl_sq = 10'h100;
-    end
-    if (ra[256]) begin
-      bl_sq = 10'h101;
-    end
-    if (ra[257]) begin
-      bl_sq = 10'h102;
-    end
-    if (ra[258]) begin
-      bl_sq = 10'h103;
-    end
-    if (ra[259]) begin
-      bl_sq = 10'h104;
-    end
-    if (ra[260]) begin
-      bl_sq = 10'h105;
-    end
-    if (ra[261]) begin
-      bl_sq = 10'h106;
-    end
-    if (ra[262]) begin
-      bl_sq = 10'h107;
-    end
-    if (ra[263]) begin
-      bl_sq = 10'h108;
-    end
-    if (ra[264]) begin
-      bl_sq = 10'h109;
-    end
-    if (ra[265]) begin
-      bl_sq = 10'h10a;
-    end
-    if (ra[266]) begin
-      bl_sq = 10'h10b;
-    end
-    if (ra[267]) begin
-      bl_sq = 10'h10c;
-    end
-    if (ra[268]) begin
-      bl_sq = 10'h10d;
-    end
-    if (ra[269]) begin
-      bl_sq = 10'h10e;
-    end
-    if (ra[270]) begin
-      bl_sq = 10'h10f;
-    end
-    if (ra[271]) begin
-      bl_sq = 10'h110;
-    end
-    if (ra[272]) begin
-      bl_sq = 10'h111;
-    end
-    if (ra[273]) begin
-      bl_sq = 10'h112;
-    end
-    if (ra[274]) begin
-      bl_sq = 10'h113;
-    end
-    if (ra[275]) begin
-      bl_sq = 10'h114;
-    end
-    if (ra[276]) begin
-      bl_sq = 10'h115;
-    end
-    if (ra[277]) begin
-      bl_sq = 10'h116;
-    end
-    if (ra[278]) begin
-      bl_sq = 10'h117;
-    end
-    if (ra[279]) begin
-      bl_sq = 10'h118;
-    end
-    if (ra[280]) begin
-      bl_sq = 10'h119;
-    end
-    if (ra[281]) begin
-      bl_sq = 10'h11a;
-    end
-    if (ra[282]) begin
-      bl_sq = 10'h11b;
-    end
-    if (ra[283]) begin
-      bl_sq = 10'h11c;
-    end
-    if (ra[284]) begin
-      bl_sq = 10'h11d;
-    end
-    if (ra[285]) begin
-      bl_sq = 10'h11e;
-    end
-    if (ra[286]) begin
-      bl_sq = 10'h11f;
-    end
-    if (ra[287]) begin
-      bl_sq = 10'h120;
-    end
-    if (ra[288]) begin
-      bl_sq = 10'h121;
-    end
-    if (ra[289]) begin
-      bl_sq = 10'h122;
-    end
-    if (ra[290]) begin
-      bl_sq = 10'h123;
-    end
-    if (ra[291]) begin
-      bl_sq = 10'h124;
-    end
-    if (ra[292]) begin
-      bl_sq = 10'h125;
-    end
-    if (ra[293]) begin
-      bl_sq = 10'h126;
-    end
-    if (ra[294]) begin
-      bl_sq = 10'h127;
-    end
-    if (ra[295]) begin
-      bl_sq = 10'h128;
-    end
-    if (ra[296]) begin
-      bl_sq = 10'h129;
-    end
-    if (ra[297]) begin
-      bl_sq = 10'h12a;
-    end
-    if (ra[298]) begin
-      bl_sq = 10'h12b;
-    end
-    if (ra[299]) begin
-      bl_sq = 10'h12c;
-    end
-    if (ra[300]) begin
-      bl_sq = 10'h12d;
-    end
-    if (ra[301]) begin
-      bl_sq = 10'h12e;
-    end
-    if (ra[302]) begin
-      bl_sq = 10'h12f;
-    end
-    if (ra[303]) begin
-      bl_sq = 10'h130;
-    end
-    if (ra[304]) begin
-      bl_sq = 10'h131;
-    end
-    if (ra[305]) begin
-      bl_sq = 10'h132;
-    end
-    if (ra[306]) begin
-      bl_sq = 10'h133;
-    end
-    if (ra[307]) begin
-      bl_sq = 10'h134;
-    end
-    if (ra[308]) begin
-      bl_sq = 10'h135;
-    end
-    if (ra[309]) begin
-      bl_sq = 10'h136;
-    end
-    if (ra[310]) begin
-      bl_sq = 10'h137;
-    end
-    if (ra[311]) begin
-      bl_sq = 10'h138;
-    end
-    if (ra[312]) begin
-      bl_sq = 10'h139;
-    end
-    if (ra[313]) begin
-      bl_sq = 10'h13a;
-    end
-    if (ra[314]) begin
-      bl_sq = 10'h13b;
-    end
-    if (ra[315]) begin
-      bl_sq = 10'h13c;
-    end
-    if (ra[316]) begin
-      bl_sq = 10'h13d;
-    end
-    if (ra[317]) begin
-      bl_sq = 10'h13e;
-    end
-    if (ra[318]) begin
-      bl_sq = 10'h13f;
-    end
-    if (ra[319]) begin
-      bl_sq = 10'h140;
-    end
-    if (ra[320]) begin
-      bl_sq = 10'h141;
-    end
-    if (ra[321]) begin
-      bl_sq = 10'h142;
-    end
-    if (ra[322]) begin
-      bl_sq = 10'h143;
-    end
-    if (ra[323]) begin
-      bl_sq = 10'h144;
-    end
-    if (ra[324]) begin
-      bl_sq = 10'h145;
-    end
-    if (ra[325]) begin
-      bl_sq = 10'h146;
-    end
-    if (ra[326]) begin
-      bl_sq = 10'h147;
-    end
-    if (ra[327]) begin
-      bl_sq = 10'h148;
-    end
-    if (ra[328]) begin
-      bl_sq = 10'h149;
-    end
-    if (ra[329]) begin
-      bl_sq = 10'h14a;
-    end
-    if (ra[330]) begin
-      bl_sq = 10'h14b;
-    end
-    if (ra[331]) begin
-      bl_sq = 10'h14c;
-    end
-    if (ra[332]) begin
-      bl_sq = 10'h14d;
-    end
-    if (ra[333]) begin
-      bl_sq = 10'h14e;
-    end
-    if (ra[334]) begin
-      bl_sq = 10'h14f;
-    end
-    if (ra[335]) begin
-      bl_sq = 10'h150;
-    end
-    if (ra[336]) begin
-      bl_sq = 10'h151;
-    end
-    if (ra[337]) begin
-      bl_sq = 10'h152;
-    end
-    if (ra[338]) begin
-      bl_sq = 10'h153;
-    end
-    if (ra[339]) begin
-      bl_sq = 10'h154;
-    end
-    if (ra[340]) begin
-      bl_sq = 10'h155;
-    end
-    if (ra[341]) begin
-      bl_sq = 10'h156;
-    end
-    if (ra[342]) begin
-      bl_sq = 10'h157;
-    end
-    if (ra[343]) begin
-      bl_sq = 10'h158;
-    end
-    if (ra[344]) begin
-      bl_sq = 10'h159;
-    end
-    if (ra[345]) begin
-      bl_sq = 10'h15a;
-    end
-    if (ra[346]) begin
-      bl_sq = 10'h15b;
-    end
-    if (ra[347]) begin
-      bl_sq = 10'h15c;
-    end
-    if (ra[348]) begin
-      bl_sq = 10'h15d;
-    end
-    if (ra[349]) begin
-      bl_sq = 10'h15e;
-    end
-    if (ra[350]) begin
-      bl_sq = 10'h15f;
-    end
-    if (ra[351]) begin
-      bl_sq = 10'h160;
-    end
-    if (ra[352]) begin
-      bl_sq = 10'h161;
-    end
-    if (ra[353]) begin
-      bl_sq = 10'h162;
-    end
-    if (ra[354]) begin
-      bl_sq = 10'h163;
-    end
-    if (ra[355]) begin
-      bl_sq = 10'h164;
-    end
-    if (ra[356]) begin
-      bl_sq = 10'h165;
-    end
-    if (ra[357]) begin
-      bl_sq = 10'h166;
-    end
-    if (ra[358]) begin
-      bl_sq = 10'h167;
-    end
-    if (ra[359]) begin
-      bl_sq = 10'h168;
-    end
-    if (ra[360]) begin
-      bl_sq = 10'h169;
-    end
-    if (ra[361]) begin
-      bl_sq = 10'h16a;
-    end
-    if (ra[362]) begin
-      bl_sq = 10'h16b;
-    end
-    if (ra[363]) begin
-      bl_sq = 10'h16c;
-    end
-    if (ra[364]) begin
-      bl_sq = 10'h16d;
-    end
-    if (ra[365]) begin
-      bl_sq = 10'h16e;
-    end
-    if (ra[366]) begin
-      bl_sq = 10'h16f;
-    end
-    if (ra[367]) begin
-      bl_sq = 10'h170;
-    end
-    if (ra[368]) begin
-      bl_sq = 10'h171;
-    end
-    if (ra[369]) begin
-      bl_sq = 10'h172;
-    end
-    if (ra[370]) begin
-      bl_sq = 10'h173;
-    end
-    if (ra[371]) begin
-      bl_sq = 10'h174;
-    end
-    if (ra[372]) begin
-      bl_sq = 10'h175;
-    end
-    if (ra[373]) begin
-      bl_sq = 10'h176;
-    end
-    if (ra[374]) begin
-      bl_sq = 10'h177;
-    end
-    if (ra[375]) begin
-      bl_sq = 10'h178;
-    end
-    if (ra[376]) begin
-      bl_sq = 10'h179;
-    end
-    if (ra[377]) begin
-      bl_sq = 10'h17a;
-    end
-    if (ra[378]) begin
-      bl_sq = 10'h17b;
-    end
-    if (ra[379]) begin
-      bl_sq = 10'h17c;
-    end
-    if (ra[380]) begin
-      bl_sq = 10'h17d;
-    end
-    if (ra[381]) begin
-      bl_sq = 10'h17e;
-    end
-    if (ra[382]) begin
-      bl_sq = 10'h17f;
-    end
-    if (ra[383]) begin
-      bl_sq = 10'h180;
-    end
-    if (ra[384]) begin
-      bl_sq = 10'h181;
-    end
-    if (ra[385]) begin
-      bl_sq = 10'h182;
-    end
-    if (ra[386]) begin
-      bl_sq = 10'h183;
-    end
-    if (ra[387]) begin
-      bl_sq = 10'h184;
-    end
-    if (ra[388]) begin
-      bl_sq = 10'h185;
-    end
-    if (ra[389]) begin
-      bl_sq = 10'h186;
-    end
-    if (ra[390]) begin
-      bl_sq = 10'h187;
-    end
-    if (ra[391]) begin
-      bl_sq = 10'h188;
-    end
-    if (ra[392]) begin
-      bl_sq = 10'h189;
-    end
-    if (ra[393]) begin
-      bl_sq = 10'h18a;
-    end
-    if (ra[394]) begin
-      bl_sq = 10'h18b;
-    end
-    if (ra[395]) begin
-      bl_sq = 10'h18c;
-    end
-    if (ra[396]) begin
-      bl_sq = 10'h18d;
-    end
-    if (ra[397]) begin
-      bl_sq = 10'h18e;
-    end
-    if (ra[398]) begin
-      bl_sq = 10'h18f;
-    end
-    if (ra[399]) begin
-      bl_sq = 10'h190;
-    end
-    if (ra[400]) begin
-      bl_sq = 10'h191;
-    end
-    if (ra[401]) begin
-      bl_sq = 10'h192;
-    end
-    if (ra[402]) begin
-      bl_sq = 10'h193;
-    end
-    if (ra[403]) begin
-      bl_sq = 10'h194;
-    end
-    if (ra[404]) begin
-      bl_sq = 10'h195;
-    end
-    if (ra[405]) begin
-      bl_sq = 10'h196;
-    end
-    if (ra[406]) begin
-      bl_sq = 10'h197;
-    end
-    if (ra[407]) begin
-      bl_sq = 10'h198;
-    end
-    if (ra[408]) begin
-      bl_sq = 10'h199;
-    end
-    if (ra[409]) begin
-      bl_sq = 10'h19a;
-    end
-    if (ra[410]) begin
-      bl_sq = 10'h19b;
-    end
-    if (ra[411]) begin
-      bl_sq = 10'h19c;
-    end
-    if (ra[412]) begin
-      bl_sq = 10'h19d;
-    end
-    if (ra[413]) begin
-      bl_sq = 10'h19e;
-    end
-    if (ra[414]) begin
-      bl_sq = 10'h19f;
-    end
-    if (ra[415]) begin
-      bl_sq = 10'h1a0;
-    end
-    if (ra[416]) begin
-      bl_sq = 10'h1a1;
-    end
-    if (ra[417]) begin
-      bl_sq = 10'h1a2;
-    end
-    if (ra[418]) begin
-      bl_sq = 10'h1a3;
-    end
-    if (ra[419]) begin
-      bl_sq = 10'h1a4;
-    end
-    if (ra[420]) begin
-      bl_sq = 10'h1a5;
-    end
-    if (ra[421]) begin
-      bl_sq = 10'h1a6;
-    end
-    if (ra[422]) begin
-      bl_sq = 10'h1a7;
-    end
-    if (ra[423]) begin
-      bl_sq = 10'h1a8;
-    end
-    if (ra[424]) begin
-      bl_sq = 10'h1a9;
-    end
-    if (ra[425]) begin
-      bl_sq = 10'h1aa;
-    end
-    if (ra[426]) begin
-      bl_sq = 10'h1ab;
-    end
-    if (ra[427]) begin
-      bl_sq = 10'h1ac;
-    end
-    if (ra[428]) begin
-      bl_sq = 10'h1ad;
-    end
-    if (ra[429]) begin
-      bl_sq = 10'h1ae;
-    end
-    if (ra[430]) begin
-      bl_sq = 10'h1af;
-    end
-    if (ra[431]) begin
-      bl_sq = 10'h1b0;
-    end
-    if (ra[432]) begin
-      bl_sq = 10'h1b1;
-    end
-    if (ra[433]) begin
-      bl_sq = 10'h1b2;
-    end
-    if (ra[434]) begin
-      bl_sq = 10'h1b3;
-    end
-    if (ra[435]) begin
-      bl_sq = 10'h1b4;
-    end
-    if (ra[436]) begin
-      bl_sq = 10'h1b5;
-    end
-    if (ra[437]) begin
-      bl_sq = 10'h1b6;
-    end
-    if (ra[438]) begin
-      bl_sq = 10'h1b7;
-    end
-    if (ra[439]) begin
-      bl_sq = 10'h1b8;
-    end
-    if (ra[440]) begin
-      bl_sq = 10'h1b9;
-    end
-    if (ra[441]) begin
-      bl_sq = 10'h1ba;
-    end
-    if (ra[442]) begin
-      bl_sq = 10'h1bb;
-    end
-    if (ra[443]) begin
-      bl_sq = 10'h1bc;
-    end
-    if (ra[444]) begin
-      bl_sq = 10'h1bd;
-    end
-    if (ra[445]) begin
-      bl_sq = 10'h1be;
-    end
-    if (ra[446]) begin
-      bl_sq = 10'h1bf;
-    end
-    if (ra[447]) begin
-      bl_sq = 10'h1c0;
-    end
-    if (ra[448]) begin
-      bl_sq = 10'h1c1;
-    end
-    if (ra[449]) begin
-      bl_sq = 10'h1c2;
-    end
-    if (ra[450]) begin
-      bl_sq = 10'h1c3;
-    end
-    if (ra[451]) begin
-      bl_sq = 10'h1c4;
-    end
-    if (ra[452]) begin
-      bl_sq = 10'h1c5;
-    end
-    if (ra[453]) begin
-      bl_sq = 10'h1c6;
-    end
-    if (ra[454]) begin
-      bl_sq = 10'h1c7;
-    end
-    if (ra[455]) begin
-      bl_sq = 10'h1c8;
-    end
-    if (ra[456]) begin
-      bl_sq = 10'h1c9;
-    end
-    if (ra[457]) begin
-      bl_sq = 10'h1ca;
-    end
-    if (ra[458]) begin
-      bl_sq = 10'h1cb;
-    end
-    if (ra[459]) begin
-      bl_sq = 10'h1cc;
-    end
-    if (ra[460]) begin
-      bl_sq = 10'h1cd;
-    end
-    if (ra[461]) begin
-      bl_sq = 10'h1ce;
-    end
-    if (ra[462]) begin
-      bl_sq = 10'h1cf;
-    end
-    if (ra[463]) begin
-      bl_sq = 10'h1d0;
-    end
-    if (ra[464]) begin
-      bl_sq = 10'h1d1;
-    end
-    if (ra[465]) begin
-      bl_sq = 10'h1d2;
-    end
-    if (ra[466]) begin
-      bl_sq = 10'h1d3;
-    end
-    if (ra[467]) begin
-      bl_sq = 10'h1d4;
-    end
-    if (ra[468]) begin
-      bl_sq = 10'h1d5;
-    end
-    if (ra[469]) begin
-      bl_sq = 10'h1d6;
-    end
-    if (ra[470]) begin
-      bl_sq = 10'h1d7;
-    end
-    if (ra[471]) begin
-      bl_sq = 10'h1d8;
-    end
-    if (ra[472]) begin
-      bl_sq = 10'h1d9;
-    end
-    if (ra[473]) begin
-      bl_sq = 10'h1da;
-    end
-    if (ra[474]) begin
-      bl_sq = 10'h1db;
-    end
-    if (ra[475]) begin
-      bl_sq = 10'h1dc;
-    end
-    if (ra[476]) begin
-      bl_sq = 10'h1dd;
-    end
-    if (ra[477]) begin
-      bl_sq = 10'h1de;
-    end
-    if (ra[478]) begin
-      bl_sq = 10'h1df;
-    end
-    if (ra[479]) begin
-      bl_sq = 10'h1e0;
-    end
-    if (ra[480]) begin
-      bl_sq = 10'h1e1;
-    end
-    if (ra[481]) begin
-      bl_sq = 10'h1e2;
-    end
-    if (ra[482]) begin
-      bl_sq = 10'h1e3;
-    end
-    if (ra[483]) begin
-      bl_sq = 10'h1e4;
-    end
-    if (ra[484]) begin
-      bl_sq = 10'h1e5;
-    end
-    if (ra[485]) begin
-      bl_sq = 10'h1e6;
-    end
-    if (ra[486]) begin
-      bl_sq = 10'h1e7;
-    end
-    if (ra[487]) begin
-      bl_sq = 10'h1e8;
-    end
-    if (ra[488]) begin
-      bl_sq = 10'h1e9;
-    end
-    if (ra[489]) begin
-      bl_sq = 10'h1ea;
-    end
-    if (ra[490]) begin
-      bl_sq = 10'h1eb;
-    end
-    if (ra[491]) begin
-      bl_sq = 10'h1ec;
-    end
-    if (ra[492]) begin
-      bl_sq = 10'h1ed;
-    end
-    if (ra[493]) begin
-      bl_sq = 10'h1ee;
-    end
-    if (ra[494]) begin
-      bl_sq = 10'h1ef;
-    end
-    if (ra[495]) begin
-      bl_sq = 10'h1f0;
-    end
-    if (ra[496]) begin
-      bl_sq = 10'h1f1;
-    end
-    if (ra[497]) begin
-      bl_sq = 10'h1f2;
-    end
-    if (ra[498]) begin
-      bl_sq = 10'h1f3;
-    end
-    if (ra[499]) begin
-      bl_sq = 10'h1f4;
-    end
-    if (ra[500]) begin
-      bl_sq = 10'h1f5;
-    end
-    if (ra[501]) begin
-      bl_sq = 10'h1f6;
-    end
-    if (ra[502]) begin
-      bl_sq = 10'h1f7;
-    end
-    if (ra[503]) begin
-      bl_sq = 10'h1f8;
-    end
-    if (ra[504]) begin
-      bl_sq = 10'h1f9;
-    end
-    if (ra[505]) begin
-      bl_sq = 10'h1fa;
-    end
-    if (ra[506]) begin
-      bl_sq = 10'h1fb;
-    end
-    if (ra[507]) begin
-      bl_sq = 10'h1fc;
-    end
-    if (ra[508]) begin
-      bl_sq = 10'h1fd;
-    end
-    if (ra[509]) begin
-      bl_sq = 10'h1fe;
-    end
-    if (ra[510]) begin
-      bl_sq = 10'h1ff;
-    end
-    if (ra[511]) begin
-      bl_sq = 10'h200;
+    (* full_case = 32'd1 *)
+    if (alu_sub) begin
+      alu_y = \$5677 ;
+    end else if (\$5676 ) begin
+      alu_y = { word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41:26] };
+    end else begin
+      alu_y = rb;
     end
   end
   always @* begin
@@ -15129,7 +22878,7 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
     i__ready = 1'h0;
     casez (fsm_state)
       3'h0:
-          i__ready = \$97 ;
+          i__ready = \$5706 ;
     endcase
   end
   always @* begin
@@ -15141,28 +22890,24 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
       3'h1:
           casez (word[4:0])
             5'h00:
-                wr_en = \$98 ;
+                wr_en = \$5707 ;
             5'h01:
-                wr_en = \$99 ;
-            5'h02:
-                wr_en = \$100 ;
-            5'h03:
-                wr_en = \$102 ;
-            5'h04:
-                wr_en = \$104 ;
+                wr_en = \$5708 ;
+            5'h02, 5'h03, 5'h04:
+                wr_en = \$5709 ;
             5'h05:
-                wr_en = \$106 ;
+                wr_en = \$5710 ;
             5'h06:
-                if (\$109 ) begin
-                  wr_en = \$110 ;
+                if (\$5713 ) begin
+                  wr_en = \$5714 ;
                 end
             5'h07, 5'h08:
-                if (\$111 ) begin
-                  wr_en = \$112 ;
+                if (\$5715 ) begin
+                  wr_en = \$5716 ;
                 end
             5'h09:
-                if (\$116 ) begin
-                  wr_en = \$117 ;
+                if (\$5720 ) begin
+                  wr_en = \$5721 ;
                 end
             5'h0a:
                 /* empty */;
@@ -15175,19 +22920,19 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
             5'h0e:
                 /* empty */;
             5'h0f:
-                wr_en = \$118 ;
+                wr_en = \$5722 ;
           endcase
       3'h2:
-          if (\$121 ) begin
-            wr_en = \$122 ;
+          if (\$5725 ) begin
+            wr_en = \$5726 ;
           end
       3'h3:
-          if (\$123 ) begin
-            wr_en = \$124 ;
+          if (\$5727 ) begin
+            wr_en = \$5728 ;
           end
       3'h4:
-          if (\$128 ) begin
-            wr_en = \$129 ;
+          if (\$5729 ) begin
+            wr_en = \$5730 ;
           end
     endcase
   end
@@ -15203,24 +22948,20 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 wp__addr = word[11:5];
             5'h01:
                 wp__addr = word[11:5];
-            5'h02:
-                wp__addr = word[11:5];
-            5'h03:
-                wp__addr = word[11:5];
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 wp__addr = word[11:5];
             5'h05:
                 wp__addr = word[11:5];
             5'h06:
-                if (\$109 ) begin
+                if (\$5713 ) begin
                   wp__addr = word[11:5];
                 end
             5'h07, 5'h08:
-                if (\$111 ) begin
+                if (\$5715 ) begin
                   wp__addr = word[11:5];
                 end
             5'h09:
-                if (\$116 ) begin
+                if (\$5720 ) begin
                   wp__addr = word[11:5];
                 end
             5'h0a:
@@ -15237,15 +22978,15 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 wp__addr = word[11:5];
           endcase
       3'h2:
-          if (\$121 ) begin
+          if (\$5725 ) begin
             wp__addr = dst;
           end
       3'h3:
-          if (\$123 ) begin
+          if (\$5727 ) begin
             wp__addr = dst;
           end
       3'h4:
-          if (\$128 ) begin
+          if (\$5729 ) begin
             wp__addr = dst;
           end
     endcase
@@ -15262,24 +23003,20 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 wp__data = { 624'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, word[41:26] };
             5'h01:
                 wp__data = ra;
-            5'h02:
-                wp__data = \$101 [639:0];
-            5'h03:
-                wp__data = \$103 [639:0];
-            5'h04:
-                wp__data = \$105 [639:0];
+            5'h02, 5'h03, 5'h04:
+                wp__data = { alu_s4, alu_s3, alu_s2, alu_s1, alu_c0_full[128:1] };
             5'h05:
-                wp__data = \$107 ;
+                wp__data = \$5711 ;
             5'h06:
-                if (\$109 ) begin
-                  wp__data = \$1 [639:0];
+                if (\$5713 ) begin
+                  wp__data = { mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[128:1] };
                 end
             5'h07, 5'h08:
-                if (\$111 ) begin
-                  wp__data = { 639'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$115  };
+                if (\$5715 ) begin
+                  wp__data = { 639'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$5719  };
                 end
             5'h09:
-                if (\$116 ) begin
+                if (\$5720 ) begin
                   wp__data = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
                 end
             5'h0a:
@@ -15293,19 +23030,19 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
             5'h0e:
                 /* empty */;
             5'h0f:
-                wp__data = { 623'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$119  };
+                wp__data = { 623'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$5723  };
           endcase
       3'h2:
-          if (\$121 ) begin
-            wp__data = \$2 [639:0];
+          if (\$5725 ) begin
+            wp__data = { mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[128:1] };
           end
       3'h3:
-          if (\$123 ) begin
-            wp__data = { 383'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$127  };
+          if (\$5727 ) begin
+            wp__data = { 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, \$2710 , q_lo[3:0] };
           end
       3'h4:
-          if (\$128 ) begin
-            wp__data = { 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, root[247:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , \$89 , \$94  };
+          if (\$5729 ) begin
+            wp__data = { 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, root[251:0], sq0_co4, sq1_co4, sq2_co4, sq3_co4 };
           end
     endcase
   end
@@ -15321,11 +23058,7 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
@@ -15348,11 +23081,7 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
@@ -15365,7 +23094,19 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$192  = r_resx;
+    acc_use = 1'h0;
+    casez (fsm_state)
+      3'h0:
+          /* empty */;
+      3'h1:
+          /* empty */;
+      3'h2:
+          acc_use = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
+    \$5791  = r_resx;
     if (wr_en) begin
       casez (wp__addr)
         7'h00:
@@ -15395,19 +23136,19 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
         7'h0c:
             /* empty */;
         7'h0d:
-            \$192  = wp__data[127:0];
+            \$5791  = wp__data[127:0];
       endcase
     end
     if (pipe_rst) begin
-      \$192  = 128'h00000000000000000000000000000000;
+      \$5791  = 128'h00000000000000000000000000000000;
     end
     if (rst) begin
-      \$192  = 128'h00000000000000000000000000000000;
+      \$5791  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$193  = r_resp;
+    \$5792  = r_resp;
     if (wr_en) begin
       casez (wp__addr)
         7'h00:
@@ -15439,19 +23180,19 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
         7'h0d:
             /* empty */;
         7'h0e:
-            \$193  = wp__data[127:0];
+            \$5792  = wp__data[127:0];
       endcase
     end
     if (pipe_rst) begin
-      \$193  = 128'h00000000000000000000000000000000;
+      \$5792  = 128'h00000000000000000000000000000000;
     end
     if (rst) begin
-      \$193  = 128'h00000000000000000000000000000000;
+      \$5792  = 128'h00000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$194  = r_rese;
+    \$5793  = r_rese;
     if (wr_en) begin
       casez (wp__addr)
         7'h00:
@@ -15485,19 +23226,19 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
         7'h0e:
             /* empty */;
         7'h0f:
-            \$194  = wp__data[0];
+            \$5793  = wp__data[0];
       endcase
     end
     if (pipe_rst) begin
-      \$194  = 1'h0;
+      \$5793  = 1'h0;
     end
     if (rst) begin
-      \$194  = 1'h0;
+      \$5793  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$195  = r_resc;
+    \$5794  = r_resc;
     if (wr_en) begin
       casez (wp__addr)
         7'h00:
@@ -15533,19 +23274,19 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
         7'h0f:
             /* empty */;
         7'h10:
-            \$195  = wp__data[16:0];
+            \$5794  = wp__data[16:0];
       endcase
     end
     if (pipe_rst) begin
-      \$195  = 17'h00000;
+      \$5794  = 17'h00000;
     end
     if (rst) begin
-      \$195  = 17'h00000;
+      \$5794  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$196  = r_dir;
+    \$5795  = r_dir;
     if (wr_en) begin
       casez (wp__addr)
         7'h00:
@@ -15583,21 +23324,21 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
         7'h10:
             /* empty */;
         7'h11:
-            \$196  = wp__data[0];
+            \$5795  = wp__data[0];
       endcase
     end
     if (pipe_rst) begin
-      \$196  = 1'h0;
+      \$5795  = 1'h0;
     end
     if (rst) begin
-      \$196  = 1'h0;
+      \$5795  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$197  = o__valid;
+    \$5796  = o__valid;
     if (o__ready) begin
-      \$197  = 1'h0;
+      \$5796  = 1'h0;
     end
     casez (fsm_state)
       3'h0:
@@ -15608,11 +23349,7 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
@@ -15637,199 +23374,199 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
             5'h10:
                 /* empty */;
             5'h11:
-                \$197  = 1'h1;
+                \$5796  = 1'h1;
           endcase
     endcase
     if (pipe_rst) begin
-      \$197  = 1'h0;
+      \$5796  = 1'h0;
     end
     if (rst) begin
-      \$197  = 1'h0;
+      \$5796  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$198  = r_mode;
+    \$5797  = r_mode;
     casez (fsm_state)
       3'h0:
-          if (\$135 ) begin
-            \$198  = i__payload[0];
+          if (\$5736 ) begin
+            \$5797  = i__payload[0];
           end
     endcase
     if (pipe_rst) begin
-      \$198  = 1'h0;
+      \$5797  = 1'h0;
     end
     if (rst) begin
-      \$198  = 1'h0;
+      \$5797  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$199  = r_a_base;
+    \$5798  = r_a_base;
     casez (fsm_state)
       3'h0:
-          if (\$135 ) begin
-            \$199  = i__payload[112:1];
+          if (\$5736 ) begin
+            \$5798  = i__payload[112:1];
           end
     endcase
     if (pipe_rst) begin
-      \$199  = 112'h0000000000000000000000000000;
+      \$5798  = 112'h0000000000000000000000000000;
     end
     if (rst) begin
-      \$199  = 112'h0000000000000000000000000000;
+      \$5798  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$200  = r_a_other;
+    \$5799  = r_a_other;
     casez (fsm_state)
       3'h0:
-          if (\$135 ) begin
-            \$200  = i__payload[224:113];
+          if (\$5736 ) begin
+            \$5799  = i__payload[224:113];
           end
     endcase
     if (pipe_rst) begin
-      \$200  = 112'h0000000000000000000000000000;
+      \$5799  = 112'h0000000000000000000000000000;
     end
     if (rst) begin
-      \$200  = 112'h0000000000000000000000000000;
+      \$5799  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$201  = r_a_fn;
+    \$5800  = r_a_fn;
     casez (fsm_state)
       3'h0:
-          if (\$135 ) begin
-            \$201  = i__payload[240:225];
+          if (\$5736 ) begin
+            \$5800  = i__payload[240:225];
           end
     endcase
     if (pipe_rst) begin
-      \$201  = 16'h0000;
+      \$5800  = 16'h0000;
     end
     if (rst) begin
-      \$201  = 16'h0000;
+      \$5800  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$202  = r_a_fd;
+    \$5801  = r_a_fd;
     casez (fsm_state)
       3'h0:
-          if (\$135 ) begin
-            \$202  = i__payload[256:241];
+          if (\$5736 ) begin
+            \$5801  = i__payload[256:241];
           end
     endcase
     if (pipe_rst) begin
-      \$202  = 16'h0000;
+      \$5801  = 16'h0000;
     end
     if (rst) begin
-      \$202  = 16'h0000;
+      \$5801  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$203  = r_b_base;
+    \$5802  = r_b_base;
     casez (fsm_state)
       3'h0:
-          if (\$135 ) begin
-            \$203  = i__payload[368:257];
+          if (\$5736 ) begin
+            \$5802  = i__payload[368:257];
           end
     endcase
     if (pipe_rst) begin
-      \$203  = 112'h0000000000000000000000000000;
+      \$5802  = 112'h0000000000000000000000000000;
     end
     if (rst) begin
-      \$203  = 112'h0000000000000000000000000000;
+      \$5802  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$204  = r_b_other;
+    \$5803  = r_b_other;
     casez (fsm_state)
       3'h0:
-          if (\$135 ) begin
-            \$204  = i__payload[480:369];
+          if (\$5736 ) begin
+            \$5803  = i__payload[480:369];
           end
     endcase
     if (pipe_rst) begin
-      \$204  = 112'h0000000000000000000000000000;
+      \$5803  = 112'h0000000000000000000000000000;
     end
     if (rst) begin
-      \$204  = 112'h0000000000000000000000000000;
+      \$5803  = 112'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$205  = r_b_fn;
+    \$5804  = r_b_fn;
     casez (fsm_state)
       3'h0:
-          if (\$135 ) begin
-            \$205  = i__payload[496:481];
+          if (\$5736 ) begin
+            \$5804  = i__payload[496:481];
           end
     endcase
     if (pipe_rst) begin
-      \$205  = 16'h0000;
+      \$5804  = 16'h0000;
     end
     if (rst) begin
-      \$205  = 16'h0000;
+      \$5804  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$206  = r_b_fd;
+    \$5805  = r_b_fd;
     casez (fsm_state)
       3'h0:
-          if (\$135 ) begin
-            \$206  = i__payload[512:497];
+          if (\$5736 ) begin
+            \$5805  = i__payload[512:497];
           end
     endcase
     if (pipe_rst) begin
-      \$206  = 16'h0000;
+      \$5805  = 16'h0000;
     end
     if (rst) begin
-      \$206  = 16'h0000;
+      \$5805  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$207  = r_maxc;
+    \$5806  = r_maxc;
     casez (fsm_state)
       3'h0:
-          if (\$135 ) begin
-            \$207  = i__payload[529:513];
+          if (\$5736 ) begin
+            \$5806  = i__payload[529:513];
           end
     endcase
     if (pipe_rst) begin
-      \$207  = 17'h00000;
+      \$5806  = 17'h00000;
     end
     if (rst) begin
-      \$207  = 17'h00000;
+      \$5806  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$208  = tag;
+    \$5807  = tag;
     casez (fsm_state)
       3'h0:
-          if (\$135 ) begin
-            \$208  = i__payload[561:530];
+          if (\$5736 ) begin
+            \$5807  = i__payload[561:530];
           end
     endcase
     if (pipe_rst) begin
-      \$208  = 32'd0;
+      \$5807  = 32'd0;
     end
     if (rst) begin
-      \$208  = 32'd0;
+      \$5807  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$209  = pc;
+    \$5808  = pc;
     casez (fsm_state)
       3'h0:
-          if (\$135 ) begin
-            \$209  = 16'h0000;
+          if (\$5736 ) begin
+            \$5808  = 16'h0000;
           end
       3'h1:
         begin
@@ -15838,11 +23575,7 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
@@ -15853,60 +23586,60 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
             5'h09:
                 /* empty */;
             5'h0a:
-                \$209  = \$148 [15:0];
+                \$5808  = \$5748 [15:0];
             5'h0b:
-                \$209  = \$151 [15:0];
+                \$5808  = \$5750 [15:0];
             5'h0c:
-                \$209  = \$154 [15:0];
+                \$5808  = \$5753 [15:0];
             5'h0d:
-                \$209  = \$157 [15:0];
+                \$5808  = \$5756 [15:0];
             5'h0e:
-                \$209  = word[41:26];
+                \$5808  = word[41:26];
             5'h0f:
-                \$209  = word[41:26];
+                \$5808  = word[41:26];
             5'h10:
-                \$209  = ra[15:0];
+                \$5808  = ra[15:0];
           endcase
-          if (\$164 ) begin
-            \$209  = \$165 [15:0];
+          if (\$5763 ) begin
+            \$5808  = \$5764 [15:0];
           end
-          if (\$169 ) begin
-            \$209  = \$170 [15:0];
+          if (\$5768 ) begin
+            \$5808  = \$5769 [15:0];
           end
-          if (\$175 ) begin
-            \$209  = \$176 [15:0];
+          if (\$5774 ) begin
+            \$5808  = \$5775 [15:0];
           end
-          if (\$179 ) begin
-            \$209  = \$180 [15:0];
+          if (\$5778 ) begin
+            \$5808  = \$5779 [15:0];
           end
         end
       3'h2:
-          if (\$184 ) begin
-            \$209  = \$185 [15:0];
+          if (\$5783 ) begin
+            \$5808  = \$5784 [15:0];
           end
       3'h3:
-          if (\$187 ) begin
-            \$209  = \$188 [15:0];
+          if (\$5786 ) begin
+            \$5808  = \$5787 [15:0];
           end
       3'h4:
-          if (\$190 ) begin
-            \$209  = \$191 [15:0];
+          if (\$5789 ) begin
+            \$5808  = \$5790 [15:0];
           end
     endcase
     if (pipe_rst) begin
-      \$209  = 16'h0000;
+      \$5808  = 16'h0000;
     end
     if (rst) begin
-      \$209  = 16'h0000;
+      \$5808  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$210  = fsm_state;
+    \$5809  = fsm_state;
     casez (fsm_state)
       3'h0:
-          if (\$135 ) begin
-            \$210  = 3'h1;
+          if (\$5736 ) begin
+            \$5809  = 3'h1;
           end
       3'h1:
           casez (word[4:0])
@@ -15914,31 +23647,27 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$137 ) begin
+                if (\$5738 ) begin
                 end else begin
-                  \$210  = 3'h2;
+                  \$5809  = 3'h2;
                 end
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$141 ) begin
+                if (\$5742 ) begin
                 end else begin
-                  \$210  = 3'h3;
+                  \$5809  = 3'h3;
                 end
             5'h09:
                 (* full_case = 32'd1 *)
-                if (\$144 ) begin
+                if (\$5745 ) begin
                 end else begin
-                  \$210  = 3'h4;
+                  \$5809  = 3'h4;
                 end
             5'h0a:
                 /* empty */;
@@ -15955,31 +23684,31 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
             5'h10:
                 /* empty */;
             5'h11:
-                \$210  = 3'h0;
+                \$5809  = 3'h0;
           endcase
       3'h2:
-          if (\$184 ) begin
-            \$210  = 3'h1;
+          if (\$5783 ) begin
+            \$5809  = 3'h1;
           end
       3'h3:
-          if (\$187 ) begin
-            \$210  = 3'h1;
+          if (\$5786 ) begin
+            \$5809  = 3'h1;
           end
       3'h4:
-          if (\$190 ) begin
-            \$210  = 3'h1;
+          if (\$5789 ) begin
+            \$5809  = 3'h1;
           end
     endcase
     if (pipe_rst) begin
-      \$210  = 3'h0;
+      \$5809  = 3'h0;
     end
     if (rst) begin
-      \$210  = 3'h0;
+      \$5809  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$211  = acc;
+    \$5810  = acc;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -15989,34 +23718,30 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$137 ) begin
+                if (\$5738 ) begin
                 end else begin
-                  \$211  = \$1 [639:0];
+                  \$5810  = { mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[128:1] };
                 end
           endcase
       3'h2:
-          \$211  = \$2 [639:0];
+          \$5810  = { mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[128:1] };
     endcase
     if (pipe_rst) begin
-      \$211  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5810  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$211  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5810  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$212  = ma;
+    \$5811  = ma;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -16026,34 +23751,30 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$137 ) begin
+                if (\$5738 ) begin
                 end else begin
-                  \$212  = \$138 [639:0];
+                  \$5811  = \$5739 [639:0];
                 end
           endcase
       3'h2:
-          \$212  = \$181 [639:0];
+          \$5811  = \$5780 [639:0];
     endcase
     if (pipe_rst) begin
-      \$212  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5811  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$212  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5811  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$213  = mb;
+    \$5812  = mb;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -16063,34 +23784,30 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$137 ) begin
+                if (\$5738 ) begin
                 end else begin
-                  \$213  = \$139 ;
+                  \$5812  = \$5740 ;
                 end
           endcase
       3'h2:
-          \$213  = \$182 ;
+          \$5812  = \$5781 ;
     endcase
     if (pipe_rst) begin
-      \$213  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5812  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$213  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5812  = 640'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$214  = dst;
+    \$5813  = dst;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -16100,36 +23817,32 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$137 ) begin
+                if (\$5738 ) begin
                 end else begin
-                  \$214  = word[11:5];
+                  \$5813  = word[11:5];
                 end
             5'h07, 5'h08:
-                \$214  = word[11:5];
+                \$5813  = word[11:5];
             5'h09:
-                \$214  = word[11:5];
+                \$5813  = word[11:5];
           endcase
     endcase
     if (pipe_rst) begin
-      \$214  = 7'h00;
+      \$5813  = 7'h00;
     end
     if (rst) begin
-      \$214  = 7'h00;
+      \$5813  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$215  = ceil;
+    \$5814  = ceil;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -16139,30 +23852,26 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
-                \$215  = \$140 ;
+                \$5814  = \$5741 ;
           endcase
     endcase
     if (pipe_rst) begin
-      \$215  = 1'h0;
+      \$5814  = 1'h0;
     end
     if (rst) begin
-      \$215  = 1'h0;
+      \$5814  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$216  = den;
+    \$5815  = den;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -16172,11 +23881,7 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
@@ -16184,22 +23889,22 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$141 ) begin
+                if (\$5742 ) begin
                 end else begin
-                  \$216  = rb[255:0];
+                  \$5815  = rb[144:0];
                 end
           endcase
     endcase
     if (pipe_rst) begin
-      \$216  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$5815  = 145'h0000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$216  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$5815  = 145'h0000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$217  = drem;
+    \$5816  = drem;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -16209,11 +23914,7 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
@@ -16221,26 +23922,26 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$141 ) begin
+                if (\$5742 ) begin
                 end else begin
-                  \$217  = { 1'h0, \$142  };
+                  \$5816  = \$5743 [144:0];
                 end
           endcase
       3'h2:
           /* empty */;
       3'h3:
-          \$217  = \$47 [256:0];
+          \$5816  = \$2705 [144:0];
     endcase
     if (pipe_rst) begin
-      \$217  = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+      \$5816  = 145'h0000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$217  = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+      \$5816  = 145'h0000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$218  = dnum;
+    \$5817  = dnum;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -16250,11 +23951,7 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
@@ -16262,26 +23959,26 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$141 ) begin
+                if (\$5742 ) begin
                 end else begin
-                  \$218  = \$143 [255:0];
+                  \$5817  = \$5744 [255:0];
                 end
           endcase
       3'h2:
           /* empty */;
       3'h3:
-          \$218  = \$49 [255:0];
+          \$5817  = \$2707 [255:0];
     endcase
     if (pipe_rst) begin
-      \$218  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$5817  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$218  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$5817  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$219  = quo;
+    \$5818  = quo;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -16291,11 +23988,7 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
@@ -16303,26 +23996,26 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$141 ) begin
+                if (\$5742 ) begin
                 end else begin
-                  \$219  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+                  \$5818  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
                 end
           endcase
       3'h2:
           /* empty */;
       3'h3:
-          \$219  = { quo[247:0], \$13 , \$18 , \$23 , \$28 , \$33 , \$38 , \$43 , \$48  };
+          \$5818  = { quo[251:0], \$2688 , \$2693 , \$2698 , \$2706  };
     endcase
     if (pipe_rst) begin
-      \$219  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$5818  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$219  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$5818  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$220  = count;
+    \$5819  = count;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -16332,11 +24025,7 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
@@ -16344,34 +24033,34 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$141 ) begin
+                if (\$5742 ) begin
                 end else begin
-                  \$220  = { 1'h0, \$8 [8:0] };
+                  \$5819  = { 1'h0, \$2683 [8:0] };
                 end
             5'h09:
                 (* full_case = 32'd1 *)
-                if (\$144 ) begin
+                if (\$5745 ) begin
                 end else begin
-                  \$220  = { 1'h0, \$53 [8:0] };
+                  \$5819  = { 1'h0, \$5530 [8:0] };
                 end
           endcase
       3'h2:
           /* empty */;
       3'h3:
-          \$220  = \$186 [9:0];
+          \$5819  = \$5785 [9:0];
       3'h4:
-          \$220  = \$189 [9:0];
+          \$5819  = \$5788 [9:0];
     endcase
     if (pipe_rst) begin
-      \$220  = 10'h000;
+      \$5819  = 10'h000;
     end
     if (rst) begin
-      \$220  = 10'h000;
+      \$5819  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$221  = work;
+    \$5820  = work;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -16381,11 +24070,7 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
@@ -16395,9 +24080,9 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 /* empty */;
             5'h09:
                 (* full_case = 32'd1 *)
-                if (\$144 ) begin
+                if (\$5745 ) begin
                 end else begin
-                  \$221  = \$145 [511:0];
+                  \$5820  = \$5746 [511:0];
                 end
           endcase
       3'h2:
@@ -16405,18 +24090,18 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
       3'h3:
           /* empty */;
       3'h4:
-          \$221  = \$95 [511:0];
+          \$5820  = \$5672 [511:0];
     endcase
     if (pipe_rst) begin
-      \$221  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5820  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$221  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5820  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$222  = srem;
+    \$5821  = srem;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -16426,11 +24111,7 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
@@ -16440,9 +24121,9 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 /* empty */;
             5'h09:
                 (* full_case = 32'd1 *)
-                if (\$144 ) begin
+                if (\$5745 ) begin
                 end else begin
-                  \$222  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+                  \$5821  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
                 end
           endcase
       3'h2:
@@ -16450,18 +24131,18 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
       3'h3:
           /* empty */;
       3'h4:
-          \$222  = \$93 [259:0];
+          \$5821  = \$5671 [259:0];
     endcase
     if (pipe_rst) begin
-      \$222  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+      \$5821  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$222  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
+      \$5821  = 260'h00000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$223  = root;
+    \$5822  = root;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -16471,11 +24152,7 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
@@ -16485,9 +24162,9 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 /* empty */;
             5'h09:
                 (* full_case = 32'd1 *)
-                if (\$144 ) begin
+                if (\$5745 ) begin
                 end else begin
-                  \$223  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+                  \$5822  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
                 end
           endcase
       3'h2:
@@ -16495,18 +24172,18 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
       3'h3:
           /* empty */;
       3'h4:
-          \$223  = { root[247:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , \$89 , \$94  };
+          \$5822  = { root[251:0], sq0_co4, sq1_co4, sq2_co4, sq3_co4 };
     endcase
     if (pipe_rst) begin
-      \$223  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$5822  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$223  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$5822  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$4 ) begin end
-    \$224  = o__payload;
+    \$5823  = o__payload;
     casez (fsm_state)
       3'h0:
           /* empty */;
@@ -16516,11 +24193,7 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 /* empty */;
             5'h01:
                 /* empty */;
-            5'h02:
-                /* empty */;
-            5'h03:
-                /* empty */;
-            5'h04:
+            5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
                 /* empty */;
@@ -16546,20 +24219,20 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
                 /* empty */;
             5'h11:
               begin
-                \$224 [31:0] = tag;
-                \$224 [32] = r_dir;
-                \$224 [33] = r_rese;
-                \$224 [50:34] = r_resc;
-                \$224 [178:51] = r_resx;
-                \$224 [306:179] = r_resp;
+                \$5823 [31:0] = tag;
+                \$5823 [32] = r_dir;
+                \$5823 [33] = r_rese;
+                \$5823 [50:34] = r_resc;
+                \$5823 [178:51] = r_resx;
+                \$5823 [306:179] = r_resp;
               end
           endcase
     endcase
     if (pipe_rst) begin
-      \$224  = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5823  = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$224  = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$5823  = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   assign rom_rd__addr = pc[9:0];
@@ -16573,66 +24246,94 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
   assign rd_b__addr = word[25:19];
   assign wr_addr = wp__addr;
   assign wr_data = wp__data;
-  assign partial = \$1 [639:0];
-  assign acc_next = \$2 [639:0];
+  assign mul_v00 = { \$18 [27:0], \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3 , \$2 , \$1  };
+  assign mul_v01 = { \$36 [9:0], \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , 18'h00000 };
+  assign mul_v10 = { \$54 [9:0], 4'h0, \$53 , 4'h0, \$52 , 4'h0, \$51 , 4'h0, \$50 , 4'h0, \$49 , 4'h0, \$48 , 4'h0, \$47 , 4'h0, \$46 , 4'h0, \$45 , 4'h0, \$44 , 4'h0, \$43 , 4'h0, \$42 , 4'h0, \$41 , 4'h0, \$40 , 4'h0, \$39 , 4'h0, \$38 , 4'h0, \$37 , 18'h00000 };
+  assign mul_v11 = { \$71 [27:0], 4'h0, \$70 , 4'h0, \$69 , 4'h0, \$68 , 4'h0, \$67 , 4'h0, \$66 , 4'h0, \$65 , 4'h0, \$64 , 4'h0, \$63 , 4'h0, \$62 , 4'h0, \$61 , 4'h0, \$60 , 4'h0, \$59 , 4'h0, \$58 , 4'h0, \$57 , 4'h0, \$56 , 4'h0, \$55 , 36'h000000000 };
+  assign mul_csa1_c = { \$77 [638:0], 1'h0 };
+  assign mul_csa2_c = { \$86 [638:0], 1'h0 };
+  assign mul_csa3_c = { \$92 [638:0], 1'h0 };
+  assign mul_cpa_cin1 = mul_cpa_c0_full[129];
+  assign mul_cpa_cin2 = mul_cpa_co1;
+  assign mul_cpa_cin3 = mul_cpa_co2;
+  assign mul_cpa_cin4 = mul_cpa_co3;
+  assign mul_cpa_sum = { mul_cpa_s4, mul_cpa_s3, mul_cpa_s2, mul_cpa_s1, mul_cpa_c0_full[128:1] };
+  assign mul_cpa_cout = mul_cpa_co4;
   assign a_lo = ra[255:0];
-  assign b_lo = rb[255:0];
-  assign qb = \$8 [8:0];
-  assign div_shl = \$9 [8:0];
-  assign drem_0 = \$12 [256:0];
-  assign quo_0 = { quo[254:0], \$13  };
-  assign dnum_0 = \$14 [255:0];
-  assign drem_1 = \$17 [256:0];
-  assign quo_1 = { quo[253:0], \$13 , \$18  };
-  assign dnum_1 = \$19 [255:0];
-  assign drem_2 = \$22 [256:0];
-  assign quo_2 = { quo[252:0], \$13 , \$18 , \$23  };
-  assign dnum_2 = \$24 [255:0];
-  assign drem_3 = \$27 [256:0];
-  assign quo_3 = { quo[251:0], \$13 , \$18 , \$23 , \$28  };
-  assign dnum_3 = \$29 [255:0];
-  assign drem_4 = \$32 [256:0];
-  assign quo_4 = { quo[250:0], \$13 , \$18 , \$23 , \$28 , \$33  };
-  assign dnum_4 = \$34 [255:0];
-  assign drem_5 = \$37 [256:0];
-  assign quo_5 = { quo[249:0], \$13 , \$18 , \$23 , \$28 , \$33 , \$38  };
-  assign dnum_5 = \$39 [255:0];
-  assign drem_6 = \$42 [256:0];
-  assign quo_6 = { quo[248:0], \$13 , \$18 , \$23 , \$28 , \$33 , \$38 , \$43  };
-  assign dnum_6 = \$44 [255:0];
-  assign drem_7 = \$47 [256:0];
-  assign quo_7 = { quo[247:0], \$13 , \$18 , \$23 , \$28 , \$33 , \$38 , \$43 , \$48  };
-  assign dnum_7 = \$49 [255:0];
+  assign b_lo = rb[144:0];
+  assign bl_b = \$2677 [7:0];
+  assign qb = \$2683 [8:0];
+  assign div_shl = \$2684 [8:0];
+  assign drem_0 = \$2687 [144:0];
+  assign quo_0 = { quo[254:0], \$2688  };
+  assign dnum_0 = \$2689 [255:0];
+  assign drem_1 = \$2692 [144:0];
+  assign quo_1 = { quo[253:0], \$2688 , \$2693  };
+  assign dnum_1 = \$2694 [255:0];
+  assign drem_2 = \$2697 [144:0];
+  assign quo_2 = { quo[252:0], \$2688 , \$2693 , \$2698  };
+  assign dnum_2 = \$2699 [255:0];
+  assign drem_3 = \$2705 [144:0];
+  assign quo_3 = { quo[251:0], \$2688 , \$2693 , \$2698 , \$2706  };
+  assign dnum_3 = \$2707 [255:0];
+  assign q_hi_inc = \$2709 [251:0];
+  assign div_result = { \$2710 , q_lo[3:0] };
   assign a_sq = ra[511:0];
-  assign pairs = \$53 [8:0];
-  assign sq_shl = \$55 [9:0];
-  assign srem_0 = \$58 [259:0];
-  assign root_0 = { root[254:0], \$59  };
-  assign work_0 = \$60 [511:0];
-  assign srem_1 = \$63 [259:0];
-  assign root_1 = { root[253:0], \$59 , \$64  };
-  assign work_1 = \$65 [511:0];
-  assign srem_2 = \$68 [259:0];
-  assign root_2 = { root[252:0], \$59 , \$64 , \$69  };
-  assign work_2 = \$70 [511:0];
-  assign srem_3 = \$73 [259:0];
-  assign root_3 = { root[251:0], \$59 , \$64 , \$69 , \$74  };
-  assign work_3 = \$75 [511:0];
-  assign srem_4 = \$78 [259:0];
-  assign root_4 = { root[250:0], \$59 , \$64 , \$69 , \$74 , \$79  };
-  assign work_4 = \$80 [511:0];
-  assign srem_5 = \$83 [259:0];
-  assign root_5 = { root[249:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84  };
-  assign work_5 = \$85 [511:0];
-  assign srem_6 = \$88 [259:0];
-  assign root_6 = { root[248:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , \$89  };
-  assign work_6 = \$90 [511:0];
-  assign srem_7 = \$93 [259:0];
-  assign root_7 = { root[247:0], \$59 , \$64 , \$69 , \$74 , \$79 , \$84 , \$89 , \$94  };
-  assign work_7 = \$95 [511:0];
+  assign pairs = \$5530 [8:0];
+  assign sq_shl = \$5532 [9:0];
+  assign sq_r2_0 = { srem, work[511:510] };
+  assign sq_trial_0 = { 4'h0, root, 2'h1 };
+  assign sq0_cin1 = sq0_c0_full[65];
+  assign sq0_cin2 = sq0_co1;
+  assign sq0_cin3 = sq0_co2;
+  assign sq0_cin4 = sq0_co3;
+  assign sq0_sum = { sq0_s4, sq0_s3, sq0_s2, sq0_s1, sq0_c0_full[64:1] };
+  assign sq0_cout = sq0_co4;
+  assign srem_0 = \$5566 [259:0];
+  assign root_0 = { root[254:0], sq0_co4 };
+  assign work_0 = \$5567 [511:0];
+  assign sq_r2_1 = { \$5566 [259:0], \$5567 [511:510] };
+  assign sq_trial_1 = { 4'h0, root[254:0], sq0_co4, 2'h1 };
+  assign sq1_cin1 = sq1_c0_full[65];
+  assign sq1_cin2 = sq1_co1;
+  assign sq1_cin3 = sq1_co2;
+  assign sq1_cin4 = sq1_co3;
+  assign sq1_sum = { sq1_s4, sq1_s3, sq1_s2, sq1_s1, sq1_c0_full[64:1] };
+  assign sq1_cout = sq1_co4;
+  assign srem_1 = \$5601 [259:0];
+  assign root_1 = { root[253:0], sq0_co4, sq1_co4 };
+  assign work_1 = \$5602 [511:0];
+  assign sq_r2_2 = { \$5601 [259:0], \$5602 [511:510] };
+  assign sq_trial_2 = { 4'h0, root[253:0], sq0_co4, sq1_co4, 2'h1 };
+  assign sq2_cin1 = sq2_c0_full[65];
+  assign sq2_cin2 = sq2_co1;
+  assign sq2_cin3 = sq2_co2;
+  assign sq2_cin4 = sq2_co3;
+  assign sq2_sum = { sq2_s4, sq2_s3, sq2_s2, sq2_s1, sq2_c0_full[64:1] };
+  assign sq2_cout = sq2_co4;
+  assign srem_2 = \$5636 [259:0];
+  assign root_2 = { root[252:0], sq0_co4, sq1_co4, sq2_co4 };
+  assign work_2 = \$5637 [511:0];
+  assign sq_r2_3 = { \$5636 [259:0], \$5637 [511:510] };
+  assign sq_trial_3 = { 4'h0, root[252:0], sq0_co4, sq1_co4, sq2_co4, 2'h1 };
+  assign sq3_cin1 = sq3_c0_full[65];
+  assign sq3_cin2 = sq3_co1;
+  assign sq3_cin3 = sq3_co2;
+  assign sq3_cin4 = sq3_co3;
+  assign sq3_sum = { sq3_s4, sq3_s3, sq3_s2, sq3_s1, sq3_c0_full[64:1] };
+  assign sq3_cout = sq3_co4;
+  assign srem_3 = \$5671 [259:0];
+  assign root_3 = { root[251:0], sq0_co4, sq1_co4, sq2_co4, sq3_co4 };
+  assign work_3 = \$5672 [511:0];
   assign o_valid = o__valid;
   assign rec = o__payload;
   assign imm_sext = { word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41], word[41:26] };
+  assign alu_cin1 = alu_c0_full[129];
+  assign alu_cin2 = alu_co1;
+  assign alu_cin3 = alu_co2;
+  assign alu_cin4 = alu_co3;
+  assign alu_sum = { alu_s4, alu_s3, alu_s2, alu_s1, alu_c0_full[128:1] };
+  assign alu_cout = alu_co4;
   assign \o__payload.tag  = o__payload[31:0];
   assign \o__payload.direction  = o__payload[32];
   assign \o__payload.exact  = o__payload[33];
@@ -16656,41 +24357,670 @@ module \appliance_top.backrun.search (rst, pipe_rst, i__valid, i__payload, o__re
   assign \i__payload.b_fd  = i__payload[512:497];
   assign \i__payload.maxc  = i__payload[529:513];
   assign \i__payload.tag  = i__payload[561:530];
-  assign \$8 [2:0] = 3'h0;
-  assign \$8 [10:3] = { 1'h0, \$7 [9:3] };
-  assign \$14  = { dnum, 1'h0 };
-  assign \$19  = { \$14 [255:0], 1'h0 };
-  assign \$24  = { \$19 [255:0], 1'h0 };
-  assign \$29  = { \$24 [255:0], 1'h0 };
-  assign \$34  = { \$29 [255:0], 1'h0 };
-  assign \$39  = { \$34 [255:0], 1'h0 };
-  assign \$44  = { \$39 [255:0], 1'h0 };
-  assign \$49  = { \$44 [255:0], 1'h0 };
-  assign \$51  = { 1'h0, \$50 [10:1] };
-  assign \$53 [2:0] = 3'h0;
-  assign \$53 [12:3] = { 1'h0, \$52 [11:3] };
-  assign \$60  = { 1'h0, work, 2'h0 };
-  assign \$65  = { 1'h0, \$60 [511:0], 2'h0 };
-  assign \$70  = { 1'h0, \$65 [511:0], 2'h0 };
-  assign \$75  = { 1'h0, \$70 [511:0], 2'h0 };
-  assign \$80  = { 1'h0, \$75 [511:0], 2'h0 };
-  assign \$85  = { 1'h0, \$80 [511:0], 2'h0 };
-  assign \$90  = { 1'h0, \$85 [511:0], 2'h0 };
-  assign \$95  = { 1'h0, \$90 [511:0], 2'h0 };
-  assign \$107  = { 1'h0, ra[639:1] };
-  assign \$108  = { 32'h00000000, rb[639:32] };
-  assign \$120  = { 32'h00000000, mb[639:32] };
-  assign \$136  = { 32'h00000000, rb[639:32] };
-  assign \$138  = { 31'h00000000, ra, 32'h00000000 };
-  assign \$139  = { 32'h00000000, rb[639:32] };
-  assign \$167  = { 32'h00000000, rb[639:32] };
-  assign \$181  = { 31'h00000000, ma, 32'h00000000 };
-  assign \$182  = { 32'h00000000, mb[639:32] };
-  assign \$183  = { 32'h00000000, mb[639:32] };
+  assign \$1539  = rb[144];
+  assign \$1540  = 1'h0;
+  assign \$1541  = rb[144];
+  assign \$1542  = 1'h0;
+  assign \$1543  = 1'h0;
+  assign \$1544  = 1'h0;
+  assign \$1545  = rb[144];
+  assign \$1546  = 1'h0;
+  assign \$1547  = 1'h0;
+  assign \$1548  = 1'h0;
+  assign \$1549  = 1'h0;
+  assign \$1550  = 1'h0;
+  assign \$1551  = 1'h0;
+  assign \$1552  = 1'h0;
+  assign \$1553  = rb[144];
+  assign \$1555  = 1'h0;
+  assign \$1556  = 1'h0;
+  assign \$1557  = 1'h0;
+  assign \$1558  = 1'h0;
+  assign \$1559  = 1'h0;
+  assign \$1560  = 1'h0;
+  assign \$1561  = 1'h0;
+  assign \$1562  = 1'h0;
+  assign \$1563  = 1'h0;
+  assign \$1564  = 1'h0;
+  assign \$1565  = 1'h0;
+  assign \$1566  = 1'h0;
+  assign \$1567  = 1'h0;
+  assign \$1568  = 1'h0;
+  assign \$1569  = 1'h0;
+  assign \$1570  = 1'h0;
+  assign \$1571  = 1'h0;
+  assign \$1572  = 1'h0;
+  assign \$1573  = 1'h0;
+  assign \$1574  = 1'h0;
+  assign \$1575  = 1'h0;
+  assign \$1576  = 1'h0;
+  assign \$1577  = 1'h0;
+  assign \$1578  = 1'h0;
+  assign \$1579  = 1'h0;
+  assign \$1580  = 1'h0;
+  assign \$1581  = 1'h0;
+  assign \$1582  = 1'h0;
+  assign \$1583  = 1'h0;
+  assign \$1584  = 1'h0;
+  assign \$1585  = 1'h0;
+  assign \$1586  = \$1554 ;
+  assign \$1587  = 1'h0;
+  assign \$1588  = 1'h0;
+  assign \$1589  = 1'h0;
+  assign \$1590  = 1'h0;
+  assign \$1591  = 1'h0;
+  assign \$1592  = 1'h0;
+  assign \$1593  = 1'h0;
+  assign \$1594  = 1'h0;
+  assign \$1595  = 1'h0;
+  assign \$1596  = 1'h0;
+  assign \$1597  = 1'h0;
+  assign \$1598  = 1'h0;
+  assign \$1599  = 1'h0;
+  assign \$1600  = 1'h0;
+  assign \$1601  = 1'h0;
+  assign \$1602  = 1'h0;
+  assign \$1603  = 1'h0;
+  assign \$1604  = 1'h0;
+  assign \$1605  = 1'h0;
+  assign \$1606  = 1'h0;
+  assign \$1607  = 1'h0;
+  assign \$1608  = 1'h0;
+  assign \$1609  = 1'h0;
+  assign \$1610  = 1'h0;
+  assign \$1611  = 1'h0;
+  assign \$1612  = 1'h0;
+  assign \$1613  = 1'h0;
+  assign \$1614  = 1'h0;
+  assign \$1615  = 1'h0;
+  assign \$1616  = 1'h0;
+  assign \$1617  = 1'h0;
+  assign \$1618  = 1'h0;
+  assign \$1619  = 1'h0;
+  assign \$1620  = 1'h0;
+  assign \$1621  = 1'h0;
+  assign \$1622  = 1'h0;
+  assign \$1623  = 1'h0;
+  assign \$1624  = 1'h0;
+  assign \$1625  = 1'h0;
+  assign \$1626  = 1'h0;
+  assign \$1627  = 1'h0;
+  assign \$1628  = 1'h0;
+  assign \$1629  = 1'h0;
+  assign \$1630  = 1'h0;
+  assign \$1631  = 1'h0;
+  assign \$1632  = 1'h0;
+  assign \$1633  = 1'h0;
+  assign \$1634  = 1'h0;
+  assign \$1635  = 1'h0;
+  assign \$1636  = 1'h0;
+  assign \$1637  = 1'h0;
+  assign \$1638  = 1'h0;
+  assign \$1639  = 1'h0;
+  assign \$1640  = 1'h0;
+  assign \$1641  = 1'h0;
+  assign \$1642  = 1'h0;
+  assign \$1643  = 1'h0;
+  assign \$1644  = 1'h0;
+  assign \$1645  = 1'h0;
+  assign \$1646  = 1'h0;
+  assign \$1647  = 1'h0;
+  assign \$1648  = 1'h0;
+  assign \$1649  = 1'h0;
+  assign \$1650  = \$1554 ;
+  assign \$1667  = rb[144];
+  assign \$1668  = 1'h0;
+  assign \$1669  = rb[144];
+  assign \$1670  = 1'h0;
+  assign \$1671  = 1'h0;
+  assign \$1672  = 1'h0;
+  assign \$1673  = rb[144];
+  assign \$1674  = 1'h0;
+  assign \$1675  = 1'h0;
+  assign \$1676  = 1'h0;
+  assign \$1677  = 1'h0;
+  assign \$1678  = 1'h0;
+  assign \$1679  = 1'h0;
+  assign \$1680  = 1'h0;
+  assign \$1681  = rb[144];
+  assign \$1683  = 1'h0;
+  assign \$1684  = 1'h0;
+  assign \$1685  = 1'h0;
+  assign \$1686  = 1'h0;
+  assign \$1687  = 1'h0;
+  assign \$1688  = 1'h0;
+  assign \$1689  = 1'h0;
+  assign \$1690  = 1'h0;
+  assign \$1691  = 1'h0;
+  assign \$1692  = 1'h0;
+  assign \$1693  = 1'h0;
+  assign \$1694  = 1'h0;
+  assign \$1695  = 1'h0;
+  assign \$1696  = 1'h0;
+  assign \$1697  = 1'h0;
+  assign \$1698  = 1'h0;
+  assign \$1699  = 1'h0;
+  assign \$1700  = 1'h0;
+  assign \$1701  = 1'h0;
+  assign \$1702  = 1'h0;
+  assign \$1703  = 1'h0;
+  assign \$1704  = 1'h0;
+  assign \$1705  = 1'h0;
+  assign \$1706  = 1'h0;
+  assign \$1707  = 1'h0;
+  assign \$1708  = 1'h0;
+  assign \$1709  = 1'h0;
+  assign \$1710  = 1'h0;
+  assign \$1711  = 1'h0;
+  assign \$1712  = 1'h0;
+  assign \$1713  = 1'h0;
+  assign \$1714  = \$1682 ;
+  assign \$1715  = 1'h0;
+  assign \$1716  = 1'h0;
+  assign \$1717  = 1'h0;
+  assign \$1718  = 1'h0;
+  assign \$1719  = 1'h0;
+  assign \$1720  = 1'h0;
+  assign \$1721  = 1'h0;
+  assign \$1722  = 1'h0;
+  assign \$1723  = 1'h0;
+  assign \$1724  = 1'h0;
+  assign \$1725  = 1'h0;
+  assign \$1726  = 1'h0;
+  assign \$1727  = 1'h0;
+  assign \$1728  = 1'h0;
+  assign \$1729  = 1'h0;
+  assign \$1730  = 1'h0;
+  assign \$1731  = 1'h0;
+  assign \$1732  = 1'h0;
+  assign \$1733  = 1'h0;
+  assign \$1734  = 1'h0;
+  assign \$1735  = 1'h0;
+  assign \$1736  = 1'h0;
+  assign \$1737  = 1'h0;
+  assign \$1738  = 1'h0;
+  assign \$1739  = 1'h0;
+  assign \$1740  = 1'h0;
+  assign \$1741  = 1'h0;
+  assign \$1742  = 1'h0;
+  assign \$1743  = 1'h0;
+  assign \$1744  = 1'h0;
+  assign \$1745  = 1'h0;
+  assign \$1746  = 1'h0;
+  assign \$1747  = 1'h0;
+  assign \$1748  = 1'h0;
+  assign \$1749  = 1'h0;
+  assign \$1750  = 1'h0;
+  assign \$1751  = 1'h0;
+  assign \$1752  = 1'h0;
+  assign \$1753  = 1'h0;
+  assign \$1754  = 1'h0;
+  assign \$1755  = 1'h0;
+  assign \$1756  = 1'h0;
+  assign \$1757  = 1'h0;
+  assign \$1758  = 1'h0;
+  assign \$1759  = 1'h0;
+  assign \$1760  = 1'h0;
+  assign \$1761  = 1'h0;
+  assign \$1762  = 1'h0;
+  assign \$1763  = 1'h0;
+  assign \$1764  = 1'h0;
+  assign \$1765  = 1'h0;
+  assign \$1766  = 1'h0;
+  assign \$1767  = 1'h0;
+  assign \$1768  = 1'h0;
+  assign \$1769  = 1'h0;
+  assign \$1770  = 1'h0;
+  assign \$1771  = 1'h0;
+  assign \$1772  = 1'h0;
+  assign \$1773  = 1'h0;
+  assign \$1774  = 1'h0;
+  assign \$1775  = 1'h0;
+  assign \$1776  = 1'h0;
+  assign \$1777  = 1'h0;
+  assign \$1778  = \$1682 ;
+  assign \$1779  = 1'h0;
+  assign \$1780  = 1'h0;
+  assign \$1781  = 1'h0;
+  assign \$1782  = 1'h0;
+  assign \$1783  = 1'h0;
+  assign \$1784  = 1'h0;
+  assign \$1785  = 1'h0;
+  assign \$1786  = 1'h0;
+  assign \$1787  = 1'h0;
+  assign \$1788  = 1'h0;
+  assign \$1789  = 1'h0;
+  assign \$1790  = 1'h0;
+  assign \$1791  = 1'h0;
+  assign \$1792  = 1'h0;
+  assign \$1793  = 1'h0;
+  assign \$1794  = 1'h0;
+  assign \$1795  = 1'h0;
+  assign \$1796  = 1'h0;
+  assign \$1797  = 1'h0;
+  assign \$1798  = 1'h0;
+  assign \$1799  = 1'h0;
+  assign \$1800  = 1'h0;
+  assign \$1801  = 1'h0;
+  assign \$1802  = 1'h0;
+  assign \$1803  = 1'h0;
+  assign \$1804  = 1'h0;
+  assign \$1805  = 1'h0;
+  assign \$1806  = 1'h0;
+  assign \$1807  = 1'h0;
+  assign \$1808  = 1'h0;
+  assign \$1809  = 1'h0;
+  assign \$1810  = 1'h0;
+  assign \$1811  = 1'h0;
+  assign \$1812  = 1'h0;
+  assign \$1813  = 1'h0;
+  assign \$1814  = 1'h0;
+  assign \$1815  = 1'h0;
+  assign \$1816  = 1'h0;
+  assign \$1817  = 1'h0;
+  assign \$1818  = 1'h0;
+  assign \$1819  = 1'h0;
+  assign \$1820  = 1'h0;
+  assign \$1821  = 1'h0;
+  assign \$1822  = 1'h0;
+  assign \$1823  = 1'h0;
+  assign \$1824  = 1'h0;
+  assign \$1825  = 1'h0;
+  assign \$1826  = 1'h0;
+  assign \$1827  = 1'h0;
+  assign \$1828  = 1'h0;
+  assign \$1829  = 1'h0;
+  assign \$1830  = 1'h0;
+  assign \$1831  = 1'h0;
+  assign \$1832  = 1'h0;
+  assign \$1833  = 1'h0;
+  assign \$1834  = 1'h0;
+  assign \$1835  = 1'h0;
+  assign \$1836  = 1'h0;
+  assign \$1837  = 1'h0;
+  assign \$1838  = 1'h0;
+  assign \$1839  = 1'h0;
+  assign \$1840  = 1'h0;
+  assign \$1841  = 1'h0;
+  assign \$1842  = 1'h0;
+  assign \$1843  = 1'h0;
+  assign \$1844  = 1'h0;
+  assign \$1845  = 1'h0;
+  assign \$1846  = 1'h0;
+  assign \$1847  = 1'h0;
+  assign \$1848  = 1'h0;
+  assign \$1849  = 1'h0;
+  assign \$1850  = 1'h0;
+  assign \$1851  = 1'h0;
+  assign \$1852  = 1'h0;
+  assign \$1853  = 1'h0;
+  assign \$1854  = 1'h0;
+  assign \$1855  = 1'h0;
+  assign \$1856  = 1'h0;
+  assign \$1857  = 1'h0;
+  assign \$1858  = 1'h0;
+  assign \$1859  = 1'h0;
+  assign \$1860  = 1'h0;
+  assign \$1861  = 1'h0;
+  assign \$1862  = 1'h0;
+  assign \$1863  = 1'h0;
+  assign \$1864  = 1'h0;
+  assign \$1865  = 1'h0;
+  assign \$1866  = 1'h0;
+  assign \$1867  = 1'h0;
+  assign \$1868  = 1'h0;
+  assign \$1869  = 1'h0;
+  assign \$1870  = 1'h0;
+  assign \$1871  = 1'h0;
+  assign \$1872  = 1'h0;
+  assign \$1873  = 1'h0;
+  assign \$1874  = 1'h0;
+  assign \$1875  = 1'h0;
+  assign \$1876  = 1'h0;
+  assign \$1877  = 1'h0;
+  assign \$1878  = 1'h0;
+  assign \$1879  = 1'h0;
+  assign \$1880  = 1'h0;
+  assign \$1881  = 1'h0;
+  assign \$1882  = 1'h0;
+  assign \$1883  = 1'h0;
+  assign \$1884  = 1'h0;
+  assign \$1885  = 1'h0;
+  assign \$1886  = 1'h0;
+  assign \$1887  = 1'h0;
+  assign \$1888  = 1'h0;
+  assign \$1889  = 1'h0;
+  assign \$1890  = 1'h0;
+  assign \$1891  = 1'h0;
+  assign \$1892  = 1'h0;
+  assign \$1893  = 1'h0;
+  assign \$1894  = 1'h0;
+  assign \$1895  = 1'h0;
+  assign \$1896  = 1'h0;
+  assign \$1897  = 1'h0;
+  assign \$1898  = 1'h0;
+  assign \$1899  = 1'h0;
+  assign \$1900  = 1'h0;
+  assign \$1901  = 2'h0;
+  assign \$1902  = 1'h0;
+  assign \$1903  = 1'h0;
+  assign \$1904  = 1'h0;
+  assign \$1905  = 2'h0;
+  assign \$1906  = 3'h0;
+  assign \$1907  = 1'h0;
+  assign \$1908  = 1'h0;
+  assign \$1909  = 1'h0;
+  assign \$1910  = 1'h0;
+  assign \$1911  = 1'h0;
+  assign \$1912  = 1'h0;
+  assign \$1913  = 2'h0;
+  assign \$1914  = 1'h0;
+  assign \$1915  = 1'h0;
+  assign \$1916  = 1'h0;
+  assign \$1917  = 2'h0;
+  assign \$1918  = 3'h0;
+  assign \$1919  = 4'h0;
+  assign \$1920  = 1'h0;
+  assign \$1921  = 1'h0;
+  assign \$1922  = 1'h0;
+  assign \$1923  = 1'h0;
+  assign \$1924  = 1'h0;
+  assign \$1925  = 1'h0;
+  assign \$1926  = 1'h0;
+  assign \$1927  = 1'h0;
+  assign \$1928  = 1'h0;
+  assign \$1929  = 1'h0;
+  assign \$1930  = 1'h0;
+  assign \$1931  = 1'h0;
+  assign \$1932  = 1'h0;
+  assign \$1933  = 2'h0;
+  assign \$1934  = 1'h0;
+  assign \$1935  = 1'h0;
+  assign \$1936  = 1'h0;
+  assign \$1937  = 2'h0;
+  assign \$1938  = 3'h0;
+  assign \$1939  = 1'h0;
+  assign \$1940  = 1'h0;
+  assign \$1941  = 1'h0;
+  assign \$1942  = 1'h0;
+  assign \$1943  = 1'h0;
+  assign \$1944  = 1'h0;
+  assign \$1945  = 2'h0;
+  assign \$1946  = 1'h0;
+  assign \$1947  = 1'h0;
+  assign \$1948  = 1'h0;
+  assign \$1949  = 2'h0;
+  assign \$1950  = 3'h0;
+  assign \$1951  = 4'h0;
+  assign \$1952  = 5'h00;
+  assign \$1953  = 1'h0;
+  assign \$1954  = 1'h0;
+  assign \$1955  = 1'h0;
+  assign \$1956  = 1'h0;
+  assign \$1957  = 1'h0;
+  assign \$1958  = 1'h0;
+  assign \$1959  = 1'h0;
+  assign \$1960  = 1'h0;
+  assign \$1961  = 1'h0;
+  assign \$1962  = 1'h0;
+  assign \$1963  = 1'h0;
+  assign \$1964  = 1'h0;
+  assign \$1965  = 1'h0;
+  assign \$1966  = 1'h0;
+  assign \$1967  = 1'h0;
+  assign \$1968  = 1'h0;
+  assign \$1969  = 1'h0;
+  assign \$1970  = 1'h0;
+  assign \$1971  = 1'h0;
+  assign \$1972  = 1'h0;
+  assign \$1973  = 1'h0;
+  assign \$1974  = 1'h0;
+  assign \$1975  = 1'h0;
+  assign \$1976  = 1'h0;
+  assign \$1977  = 1'h0;
+  assign \$1978  = 1'h0;
+  assign \$1979  = 1'h0;
+  assign \$1980  = 1'h0;
+  assign \$1981  = 2'h0;
+  assign \$1982  = 1'h0;
+  assign \$1983  = 1'h0;
+  assign \$1984  = 1'h0;
+  assign \$1985  = 2'h0;
+  assign \$1986  = 3'h0;
+  assign \$1987  = 1'h0;
+  assign \$1988  = 1'h0;
+  assign \$1989  = 1'h0;
+  assign \$1990  = 1'h0;
+  assign \$1991  = 1'h0;
+  assign \$1992  = 1'h0;
+  assign \$1993  = 2'h0;
+  assign \$1994  = 1'h0;
+  assign \$1995  = 1'h0;
+  assign \$1996  = 1'h0;
+  assign \$1997  = 2'h0;
+  assign \$1998  = 3'h0;
+  assign \$1999  = 4'h0;
+  assign \$2000  = 1'h0;
+  assign \$2001  = 1'h0;
+  assign \$2002  = 1'h0;
+  assign \$2003  = 1'h0;
+  assign \$2004  = 1'h0;
+  assign \$2005  = 1'h0;
+  assign \$2006  = 1'h0;
+  assign \$2007  = 1'h0;
+  assign \$2008  = 1'h0;
+  assign \$2009  = 1'h0;
+  assign \$2010  = 1'h0;
+  assign \$2011  = 1'h0;
+  assign \$2012  = 1'h0;
+  assign \$2013  = 2'h0;
+  assign \$2014  = 1'h0;
+  assign \$2015  = 1'h0;
+  assign \$2016  = 1'h0;
+  assign \$2017  = 2'h0;
+  assign \$2018  = 3'h0;
+  assign \$2019  = 1'h0;
+  assign \$2020  = 1'h0;
+  assign \$2021  = 1'h0;
+  assign \$2022  = 1'h0;
+  assign \$2023  = 1'h0;
+  assign \$2024  = 1'h0;
+  assign \$2025  = 2'h0;
+  assign \$2026  = 1'h0;
+  assign \$2027  = 1'h0;
+  assign \$2028  = 1'h0;
+  assign \$2029  = 2'h0;
+  assign \$2030  = 3'h0;
+  assign \$2031  = 4'h0;
+  assign \$2032  = 5'h00;
+  assign \$2033  = 6'h00;
+  assign \$2034  = 1'h0;
+  assign \$2035  = 1'h0;
+  assign \$2036  = 1'h0;
+  assign \$2037  = 1'h0;
+  assign \$2038  = 1'h0;
+  assign \$2039  = 1'h0;
+  assign \$2040  = 1'h0;
+  assign \$2041  = 1'h0;
+  assign \$2042  = 1'h0;
+  assign \$2043  = 1'h0;
+  assign \$2044  = 1'h0;
+  assign \$2045  = 1'h0;
+  assign \$2046  = 1'h0;
+  assign \$2047  = 1'h0;
+  assign \$2048  = 1'h0;
+  assign \$2049  = 1'h0;
+  assign \$2050  = 1'h0;
+  assign \$2051  = 1'h0;
+  assign \$2052  = 1'h0;
+  assign \$2053  = 1'h0;
+  assign \$2054  = 1'h0;
+  assign \$2055  = 1'h0;
+  assign \$2056  = 1'h0;
+  assign \$2057  = 1'h0;
+  assign \$2058  = 1'h0;
+  assign \$2059  = 1'h0;
+  assign \$2060  = 1'h0;
+  assign \$2061  = 1'h0;
+  assign \$2062  = 1'h0;
+  assign \$2063  = 1'h0;
+  assign \$2064  = 1'h0;
+  assign \$2065  = 1'h0;
+  assign \$2066  = 1'h0;
+  assign \$2067  = 1'h0;
+  assign \$2068  = 1'h0;
+  assign \$2069  = 1'h0;
+  assign \$2070  = 1'h0;
+  assign \$2071  = 1'h0;
+  assign \$2072  = 1'h0;
+  assign \$2073  = 1'h0;
+  assign \$2074  = 1'h0;
+  assign \$2075  = 1'h0;
+  assign \$2076  = 1'h0;
+  assign \$2077  = 1'h0;
+  assign \$2078  = 1'h0;
+  assign \$2079  = 1'h0;
+  assign \$2080  = 1'h0;
+  assign \$2081  = 1'h0;
+  assign \$2082  = 1'h0;
+  assign \$2083  = 1'h0;
+  assign \$2084  = 1'h0;
+  assign \$2085  = 1'h0;
+  assign \$2086  = 1'h0;
+  assign \$2087  = 1'h0;
+  assign \$2088  = 1'h0;
+  assign \$2089  = 1'h0;
+  assign \$2090  = 1'h0;
+  assign \$2091  = 1'h0;
+  assign \$2092  = 1'h0;
+  assign \$2093  = 2'h0;
+  assign \$2094  = 1'h0;
+  assign \$2095  = 1'h0;
+  assign \$2096  = 1'h0;
+  assign \$2097  = 2'h0;
+  assign \$2098  = 3'h0;
+  assign \$2099  = 1'h0;
+  assign \$2100  = 1'h0;
+  assign \$2101  = 1'h0;
+  assign \$2102  = 1'h0;
+  assign \$2103  = 1'h0;
+  assign \$2104  = 1'h0;
+  assign \$2105  = 2'h0;
+  assign \$2106  = 1'h0;
+  assign \$2107  = 1'h0;
+  assign \$2108  = 1'h0;
+  assign \$2109  = 2'h0;
+  assign \$2110  = 3'h0;
+  assign \$2111  = 4'h0;
+  assign \$2112  = 1'h0;
+  assign \$2113  = 1'h0;
+  assign \$2114  = 1'h0;
+  assign \$2115  = 1'h0;
+  assign \$2116  = 1'h0;
+  assign \$2117  = 1'h0;
+  assign \$2118  = 1'h0;
+  assign \$2119  = 1'h0;
+  assign \$2120  = 1'h0;
+  assign \$2121  = 1'h0;
+  assign \$2122  = 1'h0;
+  assign \$2123  = 1'h0;
+  assign \$2124  = 1'h0;
+  assign \$2125  = 2'h0;
+  assign \$2126  = 1'h0;
+  assign \$2127  = 1'h0;
+  assign \$2128  = 1'h0;
+  assign \$2129  = 2'h0;
+  assign \$2130  = 3'h0;
+  assign \$2131  = 1'h0;
+  assign \$2132  = 1'h0;
+  assign \$2133  = 1'h0;
+  assign \$2134  = 1'h0;
+  assign \$2135  = 1'h0;
+  assign \$2136  = 1'h0;
+  assign \$2137  = 2'h0;
+  assign \$2138  = 1'h0;
+  assign \$2139  = 1'h0;
+  assign \$2140  = 1'h0;
+  assign \$2141  = 2'h0;
+  assign \$2142  = 3'h0;
+  assign \$2143  = 4'h0;
+  assign \$2144  = 5'h00;
+  assign \$2145  = rb[144];
+  assign \$2146  = 1'h0;
+  assign \$2147  = rb[144];
+  assign \$2148  = 1'h0;
+  assign \$2149  = 1'h0;
+  assign \$2150  = 1'h0;
+  assign \$2151  = rb[144];
+  assign \$2152  = 1'h0;
+  assign \$2153  = 1'h0;
+  assign \$2154  = 1'h0;
+  assign \$2155  = 1'h0;
+  assign \$2156  = 1'h0;
+  assign \$2157  = 1'h0;
+  assign \$2158  = 1'h0;
+  assign \$2159  = rb[144];
+  assign \$2160  = 1'h0;
+  assign \$2161  = 1'h0;
+  assign \$2162  = 1'h0;
+  assign \$2163  = 1'h0;
+  assign \$2164  = 1'h0;
+  assign \$2165  = 1'h0;
+  assign \$2166  = 1'h0;
+  assign \$2167  = 1'h0;
+  assign \$2168  = 1'h0;
+  assign \$2169  = 1'h0;
+  assign \$2170  = 1'h0;
+  assign \$2171  = 1'h0;
+  assign \$2172  = 1'h0;
+  assign \$2173  = 2'h0;
+  assign \$2174  = 1'h0;
+  assign \$2175  = 1'h0;
+  assign \$2176  = 1'h0;
+  assign \$2177  = 2'h0;
+  assign \$2178  = 3'h0;
+  assign \$2179  = 1'h0;
+  assign \$2180  = 1'h0;
+  assign \$2181  = 1'h0;
+  assign \$2182  = 1'h0;
+  assign \$2183  = 1'h0;
+  assign \$2184  = 1'h0;
+  assign \$2185  = 2'h0;
+  assign \$2186  = 1'h0;
+  assign \$2187  = 1'h0;
+  assign \$2188  = 1'h0;
+  assign \$2189  = 2'h0;
+  assign \$2190  = 3'h0;
+  assign \$2191  = 4'h0;
+  assign \$2225  = { 1'h0, \$2224  };
+  assign \$2226  = { 1'h0, \$2225  };
+  assign \$2683 [1:0] = 2'h0;
+  assign \$2683 [10:2] = { 1'h0, \$2682 [9:2] };
+  assign \$2689  = { dnum, 1'h0 };
+  assign \$2694  = { \$2689 [255:0], 1'h0 };
+  assign \$2699  = { \$2694 [255:0], 1'h0 };
+  assign \$2707  = { \$2699 [255:0], 1'h0 };
+  assign \$5528  = { 1'h0, \$5527 [10:1] };
+  assign \$5530 [1:0] = 2'h0;
+  assign \$5530 [12:2] = { 1'h0, \$5529 [11:2] };
+  assign \$5567  = { 1'h0, work, 2'h0 };
+  assign \$5602  = { 1'h0, \$5567 [511:0], 2'h0 };
+  assign \$5637  = { 1'h0, \$5602 [511:0], 2'h0 };
+  assign \$5672  = { 1'h0, \$5637 [511:0], 2'h0 };
+  assign \$5711  = { 1'h0, ra[639:1] };
+  assign \$5712  = { 32'h00000000, rb[639:32] };
+  assign \$5724  = { 32'h00000000, mb[639:32] };
+  assign \$5737  = { 32'h00000000, rb[639:32] };
+  assign \$5739  = { 31'h00000000, ra, 32'h00000000 };
+  assign \$5740  = { 32'h00000000, rb[639:32] };
+  assign \$5766  = { 32'h00000000, rb[639:32] };
+  assign \$5780  = { 31'h00000000, ma, 32'h00000000 };
+  assign \$5781  = { 32'h00000000, mb[639:32] };
+  assign \$5782  = { 32'h00000000, mb[639:32] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, status_pool_busy, \port$23038$0 , cycle_rd, status_in_packet, bytes_rd, packets_rd, drops_rd
+module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, status_pool_busy, \port$26663$0 , cycle_rd, status_in_packet, bytes_rd, packets_rd, drops_rd
 , swaps_rd, opportunities_rd, host_evals_rd, records_rd, decode_errors_rd, err_empty_rd, err_unknown_type_rd, err_truncated_rd, err_trailing_bytes_rd, err_non_canonical_size_rd, err_leading_zero_rd, err_overruns_parent_rd, err_expected_string_rd, err_expected_list_rd, err_too_few_fields_rd, err_too_many_fields_rd, err_int_out_of_range_rd, err_bad_address_rd, err_bad_storage_key_rd, err_missing_to_rd, err_bad_v_rd
 , err_bad_y_parity_rd, err_bad_r_rd, err_bad_s_rd, err_high_s_rd, err_no_blob_hashes_rd, err_bad_blob_hash_rd, err_empty_authorization_list_rd, err_priority_fee_above_max_rd, err_initcode_too_large_rd, err_bad_sidecar_rd, err_too_large_rd, err_recovery_failed_rd, bus__bvalid, control_soft_reset, control_flush, pool_cmd_commit, pool_cmd_readback, router_cmd_commit, dir_cmd_commit, cyc_cmd_go, control_enable
 , output_cfg_tx_headers, output_cfg_swaps, output_cfg_opportunities, pool_addr_index, pool_data_0_cur, pool_data_1_cur, pool_data_2_cur, pool_data_3_cur, pool_data_4_cur, pool_data_5_cur, pool_data_6_cur, pool_data_7_cur, router_sel_index, router_cfg_valid, router_cfg_weth_valid, router_cfg_venue, router_cfg_venue_valid, selector_mask_enable, router_chain_cur, router_word_0_cur, router_word_1_cur
@@ -16728,8 +25058,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire bus__arready;
   input status_pool_busy;
   wire status_pool_busy;
-  input [255:0] \port$23038$0 ;
-  wire [255:0] \port$23038$0 ;
+  input [255:0] \port$26663$0 ;
+  wire [255:0] \port$26663$0 ;
   input [63:0] cycle_rd;
   wire [63:0] cycle_rd;
   input status_in_packet;
@@ -19072,7 +27402,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h001:
             \$402  = version_rd;
         10'h002:
-            \$402  = 32'd1983308913;
+            \$402  = 32'd3218105739;
         10'h004:
             \$402  = control_rd;
         10'h005:
@@ -19104,21 +27434,21 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
         10'h04f:
             \$402  = pool_data_7_cur;
         10'h050:
-            \$402  = \port$23038$0 [31:0];
+            \$402  = \port$26663$0 [31:0];
         10'h051:
-            \$402  = \port$23038$0 [63:32];
+            \$402  = \port$26663$0 [63:32];
         10'h052:
-            \$402  = \port$23038$0 [95:64];
+            \$402  = \port$26663$0 [95:64];
         10'h053:
-            \$402  = \port$23038$0 [127:96];
+            \$402  = \port$26663$0 [127:96];
         10'h054:
-            \$402  = \port$23038$0 [159:128];
+            \$402  = \port$26663$0 [159:128];
         10'h055:
-            \$402  = \port$23038$0 [191:160];
+            \$402  = \port$26663$0 [191:160];
         10'h056:
-            \$402  = \port$23038$0 [223:192];
+            \$402  = \port$26663$0 [223:192];
         10'h057:
-            \$402  = \port$23038$0 [255:224];
+            \$402  = \port$26663$0 [255:224];
         10'h080:
             \$402  = router_sel_rd;
         10'h081:
@@ -19581,8 +27911,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign version_minor = 8'h06;
   assign version_major = 8'h01;
   assign version_features = 8'h3f;
-  assign src_hash_rd = 32'd1983308913;
-  assign src_hash_value = 32'd1983308913;
+  assign src_hash_rd = 32'd3218105739;
+  assign src_hash_value = 32'd3218105739;
   assign cycle_value = cycle_rd;
   assign pool_data_0_rd = pool_data_0_cur;
   assign pool_data_1_rd = pool_data_1_cur;
@@ -19592,22 +27922,22 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign pool_data_5_rd = pool_data_5_cur;
   assign pool_data_6_rd = pool_data_6_cur;
   assign pool_data_7_rd = pool_data_7_cur;
-  assign pool_rdata_0_rd = \port$23038$0 [31:0];
-  assign pool_rdata_0_value = \port$23038$0 [31:0];
-  assign pool_rdata_1_rd = \port$23038$0 [63:32];
-  assign pool_rdata_1_value = \port$23038$0 [63:32];
-  assign pool_rdata_2_rd = \port$23038$0 [95:64];
-  assign pool_rdata_2_value = \port$23038$0 [95:64];
-  assign pool_rdata_3_rd = \port$23038$0 [127:96];
-  assign pool_rdata_3_value = \port$23038$0 [127:96];
-  assign pool_rdata_4_rd = \port$23038$0 [159:128];
-  assign pool_rdata_4_value = \port$23038$0 [159:128];
-  assign pool_rdata_5_rd = \port$23038$0 [191:160];
-  assign pool_rdata_5_value = \port$23038$0 [191:160];
-  assign pool_rdata_6_rd = \port$23038$0 [223:192];
-  assign pool_rdata_6_value = \port$23038$0 [223:192];
-  assign pool_rdata_7_rd = \port$23038$0 [255:224];
-  assign pool_rdata_7_value = \port$23038$0 [255:224];
+  assign pool_rdata_0_rd = \port$26663$0 [31:0];
+  assign pool_rdata_0_value = \port$26663$0 [31:0];
+  assign pool_rdata_1_rd = \port$26663$0 [63:32];
+  assign pool_rdata_1_value = \port$26663$0 [63:32];
+  assign pool_rdata_2_rd = \port$26663$0 [95:64];
+  assign pool_rdata_2_value = \port$26663$0 [95:64];
+  assign pool_rdata_3_rd = \port$26663$0 [127:96];
+  assign pool_rdata_3_value = \port$26663$0 [127:96];
+  assign pool_rdata_4_rd = \port$26663$0 [159:128];
+  assign pool_rdata_4_value = \port$26663$0 [159:128];
+  assign pool_rdata_5_rd = \port$26663$0 [191:160];
+  assign pool_rdata_5_value = \port$26663$0 [191:160];
+  assign pool_rdata_6_rd = \port$26663$0 [223:192];
+  assign pool_rdata_6_value = \port$26663$0 [223:192];
+  assign pool_rdata_7_rd = \port$26663$0 [255:224];
+  assign pool_rdata_7_value = \port$26663$0 [255:224];
   assign router_chain_rd = router_chain_cur;
   assign router_word_0_rd = router_word_0_cur;
   assign router_word_1_rd = router_word_1_cur;
@@ -26644,7 +34974,7 @@ module \appliance_top.decoder.extractor (rst, pipe_rst, i__valid, i__payload, i_
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec__ready, i__valid, i__payload, o_job__valid, o_rec__valid, o_job__payload, o_rec__payload, clk);
+module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec__ready, i__valid, i__payload, o_job__valid, o_job__payload, o_rec__valid, o_rec__payload, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$10  = 0;
   input rst;
   wire rst;
@@ -26662,10 +34992,10 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   wire [110:0] i__payload;
   output o_job__valid;
   reg o_job__valid = 1'h0;
-  output o_rec__valid;
-  reg o_rec__valid = 1'h0;
   output [82:0] o_job__payload;
   reg [82:0] o_job__payload = 83'h000000000000000000000;
+  output o_rec__valid;
+  reg o_rec__valid = 1'h0;
   output [423:0] o_rec__payload;
   reg [423:0] o_rec__payload = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   input clk;
@@ -26693,7 +35023,7 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   wire [25:0] \$117 ;
   wire \$118 ;
   wire [4:0] \$119 ;
-  wire [31:0] \$12 ;
+  wire \$12 ;
   wire [4:0] \$120 ;
   wire \$121 ;
   wire \$122 ;
@@ -26704,7 +35034,7 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   wire \$127 ;
   wire \$128 ;
   wire [25:0] \$129 ;
-  wire [31:0] \$13 ;
+  wire \$13 ;
   wire \$130 ;
   wire [4:0] \$131 ;
   wire [4:0] \$132 ;
@@ -26715,7 +35045,7 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire \$14 ;
+  wire [2:0] \$14 ;
   wire \$140 ;
   wire [25:0] \$141 ;
   wire \$142 ;
@@ -26748,7 +35078,7 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   wire [4:0] \$167 ;
   wire [4:0] \$168 ;
   wire \$169 ;
-  wire \$17 ;
+  wire [31:0] \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
@@ -26759,7 +35089,7 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   wire [25:0] \$177 ;
   wire \$178 ;
   wire [4:0] \$179 ;
-  wire \$18 ;
+  wire [31:0] \$18 ;
   wire [4:0] \$180 ;
   wire \$181 ;
   wire \$182 ;
@@ -26788,18 +35118,18 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   wire [5:0] \$202 ;
   wire [5:0] \$203 ;
   wire [5:0] \$204 ;
-  wire [62:0] \$205 ;
-  wire [62:0] \$206 ;
-  wire [62:0] \$207 ;
-  wire [62:0] \$208 ;
-  wire [62:0] \$209 ;
+  wire [63:0] \$205 ;
+  wire [63:0] \$206 ;
+  wire [63:0] \$207 ;
+  wire [63:0] \$208 ;
+  wire [63:0] \$209 ;
   wire \$21 ;
-  wire [62:0] \$210 ;
-  wire [62:0] \$211 ;
-  wire [62:0] \$212 ;
-  wire [62:0] \$213 ;
-  wire [62:0] \$214 ;
-  wire [62:0] \$215 ;
+  wire [63:0] \$210 ;
+  wire [63:0] \$211 ;
+  wire [63:0] \$212 ;
+  wire [63:0] \$213 ;
+  wire [63:0] \$214 ;
+  wire [63:0] \$215 ;
   wire [3:0] \$216 ;
   wire [3:0] \$217 ;
   wire [3:0] \$218 ;
@@ -26815,7 +35145,7 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   wire [25:0] \$227 ;
   wire [25:0] \$228 ;
   wire [25:0] \$229 ;
-  wire [2:0] \$23 ;
+  wire \$23 ;
   wire [25:0] \$230 ;
   wire [25:0] \$231 ;
   wire [25:0] \$232 ;
@@ -26848,7 +35178,7 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
-  wire [31:0] \$26 ;
+  wire \$26 ;
   wire \$260 ;
   wire \$261 ;
   wire \$262 ;
@@ -26859,7 +35189,7 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   wire \$267 ;
   wire \$268 ;
   wire \$269 ;
-  wire [31:0] \$27 ;
+  wire [2:0] \$27 ;
   wire \$270 ;
   wire \$271 ;
   wire \$272 ;
@@ -26893,7 +35223,7 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   wire \$298 ;
   wire \$299 ;
   wire \$3 ;
-  wire \$30 ;
+  wire [31:0] \$30 ;
   wire \$300 ;
   wire \$301 ;
   wire \$302 ;
@@ -26904,7 +35234,7 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
-  wire \$31 ;
+  wire [31:0] \$31 ;
   wire \$310 ;
   wire \$311 ;
   wire \$312 ;
@@ -26952,230 +35282,240 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
-  wire \$353 ;
+  wire [3:0] \$353 ;
   wire \$354 ;
-  wire [3:0] \$355 ;
+  wire \$355 ;
   wire \$356 ;
   wire \$357 ;
   wire \$358 ;
   wire \$359 ;
   wire \$36 ;
-  wire [25:0] \$360 ;
-  wire [64:0] \$361 ;
-  wire [25:0] \$362 ;
-  wire [26:0] \$363 ;
-  wire \$364 ;
-  wire [25:0] \$365 ;
-  wire [26:0] \$366 ;
-  wire \$367 ;
-  wire [25:0] \$368 ;
-  wire [25:0] \$369 ;
-  wire [2:0] \$37 ;
-  wire [25:0] \$370 ;
-  wire \$371 ;
-  wire [24:0] \$372 ;
-  wire \$373 ;
-  wire \$374 ;
+  wire [1:0] \$360 ;
+  wire [1:0] \$361 ;
+  wire \$362 ;
+  wire \$363 ;
+  wire [5:0] \$364 ;
+  wire \$365 ;
+  wire [24:0] \$366 ;
+  wire [24:0] \$367 ;
+  wire [24:0] \$368 ;
+  wire \$369 ;
+  wire \$37 ;
+  wire \$370 ;
+  wire [25:0] \$371 ;
+  wire [64:0] \$372 ;
+  wire [25:0] \$373 ;
+  wire [26:0] \$374 ;
   wire \$375 ;
-  wire \$376 ;
-  wire \$377 ;
+  wire [25:0] \$376 ;
+  wire [26:0] \$377 ;
   wire \$378 ;
-  wire \$379 ;
+  wire [25:0] \$379 ;
   wire \$38 ;
-  wire \$380 ;
-  wire \$381 ;
+  wire [25:0] \$380 ;
+  wire [25:0] \$381 ;
   wire \$382 ;
-  wire [25:0] \$383 ;
+  wire [24:0] \$383 ;
   wire \$384 ;
   wire \$385 ;
   wire \$386 ;
   wire \$387 ;
   wire \$388 ;
-  wire [62:0] \$389 ;
+  wire \$389 ;
   wire \$39 ;
-  wire [62:0] \$390 ;
-  wire [62:0] \$391 ;
-  wire [62:0] \$392 ;
-  wire [62:0] \$393 ;
-  wire [62:0] \$394 ;
-  wire [62:0] \$395 ;
-  wire [62:0] \$396 ;
-  wire [62:0] \$397 ;
-  wire [62:0] \$398 ;
-  wire [62:0] \$399 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire [25:0] \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
   wire \$4 ;
-  wire [31:0] \$40 ;
-  wire [62:0] \$400 ;
-  wire [62:0] \$401 ;
-  wire [62:0] \$402 ;
-  wire [62:0] \$403 ;
-  wire [62:0] \$404 ;
-  wire [62:0] \$405 ;
-  wire [62:0] \$406 ;
-  wire [62:0] \$407 ;
-  wire [62:0] \$408 ;
-  wire [62:0] \$409 ;
-  wire [31:0] \$41 ;
-  wire [62:0] \$410 ;
-  wire [62:0] \$411 ;
-  wire [62:0] \$412 ;
-  wire [62:0] \$413 ;
-  wire [62:0] \$414 ;
-  wire [62:0] \$415 ;
-  wire [62:0] \$416 ;
-  wire [62:0] \$417 ;
-  wire [62:0] \$418 ;
-  wire [62:0] \$419 ;
+  wire [2:0] \$40 ;
+  wire [63:0] \$400 ;
+  wire [63:0] \$401 ;
+  wire [63:0] \$402 ;
+  wire [63:0] \$403 ;
+  wire [63:0] \$404 ;
+  wire [63:0] \$405 ;
+  wire [63:0] \$406 ;
+  wire [63:0] \$407 ;
+  wire [63:0] \$408 ;
+  wire [63:0] \$409 ;
+  wire \$41 ;
+  wire [63:0] \$410 ;
+  wire [63:0] \$411 ;
+  wire [63:0] \$412 ;
+  wire [63:0] \$413 ;
+  wire [63:0] \$414 ;
+  wire [63:0] \$415 ;
+  wire [63:0] \$416 ;
+  wire [63:0] \$417 ;
+  wire [63:0] \$418 ;
+  wire [63:0] \$419 ;
   wire \$42 ;
-  wire [62:0] \$420 ;
-  wire [62:0] \$421 ;
-  wire [62:0] \$422 ;
-  wire [62:0] \$423 ;
-  wire [62:0] \$424 ;
-  wire [62:0] \$425 ;
-  wire [62:0] \$426 ;
-  wire [62:0] \$427 ;
-  wire [62:0] \$428 ;
-  wire [62:0] \$429 ;
-  wire \$43 ;
-  wire [62:0] \$430 ;
-  wire [62:0] \$431 ;
-  wire [62:0] \$432 ;
-  wire [62:0] \$433 ;
-  wire [62:0] \$434 ;
-  wire [62:0] \$435 ;
-  wire [62:0] \$436 ;
-  wire [62:0] \$437 ;
-  wire [62:0] \$438 ;
-  wire [62:0] \$439 ;
-  wire \$44 ;
-  wire [62:0] \$440 ;
-  wire [62:0] \$441 ;
-  wire [62:0] \$442 ;
-  wire [62:0] \$443 ;
-  wire [62:0] \$444 ;
-  wire [62:0] \$445 ;
-  wire [62:0] \$446 ;
-  wire \$447 ;
-  wire \$448 ;
-  wire [24:0] \$449 ;
+  wire [63:0] \$420 ;
+  wire [63:0] \$421 ;
+  wire [63:0] \$422 ;
+  wire [63:0] \$423 ;
+  wire [63:0] \$424 ;
+  wire [63:0] \$425 ;
+  wire [63:0] \$426 ;
+  wire [63:0] \$427 ;
+  wire [63:0] \$428 ;
+  wire [63:0] \$429 ;
+  wire [31:0] \$43 ;
+  wire [63:0] \$430 ;
+  wire [63:0] \$431 ;
+  wire [63:0] \$432 ;
+  wire [63:0] \$433 ;
+  wire [63:0] \$434 ;
+  wire [63:0] \$435 ;
+  wire [63:0] \$436 ;
+  wire [63:0] \$437 ;
+  wire [63:0] \$438 ;
+  wire [63:0] \$439 ;
+  wire [31:0] \$44 ;
+  wire [63:0] \$440 ;
+  wire [63:0] \$441 ;
+  wire [63:0] \$442 ;
+  wire [63:0] \$443 ;
+  wire [63:0] \$444 ;
+  wire [63:0] \$445 ;
+  wire [63:0] \$446 ;
+  wire [63:0] \$447 ;
+  wire [63:0] \$448 ;
+  wire [63:0] \$449 ;
   wire \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire [1:0] \$452 ;
-  wire [1:0] \$453 ;
-  wire \$454 ;
-  wire \$455 ;
-  wire [5:0] \$456 ;
-  wire \$457 ;
-  wire [24:0] \$458 ;
-  wire [24:0] \$459 ;
+  wire [63:0] \$450 ;
+  wire [63:0] \$451 ;
+  wire [63:0] \$452 ;
+  wire [63:0] \$453 ;
+  wire [63:0] \$454 ;
+  wire [63:0] \$455 ;
+  wire [63:0] \$456 ;
+  wire [63:0] \$457 ;
+  wire \$458 ;
+  wire \$459 ;
   wire \$46 ;
   wire [24:0] \$460 ;
   wire \$461 ;
   wire \$462 ;
   wire \$463 ;
-  wire \$464 ;
+  wire [82:0] \$464 ;
   wire \$465 ;
   wire \$466 ;
   wire \$467 ;
-  wire \$468 ;
+  wire [423:0] \$468 ;
   wire \$469 ;
   wire \$47 ;
-  wire [2:0] \$470 ;
+  wire \$470 ;
   wire \$471 ;
   wire \$472 ;
   wire \$473 ;
   wire \$474 ;
   wire \$475 ;
-  wire \$476 ;
+  wire [2:0] \$476 ;
   wire \$477 ;
   wire \$478 ;
   wire \$479 ;
   wire \$48 ;
   wire \$480 ;
   wire \$481 ;
-  wire [24:0] \$482 ;
-  wire [24:0] \$483 ;
-  wire [24:0] \$484 ;
-  wire [24:0] \$485 ;
-  reg \$486 ;
-  reg [110:0] \$487 ;
-  reg [65:0] \$488 ;
-  reg [25:0] \$489 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire [24:0] \$488 ;
+  wire [24:0] \$489 ;
   wire \$49 ;
-  reg \$490 ;
-  reg [24:0] \$491 ;
-  reg [24:0] \$492 ;
-  reg [25:0] \$493 ;
-  reg [24:0] \$494 ;
-  reg \$495 ;
+  wire [24:0] \$490 ;
+  wire [24:0] \$491 ;
+  reg \$492 ;
+  reg [110:0] \$493 ;
+  reg [65:0] \$494 ;
+  reg [25:0] \$495 ;
   reg \$496 ;
-  reg \$497 ;
-  reg \$498 ;
-  reg \$499 ;
+  reg [24:0] \$497 ;
+  reg [24:0] \$498 ;
+  reg [25:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
-  reg \$500 ;
+  reg [24:0] \$500 ;
   reg \$501 ;
   reg \$502 ;
   reg \$503 ;
   reg \$504 ;
-  reg [110:0] \$505 ;
-  reg [65:0] \$506 ;
-  reg [25:0] \$507 ;
+  reg \$505 ;
+  reg \$506 ;
+  reg \$507 ;
   reg \$508 ;
-  reg [24:0] \$509 ;
-  wire [2:0] \$51 ;
-  reg [24:0] \$510 ;
-  reg [25:0] \$511 ;
-  reg [24:0] \$512 ;
-  reg [1:0] \$513 ;
-  reg [24:0] \$514 ;
-  reg [2:0] \$515 ;
-  reg [5:0] \$516 ;
-  reg \$517 ;
-  reg \$518 ;
-  reg [4:0] \$519 ;
+  reg \$509 ;
+  wire \$51 ;
+  reg [63:0] \$510 ;
+  reg [63:0] \$511 ;
+  reg [63:0] \$512 ;
+  reg [63:0] \$513 ;
+  reg [63:0] \$514 ;
+  reg [63:0] \$515 ;
+  reg \$516 ;
+  reg [110:0] \$517 ;
+  reg [65:0] \$518 ;
+  reg [25:0] \$519 ;
   wire \$52 ;
-  reg [25:0] \$520 ;
-  reg \$521 ;
-  reg \$522 ;
-  reg \$523 ;
-  reg \$524 ;
-  reg \$525 ;
-  reg \$526 ;
-  reg \$527 ;
-  reg \$528 ;
+  reg \$520 ;
+  reg [24:0] \$521 ;
+  reg [24:0] \$522 ;
+  reg [25:0] \$523 ;
+  reg [24:0] \$524 ;
+  reg [1:0] \$525 ;
+  reg [24:0] \$526 ;
+  reg [2:0] \$527 ;
+  reg [5:0] \$528 ;
   reg \$529 ;
-  wire \$53 ;
+  wire [2:0] \$53 ;
   reg \$530 ;
-  reg \$531 ;
-  reg \$532 ;
+  reg [4:0] \$531 ;
+  reg [25:0] \$532 ;
   reg \$533 ;
-  reg [1:0] \$534 ;
-  reg [24:0] \$535 ;
-  reg [2:0] \$536 ;
+  reg \$534 ;
+  reg \$535 ;
+  reg \$536 ;
   reg \$537 ;
-  reg [65:0] \$538 ;
+  reg \$538 ;
   reg \$539 ;
-  wire [31:0] \$54 ;
-  reg [23:0] \$540 ;
-  reg [62:0] \$541 ;
-  reg [62:0] \$542 ;
-  reg [62:0] \$543 ;
-  reg [62:0] \$544 ;
-  reg [62:0] \$545 ;
-  reg [62:0] \$546 ;
-  reg \$547 ;
-  reg \$548 ;
-  reg [82:0] \$549 ;
-  wire [31:0] \$55 ;
-  reg \$550 ;
-  reg [423:0] \$551 ;
-  reg [423:0] \$552 ;
-  wire \$56 ;
-  wire \$57 ;
+  wire \$54 ;
+  reg \$540 ;
+  reg \$541 ;
+  reg \$542 ;
+  reg \$543 ;
+  reg \$544 ;
+  reg \$545 ;
+  reg [1:0] \$546 ;
+  reg [24:0] \$547 ;
+  reg [2:0] \$548 ;
+  reg \$549 ;
+  wire \$55 ;
+  reg [65:0] \$550 ;
+  reg \$551 ;
+  reg [23:0] \$552 ;
+  reg \$553 ;
+  reg [82:0] \$554 ;
+  reg \$555 ;
+  reg [82:0] \$556 ;
+  reg \$557 ;
+  reg [423:0] \$558 ;
+  reg \$559 ;
+  wire [31:0] \$56 ;
+  reg [423:0] \$560 ;
+  reg \$561 ;
+  reg [423:0] \$562 ;
+  wire [31:0] \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire \$6 ;
@@ -27184,13 +35524,13 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire [2:0] \$65 ;
-  wire \$66 ;
+  wire \$65 ;
+  wire [2:0] \$66 ;
   wire \$67 ;
-  wire [31:0] \$68 ;
+  wire \$68 ;
   wire [31:0] \$69 ;
   wire \$7 ;
-  wire \$70 ;
+  wire [31:0] \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
@@ -27211,7 +35551,7 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
-  wire [2:0] \$9 ;
+  wire \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire [5:0] \$92 ;
@@ -27250,6 +35590,7 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   reg [24:0] a_p1 = 25'h0000000;
   reg [24:0] a_start = 25'h0000000;
   wire a_take;
+  wire \a_take$5 ;
   reg a_valid = 1'h0;
   reg a_z = 1'h0;
   reg badsc0;
@@ -27365,56 +35706,62 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   reg [5:0] fld3;
   reg [5:0] fld4;
   reg [5:0] fld5;
-  reg [62:0] frame0 = 63'h0000000000000000;
+  reg [63:0] frame0 = 64'h0000000000000000;
   wire [24:0] \frame0.count ;
   wire [3:0] \frame0.ctx ;
   wire [25:0] \frame0.end ;
   wire \frame0.hi ;
+  wire \frame0.le ;
   wire \frame0.outer ;
   wire [3:0] \frame0.small ;
   wire \frame0.valid ;
   wire \frame0.versioned ;
-  reg [62:0] frame1 = 63'h0000000000000000;
+  reg [63:0] frame1 = 64'h0000000000000000;
   wire [24:0] \frame1.count ;
   wire [3:0] \frame1.ctx ;
   wire [25:0] \frame1.end ;
   wire \frame1.hi ;
+  wire \frame1.le ;
   wire \frame1.outer ;
   wire [3:0] \frame1.small ;
   wire \frame1.valid ;
   wire \frame1.versioned ;
-  reg [62:0] frame2 = 63'h0000000000000000;
+  reg [63:0] frame2 = 64'h0000000000000000;
   wire [24:0] \frame2.count ;
   wire [3:0] \frame2.ctx ;
   wire [25:0] \frame2.end ;
   wire \frame2.hi ;
+  wire \frame2.le ;
   wire \frame2.outer ;
   wire [3:0] \frame2.small ;
   wire \frame2.valid ;
   wire \frame2.versioned ;
-  reg [62:0] frame3 = 63'h0000000000000000;
+  reg [63:0] frame3 = 64'h0000000000000000;
   wire [24:0] \frame3.count ;
   wire [3:0] \frame3.ctx ;
   wire [25:0] \frame3.end ;
   wire \frame3.hi ;
+  wire \frame3.le ;
   wire \frame3.outer ;
   wire [3:0] \frame3.small ;
   wire \frame3.valid ;
   wire \frame3.versioned ;
-  reg [62:0] frame4 = 63'h0000000000000000;
+  reg [63:0] frame4 = 64'h0000000000000000;
   wire [24:0] \frame4.count ;
   wire [3:0] \frame4.ctx ;
   wire [25:0] \frame4.end ;
   wire \frame4.hi ;
+  wire \frame4.le ;
   wire \frame4.outer ;
   wire [3:0] \frame4.small ;
   wire \frame4.valid ;
   wire \frame4.versioned ;
-  reg [62:0] frame5 = 63'h0000000000000000;
+  reg [63:0] frame5 = 64'h0000000000000000;
   wire [24:0] \frame5.count ;
   wire [3:0] \frame5.ctx ;
   wire [25:0] \frame5.end ;
   wire \frame5.hi ;
+  wire \frame5.le ;
   wire \frame5.outer ;
   wire [3:0] \frame5.small ;
   wire \frame5.valid ;
@@ -27450,18 +35797,92 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   wire [23:0] \job.seq ;
   wire [24:0] \job.start ;
   wire \job.wrapped ;
+  wire [82:0] job_n;
+  wire [5:0] \job_n.fld ;
+  (* enum_base_type = "JobKind" *)
+  (* enum_value_00 = "VALUE" *)
+  (* enum_value_01 = "PROGRESS" *)
+  (* enum_value_10 = "END" *)
+  wire [1:0] \job_n.kind ;
+  wire [24:0] \job_n.length ;
+  wire [23:0] \job_n.seq ;
+  wire [24:0] \job_n.start ;
+  wire \job_n.wrapped ;
   (* init = 1'h0 *)
   wire job_valid;
+  wire le_new;
+  wire [5:0] le_old;
   reg [3:0] n_tx;
-  reg [62:0] \new ;
+  reg [63:0] \new ;
   wire [24:0] \new.count ;
   wire [3:0] \new.ctx ;
   wire [25:0] \new.end ;
   wire \new.hi ;
+  wire \new.le ;
   wire \new.outer ;
   wire [3:0] \new.small ;
   wire \new.valid ;
   wire \new.versioned ;
+  wire [63:0] nxt_frame0;
+  wire [24:0] \nxt_frame0.count ;
+  wire [3:0] \nxt_frame0.ctx ;
+  wire [25:0] \nxt_frame0.end ;
+  wire \nxt_frame0.hi ;
+  wire \nxt_frame0.le ;
+  wire \nxt_frame0.outer ;
+  wire [3:0] \nxt_frame0.small ;
+  wire \nxt_frame0.valid ;
+  wire \nxt_frame0.versioned ;
+  wire [63:0] nxt_frame1;
+  wire [24:0] \nxt_frame1.count ;
+  wire [3:0] \nxt_frame1.ctx ;
+  wire [25:0] \nxt_frame1.end ;
+  wire \nxt_frame1.hi ;
+  wire \nxt_frame1.le ;
+  wire \nxt_frame1.outer ;
+  wire [3:0] \nxt_frame1.small ;
+  wire \nxt_frame1.valid ;
+  wire \nxt_frame1.versioned ;
+  wire [63:0] nxt_frame2;
+  wire [24:0] \nxt_frame2.count ;
+  wire [3:0] \nxt_frame2.ctx ;
+  wire [25:0] \nxt_frame2.end ;
+  wire \nxt_frame2.hi ;
+  wire \nxt_frame2.le ;
+  wire \nxt_frame2.outer ;
+  wire [3:0] \nxt_frame2.small ;
+  wire \nxt_frame2.valid ;
+  wire \nxt_frame2.versioned ;
+  wire [63:0] nxt_frame3;
+  wire [24:0] \nxt_frame3.count ;
+  wire [3:0] \nxt_frame3.ctx ;
+  wire [25:0] \nxt_frame3.end ;
+  wire \nxt_frame3.hi ;
+  wire \nxt_frame3.le ;
+  wire \nxt_frame3.outer ;
+  wire [3:0] \nxt_frame3.small ;
+  wire \nxt_frame3.valid ;
+  wire \nxt_frame3.versioned ;
+  wire [63:0] nxt_frame4;
+  wire [24:0] \nxt_frame4.count ;
+  wire [3:0] \nxt_frame4.ctx ;
+  wire [25:0] \nxt_frame4.end ;
+  wire \nxt_frame4.hi ;
+  wire \nxt_frame4.le ;
+  wire \nxt_frame4.outer ;
+  wire [3:0] \nxt_frame4.small ;
+  wire \nxt_frame4.valid ;
+  wire \nxt_frame4.versioned ;
+  wire [63:0] nxt_frame5;
+  wire [24:0] \nxt_frame5.count ;
+  wire [3:0] \nxt_frame5.ctx ;
+  wire [25:0] \nxt_frame5.end ;
+  wire \nxt_frame5.hi ;
+  wire \nxt_frame5.le ;
+  wire \nxt_frame5.outer ;
+  wire [3:0] \nxt_frame5.small ;
+  wire \nxt_frame5.valid ;
+  wire \nxt_frame5.versioned ;
   wire [5:0] \o_job__payload.fld ;
   (* enum_base_type = "JobKind" *)
   (* enum_value_00 = "VALUE" *)
@@ -27607,6 +36028,69 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   wire [23:0] \rec.tx_list_end ;
   wire [23:0] \rec.tx_list_offset ;
   wire [2:0] \rec.tx_type ;
+  wire rec_go;
+  wire [423:0] rec_n;
+  wire [23:0] \rec_n.access_list_count ;
+  wire [23:0] \rec_n.access_list_end ;
+  wire [23:0] \rec_n.access_list_offset ;
+  wire [23:0] \rec_n.authorization_count ;
+  wire [23:0] \rec_n.authorizations_end ;
+  wire [23:0] \rec_n.authorizations_offset ;
+  wire [23:0] \rec_n.blob_hash_count ;
+  wire [23:0] \rec_n.blob_hashes_end ;
+  wire [23:0] \rec_n.blob_hashes_offset ;
+  wire [23:0] \rec_n.body_offset ;
+  wire \rec_n.chain_id_present ;
+  wire [23:0] \rec_n.data_len ;
+  wire [23:0] \rec_n.data_offset ;
+  wire [32:0] \rec_n.err ;
+  (* enum_base_type = "TxError" *)
+  (* enum_value_00000 = "OK" *)
+  (* enum_value_00001 = "EMPTY" *)
+  (* enum_value_00010 = "UNKNOWN_TYPE" *)
+  (* enum_value_00011 = "TRUNCATED" *)
+  (* enum_value_00100 = "TRAILING_BYTES" *)
+  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
+  (* enum_value_00110 = "LEADING_ZERO" *)
+  (* enum_value_00111 = "OVERRUNS_PARENT" *)
+  (* enum_value_01000 = "EXPECTED_STRING" *)
+  (* enum_value_01001 = "EXPECTED_LIST" *)
+  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
+  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
+  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
+  (* enum_value_01101 = "BAD_ADDRESS" *)
+  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
+  (* enum_value_01111 = "MISSING_TO" *)
+  (* enum_value_10000 = "BAD_V" *)
+  (* enum_value_10001 = "BAD_Y_PARITY" *)
+  (* enum_value_10010 = "BAD_R" *)
+  (* enum_value_10011 = "BAD_S" *)
+  (* enum_value_10100 = "HIGH_S" *)
+  (* enum_value_10101 = "NO_BLOB_HASHES" *)
+  (* enum_value_10110 = "BAD_BLOB_HASH" *)
+  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
+  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
+  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
+  (* enum_value_11010 = "BAD_SIDECAR" *)
+  (* enum_value_11011 = "TOO_LARGE" *)
+  (* enum_value_11100 = "RECOVERY_FAILED" *)
+  wire [4:0] \rec_n.err.code ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  wire [2:0] \rec_n.err.phase ;
+  wire [24:0] \rec_n.err.seq ;
+  wire \rec_n.err_valid ;
+  wire \rec_n.network_form ;
+  wire [23:0] \rec_n.sig_offset ;
+  wire [23:0] \rec_n.storage_key_count ;
+  wire \rec_n.to_present ;
+  wire [23:0] \rec_n.tx_list_end ;
+  wire [23:0] \rec_n.tx_list_offset ;
+  wire [2:0] \rec_n.tx_type ;
   (* init = 1'h0 *)
   wire rec_valid;
   (* init = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 *)
@@ -27715,59 +36199,140 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   wire [24:0] \rep.seq ;
   wire rep_valid;
   wire [5:0] sel;
+  reg [82:0] sk_job = 83'h000000000000000000000;
+  wire [5:0] \sk_job.fld ;
+  (* enum_base_type = "JobKind" *)
+  (* enum_value_00 = "VALUE" *)
+  (* enum_value_01 = "PROGRESS" *)
+  (* enum_value_10 = "END" *)
+  wire [1:0] \sk_job.kind ;
+  wire [24:0] \sk_job.length ;
+  wire [23:0] \sk_job.seq ;
+  wire [24:0] \sk_job.start ;
+  wire \sk_job.wrapped ;
+  reg sk_job_valid = 1'h0;
+  reg [423:0] sk_rec = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [23:0] \sk_rec.access_list_count ;
+  wire [23:0] \sk_rec.access_list_end ;
+  wire [23:0] \sk_rec.access_list_offset ;
+  wire [23:0] \sk_rec.authorization_count ;
+  wire [23:0] \sk_rec.authorizations_end ;
+  wire [23:0] \sk_rec.authorizations_offset ;
+  wire [23:0] \sk_rec.blob_hash_count ;
+  wire [23:0] \sk_rec.blob_hashes_end ;
+  wire [23:0] \sk_rec.blob_hashes_offset ;
+  wire [23:0] \sk_rec.body_offset ;
+  wire \sk_rec.chain_id_present ;
+  wire [23:0] \sk_rec.data_len ;
+  wire [23:0] \sk_rec.data_offset ;
+  wire [32:0] \sk_rec.err ;
+  (* enum_base_type = "TxError" *)
+  (* enum_value_00000 = "OK" *)
+  (* enum_value_00001 = "EMPTY" *)
+  (* enum_value_00010 = "UNKNOWN_TYPE" *)
+  (* enum_value_00011 = "TRUNCATED" *)
+  (* enum_value_00100 = "TRAILING_BYTES" *)
+  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
+  (* enum_value_00110 = "LEADING_ZERO" *)
+  (* enum_value_00111 = "OVERRUNS_PARENT" *)
+  (* enum_value_01000 = "EXPECTED_STRING" *)
+  (* enum_value_01001 = "EXPECTED_LIST" *)
+  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
+  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
+  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
+  (* enum_value_01101 = "BAD_ADDRESS" *)
+  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
+  (* enum_value_01111 = "MISSING_TO" *)
+  (* enum_value_10000 = "BAD_V" *)
+  (* enum_value_10001 = "BAD_Y_PARITY" *)
+  (* enum_value_10010 = "BAD_R" *)
+  (* enum_value_10011 = "BAD_S" *)
+  (* enum_value_10100 = "HIGH_S" *)
+  (* enum_value_10101 = "NO_BLOB_HASHES" *)
+  (* enum_value_10110 = "BAD_BLOB_HASH" *)
+  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
+  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
+  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
+  (* enum_value_11010 = "BAD_SIDECAR" *)
+  (* enum_value_11011 = "TOO_LARGE" *)
+  (* enum_value_11100 = "RECOVERY_FAILED" *)
+  wire [4:0] \sk_rec.err.code ;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  wire [2:0] \sk_rec.err.phase ;
+  wire [24:0] \sk_rec.err.seq ;
+  wire \sk_rec.err_valid ;
+  wire \sk_rec.network_form ;
+  wire [23:0] \sk_rec.sig_offset ;
+  wire [23:0] \sk_rec.storage_key_count ;
+  wire \sk_rec.to_present ;
+  wire [23:0] \sk_rec.tx_list_end ;
+  wire [23:0] \sk_rec.tx_list_offset ;
+  wire [2:0] \sk_rec.tx_type ;
+  reg sk_rec_valid = 1'h0;
   reg [1:0] top = 2'h0;
   reg [2:0] tx_type = 3'h0;
-  wire [62:0] upd;
-  wire [62:0] upd0;
+  wire [63:0] upd;
+  wire [63:0] upd0;
   wire [24:0] \upd0.count ;
   wire [3:0] \upd0.ctx ;
   wire [25:0] \upd0.end ;
   wire \upd0.hi ;
+  wire \upd0.le ;
   wire \upd0.outer ;
   wire [3:0] \upd0.small ;
   wire \upd0.valid ;
   wire \upd0.versioned ;
-  wire [62:0] upd1;
+  wire [63:0] upd1;
   wire [24:0] \upd1.count ;
   wire [3:0] \upd1.ctx ;
   wire [25:0] \upd1.end ;
   wire \upd1.hi ;
+  wire \upd1.le ;
   wire \upd1.outer ;
   wire [3:0] \upd1.small ;
   wire \upd1.valid ;
   wire \upd1.versioned ;
-  wire [62:0] upd2;
+  wire [63:0] upd2;
   wire [24:0] \upd2.count ;
   wire [3:0] \upd2.ctx ;
   wire [25:0] \upd2.end ;
   wire \upd2.hi ;
+  wire \upd2.le ;
   wire \upd2.outer ;
   wire [3:0] \upd2.small ;
   wire \upd2.valid ;
   wire \upd2.versioned ;
-  wire [62:0] upd3;
+  wire [63:0] upd3;
   wire [24:0] \upd3.count ;
   wire [3:0] \upd3.ctx ;
   wire [25:0] \upd3.end ;
   wire \upd3.hi ;
+  wire \upd3.le ;
   wire \upd3.outer ;
   wire [3:0] \upd3.small ;
   wire \upd3.valid ;
   wire \upd3.versioned ;
-  wire [62:0] upd4;
+  wire [63:0] upd4;
   wire [24:0] \upd4.count ;
   wire [3:0] \upd4.ctx ;
   wire [25:0] \upd4.end ;
   wire \upd4.hi ;
+  wire \upd4.le ;
   wire \upd4.outer ;
   wire [3:0] \upd4.small ;
   wire \upd4.valid ;
   wire \upd4.versioned ;
-  wire [62:0] upd5;
+  wire [63:0] upd5;
   wire [24:0] \upd5.count ;
   wire [3:0] \upd5.ctx ;
   wire [25:0] \upd5.end ;
   wire \upd5.hi ;
+  wire \upd5.le ;
   wire \upd5.outer ;
   wire [3:0] \upd5.small ;
   wire \upd5.valid ;
@@ -27816,288 +36381,314 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   reg [2:0] w_tx_type = 3'h0;
   reg w_valid = 1'h0;
   reg wver = 1'h0;
-  assign \$415  = sel[1] ? frame5 : 63'h0000000000000000;
-  assign \$416  = \$414  | \$415 ;
-  assign \$417  = sel[0] ? frame1 : 63'h0000000000000000;
-  assign \$419  = sel[1] ? frame2 : 63'h0000000000000000;
-  assign \$420  = \$418  | \$419 ;
-  assign \$421  = sel[2] ? frame3 : 63'h0000000000000000;
-  assign \$422  = \$420  | \$421 ;
-  assign \$423  = sel[3] ? frame4 : 63'h0000000000000000;
-  assign \$424  = \$422  | \$423 ;
-  assign \$425  = sel[4] ? frame5 : 63'h0000000000000000;
-  assign \$426  = \$424  | \$425 ;
-  assign \$427  = sel[0] ? frame2 : 63'h0000000000000000;
-  assign \$429  = sel[1] ? frame3 : 63'h0000000000000000;
-  assign \$430  = \$428  | \$429 ;
-  assign \$431  = sel[2] ? frame4 : 63'h0000000000000000;
-  assign \$432  = \$430  | \$431 ;
-  assign \$433  = sel[3] ? frame5 : 63'h0000000000000000;
-  assign \$434  = \$432  | \$433 ;
-  assign \$435  = sel[0] ? frame3 : 63'h0000000000000000;
-  assign \$437  = sel[1] ? frame4 : 63'h0000000000000000;
-  assign \$438  = \$436  | \$437 ;
-  assign \$439  = sel[2] ? frame5 : 63'h0000000000000000;
-  assign \$440  = \$438  | \$439 ;
-  assign \$441  = sel[0] ? frame4 : 63'h0000000000000000;
-  assign \$443  = sel[1] ? frame5 : 63'h0000000000000000;
-  assign \$444  = \$442  | \$443 ;
-  assign \$445  = sel[0] ? frame5 : 63'h0000000000000000;
-  assign \$447  = a[38] & a_hi;
-  assign \$448  = ~ a_ne20;
-  assign \$449  = f_blobs + 1'h1;
-  assign \$450  = ~ w_a[38];
-  assign \$451  = ok_item & \$450 ;
-  assign \$452  = \$451  ? 2'h0 : 2'h1;
-  assign \$453  = w_a[0] ? 2'h2 : \$452 ;
-  assign \$454  = ~ w_a[38];
-  assign \$455  = ok_item & \$454 ;
-  assign \$456  = \$455  ? w_fld : 6'h00;
-  assign \$457  = halted | fail;
-  assign \$458  = \$457  ? w_skip : w_a_start;
-  assign \$459  = w_a[0] ? 25'h0000000 : \$458 ;
-  assign \$460  = w_a[0] ? w_a[25:1] : w_a_len_sat;
-  assign \$461  = ~ w_a[0];
-  assign \$462  = \$461  & w_a[106];
-  assign \$463  = ~ halted;
-  assign \$464  = ~ w_a[0];
-  assign \$465  = \$463  & \$464 ;
-  assign \$466  = ! w_top;
-  assign \$467  = \$465  & \$466 ;
-  assign \$468  = ~ fail;
-  assign \$469  = \$467  & \$468 ;
-  assign \$470  = w_a[38] ? 3'h0 : w_a[28:26];
-  assign \$471  = ~ halted;
-  assign \$472  = ~ w_a[0];
+  assign \$402  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$403  = \$401  | \$402 ;
+  assign \$404  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$405  = \$403  | \$404 ;
+  assign \$406  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$407  = \$405  | \$406 ;
+  assign \$408  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$409  = \$407  | \$408 ;
+  assign \$410  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$412  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$413  = \$411  | \$412 ;
+  assign \$414  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$415  = \$413  | \$414 ;
+  assign \$416  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$417  = \$415  | \$416 ;
+  assign \$418  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$420  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$421  = \$419  | \$420 ;
+  assign \$422  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$423  = \$421  | \$422 ;
+  assign \$424  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$426  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$427  = \$425  | \$426 ;
+  assign \$428  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
+  assign \$430  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$431  = \$429  | \$430 ;
+  assign \$432  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$433  = \$431  | \$432 ;
+  assign \$434  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$435  = \$433  | \$434 ;
+  assign \$436  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$437  = \$435  | \$436 ;
+  assign \$438  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$440  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$441  = \$439  | \$440 ;
+  assign \$442  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$443  = \$441  | \$442 ;
+  assign \$444  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$445  = \$443  | \$444 ;
+  assign \$446  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$448  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$449  = \$447  | \$448 ;
+  assign \$450  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$451  = \$449  | \$450 ;
+  assign \$452  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$454  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$455  = \$453  | \$454 ;
+  assign \$456  = sel[0] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$458  = a[38] & a_hi;
+  assign \$459  = ~ a_ne20;
+  assign \$460  = f_blobs + 1'h1;
+  assign \$461  = ~ o_job__valid;
+  assign \$462  = \$461  | o_job__ready;
+  assign \$463  = sk_job_valid | w_go;
+  assign \$464  = sk_job_valid ? sk_job : job_n;
+  assign \$465  = ~ o_rec__valid;
+  assign \$466  = \$465  | o_rec__ready;
+  assign \$467  = sk_rec_valid | rec_go;
+  assign \$468  = sk_rec_valid ? sk_rec : rec_n;
+  assign \$469  = ~ halted;
+  assign \$470  = ~ w_a[0];
+  assign \$471  = \$469  & \$470 ;
+  assign \$472  = ! w_top;
   assign \$473  = \$471  & \$472 ;
-  assign \$474  = w_top == 2'h2;
+  assign \$474  = ~ fail;
   assign \$475  = \$473  & \$474 ;
-  assign \$476  = ~ w_close_fail;
-  assign \$477  = \$475  & \$476 ;
-  assign \$478  = ~ w_trailing;
+  assign \$476  = w_a[38] ? 3'h0 : w_a[28:26];
+  assign \$477  = ~ halted;
+  assign \$478  = ~ w_a[0];
   assign \$479  = \$477  & \$478 ;
-  assign \$480  = \$479  & w_convert;
-  assign \$481  = ~ w_fl_ne20;
-  assign \$482  = rec[77:54] + 1'h1;
-  assign \$483  = rec[101:78] + 1'h1;
-  assign \$484  = rec[125:102] + 1'h1;
-  assign \$485  = rec[149:126] + 1'h1;
+  assign \$480  = w_top == 2'h2;
+  assign \$481  = \$479  & \$480 ;
+  assign \$482  = ~ w_close_fail;
+  assign \$483  = \$481  & \$482 ;
+  assign \$484  = ~ w_trailing;
+  assign \$485  = \$483  & \$484 ;
+  assign \$486  = \$485  & w_convert;
+  assign \$487  = ~ w_fl_ne20;
+  assign \$488  = rec[77:54] + 1'h1;
+  assign \$489  = rec[101:78] + 1'h1;
+  assign \$490  = rec[125:102] + 1'h1;
+  assign \$491  = rec[149:126] + 1'h1;
   always @(posedge clk)
-    a_valid <= \$486 ;
+    a_valid <= \$492 ;
   always @(posedge clk)
-    a <= \$487 ;
+    a <= \$493 ;
   always @(posedge clk)
-    a_full <= \$488 ;
+    a_full <= \$494 ;
   always @(posedge clk)
-    a_end <= \$489 ;
+    a_end <= \$495 ;
   always @(posedge clk)
-    a_hi <= \$490 ;
+    a_hi <= \$496 ;
   always @(posedge clk)
-    a_start <= \$491 ;
+    a_start <= \$497 ;
   always @(posedge clk)
-    a_p1 <= \$492 ;
+    a_p1 <= \$498 ;
   always @(posedge clk)
-    a_csize <= \$493 ;
+    a_csize <= \$499 ;
   always @(posedge clk)
-    a_len_sat <= \$494 ;
+    a_len_sat <= \$500 ;
   always @(posedge clk)
-    a_z <= \$495 ;
+    a_z <= \$501 ;
   always @(posedge clk)
-    a_gt1 <= \$496 ;
+    a_gt1 <= \$502 ;
   always @(posedge clk)
-    a_gt8 <= \$497 ;
+    a_gt8 <= \$503 ;
   always @(posedge clk)
-    a_gt32 <= \$498 ;
+    a_gt32 <= \$504 ;
   always @(posedge clk)
-    a_ne20 <= \$499 ;
+    a_ne20 <= \$505 ;
   always @(posedge clk)
-    a_ne32 <= \$500 ;
+    a_ne32 <= \$506 ;
   always @(posedge clk)
-    a_ne48 <= \$501 ;
+    a_ne48 <= \$507 ;
   always @(posedge clk)
-    a_neblob <= \$502 ;
+    a_neblob <= \$508 ;
   always @(posedge clk)
-    a_gtinit <= \$503 ;
+    a_gtinit <= \$509 ;
   always @(posedge clk)
-    w_valid <= \$504 ;
+    frame0 <= \$510 ;
   always @(posedge clk)
-    w_a <= \$505 ;
+    frame1 <= \$511 ;
   always @(posedge clk)
-    w_a_full <= \$506 ;
+    frame2 <= \$512 ;
   always @(posedge clk)
-    w_a_end <= \$507 ;
+    frame3 <= \$513 ;
   always @(posedge clk)
-    w_a_hi <= \$508 ;
+    frame4 <= \$514 ;
   always @(posedge clk)
-    w_a_start <= \$509 ;
+    frame5 <= \$515 ;
   always @(posedge clk)
-    w_a_p1 <= \$510 ;
+    w_valid <= \$516 ;
   always @(posedge clk)
-    w_a_csize <= \$511 ;
+    w_a <= \$517 ;
   always @(posedge clk)
-    w_a_len_sat <= \$512 ;
+    w_a_full <= \$518 ;
   always @(posedge clk)
-    w_top <= \$513 ;
+    w_a_end <= \$519 ;
   always @(posedge clk)
-    w_idx <= \$514 ;
+    w_a_hi <= \$520 ;
   always @(posedge clk)
-    w_tx_type <= \$515 ;
+    w_a_start <= \$521 ;
   always @(posedge clk)
-    w_fld <= \$516 ;
+    w_a_p1 <= \$522 ;
   always @(posedge clk)
-    w_convert <= \$517 ;
+    w_a_csize <= \$523 ;
   always @(posedge clk)
-    w_close_fail <= \$518 ;
+    w_a_len_sat <= \$524 ;
   always @(posedge clk)
-    w_close_code <= \$519 ;
+    w_top <= \$525 ;
   always @(posedge clk)
-    w_pend_end <= \$520 ;
+    w_idx <= \$526 ;
   always @(posedge clk)
-    w_pend_hi <= \$521 ;
+    w_tx_type <= \$527 ;
   always @(posedge clk)
-    w_hi_over <= \$522 ;
+    w_fld <= \$528 ;
   always @(posedge clk)
-    w_to_present <= \$523 ;
+    w_convert <= \$529 ;
   always @(posedge clk)
-    w_fl_z <= \$524 ;
+    w_close_fail <= \$530 ;
   always @(posedge clk)
-    w_fl_gt1 <= \$525 ;
+    w_close_code <= \$531 ;
   always @(posedge clk)
-    w_fl_gt8 <= \$526 ;
+    w_pend_end <= \$532 ;
   always @(posedge clk)
-    w_fl_gt32 <= \$527 ;
+    w_pend_hi <= \$533 ;
   always @(posedge clk)
-    w_fl_ne20 <= \$528 ;
+    w_hi_over <= \$534 ;
   always @(posedge clk)
-    w_fl_ne32 <= \$529 ;
+    w_to_present <= \$535 ;
   always @(posedge clk)
-    w_fl_ne48 <= \$530 ;
+    w_fl_z <= \$536 ;
   always @(posedge clk)
-    w_fl_neblob <= \$531 ;
+    w_fl_gt1 <= \$537 ;
   always @(posedge clk)
-    w_fl_gtinit <= \$532 ;
+    w_fl_gt8 <= \$538 ;
   always @(posedge clk)
-    w_trailing <= \$533 ;
+    w_fl_gt32 <= \$539 ;
   always @(posedge clk)
-    top <= \$534 ;
+    w_fl_ne20 <= \$540 ;
   always @(posedge clk)
-    idx <= \$535 ;
+    w_fl_ne32 <= \$541 ;
   always @(posedge clk)
-    tx_type <= \$536 ;
+    w_fl_ne48 <= \$542 ;
   always @(posedge clk)
-    wver <= \$537 ;
+    w_fl_neblob <= \$543 ;
   always @(posedge clk)
-    hi_end <= \$538 ;
+    w_fl_gtinit <= \$544 ;
   always @(posedge clk)
-    f_to_present <= \$539 ;
+    w_trailing <= \$545 ;
   always @(posedge clk)
-    f_blobs <= \$540 ;
+    top <= \$546 ;
   always @(posedge clk)
-    frame0 <= \$541 ;
+    idx <= \$547 ;
   always @(posedge clk)
-    frame1 <= \$542 ;
+    tx_type <= \$548 ;
   always @(posedge clk)
-    frame2 <= \$543 ;
+    wver <= \$549 ;
   always @(posedge clk)
-    frame3 <= \$544 ;
+    hi_end <= \$550 ;
   always @(posedge clk)
-    frame4 <= \$545 ;
+    f_to_present <= \$551 ;
   always @(posedge clk)
-    frame5 <= \$546 ;
+    f_blobs <= \$552 ;
   always @(posedge clk)
-    o_job__valid <= \$547 ;
+    o_job__valid <= \$553 ;
   always @(posedge clk)
-    o_rec__valid <= \$548 ;
+    o_job__payload <= \$554 ;
   always @(posedge clk)
-    o_job__payload <= \$549 ;
+    sk_job_valid <= \$555 ;
   always @(posedge clk)
-    halted <= \$550 ;
+    sk_job <= \$556 ;
   always @(posedge clk)
-    rec <= \$551 ;
+    o_rec__valid <= \$557 ;
   always @(posedge clk)
-    o_rec__payload <= \$552 ;
+    o_rec__payload <= \$558 ;
+  always @(posedge clk)
+    sk_rec_valid <= \$559 ;
+  always @(posedge clk)
+    sk_rec <= \$560 ;
+  always @(posedge clk)
+    halted <= \$561 ;
+  always @(posedge clk)
+    rec <= \$562 ;
   assign \$1  = ~ a_valid;
   assign i__ready = \$1  | f_go;
   assign a_take = i__valid & i__ready;
-  assign \$2  = ~ frame0[31];
-  assign \$3  = frame0[0] & \$2 ;
-  assign \$4  = frame0[30:5] <= a[25:1];
-  assign \$5  = \$3  & \$4 ;
-  assign \$6  = frame0[60:57] < n_tx;
-  assign \$7  = frame0[60:57] < 2'h2;
-  assign \$8  = frame0[60:57] < 3'h6;
-  assign \$9  = frame0[61] ? 3'h5 : 3'h4;
-  assign \$10  = frame0[60:57] < \$9 ;
-  assign \$11  = frame0[56:32] != f_blobs;
-  assign \$12  = f_blobs * 8'h80;
-  assign \$13  = wver ? \$12  : { 8'h00, f_blobs };
-  assign \$14  = frame0[56:32] != \$13 ;
-  assign \$15  = few0 | badsc0;
+  assign \a_take$5  = i__valid & i__ready;
+  assign \$2  = frame0[30:5] <= i__payload[25:1];
+  assign \$3  = frame1[30:5] <= i__payload[25:1];
+  assign \$4  = frame2[30:5] <= i__payload[25:1];
+  assign \$5  = frame3[30:5] <= i__payload[25:1];
+  assign \$6  = frame4[30:5] <= i__payload[25:1];
+  assign \$7  = frame5[30:5] <= i__payload[25:1];
+  assign le_new = a_end <= i__payload[25:1];
+  assign \$8  = ~ frame0[31];
+  assign \$9  = frame0[0] & \$8 ;
+  assign \$10  = \$9  & frame0[63];
+  assign \$11  = frame0[60:57] < n_tx;
+  assign \$12  = frame0[60:57] < 2'h2;
+  assign \$13  = frame0[60:57] < 3'h6;
+  assign \$14  = frame0[61] ? 3'h5 : 3'h4;
+  assign \$15  = frame0[60:57] < \$14 ;
+  assign \$16  = frame0[56:32] != f_blobs;
+  assign \$17  = f_blobs * 8'h80;
+  assign \$18  = wver ? \$17  : { 8'h00, f_blobs };
+  assign \$19  = frame0[56:32] != \$18 ;
+  assign \$20  = few0 | badsc0;
   assign ccode0 = few0 ? 5'h0a : 5'h1a;
-  assign \$16  = ~ frame1[31];
-  assign \$17  = frame1[0] & \$16 ;
-  assign \$18  = frame1[30:5] <= a[25:1];
-  assign \$19  = \$17  & \$18 ;
-  assign \$20  = frame1[60:57] < n_tx;
-  assign \$21  = frame1[60:57] < 2'h2;
-  assign \$22  = frame1[60:57] < 3'h6;
-  assign \$23  = frame1[61] ? 3'h5 : 3'h4;
-  assign \$24  = frame1[60:57] < \$23 ;
-  assign \$25  = frame1[56:32] != f_blobs;
-  assign \$26  = f_blobs * 8'h80;
-  assign \$27  = wver ? \$26  : { 8'h00, f_blobs };
-  assign \$28  = frame1[56:32] != \$27 ;
-  assign \$29  = few1 | badsc1;
+  assign \$21  = ~ frame1[31];
+  assign \$22  = frame1[0] & \$21 ;
+  assign \$23  = \$22  & frame1[63];
+  assign \$24  = frame1[60:57] < n_tx;
+  assign \$25  = frame1[60:57] < 2'h2;
+  assign \$26  = frame1[60:57] < 3'h6;
+  assign \$27  = frame1[61] ? 3'h5 : 3'h4;
+  assign \$28  = frame1[60:57] < \$27 ;
+  assign \$29  = frame1[56:32] != f_blobs;
+  assign \$30  = f_blobs * 8'h80;
+  assign \$31  = wver ? \$30  : { 8'h00, f_blobs };
+  assign \$32  = frame1[56:32] != \$31 ;
+  assign \$33  = few1 | badsc1;
   assign ccode1 = few1 ? 5'h0a : 5'h1a;
-  assign \$30  = ~ frame2[31];
-  assign \$31  = frame2[0] & \$30 ;
-  assign \$32  = frame2[30:5] <= a[25:1];
-  assign \$33  = \$31  & \$32 ;
-  assign \$34  = frame2[60:57] < n_tx;
-  assign \$35  = frame2[60:57] < 2'h2;
-  assign \$36  = frame2[60:57] < 3'h6;
-  assign \$37  = frame2[61] ? 3'h5 : 3'h4;
-  assign \$38  = frame2[60:57] < \$37 ;
-  assign \$39  = frame2[56:32] != f_blobs;
-  assign \$40  = f_blobs * 8'h80;
-  assign \$41  = wver ? \$40  : { 8'h00, f_blobs };
-  assign \$42  = frame2[56:32] != \$41 ;
-  assign \$43  = few2 | badsc2;
+  assign \$34  = ~ frame2[31];
+  assign \$35  = frame2[0] & \$34 ;
+  assign \$36  = \$35  & frame2[63];
+  assign \$37  = frame2[60:57] < n_tx;
+  assign \$38  = frame2[60:57] < 2'h2;
+  assign \$39  = frame2[60:57] < 3'h6;
+  assign \$40  = frame2[61] ? 3'h5 : 3'h4;
+  assign \$41  = frame2[60:57] < \$40 ;
+  assign \$42  = frame2[56:32] != f_blobs;
+  assign \$43  = f_blobs * 8'h80;
+  assign \$44  = wver ? \$43  : { 8'h00, f_blobs };
+  assign \$45  = frame2[56:32] != \$44 ;
+  assign \$46  = few2 | badsc2;
   assign ccode2 = few2 ? 5'h0a : 5'h1a;
-  assign \$44  = ~ frame3[31];
-  assign \$45  = frame3[0] & \$44 ;
-  assign \$46  = frame3[30:5] <= a[25:1];
-  assign \$47  = \$45  & \$46 ;
-  assign \$48  = frame3[60:57] < n_tx;
-  assign \$49  = frame3[60:57] < 2'h2;
-  assign \$50  = frame3[60:57] < 3'h6;
-  assign \$51  = frame3[61] ? 3'h5 : 3'h4;
-  assign \$52  = frame3[60:57] < \$51 ;
-  assign \$53  = frame3[56:32] != f_blobs;
-  assign \$54  = f_blobs * 8'h80;
-  assign \$55  = wver ? \$54  : { 8'h00, f_blobs };
-  assign \$56  = frame3[56:32] != \$55 ;
-  assign \$57  = few3 | badsc3;
+  assign \$47  = ~ frame3[31];
+  assign \$48  = frame3[0] & \$47 ;
+  assign \$49  = \$48  & frame3[63];
+  assign \$50  = frame3[60:57] < n_tx;
+  assign \$51  = frame3[60:57] < 2'h2;
+  assign \$52  = frame3[60:57] < 3'h6;
+  assign \$53  = frame3[61] ? 3'h5 : 3'h4;
+  assign \$54  = frame3[60:57] < \$53 ;
+  assign \$55  = frame3[56:32] != f_blobs;
+  assign \$56  = f_blobs * 8'h80;
+  assign \$57  = wver ? \$56  : { 8'h00, f_blobs };
+  assign \$58  = frame3[56:32] != \$57 ;
+  assign \$59  = few3 | badsc3;
   assign ccode3 = few3 ? 5'h0a : 5'h1a;
-  assign \$58  = ~ frame4[31];
-  assign \$59  = frame4[0] & \$58 ;
-  assign \$60  = frame4[30:5] <= a[25:1];
-  assign \$61  = \$59  & \$60 ;
-  assign \$62  = frame4[60:57] < n_tx;
-  assign \$63  = frame4[60:57] < 2'h2;
-  assign \$64  = frame4[60:57] < 3'h6;
-  assign \$65  = frame4[61] ? 3'h5 : 3'h4;
-  assign \$66  = frame4[60:57] < \$65 ;
-  assign \$67  = frame4[56:32] != f_blobs;
-  assign \$68  = f_blobs * 8'h80;
-  assign \$69  = wver ? \$68  : { 8'h00, f_blobs };
-  assign \$70  = frame4[56:32] != \$69 ;
-  assign \$71  = few4 | badsc4;
+  assign \$60  = ~ frame4[31];
+  assign \$61  = frame4[0] & \$60 ;
+  assign \$62  = \$61  & frame4[63];
+  assign \$63  = frame4[60:57] < n_tx;
+  assign \$64  = frame4[60:57] < 2'h2;
+  assign \$65  = frame4[60:57] < 3'h6;
+  assign \$66  = frame4[61] ? 3'h5 : 3'h4;
+  assign \$67  = frame4[60:57] < \$66 ;
+  assign \$68  = frame4[56:32] != f_blobs;
+  assign \$69  = f_blobs * 8'h80;
+  assign \$70  = wver ? \$69  : { 8'h00, f_blobs };
+  assign \$71  = frame4[56:32] != \$70 ;
+  assign \$72  = few4 | badsc4;
   assign ccode4 = few4 ? 5'h0a : 5'h1a;
-  assign \$72  = ~ frame5[31];
-  assign \$73  = frame5[0] & \$72 ;
-  assign \$74  = frame5[30:5] <= a[25:1];
-  assign \$75  = \$73  & \$74 ;
+  assign \$73  = ~ frame5[31];
+  assign \$74  = frame5[0] & \$73 ;
+  assign \$75  = \$74  & frame5[63];
   assign \$76  = frame5[60:57] < n_tx;
   assign \$77  = frame5[60:57] < 2'h2;
   assign \$78  = frame5[60:57] < 3'h6;
@@ -28240,16 +36831,16 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   assign \$203  = \$201  | \$202 ;
   assign \$204  = sel[5] ? fld5 : 6'h00;
   assign fld = \$203  | \$204 ;
-  assign \$205  = sel[0] ? upd0 : 63'h0000000000000000;
-  assign \$207  = sel[1] ? upd1 : 63'h0000000000000000;
+  assign \$205  = sel[0] ? upd0 : 64'h0000000000000000;
+  assign \$207  = sel[1] ? upd1 : 64'h0000000000000000;
   assign \$208  = \$206  | \$207 ;
-  assign \$209  = sel[2] ? upd2 : 63'h0000000000000000;
+  assign \$209  = sel[2] ? upd2 : 64'h0000000000000000;
   assign \$210  = \$208  | \$209 ;
-  assign \$211  = sel[3] ? upd3 : 63'h0000000000000000;
+  assign \$211  = sel[3] ? upd3 : 64'h0000000000000000;
   assign \$212  = \$210  | \$211 ;
-  assign \$213  = sel[4] ? upd4 : 63'h0000000000000000;
+  assign \$213  = sel[4] ? upd4 : 64'h0000000000000000;
   assign \$214  = \$212  | \$213 ;
-  assign \$215  = sel[5] ? upd5 : 63'h0000000000000000;
+  assign \$215  = sel[5] ? upd5 : 64'h0000000000000000;
   assign upd = \$214  | \$215 ;
   assign \$216  = sel[0] ? child0 : 4'h0;
   assign \$218  = sel[1] ? child1 : 4'h0;
@@ -28294,158 +36885,149 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   assign \$254  = \$252  & \$253 ;
   assign \$255  = a[33:26] <= 3'h4;
   assign \$256  = \$254  & \$255 ;
-  assign \$257  = ~ o_job__valid;
-  assign \$258  = \$257  | o_job__ready;
-  assign \$259  = w_valid & \$258 ;
-  assign \$260  = ~ w_a[0];
-  assign \$261  = ~ o_rec__valid;
-  assign \$262  = \$260  | \$261 ;
-  assign \$263  = \$262  | o_rec__ready;
-  assign w_go = \$259  & \$263 ;
-  assign \$264  = w_a[37:34] > 1'h1;
-  assign \$265  = w_a[104] | w_a[105];
-  assign \$266  = \$264  & \$265 ;
+  assign \$257  = ~ sk_job_valid;
+  assign \$258  = w_valid & \$257 ;
+  assign \$259  = ~ w_a[0];
+  assign \$260  = ~ sk_rec_valid;
+  assign \$261  = \$259  | \$260 ;
+  assign w_go = \$258  & \$261 ;
+  assign rec_go = w_go & w_a[0];
+  assign \$262  = w_a[37:34] > 1'h1;
+  assign \$263  = w_a[104] | w_a[105];
+  assign \$264  = \$262  & \$263 ;
+  assign \$265  = w_a[37:34] > 1'h1;
   assign \$267  = w_a[37:34] > 1'h1;
-  assign \$269  = w_a[37:34] > 1'h1;
+  assign \$271  = w_a[37:34] > 1'h1;
+  assign \$272  = \$271  & w_a[103];
   assign \$273  = w_a[37:34] > 1'h1;
   assign \$274  = \$273  & w_a[103];
-  assign \$275  = w_a[37:34] > 1'h1;
-  assign \$276  = \$275  & w_a[103];
-  assign \$278  = w_a[37:34] > 1'h1;
-  assign \$279  = \$278  & w_a[103];
-  assign \$280  = w_a[110:107] >= 2'h2;
-  assign \$281  = \$279  & \$280 ;
-  assign \$283  = \$282  & w_a[104];
-  assign \$284  = w_a_end > w_pend_end;
-  assign \$285  = w_a_hi | \$284 ;
-  assign \$286  = w_pend_hi ? w_hi_over : \$285 ;
-  assign \$287  = w_a[37:34] > 1'h1;
-  assign \$288  = w_a[104] | w_a[105];
-  assign \$289  = \$287  & \$288 ;
-  assign \$290  = w_a[37:34] > 1'h1;
-  assign \$291  = ~ w_pend_hi;
-  assign \$292  = w_pend_end < w_a_start;
-  assign \$293  = \$291  & \$292 ;
-  assign \$294  = \$290  & \$293 ;
-  assign \$295  = w_a[37:34] > 1'h1;
-  assign \$296  = ~ w_pend_hi;
-  assign \$297  = w_pend_end < w_a_start;
-  assign \$298  = \$296  & \$297 ;
-  assign \$299  = \$295  & \$298 ;
-  assign \$300  = w_a_p1 < w_pend_end;
-  assign \$301  = w_pend_hi | \$300 ;
-  assign \$302  = \$299  & \$301 ;
-  assign \$303  = \$302  & w_a[104];
+  assign \$276  = w_a[37:34] > 1'h1;
+  assign \$277  = \$276  & w_a[103];
+  assign \$278  = w_a[110:107] >= 2'h2;
+  assign \$279  = \$277  & \$278 ;
+  assign \$281  = \$280  & w_a[104];
+  assign \$282  = w_a_end > w_pend_end;
+  assign \$283  = w_a_hi | \$282 ;
+  assign \$284  = w_pend_hi ? w_hi_over : \$283 ;
+  assign \$285  = w_a[37:34] > 1'h1;
+  assign \$286  = w_a[104] | w_a[105];
+  assign \$287  = \$285  & \$286 ;
+  assign \$288  = w_a[37:34] > 1'h1;
+  assign \$289  = ~ w_pend_hi;
+  assign \$290  = w_pend_end < w_a_start;
+  assign \$291  = \$289  & \$290 ;
+  assign \$292  = \$288  & \$291 ;
+  assign \$293  = w_a[37:34] > 1'h1;
+  assign \$294  = ~ w_pend_hi;
+  assign \$295  = w_pend_end < w_a_start;
+  assign \$296  = \$294  & \$295 ;
+  assign \$297  = \$293  & \$296 ;
+  assign \$298  = w_a_p1 < w_pend_end;
+  assign \$299  = w_pend_hi | \$298 ;
+  assign \$300  = \$297  & \$299 ;
+  assign \$301  = \$300  & w_a[104];
+  assign \$302  = w_a[37:34] > 1'h1;
+  assign \$303  = \$302  & w_a[103];
   assign \$304  = w_a[37:34] > 1'h1;
   assign \$305  = \$304  & w_a[103];
-  assign \$306  = w_a[37:34] > 1'h1;
-  assign \$307  = \$306  & w_a[103];
-  assign \$308  = ~ w_pend_hi;
-  assign \$309  = w_pend_end <= w_a_csize;
-  assign \$310  = \$308  & \$309 ;
-  assign \$311  = \$307  & \$310 ;
-  assign \$312  = w_a[37:34] > 1'h1;
-  assign \$313  = \$312  & w_a[103];
-  assign \$314  = w_a[110:107] >= 2'h2;
-  assign \$315  = \$313  & \$314 ;
-  assign \$316  = w_a_p1 < w_pend_end;
-  assign \$317  = w_pend_hi | \$316 ;
-  assign \$318  = \$315  & \$317 ;
-  assign \$319  = \$318  & w_a[104];
-  assign \$320  = w_fld == 1'h1;
-  assign \$321  = w_fld == 5'h1f;
-  assign \$322  = w_fld == 4'hb;
-  assign \$323  = w_fld == 5'h13;
-  assign \$324  = w_fld == 5'h15;
-  assign \$325  = w_fld == 4'hd;
-  assign \$326  = w_fld == 4'he;
-  assign \$327  = w_fld == 5'h18;
-  assign \$328  = w_fld == 6'h21;
-  assign \$329  = w_fld == 6'h22;
-  assign \$330  = w_fld == 6'h23;
-  assign fc_wants_list = | { \$330 , \$329 , \$328 , \$327 , \$326 , \$325 , \$324 , \$323 , \$322 , \$321 , \$320  };
-  assign \$331  = ~ w_fl_z;
-  assign \$332  = \$331  & w_fl_ne20;
-  assign \$333  = w_tx_type == 2'h3;
-  assign \$334  = w_tx_type == 3'h4;
-  assign \$335  = \$333  | \$334 ;
-  assign \$336  = w_fl_z & \$335 ;
-  assign \$337  = ~ w_to_present;
-  assign \$338  = \$337  & w_fl_gtinit;
-  assign \$339  = ~ w_a[38];
-  assign \$340  = \$339  & fc_wants_list;
-  assign \$341  = ~ fc_wants_list;
-  assign \$342  = w_a[38] & \$341 ;
+  assign \$306  = ~ w_pend_hi;
+  assign \$307  = w_pend_end <= w_a_csize;
+  assign \$308  = \$306  & \$307 ;
+  assign \$309  = \$305  & \$308 ;
+  assign \$310  = w_a[37:34] > 1'h1;
+  assign \$311  = \$310  & w_a[103];
+  assign \$312  = w_a[110:107] >= 2'h2;
+  assign \$313  = \$311  & \$312 ;
+  assign \$314  = w_a_p1 < w_pend_end;
+  assign \$315  = w_pend_hi | \$314 ;
+  assign \$316  = \$313  & \$315 ;
+  assign \$317  = \$316  & w_a[104];
+  assign \$318  = w_fld == 1'h1;
+  assign \$319  = w_fld == 5'h1f;
+  assign \$320  = w_fld == 4'hb;
+  assign \$321  = w_fld == 5'h13;
+  assign \$322  = w_fld == 5'h15;
+  assign \$323  = w_fld == 4'hd;
+  assign \$324  = w_fld == 4'he;
+  assign \$325  = w_fld == 5'h18;
+  assign \$326  = w_fld == 6'h21;
+  assign \$327  = w_fld == 6'h22;
+  assign \$328  = w_fld == 6'h23;
+  assign fc_wants_list = | { \$328 , \$327 , \$326 , \$325 , \$324 , \$323 , \$322 , \$321 , \$320 , \$319 , \$318  };
+  assign \$329  = ~ w_fl_z;
+  assign \$330  = \$329  & w_fl_ne20;
+  assign \$331  = w_tx_type == 2'h3;
+  assign \$332  = w_tx_type == 3'h4;
+  assign \$333  = \$331  | \$332 ;
+  assign \$334  = w_fl_z & \$333 ;
+  assign \$335  = ~ w_to_present;
+  assign \$336  = \$335  & w_fl_gtinit;
+  assign \$337  = ~ w_a[38];
+  assign \$338  = \$337  & fc_wants_list;
+  assign \$339  = ~ fc_wants_list;
+  assign \$340  = w_a[38] & \$339 ;
+  assign \$341  = ! w_top;
+  assign \$342  = w_top == 1'h1;
   assign \$343  = ! w_top;
   assign \$344  = w_top == 1'h1;
-  assign \$345  = ! w_top;
-  assign \$346  = w_top == 1'h1;
-  assign \$347  = ~ w_trailing;
-  assign \$348  = ! w_a[37:34];
-  assign \$349  = w_a[33:26] >= 1'h1;
+  assign \$345  = ~ w_trailing;
+  assign \$346  = ! w_a[37:34];
+  assign \$347  = w_a[33:26] >= 1'h1;
+  assign \$348  = \$346  & \$347 ;
+  assign \$349  = w_a[33:26] <= 3'h4;
   assign \$350  = \$348  & \$349 ;
-  assign \$351  = w_a[33:26] <= 3'h4;
-  assign \$352  = \$350  & \$351 ;
-  assign \$353  = ~ \$352 ;
-  assign \$354  = ! w_a[37:34];
-  assign \$355  = \$354  ? 4'h2 : 4'h9;
-  assign \$356  = ~ w_a[38];
-  assign \$357  = ! w_fld;
+  assign \$351  = ~ \$350 ;
+  assign \$352  = ! w_a[37:34];
+  assign \$353  = \$352  ? 4'h2 : 4'h9;
+  assign \$354  = ~ w_a[38];
+  assign \$355  = ! w_fld;
   assign rep_valid = rec[390] | fail;
   assign rep = rec[390] ? rec[423:391] : { code, phase, w_idx };
-  assign \$359  = w_a_hi | \$358 ;
-  assign w_skip = \$359  ? 25'h1ffffff : w_a_end[24:0];
-  assign \$360  = i__payload[25:1] + i__payload[37:34];
-  assign \$361  = \$360  + i__payload[102:39];
-  assign \$362  = i__payload[25:1] + i__payload[37:34];
-  assign \$363  = \$362  + i__payload[64:39];
-  assign \$364  = | i__payload[102:65];
-  assign \$365  = i__payload[25:1] + i__payload[37:34];
-  assign \$366  = \$365  + i__payload[64:39];
-  assign \$367  = \$364  | \$366 [26];
-  assign \$368  = i__payload[25:1] + i__payload[37:34];
-  assign \$369  = i__payload[25:1] + 1'h1;
-  assign \$370  = i__payload[25:1] + i__payload[110:107];
-  assign \$371  = | i__payload[102:64];
-  assign \$372  = \$371  ? 25'h1ffffff : i__payload[63:39];
-  assign \$373  = ! i__payload[102:39];
-  assign \$374  = i__payload[102:39] > 1'h1;
-  assign \$375  = i__payload[102:39] > 4'h8;
-  assign \$376  = i__payload[102:39] > 6'h20;
-  assign \$377  = i__payload[102:39] != 5'h14;
-  assign \$378  = i__payload[102:39] != 6'h20;
-  assign \$379  = i__payload[102:39] != 6'h30;
-  assign \$380  = i__payload[102:39] != 18'h20000;
-  assign \$381  = i__payload[102:39] > 16'hc000;
-  assign \$382  = ! remaining;
-  assign \$383  = idx + 1'h1;
-  assign \$384  = ! a[37:34];
-  assign \$385  = a[33:26] >= 1'h1;
-  assign \$386  = \$384  & \$385 ;
-  assign \$387  = a[33:26] <= 3'h4;
-  assign \$388  = \$386  & \$387 ;
-  assign \$389  = sel[0] ? frame1 : 63'h0000000000000000;
-  assign \$391  = sel[1] ? frame2 : 63'h0000000000000000;
-  assign \$392  = \$390  | \$391 ;
-  assign \$393  = sel[2] ? frame3 : 63'h0000000000000000;
-  assign \$394  = \$392  | \$393 ;
-  assign \$395  = sel[3] ? frame4 : 63'h0000000000000000;
-  assign \$396  = \$394  | \$395 ;
-  assign \$397  = sel[4] ? frame5 : 63'h0000000000000000;
-  assign \$398  = \$396  | \$397 ;
-  assign \$399  = sel[0] ? frame2 : 63'h0000000000000000;
-  assign \$401  = sel[1] ? frame3 : 63'h0000000000000000;
-  assign \$402  = \$400  | \$401 ;
-  assign \$403  = sel[2] ? frame4 : 63'h0000000000000000;
-  assign \$404  = \$402  | \$403 ;
-  assign \$405  = sel[3] ? frame5 : 63'h0000000000000000;
-  assign \$406  = \$404  | \$405 ;
-  assign \$407  = sel[0] ? frame3 : 63'h0000000000000000;
-  assign \$409  = sel[1] ? frame4 : 63'h0000000000000000;
-  assign \$410  = \$408  | \$409 ;
-  assign \$411  = sel[2] ? frame5 : 63'h0000000000000000;
-  assign \$412  = \$410  | \$411 ;
-  assign \$413  = sel[0] ? frame4 : 63'h0000000000000000;
+  assign \$357  = w_a_hi | \$356 ;
+  assign w_skip = \$357  ? 25'h1ffffff : w_a_end[24:0];
+  assign \$358  = ~ w_a[38];
+  assign \$359  = ok_item & \$358 ;
+  assign \$360  = \$359  ? 2'h0 : 2'h1;
+  assign \$361  = w_a[0] ? 2'h2 : \$360 ;
+  assign \$362  = ~ w_a[38];
+  assign \$363  = ok_item & \$362 ;
+  assign \$364  = \$363  ? w_fld : 6'h00;
+  assign \$365  = halted | fail;
+  assign \$366  = \$365  ? w_skip : w_a_start;
+  assign \$367  = w_a[0] ? 25'h0000000 : \$366 ;
+  assign \$368  = w_a[0] ? w_a[25:1] : w_a_len_sat;
+  assign \$369  = ~ w_a[0];
+  assign \$370  = \$369  & w_a[106];
+  assign \$371  = i__payload[25:1] + i__payload[37:34];
+  assign \$372  = \$371  + i__payload[102:39];
+  assign \$373  = i__payload[25:1] + i__payload[37:34];
+  assign \$374  = \$373  + i__payload[64:39];
+  assign \$375  = | i__payload[102:65];
+  assign \$376  = i__payload[25:1] + i__payload[37:34];
+  assign \$377  = \$376  + i__payload[64:39];
+  assign \$378  = \$375  | \$377 [26];
+  assign \$379  = i__payload[25:1] + i__payload[37:34];
+  assign \$380  = i__payload[25:1] + 1'h1;
+  assign \$381  = i__payload[25:1] + i__payload[110:107];
+  assign \$382  = | i__payload[102:64];
+  assign \$383  = \$382  ? 25'h1ffffff : i__payload[63:39];
+  assign \$384  = ! i__payload[102:39];
+  assign \$385  = i__payload[102:39] > 1'h1;
+  assign \$386  = i__payload[102:39] > 4'h8;
+  assign \$387  = i__payload[102:39] > 6'h20;
+  assign \$388  = i__payload[102:39] != 5'h14;
+  assign \$389  = i__payload[102:39] != 6'h20;
+  assign \$390  = i__payload[102:39] != 6'h30;
+  assign \$391  = i__payload[102:39] != 18'h20000;
+  assign \$392  = i__payload[102:39] > 16'hc000;
+  assign \$393  = ! remaining;
+  assign \$394  = idx + 1'h1;
+  assign \$395  = ! a[37:34];
+  assign \$396  = a[33:26] >= 1'h1;
+  assign \$397  = \$395  & \$396 ;
+  assign \$398  = a[33:26] <= 3'h4;
+  assign \$399  = \$397  & \$398 ;
+  assign \$400  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     n_tx = 4'h0;
@@ -28467,13 +37049,13 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
     few0 = 1'h0;
     casez (frame0[4:1])
       4'h0:
-          few0 = \$6 ;
+          few0 = \$11 ;
       4'h2:
-          few0 = \$7 ;
+          few0 = \$12 ;
       4'h6:
-          few0 = \$8 ;
+          few0 = \$13 ;
       4'h7:
-          few0 = \$10 ;
+          few0 = \$15 ;
     endcase
   end
   always @* begin
@@ -28489,9 +37071,9 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
       4'h7:
           /* empty */;
       4'h8, 4'h9:
-          badsc0 = \$11 ;
+          badsc0 = \$16 ;
       4'ha:
-          badsc0 = \$14 ;
+          badsc0 = \$19 ;
     endcase
   end
   always @* begin
@@ -28499,13 +37081,13 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
     few1 = 1'h0;
     casez (frame1[4:1])
       4'h0:
-          few1 = \$20 ;
-      4'h2:
-          few1 = \$21 ;
-      4'h6:
-          few1 = \$22 ;
-      4'h7:
           few1 = \$24 ;
+      4'h2:
+          few1 = \$25 ;
+      4'h6:
+          few1 = \$26 ;
+      4'h7:
+          few1 = \$28 ;
     endcase
   end
   always @* begin
@@ -28521,9 +37103,9 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
       4'h7:
           /* empty */;
       4'h8, 4'h9:
-          badsc1 = \$25 ;
+          badsc1 = \$29 ;
       4'ha:
-          badsc1 = \$28 ;
+          badsc1 = \$32 ;
     endcase
   end
   always @* begin
@@ -28531,13 +37113,13 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
     few2 = 1'h0;
     casez (frame2[4:1])
       4'h0:
-          few2 = \$34 ;
+          few2 = \$37 ;
       4'h2:
-          few2 = \$35 ;
-      4'h6:
-          few2 = \$36 ;
-      4'h7:
           few2 = \$38 ;
+      4'h6:
+          few2 = \$39 ;
+      4'h7:
+          few2 = \$41 ;
     endcase
   end
   always @* begin
@@ -28553,9 +37135,9 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
       4'h7:
           /* empty */;
       4'h8, 4'h9:
-          badsc2 = \$39 ;
-      4'ha:
           badsc2 = \$42 ;
+      4'ha:
+          badsc2 = \$45 ;
     endcase
   end
   always @* begin
@@ -28563,13 +37145,13 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
     few3 = 1'h0;
     casez (frame3[4:1])
       4'h0:
-          few3 = \$48 ;
-      4'h2:
-          few3 = \$49 ;
-      4'h6:
           few3 = \$50 ;
-      4'h7:
+      4'h2:
+          few3 = \$51 ;
+      4'h6:
           few3 = \$52 ;
+      4'h7:
+          few3 = \$54 ;
     endcase
   end
   always @* begin
@@ -28585,9 +37167,9 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
       4'h7:
           /* empty */;
       4'h8, 4'h9:
-          badsc3 = \$53 ;
+          badsc3 = \$55 ;
       4'ha:
-          badsc3 = \$56 ;
+          badsc3 = \$58 ;
     endcase
   end
   always @* begin
@@ -28595,13 +37177,13 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
     few4 = 1'h0;
     casez (frame4[4:1])
       4'h0:
-          few4 = \$62 ;
-      4'h2:
           few4 = \$63 ;
-      4'h6:
+      4'h2:
           few4 = \$64 ;
+      4'h6:
+          few4 = \$65 ;
       4'h7:
-          few4 = \$66 ;
+          few4 = \$67 ;
     endcase
   end
   always @* begin
@@ -28617,9 +37199,9 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
       4'h7:
           /* empty */;
       4'h8, 4'h9:
-          badsc4 = \$67 ;
+          badsc4 = \$68 ;
       4'ha:
-          badsc4 = \$70 ;
+          badsc4 = \$71 ;
     endcase
   end
   always @* begin
@@ -29366,7 +37948,7 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \new [31:0] = 32'd0;
+    { \new [63], \new [31:0] } = 33'h000000000;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
@@ -29382,6 +37964,7 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
               \new [4:1] = child;
               \new [30:5] = a_end;
               \new [31] = a_hi;
+              \new [63] = le_new;
             end
         endcase
       end
@@ -29390,94 +37973,94 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     hdr_outer_hit = 1'h0;
+    if (\$264 ) begin
+      hdr_outer_hit = 1'h1;
+    end
     if (\$266 ) begin
       hdr_outer_hit = 1'h1;
     end
-    if (\$268 ) begin
+    if (\$270 ) begin
       hdr_outer_hit = 1'h1;
     end
     if (\$272 ) begin
       hdr_outer_hit = 1'h1;
     end
-    if (\$274 ) begin
+    if (\$275 ) begin
       hdr_outer_hit = 1'h1;
     end
-    if (\$277 ) begin
-      hdr_outer_hit = 1'h1;
-    end
-    if (\$283 ) begin
+    if (\$281 ) begin
       hdr_outer_hit = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     hdr_outer_code = 5'h00;
-    if (\$266 ) begin
+    if (\$264 ) begin
       hdr_outer_code = 5'h05;
     end
-    if (\$268 ) begin
+    if (\$266 ) begin
       hdr_outer_code = 5'h07;
+    end
+    if (\$270 ) begin
+      hdr_outer_code = 5'h05;
     end
     if (\$272 ) begin
-      hdr_outer_code = 5'h05;
-    end
-    if (\$274 ) begin
       hdr_outer_code = 5'h03;
     end
-    if (\$277 ) begin
+    if (\$275 ) begin
       hdr_outer_code = 5'h07;
     end
-    if (\$283 ) begin
+    if (\$281 ) begin
       hdr_outer_code = 5'h05;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     hdr_in_hit = 1'h0;
-    if (\$286 ) begin
+    if (\$284 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$289 ) begin
+    if (\$287 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$294 ) begin
+    if (\$292 ) begin
+      hdr_in_hit = 1'h1;
+    end
+    if (\$301 ) begin
       hdr_in_hit = 1'h1;
     end
     if (\$303 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$305 ) begin
+    if (\$309 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$311 ) begin
-      hdr_in_hit = 1'h1;
-    end
-    if (\$319 ) begin
+    if (\$317 ) begin
       hdr_in_hit = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     hdr_in_code = 5'h00;
-    if (\$286 ) begin
+    if (\$284 ) begin
       hdr_in_code = 5'h07;
     end
-    if (\$289 ) begin
+    if (\$287 ) begin
       hdr_in_code = 5'h05;
     end
-    if (\$294 ) begin
+    if (\$292 ) begin
       hdr_in_code = 5'h07;
+    end
+    if (\$301 ) begin
+      hdr_in_code = 5'h05;
     end
     if (\$303 ) begin
-      hdr_in_code = 5'h05;
-    end
-    if (\$305 ) begin
       hdr_in_code = 5'h03;
     end
-    if (\$311 ) begin
+    if (\$309 ) begin
       hdr_in_code = 5'h07;
     end
-    if (\$319 ) begin
+    if (\$317 ) begin
       hdr_in_code = 5'h05;
     end
   end
@@ -29799,10 +38382,10 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
           /* empty */;
       6'h08:
         begin
-          if (\$332 ) begin
+          if (\$330 ) begin
             fc_to_hit = 1'h1;
           end
-          if (\$336 ) begin
+          if (\$334 ) begin
             fc_to_hit = 1'h1;
           end
         end
@@ -29826,10 +38409,10 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
           /* empty */;
       6'h08:
         begin
-          if (\$332 ) begin
+          if (\$330 ) begin
             fc_to_code = 5'h0d;
           end
-          if (\$336 ) begin
+          if (\$334 ) begin
             fc_to_code = 5'h0f;
           end
         end
@@ -29904,7 +38487,7 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
       6'h09:
           /* empty */;
       6'h0a:
-          if (\$338 ) begin
+          if (\$336 ) begin
             fc_data_hit = 1'h1;
           end
     endcase
@@ -29930,7 +38513,7 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
       6'h09:
           /* empty */;
       6'h0a:
-          if (\$338 ) begin
+          if (\$336 ) begin
             fc_data_code = 5'h19;
           end
     endcase
@@ -31561,10 +40144,10 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
     if (fc_wfail) begin
       fc_hit = 1'h1;
     end
-    if (\$340 ) begin
+    if (\$338 ) begin
       fc_hit = 1'h1;
     end
-    if (\$342 ) begin
+    if (\$340 ) begin
       fc_hit = 1'h1;
     end
   end
@@ -31574,10 +40157,10 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
     if (fc_wfail) begin
       fc_code = fc_wcode;
     end
-    if (\$340 ) begin
+    if (\$338 ) begin
       fc_code = 5'h09;
     end
-    if (\$342 ) begin
+    if (\$340 ) begin
       fc_code = 5'h08;
     end
   end
@@ -31587,27 +40170,27 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
     (* full_case = 32'd1 *)
     if (halted) begin
     end else if (w_a[0]) begin
-      if (\$345 ) begin
+      if (\$343 ) begin
         fail = 1'h1;
-      end else if (\$346 ) begin
+      end else if (\$344 ) begin
         fail = 1'h1;
       end else if (w_close_fail) begin
         fail = 1'h1;
-      end else if (\$347 ) begin
+      end else if (\$345 ) begin
         fail = 1'h1;
       end
-    end else if (\$343 ) begin
+    end else if (\$341 ) begin
       if (w_a[38]) begin
         if (hdr_outer_hit) begin
           fail = 1'h1;
         end
-      end else if (\$353 ) begin
+      end else if (\$351 ) begin
         fail = 1'h1;
       end
-    end else if (\$344 ) begin
+    end else if (\$342 ) begin
       if (hdr_outer_hit) begin
         fail = 1'h1;
-      end else if (\$356 ) begin
+      end else if (\$354 ) begin
         fail = 1'h1;
       end
     end else begin
@@ -31615,7 +40198,7 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
         fail = 1'h1;
       end else if (w_trailing) begin
         fail = 1'h1;
-      end else if (\$357 ) begin
+      end else if (\$355 ) begin
         fail = 1'h1;
       end else if (hdr_in_hit) begin
         fail = 1'h1;
@@ -31630,27 +40213,27 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
     (* full_case = 32'd1 *)
     if (halted) begin
     end else if (w_a[0]) begin
-      if (\$345 ) begin
+      if (\$343 ) begin
         phase = 3'h0;
-      end else if (\$346 ) begin
+      end else if (\$344 ) begin
         phase = 3'h0;
       end else if (w_close_fail) begin
         phase = 3'h0;
-      end else if (\$347 ) begin
+      end else if (\$345 ) begin
         phase = 3'h1;
       end
-    end else if (\$343 ) begin
+    end else if (\$341 ) begin
       if (w_a[38]) begin
         if (hdr_outer_hit) begin
           phase = 3'h1;
         end
-      end else if (\$353 ) begin
+      end else if (\$351 ) begin
         phase = 3'h1;
       end
-    end else if (\$344 ) begin
+    end else if (\$342 ) begin
       if (hdr_outer_hit) begin
         phase = 3'h1;
-      end else if (\$356 ) begin
+      end else if (\$354 ) begin
         phase = 3'h1;
       end
     end else begin
@@ -31658,7 +40241,7 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
         phase = 3'h0;
       end else if (w_trailing) begin
         phase = 3'h0;
-      end else if (\$357 ) begin
+      end else if (\$355 ) begin
         phase = 3'h0;
       end else if (hdr_in_hit) begin
         phase = 3'h1;
@@ -31673,27 +40256,27 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
     (* full_case = 32'd1 *)
     if (halted) begin
     end else if (w_a[0]) begin
-      if (\$345 ) begin
+      if (\$343 ) begin
         code = 5'h01;
-      end else if (\$346 ) begin
+      end else if (\$344 ) begin
         code = 5'h03;
       end else if (w_close_fail) begin
         code = w_close_code;
-      end else if (\$347 ) begin
+      end else if (\$345 ) begin
         code = 5'h03;
       end
-    end else if (\$343 ) begin
+    end else if (\$341 ) begin
       if (w_a[38]) begin
         if (hdr_outer_hit) begin
           code = hdr_outer_code;
         end
-      end else if (\$353 ) begin
-        code = { 1'h0, \$355  };
+      end else if (\$351 ) begin
+        code = { 1'h0, \$353  };
       end
-    end else if (\$344 ) begin
+    end else if (\$342 ) begin
       if (hdr_outer_hit) begin
         code = hdr_outer_code;
-      end else if (\$356 ) begin
+      end else if (\$354 ) begin
         code = 5'h09;
       end
     end else begin
@@ -31701,7 +40284,7 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
         code = w_close_code;
       end else if (w_trailing) begin
         code = 5'h04;
-      end else if (\$357 ) begin
+      end else if (\$355 ) begin
         code = 5'h0b;
       end else if (hdr_in_hit) begin
         code = hdr_in_code;
@@ -31715,7 +40298,7 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
     ok_open = 1'h0;
     if (halted) begin
     end else if (w_a[0]) begin
-    end else if (\$343 ) begin
+    end else if (\$341 ) begin
       if (w_a[38]) begin
         (* full_case = 32'd1 *)
         if (hdr_outer_hit) begin
@@ -31723,10 +40306,10 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
           ok_open = 1'h1;
         end
       end
-    end else if (\$344 ) begin
+    end else if (\$342 ) begin
       (* full_case = 32'd1 *)
       if (hdr_outer_hit) begin
-      end else if (\$356 ) begin
+      end else if (\$354 ) begin
       end else begin
         ok_open = 1'h1;
       end
@@ -31738,13 +40321,13 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
     (* full_case = 32'd1 *)
     if (halted) begin
     end else if (w_a[0]) begin
-    end else if (\$343 ) begin
-    end else if (\$344 ) begin
+    end else if (\$341 ) begin
+    end else if (\$342 ) begin
     end else begin
       (* full_case = 32'd1 *)
       if (w_close_fail) begin
       end else if (w_trailing) begin
-      end else if (\$357 ) begin
+      end else if (\$355 ) begin
       end else if (hdr_in_hit) begin
       end else if (fc_hit) begin
       end else begin
@@ -31754,141 +40337,63 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$486  = a_valid;
+    \$492  = a_valid;
     if (a_take) begin
-      \$486  = 1'h1;
+      \$492  = 1'h1;
     end else if (f_go) begin
-      \$486  = 1'h0;
+      \$492  = 1'h0;
     end
     if (pipe_rst) begin
-      \$486  = 1'h0;
+      \$492  = 1'h0;
     end
     if (rst) begin
-      \$486  = 1'h0;
+      \$492  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$487  = a;
+    \$493  = a;
     if (a_take) begin
-      \$487  = i__payload;
+      \$493  = i__payload;
     end
     if (pipe_rst) begin
-      \$487  = 111'h0000000000000000000000000000;
+      \$493  = 111'h0000000000000000000000000000;
     end
     if (rst) begin
-      \$487  = 111'h0000000000000000000000000000;
+      \$493  = 111'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$488  = a_full;
+    \$494  = a_full;
     if (a_take) begin
-      \$488  = { 1'h0, \$361  };
+      \$494  = { 1'h0, \$372  };
     end
     if (pipe_rst) begin
-      \$488  = 66'h00000000000000000;
+      \$494  = 66'h00000000000000000;
     end
     if (rst) begin
-      \$488  = 66'h00000000000000000;
+      \$494  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$489  = a_end;
+    \$495  = a_end;
     if (a_take) begin
-      \$489  = \$363 [25:0];
+      \$495  = \$374 [25:0];
     end
     if (pipe_rst) begin
-      \$489  = 26'h0000000;
+      \$495  = 26'h0000000;
     end
     if (rst) begin
-      \$489  = 26'h0000000;
+      \$495  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$490  = a_hi;
+    \$496  = a_hi;
     if (a_take) begin
-      \$490  = \$367 ;
-    end
-    if (pipe_rst) begin
-      \$490  = 1'h0;
-    end
-    if (rst) begin
-      \$490  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$491  = a_start;
-    if (a_take) begin
-      \$491  = \$368 [24:0];
-    end
-    if (pipe_rst) begin
-      \$491  = 25'h0000000;
-    end
-    if (rst) begin
-      \$491  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$492  = a_p1;
-    if (a_take) begin
-      \$492  = \$369 [24:0];
-    end
-    if (pipe_rst) begin
-      \$492  = 25'h0000000;
-    end
-    if (rst) begin
-      \$492  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$493  = a_csize;
-    if (a_take) begin
-      \$493  = \$370 ;
-    end
-    if (pipe_rst) begin
-      \$493  = 26'h0000000;
-    end
-    if (rst) begin
-      \$493  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$494  = a_len_sat;
-    if (a_take) begin
-      \$494  = \$372 ;
-    end
-    if (pipe_rst) begin
-      \$494  = 25'h0000000;
-    end
-    if (rst) begin
-      \$494  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$495  = a_z;
-    if (a_take) begin
-      \$495  = \$373 ;
-    end
-    if (pipe_rst) begin
-      \$495  = 1'h0;
-    end
-    if (rst) begin
-      \$495  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$496  = a_gt1;
-    if (a_take) begin
-      \$496  = \$374 ;
+      \$496  = \$378 ;
     end
     if (pipe_rst) begin
       \$496  = 1'h0;
@@ -31899,61 +40404,61 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$497  = a_gt8;
+    \$497  = a_start;
     if (a_take) begin
-      \$497  = \$375 ;
+      \$497  = \$379 [24:0];
     end
     if (pipe_rst) begin
-      \$497  = 1'h0;
+      \$497  = 25'h0000000;
     end
     if (rst) begin
-      \$497  = 1'h0;
+      \$497  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$498  = a_gt32;
+    \$498  = a_p1;
     if (a_take) begin
-      \$498  = \$376 ;
+      \$498  = \$380 [24:0];
     end
     if (pipe_rst) begin
-      \$498  = 1'h0;
+      \$498  = 25'h0000000;
     end
     if (rst) begin
-      \$498  = 1'h0;
+      \$498  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$499  = a_ne20;
+    \$499  = a_csize;
     if (a_take) begin
-      \$499  = \$377 ;
+      \$499  = \$381 ;
     end
     if (pipe_rst) begin
-      \$499  = 1'h0;
+      \$499  = 26'h0000000;
     end
     if (rst) begin
-      \$499  = 1'h0;
+      \$499  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$500  = a_ne32;
+    \$500  = a_len_sat;
     if (a_take) begin
-      \$500  = \$378 ;
+      \$500  = \$383 ;
     end
     if (pipe_rst) begin
-      \$500  = 1'h0;
+      \$500  = 25'h0000000;
     end
     if (rst) begin
-      \$500  = 1'h0;
+      \$500  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$501  = a_ne48;
+    \$501  = a_z;
     if (a_take) begin
-      \$501  = \$379 ;
+      \$501  = \$384 ;
     end
     if (pipe_rst) begin
       \$501  = 1'h0;
@@ -31964,9 +40469,9 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$502  = a_neblob;
+    \$502  = a_gt1;
     if (a_take) begin
-      \$502  = \$380 ;
+      \$502  = \$385 ;
     end
     if (pipe_rst) begin
       \$502  = 1'h0;
@@ -31977,9 +40482,9 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$503  = a_gtinit;
+    \$503  = a_gt8;
     if (a_take) begin
-      \$503  = \$381 ;
+      \$503  = \$386 ;
     end
     if (pipe_rst) begin
       \$503  = 1'h0;
@@ -31990,11 +40495,9 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$504  = w_valid;
-    if (f_go) begin
-      \$504  = 1'h1;
-    end else if (w_go) begin
-      \$504  = 1'h0;
+    \$504  = a_gt32;
+    if (a_take) begin
+      \$504  = \$387 ;
     end
     if (pipe_rst) begin
       \$504  = 1'h0;
@@ -32005,48 +40508,48 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$505  = w_a;
-    if (f_go) begin
-      \$505  = a;
+    \$505  = a_ne20;
+    if (a_take) begin
+      \$505  = \$388 ;
     end
     if (pipe_rst) begin
-      \$505  = 111'h0000000000000000000000000000;
+      \$505  = 1'h0;
     end
     if (rst) begin
-      \$505  = 111'h0000000000000000000000000000;
+      \$505  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$506  = w_a_full;
-    if (f_go) begin
-      \$506  = a_full;
+    \$506  = a_ne32;
+    if (a_take) begin
+      \$506  = \$389 ;
     end
     if (pipe_rst) begin
-      \$506  = 66'h00000000000000000;
+      \$506  = 1'h0;
     end
     if (rst) begin
-      \$506  = 66'h00000000000000000;
+      \$506  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$507  = w_a_end;
-    if (f_go) begin
-      \$507  = a_end;
+    \$507  = a_ne48;
+    if (a_take) begin
+      \$507  = \$390 ;
     end
     if (pipe_rst) begin
-      \$507  = 26'h0000000;
+      \$507  = 1'h0;
     end
     if (rst) begin
-      \$507  = 26'h0000000;
+      \$507  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$508  = w_a_hi;
-    if (f_go) begin
-      \$508  = a_hi;
+    \$508  = a_neblob;
+    if (a_take) begin
+      \$508  = \$391 ;
     end
     if (pipe_rst) begin
       \$508  = 1'h0;
@@ -32057,405 +40560,686 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$509  = w_a_start;
-    if (f_go) begin
-      \$509  = a_start;
+    \$509  = a_gtinit;
+    if (a_take) begin
+      \$509  = \$392 ;
     end
     if (pipe_rst) begin
-      \$509  = 25'h0000000;
+      \$509  = 1'h0;
     end
     if (rst) begin
-      \$509  = 25'h0000000;
+      \$509  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$510  = w_a_p1;
-    if (f_go) begin
-      \$510  = a_p1;
+    \$510  = frame0;
+    if (\a_take$5 ) begin
+      \$510 [63] = \$2 ;
     end
-    if (pipe_rst) begin
-      \$510  = 25'h0000000;
-    end
-    if (rst) begin
-      \$510  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$511  = w_a_csize;
-    if (f_go) begin
-      \$511  = a_csize;
-    end
-    if (pipe_rst) begin
-      \$511  = 26'h0000000;
-    end
-    if (rst) begin
-      \$511  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$512  = w_a_len_sat;
-    if (f_go) begin
-      \$512  = a_len_sat;
-    end
-    if (pipe_rst) begin
-      \$512  = 25'h0000000;
-    end
-    if (rst) begin
-      \$512  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$513  = w_top;
-    if (f_go) begin
-      \$513  = top;
-    end
-    if (pipe_rst) begin
-      \$513  = 2'h0;
-    end
-    if (rst) begin
-      \$513  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$514  = w_idx;
-    if (f_go) begin
-      \$514  = idx;
-    end
-    if (pipe_rst) begin
-      \$514  = 25'h0000000;
-    end
-    if (rst) begin
-      \$514  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$515  = w_tx_type;
-    if (f_go) begin
-      \$515  = tx_type;
-    end
-    if (pipe_rst) begin
-      \$515  = 3'h0;
-    end
-    if (rst) begin
-      \$515  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$516  = w_fld;
-    if (f_go) begin
-      \$516  = fld;
-    end
-    if (pipe_rst) begin
-      \$516  = 6'h00;
-    end
-    if (rst) begin
-      \$516  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$517  = w_convert;
-    if (f_go) begin
-      \$517  = convert;
-    end
-    if (pipe_rst) begin
-      \$517  = 1'h0;
-    end
-    if (rst) begin
-      \$517  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$518  = w_close_fail;
-    if (f_go) begin
-      \$518  = close_fail;
-    end
-    if (pipe_rst) begin
-      \$518  = 1'h0;
-    end
-    if (rst) begin
-      \$518  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$519  = w_close_code;
-    if (f_go) begin
-      \$519  = close_code;
-    end
-    if (pipe_rst) begin
-      \$519  = 5'h00;
-    end
-    if (rst) begin
-      \$519  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$520  = w_pend_end;
-    if (f_go) begin
-      \$520  = pend_end;
-    end
-    if (pipe_rst) begin
-      \$520  = 26'h0000000;
-    end
-    if (rst) begin
-      \$520  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$521  = w_pend_hi;
-    if (f_go) begin
-      \$521  = pend_hi;
-    end
-    if (pipe_rst) begin
-      \$521  = 1'h0;
-    end
-    if (rst) begin
-      \$521  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$522  = w_hi_over;
-    if (f_go) begin
-      \$522  = hi_over;
-    end
-    if (pipe_rst) begin
-      \$522  = 1'h0;
-    end
-    if (rst) begin
-      \$522  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$523  = w_to_present;
-    if (f_go) begin
-      \$523  = f_to_present;
-    end
-    if (pipe_rst) begin
-      \$523  = 1'h0;
-    end
-    if (rst) begin
-      \$523  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$524  = w_fl_z;
-    if (f_go) begin
-      \$524  = a_z;
-    end
-    if (pipe_rst) begin
-      \$524  = 1'h0;
-    end
-    if (rst) begin
-      \$524  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$525  = w_fl_gt1;
-    if (f_go) begin
-      \$525  = a_gt1;
-    end
-    if (pipe_rst) begin
-      \$525  = 1'h0;
-    end
-    if (rst) begin
-      \$525  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$526  = w_fl_gt8;
-    if (f_go) begin
-      \$526  = a_gt8;
-    end
-    if (pipe_rst) begin
-      \$526  = 1'h0;
-    end
-    if (rst) begin
-      \$526  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$527  = w_fl_gt32;
-    if (f_go) begin
-      \$527  = a_gt32;
-    end
-    if (pipe_rst) begin
-      \$527  = 1'h0;
-    end
-    if (rst) begin
-      \$527  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$528  = w_fl_ne20;
-    if (f_go) begin
-      \$528  = a_ne20;
-    end
-    if (pipe_rst) begin
-      \$528  = 1'h0;
-    end
-    if (rst) begin
-      \$528  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$529  = w_fl_ne32;
-    if (f_go) begin
-      \$529  = a_ne32;
-    end
-    if (pipe_rst) begin
-      \$529  = 1'h0;
-    end
-    if (rst) begin
-      \$529  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$530  = w_fl_ne48;
-    if (f_go) begin
-      \$530  = a_ne48;
-    end
-    if (pipe_rst) begin
-      \$530  = 1'h0;
-    end
-    if (rst) begin
-      \$530  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$531  = w_fl_neblob;
-    if (f_go) begin
-      \$531  = a_neblob;
-    end
-    if (pipe_rst) begin
-      \$531  = 1'h0;
-    end
-    if (rst) begin
-      \$531  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$532  = w_fl_gtinit;
-    if (f_go) begin
-      \$532  = a_gtinit;
-    end
-    if (pipe_rst) begin
-      \$532  = 1'h0;
-    end
-    if (rst) begin
-      \$532  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$533  = w_trailing;
-    if (f_go) begin
-      \$533  = \$382 ;
-    end
-    if (pipe_rst) begin
-      \$533  = 1'h0;
-    end
-    if (rst) begin
-      \$533  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$534  = top;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$534  = 2'h0;
+        \$510  = 64'h0000000000000000;
       end else begin
         casez (top)
           2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
               if (a[38]) begin
-              end else if (\$388 ) begin
-                \$534  = 2'h1;
+                \$510  = \new ;
+              end else begin
+                \$510  = upd;
               end
         endcase
         if (open_outer) begin
-          \$534  = 2'h2;
+          \$510  = { le_new, 31'h40000000, a_hi, a_end, 5'h01 };
         end
       end
     end
     if (pipe_rst) begin
-      \$534  = 2'h0;
+      \$510  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$534  = 2'h0;
+      \$510  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$535  = idx;
+    \$511  = frame1;
+    if (\a_take$5 ) begin
+      \$511 [63] = \$3 ;
+    end
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$535  = 25'h0000000;
-      end else begin
-        \$535  = \$383 [24:0];
-      end
-    end
-    if (pipe_rst) begin
-      \$535  = 25'h0000000;
-    end
-    if (rst) begin
-      \$535  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$536  = tx_type;
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$536  = 3'h0;
+        \$511  = 64'h0000000000000000;
       end else begin
         casez (top)
           2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
               if (a[38]) begin
-              end else if (\$388 ) begin
-                \$536  = a[28:26];
+                \$511  = upd;
+              end else begin
+                \$511  = \$437 ;
               end
         endcase
       end
     end
     if (pipe_rst) begin
-      \$536  = 3'h0;
+      \$511  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$536  = 3'h0;
+      \$511  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$537  = wver;
+    \$512  = frame2;
+    if (\a_take$5 ) begin
+      \$512 [63] = \$4 ;
+    end
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$537  = 1'h0;
+        \$512  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$512  = \$409 ;
+              end else begin
+                \$512  = \$445 ;
+              end
+        endcase
+      end
+    end
+    if (pipe_rst) begin
+      \$512  = 64'h0000000000000000;
+    end
+    if (rst) begin
+      \$512  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$513  = frame3;
+    if (\a_take$5 ) begin
+      \$513 [63] = \$5 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$513  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$513  = \$417 ;
+              end else begin
+                \$513  = \$451 ;
+              end
+        endcase
+      end
+    end
+    if (pipe_rst) begin
+      \$513  = 64'h0000000000000000;
+    end
+    if (rst) begin
+      \$513  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$514  = frame4;
+    if (\a_take$5 ) begin
+      \$514 [63] = \$6 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$514  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$514  = \$423 ;
+              end else begin
+                \$514  = \$455 ;
+              end
+        endcase
+      end
+    end
+    if (pipe_rst) begin
+      \$514  = 64'h0000000000000000;
+    end
+    if (rst) begin
+      \$514  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$515  = frame5;
+    if (\a_take$5 ) begin
+      \$515 [63] = \$7 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$515  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$515  = \$427 ;
+              end else begin
+                \$515  = \$457 ;
+              end
+        endcase
+      end
+    end
+    if (pipe_rst) begin
+      \$515  = 64'h0000000000000000;
+    end
+    if (rst) begin
+      \$515  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$516  = w_valid;
+    if (f_go) begin
+      \$516  = 1'h1;
+    end else if (w_go) begin
+      \$516  = 1'h0;
+    end
+    if (pipe_rst) begin
+      \$516  = 1'h0;
+    end
+    if (rst) begin
+      \$516  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$517  = w_a;
+    if (f_go) begin
+      \$517  = a;
+    end
+    if (pipe_rst) begin
+      \$517  = 111'h0000000000000000000000000000;
+    end
+    if (rst) begin
+      \$517  = 111'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$518  = w_a_full;
+    if (f_go) begin
+      \$518  = a_full;
+    end
+    if (pipe_rst) begin
+      \$518  = 66'h00000000000000000;
+    end
+    if (rst) begin
+      \$518  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$519  = w_a_end;
+    if (f_go) begin
+      \$519  = a_end;
+    end
+    if (pipe_rst) begin
+      \$519  = 26'h0000000;
+    end
+    if (rst) begin
+      \$519  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$520  = w_a_hi;
+    if (f_go) begin
+      \$520  = a_hi;
+    end
+    if (pipe_rst) begin
+      \$520  = 1'h0;
+    end
+    if (rst) begin
+      \$520  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$521  = w_a_start;
+    if (f_go) begin
+      \$521  = a_start;
+    end
+    if (pipe_rst) begin
+      \$521  = 25'h0000000;
+    end
+    if (rst) begin
+      \$521  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$522  = w_a_p1;
+    if (f_go) begin
+      \$522  = a_p1;
+    end
+    if (pipe_rst) begin
+      \$522  = 25'h0000000;
+    end
+    if (rst) begin
+      \$522  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$523  = w_a_csize;
+    if (f_go) begin
+      \$523  = a_csize;
+    end
+    if (pipe_rst) begin
+      \$523  = 26'h0000000;
+    end
+    if (rst) begin
+      \$523  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$524  = w_a_len_sat;
+    if (f_go) begin
+      \$524  = a_len_sat;
+    end
+    if (pipe_rst) begin
+      \$524  = 25'h0000000;
+    end
+    if (rst) begin
+      \$524  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$525  = w_top;
+    if (f_go) begin
+      \$525  = top;
+    end
+    if (pipe_rst) begin
+      \$525  = 2'h0;
+    end
+    if (rst) begin
+      \$525  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$526  = w_idx;
+    if (f_go) begin
+      \$526  = idx;
+    end
+    if (pipe_rst) begin
+      \$526  = 25'h0000000;
+    end
+    if (rst) begin
+      \$526  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$527  = w_tx_type;
+    if (f_go) begin
+      \$527  = tx_type;
+    end
+    if (pipe_rst) begin
+      \$527  = 3'h0;
+    end
+    if (rst) begin
+      \$527  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$528  = w_fld;
+    if (f_go) begin
+      \$528  = fld;
+    end
+    if (pipe_rst) begin
+      \$528  = 6'h00;
+    end
+    if (rst) begin
+      \$528  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$529  = w_convert;
+    if (f_go) begin
+      \$529  = convert;
+    end
+    if (pipe_rst) begin
+      \$529  = 1'h0;
+    end
+    if (rst) begin
+      \$529  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$530  = w_close_fail;
+    if (f_go) begin
+      \$530  = close_fail;
+    end
+    if (pipe_rst) begin
+      \$530  = 1'h0;
+    end
+    if (rst) begin
+      \$530  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$531  = w_close_code;
+    if (f_go) begin
+      \$531  = close_code;
+    end
+    if (pipe_rst) begin
+      \$531  = 5'h00;
+    end
+    if (rst) begin
+      \$531  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$532  = w_pend_end;
+    if (f_go) begin
+      \$532  = pend_end;
+    end
+    if (pipe_rst) begin
+      \$532  = 26'h0000000;
+    end
+    if (rst) begin
+      \$532  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$533  = w_pend_hi;
+    if (f_go) begin
+      \$533  = pend_hi;
+    end
+    if (pipe_rst) begin
+      \$533  = 1'h0;
+    end
+    if (rst) begin
+      \$533  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$534  = w_hi_over;
+    if (f_go) begin
+      \$534  = hi_over;
+    end
+    if (pipe_rst) begin
+      \$534  = 1'h0;
+    end
+    if (rst) begin
+      \$534  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$535  = w_to_present;
+    if (f_go) begin
+      \$535  = f_to_present;
+    end
+    if (pipe_rst) begin
+      \$535  = 1'h0;
+    end
+    if (rst) begin
+      \$535  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$536  = w_fl_z;
+    if (f_go) begin
+      \$536  = a_z;
+    end
+    if (pipe_rst) begin
+      \$536  = 1'h0;
+    end
+    if (rst) begin
+      \$536  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$537  = w_fl_gt1;
+    if (f_go) begin
+      \$537  = a_gt1;
+    end
+    if (pipe_rst) begin
+      \$537  = 1'h0;
+    end
+    if (rst) begin
+      \$537  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$538  = w_fl_gt8;
+    if (f_go) begin
+      \$538  = a_gt8;
+    end
+    if (pipe_rst) begin
+      \$538  = 1'h0;
+    end
+    if (rst) begin
+      \$538  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$539  = w_fl_gt32;
+    if (f_go) begin
+      \$539  = a_gt32;
+    end
+    if (pipe_rst) begin
+      \$539  = 1'h0;
+    end
+    if (rst) begin
+      \$539  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$540  = w_fl_ne20;
+    if (f_go) begin
+      \$540  = a_ne20;
+    end
+    if (pipe_rst) begin
+      \$540  = 1'h0;
+    end
+    if (rst) begin
+      \$540  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$541  = w_fl_ne32;
+    if (f_go) begin
+      \$541  = a_ne32;
+    end
+    if (pipe_rst) begin
+      \$541  = 1'h0;
+    end
+    if (rst) begin
+      \$541  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$542  = w_fl_ne48;
+    if (f_go) begin
+      \$542  = a_ne48;
+    end
+    if (pipe_rst) begin
+      \$542  = 1'h0;
+    end
+    if (rst) begin
+      \$542  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$543  = w_fl_neblob;
+    if (f_go) begin
+      \$543  = a_neblob;
+    end
+    if (pipe_rst) begin
+      \$543  = 1'h0;
+    end
+    if (rst) begin
+      \$543  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$544  = w_fl_gtinit;
+    if (f_go) begin
+      \$544  = a_gtinit;
+    end
+    if (pipe_rst) begin
+      \$544  = 1'h0;
+    end
+    if (rst) begin
+      \$544  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$545  = w_trailing;
+    if (f_go) begin
+      \$545  = \$393 ;
+    end
+    if (pipe_rst) begin
+      \$545  = 1'h0;
+    end
+    if (rst) begin
+      \$545  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$546  = top;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$546  = 2'h0;
+      end else begin
+        casez (top)
+          2'h0:
+              if (a[38]) begin
+              end else if (\$399 ) begin
+                \$546  = 2'h1;
+              end
+        endcase
+        if (open_outer) begin
+          \$546  = 2'h2;
+        end
+      end
+    end
+    if (pipe_rst) begin
+      \$546  = 2'h0;
+    end
+    if (rst) begin
+      \$546  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$547  = idx;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$547  = 25'h0000000;
+      end else begin
+        \$547  = \$394 [24:0];
+      end
+    end
+    if (pipe_rst) begin
+      \$547  = 25'h0000000;
+    end
+    if (rst) begin
+      \$547  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$548  = tx_type;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$548  = 3'h0;
+      end else begin
+        casez (top)
+          2'h0:
+              if (a[38]) begin
+              end else if (\$399 ) begin
+                \$548  = a[28:26];
+              end
+        endcase
+      end
+    end
+    if (pipe_rst) begin
+      \$548  = 3'h0;
+    end
+    if (rst) begin
+      \$548  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$549  = wver;
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$549  = 1'h0;
       end else begin
         casez (top)
           2'h0:
@@ -32465,25 +41249,25 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
           2'h2:
               casez (fld)
                 6'h20:
-                    \$537  = 1'h1;
+                    \$549  = 1'h1;
               endcase
         endcase
       end
     end
     if (pipe_rst) begin
-      \$537  = 1'h0;
+      \$549  = 1'h0;
     end
     if (rst) begin
-      \$537  = 1'h0;
+      \$549  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$538  = hi_end;
+    \$550  = hi_end;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$538  = 66'h00000000000000000;
+        \$550  = 66'h00000000000000000;
       end else begin
         casez (top)
           2'h0:
@@ -32491,31 +41275,31 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
           2'h1:
               /* empty */;
           2'h2:
-              if (\$447 ) begin
-                \$538  = a_full;
+              if (\$458 ) begin
+                \$550  = a_full;
               end
         endcase
         if (open_outer) begin
           if (a_hi) begin
-            \$538  = a_full;
+            \$550  = a_full;
           end
         end
       end
     end
     if (pipe_rst) begin
-      \$538  = 66'h00000000000000000;
+      \$550  = 66'h00000000000000000;
     end
     if (rst) begin
-      \$538  = 66'h00000000000000000;
+      \$550  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$539  = f_to_present;
+    \$551  = f_to_present;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$539  = 1'h0;
+        \$551  = 1'h0;
       end else begin
         casez (top)
           2'h0:
@@ -32527,25 +41311,25 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
                 6'h20:
                     /* empty */;
                 6'h08:
-                    \$539  = \$448 ;
+                    \$551  = \$459 ;
               endcase
         endcase
       end
     end
     if (pipe_rst) begin
-      \$539  = 1'h0;
+      \$551  = 1'h0;
     end
     if (rst) begin
-      \$539  = 1'h0;
+      \$551  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$540  = f_blobs;
+    \$552  = f_blobs;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$540  = 24'h000000;
+        \$552  = 24'h000000;
       end else begin
         casez (top)
           2'h0:
@@ -32559,362 +41343,221 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
                 6'h08:
                     /* empty */;
                 6'h17:
-                    \$540  = \$449 [23:0];
+                    \$552  = \$460 [23:0];
               endcase
         endcase
       end
     end
     if (pipe_rst) begin
-      \$540  = 24'h000000;
+      \$552  = 24'h000000;
     end
     if (rst) begin
-      \$540  = 24'h000000;
+      \$552  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$541  = frame0;
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$541  = 63'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$541  = \new ;
-              end else begin
-                \$541  = upd;
-              end
-        endcase
-        if (open_outer) begin
-          \$541  = { 31'h40000000, a_hi, a_end, 5'h01 };
-        end
-      end
+    \$553  = o_job__valid;
+    if (\$462 ) begin
+      \$553  = \$463 ;
     end
     if (pipe_rst) begin
-      \$541  = 63'h0000000000000000;
+      \$553  = 1'h0;
     end
     if (rst) begin
-      \$541  = 63'h0000000000000000;
+      \$553  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$542  = frame1;
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$542  = 63'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$542  = upd;
-              end else begin
-                \$542  = \$426 ;
-              end
-        endcase
-      end
+    \$554  = o_job__payload;
+    if (\$462 ) begin
+      \$554  = \$464 ;
     end
     if (pipe_rst) begin
-      \$542  = 63'h0000000000000000;
+      \$554  = 83'h000000000000000000000;
     end
     if (rst) begin
-      \$542  = 63'h0000000000000000;
+      \$554  = 83'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$543  = frame2;
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$543  = 63'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$543  = \$398 ;
-              end else begin
-                \$543  = \$434 ;
-              end
-        endcase
-      end
+    \$555  = sk_job_valid;
+    if (\$462 ) begin
+      \$555  = 1'h0;
+    end else if (w_go) begin
+      \$555  = 1'h1;
     end
     if (pipe_rst) begin
-      \$543  = 63'h0000000000000000;
+      \$555  = 1'h0;
     end
     if (rst) begin
-      \$543  = 63'h0000000000000000;
+      \$555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$544  = frame3;
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$544  = 63'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$544  = \$406 ;
-              end else begin
-                \$544  = \$440 ;
-              end
-        endcase
-      end
+    \$556  = sk_job;
+    if (\$462 ) begin
+    end else if (w_go) begin
+      \$556  = job_n;
     end
     if (pipe_rst) begin
-      \$544  = 63'h0000000000000000;
+      \$556  = 83'h000000000000000000000;
     end
     if (rst) begin
-      \$544  = 63'h0000000000000000;
+      \$556  = 83'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$545  = frame4;
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$545  = 63'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$545  = \$412 ;
-              end else begin
-                \$545  = \$444 ;
-              end
-        endcase
-      end
+    \$557  = o_rec__valid;
+    if (\$466 ) begin
+      \$557  = \$467 ;
     end
     if (pipe_rst) begin
-      \$545  = 63'h0000000000000000;
+      \$557  = 1'h0;
     end
     if (rst) begin
-      \$545  = 63'h0000000000000000;
+      \$557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$546  = frame5;
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$546  = 63'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$546  = \$416 ;
-              end else begin
-                \$546  = \$446 ;
-              end
-        endcase
-      end
+    \$558  = o_rec__payload;
+    if (\$466 ) begin
+      \$558  = \$468 ;
     end
     if (pipe_rst) begin
-      \$546  = 63'h0000000000000000;
+      \$558  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$546  = 63'h0000000000000000;
+      \$558  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$547  = o_job__valid;
-    if (o_job__ready) begin
-      \$547  = 1'h0;
-    end
-    if (w_go) begin
-      \$547  = 1'h1;
+    \$559  = sk_rec_valid;
+    if (\$466 ) begin
+      \$559  = 1'h0;
+    end else if (rec_go) begin
+      \$559  = 1'h1;
     end
     if (pipe_rst) begin
-      \$547  = 1'h0;
+      \$559  = 1'h0;
     end
     if (rst) begin
-      \$547  = 1'h0;
+      \$559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$548  = o_rec__valid;
-    if (o_rec__ready) begin
-      \$548  = 1'h0;
-    end
-    if (w_go) begin
-      if (w_a[0]) begin
-        \$548  = 1'h1;
-      end
+    \$560  = sk_rec;
+    if (\$466 ) begin
+    end else if (rec_go) begin
+      \$560  = rec_n;
     end
     if (pipe_rst) begin
-      \$548  = 1'h0;
+      \$560  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$548  = 1'h0;
+      \$560  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$549  = o_job__payload;
-    if (w_go) begin
-      \$549 [25:2] = w_idx[23:0];
-      \$549 [1:0] = \$453 ;
-      \$549 [31:26] = \$456 ;
-      \$549 [56:32] = \$459 ;
-      \$549 [81:57] = \$460 ;
-      \$549 [82] = \$462 ;
-    end
-    if (pipe_rst) begin
-      \$549  = 83'h000000000000000000000;
-    end
-    if (rst) begin
-      \$549  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$550  = halted;
+    \$561  = halted;
     if (w_go) begin
       if (fail) begin
-        \$550  = 1'h1;
+        \$561  = 1'h1;
       end
       if (w_a[0]) begin
-        \$550  = 1'h0;
+        \$561  = 1'h0;
       end
     end
     if (pipe_rst) begin
-      \$550  = 1'h0;
+      \$561  = 1'h0;
     end
     if (rst) begin
-      \$550  = 1'h0;
+      \$561  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$551  = rec;
+    \$562  = rec;
     if (w_go) begin
       if (fail) begin
-        \$551 [390] = 1'h1;
-        \$551 [423:391] = rep;
+        \$562 [390] = 1'h1;
+        \$562 [423:391] = rep;
       end
-      if (\$469 ) begin
-        \$551 [2:0] = \$470 ;
+      if (\$475 ) begin
+        \$562 [2:0] = \$476 ;
       end
       if (ok_open) begin
-        \$551 [317:294] = w_a[24:1];
-        \$551 [341:318] = w_a_start[23:0];
-        \$551 [389:366] = w_a_end[23:0];
+        \$562 [317:294] = w_a[24:1];
+        \$562 [341:318] = w_a_start[23:0];
+        \$562 [389:366] = w_a_end[23:0];
       end
-      if (\$480 ) begin
-        \$551 [3] = 1'h1;
+      if (\$486 ) begin
+        \$562 [3] = 1'h1;
       end
       if (ok_item) begin
         casez (w_fld)
           6'h1f:
             begin
-              \$551 [317:294] = w_a[24:1];
-              \$551 [341:318] = w_a_start[23:0];
-              \$551 [389:366] = w_a_end[23:0];
+              \$562 [317:294] = w_a[24:1];
+              \$562 [341:318] = w_a_start[23:0];
+              \$562 [389:366] = w_a_end[23:0];
             end
           6'h0f, 6'h10:
-              \$551 [365:342] = w_a[24:1];
+              \$562 [365:342] = w_a[24:1];
           6'h08:
-              \$551 [5] = \$481 ;
+              \$562 [5] = \$487 ;
           6'h0a:
             begin
-              \$551 [29:6] = w_a_start[23:0];
-              \$551 [53:30] = w_a[62:39];
+              \$562 [29:6] = w_a_start[23:0];
+              \$562 [53:30] = w_a[62:39];
             end
           6'h0b:
             begin
-              \$551 [173:150] = w_a[24:1];
-              \$551 [197:174] = w_a_end[23:0];
+              \$562 [173:150] = w_a[24:1];
+              \$562 [197:174] = w_a_end[23:0];
             end
           6'h0d:
             begin
-              \$551 [221:198] = w_a[24:1];
-              \$551 [245:222] = w_a_end[23:0];
+              \$562 [221:198] = w_a[24:1];
+              \$562 [245:222] = w_a_end[23:0];
             end
           6'h0e:
             begin
-              \$551 [269:246] = w_a[24:1];
-              \$551 [293:270] = w_a_end[23:0];
+              \$562 [269:246] = w_a[24:1];
+              \$562 [293:270] = w_a_end[23:0];
             end
           6'h13:
-              \$551 [77:54] = \$482 [23:0];
+              \$562 [77:54] = \$488 [23:0];
           6'h16:
-              \$551 [101:78] = \$483 [23:0];
+              \$562 [101:78] = \$489 [23:0];
           6'h17:
-              \$551 [125:102] = \$484 [23:0];
+              \$562 [125:102] = \$490 [23:0];
           6'h18:
-              \$551 [149:126] = \$485 [23:0];
+              \$562 [149:126] = \$491 [23:0];
           6'h02:
-              \$551 [4] = 1'h1;
+              \$562 [4] = 1'h1;
         endcase
       end
       if (w_a[0]) begin
-        \$551  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+        \$562  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (pipe_rst) begin
-      \$551  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$562  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$551  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$562  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$552  = o_rec__payload;
-    if (w_go) begin
-      if (w_a[0]) begin
-        \$552 [389:0] = rec[389:0];
-        \$552 [390] = rep_valid;
-        \$552 [423:391] = rep;
-      end
-    end
-    if (pipe_rst) begin
-      \$552  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$552  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
+  assign le_old = { \$7 , \$6 , \$5 , \$4 , \$3 , \$2  };
   assign job_valid = o_job__valid;
   assign job = o_job__payload;
   assign rec_valid = o_rec__valid;
@@ -32927,6 +41570,117 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   assign \frame0.small  = frame0[60:57];
   assign \frame0.versioned  = frame0[61];
   assign \frame0.outer  = frame0[62];
+  assign \frame0.le  = frame0[63];
+  assign \i__payload.end  = i__payload[0];
+  assign \i__payload.pos  = i__payload[25:1];
+  assign \i__payload.byte  = i__payload[33:26];
+  assign \i__payload.hdr  = i__payload[37:34];
+  assign \i__payload.is_list  = i__payload[38];
+  assign \i__payload.length  = i__payload[102:39];
+  assign \i__payload.hdr_trunc  = i__payload[103];
+  assign \i__payload.len_lz  = i__payload[104];
+  assign \i__payload.len_short  = i__payload[105];
+  assign \i__payload.wrapped  = i__payload[106];
+  assign \i__payload.cut  = i__payload[110:107];
+  assign \frame1.valid  = frame1[0];
+  assign \frame1.ctx  = frame1[4:1];
+  assign \frame1.end  = frame1[30:5];
+  assign \frame1.hi  = frame1[31];
+  assign \frame1.count  = frame1[56:32];
+  assign \frame1.small  = frame1[60:57];
+  assign \frame1.versioned  = frame1[61];
+  assign \frame1.outer  = frame1[62];
+  assign \frame1.le  = frame1[63];
+  assign \frame2.valid  = frame2[0];
+  assign \frame2.ctx  = frame2[4:1];
+  assign \frame2.end  = frame2[30:5];
+  assign \frame2.hi  = frame2[31];
+  assign \frame2.count  = frame2[56:32];
+  assign \frame2.small  = frame2[60:57];
+  assign \frame2.versioned  = frame2[61];
+  assign \frame2.outer  = frame2[62];
+  assign \frame2.le  = frame2[63];
+  assign \frame3.valid  = frame3[0];
+  assign \frame3.ctx  = frame3[4:1];
+  assign \frame3.end  = frame3[30:5];
+  assign \frame3.hi  = frame3[31];
+  assign \frame3.count  = frame3[56:32];
+  assign \frame3.small  = frame3[60:57];
+  assign \frame3.versioned  = frame3[61];
+  assign \frame3.outer  = frame3[62];
+  assign \frame3.le  = frame3[63];
+  assign \frame4.valid  = frame4[0];
+  assign \frame4.ctx  = frame4[4:1];
+  assign \frame4.end  = frame4[30:5];
+  assign \frame4.hi  = frame4[31];
+  assign \frame4.count  = frame4[56:32];
+  assign \frame4.small  = frame4[60:57];
+  assign \frame4.versioned  = frame4[61];
+  assign \frame4.outer  = frame4[62];
+  assign \frame4.le  = frame4[63];
+  assign \frame5.valid  = frame5[0];
+  assign \frame5.ctx  = frame5[4:1];
+  assign \frame5.end  = frame5[30:5];
+  assign \frame5.hi  = frame5[31];
+  assign \frame5.count  = frame5[56:32];
+  assign \frame5.small  = frame5[60:57];
+  assign \frame5.versioned  = frame5[61];
+  assign \frame5.outer  = frame5[62];
+  assign \frame5.le  = frame5[63];
+  assign \nxt_frame0.valid  = nxt_frame0[0];
+  assign \nxt_frame0.ctx  = nxt_frame0[4:1];
+  assign \nxt_frame0.end  = nxt_frame0[30:5];
+  assign \nxt_frame0.hi  = nxt_frame0[31];
+  assign \nxt_frame0.count  = nxt_frame0[56:32];
+  assign \nxt_frame0.small  = nxt_frame0[60:57];
+  assign \nxt_frame0.versioned  = nxt_frame0[61];
+  assign \nxt_frame0.outer  = nxt_frame0[62];
+  assign \nxt_frame0.le  = nxt_frame0[63];
+  assign \nxt_frame1.valid  = nxt_frame1[0];
+  assign \nxt_frame1.ctx  = nxt_frame1[4:1];
+  assign \nxt_frame1.end  = nxt_frame1[30:5];
+  assign \nxt_frame1.hi  = nxt_frame1[31];
+  assign \nxt_frame1.count  = nxt_frame1[56:32];
+  assign \nxt_frame1.small  = nxt_frame1[60:57];
+  assign \nxt_frame1.versioned  = nxt_frame1[61];
+  assign \nxt_frame1.outer  = nxt_frame1[62];
+  assign \nxt_frame1.le  = nxt_frame1[63];
+  assign \nxt_frame2.valid  = nxt_frame2[0];
+  assign \nxt_frame2.ctx  = nxt_frame2[4:1];
+  assign \nxt_frame2.end  = nxt_frame2[30:5];
+  assign \nxt_frame2.hi  = nxt_frame2[31];
+  assign \nxt_frame2.count  = nxt_frame2[56:32];
+  assign \nxt_frame2.small  = nxt_frame2[60:57];
+  assign \nxt_frame2.versioned  = nxt_frame2[61];
+  assign \nxt_frame2.outer  = nxt_frame2[62];
+  assign \nxt_frame2.le  = nxt_frame2[63];
+  assign \nxt_frame3.valid  = nxt_frame3[0];
+  assign \nxt_frame3.ctx  = nxt_frame3[4:1];
+  assign \nxt_frame3.end  = nxt_frame3[30:5];
+  assign \nxt_frame3.hi  = nxt_frame3[31];
+  assign \nxt_frame3.count  = nxt_frame3[56:32];
+  assign \nxt_frame3.small  = nxt_frame3[60:57];
+  assign \nxt_frame3.versioned  = nxt_frame3[61];
+  assign \nxt_frame3.outer  = nxt_frame3[62];
+  assign \nxt_frame3.le  = nxt_frame3[63];
+  assign \nxt_frame4.valid  = nxt_frame4[0];
+  assign \nxt_frame4.ctx  = nxt_frame4[4:1];
+  assign \nxt_frame4.end  = nxt_frame4[30:5];
+  assign \nxt_frame4.hi  = nxt_frame4[31];
+  assign \nxt_frame4.count  = nxt_frame4[56:32];
+  assign \nxt_frame4.small  = nxt_frame4[60:57];
+  assign \nxt_frame4.versioned  = nxt_frame4[61];
+  assign \nxt_frame4.outer  = nxt_frame4[62];
+  assign \nxt_frame4.le  = nxt_frame4[63];
+  assign \nxt_frame5.valid  = nxt_frame5[0];
+  assign \nxt_frame5.ctx  = nxt_frame5[4:1];
+  assign \nxt_frame5.end  = nxt_frame5[30:5];
+  assign \nxt_frame5.hi  = nxt_frame5[31];
+  assign \nxt_frame5.count  = nxt_frame5[56:32];
+  assign \nxt_frame5.small  = nxt_frame5[60:57];
+  assign \nxt_frame5.versioned  = nxt_frame5[61];
+  assign \nxt_frame5.outer  = nxt_frame5[62];
+  assign \nxt_frame5.le  = nxt_frame5[63];
   assign \a.end  = a[0];
   assign \a.pos  = a[25:1];
   assign \a.byte  = a[33:26];
@@ -32938,46 +41692,6 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   assign \a.len_short  = a[105];
   assign \a.wrapped  = a[106];
   assign \a.cut  = a[110:107];
-  assign \frame1.valid  = frame1[0];
-  assign \frame1.ctx  = frame1[4:1];
-  assign \frame1.end  = frame1[30:5];
-  assign \frame1.hi  = frame1[31];
-  assign \frame1.count  = frame1[56:32];
-  assign \frame1.small  = frame1[60:57];
-  assign \frame1.versioned  = frame1[61];
-  assign \frame1.outer  = frame1[62];
-  assign \frame2.valid  = frame2[0];
-  assign \frame2.ctx  = frame2[4:1];
-  assign \frame2.end  = frame2[30:5];
-  assign \frame2.hi  = frame2[31];
-  assign \frame2.count  = frame2[56:32];
-  assign \frame2.small  = frame2[60:57];
-  assign \frame2.versioned  = frame2[61];
-  assign \frame2.outer  = frame2[62];
-  assign \frame3.valid  = frame3[0];
-  assign \frame3.ctx  = frame3[4:1];
-  assign \frame3.end  = frame3[30:5];
-  assign \frame3.hi  = frame3[31];
-  assign \frame3.count  = frame3[56:32];
-  assign \frame3.small  = frame3[60:57];
-  assign \frame3.versioned  = frame3[61];
-  assign \frame3.outer  = frame3[62];
-  assign \frame4.valid  = frame4[0];
-  assign \frame4.ctx  = frame4[4:1];
-  assign \frame4.end  = frame4[30:5];
-  assign \frame4.hi  = frame4[31];
-  assign \frame4.count  = frame4[56:32];
-  assign \frame4.small  = frame4[60:57];
-  assign \frame4.versioned  = frame4[61];
-  assign \frame4.outer  = frame4[62];
-  assign \frame5.valid  = frame5[0];
-  assign \frame5.ctx  = frame5[4:1];
-  assign \frame5.end  = frame5[30:5];
-  assign \frame5.hi  = frame5[31];
-  assign \frame5.count  = frame5[56:32];
-  assign \frame5.small  = frame5[60:57];
-  assign \frame5.versioned  = frame5[61];
-  assign \frame5.outer  = frame5[62];
   assign \upd0.valid  = upd0[0];
   assign \upd0.ctx  = upd0[4:1];
   assign \upd0.end  = upd0[30:5];
@@ -32986,6 +41700,7 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   assign \upd0.small  = upd0[60:57];
   assign \upd0.versioned  = upd0[61];
   assign \upd0.outer  = upd0[62];
+  assign \upd0.le  = upd0[63];
   assign \upd1.valid  = upd1[0];
   assign \upd1.ctx  = upd1[4:1];
   assign \upd1.end  = upd1[30:5];
@@ -32994,6 +41709,7 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   assign \upd1.small  = upd1[60:57];
   assign \upd1.versioned  = upd1[61];
   assign \upd1.outer  = upd1[62];
+  assign \upd1.le  = upd1[63];
   assign \upd2.valid  = upd2[0];
   assign \upd2.ctx  = upd2[4:1];
   assign \upd2.end  = upd2[30:5];
@@ -33002,6 +41718,7 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   assign \upd2.small  = upd2[60:57];
   assign \upd2.versioned  = upd2[61];
   assign \upd2.outer  = upd2[62];
+  assign \upd2.le  = upd2[63];
   assign \upd3.valid  = upd3[0];
   assign \upd3.ctx  = upd3[4:1];
   assign \upd3.end  = upd3[30:5];
@@ -33010,6 +41727,7 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   assign \upd3.small  = upd3[60:57];
   assign \upd3.versioned  = upd3[61];
   assign \upd3.outer  = upd3[62];
+  assign \upd3.le  = upd3[63];
   assign \upd4.valid  = upd4[0];
   assign \upd4.ctx  = upd4[4:1];
   assign \upd4.end  = upd4[30:5];
@@ -33018,6 +41736,7 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   assign \upd4.small  = upd4[60:57];
   assign \upd4.versioned  = upd4[61];
   assign \upd4.outer  = upd4[62];
+  assign \upd4.le  = upd4[63];
   assign \upd5.valid  = upd5[0];
   assign \upd5.ctx  = upd5[4:1];
   assign \upd5.end  = upd5[30:5];
@@ -33026,6 +41745,7 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   assign \upd5.small  = upd5[60:57];
   assign \upd5.versioned  = upd5[61];
   assign \upd5.outer  = upd5[62];
+  assign \upd5.le  = upd5[63];
   assign \new.valid  = \new [0];
   assign \new.ctx  = \new [4:1];
   assign \new.end  = \new [30:5];
@@ -33034,6 +41754,7 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   assign \new.small  = \new [60:57];
   assign \new.versioned  = \new [61];
   assign \new.outer  = \new [62];
+  assign \new.le  = \new [63];
   assign \o_job__payload.kind  = o_job__payload[1:0];
   assign \o_job__payload.seq  = o_job__payload[25:2];
   assign \o_job__payload.fld  = o_job__payload[31:26];
@@ -33135,49 +41856,109 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   assign \rep.seq  = rep[24:0];
   assign \rep.phase  = rep[27:25];
   assign \rep.code  = rep[32:28];
-  assign \i__payload.end  = i__payload[0];
-  assign \i__payload.pos  = i__payload[25:1];
-  assign \i__payload.byte  = i__payload[33:26];
-  assign \i__payload.hdr  = i__payload[37:34];
-  assign \i__payload.is_list  = i__payload[38];
-  assign \i__payload.length  = i__payload[102:39];
-  assign \i__payload.hdr_trunc  = i__payload[103];
-  assign \i__payload.len_lz  = i__payload[104];
-  assign \i__payload.len_short  = i__payload[105];
-  assign \i__payload.wrapped  = i__payload[106];
-  assign \i__payload.cut  = i__payload[110:107];
+  assign \job_n.kind  = job_n[1:0];
+  assign \job_n.seq  = job_n[25:2];
+  assign \job_n.fld  = job_n[31:26];
+  assign \job_n.start  = job_n[56:32];
+  assign \job_n.length  = job_n[81:57];
+  assign \job_n.wrapped  = job_n[82];
+  assign \rec_n.tx_type  = rec_n[2:0];
+  assign \rec_n.network_form  = rec_n[3];
+  assign \rec_n.chain_id_present  = rec_n[4];
+  assign \rec_n.to_present  = rec_n[5];
+  assign \rec_n.data_offset  = rec_n[29:6];
+  assign \rec_n.data_len  = rec_n[53:30];
+  assign \rec_n.access_list_count  = rec_n[77:54];
+  assign \rec_n.storage_key_count  = rec_n[101:78];
+  assign \rec_n.blob_hash_count  = rec_n[125:102];
+  assign \rec_n.authorization_count  = rec_n[149:126];
+  assign \rec_n.access_list_offset  = rec_n[173:150];
+  assign \rec_n.access_list_end  = rec_n[197:174];
+  assign \rec_n.blob_hashes_offset  = rec_n[221:198];
+  assign \rec_n.blob_hashes_end  = rec_n[245:222];
+  assign \rec_n.authorizations_offset  = rec_n[269:246];
+  assign \rec_n.authorizations_end  = rec_n[293:270];
+  assign \rec_n.tx_list_offset  = rec_n[317:294];
+  assign \rec_n.body_offset  = rec_n[341:318];
+  assign \rec_n.sig_offset  = rec_n[365:342];
+  assign \rec_n.tx_list_end  = rec_n[389:366];
+  assign \rec_n.err_valid  = rec_n[390];
+  assign \rec_n.err  = rec_n[423:391];
+  assign \rec_n.err.seq  = rec_n[415:391];
+  assign \rec_n.err.phase  = rec_n[418:416];
+  assign \rec_n.err.code  = rec_n[423:419];
+  assign \sk_job.kind  = sk_job[1:0];
+  assign \sk_job.seq  = sk_job[25:2];
+  assign \sk_job.fld  = sk_job[31:26];
+  assign \sk_job.start  = sk_job[56:32];
+  assign \sk_job.length  = sk_job[81:57];
+  assign \sk_job.wrapped  = sk_job[82];
+  assign \sk_rec.tx_type  = sk_rec[2:0];
+  assign \sk_rec.network_form  = sk_rec[3];
+  assign \sk_rec.chain_id_present  = sk_rec[4];
+  assign \sk_rec.to_present  = sk_rec[5];
+  assign \sk_rec.data_offset  = sk_rec[29:6];
+  assign \sk_rec.data_len  = sk_rec[53:30];
+  assign \sk_rec.access_list_count  = sk_rec[77:54];
+  assign \sk_rec.storage_key_count  = sk_rec[101:78];
+  assign \sk_rec.blob_hash_count  = sk_rec[125:102];
+  assign \sk_rec.authorization_count  = sk_rec[149:126];
+  assign \sk_rec.access_list_offset  = sk_rec[173:150];
+  assign \sk_rec.access_list_end  = sk_rec[197:174];
+  assign \sk_rec.blob_hashes_offset  = sk_rec[221:198];
+  assign \sk_rec.blob_hashes_end  = sk_rec[245:222];
+  assign \sk_rec.authorizations_offset  = sk_rec[269:246];
+  assign \sk_rec.authorizations_end  = sk_rec[293:270];
+  assign \sk_rec.tx_list_offset  = sk_rec[317:294];
+  assign \sk_rec.body_offset  = sk_rec[341:318];
+  assign \sk_rec.sig_offset  = sk_rec[365:342];
+  assign \sk_rec.tx_list_end  = sk_rec[389:366];
+  assign \sk_rec.err_valid  = sk_rec[390];
+  assign \sk_rec.err  = sk_rec[423:391];
+  assign \sk_rec.err.seq  = sk_rec[415:391];
+  assign \sk_rec.err.phase  = sk_rec[418:416];
+  assign \sk_rec.err.code  = sk_rec[423:419];
+  assign rec_n[423:391] = rep;
+  assign rec_n[390] = rep_valid;
+  assign rec_n[389:0] = rec[389:0];
+  assign job_n[82] = \$370 ;
+  assign job_n[81:57] = \$368 ;
+  assign job_n[56:32] = \$367 ;
+  assign job_n[31:26] = \$364 ;
+  assign job_n[1:0] = \$361 ;
+  assign job_n[25:2] = w_idx[23:0];
   always @*
     \new [62:32] = 31'h00000000;
   assign upd5[61] = \$182 ;
   assign upd5[60:57] = \$180 [3:0];
   assign upd5[56:32] = \$177 [24:0];
   assign upd5[4:1] = ctx_eff5;
-  assign { upd5[62], upd5[31:5], upd5[0] } = { frame5[62], frame5[31:5], frame5[0] };
+  assign { upd5[63:62], upd5[31:5], upd5[0] } = { nxt_frame5[63:62], nxt_frame5[31:5], nxt_frame5[0] };
   assign upd4[61] = \$170 ;
   assign upd4[60:57] = \$168 [3:0];
   assign upd4[56:32] = \$165 [24:0];
   assign upd4[4:1] = ctx_eff4;
-  assign { upd4[62], upd4[31:5], upd4[0] } = { frame4[62], frame4[31:5], frame4[0] };
+  assign { upd4[63:62], upd4[31:5], upd4[0] } = { nxt_frame4[63:62], nxt_frame4[31:5], nxt_frame4[0] };
   assign upd3[61] = \$158 ;
   assign upd3[60:57] = \$156 [3:0];
   assign upd3[56:32] = \$153 [24:0];
   assign upd3[4:1] = ctx_eff3;
-  assign { upd3[62], upd3[31:5], upd3[0] } = { frame3[62], frame3[31:5], frame3[0] };
+  assign { upd3[63:62], upd3[31:5], upd3[0] } = { nxt_frame3[63:62], nxt_frame3[31:5], nxt_frame3[0] };
   assign upd2[61] = \$146 ;
   assign upd2[60:57] = \$144 [3:0];
   assign upd2[56:32] = \$141 [24:0];
   assign upd2[4:1] = ctx_eff2;
-  assign { upd2[62], upd2[31:5], upd2[0] } = { frame2[62], frame2[31:5], frame2[0] };
+  assign { upd2[63:62], upd2[31:5], upd2[0] } = { nxt_frame2[63:62], nxt_frame2[31:5], nxt_frame2[0] };
   assign upd1[61] = \$134 ;
   assign upd1[60:57] = \$132 [3:0];
   assign upd1[56:32] = \$129 [24:0];
   assign upd1[4:1] = ctx_eff1;
-  assign { upd1[62], upd1[31:5], upd1[0] } = { frame1[62], frame1[31:5], frame1[0] };
+  assign { upd1[63:62], upd1[31:5], upd1[0] } = { nxt_frame1[63:62], nxt_frame1[31:5], nxt_frame1[0] };
   assign upd0[61] = \$122 ;
   assign upd0[60:57] = \$120 [3:0];
   assign upd0[56:32] = \$117 [24:0];
   assign upd0[4:1] = ctx_eff0;
-  assign { upd0[62], upd0[31:5], upd0[0] } = { frame0[62], frame0[31:5], frame0[0] };
+  assign { upd0[63:62], upd0[31:5], upd0[0] } = { nxt_frame0[63:62], nxt_frame0[31:5], nxt_frame0[0] };
   assign sel[5] = \$110 ;
   assign sel[4] = \$107 ;
   assign sel[3] = \$104 ;
@@ -33185,17 +41966,29 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   assign sel[1] = \$98 ;
   assign sel[0] = \$95 ;
   assign cfail[5] = \$85 ;
-  assign cfail[4] = \$71 ;
-  assign cfail[3] = \$57 ;
-  assign cfail[2] = \$43 ;
-  assign cfail[1] = \$29 ;
-  assign cfail[0] = \$15 ;
+  assign cfail[4] = \$72 ;
+  assign cfail[3] = \$59 ;
+  assign cfail[2] = \$46 ;
+  assign cfail[1] = \$33 ;
+  assign cfail[0] = \$20 ;
   assign close[5] = \$75 ;
-  assign close[4] = \$61 ;
-  assign close[3] = \$47 ;
-  assign close[2] = \$33 ;
-  assign close[1] = \$19 ;
-  assign close[0] = \$5 ;
+  assign close[4] = \$62 ;
+  assign close[3] = \$49 ;
+  assign close[2] = \$36 ;
+  assign close[1] = \$23 ;
+  assign close[0] = \$10 ;
+  assign nxt_frame5[63] = \$7 ;
+  assign nxt_frame5[62:0] = frame5[62:0];
+  assign nxt_frame4[63] = \$6 ;
+  assign nxt_frame4[62:0] = frame4[62:0];
+  assign nxt_frame3[63] = \$5 ;
+  assign nxt_frame3[62:0] = frame3[62:0];
+  assign nxt_frame2[63] = \$4 ;
+  assign nxt_frame2[62:0] = frame2[62:0];
+  assign nxt_frame1[63] = \$3 ;
+  assign nxt_frame1[62:0] = frame1[62:0];
+  assign nxt_frame0[63] = \$2 ;
+  assign nxt_frame0[62:0] = frame0[62:0];
   assign \$94  = \$93 ;
   assign \$184  = \$183 ;
   assign \$195  = \$194 ;
@@ -33203,22 +41996,22 @@ module \appliance_top.decoder.fsm (rst, pipe_rst, o_job__ready, i__ready, o_rec_
   assign \$217  = \$216 ;
   assign \$228  = \$227 ;
   assign \$239  = \$238 ;
+  assign \$266  = 1'h0;
   assign \$268  = 1'h0;
+  assign \$269  = 1'h0;
   assign \$270  = 1'h0;
-  assign \$271  = 1'h0;
-  assign \$272  = 1'h0;
-  assign \$277  = 1'h0;
-  assign \$282  = \$281 ;
-  assign \$390  = \$389 ;
-  assign \$400  = \$399 ;
-  assign \$408  = \$407 ;
-  assign \$414  = \$413 ;
-  assign \$418  = \$417 ;
-  assign \$428  = \$427 ;
-  assign \$436  = \$435 ;
-  assign \$442  = \$441 ;
-  assign \$446  = \$445 ;
-  assign \$358  = w_a_end[25];
+  assign \$275  = 1'h0;
+  assign \$280  = \$279 ;
+  assign \$401  = \$400 ;
+  assign \$411  = \$410 ;
+  assign \$419  = \$418 ;
+  assign \$425  = \$424 ;
+  assign \$429  = \$428 ;
+  assign \$439  = \$438 ;
+  assign \$447  = \$446 ;
+  assign \$453  = \$452 ;
+  assign \$457  = \$456 ;
+  assign \$356  = w_a_end[25];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -33440,32 +42233,39 @@ module \appliance_top.decoder.items (rst, pipe_rst, i__ready, o__ready, w_en, w_
   input clk;
   wire clk;
   wire [8:0] \$1 ;
-  reg [3:0] \$10 ;
-  reg \$11 ;
-  reg [63:0] \$12 ;
-  reg \$13 ;
-  reg \$14 ;
-  reg \$15 ;
-  reg \$16 ;
-  reg [3:0] \$17 ;
-  wire [8:0] \$18 ;
-  wire [8:0] \$19 ;
+  wire [84:0] \$10 ;
+  wire [84:0] \$11 ;
+  wire [84:0] \$12 ;
+  wire [84:0] \$13 ;
+  wire [84:0] \$14 ;
+  wire [84:0] \$15 ;
+  wire [84:0] \$16 ;
+  wire [84:0] \$17 ;
+  wire [84:0] \$18 ;
+  wire [84:0] \$19 ;
   wire [8:0] \$2 ;
-  wire \$20 ;
-  wire [8:0] \$21 ;
-  wire [8:0] \$22 ;
-  wire \$23 ;
-  wire [8:0] \$24 ;
-  reg \$25 ;
-  reg [110:0] \$26 ;
-  reg [8:0] \$27 ;
+  wire [84:0] \$20 ;
+  wire [84:0] \$21 ;
+  wire [84:0] \$22 ;
+  wire [3:0] \$23 ;
+  wire [25:0] \$24 ;
+  wire [8:0] \$25 ;
+  wire [8:0] \$26 ;
+  wire \$27 ;
+  wire [8:0] \$28 ;
+  wire [8:0] \$29 ;
   wire [9:0] \$3 ;
+  wire \$30 ;
+  wire [8:0] \$31 ;
+  reg \$32 ;
+  reg [110:0] \$33 ;
+  reg [8:0] \$34 ;
   wire [9:0] \$4 ;
   wire \$5 ;
   wire \$6 ;
-  wire [3:0] \$7 ;
-  wire [25:0] \$8 ;
-  reg [7:0] \$9 ;
+  wire \$7 ;
+  wire [84:0] \$8 ;
+  wire [84:0] \$9 ;
   wire adv;
   wire [8:0] cur;
   (* init = 111'h0000000000000000000000000000 *)
@@ -33655,6 +42455,7 @@ module \appliance_top.decoder.items (rst, pipe_rst, i__ready, o__ready, w_en, w_
   wire [3:0] \i__payload.nkeep ;
   wire i__valid;
   reg [2:0] idx;
+  wire [7:0] lane_sel;
   wire [110:0] nxt;
   wire [7:0] \nxt.byte ;
   wire [3:0] \nxt.cut ;
@@ -33682,6 +42483,16 @@ module \appliance_top.decoder.items (rst, pipe_rst, i__ready, o__ready, w_en, w_
   wire [714:0] r_data;
   reg r_en;
   wire r_rdy;
+  wire [84:0] sel;
+  wire [7:0] \sel.byte ;
+  wire [3:0] \sel.cut ;
+  wire [3:0] \sel.hdr ;
+  wire \sel.hdr_trunc ;
+  wire \sel.is_list ;
+  wire \sel.len_lz ;
+  wire \sel.len_short ;
+  wire [63:0] \sel.length ;
+  wire \sel.wrapped ;
   reg [8:0] taken = 9'h000;
   wire w_rdy;
   assign \$1  = ~ taken;
@@ -33692,21 +42503,37 @@ module \appliance_top.decoder.items (rst, pipe_rst, i__ready, o__ready, w_en, w_
   assign \$5  = ~ o__valid;
   assign \$6  = \$5  | o__ready;
   assign adv = r_rdy & \$6 ;
-  assign \$7  = \$4 [8] ? head[34:31] : { 1'h0, idx };
-  assign \$8  = { head[21:0], 3'h0 } + \$7 ;
-  assign \$18  = ~ \$4 [8:0];
-  assign \$19  = cur & \$18 ;
-  assign \$20  = ! \$19 ;
-  assign \$21  = ~ \$4 [8:0];
-  assign \$22  = cur & \$21 ;
-  assign \$23  = ! \$22 ;
-  assign \$24  = taken | \$4 [8:0];
+  assign \$7  = \$4 [0] | \$4 [8];
+  assign \$8  = \$7  ? head[119:35] : 85'h0000000000000000000000;
+  assign \$10  = \$4 [1] ? head[204:120] : 85'h0000000000000000000000;
+  assign \$11  = \$9  | \$10 ;
+  assign \$12  = \$4 [2] ? head[289:205] : 85'h0000000000000000000000;
+  assign \$13  = \$11  | \$12 ;
+  assign \$14  = \$4 [3] ? head[374:290] : 85'h0000000000000000000000;
+  assign \$15  = \$13  | \$14 ;
+  assign \$16  = \$4 [4] ? head[459:375] : 85'h0000000000000000000000;
+  assign \$17  = \$15  | \$16 ;
+  assign \$18  = \$4 [5] ? head[544:460] : 85'h0000000000000000000000;
+  assign \$19  = \$17  | \$18 ;
+  assign \$20  = \$4 [6] ? head[629:545] : 85'h0000000000000000000000;
+  assign \$21  = \$19  | \$20 ;
+  assign \$22  = \$4 [7] ? head[714:630] : 85'h0000000000000000000000;
+  assign sel = \$21  | \$22 ;
+  assign \$23  = \$4 [8] ? head[34:31] : { 1'h0, idx };
+  assign \$24  = { head[21:0], 3'h0 } + \$23 ;
+  assign \$25  = ~ \$4 [8:0];
+  assign \$26  = cur & \$25 ;
+  assign \$27  = ! \$26 ;
+  assign \$28  = ~ \$4 [8:0];
+  assign \$29  = cur & \$28 ;
+  assign \$30  = ! \$29 ;
+  assign \$31  = taken | \$4 [8:0];
   always @(posedge clk)
-    o__valid <= \$25 ;
+    o__valid <= \$32 ;
   always @(posedge clk)
-    o__payload <= \$26 ;
+    o__payload <= \$33 ;
   always @(posedge clk)
-    taken <= \$27 ;
+    taken <= \$34 ;
   \appliance_top.decoder.items.beats  beats (
     .clk(clk),
     .pipe_rst(pipe_rst),
@@ -33718,204 +42545,6 @@ module \appliance_top.decoder.items (rst, pipe_rst, i__ready, o__ready, w_en, w_
     .w_port__data(w_data),
     .w_rdy(i__ready)
   );
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (idx)
-      3'h0:
-          \$9  = head[42:35];
-      3'h1:
-          \$9  = head[127:120];
-      3'h2:
-          \$9  = head[212:205];
-      3'h3:
-          \$9  = head[297:290];
-      3'h4:
-          \$9  = head[382:375];
-      3'h5:
-          \$9  = head[467:460];
-      3'h6:
-          \$9  = head[552:545];
-      3'h7:
-          \$9  = head[637:630];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (idx)
-      3'h0:
-          \$10  = head[46:43];
-      3'h1:
-          \$10  = head[131:128];
-      3'h2:
-          \$10  = head[216:213];
-      3'h3:
-          \$10  = head[301:298];
-      3'h4:
-          \$10  = head[386:383];
-      3'h5:
-          \$10  = head[471:468];
-      3'h6:
-          \$10  = head[556:553];
-      3'h7:
-          \$10  = head[641:638];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (idx)
-      3'h0:
-          \$11  = head[47];
-      3'h1:
-          \$11  = head[132];
-      3'h2:
-          \$11  = head[217];
-      3'h3:
-          \$11  = head[302];
-      3'h4:
-          \$11  = head[387];
-      3'h5:
-          \$11  = head[472];
-      3'h6:
-          \$11  = head[557];
-      3'h7:
-          \$11  = head[642];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (idx)
-      3'h0:
-          \$12  = head[111:48];
-      3'h1:
-          \$12  = head[196:133];
-      3'h2:
-          \$12  = head[281:218];
-      3'h3:
-          \$12  = head[366:303];
-      3'h4:
-          \$12  = head[451:388];
-      3'h5:
-          \$12  = head[536:473];
-      3'h6:
-          \$12  = head[621:558];
-      3'h7:
-          \$12  = head[706:643];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (idx)
-      3'h0:
-          \$13  = head[112];
-      3'h1:
-          \$13  = head[197];
-      3'h2:
-          \$13  = head[282];
-      3'h3:
-          \$13  = head[367];
-      3'h4:
-          \$13  = head[452];
-      3'h5:
-          \$13  = head[537];
-      3'h6:
-          \$13  = head[622];
-      3'h7:
-          \$13  = head[707];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (idx)
-      3'h0:
-          \$14  = head[113];
-      3'h1:
-          \$14  = head[198];
-      3'h2:
-          \$14  = head[283];
-      3'h3:
-          \$14  = head[368];
-      3'h4:
-          \$14  = head[453];
-      3'h5:
-          \$14  = head[538];
-      3'h6:
-          \$14  = head[623];
-      3'h7:
-          \$14  = head[708];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (idx)
-      3'h0:
-          \$15  = head[114];
-      3'h1:
-          \$15  = head[199];
-      3'h2:
-          \$15  = head[284];
-      3'h3:
-          \$15  = head[369];
-      3'h4:
-          \$15  = head[454];
-      3'h5:
-          \$15  = head[539];
-      3'h6:
-          \$15  = head[624];
-      3'h7:
-          \$15  = head[709];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (idx)
-      3'h0:
-          \$16  = head[115];
-      3'h1:
-          \$16  = head[200];
-      3'h2:
-          \$16  = head[285];
-      3'h3:
-          \$16  = head[370];
-      3'h4:
-          \$16  = head[455];
-      3'h5:
-          \$16  = head[540];
-      3'h6:
-          \$16  = head[625];
-      3'h7:
-          \$16  = head[710];
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
-    (* full_case = 32'd1 *)
-    casez (idx)
-      3'h0:
-          \$17  = head[119:116];
-      3'h1:
-          \$17  = head[204:201];
-      3'h2:
-          \$17  = head[289:286];
-      3'h3:
-          \$17  = head[374:371];
-      3'h4:
-          \$17  = head[459:456];
-      3'h5:
-          \$17  = head[544:541];
-      3'h6:
-          \$17  = head[629:626];
-      3'h7:
-          \$17  = head[714:711];
-    endcase
-  end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
     idx = 3'h0;
@@ -33948,55 +42577,55 @@ module \appliance_top.decoder.items (rst, pipe_rst, i__ready, o__ready, w_en, w_
     if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
     r_en = 1'h0;
     if (adv) begin
-      if (\$20 ) begin
+      if (\$27 ) begin
         r_en = 1'h1;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
-    \$25  = o__valid;
+    \$32  = o__valid;
     if (adv) begin
-      \$25  = 1'h1;
+      \$32  = 1'h1;
     end else if (o__ready) begin
-      \$25  = 1'h0;
+      \$32  = 1'h0;
     end
     if (pipe_rst) begin
-      \$25  = 1'h0;
+      \$32  = 1'h0;
     end
     if (rst) begin
-      \$25  = 1'h0;
+      \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
-    \$26  = o__payload;
+    \$33  = o__payload;
     if (adv) begin
-      \$26  = nxt;
+      \$33  = nxt;
     end
     if (pipe_rst) begin
-      \$26  = 111'h0000000000000000000000000000;
+      \$33  = 111'h0000000000000000000000000000;
     end
     if (rst) begin
-      \$26  = 111'h0000000000000000000000000000;
+      \$33  = 111'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$12 ) begin end
-    \$27  = taken;
+    \$34  = taken;
     if (adv) begin
       (* full_case = 32'd1 *)
-      if (\$23 ) begin
-        \$27  = 9'h000;
+      if (\$30 ) begin
+        \$34  = 9'h000;
       end else begin
-        \$27  = \$24 ;
+        \$34  = \$31 ;
       end
     end
     if (pipe_rst) begin
-      \$27  = 9'h000;
+      \$34  = 9'h000;
     end
     if (rst) begin
-      \$27  = 9'h000;
+      \$34  = 9'h000;
     end
   end
   assign i__payload = w_data;
@@ -34006,6 +42635,7 @@ module \appliance_top.decoder.items (rst, pipe_rst, i__ready, o__ready, w_en, w_
   assign pick = \$4 [8:0];
   assign e_valid = o__valid;
   assign e = o__payload;
+  assign lane_sel = { \$4 [7:1], \$7  };
   assign \i__payload.base  = w_data[21:0];
   assign \i__payload.mask  = w_data[30:22];
   assign \i__payload.nkeep  = w_data[34:31];
@@ -34196,6 +42826,15 @@ module \appliance_top.decoder.items (rst, pipe_rst, i__ready, o__ready, w_en, w_
   assign \e.len_short  = o__payload[105];
   assign \e.wrapped  = o__payload[106];
   assign \e.cut  = o__payload[110:107];
+  assign \sel.byte  = sel[7:0];
+  assign \sel.hdr  = sel[11:8];
+  assign \sel.is_list  = sel[12];
+  assign \sel.length  = sel[76:13];
+  assign \sel.hdr_trunc  = sel[77];
+  assign \sel.len_lz  = sel[78];
+  assign \sel.len_short  = sel[79];
+  assign \sel.wrapped  = sel[80];
+  assign \sel.cut  = sel[84:81];
   assign \nxt.end  = nxt[0];
   assign \nxt.pos  = nxt[25:1];
   assign \nxt.byte  = nxt[33:26];
@@ -34207,17 +42846,18 @@ module \appliance_top.decoder.items (rst, pipe_rst, i__ready, o__ready, w_en, w_
   assign \nxt.len_short  = nxt[105];
   assign \nxt.wrapped  = nxt[106];
   assign \nxt.cut  = nxt[110:107];
-  assign nxt[110:107] = \$17 ;
-  assign nxt[106] = \$16 ;
-  assign nxt[105] = \$15 ;
-  assign nxt[104] = \$14 ;
-  assign nxt[103] = \$13 ;
-  assign nxt[102:39] = \$12 ;
-  assign nxt[38] = \$11 ;
-  assign nxt[37:34] = \$10 ;
-  assign nxt[33:26] = \$9 ;
-  assign nxt[25:1] = \$8 [24:0];
+  assign nxt[110:107] = sel[84:81];
+  assign nxt[106] = sel[80];
+  assign nxt[105] = sel[79];
+  assign nxt[104] = sel[78];
+  assign nxt[103] = sel[77];
+  assign nxt[102:39] = sel[76:13];
+  assign nxt[38] = sel[12];
+  assign nxt[37:34] = sel[11:8];
+  assign nxt[33:26] = sel[7:0];
+  assign nxt[25:1] = \$24 [24:0];
   assign nxt[0] = \$4 [8];
+  assign \$9  = \$8 ;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -34720,33 +43360,33 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   wire [24:0] \$162 ;
   wire \$163 ;
   wire [23:0] \$164 ;
-  wire \$165 ;
-  wire [24:0] \$166 ;
-  wire [22:0] \$167 ;
-  wire [25:0] \$168 ;
+  wire [24:0] \$165 ;
+  wire [22:0] \$166 ;
+  wire [25:0] \$167 ;
+  wire \$168 ;
   wire \$169 ;
   wire \$17 ;
   wire \$170 ;
   wire \$171 ;
-  wire \$172 ;
-  wire [24:0] \$173 ;
+  wire [24:0] \$172 ;
+  wire [25:0] \$173 ;
   wire [25:0] \$174 ;
-  wire [25:0] \$175 ;
+  wire \$175 ;
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire [23:0] \$181 ;
-  wire [24:0] \$182 ;
+  wire [23:0] \$180 ;
+  wire [24:0] \$181 ;
+  wire \$182 ;
   wire \$183 ;
   wire \$184 ;
-  wire \$185 ;
-  wire [24:0] \$186 ;
-  wire \$187 ;
-  wire [63:0] \$188 ;
-  wire [26:0] \$189 ;
+  wire [24:0] \$185 ;
+  wire \$186 ;
+  wire [63:0] \$187 ;
+  wire [26:0] \$188 ;
+  wire \$189 ;
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
@@ -34763,26 +43403,26 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   wire \$200 ;
   wire \$201 ;
   wire \$202 ;
-  wire \$203 ;
+  wire [26:0] \$203 ;
   wire [26:0] \$204 ;
-  wire [26:0] \$205 ;
-  wire [25:0] \$206 ;
-  wire [24:0] \$207 ;
-  wire [25:0] \$208 ;
-  wire [4:0] \$209 ;
+  wire [25:0] \$205 ;
+  wire [24:0] \$206 ;
+  wire [25:0] \$207 ;
+  wire [4:0] \$208 ;
+  reg [63:0] \$209 ;
   wire \$21 ;
-  reg [63:0] \$210 ;
-  wire [4:0] \$211 ;
-  reg [63:0] \$212 ;
-  wire [4:0] \$213 ;
-  reg [63:0] \$214 ;
-  wire [4:0] \$215 ;
-  reg [63:0] \$216 ;
-  wire [4:0] \$217 ;
-  reg [63:0] \$218 ;
-  wire [319:0] \$219 ;
+  wire [4:0] \$210 ;
+  reg [63:0] \$211 ;
+  wire [4:0] \$212 ;
+  reg [63:0] \$213 ;
+  wire [4:0] \$214 ;
+  reg [63:0] \$215 ;
+  wire [4:0] \$216 ;
+  reg [63:0] \$217 ;
+  wire [319:0] \$218 ;
+  wire [255:0] \$219 ;
   wire \$22 ;
-  wire [255:0] \$220 ;
+  wire \$220 ;
   wire \$221 ;
   wire \$222 ;
   wire \$223 ;
@@ -34792,7 +43432,7 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
-  wire \$23 ;
+  wire [24:0] \$23 ;
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
@@ -34814,7 +43454,7 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   wire \$247 ;
   wire \$248 ;
   wire \$249 ;
-  wire [24:0] \$25 ;
+  wire [4:0] \$25 ;
   wire \$250 ;
   wire \$251 ;
   wire \$252 ;
@@ -34825,7 +43465,7 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   wire \$257 ;
   wire \$258 ;
   wire \$259 ;
-  wire [4:0] \$26 ;
+  wire \$26 ;
   wire \$260 ;
   wire \$261 ;
   wire \$262 ;
@@ -34834,10 +43474,10 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   wire \$265 ;
   wire \$266 ;
   wire \$267 ;
-  wire \$268 ;
-  reg [63:0] \$269 ;
-  wire \$27 ;
-  reg [63:0] \$270 ;
+  reg \$268 ;
+  reg \$269 ;
+  wire [25:0] \$27 ;
+  reg [3:0] \$270 ;
   reg [63:0] \$271 ;
   reg [63:0] \$272 ;
   reg [63:0] \$273 ;
@@ -34847,117 +43487,117 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   reg [63:0] \$277 ;
   reg [63:0] \$278 ;
   reg [63:0] \$279 ;
-  wire [25:0] \$28 ;
+  wire [4:0] \$28 ;
   reg [63:0] \$280 ;
   reg [63:0] \$281 ;
   reg [63:0] \$282 ;
   reg [63:0] \$283 ;
   reg [63:0] \$284 ;
-  reg [23:0] \$285 ;
-  reg [22:0] \$286 ;
-  reg [23:0] \$287 ;
-  reg [22:0] \$288 ;
-  reg [23:0] \$289 ;
-  wire [4:0] \$29 ;
-  reg \$290 ;
-  reg [23:0] \$291 ;
+  reg [63:0] \$285 ;
+  reg [63:0] \$286 ;
+  reg [63:0] \$287 ;
+  reg [23:0] \$288 ;
+  reg [22:0] \$289 ;
+  wire \$29 ;
+  reg [23:0] \$290 ;
+  reg [22:0] \$291 ;
   reg [23:0] \$292 ;
   reg \$293 ;
-  reg [25:0] \$294 ;
-  reg [68:0] \$295 ;
-  reg [23:0] \$296 ;
-  reg \$297 ;
-  reg [25:0] \$298 ;
-  reg [25:0] \$299 ;
+  reg [23:0] \$294 ;
+  reg [23:0] \$295 ;
+  reg \$296 ;
+  reg [25:0] \$297 ;
+  reg [68:0] \$298 ;
+  reg [23:0] \$299 ;
   wire [3:0] \$3 ;
   wire \$30 ;
-  reg [23:0] \$300 ;
+  reg \$300 ;
   reg [25:0] \$301 ;
-  reg \$302 ;
-  reg \$303 ;
-  reg [82:0] \$304 ;
-  reg [25:0] \$305 ;
+  reg [25:0] \$302 ;
+  reg [23:0] \$303 ;
+  reg [25:0] \$304 ;
+  reg \$305 ;
   reg \$306 ;
-  reg \$307 ;
-  reg [22:0] \$308 ;
+  reg [82:0] \$307 ;
+  reg [25:0] \$308 ;
   reg \$309 ;
-  wire \$31 ;
+  wire [26:0] \$31 ;
   reg \$310 ;
-  reg [5:0] \$311 ;
-  reg [24:0] \$312 ;
-  reg [5:0] \$313 ;
-  reg \$314 ;
-  reg \$315 ;
-  reg \$316 ;
+  reg [22:0] \$311 ;
+  reg \$312 ;
+  reg \$313 ;
+  reg [5:0] \$314 ;
+  reg [24:0] \$315 ;
+  reg [5:0] \$316 ;
   reg \$317 ;
   reg \$318 ;
-  reg [32:0] \$319 ;
-  wire [25:0] \$32 ;
-  reg [2:0] \$320 ;
-  reg [3:0] \$321 ;
-  reg \$322 ;
-  reg \$323 ;
-  reg [5:0] \$324 ;
-  reg [24:0] \$325 ;
-  reg [5:0] \$326 ;
-  reg \$327 ;
-  reg \$328 ;
-  reg \$329 ;
+  reg \$319 ;
+  wire [4:0] \$32 ;
+  reg \$320 ;
+  reg \$321 ;
+  reg [32:0] \$322 ;
+  reg [2:0] \$323 ;
+  reg [3:0] \$324 ;
+  reg \$325 ;
+  reg \$326 ;
+  reg [5:0] \$327 ;
+  reg [24:0] \$328 ;
+  reg [5:0] \$329 ;
   wire [26:0] \$33 ;
   reg \$330 ;
   reg \$331 ;
-  reg [32:0] \$332 ;
-  reg [319:0] \$333 ;
+  reg \$332 ;
+  reg \$333 ;
   reg \$334 ;
-  reg \$335 ;
-  reg [5:0] \$336 ;
-  reg [24:0] \$337 ;
-  reg [5:0] \$338 ;
-  reg \$339 ;
+  reg [32:0] \$335 ;
+  reg [319:0] \$336 ;
+  reg \$337 ;
+  reg \$338 ;
+  reg [5:0] \$339 ;
   wire [4:0] \$34 ;
-  reg \$340 ;
-  reg \$341 ;
+  reg [24:0] \$340 ;
+  reg [5:0] \$341 ;
   reg \$342 ;
   reg \$343 ;
-  reg [32:0] \$344 ;
-  reg [255:0] \$345 ;
+  reg \$344 ;
+  reg \$345 ;
   reg \$346 ;
   reg [32:0] \$347 ;
-  reg \$348 ;
+  reg [255:0] \$348 ;
   reg \$349 ;
-  wire [26:0] \$35 ;
-  reg [5:0] \$350 ;
-  reg [24:0] \$351 ;
-  reg [5:0] \$352 ;
-  reg \$353 ;
-  reg \$354 ;
-  reg \$355 ;
+  wire [4:0] \$35 ;
+  reg [32:0] \$350 ;
+  reg \$351 ;
+  reg \$352 ;
+  reg [5:0] \$353 ;
+  reg [24:0] \$354 ;
+  reg [5:0] \$355 ;
   reg \$356 ;
   reg \$357 ;
-  reg [32:0] \$358 ;
-  reg [255:0] \$359 ;
-  wire [4:0] \$36 ;
+  reg \$358 ;
+  reg \$359 ;
+  wire \$36 ;
   reg \$360 ;
   reg [32:0] \$361 ;
-  reg [7:0] \$362 ;
-  reg [7:0] \$363 ;
-  reg [7:0] \$364 ;
-  reg \$365 ;
-  reg \$366 ;
-  reg \$367 ;
+  reg [255:0] \$362 ;
+  reg \$363 ;
+  reg [32:0] \$364 ;
+  reg [7:0] \$365 ;
+  reg [7:0] \$366 ;
+  reg [7:0] \$367 ;
   reg \$368 ;
   reg \$369 ;
-  wire [4:0] \$37 ;
+  wire \$37 ;
   reg \$370 ;
   reg \$371 ;
-  reg [255:0] \$372 ;
+  reg \$372 ;
   reg \$373 ;
-  reg [2625:0] \$374 ;
-  reg [63:0] \$375 ;
-  reg [63:0] \$376 ;
-  reg [255:0] \$377 ;
-  reg [255:0] \$378 ;
-  reg [255:0] \$379 ;
+  reg \$374 ;
+  reg [255:0] \$375 ;
+  reg \$376 ;
+  reg [2625:0] \$377 ;
+  reg [63:0] \$378 ;
+  reg [63:0] \$379 ;
   wire \$38 ;
   reg [255:0] \$380 ;
   reg [255:0] \$381 ;
@@ -34965,18 +43605,21 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   reg [255:0] \$383 ;
   reg [255:0] \$384 ;
   reg [255:0] \$385 ;
-  reg [159:0] \$386 ;
-  reg \$387 ;
-  reg [32:0] \$388 ;
+  reg [255:0] \$386 ;
+  reg [255:0] \$387 ;
+  reg [255:0] \$388 ;
+  reg [159:0] \$389 ;
   wire \$39 ;
+  reg \$390 ;
+  reg [32:0] \$391 ;
   wire [4:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire \$44 ;
+  wire [25:0] \$44 ;
   wire \$45 ;
-  wire [25:0] \$46 ;
+  wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
@@ -35017,9 +43660,9 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire \$83 ;
+  wire [6:0] \$83 ;
   wire \$84 ;
-  wire [6:0] \$85 ;
+  wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
@@ -35107,7 +43750,6 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   reg c0_zero = 1'h0;
   wire c_last;
   wire cd_free;
-  wire [25:0] ce;
   reg [7:0] cmp_h = 8'h00;
   reg [7:0] cmp_n = 8'h00;
   reg [7:0] cmp_p = 8'h00;
@@ -35118,6 +43760,7 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   reg d_valid = 1'h0;
   reg d_ver = 1'h0;
   wire e_lt_s;
+  wire fire;
   wire first_absent;
   wire [3:0] g0;
   reg [3:0] g1 = 4'h0;
@@ -35651,7 +44294,7 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   reg [159:0] rec_to = 160'h0000000000000000000000000000000000000000;
   reg [255:0] rec_v = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] rec_value = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-  wire room;
+  reg room = 1'h1;
   wire [5:0] rsh;
   wire s_beat_in;
   wire s_done_now;
@@ -35908,12 +44551,16 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   reg t4_valid = 1'h0;
   reg t4_wrapped = 1'h0;
   reg take;
+  wire [23:0] used;
   reg [255:0] val3 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] val4 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [255:0] val_be;
   wire [47:0] w_data;
+  reg [63:0] \w_data$137  = 64'h0000000000000000;
   wire w_en;
+  reg [3:0] w_idx = 4'h0;
   wire w_rdy;
+  reg w_v = 1'h0;
   reg [319:0] win = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
   reg [23:0] wr = 24'h000000;
   reg zero_hi = 1'h0;
@@ -35926,8 +44573,8 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   assign \$7  = \$6  + i_beat__payload[70];
   assign \$8  = \$7  + i_beat__payload[71];
   assign in_size = { in_nb, 3'h0 } + \$8 [3:0];
+  assign fire = i_beat__valid & i_beat__ready;
   assign \$9  = wr - head;
-  assign room = \$9 [23:0] < 5'h10;
   assign \$10  = room & adv;
   assign \$11  = ~ i_beat__payload[72];
   assign \$12  = \$11  | w_rdy;
@@ -35935,509 +44582,515 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   assign \$13  = in_nb + 1'h1;
   assign \$14  = in_size > 25'h1ffffff;
   assign \$15  = \$14  ? 27'h1ffffff : in_size;
-  assign \$16  = i_beat__valid & i_beat__ready;
-  assign w_en = \$16  & i_beat__payload[72];
+  assign w_en = fire & i_beat__payload[72];
   assign in_end = i_job__payload[56:32] + i_job__payload[81:57];
-  assign \$17  = ~ jv;
-  assign i_job__ready = \$17  | take;
+  assign \$16  = ~ jv;
+  assign i_job__ready = \$16  | take;
   assign lim = have_last ? { 1'h0, r_data[22:0] } : avail;
   assign is_data = j[31:26] == 4'ha;
-  assign \$18  = have_last | j_zl;
-  assign \$19  = j_nb < avail;
-  assign bytes_in = \$18  | \$19 ;
-  assign \$20  = ~ j_zl;
-  assign \$21  = \$20  & have_last;
-  assign \$22  = j[56:32] >= r_data[47:23];
-  assign first_absent = \$21  & \$22 ;
-  assign \$23  = r_data[47:23] < j_end;
-  assign past_end = have_last & \$23 ;
-  assign \$24  = short ? j[81:57] : 25'h0000020;
-  assign \$26  = cur_base[3:0] + \$25 [3:0];
-  assign \$27  = ~ o_calldata__valid;
-  assign cd_free = \$27  | o_calldata__ready;
-  assign \$29  = cur_base[3:0] + \$28 [3:0];
+  assign \$17  = have_last | j_zl;
+  assign \$18  = j_nb < avail;
+  assign bytes_in = \$17  | \$18 ;
+  assign \$19  = ~ j_zl;
+  assign \$20  = \$19  & have_last;
+  assign \$21  = j[56:32] >= r_data[47:23];
+  assign first_absent = \$20  & \$21 ;
+  assign \$22  = r_data[47:23] < j_end;
+  assign past_end = have_last & \$22 ;
+  assign \$23  = short ? j[81:57] : 25'h0000020;
+  assign \$25  = cur_base[3:0] + \$24 [3:0];
+  assign \$26  = ~ o_calldata__valid;
+  assign cd_free = \$26  | o_calldata__ready;
+  assign \$28  = cur_base[3:0] + \$27 [3:0];
   assign a_lt_e = qa < j_end;
   assign a_lt_s = qa < r_data[47:23];
   assign e_lt_s = j_end < r_data[47:23];
-  assign \$30  = a_lt_e ? a_lt_s : e_lt_s;
-  assign \$31  = ~ \$30 ;
-  assign by_size = have_last & \$31 ;
-  assign \$32  = a_lt_e ? qa : j_end;
-  assign ce = by_size ? { 1'h0, r_data[47:23] } : \$32 ;
-  assign \$33  = r_data[47:23] - q;
-  assign \$34  = 4'h8 - q[2:0];
-  assign \$35  = j_end - q;
-  assign \$36  = a_lt_e ? \$34  : { 1'h0, \$35 [3:0] };
-  assign \$37  = by_size ? { 1'h0, \$33 [3:0] } : \$36 ;
-  assign \$38  = ~ a_lt_e;
-  assign \$39  = ~ a_lt_s;
-  assign \$40  = have_last & \$39 ;
-  assign c_last = \$38  | \$40 ;
-  assign \$41  = q < j_end;
+  assign \$29  = a_lt_e ? a_lt_s : e_lt_s;
+  assign \$30  = ~ \$29 ;
+  assign by_size = have_last & \$30 ;
+  assign \$31  = r_data[47:23] - q;
+  assign \$32  = 4'h8 - q[2:0];
+  assign \$33  = j_end - q;
+  assign \$34  = a_lt_e ? \$32  : { 1'h0, \$33 [3:0] };
+  assign \$35  = by_size ? { 1'h0, \$31 [3:0] } : \$34 ;
+  assign \$36  = ~ a_lt_e;
+  assign \$37  = ~ a_lt_s;
+  assign \$38  = have_last & \$37 ;
+  assign c_last = \$36  | \$38 ;
+  assign \$39  = q < j_end;
+  assign \$40  = ~ \$39 ;
+  assign \$41  = q < r_data[47:23];
   assign \$42  = ~ \$41 ;
-  assign \$43  = q < r_data[47:23];
-  assign \$44  = ~ \$43 ;
-  assign \$45  = have_last & \$44 ;
-  assign s_done_now = \$42  | \$45 ;
-  assign \$47  = \$46  < avail;
-  assign s_beat_in = have_last | \$47 ;
-  assign \$48  = adv & jv;
-  assign \$49  = have_last & cd_free;
-  assign \$50  = d_end > r_data[47:23];
-  assign \$51  = s_beat_in | s_done_now;
+  assign \$43  = have_last & \$42 ;
+  assign s_done_now = \$40  | \$43 ;
+  assign \$45  = \$44  < avail;
+  assign s_beat_in = have_last | \$45 ;
+  assign \$46  = adv & jv;
+  assign \$47  = have_last & cd_free;
+  assign \$48  = d_end > r_data[47:23];
+  assign \$49  = s_beat_in | s_done_now;
+  assign \$50  = ~ j_zl;
+  assign \$51  = \$50  & j[82];
   assign \$52  = ~ j_zl;
-  assign \$53  = \$52  & j[82];
-  assign \$54  = ~ j_zl;
-  assign \$55  = ~ first_absent;
-  assign \$56  = \$54  & \$55 ;
-  assign \$57  = j[31:26] == 6'h20;
-  assign \$58  = d_valid & d_ver;
-  assign \$59  = | own[32:28];
-  assign \$60  = own_v & \$59 ;
-  assign \$61  = ! win[7:0];
-  assign \$62  = t2_fld == 2'h2;
-  assign \$63  = t2_fld == 2'h3;
-  assign \$64  = t2_fld == 3'h4;
-  assign \$65  = t2_fld == 3'h5;
-  assign \$66  = t2_fld == 3'h6;
-  assign \$67  = t2_fld == 3'h7;
-  assign \$68  = t2_fld == 4'h9;
-  assign \$69  = t2_fld == 4'hc;
-  assign \$70  = t2_fld == 4'hf;
-  assign \$71  = t2_fld == 5'h10;
-  assign \$72  = t2_fld == 5'h11;
-  assign \$73  = t2_fld == 5'h12;
-  assign \$74  = t2_fld == 5'h19;
-  assign \$75  = t2_fld == 5'h1b;
-  assign \$76  = t2_fld == 5'h1c;
-  assign \$77  = t2_fld == 5'h1d;
-  assign \$78  = t2_fld == 5'h1e;
-  assign \$79  = t2_fld == 6'h20;
-  assign \$80  = | { \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62  };
-  assign \$81  = \$61  & \$80 ;
-  assign \$82  = t2_fld == 5'h17;
-  assign \$83  = win[7:0] != 1'h1;
-  assign \$84  = \$82  & \$83 ;
-  assign \$85  = 6'h20 - t2_ln;
-  assign \$86  = ~ t4_end;
-  assign \$87  = t4_valid & \$86 ;
-  assign \$88  = \$87  & t4_short;
-  assign \$89  = ~ t4_own_fail;
-  assign \$90  = \$88  & \$89 ;
-  assign \$91  = zero_hi & c0_ones;
-  assign \$94  = cmp_p[3] & \$93 ;
-  assign \$95  = cmp_p[2] | \$94 ;
-  assign \$96  = cmp_p[5] & \$95 ;
-  assign \$97  = cmp_p[4] | \$96 ;
-  assign \$98  = cmp_p[7] & \$97 ;
-  assign \$99  = cmp_p[6] | \$98 ;
-  assign \$100  = ~ c0_27_28;
-  assign \$101  = zero_hi & \$100 ;
-  assign \$102  = \$101  & c0_lt37;
-  assign \$103  = ~ zero_hi;
-  assign \$104  = \$103  | c0_gt1;
-  assign \$105  = zero_hi & c0_zero;
-  assign \$108  = cmp_n[3] & \$107 ;
-  assign \$109  = cmp_n[2] | \$108 ;
-  assign \$110  = cmp_n[5] & \$109 ;
-  assign \$111  = cmp_n[4] | \$110 ;
-  assign \$112  = cmp_n[7] & \$111 ;
-  assign \$113  = cmp_n[6] | \$112 ;
-  assign \$114  = ~ \$113 ;
-  assign \$115  = \$105  | \$114 ;
-  assign \$116  = zero_hi & c0_zero;
-  assign \$119  = cmp_n[3] & \$118 ;
-  assign \$120  = cmp_n[2] | \$119 ;
-  assign \$121  = cmp_n[5] & \$120 ;
-  assign \$122  = cmp_n[4] | \$121 ;
-  assign \$123  = cmp_n[7] & \$122 ;
-  assign \$124  = cmp_n[6] | \$123 ;
-  assign \$125  = ~ \$124 ;
-  assign \$126  = \$116  | \$125 ;
-  assign \$129  = cmp_h[3] & \$128 ;
-  assign \$130  = cmp_h[2] | \$129 ;
-  assign \$131  = cmp_h[5] & \$130 ;
-  assign \$132  = cmp_h[4] | \$131 ;
-  assign \$133  = cmp_h[7] & \$132 ;
-  assign \$134  = cmp_h[6] | \$133 ;
+  assign \$53  = ~ first_absent;
+  assign \$54  = \$52  & \$53 ;
+  assign \$55  = j[31:26] == 6'h20;
+  assign \$56  = d_valid & d_ver;
+  assign \$57  = | own[32:28];
+  assign \$58  = own_v & \$57 ;
+  assign \$59  = ! win[7:0];
+  assign \$60  = t2_fld == 2'h2;
+  assign \$61  = t2_fld == 2'h3;
+  assign \$62  = t2_fld == 3'h4;
+  assign \$63  = t2_fld == 3'h5;
+  assign \$64  = t2_fld == 3'h6;
+  assign \$65  = t2_fld == 3'h7;
+  assign \$66  = t2_fld == 4'h9;
+  assign \$67  = t2_fld == 4'hc;
+  assign \$68  = t2_fld == 4'hf;
+  assign \$69  = t2_fld == 5'h10;
+  assign \$70  = t2_fld == 5'h11;
+  assign \$71  = t2_fld == 5'h12;
+  assign \$72  = t2_fld == 5'h19;
+  assign \$73  = t2_fld == 5'h1b;
+  assign \$74  = t2_fld == 5'h1c;
+  assign \$75  = t2_fld == 5'h1d;
+  assign \$76  = t2_fld == 5'h1e;
+  assign \$77  = t2_fld == 6'h20;
+  assign \$78  = | { \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60  };
+  assign \$79  = \$59  & \$78 ;
+  assign \$80  = t2_fld == 5'h17;
+  assign \$81  = win[7:0] != 1'h1;
+  assign \$82  = \$80  & \$81 ;
+  assign \$83  = 6'h20 - t2_ln;
+  assign \$84  = ~ t4_end;
+  assign \$85  = t4_valid & \$84 ;
+  assign \$86  = \$85  & t4_short;
+  assign \$87  = ~ t4_own_fail;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = zero_hi & c0_ones;
+  assign \$92  = cmp_p[3] & \$91 ;
+  assign \$93  = cmp_p[2] | \$92 ;
+  assign \$94  = cmp_p[5] & \$93 ;
+  assign \$95  = cmp_p[4] | \$94 ;
+  assign \$96  = cmp_p[7] & \$95 ;
+  assign \$97  = cmp_p[6] | \$96 ;
+  assign \$98  = ~ c0_27_28;
+  assign \$99  = zero_hi & \$98 ;
+  assign \$100  = \$99  & c0_lt37;
+  assign \$101  = ~ zero_hi;
+  assign \$102  = \$101  | c0_gt1;
+  assign \$103  = zero_hi & c0_zero;
+  assign \$106  = cmp_n[3] & \$105 ;
+  assign \$107  = cmp_n[2] | \$106 ;
+  assign \$108  = cmp_n[5] & \$107 ;
+  assign \$109  = cmp_n[4] | \$108 ;
+  assign \$110  = cmp_n[7] & \$109 ;
+  assign \$111  = cmp_n[6] | \$110 ;
+  assign \$112  = ~ \$111 ;
+  assign \$113  = \$103  | \$112 ;
+  assign \$114  = zero_hi & c0_zero;
+  assign \$117  = cmp_n[3] & \$116 ;
+  assign \$118  = cmp_n[2] | \$117 ;
+  assign \$119  = cmp_n[5] & \$118 ;
+  assign \$120  = cmp_n[4] | \$119 ;
+  assign \$121  = cmp_n[7] & \$120 ;
+  assign \$122  = cmp_n[6] | \$121 ;
+  assign \$123  = ~ \$122 ;
+  assign \$124  = \$114  | \$123 ;
+  assign \$127  = cmp_h[3] & \$126 ;
+  assign \$128  = cmp_h[2] | \$127 ;
+  assign \$129  = cmp_h[5] & \$128 ;
+  assign \$130  = cmp_h[4] | \$129 ;
+  assign \$131  = cmp_h[7] & \$130 ;
+  assign \$132  = cmp_h[6] | \$131 ;
+  assign \$133  = ~ \$132 ;
+  assign \$134  = & { cmp_h[7], cmp_h[5], cmp_h[3], cmp_h[1] };
   assign \$135  = ~ \$134 ;
-  assign \$136  = & { cmp_h[7], cmp_h[5], cmp_h[3], cmp_h[1] };
-  assign \$137  = ~ \$136 ;
-  assign \$138  = \$135  & \$137 ;
-  assign \$139  = zero_hi & c0_one;
-  assign \$140  = ~ \$139 ;
-  assign \$141  = t4_valid & t4_r0v;
-  assign mv0 = best_v | \$141 ;
-  assign \$142  = t4_valid & t4_r0v;
-  assign \$143  = ~ best_v;
-  assign \$144  = { t4_r0[24:0], t4_r0[27:25] } < { best[24:0], best[27:25] };
-  assign \$145  = \$143  | \$144 ;
-  assign \$146  = \$142  & \$145 ;
-  assign mr0 = \$146  ? t4_r0 : best;
-  assign \$147  = t4_valid & r3v_4;
-  assign mv1 = mv0 | \$147 ;
-  assign \$148  = t4_valid & r3v_4;
-  assign \$149  = ~ mv0;
-  assign \$150  = { r3_4[24:0], r3_4[27:25] } < { mr0[24:0], mr0[27:25] };
-  assign \$151  = \$149  | \$150 ;
-  assign \$152  = \$148  & \$151 ;
-  assign mr1 = \$152  ? r3_4 : mr0;
+  assign \$136  = \$133  & \$135 ;
+  assign \$137  = zero_hi & c0_one;
+  assign \$138  = ~ \$137 ;
+  assign \$139  = t4_valid & t4_r0v;
+  assign mv0 = best_v | \$139 ;
+  assign \$140  = t4_valid & t4_r0v;
+  assign \$141  = ~ best_v;
+  assign \$142  = { t4_r0[24:0], t4_r0[27:25] } < { best[24:0], best[27:25] };
+  assign \$143  = \$141  | \$142 ;
+  assign \$144  = \$140  & \$143 ;
+  assign mr0 = \$144  ? t4_r0 : best;
+  assign \$145  = t4_valid & r3v_4;
+  assign mv1 = mv0 | \$145 ;
+  assign \$146  = t4_valid & r3v_4;
+  assign \$147  = ~ mv0;
+  assign \$148  = { r3_4[24:0], r3_4[27:25] } < { mr0[24:0], mr0[27:25] };
+  assign \$149  = \$147  | \$148 ;
+  assign \$150  = \$146  & \$149 ;
+  assign mr1 = \$150  ? r3_4 : mr0;
   assign mv2 = mv1 | r5v;
-  assign \$153  = ~ mv1;
-  assign \$154  = { r5[24:0], r5[27:25] } < { mr1[24:0], mr1[27:25] };
-  assign \$155  = \$153  | \$154 ;
-  assign \$156  = r5v & \$155 ;
-  assign mr2 = \$156  ? r5 : mr1;
-  assign \$157  = ~ o_rec__valid;
-  assign rec_free = \$157  | o_rec__ready;
-  assign \$158  = t4_valid & t4_end;
-  assign \$159  = ~ rec_free;
-  assign \$160  = \$158  & \$159 ;
-  assign adv = ~ \$160 ;
-  assign \$161  = i_beat__valid & i_beat__ready;
+  assign \$151  = ~ mv1;
+  assign \$152  = { r5[24:0], r5[27:25] } < { mr1[24:0], mr1[27:25] };
+  assign \$153  = \$151  | \$152 ;
+  assign \$154  = r5v & \$153 ;
+  assign mr2 = \$154  ? r5 : mr1;
+  assign \$155  = ~ o_rec__valid;
+  assign rec_free = \$155  | o_rec__ready;
+  assign \$156  = t4_valid & t4_end;
+  assign \$157  = ~ rec_free;
+  assign \$158  = \$156  & \$157 ;
+  assign adv = ~ \$158 ;
+  assign \$159  = \$9 [23:0] < 4'hf;
+  assign \$160  = \$9 [23:0] < 5'h10;
+  assign \$161  = fire ? \$159  : \$160 ;
   assign \$162  = wr + 1'h1;
   assign \$163  = in_nb != 23'h7ffffe;
   assign \$164  = in_nb + 1'h1;
-  assign \$165  = i_beat__valid & i_beat__ready;
-  assign \$166  = avail + \$165 ;
-  assign \$167  = r_en ? r_data[22:0] : 23'h000000;
-  assign \$168  = \$166  - \$167 ;
-  assign \$169  = j[1:0] != 2'h2;
-  assign \$170  = jv & \$169 ;
-  assign \$171  = j[56:32] > low;
-  assign \$172  = \$170  & \$171 ;
-  assign \$175  = \$172  ? { 1'h0, \$173  } : \$174 ;
-  assign \$176  = j[1:0] == 2'h2;
-  assign \$177  = jv & \$176 ;
-  assign \$178  = h_low < h_lim;
-  assign \$179  = ~ h_end;
-  assign \$180  = \$178  & \$179 ;
-  assign \$181  = \$180  ? { 1'h0, h_low } : h_lim;
-  assign \$182  = h_base + \$181 ;
-  assign \$183  = adv & jv;
-  assign \$184  = j[56:32] > low;
-  assign \$185  = have_last & cd_free;
-  assign \$186  = cur_base + r_data[22:0];
-  assign \$187  = s_beat_in | s_done_now;
-  assign \$188  = beat_q >> { q[2:0], 3'h0 };
-  assign \$189  = qa + 4'h8;
-  assign \$190  = ce > low;
-  assign \$191  = j_end > low;
-  assign \$192  = ~ is_data;
-  assign \$193  = ~ short;
-  assign \$194  = \$192  & \$193 ;
-  assign \$195  = ~ have_last;
-  assign \$196  = \$194  & \$195 ;
-  assign \$197  = ~ first_absent;
-  assign \$198  = \$196  & \$197 ;
-  assign \$199  = j[31:26] == 6'h20;
-  assign \$200  = i_job__valid & i_job__ready;
-  assign \$201  = i_job__payload[81:57] <= 6'h20;
-  assign \$202  = ! i_job__payload[81:57];
-  assign \$203  = i_job__payload[81:57] <= 6'h20;
-  assign \$204  = in_end - 1'h1;
-  assign \$205  = \$203  ? \$204  : { 2'h0, i_job__payload[56:32] };
-  assign \$208  = \$207  + 1'h1;
-  assign \$209  = g1 + 1'h0;
-  assign \$211  = g1 + 1'h1;
-  assign \$213  = g1 + 2'h2;
-  assign \$215  = g1 + 2'h3;
-  assign \$217  = g1 + 3'h4;
-  assign \$219  = { \$218 , \$216 , \$214 , \$212 , \$210  } >> { lane1, 3'h0 };
-  assign \$220  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$85 [5:0], 3'h0 };
-  assign \$221  = t2_own_fail | r3v;
-  assign \$222  = val3[63:0] < 64'hbfd25e8cd0364141;
-  assign \$223  = val3[63:0] == 64'hbfd25e8cd0364141;
-  assign \$224  = val3[127:64] < 64'hbaaedce6af48a03b;
-  assign \$225  = val3[127:64] == 64'hbaaedce6af48a03b;
-  assign \$226  = val3[191:128] < 64'hfffffffffffffffe;
-  assign \$227  = val3[191:128] == 64'hfffffffffffffffe;
-  assign \$228  = val3[255:192] < 64'hffffffffffffffff;
-  assign \$229  = val3[255:192] == 64'hffffffffffffffff;
-  assign \$230  = val3[63:0] < 64'hdfe92f46681b20a0;
-  assign \$231  = val3[63:0] == 64'hdfe92f46681b20a0;
-  assign \$232  = val3[127:64] < 63'h5d576e7357a4501d;
-  assign \$233  = val3[127:64] == 63'h5d576e7357a4501d;
-  assign \$234  = val3[191:128] < 64'hffffffffffffffff;
-  assign \$235  = val3[191:128] == 64'hffffffffffffffff;
-  assign \$236  = val3[255:192] < 63'h7fffffffffffffff;
-  assign \$237  = val3[255:192] == 63'h7fffffffffffffff;
-  assign \$238  = val3[63:0] < prio[63:0];
-  assign \$239  = val3[63:0] == prio[63:0];
-  assign \$240  = val3[127:64] < prio[127:64];
-  assign \$241  = val3[127:64] == prio[127:64];
-  assign \$242  = val3[191:128] < prio[191:128];
-  assign \$243  = val3[191:128] == prio[191:128];
-  assign \$244  = val3[255:192] < prio[255:192];
-  assign \$245  = val3[255:192] == prio[255:192];
-  assign \$246  = ! val3[255:64];
-  assign \$247  = val3[63:0] == 5'h1b;
-  assign \$248  = val3[63:0] == 5'h1c;
-  assign \$249  = \$247  | \$248 ;
-  assign \$250  = val3[63:0] < 6'h25;
-  assign \$251  = val3[63:0] > 1'h1;
-  assign \$252  = val3[63:0] == 64'hffffffffffffffff;
-  assign \$253  = ! val3[63:0];
-  assign \$254  = val3[63:0] == 1'h1;
-  assign \$255  = t3_valid & t3_end;
-  assign \$256  = t3_fld == 3'h5;
-  assign \$257  = t3_valid & \$256 ;
-  assign \$258  = ~ t3_end;
-  assign \$259  = \$257  & \$258 ;
-  assign \$260  = ~ t3_own_fail;
-  assign \$261  = \$259  & \$260 ;
-  assign \$262  = adv & t4_valid;
-  assign \$263  = ~ t4_own_fail;
-  assign \$264  = t4_short & \$263 ;
-  assign \$265  = ~ r3v_4;
-  assign \$266  = \$264  & \$265 ;
-  assign \$267  = ~ r5v;
-  assign \$268  = \$266  & \$267 ;
+  assign \$165  = avail + w_v;
+  assign \$166  = r_en ? r_data[22:0] : 23'h000000;
+  assign \$167  = \$165  - \$166 ;
+  assign \$168  = j[1:0] != 2'h2;
+  assign \$169  = jv & \$168 ;
+  assign \$170  = j[56:32] > low;
+  assign \$171  = \$169  & \$170 ;
+  assign \$174  = \$171  ? { 1'h0, \$172  } : \$173 ;
+  assign \$175  = j[1:0] == 2'h2;
+  assign \$176  = jv & \$175 ;
+  assign \$177  = h_low < h_lim;
+  assign \$178  = ~ h_end;
+  assign \$179  = \$177  & \$178 ;
+  assign \$180  = \$179  ? { 1'h0, h_low } : h_lim;
+  assign \$181  = h_base + \$180 ;
+  assign \$182  = adv & jv;
+  assign \$183  = j[56:32] > low;
+  assign \$184  = have_last & cd_free;
+  assign \$185  = cur_base + r_data[22:0];
+  assign \$186  = s_beat_in | s_done_now;
+  assign \$187  = beat_q >> { q[2:0], 3'h0 };
+  assign \$188  = qa + 4'h8;
+  assign \$189  = q > low;
+  assign \$190  = j_end > low;
+  assign \$191  = ~ is_data;
+  assign \$192  = ~ short;
+  assign \$193  = \$191  & \$192 ;
+  assign \$194  = ~ have_last;
+  assign \$195  = \$193  & \$194 ;
+  assign \$196  = ~ first_absent;
+  assign \$197  = \$195  & \$196 ;
+  assign \$198  = j[31:26] == 6'h20;
+  assign \$199  = i_job__valid & i_job__ready;
+  assign \$200  = i_job__payload[81:57] <= 6'h20;
+  assign \$201  = ! i_job__payload[81:57];
+  assign \$202  = i_job__payload[81:57] <= 6'h20;
+  assign \$203  = in_end - 1'h1;
+  assign \$204  = \$202  ? \$203  : { 2'h0, i_job__payload[56:32] };
+  assign \$207  = \$206  + 1'h1;
+  assign \$208  = g1 + 1'h0;
+  assign \$210  = g1 + 1'h1;
+  assign \$212  = g1 + 2'h2;
+  assign \$214  = g1 + 2'h3;
+  assign \$216  = g1 + 3'h4;
+  assign \$218  = { \$217 , \$215 , \$213 , \$211 , \$209  } >> { lane1, 3'h0 };
+  assign \$219  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$83 [5:0], 3'h0 };
+  assign \$220  = t2_own_fail | r3v;
+  assign \$221  = val3[63:0] < 64'hbfd25e8cd0364141;
+  assign \$222  = val3[63:0] == 64'hbfd25e8cd0364141;
+  assign \$223  = val3[127:64] < 64'hbaaedce6af48a03b;
+  assign \$224  = val3[127:64] == 64'hbaaedce6af48a03b;
+  assign \$225  = val3[191:128] < 64'hfffffffffffffffe;
+  assign \$226  = val3[191:128] == 64'hfffffffffffffffe;
+  assign \$227  = val3[255:192] < 64'hffffffffffffffff;
+  assign \$228  = val3[255:192] == 64'hffffffffffffffff;
+  assign \$229  = val3[63:0] < 64'hdfe92f46681b20a0;
+  assign \$230  = val3[63:0] == 64'hdfe92f46681b20a0;
+  assign \$231  = val3[127:64] < 63'h5d576e7357a4501d;
+  assign \$232  = val3[127:64] == 63'h5d576e7357a4501d;
+  assign \$233  = val3[191:128] < 64'hffffffffffffffff;
+  assign \$234  = val3[191:128] == 64'hffffffffffffffff;
+  assign \$235  = val3[255:192] < 63'h7fffffffffffffff;
+  assign \$236  = val3[255:192] == 63'h7fffffffffffffff;
+  assign \$237  = val3[63:0] < prio[63:0];
+  assign \$238  = val3[63:0] == prio[63:0];
+  assign \$239  = val3[127:64] < prio[127:64];
+  assign \$240  = val3[127:64] == prio[127:64];
+  assign \$241  = val3[191:128] < prio[191:128];
+  assign \$242  = val3[191:128] == prio[191:128];
+  assign \$243  = val3[255:192] < prio[255:192];
+  assign \$244  = val3[255:192] == prio[255:192];
+  assign \$245  = ! val3[255:64];
+  assign \$246  = val3[63:0] == 5'h1b;
+  assign \$247  = val3[63:0] == 5'h1c;
+  assign \$248  = \$246  | \$247 ;
+  assign \$249  = val3[63:0] < 6'h25;
+  assign \$250  = val3[63:0] > 1'h1;
+  assign \$251  = val3[63:0] == 64'hffffffffffffffff;
+  assign \$252  = ! val3[63:0];
+  assign \$253  = val3[63:0] == 1'h1;
+  assign \$254  = t3_valid & t3_end;
+  assign \$255  = t3_fld == 3'h5;
+  assign \$256  = t3_valid & \$255 ;
+  assign \$257  = ~ t3_end;
+  assign \$258  = \$256  & \$257 ;
+  assign \$259  = ~ t3_own_fail;
+  assign \$260  = \$258  & \$259 ;
+  assign \$261  = adv & t4_valid;
+  assign \$262  = ~ t4_own_fail;
+  assign \$263  = t4_short & \$262 ;
+  assign \$264  = ~ r3v_4;
+  assign \$265  = \$263  & \$264 ;
+  assign \$266  = ~ r5v;
+  assign \$267  = \$265  & \$266 ;
   always @(posedge clk)
-    buf0 <= \$269 ;
+    room <= \$268 ;
   always @(posedge clk)
-    buf1 <= \$270 ;
+    w_v <= \$269 ;
   always @(posedge clk)
-    buf2 <= \$271 ;
+    w_idx <= \$270 ;
   always @(posedge clk)
-    buf3 <= \$272 ;
+    \w_data$137  <= \$271 ;
   always @(posedge clk)
-    buf4 <= \$273 ;
+    buf0 <= \$272 ;
   always @(posedge clk)
-    buf5 <= \$274 ;
+    buf1 <= \$273 ;
   always @(posedge clk)
-    buf6 <= \$275 ;
+    buf2 <= \$274 ;
   always @(posedge clk)
-    buf7 <= \$276 ;
+    buf3 <= \$275 ;
   always @(posedge clk)
-    buf8 <= \$277 ;
+    buf4 <= \$276 ;
   always @(posedge clk)
-    buf9 <= \$278 ;
+    buf5 <= \$277 ;
   always @(posedge clk)
-    buf10 <= \$279 ;
+    buf6 <= \$278 ;
   always @(posedge clk)
-    buf11 <= \$280 ;
+    buf7 <= \$279 ;
   always @(posedge clk)
-    buf12 <= \$281 ;
+    buf8 <= \$280 ;
   always @(posedge clk)
-    buf13 <= \$282 ;
+    buf9 <= \$281 ;
   always @(posedge clk)
-    buf14 <= \$283 ;
+    buf10 <= \$282 ;
   always @(posedge clk)
-    buf15 <= \$284 ;
+    buf11 <= \$283 ;
   always @(posedge clk)
-    wr <= \$285 ;
+    buf12 <= \$284 ;
   always @(posedge clk)
-    in_nb <= \$286 ;
+    buf13 <= \$285 ;
   always @(posedge clk)
-    avail <= \$287 ;
+    buf14 <= \$286 ;
   always @(posedge clk)
-    h_low <= \$288 ;
+    buf15 <= \$287 ;
   always @(posedge clk)
-    h_lim <= \$289 ;
+    wr <= \$288 ;
   always @(posedge clk)
-    h_end <= \$290 ;
+    in_nb <= \$289 ;
   always @(posedge clk)
-    h_base <= \$291 ;
+    avail <= \$290 ;
   always @(posedge clk)
-    head <= \$292 ;
+    h_low <= \$291 ;
   always @(posedge clk)
-    o_calldata__valid <= \$293 ;
+    h_lim <= \$292 ;
   always @(posedge clk)
-    low <= \$294 ;
+    h_end <= \$293 ;
   always @(posedge clk)
-    o_calldata__payload <= \$295 ;
+    h_base <= \$294 ;
   always @(posedge clk)
-    cur_base <= \$296 ;
+    head <= \$295 ;
   always @(posedge clk)
-    d_valid <= \$297 ;
+    o_calldata__valid <= \$296 ;
   always @(posedge clk)
-    q <= \$298 ;
+    low <= \$297 ;
   always @(posedge clk)
-    qa <= \$299 ;
+    o_calldata__payload <= \$298 ;
   always @(posedge clk)
-    d_seq <= \$300 ;
+    cur_base <= \$299 ;
   always @(posedge clk)
-    d_end <= \$301 ;
+    d_valid <= \$300 ;
   always @(posedge clk)
-    d_ver <= \$302 ;
+    q <= \$301 ;
   always @(posedge clk)
-    jv <= \$303 ;
+    qa <= \$302 ;
   always @(posedge clk)
-    j <= \$304 ;
+    d_seq <= \$303 ;
   always @(posedge clk)
-    j_end <= \$305 ;
+    d_end <= \$304 ;
   always @(posedge clk)
-    short <= \$306 ;
+    d_ver <= \$305 ;
   always @(posedge clk)
-    j_zl <= \$307 ;
+    jv <= \$306 ;
   always @(posedge clk)
-    j_nb <= \$308 ;
+    j <= \$307 ;
   always @(posedge clk)
-    t1_valid <= \$309 ;
+    j_end <= \$308 ;
   always @(posedge clk)
-    t1_end <= \$310 ;
+    short <= \$309 ;
   always @(posedge clk)
-    t1_fld <= \$311 ;
+    j_zl <= \$310 ;
   always @(posedge clk)
-    t1_seq <= \$312 ;
+    j_nb <= \$311 ;
   always @(posedge clk)
-    t1_ln <= \$313 ;
+    t1_valid <= \$312 ;
   always @(posedge clk)
-    t1_short <= \$314 ;
+    t1_end <= \$313 ;
   always @(posedge clk)
-    t1_first <= \$315 ;
+    t1_fld <= \$314 ;
   always @(posedge clk)
-    t1_wrapped <= \$316 ;
+    t1_seq <= \$315 ;
   always @(posedge clk)
-    t1_own_fail <= \$317 ;
+    t1_ln <= \$316 ;
   always @(posedge clk)
-    t1_r0v <= \$318 ;
+    t1_short <= \$317 ;
   always @(posedge clk)
-    t1_r0 <= \$319 ;
+    t1_first <= \$318 ;
   always @(posedge clk)
-    lane1 <= \$320 ;
+    t1_wrapped <= \$319 ;
   always @(posedge clk)
-    g1 <= \$321 ;
+    t1_own_fail <= \$320 ;
   always @(posedge clk)
-    t2_valid <= \$322 ;
+    t1_r0v <= \$321 ;
   always @(posedge clk)
-    t2_end <= \$323 ;
+    t1_r0 <= \$322 ;
   always @(posedge clk)
-    t2_fld <= \$324 ;
+    lane1 <= \$323 ;
   always @(posedge clk)
-    t2_seq <= \$325 ;
+    g1 <= \$324 ;
   always @(posedge clk)
-    t2_ln <= \$326 ;
+    t2_valid <= \$325 ;
   always @(posedge clk)
-    t2_short <= \$327 ;
+    t2_end <= \$326 ;
   always @(posedge clk)
-    t2_first <= \$328 ;
+    t2_fld <= \$327 ;
   always @(posedge clk)
-    t2_wrapped <= \$329 ;
+    t2_seq <= \$328 ;
   always @(posedge clk)
-    t2_own_fail <= \$330 ;
+    t2_ln <= \$329 ;
   always @(posedge clk)
-    t2_r0v <= \$331 ;
+    t2_short <= \$330 ;
   always @(posedge clk)
-    t2_r0 <= \$332 ;
+    t2_first <= \$331 ;
   always @(posedge clk)
-    win <= \$333 ;
+    t2_wrapped <= \$332 ;
   always @(posedge clk)
-    t3_valid <= \$334 ;
+    t2_own_fail <= \$333 ;
   always @(posedge clk)
-    t3_end <= \$335 ;
+    t2_r0v <= \$334 ;
   always @(posedge clk)
-    t3_fld <= \$336 ;
+    t2_r0 <= \$335 ;
   always @(posedge clk)
-    t3_seq <= \$337 ;
+    win <= \$336 ;
   always @(posedge clk)
-    t3_ln <= \$338 ;
+    t3_valid <= \$337 ;
   always @(posedge clk)
-    t3_short <= \$339 ;
+    t3_end <= \$338 ;
   always @(posedge clk)
-    t3_first <= \$340 ;
+    t3_fld <= \$339 ;
   always @(posedge clk)
-    t3_wrapped <= \$341 ;
+    t3_seq <= \$340 ;
   always @(posedge clk)
-    t3_own_fail <= \$342 ;
+    t3_ln <= \$341 ;
   always @(posedge clk)
-    t3_r0v <= \$343 ;
+    t3_short <= \$342 ;
   always @(posedge clk)
-    t3_r0 <= \$344 ;
+    t3_first <= \$343 ;
   always @(posedge clk)
-    val3 <= \$345 ;
+    t3_wrapped <= \$344 ;
   always @(posedge clk)
-    r3v_q <= \$346 ;
+    t3_own_fail <= \$345 ;
   always @(posedge clk)
-    r3_q <= \$347 ;
+    t3_r0v <= \$346 ;
   always @(posedge clk)
-    t4_valid <= \$348 ;
+    t3_r0 <= \$347 ;
   always @(posedge clk)
-    t4_end <= \$349 ;
+    val3 <= \$348 ;
   always @(posedge clk)
-    t4_fld <= \$350 ;
+    r3v_q <= \$349 ;
   always @(posedge clk)
-    t4_seq <= \$351 ;
+    r3_q <= \$350 ;
   always @(posedge clk)
-    t4_ln <= \$352 ;
+    t4_valid <= \$351 ;
   always @(posedge clk)
-    t4_short <= \$353 ;
+    t4_end <= \$352 ;
   always @(posedge clk)
-    t4_first <= \$354 ;
+    t4_fld <= \$353 ;
   always @(posedge clk)
-    t4_wrapped <= \$355 ;
+    t4_seq <= \$354 ;
   always @(posedge clk)
-    t4_own_fail <= \$356 ;
+    t4_ln <= \$355 ;
   always @(posedge clk)
-    t4_r0v <= \$357 ;
+    t4_short <= \$356 ;
   always @(posedge clk)
-    t4_r0 <= \$358 ;
+    t4_first <= \$357 ;
   always @(posedge clk)
-    val4 <= \$359 ;
+    t4_wrapped <= \$358 ;
   always @(posedge clk)
-    r3v_4 <= \$360 ;
+    t4_own_fail <= \$359 ;
   always @(posedge clk)
-    r3_4 <= \$361 ;
+    t4_r0v <= \$360 ;
   always @(posedge clk)
-    cmp_n <= \$362 ;
+    t4_r0 <= \$361 ;
   always @(posedge clk)
-    cmp_h <= \$363 ;
+    val4 <= \$362 ;
   always @(posedge clk)
-    cmp_p <= \$364 ;
+    r3v_4 <= \$363 ;
   always @(posedge clk)
-    zero_hi <= \$365 ;
+    r3_4 <= \$364 ;
   always @(posedge clk)
-    c0_27_28 <= \$366 ;
+    cmp_n <= \$365 ;
   always @(posedge clk)
-    c0_lt37 <= \$367 ;
+    cmp_h <= \$366 ;
   always @(posedge clk)
-    c0_gt1 <= \$368 ;
+    cmp_p <= \$367 ;
   always @(posedge clk)
-    c0_ones <= \$369 ;
+    zero_hi <= \$368 ;
   always @(posedge clk)
-    c0_zero <= \$370 ;
+    c0_27_28 <= \$369 ;
   always @(posedge clk)
-    c0_one <= \$371 ;
+    c0_lt37 <= \$370 ;
   always @(posedge clk)
-    prio <= \$372 ;
+    c0_gt1 <= \$371 ;
   always @(posedge clk)
-    o_rec__valid <= \$373 ;
+    c0_ones <= \$372 ;
   always @(posedge clk)
-    o_rec__payload <= \$374 ;
+    c0_zero <= \$373 ;
   always @(posedge clk)
-    rec_nonce <= \$375 ;
+    c0_one <= \$374 ;
   always @(posedge clk)
-    rec_gas_limit <= \$376 ;
+    prio <= \$375 ;
   always @(posedge clk)
-    rec_chain_id <= \$377 ;
+    o_rec__valid <= \$376 ;
   always @(posedge clk)
-    rec_gas_price <= \$378 ;
+    o_rec__payload <= \$377 ;
   always @(posedge clk)
-    rec_max_priority_fee_per_gas <= \$379 ;
+    rec_nonce <= \$378 ;
   always @(posedge clk)
-    rec_max_fee_per_gas <= \$380 ;
+    rec_gas_limit <= \$379 ;
   always @(posedge clk)
-    rec_max_fee_per_blob_gas <= \$381 ;
+    rec_chain_id <= \$380 ;
   always @(posedge clk)
-    rec_value <= \$382 ;
+    rec_gas_price <= \$381 ;
   always @(posedge clk)
-    rec_v <= \$383 ;
+    rec_max_priority_fee_per_gas <= \$382 ;
   always @(posedge clk)
-    rec_r <= \$384 ;
+    rec_max_fee_per_gas <= \$383 ;
   always @(posedge clk)
-    rec_s <= \$385 ;
+    rec_max_fee_per_blob_gas <= \$384 ;
   always @(posedge clk)
-    rec_to <= \$386 ;
+    rec_value <= \$385 ;
   always @(posedge clk)
-    best_v <= \$387 ;
+    rec_v <= \$386 ;
   always @(posedge clk)
-    best <= \$388 ;
+    rec_r <= \$387 ;
+  always @(posedge clk)
+    rec_s <= \$388 ;
+  always @(posedge clk)
+    rec_to <= \$389 ;
+  always @(posedge clk)
+    best_v <= \$390 ;
+  always @(posedge clk)
+    best <= \$391 ;
   \appliance_top.decoder.values.ends  ends (
     .clk(clk),
     .pipe_rst(pipe_rst),
-    .\port$5554$0 (\$13 [22:0]),
-    .\port$5556$0 (\$15 [24:0]),
+    .\port$5494$0 (\$13 [22:0]),
+    .\port$5496$0 (\$15 [24:0]),
     .r_data(r_data),
     .r_en(r_en),
     .r_rdy(have_last),
@@ -36448,7 +45101,7 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$29 [3:0])
+    casez (\$28 [3:0])
       4'h0:
           beat_q = buf0;
       4'h1:
@@ -36486,202 +45139,202 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$209 [3:0])
+    casez (\$208 [3:0])
       4'h0:
-          \$210  = buf0;
+          \$209  = buf0;
       4'h1:
-          \$210  = buf1;
+          \$209  = buf1;
       4'h2:
-          \$210  = buf2;
+          \$209  = buf2;
       4'h3:
-          \$210  = buf3;
+          \$209  = buf3;
       4'h4:
-          \$210  = buf4;
+          \$209  = buf4;
       4'h5:
-          \$210  = buf5;
+          \$209  = buf5;
       4'h6:
-          \$210  = buf6;
+          \$209  = buf6;
       4'h7:
-          \$210  = buf7;
+          \$209  = buf7;
       4'h8:
-          \$210  = buf8;
+          \$209  = buf8;
       4'h9:
-          \$210  = buf9;
+          \$209  = buf9;
       4'ha:
-          \$210  = buf10;
+          \$209  = buf10;
       4'hb:
-          \$210  = buf11;
+          \$209  = buf11;
       4'hc:
-          \$210  = buf12;
+          \$209  = buf12;
       4'hd:
-          \$210  = buf13;
+          \$209  = buf13;
       4'he:
-          \$210  = buf14;
+          \$209  = buf14;
       4'hf:
-          \$210  = buf15;
+          \$209  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$211 [3:0])
+    casez (\$210 [3:0])
       4'h0:
-          \$212  = buf0;
+          \$211  = buf0;
       4'h1:
-          \$212  = buf1;
+          \$211  = buf1;
       4'h2:
-          \$212  = buf2;
+          \$211  = buf2;
       4'h3:
-          \$212  = buf3;
+          \$211  = buf3;
       4'h4:
-          \$212  = buf4;
+          \$211  = buf4;
       4'h5:
-          \$212  = buf5;
+          \$211  = buf5;
       4'h6:
-          \$212  = buf6;
+          \$211  = buf6;
       4'h7:
-          \$212  = buf7;
+          \$211  = buf7;
       4'h8:
-          \$212  = buf8;
+          \$211  = buf8;
       4'h9:
-          \$212  = buf9;
+          \$211  = buf9;
       4'ha:
-          \$212  = buf10;
+          \$211  = buf10;
       4'hb:
-          \$212  = buf11;
+          \$211  = buf11;
       4'hc:
-          \$212  = buf12;
+          \$211  = buf12;
       4'hd:
-          \$212  = buf13;
+          \$211  = buf13;
       4'he:
-          \$212  = buf14;
+          \$211  = buf14;
       4'hf:
-          \$212  = buf15;
+          \$211  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$213 [3:0])
+    casez (\$212 [3:0])
       4'h0:
-          \$214  = buf0;
+          \$213  = buf0;
       4'h1:
-          \$214  = buf1;
+          \$213  = buf1;
       4'h2:
-          \$214  = buf2;
+          \$213  = buf2;
       4'h3:
-          \$214  = buf3;
+          \$213  = buf3;
       4'h4:
-          \$214  = buf4;
+          \$213  = buf4;
       4'h5:
-          \$214  = buf5;
+          \$213  = buf5;
       4'h6:
-          \$214  = buf6;
+          \$213  = buf6;
       4'h7:
-          \$214  = buf7;
+          \$213  = buf7;
       4'h8:
-          \$214  = buf8;
+          \$213  = buf8;
       4'h9:
-          \$214  = buf9;
+          \$213  = buf9;
       4'ha:
-          \$214  = buf10;
+          \$213  = buf10;
       4'hb:
-          \$214  = buf11;
+          \$213  = buf11;
       4'hc:
-          \$214  = buf12;
+          \$213  = buf12;
       4'hd:
-          \$214  = buf13;
+          \$213  = buf13;
       4'he:
-          \$214  = buf14;
+          \$213  = buf14;
       4'hf:
-          \$214  = buf15;
+          \$213  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$215 [3:0])
+    casez (\$214 [3:0])
       4'h0:
-          \$216  = buf0;
+          \$215  = buf0;
       4'h1:
-          \$216  = buf1;
+          \$215  = buf1;
       4'h2:
-          \$216  = buf2;
+          \$215  = buf2;
       4'h3:
-          \$216  = buf3;
+          \$215  = buf3;
       4'h4:
-          \$216  = buf4;
+          \$215  = buf4;
       4'h5:
-          \$216  = buf5;
+          \$215  = buf5;
       4'h6:
-          \$216  = buf6;
+          \$215  = buf6;
       4'h7:
-          \$216  = buf7;
+          \$215  = buf7;
       4'h8:
-          \$216  = buf8;
+          \$215  = buf8;
       4'h9:
-          \$216  = buf9;
+          \$215  = buf9;
       4'ha:
-          \$216  = buf10;
+          \$215  = buf10;
       4'hb:
-          \$216  = buf11;
+          \$215  = buf11;
       4'hc:
-          \$216  = buf12;
+          \$215  = buf12;
       4'hd:
-          \$216  = buf13;
+          \$215  = buf13;
       4'he:
-          \$216  = buf14;
+          \$215  = buf14;
       4'hf:
-          \$216  = buf15;
+          \$215  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$217 [3:0])
+    casez (\$216 [3:0])
       4'h0:
-          \$218  = buf0;
+          \$217  = buf0;
       4'h1:
-          \$218  = buf1;
+          \$217  = buf1;
       4'h2:
-          \$218  = buf2;
+          \$217  = buf2;
       4'h3:
-          \$218  = buf3;
+          \$217  = buf3;
       4'h4:
-          \$218  = buf4;
+          \$217  = buf4;
       4'h5:
-          \$218  = buf5;
+          \$217  = buf5;
       4'h6:
-          \$218  = buf6;
+          \$217  = buf6;
       4'h7:
-          \$218  = buf7;
+          \$217  = buf7;
       4'h8:
-          \$218  = buf8;
+          \$217  = buf8;
       4'h9:
-          \$218  = buf9;
+          \$217  = buf9;
       4'ha:
-          \$218  = buf10;
+          \$217  = buf10;
       4'hb:
-          \$218  = buf11;
+          \$217  = buf11;
       4'hc:
-          \$218  = buf12;
+          \$217  = buf12;
       4'hd:
-          \$218  = buf13;
+          \$217  = buf13;
       4'he:
-          \$218  = buf14;
+          \$217  = buf14;
       4'hf:
-          \$218  = buf15;
+          \$217  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     t0_seq = { 1'h0, j[25:2] };
-    if (\$48 ) begin
+    if (\$46 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$49 ) begin
+            if (\$47 ) begin
               t0_seq = { 1'h0, j[25:2] };
             end
       endcase
@@ -36690,17 +45343,17 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     take = 1'h0;
-    if (\$48 ) begin
+    if (\$46 ) begin
       casez (j[1:0])
         2'h1:
             take = 1'h1;
         2'h2:
-            if (\$49 ) begin
+            if (\$47 ) begin
               take = 1'h1;
             end
         2'h0:
             if (is_data) begin
-              if (\$51 ) begin
+              if (\$49 ) begin
                 if (s_done_now) begin
                   take = 1'h1;
                 end else if (cd_free) begin
@@ -36718,12 +45371,12 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     r_en = 1'h0;
-    if (\$48 ) begin
+    if (\$46 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$49 ) begin
+            if (\$47 ) begin
               r_en = 1'h1;
             end
       endcase
@@ -36732,12 +45385,12 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     t0_valid = 1'h0;
-    if (\$48 ) begin
+    if (\$46 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$49 ) begin
+            if (\$47 ) begin
               t0_valid = 1'h1;
             end
         2'h0:
@@ -36754,12 +45407,12 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     t0_end = 1'h0;
-    if (\$48 ) begin
+    if (\$46 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$49 ) begin
+            if (\$47 ) begin
               t0_end = 1'h1;
             end
       endcase
@@ -36768,14 +45421,14 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     t0_r0v = 1'h0;
-    if (\$48 ) begin
+    if (\$46 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$49 ) begin
+            if (\$47 ) begin
               if (d_valid) begin
-                if (\$50 ) begin
+                if (\$48 ) begin
                   t0_r0v = 1'h1;
                 end else if (d_ver) begin
                   t0_r0v = 1'h1;
@@ -36784,9 +45437,9 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
             end
         2'h0:
             if (take) begin
-              if (\$58 ) begin
+              if (\$56 ) begin
                 t0_r0v = 1'h1;
-              end else if (\$60 ) begin
+              end else if (\$58 ) begin
                 t0_r0v = 1'h1;
               end
             end
@@ -36796,14 +45449,14 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     t0_r0 = 33'h000000000;
-    if (\$48 ) begin
+    if (\$46 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$49 ) begin
+            if (\$47 ) begin
               if (d_valid) begin
-                if (\$50 ) begin
+                if (\$48 ) begin
                   t0_r0[24:0] = { 1'h0, d_seq };
                   t0_r0[27:25] = 3'h3;
                   t0_r0[32:28] = 5'h03;
@@ -36814,9 +45467,9 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
             end
         2'h0:
             if (take) begin
-              if (\$58 ) begin
+              if (\$56 ) begin
                 t0_r0 = rd_ok;
-              end else if (\$60 ) begin
+              end else if (\$58 ) begin
                 t0_r0 = own;
               end
             end
@@ -36826,7 +45479,7 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     own_v = 1'h0;
-    if (\$48 ) begin
+    if (\$46 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -36837,7 +45490,7 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
               if (take) begin
                 if (first_absent) begin
                   own_v = 1'h1;
-                end else if (\$53 ) begin
+                end else if (\$51 ) begin
                   own_v = 1'h1;
                 end else if (past_end) begin
                   own_v = 1'h1;
@@ -36854,7 +45507,7 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
               end else if (have_last) begin
                 if (past_end) begin
                   own_v = 1'h1;
-                end else if (\$57 ) begin
+                end else if (\$55 ) begin
                   own_v = 1'h1;
                 end
               end else begin
@@ -36867,7 +45520,7 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     own = 33'h000000000;
-    if (\$48 ) begin
+    if (\$46 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -36880,7 +45533,7 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h2;
                   own[32:28] = 5'h03;
-                end else if (\$53 ) begin
+                end else if (\$51 ) begin
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h2;
                   own[32:28] = 5'h05;
@@ -36906,7 +45559,7 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h3;
                   own[32:28] = 5'h03;
-                end else if (\$57 ) begin
+                end else if (\$55 ) begin
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h4;
                   own[32:28] = 5'h1a;
@@ -36919,7 +45572,7 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     t0_first = 1'h0;
-    if (\$48 ) begin
+    if (\$46 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -36928,7 +45581,7 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
         2'h0:
             if (is_data) begin
             end else if (bytes_in) begin
-              t0_first = \$56 ;
+              t0_first = \$54 ;
             end
       endcase
     end
@@ -36936,7 +45589,7 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     t0_own_fail = 1'h0;
-    if (\$48 ) begin
+    if (\$46 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -36955,9 +45608,9 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
     if (t2_first) begin
       if (t2_wrapped) begin
         r3v = 1'h1;
-      end else if (\$81 ) begin
+      end else if (\$79 ) begin
         r3v = 1'h1;
-      end else if (\$84 ) begin
+      end else if (\$82 ) begin
         r3v = 1'h1;
       end
     end
@@ -36970,11 +45623,11 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h05;
-      end else if (\$81 ) begin
+      end else if (\$79 ) begin
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h06;
-      end else if (\$84 ) begin
+      end else if (\$82 ) begin
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h16;
@@ -36984,36 +45637,36 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     r5v = 1'h0;
-    if (\$90 ) begin
+    if (\$88 ) begin
       casez (t4_fld)
         6'h03:
-            if (\$91 ) begin
+            if (\$89 ) begin
               r5v = 1'h1;
             end
         6'h06:
-            if (\$99 ) begin
+            if (\$97 ) begin
               r5v = 1'h1;
             end
         6'h0f:
-            if (\$102 ) begin
+            if (\$100 ) begin
               r5v = 1'h1;
             end
         6'h10:
-            if (\$104 ) begin
+            if (\$102 ) begin
               r5v = 1'h1;
             end
         6'h11:
-            if (\$115 ) begin
+            if (\$113 ) begin
               r5v = 1'h1;
             end
         6'h12:
-            if (\$126 ) begin
+            if (\$124 ) begin
               r5v = 1'h1;
-            end else if (\$138 ) begin
+            end else if (\$136 ) begin
               r5v = 1'h1;
             end
         6'h20:
-            if (\$140 ) begin
+            if (\$138 ) begin
               r5v = 1'h1;
             end
       endcase
@@ -37022,50 +45675,50 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
     r5 = 33'h000000000;
-    if (\$90 ) begin
+    if (\$88 ) begin
       casez (t4_fld)
         6'h03:
-            if (\$91 ) begin
+            if (\$89 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h0c;
             end
         6'h06:
-            if (\$99 ) begin
+            if (\$97 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h18;
             end
         6'h0f:
-            if (\$102 ) begin
+            if (\$100 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h10;
             end
         6'h10:
-            if (\$104 ) begin
+            if (\$102 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h11;
             end
         6'h11:
-            if (\$115 ) begin
+            if (\$113 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h12;
             end
         6'h12:
-            if (\$126 ) begin
+            if (\$124 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h13;
-            end else if (\$138 ) begin
+            end else if (\$136 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h14;
             end
         6'h20:
-            if (\$140 ) begin
+            if (\$138 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h1a;
@@ -37075,63 +45728,103 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$269  = buf0;
-    if (\$161 ) begin
-      casez (wr[3:0])
-        4'h0:
-            \$269  = i_beat__payload[63:0];
-      endcase
-    end
+    \$268  = \$161 ;
     if (pipe_rst) begin
-      \$269  = 64'h0000000000000000;
+      \$268  = 1'h1;
     end
     if (rst) begin
-      \$269  = 64'h0000000000000000;
+      \$268  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$270  = buf1;
-    if (\$161 ) begin
-      casez (wr[3:0])
+    \$269  = fire;
+    if (pipe_rst) begin
+      \$269  = 1'h0;
+    end
+    if (rst) begin
+      \$269  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$270  = wr[3:0];
+    if (pipe_rst) begin
+      \$270  = 4'h0;
+    end
+    if (rst) begin
+      \$270  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$271  = i_beat__payload[63:0];
+    if (pipe_rst) begin
+      \$271  = 64'h0000000000000000;
+    end
+    if (rst) begin
+      \$271  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$272  = buf0;
+    if (w_v) begin
+      casez (w_idx)
+        4'h0:
+            \$272  = \w_data$137 ;
+      endcase
+    end
+    if (pipe_rst) begin
+      \$272  = 64'h0000000000000000;
+    end
+    if (rst) begin
+      \$272  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$273  = buf1;
+    if (w_v) begin
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
-            \$270  = i_beat__payload[63:0];
+            \$273  = \w_data$137 ;
       endcase
     end
     if (pipe_rst) begin
-      \$270  = 64'h0000000000000000;
+      \$273  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$270  = 64'h0000000000000000;
+      \$273  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$271  = buf2;
-    if (\$161 ) begin
-      casez (wr[3:0])
+    \$274  = buf2;
+    if (w_v) begin
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
             /* empty */;
         4'h2:
-            \$271  = i_beat__payload[63:0];
+            \$274  = \w_data$137 ;
       endcase
     end
     if (pipe_rst) begin
-      \$271  = 64'h0000000000000000;
+      \$274  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$271  = 64'h0000000000000000;
+      \$274  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$272  = buf3;
-    if (\$161 ) begin
-      casez (wr[3:0])
+    \$275  = buf3;
+    if (w_v) begin
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
@@ -37139,21 +45832,21 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
         4'h2:
             /* empty */;
         4'h3:
-            \$272  = i_beat__payload[63:0];
+            \$275  = \w_data$137 ;
       endcase
     end
     if (pipe_rst) begin
-      \$272  = 64'h0000000000000000;
+      \$275  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$272  = 64'h0000000000000000;
+      \$275  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$273  = buf4;
-    if (\$161 ) begin
-      casez (wr[3:0])
+    \$276  = buf4;
+    if (w_v) begin
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
@@ -37163,21 +45856,21 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
         4'h3:
             /* empty */;
         4'h4:
-            \$273  = i_beat__payload[63:0];
+            \$276  = \w_data$137 ;
       endcase
     end
     if (pipe_rst) begin
-      \$273  = 64'h0000000000000000;
+      \$276  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$273  = 64'h0000000000000000;
+      \$276  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$274  = buf5;
-    if (\$161 ) begin
-      casez (wr[3:0])
+    \$277  = buf5;
+    if (w_v) begin
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
@@ -37189,21 +45882,21 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
         4'h4:
             /* empty */;
         4'h5:
-            \$274  = i_beat__payload[63:0];
+            \$277  = \w_data$137 ;
       endcase
     end
     if (pipe_rst) begin
-      \$274  = 64'h0000000000000000;
+      \$277  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$274  = 64'h0000000000000000;
+      \$277  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$275  = buf6;
-    if (\$161 ) begin
-      casez (wr[3:0])
+    \$278  = buf6;
+    if (w_v) begin
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
@@ -37217,21 +45910,21 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
         4'h5:
             /* empty */;
         4'h6:
-            \$275  = i_beat__payload[63:0];
+            \$278  = \w_data$137 ;
       endcase
     end
     if (pipe_rst) begin
-      \$275  = 64'h0000000000000000;
+      \$278  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$275  = 64'h0000000000000000;
+      \$278  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$276  = buf7;
-    if (\$161 ) begin
-      casez (wr[3:0])
+    \$279  = buf7;
+    if (w_v) begin
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
@@ -37247,21 +45940,21 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
         4'h6:
             /* empty */;
         4'h7:
-            \$276  = i_beat__payload[63:0];
+            \$279  = \w_data$137 ;
       endcase
     end
     if (pipe_rst) begin
-      \$276  = 64'h0000000000000000;
+      \$279  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$276  = 64'h0000000000000000;
+      \$279  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$277  = buf8;
-    if (\$161 ) begin
-      casez (wr[3:0])
+    \$280  = buf8;
+    if (w_v) begin
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
@@ -37279,21 +45972,21 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
         4'h7:
             /* empty */;
         4'h8:
-            \$277  = i_beat__payload[63:0];
+            \$280  = \w_data$137 ;
       endcase
     end
     if (pipe_rst) begin
-      \$277  = 64'h0000000000000000;
+      \$280  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$277  = 64'h0000000000000000;
+      \$280  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$278  = buf9;
-    if (\$161 ) begin
-      casez (wr[3:0])
+    \$281  = buf9;
+    if (w_v) begin
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
@@ -37313,21 +46006,21 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
         4'h8:
             /* empty */;
         4'h9:
-            \$278  = i_beat__payload[63:0];
+            \$281  = \w_data$137 ;
       endcase
     end
     if (pipe_rst) begin
-      \$278  = 64'h0000000000000000;
+      \$281  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$278  = 64'h0000000000000000;
+      \$281  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$279  = buf10;
-    if (\$161 ) begin
-      casez (wr[3:0])
+    \$282  = buf10;
+    if (w_v) begin
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
@@ -37349,21 +46042,21 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
         4'h9:
             /* empty */;
         4'ha:
-            \$279  = i_beat__payload[63:0];
+            \$282  = \w_data$137 ;
       endcase
     end
     if (pipe_rst) begin
-      \$279  = 64'h0000000000000000;
+      \$282  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$279  = 64'h0000000000000000;
+      \$282  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$280  = buf11;
-    if (\$161 ) begin
-      casez (wr[3:0])
+    \$283  = buf11;
+    if (w_v) begin
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
@@ -37387,21 +46080,21 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
         4'ha:
             /* empty */;
         4'hb:
-            \$280  = i_beat__payload[63:0];
+            \$283  = \w_data$137 ;
       endcase
     end
     if (pipe_rst) begin
-      \$280  = 64'h0000000000000000;
+      \$283  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$280  = 64'h0000000000000000;
+      \$283  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$281  = buf12;
-    if (\$161 ) begin
-      casez (wr[3:0])
+    \$284  = buf12;
+    if (w_v) begin
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
@@ -37427,21 +46120,21 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
         4'hb:
             /* empty */;
         4'hc:
-            \$281  = i_beat__payload[63:0];
+            \$284  = \w_data$137 ;
       endcase
     end
     if (pipe_rst) begin
-      \$281  = 64'h0000000000000000;
+      \$284  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$281  = 64'h0000000000000000;
+      \$284  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$282  = buf13;
-    if (\$161 ) begin
-      casez (wr[3:0])
+    \$285  = buf13;
+    if (w_v) begin
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
@@ -37469,21 +46162,21 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
         4'hc:
             /* empty */;
         4'hd:
-            \$282  = i_beat__payload[63:0];
+            \$285  = \w_data$137 ;
       endcase
     end
     if (pipe_rst) begin
-      \$282  = 64'h0000000000000000;
+      \$285  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$282  = 64'h0000000000000000;
+      \$285  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$283  = buf14;
-    if (\$161 ) begin
-      casez (wr[3:0])
+    \$286  = buf14;
+    if (w_v) begin
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
@@ -37513,22 +46206,22 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
         4'hd:
             /* empty */;
         4'he:
-            \$283  = i_beat__payload[63:0];
+            \$286  = \w_data$137 ;
       endcase
     end
     if (pipe_rst) begin
-      \$283  = 64'h0000000000000000;
+      \$286  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$283  = 64'h0000000000000000;
+      \$286  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$284  = buf15;
-    if (\$161 ) begin
+    \$287  = buf15;
+    if (w_v) begin
       (* full_case = 32'd1 *)
-      casez (wr[3:0])
+      casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
@@ -37560,99 +46253,69 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
         4'he:
             /* empty */;
         4'hf:
-            \$284  = i_beat__payload[63:0];
+            \$287  = \w_data$137 ;
       endcase
     end
     if (pipe_rst) begin
-      \$284  = 64'h0000000000000000;
+      \$287  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$284  = 64'h0000000000000000;
+      \$287  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$285  = wr;
-    if (\$161 ) begin
-      \$285  = \$162 [23:0];
+    \$288  = wr;
+    if (fire) begin
+      \$288  = \$162 [23:0];
     end
     if (pipe_rst) begin
-      \$285  = 24'h000000;
+      \$288  = 24'h000000;
     end
     if (rst) begin
-      \$285  = 24'h000000;
+      \$288  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$286  = in_nb;
-    if (\$161 ) begin
+    \$289  = in_nb;
+    if (fire) begin
       if (i_beat__payload[72]) begin
-        \$286  = 23'h000000;
+        \$289  = 23'h000000;
       end else if (\$163 ) begin
-        \$286  = \$164 [22:0];
+        \$289  = \$164 [22:0];
       end
     end
     if (pipe_rst) begin
-      \$286  = 23'h000000;
+      \$289  = 23'h000000;
     end
     if (rst) begin
-      \$286  = 23'h000000;
+      \$289  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$287  = \$168 [23:0];
+    \$290  = \$167 [23:0];
     if (pipe_rst) begin
-      \$287  = 24'h000000;
+      \$290  = 24'h000000;
     end
     if (rst) begin
-      \$287  = 24'h000000;
+      \$290  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$288  = \$175 [22:0];
+    \$291  = \$174 [22:0];
     if (pipe_rst) begin
-      \$288  = 23'h000000;
+      \$291  = 23'h000000;
     end
     if (rst) begin
-      \$288  = 23'h000000;
+      \$291  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$289  = lim;
-    if (pipe_rst) begin
-      \$289  = 24'h000000;
-    end
-    if (rst) begin
-      \$289  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$290  = \$177 ;
-    if (pipe_rst) begin
-      \$290  = 1'h0;
-    end
-    if (rst) begin
-      \$290  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$291  = cur_base;
-    if (pipe_rst) begin
-      \$291  = 24'h000000;
-    end
-    if (rst) begin
-      \$291  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$292  = \$182 [23:0];
+    \$292  = lim;
     if (pipe_rst) begin
       \$292  = 24'h000000;
     end
@@ -37662,187 +46325,187 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$293  = o_calldata__valid;
-    if (o_calldata__ready) begin
+    \$293  = \$176 ;
+    if (pipe_rst) begin
       \$293  = 1'h0;
     end
-    if (\$183 ) begin
+    if (rst) begin
+      \$293  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$294  = cur_base;
+    if (pipe_rst) begin
+      \$294  = 24'h000000;
+    end
+    if (rst) begin
+      \$294  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$295  = \$181 [23:0];
+    if (pipe_rst) begin
+      \$295  = 24'h000000;
+    end
+    if (rst) begin
+      \$295  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$296  = o_calldata__valid;
+    if (o_calldata__ready) begin
+      \$296  = 1'h0;
+    end
+    if (\$182 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$185 ) begin
-              \$293  = 1'h1;
+            if (\$184 ) begin
+              \$296  = 1'h1;
             end
         2'h0:
             if (is_data) begin
-              if (\$187 ) begin
+              if (\$186 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$293  = 1'h1;
+                  \$296  = 1'h1;
                 end
               end
             end
       endcase
     end
     if (pipe_rst) begin
-      \$293  = 1'h0;
+      \$296  = 1'h0;
     end
     if (rst) begin
-      \$293  = 1'h0;
+      \$296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$294  = low;
-    if (\$183 ) begin
+    \$297  = low;
+    if (\$182 ) begin
       casez (j[1:0])
         2'h1:
-            if (\$184 ) begin
-              \$294  = { 1'h0, j[56:32] };
+            if (\$183 ) begin
+              \$297  = { 1'h0, j[56:32] };
             end
         2'h2:
-            if (\$185 ) begin
-              \$294  = 26'h0000000;
+            if (\$184 ) begin
+              \$297  = 26'h0000000;
             end
         2'h0:
             if (is_data) begin
-              if (\$187 ) begin
+              if (\$186 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  if (\$190 ) begin
-                    \$294  = ce;
+                  if (\$189 ) begin
+                    \$297  = q;
                   end
                 end
               end
             end else if (bytes_in) begin
-              if (\$191 ) begin
-                \$294  = j_end;
+              if (\$190 ) begin
+                \$297  = j_end;
               end
             end
       endcase
     end
     if (pipe_rst) begin
-      \$294  = 26'h0000000;
+      \$297  = 26'h0000000;
     end
     if (rst) begin
-      \$294  = 26'h0000000;
+      \$297  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$295  = o_calldata__payload;
-    if (\$183 ) begin
+    \$298  = o_calldata__payload;
+    if (\$182 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$185 ) begin
-              \$295 [67:64] = 4'h0;
-              \$295 [68] = 1'h1;
-              \$295 [63:0] = 64'h0000000000000000;
+            if (\$184 ) begin
+              \$298 [67:64] = 4'h0;
+              \$298 [68] = 1'h1;
+              \$298 [63:0] = 64'h0000000000000000;
             end
         2'h0:
             if (is_data) begin
-              if (\$187 ) begin
+              if (\$186 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$295 [68] = 1'h0;
-                  \$295 [63:0] = \$188 ;
-                  \$295 [67:64] = \$37 [3:0];
+                  \$298 [68] = 1'h0;
+                  \$298 [63:0] = \$187 ;
+                  \$298 [67:64] = \$35 [3:0];
                 end
               end
             end
       endcase
     end
     if (pipe_rst) begin
-      \$295  = 69'h000000000000000000;
+      \$298  = 69'h000000000000000000;
     end
     if (rst) begin
-      \$295  = 69'h000000000000000000;
+      \$298  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$296  = cur_base;
-    if (\$183 ) begin
+    \$299  = cur_base;
+    if (\$182 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$185 ) begin
-              \$296  = \$186 [23:0];
+            if (\$184 ) begin
+              \$299  = \$185 [23:0];
             end
       endcase
     end
     if (pipe_rst) begin
-      \$296  = 24'h000000;
+      \$299  = 24'h000000;
     end
     if (rst) begin
-      \$296  = 24'h000000;
+      \$299  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$297  = d_valid;
-    if (\$183 ) begin
+    \$300  = d_valid;
+    if (\$182 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$185 ) begin
-              \$297  = 1'h0;
+            if (\$184 ) begin
+              \$300  = 1'h0;
             end
         2'h0:
             if (take) begin
-              \$297  = 1'h0;
-              if (\$198 ) begin
-                \$297  = 1'h1;
+              \$300  = 1'h0;
+              if (\$197 ) begin
+                \$300  = 1'h1;
               end
             end
       endcase
     end
     if (pipe_rst) begin
-      \$297  = 1'h0;
+      \$300  = 1'h0;
     end
     if (rst) begin
-      \$297  = 1'h0;
+      \$300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$298  = q;
-    if (\$183 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$187 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$298  = qa;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$200 ) begin
-      \$298  = { 1'h0, i_job__payload[56:32] };
-    end
-    if (pipe_rst) begin
-      \$298  = 26'h0000000;
-    end
-    if (rst) begin
-      \$298  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$299  = qa;
-    if (\$183 ) begin
+    \$301  = q;
+    if (\$182 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -37850,65 +46513,17 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
             /* empty */;
         2'h0:
             if (is_data) begin
-              if (\$187 ) begin
+              if (\$186 ) begin
                 if (s_done_now) begin
                 end else if (cd_free) begin
-                  \$299  = \$189 [25:0];
+                  \$301  = qa;
                 end
               end
             end
       endcase
     end
-    if (\$200 ) begin
-      \$299  = { \$208 [22:0], 3'h0 };
-    end
-    if (pipe_rst) begin
-      \$299  = 26'h0000000;
-    end
-    if (rst) begin
-      \$299  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$300  = d_seq;
-    if (\$183 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$198 ) begin
-                \$300  = j[25:2];
-              end
-            end
-      endcase
-    end
-    if (pipe_rst) begin
-      \$300  = 24'h000000;
-    end
-    if (rst) begin
-      \$300  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$301  = d_end;
-    if (\$183 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$198 ) begin
-                \$301  = j_end;
-              end
-            end
-      endcase
+    if (\$199 ) begin
+      \$301  = { 1'h0, i_job__payload[56:32] };
     end
     if (pipe_rst) begin
       \$301  = 26'h0000000;
@@ -37919,8 +46534,38 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$302  = d_ver;
-    if (\$183 ) begin
+    \$302  = qa;
+    if (\$182 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$186 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$302  = \$188 [25:0];
+                end
+              end
+            end
+      endcase
+    end
+    if (\$199 ) begin
+      \$302  = { \$207 [22:0], 3'h0 };
+    end
+    if (pipe_rst) begin
+      \$302  = 26'h0000000;
+    end
+    if (rst) begin
+      \$302  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$303  = d_seq;
+    if (\$182 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -37928,65 +46573,74 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
             /* empty */;
         2'h0:
             if (take) begin
-              if (\$198 ) begin
-                \$302  = \$199 ;
+              if (\$197 ) begin
+                \$303  = j[25:2];
               end
             end
       endcase
     end
     if (pipe_rst) begin
-      \$302  = 1'h0;
+      \$303  = 24'h000000;
     end
     if (rst) begin
-      \$302  = 1'h0;
+      \$303  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$303  = jv;
-    if (\$200 ) begin
-      \$303  = 1'h1;
+    \$304  = d_end;
+    if (\$182 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$197 ) begin
+                \$304  = j_end;
+              end
+            end
+      endcase
+    end
+    if (pipe_rst) begin
+      \$304  = 26'h0000000;
+    end
+    if (rst) begin
+      \$304  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$305  = d_ver;
+    if (\$182 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$197 ) begin
+                \$305  = \$198 ;
+              end
+            end
+      endcase
+    end
+    if (pipe_rst) begin
+      \$305  = 1'h0;
+    end
+    if (rst) begin
+      \$305  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$306  = jv;
+    if (\$199 ) begin
+      \$306  = 1'h1;
     end else if (take) begin
-      \$303  = 1'h0;
-    end
-    if (pipe_rst) begin
-      \$303  = 1'h0;
-    end
-    if (rst) begin
-      \$303  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$304  = j;
-    if (\$200 ) begin
-      \$304  = i_job__payload;
-    end
-    if (pipe_rst) begin
-      \$304  = 83'h000000000000000000000;
-    end
-    if (rst) begin
-      \$304  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$305  = j_end;
-    if (\$200 ) begin
-      \$305  = in_end;
-    end
-    if (pipe_rst) begin
-      \$305  = 26'h0000000;
-    end
-    if (rst) begin
-      \$305  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$306  = short;
-    if (\$200 ) begin
-      \$306  = \$201 ;
+      \$306  = 1'h0;
     end
     if (pipe_rst) begin
       \$306  = 1'h0;
@@ -37997,35 +46651,35 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$307  = j_zl;
-    if (\$200 ) begin
-      \$307  = \$202 ;
+    \$307  = j;
+    if (\$199 ) begin
+      \$307  = i_job__payload;
     end
     if (pipe_rst) begin
-      \$307  = 1'h0;
+      \$307  = 83'h000000000000000000000;
     end
     if (rst) begin
-      \$307  = 1'h0;
+      \$307  = 83'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$308  = j_nb;
-    if (\$200 ) begin
-      \$308  = \$206 [22:0];
+    \$308  = j_end;
+    if (\$199 ) begin
+      \$308  = in_end;
     end
     if (pipe_rst) begin
-      \$308  = 23'h000000;
+      \$308  = 26'h0000000;
     end
     if (rst) begin
-      \$308  = 23'h000000;
+      \$308  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$309  = t1_valid;
-    if (adv) begin
-      \$309  = t0_valid;
+    \$309  = short;
+    if (\$199 ) begin
+      \$309  = \$200 ;
     end
     if (pipe_rst) begin
       \$309  = 1'h0;
@@ -38036,9 +46690,9 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$310  = t1_end;
-    if (adv) begin
-      \$310  = t0_end;
+    \$310  = j_zl;
+    if (\$199 ) begin
+      \$310  = \$201 ;
     end
     if (pipe_rst) begin
       \$310  = 1'h0;
@@ -38049,87 +46703,87 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$311  = t1_fld;
-    if (adv) begin
-      \$311  = j[31:26];
+    \$311  = j_nb;
+    if (\$199 ) begin
+      \$311  = \$205 [22:0];
     end
     if (pipe_rst) begin
-      \$311  = 6'h00;
+      \$311  = 23'h000000;
     end
     if (rst) begin
-      \$311  = 6'h00;
+      \$311  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$312  = t1_seq;
+    \$312  = t1_valid;
     if (adv) begin
-      \$312  = t0_seq;
+      \$312  = t0_valid;
     end
     if (pipe_rst) begin
-      \$312  = 25'h0000000;
+      \$312  = 1'h0;
     end
     if (rst) begin
-      \$312  = 25'h0000000;
+      \$312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$313  = t1_ln;
+    \$313  = t1_end;
     if (adv) begin
-      \$313  = \$24 [5:0];
+      \$313  = t0_end;
     end
     if (pipe_rst) begin
-      \$313  = 6'h00;
+      \$313  = 1'h0;
     end
     if (rst) begin
-      \$313  = 6'h00;
+      \$313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$314  = t1_short;
+    \$314  = t1_fld;
     if (adv) begin
-      \$314  = short;
+      \$314  = j[31:26];
     end
     if (pipe_rst) begin
-      \$314  = 1'h0;
+      \$314  = 6'h00;
     end
     if (rst) begin
-      \$314  = 1'h0;
+      \$314  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$315  = t1_first;
+    \$315  = t1_seq;
     if (adv) begin
-      \$315  = t0_first;
+      \$315  = t0_seq;
     end
     if (pipe_rst) begin
-      \$315  = 1'h0;
+      \$315  = 25'h0000000;
     end
     if (rst) begin
-      \$315  = 1'h0;
+      \$315  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$316  = t1_wrapped;
+    \$316  = t1_ln;
     if (adv) begin
-      \$316  = j[82];
+      \$316  = \$23 [5:0];
     end
     if (pipe_rst) begin
-      \$316  = 1'h0;
+      \$316  = 6'h00;
     end
     if (rst) begin
-      \$316  = 1'h0;
+      \$316  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$317  = t1_own_fail;
+    \$317  = t1_short;
     if (adv) begin
-      \$317  = t0_own_fail;
+      \$317  = short;
     end
     if (pipe_rst) begin
       \$317  = 1'h0;
@@ -38140,9 +46794,9 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$318  = t1_r0v;
+    \$318  = t1_first;
     if (adv) begin
-      \$318  = t0_r0v;
+      \$318  = t0_first;
     end
     if (pipe_rst) begin
       \$318  = 1'h0;
@@ -38153,152 +46807,152 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$319  = t1_r0;
+    \$319  = t1_wrapped;
     if (adv) begin
-      \$319  = t0_r0;
+      \$319  = j[82];
     end
     if (pipe_rst) begin
-      \$319  = 33'h000000000;
+      \$319  = 1'h0;
     end
     if (rst) begin
-      \$319  = 33'h000000000;
+      \$319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$320  = lane1;
+    \$320  = t1_own_fail;
     if (adv) begin
-      \$320  = j[34:32];
+      \$320  = t0_own_fail;
     end
     if (pipe_rst) begin
-      \$320  = 3'h0;
+      \$320  = 1'h0;
     end
     if (rst) begin
-      \$320  = 3'h0;
+      \$320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$321  = g1;
+    \$321  = t1_r0v;
     if (adv) begin
-      \$321  = \$26 [3:0];
+      \$321  = t0_r0v;
     end
     if (pipe_rst) begin
-      \$321  = 4'h0;
+      \$321  = 1'h0;
     end
     if (rst) begin
-      \$321  = 4'h0;
+      \$321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$322  = t2_valid;
+    \$322  = t1_r0;
     if (adv) begin
-      \$322  = t1_valid;
+      \$322  = t0_r0;
     end
     if (pipe_rst) begin
-      \$322  = 1'h0;
+      \$322  = 33'h000000000;
     end
     if (rst) begin
-      \$322  = 1'h0;
+      \$322  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$323  = t2_end;
+    \$323  = lane1;
     if (adv) begin
-      \$323  = t1_end;
+      \$323  = j[34:32];
     end
     if (pipe_rst) begin
-      \$323  = 1'h0;
+      \$323  = 3'h0;
     end
     if (rst) begin
-      \$323  = 1'h0;
+      \$323  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$324  = t2_fld;
+    \$324  = g1;
     if (adv) begin
-      \$324  = t1_fld;
+      \$324  = \$25 [3:0];
     end
     if (pipe_rst) begin
-      \$324  = 6'h00;
+      \$324  = 4'h0;
     end
     if (rst) begin
-      \$324  = 6'h00;
+      \$324  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$325  = t2_seq;
+    \$325  = t2_valid;
     if (adv) begin
-      \$325  = t1_seq;
+      \$325  = t1_valid;
     end
     if (pipe_rst) begin
-      \$325  = 25'h0000000;
+      \$325  = 1'h0;
     end
     if (rst) begin
-      \$325  = 25'h0000000;
+      \$325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$326  = t2_ln;
+    \$326  = t2_end;
     if (adv) begin
-      \$326  = t1_ln;
+      \$326  = t1_end;
     end
     if (pipe_rst) begin
-      \$326  = 6'h00;
+      \$326  = 1'h0;
     end
     if (rst) begin
-      \$326  = 6'h00;
+      \$326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$327  = t2_short;
+    \$327  = t2_fld;
     if (adv) begin
-      \$327  = t1_short;
+      \$327  = t1_fld;
     end
     if (pipe_rst) begin
-      \$327  = 1'h0;
+      \$327  = 6'h00;
     end
     if (rst) begin
-      \$327  = 1'h0;
+      \$327  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$328  = t2_first;
+    \$328  = t2_seq;
     if (adv) begin
-      \$328  = t1_first;
+      \$328  = t1_seq;
     end
     if (pipe_rst) begin
-      \$328  = 1'h0;
+      \$328  = 25'h0000000;
     end
     if (rst) begin
-      \$328  = 1'h0;
+      \$328  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$329  = t2_wrapped;
+    \$329  = t2_ln;
     if (adv) begin
-      \$329  = t1_wrapped;
+      \$329  = t1_ln;
     end
     if (pipe_rst) begin
-      \$329  = 1'h0;
+      \$329  = 6'h00;
     end
     if (rst) begin
-      \$329  = 1'h0;
+      \$329  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$330  = t2_own_fail;
+    \$330  = t2_short;
     if (adv) begin
-      \$330  = t1_own_fail;
+      \$330  = t1_short;
     end
     if (pipe_rst) begin
       \$330  = 1'h0;
@@ -38309,9 +46963,9 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$331  = t2_r0v;
+    \$331  = t2_first;
     if (adv) begin
-      \$331  = t1_r0v;
+      \$331  = t1_first;
     end
     if (pipe_rst) begin
       \$331  = 1'h0;
@@ -38322,35 +46976,35 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$332  = t2_r0;
+    \$332  = t2_wrapped;
     if (adv) begin
-      \$332  = t1_r0;
+      \$332  = t1_wrapped;
     end
     if (pipe_rst) begin
-      \$332  = 33'h000000000;
+      \$332  = 1'h0;
     end
     if (rst) begin
-      \$332  = 33'h000000000;
+      \$332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$333  = win;
+    \$333  = t2_own_fail;
     if (adv) begin
-      \$333  = \$219 ;
+      \$333  = t1_own_fail;
     end
     if (pipe_rst) begin
-      \$333  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$333  = 1'h0;
     end
     if (rst) begin
-      \$333  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$334  = t3_valid;
+    \$334  = t2_r0v;
     if (adv) begin
-      \$334  = t2_valid;
+      \$334  = t1_r0v;
     end
     if (pipe_rst) begin
       \$334  = 1'h0;
@@ -38361,100 +47015,100 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$335  = t3_end;
+    \$335  = t2_r0;
     if (adv) begin
-      \$335  = t2_end;
+      \$335  = t1_r0;
     end
     if (pipe_rst) begin
-      \$335  = 1'h0;
+      \$335  = 33'h000000000;
     end
     if (rst) begin
-      \$335  = 1'h0;
+      \$335  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$336  = t3_fld;
+    \$336  = win;
     if (adv) begin
-      \$336  = t2_fld;
+      \$336  = \$218 ;
     end
     if (pipe_rst) begin
-      \$336  = 6'h00;
+      \$336  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$336  = 6'h00;
+      \$336  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$337  = t3_seq;
+    \$337  = t3_valid;
     if (adv) begin
-      \$337  = t2_seq;
+      \$337  = t2_valid;
     end
     if (pipe_rst) begin
-      \$337  = 25'h0000000;
+      \$337  = 1'h0;
     end
     if (rst) begin
-      \$337  = 25'h0000000;
+      \$337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$338  = t3_ln;
+    \$338  = t3_end;
     if (adv) begin
-      \$338  = t2_ln;
+      \$338  = t2_end;
     end
     if (pipe_rst) begin
-      \$338  = 6'h00;
+      \$338  = 1'h0;
     end
     if (rst) begin
-      \$338  = 6'h00;
+      \$338  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$339  = t3_short;
+    \$339  = t3_fld;
     if (adv) begin
-      \$339  = t2_short;
+      \$339  = t2_fld;
     end
     if (pipe_rst) begin
-      \$339  = 1'h0;
+      \$339  = 6'h00;
     end
     if (rst) begin
-      \$339  = 1'h0;
+      \$339  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$340  = t3_first;
+    \$340  = t3_seq;
     if (adv) begin
-      \$340  = t2_first;
+      \$340  = t2_seq;
     end
     if (pipe_rst) begin
-      \$340  = 1'h0;
+      \$340  = 25'h0000000;
     end
     if (rst) begin
-      \$340  = 1'h0;
+      \$340  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$341  = t3_wrapped;
+    \$341  = t3_ln;
     if (adv) begin
-      \$341  = t2_wrapped;
+      \$341  = t2_ln;
     end
     if (pipe_rst) begin
-      \$341  = 1'h0;
+      \$341  = 6'h00;
     end
     if (rst) begin
-      \$341  = 1'h0;
+      \$341  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$342  = t3_own_fail;
+    \$342  = t3_short;
     if (adv) begin
-      \$342  = \$221 ;
+      \$342  = t2_short;
     end
     if (pipe_rst) begin
       \$342  = 1'h0;
@@ -38465,9 +47119,9 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$343  = t3_r0v;
+    \$343  = t3_first;
     if (adv) begin
-      \$343  = t2_r0v;
+      \$343  = t2_first;
     end
     if (pipe_rst) begin
       \$343  = 1'h0;
@@ -38478,35 +47132,35 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$344  = t3_r0;
+    \$344  = t3_wrapped;
     if (adv) begin
-      \$344  = t2_r0;
+      \$344  = t2_wrapped;
     end
     if (pipe_rst) begin
-      \$344  = 33'h000000000;
+      \$344  = 1'h0;
     end
     if (rst) begin
-      \$344  = 33'h000000000;
+      \$344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$345  = val3;
+    \$345  = t3_own_fail;
     if (adv) begin
       \$345  = \$220 ;
     end
     if (pipe_rst) begin
-      \$345  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$345  = 1'h0;
     end
     if (rst) begin
-      \$345  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$345  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$346  = r3v_q;
+    \$346  = t3_r0v;
     if (adv) begin
-      \$346  = r3v;
+      \$346  = t2_r0v;
     end
     if (pipe_rst) begin
       \$346  = 1'h0;
@@ -38517,9 +47171,9 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$347  = r3_q;
+    \$347  = t3_r0;
     if (adv) begin
-      \$347  = r3;
+      \$347  = t2_r0;
     end
     if (pipe_rst) begin
       \$347  = 33'h000000000;
@@ -38530,22 +47184,22 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$348  = t4_valid;
+    \$348  = val3;
     if (adv) begin
-      \$348  = t3_valid;
+      \$348  = \$219 ;
     end
     if (pipe_rst) begin
-      \$348  = 1'h0;
+      \$348  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$348  = 1'h0;
+      \$348  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$349  = t4_end;
+    \$349  = r3v_q;
     if (adv) begin
-      \$349  = t3_end;
+      \$349  = r3v;
     end
     if (pipe_rst) begin
       \$349  = 1'h0;
@@ -38556,87 +47210,87 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$350  = t4_fld;
+    \$350  = r3_q;
     if (adv) begin
-      \$350  = t3_fld;
+      \$350  = r3;
     end
     if (pipe_rst) begin
-      \$350  = 6'h00;
+      \$350  = 33'h000000000;
     end
     if (rst) begin
-      \$350  = 6'h00;
+      \$350  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$351  = t4_seq;
+    \$351  = t4_valid;
     if (adv) begin
-      \$351  = t3_seq;
+      \$351  = t3_valid;
     end
     if (pipe_rst) begin
-      \$351  = 25'h0000000;
+      \$351  = 1'h0;
     end
     if (rst) begin
-      \$351  = 25'h0000000;
+      \$351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$352  = t4_ln;
+    \$352  = t4_end;
     if (adv) begin
-      \$352  = t3_ln;
+      \$352  = t3_end;
     end
     if (pipe_rst) begin
-      \$352  = 6'h00;
+      \$352  = 1'h0;
     end
     if (rst) begin
-      \$352  = 6'h00;
+      \$352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$353  = t4_short;
+    \$353  = t4_fld;
     if (adv) begin
-      \$353  = t3_short;
+      \$353  = t3_fld;
     end
     if (pipe_rst) begin
-      \$353  = 1'h0;
+      \$353  = 6'h00;
     end
     if (rst) begin
-      \$353  = 1'h0;
+      \$353  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$354  = t4_first;
+    \$354  = t4_seq;
     if (adv) begin
-      \$354  = t3_first;
+      \$354  = t3_seq;
     end
     if (pipe_rst) begin
-      \$354  = 1'h0;
+      \$354  = 25'h0000000;
     end
     if (rst) begin
-      \$354  = 1'h0;
+      \$354  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$355  = t4_wrapped;
+    \$355  = t4_ln;
     if (adv) begin
-      \$355  = t3_wrapped;
+      \$355  = t3_ln;
     end
     if (pipe_rst) begin
-      \$355  = 1'h0;
+      \$355  = 6'h00;
     end
     if (rst) begin
-      \$355  = 1'h0;
+      \$355  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$356  = t4_own_fail;
+    \$356  = t4_short;
     if (adv) begin
-      \$356  = t3_own_fail;
+      \$356  = t3_short;
     end
     if (pipe_rst) begin
       \$356  = 1'h0;
@@ -38647,9 +47301,9 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$357  = t4_r0v;
+    \$357  = t4_first;
     if (adv) begin
-      \$357  = t3_r0v;
+      \$357  = t3_first;
     end
     if (pipe_rst) begin
       \$357  = 1'h0;
@@ -38660,35 +47314,35 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$358  = t4_r0;
+    \$358  = t4_wrapped;
     if (adv) begin
-      \$358  = t3_r0;
+      \$358  = t3_wrapped;
     end
     if (pipe_rst) begin
-      \$358  = 33'h000000000;
+      \$358  = 1'h0;
     end
     if (rst) begin
-      \$358  = 33'h000000000;
+      \$358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$359  = val4;
+    \$359  = t4_own_fail;
     if (adv) begin
-      \$359  = val3;
+      \$359  = t3_own_fail;
     end
     if (pipe_rst) begin
-      \$359  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$359  = 1'h0;
     end
     if (rst) begin
-      \$359  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$360  = r3v_4;
+    \$360  = t4_r0v;
     if (adv) begin
-      \$360  = r3v_q;
+      \$360  = t3_r0v;
     end
     if (pipe_rst) begin
       \$360  = 1'h0;
@@ -38699,9 +47353,9 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$361  = r3_4;
+    \$361  = t4_r0;
     if (adv) begin
-      \$361  = r3_q;
+      \$361  = t3_r0;
     end
     if (pipe_rst) begin
       \$361  = 33'h000000000;
@@ -38712,87 +47366,87 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$362  = cmp_n;
+    \$362  = val4;
     if (adv) begin
-      \$362  = { \$229 , \$228 , \$227 , \$226 , \$225 , \$224 , \$223 , \$222  };
+      \$362  = val3;
     end
     if (pipe_rst) begin
-      \$362  = 8'h00;
+      \$362  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$362  = 8'h00;
+      \$362  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$363  = cmp_h;
+    \$363  = r3v_4;
     if (adv) begin
-      \$363  = { \$237 , \$236 , \$235 , \$234 , \$233 , \$232 , \$231 , \$230  };
+      \$363  = r3v_q;
     end
     if (pipe_rst) begin
-      \$363  = 8'h00;
+      \$363  = 1'h0;
     end
     if (rst) begin
-      \$363  = 8'h00;
+      \$363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$364  = cmp_p;
+    \$364  = r3_4;
     if (adv) begin
-      \$364  = { \$245 , \$244 , \$243 , \$242 , \$241 , \$240 , \$239 , \$238  };
+      \$364  = r3_q;
     end
     if (pipe_rst) begin
-      \$364  = 8'h00;
+      \$364  = 33'h000000000;
     end
     if (rst) begin
-      \$364  = 8'h00;
+      \$364  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$365  = zero_hi;
+    \$365  = cmp_n;
     if (adv) begin
-      \$365  = \$246 ;
+      \$365  = { \$228 , \$227 , \$226 , \$225 , \$224 , \$223 , \$222 , \$221  };
     end
     if (pipe_rst) begin
-      \$365  = 1'h0;
+      \$365  = 8'h00;
     end
     if (rst) begin
-      \$365  = 1'h0;
+      \$365  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$366  = c0_27_28;
+    \$366  = cmp_h;
     if (adv) begin
-      \$366  = \$249 ;
+      \$366  = { \$236 , \$235 , \$234 , \$233 , \$232 , \$231 , \$230 , \$229  };
     end
     if (pipe_rst) begin
-      \$366  = 1'h0;
+      \$366  = 8'h00;
     end
     if (rst) begin
-      \$366  = 1'h0;
+      \$366  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$367  = c0_lt37;
+    \$367  = cmp_p;
     if (adv) begin
-      \$367  = \$250 ;
+      \$367  = { \$244 , \$243 , \$242 , \$241 , \$240 , \$239 , \$238 , \$237  };
     end
     if (pipe_rst) begin
-      \$367  = 1'h0;
+      \$367  = 8'h00;
     end
     if (rst) begin
-      \$367  = 1'h0;
+      \$367  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$368  = c0_gt1;
+    \$368  = zero_hi;
     if (adv) begin
-      \$368  = \$251 ;
+      \$368  = \$245 ;
     end
     if (pipe_rst) begin
       \$368  = 1'h0;
@@ -38803,9 +47457,9 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$369  = c0_ones;
+    \$369  = c0_27_28;
     if (adv) begin
-      \$369  = \$252 ;
+      \$369  = \$248 ;
     end
     if (pipe_rst) begin
       \$369  = 1'h0;
@@ -38816,9 +47470,9 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$370  = c0_zero;
+    \$370  = c0_lt37;
     if (adv) begin
-      \$370  = \$253 ;
+      \$370  = \$249 ;
     end
     if (pipe_rst) begin
       \$370  = 1'h0;
@@ -38829,9 +47483,9 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$371  = c0_one;
+    \$371  = c0_gt1;
     if (adv) begin
-      \$371  = \$254 ;
+      \$371  = \$250 ;
     end
     if (pipe_rst) begin
       \$371  = 1'h0;
@@ -38842,101 +47496,140 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$372  = prio;
+    \$372  = c0_ones;
     if (adv) begin
-      if (\$255 ) begin
-        \$372  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else if (\$261 ) begin
-        \$372  = val3;
+      \$372  = \$251 ;
+    end
+    if (pipe_rst) begin
+      \$372  = 1'h0;
+    end
+    if (rst) begin
+      \$372  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$373  = c0_zero;
+    if (adv) begin
+      \$373  = \$252 ;
+    end
+    if (pipe_rst) begin
+      \$373  = 1'h0;
+    end
+    if (rst) begin
+      \$373  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$374  = c0_one;
+    if (adv) begin
+      \$374  = \$253 ;
+    end
+    if (pipe_rst) begin
+      \$374  = 1'h0;
+    end
+    if (rst) begin
+      \$374  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$375  = prio;
+    if (adv) begin
+      if (\$254 ) begin
+        \$375  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else if (\$260 ) begin
+        \$375  = val3;
       end
     end
     if (pipe_rst) begin
-      \$372  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$375  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$372  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$375  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$373  = o_rec__valid;
+    \$376  = o_rec__valid;
     if (o_rec__ready) begin
-      \$373  = 1'h0;
+      \$376  = 1'h0;
     end
-    if (\$262 ) begin
+    if (\$261 ) begin
       if (t4_end) begin
-        \$373  = 1'h1;
+        \$376  = 1'h1;
       end
     end
     if (pipe_rst) begin
-      \$373  = 1'h0;
+      \$376  = 1'h0;
     end
     if (rst) begin
-      \$373  = 1'h0;
+      \$376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$374  = o_rec__payload;
-    if (\$262 ) begin
+    \$377  = o_rec__payload;
+    if (\$261 ) begin
       if (t4_end) begin
-        \$374 [2592] = mv2;
-        \$374 [2625:2593] = mr2;
-        \$374 [63:0] = rec_nonce;
-        \$374 [127:64] = rec_gas_limit;
-        \$374 [383:128] = rec_chain_id;
-        \$374 [639:384] = rec_gas_price;
-        \$374 [895:640] = rec_max_priority_fee_per_gas;
-        \$374 [1151:896] = rec_max_fee_per_gas;
-        \$374 [1407:1152] = rec_max_fee_per_blob_gas;
-        \$374 [1663:1408] = rec_value;
-        \$374 [1919:1664] = rec_v;
-        \$374 [2175:1920] = rec_r;
-        \$374 [2431:2176] = rec_s;
-        \$374 [2591:2432] = rec_to;
+        \$377 [2592] = mv2;
+        \$377 [2625:2593] = mr2;
+        \$377 [63:0] = rec_nonce;
+        \$377 [127:64] = rec_gas_limit;
+        \$377 [383:128] = rec_chain_id;
+        \$377 [639:384] = rec_gas_price;
+        \$377 [895:640] = rec_max_priority_fee_per_gas;
+        \$377 [1151:896] = rec_max_fee_per_gas;
+        \$377 [1407:1152] = rec_max_fee_per_blob_gas;
+        \$377 [1663:1408] = rec_value;
+        \$377 [1919:1664] = rec_v;
+        \$377 [2175:1920] = rec_r;
+        \$377 [2431:2176] = rec_s;
+        \$377 [2591:2432] = rec_to;
       end
     end
     if (pipe_rst) begin
-      \$374  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$377  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$374  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$377  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$375  = rec_nonce;
-    if (\$262 ) begin
+    \$378  = rec_nonce;
+    if (\$261 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$375  = 64'h0000000000000000;
+        \$378  = 64'h0000000000000000;
       end else begin
-        if (\$268 ) begin
+        if (\$267 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
             6'h03:
-                \$375  = val4[63:0];
+                \$378  = val4[63:0];
           endcase
         end
       end
     end
     if (pipe_rst) begin
-      \$375  = 64'h0000000000000000;
+      \$378  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$375  = 64'h0000000000000000;
+      \$378  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$376  = rec_gas_limit;
-    if (\$262 ) begin
+    \$379  = rec_gas_limit;
+    if (\$261 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$376  = 64'h0000000000000000;
+        \$379  = 64'h0000000000000000;
       end else begin
-        if (\$268 ) begin
+        if (\$267 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -38949,116 +47642,29 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
             6'h06:
                 /* empty */;
             6'h07:
-                \$376  = val4[63:0];
+                \$379  = val4[63:0];
           endcase
         end
       end
     end
     if (pipe_rst) begin
-      \$376  = 64'h0000000000000000;
+      \$379  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$376  = 64'h0000000000000000;
+      \$379  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$377  = rec_chain_id;
-    if (\$262 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$377  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else begin
-        if (\$268 ) begin
-          casez (t4_fld)
-            6'h02:
-                \$377  = val4;
-          endcase
-        end
-      end
-    end
-    if (pipe_rst) begin
-      \$377  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$377  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$378  = rec_gas_price;
-    if (\$262 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$378  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else begin
-        if (\$268 ) begin
-          casez (t4_fld)
-            6'h02:
-                /* empty */;
-            6'h03:
-                /* empty */;
-            6'h04:
-                \$378  = val4;
-          endcase
-        end
-      end
-    end
-    if (pipe_rst) begin
-      \$378  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$378  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$379  = rec_max_priority_fee_per_gas;
-    if (\$262 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$379  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else begin
-        if (\$268 ) begin
-          casez (t4_fld)
-            6'h02:
-                /* empty */;
-            6'h03:
-                /* empty */;
-            6'h04:
-                /* empty */;
-            6'h05:
-                \$379  = val4;
-          endcase
-        end
-      end
-    end
-    if (pipe_rst) begin
-      \$379  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$379  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$380  = rec_max_fee_per_gas;
-    if (\$262 ) begin
+    \$380  = rec_chain_id;
+    if (\$261 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
         \$380  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$268 ) begin
+        if (\$267 ) begin
           casez (t4_fld)
             6'h02:
-                /* empty */;
-            6'h03:
-                /* empty */;
-            6'h04:
-                /* empty */;
-            6'h05:
-                /* empty */;
-            6'h06:
                 \$380  = val4;
           endcase
         end
@@ -39073,13 +47679,100 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$381  = rec_max_fee_per_blob_gas;
-    if (\$262 ) begin
+    \$381  = rec_gas_price;
+    if (\$261 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
         \$381  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$268 ) begin
+        if (\$267 ) begin
+          casez (t4_fld)
+            6'h02:
+                /* empty */;
+            6'h03:
+                /* empty */;
+            6'h04:
+                \$381  = val4;
+          endcase
+        end
+      end
+    end
+    if (pipe_rst) begin
+      \$381  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$381  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$382  = rec_max_priority_fee_per_gas;
+    if (\$261 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+        \$382  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else begin
+        if (\$267 ) begin
+          casez (t4_fld)
+            6'h02:
+                /* empty */;
+            6'h03:
+                /* empty */;
+            6'h04:
+                /* empty */;
+            6'h05:
+                \$382  = val4;
+          endcase
+        end
+      end
+    end
+    if (pipe_rst) begin
+      \$382  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$382  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$383  = rec_max_fee_per_gas;
+    if (\$261 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+        \$383  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else begin
+        if (\$267 ) begin
+          casez (t4_fld)
+            6'h02:
+                /* empty */;
+            6'h03:
+                /* empty */;
+            6'h04:
+                /* empty */;
+            6'h05:
+                /* empty */;
+            6'h06:
+                \$383  = val4;
+          endcase
+        end
+      end
+    end
+    if (pipe_rst) begin
+      \$383  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$383  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
+    \$384  = rec_max_fee_per_blob_gas;
+    if (\$261 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+        \$384  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else begin
+        if (\$267 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -39096,27 +47789,27 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
             6'h09:
                 /* empty */;
             6'h0c:
-                \$381  = val4;
+                \$384  = val4;
           endcase
         end
       end
     end
     if (pipe_rst) begin
-      \$381  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$384  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$381  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$384  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$382  = rec_value;
-    if (\$262 ) begin
+    \$385  = rec_value;
+    if (\$261 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$382  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$385  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$268 ) begin
+        if (\$267 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -39131,27 +47824,27 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
             6'h07:
                 /* empty */;
             6'h09:
-                \$382  = val4;
+                \$385  = val4;
           endcase
         end
       end
     end
     if (pipe_rst) begin
-      \$382  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$385  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$382  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$385  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$383  = rec_v;
-    if (\$262 ) begin
+    \$386  = rec_v;
+    if (\$261 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$383  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$386  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$268 ) begin
+        if (\$267 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -39170,29 +47863,29 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
             6'h0c:
                 /* empty */;
             6'h0f:
-                \$383  = val4;
+                \$386  = val4;
             6'h10:
-                \$383  = val4;
+                \$386  = val4;
           endcase
         end
       end
     end
     if (pipe_rst) begin
-      \$383  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$386  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$383  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$386  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$384  = rec_r;
-    if (\$262 ) begin
+    \$387  = rec_r;
+    if (\$261 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$384  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$387  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$268 ) begin
+        if (\$267 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -39215,27 +47908,27 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
             6'h10:
                 /* empty */;
             6'h11:
-                \$384  = val4;
+                \$387  = val4;
           endcase
         end
       end
     end
     if (pipe_rst) begin
-      \$384  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$387  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$384  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$387  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$385  = rec_s;
-    if (\$262 ) begin
+    \$388  = rec_s;
+    if (\$261 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$385  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$388  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$268 ) begin
+        if (\$267 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -39260,27 +47953,27 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
             6'h11:
                 /* empty */;
             6'h12:
-                \$385  = val4;
+                \$388  = val4;
           endcase
         end
       end
     end
     if (pipe_rst) begin
-      \$385  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$388  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$385  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$388  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$386  = rec_to;
-    if (\$262 ) begin
+    \$389  = rec_to;
+    if (\$261 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$386  = 160'h0000000000000000000000000000000000000000;
+        \$389  = 160'h0000000000000000000000000000000000000000;
       end else begin
-        if (\$268 ) begin
+        if (\$267 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -39307,67 +48000,68 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
             6'h12:
                 /* empty */;
             6'h08:
-                \$386  = val4[159:0];
+                \$389  = val4[159:0];
           endcase
         end
       end
     end
     if (pipe_rst) begin
-      \$386  = 160'h0000000000000000000000000000000000000000;
+      \$389  = 160'h0000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$386  = 160'h0000000000000000000000000000000000000000;
+      \$389  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$387  = best_v;
-    if (\$262 ) begin
+    \$390  = best_v;
+    if (\$261 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$387  = 1'h0;
+        \$390  = 1'h0;
       end else begin
-        \$387  = mv2;
+        \$390  = mv2;
       end
     end
     if (pipe_rst) begin
-      \$387  = 1'h0;
+      \$390  = 1'h0;
     end
     if (rst) begin
-      \$387  = 1'h0;
+      \$390  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$15 ) begin end
-    \$388  = best;
-    if (\$262 ) begin
+    \$391  = best;
+    if (\$261 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$388  = mr2;
+        \$391  = mr2;
       end
     end
     if (pipe_rst) begin
-      \$388  = 33'h000000000;
+      \$391  = 33'h000000000;
     end
     if (rst) begin
-      \$388  = 33'h000000000;
+      \$391  = 33'h000000000;
     end
   end
   assign nkeep = \$8 [3:0];
+  assign used = \$9 [23:0];
   assign w_data = { \$15 [24:0], \$13 [22:0] };
   assign r_rdy = have_last;
   assign p_nbeats = r_data[22:0];
   assign p_size = r_data[47:23];
   assign t0_fld = j[31:26];
   assign t0_wrapped = j[82];
-  assign t0_ln = \$24 [5:0];
+  assign t0_ln = \$23 [5:0];
   assign t0_short = short;
-  assign g0 = \$26 [3:0];
+  assign g0 = \$25 [3:0];
   assign lane0 = j[34:32];
-  assign cn = \$37 [3:0];
+  assign cn = \$35 [3:0];
   assign val_be = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] };
-  assign rsh = \$85 [5:0];
+  assign rsh = \$83 [5:0];
   assign merged_v = mv2;
   assign merged = mr2;
   assign \i_beat__payload.data  = i_beat__payload[63:0];
@@ -39456,79 +48150,96 @@ module \appliance_top.decoder.values (rst, pipe_rst, i_job__valid, o_rec__ready,
   assign rd_ok[32:28] = 5'h1a;
   assign rd_ok[27:25] = 3'h4;
   assign rd_ok[24:0] = { 1'h0, d_seq };
-  assign \$25  = { 3'h0, j[56:35] };
-  assign \$28  = { 3'h0, q[25:3] };
-  assign \$46  = { 3'h0, q[25:3] };
-  assign \$92  = 1'h0;
-  assign \$93  = cmp_p[0];
-  assign \$106  = 1'h0;
-  assign \$107  = cmp_n[0];
-  assign \$117  = 1'h0;
-  assign \$118  = cmp_n[0];
-  assign \$127  = 1'h0;
-  assign \$128  = cmp_h[0];
-  assign \$173  = { 3'h0, j[56:35] };
-  assign \$174  = { 3'h0, low[25:3] };
-  assign \$206  = { 3'h0, \$205 [25:3] };
-  assign \$207  = { 3'h0, i_job__payload[56:35] };
+  assign \$24  = { 3'h0, j[56:35] };
+  assign \$27  = { 3'h0, q[25:3] };
+  assign \$44  = { 3'h0, q[25:3] };
+  assign \$90  = 1'h0;
+  assign \$91  = cmp_p[0];
+  assign \$104  = 1'h0;
+  assign \$105  = cmp_n[0];
+  assign \$115  = 1'h0;
+  assign \$116  = cmp_n[0];
+  assign \$125  = 1'h0;
+  assign \$126  = cmp_h[0];
+  assign \$172  = { 3'h0, j[56:35] };
+  assign \$173  = { 3'h0, low[25:3] };
+  assign \$205  = { 3'h0, \$204 [25:3] };
+  assign \$206  = { 3'h0, i_job__payload[56:35] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.decoder.values.ends (rst, pipe_rst, \port$5554$0 , \port$5556$0 , w_en, w_rdy, r_rdy, r_data, r_en, clk);
+module \appliance_top.decoder.values.ends (rst, pipe_rst, \port$5494$0 , \port$5496$0 , w_en, w_rdy, r_data, r_en, r_rdy, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$16  = 0;
   input rst;
   wire rst;
   input pipe_rst;
   wire pipe_rst;
-  input [22:0] \port$5554$0 ;
-  wire [22:0] \port$5554$0 ;
-  input [24:0] \port$5556$0 ;
-  wire [24:0] \port$5556$0 ;
+  input [22:0] \port$5494$0 ;
+  wire [22:0] \port$5494$0 ;
+  input [24:0] \port$5496$0 ;
+  wire [24:0] \port$5496$0 ;
   input w_en;
   wire w_en;
   output w_rdy;
   wire w_rdy;
-  output r_rdy;
-  wire r_rdy;
   output [47:0] r_data;
   wire [47:0] r_data;
   input r_en;
   wire r_en;
+  output r_rdy;
+  reg r_rdy = 1'h0;
   input clk;
   wire clk;
   wire \$1 ;
   wire \$10 ;
-  wire \$11 ;
-  wire \$12 ;
+  wire [3:0] \$11 ;
+  wire [3:0] \$12 ;
   wire \$13 ;
-  wire [4:0] \$14 ;
-  reg [2:0] \$15 ;
-  reg [2:0] \$16 ;
-  reg [3:0] \$17 ;
-  wire [3:0] \$2 ;
+  wire \$14 ;
+  wire \$15 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire [3:0] \$19 ;
+  wire \$2 ;
+  wire \$20 ;
+  wire \$21 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire [3:0] \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  wire \$29 ;
   wire \$3 ;
-  wire [3:0] \$4 ;
-  wire \$5 ;
-  wire \$6 ;
+  reg [2:0] \$30 ;
+  reg [2:0] \$31 ;
+  reg [2:0] \$32 ;
+  reg \$33 ;
+  wire \$4 ;
+  wire [3:0] \$5 ;
+  wire [3:0] \$6 ;
   wire \$7 ;
   wire \$8 ;
-  wire [4:0] \$9 ;
+  wire \$9 ;
   (* init = 3'h0 *)
   wire [2:0] consume;
-  reg [3:0] level = 4'h0;
+  reg [2:0] inner_level = 3'h0;
+  wire inner_r_rdy;
+  wire [3:0] level;
   (* init = 3'h0 *)
   wire [2:0] produce;
-  (* init = 4'h0 *)
   wire [3:0] r_level;
   reg [2:0] r_port__addr = 3'h0;
   wire [47:0] r_port__data;
+  wire r_port__en;
   wire [47:0] w_data;
-  (* init = 4'h0 *)
   wire [3:0] w_level;
   reg [2:0] w_port__addr = 3'h0;
   wire [47:0] w_port__data;
   wire w_port__en;
-  reg [47:0] storage [7:0];
+  reg [47:0] storage [6:0];
   initial begin
     storage[0] = 48'h000000000000;
     storage[1] = 48'h000000000000;
@@ -39537,83 +48248,122 @@ module \appliance_top.decoder.values.ends (rst, pipe_rst, \port$5554$0 , \port$5
     storage[4] = 48'h000000000000;
     storage[5] = 48'h000000000000;
     storage[6] = 48'h000000000000;
-    storage[7] = 48'h000000000000;
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$5556$0 , \port$5554$0  };
+      storage[w_port__addr] <= { \port$5496$0 , \port$5494$0  };
   end
-  assign r_data = storage[r_port__addr];
-  assign w_rdy = level != 4'h8;
-  assign r_rdy = | level;
-  assign w_port__en = w_en & w_rdy;
-  assign \$1  = w_rdy & w_en;
-  assign \$2  = w_port__addr + 1'h1;
-  assign \$3  = r_rdy & r_en;
-  assign \$4  = r_port__addr + 1'h1;
-  assign \$5  = w_rdy & w_en;
-  assign \$6  = r_rdy & r_en;
-  assign \$7  = ~ \$6 ;
-  assign \$8  = \$5  & \$7 ;
-  assign \$9  = level + 1'h1;
-  assign \$10  = r_rdy & r_en;
-  assign \$11  = w_rdy & w_en;
-  assign \$12  = ~ \$11 ;
-  assign \$13  = \$10  & \$12 ;
-  assign \$14  = level - 1'h1;
-  always @(posedge clk)
-    w_port__addr <= \$15 ;
-  always @(posedge clk)
-    r_port__addr <= \$16 ;
-  always @(posedge clk)
-    level <= \$17 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
-    \$15  = w_port__addr;
-    if (\$1 ) begin
-      \$15  = \$2 [2:0];
-    end
-    if (pipe_rst) begin
-      \$15  = 3'h0;
-    end
-    if (rst) begin
-      \$15  = 3'h0;
+  reg [47:0] _0_;
+  always @(posedge clk) begin
+    if (r_port__en) begin
+      _0_ <= storage[r_port__addr];
     end
   end
+  assign r_data = _0_;
+  assign w_rdy = inner_level != 3'h7;
+  assign inner_r_rdy = | inner_level;
+  assign w_port__en = w_rdy & w_en;
+  assign \$1  = ~ r_rdy;
+  assign \$2  = \$1  | r_en;
+  assign r_port__en = inner_r_rdy & \$2 ;
+  assign w_level = inner_level + r_rdy;
+  assign \$3  = w_rdy & w_en;
+  assign \$4  = w_port__addr == 3'h6;
+  assign \$5  = w_port__addr + 1'h1;
+  assign \$6  = \$4  ? 4'h0 : \$5 ;
+  assign \$7  = ~ r_rdy;
+  assign \$8  = \$7  | r_en;
+  assign \$9  = inner_r_rdy & \$8 ;
+  assign \$10  = r_port__addr == 3'h6;
+  assign \$11  = r_port__addr + 1'h1;
+  assign \$12  = \$10  ? 4'h0 : \$11 ;
+  assign \$13  = w_rdy & w_en;
+  assign \$14  = ~ r_rdy;
+  assign \$15  = \$14  | r_en;
+  assign \$16  = inner_r_rdy & \$15 ;
+  assign \$17  = ~ \$16 ;
+  assign \$18  = \$13  & \$17 ;
+  assign \$19  = inner_level + 1'h1;
+  assign \$20  = ~ r_rdy;
+  assign \$21  = \$20  | r_en;
+  assign \$22  = inner_r_rdy & \$21 ;
+  assign \$23  = w_rdy & w_en;
+  assign \$24  = ~ \$23 ;
+  assign \$25  = \$22  & \$24 ;
+  assign \$26  = inner_level - 1'h1;
+  assign \$27  = ~ r_rdy;
+  assign \$28  = \$27  | r_en;
+  assign \$29  = inner_r_rdy & \$28 ;
+  always @(posedge clk)
+    w_port__addr <= \$30 ;
+  always @(posedge clk)
+    r_port__addr <= \$31 ;
+  always @(posedge clk)
+    inner_level <= \$32 ;
+  always @(posedge clk)
+    r_rdy <= \$33 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
-    \$16  = r_port__addr;
+    \$30  = w_port__addr;
     if (\$3 ) begin
-      \$16  = \$4 [2:0];
+      \$30  = \$6 [2:0];
     end
     if (pipe_rst) begin
-      \$16  = 3'h0;
+      \$30  = 3'h0;
     end
     if (rst) begin
-      \$16  = 3'h0;
+      \$30  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
-    \$17  = level;
-    if (\$8 ) begin
-      \$17  = \$9 [3:0];
-    end
-    if (\$13 ) begin
-      \$17  = \$14 [3:0];
+    \$31  = r_port__addr;
+    if (\$9 ) begin
+      \$31  = \$12 [2:0];
     end
     if (pipe_rst) begin
-      \$17  = 4'h0;
+      \$31  = 3'h0;
     end
     if (rst) begin
-      \$17  = 4'h0;
+      \$31  = 3'h0;
     end
   end
-  assign w_level = level;
-  assign r_level = level;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
+    \$32  = inner_level;
+    if (\$18 ) begin
+      \$32  = \$19 [2:0];
+    end
+    if (\$25 ) begin
+      \$32  = \$26 [2:0];
+    end
+    if (pipe_rst) begin
+      \$32  = 3'h0;
+    end
+    if (rst) begin
+      \$32  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$16 ) begin end
+    \$33  = r_rdy;
+    if (\$29 ) begin
+      \$33  = 1'h1;
+    end else if (r_en) begin
+      \$33  = 1'h0;
+    end
+    if (pipe_rst) begin
+      \$33  = 1'h0;
+    end
+    if (rst) begin
+      \$33  = 1'h0;
+    end
+  end
+  assign level = w_level;
+  assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$5556$0 , \port$5554$0  };
-  assign w_data = { \port$5556$0 , \port$5554$0  };
+  assign w_port__data = { \port$5496$0 , \port$5494$0  };
+  assign w_data = { \port$5496$0 , \port$5494$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -85741,7 +94491,7 @@ module \appliance_top.keccak (rst, pipe_rst, o__ready, i__ready, i__valid, i__pa
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data, host_commit, rp_host__en, \port$23227$0 , \port$23229$0 , \port$23231$0 , \port$23233$0 , \port$23235$0 , \port$23237$0 , \port$23239$0 , \port$23241$0 , \port$23243$0 , rd_slot, rp_eval__en, host_error, clk);
+module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data, host_commit, rp_host__en, \port$26852$0 , \port$26854$0 , \port$26856$0 , \port$26858$0 , \port$26860$0 , \port$26862$0 , \port$26864$0 , \port$26866$0 , \port$26868$0 , rd_slot, rp_eval__en, host_error, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$20  = 0;
   input rst;
   wire rst;
@@ -85757,24 +94507,24 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   wire host_commit;
   input rp_host__en;
   wire rp_host__en;
-  input [15:0] \port$23227$0 ;
-  wire [15:0] \port$23227$0 ;
-  input [31:0] \port$23229$0 ;
-  wire [31:0] \port$23229$0 ;
-  input [31:0] \port$23231$0 ;
-  wire [31:0] \port$23231$0 ;
-  input [31:0] \port$23233$0 ;
-  wire [31:0] \port$23233$0 ;
-  input [31:0] \port$23235$0 ;
-  wire [31:0] \port$23235$0 ;
-  input [31:0] \port$23237$0 ;
-  wire [31:0] \port$23237$0 ;
-  input [31:0] \port$23239$0 ;
-  wire [31:0] \port$23239$0 ;
-  input [31:0] \port$23241$0 ;
-  wire [31:0] \port$23241$0 ;
-  input [31:0] \port$23243$0 ;
-  wire [31:0] \port$23243$0 ;
+  input [15:0] \port$26852$0 ;
+  wire [15:0] \port$26852$0 ;
+  input [31:0] \port$26854$0 ;
+  wire [31:0] \port$26854$0 ;
+  input [31:0] \port$26856$0 ;
+  wire [31:0] \port$26856$0 ;
+  input [31:0] \port$26858$0 ;
+  wire [31:0] \port$26858$0 ;
+  input [31:0] \port$26860$0 ;
+  wire [31:0] \port$26860$0 ;
+  input [31:0] \port$26862$0 ;
+  wire [31:0] \port$26862$0 ;
+  input [31:0] \port$26864$0 ;
+  wire [31:0] \port$26864$0 ;
+  input [31:0] \port$26866$0 ;
+  wire [31:0] \port$26866$0 ;
+  input [31:0] \port$26868$0 ;
+  wire [31:0] \port$26868$0 ;
   input [9:0] rd_slot;
   wire [9:0] rd_slot;
   input rp_eval__en;
@@ -87903,13 +96653,13 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   end
   always @(posedge clk) begin
     if (wp__en)
-      mem[{ \$4 , \port$23227$0 [9:0] }] <= { \port$23243$0 , \port$23241$0 , \port$23239$0 , \port$23237$0 , \port$23235$0 , \port$23233$0 , \port$23231$0 , \port$23229$0  };
+      mem[{ \$4 , \port$26852$0 [9:0] }] <= { \port$26868$0 , \port$26866$0 , \port$26864$0 , \port$26862$0 , \port$26860$0 , \port$26858$0 , \port$26856$0 , \port$26854$0  };
   end
   reg [255:0] _0_;
   reg [255:0] _1_;
   always @(posedge clk) begin
     if (rp_host__en) begin
-      _0_ <= mem[{ \$15 , \port$23227$0 [9:0] }];
+      _0_ <= mem[{ \$15 , \port$26852$0 [9:0] }];
     end
     if (rp_eval__en) begin
       _1_ <= mem[{ \$12 , rd_slot }];
@@ -87923,36 +96673,36 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
   assign active_next = active ^ \$1 ;
   assign \$2  = ~ boundary;
   assign pending_base = pending & \$2 ;
-  assign \$3  = active_next >> \port$23227$0 [9:0];
+  assign \$3  = active_next >> \port$26852$0 [9:0];
   assign \$4  = ~ \$3 ;
-  assign \$5  = \port$23227$0  < 11'h400;
+  assign \$5  = \port$26852$0  < 11'h400;
   assign \$6  = host_commit & \$5 ;
-  assign \$7  = | \port$23243$0 [31:16];
-  assign \$8  = | \port$23243$0 [15:0];
+  assign \$7  = | \port$26868$0 [31:16];
+  assign \$8  = | \port$26868$0 [15:0];
   assign \$9  = \$7  & \$8 ;
-  assign \$10  = \port$23243$0 [15:0] <= \port$23243$0 [31:16];
+  assign \$10  = \port$26868$0 [15:0] <= \port$26868$0 [31:16];
   assign \$11  = \$9  & \$10 ;
   assign wp__en = \$6  & \$11 ;
   assign \$12  = active >> rd_slot;
-  assign \$13  = active >> \port$23227$0 [9:0];
-  assign \$14  = pending >> \port$23227$0 [9:0];
+  assign \$13  = active >> \port$26852$0 [9:0];
+  assign \$14  = pending >> \port$26852$0 [9:0];
   assign \$15  = \$13  ^ \$14 ;
-  assign \$16  = \port$23227$0  < 11'h400;
+  assign \$16  = \port$26852$0  < 11'h400;
   assign \$17  = host_commit & \$16 ;
-  assign \$18  = | \port$23243$0 [31:16];
-  assign \$19  = | \port$23243$0 [15:0];
+  assign \$18  = | \port$26868$0 [31:16];
+  assign \$19  = | \port$26868$0 [15:0];
   assign \$20  = \$18  & \$19 ;
-  assign \$21  = \port$23243$0 [15:0] <= \port$23243$0 [31:16];
+  assign \$21  = \port$26868$0 [15:0] <= \port$26868$0 [31:16];
   assign \$22  = \$20  & \$21 ;
   assign \$23  = \$17  & \$22 ;
-  assign \$24  = 1'h1 << \port$23227$0 [9:0];
+  assign \$24  = 1'h1 << \port$26852$0 [9:0];
   assign \$25  = { 1023'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000, pending_base } | \$24 ;
-  assign \$26  = \port$23227$0  < 11'h400;
+  assign \$26  = \port$26852$0  < 11'h400;
   assign \$27  = ~ \$26 ;
-  assign \$28  = | \port$23243$0 [31:16];
-  assign \$29  = | \port$23243$0 [15:0];
+  assign \$28  = | \port$26868$0 [31:16];
+  assign \$29  = | \port$26868$0 [15:0];
   assign \$30  = \$28  & \$29 ;
-  assign \$31  = \port$23243$0 [15:0] <= \port$23243$0 [31:16];
+  assign \$31  = \port$26868$0 [15:0] <= \port$26868$0 [31:16];
   assign \$32  = \$30  & \$31 ;
   assign \$33  = ~ \$32 ;
   assign \$34  = \$32  ? 2'h0 : 2'h3;
@@ -87992,21 +96742,21 @@ module \appliance_top.pool (rst, begin_eval, host_pending, rd_data, host_rd_data
       \$38  = 4'h0;
     end
   end
-  assign wp__addr = { \$4 , \port$23227$0 [9:0] };
-  assign host_slot = { 16'h0000, \port$23227$0  };
-  assign wp__data = { \port$23243$0 , \port$23241$0 , \port$23239$0 , \port$23237$0 , \port$23235$0 , \port$23233$0 , \port$23231$0 , \port$23229$0  };
-  assign host_data = { \port$23243$0 , \port$23241$0 , \port$23239$0 , \port$23237$0 , \port$23235$0 , \port$23233$0 , \port$23231$0 , \port$23229$0  };
+  assign wp__addr = { \$4 , \port$26852$0 [9:0] };
+  assign host_slot = { 16'h0000, \port$26852$0  };
+  assign wp__data = { \port$26868$0 , \port$26866$0 , \port$26864$0 , \port$26862$0 , \port$26860$0 , \port$26858$0 , \port$26856$0 , \port$26854$0  };
+  assign host_data = { \port$26868$0 , \port$26866$0 , \port$26864$0 , \port$26862$0 , \port$26860$0 , \port$26858$0 , \port$26856$0 , \port$26854$0  };
   assign rp_eval__addr = { \$12 , rd_slot };
   assign rd_en = rp_eval__en;
   assign rp_eval__data = rd_data;
-  assign rp_host__addr = { \$15 , \port$23227$0 [9:0] };
-  assign host_rd_slot = \port$23227$0 [9:0];
+  assign rp_host__addr = { \$15 , \port$26852$0 [9:0] };
+  assign host_rd_slot = \port$26852$0 [9:0];
   assign host_rd_en = rp_host__en;
   assign rp_host__data = host_rd_data;
-  assign \host_data.reserve0  = { \port$23235$0 [15:0], \port$23233$0 , \port$23231$0 , \port$23229$0  };
-  assign \host_data.reserve1  = { \port$23241$0 , \port$23239$0 , \port$23237$0 , \port$23235$0 [31:16] };
-  assign \host_data.fee_num  = \port$23243$0 [15:0];
-  assign \host_data.fee_den  = \port$23243$0 [31:16];
+  assign \host_data.reserve0  = { \port$26860$0 [15:0], \port$26858$0 , \port$26856$0 , \port$26854$0  };
+  assign \host_data.reserve1  = { \port$26866$0 , \port$26864$0 , \port$26862$0 , \port$26860$0 [31:16] };
+  assign \host_data.fee_num  = \port$26868$0 [15:0];
+  assign \host_data.fee_den  = \port$26868$0 [31:16];
   assign \rd_data.reserve0  = rd_data[111:0];
   assign \rd_data.reserve1  = rd_data[223:112];
   assign \rd_data.fee_num  = rd_data[239:224];
