@@ -52,7 +52,7 @@ from typing import Any
 from coincurve._libsecp256k1 import ffi, lib
 from coincurve.context import GLOBAL_CONTEXT
 
-__all__ = ["Presigner", "N", "HALF_N"]
+__all__ = ["Presigner", "N", "HALF_N", "sign_with"]
 
 #: the order of secp256k1's group
 N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -286,6 +286,15 @@ class Presigner:
             _, _, kinv, c = pool.pop()
             _zero(kinv)
             _zero(c)
+
+
+def sign_with(ck: Any, presign: Presigner | None, digest: bytes, warm: bool = False) -> bytes:
+    """``r || s || recid`` for ``digest`` with key ``ck``: from one of ``presign``'s pre-computed nonces (``warm``:
+    its arithmetic on public constants, no nonce used, no valid signature), or RFC 6979 when ``presign`` is None.
+    The one signing switch of the transaction template and the relay-auth header."""
+    if presign is None:
+        return ck.sign_recoverable(digest, hasher=None)  # type: ignore[no-any-return]
+    return presign.warm(digest) if warm else presign.sign(digest)
 
 
 def _zero(buf: Any) -> None:

@@ -19,6 +19,7 @@ from eth_utils import keccak
 
 from mevblade.control.hashing import keccak256
 from mevblade.control.pipeline.http1 import Http1Client, TransportError
+from mevblade.control.pipeline.presign import sign_with
 
 __all__ = ["RelayClient", "RelayError", "RelayUnavailable", "flashbots_header", "FlashbotsAuth", "call_bundle_body"]
 
@@ -92,11 +93,7 @@ class FlashbotsAuth:
     def sign_digest(self, digest: bytes, warm: bool = False) -> str:
         """The header value for :meth:`digest`'s output: with :attr:`presign` from one pre-computed nonce
         (``warm``: its arithmetic on public constants, no nonce used, no valid signature), else RFC 6979."""
-        p = self.presign
-        if p is None:
-            sig = self._ck.sign_recoverable(digest, hasher=None)
-        else:
-            sig = p.warm(digest) if warm else p.sign(digest)
+        sig = sign_with(self._ck, self.presign, digest, warm)
         return f"{self.address}:0x{sig[:64].hex()}{sig[64] + 27:02x}"
 
     def __repr__(self) -> str:

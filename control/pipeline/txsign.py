@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from mevblade.control.hashing import keccak256
+from mevblade.control.pipeline.presign import sign_with
 
 __all__ = ["ExecTxTemplate", "rlp_int", "rlp_bytes", "rlp_list"]
 
@@ -95,11 +96,7 @@ class ExecTxTemplate:
         """The signed transaction (``0x02 || rlp([fields, v, r, s])``) for :meth:`payload`'s output: with
         :attr:`presign`, from one pre-computed nonce (``warm``: its arithmetic on public constants, no nonce
         used — the warm-up's transaction then carries no valid signature), else RFC 6979."""
-        p = self.presign
-        if p is None:
-            sig = self._ck.sign_recoverable(digest, hasher=None)
-        else:
-            sig = p.warm(digest) if warm else p.sign(digest)
+        sig = sign_with(self._ck, self.presign, digest, warm)
         return b"\x02" + rlp_list(body + _sig_rlp(sig))
 
     def sign(self, nonce: int, max_priority_fee_per_gas: int, max_fee_per_gas: int, gas: int,
