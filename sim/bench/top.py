@@ -6,8 +6,9 @@ Uniswap V2 Router02 swaps (found by the software swap decoder). Each is streamed
 back ``reps`` times. Two output settings: ``headers`` (every record sent to the host, the
 decode-engine mode: output-bound at 54 words per transaction) and ``count`` (records only
 counted, the production setting: input-bound). Cycles come from the simulation; ns and tx/s
-use the routed ECP5 fmax from ``build/boards/ulx3s-85f/report.json`` when a board build has
-run, and the Zynq PL clock of the Vivado script (100 MHz) as the xc7z020 estimate.
+use the routed ECP5 fmax from ``build/boards/ulx3s-85f/report.json`` (or ``--opt ecp5_report=PATH``)
+when a board build has finished routing — ``ecp5_fmax_source`` says which build and variant it is —
+and the Zynq PL clock of the Vivado script (100 MHz) as the xc7z020 estimate.
 
 ``opportunities`` (``--opt only=opportunities`` runs just this part): the block's swaps on a
 realistic pool table (``sim/tb/backrun/cases.table_for_swaps``), last input beat of each swap
@@ -43,14 +44,23 @@ def _traffic() -> dict[str, list[bytes]]:
     return {"mixed": raws, "swap_heavy": swaps}
 
 
-def _ecp5_fmax() -> float | None:
-    report = REPO / "build" / "boards" / "ulx3s-85f" / "report.json"
+def _ecp5_fmax(report: Path | None = None) -> tuple[float | None, dict[str, Any]]:
+    """The routed core-clock fmax of an ECP5 board build and where it comes from. Only a build that
+    finished (``ok``) and whose figure is nextpnr's timing after routing counts: a placement estimate or
+    a failed build gives None. The build's ``variant`` is returned with it — the front end's clock is
+    not the whole top's (the whole top does not fit the LFE5U-85F)."""
+    report = report or REPO / "build" / "boards" / "ulx3s-85f" / "report.json"
+    source: dict[str, Any] = {"report": str(report)}
     if not report.exists():
-        return None
-    fmax = json.loads(report.read_text()).get("fmax_mhz", {})
+        return None, {**source, "why_none": "no board build report"}
+    rep = json.loads(report.read_text())
+    source.update({k: rep.get(k) for k in ("variant", "target_mhz", "ok", "fmax_after")})
+    if not rep.get("ok") or rep.get("fmax_after") != "routing":
+        return None, {**source, "why_none": "the build did not finish routing"}
+    fmax = rep.get("fmax_mhz", {})
     values = [v["fmax"] for k, v in fmax.items() if "clk" in k.lower() or "core" in k.lower()] or \
              [v["fmax"] for v in fmax.values()]
-    return min(values) if values else None
+    return (min(values) if values else None), source
 
 
 def _simulate(packets: list[bytes], reps: int, mode: str, swaps: int) -> dict[str, Any]:
@@ -140,10 +150,10 @@ def _opportunities(reps: int, fmax: float | None) -> dict[str, Any]:
 
 @benchmark("top-rtl", "appliance top in Verilator: throughput/latency (mixed, swap-heavy), "
            "swap -> opportunity latency, sw engine ratio")
-def bench_top(reps: int = 3, only: str = "", **_: Any) -> dict[str, Any]:
-    fmax = _ecp5_fmax()
-    result: dict[str, Any] = {"machine": machine_info(), "ecp5_fmax_mhz": fmax, "xc7z020_clock_mhz": ZYNQ_PL_MHZ,
-                              "reps": reps}
+def bench_top(reps: int = 3, only: str = "", ecp5_report: str = "", **_: Any) -> dict[str, Any]:
+    fmax, fmax_source = _ecp5_fmax(Path(ecp5_report) if ecp5_report else None)
+    result: dict[str, Any] = {"machine": machine_info(), "ecp5_fmax_mhz": fmax, "ecp5_fmax_source": fmax_source,
+                              "xc7z020_clock_mhz": ZYNQ_PL_MHZ, "reps": reps}
     if only not in ("", "traffic", "opportunities"):
         raise ValueError(f"only must be '', 'traffic' or 'opportunities', not {only!r}")
     if only != "traffic":
