@@ -444,8 +444,19 @@ class TxValueStage(wiring.Component):
         c0_ones = Signal()
         c0_zero = Signal()
         c0_one = Signal()
+        # the report merge's compares among this token's candidates, made a stage early (their keys
+        # are known here): the job's own / deferred report (r0), the first-byte report (r3) and the
+        # whole-value report (r5: phase VALUE, the token's seq; only its valid and code come late)
+        def key(r):
+            return Cat(r.phase, r.seq)
+
+        k5_3 = Cat(Const(Phase.VALUE.value, 3), t3.seq)
+        lt30 = Signal()             # key(r3) < key(r0)
+        lt50 = Signal()             # key(r5) < key(r0)
+        lt53 = Signal()             # key(r5) < key(r3)
         with m.If(adv):
             m.d.sync += [a.eq(b) for a, b in zip(t4.regs(), t3.regs())]
+            m.d.sync += [lt30.eq(key(r3_q) < key(t3.r0)), lt50.eq(k5_3 < key(t3.r0)), lt53.eq(k5_3 < key(r3_q))]
             m.d.sync += [
                 val4.eq(val3), r3v_4.eq(r3v_q), r3_4.eq(r3_q),
                 cmp_n.eq(pieces(val3, SECP256K1_N)), cmp_h.eq(pieces(val3, _HALF_N)), cmp_p.eq(pieces(val3, prio)),
@@ -506,24 +517,37 @@ class TxValueStage(wiring.Component):
                     with m.If(~(zero_hi & c0_one)):
                         m.d.comb += fail5(E.BAD_SIDECAR)
 
-        # merge: the lowest (seq, phase) of the reports in this token and the packet's so far
+        # merge: the lowest (seq, phase) of the reports in this token and the packet's so far, the
+        # earliest candidate on a tie (in the order best, r0, r3, r5: a fold with strict ``<``). Each
+        # candidate's win is an AND of its pairwise compares — the three against ``best`` side by
+        # side, the three among the token's candidates registered in stage 4 — then one AND-OR select
         best_v = Signal()
         best = rank_sig("best")
-
-        def key(r):
-            return Cat(r.phase, r.seq)
-
-        cands = [(t4.valid & t4.r0v, t4.r0), (t4.valid & r3v_4, r3_4), (r5v, r5)]
+        v0 = Signal()
+        v3 = Signal()
+        m.d.comb += [v0.eq(t4.valid & t4.r0v), v3.eq(t4.valid & r3v_4)]
+        lt0b = Signal()             # key(r0) < key(best)
+        lt3b = Signal()
+        lt5b = Signal()
+        m.d.comb += [lt0b.eq(key(t4.r0) < key(best)), lt3b.eq(key(r3_4) < key(best)),
+                     lt5b.eq(Cat(Const(Phase.VALUE.value, 3), t4.seq) < key(best))]
+        win_b = Signal()
+        win0 = Signal()
+        win3 = Signal()
+        win5 = Signal()
+        m.d.comb += [
+            win_b.eq(best_v & (~v0 | ~lt0b) & (~v3 | ~lt3b) & (~r5v | ~lt5b)),
+            win0.eq(v0 & (~best_v | lt0b) & (~v3 | ~lt30) & (~r5v | ~lt50)),
+            win3.eq(v3 & (~best_v | lt3b) & (~v0 | lt30) & (~r5v | ~lt53)),
+            win5.eq(r5v & (~best_v | lt5b) & (~v0 | lt50) & (~v3 | lt53)),
+        ]
         merged_v = Signal()
         merged = rank_sig("merged")
-        acc_v, acc = best_v, best
-        for n, (cv, c) in enumerate(cands):
-            nv = Signal(name=f"mv{n}")
-            nr = rank_sig(f"mr{n}")
-            take = cv & (~acc_v | (key(c) < key(acc)))
-            m.d.comb += [nv.eq(acc_v | cv), nr.eq(Mux(take, c, acc))]
-            acc_v, acc = nv, nr
-        m.d.comb += [merged_v.eq(acc_v), merged.eq(acc)]
+        m.d.comb += [
+            merged_v.eq(best_v | v0 | v3 | r5v),
+            merged.eq(Mux(win_b, best.as_value(), 0) | Mux(win0, t4.r0.as_value(), 0)
+                      | Mux(win3, r3_4.as_value(), 0) | Mux(win5, r5.as_value(), 0)),
+        ]
 
         fields = {name: Signal(dict(TxHeader)[name].shape, name=f"rec_{name}") for name in VALUE_FIELDS}
         rec = self.o_rec

@@ -3782,70 +3782,70 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
-  wire [24:0] \$162 ;
+  wire \$162 ;
   wire \$163 ;
-  wire [23:0] \$164 ;
-  wire [24:0] \$165 ;
-  wire [22:0] \$166 ;
-  wire [25:0] \$167 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
   wire \$168 ;
   wire \$169 ;
   wire \$17 ;
   wire \$170 ;
   wire \$171 ;
-  wire [24:0] \$172 ;
-  wire [25:0] \$173 ;
-  wire [25:0] \$174 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire \$179 ;
+  wire [32:0] \$179 ;
   wire \$18 ;
-  wire [23:0] \$180 ;
-  wire [24:0] \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire [24:0] \$185 ;
+  wire [32:0] \$180 ;
+  wire [32:0] \$181 ;
+  wire [32:0] \$182 ;
+  wire [32:0] \$183 ;
+  wire [32:0] \$184 ;
+  wire \$185 ;
   wire \$186 ;
-  wire [63:0] \$187 ;
-  wire [26:0] \$188 ;
+  wire \$187 ;
+  wire \$188 ;
   wire \$189 ;
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
-  wire \$192 ;
+  wire [24:0] \$192 ;
   wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
+  wire [23:0] \$194 ;
+  wire [24:0] \$195 ;
+  wire [22:0] \$196 ;
+  wire [25:0] \$197 ;
   wire \$198 ;
   wire \$199 ;
   wire [2:0] \$2 ;
   wire \$20 ;
   wire \$200 ;
   wire \$201 ;
-  wire \$202 ;
-  wire [26:0] \$203 ;
-  wire [26:0] \$204 ;
-  wire [25:0] \$205 ;
-  wire [24:0] \$206 ;
-  wire [25:0] \$207 ;
-  wire [4:0] \$208 ;
-  reg [63:0] \$209 ;
+  wire [24:0] \$202 ;
+  wire [25:0] \$203 ;
+  wire [25:0] \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
   wire \$21 ;
-  wire [4:0] \$210 ;
-  reg [63:0] \$211 ;
-  wire [4:0] \$212 ;
-  reg [63:0] \$213 ;
-  wire [4:0] \$214 ;
-  reg [63:0] \$215 ;
-  wire [4:0] \$216 ;
-  reg [63:0] \$217 ;
-  wire [319:0] \$218 ;
-  wire [255:0] \$219 ;
+  wire [23:0] \$210 ;
+  wire [24:0] \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire [24:0] \$215 ;
+  wire \$216 ;
+  wire [63:0] \$217 ;
+  wire [26:0] \$218 ;
+  wire \$219 ;
   wire \$22 ;
   wire \$220 ;
   wire \$221 ;
@@ -3861,24 +3861,24 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
+  wire [26:0] \$233 ;
+  wire [26:0] \$234 ;
+  wire [25:0] \$235 ;
+  wire [24:0] \$236 ;
+  wire [25:0] \$237 ;
+  wire [4:0] \$238 ;
+  reg [63:0] \$239 ;
   wire [24:0] \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
+  wire [4:0] \$240 ;
+  reg [63:0] \$241 ;
+  wire [4:0] \$242 ;
+  reg [63:0] \$243 ;
+  wire [4:0] \$244 ;
+  reg [63:0] \$245 ;
+  wire [4:0] \$246 ;
+  reg [63:0] \$247 ;
+  wire [319:0] \$248 ;
+  wire [255:0] \$249 ;
   wire [4:0] \$25 ;
   wire \$250 ;
   wire \$251 ;
@@ -3899,148 +3899,184 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$265 ;
   wire \$266 ;
   wire \$267 ;
-  reg \$268 ;
-  reg \$269 ;
+  wire \$268 ;
+  wire \$269 ;
   wire [25:0] \$27 ;
-  reg [3:0] \$270 ;
-  reg [63:0] \$271 ;
-  reg [63:0] \$272 ;
-  reg [63:0] \$273 ;
-  reg [63:0] \$274 ;
-  reg [63:0] \$275 ;
-  reg [63:0] \$276 ;
-  reg [63:0] \$277 ;
-  reg [63:0] \$278 ;
-  reg [63:0] \$279 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  wire \$275 ;
+  wire \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
   wire [4:0] \$28 ;
-  reg [63:0] \$280 ;
-  reg [63:0] \$281 ;
-  reg [63:0] \$282 ;
-  reg [63:0] \$283 ;
-  reg [63:0] \$284 ;
-  reg [63:0] \$285 ;
-  reg [63:0] \$286 ;
-  reg [63:0] \$287 ;
-  reg [23:0] \$288 ;
-  reg [22:0] \$289 ;
+  wire \$280 ;
+  wire \$281 ;
+  wire \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire \$287 ;
+  wire \$288 ;
+  wire \$289 ;
   wire \$29 ;
-  reg [23:0] \$290 ;
-  reg [22:0] \$291 ;
-  reg [23:0] \$292 ;
-  reg \$293 ;
-  reg [23:0] \$294 ;
-  reg [23:0] \$295 ;
-  reg \$296 ;
-  reg [25:0] \$297 ;
-  reg [68:0] \$298 ;
-  reg [23:0] \$299 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire \$293 ;
+  wire \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire \$299 ;
   wire [3:0] \$3 ;
   wire \$30 ;
-  reg \$300 ;
-  reg [25:0] \$301 ;
-  reg [25:0] \$302 ;
-  reg [23:0] \$303 ;
-  reg [25:0] \$304 ;
-  reg \$305 ;
-  reg \$306 ;
-  reg [82:0] \$307 ;
-  reg [25:0] \$308 ;
-  reg \$309 ;
+  wire \$300 ;
+  reg \$301 ;
+  reg \$302 ;
+  reg [3:0] \$303 ;
+  reg [63:0] \$304 ;
+  reg [63:0] \$305 ;
+  reg [63:0] \$306 ;
+  reg [63:0] \$307 ;
+  reg [63:0] \$308 ;
+  reg [63:0] \$309 ;
   wire [26:0] \$31 ;
-  reg \$310 ;
-  reg [22:0] \$311 ;
-  reg \$312 ;
-  reg \$313 ;
-  reg [5:0] \$314 ;
-  reg [24:0] \$315 ;
-  reg [5:0] \$316 ;
-  reg \$317 ;
-  reg \$318 ;
-  reg \$319 ;
+  reg [63:0] \$310 ;
+  reg [63:0] \$311 ;
+  reg [63:0] \$312 ;
+  reg [63:0] \$313 ;
+  reg [63:0] \$314 ;
+  reg [63:0] \$315 ;
+  reg [63:0] \$316 ;
+  reg [63:0] \$317 ;
+  reg [63:0] \$318 ;
+  reg [63:0] \$319 ;
   wire [4:0] \$32 ;
-  reg \$320 ;
-  reg \$321 ;
-  reg [32:0] \$322 ;
-  reg [2:0] \$323 ;
-  reg [3:0] \$324 ;
-  reg \$325 ;
+  reg [63:0] \$320 ;
+  reg [23:0] \$321 ;
+  reg [22:0] \$322 ;
+  reg [23:0] \$323 ;
+  reg [22:0] \$324 ;
+  reg [23:0] \$325 ;
   reg \$326 ;
-  reg [5:0] \$327 ;
-  reg [24:0] \$328 ;
-  reg [5:0] \$329 ;
+  reg [23:0] \$327 ;
+  reg [23:0] \$328 ;
+  reg \$329 ;
   wire [26:0] \$33 ;
-  reg \$330 ;
-  reg \$331 ;
-  reg \$332 ;
+  reg [25:0] \$330 ;
+  reg [68:0] \$331 ;
+  reg [23:0] \$332 ;
   reg \$333 ;
-  reg \$334 ;
-  reg [32:0] \$335 ;
-  reg [319:0] \$336 ;
-  reg \$337 ;
+  reg [25:0] \$334 ;
+  reg [25:0] \$335 ;
+  reg [23:0] \$336 ;
+  reg [25:0] \$337 ;
   reg \$338 ;
-  reg [5:0] \$339 ;
+  reg \$339 ;
   wire [4:0] \$34 ;
-  reg [24:0] \$340 ;
-  reg [5:0] \$341 ;
+  reg [82:0] \$340 ;
+  reg [25:0] \$341 ;
   reg \$342 ;
   reg \$343 ;
-  reg \$344 ;
+  reg [22:0] \$344 ;
   reg \$345 ;
   reg \$346 ;
-  reg [32:0] \$347 ;
-  reg [255:0] \$348 ;
-  reg \$349 ;
+  reg [5:0] \$347 ;
+  reg [24:0] \$348 ;
+  reg [5:0] \$349 ;
   wire [4:0] \$35 ;
-  reg [32:0] \$350 ;
+  reg \$350 ;
   reg \$351 ;
   reg \$352 ;
-  reg [5:0] \$353 ;
-  reg [24:0] \$354 ;
-  reg [5:0] \$355 ;
-  reg \$356 ;
-  reg \$357 ;
+  reg \$353 ;
+  reg \$354 ;
+  reg [32:0] \$355 ;
+  reg [2:0] \$356 ;
+  reg [3:0] \$357 ;
   reg \$358 ;
   reg \$359 ;
   wire \$36 ;
-  reg \$360 ;
-  reg [32:0] \$361 ;
-  reg [255:0] \$362 ;
+  reg [5:0] \$360 ;
+  reg [24:0] \$361 ;
+  reg [5:0] \$362 ;
   reg \$363 ;
-  reg [32:0] \$364 ;
-  reg [7:0] \$365 ;
-  reg [7:0] \$366 ;
-  reg [7:0] \$367 ;
-  reg \$368 ;
-  reg \$369 ;
+  reg \$364 ;
+  reg \$365 ;
+  reg \$366 ;
+  reg \$367 ;
+  reg [32:0] \$368 ;
+  reg [319:0] \$369 ;
   wire \$37 ;
   reg \$370 ;
   reg \$371 ;
-  reg \$372 ;
-  reg \$373 ;
-  reg \$374 ;
-  reg [255:0] \$375 ;
+  reg [5:0] \$372 ;
+  reg [24:0] \$373 ;
+  reg [5:0] \$374 ;
+  reg \$375 ;
   reg \$376 ;
-  reg [2625:0] \$377 ;
-  reg [63:0] \$378 ;
-  reg [63:0] \$379 ;
+  reg \$377 ;
+  reg \$378 ;
+  reg \$379 ;
   wire \$38 ;
-  reg [255:0] \$380 ;
+  reg [32:0] \$380 ;
   reg [255:0] \$381 ;
-  reg [255:0] \$382 ;
-  reg [255:0] \$383 ;
-  reg [255:0] \$384 ;
-  reg [255:0] \$385 ;
-  reg [255:0] \$386 ;
-  reg [255:0] \$387 ;
-  reg [255:0] \$388 ;
-  reg [159:0] \$389 ;
+  reg \$382 ;
+  reg [32:0] \$383 ;
+  reg \$384 ;
+  reg \$385 ;
+  reg [5:0] \$386 ;
+  reg [24:0] \$387 ;
+  reg [5:0] \$388 ;
+  reg \$389 ;
   wire \$39 ;
   reg \$390 ;
-  reg [32:0] \$391 ;
+  reg \$391 ;
+  reg \$392 ;
+  reg \$393 ;
+  reg [32:0] \$394 ;
+  reg \$395 ;
+  reg \$396 ;
+  reg \$397 ;
+  reg [255:0] \$398 ;
+  reg \$399 ;
   wire [4:0] \$4 ;
   wire \$40 ;
+  reg [32:0] \$400 ;
+  reg [7:0] \$401 ;
+  reg [7:0] \$402 ;
+  reg [7:0] \$403 ;
+  reg \$404 ;
+  reg \$405 ;
+  reg \$406 ;
+  reg \$407 ;
+  reg \$408 ;
+  reg \$409 ;
   wire \$41 ;
+  reg \$410 ;
+  reg [255:0] \$411 ;
+  reg \$412 ;
+  reg [2625:0] \$413 ;
+  reg [63:0] \$414 ;
+  reg [63:0] \$415 ;
+  reg [255:0] \$416 ;
+  reg [255:0] \$417 ;
+  reg [255:0] \$418 ;
+  reg [255:0] \$419 ;
   wire \$42 ;
+  reg [255:0] \$420 ;
+  reg [255:0] \$421 ;
+  reg [255:0] \$422 ;
+  reg [255:0] \$423 ;
+  reg [255:0] \$424 ;
+  reg [159:0] \$425 ;
+  reg \$426 ;
+  reg [32:0] \$427 ;
   wire \$43 ;
   wire [25:0] \$44 ;
   wire \$45 ;
@@ -4231,6 +4267,12 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   reg [2:0] lane1 = 3'h0;
   wire [23:0] lim;
   reg [25:0] low = 26'h0000000;
+  wire lt0b;
+  reg lt30 = 1'h0;
+  wire lt3b;
+  reg lt50 = 1'h0;
+  reg lt53 = 1'h0;
+  wire lt5b;
   wire [32:0] merged;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
@@ -4272,129 +4314,6 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire [2:0] \merged.phase ;
   wire [24:0] \merged.seq ;
   wire merged_v;
-  wire [32:0] mr0;
-  (* enum_base_type = "TxError" *)
-  (* enum_value_00000 = "OK" *)
-  (* enum_value_00001 = "EMPTY" *)
-  (* enum_value_00010 = "UNKNOWN_TYPE" *)
-  (* enum_value_00011 = "TRUNCATED" *)
-  (* enum_value_00100 = "TRAILING_BYTES" *)
-  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
-  (* enum_value_00110 = "LEADING_ZERO" *)
-  (* enum_value_00111 = "OVERRUNS_PARENT" *)
-  (* enum_value_01000 = "EXPECTED_STRING" *)
-  (* enum_value_01001 = "EXPECTED_LIST" *)
-  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
-  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
-  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
-  (* enum_value_01101 = "BAD_ADDRESS" *)
-  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
-  (* enum_value_01111 = "MISSING_TO" *)
-  (* enum_value_10000 = "BAD_V" *)
-  (* enum_value_10001 = "BAD_Y_PARITY" *)
-  (* enum_value_10010 = "BAD_R" *)
-  (* enum_value_10011 = "BAD_S" *)
-  (* enum_value_10100 = "HIGH_S" *)
-  (* enum_value_10101 = "NO_BLOB_HASHES" *)
-  (* enum_value_10110 = "BAD_BLOB_HASH" *)
-  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
-  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
-  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
-  (* enum_value_11010 = "BAD_SIDECAR" *)
-  (* enum_value_11011 = "TOO_LARGE" *)
-  (* enum_value_11100 = "RECOVERY_FAILED" *)
-  wire [4:0] \mr0.code ;
-  (* enum_base_type = "Phase" *)
-  (* enum_value_000 = "CLOSE" *)
-  (* enum_value_001 = "HEADER" *)
-  (* enum_value_010 = "FIRST" *)
-  (* enum_value_011 = "TRUNC" *)
-  (* enum_value_100 = "VALUE" *)
-  wire [2:0] \mr0.phase ;
-  wire [24:0] \mr0.seq ;
-  wire [32:0] mr1;
-  (* enum_base_type = "TxError" *)
-  (* enum_value_00000 = "OK" *)
-  (* enum_value_00001 = "EMPTY" *)
-  (* enum_value_00010 = "UNKNOWN_TYPE" *)
-  (* enum_value_00011 = "TRUNCATED" *)
-  (* enum_value_00100 = "TRAILING_BYTES" *)
-  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
-  (* enum_value_00110 = "LEADING_ZERO" *)
-  (* enum_value_00111 = "OVERRUNS_PARENT" *)
-  (* enum_value_01000 = "EXPECTED_STRING" *)
-  (* enum_value_01001 = "EXPECTED_LIST" *)
-  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
-  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
-  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
-  (* enum_value_01101 = "BAD_ADDRESS" *)
-  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
-  (* enum_value_01111 = "MISSING_TO" *)
-  (* enum_value_10000 = "BAD_V" *)
-  (* enum_value_10001 = "BAD_Y_PARITY" *)
-  (* enum_value_10010 = "BAD_R" *)
-  (* enum_value_10011 = "BAD_S" *)
-  (* enum_value_10100 = "HIGH_S" *)
-  (* enum_value_10101 = "NO_BLOB_HASHES" *)
-  (* enum_value_10110 = "BAD_BLOB_HASH" *)
-  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
-  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
-  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
-  (* enum_value_11010 = "BAD_SIDECAR" *)
-  (* enum_value_11011 = "TOO_LARGE" *)
-  (* enum_value_11100 = "RECOVERY_FAILED" *)
-  wire [4:0] \mr1.code ;
-  (* enum_base_type = "Phase" *)
-  (* enum_value_000 = "CLOSE" *)
-  (* enum_value_001 = "HEADER" *)
-  (* enum_value_010 = "FIRST" *)
-  (* enum_value_011 = "TRUNC" *)
-  (* enum_value_100 = "VALUE" *)
-  wire [2:0] \mr1.phase ;
-  wire [24:0] \mr1.seq ;
-  wire [32:0] mr2;
-  (* enum_base_type = "TxError" *)
-  (* enum_value_00000 = "OK" *)
-  (* enum_value_00001 = "EMPTY" *)
-  (* enum_value_00010 = "UNKNOWN_TYPE" *)
-  (* enum_value_00011 = "TRUNCATED" *)
-  (* enum_value_00100 = "TRAILING_BYTES" *)
-  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
-  (* enum_value_00110 = "LEADING_ZERO" *)
-  (* enum_value_00111 = "OVERRUNS_PARENT" *)
-  (* enum_value_01000 = "EXPECTED_STRING" *)
-  (* enum_value_01001 = "EXPECTED_LIST" *)
-  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
-  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
-  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
-  (* enum_value_01101 = "BAD_ADDRESS" *)
-  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
-  (* enum_value_01111 = "MISSING_TO" *)
-  (* enum_value_10000 = "BAD_V" *)
-  (* enum_value_10001 = "BAD_Y_PARITY" *)
-  (* enum_value_10010 = "BAD_R" *)
-  (* enum_value_10011 = "BAD_S" *)
-  (* enum_value_10100 = "HIGH_S" *)
-  (* enum_value_10101 = "NO_BLOB_HASHES" *)
-  (* enum_value_10110 = "BAD_BLOB_HASH" *)
-  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
-  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
-  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
-  (* enum_value_11010 = "BAD_SIDECAR" *)
-  (* enum_value_11011 = "TOO_LARGE" *)
-  (* enum_value_11100 = "RECOVERY_FAILED" *)
-  wire [4:0] \mr2.code ;
-  (* enum_base_type = "Phase" *)
-  (* enum_value_000 = "CLOSE" *)
-  (* enum_value_001 = "HEADER" *)
-  (* enum_value_010 = "FIRST" *)
-  (* enum_value_011 = "TRUNC" *)
-  (* enum_value_100 = "VALUE" *)
-  wire [2:0] \mr2.phase ;
-  wire [24:0] \mr2.seq ;
-  wire mv0;
-  wire mv1;
-  wire mv2;
   wire [3:0] nkeep;
   wire [63:0] \o_calldata__payload.data ;
   wire \o_calldata__payload.end ;
@@ -4977,18 +4896,56 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   reg t4_wrapped = 1'h0;
   reg take;
   wire [23:0] used;
+  wire v0;
+  wire v3;
   reg [255:0] val3 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [255:0] val4 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [255:0] val_be;
   wire [47:0] w_data;
-  reg [63:0] \w_data$137  = 64'h0000000000000000;
+  reg [63:0] \w_data$143  = 64'h0000000000000000;
   wire w_en;
   reg [3:0] w_idx = 4'h0;
   wire w_rdy;
   reg w_v = 1'h0;
   reg [319:0] win = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire win0;
+  wire win3;
+  wire win5;
+  wire win_b;
   reg [23:0] wr = 24'h000000;
   reg zero_hi = 1'h0;
+  always @(posedge clk)
+    o_rec__valid <= \$412 ;
+  always @(posedge clk)
+    o_rec__payload <= \$413 ;
+  always @(posedge clk)
+    rec_nonce <= \$414 ;
+  always @(posedge clk)
+    rec_gas_limit <= \$415 ;
+  always @(posedge clk)
+    rec_chain_id <= \$416 ;
+  always @(posedge clk)
+    rec_gas_price <= \$417 ;
+  always @(posedge clk)
+    rec_max_priority_fee_per_gas <= \$418 ;
+  always @(posedge clk)
+    rec_max_fee_per_gas <= \$419 ;
+  always @(posedge clk)
+    rec_max_fee_per_blob_gas <= \$420 ;
+  always @(posedge clk)
+    rec_value <= \$421 ;
+  always @(posedge clk)
+    rec_v <= \$422 ;
+  always @(posedge clk)
+    rec_r <= \$423 ;
+  always @(posedge clk)
+    rec_s <= \$424 ;
+  always @(posedge clk)
+    rec_to <= \$425 ;
+  always @(posedge clk)
+    best_v <= \$426 ;
+  always @(posedge clk)
+    best <= \$427 ;
   assign \$1  = 1'h0 + i_beat__payload[64];
   assign \$2  = \$1  + i_beat__payload[65];
   assign \$3  = \$2  + i_beat__payload[66];
@@ -5135,382 +5092,394 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   assign \$136  = \$133  & \$135 ;
   assign \$137  = zero_hi & c0_one;
   assign \$138  = ~ \$137 ;
-  assign \$139  = t4_valid & t4_r0v;
-  assign mv0 = best_v | \$139 ;
-  assign \$140  = t4_valid & t4_r0v;
-  assign \$141  = ~ best_v;
-  assign \$142  = { t4_r0[24:0], t4_r0[27:25] } < { best[24:0], best[27:25] };
-  assign \$143  = \$141  | \$142 ;
-  assign \$144  = \$140  & \$143 ;
-  assign mr0 = \$144  ? t4_r0 : best;
-  assign \$145  = t4_valid & r3v_4;
-  assign mv1 = mv0 | \$145 ;
-  assign \$146  = t4_valid & r3v_4;
-  assign \$147  = ~ mv0;
-  assign \$148  = { r3_4[24:0], r3_4[27:25] } < { mr0[24:0], mr0[27:25] };
+  assign v0 = t4_valid & t4_r0v;
+  assign v3 = t4_valid & r3v_4;
+  assign lt0b = { t4_r0[24:0], t4_r0[27:25] } < { best[24:0], best[27:25] };
+  assign lt3b = { r3_4[24:0], r3_4[27:25] } < { best[24:0], best[27:25] };
+  assign lt5b = { t4_seq, 3'h4 } < { best[24:0], best[27:25] };
+  assign \$139  = ~ v0;
+  assign \$140  = ~ lt0b;
+  assign \$141  = \$139  | \$140 ;
+  assign \$142  = best_v & \$141 ;
+  assign \$143  = ~ v3;
+  assign \$144  = ~ lt3b;
+  assign \$145  = \$143  | \$144 ;
+  assign \$146  = \$142  & \$145 ;
+  assign \$147  = ~ r5v;
+  assign \$148  = ~ lt5b;
   assign \$149  = \$147  | \$148 ;
-  assign \$150  = \$146  & \$149 ;
-  assign mr1 = \$150  ? r3_4 : mr0;
-  assign mv2 = mv1 | r5v;
-  assign \$151  = ~ mv1;
-  assign \$152  = { r5[24:0], r5[27:25] } < { mr1[24:0], mr1[27:25] };
-  assign \$153  = \$151  | \$152 ;
-  assign \$154  = r5v & \$153 ;
-  assign mr2 = \$154  ? r5 : mr1;
-  assign \$155  = ~ o_rec__valid;
-  assign rec_free = \$155  | o_rec__ready;
-  assign \$156  = t4_valid & t4_end;
-  assign \$157  = ~ rec_free;
-  assign \$158  = \$156  & \$157 ;
-  assign adv = ~ \$158 ;
-  assign \$159  = \$9 [23:0] < 4'hf;
-  assign \$160  = \$9 [23:0] < 5'h10;
-  assign \$161  = fire ? \$159  : \$160 ;
-  assign \$162  = wr + 1'h1;
-  assign \$163  = in_nb != 23'h7ffffe;
-  assign \$164  = in_nb + 1'h1;
-  assign \$165  = avail + w_v;
-  assign \$166  = r_en ? r_data[22:0] : 23'h000000;
-  assign \$167  = \$165  - \$166 ;
-  assign \$168  = j[1:0] != 2'h2;
-  assign \$169  = jv & \$168 ;
-  assign \$170  = j[56:32] > low;
-  assign \$171  = \$169  & \$170 ;
-  assign \$174  = \$171  ? { 1'h0, \$172  } : \$173 ;
-  assign \$175  = j[1:0] == 2'h2;
-  assign \$176  = jv & \$175 ;
-  assign \$177  = h_low < h_lim;
-  assign \$178  = ~ h_end;
-  assign \$179  = \$177  & \$178 ;
-  assign \$180  = \$179  ? { 1'h0, h_low } : h_lim;
-  assign \$181  = h_base + \$180 ;
-  assign \$182  = adv & jv;
-  assign \$183  = j[56:32] > low;
-  assign \$184  = have_last & cd_free;
-  assign \$185  = cur_base + r_data[22:0];
-  assign \$186  = s_beat_in | s_done_now;
-  assign \$187  = beat_q >> { q[2:0], 3'h0 };
-  assign \$188  = qa + 4'h8;
-  assign \$189  = q > low;
-  assign \$190  = j_end > low;
-  assign \$191  = ~ is_data;
-  assign \$192  = ~ short;
-  assign \$193  = \$191  & \$192 ;
-  assign \$194  = ~ have_last;
-  assign \$195  = \$193  & \$194 ;
-  assign \$196  = ~ first_absent;
-  assign \$197  = \$195  & \$196 ;
-  assign \$198  = j[31:26] == 6'h20;
-  assign \$199  = i_job__valid & i_job__ready;
-  assign \$200  = i_job__payload[81:57] <= 6'h20;
-  assign \$201  = ! i_job__payload[81:57];
-  assign \$202  = i_job__payload[81:57] <= 6'h20;
-  assign \$203  = in_end - 1'h1;
-  assign \$204  = \$202  ? \$203  : { 2'h0, i_job__payload[56:32] };
-  assign \$207  = \$206  + 1'h1;
-  assign \$208  = g1 + 1'h0;
-  assign \$210  = g1 + 1'h1;
-  assign \$212  = g1 + 2'h2;
-  assign \$214  = g1 + 2'h3;
-  assign \$216  = g1 + 3'h4;
-  assign \$218  = { \$217 , \$215 , \$213 , \$211 , \$209  } >> { lane1, 3'h0 };
-  assign \$219  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$83 [5:0], 3'h0 };
-  assign \$220  = t2_own_fail | r3v;
-  assign \$221  = val3[63:0] < 64'hbfd25e8cd0364141;
-  assign \$222  = val3[63:0] == 64'hbfd25e8cd0364141;
-  assign \$223  = val3[127:64] < 64'hbaaedce6af48a03b;
-  assign \$224  = val3[127:64] == 64'hbaaedce6af48a03b;
-  assign \$225  = val3[191:128] < 64'hfffffffffffffffe;
-  assign \$226  = val3[191:128] == 64'hfffffffffffffffe;
-  assign \$227  = val3[255:192] < 64'hffffffffffffffff;
-  assign \$228  = val3[255:192] == 64'hffffffffffffffff;
-  assign \$229  = val3[63:0] < 64'hdfe92f46681b20a0;
-  assign \$230  = val3[63:0] == 64'hdfe92f46681b20a0;
-  assign \$231  = val3[127:64] < 63'h5d576e7357a4501d;
-  assign \$232  = val3[127:64] == 63'h5d576e7357a4501d;
-  assign \$233  = val3[191:128] < 64'hffffffffffffffff;
-  assign \$234  = val3[191:128] == 64'hffffffffffffffff;
-  assign \$235  = val3[255:192] < 63'h7fffffffffffffff;
-  assign \$236  = val3[255:192] == 63'h7fffffffffffffff;
-  assign \$237  = val3[63:0] < prio[63:0];
-  assign \$238  = val3[63:0] == prio[63:0];
-  assign \$239  = val3[127:64] < prio[127:64];
-  assign \$240  = val3[127:64] == prio[127:64];
-  assign \$241  = val3[191:128] < prio[191:128];
-  assign \$242  = val3[191:128] == prio[191:128];
-  assign \$243  = val3[255:192] < prio[255:192];
-  assign \$244  = val3[255:192] == prio[255:192];
-  assign \$245  = ! val3[255:64];
-  assign \$246  = val3[63:0] == 5'h1b;
-  assign \$247  = val3[63:0] == 5'h1c;
-  assign \$248  = \$246  | \$247 ;
-  assign \$249  = val3[63:0] < 6'h25;
-  assign \$250  = val3[63:0] > 1'h1;
-  assign \$251  = val3[63:0] == 64'hffffffffffffffff;
-  assign \$252  = ! val3[63:0];
-  assign \$253  = val3[63:0] == 1'h1;
-  assign \$254  = t3_valid & t3_end;
-  assign \$255  = t3_fld == 3'h5;
-  assign \$256  = t3_valid & \$255 ;
-  assign \$257  = ~ t3_end;
-  assign \$258  = \$256  & \$257 ;
-  assign \$259  = ~ t3_own_fail;
-  assign \$260  = \$258  & \$259 ;
-  assign \$261  = adv & t4_valid;
-  assign \$262  = ~ t4_own_fail;
-  assign \$263  = t4_short & \$262 ;
-  assign \$264  = ~ r3v_4;
-  assign \$265  = \$263  & \$264 ;
-  assign \$266  = ~ r5v;
-  assign \$267  = \$265  & \$266 ;
+  assign win_b = \$146  & \$149 ;
+  assign \$150  = ~ best_v;
+  assign \$151  = \$150  | lt0b;
+  assign \$152  = v0 & \$151 ;
+  assign \$153  = ~ v3;
+  assign \$154  = ~ lt30;
+  assign \$155  = \$153  | \$154 ;
+  assign \$156  = \$152  & \$155 ;
+  assign \$157  = ~ r5v;
+  assign \$158  = ~ lt50;
+  assign \$159  = \$157  | \$158 ;
+  assign win0 = \$156  & \$159 ;
+  assign \$160  = ~ best_v;
+  assign \$161  = \$160  | lt3b;
+  assign \$162  = v3 & \$161 ;
+  assign \$163  = ~ v0;
+  assign \$164  = \$163  | lt30;
+  assign \$165  = \$162  & \$164 ;
+  assign \$166  = ~ r5v;
+  assign \$167  = ~ lt53;
+  assign \$168  = \$166  | \$167 ;
+  assign win3 = \$165  & \$168 ;
+  assign \$169  = ~ best_v;
+  assign \$170  = \$169  | lt5b;
+  assign \$171  = r5v & \$170 ;
+  assign \$172  = ~ v0;
+  assign \$173  = \$172  | lt50;
+  assign \$174  = \$171  & \$173 ;
+  assign \$175  = ~ v3;
+  assign \$176  = \$175  | lt53;
+  assign win5 = \$174  & \$176 ;
+  assign \$177  = best_v | v0;
+  assign \$178  = \$177  | v3;
+  assign merged_v = \$178  | r5v;
+  assign \$179  = win_b ? best : 33'h000000000;
+  assign \$180  = win0 ? t4_r0 : 33'h000000000;
+  assign \$181  = \$179  | \$180 ;
+  assign \$182  = win3 ? r3_4 : 33'h000000000;
+  assign \$183  = \$181  | \$182 ;
+  assign \$184  = win5 ? r5 : 33'h000000000;
+  assign merged = \$183  | \$184 ;
+  assign \$185  = ~ o_rec__valid;
+  assign rec_free = \$185  | o_rec__ready;
+  assign \$186  = t4_valid & t4_end;
+  assign \$187  = ~ rec_free;
+  assign \$188  = \$186  & \$187 ;
+  assign adv = ~ \$188 ;
+  assign \$189  = \$9 [23:0] < 4'hf;
+  assign \$190  = \$9 [23:0] < 5'h10;
+  assign \$191  = fire ? \$189  : \$190 ;
+  assign \$192  = wr + 1'h1;
+  assign \$193  = in_nb != 23'h7ffffe;
+  assign \$194  = in_nb + 1'h1;
+  assign \$195  = avail + w_v;
+  assign \$196  = r_en ? r_data[22:0] : 23'h000000;
+  assign \$197  = \$195  - \$196 ;
+  assign \$198  = j[1:0] != 2'h2;
+  assign \$199  = jv & \$198 ;
+  assign \$200  = j[56:32] > low;
+  assign \$201  = \$199  & \$200 ;
+  assign \$204  = \$201  ? { 1'h0, \$202  } : \$203 ;
+  assign \$205  = j[1:0] == 2'h2;
+  assign \$206  = jv & \$205 ;
+  assign \$207  = h_low < h_lim;
+  assign \$208  = ~ h_end;
+  assign \$209  = \$207  & \$208 ;
+  assign \$210  = \$209  ? { 1'h0, h_low } : h_lim;
+  assign \$211  = h_base + \$210 ;
+  assign \$212  = adv & jv;
+  assign \$213  = j[56:32] > low;
+  assign \$214  = have_last & cd_free;
+  assign \$215  = cur_base + r_data[22:0];
+  assign \$216  = s_beat_in | s_done_now;
+  assign \$217  = beat_q >> { q[2:0], 3'h0 };
+  assign \$218  = qa + 4'h8;
+  assign \$219  = q > low;
+  assign \$220  = j_end > low;
+  assign \$221  = ~ is_data;
+  assign \$222  = ~ short;
+  assign \$223  = \$221  & \$222 ;
+  assign \$224  = ~ have_last;
+  assign \$225  = \$223  & \$224 ;
+  assign \$226  = ~ first_absent;
+  assign \$227  = \$225  & \$226 ;
+  assign \$228  = j[31:26] == 6'h20;
+  assign \$229  = i_job__valid & i_job__ready;
+  assign \$230  = i_job__payload[81:57] <= 6'h20;
+  assign \$231  = ! i_job__payload[81:57];
+  assign \$232  = i_job__payload[81:57] <= 6'h20;
+  assign \$233  = in_end - 1'h1;
+  assign \$234  = \$232  ? \$233  : { 2'h0, i_job__payload[56:32] };
+  assign \$237  = \$236  + 1'h1;
+  assign \$238  = g1 + 1'h0;
+  assign \$240  = g1 + 1'h1;
+  assign \$242  = g1 + 2'h2;
+  assign \$244  = g1 + 2'h3;
+  assign \$246  = g1 + 3'h4;
+  assign \$248  = { \$247 , \$245 , \$243 , \$241 , \$239  } >> { lane1, 3'h0 };
+  assign \$249  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$83 [5:0], 3'h0 };
+  assign \$250  = t2_own_fail | r3v;
+  assign \$251  = { r3_q[24:0], r3_q[27:25] } < { t3_r0[24:0], t3_r0[27:25] };
+  assign \$252  = { t3_seq, 3'h4 } < { t3_r0[24:0], t3_r0[27:25] };
+  assign \$253  = { t3_seq, 3'h4 } < { r3_q[24:0], r3_q[27:25] };
+  assign \$254  = val3[63:0] < 64'hbfd25e8cd0364141;
+  assign \$255  = val3[63:0] == 64'hbfd25e8cd0364141;
+  assign \$256  = val3[127:64] < 64'hbaaedce6af48a03b;
+  assign \$257  = val3[127:64] == 64'hbaaedce6af48a03b;
+  assign \$258  = val3[191:128] < 64'hfffffffffffffffe;
+  assign \$259  = val3[191:128] == 64'hfffffffffffffffe;
+  assign \$260  = val3[255:192] < 64'hffffffffffffffff;
+  assign \$261  = val3[255:192] == 64'hffffffffffffffff;
+  assign \$262  = val3[63:0] < 64'hdfe92f46681b20a0;
+  assign \$263  = val3[63:0] == 64'hdfe92f46681b20a0;
+  assign \$264  = val3[127:64] < 63'h5d576e7357a4501d;
+  assign \$265  = val3[127:64] == 63'h5d576e7357a4501d;
+  assign \$266  = val3[191:128] < 64'hffffffffffffffff;
+  assign \$267  = val3[191:128] == 64'hffffffffffffffff;
+  assign \$268  = val3[255:192] < 63'h7fffffffffffffff;
+  assign \$269  = val3[255:192] == 63'h7fffffffffffffff;
+  assign \$270  = val3[63:0] < prio[63:0];
+  assign \$271  = val3[63:0] == prio[63:0];
+  assign \$272  = val3[127:64] < prio[127:64];
+  assign \$273  = val3[127:64] == prio[127:64];
+  assign \$274  = val3[191:128] < prio[191:128];
+  assign \$275  = val3[191:128] == prio[191:128];
+  assign \$276  = val3[255:192] < prio[255:192];
+  assign \$277  = val3[255:192] == prio[255:192];
+  assign \$278  = ! val3[255:64];
+  assign \$279  = val3[63:0] == 5'h1b;
+  assign \$280  = val3[63:0] == 5'h1c;
+  assign \$281  = \$279  | \$280 ;
+  assign \$282  = val3[63:0] < 6'h25;
+  assign \$283  = val3[63:0] > 1'h1;
+  assign \$284  = val3[63:0] == 64'hffffffffffffffff;
+  assign \$285  = ! val3[63:0];
+  assign \$286  = val3[63:0] == 1'h1;
+  assign \$287  = t3_valid & t3_end;
+  assign \$288  = t3_fld == 3'h5;
+  assign \$289  = t3_valid & \$288 ;
+  assign \$290  = ~ t3_end;
+  assign \$291  = \$289  & \$290 ;
+  assign \$292  = ~ t3_own_fail;
+  assign \$293  = \$291  & \$292 ;
+  assign \$294  = adv & t4_valid;
+  assign \$295  = ~ t4_own_fail;
+  assign \$296  = t4_short & \$295 ;
+  assign \$297  = ~ r3v_4;
+  assign \$298  = \$296  & \$297 ;
+  assign \$299  = ~ r5v;
+  assign \$300  = \$298  & \$299 ;
   always @(posedge clk)
-    room <= \$268 ;
+    room <= \$301 ;
   always @(posedge clk)
-    w_v <= \$269 ;
+    w_v <= \$302 ;
   always @(posedge clk)
-    w_idx <= \$270 ;
+    w_idx <= \$303 ;
   always @(posedge clk)
-    \w_data$137  <= \$271 ;
+    \w_data$143  <= \$304 ;
   always @(posedge clk)
-    buf0 <= \$272 ;
+    buf0 <= \$305 ;
   always @(posedge clk)
-    buf1 <= \$273 ;
+    buf1 <= \$306 ;
   always @(posedge clk)
-    buf2 <= \$274 ;
+    buf2 <= \$307 ;
   always @(posedge clk)
-    buf3 <= \$275 ;
+    buf3 <= \$308 ;
   always @(posedge clk)
-    buf4 <= \$276 ;
+    buf4 <= \$309 ;
   always @(posedge clk)
-    buf5 <= \$277 ;
+    buf5 <= \$310 ;
   always @(posedge clk)
-    buf6 <= \$278 ;
+    buf6 <= \$311 ;
   always @(posedge clk)
-    buf7 <= \$279 ;
+    buf7 <= \$312 ;
   always @(posedge clk)
-    buf8 <= \$280 ;
+    buf8 <= \$313 ;
   always @(posedge clk)
-    buf9 <= \$281 ;
+    buf9 <= \$314 ;
   always @(posedge clk)
-    buf10 <= \$282 ;
+    buf10 <= \$315 ;
   always @(posedge clk)
-    buf11 <= \$283 ;
+    buf11 <= \$316 ;
   always @(posedge clk)
-    buf12 <= \$284 ;
+    buf12 <= \$317 ;
   always @(posedge clk)
-    buf13 <= \$285 ;
+    buf13 <= \$318 ;
   always @(posedge clk)
-    buf14 <= \$286 ;
+    buf14 <= \$319 ;
   always @(posedge clk)
-    buf15 <= \$287 ;
+    buf15 <= \$320 ;
   always @(posedge clk)
-    wr <= \$288 ;
+    wr <= \$321 ;
   always @(posedge clk)
-    in_nb <= \$289 ;
+    in_nb <= \$322 ;
   always @(posedge clk)
-    avail <= \$290 ;
+    avail <= \$323 ;
   always @(posedge clk)
-    h_low <= \$291 ;
+    h_low <= \$324 ;
   always @(posedge clk)
-    h_lim <= \$292 ;
+    h_lim <= \$325 ;
   always @(posedge clk)
-    h_end <= \$293 ;
+    h_end <= \$326 ;
   always @(posedge clk)
-    h_base <= \$294 ;
+    h_base <= \$327 ;
   always @(posedge clk)
-    head <= \$295 ;
+    head <= \$328 ;
   always @(posedge clk)
-    o_calldata__valid <= \$296 ;
+    o_calldata__valid <= \$329 ;
   always @(posedge clk)
-    low <= \$297 ;
+    low <= \$330 ;
   always @(posedge clk)
-    o_calldata__payload <= \$298 ;
+    o_calldata__payload <= \$331 ;
   always @(posedge clk)
-    cur_base <= \$299 ;
+    cur_base <= \$332 ;
   always @(posedge clk)
-    d_valid <= \$300 ;
+    d_valid <= \$333 ;
   always @(posedge clk)
-    q <= \$301 ;
+    q <= \$334 ;
   always @(posedge clk)
-    qa <= \$302 ;
+    qa <= \$335 ;
   always @(posedge clk)
-    d_seq <= \$303 ;
+    d_seq <= \$336 ;
   always @(posedge clk)
-    d_end <= \$304 ;
+    d_end <= \$337 ;
   always @(posedge clk)
-    d_ver <= \$305 ;
+    d_ver <= \$338 ;
   always @(posedge clk)
-    jv <= \$306 ;
+    jv <= \$339 ;
   always @(posedge clk)
-    j <= \$307 ;
+    j <= \$340 ;
   always @(posedge clk)
-    j_end <= \$308 ;
+    j_end <= \$341 ;
   always @(posedge clk)
-    short <= \$309 ;
+    short <= \$342 ;
   always @(posedge clk)
-    j_zl <= \$310 ;
+    j_zl <= \$343 ;
   always @(posedge clk)
-    j_nb <= \$311 ;
+    j_nb <= \$344 ;
   always @(posedge clk)
-    t1_valid <= \$312 ;
+    t1_valid <= \$345 ;
   always @(posedge clk)
-    t1_end <= \$313 ;
+    t1_end <= \$346 ;
   always @(posedge clk)
-    t1_fld <= \$314 ;
+    t1_fld <= \$347 ;
   always @(posedge clk)
-    t1_seq <= \$315 ;
+    t1_seq <= \$348 ;
   always @(posedge clk)
-    t1_ln <= \$316 ;
+    t1_ln <= \$349 ;
   always @(posedge clk)
-    t1_short <= \$317 ;
+    t1_short <= \$350 ;
   always @(posedge clk)
-    t1_first <= \$318 ;
+    t1_first <= \$351 ;
   always @(posedge clk)
-    t1_wrapped <= \$319 ;
+    t1_wrapped <= \$352 ;
   always @(posedge clk)
-    t1_own_fail <= \$320 ;
+    t1_own_fail <= \$353 ;
   always @(posedge clk)
-    t1_r0v <= \$321 ;
+    t1_r0v <= \$354 ;
   always @(posedge clk)
-    t1_r0 <= \$322 ;
+    t1_r0 <= \$355 ;
   always @(posedge clk)
-    lane1 <= \$323 ;
+    lane1 <= \$356 ;
   always @(posedge clk)
-    g1 <= \$324 ;
+    g1 <= \$357 ;
   always @(posedge clk)
-    t2_valid <= \$325 ;
+    t2_valid <= \$358 ;
   always @(posedge clk)
-    t2_end <= \$326 ;
+    t2_end <= \$359 ;
   always @(posedge clk)
-    t2_fld <= \$327 ;
+    t2_fld <= \$360 ;
   always @(posedge clk)
-    t2_seq <= \$328 ;
+    t2_seq <= \$361 ;
   always @(posedge clk)
-    t2_ln <= \$329 ;
+    t2_ln <= \$362 ;
   always @(posedge clk)
-    t2_short <= \$330 ;
+    t2_short <= \$363 ;
   always @(posedge clk)
-    t2_first <= \$331 ;
+    t2_first <= \$364 ;
   always @(posedge clk)
-    t2_wrapped <= \$332 ;
+    t2_wrapped <= \$365 ;
   always @(posedge clk)
-    t2_own_fail <= \$333 ;
+    t2_own_fail <= \$366 ;
   always @(posedge clk)
-    t2_r0v <= \$334 ;
+    t2_r0v <= \$367 ;
   always @(posedge clk)
-    t2_r0 <= \$335 ;
+    t2_r0 <= \$368 ;
   always @(posedge clk)
-    win <= \$336 ;
+    win <= \$369 ;
   always @(posedge clk)
-    t3_valid <= \$337 ;
+    t3_valid <= \$370 ;
   always @(posedge clk)
-    t3_end <= \$338 ;
+    t3_end <= \$371 ;
   always @(posedge clk)
-    t3_fld <= \$339 ;
+    t3_fld <= \$372 ;
   always @(posedge clk)
-    t3_seq <= \$340 ;
+    t3_seq <= \$373 ;
   always @(posedge clk)
-    t3_ln <= \$341 ;
+    t3_ln <= \$374 ;
   always @(posedge clk)
-    t3_short <= \$342 ;
+    t3_short <= \$375 ;
   always @(posedge clk)
-    t3_first <= \$343 ;
+    t3_first <= \$376 ;
   always @(posedge clk)
-    t3_wrapped <= \$344 ;
+    t3_wrapped <= \$377 ;
   always @(posedge clk)
-    t3_own_fail <= \$345 ;
+    t3_own_fail <= \$378 ;
   always @(posedge clk)
-    t3_r0v <= \$346 ;
+    t3_r0v <= \$379 ;
   always @(posedge clk)
-    t3_r0 <= \$347 ;
+    t3_r0 <= \$380 ;
   always @(posedge clk)
-    val3 <= \$348 ;
+    val3 <= \$381 ;
   always @(posedge clk)
-    r3v_q <= \$349 ;
+    r3v_q <= \$382 ;
   always @(posedge clk)
-    r3_q <= \$350 ;
+    r3_q <= \$383 ;
   always @(posedge clk)
-    t4_valid <= \$351 ;
+    t4_valid <= \$384 ;
   always @(posedge clk)
-    t4_end <= \$352 ;
+    t4_end <= \$385 ;
   always @(posedge clk)
-    t4_fld <= \$353 ;
+    t4_fld <= \$386 ;
   always @(posedge clk)
-    t4_seq <= \$354 ;
+    t4_seq <= \$387 ;
   always @(posedge clk)
-    t4_ln <= \$355 ;
+    t4_ln <= \$388 ;
   always @(posedge clk)
-    t4_short <= \$356 ;
+    t4_short <= \$389 ;
   always @(posedge clk)
-    t4_first <= \$357 ;
+    t4_first <= \$390 ;
   always @(posedge clk)
-    t4_wrapped <= \$358 ;
+    t4_wrapped <= \$391 ;
   always @(posedge clk)
-    t4_own_fail <= \$359 ;
+    t4_own_fail <= \$392 ;
   always @(posedge clk)
-    t4_r0v <= \$360 ;
+    t4_r0v <= \$393 ;
   always @(posedge clk)
-    t4_r0 <= \$361 ;
+    t4_r0 <= \$394 ;
   always @(posedge clk)
-    val4 <= \$362 ;
+    lt30 <= \$395 ;
   always @(posedge clk)
-    r3v_4 <= \$363 ;
+    lt50 <= \$396 ;
   always @(posedge clk)
-    r3_4 <= \$364 ;
+    lt53 <= \$397 ;
   always @(posedge clk)
-    cmp_n <= \$365 ;
+    val4 <= \$398 ;
   always @(posedge clk)
-    cmp_h <= \$366 ;
+    r3v_4 <= \$399 ;
   always @(posedge clk)
-    cmp_p <= \$367 ;
+    r3_4 <= \$400 ;
   always @(posedge clk)
-    zero_hi <= \$368 ;
+    cmp_n <= \$401 ;
   always @(posedge clk)
-    c0_27_28 <= \$369 ;
+    cmp_h <= \$402 ;
   always @(posedge clk)
-    c0_lt37 <= \$370 ;
+    cmp_p <= \$403 ;
   always @(posedge clk)
-    c0_gt1 <= \$371 ;
+    zero_hi <= \$404 ;
   always @(posedge clk)
-    c0_ones <= \$372 ;
+    c0_27_28 <= \$405 ;
   always @(posedge clk)
-    c0_zero <= \$373 ;
+    c0_lt37 <= \$406 ;
   always @(posedge clk)
-    c0_one <= \$374 ;
+    c0_gt1 <= \$407 ;
   always @(posedge clk)
-    prio <= \$375 ;
+    c0_ones <= \$408 ;
   always @(posedge clk)
-    o_rec__valid <= \$376 ;
+    c0_zero <= \$409 ;
   always @(posedge clk)
-    o_rec__payload <= \$377 ;
+    c0_one <= \$410 ;
   always @(posedge clk)
-    rec_nonce <= \$378 ;
-  always @(posedge clk)
-    rec_gas_limit <= \$379 ;
-  always @(posedge clk)
-    rec_chain_id <= \$380 ;
-  always @(posedge clk)
-    rec_gas_price <= \$381 ;
-  always @(posedge clk)
-    rec_max_priority_fee_per_gas <= \$382 ;
-  always @(posedge clk)
-    rec_max_fee_per_gas <= \$383 ;
-  always @(posedge clk)
-    rec_max_fee_per_blob_gas <= \$384 ;
-  always @(posedge clk)
-    rec_value <= \$385 ;
-  always @(posedge clk)
-    rec_v <= \$386 ;
-  always @(posedge clk)
-    rec_r <= \$387 ;
-  always @(posedge clk)
-    rec_s <= \$388 ;
-  always @(posedge clk)
-    rec_to <= \$389 ;
-  always @(posedge clk)
-    best_v <= \$390 ;
-  always @(posedge clk)
-    best <= \$391 ;
+    prio <= \$411 ;
   \tx_values_top.values.ends  ends (
     .clk(clk),
     .\port$20$0 (\$13 [22:0]),
@@ -5522,6 +5491,440 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
     .w_en(w_en),
     .w_rdy(w_rdy)
   );
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$413  = o_rec__payload;
+    if (\$294 ) begin
+      if (t4_end) begin
+        \$413 [2592] = merged_v;
+        \$413 [2625:2593] = merged;
+        \$413 [63:0] = rec_nonce;
+        \$413 [127:64] = rec_gas_limit;
+        \$413 [383:128] = rec_chain_id;
+        \$413 [639:384] = rec_gas_price;
+        \$413 [895:640] = rec_max_priority_fee_per_gas;
+        \$413 [1151:896] = rec_max_fee_per_gas;
+        \$413 [1407:1152] = rec_max_fee_per_blob_gas;
+        \$413 [1663:1408] = rec_value;
+        \$413 [1919:1664] = rec_v;
+        \$413 [2175:1920] = rec_r;
+        \$413 [2431:2176] = rec_s;
+        \$413 [2591:2432] = rec_to;
+      end
+    end
+    if (rst) begin
+      \$413  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$414  = rec_nonce;
+    if (\$294 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+        \$414  = 64'h0000000000000000;
+      end else begin
+        if (\$300 ) begin
+          casez (t4_fld)
+            6'h02:
+                /* empty */;
+            6'h03:
+                \$414  = val4[63:0];
+          endcase
+        end
+      end
+    end
+    if (rst) begin
+      \$414  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$415  = rec_gas_limit;
+    if (\$294 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+        \$415  = 64'h0000000000000000;
+      end else begin
+        if (\$300 ) begin
+          casez (t4_fld)
+            6'h02:
+                /* empty */;
+            6'h03:
+                /* empty */;
+            6'h04:
+                /* empty */;
+            6'h05:
+                /* empty */;
+            6'h06:
+                /* empty */;
+            6'h07:
+                \$415  = val4[63:0];
+          endcase
+        end
+      end
+    end
+    if (rst) begin
+      \$415  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$416  = rec_chain_id;
+    if (\$294 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+        \$416  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else begin
+        if (\$300 ) begin
+          casez (t4_fld)
+            6'h02:
+                \$416  = val4;
+          endcase
+        end
+      end
+    end
+    if (rst) begin
+      \$416  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$417  = rec_gas_price;
+    if (\$294 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+        \$417  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else begin
+        if (\$300 ) begin
+          casez (t4_fld)
+            6'h02:
+                /* empty */;
+            6'h03:
+                /* empty */;
+            6'h04:
+                \$417  = val4;
+          endcase
+        end
+      end
+    end
+    if (rst) begin
+      \$417  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$418  = rec_max_priority_fee_per_gas;
+    if (\$294 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+        \$418  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else begin
+        if (\$300 ) begin
+          casez (t4_fld)
+            6'h02:
+                /* empty */;
+            6'h03:
+                /* empty */;
+            6'h04:
+                /* empty */;
+            6'h05:
+                \$418  = val4;
+          endcase
+        end
+      end
+    end
+    if (rst) begin
+      \$418  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$419  = rec_max_fee_per_gas;
+    if (\$294 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+        \$419  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else begin
+        if (\$300 ) begin
+          casez (t4_fld)
+            6'h02:
+                /* empty */;
+            6'h03:
+                /* empty */;
+            6'h04:
+                /* empty */;
+            6'h05:
+                /* empty */;
+            6'h06:
+                \$419  = val4;
+          endcase
+        end
+      end
+    end
+    if (rst) begin
+      \$419  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$420  = rec_max_fee_per_blob_gas;
+    if (\$294 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+        \$420  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else begin
+        if (\$300 ) begin
+          casez (t4_fld)
+            6'h02:
+                /* empty */;
+            6'h03:
+                /* empty */;
+            6'h04:
+                /* empty */;
+            6'h05:
+                /* empty */;
+            6'h06:
+                /* empty */;
+            6'h07:
+                /* empty */;
+            6'h09:
+                /* empty */;
+            6'h0c:
+                \$420  = val4;
+          endcase
+        end
+      end
+    end
+    if (rst) begin
+      \$420  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$421  = rec_value;
+    if (\$294 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+        \$421  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else begin
+        if (\$300 ) begin
+          casez (t4_fld)
+            6'h02:
+                /* empty */;
+            6'h03:
+                /* empty */;
+            6'h04:
+                /* empty */;
+            6'h05:
+                /* empty */;
+            6'h06:
+                /* empty */;
+            6'h07:
+                /* empty */;
+            6'h09:
+                \$421  = val4;
+          endcase
+        end
+      end
+    end
+    if (rst) begin
+      \$421  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$422  = rec_v;
+    if (\$294 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+        \$422  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else begin
+        if (\$300 ) begin
+          casez (t4_fld)
+            6'h02:
+                /* empty */;
+            6'h03:
+                /* empty */;
+            6'h04:
+                /* empty */;
+            6'h05:
+                /* empty */;
+            6'h06:
+                /* empty */;
+            6'h07:
+                /* empty */;
+            6'h09:
+                /* empty */;
+            6'h0c:
+                /* empty */;
+            6'h0f:
+                \$422  = val4;
+            6'h10:
+                \$422  = val4;
+          endcase
+        end
+      end
+    end
+    if (rst) begin
+      \$422  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$423  = rec_r;
+    if (\$294 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+        \$423  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else begin
+        if (\$300 ) begin
+          casez (t4_fld)
+            6'h02:
+                /* empty */;
+            6'h03:
+                /* empty */;
+            6'h04:
+                /* empty */;
+            6'h05:
+                /* empty */;
+            6'h06:
+                /* empty */;
+            6'h07:
+                /* empty */;
+            6'h09:
+                /* empty */;
+            6'h0c:
+                /* empty */;
+            6'h0f:
+                /* empty */;
+            6'h10:
+                /* empty */;
+            6'h11:
+                \$423  = val4;
+          endcase
+        end
+      end
+    end
+    if (rst) begin
+      \$423  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$424  = rec_s;
+    if (\$294 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+        \$424  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else begin
+        if (\$300 ) begin
+          casez (t4_fld)
+            6'h02:
+                /* empty */;
+            6'h03:
+                /* empty */;
+            6'h04:
+                /* empty */;
+            6'h05:
+                /* empty */;
+            6'h06:
+                /* empty */;
+            6'h07:
+                /* empty */;
+            6'h09:
+                /* empty */;
+            6'h0c:
+                /* empty */;
+            6'h0f:
+                /* empty */;
+            6'h10:
+                /* empty */;
+            6'h11:
+                /* empty */;
+            6'h12:
+                \$424  = val4;
+          endcase
+        end
+      end
+    end
+    if (rst) begin
+      \$424  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$425  = rec_to;
+    if (\$294 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+        \$425  = 160'h0000000000000000000000000000000000000000;
+      end else begin
+        if (\$300 ) begin
+          casez (t4_fld)
+            6'h02:
+                /* empty */;
+            6'h03:
+                /* empty */;
+            6'h04:
+                /* empty */;
+            6'h05:
+                /* empty */;
+            6'h06:
+                /* empty */;
+            6'h07:
+                /* empty */;
+            6'h09:
+                /* empty */;
+            6'h0c:
+                /* empty */;
+            6'h0f:
+                /* empty */;
+            6'h10:
+                /* empty */;
+            6'h11:
+                /* empty */;
+            6'h12:
+                /* empty */;
+            6'h08:
+                \$425  = val4[159:0];
+          endcase
+        end
+      end
+    end
+    if (rst) begin
+      \$425  = 160'h0000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$426  = best_v;
+    if (\$294 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+        \$426  = 1'h0;
+      end else begin
+        \$426  = merged_v;
+      end
+    end
+    if (rst) begin
+      \$426  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$427  = best;
+    if (\$294 ) begin
+      (* full_case = 32'd1 *)
+      if (t4_end) begin
+      end else begin
+        \$427  = merged;
+      end
+    end
+    if (rst) begin
+      \$427  = 33'h000000000;
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
@@ -5563,191 +5966,191 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$208 [3:0])
+    casez (\$238 [3:0])
       4'h0:
-          \$209  = buf0;
+          \$239  = buf0;
       4'h1:
-          \$209  = buf1;
+          \$239  = buf1;
       4'h2:
-          \$209  = buf2;
+          \$239  = buf2;
       4'h3:
-          \$209  = buf3;
+          \$239  = buf3;
       4'h4:
-          \$209  = buf4;
+          \$239  = buf4;
       4'h5:
-          \$209  = buf5;
+          \$239  = buf5;
       4'h6:
-          \$209  = buf6;
+          \$239  = buf6;
       4'h7:
-          \$209  = buf7;
+          \$239  = buf7;
       4'h8:
-          \$209  = buf8;
+          \$239  = buf8;
       4'h9:
-          \$209  = buf9;
+          \$239  = buf9;
       4'ha:
-          \$209  = buf10;
+          \$239  = buf10;
       4'hb:
-          \$209  = buf11;
+          \$239  = buf11;
       4'hc:
-          \$209  = buf12;
+          \$239  = buf12;
       4'hd:
-          \$209  = buf13;
+          \$239  = buf13;
       4'he:
-          \$209  = buf14;
+          \$239  = buf14;
       4'hf:
-          \$209  = buf15;
+          \$239  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$210 [3:0])
+    casez (\$240 [3:0])
       4'h0:
-          \$211  = buf0;
+          \$241  = buf0;
       4'h1:
-          \$211  = buf1;
+          \$241  = buf1;
       4'h2:
-          \$211  = buf2;
+          \$241  = buf2;
       4'h3:
-          \$211  = buf3;
+          \$241  = buf3;
       4'h4:
-          \$211  = buf4;
+          \$241  = buf4;
       4'h5:
-          \$211  = buf5;
+          \$241  = buf5;
       4'h6:
-          \$211  = buf6;
+          \$241  = buf6;
       4'h7:
-          \$211  = buf7;
+          \$241  = buf7;
       4'h8:
-          \$211  = buf8;
+          \$241  = buf8;
       4'h9:
-          \$211  = buf9;
+          \$241  = buf9;
       4'ha:
-          \$211  = buf10;
+          \$241  = buf10;
       4'hb:
-          \$211  = buf11;
+          \$241  = buf11;
       4'hc:
-          \$211  = buf12;
+          \$241  = buf12;
       4'hd:
-          \$211  = buf13;
+          \$241  = buf13;
       4'he:
-          \$211  = buf14;
+          \$241  = buf14;
       4'hf:
-          \$211  = buf15;
+          \$241  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$212 [3:0])
+    casez (\$242 [3:0])
       4'h0:
-          \$213  = buf0;
+          \$243  = buf0;
       4'h1:
-          \$213  = buf1;
+          \$243  = buf1;
       4'h2:
-          \$213  = buf2;
+          \$243  = buf2;
       4'h3:
-          \$213  = buf3;
+          \$243  = buf3;
       4'h4:
-          \$213  = buf4;
+          \$243  = buf4;
       4'h5:
-          \$213  = buf5;
+          \$243  = buf5;
       4'h6:
-          \$213  = buf6;
+          \$243  = buf6;
       4'h7:
-          \$213  = buf7;
+          \$243  = buf7;
       4'h8:
-          \$213  = buf8;
+          \$243  = buf8;
       4'h9:
-          \$213  = buf9;
+          \$243  = buf9;
       4'ha:
-          \$213  = buf10;
+          \$243  = buf10;
       4'hb:
-          \$213  = buf11;
+          \$243  = buf11;
       4'hc:
-          \$213  = buf12;
+          \$243  = buf12;
       4'hd:
-          \$213  = buf13;
+          \$243  = buf13;
       4'he:
-          \$213  = buf14;
+          \$243  = buf14;
       4'hf:
-          \$213  = buf15;
+          \$243  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$214 [3:0])
+    casez (\$244 [3:0])
       4'h0:
-          \$215  = buf0;
+          \$245  = buf0;
       4'h1:
-          \$215  = buf1;
+          \$245  = buf1;
       4'h2:
-          \$215  = buf2;
+          \$245  = buf2;
       4'h3:
-          \$215  = buf3;
+          \$245  = buf3;
       4'h4:
-          \$215  = buf4;
+          \$245  = buf4;
       4'h5:
-          \$215  = buf5;
+          \$245  = buf5;
       4'h6:
-          \$215  = buf6;
+          \$245  = buf6;
       4'h7:
-          \$215  = buf7;
+          \$245  = buf7;
       4'h8:
-          \$215  = buf8;
+          \$245  = buf8;
       4'h9:
-          \$215  = buf9;
+          \$245  = buf9;
       4'ha:
-          \$215  = buf10;
+          \$245  = buf10;
       4'hb:
-          \$215  = buf11;
+          \$245  = buf11;
       4'hc:
-          \$215  = buf12;
+          \$245  = buf12;
       4'hd:
-          \$215  = buf13;
+          \$245  = buf13;
       4'he:
-          \$215  = buf14;
+          \$245  = buf14;
       4'hf:
-          \$215  = buf15;
+          \$245  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$216 [3:0])
+    casez (\$246 [3:0])
       4'h0:
-          \$217  = buf0;
+          \$247  = buf0;
       4'h1:
-          \$217  = buf1;
+          \$247  = buf1;
       4'h2:
-          \$217  = buf2;
+          \$247  = buf2;
       4'h3:
-          \$217  = buf3;
+          \$247  = buf3;
       4'h4:
-          \$217  = buf4;
+          \$247  = buf4;
       4'h5:
-          \$217  = buf5;
+          \$247  = buf5;
       4'h6:
-          \$217  = buf6;
+          \$247  = buf6;
       4'h7:
-          \$217  = buf7;
+          \$247  = buf7;
       4'h8:
-          \$217  = buf8;
+          \$247  = buf8;
       4'h9:
-          \$217  = buf9;
+          \$247  = buf9;
       4'ha:
-          \$217  = buf10;
+          \$247  = buf10;
       4'hb:
-          \$217  = buf11;
+          \$247  = buf11;
       4'hc:
-          \$217  = buf12;
+          \$247  = buf12;
       4'hd:
-          \$217  = buf13;
+          \$247  = buf13;
       4'he:
-          \$217  = buf14;
+          \$247  = buf14;
       4'hf:
-          \$217  = buf15;
+          \$247  = buf15;
     endcase
   end
   always @* begin
@@ -6152,63 +6555,63 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$268  = \$161 ;
+    \$301  = \$191 ;
     if (rst) begin
-      \$268  = 1'h1;
+      \$301  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$269  = fire;
+    \$302  = fire;
     if (rst) begin
-      \$269  = 1'h0;
+      \$302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$270  = wr[3:0];
+    \$303  = wr[3:0];
     if (rst) begin
-      \$270  = 4'h0;
+      \$303  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$271  = i_beat__payload[63:0];
+    \$304  = i_beat__payload[63:0];
     if (rst) begin
-      \$271  = 64'h0000000000000000;
+      \$304  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$272  = buf0;
+    \$305  = buf0;
     if (w_v) begin
       casez (w_idx)
         4'h0:
-            \$272  = \w_data$137 ;
+            \$305  = \w_data$143 ;
       endcase
     end
     if (rst) begin
-      \$272  = 64'h0000000000000000;
+      \$305  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$273  = buf1;
+    \$306  = buf1;
     if (w_v) begin
       casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
-            \$273  = \w_data$137 ;
+            \$306  = \w_data$143 ;
       endcase
     end
     if (rst) begin
-      \$273  = 64'h0000000000000000;
+      \$306  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$274  = buf2;
+    \$307  = buf2;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -6216,16 +6619,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h1:
             /* empty */;
         4'h2:
-            \$274  = \w_data$137 ;
+            \$307  = \w_data$143 ;
       endcase
     end
     if (rst) begin
-      \$274  = 64'h0000000000000000;
+      \$307  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$275  = buf3;
+    \$308  = buf3;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -6235,16 +6638,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h2:
             /* empty */;
         4'h3:
-            \$275  = \w_data$137 ;
+            \$308  = \w_data$143 ;
       endcase
     end
     if (rst) begin
-      \$275  = 64'h0000000000000000;
+      \$308  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$276  = buf4;
+    \$309  = buf4;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -6256,16 +6659,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h3:
             /* empty */;
         4'h4:
-            \$276  = \w_data$137 ;
+            \$309  = \w_data$143 ;
       endcase
     end
     if (rst) begin
-      \$276  = 64'h0000000000000000;
+      \$309  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$277  = buf5;
+    \$310  = buf5;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -6279,16 +6682,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h4:
             /* empty */;
         4'h5:
-            \$277  = \w_data$137 ;
+            \$310  = \w_data$143 ;
       endcase
     end
     if (rst) begin
-      \$277  = 64'h0000000000000000;
+      \$310  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$278  = buf6;
+    \$311  = buf6;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -6304,16 +6707,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h5:
             /* empty */;
         4'h6:
-            \$278  = \w_data$137 ;
+            \$311  = \w_data$143 ;
       endcase
     end
     if (rst) begin
-      \$278  = 64'h0000000000000000;
+      \$311  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$279  = buf7;
+    \$312  = buf7;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -6331,16 +6734,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h6:
             /* empty */;
         4'h7:
-            \$279  = \w_data$137 ;
+            \$312  = \w_data$143 ;
       endcase
     end
     if (rst) begin
-      \$279  = 64'h0000000000000000;
+      \$312  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$280  = buf8;
+    \$313  = buf8;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -6360,16 +6763,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h7:
             /* empty */;
         4'h8:
-            \$280  = \w_data$137 ;
+            \$313  = \w_data$143 ;
       endcase
     end
     if (rst) begin
-      \$280  = 64'h0000000000000000;
+      \$313  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$281  = buf9;
+    \$314  = buf9;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -6391,16 +6794,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h8:
             /* empty */;
         4'h9:
-            \$281  = \w_data$137 ;
+            \$314  = \w_data$143 ;
       endcase
     end
     if (rst) begin
-      \$281  = 64'h0000000000000000;
+      \$314  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$282  = buf10;
+    \$315  = buf10;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -6424,16 +6827,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h9:
             /* empty */;
         4'ha:
-            \$282  = \w_data$137 ;
+            \$315  = \w_data$143 ;
       endcase
     end
     if (rst) begin
-      \$282  = 64'h0000000000000000;
+      \$315  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$283  = buf11;
+    \$316  = buf11;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -6459,16 +6862,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'ha:
             /* empty */;
         4'hb:
-            \$283  = \w_data$137 ;
+            \$316  = \w_data$143 ;
       endcase
     end
     if (rst) begin
-      \$283  = 64'h0000000000000000;
+      \$316  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$284  = buf12;
+    \$317  = buf12;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -6496,16 +6899,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'hb:
             /* empty */;
         4'hc:
-            \$284  = \w_data$137 ;
+            \$317  = \w_data$143 ;
       endcase
     end
     if (rst) begin
-      \$284  = 64'h0000000000000000;
+      \$317  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$285  = buf13;
+    \$318  = buf13;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -6535,16 +6938,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'hc:
             /* empty */;
         4'hd:
-            \$285  = \w_data$137 ;
+            \$318  = \w_data$143 ;
       endcase
     end
     if (rst) begin
-      \$285  = 64'h0000000000000000;
+      \$318  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$286  = buf14;
+    \$319  = buf14;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -6576,16 +6979,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'hd:
             /* empty */;
         4'he:
-            \$286  = \w_data$137 ;
+            \$319  = \w_data$143 ;
       endcase
     end
     if (rst) begin
-      \$286  = 64'h0000000000000000;
+      \$319  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$287  = buf15;
+    \$320  = buf15;
     if (w_v) begin
       (* full_case = 32'd1 *)
       casez (w_idx)
@@ -6620,607 +7023,208 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'he:
             /* empty */;
         4'hf:
-            \$287  = \w_data$137 ;
+            \$320  = \w_data$143 ;
       endcase
     end
     if (rst) begin
-      \$287  = 64'h0000000000000000;
+      \$320  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$288  = wr;
+    \$321  = wr;
     if (fire) begin
-      \$288  = \$162 [23:0];
+      \$321  = \$192 [23:0];
     end
     if (rst) begin
-      \$288  = 24'h000000;
+      \$321  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$289  = in_nb;
+    \$322  = in_nb;
     if (fire) begin
       if (i_beat__payload[72]) begin
-        \$289  = 23'h000000;
-      end else if (\$163 ) begin
-        \$289  = \$164 [22:0];
+        \$322  = 23'h000000;
+      end else if (\$193 ) begin
+        \$322  = \$194 [22:0];
       end
     end
     if (rst) begin
-      \$289  = 23'h000000;
+      \$322  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$290  = \$167 [23:0];
+    \$323  = \$197 [23:0];
     if (rst) begin
-      \$290  = 24'h000000;
+      \$323  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$291  = \$174 [22:0];
+    \$324  = \$204 [22:0];
     if (rst) begin
-      \$291  = 23'h000000;
+      \$324  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$292  = lim;
+    \$325  = lim;
     if (rst) begin
-      \$292  = 24'h000000;
+      \$325  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$293  = \$176 ;
-    if (rst) begin
-      \$293  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$294  = cur_base;
-    if (rst) begin
-      \$294  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$295  = \$181 [23:0];
-    if (rst) begin
-      \$295  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$296  = o_calldata__valid;
-    if (o_calldata__ready) begin
-      \$296  = 1'h0;
-    end
-    if (\$182 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$184 ) begin
-              \$296  = 1'h1;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$186 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$296  = 1'h1;
-                end
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$296  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$297  = low;
-    if (\$182 ) begin
-      casez (j[1:0])
-        2'h1:
-            if (\$183 ) begin
-              \$297  = { 1'h0, j[56:32] };
-            end
-        2'h2:
-            if (\$184 ) begin
-              \$297  = 26'h0000000;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$186 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  if (\$189 ) begin
-                    \$297  = q;
-                  end
-                end
-              end
-            end else if (bytes_in) begin
-              if (\$190 ) begin
-                \$297  = j_end;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$297  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$298  = o_calldata__payload;
-    if (\$182 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$184 ) begin
-              \$298 [67:64] = 4'h0;
-              \$298 [68] = 1'h1;
-              \$298 [63:0] = 64'h0000000000000000;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$186 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$298 [68] = 1'h0;
-                  \$298 [63:0] = \$187 ;
-                  \$298 [67:64] = \$35 [3:0];
-                end
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$298  = 69'h000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$299  = cur_base;
-    if (\$182 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$184 ) begin
-              \$299  = \$185 [23:0];
-            end
-      endcase
-    end
-    if (rst) begin
-      \$299  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$300  = d_valid;
-    if (\$182 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$184 ) begin
-              \$300  = 1'h0;
-            end
-        2'h0:
-            if (take) begin
-              \$300  = 1'h0;
-              if (\$197 ) begin
-                \$300  = 1'h1;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$300  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$301  = q;
-    if (\$182 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$186 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$301  = qa;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$199 ) begin
-      \$301  = { 1'h0, i_job__payload[56:32] };
-    end
-    if (rst) begin
-      \$301  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$302  = qa;
-    if (\$182 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$186 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$302  = \$188 [25:0];
-                end
-              end
-            end
-      endcase
-    end
-    if (\$199 ) begin
-      \$302  = { \$207 [22:0], 3'h0 };
-    end
-    if (rst) begin
-      \$302  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$303  = d_seq;
-    if (\$182 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$197 ) begin
-                \$303  = j[25:2];
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$303  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$304  = d_end;
-    if (\$182 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$197 ) begin
-                \$304  = j_end;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$304  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$305  = d_ver;
-    if (\$182 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$197 ) begin
-                \$305  = \$198 ;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$305  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$306  = jv;
-    if (\$199 ) begin
-      \$306  = 1'h1;
-    end else if (take) begin
-      \$306  = 1'h0;
-    end
-    if (rst) begin
-      \$306  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$307  = j;
-    if (\$199 ) begin
-      \$307  = i_job__payload;
-    end
-    if (rst) begin
-      \$307  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$308  = j_end;
-    if (\$199 ) begin
-      \$308  = in_end;
-    end
-    if (rst) begin
-      \$308  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$309  = short;
-    if (\$199 ) begin
-      \$309  = \$200 ;
-    end
-    if (rst) begin
-      \$309  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$310  = j_zl;
-    if (\$199 ) begin
-      \$310  = \$201 ;
-    end
-    if (rst) begin
-      \$310  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$311  = j_nb;
-    if (\$199 ) begin
-      \$311  = \$205 [22:0];
-    end
-    if (rst) begin
-      \$311  = 23'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$312  = t1_valid;
-    if (adv) begin
-      \$312  = t0_valid;
-    end
-    if (rst) begin
-      \$312  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$313  = t1_end;
-    if (adv) begin
-      \$313  = t0_end;
-    end
-    if (rst) begin
-      \$313  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$314  = t1_fld;
-    if (adv) begin
-      \$314  = j[31:26];
-    end
-    if (rst) begin
-      \$314  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$315  = t1_seq;
-    if (adv) begin
-      \$315  = t0_seq;
-    end
-    if (rst) begin
-      \$315  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$316  = t1_ln;
-    if (adv) begin
-      \$316  = \$23 [5:0];
-    end
-    if (rst) begin
-      \$316  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$317  = t1_short;
-    if (adv) begin
-      \$317  = short;
-    end
-    if (rst) begin
-      \$317  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$318  = t1_first;
-    if (adv) begin
-      \$318  = t0_first;
-    end
-    if (rst) begin
-      \$318  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$319  = t1_wrapped;
-    if (adv) begin
-      \$319  = j[82];
-    end
-    if (rst) begin
-      \$319  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$320  = t1_own_fail;
-    if (adv) begin
-      \$320  = t0_own_fail;
-    end
-    if (rst) begin
-      \$320  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$321  = t1_r0v;
-    if (adv) begin
-      \$321  = t0_r0v;
-    end
-    if (rst) begin
-      \$321  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$322  = t1_r0;
-    if (adv) begin
-      \$322  = t0_r0;
-    end
-    if (rst) begin
-      \$322  = 33'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$323  = lane1;
-    if (adv) begin
-      \$323  = j[34:32];
-    end
-    if (rst) begin
-      \$323  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$324  = g1;
-    if (adv) begin
-      \$324  = \$25 [3:0];
-    end
-    if (rst) begin
-      \$324  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$325  = t2_valid;
-    if (adv) begin
-      \$325  = t1_valid;
-    end
-    if (rst) begin
-      \$325  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$326  = t2_end;
-    if (adv) begin
-      \$326  = t1_end;
-    end
+    \$326  = \$206 ;
     if (rst) begin
       \$326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$327  = t2_fld;
-    if (adv) begin
-      \$327  = t1_fld;
-    end
+    \$327  = cur_base;
     if (rst) begin
-      \$327  = 6'h00;
+      \$327  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$328  = t2_seq;
-    if (adv) begin
-      \$328  = t1_seq;
-    end
+    \$328  = \$211 [23:0];
     if (rst) begin
-      \$328  = 25'h0000000;
+      \$328  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$329  = t2_ln;
-    if (adv) begin
-      \$329  = t1_ln;
+    \$329  = o_calldata__valid;
+    if (o_calldata__ready) begin
+      \$329  = 1'h0;
+    end
+    if (\$212 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$214 ) begin
+              \$329  = 1'h1;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$216 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$329  = 1'h1;
+                end
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$329  = 6'h00;
+      \$329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$330  = t2_short;
-    if (adv) begin
-      \$330  = t1_short;
+    \$330  = low;
+    if (\$212 ) begin
+      casez (j[1:0])
+        2'h1:
+            if (\$213 ) begin
+              \$330  = { 1'h0, j[56:32] };
+            end
+        2'h2:
+            if (\$214 ) begin
+              \$330  = 26'h0000000;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$216 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  if (\$219 ) begin
+                    \$330  = q;
+                  end
+                end
+              end
+            end else if (bytes_in) begin
+              if (\$220 ) begin
+                \$330  = j_end;
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$330  = 1'h0;
+      \$330  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$331  = t2_first;
-    if (adv) begin
-      \$331  = t1_first;
+    \$331  = o_calldata__payload;
+    if (\$212 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$214 ) begin
+              \$331 [67:64] = 4'h0;
+              \$331 [68] = 1'h1;
+              \$331 [63:0] = 64'h0000000000000000;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$216 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$331 [68] = 1'h0;
+                  \$331 [63:0] = \$217 ;
+                  \$331 [67:64] = \$35 [3:0];
+                end
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$331  = 1'h0;
+      \$331  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$332  = t2_wrapped;
-    if (adv) begin
-      \$332  = t1_wrapped;
+    \$332  = cur_base;
+    if (\$212 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$214 ) begin
+              \$332  = \$215 [23:0];
+            end
+      endcase
     end
     if (rst) begin
-      \$332  = 1'h0;
+      \$332  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$333  = t2_own_fail;
-    if (adv) begin
-      \$333  = t1_own_fail;
+    \$333  = d_valid;
+    if (\$212 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$214 ) begin
+              \$333  = 1'h0;
+            end
+        2'h0:
+            if (take) begin
+              \$333  = 1'h0;
+              if (\$227 ) begin
+                \$333  = 1'h1;
+              end
+            end
+      endcase
     end
     if (rst) begin
       \$333  = 1'h0;
@@ -7228,49 +7232,116 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$334  = t2_r0v;
-    if (adv) begin
-      \$334  = t1_r0v;
+    \$334  = q;
+    if (\$212 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$216 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$334  = qa;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$229 ) begin
+      \$334  = { 1'h0, i_job__payload[56:32] };
     end
     if (rst) begin
-      \$334  = 1'h0;
+      \$334  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$335  = t2_r0;
-    if (adv) begin
-      \$335  = t1_r0;
+    \$335  = qa;
+    if (\$212 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$216 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$335  = \$218 [25:0];
+                end
+              end
+            end
+      endcase
+    end
+    if (\$229 ) begin
+      \$335  = { \$237 [22:0], 3'h0 };
     end
     if (rst) begin
-      \$335  = 33'h000000000;
+      \$335  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$336  = win;
-    if (adv) begin
-      \$336  = \$218 ;
+    \$336  = d_seq;
+    if (\$212 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$227 ) begin
+                \$336  = j[25:2];
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$336  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$336  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$337  = t3_valid;
-    if (adv) begin
-      \$337  = t2_valid;
+    \$337  = d_end;
+    if (\$212 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$227 ) begin
+                \$337  = j_end;
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$337  = 1'h0;
+      \$337  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$338  = t3_end;
-    if (adv) begin
-      \$338  = t2_end;
+    \$338  = d_ver;
+    if (\$212 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$227 ) begin
+                \$338  = \$228 ;
+              end
+            end
+      endcase
     end
     if (rst) begin
       \$338  = 1'h0;
@@ -7278,39 +7349,41 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$339  = t3_fld;
-    if (adv) begin
-      \$339  = t2_fld;
+    \$339  = jv;
+    if (\$229 ) begin
+      \$339  = 1'h1;
+    end else if (take) begin
+      \$339  = 1'h0;
     end
     if (rst) begin
-      \$339  = 6'h00;
+      \$339  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$340  = t3_seq;
-    if (adv) begin
-      \$340  = t2_seq;
+    \$340  = j;
+    if (\$229 ) begin
+      \$340  = i_job__payload;
     end
     if (rst) begin
-      \$340  = 25'h0000000;
+      \$340  = 83'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$341  = t3_ln;
-    if (adv) begin
-      \$341  = t2_ln;
+    \$341  = j_end;
+    if (\$229 ) begin
+      \$341  = in_end;
     end
     if (rst) begin
-      \$341  = 6'h00;
+      \$341  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$342  = t3_short;
-    if (adv) begin
-      \$342  = t2_short;
+    \$342  = short;
+    if (\$229 ) begin
+      \$342  = \$230 ;
     end
     if (rst) begin
       \$342  = 1'h0;
@@ -7318,9 +7391,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$343  = t3_first;
-    if (adv) begin
-      \$343  = t2_first;
+    \$343  = j_zl;
+    if (\$229 ) begin
+      \$343  = \$231 ;
     end
     if (rst) begin
       \$343  = 1'h0;
@@ -7328,19 +7401,19 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$344  = t3_wrapped;
-    if (adv) begin
-      \$344  = t2_wrapped;
+    \$344  = j_nb;
+    if (\$229 ) begin
+      \$344  = \$235 [22:0];
     end
     if (rst) begin
-      \$344  = 1'h0;
+      \$344  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$345  = t3_own_fail;
+    \$345  = t1_valid;
     if (adv) begin
-      \$345  = \$220 ;
+      \$345  = t0_valid;
     end
     if (rst) begin
       \$345  = 1'h0;
@@ -7348,9 +7421,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$346  = t3_r0v;
+    \$346  = t1_end;
     if (adv) begin
-      \$346  = t2_r0v;
+      \$346  = t0_end;
     end
     if (rst) begin
       \$346  = 1'h0;
@@ -7358,49 +7431,49 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$347  = t3_r0;
+    \$347  = t1_fld;
     if (adv) begin
-      \$347  = t2_r0;
+      \$347  = j[31:26];
     end
     if (rst) begin
-      \$347  = 33'h000000000;
+      \$347  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$348  = val3;
+    \$348  = t1_seq;
     if (adv) begin
-      \$348  = \$219 ;
+      \$348  = t0_seq;
     end
     if (rst) begin
-      \$348  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$348  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$349  = r3v_q;
+    \$349  = t1_ln;
     if (adv) begin
-      \$349  = r3v;
+      \$349  = \$23 [5:0];
     end
     if (rst) begin
-      \$349  = 1'h0;
+      \$349  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$350  = r3_q;
+    \$350  = t1_short;
     if (adv) begin
-      \$350  = r3;
+      \$350  = short;
     end
     if (rst) begin
-      \$350  = 33'h000000000;
+      \$350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$351  = t4_valid;
+    \$351  = t1_first;
     if (adv) begin
-      \$351  = t3_valid;
+      \$351  = t0_first;
     end
     if (rst) begin
       \$351  = 1'h0;
@@ -7408,9 +7481,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$352  = t4_end;
+    \$352  = t1_wrapped;
     if (adv) begin
-      \$352  = t3_end;
+      \$352  = j[82];
     end
     if (rst) begin
       \$352  = 1'h0;
@@ -7418,59 +7491,59 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$353  = t4_fld;
+    \$353  = t1_own_fail;
     if (adv) begin
-      \$353  = t3_fld;
+      \$353  = t0_own_fail;
     end
     if (rst) begin
-      \$353  = 6'h00;
+      \$353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$354  = t4_seq;
+    \$354  = t1_r0v;
     if (adv) begin
-      \$354  = t3_seq;
+      \$354  = t0_r0v;
     end
     if (rst) begin
-      \$354  = 25'h0000000;
+      \$354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$355  = t4_ln;
+    \$355  = t1_r0;
     if (adv) begin
-      \$355  = t3_ln;
+      \$355  = t0_r0;
     end
     if (rst) begin
-      \$355  = 6'h00;
+      \$355  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$356  = t4_short;
+    \$356  = lane1;
     if (adv) begin
-      \$356  = t3_short;
+      \$356  = j[34:32];
     end
     if (rst) begin
-      \$356  = 1'h0;
+      \$356  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$357  = t4_first;
+    \$357  = g1;
     if (adv) begin
-      \$357  = t3_first;
+      \$357  = \$25 [3:0];
     end
     if (rst) begin
-      \$357  = 1'h0;
+      \$357  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$358  = t4_wrapped;
+    \$358  = t2_valid;
     if (adv) begin
-      \$358  = t3_wrapped;
+      \$358  = t1_valid;
     end
     if (rst) begin
       \$358  = 1'h0;
@@ -7478,9 +7551,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$359  = t4_own_fail;
+    \$359  = t2_end;
     if (adv) begin
-      \$359  = t3_own_fail;
+      \$359  = t1_end;
     end
     if (rst) begin
       \$359  = 1'h0;
@@ -7488,39 +7561,39 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$360  = t4_r0v;
+    \$360  = t2_fld;
     if (adv) begin
-      \$360  = t3_r0v;
+      \$360  = t1_fld;
     end
     if (rst) begin
-      \$360  = 1'h0;
+      \$360  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$361  = t4_r0;
+    \$361  = t2_seq;
     if (adv) begin
-      \$361  = t3_r0;
+      \$361  = t1_seq;
     end
     if (rst) begin
-      \$361  = 33'h000000000;
+      \$361  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$362  = val4;
+    \$362  = t2_ln;
     if (adv) begin
-      \$362  = val3;
+      \$362  = t1_ln;
     end
     if (rst) begin
-      \$362  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$362  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$363  = r3v_4;
+    \$363  = t2_short;
     if (adv) begin
-      \$363  = r3v_q;
+      \$363  = t1_short;
     end
     if (rst) begin
       \$363  = 1'h0;
@@ -7528,69 +7601,69 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$364  = r3_4;
+    \$364  = t2_first;
     if (adv) begin
-      \$364  = r3_q;
+      \$364  = t1_first;
     end
     if (rst) begin
-      \$364  = 33'h000000000;
+      \$364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$365  = cmp_n;
+    \$365  = t2_wrapped;
     if (adv) begin
-      \$365  = { \$228 , \$227 , \$226 , \$225 , \$224 , \$223 , \$222 , \$221  };
+      \$365  = t1_wrapped;
     end
     if (rst) begin
-      \$365  = 8'h00;
+      \$365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$366  = cmp_h;
+    \$366  = t2_own_fail;
     if (adv) begin
-      \$366  = { \$236 , \$235 , \$234 , \$233 , \$232 , \$231 , \$230 , \$229  };
+      \$366  = t1_own_fail;
     end
     if (rst) begin
-      \$366  = 8'h00;
+      \$366  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$367  = cmp_p;
+    \$367  = t2_r0v;
     if (adv) begin
-      \$367  = { \$244 , \$243 , \$242 , \$241 , \$240 , \$239 , \$238 , \$237  };
+      \$367  = t1_r0v;
     end
     if (rst) begin
-      \$367  = 8'h00;
+      \$367  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$368  = zero_hi;
+    \$368  = t2_r0;
     if (adv) begin
-      \$368  = \$245 ;
+      \$368  = t1_r0;
     end
     if (rst) begin
-      \$368  = 1'h0;
+      \$368  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$369  = c0_27_28;
+    \$369  = win;
     if (adv) begin
       \$369  = \$248 ;
     end
     if (rst) begin
-      \$369  = 1'h0;
+      \$369  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$370  = c0_lt37;
+    \$370  = t3_valid;
     if (adv) begin
-      \$370  = \$249 ;
+      \$370  = t2_valid;
     end
     if (rst) begin
       \$370  = 1'h0;
@@ -7598,9 +7671,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$371  = c0_gt1;
+    \$371  = t3_end;
     if (adv) begin
-      \$371  = \$250 ;
+      \$371  = t2_end;
     end
     if (rst) begin
       \$371  = 1'h0;
@@ -7608,58 +7681,49 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$372  = c0_ones;
+    \$372  = t3_fld;
     if (adv) begin
-      \$372  = \$251 ;
+      \$372  = t2_fld;
     end
     if (rst) begin
-      \$372  = 1'h0;
+      \$372  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$373  = c0_zero;
+    \$373  = t3_seq;
     if (adv) begin
-      \$373  = \$252 ;
+      \$373  = t2_seq;
     end
     if (rst) begin
-      \$373  = 1'h0;
+      \$373  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$374  = c0_one;
+    \$374  = t3_ln;
     if (adv) begin
-      \$374  = \$253 ;
+      \$374  = t2_ln;
     end
     if (rst) begin
-      \$374  = 1'h0;
+      \$374  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$375  = prio;
+    \$375  = t3_short;
     if (adv) begin
-      if (\$254 ) begin
-        \$375  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else if (\$260 ) begin
-        \$375  = val3;
-      end
+      \$375  = t2_short;
     end
     if (rst) begin
-      \$375  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$376  = o_rec__valid;
-    if (o_rec__ready) begin
-      \$376  = 1'h0;
-    end
-    if (\$261 ) begin
-      if (t4_end) begin
-        \$376  = 1'h1;
-      end
+    \$376  = t3_first;
+    if (adv) begin
+      \$376  = t2_first;
     end
     if (rst) begin
       \$376  = 1'h0;
@@ -7667,120 +7731,49 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$377  = o_rec__payload;
-    if (\$261 ) begin
-      if (t4_end) begin
-        \$377 [2592] = mv2;
-        \$377 [2625:2593] = mr2;
-        \$377 [63:0] = rec_nonce;
-        \$377 [127:64] = rec_gas_limit;
-        \$377 [383:128] = rec_chain_id;
-        \$377 [639:384] = rec_gas_price;
-        \$377 [895:640] = rec_max_priority_fee_per_gas;
-        \$377 [1151:896] = rec_max_fee_per_gas;
-        \$377 [1407:1152] = rec_max_fee_per_blob_gas;
-        \$377 [1663:1408] = rec_value;
-        \$377 [1919:1664] = rec_v;
-        \$377 [2175:1920] = rec_r;
-        \$377 [2431:2176] = rec_s;
-        \$377 [2591:2432] = rec_to;
-      end
+    \$377  = t3_wrapped;
+    if (adv) begin
+      \$377  = t2_wrapped;
     end
     if (rst) begin
-      \$377  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$378  = rec_nonce;
-    if (\$261 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$378  = 64'h0000000000000000;
-      end else begin
-        if (\$267 ) begin
-          casez (t4_fld)
-            6'h02:
-                /* empty */;
-            6'h03:
-                \$378  = val4[63:0];
-          endcase
-        end
-      end
+    \$378  = t3_own_fail;
+    if (adv) begin
+      \$378  = \$250 ;
     end
     if (rst) begin
-      \$378  = 64'h0000000000000000;
+      \$378  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$379  = rec_gas_limit;
-    if (\$261 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$379  = 64'h0000000000000000;
-      end else begin
-        if (\$267 ) begin
-          casez (t4_fld)
-            6'h02:
-                /* empty */;
-            6'h03:
-                /* empty */;
-            6'h04:
-                /* empty */;
-            6'h05:
-                /* empty */;
-            6'h06:
-                /* empty */;
-            6'h07:
-                \$379  = val4[63:0];
-          endcase
-        end
-      end
+    \$379  = t3_r0v;
+    if (adv) begin
+      \$379  = t2_r0v;
     end
     if (rst) begin
-      \$379  = 64'h0000000000000000;
+      \$379  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$380  = rec_chain_id;
-    if (\$261 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$380  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else begin
-        if (\$267 ) begin
-          casez (t4_fld)
-            6'h02:
-                \$380  = val4;
-          endcase
-        end
-      end
+    \$380  = t3_r0;
+    if (adv) begin
+      \$380  = t2_r0;
     end
     if (rst) begin
-      \$380  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$380  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$381  = rec_gas_price;
-    if (\$261 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$381  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else begin
-        if (\$267 ) begin
-          casez (t4_fld)
-            6'h02:
-                /* empty */;
-            6'h03:
-                /* empty */;
-            6'h04:
-                \$381  = val4;
-          endcase
-        end
-      end
+    \$381  = val3;
+    if (adv) begin
+      \$381  = \$249 ;
     end
     if (rst) begin
       \$381  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
@@ -7788,298 +7781,89 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$382  = rec_max_priority_fee_per_gas;
-    if (\$261 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$382  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else begin
-        if (\$267 ) begin
-          casez (t4_fld)
-            6'h02:
-                /* empty */;
-            6'h03:
-                /* empty */;
-            6'h04:
-                /* empty */;
-            6'h05:
-                \$382  = val4;
-          endcase
-        end
-      end
+    \$382  = r3v_q;
+    if (adv) begin
+      \$382  = r3v;
     end
     if (rst) begin
-      \$382  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$382  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$383  = rec_max_fee_per_gas;
-    if (\$261 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$383  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else begin
-        if (\$267 ) begin
-          casez (t4_fld)
-            6'h02:
-                /* empty */;
-            6'h03:
-                /* empty */;
-            6'h04:
-                /* empty */;
-            6'h05:
-                /* empty */;
-            6'h06:
-                \$383  = val4;
-          endcase
-        end
-      end
+    \$383  = r3_q;
+    if (adv) begin
+      \$383  = r3;
     end
     if (rst) begin
-      \$383  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$383  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$384  = rec_max_fee_per_blob_gas;
-    if (\$261 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$384  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else begin
-        if (\$267 ) begin
-          casez (t4_fld)
-            6'h02:
-                /* empty */;
-            6'h03:
-                /* empty */;
-            6'h04:
-                /* empty */;
-            6'h05:
-                /* empty */;
-            6'h06:
-                /* empty */;
-            6'h07:
-                /* empty */;
-            6'h09:
-                /* empty */;
-            6'h0c:
-                \$384  = val4;
-          endcase
-        end
-      end
+    \$384  = t4_valid;
+    if (adv) begin
+      \$384  = t3_valid;
     end
     if (rst) begin
-      \$384  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$384  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$385  = rec_value;
-    if (\$261 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$385  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else begin
-        if (\$267 ) begin
-          casez (t4_fld)
-            6'h02:
-                /* empty */;
-            6'h03:
-                /* empty */;
-            6'h04:
-                /* empty */;
-            6'h05:
-                /* empty */;
-            6'h06:
-                /* empty */;
-            6'h07:
-                /* empty */;
-            6'h09:
-                \$385  = val4;
-          endcase
-        end
-      end
+    \$385  = t4_end;
+    if (adv) begin
+      \$385  = t3_end;
     end
     if (rst) begin
-      \$385  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$385  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$386  = rec_v;
-    if (\$261 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$386  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else begin
-        if (\$267 ) begin
-          casez (t4_fld)
-            6'h02:
-                /* empty */;
-            6'h03:
-                /* empty */;
-            6'h04:
-                /* empty */;
-            6'h05:
-                /* empty */;
-            6'h06:
-                /* empty */;
-            6'h07:
-                /* empty */;
-            6'h09:
-                /* empty */;
-            6'h0c:
-                /* empty */;
-            6'h0f:
-                \$386  = val4;
-            6'h10:
-                \$386  = val4;
-          endcase
-        end
-      end
+    \$386  = t4_fld;
+    if (adv) begin
+      \$386  = t3_fld;
     end
     if (rst) begin
-      \$386  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$386  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$387  = rec_r;
-    if (\$261 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$387  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else begin
-        if (\$267 ) begin
-          casez (t4_fld)
-            6'h02:
-                /* empty */;
-            6'h03:
-                /* empty */;
-            6'h04:
-                /* empty */;
-            6'h05:
-                /* empty */;
-            6'h06:
-                /* empty */;
-            6'h07:
-                /* empty */;
-            6'h09:
-                /* empty */;
-            6'h0c:
-                /* empty */;
-            6'h0f:
-                /* empty */;
-            6'h10:
-                /* empty */;
-            6'h11:
-                \$387  = val4;
-          endcase
-        end
-      end
+    \$387  = t4_seq;
+    if (adv) begin
+      \$387  = t3_seq;
     end
     if (rst) begin
-      \$387  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$387  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$388  = rec_s;
-    if (\$261 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$388  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else begin
-        if (\$267 ) begin
-          casez (t4_fld)
-            6'h02:
-                /* empty */;
-            6'h03:
-                /* empty */;
-            6'h04:
-                /* empty */;
-            6'h05:
-                /* empty */;
-            6'h06:
-                /* empty */;
-            6'h07:
-                /* empty */;
-            6'h09:
-                /* empty */;
-            6'h0c:
-                /* empty */;
-            6'h0f:
-                /* empty */;
-            6'h10:
-                /* empty */;
-            6'h11:
-                /* empty */;
-            6'h12:
-                \$388  = val4;
-          endcase
-        end
-      end
+    \$388  = t4_ln;
+    if (adv) begin
+      \$388  = t3_ln;
     end
     if (rst) begin
-      \$388  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$388  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$389  = rec_to;
-    if (\$261 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$389  = 160'h0000000000000000000000000000000000000000;
-      end else begin
-        if (\$267 ) begin
-          casez (t4_fld)
-            6'h02:
-                /* empty */;
-            6'h03:
-                /* empty */;
-            6'h04:
-                /* empty */;
-            6'h05:
-                /* empty */;
-            6'h06:
-                /* empty */;
-            6'h07:
-                /* empty */;
-            6'h09:
-                /* empty */;
-            6'h0c:
-                /* empty */;
-            6'h0f:
-                /* empty */;
-            6'h10:
-                /* empty */;
-            6'h11:
-                /* empty */;
-            6'h12:
-                /* empty */;
-            6'h08:
-                \$389  = val4[159:0];
-          endcase
-        end
-      end
+    \$389  = t4_short;
+    if (adv) begin
+      \$389  = t3_short;
     end
     if (rst) begin
-      \$389  = 160'h0000000000000000000000000000000000000000;
+      \$389  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$390  = best_v;
-    if (\$261 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-        \$390  = 1'h0;
-      end else begin
-        \$390  = mv2;
-      end
+    \$390  = t4_first;
+    if (adv) begin
+      \$390  = t3_first;
     end
     if (rst) begin
       \$390  = 1'h0;
@@ -8087,16 +7871,231 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$391  = best;
-    if (\$261 ) begin
-      (* full_case = 32'd1 *)
-      if (t4_end) begin
-      end else begin
-        \$391  = mr2;
+    \$391  = t4_wrapped;
+    if (adv) begin
+      \$391  = t3_wrapped;
+    end
+    if (rst) begin
+      \$391  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$392  = t4_own_fail;
+    if (adv) begin
+      \$392  = t3_own_fail;
+    end
+    if (rst) begin
+      \$392  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$393  = t4_r0v;
+    if (adv) begin
+      \$393  = t3_r0v;
+    end
+    if (rst) begin
+      \$393  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$394  = t4_r0;
+    if (adv) begin
+      \$394  = t3_r0;
+    end
+    if (rst) begin
+      \$394  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$395  = lt30;
+    if (adv) begin
+      \$395  = \$251 ;
+    end
+    if (rst) begin
+      \$395  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$396  = lt50;
+    if (adv) begin
+      \$396  = \$252 ;
+    end
+    if (rst) begin
+      \$396  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$397  = lt53;
+    if (adv) begin
+      \$397  = \$253 ;
+    end
+    if (rst) begin
+      \$397  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$398  = val4;
+    if (adv) begin
+      \$398  = val3;
+    end
+    if (rst) begin
+      \$398  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$399  = r3v_4;
+    if (adv) begin
+      \$399  = r3v_q;
+    end
+    if (rst) begin
+      \$399  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$400  = r3_4;
+    if (adv) begin
+      \$400  = r3_q;
+    end
+    if (rst) begin
+      \$400  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$401  = cmp_n;
+    if (adv) begin
+      \$401  = { \$261 , \$260 , \$259 , \$258 , \$257 , \$256 , \$255 , \$254  };
+    end
+    if (rst) begin
+      \$401  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$402  = cmp_h;
+    if (adv) begin
+      \$402  = { \$269 , \$268 , \$267 , \$266 , \$265 , \$264 , \$263 , \$262  };
+    end
+    if (rst) begin
+      \$402  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$403  = cmp_p;
+    if (adv) begin
+      \$403  = { \$277 , \$276 , \$275 , \$274 , \$273 , \$272 , \$271 , \$270  };
+    end
+    if (rst) begin
+      \$403  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$404  = zero_hi;
+    if (adv) begin
+      \$404  = \$278 ;
+    end
+    if (rst) begin
+      \$404  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$405  = c0_27_28;
+    if (adv) begin
+      \$405  = \$281 ;
+    end
+    if (rst) begin
+      \$405  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$406  = c0_lt37;
+    if (adv) begin
+      \$406  = \$282 ;
+    end
+    if (rst) begin
+      \$406  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$407  = c0_gt1;
+    if (adv) begin
+      \$407  = \$283 ;
+    end
+    if (rst) begin
+      \$407  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$408  = c0_ones;
+    if (adv) begin
+      \$408  = \$284 ;
+    end
+    if (rst) begin
+      \$408  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$409  = c0_zero;
+    if (adv) begin
+      \$409  = \$285 ;
+    end
+    if (rst) begin
+      \$409  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$410  = c0_one;
+    if (adv) begin
+      \$410  = \$286 ;
+    end
+    if (rst) begin
+      \$410  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$411  = prio;
+    if (adv) begin
+      if (\$287 ) begin
+        \$411  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else if (\$293 ) begin
+        \$411  = val3;
       end
     end
     if (rst) begin
-      \$391  = 33'h000000000;
+      \$411  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$412  = o_rec__valid;
+    if (o_rec__ready) begin
+      \$412  = 1'h0;
+    end
+    if (\$294 ) begin
+      if (t4_end) begin
+        \$412  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$412  = 1'h0;
     end
   end
   assign nkeep = \$8 [3:0];
@@ -8114,8 +8113,6 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   assign cn = \$35 [3:0];
   assign val_be = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] };
   assign rsh = \$83 [5:0];
-  assign merged_v = mv2;
-  assign merged = mr2;
   assign \i_beat__payload.data  = i_beat__payload[63:0];
   assign \i_beat__payload.keep  = i_beat__payload[71:64];
   assign \i_beat__payload.last  = i_beat__payload[72];
@@ -8146,27 +8143,18 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   assign \r5.seq  = r5[24:0];
   assign \r5.phase  = r5[27:25];
   assign \r5.code  = r5[32:28];
-  assign \mr0.seq  = mr0[24:0];
-  assign \mr0.phase  = mr0[27:25];
-  assign \mr0.code  = mr0[32:28];
   assign \t4_r0.seq  = t4_r0[24:0];
   assign \t4_r0.phase  = t4_r0[27:25];
   assign \t4_r0.code  = t4_r0[32:28];
   assign \best.seq  = best[24:0];
   assign \best.phase  = best[27:25];
   assign \best.code  = best[32:28];
-  assign \mr1.seq  = mr1[24:0];
-  assign \mr1.phase  = mr1[27:25];
-  assign \mr1.code  = mr1[32:28];
   assign \r3_4.seq  = r3_4[24:0];
   assign \r3_4.phase  = r3_4[27:25];
   assign \r3_4.code  = r3_4[32:28];
-  assign \mr2.seq  = mr2[24:0];
-  assign \mr2.phase  = mr2[27:25];
-  assign \mr2.code  = mr2[32:28];
-  assign \merged.seq  = mr2[24:0];
-  assign \merged.phase  = mr2[27:25];
-  assign \merged.code  = mr2[32:28];
+  assign \merged.seq  = merged[24:0];
+  assign \merged.phase  = merged[27:25];
+  assign \merged.code  = merged[32:28];
   assign \o_calldata__payload.data  = o_calldata__payload[63:0];
   assign \o_calldata__payload.n  = o_calldata__payload[67:64];
   assign \o_calldata__payload.end  = o_calldata__payload[68];
@@ -8213,10 +8201,10 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   assign \$116  = cmp_n[0];
   assign \$125  = 1'h0;
   assign \$126  = cmp_h[0];
-  assign \$172  = { 3'h0, j[56:35] };
-  assign \$173  = { 3'h0, low[25:3] };
-  assign \$205  = { 3'h0, \$204 [25:3] };
-  assign \$206  = { 3'h0, i_job__payload[56:35] };
+  assign \$202  = { 3'h0, j[56:35] };
+  assign \$203  = { 3'h0, low[25:3] };
+  assign \$235  = { 3'h0, \$234 [25:3] };
+  assign \$236  = { 3'h0, i_job__payload[56:35] };
 endmodule
 
 (* generator = "Amaranth" *)
