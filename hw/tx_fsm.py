@@ -108,9 +108,9 @@ class GrammarFsm(wiring.Component):
     the end of the list *F* may push in the same cycle (the ``le`` bits that move with the
     frames). *F* is the structure (closes from ``le``, every frame classified as if it were the
     parent, one-hot parent select, speculative stack update) and registers the entry with what
-    it found; *W* runs the header / field checks against the registered parent, keeps the first
-    error (then halts: PROGRESS jobs only) and loads the output registers of ``o_job`` and
-    ``o_rec``.
+    it found; *W* runs the header / field checks against the registered parent and registers the
+    item's verdict (made as if the FSM had not halted); *W2* keeps the first error (then halts:
+    PROGRESS jobs only) and loads the output registers of ``o_job`` and ``o_rec``.
 
     Interface
     ---------
@@ -127,7 +127,7 @@ class GrammarFsm(wiring.Component):
         FSM writes and its report (``err_valid``, ``err`` = the first failing check's
         ``(seq, phase, code)``; ``TOO_LARGE`` and the value checks are the merge's).
 
-    Latency: 3 cycles from an entry's handshake on ``i`` to its job valid on ``o_job`` (A, F, W).
+    Latency: 4 cycles from an entry's handshake on ``i`` to its job valid on ``o_job`` (A, F, W, W2).
     Throughput: one entry per cycle while ``o_job`` (and for ``END``, ``o_rec``) can take it.
     """
 
@@ -286,7 +286,72 @@ class GrammarFsm(wiring.Component):
                     with m.If(a_hi):
                         m.d.sync += hi_end.eq(a_full)
 
-        # ---------------------------------------------------------------- W: checks, report, record, job
+        # ---------------------------------------------------------------- W: checks and verdict
+        # W runs the header / field checks and the item verdict as if the FSM had not halted
+        # (nothing of it depends on W2's state) and registers the verdict into W2; W2 applies the
+        # halt, keeps the first error and loads the outputs. So no check sits before a record
+        # register's data input or clock enable.
+        wa = w["a"]
+        chk = (wa, w["a_start"], w["a_p1"], w["a_csize"], w["a_hi"], w["a_end"])
+        h_outer, h_outer_code = self._p_header_checks(m, "hdr_outer", True, None, None, None, *chk)
+        h_in, h_in_code = self._p_header_checks(m, "hdr_in", False, w["pend_end"], w["pend_hi"], w["hi_over"], *chk)
+        wflags = {k: w[f"fl_{k}"] for k in flag_names}
+        f_fail, f_code = self._p_field_checks(m, "fc", w["fld"], wa, wflags, w["tx_type"], w["to_present"])
+
+        v_fail = Signal()
+        v_phase = Signal(Phase)
+        v_code = Signal(5)
+        v_ok_item = Signal()   # an item inside the lists that passed: record / VALUE job
+        v_ok_open = Signal()
+        with m.If(wa.end):
+            with m.If(w["top"] == START):
+                m.d.comb += [v_fail.eq(1), v_phase.eq(Phase.CLOSE), v_code.eq(E.EMPTY)]
+            with m.Elif(w["top"] == OUTER):
+                m.d.comb += [v_fail.eq(1), v_phase.eq(Phase.CLOSE), v_code.eq(E.TRUNCATED)]
+            with m.Elif(w["close_fail"]):
+                m.d.comb += [v_fail.eq(1), v_phase.eq(Phase.CLOSE), v_code.eq(w["close_code"])]
+            with m.Elif(~w["trailing"]):
+                m.d.comb += [v_fail.eq(1), v_phase.eq(Phase.HEADER), v_code.eq(E.TRUNCATED)]
+        with m.Elif(w["top"] == START):
+            with m.If(wa.is_list):
+                with m.If(h_outer):
+                    m.d.comb += [v_fail.eq(1), v_phase.eq(Phase.HEADER), v_code.eq(h_outer_code)]
+                with m.Else():
+                    m.d.comb += v_ok_open.eq(1)
+            with m.Elif(~((wa.hdr == 0) & (wa.byte >= 1) & (wa.byte <= 4))):
+                m.d.comb += [v_fail.eq(1), v_phase.eq(Phase.HEADER),
+                             v_code.eq(Mux(wa.hdr == 0, int(E.UNKNOWN_TYPE), int(E.EXPECTED_LIST)))]
+        with m.Elif(w["top"] == OUTER):
+            with m.If(h_outer):
+                m.d.comb += [v_fail.eq(1), v_phase.eq(Phase.HEADER), v_code.eq(h_outer_code)]
+            with m.Elif(~wa.is_list):
+                m.d.comb += [v_fail.eq(1), v_phase.eq(Phase.HEADER), v_code.eq(E.EXPECTED_LIST)]
+            with m.Else():
+                m.d.comb += v_ok_open.eq(1)
+        with m.Else():
+            self._item_verdict(m, (v_fail, v_phase, v_code, v_ok_item), (w["close_fail"], w["close_code"]),
+                               w["trailing"], w["fld"], (h_in, h_in_code), (f_fail, f_code))
+        w_skip = Signal(POS_BITS + 1)  # the item's end, saturated as GrammarJob.start
+        m.d.comb += w_skip.eq(Mux(w["a_hi"] | (w["a_end"][POS_BITS + 1:] != 0), (1 << (POS_BITS + 1)) - 1,
+                                  w["a_end"][:POS_BITS + 1]))
+
+        # W → W2 register (the entry, what W2 writes and the verdict)
+        w2_valid = Signal()
+        w2_go = Signal()
+        w2_src = {
+            "a": wa, "a_start": w["a_start"], "a_end": w["a_end"], "a_len_sat": w["a_len_sat"], "top": w["top"],
+            "idx": w["idx"], "fld": w["fld"], "convert": w["convert"], "close_fail": w["close_fail"],
+            "trailing": w["trailing"], "fl_ne20": w["fl_ne20"], "skip": w_skip, "fail": v_fail,
+            "phase": v_phase, "code": v_code, "ok_item": v_ok_item, "ok_open": v_ok_open,
+        }
+        w2 = {name: Signal.like(sig, name=f"w2_{name}") for name, sig in w2_src.items()}
+        m.d.comb += w_go.eq(w_valid & (~w2_valid | w2_go))
+        with m.If(w_go):
+            m.d.sync += [w2_valid.eq(1)] + [w2[n].eq(v) for n, v in w2_src.items()]
+        with m.Elif(w2_go):
+            m.d.sync += w2_valid.eq(0)
+
+        # ---------------------------------------------------------------- W2: report, record, job
         halted = Signal()
         rec = Signal(FsmRecord)
         job_valid = Signal()
@@ -297,108 +362,71 @@ class GrammarFsm(wiring.Component):
             self.o_job.valid.eq(job_valid), self.o_job.payload.eq(job),
             self.o_rec.valid.eq(rec_valid), self.o_rec.payload.eq(recq),
         ]
-        wa = w["a"]
-        # Both outputs are skid buffers (an output register and a spare): W moves while the spares
-        # are empty, so ``w_go`` — the clock enable of the record and stack-side registers — is
+        wa2 = w2["a"]
+        # Both outputs are skid buffers (an output register and a spare): W2 moves while the spares
+        # are empty, so ``w2_go`` — the clock enable of the record and stack-side registers — is
         # made of registers, not of the consumers' ready (in the decoder, the value stage's job
-        # take). No cycle is added: the output register loads straight from W when it is free.
-        job_n = Signal(GrammarJob)      # the job W makes this cycle
-        rec_n = Signal(FsmRecord)       # the record W makes this cycle (at END)
+        # take). No cycle is added: the output register loads straight from W2 when it is free.
+        job_n = Signal(GrammarJob)      # the job W2 makes this cycle
+        rec_n = Signal(FsmRecord)       # the record W2 makes this cycle (at END)
         sk_job_valid = Signal()
         sk_job = Signal(GrammarJob)
         sk_rec_valid = Signal()
         sk_rec = Signal(FsmRecord)
-        m.d.comb += w_go.eq(w_valid & ~sk_job_valid & (~wa.end | ~sk_rec_valid))
+        m.d.comb += w2_go.eq(w2_valid & ~sk_job_valid & (~wa2.end | ~sk_rec_valid))
         with m.If(~job_valid | self.o_job.ready):
-            m.d.sync += [job_valid.eq(sk_job_valid | w_go), job.eq(Mux(sk_job_valid, sk_job, job_n)),
+            m.d.sync += [job_valid.eq(sk_job_valid | w2_go), job.eq(Mux(sk_job_valid, sk_job, job_n)),
                          sk_job_valid.eq(0)]
-        with m.Elif(w_go):
+        with m.Elif(w2_go):
             m.d.sync += [sk_job_valid.eq(1), sk_job.eq(job_n)]
         rec_go = Signal()
-        m.d.comb += rec_go.eq(w_go & wa.end)
+        m.d.comb += rec_go.eq(w2_go & wa2.end)
         with m.If(~rec_valid | self.o_rec.ready):
             m.d.sync += [rec_valid.eq(sk_rec_valid | rec_go), recq.eq(Mux(sk_rec_valid, sk_rec, rec_n)),
                          sk_rec_valid.eq(0)]
         with m.Elif(rec_go):
             m.d.sync += [sk_rec_valid.eq(1), sk_rec.eq(rec_n)]
-        chk = (wa, w["a_start"], w["a_p1"], w["a_csize"], w["a_hi"], w["a_end"])
-        h_outer, h_outer_code = self._p_header_checks(m, "hdr_outer", True, None, None, None, *chk)
-        h_in, h_in_code = self._p_header_checks(m, "hdr_in", False, w["pend_end"], w["pend_hi"], w["hi_over"], *chk)
-        wflags = {k: w[f"fl_{k}"] for k in flag_names}
-        f_fail, f_code = self._p_field_checks(m, "fc", w["fld"], wa, wflags, w["tx_type"], w["to_present"])
 
+        # after the FSM's first error nothing of an item counts (the verdict is W's, made as if not halted)
         fail = Signal()
-        phase = Signal(Phase)
-        code = Signal(5)
-        ok_item = Signal()   # an item inside the lists that passed: record / VALUE job
+        ok_item = Signal()
         ok_open = Signal()
-        with m.If(halted):
-            pass
-        with m.Elif(wa.end):
-            with m.If(w["top"] == START):
-                m.d.comb += [fail.eq(1), phase.eq(Phase.CLOSE), code.eq(E.EMPTY)]
-            with m.Elif(w["top"] == OUTER):
-                m.d.comb += [fail.eq(1), phase.eq(Phase.CLOSE), code.eq(E.TRUNCATED)]
-            with m.Elif(w["close_fail"]):
-                m.d.comb += [fail.eq(1), phase.eq(Phase.CLOSE), code.eq(w["close_code"])]
-            with m.Elif(~w["trailing"]):
-                m.d.comb += [fail.eq(1), phase.eq(Phase.HEADER), code.eq(E.TRUNCATED)]
-        with m.Elif(w["top"] == START):
-            with m.If(wa.is_list):
-                with m.If(h_outer):
-                    m.d.comb += [fail.eq(1), phase.eq(Phase.HEADER), code.eq(h_outer_code)]
-                with m.Else():
-                    m.d.comb += ok_open.eq(1)
-            with m.Elif(~((wa.hdr == 0) & (wa.byte >= 1) & (wa.byte <= 4))):
-                m.d.comb += [fail.eq(1), phase.eq(Phase.HEADER),
-                             code.eq(Mux(wa.hdr == 0, int(E.UNKNOWN_TYPE), int(E.EXPECTED_LIST)))]
-        with m.Elif(w["top"] == OUTER):
-            with m.If(h_outer):
-                m.d.comb += [fail.eq(1), phase.eq(Phase.HEADER), code.eq(h_outer_code)]
-            with m.Elif(~wa.is_list):
-                m.d.comb += [fail.eq(1), phase.eq(Phase.HEADER), code.eq(E.EXPECTED_LIST)]
-            with m.Else():
-                m.d.comb += ok_open.eq(1)
-        with m.Else():
-            self._item_verdict(m, (fail, phase, code, ok_item), (w["close_fail"], w["close_code"]),
-                               w["trailing"], w["fld"], (h_in, h_in_code), (f_fail, f_code))
+        m.d.comb += [fail.eq(~halted & w2["fail"]), ok_item.eq(~halted & w2["ok_item"]),
+                     ok_open.eq(~halted & w2["ok_open"])]
 
         # the report after this entry (what o_rec carries at END)
         rep_valid = Signal()
         rep = Signal(ErrorReport)
         m.d.comb += [rep_valid.eq(rec.err_valid | fail),
-                     rep.eq(Mux(rec.err_valid, rec.err.as_value(), Cat(w["idx"], phase, code)))]
+                     rep.eq(Mux(rec.err_valid, rec.err.as_value(), Cat(w2["idx"], w2["phase"], w2["code"])))]
 
-        pos24 = wa.pos[:POS_BITS]
-        start24 = w["a_start"][:POS_BITS]
-        end24 = w["a_end"][:POS_BITS]
-        value_job = ok_item & ~wa.is_list
-        w_skip = Signal(POS_BITS + 1)  # the item's end, saturated as GrammarJob.start
-        m.d.comb += w_skip.eq(Mux(w["a_hi"] | (w["a_end"][POS_BITS + 1:] != 0), (1 << (POS_BITS + 1)) - 1,
-                                  w["a_end"][:POS_BITS + 1]))
+        pos24 = wa2.pos[:POS_BITS]
+        start24 = w2["a_start"][:POS_BITS]
+        end24 = w2["a_end"][:POS_BITS]
+        value_job = ok_item & ~wa2.is_list
         m.d.comb += [
-            job_n.seq.eq(w["idx"]),
-            job_n.kind.eq(Mux(wa.end, JobKind.END, Mux(value_job, JobKind.VALUE, JobKind.PROGRESS))),
-            job_n.fld.eq(Mux(value_job, w["fld"], 0)),
+            job_n.seq.eq(w2["idx"]),
+            job_n.kind.eq(Mux(wa2.end, JobKind.END, Mux(value_job, JobKind.VALUE, JobKind.PROGRESS))),
+            job_n.fld.eq(Mux(value_job, w2["fld"], 0)),
             # after the FSM's first error no VALUE job follows: a PROGRESS job then points past its
             # item (its end, saturated), so the value stage lets a long string's beats go
-            job_n.start.eq(Mux(wa.end, 0, Mux(halted | fail, w_skip, w["a_start"]))),
-            job_n.length.eq(Mux(wa.end, wa.pos, w["a_len_sat"])),
-            job_n.wrapped.eq(~wa.end & wa.wrapped),
+            job_n.start.eq(Mux(wa2.end, 0, Mux(halted | fail, w2["skip"], w2["a_start"]))),
+            job_n.length.eq(Mux(wa2.end, wa2.pos, w2["a_len_sat"])),
+            job_n.wrapped.eq(~wa2.end & wa2.wrapped),
             rec_n.eq(rec), rec_n.err_valid.eq(rep_valid), rec_n.err.eq(rep),
         ]
-        with m.If(w_go):
+        with m.If(w2_go):
             with m.If(fail):
                 m.d.sync += [halted.eq(1), rec.err_valid.eq(1), rec.err.eq(rep)]
-            with m.If(~halted & ~wa.end & (w["top"] == START) & ~fail):
-                m.d.sync += rec.tx_type.eq(Mux(wa.is_list, 0, wa.byte[:3]))
+            with m.If(~halted & ~wa2.end & (w2["top"] == START) & ~fail):
+                m.d.sync += rec.tx_type.eq(Mux(wa2.is_list, 0, wa2.byte[:3]))
             with m.If(ok_open):
                 m.d.sync += [rec.tx_list_offset.eq(pos24), rec.body_offset.eq(start24), rec.tx_list_end.eq(end24)]
-            with m.If(~halted & ~wa.end & (w["top"] == LISTS) & ~w["close_fail"] & ~w["trailing"] & w["convert"]):
+            with m.If(~halted & ~wa2.end & (w2["top"] == LISTS) & ~w2["close_fail"] & ~w2["trailing"] & w2["convert"]):
                 m.d.sync += rec.network_form.eq(1)
             with m.If(ok_item):
-                self._record(m, rec, w["fld"], pos24, start24, end24, wa.length, w["fl_ne20"])
-            with m.If(wa.end):  # the record out; back to the reset state for the next packet
+                self._record(m, rec, w2["fld"], pos24, start24, end24, wa2.length, w2["fl_ne20"])
+            with m.If(wa2.end):  # the record out; back to the reset state for the next packet
                 m.d.sync += [halted.eq(0), rec.eq(0)]
         return m
 

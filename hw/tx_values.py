@@ -84,8 +84,10 @@ class TxValueStage(wiring.Component):
         one ``end`` chunk (``n == 0``) per packet, issued with its END job (for
         :class:`~mevblade.hw.tx_calldata.TxCalldataAligner`).
 
-    Latency: a job is taken as soon as the bytes it reads are in (first byte, or for a value of
-    ≤ 32 bytes the whole value; or the packet's last beat); the record can be taken
+    Latency: a job is taken once the bytes it reads are in (first byte, or for a value of
+    ≤ 32 bytes the whole value; or the packet's last beat) — the compares against the beat count
+    are registers made a cycle early, so a job that waits for a beat goes one cycle after the beat
+    counts, and a DATA job sees the packet's size one cycle after it is there; the record can be taken
     :data:`RECORD_LATENCY` (6) cycles after its END job was (job register → issue → gather → byte align →
     first byte / right align → compares → merge into the output register).
     Throughput: one job per cycle (PROGRESS and ≤ 32-byte VALUE jobs); a DATA job takes one
@@ -223,8 +225,15 @@ class TxValueStage(wiring.Component):
         # ------------------------------------------------------------ issue (stage 0)
         is_data = Signal()
         m.d.comb += is_data.eq(j.fld == F.DATA)
+        # ``j_nb < avail`` and ``(q >> 3) < avail`` as registers, compared one cycle early (with the
+        # job or the chunk pointer the register holds next, against this cycle's ``avail``): within a
+        # packet ``avail`` only grows, so they are merely conservative by the last cycle's beat. The
+        # job loaded in the cycle an END job leaves (when ``avail`` drops to the next packet) is the
+        # next packet's first, never a VALUE job (the FSM's first entry is the type byte or a list).
+        nb_in = Signal()
+        qb_in = Signal()
         bytes_in = Signal()
-        m.d.comb += bytes_in.eq(have_last | j_zl | (j_nb < avail))
+        m.d.comb += bytes_in.eq(have_last | j_zl | nb_in)
         first_absent = Signal()
         m.d.comb += first_absent.eq(~j_zl & have_last & (j.start >= p_size))
         past_end = Signal()
@@ -281,20 +290,33 @@ class TxValueStage(wiring.Component):
         qa = Signal(_POS)
         beat_q = Signal(8 * BEAT_BYTES)
         m.d.comb += beat_q.eq(buf[(cur_base[:AB] + (q >> 3)[:AB])[:AB]])
+        # The DATA decisions (a chunk goes / it is the last / nothing more to send) read registers
+        # only: the compares of ``q`` and ``qa`` with the job's end are registers updated with the
+        # pointers (exact), those with the packet size are made one cycle early against this
+        # cycle's size and count only while the size was there the cycle before too (``hl2``: the
+        # packet-end FIFO's head has not changed — a DATA job is never the one taken with an END).
+        # ``qb_in`` (the chunk's beat is in, one cycle late) implies the packet's last beat was
+        # counted a cycle before if the chunk reaches it, so ``hl2`` is then set as well.
+        q_lt_e = Signal()           # q < end
         a_lt_e = Signal()           # qa < end
-        a_lt_s = Signal()           # qa < size
+        q_lt_s = Signal()           # q < size (when hl2)
+        a_lt_s = Signal()           # qa < size (when hl2)
         e_lt_s = Signal()           # end < size
-        m.d.comb += [a_lt_e.eq(qa < j_end), a_lt_s.eq(qa < p_size), e_lt_s.eq(j_end < p_size)]
+        hl_prev = Signal()
+        hl2 = Signal()
+        m.d.comb += [e_lt_s.eq(j_end < p_size), hl2.eq(have_last & hl_prev)]
+        m.d.sync += [hl_prev.eq(have_last & ~ends.r_en), q_lt_s.eq(q < p_size), a_lt_s.eq(qa < p_size)]
         by_size = Signal()          # the chunk ends at the packet size
-        m.d.comb += by_size.eq(have_last & ~Mux(a_lt_e, a_lt_s, e_lt_s))
+        m.d.comb += by_size.eq(hl2 & ~Mux(a_lt_e, a_lt_s, e_lt_s))
         cn = Signal(4)              # its byte count (1..8 when a chunk goes)
         m.d.comb += cn.eq(Mux(by_size, (p_size - q)[:4], Mux(a_lt_e, 8 - q[:3], (j_end - q)[:4])))
         c_last = Signal()           # this chunk is the job's last
-        m.d.comb += c_last.eq(~a_lt_e | (have_last & ~a_lt_s))
+        m.d.comb += c_last.eq(~a_lt_e | (hl2 & ~a_lt_s))
         s_done_now = Signal()       # nothing (more) to send
-        m.d.comb += s_done_now.eq(~(q < j_end) | (have_last & ~(q < p_size)))
+        m.d.comb += s_done_now.eq(~q_lt_e | (hl2 & ~q_lt_s))
         s_beat_in = Signal()
-        m.d.comb += s_beat_in.eq(have_last | ((q >> 3) < avail))
+        m.d.comb += s_beat_in.eq(hl2 | qb_in)
+        m.d.sync += [nb_in.eq(j_nb < avail), qb_in.eq((q >> 3) < avail)]   # the job / chunk stays
 
         with m.If(adv & jv):
             with m.Switch(j.kind):
@@ -325,7 +347,9 @@ class TxValueStage(wiring.Component):
                                 m.d.sync += [
                                     cd.valid.eq(1), cd.payload.end.eq(0),
                                     cd.payload.data.eq(beat_q >> Cat(Const(0, 3), q[:3])),
-                                    cd.payload.n.eq(cn), q.eq(qa), qa.eq(qa + 8),
+                                    cd.payload.n.eq(cn), q.eq(qa), qa.eq(qa + 8), qb_in.eq((qa >> 3) < avail),
+                                    q_lt_e.eq(a_lt_e), a_lt_e.eq(qa + 8 < j_end),
+                                    q_lt_s.eq(qa < p_size), a_lt_s.eq(qa + 8 < p_size),
                                 ]
                                 with m.If(c_last):
                                     m.d.comb += take.eq(1)
@@ -370,11 +394,17 @@ class TxValueStage(wiring.Component):
                                          d_ver.eq(j.fld == F.VERSION)]
 
         # the next job into the issue register (after the issue logic: its loads win over a chunk's)
+        in_nb = Signal(_POS - 3)
+        m.d.comb += in_nb.eq(Mux(j_in.length <= 32, in_end - 1, j_in.start)[:_POS] >> 3)
+        in_qa = Signal(_POS)
+        m.d.comb += in_qa.eq(Cat(Const(0, 3), (j_in.start >> 3) + 1))
         with m.If(self.i_job.valid & self.i_job.ready):
             m.d.sync += [
                 jv.eq(1), j.eq(j_in), j_end.eq(in_end), short.eq(j_in.length <= 32), j_zl.eq(j_in.length == 0),
-                j_nb.eq(Mux(j_in.length <= 32, in_end - 1, j_in.start)[:_POS] >> 3),
-                q.eq(j_in.start), qa.eq(Cat(Const(0, 3), (j_in.start >> 3) + 1)),
+                j_nb.eq(in_nb), nb_in.eq(in_nb < avail), qb_in.eq((j_in.start >> 3) < avail),
+                q.eq(j_in.start), qa.eq(in_qa),
+                q_lt_e.eq(j_in.length != 0), a_lt_e.eq(in_qa < in_end),
+                q_lt_s.eq(j_in.start < p_size), a_lt_s.eq(in_qa < p_size),
             ]
         with m.Elif(take):
             m.d.sync += jv.eq(0)

@@ -7192,13 +7192,13 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   wire \$345 ;
   wire \$346 ;
   wire \$347 ;
-  wire \$348 ;
+  wire [3:0] \$348 ;
   wire \$349 ;
   wire \$35 ;
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
-  wire [3:0] \$353 ;
+  wire \$353 ;
   wire \$354 ;
   wire \$355 ;
   wire \$356 ;
@@ -7206,56 +7206,56 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   wire \$358 ;
   wire \$359 ;
   wire \$36 ;
-  wire [1:0] \$360 ;
-  wire [1:0] \$361 ;
+  wire \$360 ;
+  wire \$361 ;
   wire \$362 ;
   wire \$363 ;
-  wire [5:0] \$364 ;
-  wire \$365 ;
-  wire [24:0] \$366 ;
-  wire [24:0] \$367 ;
-  wire [24:0] \$368 ;
-  wire \$369 ;
+  wire \$364 ;
+  wire [1:0] \$365 ;
+  wire [1:0] \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire [5:0] \$369 ;
   wire \$37 ;
   wire \$370 ;
-  wire [25:0] \$371 ;
-  wire [64:0] \$372 ;
-  wire [25:0] \$373 ;
-  wire [26:0] \$374 ;
+  wire [24:0] \$371 ;
+  wire [24:0] \$372 ;
+  wire [24:0] \$373 ;
+  wire \$374 ;
   wire \$375 ;
   wire [25:0] \$376 ;
-  wire [26:0] \$377 ;
-  wire \$378 ;
-  wire [25:0] \$379 ;
+  wire [64:0] \$377 ;
+  wire [25:0] \$378 ;
+  wire [26:0] \$379 ;
   wire \$38 ;
-  wire [25:0] \$380 ;
+  wire \$380 ;
   wire [25:0] \$381 ;
-  wire \$382 ;
-  wire [24:0] \$383 ;
-  wire \$384 ;
-  wire \$385 ;
-  wire \$386 ;
+  wire [26:0] \$382 ;
+  wire \$383 ;
+  wire [25:0] \$384 ;
+  wire [25:0] \$385 ;
+  wire [25:0] \$386 ;
   wire \$387 ;
-  wire \$388 ;
+  wire [24:0] \$388 ;
   wire \$389 ;
   wire \$39 ;
   wire \$390 ;
   wire \$391 ;
   wire \$392 ;
   wire \$393 ;
-  wire [25:0] \$394 ;
+  wire \$394 ;
   wire \$395 ;
   wire \$396 ;
   wire \$397 ;
   wire \$398 ;
-  wire \$399 ;
+  wire [25:0] \$399 ;
   wire \$4 ;
   wire [2:0] \$40 ;
-  wire [63:0] \$400 ;
-  wire [63:0] \$401 ;
-  wire [63:0] \$402 ;
-  wire [63:0] \$403 ;
-  wire [63:0] \$404 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
   wire [63:0] \$405 ;
   wire [63:0] \$406 ;
   wire [63:0] \$407 ;
@@ -7314,95 +7314,95 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   wire [63:0] \$455 ;
   wire [63:0] \$456 ;
   wire [63:0] \$457 ;
-  wire \$458 ;
-  wire \$459 ;
+  wire [63:0] \$458 ;
+  wire [63:0] \$459 ;
   wire \$46 ;
-  wire [24:0] \$460 ;
-  wire \$461 ;
-  wire \$462 ;
+  wire [63:0] \$460 ;
+  wire [63:0] \$461 ;
+  wire [63:0] \$462 ;
   wire \$463 ;
-  wire [82:0] \$464 ;
-  wire \$465 ;
+  wire \$464 ;
+  wire [24:0] \$465 ;
   wire \$466 ;
   wire \$467 ;
-  wire [423:0] \$468 ;
-  wire \$469 ;
+  wire \$468 ;
+  wire [82:0] \$469 ;
   wire \$47 ;
   wire \$470 ;
   wire \$471 ;
   wire \$472 ;
-  wire \$473 ;
+  wire [423:0] \$473 ;
   wire \$474 ;
   wire \$475 ;
-  wire [2:0] \$476 ;
+  wire \$476 ;
   wire \$477 ;
   wire \$478 ;
   wire \$479 ;
   wire \$48 ;
   wire \$480 ;
-  wire \$481 ;
+  wire [2:0] \$481 ;
   wire \$482 ;
   wire \$483 ;
   wire \$484 ;
   wire \$485 ;
   wire \$486 ;
   wire \$487 ;
-  wire [24:0] \$488 ;
-  wire [24:0] \$489 ;
+  wire \$488 ;
+  wire \$489 ;
   wire \$49 ;
-  wire [24:0] \$490 ;
-  wire [24:0] \$491 ;
-  reg \$492 ;
-  reg [110:0] \$493 ;
-  reg [65:0] \$494 ;
-  reg [25:0] \$495 ;
-  reg \$496 ;
-  reg [24:0] \$497 ;
-  reg [24:0] \$498 ;
-  reg [25:0] \$499 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire [24:0] \$493 ;
+  wire [24:0] \$494 ;
+  wire [24:0] \$495 ;
+  wire [24:0] \$496 ;
+  reg \$497 ;
+  reg [110:0] \$498 ;
+  reg [65:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
-  reg [24:0] \$500 ;
+  reg [25:0] \$500 ;
   reg \$501 ;
-  reg \$502 ;
-  reg \$503 ;
-  reg \$504 ;
-  reg \$505 ;
+  reg [24:0] \$502 ;
+  reg [24:0] \$503 ;
+  reg [25:0] \$504 ;
+  reg [24:0] \$505 ;
   reg \$506 ;
   reg \$507 ;
   reg \$508 ;
   reg \$509 ;
   wire \$51 ;
-  reg [63:0] \$510 ;
-  reg [63:0] \$511 ;
-  reg [63:0] \$512 ;
-  reg [63:0] \$513 ;
-  reg [63:0] \$514 ;
+  reg \$510 ;
+  reg \$511 ;
+  reg \$512 ;
+  reg \$513 ;
+  reg \$514 ;
   reg [63:0] \$515 ;
-  reg \$516 ;
-  reg [110:0] \$517 ;
-  reg [65:0] \$518 ;
-  reg [25:0] \$519 ;
+  reg [63:0] \$516 ;
+  reg [63:0] \$517 ;
+  reg [63:0] \$518 ;
+  reg [63:0] \$519 ;
   wire \$52 ;
-  reg \$520 ;
-  reg [24:0] \$521 ;
-  reg [24:0] \$522 ;
-  reg [25:0] \$523 ;
-  reg [24:0] \$524 ;
-  reg [1:0] \$525 ;
+  reg [63:0] \$520 ;
+  reg \$521 ;
+  reg [110:0] \$522 ;
+  reg [65:0] \$523 ;
+  reg [25:0] \$524 ;
+  reg \$525 ;
   reg [24:0] \$526 ;
-  reg [2:0] \$527 ;
-  reg [5:0] \$528 ;
-  reg \$529 ;
+  reg [24:0] \$527 ;
+  reg [25:0] \$528 ;
+  reg [24:0] \$529 ;
   wire [2:0] \$53 ;
-  reg \$530 ;
-  reg [4:0] \$531 ;
-  reg [25:0] \$532 ;
-  reg \$533 ;
+  reg [1:0] \$530 ;
+  reg [24:0] \$531 ;
+  reg [2:0] \$532 ;
+  reg [5:0] \$533 ;
   reg \$534 ;
   reg \$535 ;
-  reg \$536 ;
-  reg \$537 ;
+  reg [4:0] \$536 ;
+  reg [25:0] \$537 ;
   reg \$538 ;
   reg \$539 ;
   wire \$54 ;
@@ -7412,27 +7412,50 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   reg \$543 ;
   reg \$544 ;
   reg \$545 ;
-  reg [1:0] \$546 ;
-  reg [24:0] \$547 ;
-  reg [2:0] \$548 ;
+  reg \$546 ;
+  reg \$547 ;
+  reg \$548 ;
   reg \$549 ;
   wire \$55 ;
-  reg [65:0] \$550 ;
-  reg \$551 ;
-  reg [23:0] \$552 ;
-  reg \$553 ;
-  reg [82:0] \$554 ;
-  reg \$555 ;
-  reg [82:0] \$556 ;
-  reg \$557 ;
-  reg [423:0] \$558 ;
-  reg \$559 ;
+  reg \$550 ;
+  reg [1:0] \$551 ;
+  reg [24:0] \$552 ;
+  reg [2:0] \$553 ;
+  reg \$554 ;
+  reg [65:0] \$555 ;
+  reg \$556 ;
+  reg [23:0] \$557 ;
+  reg \$558 ;
+  reg [110:0] \$559 ;
   wire [31:0] \$56 ;
-  reg [423:0] \$560 ;
-  reg \$561 ;
-  reg [423:0] \$562 ;
+  reg [24:0] \$560 ;
+  reg [25:0] \$561 ;
+  reg [24:0] \$562 ;
+  reg [1:0] \$563 ;
+  reg [24:0] \$564 ;
+  reg [5:0] \$565 ;
+  reg \$566 ;
+  reg \$567 ;
+  reg \$568 ;
+  reg \$569 ;
   wire [31:0] \$57 ;
+  reg [24:0] \$570 ;
+  reg \$571 ;
+  reg [2:0] \$572 ;
+  reg [4:0] \$573 ;
+  reg \$574 ;
+  reg \$575 ;
+  reg \$576 ;
+  reg [82:0] \$577 ;
+  reg \$578 ;
+  reg [82:0] \$579 ;
   wire \$58 ;
+  reg \$580 ;
+  reg [423:0] \$581 ;
+  reg \$582 ;
+  reg [423:0] \$583 ;
+  reg \$584 ;
+  reg [423:0] \$585 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
@@ -7532,7 +7555,6 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   wire [5:0] close;
   reg [4:0] close_code;
   reg close_fail;
-  reg [4:0] code;
   wire conv0;
   wire conv1;
   wire conv2;
@@ -7549,7 +7571,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   reg [23:0] f_blobs = 24'h000000;
   wire f_go;
   reg f_to_present = 1'h0;
-  reg fail;
+  wire fail;
   reg [4:0] fc_a_addr_code;
   reg fc_a_addr_hit;
   reg [4:0] fc_a_chain_code;
@@ -7870,18 +7892,11 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   wire [23:0] \o_rec__payload.tx_list_end ;
   wire [23:0] \o_rec__payload.tx_list_offset ;
   wire [2:0] \o_rec__payload.tx_type ;
-  reg ok_item;
-  reg ok_open;
+  wire ok_item;
+  wire ok_open;
   reg open_outer;
   wire [25:0] pend_end;
   wire pend_hi;
-  (* enum_base_type = "Phase" *)
-  (* enum_value_000 = "CLOSE" *)
-  (* enum_value_001 = "HEADER" *)
-  (* enum_value_010 = "FIRST" *)
-  (* enum_value_011 = "TRUNC" *)
-  (* enum_value_100 = "VALUE" *)
-  reg [2:0] phase;
   reg [423:0] rec = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   wire [23:0] \rec.access_list_count ;
   wire [23:0] \rec.access_list_end ;
@@ -8253,6 +8268,53 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   wire [3:0] \upd5.small ;
   wire \upd5.valid ;
   wire \upd5.versioned ;
+  reg [4:0] v_code;
+  reg v_fail;
+  reg v_ok_item;
+  reg v_ok_open;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  reg [2:0] v_phase;
+  reg [110:0] w2_a = 111'h0000000000000000000000000000;
+  wire [7:0] \w2_a.byte ;
+  wire [3:0] \w2_a.cut ;
+  wire \w2_a.end ;
+  wire [3:0] \w2_a.hdr ;
+  wire \w2_a.hdr_trunc ;
+  wire \w2_a.is_list ;
+  wire \w2_a.len_lz ;
+  wire \w2_a.len_short ;
+  wire [63:0] \w2_a.length ;
+  wire [24:0] \w2_a.pos ;
+  wire \w2_a.wrapped ;
+  reg [25:0] w2_a_end = 26'h0000000;
+  reg [24:0] w2_a_len_sat = 25'h0000000;
+  reg [24:0] w2_a_start = 25'h0000000;
+  reg w2_close_fail = 1'h0;
+  reg [4:0] w2_code = 5'h00;
+  reg w2_convert = 1'h0;
+  reg w2_fail = 1'h0;
+  reg w2_fl_ne20 = 1'h0;
+  reg [5:0] w2_fld = 6'h00;
+  wire w2_go;
+  reg [24:0] w2_idx = 25'h0000000;
+  reg w2_ok_item = 1'h0;
+  reg w2_ok_open = 1'h0;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  reg [2:0] w2_phase = 3'h0;
+  reg [24:0] w2_skip = 25'h0000000;
+  reg [1:0] w2_top = 2'h0;
+  reg w2_trailing = 1'h0;
+  reg w2_valid = 1'h0;
   reg [110:0] w_a = 111'h0000000000000000000000000000;
   wire [7:0] \w_a.byte ;
   wire [3:0] \w_a.cut ;
@@ -8297,230 +8359,298 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   reg [2:0] w_tx_type = 3'h0;
   reg w_valid = 1'h0;
   reg wver = 1'h0;
-  assign \$402  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$403  = \$401  | \$402 ;
-  assign \$404  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$405  = \$403  | \$404 ;
-  assign \$406  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$407  = \$405  | \$406 ;
-  assign \$408  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$409  = \$407  | \$408 ;
-  assign \$410  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$412  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$413  = \$411  | \$412 ;
-  assign \$414  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$415  = \$413  | \$414 ;
-  assign \$416  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$417  = \$415  | \$416 ;
-  assign \$418  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$420  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$421  = \$419  | \$420 ;
-  assign \$422  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$423  = \$421  | \$422 ;
-  assign \$424  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$426  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$427  = \$425  | \$426 ;
-  assign \$428  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
-  assign \$430  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$431  = \$429  | \$430 ;
-  assign \$432  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$433  = \$431  | \$432 ;
-  assign \$434  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$435  = \$433  | \$434 ;
-  assign \$436  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$437  = \$435  | \$436 ;
-  assign \$438  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$440  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$441  = \$439  | \$440 ;
-  assign \$442  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$443  = \$441  | \$442 ;
-  assign \$444  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$445  = \$443  | \$444 ;
-  assign \$446  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$448  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$449  = \$447  | \$448 ;
-  assign \$450  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$451  = \$449  | \$450 ;
-  assign \$452  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$454  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$455  = \$453  | \$454 ;
-  assign \$456  = sel[0] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$458  = a[38] & a_hi;
-  assign \$459  = ~ a_ne20;
-  assign \$460  = f_blobs + 1'h1;
-  assign \$461  = ~ o_job__valid;
-  assign \$462  = \$461  | o_job__ready;
-  assign \$463  = sk_job_valid | w_go;
-  assign \$464  = sk_job_valid ? sk_job : job_n;
-  assign \$465  = ~ o_rec__valid;
-  assign \$466  = \$465  | o_rec__ready;
-  assign \$467  = sk_rec_valid | rec_go;
-  assign \$468  = sk_rec_valid ? sk_rec : rec_n;
-  assign \$469  = ~ halted;
-  assign \$470  = ~ w_a[0];
-  assign \$471  = \$469  & \$470 ;
-  assign \$472  = ! w_top;
-  assign \$473  = \$471  & \$472 ;
-  assign \$474  = ~ fail;
-  assign \$475  = \$473  & \$474 ;
-  assign \$476  = w_a[38] ? 3'h0 : w_a[28:26];
-  assign \$477  = ~ halted;
-  assign \$478  = ~ w_a[0];
-  assign \$479  = \$477  & \$478 ;
-  assign \$480  = w_top == 2'h2;
-  assign \$481  = \$479  & \$480 ;
-  assign \$482  = ~ w_close_fail;
-  assign \$483  = \$481  & \$482 ;
-  assign \$484  = ~ w_trailing;
-  assign \$485  = \$483  & \$484 ;
-  assign \$486  = \$485  & w_convert;
-  assign \$487  = ~ w_fl_ne20;
-  assign \$488  = rec[77:54] + 1'h1;
-  assign \$489  = rec[101:78] + 1'h1;
-  assign \$490  = rec[125:102] + 1'h1;
-  assign \$491  = rec[149:126] + 1'h1;
+  assign \$374  = ~ w2_a[0];
+  assign \$375  = \$374  & w2_a[106];
+  assign \$376  = i__payload[25:1] + i__payload[37:34];
+  assign \$377  = \$376  + i__payload[102:39];
+  assign \$378  = i__payload[25:1] + i__payload[37:34];
+  assign \$379  = \$378  + i__payload[64:39];
+  assign \$380  = | i__payload[102:65];
+  assign \$381  = i__payload[25:1] + i__payload[37:34];
+  assign \$382  = \$381  + i__payload[64:39];
+  assign \$383  = \$380  | \$382 [26];
+  assign \$384  = i__payload[25:1] + i__payload[37:34];
+  assign \$385  = i__payload[25:1] + 1'h1;
+  assign \$386  = i__payload[25:1] + i__payload[110:107];
+  assign \$387  = | i__payload[102:64];
+  assign \$388  = \$387  ? 25'h1ffffff : i__payload[63:39];
+  assign \$389  = ! i__payload[102:39];
+  assign \$390  = i__payload[102:39] > 1'h1;
+  assign \$391  = i__payload[102:39] > 4'h8;
+  assign \$392  = i__payload[102:39] > 6'h20;
+  assign \$393  = i__payload[102:39] != 5'h14;
+  assign \$394  = i__payload[102:39] != 6'h20;
+  assign \$395  = i__payload[102:39] != 6'h30;
+  assign \$396  = i__payload[102:39] != 18'h20000;
+  assign \$397  = i__payload[102:39] > 16'hc000;
+  assign \$398  = ! remaining;
+  assign \$399  = idx + 1'h1;
+  assign \$400  = ! a[37:34];
+  assign \$401  = a[33:26] >= 1'h1;
+  assign \$402  = \$400  & \$401 ;
+  assign \$403  = a[33:26] <= 3'h4;
+  assign \$404  = \$402  & \$403 ;
+  assign \$405  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
+  assign \$407  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$408  = \$406  | \$407 ;
+  assign \$409  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$410  = \$408  | \$409 ;
+  assign \$411  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$412  = \$410  | \$411 ;
+  assign \$413  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$414  = \$412  | \$413 ;
+  assign \$415  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$417  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$418  = \$416  | \$417 ;
+  assign \$419  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$420  = \$418  | \$419 ;
+  assign \$421  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$422  = \$420  | \$421 ;
+  assign \$423  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$425  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$426  = \$424  | \$425 ;
+  assign \$427  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$428  = \$426  | \$427 ;
+  assign \$429  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$431  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$432  = \$430  | \$431 ;
+  assign \$433  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
+  assign \$435  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$436  = \$434  | \$435 ;
+  assign \$437  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$438  = \$436  | \$437 ;
+  assign \$439  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$440  = \$438  | \$439 ;
+  assign \$441  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$442  = \$440  | \$441 ;
+  assign \$443  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$445  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$446  = \$444  | \$445 ;
+  assign \$447  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$448  = \$446  | \$447 ;
+  assign \$449  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$450  = \$448  | \$449 ;
+  assign \$451  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$453  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$454  = \$452  | \$453 ;
+  assign \$455  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$456  = \$454  | \$455 ;
+  assign \$457  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$459  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$460  = \$458  | \$459 ;
+  assign \$461  = sel[0] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$463  = a[38] & a_hi;
+  assign \$464  = ~ a_ne20;
+  assign \$465  = f_blobs + 1'h1;
+  assign \$466  = ~ o_job__valid;
+  assign \$467  = \$466  | o_job__ready;
+  assign \$468  = sk_job_valid | w2_go;
+  assign \$469  = sk_job_valid ? sk_job : job_n;
+  assign \$470  = ~ o_rec__valid;
+  assign \$471  = \$470  | o_rec__ready;
+  assign \$472  = sk_rec_valid | rec_go;
+  assign \$473  = sk_rec_valid ? sk_rec : rec_n;
+  assign \$474  = ~ halted;
+  assign \$475  = ~ w2_a[0];
+  assign \$476  = \$474  & \$475 ;
+  assign \$477  = ! w2_top;
+  assign \$478  = \$476  & \$477 ;
+  assign \$479  = ~ fail;
+  assign \$480  = \$478  & \$479 ;
+  assign \$481  = w2_a[38] ? 3'h0 : w2_a[28:26];
+  assign \$482  = ~ halted;
+  assign \$483  = ~ w2_a[0];
+  assign \$484  = \$482  & \$483 ;
+  assign \$485  = w2_top == 2'h2;
+  assign \$486  = \$484  & \$485 ;
+  assign \$487  = ~ w2_close_fail;
+  assign \$488  = \$486  & \$487 ;
+  assign \$489  = ~ w2_trailing;
+  assign \$490  = \$488  & \$489 ;
+  assign \$491  = \$490  & w2_convert;
+  assign \$492  = ~ w2_fl_ne20;
+  assign \$493  = rec[77:54] + 1'h1;
+  assign \$494  = rec[101:78] + 1'h1;
+  assign \$495  = rec[125:102] + 1'h1;
+  assign \$496  = rec[149:126] + 1'h1;
   always @(posedge clk)
-    a_valid <= \$492 ;
+    a_valid <= \$497 ;
   always @(posedge clk)
-    a <= \$493 ;
+    a <= \$498 ;
   always @(posedge clk)
-    a_full <= \$494 ;
+    a_full <= \$499 ;
   always @(posedge clk)
-    a_end <= \$495 ;
+    a_end <= \$500 ;
   always @(posedge clk)
-    a_hi <= \$496 ;
+    a_hi <= \$501 ;
   always @(posedge clk)
-    a_start <= \$497 ;
+    a_start <= \$502 ;
   always @(posedge clk)
-    a_p1 <= \$498 ;
+    a_p1 <= \$503 ;
   always @(posedge clk)
-    a_csize <= \$499 ;
+    a_csize <= \$504 ;
   always @(posedge clk)
-    a_len_sat <= \$500 ;
+    a_len_sat <= \$505 ;
   always @(posedge clk)
-    a_z <= \$501 ;
+    a_z <= \$506 ;
   always @(posedge clk)
-    a_gt1 <= \$502 ;
+    a_gt1 <= \$507 ;
   always @(posedge clk)
-    a_gt8 <= \$503 ;
+    a_gt8 <= \$508 ;
   always @(posedge clk)
-    a_gt32 <= \$504 ;
+    a_gt32 <= \$509 ;
   always @(posedge clk)
-    a_ne20 <= \$505 ;
+    a_ne20 <= \$510 ;
   always @(posedge clk)
-    a_ne32 <= \$506 ;
+    a_ne32 <= \$511 ;
   always @(posedge clk)
-    a_ne48 <= \$507 ;
+    a_ne48 <= \$512 ;
   always @(posedge clk)
-    a_neblob <= \$508 ;
+    a_neblob <= \$513 ;
   always @(posedge clk)
-    a_gtinit <= \$509 ;
+    a_gtinit <= \$514 ;
   always @(posedge clk)
-    frame0 <= \$510 ;
+    frame0 <= \$515 ;
   always @(posedge clk)
-    frame1 <= \$511 ;
+    frame1 <= \$516 ;
   always @(posedge clk)
-    frame2 <= \$512 ;
+    frame2 <= \$517 ;
   always @(posedge clk)
-    frame3 <= \$513 ;
+    frame3 <= \$518 ;
   always @(posedge clk)
-    frame4 <= \$514 ;
+    frame4 <= \$519 ;
   always @(posedge clk)
-    frame5 <= \$515 ;
+    frame5 <= \$520 ;
   always @(posedge clk)
-    w_valid <= \$516 ;
+    w_valid <= \$521 ;
   always @(posedge clk)
-    w_a <= \$517 ;
+    w_a <= \$522 ;
   always @(posedge clk)
-    w_a_full <= \$518 ;
+    w_a_full <= \$523 ;
   always @(posedge clk)
-    w_a_end <= \$519 ;
+    w_a_end <= \$524 ;
   always @(posedge clk)
-    w_a_hi <= \$520 ;
+    w_a_hi <= \$525 ;
   always @(posedge clk)
-    w_a_start <= \$521 ;
+    w_a_start <= \$526 ;
   always @(posedge clk)
-    w_a_p1 <= \$522 ;
+    w_a_p1 <= \$527 ;
   always @(posedge clk)
-    w_a_csize <= \$523 ;
+    w_a_csize <= \$528 ;
   always @(posedge clk)
-    w_a_len_sat <= \$524 ;
+    w_a_len_sat <= \$529 ;
   always @(posedge clk)
-    w_top <= \$525 ;
+    w_top <= \$530 ;
   always @(posedge clk)
-    w_idx <= \$526 ;
+    w_idx <= \$531 ;
   always @(posedge clk)
-    w_tx_type <= \$527 ;
+    w_tx_type <= \$532 ;
   always @(posedge clk)
-    w_fld <= \$528 ;
+    w_fld <= \$533 ;
   always @(posedge clk)
-    w_convert <= \$529 ;
+    w_convert <= \$534 ;
   always @(posedge clk)
-    w_close_fail <= \$530 ;
+    w_close_fail <= \$535 ;
   always @(posedge clk)
-    w_close_code <= \$531 ;
+    w_close_code <= \$536 ;
   always @(posedge clk)
-    w_pend_end <= \$532 ;
+    w_pend_end <= \$537 ;
   always @(posedge clk)
-    w_pend_hi <= \$533 ;
+    w_pend_hi <= \$538 ;
   always @(posedge clk)
-    w_hi_over <= \$534 ;
+    w_hi_over <= \$539 ;
   always @(posedge clk)
-    w_to_present <= \$535 ;
+    w_to_present <= \$540 ;
   always @(posedge clk)
-    w_fl_z <= \$536 ;
+    w_fl_z <= \$541 ;
   always @(posedge clk)
-    w_fl_gt1 <= \$537 ;
+    w_fl_gt1 <= \$542 ;
   always @(posedge clk)
-    w_fl_gt8 <= \$538 ;
+    w_fl_gt8 <= \$543 ;
   always @(posedge clk)
-    w_fl_gt32 <= \$539 ;
+    w_fl_gt32 <= \$544 ;
   always @(posedge clk)
-    w_fl_ne20 <= \$540 ;
+    w_fl_ne20 <= \$545 ;
   always @(posedge clk)
-    w_fl_ne32 <= \$541 ;
+    w_fl_ne32 <= \$546 ;
   always @(posedge clk)
-    w_fl_ne48 <= \$542 ;
+    w_fl_ne48 <= \$547 ;
   always @(posedge clk)
-    w_fl_neblob <= \$543 ;
+    w_fl_neblob <= \$548 ;
   always @(posedge clk)
-    w_fl_gtinit <= \$544 ;
+    w_fl_gtinit <= \$549 ;
   always @(posedge clk)
-    w_trailing <= \$545 ;
+    w_trailing <= \$550 ;
   always @(posedge clk)
-    top <= \$546 ;
+    top <= \$551 ;
   always @(posedge clk)
-    idx <= \$547 ;
+    idx <= \$552 ;
   always @(posedge clk)
-    tx_type <= \$548 ;
+    tx_type <= \$553 ;
   always @(posedge clk)
-    wver <= \$549 ;
+    wver <= \$554 ;
   always @(posedge clk)
-    hi_end <= \$550 ;
+    hi_end <= \$555 ;
   always @(posedge clk)
-    f_to_present <= \$551 ;
+    f_to_present <= \$556 ;
   always @(posedge clk)
-    f_blobs <= \$552 ;
+    f_blobs <= \$557 ;
   always @(posedge clk)
-    o_job__valid <= \$553 ;
+    w2_valid <= \$558 ;
   always @(posedge clk)
-    o_job__payload <= \$554 ;
+    w2_a <= \$559 ;
   always @(posedge clk)
-    sk_job_valid <= \$555 ;
+    w2_a_start <= \$560 ;
   always @(posedge clk)
-    sk_job <= \$556 ;
+    w2_a_end <= \$561 ;
   always @(posedge clk)
-    o_rec__valid <= \$557 ;
+    w2_a_len_sat <= \$562 ;
   always @(posedge clk)
-    o_rec__payload <= \$558 ;
+    w2_top <= \$563 ;
   always @(posedge clk)
-    sk_rec_valid <= \$559 ;
+    w2_idx <= \$564 ;
   always @(posedge clk)
-    sk_rec <= \$560 ;
+    w2_fld <= \$565 ;
   always @(posedge clk)
-    halted <= \$561 ;
+    w2_convert <= \$566 ;
   always @(posedge clk)
-    rec <= \$562 ;
+    w2_close_fail <= \$567 ;
+  always @(posedge clk)
+    w2_trailing <= \$568 ;
+  always @(posedge clk)
+    w2_fl_ne20 <= \$569 ;
+  always @(posedge clk)
+    w2_skip <= \$570 ;
+  always @(posedge clk)
+    w2_fail <= \$571 ;
+  always @(posedge clk)
+    w2_phase <= \$572 ;
+  always @(posedge clk)
+    w2_code <= \$573 ;
+  always @(posedge clk)
+    w2_ok_item <= \$574 ;
+  always @(posedge clk)
+    w2_ok_open <= \$575 ;
+  always @(posedge clk)
+    o_job__valid <= \$576 ;
+  always @(posedge clk)
+    o_job__payload <= \$577 ;
+  always @(posedge clk)
+    sk_job_valid <= \$578 ;
+  always @(posedge clk)
+    sk_job <= \$579 ;
+  always @(posedge clk)
+    o_rec__valid <= \$580 ;
+  always @(posedge clk)
+    o_rec__payload <= \$581 ;
+  always @(posedge clk)
+    sk_rec_valid <= \$582 ;
+  always @(posedge clk)
+    sk_rec <= \$583 ;
+  always @(posedge clk)
+    halted <= \$584 ;
+  always @(posedge clk)
+    rec <= \$585 ;
   assign \$1  = ~ a_valid;
   assign i__ready = \$1  | f_go;
   assign a_take = i__valid & i__ready;
@@ -8801,149 +8931,126 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   assign \$254  = \$252  & \$253 ;
   assign \$255  = a[33:26] <= 3'h4;
   assign \$256  = \$254  & \$255 ;
-  assign \$257  = ~ sk_job_valid;
-  assign \$258  = w_valid & \$257 ;
-  assign \$259  = ~ w_a[0];
-  assign \$260  = ~ sk_rec_valid;
-  assign \$261  = \$259  | \$260 ;
-  assign w_go = \$258  & \$261 ;
-  assign rec_go = w_go & w_a[0];
+  assign \$257  = w_a[37:34] > 1'h1;
+  assign \$258  = w_a[104] | w_a[105];
+  assign \$259  = \$257  & \$258 ;
+  assign \$260  = w_a[37:34] > 1'h1;
   assign \$262  = w_a[37:34] > 1'h1;
-  assign \$263  = w_a[104] | w_a[105];
-  assign \$264  = \$262  & \$263 ;
-  assign \$265  = w_a[37:34] > 1'h1;
-  assign \$267  = w_a[37:34] > 1'h1;
+  assign \$266  = w_a[37:34] > 1'h1;
+  assign \$267  = \$266  & w_a[103];
+  assign \$268  = w_a[37:34] > 1'h1;
+  assign \$269  = \$268  & w_a[103];
   assign \$271  = w_a[37:34] > 1'h1;
   assign \$272  = \$271  & w_a[103];
-  assign \$273  = w_a[37:34] > 1'h1;
-  assign \$274  = \$273  & w_a[103];
-  assign \$276  = w_a[37:34] > 1'h1;
-  assign \$277  = \$276  & w_a[103];
-  assign \$278  = w_a[110:107] >= 2'h2;
-  assign \$279  = \$277  & \$278 ;
-  assign \$281  = \$280  & w_a[104];
-  assign \$282  = w_a_end > w_pend_end;
-  assign \$283  = w_a_hi | \$282 ;
-  assign \$284  = w_pend_hi ? w_hi_over : \$283 ;
-  assign \$285  = w_a[37:34] > 1'h1;
-  assign \$286  = w_a[104] | w_a[105];
-  assign \$287  = \$285  & \$286 ;
+  assign \$273  = w_a[110:107] >= 2'h2;
+  assign \$274  = \$272  & \$273 ;
+  assign \$276  = \$275  & w_a[104];
+  assign \$277  = w_a_end > w_pend_end;
+  assign \$278  = w_a_hi | \$277 ;
+  assign \$279  = w_pend_hi ? w_hi_over : \$278 ;
+  assign \$280  = w_a[37:34] > 1'h1;
+  assign \$281  = w_a[104] | w_a[105];
+  assign \$282  = \$280  & \$281 ;
+  assign \$283  = w_a[37:34] > 1'h1;
+  assign \$284  = ~ w_pend_hi;
+  assign \$285  = w_pend_end < w_a_start;
+  assign \$286  = \$284  & \$285 ;
+  assign \$287  = \$283  & \$286 ;
   assign \$288  = w_a[37:34] > 1'h1;
   assign \$289  = ~ w_pend_hi;
   assign \$290  = w_pend_end < w_a_start;
   assign \$291  = \$289  & \$290 ;
   assign \$292  = \$288  & \$291 ;
-  assign \$293  = w_a[37:34] > 1'h1;
-  assign \$294  = ~ w_pend_hi;
-  assign \$295  = w_pend_end < w_a_start;
-  assign \$296  = \$294  & \$295 ;
-  assign \$297  = \$293  & \$296 ;
-  assign \$298  = w_a_p1 < w_pend_end;
-  assign \$299  = w_pend_hi | \$298 ;
-  assign \$300  = \$297  & \$299 ;
-  assign \$301  = \$300  & w_a[104];
-  assign \$302  = w_a[37:34] > 1'h1;
-  assign \$303  = \$302  & w_a[103];
-  assign \$304  = w_a[37:34] > 1'h1;
-  assign \$305  = \$304  & w_a[103];
-  assign \$306  = ~ w_pend_hi;
-  assign \$307  = w_pend_end <= w_a_csize;
+  assign \$293  = w_a_p1 < w_pend_end;
+  assign \$294  = w_pend_hi | \$293 ;
+  assign \$295  = \$292  & \$294 ;
+  assign \$296  = \$295  & w_a[104];
+  assign \$297  = w_a[37:34] > 1'h1;
+  assign \$298  = \$297  & w_a[103];
+  assign \$299  = w_a[37:34] > 1'h1;
+  assign \$300  = \$299  & w_a[103];
+  assign \$301  = ~ w_pend_hi;
+  assign \$302  = w_pend_end <= w_a_csize;
+  assign \$303  = \$301  & \$302 ;
+  assign \$304  = \$300  & \$303 ;
+  assign \$305  = w_a[37:34] > 1'h1;
+  assign \$306  = \$305  & w_a[103];
+  assign \$307  = w_a[110:107] >= 2'h2;
   assign \$308  = \$306  & \$307 ;
-  assign \$309  = \$305  & \$308 ;
-  assign \$310  = w_a[37:34] > 1'h1;
-  assign \$311  = \$310  & w_a[103];
-  assign \$312  = w_a[110:107] >= 2'h2;
-  assign \$313  = \$311  & \$312 ;
-  assign \$314  = w_a_p1 < w_pend_end;
-  assign \$315  = w_pend_hi | \$314 ;
-  assign \$316  = \$313  & \$315 ;
-  assign \$317  = \$316  & w_a[104];
-  assign \$318  = w_fld == 1'h1;
-  assign \$319  = w_fld == 5'h1f;
-  assign \$320  = w_fld == 4'hb;
-  assign \$321  = w_fld == 5'h13;
-  assign \$322  = w_fld == 5'h15;
-  assign \$323  = w_fld == 4'hd;
-  assign \$324  = w_fld == 4'he;
-  assign \$325  = w_fld == 5'h18;
-  assign \$326  = w_fld == 6'h21;
-  assign \$327  = w_fld == 6'h22;
-  assign \$328  = w_fld == 6'h23;
-  assign fc_wants_list = | { \$328 , \$327 , \$326 , \$325 , \$324 , \$323 , \$322 , \$321 , \$320 , \$319 , \$318  };
-  assign \$329  = ~ w_fl_z;
-  assign \$330  = \$329  & w_fl_ne20;
-  assign \$331  = w_tx_type == 2'h3;
-  assign \$332  = w_tx_type == 3'h4;
-  assign \$333  = \$331  | \$332 ;
-  assign \$334  = w_fl_z & \$333 ;
-  assign \$335  = ~ w_to_present;
-  assign \$336  = \$335  & w_fl_gtinit;
-  assign \$337  = ~ w_a[38];
-  assign \$338  = \$337  & fc_wants_list;
-  assign \$339  = ~ fc_wants_list;
-  assign \$340  = w_a[38] & \$339 ;
-  assign \$341  = ! w_top;
-  assign \$342  = w_top == 1'h1;
-  assign \$343  = ! w_top;
-  assign \$344  = w_top == 1'h1;
-  assign \$345  = ~ w_trailing;
-  assign \$346  = ! w_a[37:34];
-  assign \$347  = w_a[33:26] >= 1'h1;
-  assign \$348  = \$346  & \$347 ;
-  assign \$349  = w_a[33:26] <= 3'h4;
-  assign \$350  = \$348  & \$349 ;
-  assign \$351  = ~ \$350 ;
-  assign \$352  = ! w_a[37:34];
-  assign \$353  = \$352  ? 4'h2 : 4'h9;
-  assign \$354  = ~ w_a[38];
-  assign \$355  = ! w_fld;
+  assign \$309  = w_a_p1 < w_pend_end;
+  assign \$310  = w_pend_hi | \$309 ;
+  assign \$311  = \$308  & \$310 ;
+  assign \$312  = \$311  & w_a[104];
+  assign \$313  = w_fld == 1'h1;
+  assign \$314  = w_fld == 5'h1f;
+  assign \$315  = w_fld == 4'hb;
+  assign \$316  = w_fld == 5'h13;
+  assign \$317  = w_fld == 5'h15;
+  assign \$318  = w_fld == 4'hd;
+  assign \$319  = w_fld == 4'he;
+  assign \$320  = w_fld == 5'h18;
+  assign \$321  = w_fld == 6'h21;
+  assign \$322  = w_fld == 6'h22;
+  assign \$323  = w_fld == 6'h23;
+  assign fc_wants_list = | { \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316 , \$315 , \$314 , \$313  };
+  assign \$324  = ~ w_fl_z;
+  assign \$325  = \$324  & w_fl_ne20;
+  assign \$326  = w_tx_type == 2'h3;
+  assign \$327  = w_tx_type == 3'h4;
+  assign \$328  = \$326  | \$327 ;
+  assign \$329  = w_fl_z & \$328 ;
+  assign \$330  = ~ w_to_present;
+  assign \$331  = \$330  & w_fl_gtinit;
+  assign \$332  = ~ w_a[38];
+  assign \$333  = \$332  & fc_wants_list;
+  assign \$334  = ~ fc_wants_list;
+  assign \$335  = w_a[38] & \$334 ;
+  assign \$336  = ! w_top;
+  assign \$337  = w_top == 1'h1;
+  assign \$338  = ! w_top;
+  assign \$339  = w_top == 1'h1;
+  assign \$340  = ~ w_trailing;
+  assign \$341  = ! w_a[37:34];
+  assign \$342  = w_a[33:26] >= 1'h1;
+  assign \$343  = \$341  & \$342 ;
+  assign \$344  = w_a[33:26] <= 3'h4;
+  assign \$345  = \$343  & \$344 ;
+  assign \$346  = ~ \$345 ;
+  assign \$347  = ! w_a[37:34];
+  assign \$348  = \$347  ? 4'h2 : 4'h9;
+  assign \$349  = ~ w_a[38];
+  assign \$350  = ! w_fld;
+  assign \$352  = w_a_hi | \$351 ;
+  assign w_skip = \$352  ? 25'h1ffffff : w_a_end[24:0];
+  assign \$353  = ~ w2_valid;
+  assign \$354  = \$353  | w2_go;
+  assign w_go = w_valid & \$354 ;
+  assign \$355  = ~ sk_job_valid;
+  assign \$356  = w2_valid & \$355 ;
+  assign \$357  = ~ w2_a[0];
+  assign \$358  = ~ sk_rec_valid;
+  assign \$359  = \$357  | \$358 ;
+  assign w2_go = \$356  & \$359 ;
+  assign rec_go = w2_go & w2_a[0];
+  assign \$360  = ~ halted;
+  assign fail = \$360  & w2_fail;
+  assign \$361  = ~ halted;
+  assign ok_item = \$361  & w2_ok_item;
+  assign \$362  = ~ halted;
+  assign ok_open = \$362  & w2_ok_open;
   assign rep_valid = rec[390] | fail;
-  assign rep = rec[390] ? rec[423:391] : { code, phase, w_idx };
-  assign \$357  = w_a_hi | \$356 ;
-  assign w_skip = \$357  ? 25'h1ffffff : w_a_end[24:0];
-  assign \$358  = ~ w_a[38];
-  assign \$359  = ok_item & \$358 ;
-  assign \$360  = \$359  ? 2'h0 : 2'h1;
-  assign \$361  = w_a[0] ? 2'h2 : \$360 ;
-  assign \$362  = ~ w_a[38];
-  assign \$363  = ok_item & \$362 ;
-  assign \$364  = \$363  ? w_fld : 6'h00;
-  assign \$365  = halted | fail;
-  assign \$366  = \$365  ? w_skip : w_a_start;
-  assign \$367  = w_a[0] ? 25'h0000000 : \$366 ;
-  assign \$368  = w_a[0] ? w_a[25:1] : w_a_len_sat;
-  assign \$369  = ~ w_a[0];
-  assign \$370  = \$369  & w_a[106];
-  assign \$371  = i__payload[25:1] + i__payload[37:34];
-  assign \$372  = \$371  + i__payload[102:39];
-  assign \$373  = i__payload[25:1] + i__payload[37:34];
-  assign \$374  = \$373  + i__payload[64:39];
-  assign \$375  = | i__payload[102:65];
-  assign \$376  = i__payload[25:1] + i__payload[37:34];
-  assign \$377  = \$376  + i__payload[64:39];
-  assign \$378  = \$375  | \$377 [26];
-  assign \$379  = i__payload[25:1] + i__payload[37:34];
-  assign \$380  = i__payload[25:1] + 1'h1;
-  assign \$381  = i__payload[25:1] + i__payload[110:107];
-  assign \$382  = | i__payload[102:64];
-  assign \$383  = \$382  ? 25'h1ffffff : i__payload[63:39];
-  assign \$384  = ! i__payload[102:39];
-  assign \$385  = i__payload[102:39] > 1'h1;
-  assign \$386  = i__payload[102:39] > 4'h8;
-  assign \$387  = i__payload[102:39] > 6'h20;
-  assign \$388  = i__payload[102:39] != 5'h14;
-  assign \$389  = i__payload[102:39] != 6'h20;
-  assign \$390  = i__payload[102:39] != 6'h30;
-  assign \$391  = i__payload[102:39] != 18'h20000;
-  assign \$392  = i__payload[102:39] > 16'hc000;
-  assign \$393  = ! remaining;
-  assign \$394  = idx + 1'h1;
-  assign \$395  = ! a[37:34];
-  assign \$396  = a[33:26] >= 1'h1;
-  assign \$397  = \$395  & \$396 ;
-  assign \$398  = a[33:26] <= 3'h4;
-  assign \$399  = \$397  & \$398 ;
-  assign \$400  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
+  assign rep = rec[390] ? rec[423:391] : { w2_code, w2_phase, w2_idx };
+  assign \$363  = ~ w2_a[38];
+  assign \$364  = ok_item & \$363 ;
+  assign \$365  = \$364  ? 2'h0 : 2'h1;
+  assign \$366  = w2_a[0] ? 2'h2 : \$365 ;
+  assign \$367  = ~ w2_a[38];
+  assign \$368  = ok_item & \$367 ;
+  assign \$369  = \$368  ? w2_fld : 6'h00;
+  assign \$370  = halted | fail;
+  assign \$371  = \$370  ? w2_skip : w2_a_start;
+  assign \$372  = w2_a[0] ? 25'h0000000 : \$371 ;
+  assign \$373  = w2_a[0] ? w2_a[25:1] : w2_a_len_sat;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     n_tx = 4'h0;
@@ -9889,94 +9996,94 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     hdr_outer_hit = 1'h0;
-    if (\$264 ) begin
+    if (\$259 ) begin
       hdr_outer_hit = 1'h1;
     end
-    if (\$266 ) begin
+    if (\$261 ) begin
+      hdr_outer_hit = 1'h1;
+    end
+    if (\$265 ) begin
+      hdr_outer_hit = 1'h1;
+    end
+    if (\$267 ) begin
       hdr_outer_hit = 1'h1;
     end
     if (\$270 ) begin
       hdr_outer_hit = 1'h1;
     end
-    if (\$272 ) begin
-      hdr_outer_hit = 1'h1;
-    end
-    if (\$275 ) begin
-      hdr_outer_hit = 1'h1;
-    end
-    if (\$281 ) begin
+    if (\$276 ) begin
       hdr_outer_hit = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     hdr_outer_code = 5'h00;
-    if (\$264 ) begin
+    if (\$259 ) begin
       hdr_outer_code = 5'h05;
     end
-    if (\$266 ) begin
+    if (\$261 ) begin
       hdr_outer_code = 5'h07;
     end
-    if (\$270 ) begin
+    if (\$265 ) begin
       hdr_outer_code = 5'h05;
     end
-    if (\$272 ) begin
+    if (\$267 ) begin
       hdr_outer_code = 5'h03;
     end
-    if (\$275 ) begin
+    if (\$270 ) begin
       hdr_outer_code = 5'h07;
     end
-    if (\$281 ) begin
+    if (\$276 ) begin
       hdr_outer_code = 5'h05;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     hdr_in_hit = 1'h0;
-    if (\$284 ) begin
+    if (\$279 ) begin
+      hdr_in_hit = 1'h1;
+    end
+    if (\$282 ) begin
       hdr_in_hit = 1'h1;
     end
     if (\$287 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$292 ) begin
+    if (\$296 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$301 ) begin
+    if (\$298 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$303 ) begin
+    if (\$304 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$309 ) begin
-      hdr_in_hit = 1'h1;
-    end
-    if (\$317 ) begin
+    if (\$312 ) begin
       hdr_in_hit = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     hdr_in_code = 5'h00;
-    if (\$284 ) begin
+    if (\$279 ) begin
       hdr_in_code = 5'h07;
+    end
+    if (\$282 ) begin
+      hdr_in_code = 5'h05;
     end
     if (\$287 ) begin
-      hdr_in_code = 5'h05;
-    end
-    if (\$292 ) begin
       hdr_in_code = 5'h07;
     end
-    if (\$301 ) begin
+    if (\$296 ) begin
       hdr_in_code = 5'h05;
     end
-    if (\$303 ) begin
+    if (\$298 ) begin
       hdr_in_code = 5'h03;
     end
-    if (\$309 ) begin
+    if (\$304 ) begin
       hdr_in_code = 5'h07;
     end
-    if (\$317 ) begin
+    if (\$312 ) begin
       hdr_in_code = 5'h05;
     end
   end
@@ -10298,10 +10405,10 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
           /* empty */;
       6'h08:
         begin
-          if (\$330 ) begin
+          if (\$325 ) begin
             fc_to_hit = 1'h1;
           end
-          if (\$334 ) begin
+          if (\$329 ) begin
             fc_to_hit = 1'h1;
           end
         end
@@ -10325,10 +10432,10 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
           /* empty */;
       6'h08:
         begin
-          if (\$330 ) begin
+          if (\$325 ) begin
             fc_to_code = 5'h0d;
           end
-          if (\$334 ) begin
+          if (\$329 ) begin
             fc_to_code = 5'h0f;
           end
         end
@@ -10403,7 +10510,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
       6'h09:
           /* empty */;
       6'h0a:
-          if (\$336 ) begin
+          if (\$331 ) begin
             fc_data_hit = 1'h1;
           end
     endcase
@@ -10429,7 +10536,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
       6'h09:
           /* empty */;
       6'h0a:
-          if (\$336 ) begin
+          if (\$331 ) begin
             fc_data_code = 5'h19;
           end
     endcase
@@ -12060,10 +12167,10 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     if (fc_wfail) begin
       fc_hit = 1'h1;
     end
-    if (\$338 ) begin
+    if (\$333 ) begin
       fc_hit = 1'h1;
     end
-    if (\$340 ) begin
+    if (\$335 ) begin
       fc_hit = 1'h1;
     end
   end
@@ -12073,281 +12180,226 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
     if (fc_wfail) begin
       fc_code = fc_wcode;
     end
-    if (\$338 ) begin
+    if (\$333 ) begin
       fc_code = 5'h09;
     end
-    if (\$340 ) begin
+    if (\$335 ) begin
       fc_code = 5'h08;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    fail = 1'h0;
+    v_fail = 1'h0;
     (* full_case = 32'd1 *)
-    if (halted) begin
-    end else if (w_a[0]) begin
-      if (\$343 ) begin
-        fail = 1'h1;
-      end else if (\$344 ) begin
-        fail = 1'h1;
+    if (w_a[0]) begin
+      if (\$338 ) begin
+        v_fail = 1'h1;
+      end else if (\$339 ) begin
+        v_fail = 1'h1;
       end else if (w_close_fail) begin
-        fail = 1'h1;
-      end else if (\$345 ) begin
-        fail = 1'h1;
+        v_fail = 1'h1;
+      end else if (\$340 ) begin
+        v_fail = 1'h1;
       end
-    end else if (\$341 ) begin
+    end else if (\$336 ) begin
       if (w_a[38]) begin
         if (hdr_outer_hit) begin
-          fail = 1'h1;
+          v_fail = 1'h1;
         end
-      end else if (\$351 ) begin
-        fail = 1'h1;
+      end else if (\$346 ) begin
+        v_fail = 1'h1;
       end
-    end else if (\$342 ) begin
+    end else if (\$337 ) begin
       if (hdr_outer_hit) begin
-        fail = 1'h1;
-      end else if (\$354 ) begin
-        fail = 1'h1;
+        v_fail = 1'h1;
+      end else if (\$349 ) begin
+        v_fail = 1'h1;
       end
     end else begin
       if (w_close_fail) begin
-        fail = 1'h1;
+        v_fail = 1'h1;
       end else if (w_trailing) begin
-        fail = 1'h1;
-      end else if (\$355 ) begin
-        fail = 1'h1;
+        v_fail = 1'h1;
+      end else if (\$350 ) begin
+        v_fail = 1'h1;
       end else if (hdr_in_hit) begin
-        fail = 1'h1;
+        v_fail = 1'h1;
       end else if (fc_hit) begin
-        fail = 1'h1;
+        v_fail = 1'h1;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    phase = 3'h0;
+    v_phase = 3'h0;
     (* full_case = 32'd1 *)
-    if (halted) begin
-    end else if (w_a[0]) begin
-      if (\$343 ) begin
-        phase = 3'h0;
-      end else if (\$344 ) begin
-        phase = 3'h0;
+    if (w_a[0]) begin
+      if (\$338 ) begin
+        v_phase = 3'h0;
+      end else if (\$339 ) begin
+        v_phase = 3'h0;
       end else if (w_close_fail) begin
-        phase = 3'h0;
-      end else if (\$345 ) begin
-        phase = 3'h1;
+        v_phase = 3'h0;
+      end else if (\$340 ) begin
+        v_phase = 3'h1;
       end
-    end else if (\$341 ) begin
+    end else if (\$336 ) begin
       if (w_a[38]) begin
         if (hdr_outer_hit) begin
-          phase = 3'h1;
+          v_phase = 3'h1;
         end
-      end else if (\$351 ) begin
-        phase = 3'h1;
+      end else if (\$346 ) begin
+        v_phase = 3'h1;
       end
-    end else if (\$342 ) begin
+    end else if (\$337 ) begin
       if (hdr_outer_hit) begin
-        phase = 3'h1;
-      end else if (\$354 ) begin
-        phase = 3'h1;
+        v_phase = 3'h1;
+      end else if (\$349 ) begin
+        v_phase = 3'h1;
       end
     end else begin
       if (w_close_fail) begin
-        phase = 3'h0;
+        v_phase = 3'h0;
       end else if (w_trailing) begin
-        phase = 3'h0;
-      end else if (\$355 ) begin
-        phase = 3'h0;
+        v_phase = 3'h0;
+      end else if (\$350 ) begin
+        v_phase = 3'h0;
       end else if (hdr_in_hit) begin
-        phase = 3'h1;
+        v_phase = 3'h1;
       end else if (fc_hit) begin
-        phase = 3'h1;
+        v_phase = 3'h1;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    code = 5'h00;
+    v_code = 5'h00;
     (* full_case = 32'd1 *)
-    if (halted) begin
-    end else if (w_a[0]) begin
-      if (\$343 ) begin
-        code = 5'h01;
-      end else if (\$344 ) begin
-        code = 5'h03;
+    if (w_a[0]) begin
+      if (\$338 ) begin
+        v_code = 5'h01;
+      end else if (\$339 ) begin
+        v_code = 5'h03;
       end else if (w_close_fail) begin
-        code = w_close_code;
-      end else if (\$345 ) begin
-        code = 5'h03;
+        v_code = w_close_code;
+      end else if (\$340 ) begin
+        v_code = 5'h03;
       end
-    end else if (\$341 ) begin
+    end else if (\$336 ) begin
       if (w_a[38]) begin
         if (hdr_outer_hit) begin
-          code = hdr_outer_code;
+          v_code = hdr_outer_code;
         end
-      end else if (\$351 ) begin
-        code = { 1'h0, \$353  };
+      end else if (\$346 ) begin
+        v_code = { 1'h0, \$348  };
       end
-    end else if (\$342 ) begin
+    end else if (\$337 ) begin
       if (hdr_outer_hit) begin
-        code = hdr_outer_code;
-      end else if (\$354 ) begin
-        code = 5'h09;
+        v_code = hdr_outer_code;
+      end else if (\$349 ) begin
+        v_code = 5'h09;
       end
     end else begin
       if (w_close_fail) begin
-        code = w_close_code;
+        v_code = w_close_code;
       end else if (w_trailing) begin
-        code = 5'h04;
-      end else if (\$355 ) begin
-        code = 5'h0b;
+        v_code = 5'h04;
+      end else if (\$350 ) begin
+        v_code = 5'h0b;
       end else if (hdr_in_hit) begin
-        code = hdr_in_code;
+        v_code = hdr_in_code;
       end else if (fc_hit) begin
-        code = fc_code;
+        v_code = fc_code;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    ok_open = 1'h0;
-    if (halted) begin
-    end else if (w_a[0]) begin
-    end else if (\$341 ) begin
+    v_ok_open = 1'h0;
+    if (w_a[0]) begin
+    end else if (\$336 ) begin
       if (w_a[38]) begin
         (* full_case = 32'd1 *)
         if (hdr_outer_hit) begin
         end else begin
-          ok_open = 1'h1;
+          v_ok_open = 1'h1;
         end
       end
-    end else if (\$342 ) begin
+    end else if (\$337 ) begin
       (* full_case = 32'd1 *)
       if (hdr_outer_hit) begin
-      end else if (\$354 ) begin
+      end else if (\$349 ) begin
       end else begin
-        ok_open = 1'h1;
+        v_ok_open = 1'h1;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    ok_item = 1'h0;
+    v_ok_item = 1'h0;
     (* full_case = 32'd1 *)
-    if (halted) begin
-    end else if (w_a[0]) begin
-    end else if (\$341 ) begin
-    end else if (\$342 ) begin
+    if (w_a[0]) begin
+    end else if (\$336 ) begin
+    end else if (\$337 ) begin
     end else begin
       (* full_case = 32'd1 *)
       if (w_close_fail) begin
       end else if (w_trailing) begin
-      end else if (\$355 ) begin
+      end else if (\$350 ) begin
       end else if (hdr_in_hit) begin
       end else if (fc_hit) begin
       end else begin
-        ok_item = 1'h1;
+        v_ok_item = 1'h1;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$492  = a_valid;
+    \$497  = a_valid;
     if (a_take) begin
-      \$492  = 1'h1;
+      \$497  = 1'h1;
     end else if (f_go) begin
-      \$492  = 1'h0;
+      \$497  = 1'h0;
     end
     if (rst) begin
-      \$492  = 1'h0;
+      \$497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$493  = a;
+    \$498  = a;
     if (a_take) begin
-      \$493  = i__payload;
+      \$498  = i__payload;
     end
     if (rst) begin
-      \$493  = 111'h0000000000000000000000000000;
+      \$498  = 111'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$494  = a_full;
+    \$499  = a_full;
     if (a_take) begin
-      \$494  = { 1'h0, \$372  };
+      \$499  = { 1'h0, \$377  };
     end
     if (rst) begin
-      \$494  = 66'h00000000000000000;
+      \$499  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$495  = a_end;
+    \$500  = a_end;
     if (a_take) begin
-      \$495  = \$374 [25:0];
+      \$500  = \$379 [25:0];
     end
     if (rst) begin
-      \$495  = 26'h0000000;
+      \$500  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$496  = a_hi;
+    \$501  = a_hi;
     if (a_take) begin
-      \$496  = \$378 ;
-    end
-    if (rst) begin
-      \$496  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$497  = a_start;
-    if (a_take) begin
-      \$497  = \$379 [24:0];
-    end
-    if (rst) begin
-      \$497  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$498  = a_p1;
-    if (a_take) begin
-      \$498  = \$380 [24:0];
-    end
-    if (rst) begin
-      \$498  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$499  = a_csize;
-    if (a_take) begin
-      \$499  = \$381 ;
-    end
-    if (rst) begin
-      \$499  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$500  = a_len_sat;
-    if (a_take) begin
-      \$500  = \$383 ;
-    end
-    if (rst) begin
-      \$500  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$501  = a_z;
-    if (a_take) begin
-      \$501  = \$384 ;
+      \$501  = \$383 ;
     end
     if (rst) begin
       \$501  = 1'h0;
@@ -12355,47 +12407,47 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$502  = a_gt1;
+    \$502  = a_start;
     if (a_take) begin
-      \$502  = \$385 ;
+      \$502  = \$384 [24:0];
     end
     if (rst) begin
-      \$502  = 1'h0;
+      \$502  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$503  = a_gt8;
+    \$503  = a_p1;
     if (a_take) begin
-      \$503  = \$386 ;
+      \$503  = \$385 [24:0];
     end
     if (rst) begin
-      \$503  = 1'h0;
+      \$503  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$504  = a_gt32;
+    \$504  = a_csize;
     if (a_take) begin
-      \$504  = \$387 ;
+      \$504  = \$386 ;
     end
     if (rst) begin
-      \$504  = 1'h0;
+      \$504  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$505  = a_ne20;
+    \$505  = a_len_sat;
     if (a_take) begin
       \$505  = \$388 ;
     end
     if (rst) begin
-      \$505  = 1'h0;
+      \$505  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$506  = a_ne32;
+    \$506  = a_z;
     if (a_take) begin
       \$506  = \$389 ;
     end
@@ -12405,7 +12457,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$507  = a_ne48;
+    \$507  = a_gt1;
     if (a_take) begin
       \$507  = \$390 ;
     end
@@ -12415,7 +12467,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$508  = a_neblob;
+    \$508  = a_gt8;
     if (a_take) begin
       \$508  = \$391 ;
     end
@@ -12425,7 +12477,7 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$509  = a_gtinit;
+    \$509  = a_gt32;
     if (a_take) begin
       \$509  = \$392 ;
     end
@@ -12435,162 +12487,59 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$510  = frame0;
-    if (\a_take$5 ) begin
-      \$510 [63] = \$2 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$510  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$510  = \new ;
-              end else begin
-                \$510  = upd;
-              end
-        endcase
-        if (open_outer) begin
-          \$510  = { le_new, 31'h40000000, a_hi, a_end, 5'h01 };
-        end
-      end
+    \$510  = a_ne20;
+    if (a_take) begin
+      \$510  = \$393 ;
     end
     if (rst) begin
-      \$510  = 64'h0000000000000000;
+      \$510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$511  = frame1;
-    if (\a_take$5 ) begin
-      \$511 [63] = \$3 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$511  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$511  = upd;
-              end else begin
-                \$511  = \$437 ;
-              end
-        endcase
-      end
+    \$511  = a_ne32;
+    if (a_take) begin
+      \$511  = \$394 ;
     end
     if (rst) begin
-      \$511  = 64'h0000000000000000;
+      \$511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$512  = frame2;
-    if (\a_take$5 ) begin
-      \$512 [63] = \$4 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$512  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$512  = \$409 ;
-              end else begin
-                \$512  = \$445 ;
-              end
-        endcase
-      end
+    \$512  = a_ne48;
+    if (a_take) begin
+      \$512  = \$395 ;
     end
     if (rst) begin
-      \$512  = 64'h0000000000000000;
+      \$512  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$513  = frame3;
-    if (\a_take$5 ) begin
-      \$513 [63] = \$5 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$513  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$513  = \$417 ;
-              end else begin
-                \$513  = \$451 ;
-              end
-        endcase
-      end
+    \$513  = a_neblob;
+    if (a_take) begin
+      \$513  = \$396 ;
     end
     if (rst) begin
-      \$513  = 64'h0000000000000000;
+      \$513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$514  = frame4;
-    if (\a_take$5 ) begin
-      \$514 [63] = \$6 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$514  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$514  = \$423 ;
-              end else begin
-                \$514  = \$455 ;
-              end
-        endcase
-      end
+    \$514  = a_gtinit;
+    if (a_take) begin
+      \$514  = \$397 ;
     end
     if (rst) begin
-      \$514  = 64'h0000000000000000;
+      \$514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$515  = frame5;
+    \$515  = frame0;
     if (\a_take$5 ) begin
-      \$515 [63] = \$7 ;
+      \$515 [63] = \$2 ;
     end
     if (f_go) begin
       (* full_case = 32'd1 *)
@@ -12605,11 +12554,14 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
           2'h2:
               (* full_case = 32'd1 *)
               if (a[38]) begin
-                \$515  = \$427 ;
+                \$515  = \new ;
               end else begin
-                \$515  = \$457 ;
+                \$515  = upd;
               end
         endcase
+        if (open_outer) begin
+          \$515  = { le_new, 31'h40000000, a_hi, a_end, 5'h01 };
+        end
       end
     end
     if (rst) begin
@@ -12618,111 +12570,211 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$516  = w_valid;
+    \$516  = frame1;
+    if (\a_take$5 ) begin
+      \$516 [63] = \$3 ;
+    end
     if (f_go) begin
-      \$516  = 1'h1;
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$516  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$516  = upd;
+              end else begin
+                \$516  = \$442 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$516  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$517  = frame2;
+    if (\a_take$5 ) begin
+      \$517 [63] = \$4 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$517  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$517  = \$414 ;
+              end else begin
+                \$517  = \$450 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$517  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$518  = frame3;
+    if (\a_take$5 ) begin
+      \$518 [63] = \$5 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$518  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$518  = \$422 ;
+              end else begin
+                \$518  = \$456 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$518  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$519  = frame4;
+    if (\a_take$5 ) begin
+      \$519 [63] = \$6 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$519  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$519  = \$428 ;
+              end else begin
+                \$519  = \$460 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$519  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$520  = frame5;
+    if (\a_take$5 ) begin
+      \$520 [63] = \$7 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$520  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$520  = \$432 ;
+              end else begin
+                \$520  = \$462 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$520  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$521  = w_valid;
+    if (f_go) begin
+      \$521  = 1'h1;
     end else if (w_go) begin
-      \$516  = 1'h0;
+      \$521  = 1'h0;
     end
     if (rst) begin
-      \$516  = 1'h0;
+      \$521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$517  = w_a;
+    \$522  = w_a;
     if (f_go) begin
-      \$517  = a;
+      \$522  = a;
     end
     if (rst) begin
-      \$517  = 111'h0000000000000000000000000000;
+      \$522  = 111'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$518  = w_a_full;
+    \$523  = w_a_full;
     if (f_go) begin
-      \$518  = a_full;
+      \$523  = a_full;
     end
     if (rst) begin
-      \$518  = 66'h00000000000000000;
+      \$523  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$519  = w_a_end;
+    \$524  = w_a_end;
     if (f_go) begin
-      \$519  = a_end;
+      \$524  = a_end;
     end
     if (rst) begin
-      \$519  = 26'h0000000;
+      \$524  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$520  = w_a_hi;
+    \$525  = w_a_hi;
     if (f_go) begin
-      \$520  = a_hi;
+      \$525  = a_hi;
     end
     if (rst) begin
-      \$520  = 1'h0;
+      \$525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$521  = w_a_start;
+    \$526  = w_a_start;
     if (f_go) begin
-      \$521  = a_start;
-    end
-    if (rst) begin
-      \$521  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$522  = w_a_p1;
-    if (f_go) begin
-      \$522  = a_p1;
-    end
-    if (rst) begin
-      \$522  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$523  = w_a_csize;
-    if (f_go) begin
-      \$523  = a_csize;
-    end
-    if (rst) begin
-      \$523  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$524  = w_a_len_sat;
-    if (f_go) begin
-      \$524  = a_len_sat;
-    end
-    if (rst) begin
-      \$524  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$525  = w_top;
-    if (f_go) begin
-      \$525  = top;
-    end
-    if (rst) begin
-      \$525  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$526  = w_idx;
-    if (f_go) begin
-      \$526  = idx;
+      \$526  = a_start;
     end
     if (rst) begin
       \$526  = 25'h0000000;
@@ -12730,79 +12782,79 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$527  = w_tx_type;
+    \$527  = w_a_p1;
     if (f_go) begin
-      \$527  = tx_type;
+      \$527  = a_p1;
     end
     if (rst) begin
-      \$527  = 3'h0;
+      \$527  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$528  = w_fld;
+    \$528  = w_a_csize;
     if (f_go) begin
-      \$528  = fld;
+      \$528  = a_csize;
     end
     if (rst) begin
-      \$528  = 6'h00;
+      \$528  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$529  = w_convert;
+    \$529  = w_a_len_sat;
     if (f_go) begin
-      \$529  = convert;
+      \$529  = a_len_sat;
     end
     if (rst) begin
-      \$529  = 1'h0;
+      \$529  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$530  = w_close_fail;
+    \$530  = w_top;
     if (f_go) begin
-      \$530  = close_fail;
+      \$530  = top;
     end
     if (rst) begin
-      \$530  = 1'h0;
+      \$530  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$531  = w_close_code;
+    \$531  = w_idx;
     if (f_go) begin
-      \$531  = close_code;
+      \$531  = idx;
     end
     if (rst) begin
-      \$531  = 5'h00;
+      \$531  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$532  = w_pend_end;
+    \$532  = w_tx_type;
     if (f_go) begin
-      \$532  = pend_end;
+      \$532  = tx_type;
     end
     if (rst) begin
-      \$532  = 26'h0000000;
+      \$532  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$533  = w_pend_hi;
+    \$533  = w_fld;
     if (f_go) begin
-      \$533  = pend_hi;
+      \$533  = fld;
     end
     if (rst) begin
-      \$533  = 1'h0;
+      \$533  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$534  = w_hi_over;
+    \$534  = w_convert;
     if (f_go) begin
-      \$534  = hi_over;
+      \$534  = convert;
     end
     if (rst) begin
       \$534  = 1'h0;
@@ -12810,9 +12862,9 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$535  = w_to_present;
+    \$535  = w_close_fail;
     if (f_go) begin
-      \$535  = f_to_present;
+      \$535  = close_fail;
     end
     if (rst) begin
       \$535  = 1'h0;
@@ -12820,29 +12872,29 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$536  = w_fl_z;
+    \$536  = w_close_code;
     if (f_go) begin
-      \$536  = a_z;
+      \$536  = close_code;
     end
     if (rst) begin
-      \$536  = 1'h0;
+      \$536  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$537  = w_fl_gt1;
+    \$537  = w_pend_end;
     if (f_go) begin
-      \$537  = a_gt1;
+      \$537  = pend_end;
     end
     if (rst) begin
-      \$537  = 1'h0;
+      \$537  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$538  = w_fl_gt8;
+    \$538  = w_pend_hi;
     if (f_go) begin
-      \$538  = a_gt8;
+      \$538  = pend_hi;
     end
     if (rst) begin
       \$538  = 1'h0;
@@ -12850,9 +12902,9 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$539  = w_fl_gt32;
+    \$539  = w_hi_over;
     if (f_go) begin
-      \$539  = a_gt32;
+      \$539  = hi_over;
     end
     if (rst) begin
       \$539  = 1'h0;
@@ -12860,9 +12912,9 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$540  = w_fl_ne20;
+    \$540  = w_to_present;
     if (f_go) begin
-      \$540  = a_ne20;
+      \$540  = f_to_present;
     end
     if (rst) begin
       \$540  = 1'h0;
@@ -12870,9 +12922,9 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$541  = w_fl_ne32;
+    \$541  = w_fl_z;
     if (f_go) begin
-      \$541  = a_ne32;
+      \$541  = a_z;
     end
     if (rst) begin
       \$541  = 1'h0;
@@ -12880,9 +12932,9 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$542  = w_fl_ne48;
+    \$542  = w_fl_gt1;
     if (f_go) begin
-      \$542  = a_ne48;
+      \$542  = a_gt1;
     end
     if (rst) begin
       \$542  = 1'h0;
@@ -12890,9 +12942,9 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$543  = w_fl_neblob;
+    \$543  = w_fl_gt8;
     if (f_go) begin
-      \$543  = a_neblob;
+      \$543  = a_gt8;
     end
     if (rst) begin
       \$543  = 1'h0;
@@ -12900,9 +12952,9 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$544  = w_fl_gtinit;
+    \$544  = w_fl_gt32;
     if (f_go) begin
-      \$544  = a_gtinit;
+      \$544  = a_gt32;
     end
     if (rst) begin
       \$544  = 1'h0;
@@ -12910,9 +12962,9 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$545  = w_trailing;
+    \$545  = w_fl_ne20;
     if (f_go) begin
-      \$545  = \$393 ;
+      \$545  = a_ne20;
     end
     if (rst) begin
       \$545  = 1'h0;
@@ -12920,71 +12972,121 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$546  = top;
+    \$546  = w_fl_ne32;
+    if (f_go) begin
+      \$546  = a_ne32;
+    end
+    if (rst) begin
+      \$546  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$547  = w_fl_ne48;
+    if (f_go) begin
+      \$547  = a_ne48;
+    end
+    if (rst) begin
+      \$547  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$548  = w_fl_neblob;
+    if (f_go) begin
+      \$548  = a_neblob;
+    end
+    if (rst) begin
+      \$548  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$549  = w_fl_gtinit;
+    if (f_go) begin
+      \$549  = a_gtinit;
+    end
+    if (rst) begin
+      \$549  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$550  = w_trailing;
+    if (f_go) begin
+      \$550  = \$398 ;
+    end
+    if (rst) begin
+      \$550  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$551  = top;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$546  = 2'h0;
+        \$551  = 2'h0;
       end else begin
         casez (top)
           2'h0:
               if (a[38]) begin
-              end else if (\$399 ) begin
-                \$546  = 2'h1;
+              end else if (\$404 ) begin
+                \$551  = 2'h1;
               end
         endcase
         if (open_outer) begin
-          \$546  = 2'h2;
+          \$551  = 2'h2;
         end
       end
     end
     if (rst) begin
-      \$546  = 2'h0;
+      \$551  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$547  = idx;
+    \$552  = idx;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$547  = 25'h0000000;
+        \$552  = 25'h0000000;
       end else begin
-        \$547  = \$394 [24:0];
+        \$552  = \$399 [24:0];
       end
     end
     if (rst) begin
-      \$547  = 25'h0000000;
+      \$552  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$548  = tx_type;
+    \$553  = tx_type;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$548  = 3'h0;
+        \$553  = 3'h0;
       end else begin
         casez (top)
           2'h0:
               if (a[38]) begin
-              end else if (\$399 ) begin
-                \$548  = a[28:26];
+              end else if (\$404 ) begin
+                \$553  = a[28:26];
               end
         endcase
       end
     end
     if (rst) begin
-      \$548  = 3'h0;
+      \$553  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$549  = wver;
+    \$554  = wver;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$549  = 1'h0;
+        \$554  = 1'h0;
       end else begin
         casez (top)
           2'h0:
@@ -12994,22 +13096,22 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
           2'h2:
               casez (fld)
                 6'h20:
-                    \$549  = 1'h1;
+                    \$554  = 1'h1;
               endcase
         endcase
       end
     end
     if (rst) begin
-      \$549  = 1'h0;
+      \$554  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$550  = hi_end;
+    \$555  = hi_end;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$550  = 66'h00000000000000000;
+        \$555  = 66'h00000000000000000;
       end else begin
         casez (top)
           2'h0:
@@ -13017,28 +13119,28 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
           2'h1:
               /* empty */;
           2'h2:
-              if (\$458 ) begin
-                \$550  = a_full;
+              if (\$463 ) begin
+                \$555  = a_full;
               end
         endcase
         if (open_outer) begin
           if (a_hi) begin
-            \$550  = a_full;
+            \$555  = a_full;
           end
         end
       end
     end
     if (rst) begin
-      \$550  = 66'h00000000000000000;
+      \$555  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$551  = f_to_present;
+    \$556  = f_to_present;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$551  = 1'h0;
+        \$556  = 1'h0;
       end else begin
         casez (top)
           2'h0:
@@ -13050,22 +13152,22 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
                 6'h20:
                     /* empty */;
                 6'h08:
-                    \$551  = \$459 ;
+                    \$556  = \$464 ;
               endcase
         endcase
       end
     end
     if (rst) begin
-      \$551  = 1'h0;
+      \$556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$552  = f_blobs;
+    \$557  = f_blobs;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$552  = 24'h000000;
+        \$557  = 24'h000000;
       end else begin
         casez (top)
           2'h0:
@@ -13079,185 +13181,367 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
                 6'h08:
                     /* empty */;
                 6'h17:
-                    \$552  = \$460 [23:0];
+                    \$557  = \$465 [23:0];
               endcase
         endcase
       end
     end
     if (rst) begin
-      \$552  = 24'h000000;
+      \$557  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$553  = o_job__valid;
-    if (\$462 ) begin
-      \$553  = \$463 ;
-    end
-    if (rst) begin
-      \$553  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$554  = o_job__payload;
-    if (\$462 ) begin
-      \$554  = \$464 ;
-    end
-    if (rst) begin
-      \$554  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$555  = sk_job_valid;
-    if (\$462 ) begin
-      \$555  = 1'h0;
-    end else if (w_go) begin
-      \$555  = 1'h1;
-    end
-    if (rst) begin
-      \$555  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$556  = sk_job;
-    if (\$462 ) begin
-    end else if (w_go) begin
-      \$556  = job_n;
-    end
-    if (rst) begin
-      \$556  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$557  = o_rec__valid;
-    if (\$466 ) begin
-      \$557  = \$467 ;
-    end
-    if (rst) begin
-      \$557  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$558  = o_rec__payload;
-    if (\$466 ) begin
-      \$558  = \$468 ;
-    end
-    if (rst) begin
-      \$558  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$559  = sk_rec_valid;
-    if (\$466 ) begin
-      \$559  = 1'h0;
-    end else if (rec_go) begin
-      \$559  = 1'h1;
-    end
-    if (rst) begin
-      \$559  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$560  = sk_rec;
-    if (\$466 ) begin
-    end else if (rec_go) begin
-      \$560  = rec_n;
-    end
-    if (rst) begin
-      \$560  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$561  = halted;
+    \$558  = w2_valid;
     if (w_go) begin
-      if (fail) begin
-        \$561  = 1'h1;
-      end
-      if (w_a[0]) begin
-        \$561  = 1'h0;
-      end
+      \$558  = 1'h1;
+    end else if (w2_go) begin
+      \$558  = 1'h0;
     end
     if (rst) begin
-      \$561  = 1'h0;
+      \$558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
-    \$562  = rec;
+    \$559  = w2_a;
     if (w_go) begin
+      \$559  = w_a;
+    end
+    if (rst) begin
+      \$559  = 111'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$560  = w2_a_start;
+    if (w_go) begin
+      \$560  = w_a_start;
+    end
+    if (rst) begin
+      \$560  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$561  = w2_a_end;
+    if (w_go) begin
+      \$561  = w_a_end;
+    end
+    if (rst) begin
+      \$561  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$562  = w2_a_len_sat;
+    if (w_go) begin
+      \$562  = w_a_len_sat;
+    end
+    if (rst) begin
+      \$562  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$563  = w2_top;
+    if (w_go) begin
+      \$563  = w_top;
+    end
+    if (rst) begin
+      \$563  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$564  = w2_idx;
+    if (w_go) begin
+      \$564  = w_idx;
+    end
+    if (rst) begin
+      \$564  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$565  = w2_fld;
+    if (w_go) begin
+      \$565  = w_fld;
+    end
+    if (rst) begin
+      \$565  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$566  = w2_convert;
+    if (w_go) begin
+      \$566  = w_convert;
+    end
+    if (rst) begin
+      \$566  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$567  = w2_close_fail;
+    if (w_go) begin
+      \$567  = w_close_fail;
+    end
+    if (rst) begin
+      \$567  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$568  = w2_trailing;
+    if (w_go) begin
+      \$568  = w_trailing;
+    end
+    if (rst) begin
+      \$568  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$569  = w2_fl_ne20;
+    if (w_go) begin
+      \$569  = w_fl_ne20;
+    end
+    if (rst) begin
+      \$569  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$570  = w2_skip;
+    if (w_go) begin
+      \$570  = w_skip;
+    end
+    if (rst) begin
+      \$570  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$571  = w2_fail;
+    if (w_go) begin
+      \$571  = v_fail;
+    end
+    if (rst) begin
+      \$571  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$572  = w2_phase;
+    if (w_go) begin
+      \$572  = v_phase;
+    end
+    if (rst) begin
+      \$572  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$573  = w2_code;
+    if (w_go) begin
+      \$573  = v_code;
+    end
+    if (rst) begin
+      \$573  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$574  = w2_ok_item;
+    if (w_go) begin
+      \$574  = v_ok_item;
+    end
+    if (rst) begin
+      \$574  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$575  = w2_ok_open;
+    if (w_go) begin
+      \$575  = v_ok_open;
+    end
+    if (rst) begin
+      \$575  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$576  = o_job__valid;
+    if (\$467 ) begin
+      \$576  = \$468 ;
+    end
+    if (rst) begin
+      \$576  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$577  = o_job__payload;
+    if (\$467 ) begin
+      \$577  = \$469 ;
+    end
+    if (rst) begin
+      \$577  = 83'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$578  = sk_job_valid;
+    if (\$467 ) begin
+      \$578  = 1'h0;
+    end else if (w2_go) begin
+      \$578  = 1'h1;
+    end
+    if (rst) begin
+      \$578  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$579  = sk_job;
+    if (\$467 ) begin
+    end else if (w2_go) begin
+      \$579  = job_n;
+    end
+    if (rst) begin
+      \$579  = 83'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$580  = o_rec__valid;
+    if (\$471 ) begin
+      \$580  = \$472 ;
+    end
+    if (rst) begin
+      \$580  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$581  = o_rec__payload;
+    if (\$471 ) begin
+      \$581  = \$473 ;
+    end
+    if (rst) begin
+      \$581  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$582  = sk_rec_valid;
+    if (\$471 ) begin
+      \$582  = 1'h0;
+    end else if (rec_go) begin
+      \$582  = 1'h1;
+    end
+    if (rst) begin
+      \$582  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$583  = sk_rec;
+    if (\$471 ) begin
+    end else if (rec_go) begin
+      \$583  = rec_n;
+    end
+    if (rst) begin
+      \$583  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$584  = halted;
+    if (w2_go) begin
       if (fail) begin
-        \$562 [390] = 1'h1;
-        \$562 [423:391] = rep;
+        \$584  = 1'h1;
       end
-      if (\$475 ) begin
-        \$562 [2:0] = \$476 ;
+      if (w2_a[0]) begin
+        \$584  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$584  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
+    \$585  = rec;
+    if (w2_go) begin
+      if (fail) begin
+        \$585 [390] = 1'h1;
+        \$585 [423:391] = rep;
+      end
+      if (\$480 ) begin
+        \$585 [2:0] = \$481 ;
       end
       if (ok_open) begin
-        \$562 [317:294] = w_a[24:1];
-        \$562 [341:318] = w_a_start[23:0];
-        \$562 [389:366] = w_a_end[23:0];
+        \$585 [317:294] = w2_a[24:1];
+        \$585 [341:318] = w2_a_start[23:0];
+        \$585 [389:366] = w2_a_end[23:0];
       end
-      if (\$486 ) begin
-        \$562 [3] = 1'h1;
+      if (\$491 ) begin
+        \$585 [3] = 1'h1;
       end
       if (ok_item) begin
-        casez (w_fld)
+        casez (w2_fld)
           6'h1f:
             begin
-              \$562 [317:294] = w_a[24:1];
-              \$562 [341:318] = w_a_start[23:0];
-              \$562 [389:366] = w_a_end[23:0];
+              \$585 [317:294] = w2_a[24:1];
+              \$585 [341:318] = w2_a_start[23:0];
+              \$585 [389:366] = w2_a_end[23:0];
             end
           6'h0f, 6'h10:
-              \$562 [365:342] = w_a[24:1];
+              \$585 [365:342] = w2_a[24:1];
           6'h08:
-              \$562 [5] = \$487 ;
+              \$585 [5] = \$492 ;
           6'h0a:
             begin
-              \$562 [29:6] = w_a_start[23:0];
-              \$562 [53:30] = w_a[62:39];
+              \$585 [29:6] = w2_a_start[23:0];
+              \$585 [53:30] = w2_a[62:39];
             end
           6'h0b:
             begin
-              \$562 [173:150] = w_a[24:1];
-              \$562 [197:174] = w_a_end[23:0];
+              \$585 [173:150] = w2_a[24:1];
+              \$585 [197:174] = w2_a_end[23:0];
             end
           6'h0d:
             begin
-              \$562 [221:198] = w_a[24:1];
-              \$562 [245:222] = w_a_end[23:0];
+              \$585 [221:198] = w2_a[24:1];
+              \$585 [245:222] = w2_a_end[23:0];
             end
           6'h0e:
             begin
-              \$562 [269:246] = w_a[24:1];
-              \$562 [293:270] = w_a_end[23:0];
+              \$585 [269:246] = w2_a[24:1];
+              \$585 [293:270] = w2_a_end[23:0];
             end
           6'h13:
-              \$562 [77:54] = \$488 [23:0];
+              \$585 [77:54] = \$493 [23:0];
           6'h16:
-              \$562 [101:78] = \$489 [23:0];
+              \$585 [101:78] = \$494 [23:0];
           6'h17:
-              \$562 [125:102] = \$490 [23:0];
+              \$585 [125:102] = \$495 [23:0];
           6'h18:
-              \$562 [149:126] = \$491 [23:0];
+              \$585 [149:126] = \$496 [23:0];
           6'h02:
-              \$562 [4] = 1'h1;
+              \$585 [4] = 1'h1;
         endcase
       end
-      if (w_a[0]) begin
-        \$562  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      if (w2_a[0]) begin
+        \$585  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$562  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$585  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   assign le_old = { \$7 , \$6 , \$5 , \$4 , \$3 , \$2  };
@@ -13458,6 +13742,17 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   assign \new.versioned  = \new [61];
   assign \new.outer  = \new [62];
   assign \new.le  = \new [63];
+  assign \w_a.end  = w_a[0];
+  assign \w_a.pos  = w_a[25:1];
+  assign \w_a.byte  = w_a[33:26];
+  assign \w_a.hdr  = w_a[37:34];
+  assign \w_a.is_list  = w_a[38];
+  assign \w_a.length  = w_a[102:39];
+  assign \w_a.hdr_trunc  = w_a[103];
+  assign \w_a.len_lz  = w_a[104];
+  assign \w_a.len_short  = w_a[105];
+  assign \w_a.wrapped  = w_a[106];
+  assign \w_a.cut  = w_a[110:107];
   assign \o_job__payload.kind  = o_job__payload[1:0];
   assign \o_job__payload.seq  = o_job__payload[25:2];
   assign \o_job__payload.fld  = o_job__payload[31:26];
@@ -13520,17 +13815,17 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   assign \recq.err.seq  = o_rec__payload[415:391];
   assign \recq.err.phase  = o_rec__payload[418:416];
   assign \recq.err.code  = o_rec__payload[423:419];
-  assign \w_a.end  = w_a[0];
-  assign \w_a.pos  = w_a[25:1];
-  assign \w_a.byte  = w_a[33:26];
-  assign \w_a.hdr  = w_a[37:34];
-  assign \w_a.is_list  = w_a[38];
-  assign \w_a.length  = w_a[102:39];
-  assign \w_a.hdr_trunc  = w_a[103];
-  assign \w_a.len_lz  = w_a[104];
-  assign \w_a.len_short  = w_a[105];
-  assign \w_a.wrapped  = w_a[106];
-  assign \w_a.cut  = w_a[110:107];
+  assign \w2_a.end  = w2_a[0];
+  assign \w2_a.pos  = w2_a[25:1];
+  assign \w2_a.byte  = w2_a[33:26];
+  assign \w2_a.hdr  = w2_a[37:34];
+  assign \w2_a.is_list  = w2_a[38];
+  assign \w2_a.length  = w2_a[102:39];
+  assign \w2_a.hdr_trunc  = w2_a[103];
+  assign \w2_a.len_lz  = w2_a[104];
+  assign \w2_a.len_short  = w2_a[105];
+  assign \w2_a.wrapped  = w2_a[106];
+  assign \w2_a.cut  = w2_a[110:107];
   assign \rec.tx_type  = rec[2:0];
   assign \rec.network_form  = rec[3];
   assign \rec.chain_id_present  = rec[4];
@@ -13624,12 +13919,12 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   assign rec_n[423:391] = rep;
   assign rec_n[390] = rep_valid;
   assign rec_n[389:0] = rec[389:0];
-  assign job_n[82] = \$370 ;
-  assign job_n[81:57] = \$368 ;
-  assign job_n[56:32] = \$367 ;
-  assign job_n[31:26] = \$364 ;
-  assign job_n[1:0] = \$361 ;
-  assign job_n[25:2] = w_idx[23:0];
+  assign job_n[82] = \$375 ;
+  assign job_n[81:57] = \$373 ;
+  assign job_n[56:32] = \$372 ;
+  assign job_n[31:26] = \$369 ;
+  assign job_n[1:0] = \$366 ;
+  assign job_n[25:2] = w2_idx[23:0];
   always @*
     \new [62:32] = 31'h00000000;
   assign upd5[61] = \$182 ;
@@ -13699,22 +13994,22 @@ module \tx_decoder_top.decoder.fsm (rst, o_job__ready, i__ready, o_rec__ready, i
   assign \$217  = \$216 ;
   assign \$228  = \$227 ;
   assign \$239  = \$238 ;
-  assign \$266  = 1'h0;
-  assign \$268  = 1'h0;
-  assign \$269  = 1'h0;
+  assign \$261  = 1'h0;
+  assign \$263  = 1'h0;
+  assign \$264  = 1'h0;
+  assign \$265  = 1'h0;
   assign \$270  = 1'h0;
-  assign \$275  = 1'h0;
-  assign \$280  = \$279 ;
-  assign \$401  = \$400 ;
-  assign \$411  = \$410 ;
-  assign \$419  = \$418 ;
-  assign \$425  = \$424 ;
-  assign \$429  = \$428 ;
-  assign \$439  = \$438 ;
-  assign \$447  = \$446 ;
-  assign \$453  = \$452 ;
-  assign \$457  = \$456 ;
-  assign \$356  = w_a_end[25];
+  assign \$275  = \$274 ;
+  assign \$406  = \$405 ;
+  assign \$416  = \$415 ;
+  assign \$424  = \$423 ;
+  assign \$430  = \$429 ;
+  assign \$434  = \$433 ;
+  assign \$444  = \$443 ;
+  assign \$452  = \$451 ;
+  assign \$458  = \$457 ;
+  assign \$462  = \$461 ;
+  assign \$351  = w_a_end[25];
 endmodule
 
 (* generator = "Amaranth" *)
@@ -15022,14 +15317,14 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire [32:0] \$179 ;
+  wire \$179 ;
   wire \$18 ;
   wire [32:0] \$180 ;
   wire [32:0] \$181 ;
   wire [32:0] \$182 ;
   wire [32:0] \$183 ;
   wire [32:0] \$184 ;
-  wire \$185 ;
+  wire [32:0] \$185 ;
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
@@ -15037,93 +15332,93 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
-  wire [24:0] \$192 ;
-  wire \$193 ;
-  wire [23:0] \$194 ;
-  wire [24:0] \$195 ;
-  wire [22:0] \$196 ;
-  wire [25:0] \$197 ;
-  wire \$198 ;
+  wire \$192 ;
+  wire [24:0] \$193 ;
+  wire \$194 ;
+  wire [23:0] \$195 ;
+  wire [24:0] \$196 ;
+  wire [22:0] \$197 ;
+  wire [25:0] \$198 ;
   wire \$199 ;
   wire [2:0] \$2 ;
   wire \$20 ;
   wire \$200 ;
   wire \$201 ;
-  wire [24:0] \$202 ;
-  wire [25:0] \$203 ;
+  wire \$202 ;
+  wire [24:0] \$203 ;
   wire [25:0] \$204 ;
-  wire \$205 ;
+  wire [25:0] \$205 ;
   wire \$206 ;
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
   wire \$21 ;
-  wire [23:0] \$210 ;
-  wire [24:0] \$211 ;
-  wire \$212 ;
+  wire \$210 ;
+  wire [23:0] \$211 ;
+  wire [24:0] \$212 ;
   wire \$213 ;
   wire \$214 ;
-  wire [24:0] \$215 ;
+  wire \$215 ;
   wire \$216 ;
-  wire [63:0] \$217 ;
-  wire [26:0] \$218 ;
+  wire \$217 ;
+  wire [25:0] \$218 ;
   wire \$219 ;
-  wire \$22 ;
+  wire [24:0] \$22 ;
   wire \$220 ;
   wire \$221 ;
   wire \$222 ;
-  wire \$223 ;
+  wire [24:0] \$223 ;
   wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
+  wire [63:0] \$225 ;
+  wire [26:0] \$226 ;
+  wire [25:0] \$227 ;
   wire \$228 ;
-  wire \$229 ;
+  wire [26:0] \$229 ;
   wire [24:0] \$23 ;
   wire \$230 ;
   wire \$231 ;
-  wire \$232 ;
-  wire [26:0] \$233 ;
-  wire [26:0] \$234 ;
-  wire [25:0] \$235 ;
-  wire [24:0] \$236 ;
-  wire [25:0] \$237 ;
-  wire [4:0] \$238 ;
-  reg [63:0] \$239 ;
-  wire [24:0] \$24 ;
-  wire [4:0] \$240 ;
-  reg [63:0] \$241 ;
-  wire [4:0] \$242 ;
-  reg [63:0] \$243 ;
-  wire [4:0] \$244 ;
-  reg [63:0] \$245 ;
-  wire [4:0] \$246 ;
-  reg [63:0] \$247 ;
-  wire [319:0] \$248 ;
-  wire [255:0] \$249 ;
-  wire [4:0] \$25 ;
+  wire [26:0] \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
+  wire [4:0] \$24 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire [24:0] \$248 ;
+  wire \$249 ;
+  wire \$25 ;
   wire \$250 ;
   wire \$251 ;
   wire \$252 ;
   wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
-  wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
+  wire [4:0] \$254 ;
+  reg [63:0] \$255 ;
+  wire [4:0] \$256 ;
+  reg [63:0] \$257 ;
+  wire [4:0] \$258 ;
+  reg [63:0] \$259 ;
+  wire [25:0] \$26 ;
+  wire [4:0] \$260 ;
+  reg [63:0] \$261 ;
+  wire [4:0] \$262 ;
+  reg [63:0] \$263 ;
+  wire [319:0] \$264 ;
+  wire [255:0] \$265 ;
   wire \$266 ;
   wire \$267 ;
   wire \$268 ;
   wire \$269 ;
-  wire [25:0] \$27 ;
+  wire [4:0] \$27 ;
   wire \$270 ;
   wire \$271 ;
   wire \$272 ;
@@ -15134,7 +15429,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$277 ;
   wire \$278 ;
   wire \$279 ;
-  wire [4:0] \$28 ;
+  wire \$28 ;
   wire \$280 ;
   wire \$281 ;
   wire \$282 ;
@@ -15157,151 +15452,174 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$298 ;
   wire \$299 ;
   wire [3:0] \$3 ;
-  wire \$30 ;
+  wire [26:0] \$30 ;
   wire \$300 ;
-  reg \$301 ;
-  reg \$302 ;
-  reg [3:0] \$303 ;
-  reg [63:0] \$304 ;
-  reg [63:0] \$305 ;
-  reg [63:0] \$306 ;
-  reg [63:0] \$307 ;
-  reg [63:0] \$308 ;
-  reg [63:0] \$309 ;
-  wire [26:0] \$31 ;
-  reg [63:0] \$310 ;
-  reg [63:0] \$311 ;
-  reg [63:0] \$312 ;
-  reg [63:0] \$313 ;
-  reg [63:0] \$314 ;
-  reg [63:0] \$315 ;
-  reg [63:0] \$316 ;
-  reg [63:0] \$317 ;
-  reg [63:0] \$318 ;
-  reg [63:0] \$319 ;
-  wire [4:0] \$32 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
+  wire [4:0] \$31 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  reg \$317 ;
+  reg \$318 ;
+  reg [3:0] \$319 ;
+  wire [26:0] \$32 ;
   reg [63:0] \$320 ;
-  reg [23:0] \$321 ;
-  reg [22:0] \$322 ;
-  reg [23:0] \$323 ;
-  reg [22:0] \$324 ;
-  reg [23:0] \$325 ;
-  reg \$326 ;
-  reg [23:0] \$327 ;
-  reg [23:0] \$328 ;
-  reg \$329 ;
-  wire [26:0] \$33 ;
-  reg [25:0] \$330 ;
-  reg [68:0] \$331 ;
-  reg [23:0] \$332 ;
-  reg \$333 ;
-  reg [25:0] \$334 ;
-  reg [25:0] \$335 ;
-  reg [23:0] \$336 ;
-  reg [25:0] \$337 ;
-  reg \$338 ;
-  reg \$339 ;
+  reg [63:0] \$321 ;
+  reg [63:0] \$322 ;
+  reg [63:0] \$323 ;
+  reg [63:0] \$324 ;
+  reg [63:0] \$325 ;
+  reg [63:0] \$326 ;
+  reg [63:0] \$327 ;
+  reg [63:0] \$328 ;
+  reg [63:0] \$329 ;
+  wire [4:0] \$33 ;
+  reg [63:0] \$330 ;
+  reg [63:0] \$331 ;
+  reg [63:0] \$332 ;
+  reg [63:0] \$333 ;
+  reg [63:0] \$334 ;
+  reg [63:0] \$335 ;
+  reg [63:0] \$336 ;
+  reg [23:0] \$337 ;
+  reg [22:0] \$338 ;
+  reg [23:0] \$339 ;
   wire [4:0] \$34 ;
-  reg [82:0] \$340 ;
-  reg [25:0] \$341 ;
+  reg [22:0] \$340 ;
+  reg [23:0] \$341 ;
   reg \$342 ;
-  reg \$343 ;
-  reg [22:0] \$344 ;
+  reg [23:0] \$343 ;
+  reg [23:0] \$344 ;
   reg \$345 ;
   reg \$346 ;
-  reg [5:0] \$347 ;
-  reg [24:0] \$348 ;
-  reg [5:0] \$349 ;
-  wire [4:0] \$35 ;
+  reg \$347 ;
+  reg \$348 ;
+  reg \$349 ;
+  wire \$35 ;
   reg \$350 ;
-  reg \$351 ;
-  reg \$352 ;
-  reg \$353 ;
+  reg [25:0] \$351 ;
+  reg [68:0] \$352 ;
+  reg [23:0] \$353 ;
   reg \$354 ;
-  reg [32:0] \$355 ;
-  reg [2:0] \$356 ;
-  reg [3:0] \$357 ;
+  reg [25:0] \$355 ;
+  reg [25:0] \$356 ;
+  reg \$357 ;
   reg \$358 ;
-  reg \$359 ;
+  reg [23:0] \$359 ;
   wire \$36 ;
-  reg [5:0] \$360 ;
-  reg [24:0] \$361 ;
-  reg [5:0] \$362 ;
-  reg \$363 ;
-  reg \$364 ;
+  reg [25:0] \$360 ;
+  reg \$361 ;
+  reg \$362 ;
+  reg [82:0] \$363 ;
+  reg [25:0] \$364 ;
   reg \$365 ;
   reg \$366 ;
-  reg \$367 ;
-  reg [32:0] \$368 ;
-  reg [319:0] \$369 ;
+  reg [22:0] \$367 ;
+  reg \$368 ;
+  reg \$369 ;
   wire \$37 ;
-  reg \$370 ;
-  reg \$371 ;
+  reg [5:0] \$370 ;
+  reg [24:0] \$371 ;
   reg [5:0] \$372 ;
-  reg [24:0] \$373 ;
-  reg [5:0] \$374 ;
+  reg \$373 ;
+  reg \$374 ;
   reg \$375 ;
   reg \$376 ;
   reg \$377 ;
-  reg \$378 ;
-  reg \$379 ;
+  reg [32:0] \$378 ;
+  reg [2:0] \$379 ;
   wire \$38 ;
-  reg [32:0] \$380 ;
-  reg [255:0] \$381 ;
+  reg [3:0] \$380 ;
+  reg \$381 ;
   reg \$382 ;
-  reg [32:0] \$383 ;
-  reg \$384 ;
-  reg \$385 ;
-  reg [5:0] \$386 ;
-  reg [24:0] \$387 ;
-  reg [5:0] \$388 ;
+  reg [5:0] \$383 ;
+  reg [24:0] \$384 ;
+  reg [5:0] \$385 ;
+  reg \$386 ;
+  reg \$387 ;
+  reg \$388 ;
   reg \$389 ;
   wire \$39 ;
   reg \$390 ;
-  reg \$391 ;
-  reg \$392 ;
+  reg [32:0] \$391 ;
+  reg [319:0] \$392 ;
   reg \$393 ;
-  reg [32:0] \$394 ;
-  reg \$395 ;
-  reg \$396 ;
-  reg \$397 ;
-  reg [255:0] \$398 ;
+  reg \$394 ;
+  reg [5:0] \$395 ;
+  reg [24:0] \$396 ;
+  reg [5:0] \$397 ;
+  reg \$398 ;
   reg \$399 ;
   wire [4:0] \$4 ;
   wire \$40 ;
-  reg [32:0] \$400 ;
-  reg [7:0] \$401 ;
-  reg [7:0] \$402 ;
-  reg [7:0] \$403 ;
-  reg \$404 ;
+  reg \$400 ;
+  reg \$401 ;
+  reg \$402 ;
+  reg [32:0] \$403 ;
+  reg [255:0] \$404 ;
   reg \$405 ;
-  reg \$406 ;
+  reg [32:0] \$406 ;
   reg \$407 ;
   reg \$408 ;
-  reg \$409 ;
+  reg [5:0] \$409 ;
   wire \$41 ;
-  reg \$410 ;
-  reg [255:0] \$411 ;
+  reg [24:0] \$410 ;
+  reg [5:0] \$411 ;
   reg \$412 ;
-  reg [2625:0] \$413 ;
-  reg [63:0] \$414 ;
-  reg [63:0] \$415 ;
-  reg [255:0] \$416 ;
-  reg [255:0] \$417 ;
-  reg [255:0] \$418 ;
-  reg [255:0] \$419 ;
+  reg \$413 ;
+  reg \$414 ;
+  reg \$415 ;
+  reg \$416 ;
+  reg [32:0] \$417 ;
+  reg \$418 ;
+  reg \$419 ;
   wire \$42 ;
-  reg [255:0] \$420 ;
+  reg \$420 ;
   reg [255:0] \$421 ;
-  reg [255:0] \$422 ;
-  reg [255:0] \$423 ;
-  reg [255:0] \$424 ;
-  reg [159:0] \$425 ;
-  reg \$426 ;
-  reg [32:0] \$427 ;
+  reg \$422 ;
+  reg [32:0] \$423 ;
+  reg [7:0] \$424 ;
+  reg [7:0] \$425 ;
+  reg [7:0] \$426 ;
+  reg \$427 ;
+  reg \$428 ;
+  reg \$429 ;
   wire \$43 ;
-  wire [25:0] \$44 ;
+  reg \$430 ;
+  reg \$431 ;
+  reg \$432 ;
+  reg \$433 ;
+  reg [255:0] \$434 ;
+  reg \$435 ;
+  reg [2625:0] \$436 ;
+  reg [63:0] \$437 ;
+  reg [63:0] \$438 ;
+  reg [255:0] \$439 ;
+  wire \$44 ;
+  reg [255:0] \$440 ;
+  reg [255:0] \$441 ;
+  reg [255:0] \$442 ;
+  reg [255:0] \$443 ;
+  reg [255:0] \$444 ;
+  reg [255:0] \$445 ;
+  reg [255:0] \$446 ;
+  reg [255:0] \$447 ;
+  reg [159:0] \$448 ;
+  reg \$449 ;
   wire \$45 ;
+  reg [32:0] \$450 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
@@ -15312,11 +15630,11 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [26:0] \$55 ;
+  wire [26:0] \$56 ;
+  wire [25:0] \$57 ;
+  wire [24:0] \$58 ;
+  wire [25:0] \$59 ;
   wire [6:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
@@ -15343,8 +15661,8 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [6:0] \$83 ;
-  wire \$84 ;
+  wire \$83 ;
+  wire [6:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
@@ -15361,8 +15679,8 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
-  wire a_lt_e;
-  wire a_lt_s;
+  reg a_lt_e = 1'h0;
+  reg a_lt_s = 1'h0;
   wire adv;
   reg [23:0] avail = 24'h000000;
   reg [63:0] beat_q;
@@ -15453,6 +15771,8 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg [22:0] h_low = 23'h000000;
   wire have_last;
   reg [23:0] head = 24'h000000;
+  wire hl2;
+  reg hl_prev = 1'h0;
   wire [63:0] \i_beat__payload.data ;
   wire [7:0] \i_beat__payload.keep ;
   wire \i_beat__payload.last ;
@@ -15468,6 +15788,8 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire \i_job__payload.wrapped ;
   wire [25:0] in_end;
   reg [22:0] in_nb = 23'h000000;
+  wire [22:0] \in_nb$92 ;
+  wire [25:0] in_qa;
   wire [26:0] in_size;
   wire is_data;
   reg [82:0] j = 83'h000000000000000000000;
@@ -15536,6 +15858,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire [2:0] \merged.phase ;
   wire [24:0] \merged.seq ;
   wire merged_v;
+  reg nb_in = 1'h0;
   wire [3:0] nkeep;
   wire [63:0] \o_calldata__payload.data ;
   wire \o_calldata__payload.end ;
@@ -15639,7 +15962,10 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   wire past_end;
   reg [255:0] prio = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [25:0] q = 26'h0000000;
+  reg q_lt_e = 1'h0;
+  reg q_lt_s = 1'h0;
   reg [25:0] qa = 26'h0000000;
+  reg qb_in = 1'h0;
   reg [32:0] r3;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
@@ -16124,7 +16450,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg [255:0] val4 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [255:0] val_be;
   wire [47:0] w_data;
-  reg [63:0] \w_data$143  = 64'h0000000000000000;
+  reg [63:0] \w_data$149  = 64'h0000000000000000;
   wire w_en;
   reg [3:0] w_idx = 4'h0;
   wire w_rdy;
@@ -16137,37 +16463,89 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   reg [23:0] wr = 24'h000000;
   reg zero_hi = 1'h0;
   always @(posedge clk)
-    o_rec__valid <= \$412 ;
+    t4_fld <= \$409 ;
   always @(posedge clk)
-    o_rec__payload <= \$413 ;
+    t4_seq <= \$410 ;
   always @(posedge clk)
-    rec_nonce <= \$414 ;
+    t4_ln <= \$411 ;
   always @(posedge clk)
-    rec_gas_limit <= \$415 ;
+    t4_short <= \$412 ;
   always @(posedge clk)
-    rec_chain_id <= \$416 ;
+    t4_first <= \$413 ;
   always @(posedge clk)
-    rec_gas_price <= \$417 ;
+    t4_wrapped <= \$414 ;
   always @(posedge clk)
-    rec_max_priority_fee_per_gas <= \$418 ;
+    t4_own_fail <= \$415 ;
   always @(posedge clk)
-    rec_max_fee_per_gas <= \$419 ;
+    t4_r0v <= \$416 ;
   always @(posedge clk)
-    rec_max_fee_per_blob_gas <= \$420 ;
+    t4_r0 <= \$417 ;
   always @(posedge clk)
-    rec_value <= \$421 ;
+    lt30 <= \$418 ;
   always @(posedge clk)
-    rec_v <= \$422 ;
+    lt50 <= \$419 ;
   always @(posedge clk)
-    rec_r <= \$423 ;
+    lt53 <= \$420 ;
   always @(posedge clk)
-    rec_s <= \$424 ;
+    val4 <= \$421 ;
   always @(posedge clk)
-    rec_to <= \$425 ;
+    r3v_4 <= \$422 ;
   always @(posedge clk)
-    best_v <= \$426 ;
+    r3_4 <= \$423 ;
   always @(posedge clk)
-    best <= \$427 ;
+    cmp_n <= \$424 ;
+  always @(posedge clk)
+    cmp_h <= \$425 ;
+  always @(posedge clk)
+    cmp_p <= \$426 ;
+  always @(posedge clk)
+    zero_hi <= \$427 ;
+  always @(posedge clk)
+    c0_27_28 <= \$428 ;
+  always @(posedge clk)
+    c0_lt37 <= \$429 ;
+  always @(posedge clk)
+    c0_gt1 <= \$430 ;
+  always @(posedge clk)
+    c0_ones <= \$431 ;
+  always @(posedge clk)
+    c0_zero <= \$432 ;
+  always @(posedge clk)
+    c0_one <= \$433 ;
+  always @(posedge clk)
+    prio <= \$434 ;
+  always @(posedge clk)
+    o_rec__valid <= \$435 ;
+  always @(posedge clk)
+    o_rec__payload <= \$436 ;
+  always @(posedge clk)
+    rec_nonce <= \$437 ;
+  always @(posedge clk)
+    rec_gas_limit <= \$438 ;
+  always @(posedge clk)
+    rec_chain_id <= \$439 ;
+  always @(posedge clk)
+    rec_gas_price <= \$440 ;
+  always @(posedge clk)
+    rec_max_priority_fee_per_gas <= \$441 ;
+  always @(posedge clk)
+    rec_max_fee_per_gas <= \$442 ;
+  always @(posedge clk)
+    rec_max_fee_per_blob_gas <= \$443 ;
+  always @(posedge clk)
+    rec_value <= \$444 ;
+  always @(posedge clk)
+    rec_v <= \$445 ;
+  always @(posedge clk)
+    rec_r <= \$446 ;
+  always @(posedge clk)
+    rec_s <= \$447 ;
+  always @(posedge clk)
+    rec_to <= \$448 ;
+  always @(posedge clk)
+    best_v <= \$449 ;
+  always @(posedge clk)
+    best <= \$450 ;
   assign \$1  = 1'h0 + i_beat__payload[64];
   assign \$2  = \$1  + i_beat__payload[65];
   assign \$3  = \$2  + i_beat__payload[66];
@@ -16193,519 +16571,494 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   assign lim = have_last ? { 1'h0, r_data[22:0] } : avail;
   assign is_data = j[31:26] == 4'ha;
   assign \$17  = have_last | j_zl;
-  assign \$18  = j_nb < avail;
-  assign bytes_in = \$17  | \$18 ;
-  assign \$19  = ~ j_zl;
-  assign \$20  = \$19  & have_last;
-  assign \$21  = j[56:32] >= r_data[47:23];
-  assign first_absent = \$20  & \$21 ;
-  assign \$22  = r_data[47:23] < j_end;
-  assign past_end = have_last & \$22 ;
-  assign \$23  = short ? j[81:57] : 25'h0000020;
-  assign \$25  = cur_base[3:0] + \$24 [3:0];
-  assign \$26  = ~ o_calldata__valid;
-  assign cd_free = \$26  | o_calldata__ready;
-  assign \$28  = cur_base[3:0] + \$27 [3:0];
-  assign a_lt_e = qa < j_end;
-  assign a_lt_s = qa < r_data[47:23];
+  assign bytes_in = \$17  | nb_in;
+  assign \$18  = ~ j_zl;
+  assign \$19  = \$18  & have_last;
+  assign \$20  = j[56:32] >= r_data[47:23];
+  assign first_absent = \$19  & \$20 ;
+  assign \$21  = r_data[47:23] < j_end;
+  assign past_end = have_last & \$21 ;
+  assign \$22  = short ? j[81:57] : 25'h0000020;
+  assign \$24  = cur_base[3:0] + \$23 [3:0];
+  assign \$25  = ~ o_calldata__valid;
+  assign cd_free = \$25  | o_calldata__ready;
+  assign \$27  = cur_base[3:0] + \$26 [3:0];
   assign e_lt_s = j_end < r_data[47:23];
-  assign \$29  = a_lt_e ? a_lt_s : e_lt_s;
-  assign \$30  = ~ \$29 ;
-  assign by_size = have_last & \$30 ;
-  assign \$31  = r_data[47:23] - q;
-  assign \$32  = 4'h8 - q[2:0];
-  assign \$33  = j_end - q;
-  assign \$34  = a_lt_e ? \$32  : { 1'h0, \$33 [3:0] };
-  assign \$35  = by_size ? { 1'h0, \$31 [3:0] } : \$34 ;
-  assign \$36  = ~ a_lt_e;
-  assign \$37  = ~ a_lt_s;
-  assign \$38  = have_last & \$37 ;
-  assign c_last = \$36  | \$38 ;
-  assign \$39  = q < j_end;
-  assign \$40  = ~ \$39 ;
-  assign \$41  = q < r_data[47:23];
-  assign \$42  = ~ \$41 ;
-  assign \$43  = have_last & \$42 ;
-  assign s_done_now = \$40  | \$43 ;
-  assign \$45  = \$44  < avail;
-  assign s_beat_in = have_last | \$45 ;
-  assign \$46  = adv & jv;
-  assign \$47  = have_last & cd_free;
-  assign \$48  = d_end > r_data[47:23];
-  assign \$49  = s_beat_in | s_done_now;
-  assign \$50  = ~ j_zl;
-  assign \$51  = \$50  & j[82];
-  assign \$52  = ~ j_zl;
-  assign \$53  = ~ first_absent;
-  assign \$54  = \$52  & \$53 ;
-  assign \$55  = j[31:26] == 6'h20;
-  assign \$56  = d_valid & d_ver;
-  assign \$57  = | own[32:28];
-  assign \$58  = own_v & \$57 ;
-  assign \$59  = ! win[7:0];
-  assign \$60  = t2_fld == 2'h2;
-  assign \$61  = t2_fld == 2'h3;
-  assign \$62  = t2_fld == 3'h4;
-  assign \$63  = t2_fld == 3'h5;
-  assign \$64  = t2_fld == 3'h6;
-  assign \$65  = t2_fld == 3'h7;
-  assign \$66  = t2_fld == 4'h9;
-  assign \$67  = t2_fld == 4'hc;
-  assign \$68  = t2_fld == 4'hf;
-  assign \$69  = t2_fld == 5'h10;
-  assign \$70  = t2_fld == 5'h11;
-  assign \$71  = t2_fld == 5'h12;
-  assign \$72  = t2_fld == 5'h19;
-  assign \$73  = t2_fld == 5'h1b;
-  assign \$74  = t2_fld == 5'h1c;
-  assign \$75  = t2_fld == 5'h1d;
-  assign \$76  = t2_fld == 5'h1e;
-  assign \$77  = t2_fld == 6'h20;
-  assign \$78  = | { \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60  };
-  assign \$79  = \$59  & \$78 ;
-  assign \$80  = t2_fld == 5'h17;
-  assign \$81  = win[7:0] != 1'h1;
-  assign \$82  = \$80  & \$81 ;
-  assign \$83  = 6'h20 - t2_ln;
-  assign \$84  = ~ t4_end;
-  assign \$85  = t4_valid & \$84 ;
-  assign \$86  = \$85  & t4_short;
-  assign \$87  = ~ t4_own_fail;
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = zero_hi & c0_ones;
-  assign \$92  = cmp_p[3] & \$91 ;
-  assign \$93  = cmp_p[2] | \$92 ;
-  assign \$94  = cmp_p[5] & \$93 ;
-  assign \$95  = cmp_p[4] | \$94 ;
-  assign \$96  = cmp_p[7] & \$95 ;
-  assign \$97  = cmp_p[6] | \$96 ;
-  assign \$98  = ~ c0_27_28;
-  assign \$99  = zero_hi & \$98 ;
-  assign \$100  = \$99  & c0_lt37;
-  assign \$101  = ~ zero_hi;
-  assign \$102  = \$101  | c0_gt1;
-  assign \$103  = zero_hi & c0_zero;
-  assign \$106  = cmp_n[3] & \$105 ;
-  assign \$107  = cmp_n[2] | \$106 ;
-  assign \$108  = cmp_n[5] & \$107 ;
-  assign \$109  = cmp_n[4] | \$108 ;
-  assign \$110  = cmp_n[7] & \$109 ;
-  assign \$111  = cmp_n[6] | \$110 ;
-  assign \$112  = ~ \$111 ;
-  assign \$113  = \$103  | \$112 ;
-  assign \$114  = zero_hi & c0_zero;
-  assign \$117  = cmp_n[3] & \$116 ;
-  assign \$118  = cmp_n[2] | \$117 ;
-  assign \$119  = cmp_n[5] & \$118 ;
-  assign \$120  = cmp_n[4] | \$119 ;
-  assign \$121  = cmp_n[7] & \$120 ;
-  assign \$122  = cmp_n[6] | \$121 ;
-  assign \$123  = ~ \$122 ;
-  assign \$124  = \$114  | \$123 ;
-  assign \$127  = cmp_h[3] & \$126 ;
-  assign \$128  = cmp_h[2] | \$127 ;
-  assign \$129  = cmp_h[5] & \$128 ;
-  assign \$130  = cmp_h[4] | \$129 ;
-  assign \$131  = cmp_h[7] & \$130 ;
-  assign \$132  = cmp_h[6] | \$131 ;
-  assign \$133  = ~ \$132 ;
-  assign \$134  = & { cmp_h[7], cmp_h[5], cmp_h[3], cmp_h[1] };
-  assign \$135  = ~ \$134 ;
-  assign \$136  = \$133  & \$135 ;
-  assign \$137  = zero_hi & c0_one;
-  assign \$138  = ~ \$137 ;
+  assign hl2 = have_last & hl_prev;
+  assign \$28  = a_lt_e ? a_lt_s : e_lt_s;
+  assign \$29  = ~ \$28 ;
+  assign by_size = hl2 & \$29 ;
+  assign \$30  = r_data[47:23] - q;
+  assign \$31  = 4'h8 - q[2:0];
+  assign \$32  = j_end - q;
+  assign \$33  = a_lt_e ? \$31  : { 1'h0, \$32 [3:0] };
+  assign \$34  = by_size ? { 1'h0, \$30 [3:0] } : \$33 ;
+  assign \$35  = ~ a_lt_e;
+  assign \$36  = ~ a_lt_s;
+  assign \$37  = hl2 & \$36 ;
+  assign c_last = \$35  | \$37 ;
+  assign \$38  = ~ q_lt_e;
+  assign \$39  = ~ q_lt_s;
+  assign \$40  = hl2 & \$39 ;
+  assign s_done_now = \$38  | \$40 ;
+  assign s_beat_in = hl2 | qb_in;
+  assign \$41  = adv & jv;
+  assign \$42  = have_last & cd_free;
+  assign \$43  = d_end > r_data[47:23];
+  assign \$44  = s_beat_in | s_done_now;
+  assign \$45  = ~ j_zl;
+  assign \$46  = \$45  & j[82];
+  assign \$47  = ~ j_zl;
+  assign \$48  = ~ first_absent;
+  assign \$49  = \$47  & \$48 ;
+  assign \$50  = j[31:26] == 6'h20;
+  assign \$51  = d_valid & d_ver;
+  assign \$52  = | own[32:28];
+  assign \$53  = own_v & \$52 ;
+  assign \$54  = i_job__payload[81:57] <= 6'h20;
+  assign \$55  = in_end - 1'h1;
+  assign \$56  = \$54  ? \$55  : { 2'h0, i_job__payload[56:32] };
+  assign \$59  = \$58  + 1'h1;
+  assign \$60  = ! win[7:0];
+  assign \$61  = t2_fld == 2'h2;
+  assign \$62  = t2_fld == 2'h3;
+  assign \$63  = t2_fld == 3'h4;
+  assign \$64  = t2_fld == 3'h5;
+  assign \$65  = t2_fld == 3'h6;
+  assign \$66  = t2_fld == 3'h7;
+  assign \$67  = t2_fld == 4'h9;
+  assign \$68  = t2_fld == 4'hc;
+  assign \$69  = t2_fld == 4'hf;
+  assign \$70  = t2_fld == 5'h10;
+  assign \$71  = t2_fld == 5'h11;
+  assign \$72  = t2_fld == 5'h12;
+  assign \$73  = t2_fld == 5'h19;
+  assign \$74  = t2_fld == 5'h1b;
+  assign \$75  = t2_fld == 5'h1c;
+  assign \$76  = t2_fld == 5'h1d;
+  assign \$77  = t2_fld == 5'h1e;
+  assign \$78  = t2_fld == 6'h20;
+  assign \$79  = | { \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61  };
+  assign \$80  = \$60  & \$79 ;
+  assign \$81  = t2_fld == 5'h17;
+  assign \$82  = win[7:0] != 1'h1;
+  assign \$83  = \$81  & \$82 ;
+  assign \$84  = 6'h20 - t2_ln;
+  assign \$85  = ~ t4_end;
+  assign \$86  = t4_valid & \$85 ;
+  assign \$87  = \$86  & t4_short;
+  assign \$88  = ~ t4_own_fail;
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = zero_hi & c0_ones;
+  assign \$93  = cmp_p[3] & \$92 ;
+  assign \$94  = cmp_p[2] | \$93 ;
+  assign \$95  = cmp_p[5] & \$94 ;
+  assign \$96  = cmp_p[4] | \$95 ;
+  assign \$97  = cmp_p[7] & \$96 ;
+  assign \$98  = cmp_p[6] | \$97 ;
+  assign \$99  = ~ c0_27_28;
+  assign \$100  = zero_hi & \$99 ;
+  assign \$101  = \$100  & c0_lt37;
+  assign \$102  = ~ zero_hi;
+  assign \$103  = \$102  | c0_gt1;
+  assign \$104  = zero_hi & c0_zero;
+  assign \$107  = cmp_n[3] & \$106 ;
+  assign \$108  = cmp_n[2] | \$107 ;
+  assign \$109  = cmp_n[5] & \$108 ;
+  assign \$110  = cmp_n[4] | \$109 ;
+  assign \$111  = cmp_n[7] & \$110 ;
+  assign \$112  = cmp_n[6] | \$111 ;
+  assign \$113  = ~ \$112 ;
+  assign \$114  = \$104  | \$113 ;
+  assign \$115  = zero_hi & c0_zero;
+  assign \$118  = cmp_n[3] & \$117 ;
+  assign \$119  = cmp_n[2] | \$118 ;
+  assign \$120  = cmp_n[5] & \$119 ;
+  assign \$121  = cmp_n[4] | \$120 ;
+  assign \$122  = cmp_n[7] & \$121 ;
+  assign \$123  = cmp_n[6] | \$122 ;
+  assign \$124  = ~ \$123 ;
+  assign \$125  = \$115  | \$124 ;
+  assign \$128  = cmp_h[3] & \$127 ;
+  assign \$129  = cmp_h[2] | \$128 ;
+  assign \$130  = cmp_h[5] & \$129 ;
+  assign \$131  = cmp_h[4] | \$130 ;
+  assign \$132  = cmp_h[7] & \$131 ;
+  assign \$133  = cmp_h[6] | \$132 ;
+  assign \$134  = ~ \$133 ;
+  assign \$135  = & { cmp_h[7], cmp_h[5], cmp_h[3], cmp_h[1] };
+  assign \$136  = ~ \$135 ;
+  assign \$137  = \$134  & \$136 ;
+  assign \$138  = zero_hi & c0_one;
+  assign \$139  = ~ \$138 ;
   assign v0 = t4_valid & t4_r0v;
   assign v3 = t4_valid & r3v_4;
   assign lt0b = { t4_r0[24:0], t4_r0[27:25] } < { best[24:0], best[27:25] };
   assign lt3b = { r3_4[24:0], r3_4[27:25] } < { best[24:0], best[27:25] };
   assign lt5b = { t4_seq, 3'h4 } < { best[24:0], best[27:25] };
-  assign \$139  = ~ v0;
-  assign \$140  = ~ lt0b;
-  assign \$141  = \$139  | \$140 ;
-  assign \$142  = best_v & \$141 ;
-  assign \$143  = ~ v3;
-  assign \$144  = ~ lt3b;
-  assign \$145  = \$143  | \$144 ;
-  assign \$146  = \$142  & \$145 ;
-  assign \$147  = ~ r5v;
-  assign \$148  = ~ lt5b;
-  assign \$149  = \$147  | \$148 ;
-  assign win_b = \$146  & \$149 ;
-  assign \$150  = ~ best_v;
-  assign \$151  = \$150  | lt0b;
-  assign \$152  = v0 & \$151 ;
-  assign \$153  = ~ v3;
-  assign \$154  = ~ lt30;
-  assign \$155  = \$153  | \$154 ;
-  assign \$156  = \$152  & \$155 ;
-  assign \$157  = ~ r5v;
-  assign \$158  = ~ lt50;
-  assign \$159  = \$157  | \$158 ;
-  assign win0 = \$156  & \$159 ;
-  assign \$160  = ~ best_v;
-  assign \$161  = \$160  | lt3b;
-  assign \$162  = v3 & \$161 ;
-  assign \$163  = ~ v0;
-  assign \$164  = \$163  | lt30;
-  assign \$165  = \$162  & \$164 ;
-  assign \$166  = ~ r5v;
-  assign \$167  = ~ lt53;
-  assign \$168  = \$166  | \$167 ;
-  assign win3 = \$165  & \$168 ;
-  assign \$169  = ~ best_v;
-  assign \$170  = \$169  | lt5b;
-  assign \$171  = r5v & \$170 ;
-  assign \$172  = ~ v0;
-  assign \$173  = \$172  | lt50;
-  assign \$174  = \$171  & \$173 ;
-  assign \$175  = ~ v3;
-  assign \$176  = \$175  | lt53;
-  assign win5 = \$174  & \$176 ;
-  assign \$177  = best_v | v0;
-  assign \$178  = \$177  | v3;
-  assign merged_v = \$178  | r5v;
-  assign \$179  = win_b ? best : 33'h000000000;
-  assign \$180  = win0 ? t4_r0 : 33'h000000000;
-  assign \$181  = \$179  | \$180 ;
-  assign \$182  = win3 ? r3_4 : 33'h000000000;
-  assign \$183  = \$181  | \$182 ;
-  assign \$184  = win5 ? r5 : 33'h000000000;
-  assign merged = \$183  | \$184 ;
-  assign \$185  = ~ o_rec__valid;
-  assign rec_free = \$185  | o_rec__ready;
-  assign \$186  = t4_valid & t4_end;
-  assign \$187  = ~ rec_free;
-  assign \$188  = \$186  & \$187 ;
-  assign adv = ~ \$188 ;
-  assign \$189  = \$9 [23:0] < 4'hf;
-  assign \$190  = \$9 [23:0] < 5'h10;
-  assign \$191  = fire ? \$189  : \$190 ;
-  assign \$192  = wr + 1'h1;
-  assign \$193  = in_nb != 23'h7ffffe;
-  assign \$194  = in_nb + 1'h1;
-  assign \$195  = avail + w_v;
-  assign \$196  = r_en ? r_data[22:0] : 23'h000000;
-  assign \$197  = \$195  - \$196 ;
-  assign \$198  = j[1:0] != 2'h2;
-  assign \$199  = jv & \$198 ;
-  assign \$200  = j[56:32] > low;
-  assign \$201  = \$199  & \$200 ;
-  assign \$204  = \$201  ? { 1'h0, \$202  } : \$203 ;
-  assign \$205  = j[1:0] == 2'h2;
-  assign \$206  = jv & \$205 ;
-  assign \$207  = h_low < h_lim;
-  assign \$208  = ~ h_end;
-  assign \$209  = \$207  & \$208 ;
-  assign \$210  = \$209  ? { 1'h0, h_low } : h_lim;
-  assign \$211  = h_base + \$210 ;
-  assign \$212  = adv & jv;
-  assign \$213  = j[56:32] > low;
-  assign \$214  = have_last & cd_free;
-  assign \$215  = cur_base + r_data[22:0];
-  assign \$216  = s_beat_in | s_done_now;
-  assign \$217  = beat_q >> { q[2:0], 3'h0 };
-  assign \$218  = qa + 4'h8;
-  assign \$219  = q > low;
-  assign \$220  = j_end > low;
-  assign \$221  = ~ is_data;
-  assign \$222  = ~ short;
-  assign \$223  = \$221  & \$222 ;
-  assign \$224  = ~ have_last;
-  assign \$225  = \$223  & \$224 ;
-  assign \$226  = ~ first_absent;
-  assign \$227  = \$225  & \$226 ;
-  assign \$228  = j[31:26] == 6'h20;
-  assign \$229  = i_job__valid & i_job__ready;
-  assign \$230  = i_job__payload[81:57] <= 6'h20;
-  assign \$231  = ! i_job__payload[81:57];
-  assign \$232  = i_job__payload[81:57] <= 6'h20;
-  assign \$233  = in_end - 1'h1;
-  assign \$234  = \$232  ? \$233  : { 2'h0, i_job__payload[56:32] };
-  assign \$237  = \$236  + 1'h1;
-  assign \$238  = g1 + 1'h0;
-  assign \$240  = g1 + 1'h1;
-  assign \$242  = g1 + 2'h2;
-  assign \$244  = g1 + 2'h3;
-  assign \$246  = g1 + 3'h4;
-  assign \$248  = { \$247 , \$245 , \$243 , \$241 , \$239  } >> { lane1, 3'h0 };
-  assign \$249  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$83 [5:0], 3'h0 };
-  assign \$250  = t2_own_fail | r3v;
-  assign \$251  = { r3_q[24:0], r3_q[27:25] } < { t3_r0[24:0], t3_r0[27:25] };
-  assign \$252  = { t3_seq, 3'h4 } < { t3_r0[24:0], t3_r0[27:25] };
-  assign \$253  = { t3_seq, 3'h4 } < { r3_q[24:0], r3_q[27:25] };
-  assign \$254  = val3[63:0] < 64'hbfd25e8cd0364141;
-  assign \$255  = val3[63:0] == 64'hbfd25e8cd0364141;
-  assign \$256  = val3[127:64] < 64'hbaaedce6af48a03b;
-  assign \$257  = val3[127:64] == 64'hbaaedce6af48a03b;
-  assign \$258  = val3[191:128] < 64'hfffffffffffffffe;
-  assign \$259  = val3[191:128] == 64'hfffffffffffffffe;
-  assign \$260  = val3[255:192] < 64'hffffffffffffffff;
-  assign \$261  = val3[255:192] == 64'hffffffffffffffff;
-  assign \$262  = val3[63:0] < 64'hdfe92f46681b20a0;
-  assign \$263  = val3[63:0] == 64'hdfe92f46681b20a0;
-  assign \$264  = val3[127:64] < 63'h5d576e7357a4501d;
-  assign \$265  = val3[127:64] == 63'h5d576e7357a4501d;
-  assign \$266  = val3[191:128] < 64'hffffffffffffffff;
-  assign \$267  = val3[191:128] == 64'hffffffffffffffff;
-  assign \$268  = val3[255:192] < 63'h7fffffffffffffff;
-  assign \$269  = val3[255:192] == 63'h7fffffffffffffff;
-  assign \$270  = val3[63:0] < prio[63:0];
-  assign \$271  = val3[63:0] == prio[63:0];
-  assign \$272  = val3[127:64] < prio[127:64];
-  assign \$273  = val3[127:64] == prio[127:64];
-  assign \$274  = val3[191:128] < prio[191:128];
-  assign \$275  = val3[191:128] == prio[191:128];
-  assign \$276  = val3[255:192] < prio[255:192];
-  assign \$277  = val3[255:192] == prio[255:192];
-  assign \$278  = ! val3[255:64];
-  assign \$279  = val3[63:0] == 5'h1b;
-  assign \$280  = val3[63:0] == 5'h1c;
-  assign \$281  = \$279  | \$280 ;
-  assign \$282  = val3[63:0] < 6'h25;
-  assign \$283  = val3[63:0] > 1'h1;
-  assign \$284  = val3[63:0] == 64'hffffffffffffffff;
-  assign \$285  = ! val3[63:0];
-  assign \$286  = val3[63:0] == 1'h1;
-  assign \$287  = t3_valid & t3_end;
-  assign \$288  = t3_fld == 3'h5;
-  assign \$289  = t3_valid & \$288 ;
-  assign \$290  = ~ t3_end;
-  assign \$291  = \$289  & \$290 ;
-  assign \$292  = ~ t3_own_fail;
-  assign \$293  = \$291  & \$292 ;
-  assign \$294  = adv & t4_valid;
-  assign \$295  = ~ t4_own_fail;
-  assign \$296  = t4_short & \$295 ;
-  assign \$297  = ~ r3v_4;
-  assign \$298  = \$296  & \$297 ;
-  assign \$299  = ~ r5v;
-  assign \$300  = \$298  & \$299 ;
+  assign \$140  = ~ v0;
+  assign \$141  = ~ lt0b;
+  assign \$142  = \$140  | \$141 ;
+  assign \$143  = best_v & \$142 ;
+  assign \$144  = ~ v3;
+  assign \$145  = ~ lt3b;
+  assign \$146  = \$144  | \$145 ;
+  assign \$147  = \$143  & \$146 ;
+  assign \$148  = ~ r5v;
+  assign \$149  = ~ lt5b;
+  assign \$150  = \$148  | \$149 ;
+  assign win_b = \$147  & \$150 ;
+  assign \$151  = ~ best_v;
+  assign \$152  = \$151  | lt0b;
+  assign \$153  = v0 & \$152 ;
+  assign \$154  = ~ v3;
+  assign \$155  = ~ lt30;
+  assign \$156  = \$154  | \$155 ;
+  assign \$157  = \$153  & \$156 ;
+  assign \$158  = ~ r5v;
+  assign \$159  = ~ lt50;
+  assign \$160  = \$158  | \$159 ;
+  assign win0 = \$157  & \$160 ;
+  assign \$161  = ~ best_v;
+  assign \$162  = \$161  | lt3b;
+  assign \$163  = v3 & \$162 ;
+  assign \$164  = ~ v0;
+  assign \$165  = \$164  | lt30;
+  assign \$166  = \$163  & \$165 ;
+  assign \$167  = ~ r5v;
+  assign \$168  = ~ lt53;
+  assign \$169  = \$167  | \$168 ;
+  assign win3 = \$166  & \$169 ;
+  assign \$170  = ~ best_v;
+  assign \$171  = \$170  | lt5b;
+  assign \$172  = r5v & \$171 ;
+  assign \$173  = ~ v0;
+  assign \$174  = \$173  | lt50;
+  assign \$175  = \$172  & \$174 ;
+  assign \$176  = ~ v3;
+  assign \$177  = \$176  | lt53;
+  assign win5 = \$175  & \$177 ;
+  assign \$178  = best_v | v0;
+  assign \$179  = \$178  | v3;
+  assign merged_v = \$179  | r5v;
+  assign \$180  = win_b ? best : 33'h000000000;
+  assign \$181  = win0 ? t4_r0 : 33'h000000000;
+  assign \$182  = \$180  | \$181 ;
+  assign \$183  = win3 ? r3_4 : 33'h000000000;
+  assign \$184  = \$182  | \$183 ;
+  assign \$185  = win5 ? r5 : 33'h000000000;
+  assign merged = \$184  | \$185 ;
+  assign \$186  = ~ o_rec__valid;
+  assign rec_free = \$186  | o_rec__ready;
+  assign \$187  = t4_valid & t4_end;
+  assign \$188  = ~ rec_free;
+  assign \$189  = \$187  & \$188 ;
+  assign adv = ~ \$189 ;
+  assign \$190  = \$9 [23:0] < 4'hf;
+  assign \$191  = \$9 [23:0] < 5'h10;
+  assign \$192  = fire ? \$190  : \$191 ;
+  assign \$193  = wr + 1'h1;
+  assign \$194  = in_nb != 23'h7ffffe;
+  assign \$195  = in_nb + 1'h1;
+  assign \$196  = avail + w_v;
+  assign \$197  = r_en ? r_data[22:0] : 23'h000000;
+  assign \$198  = \$196  - \$197 ;
+  assign \$199  = j[1:0] != 2'h2;
+  assign \$200  = jv & \$199 ;
+  assign \$201  = j[56:32] > low;
+  assign \$202  = \$200  & \$201 ;
+  assign \$205  = \$202  ? { 1'h0, \$203  } : \$204 ;
+  assign \$206  = j[1:0] == 2'h2;
+  assign \$207  = jv & \$206 ;
+  assign \$208  = h_low < h_lim;
+  assign \$209  = ~ h_end;
+  assign \$210  = \$208  & \$209 ;
+  assign \$211  = \$210  ? { 1'h0, h_low } : h_lim;
+  assign \$212  = h_base + \$211 ;
+  assign \$213  = ~ r_en;
+  assign \$214  = have_last & \$213 ;
+  assign \$215  = q < r_data[47:23];
+  assign \$216  = qa < r_data[47:23];
+  assign \$217  = j_nb < avail;
+  assign \$219  = \$218  < avail;
+  assign \$220  = adv & jv;
+  assign \$221  = j[56:32] > low;
+  assign \$222  = have_last & cd_free;
+  assign \$223  = cur_base + r_data[22:0];
+  assign \$224  = s_beat_in | s_done_now;
+  assign \$225  = beat_q >> { q[2:0], 3'h0 };
+  assign \$226  = qa + 4'h8;
+  assign \$228  = \$227  < avail;
+  assign \$229  = qa + 4'h8;
+  assign \$230  = \$229  < j_end;
+  assign \$231  = qa < r_data[47:23];
+  assign \$232  = qa + 4'h8;
+  assign \$233  = \$232  < r_data[47:23];
+  assign \$234  = q > low;
+  assign \$235  = j_end > low;
+  assign \$236  = ~ is_data;
+  assign \$237  = ~ short;
+  assign \$238  = \$236  & \$237 ;
+  assign \$239  = ~ have_last;
+  assign \$240  = \$238  & \$239 ;
+  assign \$241  = ~ first_absent;
+  assign \$242  = \$240  & \$241 ;
+  assign \$243  = j[31:26] == 6'h20;
+  assign \$244  = i_job__valid & i_job__ready;
+  assign \$245  = i_job__payload[81:57] <= 6'h20;
+  assign \$246  = ! i_job__payload[81:57];
+  assign \$247  = \$57 [22:0] < avail;
+  assign \$249  = \$248  < avail;
+  assign \$250  = | i_job__payload[81:57];
+  assign \$251  = { \$59 [22:0], 3'h0 } < in_end;
+  assign \$252  = i_job__payload[56:32] < r_data[47:23];
+  assign \$253  = { \$59 [22:0], 3'h0 } < r_data[47:23];
+  assign \$254  = g1 + 1'h0;
+  assign \$256  = g1 + 1'h1;
+  assign \$258  = g1 + 2'h2;
+  assign \$260  = g1 + 2'h3;
+  assign \$262  = g1 + 3'h4;
+  assign \$264  = { \$263 , \$261 , \$259 , \$257 , \$255  } >> { lane1, 3'h0 };
+  assign \$265  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$84 [5:0], 3'h0 };
+  assign \$266  = t2_own_fail | r3v;
+  assign \$267  = { r3_q[24:0], r3_q[27:25] } < { t3_r0[24:0], t3_r0[27:25] };
+  assign \$268  = { t3_seq, 3'h4 } < { t3_r0[24:0], t3_r0[27:25] };
+  assign \$269  = { t3_seq, 3'h4 } < { r3_q[24:0], r3_q[27:25] };
+  assign \$270  = val3[63:0] < 64'hbfd25e8cd0364141;
+  assign \$271  = val3[63:0] == 64'hbfd25e8cd0364141;
+  assign \$272  = val3[127:64] < 64'hbaaedce6af48a03b;
+  assign \$273  = val3[127:64] == 64'hbaaedce6af48a03b;
+  assign \$274  = val3[191:128] < 64'hfffffffffffffffe;
+  assign \$275  = val3[191:128] == 64'hfffffffffffffffe;
+  assign \$276  = val3[255:192] < 64'hffffffffffffffff;
+  assign \$277  = val3[255:192] == 64'hffffffffffffffff;
+  assign \$278  = val3[63:0] < 64'hdfe92f46681b20a0;
+  assign \$279  = val3[63:0] == 64'hdfe92f46681b20a0;
+  assign \$280  = val3[127:64] < 63'h5d576e7357a4501d;
+  assign \$281  = val3[127:64] == 63'h5d576e7357a4501d;
+  assign \$282  = val3[191:128] < 64'hffffffffffffffff;
+  assign \$283  = val3[191:128] == 64'hffffffffffffffff;
+  assign \$284  = val3[255:192] < 63'h7fffffffffffffff;
+  assign \$285  = val3[255:192] == 63'h7fffffffffffffff;
+  assign \$286  = val3[63:0] < prio[63:0];
+  assign \$287  = val3[63:0] == prio[63:0];
+  assign \$288  = val3[127:64] < prio[127:64];
+  assign \$289  = val3[127:64] == prio[127:64];
+  assign \$290  = val3[191:128] < prio[191:128];
+  assign \$291  = val3[191:128] == prio[191:128];
+  assign \$292  = val3[255:192] < prio[255:192];
+  assign \$293  = val3[255:192] == prio[255:192];
+  assign \$294  = ! val3[255:64];
+  assign \$295  = val3[63:0] == 5'h1b;
+  assign \$296  = val3[63:0] == 5'h1c;
+  assign \$297  = \$295  | \$296 ;
+  assign \$298  = val3[63:0] < 6'h25;
+  assign \$299  = val3[63:0] > 1'h1;
+  assign \$300  = val3[63:0] == 64'hffffffffffffffff;
+  assign \$301  = ! val3[63:0];
+  assign \$302  = val3[63:0] == 1'h1;
+  assign \$303  = t3_valid & t3_end;
+  assign \$304  = t3_fld == 3'h5;
+  assign \$305  = t3_valid & \$304 ;
+  assign \$306  = ~ t3_end;
+  assign \$307  = \$305  & \$306 ;
+  assign \$308  = ~ t3_own_fail;
+  assign \$309  = \$307  & \$308 ;
+  assign \$310  = adv & t4_valid;
+  assign \$311  = ~ t4_own_fail;
+  assign \$312  = t4_short & \$311 ;
+  assign \$313  = ~ r3v_4;
+  assign \$314  = \$312  & \$313 ;
+  assign \$315  = ~ r5v;
+  assign \$316  = \$314  & \$315 ;
   always @(posedge clk)
-    room <= \$301 ;
+    room <= \$317 ;
   always @(posedge clk)
-    w_v <= \$302 ;
+    w_v <= \$318 ;
   always @(posedge clk)
-    w_idx <= \$303 ;
+    w_idx <= \$319 ;
   always @(posedge clk)
-    \w_data$143  <= \$304 ;
+    \w_data$149  <= \$320 ;
   always @(posedge clk)
-    buf0 <= \$305 ;
+    buf0 <= \$321 ;
   always @(posedge clk)
-    buf1 <= \$306 ;
+    buf1 <= \$322 ;
   always @(posedge clk)
-    buf2 <= \$307 ;
+    buf2 <= \$323 ;
   always @(posedge clk)
-    buf3 <= \$308 ;
+    buf3 <= \$324 ;
   always @(posedge clk)
-    buf4 <= \$309 ;
+    buf4 <= \$325 ;
   always @(posedge clk)
-    buf5 <= \$310 ;
+    buf5 <= \$326 ;
   always @(posedge clk)
-    buf6 <= \$311 ;
+    buf6 <= \$327 ;
   always @(posedge clk)
-    buf7 <= \$312 ;
+    buf7 <= \$328 ;
   always @(posedge clk)
-    buf8 <= \$313 ;
+    buf8 <= \$329 ;
   always @(posedge clk)
-    buf9 <= \$314 ;
+    buf9 <= \$330 ;
   always @(posedge clk)
-    buf10 <= \$315 ;
+    buf10 <= \$331 ;
   always @(posedge clk)
-    buf11 <= \$316 ;
+    buf11 <= \$332 ;
   always @(posedge clk)
-    buf12 <= \$317 ;
+    buf12 <= \$333 ;
   always @(posedge clk)
-    buf13 <= \$318 ;
+    buf13 <= \$334 ;
   always @(posedge clk)
-    buf14 <= \$319 ;
+    buf14 <= \$335 ;
   always @(posedge clk)
-    buf15 <= \$320 ;
+    buf15 <= \$336 ;
   always @(posedge clk)
-    wr <= \$321 ;
+    wr <= \$337 ;
   always @(posedge clk)
-    in_nb <= \$322 ;
+    in_nb <= \$338 ;
   always @(posedge clk)
-    avail <= \$323 ;
+    avail <= \$339 ;
   always @(posedge clk)
-    h_low <= \$324 ;
+    h_low <= \$340 ;
   always @(posedge clk)
-    h_lim <= \$325 ;
+    h_lim <= \$341 ;
   always @(posedge clk)
-    h_end <= \$326 ;
+    h_end <= \$342 ;
   always @(posedge clk)
-    h_base <= \$327 ;
+    h_base <= \$343 ;
   always @(posedge clk)
-    head <= \$328 ;
+    head <= \$344 ;
   always @(posedge clk)
-    o_calldata__valid <= \$329 ;
+    o_calldata__valid <= \$345 ;
   always @(posedge clk)
-    low <= \$330 ;
+    hl_prev <= \$346 ;
   always @(posedge clk)
-    o_calldata__payload <= \$331 ;
+    q_lt_s <= \$347 ;
   always @(posedge clk)
-    cur_base <= \$332 ;
+    a_lt_s <= \$348 ;
   always @(posedge clk)
-    d_valid <= \$333 ;
+    nb_in <= \$349 ;
   always @(posedge clk)
-    q <= \$334 ;
+    qb_in <= \$350 ;
   always @(posedge clk)
-    qa <= \$335 ;
+    low <= \$351 ;
   always @(posedge clk)
-    d_seq <= \$336 ;
+    o_calldata__payload <= \$352 ;
   always @(posedge clk)
-    d_end <= \$337 ;
+    cur_base <= \$353 ;
   always @(posedge clk)
-    d_ver <= \$338 ;
+    d_valid <= \$354 ;
   always @(posedge clk)
-    jv <= \$339 ;
+    q <= \$355 ;
   always @(posedge clk)
-    j <= \$340 ;
+    qa <= \$356 ;
   always @(posedge clk)
-    j_end <= \$341 ;
+    q_lt_e <= \$357 ;
   always @(posedge clk)
-    short <= \$342 ;
+    a_lt_e <= \$358 ;
   always @(posedge clk)
-    j_zl <= \$343 ;
+    d_seq <= \$359 ;
   always @(posedge clk)
-    j_nb <= \$344 ;
+    d_end <= \$360 ;
   always @(posedge clk)
-    t1_valid <= \$345 ;
+    d_ver <= \$361 ;
   always @(posedge clk)
-    t1_end <= \$346 ;
+    jv <= \$362 ;
   always @(posedge clk)
-    t1_fld <= \$347 ;
+    j <= \$363 ;
   always @(posedge clk)
-    t1_seq <= \$348 ;
+    j_end <= \$364 ;
   always @(posedge clk)
-    t1_ln <= \$349 ;
+    short <= \$365 ;
   always @(posedge clk)
-    t1_short <= \$350 ;
+    j_zl <= \$366 ;
   always @(posedge clk)
-    t1_first <= \$351 ;
+    j_nb <= \$367 ;
   always @(posedge clk)
-    t1_wrapped <= \$352 ;
+    t1_valid <= \$368 ;
   always @(posedge clk)
-    t1_own_fail <= \$353 ;
+    t1_end <= \$369 ;
   always @(posedge clk)
-    t1_r0v <= \$354 ;
+    t1_fld <= \$370 ;
   always @(posedge clk)
-    t1_r0 <= \$355 ;
+    t1_seq <= \$371 ;
   always @(posedge clk)
-    lane1 <= \$356 ;
+    t1_ln <= \$372 ;
   always @(posedge clk)
-    g1 <= \$357 ;
+    t1_short <= \$373 ;
   always @(posedge clk)
-    t2_valid <= \$358 ;
+    t1_first <= \$374 ;
   always @(posedge clk)
-    t2_end <= \$359 ;
+    t1_wrapped <= \$375 ;
   always @(posedge clk)
-    t2_fld <= \$360 ;
+    t1_own_fail <= \$376 ;
   always @(posedge clk)
-    t2_seq <= \$361 ;
+    t1_r0v <= \$377 ;
   always @(posedge clk)
-    t2_ln <= \$362 ;
+    t1_r0 <= \$378 ;
   always @(posedge clk)
-    t2_short <= \$363 ;
+    lane1 <= \$379 ;
   always @(posedge clk)
-    t2_first <= \$364 ;
+    g1 <= \$380 ;
   always @(posedge clk)
-    t2_wrapped <= \$365 ;
+    t2_valid <= \$381 ;
   always @(posedge clk)
-    t2_own_fail <= \$366 ;
+    t2_end <= \$382 ;
   always @(posedge clk)
-    t2_r0v <= \$367 ;
+    t2_fld <= \$383 ;
   always @(posedge clk)
-    t2_r0 <= \$368 ;
+    t2_seq <= \$384 ;
   always @(posedge clk)
-    win <= \$369 ;
+    t2_ln <= \$385 ;
   always @(posedge clk)
-    t3_valid <= \$370 ;
+    t2_short <= \$386 ;
   always @(posedge clk)
-    t3_end <= \$371 ;
+    t2_first <= \$387 ;
   always @(posedge clk)
-    t3_fld <= \$372 ;
+    t2_wrapped <= \$388 ;
   always @(posedge clk)
-    t3_seq <= \$373 ;
+    t2_own_fail <= \$389 ;
   always @(posedge clk)
-    t3_ln <= \$374 ;
+    t2_r0v <= \$390 ;
   always @(posedge clk)
-    t3_short <= \$375 ;
+    t2_r0 <= \$391 ;
   always @(posedge clk)
-    t3_first <= \$376 ;
+    win <= \$392 ;
   always @(posedge clk)
-    t3_wrapped <= \$377 ;
+    t3_valid <= \$393 ;
   always @(posedge clk)
-    t3_own_fail <= \$378 ;
+    t3_end <= \$394 ;
   always @(posedge clk)
-    t3_r0v <= \$379 ;
+    t3_fld <= \$395 ;
   always @(posedge clk)
-    t3_r0 <= \$380 ;
+    t3_seq <= \$396 ;
   always @(posedge clk)
-    val3 <= \$381 ;
+    t3_ln <= \$397 ;
   always @(posedge clk)
-    r3v_q <= \$382 ;
+    t3_short <= \$398 ;
   always @(posedge clk)
-    r3_q <= \$383 ;
+    t3_first <= \$399 ;
   always @(posedge clk)
-    t4_valid <= \$384 ;
+    t3_wrapped <= \$400 ;
   always @(posedge clk)
-    t4_end <= \$385 ;
+    t3_own_fail <= \$401 ;
   always @(posedge clk)
-    t4_fld <= \$386 ;
+    t3_r0v <= \$402 ;
   always @(posedge clk)
-    t4_seq <= \$387 ;
+    t3_r0 <= \$403 ;
   always @(posedge clk)
-    t4_ln <= \$388 ;
+    val3 <= \$404 ;
   always @(posedge clk)
-    t4_short <= \$389 ;
+    r3v_q <= \$405 ;
   always @(posedge clk)
-    t4_first <= \$390 ;
+    r3_q <= \$406 ;
   always @(posedge clk)
-    t4_wrapped <= \$391 ;
+    t4_valid <= \$407 ;
   always @(posedge clk)
-    t4_own_fail <= \$392 ;
-  always @(posedge clk)
-    t4_r0v <= \$393 ;
-  always @(posedge clk)
-    t4_r0 <= \$394 ;
-  always @(posedge clk)
-    lt30 <= \$395 ;
-  always @(posedge clk)
-    lt50 <= \$396 ;
-  always @(posedge clk)
-    lt53 <= \$397 ;
-  always @(posedge clk)
-    val4 <= \$398 ;
-  always @(posedge clk)
-    r3v_4 <= \$399 ;
-  always @(posedge clk)
-    r3_4 <= \$400 ;
-  always @(posedge clk)
-    cmp_n <= \$401 ;
-  always @(posedge clk)
-    cmp_h <= \$402 ;
-  always @(posedge clk)
-    cmp_p <= \$403 ;
-  always @(posedge clk)
-    zero_hi <= \$404 ;
-  always @(posedge clk)
-    c0_27_28 <= \$405 ;
-  always @(posedge clk)
-    c0_lt37 <= \$406 ;
-  always @(posedge clk)
-    c0_gt1 <= \$407 ;
-  always @(posedge clk)
-    c0_ones <= \$408 ;
-  always @(posedge clk)
-    c0_zero <= \$409 ;
-  always @(posedge clk)
-    c0_one <= \$410 ;
-  always @(posedge clk)
-    prio <= \$411 ;
+    t4_end <= \$408 ;
   \tx_decoder_top.decoder.values.ends  ends (
     .clk(clk),
-    .\port$4582$0 (\$13 [22:0]),
-    .\port$4584$0 (\$15 [24:0]),
+    .\port$4593$0 (\$13 [22:0]),
+    .\port$4595$0 (\$15 [24:0]),
     .r_data(r_data),
     .r_en(r_en),
     .r_rdy(have_last),
@@ -16715,60 +17068,329 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$413  = o_rec__payload;
-    if (\$294 ) begin
-      if (t4_end) begin
-        \$413 [2592] = merged_v;
-        \$413 [2625:2593] = merged;
-        \$413 [63:0] = rec_nonce;
-        \$413 [127:64] = rec_gas_limit;
-        \$413 [383:128] = rec_chain_id;
-        \$413 [639:384] = rec_gas_price;
-        \$413 [895:640] = rec_max_priority_fee_per_gas;
-        \$413 [1151:896] = rec_max_fee_per_gas;
-        \$413 [1407:1152] = rec_max_fee_per_blob_gas;
-        \$413 [1663:1408] = rec_value;
-        \$413 [1919:1664] = rec_v;
-        \$413 [2175:1920] = rec_r;
-        \$413 [2431:2176] = rec_s;
-        \$413 [2591:2432] = rec_to;
-      end
+    \$410  = t4_seq;
+    if (adv) begin
+      \$410  = t3_seq;
     end
     if (rst) begin
-      \$413  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$410  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$414  = rec_nonce;
-    if (\$294 ) begin
+    \$411  = t4_ln;
+    if (adv) begin
+      \$411  = t3_ln;
+    end
+    if (rst) begin
+      \$411  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$412  = t4_short;
+    if (adv) begin
+      \$412  = t3_short;
+    end
+    if (rst) begin
+      \$412  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$413  = t4_first;
+    if (adv) begin
+      \$413  = t3_first;
+    end
+    if (rst) begin
+      \$413  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$414  = t4_wrapped;
+    if (adv) begin
+      \$414  = t3_wrapped;
+    end
+    if (rst) begin
+      \$414  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$415  = t4_own_fail;
+    if (adv) begin
+      \$415  = t3_own_fail;
+    end
+    if (rst) begin
+      \$415  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$416  = t4_r0v;
+    if (adv) begin
+      \$416  = t3_r0v;
+    end
+    if (rst) begin
+      \$416  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$417  = t4_r0;
+    if (adv) begin
+      \$417  = t3_r0;
+    end
+    if (rst) begin
+      \$417  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$418  = lt30;
+    if (adv) begin
+      \$418  = \$267 ;
+    end
+    if (rst) begin
+      \$418  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$419  = lt50;
+    if (adv) begin
+      \$419  = \$268 ;
+    end
+    if (rst) begin
+      \$419  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$420  = lt53;
+    if (adv) begin
+      \$420  = \$269 ;
+    end
+    if (rst) begin
+      \$420  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$421  = val4;
+    if (adv) begin
+      \$421  = val3;
+    end
+    if (rst) begin
+      \$421  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$422  = r3v_4;
+    if (adv) begin
+      \$422  = r3v_q;
+    end
+    if (rst) begin
+      \$422  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$423  = r3_4;
+    if (adv) begin
+      \$423  = r3_q;
+    end
+    if (rst) begin
+      \$423  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$424  = cmp_n;
+    if (adv) begin
+      \$424  = { \$277 , \$276 , \$275 , \$274 , \$273 , \$272 , \$271 , \$270  };
+    end
+    if (rst) begin
+      \$424  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$425  = cmp_h;
+    if (adv) begin
+      \$425  = { \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278  };
+    end
+    if (rst) begin
+      \$425  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$426  = cmp_p;
+    if (adv) begin
+      \$426  = { \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286  };
+    end
+    if (rst) begin
+      \$426  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$427  = zero_hi;
+    if (adv) begin
+      \$427  = \$294 ;
+    end
+    if (rst) begin
+      \$427  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$428  = c0_27_28;
+    if (adv) begin
+      \$428  = \$297 ;
+    end
+    if (rst) begin
+      \$428  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$429  = c0_lt37;
+    if (adv) begin
+      \$429  = \$298 ;
+    end
+    if (rst) begin
+      \$429  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$430  = c0_gt1;
+    if (adv) begin
+      \$430  = \$299 ;
+    end
+    if (rst) begin
+      \$430  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$431  = c0_ones;
+    if (adv) begin
+      \$431  = \$300 ;
+    end
+    if (rst) begin
+      \$431  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$432  = c0_zero;
+    if (adv) begin
+      \$432  = \$301 ;
+    end
+    if (rst) begin
+      \$432  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$433  = c0_one;
+    if (adv) begin
+      \$433  = \$302 ;
+    end
+    if (rst) begin
+      \$433  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$434  = prio;
+    if (adv) begin
+      if (\$303 ) begin
+        \$434  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else if (\$309 ) begin
+        \$434  = val3;
+      end
+    end
+    if (rst) begin
+      \$434  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$435  = o_rec__valid;
+    if (o_rec__ready) begin
+      \$435  = 1'h0;
+    end
+    if (\$310 ) begin
+      if (t4_end) begin
+        \$435  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$435  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$436  = o_rec__payload;
+    if (\$310 ) begin
+      if (t4_end) begin
+        \$436 [2592] = merged_v;
+        \$436 [2625:2593] = merged;
+        \$436 [63:0] = rec_nonce;
+        \$436 [127:64] = rec_gas_limit;
+        \$436 [383:128] = rec_chain_id;
+        \$436 [639:384] = rec_gas_price;
+        \$436 [895:640] = rec_max_priority_fee_per_gas;
+        \$436 [1151:896] = rec_max_fee_per_gas;
+        \$436 [1407:1152] = rec_max_fee_per_blob_gas;
+        \$436 [1663:1408] = rec_value;
+        \$436 [1919:1664] = rec_v;
+        \$436 [2175:1920] = rec_r;
+        \$436 [2431:2176] = rec_s;
+        \$436 [2591:2432] = rec_to;
+      end
+    end
+    if (rst) begin
+      \$436  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
+    \$437  = rec_nonce;
+    if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$414  = 64'h0000000000000000;
+        \$437  = 64'h0000000000000000;
       end else begin
-        if (\$300 ) begin
+        if (\$316 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
             6'h03:
-                \$414  = val4[63:0];
+                \$437  = val4[63:0];
           endcase
         end
       end
     end
     if (rst) begin
-      \$414  = 64'h0000000000000000;
+      \$437  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$415  = rec_gas_limit;
-    if (\$294 ) begin
+    \$438  = rec_gas_limit;
+    if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$415  = 64'h0000000000000000;
+        \$438  = 64'h0000000000000000;
       end else begin
-        if (\$300 ) begin
+        if (\$316 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -16781,68 +17403,68 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             6'h06:
                 /* empty */;
             6'h07:
-                \$415  = val4[63:0];
+                \$438  = val4[63:0];
           endcase
         end
       end
     end
     if (rst) begin
-      \$415  = 64'h0000000000000000;
+      \$438  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$416  = rec_chain_id;
-    if (\$294 ) begin
+    \$439  = rec_chain_id;
+    if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$416  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$439  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$300 ) begin
+        if (\$316 ) begin
           casez (t4_fld)
             6'h02:
-                \$416  = val4;
+                \$439  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$416  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$439  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$417  = rec_gas_price;
-    if (\$294 ) begin
+    \$440  = rec_gas_price;
+    if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$417  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$440  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$300 ) begin
+        if (\$316 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
             6'h03:
                 /* empty */;
             6'h04:
-                \$417  = val4;
+                \$440  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$417  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$440  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$418  = rec_max_priority_fee_per_gas;
-    if (\$294 ) begin
+    \$441  = rec_max_priority_fee_per_gas;
+    if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$418  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$441  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$300 ) begin
+        if (\$316 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -16851,24 +17473,24 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             6'h04:
                 /* empty */;
             6'h05:
-                \$418  = val4;
+                \$441  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$418  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$441  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$419  = rec_max_fee_per_gas;
-    if (\$294 ) begin
+    \$442  = rec_max_fee_per_gas;
+    if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$419  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$442  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$300 ) begin
+        if (\$316 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -16879,24 +17501,24 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             6'h05:
                 /* empty */;
             6'h06:
-                \$419  = val4;
+                \$442  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$419  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$442  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$420  = rec_max_fee_per_blob_gas;
-    if (\$294 ) begin
+    \$443  = rec_max_fee_per_blob_gas;
+    if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$420  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$443  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$300 ) begin
+        if (\$316 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -16913,24 +17535,24 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             6'h09:
                 /* empty */;
             6'h0c:
-                \$420  = val4;
+                \$443  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$420  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$443  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$421  = rec_value;
-    if (\$294 ) begin
+    \$444  = rec_value;
+    if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$421  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$444  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$300 ) begin
+        if (\$316 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -16945,24 +17567,24 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             6'h07:
                 /* empty */;
             6'h09:
-                \$421  = val4;
+                \$444  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$421  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$444  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$422  = rec_v;
-    if (\$294 ) begin
+    \$445  = rec_v;
+    if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$422  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$445  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$300 ) begin
+        if (\$316 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -16981,26 +17603,26 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             6'h0c:
                 /* empty */;
             6'h0f:
-                \$422  = val4;
+                \$445  = val4;
             6'h10:
-                \$422  = val4;
+                \$445  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$422  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$445  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$423  = rec_r;
-    if (\$294 ) begin
+    \$446  = rec_r;
+    if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$423  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$446  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$300 ) begin
+        if (\$316 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -17023,24 +17645,24 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             6'h10:
                 /* empty */;
             6'h11:
-                \$423  = val4;
+                \$446  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$423  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$446  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$424  = rec_s;
-    if (\$294 ) begin
+    \$447  = rec_s;
+    if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$424  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$447  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$300 ) begin
+        if (\$316 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -17065,24 +17687,24 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             6'h11:
                 /* empty */;
             6'h12:
-                \$424  = val4;
+                \$447  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$424  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$447  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$425  = rec_to;
-    if (\$294 ) begin
+    \$448  = rec_to;
+    if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$425  = 160'h0000000000000000000000000000000000000000;
+        \$448  = 160'h0000000000000000000000000000000000000000;
       end else begin
-        if (\$300 ) begin
+        if (\$316 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -17109,48 +17731,48 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             6'h12:
                 /* empty */;
             6'h08:
-                \$425  = val4[159:0];
+                \$448  = val4[159:0];
           endcase
         end
       end
     end
     if (rst) begin
-      \$425  = 160'h0000000000000000000000000000000000000000;
+      \$448  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$426  = best_v;
-    if (\$294 ) begin
+    \$449  = best_v;
+    if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$426  = 1'h0;
+        \$449  = 1'h0;
       end else begin
-        \$426  = merged_v;
+        \$449  = merged_v;
       end
     end
     if (rst) begin
-      \$426  = 1'h0;
+      \$449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$427  = best;
-    if (\$294 ) begin
+    \$450  = best;
+    if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$427  = merged;
+        \$450  = merged;
       end
     end
     if (rst) begin
-      \$427  = 33'h000000000;
+      \$450  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$28 [3:0])
+    casez (\$27 [3:0])
       4'h0:
           beat_q = buf0;
       4'h1:
@@ -17188,202 +17810,202 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$238 [3:0])
+    casez (\$254 [3:0])
       4'h0:
-          \$239  = buf0;
+          \$255  = buf0;
       4'h1:
-          \$239  = buf1;
+          \$255  = buf1;
       4'h2:
-          \$239  = buf2;
+          \$255  = buf2;
       4'h3:
-          \$239  = buf3;
+          \$255  = buf3;
       4'h4:
-          \$239  = buf4;
+          \$255  = buf4;
       4'h5:
-          \$239  = buf5;
+          \$255  = buf5;
       4'h6:
-          \$239  = buf6;
+          \$255  = buf6;
       4'h7:
-          \$239  = buf7;
+          \$255  = buf7;
       4'h8:
-          \$239  = buf8;
+          \$255  = buf8;
       4'h9:
-          \$239  = buf9;
+          \$255  = buf9;
       4'ha:
-          \$239  = buf10;
+          \$255  = buf10;
       4'hb:
-          \$239  = buf11;
+          \$255  = buf11;
       4'hc:
-          \$239  = buf12;
+          \$255  = buf12;
       4'hd:
-          \$239  = buf13;
+          \$255  = buf13;
       4'he:
-          \$239  = buf14;
+          \$255  = buf14;
       4'hf:
-          \$239  = buf15;
+          \$255  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$240 [3:0])
+    casez (\$256 [3:0])
       4'h0:
-          \$241  = buf0;
+          \$257  = buf0;
       4'h1:
-          \$241  = buf1;
+          \$257  = buf1;
       4'h2:
-          \$241  = buf2;
+          \$257  = buf2;
       4'h3:
-          \$241  = buf3;
+          \$257  = buf3;
       4'h4:
-          \$241  = buf4;
+          \$257  = buf4;
       4'h5:
-          \$241  = buf5;
+          \$257  = buf5;
       4'h6:
-          \$241  = buf6;
+          \$257  = buf6;
       4'h7:
-          \$241  = buf7;
+          \$257  = buf7;
       4'h8:
-          \$241  = buf8;
+          \$257  = buf8;
       4'h9:
-          \$241  = buf9;
+          \$257  = buf9;
       4'ha:
-          \$241  = buf10;
+          \$257  = buf10;
       4'hb:
-          \$241  = buf11;
+          \$257  = buf11;
       4'hc:
-          \$241  = buf12;
+          \$257  = buf12;
       4'hd:
-          \$241  = buf13;
+          \$257  = buf13;
       4'he:
-          \$241  = buf14;
+          \$257  = buf14;
       4'hf:
-          \$241  = buf15;
+          \$257  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$242 [3:0])
+    casez (\$258 [3:0])
       4'h0:
-          \$243  = buf0;
+          \$259  = buf0;
       4'h1:
-          \$243  = buf1;
+          \$259  = buf1;
       4'h2:
-          \$243  = buf2;
+          \$259  = buf2;
       4'h3:
-          \$243  = buf3;
+          \$259  = buf3;
       4'h4:
-          \$243  = buf4;
+          \$259  = buf4;
       4'h5:
-          \$243  = buf5;
+          \$259  = buf5;
       4'h6:
-          \$243  = buf6;
+          \$259  = buf6;
       4'h7:
-          \$243  = buf7;
+          \$259  = buf7;
       4'h8:
-          \$243  = buf8;
+          \$259  = buf8;
       4'h9:
-          \$243  = buf9;
+          \$259  = buf9;
       4'ha:
-          \$243  = buf10;
+          \$259  = buf10;
       4'hb:
-          \$243  = buf11;
+          \$259  = buf11;
       4'hc:
-          \$243  = buf12;
+          \$259  = buf12;
       4'hd:
-          \$243  = buf13;
+          \$259  = buf13;
       4'he:
-          \$243  = buf14;
+          \$259  = buf14;
       4'hf:
-          \$243  = buf15;
+          \$259  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$244 [3:0])
+    casez (\$260 [3:0])
       4'h0:
-          \$245  = buf0;
+          \$261  = buf0;
       4'h1:
-          \$245  = buf1;
+          \$261  = buf1;
       4'h2:
-          \$245  = buf2;
+          \$261  = buf2;
       4'h3:
-          \$245  = buf3;
+          \$261  = buf3;
       4'h4:
-          \$245  = buf4;
+          \$261  = buf4;
       4'h5:
-          \$245  = buf5;
+          \$261  = buf5;
       4'h6:
-          \$245  = buf6;
+          \$261  = buf6;
       4'h7:
-          \$245  = buf7;
+          \$261  = buf7;
       4'h8:
-          \$245  = buf8;
+          \$261  = buf8;
       4'h9:
-          \$245  = buf9;
+          \$261  = buf9;
       4'ha:
-          \$245  = buf10;
+          \$261  = buf10;
       4'hb:
-          \$245  = buf11;
+          \$261  = buf11;
       4'hc:
-          \$245  = buf12;
+          \$261  = buf12;
       4'hd:
-          \$245  = buf13;
+          \$261  = buf13;
       4'he:
-          \$245  = buf14;
+          \$261  = buf14;
       4'hf:
-          \$245  = buf15;
+          \$261  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$246 [3:0])
+    casez (\$262 [3:0])
       4'h0:
-          \$247  = buf0;
+          \$263  = buf0;
       4'h1:
-          \$247  = buf1;
+          \$263  = buf1;
       4'h2:
-          \$247  = buf2;
+          \$263  = buf2;
       4'h3:
-          \$247  = buf3;
+          \$263  = buf3;
       4'h4:
-          \$247  = buf4;
+          \$263  = buf4;
       4'h5:
-          \$247  = buf5;
+          \$263  = buf5;
       4'h6:
-          \$247  = buf6;
+          \$263  = buf6;
       4'h7:
-          \$247  = buf7;
+          \$263  = buf7;
       4'h8:
-          \$247  = buf8;
+          \$263  = buf8;
       4'h9:
-          \$247  = buf9;
+          \$263  = buf9;
       4'ha:
-          \$247  = buf10;
+          \$263  = buf10;
       4'hb:
-          \$247  = buf11;
+          \$263  = buf11;
       4'hc:
-          \$247  = buf12;
+          \$263  = buf12;
       4'hd:
-          \$247  = buf13;
+          \$263  = buf13;
       4'he:
-          \$247  = buf14;
+          \$263  = buf14;
       4'hf:
-          \$247  = buf15;
+          \$263  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_seq = { 1'h0, j[25:2] };
-    if (\$46 ) begin
+    if (\$41 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$47 ) begin
+            if (\$42 ) begin
               t0_seq = { 1'h0, j[25:2] };
             end
       endcase
@@ -17392,17 +18014,17 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     take = 1'h0;
-    if (\$46 ) begin
+    if (\$41 ) begin
       casez (j[1:0])
         2'h1:
             take = 1'h1;
         2'h2:
-            if (\$47 ) begin
+            if (\$42 ) begin
               take = 1'h1;
             end
         2'h0:
             if (is_data) begin
-              if (\$49 ) begin
+              if (\$44 ) begin
                 if (s_done_now) begin
                   take = 1'h1;
                 end else if (cd_free) begin
@@ -17420,12 +18042,12 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     r_en = 1'h0;
-    if (\$46 ) begin
+    if (\$41 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$47 ) begin
+            if (\$42 ) begin
               r_en = 1'h1;
             end
       endcase
@@ -17434,12 +18056,12 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_valid = 1'h0;
-    if (\$46 ) begin
+    if (\$41 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$47 ) begin
+            if (\$42 ) begin
               t0_valid = 1'h1;
             end
         2'h0:
@@ -17456,12 +18078,12 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_end = 1'h0;
-    if (\$46 ) begin
+    if (\$41 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$47 ) begin
+            if (\$42 ) begin
               t0_end = 1'h1;
             end
       endcase
@@ -17470,14 +18092,14 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_r0v = 1'h0;
-    if (\$46 ) begin
+    if (\$41 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$47 ) begin
+            if (\$42 ) begin
               if (d_valid) begin
-                if (\$48 ) begin
+                if (\$43 ) begin
                   t0_r0v = 1'h1;
                 end else if (d_ver) begin
                   t0_r0v = 1'h1;
@@ -17486,9 +18108,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             end
         2'h0:
             if (take) begin
-              if (\$56 ) begin
+              if (\$51 ) begin
                 t0_r0v = 1'h1;
-              end else if (\$58 ) begin
+              end else if (\$53 ) begin
                 t0_r0v = 1'h1;
               end
             end
@@ -17498,14 +18120,14 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_r0 = 33'h000000000;
-    if (\$46 ) begin
+    if (\$41 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$47 ) begin
+            if (\$42 ) begin
               if (d_valid) begin
-                if (\$48 ) begin
+                if (\$43 ) begin
                   t0_r0[24:0] = { 1'h0, d_seq };
                   t0_r0[27:25] = 3'h3;
                   t0_r0[32:28] = 5'h03;
@@ -17516,9 +18138,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
             end
         2'h0:
             if (take) begin
-              if (\$56 ) begin
+              if (\$51 ) begin
                 t0_r0 = rd_ok;
-              end else if (\$58 ) begin
+              end else if (\$53 ) begin
                 t0_r0 = own;
               end
             end
@@ -17528,7 +18150,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     own_v = 1'h0;
-    if (\$46 ) begin
+    if (\$41 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -17539,7 +18161,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
               if (take) begin
                 if (first_absent) begin
                   own_v = 1'h1;
-                end else if (\$51 ) begin
+                end else if (\$46 ) begin
                   own_v = 1'h1;
                 end else if (past_end) begin
                   own_v = 1'h1;
@@ -17556,7 +18178,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
               end else if (have_last) begin
                 if (past_end) begin
                   own_v = 1'h1;
-                end else if (\$55 ) begin
+                end else if (\$50 ) begin
                   own_v = 1'h1;
                 end
               end else begin
@@ -17569,7 +18191,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     own = 33'h000000000;
-    if (\$46 ) begin
+    if (\$41 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -17582,7 +18204,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h2;
                   own[32:28] = 5'h03;
-                end else if (\$51 ) begin
+                end else if (\$46 ) begin
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h2;
                   own[32:28] = 5'h05;
@@ -17608,7 +18230,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h3;
                   own[32:28] = 5'h03;
-                end else if (\$55 ) begin
+                end else if (\$50 ) begin
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h4;
                   own[32:28] = 5'h1a;
@@ -17621,7 +18243,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_first = 1'h0;
-    if (\$46 ) begin
+    if (\$41 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -17630,7 +18252,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         2'h0:
             if (is_data) begin
             end else if (bytes_in) begin
-              t0_first = \$54 ;
+              t0_first = \$49 ;
             end
       endcase
     end
@@ -17638,7 +18260,7 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     t0_own_fail = 1'h0;
-    if (\$46 ) begin
+    if (\$41 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -17657,9 +18279,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
     if (t2_first) begin
       if (t2_wrapped) begin
         r3v = 1'h1;
-      end else if (\$79 ) begin
+      end else if (\$80 ) begin
         r3v = 1'h1;
-      end else if (\$82 ) begin
+      end else if (\$83 ) begin
         r3v = 1'h1;
       end
     end
@@ -17672,11 +18294,11 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h05;
-      end else if (\$79 ) begin
+      end else if (\$80 ) begin
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h06;
-      end else if (\$82 ) begin
+      end else if (\$83 ) begin
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h16;
@@ -17686,36 +18308,36 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     r5v = 1'h0;
-    if (\$88 ) begin
+    if (\$89 ) begin
       casez (t4_fld)
         6'h03:
-            if (\$89 ) begin
+            if (\$90 ) begin
               r5v = 1'h1;
             end
         6'h06:
-            if (\$97 ) begin
+            if (\$98 ) begin
               r5v = 1'h1;
             end
         6'h0f:
-            if (\$100 ) begin
+            if (\$101 ) begin
               r5v = 1'h1;
             end
         6'h10:
-            if (\$102 ) begin
+            if (\$103 ) begin
               r5v = 1'h1;
             end
         6'h11:
-            if (\$113 ) begin
+            if (\$114 ) begin
               r5v = 1'h1;
             end
         6'h12:
-            if (\$124 ) begin
+            if (\$125 ) begin
               r5v = 1'h1;
-            end else if (\$136 ) begin
+            end else if (\$137 ) begin
               r5v = 1'h1;
             end
         6'h20:
-            if (\$138 ) begin
+            if (\$139 ) begin
               r5v = 1'h1;
             end
       endcase
@@ -17724,50 +18346,50 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
     r5 = 33'h000000000;
-    if (\$88 ) begin
+    if (\$89 ) begin
       casez (t4_fld)
         6'h03:
-            if (\$89 ) begin
+            if (\$90 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h0c;
             end
         6'h06:
-            if (\$97 ) begin
+            if (\$98 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h18;
             end
         6'h0f:
-            if (\$100 ) begin
+            if (\$101 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h10;
             end
         6'h10:
-            if (\$102 ) begin
+            if (\$103 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h11;
             end
         6'h11:
-            if (\$113 ) begin
+            if (\$114 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h12;
             end
         6'h12:
-            if (\$124 ) begin
+            if (\$125 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h13;
-            end else if (\$136 ) begin
+            end else if (\$137 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h14;
             end
         6'h20:
-            if (\$138 ) begin
+            if (\$139 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h1a;
@@ -17777,63 +18399,63 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$301  = \$191 ;
+    \$317  = \$192 ;
     if (rst) begin
-      \$301  = 1'h1;
+      \$317  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$302  = fire;
+    \$318  = fire;
     if (rst) begin
-      \$302  = 1'h0;
+      \$318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$303  = wr[3:0];
+    \$319  = wr[3:0];
     if (rst) begin
-      \$303  = 4'h0;
+      \$319  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$304  = i_beat__payload[63:0];
+    \$320  = i_beat__payload[63:0];
     if (rst) begin
-      \$304  = 64'h0000000000000000;
+      \$320  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$305  = buf0;
+    \$321  = buf0;
     if (w_v) begin
       casez (w_idx)
         4'h0:
-            \$305  = \w_data$143 ;
+            \$321  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$305  = 64'h0000000000000000;
+      \$321  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$306  = buf1;
+    \$322  = buf1;
     if (w_v) begin
       casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
-            \$306  = \w_data$143 ;
+            \$322  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$306  = 64'h0000000000000000;
+      \$322  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$307  = buf2;
+    \$323  = buf2;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -17841,16 +18463,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h1:
             /* empty */;
         4'h2:
-            \$307  = \w_data$143 ;
+            \$323  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$307  = 64'h0000000000000000;
+      \$323  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$308  = buf3;
+    \$324  = buf3;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -17860,16 +18482,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h2:
             /* empty */;
         4'h3:
-            \$308  = \w_data$143 ;
+            \$324  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$308  = 64'h0000000000000000;
+      \$324  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$309  = buf4;
+    \$325  = buf4;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -17881,16 +18503,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h3:
             /* empty */;
         4'h4:
-            \$309  = \w_data$143 ;
+            \$325  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$309  = 64'h0000000000000000;
+      \$325  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$310  = buf5;
+    \$326  = buf5;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -17904,16 +18526,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h4:
             /* empty */;
         4'h5:
-            \$310  = \w_data$143 ;
+            \$326  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$310  = 64'h0000000000000000;
+      \$326  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$311  = buf6;
+    \$327  = buf6;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -17929,16 +18551,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h5:
             /* empty */;
         4'h6:
-            \$311  = \w_data$143 ;
+            \$327  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$311  = 64'h0000000000000000;
+      \$327  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$312  = buf7;
+    \$328  = buf7;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -17956,16 +18578,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h6:
             /* empty */;
         4'h7:
-            \$312  = \w_data$143 ;
+            \$328  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$312  = 64'h0000000000000000;
+      \$328  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$313  = buf8;
+    \$329  = buf8;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -17985,16 +18607,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h7:
             /* empty */;
         4'h8:
-            \$313  = \w_data$143 ;
+            \$329  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$313  = 64'h0000000000000000;
+      \$329  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$314  = buf9;
+    \$330  = buf9;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -18016,16 +18638,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h8:
             /* empty */;
         4'h9:
-            \$314  = \w_data$143 ;
+            \$330  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$314  = 64'h0000000000000000;
+      \$330  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$315  = buf10;
+    \$331  = buf10;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -18049,16 +18671,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'h9:
             /* empty */;
         4'ha:
-            \$315  = \w_data$143 ;
+            \$331  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$315  = 64'h0000000000000000;
+      \$331  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$316  = buf11;
+    \$332  = buf11;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -18084,16 +18706,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'ha:
             /* empty */;
         4'hb:
-            \$316  = \w_data$143 ;
+            \$332  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$316  = 64'h0000000000000000;
+      \$332  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$317  = buf12;
+    \$333  = buf12;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -18121,16 +18743,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'hb:
             /* empty */;
         4'hc:
-            \$317  = \w_data$143 ;
+            \$333  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$317  = 64'h0000000000000000;
+      \$333  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$318  = buf13;
+    \$334  = buf13;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -18160,16 +18782,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'hc:
             /* empty */;
         4'hd:
-            \$318  = \w_data$143 ;
+            \$334  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$318  = 64'h0000000000000000;
+      \$334  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$319  = buf14;
+    \$335  = buf14;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -18201,16 +18823,16 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'hd:
             /* empty */;
         4'he:
-            \$319  = \w_data$143 ;
+            \$335  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$319  = 64'h0000000000000000;
+      \$335  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$320  = buf15;
+    \$336  = buf15;
     if (w_v) begin
       (* full_case = 32'd1 *)
       casez (w_idx)
@@ -18245,397 +18867,103 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
         4'he:
             /* empty */;
         4'hf:
-            \$320  = \w_data$143 ;
+            \$336  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$320  = 64'h0000000000000000;
+      \$336  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$321  = wr;
+    \$337  = wr;
     if (fire) begin
-      \$321  = \$192 [23:0];
+      \$337  = \$193 [23:0];
     end
     if (rst) begin
-      \$321  = 24'h000000;
+      \$337  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$322  = in_nb;
+    \$338  = in_nb;
     if (fire) begin
       if (i_beat__payload[72]) begin
-        \$322  = 23'h000000;
-      end else if (\$193 ) begin
-        \$322  = \$194 [22:0];
+        \$338  = 23'h000000;
+      end else if (\$194 ) begin
+        \$338  = \$195 [22:0];
       end
     end
     if (rst) begin
-      \$322  = 23'h000000;
+      \$338  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$323  = \$197 [23:0];
+    \$339  = \$198 [23:0];
     if (rst) begin
-      \$323  = 24'h000000;
+      \$339  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$324  = \$204 [22:0];
+    \$340  = \$205 [22:0];
     if (rst) begin
-      \$324  = 23'h000000;
+      \$340  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$325  = lim;
+    \$341  = lim;
     if (rst) begin
-      \$325  = 24'h000000;
+      \$341  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$326  = \$206 ;
-    if (rst) begin
-      \$326  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$327  = cur_base;
-    if (rst) begin
-      \$327  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$328  = \$211 [23:0];
-    if (rst) begin
-      \$328  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$329  = o_calldata__valid;
-    if (o_calldata__ready) begin
-      \$329  = 1'h0;
-    end
-    if (\$212 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$214 ) begin
-              \$329  = 1'h1;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$216 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$329  = 1'h1;
-                end
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$329  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$330  = low;
-    if (\$212 ) begin
-      casez (j[1:0])
-        2'h1:
-            if (\$213 ) begin
-              \$330  = { 1'h0, j[56:32] };
-            end
-        2'h2:
-            if (\$214 ) begin
-              \$330  = 26'h0000000;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$216 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  if (\$219 ) begin
-                    \$330  = q;
-                  end
-                end
-              end
-            end else if (bytes_in) begin
-              if (\$220 ) begin
-                \$330  = j_end;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$330  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$331  = o_calldata__payload;
-    if (\$212 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$214 ) begin
-              \$331 [67:64] = 4'h0;
-              \$331 [68] = 1'h1;
-              \$331 [63:0] = 64'h0000000000000000;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$216 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$331 [68] = 1'h0;
-                  \$331 [63:0] = \$217 ;
-                  \$331 [67:64] = \$35 [3:0];
-                end
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$331  = 69'h000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$332  = cur_base;
-    if (\$212 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$214 ) begin
-              \$332  = \$215 [23:0];
-            end
-      endcase
-    end
-    if (rst) begin
-      \$332  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$333  = d_valid;
-    if (\$212 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$214 ) begin
-              \$333  = 1'h0;
-            end
-        2'h0:
-            if (take) begin
-              \$333  = 1'h0;
-              if (\$227 ) begin
-                \$333  = 1'h1;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$333  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$334  = q;
-    if (\$212 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$216 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$334  = qa;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$229 ) begin
-      \$334  = { 1'h0, i_job__payload[56:32] };
-    end
-    if (rst) begin
-      \$334  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$335  = qa;
-    if (\$212 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$216 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$335  = \$218 [25:0];
-                end
-              end
-            end
-      endcase
-    end
-    if (\$229 ) begin
-      \$335  = { \$237 [22:0], 3'h0 };
-    end
-    if (rst) begin
-      \$335  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$336  = d_seq;
-    if (\$212 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$227 ) begin
-                \$336  = j[25:2];
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$336  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$337  = d_end;
-    if (\$212 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$227 ) begin
-                \$337  = j_end;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$337  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$338  = d_ver;
-    if (\$212 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$227 ) begin
-                \$338  = \$228 ;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$338  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$339  = jv;
-    if (\$229 ) begin
-      \$339  = 1'h1;
-    end else if (take) begin
-      \$339  = 1'h0;
-    end
-    if (rst) begin
-      \$339  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$340  = j;
-    if (\$229 ) begin
-      \$340  = i_job__payload;
-    end
-    if (rst) begin
-      \$340  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$341  = j_end;
-    if (\$229 ) begin
-      \$341  = in_end;
-    end
-    if (rst) begin
-      \$341  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$342  = short;
-    if (\$229 ) begin
-      \$342  = \$230 ;
-    end
+    \$342  = \$207 ;
     if (rst) begin
       \$342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$343  = j_zl;
-    if (\$229 ) begin
-      \$343  = \$231 ;
-    end
+    \$343  = cur_base;
     if (rst) begin
-      \$343  = 1'h0;
+      \$343  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$344  = j_nb;
-    if (\$229 ) begin
-      \$344  = \$235 [22:0];
-    end
+    \$344  = \$212 [23:0];
     if (rst) begin
-      \$344  = 23'h000000;
+      \$344  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$345  = t1_valid;
-    if (adv) begin
-      \$345  = t0_valid;
+    \$345  = o_calldata__valid;
+    if (o_calldata__ready) begin
+      \$345  = 1'h0;
+    end
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$222 ) begin
+              \$345  = 1'h1;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$345  = 1'h1;
+                end
+              end
+            end
+      endcase
     end
     if (rst) begin
       \$345  = 1'h0;
@@ -18643,49 +18971,97 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$346  = t1_end;
-    if (adv) begin
-      \$346  = t0_end;
-    end
+    \$346  = \$214 ;
     if (rst) begin
       \$346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$347  = t1_fld;
-    if (adv) begin
-      \$347  = j[31:26];
+    \$347  = \$215 ;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$347  = \$231 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$244 ) begin
+      \$347  = \$252 ;
     end
     if (rst) begin
-      \$347  = 6'h00;
+      \$347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$348  = t1_seq;
-    if (adv) begin
-      \$348  = t0_seq;
+    \$348  = \$216 ;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$348  = \$233 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$244 ) begin
+      \$348  = \$253 ;
     end
     if (rst) begin
-      \$348  = 25'h0000000;
+      \$348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$349  = t1_ln;
-    if (adv) begin
-      \$349  = \$23 [5:0];
+    \$349  = \$217 ;
+    if (\$244 ) begin
+      \$349  = \$247 ;
     end
     if (rst) begin
-      \$349  = 6'h00;
+      \$349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$350  = t1_short;
-    if (adv) begin
-      \$350  = short;
+    \$350  = \$219 ;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$350  = \$228 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$244 ) begin
+      \$350  = \$249 ;
     end
     if (rst) begin
       \$350  = 1'h0;
@@ -18693,39 +19069,104 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$351  = t1_first;
-    if (adv) begin
-      \$351  = t0_first;
+    \$351  = low;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            if (\$221 ) begin
+              \$351  = { 1'h0, j[56:32] };
+            end
+        2'h2:
+            if (\$222 ) begin
+              \$351  = 26'h0000000;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  if (\$234 ) begin
+                    \$351  = q;
+                  end
+                end
+              end
+            end else if (bytes_in) begin
+              if (\$235 ) begin
+                \$351  = j_end;
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$351  = 1'h0;
+      \$351  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$352  = t1_wrapped;
-    if (adv) begin
-      \$352  = j[82];
+    \$352  = o_calldata__payload;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$222 ) begin
+              \$352 [67:64] = 4'h0;
+              \$352 [68] = 1'h1;
+              \$352 [63:0] = 64'h0000000000000000;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$352 [68] = 1'h0;
+                  \$352 [63:0] = \$225 ;
+                  \$352 [67:64] = \$34 [3:0];
+                end
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$352  = 1'h0;
+      \$352  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$353  = t1_own_fail;
-    if (adv) begin
-      \$353  = t0_own_fail;
+    \$353  = cur_base;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$222 ) begin
+              \$353  = \$223 [23:0];
+            end
+      endcase
     end
     if (rst) begin
-      \$353  = 1'h0;
+      \$353  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$354  = t1_r0v;
-    if (adv) begin
-      \$354  = t0_r0v;
+    \$354  = d_valid;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$222 ) begin
+              \$354  = 1'h0;
+            end
+        2'h0:
+            if (take) begin
+              \$354  = 1'h0;
+              if (\$242 ) begin
+                \$354  = 1'h1;
+              end
+            end
+      endcase
     end
     if (rst) begin
       \$354  = 1'h0;
@@ -18733,39 +19174,107 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$355  = t1_r0;
-    if (adv) begin
-      \$355  = t0_r0;
+    \$355  = q;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$355  = qa;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$244 ) begin
+      \$355  = { 1'h0, i_job__payload[56:32] };
     end
     if (rst) begin
-      \$355  = 33'h000000000;
+      \$355  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$356  = lane1;
-    if (adv) begin
-      \$356  = j[34:32];
+    \$356  = qa;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$356  = \$226 [25:0];
+                end
+              end
+            end
+      endcase
+    end
+    if (\$244 ) begin
+      \$356  = { \$59 [22:0], 3'h0 };
     end
     if (rst) begin
-      \$356  = 3'h0;
+      \$356  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$357  = g1;
-    if (adv) begin
-      \$357  = \$25 [3:0];
+    \$357  = q_lt_e;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$357  = a_lt_e;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$244 ) begin
+      \$357  = \$250 ;
     end
     if (rst) begin
-      \$357  = 4'h0;
+      \$357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$358  = t2_valid;
-    if (adv) begin
-      \$358  = t1_valid;
+    \$358  = a_lt_e;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$358  = \$230 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$244 ) begin
+      \$358  = \$251 ;
     end
     if (rst) begin
       \$358  = 1'h0;
@@ -18773,69 +19282,104 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$359  = t2_end;
-    if (adv) begin
-      \$359  = t1_end;
+    \$359  = d_seq;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$242 ) begin
+                \$359  = j[25:2];
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$359  = 1'h0;
+      \$359  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$360  = t2_fld;
-    if (adv) begin
-      \$360  = t1_fld;
+    \$360  = d_end;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$242 ) begin
+                \$360  = j_end;
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$360  = 6'h00;
+      \$360  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$361  = t2_seq;
-    if (adv) begin
-      \$361  = t1_seq;
+    \$361  = d_ver;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$242 ) begin
+                \$361  = \$243 ;
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$361  = 25'h0000000;
+      \$361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$362  = t2_ln;
-    if (adv) begin
-      \$362  = t1_ln;
+    \$362  = jv;
+    if (\$244 ) begin
+      \$362  = 1'h1;
+    end else if (take) begin
+      \$362  = 1'h0;
     end
     if (rst) begin
-      \$362  = 6'h00;
+      \$362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$363  = t2_short;
-    if (adv) begin
-      \$363  = t1_short;
+    \$363  = j;
+    if (\$244 ) begin
+      \$363  = i_job__payload;
     end
     if (rst) begin
-      \$363  = 1'h0;
+      \$363  = 83'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$364  = t2_first;
-    if (adv) begin
-      \$364  = t1_first;
+    \$364  = j_end;
+    if (\$244 ) begin
+      \$364  = in_end;
     end
     if (rst) begin
-      \$364  = 1'h0;
+      \$364  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$365  = t2_wrapped;
-    if (adv) begin
-      \$365  = t1_wrapped;
+    \$365  = short;
+    if (\$244 ) begin
+      \$365  = \$245 ;
     end
     if (rst) begin
       \$365  = 1'h0;
@@ -18843,9 +19387,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$366  = t2_own_fail;
-    if (adv) begin
-      \$366  = t1_own_fail;
+    \$366  = j_zl;
+    if (\$244 ) begin
+      \$366  = \$246 ;
     end
     if (rst) begin
       \$366  = 1'h0;
@@ -18853,59 +19397,59 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$367  = t2_r0v;
-    if (adv) begin
-      \$367  = t1_r0v;
+    \$367  = j_nb;
+    if (\$244 ) begin
+      \$367  = \$57 [22:0];
     end
     if (rst) begin
-      \$367  = 1'h0;
+      \$367  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$368  = t2_r0;
+    \$368  = t1_valid;
     if (adv) begin
-      \$368  = t1_r0;
+      \$368  = t0_valid;
     end
     if (rst) begin
-      \$368  = 33'h000000000;
+      \$368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$369  = win;
+    \$369  = t1_end;
     if (adv) begin
-      \$369  = \$248 ;
+      \$369  = t0_end;
     end
     if (rst) begin
-      \$369  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$370  = t3_valid;
+    \$370  = t1_fld;
     if (adv) begin
-      \$370  = t2_valid;
+      \$370  = j[31:26];
     end
     if (rst) begin
-      \$370  = 1'h0;
+      \$370  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$371  = t3_end;
+    \$371  = t1_seq;
     if (adv) begin
-      \$371  = t2_end;
+      \$371  = t0_seq;
     end
     if (rst) begin
-      \$371  = 1'h0;
+      \$371  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$372  = t3_fld;
+    \$372  = t1_ln;
     if (adv) begin
-      \$372  = t2_fld;
+      \$372  = \$22 [5:0];
     end
     if (rst) begin
       \$372  = 6'h00;
@@ -18913,29 +19457,29 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$373  = t3_seq;
+    \$373  = t1_short;
     if (adv) begin
-      \$373  = t2_seq;
+      \$373  = short;
     end
     if (rst) begin
-      \$373  = 25'h0000000;
+      \$373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$374  = t3_ln;
+    \$374  = t1_first;
     if (adv) begin
-      \$374  = t2_ln;
+      \$374  = t0_first;
     end
     if (rst) begin
-      \$374  = 6'h00;
+      \$374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$375  = t3_short;
+    \$375  = t1_wrapped;
     if (adv) begin
-      \$375  = t2_short;
+      \$375  = j[82];
     end
     if (rst) begin
       \$375  = 1'h0;
@@ -18943,9 +19487,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$376  = t3_first;
+    \$376  = t1_own_fail;
     if (adv) begin
-      \$376  = t2_first;
+      \$376  = t0_own_fail;
     end
     if (rst) begin
       \$376  = 1'h0;
@@ -18953,9 +19497,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$377  = t3_wrapped;
+    \$377  = t1_r0v;
     if (adv) begin
-      \$377  = t2_wrapped;
+      \$377  = t0_r0v;
     end
     if (rst) begin
       \$377  = 1'h0;
@@ -18963,49 +19507,49 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$378  = t3_own_fail;
+    \$378  = t1_r0;
     if (adv) begin
-      \$378  = \$250 ;
+      \$378  = t0_r0;
     end
     if (rst) begin
-      \$378  = 1'h0;
+      \$378  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$379  = t3_r0v;
+    \$379  = lane1;
     if (adv) begin
-      \$379  = t2_r0v;
+      \$379  = j[34:32];
     end
     if (rst) begin
-      \$379  = 1'h0;
+      \$379  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$380  = t3_r0;
+    \$380  = g1;
     if (adv) begin
-      \$380  = t2_r0;
+      \$380  = \$24 [3:0];
     end
     if (rst) begin
-      \$380  = 33'h000000000;
+      \$380  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$381  = val3;
+    \$381  = t2_valid;
     if (adv) begin
-      \$381  = \$249 ;
+      \$381  = t1_valid;
     end
     if (rst) begin
-      \$381  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$382  = r3v_q;
+    \$382  = t2_end;
     if (adv) begin
-      \$382  = r3v;
+      \$382  = t1_end;
     end
     if (rst) begin
       \$382  = 1'h0;
@@ -19013,69 +19557,69 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$383  = r3_q;
+    \$383  = t2_fld;
     if (adv) begin
-      \$383  = r3;
+      \$383  = t1_fld;
     end
     if (rst) begin
-      \$383  = 33'h000000000;
+      \$383  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$384  = t4_valid;
+    \$384  = t2_seq;
     if (adv) begin
-      \$384  = t3_valid;
+      \$384  = t1_seq;
     end
     if (rst) begin
-      \$384  = 1'h0;
+      \$384  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$385  = t4_end;
+    \$385  = t2_ln;
     if (adv) begin
-      \$385  = t3_end;
+      \$385  = t1_ln;
     end
     if (rst) begin
-      \$385  = 1'h0;
+      \$385  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$386  = t4_fld;
+    \$386  = t2_short;
     if (adv) begin
-      \$386  = t3_fld;
+      \$386  = t1_short;
     end
     if (rst) begin
-      \$386  = 6'h00;
+      \$386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$387  = t4_seq;
+    \$387  = t2_first;
     if (adv) begin
-      \$387  = t3_seq;
+      \$387  = t1_first;
     end
     if (rst) begin
-      \$387  = 25'h0000000;
+      \$387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$388  = t4_ln;
+    \$388  = t2_wrapped;
     if (adv) begin
-      \$388  = t3_ln;
+      \$388  = t1_wrapped;
     end
     if (rst) begin
-      \$388  = 6'h00;
+      \$388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$389  = t4_short;
+    \$389  = t2_own_fail;
     if (adv) begin
-      \$389  = t3_short;
+      \$389  = t1_own_fail;
     end
     if (rst) begin
       \$389  = 1'h0;
@@ -19083,9 +19627,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$390  = t4_first;
+    \$390  = t2_r0v;
     if (adv) begin
-      \$390  = t3_first;
+      \$390  = t1_r0v;
     end
     if (rst) begin
       \$390  = 1'h0;
@@ -19093,29 +19637,29 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$391  = t4_wrapped;
+    \$391  = t2_r0;
     if (adv) begin
-      \$391  = t3_wrapped;
+      \$391  = t1_r0;
     end
     if (rst) begin
-      \$391  = 1'h0;
+      \$391  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$392  = t4_own_fail;
+    \$392  = win;
     if (adv) begin
-      \$392  = t3_own_fail;
+      \$392  = \$264 ;
     end
     if (rst) begin
-      \$392  = 1'h0;
+      \$392  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$393  = t4_r0v;
+    \$393  = t3_valid;
     if (adv) begin
-      \$393  = t3_r0v;
+      \$393  = t2_valid;
     end
     if (rst) begin
       \$393  = 1'h0;
@@ -19123,59 +19667,59 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$394  = t4_r0;
+    \$394  = t3_end;
     if (adv) begin
-      \$394  = t3_r0;
+      \$394  = t2_end;
     end
     if (rst) begin
-      \$394  = 33'h000000000;
+      \$394  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$395  = lt30;
+    \$395  = t3_fld;
     if (adv) begin
-      \$395  = \$251 ;
+      \$395  = t2_fld;
     end
     if (rst) begin
-      \$395  = 1'h0;
+      \$395  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$396  = lt50;
+    \$396  = t3_seq;
     if (adv) begin
-      \$396  = \$252 ;
+      \$396  = t2_seq;
     end
     if (rst) begin
-      \$396  = 1'h0;
+      \$396  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$397  = lt53;
+    \$397  = t3_ln;
     if (adv) begin
-      \$397  = \$253 ;
+      \$397  = t2_ln;
     end
     if (rst) begin
-      \$397  = 1'h0;
+      \$397  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$398  = val4;
+    \$398  = t3_short;
     if (adv) begin
-      \$398  = val3;
+      \$398  = t2_short;
     end
     if (rst) begin
-      \$398  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$398  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$399  = r3v_4;
+    \$399  = t3_first;
     if (adv) begin
-      \$399  = r3v_q;
+      \$399  = t2_first;
     end
     if (rst) begin
       \$399  = 1'h0;
@@ -19183,59 +19727,59 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$400  = r3_4;
+    \$400  = t3_wrapped;
     if (adv) begin
-      \$400  = r3_q;
+      \$400  = t2_wrapped;
     end
     if (rst) begin
-      \$400  = 33'h000000000;
+      \$400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$401  = cmp_n;
+    \$401  = t3_own_fail;
     if (adv) begin
-      \$401  = { \$261 , \$260 , \$259 , \$258 , \$257 , \$256 , \$255 , \$254  };
+      \$401  = \$266 ;
     end
     if (rst) begin
-      \$401  = 8'h00;
+      \$401  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$402  = cmp_h;
+    \$402  = t3_r0v;
     if (adv) begin
-      \$402  = { \$269 , \$268 , \$267 , \$266 , \$265 , \$264 , \$263 , \$262  };
+      \$402  = t2_r0v;
     end
     if (rst) begin
-      \$402  = 8'h00;
+      \$402  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$403  = cmp_p;
+    \$403  = t3_r0;
     if (adv) begin
-      \$403  = { \$277 , \$276 , \$275 , \$274 , \$273 , \$272 , \$271 , \$270  };
+      \$403  = t2_r0;
     end
     if (rst) begin
-      \$403  = 8'h00;
+      \$403  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$404  = zero_hi;
+    \$404  = val3;
     if (adv) begin
-      \$404  = \$278 ;
+      \$404  = \$265 ;
     end
     if (rst) begin
-      \$404  = 1'h0;
+      \$404  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$405  = c0_27_28;
+    \$405  = r3v_q;
     if (adv) begin
-      \$405  = \$281 ;
+      \$405  = r3v;
     end
     if (rst) begin
       \$405  = 1'h0;
@@ -19243,19 +19787,19 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$406  = c0_lt37;
+    \$406  = r3_q;
     if (adv) begin
-      \$406  = \$282 ;
+      \$406  = r3;
     end
     if (rst) begin
-      \$406  = 1'h0;
+      \$406  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$407  = c0_gt1;
+    \$407  = t4_valid;
     if (adv) begin
-      \$407  = \$283 ;
+      \$407  = t3_valid;
     end
     if (rst) begin
       \$407  = 1'h0;
@@ -19263,9 +19807,9 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$408  = c0_ones;
+    \$408  = t4_end;
     if (adv) begin
-      \$408  = \$284 ;
+      \$408  = t3_end;
     end
     if (rst) begin
       \$408  = 1'h0;
@@ -19273,51 +19817,12 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$409  = c0_zero;
+    \$409  = t4_fld;
     if (adv) begin
-      \$409  = \$285 ;
+      \$409  = t3_fld;
     end
     if (rst) begin
-      \$409  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$410  = c0_one;
-    if (adv) begin
-      \$410  = \$286 ;
-    end
-    if (rst) begin
-      \$410  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$411  = prio;
-    if (adv) begin
-      if (\$287 ) begin
-        \$411  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else if (\$293 ) begin
-        \$411  = val3;
-      end
-    end
-    if (rst) begin
-      \$411  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$10 ) begin end
-    \$412  = o_rec__valid;
-    if (o_rec__ready) begin
-      \$412  = 1'h0;
-    end
-    if (\$294 ) begin
-      if (t4_end) begin
-        \$412  = 1'h1;
-      end
-    end
-    if (rst) begin
-      \$412  = 1'h0;
+      \$409  = 6'h00;
     end
   end
   assign nkeep = \$8 [3:0];
@@ -19328,13 +19833,15 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   assign p_size = r_data[47:23];
   assign t0_fld = j[31:26];
   assign t0_wrapped = j[82];
-  assign t0_ln = \$23 [5:0];
+  assign t0_ln = \$22 [5:0];
   assign t0_short = short;
-  assign g0 = \$25 [3:0];
+  assign g0 = \$24 [3:0];
   assign lane0 = j[34:32];
-  assign cn = \$35 [3:0];
+  assign cn = \$34 [3:0];
+  assign \in_nb$92  = \$57 [22:0];
+  assign in_qa = { \$59 [22:0], 3'h0 };
   assign val_be = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] };
-  assign rsh = \$83 [5:0];
+  assign rsh = \$84 [5:0];
   assign \i_beat__payload.data  = i_beat__payload[63:0];
   assign \i_beat__payload.keep  = i_beat__payload[71:64];
   assign \i_beat__payload.last  = i_beat__payload[72];
@@ -19412,32 +19919,34 @@ module \tx_decoder_top.decoder.values (rst, i_job__valid, o_rec__ready, i_beat__
   assign rd_ok[32:28] = 5'h1a;
   assign rd_ok[27:25] = 3'h4;
   assign rd_ok[24:0] = { 1'h0, d_seq };
-  assign \$24  = { 3'h0, j[56:35] };
-  assign \$27  = { 3'h0, q[25:3] };
-  assign \$44  = { 3'h0, q[25:3] };
-  assign \$90  = 1'h0;
-  assign \$91  = cmp_p[0];
-  assign \$104  = 1'h0;
-  assign \$105  = cmp_n[0];
-  assign \$115  = 1'h0;
-  assign \$116  = cmp_n[0];
-  assign \$125  = 1'h0;
-  assign \$126  = cmp_h[0];
-  assign \$202  = { 3'h0, j[56:35] };
-  assign \$203  = { 3'h0, low[25:3] };
-  assign \$235  = { 3'h0, \$234 [25:3] };
-  assign \$236  = { 3'h0, i_job__payload[56:35] };
+  assign \$23  = { 3'h0, j[56:35] };
+  assign \$26  = { 3'h0, q[25:3] };
+  assign \$57  = { 3'h0, \$56 [25:3] };
+  assign \$58  = { 3'h0, i_job__payload[56:35] };
+  assign \$91  = 1'h0;
+  assign \$92  = cmp_p[0];
+  assign \$105  = 1'h0;
+  assign \$106  = cmp_n[0];
+  assign \$116  = 1'h0;
+  assign \$117  = cmp_n[0];
+  assign \$126  = 1'h0;
+  assign \$127  = cmp_h[0];
+  assign \$203  = { 3'h0, j[56:35] };
+  assign \$204  = { 3'h0, low[25:3] };
+  assign \$218  = { 3'h0, q[25:3] };
+  assign \$227  = { 3'h0, qa[25:3] };
+  assign \$248  = { 3'h0, i_job__payload[56:35] };
 endmodule
 
 (* generator = "Amaranth" *)
-module \tx_decoder_top.decoder.values.ends (rst, \port$4582$0 , \port$4584$0 , w_en, w_rdy, r_data, r_en, r_rdy, clk);
+module \tx_decoder_top.decoder.values.ends (rst, \port$4593$0 , \port$4595$0 , w_en, w_rdy, r_data, r_en, r_rdy, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$11  = 0;
   input rst;
   wire rst;
-  input [22:0] \port$4582$0 ;
-  wire [22:0] \port$4582$0 ;
-  input [24:0] \port$4584$0 ;
-  wire [24:0] \port$4584$0 ;
+  input [22:0] \port$4593$0 ;
+  wire [22:0] \port$4593$0 ;
+  input [24:0] \port$4595$0 ;
+  wire [24:0] \port$4595$0 ;
   input w_en;
   wire w_en;
   output w_rdy;
@@ -19511,7 +20020,7 @@ module \tx_decoder_top.decoder.values.ends (rst, \port$4582$0 , \port$4584$0 , w
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$4584$0 , \port$4582$0  };
+      storage[w_port__addr] <= { \port$4595$0 , \port$4593$0  };
   end
   reg [47:0] _0_;
   always @(posedge clk) begin
@@ -19610,8 +20119,8 @@ module \tx_decoder_top.decoder.values.ends (rst, \port$4582$0 , \port$4584$0 , w
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$4584$0 , \port$4582$0  };
-  assign w_data = { \port$4584$0 , \port$4582$0  };
+  assign w_port__data = { \port$4595$0 , \port$4593$0  };
+  assign w_data = { \port$4595$0 , \port$4593$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule

@@ -2435,13 +2435,13 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire \$345 ;
   wire \$346 ;
   wire \$347 ;
-  wire \$348 ;
+  wire [3:0] \$348 ;
   wire \$349 ;
   wire \$35 ;
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
-  wire [3:0] \$353 ;
+  wire \$353 ;
   wire \$354 ;
   wire \$355 ;
   wire \$356 ;
@@ -2449,56 +2449,56 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire \$358 ;
   wire \$359 ;
   wire \$36 ;
-  wire [1:0] \$360 ;
-  wire [1:0] \$361 ;
+  wire \$360 ;
+  wire \$361 ;
   wire \$362 ;
   wire \$363 ;
-  wire [5:0] \$364 ;
-  wire \$365 ;
-  wire [24:0] \$366 ;
-  wire [24:0] \$367 ;
-  wire [24:0] \$368 ;
-  wire \$369 ;
+  wire \$364 ;
+  wire [1:0] \$365 ;
+  wire [1:0] \$366 ;
+  wire \$367 ;
+  wire \$368 ;
+  wire [5:0] \$369 ;
   wire \$37 ;
   wire \$370 ;
-  wire [25:0] \$371 ;
-  wire [64:0] \$372 ;
-  wire [25:0] \$373 ;
-  wire [26:0] \$374 ;
+  wire [24:0] \$371 ;
+  wire [24:0] \$372 ;
+  wire [24:0] \$373 ;
+  wire \$374 ;
   wire \$375 ;
   wire [25:0] \$376 ;
-  wire [26:0] \$377 ;
-  wire \$378 ;
-  wire [25:0] \$379 ;
+  wire [64:0] \$377 ;
+  wire [25:0] \$378 ;
+  wire [26:0] \$379 ;
   wire \$38 ;
-  wire [25:0] \$380 ;
+  wire \$380 ;
   wire [25:0] \$381 ;
-  wire \$382 ;
-  wire [24:0] \$383 ;
-  wire \$384 ;
-  wire \$385 ;
-  wire \$386 ;
+  wire [26:0] \$382 ;
+  wire \$383 ;
+  wire [25:0] \$384 ;
+  wire [25:0] \$385 ;
+  wire [25:0] \$386 ;
   wire \$387 ;
-  wire \$388 ;
+  wire [24:0] \$388 ;
   wire \$389 ;
   wire \$39 ;
   wire \$390 ;
   wire \$391 ;
   wire \$392 ;
   wire \$393 ;
-  wire [25:0] \$394 ;
+  wire \$394 ;
   wire \$395 ;
   wire \$396 ;
   wire \$397 ;
   wire \$398 ;
-  wire \$399 ;
+  wire [25:0] \$399 ;
   wire \$4 ;
   wire [2:0] \$40 ;
-  wire [63:0] \$400 ;
-  wire [63:0] \$401 ;
-  wire [63:0] \$402 ;
-  wire [63:0] \$403 ;
-  wire [63:0] \$404 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
   wire [63:0] \$405 ;
   wire [63:0] \$406 ;
   wire [63:0] \$407 ;
@@ -2557,95 +2557,95 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire [63:0] \$455 ;
   wire [63:0] \$456 ;
   wire [63:0] \$457 ;
-  wire \$458 ;
-  wire \$459 ;
+  wire [63:0] \$458 ;
+  wire [63:0] \$459 ;
   wire \$46 ;
-  wire [24:0] \$460 ;
-  wire \$461 ;
-  wire \$462 ;
+  wire [63:0] \$460 ;
+  wire [63:0] \$461 ;
+  wire [63:0] \$462 ;
   wire \$463 ;
-  wire [82:0] \$464 ;
-  wire \$465 ;
+  wire \$464 ;
+  wire [24:0] \$465 ;
   wire \$466 ;
   wire \$467 ;
-  wire [423:0] \$468 ;
-  wire \$469 ;
+  wire \$468 ;
+  wire [82:0] \$469 ;
   wire \$47 ;
   wire \$470 ;
   wire \$471 ;
   wire \$472 ;
-  wire \$473 ;
+  wire [423:0] \$473 ;
   wire \$474 ;
   wire \$475 ;
-  wire [2:0] \$476 ;
+  wire \$476 ;
   wire \$477 ;
   wire \$478 ;
   wire \$479 ;
   wire \$48 ;
   wire \$480 ;
-  wire \$481 ;
+  wire [2:0] \$481 ;
   wire \$482 ;
   wire \$483 ;
   wire \$484 ;
   wire \$485 ;
   wire \$486 ;
   wire \$487 ;
-  wire [24:0] \$488 ;
-  wire [24:0] \$489 ;
+  wire \$488 ;
+  wire \$489 ;
   wire \$49 ;
-  wire [24:0] \$490 ;
-  wire [24:0] \$491 ;
-  reg \$492 ;
-  reg [110:0] \$493 ;
-  reg [65:0] \$494 ;
-  reg [25:0] \$495 ;
-  reg \$496 ;
-  reg [24:0] \$497 ;
-  reg [24:0] \$498 ;
-  reg [25:0] \$499 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire [24:0] \$493 ;
+  wire [24:0] \$494 ;
+  wire [24:0] \$495 ;
+  wire [24:0] \$496 ;
+  reg \$497 ;
+  reg [110:0] \$498 ;
+  reg [65:0] \$499 ;
   wire \$5 ;
   wire \$50 ;
-  reg [24:0] \$500 ;
+  reg [25:0] \$500 ;
   reg \$501 ;
-  reg \$502 ;
-  reg \$503 ;
-  reg \$504 ;
-  reg \$505 ;
+  reg [24:0] \$502 ;
+  reg [24:0] \$503 ;
+  reg [25:0] \$504 ;
+  reg [24:0] \$505 ;
   reg \$506 ;
   reg \$507 ;
   reg \$508 ;
   reg \$509 ;
   wire \$51 ;
-  reg [63:0] \$510 ;
-  reg [63:0] \$511 ;
-  reg [63:0] \$512 ;
-  reg [63:0] \$513 ;
-  reg [63:0] \$514 ;
+  reg \$510 ;
+  reg \$511 ;
+  reg \$512 ;
+  reg \$513 ;
+  reg \$514 ;
   reg [63:0] \$515 ;
-  reg \$516 ;
-  reg [110:0] \$517 ;
-  reg [65:0] \$518 ;
-  reg [25:0] \$519 ;
+  reg [63:0] \$516 ;
+  reg [63:0] \$517 ;
+  reg [63:0] \$518 ;
+  reg [63:0] \$519 ;
   wire \$52 ;
-  reg \$520 ;
-  reg [24:0] \$521 ;
-  reg [24:0] \$522 ;
-  reg [25:0] \$523 ;
-  reg [24:0] \$524 ;
-  reg [1:0] \$525 ;
+  reg [63:0] \$520 ;
+  reg \$521 ;
+  reg [110:0] \$522 ;
+  reg [65:0] \$523 ;
+  reg [25:0] \$524 ;
+  reg \$525 ;
   reg [24:0] \$526 ;
-  reg [2:0] \$527 ;
-  reg [5:0] \$528 ;
-  reg \$529 ;
+  reg [24:0] \$527 ;
+  reg [25:0] \$528 ;
+  reg [24:0] \$529 ;
   wire [2:0] \$53 ;
-  reg \$530 ;
-  reg [4:0] \$531 ;
-  reg [25:0] \$532 ;
-  reg \$533 ;
+  reg [1:0] \$530 ;
+  reg [24:0] \$531 ;
+  reg [2:0] \$532 ;
+  reg [5:0] \$533 ;
   reg \$534 ;
   reg \$535 ;
-  reg \$536 ;
-  reg \$537 ;
+  reg [4:0] \$536 ;
+  reg [25:0] \$537 ;
   reg \$538 ;
   reg \$539 ;
   wire \$54 ;
@@ -2655,27 +2655,50 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   reg \$543 ;
   reg \$544 ;
   reg \$545 ;
-  reg [1:0] \$546 ;
-  reg [24:0] \$547 ;
-  reg [2:0] \$548 ;
+  reg \$546 ;
+  reg \$547 ;
+  reg \$548 ;
   reg \$549 ;
   wire \$55 ;
-  reg [65:0] \$550 ;
-  reg \$551 ;
-  reg [23:0] \$552 ;
-  reg \$553 ;
-  reg [82:0] \$554 ;
-  reg \$555 ;
-  reg [82:0] \$556 ;
-  reg \$557 ;
-  reg [423:0] \$558 ;
-  reg \$559 ;
+  reg \$550 ;
+  reg [1:0] \$551 ;
+  reg [24:0] \$552 ;
+  reg [2:0] \$553 ;
+  reg \$554 ;
+  reg [65:0] \$555 ;
+  reg \$556 ;
+  reg [23:0] \$557 ;
+  reg \$558 ;
+  reg [110:0] \$559 ;
   wire [31:0] \$56 ;
-  reg [423:0] \$560 ;
-  reg \$561 ;
-  reg [423:0] \$562 ;
+  reg [24:0] \$560 ;
+  reg [25:0] \$561 ;
+  reg [24:0] \$562 ;
+  reg [1:0] \$563 ;
+  reg [24:0] \$564 ;
+  reg [5:0] \$565 ;
+  reg \$566 ;
+  reg \$567 ;
+  reg \$568 ;
+  reg \$569 ;
   wire [31:0] \$57 ;
+  reg [24:0] \$570 ;
+  reg \$571 ;
+  reg [2:0] \$572 ;
+  reg [4:0] \$573 ;
+  reg \$574 ;
+  reg \$575 ;
+  reg \$576 ;
+  reg [82:0] \$577 ;
+  reg \$578 ;
+  reg [82:0] \$579 ;
   wire \$58 ;
+  reg \$580 ;
+  reg [423:0] \$581 ;
+  reg \$582 ;
+  reg [423:0] \$583 ;
+  reg \$584 ;
+  reg [423:0] \$585 ;
   wire \$59 ;
   wire \$6 ;
   wire \$60 ;
@@ -2775,7 +2798,6 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire [5:0] close;
   reg [4:0] close_code;
   reg close_fail;
-  reg [4:0] code;
   wire conv0;
   wire conv1;
   wire conv2;
@@ -2792,7 +2814,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   reg [23:0] f_blobs = 24'h000000;
   wire f_go;
   reg f_to_present = 1'h0;
-  reg fail;
+  wire fail;
   reg [4:0] fc_a_addr_code;
   reg fc_a_addr_hit;
   reg [4:0] fc_a_chain_code;
@@ -3113,18 +3135,11 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire [23:0] \o_rec__payload.tx_list_end ;
   wire [23:0] \o_rec__payload.tx_list_offset ;
   wire [2:0] \o_rec__payload.tx_type ;
-  reg ok_item;
-  reg ok_open;
+  wire ok_item;
+  wire ok_open;
   reg open_outer;
   wire [25:0] pend_end;
   wire pend_hi;
-  (* enum_base_type = "Phase" *)
-  (* enum_value_000 = "CLOSE" *)
-  (* enum_value_001 = "HEADER" *)
-  (* enum_value_010 = "FIRST" *)
-  (* enum_value_011 = "TRUNC" *)
-  (* enum_value_100 = "VALUE" *)
-  reg [2:0] phase;
   reg [423:0] rec = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   wire [23:0] \rec.access_list_count ;
   wire [23:0] \rec.access_list_end ;
@@ -3496,6 +3511,53 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   wire [3:0] \upd5.small ;
   wire \upd5.valid ;
   wire \upd5.versioned ;
+  reg [4:0] v_code;
+  reg v_fail;
+  reg v_ok_item;
+  reg v_ok_open;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  reg [2:0] v_phase;
+  reg [110:0] w2_a = 111'h0000000000000000000000000000;
+  wire [7:0] \w2_a.byte ;
+  wire [3:0] \w2_a.cut ;
+  wire \w2_a.end ;
+  wire [3:0] \w2_a.hdr ;
+  wire \w2_a.hdr_trunc ;
+  wire \w2_a.is_list ;
+  wire \w2_a.len_lz ;
+  wire \w2_a.len_short ;
+  wire [63:0] \w2_a.length ;
+  wire [24:0] \w2_a.pos ;
+  wire \w2_a.wrapped ;
+  reg [25:0] w2_a_end = 26'h0000000;
+  reg [24:0] w2_a_len_sat = 25'h0000000;
+  reg [24:0] w2_a_start = 25'h0000000;
+  reg w2_close_fail = 1'h0;
+  reg [4:0] w2_code = 5'h00;
+  reg w2_convert = 1'h0;
+  reg w2_fail = 1'h0;
+  reg w2_fl_ne20 = 1'h0;
+  reg [5:0] w2_fld = 6'h00;
+  wire w2_go;
+  reg [24:0] w2_idx = 25'h0000000;
+  reg w2_ok_item = 1'h0;
+  reg w2_ok_open = 1'h0;
+  (* enum_base_type = "Phase" *)
+  (* enum_value_000 = "CLOSE" *)
+  (* enum_value_001 = "HEADER" *)
+  (* enum_value_010 = "FIRST" *)
+  (* enum_value_011 = "TRUNC" *)
+  (* enum_value_100 = "VALUE" *)
+  reg [2:0] w2_phase = 3'h0;
+  reg [24:0] w2_skip = 25'h0000000;
+  reg [1:0] w2_top = 2'h0;
+  reg w2_trailing = 1'h0;
+  reg w2_valid = 1'h0;
   reg [110:0] w_a = 111'h0000000000000000000000000000;
   wire [7:0] \w_a.byte ;
   wire [3:0] \w_a.cut ;
@@ -3540,230 +3602,298 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   reg [2:0] w_tx_type = 3'h0;
   reg w_valid = 1'h0;
   reg wver = 1'h0;
-  assign \$402  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$403  = \$401  | \$402 ;
-  assign \$404  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$405  = \$403  | \$404 ;
-  assign \$406  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$407  = \$405  | \$406 ;
-  assign \$408  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$409  = \$407  | \$408 ;
-  assign \$410  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$412  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$413  = \$411  | \$412 ;
-  assign \$414  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$415  = \$413  | \$414 ;
-  assign \$416  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$417  = \$415  | \$416 ;
-  assign \$418  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$420  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$421  = \$419  | \$420 ;
-  assign \$422  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$423  = \$421  | \$422 ;
-  assign \$424  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$426  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$427  = \$425  | \$426 ;
-  assign \$428  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
-  assign \$430  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$431  = \$429  | \$430 ;
-  assign \$432  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$433  = \$431  | \$432 ;
-  assign \$434  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$435  = \$433  | \$434 ;
-  assign \$436  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$437  = \$435  | \$436 ;
-  assign \$438  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
-  assign \$440  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$441  = \$439  | \$440 ;
-  assign \$442  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$443  = \$441  | \$442 ;
-  assign \$444  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$445  = \$443  | \$444 ;
-  assign \$446  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
-  assign \$448  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$449  = \$447  | \$448 ;
-  assign \$450  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$451  = \$449  | \$450 ;
-  assign \$452  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
-  assign \$454  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$455  = \$453  | \$454 ;
-  assign \$456  = sel[0] ? nxt_frame5 : 64'h0000000000000000;
-  assign \$458  = a[38] & a_hi;
-  assign \$459  = ~ a_ne20;
-  assign \$460  = f_blobs + 1'h1;
-  assign \$461  = ~ o_job__valid;
-  assign \$462  = \$461  | o_job__ready;
-  assign \$463  = sk_job_valid | w_go;
-  assign \$464  = sk_job_valid ? sk_job : job_n;
-  assign \$465  = ~ o_rec__valid;
-  assign \$466  = \$465  | o_rec__ready;
-  assign \$467  = sk_rec_valid | rec_go;
-  assign \$468  = sk_rec_valid ? sk_rec : rec_n;
-  assign \$469  = ~ halted;
-  assign \$470  = ~ w_a[0];
-  assign \$471  = \$469  & \$470 ;
-  assign \$472  = ! w_top;
-  assign \$473  = \$471  & \$472 ;
-  assign \$474  = ~ fail;
-  assign \$475  = \$473  & \$474 ;
-  assign \$476  = w_a[38] ? 3'h0 : w_a[28:26];
-  assign \$477  = ~ halted;
-  assign \$478  = ~ w_a[0];
-  assign \$479  = \$477  & \$478 ;
-  assign \$480  = w_top == 2'h2;
-  assign \$481  = \$479  & \$480 ;
-  assign \$482  = ~ w_close_fail;
-  assign \$483  = \$481  & \$482 ;
-  assign \$484  = ~ w_trailing;
-  assign \$485  = \$483  & \$484 ;
-  assign \$486  = \$485  & w_convert;
-  assign \$487  = ~ w_fl_ne20;
-  assign \$488  = rec[77:54] + 1'h1;
-  assign \$489  = rec[101:78] + 1'h1;
-  assign \$490  = rec[125:102] + 1'h1;
-  assign \$491  = rec[149:126] + 1'h1;
+  assign \$374  = ~ w2_a[0];
+  assign \$375  = \$374  & w2_a[106];
+  assign \$376  = i__payload[25:1] + i__payload[37:34];
+  assign \$377  = \$376  + i__payload[102:39];
+  assign \$378  = i__payload[25:1] + i__payload[37:34];
+  assign \$379  = \$378  + i__payload[64:39];
+  assign \$380  = | i__payload[102:65];
+  assign \$381  = i__payload[25:1] + i__payload[37:34];
+  assign \$382  = \$381  + i__payload[64:39];
+  assign \$383  = \$380  | \$382 [26];
+  assign \$384  = i__payload[25:1] + i__payload[37:34];
+  assign \$385  = i__payload[25:1] + 1'h1;
+  assign \$386  = i__payload[25:1] + i__payload[110:107];
+  assign \$387  = | i__payload[102:64];
+  assign \$388  = \$387  ? 25'h1ffffff : i__payload[63:39];
+  assign \$389  = ! i__payload[102:39];
+  assign \$390  = i__payload[102:39] > 1'h1;
+  assign \$391  = i__payload[102:39] > 4'h8;
+  assign \$392  = i__payload[102:39] > 6'h20;
+  assign \$393  = i__payload[102:39] != 5'h14;
+  assign \$394  = i__payload[102:39] != 6'h20;
+  assign \$395  = i__payload[102:39] != 6'h30;
+  assign \$396  = i__payload[102:39] != 18'h20000;
+  assign \$397  = i__payload[102:39] > 16'hc000;
+  assign \$398  = ! remaining;
+  assign \$399  = idx + 1'h1;
+  assign \$400  = ! a[37:34];
+  assign \$401  = a[33:26] >= 1'h1;
+  assign \$402  = \$400  & \$401 ;
+  assign \$403  = a[33:26] <= 3'h4;
+  assign \$404  = \$402  & \$403 ;
+  assign \$405  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
+  assign \$407  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$408  = \$406  | \$407 ;
+  assign \$409  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$410  = \$408  | \$409 ;
+  assign \$411  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$412  = \$410  | \$411 ;
+  assign \$413  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$414  = \$412  | \$413 ;
+  assign \$415  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$417  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$418  = \$416  | \$417 ;
+  assign \$419  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$420  = \$418  | \$419 ;
+  assign \$421  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$422  = \$420  | \$421 ;
+  assign \$423  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$425  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$426  = \$424  | \$425 ;
+  assign \$427  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$428  = \$426  | \$427 ;
+  assign \$429  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$431  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$432  = \$430  | \$431 ;
+  assign \$433  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
+  assign \$435  = sel[1] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$436  = \$434  | \$435 ;
+  assign \$437  = sel[2] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$438  = \$436  | \$437 ;
+  assign \$439  = sel[3] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$440  = \$438  | \$439 ;
+  assign \$441  = sel[4] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$442  = \$440  | \$441 ;
+  assign \$443  = sel[0] ? nxt_frame2 : 64'h0000000000000000;
+  assign \$445  = sel[1] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$446  = \$444  | \$445 ;
+  assign \$447  = sel[2] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$448  = \$446  | \$447 ;
+  assign \$449  = sel[3] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$450  = \$448  | \$449 ;
+  assign \$451  = sel[0] ? nxt_frame3 : 64'h0000000000000000;
+  assign \$453  = sel[1] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$454  = \$452  | \$453 ;
+  assign \$455  = sel[2] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$456  = \$454  | \$455 ;
+  assign \$457  = sel[0] ? nxt_frame4 : 64'h0000000000000000;
+  assign \$459  = sel[1] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$460  = \$458  | \$459 ;
+  assign \$461  = sel[0] ? nxt_frame5 : 64'h0000000000000000;
+  assign \$463  = a[38] & a_hi;
+  assign \$464  = ~ a_ne20;
+  assign \$465  = f_blobs + 1'h1;
+  assign \$466  = ~ o_job__valid;
+  assign \$467  = \$466  | o_job__ready;
+  assign \$468  = sk_job_valid | w2_go;
+  assign \$469  = sk_job_valid ? sk_job : job_n;
+  assign \$470  = ~ o_rec__valid;
+  assign \$471  = \$470  | o_rec__ready;
+  assign \$472  = sk_rec_valid | rec_go;
+  assign \$473  = sk_rec_valid ? sk_rec : rec_n;
+  assign \$474  = ~ halted;
+  assign \$475  = ~ w2_a[0];
+  assign \$476  = \$474  & \$475 ;
+  assign \$477  = ! w2_top;
+  assign \$478  = \$476  & \$477 ;
+  assign \$479  = ~ fail;
+  assign \$480  = \$478  & \$479 ;
+  assign \$481  = w2_a[38] ? 3'h0 : w2_a[28:26];
+  assign \$482  = ~ halted;
+  assign \$483  = ~ w2_a[0];
+  assign \$484  = \$482  & \$483 ;
+  assign \$485  = w2_top == 2'h2;
+  assign \$486  = \$484  & \$485 ;
+  assign \$487  = ~ w2_close_fail;
+  assign \$488  = \$486  & \$487 ;
+  assign \$489  = ~ w2_trailing;
+  assign \$490  = \$488  & \$489 ;
+  assign \$491  = \$490  & w2_convert;
+  assign \$492  = ~ w2_fl_ne20;
+  assign \$493  = rec[77:54] + 1'h1;
+  assign \$494  = rec[101:78] + 1'h1;
+  assign \$495  = rec[125:102] + 1'h1;
+  assign \$496  = rec[149:126] + 1'h1;
   always @(posedge clk)
-    a_valid <= \$492 ;
+    a_valid <= \$497 ;
   always @(posedge clk)
-    a <= \$493 ;
+    a <= \$498 ;
   always @(posedge clk)
-    a_full <= \$494 ;
+    a_full <= \$499 ;
   always @(posedge clk)
-    a_end <= \$495 ;
+    a_end <= \$500 ;
   always @(posedge clk)
-    a_hi <= \$496 ;
+    a_hi <= \$501 ;
   always @(posedge clk)
-    a_start <= \$497 ;
+    a_start <= \$502 ;
   always @(posedge clk)
-    a_p1 <= \$498 ;
+    a_p1 <= \$503 ;
   always @(posedge clk)
-    a_csize <= \$499 ;
+    a_csize <= \$504 ;
   always @(posedge clk)
-    a_len_sat <= \$500 ;
+    a_len_sat <= \$505 ;
   always @(posedge clk)
-    a_z <= \$501 ;
+    a_z <= \$506 ;
   always @(posedge clk)
-    a_gt1 <= \$502 ;
+    a_gt1 <= \$507 ;
   always @(posedge clk)
-    a_gt8 <= \$503 ;
+    a_gt8 <= \$508 ;
   always @(posedge clk)
-    a_gt32 <= \$504 ;
+    a_gt32 <= \$509 ;
   always @(posedge clk)
-    a_ne20 <= \$505 ;
+    a_ne20 <= \$510 ;
   always @(posedge clk)
-    a_ne32 <= \$506 ;
+    a_ne32 <= \$511 ;
   always @(posedge clk)
-    a_ne48 <= \$507 ;
+    a_ne48 <= \$512 ;
   always @(posedge clk)
-    a_neblob <= \$508 ;
+    a_neblob <= \$513 ;
   always @(posedge clk)
-    a_gtinit <= \$509 ;
+    a_gtinit <= \$514 ;
   always @(posedge clk)
-    frame0 <= \$510 ;
+    frame0 <= \$515 ;
   always @(posedge clk)
-    frame1 <= \$511 ;
+    frame1 <= \$516 ;
   always @(posedge clk)
-    frame2 <= \$512 ;
+    frame2 <= \$517 ;
   always @(posedge clk)
-    frame3 <= \$513 ;
+    frame3 <= \$518 ;
   always @(posedge clk)
-    frame4 <= \$514 ;
+    frame4 <= \$519 ;
   always @(posedge clk)
-    frame5 <= \$515 ;
+    frame5 <= \$520 ;
   always @(posedge clk)
-    w_valid <= \$516 ;
+    w_valid <= \$521 ;
   always @(posedge clk)
-    w_a <= \$517 ;
+    w_a <= \$522 ;
   always @(posedge clk)
-    w_a_full <= \$518 ;
+    w_a_full <= \$523 ;
   always @(posedge clk)
-    w_a_end <= \$519 ;
+    w_a_end <= \$524 ;
   always @(posedge clk)
-    w_a_hi <= \$520 ;
+    w_a_hi <= \$525 ;
   always @(posedge clk)
-    w_a_start <= \$521 ;
+    w_a_start <= \$526 ;
   always @(posedge clk)
-    w_a_p1 <= \$522 ;
+    w_a_p1 <= \$527 ;
   always @(posedge clk)
-    w_a_csize <= \$523 ;
+    w_a_csize <= \$528 ;
   always @(posedge clk)
-    w_a_len_sat <= \$524 ;
+    w_a_len_sat <= \$529 ;
   always @(posedge clk)
-    w_top <= \$525 ;
+    w_top <= \$530 ;
   always @(posedge clk)
-    w_idx <= \$526 ;
+    w_idx <= \$531 ;
   always @(posedge clk)
-    w_tx_type <= \$527 ;
+    w_tx_type <= \$532 ;
   always @(posedge clk)
-    w_fld <= \$528 ;
+    w_fld <= \$533 ;
   always @(posedge clk)
-    w_convert <= \$529 ;
+    w_convert <= \$534 ;
   always @(posedge clk)
-    w_close_fail <= \$530 ;
+    w_close_fail <= \$535 ;
   always @(posedge clk)
-    w_close_code <= \$531 ;
+    w_close_code <= \$536 ;
   always @(posedge clk)
-    w_pend_end <= \$532 ;
+    w_pend_end <= \$537 ;
   always @(posedge clk)
-    w_pend_hi <= \$533 ;
+    w_pend_hi <= \$538 ;
   always @(posedge clk)
-    w_hi_over <= \$534 ;
+    w_hi_over <= \$539 ;
   always @(posedge clk)
-    w_to_present <= \$535 ;
+    w_to_present <= \$540 ;
   always @(posedge clk)
-    w_fl_z <= \$536 ;
+    w_fl_z <= \$541 ;
   always @(posedge clk)
-    w_fl_gt1 <= \$537 ;
+    w_fl_gt1 <= \$542 ;
   always @(posedge clk)
-    w_fl_gt8 <= \$538 ;
+    w_fl_gt8 <= \$543 ;
   always @(posedge clk)
-    w_fl_gt32 <= \$539 ;
+    w_fl_gt32 <= \$544 ;
   always @(posedge clk)
-    w_fl_ne20 <= \$540 ;
+    w_fl_ne20 <= \$545 ;
   always @(posedge clk)
-    w_fl_ne32 <= \$541 ;
+    w_fl_ne32 <= \$546 ;
   always @(posedge clk)
-    w_fl_ne48 <= \$542 ;
+    w_fl_ne48 <= \$547 ;
   always @(posedge clk)
-    w_fl_neblob <= \$543 ;
+    w_fl_neblob <= \$548 ;
   always @(posedge clk)
-    w_fl_gtinit <= \$544 ;
+    w_fl_gtinit <= \$549 ;
   always @(posedge clk)
-    w_trailing <= \$545 ;
+    w_trailing <= \$550 ;
   always @(posedge clk)
-    top <= \$546 ;
+    top <= \$551 ;
   always @(posedge clk)
-    idx <= \$547 ;
+    idx <= \$552 ;
   always @(posedge clk)
-    tx_type <= \$548 ;
+    tx_type <= \$553 ;
   always @(posedge clk)
-    wver <= \$549 ;
+    wver <= \$554 ;
   always @(posedge clk)
-    hi_end <= \$550 ;
+    hi_end <= \$555 ;
   always @(posedge clk)
-    f_to_present <= \$551 ;
+    f_to_present <= \$556 ;
   always @(posedge clk)
-    f_blobs <= \$552 ;
+    f_blobs <= \$557 ;
   always @(posedge clk)
-    o_job__valid <= \$553 ;
+    w2_valid <= \$558 ;
   always @(posedge clk)
-    o_job__payload <= \$554 ;
+    w2_a <= \$559 ;
   always @(posedge clk)
-    sk_job_valid <= \$555 ;
+    w2_a_start <= \$560 ;
   always @(posedge clk)
-    sk_job <= \$556 ;
+    w2_a_end <= \$561 ;
   always @(posedge clk)
-    o_rec__valid <= \$557 ;
+    w2_a_len_sat <= \$562 ;
   always @(posedge clk)
-    o_rec__payload <= \$558 ;
+    w2_top <= \$563 ;
   always @(posedge clk)
-    sk_rec_valid <= \$559 ;
+    w2_idx <= \$564 ;
   always @(posedge clk)
-    sk_rec <= \$560 ;
+    w2_fld <= \$565 ;
   always @(posedge clk)
-    halted <= \$561 ;
+    w2_convert <= \$566 ;
   always @(posedge clk)
-    rec <= \$562 ;
+    w2_close_fail <= \$567 ;
+  always @(posedge clk)
+    w2_trailing <= \$568 ;
+  always @(posedge clk)
+    w2_fl_ne20 <= \$569 ;
+  always @(posedge clk)
+    w2_skip <= \$570 ;
+  always @(posedge clk)
+    w2_fail <= \$571 ;
+  always @(posedge clk)
+    w2_phase <= \$572 ;
+  always @(posedge clk)
+    w2_code <= \$573 ;
+  always @(posedge clk)
+    w2_ok_item <= \$574 ;
+  always @(posedge clk)
+    w2_ok_open <= \$575 ;
+  always @(posedge clk)
+    o_job__valid <= \$576 ;
+  always @(posedge clk)
+    o_job__payload <= \$577 ;
+  always @(posedge clk)
+    sk_job_valid <= \$578 ;
+  always @(posedge clk)
+    sk_job <= \$579 ;
+  always @(posedge clk)
+    o_rec__valid <= \$580 ;
+  always @(posedge clk)
+    o_rec__payload <= \$581 ;
+  always @(posedge clk)
+    sk_rec_valid <= \$582 ;
+  always @(posedge clk)
+    sk_rec <= \$583 ;
+  always @(posedge clk)
+    halted <= \$584 ;
+  always @(posedge clk)
+    rec <= \$585 ;
   assign \$1  = ~ a_valid;
   assign i__ready = \$1  | f_go;
   assign a_take = i__valid & i__ready;
@@ -4044,149 +4174,126 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \$254  = \$252  & \$253 ;
   assign \$255  = a[33:26] <= 3'h4;
   assign \$256  = \$254  & \$255 ;
-  assign \$257  = ~ sk_job_valid;
-  assign \$258  = w_valid & \$257 ;
-  assign \$259  = ~ w_a[0];
-  assign \$260  = ~ sk_rec_valid;
-  assign \$261  = \$259  | \$260 ;
-  assign w_go = \$258  & \$261 ;
-  assign rec_go = w_go & w_a[0];
+  assign \$257  = w_a[37:34] > 1'h1;
+  assign \$258  = w_a[104] | w_a[105];
+  assign \$259  = \$257  & \$258 ;
+  assign \$260  = w_a[37:34] > 1'h1;
   assign \$262  = w_a[37:34] > 1'h1;
-  assign \$263  = w_a[104] | w_a[105];
-  assign \$264  = \$262  & \$263 ;
-  assign \$265  = w_a[37:34] > 1'h1;
-  assign \$267  = w_a[37:34] > 1'h1;
+  assign \$266  = w_a[37:34] > 1'h1;
+  assign \$267  = \$266  & w_a[103];
+  assign \$268  = w_a[37:34] > 1'h1;
+  assign \$269  = \$268  & w_a[103];
   assign \$271  = w_a[37:34] > 1'h1;
   assign \$272  = \$271  & w_a[103];
-  assign \$273  = w_a[37:34] > 1'h1;
-  assign \$274  = \$273  & w_a[103];
-  assign \$276  = w_a[37:34] > 1'h1;
-  assign \$277  = \$276  & w_a[103];
-  assign \$278  = w_a[110:107] >= 2'h2;
-  assign \$279  = \$277  & \$278 ;
-  assign \$281  = \$280  & w_a[104];
-  assign \$282  = w_a_end > w_pend_end;
-  assign \$283  = w_a_hi | \$282 ;
-  assign \$284  = w_pend_hi ? w_hi_over : \$283 ;
-  assign \$285  = w_a[37:34] > 1'h1;
-  assign \$286  = w_a[104] | w_a[105];
-  assign \$287  = \$285  & \$286 ;
+  assign \$273  = w_a[110:107] >= 2'h2;
+  assign \$274  = \$272  & \$273 ;
+  assign \$276  = \$275  & w_a[104];
+  assign \$277  = w_a_end > w_pend_end;
+  assign \$278  = w_a_hi | \$277 ;
+  assign \$279  = w_pend_hi ? w_hi_over : \$278 ;
+  assign \$280  = w_a[37:34] > 1'h1;
+  assign \$281  = w_a[104] | w_a[105];
+  assign \$282  = \$280  & \$281 ;
+  assign \$283  = w_a[37:34] > 1'h1;
+  assign \$284  = ~ w_pend_hi;
+  assign \$285  = w_pend_end < w_a_start;
+  assign \$286  = \$284  & \$285 ;
+  assign \$287  = \$283  & \$286 ;
   assign \$288  = w_a[37:34] > 1'h1;
   assign \$289  = ~ w_pend_hi;
   assign \$290  = w_pend_end < w_a_start;
   assign \$291  = \$289  & \$290 ;
   assign \$292  = \$288  & \$291 ;
-  assign \$293  = w_a[37:34] > 1'h1;
-  assign \$294  = ~ w_pend_hi;
-  assign \$295  = w_pend_end < w_a_start;
-  assign \$296  = \$294  & \$295 ;
-  assign \$297  = \$293  & \$296 ;
-  assign \$298  = w_a_p1 < w_pend_end;
-  assign \$299  = w_pend_hi | \$298 ;
-  assign \$300  = \$297  & \$299 ;
-  assign \$301  = \$300  & w_a[104];
-  assign \$302  = w_a[37:34] > 1'h1;
-  assign \$303  = \$302  & w_a[103];
-  assign \$304  = w_a[37:34] > 1'h1;
-  assign \$305  = \$304  & w_a[103];
-  assign \$306  = ~ w_pend_hi;
-  assign \$307  = w_pend_end <= w_a_csize;
+  assign \$293  = w_a_p1 < w_pend_end;
+  assign \$294  = w_pend_hi | \$293 ;
+  assign \$295  = \$292  & \$294 ;
+  assign \$296  = \$295  & w_a[104];
+  assign \$297  = w_a[37:34] > 1'h1;
+  assign \$298  = \$297  & w_a[103];
+  assign \$299  = w_a[37:34] > 1'h1;
+  assign \$300  = \$299  & w_a[103];
+  assign \$301  = ~ w_pend_hi;
+  assign \$302  = w_pend_end <= w_a_csize;
+  assign \$303  = \$301  & \$302 ;
+  assign \$304  = \$300  & \$303 ;
+  assign \$305  = w_a[37:34] > 1'h1;
+  assign \$306  = \$305  & w_a[103];
+  assign \$307  = w_a[110:107] >= 2'h2;
   assign \$308  = \$306  & \$307 ;
-  assign \$309  = \$305  & \$308 ;
-  assign \$310  = w_a[37:34] > 1'h1;
-  assign \$311  = \$310  & w_a[103];
-  assign \$312  = w_a[110:107] >= 2'h2;
-  assign \$313  = \$311  & \$312 ;
-  assign \$314  = w_a_p1 < w_pend_end;
-  assign \$315  = w_pend_hi | \$314 ;
-  assign \$316  = \$313  & \$315 ;
-  assign \$317  = \$316  & w_a[104];
-  assign \$318  = w_fld == 1'h1;
-  assign \$319  = w_fld == 5'h1f;
-  assign \$320  = w_fld == 4'hb;
-  assign \$321  = w_fld == 5'h13;
-  assign \$322  = w_fld == 5'h15;
-  assign \$323  = w_fld == 4'hd;
-  assign \$324  = w_fld == 4'he;
-  assign \$325  = w_fld == 5'h18;
-  assign \$326  = w_fld == 6'h21;
-  assign \$327  = w_fld == 6'h22;
-  assign \$328  = w_fld == 6'h23;
-  assign fc_wants_list = | { \$328 , \$327 , \$326 , \$325 , \$324 , \$323 , \$322 , \$321 , \$320 , \$319 , \$318  };
-  assign \$329  = ~ w_fl_z;
-  assign \$330  = \$329  & w_fl_ne20;
-  assign \$331  = w_tx_type == 2'h3;
-  assign \$332  = w_tx_type == 3'h4;
-  assign \$333  = \$331  | \$332 ;
-  assign \$334  = w_fl_z & \$333 ;
-  assign \$335  = ~ w_to_present;
-  assign \$336  = \$335  & w_fl_gtinit;
-  assign \$337  = ~ w_a[38];
-  assign \$338  = \$337  & fc_wants_list;
-  assign \$339  = ~ fc_wants_list;
-  assign \$340  = w_a[38] & \$339 ;
-  assign \$341  = ! w_top;
-  assign \$342  = w_top == 1'h1;
-  assign \$343  = ! w_top;
-  assign \$344  = w_top == 1'h1;
-  assign \$345  = ~ w_trailing;
-  assign \$346  = ! w_a[37:34];
-  assign \$347  = w_a[33:26] >= 1'h1;
-  assign \$348  = \$346  & \$347 ;
-  assign \$349  = w_a[33:26] <= 3'h4;
-  assign \$350  = \$348  & \$349 ;
-  assign \$351  = ~ \$350 ;
-  assign \$352  = ! w_a[37:34];
-  assign \$353  = \$352  ? 4'h2 : 4'h9;
-  assign \$354  = ~ w_a[38];
-  assign \$355  = ! w_fld;
+  assign \$309  = w_a_p1 < w_pend_end;
+  assign \$310  = w_pend_hi | \$309 ;
+  assign \$311  = \$308  & \$310 ;
+  assign \$312  = \$311  & w_a[104];
+  assign \$313  = w_fld == 1'h1;
+  assign \$314  = w_fld == 5'h1f;
+  assign \$315  = w_fld == 4'hb;
+  assign \$316  = w_fld == 5'h13;
+  assign \$317  = w_fld == 5'h15;
+  assign \$318  = w_fld == 4'hd;
+  assign \$319  = w_fld == 4'he;
+  assign \$320  = w_fld == 5'h18;
+  assign \$321  = w_fld == 6'h21;
+  assign \$322  = w_fld == 6'h22;
+  assign \$323  = w_fld == 6'h23;
+  assign fc_wants_list = | { \$323 , \$322 , \$321 , \$320 , \$319 , \$318 , \$317 , \$316 , \$315 , \$314 , \$313  };
+  assign \$324  = ~ w_fl_z;
+  assign \$325  = \$324  & w_fl_ne20;
+  assign \$326  = w_tx_type == 2'h3;
+  assign \$327  = w_tx_type == 3'h4;
+  assign \$328  = \$326  | \$327 ;
+  assign \$329  = w_fl_z & \$328 ;
+  assign \$330  = ~ w_to_present;
+  assign \$331  = \$330  & w_fl_gtinit;
+  assign \$332  = ~ w_a[38];
+  assign \$333  = \$332  & fc_wants_list;
+  assign \$334  = ~ fc_wants_list;
+  assign \$335  = w_a[38] & \$334 ;
+  assign \$336  = ! w_top;
+  assign \$337  = w_top == 1'h1;
+  assign \$338  = ! w_top;
+  assign \$339  = w_top == 1'h1;
+  assign \$340  = ~ w_trailing;
+  assign \$341  = ! w_a[37:34];
+  assign \$342  = w_a[33:26] >= 1'h1;
+  assign \$343  = \$341  & \$342 ;
+  assign \$344  = w_a[33:26] <= 3'h4;
+  assign \$345  = \$343  & \$344 ;
+  assign \$346  = ~ \$345 ;
+  assign \$347  = ! w_a[37:34];
+  assign \$348  = \$347  ? 4'h2 : 4'h9;
+  assign \$349  = ~ w_a[38];
+  assign \$350  = ! w_fld;
+  assign \$352  = w_a_hi | \$351 ;
+  assign w_skip = \$352  ? 25'h1ffffff : w_a_end[24:0];
+  assign \$353  = ~ w2_valid;
+  assign \$354  = \$353  | w2_go;
+  assign w_go = w_valid & \$354 ;
+  assign \$355  = ~ sk_job_valid;
+  assign \$356  = w2_valid & \$355 ;
+  assign \$357  = ~ w2_a[0];
+  assign \$358  = ~ sk_rec_valid;
+  assign \$359  = \$357  | \$358 ;
+  assign w2_go = \$356  & \$359 ;
+  assign rec_go = w2_go & w2_a[0];
+  assign \$360  = ~ halted;
+  assign fail = \$360  & w2_fail;
+  assign \$361  = ~ halted;
+  assign ok_item = \$361  & w2_ok_item;
+  assign \$362  = ~ halted;
+  assign ok_open = \$362  & w2_ok_open;
   assign rep_valid = rec[390] | fail;
-  assign rep = rec[390] ? rec[423:391] : { code, phase, w_idx };
-  assign \$357  = w_a_hi | \$356 ;
-  assign w_skip = \$357  ? 25'h1ffffff : w_a_end[24:0];
-  assign \$358  = ~ w_a[38];
-  assign \$359  = ok_item & \$358 ;
-  assign \$360  = \$359  ? 2'h0 : 2'h1;
-  assign \$361  = w_a[0] ? 2'h2 : \$360 ;
-  assign \$362  = ~ w_a[38];
-  assign \$363  = ok_item & \$362 ;
-  assign \$364  = \$363  ? w_fld : 6'h00;
-  assign \$365  = halted | fail;
-  assign \$366  = \$365  ? w_skip : w_a_start;
-  assign \$367  = w_a[0] ? 25'h0000000 : \$366 ;
-  assign \$368  = w_a[0] ? w_a[25:1] : w_a_len_sat;
-  assign \$369  = ~ w_a[0];
-  assign \$370  = \$369  & w_a[106];
-  assign \$371  = i__payload[25:1] + i__payload[37:34];
-  assign \$372  = \$371  + i__payload[102:39];
-  assign \$373  = i__payload[25:1] + i__payload[37:34];
-  assign \$374  = \$373  + i__payload[64:39];
-  assign \$375  = | i__payload[102:65];
-  assign \$376  = i__payload[25:1] + i__payload[37:34];
-  assign \$377  = \$376  + i__payload[64:39];
-  assign \$378  = \$375  | \$377 [26];
-  assign \$379  = i__payload[25:1] + i__payload[37:34];
-  assign \$380  = i__payload[25:1] + 1'h1;
-  assign \$381  = i__payload[25:1] + i__payload[110:107];
-  assign \$382  = | i__payload[102:64];
-  assign \$383  = \$382  ? 25'h1ffffff : i__payload[63:39];
-  assign \$384  = ! i__payload[102:39];
-  assign \$385  = i__payload[102:39] > 1'h1;
-  assign \$386  = i__payload[102:39] > 4'h8;
-  assign \$387  = i__payload[102:39] > 6'h20;
-  assign \$388  = i__payload[102:39] != 5'h14;
-  assign \$389  = i__payload[102:39] != 6'h20;
-  assign \$390  = i__payload[102:39] != 6'h30;
-  assign \$391  = i__payload[102:39] != 18'h20000;
-  assign \$392  = i__payload[102:39] > 16'hc000;
-  assign \$393  = ! remaining;
-  assign \$394  = idx + 1'h1;
-  assign \$395  = ! a[37:34];
-  assign \$396  = a[33:26] >= 1'h1;
-  assign \$397  = \$395  & \$396 ;
-  assign \$398  = a[33:26] <= 3'h4;
-  assign \$399  = \$397  & \$398 ;
-  assign \$400  = sel[0] ? nxt_frame1 : 64'h0000000000000000;
+  assign rep = rec[390] ? rec[423:391] : { w2_code, w2_phase, w2_idx };
+  assign \$363  = ~ w2_a[38];
+  assign \$364  = ok_item & \$363 ;
+  assign \$365  = \$364  ? 2'h0 : 2'h1;
+  assign \$366  = w2_a[0] ? 2'h2 : \$365 ;
+  assign \$367  = ~ w2_a[38];
+  assign \$368  = ok_item & \$367 ;
+  assign \$369  = \$368  ? w2_fld : 6'h00;
+  assign \$370  = halted | fail;
+  assign \$371  = \$370  ? w2_skip : w2_a_start;
+  assign \$372  = w2_a[0] ? 25'h0000000 : \$371 ;
+  assign \$373  = w2_a[0] ? w2_a[25:1] : w2_a_len_sat;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     n_tx = 4'h0;
@@ -5132,94 +5239,94 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     hdr_outer_hit = 1'h0;
-    if (\$264 ) begin
+    if (\$259 ) begin
       hdr_outer_hit = 1'h1;
     end
-    if (\$266 ) begin
+    if (\$261 ) begin
+      hdr_outer_hit = 1'h1;
+    end
+    if (\$265 ) begin
+      hdr_outer_hit = 1'h1;
+    end
+    if (\$267 ) begin
       hdr_outer_hit = 1'h1;
     end
     if (\$270 ) begin
       hdr_outer_hit = 1'h1;
     end
-    if (\$272 ) begin
-      hdr_outer_hit = 1'h1;
-    end
-    if (\$275 ) begin
-      hdr_outer_hit = 1'h1;
-    end
-    if (\$281 ) begin
+    if (\$276 ) begin
       hdr_outer_hit = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     hdr_outer_code = 5'h00;
-    if (\$264 ) begin
+    if (\$259 ) begin
       hdr_outer_code = 5'h05;
     end
-    if (\$266 ) begin
+    if (\$261 ) begin
       hdr_outer_code = 5'h07;
     end
-    if (\$270 ) begin
+    if (\$265 ) begin
       hdr_outer_code = 5'h05;
     end
-    if (\$272 ) begin
+    if (\$267 ) begin
       hdr_outer_code = 5'h03;
     end
-    if (\$275 ) begin
+    if (\$270 ) begin
       hdr_outer_code = 5'h07;
     end
-    if (\$281 ) begin
+    if (\$276 ) begin
       hdr_outer_code = 5'h05;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     hdr_in_hit = 1'h0;
-    if (\$284 ) begin
+    if (\$279 ) begin
+      hdr_in_hit = 1'h1;
+    end
+    if (\$282 ) begin
       hdr_in_hit = 1'h1;
     end
     if (\$287 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$292 ) begin
+    if (\$296 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$301 ) begin
+    if (\$298 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$303 ) begin
+    if (\$304 ) begin
       hdr_in_hit = 1'h1;
     end
-    if (\$309 ) begin
-      hdr_in_hit = 1'h1;
-    end
-    if (\$317 ) begin
+    if (\$312 ) begin
       hdr_in_hit = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     hdr_in_code = 5'h00;
-    if (\$284 ) begin
+    if (\$279 ) begin
       hdr_in_code = 5'h07;
+    end
+    if (\$282 ) begin
+      hdr_in_code = 5'h05;
     end
     if (\$287 ) begin
-      hdr_in_code = 5'h05;
-    end
-    if (\$292 ) begin
       hdr_in_code = 5'h07;
     end
-    if (\$301 ) begin
+    if (\$296 ) begin
       hdr_in_code = 5'h05;
     end
-    if (\$303 ) begin
+    if (\$298 ) begin
       hdr_in_code = 5'h03;
     end
-    if (\$309 ) begin
+    if (\$304 ) begin
       hdr_in_code = 5'h07;
     end
-    if (\$317 ) begin
+    if (\$312 ) begin
       hdr_in_code = 5'h05;
     end
   end
@@ -5541,10 +5648,10 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
           /* empty */;
       6'h08:
         begin
-          if (\$330 ) begin
+          if (\$325 ) begin
             fc_to_hit = 1'h1;
           end
-          if (\$334 ) begin
+          if (\$329 ) begin
             fc_to_hit = 1'h1;
           end
         end
@@ -5568,10 +5675,10 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
           /* empty */;
       6'h08:
         begin
-          if (\$330 ) begin
+          if (\$325 ) begin
             fc_to_code = 5'h0d;
           end
-          if (\$334 ) begin
+          if (\$329 ) begin
             fc_to_code = 5'h0f;
           end
         end
@@ -5646,7 +5753,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
       6'h09:
           /* empty */;
       6'h0a:
-          if (\$336 ) begin
+          if (\$331 ) begin
             fc_data_hit = 1'h1;
           end
     endcase
@@ -5672,7 +5779,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
       6'h09:
           /* empty */;
       6'h0a:
-          if (\$336 ) begin
+          if (\$331 ) begin
             fc_data_code = 5'h19;
           end
     endcase
@@ -7303,10 +7410,10 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
     if (fc_wfail) begin
       fc_hit = 1'h1;
     end
-    if (\$338 ) begin
+    if (\$333 ) begin
       fc_hit = 1'h1;
     end
-    if (\$340 ) begin
+    if (\$335 ) begin
       fc_hit = 1'h1;
     end
   end
@@ -7316,281 +7423,226 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
     if (fc_wfail) begin
       fc_code = fc_wcode;
     end
-    if (\$338 ) begin
+    if (\$333 ) begin
       fc_code = 5'h09;
     end
-    if (\$340 ) begin
+    if (\$335 ) begin
       fc_code = 5'h08;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    fail = 1'h0;
+    v_fail = 1'h0;
     (* full_case = 32'd1 *)
-    if (halted) begin
-    end else if (w_a[0]) begin
-      if (\$343 ) begin
-        fail = 1'h1;
-      end else if (\$344 ) begin
-        fail = 1'h1;
+    if (w_a[0]) begin
+      if (\$338 ) begin
+        v_fail = 1'h1;
+      end else if (\$339 ) begin
+        v_fail = 1'h1;
       end else if (w_close_fail) begin
-        fail = 1'h1;
-      end else if (\$345 ) begin
-        fail = 1'h1;
+        v_fail = 1'h1;
+      end else if (\$340 ) begin
+        v_fail = 1'h1;
       end
-    end else if (\$341 ) begin
+    end else if (\$336 ) begin
       if (w_a[38]) begin
         if (hdr_outer_hit) begin
-          fail = 1'h1;
+          v_fail = 1'h1;
         end
-      end else if (\$351 ) begin
-        fail = 1'h1;
+      end else if (\$346 ) begin
+        v_fail = 1'h1;
       end
-    end else if (\$342 ) begin
+    end else if (\$337 ) begin
       if (hdr_outer_hit) begin
-        fail = 1'h1;
-      end else if (\$354 ) begin
-        fail = 1'h1;
+        v_fail = 1'h1;
+      end else if (\$349 ) begin
+        v_fail = 1'h1;
       end
     end else begin
       if (w_close_fail) begin
-        fail = 1'h1;
+        v_fail = 1'h1;
       end else if (w_trailing) begin
-        fail = 1'h1;
-      end else if (\$355 ) begin
-        fail = 1'h1;
+        v_fail = 1'h1;
+      end else if (\$350 ) begin
+        v_fail = 1'h1;
       end else if (hdr_in_hit) begin
-        fail = 1'h1;
+        v_fail = 1'h1;
       end else if (fc_hit) begin
-        fail = 1'h1;
+        v_fail = 1'h1;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    phase = 3'h0;
+    v_phase = 3'h0;
     (* full_case = 32'd1 *)
-    if (halted) begin
-    end else if (w_a[0]) begin
-      if (\$343 ) begin
-        phase = 3'h0;
-      end else if (\$344 ) begin
-        phase = 3'h0;
+    if (w_a[0]) begin
+      if (\$338 ) begin
+        v_phase = 3'h0;
+      end else if (\$339 ) begin
+        v_phase = 3'h0;
       end else if (w_close_fail) begin
-        phase = 3'h0;
-      end else if (\$345 ) begin
-        phase = 3'h1;
+        v_phase = 3'h0;
+      end else if (\$340 ) begin
+        v_phase = 3'h1;
       end
-    end else if (\$341 ) begin
+    end else if (\$336 ) begin
       if (w_a[38]) begin
         if (hdr_outer_hit) begin
-          phase = 3'h1;
+          v_phase = 3'h1;
         end
-      end else if (\$351 ) begin
-        phase = 3'h1;
+      end else if (\$346 ) begin
+        v_phase = 3'h1;
       end
-    end else if (\$342 ) begin
+    end else if (\$337 ) begin
       if (hdr_outer_hit) begin
-        phase = 3'h1;
-      end else if (\$354 ) begin
-        phase = 3'h1;
+        v_phase = 3'h1;
+      end else if (\$349 ) begin
+        v_phase = 3'h1;
       end
     end else begin
       if (w_close_fail) begin
-        phase = 3'h0;
+        v_phase = 3'h0;
       end else if (w_trailing) begin
-        phase = 3'h0;
-      end else if (\$355 ) begin
-        phase = 3'h0;
+        v_phase = 3'h0;
+      end else if (\$350 ) begin
+        v_phase = 3'h0;
       end else if (hdr_in_hit) begin
-        phase = 3'h1;
+        v_phase = 3'h1;
       end else if (fc_hit) begin
-        phase = 3'h1;
+        v_phase = 3'h1;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    code = 5'h00;
+    v_code = 5'h00;
     (* full_case = 32'd1 *)
-    if (halted) begin
-    end else if (w_a[0]) begin
-      if (\$343 ) begin
-        code = 5'h01;
-      end else if (\$344 ) begin
-        code = 5'h03;
+    if (w_a[0]) begin
+      if (\$338 ) begin
+        v_code = 5'h01;
+      end else if (\$339 ) begin
+        v_code = 5'h03;
       end else if (w_close_fail) begin
-        code = w_close_code;
-      end else if (\$345 ) begin
-        code = 5'h03;
+        v_code = w_close_code;
+      end else if (\$340 ) begin
+        v_code = 5'h03;
       end
-    end else if (\$341 ) begin
+    end else if (\$336 ) begin
       if (w_a[38]) begin
         if (hdr_outer_hit) begin
-          code = hdr_outer_code;
+          v_code = hdr_outer_code;
         end
-      end else if (\$351 ) begin
-        code = { 1'h0, \$353  };
+      end else if (\$346 ) begin
+        v_code = { 1'h0, \$348  };
       end
-    end else if (\$342 ) begin
+    end else if (\$337 ) begin
       if (hdr_outer_hit) begin
-        code = hdr_outer_code;
-      end else if (\$354 ) begin
-        code = 5'h09;
+        v_code = hdr_outer_code;
+      end else if (\$349 ) begin
+        v_code = 5'h09;
       end
     end else begin
       if (w_close_fail) begin
-        code = w_close_code;
+        v_code = w_close_code;
       end else if (w_trailing) begin
-        code = 5'h04;
-      end else if (\$355 ) begin
-        code = 5'h0b;
+        v_code = 5'h04;
+      end else if (\$350 ) begin
+        v_code = 5'h0b;
       end else if (hdr_in_hit) begin
-        code = hdr_in_code;
+        v_code = hdr_in_code;
       end else if (fc_hit) begin
-        code = fc_code;
+        v_code = fc_code;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    ok_open = 1'h0;
-    if (halted) begin
-    end else if (w_a[0]) begin
-    end else if (\$341 ) begin
+    v_ok_open = 1'h0;
+    if (w_a[0]) begin
+    end else if (\$336 ) begin
       if (w_a[38]) begin
         (* full_case = 32'd1 *)
         if (hdr_outer_hit) begin
         end else begin
-          ok_open = 1'h1;
+          v_ok_open = 1'h1;
         end
       end
-    end else if (\$342 ) begin
+    end else if (\$337 ) begin
       (* full_case = 32'd1 *)
       if (hdr_outer_hit) begin
-      end else if (\$354 ) begin
+      end else if (\$349 ) begin
       end else begin
-        ok_open = 1'h1;
+        v_ok_open = 1'h1;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    ok_item = 1'h0;
+    v_ok_item = 1'h0;
     (* full_case = 32'd1 *)
-    if (halted) begin
-    end else if (w_a[0]) begin
-    end else if (\$341 ) begin
-    end else if (\$342 ) begin
+    if (w_a[0]) begin
+    end else if (\$336 ) begin
+    end else if (\$337 ) begin
     end else begin
       (* full_case = 32'd1 *)
       if (w_close_fail) begin
       end else if (w_trailing) begin
-      end else if (\$355 ) begin
+      end else if (\$350 ) begin
       end else if (hdr_in_hit) begin
       end else if (fc_hit) begin
       end else begin
-        ok_item = 1'h1;
+        v_ok_item = 1'h1;
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$492  = a_valid;
+    \$497  = a_valid;
     if (a_take) begin
-      \$492  = 1'h1;
+      \$497  = 1'h1;
     end else if (f_go) begin
-      \$492  = 1'h0;
+      \$497  = 1'h0;
     end
     if (rst) begin
-      \$492  = 1'h0;
+      \$497  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$493  = a;
+    \$498  = a;
     if (a_take) begin
-      \$493  = i__payload;
+      \$498  = i__payload;
     end
     if (rst) begin
-      \$493  = 111'h0000000000000000000000000000;
+      \$498  = 111'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$494  = a_full;
+    \$499  = a_full;
     if (a_take) begin
-      \$494  = { 1'h0, \$372  };
+      \$499  = { 1'h0, \$377  };
     end
     if (rst) begin
-      \$494  = 66'h00000000000000000;
+      \$499  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$495  = a_end;
+    \$500  = a_end;
     if (a_take) begin
-      \$495  = \$374 [25:0];
+      \$500  = \$379 [25:0];
     end
     if (rst) begin
-      \$495  = 26'h0000000;
+      \$500  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$496  = a_hi;
+    \$501  = a_hi;
     if (a_take) begin
-      \$496  = \$378 ;
-    end
-    if (rst) begin
-      \$496  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$497  = a_start;
-    if (a_take) begin
-      \$497  = \$379 [24:0];
-    end
-    if (rst) begin
-      \$497  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$498  = a_p1;
-    if (a_take) begin
-      \$498  = \$380 [24:0];
-    end
-    if (rst) begin
-      \$498  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$499  = a_csize;
-    if (a_take) begin
-      \$499  = \$381 ;
-    end
-    if (rst) begin
-      \$499  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$500  = a_len_sat;
-    if (a_take) begin
-      \$500  = \$383 ;
-    end
-    if (rst) begin
-      \$500  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$501  = a_z;
-    if (a_take) begin
-      \$501  = \$384 ;
+      \$501  = \$383 ;
     end
     if (rst) begin
       \$501  = 1'h0;
@@ -7598,47 +7650,47 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$502  = a_gt1;
+    \$502  = a_start;
     if (a_take) begin
-      \$502  = \$385 ;
+      \$502  = \$384 [24:0];
     end
     if (rst) begin
-      \$502  = 1'h0;
+      \$502  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$503  = a_gt8;
+    \$503  = a_p1;
     if (a_take) begin
-      \$503  = \$386 ;
+      \$503  = \$385 [24:0];
     end
     if (rst) begin
-      \$503  = 1'h0;
+      \$503  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$504  = a_gt32;
+    \$504  = a_csize;
     if (a_take) begin
-      \$504  = \$387 ;
+      \$504  = \$386 ;
     end
     if (rst) begin
-      \$504  = 1'h0;
+      \$504  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$505  = a_ne20;
+    \$505  = a_len_sat;
     if (a_take) begin
       \$505  = \$388 ;
     end
     if (rst) begin
-      \$505  = 1'h0;
+      \$505  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$506  = a_ne32;
+    \$506  = a_z;
     if (a_take) begin
       \$506  = \$389 ;
     end
@@ -7648,7 +7700,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$507  = a_ne48;
+    \$507  = a_gt1;
     if (a_take) begin
       \$507  = \$390 ;
     end
@@ -7658,7 +7710,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$508  = a_neblob;
+    \$508  = a_gt8;
     if (a_take) begin
       \$508  = \$391 ;
     end
@@ -7668,7 +7720,7 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$509  = a_gtinit;
+    \$509  = a_gt32;
     if (a_take) begin
       \$509  = \$392 ;
     end
@@ -7678,162 +7730,59 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$510  = frame0;
-    if (\a_take$5 ) begin
-      \$510 [63] = \$2 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$510  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$510  = \new ;
-              end else begin
-                \$510  = upd;
-              end
-        endcase
-        if (open_outer) begin
-          \$510  = { le_new, 31'h40000000, a_hi, a_end, 5'h01 };
-        end
-      end
+    \$510  = a_ne20;
+    if (a_take) begin
+      \$510  = \$393 ;
     end
     if (rst) begin
-      \$510  = 64'h0000000000000000;
+      \$510  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$511  = frame1;
-    if (\a_take$5 ) begin
-      \$511 [63] = \$3 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$511  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$511  = upd;
-              end else begin
-                \$511  = \$437 ;
-              end
-        endcase
-      end
+    \$511  = a_ne32;
+    if (a_take) begin
+      \$511  = \$394 ;
     end
     if (rst) begin
-      \$511  = 64'h0000000000000000;
+      \$511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$512  = frame2;
-    if (\a_take$5 ) begin
-      \$512 [63] = \$4 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$512  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$512  = \$409 ;
-              end else begin
-                \$512  = \$445 ;
-              end
-        endcase
-      end
+    \$512  = a_ne48;
+    if (a_take) begin
+      \$512  = \$395 ;
     end
     if (rst) begin
-      \$512  = 64'h0000000000000000;
+      \$512  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$513  = frame3;
-    if (\a_take$5 ) begin
-      \$513 [63] = \$5 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$513  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$513  = \$417 ;
-              end else begin
-                \$513  = \$451 ;
-              end
-        endcase
-      end
+    \$513  = a_neblob;
+    if (a_take) begin
+      \$513  = \$396 ;
     end
     if (rst) begin
-      \$513  = 64'h0000000000000000;
+      \$513  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$514  = frame4;
-    if (\a_take$5 ) begin
-      \$514 [63] = \$6 ;
-    end
-    if (f_go) begin
-      (* full_case = 32'd1 *)
-      if (a[0]) begin
-        \$514  = 64'h0000000000000000;
-      end else begin
-        casez (top)
-          2'h0:
-              /* empty */;
-          2'h1:
-              /* empty */;
-          2'h2:
-              (* full_case = 32'd1 *)
-              if (a[38]) begin
-                \$514  = \$423 ;
-              end else begin
-                \$514  = \$455 ;
-              end
-        endcase
-      end
+    \$514  = a_gtinit;
+    if (a_take) begin
+      \$514  = \$397 ;
     end
     if (rst) begin
-      \$514  = 64'h0000000000000000;
+      \$514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$515  = frame5;
+    \$515  = frame0;
     if (\a_take$5 ) begin
-      \$515 [63] = \$7 ;
+      \$515 [63] = \$2 ;
     end
     if (f_go) begin
       (* full_case = 32'd1 *)
@@ -7848,11 +7797,14 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
           2'h2:
               (* full_case = 32'd1 *)
               if (a[38]) begin
-                \$515  = \$427 ;
+                \$515  = \new ;
               end else begin
-                \$515  = \$457 ;
+                \$515  = upd;
               end
         endcase
+        if (open_outer) begin
+          \$515  = { le_new, 31'h40000000, a_hi, a_end, 5'h01 };
+        end
       end
     end
     if (rst) begin
@@ -7861,111 +7813,211 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$516  = w_valid;
+    \$516  = frame1;
+    if (\a_take$5 ) begin
+      \$516 [63] = \$3 ;
+    end
     if (f_go) begin
-      \$516  = 1'h1;
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$516  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$516  = upd;
+              end else begin
+                \$516  = \$442 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$516  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$517  = frame2;
+    if (\a_take$5 ) begin
+      \$517 [63] = \$4 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$517  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$517  = \$414 ;
+              end else begin
+                \$517  = \$450 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$517  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$518  = frame3;
+    if (\a_take$5 ) begin
+      \$518 [63] = \$5 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$518  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$518  = \$422 ;
+              end else begin
+                \$518  = \$456 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$518  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$519  = frame4;
+    if (\a_take$5 ) begin
+      \$519 [63] = \$6 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$519  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$519  = \$428 ;
+              end else begin
+                \$519  = \$460 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$519  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$520  = frame5;
+    if (\a_take$5 ) begin
+      \$520 [63] = \$7 ;
+    end
+    if (f_go) begin
+      (* full_case = 32'd1 *)
+      if (a[0]) begin
+        \$520  = 64'h0000000000000000;
+      end else begin
+        casez (top)
+          2'h0:
+              /* empty */;
+          2'h1:
+              /* empty */;
+          2'h2:
+              (* full_case = 32'd1 *)
+              if (a[38]) begin
+                \$520  = \$432 ;
+              end else begin
+                \$520  = \$462 ;
+              end
+        endcase
+      end
+    end
+    if (rst) begin
+      \$520  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$521  = w_valid;
+    if (f_go) begin
+      \$521  = 1'h1;
     end else if (w_go) begin
-      \$516  = 1'h0;
+      \$521  = 1'h0;
     end
     if (rst) begin
-      \$516  = 1'h0;
+      \$521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$517  = w_a;
+    \$522  = w_a;
     if (f_go) begin
-      \$517  = a;
+      \$522  = a;
     end
     if (rst) begin
-      \$517  = 111'h0000000000000000000000000000;
+      \$522  = 111'h0000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$518  = w_a_full;
+    \$523  = w_a_full;
     if (f_go) begin
-      \$518  = a_full;
+      \$523  = a_full;
     end
     if (rst) begin
-      \$518  = 66'h00000000000000000;
+      \$523  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$519  = w_a_end;
+    \$524  = w_a_end;
     if (f_go) begin
-      \$519  = a_end;
+      \$524  = a_end;
     end
     if (rst) begin
-      \$519  = 26'h0000000;
+      \$524  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$520  = w_a_hi;
+    \$525  = w_a_hi;
     if (f_go) begin
-      \$520  = a_hi;
+      \$525  = a_hi;
     end
     if (rst) begin
-      \$520  = 1'h0;
+      \$525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$521  = w_a_start;
+    \$526  = w_a_start;
     if (f_go) begin
-      \$521  = a_start;
-    end
-    if (rst) begin
-      \$521  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$522  = w_a_p1;
-    if (f_go) begin
-      \$522  = a_p1;
-    end
-    if (rst) begin
-      \$522  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$523  = w_a_csize;
-    if (f_go) begin
-      \$523  = a_csize;
-    end
-    if (rst) begin
-      \$523  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$524  = w_a_len_sat;
-    if (f_go) begin
-      \$524  = a_len_sat;
-    end
-    if (rst) begin
-      \$524  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$525  = w_top;
-    if (f_go) begin
-      \$525  = top;
-    end
-    if (rst) begin
-      \$525  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$526  = w_idx;
-    if (f_go) begin
-      \$526  = idx;
+      \$526  = a_start;
     end
     if (rst) begin
       \$526  = 25'h0000000;
@@ -7973,79 +8025,79 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$527  = w_tx_type;
+    \$527  = w_a_p1;
     if (f_go) begin
-      \$527  = tx_type;
+      \$527  = a_p1;
     end
     if (rst) begin
-      \$527  = 3'h0;
+      \$527  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$528  = w_fld;
+    \$528  = w_a_csize;
     if (f_go) begin
-      \$528  = fld;
+      \$528  = a_csize;
     end
     if (rst) begin
-      \$528  = 6'h00;
+      \$528  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$529  = w_convert;
+    \$529  = w_a_len_sat;
     if (f_go) begin
-      \$529  = convert;
+      \$529  = a_len_sat;
     end
     if (rst) begin
-      \$529  = 1'h0;
+      \$529  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$530  = w_close_fail;
+    \$530  = w_top;
     if (f_go) begin
-      \$530  = close_fail;
+      \$530  = top;
     end
     if (rst) begin
-      \$530  = 1'h0;
+      \$530  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$531  = w_close_code;
+    \$531  = w_idx;
     if (f_go) begin
-      \$531  = close_code;
+      \$531  = idx;
     end
     if (rst) begin
-      \$531  = 5'h00;
+      \$531  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$532  = w_pend_end;
+    \$532  = w_tx_type;
     if (f_go) begin
-      \$532  = pend_end;
+      \$532  = tx_type;
     end
     if (rst) begin
-      \$532  = 26'h0000000;
+      \$532  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$533  = w_pend_hi;
+    \$533  = w_fld;
     if (f_go) begin
-      \$533  = pend_hi;
+      \$533  = fld;
     end
     if (rst) begin
-      \$533  = 1'h0;
+      \$533  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$534  = w_hi_over;
+    \$534  = w_convert;
     if (f_go) begin
-      \$534  = hi_over;
+      \$534  = convert;
     end
     if (rst) begin
       \$534  = 1'h0;
@@ -8053,9 +8105,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$535  = w_to_present;
+    \$535  = w_close_fail;
     if (f_go) begin
-      \$535  = f_to_present;
+      \$535  = close_fail;
     end
     if (rst) begin
       \$535  = 1'h0;
@@ -8063,29 +8115,29 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$536  = w_fl_z;
+    \$536  = w_close_code;
     if (f_go) begin
-      \$536  = a_z;
+      \$536  = close_code;
     end
     if (rst) begin
-      \$536  = 1'h0;
+      \$536  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$537  = w_fl_gt1;
+    \$537  = w_pend_end;
     if (f_go) begin
-      \$537  = a_gt1;
+      \$537  = pend_end;
     end
     if (rst) begin
-      \$537  = 1'h0;
+      \$537  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$538  = w_fl_gt8;
+    \$538  = w_pend_hi;
     if (f_go) begin
-      \$538  = a_gt8;
+      \$538  = pend_hi;
     end
     if (rst) begin
       \$538  = 1'h0;
@@ -8093,9 +8145,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$539  = w_fl_gt32;
+    \$539  = w_hi_over;
     if (f_go) begin
-      \$539  = a_gt32;
+      \$539  = hi_over;
     end
     if (rst) begin
       \$539  = 1'h0;
@@ -8103,9 +8155,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$540  = w_fl_ne20;
+    \$540  = w_to_present;
     if (f_go) begin
-      \$540  = a_ne20;
+      \$540  = f_to_present;
     end
     if (rst) begin
       \$540  = 1'h0;
@@ -8113,9 +8165,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$541  = w_fl_ne32;
+    \$541  = w_fl_z;
     if (f_go) begin
-      \$541  = a_ne32;
+      \$541  = a_z;
     end
     if (rst) begin
       \$541  = 1'h0;
@@ -8123,9 +8175,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$542  = w_fl_ne48;
+    \$542  = w_fl_gt1;
     if (f_go) begin
-      \$542  = a_ne48;
+      \$542  = a_gt1;
     end
     if (rst) begin
       \$542  = 1'h0;
@@ -8133,9 +8185,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$543  = w_fl_neblob;
+    \$543  = w_fl_gt8;
     if (f_go) begin
-      \$543  = a_neblob;
+      \$543  = a_gt8;
     end
     if (rst) begin
       \$543  = 1'h0;
@@ -8143,9 +8195,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$544  = w_fl_gtinit;
+    \$544  = w_fl_gt32;
     if (f_go) begin
-      \$544  = a_gtinit;
+      \$544  = a_gt32;
     end
     if (rst) begin
       \$544  = 1'h0;
@@ -8153,9 +8205,9 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$545  = w_trailing;
+    \$545  = w_fl_ne20;
     if (f_go) begin
-      \$545  = \$393 ;
+      \$545  = a_ne20;
     end
     if (rst) begin
       \$545  = 1'h0;
@@ -8163,71 +8215,121 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$546  = top;
+    \$546  = w_fl_ne32;
+    if (f_go) begin
+      \$546  = a_ne32;
+    end
+    if (rst) begin
+      \$546  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$547  = w_fl_ne48;
+    if (f_go) begin
+      \$547  = a_ne48;
+    end
+    if (rst) begin
+      \$547  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$548  = w_fl_neblob;
+    if (f_go) begin
+      \$548  = a_neblob;
+    end
+    if (rst) begin
+      \$548  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$549  = w_fl_gtinit;
+    if (f_go) begin
+      \$549  = a_gtinit;
+    end
+    if (rst) begin
+      \$549  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$550  = w_trailing;
+    if (f_go) begin
+      \$550  = \$398 ;
+    end
+    if (rst) begin
+      \$550  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$551  = top;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$546  = 2'h0;
+        \$551  = 2'h0;
       end else begin
         casez (top)
           2'h0:
               if (a[38]) begin
-              end else if (\$399 ) begin
-                \$546  = 2'h1;
+              end else if (\$404 ) begin
+                \$551  = 2'h1;
               end
         endcase
         if (open_outer) begin
-          \$546  = 2'h2;
+          \$551  = 2'h2;
         end
       end
     end
     if (rst) begin
-      \$546  = 2'h0;
+      \$551  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$547  = idx;
+    \$552  = idx;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$547  = 25'h0000000;
+        \$552  = 25'h0000000;
       end else begin
-        \$547  = \$394 [24:0];
+        \$552  = \$399 [24:0];
       end
     end
     if (rst) begin
-      \$547  = 25'h0000000;
+      \$552  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$548  = tx_type;
+    \$553  = tx_type;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$548  = 3'h0;
+        \$553  = 3'h0;
       end else begin
         casez (top)
           2'h0:
               if (a[38]) begin
-              end else if (\$399 ) begin
-                \$548  = a[28:26];
+              end else if (\$404 ) begin
+                \$553  = a[28:26];
               end
         endcase
       end
     end
     if (rst) begin
-      \$548  = 3'h0;
+      \$553  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$549  = wver;
+    \$554  = wver;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$549  = 1'h0;
+        \$554  = 1'h0;
       end else begin
         casez (top)
           2'h0:
@@ -8237,22 +8339,22 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
           2'h2:
               casez (fld)
                 6'h20:
-                    \$549  = 1'h1;
+                    \$554  = 1'h1;
               endcase
         endcase
       end
     end
     if (rst) begin
-      \$549  = 1'h0;
+      \$554  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$550  = hi_end;
+    \$555  = hi_end;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$550  = 66'h00000000000000000;
+        \$555  = 66'h00000000000000000;
       end else begin
         casez (top)
           2'h0:
@@ -8260,28 +8362,28 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
           2'h1:
               /* empty */;
           2'h2:
-              if (\$458 ) begin
-                \$550  = a_full;
+              if (\$463 ) begin
+                \$555  = a_full;
               end
         endcase
         if (open_outer) begin
           if (a_hi) begin
-            \$550  = a_full;
+            \$555  = a_full;
           end
         end
       end
     end
     if (rst) begin
-      \$550  = 66'h00000000000000000;
+      \$555  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$551  = f_to_present;
+    \$556  = f_to_present;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$551  = 1'h0;
+        \$556  = 1'h0;
       end else begin
         casez (top)
           2'h0:
@@ -8293,22 +8395,22 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
                 6'h20:
                     /* empty */;
                 6'h08:
-                    \$551  = \$459 ;
+                    \$556  = \$464 ;
               endcase
         endcase
       end
     end
     if (rst) begin
-      \$551  = 1'h0;
+      \$556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$552  = f_blobs;
+    \$557  = f_blobs;
     if (f_go) begin
       (* full_case = 32'd1 *)
       if (a[0]) begin
-        \$552  = 24'h000000;
+        \$557  = 24'h000000;
       end else begin
         casez (top)
           2'h0:
@@ -8322,185 +8424,367 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
                 6'h08:
                     /* empty */;
                 6'h17:
-                    \$552  = \$460 [23:0];
+                    \$557  = \$465 [23:0];
               endcase
         endcase
       end
     end
     if (rst) begin
-      \$552  = 24'h000000;
+      \$557  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$553  = o_job__valid;
-    if (\$462 ) begin
-      \$553  = \$463 ;
-    end
-    if (rst) begin
-      \$553  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$554  = o_job__payload;
-    if (\$462 ) begin
-      \$554  = \$464 ;
-    end
-    if (rst) begin
-      \$554  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$555  = sk_job_valid;
-    if (\$462 ) begin
-      \$555  = 1'h0;
-    end else if (w_go) begin
-      \$555  = 1'h1;
-    end
-    if (rst) begin
-      \$555  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$556  = sk_job;
-    if (\$462 ) begin
-    end else if (w_go) begin
-      \$556  = job_n;
-    end
-    if (rst) begin
-      \$556  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$557  = o_rec__valid;
-    if (\$466 ) begin
-      \$557  = \$467 ;
-    end
-    if (rst) begin
-      \$557  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$558  = o_rec__payload;
-    if (\$466 ) begin
-      \$558  = \$468 ;
-    end
-    if (rst) begin
-      \$558  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$559  = sk_rec_valid;
-    if (\$466 ) begin
-      \$559  = 1'h0;
-    end else if (rec_go) begin
-      \$559  = 1'h1;
-    end
-    if (rst) begin
-      \$559  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$560  = sk_rec;
-    if (\$466 ) begin
-    end else if (rec_go) begin
-      \$560  = rec_n;
-    end
-    if (rst) begin
-      \$560  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$561  = halted;
+    \$558  = w2_valid;
     if (w_go) begin
-      if (fail) begin
-        \$561  = 1'h1;
-      end
-      if (w_a[0]) begin
-        \$561  = 1'h0;
-      end
+      \$558  = 1'h1;
+    end else if (w2_go) begin
+      \$558  = 1'h0;
     end
     if (rst) begin
-      \$561  = 1'h0;
+      \$558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$562  = rec;
+    \$559  = w2_a;
     if (w_go) begin
+      \$559  = w_a;
+    end
+    if (rst) begin
+      \$559  = 111'h0000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$560  = w2_a_start;
+    if (w_go) begin
+      \$560  = w_a_start;
+    end
+    if (rst) begin
+      \$560  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$561  = w2_a_end;
+    if (w_go) begin
+      \$561  = w_a_end;
+    end
+    if (rst) begin
+      \$561  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$562  = w2_a_len_sat;
+    if (w_go) begin
+      \$562  = w_a_len_sat;
+    end
+    if (rst) begin
+      \$562  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$563  = w2_top;
+    if (w_go) begin
+      \$563  = w_top;
+    end
+    if (rst) begin
+      \$563  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$564  = w2_idx;
+    if (w_go) begin
+      \$564  = w_idx;
+    end
+    if (rst) begin
+      \$564  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$565  = w2_fld;
+    if (w_go) begin
+      \$565  = w_fld;
+    end
+    if (rst) begin
+      \$565  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$566  = w2_convert;
+    if (w_go) begin
+      \$566  = w_convert;
+    end
+    if (rst) begin
+      \$566  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$567  = w2_close_fail;
+    if (w_go) begin
+      \$567  = w_close_fail;
+    end
+    if (rst) begin
+      \$567  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$568  = w2_trailing;
+    if (w_go) begin
+      \$568  = w_trailing;
+    end
+    if (rst) begin
+      \$568  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$569  = w2_fl_ne20;
+    if (w_go) begin
+      \$569  = w_fl_ne20;
+    end
+    if (rst) begin
+      \$569  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$570  = w2_skip;
+    if (w_go) begin
+      \$570  = w_skip;
+    end
+    if (rst) begin
+      \$570  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$571  = w2_fail;
+    if (w_go) begin
+      \$571  = v_fail;
+    end
+    if (rst) begin
+      \$571  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$572  = w2_phase;
+    if (w_go) begin
+      \$572  = v_phase;
+    end
+    if (rst) begin
+      \$572  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$573  = w2_code;
+    if (w_go) begin
+      \$573  = v_code;
+    end
+    if (rst) begin
+      \$573  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$574  = w2_ok_item;
+    if (w_go) begin
+      \$574  = v_ok_item;
+    end
+    if (rst) begin
+      \$574  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$575  = w2_ok_open;
+    if (w_go) begin
+      \$575  = v_ok_open;
+    end
+    if (rst) begin
+      \$575  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$576  = o_job__valid;
+    if (\$467 ) begin
+      \$576  = \$468 ;
+    end
+    if (rst) begin
+      \$576  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$577  = o_job__payload;
+    if (\$467 ) begin
+      \$577  = \$469 ;
+    end
+    if (rst) begin
+      \$577  = 83'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$578  = sk_job_valid;
+    if (\$467 ) begin
+      \$578  = 1'h0;
+    end else if (w2_go) begin
+      \$578  = 1'h1;
+    end
+    if (rst) begin
+      \$578  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$579  = sk_job;
+    if (\$467 ) begin
+    end else if (w2_go) begin
+      \$579  = job_n;
+    end
+    if (rst) begin
+      \$579  = 83'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$580  = o_rec__valid;
+    if (\$471 ) begin
+      \$580  = \$472 ;
+    end
+    if (rst) begin
+      \$580  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$581  = o_rec__payload;
+    if (\$471 ) begin
+      \$581  = \$473 ;
+    end
+    if (rst) begin
+      \$581  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$582  = sk_rec_valid;
+    if (\$471 ) begin
+      \$582  = 1'h0;
+    end else if (rec_go) begin
+      \$582  = 1'h1;
+    end
+    if (rst) begin
+      \$582  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$583  = sk_rec;
+    if (\$471 ) begin
+    end else if (rec_go) begin
+      \$583  = rec_n;
+    end
+    if (rst) begin
+      \$583  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$584  = halted;
+    if (w2_go) begin
       if (fail) begin
-        \$562 [390] = 1'h1;
-        \$562 [423:391] = rep;
+        \$584  = 1'h1;
       end
-      if (\$475 ) begin
-        \$562 [2:0] = \$476 ;
+      if (w2_a[0]) begin
+        \$584  = 1'h0;
+      end
+    end
+    if (rst) begin
+      \$584  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$585  = rec;
+    if (w2_go) begin
+      if (fail) begin
+        \$585 [390] = 1'h1;
+        \$585 [423:391] = rep;
+      end
+      if (\$480 ) begin
+        \$585 [2:0] = \$481 ;
       end
       if (ok_open) begin
-        \$562 [317:294] = w_a[24:1];
-        \$562 [341:318] = w_a_start[23:0];
-        \$562 [389:366] = w_a_end[23:0];
+        \$585 [317:294] = w2_a[24:1];
+        \$585 [341:318] = w2_a_start[23:0];
+        \$585 [389:366] = w2_a_end[23:0];
       end
-      if (\$486 ) begin
-        \$562 [3] = 1'h1;
+      if (\$491 ) begin
+        \$585 [3] = 1'h1;
       end
       if (ok_item) begin
-        casez (w_fld)
+        casez (w2_fld)
           6'h1f:
             begin
-              \$562 [317:294] = w_a[24:1];
-              \$562 [341:318] = w_a_start[23:0];
-              \$562 [389:366] = w_a_end[23:0];
+              \$585 [317:294] = w2_a[24:1];
+              \$585 [341:318] = w2_a_start[23:0];
+              \$585 [389:366] = w2_a_end[23:0];
             end
           6'h0f, 6'h10:
-              \$562 [365:342] = w_a[24:1];
+              \$585 [365:342] = w2_a[24:1];
           6'h08:
-              \$562 [5] = \$487 ;
+              \$585 [5] = \$492 ;
           6'h0a:
             begin
-              \$562 [29:6] = w_a_start[23:0];
-              \$562 [53:30] = w_a[62:39];
+              \$585 [29:6] = w2_a_start[23:0];
+              \$585 [53:30] = w2_a[62:39];
             end
           6'h0b:
             begin
-              \$562 [173:150] = w_a[24:1];
-              \$562 [197:174] = w_a_end[23:0];
+              \$585 [173:150] = w2_a[24:1];
+              \$585 [197:174] = w2_a_end[23:0];
             end
           6'h0d:
             begin
-              \$562 [221:198] = w_a[24:1];
-              \$562 [245:222] = w_a_end[23:0];
+              \$585 [221:198] = w2_a[24:1];
+              \$585 [245:222] = w2_a_end[23:0];
             end
           6'h0e:
             begin
-              \$562 [269:246] = w_a[24:1];
-              \$562 [293:270] = w_a_end[23:0];
+              \$585 [269:246] = w2_a[24:1];
+              \$585 [293:270] = w2_a_end[23:0];
             end
           6'h13:
-              \$562 [77:54] = \$488 [23:0];
+              \$585 [77:54] = \$493 [23:0];
           6'h16:
-              \$562 [101:78] = \$489 [23:0];
+              \$585 [101:78] = \$494 [23:0];
           6'h17:
-              \$562 [125:102] = \$490 [23:0];
+              \$585 [125:102] = \$495 [23:0];
           6'h18:
-              \$562 [149:126] = \$491 [23:0];
+              \$585 [149:126] = \$496 [23:0];
           6'h02:
-              \$562 [4] = 1'h1;
+              \$585 [4] = 1'h1;
         endcase
       end
-      if (w_a[0]) begin
-        \$562  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      if (w2_a[0]) begin
+        \$585  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
       end
     end
     if (rst) begin
-      \$562  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$585  = 424'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   assign le_old = { \$7 , \$6 , \$5 , \$4 , \$3 , \$2  };
@@ -8701,6 +8985,17 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \new.versioned  = \new [61];
   assign \new.outer  = \new [62];
   assign \new.le  = \new [63];
+  assign \w_a.end  = w_a[0];
+  assign \w_a.pos  = w_a[25:1];
+  assign \w_a.byte  = w_a[33:26];
+  assign \w_a.hdr  = w_a[37:34];
+  assign \w_a.is_list  = w_a[38];
+  assign \w_a.length  = w_a[102:39];
+  assign \w_a.hdr_trunc  = w_a[103];
+  assign \w_a.len_lz  = w_a[104];
+  assign \w_a.len_short  = w_a[105];
+  assign \w_a.wrapped  = w_a[106];
+  assign \w_a.cut  = w_a[110:107];
   assign \o_job__payload.kind  = o_job__payload[1:0];
   assign \o_job__payload.seq  = o_job__payload[25:2];
   assign \o_job__payload.fld  = o_job__payload[31:26];
@@ -8763,17 +9058,17 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \recq.err.seq  = o_rec__payload[415:391];
   assign \recq.err.phase  = o_rec__payload[418:416];
   assign \recq.err.code  = o_rec__payload[423:419];
-  assign \w_a.end  = w_a[0];
-  assign \w_a.pos  = w_a[25:1];
-  assign \w_a.byte  = w_a[33:26];
-  assign \w_a.hdr  = w_a[37:34];
-  assign \w_a.is_list  = w_a[38];
-  assign \w_a.length  = w_a[102:39];
-  assign \w_a.hdr_trunc  = w_a[103];
-  assign \w_a.len_lz  = w_a[104];
-  assign \w_a.len_short  = w_a[105];
-  assign \w_a.wrapped  = w_a[106];
-  assign \w_a.cut  = w_a[110:107];
+  assign \w2_a.end  = w2_a[0];
+  assign \w2_a.pos  = w2_a[25:1];
+  assign \w2_a.byte  = w2_a[33:26];
+  assign \w2_a.hdr  = w2_a[37:34];
+  assign \w2_a.is_list  = w2_a[38];
+  assign \w2_a.length  = w2_a[102:39];
+  assign \w2_a.hdr_trunc  = w2_a[103];
+  assign \w2_a.len_lz  = w2_a[104];
+  assign \w2_a.len_short  = w2_a[105];
+  assign \w2_a.wrapped  = w2_a[106];
+  assign \w2_a.cut  = w2_a[110:107];
   assign \rec.tx_type  = rec[2:0];
   assign \rec.network_form  = rec[3];
   assign \rec.chain_id_present  = rec[4];
@@ -8867,12 +9162,12 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign rec_n[423:391] = rep;
   assign rec_n[390] = rep_valid;
   assign rec_n[389:0] = rec[389:0];
-  assign job_n[82] = \$370 ;
-  assign job_n[81:57] = \$368 ;
-  assign job_n[56:32] = \$367 ;
-  assign job_n[31:26] = \$364 ;
-  assign job_n[1:0] = \$361 ;
-  assign job_n[25:2] = w_idx[23:0];
+  assign job_n[82] = \$375 ;
+  assign job_n[81:57] = \$373 ;
+  assign job_n[56:32] = \$372 ;
+  assign job_n[31:26] = \$369 ;
+  assign job_n[1:0] = \$366 ;
+  assign job_n[25:2] = w2_idx[23:0];
   always @*
     \new [62:32] = 31'h00000000;
   assign upd5[61] = \$182 ;
@@ -8942,22 +9237,22 @@ module \tx_grammar_top.fsm (o_rec__ready, clk, rst, i__ready, i__valid, i__paylo
   assign \$217  = \$216 ;
   assign \$228  = \$227 ;
   assign \$239  = \$238 ;
-  assign \$266  = 1'h0;
-  assign \$268  = 1'h0;
-  assign \$269  = 1'h0;
+  assign \$261  = 1'h0;
+  assign \$263  = 1'h0;
+  assign \$264  = 1'h0;
+  assign \$265  = 1'h0;
   assign \$270  = 1'h0;
-  assign \$275  = 1'h0;
-  assign \$280  = \$279 ;
-  assign \$401  = \$400 ;
-  assign \$411  = \$410 ;
-  assign \$419  = \$418 ;
-  assign \$425  = \$424 ;
-  assign \$429  = \$428 ;
-  assign \$439  = \$438 ;
-  assign \$447  = \$446 ;
-  assign \$453  = \$452 ;
-  assign \$457  = \$456 ;
-  assign \$356  = w_a_end[25];
+  assign \$275  = \$274 ;
+  assign \$406  = \$405 ;
+  assign \$416  = \$415 ;
+  assign \$424  = \$423 ;
+  assign \$430  = \$429 ;
+  assign \$434  = \$433 ;
+  assign \$444  = \$443 ;
+  assign \$452  = \$451 ;
+  assign \$458  = \$457 ;
+  assign \$462  = \$461 ;
+  assign \$351  = w_a_end[25];
 endmodule
 
 (* generator = "Amaranth" *)

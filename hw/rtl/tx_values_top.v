@@ -3800,14 +3800,14 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire [32:0] \$179 ;
+  wire \$179 ;
   wire \$18 ;
   wire [32:0] \$180 ;
   wire [32:0] \$181 ;
   wire [32:0] \$182 ;
   wire [32:0] \$183 ;
   wire [32:0] \$184 ;
-  wire \$185 ;
+  wire [32:0] \$185 ;
   wire \$186 ;
   wire \$187 ;
   wire \$188 ;
@@ -3815,93 +3815,93 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$19 ;
   wire \$190 ;
   wire \$191 ;
-  wire [24:0] \$192 ;
-  wire \$193 ;
-  wire [23:0] \$194 ;
-  wire [24:0] \$195 ;
-  wire [22:0] \$196 ;
-  wire [25:0] \$197 ;
-  wire \$198 ;
+  wire \$192 ;
+  wire [24:0] \$193 ;
+  wire \$194 ;
+  wire [23:0] \$195 ;
+  wire [24:0] \$196 ;
+  wire [22:0] \$197 ;
+  wire [25:0] \$198 ;
   wire \$199 ;
   wire [2:0] \$2 ;
   wire \$20 ;
   wire \$200 ;
   wire \$201 ;
-  wire [24:0] \$202 ;
-  wire [25:0] \$203 ;
+  wire \$202 ;
+  wire [24:0] \$203 ;
   wire [25:0] \$204 ;
-  wire \$205 ;
+  wire [25:0] \$205 ;
   wire \$206 ;
   wire \$207 ;
   wire \$208 ;
   wire \$209 ;
   wire \$21 ;
-  wire [23:0] \$210 ;
-  wire [24:0] \$211 ;
-  wire \$212 ;
+  wire \$210 ;
+  wire [23:0] \$211 ;
+  wire [24:0] \$212 ;
   wire \$213 ;
   wire \$214 ;
-  wire [24:0] \$215 ;
+  wire \$215 ;
   wire \$216 ;
-  wire [63:0] \$217 ;
-  wire [26:0] \$218 ;
+  wire \$217 ;
+  wire [25:0] \$218 ;
   wire \$219 ;
-  wire \$22 ;
+  wire [24:0] \$22 ;
   wire \$220 ;
   wire \$221 ;
   wire \$222 ;
-  wire \$223 ;
+  wire [24:0] \$223 ;
   wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
+  wire [63:0] \$225 ;
+  wire [26:0] \$226 ;
+  wire [25:0] \$227 ;
   wire \$228 ;
-  wire \$229 ;
+  wire [26:0] \$229 ;
   wire [24:0] \$23 ;
   wire \$230 ;
   wire \$231 ;
-  wire \$232 ;
-  wire [26:0] \$233 ;
-  wire [26:0] \$234 ;
-  wire [25:0] \$235 ;
-  wire [24:0] \$236 ;
-  wire [25:0] \$237 ;
-  wire [4:0] \$238 ;
-  reg [63:0] \$239 ;
-  wire [24:0] \$24 ;
-  wire [4:0] \$240 ;
-  reg [63:0] \$241 ;
-  wire [4:0] \$242 ;
-  reg [63:0] \$243 ;
-  wire [4:0] \$244 ;
-  reg [63:0] \$245 ;
-  wire [4:0] \$246 ;
-  reg [63:0] \$247 ;
-  wire [319:0] \$248 ;
-  wire [255:0] \$249 ;
-  wire [4:0] \$25 ;
+  wire [26:0] \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire \$239 ;
+  wire [4:0] \$24 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire [24:0] \$248 ;
+  wire \$249 ;
+  wire \$25 ;
   wire \$250 ;
   wire \$251 ;
   wire \$252 ;
   wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
-  wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
+  wire [4:0] \$254 ;
+  reg [63:0] \$255 ;
+  wire [4:0] \$256 ;
+  reg [63:0] \$257 ;
+  wire [4:0] \$258 ;
+  reg [63:0] \$259 ;
+  wire [25:0] \$26 ;
+  wire [4:0] \$260 ;
+  reg [63:0] \$261 ;
+  wire [4:0] \$262 ;
+  reg [63:0] \$263 ;
+  wire [319:0] \$264 ;
+  wire [255:0] \$265 ;
   wire \$266 ;
   wire \$267 ;
   wire \$268 ;
   wire \$269 ;
-  wire [25:0] \$27 ;
+  wire [4:0] \$27 ;
   wire \$270 ;
   wire \$271 ;
   wire \$272 ;
@@ -3912,7 +3912,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$277 ;
   wire \$278 ;
   wire \$279 ;
-  wire [4:0] \$28 ;
+  wire \$28 ;
   wire \$280 ;
   wire \$281 ;
   wire \$282 ;
@@ -3935,151 +3935,174 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$298 ;
   wire \$299 ;
   wire [3:0] \$3 ;
-  wire \$30 ;
+  wire [26:0] \$30 ;
   wire \$300 ;
-  reg \$301 ;
-  reg \$302 ;
-  reg [3:0] \$303 ;
-  reg [63:0] \$304 ;
-  reg [63:0] \$305 ;
-  reg [63:0] \$306 ;
-  reg [63:0] \$307 ;
-  reg [63:0] \$308 ;
-  reg [63:0] \$309 ;
-  wire [26:0] \$31 ;
-  reg [63:0] \$310 ;
-  reg [63:0] \$311 ;
-  reg [63:0] \$312 ;
-  reg [63:0] \$313 ;
-  reg [63:0] \$314 ;
-  reg [63:0] \$315 ;
-  reg [63:0] \$316 ;
-  reg [63:0] \$317 ;
-  reg [63:0] \$318 ;
-  reg [63:0] \$319 ;
-  wire [4:0] \$32 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
+  wire [4:0] \$31 ;
+  wire \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire \$315 ;
+  wire \$316 ;
+  reg \$317 ;
+  reg \$318 ;
+  reg [3:0] \$319 ;
+  wire [26:0] \$32 ;
   reg [63:0] \$320 ;
-  reg [23:0] \$321 ;
-  reg [22:0] \$322 ;
-  reg [23:0] \$323 ;
-  reg [22:0] \$324 ;
-  reg [23:0] \$325 ;
-  reg \$326 ;
-  reg [23:0] \$327 ;
-  reg [23:0] \$328 ;
-  reg \$329 ;
-  wire [26:0] \$33 ;
-  reg [25:0] \$330 ;
-  reg [68:0] \$331 ;
-  reg [23:0] \$332 ;
-  reg \$333 ;
-  reg [25:0] \$334 ;
-  reg [25:0] \$335 ;
-  reg [23:0] \$336 ;
-  reg [25:0] \$337 ;
-  reg \$338 ;
-  reg \$339 ;
+  reg [63:0] \$321 ;
+  reg [63:0] \$322 ;
+  reg [63:0] \$323 ;
+  reg [63:0] \$324 ;
+  reg [63:0] \$325 ;
+  reg [63:0] \$326 ;
+  reg [63:0] \$327 ;
+  reg [63:0] \$328 ;
+  reg [63:0] \$329 ;
+  wire [4:0] \$33 ;
+  reg [63:0] \$330 ;
+  reg [63:0] \$331 ;
+  reg [63:0] \$332 ;
+  reg [63:0] \$333 ;
+  reg [63:0] \$334 ;
+  reg [63:0] \$335 ;
+  reg [63:0] \$336 ;
+  reg [23:0] \$337 ;
+  reg [22:0] \$338 ;
+  reg [23:0] \$339 ;
   wire [4:0] \$34 ;
-  reg [82:0] \$340 ;
-  reg [25:0] \$341 ;
+  reg [22:0] \$340 ;
+  reg [23:0] \$341 ;
   reg \$342 ;
-  reg \$343 ;
-  reg [22:0] \$344 ;
+  reg [23:0] \$343 ;
+  reg [23:0] \$344 ;
   reg \$345 ;
   reg \$346 ;
-  reg [5:0] \$347 ;
-  reg [24:0] \$348 ;
-  reg [5:0] \$349 ;
-  wire [4:0] \$35 ;
+  reg \$347 ;
+  reg \$348 ;
+  reg \$349 ;
+  wire \$35 ;
   reg \$350 ;
-  reg \$351 ;
-  reg \$352 ;
-  reg \$353 ;
+  reg [25:0] \$351 ;
+  reg [68:0] \$352 ;
+  reg [23:0] \$353 ;
   reg \$354 ;
-  reg [32:0] \$355 ;
-  reg [2:0] \$356 ;
-  reg [3:0] \$357 ;
+  reg [25:0] \$355 ;
+  reg [25:0] \$356 ;
+  reg \$357 ;
   reg \$358 ;
-  reg \$359 ;
+  reg [23:0] \$359 ;
   wire \$36 ;
-  reg [5:0] \$360 ;
-  reg [24:0] \$361 ;
-  reg [5:0] \$362 ;
-  reg \$363 ;
-  reg \$364 ;
+  reg [25:0] \$360 ;
+  reg \$361 ;
+  reg \$362 ;
+  reg [82:0] \$363 ;
+  reg [25:0] \$364 ;
   reg \$365 ;
   reg \$366 ;
-  reg \$367 ;
-  reg [32:0] \$368 ;
-  reg [319:0] \$369 ;
+  reg [22:0] \$367 ;
+  reg \$368 ;
+  reg \$369 ;
   wire \$37 ;
-  reg \$370 ;
-  reg \$371 ;
+  reg [5:0] \$370 ;
+  reg [24:0] \$371 ;
   reg [5:0] \$372 ;
-  reg [24:0] \$373 ;
-  reg [5:0] \$374 ;
+  reg \$373 ;
+  reg \$374 ;
   reg \$375 ;
   reg \$376 ;
   reg \$377 ;
-  reg \$378 ;
-  reg \$379 ;
+  reg [32:0] \$378 ;
+  reg [2:0] \$379 ;
   wire \$38 ;
-  reg [32:0] \$380 ;
-  reg [255:0] \$381 ;
+  reg [3:0] \$380 ;
+  reg \$381 ;
   reg \$382 ;
-  reg [32:0] \$383 ;
-  reg \$384 ;
-  reg \$385 ;
-  reg [5:0] \$386 ;
-  reg [24:0] \$387 ;
-  reg [5:0] \$388 ;
+  reg [5:0] \$383 ;
+  reg [24:0] \$384 ;
+  reg [5:0] \$385 ;
+  reg \$386 ;
+  reg \$387 ;
+  reg \$388 ;
   reg \$389 ;
   wire \$39 ;
   reg \$390 ;
-  reg \$391 ;
-  reg \$392 ;
+  reg [32:0] \$391 ;
+  reg [319:0] \$392 ;
   reg \$393 ;
-  reg [32:0] \$394 ;
-  reg \$395 ;
-  reg \$396 ;
-  reg \$397 ;
-  reg [255:0] \$398 ;
+  reg \$394 ;
+  reg [5:0] \$395 ;
+  reg [24:0] \$396 ;
+  reg [5:0] \$397 ;
+  reg \$398 ;
   reg \$399 ;
   wire [4:0] \$4 ;
   wire \$40 ;
-  reg [32:0] \$400 ;
-  reg [7:0] \$401 ;
-  reg [7:0] \$402 ;
-  reg [7:0] \$403 ;
-  reg \$404 ;
+  reg \$400 ;
+  reg \$401 ;
+  reg \$402 ;
+  reg [32:0] \$403 ;
+  reg [255:0] \$404 ;
   reg \$405 ;
-  reg \$406 ;
+  reg [32:0] \$406 ;
   reg \$407 ;
   reg \$408 ;
-  reg \$409 ;
+  reg [5:0] \$409 ;
   wire \$41 ;
-  reg \$410 ;
-  reg [255:0] \$411 ;
+  reg [24:0] \$410 ;
+  reg [5:0] \$411 ;
   reg \$412 ;
-  reg [2625:0] \$413 ;
-  reg [63:0] \$414 ;
-  reg [63:0] \$415 ;
-  reg [255:0] \$416 ;
-  reg [255:0] \$417 ;
-  reg [255:0] \$418 ;
-  reg [255:0] \$419 ;
+  reg \$413 ;
+  reg \$414 ;
+  reg \$415 ;
+  reg \$416 ;
+  reg [32:0] \$417 ;
+  reg \$418 ;
+  reg \$419 ;
   wire \$42 ;
-  reg [255:0] \$420 ;
+  reg \$420 ;
   reg [255:0] \$421 ;
-  reg [255:0] \$422 ;
-  reg [255:0] \$423 ;
-  reg [255:0] \$424 ;
-  reg [159:0] \$425 ;
-  reg \$426 ;
-  reg [32:0] \$427 ;
+  reg \$422 ;
+  reg [32:0] \$423 ;
+  reg [7:0] \$424 ;
+  reg [7:0] \$425 ;
+  reg [7:0] \$426 ;
+  reg \$427 ;
+  reg \$428 ;
+  reg \$429 ;
   wire \$43 ;
-  wire [25:0] \$44 ;
+  reg \$430 ;
+  reg \$431 ;
+  reg \$432 ;
+  reg \$433 ;
+  reg [255:0] \$434 ;
+  reg \$435 ;
+  reg [2625:0] \$436 ;
+  reg [63:0] \$437 ;
+  reg [63:0] \$438 ;
+  reg [255:0] \$439 ;
+  wire \$44 ;
+  reg [255:0] \$440 ;
+  reg [255:0] \$441 ;
+  reg [255:0] \$442 ;
+  reg [255:0] \$443 ;
+  reg [255:0] \$444 ;
+  reg [255:0] \$445 ;
+  reg [255:0] \$446 ;
+  reg [255:0] \$447 ;
+  reg [159:0] \$448 ;
+  reg \$449 ;
   wire \$45 ;
+  reg [32:0] \$450 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
@@ -4090,11 +4113,11 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [26:0] \$55 ;
+  wire [26:0] \$56 ;
+  wire [25:0] \$57 ;
+  wire [24:0] \$58 ;
+  wire [25:0] \$59 ;
   wire [6:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
@@ -4121,8 +4144,8 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
-  wire [6:0] \$83 ;
-  wire \$84 ;
+  wire \$83 ;
+  wire [6:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
@@ -4139,8 +4162,8 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
-  wire a_lt_e;
-  wire a_lt_s;
+  reg a_lt_e = 1'h0;
+  reg a_lt_s = 1'h0;
   wire adv;
   reg [23:0] avail = 24'h000000;
   reg [63:0] beat_q;
@@ -4231,6 +4254,8 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   reg [22:0] h_low = 23'h000000;
   wire have_last;
   reg [23:0] head = 24'h000000;
+  wire hl2;
+  reg hl_prev = 1'h0;
   wire [63:0] \i_beat__payload.data ;
   wire [7:0] \i_beat__payload.keep ;
   wire \i_beat__payload.last ;
@@ -4246,6 +4271,8 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire \i_job__payload.wrapped ;
   wire [25:0] in_end;
   reg [22:0] in_nb = 23'h000000;
+  wire [22:0] \in_nb$92 ;
+  wire [25:0] in_qa;
   wire [26:0] in_size;
   wire is_data;
   reg [82:0] j = 83'h000000000000000000000;
@@ -4314,6 +4341,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire [2:0] \merged.phase ;
   wire [24:0] \merged.seq ;
   wire merged_v;
+  reg nb_in = 1'h0;
   wire [3:0] nkeep;
   wire [63:0] \o_calldata__payload.data ;
   wire \o_calldata__payload.end ;
@@ -4417,7 +4445,10 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   wire past_end;
   reg [255:0] prio = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [25:0] q = 26'h0000000;
+  reg q_lt_e = 1'h0;
+  reg q_lt_s = 1'h0;
   reg [25:0] qa = 26'h0000000;
+  reg qb_in = 1'h0;
   reg [32:0] r3;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
@@ -4902,7 +4933,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   reg [255:0] val4 = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [255:0] val_be;
   wire [47:0] w_data;
-  reg [63:0] \w_data$143  = 64'h0000000000000000;
+  reg [63:0] \w_data$149  = 64'h0000000000000000;
   wire w_en;
   reg [3:0] w_idx = 4'h0;
   wire w_rdy;
@@ -4915,37 +4946,89 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   reg [23:0] wr = 24'h000000;
   reg zero_hi = 1'h0;
   always @(posedge clk)
-    o_rec__valid <= \$412 ;
+    t4_fld <= \$409 ;
   always @(posedge clk)
-    o_rec__payload <= \$413 ;
+    t4_seq <= \$410 ;
   always @(posedge clk)
-    rec_nonce <= \$414 ;
+    t4_ln <= \$411 ;
   always @(posedge clk)
-    rec_gas_limit <= \$415 ;
+    t4_short <= \$412 ;
   always @(posedge clk)
-    rec_chain_id <= \$416 ;
+    t4_first <= \$413 ;
   always @(posedge clk)
-    rec_gas_price <= \$417 ;
+    t4_wrapped <= \$414 ;
   always @(posedge clk)
-    rec_max_priority_fee_per_gas <= \$418 ;
+    t4_own_fail <= \$415 ;
   always @(posedge clk)
-    rec_max_fee_per_gas <= \$419 ;
+    t4_r0v <= \$416 ;
   always @(posedge clk)
-    rec_max_fee_per_blob_gas <= \$420 ;
+    t4_r0 <= \$417 ;
   always @(posedge clk)
-    rec_value <= \$421 ;
+    lt30 <= \$418 ;
   always @(posedge clk)
-    rec_v <= \$422 ;
+    lt50 <= \$419 ;
   always @(posedge clk)
-    rec_r <= \$423 ;
+    lt53 <= \$420 ;
   always @(posedge clk)
-    rec_s <= \$424 ;
+    val4 <= \$421 ;
   always @(posedge clk)
-    rec_to <= \$425 ;
+    r3v_4 <= \$422 ;
   always @(posedge clk)
-    best_v <= \$426 ;
+    r3_4 <= \$423 ;
   always @(posedge clk)
-    best <= \$427 ;
+    cmp_n <= \$424 ;
+  always @(posedge clk)
+    cmp_h <= \$425 ;
+  always @(posedge clk)
+    cmp_p <= \$426 ;
+  always @(posedge clk)
+    zero_hi <= \$427 ;
+  always @(posedge clk)
+    c0_27_28 <= \$428 ;
+  always @(posedge clk)
+    c0_lt37 <= \$429 ;
+  always @(posedge clk)
+    c0_gt1 <= \$430 ;
+  always @(posedge clk)
+    c0_ones <= \$431 ;
+  always @(posedge clk)
+    c0_zero <= \$432 ;
+  always @(posedge clk)
+    c0_one <= \$433 ;
+  always @(posedge clk)
+    prio <= \$434 ;
+  always @(posedge clk)
+    o_rec__valid <= \$435 ;
+  always @(posedge clk)
+    o_rec__payload <= \$436 ;
+  always @(posedge clk)
+    rec_nonce <= \$437 ;
+  always @(posedge clk)
+    rec_gas_limit <= \$438 ;
+  always @(posedge clk)
+    rec_chain_id <= \$439 ;
+  always @(posedge clk)
+    rec_gas_price <= \$440 ;
+  always @(posedge clk)
+    rec_max_priority_fee_per_gas <= \$441 ;
+  always @(posedge clk)
+    rec_max_fee_per_gas <= \$442 ;
+  always @(posedge clk)
+    rec_max_fee_per_blob_gas <= \$443 ;
+  always @(posedge clk)
+    rec_value <= \$444 ;
+  always @(posedge clk)
+    rec_v <= \$445 ;
+  always @(posedge clk)
+    rec_r <= \$446 ;
+  always @(posedge clk)
+    rec_s <= \$447 ;
+  always @(posedge clk)
+    rec_to <= \$448 ;
+  always @(posedge clk)
+    best_v <= \$449 ;
+  always @(posedge clk)
+    best <= \$450 ;
   assign \$1  = 1'h0 + i_beat__payload[64];
   assign \$2  = \$1  + i_beat__payload[65];
   assign \$3  = \$2  + i_beat__payload[66];
@@ -4971,515 +5054,490 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   assign lim = have_last ? { 1'h0, r_data[22:0] } : avail;
   assign is_data = j[31:26] == 4'ha;
   assign \$17  = have_last | j_zl;
-  assign \$18  = j_nb < avail;
-  assign bytes_in = \$17  | \$18 ;
-  assign \$19  = ~ j_zl;
-  assign \$20  = \$19  & have_last;
-  assign \$21  = j[56:32] >= r_data[47:23];
-  assign first_absent = \$20  & \$21 ;
-  assign \$22  = r_data[47:23] < j_end;
-  assign past_end = have_last & \$22 ;
-  assign \$23  = short ? j[81:57] : 25'h0000020;
-  assign \$25  = cur_base[3:0] + \$24 [3:0];
-  assign \$26  = ~ o_calldata__valid;
-  assign cd_free = \$26  | o_calldata__ready;
-  assign \$28  = cur_base[3:0] + \$27 [3:0];
-  assign a_lt_e = qa < j_end;
-  assign a_lt_s = qa < r_data[47:23];
+  assign bytes_in = \$17  | nb_in;
+  assign \$18  = ~ j_zl;
+  assign \$19  = \$18  & have_last;
+  assign \$20  = j[56:32] >= r_data[47:23];
+  assign first_absent = \$19  & \$20 ;
+  assign \$21  = r_data[47:23] < j_end;
+  assign past_end = have_last & \$21 ;
+  assign \$22  = short ? j[81:57] : 25'h0000020;
+  assign \$24  = cur_base[3:0] + \$23 [3:0];
+  assign \$25  = ~ o_calldata__valid;
+  assign cd_free = \$25  | o_calldata__ready;
+  assign \$27  = cur_base[3:0] + \$26 [3:0];
   assign e_lt_s = j_end < r_data[47:23];
-  assign \$29  = a_lt_e ? a_lt_s : e_lt_s;
-  assign \$30  = ~ \$29 ;
-  assign by_size = have_last & \$30 ;
-  assign \$31  = r_data[47:23] - q;
-  assign \$32  = 4'h8 - q[2:0];
-  assign \$33  = j_end - q;
-  assign \$34  = a_lt_e ? \$32  : { 1'h0, \$33 [3:0] };
-  assign \$35  = by_size ? { 1'h0, \$31 [3:0] } : \$34 ;
-  assign \$36  = ~ a_lt_e;
-  assign \$37  = ~ a_lt_s;
-  assign \$38  = have_last & \$37 ;
-  assign c_last = \$36  | \$38 ;
-  assign \$39  = q < j_end;
-  assign \$40  = ~ \$39 ;
-  assign \$41  = q < r_data[47:23];
-  assign \$42  = ~ \$41 ;
-  assign \$43  = have_last & \$42 ;
-  assign s_done_now = \$40  | \$43 ;
-  assign \$45  = \$44  < avail;
-  assign s_beat_in = have_last | \$45 ;
-  assign \$46  = adv & jv;
-  assign \$47  = have_last & cd_free;
-  assign \$48  = d_end > r_data[47:23];
-  assign \$49  = s_beat_in | s_done_now;
-  assign \$50  = ~ j_zl;
-  assign \$51  = \$50  & j[82];
-  assign \$52  = ~ j_zl;
-  assign \$53  = ~ first_absent;
-  assign \$54  = \$52  & \$53 ;
-  assign \$55  = j[31:26] == 6'h20;
-  assign \$56  = d_valid & d_ver;
-  assign \$57  = | own[32:28];
-  assign \$58  = own_v & \$57 ;
-  assign \$59  = ! win[7:0];
-  assign \$60  = t2_fld == 2'h2;
-  assign \$61  = t2_fld == 2'h3;
-  assign \$62  = t2_fld == 3'h4;
-  assign \$63  = t2_fld == 3'h5;
-  assign \$64  = t2_fld == 3'h6;
-  assign \$65  = t2_fld == 3'h7;
-  assign \$66  = t2_fld == 4'h9;
-  assign \$67  = t2_fld == 4'hc;
-  assign \$68  = t2_fld == 4'hf;
-  assign \$69  = t2_fld == 5'h10;
-  assign \$70  = t2_fld == 5'h11;
-  assign \$71  = t2_fld == 5'h12;
-  assign \$72  = t2_fld == 5'h19;
-  assign \$73  = t2_fld == 5'h1b;
-  assign \$74  = t2_fld == 5'h1c;
-  assign \$75  = t2_fld == 5'h1d;
-  assign \$76  = t2_fld == 5'h1e;
-  assign \$77  = t2_fld == 6'h20;
-  assign \$78  = | { \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60  };
-  assign \$79  = \$59  & \$78 ;
-  assign \$80  = t2_fld == 5'h17;
-  assign \$81  = win[7:0] != 1'h1;
-  assign \$82  = \$80  & \$81 ;
-  assign \$83  = 6'h20 - t2_ln;
-  assign \$84  = ~ t4_end;
-  assign \$85  = t4_valid & \$84 ;
-  assign \$86  = \$85  & t4_short;
-  assign \$87  = ~ t4_own_fail;
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = zero_hi & c0_ones;
-  assign \$92  = cmp_p[3] & \$91 ;
-  assign \$93  = cmp_p[2] | \$92 ;
-  assign \$94  = cmp_p[5] & \$93 ;
-  assign \$95  = cmp_p[4] | \$94 ;
-  assign \$96  = cmp_p[7] & \$95 ;
-  assign \$97  = cmp_p[6] | \$96 ;
-  assign \$98  = ~ c0_27_28;
-  assign \$99  = zero_hi & \$98 ;
-  assign \$100  = \$99  & c0_lt37;
-  assign \$101  = ~ zero_hi;
-  assign \$102  = \$101  | c0_gt1;
-  assign \$103  = zero_hi & c0_zero;
-  assign \$106  = cmp_n[3] & \$105 ;
-  assign \$107  = cmp_n[2] | \$106 ;
-  assign \$108  = cmp_n[5] & \$107 ;
-  assign \$109  = cmp_n[4] | \$108 ;
-  assign \$110  = cmp_n[7] & \$109 ;
-  assign \$111  = cmp_n[6] | \$110 ;
-  assign \$112  = ~ \$111 ;
-  assign \$113  = \$103  | \$112 ;
-  assign \$114  = zero_hi & c0_zero;
-  assign \$117  = cmp_n[3] & \$116 ;
-  assign \$118  = cmp_n[2] | \$117 ;
-  assign \$119  = cmp_n[5] & \$118 ;
-  assign \$120  = cmp_n[4] | \$119 ;
-  assign \$121  = cmp_n[7] & \$120 ;
-  assign \$122  = cmp_n[6] | \$121 ;
-  assign \$123  = ~ \$122 ;
-  assign \$124  = \$114  | \$123 ;
-  assign \$127  = cmp_h[3] & \$126 ;
-  assign \$128  = cmp_h[2] | \$127 ;
-  assign \$129  = cmp_h[5] & \$128 ;
-  assign \$130  = cmp_h[4] | \$129 ;
-  assign \$131  = cmp_h[7] & \$130 ;
-  assign \$132  = cmp_h[6] | \$131 ;
-  assign \$133  = ~ \$132 ;
-  assign \$134  = & { cmp_h[7], cmp_h[5], cmp_h[3], cmp_h[1] };
-  assign \$135  = ~ \$134 ;
-  assign \$136  = \$133  & \$135 ;
-  assign \$137  = zero_hi & c0_one;
-  assign \$138  = ~ \$137 ;
+  assign hl2 = have_last & hl_prev;
+  assign \$28  = a_lt_e ? a_lt_s : e_lt_s;
+  assign \$29  = ~ \$28 ;
+  assign by_size = hl2 & \$29 ;
+  assign \$30  = r_data[47:23] - q;
+  assign \$31  = 4'h8 - q[2:0];
+  assign \$32  = j_end - q;
+  assign \$33  = a_lt_e ? \$31  : { 1'h0, \$32 [3:0] };
+  assign \$34  = by_size ? { 1'h0, \$30 [3:0] } : \$33 ;
+  assign \$35  = ~ a_lt_e;
+  assign \$36  = ~ a_lt_s;
+  assign \$37  = hl2 & \$36 ;
+  assign c_last = \$35  | \$37 ;
+  assign \$38  = ~ q_lt_e;
+  assign \$39  = ~ q_lt_s;
+  assign \$40  = hl2 & \$39 ;
+  assign s_done_now = \$38  | \$40 ;
+  assign s_beat_in = hl2 | qb_in;
+  assign \$41  = adv & jv;
+  assign \$42  = have_last & cd_free;
+  assign \$43  = d_end > r_data[47:23];
+  assign \$44  = s_beat_in | s_done_now;
+  assign \$45  = ~ j_zl;
+  assign \$46  = \$45  & j[82];
+  assign \$47  = ~ j_zl;
+  assign \$48  = ~ first_absent;
+  assign \$49  = \$47  & \$48 ;
+  assign \$50  = j[31:26] == 6'h20;
+  assign \$51  = d_valid & d_ver;
+  assign \$52  = | own[32:28];
+  assign \$53  = own_v & \$52 ;
+  assign \$54  = i_job__payload[81:57] <= 6'h20;
+  assign \$55  = in_end - 1'h1;
+  assign \$56  = \$54  ? \$55  : { 2'h0, i_job__payload[56:32] };
+  assign \$59  = \$58  + 1'h1;
+  assign \$60  = ! win[7:0];
+  assign \$61  = t2_fld == 2'h2;
+  assign \$62  = t2_fld == 2'h3;
+  assign \$63  = t2_fld == 3'h4;
+  assign \$64  = t2_fld == 3'h5;
+  assign \$65  = t2_fld == 3'h6;
+  assign \$66  = t2_fld == 3'h7;
+  assign \$67  = t2_fld == 4'h9;
+  assign \$68  = t2_fld == 4'hc;
+  assign \$69  = t2_fld == 4'hf;
+  assign \$70  = t2_fld == 5'h10;
+  assign \$71  = t2_fld == 5'h11;
+  assign \$72  = t2_fld == 5'h12;
+  assign \$73  = t2_fld == 5'h19;
+  assign \$74  = t2_fld == 5'h1b;
+  assign \$75  = t2_fld == 5'h1c;
+  assign \$76  = t2_fld == 5'h1d;
+  assign \$77  = t2_fld == 5'h1e;
+  assign \$78  = t2_fld == 6'h20;
+  assign \$79  = | { \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61  };
+  assign \$80  = \$60  & \$79 ;
+  assign \$81  = t2_fld == 5'h17;
+  assign \$82  = win[7:0] != 1'h1;
+  assign \$83  = \$81  & \$82 ;
+  assign \$84  = 6'h20 - t2_ln;
+  assign \$85  = ~ t4_end;
+  assign \$86  = t4_valid & \$85 ;
+  assign \$87  = \$86  & t4_short;
+  assign \$88  = ~ t4_own_fail;
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = zero_hi & c0_ones;
+  assign \$93  = cmp_p[3] & \$92 ;
+  assign \$94  = cmp_p[2] | \$93 ;
+  assign \$95  = cmp_p[5] & \$94 ;
+  assign \$96  = cmp_p[4] | \$95 ;
+  assign \$97  = cmp_p[7] & \$96 ;
+  assign \$98  = cmp_p[6] | \$97 ;
+  assign \$99  = ~ c0_27_28;
+  assign \$100  = zero_hi & \$99 ;
+  assign \$101  = \$100  & c0_lt37;
+  assign \$102  = ~ zero_hi;
+  assign \$103  = \$102  | c0_gt1;
+  assign \$104  = zero_hi & c0_zero;
+  assign \$107  = cmp_n[3] & \$106 ;
+  assign \$108  = cmp_n[2] | \$107 ;
+  assign \$109  = cmp_n[5] & \$108 ;
+  assign \$110  = cmp_n[4] | \$109 ;
+  assign \$111  = cmp_n[7] & \$110 ;
+  assign \$112  = cmp_n[6] | \$111 ;
+  assign \$113  = ~ \$112 ;
+  assign \$114  = \$104  | \$113 ;
+  assign \$115  = zero_hi & c0_zero;
+  assign \$118  = cmp_n[3] & \$117 ;
+  assign \$119  = cmp_n[2] | \$118 ;
+  assign \$120  = cmp_n[5] & \$119 ;
+  assign \$121  = cmp_n[4] | \$120 ;
+  assign \$122  = cmp_n[7] & \$121 ;
+  assign \$123  = cmp_n[6] | \$122 ;
+  assign \$124  = ~ \$123 ;
+  assign \$125  = \$115  | \$124 ;
+  assign \$128  = cmp_h[3] & \$127 ;
+  assign \$129  = cmp_h[2] | \$128 ;
+  assign \$130  = cmp_h[5] & \$129 ;
+  assign \$131  = cmp_h[4] | \$130 ;
+  assign \$132  = cmp_h[7] & \$131 ;
+  assign \$133  = cmp_h[6] | \$132 ;
+  assign \$134  = ~ \$133 ;
+  assign \$135  = & { cmp_h[7], cmp_h[5], cmp_h[3], cmp_h[1] };
+  assign \$136  = ~ \$135 ;
+  assign \$137  = \$134  & \$136 ;
+  assign \$138  = zero_hi & c0_one;
+  assign \$139  = ~ \$138 ;
   assign v0 = t4_valid & t4_r0v;
   assign v3 = t4_valid & r3v_4;
   assign lt0b = { t4_r0[24:0], t4_r0[27:25] } < { best[24:0], best[27:25] };
   assign lt3b = { r3_4[24:0], r3_4[27:25] } < { best[24:0], best[27:25] };
   assign lt5b = { t4_seq, 3'h4 } < { best[24:0], best[27:25] };
-  assign \$139  = ~ v0;
-  assign \$140  = ~ lt0b;
-  assign \$141  = \$139  | \$140 ;
-  assign \$142  = best_v & \$141 ;
-  assign \$143  = ~ v3;
-  assign \$144  = ~ lt3b;
-  assign \$145  = \$143  | \$144 ;
-  assign \$146  = \$142  & \$145 ;
-  assign \$147  = ~ r5v;
-  assign \$148  = ~ lt5b;
-  assign \$149  = \$147  | \$148 ;
-  assign win_b = \$146  & \$149 ;
-  assign \$150  = ~ best_v;
-  assign \$151  = \$150  | lt0b;
-  assign \$152  = v0 & \$151 ;
-  assign \$153  = ~ v3;
-  assign \$154  = ~ lt30;
-  assign \$155  = \$153  | \$154 ;
-  assign \$156  = \$152  & \$155 ;
-  assign \$157  = ~ r5v;
-  assign \$158  = ~ lt50;
-  assign \$159  = \$157  | \$158 ;
-  assign win0 = \$156  & \$159 ;
-  assign \$160  = ~ best_v;
-  assign \$161  = \$160  | lt3b;
-  assign \$162  = v3 & \$161 ;
-  assign \$163  = ~ v0;
-  assign \$164  = \$163  | lt30;
-  assign \$165  = \$162  & \$164 ;
-  assign \$166  = ~ r5v;
-  assign \$167  = ~ lt53;
-  assign \$168  = \$166  | \$167 ;
-  assign win3 = \$165  & \$168 ;
-  assign \$169  = ~ best_v;
-  assign \$170  = \$169  | lt5b;
-  assign \$171  = r5v & \$170 ;
-  assign \$172  = ~ v0;
-  assign \$173  = \$172  | lt50;
-  assign \$174  = \$171  & \$173 ;
-  assign \$175  = ~ v3;
-  assign \$176  = \$175  | lt53;
-  assign win5 = \$174  & \$176 ;
-  assign \$177  = best_v | v0;
-  assign \$178  = \$177  | v3;
-  assign merged_v = \$178  | r5v;
-  assign \$179  = win_b ? best : 33'h000000000;
-  assign \$180  = win0 ? t4_r0 : 33'h000000000;
-  assign \$181  = \$179  | \$180 ;
-  assign \$182  = win3 ? r3_4 : 33'h000000000;
-  assign \$183  = \$181  | \$182 ;
-  assign \$184  = win5 ? r5 : 33'h000000000;
-  assign merged = \$183  | \$184 ;
-  assign \$185  = ~ o_rec__valid;
-  assign rec_free = \$185  | o_rec__ready;
-  assign \$186  = t4_valid & t4_end;
-  assign \$187  = ~ rec_free;
-  assign \$188  = \$186  & \$187 ;
-  assign adv = ~ \$188 ;
-  assign \$189  = \$9 [23:0] < 4'hf;
-  assign \$190  = \$9 [23:0] < 5'h10;
-  assign \$191  = fire ? \$189  : \$190 ;
-  assign \$192  = wr + 1'h1;
-  assign \$193  = in_nb != 23'h7ffffe;
-  assign \$194  = in_nb + 1'h1;
-  assign \$195  = avail + w_v;
-  assign \$196  = r_en ? r_data[22:0] : 23'h000000;
-  assign \$197  = \$195  - \$196 ;
-  assign \$198  = j[1:0] != 2'h2;
-  assign \$199  = jv & \$198 ;
-  assign \$200  = j[56:32] > low;
-  assign \$201  = \$199  & \$200 ;
-  assign \$204  = \$201  ? { 1'h0, \$202  } : \$203 ;
-  assign \$205  = j[1:0] == 2'h2;
-  assign \$206  = jv & \$205 ;
-  assign \$207  = h_low < h_lim;
-  assign \$208  = ~ h_end;
-  assign \$209  = \$207  & \$208 ;
-  assign \$210  = \$209  ? { 1'h0, h_low } : h_lim;
-  assign \$211  = h_base + \$210 ;
-  assign \$212  = adv & jv;
-  assign \$213  = j[56:32] > low;
-  assign \$214  = have_last & cd_free;
-  assign \$215  = cur_base + r_data[22:0];
-  assign \$216  = s_beat_in | s_done_now;
-  assign \$217  = beat_q >> { q[2:0], 3'h0 };
-  assign \$218  = qa + 4'h8;
-  assign \$219  = q > low;
-  assign \$220  = j_end > low;
-  assign \$221  = ~ is_data;
-  assign \$222  = ~ short;
-  assign \$223  = \$221  & \$222 ;
-  assign \$224  = ~ have_last;
-  assign \$225  = \$223  & \$224 ;
-  assign \$226  = ~ first_absent;
-  assign \$227  = \$225  & \$226 ;
-  assign \$228  = j[31:26] == 6'h20;
-  assign \$229  = i_job__valid & i_job__ready;
-  assign \$230  = i_job__payload[81:57] <= 6'h20;
-  assign \$231  = ! i_job__payload[81:57];
-  assign \$232  = i_job__payload[81:57] <= 6'h20;
-  assign \$233  = in_end - 1'h1;
-  assign \$234  = \$232  ? \$233  : { 2'h0, i_job__payload[56:32] };
-  assign \$237  = \$236  + 1'h1;
-  assign \$238  = g1 + 1'h0;
-  assign \$240  = g1 + 1'h1;
-  assign \$242  = g1 + 2'h2;
-  assign \$244  = g1 + 2'h3;
-  assign \$246  = g1 + 3'h4;
-  assign \$248  = { \$247 , \$245 , \$243 , \$241 , \$239  } >> { lane1, 3'h0 };
-  assign \$249  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$83 [5:0], 3'h0 };
-  assign \$250  = t2_own_fail | r3v;
-  assign \$251  = { r3_q[24:0], r3_q[27:25] } < { t3_r0[24:0], t3_r0[27:25] };
-  assign \$252  = { t3_seq, 3'h4 } < { t3_r0[24:0], t3_r0[27:25] };
-  assign \$253  = { t3_seq, 3'h4 } < { r3_q[24:0], r3_q[27:25] };
-  assign \$254  = val3[63:0] < 64'hbfd25e8cd0364141;
-  assign \$255  = val3[63:0] == 64'hbfd25e8cd0364141;
-  assign \$256  = val3[127:64] < 64'hbaaedce6af48a03b;
-  assign \$257  = val3[127:64] == 64'hbaaedce6af48a03b;
-  assign \$258  = val3[191:128] < 64'hfffffffffffffffe;
-  assign \$259  = val3[191:128] == 64'hfffffffffffffffe;
-  assign \$260  = val3[255:192] < 64'hffffffffffffffff;
-  assign \$261  = val3[255:192] == 64'hffffffffffffffff;
-  assign \$262  = val3[63:0] < 64'hdfe92f46681b20a0;
-  assign \$263  = val3[63:0] == 64'hdfe92f46681b20a0;
-  assign \$264  = val3[127:64] < 63'h5d576e7357a4501d;
-  assign \$265  = val3[127:64] == 63'h5d576e7357a4501d;
-  assign \$266  = val3[191:128] < 64'hffffffffffffffff;
-  assign \$267  = val3[191:128] == 64'hffffffffffffffff;
-  assign \$268  = val3[255:192] < 63'h7fffffffffffffff;
-  assign \$269  = val3[255:192] == 63'h7fffffffffffffff;
-  assign \$270  = val3[63:0] < prio[63:0];
-  assign \$271  = val3[63:0] == prio[63:0];
-  assign \$272  = val3[127:64] < prio[127:64];
-  assign \$273  = val3[127:64] == prio[127:64];
-  assign \$274  = val3[191:128] < prio[191:128];
-  assign \$275  = val3[191:128] == prio[191:128];
-  assign \$276  = val3[255:192] < prio[255:192];
-  assign \$277  = val3[255:192] == prio[255:192];
-  assign \$278  = ! val3[255:64];
-  assign \$279  = val3[63:0] == 5'h1b;
-  assign \$280  = val3[63:0] == 5'h1c;
-  assign \$281  = \$279  | \$280 ;
-  assign \$282  = val3[63:0] < 6'h25;
-  assign \$283  = val3[63:0] > 1'h1;
-  assign \$284  = val3[63:0] == 64'hffffffffffffffff;
-  assign \$285  = ! val3[63:0];
-  assign \$286  = val3[63:0] == 1'h1;
-  assign \$287  = t3_valid & t3_end;
-  assign \$288  = t3_fld == 3'h5;
-  assign \$289  = t3_valid & \$288 ;
-  assign \$290  = ~ t3_end;
-  assign \$291  = \$289  & \$290 ;
-  assign \$292  = ~ t3_own_fail;
-  assign \$293  = \$291  & \$292 ;
-  assign \$294  = adv & t4_valid;
-  assign \$295  = ~ t4_own_fail;
-  assign \$296  = t4_short & \$295 ;
-  assign \$297  = ~ r3v_4;
-  assign \$298  = \$296  & \$297 ;
-  assign \$299  = ~ r5v;
-  assign \$300  = \$298  & \$299 ;
+  assign \$140  = ~ v0;
+  assign \$141  = ~ lt0b;
+  assign \$142  = \$140  | \$141 ;
+  assign \$143  = best_v & \$142 ;
+  assign \$144  = ~ v3;
+  assign \$145  = ~ lt3b;
+  assign \$146  = \$144  | \$145 ;
+  assign \$147  = \$143  & \$146 ;
+  assign \$148  = ~ r5v;
+  assign \$149  = ~ lt5b;
+  assign \$150  = \$148  | \$149 ;
+  assign win_b = \$147  & \$150 ;
+  assign \$151  = ~ best_v;
+  assign \$152  = \$151  | lt0b;
+  assign \$153  = v0 & \$152 ;
+  assign \$154  = ~ v3;
+  assign \$155  = ~ lt30;
+  assign \$156  = \$154  | \$155 ;
+  assign \$157  = \$153  & \$156 ;
+  assign \$158  = ~ r5v;
+  assign \$159  = ~ lt50;
+  assign \$160  = \$158  | \$159 ;
+  assign win0 = \$157  & \$160 ;
+  assign \$161  = ~ best_v;
+  assign \$162  = \$161  | lt3b;
+  assign \$163  = v3 & \$162 ;
+  assign \$164  = ~ v0;
+  assign \$165  = \$164  | lt30;
+  assign \$166  = \$163  & \$165 ;
+  assign \$167  = ~ r5v;
+  assign \$168  = ~ lt53;
+  assign \$169  = \$167  | \$168 ;
+  assign win3 = \$166  & \$169 ;
+  assign \$170  = ~ best_v;
+  assign \$171  = \$170  | lt5b;
+  assign \$172  = r5v & \$171 ;
+  assign \$173  = ~ v0;
+  assign \$174  = \$173  | lt50;
+  assign \$175  = \$172  & \$174 ;
+  assign \$176  = ~ v3;
+  assign \$177  = \$176  | lt53;
+  assign win5 = \$175  & \$177 ;
+  assign \$178  = best_v | v0;
+  assign \$179  = \$178  | v3;
+  assign merged_v = \$179  | r5v;
+  assign \$180  = win_b ? best : 33'h000000000;
+  assign \$181  = win0 ? t4_r0 : 33'h000000000;
+  assign \$182  = \$180  | \$181 ;
+  assign \$183  = win3 ? r3_4 : 33'h000000000;
+  assign \$184  = \$182  | \$183 ;
+  assign \$185  = win5 ? r5 : 33'h000000000;
+  assign merged = \$184  | \$185 ;
+  assign \$186  = ~ o_rec__valid;
+  assign rec_free = \$186  | o_rec__ready;
+  assign \$187  = t4_valid & t4_end;
+  assign \$188  = ~ rec_free;
+  assign \$189  = \$187  & \$188 ;
+  assign adv = ~ \$189 ;
+  assign \$190  = \$9 [23:0] < 4'hf;
+  assign \$191  = \$9 [23:0] < 5'h10;
+  assign \$192  = fire ? \$190  : \$191 ;
+  assign \$193  = wr + 1'h1;
+  assign \$194  = in_nb != 23'h7ffffe;
+  assign \$195  = in_nb + 1'h1;
+  assign \$196  = avail + w_v;
+  assign \$197  = r_en ? r_data[22:0] : 23'h000000;
+  assign \$198  = \$196  - \$197 ;
+  assign \$199  = j[1:0] != 2'h2;
+  assign \$200  = jv & \$199 ;
+  assign \$201  = j[56:32] > low;
+  assign \$202  = \$200  & \$201 ;
+  assign \$205  = \$202  ? { 1'h0, \$203  } : \$204 ;
+  assign \$206  = j[1:0] == 2'h2;
+  assign \$207  = jv & \$206 ;
+  assign \$208  = h_low < h_lim;
+  assign \$209  = ~ h_end;
+  assign \$210  = \$208  & \$209 ;
+  assign \$211  = \$210  ? { 1'h0, h_low } : h_lim;
+  assign \$212  = h_base + \$211 ;
+  assign \$213  = ~ r_en;
+  assign \$214  = have_last & \$213 ;
+  assign \$215  = q < r_data[47:23];
+  assign \$216  = qa < r_data[47:23];
+  assign \$217  = j_nb < avail;
+  assign \$219  = \$218  < avail;
+  assign \$220  = adv & jv;
+  assign \$221  = j[56:32] > low;
+  assign \$222  = have_last & cd_free;
+  assign \$223  = cur_base + r_data[22:0];
+  assign \$224  = s_beat_in | s_done_now;
+  assign \$225  = beat_q >> { q[2:0], 3'h0 };
+  assign \$226  = qa + 4'h8;
+  assign \$228  = \$227  < avail;
+  assign \$229  = qa + 4'h8;
+  assign \$230  = \$229  < j_end;
+  assign \$231  = qa < r_data[47:23];
+  assign \$232  = qa + 4'h8;
+  assign \$233  = \$232  < r_data[47:23];
+  assign \$234  = q > low;
+  assign \$235  = j_end > low;
+  assign \$236  = ~ is_data;
+  assign \$237  = ~ short;
+  assign \$238  = \$236  & \$237 ;
+  assign \$239  = ~ have_last;
+  assign \$240  = \$238  & \$239 ;
+  assign \$241  = ~ first_absent;
+  assign \$242  = \$240  & \$241 ;
+  assign \$243  = j[31:26] == 6'h20;
+  assign \$244  = i_job__valid & i_job__ready;
+  assign \$245  = i_job__payload[81:57] <= 6'h20;
+  assign \$246  = ! i_job__payload[81:57];
+  assign \$247  = \$57 [22:0] < avail;
+  assign \$249  = \$248  < avail;
+  assign \$250  = | i_job__payload[81:57];
+  assign \$251  = { \$59 [22:0], 3'h0 } < in_end;
+  assign \$252  = i_job__payload[56:32] < r_data[47:23];
+  assign \$253  = { \$59 [22:0], 3'h0 } < r_data[47:23];
+  assign \$254  = g1 + 1'h0;
+  assign \$256  = g1 + 1'h1;
+  assign \$258  = g1 + 2'h2;
+  assign \$260  = g1 + 2'h3;
+  assign \$262  = g1 + 3'h4;
+  assign \$264  = { \$263 , \$261 , \$259 , \$257 , \$255  } >> { lane1, 3'h0 };
+  assign \$265  = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] } >> { \$84 [5:0], 3'h0 };
+  assign \$266  = t2_own_fail | r3v;
+  assign \$267  = { r3_q[24:0], r3_q[27:25] } < { t3_r0[24:0], t3_r0[27:25] };
+  assign \$268  = { t3_seq, 3'h4 } < { t3_r0[24:0], t3_r0[27:25] };
+  assign \$269  = { t3_seq, 3'h4 } < { r3_q[24:0], r3_q[27:25] };
+  assign \$270  = val3[63:0] < 64'hbfd25e8cd0364141;
+  assign \$271  = val3[63:0] == 64'hbfd25e8cd0364141;
+  assign \$272  = val3[127:64] < 64'hbaaedce6af48a03b;
+  assign \$273  = val3[127:64] == 64'hbaaedce6af48a03b;
+  assign \$274  = val3[191:128] < 64'hfffffffffffffffe;
+  assign \$275  = val3[191:128] == 64'hfffffffffffffffe;
+  assign \$276  = val3[255:192] < 64'hffffffffffffffff;
+  assign \$277  = val3[255:192] == 64'hffffffffffffffff;
+  assign \$278  = val3[63:0] < 64'hdfe92f46681b20a0;
+  assign \$279  = val3[63:0] == 64'hdfe92f46681b20a0;
+  assign \$280  = val3[127:64] < 63'h5d576e7357a4501d;
+  assign \$281  = val3[127:64] == 63'h5d576e7357a4501d;
+  assign \$282  = val3[191:128] < 64'hffffffffffffffff;
+  assign \$283  = val3[191:128] == 64'hffffffffffffffff;
+  assign \$284  = val3[255:192] < 63'h7fffffffffffffff;
+  assign \$285  = val3[255:192] == 63'h7fffffffffffffff;
+  assign \$286  = val3[63:0] < prio[63:0];
+  assign \$287  = val3[63:0] == prio[63:0];
+  assign \$288  = val3[127:64] < prio[127:64];
+  assign \$289  = val3[127:64] == prio[127:64];
+  assign \$290  = val3[191:128] < prio[191:128];
+  assign \$291  = val3[191:128] == prio[191:128];
+  assign \$292  = val3[255:192] < prio[255:192];
+  assign \$293  = val3[255:192] == prio[255:192];
+  assign \$294  = ! val3[255:64];
+  assign \$295  = val3[63:0] == 5'h1b;
+  assign \$296  = val3[63:0] == 5'h1c;
+  assign \$297  = \$295  | \$296 ;
+  assign \$298  = val3[63:0] < 6'h25;
+  assign \$299  = val3[63:0] > 1'h1;
+  assign \$300  = val3[63:0] == 64'hffffffffffffffff;
+  assign \$301  = ! val3[63:0];
+  assign \$302  = val3[63:0] == 1'h1;
+  assign \$303  = t3_valid & t3_end;
+  assign \$304  = t3_fld == 3'h5;
+  assign \$305  = t3_valid & \$304 ;
+  assign \$306  = ~ t3_end;
+  assign \$307  = \$305  & \$306 ;
+  assign \$308  = ~ t3_own_fail;
+  assign \$309  = \$307  & \$308 ;
+  assign \$310  = adv & t4_valid;
+  assign \$311  = ~ t4_own_fail;
+  assign \$312  = t4_short & \$311 ;
+  assign \$313  = ~ r3v_4;
+  assign \$314  = \$312  & \$313 ;
+  assign \$315  = ~ r5v;
+  assign \$316  = \$314  & \$315 ;
   always @(posedge clk)
-    room <= \$301 ;
+    room <= \$317 ;
   always @(posedge clk)
-    w_v <= \$302 ;
+    w_v <= \$318 ;
   always @(posedge clk)
-    w_idx <= \$303 ;
+    w_idx <= \$319 ;
   always @(posedge clk)
-    \w_data$143  <= \$304 ;
+    \w_data$149  <= \$320 ;
   always @(posedge clk)
-    buf0 <= \$305 ;
+    buf0 <= \$321 ;
   always @(posedge clk)
-    buf1 <= \$306 ;
+    buf1 <= \$322 ;
   always @(posedge clk)
-    buf2 <= \$307 ;
+    buf2 <= \$323 ;
   always @(posedge clk)
-    buf3 <= \$308 ;
+    buf3 <= \$324 ;
   always @(posedge clk)
-    buf4 <= \$309 ;
+    buf4 <= \$325 ;
   always @(posedge clk)
-    buf5 <= \$310 ;
+    buf5 <= \$326 ;
   always @(posedge clk)
-    buf6 <= \$311 ;
+    buf6 <= \$327 ;
   always @(posedge clk)
-    buf7 <= \$312 ;
+    buf7 <= \$328 ;
   always @(posedge clk)
-    buf8 <= \$313 ;
+    buf8 <= \$329 ;
   always @(posedge clk)
-    buf9 <= \$314 ;
+    buf9 <= \$330 ;
   always @(posedge clk)
-    buf10 <= \$315 ;
+    buf10 <= \$331 ;
   always @(posedge clk)
-    buf11 <= \$316 ;
+    buf11 <= \$332 ;
   always @(posedge clk)
-    buf12 <= \$317 ;
+    buf12 <= \$333 ;
   always @(posedge clk)
-    buf13 <= \$318 ;
+    buf13 <= \$334 ;
   always @(posedge clk)
-    buf14 <= \$319 ;
+    buf14 <= \$335 ;
   always @(posedge clk)
-    buf15 <= \$320 ;
+    buf15 <= \$336 ;
   always @(posedge clk)
-    wr <= \$321 ;
+    wr <= \$337 ;
   always @(posedge clk)
-    in_nb <= \$322 ;
+    in_nb <= \$338 ;
   always @(posedge clk)
-    avail <= \$323 ;
+    avail <= \$339 ;
   always @(posedge clk)
-    h_low <= \$324 ;
+    h_low <= \$340 ;
   always @(posedge clk)
-    h_lim <= \$325 ;
+    h_lim <= \$341 ;
   always @(posedge clk)
-    h_end <= \$326 ;
+    h_end <= \$342 ;
   always @(posedge clk)
-    h_base <= \$327 ;
+    h_base <= \$343 ;
   always @(posedge clk)
-    head <= \$328 ;
+    head <= \$344 ;
   always @(posedge clk)
-    o_calldata__valid <= \$329 ;
+    o_calldata__valid <= \$345 ;
   always @(posedge clk)
-    low <= \$330 ;
+    hl_prev <= \$346 ;
   always @(posedge clk)
-    o_calldata__payload <= \$331 ;
+    q_lt_s <= \$347 ;
   always @(posedge clk)
-    cur_base <= \$332 ;
+    a_lt_s <= \$348 ;
   always @(posedge clk)
-    d_valid <= \$333 ;
+    nb_in <= \$349 ;
   always @(posedge clk)
-    q <= \$334 ;
+    qb_in <= \$350 ;
   always @(posedge clk)
-    qa <= \$335 ;
+    low <= \$351 ;
   always @(posedge clk)
-    d_seq <= \$336 ;
+    o_calldata__payload <= \$352 ;
   always @(posedge clk)
-    d_end <= \$337 ;
+    cur_base <= \$353 ;
   always @(posedge clk)
-    d_ver <= \$338 ;
+    d_valid <= \$354 ;
   always @(posedge clk)
-    jv <= \$339 ;
+    q <= \$355 ;
   always @(posedge clk)
-    j <= \$340 ;
+    qa <= \$356 ;
   always @(posedge clk)
-    j_end <= \$341 ;
+    q_lt_e <= \$357 ;
   always @(posedge clk)
-    short <= \$342 ;
+    a_lt_e <= \$358 ;
   always @(posedge clk)
-    j_zl <= \$343 ;
+    d_seq <= \$359 ;
   always @(posedge clk)
-    j_nb <= \$344 ;
+    d_end <= \$360 ;
   always @(posedge clk)
-    t1_valid <= \$345 ;
+    d_ver <= \$361 ;
   always @(posedge clk)
-    t1_end <= \$346 ;
+    jv <= \$362 ;
   always @(posedge clk)
-    t1_fld <= \$347 ;
+    j <= \$363 ;
   always @(posedge clk)
-    t1_seq <= \$348 ;
+    j_end <= \$364 ;
   always @(posedge clk)
-    t1_ln <= \$349 ;
+    short <= \$365 ;
   always @(posedge clk)
-    t1_short <= \$350 ;
+    j_zl <= \$366 ;
   always @(posedge clk)
-    t1_first <= \$351 ;
+    j_nb <= \$367 ;
   always @(posedge clk)
-    t1_wrapped <= \$352 ;
+    t1_valid <= \$368 ;
   always @(posedge clk)
-    t1_own_fail <= \$353 ;
+    t1_end <= \$369 ;
   always @(posedge clk)
-    t1_r0v <= \$354 ;
+    t1_fld <= \$370 ;
   always @(posedge clk)
-    t1_r0 <= \$355 ;
+    t1_seq <= \$371 ;
   always @(posedge clk)
-    lane1 <= \$356 ;
+    t1_ln <= \$372 ;
   always @(posedge clk)
-    g1 <= \$357 ;
+    t1_short <= \$373 ;
   always @(posedge clk)
-    t2_valid <= \$358 ;
+    t1_first <= \$374 ;
   always @(posedge clk)
-    t2_end <= \$359 ;
+    t1_wrapped <= \$375 ;
   always @(posedge clk)
-    t2_fld <= \$360 ;
+    t1_own_fail <= \$376 ;
   always @(posedge clk)
-    t2_seq <= \$361 ;
+    t1_r0v <= \$377 ;
   always @(posedge clk)
-    t2_ln <= \$362 ;
+    t1_r0 <= \$378 ;
   always @(posedge clk)
-    t2_short <= \$363 ;
+    lane1 <= \$379 ;
   always @(posedge clk)
-    t2_first <= \$364 ;
+    g1 <= \$380 ;
   always @(posedge clk)
-    t2_wrapped <= \$365 ;
+    t2_valid <= \$381 ;
   always @(posedge clk)
-    t2_own_fail <= \$366 ;
+    t2_end <= \$382 ;
   always @(posedge clk)
-    t2_r0v <= \$367 ;
+    t2_fld <= \$383 ;
   always @(posedge clk)
-    t2_r0 <= \$368 ;
+    t2_seq <= \$384 ;
   always @(posedge clk)
-    win <= \$369 ;
+    t2_ln <= \$385 ;
   always @(posedge clk)
-    t3_valid <= \$370 ;
+    t2_short <= \$386 ;
   always @(posedge clk)
-    t3_end <= \$371 ;
+    t2_first <= \$387 ;
   always @(posedge clk)
-    t3_fld <= \$372 ;
+    t2_wrapped <= \$388 ;
   always @(posedge clk)
-    t3_seq <= \$373 ;
+    t2_own_fail <= \$389 ;
   always @(posedge clk)
-    t3_ln <= \$374 ;
+    t2_r0v <= \$390 ;
   always @(posedge clk)
-    t3_short <= \$375 ;
+    t2_r0 <= \$391 ;
   always @(posedge clk)
-    t3_first <= \$376 ;
+    win <= \$392 ;
   always @(posedge clk)
-    t3_wrapped <= \$377 ;
+    t3_valid <= \$393 ;
   always @(posedge clk)
-    t3_own_fail <= \$378 ;
+    t3_end <= \$394 ;
   always @(posedge clk)
-    t3_r0v <= \$379 ;
+    t3_fld <= \$395 ;
   always @(posedge clk)
-    t3_r0 <= \$380 ;
+    t3_seq <= \$396 ;
   always @(posedge clk)
-    val3 <= \$381 ;
+    t3_ln <= \$397 ;
   always @(posedge clk)
-    r3v_q <= \$382 ;
+    t3_short <= \$398 ;
   always @(posedge clk)
-    r3_q <= \$383 ;
+    t3_first <= \$399 ;
   always @(posedge clk)
-    t4_valid <= \$384 ;
+    t3_wrapped <= \$400 ;
   always @(posedge clk)
-    t4_end <= \$385 ;
+    t3_own_fail <= \$401 ;
   always @(posedge clk)
-    t4_fld <= \$386 ;
+    t3_r0v <= \$402 ;
   always @(posedge clk)
-    t4_seq <= \$387 ;
+    t3_r0 <= \$403 ;
   always @(posedge clk)
-    t4_ln <= \$388 ;
+    val3 <= \$404 ;
   always @(posedge clk)
-    t4_short <= \$389 ;
+    r3v_q <= \$405 ;
   always @(posedge clk)
-    t4_first <= \$390 ;
+    r3_q <= \$406 ;
   always @(posedge clk)
-    t4_wrapped <= \$391 ;
+    t4_valid <= \$407 ;
   always @(posedge clk)
-    t4_own_fail <= \$392 ;
-  always @(posedge clk)
-    t4_r0v <= \$393 ;
-  always @(posedge clk)
-    t4_r0 <= \$394 ;
-  always @(posedge clk)
-    lt30 <= \$395 ;
-  always @(posedge clk)
-    lt50 <= \$396 ;
-  always @(posedge clk)
-    lt53 <= \$397 ;
-  always @(posedge clk)
-    val4 <= \$398 ;
-  always @(posedge clk)
-    r3v_4 <= \$399 ;
-  always @(posedge clk)
-    r3_4 <= \$400 ;
-  always @(posedge clk)
-    cmp_n <= \$401 ;
-  always @(posedge clk)
-    cmp_h <= \$402 ;
-  always @(posedge clk)
-    cmp_p <= \$403 ;
-  always @(posedge clk)
-    zero_hi <= \$404 ;
-  always @(posedge clk)
-    c0_27_28 <= \$405 ;
-  always @(posedge clk)
-    c0_lt37 <= \$406 ;
-  always @(posedge clk)
-    c0_gt1 <= \$407 ;
-  always @(posedge clk)
-    c0_ones <= \$408 ;
-  always @(posedge clk)
-    c0_zero <= \$409 ;
-  always @(posedge clk)
-    c0_one <= \$410 ;
-  always @(posedge clk)
-    prio <= \$411 ;
+    t4_end <= \$408 ;
   \tx_values_top.values.ends  ends (
     .clk(clk),
     .\port$20$0 (\$13 [22:0]),
@@ -5493,60 +5551,329 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$413  = o_rec__payload;
-    if (\$294 ) begin
-      if (t4_end) begin
-        \$413 [2592] = merged_v;
-        \$413 [2625:2593] = merged;
-        \$413 [63:0] = rec_nonce;
-        \$413 [127:64] = rec_gas_limit;
-        \$413 [383:128] = rec_chain_id;
-        \$413 [639:384] = rec_gas_price;
-        \$413 [895:640] = rec_max_priority_fee_per_gas;
-        \$413 [1151:896] = rec_max_fee_per_gas;
-        \$413 [1407:1152] = rec_max_fee_per_blob_gas;
-        \$413 [1663:1408] = rec_value;
-        \$413 [1919:1664] = rec_v;
-        \$413 [2175:1920] = rec_r;
-        \$413 [2431:2176] = rec_s;
-        \$413 [2591:2432] = rec_to;
-      end
+    \$410  = t4_seq;
+    if (adv) begin
+      \$410  = t3_seq;
     end
     if (rst) begin
-      \$413  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$410  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$414  = rec_nonce;
-    if (\$294 ) begin
+    \$411  = t4_ln;
+    if (adv) begin
+      \$411  = t3_ln;
+    end
+    if (rst) begin
+      \$411  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$412  = t4_short;
+    if (adv) begin
+      \$412  = t3_short;
+    end
+    if (rst) begin
+      \$412  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$413  = t4_first;
+    if (adv) begin
+      \$413  = t3_first;
+    end
+    if (rst) begin
+      \$413  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$414  = t4_wrapped;
+    if (adv) begin
+      \$414  = t3_wrapped;
+    end
+    if (rst) begin
+      \$414  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$415  = t4_own_fail;
+    if (adv) begin
+      \$415  = t3_own_fail;
+    end
+    if (rst) begin
+      \$415  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$416  = t4_r0v;
+    if (adv) begin
+      \$416  = t3_r0v;
+    end
+    if (rst) begin
+      \$416  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$417  = t4_r0;
+    if (adv) begin
+      \$417  = t3_r0;
+    end
+    if (rst) begin
+      \$417  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$418  = lt30;
+    if (adv) begin
+      \$418  = \$267 ;
+    end
+    if (rst) begin
+      \$418  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$419  = lt50;
+    if (adv) begin
+      \$419  = \$268 ;
+    end
+    if (rst) begin
+      \$419  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$420  = lt53;
+    if (adv) begin
+      \$420  = \$269 ;
+    end
+    if (rst) begin
+      \$420  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$421  = val4;
+    if (adv) begin
+      \$421  = val3;
+    end
+    if (rst) begin
+      \$421  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$422  = r3v_4;
+    if (adv) begin
+      \$422  = r3v_q;
+    end
+    if (rst) begin
+      \$422  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$423  = r3_4;
+    if (adv) begin
+      \$423  = r3_q;
+    end
+    if (rst) begin
+      \$423  = 33'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$424  = cmp_n;
+    if (adv) begin
+      \$424  = { \$277 , \$276 , \$275 , \$274 , \$273 , \$272 , \$271 , \$270  };
+    end
+    if (rst) begin
+      \$424  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$425  = cmp_h;
+    if (adv) begin
+      \$425  = { \$285 , \$284 , \$283 , \$282 , \$281 , \$280 , \$279 , \$278  };
+    end
+    if (rst) begin
+      \$425  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$426  = cmp_p;
+    if (adv) begin
+      \$426  = { \$293 , \$292 , \$291 , \$290 , \$289 , \$288 , \$287 , \$286  };
+    end
+    if (rst) begin
+      \$426  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$427  = zero_hi;
+    if (adv) begin
+      \$427  = \$294 ;
+    end
+    if (rst) begin
+      \$427  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$428  = c0_27_28;
+    if (adv) begin
+      \$428  = \$297 ;
+    end
+    if (rst) begin
+      \$428  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$429  = c0_lt37;
+    if (adv) begin
+      \$429  = \$298 ;
+    end
+    if (rst) begin
+      \$429  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$430  = c0_gt1;
+    if (adv) begin
+      \$430  = \$299 ;
+    end
+    if (rst) begin
+      \$430  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$431  = c0_ones;
+    if (adv) begin
+      \$431  = \$300 ;
+    end
+    if (rst) begin
+      \$431  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$432  = c0_zero;
+    if (adv) begin
+      \$432  = \$301 ;
+    end
+    if (rst) begin
+      \$432  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$433  = c0_one;
+    if (adv) begin
+      \$433  = \$302 ;
+    end
+    if (rst) begin
+      \$433  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$434  = prio;
+    if (adv) begin
+      if (\$303 ) begin
+        \$434  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      end else if (\$309 ) begin
+        \$434  = val3;
+      end
+    end
+    if (rst) begin
+      \$434  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$435  = o_rec__valid;
+    if (o_rec__ready) begin
+      \$435  = 1'h0;
+    end
+    if (\$310 ) begin
+      if (t4_end) begin
+        \$435  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$435  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$436  = o_rec__payload;
+    if (\$310 ) begin
+      if (t4_end) begin
+        \$436 [2592] = merged_v;
+        \$436 [2625:2593] = merged;
+        \$436 [63:0] = rec_nonce;
+        \$436 [127:64] = rec_gas_limit;
+        \$436 [383:128] = rec_chain_id;
+        \$436 [639:384] = rec_gas_price;
+        \$436 [895:640] = rec_max_priority_fee_per_gas;
+        \$436 [1151:896] = rec_max_fee_per_gas;
+        \$436 [1407:1152] = rec_max_fee_per_blob_gas;
+        \$436 [1663:1408] = rec_value;
+        \$436 [1919:1664] = rec_v;
+        \$436 [2175:1920] = rec_r;
+        \$436 [2431:2176] = rec_s;
+        \$436 [2591:2432] = rec_to;
+      end
+    end
+    if (rst) begin
+      \$436  = 2626'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$437  = rec_nonce;
+    if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$414  = 64'h0000000000000000;
+        \$437  = 64'h0000000000000000;
       end else begin
-        if (\$300 ) begin
+        if (\$316 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
             6'h03:
-                \$414  = val4[63:0];
+                \$437  = val4[63:0];
           endcase
         end
       end
     end
     if (rst) begin
-      \$414  = 64'h0000000000000000;
+      \$437  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$415  = rec_gas_limit;
-    if (\$294 ) begin
+    \$438  = rec_gas_limit;
+    if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$415  = 64'h0000000000000000;
+        \$438  = 64'h0000000000000000;
       end else begin
-        if (\$300 ) begin
+        if (\$316 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -5559,68 +5886,68 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             6'h06:
                 /* empty */;
             6'h07:
-                \$415  = val4[63:0];
+                \$438  = val4[63:0];
           endcase
         end
       end
     end
     if (rst) begin
-      \$415  = 64'h0000000000000000;
+      \$438  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$416  = rec_chain_id;
-    if (\$294 ) begin
+    \$439  = rec_chain_id;
+    if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$416  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$439  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$300 ) begin
+        if (\$316 ) begin
           casez (t4_fld)
             6'h02:
-                \$416  = val4;
+                \$439  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$416  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$439  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$417  = rec_gas_price;
-    if (\$294 ) begin
+    \$440  = rec_gas_price;
+    if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$417  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$440  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$300 ) begin
+        if (\$316 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
             6'h03:
                 /* empty */;
             6'h04:
-                \$417  = val4;
+                \$440  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$417  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$440  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$418  = rec_max_priority_fee_per_gas;
-    if (\$294 ) begin
+    \$441  = rec_max_priority_fee_per_gas;
+    if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$418  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$441  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$300 ) begin
+        if (\$316 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -5629,24 +5956,24 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             6'h04:
                 /* empty */;
             6'h05:
-                \$418  = val4;
+                \$441  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$418  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$441  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$419  = rec_max_fee_per_gas;
-    if (\$294 ) begin
+    \$442  = rec_max_fee_per_gas;
+    if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$419  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$442  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$300 ) begin
+        if (\$316 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -5657,24 +5984,24 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             6'h05:
                 /* empty */;
             6'h06:
-                \$419  = val4;
+                \$442  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$419  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$442  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$420  = rec_max_fee_per_blob_gas;
-    if (\$294 ) begin
+    \$443  = rec_max_fee_per_blob_gas;
+    if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$420  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$443  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$300 ) begin
+        if (\$316 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -5691,24 +6018,24 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             6'h09:
                 /* empty */;
             6'h0c:
-                \$420  = val4;
+                \$443  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$420  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$443  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$421  = rec_value;
-    if (\$294 ) begin
+    \$444  = rec_value;
+    if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$421  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$444  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$300 ) begin
+        if (\$316 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -5723,24 +6050,24 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             6'h07:
                 /* empty */;
             6'h09:
-                \$421  = val4;
+                \$444  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$421  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$444  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$422  = rec_v;
-    if (\$294 ) begin
+    \$445  = rec_v;
+    if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$422  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$445  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$300 ) begin
+        if (\$316 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -5759,26 +6086,26 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             6'h0c:
                 /* empty */;
             6'h0f:
-                \$422  = val4;
+                \$445  = val4;
             6'h10:
-                \$422  = val4;
+                \$445  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$422  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$445  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$423  = rec_r;
-    if (\$294 ) begin
+    \$446  = rec_r;
+    if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$423  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$446  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$300 ) begin
+        if (\$316 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -5801,24 +6128,24 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             6'h10:
                 /* empty */;
             6'h11:
-                \$423  = val4;
+                \$446  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$423  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$446  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$424  = rec_s;
-    if (\$294 ) begin
+    \$447  = rec_s;
+    if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$424  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+        \$447  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
       end else begin
-        if (\$300 ) begin
+        if (\$316 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -5843,24 +6170,24 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             6'h11:
                 /* empty */;
             6'h12:
-                \$424  = val4;
+                \$447  = val4;
           endcase
         end
       end
     end
     if (rst) begin
-      \$424  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$447  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$425  = rec_to;
-    if (\$294 ) begin
+    \$448  = rec_to;
+    if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$425  = 160'h0000000000000000000000000000000000000000;
+        \$448  = 160'h0000000000000000000000000000000000000000;
       end else begin
-        if (\$300 ) begin
+        if (\$316 ) begin
           casez (t4_fld)
             6'h02:
                 /* empty */;
@@ -5887,48 +6214,48 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             6'h12:
                 /* empty */;
             6'h08:
-                \$425  = val4[159:0];
+                \$448  = val4[159:0];
           endcase
         end
       end
     end
     if (rst) begin
-      \$425  = 160'h0000000000000000000000000000000000000000;
+      \$448  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$426  = best_v;
-    if (\$294 ) begin
+    \$449  = best_v;
+    if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
-        \$426  = 1'h0;
+        \$449  = 1'h0;
       end else begin
-        \$426  = merged_v;
+        \$449  = merged_v;
       end
     end
     if (rst) begin
-      \$426  = 1'h0;
+      \$449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$427  = best;
-    if (\$294 ) begin
+    \$450  = best;
+    if (\$310 ) begin
       (* full_case = 32'd1 *)
       if (t4_end) begin
       end else begin
-        \$427  = merged;
+        \$450  = merged;
       end
     end
     if (rst) begin
-      \$427  = 33'h000000000;
+      \$450  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$28 [3:0])
+    casez (\$27 [3:0])
       4'h0:
           beat_q = buf0;
       4'h1:
@@ -5966,202 +6293,202 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$238 [3:0])
+    casez (\$254 [3:0])
       4'h0:
-          \$239  = buf0;
+          \$255  = buf0;
       4'h1:
-          \$239  = buf1;
+          \$255  = buf1;
       4'h2:
-          \$239  = buf2;
+          \$255  = buf2;
       4'h3:
-          \$239  = buf3;
+          \$255  = buf3;
       4'h4:
-          \$239  = buf4;
+          \$255  = buf4;
       4'h5:
-          \$239  = buf5;
+          \$255  = buf5;
       4'h6:
-          \$239  = buf6;
+          \$255  = buf6;
       4'h7:
-          \$239  = buf7;
+          \$255  = buf7;
       4'h8:
-          \$239  = buf8;
+          \$255  = buf8;
       4'h9:
-          \$239  = buf9;
+          \$255  = buf9;
       4'ha:
-          \$239  = buf10;
+          \$255  = buf10;
       4'hb:
-          \$239  = buf11;
+          \$255  = buf11;
       4'hc:
-          \$239  = buf12;
+          \$255  = buf12;
       4'hd:
-          \$239  = buf13;
+          \$255  = buf13;
       4'he:
-          \$239  = buf14;
+          \$255  = buf14;
       4'hf:
-          \$239  = buf15;
+          \$255  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$240 [3:0])
+    casez (\$256 [3:0])
       4'h0:
-          \$241  = buf0;
+          \$257  = buf0;
       4'h1:
-          \$241  = buf1;
+          \$257  = buf1;
       4'h2:
-          \$241  = buf2;
+          \$257  = buf2;
       4'h3:
-          \$241  = buf3;
+          \$257  = buf3;
       4'h4:
-          \$241  = buf4;
+          \$257  = buf4;
       4'h5:
-          \$241  = buf5;
+          \$257  = buf5;
       4'h6:
-          \$241  = buf6;
+          \$257  = buf6;
       4'h7:
-          \$241  = buf7;
+          \$257  = buf7;
       4'h8:
-          \$241  = buf8;
+          \$257  = buf8;
       4'h9:
-          \$241  = buf9;
+          \$257  = buf9;
       4'ha:
-          \$241  = buf10;
+          \$257  = buf10;
       4'hb:
-          \$241  = buf11;
+          \$257  = buf11;
       4'hc:
-          \$241  = buf12;
+          \$257  = buf12;
       4'hd:
-          \$241  = buf13;
+          \$257  = buf13;
       4'he:
-          \$241  = buf14;
+          \$257  = buf14;
       4'hf:
-          \$241  = buf15;
+          \$257  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$242 [3:0])
+    casez (\$258 [3:0])
       4'h0:
-          \$243  = buf0;
+          \$259  = buf0;
       4'h1:
-          \$243  = buf1;
+          \$259  = buf1;
       4'h2:
-          \$243  = buf2;
+          \$259  = buf2;
       4'h3:
-          \$243  = buf3;
+          \$259  = buf3;
       4'h4:
-          \$243  = buf4;
+          \$259  = buf4;
       4'h5:
-          \$243  = buf5;
+          \$259  = buf5;
       4'h6:
-          \$243  = buf6;
+          \$259  = buf6;
       4'h7:
-          \$243  = buf7;
+          \$259  = buf7;
       4'h8:
-          \$243  = buf8;
+          \$259  = buf8;
       4'h9:
-          \$243  = buf9;
+          \$259  = buf9;
       4'ha:
-          \$243  = buf10;
+          \$259  = buf10;
       4'hb:
-          \$243  = buf11;
+          \$259  = buf11;
       4'hc:
-          \$243  = buf12;
+          \$259  = buf12;
       4'hd:
-          \$243  = buf13;
+          \$259  = buf13;
       4'he:
-          \$243  = buf14;
+          \$259  = buf14;
       4'hf:
-          \$243  = buf15;
+          \$259  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$244 [3:0])
+    casez (\$260 [3:0])
       4'h0:
-          \$245  = buf0;
+          \$261  = buf0;
       4'h1:
-          \$245  = buf1;
+          \$261  = buf1;
       4'h2:
-          \$245  = buf2;
+          \$261  = buf2;
       4'h3:
-          \$245  = buf3;
+          \$261  = buf3;
       4'h4:
-          \$245  = buf4;
+          \$261  = buf4;
       4'h5:
-          \$245  = buf5;
+          \$261  = buf5;
       4'h6:
-          \$245  = buf6;
+          \$261  = buf6;
       4'h7:
-          \$245  = buf7;
+          \$261  = buf7;
       4'h8:
-          \$245  = buf8;
+          \$261  = buf8;
       4'h9:
-          \$245  = buf9;
+          \$261  = buf9;
       4'ha:
-          \$245  = buf10;
+          \$261  = buf10;
       4'hb:
-          \$245  = buf11;
+          \$261  = buf11;
       4'hc:
-          \$245  = buf12;
+          \$261  = buf12;
       4'hd:
-          \$245  = buf13;
+          \$261  = buf13;
       4'he:
-          \$245  = buf14;
+          \$261  = buf14;
       4'hf:
-          \$245  = buf15;
+          \$261  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$246 [3:0])
+    casez (\$262 [3:0])
       4'h0:
-          \$247  = buf0;
+          \$263  = buf0;
       4'h1:
-          \$247  = buf1;
+          \$263  = buf1;
       4'h2:
-          \$247  = buf2;
+          \$263  = buf2;
       4'h3:
-          \$247  = buf3;
+          \$263  = buf3;
       4'h4:
-          \$247  = buf4;
+          \$263  = buf4;
       4'h5:
-          \$247  = buf5;
+          \$263  = buf5;
       4'h6:
-          \$247  = buf6;
+          \$263  = buf6;
       4'h7:
-          \$247  = buf7;
+          \$263  = buf7;
       4'h8:
-          \$247  = buf8;
+          \$263  = buf8;
       4'h9:
-          \$247  = buf9;
+          \$263  = buf9;
       4'ha:
-          \$247  = buf10;
+          \$263  = buf10;
       4'hb:
-          \$247  = buf11;
+          \$263  = buf11;
       4'hc:
-          \$247  = buf12;
+          \$263  = buf12;
       4'hd:
-          \$247  = buf13;
+          \$263  = buf13;
       4'he:
-          \$247  = buf14;
+          \$263  = buf14;
       4'hf:
-          \$247  = buf15;
+          \$263  = buf15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_seq = { 1'h0, j[25:2] };
-    if (\$46 ) begin
+    if (\$41 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$47 ) begin
+            if (\$42 ) begin
               t0_seq = { 1'h0, j[25:2] };
             end
       endcase
@@ -6170,17 +6497,17 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     take = 1'h0;
-    if (\$46 ) begin
+    if (\$41 ) begin
       casez (j[1:0])
         2'h1:
             take = 1'h1;
         2'h2:
-            if (\$47 ) begin
+            if (\$42 ) begin
               take = 1'h1;
             end
         2'h0:
             if (is_data) begin
-              if (\$49 ) begin
+              if (\$44 ) begin
                 if (s_done_now) begin
                   take = 1'h1;
                 end else if (cd_free) begin
@@ -6198,12 +6525,12 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     r_en = 1'h0;
-    if (\$46 ) begin
+    if (\$41 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$47 ) begin
+            if (\$42 ) begin
               r_en = 1'h1;
             end
       endcase
@@ -6212,12 +6539,12 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_valid = 1'h0;
-    if (\$46 ) begin
+    if (\$41 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$47 ) begin
+            if (\$42 ) begin
               t0_valid = 1'h1;
             end
         2'h0:
@@ -6234,12 +6561,12 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_end = 1'h0;
-    if (\$46 ) begin
+    if (\$41 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$47 ) begin
+            if (\$42 ) begin
               t0_end = 1'h1;
             end
       endcase
@@ -6248,14 +6575,14 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_r0v = 1'h0;
-    if (\$46 ) begin
+    if (\$41 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$47 ) begin
+            if (\$42 ) begin
               if (d_valid) begin
-                if (\$48 ) begin
+                if (\$43 ) begin
                   t0_r0v = 1'h1;
                 end else if (d_ver) begin
                   t0_r0v = 1'h1;
@@ -6264,9 +6591,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             end
         2'h0:
             if (take) begin
-              if (\$56 ) begin
+              if (\$51 ) begin
                 t0_r0v = 1'h1;
-              end else if (\$58 ) begin
+              end else if (\$53 ) begin
                 t0_r0v = 1'h1;
               end
             end
@@ -6276,14 +6603,14 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_r0 = 33'h000000000;
-    if (\$46 ) begin
+    if (\$41 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
         2'h2:
-            if (\$47 ) begin
+            if (\$42 ) begin
               if (d_valid) begin
-                if (\$48 ) begin
+                if (\$43 ) begin
                   t0_r0[24:0] = { 1'h0, d_seq };
                   t0_r0[27:25] = 3'h3;
                   t0_r0[32:28] = 5'h03;
@@ -6294,9 +6621,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
             end
         2'h0:
             if (take) begin
-              if (\$56 ) begin
+              if (\$51 ) begin
                 t0_r0 = rd_ok;
-              end else if (\$58 ) begin
+              end else if (\$53 ) begin
                 t0_r0 = own;
               end
             end
@@ -6306,7 +6633,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     own_v = 1'h0;
-    if (\$46 ) begin
+    if (\$41 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -6317,7 +6644,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
               if (take) begin
                 if (first_absent) begin
                   own_v = 1'h1;
-                end else if (\$51 ) begin
+                end else if (\$46 ) begin
                   own_v = 1'h1;
                 end else if (past_end) begin
                   own_v = 1'h1;
@@ -6334,7 +6661,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
               end else if (have_last) begin
                 if (past_end) begin
                   own_v = 1'h1;
-                end else if (\$55 ) begin
+                end else if (\$50 ) begin
                   own_v = 1'h1;
                 end
               end else begin
@@ -6347,7 +6674,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     own = 33'h000000000;
-    if (\$46 ) begin
+    if (\$41 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -6360,7 +6687,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h2;
                   own[32:28] = 5'h03;
-                end else if (\$51 ) begin
+                end else if (\$46 ) begin
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h2;
                   own[32:28] = 5'h05;
@@ -6386,7 +6713,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h3;
                   own[32:28] = 5'h03;
-                end else if (\$55 ) begin
+                end else if (\$50 ) begin
                   own[24:0] = { 1'h0, j[25:2] };
                   own[27:25] = 3'h4;
                   own[32:28] = 5'h1a;
@@ -6399,7 +6726,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_first = 1'h0;
-    if (\$46 ) begin
+    if (\$41 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -6408,7 +6735,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         2'h0:
             if (is_data) begin
             end else if (bytes_in) begin
-              t0_first = \$54 ;
+              t0_first = \$49 ;
             end
       endcase
     end
@@ -6416,7 +6743,7 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     t0_own_fail = 1'h0;
-    if (\$46 ) begin
+    if (\$41 ) begin
       casez (j[1:0])
         2'h1:
             /* empty */;
@@ -6435,9 +6762,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
     if (t2_first) begin
       if (t2_wrapped) begin
         r3v = 1'h1;
-      end else if (\$79 ) begin
+      end else if (\$80 ) begin
         r3v = 1'h1;
-      end else if (\$82 ) begin
+      end else if (\$83 ) begin
         r3v = 1'h1;
       end
     end
@@ -6450,11 +6777,11 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h05;
-      end else if (\$79 ) begin
+      end else if (\$80 ) begin
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h06;
-      end else if (\$82 ) begin
+      end else if (\$83 ) begin
         r3[24:0] = t2_seq;
         r3[27:25] = 3'h2;
         r3[32:28] = 5'h16;
@@ -6464,36 +6791,36 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     r5v = 1'h0;
-    if (\$88 ) begin
+    if (\$89 ) begin
       casez (t4_fld)
         6'h03:
-            if (\$89 ) begin
+            if (\$90 ) begin
               r5v = 1'h1;
             end
         6'h06:
-            if (\$97 ) begin
+            if (\$98 ) begin
               r5v = 1'h1;
             end
         6'h0f:
-            if (\$100 ) begin
+            if (\$101 ) begin
               r5v = 1'h1;
             end
         6'h10:
-            if (\$102 ) begin
+            if (\$103 ) begin
               r5v = 1'h1;
             end
         6'h11:
-            if (\$113 ) begin
+            if (\$114 ) begin
               r5v = 1'h1;
             end
         6'h12:
-            if (\$124 ) begin
+            if (\$125 ) begin
               r5v = 1'h1;
-            end else if (\$136 ) begin
+            end else if (\$137 ) begin
               r5v = 1'h1;
             end
         6'h20:
-            if (\$138 ) begin
+            if (\$139 ) begin
               r5v = 1'h1;
             end
       endcase
@@ -6502,50 +6829,50 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
     r5 = 33'h000000000;
-    if (\$88 ) begin
+    if (\$89 ) begin
       casez (t4_fld)
         6'h03:
-            if (\$89 ) begin
+            if (\$90 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h0c;
             end
         6'h06:
-            if (\$97 ) begin
+            if (\$98 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h18;
             end
         6'h0f:
-            if (\$100 ) begin
+            if (\$101 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h10;
             end
         6'h10:
-            if (\$102 ) begin
+            if (\$103 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h11;
             end
         6'h11:
-            if (\$113 ) begin
+            if (\$114 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h12;
             end
         6'h12:
-            if (\$124 ) begin
+            if (\$125 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h13;
-            end else if (\$136 ) begin
+            end else if (\$137 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h14;
             end
         6'h20:
-            if (\$138 ) begin
+            if (\$139 ) begin
               r5[24:0] = t4_seq;
               r5[27:25] = 3'h4;
               r5[32:28] = 5'h1a;
@@ -6555,63 +6882,63 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$301  = \$191 ;
+    \$317  = \$192 ;
     if (rst) begin
-      \$301  = 1'h1;
+      \$317  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$302  = fire;
+    \$318  = fire;
     if (rst) begin
-      \$302  = 1'h0;
+      \$318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$303  = wr[3:0];
+    \$319  = wr[3:0];
     if (rst) begin
-      \$303  = 4'h0;
+      \$319  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$304  = i_beat__payload[63:0];
+    \$320  = i_beat__payload[63:0];
     if (rst) begin
-      \$304  = 64'h0000000000000000;
+      \$320  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$305  = buf0;
+    \$321  = buf0;
     if (w_v) begin
       casez (w_idx)
         4'h0:
-            \$305  = \w_data$143 ;
+            \$321  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$305  = 64'h0000000000000000;
+      \$321  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$306  = buf1;
+    \$322  = buf1;
     if (w_v) begin
       casez (w_idx)
         4'h0:
             /* empty */;
         4'h1:
-            \$306  = \w_data$143 ;
+            \$322  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$306  = 64'h0000000000000000;
+      \$322  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$307  = buf2;
+    \$323  = buf2;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -6619,16 +6946,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h1:
             /* empty */;
         4'h2:
-            \$307  = \w_data$143 ;
+            \$323  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$307  = 64'h0000000000000000;
+      \$323  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$308  = buf3;
+    \$324  = buf3;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -6638,16 +6965,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h2:
             /* empty */;
         4'h3:
-            \$308  = \w_data$143 ;
+            \$324  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$308  = 64'h0000000000000000;
+      \$324  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$309  = buf4;
+    \$325  = buf4;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -6659,16 +6986,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h3:
             /* empty */;
         4'h4:
-            \$309  = \w_data$143 ;
+            \$325  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$309  = 64'h0000000000000000;
+      \$325  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$310  = buf5;
+    \$326  = buf5;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -6682,16 +7009,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h4:
             /* empty */;
         4'h5:
-            \$310  = \w_data$143 ;
+            \$326  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$310  = 64'h0000000000000000;
+      \$326  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$311  = buf6;
+    \$327  = buf6;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -6707,16 +7034,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h5:
             /* empty */;
         4'h6:
-            \$311  = \w_data$143 ;
+            \$327  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$311  = 64'h0000000000000000;
+      \$327  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$312  = buf7;
+    \$328  = buf7;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -6734,16 +7061,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h6:
             /* empty */;
         4'h7:
-            \$312  = \w_data$143 ;
+            \$328  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$312  = 64'h0000000000000000;
+      \$328  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$313  = buf8;
+    \$329  = buf8;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -6763,16 +7090,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h7:
             /* empty */;
         4'h8:
-            \$313  = \w_data$143 ;
+            \$329  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$313  = 64'h0000000000000000;
+      \$329  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$314  = buf9;
+    \$330  = buf9;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -6794,16 +7121,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h8:
             /* empty */;
         4'h9:
-            \$314  = \w_data$143 ;
+            \$330  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$314  = 64'h0000000000000000;
+      \$330  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$315  = buf10;
+    \$331  = buf10;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -6827,16 +7154,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'h9:
             /* empty */;
         4'ha:
-            \$315  = \w_data$143 ;
+            \$331  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$315  = 64'h0000000000000000;
+      \$331  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$316  = buf11;
+    \$332  = buf11;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -6862,16 +7189,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'ha:
             /* empty */;
         4'hb:
-            \$316  = \w_data$143 ;
+            \$332  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$316  = 64'h0000000000000000;
+      \$332  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$317  = buf12;
+    \$333  = buf12;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -6899,16 +7226,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'hb:
             /* empty */;
         4'hc:
-            \$317  = \w_data$143 ;
+            \$333  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$317  = 64'h0000000000000000;
+      \$333  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$318  = buf13;
+    \$334  = buf13;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -6938,16 +7265,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'hc:
             /* empty */;
         4'hd:
-            \$318  = \w_data$143 ;
+            \$334  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$318  = 64'h0000000000000000;
+      \$334  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$319  = buf14;
+    \$335  = buf14;
     if (w_v) begin
       casez (w_idx)
         4'h0:
@@ -6979,16 +7306,16 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'hd:
             /* empty */;
         4'he:
-            \$319  = \w_data$143 ;
+            \$335  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$319  = 64'h0000000000000000;
+      \$335  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$320  = buf15;
+    \$336  = buf15;
     if (w_v) begin
       (* full_case = 32'd1 *)
       casez (w_idx)
@@ -7023,397 +7350,103 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
         4'he:
             /* empty */;
         4'hf:
-            \$320  = \w_data$143 ;
+            \$336  = \w_data$149 ;
       endcase
     end
     if (rst) begin
-      \$320  = 64'h0000000000000000;
+      \$336  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$321  = wr;
+    \$337  = wr;
     if (fire) begin
-      \$321  = \$192 [23:0];
+      \$337  = \$193 [23:0];
     end
     if (rst) begin
-      \$321  = 24'h000000;
+      \$337  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$322  = in_nb;
+    \$338  = in_nb;
     if (fire) begin
       if (i_beat__payload[72]) begin
-        \$322  = 23'h000000;
-      end else if (\$193 ) begin
-        \$322  = \$194 [22:0];
+        \$338  = 23'h000000;
+      end else if (\$194 ) begin
+        \$338  = \$195 [22:0];
       end
     end
     if (rst) begin
-      \$322  = 23'h000000;
+      \$338  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$323  = \$197 [23:0];
+    \$339  = \$198 [23:0];
     if (rst) begin
-      \$323  = 24'h000000;
+      \$339  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$324  = \$204 [22:0];
+    \$340  = \$205 [22:0];
     if (rst) begin
-      \$324  = 23'h000000;
+      \$340  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$325  = lim;
+    \$341  = lim;
     if (rst) begin
-      \$325  = 24'h000000;
+      \$341  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$326  = \$206 ;
-    if (rst) begin
-      \$326  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$327  = cur_base;
-    if (rst) begin
-      \$327  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$328  = \$211 [23:0];
-    if (rst) begin
-      \$328  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$329  = o_calldata__valid;
-    if (o_calldata__ready) begin
-      \$329  = 1'h0;
-    end
-    if (\$212 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$214 ) begin
-              \$329  = 1'h1;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$216 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$329  = 1'h1;
-                end
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$329  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$330  = low;
-    if (\$212 ) begin
-      casez (j[1:0])
-        2'h1:
-            if (\$213 ) begin
-              \$330  = { 1'h0, j[56:32] };
-            end
-        2'h2:
-            if (\$214 ) begin
-              \$330  = 26'h0000000;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$216 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  if (\$219 ) begin
-                    \$330  = q;
-                  end
-                end
-              end
-            end else if (bytes_in) begin
-              if (\$220 ) begin
-                \$330  = j_end;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$330  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$331  = o_calldata__payload;
-    if (\$212 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$214 ) begin
-              \$331 [67:64] = 4'h0;
-              \$331 [68] = 1'h1;
-              \$331 [63:0] = 64'h0000000000000000;
-            end
-        2'h0:
-            if (is_data) begin
-              if (\$216 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$331 [68] = 1'h0;
-                  \$331 [63:0] = \$217 ;
-                  \$331 [67:64] = \$35 [3:0];
-                end
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$331  = 69'h000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$332  = cur_base;
-    if (\$212 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$214 ) begin
-              \$332  = \$215 [23:0];
-            end
-      endcase
-    end
-    if (rst) begin
-      \$332  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$333  = d_valid;
-    if (\$212 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            if (\$214 ) begin
-              \$333  = 1'h0;
-            end
-        2'h0:
-            if (take) begin
-              \$333  = 1'h0;
-              if (\$227 ) begin
-                \$333  = 1'h1;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$333  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$334  = q;
-    if (\$212 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$216 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$334  = qa;
-                end
-              end
-            end
-      endcase
-    end
-    if (\$229 ) begin
-      \$334  = { 1'h0, i_job__payload[56:32] };
-    end
-    if (rst) begin
-      \$334  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$335  = qa;
-    if (\$212 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (is_data) begin
-              if (\$216 ) begin
-                if (s_done_now) begin
-                end else if (cd_free) begin
-                  \$335  = \$218 [25:0];
-                end
-              end
-            end
-      endcase
-    end
-    if (\$229 ) begin
-      \$335  = { \$237 [22:0], 3'h0 };
-    end
-    if (rst) begin
-      \$335  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$336  = d_seq;
-    if (\$212 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$227 ) begin
-                \$336  = j[25:2];
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$336  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$337  = d_end;
-    if (\$212 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$227 ) begin
-                \$337  = j_end;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$337  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$338  = d_ver;
-    if (\$212 ) begin
-      casez (j[1:0])
-        2'h1:
-            /* empty */;
-        2'h2:
-            /* empty */;
-        2'h0:
-            if (take) begin
-              if (\$227 ) begin
-                \$338  = \$228 ;
-              end
-            end
-      endcase
-    end
-    if (rst) begin
-      \$338  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$339  = jv;
-    if (\$229 ) begin
-      \$339  = 1'h1;
-    end else if (take) begin
-      \$339  = 1'h0;
-    end
-    if (rst) begin
-      \$339  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$340  = j;
-    if (\$229 ) begin
-      \$340  = i_job__payload;
-    end
-    if (rst) begin
-      \$340  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$341  = j_end;
-    if (\$229 ) begin
-      \$341  = in_end;
-    end
-    if (rst) begin
-      \$341  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$342  = short;
-    if (\$229 ) begin
-      \$342  = \$230 ;
-    end
+    \$342  = \$207 ;
     if (rst) begin
       \$342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$343  = j_zl;
-    if (\$229 ) begin
-      \$343  = \$231 ;
-    end
+    \$343  = cur_base;
     if (rst) begin
-      \$343  = 1'h0;
+      \$343  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$344  = j_nb;
-    if (\$229 ) begin
-      \$344  = \$235 [22:0];
-    end
+    \$344  = \$212 [23:0];
     if (rst) begin
-      \$344  = 23'h000000;
+      \$344  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$345  = t1_valid;
-    if (adv) begin
-      \$345  = t0_valid;
+    \$345  = o_calldata__valid;
+    if (o_calldata__ready) begin
+      \$345  = 1'h0;
+    end
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$222 ) begin
+              \$345  = 1'h1;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$345  = 1'h1;
+                end
+              end
+            end
+      endcase
     end
     if (rst) begin
       \$345  = 1'h0;
@@ -7421,49 +7454,97 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$346  = t1_end;
-    if (adv) begin
-      \$346  = t0_end;
-    end
+    \$346  = \$214 ;
     if (rst) begin
       \$346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$347  = t1_fld;
-    if (adv) begin
-      \$347  = j[31:26];
+    \$347  = \$215 ;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$347  = \$231 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$244 ) begin
+      \$347  = \$252 ;
     end
     if (rst) begin
-      \$347  = 6'h00;
+      \$347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$348  = t1_seq;
-    if (adv) begin
-      \$348  = t0_seq;
+    \$348  = \$216 ;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$348  = \$233 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$244 ) begin
+      \$348  = \$253 ;
     end
     if (rst) begin
-      \$348  = 25'h0000000;
+      \$348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$349  = t1_ln;
-    if (adv) begin
-      \$349  = \$23 [5:0];
+    \$349  = \$217 ;
+    if (\$244 ) begin
+      \$349  = \$247 ;
     end
     if (rst) begin
-      \$349  = 6'h00;
+      \$349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$350  = t1_short;
-    if (adv) begin
-      \$350  = short;
+    \$350  = \$219 ;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$350  = \$228 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$244 ) begin
+      \$350  = \$249 ;
     end
     if (rst) begin
       \$350  = 1'h0;
@@ -7471,39 +7552,104 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$351  = t1_first;
-    if (adv) begin
-      \$351  = t0_first;
+    \$351  = low;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            if (\$221 ) begin
+              \$351  = { 1'h0, j[56:32] };
+            end
+        2'h2:
+            if (\$222 ) begin
+              \$351  = 26'h0000000;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  if (\$234 ) begin
+                    \$351  = q;
+                  end
+                end
+              end
+            end else if (bytes_in) begin
+              if (\$235 ) begin
+                \$351  = j_end;
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$351  = 1'h0;
+      \$351  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$352  = t1_wrapped;
-    if (adv) begin
-      \$352  = j[82];
+    \$352  = o_calldata__payload;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$222 ) begin
+              \$352 [67:64] = 4'h0;
+              \$352 [68] = 1'h1;
+              \$352 [63:0] = 64'h0000000000000000;
+            end
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$352 [68] = 1'h0;
+                  \$352 [63:0] = \$225 ;
+                  \$352 [67:64] = \$34 [3:0];
+                end
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$352  = 1'h0;
+      \$352  = 69'h000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$353  = t1_own_fail;
-    if (adv) begin
-      \$353  = t0_own_fail;
+    \$353  = cur_base;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$222 ) begin
+              \$353  = \$223 [23:0];
+            end
+      endcase
     end
     if (rst) begin
-      \$353  = 1'h0;
+      \$353  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$354  = t1_r0v;
-    if (adv) begin
-      \$354  = t0_r0v;
+    \$354  = d_valid;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            if (\$222 ) begin
+              \$354  = 1'h0;
+            end
+        2'h0:
+            if (take) begin
+              \$354  = 1'h0;
+              if (\$242 ) begin
+                \$354  = 1'h1;
+              end
+            end
+      endcase
     end
     if (rst) begin
       \$354  = 1'h0;
@@ -7511,39 +7657,107 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$355  = t1_r0;
-    if (adv) begin
-      \$355  = t0_r0;
+    \$355  = q;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$355  = qa;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$244 ) begin
+      \$355  = { 1'h0, i_job__payload[56:32] };
     end
     if (rst) begin
-      \$355  = 33'h000000000;
+      \$355  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$356  = lane1;
-    if (adv) begin
-      \$356  = j[34:32];
+    \$356  = qa;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$356  = \$226 [25:0];
+                end
+              end
+            end
+      endcase
+    end
+    if (\$244 ) begin
+      \$356  = { \$59 [22:0], 3'h0 };
     end
     if (rst) begin
-      \$356  = 3'h0;
+      \$356  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$357  = g1;
-    if (adv) begin
-      \$357  = \$25 [3:0];
+    \$357  = q_lt_e;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$357  = a_lt_e;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$244 ) begin
+      \$357  = \$250 ;
     end
     if (rst) begin
-      \$357  = 4'h0;
+      \$357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$358  = t2_valid;
-    if (adv) begin
-      \$358  = t1_valid;
+    \$358  = a_lt_e;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (is_data) begin
+              if (\$224 ) begin
+                if (s_done_now) begin
+                end else if (cd_free) begin
+                  \$358  = \$230 ;
+                end
+              end
+            end
+      endcase
+    end
+    if (\$244 ) begin
+      \$358  = \$251 ;
     end
     if (rst) begin
       \$358  = 1'h0;
@@ -7551,69 +7765,104 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$359  = t2_end;
-    if (adv) begin
-      \$359  = t1_end;
+    \$359  = d_seq;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$242 ) begin
+                \$359  = j[25:2];
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$359  = 1'h0;
+      \$359  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$360  = t2_fld;
-    if (adv) begin
-      \$360  = t1_fld;
+    \$360  = d_end;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$242 ) begin
+                \$360  = j_end;
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$360  = 6'h00;
+      \$360  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$361  = t2_seq;
-    if (adv) begin
-      \$361  = t1_seq;
+    \$361  = d_ver;
+    if (\$220 ) begin
+      casez (j[1:0])
+        2'h1:
+            /* empty */;
+        2'h2:
+            /* empty */;
+        2'h0:
+            if (take) begin
+              if (\$242 ) begin
+                \$361  = \$243 ;
+              end
+            end
+      endcase
     end
     if (rst) begin
-      \$361  = 25'h0000000;
+      \$361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$362  = t2_ln;
-    if (adv) begin
-      \$362  = t1_ln;
+    \$362  = jv;
+    if (\$244 ) begin
+      \$362  = 1'h1;
+    end else if (take) begin
+      \$362  = 1'h0;
     end
     if (rst) begin
-      \$362  = 6'h00;
+      \$362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$363  = t2_short;
-    if (adv) begin
-      \$363  = t1_short;
+    \$363  = j;
+    if (\$244 ) begin
+      \$363  = i_job__payload;
     end
     if (rst) begin
-      \$363  = 1'h0;
+      \$363  = 83'h000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$364  = t2_first;
-    if (adv) begin
-      \$364  = t1_first;
+    \$364  = j_end;
+    if (\$244 ) begin
+      \$364  = in_end;
     end
     if (rst) begin
-      \$364  = 1'h0;
+      \$364  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$365  = t2_wrapped;
-    if (adv) begin
-      \$365  = t1_wrapped;
+    \$365  = short;
+    if (\$244 ) begin
+      \$365  = \$245 ;
     end
     if (rst) begin
       \$365  = 1'h0;
@@ -7621,9 +7870,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$366  = t2_own_fail;
-    if (adv) begin
-      \$366  = t1_own_fail;
+    \$366  = j_zl;
+    if (\$244 ) begin
+      \$366  = \$246 ;
     end
     if (rst) begin
       \$366  = 1'h0;
@@ -7631,59 +7880,59 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$367  = t2_r0v;
-    if (adv) begin
-      \$367  = t1_r0v;
+    \$367  = j_nb;
+    if (\$244 ) begin
+      \$367  = \$57 [22:0];
     end
     if (rst) begin
-      \$367  = 1'h0;
+      \$367  = 23'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$368  = t2_r0;
+    \$368  = t1_valid;
     if (adv) begin
-      \$368  = t1_r0;
+      \$368  = t0_valid;
     end
     if (rst) begin
-      \$368  = 33'h000000000;
+      \$368  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$369  = win;
+    \$369  = t1_end;
     if (adv) begin
-      \$369  = \$248 ;
+      \$369  = t0_end;
     end
     if (rst) begin
-      \$369  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$369  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$370  = t3_valid;
+    \$370  = t1_fld;
     if (adv) begin
-      \$370  = t2_valid;
+      \$370  = j[31:26];
     end
     if (rst) begin
-      \$370  = 1'h0;
+      \$370  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$371  = t3_end;
+    \$371  = t1_seq;
     if (adv) begin
-      \$371  = t2_end;
+      \$371  = t0_seq;
     end
     if (rst) begin
-      \$371  = 1'h0;
+      \$371  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$372  = t3_fld;
+    \$372  = t1_ln;
     if (adv) begin
-      \$372  = t2_fld;
+      \$372  = \$22 [5:0];
     end
     if (rst) begin
       \$372  = 6'h00;
@@ -7691,29 +7940,29 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$373  = t3_seq;
+    \$373  = t1_short;
     if (adv) begin
-      \$373  = t2_seq;
+      \$373  = short;
     end
     if (rst) begin
-      \$373  = 25'h0000000;
+      \$373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$374  = t3_ln;
+    \$374  = t1_first;
     if (adv) begin
-      \$374  = t2_ln;
+      \$374  = t0_first;
     end
     if (rst) begin
-      \$374  = 6'h00;
+      \$374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$375  = t3_short;
+    \$375  = t1_wrapped;
     if (adv) begin
-      \$375  = t2_short;
+      \$375  = j[82];
     end
     if (rst) begin
       \$375  = 1'h0;
@@ -7721,9 +7970,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$376  = t3_first;
+    \$376  = t1_own_fail;
     if (adv) begin
-      \$376  = t2_first;
+      \$376  = t0_own_fail;
     end
     if (rst) begin
       \$376  = 1'h0;
@@ -7731,9 +7980,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$377  = t3_wrapped;
+    \$377  = t1_r0v;
     if (adv) begin
-      \$377  = t2_wrapped;
+      \$377  = t0_r0v;
     end
     if (rst) begin
       \$377  = 1'h0;
@@ -7741,49 +7990,49 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$378  = t3_own_fail;
+    \$378  = t1_r0;
     if (adv) begin
-      \$378  = \$250 ;
+      \$378  = t0_r0;
     end
     if (rst) begin
-      \$378  = 1'h0;
+      \$378  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$379  = t3_r0v;
+    \$379  = lane1;
     if (adv) begin
-      \$379  = t2_r0v;
+      \$379  = j[34:32];
     end
     if (rst) begin
-      \$379  = 1'h0;
+      \$379  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$380  = t3_r0;
+    \$380  = g1;
     if (adv) begin
-      \$380  = t2_r0;
+      \$380  = \$24 [3:0];
     end
     if (rst) begin
-      \$380  = 33'h000000000;
+      \$380  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$381  = val3;
+    \$381  = t2_valid;
     if (adv) begin
-      \$381  = \$249 ;
+      \$381  = t1_valid;
     end
     if (rst) begin
-      \$381  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$381  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$382  = r3v_q;
+    \$382  = t2_end;
     if (adv) begin
-      \$382  = r3v;
+      \$382  = t1_end;
     end
     if (rst) begin
       \$382  = 1'h0;
@@ -7791,69 +8040,69 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$383  = r3_q;
+    \$383  = t2_fld;
     if (adv) begin
-      \$383  = r3;
+      \$383  = t1_fld;
     end
     if (rst) begin
-      \$383  = 33'h000000000;
+      \$383  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$384  = t4_valid;
+    \$384  = t2_seq;
     if (adv) begin
-      \$384  = t3_valid;
+      \$384  = t1_seq;
     end
     if (rst) begin
-      \$384  = 1'h0;
+      \$384  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$385  = t4_end;
+    \$385  = t2_ln;
     if (adv) begin
-      \$385  = t3_end;
+      \$385  = t1_ln;
     end
     if (rst) begin
-      \$385  = 1'h0;
+      \$385  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$386  = t4_fld;
+    \$386  = t2_short;
     if (adv) begin
-      \$386  = t3_fld;
+      \$386  = t1_short;
     end
     if (rst) begin
-      \$386  = 6'h00;
+      \$386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$387  = t4_seq;
+    \$387  = t2_first;
     if (adv) begin
-      \$387  = t3_seq;
+      \$387  = t1_first;
     end
     if (rst) begin
-      \$387  = 25'h0000000;
+      \$387  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$388  = t4_ln;
+    \$388  = t2_wrapped;
     if (adv) begin
-      \$388  = t3_ln;
+      \$388  = t1_wrapped;
     end
     if (rst) begin
-      \$388  = 6'h00;
+      \$388  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$389  = t4_short;
+    \$389  = t2_own_fail;
     if (adv) begin
-      \$389  = t3_short;
+      \$389  = t1_own_fail;
     end
     if (rst) begin
       \$389  = 1'h0;
@@ -7861,9 +8110,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$390  = t4_first;
+    \$390  = t2_r0v;
     if (adv) begin
-      \$390  = t3_first;
+      \$390  = t1_r0v;
     end
     if (rst) begin
       \$390  = 1'h0;
@@ -7871,29 +8120,29 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$391  = t4_wrapped;
+    \$391  = t2_r0;
     if (adv) begin
-      \$391  = t3_wrapped;
+      \$391  = t1_r0;
     end
     if (rst) begin
-      \$391  = 1'h0;
+      \$391  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$392  = t4_own_fail;
+    \$392  = win;
     if (adv) begin
-      \$392  = t3_own_fail;
+      \$392  = \$264 ;
     end
     if (rst) begin
-      \$392  = 1'h0;
+      \$392  = 320'h00000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$393  = t4_r0v;
+    \$393  = t3_valid;
     if (adv) begin
-      \$393  = t3_r0v;
+      \$393  = t2_valid;
     end
     if (rst) begin
       \$393  = 1'h0;
@@ -7901,59 +8150,59 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$394  = t4_r0;
+    \$394  = t3_end;
     if (adv) begin
-      \$394  = t3_r0;
+      \$394  = t2_end;
     end
     if (rst) begin
-      \$394  = 33'h000000000;
+      \$394  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$395  = lt30;
+    \$395  = t3_fld;
     if (adv) begin
-      \$395  = \$251 ;
+      \$395  = t2_fld;
     end
     if (rst) begin
-      \$395  = 1'h0;
+      \$395  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$396  = lt50;
+    \$396  = t3_seq;
     if (adv) begin
-      \$396  = \$252 ;
+      \$396  = t2_seq;
     end
     if (rst) begin
-      \$396  = 1'h0;
+      \$396  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$397  = lt53;
+    \$397  = t3_ln;
     if (adv) begin
-      \$397  = \$253 ;
+      \$397  = t2_ln;
     end
     if (rst) begin
-      \$397  = 1'h0;
+      \$397  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$398  = val4;
+    \$398  = t3_short;
     if (adv) begin
-      \$398  = val3;
+      \$398  = t2_short;
     end
     if (rst) begin
-      \$398  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$398  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$399  = r3v_4;
+    \$399  = t3_first;
     if (adv) begin
-      \$399  = r3v_q;
+      \$399  = t2_first;
     end
     if (rst) begin
       \$399  = 1'h0;
@@ -7961,59 +8210,59 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$400  = r3_4;
+    \$400  = t3_wrapped;
     if (adv) begin
-      \$400  = r3_q;
+      \$400  = t2_wrapped;
     end
     if (rst) begin
-      \$400  = 33'h000000000;
+      \$400  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$401  = cmp_n;
+    \$401  = t3_own_fail;
     if (adv) begin
-      \$401  = { \$261 , \$260 , \$259 , \$258 , \$257 , \$256 , \$255 , \$254  };
+      \$401  = \$266 ;
     end
     if (rst) begin
-      \$401  = 8'h00;
+      \$401  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$402  = cmp_h;
+    \$402  = t3_r0v;
     if (adv) begin
-      \$402  = { \$269 , \$268 , \$267 , \$266 , \$265 , \$264 , \$263 , \$262  };
+      \$402  = t2_r0v;
     end
     if (rst) begin
-      \$402  = 8'h00;
+      \$402  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$403  = cmp_p;
+    \$403  = t3_r0;
     if (adv) begin
-      \$403  = { \$277 , \$276 , \$275 , \$274 , \$273 , \$272 , \$271 , \$270  };
+      \$403  = t2_r0;
     end
     if (rst) begin
-      \$403  = 8'h00;
+      \$403  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$404  = zero_hi;
+    \$404  = val3;
     if (adv) begin
-      \$404  = \$278 ;
+      \$404  = \$265 ;
     end
     if (rst) begin
-      \$404  = 1'h0;
+      \$404  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$405  = c0_27_28;
+    \$405  = r3v_q;
     if (adv) begin
-      \$405  = \$281 ;
+      \$405  = r3v;
     end
     if (rst) begin
       \$405  = 1'h0;
@@ -8021,19 +8270,19 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$406  = c0_lt37;
+    \$406  = r3_q;
     if (adv) begin
-      \$406  = \$282 ;
+      \$406  = r3;
     end
     if (rst) begin
-      \$406  = 1'h0;
+      \$406  = 33'h000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$407  = c0_gt1;
+    \$407  = t4_valid;
     if (adv) begin
-      \$407  = \$283 ;
+      \$407  = t3_valid;
     end
     if (rst) begin
       \$407  = 1'h0;
@@ -8041,9 +8290,9 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$408  = c0_ones;
+    \$408  = t4_end;
     if (adv) begin
-      \$408  = \$284 ;
+      \$408  = t3_end;
     end
     if (rst) begin
       \$408  = 1'h0;
@@ -8051,51 +8300,12 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$409  = c0_zero;
+    \$409  = t4_fld;
     if (adv) begin
-      \$409  = \$285 ;
+      \$409  = t3_fld;
     end
     if (rst) begin
-      \$409  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$410  = c0_one;
-    if (adv) begin
-      \$410  = \$286 ;
-    end
-    if (rst) begin
-      \$410  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$411  = prio;
-    if (adv) begin
-      if (\$287 ) begin
-        \$411  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-      end else if (\$293 ) begin
-        \$411  = val3;
-      end
-    end
-    if (rst) begin
-      \$411  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$412  = o_rec__valid;
-    if (o_rec__ready) begin
-      \$412  = 1'h0;
-    end
-    if (\$294 ) begin
-      if (t4_end) begin
-        \$412  = 1'h1;
-      end
-    end
-    if (rst) begin
-      \$412  = 1'h0;
+      \$409  = 6'h00;
     end
   end
   assign nkeep = \$8 [3:0];
@@ -8106,13 +8316,15 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   assign p_size = r_data[47:23];
   assign t0_fld = j[31:26];
   assign t0_wrapped = j[82];
-  assign t0_ln = \$23 [5:0];
+  assign t0_ln = \$22 [5:0];
   assign t0_short = short;
-  assign g0 = \$25 [3:0];
+  assign g0 = \$24 [3:0];
   assign lane0 = j[34:32];
-  assign cn = \$35 [3:0];
+  assign cn = \$34 [3:0];
+  assign \in_nb$92  = \$57 [22:0];
+  assign in_qa = { \$59 [22:0], 3'h0 };
   assign val_be = { win[7:0], win[15:8], win[23:16], win[31:24], win[39:32], win[47:40], win[55:48], win[63:56], win[71:64], win[79:72], win[87:80], win[95:88], win[103:96], win[111:104], win[119:112], win[127:120], win[135:128], win[143:136], win[151:144], win[159:152], win[167:160], win[175:168], win[183:176], win[191:184], win[199:192], win[207:200], win[215:208], win[223:216], win[231:224], win[239:232], win[247:240], win[255:248] };
-  assign rsh = \$83 [5:0];
+  assign rsh = \$84 [5:0];
   assign \i_beat__payload.data  = i_beat__payload[63:0];
   assign \i_beat__payload.keep  = i_beat__payload[71:64];
   assign \i_beat__payload.last  = i_beat__payload[72];
@@ -8190,21 +8402,23 @@ module \tx_values_top.values (i_job__payload, i_job__valid, o_rec__ready, clk, r
   assign rd_ok[32:28] = 5'h1a;
   assign rd_ok[27:25] = 3'h4;
   assign rd_ok[24:0] = { 1'h0, d_seq };
-  assign \$24  = { 3'h0, j[56:35] };
-  assign \$27  = { 3'h0, q[25:3] };
-  assign \$44  = { 3'h0, q[25:3] };
-  assign \$90  = 1'h0;
-  assign \$91  = cmp_p[0];
-  assign \$104  = 1'h0;
-  assign \$105  = cmp_n[0];
-  assign \$115  = 1'h0;
-  assign \$116  = cmp_n[0];
-  assign \$125  = 1'h0;
-  assign \$126  = cmp_h[0];
-  assign \$202  = { 3'h0, j[56:35] };
-  assign \$203  = { 3'h0, low[25:3] };
-  assign \$235  = { 3'h0, \$234 [25:3] };
-  assign \$236  = { 3'h0, i_job__payload[56:35] };
+  assign \$23  = { 3'h0, j[56:35] };
+  assign \$26  = { 3'h0, q[25:3] };
+  assign \$57  = { 3'h0, \$56 [25:3] };
+  assign \$58  = { 3'h0, i_job__payload[56:35] };
+  assign \$91  = 1'h0;
+  assign \$92  = cmp_p[0];
+  assign \$105  = 1'h0;
+  assign \$106  = cmp_n[0];
+  assign \$116  = 1'h0;
+  assign \$117  = cmp_n[0];
+  assign \$126  = 1'h0;
+  assign \$127  = cmp_h[0];
+  assign \$203  = { 3'h0, j[56:35] };
+  assign \$204  = { 3'h0, low[25:3] };
+  assign \$218  = { 3'h0, q[25:3] };
+  assign \$227  = { 3'h0, qa[25:3] };
+  assign \$248  = { 3'h0, i_job__payload[56:35] };
 endmodule
 
 (* generator = "Amaranth" *)
